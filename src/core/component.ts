@@ -1,0 +1,180 @@
+/**
+ * Defining a component: a name, a typed initial state, the state fields that may leave the server,
+ * actions whose params are checked by a Standard Schema, and `render(state)`.
+ */
+import type { StandardSchemaV1 } from '@standard-schema/spec';
+import type { SafeHtml } from './html.js';
+
+/** The signed-in user as components see it (`ctx.user`). */
+export interface User {
+  readonly id: string;
+  readonly email: string;
+  readonly name: string | null;
+}
+
+export type DeepReadonly<T> = T extends (infer U)[]
+  ? readonly DeepReadonly<U>[]
+  : T extends object
+    ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
+    : T;
+
+/** JSON-compatible component state. */
+export type StateShape = Record<string, unknown>;
+
+/** What an action, its `authorize` rule and `render` see of the request. */
+export interface ComponentContext {
+  /** The signed-in user, or `null` for an anonymous session. */
+  readonly user: User | null;
+  /** Full instance id, for example `counter:main`. */
+  readonly componentId: string;
+  /** The part after the colon, for example `main`. */
+  readonly instance: string;
+}
+
+/** Per-action security options (PROTOCOL §2; enforced by the pipeline stages). */
+export interface ActionOptions {
+  /**
+   * Requests admitted per client per window.
+   * @default 60
+   */
+  rateLimit?: number;
+  /**
+   * Window of `rateLimit`, in seconds.
+   * @default 60
+   */
+  rateLimitWindow?: number;
+  /**
+   * Limit for signed-out clients (same window); defaults to `rateLimit`.
+   */
+  anonymousLimit?: number;
+  /**
+   * `gcra` (token bucket, O(1) state) or `sliding-window` (exact: never more than `rateLimit` in any
+   * trailing window).
+   * @default 'gcra'
+   */
+  rateLimitAlgorithm?: 'gcra' | 'sliding-window';
+  /**
+   * Seconds a completed result stays replayable for the same idempotency key.
+   * @default 3600
+   */
+  idempotencyTTL?: number;
+  /**
+   * Refuse the call (400 `IDEMPOTENCY_KEY_REQUIRED`) when no idempotency key is sent.
+   * @default false
+   */
+  requireIdempotencyKey?: boolean;
+}
+
+type ParamsOf<P> = P extends StandardSchemaV1 ? StandardSchemaV1.InferOutput<P> : Record<string, never>;
+
+export interface ActionDefinition<S extends StateShape, P extends StandardSchemaV1 | undefined> extends ActionOptions {
+  /** Schema of the params (any Standard Schema library: zod, valibot, arktype…). Omitted: no params. */
+  params?: P;
+  /**
+   * Who may call this action. Returning `false` answers 401 `UNAUTHENTICATED` when the session is
+   * signed out and 403 `FORBIDDEN` when it is signed in.
+   * @example authorize: (ctx) => ctx.user !== null
+   */
+  authorize?: (ctx: ComponentContext, state: DeepReadonly<S>, params: ParamsOf<P>) => boolean | Promise<boolean>;
+  /** Returns the new state; never mutates the one it gets. */
+  run: (state: DeepReadonly<S>, params: ParamsOf<P>, ctx: ComponentContext) => S | Promise<S>;
+}
+
+export interface ComponentSpec<S extends StateShape, A extends Record<string, StandardSchemaV1 | undefined>> {
+  /** Lower-case name used in ids (`counter` in `counter:main`). */
+  name: string;
+  /** State of a newly mounted instance (copied for each mount). */
+  initialState: S;
+  /** State fields sent to the browser; every other field stays on the server. */
+  publicState: readonly (keyof S & string)[];
+  actions: { [K in keyof A]: ActionDefinition<S, A[K]> };
+  /** The component's inner HTML; the framework wraps it in the `data-lc-id` root element. */
+  render: (state: DeepReadonly<S>, ctx: ComponentContext) => SafeHtml;
+}
+
+/** An action as the pipeline sees it: looked up in a `Map`, so only declared actions exist. */
+export interface ResolvedAction extends ActionOptions {
+  readonly name: string;
+  readonly params: StandardSchemaV1 | undefined;
+  readonly authorize: ((ctx: ComponentContext, state: unknown, params: unknown) => boolean | Promise<boolean>) | undefined;
+  readonly run: (state: unknown, params: unknown, ctx: ComponentContext) => unknown;
+}
+
+export interface ComponentDefinition<S extends StateShape = StateShape> {
+  readonly name: string;
+  readonly initialState: S;
+  readonly publicState: readonly string[];
+  readonly actions: ReadonlyMap<string, ResolvedAction>;
+  readonly render: (state: DeepReadonly<S>, ctx: ComponentContext) => SafeHtml;
+}
+
+export const COMPONENT_NAME_RE = /^[a-z][a-z0-9-]{0,62}$/;
+export const INSTANCE_RE = /^[A-Za-z0-9_-]{1,64}$/;
+const ACTION_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+
+/**
+ * @example
+ * const counter = defineComponent({
+ *   name: 'counter',
+ *   initialState: { count: 0 },
+ *   publicState: ['count'],
+ *   actions: { increment: { run: (s) => ({ count: s.count + 1 }) } },
+ *   render: (s) => html`<button data-lc-action="increment">${s.count}</button>`,
+ * });
+ */
+export function defineComponent<S extends StateShape, A extends Record<string, StandardSchemaV1 | undefined>>(
+  spec: ComponentSpec<S, A>,
+): ComponentDefinition<S> {
+  if (!COMPONENT_NAME_RE.test(spec.name)) {
+    throw new TypeError(`Component name "${spec.name}" must match ${COMPONENT_NAME_RE}`);
+  }
+  for (const field of spec.publicState) {
+    if (!Object.hasOwn(spec.initialState, field)) {
+      throw new TypeError(`Component "${spec.name}": public field "${field}" is not in initialState`);
+    }
+  }
+  const actions = new Map<string, ResolvedAction>();
+  for (const [name, def] of Object.entries(spec.actions) as [string, ActionDefinition<S, StandardSchemaV1 | undefined>][]) {
+    if (!ACTION_NAME_RE.test(name)) throw new TypeError(`Component "${spec.name}": action name "${name}" is not allowed`);
+    if (typeof def.run !== 'function') throw new TypeError(`Component "${spec.name}": action "${name}" has no run()`);
+    checkPositive(spec.name, name, 'rateLimit', def.rateLimit);
+    checkPositive(spec.name, name, 'rateLimitWindow', def.rateLimitWindow);
+    checkPositive(spec.name, name, 'anonymousLimit', def.anonymousLimit);
+    checkPositive(spec.name, name, 'idempotencyTTL', def.idempotencyTTL);
+    actions.set(
+      name,
+      Object.freeze({
+        name,
+        params: def.params,
+        authorize: def.authorize as ResolvedAction['authorize'],
+        run: def.run as ResolvedAction['run'],
+        rateLimit: def.rateLimit,
+        rateLimitWindow: def.rateLimitWindow,
+        anonymousLimit: def.anonymousLimit,
+        rateLimitAlgorithm: def.rateLimitAlgorithm,
+        idempotencyTTL: def.idempotencyTTL,
+        requireIdempotencyKey: def.requireIdempotencyKey,
+      }),
+    );
+  }
+  return Object.freeze({
+    name: spec.name,
+    initialState: spec.initialState,
+    publicState: Object.freeze([...spec.publicState]),
+    actions,
+    render: spec.render,
+  });
+}
+
+function checkPositive(component: string, action: string, option: string, value: number | undefined): void {
+  if (value !== undefined && !(Number.isInteger(value) && value > 0)) {
+    throw new TypeError(`Component "${component}", action "${action}": ${option} must be a positive integer`);
+  }
+}
+
+/** Picks the fields a component declared public. */
+export function publicStateOf(def: ComponentDefinition, state: StateShape): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const field of def.publicState) out[field] = state[field];
+  return out;
+}

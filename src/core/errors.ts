@@ -1,0 +1,84 @@
+/**
+ * The one registry of error codes (PROTOCOL.md §3–§4). `docs/reference/errors.md` documents every
+ * code here; `errors.test.ts` keeps the two in step.
+ */
+
+export const ERROR_CODES = {
+  INVALID_REQUEST: { status: 400, message: 'The request is malformed.' },
+  VALIDATION_FAILED: { status: 400, message: 'The parameters are invalid.' },
+  IDEMPOTENCY_KEY_INVALID: { status: 400, message: 'The idempotency key must be 1 to 255 printable ASCII characters.' },
+  IDEMPOTENCY_KEY_REQUIRED: { status: 400, message: 'This action requires an idempotency key.' },
+  UNAUTHENTICATED: { status: 401, message: 'You must be signed in to do this.' },
+  INVALID_CREDENTIALS: { status: 401, message: 'The email or password is incorrect.' },
+  INVALID_TOKEN: { status: 401, message: 'The access token is missing, invalid or expired.' },
+  REFRESH_TOKEN_INVALID: { status: 401, message: 'The refresh token is missing, invalid or expired.' },
+  CSRF_TOKEN_INVALID: { status: 403, message: 'Invalid security token. Please refresh the page.' },
+  FORBIDDEN: { status: 403, message: 'You are not allowed to do this.' },
+  NOT_FOUND: { status: 404, message: 'Not found.' },
+  COMPONENT_NOT_FOUND: { status: 404, message: 'This component does not exist in this session.' },
+  ACTION_NOT_FOUND: { status: 404, message: 'This action does not exist.' },
+  METHOD_NOT_ALLOWED: { status: 405, message: 'This method is not allowed here.' },
+  IDEMPOTENCY_KEY_IN_USE: { status: 409, message: 'A request with this idempotency key is still being processed.' },
+  STATE_INVALID: { status: 409, message: 'The component state could not be verified. Reload the component.' },
+  EMAIL_TAKEN: { status: 409, message: 'An account with this email already exists.' },
+  PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is too large.' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The request body must be JSON (application/json).' },
+  IDEMPOTENCY_KEY_REUSED: { status: 422, message: 'This idempotency key was already used for a different request.' },
+  RATE_LIMIT_EXCEEDED: { status: 429, message: 'Too many requests. Please wait and try again.' },
+  INTERNAL_ERROR: { status: 500, message: 'Something went wrong on our side.' },
+  SERVICE_UNAVAILABLE: { status: 503, message: 'The service is temporarily unavailable. Please try again.' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Extra JSON fields an error may carry to the client (PROTOCOL §3). */
+export interface ErrorFields {
+  errors?: Record<string, string[]>;
+  retry_after?: number;
+  limit?: number;
+  window?: number;
+}
+
+/**
+ * Base of every error the framework answers with. `expose` says whether `message` may reach the
+ * client; when false the client gets the registry's generic message and the detail stays in the log.
+ */
+export class LiveError extends Error {
+  readonly code: ErrorCode;
+  readonly statusCode: number;
+  readonly expose: boolean;
+  readonly fields: ErrorFields | undefined;
+  /** Response headers that belong to this error (for example `Retry-After`). */
+  readonly headers: Record<string, string> | undefined;
+
+  constructor(
+    code: ErrorCode,
+    options: { message?: string; expose?: boolean; fields?: ErrorFields; headers?: Record<string, string>; cause?: unknown } = {},
+  ) {
+    super(options.message ?? ERROR_CODES[code].message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'LiveError';
+    this.code = code;
+    this.statusCode = ERROR_CODES[code].status;
+    // Server errors never expose their message; client errors do unless told otherwise.
+    this.expose = this.statusCode < 500 && (options.expose ?? options.message === undefined);
+    this.fields = options.fields;
+    this.headers = options.headers;
+  }
+
+  /** The sentence the client sees. */
+  get publicMessage(): string {
+    return this.expose ? this.message : ERROR_CODES[this.code].message;
+  }
+}
+
+/** A store (or another dependency) is down or too slow: answered as 503 `SERVICE_UNAVAILABLE`. */
+export class StoreUnavailableError extends LiveError {
+  constructor(detail: string, cause?: unknown) {
+    super('SERVICE_UNAVAILABLE', { message: detail, expose: false, cause });
+    this.name = 'StoreUnavailableError';
+  }
+}
+
+export function isLiveError(value: unknown): value is LiveError {
+  return value instanceof LiveError;
+}

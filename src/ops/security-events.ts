@@ -1,0 +1,43 @@
+/**
+ * Security events with the OWASP Logging Vocabulary names. Stages get a `SecurityEventSink`
+ * injected; the pino-backed implementation lives in `security-logger.ts`.
+ */
+import type { RequestInfo } from '../pipeline/types.js';
+
+export const SECURITY_EVENTS = [
+  'malicious_csrf',
+  'excess_rate_limit_exceeded',
+  'crypt_decrypt_fail',
+  'authz_fail',
+  'malicious_cors',
+  'authn_login_success',
+  'authn_login_fail',
+  'authn_login_fail_max',
+  'authn_token_created',
+  'authn_token_revoked',
+  'authn_token_reuse',
+  'session_created',
+  'session_logout',
+] as const;
+
+export type SecurityEventName = (typeof SECURITY_EVENTS)[number];
+
+export type SecurityLevel = 'INFO' | 'WARN' | 'CRITICAL';
+
+export interface SecurityEvent {
+  event: SecurityEventName;
+  level: SecurityLevel;
+  /** A sentence for humans. Never a token, cookie, password or key. */
+  description: string;
+  request?: Pick<RequestInfo, 'ip' | 'method' | 'url' | 'headers'> | undefined;
+}
+
+export interface SecurityEventSink {
+  emit(event: SecurityEvent): void;
+}
+
+/** Collects events in memory: for tests. */
+export function memorySecurityEvents(): SecurityEventSink & { events: SecurityEvent[] } {
+  const events: SecurityEvent[] = [];
+  return { events, emit: (e) => void events.push(e) };
+}

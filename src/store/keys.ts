@@ -1,0 +1,26 @@
+/**
+ * Every store key is built here, from values the server derived (hashes, validated ids), never
+ * from raw request text. The `{…}` part is a Redis Cluster hash tag: all keys of one session (or
+ * one rate-limit client) land in the same slot, so multi-key scripts work on a cluster.
+ */
+import { createHash } from 'node:crypto';
+
+const PREFIX = 'lc:';
+
+function digest(text: string): string {
+  return createHash('sha256').update(text).digest('base64url');
+}
+
+export const storeKeys = {
+  /** The session record. `sessionKey` is already a hash of the cookie value. */
+  session: (sessionKey: string) => `${PREFIX}{s:${sessionKey}}:session`,
+  /** Sealed state of one component instance in one session. */
+  componentState: (sessionKey: string, componentId: string) => `${PREFIX}{s:${sessionKey}}:state:${componentId}`,
+  /** Outstanding single-use CSRF nonces (strict rotation mode). */
+  csrfNonce: (sessionKey: string, nonce: string) => `${PREFIX}{s:${sessionKey}}:csrf:${nonce}`,
+  /** Idempotency record: `scope` is the client (`s:<session key>` or `u:<user id>`); the key is hashed. */
+  idempotency: (scope: string, idempotencyKey: string) => `${PREFIX}{i:${digest(scope)}}:idem:${digest(idempotencyKey)}`,
+  /** Rate-limit counter of one client for one component action. */
+  rateLimit: (client: string, componentName: string, action: string) =>
+    `${PREFIX}{r:${digest(client)}}:rl:${componentName}:${action}`,
+} as const;

@@ -1,0 +1,66 @@
+/**
+ * The storage contract every backend (memory, SQLite, Redis) implements.
+ *
+ * Backends implement these primitives only; the logic built on them (sessions, CSRF nonces,
+ * idempotency records, rate-limit policies) lives once, in the stages. Keys are built by
+ * `src/store/keys.ts` only, never from raw request data. Values are opaque strings.
+ *
+ * Every method either resolves or rejects with a `StoreUnavailableError` (the store is down or
+ * too slow); the HTTP layer maps that to 503 `SERVICE_UNAVAILABLE`.
+ */
+export interface Store {
+  /** Human name for logs and health checks (`memory`, `sqlite`, `redis`). */
+  readonly kind: string;
+
+  get(key: string): Promise<string | null>;
+
+  /** Reads several keys in one round trip; `null` where a key is missing or expired. */
+  getMany(keys: readonly string[]): Promise<(string | null)[]>;
+
+  /** Writes `value`, expiring after `ttlMs` milliseconds. */
+  set(key: string, value: string, ttlMs: number): Promise<void>;
+
+  /**
+   * Atomic claim: writes `value` with `ttlMs` only when `key` holds nothing (or expired).
+   * Resolves `null` when this caller claimed the key, else the value already there.
+   * Exactly one of any number of concurrent callers gets `null`.
+   */
+  claim(key: string, value: string, ttlMs: number): Promise<string | null>;
+
+  /** Deletes `key` only when it still holds exactly `expected`; resolves whether it did. */
+  deleteIfEquals(key: string, expected: string): Promise<boolean>;
+
+  delete(key: string): Promise<void>;
+
+  /** One atomic rate-limit step for `key` under `policy` at time `nowMs`. */
+  rateLimit(key: string, policy: RateLimitPolicy, nowMs: number): Promise<RateLimitDecision>;
+
+  /** Resolves when the backend answers; rejects with the reason otherwise. */
+  health(): Promise<void>;
+
+  /** Releases connections and timers. Later calls reject. */
+  close(): Promise<void>;
+}
+
+export type RateLimitAlgorithm = 'gcra' | 'sliding-window';
+
+export interface RateLimitPolicy {
+  /**
+   * `gcra`: a token bucket of `limit` tokens refilled evenly over `windowMs` (O(1) state per key).
+   * `sliding-window`: never more than `limit` admitted in any trailing `windowMs` (exact log).
+   */
+  algorithm: RateLimitAlgorithm;
+  limit: number;
+  windowMs: number;
+}
+
+export interface RateLimitDecision {
+  allowed: boolean;
+  limit: number;
+  /** Requests still admitted right now after this step. */
+  remaining: number;
+  /** Milliseconds until the budget is full again (the `t`/reset of the headers). */
+  resetMs: number;
+  /** When refused: milliseconds until one request would be admitted; 0 when allowed. */
+  retryAfterMs: number;
+}
