@@ -58,7 +58,11 @@ export interface ActionResult {
 
 export type Outcome = { readonly type: 'ok'; readonly result: ActionResult } | { readonly type: 'error'; readonly error: LiveError };
 
-export type Next = () => Promise<Outcome>;
+/**
+ * Calls the rest of the pipeline. It takes the context as an argument so the chain of stages is
+ * composed once at start-up, with no closure created per request.
+ */
+export type Next = (ctx: ActionContext) => Promise<Outcome>;
 
 export interface Stage {
   /** Stage name for logs and metrics. */

@@ -1,0 +1,82 @@
+/**
+ * The reference app (`npm start`): the pages and components of PROTOCOL §2 on the framework.
+ */
+import { readFileSync } from 'node:fs';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { createLiveComponents, html, livecomponents, serverOptions, type LiveComponentsOptions } from '../../src/index.js';
+import { sendError } from '../../src/http/error-mapping.js';
+import { loadConfig, type AppConfig } from '../../src/ops/config.js';
+import { counter } from './components/counter.js';
+import { order } from './components/order.js';
+import { payment } from './components/payment.js';
+import { layout } from './layout.js';
+
+export const demoComponents = [counter, order, payment] as const;
+
+export interface DemoAppOptions {
+  /** @default loadConfig(process.env) */
+  config?: AppConfig;
+  /** Fastify logger setting. @default false */
+  logger?: boolean;
+  /** Overrides passed to the framework (store, clock, events…), mainly for tests. */
+  framework?: Partial<LiveComponentsOptions>;
+}
+
+const ASSETS: Record<string, { file: string; type: string }> = {
+  'app.css': { file: 'app.css', type: 'text/css; charset=utf-8' },
+  'app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
+};
+
+export async function createDemoApp(options: DemoAppOptions = {}): Promise<FastifyInstance> {
+  const config = options.config ?? loadConfig();
+  const app = Fastify(serverOptions({ trustProxy: config.TRUST_PROXY, logger: options.logger ?? false }));
+  const runtime = await createLiveComponents({
+    components: [...demoComponents],
+    appOrigin: config.appOrigin,
+    allowedOrigins: config.allowedOrigins,
+    stateKeys: config.LC_STATE_KEYS,
+    sessionSecret: config.LC_SESSION_SECRET,
+    production: config.production,
+    warn: (message) => app.log.warn(message),
+    ...options.framework,
+  });
+  await app.register(livecomponents, { runtime, secureCookies: config.production });
+  app.addHook('onClose', async () => runtime.store.close());
+
+  for (const [name, asset] of Object.entries(ASSETS)) {
+    const body = readFileSync(new URL(`./public/${asset.file}`, import.meta.url));
+    app.get(`/assets/${name}`, (_req, reply) =>
+      reply.header('content-type', asset.type).header('cache-control', 'public, max-age=300').send(body),
+    );
+  }
+
+  app.get('/', async (request, reply) => {
+    const view = await app.livecomponents.view(request, reply);
+    const body = html`<section class="card">${await view.mount('counter:main')}</section>
+<section class="card">
+  <p>A server-driven counter: each click sends an action, the server runs it through the security pipeline
+  (CSRF, rate limit, idempotency, validation, sealed state) and answers with fresh HTML that is morphed in.</p>
+  <ul class="links"><li><a href="/orders">Orders</a>: idempotent order creation.</li>
+  <li><a href="/payment">Payment</a>: strict rate limit, replay-safe payments, a field that never leaves the server.</li></ul>
+</section>`;
+    return reply.type('text/html; charset=utf-8').send(layout(view, { title: 'Counter', path: '/', body }));
+  });
+
+  app.get('/orders', async (request, reply) => {
+    const view = await app.livecomponents.view(request, reply);
+    const body = html`<section class="card">${await view.mount('order:main')}</section>
+<p class="muted">Each submission carries an idempotency key: a retried request returns the first result instead of placing a second order.</p>`;
+    return reply.type('text/html; charset=utf-8').send(layout(view, { title: 'Orders', path: '/orders', body }));
+  });
+
+  app.get('/payment', async (request, reply) => {
+    const view = await app.livecomponents.view(request, reply);
+    const body = html`<section class="card">${await view.mount('payment:main')}</section>
+<p class="muted">At most 5 payments per 5 minutes. A double click pays once.</p>`;
+    return reply.type('text/html; charset=utf-8').send(layout(view, { title: 'Payment', path: '/payment', body }));
+  });
+
+  app.setNotFoundHandler((request, reply) => sendError(Object.assign(new Error('Not found'), { statusCode: 404 }), request, reply));
+  app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
+  return app;
+}

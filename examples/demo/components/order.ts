@@ -1,0 +1,23 @@
+import { z } from 'zod';
+import { defineComponent, html } from '../../../src/index.js';
+
+/** `order:main` (PROTOCOL §2): `createOrder({ item })`, public `orders`, results replayable for an hour. */
+export const order = defineComponent({
+  name: 'order',
+  initialState: { orders: 0, recent: [] as string[] },
+  publicState: ['orders'],
+  actions: {
+    createOrder: {
+      params: z.object({ item: z.string().trim().min(1, 'Enter an item.').max(100, 'At most 100 characters.') }),
+      idempotencyTTL: 3600,
+      run: (state, { item }) => ({ orders: state.orders + 1, recent: [item, ...state.recent].slice(0, 5) }),
+    },
+  },
+  render: (state) => html`
+    <form data-lc-action="createOrder" class="stack">
+      <label class="field">Item <input name="item" required maxlength="100" autocomplete="off"></label>
+      <button type="submit" class="btn primary">Place order</button>
+    </form>
+    <p>Orders placed: <output data-orders>${state.orders}</output></p>
+    ${state.recent.length > 0 ? html`<ul class="recent">${state.recent.map((item) => html`<li>${item}</li>`)}</ul>` : null}`,
+});

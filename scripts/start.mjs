@@ -1,0 +1,12 @@
+#!/usr/bin/env node
+// `npm start`: builds (incrementally, so a fresh clone needs nothing else) and serves the reference app.
+import { spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from './build.mjs';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+await build({ quiet: true });
+const child = spawn(process.execPath, [join(root, 'dist/examples/demo/main.js')], { stdio: 'inherit' });
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
+child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { escapeHtml, html, isSafeHtml, unsafeRawHtml } from './html.js';
+
+describe('html template', () => {
+  it('escapes every interpolation by default', () => {
+    const name = `<img src=x onerror="alert('x')">&\``;
+    expect(html`<p title="${name}">${name}</p>`.value).toBe(
+      '<p title="&lt;img src=x onerror=&quot;alert(&#39;x&#39;)&quot;&gt;&amp;&#96;">&lt;img src=x onerror=&quot;alert(&#39;x&#39;)&quot;&gt;&amp;&#96;</p>',
+    );
+  });
+
+  it('nests SafeHtml and arrays without double escaping', () => {
+    const items = ['a<b', 'c&d'];
+    const out = html`<ul>${items.map((i) => html`<li>${i}</li>`)}</ul>`;
+    expect(out.value).toBe('<ul><li>a&lt;b</li><li>c&amp;d</li></ul>');
+  });
+
+  it('renders nothing for null, undefined and false; numbers as text', () => {
+    expect(html`${null}${undefined}${false}${0}${12.5}`.value).toBe('012.5');
+  });
+
+  it('only lets raw markup in through unsafeRawHtml', () => {
+    expect(html`${unsafeRawHtml('<b>ok</b>')}`.value).toBe('<b>ok</b>');
+    expect(isSafeHtml('<b>ok</b>')).toBe(false);
+    // A look-alike object is not trusted.
+    const fake = { value: '<script>x</script>' } as unknown as string;
+    expect(html`${fake}`.value).toBe('[object Object]');
+  });
+
+  it('escapeHtml leaves plain text untouched and is stable across calls', () => {
+    expect(escapeHtml('plain')).toBe('plain');
+    expect(escapeHtml('<')).toBe('&lt;');
+    expect(escapeHtml('<')).toBe('&lt;');
+  });
+});

@@ -1,0 +1,41 @@
+/**
+ * Serves the browser runtime bundle, read once at start-up, with a strong ETag so browsers
+ * revalidate cheaply (the URL is fixed by PROTOCOL §2, so it cannot be content-hashed).
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FastifyInstance } from 'fastify';
+import { ROUTES } from '../core/wire.js';
+
+/** The package root: the nearest folder above this file holding our package.json. */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const candidate = join(dir, 'package.json');
+    if (existsSync(candidate) && (JSON.parse(readFileSync(candidate, 'utf8')) as { name?: string }).name === 'livecomponents') return dir;
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('livecomponents: package root not found');
+    dir = parent;
+  }
+}
+
+export const DEFAULT_CLIENT_BUNDLE = join(packageRoot(), 'dist', 'client', 'livecomponents.js');
+
+export function registerClientAsset(app: FastifyInstance, bundlePath = DEFAULT_CLIENT_BUNDLE): void {
+  if (!existsSync(bundlePath)) {
+    throw new Error(`livecomponents: browser runtime not found at ${bundlePath}; run "npm run build" first`);
+  }
+  const body = readFileSync(bundlePath);
+  const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
+  app.get(ROUTES.clientScript, (request, reply) => {
+    reply
+      .header('content-type', 'text/javascript; charset=utf-8')
+      .header('cache-control', 'public, max-age=300, must-revalidate')
+      .header('etag', etag)
+      .header('x-content-type-options', 'nosniff');
+    if (request.headers['if-none-match'] === etag) return reply.code(304).send();
+    return reply.send(body);
+  });
+}

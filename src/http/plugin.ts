@@ -1,0 +1,89 @@
+/**
+ * The Fastify plugin: `POST /api/livecomponents/action`, `GET /livecomponents/client.js`, and
+ * `app.livecomponents.view(request, reply)` for pages with components.
+ */
+import cookie from '@fastify/cookie';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import secureJson from 'secure-json-parse';
+import { LiveError } from '../core/errors.js';
+import { HEADERS, ROUTES } from '../core/wire.js';
+import type { RequestInfo } from '../pipeline/types.js';
+import type { LiveRuntime } from '../runtime/index.js';
+import { registerClientAsset } from './client-asset.js';
+import { sendError } from './error-mapping.js';
+import { createPageView, type PageView } from './page.js';
+import { createSessionCookie, type SessionCookie } from './session-cookie.js';
+
+/** Largest action body accepted (PROTOCOL §3: 413 beyond). */
+export const ACTION_BODY_LIMIT = 1_048_576;
+
+export interface LiveComponentsPluginOptions {
+  runtime: LiveRuntime;
+  /**
+   * Mark cookies `Secure` (and name the session cookie `__Host-lc_session`). Turn on behind HTTPS.
+   * @default false
+   */
+  secureCookies?: boolean;
+  /** Path of the browser runtime bundle. @default the package's dist/client/livecomponents.js */
+  clientBundlePath?: string;
+}
+
+export interface LiveComponentsDecorator {
+  readonly runtime: LiveRuntime;
+  readonly cookie: SessionCookie;
+  /** Session, CSRF token and component mounting for one page. */
+  view(request: FastifyRequest, reply: FastifyReply): Promise<PageView>;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    livecomponents: LiveComponentsDecorator;
+  }
+}
+
+export function requestInfo(request: FastifyRequest): RequestInfo {
+  return { requestId: String(request.id), ip: request.ip, method: request.method, url: request.url, headers: request.headers };
+}
+
+const plugin: FastifyPluginAsync<LiveComponentsPluginOptions> = async (app, options) => {
+  const { runtime } = options;
+  const sessionCookie = createSessionCookie(options.secureCookies ?? false);
+  if (!app.hasRequestDecorator('cookies')) await app.register(cookie);
+
+  app.decorate('livecomponents', {
+    runtime,
+    cookie: sessionCookie,
+    view: (request: FastifyRequest, reply: FastifyReply) => createPageView(runtime, sessionCookie, request, reply),
+  } satisfies LiveComponentsDecorator);
+
+  app.addHook('onSend', async (request, reply) => {
+    reply.header(HEADERS.requestId, String(request.id));
+  });
+
+  registerClientAsset(app, options.clientBundlePath);
+  await app.register(actionRoute, { runtime, sessionCookie });
+};
+
+/** The action route lives in its own context: only JSON is parsed there, errors map to our codes. */
+async function actionRoute(app: FastifyInstance, opts: { runtime: LiveRuntime; sessionCookie: SessionCookie }): Promise<void> {
+  const { runtime, sessionCookie } = opts;
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: ACTION_BODY_LIMIT }, (_req, text, done) => {
+    try {
+      // `__proto__` and `constructor.prototype` keys are refused, not silently merged.
+      done(null, secureJson.parse(text as string, undefined, { protoAction: 'error', constructorAction: 'error' }));
+    } catch {
+      done(new LiveError('INVALID_REQUEST', { message: 'The body is not valid JSON.' }), undefined);
+    }
+  });
+  app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
+
+  app.post(ROUTES.action, { bodyLimit: ACTION_BODY_LIMIT }, async (request, reply) => {
+    const session = await runtime.sessions.load(sessionCookie.read(request));
+    const res = await runtime.handleAction(requestInfo(request), request.body, session);
+    return reply.code(res.status).headers(res.headers).send(res.body);
+  });
+}
+
+export const livecomponents = fp(plugin, { fastify: '5.x', name: 'livecomponents' });

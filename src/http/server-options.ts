@@ -1,0 +1,30 @@
+/**
+ * Fastify server options the framework relies on: request ids in and out, the body limit, and
+ * the `TRUST_PROXY` semantics for client IPs (only a trusted proxy's `X-Forwarded-For` counts).
+ */
+import { randomUUID } from 'node:crypto';
+import type { FastifyServerOptions } from 'fastify';
+import { HEADERS } from '../core/wire.js';
+import { ACTION_BODY_LIMIT } from './plugin.js';
+
+/** An incoming `X-Request-Id` is kept only when it is short and plain; else a new UUID. */
+const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,64}$/;
+
+export function serverOptions(options: {
+  /** `false`, `true`, a hop count, or CIDRs/addresses (Fastify's `trustProxy`). @default false */
+  trustProxy?: boolean | number | string | string[];
+  logger?: FastifyServerOptions['logger'];
+  loggerInstance?: FastifyServerOptions['loggerInstance'];
+} = {}): FastifyServerOptions {
+  return {
+    // Fastify accepts a hop count at run time; its types only lack the number form.
+    trustProxy: (options.trustProxy ?? false) as FastifyServerOptions['trustProxy'],
+    bodyLimit: ACTION_BODY_LIMIT,
+    ...(options.loggerInstance ? { loggerInstance: options.loggerInstance } : { logger: options.logger ?? false }),
+    requestIdLogLabel: 'request_id',
+    genReqId: (req) => {
+      const incoming = req.headers[HEADERS.requestId];
+      return typeof incoming === 'string' && REQUEST_ID_RE.test(incoming) ? incoming : randomUUID();
+    },
+  };
+}

@@ -1,0 +1,33 @@
+/**
+ * LiveComponents — server API. The browser runtime is `livecomponents/client`; test helpers are
+ * `livecomponents/testing`.
+ */
+export { defineComponent, publicStateOf } from './core/component.js';
+export type {
+  ActionDefinition,
+  ActionOptions,
+  ComponentContext,
+  ComponentDefinition,
+  ComponentSpec,
+  DeepReadonly,
+  User,
+} from './core/component.js';
+export { html, unsafeRawHtml, escapeHtml, isSafeHtml } from './core/html.js';
+export type { SafeHtml, HtmlValue } from './core/html.js';
+export { LiveError, StoreUnavailableError, ERROR_CODES, isLiveError } from './core/errors.js';
+export type { ErrorCode, ErrorFields } from './core/errors.js';
+export { systemClock, manualClock } from './core/clock.js';
+export type { Clock } from './core/clock.js';
+export * as wire from './core/wire.js';
+export { createRegistry, parseComponentId } from './core/registry.js';
+export { createRuntime } from './runtime/index.js';
+export type { LiveRuntime, RuntimeOptions, RuntimeResponse } from './runtime/index.js';
+export { createLiveComponents } from './runtime/setup.js';
+export type { LiveComponentsOptions } from './runtime/setup.js';
+export { livecomponents, ACTION_BODY_LIMIT } from './http/plugin.js';
+export type { LiveComponentsPluginOptions, LiveComponentsDecorator } from './http/plugin.js';
+export type { PageView } from './http/page.js';
+export { serverOptions } from './http/server-options.js';
+export { createMemoryStore } from './store/memory/index.js';
+export type { Store, RateLimitPolicy, RateLimitDecision } from './store/types.js';
+export type { SecurityEvent, SecurityEventName, SecurityEventSink } from './ops/security-events.js';

@@ -1,0 +1,37 @@
+/**
+ * The state stage: loads the instance's sealed state before `authorize` and the action, and seals
+ * and stores the new state after a successful action — only then, so a failure never leaves a
+ * partial write. State opened with a retired key or stored as legacy plaintext is re-sealed with
+ * the newest key on this write.
+ */
+import { LiveError } from '../../core/errors.js';
+import type { SecurityEventSink } from '../../ops/security-events.js';
+import { fail, type Stage } from '../types.js';
+import type { StateRepository } from './repository.js';
+
+export function createStateStage(options: { states: StateRepository; events: SecurityEventSink }): Stage {
+  const { states, events } = options;
+  return {
+    name: 'state',
+    async run(ctx, next) {
+      const componentId = ctx.componentContext.componentId;
+      const loaded = await states.load(ctx.session, componentId);
+      if (loaded.type === 'missing') return fail(new LiveError('COMPONENT_NOT_FOUND'));
+      if (loaded.type === 'invalid') {
+        events.emit({
+          event: 'crypt_decrypt_fail',
+          level: 'WARN',
+          description: `Stored state of ${componentId} failed verification (${loaded.reason})`,
+          request: ctx.request,
+        });
+        return fail(new LiveError('STATE_INVALID'));
+      }
+      ctx.state = loaded.state;
+      const outcome = await next(ctx);
+      if (outcome.type !== 'ok') return outcome;
+      const { nextState, ...result } = outcome.result;
+      if (nextState !== undefined) await states.save(ctx.session, componentId, nextState);
+      return { type: 'ok', result };
+    },
+  };
+}

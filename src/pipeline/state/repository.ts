@@ -1,0 +1,66 @@
+/**
+ * Component state at rest: every instance's state is sealed (see `seal.ts`) and bound to its
+ * session and component id, then kept in the `Store` for the session's lifetime.
+ */
+import type { StateShape } from '../../core/component.js';
+import type { Store } from '../../store/types.js';
+import { storeKeys } from '../../store/keys.js';
+import type { Session } from '../../session/types.js';
+
+/** The part of the sealer the repository needs. */
+export interface StateSealer {
+  seal(plaintext: string, binding: { sessionKey: string; componentId: string }): string;
+  open(
+    blob: string,
+    binding: { sessionKey: string; componentId: string },
+  ): { ok: true; plaintext: string; needsReseal: boolean; legacy: boolean } | { ok: false; reason: string };
+}
+
+export type LoadedState =
+  | { readonly type: 'found'; readonly state: StateShape; readonly needsReseal: boolean }
+  | { readonly type: 'missing' }
+  | { readonly type: 'invalid'; readonly reason: string };
+
+export interface StateRepository {
+  load(session: Session, componentId: string): Promise<LoadedState>;
+  save(session: Session, componentId: string, state: StateShape): Promise<void>;
+  /** Stores `state` only when the instance has none yet; resolves the state now in force. */
+  mount(session: Session, componentId: string, initial: StateShape): Promise<LoadedState>;
+}
+
+export function createStateRepository(options: { store: Store; sealer: StateSealer; ttlMs: number }): StateRepository {
+  const { store, sealer, ttlMs } = options;
+
+  function decode(blob: string, session: Session, componentId: string): LoadedState {
+    const opened = sealer.open(blob, { sessionKey: session.key, componentId });
+    if (!opened.ok) return { type: 'invalid', reason: opened.reason };
+    let state: unknown;
+    try {
+      state = JSON.parse(opened.plaintext);
+    } catch {
+      return { type: 'invalid', reason: 'not_json' };
+    }
+    if (typeof state !== 'object' || state === null || Array.isArray(state)) return { type: 'invalid', reason: 'not_object' };
+    return { type: 'found', state: state as StateShape, needsReseal: opened.needsReseal };
+  }
+
+  function encode(session: Session, componentId: string, state: StateShape): string {
+    return sealer.seal(JSON.stringify(state), { sessionKey: session.key, componentId });
+  }
+
+  return {
+    async load(session, componentId) {
+      const blob = await store.get(storeKeys.componentState(session.key, componentId));
+      return blob === null ? { type: 'missing' } : decode(blob, session, componentId);
+    },
+    async save(session, componentId, state) {
+      await store.set(storeKeys.componentState(session.key, componentId), encode(session, componentId, state), ttlMs);
+    },
+    async mount(session, componentId, initial) {
+      const key = storeKeys.componentState(session.key, componentId);
+      const existing = await store.claim(key, encode(session, componentId, initial), ttlMs);
+      if (existing === null) return { type: 'found', state: initial, needsReseal: false };
+      return decode(existing, session, componentId);
+    },
+  };
+}

@@ -1,0 +1,140 @@
+/**
+ * The runtime: everything an app needs to serve components, built once at start-up — registry,
+ * sessions, sealed state, the ordered security pipeline. The Fastify plugin (`src/http`) and the
+ * testing helpers (`src/testing`) both drive this one object, so tests run the same pipeline as HTTP.
+ */
+import type { ComponentContext, ComponentDefinition, User } from '../core/component.js';
+import { type Clock, systemClock } from '../core/clock.js';
+import { LiveError, isLiveError } from '../core/errors.js';
+import { createRegistry, parseComponentId, type ComponentRegistry } from '../core/registry.js';
+import type { ActionSuccessBody, ErrorBody } from '../core/wire.js';
+import type { SecurityEventSink } from '../ops/security-events.js';
+import { composePipeline, type Pipeline } from '../pipeline/pipeline.js';
+import { executeAction, renderComponent } from '../pipeline/execute/index.js';
+import { createStateRepository, type StateRepository, type StateSealer } from '../pipeline/state/repository.js';
+import type { ActionContext, RequestInfo, Stage } from '../pipeline/types.js';
+import { createSessionManager, type SessionManager } from '../session/index.js';
+import type { Session } from '../session/types.js';
+import type { Store } from '../store/types.js';
+import { parseActionBody } from './action-body.js';
+import { buildStages, type SecurityOptions } from './stages.js';
+import type { CsrfService } from '../pipeline/csrf/index.js';
+
+export interface RuntimeOptions extends SecurityOptions {
+  components: readonly ComponentDefinition[];
+  store: Store;
+  /** Seals component state at rest. */
+  sealer: StateSealer;
+  /** Issues and verifies CSRF tokens. */
+  csrf: CsrfService;
+  events: SecurityEventSink;
+  clock?: Clock;
+  /** Session idle lifetime in ms. @default 86_400_000 */
+  sessionTtlMs?: number;
+  /** Looks up the signed-in user of a session. @default no users (every session is anonymous) */
+  resolveUser?: (userId: string) => Promise<User | null>;
+}
+
+/** A response the HTTP layer (or a test helper) sends as it is. */
+export interface RuntimeResponse<B = ActionSuccessBody | ErrorBody> {
+  status: number;
+  body: B;
+  headers: Record<string, string>;
+}
+
+export interface LiveRuntime {
+  readonly registry: ComponentRegistry;
+  readonly sessions: SessionManager;
+  readonly states: StateRepository;
+  readonly csrf: CsrfService;
+  readonly store: Store;
+  readonly events: SecurityEventSink;
+  /** Runs one action request through the whole pipeline. */
+  handleAction(request: RequestInfo, body: unknown, session: Session | null): Promise<RuntimeResponse>;
+  /** Mounts (or finds) an instance in a session and renders it. */
+  mount(session: Session, componentId: string, initialState?: Record<string, unknown>): Promise<string>;
+  userOf(session: Session): Promise<User | null>;
+}
+
+export function createRuntime(options: RuntimeOptions): LiveRuntime {
+  const clock = options.clock ?? systemClock;
+  const registry = createRegistry(options.components);
+  const sessions = createSessionManager({ store: options.store, clock, ttlMs: options.sessionTtlMs });
+  const states = createStateRepository({ store: options.store, sealer: options.sealer, ttlMs: sessions.ttlMs });
+  const { csrf, events, resolveUser } = options;
+  const stages: Stage[] = buildStages({ ...options, clock, states });
+  const pipeline: Pipeline = composePipeline(stages, executeAction);
+
+  async function userOf(session: Session): Promise<User | null> {
+    return session.userId !== null && resolveUser !== undefined ? resolveUser(session.userId) : null;
+  }
+
+  async function handleAction(request: RequestInfo, rawBody: unknown, maybeSession: Session | null): Promise<RuntimeResponse> {
+    const body = parseActionBody(rawBody);
+    if (body instanceof LiveError) return errorResponse(body, request.requestId, {});
+    const id = parseComponentId(body.componentId);
+    const component = id === null ? undefined : registry.get(id.name);
+    if (id === null || component === undefined) return errorResponse(new LiveError('COMPONENT_NOT_FOUND'), request.requestId, {});
+    const action = component.actions.get(body.action);
+    if (action === undefined) return errorResponse(new LiveError('ACTION_NOT_FOUND'), request.requestId, {});
+
+    // Without a session no token can verify: an ephemeral session lets the CSRF stage refuse it.
+    const session = maybeSession ?? sessions.ephemeral();
+    const user = await userOf(session);
+    const componentContext: ComponentContext = { user, componentId: body.componentId, instance: id.instance };
+    const ctx: ActionContext = {
+      request,
+      body,
+      session,
+      user,
+      component,
+      action,
+      componentContext,
+      params: undefined,
+      state: undefined,
+      headers: {},
+    };
+    let outcome;
+    try {
+      outcome = await pipeline(ctx);
+    } catch (error) {
+      // An action may throw a LiveError on purpose (e.g. VALIDATION_FAILED that depends on state).
+      // Server-side failures (5xx) go up to the HTTP layer, which logs them.
+      if (isLiveError(error) && error.statusCode < 500) return errorResponse(error, request.requestId, ctx.headers);
+      throw error;
+    }
+    if (outcome.type === 'error') return errorResponse(outcome.error, request.requestId, ctx.headers);
+    const { html, state, idempotency } = outcome.result;
+    const success: ActionSuccessBody = { html, state, csrf_token: await csrf.issue(session) };
+    if (idempotency !== undefined) success.idempotency = idempotency;
+    return { status: 200, body: success, headers: ctx.headers };
+  }
+
+  async function mount(session: Session, componentId: string, initialState?: Record<string, unknown>): Promise<string> {
+    const id = parseComponentId(componentId);
+    const component = id === null ? undefined : registry.get(id.name);
+    if (id === null || component === undefined) throw new TypeError(`Unknown component "${componentId}"`);
+    const initial = structuredClone(initialState ?? component.initialState);
+    const loaded = await states.mount(session, componentId, initial);
+    // Tampered or unreadable state: log it and start the instance afresh rather than fail the page.
+    const state = loaded.type === 'found' ? loaded.state : initial;
+    if (loaded.type === 'invalid') {
+      events.emit({
+        event: 'crypt_decrypt_fail',
+        level: 'WARN',
+        description: `Stored state of ${componentId} failed verification (${loaded.reason}); mounted afresh`,
+      });
+      await states.save(session, componentId, initial);
+    }
+    const cc: ComponentContext = { user: await userOf(session), componentId, instance: id.instance };
+    return renderComponent(component, state, cc);
+  }
+
+  return { registry, sessions, states, csrf, store: options.store, events, handleAction, mount, userOf };
+}
+
+export function errorResponse(error: LiveError, requestId: string, headers: Record<string, string>): RuntimeResponse<ErrorBody> {
+  const body: ErrorBody = { error: error.publicMessage, code: error.code, request_id: requestId };
+  if (error.fields !== undefined) Object.assign(body, error.fields);
+  return { status: error.statusCode, body, headers: error.headers === undefined ? headers : { ...headers, ...error.headers } };
+}

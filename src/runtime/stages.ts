@@ -1,0 +1,75 @@
+/**
+ * The ordered list of stages, in one place (PROTOCOL §3):
+ * CSRF → rate limit → idempotency → validation → (state load) → authorization → action → state stored.
+ * The state stage sits before `authorize` because rules may look at the state; it stores the new
+ * state only after the action and the render succeeded.
+ */
+import type { Clock } from '../core/clock.js';
+import type { SecurityEventSink } from '../ops/security-events.js';
+import { createAuthorizeStage } from '../pipeline/authorize/index.js';
+import { createCsrfStage, type CsrfService } from '../pipeline/csrf/index.js';
+import { createIdempotencyStage } from '../pipeline/idempotency/index.js';
+import { createRateLimitStage } from '../pipeline/rate-limit/index.js';
+import { createStateStage } from '../pipeline/state/index.js';
+import type { StateRepository } from '../pipeline/state/repository.js';
+import type { Stage } from '../pipeline/types.js';
+import { createValidateStage } from '../pipeline/validate/index.js';
+import type { Store } from '../store/types.js';
+
+export interface SecurityOptions {
+  /** The app's own origin, from configuration (never from the `Host` header), e.g. `https://app.example.com`. */
+  appOrigin: string;
+  /** Further origins allowed to call actions (exact match). @default [] */
+  allowedOrigins?: readonly string[];
+  rateLimit?: {
+    /** @default 60 */
+    limit?: number;
+    /** @default 60 */
+    windowSeconds?: number;
+    /** @default 'gcra' */
+    algorithm?: 'gcra' | 'sliding-window';
+    /** CIDRs (IPv4 or IPv6) never limited. @default [] */
+    allowlist?: readonly string[];
+    /** Admit requests when the store is down (logged) instead of failing closed. @default false */
+    failOpen?: boolean;
+    onFailOpen?: (error: unknown) => void;
+  };
+  idempotency?: {
+    /** @default 3600 */
+    defaultTtlSeconds?: number;
+    /** How long an in-flight claim blocks its key if the process dies. @default 30_000 */
+    lockTtlMs?: number;
+  };
+}
+
+export function buildStages(
+  options: SecurityOptions & { store: Store; csrf: CsrfService; events: SecurityEventSink; clock: Clock; states: StateRepository },
+): Stage[] {
+  const { store, events, clock } = options;
+  const rl = options.rateLimit ?? {};
+  return [
+    createCsrfStage({
+      csrf: options.csrf,
+      origins: { appOrigin: options.appOrigin, allowed: options.allowedOrigins ?? [] },
+      events,
+    }),
+    createRateLimitStage({
+      store,
+      clock,
+      events,
+      defaults: { limit: rl.limit ?? 60, windowSeconds: rl.windowSeconds ?? 60, algorithm: rl.algorithm ?? 'gcra' },
+      allowlist: rl.allowlist ? [...rl.allowlist] : [],
+      failOpen: rl.failOpen ?? false,
+      onFailOpen: rl.onFailOpen,
+    }),
+    createIdempotencyStage({
+      store,
+      clock,
+      lockTtlMs: options.idempotency?.lockTtlMs,
+      defaultTtlSeconds: options.idempotency?.defaultTtlSeconds,
+    }),
+    createValidateStage(),
+    createStateStage({ states: options.states, events }),
+    createAuthorizeStage({ events }),
+  ];
+}

@@ -1,0 +1,119 @@
+/**
+ * Server-side sessions behind the `Store`. The cookie holds a 128-bit random id; the store only
+ * ever sees its SHA-256 (`Session.key`), so a leaked store dump does not hand out live sessions.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { type Clock, systemClock } from '../core/clock.js';
+import type { Store } from '../store/types.js';
+import { storeKeys } from '../store/keys.js';
+import type { Session } from './types.js';
+
+export type { Session } from './types.js';
+
+/** 16 random bytes in base64url: exactly 22 characters. */
+const SESSION_ID_RE = /^[A-Za-z0-9_-]{22}$/;
+
+interface SessionRecord {
+  /** user id */
+  u: string | null;
+  /** created at (ms) */
+  c: number;
+  /** last written (ms), for sliding expiry */
+  t: number;
+}
+
+export interface SessionManagerOptions {
+  store: Store;
+  clock?: Clock;
+  /**
+   * Idle lifetime of a session in milliseconds; activity extends it (written at most once per half-lifetime).
+   * @default 86_400_000 (24 hours)
+   */
+  ttlMs?: number;
+  /** Random source, injectable for tests. @default crypto.randomBytes */
+  randomBytes?: (size: number) => Buffer;
+}
+
+export interface SessionManager {
+  readonly ttlMs: number;
+  /** The session a cookie value names, or `null` when the value is malformed, unknown or expired. */
+  load(cookieValue: string | undefined): Promise<Session | null>;
+  /** Creates and stores a new anonymous session. */
+  create(): Promise<Session>;
+  /**
+   * A new session id for the same browser (sign-in and sign-out): the old record is deleted, so the
+   * old id and every CSRF token derived from it stop working.
+   */
+  regenerate(old: Session | null, userId: string | null): Promise<Session>;
+  destroy(session: Session): Promise<void>;
+  /** A session object that exists nowhere: used where a request has no valid session. */
+  ephemeral(): Session;
+}
+
+export function sessionKeyOf(id: string): string {
+  return createHash('sha256').update(id).digest('base64url');
+}
+
+export function createSessionManager(options: SessionManagerOptions): SessionManager {
+  const { store } = options;
+  const clock = options.clock ?? systemClock;
+  const ttlMs = options.ttlMs ?? 86_400_000;
+  const random = options.randomBytes ?? randomBytes;
+
+  function newSession(userId: string | null, now: number): Session {
+    const id = random(16).toString('base64url');
+    return { id, key: sessionKeyOf(id), userId, createdAt: now };
+  }
+
+  async function write(session: Session, now: number): Promise<void> {
+    const record: SessionRecord = { u: session.userId, c: session.createdAt, t: now };
+    await store.set(storeKeys.session(session.key), JSON.stringify(record), ttlMs);
+  }
+
+  return {
+    ttlMs,
+    async load(cookieValue) {
+      if (cookieValue === undefined || !SESSION_ID_RE.test(cookieValue)) return null;
+      const key = sessionKeyOf(cookieValue);
+      const raw = await store.get(storeKeys.session(key));
+      if (raw === null) return null;
+      const record = parseRecord(raw);
+      if (record === null) return null;
+      const session: Session = { id: cookieValue, key, userId: record.u, createdAt: record.c };
+      const now = clock.now();
+      if (now - record.t > ttlMs / 2) await write(session, now);
+      return session;
+    },
+    async create() {
+      const now = clock.now();
+      const session = newSession(null, now);
+      await write(session, now);
+      return session;
+    },
+    async regenerate(old, userId) {
+      const now = clock.now();
+      const session = newSession(userId, now);
+      await write(session, now);
+      if (old !== null) await store.delete(storeKeys.session(old.key));
+      return session;
+    },
+    async destroy(session) {
+      await store.delete(storeKeys.session(session.key));
+    },
+    ephemeral() {
+      return newSession(null, clock.now());
+    },
+  };
+}
+
+function parseRecord(raw: string): SessionRecord | null {
+  try {
+    const value: unknown = JSON.parse(raw);
+    if (typeof value !== 'object' || value === null) return null;
+    const r = value as Partial<SessionRecord>;
+    if ((r.u !== null && typeof r.u !== 'string') || typeof r.c !== 'number' || typeof r.t !== 'number') return null;
+    return { u: r.u, c: r.c, t: r.t };
+  } catch {
+    return null;
+  }
+}
