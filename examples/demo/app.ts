@@ -6,6 +6,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { createLiveComponents, html, livecomponents, serverOptions, type LiveComponentsOptions } from '../../src/index.js';
 import { sendError } from '../../src/http/error-mapping.js';
 import { loadConfig, type AppConfig } from '../../src/ops/config.js';
+import { createSecurityLogger } from '../../src/ops/security-logger.js';
 import { counter } from './components/counter.js';
 import { order } from './components/order.js';
 import { payment } from './components/payment.js';
@@ -37,7 +38,8 @@ export async function createDemoApp(options: DemoAppOptions = {}): Promise<Fasti
     stateKeys: config.LC_STATE_KEYS,
     sessionSecret: config.LC_SESSION_SECRET,
     production: config.production,
-    warn: (message) => app.log.warn(message),
+    warn: (message: string) => app.log.warn(message),
+    events: createSecurityLogger({ logger: app.log }),
     ...options.framework,
   });
   await app.register(livecomponents, { runtime, secureCookies: config.production });

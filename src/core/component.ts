@@ -100,12 +100,15 @@ export interface ResolvedAction extends ActionOptions {
   readonly run: (state: unknown, params: unknown, ctx: ComponentContext) => unknown;
 }
 
-export interface ComponentDefinition<S extends StateShape = StateShape> {
+export interface ComponentDefinition<S extends StateShape = StateShape, A = Record<string, StandardSchemaV1 | undefined>> {
+  /** Type-only: the action param schemas, so test helpers can type `callAction` params. */
+  readonly '~actions'?: A;
   readonly name: string;
   readonly initialState: S;
   readonly publicState: readonly string[];
   readonly actions: ReadonlyMap<string, ResolvedAction>;
-  readonly render: (state: DeepReadonly<S>, ctx: ComponentContext) => SafeHtml;
+  // Method syntax on purpose: it keeps definitions of any state assignable to `ComponentDefinition`.
+  render(state: DeepReadonly<S>, ctx: ComponentContext): SafeHtml;
 }
 
 export const COMPONENT_NAME_RE = /^[a-z][a-z0-9-]{0,62}$/;
@@ -124,7 +127,7 @@ const ACTION_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
  */
 export function defineComponent<S extends StateShape, A extends Record<string, StandardSchemaV1 | undefined>>(
   spec: ComponentSpec<S, A>,
-): ComponentDefinition<S> {
+): ComponentDefinition<S, A> {
   if (!COMPONENT_NAME_RE.test(spec.name)) {
     throw new TypeError(`Component name "${spec.name}" must match ${COMPONENT_NAME_RE}`);
   }
@@ -173,7 +176,7 @@ function checkPositive(component: string, action: string, option: string, value:
 }
 
 /** Picks the fields a component declared public. */
-export function publicStateOf(def: ComponentDefinition, state: StateShape): Record<string, unknown> {
+export function publicStateOf(def: Pick<ComponentDefinition, 'publicState'>, state: StateShape): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const field of def.publicState) out[field] = state[field];
   return out;

@@ -60,7 +60,7 @@ export class LiveError extends Error {
     this.code = code;
     this.statusCode = ERROR_CODES[code].status;
     // Server errors never expose their message; client errors do unless told otherwise.
-    this.expose = this.statusCode < 500 && (options.expose ?? options.message === undefined);
+    this.expose = this.statusCode < 500 && (options.expose ?? true);
     this.fields = options.fields;
     this.headers = options.headers;
   }

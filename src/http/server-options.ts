@@ -21,7 +21,6 @@ export function serverOptions(options: {
     trustProxy: (options.trustProxy ?? false) as FastifyServerOptions['trustProxy'],
     bodyLimit: ACTION_BODY_LIMIT,
     ...(options.loggerInstance ? { loggerInstance: options.loggerInstance } : { logger: options.logger ?? false }),
-    requestIdLogLabel: 'request_id',
     genReqId: (req) => {
       const incoming = req.headers[HEADERS.requestId];
       return typeof incoming === 'string' && REQUEST_ID_RE.test(incoming) ? incoming : randomUUID();

@@ -12,7 +12,7 @@ import type { SecurityEventSink } from '../ops/security-events.js';
 import { composePipeline, type Pipeline } from '../pipeline/pipeline.js';
 import { executeAction, renderComponent } from '../pipeline/execute/index.js';
 import { createStateRepository, type StateRepository, type StateSealer } from '../pipeline/state/repository.js';
-import type { ActionContext, RequestInfo, Stage } from '../pipeline/types.js';
+import type { ActionContext, Outcome, RequestInfo, Stage } from '../pipeline/types.js';
 import { createSessionManager, type SessionManager } from '../session/index.js';
 import type { Session } from '../session/types.js';
 import type { Store } from '../store/types.js';
@@ -94,16 +94,22 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
       state: undefined,
       headers: {},
     };
-    let outcome;
+    let outcome: Outcome;
     try {
       outcome = await pipeline(ctx);
     } catch (error) {
       // An action may throw a LiveError on purpose (e.g. VALIDATION_FAILED that depends on state).
       // Server-side failures (5xx) go up to the HTTP layer, which logs them.
-      if (isLiveError(error) && error.statusCode < 500) return errorResponse(error, request.requestId, ctx.headers);
-      throw error;
+      if (!isLiveError(error) || error.statusCode >= 500) throw error;
+      outcome = { type: 'error', error };
     }
-    if (outcome.type === 'error') return errorResponse(outcome.error, request.requestId, ctx.headers);
+    if (outcome.type === 'error') {
+      const res = errorResponse(outcome.error, request.requestId, ctx.headers);
+      // A refused action still hands the page a usable token (strict mode consumed the old one),
+      // except on a CSRF refusal, which must not mint tokens for whoever sent it.
+      if (maybeSession !== null && outcome.error.code !== 'CSRF_TOKEN_INVALID') res.body.csrf_token = await csrf.issue(session);
+      return res;
+    }
     const { html, state, idempotency } = outcome.result;
     const success: ActionSuccessBody = { html, state, csrf_token: await csrf.issue(session) };
     if (idempotency !== undefined) success.idempotency = idempotency;

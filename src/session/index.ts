@@ -1,6 +1,12 @@
 /**
  * Server-side sessions behind the `Store`. The cookie holds a 128-bit random id; the store only
  * ever sees its SHA-256 (`Session.key`), so a leaked store dump does not hand out live sessions.
+ *
+ * A signed-in session's cookie also names its user: `<random id>.<base64url user id>`. The user part
+ * is not trusted on its own — the stored record must agree — but it lets the pipeline know the
+ * rate-limit client before its first store round trip. Tampering with it changes the cookie value,
+ * and with it the session key and the CSRF secret derived from the value, so a forged value has
+ * neither a session nor a valid token.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { type Clock, systemClock } from '../core/clock.js';
@@ -10,8 +16,8 @@ import type { Session } from './types.js';
 
 export type { Session } from './types.js';
 
-/** 16 random bytes in base64url: exactly 22 characters. */
-const SESSION_ID_RE = /^[A-Za-z0-9_-]{22}$/;
+/** 16 random bytes in base64url (22 characters), then `.` and the base64url user id when signed in. */
+const SESSION_ID_RE = /^[A-Za-z0-9_-]{22}(?:\.[A-Za-z0-9_-]{1,172})?$/;
 
 interface SessionRecord {
   /** user id */
@@ -61,7 +67,8 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
   const random = options.randomBytes ?? randomBytes;
 
   function newSession(userId: string | null, now: number): Session {
-    const id = random(16).toString('base64url');
+    const random22 = random(16).toString('base64url');
+    const id = userId === null ? random22 : `${random22}.${Buffer.from(userId, 'utf8').toString('base64url')}`;
     return { id, key: sessionKeyOf(id), userId, createdAt: now };
   }
 
@@ -79,6 +86,7 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
       if (raw === null) return null;
       const record = parseRecord(raw);
       if (record === null) return null;
+      if (record.u !== claimedUserId(cookieValue)) return null;
       const session: Session = { id: cookieValue, key, userId: record.u, createdAt: record.c };
       const now = clock.now();
       if (now - record.t > ttlMs / 2) await write(session, now);
@@ -104,6 +112,12 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
       return newSession(null, clock.now());
     },
   };
+}
+
+/** The user a session cookie names (`null` for an anonymous one); trusted only once the record agrees. */
+export function claimedUserId(cookieValue: string): string | null {
+  const dot = cookieValue.indexOf('.');
+  return dot === -1 ? null : Buffer.from(cookieValue.slice(dot + 1), 'base64url').toString('utf8');
 }
 
 function parseRecord(raw: string): SessionRecord | null {

@@ -17,7 +17,10 @@ export interface Store {
   /** Reads several keys in one round trip; `null` where a key is missing or expired. */
   getMany(keys: readonly string[]): Promise<(string | null)[]>;
 
-  /** Writes `value`, expiring after `ttlMs` milliseconds. */
+  /**
+   * Writes `value`, expiring after `ttlMs` milliseconds. Every TTL in this interface (`set`, `claim`,
+   * batch ops) must be a positive finite number: anything else rejects with a `TypeError`.
+   */
   set(key: string, value: string, ttlMs: number): Promise<void>;
 
   /**
@@ -32,13 +35,27 @@ export interface Store {
 
   delete(key: string): Promise<void>;
 
-  /** One atomic rate-limit step for `key` under `policy` at time `nowMs`. */
+  /**
+   * One atomic rate-limit step for `key` under `policy` at time `nowMs` (the caller's clock), with the
+   * shared algorithms of `src/pipeline/rate-limit/algorithms.ts`. Refused steps consume nothing.
+   */
   rateLimit(key: string, policy: RateLimitPolicy, nowMs: number): Promise<RateLimitDecision>;
+
+  /**
+   * Runs several primitives in ONE round trip (Redis: a pipeline; embedded stores: in order, in
+   * one go). Each op keeps its own atomicity; the batch as a whole is not a transaction. Results
+   * come back in op order. This is how an action stays within two round trips (one before the
+   * action, one after).
+   */
+  batch(ops: readonly StoreOp[]): Promise<StoreOpResult[]>;
 
   /** Resolves when the backend answers; rejects with the reason otherwise. */
   health(): Promise<void>;
 
-  /** Releases connections and timers. Later calls reject. */
+  /**
+   * Releases connections and timers. Later calls of every other method reject with
+   * `StoreUnavailableError`; calling `close` again resolves.
+   */
   close(): Promise<void>;
 }
 
@@ -64,3 +81,14 @@ export interface RateLimitDecision {
   /** When refused: milliseconds until one request would be admitted; 0 when allowed. */
   retryAfterMs: number;
 }
+
+export type StoreOp =
+  | { readonly op: 'get'; readonly key: string }
+  | { readonly op: 'set'; readonly key: string; readonly value: string; readonly ttlMs: number }
+  | { readonly op: 'claim'; readonly key: string; readonly value: string; readonly ttlMs: number }
+  | { readonly op: 'deleteIfEquals'; readonly key: string; readonly expected: string }
+  | { readonly op: 'delete'; readonly key: string }
+  | { readonly op: 'rateLimit'; readonly key: string; readonly policy: RateLimitPolicy; readonly nowMs: number };
+
+/** Per op: `get`/`claim` → `string | null`; `set`/`delete` → `null`; `deleteIfEquals` → boolean; `rateLimit` → decision. */
+export type StoreOpResult = string | null | boolean | RateLimitDecision;

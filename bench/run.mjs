@@ -1,0 +1,85 @@
+#!/usr/bin/env node
+// `npm run bench`: the reference app's action route vs a bare Fastify route answering the same JSON,
+// both driven by autocannon in one run, plus the browser bundle size and seal/open cost.
+// Targets are ratios within one run (the machines are shared and noisy), never absolute numbers.
+import { fork } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import autocannon from 'autocannon';
+
+const DURATION = Number(process.env.BENCH_SECONDS ?? 8);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
+const env = {
+  ...process.env,
+  BENCH_STATE_KEY: randomBytes(32).toString('base64'),
+  BENCH_SESSION_SECRET: randomBytes(32).toString('base64'),
+};
+
+function start(mode) {
+  return new Promise((resolve, reject) => {
+    const child = fork(new URL('./server.mjs', import.meta.url), [mode], { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    child.once('message', (m) => resolve({ child, url: `http://127.0.0.1:${m.port}` }));
+    child.once('exit', (code) => reject(new Error(`${mode} server exited with ${code}`)));
+  });
+}
+
+/** A session cookie and CSRF token from the counter page, as a browser would get them. */
+async function openSession(url) {
+  const res = await fetch(`${url}/`);
+  const cookie = res.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+  const token = /<meta name="csrf-token" content="([^"]+)"/.exec(await res.text())?.[1];
+  if (!token) throw new Error('no csrf token on the page');
+  return { cookie, token };
+}
+
+function load(url, headers) {
+  return new Promise((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url: `${url}/api/livecomponents/action`,
+        method: 'POST',
+        connections: CONNECTIONS,
+        duration: DURATION,
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ component_id: 'counter:main', action: 'increment', params: {} }),
+        // A fresh idempotency key per request, as the browser runtime sends one per invocation.
+        requests: [{ setupRequest: (req) => ({ ...req, headers: { ...req.headers, 'idempotency-key': randomUUID() } }) }],
+      },
+      (err, result) => (err ? reject(err) : resolve(result)),
+    );
+    autocannon.track(instance, { renderProgressBar: false, renderResultsTable: false, renderLatencyTable: false });
+  });
+}
+
+async function measure(mode) {
+  const { child, url } = await start(mode);
+  try {
+    const headers = mode === 'bare' ? {} : await openSession(url).then((s) => ({ cookie: s.cookie, 'x-csrf-token': s.token }));
+    const r = await load(url, headers);
+    const bad = r.non2xx + r.errors + r.timeouts;
+    if (bad > 0) throw new Error(`${mode}: ${bad} failed requests of ${r.requests.total}`);
+    return { rps: r.requests.average, p99: r.latency.p99 };
+  } finally {
+    child.kill();
+  }
+}
+
+const row = (name, value) => console.log(`${name.padEnd(44)} ${value}`);
+
+const bare = await measure('bare');
+const action = await measure('action');
+console.log(`\nLiveComponents bench (${DURATION}s each, ${CONNECTIONS} connections, Node ${process.version})\n`);
+row('bare Fastify (same JSON)', `${bare.rps.toFixed(0)} req/s, p99 ${bare.p99} ms`);
+row('action, full pipeline, memory store', `${action.rps.toFixed(0)} req/s, p99 ${action.p99} ms`);
+row('ratio action / bare (target >= 0.6)', (action.rps / bare.rps).toFixed(3));
+
+const bundle = readFileSync(new URL('../dist/client/livecomponents.js', import.meta.url));
+row('client bundle (target <= 8 KB gzip)', `${bundle.length} B raw, ${gzipSync(bundle, { level: 9 }).length} B gzip`);
+
+try {
+  const { benchSeal } = await import('./seal.mjs');
+  row('seal + open 1 KiB (target <= 5 µs)', `${(await benchSeal()).toFixed(2)} µs/pair`);
+} catch (error) {
+  row('seal + open 1 KiB', `not measured: ${error.message}`);
+}

@@ -1,0 +1,74 @@
+/**
+ * One action on one component instance: marks the root as loading, refuses a second action on the
+ * same instance while one is in flight, morphs the answer in and tells the page (`lc:success` /
+ * `lc:error`, bubbling from the root).
+ */
+import { ATTR, EVENTS, type IdempotencyMeta } from '../src/core/wire.js';
+import { morphComponent } from './morph.js';
+import type { ActionError, Transport } from './transport.js';
+
+/** `detail` of `lc:success`. */
+export interface SuccessDetail {
+  componentId: string;
+  action: string;
+  state: Record<string, unknown>;
+  idempotency?: IdempotencyMeta;
+}
+
+/** `detail` of `lc:error`: the server's `code`, `error`, and `retry_after` (429) / `errors` (400) when sent. */
+export type ErrorDetail = { componentId: string; action: string } & ActionError;
+
+/** What an invocation came to; `busy`: another action of this instance was still in flight, nothing was sent. */
+export type ActionOutcome = { type: 'ok'; detail: SuccessDetail } | { type: 'error'; detail: ErrorDetail } | { type: 'busy' };
+
+export interface Invoker {
+  /** Runs `action` on the component whose root is `root` (an element with `data-lc-id`). */
+  invoke(root: Element, action: string, params: Record<string, unknown>): Promise<ActionOutcome>;
+  isBusy(root: Element): boolean;
+}
+
+/** The root of component `componentId` in `doc`, if it is on the page. */
+export function findRoot(doc: Document, componentId: string): Element | null {
+  return doc.querySelector(`[${ATTR.id}="${CSS.escape(componentId)}"]`);
+}
+
+export function createInvoker(transport: Transport): Invoker {
+  /** Component ids with an action in flight. */
+  const inFlight = new Set<string>();
+
+  async function invoke(root: Element, action: string, params: Record<string, unknown>): Promise<ActionOutcome> {
+    const componentId = root.getAttribute(ATTR.id);
+    if (componentId === null) throw new TypeError(`The element has no ${ATTR.id} attribute`);
+    if (inFlight.has(componentId)) return { type: 'busy' };
+    inFlight.add(componentId);
+    root.setAttribute(ATTR.loading, '');
+    let target = root;
+    let outcome: ActionOutcome;
+    try {
+      const result = await transport.send(componentId, action, params);
+      // The root may have been replaced meanwhile (another script, a page update): use the current one.
+      if (!root.isConnected) target = findRoot(root.ownerDocument, componentId) ?? root;
+      if (result.type === 'ok') {
+        const { state, idempotency } = result.body;
+        morphComponent(target, result.body.html);
+        if (!target.isConnected) target = findRoot(root.ownerDocument, componentId) ?? target;
+        outcome = { type: 'ok', detail: idempotency === undefined ? { componentId, action, state } : { componentId, action, state, idempotency } };
+      } else {
+        outcome = { type: 'error', detail: { componentId, action, ...result.error } };
+      }
+    } finally {
+      inFlight.delete(componentId);
+      root.removeAttribute(ATTR.loading);
+      target.removeAttribute(ATTR.loading);
+    }
+    // Dispatched once the instance is free again, so a listener may start the next action.
+    const event = outcome.type === 'ok' ? EVENTS.success : EVENTS.error;
+    (target.isConnected ? target : root.ownerDocument).dispatchEvent(new CustomEvent(event, { bubbles: true, detail: outcome.detail }));
+    return outcome;
+  }
+
+  return {
+    invoke,
+    isBusy: (root) => inFlight.has(root.getAttribute(ATTR.id) ?? ''),
+  };
+}

@@ -1,0 +1,107 @@
+/**
+ * `data-lc-action` on buttons, links and forms, bound once by delegation on the document, so
+ * elements that morphing adds work without re-binding.
+ *
+ * - A click on a `[data-lc-action]` element that is not a form calls the action on the closest
+ *   `[data-lc-id]`, with the element's `data-lc-params`.
+ * - A form with `data-lc-action` is handled on submit: its fields become params (numbers for
+ *   number/range inputs, booleans for lone checkboxes, arrays for repeated names, files ignored),
+ *   then the form's and the submitter's `data-lc-params` are merged over them.
+ */
+import { ATTR, BODY } from '../src/core/wire.js';
+import type { Invoker } from './component.js';
+
+type Params = Record<string, unknown>;
+
+/** Listens on `doc` for clicks and submits; returns a function that stops listening. */
+export function bindDirectives(doc: Document, invoker: Invoker): () => void {
+  const onClick = (event: MouseEvent): void => {
+    const el = event.target instanceof Element ? event.target.closest(`[${ATTR.action}]`) : null;
+    if (el === null) return;
+    if (el instanceof HTMLFormElement) {
+      // The repeated clicks of a double click do not submit the form again.
+      if (event.detail > 1 && isSubmitter(event.target as Element, el)) event.preventDefault();
+      return;
+    }
+    const root = el.closest(`[${ATTR.id}]`);
+    if (root === null) return;
+    event.preventDefault();
+    if (el.matches(':disabled') || invoker.isBusy(root)) return;
+    const action = el.getAttribute(ATTR.action) ?? '';
+    void invoker.invoke(root, action, jsonParams(el));
+  };
+
+  const onSubmit = (event: SubmitEvent): void => {
+    const form = event.target;
+    if (!(form instanceof HTMLFormElement) || !form.hasAttribute(ATTR.action)) return;
+    const root = form.closest(`[${ATTR.id}]`);
+    if (root === null) return;
+    event.preventDefault();
+    if (invoker.isBusy(root)) return;
+    const submitter = event.submitter instanceof HTMLElement ? event.submitter : null;
+    const params = { ...formParams(form, submitter), ...jsonParams(form), ...(submitter ? jsonParams(submitter) : {}) };
+    void invoker.invoke(root, form.getAttribute(ATTR.action) ?? '', params);
+  };
+
+  doc.addEventListener('click', onClick);
+  doc.addEventListener('submit', onSubmit);
+  return () => {
+    doc.removeEventListener('click', onClick);
+    doc.removeEventListener('submit', onSubmit);
+  };
+}
+
+function isSubmitter(target: Element, form: HTMLFormElement): boolean {
+  const button = target.closest('button, input');
+  return (button instanceof HTMLButtonElement || button instanceof HTMLInputElement) && button.form === form && button.type === 'submit';
+}
+
+/** The JSON object in `data-lc-params`, or `{}`. A malformed value is a page bug: it throws. */
+export function jsonParams(el: Element): Params {
+  const text = el.getAttribute(ATTR.params);
+  if (text === null) return {};
+  const value: unknown = JSON.parse(text);
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new TypeError(`${ATTR.params} must hold a JSON object, got ${text}`);
+  }
+  return value as Params;
+}
+
+/** The form's fields as action params (the CSRF field is never one). */
+export function formParams(form: HTMLFormElement, submitter: HTMLElement | null): Params {
+  // No prototype: a field named `constructor` or `__proto__` is just a field.
+  const out = Object.create(null) as Params;
+  const data = submitter === null ? new FormData(form) : new FormData(form, submitter);
+  for (const [name, value] of data) {
+    if (name === BODY.csrfToken || typeof value !== 'string') continue;
+    const control = form.elements.namedItem(name);
+    const first = control instanceof RadioNodeList ? control[0] : control;
+    if (isCheckbox(first) && !(control instanceof RadioNodeList)) {
+      out[name] = true;
+    } else if (control instanceof RadioNodeList && isCheckbox(first)) {
+      append(out, name, value, true);
+    } else if (first instanceof HTMLSelectElement && first.multiple) {
+      append(out, name, value, true);
+    } else {
+      const numeric = first instanceof HTMLInputElement && (first.type === 'number' || first.type === 'range') && value !== '';
+      append(out, name, numeric ? Number(value) : value, false);
+    }
+  }
+  // An unchecked lone checkbox is absent from FormData: it is `false`. An empty checkbox group is `[]`.
+  for (const el of Array.from(form.elements)) {
+    if (!isCheckbox(el) || el.name === '' || el.name === BODY.csrfToken || el.matches(':disabled') || el.name in out) continue;
+    out[el.name] = form.elements.namedItem(el.name) instanceof RadioNodeList ? [] : false;
+  }
+  return out;
+}
+
+function isCheckbox(el: unknown): el is HTMLInputElement {
+  return el instanceof HTMLInputElement && el.type === 'checkbox';
+}
+
+function append(out: Params, name: string, value: unknown, alwaysArray: boolean): void {
+  const previous = out[name];
+  if (Array.isArray(previous)) previous.push(value);
+  else if (name in out) out[name] = [previous, value];
+  else out[name] = alwaysArray ? [value] : value;
+}

@@ -1,0 +1,53 @@
+/**
+ * The LiveComponents browser runtime: `<script type="module" src="/livecomponents/client.js">`.
+ * Binds `data-lc-action` (see directives.ts) and exposes `call` for scripts, as a module export and
+ * as `window.LiveComponents.call`.
+ *
+ * @example
+ * document.addEventListener('lc:error', (e) => console.warn(e.detail.code, e.detail.retry_after));
+ * const outcome = await window.LiveComponents.call('counter:main', 'increment');
+ */
+import { CSRF_META_NAME } from '../src/core/wire.js';
+import { createInvoker, findRoot, type ActionOutcome } from './component.js';
+import { bindDirectives } from './directives.js';
+import { createTransport, randomKey } from './transport.js';
+
+export type { ActionOutcome, ErrorDetail, SuccessDetail } from './component.js';
+export type { ActionError } from './transport.js';
+export { CLIENT_CODES } from './transport.js';
+
+const meta = (): HTMLMetaElement | null => document.querySelector(`meta[name="${CSRF_META_NAME}"]`);
+
+const transport = createTransport({
+  fetch: (input, init) => fetch(input, init),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  newKey: randomKey,
+  csrf: {
+    get: () => meta()?.content ?? '',
+    set: (token) => meta()?.setAttribute('content', token),
+  },
+});
+const invoker = createInvoker(transport);
+
+/**
+ * Calls `action` on the component `componentId` of this page, like a click on a `data-lc-action`
+ * button would: same events, same morph. Resolves with the outcome (`busy` when an action of that
+ * component is still in flight); rejects only when the component is not on the page.
+ */
+export function call(componentId: string, action: string, params: Record<string, unknown> = {}): Promise<ActionOutcome> {
+  const root = findRoot(document, componentId);
+  if (root === null) return Promise.reject(new Error(`No component "${componentId}" on this page`));
+  return invoker.invoke(root, action, params);
+}
+
+declare global {
+  interface Window {
+    LiveComponents?: { call: typeof call };
+  }
+}
+
+// Bind once, even if the runtime is loaded twice under different URLs.
+if (window.LiveComponents === undefined) {
+  bindDirectives(document, invoker);
+  window.LiveComponents = { call };
+}

@@ -1,0 +1,57 @@
+/**
+ * Security events into the app's pino stream, with the fields of the OWASP Logging Cheat Sheet
+ * (datetime with offset, appid, event, level, description, source_ip, useragent, request_uri,
+ * request_method). Only those fields are taken from the request: no header, cookie or token text.
+ */
+import { type Clock, systemClock } from '../core/clock.js';
+import type { SecurityEvent, SecurityEventSink } from './security-events.js';
+
+/** The part of a pino logger used here. */
+export interface EventLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface SecurityLoggerOptions {
+  logger: EventLogger;
+  /** `appid` field. @default 'livecomponents' */
+  appId?: string;
+  clock?: Clock;
+  /** Also called for each event (metrics counters). */
+  onEvent?: (event: SecurityEvent) => void;
+}
+
+/** ISO 8601 with an explicit UTC offset, e.g. `2026-01-15T10:30:00.000+00:00`. */
+export function isoWithOffset(ms: number): string {
+  return new Date(ms).toISOString().replace('Z', '+00:00');
+}
+
+const MAX_UA = 256;
+
+export function createSecurityLogger(options: SecurityLoggerOptions): SecurityEventSink {
+  const { logger, onEvent } = options;
+  const appid = options.appId ?? 'livecomponents';
+  const clock = options.clock ?? systemClock;
+  return {
+    emit(e) {
+      const ua = e.request?.headers['user-agent'];
+      const line = {
+        security_event: true,
+        datetime: isoWithOffset(clock.now()),
+        appid,
+        event: e.event,
+        level: e.level,
+        description: e.description,
+        source_ip: e.request?.ip,
+        useragent: typeof ua === 'string' ? ua.slice(0, MAX_UA) : undefined,
+        request_uri: e.request?.url.split('?')[0],
+        request_method: e.request?.method,
+      };
+      if (e.level === 'CRITICAL') logger.error(line, e.description);
+      else if (e.level === 'WARN') logger.warn(line, e.description);
+      else logger.info(line, e.description);
+      onEvent?.(e);
+    },
+  };
+}

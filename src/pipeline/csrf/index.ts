@@ -1,0 +1,76 @@
+/**
+ * The CSRF stage (PROTOCOL §3, first in the pipeline): refuses cross-site requests by
+ * `Sec-Fetch-Site` and `Origin`, then requires a token bound to the session (header
+ * `X-CSRF-Token`, else body field `_csrf_token`). Every refusal answers 403 `CSRF_TOKEN_INVALID`
+ * with the same generic message, and logs one `malicious_csrf` event naming the check that failed.
+ */
+import { LiveError } from '../../core/errors.js';
+import { HEADERS } from '../../core/wire.js';
+import type { SecurityEventSink } from '../../ops/security-events.js';
+import { fail, type ActionContext, type Outcome, type Stage } from '../types.js';
+import { checkSource, trustedOrigins } from './origins.js';
+import type { CsrfService } from './service.js';
+
+export { createCsrfService, MIN_SECRET_BYTES } from './service.js';
+export type { CsrfRotation, CsrfService, CsrfServiceOptions } from './service.js';
+export { normaliseOrigin, trustedOrigins } from './origins.js';
+
+export interface CsrfOrigins {
+  /**
+   * The app's own origin, from configuration (never from the `Host` header).
+   * @example 'https://app.example.com'
+   */
+  appOrigin: string;
+  /**
+   * Further origins whose pages may call actions, matched exactly after normalising these values.
+   * @default []
+   * @example ['https://admin.example.com']
+   */
+  allowed?: readonly string[];
+}
+
+export interface CsrfStageOptions {
+  csrf: CsrfService;
+  origins: CsrfOrigins;
+  /** Receives one `malicious_csrf` event per refusal. */
+  events: SecurityEventSink;
+}
+
+type Reason = 'cross-site' | 'origin' | 'missing' | 'ambiguous' | 'invalid';
+
+/** Event descriptions: which check failed, never request data or token text. */
+const DESCRIPTIONS: Readonly<Record<Reason, string>> = {
+  'cross-site': 'CSRF: action refused, Sec-Fetch-Site is cross-site',
+  origin: 'CSRF: action refused, Origin header is not a trusted origin',
+  missing: 'CSRF: action refused, no CSRF token',
+  ambiguous: 'CSRF: action refused, several CSRF token headers',
+  invalid: 'CSRF: action refused, CSRF token invalid, expired, used or from another session',
+};
+
+/**
+ * @example
+ * const stage = createCsrfStage({ csrf, origins: { appOrigin: 'https://app.example.com', allowed: [] }, events });
+ */
+export function createCsrfStage(options: CsrfStageOptions): Stage {
+  const { csrf, events } = options;
+  const trusted = trustedOrigins(options.origins.appOrigin, options.origins.allowed ?? []);
+
+  function refuse(ctx: ActionContext, reason: Reason): Outcome {
+    events.emit({ event: 'malicious_csrf', level: 'WARN', description: DESCRIPTIONS[reason], request: ctx.request });
+    return fail(new LiveError('CSRF_TOKEN_INVALID'));
+  }
+
+  return {
+    name: 'csrf',
+    async run(ctx, next) {
+      const source = checkSource(ctx.request.headers, trusted);
+      if (source !== null) return refuse(ctx, source);
+      const header = ctx.request.headers[HEADERS.csrfToken];
+      if (Array.isArray(header)) return refuse(ctx, 'ambiguous');
+      const token = header ?? ctx.body.csrfToken;
+      if (token === undefined || token === '') return refuse(ctx, 'missing');
+      if (!(await csrf.verify(ctx.session, token))) return refuse(ctx, 'invalid');
+      return next(ctx);
+    },
+  };
+}

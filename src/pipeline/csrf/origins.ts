@@ -1,0 +1,52 @@
+/**
+ * The second CSRF layer: where a request comes from, by the headers browsers set and pages cannot
+ * forge (`Sec-Fetch-Site`, `Origin`). The app's origin comes from configuration, never from the
+ * `Host` header, which anyone behind a proxy can choose.
+ */
+
+/** Why the request source was refused, or `null` when it may proceed to the token check. */
+export type SourceRefusal = 'cross-site' | 'origin' | null;
+
+/**
+ * The serialised origin (`scheme://host[:port]`) of a configured value: lower-case scheme and host,
+ * default port dropped, a bare trailing `/` allowed. Anything else (a path, a query, credentials,
+ * `*`, `null`, a scheme other than http/https) is a configuration mistake and throws.
+ */
+export function normaliseOrigin(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value.trim());
+  } catch {
+    throw new TypeError(`CSRF origin "${value}" is not a URL origin such as https://app.example.com`);
+  }
+  const bare = url.pathname === '/' && url.search === '' && url.hash === '' && url.username === '' && url.password === '';
+  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || !bare) {
+    throw new TypeError(`CSRF origin "${value}" must be exactly scheme://host[:port] (http or https)`);
+  }
+  return url.origin;
+}
+
+/** The exact `Origin` header values trusted: the app's own origin and the configured extra ones. */
+export function trustedOrigins(appOrigin: string, allowed: readonly string[]): ReadonlySet<string> {
+  return new Set([appOrigin, ...allowed].map(normaliseOrigin));
+}
+
+/**
+ * Refuses `Sec-Fetch-Site: cross-site` (`same-origin`, `same-site`, `none` and absent pass), and an
+ * `Origin` header that is present but not exactly one of `trusted` (`null`, look-alike hosts,
+ * another scheme or port, a trailing slash, repeated headers all fail). A request without `Origin`
+ * passes this layer: older browsers and non-browser clients still need a valid token.
+ */
+export function checkSource(
+  headers: Readonly<Record<string, string | string[] | undefined>>,
+  trusted: ReadonlySet<string>,
+): SourceRefusal {
+  const site = headers['sec-fetch-site'];
+  if (site !== undefined) {
+    const values = typeof site === 'string' ? [site] : site;
+    if (values.some((v) => v.trim().toLowerCase() === 'cross-site')) return 'cross-site';
+  }
+  const origin = headers.origin;
+  if (origin !== undefined && (typeof origin !== 'string' || !trusted.has(origin))) return 'origin';
+  return null;
+}

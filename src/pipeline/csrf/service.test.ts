@@ -1,0 +1,340 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { manualClock } from '../../core/clock.js';
+import type { Session } from '../../session/types.js';
+import { createMemoryStore } from '../../store/memory/index.js';
+import type { Store } from '../../store/types.js';
+import { createCsrfService, type CsrfService } from './service.js';
+
+const SECRET = Buffer.alloc(32, 7);
+
+/** A session as the session manager makes it: 128 random bits, `key` their SHA-256. */
+function newSession(): Session {
+  const id = randomBytes(16).toString('base64url');
+  return { id, key: createHash('sha256').update(id).digest('base64url'), userId: null, createdAt: 0 };
+}
+
+/** Flips one bit of the decoded token bytes and re-encodes it canonically. */
+function flipBit(token: string, byteIndex: number, bit = 0): string {
+  const raw = Buffer.from(token.slice(3), 'base64url');
+  raw[byteIndex] = (raw[byteIndex] as number) ^ (1 << bit);
+  return token.slice(0, 3) + raw.toString('base64url');
+}
+
+/** Counts store calls and the distinct keys written. */
+function countingStore(store: Store): Store & { calls: number; written: Set<string> } {
+  const counted = {
+    kind: store.kind,
+    calls: 0,
+    written: new Set<string>(),
+    get: (k: string) => (counted.calls++, store.get(k)),
+    getMany: (ks: readonly string[]) => (counted.calls++, store.getMany(ks)),
+    set: (k: string, v: string, t: number) => (counted.calls++, counted.written.add(k), store.set(k, v, t)),
+    claim: (k: string, v: string, t: number) => (counted.calls++, counted.written.add(k), store.claim(k, v, t)),
+    deleteIfEquals: (k: string, e: string) => (counted.calls++, store.deleteIfEquals(k, e)),
+    delete: (k: string) => (counted.calls++, store.delete(k)),
+    rateLimit: store.rateLimit.bind(store),
+    batch: (ops: Parameters<Store['batch']>[0]) => {
+      counted.calls++;
+      for (const op of ops) if (op.op === 'set' || op.op === 'claim') counted.written.add(op.key);
+      return store.batch(ops);
+    },
+    health: () => store.health(),
+    close: () => store.close(),
+  };
+  return counted;
+}
+
+const stores: Store[] = [];
+afterEach(async () => {
+  await Promise.all(stores.splice(0).map((s) => s.close()));
+});
+
+function memory(clock = manualClock()): ReturnType<typeof countingStore> {
+  const store = countingStore(createMemoryStore({ clock, sweepIntervalMs: 0 }));
+  stores.push(store);
+  return store;
+}
+
+describe('createCsrfService options', () => {
+  it('refuses a secret shorter than 32 bytes or not a Buffer', () => {
+    expect(() => createCsrfService({ secret: Buffer.alloc(31) })).toThrow(TypeError);
+    expect(() => createCsrfService({ secret: 'x'.repeat(64) as unknown as Buffer })).toThrow(TypeError);
+  });
+
+  it("needs a store in 'per-action' mode and a sane maxOutstanding", () => {
+    expect(() => createCsrfService({ secret: SECRET, rotation: 'per-action' })).toThrow(/store/);
+    for (const maxOutstanding of [0, -1, 1.5, 257, Number.NaN]) {
+      expect(() => createCsrfService({ secret: SECRET, rotation: 'per-action', store: memory(), maxOutstanding })).toThrow(TypeError);
+    }
+    expect(() => createCsrfService({ secret: SECRET, rotation: 'bogus' as 'per-action' })).toThrow(TypeError);
+  });
+
+  it('keeps its own copy of the secret', async () => {
+    const secret = Buffer.alloc(32, 1);
+    const csrf = createCsrfService({ secret });
+    const session = newSession();
+    const token = await csrf.issue(session);
+    secret.fill(0);
+    expect(await csrf.verify(session, token)).toBe(true);
+  });
+});
+
+describe("per-session tokens (default)", () => {
+  const store = memory();
+  const csrf = createCsrfService({ secret: SECRET, store });
+
+  it('issues a versioned base64url token that verifies for its session, without store I/O', async () => {
+    const session = newSession();
+    const token = await csrf.issue(session);
+    expect(token).toMatch(/^v1\.[A-Za-z0-9_-]{86}$/);
+    expect(await csrf.verify(session, token)).toBe(true);
+    expect(await csrf.verify(session, token)).toBe(true);
+    expect(store.calls).toBe(0);
+  });
+
+  it('masks every token afresh, and every token of the current secret stays valid (tabs, back button)', async () => {
+    const session = newSession();
+    const tokens = await Promise.all(Array.from({ length: 20 }, () => csrf.issue(session)));
+    expect(new Set(tokens).size).toBe(20);
+    const results = await Promise.all(tokens.map((t) => csrf.verify(session, t)));
+    expect(results).toEqual(Array(20).fill(true));
+  });
+
+  it("refuses another session's token", async () => {
+    const a = newSession();
+    const b = newSession();
+    expect(await csrf.verify(b, await csrf.issue(a))).toBe(false);
+  });
+
+  it('refuses the old token after rotation (a new session id, as at sign-in)', async () => {
+    const before = newSession();
+    const old = await csrf.issue(before);
+    const after = newSession();
+    expect(await csrf.verify(after, old)).toBe(false);
+    expect(await csrf.verify(after, await csrf.issue(after))).toBe(true);
+  });
+
+  it('refuses a token made with another server secret', async () => {
+    const session = newSession();
+    const other = createCsrfService({ secret: Buffer.alloc(32, 8) });
+    expect(await csrf.verify(session, await other.issue(session))).toBe(false);
+  });
+
+  it('refuses missing, empty, garbage, wrong-version, truncated and extended tokens', async () => {
+    const session = newSession();
+    const token = await csrf.issue(session);
+    const bad: (string | undefined)[] = [
+      undefined,
+      '',
+      'v1.',
+      'garbage',
+      'null',
+      `v2.${token.slice(3)}`,
+      `V1.${token.slice(3)}`,
+      token.slice(3),
+      token.slice(0, -1),
+      token.slice(0, -4),
+      `${token}A`,
+      `${token}AAAA`,
+      ` ${token}`,
+      `${token}\n`,
+      `v1.${'!'.repeat(86)}`,
+      `v1.${token.slice(3, -2)}==`,
+      `v1.${Buffer.from(token.slice(3), 'base64url').toString('base64').slice(0, 86)}`,
+      `v1.${'A'.repeat(86)}`,
+    ];
+    for (const t of bad) expect(await csrf.verify(session, t), JSON.stringify(t)).toBe(false);
+    expect(await csrf.verify(session, 42 as unknown as string)).toBe(false);
+    expect(await csrf.verify(session, { length: 89 } as unknown as string)).toBe(false);
+  });
+
+  it('refuses a token with any single bit flipped, in the mask or the masked tag', async () => {
+    const session = newSession();
+    const token = await csrf.issue(session);
+    for (let byte = 0; byte < 64; byte++) {
+      for (const bit of [0, 7]) expect(await csrf.verify(session, flipBit(token, byte, bit))).toBe(false);
+    }
+  });
+
+  it('refuses a non-canonical encoding of a valid token (other trailing bits)', async () => {
+    const session = newSession();
+    const token = await csrf.issue(session);
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const last = alphabet.indexOf(token.at(-1) as string);
+    const variant = token.slice(0, -1) + alphabet[last ^ 1];
+    expect(Buffer.from(variant.slice(3), 'base64url')).toEqual(Buffer.from(token.slice(3), 'base64url'));
+    expect(await csrf.verify(session, variant)).toBe(false);
+  });
+
+  it('refuses a very long token fast, without decoding it', async () => {
+    const session = newSession();
+    const huge = `v1.${'A'.repeat(10_000_000)}`;
+    const started = performance.now();
+    for (let i = 0; i < 100; i++) expect(await csrf.verify(session, huge)).toBe(false);
+    expect(performance.now() - started).toBeLessThan(50);
+  });
+
+  it("refuses a 'per-action' token", async () => {
+    const session = newSession();
+    const strict = createCsrfService({ secret: SECRET, rotation: 'per-action', store: memory() });
+    const token = await strict.issue(session);
+    expect(await csrf.verify(session, token)).toBe(false);
+    expect(await strict.verify(session, await csrf.issue(session))).toBe(false);
+  });
+});
+
+describe("per-action tokens (rotation: 'per-action')", () => {
+  function strict(options: { maxOutstanding?: number; tokenTtlMs?: number } = {}) {
+    const clock = manualClock();
+    const store = memory(clock);
+    const csrf: CsrfService = createCsrfService({ secret: SECRET, rotation: 'per-action', store, clock, ...options });
+    return { clock, store, csrf };
+  }
+
+  it('issues a longer versioned token that works once', async () => {
+    const { csrf } = strict();
+    const session = newSession();
+    const token = await csrf.issue(session);
+    expect(token).toMatch(/^v1\.[A-Za-z0-9_-]{150}$/);
+    expect(await csrf.verify(session, token)).toBe(true);
+    expect(await csrf.verify(session, token)).toBe(false);
+  });
+
+  it('lets exactly one of two concurrent uses of the same token through', async () => {
+    const { csrf } = strict();
+    const session = newSession();
+    const token = await csrf.issue(session);
+    const results = await Promise.all([csrf.verify(session, token), csrf.verify(session, token), csrf.verify(session, token)]);
+    expect(results.filter(Boolean)).toHaveLength(1);
+  });
+
+  it('keeps two tokens issued concurrently to one page valid, used concurrently', async () => {
+    const { csrf } = strict();
+    const session = newSession();
+    const [a, b] = await Promise.all([csrf.issue(session), csrf.issue(session)]);
+    expect(a).not.toBe(b);
+    expect(await Promise.all([csrf.verify(session, a), csrf.verify(session, b)])).toEqual([true, true]);
+  });
+
+  it('gives concurrent issues distinct slots: all of maxOutstanding stay valid', async () => {
+    const { csrf } = strict();
+    const session = newSession();
+    const tokens = await Promise.all(Array.from({ length: 32 }, () => csrf.issue(session)));
+    expect(await Promise.all(tokens.map((t) => csrf.verify(session, t)))).toEqual(Array(32).fill(true));
+  });
+
+  it('gives distinct slots to concurrent issues from two instances sharing the store (compare-and-set races)', async () => {
+    const clock = manualClock();
+    const store = memory(clock);
+    const make = () => createCsrfService({ secret: SECRET, rotation: 'per-action', store, clock });
+    const [one, two] = [make(), make()];
+    const session = newSession();
+    const tokens = await Promise.all(Array.from({ length: 24 }, (_, i) => (i % 2 === 0 ? one : two).issue(session)));
+    const results = await Promise.all(tokens.map((t, i) => (i % 3 === 0 ? two : one).verify(session, t)));
+    expect(results).toEqual(Array(24).fill(true));
+    expect(store.written.size).toBeLessThanOrEqual(32);
+  });
+
+  it('still issues a valid token when every compare-and-set loses (sustained contention)', async () => {
+    const clock = manualClock();
+    const base = memory(clock);
+    const losing: Store = { ...base, batch: async (ops) => (await base.batch(ops)).map(() => 'taken') };
+    const csrf = createCsrfService({ secret: SECRET, rotation: 'per-action', store: losing, clock });
+    const session = newSession();
+    const token = await csrf.issue(session);
+    expect(await csrf.verify(session, token)).toBe(true);
+  });
+
+  it('invalidates the oldest outstanding token at maxOutstanding + 1 (default 32); the newest 32 stay valid', async () => {
+    const { csrf } = strict();
+    const session = newSession();
+    const tokens: string[] = [];
+    for (let i = 0; i < 33; i++) tokens.push(await csrf.issue(session));
+    expect(await csrf.verify(session, tokens[0])).toBe(false);
+    for (const t of tokens.slice(1)) expect(await csrf.verify(session, t)).toBe(true);
+  });
+
+  it('keeps evicting in issue order with a small maxOutstanding', async () => {
+    const { csrf } = strict({ maxOutstanding: 3 });
+    const session = newSession();
+    const tokens: string[] = [];
+    for (let i = 0; i < 7; i++) tokens.push(await csrf.issue(session));
+    const results = [];
+    for (const t of tokens) results.push(await csrf.verify(session, t));
+    expect(results).toEqual([false, false, false, false, true, true, true]);
+  });
+
+  it('never writes more than maxOutstanding keys for a session, however many tokens it is given', async () => {
+    const { csrf, store } = strict({ maxOutstanding: 4 });
+    const session = newSession();
+    for (let i = 0; i < 50; i++) {
+      const t = await csrf.issue(session);
+      if (i % 2 === 0) expect(await csrf.verify(session, t)).toBe(true);
+    }
+    await Promise.all(Array.from({ length: 20 }, () => csrf.issue(session)));
+    expect(store.written.size).toBe(4);
+  });
+
+  it('puts the token of an action response in the slot its verified token freed (one claim, no read)', async () => {
+    const { csrf, store } = strict();
+    const session = newSession();
+    const first = await csrf.issue(session);
+    expect(await csrf.verify(session, first)).toBe(true);
+    const callsBefore = store.calls;
+    const second = await csrf.issue(session);
+    expect(store.calls - callsBefore).toBe(1);
+    expect(await csrf.verify(session, first)).toBe(false);
+    expect(await csrf.verify(session, second)).toBe(true);
+  });
+
+  it("refuses another session's token, and forged tokens, without touching the store", async () => {
+    const { csrf, store } = strict();
+    const a = newSession();
+    const b = newSession();
+    const token = await csrf.issue(a);
+    const callsBefore = store.calls;
+    expect(await csrf.verify(b, token)).toBe(false);
+    for (let byte = 0; byte < 112; byte += 5) expect(await csrf.verify(a, flipBit(token, byte))).toBe(false);
+    expect(await csrf.verify(a, `v1.${'A'.repeat(150)}`)).toBe(false);
+    expect(store.calls).toBe(callsBefore);
+    expect(await csrf.verify(a, token)).toBe(true);
+  });
+
+  it('refuses the old token after rotation to a new session id', async () => {
+    const { csrf } = strict();
+    const before = newSession();
+    const token = await csrf.issue(before);
+    expect(await csrf.verify(newSession(), token)).toBe(false);
+  });
+
+  it('expires unused tokens after tokenTtlMs', async () => {
+    const { csrf, clock } = strict({ tokenTtlMs: 60_000 });
+    const session = newSession();
+    const [old, fresh] = [await csrf.issue(session), await csrf.issue(session)];
+    clock.advance(60_000);
+    expect(await csrf.verify(session, old)).toBe(false);
+    expect(await csrf.verify(session, await csrf.issue(session))).toBe(true);
+    expect(await csrf.verify(session, fresh)).toBe(false);
+  });
+
+  it('refuses a token whose slot is beyond this configuration (maxOutstanding lowered)', async () => {
+    const clock = manualClock();
+    const store = memory(clock);
+    const wide = createCsrfService({ secret: SECRET, rotation: 'per-action', store, clock, maxOutstanding: 8 });
+    const narrow = createCsrfService({ secret: SECRET, rotation: 'per-action', store, clock, maxOutstanding: 2 });
+    const session = newSession();
+    const tokens: string[] = [];
+    for (let i = 0; i < 3; i++) tokens.push(await wide.issue(session));
+    expect(await narrow.verify(session, tokens[2])).toBe(false);
+    expect(await narrow.verify(session, tokens[1])).toBe(true);
+  });
+
+  it('rejects (does not answer false) when the store is down', async () => {
+    const { csrf, store } = strict();
+    const session = newSession();
+    const token = await csrf.issue(session);
+    await store.close();
+    await expect(csrf.verify(session, token)).rejects.toThrow();
+  });
+});

@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { canonicalJson, requestFingerprint } from './fingerprint.js';
+
+describe('canonicalJson', () => {
+  it('sorts object keys recursively and keeps array order', () => {
+    expect(canonicalJson({ b: 1, a: [2, { d: 3, c: 4 }], c: { z: null, y: 'x' } })).toBe(
+      '{"a":[2,{"c":4,"d":3}],"b":1,"c":{"y":"x","z":null}}',
+    );
+    expect(canonicalJson([3, 1, 2])).toBe('[3,1,2]');
+  });
+
+  it('matches JSON.stringify for everything but key order', () => {
+    const value = { s: 'quote " and \\ and \u2028', n: -1.5e-7, t: true, f: false, nil: null, empty: {}, list: [] };
+    expect(JSON.parse(canonicalJson(value))).toEqual(value);
+    expect(canonicalJson({ u: undefined, fn: () => 1, list: [undefined], inf: Infinity })).toBe('{"inf":null,"list":[null]}');
+  });
+
+  it('keeps an own "__proto__" key (as JSON.parse creates it)', () => {
+    const parsed: unknown = JSON.parse('{"__proto__":{"x":1},"a":2}');
+    expect(canonicalJson(parsed)).toBe('{"__proto__":{"x":1},"a":2}');
+  });
+
+  it('throws on values with no JSON form', () => {
+    expect(() => canonicalJson(10n)).toThrow(TypeError);
+    expect(() => canonicalJson(undefined)).toThrow(TypeError);
+  });
+});
+
+describe('requestFingerprint', () => {
+  it('ignores object key order but not values, action or component', () => {
+    const base = requestFingerprint('order:main', 'createOrder', { item: 'book', qty: 1 });
+    expect(requestFingerprint('order:main', 'createOrder', { qty: 1, item: 'book' })).toBe(base);
+    expect(requestFingerprint('order:main', 'createOrder', { item: 'book', qty: 2 })).not.toBe(base);
+    expect(requestFingerprint('order:main', 'cancelOrder', { item: 'book', qty: 1 })).not.toBe(base);
+    expect(requestFingerprint('order:other', 'createOrder', { item: 'book', qty: 1 })).not.toBe(base);
+  });
+
+  it('cannot be confused by moving text between fields', () => {
+    expect(requestFingerprint('a:b', 'c', {})).not.toBe(requestFingerprint('a:', 'bc', {}));
+  });
+});

@@ -1,0 +1,61 @@
+/**
+ * What a key was first used for: SHA-256 over the canonical JSON of
+ * `[componentId, action, params]`. The same key with another fingerprint answers 422
+ * `IDEMPOTENCY_KEY_REUSED`; params that differ only in object key order are the same request.
+ */
+import { createHash } from 'node:crypto';
+
+/**
+ * JSON with object keys sorted (recursively, by UTF-16 code unit); arrays keep their order.
+ * Follows `JSON.stringify` for the rest: `undefined` and functions are dropped from objects and
+ * become `null` in arrays, non-finite numbers become `null`. Throws a `TypeError` on a bigint or
+ * a top-level value with no JSON form. Params come from `JSON.parse` (nesting bounded by the HTTP
+ * layer), so cycles cannot occur.
+ *
+ * @example
+ * canonicalJson({ b: 1, a: [2, { d: 3, c: 4 }] }); // '{"a":[2,{"c":4,"d":3}],"b":1}'
+ */
+export function canonicalJson(value: unknown): string {
+  const text = encode(value);
+  if (text === undefined) throw new TypeError('canonicalJson: the value has no JSON form');
+  return text;
+}
+
+function encode(value: unknown): string | undefined {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return JSON.stringify(value);
+    case 'number':
+      return Number.isFinite(value) ? JSON.stringify(value) : 'null';
+    case 'undefined':
+    case 'function':
+    case 'symbol':
+      return undefined;
+    case 'bigint':
+      throw new TypeError('canonicalJson: bigint has no JSON form');
+    default:
+      break;
+  }
+  if (value === null) return 'null';
+  if (Array.isArray(value)) {
+    return `[${value.map((item) => encode(item) ?? 'null').join(',')}]`;
+  }
+  const object = value as Record<string, unknown>;
+  const parts: string[] = [];
+  for (const key of Object.keys(object).sort()) {
+    const encoded = encode(object[key]);
+    if (encoded !== undefined) parts.push(`${JSON.stringify(key)}:${encoded}`);
+  }
+  return `{${parts.join(',')}}`;
+}
+
+/**
+ * The fingerprint of one action call, as base64url SHA-256.
+ *
+ * @example
+ * requestFingerprint('order:main', 'createOrder', { item: 'book' });
+ */
+export function requestFingerprint(componentId: string, action: string, params: unknown): string {
+  return createHash('sha256').update(canonicalJson([componentId, action, params])).digest('base64url');
+}

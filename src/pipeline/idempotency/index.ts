@@ -1,0 +1,152 @@
+/**
+ * The idempotency stage (PROTOCOL §3): a request carrying an idempotency key runs its action at
+ * most once per client and key while the result is kept; repeats get the original response back.
+ *
+ * - The key belongs to its client: `u:<user id>` when signed in, else `s:<session key>`. Another
+ *   client sending the same key runs on its own and never sees this client's result.
+ * - The first request claims the key with an in-flight lock that expires after `lockTtlMs` (a
+ *   crashed process does not block the key for ever), runs the rest of the pipeline and stores
+ *   `html` + public `state` for the action's `idempotencyTTL`.
+ * - A completed key replays with `cached: true`, the remaining `ttl`, the original `created_at`
+ *   and header `Idempotent-Replayed: true`; a key in flight answers 409 `IDEMPOTENCY_KEY_IN_USE`;
+ *   the same key for another component, action or params answers 422 `IDEMPOTENCY_KEY_REUSED`.
+ * - An error outcome (validation, authorization, …) or a throw releases the claim: nothing is
+ *   cached and a retry runs again.
+ *
+ * Record format: see `record.ts`. Store round trips: one `claim` before the action, one `batch`
+ * after it.
+ *
+ * Limits of the current `Store` interface:
+ * - Completing is `deleteIfEquals(pending)` then `claim(done)` in one batch, not one atomic
+ *   compare-and-set: if the lock expired and another request claimed the key, our result does not
+ *   overwrite theirs; but on Redis another request can slip in between the two ops of the batch
+ *   and run the action a second time. A `replaceIfEquals` primitive would close that window.
+ * - An action running longer than `lockTtlMs` loses its lock and a repeat may run it again:
+ *   choose `lockTtlMs` above the slowest action.
+ */
+import { randomBytes } from 'node:crypto';
+import { systemClock, type Clock } from '../../core/clock.js';
+import { LiveError } from '../../core/errors.js';
+import { HEADERS } from '../../core/wire.js';
+import { storeKeys } from '../../store/keys.js';
+import type { Store } from '../../store/types.js';
+import { fail, ok, type ActionContext, type Next, type Outcome, type Stage } from '../types.js';
+import { requestFingerprint } from './fingerprint.js';
+import { parseIdempotencyKey } from './key.js';
+import { isoSeconds, parseRecord, type DoneRecord, type PendingRecord } from './record.js';
+
+export { canonicalJson, requestFingerprint } from './fingerprint.js';
+export { isValidIdempotencyKey, parseIdempotencyKey, parseSfString, MAX_KEY_LENGTH } from './key.js';
+export type { DoneRecord, IdempotencyRecord, PendingRecord } from './record.js';
+
+export interface IdempotencyStageOptions {
+  /** Where the records live; its `claim` must be atomic. */
+  store: Store;
+  /** @default systemClock */
+  clock?: Clock | undefined;
+  /**
+   * How long an in-flight claim blocks its key, in ms, if the process handling it dies. Keep it
+   * above the slowest action: a request still running after this may see a repeat run again.
+   * @default 30_000
+   */
+  lockTtlMs?: number | undefined;
+  /**
+   * Seconds a result stays replayable for actions that set no `idempotencyTTL`.
+   * @default 3600
+   */
+  defaultTtlSeconds?: number | undefined;
+  /**
+   * Told about a store failure the stage survives: releasing a claim after a failed action (the
+   * lock then expires on its own) or recording a completed result (the action did run, so its
+   * response is still returned). Log it; it must not throw.
+   * @default () => {}
+   */
+  onStoreError?: ((error: unknown) => void) | undefined;
+}
+
+/**
+ * @example
+ * const stage = createIdempotencyStage({ store, lockTtlMs: 60_000, defaultTtlSeconds: 86_400 });
+ */
+export function createIdempotencyStage(options: IdempotencyStageOptions): Stage {
+  const { store } = options;
+  const clock = options.clock ?? systemClock;
+  const lockTtlMs = positiveInteger('lockTtlMs', options.lockTtlMs ?? 30_000);
+  const defaultTtlSeconds = positiveInteger('defaultTtlSeconds', options.defaultTtlSeconds ?? 3600);
+  const onStoreError = options.onStoreError ?? noop;
+
+  /** Deletes our pending claim if it is still ours; a failure only delays the key until the lock expires. */
+  function release(storeKey: string, pending: string): Promise<unknown> {
+    return store.deleteIfEquals(storeKey, pending).catch(onStoreError);
+  }
+
+  /** Replaces our claim with the result without overwriting a record another request made meanwhile. */
+  function complete(storeKey: string, pending: string, done: string, ttlMs: number): Promise<unknown> {
+    return store
+      .batch([
+        { op: 'deleteIfEquals', key: storeKey, expected: pending },
+        { op: 'claim', key: storeKey, value: done, ttlMs },
+      ])
+      .catch(onStoreError);
+  }
+
+  async function runClaimed(ctx: ActionContext, next: Next, key: string, storeKey: string, fp: string, pending: string): Promise<Outcome> {
+    let outcome: Outcome;
+    try {
+      outcome = await next(ctx);
+    } catch (error) {
+      await release(storeKey, pending);
+      throw error;
+    }
+    if (outcome.type !== 'ok') {
+      await release(storeKey, pending);
+      return outcome;
+    }
+    const ttlSeconds = ctx.action.idempotencyTTL ?? defaultTtlSeconds;
+    const now = clock.now();
+    const createdAt = isoSeconds(now);
+    const { html, state } = outcome.result;
+    const done: DoneRecord = { s: 'done', fp, html, state, created_at: createdAt, exp: now + ttlSeconds * 1000 };
+    await complete(storeKey, pending, JSON.stringify(done), ttlSeconds * 1000);
+    return ok({ ...outcome.result, idempotency: { key, cached: false, ttl: ttlSeconds, created_at: createdAt } });
+  }
+
+  return {
+    name: 'idempotency',
+    async run(ctx, next) {
+      const key = parseIdempotencyKey(ctx.request.headers[HEADERS.idempotencyKey], ctx.body.idempotencyKey);
+      if (key === null) {
+        return ctx.action.requireIdempotencyKey === true ? fail(new LiveError('IDEMPOTENCY_KEY_REQUIRED')) : next(ctx);
+      }
+      if (key instanceof LiveError) return fail(key);
+      const scope = ctx.user === null ? `s:${ctx.session.key}` : `u:${ctx.user.id}`;
+      const storeKey = storeKeys.idempotency(scope, key);
+      const fp = requestFingerprint(ctx.componentContext.componentId, ctx.action.name, ctx.body.params);
+      const claim: PendingRecord = { s: 'pending', fp, lock: randomBytes(16).toString('base64url'), exp: clock.now() + lockTtlMs };
+      const pending = JSON.stringify(claim);
+      const existing = await store.claim(storeKey, pending, lockTtlMs);
+      if (existing === null) return runClaimed(ctx, next, key, storeKey, fp, pending);
+
+      const record = parseRecord(existing);
+      if (record === null) {
+        // Only this module writes these keys, so an unreadable record is a bug (or a format change
+        // across a deploy). Drop it, unless it changed meanwhile, so the client's retry runs; answer
+        // 500 so the bug is logged rather than hidden behind an ordinary 409.
+        await store.deleteIfEquals(storeKey, existing);
+        throw new Error('Idempotency: the stored record is unreadable; it was deleted');
+      }
+      if (record.fp !== fp) return fail(new LiveError('IDEMPOTENCY_KEY_REUSED'));
+      if (record.s === 'pending') return fail(new LiveError('IDEMPOTENCY_KEY_IN_USE'));
+      ctx.headers[HEADERS.idempotentReplayed] = 'true';
+      const ttl = Math.max(0, Math.ceil((record.exp - clock.now()) / 1000));
+      return ok({ html: record.html, state: record.state, idempotency: { key, cached: true, ttl, created_at: record.created_at } });
+    },
+  };
+}
+
+function positiveInteger(name: string, value: number): number {
+  if (!(Number.isInteger(value) && value > 0)) throw new TypeError(`Idempotency: ${name} must be a positive integer`);
+  return value;
+}
+
+function noop(): void {}

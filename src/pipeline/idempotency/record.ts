@@ -1,0 +1,53 @@
+/**
+ * The idempotency record kept in the store under `storeKeys.idempotency(scope, key)`, as JSON:
+ *
+ * - in flight: `{ "s": "pending", "fp": "<fingerprint>", "lock": "<random token>", "exp": <lock expiry, ms> }`
+ * - completed: `{ "s": "done", "fp": "<fingerprint>", "html": "…", "state": {…public state…},
+ *   "created_at": "2026-01-15T10:30:00Z", "exp": <replay expiry, ms> }`
+ *
+ * The store's own TTL removes a record when it expires; `exp` is kept so a replay can tell the
+ * remaining `ttl` without another round trip. The random `lock` makes each pending value unique,
+ * so `deleteIfEquals` only ever releases the caller's own claim.
+ */
+
+export interface PendingRecord {
+  readonly s: 'pending';
+  readonly fp: string;
+  readonly lock: string;
+  readonly exp: number;
+}
+
+export interface DoneRecord {
+  readonly s: 'done';
+  readonly fp: string;
+  readonly html: string;
+  /** The public state only; the full state never goes into this record. */
+  readonly state: Record<string, unknown>;
+  readonly created_at: string;
+  readonly exp: number;
+}
+
+export type IdempotencyRecord = PendingRecord | DoneRecord;
+
+/** Parses a stored record; `null` when the text is not a record this module wrote. */
+export function parseRecord(text: string): IdempotencyRecord | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
+  const r = value as Record<string, unknown>;
+  if (typeof r.fp !== 'string' || typeof r.exp !== 'number') return null;
+  if (r.s === 'pending') return typeof r.lock === 'string' ? (r as unknown as PendingRecord) : null;
+  if (r.s !== 'done' || typeof r.html !== 'string' || typeof r.created_at !== 'string') return null;
+  const state = r.state;
+  if (typeof state !== 'object' || state === null || Array.isArray(state)) return null;
+  return r as unknown as DoneRecord;
+}
+
+/** ISO 8601 UTC with seconds precision, like `2026-01-15T10:30:00Z`. */
+export function isoSeconds(ms: number): string {
+  return `${new Date(ms).toISOString().slice(0, 19)}Z`;
+}

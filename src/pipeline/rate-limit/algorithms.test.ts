@@ -1,0 +1,198 @@
+import { describe, expect, it } from 'vitest';
+import type { RateLimitPolicy } from '../../store/types.js';
+import { gcraStep, rateLimitStep, slidingWindowStep, type RateLimitStep } from './algorithms.js';
+
+const T0 = Date.UTC(2026, 0, 15, 10, 30);
+const gcra = (limit: number, windowMs: number): RateLimitPolicy => ({ algorithm: 'gcra', limit, windowMs });
+const sliding = (limit: number, windowMs: number): RateLimitPolicy => ({ algorithm: 'sliding-window', limit, windowMs });
+
+/** Runs `count` steps at `now`, threading the state; returns the steps and the last state. */
+function burst<S>(step: (s: S | null, p: RateLimitPolicy, n: number) => RateLimitStep<S>, policy: RateLimitPolicy, now: number, count: number, start: S | null = null) {
+  let state = start;
+  const steps: RateLimitStep<S>[] = [];
+  for (let i = 0; i < count; i++) {
+    const r = step(state, policy, now);
+    state = r.state;
+    steps.push(r);
+  }
+  return { steps, state };
+}
+
+describe('gcraStep', () => {
+  const p = gcra(5, 300_000);
+
+  it('admits a burst of `limit`, then refuses the next with retryAfter = one interval', () => {
+    const { steps, state } = burst(gcraStep, p, T0, 6);
+    expect(steps.slice(0, 5).map((s) => [s.decision.allowed, s.decision.remaining, s.decision.resetMs])).toEqual([
+      [true, 4, 60_000],
+      [true, 3, 120_000],
+      [true, 2, 180_000],
+      [true, 1, 240_000],
+      [true, 0, 300_000],
+    ]);
+    expect(steps[0]?.ttlMs).toBe(60_000);
+    expect(steps[5]?.decision).toEqual({ allowed: false, limit: 5, remaining: 0, resetMs: 300_000, retryAfterMs: 60_000 });
+    expect(state).toBe(T0 + 300_000);
+  });
+
+  it('charges nothing for refusals and refills one token per interval', () => {
+    const { state } = burst(gcraStep, p, T0, 20);
+    expect(state).toBe(T0 + 300_000);
+    expect(gcraStep(state, p, T0 + 59_999).decision).toMatchObject({ allowed: false, retryAfterMs: 1 });
+    const refilled = gcraStep(state, p, T0 + 60_000);
+    expect(refilled.decision).toEqual({ allowed: true, limit: 5, remaining: 0, resetMs: 300_000, retryAfterMs: 0 });
+    expect(gcraStep(refilled.state, p, T0 + 60_000).decision.retryAfterMs).toBe(60_000);
+    // Two intervals later: two tokens back.
+    expect(gcraStep(state, p, T0 + 120_000).decision).toMatchObject({ allowed: true, remaining: 1, resetMs: 240_000 });
+  });
+
+  it('reads an old TAT as a full bucket', () => {
+    const { state } = burst(gcraStep, p, T0, 5);
+    const r = gcraStep(state, p, T0 + 3_600_000);
+    expect(r.decision).toEqual({ allowed: true, limit: 5, remaining: 4, resetMs: 60_000, retryAfterMs: 0 });
+    expect(r.state).toBe(T0 + 3_660_000);
+  });
+
+  it('limit 1: one per window', () => {
+    const one = gcra(1, 10_000);
+    const first = gcraStep(null, one, T0);
+    expect(first.decision).toEqual({ allowed: true, limit: 1, remaining: 0, resetMs: 10_000, retryAfterMs: 0 });
+    expect(gcraStep(first.state, one, T0 + 9_999).decision).toEqual({ allowed: false, limit: 1, remaining: 0, resetMs: 1, retryAfterMs: 1 });
+    expect(gcraStep(first.state, one, T0 + 10_000).decision.allowed).toBe(true);
+  });
+
+  it('does not crash or over-admit when time goes backwards', () => {
+    const { state } = burst(gcraStep, p, T0, 5);
+    const back = gcraStep(state, p, T0 - 100_000);
+    expect(back.decision).toEqual({ allowed: false, limit: 5, remaining: 0, resetMs: 400_000, retryAfterMs: 160_000 });
+    expect(back.state).toBe(state);
+    const partial = burst(gcraStep, p, T0, 2).state;
+    const { steps } = burst(gcraStep, p, T0 - 1_000, 5, partial);
+    expect(steps.filter((s) => s.decision.allowed)).toHaveLength(2);
+  });
+
+  it('is exact for intervals that are not whole milliseconds', () => {
+    for (const windowMs of [1_000, 7_000, 60_000, 86_400_000]) {
+      for (let limit = 1; limit <= 120; limit++) {
+        const policy = gcra(limit, windowMs);
+        const now = T0 + 0.5 + limit;
+        const { steps, state } = burst(gcraStep, policy, now, limit + 2);
+        expect(steps.filter((s) => s.decision.allowed)).toHaveLength(limit);
+        expect(steps[limit - 1]?.decision.remaining).toBe(0);
+        expect(steps[limit - 1]?.decision.resetMs).toBeLessThanOrEqual(windowMs);
+        for (const k of [1, 2]) {
+          const later = burst(gcraStep, policy, now + (k * windowMs) / limit, k + 1, state).steps;
+          expect(later.filter((s) => s.decision.allowed)).toHaveLength(Math.min(k, limit));
+        }
+      }
+    }
+  });
+
+  it('treats an unreadable TAT as none and rejects bad policies', () => {
+    expect(gcraStep(Number.NaN, p, T0).decision.remaining).toBe(4);
+    expect(() => gcraStep(null, gcra(0, 1000), T0)).toThrow(TypeError);
+    expect(() => gcraStep(null, gcra(1.5, 1000), T0)).toThrow(TypeError);
+    expect(() => gcraStep(null, gcra(1, 0), T0)).toThrow(TypeError);
+    expect(() => gcraStep(null, p, Number.NaN)).toThrow(TypeError);
+  });
+});
+
+describe('slidingWindowStep', () => {
+  const p = sliding(5, 300_000);
+
+  it('admits 5 in a burst and refuses until the first leaves the window', () => {
+    const { steps, state } = burst(slidingWindowStep, p, T0, 5);
+    expect(steps.map((s) => [s.decision.allowed, s.decision.remaining, s.decision.resetMs])).toEqual([
+      [true, 4, 300_000],
+      [true, 3, 300_000],
+      [true, 2, 300_000],
+      [true, 1, 300_000],
+      [true, 0, 300_000],
+    ]);
+    expect(slidingWindowStep(state, p, T0 + 10_000)).toEqual({
+      decision: { allowed: false, limit: 5, remaining: 0, resetMs: 290_000, retryAfterMs: 290_000 },
+      state,
+      ttlMs: 290_000,
+    });
+    expect(slidingWindowStep(state, p, T0 + 299_999).decision.retryAfterMs).toBe(1);
+    const after = slidingWindowStep(state, p, T0 + 300_000);
+    expect(after.decision).toEqual({ allowed: true, limit: 5, remaining: 4, resetMs: 300_000, retryAfterMs: 0 });
+    expect(after.state).toEqual([T0 + 300_000]);
+  });
+
+  it('lets entries leave one by one and charges nothing for refusals', () => {
+    let log: number[] | null = null;
+    for (let i = 0; i < 5; i++) log = slidingWindowStep(log, p, T0 + i * 10_000).state;
+    for (let i = 0; i < 10; i++) expect(slidingWindowStep(log, p, T0 + 100_000).decision.allowed).toBe(false);
+    const first = slidingWindowStep(log, p, T0 + 300_000);
+    expect(first.decision).toEqual({ allowed: true, limit: 5, remaining: 0, resetMs: 300_000, retryAfterMs: 0 });
+    expect(slidingWindowStep(first.state, p, T0 + 300_000).decision).toEqual({
+      allowed: false,
+      limit: 5,
+      remaining: 0,
+      resetMs: 300_000,
+      retryAfterMs: 10_000,
+    });
+  });
+
+  it('never admits more than `limit` in any trailing window', () => {
+    const policy = sliding(7, 1_000);
+    let log: number[] | null = null;
+    const admitted: number[] = [];
+    let seed = 42;
+    let now = T0;
+    for (let i = 0; i < 5_000; i++) {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      now += seed % 97;
+      const r = slidingWindowStep(log, policy, now);
+      log = r.state;
+      if (r.decision.allowed) admitted.push(now);
+    }
+    for (let i = 7; i < admitted.length; i++) expect((admitted[i] as number) - (admitted[i - 7] as number)).toBeGreaterThanOrEqual(1_000);
+    expect(admitted.length).toBeGreaterThan(1_000);
+  });
+
+  it('limit 1', () => {
+    const one = sliding(1, 10_000);
+    const first = slidingWindowStep(null, one, T0);
+    expect(first.decision).toEqual({ allowed: true, limit: 1, remaining: 0, resetMs: 10_000, retryAfterMs: 0 });
+    expect(slidingWindowStep(first.state, one, T0 + 1).decision).toEqual({ allowed: false, limit: 1, remaining: 0, resetMs: 9_999, retryAfterMs: 9_999 });
+    expect(slidingWindowStep(first.state, one, T0 + 10_000).decision.allowed).toBe(true);
+  });
+
+  it('does not crash or over-admit when time goes backwards', () => {
+    const two = sliding(2, 10_000);
+    const a = slidingWindowStep(null, two, T0);
+    const b = slidingWindowStep(a.state, two, T0 - 5_000);
+    expect(b.decision).toMatchObject({ allowed: true, remaining: 0, resetMs: 15_000 });
+    expect(b.state).toEqual([T0, T0]);
+    expect(slidingWindowStep(b.state, two, T0 - 4_000).decision).toMatchObject({ allowed: false, retryAfterMs: 14_000 });
+    expect(slidingWindowStep(b.state, two, T0 + 9_999).decision.allowed).toBe(false);
+    expect(slidingWindowStep(b.state, two, T0 + 10_000).decision.remaining).toBe(1);
+  });
+});
+
+describe('rateLimitStep (serialized state)', () => {
+  it('round-trips GCRA and sliding-window state', () => {
+    const g = rateLimitStep(null, gcra(5, 300_000), T0);
+    expect(g.state).toBe(`g:${T0 + 60_000}`);
+    expect(rateLimitStep(g.state, gcra(5, 300_000), T0).decision.remaining).toBe(3);
+    const w = rateLimitStep(null, sliding(5, 300_000), T0);
+    expect(w.state).toBe(`w:${T0}`);
+    const w2 = rateLimitStep(w.state, sliding(5, 300_000), T0 + 1);
+    expect(w2.state).toBe(`w:${T0},${T0 + 1}`);
+    expect(w2.decision.remaining).toBe(3);
+  });
+
+  it('reads the other algorithm’s state or garbage as none', () => {
+    const g = rateLimitStep(null, gcra(5, 300_000), T0).state;
+    expect(rateLimitStep(g, sliding(5, 300_000), T0).decision.remaining).toBe(4);
+    const w = rateLimitStep(null, sliding(5, 300_000), T0).state;
+    expect(rateLimitStep(w, gcra(5, 300_000), T0).decision.remaining).toBe(4);
+    for (const junk of ['', 'w:', 'w:x', 'w:3,2', 'g:', 'g:abc', 'zzz']) {
+      expect(rateLimitStep(junk, sliding(5, 300_000), T0).decision.remaining).toBe(4);
+      expect(rateLimitStep(junk, gcra(5, 300_000), T0).decision.remaining).toBe(4);
+    }
+    expect(() => rateLimitStep(null, { algorithm: 'nope' as 'gcra', limit: 1, windowMs: 1 }, T0)).toThrow(TypeError);
+  });
+});

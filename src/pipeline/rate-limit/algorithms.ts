@@ -1,0 +1,144 @@
+/**
+ * Rate-limit algorithms as pure functions: state in, decision and new state out. Every backend that
+ * runs JavaScript (memory, SQLite) calls these inside its own atomic section; the Redis backend
+ * ports them to Lua with the same arithmetic. Nothing here reads a clock: `nowMs` is a parameter.
+ *
+ * Both algorithms admit at most `limit` requests at once, never charge refused requests, and treat
+ * time going backwards conservatively (the stored state is kept, so nothing extra is admitted).
+ */
+import type { RateLimitDecision, RateLimitPolicy } from '../../store/types.js';
+
+/** One step of an algorithm: the decision, the state to store and how long it matters. */
+export interface RateLimitStep<S> {
+  decision: RateLimitDecision;
+  /** State to store for the next step. */
+  state: S;
+  /** Milliseconds after which the state is no longer needed (it would read as a full budget). */
+  ttlMs: number;
+}
+
+/**
+ * GCRA arithmetic runs on multiples of 2^-10 ms (`1 / TICKS_PER_MS`). Sums of such numbers are exact in IEEE
+ * doubles (JavaScript and Lua numbers alike) while below 2^43 ms (the year 2248), so long bursts
+ * and refills never drift by rounding. The emission interval is rounded down to the grid; the
+ * bucket depth is `limit` whole intervals, which differs from `windowMs` by under `limit` µs.
+ */
+const TICKS_PER_MS = 1024;
+
+function onGrid(ms: number): number {
+  return Math.round(ms * TICKS_PER_MS) / TICKS_PER_MS;
+}
+
+function checkPolicy(policy: RateLimitPolicy, nowMs: number): void {
+  if (!(Number.isInteger(policy.limit) && policy.limit > 0)) throw new TypeError('Rate limit: limit must be a positive integer');
+  if (!(Number.isFinite(policy.windowMs) && policy.windowMs > 0)) throw new TypeError('Rate limit: windowMs must be positive');
+  if (!Number.isFinite(nowMs)) throw new TypeError('Rate limit: nowMs must be a finite number');
+}
+
+/**
+ * GCRA (generic cell rate algorithm): a token bucket of `limit` tokens refilled one per emission
+ * interval `windowMs / limit`, with one number of state, the theoretical arrival time (TAT).
+ *
+ * @param tat - the stored TAT, or `null` when there is none (a full bucket)
+ * @returns the decision and the TAT to store (unchanged when refused: refusals cost nothing)
+ * @example
+ * // limit 5 per 300 s: five admitted at once, the sixth waits one interval (60 s)
+ * gcraStep(null, { algorithm: 'gcra', limit: 5, windowMs: 300_000 }, now).decision.remaining; // 4
+ */
+export function gcraStep(tat: number | null, policy: RateLimitPolicy, nowMs: number): RateLimitStep<number> {
+  checkPolicy(policy, nowMs);
+  const { limit } = policy;
+  const interval = Math.max(1, Math.floor((policy.windowMs * TICKS_PER_MS) / limit)) / TICKS_PER_MS;
+  const depth = interval * limit;
+  const now = onGrid(nowMs);
+  const stored = tat !== null && Number.isFinite(tat) ? onGrid(tat) : now;
+  const base = stored > now ? stored : now;
+  const debt = base + interval - now;
+  if (debt > depth) {
+    // Refused: nothing is charged; one request fits once the debt has drained to `depth`.
+    const resetMs = Math.ceil(base - now);
+    return {
+      decision: { allowed: false, limit, remaining: 0, resetMs, retryAfterMs: Math.max(1, Math.ceil(debt - depth)) },
+      state: base,
+      ttlMs: resetMs,
+    };
+  }
+  const remaining = Math.floor((depth - debt) / interval);
+  const resetMs = Math.ceil(debt);
+  return { decision: { allowed: true, limit, remaining, resetMs, retryAfterMs: 0 }, state: now + debt, ttlMs: resetMs };
+}
+
+/**
+ * Exact sliding window log: never more than `limit` admitted in any trailing `windowMs`. The state
+ * is the sorted list of admission times still inside the window (at most `limit` of them), so a
+ * step costs O(limit); prefer GCRA for large limits.
+ *
+ * A request admitted at `t` leaves the window at `t + windowMs`. When time goes backwards, the new
+ * entry is recorded at the latest stored time, so it stays in the window at least as long.
+ *
+ * @param timestamps - stored admission times, ascending, or `null` when there are none
+ * @example
+ * // limit 5 per 300 s: five at t0, then refused until t0 + 300 s
+ * slidingWindowStep(log, { algorithm: 'sliding-window', limit: 5, windowMs: 300_000 }, t0 + 1).decision.retryAfterMs;
+ */
+export function slidingWindowStep(
+  timestamps: readonly number[] | null,
+  policy: RateLimitPolicy,
+  nowMs: number,
+): RateLimitStep<number[]> {
+  checkPolicy(policy, nowMs);
+  const { limit, windowMs } = policy;
+  const log = timestamps ?? [];
+  const cutoff = nowMs - windowMs;
+  let first = 0;
+  while (first < log.length && !((log[first] as number) > cutoff)) first++;
+  const live = log.slice(first);
+  const count = live.length;
+  if (count >= limit) {
+    // `count - limit + 1` entries must leave before one more fits; the last of them is this one.
+    const blocking = live[count - limit] as number;
+    const resetMs = Math.ceil((live[count - 1] as number) + windowMs - nowMs);
+    return {
+      decision: { allowed: false, limit, remaining: 0, resetMs, retryAfterMs: Math.max(1, Math.ceil(blocking + windowMs - nowMs)) },
+      state: live,
+      ttlMs: resetMs,
+    };
+  }
+  const last = count > 0 ? (live[count - 1] as number) : nowMs;
+  const at = Math.max(nowMs, last);
+  live.push(at);
+  const resetMs = Math.ceil(at + windowMs - nowMs);
+  return {
+    decision: { allowed: true, limit, remaining: limit - count - 1, resetMs, retryAfterMs: 0 },
+    state: live,
+    ttlMs: resetMs,
+  };
+}
+
+/**
+ * One step on serialized state, for backends that store strings: `g:<tat>` for GCRA and
+ * `w:<t1>,<t2>,…` for the sliding window. State of the other algorithm (the action's option
+ * changed) or unreadable state counts as none.
+ *
+ * @returns `state` to store with `ttlMs`
+ */
+export function rateLimitStep(stored: string | null, policy: RateLimitPolicy, nowMs: number): RateLimitStep<string> {
+  if (policy.algorithm === 'gcra') {
+    const parsed = stored !== null && stored.startsWith('g:') ? Number(stored.slice(2)) : NaN;
+    const step = gcraStep(Number.isFinite(parsed) ? parsed : null, policy, nowMs);
+    return { decision: step.decision, state: `g:${step.state}`, ttlMs: step.ttlMs };
+  }
+  if (policy.algorithm !== 'sliding-window') throw new TypeError('Rate limit: unknown algorithm');
+  const step = slidingWindowStep(parseLog(stored), policy, nowMs);
+  return { decision: step.decision, state: `w:${step.state.join(',')}`, ttlMs: step.ttlMs };
+}
+
+function parseLog(stored: string | null): number[] | null {
+  if (stored === null || !stored.startsWith('w:') || stored.length === 2) return null;
+  const log = stored.slice(2).split(',').map(Number);
+  for (let i = 0; i < log.length; i++) {
+    const t = log[i] as number;
+    if (!Number.isFinite(t) || (i > 0 && t < (log[i - 1] as number))) return null;
+  }
+  return log;
+}

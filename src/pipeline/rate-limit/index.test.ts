@@ -1,0 +1,255 @@
+import { describe, expect, it, vi } from 'vitest';
+import { manualClock } from '../../core/clock.js';
+import { defineComponent, type ComponentDefinition, type ResolvedAction, type User } from '../../core/component.js';
+import { StoreUnavailableError } from '../../core/errors.js';
+import { html } from '../../core/html.js';
+import { memorySecurityEvents } from '../../ops/security-events.js';
+import { createMemoryStore } from '../../store/memory/index.js';
+import type { Store } from '../../store/types.js';
+import { ok, type ActionContext, type Outcome } from '../types.js';
+import { createRateLimitStage, type RateLimitStageOptions } from './index.js';
+
+const T0 = Date.UTC(2026, 0, 15, 10, 30);
+const T0_S = T0 / 1000;
+
+const keep = { run: (s: { n: number }) => s };
+const counter = defineComponent({
+  name: 'counter',
+  initialState: { n: 0 },
+  publicState: ['n'],
+  actions: { increment: keep, decrement: keep },
+  render: () => html``,
+});
+const payment = defineComponent({
+  name: 'payment',
+  initialState: { n: 0 },
+  publicState: ['n'],
+  actions: { processPayment: { ...keep, rateLimit: 5, rateLimitWindow: 300 } },
+  render: () => html``,
+});
+const search = defineComponent({
+  name: 'search',
+  initialState: { n: 0 },
+  publicState: ['n'],
+  actions: {
+    query: { ...keep, rateLimit: 10, anonymousLimit: 3 },
+    exact: { ...keep, rateLimit: 3, rateLimitWindow: 10, rateLimitAlgorithm: 'sliding-window' },
+    single: { ...keep, rateLimit: 1, rateLimitWindow: 3600 },
+  },
+  render: () => html``,
+});
+
+const alice: User = { id: 'alice', email: 'alice@example.com', name: null };
+const bob: User = { id: 'bob', email: 'bob@example.com', name: null };
+
+/** A minimal action context: only what the stage reads is meaningful. */
+function makeCtx(o: { component?: ComponentDefinition; action?: string | ResolvedAction; user?: User | null; ip?: string } = {}): ActionContext {
+  const component = o.component ?? counter;
+  const action = typeof o.action === 'object' ? o.action : component.actions.get(o.action ?? 'increment');
+  if (action === undefined) throw new Error('test: unknown action');
+  const user = o.user ?? null;
+  const componentId = `${component.name}:main`;
+  return {
+    request: { requestId: 'req-1', ip: o.ip ?? '203.0.113.7', method: 'POST', url: '/api/livecomponents/action', headers: { cookie: 'lc_session=SECRET' } },
+    body: { componentId, action: action.name, params: {}, csrfToken: undefined, idempotencyKey: undefined },
+    session: { id: 'SECRET', key: 'session-key', userId: user?.id ?? null, createdAt: T0 },
+    user,
+    component,
+    action,
+    componentContext: { user, componentId, instance: 'main' },
+    params: undefined,
+    state: undefined,
+    headers: {},
+  };
+}
+
+function setup(options: Partial<RateLimitStageOptions> = {}) {
+  const clock = manualClock(T0);
+  const store = createMemoryStore({ clock, sweepIntervalMs: 0 });
+  const events = memorySecurityEvents();
+  const stage = createRateLimitStage({ store, clock, events, ...options });
+  const next = vi.fn((_ctx: ActionContext): Promise<Outcome> => Promise.resolve(ok({ html: '', state: {} })));
+  const call = (o: Parameters<typeof makeCtx>[0] = {}) => {
+    const ctx = makeCtx(o);
+    return stage.run(ctx, next).then((outcome) => ({ outcome, headers: ctx.headers, ctx }));
+  };
+  /** Calls `times` times in sequence; returns how many were admitted. */
+  const admitted = async (times: number, o: Parameters<typeof makeCtx>[0] = {}) => {
+    let n = 0;
+    for (let i = 0; i < times; i++) if ((await call(o)).outcome.type === 'ok') n++;
+    return n;
+  };
+  return { clock, store, events, stage, next, call, admitted };
+}
+
+function errorOf(outcome: Outcome) {
+  if (outcome.type !== 'error') throw new Error('expected a refusal');
+  return outcome.error;
+}
+
+describe('rate-limit stage', () => {
+  it('is named rate-limit and admits exactly 60 per 60 s by default, with exact headers', async () => {
+    const { stage, call, admitted, clock } = setup();
+    expect(stage.name).toBe('rate-limit');
+    const first = await call();
+    expect(first.headers).toEqual({
+      'x-ratelimit-limit': '60',
+      'x-ratelimit-remaining': '59',
+      'x-ratelimit-reset': String(T0_S + 1),
+      'ratelimit-policy': '"default";q=60;w=60',
+      ratelimit: '"default";r=59;t=1',
+    });
+    expect(await admitted(60)).toBe(59);
+    const refused = await call();
+    expect(refused.headers).toEqual({
+      'x-ratelimit-limit': '60',
+      'x-ratelimit-remaining': '0',
+      'x-ratelimit-reset': String(T0_S + 60),
+      'ratelimit-policy': '"default";q=60;w=60',
+      ratelimit: '"default";r=0;t=60',
+    });
+    expect(errorOf(refused.outcome)).toMatchObject({ code: 'RATE_LIMIT_EXCEEDED', statusCode: 429, fields: { retry_after: 1, limit: 60, window: 60 } });
+    clock.advance(1_500);
+    const later = await call();
+    expect(later.outcome.type).toBe('ok');
+    expect(later.headers).toMatchObject({ 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(T0_S + 61), ratelimit: '"default";r=0;t=60' });
+    const again = await call();
+    expect(again.headers).toMatchObject({ 'x-ratelimit-reset': String(T0_S + 61), ratelimit: '"default";r=0;t=60' });
+    expect(errorOf(again.outcome).fields?.retry_after).toBe(1);
+  });
+
+  it('lets exactly 60 of 200 concurrent calls reach next', async () => {
+    const { call, next } = setup();
+    const outcomes = await Promise.all(Array.from({ length: 200 }, () => call()));
+    expect(next).toHaveBeenCalledTimes(60);
+    expect(outcomes.filter((o) => o.outcome.type === 'error')).toHaveLength(140);
+  });
+
+  it('applies per-action limits: 5 per 300 s, the sixth is a 429 with retry_after 60', async () => {
+    const { call, admitted, events } = setup();
+    expect(await admitted(5, { component: payment, action: 'processPayment' })).toBe(5);
+    const sixth = await call({ component: payment, action: 'processPayment' });
+    const error = errorOf(sixth.outcome);
+    expect(error.statusCode).toBe(429);
+    expect(error.fields).toEqual({ retry_after: 60, limit: 5, window: 300 });
+    expect(error.headers).toEqual({ 'retry-after': '60' });
+    expect(sixth.headers).toEqual({
+      'x-ratelimit-limit': '5',
+      'x-ratelimit-remaining': '0',
+      'x-ratelimit-reset': String(T0_S + 300),
+      'ratelimit-policy': '"default";q=5;w=300',
+      ratelimit: '"default";r=0;t=300',
+    });
+    expect(events.events).toHaveLength(1);
+    const [event] = events.events;
+    expect(event).toMatchObject({ event: 'excess_rate_limit_exceeded', level: 'WARN', request: sixth.ctx.request });
+    expect(event?.description).toContain('payment.processPayment');
+    expect(event?.description).not.toContain('SECRET');
+  });
+
+  it('uses anonymousLimit for signed-out clients and rateLimit for users', async () => {
+    const { admitted, call } = setup();
+    expect(await admitted(12, { component: search, action: 'query' })).toBe(3);
+    expect((await call({ component: search, action: 'query' })).headers['x-ratelimit-limit']).toBe('3');
+    expect(await admitted(12, { component: search, action: 'query', user: alice })).toBe(10);
+    expect((await call({ component: search, action: 'query', user: alice })).headers['x-ratelimit-limit']).toBe('10');
+  });
+
+  it('keeps separate budgets per action and per client', async () => {
+    const { admitted } = setup();
+    const single = { component: search, action: 'single' };
+    expect(await admitted(3, single)).toBe(1);
+    expect(await admitted(3, { component: search, action: 'query' })).toBe(3);
+    expect(await admitted(3, { ...single, ip: '198.51.100.1' })).toBe(1);
+    expect(await admitted(3, { ...single, user: alice })).toBe(1);
+    expect(await admitted(3, { ...single, user: bob })).toBe(1);
+    // The user budget follows the user, whatever the IP.
+    expect(await admitted(1, { ...single, user: alice, ip: '198.51.100.99' })).toBe(0);
+  });
+
+  it('skips allowlisted IPv4 and IPv6 ranges entirely (no store call, no headers)', async () => {
+    const { call, admitted, store } = setup({ allowlist: ['10.0.0.0/8', '2001:db8::/32', '192.168.1.7'] });
+    const spy = vi.spyOn(store, 'rateLimit');
+    const single = { component: search, action: 'single' };
+    for (const ip of ['10.1.2.3', '10.255.255.255', '::ffff:10.9.9.9', '2001:db8::1', '2001:db8:ffff::5', '192.168.1.7']) {
+      expect(await admitted(5, { ...single, ip }), ip).toBe(5);
+    }
+    expect(spy).not.toHaveBeenCalled();
+    expect((await call({ ...single, ip: '10.1.2.3' })).headers).toEqual({});
+    for (const ip of ['11.0.0.1', '2001:db9::1', '192.168.1.8', '::1']) {
+      expect(await admitted(3, { ...single, ip }), ip).toBe(1);
+    }
+  });
+
+  it('refuses malformed allowlist entries and defaults at construction', () => {
+    const store = createMemoryStore({ sweepIntervalMs: 0 });
+    const events = memorySecurityEvents();
+    for (const entry of ['10.0.0.0/33', '10.0.0.0/', '10.0.0.0/8x', '::/129', 'localhost', '']) {
+      expect(() => createRateLimitStage({ store, events, allowlist: [entry] }), entry).toThrow(TypeError);
+    }
+    expect(() => createRateLimitStage({ store, events, defaults: { limit: 0 } })).toThrow(TypeError);
+    expect(() => createRateLimitStage({ store, events, defaults: { algorithm: 'leaky' as 'gcra' } })).toThrow(TypeError);
+    expect(() => createRateLimitStage({ store, events, defaults: { windowSeconds: 1.5 } })).toThrow(TypeError);
+  });
+
+  it('honours the defaults option', async () => {
+    const { admitted, call } = setup({ defaults: { limit: 2, windowSeconds: 10, algorithm: 'sliding-window' } });
+    expect(await admitted(5)).toBe(2);
+    expect((await call()).headers['ratelimit-policy']).toBe('"default";q=2;w=10');
+  });
+
+  it('is exact with the sliding-window algorithm', async () => {
+    const { call, clock } = setup();
+    const exact = { component: search, action: 'exact' };
+    for (const at of [0, 2_500, 5_000]) {
+      clock.set(T0 + at);
+      expect((await call(exact)).outcome.type).toBe('ok');
+    }
+    clock.set(T0 + 6_000);
+    const refused = await call(exact);
+    expect(errorOf(refused.outcome).fields).toEqual({ retry_after: 4, limit: 3, window: 10 });
+    expect(refused.headers).toMatchObject({ 'x-ratelimit-reset': String(T0_S + 15), ratelimit: '"default";r=0;t=9' });
+    clock.set(T0 + 9_999);
+    expect(errorOf((await call(exact)).outcome).fields?.retry_after).toBe(1);
+    clock.set(T0 + 10_000);
+    expect((await call(exact)).outcome.type).toBe('ok');
+    expect(errorOf((await call(exact)).outcome).fields?.retry_after).toBe(3);
+  });
+
+  it('fails closed by default: the store error is rethrown and next is not called', async () => {
+    const down = new StoreUnavailableError('redis is down');
+    const store: Store = { ...createMemoryStore({ sweepIntervalMs: 0 }), rateLimit: () => Promise.reject(down) };
+    const { call, next } = setup({ store });
+    await expect(call()).rejects.toBe(down);
+    expect(next).not.toHaveBeenCalled();
+  });
+
+  it('fails open when asked: onFailOpen hears the error and the request goes on', async () => {
+    const down = new StoreUnavailableError('redis is down');
+    const onFailOpen = vi.fn();
+    const store: Store = { ...createMemoryStore({ sweepIntervalMs: 0 }), rateLimit: () => Promise.reject(down) };
+    const { call, next } = setup({ store, failOpen: true, onFailOpen });
+    const { outcome, headers } = await call();
+    expect(outcome.type).toBe('ok');
+    expect(next).toHaveBeenCalledTimes(1);
+    expect(onFailOpen).toHaveBeenCalledWith(down);
+    expect(headers).toEqual({});
+  });
+
+  it('resolves each action’s policy once', async () => {
+    let reads = 0;
+    const action: ResolvedAction = {
+      name: 'custom',
+      params: undefined,
+      authorize: undefined,
+      run: (s) => s,
+      get rateLimit() {
+        reads++;
+        return 2;
+      },
+    };
+    const { admitted } = setup();
+    expect(await admitted(5, { action })).toBe(2);
+    expect(reads).toBe(1);
+  });
+});

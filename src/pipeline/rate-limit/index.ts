@@ -1,0 +1,195 @@
+/**
+ * The rate-limit stage (PROTOCOL §3): one atomic store step per action call, keyed by client
+ * (`u:<user id>` when signed in, else `ip:<client ip>`) and component action. Every limited
+ * response carries `X-RateLimit-*` and the IETF draft-10 `RateLimit-Policy` / `RateLimit` fields;
+ * a refusal answers 429 `RATE_LIMIT_EXCEEDED` with `Retry-After` and logs
+ * `excess_rate_limit_exceeded`.
+ *
+ * Allowlisted IPs skip the stage entirely: no store call and no rate-limit headers, since no
+ * limit applies to them.
+ */
+import { BlockList, isIPv4, isIPv6 } from 'node:net';
+import { systemClock, type Clock } from '../../core/clock.js';
+import type { ResolvedAction } from '../../core/component.js';
+import { LiveError } from '../../core/errors.js';
+import { HEADERS } from '../../core/wire.js';
+import type { SecurityEventSink } from '../../ops/security-events.js';
+import { storeKeys } from '../../store/keys.js';
+import type { RateLimitAlgorithm, RateLimitDecision, RateLimitPolicy, Store } from '../../store/types.js';
+import { fail, type Stage } from '../types.js';
+
+export interface RateLimitDefaults {
+  /** @default 60 */
+  limit?: number;
+  /** @default 60 */
+  windowSeconds?: number;
+  /** @default 'gcra' */
+  algorithm?: RateLimitAlgorithm;
+}
+
+export interface RateLimitStageOptions {
+  /** Where the counters live; its `rateLimit` step is atomic. */
+  store: Store;
+  /** @default systemClock */
+  clock?: Clock;
+  /** Receives `excess_rate_limit_exceeded` on every refusal. */
+  events: SecurityEventSink;
+  /**
+   * Policy of actions that set no `rateLimit` / `rateLimitWindow` / `rateLimitAlgorithm`.
+   * @default { limit: 60, windowSeconds: 60, algorithm: 'gcra' }
+   */
+  defaults?: RateLimitDefaults;
+  /**
+   * CIDRs (IPv4 or IPv6; a bare address means one host) whose requests are never limited.
+   * IPv4 ranges also match IPv4-mapped IPv6 addresses (`::ffff:10.0.0.1`).
+   * @default []
+   * @example ['10.0.0.0/8', '2001:db8::/32', '127.0.0.1']
+   */
+  allowlist?: readonly string[];
+  /**
+   * When the store fails: `false` rethrows its error (answered 503 `SERVICE_UNAVAILABLE`);
+   * `true` calls `onFailOpen` and lets the request through unlimited.
+   * @default false
+   */
+  failOpen?: boolean;
+  /** Told about each store failure let through by `failOpen` (log it; it must not throw). */
+  onFailOpen?: (error: unknown) => void;
+}
+
+/** One policy with its header values computed once. */
+interface Rule {
+  readonly policy: RateLimitPolicy;
+  readonly windowSeconds: number;
+  readonly limitHeader: string;
+  /** `RateLimit-Policy` value, for example `"default";q=60;w=60`. */
+  readonly policyHeader: string;
+}
+
+interface ActionRules {
+  readonly signedIn: Rule;
+  readonly anonymous: Rule;
+}
+
+/**
+ * @example
+ * const stage = createRateLimitStage({ store, events, allowlist: ['10.0.0.0/8'] });
+ */
+export function createRateLimitStage(options: RateLimitStageOptions): Stage {
+  const { store, events } = options;
+  const clock = options.clock ?? systemClock;
+  const failOpen = options.failOpen ?? false;
+  const onFailOpen = options.onFailOpen ?? null;
+  const defaults = {
+    limit: positiveInteger('defaults.limit', options.defaults?.limit ?? 60),
+    windowSeconds: positiveInteger('defaults.windowSeconds', options.defaults?.windowSeconds ?? 60),
+    algorithm: algorithmOf(options.defaults?.algorithm ?? 'gcra'),
+  };
+  const allowlist = options.allowlist && options.allowlist.length > 0 ? buildAllowlist(options.allowlist) : null;
+  const cache = new WeakMap<ResolvedAction, ActionRules>();
+
+  function rulesFor(action: ResolvedAction): ActionRules {
+    let rules = cache.get(action);
+    if (rules === undefined) {
+      const windowSeconds = positiveInteger('rateLimitWindow', action.rateLimitWindow ?? defaults.windowSeconds);
+      const algorithm = algorithmOf(action.rateLimitAlgorithm ?? defaults.algorithm);
+      const limit = positiveInteger('rateLimit', action.rateLimit ?? defaults.limit);
+      const signedIn = makeRule(limit, windowSeconds, algorithm);
+      const anonymousLimit = positiveInteger('anonymousLimit', action.anonymousLimit ?? limit);
+      rules = { signedIn, anonymous: anonymousLimit === limit ? signedIn : makeRule(anonymousLimit, windowSeconds, algorithm) };
+      cache.set(action, rules);
+    }
+    return rules;
+  }
+
+  return {
+    name: 'rate-limit',
+    async run(ctx, next) {
+      if (allowlist !== null && isAllowlisted(allowlist, ctx.request.ip)) return next(ctx);
+      const rules = rulesFor(ctx.action);
+      const { user } = ctx;
+      const rule = user === null ? rules.anonymous : rules.signedIn;
+      const client = user === null ? `ip:${ctx.request.ip}` : `u:${user.id}`;
+      const key = storeKeys.rateLimit(client, ctx.component.name, ctx.action.name);
+      const now = clock.now();
+      let decision: RateLimitDecision;
+      try {
+        decision = await store.rateLimit(key, rule.policy, now);
+      } catch (error) {
+        if (!failOpen) throw error;
+        onFailOpen?.(error);
+        return next(ctx);
+      }
+      setHeaders(ctx.headers, rule, decision, now);
+      if (decision.allowed) return next(ctx);
+      const retryAfter = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
+      events.emit({
+        event: 'excess_rate_limit_exceeded',
+        level: 'WARN',
+        description:
+          `Rate limit of ${rule.policy.limit} per ${rule.windowSeconds} s exceeded on ` +
+          `${ctx.component.name}.${ctx.action.name} by ${user === null ? 'an anonymous client' : `user ${user.id}`}`,
+        request: ctx.request,
+      });
+      return fail(
+        new LiveError('RATE_LIMIT_EXCEEDED', {
+          fields: { retry_after: retryAfter, limit: rule.policy.limit, window: rule.windowSeconds },
+          headers: { [HEADERS.retryAfter]: String(retryAfter) },
+        }),
+      );
+    },
+  };
+}
+
+function makeRule(limit: number, windowSeconds: number, algorithm: RateLimitAlgorithm): Rule {
+  return {
+    policy: { algorithm, limit, windowMs: windowSeconds * 1000 },
+    windowSeconds,
+    limitHeader: String(limit),
+    policyHeader: `"default";q=${limit};w=${windowSeconds}`,
+  };
+}
+
+/** Writes the legacy `X-RateLimit-*` fields and the IETF draft-10 structured fields. */
+function setHeaders(headers: Record<string, string>, rule: Rule, decision: RateLimitDecision, now: number): void {
+  const remaining = String(decision.remaining);
+  headers[HEADERS.rateLimitLimit] = rule.limitHeader;
+  headers[HEADERS.rateLimitRemaining] = remaining;
+  headers[HEADERS.rateLimitReset] = String(Math.ceil((now + decision.resetMs) / 1000));
+  headers[HEADERS.rateLimitPolicy] = rule.policyHeader;
+  headers[HEADERS.rateLimit] = `"default";r=${remaining};t=${Math.ceil(decision.resetMs / 1000)}`;
+}
+
+function algorithmOf(value: RateLimitAlgorithm): RateLimitAlgorithm {
+  if (value !== 'gcra' && value !== 'sliding-window') throw new TypeError(`Rate limit: unknown algorithm "${String(value)}"`);
+  return value;
+}
+
+function positiveInteger(name: string, value: number): number {
+  if (!(Number.isInteger(value) && value > 0)) throw new TypeError(`Rate limit: ${name} must be a positive integer`);
+  return value;
+}
+
+/** Parses the allowlist once; a malformed entry fails start-up rather than being ignored. */
+function buildAllowlist(entries: readonly string[]): BlockList {
+  const list = new BlockList();
+  for (const entry of entries) {
+    const slash = entry.indexOf('/');
+    const address = (slash === -1 ? entry : entry.slice(0, slash)).trim();
+    const family = isIPv4(address) ? 'ipv4' : isIPv6(address) ? 'ipv6' : null;
+    const prefixText = slash === -1 ? null : entry.slice(slash + 1).trim();
+    const prefix = prefixText === null ? null : Number(prefixText);
+    const max = family === 'ipv4' ? 32 : 128;
+    if (family === null || (prefix !== null && !(/^\d{1,3}$/.test(prefixText ?? '') && prefix <= max))) {
+      throw new TypeError(`Rate limit: allowlist entry "${entry}" is not an IPv4 or IPv6 address or CIDR`);
+    }
+    if (prefix === null) list.addAddress(address, family);
+    else list.addSubnet(address, prefix, family);
+  }
+  return list;
+}
+
+function isAllowlisted(list: BlockList, ip: string): boolean {
+  if (isIPv4(ip)) return list.check(ip, 'ipv4');
+  if (isIPv6(ip)) return list.check(ip, 'ipv6');
+  return false;
+}

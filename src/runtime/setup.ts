@@ -1,0 +1,106 @@
+/**
+ * `createLiveComponents(options)`: the one call an app makes. Turns configuration (keys as text,
+ * defaults) into a runtime: store, state sealer, CSRF service, security events, pipeline.
+ */
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import type { ComponentDefinition, User } from '../core/component.js';
+import type { Clock } from '../core/clock.js';
+import { pino } from 'pino';
+import type { SecurityEventSink } from '../ops/security-events.js';
+import { createSecurityLogger } from '../ops/security-logger.js';
+import { createCsrfService } from '../pipeline/csrf/index.js';
+import { createKeyRing, createSealer, loadOrCreateDevKeys, parseStateKeys } from '../pipeline/state/seal.js';
+import { createMemoryStore } from '../store/memory/index.js';
+import type { Store } from '../store/types.js';
+import { createRuntime, type LiveRuntime } from './index.js';
+import type { SecurityOptions } from './stages.js';
+
+export interface LiveComponentsOptions extends SecurityOptions {
+  components: readonly ComponentDefinition[];
+  /** Where sessions, state, idempotency records and counters live. @default an in-memory store */
+  store?: Store;
+  /**
+   * `LC_STATE_KEYS`: comma-separated base64 32-byte keys, newest first.
+   * @default development: generated once and kept under `dataDir`; production: required
+   */
+  stateKeys?: string;
+  /**
+   * `LC_SESSION_SECRET`: at least 32 bytes (base64 or text) for the CSRF HMACs.
+   * @default development: generated once and kept under `dataDir`; production: required
+   */
+  sessionSecret?: string;
+  /** Refuse generated keys and secrets. @default false */
+  production?: boolean;
+  /** Folder for development keys. @default './data' */
+  dataDir?: string;
+  csrf?: {
+    /**
+     * `per-session`: every token of the session's current secret is valid (tabs, back button).
+     * `per-action`: each token is single-use, with a bounded set outstanding per session.
+     * @default 'per-session'
+     */
+    rotation?: 'per-session' | 'per-action';
+    /** Outstanding single-use tokens per session in `per-action` mode. @default 32 */
+    maxOutstanding?: number;
+  };
+  events?: SecurityEventSink;
+  clock?: Clock;
+  /** Session idle lifetime in ms. @default 86_400_000 */
+  sessionTtlMs?: number;
+  resolveUser?: (userId: string) => Promise<User | null>;
+  /** Receives start-up warnings (generated development keys…). @default console.warn */
+  warn?: (message: string) => void;
+}
+
+const MIN_SECRET_BYTES = 32;
+
+export async function createLiveComponents(options: LiveComponentsOptions): Promise<LiveRuntime> {
+  const warn = options.warn ?? ((m: string) => console.warn(m));
+  const dataDir = options.dataDir ?? './data';
+  const production = options.production ?? false;
+
+  if (production && !options.stateKeys) throw new Error('LC_STATE_KEYS is required in production');
+  if (production && !options.sessionSecret) throw new Error('LC_SESSION_SECRET is required in production');
+  const keys = options.stateKeys ? parseStateKeys(options.stateKeys) : loadOrCreateDevKeys(join(dataDir, 'state-keys'), warn);
+  const secret = options.sessionSecret ? decodeSecret(options.sessionSecret) : devSessionSecret(dataDir, warn);
+
+  const store = options.store ?? createMemoryStore({ clock: options.clock });
+  const events = options.events ?? createSecurityLogger({ logger: pino({ name: 'livecomponents' }), clock: options.clock });
+  const csrf = createCsrfService({
+    secret,
+    rotation: options.csrf?.rotation ?? 'per-session',
+    store,
+    maxOutstanding: options.csrf?.maxOutstanding,
+  });
+  return createRuntime({
+    ...options,
+    store,
+    events,
+    csrf,
+    sealer: createSealer({ keyRing: createKeyRing(keys) }),
+  });
+}
+
+/** `LC_SESSION_SECRET` as base64 (standard or url) when it decodes to >= 32 bytes, else its UTF-8 bytes. */
+export function decodeSecret(text: string): Buffer {
+  const trimmed = text.trim();
+  if (/^[A-Za-z0-9+/_-]+={0,2}$/.test(trimmed)) {
+    const decoded = Buffer.from(trimmed, 'base64');
+    if (decoded.length >= MIN_SECRET_BYTES) return decoded;
+  }
+  const raw = Buffer.from(trimmed, 'utf8');
+  if (raw.length < MIN_SECRET_BYTES) throw new TypeError(`LC_SESSION_SECRET must be at least ${MIN_SECRET_BYTES} bytes`);
+  return raw;
+}
+
+function devSessionSecret(dataDir: string, warn: (m: string) => void): Buffer {
+  const file = join(dataDir, 'session-secret');
+  if (existsSync(file)) return decodeSecret(readFileSync(file, 'utf8'));
+  mkdirSync(dataDir, { recursive: true });
+  const secret = randomBytes(MIN_SECRET_BYTES);
+  writeFileSync(file, secret.toString('base64'), { mode: 0o600 });
+  warn(`LC_SESSION_SECRET is not set: generated a development secret in ${file}. Set LC_SESSION_SECRET in production.`);
+  return secret;
+}

@@ -1,0 +1,141 @@
+/**
+ * One query layer for both engines (ARCHITECTURE "Chosen dependencies"): Kysely on the embedded
+ * SQLite file (better-sqlite3, see `src/store/sqlite/index.ts` for why that driver) or on
+ * PostgreSQL (`pg` pool). The schema and the migrations are the same for both.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import pg from 'pg';
+import type { DatabaseSchema } from './schema.js';
+import { parseDatabaseUrl } from './url.js';
+
+export type DatabaseEngine = 'sqlite' | 'postgres';
+
+export interface DatabaseOptions {
+  /**
+   * SQLite: how long a statement waits for another process's write lock before failing with
+   * SQLITE_BUSY, in ms. The wait blocks the thread (the driver is synchronous), so keep it short.
+   * @default 2_000
+   */
+  busyTimeoutMs?: number;
+  /**
+   * PostgreSQL: most connections in the pool.
+   * @default 10
+   */
+  poolMax?: number;
+  /**
+   * PostgreSQL: how long connecting may take before the query fails, in ms (a dead server never
+   * hangs a request).
+   * @default 5_000
+   */
+  connectTimeoutMs?: number;
+  /**
+   * PostgreSQL: how long one query may take before it fails, in ms.
+   * @default 10_000
+   */
+  queryTimeoutMs?: number;
+  /**
+   * PostgreSQL: errors of idle pooled connections (the server restarted, the network dropped).
+   * The pool replaces such connections by itself; without a listener they would crash the process.
+   * @default ignored
+   */
+  onPoolError?: (error: Error) => void;
+  /**
+   * The folder a relative `sqlite:` path is resolved against.
+   * @default process.cwd()
+   */
+  cwd?: string;
+}
+
+interface Handle {
+  readonly engine: DatabaseEngine;
+  readonly sqlite: BetterSqlite3.Database | undefined;
+}
+
+/** What `createDatabase` built, by the Kysely instance it returned (not by derived instances). */
+const handles = new WeakMap<object, Handle>();
+
+/**
+ * Opens the database named by `url` (PROTOCOL §1 `DATABASE_URL`).
+ *
+ * - `sqlite:PATH`: one connection to the file (its folder is created), in WAL mode, with
+ *   `busy_timeout`, `foreign_keys = ON` and `synchronous = NORMAL` (durable across process
+ *   crashes; the last commits may be lost on power loss). `sqlite::memory:` for tests.
+ * - `postgres://…`: a `pg` pool with connect and query timeouts. BIGINT columns come back as
+ *   numbers, as in SQLite (every BIGINT here is a millisecond time, far below 2^53).
+ *
+ * Run `migrateToLatest(db)` before use; `db.destroy()` closes it.
+ *
+ * @example
+ * const db = createDatabase(process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL);
+ * await migrateToLatest(db);
+ */
+export function createDatabase(url: string, options: DatabaseOptions = {}): Kysely<DatabaseSchema> {
+  const target = parseDatabaseUrl(url, options.cwd);
+  if (target.engine === 'sqlite') {
+    const native = openSqlite(target.path, options.busyTimeoutMs ?? 2_000);
+    const db = new Kysely<DatabaseSchema>({ dialect: new SqliteDialect({ database: native }) });
+    handles.set(db, { engine: 'sqlite', sqlite: native });
+    return db;
+  }
+  const pool = new pg.Pool({
+    connectionString: target.connectionString,
+    max: positiveInteger('poolMax', options.poolMax ?? 10),
+    connectionTimeoutMillis: positiveInteger('connectTimeoutMs', options.connectTimeoutMs ?? 5_000),
+    query_timeout: positiveInteger('queryTimeoutMs', options.queryTimeoutMs ?? 10_000),
+    types: BIGINT_AS_NUMBER,
+  });
+  const onPoolError = options.onPoolError ?? (() => undefined);
+  pool.on('error', onPoolError);
+  const db = new Kysely<DatabaseSchema>({ dialect: new PostgresDialect({ pool }) });
+  handles.set(db, { engine: 'postgres', sqlite: undefined });
+  return db;
+}
+
+/** The engine behind a database from `createDatabase`, `undefined` for any other Kysely instance. */
+export function databaseEngine<DB>(db: Kysely<DB>): DatabaseEngine | undefined {
+  return handles.get(db)?.engine;
+}
+
+/**
+ * The better-sqlite3 connection behind a SQLite database from `createDatabase` (for the SQLite
+ * store's prepared statements, which share it), `undefined` otherwise.
+ */
+export function sqliteConnectionOf<DB>(db: Kysely<DB>): BetterSqlite3.Database | undefined {
+  return handles.get(db)?.sqlite;
+}
+
+function openSqlite(path: string, busyTimeoutMs: number): BetterSqlite3.Database {
+  const timeout = positiveInteger('busyTimeoutMs', busyTimeoutMs, true);
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const native = new BetterSqlite3(path, { timeout });
+  try {
+    const mode = native.pragma('journal_mode = WAL', { simple: true });
+    if (path !== ':memory:' && mode !== 'wal') {
+      throw new Error(`SQLite: could not switch ${path} to WAL mode (journal_mode is ${String(mode)})`);
+    }
+    native.pragma('foreign_keys = ON');
+    native.pragma('synchronous = NORMAL');
+  } catch (error) {
+    native.close();
+    throw error;
+  }
+  return native;
+}
+
+function positiveInteger(name: string, value: number, zeroAllowed = false): number {
+  if (!Number.isInteger(value) || value < (zeroAllowed ? 0 : 1)) {
+    throw new TypeError(`createDatabase: ${name} must be a ${zeroAllowed ? 'non-negative' : 'positive'} integer`);
+  }
+  return value;
+}
+
+/** pg type parsers with BIGINT (`int8`) read as a JavaScript number instead of a string. */
+const BIGINT_AS_NUMBER = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === pg.types.builtins.INT8 && format !== 'binary') return (text: string) => Number(text);
+    return pg.types.getTypeParser(oid, format);
+  },
+} as pg.CustomTypesConfig;

@@ -1,0 +1,73 @@
+/**
+ * Brings a database to the latest schema with Kysely's `Migrator` and the static list in
+ * `./migrations/index.ts`. Runs at start-up and from `livecomponents migrate`.
+ */
+import { Migrator, PostgresAdapter, sql, type Kysely, type MigrationProvider } from 'kysely';
+import { MIGRATIONS } from './migrations/index.js';
+
+const provider: MigrationProvider = {
+  getMigrations: () => Promise.resolve(MIGRATIONS),
+};
+
+/**
+ * Thrown when a migration fails. PostgreSQL runs all pending migrations in one transaction, so
+ * none of them stays applied; SQLite (no transactional DDL in Kysely's migrator) keeps those that
+ * succeeded before the failure, and its migrations are written to be re-runnable.
+ */
+export class MigrationError extends Error {
+  /** The migration that failed, when one did (not when the migrator itself could not start). */
+  readonly migrationName: string | undefined;
+  /** The migrations of this run that stay applied, in order. */
+  readonly applied: readonly string[];
+
+  constructor(message: string, migrationName: string | undefined, applied: readonly string[], cause: unknown) {
+    super(message, { cause });
+    this.name = 'MigrationError';
+    this.migrationName = migrationName;
+    this.applied = applied;
+  }
+}
+
+/**
+ * Applies every pending migration, in name order.
+ *
+ * On PostgreSQL the migration bookkeeping tables go into the connection's current schema (the
+ * first of its `search_path`), so each schema is migrated on its own.
+ *
+ * @returns the names of the migrations applied now (empty when the schema was already current)
+ * @throws MigrationError naming the migration that failed and why
+ * @example
+ * for (const name of await migrateToLatest(db)) console.log(`applied ${name}`);
+ */
+export async function migrateToLatest<DB>(db: Kysely<DB>): Promise<string[]> {
+  let migrationTableSchema: string | undefined;
+  try {
+    migrationTableSchema = await currentSchema(db);
+  } catch (error) {
+    throw new MigrationError(`Migrations could not start: ${messageOf(error)}`, undefined, [], error);
+  }
+  const migrator = new Migrator({ db, provider, migrationTableSchema });
+  const { error, results = [] } = await migrator.migrateToLatest();
+  const applied = results.filter((r) => r.status === 'Success').map((r) => r.migrationName);
+  if (error !== undefined) {
+    // With transactional DDL the migrator's one transaction rolled back the "successful" ones too.
+    const kept = db.getExecutor().adapter.supportsTransactionalDdl ? [] : applied;
+    const failed = results.find((r) => r.status === 'Error')?.migrationName;
+    const what = failed === undefined ? 'Migrations failed' : `Migration "${failed}" failed`;
+    throw new MigrationError(`${what}: ${messageOf(error)}`, failed, kept, error);
+  }
+  return applied;
+}
+
+/** PostgreSQL: `current_schema()`; SQLite: none (one namespace). */
+async function currentSchema<DB>(db: Kysely<DB>): Promise<string | undefined> {
+  if (!(db.getExecutor().adapter instanceof PostgresAdapter)) return undefined;
+  const { rows } = await sql<{ schema: string | null }>`select current_schema() as schema`.execute(db);
+  const schema = rows[0]?.schema;
+  if (typeof schema !== 'string') throw new Error('PostgreSQL has no current schema (check search_path)');
+  return schema;
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

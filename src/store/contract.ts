@@ -1,0 +1,290 @@
+/**
+ * The contract every `Store` backend passes: one Vitest suite, run by each backend's own test file
+ * (`src/store/memory/index.test.ts`, later SQLite and Redis). Imports Vitest, so only tests import it.
+ *
+ * Keys share one Redis Cluster hash tag per run, so multi-key commands stay in one slot, and carry a
+ * random run id, so a backend that keeps data between runs (a database, a shared Redis) is safe.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { manualClock } from '../core/clock.js';
+import { StoreUnavailableError } from '../core/errors.js';
+import type { RateLimitAlgorithm, Store } from './types.js';
+
+/** The clock handed to `makeStore`: tests move it by hand. */
+export type ManualClock = ReturnType<typeof manualClock>;
+
+export interface StoreContractOptions {
+  /**
+   * The backend measures TTLs on its own clock (SQLite's, Redis's) rather than the injected one:
+   * expiry is then tested with short real sleeps instead of moving the clock.
+   * @default false
+   */
+  realTimeTtl?: boolean;
+}
+
+/**
+ * Registers the contract suite for one backend.
+ *
+ * @param makeStore - builds a fresh, open store for each test; gets the test's manual clock
+ * @example
+ * runStoreContract('memory', async (clock) => createMemoryStore({ clock }));
+ */
+export function runStoreContract(
+  name: string,
+  makeStore: (clock: ManualClock) => Promise<Store>,
+  opts: StoreContractOptions = {},
+): void {
+  const realTime = opts.realTimeTtl ?? false;
+
+  describe(`Store contract: ${name}`, () => {
+    let clock: ManualClock;
+    let store: Store;
+    const run = randomUUID();
+    let n = 0;
+    /** A key unique to this test, in the run's hash-tag slot. */
+    const key = (label = 'k') => `lc:{contract:${run}}:${label}:${++n}`;
+    /** Lets `ms` pass for TTL purposes: the manual clock, or real time. */
+    const elapse = async (ms: number) => {
+      clock.advance(ms);
+      if (realTime) await new Promise((resolve) => setTimeout(resolve, ms));
+    };
+    /** A TTL long enough to survive slow real-time backends, short enough to sleep through. */
+    const SHORT_TTL = realTime ? 150 : 1_000;
+
+    beforeEach(async () => {
+      clock = manualClock();
+      store = await makeStore(clock);
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    it('get/set/delete', async () => {
+      const k = key();
+      expect(await store.get(k)).toBeNull();
+      await store.set(k, 'one', 60_000);
+      expect(await store.get(k)).toBe('one');
+      await store.set(k, 'two', 60_000);
+      expect(await store.get(k)).toBe('two');
+      await store.delete(k);
+      expect(await store.get(k)).toBeNull();
+      await expect(store.delete(k)).resolves.toBeUndefined();
+      await store.set(k, '', 60_000);
+      expect(await store.get(k)).toBe('');
+    });
+
+    it('expires values after their TTL, and set renews the TTL', async () => {
+      const k = key();
+      const other = key();
+      await store.set(k, 'v', SHORT_TTL);
+      await store.set(other, 'w', 60_000);
+      if (!realTime) {
+        await elapse(SHORT_TTL - 1);
+        expect(await store.get(k)).toBe('v');
+        await elapse(1);
+      } else {
+        await elapse(SHORT_TTL * 2);
+      }
+      expect(await store.get(k)).toBeNull();
+      expect(await store.getMany([k])).toEqual([null]);
+      expect(await store.get(other)).toBe('w');
+      await store.set(k, 'again', SHORT_TTL);
+      await elapse(SHORT_TTL / 2);
+      await store.set(k, 'renewed', SHORT_TTL * 4);
+      await elapse(SHORT_TTL);
+      expect(await store.get(k)).toBe('renewed');
+    });
+
+    it('rejects TTLs that are not positive finite numbers', async () => {
+      for (const ttl of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) {
+        await expect(store.set(key(), 'v', ttl)).rejects.toBeInstanceOf(TypeError);
+        await expect(store.claim(key(), 'v', ttl)).rejects.toBeInstanceOf(TypeError);
+      }
+    });
+
+    it('getMany keeps the order, repeats and nulls', async () => {
+      const [a, b, missing] = [key('a'), key('b'), key('missing')];
+      await store.set(a, 'A', 60_000);
+      await store.set(b, 'B', 60_000);
+      expect(await store.getMany([b, missing, a, b])).toEqual(['B', null, 'A', 'B']);
+      expect(await store.getMany([])).toEqual([]);
+    });
+
+    it('claim: exactly one of 200 concurrent callers wins', async () => {
+      const k = key();
+      const results = await Promise.all(Array.from({ length: 200 }, (_, i) => store.claim(k, `caller-${i}`, 60_000)));
+      const winners = results.flatMap((r, i) => (r === null ? [i] : []));
+      expect(winners).toHaveLength(1);
+      const winner = `caller-${winners[0]}`;
+      expect(results.filter((r) => r !== null).every((r) => r === winner)).toBe(true);
+      expect(await store.get(k)).toBe(winner);
+    });
+
+    it('claim returns the value already there, and succeeds again after expiry', async () => {
+      const k = key();
+      await store.set(k, 'held', SHORT_TTL);
+      expect(await store.claim(k, 'mine', SHORT_TTL)).toBe('held');
+      expect(await store.get(k)).toBe('held');
+      await elapse(realTime ? SHORT_TTL * 2 : SHORT_TTL);
+      expect(await store.claim(k, 'mine', 60_000)).toBeNull();
+      expect(await store.get(k)).toBe('mine');
+      expect(await store.claim(k, 'late', 60_000)).toBe('mine');
+    });
+
+    it('deleteIfEquals deletes only on an exact match', async () => {
+      const k = key();
+      expect(await store.deleteIfEquals(k, 'x')).toBe(false);
+      await store.set(k, 'token-1', 60_000);
+      for (const wrong of ['token-', 'token-10', 'TOKEN-1', 'token-1 ', '']) {
+        expect(await store.deleteIfEquals(k, wrong)).toBe(false);
+      }
+      expect(await store.get(k)).toBe('token-1');
+      expect(await store.deleteIfEquals(k, 'token-1')).toBe(true);
+      expect(await store.get(k)).toBeNull();
+      expect(await store.deleteIfEquals(k, 'token-1')).toBe(false);
+      await store.set(k, 'gone-soon', SHORT_TTL);
+      await elapse(realTime ? SHORT_TTL * 2 : SHORT_TTL);
+      expect(await store.deleteIfEquals(k, 'gone-soon')).toBe(false);
+    });
+
+    for (const algorithm of ['gcra', 'sliding-window'] as RateLimitAlgorithm[]) {
+      it(`rateLimit (${algorithm}): exactly 60 of 200 concurrent callers are admitted`, async () => {
+        const k = key('rl');
+        const policy = { algorithm, limit: 60, windowMs: 60_000 };
+        const now = clock.now();
+        const decisions = await Promise.all(Array.from({ length: 200 }, () => store.rateLimit(k, policy, now)));
+        const allowed = decisions.filter((d) => d.allowed);
+        expect(allowed).toHaveLength(60);
+        expect(allowed.map((d) => d.remaining).sort((x, y) => x - y)).toEqual(Array.from({ length: 60 }, (_, i) => i));
+        for (const d of decisions.filter((x) => !x.allowed)) {
+          expect(d).toMatchObject({ limit: 60, remaining: 0 });
+          expect(d.retryAfterMs).toBeGreaterThan(0);
+        }
+        const later = await store.rateLimit(k, policy, now + 60_000);
+        expect(later).toMatchObject({ allowed: true, limit: 60, retryAfterMs: 0 });
+      });
+    }
+
+    it('rateLimit keeps separate budgets per key and resets with its state', async () => {
+      const [a, b] = [key('rl-a'), key('rl-b')];
+      const policy = { algorithm: 'gcra' as const, limit: 1, windowMs: 60_000 };
+      const now = clock.now();
+      expect((await store.rateLimit(a, policy, now)).allowed).toBe(true);
+      expect(await store.rateLimit(a, policy, now)).toEqual({ allowed: false, limit: 1, remaining: 0, resetMs: 60_000, retryAfterMs: 60_000 });
+      expect((await store.rateLimit(b, policy, now)).allowed).toBe(true);
+      await store.delete(a);
+      expect((await store.rateLimit(a, policy, now)).allowed).toBe(true);
+    });
+
+    it('batch runs every kind of op in order and returns their results', async () => {
+      const [a, b, c, rl] = [key('a'), key('b'), key('c'), key('rl')];
+      await store.set(a, 'A', 60_000);
+      const policy = { algorithm: 'gcra' as const, limit: 1, windowMs: 60_000 };
+      const now = clock.now();
+      const results = await store.batch([
+        { op: 'get', key: a },
+        { op: 'set', key: b, value: 'B', ttlMs: 60_000 },
+        { op: 'get', key: b },
+        { op: 'claim', key: c, value: 'C', ttlMs: 60_000 },
+        { op: 'claim', key: c, value: 'D', ttlMs: 60_000 },
+        { op: 'deleteIfEquals', key: a, expected: 'nope' },
+        { op: 'deleteIfEquals', key: a, expected: 'A' },
+        { op: 'delete', key: b },
+        { op: 'rateLimit', key: rl, policy, nowMs: now },
+        { op: 'rateLimit', key: rl, policy, nowMs: now },
+      ]);
+      expect(results).toEqual(['A', null, 'B', null, 'C', false, true, null,
+        { allowed: true, limit: 1, remaining: 0, resetMs: 60_000, retryAfterMs: 0 },
+        { allowed: false, limit: 1, remaining: 0, resetMs: 60_000, retryAfterMs: 60_000 },
+      ]);
+      expect(await store.getMany([a, b, c])).toEqual([null, null, 'C']);
+      expect(await store.batch([])).toEqual([]);
+    });
+
+    it('batch ops keep their TTLs and their atomicity under 200 concurrent batches', async () => {
+      const [rl, claimed, brief] = [key('rl'), key('claimed'), key('brief')];
+      const policy = { algorithm: 'sliding-window' as const, limit: 60, windowMs: 60_000 };
+      const now = clock.now();
+      const results = await Promise.all(
+        Array.from({ length: 200 }, (_, i) =>
+          store.batch([
+            { op: 'rateLimit', key: rl, policy, nowMs: now },
+            { op: 'claim', key: claimed, value: `caller-${i}`, ttlMs: 60_000 },
+          ]),
+        ),
+      );
+      expect(results.filter(([d]) => (d as { allowed: boolean }).allowed)).toHaveLength(60);
+      expect(results.filter(([, c]) => c === null)).toHaveLength(1);
+      await store.batch([{ op: 'set', key: brief, value: 'v', ttlMs: SHORT_TTL }]);
+      await elapse(realTime ? SHORT_TTL * 2 : SHORT_TTL);
+      expect(await store.batch([{ op: 'get', key: brief }])).toEqual([null]);
+    });
+
+    it('batch with a malformed op rejects with TypeError and changes nothing', async () => {
+      const [a, b] = [key('a'), key('b')];
+      const ops = [
+        { op: 'set', key: a, value: 'A', ttlMs: 60_000 },
+        { op: 'set', key: b, value: 'B', ttlMs: 0 },
+      ] as const;
+      await expect(store.batch(ops)).rejects.toBeInstanceOf(TypeError);
+      expect(await store.getMany([a, b])).toEqual([null, null]);
+    });
+
+    it('stores 1 MiB values intact', async () => {
+      const k = key();
+      const big = 'x'.repeat(1024 * 1024 - 1) + 'y';
+      await store.set(k, big, 60_000);
+      const back = await store.get(k);
+      expect(back?.length).toBe(big.length);
+      expect(back === big).toBe(true);
+      const bigUnicode = '漢字🙂'.repeat(100_000);
+      expect(await store.claim(key(), bigUnicode, 60_000)).toBeNull();
+      expect((await store.getMany([k]))[0] === big).toBe(true);
+    });
+
+    it('keeps unicode keys and values distinct and intact', async () => {
+      // One prefix, so keys that differ only in Unicode normalization are really compared.
+      const p = key('unicode');
+      const pairs: [string, string][] = [
+        [`${p}:ключ-🔑`, 'значение 🙂 ✓'],
+        [`${p}:键-漢字`, '値・日本語テキスト 𝔘𝔫𝔦𝔠𝔬𝔡𝔢'],
+        [`${p}:e\u0301`, 'combining e\u0301'],
+        [`${p}:\u00e9`, 'precomposed \u00e9'],
+        [`${p}:👨‍👩‍👧‍👦`, '👍🏽 family 🇫🇷'],
+      ];
+      for (const [k, v] of pairs) await store.set(k, v, 60_000);
+      expect(await store.getMany(pairs.map(([k]) => k))).toEqual(pairs.map(([, v]) => v));
+      const [first] = pairs[0] as [string, string];
+      expect(await store.deleteIfEquals(first, 'значение 🙂 ✓')).toBe(true);
+      expect(await store.claim(first, '🆕', 60_000)).toBeNull();
+      expect(await store.get(first)).toBe('🆕');
+    });
+
+    it('health resolves while open', async () => {
+      await expect(store.health()).resolves.toBeUndefined();
+    });
+
+    it('after close, every method rejects with StoreUnavailableError; close again resolves', async () => {
+      const k = key();
+      await store.set(k, 'v', 60_000);
+      await store.close();
+      const policy = { algorithm: 'gcra' as const, limit: 1, windowMs: 1_000 };
+      const calls: [string, () => Promise<unknown>][] = [
+        ['get', () => store.get(k)],
+        ['getMany', () => store.getMany([k])],
+        ['set', () => store.set(k, 'w', 1_000)],
+        ['claim', () => store.claim(k, 'w', 1_000)],
+        ['deleteIfEquals', () => store.deleteIfEquals(k, 'v')],
+        ['delete', () => store.delete(k)],
+        ['rateLimit', () => store.rateLimit(k, policy, clock.now())],
+        ['batch', () => store.batch([{ op: 'get', key: k }])],
+        ['health', () => store.health()],
+      ];
+      for (const [method, call] of calls) {
+        await expect(call(), method).rejects.toBeInstanceOf(StoreUnavailableError);
+      }
+      await expect(store.close()).resolves.toBeUndefined();
+    });
+  });
+}

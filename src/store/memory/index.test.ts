@@ -1,0 +1,55 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { manualClock } from '../../core/clock.js';
+import { runStoreContract } from '../contract.js';
+import { createMemoryStore } from './index.js';
+
+runStoreContract('memory', async (clock) => createMemoryStore({ clock }));
+// The real-time mode of the contract (for SQLite and Redis), checked here on the system clock.
+runStoreContract('memory on the system clock', async () => createMemoryStore(), { realTimeTtl: true });
+
+describe('memory store', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('is kind "memory"', async () => {
+    const store = createMemoryStore();
+    expect(store.kind).toBe('memory');
+    await store.close();
+  });
+
+  it('sweeps expired entries on its timer, and close() stops the timer', async () => {
+    vi.useFakeTimers();
+    const clock = manualClock();
+    const store = createMemoryStore({ clock, sweepIntervalMs: 1_000 });
+    await store.set('a', '1', 500);
+    await store.set('b', '2', 5_000);
+    expect(vi.getTimerCount()).toBe(1);
+    clock.advance(600);
+    vi.advanceTimersByTime(1_000);
+    // `a` was swept without being read: claiming it succeeds and `b` is untouched.
+    expect(await store.claim('a', 'new', 1_000)).toBeNull();
+    expect(await store.get('b')).toBe('2');
+    await store.close();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('runs no timer when the sweep is off, and checks its options', async () => {
+    vi.useFakeTimers();
+    const store = createMemoryStore({ sweepIntervalMs: 0 });
+    expect(vi.getTimerCount()).toBe(0);
+    await store.close();
+    expect(() => createMemoryStore({ sweepIntervalMs: -1 })).toThrow(TypeError);
+  });
+
+  it('lets rate-limit state expire on the store clock', async () => {
+    const clock = manualClock();
+    const store = createMemoryStore({ clock });
+    const policy = { algorithm: 'gcra' as const, limit: 1, windowMs: 10_000 };
+    expect((await store.rateLimit('rl', policy, clock.now())).allowed).toBe(true);
+    expect(await store.get('rl')).toBe(`g:${clock.now() + 10_000}`);
+    clock.advance(10_000);
+    expect(await store.get('rl')).toBeNull();
+    await store.close();
+  });
+});

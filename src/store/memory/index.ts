@@ -1,0 +1,174 @@
+/**
+ * The in-process store: one `Map`, TTLs measured on an injected clock. For tests, development and
+ * a single instance; several instances need a shared store (Redis).
+ *
+ * Every operation runs synchronously between its check and its write (no `await` inside), so
+ * `claim`, `deleteIfEquals` and `rateLimit` are atomic in single-threaded JavaScript; a `batch`
+ * runs all its ops in one synchronous go, so in this store it is even atomic as a whole.
+ */
+import { systemClock, type Clock } from '../../core/clock.js';
+import { StoreUnavailableError } from '../../core/errors.js';
+import { rateLimitStep } from '../../pipeline/rate-limit/algorithms.js';
+import type { RateLimitDecision, RateLimitPolicy, Store, StoreOp, StoreOpResult } from '../types.js';
+
+export interface MemoryStoreOptions {
+  /**
+   * Time source for expiry. Tests pass a manual clock and move it by hand.
+   * @default systemClock
+   */
+  clock?: Clock;
+  /**
+   * How often expired entries are swept out in the background, in ms (entries are also dropped
+   * lazily when read). The timer is `unref()`ed and stopped by `close()`. `0` turns the sweep off.
+   * @default 60_000
+   */
+  sweepIntervalMs?: number;
+}
+
+interface Entry {
+  value: string;
+  /** Clock time (ms) at which the entry stops existing. */
+  expiresAt: number;
+}
+
+/**
+ * A `Store` kept in this process's memory.
+ *
+ * @example
+ * const store = createMemoryStore({ clock: manualClock() });
+ * await store.set('k', 'v', 1_000);
+ */
+export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
+  const clock = options.clock ?? systemClock;
+  const sweepIntervalMs = options.sweepIntervalMs ?? 60_000;
+  if (!(Number.isFinite(sweepIntervalMs) && sweepIntervalMs >= 0)) {
+    throw new TypeError('createMemoryStore: sweepIntervalMs must be a non-negative number');
+  }
+  const entries = new Map<string, Entry>();
+  let closed = false;
+
+  /** The live entry under `key`, dropping it when expired. */
+  function live(key: string, now: number): Entry | undefined {
+    const entry = entries.get(key);
+    if (entry === undefined) return undefined;
+    if (entry.expiresAt > now) return entry;
+    entries.delete(key);
+    return undefined;
+  }
+
+  function put(key: string, value: string, ttlMs: number, now: number): void {
+    entries.set(key, { value, expiresAt: now + ttlMs });
+  }
+
+  function claim(key: string, value: string, ttlMs: number, now: number): string | null {
+    const existing = live(key, now);
+    if (existing !== undefined) return existing.value;
+    put(key, value, ttlMs, now);
+    return null;
+  }
+
+  function deleteIfEquals(key: string, expected: string, now: number): boolean {
+    if (live(key, now)?.value !== expected) return false;
+    entries.delete(key);
+    return true;
+  }
+
+  function rateLimit(key: string, policy: RateLimitPolicy, nowMs: number, now: number): RateLimitDecision {
+    const step = rateLimitStep(live(key, now)?.value ?? null, policy, nowMs);
+    if (step.ttlMs > 0) put(key, step.state, step.ttlMs, now);
+    else entries.delete(key);
+    return step.decision;
+  }
+
+  /** One op of a batch; every op reads the same `now`. */
+  function apply(op: StoreOp, now: number): StoreOpResult {
+    switch (op.op) {
+      case 'get':
+        return live(op.key, now)?.value ?? null;
+      case 'set':
+        put(op.key, op.value, op.ttlMs, now);
+        return null;
+      case 'claim':
+        return claim(op.key, op.value, op.ttlMs, now);
+      case 'deleteIfEquals':
+        return deleteIfEquals(op.key, op.expected, now);
+      case 'delete':
+        entries.delete(op.key);
+        return null;
+      case 'rateLimit':
+        return rateLimit(op.key, op.policy, op.nowMs, now);
+    }
+  }
+
+  /** Runs `op` synchronously and wraps its result (or throw) in a promise; rejects once closed. */
+  function run<T>(op: () => T): Promise<T> {
+    if (closed) return Promise.reject(new StoreUnavailableError('The memory store is closed.'));
+    try {
+      return Promise.resolve(op());
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  function sweep(): void {
+    const now = clock.now();
+    for (const [key, entry] of entries) if (entry.expiresAt <= now) entries.delete(key);
+  }
+
+  const timer = sweepIntervalMs > 0 ? setInterval(sweep, sweepIntervalMs) : undefined;
+  timer?.unref();
+
+  return {
+    kind: 'memory',
+    get: (key) => run(() => live(key, clock.now())?.value ?? null),
+    getMany: (keys) =>
+      run(() => {
+        const now = clock.now();
+        return keys.map((key) => live(key, now)?.value ?? null);
+      }),
+    set: (key, value, ttlMs) =>
+      run(() => {
+        checkTtl(ttlMs);
+        put(key, value, ttlMs, clock.now());
+      }),
+    claim: (key, value, ttlMs) =>
+      run(() => {
+        checkTtl(ttlMs);
+        return claim(key, value, ttlMs, clock.now());
+      }),
+    deleteIfEquals: (key, expected) => run(() => deleteIfEquals(key, expected, clock.now())),
+    delete: (key) =>
+      run(() => {
+        entries.delete(key);
+      }),
+    rateLimit: (key, policy, nowMs) => run(() => rateLimit(key, policy, nowMs, clock.now())),
+    batch: (ops) =>
+      run(() => {
+        // Check every op before running any, so a malformed batch changes nothing.
+        for (const op of ops) checkOp(op);
+        const now = clock.now();
+        return ops.map((op) => apply(op, now));
+      }),
+    health: () => run(() => undefined),
+    close() {
+      if (!closed) {
+        closed = true;
+        if (timer !== undefined) clearInterval(timer);
+        entries.clear();
+      }
+      return Promise.resolve();
+    },
+  };
+}
+
+const OPS: ReadonlySet<string> = new Set<StoreOp['op']>(['get', 'set', 'claim', 'deleteIfEquals', 'delete', 'rateLimit']);
+
+function checkOp(op: StoreOp): void {
+  if (!OPS.has(op.op)) throw new TypeError(`Unknown store op "${String(op.op)}"`);
+  if (op.op === 'set' || op.op === 'claim') checkTtl(op.ttlMs);
+}
+
+/** TTLs are positive finite milliseconds in every backend; anything else is a bug in the caller. */
+function checkTtl(ttlMs: number): void {
+  if (!(Number.isFinite(ttlMs) && ttlMs > 0)) throw new TypeError(`Store TTL must be a positive number of ms, got ${ttlMs}`);
+}

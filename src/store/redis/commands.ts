@@ -1,0 +1,100 @@
+/**
+ * How each `Store` primitive becomes one Redis command, and how its reply becomes the documented
+ * result. The same encoder serves a single call on the client and a queued call in a transaction
+ * (`multi()`), so both paths cannot drift apart.
+ */
+import type { ChainableCommander, ClientContext, RedisCommander, Result } from 'ioredis';
+import type { RateLimitDecision, RateLimitPolicy, StoreOp, StoreOpResult } from '../types.js';
+import type { RateLimitReply } from './lua/index.js';
+
+/**
+ * Redis keeps TTLs in whole milliseconds: a TTL is rounded up (so a value never lives shorter than
+ * asked) and capped far beyond any real use, where Redis would refuse it.
+ */
+export function toPx(ttlMs: number): number {
+  return Math.min(Math.ceil(ttlMs), Number.MAX_SAFE_INTEGER);
+}
+
+/** TTLs are positive finite milliseconds in every backend; anything else is a bug in the caller. */
+export function checkTtl(ttlMs: number): void {
+  if (!(Number.isFinite(ttlMs) && ttlMs > 0)) throw new TypeError(`Store TTL must be a positive number of ms, got ${ttlMs}`);
+}
+
+/** The checks of `src/pipeline/rate-limit/algorithms.ts`, made before anything is sent. */
+export function checkRateLimit(policy: RateLimitPolicy, nowMs: number): void {
+  if (policy.algorithm !== 'gcra' && policy.algorithm !== 'sliding-window') throw new TypeError('Rate limit: unknown algorithm');
+  if (!(Number.isInteger(policy.limit) && policy.limit > 0)) throw new TypeError('Rate limit: limit must be a positive integer');
+  if (!(Number.isFinite(policy.windowMs) && policy.windowMs > 0)) throw new TypeError('Rate limit: windowMs must be positive');
+  if (!Number.isFinite(nowMs)) throw new TypeError('Rate limit: nowMs must be a finite number');
+}
+
+const OPS: ReadonlySet<string> = new Set<StoreOp['op']>(['get', 'set', 'claim', 'deleteIfEquals', 'delete', 'rateLimit']);
+
+/** Throws `TypeError` for an op the store must refuse before sending anything. */
+export function checkOp(op: StoreOp): void {
+  if (!OPS.has(op.op)) throw new TypeError(`Unknown store op "${String(op.op)}"`);
+  if (op.op === 'set' || op.op === 'claim') checkTtl(op.ttlMs);
+  else if (op.op === 'rateLimit') checkRateLimit(op.policy, op.nowMs);
+}
+
+/**
+ * Issues `op` (already checked) on `target`, under the final Redis key `key`. `member` is a unique
+ * id for a sliding-window entry (ignored by other ops).
+ *
+ * @returns a promise of the raw reply on a client, the chain itself on a `multi()`
+ */
+export function issue<C extends ClientContext>(target: RedisCommander<C>, op: StoreOp, key: string, member: string): Result<unknown, C> {
+  switch (op.op) {
+    case 'get':
+      return target.get(key);
+    case 'set':
+      return target.set(key, op.value, 'PX', toPx(op.ttlMs));
+    case 'claim':
+      // Atomic since Redis 7.0: sets only when missing (NX) and answers the value already there (GET).
+      return target.set(key, op.value, 'PX', toPx(op.ttlMs), 'NX', 'GET');
+    case 'deleteIfEquals':
+      return target.lcDeleteIfEquals(key, op.expected);
+    case 'delete':
+      return target.del(key);
+    case 'rateLimit': {
+      const { limit, windowMs } = op.policy;
+      return op.policy.algorithm === 'gcra'
+        ? target.lcGcra(key, limit, windowMs, op.nowMs)
+        : target.lcSlidingWindow(key, limit, windowMs, op.nowMs, member);
+    }
+  }
+}
+
+/** The documented result of `op` from its raw reply. */
+export function decode(op: StoreOp, reply: unknown): StoreOpResult {
+  switch (op.op) {
+    case 'get':
+    case 'claim':
+      return reply === null ? null : String(reply);
+    case 'set':
+    case 'delete':
+      return null;
+    case 'deleteIfEquals':
+      return reply === 1;
+    case 'rateLimit':
+      return toDecision(reply as RateLimitReply, op.policy.limit);
+  }
+}
+
+export function toDecision(reply: RateLimitReply, limit: number): RateLimitDecision {
+  const [allowed, remaining, resetMs, retryAfterMs] = reply;
+  return { allowed: allowed === 1, limit, remaining, resetMs, retryAfterMs };
+}
+
+/** The context of a client's own methods (they answer promises). */
+export type Direct = { type: 'default' };
+
+/** Issues `op` on a client (or cluster) and resolves its raw reply. */
+export function send(client: RedisCommander<Direct>, op: StoreOp, key: string, member: string): Promise<unknown> {
+  return issue<Direct>(client, op, key, member);
+}
+
+/** Queues every op on a `multi()` chain, in order. */
+export function queueAll(chain: ChainableCommander, ops: readonly StoreOp[], keyOf: (key: string) => string, member: () => string): void {
+  for (const op of ops) issue(chain, op, keyOf(op.key), op.op === 'rateLimit' ? member() : '');
+}

@@ -1,0 +1,141 @@
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { StoreUnavailableError } from '../../core/errors.js';
+import { REDIS_AVAILABLE, startRedis, type RedisServer } from '../../../test/redis/server.js';
+import { runStoreContract } from '../contract.js';
+import type { Store } from '../types.js';
+import { createRedisStore, redisClientOptions, type RedisStoreOperation } from './index.js';
+
+describe.skipIf(!REDIS_AVAILABLE)('redis store', () => {
+  let server: RedisServer;
+  let admin: Redis;
+  const stores: Store[] = [];
+  /** A store on the test server, closed after the test. */
+  const open = (extra: Parameters<typeof createRedisStore>[0] = {}) => {
+    const store = createRedisStore({ url: server.url, ...extra });
+    stores.push(store);
+    return store;
+  };
+
+  beforeAll(async () => {
+    server = await startRedis();
+    admin = new Redis(server.url);
+  });
+  afterEach(async () => {
+    await Promise.all(stores.splice(0).map((s) => s.close()));
+  });
+  afterAll(async () => {
+    admin?.disconnect();
+    await server?.stop();
+  });
+
+  // Redis measures TTLs on its own clock: the contract sleeps instead of moving the manual clock.
+  runStoreContract('redis', async () => createRedisStore({ url: server.url }), { realTimeTtl: true });
+
+  it('is kind "redis" and checks its options', () => {
+    expect(open().kind).toBe('redis');
+    expect(() => createRedisStore({})).toThrow(TypeError);
+    expect(() => createRedisStore({ url: server.url, client: admin })).toThrow(TypeError);
+    expect(() => createRedisStore({ url: server.url, commandTimeoutMs: 0 })).toThrow(TypeError);
+    expect(() => createRedisStore({ url: server.url, keyPrefix: 'app{1}:' })).toThrow(TypeError);
+  });
+
+  it('counts one round trip per call, one per batch, none for empty calls', async () => {
+    const trips: RedisStoreOperation[] = [];
+    const store = open({ onRoundTrip: (op) => trips.push(op) });
+    const policy = { algorithm: 'gcra' as const, limit: 5, windowMs: 1_000 };
+    await store.set('lc:{rt}:a', 'A', 10_000);
+    await store.getMany(['lc:{rt}:a', 'lc:{rt}:b', 'lc:{rt}:c']);
+    await store.getMany([]);
+    await store.batch([]);
+    await store.batch([
+      { op: 'rateLimit', key: 'lc:{rt}:rl', policy, nowMs: Date.now() },
+      { op: 'claim', key: 'lc:{rt}:idem', value: 'pending', ttlMs: 10_000 },
+      { op: 'get', key: 'lc:{rt}:session' },
+      { op: 'get', key: 'lc:{rt}:state' },
+    ]);
+    await store.health();
+    expect(trips).toEqual(['set', 'getMany', 'batch', 'health']);
+  });
+
+  it('rounds fractional TTLs up to whole milliseconds', async () => {
+    const store = open();
+    await store.set('lc:{ttl}:a', 'v', 1.2);
+    expect(await store.claim('lc:{ttl}:b', 'v', 0.5)).toBeNull();
+    expect(await admin.pttl('lc:{ttl}:a')).toBeLessThanOrEqual(2);
+    await store.set('lc:{ttl}:c', 'v', Number.MAX_VALUE);
+    expect(await admin.pttl('lc:{ttl}:c')).toBeGreaterThan(1e15);
+  });
+
+  it('prefixes every key, scripts included', async () => {
+    const store = open({ keyPrefix: 'app1:' });
+    await store.batch([
+      { op: 'set', key: 'lc:{p}:a', value: 'A', ttlMs: 10_000 },
+      { op: 'rateLimit', key: 'lc:{p}:rl', policy: { algorithm: 'sliding-window', limit: 2, windowMs: 1_000 }, nowMs: 1 },
+    ]);
+    expect(await admin.get('app1:lc:{p}:a')).toBe('A');
+    expect(await admin.zcard('app1:lc:{p}:rl')).toBe(1);
+    expect(await store.get('lc:{p}:a')).toBe('A');
+    expect(await store.deleteIfEquals('lc:{p}:a', 'A')).toBe(true);
+    expect(await admin.exists('app1:lc:{p}:a', 'lc:{p}:a')).toBe(0);
+  });
+
+  it('treats state of the other algorithm as none when a policy switches algorithm', async () => {
+    const store = open();
+    const key = 'lc:{switch}:rl';
+    const gcra = { algorithm: 'gcra' as const, limit: 1, windowMs: 60_000 };
+    const window = { algorithm: 'sliding-window' as const, limit: 1, windowMs: 60_000 };
+    expect((await store.rateLimit(key, gcra, 1_000)).allowed).toBe(true);
+    expect((await store.rateLimit(key, window, 1_000)).allowed).toBe(true);
+    expect((await store.rateLimit(key, window, 1_000)).allowed).toBe(false);
+    expect((await store.rateLimit(key, gcra, 1_000)).allowed).toBe(true);
+    expect(await admin.type(key)).toBe('string');
+  });
+
+  it('rejects malformed rate-limit policies with TypeError before sending', async () => {
+    const trips: RedisStoreOperation[] = [];
+    const store = open({ onRoundTrip: (op) => trips.push(op) });
+    const bad = [
+      { algorithm: 'leaky' as never, limit: 1, windowMs: 1 },
+      { algorithm: 'gcra' as const, limit: 1.5, windowMs: 1 },
+      { algorithm: 'gcra' as const, limit: 1, windowMs: 0 },
+    ];
+    for (const policy of bad) await expect(store.rateLimit('lc:{bad}:rl', policy, 0)).rejects.toBeInstanceOf(TypeError);
+    await expect(store.rateLimit('lc:{bad}:rl', { algorithm: 'gcra', limit: 1, windowMs: 1 }, Number.NaN)).rejects.toBeInstanceOf(TypeError);
+    await expect(store.batch([{ op: 'nope' } as never])).rejects.toBeInstanceOf(TypeError);
+    expect(trips).toEqual([]);
+  });
+
+  it('reloads its scripts by itself after SCRIPT FLUSH', async () => {
+    const store = open();
+    expect(await store.deleteIfEquals('lc:{flush}:a', 'x')).toBe(false);
+    await admin.script('FLUSH');
+    const policy = { algorithm: 'gcra' as const, limit: 2, windowMs: 1_000 };
+    expect(await store.deleteIfEquals('lc:{flush}:a', 'x')).toBe(false);
+    await admin.script('FLUSH');
+    // In a batch (MULTI) a flushed script may fail that batch once; the next one loads it again.
+    await store.batch([{ op: 'rateLimit', key: 'lc:{flush}:rl', policy, nowMs: 0 }]).catch((error: unknown) => {
+      expect(error).toBeInstanceOf(StoreUnavailableError);
+    });
+    const [decision] = await store.batch([{ op: 'rateLimit', key: 'lc:{flush}:rl2', policy, nowMs: 0 }]);
+    expect(decision).toMatchObject({ allowed: true, remaining: 1 });
+  });
+
+  it('uses a client it is given, with the recommended options, and quits it on close', async () => {
+    const client = new Redis(server.url, redisClientOptions(300));
+    const store = createRedisStore({ client, commandTimeoutMs: 300 });
+    await store.set('lc:{given}:a', 'A', 10_000);
+    expect(await admin.get('lc:{given}:a')).toBe('A');
+    await store.close();
+    await new Promise((resolve) => (client.status === 'end' ? resolve(undefined) : client.once('end', resolve)));
+    await expect(store.get('lc:{given}:a')).rejects.toBeInstanceOf(StoreUnavailableError);
+  });
+
+  it('fails fast when Redis cannot be reached at start-up, within the deadline', async () => {
+    const store = open({ url: 'redis://127.0.0.1:1', commandTimeoutMs: 300 });
+    const started = performance.now();
+    await expect(store.get('k')).rejects.toBeInstanceOf(StoreUnavailableError);
+    await expect(store.health()).rejects.toBeInstanceOf(StoreUnavailableError);
+    expect(performance.now() - started).toBeLessThan(250);
+  });
+});

@@ -1,0 +1,292 @@
+/**
+ * The shared store: Redis (or Redis Cluster) through `ioredis`, so several instances share sessions,
+ * component state, idempotency records and rate-limit counters.
+ *
+ * - Every call has a deadline (`commandTimeoutMs`): a dead or hanging Redis never hangs a request;
+ *   the call rejects with `StoreUnavailableError` (answered as 503).
+ * - While the connection is down, calls fail at once instead of queueing, and the client
+ *   reconnects by itself (backoff capped at one second). Commands are never replayed after a
+ *   reconnect, so a call that was reported failed does not run later (see `redisClientOptions`).
+ * - One call is one round trip; `batch` is one round trip too. On a single Redis a batch is a
+ *   MULTI/EXEC transaction, so a lost connection applies all of it or none of it. On a cluster its
+ *   ops are sent together to their nodes (one round trip of wall time); each op stays atomic.
+ * - Keys carry hash tags (`src/store/keys.ts`) and every script touches one key, so everything
+ *   works on Redis Cluster. Redis 7.0 or newer is required (`SET … NX GET`).
+ * - Rate limits run the Lua ports of the shared algorithms on the caller's clock (`nowMs`): keep
+ *   the instances' clocks NTP-synced.
+ */
+import { randomBytes } from 'node:crypto';
+import { Redis, type Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { StoreUnavailableError } from '../../core/errors.js';
+import type { RateLimitDecision, Store, StoreOp, StoreOpResult } from '../types.js';
+import { checkOp, checkRateLimit, checkTtl, decode, queueAll, send, toPx } from './commands.js';
+import { defineLuaCommands } from './lua/index.js';
+
+/** What a round trip was for, as passed to `onRoundTrip`. */
+export type RedisStoreOperation =
+  | 'get'
+  | 'getMany'
+  | 'set'
+  | 'claim'
+  | 'deleteIfEquals'
+  | 'delete'
+  | 'rateLimit'
+  | 'batch'
+  | 'health'
+  | 'close';
+
+export interface RedisStoreOptions {
+  /**
+   * Connection URL (`redis://[user:password@]host:port/db` or `rediss://` for TLS), used when no
+   * `client` is given. The client is then built with `redisClientOptions(commandTimeoutMs)`.
+   * @example 'redis://127.0.0.1:6379'
+   */
+  url?: string;
+  /**
+   * A client to use instead of `url`, for example a `Cluster`. Build it with
+   * `redisClientOptions()` / `redisClusterOptions()` so it fails fast and never replays commands.
+   * The store takes it over: `close()` quits it.
+   * @example new Cluster([{ host: '10.0.0.1', port: 6379 }], redisClusterOptions())
+   */
+  client?: Redis | Cluster;
+  /**
+   * Deadline of every call, in ms, from the call to its answer (a batch included).
+   * @default 500
+   */
+  commandTimeoutMs?: number;
+  /**
+   * Prepended to every key, to share one Redis between applications. Must not contain `{` or `}`
+   * (that would move the keys' Redis Cluster hash tag).
+   * @default ''
+   */
+  keyPrefix?: string;
+  /**
+   * Called once per network round trip, before it starts (a batch or a `getMany` counts once).
+   * Meant for metrics and for tests that count round trips; keep it cheap.
+   */
+  onRoundTrip?: (operation: RedisStoreOperation) => void;
+  /**
+   * Receives connection errors (refused, reset, timed out…) as the client reports them; the store
+   * reconnects by itself meanwhile. Never receives keys or values.
+   * @default ignores them
+   */
+  onConnectionError?: (error: Error) => void;
+}
+
+const DEFAULT_TIMEOUT_MS = 500;
+
+/** Reconnect after 100 ms, 200 ms, … at most one second apart, forever. */
+function reconnectDelay(attempt: number): number {
+  return Math.min(attempt * 100, 1_000);
+}
+
+/**
+ * The `ioredis` options the store relies on: fail fast while disconnected (no offline queue, no
+ * retries), never replay a command after a reconnect, reconnect forever with capped backoff, and
+ * drop a socket that stops answering.
+ *
+ * @param commandTimeoutMs - the store's deadline; a silent socket is dropped after four of them
+ * @example new Redis('redis://127.0.0.1:6379', redisClientOptions())
+ */
+export function redisClientOptions(commandTimeoutMs = DEFAULT_TIMEOUT_MS): RedisOptions {
+  return {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    retryStrategy: reconnectDelay,
+    connectTimeout: Math.max(1_000, commandTimeoutMs * 4),
+    socketTimeout: Math.max(2_000, commandTimeoutMs * 4),
+  };
+}
+
+/**
+ * The `ioredis` Cluster options the store relies on (see `redisClientOptions`); the cluster itself
+ * keeps reconnecting with the same capped backoff.
+ *
+ * @example new Cluster([{ host: '127.0.0.1', port: 7000 }], redisClusterOptions())
+ */
+export function redisClusterOptions(commandTimeoutMs = DEFAULT_TIMEOUT_MS): ClusterOptions {
+  return {
+    enableOfflineQueue: false,
+    clusterRetryStrategy: reconnectDelay,
+    slotsRefreshTimeout: Math.max(1_000, commandTimeoutMs * 2),
+    redisOptions: redisClientOptions(commandTimeoutMs),
+  };
+}
+
+const STARTING: ReadonlySet<string> = new Set(['wait', 'connecting', 'connect']);
+
+/**
+ * A `Store` on Redis or Redis Cluster.
+ *
+ * @example
+ * const store = createRedisStore({ url: process.env.REDIS_URL });
+ * await store.health();
+ */
+export function createRedisStore(options: RedisStoreOptions): Store {
+  const timeoutMs = options.commandTimeoutMs ?? DEFAULT_TIMEOUT_MS;
+  if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) throw new TypeError('createRedisStore: commandTimeoutMs must be a positive number');
+  const prefix = options.keyPrefix ?? '';
+  if (/[{}]/.test(prefix)) throw new TypeError('createRedisStore: keyPrefix must not contain "{" or "}"');
+  if ((options.url === undefined) === (options.client === undefined)) throw new TypeError('createRedisStore: pass exactly one of url or client');
+  const client = options.client ?? new Redis(options.url as string, redisClientOptions(timeoutMs));
+  const onRoundTrip = options.onRoundTrip;
+  defineLuaCommands(client);
+  client.on('error', options.onConnectionError ?? ignore);
+
+  let closed = false;
+  // Only the first connection attempt is waited for (within the deadline); once it has failed, or
+  // once the client was ready, a client that is not ready fails calls at once.
+  let starting = STARTING.has(client.status);
+  const firstAttempt = new Promise<void>((resolve, reject) => {
+    client.once('ready', resolve);
+    client.once('close', () => reject(new StoreUnavailableError('Redis could not be reached.')));
+  });
+  firstAttempt.catch(ignore);
+  const stopStarting = () => {
+    starting = false;
+  };
+  client.once('ready', stopStarting);
+  client.once('close', stopStarting);
+  if (client.status === 'wait') client.connect().catch(ignore);
+
+  // Sliding-window entries need ids unique across instances: a random prefix and a counter.
+  const memberPrefix = `${randomBytes(9).toString('base64url')}:`;
+  let memberSeq = 0;
+  const member = () => memberPrefix + (memberSeq++).toString(36);
+  const keyOf = prefix === '' ? (key: string) => key : (key: string) => prefix + key;
+
+  /** Runs `send` as one round trip within the deadline, or rejects at once when Redis is down. */
+  function call<T>(operation: RedisStoreOperation, send: () => Promise<T>): Promise<T> {
+    if (closed) return Promise.reject(new StoreUnavailableError('The Redis store is closed.'));
+    if (client.status === 'ready') {
+      onRoundTrip?.(operation);
+      return withDeadline(send(), timeoutMs);
+    }
+    if (!starting) return Promise.reject(new StoreUnavailableError(`Redis is not connected (${client.status}).`));
+    const started = performance.now();
+    return withDeadline(firstAttempt, timeoutMs).then(() => {
+      if (closed || client.status !== 'ready') throw new StoreUnavailableError('Redis is not connected.');
+      onRoundTrip?.(operation);
+      return withDeadline(send(), Math.max(1, timeoutMs - (performance.now() - started)));
+    });
+  }
+
+  function batch(ops: readonly StoreOp[]): Promise<StoreOpResult[]> {
+    if (closed) return Promise.reject(new StoreUnavailableError('The Redis store is closed.'));
+    // Check every op before sending any, so a malformed batch changes nothing.
+    const invalid = rejection(() => {
+      for (const op of ops) checkOp(op);
+    });
+    if (invalid !== undefined) return invalid;
+    if (ops.length === 0) return Promise.resolve([]);
+    if (client.isCluster) {
+      // Keys of one batch live in several slots: send every op at once, each to its node.
+      return call('batch', () => Promise.all(ops.map((op) => send(client, op, keyOf(op.key), member()).then((reply) => decode(op, reply)))));
+    }
+    return call('batch', () => {
+      const chain = (client as Redis).multi();
+      queueAll(chain, ops, keyOf, member);
+      return chain.exec();
+    }).then((replies) => {
+      if (replies === null || replies.length !== ops.length) throw new StoreUnavailableError('Redis aborted the batch.');
+      return ops.map((op, i) => {
+        const [error, reply] = replies[i] as [Error | null, unknown];
+        if (error !== null) throw new StoreUnavailableError(`Redis refused a batched ${op.op}: ${error.message}`);
+        return decode(op, reply);
+      });
+    });
+  }
+
+  function getMany(keys: readonly string[]): Promise<(string | null)[]> {
+    if (keys.length === 0) return closed ? Promise.reject(new StoreUnavailableError('The Redis store is closed.')) : Promise.resolve([]);
+    if (client.isCluster) {
+      // MGET needs every key in one slot; concurrent GETs reach each node in one round trip.
+      return call('getMany', () => Promise.all(keys.map((key) => client.get(keyOf(key)))));
+    }
+    return call('getMany', () => client.mget(keys.map(keyOf)));
+  }
+
+  function health(): Promise<void> {
+    if (!client.isCluster) return call('health', () => client.ping()).then(ignore);
+    return call('health', () => {
+      const masters = (client as Cluster).nodes('master');
+      if (masters.length === 0) return Promise.reject(new Error('no master node is known'));
+      return Promise.all(masters.map((node) => node.ping()));
+    }).then(ignore);
+  }
+
+  async function close(): Promise<void> {
+    if (closed) return;
+    closed = true;
+    try {
+      if (client.status === 'ready') {
+        onRoundTrip?.('close');
+        await withDeadline(client.quit(), timeoutMs);
+      }
+    } catch {
+      // Quitting politely failed: drop the connection below.
+    }
+    client.disconnect();
+  }
+
+  return {
+    kind: 'redis',
+    get: (key) => call('get', () => client.get(keyOf(key))),
+    getMany,
+    set: (key, value, ttlMs) =>
+      rejection(() => checkTtl(ttlMs)) ?? call('set', () => client.set(keyOf(key), value, 'PX', toPx(ttlMs))).then(ignore),
+    claim: (key, value, ttlMs) =>
+      rejection(() => checkTtl(ttlMs)) ?? call('claim', () => client.set(keyOf(key), value, 'PX', toPx(ttlMs), 'NX', 'GET')),
+    deleteIfEquals: (key, expected) => call('deleteIfEquals', () => client.lcDeleteIfEquals(keyOf(key), expected)).then((n) => n === 1),
+    delete: (key) => call('delete', () => client.del(keyOf(key))).then(ignore),
+    rateLimit(key, policy, nowMs) {
+      const op = { op: 'rateLimit', key, policy, nowMs } as const;
+      return (
+        rejection(() => checkRateLimit(policy, nowMs)) ??
+        call('rateLimit', () => send(client, op, keyOf(key), member())).then((reply) => decode(op, reply) as RateLimitDecision)
+      );
+    },
+    batch,
+    health,
+    close,
+  };
+}
+
+/**
+ * Settles like `promise`, or rejects with `StoreUnavailableError` after `ms`; any other failure
+ * becomes a `StoreUnavailableError` too (its message stays in the log detail, never on the wire).
+ */
+function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new StoreUnavailableError(`Redis did not answer within ${Math.round(ms)} ms.`)), ms);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(toUnavailable(error));
+      },
+    );
+  });
+}
+
+function toUnavailable(error: unknown): StoreUnavailableError {
+  if (error instanceof StoreUnavailableError) return error;
+  // Only the message: ioredis attaches the command and its arguments (keys, values) to its errors.
+  return new StoreUnavailableError(`Redis failed: ${error instanceof Error ? error.message : String(error)}`);
+}
+
+/** The rejection for a call whose arguments fail `check` (a `TypeError`), else `undefined`. */
+function rejection(check: () => void): Promise<never> | undefined {
+  try {
+    check();
+    return undefined;
+  } catch (error) {
+    return Promise.reject(error instanceof Error ? error : new TypeError(String(error)));
+  }
+}
+
+function ignore(): void {}

@@ -1,0 +1,62 @@
+/**
+ * One GCRA step: the Lua port of `gcraStep` in `src/pipeline/rate-limit/algorithms.ts`, with the
+ * same arithmetic on the same 2^-10 ms grid, so Redis and the JavaScript backends agree decision by
+ * decision (`test/redis/lua-vs-js.test.ts` checks it on random sequences).
+ *
+ * State: one string key holding the theoretical arrival time (TAT) as a number, written with
+ * `%.17g` so it reads back as the exact same double; it expires (PX) when it would read as a full
+ * bucket. A key of another type (the action switched algorithm) counts as no state.
+ *
+ * Time is the caller's `nowMs`, not the Redis clock, so tests can inject a clock and every
+ * instance applies the same arithmetic; keep the instances' clocks NTP-synced. (Key expiry still
+ * runs on the Redis clock, which only drops state that already reads as a full bucket.)
+ *
+ * KEYS[1] the counter · ARGV[1] limit (positive integer) · ARGV[2] windowMs · ARGV[3] nowMs
+ * Returns {allowed (1|0), remaining, resetMs, retryAfterMs}, all integers.
+ */
+export const GCRA_LUA = `
+local key = KEYS[1]
+local limit = tonumber(ARGV[1])
+local windowMs = tonumber(ARGV[2])
+local nowMs = tonumber(ARGV[3])
+local TICKS_PER_MS = 1024
+
+-- JavaScript's Math.round: halves round up, towards +infinity.
+local function round(x)
+  local f = math.floor(x)
+  if x - f >= 0.5 then return f + 1 end
+  return f
+end
+local function onGrid(ms)
+  return round(ms * TICKS_PER_MS) / TICKS_PER_MS
+end
+
+local interval = math.max(1, math.floor((windowMs * TICKS_PER_MS) / limit)) / TICKS_PER_MS
+local depth = interval * limit
+local now = onGrid(nowMs)
+
+local tat = nil
+local kind = redis.call('TYPE', key)['ok']
+if kind == 'string' then
+  tat = tonumber(redis.call('GET', key))
+elseif kind ~= 'none' then
+  redis.call('DEL', key)
+end
+local stored = now
+if tat ~= nil and tat == tat and tat ~= math.huge and tat ~= -math.huge then
+  stored = onGrid(tat)
+end
+local base = now
+if stored > now then base = stored end
+local debt = base + interval - now
+
+if debt > depth then
+  -- Refused: nothing is charged; the state stays, kept until it would read as a full bucket.
+  local resetMs = math.ceil(base - now)
+  redis.call('PEXPIRE', key, resetMs)
+  return {0, 0, resetMs, math.max(1, math.ceil(debt - depth))}
+end
+local resetMs = math.ceil(debt)
+redis.call('SET', key, string.format('%.17g', now + debt), 'PX', resetMs)
+return {1, math.floor((depth - debt) / interval), resetMs, 0}
+`;

@@ -1,0 +1,42 @@
+/**
+ * The Lua scripts of the Redis store, registered once per client with `defineCommand` (ioredis
+ * then sends EVALSHA, and the script body only the first time on each connection). Every script
+ * takes its keys in KEYS (one key each, so they run on Redis Cluster) and its parameters in ARGV;
+ * none is ever assembled from request data.
+ *
+ * `claim` needs no script: `SET key value PX ttl NX GET` does it atomically (Redis 7.0 or newer).
+ */
+import type { Cluster, Redis, Result } from 'ioredis';
+import { DELETE_IF_EQUALS_LUA } from './delete-if-equals.js';
+import { GCRA_LUA } from './gcra.js';
+import { SLIDING_WINDOW_LUA } from './sliding-window.js';
+
+export { DELETE_IF_EQUALS_LUA, GCRA_LUA, SLIDING_WINDOW_LUA };
+
+/** Command name → definition; the names are the methods `defineCommand` adds to the client. */
+export const LUA_COMMANDS = {
+  lcDeleteIfEquals: { numberOfKeys: 1, lua: DELETE_IF_EQUALS_LUA },
+  lcGcra: { numberOfKeys: 1, lua: GCRA_LUA },
+  lcSlidingWindow: { numberOfKeys: 1, lua: SLIDING_WINDOW_LUA },
+} as const;
+
+/** Registers every script on `client` (idempotent: defining a command again replaces it). */
+export function defineLuaCommands(client: Redis | Cluster): void {
+  client.defineCommand('lcDeleteIfEquals', LUA_COMMANDS.lcDeleteIfEquals);
+  client.defineCommand('lcGcra', LUA_COMMANDS.lcGcra);
+  client.defineCommand('lcSlidingWindow', LUA_COMMANDS.lcSlidingWindow);
+}
+
+/** The reply of both rate-limit scripts: allowed (1|0), remaining, resetMs, retryAfterMs. */
+export type RateLimitReply = [number, number, number, number];
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    /** Added by `defineLuaCommands`: see `delete-if-equals.ts`. */
+    lcDeleteIfEquals(key: string, expected: string): Result<number, Context>;
+    /** Added by `defineLuaCommands`: see `gcra.ts`. */
+    lcGcra(key: string, limit: number, windowMs: number, nowMs: number): Result<RateLimitReply, Context>;
+    /** Added by `defineLuaCommands`: see `sliding-window.ts`. */
+    lcSlidingWindow(key: string, limit: number, windowMs: number, nowMs: number, member: string): Result<RateLimitReply, Context>;
+  }
+}

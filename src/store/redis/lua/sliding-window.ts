@@ -1,0 +1,47 @@
+/**
+ * One exact sliding-window step: the Lua port of `slidingWindowStep` in
+ * `src/pipeline/rate-limit/algorithms.ts` (`test/redis/lua-vs-js.test.ts` checks they agree).
+ *
+ * State: a sorted set whose scores are the admission times still inside the window (at most
+ * `limit` of them); members are unique ids chosen by the caller, because two admissions may share a
+ * time. The set expires (PEXPIRE) when its newest entry leaves the window. A key of another type
+ * (the action switched algorithm) counts as no state.
+ *
+ * Time is the caller's `nowMs` (see `gcra.ts`): keep the instances' clocks NTP-synced. When time
+ * goes backwards the new entry is recorded at the newest stored time, as in JavaScript.
+ *
+ * KEYS[1] the log · ARGV[1] limit (positive integer) · ARGV[2] windowMs · ARGV[3] nowMs ·
+ * ARGV[4] a member id unique to this call
+ * Returns {allowed (1|0), remaining, resetMs, retryAfterMs}, all integers.
+ */
+export const SLIDING_WINDOW_LUA = `
+local key = KEYS[1]
+local limit = tonumber(ARGV[1])
+local windowMs = tonumber(ARGV[2])
+local nowMs = tonumber(ARGV[3])
+
+local kind = redis.call('TYPE', key)['ok']
+if kind ~= 'zset' and kind ~= 'none' then
+  redis.call('DEL', key)
+end
+redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('%.17g', nowMs - windowMs))
+local count = redis.call('ZCARD', key)
+local last = nowMs
+if count > 0 then
+  last = tonumber(redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')[2])
+end
+
+if count >= limit then
+  -- Refused: count - limit + 1 entries must leave before one more fits; the last of them blocks.
+  local blocking = tonumber(redis.call('ZRANGE', key, count - limit, count - limit, 'WITHSCORES')[2])
+  local resetMs = math.ceil(last + windowMs - nowMs)
+  redis.call('PEXPIRE', key, resetMs)
+  return {0, 0, resetMs, math.max(1, math.ceil(blocking + windowMs - nowMs))}
+end
+local at = nowMs
+if last > nowMs then at = last end
+redis.call('ZADD', key, string.format('%.17g', at), ARGV[4])
+local resetMs = math.ceil(at + windowMs - nowMs)
+redis.call('PEXPIRE', key, resetMs)
+return {1, limit - count - 1, resetMs, 0}
+`;

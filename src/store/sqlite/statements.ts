@@ -1,0 +1,25 @@
+/**
+ * The SQL of the SQLite store (STYLE §5): constants, prepared once per store, bound only to
+ * parameters. `?` order is given beside each. Times are ms since the epoch on the store's clock;
+ * a row whose `expires_at` is not after `now` reads as absent.
+ */
+
+/** `(key, now)` → `value` of the live row. */
+export const GET = 'SELECT value FROM lc_kv WHERE key = ? AND expires_at > ?';
+
+/** `(key, value, expiresAt)`: insert or overwrite, renewing the expiry. */
+export const SET =
+  'INSERT INTO lc_kv (key, value, expires_at) VALUES (?, ?, ?) ' +
+  'ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at';
+
+/** `(key, value, now)`: deletes the live row only when it holds exactly `value` (BINARY collation). */
+export const DELETE_IF_EQUALS = 'DELETE FROM lc_kv WHERE key = ? AND value = ? AND expires_at > ?';
+
+/** `(key)` */
+export const DELETE = 'DELETE FROM lc_kv WHERE key = ?';
+
+/** `(now, limit)`: deletes up to `limit` expired rows (through the `expires_at` index). */
+export const SWEEP = 'DELETE FROM lc_kv WHERE key IN (SELECT key FROM lc_kv WHERE expires_at <= ? LIMIT ?)';
+
+/** Health probe: touches the table, so a dropped or unreadable table fails it. */
+export const HEALTH = 'SELECT 1 FROM lc_kv LIMIT 1';

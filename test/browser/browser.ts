@@ -1,0 +1,83 @@
+/**
+ * Launching Debian's Chromium for the browser tests (browsers cannot be downloaded here).
+ *
+ * Without `/usr/bin/chromium` the browser suites are skipped with a loud warning on a developer
+ * machine, and fail under CI (`CI` set), so a CI run never passes without having run them.
+ */
+import { existsSync } from 'node:fs';
+import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import { ATTR, EVENTS } from '../../src/core/wire.js';
+
+export const CHROMIUM_PATH = '/usr/bin/chromium';
+
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+
+/** Why the browser tests cannot run on this machine, or `null` when they can. */
+export function chromiumMissing(): string | null {
+  return existsSync(CHROMIUM_PATH) ? null : `${CHROMIUM_PATH} does not exist (install Debian's package: apt-get install chromium)`;
+}
+
+/**
+ * Whether the suite named `suite` should run: yes when Chromium is there, and yes under CI so that
+ * `launchChromium` fails it; otherwise it is skipped with a warning saying what and why.
+ */
+export function browserTestsEnabled(suite: string): boolean {
+  const missing = chromiumMissing();
+  if (missing === null || process.env.CI) return true;
+  console.warn(`\n!!! SKIPPED browser tests "${suite}": ${missing}. They run (and must pass) under CI.\n`);
+  return false;
+}
+
+/** Starts a headless Chromium; throws, naming the cause, when it is missing. */
+export async function launchChromium(): Promise<Browser> {
+  const missing = chromiumMissing();
+  if (missing !== null) throw new Error(`Browser tests cannot run: ${missing}`);
+  return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_ARGS });
+}
+
+/** An `lc:success` / `lc:error` event seen on the page. */
+export interface RecordedEvent {
+  type: string;
+  detail: Record<string, unknown>;
+  /** `data-lc-id` of the element the event was dispatched on (null: the document). */
+  target: string | null;
+}
+
+/** Records every `lc:*` event the page dispatches (from its first script on), into the returned array. */
+export async function recordEvents(page: Page): Promise<RecordedEvent[]> {
+  const events: RecordedEvent[] = [];
+  await page.exposeFunction('__lcRecord', (event: RecordedEvent) => void events.push(event));
+  await page.addInitScript(
+    ({ names, idAttr }) => {
+      const record = (window as unknown as { __lcRecord(e: RecordedEvent): void }).__lcRecord;
+      for (const type of names) {
+        document.addEventListener(type, (e) => {
+          const target = e.target instanceof Element ? e.target.getAttribute(idAttr) : null;
+          record({ type, detail: (e as CustomEvent<Record<string, unknown>>).detail, target });
+        });
+      }
+    },
+    { names: Object.values(EVENTS), idAttr: ATTR.id },
+  );
+  return events;
+}
+
+/** A double click as a person makes it: the second click `gapMs` after the first (event.detail 1, then 2). */
+export async function humanDoubleClick(page: Page, target: Locator, gapMs = 150): Promise<void> {
+  const box = await target.boundingBox();
+  if (box === null) throw new Error('humanDoubleClick: the target is not visible');
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  await page.mouse.down({ clickCount: 1 });
+  await page.mouse.up({ clickCount: 1 });
+  await page.waitForTimeout(gapMs);
+  await page.mouse.down({ clickCount: 2 });
+  await page.mouse.up({ clickCount: 2 });
+}

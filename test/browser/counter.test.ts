@@ -1,0 +1,192 @@
+/**
+ * The reference app in a real browser: the runtime served by the plugin, real sessions, CSRF,
+ * idempotency and rate limits. Each test gets a fresh browser context (a fresh session).
+ */
+import { createServer } from 'node:net';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ATTR, CSRF_META_NAME, HEADERS, ROUTES } from '../../src/core/wire.js';
+import { demoApp } from '../helpers/demo.js';
+import { browserTestsEnabled, humanDoubleClick, launchChromium, recordEvents, type RecordedEvent } from './browser.js';
+
+/** A port free right now: the app's origin (checked by CSRF) must be known before it starts. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+type Demo = Awaited<ReturnType<typeof demoApp>>;
+let demo: Demo;
+let base: string;
+let browser: Browser;
+let context: BrowserContext;
+let page: Page;
+let events: RecordedEvent[];
+/** Action requests the page sent. */
+let actionRequests: number;
+
+async function open(path: string): Promise<void> {
+  await page.goto(`${base}${path}`);
+  await page.waitForFunction(() => window.LiveComponents !== undefined);
+}
+
+/** Runs `act` and waits for the action response it causes. */
+async function acting(act: () => Promise<unknown>): Promise<number> {
+  const [response] = await Promise.all([page.waitForResponse((r) => r.url().endsWith(ROUTES.action)), act()]);
+  return response.status();
+}
+
+const text = (selector: string) => page.locator(selector).textContent();
+
+describe.runIf(browserTestsEnabled('reference app in Chromium'))('reference app in Chromium', () => {
+  beforeAll(async () => {
+    const port = await freePort();
+    demo = await demoApp({ HOST: '127.0.0.1', PORT: String(port) });
+    await demo.app.listen({ port, host: '127.0.0.1' });
+    base = `http://127.0.0.1:${port}`;
+    browser = await launchChromium();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await demo?.app.close();
+  });
+
+  beforeEach(async () => {
+    actionRequests = 0;
+    context = await browser.newContext();
+    page = await context.newPage();
+    page.on('request', (r) => void (r.url().endsWith(ROUTES.action) && actionRequests++));
+    events = await recordEvents(page);
+  });
+  afterEach(async () => {
+    await context?.close();
+  });
+
+  it('counts three increments, morphing the same root node, and clears data-lc-loading', async () => {
+    await open('/');
+    const root = page.locator(`[${ATTR.id}="counter:main"]`);
+    expect(await text('[data-count]')).toBe('0');
+    await root.evaluate((el) => void ((el as unknown as { marked?: boolean }).marked = true));
+    const increment = page.locator(`[${ATTR.action}="increment"]`);
+    for (const expected of ['1', '2', '3']) {
+      expect(await acting(() => increment.click())).toBe(200);
+      await expect.poll(() => text('[data-count]')).toBe(expected);
+    }
+    expect(await root.evaluate((el) => (el as unknown as { marked?: boolean }).marked)).toBe(true);
+    expect(await root.getAttribute(ATTR.loading)).toBeNull();
+    expect(actionRequests).toBe(3);
+
+    await acting(() => page.locator(`[${ATTR.action}="decrement"]`).click());
+    await expect.poll(() => text('[data-count]')).toBe('2');
+    // The count lives in the session: a reload shows it.
+    await open('/');
+    expect(await text('[data-count]')).toBe('2');
+  });
+
+  it('keeps the focused input and what was typed into it through a morph', async () => {
+    await open('/');
+    const label = page.getByTestId('label');
+    await label.fill('hello');
+    await label.focus();
+    await acting(() => page.evaluate(() => (document.querySelector('[data-lc-action=increment]') as HTMLButtonElement).click()));
+    await expect.poll(() => text('[data-count]')).toBe('1');
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('data-testid'))).toBe('label');
+    expect(await label.inputValue()).toBe('hello');
+  });
+
+  it('dispatches lc:success, and lc:error with the code for an unknown action and for a bad CSRF token', async () => {
+    await open('/');
+    await acting(() => page.locator(`[${ATTR.action}="increment"]`).click());
+    await expect.poll(() => events.length).toBe(1);
+    expect(events[0]).toMatchObject({ type: 'lc:success', target: 'counter:main', detail: { componentId: 'counter:main', action: 'increment', state: { count: 1 } } });
+
+    await page.evaluate((attr) => {
+      const bogus = document.createElement('button');
+      bogus.setAttribute(attr, 'noSuchAction');
+      bogus.textContent = 'bogus';
+      document.querySelector('[data-lc-id="counter:main"]')?.append(bogus);
+    }, ATTR.action);
+    expect(await acting(() => page.getByText('bogus').click())).toBe(404);
+    await expect.poll(() => events.length).toBe(2);
+    expect(events[1]).toMatchObject({ type: 'lc:error', detail: { componentId: 'counter:main', action: 'noSuchAction', status: 404, code: 'ACTION_NOT_FOUND' } });
+
+    await page.evaluate((name) => document.querySelector(`meta[name="${name}"]`)?.setAttribute('content', 'garbage'), CSRF_META_NAME);
+    expect(await acting(() => page.locator(`[${ATTR.action}="increment"]`).click())).toBe(403);
+    await expect.poll(() => events.length).toBe(3);
+    expect(events[2]).toMatchObject({ type: 'lc:error', detail: { status: 403, code: 'CSRF_TOKEN_INVALID' } });
+    expect(await text('[data-count]')).toBe('1');
+  });
+
+  it('creates an order from the form fields, by click and by Enter', async () => {
+    await open('/orders');
+    const item = page.locator('input[name="item"]');
+    await item.fill('tea');
+    expect(await acting(() => page.locator(`form[${ATTR.action}="createOrder"] [type="submit"]`).click())).toBe(200);
+    await expect.poll(() => text('[data-orders]')).toBe('1');
+    await item.fill('coffee');
+    expect(await acting(() => item.press('Enter'))).toBe(200);
+    await expect.poll(() => text('[data-orders]')).toBe('2');
+    expect(await page.locator('ul.recent li').allTextContents()).toEqual(['coffee', 'tea']);
+    expect(page.url()).toBe(`${base}/orders`);
+  });
+
+  it('retries with the same key when the answer is lost: the order is placed once and the replay is morphed in', async () => {
+    await open('/orders');
+    const keys: string[] = [];
+    await page.route(`**${ROUTES.action}`, async (route) => {
+      keys.push(route.request().headers()[HEADERS.idempotencyKey] ?? '');
+      if (keys.length > 1) return route.continue();
+      await route.fetch(); // the server places the order…
+      return route.abort('connectionreset'); // …but the browser never sees the answer
+    });
+    await page.locator('input[name="item"]').fill('tea');
+    await page.locator(`form[${ATTR.action}="createOrder"] [type="submit"]`).click();
+    await expect.poll(() => events.length, { timeout: 5000 }).toBe(1);
+    expect(keys).toHaveLength(2);
+    expect(keys[1]).toBe(keys[0]);
+    expect(events[0]).toMatchObject({ type: 'lc:success', detail: { state: { orders: 1 }, idempotency: { key: keys[0], cached: true } } });
+    expect(await text('[data-orders]')).toBe('1');
+    await open('/orders');
+    expect(await text('[data-orders]')).toBe('1');
+  });
+
+  it('pays once for a double click (fast or human-paced), and once for two rapid clicks', async () => {
+    await open('/payment');
+    expect(await text('[data-balance]')).toBe('1000');
+    const amount = page.locator('input[name="amount"]');
+    const pay = page.locator(`form[${ATTR.action}="processPayment"] [type="submit"]`);
+
+    await amount.fill('25');
+    await pay.dblclick();
+    await expect.poll(() => text('[data-balance]')).toBe('975');
+    await page.waitForTimeout(500);
+    expect(await text('[data-balance]')).toBe('975');
+    expect(actionRequests).toBe(1);
+
+    await amount.fill('25');
+    await page.evaluate((attr) => {
+      const button = document.querySelector(`form[${attr}="processPayment"] [type="submit"]`) as HTMLButtonElement;
+      button.click();
+      button.click();
+    }, ATTR.action);
+    await expect.poll(() => text('[data-balance]')).toBe('950');
+    await page.waitForTimeout(500);
+    expect(await text('[data-balance]')).toBe('950');
+    expect(actionRequests).toBe(2);
+
+    // A human double click, slow enough for the first payment to be done before the second click.
+    await amount.fill('25');
+    await humanDoubleClick(page, pay);
+    await expect.poll(() => text('[data-balance]')).toBe('925');
+    await page.waitForTimeout(500);
+    expect(await text('[data-balance]')).toBe('925');
+    expect(actionRequests).toBe(3);
+    expect(events.map((e) => e.type)).toEqual(['lc:success', 'lc:success', 'lc:success']);
+  });
+});

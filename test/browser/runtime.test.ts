@@ -1,0 +1,276 @@
+/**
+ * The browser runtime against a scripted server: a page and action answers served by Playwright
+ * routes (origin http://lc.test, not a secure context), so every answer — slow, failed, refused —
+ * is under the test's control.
+ */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, BrowserContext, Page, Route } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { bundleClient } from '../../scripts/bundle-client.mjs';
+import { ATTR, CSRF_META_NAME, HEADERS, ROUTES } from '../../src/core/wire.js';
+import { browserTestsEnabled, humanDoubleClick, launchChromium, recordEvents, type RecordedEvent } from './browser.js';
+
+const ORIGIN = 'http://lc.test';
+
+/** The component as the fake server renders it, `n` being its state. */
+function render(n: number, extra = ''): string {
+  return `<div ${ATTR.id}="demo:one">
+  <output data-n>${n}</output>
+  <button type="button" ${ATTR.action}="bump" ${ATTR.params}='{"by":2}'>bump</button>
+  <a href="/elsewhere" ${ATTR.action}="bump" data-testid="link">link</a>
+  <button type="button" ${ATTR.action}="bump" disabled data-testid="disabled">disabled</button>
+  <input name="note" data-testid="note" value="server">
+  <input name="other" data-testid="other" value="server">
+  <form ${ATTR.action}="save" ${ATTR.params}='{"source":"form","over":"form"}'>
+    <input name="_csrf_token" type="hidden" value="must-not-be-sent">
+    <input name="title" value="Hello">
+    <input name="qty" type="number" value="3">
+    <input name="empty_qty" type="number" value="">
+    <input name="level" type="range" min="0" max="10" value="7">
+    <input name="agree" type="checkbox" checked>
+    <input name="newsletter" type="checkbox">
+    <input name="tags" type="checkbox" value="a" checked>
+    <input name="tags" type="checkbox" value="b">
+    <input name="tags" type="checkbox" value="c" checked>
+    <input name="none" type="checkbox" value="x"><input name="none" type="checkbox" value="y">
+    <input name="size" type="radio" value="s"><input name="size" type="radio" value="m" checked>
+    <select name="colors" multiple><option selected>red</option><option>green</option><option selected>blue</option></select>
+    <input name="alias" value="one"><input name="alias" value="two">
+    <input name="avatar" type="file">
+    <input name="locked" value="no" disabled>
+    <input name="constructor" value="plain">
+    <button type="submit" name="intent" value="publish" ${ATTR.params}='{"over":"submitter"}'>Publish</button>
+  </form>
+  ${extra}
+</div>`;
+}
+
+const OTHER = `<div ${ATTR.id}="demo:two"><button type="button" ${ATTR.action}="ping">ping</button></div>`;
+
+const PAGE = `<!doctype html><html><head><meta charset="utf-8">
+<meta name="${CSRF_META_NAME}" content="token-0">
+<script type="module" src="${ROUTES.clientScript}"></script></head>
+<body>${render(0)}
+${OTHER}</body></html>`;
+
+interface Call {
+  body: { component_id: string; action: string; params: Record<string, unknown> };
+  headers: Record<string, string>;
+}
+type Answer = { status: number; body: unknown; headers?: Record<string, string> } | 'abort';
+type Handler = (call: Call, index: number) => Answer | Promise<Answer>;
+
+let bundle: string;
+let browser: Browser;
+let context: BrowserContext;
+let page: Page;
+let events: RecordedEvent[];
+let calls: Call[];
+let handler: Handler;
+
+/** A 200 answer for `demo:one` at state `n` (or for `demo:two`, which has no state). */
+const success = (n: number, extra = '', componentId = 'demo:one'): Answer => ({
+  status: 200,
+  body: { html: componentId === 'demo:two' ? OTHER : render(n, extra), state: { n }, csrf_token: `token-${n}` },
+});
+
+async function serve(route: Route): Promise<void> {
+  const url = new URL(route.request().url());
+  if (url.pathname === ROUTES.clientScript) return route.fulfill({ contentType: 'text/javascript', body: bundle });
+  if (url.pathname === ROUTES.action) {
+    const call: Call = { body: route.request().postDataJSON() as Call['body'], headers: route.request().headers() };
+    calls.push(call);
+    const answer = await handler(call, calls.length - 1);
+    if (answer === 'abort') return route.abort('internetdisconnected');
+    return route.fulfill({ status: answer.status, contentType: 'application/json', headers: answer.headers, body: JSON.stringify(answer.body) });
+  }
+  if (url.pathname === '/') return route.fulfill({ contentType: 'text/html', body: PAGE });
+  return route.fulfill({ status: 404, body: 'not here' });
+}
+
+const text = (selector: string) => page.locator(selector).textContent();
+const meta = () => page.locator(`meta[name="${CSRF_META_NAME}"]`).getAttribute('content');
+const root = () => page.locator(`[${ATTR.id}="demo:one"]`);
+
+describe.runIf(browserTestsEnabled('browser runtime (scripted server)'))('browser runtime (scripted server)', () => {
+  beforeAll(async () => {
+    const out = await bundleClient({ outfile: join(mkdtempSync(join(tmpdir(), 'lc-bundle-')), 'livecomponents.js') });
+    bundle = readFileSync(out.outfile, 'utf8');
+    browser = await launchChromium();
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  beforeEach(async () => {
+    calls = [];
+    handler = (call, i) => success(i + 1);
+    context = await browser.newContext();
+    await context.route(`${ORIGIN}/**`, serve);
+    page = await context.newPage();
+    events = await recordEvents(page);
+    await page.goto(`${ORIGIN}/`);
+    await page.waitForFunction(() => window.LiveComponents !== undefined);
+  });
+  afterEach(async () => {
+    await context?.close();
+  });
+
+  it('clicks call the action with data-lc-params, the page token and a UUID key, then morph and take the fresh token', async () => {
+    await page.evaluate(() => ((document.querySelector('[data-lc-id="demo:one"]') as unknown as { mark: number }).mark = 42));
+    await page.getByText('bump', { exact: true }).click();
+    await expect.poll(() => text('[data-n]')).toBe('1');
+    expect(calls).toHaveLength(1);
+    const [call] = calls as [Call];
+    expect(call.body).toEqual({ component_id: 'demo:one', action: 'bump', params: { by: 2 } });
+    expect(call.headers[HEADERS.csrfToken]).toBe('token-0');
+    expect(call.headers['content-type']).toBe('application/json');
+    expect(call.headers[HEADERS.idempotencyKey]).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(await meta()).toBe('token-1');
+    expect(await page.evaluate(() => (document.querySelector('[data-lc-id="demo:one"]') as unknown as { mark?: number }).mark)).toBe(42);
+    expect(events).toEqual([{ type: 'lc:success', target: 'demo:one', detail: { componentId: 'demo:one', action: 'bump', state: { n: 1 } } }]);
+
+    await page.getByText('bump', { exact: true }).click();
+    await expect.poll(() => text('[data-n]')).toBe('2');
+    expect(calls[1]?.headers[HEADERS.csrfToken]).toBe('token-1');
+    expect(calls[1]?.headers[HEADERS.idempotencyKey]).not.toBe(call.headers[HEADERS.idempotencyKey]);
+  });
+
+  it('submits a form: typed fields, arrays for repeated names, no files, no CSRF field; params merged over fields', async () => {
+    await page.getByText('Publish').click();
+    await expect.poll(() => calls.length).toBe(1);
+    expect(calls[0]?.body.action).toBe('save');
+    expect(calls[0]?.body.params).toEqual({
+      title: 'Hello',
+      qty: 3,
+      empty_qty: '',
+      level: 7,
+      agree: true,
+      newsletter: false,
+      tags: ['a', 'c'],
+      none: [],
+      size: 'm',
+      colors: ['red', 'blue'],
+      alias: ['one', 'two'],
+      constructor: 'plain',
+      intent: 'publish',
+      source: 'form',
+      over: 'submitter',
+    });
+    expect(page.url()).toBe(`${ORIGIN}/`);
+  });
+
+  it("a double click on a form's submit button submits once, even when the first answer is already in", async () => {
+    await page.getByText('Publish').dblclick();
+    await expect.poll(() => text('[data-n]')).toBe('1');
+    // A human double click: the second click comes 150 ms later, after the first answer was morphed in.
+    await humanDoubleClick(page, page.getByText('Publish'));
+    await page.waitForTimeout(300);
+    expect(calls).toHaveLength(2);
+  });
+
+  it('a link with data-lc-action does not navigate; a disabled button does nothing', async () => {
+    await page.getByTestId('link').click();
+    await expect.poll(() => text('[data-n]')).toBe('1');
+    expect(page.url()).toBe(`${ORIGIN}/`);
+    await page.getByTestId('disabled').click({ force: true });
+    await page.getByTestId('disabled').dispatchEvent('click');
+    await page.waitForTimeout(100);
+    expect(calls).toHaveLength(1);
+  });
+
+  it('marks the root while in flight and ignores further actions on it until the answer', async () => {
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    handler = async (call, i) => {
+      if (i === 0) await held;
+      return success(i + 1, '', call.body.component_id);
+    };
+    await page.getByText('bump', { exact: true }).click();
+    await expect.poll(() => root().getAttribute(ATTR.loading)).toBe('');
+    await page.getByText('bump', { exact: true }).click();
+    await page.getByText('Publish').click();
+    const busy = await page.evaluate(() => window.LiveComponents?.call('demo:one', 'bump'));
+    expect(busy).toEqual({ type: 'busy' });
+    // Another component is not blocked.
+    await page.getByText('ping').click();
+    await expect.poll(() => calls.length).toBe(2);
+    expect(calls[1]?.body.component_id).toBe('demo:two');
+    release();
+    await expect.poll(() => text('[data-n]')).toBe('1');
+    expect(await root().getAttribute(ATTR.loading)).toBeNull();
+    expect(calls).toHaveLength(2);
+  });
+
+  it('retries a network failure twice with the same key, then succeeds once', async () => {
+    handler = (_call, i) => (i < 2 ? 'abort' : success(1));
+    const started = Date.now();
+    await page.getByText('bump', { exact: true }).click();
+    await expect.poll(() => text('[data-n]'), { timeout: 5000 }).toBe('1');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1200);
+    expect(calls).toHaveLength(3);
+    expect(new Set(calls.map((c) => c.headers[HEADERS.idempotencyKey])).size).toBe(1);
+    expect(events.map((e) => e.type)).toEqual(['lc:success']);
+  });
+
+  it('reports NETWORK_ERROR after the retries, and frees the component', async () => {
+    handler = () => 'abort';
+    await page.getByText('bump', { exact: true }).click();
+    await expect.poll(() => events.length, { timeout: 5000 }).toBe(1);
+    expect(calls).toHaveLength(3);
+    expect(events[0]).toMatchObject({ type: 'lc:error', target: 'demo:one', detail: { componentId: 'demo:one', action: 'bump', status: 0, code: 'NETWORK_ERROR' } });
+    expect(await root().getAttribute(ATTR.loading)).toBeNull();
+    handler = () => success(5);
+    await page.getByText('bump', { exact: true }).click();
+    await expect.poll(() => text('[data-n]')).toBe('5');
+  });
+
+  it('dispatches lc:error with the code, retry_after and errors, without retrying; takes a token from an error body', async () => {
+    handler = (_call, i) =>
+      i === 0
+        ? { status: 429, headers: { 'retry-after': '30' }, body: { error: 'Too many requests.', code: 'RATE_LIMIT_EXCEEDED', request_id: 'r1', retry_after: 30, limit: 5, window: 300 } }
+        : { status: 400, body: { error: 'Invalid.', code: 'VALIDATION_FAILED', request_id: 'r2', errors: { title: ['Too short.'] }, csrf_token: 'token-err' } };
+    await page.getByText('bump', { exact: true }).click();
+    await expect.poll(() => events.length).toBe(1);
+    await page.getByText('Publish').click();
+    await expect.poll(() => events.length).toBe(2);
+    expect(calls).toHaveLength(2);
+    expect(events[0]?.detail).toEqual({
+      componentId: 'demo:one', action: 'bump', status: 429, code: 'RATE_LIMIT_EXCEEDED', error: 'Too many requests.', request_id: 'r1', retry_after: 30, limit: 5, window: 300,
+    });
+    expect(events[1]?.detail).toMatchObject({ status: 400, code: 'VALIDATION_FAILED', errors: { title: ['Too short.'] } });
+    expect(await meta()).toBe('token-err');
+    expect(await text('[data-n]')).toBe('0');
+  });
+
+  it('keeps the focused field and its typed value through a morph; other fields take the server value', async () => {
+    await page.getByTestId('other').fill('typed elsewhere');
+    await page.getByTestId('note').fill('typing');
+    await page.evaluate(() => (document.querySelector('[data-lc-action="bump"]') as HTMLButtonElement).click());
+    await expect.poll(() => text('[data-n]')).toBe('1');
+    expect(await page.evaluate(() => (document.activeElement as HTMLInputElement | null)?.name)).toBe('note');
+    expect(await page.getByTestId('note').inputValue()).toBe('typing');
+    expect(await page.getByTestId('other').inputValue()).toBe('server');
+  });
+
+  it('binds elements that a morph adds, without re-binding', async () => {
+    handler = (_call, i) => success(i + 1, i === 0 ? `<button type="button" ${ATTR.action}="added">added</button>` : '');
+    await page.getByText('bump', { exact: true }).click();
+    await page.getByText('added').click();
+    await expect.poll(() => calls.length).toBe(2);
+    expect(calls[1]?.body.action).toBe('added');
+  });
+
+  it('exposes call() on window.LiveComponents and as a module export', async () => {
+    const outcome = await page.evaluate(() => window.LiveComponents?.call('demo:one', 'bump', { by: 5 }));
+    expect(outcome).toEqual({ type: 'ok', detail: { componentId: 'demo:one', action: 'bump', state: { n: 1 } } });
+    expect(calls[0]?.body.params).toEqual({ by: 5 });
+    // A string: the test transform would rewrite a dynamic import() inside a function.
+    const viaModule = await page.evaluate(`import('${ROUTES.clientScript}').then((m) => m.call === window.LiveComponents.call)`);
+    expect(viaModule).toBe(true);
+    const missing = await page.evaluate(() => window.LiveComponents?.call('nope:none', 'x').then(() => 'resolved', (e: Error) => e.message));
+    expect(missing).toBe('No component "nope:none" on this page');
+  });
+});

@@ -1,0 +1,65 @@
+/** Test helpers: the reference app with throwaway keys, driven through Fastify `inject`. */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { createDemoApp } from '../../examples/demo/app.js';
+import { loadConfig } from '../../src/ops/config.js';
+import { memorySecurityEvents } from '../../src/ops/security-events.js';
+import type { LiveComponentsOptions } from '../../src/runtime/setup.js';
+
+export interface TestClient {
+  cookie: string;
+  token: string;
+  /** POSTs an action with this client's cookie and latest CSRF token. */
+  action(
+    componentId: string,
+    action: string,
+    params?: unknown,
+    extra?: { headers?: Record<string, string>; body?: Record<string, unknown> },
+  ): Promise<LightMyRequestResponse>;
+}
+
+export async function demoApp(env: Record<string, string> = {}, framework: Partial<LiveComponentsOptions> = {}) {
+  const events = memorySecurityEvents();
+  const config = loadConfig({
+    LC_STATE_KEYS: randomBytes(32).toString('base64'),
+    LC_SESSION_SECRET: randomBytes(32).toString('base64'),
+    ...env,
+  });
+  const app = await createDemoApp({
+    config,
+    framework: { events, dataDir: mkdtempSync(join(tmpdir(), 'lc-test-')), ...framework },
+  });
+  await app.ready();
+  return { app, events, config, client: (path = '/', ip?: string) => openClient(app, path, ip) };
+}
+
+export async function openClient(app: FastifyInstance, path = '/', remoteAddress?: string): Promise<TestClient> {
+  const page = await app.inject({ method: 'GET', url: path, remoteAddress });
+  if (page.statusCode !== 200) throw new Error(`GET ${path} answered ${page.statusCode}`);
+  const setCookie = page.headers['set-cookie'];
+  const cookie = (Array.isArray(setCookie) ? setCookie : [setCookie ?? ''])
+    .map((c) => c.split(';')[0])
+    .join('; ');
+  const token = /<meta name="csrf-token" content="([^"]+)"/.exec(page.body)?.[1];
+  if (!token) throw new Error('no csrf token in the page');
+  const client: TestClient = {
+    cookie,
+    token,
+    async action(componentId, action, params = {}, extra = {}) {
+      const res = await app.inject({
+        method: 'POST',
+        url: '/api/livecomponents/action',
+        remoteAddress,
+        headers: { 'content-type': 'application/json', cookie: client.cookie, 'x-csrf-token': client.token, ...extra.headers },
+        payload: JSON.stringify({ component_id: componentId, action, params, ...extra.body }),
+      });
+      const fresh = res.statusCode === 200 ? (res.json() as { csrf_token?: string }).csrf_token : undefined;
+      if (fresh) client.token = fresh;
+      return res;
+    },
+  };
+  return client;
+}

@@ -1,0 +1,233 @@
+/**
+ * Redis dies, hangs or drops connections under traffic. Every call must settle: resolve, or reject
+ * with `StoreUnavailableError` within the deadline (plus scheduling slack) — no hang, no unhandled
+ * rejection, no crash — and the same store object must recover by itself once Redis is back.
+ */
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { StoreUnavailableError } from '../../src/core/errors.js';
+import { createRedisStore } from '../../src/store/redis/index.js';
+import type { Store, StoreOp } from '../../src/store/types.js';
+import { REDIS_AVAILABLE, sleep, startRedis, type RedisServer } from './server.js';
+
+const TIMEOUT_MS = 500;
+/** Scheduling slack on a loaded two-core CI machine. */
+const SLACK_MS = 250;
+const WORKERS = 200;
+
+interface Outcome {
+  ok: boolean;
+  ms: number;
+  error?: unknown;
+  /** performance.now() when the call started. */
+  at: number;
+}
+
+/** 200 workers calling every kind of store method in a loop until stopped. */
+function traffic(store: Store) {
+  const outcomes: Outcome[] = [];
+  let running = true;
+  let started = 0;
+  const policy = { algorithm: 'gcra' as const, limit: 1_000_000, windowMs: 1_000 };
+  const calls: ((w: number, n: number) => Promise<unknown>)[] = [
+    (w) => store.get(`lc:{w${w}}:a`),
+    (w, n) => store.set(`lc:{w${w}}:a`, `v${n}`, 60_000),
+    (w, n) => store.claim(`lc:{w${w}}:c${n}`, 'x', 60_000),
+    (w) => store.rateLimit(`lc:{w${w}}:rl`, policy, Date.now()),
+    (w) => store.getMany([`lc:{w${w}}:a`, `lc:{w${w}}:b`]),
+    (w, n) => store.deleteIfEquals(`lc:{w${w}}:a`, `v${n}`),
+    (w, n) =>
+      store.batch([
+        { op: 'rateLimit', key: `lc:{w${w}}:rl`, policy, nowMs: Date.now() },
+        { op: 'set', key: `lc:{w${w}}:b`, value: `v${n}`, ttlMs: 60_000 },
+        { op: 'get', key: `lc:{w${w}}:a` },
+      ]),
+  ];
+  async function worker(w: number): Promise<void> {
+    for (let n = 0; running; n++) {
+      const call = calls[(w + n) % calls.length] as (w: number, n: number) => Promise<unknown>;
+      const at = performance.now();
+      started++;
+      try {
+        await call(w, n);
+        outcomes.push({ ok: true, ms: performance.now() - at, at });
+      } catch (error) {
+        outcomes.push({ ok: false, ms: performance.now() - at, error, at });
+      }
+      await sleep(2);
+    }
+  }
+  const done = Promise.all(Array.from({ length: WORKERS }, (_, w) => worker(w)));
+  return {
+    outcomes,
+    get started() {
+      return started;
+    },
+    async stop() {
+      running = false;
+      await done;
+    },
+  };
+}
+
+/** Polls `health()` until it resolves; returns how long that took. */
+async function recoveryTime(store: Store, limitMs: number): Promise<number> {
+  const since = performance.now();
+  while (performance.now() - since < limitMs) {
+    try {
+      await store.health();
+      return performance.now() - since;
+    } catch {
+      await sleep(50);
+    }
+  }
+  throw new Error(`the store did not recover within ${limitMs} ms`);
+}
+
+describe.skipIf(!REDIS_AVAILABLE)('Redis store under faults', () => {
+  let server: RedisServer;
+  let store: Store;
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+
+  beforeAll(async () => {
+    server = await startRedis();
+    process.on('unhandledRejection', onUnhandled);
+  });
+  beforeEach(async () => {
+    store = createRedisStore({ url: server.url, commandTimeoutMs: TIMEOUT_MS });
+    await store.health();
+  });
+  afterEach(async () => {
+    await store.close();
+    expect(unhandled).toEqual([]);
+  });
+  afterAll(async () => {
+    process.off('unhandledRejection', onUnhandled);
+    await server?.stop();
+  });
+
+  function expectOnlyFastUnavailable(outcomes: Outcome[]): void {
+    const failures = outcomes.filter((o) => !o.ok);
+    const wrong = failures.filter((o) => !(o.error instanceof StoreUnavailableError));
+    expect(wrong.map((o) => String(o.error))).toEqual([]);
+    const slowest = Math.max(0, ...outcomes.map((o) => o.ms));
+    expect(slowest).toBeLessThanOrEqual(TIMEOUT_MS + SLACK_MS);
+  }
+
+  it('Redis killed under 200 concurrent callers, then restarted on the same port', async () => {
+    const load = traffic(store);
+    await sleep(300);
+    const killedAt = performance.now();
+    await server.kill();
+    await sleep(1_000);
+    const downOutcomes = load.outcomes.filter((o) => o.at > killedAt + 50);
+    await server.restart();
+    const recovered = await recoveryTime(store, 5_000);
+    const restartedAt = performance.now();
+    await sleep(500);
+    await load.stop();
+
+    // Every call settled, none hung, every failure was a 503-style error.
+    expect(load.outcomes).toHaveLength(load.started);
+    expectOnlyFastUnavailable(load.outcomes);
+    // Healthy before the kill; every call failed while Redis was down, and fast (no queueing).
+    expect(load.outcomes.filter((o) => o.at < killedAt && o.ok).length).toBeGreaterThan(WORKERS);
+    expect(downOutcomes.length).toBeGreaterThan(WORKERS);
+    expect(downOutcomes.every((o) => !o.ok)).toBe(true);
+    expect(downOutcomes.filter((o) => o.ms < 50).length).toBeGreaterThan(downOutcomes.length * 0.9);
+    // Back by itself, and every call after recovery succeeds.
+    expect(recovered).toBeLessThan(3_000);
+    const after = load.outcomes.filter((o) => o.at > restartedAt + 100);
+    expect(after.length).toBeGreaterThan(WORKERS);
+    expect(after.filter((o) => !o.ok).map((o) => String(o.error))).toEqual([]);
+    console.info(
+      `[redis faults] kill: ${load.outcomes.length} calls, ${load.outcomes.filter((o) => !o.ok).length} failed; ` +
+        `slowest ${Math.round(Math.max(...load.outcomes.map((o) => o.ms)))} ms; recovered ${Math.round(recovered)} ms after restart`,
+    );
+  });
+
+  it('Redis hanging (SIGSTOP): calls time out within the deadline, then fail fast; recovers on SIGCONT', async () => {
+    const load = traffic(store);
+    await sleep(200);
+    const pausedAt = performance.now();
+    server.pause();
+    try {
+      await sleep(3_500);
+    } finally {
+      server.resume();
+    }
+    const hung = load.outcomes.filter((o) => o.at > pausedAt + 50);
+    const recovered = await recoveryTime(store, 5_000);
+    const resumedAt = performance.now();
+    await sleep(400);
+    await load.stop();
+
+    expect(load.outcomes).toHaveLength(load.started);
+    expectOnlyFastUnavailable(load.outcomes);
+    expect(hung.length).toBeGreaterThan(WORKERS);
+    expect(hung.filter((o) => o.ok)).toEqual([]);
+    // Calls made once the silent socket was dropped fail at once instead of waiting the deadline.
+    const late = hung.filter((o) => o.at > pausedAt + 3_000);
+    expect(late.length).toBeGreaterThan(0);
+    expect(late.filter((o) => o.ms < 50).length).toBeGreaterThan(late.length * 0.9);
+    expect(recovered).toBeLessThan(3_000);
+    const after = load.outcomes.filter((o) => o.at > resumedAt + 100);
+    expect(after.filter((o) => !o.ok).map((o) => String(o.error))).toEqual([]);
+    console.info(
+      `[redis faults] hang: ${hung.length} calls while stopped, slowest ${Math.round(Math.max(...hung.map((o) => o.ms)))} ms; ` +
+        `recovered ${Math.round(recovered)} ms after SIGCONT`,
+    );
+  });
+
+  it('connections killed mid-batch: each batch applies entirely or not at all', async () => {
+    const admin = new Redis(server.url);
+    const big = 'b'.repeat(256 * 1024);
+    let killing = true;
+    const killer = (async () => {
+      while (killing) {
+        await admin.client('KILL', 'TYPE', 'normal', 'SKIPME', 'yes').catch(() => undefined);
+        await sleep(3);
+      }
+    })();
+    const results: { i: number; ok: boolean }[] = [];
+    const batchOf = (i: number): StoreOp[] => [
+      { op: 'set', key: `lc:{tx${i}}:a`, value: big, ttlMs: 60_000 },
+      { op: 'set', key: `lc:{tx${i}}:b`, value: big, ttlMs: 60_000 },
+      { op: 'claim', key: `lc:{tx${i}}:c`, value: 'claimed', ttlMs: 60_000 },
+    ];
+    const deadline = performance.now() + 2_000;
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        while (performance.now() < deadline) {
+          const i = next++;
+          const ok = await store.batch(batchOf(i)).then(
+            () => true,
+            (error: unknown) => {
+              expect(error).toBeInstanceOf(StoreUnavailableError);
+              return false;
+            },
+          );
+          results.push({ i, ok });
+          await sleep(2);
+        }
+      }),
+    );
+    killing = false;
+    await killer;
+    let partial = 0;
+    let applied = 0;
+    for (const { i, ok } of results) {
+      const present = (await admin.exists(`lc:{tx${i}}:a`)) + (await admin.exists(`lc:{tx${i}}:b`)) + (await admin.exists(`lc:{tx${i}}:c`));
+      if (present === 3) applied++;
+      else if (present !== 0) partial++;
+      if (ok) expect(present).toBe(3);
+    }
+    admin.disconnect();
+    expect(partial).toBe(0);
+    expect(results.filter((r) => !r.ok).length).toBeGreaterThan(0);
+    expect(applied).toBeGreaterThan(0);
+    console.info(`[redis faults] connection kills: ${results.length} batches, ${applied} applied whole, 0 partial`);
+  });
+});

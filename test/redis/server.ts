@@ -1,0 +1,147 @@
+/**
+ * Test-owned `redis-server` processes on free loopback ports: started by a test file, killed in its
+ * `afterAll`, and killed with the test process whatever happens. Never touches a Redis the machine
+ * already runs.
+ *
+ * When `redis-server` is missing, `REDIS_AVAILABLE` is false and the suites skip with a loud
+ * warning — except under CI (`process.env.CI` set), where importing this module fails the run.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+function findRedis(): boolean {
+  const found = ['redis-server', 'redis-cli'].every((bin) => spawnSync(bin, ['--version'], { stdio: 'ignore' }).status === 0);
+  if (found) return true;
+  if (process.env.CI) throw new Error('redis-server and redis-cli are required under CI (Debian: apt-get install redis-server).');
+  console.warn('\n⚠⚠⚠ SKIPPED: redis-server not found on PATH: the Redis store tests did not run (apt-get install redis-server). ⚠⚠⚠\n');
+  return false;
+}
+
+/** Whether `redis-server` and `redis-cli` are installed (see the module comment). */
+export const REDIS_AVAILABLE = findRedis();
+
+/** A port nobody listens on right now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Resolves once `PING` on `port` answers `PONG`; rejects after `timeoutMs`. */
+export async function waitForPong(port: number, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await pingOnce(port)) return;
+    if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not answer PING within ${timeoutMs} ms`);
+    await sleep(20);
+  }
+}
+
+function pingOnce(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    let reply = '';
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(500, () => done(false));
+    socket.on('error', () => done(false));
+    socket.on('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (chunk) => {
+      reply += chunk.toString();
+      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
+    });
+  });
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export interface RedisServer {
+  readonly port: number;
+  /** `redis://127.0.0.1:<port>` */
+  readonly url: string;
+  /** The running process's id (changes on `restart`). */
+  readonly pid: number | undefined;
+  /** SIGKILL, as a crash would: open connections drop at once. Resolves when the process is gone. */
+  kill(): Promise<void>;
+  /** Starts it again on the same port (after `kill`, or kills it first) and waits for PONG. */
+  restart(): Promise<void>;
+  /** SIGSTOP: the process hangs with its connections open and answers nothing. */
+  pause(): void;
+  /** SIGCONT after `pause`. */
+  resume(): void;
+  /** Kills it for good and removes its directory. */
+  stop(): Promise<void>;
+}
+
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+/**
+ * Starts `redis-server` on `port` (a free one by default), bound to loopback, without persistence.
+ *
+ * @param extraArgs - more `redis-server` arguments, e.g. `['--cluster-enabled', 'yes']`
+ */
+export async function startRedis(port?: number, extraArgs: readonly string[] = []): Promise<RedisServer> {
+  const p = port ?? (await freePort());
+  const dir = mkdtempSync(join(tmpdir(), `lc-redis-${p}-`));
+  const args = ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--dir', dir, ...extraArgs];
+  let child: ChildProcess | undefined;
+
+  async function launch(): Promise<void> {
+    const proc = spawn('redis-server', args, { stdio: 'ignore' });
+    child = proc;
+    running.add(proc);
+    proc.once('exit', () => running.delete(proc));
+    await waitForPong(p);
+  }
+
+  async function kill(): Promise<void> {
+    const proc = child;
+    child = undefined;
+    if (proc === undefined || proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+    proc.kill('SIGCONT');
+    proc.kill('SIGKILL');
+    await exited;
+  }
+
+  await launch();
+  return {
+    port: p,
+    url: `redis://127.0.0.1:${p}`,
+    get pid() {
+      return child?.pid;
+    },
+    kill,
+    async restart() {
+      await kill();
+      await launch();
+    },
+    pause() {
+      child?.kill('SIGSTOP');
+    },
+    resume() {
+      child?.kill('SIGCONT');
+    },
+    async stop() {
+      await kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
