@@ -145,3 +145,69 @@ export async function startRedis(port?: number, extraArgs: readonly string[] = [
     },
   };
 }
+
+/** A free port whose cluster bus port (port + 10000) is free too. */
+async function freeClusterPort(taken: ReadonlySet<number>): Promise<number> {
+  for (;;) {
+    const port = await freePort();
+    if (port + 10_000 > 65_535 || taken.has(port) || taken.has(port + 10_000)) continue;
+    if (await portIsFree(port + 10_000)) return port;
+  }
+}
+
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+export interface RedisCluster {
+  readonly nodes: readonly RedisServer[];
+  /** Milliseconds from the first spawn to `cluster_state:ok` on every node. */
+  readonly startupMs: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `masters` cluster-enabled `redis-server`s on loopback, joins them with
+ * `redis-cli --cluster create` (no replicas) and waits until every node reports `cluster_state:ok`.
+ */
+export async function startRedisCluster(masters = 3, timeoutMs = 30_000): Promise<RedisCluster> {
+  const started = performance.now();
+  const ports: number[] = [];
+  const taken = new Set<number>();
+  for (let i = 0; i < masters; i++) {
+    const port = await freeClusterPort(taken);
+    ports.push(port);
+    taken.add(port).add(port + 10_000);
+  }
+  const clusterArgs = ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000'];
+  const nodes = await Promise.all(ports.map((port) => startRedis(port, clusterArgs)));
+  const stop = async () => {
+    await Promise.all(nodes.map((node) => node.stop()));
+  };
+  try {
+    const create = spawnSync(
+      'redis-cli',
+      ['--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '0', '--cluster-yes'],
+      { encoding: 'utf8', timeout: timeoutMs },
+    );
+    if (create.status !== 0) throw new Error(`redis-cli --cluster create failed: ${create.stdout}${create.stderr}`);
+    const deadline = performance.now() + timeoutMs;
+    for (const port of ports) {
+      for (;;) {
+        const info = spawnSync('redis-cli', ['-p', String(port), 'cluster', 'info'], { encoding: 'utf8' }).stdout;
+        if (info.includes('cluster_state:ok')) break;
+        if (performance.now() > deadline) throw new Error(`cluster node ${port} not ok within ${timeoutMs} ms:\n${info}`);
+        await sleep(50);
+      }
+    }
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { nodes, startupMs: performance.now() - started, stop };
+}

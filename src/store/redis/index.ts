@@ -20,6 +20,7 @@ import { Redis, type Cluster, type ClusterOptions, type RedisOptions } from 'ior
 import { StoreUnavailableError } from '../../core/errors.js';
 import type { RateLimitDecision, Store, StoreOp, StoreOpResult } from '../types.js';
 import { checkOp, checkRateLimit, checkTtl, decode, queueAll, send, toPx } from './commands.js';
+import { watchConnection } from './connection.js';
 import { defineLuaCommands } from './lua/index.js';
 
 /** What a round trip was for, as passed to `onRoundTrip`. */
@@ -114,8 +115,6 @@ export function redisClusterOptions(commandTimeoutMs = DEFAULT_TIMEOUT_MS): Clus
   };
 }
 
-const STARTING: ReadonlySet<string> = new Set(['wait', 'connecting', 'connect']);
-
 /**
  * A `Store` on Redis or Redis Cluster.
  *
@@ -135,20 +134,7 @@ export function createRedisStore(options: RedisStoreOptions): Store {
   client.on('error', options.onConnectionError ?? ignore);
 
   let closed = false;
-  // Only the first connection attempt is waited for (within the deadline); once it has failed, or
-  // once the client was ready, a client that is not ready fails calls at once.
-  let starting = STARTING.has(client.status);
-  const firstAttempt = new Promise<void>((resolve, reject) => {
-    client.once('ready', resolve);
-    client.once('close', () => reject(new StoreUnavailableError('Redis could not be reached.')));
-  });
-  firstAttempt.catch(ignore);
-  const stopStarting = () => {
-    starting = false;
-  };
-  client.once('ready', stopStarting);
-  client.once('close', stopStarting);
-  if (client.status === 'wait') client.connect().catch(ignore);
+  const connection = watchConnection(client);
 
   // Sliding-window entries need ids unique across instances: a random prefix and a counter.
   const memberPrefix = `${randomBytes(9).toString('base64url')}:`;
@@ -159,13 +145,14 @@ export function createRedisStore(options: RedisStoreOptions): Store {
   /** Runs `send` as one round trip within the deadline, or rejects at once when Redis is down. */
   function call<T>(operation: RedisStoreOperation, send: () => Promise<T>): Promise<T> {
     if (closed) return Promise.reject(new StoreUnavailableError('The Redis store is closed.'));
-    if (client.status === 'ready') {
+    if (!connection.starting) {
+      if (client.status !== 'ready') return Promise.reject(new StoreUnavailableError(`Redis is not connected (${client.status}).`));
       onRoundTrip?.(operation);
       return withDeadline(send(), timeoutMs);
     }
-    if (!starting) return Promise.reject(new StoreUnavailableError(`Redis is not connected (${client.status}).`));
+    // Start-up: wait for the first connection, within this call's deadline.
     const started = performance.now();
-    return withDeadline(firstAttempt, timeoutMs).then(() => {
+    return withDeadline(connection.firstAttempt, timeoutMs).then(() => {
       if (closed || client.status !== 'ready') throw new StoreUnavailableError('Redis is not connected.');
       onRoundTrip?.(operation);
       return withDeadline(send(), Math.max(1, timeoutMs - (performance.now() - started)));

@@ -105,8 +105,7 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<Sq
 type Resolved = CommonOptions & { timeoutMs: number; sweepIntervalMs: number };
 
 function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): SqliteStore {
-  const native = sqliteConnectionOf(db);
-  if (native === undefined) throw new TypeError('createSqliteStore: db must be a SQLite database from createDatabase()');
+  const native = connectionOf(db);
   const clock = options.clock ?? systemClock;
   const { timeoutMs } = options;
   const onSweepError = options.onSweepError ?? (() => undefined);
@@ -282,6 +281,12 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
       if (ownsDb) await db.destroy();
     },
   };
+}
+
+function connectionOf(db: Kysely<DatabaseSchema>): BetterSqlite3.Database {
+  const native = sqliteConnectionOf(db);
+  if (native === undefined) throw new TypeError('createSqliteStore: db must be a SQLite database from createDatabase()');
+  return native;
 }
 
 function prepare(native: BetterSqlite3.Database) {

@@ -1,0 +1,75 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createDatabase } from '../sql/database.js';
+import { createTestSchema, postgresAvailability, warnSkipped } from '../sql/test-postgres.js';
+import { migrateCommand } from './migrate.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'lc-migrate-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Runs the command, capturing what it prints. */
+async function migrate(env: Record<string, string | undefined>) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await migrateCommand(env, { out: (l) => out.push(l), err: (l) => err.push(l), cwd: dir });
+  return { code, out, err };
+}
+
+describe('migrateCommand on SQLite', () => {
+  it('migrates the default database under ./data, one line per migration, then says it is up to date', async () => {
+    expect(await migrate({})).toEqual({ code: 0, out: ['migrate: applied 001_lc_kv', 'migrate: applied 002_auth'], err: [] });
+    expect(existsSync(join(dir, 'data', 'livecomponents.db'))).toBe(true);
+    const again = await migrate({ DATABASE_URL: '' });
+    expect(again).toEqual({ code: 0, out: [`migrate: sqlite:${join(dir, 'data', 'livecomponents.db')} is up to date`], err: [] });
+  });
+
+  it('uses DATABASE_URL', async () => {
+    const { code, out } = await migrate({ DATABASE_URL: 'sqlite:./other/app.db' });
+    expect(code).toBe(0);
+    expect(out).toHaveLength(2);
+    expect(existsSync(join(dir, 'other', 'app.db'))).toBe(true);
+  });
+
+  it('exits 1 with one clear line when a migration fails, listing those that applied', async () => {
+    const url = `sqlite:${join(dir, 'broken.db')}`;
+    const db = createDatabase(url);
+    await db.schema.createTable('access_tokens').addColumn('id', 'text').execute();
+    await db.destroy();
+    const { code, out, err } = await migrate({ DATABASE_URL: url });
+    expect(code).toBe(1);
+    expect(out).toEqual(['migrate: applied 001_lc_kv']);
+    expect(err).toHaveLength(1);
+    expect(err[0]).toMatch(/Migration "002_auth" failed: .*user_id/);
+  });
+
+  it('exits 1 on an unsupported URL without echoing it', async () => {
+    const { code, err } = await migrate({ DATABASE_URL: 'mysql://root:secret@db/app' });
+    expect(code).toBe(1);
+    expect(err).toEqual(['migrate: DATABASE_URL: unsupported scheme mysql:; use sqlite:PATH or postgres://…']);
+  });
+
+  it('exits 1 when PostgreSQL cannot be reached, without printing the password', async () => {
+    const { code, err } = await migrate({ DATABASE_URL: 'postgres://app:hunter2@127.0.0.1:1/app' });
+    expect(code).toBe(1);
+    expect(err[0]).toMatch(/^migrate: postgres:\/\/127\.0\.0\.1:1\/app: Migrations could not start/);
+    expect(err.join('\n')).not.toContain('hunter2');
+  });
+});
+
+const pgState = await postgresAvailability();
+if (pgState.state === 'skip') warnSkipped('src/cli/migrate.test.ts › migrateCommand on PostgreSQL (1 test)', pgState.reason);
+
+describe.skipIf(pgState.state === 'skip')('migrateCommand on PostgreSQL', () => {
+  it('migrates a schema, then says it is up to date', async () => {
+    if (pgState.state === 'fail') throw new Error(pgState.reason);
+    const { url, drop } = await createTestSchema('cli');
+    try {
+      expect(await migrate({ DATABASE_URL: url })).toMatchObject({ code: 0, out: ['migrate: applied 001_lc_kv', 'migrate: applied 002_auth'] });
+      expect((await migrate({ DATABASE_URL: url })).out).toEqual(['migrate: postgres://127.0.0.1:5432/test is up to date']);
+    } finally {
+      await drop();
+    }
+  });
+});

@@ -1,0 +1,67 @@
+/**
+ * Connection state as the store needs it: whether calls may go out now, and, during start-up
+ * only, a promise of the first connection to wait for (within the call's deadline).
+ */
+import type { Cluster, Redis } from 'ioredis';
+import { StoreUnavailableError } from '../../core/errors.js';
+
+export interface ConnectionWatch {
+  /** The first connection attempt is still under way: calls may wait for `firstAttempt`. */
+  readonly starting: boolean;
+  /** Resolves when the client first became usable; rejects when that first attempt failed. */
+  readonly firstAttempt: Promise<void>;
+}
+
+const STARTING: ReadonlySet<string> = new Set(['wait', 'connecting', 'connect']);
+
+/**
+ * Watches `client` (and starts connecting it when it is lazy). A cluster counts as usable once
+ * its master connections are ready too: ioredis connects nodes lazily, and a burst of commands to
+ * a node that is still connecting would be retried only after `retryDelayOnFailover`. Nodes that
+ * join later (failover, resharding) are connected as soon as they appear, for the same reason.
+ */
+export function watchConnection(client: Redis | Cluster): ConnectionWatch {
+  let starting = STARTING.has(client.status);
+  const ready = new Promise<void>((resolve, reject) => {
+    client.once('ready', resolve);
+    client.once('close', () => reject(new StoreUnavailableError('Redis could not be reached.')));
+  });
+  const firstAttempt = client.isCluster ? ready.then(() => mastersReady(client as Cluster)) : ready;
+  firstAttempt.then(
+    () => {
+      starting = false;
+    },
+    () => {
+      starting = false;
+    },
+  );
+  if (client.isCluster) (client as Cluster).on('+node', connectNode);
+  if (client.status === 'wait') client.connect().catch(ignore);
+  return {
+    get starting() {
+      return starting;
+    },
+    firstAttempt,
+  };
+}
+
+function connectNode(node: Redis): void {
+  if (node.status === 'wait') node.connect().catch(ignore);
+}
+
+/** Resolves when every master connection of `cluster` is ready; rejects if one closes first. */
+function mastersReady(cluster: Cluster): Promise<void> {
+  const pending = cluster.nodes('master').filter((node) => node.status !== 'ready');
+  return Promise.all(
+    pending.map(
+      (node) =>
+        new Promise<void>((resolve, reject) => {
+          node.once('ready', resolve);
+          node.once('close', () => reject(new StoreUnavailableError('A Redis Cluster master could not be reached.')));
+          connectNode(node);
+        }),
+    ),
+  ).then(ignore);
+}
+
+function ignore(): void {}

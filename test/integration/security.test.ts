@@ -1,0 +1,285 @@
+/**
+ * The security pipeline end to end over HTTP (Fastify inject): exact counts, hostile input.
+ */
+import { randomBytes } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { sessionKeyOf } from '../../src/session/index.js';
+import { storeKeys } from '../../src/store/keys.js';
+import { createMemoryStore } from '../../src/store/memory/index.js';
+import type { Store } from '../../src/store/types.js';
+import { demoApp } from '../helpers/demo.js';
+
+type Demo = Awaited<ReturnType<typeof demoApp>>;
+const apps: Demo[] = [];
+async function start(env: Record<string, string> = {}, framework: Parameters<typeof demoApp>[1] = {}): Promise<Demo> {
+  const demo = await demoApp(env, framework);
+  apps.push(demo);
+  return demo;
+}
+afterEach(async () => {
+  await Promise.all(apps.splice(0).map((d) => d.app.close()));
+});
+
+const count = (events: Demo['events'], name: string) => events.events.filter((e) => e.event === name).length;
+
+describe('CSRF over HTTP', () => {
+  it('refuses missing, wrong, foreign and cross-site requests with 403 and one malicious_csrf event each', async () => {
+    const demo = await start();
+    const a = await demo.client('/');
+    const b = await demo.client('/');
+    const cases: [string, Record<string, string>][] = [
+      ['missing', { 'x-csrf-token': '' }],
+      ['garbage', { 'x-csrf-token': 'v1.not-a-token' }],
+      ['other session', { 'x-csrf-token': b.token }],
+      ['cross-site fetch', { 'sec-fetch-site': 'cross-site' }],
+      ['foreign origin', { origin: 'https://evil.example' }],
+      ['null origin', { origin: 'null' }],
+      ['look-alike origin', { origin: 'http://127.0.0.1:3000.evil.example' }],
+    ];
+    for (const [name, headers] of cases) {
+      const res = await a.action('counter:main', 'increment', {}, { headers });
+      expect(res.statusCode, name).toBe(403);
+      expect(res.json().code, name).toBe('CSRF_TOKEN_INVALID');
+      expect(res.json().csrf_token, name).toBeUndefined();
+    }
+    expect(count(demo.events, 'malicious_csrf')).toBe(cases.length);
+    // Nothing ran: the counter is still at 0 for session a.
+    const ok = await a.action('counter:main', 'increment', {}, { headers: { origin: 'http://127.0.0.1:3000', 'sec-fetch-site': 'same-origin' } });
+    expect(ok.statusCode).toBe(200);
+    expect(ok.json().state).toEqual({ count: 1 });
+  });
+
+  it('accepts the token in the body field, and old tokens of the same session (several tabs)', async () => {
+    const demo = await start();
+    const c = await demo.client('/');
+    const first = c.token;
+    await c.action('counter:main', 'increment');
+    const res = await demo.app.inject({
+      method: 'POST',
+      url: '/api/livecomponents/action',
+      headers: { 'content-type': 'application/json', cookie: c.cookie },
+      payload: JSON.stringify({ component_id: 'counter:main', action: 'increment', params: {}, _csrf_token: first }),
+    });
+    expect(res.statusCode).toBe(200);
+    expect(res.json().state).toEqual({ count: 2 });
+  });
+
+  it('refuses a request without a session cookie', async () => {
+    const demo = await start();
+    const c = await demo.client('/');
+    const res = await c.action('counter:main', 'increment', {}, { headers: { cookie: '' } });
+    expect(res.statusCode).toBe(403);
+    expect(res.json().code).toBe('CSRF_TOKEN_INVALID');
+  });
+});
+
+describe('rate limiting over HTTP', () => {
+  it('admits exactly 60 of 200 concurrent requests against the default 60/60 s', async () => {
+    const demo = await start();
+    const c = await demo.client('/', '203.0.113.7');
+    const results = await Promise.all(Array.from({ length: 200 }, () => c.action('counter:main', 'increment')));
+    const statuses = results.map((r) => r.statusCode);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(60);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(140);
+    const last = await c.action('counter:main', 'decrement');
+    expect(last.statusCode).toBe(200);
+    // The counter moved exactly 60 times.
+    expect(last.json().state).toEqual({ count: 59 });
+    expect(count(demo.events, 'excess_rate_limit_exceeded')).toBe(140);
+    const refused = results.find((r) => r.statusCode === 429)!;
+    expect(refused.headers['x-ratelimit-limit']).toBe('60');
+    expect(refused.headers['x-ratelimit-remaining']).toBe('0');
+    expect(refused.headers['ratelimit-policy']).toBe('"default";q=60;w=60');
+    expect(refused.headers['ratelimit']).toMatch(/^"default";r=0;t=\d+$/);
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(refused.json()).toMatchObject({ code: 'RATE_LIMIT_EXCEEDED', limit: 60, window: 60 });
+  });
+
+  it('puts the rate-limit headers on every action response', async () => {
+    const demo = await start();
+    const c = await demo.client('/', '203.0.113.8');
+    const res = await c.action('counter:main', 'increment');
+    expect(res.headers['x-ratelimit-limit']).toBe('60');
+    expect(res.headers['x-ratelimit-remaining']).toBe('59');
+    expect(Number(res.headers['x-ratelimit-reset'])).toBeGreaterThan(Date.now() / 1000);
+    expect(res.headers['ratelimit-policy']).toBe('"default";q=60;w=60');
+    expect(res.headers['ratelimit']).toMatch(/^"default";r=59;t=\d+$/);
+  });
+
+  it('limits payments to 5 per 300 s with retry_after 60', async () => {
+    const demo = await start();
+    const c = await demo.client('/payment', '203.0.113.9');
+    for (let i = 0; i < 5; i++) expect((await c.action('payment:main', 'processPayment', { amount: 1 })).statusCode).toBe(200);
+    const res = await c.action('payment:main', 'processPayment', { amount: 1 });
+    expect(res.statusCode).toBe(429);
+    expect(res.json()).toMatchObject({ code: 'RATE_LIMIT_EXCEEDED', retry_after: 60, limit: 5, window: 300 });
+    expect(res.headers['retry-after']).toBe('60');
+    expect(res.headers['ratelimit-policy']).toBe('"default";q=5;w=300');
+  });
+
+  it('ignores a spoofed X-Forwarded-For when TRUST_PROXY is off', async () => {
+    const demo = await start();
+    const c = await demo.client('/payment', '198.51.100.1');
+    for (let i = 0; i < 5; i++) {
+      const res = await c.action('payment:main', 'processPayment', { amount: 1 }, { headers: { 'x-forwarded-for': `10.9.9.${i}` } });
+      expect(res.statusCode).toBe(200);
+    }
+    const spoofed = await c.action('payment:main', 'processPayment', { amount: 1 }, { headers: { 'x-forwarded-for': '10.1.2.3' } });
+    expect(spoofed.statusCode).toBe(429);
+  });
+
+  it('believes X-Forwarded-For from a trusted proxy: separate clients get separate budgets', async () => {
+    const demo = await start({ TRUST_PROXY: '127.0.0.1' });
+    const c = await demo.client('/payment', '127.0.0.1');
+    for (let i = 0; i < 5; i++) {
+      expect((await c.action('payment:main', 'processPayment', { amount: 1 }, { headers: { 'x-forwarded-for': '192.0.2.1' } })).statusCode).toBe(200);
+    }
+    expect((await c.action('payment:main', 'processPayment', { amount: 1 }, { headers: { 'x-forwarded-for': '192.0.2.1' } })).statusCode).toBe(429);
+    expect((await c.action('payment:main', 'processPayment', { amount: 1 }, { headers: { 'x-forwarded-for': '192.0.2.2' } })).statusCode).toBe(200);
+  });
+});
+
+describe('idempotency over HTTP', () => {
+  it('runs 50 concurrent requests with one key exactly once, then replays', async () => {
+    const demo = await start();
+    const c = await demo.client('/orders');
+    const key = 'order-7f3a';
+    const results = await Promise.all(
+      Array.from({ length: 50 }, () => c.action('order:main', 'createOrder', { item: 'tea' }, { headers: { 'idempotency-key': key } })),
+    );
+    const ok = results.filter((r) => r.statusCode === 200);
+    const inUse = results.filter((r) => r.statusCode === 409);
+    expect(ok.length + inUse.length).toBe(50);
+    expect(ok.filter((r) => r.json().idempotency.cached === false)).toHaveLength(1);
+    for (const r of inUse) expect(r.json().code).toBe('IDEMPOTENCY_KEY_IN_USE');
+    const replay = await c.action('order:main', 'createOrder', { item: 'tea' }, { headers: { 'idempotency-key': `"${key}"` } });
+    expect(replay.statusCode).toBe(200);
+    expect(replay.headers['idempotent-replayed']).toBe('true');
+    const body = replay.json();
+    expect(body.state).toEqual({ orders: 1 });
+    expect(body.idempotency).toMatchObject({ key, cached: true });
+    expect(body.idempotency.ttl).toBeLessThanOrEqual(3600);
+    expect(body.idempotency.created_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    // A new key runs again: exactly two orders in all.
+    const next = await c.action('order:main', 'createOrder', { item: 'tea' }, { headers: { 'idempotency-key': 'order-2' } });
+    expect(next.json().state).toEqual({ orders: 2 });
+  });
+
+  it('answers 422 for the same key with other params, and keeps keys per client', async () => {
+    const demo = await start();
+    const a = await demo.client('/orders');
+    const b = await demo.client('/orders');
+    const headers = { 'idempotency-key': 'shared-key' };
+    expect((await a.action('order:main', 'createOrder', { item: 'tea' }, { headers })).statusCode).toBe(200);
+    const other = await a.action('order:main', 'createOrder', { item: 'coffee' }, { headers });
+    expect(other.statusCode).toBe(422);
+    expect(other.json().code).toBe('IDEMPOTENCY_KEY_REUSED');
+    const foreign = await b.action('order:main', 'createOrder', { item: 'tea' }, { headers });
+    expect(foreign.statusCode).toBe(200);
+    expect(foreign.json().idempotency.cached).toBe(false);
+  });
+
+  it('validates keys and does not cache validation failures', async () => {
+    const demo = await start();
+    const c = await demo.client('/orders');
+    const bad = await c.action('order:main', 'createOrder', { item: 'tea' }, { headers: { 'idempotency-key': 'x'.repeat(256) } });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().code).toBe('IDEMPOTENCY_KEY_INVALID');
+    const invalid = await c.action('order:main', 'createOrder', { item: '' }, { headers: { 'idempotency-key': 'k-1' } });
+    expect(invalid.statusCode).toBe(400);
+    const retry = await c.action('order:main', 'createOrder', { item: '' }, { headers: { 'idempotency-key': 'k-1' } });
+    expect(retry.statusCode).toBe(400);
+    expect(retry.json().code).toBe('VALIDATION_FAILED');
+  });
+});
+
+describe('sealed state over HTTP', () => {
+  async function withStore() {
+    const store = createMemoryStore();
+    const demo = await start({}, { store });
+    return { demo, store };
+  }
+  const stateKey = (cookie: string, id: string) => storeKeys.componentState(sessionKeyOf(cookie.split('=')[1]!), id);
+
+  it('keeps state sealed at rest: the sensitive field is not readable in the store', async () => {
+    const { demo, store } = await withStore();
+    const c = await demo.client('/payment');
+    await c.action('payment:main', 'processPayment', { amount: 10 });
+    const blob = (await store.get(stateKey(c.cookie, 'payment:main')))!;
+    expect(blob).toMatch(/^[A-Za-z0-9_-]+$/);
+    expect(Buffer.from(blob, 'base64url').toString('latin1')).not.toContain('tok_demo');
+  });
+
+  it('answers 409 STATE_INVALID for a tampered blob, logs crypt_decrypt_fail, and changes nothing', async () => {
+    const { demo, store } = await withStore();
+    const c = await demo.client('/');
+    await c.action('counter:main', 'increment');
+    const key = stateKey(c.cookie, 'counter:main');
+    const blob = (await store.get(key))!;
+    const bytes = Buffer.from(blob, 'base64url');
+    bytes[bytes.length - 1]! ^= 0x01;
+    await store.set(key, bytes.toString('base64url'), 60_000);
+    const res = await c.action('counter:main', 'increment');
+    expect(res.statusCode).toBe(409);
+    expect(res.json().code).toBe('STATE_INVALID');
+    expect(count(demo.events, 'crypt_decrypt_fail')).toBe(1);
+    expect(await store.get(key)).toBe(bytes.toString('base64url'));
+  });
+
+  it('refuses a blob moved from another session or another component', async () => {
+    const { demo, store } = await withStore();
+    const a = await demo.client('/');
+    const b = await demo.client('/');
+    for (let i = 0; i < 3; i++) await a.action('counter:main', 'increment');
+    await store.set(stateKey(b.cookie, 'counter:main'), (await store.get(stateKey(a.cookie, 'counter:main')))!, 60_000);
+    expect((await b.action('counter:main', 'increment')).json().code).toBe('STATE_INVALID');
+  });
+
+  it('opens state sealed with a retired key, re-seals it with the newest, and reads legacy plaintext', async () => {
+    const store = createMemoryStore();
+    const oldKey = randomBytes(32).toString('base64');
+    const newKey = randomBytes(32).toString('base64');
+    const secret = randomBytes(32).toString('base64');
+    const first = await start({ LC_STATE_KEYS: oldKey, LC_SESSION_SECRET: secret }, { store });
+    const c = await first.client('/');
+    await c.action('counter:main', 'increment');
+    const key = stateKey(c.cookie, 'counter:main');
+    const sealedWithOld = (await store.get(key))!;
+
+    const rotated = await start({ LC_STATE_KEYS: `${newKey},${oldKey}`, LC_SESSION_SECRET: secret }, { store });
+    const page = await rotated.app.inject({ url: '/', headers: { cookie: c.cookie } });
+    c.token = /<meta name="csrf-token" content="([^"]+)"/.exec(page.body)![1]!;
+    const res = await rotated.app.inject({
+      method: 'POST',
+      url: '/api/livecomponents/action',
+      headers: { 'content-type': 'application/json', cookie: c.cookie, 'x-csrf-token': c.token },
+      payload: JSON.stringify({ component_id: 'counter:main', action: 'increment', params: {} }),
+    });
+    expect(res.json(), res.body).toMatchObject({ state: { count: 2 } });
+    const resealed = (await store.get(key))!;
+    expect(Buffer.from(resealed, 'base64url').subarray(1, 5)).not.toEqual(Buffer.from(sealedWithOld, 'base64url').subarray(1, 5));
+
+    // Legacy plaintext (the migration path) is read, then sealed on the next write.
+    await store.set(key, JSON.stringify({ count: 40 }), 60_000);
+    const legacy = await rotated.app.inject({
+      method: 'POST',
+      url: '/api/livecomponents/action',
+      headers: { 'content-type': 'application/json', cookie: c.cookie, 'x-csrf-token': c.token },
+      payload: JSON.stringify({ component_id: 'counter:main', action: 'increment', params: {} }),
+    });
+    expect(legacy.json().state).toEqual({ count: 41 });
+    expect((await store.get(key))!.startsWith('{')).toBe(false);
+
+    // With the old key retired entirely, its blobs no longer open.
+    await store.set(key, sealedWithOld, 60_000);
+    const retired = await start({ LC_STATE_KEYS: newKey, LC_SESSION_SECRET: secret }, { store: store as Store });
+    const gone = await retired.app.inject({
+      method: 'POST',
+      url: '/api/livecomponents/action',
+      headers: { 'content-type': 'application/json', cookie: c.cookie, 'x-csrf-token': c.token },
+      payload: JSON.stringify({ component_id: 'counter:main', action: 'increment', params: {} }),
+    });
+    expect(gone.statusCode).toBe(409);
+    expect(gone.json().code).toBe('STATE_INVALID');
+  });
+});

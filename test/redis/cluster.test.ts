@@ -1,0 +1,77 @@
+/**
+ * The Redis store on a real Redis Cluster of three masters on loopback ports: the shared contract,
+ * plus batches and reads whose keys live on every node (hash tags per session/client).
+ */
+import { Cluster } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { storeKeys } from '../../src/store/keys.js';
+import { createRedisStore, redisClusterOptions } from '../../src/store/redis/index.js';
+import { runStoreContract } from '../../src/store/contract.js';
+import type { Store, StoreOp } from '../../src/store/types.js';
+import { REDIS_AVAILABLE, startRedisCluster, type RedisCluster } from './server.js';
+
+describe.skipIf(!REDIS_AVAILABLE)('Redis Cluster (3 masters)', () => {
+  let cluster: RedisCluster;
+  const stores: Store[] = [];
+  const newClient = () =>
+    new Cluster(
+      cluster.nodes.map((node) => ({ host: '127.0.0.1', port: node.port })),
+      redisClusterOptions(),
+    );
+  const open = (onRoundTrip?: () => void) => {
+    const store = createRedisStore({ client: newClient(), onRoundTrip });
+    stores.push(store);
+    return store;
+  };
+
+  beforeAll(async () => {
+    cluster = await startRedisCluster(3);
+    console.info(`[redis cluster] 3 masters up and cluster_state:ok in ${Math.round(cluster.startupMs)} ms`);
+  }, 60_000);
+  afterEach(async () => {
+    await Promise.all(stores.splice(0).map((s) => s.close()));
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  runStoreContract('redis cluster', async () => createRedisStore({ client: newClient() }), { realTimeTtl: true });
+
+  it('batches and reads keys spread over every node, in op order, in one round trip', async () => {
+    let trips = 0;
+    const store = open(() => trips++);
+    await store.health();
+    const sessions = Array.from({ length: 12 }, (_, i) => `session-${i}`);
+    // An inspection client with ioredis's defaults (it may queue while connecting).
+    const client = new Cluster(cluster.nodes.map((node) => ({ host: '127.0.0.1', port: node.port })));
+    try {
+      // The sessions' hash tags spread over all three masters.
+      const nodes = new Set<string>();
+      for (const s of sessions) {
+        const slot = Number(await client.cluster('KEYSLOT', storeKeys.session(s)));
+        nodes.add(String((client.slots[slot] ?? [])[0]));
+      }
+      expect(nodes.size).toBe(3);
+    } finally {
+      client.disconnect();
+    }
+    const policy = { algorithm: 'sliding-window' as const, limit: 2, windowMs: 60_000 };
+    const ops: StoreOp[] = sessions.flatMap((s, i): StoreOp[] => [
+      { op: 'set', key: storeKeys.session(s), value: `session ${i}`, ttlMs: 60_000 },
+      { op: 'claim', key: storeKeys.idempotency(`s:${s}`, 'key'), value: `claim ${i}`, ttlMs: 60_000 },
+      { op: 'rateLimit', key: storeKeys.rateLimit(s, 'counter', 'increment'), policy, nowMs: 1_000 },
+      { op: 'get', key: storeKeys.session(s) },
+    ]);
+    trips = 0;
+    const results = await store.batch(ops);
+    expect(trips).toBe(1);
+    expect(results).toEqual(
+      sessions.flatMap((_, i) => [null, null, { allowed: true, limit: 2, remaining: 1, resetMs: 60_000, retryAfterMs: 0 }, `session ${i}`]),
+    );
+    trips = 0;
+    expect(await store.getMany(sessions.map((s) => storeKeys.session(s)))).toEqual(sessions.map((_, i) => `session ${i}`));
+    expect(trips).toBe(1);
+    const second = await store.batch(sessions.map((s) => ({ op: 'deleteIfEquals', key: storeKeys.idempotency(`s:${s}`, 'key'), expected: 'claim 0' })));
+    expect(second).toEqual(sessions.map((_, i) => i === 0));
+  });
+});
