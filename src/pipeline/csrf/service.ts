@@ -10,6 +10,7 @@
  *   `maxOutstanding` tokens of a session stay valid, so concurrent requests from one page pass.
  */
 import { randomBytes } from 'node:crypto';
+import { boundedMemo } from '../../core/memo.js';
 import { systemClock, type Clock } from '../../core/clock.js';
 import type { Session } from '../../session/types.js';
 import type { Store } from '../../store/types.js';
@@ -102,8 +103,12 @@ export function createCsrfService(options: CsrfServiceOptions): CsrfService {
   return perAction(serverSecret, random, ring, options.clock ?? systemClock);
 }
 
+/** Sessions whose derived secrets stay memoised (the derivation is two HMACs). */
+const MEMO_SESSIONS = 10_000;
+
 function perSession(serverSecret: Buffer, random: (size: number) => Buffer): CsrfService {
-  const tagOf = (session: Session): Buffer => sessionTag(deriveSessionSecret(serverSecret, session.id));
+  const tagOfId = boundedMemo(MEMO_SESSIONS, (id) => sessionTag(deriveSessionSecret(serverSecret, id)));
+  const tagOf = (session: Session): Buffer => tagOfId(session.id);
   return {
     rotation: 'per-session',
     issue: (session) => Promise.resolve(maskToken(tagOf(session), random(SESSION_PAYLOAD_BYTES))),
@@ -115,6 +120,7 @@ function perSession(serverSecret: Buffer, random: (size: number) => Buffer): Csr
 }
 
 function perAction(serverSecret: Buffer, random: (size: number) => Buffer, ring: SlotRing, clock: Clock): CsrfService {
+  const secretOf = boundedMemo(MEMO_SESSIONS, (id) => deriveSessionSecret(serverSecret, id));
   /** The slot each request's verified token freed, for the token its response carries. */
   const freed = new WeakMap<Session, number>();
   /** Issue stamps: ms × 1024, strictly increasing within this process even on a frozen clock. */
@@ -126,7 +132,7 @@ function perAction(serverSecret: Buffer, random: (size: number) => Buffer, ring:
   return {
     rotation: 'per-action',
     async issue(session) {
-      const secret = deriveSessionSecret(serverSecret, session.id);
+      const secret = secretOf(session.id);
       const preferred = freed.get(session);
       freed.delete(session);
       const nonce = Buffer.from(await ring.place(session.key, build, preferred), 'hex');
@@ -139,7 +145,7 @@ function perAction(serverSecret: Buffer, random: (size: number) => Buffer, ring:
       const nonce = payload.subarray(0, NONCE_BYTES);
       const tag = payload.subarray(NONCE_BYTES);
       // The HMAC first: a forged or foreign token never reaches the store.
-      if (!safeEqual(tag, actionTag(deriveSessionSecret(serverSecret, session.id), nonce))) return false;
+      if (!safeEqual(tag, actionTag(secretOf(session.id), nonce))) return false;
       const slot = nonce[0] as number;
       const consumed = await ring.consume(session.key, slot, nonce.toString('hex'));
       if (consumed) freed.set(session, slot);

@@ -212,58 +212,18 @@ export function createSealer(options: SealerOptions): Sealer {
       const mac = small ? workMac : buf.subarray(MAC_AT, BODY_AT);
       if (!sodium.crypto_secretbox_open_detached(body, body, mac, small ? workNonce : buf.subarray(NONCE_AT, MAC_AT), key.material)) return FORGED;
 
-      let headerLength = asciiHeaderLength(buf, size, key.idValue, binding);
-      if (headerLength === NOT_ASCII) {
-        const exp = sized(expected, bindingBound(binding));
-        if (exp.length <= KEEP_BUFFER_MAX) expected = exp;
-        headerLength = writeHeader(exp, 0, key.idValue, binding);
-        if (headerLength > 0 && (BODY_AT + headerLength > size || !constantTimeEqual(buf, BODY_AT, exp, 0, headerLength))) headerLength = -1;
-      }
+      const exp = sized(expected, bindingBound(binding));
+      if (exp.length <= KEEP_BUFFER_MAX) expected = exp;
+      const headerLength = writeHeader(exp, 0, key.idValue, binding);
       const textAt = BODY_AT + headerLength;
       let result: OpenResult = WRONG_BINDING;
-      if (headerLength > 0) {
+      if (headerLength > 0 && textAt <= size && constantTimeEqual(buf, BODY_AT, exp, 0, headerLength)) {
         result = { ok: true, plaintext: buf.toString('utf8', textAt, size), needsReseal: key !== ring.current, legacy: false };
       }
       body.fill(0); // do not leave decrypted state behind in the work buffer
       return result;
     },
   };
-}
-
-const NOT_ASCII = -2;
-
-/**
- * Checks the binding header at `BODY_AT` against an ASCII binding (the usual case: a base64url
- * session key and a `name:instance` id) without building the expected bytes: returns the header
- * length when it matches, -1 when not, `NOT_ASCII` when the binding needs the general path. Time
- * depends only on the binding's length, not on where the bytes differ.
- */
-function asciiHeaderLength(buf: Buffer, size: number, keyId: number, binding: StateBinding): number {
-  const s = binding.sessionKey;
-  const c = binding.componentId;
-  const sLen = s.length;
-  const cLen = c.length;
-  const length = BINDING_FIXED + sLen + cLen;
-  if (BODY_AT + length > size || sLen > MAX_BINDING_FIELD || cLen > MAX_BINDING_FIELD) return -1;
-  let diff =
-    ((buf[BODY_AT] as number) ^ SEAL_VERSION) |
-    (buf.readUInt32BE(BODY_AT + 1) ^ keyId) |
-    (buf.readUInt16BE(BODY_AT + 5) ^ sLen) |
-    (buf.readUInt16BE(BODY_AT + 7) ^ cLen);
-  let chars = 0;
-  let at = BODY_AT + BINDING_FIXED;
-  for (let i = 0; i < sLen; i++, at++) {
-    const ch = s.charCodeAt(i);
-    chars |= ch;
-    diff |= (buf[at] as number) ^ ch;
-  }
-  for (let i = 0; i < cLen; i++, at++) {
-    const ch = c.charCodeAt(i);
-    chars |= ch;
-    diff |= (buf[at] as number) ^ ch;
-  }
-  if (chars > 0x7f) return NOT_ASCII;
-  return diff === 0 ? length : -1;
 }
 
 /**
