@@ -25,3 +25,4 @@ if (mode === 'bare') {
 await app.listen({ port: 0, host: '127.0.0.1' });
 process.send?.({ port: app.server.address().port });
 process.on('disconnect', () => process.exit(0));
+process.on('SIGINT', () => process.exit(0));

@@ -57,8 +57,10 @@ const plugin: FastifyPluginAsync<LiveComponentsPluginOptions> = async (app, opti
     view: (request: FastifyRequest, reply: FastifyReply) => createPageView(runtime, sessionCookie, request, reply),
   } satisfies LiveComponentsDecorator);
 
-  app.addHook('onSend', async (request, reply) => {
-    reply.header(HEADERS.requestId, String(request.id));
+  // A callback hook, not an async one: no promise per response on the hot path.
+  app.addHook('onSend', (request, reply, payload, done) => {
+    reply.header(HEADERS.requestId, request.id);
+    done(null, payload);
   });
 
   registerClientAsset(app, options.clientBundlePath);

@@ -33,6 +33,16 @@ export interface RuntimeOptions extends SecurityOptions {
   sessionTtlMs?: number;
   /** Looks up the signed-in user of a session. @default no users (every session is anonymous) */
   resolveUser?: (userId: string) => Promise<User | null>;
+  /** Told about every action that reached a known component action (metrics). Must not throw. */
+  onActionDone?: (report: ActionReport) => void;
+}
+
+/** One finished action, for metrics: `outcome` is `ok` or the error code. */
+export interface ActionReport {
+  component: string;
+  action: string;
+  outcome: 'ok' | string;
+  durationMs: number;
 }
 
 /** A response the HTTP layer (or a test helper) sends as it is. */
@@ -61,7 +71,7 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
   const registry = createRegistry(options.components);
   const sessions = createSessionManager({ store: options.store, clock, ttlMs: options.sessionTtlMs });
   const states = createStateRepository({ store: options.store, sealer: options.sealer, ttlMs: sessions.ttlMs });
-  const { csrf, events, resolveUser } = options;
+  const { csrf, events, resolveUser, onActionDone } = options;
   const stages: Stage[] = buildStages({ ...options, clock, states });
   const pipeline: Pipeline = composePipeline(stages, executeAction);
 
@@ -94,15 +104,22 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
       state: undefined,
       headers: {},
     };
+    const started = performance.now();
     let outcome: Outcome;
     try {
       outcome = await pipeline(ctx);
     } catch (error) {
       // An action may throw a LiveError on purpose (e.g. VALIDATION_FAILED that depends on state).
       // Server-side failures (5xx) go up to the HTTP layer, which logs them.
-      if (!isLiveError(error) || error.statusCode >= 500) throw error;
+      if (!isLiveError(error) || error.statusCode >= 500) {
+        const code = isLiveError(error) ? error.code : 'INTERNAL_ERROR';
+        onActionDone?.({ component: component.name, action: action.name, outcome: code, durationMs: performance.now() - started });
+        throw error;
+      }
       outcome = { type: 'error', error };
     }
+    const code = outcome.type === 'ok' ? 'ok' : outcome.error.code;
+    onActionDone?.({ component: component.name, action: action.name, outcome: code, durationMs: performance.now() - started });
     if (outcome.type === 'error') {
       const res = errorResponse(outcome.error, request.requestId, ctx.headers);
       // A refused action still hands the page a usable token (strict mode consumed the old one),

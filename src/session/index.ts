@@ -8,7 +8,8 @@
  * and with it the session key and the CSRF secret derived from the value, so a forged value has
  * neither a session nor a valid token.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { hash } from 'node:crypto';
+import { randomBytes } from '../core/random.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import type { Store } from '../store/types.js';
 import { storeKeys } from '../store/keys.js';
@@ -57,7 +58,7 @@ export interface SessionManager {
 }
 
 export function sessionKeyOf(id: string): string {
-  return createHash('sha256').update(id).digest('base64url');
+  return hash('sha256', id, 'base64url');
 }
 
 export function createSessionManager(options: SessionManagerOptions): SessionManager {

@@ -3,12 +3,12 @@
  * from raw request text. The `{…}` part is a Redis Cluster hash tag: all keys of one session (or
  * one rate-limit client) land in the same slot, so multi-key scripts work on a cluster.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 const PREFIX = 'lc:';
 
 function digest(text: string): string {
-  return createHash('sha256').update(text).digest('base64url');
+  return hash('sha256', text, 'base64url');
 }
 
 export const storeKeys = {

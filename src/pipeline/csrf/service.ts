@@ -9,7 +9,7 @@
  *   store slots of the session (see `slots.ts`) and consumed atomically on first use; the newest
  *   `maxOutstanding` tokens of a session stay valid, so concurrent requests from one page pass.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from '../../core/random.js';
 import { boundedMemo } from '../../core/memo.js';
 import { systemClock, type Clock } from '../../core/clock.js';
 import type { Session } from '../../session/types.js';

@@ -24,7 +24,7 @@
  * - An action running longer than `lockTtlMs` loses its lock and a repeat may run it again:
  *   choose `lockTtlMs` above the slowest action.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from '../../core/random.js';
 import { systemClock, type Clock } from '../../core/clock.js';
 import { LiveError } from '../../core/errors.js';
 import { HEADERS } from '../../core/wire.js';

@@ -47,7 +47,18 @@ export function parseRecord(text: string): IdempotencyRecord | null {
   return r as unknown as DoneRecord;
 }
 
-/** ISO 8601 UTC with seconds precision, like `2026-01-15T10:30:00Z`. */
+let lastSecond = NaN;
+let lastText = '';
+
+/**
+ * ISO 8601 UTC with seconds precision, like `2026-01-15T10:30:00Z`. Memoised per second: every
+ * action with a key formats the current time, and `Date#toISOString` shows up in profiles.
+ */
 export function isoSeconds(ms: number): string {
-  return `${new Date(ms).toISOString().slice(0, 19)}Z`;
+  const second = Math.floor(ms / 1000);
+  if (second !== lastSecond) {
+    lastText = `${new Date(second * 1000).toISOString().slice(0, 19)}Z`;
+    lastSecond = second;
+  }
+  return lastText;
 }

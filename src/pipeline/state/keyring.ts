@@ -143,7 +143,11 @@ export function parseStateKeys(text: string, source = 'LC_STATE_KEYS'): StateKey
  * together end up with the same key). Calls `warn` exactly once per call — saying whether the key
  * was generated or reused — and never with key material. Not for production: set `LC_STATE_KEYS`.
  * @param dir folder for the key file
+ * @param warn receives the one warning
  * @default dir './data/state-keys'
+ * @default warn console.warn
+ * @example
+ * const keys = env.LC_STATE_KEYS ? parseStateKeys(env.LC_STATE_KEYS) : loadOrCreateDevKeys('./data/state-keys', log.warn);
  * @throws {TypeError} when the existing file does not hold valid keys (see `parseStateKeys`)
  */
 export function loadOrCreateDevKeys(dir = './data/state-keys', warn: (message: string) => void = console.warn): StateKey[] {
@@ -164,26 +168,43 @@ export function loadOrCreateDevKeys(dir = './data/state-keys', warn: (message: s
   return keys;
 }
 
-/** Writes a fresh key to a private temporary file, then links it into place only if `file` is absent. */
+/**
+ * Writes a fresh key to a private temporary file, then links it into place only if `file` is
+ * absent, so a concurrent reader never sees a half-written file. Where the file system has no hard
+ * links, falls back to an exclusive create. False when another process created `file` first.
+ */
 function tryCreateKeyFile(file: string): boolean {
   const bytes = Buffer.alloc(STATE_KEY_BYTES);
   sodium.randombytes_buf(bytes);
+  const text = `${bytes.toString('base64')}\n`;
+  sodium.sodium_memzero(bytes);
   const suffix = Buffer.alloc(6);
   sodium.randombytes_buf(suffix);
   const temp = `${file}.${process.pid}.${suffix.toString('hex')}.tmp`;
   try {
-    writeFileSync(temp, `${bytes.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
+    writeFileSync(temp, text, { mode: 0o600, flag: 'wx' });
     linkSync(temp, file);
     return true;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw error;
+    return createExclusive(file, text);
   } finally {
-    sodium.sodium_memzero(bytes);
     try {
       unlinkSync(temp);
     } catch {
       // never created
     }
+  }
+}
+
+function createExclusive(file: string, text: string): boolean {
+  try {
+    writeFileSync(file, text, { mode: 0o600, flag: 'wx' });
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
   }
 }

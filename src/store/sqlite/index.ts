@@ -2,7 +2,7 @@
  * Driver: `better-sqlite3` 12.x (13 needs Node ≥ 22). It is the reference driver of Kysely's SQLite
  * dialect, synchronous (so every call below is atomic in-process), correct and the fastest tried
  * here. Its prebuilt binary is fetched from GitHub, which CI cannot reach, so `npm ci` builds it
- * from source with node-gyp (about 75 s; headers and g++ are on every machine). `libsql` 0.5 installs
+ * from source with node-gyp (75–90 s; headers and g++ are on every machine). `libsql` 0.5 installs
  * prebuilt from npm, but on this machine it returned a previous key's row from `get()` after `all()`
  * on the same statement, cut strings at NUL and added `_metadata` to rows: not safe for a store.
  *
