@@ -6,6 +6,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { createLiveComponents, html, livecomponents, serverOptions, type LiveComponentsOptions } from '../../src/index.js';
 import { sendError } from '../../src/http/error-mapping.js';
 import { loadConfig, type AppConfig } from '../../src/ops/config.js';
+import { openBackends, type Backends } from '../../src/runtime/backends.js';
 import { createSecurityLogger } from '../../src/ops/security-logger.js';
 import { counter } from './components/counter.js';
 import { order } from './components/order.js';
@@ -19,6 +20,8 @@ export interface DemoAppOptions {
   config?: AppConfig;
   /** Fastify logger setting. @default false */
   logger?: boolean;
+  /** Database and store; opened from `config` (DATABASE_URL, REDIS_URL) when absent. Closed with the app. */
+  backends?: Backends;
   /** Overrides passed to the framework (store, clock, events…), mainly for tests. */
   framework?: Partial<LiveComponentsOptions>;
 }
@@ -31,7 +34,9 @@ const ASSETS: Record<string, { file: string; type: string }> = {
 export async function createDemoApp(options: DemoAppOptions = {}): Promise<FastifyInstance> {
   const config = options.config ?? loadConfig();
   const app = Fastify(serverOptions({ trustProxy: config.TRUST_PROXY, logger: options.logger ?? false }));
+  const backends = options.backends ?? (await openBackends({ databaseUrl: config.DATABASE_URL, redisUrl: config.REDIS_URL }));
   const runtime = await createLiveComponents({
+    store: backends.store,
     components: [...demoComponents],
     appOrigin: config.appOrigin,
     allowedOrigins: config.allowedOrigins,
@@ -43,7 +48,10 @@ export async function createDemoApp(options: DemoAppOptions = {}): Promise<Fasti
     ...options.framework,
   });
   await app.register(livecomponents, { runtime, secureCookies: config.production });
-  app.addHook('onClose', async () => runtime.store.close());
+  app.addHook('onClose', async () => {
+    if (runtime.store !== backends.store) await runtime.store.close();
+    await backends.close();
+  });
 
   for (const [name, asset] of Object.entries(ASSETS)) {
     const body = readFileSync(new URL(`./public/${asset.file}`, import.meta.url));

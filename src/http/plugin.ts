@@ -82,7 +82,8 @@ async function actionRoute(app: FastifyInstance, opts: { runtime: LiveRuntime; s
   app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
 
   app.post(ROUTES.action, { bodyLimit: ACTION_BODY_LIMIT }, async (request, reply) => {
-    const session = await runtime.sessions.load(sessionCookie.read(request));
+    // Only parsed here: the pipeline verifies the session in its first store round trip.
+    const session = runtime.sessions.fromCookie(sessionCookie.read(request));
     const res = await runtime.handleAction(requestInfo(request), request.body, session);
     return reply.code(res.status).headers(res.headers).send(res.body);
   });

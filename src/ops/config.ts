@@ -1,73 +1,268 @@
 /**
- * The environment (PROTOCOL §1) parsed by one zod schema. Every problem is reported at once, each
- * naming its variable; secrets are never echoed back.
+ * The environment (PROTOCOL §1 plus the operations variables) parsed by one zod schema. A bad
+ * value names its variable and says what is wrong; every problem is reported at once; secrets and
+ * URLs that may carry passwords are never echoed back. With `NODE_ENV=production` the start-up
+ * rules of `config-rules.ts` also apply (PROTOCOL §6). `docs/reference/config.md` documents each
+ * variable.
  */
 import { z } from 'zod';
+import { createKeyRing, parseStateKeys } from '../pipeline/state/keyring.js';
+import { parseDatabaseUrl } from '../sql/url.js';
+import { parseLogDestination, parseLogFormat } from './logging/destination.js';
+import { startupProblems } from './config-rules.js';
+import {
+  bearerToken,
+  httpUrl,
+  oneOf,
+  origins,
+  port,
+  secretText,
+  schemeUrl,
+  trustProxy,
+  wholeNumber,
+  yesNo,
+} from './config-fields.js';
 
-const port = z.coerce.number().int().min(0).max(65_535);
-
-function csv(text: string | undefined): string[] {
-  return (text ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '');
-}
-
-/** `false`, `true`, a hop count, or comma-separated addresses/CIDRs (Fastify `trustProxy`). */
-function parseTrustProxy(text: string): boolean | number | string[] {
-  const t = text.trim().toLowerCase();
-  if (t === '' || t === 'false' || t === '0') return false;
-  if (t === 'true') return true;
-  if (/^\d+$/.test(t)) return Number(t);
-  return csv(text);
-}
-
-export const envSchema = z.object({
-  PORT: port.default(3000),
-  HOST: z.string().min(1).default('127.0.0.1'),
-  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
-  DATABASE_URL: z
+/** A variable read by `parse`; blank means unset. `parse` throws an Error saying what is wrong. */
+function variable<T>(parse: (text: string) => T) {
+  return z
     .string()
-    .regex(/^(sqlite:|postgres(ql)?:\/\/)/, 'must start with sqlite: or postgres://')
-    .default('sqlite:./data/livecomponents.db'),
-  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').optional(),
-  LC_STATE_KEYS: z.string().optional(),
-  LC_SESSION_SECRET: z.string().optional(),
-  CORS_ALLOWED_ORIGINS: z.string().optional(),
-  FRONTEND_URL: z.string().optional(),
-  APP_URL: z.string().url('must be a URL such as https://app.example.com').optional(),
-  TRUST_PROXY: z.string().default('false').transform(parseTrustProxy),
-  LOG_FORMAT: z.enum(['pretty', 'json']).optional(),
-  LOG_DESTINATION: z.string().default('stdout'),
-  SANCTUM_ACCESS_TOKEN_EXPIRATION: z.coerce.number().int().positive().default(15),
-  SANCTUM_REFRESH_TOKEN_EXPIRATION: z.coerce.number().int().positive().default(10_080),
+    .optional()
+    .transform((raw, ctx): T | undefined => {
+      const text = raw?.trim();
+      if (text === undefined || text === '') return undefined;
+      try {
+        return parse(text);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: error instanceof Error ? error.message : String(error) });
+        return z.NEVER;
+      }
+    });
+}
+
+/** `LC_STATE_KEYS` must parse as a key ring (32-byte base64 keys, no duplicates); kept as text. */
+function stateKeys(text: string): string {
+  createKeyRing(parseStateKeys(text));
+  return text;
+}
+
+function databaseUrl(text: string): string {
+  parseDatabaseUrl(text);
+  return text;
+}
+
+/** Checked by the logging module's own parser; kept as text for it to read at start-up. */
+function logDestination(text: string): string {
+  parseLogDestination(text);
+  return text;
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** Every variable the app reads. Each field accepts `undefined` (unset), so defaults apply later. */
+export const envSchema = z.object({
+  PORT: variable(port),
+  HOST: variable((t) => t),
+  NODE_ENV: variable(oneOf(['development', 'production', 'test'] as const)),
+  DATABASE_URL: variable(databaseUrl),
+  REDIS_URL: variable(schemeUrl(['redis:', 'rediss:'], 'redis://host:6379 or rediss://…')),
+  LC_STATE_KEYS: variable(stateKeys),
+  LC_SESSION_SECRET: variable(secretText),
+  CORS_ALLOWED_ORIGINS: variable(origins),
+  FRONTEND_URL: variable(origins),
+  APP_URL: variable(httpUrl),
+  TRUST_PROXY: variable(trustProxy),
+  BEHIND_PROXY: variable(yesNo),
+  LOG_FORMAT: variable(parseLogFormat),
+  LOG_DESTINATION: variable(logDestination),
+  LOG_LEVEL: variable(oneOf(LOG_LEVELS)),
+  HEALTH_TOKEN: variable(bearerToken),
+  METRICS_TOKEN: variable(bearerToken),
+  METRICS_PORT: variable(port),
+  INSTANCES: variable(wholeNumber(1)),
+  SMTP_URL: variable(schemeUrl(['smtp:', 'smtps:'], 'smtp://user:pass@host:587 or smtps://…')),
+  SANCTUM_ACCESS_TOKEN_EXPIRATION: variable(wholeNumber(1)),
+  SANCTUM_REFRESH_TOKEN_EXPIRATION: variable(wholeNumber(1)),
+  TOKEN_CLEANUP_INTERVAL: variable(wholeNumber(0)),
+  SESSION_TTL: variable(wholeNumber(1)),
 });
 
-export type Env = z.infer<typeof envSchema>;
+/** The names of every variable the schema reads. */
+export type EnvVariable = keyof typeof envSchema.shape;
+export const ENV_VARIABLES = Object.keys(envSchema.shape) as EnvVariable[];
 
-export interface AppConfig extends Env {
-  /** The app's own origin for CSRF origin checks: `APP_URL`, else `http://HOST:PORT`. */
+/** The parsed configuration. Times are in minutes, as in the variables. */
+export interface AppConfig {
+  /** Listen port. @default 3000 */
+  PORT: number;
+  /** Listen address. @default '127.0.0.1' */
+  HOST: string;
+  /** `production` turns on the strict checks. @default 'development' */
+  NODE_ENV: 'development' | 'production' | 'test';
+  /** `sqlite:PATH` or `postgres://…`. @default 'sqlite:./data/livecomponents.db' */
+  DATABASE_URL: string;
+  /** Shared store for several instances. @default undefined (in-process store) */
+  REDIS_URL: string | undefined;
+  /** Comma-separated base64 32-byte keys, newest first. @default undefined (development: generated) */
+  LC_STATE_KEYS: string | undefined;
+  /** Secret of at least 32 bytes for session/CSRF HMACs. @default undefined (development: generated) */
+  LC_SESSION_SECRET: string | undefined;
+  /** Exact origins from `CORS_ALLOWED_ORIGINS`. @default undefined */
+  CORS_ALLOWED_ORIGINS: string[] | undefined;
+  /** Exact origins from `FRONTEND_URL` (seed name, same meaning). @default undefined */
+  FRONTEND_URL: string[] | undefined;
+  /** The public URL. @default undefined (then `http://HOST:PORT`) */
+  APP_URL: string | undefined;
+  /** Fastify `trustProxy`: off, every hop, a hop count, or addresses/CIDRs. @default false */
+  TRUST_PROXY: boolean | number | string[];
+  /** A reverse proxy is declared in front (then `TRUST_PROXY` must be set). @default false */
+  BEHIND_PROXY: boolean;
+  /** @default 'json' in production, else 'pretty' */
+  LOG_FORMAT: 'pretty' | 'json';
+  /** `stdout`, `file:PATH`, `syslog:URL` or `otlp:URL`. @default 'stdout' */
+  LOG_DESTINATION: string;
+  /** @default 'info' */
+  LOG_LEVEL: (typeof LOG_LEVELS)[number];
+  /** Bearer token for the detailed health report. @default undefined */
+  HEALTH_TOKEN: string | undefined;
+  /** Bearer token that `/metrics` requires. @default undefined */
+  METRICS_TOKEN: string | undefined;
+  /** Serve `/metrics` on this separate port instead. @default undefined */
+  METRICS_PORT: number | undefined;
+  /** Declared number of instances; more than 1 needs `REDIS_URL`. @default 1 */
+  INSTANCES: number;
+  /** Mail transport (password reset). @default undefined */
+  SMTP_URL: string | undefined;
+  /** Access token lifetime, minutes. @default 15 */
+  SANCTUM_ACCESS_TOKEN_EXPIRATION: number;
+  /** Refresh token lifetime, minutes. @default 10080 */
+  SANCTUM_REFRESH_TOKEN_EXPIRATION: number;
+  /** Minutes between expired-token clean-ups; 0 turns the in-process timer off. @default 1440 */
+  TOKEN_CLEANUP_INTERVAL: number;
+  /** Session idle lifetime, minutes. @default 1440 */
+  SESSION_TTL: number;
+  /** The app's own origin for CSRF origin checks: `APP_URL`'s origin, else `http://HOST:PORT`. */
   appOrigin: string;
-  /** Exact origins allowed besides the app's own (CORS and CSRF). */
+  /** Exact origins allowed besides the app's own (CORS and CSRF): both lists, or the default. */
   allowedOrigins: string[];
+  /** `NODE_ENV === 'production'`. */
   production: boolean;
+  /** Cookies are `Secure` (`__Host-` session cookie): production with an https `APP_URL`. */
+  secureCookies: boolean;
 }
 
+/**
+ * One problem: the variable to change and a sentence that starts with its name. Only the
+ * doctor's code-level checks (the redaction list) have no variable.
+ */
+export interface ConfigIssue {
+  readonly variable?: EnvVariable;
+  readonly message: string;
+}
+
+/** Thrown by `loadConfig`: `problems` holds every problem, one line each, each naming its variable. */
 export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
+  /** Stable code for programs and logs. */
+  readonly code = 'CONFIG_INVALID';
+  readonly problems: readonly string[];
+  constructor(readonly issues: readonly ConfigIssue[]) {
+    const problems = issues.map((i) => i.message);
     super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
     this.name = 'ConfigError';
+    this.problems = problems;
   }
 }
 
-export function loadConfig(env: Record<string, string | undefined> = process.env): AppConfig {
-  const parsed = envSchema.safeParse(env);
-  if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+/** The variables that have a format problem (their value fell back to the default). */
+export function invalidVariables(issues: readonly ConfigIssue[]): Set<EnvVariable> {
+  return new Set(issues.flatMap((i) => (i.variable === undefined ? [] : [i.variable])));
+}
+
+/** Prefixes `message` with `variable` unless it already starts with it. */
+export function configIssue(variable: EnvVariable, message: string): ConfigIssue {
+  return { variable, message: message.startsWith(variable) ? message : `${variable}: ${message}` };
+}
+
+/** The default of `CORS_ALLOWED_ORIGINS` outside production; production allows only its own origin by default. */
+const DEVELOPMENT_ORIGINS = ['http://localhost:3000'];
+
+/**
+ * Parses `env` without judging production readiness: the configuration (an invalid variable falls
+ * back to its default) and the format problems. `runDoctor` and `loadConfig` build on it.
+ */
+export function parseEnv(env: Readonly<Record<string, string | undefined>>): { config: AppConfig; issues: ConfigIssue[] } {
+  const input: Record<string, string | undefined> = {};
+  for (const name of ENV_VARIABLES) input[name] = env[name];
+  const first = envSchema.safeParse(input);
+  const issues: ConfigIssue[] = [];
+  if (!first.success) {
+    for (const i of first.error.issues) {
+      const name = i.path[0] as EnvVariable;
+      issues.push(configIssue(name, i.message));
+      input[name] = undefined; // every field accepts unset, so the second parse succeeds
+    }
   }
-  const e = parsed.data;
-  const hostForUrl = e.HOST === '0.0.0.0' || e.HOST === '::' ? 'localhost' : e.HOST;
-  const appOrigin = e.APP_URL ? new URL(e.APP_URL).origin : `http://${hostForUrl}:${e.PORT}`;
-  const allowedOrigins = csv(e.CORS_ALLOWED_ORIGINS ?? e.FRONTEND_URL ?? 'http://localhost:3000');
-  return { ...e, appOrigin, allowedOrigins, production: e.NODE_ENV === 'production' };
+  const e = first.success ? first.data : envSchema.parse(input);
+  const NODE_ENV = e.NODE_ENV ?? 'development';
+  const production = NODE_ENV === 'production';
+  const PORT = e.PORT ?? 3000;
+  const HOST = e.HOST ?? '127.0.0.1';
+  const hostForUrl = HOST === '0.0.0.0' || HOST === '::' ? 'localhost' : HOST.includes(':') ? `[${HOST}]` : HOST;
+  const listed = [...(e.CORS_ALLOWED_ORIGINS ?? []), ...(e.FRONTEND_URL ?? [])];
+  const config: AppConfig = {
+    ...e,
+    PORT,
+    HOST,
+    NODE_ENV,
+    DATABASE_URL: e.DATABASE_URL ?? 'sqlite:./data/livecomponents.db',
+    TRUST_PROXY: e.TRUST_PROXY ?? false,
+    BEHIND_PROXY: e.BEHIND_PROXY ?? false,
+    LOG_FORMAT: e.LOG_FORMAT ?? (production ? 'json' : 'pretty'),
+    LOG_DESTINATION: e.LOG_DESTINATION ?? 'stdout',
+    LOG_LEVEL: e.LOG_LEVEL ?? 'info',
+    INSTANCES: e.INSTANCES ?? 1,
+    SANCTUM_ACCESS_TOKEN_EXPIRATION: e.SANCTUM_ACCESS_TOKEN_EXPIRATION ?? 15,
+    SANCTUM_REFRESH_TOKEN_EXPIRATION: e.SANCTUM_REFRESH_TOKEN_EXPIRATION ?? 10_080,
+    TOKEN_CLEANUP_INTERVAL: e.TOKEN_CLEANUP_INTERVAL ?? 1440,
+    SESSION_TTL: e.SESSION_TTL ?? 1440,
+    appOrigin: e.APP_URL ? new URL(e.APP_URL).origin : `http://${hostForUrl}:${PORT}`,
+    allowedOrigins: listed.length > 0 ? [...new Set(listed)] : production ? [] : [...DEVELOPMENT_ORIGINS],
+    production,
+    secureCookies: production && e.APP_URL?.startsWith('https:') === true,
+  };
+  issues.push(...crossFieldIssues(config));
+  return { config, issues };
+}
+
+/** Rules between two variables that hold in every environment. */
+function crossFieldIssues(c: AppConfig): ConfigIssue[] {
+  const found: ConfigIssue[] = [];
+  if (c.METRICS_PORT !== undefined && c.METRICS_PORT !== 0 && c.METRICS_PORT === c.PORT) {
+    found.push(configIssue('METRICS_PORT', `METRICS_PORT must differ from PORT (both are ${c.PORT})`));
+  }
+  if (c.SANCTUM_REFRESH_TOKEN_EXPIRATION < c.SANCTUM_ACCESS_TOKEN_EXPIRATION) {
+    found.push(
+      configIssue(
+        'SANCTUM_REFRESH_TOKEN_EXPIRATION',
+        `SANCTUM_REFRESH_TOKEN_EXPIRATION (${c.SANCTUM_REFRESH_TOKEN_EXPIRATION} min) must be at least SANCTUM_ACCESS_TOKEN_EXPIRATION (${c.SANCTUM_ACCESS_TOKEN_EXPIRATION} min)`,
+      ),
+    );
+  }
+  return found;
+}
+
+/**
+ * Reads the configuration. With `NODE_ENV=production`, also refuses keys or secrets that are
+ * missing or weak, cookies that could not be `Secure`, and a declared proxy without `TRUST_PROXY`.
+ * @param env the variables to read
+ * @default env process.env
+ * @throws {ConfigError} listing every problem at once
+ * @example
+ * const config = loadConfig(); // throws ConfigError with .problems when something is wrong
+ */
+export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env): AppConfig {
+  const { config, issues } = parseEnv(env);
+  if (config.production) issues.push(...startupProblems(config, invalidVariables(issues)));
+  if (issues.length > 0) throw new ConfigError(issues);
+  return config;
 }

@@ -7,6 +7,7 @@ import type { ComponentContext, ComponentDefinition, ResolvedAction, StateShape,
 import type { LiveError } from '../core/errors.js';
 import type { IdempotencyMeta } from '../core/wire.js';
 import type { Session } from '../session/types.js';
+import type { StoreOp, StoreOpResult } from '../store/types.js';
 
 /** Facts about the HTTP request that stages may use. */
 export interface RequestInfo {
@@ -45,6 +46,16 @@ export interface ActionContext {
   state: StateShape | undefined;
   /** Response headers stages add (rate-limit fields, `Idempotent-Replayed`…). */
   readonly headers: Record<string, string>;
+  /**
+   * Results of the ops stages prepared (see `Stage.prepare`), fetched together in one store round
+   * trip; `null` when no prefetch ran (a stage then calls the store itself).
+   */
+  prefetched?: Map<Stage, StoreOpResult> | null;
+  /**
+   * Writes flushed together in one round trip after the action (new state, idempotency record).
+   * `null` when no prefetch ran: a stage then writes directly.
+   */
+  deferred?: StoreOp[] | null;
 }
 
 /** A successful action, before the fresh CSRF token is added. */
@@ -64,9 +75,21 @@ export type Outcome = { readonly type: 'ok'; readonly result: ActionResult } | {
  */
 export type Next = (ctx: ActionContext) => Promise<Outcome>;
 
+/** A store op a stage needs before it runs, and how to take it back if the stage never runs. */
+export interface PreparedOp {
+  readonly op: StoreOp;
+  /** Flushed after the action when the pipeline stopped before this stage (e.g. release a claim). */
+  readonly undo?: StoreOp;
+}
+
 export interface Stage {
   /** Stage name for logs and metrics. */
   readonly name: string;
+  /**
+   * The store op this stage will need, known before any stage runs. The prefetch stage gathers the
+   * ops of every later stage and sends them in ONE round trip (ARCHITECTURE: at most two per action).
+   */
+  prepare?(ctx: ActionContext): PreparedOp | null;
   run(ctx: ActionContext, next: Next): Promise<Outcome>;
 }
 
@@ -76,4 +99,13 @@ export function ok(result: ActionResult): Outcome {
 
 export function fail(error: LiveError): Outcome {
   return { type: 'error', error };
+}
+
+/** The result prefetched for `stage`, removed from the context (what is left had no stage run it). */
+export function takePrefetched(ctx: ActionContext, stage: Stage): StoreOpResult | undefined {
+  const map = ctx.prefetched;
+  if (map == null) return undefined;
+  const result = map.get(stage);
+  map.delete(stage);
+  return result;
 }

@@ -59,7 +59,10 @@ export interface LiveRuntime {
   readonly csrf: CsrfService;
   readonly store: Store;
   readonly events: SecurityEventSink;
-  /** Runs one action request through the whole pipeline. */
+  /**
+   * Runs one action request through the whole pipeline. `session` is what the cookie claims
+   * (`sessions.fromCookie`); the pipeline verifies it against the store in its first round trip.
+   */
   handleAction(request: RequestInfo, body: unknown, session: Session | null): Promise<RuntimeResponse>;
   /** Mounts (or finds) an instance in a session and renders it. */
   mount(session: Session, componentId: string, initialState?: Record<string, unknown>): Promise<string>;
@@ -72,7 +75,7 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
   const sessions = createSessionManager({ store: options.store, clock, ttlMs: options.sessionTtlMs });
   const states = createStateRepository({ store: options.store, sealer: options.sealer, ttlMs: sessions.ttlMs });
   const { csrf, events, resolveUser, onActionDone } = options;
-  const stages: Stage[] = buildStages({ ...options, clock, states });
+  const stages: Stage[] = buildStages({ ...options, clock, states, sessions });
   const pipeline: Pipeline = composePipeline(stages, executeAction);
 
   async function userOf(session: Session): Promise<User | null> {

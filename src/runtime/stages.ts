@@ -1,6 +1,8 @@
 /**
  * The ordered list of stages, in one place (PROTOCOL §3):
  * CSRF → rate limit → idempotency → validation → (state load) → authorization → action → state stored.
+ * The prefetch stage sits after CSRF: it sends the session read and the reads/claims the later
+ * stages prepared in one round trip, and their writes in one more after the action.
  * The state stage sits before `authorize` because rules may look at the state; it stores the new
  * state only after the action and the render succeeded.
  */
@@ -13,7 +15,9 @@ import { createRateLimitStage } from '../pipeline/rate-limit/index.js';
 import { createStateStage } from '../pipeline/state/index.js';
 import type { StateRepository } from '../pipeline/state/repository.js';
 import type { Stage } from '../pipeline/types.js';
+import { createPrefetchStage } from '../pipeline/prefetch/index.js';
 import { createValidateStage } from '../pipeline/validate/index.js';
+import type { SessionManager } from '../session/index.js';
 import type { Store } from '../store/types.js';
 
 export interface SecurityOptions {
@@ -43,16 +47,23 @@ export interface SecurityOptions {
 }
 
 export function buildStages(
-  options: SecurityOptions & { store: Store; csrf: CsrfService; events: SecurityEventSink; clock: Clock; states: StateRepository },
+  options: SecurityOptions & {
+    store: Store;
+    csrf: CsrfService;
+    events: SecurityEventSink;
+    clock: Clock;
+    states: StateRepository;
+    sessions: SessionManager;
+  },
 ): Stage[] {
   const { store, events, clock } = options;
   const rl = options.rateLimit ?? {};
-  return [
-    createCsrfStage({
+  const csrf = createCsrfStage({
       csrf: options.csrf,
       origins: { appOrigin: options.appOrigin, allowed: options.allowedOrigins ?? [] },
       events,
-    }),
+  });
+  const storeStages: Stage[] = [
     createRateLimitStage({
       store,
       clock,
@@ -72,4 +83,7 @@ export function buildStages(
     createStateStage({ states: options.states, events }),
     createAuthorizeStage({ events }),
   ];
+  // CSRF needs no store (its default mode); from the rate limiter on, the reads travel in one batch.
+  const prefetch = createPrefetchStage({ store, sessions: options.sessions, events, later: storeStages });
+  return [csrf, prefetch, ...storeStages];
 }

@@ -11,7 +11,7 @@
 import { hash } from 'node:crypto';
 import { randomBytes } from '../core/random.js';
 import { type Clock, systemClock } from '../core/clock.js';
-import type { Store } from '../store/types.js';
+import type { Store, StoreOp } from '../store/types.js';
 import { storeKeys } from '../store/keys.js';
 import type { Session } from './types.js';
 
@@ -45,6 +45,19 @@ export interface SessionManager {
   readonly ttlMs: number;
   /** The session a cookie value names, or `null` when the value is malformed, unknown or expired. */
   load(cookieValue: string | undefined): Promise<Session | null>;
+  /**
+   * The session a cookie value claims, without any I/O (`null` when malformed). Not yet verified:
+   * the action pipeline fetches its record (`recordOp`) in its one prefetch round trip and checks
+   * it with `checkRecord`.
+   */
+  fromCookie(cookieValue: string | undefined): Session | null;
+  recordOp(session: Session): StoreOp & { op: 'get' };
+  /**
+   * Verifies a claimed session against its stored record: `session` is `null` when the record is
+   * missing, unreadable or names another user; `touch` is the write that extends an active
+   * session's lifetime (at most once per half-lifetime), to be flushed by the caller.
+   */
+  checkRecord(session: Session, raw: string | null): { session: Session | null; touch: (StoreOp & { op: 'set' }) | null };
   /** Creates and stores a new anonymous session. */
   create(): Promise<Session>;
   /**
@@ -78,21 +91,41 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
     await store.set(storeKeys.session(session.key), JSON.stringify(record), ttlMs);
   }
 
+  function fromCookie(cookieValue: string | undefined): Session | null {
+    if (cookieValue === undefined || !SESSION_ID_RE.test(cookieValue)) return null;
+    return { id: cookieValue, key: sessionKeyOf(cookieValue), userId: claimedUserId(cookieValue), createdAt: 0 };
+  }
+
+  function recordOp(session: Session): StoreOp & { op: 'get' } {
+    return { op: 'get', key: storeKeys.session(session.key) };
+  }
+
+  function checkRecord(session: Session, raw: string | null): { session: Session | null; touch: (StoreOp & { op: 'set' }) | null } {
+    const record = raw === null ? null : parseRecord(raw);
+    if (record === null || record.u !== session.userId) return { session: null, touch: null };
+    const verified: Session = { id: session.id, key: session.key, userId: record.u, createdAt: record.c };
+    const now = clock.now();
+    if (now - record.t <= ttlMs / 2) return { session: verified, touch: null };
+    const touched: SessionRecord = { u: record.u, c: record.c, t: now };
+    return {
+      session: verified,
+      touch: { op: 'set', key: storeKeys.session(session.key), value: JSON.stringify(touched), ttlMs },
+    };
+  }
+
   return {
     ttlMs,
     async load(cookieValue) {
-      if (cookieValue === undefined || !SESSION_ID_RE.test(cookieValue)) return null;
-      const key = sessionKeyOf(cookieValue);
-      const raw = await store.get(storeKeys.session(key));
-      if (raw === null) return null;
-      const record = parseRecord(raw);
-      if (record === null) return null;
-      if (record.u !== claimedUserId(cookieValue)) return null;
-      const session: Session = { id: cookieValue, key, userId: record.u, createdAt: record.c };
-      const now = clock.now();
-      if (now - record.t > ttlMs / 2) await write(session, now);
-      return session;
+      const session = fromCookie(cookieValue);
+      if (session === null) return null;
+      const checked = checkRecord(session, await store.get(storeKeys.session(session.key)));
+      if (checked.session === null) return null;
+      if (checked.touch !== null) await store.set(checked.touch.key, checked.touch.value, checked.touch.ttlMs);
+      return checked.session;
     },
+    fromCookie,
+    recordOp,
+    checkRecord,
     async create() {
       const now = clock.now();
       const session = newSession(null, now);

@@ -23,14 +23,17 @@ export interface TestClient {
 
 export async function demoApp(env: Record<string, string> = {}, framework: Partial<LiveComponentsOptions> = {}) {
   const events = memorySecurityEvents();
+  const dataDir = mkdtempSync(join(tmpdir(), 'lc-test-'));
   const config = loadConfig({
     LC_STATE_KEYS: randomBytes(32).toString('base64'),
     LC_SESSION_SECRET: randomBytes(32).toString('base64'),
+    // The embedded default (a SQLite file), in a folder of this test's own.
+    DATABASE_URL: `sqlite:${join(dataDir, 'test.db')}`,
     ...env,
   });
   const app = await createDemoApp({
     config,
-    framework: { events, dataDir: mkdtempSync(join(tmpdir(), 'lc-test-')), ...framework },
+    framework: { events, dataDir, ...framework },
   });
   await app.ready();
   return { app, events, config, client: (path = '/', ip?: string) => openClient(app, path, ip) };

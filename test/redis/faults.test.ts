@@ -186,7 +186,7 @@ describe.skipIf(!REDIS_AVAILABLE)('Redis store under faults', () => {
     let killing = true;
     const killer = (async () => {
       while (killing) {
-        await admin.client('KILL', 'TYPE', 'normal', 'SKIPME', 'yes').catch(() => undefined);
+        await admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes').catch(() => undefined);
         await sleep(20);
       }
     })();

@@ -74,7 +74,7 @@ describe.skipIf(!REDIS_AVAILABLE)('Lua rate limits agree with the JavaScript alg
       const raw = await admin.get(key);
       return raw === null ? null : Number(raw);
     }
-    const flat = await admin.zrange(key, 0, -1, 'WITHSCORES');
+    const flat = await admin.zrange(key, '0', '-1', 'WITHSCORES');
     return flat.length === 0 ? null : flat.filter((_, i) => i % 2 === 1).map(Number);
   }
 

@@ -29,8 +29,8 @@ import { systemClock, type Clock } from '../../core/clock.js';
 import { LiveError } from '../../core/errors.js';
 import { HEADERS } from '../../core/wire.js';
 import { storeKeys } from '../../store/keys.js';
-import type { Store } from '../../store/types.js';
-import { fail, ok, type ActionContext, type Next, type Outcome, type Stage } from '../types.js';
+import type { Store, StoreOp } from '../../store/types.js';
+import { fail, ok, takePrefetched, type ActionContext, type Next, type Outcome, type Stage } from '../types.js';
 import { requestFingerprint } from './fingerprint.js';
 import { parseIdempotencyKey } from './key.js';
 import { isoSeconds, parseRecord, type DoneRecord, type PendingRecord } from './record.js';
@@ -76,18 +76,26 @@ export function createIdempotencyStage(options: IdempotencyStageOptions): Stage 
   const onStoreError = options.onStoreError ?? noop;
 
   /** Deletes our pending claim if it is still ours; a failure only delays the key until the lock expires. */
-  function release(storeKey: string, pending: string): Promise<unknown> {
+  function release(ctx: ActionContext, storeKey: string, pending: string): Promise<unknown> {
+    if (ctx.deferred) {
+      ctx.deferred.push({ op: 'deleteIfEquals', key: storeKey, expected: pending });
+      return Promise.resolve();
+    }
     return store.deleteIfEquals(storeKey, pending).catch(onStoreError);
   }
 
   /** Replaces our claim with the result without overwriting a record another request made meanwhile. */
-  function complete(storeKey: string, pending: string, done: string, ttlMs: number): Promise<unknown> {
-    return store
-      .batch([
-        { op: 'deleteIfEquals', key: storeKey, expected: pending },
-        { op: 'claim', key: storeKey, value: done, ttlMs },
-      ])
-      .catch(onStoreError);
+  function complete(ctx: ActionContext, storeKey: string, pending: string, done: string, ttlMs: number): Promise<unknown> {
+    const ops: StoreOp[] = [
+      { op: 'deleteIfEquals', key: storeKey, expected: pending },
+      { op: 'claim', key: storeKey, value: done, ttlMs },
+    ];
+    if (ctx.deferred) {
+      // Flushed with the new state after the action, in the pipeline's second round trip.
+      ctx.deferred.push(...ops);
+      return Promise.resolve();
+    }
+    return store.batch(ops).catch(onStoreError);
   }
 
   async function runClaimed(ctx: ActionContext, next: Next, key: string, storeKey: string, fp: string, pending: string): Promise<Outcome> {
@@ -95,11 +103,11 @@ export function createIdempotencyStage(options: IdempotencyStageOptions): Stage 
     try {
       outcome = await next(ctx);
     } catch (error) {
-      await release(storeKey, pending);
+      await release(ctx, storeKey, pending);
       throw error;
     }
     if (outcome.type !== 'ok') {
-      await release(storeKey, pending);
+      await release(ctx, storeKey, pending);
       return outcome;
     }
     const ttlSeconds = ctx.action.idempotencyTTL ?? defaultTtlSeconds;
@@ -107,24 +115,55 @@ export function createIdempotencyStage(options: IdempotencyStageOptions): Stage 
     const createdAt = isoSeconds(now);
     const { html, state } = outcome.result;
     const done: DoneRecord = { s: 'done', fp, html, state, created_at: createdAt, exp: now + ttlSeconds * 1000 };
-    await complete(storeKey, pending, JSON.stringify(done), ttlSeconds * 1000);
+    await complete(ctx, storeKey, pending, JSON.stringify(done), ttlSeconds * 1000);
     return ok({ ...outcome.result, idempotency: { key, cached: false, ttl: ttlSeconds, created_at: createdAt } });
   }
 
-  return {
+  /** The claim this request makes, computed once whether it is prefetched or sent here. */
+  interface Claim {
+    key: string;
+    storeKey: string;
+    fp: string;
+    pending: string;
+  }
+  const claims = new WeakMap<ActionContext, Claim | LiveError | null>();
+
+  function claimOf(ctx: ActionContext): Claim | LiveError | null {
+    let claim = claims.get(ctx);
+    if (claim !== undefined) return claim;
+    const key = parseIdempotencyKey(ctx.request.headers[HEADERS.idempotencyKey], ctx.body.idempotencyKey);
+    if (key === null || key instanceof LiveError) {
+      claim = key;
+    } else {
+      const scope = ctx.user === null ? `s:${ctx.session.key}` : `u:${ctx.user.id}`;
+      const fp = requestFingerprint(ctx.componentContext.componentId, ctx.action.name, ctx.body.params);
+      const record: PendingRecord = { s: 'pending', fp, lock: randomBytes(16).toString('base64url'), exp: clock.now() + lockTtlMs };
+      claim = { key, storeKey: storeKeys.idempotency(scope, key), fp, pending: JSON.stringify(record) };
+    }
+    claims.set(ctx, claim);
+    return claim;
+  }
+
+  const stage: Stage = {
     name: 'idempotency',
+    prepare(ctx) {
+      const claim = claimOf(ctx);
+      if (claim === null || claim instanceof LiveError) return null;
+      return {
+        op: { op: 'claim', key: claim.storeKey, value: claim.pending, ttlMs: lockTtlMs },
+        // The rate limiter refused before this stage ran: the claim must not block the key.
+        undo: { op: 'deleteIfEquals', key: claim.storeKey, expected: claim.pending },
+      };
+    },
     async run(ctx, next) {
-      const key = parseIdempotencyKey(ctx.request.headers[HEADERS.idempotencyKey], ctx.body.idempotencyKey);
-      if (key === null) {
+      const claim = claimOf(ctx);
+      if (claim === null) {
         return ctx.action.requireIdempotencyKey === true ? fail(new LiveError('IDEMPOTENCY_KEY_REQUIRED')) : next(ctx);
       }
-      if (key instanceof LiveError) return fail(key);
-      const scope = ctx.user === null ? `s:${ctx.session.key}` : `u:${ctx.user.id}`;
-      const storeKey = storeKeys.idempotency(scope, key);
-      const fp = requestFingerprint(ctx.componentContext.componentId, ctx.action.name, ctx.body.params);
-      const claim: PendingRecord = { s: 'pending', fp, lock: randomBytes(16).toString('base64url'), exp: clock.now() + lockTtlMs };
-      const pending = JSON.stringify(claim);
-      const existing = await store.claim(storeKey, pending, lockTtlMs);
+      if (claim instanceof LiveError) return fail(claim);
+      const { key, storeKey, fp, pending } = claim;
+      const prefetched = takePrefetched(ctx, stage);
+      const existing = prefetched !== undefined ? (prefetched as string | null) : await store.claim(storeKey, pending, lockTtlMs);
       if (existing === null) return runClaimed(ctx, next, key, storeKey, fp, pending);
 
       const record = parseRecord(existing);
@@ -142,6 +181,7 @@ export function createIdempotencyStage(options: IdempotencyStageOptions): Stage 
       return ok({ html: record.html, state: record.state, idempotency: { key, cached: true, ttl, created_at: record.created_at } });
     },
   };
+  return stage;
 }
 
 function positiveInteger(name: string, value: number): number {

@@ -16,7 +16,7 @@ import { HEADERS } from '../../core/wire.js';
 import type { SecurityEventSink } from '../../ops/security-events.js';
 import { storeKeys } from '../../store/keys.js';
 import type { RateLimitAlgorithm, RateLimitDecision, RateLimitPolicy, Store } from '../../store/types.js';
-import { fail, type Stage } from '../types.js';
+import { fail, takePrefetched, type ActionContext, type Stage } from '../types.js';
 
 export interface RateLimitDefaults {
   /** @default 60 */
@@ -101,23 +101,43 @@ export function createRateLimitStage(options: RateLimitStageOptions): Stage {
     return rules;
   }
 
-  return {
+  /** The rule and store key of this request, or `null` for an allowlisted client. */
+  function target(ctx: ActionContext): { rule: Rule; key: string } | null {
+    if (allowlist !== null && isAllowlisted(allowlist, ctx.request.ip)) return null;
+    const rules = rulesFor(ctx.action);
+    const { user } = ctx;
+    const rule = user === null ? rules.anonymous : rules.signedIn;
+    const client = user === null ? `ip:${ctx.request.ip}` : `u:${user.id}`;
+    return { rule, key: storeKeys.rateLimit(client, ctx.component.name, ctx.action.name) };
+  }
+
+  const stage: Stage = {
     name: 'rate-limit',
+    // With failOpen the step keeps its own round trip, so its failure cannot fail the batch.
+    prepare: failOpen
+      ? undefined
+      : (ctx) => {
+          const t = target(ctx);
+          return t === null ? null : { op: { op: 'rateLimit', key: t.key, policy: t.rule.policy, nowMs: clock.now() } };
+        },
     async run(ctx, next) {
-      if (allowlist !== null && isAllowlisted(allowlist, ctx.request.ip)) return next(ctx);
-      const rules = rulesFor(ctx.action);
+      const t = target(ctx);
+      if (t === null) return next(ctx);
+      const { rule, key } = t;
       const { user } = ctx;
-      const rule = user === null ? rules.anonymous : rules.signedIn;
-      const client = user === null ? `ip:${ctx.request.ip}` : `u:${user.id}`;
-      const key = storeKeys.rateLimit(client, ctx.component.name, ctx.action.name);
       const now = clock.now();
       let decision: RateLimitDecision;
-      try {
-        decision = await store.rateLimit(key, rule.policy, now);
-      } catch (error) {
-        if (!failOpen) throw error;
-        onFailOpen?.(error);
-        return next(ctx);
+      const prefetched = takePrefetched(ctx, stage);
+      if (prefetched !== undefined) {
+        decision = prefetched as RateLimitDecision;
+      } else {
+        try {
+          decision = await store.rateLimit(key, rule.policy, now);
+        } catch (error) {
+          if (!failOpen) throw error;
+          onFailOpen?.(error);
+          return next(ctx);
+        }
       }
       setHeaders(ctx.headers, rule, decision, now);
       if (decision.allowed) return next(ctx);
@@ -138,6 +158,7 @@ export function createRateLimitStage(options: RateLimitStageOptions): Stage {
       );
     },
   };
+  return stage;
 }
 
 function makeRule(limit: number, windowSeconds: number, algorithm: RateLimitAlgorithm): Rule {

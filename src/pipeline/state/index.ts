@@ -6,16 +6,19 @@
  */
 import { LiveError } from '../../core/errors.js';
 import type { SecurityEventSink } from '../../ops/security-events.js';
-import { fail, type Stage } from '../types.js';
+import { fail, takePrefetched, type Stage } from '../types.js';
 import type { StateRepository } from './repository.js';
 
 export function createStateStage(options: { states: StateRepository; events: SecurityEventSink }): Stage {
   const { states, events } = options;
-  return {
+  const stage: Stage = {
     name: 'state',
+    prepare: (ctx) => ({ op: states.loadOp(ctx.session, ctx.componentContext.componentId) }),
     async run(ctx, next) {
       const componentId = ctx.componentContext.componentId;
-      const loaded = await states.load(ctx.session, componentId);
+      const loaded = ctx.prefetched?.has(stage)
+        ? states.decode(takePrefetched(ctx, stage) as string | null, ctx.session, componentId)
+        : await states.load(ctx.session, componentId);
       if (loaded.type === 'missing') return fail(new LiveError('COMPONENT_NOT_FOUND'));
       if (loaded.type === 'invalid') {
         events.emit({
@@ -30,8 +33,12 @@ export function createStateStage(options: { states: StateRepository; events: Sec
       const outcome = await next(ctx);
       if (outcome.type !== 'ok') return outcome;
       const { nextState, ...result } = outcome.result;
-      if (nextState !== undefined) await states.save(ctx.session, componentId, nextState);
+      if (nextState !== undefined) {
+        if (ctx.deferred) ctx.deferred.push(states.saveOp(ctx.session, componentId, nextState));
+        else await states.save(ctx.session, componentId, nextState);
+      }
       return { type: 'ok', result };
     },
   };
+  return stage;
 }

@@ -3,7 +3,7 @@
  * session and component id, then kept in the `Store` for the session's lifetime.
  */
 import type { StateShape } from '../../core/component.js';
-import type { Store } from '../../store/types.js';
+import type { Store, StoreOp } from '../../store/types.js';
 import { storeKeys } from '../../store/keys.js';
 import type { Session } from '../../session/types.js';
 
@@ -23,6 +23,11 @@ export type LoadedState =
 
 export interface StateRepository {
   load(session: Session, componentId: string): Promise<LoadedState>;
+  /** The read `load` makes, for a batched round trip; `decode` turns its result into a state. */
+  loadOp(session: Session, componentId: string): StoreOp & { op: 'get' };
+  decode(blob: string | null, session: Session, componentId: string): LoadedState;
+  /** The write `save` makes, for a batched round trip. */
+  saveOp(session: Session, componentId: string, state: StateShape): StoreOp & { op: 'set' };
   save(session: Session, componentId: string, state: StateShape): Promise<void>;
   /** Stores `state` only when the instance has none yet; resolves the state now in force. */
   mount(session: Session, componentId: string, initial: StateShape): Promise<LoadedState>;
@@ -31,7 +36,8 @@ export interface StateRepository {
 export function createStateRepository(options: { store: Store; sealer: StateSealer; ttlMs: number }): StateRepository {
   const { store, sealer, ttlMs } = options;
 
-  function decode(blob: string, session: Session, componentId: string): LoadedState {
+  function decode(blob: string | null, session: Session, componentId: string): LoadedState {
+    if (blob === null) return { type: 'missing' };
     const opened = sealer.open(blob, { sessionKey: session.key, componentId });
     if (!opened.ok) return { type: 'invalid', reason: opened.reason };
     let state: unknown;
@@ -48,13 +54,20 @@ export function createStateRepository(options: { store: Store; sealer: StateSeal
     return sealer.seal(JSON.stringify(state), { sessionKey: session.key, componentId });
   }
 
+  function saveOp(session: Session, componentId: string, state: StateShape): StoreOp & { op: 'set' } {
+    return { op: 'set', key: storeKeys.componentState(session.key, componentId), value: encode(session, componentId, state), ttlMs };
+  }
+
   return {
     async load(session, componentId) {
-      const blob = await store.get(storeKeys.componentState(session.key, componentId));
-      return blob === null ? { type: 'missing' } : decode(blob, session, componentId);
+      return decode(await store.get(storeKeys.componentState(session.key, componentId)), session, componentId);
     },
+    loadOp: (session, componentId) => ({ op: 'get', key: storeKeys.componentState(session.key, componentId) }),
+    decode,
+    saveOp,
     async save(session, componentId, state) {
-      await store.set(storeKeys.componentState(session.key, componentId), encode(session, componentId, state), ttlMs);
+      const op = saveOp(session, componentId, state);
+      await store.set(op.key, op.value, op.ttlMs);
     },
     async mount(session, componentId, initial) {
       const key = storeKeys.componentState(session.key, componentId);

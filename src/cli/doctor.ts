@@ -1,0 +1,62 @@
+/**
+ * `livecomponents doctor`: the production checklist (PROTOCOL §6) run against an environment
+ * without starting anything: no file, network or database is touched. One line per check, or per
+ * problem of a failing check; exit code 1 when any check fails.
+ */
+import { CHECKS, type CheckName } from '../ops/config-rules.js';
+import { ENV_VARIABLES, invalidVariables, parseEnv, type ConfigIssue, type EnvVariable } from '../ops/config.js';
+
+export interface DoctorCheckResult {
+  readonly name: CheckName;
+  readonly ok: boolean;
+  /** What was found, when the check passed. */
+  readonly summary: string;
+  /** One sentence per problem, each starting with the variable to change. */
+  readonly problems: readonly string[];
+}
+
+export interface DoctorReport {
+  /** True when no check failed. */
+  readonly ok: boolean;
+  /** Whether the production rules applied (`NODE_ENV=production`, or the `production` option). */
+  readonly production: boolean;
+  readonly checks: readonly DoctorCheckResult[];
+  /** The text output: `ok  NAME: summary` or `FAIL NAME: problem`, one line each. */
+  readonly lines: readonly string[];
+}
+
+export interface DoctorOptions {
+  /** Check as if `NODE_ENV=production`, whatever the environment says. @default false */
+  production?: boolean;
+}
+
+/** The check that shows each variable's format problems; variables no check claims go to `config`. */
+const OWNER = new Map<EnvVariable, CheckName>(CHECKS.flatMap((check) => check.variables.map((v) => [v, check.name] as const)));
+
+/**
+ * Runs every check of the checklist on `env`.
+ * @example
+ * const report = runDoctor(process.env, { production: true });
+ * for (const line of report.lines) console.log(line);
+ */
+export function runDoctor(env: Readonly<Record<string, string | undefined>>, options: DoctorOptions = {}): DoctorReport {
+  const { config, issues } = parseEnv(options.production ? { ...env, NODE_ENV: 'production' } : env);
+  const invalid = invalidVariables(issues);
+  const formatProblems = (name: CheckName): ConfigIssue[] =>
+    issues.filter((i) => (i.variable === undefined ? 'config' : (OWNER.get(i.variable) ?? 'config')) === name);
+  const hint = config.production ? '' : ' (production rules off: run with --production to apply them)';
+  const checks: DoctorCheckResult[] = [
+    result('config', formatProblems('config'), `${ENV_VARIABLES.length} variables read; NODE_ENV=${config.NODE_ENV}${hint}`),
+    ...CHECKS.map((check) => {
+      const outcome = check.run(config);
+      const own = outcome.problems.filter((p) => p.variable === undefined || !invalid.has(p.variable));
+      return result(check.name, [...formatProblems(check.name), ...own], outcome.summary);
+    }),
+  ];
+  const lines = checks.flatMap((c) => (c.ok ? [`ok  ${c.name}: ${c.summary}`] : c.problems.map((p) => `FAIL ${c.name}: ${p}`)));
+  return { ok: checks.every((c) => c.ok), production: config.production, checks, lines };
+}
+
+function result(name: CheckName, problems: readonly ConfigIssue[], summary: string): DoctorCheckResult {
+  return { name, ok: problems.length === 0, summary, problems: problems.map((p) => p.message) };
+}

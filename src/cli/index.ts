@@ -1,0 +1,148 @@
+/**
+ * The `livecomponents` command (bin/livecomponents.js runs the compiled copy of this file).
+ * `main` takes the arguments and an `io` with the environment and the output, and returns the exit
+ * code: 0 success, 1 a failed check or operation, 2 a usage error or an unavailable command.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { runDoctor } from './doctor.js';
+import { keygen } from './keygen.js';
+
+export interface CliIo {
+  /** The environment the commands read. */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Writes one line of normal output. */
+  out(line: string): void;
+  /** Writes one line of diagnostics. */
+  err(line: string): void;
+  /** Starts the reference app and resolves once it is starting. @default imports dist/examples/demo/main.js */
+  serve?: () => Promise<unknown>;
+  /** Loads the module that exports `cleanupTokensCommand(env)`. @default imports ../auth/cleanup.js */
+  loadTokensCleanup?: () => Promise<unknown>;
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+interface Command {
+  readonly usage: string;
+  readonly options: Options;
+  run(values: Record<string, string | boolean | undefined>, io: CliIo): Promise<number>;
+}
+
+const COMMANDS: Readonly<Record<string, Command>> = {
+  serve: {
+    usage: 'serve                     run the reference app (PORT, HOST and the other variables apply)',
+    options: {},
+    async run(_values, io) {
+      await (io.serve ?? (() => import('../../examples/demo/main.js')))();
+      return 0;
+    },
+  },
+  doctor: {
+    usage: 'doctor [--production] [--json]   check the configuration against the production checklist',
+    options: { production: { type: 'boolean' }, json: { type: 'boolean' } },
+    async run(values, io) {
+      const report = runDoctor(io.env, { production: values.production === true });
+      if (values.json === true) io.out(JSON.stringify({ ok: report.ok, production: report.production, checks: report.checks }, null, 2));
+      else for (const line of report.lines) io.out(line);
+      return report.ok ? 0 : 1;
+    },
+  },
+  keygen: {
+    usage: 'keygen [--rotate]         print new LC_STATE_KEYS and LC_SESSION_SECRET values (--rotate: prepend a key)',
+    options: { rotate: { type: 'boolean' } },
+    async run(values, io) {
+      const result = keygen(io.env, values.rotate === true);
+      result.out.forEach((line) => io.out(line));
+      result.err.forEach((line) => io.err(line));
+      return result.code;
+    },
+  },
+  migrate: {
+    usage: 'migrate                   bring the DATABASE_URL database to the latest schema',
+    options: {},
+    async run(_values, io) {
+      // Loaded on demand: the SQL drivers are not needed by the other commands.
+      const { migrateCommand } = await import('./migrate.js');
+      return migrateCommand(io.env, { out: io.out, err: io.err });
+    },
+  },
+  'tokens:cleanup': {
+    usage: 'tokens:cleanup            delete expired and revoked auth tokens',
+    options: {},
+    run: tokensCleanup,
+  },
+};
+
+/** The auth module's clean-up, by path: the command works as soon as that module is built. */
+const TOKENS_CLEANUP_MODULE = '../auth/cleanup.js';
+
+async function tokensCleanup(_values: unknown, io: CliIo): Promise<number> {
+  const load = io.loadTokensCleanup ?? (() => import(TOKENS_CLEANUP_MODULE));
+  let command: unknown;
+  try {
+    command = ((await load()) as { cleanupTokensCommand?: unknown }).cleanupTokensCommand;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw error;
+  }
+  if (typeof command !== 'function') {
+    io.err('livecomponents tokens:cleanup: not available in this build (the auth module with cleanupTokensCommand is missing)');
+    return 2;
+  }
+  return (await command(io.env)) as number;
+}
+
+/** The usage text, one line each. */
+export function usage(): string[] {
+  return [
+    'usage: livecomponents <command> [options]',
+    '',
+    'commands:',
+    ...Object.values(COMMANDS).map((c) => `  ${c.usage}`),
+    '  help                      show this text',
+  ];
+}
+
+/**
+ * Runs one command.
+ * @param argv the arguments after the program name, for example `['doctor', '--json']`
+ * @param io environment and output
+ * @default io process.env, console.log and console.error
+ * @returns the exit code
+ * @example
+ * process.exitCode = await main(process.argv.slice(2));
+ */
+export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === 'help' || name === '--help' || name === '-h') {
+    usage().forEach((line) => io.out(line));
+    return 0;
+  }
+  const command = name === undefined ? undefined : Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (command === undefined) {
+    io.err(name === undefined ? 'livecomponents: no command given' : `livecomponents: unknown command "${name}"`);
+    usage().forEach((line) => io.err(line));
+    return 2;
+  }
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: [...rest], options: { ...command.options, help: { type: 'boolean', short: 'h' } }, strict: true }));
+  } catch (error) {
+    io.err(`livecomponents ${name}: ${error instanceof Error ? error.message : String(error)}`);
+    io.err(`usage: livecomponents ${command.usage}`);
+    return 2;
+  }
+  if (values.help === true) {
+    io.out(`usage: livecomponents ${command.usage}`);
+    return 0;
+  }
+  try {
+    return await command.run(values, io);
+  } catch (error) {
+    io.err(`livecomponents ${name}: ${error instanceof Error ? error.message : String(error)}`);
+    return 1;
+  }
+}
+
+function processIo(): CliIo {
+  return { env: process.env, out: (line) => console.log(line), err: (line) => console.error(line) };
+}

@@ -1,0 +1,184 @@
+/**
+ * Parsers for single environment variables, used by the schema in `config.ts`. Each takes the
+ * trimmed, non-empty text and returns the value or throws an Error whose message reads well after
+ * `VARIABLE: `. Messages quote a value only when it cannot be a secret and cannot hold a password.
+ */
+import { isIP } from 'node:net';
+
+/** Minimum bytes of `LC_SESSION_SECRET` (and of the tokens in production). */
+export const MIN_SECRET_BYTES = 32;
+
+const DIGITS = /^\d+$/;
+
+/** A TCP port, 0 to 65535 (0 asks the system for a free one). */
+export function port(text: string): number {
+  const n = Number(text);
+  if (!DIGITS.test(text) || n > 65_535) throw new Error(`must be a port number from 0 to 65535 (got "${text}")`);
+  return n;
+}
+
+/** A whole number of at least `min`. */
+export function wholeNumber(min: number): (text: string) => number {
+  return (text) => {
+    const n = Number(text);
+    if (!DIGITS.test(text) || !Number.isSafeInteger(n) || n < min) {
+      throw new Error(`must be a whole number of at least ${min} (got "${text}")`);
+    }
+    return n;
+  };
+}
+
+/** Exactly one of `values` (case-sensitive, as the ecosystem spells them). */
+export function oneOf<const T extends string>(values: readonly T[]): (text: string) => T {
+  return (text) => {
+    if (!(values as readonly string[]).includes(text)) {
+      throw new Error(`must be one of ${values.join(', ')} (got "${text}")`);
+    }
+    return text as T;
+  };
+}
+
+const YES = ['true', '1', 'yes', 'on'];
+const NO = ['false', '0', 'no', 'off'];
+
+/** `true`/`1`/`yes`/`on` or `false`/`0`/`no`/`off`, any case. */
+export function yesNo(text: string): boolean {
+  const t = text.toLowerCase();
+  if (YES.includes(t)) return true;
+  if (NO.includes(t)) return false;
+  throw new Error(`must be true or false (got "${text}")`);
+}
+
+/** An http(s) URL without credentials, such as `APP_URL`. */
+export function httpUrl(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new Error(`"${text}" is not a URL such as https://app.example.com`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('must start with https:// (or http:// in development)');
+  if (url.username || url.password) throw new Error('must not contain a user name or password');
+  return text;
+}
+
+/** A URL whose scheme is one of `schemes`. The text is never quoted: it may hold a password. */
+export function schemeUrl(schemes: readonly string[], example: string): (text: string) => string {
+  return (text) => {
+    let url: URL | undefined;
+    try {
+      url = new URL(text);
+    } catch {
+      // reported below
+    }
+    if (!url || !schemes.includes(url.protocol) || url.hostname === '') throw new Error(`must be a URL such as ${example}`);
+    return text;
+  };
+}
+
+/**
+ * A comma-separated list of exact origins (`scheme://host[:port]`), normalized as browsers send
+ * them (lower-case host, default port dropped). `*`, `null`, paths and wildcards are refused:
+ * credentialed CORS needs exact origins.
+ */
+export function origins(text: string): string[] {
+  const entries = text.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (entries.length === 0) throw new Error('lists no origin; give exact origins such as https://app.example.com');
+  return entries.map((entry) => {
+    if (entry === '*') throw new Error('`*` is not allowed: credentials are sent, so list exact origins such as https://app.example.com');
+    let url: URL;
+    try {
+      url = new URL(entry);
+    } catch {
+      throw new Error(`"${entry}" is not an origin such as https://app.example.com`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`"${entry}" must start with https:// or http://`);
+    if (url.hostname.includes('*')) throw new Error(`"${entry}" has a wildcard; list each origin exactly`);
+    if (url.pathname !== '/' || url.search || url.hash || url.username || url.password || entry.endsWith('?') || entry.endsWith('#')) {
+      throw new Error(`"${entry}" is not an exact origin: drop the path, query or credentials (use ${url.origin})`);
+    }
+    return url.origin;
+  });
+}
+
+/** Named ranges that Fastify's `trustProxy` (proxy-addr) understands. */
+const PROXY_RANGE_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+
+/** `false`/`0`, `true`, a hop count, or comma-separated addresses, CIDR ranges or range names. */
+export function trustProxy(text: string): boolean | number | string[] {
+  const t = text.toLowerCase();
+  if (t === 'false' || t === '0') return false;
+  if (t === 'true') return true;
+  if (DIGITS.test(t)) return Number(t);
+  return text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+    .map((entry) => {
+      if (PROXY_RANGE_NAMES.includes(entry) || isAddressOrCidr(entry)) return entry;
+      throw new Error(
+        `"${entry}" is not false, true, a hop count, an IP address, a CIDR range or one of ${PROXY_RANGE_NAMES.join(', ')}`,
+      );
+    });
+}
+
+function isAddressOrCidr(entry: string): boolean {
+  const [address = '', prefix, extra] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || extra !== undefined) return false;
+  if (prefix === undefined) return true;
+  return DIGITS.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
+
+/** A token sent as `Authorization: Bearer <token>`: no white space. The value is never quoted. */
+export function bearerToken(text: string): string {
+  if (/\s/.test(text)) throw new Error('must not contain white space: it is sent as `Authorization: Bearer <token>`');
+  return text;
+}
+
+/**
+ * A secret of at least `MIN_SECRET_BYTES` UTF-8 bytes. `createLiveComponents` uses the base64
+ * decoding when it gives 32 bytes or more, else the text's bytes; either way the text is at least
+ * 32 bytes long, so that is what is checked. The value is never quoted.
+ */
+export function secretText(text: string): string {
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes < MIN_SECRET_BYTES) {
+    throw new Error(
+      `is too short (${bytes} bytes); at least ${MIN_SECRET_BYTES} are needed (\`npx livecomponents keygen\` prints one)`,
+    );
+  }
+  return text;
+}
+
+/** Words that mark a secret copied from an example rather than generated (six letters or more, so random text almost never contains one). */
+const PLACEHOLDER_WORDS = ['changeme', 'change-me', 'change_me', 'secret', 'password', 'passwd', 'example', 'placeholder', 'default', 'replace', 'insecure', 'letmein', 'qwerty', '123456'];
+
+/** Why `text` looks like a placeholder, or undefined. Never quotes the text. */
+export function placeholderReason(text: string): string | undefined {
+  const lower = text.toLowerCase();
+  return PLACEHOLDER_WORDS.some((w) => lower.includes(w)) ? 'it looks like a placeholder such as "changeme" or "secret"' : undefined;
+}
+
+/**
+ * Why `bytes` cannot be random, or undefined: one value repeated, a short pattern repeated, or
+ * fewer than `minDistinct` distinct values (32 random bytes have about 30; base64 text of them about 32).
+ */
+export function lowEntropyReason(bytes: Uint8Array, minDistinct: number): string | undefined {
+  const distinct = new Set(bytes).size;
+  if (distinct <= 1) return 'one value repeated';
+  if (repeatsShortPattern(bytes)) return 'a short pattern repeated';
+  if (distinct < minDistinct) return 'too few distinct characters';
+  return undefined;
+}
+
+/** True when some prefix of at most half the length, repeated, makes up the whole sequence. */
+function repeatsShortPattern(bytes: Uint8Array): boolean {
+  const n = Math.min(bytes.length, 512);
+  for (let p = 1; p <= n / 2; p++) {
+    let i = p;
+    while (i < n && bytes[i] === bytes[i - p]) i++;
+    if (i === n) return true;
+  }
+  return false;
+}

@@ -1,0 +1,250 @@
+/**
+ * The production checklist as code: one named check per concern, listed once, in the order the
+ * doctor prints them. Checks marked `startup` also stop `loadConfig` under `NODE_ENV=production`
+ * (PROTOCOL §6); the others are reported by `livecomponents doctor` only. A check returns problems
+ * that each start with the variable to change, and a summary line for when there are none.
+ */
+import type { AppConfig, ConfigIssue, EnvVariable } from './config.js';
+import { parseStateKeys } from '../pipeline/state/keyring.js';
+import { lowEntropyReason, MIN_SECRET_BYTES, placeholderReason } from './config-fields.js';
+import { censorLine, REDACT_PATHS } from './logging/redact.js';
+
+export const CHECK_NAMES = [
+  'config',
+  'keys',
+  'secrets',
+  'https',
+  'cookies',
+  'cors',
+  'trust-proxy',
+  'redis',
+  'metrics',
+  'logging',
+  'redaction',
+] as const;
+export type CheckName = (typeof CHECK_NAMES)[number];
+
+export interface ConfigCheck {
+  readonly name: CheckName;
+  /** Variables whose format problems the doctor shows under this check (the rest go under `config`). */
+  readonly variables: readonly EnvVariable[];
+  /** In production a problem here stops start-up, not only the doctor. */
+  readonly startup: boolean;
+  run(config: AppConfig): { problems: ConfigIssue[]; summary: string };
+}
+
+const KEYGEN = '`npx livecomponents keygen` prints one';
+const problem = (variable: EnvVariable, message: string): ConfigIssue => ({ variable, message });
+
+const keys: ConfigCheck = {
+  name: 'keys',
+  variables: ['LC_STATE_KEYS'],
+  startup: true,
+  run(c) {
+    if (c.LC_STATE_KEYS === undefined) {
+      if (!c.production) return { problems: [], summary: 'LC_STATE_KEYS unset: development keys are generated under ./data' };
+      return { problems: [problem('LC_STATE_KEYS', `LC_STATE_KEYS is not set; production needs at least one 32-byte key (${KEYGEN})`)], summary: '' };
+    }
+    const ring = parseStateKeys(c.LC_STATE_KEYS);
+    const problems = c.production
+      ? ring.flatMap((key, index) => {
+          const reason = lowEntropyReason(key.material, 16);
+          return reason ? [problem('LC_STATE_KEYS', `LC_STATE_KEYS: entry at index ${index} is weak (${reason}); ${KEYGEN}`)] : [];
+        })
+      : [];
+    return { problems, summary: `${ring.length} state key(s), ids ${ring.map((k) => k.id).join(', ')}; the first seals` };
+  },
+};
+
+const TOKENS = ['HEALTH_TOKEN', 'METRICS_TOKEN'] as const;
+
+const secrets: ConfigCheck = {
+  name: 'secrets',
+  variables: ['LC_SESSION_SECRET', ...TOKENS],
+  startup: true,
+  run(c) {
+    if (!c.production) return { problems: [], summary: 'development: secret strength is checked in production only' };
+    const problems: ConfigIssue[] = [];
+    const secret = c.LC_SESSION_SECRET;
+    if (secret === undefined) {
+      problems.push(problem('LC_SESSION_SECRET', `LC_SESSION_SECRET is not set; production needs at least ${MIN_SECRET_BYTES} random bytes (${KEYGEN})`));
+    } else {
+      const reason = weakness(secret);
+      if (reason) problems.push(problem('LC_SESSION_SECRET', `LC_SESSION_SECRET is weak (${reason}); ${KEYGEN}`));
+    }
+    const seen = new Map<string, EnvVariable>(secret === undefined ? [] : [[secret, 'LC_SESSION_SECRET']]);
+    for (const name of TOKENS) {
+      const token = c[name];
+      if (token === undefined) continue;
+      const length = Buffer.byteLength(token, 'utf8');
+      const reason = length < MIN_SECRET_BYTES ? `${length} bytes; at least ${MIN_SECRET_BYTES} are needed` : weakness(token);
+      if (reason) problems.push(problem(name, `${name} is weak (${reason}); ${KEYGEN}`));
+      const twin = seen.get(token);
+      if (twin) problems.push(problem(name, `${name} has the same value as ${twin}; give each its own secret`));
+      seen.set(token, name);
+    }
+    const tokens = TOKENS.filter((n) => c[n] !== undefined);
+    return { problems, summary: `LC_SESSION_SECRET is strong${tokens.length ? `; so are ${tokens.join(' and ')}` : ''}` };
+  },
+};
+
+function weakness(text: string): string | undefined {
+  return placeholderReason(text) ?? lowEntropyReason(Buffer.from(text, 'utf8'), 10);
+}
+
+const https: ConfigCheck = {
+  name: 'https',
+  variables: ['APP_URL'],
+  startup: true,
+  run(c) {
+    const url = c.APP_URL;
+    if (!c.production) return { problems: [], summary: `development: the app answers on ${c.appOrigin}` };
+    if (url === undefined) {
+      return { problems: [problem('APP_URL', 'APP_URL is not set; production needs the public https:// address of the app')], summary: '' };
+    }
+    if (!url.startsWith('https:')) return { problems: [problem('APP_URL', 'APP_URL must start with https:// in production')], summary: '' };
+    return { problems: [], summary: `public address ${c.appOrigin}` };
+  },
+};
+
+const cookies: ConfigCheck = {
+  name: 'cookies',
+  variables: [],
+  startup: true,
+  run(c) {
+    if (c.secureCookies) return { problems: [], summary: '__Host-lc_session and refresh_token are Secure, HttpOnly and SameSite' };
+    if (!c.production) return { problems: [], summary: 'development over http: lc_session is HttpOnly and SameSite, not Secure' };
+    return {
+      problems: [problem('APP_URL', 'APP_URL is not https, so cookies could not be Secure (the session cookie needs its __Host- prefix)')],
+      summary: '',
+    };
+  },
+};
+
+const cors: ConfigCheck = {
+  name: 'cors',
+  variables: ['CORS_ALLOWED_ORIGINS', 'FRONTEND_URL'],
+  startup: false,
+  run(c) {
+    const problems = c.production
+      ? (['CORS_ALLOWED_ORIGINS', 'FRONTEND_URL'] as const).flatMap((name) =>
+          (c[name] ?? [])
+            .filter((origin) => !origin.startsWith('https:'))
+            .map((origin) => problem(name, `${name}: ${origin} is not https; production origins must be https`)),
+        )
+      : [];
+    const list = c.allowedOrigins.length ? c.allowedOrigins.join(', ') : `none besides ${c.appOrigin}`;
+    return { problems, summary: `exact origins with credentials: ${list}` };
+  },
+};
+
+const trustProxy: ConfigCheck = {
+  name: 'trust-proxy',
+  variables: ['TRUST_PROXY', 'BEHIND_PROXY'],
+  startup: true,
+  run(c) {
+    const trust = c.TRUST_PROXY;
+    if (!c.BEHIND_PROXY) {
+      return { problems: [], summary: trust === false ? 'no proxy declared; X-Forwarded-For is ignored' : `TRUST_PROXY=${String(trust)}` };
+    }
+    if (trust === false) {
+      return {
+        problems: [
+          problem(
+            'TRUST_PROXY',
+            'TRUST_PROXY is unset or false but BEHIND_PROXY=true: every client would share the proxy address (rate limits, logs); set the hop count or the proxy CIDR',
+          ),
+        ],
+        summary: '',
+      };
+    }
+    const what = trust === true ? 'every hop (safe only when the app is reachable through the proxy alone)' : String(trust);
+    return { problems: [], summary: `behind a proxy; trusting ${what}` };
+  },
+};
+
+const redis: ConfigCheck = {
+  name: 'redis',
+  variables: ['REDIS_URL', 'INSTANCES'],
+  startup: false,
+  run(c) {
+    if (c.REDIS_URL !== undefined) return { problems: [], summary: `${c.INSTANCES} instance(s) share Redis` };
+    if (c.INSTANCES === 1) return { problems: [], summary: '1 instance; in-process store' };
+    return {
+      problems: [
+        problem(
+          'REDIS_URL',
+          `REDIS_URL is not set but INSTANCES=${c.INSTANCES}: sessions, state, idempotency records and rate limits would not be shared`,
+        ),
+      ],
+      summary: '',
+    };
+  },
+};
+
+const metrics: ConfigCheck = {
+  name: 'metrics',
+  variables: ['METRICS_PORT'],
+  startup: false,
+  run(c) {
+    if (c.METRICS_TOKEN !== undefined) return { problems: [], summary: '/metrics requires METRICS_TOKEN' };
+    if (c.METRICS_PORT !== undefined) return { problems: [], summary: `/metrics is served on METRICS_PORT=${c.METRICS_PORT}` };
+    if (!c.production) return { problems: [], summary: 'development: /metrics is open' };
+    return {
+      problems: [problem('METRICS_TOKEN', 'METRICS_TOKEN and METRICS_PORT are both unset: /metrics would be open to anyone; set one of them')],
+      summary: '',
+    };
+  },
+};
+
+const logging: ConfigCheck = {
+  name: 'logging',
+  variables: ['LOG_FORMAT', 'LOG_DESTINATION'],
+  startup: false,
+  run(c) {
+    const summary = `${c.LOG_FORMAT} to ${c.LOG_DESTINATION}, level ${c.LOG_LEVEL}`;
+    if (c.production && c.LOG_FORMAT !== 'json') {
+      return { problems: [problem('LOG_FORMAT', `LOG_FORMAT=${c.LOG_FORMAT} in production; use json so collectors can parse each line`)], summary };
+    }
+    return { problems: [], summary };
+  },
+};
+
+/** Fields the redaction must cover, and a line that must come out without any of its secrets. */
+const MUST_REDACT = ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]', 'password', 'refresh_token'];
+const CANARY = {
+  secrets: ['canary-bearer-5f2c9a7e', 'canary-session-8d41b3', 'canary-password-2b7e'],
+  line: '{"msg":"Authorization: Bearer canary-bearer-5f2c9a7e cookie lc_session=canary-session-8d41b3","password":"canary-password-2b7e"}',
+};
+
+const redaction: ConfigCheck = {
+  name: 'redaction',
+  variables: ['LOG_LEVEL'],
+  startup: false,
+  run(c) {
+    const problems: ConfigIssue[] = [];
+    const missing = MUST_REDACT.filter((path) => !REDACT_PATHS.includes(path));
+    if (missing.length) problems.push({ message: `the redaction list (src/ops/logging/redact.ts) misses ${missing.join(', ')}` });
+    const censored = censorLine(CANARY.line);
+    if (CANARY.secrets.some((s) => censored.includes(s))) {
+      problems.push({ message: 'a test line with a bearer token, a session cookie and a password was not censored' });
+    }
+    if (c.production && (c.LOG_LEVEL === 'debug' || c.LOG_LEVEL === 'trace')) {
+      problems.push(problem('LOG_LEVEL', `LOG_LEVEL=${c.LOG_LEVEL} in production: use info or higher so request details stay out of the logs`));
+    }
+    return { problems, summary: `${REDACT_PATHS.length} redacted fields; tokens, cookies and passwords in text are censored` };
+  },
+};
+
+/** Every check, in the order the doctor prints them (`config` comes first, from the schema). */
+export const CHECKS: readonly ConfigCheck[] = [keys, secrets, https, cookies, cors, trustProxy, redis, metrics, logging, redaction];
+
+/**
+ * Problems that stop a production start: those of the `startup` checks, without the ones about a
+ * variable that already has a format problem (its value was replaced by the default).
+ */
+export function startupProblems(config: AppConfig, invalid: ReadonlySet<EnvVariable>): ConfigIssue[] {
+  return CHECKS.filter((check) => check.startup).flatMap((check) =>
+    check.run(config).problems.filter((p) => p.variable === undefined || !invalid.has(p.variable)),
+  );
+}

@@ -1,0 +1,141 @@
+/**
+ * Dependency checks for the probes: a `HealthCheck` is a name and a function that resolves when the
+ * dependency answers. Each run is bounded by a timeout, so a hung database makes readiness fail
+ * quickly instead of hanging the probe (Kubernetes would then time the probe out with no detail).
+ */
+import { sql, type QueryExecutorProvider } from 'kysely';
+import { type Clock, systemClock } from '../../core/clock.js';
+import type { Store } from '../../store/types.js';
+import { InvalidOptionError } from './options-error.js';
+
+export interface HealthCheck {
+  /** Component name, the part of the `checks` key before the colon: `store`, `sql`, `redis`… */
+  name: string;
+  /** The part after the colon. @default 'responsiveness' */
+  measurement?: string;
+  /** The draft's `componentType` (`datastore`, `component`, `system`). @default omitted */
+  componentType?: string;
+  /** Resolves when the dependency is healthy; rejects (or throws) with the reason otherwise. */
+  check(): Promise<void>;
+}
+
+export type HealthStatus = 'pass' | 'warn' | 'fail';
+
+/** The outcome of one check run. */
+export interface CheckResult {
+  /** `name:measurement`. */
+  key: string;
+  componentType: string | undefined;
+  status: HealthStatus;
+  /** How long the check took (ms), up to the timeout. */
+  durationMs: number;
+  /** ISO 8601 time the reading was taken. */
+  time: string;
+  /** Why it failed or warned; shown only to callers holding the health token. */
+  output: string | undefined;
+}
+
+/** A check with its key resolved and validated once, at start-up. */
+export interface PreparedCheck {
+  readonly key: string;
+  readonly componentType: string | undefined;
+  readonly check: () => Promise<void>;
+}
+
+const PART_RE = /^[a-z][a-z0-9_.-]{0,62}$/;
+const WHERE = 'registerHealth';
+
+/** Validates names and refuses duplicate keys: two checks reporting under one key would hide one. */
+export function prepareChecks(checks: readonly HealthCheck[]): PreparedCheck[] {
+  if (!Array.isArray(checks)) throw new InvalidOptionError(WHERE, 'checks must be an array of HealthCheck');
+  const seen = new Set<string>();
+  return checks.map((c, i) => {
+    if (typeof c?.check !== 'function') throw new InvalidOptionError(WHERE, `checks[${i}].check must be a function`);
+    const measurement = c.measurement ?? 'responsiveness';
+    for (const [field, value] of [['name', c.name], ['measurement', measurement]] as const) {
+      if (typeof value !== 'string' || !PART_RE.test(value)) {
+        throw new InvalidOptionError(WHERE, `checks[${i}].${field} must be lower-case letters, digits, "_", "." or "-" (got ${JSON.stringify(value)})`);
+      }
+    }
+    const key = `${c.name}:${measurement}`;
+    if (seen.has(key)) throw new InvalidOptionError(WHERE, `two checks report under "${key}"`);
+    seen.add(key);
+    return { key, componentType: c.componentType, check: () => c.check() };
+  });
+}
+
+/** Thrown into a check's result when it did not settle in time. */
+class CheckTimeoutError extends Error {
+  constructor(ms: number) {
+    super(`timed out after ${ms} ms`);
+    this.name = 'CheckTimeoutError';
+  }
+}
+
+/**
+ * Runs one check within `timeoutMs`. A pass slower than `warnMs` is `warn`: the dependency answers,
+ * but slowly enough that someone should look. Never rejects.
+ */
+export async function runCheck(c: PreparedCheck, timeoutMs: number, warnMs: number, clock: Clock = systemClock): Promise<CheckResult> {
+  const started = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  let output: string | undefined;
+  let failed = false;
+  try {
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new CheckTimeoutError(timeoutMs)), timeoutMs);
+    });
+    // `new Promise` turns a synchronous throw inside check() into a rejection like any other.
+    await Promise.race([new Promise<void>((resolve) => resolve(c.check())), timeout]);
+  } catch (error) {
+    failed = true;
+    output = error instanceof Error ? error.message || error.name : String(error);
+  } finally {
+    clearTimeout(timer);
+  }
+  const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
+  const slow = !failed && durationMs > warnMs;
+  if (slow) output = `answered in ${durationMs} ms, over the ${warnMs} ms warning threshold`;
+  const status: HealthStatus = failed ? 'fail' : slow ? 'warn' : 'pass';
+  return { key: c.key, componentType: c.componentType, status, durationMs, time: new Date(clock.now()).toISOString(), output };
+}
+
+/** The worst of several statuses (`fail` > `warn` > `pass`); `pass` for none. */
+export function worstStatus(statuses: Iterable<HealthStatus>): HealthStatus {
+  let worst: HealthStatus = 'pass';
+  for (const s of statuses) {
+    if (s === 'fail') return 'fail';
+    if (s === 'warn') worst = 'warn';
+  }
+  return worst;
+}
+
+/** The runtime's store (memory, SQLite or Redis) through its own `health()`. */
+export function storeHealthCheck(store: Pick<Store, 'health'>, name = 'store'): HealthCheck {
+  return { name, componentType: 'datastore', check: () => store.health() };
+}
+
+/**
+ * A Kysely database (SQLite or PostgreSQL) answering `select 1`.
+ * @example registerHealth(app, { state, checks: [storeHealthCheck(store), sqlHealthCheck(db)] })
+ */
+export function sqlHealthCheck(db: QueryExecutorProvider, name = 'sql'): HealthCheck {
+  return {
+    name,
+    componentType: 'datastore',
+    check: async () => {
+      await sql`select 1`.execute(db);
+    },
+  };
+}
+
+/** A Redis client answering `PING` (ioredis `Redis` or anything with the same `ping`). */
+export function redisHealthCheck(client: { ping(): Promise<unknown> }, name = 'redis'): HealthCheck {
+  return {
+    name,
+    componentType: 'datastore',
+    check: async () => {
+      await client.ping();
+    },
+  };
+}

@@ -1,0 +1,132 @@
+/**
+ * Health probes (PROTOCOL §5) with Kubernetes semantics:
+ *
+ * - `GET /health/live`    — 200 while the event loop runs; no dependency is checked, so a slow
+ *                           database never gets a healthy process restarted.
+ * - `GET /health/startup` — 200 once start-up is done, else 503.
+ * - `GET /health/ready`   — 200 when started, not shutting down, and every check passes within its
+ *                           timeout; 503 otherwise (503 from the moment shutdown begins).
+ * - `GET /health`         — the full `application/health+json` document, 200 (pass/warn) or 503 (fail).
+ *
+ * The routes need no session and opt out of rate limiting: a probe must never be refused because a
+ * client somewhere exhausted a budget.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteShorthandOptions } from 'fastify';
+import { type Clock, systemClock } from '../../core/clock.js';
+import { LiveError } from '../../core/errors.js';
+import { sendError } from '../../http/error-mapping.js';
+import { bearerChecker, type BearerResult } from './bearer.js';
+import { type CheckResult, type HealthCheck, prepareChecks, runCheck } from './checks.js';
+import { HEALTH_CONTENT_TYPE, type HealthDocument, healthDocument, httpStatusOf } from './document.js';
+import type { LifecycleState } from './lifecycle.js';
+import { InvalidOptionError, optionalToken, positiveMs } from './options-error.js';
+
+export { createLifecycleState, type LifecycleState } from './lifecycle.js';
+export { storeHealthCheck, sqlHealthCheck, redisHealthCheck, type HealthCheck, type HealthStatus } from './checks.js';
+export { HEALTH_CONTENT_TYPE, type HealthDocument, type CheckReading } from './document.js';
+export { InvalidOptionError } from './options-error.js';
+
+/** Probe paths (PROTOCOL §5): orchestrators and load balancers are configured with these. */
+export const HEALTH_ROUTES = {
+  live: '/health/live',
+  ready: '/health/ready',
+  startup: '/health/startup',
+  health: '/health',
+} as const;
+
+export interface HealthOptions {
+  /** Dependencies checked by `/health/ready` and `/health`, concurrently. */
+  checks: readonly HealthCheck[];
+  /** Shared with graceful shutdown: `startupDone` and `shuttingDown` drive the probes. */
+  state: LifecycleState;
+  /**
+   * `HEALTH_TOKEN`: callers sending `Authorization: Bearer <token>` see each failing check's
+   * internal error text (`output`). A wrong token is answered 401 `INVALID_TOKEN`.
+   * @default undefined (error text is never shown)
+   */
+  token?: string;
+  /** How long one check may take before it counts as failed, in ms. @default 1000 */
+  timeoutMs?: number;
+  /** A check that passes but takes longer than this (ms) reports `warn`. @default timeoutMs / 2 */
+  warnMs?: number;
+  /** The document's `version` field. @default omitted */
+  version?: string;
+  /** The document's `serviceId` field. @default omitted */
+  serviceId?: string;
+  /** Time source for the readings' `time`. @default systemClock */
+  clock?: Clock;
+}
+
+const WHERE = 'registerHealth';
+const NO_STORE = 'no-store';
+
+/**
+ * Adds the four probe routes to `app`.
+ * @example
+ * const state = createLifecycleState();
+ * registerHealth(app, { state, checks: [storeHealthCheck(runtime.store)], token: process.env.HEALTH_TOKEN });
+ * app.addHook('onReady', async () => { state.startupDone = true; });
+ */
+export function registerHealth(app: FastifyInstance, options: HealthOptions): void {
+  const { state, version, serviceId } = options;
+  if (typeof state !== 'object' || state === null) throw new InvalidOptionError(WHERE, 'state must be a LifecycleState');
+  const checks = prepareChecks(options.checks);
+  const timeoutMs = positiveMs(WHERE, 'timeoutMs', options.timeoutMs ?? 1000);
+  const warnMs = positiveMs(WHERE, 'warnMs', options.warnMs ?? timeoutMs / 2);
+  const token = optionalToken(WHERE, 'token', options.token);
+  const checkBearer = token === undefined ? (): BearerResult => 'absent' : bearerChecker(token);
+  const clock = options.clock ?? systemClock;
+
+  // Probes from several kubelets and load balancers at once share one run instead of multiplying
+  // the load on the dependencies they are checking.
+  let running: Promise<CheckResult[]> | null = null;
+  function runAll(): Promise<CheckResult[]> {
+    running ??= Promise.all(checks.map((c) => runCheck(c, timeoutMs, warnMs, clock))).finally(() => {
+      running = null;
+    });
+    return running;
+  }
+
+  function lifecycleNotes(): string[] {
+    if (state.shuttingDown) return ['shutting down'];
+    if (!state.startupDone) return ['starting up'];
+    return [];
+  }
+
+  function send(reply: FastifyReply, doc: HealthDocument): FastifyReply {
+    return reply.code(httpStatusOf(doc.status)).header('cache-control', NO_STORE).type(HEALTH_CONTENT_TYPE).send(JSON.stringify(doc));
+  }
+
+  /** `null` after answering 401 for a wrong token; else whether `output` may be shown. */
+  function callerMaySeeOutput(request: FastifyRequest, reply: FastifyReply): boolean | null {
+    const verdict = checkBearer(request.headers.authorization);
+    if (verdict !== 'invalid') return verdict === 'valid';
+    sendError(new LiveError('INVALID_TOKEN', { headers: { 'www-authenticate': 'Bearer realm="health"' } }), request, reply);
+    return null;
+  }
+
+  const probe: RouteShorthandOptions = { logLevel: 'warn', config: { rateLimit: false } };
+
+  app.get(HEALTH_ROUTES.live, probe, (_request, reply) => send(reply, { status: 'pass' }));
+
+  app.get(HEALTH_ROUTES.startup, probe, (_request, reply) =>
+    send(reply, state.startupDone ? { status: 'pass' } : { status: 'fail', notes: ['starting up'] }),
+  );
+
+  app.get(HEALTH_ROUTES.ready, probe, async (request, reply) => {
+    const showOutput = callerMaySeeOutput(request, reply);
+    if (showOutput === null) return reply;
+    const notes = lifecycleNotes();
+    // Not serving anyway: answer at once, without touching the dependencies.
+    if (notes.length > 0) return send(reply, healthDocument({ results: null, notes, showOutput, version, serviceId }));
+    const results = await runAll();
+    return send(reply, healthDocument({ results, notes: lifecycleNotes(), showOutput, version, serviceId }));
+  });
+
+  app.get(HEALTH_ROUTES.health, { config: { rateLimit: false } }, async (request, reply) => {
+    const showOutput = callerMaySeeOutput(request, reply);
+    if (showOutput === null) return reply;
+    const results = await runAll();
+    return send(reply, healthDocument({ results, notes: lifecycleNotes(), showOutput, version, serviceId }));
+  });
+}

@@ -1,0 +1,141 @@
+/**
+ * `otlp:http://HOST:4318`: batches records and POSTs them as OTLP/HTTP JSON to `/v1/logs`.
+ *
+ * Hand-written over `fetch` rather than `@opentelemetry/sdk-logs` + `exporter-logs-otlp-http`:
+ * those are 0.x (experimental) packages that bring the SDK's provider/processor machinery and
+ * several dependencies for what is here one JSON mapping (otlp-format.ts) and one batching loop.
+ * The wire format (OTLP 1.x, JSON encoding) is stable, so this cannot drift from the SDK.
+ *
+ * Batching: a POST when `maxBatch` records are waiting, every `intervalMs`, on `flush` and on
+ * `close`. Retryable failures (network, 429, 502, 503, 504) keep the records for the next round,
+ * up to `maxQueued`; other answers drop the batch. Problems go to `onError` once per outage.
+ */
+import { hostname } from 'node:os';
+import { exportRequest, toOtlpLogRecord, type OtlpLogRecord, type OtlpResource } from './otlp-format.js';
+import { parseLine } from './record.js';
+import type { LogSink } from './sink.js';
+
+export interface OtlpLogOptions {
+  /** Records per POST; reaching it sends at once. @default 512 */
+  maxBatch?: number;
+  /** Longest a record waits before being sent. @default 1_000 */
+  intervalMs?: number;
+  /** Records kept while the collector is unreachable; beyond it the oldest are dropped. @default 10_000 */
+  maxQueued?: number;
+  /** Per-request timeout. @default 10_000 */
+  timeoutMs?: number;
+  /** Extra request headers (e.g. an authorization header some collectors need). @default {} */
+  headers?: Record<string, string>;
+  /** Injected for tests and proxies. @default globalThis.fetch */
+  fetch?: typeof fetch;
+}
+
+const RETRYABLE = new Set([429, 502, 503, 504]);
+const SCOPE = 'livecomponents';
+
+export function createOtlpSink(url: string, serviceName: string, options: OtlpLogOptions, onError: (e: Error) => void): LogSink {
+  const maxBatch = options.maxBatch ?? 512;
+  const maxQueued = Math.max(options.maxQueued ?? 10_000, maxBatch);
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const doFetch = options.fetch ?? globalThis.fetch;
+  const headers = { 'content-type': 'application/json', ...options.headers };
+  const resource: OtlpResource = { serviceName, hostName: hostname(), pid: process.pid };
+  const queue: OtlpLogRecord[] = [];
+  let failing = false;
+  let dropReported = false;
+  let closing: Promise<void> | undefined;
+  let sizeDrainQueued = false;
+  /** Exports run one after another, so records arrive in order and a flush waits for all before it. */
+  let chain: Promise<boolean> = Promise.resolve(true);
+
+  const timer = setInterval(() => void drain(), options.intervalMs ?? 1_000);
+  timer.unref();
+
+  function report(error: Error): void {
+    if (!failing) onError(error);
+    failing = true;
+  }
+
+  /** POSTs one batch. True when the batch is done with (sent, or refused for good). */
+  async function send(batch: OtlpLogRecord[]): Promise<boolean> {
+    try {
+      const res = await doFetch(url, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify(exportRequest(batch, resource, SCOPE)),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      const text = await res.text();
+      if (res.ok) {
+        failing = false;
+        dropReported = false;
+        const rejected = partialRejections(text);
+        if (rejected > 0) onError(new Error(`otlp ${url}: collector rejected ${rejected} log record(s)`));
+        return true;
+      }
+      report(new Error(`otlp ${url}: HTTP ${res.status}`));
+      return !RETRYABLE.has(res.status);
+    } catch (error) {
+      report(new Error(`otlp ${url}: ${(error as Error).message}`, { cause: error }));
+      return false;
+    }
+  }
+
+  /** Sends everything queued, batch by batch; stops at the first retryable failure. */
+  function drain(): Promise<boolean> {
+    chain = chain.then(async () => {
+      while (queue.length > 0) {
+        const batch = queue.splice(0, maxBatch);
+        if (!(await send(batch))) {
+          queue.unshift(...batch);
+          trim();
+          return false;
+        }
+      }
+      return true;
+    });
+    return chain;
+  }
+
+  function trim(): void {
+    if (queue.length <= maxQueued) return;
+    queue.splice(0, queue.length - maxQueued);
+    if (!dropReported) onError(new Error(`otlp ${url}: queue full, dropping the oldest log records`));
+    dropReported = true;
+  }
+
+  return {
+    write(line) {
+      if (closing !== undefined) return;
+      queue.push(toOtlpLogRecord(parseLine(line), Date.now()));
+      trim();
+      // During an outage only the interval retries, so a busy server does not hammer a dead collector.
+      if (queue.length >= maxBatch && !failing && !sizeDrainQueued) {
+        sizeDrainQueued = true;
+        void drain().finally(() => (sizeDrainQueued = false));
+      }
+    },
+    flush(cb) {
+      void drain().then((ok) => cb(ok ? undefined : new Error(`otlp ${url}: records still queued`)));
+    },
+    close() {
+      closing ??= (async () => {
+        clearInterval(timer);
+        const ok = await drain();
+        if (!ok) onError(new Error(`otlp ${url}: closed with ${queue.length} log record(s) undelivered`));
+        queue.length = 0;
+      })();
+      return closing;
+    },
+  };
+}
+
+/** `ExportLogsServiceResponse.partialSuccess.rejectedLogRecords`, 0 when absent. */
+function partialRejections(text: string): number {
+  try {
+    const body = JSON.parse(text) as { partialSuccess?: { rejectedLogRecords?: number | string } };
+    return Number(body.partialSuccess?.rejectedLogRecords ?? 0) || 0;
+  } catch {
+    return 0;
+  }
+}

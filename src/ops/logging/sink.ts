@@ -1,0 +1,81 @@
+/**
+ * The destination object handed to pino. Every strategy implements the same three calls, so
+ * shutdown is one `closeLogger(logger)` whatever the destination, and tests can await delivery.
+ */
+import { pino, type Logger } from 'pino';
+import { prettyFactory } from 'pino-pretty';
+import { parseLine } from './record.js';
+
+export interface LogSink {
+  /** One serialized line (pino calls this). */
+  write(line: string): void;
+  /** Calls back once everything written so far has been handed on (pino's `logger.flush(cb)`). */
+  flush(cb: (error?: Error) => void): void;
+  /** Delivers what is pending, then releases sockets, timers and files. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Anything with a `write(string)`: `process.stdout`, a file stream, a test's collector. */
+export interface TextStream {
+  write(chunk: string): unknown;
+}
+
+function isLogSink(value: unknown): value is LogSink {
+  const v = value as Partial<LogSink> | null;
+  return typeof v?.write === 'function' && typeof v.flush === 'function' && typeof v.close === 'function';
+}
+
+/**
+ * Flushes and closes the destination of a logger made by `createLogger` (or any of its children,
+ * such as Fastify's `app.log`). Call it last on shutdown: lines logged afterwards are dropped.
+ */
+export async function closeLogger(logger: Logger): Promise<void> {
+  const stream: unknown = (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym];
+  if (isLogSink(stream)) await stream.close();
+}
+
+/** Resolves once everything logged so far has been handed on; the logger stays usable. */
+export function flushLogger(logger: Logger): Promise<void> {
+  return new Promise((resolve, reject) => logger.flush((error?: Error) => (error ? reject(error) : resolve())));
+}
+
+/** Standard output through pino's own async writer (sonic-boom), which never closes fd 1. */
+function stdoutStream(): TextStream & { flush(cb: (e?: Error) => void): void; end(): void; once(e: 'close', f: () => void): void } {
+  return pino.destination({ dest: 1, sync: false });
+}
+
+/** `json`: lines go out exactly as pino serialized them. */
+export function createJsonSink(stream?: TextStream): LogSink {
+  return createTextSink(stream, (line) => line);
+}
+
+/** `pretty`: pino-pretty's formatter run in this thread, for a developer's terminal. */
+export function createPrettySink(stream?: TextStream): LogSink {
+  const colorize = stream === undefined && process.stdout.isTTY === true;
+  const prettify = prettyFactory({ colorize, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name' });
+  // Re-read so pino-pretty sees pino's numeric level even when a merge object shadowed it.
+  return createTextSink(stream, (line) => {
+    const record = parseLine(line);
+    return prettify({ ...record.fields, level: record.level, time: record.timeMs, msg: record.msg });
+  });
+}
+
+function createTextSink(stream: TextStream | undefined, format: (line: string) => string): LogSink {
+  const out = stream ?? stdoutStream();
+  const owned = stream === undefined ? (out as ReturnType<typeof stdoutStream>) : undefined;
+  let closed = false;
+  return {
+    write(line) {
+      if (!closed) out.write(format(line));
+    },
+    flush(cb) {
+      if (owned) owned.flush((error) => cb(error ?? undefined));
+      else cb();
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      if (owned) await new Promise<void>((resolve) => (owned.once('close', resolve), owned.end()));
+    },
+  };
+}

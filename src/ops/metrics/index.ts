@@ -1,0 +1,131 @@
+/**
+ * Prometheus metrics (PROTOCOL §5): prom-client's default process metrics plus HTTP, action,
+ * security-event and auth counters, in a registry of the app's own — never prom-client's global
+ * one, so several apps in one process (tests create many) never share or clash on metrics.
+ */
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { ERROR_CODES } from '../../core/errors.js';
+import type { SecurityEvent } from '../security-events.js';
+import { SECURITY_EVENTS } from '../security-events.js';
+import type { ActionReport } from '../../runtime/index.js';
+import { InvalidOptionError } from '../health/options-error.js';
+import { METRIC_NAMES, OTHER_METHOD, UNKNOWN_OUTCOME, UNMATCHED_ROUTE } from './names.js';
+
+export { METRIC_NAMES, METRICS_ROUTE, UNMATCHED_ROUTE } from './names.js';
+export { registerHttpMetrics } from './http.js';
+export { registerMetricsRoute, type MetricsRouteOptions, type MetricsServer } from './route.js';
+
+export interface MetricsOptions {
+  /** Put before every metric name, default metrics included (e.g. `myapp_`). @default '' */
+  prefix?: string;
+  /** The registry to fill. @default a new `Registry` for this app */
+  registry?: Registry;
+  /** Also collect prom-client's default metrics (CPU, memory, event loop lag, GC…). @default true */
+  defaultMetrics?: boolean;
+}
+
+export interface Metrics {
+  readonly registry: Registry;
+  /** The `Content-Type` of `render()`'s text. */
+  readonly contentType: string;
+  /** For the runtime's `onActionDone` option. Bound: pass it as it is. */
+  observeAction(report: ActionReport): void;
+  /** For the security logger's `onEvent` option. Bound: pass it as it is. */
+  countSecurityEvent(event: SecurityEvent): void;
+  /** One finished HTTP request (`route` is the template, `null` when no route matched). */
+  observeHttp(method: string, route: string | null, statusCode: number, seconds: number): void;
+  /** The exposition text. */
+  render(): Promise<string>;
+}
+
+const WHERE = 'createMetrics';
+const PREFIX_RE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)?$/;
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+const KNOWN_EVENTS = new Set<string>(SECURITY_EVENTS);
+const AUTHN_EVENTS = SECURITY_EVENTS.filter((e) => e.startsWith('authn_'));
+
+/**
+ * @example
+ * const metrics = createMetrics();
+ * const runtime = await createLiveComponents({ ..., onActionDone: metrics.observeAction });
+ * registerHttpMetrics(app, metrics);
+ * await registerMetricsRoute(app, { metrics, token: process.env.METRICS_TOKEN });
+ */
+export function createMetrics(options: MetricsOptions = {}): Metrics {
+  const prefix = options.prefix ?? '';
+  if (typeof prefix !== 'string' || !PREFIX_RE.test(prefix)) {
+    throw new InvalidOptionError(WHERE, `prefix must match [a-zA-Z_:][a-zA-Z0-9_:]* (got ${JSON.stringify(prefix)})`);
+  }
+  if (options.registry !== undefined && !(options.registry instanceof Registry)) {
+    throw new InvalidOptionError(WHERE, 'registry must be a prom-client Registry');
+  }
+  const registry = options.registry ?? new Registry();
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix });
+  const registers = [registry];
+
+  const httpLabels = ['method', 'route', 'status_code'] as const;
+  const httpDuration = new Histogram({
+    name: prefix + METRIC_NAMES.httpRequestDuration,
+    help: 'Time to answer an HTTP request, by method, route template and status code.',
+    labelNames: httpLabels,
+    registers,
+  });
+  const httpRequests = new Counter({
+    name: prefix + METRIC_NAMES.httpRequests,
+    help: 'HTTP requests answered, by method, route template and status code.',
+    labelNames: httpLabels,
+    registers,
+  });
+  const actionLabels = ['component', 'action', 'outcome'] as const;
+  const actions = new Counter({
+    name: prefix + METRIC_NAMES.actions,
+    help: 'Component actions that reached a known action, by outcome (ok or the error code).',
+    labelNames: actionLabels,
+    registers,
+  });
+  const actionDuration = new Histogram({
+    name: prefix + METRIC_NAMES.actionDuration,
+    help: 'Time through the security pipeline and the action, by outcome.',
+    labelNames: actionLabels,
+    registers,
+  });
+  const securityEvents = new Counter({
+    name: prefix + METRIC_NAMES.securityEvents,
+    help: 'Security events logged, by OWASP Logging Vocabulary name.',
+    labelNames: ['event'] as const,
+    registers,
+  });
+  const authEvents = new Counter({
+    name: prefix + METRIC_NAMES.authEvents,
+    help: 'Authentication events (authn_*): sign-ins, failures, tokens created, revoked and reused.',
+    labelNames: ['event'] as const,
+    registers,
+  });
+  // Every known event starts at 0, so rate() and alerts work from the first scrape instead of
+  // only after the first occurrence.
+  for (const event of SECURITY_EVENTS) securityEvents.inc({ event }, 0);
+  for (const event of AUTHN_EVENTS) authEvents.inc({ event }, 0);
+
+  return {
+    registry,
+    contentType: registry.contentType,
+    observeAction(report) {
+      const outcome = report.outcome === 'ok' || Object.hasOwn(ERROR_CODES, report.outcome) ? report.outcome : UNKNOWN_OUTCOME;
+      const labels = { component: report.component, action: report.action, outcome };
+      actions.inc(labels);
+      actionDuration.observe(labels, report.durationMs / 1000);
+    },
+    countSecurityEvent(e) {
+      // The sink is typed, but a plain-JS caller could pass anything: unknown names never become labels.
+      if (!KNOWN_EVENTS.has(e.event)) return;
+      securityEvents.inc({ event: e.event });
+      if (e.event.startsWith('authn_')) authEvents.inc({ event: e.event });
+    },
+    observeHttp(method, route, statusCode, seconds) {
+      const labels = { method: METHODS.has(method) ? method : OTHER_METHOD, route: route ?? UNMATCHED_ROUTE, status_code: String(statusCode) };
+      httpRequests.inc(labels);
+      httpDuration.observe(labels, seconds);
+    },
+    render: () => registry.metrics(),
+  };
+}

@@ -1,0 +1,31 @@
+/**
+ * Metric and label names, in one module (STYLE §10): dashboards, alert rules and docs/operations.md
+ * depend on these strings. Every label value is drawn from a bounded set (route templates, component
+ * and action names of the registry, error codes, event names): never a user id or a raw URL.
+ */
+export const METRIC_NAMES = {
+  /** Histogram; labels `method`, `route`, `status_code`. */
+  httpRequestDuration: 'http_request_duration_seconds',
+  /** Counter; labels `method`, `route`, `status_code`. */
+  httpRequests: 'http_requests_total',
+  /** Counter; labels `component`, `action`, `outcome` (`ok` or the error code). */
+  actions: 'livecomponents_actions_total',
+  /** Histogram; labels `component`, `action`, `outcome`. */
+  actionDuration: 'livecomponents_action_duration_seconds',
+  /** Counter; label `event` (OWASP Logging Vocabulary name). */
+  securityEvents: 'livecomponents_security_events_total',
+  /** Counter; label `event` (the `authn_*` events). */
+  authEvents: 'livecomponents_auth_events_total',
+} as const;
+
+/** The `route` label of requests that matched no route (404s): never the raw URL. */
+export const UNMATCHED_ROUTE = 'unmatched';
+
+/** The `method` label for anything outside the standard methods. */
+export const OTHER_METHOD = 'OTHER';
+
+/** The `outcome` label of an action that reported something outside the error-code registry. */
+export const UNKNOWN_OUTCOME = 'unknown';
+
+/** Path of the scrape endpoint. */
+export const METRICS_ROUTE = '/metrics';

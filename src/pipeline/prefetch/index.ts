@@ -1,0 +1,83 @@
+/**
+ * The prefetch stage: where the pipeline first needs the store, it sends ONE batch with the
+ * session record and every op the later stages prepared (rate-limit step, idempotency claim, state
+ * read); after the action it sends ONE batch with every deferred write (new state, idempotency
+ * record, session touch) and the undo ops of stages that never ran (a claim released when the rate
+ * limiter refused). On Redis that is two round trips per action, success or refusal.
+ *
+ * Stages before it (CSRF in its default mode) need no store at all, so the order of checks stays
+ * CSRF → rate limit → idempotency → … even though their reads travel together.
+ */
+import { LiveError } from '../../core/errors.js';
+import type { SecurityEventSink } from '../../ops/security-events.js';
+import type { SessionManager } from '../../session/index.js';
+import type { Store, StoreOp, StoreOpResult } from '../../store/types.js';
+import { fail, type ActionContext, type Outcome, type PreparedOp, type Stage } from '../types.js';
+
+export interface PrefetchStageOptions {
+  store: Store;
+  sessions: SessionManager;
+  events: SecurityEventSink;
+  /** The stages after this one, in order; those with `prepare` take part. */
+  later: readonly Stage[];
+  /** Told about a failed flush after a refused action (the claim then expires by itself). */
+  onFlushError?: (error: unknown) => void;
+}
+
+export function createPrefetchStage(options: PrefetchStageOptions): Stage {
+  const { store, sessions, events } = options;
+  const preparing = options.later.filter((s) => s.prepare !== undefined);
+  const onFlushError = options.onFlushError ?? (() => {});
+
+  return {
+    name: 'prefetch',
+    async run(ctx, next) {
+      const prepared: (PreparedOp | null)[] = preparing.map((s) => (s.prepare as (c: ActionContext) => PreparedOp | null)(ctx));
+      const ops: StoreOp[] = [sessions.recordOp(ctx.session)];
+      for (const p of prepared) if (p !== null) ops.push(p.op);
+      const results = await store.batch(ops);
+
+      const map = new Map<Stage, StoreOpResult>();
+      let i = 1;
+      for (let s = 0; s < preparing.length; s++) if (prepared[s] !== null) map.set(preparing[s] as Stage, results[i++] as StoreOpResult);
+      ctx.prefetched = map;
+      const deferred: StoreOp[] = [];
+      ctx.deferred = deferred;
+
+      const checked = sessions.checkRecord(ctx.session, results[0] as string | null);
+      let outcome: Outcome;
+      if (checked.session === null) {
+        // The cookie's session is gone (expired, signed out elsewhere): the page must reload.
+        events.emit({ event: 'malicious_csrf', level: 'INFO', description: 'Action for an unknown or expired session', request: ctx.request });
+        outcome = fail(new LiveError('CSRF_TOKEN_INVALID'));
+      } else {
+        if (checked.touch !== null) deferred.push(checked.touch);
+        try {
+          outcome = await next(ctx);
+        } catch (error) {
+          await flush(ctx, prepared, deferred).catch(onFlushError);
+          throw error;
+        }
+      }
+      if (outcome.type === 'ok') {
+        // A failed write after a successful action must not answer 200: the new state was not kept.
+        await flush(ctx, prepared, deferred);
+      } else {
+        await flush(ctx, prepared, deferred).catch(onFlushError);
+      }
+      return outcome;
+    },
+  };
+
+  async function flush(ctx: ActionContext, prepared: readonly (PreparedOp | null)[], deferred: StoreOp[]): Promise<void> {
+    // Stages that never ran left their prefetched result behind: take back what they claimed.
+    const left = ctx.prefetched;
+    if (left && left.size > 0) {
+      for (let s = 0; s < preparing.length; s++) {
+        const undo = prepared[s]?.undo;
+        if (undo !== undefined && left.has(preparing[s] as Stage)) deferred.push(undo);
+      }
+    }
+    if (deferred.length > 0) await store.batch(deferred);
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * Opens what an app stores its data in, from configuration (PROTOCOL §1):
+ * - the SQL database (`DATABASE_URL`: SQLite file by default, or PostgreSQL) for users and tokens,
+ *   migrated at start-up;
+ * - the key-value `Store` for sessions, sealed state, idempotency records and rate-limit counters:
+ *   Redis when `REDIS_URL` is set (shared by every instance), else the SQLite file — the same one
+ *   as `DATABASE_URL` when that is SQLite, else the embedded default file.
+ */
+import type { Kysely } from 'kysely';
+import { createDatabase, DEFAULT_DATABASE_URL, migrateToLatest, parseDatabaseUrl } from '../sql/index.js';
+import type { DatabaseSchema } from '../sql/index.js';
+import { createRedisStore } from '../store/redis/index.js';
+import { createSqliteStore } from '../store/sqlite/index.js';
+import type { Store } from '../store/types.js';
+
+export interface Backends {
+  readonly db: Kysely<DatabaseSchema>;
+  readonly store: Store;
+  /** Closes the store, then the database. */
+  close(): Promise<void>;
+}
+
+export interface BackendOptions {
+  /** @default 'sqlite:./data/livecomponents.db' */
+  databaseUrl?: string;
+  /** When set, the `Store` is Redis. */
+  redisUrl?: string | undefined;
+  /** Told about Redis connection errors (the store reconnects by itself). */
+  onRedisError?: (error: Error) => void;
+}
+
+export async function openBackends(options: BackendOptions = {}): Promise<Backends> {
+  const databaseUrl = options.databaseUrl ?? DEFAULT_DATABASE_URL;
+  const db = createDatabase(databaseUrl);
+  try {
+    await migrateToLatest(db);
+    let store: Store;
+    let kvDb: Kysely<DatabaseSchema> | null = null;
+    if (options.redisUrl) {
+      store = createRedisStore({ url: options.redisUrl, onConnectionError: options.onRedisError });
+    } else if (parseDatabaseUrl(databaseUrl).engine === 'sqlite') {
+      store = await createSqliteStore({ db });
+    } else {
+      // PostgreSQL holds the relational data; without Redis the key-value data stays embedded.
+      kvDb = createDatabase(DEFAULT_DATABASE_URL);
+      await migrateToLatest(kvDb);
+      store = await createSqliteStore({ db: kvDb });
+    }
+    return {
+      db,
+      store,
+      async close() {
+        await store.close();
+        await kvDb?.destroy();
+        await db.destroy();
+      },
+    };
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
+}

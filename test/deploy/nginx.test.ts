@@ -1,0 +1,268 @@
+/**
+ * deploy/nginx/livecomponents.conf.template for real: `nginx -t` on the rendered file, then a real
+ * nginx (TLS with a certificate made here) in front of two instances of the built reference app
+ * running as in production (NODE_ENV=production, TRUST_PROXY = the proxy's address only).
+ *
+ * Clients connect from distinct loopback addresses (127.0.0.2, 127.0.0.3, …), so the address nginx
+ * sees differs from nginx's own address (127.0.0.1): the rate limiter must count per real client,
+ * whatever X-Forwarded-For the client sends.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  cookieHeader,
+  ensureBuilt,
+  httpCall,
+  httpsCall,
+  mainConfig,
+  renderSite,
+  startChild,
+  tlsHandshake,
+  waitForPort,
+  type Call,
+  type Child,
+  type Reply,
+} from './nginx-harness.js';
+import { freePort, haveTool, readDeploy, ROOT, run } from './tools.js';
+
+const HAVE_TOOLS =
+  haveTool('nginx', '-v', 'apt-get install nginx', 'the nginx config test and the two-instance proxy test') &&
+  haveTool('openssl', 'version', 'apt-get install openssl', 'the nginx test (it makes its TLS certificate)');
+
+const SERVER_NAME = 'localhost';
+/** Client source addresses; nginx itself connects to the app from 127.0.0.1. */
+const CLIENTS = Array.from({ length: 40 }, (_, i) => `127.0.0.${i + 2}`);
+
+describe.skipIf(!HAVE_TOOLS)('nginx in front of two instances', () => {
+  let dir = '';
+  let ca = '';
+  let httpsPort = 0;
+  let httpPort = 0;
+  let upstreams: [string, string] = ['', ''];
+  const children: Child[] = [];
+  /** Which instance answered each client address (from the test-only X-Upstream header). */
+  const instanceOf = new Map<string, string>();
+
+  const call = (c: Call): Promise<Reply> => httpsCall(httpsPort, SERVER_NAME, ca, c);
+  const diagnostics = () => children.map((c) => `--- ${c.name}\n${c.output()}`).join('\n');
+
+  beforeAll(async () => {
+    ensureBuilt();
+    dir = mkdtempSync(join(tmpdir(), 'lc-nginx-'));
+    const cert = join(dir, 'cert.pem');
+    const key = join(dir, 'key.pem');
+    const made = run('openssl', [
+      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', `/CN=${SERVER_NAME}`,
+      '-addext', `subjectAltName=DNS:${SERVER_NAME},IP:127.0.0.1`, '-keyout', key, '-out', cert,
+    ]);
+    if (made.status !== 0) throw new Error(`openssl failed: ${made.stderr}`);
+    ca = readFileSync(cert, 'utf8');
+
+    const appPorts = [await freePort(), await freePort()];
+    httpsPort = await freePort();
+    httpPort = await freePort();
+    upstreams = [`127.0.0.1:${appPorts[0]}`, `127.0.0.1:${appPorts[1]}`];
+    for (const sub of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, sub));
+    const site = renderSite(readDeploy('nginx/livecomponents.conf.template'), {
+      serverName: SERVER_NAME, cert, key, upstreams, httpsPort, httpPort,
+    });
+    writeFileSync(join(dir, 'livecomponents.conf'), site);
+    writeFileSync(join(dir, 'nginx.conf'), mainConfig(dir, join(dir, 'livecomponents.conf')));
+
+    // Shared by both instances, as a deployment shares them (compose .env, Kubernetes Secret).
+    const shared = {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      NODE_ENV: 'production',
+      HOST: '127.0.0.1',
+      APP_URL: `https://${SERVER_NAME}:${httpsPort}`,
+      TRUST_PROXY: '127.0.0.1',
+      BEHIND_PROXY: 'true',
+      LC_STATE_KEYS: randomBytes(32).toString('base64'),
+      LC_SESSION_SECRET: randomBytes(32).toString('base64'),
+      LOG_LEVEL: 'warn',
+    };
+    appPorts.forEach((port, i) => {
+      const cwd = join(dir, `app${i + 1}`);
+      mkdirSync(cwd);
+      children.push(
+        startChild(`app${i + 1}`, process.execPath, [join(ROOT, 'dist/examples/demo/main.js')], {
+          cwd,
+          env: { ...shared, PORT: String(port), DATABASE_URL: `sqlite:${join(cwd, 'app.db')}` },
+        }),
+      );
+    });
+    await Promise.all(appPorts.map((port, i) => waitForPort(port, children[i] as Child)));
+  }, 120_000);
+
+  afterAll(async () => {
+    await Promise.all(children.map((c) => c.stop()));
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('nginx -t accepts the rendered site file', () => {
+    const result = run('nginx', ['-t', '-p', `${dir}/`, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf')]);
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stderr).toContain('test is successful');
+  });
+
+  it('starts nginx in front of both instances', async () => {
+    const nginx = startChild('nginx', 'nginx', ['-p', `${dir}/`, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'], {
+      cwd: dir,
+      env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin' },
+    });
+    children.push(nginx);
+    await waitForPort(httpsPort, nginx);
+  });
+
+  it('serves the health probes over TLS (certificate verified) and spreads clients over both instances', async () => {
+    for (const from of CLIENTS) {
+      const res = await call({ path: '/health/live', from });
+      expect(res.status, `${from}: ${res.body}\n${diagnostics()}`).toBe(200);
+      expect(res.headers['strict-transport-security']).toBe('max-age=63072000');
+      instanceOf.set(from, String(res.headers['x-upstream']));
+    }
+    expect(new Set(instanceOf.values())).toEqual(new Set(upstreams));
+    for (const path of ['/health/ready', '/health/startup']) {
+      const res = await call({ path, from: CLIENTS[0] });
+      expect(res.status, `${path}: ${res.body}`).toBe(200);
+    }
+  });
+
+  it('gives a page with a Secure __Host- session cookie and the CSRF meta tag', async () => {
+    const page = await call({ path: '/', from: CLIENTS[0] });
+    expect(page.status).toBe(200);
+    const cookie = (page.headers['set-cookie'] ?? []).find((c) => c.startsWith('__Host-lc_session='));
+    expect(cookie, JSON.stringify(page.headers['set-cookie'])).toBeDefined();
+    expect(cookie).toMatch(/;\s*Secure/i);
+    expect(cookie).toMatch(/;\s*HttpOnly/i);
+    expect(cookie).toMatch(/;\s*Path=\//i);
+    expect(page.body).toMatch(/<meta name="csrf-token" content="[^"]+">/);
+  });
+
+  it('replaces the request id a client sends with nginx’s own', async () => {
+    const res = await call({ path: '/health/live', from: CLIENTS[0], headers: { 'x-request-id': 'chosen-by-the-client' } });
+    expect(res.headers['x-request-id']).toMatch(/^[0-9a-f]{32}$/);
+  });
+
+  /** Opens the payment page as one client: its cookie and CSRF token. */
+  async function openPayment(from: string) {
+    const page = await call({ path: '/payment', from });
+    expect(page.status).toBe(200);
+    const token = /<meta name="csrf-token" content="([^"]+)"/.exec(page.body)?.[1];
+    if (!token) throw new Error('no csrf token on /payment');
+    return { from, cookie: cookieHeader(page), token };
+  }
+
+  function pay(client: { from: string; cookie: string; token: string }, spoofedFor: string): Promise<Reply> {
+    return call({
+      method: 'POST',
+      path: '/api/livecomponents/action',
+      from: client.from,
+      headers: {
+        'content-type': 'application/json',
+        cookie: client.cookie,
+        'x-csrf-token': client.token,
+        origin: `https://${SERVER_NAME}:${httpsPort}`,
+        'sec-fetch-site': 'same-origin',
+        'idempotency-key': randomUUID(),
+        'x-forwarded-for': spoofedFor,
+        'x-real-ip': spoofedFor,
+        forwarded: `for=${spoofedFor}`,
+      },
+      body: JSON.stringify({ component_id: 'payment:main', action: 'processPayment', params: { amount: 1 } }),
+    });
+  }
+
+  it('limits payments per real client: the 6th is refused whatever X-Forwarded-For says, another client still pays', async () => {
+    expect(instanceOf.size, 'the spread test must run first').toBe(CLIENTS.length);
+    // Three clients that nginx sends to the same instance, so they share one rate-limit store.
+    const byInstance = new Map<string, string[]>();
+    for (const [from, instance] of instanceOf) byInstance.set(instance, [...(byInstance.get(instance) ?? []), from]);
+    const group = [...byInstance.values()].find((g) => g.length >= 3);
+    if (!group) throw new Error(`no instance got three clients: ${JSON.stringify([...byInstance])}`);
+    const [victimAddress, otherAddress, framerAddress] = group as [string, string, string];
+
+    const victim = await openPayment(victimAddress);
+    const statuses: number[] = [];
+    const remaining: string[] = [];
+    let last: Reply | undefined;
+    for (let i = 1; i <= 6; i++) {
+      last = await pay(victim, `198.51.100.${i}`);
+      statuses.push(last.status);
+      remaining.push(String(last.headers['x-ratelimit-remaining']));
+      expect(last.headers['x-upstream']).toBe(instanceOf.get(victimAddress));
+      const fresh = (JSON.parse(last.body) as { csrf_token?: string }).csrf_token;
+      if (fresh) victim.token = fresh;
+    }
+    expect(statuses, `${last?.body}\n${diagnostics()}`).toEqual([200, 200, 200, 200, 200, 429]);
+    expect(remaining).toEqual(['4', '3', '2', '1', '0', '0']);
+    const refused = JSON.parse(last?.body ?? '{}') as { code?: string; limit?: number; window?: number };
+    expect(refused).toMatchObject({ code: 'RATE_LIMIT_EXCEEDED', limit: 5, window: 300 });
+    expect(Number(last?.headers['retry-after'])).toBeGreaterThan(0);
+
+    // Another client on the same instance has its own bucket: the app did not count nginx's address.
+    const other = await openPayment(otherAddress);
+    const paid = await pay(other, '198.51.100.99');
+    expect(paid.status, paid.body).toBe(200);
+    expect(paid.headers['x-ratelimit-remaining']).toBe('4');
+
+    // Claiming to be the limited client changes nothing either way: a forged header is not an identity.
+    const framer = await openPayment(framerAddress);
+    const framed = await pay(framer, victimAddress);
+    expect(framed.status, framed.body).toBe(200);
+    expect(framed.headers['x-ratelimit-remaining']).toBe('4');
+  });
+
+  it('passes a body of exactly the app limit (1 MiB) to the app, and refuses a larger one with a JSON 413', async () => {
+    const client = await openPayment(CLIENTS[1] as string);
+    const post = (bytes: number) => {
+      const frame = JSON.stringify({ component_id: 'counter:main', action: 'increment', params: { pad: '' } });
+      const body = frame.replace('"pad":""', `"pad":"${'x'.repeat(bytes - frame.length)}"`);
+      expect(Buffer.byteLength(body)).toBe(bytes);
+      return call({
+        method: 'POST',
+        path: '/api/livecomponents/action',
+        from: client.from,
+        headers: { 'content-type': 'application/json', cookie: client.cookie, 'x-csrf-token': client.token },
+        body,
+      });
+    };
+    const atLimit = await post(1_048_576);
+    expect(atLimit.headers['x-upstream'], 'the app answered').toBeDefined();
+    expect(atLimit.status).not.toBe(413);
+    const over = await post(1_048_577);
+    expect(over.status).toBe(413);
+    expect(over.headers['x-upstream'], 'nginx answered').toBeUndefined();
+    expect(over.headers['content-type']).toBe('application/json');
+    expect(JSON.parse(over.body)).toEqual({
+      error: 'The request body is too large.',
+      code: 'PAYLOAD_TOO_LARGE',
+      request_id: over.headers['x-request-id'] ?? 'missing',
+    });
+  });
+
+  it('does not expose /metrics through the proxy', async () => {
+    const res = await call({ path: '/metrics', from: CLIENTS[0] });
+    expect(res.status).toBe(404);
+    expect(res.headers['x-upstream']).toBeUndefined();
+  });
+
+  it('redirects plain HTTP to HTTPS on the configured name and drops unknown hosts', async () => {
+    const redirect = await httpCall(httpPort, SERVER_NAME, '/payment?x=1');
+    expect(redirect.status).toBe(308);
+    expect(redirect.headers.location).toBe(`https://${SERVER_NAME}/payment?x=1`);
+    // `return 444`: nginx closes the connection without an answer.
+    await expect(httpCall(httpPort, 'evil.example', '/')).rejects.toMatchObject({ code: 'ECONNRESET' });
+    // `ssl_reject_handshake`: the handshake itself fails for another name, certificate aside.
+    expect(await tlsHandshake(httpsPort, SERVER_NAME)).toBe('established');
+    expect(await tlsHandshake(httpsPort, 'evil.example')).toMatch(/unrecognized name/i);
+  });
+
+  it('logged no error in nginx', () => {
+    const log = readFileSync(join(dir, 'error.log'), 'utf8');
+    expect(log.split('\n').filter((line) => /\[(emerg|alert|crit|error)\]/.test(line))).toEqual([]);
+  });
+});

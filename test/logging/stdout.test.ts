@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { closeLogger, createLogger, flushLogger } from '../../src/ops/logging/index.js';
+import { createSecurityLogger } from '../../src/ops/security-logger.js';
+import { capture } from './capture.js';
+
+describe('json strategy', () => {
+  it('writes one JSON object per line with ISO time, level, name and bindings', async () => {
+    const out = capture();
+    const logger = createLogger({ format: 'json', stream: out, appName: 'shop', level: 'debug' });
+    logger.debug('starting');
+    logger.child({ request_id: 'req-1' }).warn({ code: 'RATE_LIMIT_EXCEEDED' }, 'refused');
+    logger.trace('below the level');
+    await flushLogger(logger);
+    const records = out.records();
+    expect(records).toHaveLength(2);
+    expect(records[0]).toMatchObject({ level: 20, name: 'shop', msg: 'starting', pid: process.pid });
+    expect(records[1]).toMatchObject({ level: 40, request_id: 'req-1', code: 'RATE_LIMIT_EXCEEDED', msg: 'refused' });
+    expect(records[1]?.['time']).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    await closeLogger(logger);
+  });
+
+  it('drops lines logged after close', async () => {
+    const out = capture();
+    const logger = createLogger({ format: 'json', stream: out });
+    logger.info('before');
+    await closeLogger(logger);
+    logger.info('after');
+    expect(out.records().map((r) => r['msg'])).toEqual(['before']);
+  });
+});
+
+describe('pretty strategy', () => {
+  it('writes human lines: time, level word, message, then the fields', async () => {
+    const out = capture();
+    const logger = createLogger({ format: 'pretty', stream: out });
+    logger.child({ request_id: 'req-9' }).info({ code: 'CSRF_TOKEN_INVALID' }, 'action refused');
+    await closeLogger(logger);
+    const text = out.text();
+    expect(text).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: action refused\n/);
+    expect(text).toContain('request_id: "req-9"');
+    expect(text).toContain('code: "CSRF_TOKEN_INVALID"');
+    expect(text).not.toContain('{"level"');
+    // colours only on a real terminal
+    expect(text).not.toContain('\u001b[');
+  });
+
+  it('shows a security event under its pino level although the event carries its own `level`', async () => {
+    const out = capture();
+    const logger = createLogger({ format: 'pretty', stream: out });
+    createSecurityLogger({ logger }).emit({ event: 'malicious_csrf', level: 'WARN', description: 'CSRF token refused' });
+    await closeLogger(logger);
+    expect(out.text()).toMatch(/^\[[\d:.]+\] WARN: CSRF token refused\n/);
+    expect(out.text()).toContain('event: "malicious_csrf"');
+    expect(out.text()).toContain('event_level: "WARN"');
+  });
+});
