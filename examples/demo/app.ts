@@ -8,6 +8,8 @@ import { sendError } from '../../src/http/error-mapping.js';
 import { loadConfig, type AppConfig } from '../../src/ops/config.js';
 import { openBackends, type Backends } from '../../src/runtime/backends.js';
 import { createSecurityLogger } from '../../src/ops/security-logger.js';
+import { createLifecycleState, registerHealth, sqlHealthCheck, storeHealthCheck, type LifecycleState } from '../../src/ops/health/index.js';
+import { createMetrics, registerHttpMetrics, registerMetricsRoute } from '../../src/ops/metrics/index.js';
 import { counter } from './components/counter.js';
 import { order } from './components/order.js';
 import { payment } from './components/payment.js';
@@ -22,6 +24,8 @@ export interface DemoAppOptions {
   logger?: boolean;
   /** Database and store; opened from `config` (DATABASE_URL, REDIS_URL) when absent. Closed with the app. */
   backends?: Backends;
+  /** Start-up and shutdown flags, shared with graceful shutdown (main.ts). @default a new state */
+  lifecycle?: LifecycleState;
   /** Overrides passed to the framework (store, clock, events…), mainly for tests. */
   framework?: Partial<LiveComponentsOptions>;
 }
@@ -34,6 +38,9 @@ const ASSETS: Record<string, { file: string; type: string }> = {
 export async function createDemoApp(options: DemoAppOptions = {}): Promise<FastifyInstance> {
   const config = options.config ?? loadConfig();
   const app = Fastify(serverOptions({ trustProxy: config.TRUST_PROXY, logger: options.logger ?? false }));
+  const lifecycle = options.lifecycle ?? createLifecycleState();
+  const metrics = createMetrics();
+  registerHttpMetrics(app, metrics);
   const backends = options.backends ?? (await openBackends({ databaseUrl: config.DATABASE_URL, redisUrl: config.REDIS_URL }));
   const runtime = await createLiveComponents({
     store: backends.store,
@@ -44,13 +51,23 @@ export async function createDemoApp(options: DemoAppOptions = {}): Promise<Fasti
     sessionSecret: config.LC_SESSION_SECRET,
     production: config.production,
     warn: (message: string) => app.log.warn(message),
-    events: createSecurityLogger({ logger: app.log }),
+    events: createSecurityLogger({ logger: app.log, onEvent: metrics.countSecurityEvent }),
+    onActionDone: metrics.observeAction,
     ...options.framework,
   });
   await app.register(livecomponents, { runtime, secureCookies: config.production });
   app.addHook('onClose', async () => {
     if (runtime.store !== backends.store) await runtime.store.close();
     await backends.close();
+  });
+  registerHealth(app, {
+    state: lifecycle,
+    checks: [storeHealthCheck(runtime.store), sqlHealthCheck(backends.db)],
+    token: config.HEALTH_TOKEN,
+  });
+  await registerMetricsRoute(app, { metrics, token: config.METRICS_TOKEN, port: config.METRICS_PORT, host: config.HOST });
+  app.addHook('onReady', async () => {
+    lifecycle.startupDone = true;
   });
 
   for (const [name, asset] of Object.entries(ASSETS)) {

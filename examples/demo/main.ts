@@ -1,5 +1,7 @@
 /** Entry point of `npm start`: the reference app on PORT/HOST (PROTOCOL §1). */
 import { loadConfig, ConfigError } from '../../src/ops/config.js';
+import { createLifecycleState } from '../../src/ops/health/index.js';
+import { installGracefulShutdown } from '../../src/ops/shutdown/index.js';
 import { createDemoApp } from './app.js';
 
 async function main(): Promise<void> {
@@ -13,13 +15,10 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const app = await createDemoApp({ config, logger: true });
-  const close = async (): Promise<void> => {
-    await app.close();
-    process.exit(0);
-  };
-  process.once('SIGTERM', () => void close());
-  process.once('SIGINT', () => void close());
+  const lifecycle = createLifecycleState();
+  const app = await createDemoApp({ config, logger: true, lifecycle });
+  // SIGTERM/SIGINT: readiness 503, drain, finish in-flight requests, close stores, exit 0.
+  installGracefulShutdown(app, { state: lifecycle });
   await app.listen({ port: config.PORT, host: config.HOST });
 }
 

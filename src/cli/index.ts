@@ -23,14 +23,17 @@ export interface CliIo {
 type Options = NonNullable<ParseArgsConfig['options']>;
 
 interface Command {
-  readonly usage: string;
+  /** The command and its options, as shown in the usage text. */
+  readonly synopsis: string;
+  readonly summary: string;
   readonly options: Options;
   run(values: Record<string, string | boolean | undefined>, io: CliIo): Promise<number>;
 }
 
 const COMMANDS: Readonly<Record<string, Command>> = {
   serve: {
-    usage: 'serve                     run the reference app (PORT, HOST and the other variables apply)',
+    synopsis: 'serve',
+    summary: 'run the reference app (PORT, HOST and the other variables apply)',
     options: {},
     async run(_values, io) {
       await (io.serve ?? (() => import('../../examples/demo/main.js')))();
@@ -38,7 +41,8 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     },
   },
   doctor: {
-    usage: 'doctor [--production] [--json]   check the configuration against the production checklist',
+    synopsis: 'doctor [--production] [--json]',
+    summary: 'check the environment against the production checklist; exit 1 on any FAIL',
     options: { production: { type: 'boolean' }, json: { type: 'boolean' } },
     async run(values, io) {
       const report = runDoctor(io.env, { production: values.production === true });
@@ -48,7 +52,8 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     },
   },
   keygen: {
-    usage: 'keygen [--rotate]         print new LC_STATE_KEYS and LC_SESSION_SECRET values (--rotate: prepend a key)',
+    synopsis: 'keygen [--rotate]',
+    summary: 'print new LC_STATE_KEYS and LC_SESSION_SECRET (--rotate: a new key before the current ones)',
     options: { rotate: { type: 'boolean' } },
     async run(values, io) {
       const result = keygen(io.env, values.rotate === true);
@@ -58,7 +63,8 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     },
   },
   migrate: {
-    usage: 'migrate                   bring the DATABASE_URL database to the latest schema',
+    synopsis: 'migrate',
+    summary: 'bring the DATABASE_URL database to the latest schema',
     options: {},
     async run(_values, io) {
       // Loaded on demand: the SQL drivers are not needed by the other commands.
@@ -67,7 +73,8 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     },
   },
   'tokens:cleanup': {
-    usage: 'tokens:cleanup            delete expired and revoked auth tokens',
+    synopsis: 'tokens:cleanup',
+    summary: 'delete expired and revoked auth tokens',
     options: {},
     run: tokensCleanup,
   },
@@ -75,6 +82,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
 
 /** The auth module's clean-up, by path: the command works as soon as that module is built. */
 const TOKENS_CLEANUP_MODULE = '../auth/cleanup.js';
+const MISSING_CLEANUP = /^Cannot find module '[^']*auth[/\\]cleanup\.[jt]s'/;
 
 async function tokensCleanup(_values: unknown, io: CliIo): Promise<number> {
   const load = io.loadTokensCleanup ?? (() => import(TOKENS_CLEANUP_MODULE));
@@ -82,7 +90,8 @@ async function tokensCleanup(_values: unknown, io: CliIo): Promise<number> {
   try {
     command = ((await load()) as { cleanupTokensCommand?: unknown }).cleanupTokensCommand;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw error;
+    // Only the module itself being absent means "not available"; a broken module is an error.
+    if (!(error instanceof Error && MISSING_CLEANUP.test(error.message))) throw error;
   }
   if (typeof command !== 'function') {
     io.err('livecomponents tokens:cleanup: not available in this build (the auth module with cleanupTokensCommand is missing)');
@@ -91,14 +100,17 @@ async function tokensCleanup(_values: unknown, io: CliIo): Promise<number> {
   return (await command(io.env)) as number;
 }
 
+const SYNOPSIS_WIDTH = Math.max(...Object.values(COMMANDS).map((c) => c.synopsis.length));
+
 /** The usage text, one line each. */
 export function usage(): string[] {
   return [
     'usage: livecomponents <command> [options]',
     '',
     'commands:',
-    ...Object.values(COMMANDS).map((c) => `  ${c.usage}`),
-    '  help                      show this text',
+    ...[...Object.values(COMMANDS), { synopsis: 'help', summary: 'show this text' }].map(
+      (c) => `  ${c.synopsis.padEnd(SYNOPSIS_WIDTH)}  ${c.summary}`,
+    ),
   ];
 }
 
@@ -128,11 +140,12 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
     ({ values } = parseArgs({ args: [...rest], options: { ...command.options, help: { type: 'boolean', short: 'h' } }, strict: true }));
   } catch (error) {
     io.err(`livecomponents ${name}: ${error instanceof Error ? error.message : String(error)}`);
-    io.err(`usage: livecomponents ${command.usage}`);
+    io.err(`usage: livecomponents ${command.synopsis}`);
     return 2;
   }
   if (values.help === true) {
-    io.out(`usage: livecomponents ${command.usage}`);
+    io.out(`usage: livecomponents ${command.synopsis}`);
+    io.out(`  ${command.summary}`);
     return 0;
   }
   try {

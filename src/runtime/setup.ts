@@ -14,7 +14,7 @@ import { createCsrfService } from '../pipeline/csrf/index.js';
 import { createKeyRing, createSealer, loadOrCreateDevKeys, parseStateKeys } from '../pipeline/state/seal.js';
 import { createMemoryStore } from '../store/memory/index.js';
 import type { Store } from '../store/types.js';
-import { createRuntime, type LiveRuntime } from './index.js';
+import { createRuntime, type LiveRuntime, type RuntimeOptions } from './index.js';
 import type { SecurityOptions } from './stages.js';
 
 export interface LiveComponentsOptions extends SecurityOptions {
@@ -50,6 +50,8 @@ export interface LiveComponentsOptions extends SecurityOptions {
   /** Session idle lifetime in ms. @default 86_400_000 */
   sessionTtlMs?: number;
   resolveUser?: (userId: string) => Promise<User | null>;
+  /** Told about every action that reached a known component action (metrics). @default none */
+  onActionDone?: RuntimeOptions['onActionDone'];
   /** Receives start-up warnings (generated development keys…). @default console.warn */
   warn?: (message: string) => void;
 }

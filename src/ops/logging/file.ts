@@ -41,6 +41,9 @@ export function createFileSink(path: string, options: FileLogOptions = {}, onErr
       ...(typeof frequency === 'string' ? { dateFormat: frequency === 'daily' ? 'yyyy-MM-dd' : 'yyyy-MM-dd-HH' } : {}),
       limit: { count: options.keep ?? 7 },
       mkdir: true,
+      // sonic-boom's flush() waits for the disk only when minLength > 0 (with 0 it returns at
+      // once); 1 byte still writes every line straight away.
+      minLength: 1,
     },
   }) as unknown as ThreadStreamLike;
   transport.on('error', onError);

@@ -1,0 +1,69 @@
+/**
+ * Store round trips per action on Redis, counted by the store's `onRoundTrip` hook: one batch
+ * before the action and one after, whatever the outcome (ARCHITECTURE: at most two).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRedisStore } from '../../src/store/redis/index.js';
+import type { Store } from '../../src/store/types.js';
+import { demoApp, type TestClient } from '../helpers/demo.js';
+import { REDIS_AVAILABLE, startRedis, type RedisServer } from '../redis/server.js';
+
+describe.skipIf(!REDIS_AVAILABLE)('round trips per action on Redis', () => {
+  let server: RedisServer;
+  let store: Store;
+  let demo: Awaited<ReturnType<typeof demoApp>>;
+  let trips: string[] = [];
+
+  beforeAll(async () => {
+    server = await startRedis();
+    store = createRedisStore({ url: server.url, onRoundTrip: (op) => void trips.push(op) });
+    demo = await demoApp({}, { store });
+  });
+  afterAll(async () => {
+    await demo?.app.close();
+    await server?.stop();
+  });
+
+  async function count(work: () => Promise<{ statusCode: number }>, status: number): Promise<string[]> {
+    trips = [];
+    const res = await work();
+    expect(res.statusCode).toBe(status);
+    return trips;
+  }
+
+  it('uses two round trips for an action, with or without an idempotency key, and on refusals', async () => {
+    const c: TestClient = await demo.client('/orders', '192.0.2.50');
+    expect(await count(() => c.action('order:main', 'createOrder', { item: 'a' }), 200)).toEqual(['batch', 'batch']);
+    const keyed = { headers: { 'idempotency-key': 'rt-1' } };
+    expect(await count(() => c.action('order:main', 'createOrder', { item: 'b' }, keyed), 200)).toEqual(['batch', 'batch']);
+    // A replay answers from the first batch alone.
+    expect((await count(() => c.action('order:main', 'createOrder', { item: 'b' }, keyed), 200)).length).toBeLessThanOrEqual(2);
+    // A validation failure releases its claim in the second batch.
+    const bad = { headers: { 'idempotency-key': 'rt-2' } };
+    expect(await count(() => c.action('order:main', 'createOrder', { item: '' }, bad), 400)).toEqual(['batch', 'batch']);
+    // …so the same key then runs.
+    expect((await c.action('order:main', 'createOrder', { item: 'c' }, bad)).statusCode).toBe(200);
+  });
+
+  it('keeps a rate-limited request within two round trips and releases its claim', async () => {
+    const c = await demo.client('/payment', '192.0.2.51');
+    for (let i = 0; i < 5; i++) expect((await c.action('payment:main', 'processPayment', { amount: 1 })).statusCode).toBe(200);
+    const keyed = { headers: { 'idempotency-key': 'rt-limited' } };
+    expect((await count(() => c.action('payment:main', 'processPayment', { amount: 1 }, keyed), 429)).length).toBeLessThanOrEqual(2);
+    // The claim was taken back: the same session from another address (another budget) runs the key at once.
+    const res = await demo.app.inject({
+      method: 'POST',
+      url: '/api/livecomponents/action',
+      remoteAddress: '192.0.2.52',
+      headers: { 'content-type': 'application/json', cookie: c.cookie, 'x-csrf-token': c.token, 'idempotency-key': 'rt-limited' },
+      payload: JSON.stringify({ component_id: 'payment:main', action: 'processPayment', params: { amount: 1 } }),
+    });
+    expect(res.statusCode).toBe(200);
+    expect(res.json().idempotency.cached).toBe(false);
+  });
+
+  it('needs no round trip at all to refuse a bad CSRF token', async () => {
+    const c = await demo.client('/', '192.0.2.53');
+    expect(await count(() => c.action('counter:main', 'increment', {}, { headers: { 'x-csrf-token': 'v1.forged' } }), 403)).toEqual([]);
+  });
+});
