@@ -10,8 +10,10 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const entry = join(root, 'dist/src/cli/index.js');
 const buildScript = join(root, 'scripts/build.mjs');
-// Written after each build made here; sources newer than it mean dist/ may be stale.
+// Written after each build made here; tsc's own build info marks `npm run build`/`npm start` builds.
+// Sources newer than both mean dist/ may be stale.
 const stamp = join(root, 'dist/.cli-build-stamp');
+const buildInfo = join(root, 'dist/.tsbuildinfo');
 const SOURCE_DIRS = ['src', 'examples', 'client'];
 
 /** The newest modification time of the files that go into dist/ (tests excluded). */
@@ -26,8 +28,8 @@ function newestSource(dir) {
 }
 
 function needsBuild() {
-  if (!existsSync(entry) || !existsSync(stamp)) return true;
-  const built = statSync(stamp).mtimeMs;
+  if (!existsSync(entry)) return true;
+  const built = Math.max(...[stamp, buildInfo].map((file) => (existsSync(file) ? statSync(file).mtimeMs : 0)));
   return SOURCE_DIRS.some((dir) => existsSync(join(root, dir)) && newestSource(join(root, dir)) > built);
 }
 

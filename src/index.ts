@@ -31,3 +31,5 @@ export { serverOptions } from './http/server-options.js';
 export { createMemoryStore } from './store/memory/index.js';
 export type { Store, RateLimitPolicy, RateLimitDecision } from './store/types.js';
 export type { SecurityEvent, SecurityEventName, SecurityEventSink } from './ops/security-events.js';
+export { loadConfig, ConfigError } from './ops/config.js';
+export type { AppConfig, ConfigIssue } from './ops/config.js';

@@ -2,7 +2,7 @@
  * The reference app (`npm start`): the pages and components of PROTOCOL §2 on the framework.
  */
 import { readFileSync } from 'node:fs';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { createLiveComponents, html, livecomponents, serverOptions, type LiveComponentsOptions } from '../../src/index.js';
 import { sendError } from '../../src/http/error-mapping.js';
 import { loadConfig, type AppConfig } from '../../src/ops/config.js';
@@ -20,8 +20,10 @@ export const demoComponents = [counter, order, payment] as const;
 export interface DemoAppOptions {
   /** @default loadConfig(process.env) */
   config?: AppConfig;
-  /** Fastify logger setting. @default false */
+  /** Fastify logger setting, used when `loggerInstance` is absent. @default false */
   logger?: boolean;
+  /** The app's logger (`createLogger` from src/ops/logging): Fastify, requests and security events write to it. @default none */
+  loggerInstance?: FastifyBaseLogger;
   /** Database and store; opened from `config` (DATABASE_URL, REDIS_URL) when absent. Closed with the app. */
   backends?: Backends;
   /** Start-up and shutdown flags, shared with graceful shutdown (main.ts). @default a new state */
@@ -37,7 +39,9 @@ const ASSETS: Record<string, { file: string; type: string }> = {
 
 export async function createDemoApp(options: DemoAppOptions = {}): Promise<FastifyInstance> {
   const config = options.config ?? loadConfig();
-  const app = Fastify(serverOptions({ trustProxy: config.TRUST_PROXY, logger: options.logger ?? false }));
+  const app = Fastify(
+    serverOptions({ trustProxy: config.TRUST_PROXY, logger: options.logger ?? false, loggerInstance: options.loggerInstance }),
+  );
   const lifecycle = options.lifecycle ?? createLifecycleState();
   const metrics = createMetrics();
   registerHttpMetrics(app, metrics);
@@ -50,12 +54,13 @@ export async function createDemoApp(options: DemoAppOptions = {}): Promise<Fasti
     stateKeys: config.LC_STATE_KEYS,
     sessionSecret: config.LC_SESSION_SECRET,
     production: config.production,
+    sessionTtlMs: config.SESSION_TTL * 60_000,
     warn: (message: string) => app.log.warn(message),
     events: createSecurityLogger({ logger: app.log, onEvent: metrics.countSecurityEvent }),
     onActionDone: metrics.observeAction,
     ...options.framework,
   });
-  await app.register(livecomponents, { runtime, secureCookies: config.production });
+  await app.register(livecomponents, { runtime, secureCookies: config.secureCookies });
   app.addHook('onClose', async () => {
     if (runtime.store !== backends.store) await runtime.store.close();
     await backends.close();

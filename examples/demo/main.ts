@@ -1,6 +1,7 @@
 /** Entry point of `npm start`: the reference app on PORT/HOST (PROTOCOL §1). */
 import { loadConfig, ConfigError } from '../../src/ops/config.js';
 import { createLifecycleState } from '../../src/ops/health/index.js';
+import { closeLogger, createLogger } from '../../src/ops/logging/index.js';
 import { installGracefulShutdown } from '../../src/ops/shutdown/index.js';
 import { createDemoApp } from './app.js';
 
@@ -16,9 +17,12 @@ async function main(): Promise<void> {
     throw error;
   }
   const lifecycle = createLifecycleState();
-  const app = await createDemoApp({ config, logger: true, lifecycle });
+  // LOG_FORMAT (pretty in development, json in production), LOG_DESTINATION, LOG_LEVEL.
+  const logger = createLogger({ format: config.LOG_FORMAT, destination: config.LOG_DESTINATION, level: config.LOG_LEVEL });
+  const app = await createDemoApp({ config, loggerInstance: logger, lifecycle });
   // SIGTERM/SIGINT: readiness 503, drain, finish in-flight requests, close stores, exit 0.
-  installGracefulShutdown(app, { state: lifecycle });
+  // The logger closes last, after "shutdown: complete", so buffered and batched lines are delivered.
+  installGracefulShutdown(app, { state: lifecycle, exit: (code) => void closeLogger(logger).finally(() => process.exit(code)) });
   await app.listen({ port: config.PORT, host: config.HOST });
 }
 

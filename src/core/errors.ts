@@ -12,6 +12,7 @@ export const ERROR_CODES = {
   INVALID_CREDENTIALS: { status: 401, message: 'The email or password is incorrect.' },
   INVALID_TOKEN: { status: 401, message: 'The access token is missing, invalid or expired.' },
   REFRESH_TOKEN_INVALID: { status: 401, message: 'The refresh token is missing, invalid or expired.' },
+  RESET_TOKEN_INVALID: { status: 400, message: 'This password reset link is invalid, expired or already used. Ask for a new one.' },
   CSRF_TOKEN_INVALID: { status: 403, message: 'Invalid security token. Please refresh the page.' },
   FORBIDDEN: { status: 403, message: 'You are not allowed to do this.' },
   NOT_FOUND: { status: 404, message: 'Not found.' },

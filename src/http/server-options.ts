@@ -3,8 +3,9 @@
  * the `TRUST_PROXY` semantics for client IPs (only a trusted proxy's `X-Forwarded-For` counts).
  */
 import { randomUUID } from 'node:crypto';
-import type { FastifyServerOptions } from 'fastify';
+import { LogController, type FastifyServerOptions } from 'fastify';
 import { HEADERS } from '../core/wire.js';
+import { LOG_FIELDS } from '../ops/logging/fields.js';
 import { ACTION_BODY_LIMIT } from './plugin.js';
 
 /** An incoming `X-Request-Id` is kept only when it is short and plain; else a new UUID. */
@@ -21,6 +22,9 @@ export function serverOptions(options: {
     trustProxy: (options.trustProxy ?? false) as FastifyServerOptions['trustProxy'],
     bodyLimit: ACTION_BODY_LIMIT,
     ...(options.loggerInstance ? { loggerInstance: options.loggerInstance } : { logger: options.logger ?? false }),
+    // Request log lines carry `request_id` (Fastify's default label is `reqId`); Fastify 5 moved the
+    // label from the deprecated top-level `requestIdLogLabel` to the log controller.
+    logController: new LogController({ requestIdLogLabel: LOG_FIELDS.requestId }),
     genReqId: (req) => {
       const incoming = req.headers[HEADERS.requestId];
       return typeof incoming === 'string' && REQUEST_ID_RE.test(incoming) ? incoming : randomUUID();

@@ -145,14 +145,14 @@ export function secretText(text: string): string {
   const bytes = Buffer.byteLength(text, 'utf8');
   if (bytes < MIN_SECRET_BYTES) {
     throw new Error(
-      `is too short (${bytes} bytes); at least ${MIN_SECRET_BYTES} are needed (\`npx livecomponents keygen\` prints one)`,
+      `too short (${bytes} bytes; at least ${MIN_SECRET_BYTES} are needed); \`npx livecomponents keygen\` prints one`,
     );
   }
   return text;
 }
 
 /** Words that mark a secret copied from an example rather than generated (six letters or more, so random text almost never contains one). */
-const PLACEHOLDER_WORDS = ['changeme', 'change-me', 'change_me', 'secret', 'password', 'passwd', 'example', 'placeholder', 'default', 'replace', 'insecure', 'letmein', 'qwerty', '123456'];
+const PLACEHOLDER_WORDS = ['changeme', 'change-me', 'change_me', 'secret', 'password', 'passwd', 'example', 'placeholder', 'default', 'replace', 'insecure', 'letmein', 'qwerty'];
 
 /** Why `text` looks like a placeholder, or undefined. Never quotes the text. */
 export function placeholderReason(text: string): string | undefined {

@@ -84,7 +84,8 @@ const secrets: ConfigCheck = {
       seen.set(token, name);
     }
     const tokens = TOKENS.filter((n) => c[n] !== undefined);
-    return { problems, summary: `LC_SESSION_SECRET is strong${tokens.length ? `; so are ${tokens.join(' and ')}` : ''}` };
+    const also = tokens.length === 0 ? '' : `; so ${tokens.length === 1 ? 'is' : 'are'} ${tokens.join(' and ')}`;
+    return { problems, summary: `LC_SESSION_SECRET is strong${also}` };
   },
 };
 

@@ -6,9 +6,10 @@
  * set: .ci/run installs every one of them) and otherwise skips with one loud warning line.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { parseAllDocuments } from 'yaml';
 
 /** The project root, with a trailing slash. */
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -62,4 +63,64 @@ export function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/** Every file under deploy/ (relative paths), sorted. */
+export function deployFiles(dir = ''): string[] {
+  const found: string[] = [];
+  for (const entry of readdirSync(`${DEPLOY}${dir}`, { withFileTypes: true })) {
+    const path = `${dir}${entry.name}`;
+    if (entry.isDirectory()) found.push(...deployFiles(`${path}/`));
+    else found.push(path);
+  }
+  return found.sort();
+}
+
+/**
+ * The YAML documents of a deploy/ file, with `<<` merge keys resolved (compose uses them). Any
+ * error or warning of the parser throws, naming the file.
+ */
+export function yamlDocuments(path: string): unknown[] {
+  const docs = parseAllDocuments(readDeploy(path), { merge: true, prettyErrors: true });
+  const list = Array.isArray(docs) ? docs : [docs];
+  for (const doc of list) {
+    const problems = [...doc.errors, ...doc.warnings];
+    if (problems.length > 0) throw new Error(`${path}: ${problems.map((p) => p.message).join('; ')}`);
+  }
+  return list.map((doc) => doc.toJS({ maxAliasCount: 100 }) as unknown);
+}
+
+/** The one YAML document of a deploy/ file. */
+export function yamlDocument(path: string): unknown {
+  const docs = yamlDocuments(path);
+  if (docs.length !== 1) throw new Error(`${path}: expected one YAML document, found ${docs.length}`);
+  return docs[0];
+}
+
+/** `value` followed along `path` (object keys, array indexes); throws naming the path where it breaks. */
+export function at(value: unknown, ...path: (string | number)[]): unknown {
+  let current = value;
+  for (const [i, key] of path.entries()) {
+    if (current === null || typeof current !== 'object' || !(key in current)) {
+      throw new Error(`no ${path.slice(0, i + 1).join('.')} in ${JSON.stringify(current)?.slice(0, 200)}`);
+    }
+    current = (current as Record<string | number, unknown>)[key];
+  }
+  return current;
+}
+
+/** `at(...)` that must be an array. */
+export function list(value: unknown, ...path: (string | number)[]): unknown[] {
+  const found = at(value, ...path);
+  if (!Array.isArray(found)) throw new Error(`${path.join('.')} is not a list: ${JSON.stringify(found)}`);
+  return found as unknown[];
+}
+
+/** `at(...)` that must be a plain object. */
+export function record(value: unknown, ...path: (string | number)[]): Record<string, unknown> {
+  const found = at(value, ...path);
+  if (found === null || typeof found !== 'object' || Array.isArray(found)) {
+    throw new Error(`${path.join('.')} is not a mapping: ${JSON.stringify(found)}`);
+  }
+  return found as Record<string, unknown>;
 }

@@ -4,14 +4,15 @@
  * windows) must give the same decision at every step and leave the same state.
  *
  * Redis expires keys on its own clock while these sequences run on an invented one, so each step
- * runs the script and then PERSIST in one MULTI: both sides keep their state for the whole sequence.
- * (The store's own path to these scripts is covered by the store contract.)
+ * runs the shipped script wrapped in a function followed by PERSIST, in one script (time stands
+ * still inside a script, so even a 1 ms TTL cannot expire in between): both sides keep their state
+ * for the whole sequence. (The store's own path to the scripts is covered by the store contract.)
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gcraStep, slidingWindowStep } from '../../src/pipeline/rate-limit/algorithms.js';
 import { toDecision } from '../../src/store/redis/commands.js';
-import { defineLuaCommands, type RateLimitReply } from '../../src/store/redis/lua/index.js';
+import { GCRA_LUA, SLIDING_WINDOW_LUA, type RateLimitReply } from '../../src/store/redis/lua/index.js';
 import type { RateLimitAlgorithm, RateLimitDecision, RateLimitPolicy } from '../../src/store/types.js';
 import { REDIS_AVAILABLE, startRedis, type RedisServer } from './server.js';
 
@@ -51,21 +52,22 @@ describe.skipIf(!REDIS_AVAILABLE)('Lua rate limits agree with the JavaScript alg
   beforeAll(async () => {
     server = await startRedis();
     admin = new Redis(server.url);
-    defineLuaCommands(admin);
   });
   afterAll(async () => {
     admin?.disconnect();
     await server?.stop();
   });
 
-  /** One script step and PERSIST, atomically. */
+  /** The shipped script, then PERSIST, in one script. */
+  const persisting = (lua: string) => `local function step()\n${lua}\nend\nlocal reply = step()\nredis.call('PERSIST', KEYS[1])\nreturn reply\n`;
+  const GCRA_STEP = persisting(GCRA_LUA);
+  const WINDOW_STEP = persisting(SLIDING_WINDOW_LUA);
+
   async function luaStep(key: string, policy: RateLimitPolicy, now: number, member: string): Promise<RateLimitDecision> {
-    const chain = admin.multi();
-    if (policy.algorithm === 'gcra') chain.lcGcra(key, policy.limit, policy.windowMs, now);
-    else chain.lcSlidingWindow(key, policy.limit, policy.windowMs, now, member);
-    const replies = await chain.persist(key).exec();
-    const [error, reply] = (replies ?? [])[0] ?? [new Error('no reply')];
-    if (error) throw error;
+    const reply =
+      policy.algorithm === 'gcra'
+        ? await admin.eval(GCRA_STEP, 1, key, policy.limit, policy.windowMs, now)
+        : await admin.eval(WINDOW_STEP, 1, key, policy.limit, policy.windowMs, now, member);
     return toDecision(reply as RateLimitReply, policy.limit);
   }
 

@@ -41,6 +41,7 @@ export interface Metrics {
 const WHERE = 'createMetrics';
 const PREFIX_RE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)?$/;
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+const GAUGES_NAMED_LIKE_COUNTERS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 const KNOWN_EVENTS = new Set<string>(SECURITY_EVENTS);
 const AUTHN_EVENTS = SECURITY_EVENTS.filter((e) => e.startsWith('authn_'));
 
@@ -60,7 +61,13 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     throw new InvalidOptionError(WHERE, 'registry must be a prom-client Registry');
   }
   const registry = options.registry ?? new Registry();
-  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix });
+  if (options.defaultMetrics ?? true) {
+    collectDefaultMetrics({ register: registry, prefix });
+    // prom-client names these three gauges `*_total`, which Prometheus reserves for counters
+    // (`promtool check metrics` refuses them). They only sum the per-type `nodejs_active_*` gauges
+    // that stay: `sum(nodejs_active_handles)` gives the same number.
+    for (const name of GAUGES_NAMED_LIKE_COUNTERS) registry.removeSingleMetric(prefix + name);
+  }
   const registers = [registry];
 
   const httpLabels = ['method', 'route', 'status_code'] as const;

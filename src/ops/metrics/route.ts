@@ -63,7 +63,8 @@ export async function registerMetricsRoute(app: FastifyInstance, options: Metric
     app.get(METRICS_ROUTE, routeOptions, handler);
     return null;
   }
-  const server = Fastify({ loggerInstance: app.log.child({ server: 'metrics' }), disableRequestLogging: true });
+  // Scrapes are not request-logged: the route's logLevel is 'warn'.
+  const server = Fastify({ loggerInstance: app.log.child({ server: 'metrics' }) });
   server.get(METRICS_ROUTE, routeOptions, handler);
   server.setNotFoundHandler((request, reply) => sendError(new LiveError('NOT_FOUND'), request, reply));
   server.setErrorHandler((error, request, reply) => sendError(error, request, reply));

@@ -17,8 +17,9 @@ const STARTING: ReadonlySet<string> = new Set(['wait', 'connecting', 'connect'])
 /**
  * Watches `client` (and starts connecting it when it is lazy). A cluster counts as usable once
  * its master connections are ready too: ioredis connects nodes lazily, and a burst of commands to
- * a node that is still connecting would be retried only after `retryDelayOnFailover`. Nodes that
- * join later (failover, resharding) are connected as soon as they appear, for the same reason.
+ * a node that is still connecting is retried only after `retryDelayOnFailover` (~200 ms late).
+ * Nodes that join later (failover, resharding) still connect lazily: connecting them on `+node`,
+ * before the cluster is ready, made ioredis drop the whole start-up attempt now and then.
  */
 export function watchConnection(client: Redis | Cluster): ConnectionWatch {
   let starting = STARTING.has(client.status);
@@ -35,7 +36,6 @@ export function watchConnection(client: Redis | Cluster): ConnectionWatch {
       starting = false;
     },
   );
-  if (client.isCluster) (client as Cluster).on('+node', connectNode);
   if (client.status === 'wait') client.connect().catch(ignore);
   return {
     get starting() {

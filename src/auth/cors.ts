@@ -1,0 +1,107 @@
+/**
+ * CORS for `/api/*` (PROTOCOL §4) with `@fastify/cors`: only exact configured origins are echoed,
+ * always with `Access-Control-Allow-Credentials: true`; every `/api/*` answer carries
+ * `Vary: Origin`; preflights of allowed origins are answered (204) before any other hook, those of
+ * other origins get no CORS headers (and a 404). An `Origin` that is not allowed — `null`, a
+ * look-alike such as `https://app.example.com.evil.test` or `https://evilapp.example.com`, another
+ * scheme or port — is logged as `malicious_cors`. Matching is by exact string on serialised
+ * origins: no suffix, prefix or pattern ever matches.
+ *
+ * The app's own origin is always allowed (browsers send `Origin` on same-origin POSTs too).
+ * `*` cannot be configured: with credentials it would hand every site the user's session.
+ */
+import cors from '@fastify/cors';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { HEADERS } from '../core/wire.js';
+import type { SecurityEventSink } from '../ops/security-events.js';
+import { normaliseOrigin } from '../pipeline/csrf/origins.js';
+
+export interface ApiCorsOptions {
+  /** From `resolveApiOrigins`. */
+  origins: ReadonlySet<string>;
+  events: SecurityEventSink;
+  /** Paths that get CORS. @default '/api/' */
+  pathPrefix?: string;
+  /** `Access-Control-Max-Age` of preflights, seconds. @default 600 */
+  maxAgeSeconds?: number;
+}
+
+/** Thrown for a CORS configuration that must not start. */
+export class CorsConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CorsConfigError';
+  }
+}
+
+/**
+ * The exact origins allowed to call `/api/*` with credentials: the app's own and every listed one
+ * (`CORS_ALLOWED_ORIGINS`, `FRONTEND_URL`, `APP_URL`), serialised as browsers send them.
+ * @throws CorsConfigError for `*` (credentials are on) or anything that is not an http(s) origin
+ * @example resolveApiOrigins('https://app.example.com', ['https://admin.example.com'])
+ */
+export function resolveApiOrigins(appOrigin: string, listed: readonly string[]): ReadonlySet<string> {
+  const origins = new Set<string>();
+  for (const entry of [appOrigin, ...listed]) {
+    const text = entry.trim();
+    if (text === '*' || text.includes('*')) {
+      throw new CorsConfigError('CORS: `*` cannot be combined with credentials; list exact origins such as https://app.example.com');
+    }
+    try {
+      origins.add(normaliseOrigin(text));
+    } catch (error) {
+      throw new CorsConfigError(`CORS: ${(error as Error).message.replace(/^CSRF origin/, 'origin')}`);
+    }
+  }
+  return origins;
+}
+
+const ALLOWED_HEADERS = ['content-type', 'authorization', HEADERS.csrfToken, HEADERS.idempotencyKey, HEADERS.requestId];
+const EXPOSED_HEADERS = [
+  HEADERS.requestId,
+  HEADERS.retryAfter,
+  HEADERS.rateLimitLimit,
+  HEADERS.rateLimitRemaining,
+  HEADERS.rateLimitReset,
+  HEADERS.rateLimitPolicy,
+  HEADERS.rateLimit,
+  HEADERS.idempotentReplayed,
+];
+
+/** Registers CORS on `app` (root level, so the action route is covered too). */
+export async function registerApiCors(app: FastifyInstance, options: ApiCorsOptions): Promise<void> {
+  const { origins, events } = options;
+  const prefix = options.pathPrefix ?? '/api/';
+  const allowed = {
+    credentials: true,
+    methods: ['GET', 'POST'],
+    allowedHeaders: ALLOWED_HEADERS,
+    exposedHeaders: EXPOSED_HEADERS,
+    maxAge: options.maxAgeSeconds ?? 600,
+    strictPreflight: true,
+  };
+  const refused = { origin: false } as const;
+
+  await app.register(cors, {
+    hook: 'onRequest',
+    delegator(request: FastifyRequest, callback) {
+      if (!request.url.startsWith(prefix)) return callback(null, refused);
+      const origin = request.headers.origin;
+      if (origin === undefined) return callback(null, refused);
+      if (typeof origin === 'string' && origins.has(origin)) return callback(null, { ...allowed, origin });
+      events.emit({
+        event: 'malicious_cors',
+        level: 'WARN',
+        description: `Cross-origin request from a disallowed origin ${JSON.stringify(String(origin).slice(0, 100))}`,
+        request: { ip: request.ip, method: request.method, url: request.url, headers: request.headers },
+      });
+      return callback(null, refused);
+    },
+  });
+}
+
+/** Whether a request's `Origin` (when it has one) is one of `origins`. Requests without `Origin` pass. */
+export function originAllowed(headers: FastifyRequest['headers'], origins: ReadonlySet<string>): boolean {
+  const origin = headers.origin;
+  return origin === undefined || (typeof origin === 'string' && origins.has(origin));
+}

@@ -1,0 +1,36 @@
+/**
+ * Email addresses as the auth service stores and compares them: trimmed, Unicode NFC, lower-case,
+ * the domain in its ASCII (punycode) form. Two spellings of one mailbox then map to one account,
+ * and `users.email` is unique on the normalised form. Provider-specific rules (dots or `+tags` in
+ * Gmail addresses) are not applied: those are different addresses to everyone else.
+ */
+import { domainToASCII } from 'node:url';
+
+/** RFC 5321 limits: 64 octets of local part, 254 for the whole address. */
+const MAX_LOCAL = 64;
+const MAX_ADDRESS = 254;
+/** Printable, no spaces, quotes, angle brackets or control characters in the local part. */
+const LOCAL_RE = /^[^\s"<>()[\]\\,;:@\p{Cc}]+$/u;
+const LABEL_RE = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
+
+/**
+ * The normalised address, or `null` when `input` is not a plausible email address.
+ * @example normaliseEmail('  Ada@EXAMPLE.com ') // 'ada@example.com'
+ * @example normaliseEmail('zoë@bücher.example') // 'zoë@xn--bcher-kva.example'
+ */
+export function normaliseEmail(input: unknown): string | null {
+  if (typeof input !== 'string' || input.length > 1024) return null;
+  const text = input.trim().normalize('NFC');
+  const at = text.lastIndexOf('@');
+  if (at <= 0 || at === text.length - 1) return null;
+  const local = text.slice(0, at).toLowerCase();
+  if (!LOCAL_RE.test(local) || Buffer.byteLength(local) > MAX_LOCAL || local.startsWith('.') || local.endsWith('.') || local.includes('..')) {
+    return null;
+  }
+  const domain = domainToASCII(text.slice(at + 1).toLowerCase());
+  if (domain === '' || domain.length > 253) return null;
+  const labels = domain.split('.');
+  if (labels.length < 2 || !labels.every((label) => LABEL_RE.test(label))) return null;
+  const address = `${local}@${domain}`;
+  return Buffer.byteLength(address) > MAX_ADDRESS ? null : address;
+}

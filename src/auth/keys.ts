@@ -1,0 +1,19 @@
+/**
+ * Store keys of the auth service, built like `src/store/keys.ts` builds the framework's: a fixed
+ * prefix, a Redis Cluster hash tag, and only server-derived values (hashes), never request text.
+ * The rate-limit counters of the auth endpoints use `storeKeys.rateLimit` itself (see `limits.ts`).
+ */
+import { hash } from 'node:crypto';
+
+const PREFIX = 'lc:';
+
+function digest(text: string): string {
+  return hash('sha256', text, 'base64url');
+}
+
+export const authKeys = {
+  /** Consecutive failed sign-ins for one (normalised) email, for `authn_login_fail_max`. */
+  loginFailures: (email: string) => `${PREFIX}{a:${digest(`login:${email}`)}}:auth:fail`,
+  /** The lease that lets one instance run the scheduled token clean-up per interval. */
+  cleanupLease: () => `${PREFIX}{a:cleanup}:auth:cleanup-lease`,
+} as const;

@@ -1,0 +1,306 @@
+/**
+ * Every SQL statement of the auth service, on the Kysely schema of `src/sql` (the same queries on
+ * SQLite and PostgreSQL). Times are milliseconds from the caller's clock; tokens arrive already
+ * hashed. Statements that must not race are single conditional UPDATEs whose affected rows decide
+ * who won (refresh rotation, password-reset redemption).
+ *
+ * Web sign-ins are rows of `access_tokens` too, in a family named `web:<id>`, whose token hash is
+ * the hash of a random value thrown away at once: nothing can present them as a bearer token, but
+ * logout-all, a password reset and the clean-up reach them like every other grant.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Kysely, Transaction } from 'kysely';
+import type { DatabaseSchema } from '../sql/schema.js';
+
+type Db = Kysely<DatabaseSchema> | Transaction<DatabaseSchema>;
+
+export interface UserRow {
+  id: string;
+  email: string;
+  name: string | null;
+  password_hash: string;
+  created_at: number;
+  updated_at: number;
+}
+
+/** What a new sign-in (or a rotation) writes: one access token and one refresh token of a family. */
+export interface TokenGrant {
+  userId: string;
+  familyId: string;
+  accessHash: string;
+  accessExpiresAt: number;
+  refreshHash: string;
+  refreshExpiresAt: number;
+  familyExpiresAt: number;
+  /** The refresh token this one replaces (`null` at sign-in). */
+  parentId: string | null;
+}
+
+export interface RefreshRow {
+  id: string;
+  user_id: string;
+  family_id: string;
+  family_expires_at: number;
+  expires_at: number;
+  used_at: number | null;
+  revoked_at: number | null;
+}
+
+export interface AccessGrant {
+  tokenId: string;
+  familyId: string;
+  user: UserRow;
+}
+
+/** Rows changed by a revocation. */
+export interface Revoked {
+  accessTokens: number;
+  refreshTokens: number;
+}
+
+/** Rows deleted by one clean-up. */
+export interface CleanupCounts {
+  accessTokens: number;
+  refreshTokens: number;
+  passwordResets: number;
+}
+
+export const WEB_FAMILY_PREFIX = 'web:';
+
+const USER_COLUMNS = ['id', 'email', 'name', 'password_hash', 'created_at', 'updated_at'] as const;
+
+export type AuthRepository = ReturnType<typeof createAuthRepository>;
+
+export function createAuthRepository(db: Kysely<DatabaseSchema>) {
+  async function insertGrant(trx: Db, grant: TokenGrant, now: number): Promise<void> {
+    await trx
+      .insertInto('access_tokens')
+      .values({
+        id: randomUUID(),
+        user_id: grant.userId,
+        token_hash: grant.accessHash,
+        family_id: grant.familyId,
+        expires_at: grant.accessExpiresAt,
+        revoked_at: null,
+        created_at: now,
+      })
+      .execute();
+    await trx
+      .insertInto('refresh_tokens')
+      .values({
+        id: randomUUID(),
+        user_id: grant.userId,
+        family_id: grant.familyId,
+        token_hash: grant.refreshHash,
+        parent_id: grant.parentId,
+        family_expires_at: grant.familyExpiresAt,
+        expires_at: grant.refreshExpiresAt,
+        used_at: null,
+        revoked_at: null,
+        created_at: now,
+      })
+      .execute();
+  }
+
+  async function revokeWhere(column: 'family_id' | 'user_id', value: string, now: number, trx: Db = db): Promise<Revoked> {
+    const access = await trx
+      .updateTable('access_tokens')
+      .set({ revoked_at: now })
+      .where(column, '=', value)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    const refresh = await trx
+      .updateTable('refresh_tokens')
+      .set({ revoked_at: now })
+      .where(column, '=', value)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return { accessTokens: Number(access.numUpdatedRows), refreshTokens: Number(refresh.numUpdatedRows) };
+  }
+
+  return {
+    /** Inserts a user; `'taken'` when the (normalised) email already has an account. */
+    async insertUser(user: { email: string; passwordHash: string; name: string | null }, now: number): Promise<UserRow | 'taken'> {
+      const row: UserRow = { id: randomUUID(), email: user.email, name: user.name, password_hash: user.passwordHash, created_at: now, updated_at: now };
+      try {
+        await db.insertInto('users').values(row).execute();
+        return row;
+      } catch (error) {
+        if (isUniqueViolation(error)) return 'taken';
+        throw error;
+      }
+    },
+
+    async userByEmail(email: string): Promise<UserRow | undefined> {
+      return db.selectFrom('users').select(USER_COLUMNS).where('email', '=', email).executeTakeFirst();
+    },
+
+    async userById(id: string): Promise<UserRow | undefined> {
+      return db.selectFrom('users').select(USER_COLUMNS).where('id', '=', id).executeTakeFirst();
+    },
+
+    async setPasswordHash(userId: string, passwordHash: string, now: number): Promise<void> {
+      await db.updateTable('users').set({ password_hash: passwordHash, updated_at: now }).where('id', '=', userId).execute();
+    },
+
+    /** Resolves whether the user still exists. */
+    async setName(userId: string, name: string | null, now: number): Promise<boolean> {
+      const result = await db.updateTable('users').set({ name, updated_at: now }).where('id', '=', userId).executeTakeFirst();
+      return Number(result.numUpdatedRows) === 1;
+    },
+
+    /** Writes the first access and refresh token of a new family. */
+    async createGrant(grant: TokenGrant, now: number): Promise<void> {
+      await db.transaction().execute((trx) => insertGrant(trx, grant, now));
+    },
+
+    /**
+     * Rotation, in one transaction: marks the live refresh token `refreshHash` used with a
+     * conditional UPDATE, and only when that changed exactly one row, writes its successor from
+     * `next(row)`. Of any number of concurrent calls with the same token, one gets the row; the
+     * others get `null`.
+     */
+    async rotateRefresh(refreshHash: string, now: number, next: (row: RefreshRow) => TokenGrant): Promise<RefreshRow | null> {
+      return db.transaction().execute(async (trx) => {
+        const rows = await trx
+          .updateTable('refresh_tokens')
+          .set({ used_at: now })
+          .where('token_hash', '=', refreshHash)
+          .where('used_at', 'is', null)
+          .where('revoked_at', 'is', null)
+          .where('expires_at', '>', now)
+          .where('family_expires_at', '>', now)
+          .returning(['id', 'user_id', 'family_id', 'family_expires_at', 'expires_at', 'used_at', 'revoked_at'])
+          .execute();
+        if (rows.length !== 1) return null;
+        const row = rows[0] as RefreshRow;
+        await insertGrant(trx, next(row), now);
+        return row;
+      });
+    },
+
+    async refreshByHash(refreshHash: string): Promise<RefreshRow | undefined> {
+      return db
+        .selectFrom('refresh_tokens')
+        .select(['id', 'user_id', 'family_id', 'family_expires_at', 'expires_at', 'used_at', 'revoked_at'])
+        .where('token_hash', '=', refreshHash)
+        .executeTakeFirst();
+    },
+
+    /** The live bearer grant of `accessHash` with its user (never a web sign-in row). */
+    async accessGrant(accessHash: string, now: number): Promise<AccessGrant | undefined> {
+      const row = await db
+        .selectFrom('access_tokens as t')
+        .innerJoin('users as u', 'u.id', 't.user_id')
+        .select(['t.id as token_id', 't.family_id', 'u.id', 'u.email', 'u.name', 'u.password_hash', 'u.created_at', 'u.updated_at'])
+        .where('t.token_hash', '=', accessHash)
+        .where('t.revoked_at', 'is', null)
+        .where('t.expires_at', '>', now)
+        .where('t.family_id', 'not like', `${WEB_FAMILY_PREFIX}%`)
+        .executeTakeFirst();
+      if (row === undefined) return undefined;
+      const { token_id: tokenId, family_id: familyId, ...user } = row;
+      return { tokenId, familyId, user };
+    },
+
+    revokeFamily: (familyId: string, now: number) => revokeWhere('family_id', familyId, now),
+
+    /** Every access token, refresh token and web sign-in of the user. */
+    revokeUser: (userId: string, now: number) => revokeWhere('user_id', userId, now),
+
+    /** Records a web sign-in (see the module comment); resolves its id. */
+    async createWebSession(userId: string, unusableHash: string, now: number, expiresAt: number): Promise<string> {
+      const id = randomUUID();
+      await db
+        .insertInto('access_tokens')
+        .values({ id, user_id: userId, token_hash: unusableHash, family_id: `${WEB_FAMILY_PREFIX}${id}`, expires_at: expiresAt, revoked_at: null, created_at: now })
+        .execute();
+      return id;
+    },
+
+    /** The user of a live web sign-in, or `undefined` when it was revoked, expired or never existed. */
+    async webSessionUser(userId: string, webSessionId: string, now: number): Promise<UserRow | undefined> {
+      return db
+        .selectFrom('access_tokens as t')
+        .innerJoin('users as u', 'u.id', 't.user_id')
+        .select(['u.id', 'u.email', 'u.name', 'u.password_hash', 'u.created_at', 'u.updated_at'])
+        .where('t.id', '=', webSessionId)
+        .where('t.family_id', '=', `${WEB_FAMILY_PREFIX}${webSessionId}`)
+        .where('t.user_id', '=', userId)
+        .where('t.revoked_at', 'is', null)
+        .where('t.expires_at', '>', now)
+        .executeTakeFirst();
+    },
+
+    async revokeWebSession(webSessionId: string, now: number): Promise<boolean> {
+      const result = await db
+        .updateTable('access_tokens')
+        .set({ revoked_at: now })
+        .where('id', '=', webSessionId)
+        .where('family_id', '=', `${WEB_FAMILY_PREFIX}${webSessionId}`)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) === 1;
+    },
+
+    async insertPasswordReset(tokenHash: string, userId: string, now: number, expiresAt: number): Promise<void> {
+      await db.insertInto('password_resets').values({ token_hash: tokenHash, user_id: userId, expires_at: expiresAt, used_at: null, created_at: now }).execute();
+    },
+
+    /**
+     * Redeems a reset token and applies the new password in one transaction: the conditional
+     * UPDATE lets one caller through; the password changes, every other outstanding reset of the
+     * user is spent, and every grant of the user is revoked. Resolves the user id, or `null`.
+     */
+    async redeemPasswordReset(tokenHash: string, passwordHash: string, now: number): Promise<{ userId: string; revoked: Revoked } | null> {
+      return db.transaction().execute(async (trx) => {
+        const rows = await trx
+          .updateTable('password_resets')
+          .set({ used_at: now })
+          .where('token_hash', '=', tokenHash)
+          .where('used_at', 'is', null)
+          .where('expires_at', '>', now)
+          .returning(['user_id'])
+          .execute();
+        if (rows.length !== 1) return null;
+        const userId = (rows[0] as { user_id: string }).user_id;
+        await trx.updateTable('users').set({ password_hash: passwordHash, updated_at: now }).where('id', '=', userId).execute();
+        await trx.updateTable('password_resets').set({ used_at: now }).where('user_id', '=', userId).where('used_at', 'is', null).execute();
+        const revoked = await revokeWhere('user_id', userId, now, trx);
+        return { userId, revoked };
+      });
+    },
+
+    /**
+     * Deletes what can never be used again: expired or revoked access tokens and web sign-ins,
+     * refresh tokens that expired, were revoked or whose family ended (rotated tokens stay while
+     * they would still be live, so their reuse is still detected), spent or expired reset tokens.
+     * Idempotent: several instances running it at once delete each row once between them.
+     */
+    async deleteDead(now: number): Promise<CleanupCounts> {
+      const access = await db
+        .deleteFrom('access_tokens')
+        .where((eb) => eb.or([eb('expires_at', '<=', now), eb('revoked_at', 'is not', null)]))
+        .executeTakeFirst();
+      const refresh = await db
+        .deleteFrom('refresh_tokens')
+        .where((eb) => eb.or([eb('expires_at', '<=', now), eb('family_expires_at', '<=', now), eb('revoked_at', 'is not', null)]))
+        .executeTakeFirst();
+      const resets = await db
+        .deleteFrom('password_resets')
+        .where((eb) => eb.or([eb('expires_at', '<=', now), eb('used_at', 'is not', null)]))
+        .executeTakeFirst();
+      return {
+        accessTokens: Number(access.numDeletedRows),
+        refreshTokens: Number(refresh.numDeletedRows),
+        passwordResets: Number(resets.numDeletedRows),
+      };
+    },
+  };
+}
+
+/** A UNIQUE constraint failed: SQLite (`SQLITE_CONSTRAINT_UNIQUE`) or PostgreSQL (`23505`). */
+export function isUniqueViolation(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === '23505';
+}

@@ -1,0 +1,148 @@
+/**
+ * The auth endpoints under `/api/v1/auth` (PROTOCOL §4), as a Fastify plugin. Register it with
+ * that prefix. Only JSON bodies are read (16 KiB at most; `__proto__` keys refused); every answer
+ * is `Cache-Control: no-store`; errors have the shape of PROTOCOL §3.
+ *
+ * Before anything else, a POST from a browser whose `Origin` is not allowed is refused (403
+ * `FORBIDDEN`): the refresh cookie is `SameSite=Strict`, but a sibling subdomain is same-site, and
+ * it must not be able to rotate or clear the cookie. Then the rate limit of the endpoint applies
+ * (before the body is even parsed, so malformed requests count too).
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import secureJson from 'secure-json-parse';
+import { LiveError } from '../core/errors.js';
+import { sendError } from '../http/error-mapping.js';
+import { requestInfo } from '../http/plugin.js';
+import { errorResponse } from '../runtime/index.js';
+import type { RefreshCookie } from './cookie.js';
+import { originAllowed } from './cors.js';
+import type { AuthLimiter, LimitedRoute } from './limits.js';
+import type { AccessGrant } from './repository.js';
+import type { AuthService, IssuedTokens } from './service.js';
+
+/** Largest auth request body. */
+export const AUTH_BODY_LIMIT = 16_384;
+
+export interface AuthRoutesOptions {
+  service: AuthService;
+  limiter: AuthLimiter;
+  cookie: RefreshCookie;
+  /** Origins whose browsers may call these endpoints (see `resolveApiOrigins`). */
+  origins: ReadonlySet<string>;
+}
+
+/** `202` body of forgot-password, the same for every email. */
+export const FORGOT_PASSWORD_ANSWER = Object.freeze({
+  message: 'If an account exists for this email, a link to reset its password is on its way.',
+});
+
+/** Rate-limit headers of each auth request, sent with its answer. */
+const limitHeaders = new WeakMap<FastifyRequest, Record<string, string>>();
+const headersOf = (request: FastifyRequest): Record<string, string> => limitHeaders.get(request) ?? {};
+
+function fail(reply: FastifyReply, request: FastifyRequest, error: LiveError, extra: Record<string, string> = {}): FastifyReply {
+  const res = errorResponse(error, String(request.id), { ...headersOf(request), ...extra });
+  return reply.code(res.status).headers(res.headers).send(res.body);
+}
+
+function tokenAnswer(tokens: IssuedTokens) {
+  return { access_token: tokens.accessToken, token_type: 'Bearer', expires_in: tokens.expiresIn } as const;
+}
+
+export async function authRoutes(app: FastifyInstance, options: AuthRoutesOptions): Promise<void> {
+  const { service, limiter, cookie, origins } = options;
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: AUTH_BODY_LIMIT }, (_req, text, done) => {
+    if ((text as string).trim() === '') return done(null, undefined);
+    try {
+      done(null, secureJson.parse(text as string, undefined, { protoAction: 'error', constructorAction: 'error' }));
+    } catch {
+      done(new LiveError('INVALID_REQUEST', { message: 'The body is not valid JSON.' }), undefined);
+    }
+  });
+  app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
+  app.addHook('onSend', async (_request, reply) => {
+    reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
+  });
+
+  /** `onRequest` hook: the origin check, then the endpoint's rate limit. */
+  const guard = (route: LimitedRoute | null) =>
+    async function guardHook(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+      if (request.method === 'POST' && !originAllowed(request.headers, origins)) {
+        await fail(reply, request, new LiveError('FORBIDDEN', { message: 'This origin may not call the auth API.' }));
+        return;
+      }
+      if (route === null) return;
+      const decision = await limiter.check(route, requestInfo(request));
+      limitHeaders.set(request, decision.headers);
+      if (!decision.allowed) await fail(reply, request, decision.error);
+    };
+
+  /** The bearer grant, or a 401 `INVALID_TOKEN` answer with `WWW-Authenticate` (RFC 6750 §3). */
+  async function bearer(request: FastifyRequest, reply: FastifyReply): Promise<AccessGrant | null> {
+    const grant = await service.authenticate(request.headers.authorization);
+    if (grant !== null) return grant;
+    const challenge = request.headers.authorization === undefined ? 'Bearer realm="api"' : 'Bearer realm="api", error="invalid_token"';
+    await fail(reply, request, new LiveError('INVALID_TOKEN'), { 'www-authenticate': challenge });
+    return null;
+  }
+
+  app.post('/register', { onRequest: guard('register'), bodyLimit: AUTH_BODY_LIMIT }, async (request, reply) => {
+    const result = await service.register(request.body);
+    if (result.type === 'error') return fail(reply, request, result.error);
+    return reply.code(201).headers(headersOf(request)).send(result.user);
+  });
+
+  app.post('/login', { onRequest: guard('login'), bodyLimit: AUTH_BODY_LIMIT }, async (request, reply) => {
+    const result = await service.login(request.body, requestInfo(request));
+    if (result.type === 'error') return fail(reply, request, result.error);
+    cookie.write(reply, result.tokens.refreshToken, result.tokens.refreshMaxAge);
+    return reply.code(200).headers(headersOf(request)).send(tokenAnswer(result.tokens));
+  });
+
+  app.post('/refresh-token', { onRequest: guard('refresh-token'), bodyLimit: AUTH_BODY_LIMIT }, async (request, reply) => {
+    const result = await service.refresh(cookie.read(request), requestInfo(request));
+    if (result.type === 'error') {
+      cookie.clear(reply);
+      return fail(reply, request, result.error);
+    }
+    cookie.write(reply, result.tokens.refreshToken, result.tokens.refreshMaxAge);
+    return reply.code(200).headers(headersOf(request)).send(tokenAnswer(result.tokens));
+  });
+
+  app.post('/logout', { onRequest: guard(null), bodyLimit: AUTH_BODY_LIMIT }, async (request, reply) => {
+    const grant = await bearer(request, reply);
+    if (grant === null) return reply;
+    await service.logout(grant, requestInfo(request));
+    cookie.clear(reply);
+    return reply.code(204).send();
+  });
+
+  app.post('/logout-all', { onRequest: guard(null), bodyLimit: AUTH_BODY_LIMIT }, async (request, reply) => {
+    const grant = await bearer(request, reply);
+    if (grant === null) return reply;
+    await service.logoutAll(grant, requestInfo(request));
+    cookie.clear(reply);
+    return reply.code(204).send();
+  });
+
+  app.get('/me', async (request, reply) => {
+    const grant = await bearer(request, reply);
+    if (grant === null) return reply;
+    return reply.code(200).send(service.publicUser(grant.user));
+  });
+
+  app.post('/forgot-password', { onRequest: guard('forgot-password'), bodyLimit: AUTH_BODY_LIMIT }, async (request, reply) => {
+    const result = service.forgotPassword(request.body, requestInfo(request));
+    if (result.type === 'error') return fail(reply, request, result.error);
+    return reply.code(202).headers(headersOf(request)).send(FORGOT_PASSWORD_ANSWER);
+  });
+
+  app.post('/reset-password', { onRequest: guard('reset-password'), bodyLimit: AUTH_BODY_LIMIT }, async (request, reply) => {
+    const result = await service.resetPassword(request.body, requestInfo(request));
+    if (result.type === 'error') return fail(reply, request, result.error);
+    cookie.clear(reply);
+    return reply.code(204).headers(headersOf(request)).send();
+  });
+}

@@ -1,0 +1,280 @@
+/**
+ * The auth service (PROTOCOL §4), independent of HTTP: accounts, sign-in with access tokens and
+ * rotating refresh tokens, sign-out, password recovery, and the browser sign-ins of `/login`.
+ * Expected failures are values; only broken infrastructure throws.
+ *
+ * Security properties, each tested in `test/auth/`:
+ * - an unknown email and a wrong password take the same path (one user lookup, one argon2
+ *   verification — against a dummy hash for the unknown email —, one failure count, one event)
+ *   and get the same answer;
+ * - a refresh token is rotated by one conditional UPDATE in a transaction, so of two concurrent
+ *   refreshes with one token exactly one succeeds;
+ * - presenting a refresh token that was already rotated revokes its whole family (RFC 9700
+ *   §4.14.2) and logs `authn_token_reuse`. The loser of a race counts as such a reuse too (see
+ *   docs/auth.md: front ends serialise their refreshes);
+ * - forgot-password answers before it even looks the email up: the lookup, the token and the mail
+ *   happen in the background, so the answer and its timing cannot depend on the account existing.
+ */
+import { randomUUID } from 'node:crypto';
+import { LiveError, type ErrorCode } from '../core/errors.js';
+import type { SecurityEvent } from '../ops/security-events.js';
+import type { RequestInfo } from '../pipeline/types.js';
+import { parseSessionUserId } from './accounts.js';
+import { readCredentials, readEmailOnly, readRegistration, readReset } from './input.js';
+import { authKeys } from './keys.js';
+import type { AccessGrant, RefreshRow, TokenGrant, UserRow } from './repository.js';
+import { resolveSettings, type AuthServiceOptions } from './settings.js';
+import { bearerToken, hashToken, isTokenShaped, newToken } from './tokens.js';
+
+export type { AuthServiceOptions } from './settings.js';
+
+/** The user as the API shows it. */
+export interface PublicUser {
+  id: string;
+  email: string;
+  name: string | null;
+  /** ISO 8601. */
+  created_at: string;
+}
+
+/** Tokens of a sign-in or a rotation. The refresh token goes only into its cookie. */
+export interface IssuedTokens {
+  accessToken: string;
+  /** Seconds. */
+  expiresIn: number;
+  refreshToken: string;
+  /** Seconds the refresh cookie may live (the token's own expiry, capped by its family's). */
+  refreshMaxAge: number;
+}
+
+export type Failure = { readonly type: 'error'; readonly error: LiveError };
+export type Result<T> = ({ readonly type: 'ok' } & T) | Failure;
+
+type Request = RequestInfo | undefined;
+
+export type AuthService = ReturnType<typeof createAuthService>;
+
+export function createAuthService(options: AuthServiceOptions) {
+  const s = resolveSettings(options);
+  const { repo, events, clock, hasher } = s;
+  const pending = new Set<Promise<void>>();
+
+  const emit = (event: SecurityEvent['event'], level: SecurityEvent['level'], description: string, request: Request) =>
+    events.emit({ event, level, description, request });
+  const fail = (code: ErrorCode): Failure => ({ type: 'error', error: new LiveError(code) });
+
+  function background(task: () => Promise<void>): void {
+    const run = task().catch((error: unknown) => s.onBackgroundError(error));
+    const tracked = run.finally(() => pending.delete(tracked));
+    pending.add(tracked);
+  }
+
+  function grantFor(userId: string, familyId: string, familyExpiresAt: number, parentId: string | null, now: number) {
+    const accessToken = newToken(s.random);
+    const refreshToken = newToken(s.random);
+    const refreshExpiresAt = Math.min(now + s.refreshTtlMs, familyExpiresAt);
+    const grant: TokenGrant = {
+      userId,
+      familyId,
+      accessHash: hashToken(accessToken),
+      accessExpiresAt: now + s.accessTtlMs,
+      refreshHash: hashToken(refreshToken),
+      refreshExpiresAt,
+      familyExpiresAt,
+      parentId,
+    };
+    const tokens: IssuedTokens = {
+      accessToken,
+      expiresIn: Math.round(s.accessTtlMs / 1000),
+      refreshToken,
+      refreshMaxAge: Math.max(0, Math.floor((refreshExpiresAt - now) / 1000)),
+    };
+    return { grant, tokens };
+  }
+
+  /**
+   * Checks a password for an email, the same way whether the account exists or not. Logs
+   * `authn_login_success` or `authn_login_fail`, and `authn_login_fail_max` at the Nth failure in
+   * a row for one email within the window.
+   */
+  async function verifyCredentials(email: string, password: string, request: Request): Promise<UserRow | null> {
+    const user = await repo.userByEmail(email);
+    const check = user === undefined ? { ok: await hasher.verifyDummy(password), needsRehash: false } : await hasher.verify(user.password_hash, password);
+    const failuresKey = authKeys.loginFailures(email);
+    if (user === undefined || !check.ok) {
+      const step = await s.store.rateLimit(failuresKey, { algorithm: 'sliding-window', limit: s.failMax.failures, windowMs: s.failMax.windowMs }, clock.now());
+      emit('authn_login_fail', 'WARN', 'Sign-in failed: unknown email or wrong password', request);
+      if (step.allowed && step.remaining === 0) {
+        const who = user === undefined ? 'an email with no account' : `user ${user.id}`;
+        emit('authn_login_fail_max', 'WARN', `${s.failMax.failures} failed sign-ins in a row for ${who} within ${s.failMax.windowMs / 1000} s`, request);
+      }
+      return null;
+    }
+    await s.store.delete(failuresKey);
+    if (check.needsRehash) await repo.setPasswordHash(user.id, await hasher.hash(password), clock.now());
+    emit('authn_login_success', 'INFO', `User ${user.id} signed in`, request);
+    return user;
+  }
+
+  async function issueTokens(user: UserRow, request: Request): Promise<IssuedTokens> {
+    const now = clock.now();
+    const familyId = randomUUID();
+    const { grant, tokens } = grantFor(user.id, familyId, now + s.familyTtlMs, null, now);
+    await repo.createGrant(grant, now);
+    emit('session_created', 'INFO', `User ${user.id} started token family ${familyId}`, request);
+    emit('authn_token_created', 'INFO', `Access and refresh token issued to user ${user.id} (family ${familyId})`, request);
+    return tokens;
+  }
+
+  /** A refresh token that did not rotate: reuse when it was rotated before, else merely invalid. */
+  async function refused(row: RefreshRow | undefined, request: Request): Promise<Failure> {
+    if (row !== undefined && row.used_at !== null) {
+      const revoked = await repo.revokeFamily(row.family_id, clock.now());
+      emit(
+        'authn_token_reuse',
+        'CRITICAL',
+        `Rotated refresh token of user ${row.user_id} presented again: family ${row.family_id} revoked ` +
+          `(${revoked.refreshTokens} refresh, ${revoked.accessTokens} access tokens)`,
+        request,
+      );
+      if (revoked.accessTokens + revoked.refreshTokens > 0) {
+        emit('authn_token_revoked', 'WARN', `Token family ${row.family_id} of user ${row.user_id} revoked after reuse`, request);
+      }
+    }
+    return fail('REFRESH_TOKEN_INVALID');
+  }
+
+  return {
+    /** Resolves when no background work (reset mail) is left: for shutdown and tests. */
+    async idle(): Promise<void> {
+      while (pending.size > 0) await Promise.allSettled([...pending]);
+    },
+
+    async register(body: unknown): Promise<Result<{ user: PublicUser }>> {
+      const input = readRegistration(body);
+      if (!input.ok) return { type: 'error', error: input.error };
+      const passwordHash = await hasher.hash(input.value.password);
+      const row = await repo.insertUser({ email: input.value.email, passwordHash, name: input.value.name }, clock.now());
+      if (row === 'taken') return fail('EMAIL_TAKEN');
+      return { type: 'ok', user: publicUser(row) };
+    },
+
+    verifyCredentials,
+
+    async login(body: unknown, request: Request): Promise<Result<{ tokens: IssuedTokens; user: PublicUser }>> {
+      const input = readCredentials(body);
+      if (!input.ok) return { type: 'error', error: input.error };
+      const user = await verifyCredentials(input.value.email, input.value.password, request);
+      if (user === null) return fail('INVALID_CREDENTIALS');
+      return { type: 'ok', tokens: await issueTokens(user, request), user: publicUser(user) };
+    },
+
+    async refresh(refreshToken: string | undefined, request: Request): Promise<Result<{ tokens: IssuedTokens }>> {
+      if (!isTokenShaped(refreshToken)) return fail('REFRESH_TOKEN_INVALID');
+      const refreshHash = hashToken(refreshToken);
+      const now = clock.now();
+      let tokens: IssuedTokens | undefined;
+      const rotated = await repo.rotateRefresh(refreshHash, now, (row) => {
+        const next = grantFor(row.user_id, row.family_id, row.family_expires_at, row.id, now);
+        tokens = next.tokens;
+        return next.grant;
+      });
+      if (rotated === null || tokens === undefined) return refused(await repo.refreshByHash(refreshHash), request);
+      emit('authn_token_created', 'INFO', `Refresh token of user ${rotated.user_id} rotated (family ${rotated.family_id})`, request);
+      return { type: 'ok', tokens };
+    },
+
+    /** The live grant of an `Authorization` header, or `null`. */
+    async authenticate(authorization: string | string[] | undefined): Promise<AccessGrant | null> {
+      const token = bearerToken(authorization);
+      if (token === null) return null;
+      return (await repo.accessGrant(hashToken(token), clock.now())) ?? null;
+    },
+
+    /** Revokes the grant's access token and its whole refresh family. */
+    async logout(grant: AccessGrant, request: Request): Promise<void> {
+      const revoked = await repo.revokeFamily(grant.familyId, clock.now());
+      emit('authn_token_revoked', 'INFO', `User ${grant.user.id} signed out: ${revoked.accessTokens} access and ${revoked.refreshTokens} refresh tokens revoked`, request);
+      emit('session_logout', 'INFO', `User ${grant.user.id} ended token family ${grant.familyId}`, request);
+    },
+
+    /** Revokes every token and every browser sign-in of the grant's user. */
+    async logoutAll(grant: AccessGrant, request: Request): Promise<void> {
+      const revoked = await repo.revokeUser(grant.user.id, clock.now());
+      emit('authn_token_revoked', 'INFO', `User ${grant.user.id} signed out everywhere: ${revoked.accessTokens} access grants and ${revoked.refreshTokens} refresh tokens revoked`, request);
+      emit('session_logout', 'INFO', `User ${grant.user.id} ended every session`, request);
+    },
+
+    publicUser,
+
+    /**
+     * Always accepted (after the input check). The work happens after the answer: look the email
+     * up, and only if it has an account, store a hashed single-use token and mail the link.
+     */
+    forgotPassword(body: unknown, request: Request): Result<object> {
+      const input = readEmailOnly(body);
+      if (!input.ok) return { type: 'error', error: input.error };
+      const { email } = input.value;
+      background(async () => {
+        const user = await repo.userByEmail(email);
+        if (user === undefined) return;
+        const token = newToken(s.random);
+        const now = clock.now();
+        await repo.insertPasswordReset(hashToken(token), user.id, now, now + s.resetTtlMs);
+        emit('authn_token_created', 'INFO', `Password reset token issued for user ${user.id}`, request);
+        await s.mail.send({
+          to: user.email,
+          subject: 'Reset your password',
+          text:
+            `Someone asked to reset the password of your account.\n\n` +
+            `To choose a new password, open this link within ${Math.round(s.resetTtlMs / 60_000)} minutes:\n` +
+            `${s.resetUrl}#token=${token}\n\n` +
+            `If it was not you, ignore this message: your password stays as it is.\n`,
+        });
+      });
+      return { type: 'ok' };
+    },
+
+    /** Sets a new password with a reset token (single use), revoking every token and sign-in of the user. */
+    async resetPassword(body: unknown, request: Request): Promise<Result<object>> {
+      const input = readReset(body);
+      if (!input.ok) return { type: 'error', error: input.error };
+      if (!isTokenShaped(input.value.token)) return fail('RESET_TOKEN_INVALID');
+      const passwordHash = await hasher.hash(input.value.password);
+      const redeemed = await repo.redeemPasswordReset(hashToken(input.value.token), passwordHash, clock.now());
+      if (redeemed === null) return fail('RESET_TOKEN_INVALID');
+      emit(
+        'authn_token_revoked',
+        'INFO',
+        `Password of user ${redeemed.userId} reset: ${redeemed.revoked.accessTokens} access grants and ${redeemed.revoked.refreshTokens} refresh tokens revoked`,
+        request,
+      );
+      return { type: 'ok' };
+    },
+
+    /**
+     * Records a browser sign-in and returns the user id the session carries (`<user id>/<sign-in
+     * id>`): `resolveUser` (accounts.ts) accepts it only while that sign-in is live, so logout-all and a
+     * password reset end browser sessions at once, on every instance.
+     */
+    async startWebSession(user: UserRow, request: Request): Promise<string> {
+      const now = clock.now();
+      const id = await repo.createWebSession(user.id, hashToken(newToken(s.random)), now, now + s.webSessionTtlMs);
+      emit('session_created', 'INFO', `User ${user.id} signed in to a browser session`, request);
+      return `${user.id}/${id}`;
+    },
+
+    async endWebSession(sessionUserId: string, request: Request): Promise<void> {
+      const parsed = parseSessionUserId(sessionUserId);
+      if (parsed !== null) await repo.revokeWebSession(parsed.webSessionId, clock.now());
+      emit('session_logout', 'INFO', `User ${parsed?.userId ?? 'unknown'} signed out of a browser session`, request);
+    },
+
+    /** Deletes dead tokens now (see `cleanup.ts` for the schedule). */
+    deleteDeadTokens: () => repo.deleteDead(clock.now()),
+  };
+}
+
+function publicUser(row: UserRow): PublicUser {
+  return { id: row.id, email: row.email, name: row.name, created_at: new Date(row.created_at).toISOString() };
+}

@@ -1,0 +1,107 @@
+/**
+ * The auth service's options, resolved once: lifetimes in milliseconds, the password hasher, the
+ * repository. Everything that varies (clock, randomness, store, mail, events) comes in here.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import { systemClock, type Clock } from '../core/clock.js';
+import type { SecurityEventSink } from '../ops/security-events.js';
+import type { DatabaseSchema } from '../sql/schema.js';
+import type { Store } from '../store/types.js';
+import type { MailTransport } from './mail.js';
+import { createPasswordHasher, OWASP_ARGON2ID, type PasswordHasher, type PasswordParams } from './password.js';
+import { createAuthRepository, type AuthRepository } from './repository.js';
+
+const MINUTE = 60_000;
+
+export interface AuthServiceOptions {
+  /** A migrated database from `createDatabase` (users and tokens). */
+  db: Kysely<DatabaseSchema>;
+  /** Where the failed-sign-in counters live (the app's `Store`). */
+  store: Store;
+  events: SecurityEventSink;
+  /** How password-reset mail leaves (see `mail.ts`). */
+  mail: MailTransport;
+  /**
+   * The page that completes a reset; the link is `<resetUrl>#token=<token>` (the fragment never
+   * reaches a server log or a `Referer`).
+   * @example 'https://app.example.com/reset-password'
+   */
+  resetUrl: string;
+  /** @default systemClock */
+  clock?: Clock;
+  /** @default crypto.randomBytes */
+  random?: (size: number) => Buffer;
+  /** argon2id parameters. @default OWASP_ARGON2ID (m=19456 KiB, t=2, p=1) */
+  password?: PasswordParams;
+  /** `SANCTUM_ACCESS_TOKEN_EXPIRATION`. @default 15 */
+  accessTokenMinutes?: number;
+  /** `SANCTUM_REFRESH_TOKEN_EXPIRATION`: lifetime of each refresh token. @default 10080 (7 days) */
+  refreshTokenMinutes?: number;
+  /** Absolute lifetime of a refresh family (one sign-in), however often it rotates. @default 43200 (30 days) */
+  refreshFamilyMinutes?: number;
+  /** Lifetime of a password-reset token. @default 60 */
+  resetTokenMinutes?: number;
+  /** Absolute lifetime of a browser sign-in (`/login`), however active. @default refreshTokenMinutes */
+  webSessionMinutes?: number;
+  /**
+   * `authn_login_fail_max` is logged when one account has this many failed sign-ins in a row
+   * within `windowSeconds` (the account is not locked: the per-client limit applies anyway).
+   * @default { failures: 5, windowSeconds: 900 }
+   */
+  loginFailMax?: { failures: number; windowSeconds: number };
+  /** Told about a failure of background work (reset mail). @default console.error */
+  onBackgroundError?: (error: unknown) => void;
+}
+
+export interface AuthSettings {
+  readonly repo: AuthRepository;
+  readonly store: Store;
+  readonly events: SecurityEventSink;
+  readonly mail: MailTransport;
+  readonly resetUrl: string;
+  readonly clock: Clock;
+  readonly random: (size: number) => Buffer;
+  readonly hasher: PasswordHasher;
+  readonly accessTtlMs: number;
+  readonly refreshTtlMs: number;
+  readonly familyTtlMs: number;
+  readonly resetTtlMs: number;
+  readonly webSessionTtlMs: number;
+  readonly failMax: { readonly failures: number; readonly windowMs: number };
+  readonly onBackgroundError: (error: unknown) => void;
+}
+
+export function resolveSettings(options: AuthServiceOptions): AuthSettings {
+  const minutes = (name: string, value: number): number => {
+    if (!Number.isInteger(value) || value < 1) throw new TypeError(`Auth: ${name} must be a positive whole number of minutes`);
+    return value * MINUTE;
+  };
+  const accessTtlMs = minutes('accessTokenMinutes', options.accessTokenMinutes ?? 15);
+  const refreshTtlMs = minutes('refreshTokenMinutes', options.refreshTokenMinutes ?? 10_080);
+  const familyTtlMs = minutes('refreshFamilyMinutes', options.refreshFamilyMinutes ?? 43_200);
+  if (refreshTtlMs < accessTtlMs) throw new TypeError('Auth: the refresh token must live at least as long as the access token');
+  const failMax = options.loginFailMax ?? { failures: 5, windowSeconds: 900 };
+  if (!Number.isInteger(failMax.failures) || failMax.failures < 1 || !Number.isInteger(failMax.windowSeconds) || failMax.windowSeconds < 1) {
+    throw new TypeError('Auth: loginFailMax needs positive whole failures and windowSeconds');
+  }
+  const resetUrl = new URL(options.resetUrl);
+  if (resetUrl.protocol !== 'https:' && resetUrl.protocol !== 'http:') throw new TypeError('Auth: resetUrl must be an http(s) URL');
+  return {
+    repo: createAuthRepository(options.db),
+    store: options.store,
+    events: options.events,
+    mail: options.mail,
+    resetUrl: `${resetUrl.origin}${resetUrl.pathname}`,
+    clock: options.clock ?? systemClock,
+    random: options.random ?? randomBytes,
+    hasher: createPasswordHasher(options.password ?? OWASP_ARGON2ID),
+    accessTtlMs,
+    refreshTtlMs,
+    familyTtlMs: Math.max(familyTtlMs, refreshTtlMs),
+    resetTtlMs: minutes('resetTokenMinutes', options.resetTokenMinutes ?? 60),
+    webSessionTtlMs: minutes('webSessionMinutes', options.webSessionMinutes ?? options.refreshTokenMinutes ?? 10_080),
+    failMax: { failures: failMax.failures, windowMs: failMax.windowSeconds * 1000 },
+    onBackgroundError: options.onBackgroundError ?? ((error) => console.error('auth background task failed', error)),
+  };
+}

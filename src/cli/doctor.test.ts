@@ -1,0 +1,112 @@
+import { describe, expect, it } from 'vitest';
+import { CHECK_NAMES } from '../ops/config-rules.js';
+import { REDACT_PATHS } from '../ops/logging/redact.js';
+import { parseStateKeys } from '../pipeline/state/keyring.js';
+import { runDoctor } from './doctor.js';
+
+/** Fixed, high-entropy values so the expected lines are exact. */
+const KEY = Buffer.from(Array.from({ length: 32 }, (_, i) => (i * 37 + 11) % 256)).toString('base64');
+const SECRET = Buffer.from(Array.from({ length: 32 }, (_, i) => (i * 53 + 7) % 256)).toString('base64');
+const TOKEN = Buffer.from(Array.from({ length: 32 }, (_, i) => (i * 71 + 3) % 256)).toString('base64');
+const KEY_ID = parseStateKeys(KEY)[0]?.id;
+
+const GOOD = {
+  NODE_ENV: 'production',
+  LC_STATE_KEYS: KEY,
+  LC_SESSION_SECRET: SECRET,
+  APP_URL: 'https://app.example.com',
+  CORS_ALLOWED_ORIGINS: 'https://admin.example.com',
+  BEHIND_PROXY: 'true',
+  TRUST_PROXY: '10.0.0.0/8',
+  INSTANCES: '2',
+  REDIS_URL: 'redis://redis:6379',
+  METRICS_TOKEN: TOKEN,
+};
+
+describe('runDoctor', () => {
+  it('passes a complete production environment with one ok line per check', () => {
+    const report = runDoctor(GOOD);
+    expect(report.ok).toBe(true);
+    expect(report.production).toBe(true);
+    expect(report.lines).toEqual([
+      'ok  config: 24 variables read; NODE_ENV=production',
+      `ok  keys: 1 state key(s), ids ${KEY_ID}; the first seals`,
+      'ok  secrets: LC_SESSION_SECRET is strong; so is METRICS_TOKEN',
+      'ok  https: public address https://app.example.com',
+      'ok  cookies: __Host-lc_session and refresh_token are Secure, HttpOnly and SameSite',
+      'ok  cors: exact origins with credentials: https://admin.example.com',
+      'ok  trust-proxy: behind a proxy; trusting 10.0.0.0/8',
+      'ok  redis: 2 instance(s) share Redis',
+      'ok  metrics: /metrics requires METRICS_TOKEN',
+      'ok  logging: json to stdout, level info',
+      `ok  redaction: ${REDACT_PATHS.length} redacted fields; tokens, cookies and passwords in text are censored`,
+    ]);
+    expect(report.checks.map((c) => c.name)).toEqual([...CHECK_NAMES]);
+  });
+
+  it('fails a bad production environment with one FAIL line per problem', () => {
+    const report = runDoctor({
+      NODE_ENV: 'production',
+      PORT: 'x',
+      LC_STATE_KEYS: Buffer.alloc(32, 7).toString('base64'),
+      LC_SESSION_SECRET: 'changeme-changeme-changeme-changeme',
+      APP_URL: 'http://app.example.com',
+      FRONTEND_URL: 'http://app.example.com',
+      BEHIND_PROXY: '1',
+      INSTANCES: '2',
+      LOG_FORMAT: 'pretty',
+      LOG_LEVEL: 'debug',
+    });
+    expect(report.ok).toBe(false);
+    expect(report.lines).toEqual([
+      'FAIL config: PORT: must be a port number from 0 to 65535 (got "x")',
+      'FAIL keys: LC_STATE_KEYS: entry at index 0 is weak (one value repeated); `npx livecomponents keygen` prints one',
+      'FAIL secrets: LC_SESSION_SECRET is weak (it looks like a placeholder such as "changeme" or "secret"); `npx livecomponents keygen` prints one',
+      'FAIL https: APP_URL must start with https:// in production',
+      'FAIL cookies: APP_URL is not https, so cookies could not be Secure (the session cookie needs its __Host- prefix)',
+      'FAIL cors: FRONTEND_URL: http://app.example.com is not https; production origins must be https',
+      'FAIL trust-proxy: TRUST_PROXY is unset or false but BEHIND_PROXY=true: every client would share the proxy address (rate limits, logs); set the hop count or the proxy CIDR',
+      'FAIL redis: REDIS_URL is not set but INSTANCES=2: sessions, state, idempotency records and rate limits would not be shared',
+      'FAIL metrics: METRICS_TOKEN and METRICS_PORT are both unset: /metrics would be open to anyone; set one of them',
+      'FAIL logging: LOG_FORMAT=pretty in production; use json so collectors can parse each line',
+      'FAIL redaction: LOG_LEVEL=debug in production: use info or higher so request details stay out of the logs',
+    ]);
+  });
+
+  it('prints every problem of a check on its own line', () => {
+    const report = runDoctor({ ...GOOD, HEALTH_TOKEN: 'short', METRICS_TOKEN: SECRET });
+    expect(report.lines.filter((l) => l.startsWith('FAIL'))).toEqual([
+      'FAIL secrets: HEALTH_TOKEN is weak (5 bytes; at least 32 are needed); `npx livecomponents keygen` prints one',
+      'FAIL secrets: METRICS_TOKEN has the same value as LC_SESSION_SECRET; give each its own secret',
+    ]);
+    expect(report.lines).toHaveLength(12);
+  });
+
+  it('shows a format problem under the check that owns the variable, once', () => {
+    const report = runDoctor({ ...GOOD, LC_STATE_KEYS: 'not base64!', CORS_ALLOWED_ORIGINS: '*' });
+    expect(report.lines.filter((l) => l.startsWith('FAIL'))).toEqual([
+      'FAIL keys: LC_STATE_KEYS: entry at index 0 is not base64 (standard or url alphabet)',
+      'FAIL cors: CORS_ALLOWED_ORIGINS: `*` is not allowed: credentials are sent, so list exact origins such as https://app.example.com',
+    ]);
+  });
+
+  it('applies the production rules with the production option whatever NODE_ENV says', () => {
+    const env = { ...GOOD, NODE_ENV: 'development', LOG_FORMAT: 'pretty' };
+    expect(runDoctor(env).ok).toBe(true);
+    const report = runDoctor(env, { production: true });
+    expect([report.ok, report.production, report.lines.filter((l) => l.startsWith('FAIL')).length]).toEqual([false, true, 1]);
+  });
+
+  it('passes an empty development environment and says the production rules are off', () => {
+    const report = runDoctor({});
+    expect([report.ok, report.production, report.lines.length]).toEqual([true, false, 11]);
+    expect(report.lines[0]).toBe(
+      'ok  config: 24 variables read; NODE_ENV=development (production rules off: run with --production to apply them)',
+    );
+  });
+
+  it('checks a declared proxy and the instance count in development too', () => {
+    const report = runDoctor({ BEHIND_PROXY: 'true', INSTANCES: '3' });
+    expect(report.checks.filter((c) => !c.ok).map((c) => c.name)).toEqual(['trust-proxy', 'redis']);
+  });
+});

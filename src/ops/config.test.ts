@@ -1,0 +1,260 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { decodeSecret } from '../runtime/setup.js';
+import { lowEntropyReason, placeholderReason } from './config-fields.js';
+import { ConfigError, loadConfig, type AppConfig } from './config.js';
+
+const b64 = (bytes = 32): string => randomBytes(bytes).toString('base64');
+
+/** A production environment that passes every start-up rule. */
+function productionEnv(): Record<string, string> {
+  return { NODE_ENV: 'production', LC_STATE_KEYS: b64(), LC_SESSION_SECRET: b64(), APP_URL: 'https://app.example.com' };
+}
+
+/** The problems `loadConfig(env)` throws, or fails the test when it does not throw a ConfigError. */
+function problemsOf(env: Record<string, string | undefined>): readonly string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  throw new Error('loadConfig accepted the environment');
+}
+
+describe('loadConfig defaults', () => {
+  it('gives every variable its documented default in development', () => {
+    const expected: AppConfig = {
+      PORT: 3000,
+      HOST: '127.0.0.1',
+      NODE_ENV: 'development',
+      DATABASE_URL: 'sqlite:./data/livecomponents.db',
+      REDIS_URL: undefined,
+      LC_STATE_KEYS: undefined,
+      LC_SESSION_SECRET: undefined,
+      CORS_ALLOWED_ORIGINS: undefined,
+      FRONTEND_URL: undefined,
+      APP_URL: undefined,
+      TRUST_PROXY: false,
+      BEHIND_PROXY: false,
+      LOG_FORMAT: 'pretty',
+      LOG_DESTINATION: 'stdout',
+      LOG_LEVEL: 'info',
+      HEALTH_TOKEN: undefined,
+      METRICS_TOKEN: undefined,
+      METRICS_PORT: undefined,
+      INSTANCES: 1,
+      SMTP_URL: undefined,
+      SANCTUM_ACCESS_TOKEN_EXPIRATION: 15,
+      SANCTUM_REFRESH_TOKEN_EXPIRATION: 10_080,
+      TOKEN_CLEANUP_INTERVAL: 1440,
+      SESSION_TTL: 1440,
+      appOrigin: 'http://127.0.0.1:3000',
+      allowedOrigins: ['http://localhost:3000'],
+      production: false,
+      secureCookies: false,
+    };
+    expect(loadConfig({})).toEqual(expected);
+  });
+
+  it('treats empty and blank values as unset', () => {
+    const config = loadConfig({ PORT: '', HOST: '  ', NODE_ENV: '', LC_STATE_KEYS: ' ' });
+    expect([config.PORT, config.HOST, config.NODE_ENV, config.LC_STATE_KEYS]).toEqual([3000, '127.0.0.1', 'development', undefined]);
+  });
+
+  it('defaults to json logs, Secure cookies and no extra origin in production', () => {
+    const config = loadConfig(productionEnv());
+    expect({ format: config.LOG_FORMAT, secure: config.secureCookies, origins: config.allowedOrigins, origin: config.appOrigin }).toEqual({
+      format: 'json',
+      secure: true,
+      origins: [],
+      origin: 'https://app.example.com',
+    });
+  });
+
+  it('derives the app origin from HOST and PORT when APP_URL is unset', () => {
+    expect(loadConfig({ HOST: '0.0.0.0', PORT: '8080' }).appOrigin).toBe('http://localhost:8080');
+    expect(loadConfig({ HOST: '::1', PORT: '8080' }).appOrigin).toBe('http://[::1]:8080');
+    expect(loadConfig({ APP_URL: 'https://app.example.com/base/' }).appOrigin).toBe('https://app.example.com');
+  });
+});
+
+describe('parsed values', () => {
+  it.each([
+    ['false', false],
+    ['0', false],
+    ['TRUE', true],
+    ['2', 2],
+    ['10.0.0.0/8, 127.0.0.1', ['10.0.0.0/8', '127.0.0.1']],
+    ['loopback,fd00::/8', ['loopback', 'fd00::/8']],
+  ])('TRUST_PROXY=%s', (text, value) => {
+    expect(loadConfig({ TRUST_PROXY: text }).TRUST_PROXY).toEqual(value);
+  });
+
+  it('merges CORS_ALLOWED_ORIGINS and FRONTEND_URL, normalized as browsers send them, without duplicates', () => {
+    const config = loadConfig({ CORS_ALLOWED_ORIGINS: 'https://App.Example.com:443/, https://admin.example.com', FRONTEND_URL: 'https://app.example.com' });
+    expect(config.allowedOrigins).toEqual(['https://app.example.com', 'https://admin.example.com']);
+  });
+
+  it('reads the operations variables', () => {
+    const config = loadConfig({ BEHIND_PROXY: 'yes', INSTANCES: '3', METRICS_PORT: '9100', LOG_LEVEL: 'warn', LOG_FORMAT: 'JSON', TOKEN_CLEANUP_INTERVAL: '0', SESSION_TTL: '30' });
+    expect([config.BEHIND_PROXY, config.INSTANCES, config.METRICS_PORT, config.LOG_LEVEL, config.LOG_FORMAT, config.TOKEN_CLEANUP_INTERVAL, config.SESSION_TTL]).toEqual([
+      true, 3, 9100, 'warn', 'json', 0, 30,
+    ]);
+  });
+});
+
+describe('a bad value names its variable', () => {
+  it.each([
+    ['PORT', 'http', 'PORT: must be a port number from 0 to 65535 (got "http")'],
+    ['PORT', '70000', 'PORT: must be a port number from 0 to 65535 (got "70000")'],
+    ['NODE_ENV', 'prod', 'NODE_ENV: must be one of development, production, test (got "prod")'],
+    ['DATABASE_URL', 'mysql://db/app', 'DATABASE_URL: unsupported scheme mysql:; use sqlite:PATH or postgres://…'],
+    ['REDIS_URL', 'localhost:6379', 'REDIS_URL: must be a URL such as redis://host:6379 or rediss://…'],
+    ['LC_STATE_KEYS', b64(16), 'LC_STATE_KEYS: entry at index 0 decodes to 16 bytes; a key must be exactly 32 (for example `openssl rand -base64 32`)'],
+    ['LC_STATE_KEYS', 'not base64!', 'LC_STATE_KEYS: entry at index 0 is not base64 (standard or url alphabet)'],
+    ['LC_SESSION_SECRET', 'short', 'LC_SESSION_SECRET: too short (5 bytes; at least 32 are needed); `npx livecomponents keygen` prints one'],
+    ['CORS_ALLOWED_ORIGINS', '*', 'CORS_ALLOWED_ORIGINS: `*` is not allowed: credentials are sent, so list exact origins such as https://app.example.com'],
+    ['CORS_ALLOWED_ORIGINS', 'https://*.example.com', 'CORS_ALLOWED_ORIGINS: "https://*.example.com" has a wildcard; list each origin exactly'],
+    ['FRONTEND_URL', 'https://app.example.com/login', 'FRONTEND_URL: "https://app.example.com/login" is not an exact origin: drop the path, query or credentials (use https://app.example.com)'],
+    ['APP_URL', 'app.example.com', 'APP_URL: "app.example.com" is not a URL such as https://app.example.com'],
+    ['TRUST_PROXY', 'proxy', 'TRUST_PROXY: "proxy" is not false, true, a hop count, an IP address, a CIDR range or one of loopback, linklocal, uniquelocal'],
+    ['TRUST_PROXY', '10.0.0.0/33', 'TRUST_PROXY: "10.0.0.0/33" is not false, true, a hop count, an IP address, a CIDR range or one of loopback, linklocal, uniquelocal'],
+    ['BEHIND_PROXY', 'maybe', 'BEHIND_PROXY: must be true or false (got "maybe")'],
+    ['LOG_FORMAT', 'xml', 'LOG_FORMAT: unknown format "xml" (expected pretty or json)'],
+    ['LOG_DESTINATION', 'kafka:topic', 'LOG_DESTINATION: unknown scheme "kafka:" (expected stdout, file:PATH, syslog:udp://HOST:PORT, syslog:tcp://HOST:PORT or otlp:http(s)://HOST:PORT)'],
+    ['LOG_LEVEL', 'verbose', 'LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent (got "verbose")'],
+    ['HEALTH_TOKEN', 'two words', 'HEALTH_TOKEN: must not contain white space: it is sent as `Authorization: Bearer <token>`'],
+    ['METRICS_PORT', '-1', 'METRICS_PORT: must be a port number from 0 to 65535 (got "-1")'],
+    ['INSTANCES', '0', 'INSTANCES: must be a whole number of at least 1 (got "0")'],
+    ['SMTP_URL', 'mail.example.com', 'SMTP_URL: must be a URL such as smtp://user:pass@host:587 or smtps://…'],
+    ['SANCTUM_ACCESS_TOKEN_EXPIRATION', '1.5', 'SANCTUM_ACCESS_TOKEN_EXPIRATION: must be a whole number of at least 1 (got "1.5")'],
+    ['TOKEN_CLEANUP_INTERVAL', 'daily', 'TOKEN_CLEANUP_INTERVAL: must be a whole number of at least 0 (got "daily")'],
+    ['SESSION_TTL', '0', 'SESSION_TTL: must be a whole number of at least 1 (got "0")'],
+  ])('%s=%s', (name, value, message) => {
+    expect(problemsOf({ [name]: value })).toEqual([message]);
+  });
+
+  it('refuses two variables that contradict each other', () => {
+    expect(problemsOf({ PORT: '8080', METRICS_PORT: '8080', SANCTUM_ACCESS_TOKEN_EXPIRATION: '60', SANCTUM_REFRESH_TOKEN_EXPIRATION: '30' })).toEqual([
+      'METRICS_PORT must differ from PORT (both are 8080)',
+      'SANCTUM_REFRESH_TOKEN_EXPIRATION (30 min) must be at least SANCTUM_ACCESS_TOKEN_EXPIRATION (60 min)',
+    ]);
+  });
+
+  it('reports every problem at once, each naming its variable, with a stable code', () => {
+    let caught: unknown;
+    try {
+      loadConfig({ PORT: 'x', NODE_ENV: 'staging', CORS_ALLOWED_ORIGINS: '*', LC_SESSION_SECRET: 'short' });
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    const error = caught as ConfigError;
+    expect(error.code).toBe('CONFIG_INVALID');
+    expect(error.issues.map((i) => i.variable)).toEqual(['PORT', 'NODE_ENV', 'LC_SESSION_SECRET', 'CORS_ALLOWED_ORIGINS']);
+    expect(error.message.split('\n')).toHaveLength(5);
+  });
+
+  it('never repeats a secret or a URL that may hold a password', () => {
+    const secret = 'hunter2-but-short';
+    const problems = problemsOf({ LC_SESSION_SECRET: secret, REDIS_URL: 'http://user:pa55word@redis:6379', SMTP_URL: 'smtp://user:pa55word@' });
+    expect(problems).toHaveLength(3);
+    expect(problems.join('\n')).not.toMatch(/hunter2|pa55word/);
+  });
+});
+
+describe('production refuses to start', () => {
+  it('starts with a complete, strong configuration', () => {
+    expect(loadConfig(productionEnv()).production).toBe(true);
+  });
+
+  it('lists every missing key, secret and https address at once', () => {
+    expect(problemsOf({ NODE_ENV: 'production' })).toEqual([
+      'LC_STATE_KEYS is not set; production needs at least one 32-byte key (`npx livecomponents keygen` prints one)',
+      'LC_SESSION_SECRET is not set; production needs at least 32 random bytes (`npx livecomponents keygen` prints one)',
+      'APP_URL is not set; production needs the public https:// address of the app',
+      'APP_URL is not https, so cookies could not be Secure (the session cookie needs its __Host- prefix)',
+    ]);
+  });
+
+  it('refuses a weak state key, naming its index but not its value', () => {
+    const zero = Buffer.alloc(32).toString('base64');
+    expect(problemsOf({ ...productionEnv(), LC_STATE_KEYS: `${b64()},${zero}` })).toEqual([
+      'LC_STATE_KEYS: entry at index 1 is weak (one value repeated); `npx livecomponents keygen` prints one',
+    ]);
+  });
+
+  it.each([
+    ['a repeated character', 'a'.repeat(40), 'one value repeated'],
+    ['a repeated pattern', 'k7#Qz'.repeat(8), 'a short pattern repeated'],
+    ['few distinct characters', 'abcdabcdbadcdcbaabdcacbdbcadcabdd', 'too few distinct characters'],
+    ['a placeholder', 'please-changeme-before-deploying-this-app', 'it looks like a placeholder such as "changeme" or "secret"'],
+    ['a placeholder', 'my-super-SECRET-session-key-for-prod-2024', 'it looks like a placeholder such as "changeme" or "secret"'],
+  ])('refuses LC_SESSION_SECRET with %s', (_what, secret, reason) => {
+    const problems = problemsOf({ ...productionEnv(), LC_SESSION_SECRET: secret });
+    expect(problems).toEqual([`LC_SESSION_SECRET is weak (${reason}); \`npx livecomponents keygen\` prints one`]);
+    expect(problems[0]).not.toContain(secret);
+  });
+
+  it('refuses short or shared tokens', () => {
+    const env = productionEnv();
+    expect(problemsOf({ ...env, HEALTH_TOKEN: 'health', METRICS_TOKEN: env.LC_SESSION_SECRET as string })).toEqual([
+      'HEALTH_TOKEN is weak (6 bytes; at least 32 are needed); `npx livecomponents keygen` prints one',
+      'METRICS_TOKEN has the same value as LC_SESSION_SECRET; give each its own secret',
+    ]);
+  });
+
+  it('refuses an http APP_URL: cookies could not be Secure', () => {
+    expect(problemsOf({ ...productionEnv(), APP_URL: 'http://app.example.com' })).toEqual([
+      'APP_URL must start with https:// in production',
+      'APP_URL is not https, so cookies could not be Secure (the session cookie needs its __Host- prefix)',
+    ]);
+  });
+
+  it('refuses a declared proxy without TRUST_PROXY, whether unset or false', () => {
+    const expected = [
+      'TRUST_PROXY is unset or false but BEHIND_PROXY=true: every client would share the proxy address (rate limits, logs); set the hop count or the proxy CIDR',
+    ];
+    expect(problemsOf({ ...productionEnv(), BEHIND_PROXY: 'true' })).toEqual(expected);
+    expect(problemsOf({ ...productionEnv(), BEHIND_PROXY: 'true', TRUST_PROXY: 'false' })).toEqual(expected);
+    expect(loadConfig({ ...productionEnv(), BEHIND_PROXY: 'true', TRUST_PROXY: '1' }).TRUST_PROXY).toBe(1);
+  });
+
+  it('refuses CORS `*` (credentials are always sent)', () => {
+    expect(problemsOf({ ...productionEnv(), CORS_ALLOWED_ORIGINS: 'https://app.example.com,*' })).toHaveLength(1);
+  });
+
+  it('reports a malformed value once, not again as missing', () => {
+    expect(problemsOf({ ...productionEnv(), LC_SESSION_SECRET: 'short', APP_URL: 'nope' })).toEqual([
+      'LC_SESSION_SECRET: too short (5 bytes; at least 32 are needed); `npx livecomponents keygen` prints one',
+      'APP_URL: "nope" is not a URL such as https://app.example.com',
+    ]);
+  });
+
+  it('leaves development alone: no keys needed, weak secrets and http allowed', () => {
+    const config = loadConfig({ LC_SESSION_SECRET: 'changeme-changeme-changeme-changeme', APP_URL: 'http://localhost:3000', BEHIND_PROXY: 'true' });
+    expect(config.production).toBe(false);
+  });
+});
+
+describe('secret strength', () => {
+  it('accepts what keygen prints', () => {
+    for (let i = 0; i < 20; i++) {
+      const text = b64();
+      expect([placeholderReason(text), lowEntropyReason(Buffer.from(text), 10), lowEntropyReason(randomBytes(32), 16)]).toEqual([
+        undefined,
+        undefined,
+        undefined,
+      ]);
+    }
+  });
+
+  it('agrees with createLiveComponents on the minimum length', () => {
+    const ok = 'x'.repeat(31) + 'y';
+    expect(decodeSecret(ok)).toHaveLength(32);
+    expect(loadConfig({ LC_SESSION_SECRET: ok }).LC_SESSION_SECRET).toBe(ok);
+    expect(() => decodeSecret(ok.slice(1))).toThrow(TypeError);
+    expect(problemsOf({ LC_SESSION_SECRET: ok.slice(1) })).toHaveLength(1);
+  });
+});

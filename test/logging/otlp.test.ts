@@ -1,0 +1,134 @@
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { closeLogger, createLogger, flushLogger } from '../../src/ops/logging/index.js';
+import type { KeyValue, OtlpLogRecord } from '../../src/ops/logging/otlp-format.js';
+
+interface ExportBody {
+  resourceLogs: { resource: { attributes: KeyValue[] }; scopeLogs: { scope: { name: string }; logRecords: OtlpLogRecord[] }[] }[];
+}
+
+interface Collector {
+  url: string;
+  requests: { path: string; contentType: string | undefined; body: ExportBody }[];
+  /** Status answered to each request, in order; 200 once the list is used up. */
+  statuses: number[];
+}
+
+const servers: Server[] = [];
+afterEach(async () => {
+  for (const s of servers.splice(0)) await new Promise<void>((done) => s.close(() => done()));
+});
+
+async function collector(statuses: number[] = []): Promise<Collector> {
+  const c: Collector = { url: '', requests: [], statuses };
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      c.requests.push({ path: req.url ?? '', contentType: req.headers['content-type'], body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as ExportBody });
+      res.writeHead(c.statuses.shift() ?? 200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  servers.push(server);
+  c.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return c;
+}
+
+const records = (c: Collector): OtlpLogRecord[] => c.requests.flatMap((r) => r.body.resourceLogs.flatMap((rl) => rl.scopeLogs.flatMap((s) => s.logRecords)));
+const attr = (r: OtlpLogRecord | undefined, key: string): unknown => r?.attributes.find((a) => a.key === key)?.value;
+
+describe('OTLP/HTTP JSON export', () => {
+  it('POSTs batches of maxBatch to /v1/logs and the remainder on close', async () => {
+    const c = await collector();
+    const logger = createLogger({ destination: `otlp:${c.url}`, appName: 'shop', otlp: { maxBatch: 3, intervalMs: 60_000 } });
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    logger.child({ request_id: 'req-1' }).info({ trace_id: traceId, span_id: '00f067aa0ba902b7', user: { id: 7, roles: ['admin'] } }, 'served');
+    logger.warn({ ratio: 0.5, ok: true }, 'slow');
+    logger.error({ err: new Error('boom') }, 'failed');
+    for (let i = 0; i < 4; i++) logger.info(`line ${i}`);
+    await closeLogger(logger);
+
+    expect(c.requests.map((r) => r.body.resourceLogs[0]?.scopeLogs[0]?.logRecords.length)).toEqual([3, 3, 1]);
+    expect(c.requests.every((r) => r.path === '/v1/logs' && r.contentType === 'application/json')).toBe(true);
+    const first = c.requests[0]?.body.resourceLogs[0];
+    expect(first?.resource.attributes).toEqual([
+      { key: 'service.name', value: { stringValue: 'shop' } },
+      { key: 'host.name', value: { stringValue: expect.any(String) } },
+      { key: 'process.pid', value: { intValue: String(process.pid) } },
+    ]);
+    expect(first?.scopeLogs[0]?.scope).toEqual({ name: 'livecomponents' });
+
+    const all = records(c);
+    expect(all).toHaveLength(7);
+    expect(all.map((r) => [r.severityNumber, r.severityText])).toEqual([[9, 'INFO'], [13, 'WARN'], [17, 'ERROR'], [9, 'INFO'], [9, 'INFO'], [9, 'INFO'], [9, 'INFO']]);
+    expect(all.map((r) => r.body)).toEqual(['served', 'slow', 'failed', 'line 0', 'line 1', 'line 2', 'line 3'].map((s) => ({ stringValue: s })));
+    const served = all[0];
+    expect(served?.traceId).toBe(traceId);
+    expect(served?.spanId).toBe('00f067aa0ba902b7');
+    expect(served?.timeUnixNano).toMatch(/^\d{19}$/);
+    expect(served?.attributes.map((a) => a.key)).toEqual(['request_id', 'user']);
+    expect(attr(served, 'request_id')).toEqual({ stringValue: 'req-1' });
+    expect(attr(served, 'user')).toEqual({
+      kvlistValue: { values: [{ key: 'id', value: { intValue: '7' } }, { key: 'roles', value: { arrayValue: { values: [{ stringValue: 'admin' }] } } }] },
+    });
+    expect(attr(all[1], 'ratio')).toEqual({ doubleValue: 0.5 });
+    expect(attr(all[1], 'ok')).toEqual({ boolValue: true });
+    expect(all[1]?.traceId).toBeUndefined();
+    expect(attr(all[2], 'err')).toMatchObject({ kvlistValue: { values: expect.arrayContaining([{ key: 'message', value: { stringValue: 'boom' } }]) } });
+  });
+
+  it('keeps records through a retryable failure and delivers each exactly once', async () => {
+    const c = await collector([503]);
+    const errors: Error[] = [];
+    const logger = createLogger({ destination: `otlp:${c.url}`, otlp: { maxBatch: 2, intervalMs: 60_000 }, onError: (e) => errors.push(e) });
+    logger.info('a');
+    logger.info('b'); // reaches maxBatch: a POST that gets 503, so a and b stay queued
+    await flushLogger(logger); // runs after that POST, and retries
+    logger.info('c');
+    await closeLogger(logger);
+    expect(c.requests.map((r) => records({ ...c, requests: [r] }).map((x) => x.body))).toEqual([
+      [{ stringValue: 'a' }, { stringValue: 'b' }],
+      [{ stringValue: 'a' }, { stringValue: 'b' }],
+      [{ stringValue: 'c' }],
+    ]);
+    expect(errors.map((e) => e.message)).toEqual([`otlp ${c.url}/v1/logs: HTTP 503`]);
+  });
+
+  it('fails a flush while the collector keeps answering 503', async () => {
+    const c = await collector([503, 503]);
+    const logger = createLogger({ destination: `otlp:${c.url}`, otlp: { intervalMs: 60_000 }, onError: () => undefined });
+    logger.info('a');
+    await expect(flushLogger(logger)).rejects.toThrow(`otlp ${c.url}/v1/logs: records still queued`);
+    await closeLogger(logger);
+    expect(c.requests).toHaveLength(2);
+  });
+
+  it('drops a batch the collector refuses for good, and says so', async () => {
+    const c = await collector([400]);
+    const errors: Error[] = [];
+    const logger = createLogger({ destination: `otlp:${c.url}`, otlp: { maxBatch: 100, intervalMs: 60_000 }, onError: (e) => errors.push(e) });
+    logger.info('refused');
+    await flushLogger(logger);
+    logger.info('accepted');
+    await closeLogger(logger);
+    expect(c.requests.map((r) => records({ ...c, requests: [r] }).map((x) => x.body))).toEqual([[{ stringValue: 'refused' }], [{ stringValue: 'accepted' }]]);
+    expect(errors.map((e) => e.message)).toEqual([`otlp ${c.url}/v1/logs: HTTP 400`]);
+  });
+
+  it('reports what it could not deliver when the collector is gone at close', async () => {
+    const c = await collector();
+    await new Promise<void>((done) => servers.pop()?.close(() => done()));
+    const errors: Error[] = [];
+    const logger = createLogger({ destination: `otlp:${c.url}`, otlp: { intervalMs: 60_000 }, onError: (e) => errors.push(e) });
+    logger.info('lost 1');
+    logger.info('lost 2');
+    await closeLogger(logger);
+    expect(errors).toHaveLength(2);
+    expect(errors[0]?.message).toMatch(/^otlp http:\/\/127\.0\.0\.1:\d+\/v1\/logs: fetch failed$/);
+    expect(errors[1]?.message).toBe(`otlp ${c.url}/v1/logs: closed with 2 log record(s) undelivered`);
+  });
+});

@@ -1,0 +1,130 @@
+/**
+ * Graceful shutdown of the real reference app (`examples/demo/main.ts`, run with tsx): SIGTERM
+ * under load from 50 keep-alive connections. Every request that was sent must get a complete
+ * 200 page, readiness must answer 503 on a connection that was open when the signal came, and
+ * the process must exit 0.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { Agent, request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startLoad, type LoadRun } from './load.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const CONNECTIONS = 50;
+/** Requests completed before the signal, so the server is under steady load when it comes. */
+const WARM_UP = 400;
+
+let child: ChildProcess | null = null;
+let load: LoadRun | null = null;
+afterEach(() => {
+  load?.destroy();
+  if (child !== null && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  child = load = null;
+});
+
+/** Starts the app on a free port; resolves its port once it logged that it listens. */
+function startApp(): Promise<{ port: number; output: () => string; exited: Promise<{ code: number | null; signal: string | null }> }> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'lc-shutdown-'));
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'examples/demo/main.ts'], {
+    cwd: ROOT,
+    // Only what the app needs: nothing from the developer's shell (REDIS_URL, METRICS_PORT…) leaks in.
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      NODE_ENV: 'development',
+      LOG_FORMAT: 'json',
+      DATABASE_URL: `sqlite:${join(dataDir, 'app.db')}`,
+      LC_STATE_KEYS: randomBytes(32).toString('base64'),
+      LC_SESSION_SECRET: randomBytes(32).toString('base64'),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child = proc;
+  let output = '';
+  proc.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  proc.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+    proc.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const port = new Promise<number>((resolve, reject) => {
+    const onData = (): void => {
+      const match = /listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(output);
+      if (match !== null) {
+        proc.stdout.off('data', onData);
+        resolve(Number(match[1]));
+      }
+    };
+    proc.stdout.on('data', onData);
+    void exited.then(({ code }) => reject(new Error(`the app exited with ${code} before listening:\n${output}`)));
+  });
+  return port.then((p) => ({ port: p, output: () => output, exited }));
+}
+
+function get(port: number, path: string, agent: Agent): Promise<{ status: number; connection: string | undefined }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path, agent }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function until(condition: () => boolean, what: string, maxWaits = 3_000): Promise<void> {
+  for (let i = 0; i < maxWaits; i++) {
+    if (condition()) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`gave up waiting for ${what}`);
+}
+
+describe('graceful shutdown of the reference app', () => {
+  it('finishes every in-flight request, answers readiness 503, and exits 0 on SIGTERM', async () => {
+    const app = await startApp();
+    const monitor = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      expect((await get(app.port, '/health/startup', monitor)).status).toBe(200);
+      // The monitor's keep-alive connection is open before the signal, like a load balancer's.
+      expect(await get(app.port, '/health/ready', monitor)).toEqual({ status: 200, connection: 'keep-alive' });
+
+      load = startLoad(app.port, CONNECTIONS);
+      const run = load;
+      await until(() => run.finished >= WARM_UP, `${WARM_UP} warm-up requests`);
+      const inFlightAtSignal = run.started - run.finished;
+      child?.kill('SIGTERM');
+      const stopping = run.stop();
+
+      // Readiness on the connection that was already open: 503 once the app saw the signal (it may
+      // still answer 200 for a request it read just before), with the connection closed after it.
+      const readiness: number[] = [];
+      for (let i = 0; i < 200 && !readiness.includes(503); i++) {
+        const res = await get(app.port, '/health/ready', monitor);
+        readiness.push(res.status);
+        if (res.status === 503) expect(res.connection).toBe('close');
+      }
+      await stopping;
+
+      const failures = run.outcomes.filter((o) => o.status !== 200 || !o.complete || o.error !== null);
+      expect(inFlightAtSignal).toBe(CONNECTIONS);
+      expect(failures).toEqual([]);
+      expect(run.outcomes).toHaveLength(run.started);
+      expect(readiness.at(-1)).toBe(503);
+      expect(readiness.filter((s) => s !== 200 && s !== 503)).toEqual([]);
+      expect(await app.exited).toEqual({ code: 0, signal: null });
+      expect(app.output()).toContain('shutdown: complete');
+      console.info(
+        `shutdown under load: ${run.outcomes.length} requests on ${CONNECTIONS} connections, ${inFlightAtSignal} in flight at SIGTERM, 0 failed; readiness answers after the signal: ${readiness.join(',')}`,
+      );
+    } finally {
+      monitor.destroy();
+    }
+  }, 90_000);
+});
