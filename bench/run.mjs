@@ -56,23 +56,62 @@ async function measure(mode) {
   const { child, url } = await start(mode);
   try {
     const headers = mode === 'bare' ? {} : await openSession(url).then((s) => ({ cookie: s.cookie, 'x-csrf-token': s.token }));
+    const before = await stats(child);
     const r = await load(url, headers);
     const bad = r.non2xx + r.errors + r.timeouts;
     if (bad > 0) throw new Error(`${mode}: ${bad} failed requests of ${r.requests.total}`);
-    return { rps: r.requests.average, p99: r.latency.p99 };
+    const after = await stats(child);
+    const requests = r.requests.total;
+    return { rps: r.requests.average, p99: r.latency.p99, roundTripsPerAction: (after.roundTrips - before.roundTrips) / requests };
   } finally {
     child.kill();
   }
 }
 
+function stats(child) {
+  return new Promise((resolve) => {
+    child.once('message', resolve);
+    child.send('stats');
+  });
+}
+
+/** A bench-owned redis-server on a free port, or null when it is not installed. */
+async function startRedis() {
+  const { spawn, spawnSync } = await import('node:child_process');
+  if (spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status !== 0) return null;
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  for (let i = 0; i < 100; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    const ping = spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' });
+    if (ping.stdout?.trim() === 'PONG') return { url: `redis://127.0.0.1:${port}`, stop: () => proc.kill('SIGKILL') };
+  }
+  proc.kill('SIGKILL');
+  return null;
+}
+
 const row = (name, value) => console.log(`${name.padEnd(44)} ${value}`);
 
+const redis = await startRedis();
+if (redis) env.BENCH_REDIS_URL = redis.url;
 const bare = await measure('bare');
 const action = await measure('action');
+const sqlite = await measure('action-sqlite');
+const onRedis = redis ? await measure('action-redis') : null;
+redis?.stop();
 console.log(`\nLiveComponents bench (${DURATION}s each, ${CONNECTIONS} connections, Node ${process.version})\n`);
 row('bare Fastify (same JSON)', `${bare.rps.toFixed(0)} req/s, p99 ${bare.p99} ms`);
 row('action, full pipeline, memory store', `${action.rps.toFixed(0)} req/s, p99 ${action.p99} ms`);
 row('ratio action / bare (target >= 0.6)', (action.rps / bare.rps).toFixed(3));
+row('action, full pipeline, SQLite (default)', `${sqlite.rps.toFixed(0)} req/s, p99 ${sqlite.p99} ms`);
+row('ratio SQLite / bare (target >= 0.4)', (sqlite.rps / bare.rps).toFixed(3));
+if (onRedis) {
+  row('action, full pipeline, Redis', `${onRedis.rps.toFixed(0)} req/s, p99 ${onRedis.p99} ms`);
+  row('ratio Redis / bare (target >= 0.35)', (onRedis.rps / bare.rps).toFixed(3));
+  row('Redis round trips per action (target <= 2)', onRedis.roundTripsPerAction.toFixed(2));
+} else {
+  row('action on Redis', 'not measured: redis-server is not installed');
+}
 
 const bundle = readFileSync(new URL('../dist/client/livecomponents.js', import.meta.url));
 row('client bundle (target <= 8 KB gzip)', `${bundle.length} B raw, ${gzipSync(bundle, { level: 9 }).length} B gzip`);

@@ -33,3 +33,11 @@ export type { Store, RateLimitPolicy, RateLimitDecision } from './store/types.js
 export type { SecurityEvent, SecurityEventName, SecurityEventSink } from './ops/security-events.js';
 export { loadConfig, ConfigError } from './ops/config.js';
 export type { AppConfig, ConfigIssue } from './ops/config.js';
+export { registerHealth, createLifecycleState, storeHealthCheck, sqlHealthCheck, redisHealthCheck, HEALTH_ROUTES, InvalidOptionError } from './ops/health/index.js';
+export type { HealthOptions, HealthCheck, HealthStatus, HealthDocument, LifecycleState } from './ops/health/index.js';
+export { createMetrics, registerHttpMetrics, registerMetricsRoute, METRIC_NAMES } from './ops/metrics/index.js';
+export type { Metrics, MetricsOptions, MetricsRouteOptions, MetricsServer } from './ops/metrics/index.js';
+export { installGracefulShutdown } from './ops/shutdown/index.js';
+export type { GracefulShutdown, GracefulShutdownOptions } from './ops/shutdown/index.js';
+export type { ActionReport } from './runtime/index.js';
+export { createSecurityLogger } from './ops/security-logger.js';

@@ -14,6 +14,9 @@ import { counter } from './components/counter.js';
 import { order } from './components/order.js';
 import { payment } from './components/payment.js';
 import { layout } from './layout.js';
+import { createAccounts, mailTransportFor, registerAuth, type RegisterAuthOptions } from '../../src/auth/index.js';
+import { accountPages } from './account.js';
+import { createProfile } from './components/profile.js';
 
 export const demoComponents = [counter, order, payment] as const;
 
@@ -30,6 +33,8 @@ export interface DemoAppOptions {
   lifecycle?: LifecycleState;
   /** Overrides passed to the framework (store, clock, events…), mainly for tests. */
   framework?: Partial<LiveComponentsOptions>;
+  /** Overrides passed to the auth module (mail transport, password parameters, limits…), mainly for tests. */
+  auth?: Partial<RegisterAuthOptions>;
 }
 
 const ASSETS: Record<string, { file: string; type: string }> = {
@@ -46,9 +51,11 @@ export async function createDemoApp(options: DemoAppOptions = {}): Promise<Fasti
   const metrics = createMetrics();
   registerHttpMetrics(app, metrics);
   const backends = options.backends ?? (await openBackends({ databaseUrl: config.DATABASE_URL, redisUrl: config.REDIS_URL }));
+  const accounts = createAccounts({ db: backends.db, clock: options.framework?.clock });
   const runtime = await createLiveComponents({
     store: backends.store,
-    components: [...demoComponents],
+    components: [...demoComponents, createProfile(accounts)],
+    resolveUser: accounts.resolveUser,
     appOrigin: config.appOrigin,
     allowedOrigins: config.allowedOrigins,
     stateKeys: config.LC_STATE_KEYS,
@@ -61,6 +68,24 @@ export async function createDemoApp(options: DemoAppOptions = {}): Promise<Fasti
     ...options.framework,
   });
   await app.register(livecomponents, { runtime, secureCookies: config.secureCookies });
+  const auth = await registerAuth(app, {
+    db: backends.db,
+    store: runtime.store,
+    events: runtime.events,
+    clock: options.framework?.clock,
+    mail: mailTransportFor({ production: config.production, smtpUrl: config.SMTP_URL, from: 'LiveComponents <no-reply@localhost>', logger: app.log }),
+    resetUrl: `${config.appOrigin}/reset-password`,
+    appOrigin: config.appOrigin,
+    allowedOrigins: config.allowedOrigins,
+    secureCookies: config.production,
+    accessTokenMinutes: config.SANCTUM_ACCESS_TOKEN_EXPIRATION,
+    refreshTokenMinutes: config.SANCTUM_REFRESH_TOKEN_EXPIRATION,
+    cleanupIntervalMs: config.TOKEN_CLEANUP_INTERVAL * 60_000,
+    onBackgroundError: (err) => app.log.error({ err }, 'auth background task failed'),
+    onCleanupError: (err) => app.log.error({ err }, 'token clean-up failed'),
+    ...options.auth,
+  });
+  if (auth.web !== null) await app.register(accountPages, { web: auth.web });
   app.addHook('onClose', async () => {
     if (runtime.store !== backends.store) await runtime.store.close();
     await backends.close();

@@ -4,6 +4,8 @@ const NAV = [
   ['/', 'Counter'],
   ['/orders', 'Orders'],
   ['/payment', 'Payment'],
+  ['/profile', 'Profile'],
+  ['/login', 'Sign in'],
 ] as const;
 
 /** The reference app's page frame: navigation, a card for the content, a line for errors. */

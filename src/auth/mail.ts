@@ -73,3 +73,12 @@ export function capturedMailTransport(): MailTransport & { readonly messages: Ma
     },
   };
 }
+
+/**
+ * The transport an app gets from its configuration: SMTP when `SMTP_URL` is set; otherwise the
+ * log in development, and in production a transport that only warns (no link in the log).
+ */
+export function mailTransportFor(options: { production: boolean; smtpUrl: string | undefined; from: string; logger: MailLogger }): MailTransport {
+  if (options.smtpUrl !== undefined && options.smtpUrl !== '') return smtpMailTransport(options.smtpUrl, options.from);
+  return options.production ? unconfiguredMailTransport(options.logger) : logMailTransport(options.logger);
+}

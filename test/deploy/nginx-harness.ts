@@ -34,10 +34,8 @@ function replaceExactly(text: string, from: RegExp, to: string, times: number): 
 
 /**
  * The shipped template with its placeholders filled (envsubst semantics: `${NAME}` and `$NAME` for the
- * listed names only), then three test-only changes, each asserted to apply exactly where expected:
+ * listed names only), then two test-only changes, each asserted to apply exactly where expected:
  * - `listen 443 ssl` / `listen 80` become 127.0.0.1 and free ports;
- * - `least_conn` becomes `hash $remote_addr consistent`: the reference app here has no shared Redis
- *   store, so one client must stay on one instance (the shipped file expects REDIS_URL);
  * - an `X-Upstream: $upstream_addr` response header next to HSTS, so the test sees which instance answered.
  */
 export function renderSite(template: string, v: SiteValues): string {
@@ -58,7 +56,6 @@ export function renderSite(template: string, v: SiteValues): string {
   if (left) throw new Error(`undocumented placeholder ${left[0]} left in the nginx template`);
   text = replaceExactly(text, /^(\s*)listen 443 ssl/, `$1listen 127.0.0.1:${v.httpsPort} ssl`, 2);
   text = replaceExactly(text, /^(\s*)listen 80\b/, `$1listen 127.0.0.1:${v.httpPort}`, 2);
-  text = replaceExactly(text, /^(\s*)least_conn;/, '$1hash $remote_addr consistent;', 1);
   text = replaceExactly(
     text,
     /^(\s*)(add_header Strict-Transport-Security .*)$/,

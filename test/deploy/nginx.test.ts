@@ -1,11 +1,12 @@
 /**
  * deploy/nginx/livecomponents.conf.template for real: `nginx -t` on the rendered file, then a real
  * nginx (TLS with a certificate made here) in front of two instances of the built reference app
- * running as in production (NODE_ENV=production, TRUST_PROXY = the proxy's address only).
+ * running as in production: NODE_ENV=production, one shared Redis (REDIS_URL), TRUST_PROXY = the
+ * proxy's address only, metrics on METRICS_PORT behind METRICS_TOKEN.
  *
  * Clients connect from distinct loopback addresses (127.0.0.2, 127.0.0.3, …), so the address nginx
  * sees differs from nginx's own address (127.0.0.1): the rate limiter must count per real client,
- * whatever X-Forwarded-For the client sends.
+ * whatever X-Forwarded-For the client sends, and across both instances.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,15 +27,19 @@ import {
   type Child,
   type Reply,
 } from './nginx-harness.js';
-import { freePort, haveTool, readDeploy, ROOT, run } from './tools.js';
+import { REDIS_AVAILABLE, startRedis, type RedisServer } from '../redis/server.js';
+import { exposedSeriesNames, metricNames } from './promql.js';
+import { at, freePort, haveTool, list, readDeploy, ROOT, run, yamlDocument } from './tools.js';
 
 const HAVE_TOOLS =
+  REDIS_AVAILABLE &&
   haveTool('nginx', '-v', 'apt-get install nginx', 'the nginx config test and the two-instance proxy test') &&
   haveTool('openssl', 'version', 'apt-get install openssl', 'the nginx test (it makes its TLS certificate)');
 
 const SERVER_NAME = 'localhost';
 /** Client source addresses; nginx itself connects to the app from 127.0.0.1. */
-const CLIENTS = Array.from({ length: 40 }, (_, i) => `127.0.0.${i + 2}`);
+const CLIENTS = Array.from({ length: 8 }, (_, i) => `127.0.0.${i + 2}`);
+const METRICS_TOKEN = randomBytes(32).toString('hex');
 
 describe.skipIf(!HAVE_TOOLS)('nginx in front of two instances', () => {
   let dir = '';
@@ -42,9 +47,9 @@ describe.skipIf(!HAVE_TOOLS)('nginx in front of two instances', () => {
   let httpsPort = 0;
   let httpPort = 0;
   let upstreams: [string, string] = ['', ''];
+  let metricsPorts: number[] = [];
+  let redis: RedisServer | undefined;
   const children: Child[] = [];
-  /** Which instance answered each client address (from the test-only X-Upstream header). */
-  const instanceOf = new Map<string, string>();
 
   const call = (c: Call): Promise<Reply> => httpsCall(httpsPort, SERVER_NAME, ca, c);
   const diagnostics = () => children.map((c) => `--- ${c.name}\n${c.output()}`).join('\n');
@@ -61,7 +66,9 @@ describe.skipIf(!HAVE_TOOLS)('nginx in front of two instances', () => {
     if (made.status !== 0) throw new Error(`openssl failed: ${made.stderr}`);
     ca = readFileSync(cert, 'utf8');
 
+    redis = await startRedis();
     const appPorts = [await freePort(), await freePort()];
+    metricsPorts = [await freePort(), await freePort()];
     httpsPort = await freePort();
     httpPort = await freePort();
     upstreams = [`127.0.0.1:${appPorts[0]}`, `127.0.0.1:${appPorts[1]}`];
@@ -80,8 +87,12 @@ describe.skipIf(!HAVE_TOOLS)('nginx in front of two instances', () => {
       APP_URL: `https://${SERVER_NAME}:${httpsPort}`,
       TRUST_PROXY: '127.0.0.1',
       BEHIND_PROXY: 'true',
+      REDIS_URL: redis.url,
+      INSTANCES: '2',
       LC_STATE_KEYS: randomBytes(32).toString('base64'),
       LC_SESSION_SECRET: randomBytes(32).toString('base64'),
+      METRICS_TOKEN,
+      HEALTH_TOKEN: randomBytes(32).toString('hex'),
       LOG_LEVEL: 'warn',
     };
     appPorts.forEach((port, i) => {
@@ -90,7 +101,7 @@ describe.skipIf(!HAVE_TOOLS)('nginx in front of two instances', () => {
       children.push(
         startChild(`app${i + 1}`, process.execPath, [join(ROOT, 'dist/examples/demo/main.js')], {
           cwd,
-          env: { ...shared, PORT: String(port), DATABASE_URL: `sqlite:${join(cwd, 'app.db')}` },
+          env: { ...shared, PORT: String(port), METRICS_PORT: String(metricsPorts[i]), DATABASE_URL: `sqlite:${join(cwd, 'app.db')}` },
         }),
       );
     });
@@ -99,6 +110,7 @@ describe.skipIf(!HAVE_TOOLS)('nginx in front of two instances', () => {
 
   afterAll(async () => {
     await Promise.all(children.map((c) => c.stop()));
+    await redis?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -117,14 +129,15 @@ describe.skipIf(!HAVE_TOOLS)('nginx in front of two instances', () => {
     await waitForPort(httpsPort, nginx);
   });
 
-  it('serves the health probes over TLS (certificate verified) and spreads clients over both instances', async () => {
+  it('serves the health probes over TLS (certificate verified) and spreads requests over both instances', async () => {
+    const answered = new Set<string>();
     for (const from of CLIENTS) {
       const res = await call({ path: '/health/live', from });
       expect(res.status, `${from}: ${res.body}\n${diagnostics()}`).toBe(200);
       expect(res.headers['strict-transport-security']).toBe('max-age=63072000');
-      instanceOf.set(from, String(res.headers['x-upstream']));
+      answered.add(String(res.headers['x-upstream']));
     }
-    expect(new Set(instanceOf.values())).toEqual(new Set(upstreams));
+    expect(answered).toEqual(new Set(upstreams));
     for (const path of ['/health/ready', '/health/startup']) {
       const res = await call({ path, from: CLIENTS[0] });
       expect(res.status, `${path}: ${res.body}`).toBe(200);
@@ -176,34 +189,30 @@ describe.skipIf(!HAVE_TOOLS)('nginx in front of two instances', () => {
     });
   }
 
-  it('limits payments per real client: the 6th is refused whatever X-Forwarded-For says, another client still pays', async () => {
-    expect(instanceOf.size, 'the spread test must run first').toBe(CLIENTS.length);
-    // Three clients that nginx sends to the same instance, so they share one rate-limit store.
-    const byInstance = new Map<string, string[]>();
-    for (const [from, instance] of instanceOf) byInstance.set(instance, [...(byInstance.get(instance) ?? []), from]);
-    const group = [...byInstance.values()].find((g) => g.length >= 3);
-    if (!group) throw new Error(`no instance got three clients: ${JSON.stringify([...byInstance])}`);
-    const [victimAddress, otherAddress, framerAddress] = group as [string, string, string];
-
+  it('limits payments per real client across both instances: the 6th is refused whatever X-Forwarded-For says', async () => {
+    const [victimAddress, otherAddress, framerAddress] = CLIENTS as [string, string, string];
     const victim = await openPayment(victimAddress);
     const statuses: number[] = [];
     const remaining: string[] = [];
+    const servedBy = new Set<string>();
     let last: Reply | undefined;
     for (let i = 1; i <= 6; i++) {
       last = await pay(victim, `198.51.100.${i}`);
       statuses.push(last.status);
       remaining.push(String(last.headers['x-ratelimit-remaining']));
-      expect(last.headers['x-upstream']).toBe(instanceOf.get(victimAddress));
+      servedBy.add(String(last.headers['x-upstream']));
       const fresh = (JSON.parse(last.body) as { csrf_token?: string }).csrf_token;
       if (fresh) victim.token = fresh;
     }
     expect(statuses, `${last?.body}\n${diagnostics()}`).toEqual([200, 200, 200, 200, 200, 429]);
     expect(remaining).toEqual(['4', '3', '2', '1', '0', '0']);
+    // One counter in Redis, one session: both instances served this client.
+    expect(servedBy).toEqual(new Set(upstreams));
     const refused = JSON.parse(last?.body ?? '{}') as { code?: string; limit?: number; window?: number };
     expect(refused).toMatchObject({ code: 'RATE_LIMIT_EXCEEDED', limit: 5, window: 300 });
     expect(Number(last?.headers['retry-after'])).toBeGreaterThan(0);
 
-    // Another client on the same instance has its own bucket: the app did not count nginx's address.
+    // Another client has its own bucket: the app did not count nginx's address.
     const other = await openPayment(otherAddress);
     const paid = await pay(other, '198.51.100.99');
     expect(paid.status, paid.body).toBe(200);
@@ -214,6 +223,37 @@ describe.skipIf(!HAVE_TOOLS)('nginx in front of two instances', () => {
     const framed = await pay(framer, victimAddress);
     expect(framed.status, framed.body).toBe(200);
     expect(framed.headers['x-ratelimit-remaining']).toBe('4');
+  });
+
+  it('counts those actions in each instance’s metrics (METRICS_PORT, bearer token), under every name the dashboard and alerts use', async () => {
+    const scrape = async (port: number, token?: string) => {
+      const res = await fetch(`http://127.0.0.1:${port}/metrics`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+      return { status: res.status, text: await res.text() };
+    };
+    const texts: string[] = [];
+    for (const port of metricsPorts) {
+      expect((await scrape(port)).status, 'no token').toBe(401);
+      const res = await scrape(port, METRICS_TOKEN);
+      expect(res.status).toBe(200);
+      texts.push(res.text);
+    }
+    const total = (pattern: RegExp) =>
+      texts.flatMap((t) => [...t.matchAll(new RegExp(`^${pattern.source} (\\S+)$`, 'gm'))].map((m) => Number(m[1]))).reduce((a, b) => a + b, 0);
+    const payments = (outcome: string) =>
+      new RegExp(`livecomponents_actions_total\\{component="payment",action="processPayment",outcome="${outcome}"\\}`);
+    // 5 + 1 + 1 paid, 1 refused, summed over both instances.
+    expect(total(payments('ok'))).toBe(7);
+    expect(total(payments('RATE_LIMIT_EXCEEDED'))).toBe(1);
+    expect(total(/livecomponents_security_events_total\{event="excess_rate_limit_exceeded"\}/)).toBe(1);
+
+    const exposed = new Set([...exposedSeriesNames(texts[0] ?? ''), 'up']);
+    const dashboard = JSON.parse(readDeploy('grafana/livecomponents-dashboard.json')) as unknown;
+    const exprs = [
+      ...list(dashboard, 'panels').flatMap((p) => (at(p, 'type') === 'row' ? [] : list(p, 'targets').map((t) => String(at(t, 'expr'))))),
+      ...list(yamlDocument('prometheus/alerts.yml'), 'groups').flatMap((g) => list(g, 'rules').map((r) => String(at(r, 'expr')))),
+    ];
+    const missing = [...new Set(exprs.flatMap(metricNames))].filter((name) => !exposed.has(name));
+    expect(missing).toEqual([]);
   });
 
   it('passes a body of exactly the app limit (1 MiB) to the app, and refuses a larger one with a JSON 413', async () => {

@@ -72,3 +72,16 @@ async function writeLines(logger: Logger, count: number): Promise<void> {
     await flushLogger(logger);
   }
 }
+
+describe('file strategy failures', () => {
+  it('reports an unwritable folder once, drops lines instead of throwing, and still closes', async () => {
+    const errors: Error[] = [];
+    const logger = createLogger({ destination: 'file:/proc/lc-no-such-dir/app.log', onError: (e) => errors.push(e) });
+    logger.info('first');
+    await expect(flushLogger(logger)).rejects.toThrow();
+    for (let i = 0; i < 5; i++) logger.info(`dropped ${i}`);
+    await closeLogger(logger);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]?.message).toMatch(/ENOENT|EACCES|EPERM/);
+  });
+});

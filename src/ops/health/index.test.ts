@@ -7,11 +7,17 @@ import { createLifecycleState, HEALTH_CONTENT_TYPE, registerHealth, type HealthC
 const TOKEN = 'health-token-0123456789abcdef';
 
 /** A check whose answer the test sets, counting its calls. */
-function controlled(name: string, measurement?: string) {
-  const c = {
+interface Controlled {
+  calls: number;
+  answer: () => Promise<void>;
+  check: HealthCheck;
+}
+
+function controlled(name: string, measurement?: string): Controlled {
+  const c: Controlled = {
     calls: 0,
-    answer: (): Promise<void> => Promise.resolve(),
-    check: { name, measurement, componentType: 'datastore', check: () => (c.calls++, c.answer()) } as HealthCheck,
+    answer: () => Promise.resolve(),
+    check: { name, measurement, componentType: 'datastore', check: () => (c.calls++, c.answer()) },
   };
   return c;
 }

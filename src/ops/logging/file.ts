@@ -27,6 +27,7 @@ interface ThreadStreamLike {
   once(event: 'close' | 'error', listener: (error?: Error) => void): void;
   on(event: 'error', listener: (error: Error) => void): void;
   readonly closed: boolean;
+  readonly writable: boolean;
 }
 
 export function createFileSink(path: string, options: FileLogOptions = {}, onError: (error: Error) => void): LogSink {
@@ -50,7 +51,8 @@ export function createFileSink(path: string, options: FileLogOptions = {}, onErr
   let closing: Promise<void> | undefined;
   return {
     write(line) {
-      if (closing === undefined) transport.write(line);
+      // A dead worker (unwritable folder, full disk) was reported once; writing on would report every line.
+      if (closing === undefined && transport.writable) transport.write(line);
     },
     flush(cb) {
       transport.flush((error) => cb(error ?? undefined));

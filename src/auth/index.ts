@@ -1,0 +1,103 @@
+/**
+ * The auth module (PROTOCOL §4, docs/auth.md): `registerAuth(app, options)` puts the JSON API
+ * under `/api/v1/auth`, CORS on `/api/*`, the scheduled token clean-up, and returns the service and
+ * the browser sign-in helpers. `createAccounts` gives the runtime its `resolveUser`.
+ *
+ * @example
+ * const accounts = createAccounts({ db });
+ * const runtime = await createLiveComponents({ components, resolveUser: accounts.resolveUser, ... });
+ * await app.register(livecomponents, { runtime });
+ * const auth = await registerAuth(app, { db, store: runtime.store, events: runtime.events, mail,
+ *   resetUrl: 'https://app.example.com/reset-password', appOrigin: 'https://app.example.com' });
+ */
+import cookie from '@fastify/cookie';
+import type { FastifyInstance } from 'fastify';
+import { startTokenCleanup, DAY_MS, type TokenCleanup } from './cleanup.js';
+import { AUTH_PREFIX, createRefreshCookie } from './cookie.js';
+import { registerApiCors, resolveApiOrigins } from './cors.js';
+import { createAuthLimiter, type AuthLimiter, type LimitedRoute, type RouteLimit } from './limits.js';
+import { authRoutes } from './routes.js';
+import { createAuthService, type AuthService, type AuthServiceOptions } from './service.js';
+import { createWebSignIn, type WebSignIn } from './web.js';
+
+export interface RegisterAuthOptions extends AuthServiceOptions {
+  /** The app's own origin (`APP_URL`), always allowed. */
+  appOrigin: string;
+  /** Further exact origins allowed to call `/api/*` with credentials. @default [] */
+  allowedOrigins?: readonly string[];
+  /** Mark the refresh cookie `Secure` (production). @default false */
+  secureCookies?: boolean;
+  /** Register `@fastify/cors` for `/api/*`. @default true */
+  cors?: boolean;
+  /** Override endpoint limits. @default AUTH_LIMITS (PROTOCOL §4) */
+  limits?: Partial<Record<LimitedRoute, RouteLimit>>;
+  /** As for actions: CIDRs never limited, and fail-open when the store is down. */
+  rateLimit?: { allowlist?: readonly string[]; failOpen?: boolean; onFailOpen?: (error: unknown) => void };
+  /** Between token clean-ups, ms (`0`: no timer). @default 86_400_000 */
+  cleanupIntervalMs?: number;
+  onCleanupError?: (error: unknown) => void;
+}
+
+export interface Auth {
+  readonly service: AuthService;
+  readonly limiter: AuthLimiter;
+  /** Browser sign-in helpers; `null` when the LiveComponents plugin is not registered on `app`. */
+  readonly web: WebSignIn | null;
+  readonly cleanup: TokenCleanup;
+  /** The exact origins allowed on `/api/*`. */
+  readonly origins: ReadonlySet<string>;
+}
+
+export async function registerAuth(app: FastifyInstance, options: RegisterAuthOptions): Promise<Auth> {
+  const origins = resolveApiOrigins(options.appOrigin, options.allowedOrigins ?? []);
+  const service = createAuthService(options);
+  const limiter = createAuthLimiter({
+    store: options.store,
+    events: options.events,
+    clock: options.clock,
+    limits: options.limits,
+    allowlist: options.rateLimit?.allowlist,
+    failOpen: options.rateLimit?.failOpen,
+    onFailOpen: options.rateLimit?.onFailOpen,
+  });
+  const cleanup = startTokenCleanup({
+    db: options.db,
+    store: options.store,
+    clock: options.clock,
+    intervalMs: options.cleanupIntervalMs ?? DAY_MS,
+    onError: options.onCleanupError,
+  });
+  app.addHook('onClose', async () => {
+    await cleanup.stop();
+    await service.idle();
+  });
+
+  if (!app.hasRequestDecorator('cookies')) await app.register(cookie);
+  if (options.cors ?? true) await registerApiCors(app, { origins, events: options.events });
+  await app.register(authRoutes, { prefix: AUTH_PREFIX, service, limiter, origins, cookie: createRefreshCookie(options.secureCookies ?? false) });
+
+  const web = app.hasDecorator('livecomponents')
+    ? createWebSignIn({ runtime: app.livecomponents.runtime, cookie: app.livecomponents.cookie, service, limiter, appOrigin: options.appOrigin })
+    : null;
+  return { service, limiter, web, cleanup, origins };
+}
+
+export { createAccounts, type Accounts } from './accounts.js';
+export { cleanupTokensCommand, startTokenCleanup, type CleanupCounts, type TokenCleanup, type TokenCleanupOptions } from './cleanup.js';
+export { AUTH_PREFIX, REFRESH_COOKIE, createRefreshCookie, type RefreshCookie } from './cookie.js';
+export { CorsConfigError, registerApiCors, resolveApiOrigins, type ApiCorsOptions } from './cors.js';
+export { normaliseEmail } from './email.js';
+export { AUTH_LIMITS, createAuthLimiter, type AuthLimiter, type LimitedRoute, type RouteLimit } from './limits.js';
+export {
+  capturedMailTransport,
+  logMailTransport,
+  mailTransportFor,
+  smtpMailTransport,
+  unconfiguredMailTransport,
+  type MailMessage,
+  type MailTransport,
+} from './mail.js';
+export { checkPassword, createPasswordHasher, needsRehash, OWASP_ARGON2ID, type PasswordHasher, type PasswordParams } from './password.js';
+export { authRoutes, FORGOT_PASSWORD_ANSWER, type AuthRoutesOptions } from './routes.js';
+export { createAuthService, type AuthService, type AuthServiceOptions, type IssuedTokens, type PublicUser } from './service.js';
+export { createWebSignIn, type SignInForm, type WebResult, type WebSignIn } from './web.js';

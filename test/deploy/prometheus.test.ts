@@ -1,0 +1,65 @@
+/**
+ * The Prometheus files with promtool: the alert rules load, their unit tests pass (series that must
+ * and must not fire each alert), the scrape configuration loads, and every Grafana panel query is
+ * valid PromQL (each becomes a recording rule that `promtool check rules` parses).
+ */
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { withoutGrafanaVariables } from './promql.js';
+import { at, DEPLOY, haveTool, list, readDeploy, run, yamlDocument } from './tools.js';
+
+const HAVE_PROMTOOL = haveTool('promtool', '--version', 'apt-get install prometheus', 'the Prometheus rule and config checks');
+
+describe.skipIf(!HAVE_PROMTOOL)('promtool', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lc-promtool-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('check rules: deploy/prometheus/alerts.yml loads', () => {
+    const result = run('promtool', ['check', 'rules', join(DEPLOY, 'prometheus/alerts.yml')]);
+    expect(result.status, result.stdout + result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/SUCCESS: \d+ rules found/);
+  });
+
+  it('test rules: every alert fires on the series in alerts.test.yml, and only there', () => {
+    const result = run('promtool', ['test', 'rules', join(DEPLOY, 'prometheus/alerts.test.yml')]);
+    expect(result.status, result.stdout + result.stderr).toBe(0);
+    expect(result.stdout).toContain('SUCCESS');
+    // Every alert of alerts.yml is exercised by at least one test case.
+    const alerts = list(yamlDocument('prometheus/alerts.yml'), 'groups').flatMap((g) =>
+      list(g, 'rules').map((r) => String(at(r, 'alert'))),
+    );
+    const tested = new Set(
+      list(yamlDocument('prometheus/alerts.test.yml'), 'tests').flatMap((t) => list(t, 'alert_rule_test').map((c) => String(at(c, 'alertname')))),
+    );
+    expect(alerts.filter((a) => !tested.has(a))).toEqual([]);
+  });
+
+  it('check config: deploy/prometheus/prometheus.yml loads (with a token file in place)', () => {
+    // promtool opens credentials_file; point it at a file that exists, changing nothing else.
+    const shipped = readDeploy('prometheus/prometheus.yml');
+    const tokenFile = join(dir, 'token');
+    writeFileSync(tokenFile, 'test-token\n');
+    const copy = shipped.replace(/credentials_file: \S+/, `credentials_file: ${tokenFile}`);
+    expect(copy).not.toBe(shipped);
+    writeFileSync(join(dir, 'prometheus.yml'), copy);
+    copyFileSync(join(DEPLOY, 'prometheus/alerts.yml'), join(dir, 'alerts.yml'));
+    const result = run('promtool', ['check', 'config', join(dir, 'prometheus.yml')]);
+    expect(result.status, result.stdout + result.stderr).toBe(0);
+    expect(result.stdout).toContain('SUCCESS');
+  });
+
+  it('every Grafana panel query is valid PromQL', () => {
+    const dashboard = JSON.parse(readDeploy('grafana/livecomponents-dashboard.json')) as unknown;
+    const exprs = list(dashboard, 'panels').flatMap((p) => (at(p, 'type') === 'row' ? [] : list(p, 'targets').map((t) => String(at(t, 'expr')))));
+    expect(exprs.length).toBeGreaterThanOrEqual(10);
+    const rules = exprs.map((expr, i) => ({ record: `dashboard:query_${i}`, expr: withoutGrafanaVariables(expr) }));
+    const file = join(dir, 'dashboard-rules.yml');
+    writeFileSync(file, stringify({ groups: [{ name: 'dashboard', rules }] }));
+    const result = run('promtool', ['check', 'rules', file]);
+    expect(result.status, result.stdout + result.stderr).toBe(0);
+    expect(result.stdout).toContain(`SUCCESS: ${exprs.length} rules found`);
+  });
+});
