@@ -34,6 +34,8 @@ export interface AuthServiceOptions {
   random?: (size: number) => Buffer;
   /** argon2id parameters. @default OWASP_ARGON2ID (m=19456 KiB, t=2, p=1) */
   password?: PasswordParams;
+  /** A hasher of your own (instrumented in tests); wins over `password`. @default createPasswordHasher(password) */
+  hasher?: PasswordHasher;
   /** `SANCTUM_ACCESS_TOKEN_EXPIRATION`. @default 15 */
   accessTokenMinutes?: number;
   /** `SANCTUM_REFRESH_TOKEN_EXPIRATION`: lifetime of each refresh token. @default 10080 (7 days) */
@@ -95,7 +97,7 @@ export function resolveSettings(options: AuthServiceOptions): AuthSettings {
     resetUrl: `${resetUrl.origin}${resetUrl.pathname}`,
     clock: options.clock ?? systemClock,
     random: options.random ?? randomBytes,
-    hasher: createPasswordHasher(options.password ?? OWASP_ARGON2ID),
+    hasher: options.hasher ?? createPasswordHasher(options.password ?? OWASP_ARGON2ID),
     accessTtlMs,
     refreshTtlMs,
     familyTtlMs: Math.max(familyTtlMs, refreshTtlMs),

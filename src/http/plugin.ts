@@ -10,6 +10,7 @@ import { LiveError } from '../core/errors.js';
 import { HEADERS, ROUTES } from '../core/wire.js';
 import type { RequestInfo } from '../pipeline/types.js';
 import type { LiveRuntime } from '../runtime/index.js';
+import { serializeActionBody } from './action-json.js';
 import { registerClientAsset } from './client-asset.js';
 import { sendError } from './error-mapping.js';
 import { createPageView, type PageView } from './page.js';
@@ -80,6 +81,8 @@ async function actionRoute(app: FastifyInstance, opts: { runtime: LiveRuntime; s
     }
   });
   app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
+  // JSON.stringify's text; the HTML the idempotency record just encoded is not escaped twice.
+  app.setReplySerializer(serializeActionBody);
 
   app.post(ROUTES.action, { bodyLimit: ACTION_BODY_LIMIT }, async (request, reply) => {
     // Only parsed here: the pipeline verifies the session in its first store round trip.

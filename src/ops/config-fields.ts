@@ -77,6 +77,18 @@ export function schemeUrl(schemes: readonly string[], example: string): (text: s
 }
 
 /**
+ * `REDIS_URL`: one `redis://`/`rediss://` URL, or several separated by commas — the seed nodes of
+ * a Redis Cluster.
+ */
+export function redisUrls(text: string): string {
+  const one = schemeUrl(['redis:', 'rediss:'], 'redis://host:6379 or rediss://…');
+  const entries = text.split(',').map((s) => s.trim());
+  if (entries.some((e) => e === '')) throw new Error('has an empty entry; give redis://host:port, or several comma-separated for a Cluster');
+  for (const entry of entries) one(entry);
+  return entries.join(',');
+}
+
+/**
  * A comma-separated list of exact origins (`scheme://host[:port]`), normalized as browsers send
  * them (lower-case host, default port dropped). `*`, `null`, paths and wildcards are refused:
  * credentialed CORS needs exact origins.

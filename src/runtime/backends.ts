@@ -9,7 +9,8 @@
 import type { Kysely } from 'kysely';
 import { createDatabase, DEFAULT_DATABASE_URL, migrateToLatest, parseDatabaseUrl } from '../sql/index.js';
 import type { DatabaseSchema } from '../sql/index.js';
-import { createRedisStore } from '../store/redis/index.js';
+import { Cluster } from 'ioredis';
+import { createRedisStore, redisClusterOptions } from '../store/redis/index.js';
 import { createSqliteStore } from '../store/sqlite/index.js';
 import type { Store } from '../store/types.js';
 
@@ -23,7 +24,7 @@ export interface Backends {
 export interface BackendOptions {
   /** @default 'sqlite:./data/livecomponents.db' */
   databaseUrl?: string;
-  /** When set, the `Store` is Redis. */
+  /** When set, the `Store` is Redis; several comma-separated URLs are the seed nodes of a Redis Cluster. */
   redisUrl?: string | undefined;
   /** Told about Redis connection errors (the store reconnects by itself). */
   onRedisError?: (error: Error) => void;
@@ -37,7 +38,7 @@ export async function openBackends(options: BackendOptions = {}): Promise<Backen
     let store: Store;
     let kvDb: Kysely<DatabaseSchema> | null = null;
     if (options.redisUrl) {
-      store = createRedisStore({ url: options.redisUrl, onConnectionError: options.onRedisError });
+      store = createRedisStore({ ...redisTarget(options.redisUrl), onConnectionError: options.onRedisError });
     } else if (parseDatabaseUrl(databaseUrl).engine === 'sqlite') {
       store = await createSqliteStore({ db });
     } else {
@@ -59,4 +60,23 @@ export async function openBackends(options: BackendOptions = {}): Promise<Backen
     await db.destroy();
     throw error;
   }
+}
+
+/** One URL: a single Redis. Several: a Redis Cluster seeded with those nodes. */
+function redisTarget(text: string): { url: string } | { client: Cluster } {
+  const urls = text.split(',').map((u) => u.trim());
+  if (urls.length === 1) return { url: urls[0] as string };
+  const nodes = urls.map((u) => {
+    const url = new URL(u);
+    return { host: url.hostname, port: Number(url.port || 6379) };
+  });
+  // Credentials and TLS come from the first URL: a cluster's nodes share them.
+  const first = new URL(urls[0] as string);
+  const base = redisClusterOptions();
+  const redisOptions = {
+    ...base.redisOptions,
+    ...(first.password ? { username: first.username || undefined, password: decodeURIComponent(first.password) } : {}),
+    ...(first.protocol === 'rediss:' ? { tls: {} } : {}),
+  };
+  return { client: new Cluster(nodes, { ...base, redisOptions }) };
 }

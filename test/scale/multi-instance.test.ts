@@ -1,18 +1,36 @@
 /**
- * Three app processes sharing one Redis: sessions, state, one rate-limit budget and idempotency
- * keys hold across instances exactly as on one.
+ * Three app processes sharing one Redis — first a single server, then a real Redis Cluster of three
+ * masters (REDIS_URL listing the seed nodes): sessions, state, one rate-limit budget and
+ * idempotency keys hold across instances exactly as on one.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REDIS_AVAILABLE, startRedis, type RedisServer } from '../redis/server.js';
+import { REDIS_AVAILABLE, startRedis, startRedisCluster } from '../redis/server.js';
 import { openWebClient, startInstances, type Instance } from './instances.js';
 
-describe.skipIf(!REDIS_AVAILABLE)('several instances sharing one Redis', () => {
-  let redis: RedisServer;
+const targets = [
+  {
+    name: 'one Redis',
+    start: async () => {
+      const server = await startRedis();
+      return { url: server.url, stop: () => server.stop() };
+    },
+  },
+  {
+    name: 'a Redis Cluster of three masters',
+    start: async () => {
+      const cluster = await startRedisCluster(3);
+      return { url: cluster.nodes.map((n) => n.url).join(','), stop: () => cluster.stop() };
+    },
+  },
+];
+
+describe.skipIf(!REDIS_AVAILABLE).each(targets)('three instances sharing $name', (target) => {
+  let redis: { url: string; stop(): Promise<void> };
   let cluster: Awaited<ReturnType<typeof startInstances>>;
   let urls: string[];
 
   beforeAll(async () => {
-    redis = await startRedis();
+    redis = await target.start();
     cluster = await startInstances(3, { REDIS_URL: redis.url });
     urls = cluster.instances.map((i: Instance) => i.url);
   }, 90_000);

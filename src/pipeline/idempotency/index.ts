@@ -33,7 +33,7 @@ import type { Store, StoreOp } from '../../store/types.js';
 import { fail, ok, takePrefetched, type ActionContext, type Next, type Outcome, type Stage } from '../types.js';
 import { requestFingerprint } from './fingerprint.js';
 import { parseIdempotencyKey } from './key.js';
-import { isoSeconds, parseRecord, type DoneRecord, type PendingRecord } from './record.js';
+import { doneRecordText, isoSeconds, parseRecord, type DoneRecord, type PendingRecord } from './record.js';
 
 export { canonicalJson, requestFingerprint } from './fingerprint.js';
 export { isValidIdempotencyKey, parseIdempotencyKey, parseSfString, MAX_KEY_LENGTH } from './key.js';
@@ -115,7 +115,7 @@ export function createIdempotencyStage(options: IdempotencyStageOptions): Stage 
     const createdAt = isoSeconds(now);
     const { html, state } = outcome.result;
     const done: DoneRecord = { s: 'done', fp, html, state, created_at: createdAt, exp: now + ttlSeconds * 1000 };
-    await complete(ctx, storeKey, pending, JSON.stringify(done), ttlSeconds * 1000);
+    await complete(ctx, storeKey, pending, doneRecordText(done), ttlSeconds * 1000);
     return ok({ ...outcome.result, idempotency: { key, cached: false, ttl: ttlSeconds, created_at: createdAt } });
   }
 

@@ -1,0 +1,191 @@
+/**
+ * The reference app with the auth module on a database of the test's own, on SQLite (a temporary
+ * file) and on PostgreSQL (a schema of its own, see src/sql/test-postgres.ts), driven through
+ * Fastify `inject`. Everything that varies is controlled: a manual clock shared by the framework,
+ * the store and the auth service; a captured mail transport; every log line kept; fast argon2
+ * parameters (the OWASP ones have their own tests).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { LightMyRequestResponse } from 'fastify';
+import type { Kysely } from 'kysely';
+import { pino } from 'pino';
+import { describe, it } from 'vitest';
+import { createDemoApp } from '../../examples/demo/app.js';
+import { capturedMailTransport, type RegisterAuthOptions } from '../../src/auth/index.js';
+import { manualClock } from '../../src/core/clock.js';
+import { parseEnv } from '../../src/ops/config.js';
+import type { SecurityEvent } from '../../src/ops/security-events.js';
+import { createSecurityLogger } from '../../src/ops/security-logger.js';
+import type { Backends } from '../../src/runtime/backends.js';
+import { createDatabase, migrateToLatest, type DatabaseSchema } from '../../src/sql/index.js';
+import { createTestSchema, postgresAvailability, warnSkipped } from '../../src/sql/test-postgres.js';
+import { createMemoryStore } from '../../src/store/memory/index.js';
+
+export const FAST_ARGON2 = { memoryCost: 1024, timeCost: 1, parallelism: 1 };
+export const T0 = Date.UTC(2026, 0, 15, 10, 30);
+export const PASSWORD = 'correct horse battery staple';
+
+export type EngineName = 'sqlite' | 'postgres';
+
+export interface Engine {
+  readonly name: EngineName;
+  /** A fresh, migrated database and how to throw it away. */
+  open(): Promise<{ db: Kysely<DatabaseSchema>; drop: () => Promise<void> }>;
+}
+
+const sqlite: Engine = {
+  name: 'sqlite',
+  async open() {
+    const dir = mkdtempSync(join(tmpdir(), 'lc-auth-'));
+    const db = createDatabase(`sqlite:${join(dir, 'auth.db')}`);
+    await migrateToLatest(db);
+    return { db, drop: async () => rmSync(dir, { recursive: true, force: true }) };
+  },
+};
+
+const postgres: Engine = {
+  name: 'postgres',
+  async open() {
+    const { url, drop } = await createTestSchema('auth');
+    const db = createDatabase(url);
+    await migrateToLatest(db);
+    return { db, drop };
+  },
+};
+
+const pgState = await postgresAvailability();
+
+/**
+ * Runs `suite` once per engine. Without PostgreSQL: under CI (`CI` set) its suite fails; elsewhere
+ * it is skipped with one loud warning.
+ */
+export function eachEngine(title: string, suite: (engine: Engine) => void): void {
+  describe(`${title} (SQLite)`, () => suite(sqlite));
+  if (pgState.state === 'skip') {
+    warnSkipped(`${title} (PostgreSQL)`, pgState.reason);
+    describe.skip(`${title} (PostgreSQL)`, () => suite(postgres));
+    return;
+  }
+  describe(`${title} (PostgreSQL)`, () => {
+    if (pgState.state === 'fail') {
+      it('needs PostgreSQL under CI', () => {
+        throw new Error(pgState.reason);
+      });
+      return;
+    }
+    suite(postgres);
+  });
+}
+
+export interface AuthAppOptions {
+  env?: Record<string, string>;
+  auth?: Partial<RegisterAuthOptions>;
+  /** Build the configuration with `NODE_ENV=production` semantics (without the start-up checks). */
+  production?: boolean;
+}
+
+export type AuthApp = Awaited<ReturnType<typeof authApp>>;
+
+/** The reference app on a fresh database of `engine`. Close it with `close()`. */
+export async function authApp(engine: Engine, options: AuthAppOptions = {}) {
+  const clock = manualClock(T0);
+  const { db, drop } = await engine.open();
+  const store = createMemoryStore({ clock });
+  const backends: Backends = {
+    db,
+    store,
+    async close() {
+      await store.close();
+      await db.destroy();
+      await drop();
+    },
+  };
+  const logs: string[] = [];
+  const logger = pino({ level: 'trace' }, { write: (line: string) => void logs.push(line) });
+  const securityLog = createSecurityLogger({ logger, clock });
+  const events: SecurityEvent[] = [];
+  const sink = { emit: (e: SecurityEvent) => (events.push(e), securityLog.emit(e)) };
+  const mail = capturedMailTransport();
+  const { config, issues } = parseEnv({
+    LC_STATE_KEYS: randomBytes(32).toString('base64'),
+    LC_SESSION_SECRET: randomBytes(32).toString('base64'),
+    HOST: '127.0.0.1',
+    PORT: '3000',
+    NODE_ENV: options.production ? 'production' : 'development',
+    ...(options.production ? { APP_URL: 'https://app.example.com' } : {}),
+    TOKEN_CLEANUP_INTERVAL: '0',
+    ...options.env,
+  });
+  if (issues.length > 0) throw new Error(issues.map((i) => i.message).join('; '));
+  const app = await createDemoApp({
+    config,
+    backends,
+    loggerInstance: logger,
+    framework: { events: sink, clock, dataDir: mkdtempSync(join(tmpdir(), 'lc-auth-keys-')) },
+    auth: { mail, password: FAST_ARGON2, ...options.auth },
+  });
+  await app.ready();
+
+  const post = (url: string, body?: unknown, headers: Record<string, string> = {}, remoteAddress?: string) =>
+    app.inject({
+      method: 'POST',
+      url: `/api/v1/auth${url}`,
+      remoteAddress,
+      headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+      payload: body === undefined ? undefined : JSON.stringify(body),
+    });
+
+  return {
+    app,
+    db,
+    clock,
+    store,
+    mail,
+    logs,
+    events,
+    config,
+    post,
+    /** Names of the security events so far (and forgets them). */
+    takeEvents(): string[] {
+      return events.splice(0).map((e) => e.event);
+    },
+    register: (email: string, password = PASSWORD, name?: string) => post('/register', { email, password, ...(name ? { name } : {}) }),
+    /** Signs in; resolves the access token and the refresh cookie value. */
+    async login(email: string, password = PASSWORD, remoteAddress?: string): Promise<Session> {
+      const res = await post('/login', { email, password }, {}, remoteAddress);
+      if (res.statusCode !== 200) throw new Error(`login answered ${res.statusCode}: ${res.body}`);
+      return { access: (res.json() as { access_token: string }).access_token, refresh: refreshCookie(res) as string };
+    },
+    refresh: (refresh: string | undefined, remoteAddress?: string) =>
+      post('/refresh-token', undefined, refresh === undefined ? {} : { cookie: `refresh_token=${refresh}` }, remoteAddress),
+    me: (access: string) => app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { authorization: `Bearer ${access}` } }),
+    async close(): Promise<void> {
+      await app.close();
+    },
+  };
+}
+
+export interface Session {
+  access: string;
+  refresh: string;
+}
+
+/** The `Set-Cookie` lines of an answer. */
+export function setCookies(res: LightMyRequestResponse): string[] {
+  const raw = res.headers['set-cookie'];
+  return raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
+}
+
+/** The value of `refresh_token` set by an answer (`''` when it was cleared, `undefined` when not set). */
+export function refreshCookie(res: LightMyRequestResponse): string | undefined {
+  const line = setCookies(res).find((c) => c.startsWith('refresh_token='));
+  return line === undefined ? undefined : (line.split(';')[0] as string).slice('refresh_token='.length);
+}
+
+/** The `refresh_token` Set-Cookie line. */
+export function refreshCookieLine(res: LightMyRequestResponse): string | undefined {
+  return setCookies(res).find((c) => c.startsWith('refresh_token='));
+}
