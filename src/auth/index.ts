@@ -38,6 +38,13 @@ export interface RegisterAuthOptions extends AuthServiceOptions {
   onCleanupError?: (error: unknown) => void;
 }
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** What `registerAuth` set up on this app. */
+    livecomponentsAuth: Auth;
+  }
+}
+
 export interface Auth {
   readonly service: AuthService;
   readonly limiter: AuthLimiter;
@@ -79,7 +86,9 @@ export async function registerAuth(app: FastifyInstance, options: RegisterAuthOp
   const web = app.hasDecorator('livecomponents')
     ? createWebSignIn({ runtime: app.livecomponents.runtime, cookie: app.livecomponents.cookie, service, limiter, appOrigin: options.appOrigin })
     : null;
-  return { service, limiter, web, cleanup, origins };
+  const auth: Auth = { service, limiter, web, cleanup, origins };
+  app.decorate('livecomponentsAuth', auth);
+  return auth;
 }
 
 export { createAccounts, type Accounts } from './accounts.js';

@@ -148,6 +148,8 @@ export async function authApp(engine: Engine, options: AuthAppOptions = {}) {
     events,
     config,
     post,
+    /** Waits for the auth service's background work (reset mail). */
+    idle: () => app.livecomponentsAuth.service.idle(),
     /** Names of the security events so far (and forgets them). */
     takeEvents(): string[] {
       return events.splice(0).map((e) => e.event);

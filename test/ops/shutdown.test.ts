@@ -11,7 +11,7 @@ import { Agent, request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, onTestFailed } from 'vitest';
 import { startLoad, type LoadRun } from './load.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -89,6 +89,7 @@ async function until(condition: () => boolean, what: string, maxWaits = 3_000): 
 describe('graceful shutdown of the reference app', () => {
   it('finishes every in-flight request, answers readiness 503, and exits 0 on SIGTERM', async () => {
     const app = await startApp();
+    onTestFailed(() => console.error(`--- output of the app (last 6000 characters) ---\n${app.output().slice(-6000)}`));
     const monitor = new Agent({ keepAlive: true, maxSockets: 1 });
     try {
       expect((await get(app.port, '/health/startup', monitor)).status).toBe(200);

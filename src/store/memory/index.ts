@@ -10,6 +10,7 @@ import { systemClock, type Clock } from '../../core/clock.js';
 import { StoreUnavailableError } from '../../core/errors.js';
 import { rateLimitStep } from '../../pipeline/rate-limit/algorithms.js';
 import type { RateLimitDecision, RateLimitPolicy, Store, StoreOp, StoreOpResult } from '../types.js';
+import { checkOp, checkTtl } from '../checks.js';
 
 export interface MemoryStoreOptions {
   /**
@@ -159,16 +160,4 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       return Promise.resolve();
     },
   };
-}
-
-const OPS: ReadonlySet<string> = new Set<StoreOp['op']>(['get', 'set', 'claim', 'deleteIfEquals', 'delete', 'rateLimit']);
-
-function checkOp(op: StoreOp): void {
-  if (!OPS.has(op.op)) throw new TypeError(`Unknown store op "${String(op.op)}"`);
-  if (op.op === 'set' || op.op === 'claim') checkTtl(op.ttlMs);
-}
-
-/** TTLs are positive finite milliseconds in every backend; anything else is a bug in the caller. */
-function checkTtl(ttlMs: number): void {
-  if (!(Number.isFinite(ttlMs) && ttlMs > 0)) throw new TypeError(`Store TTL must be a positive number of ms, got ${ttlMs}`);
 }

@@ -4,7 +4,7 @@
  * (`multi()`), so both paths cannot drift apart.
  */
 import type { ChainableCommander, ClientContext, RedisCommander, Result } from 'ioredis';
-import type { RateLimitDecision, RateLimitPolicy, StoreOp, StoreOpResult } from '../types.js';
+import type { RateLimitDecision, StoreOp, StoreOpResult } from '../types.js';
 import type { RateLimitReply } from './lua/index.js';
 
 /**
@@ -13,28 +13,6 @@ import type { RateLimitReply } from './lua/index.js';
  */
 export function toPx(ttlMs: number): number {
   return Math.min(Math.ceil(ttlMs), Number.MAX_SAFE_INTEGER);
-}
-
-/** TTLs are positive finite milliseconds in every backend; anything else is a bug in the caller. */
-export function checkTtl(ttlMs: number): void {
-  if (!(Number.isFinite(ttlMs) && ttlMs > 0)) throw new TypeError(`Store TTL must be a positive number of ms, got ${ttlMs}`);
-}
-
-/** The checks of `src/pipeline/rate-limit/algorithms.ts`, made before anything is sent. */
-export function checkRateLimit(policy: RateLimitPolicy, nowMs: number): void {
-  if (policy.algorithm !== 'gcra' && policy.algorithm !== 'sliding-window') throw new TypeError('Rate limit: unknown algorithm');
-  if (!(Number.isInteger(policy.limit) && policy.limit > 0)) throw new TypeError('Rate limit: limit must be a positive integer');
-  if (!(Number.isFinite(policy.windowMs) && policy.windowMs > 0)) throw new TypeError('Rate limit: windowMs must be positive');
-  if (!Number.isFinite(nowMs)) throw new TypeError('Rate limit: nowMs must be a finite number');
-}
-
-const OPS: ReadonlySet<string> = new Set<StoreOp['op']>(['get', 'set', 'claim', 'deleteIfEquals', 'delete', 'rateLimit']);
-
-/** Throws `TypeError` for an op the store must refuse before sending anything. */
-export function checkOp(op: StoreOp): void {
-  if (!OPS.has(op.op)) throw new TypeError(`Unknown store op "${String(op.op)}"`);
-  if (op.op === 'set' || op.op === 'claim') checkTtl(op.ttlMs);
-  else if (op.op === 'rateLimit') checkRateLimit(op.policy, op.nowMs);
 }
 
 /**

@@ -19,7 +19,8 @@ import { randomBytes } from 'node:crypto';
 import { Redis, type Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { StoreUnavailableError } from '../../core/errors.js';
 import type { RateLimitDecision, Store, StoreOp, StoreOpResult } from '../types.js';
-import { checkOp, checkRateLimit, checkTtl, decode, queueAll, send, toPx } from './commands.js';
+import { checkOp, checkRateLimit, checkTtl } from '../checks.js';
+import { decode, queueAll, send, toPx } from './commands.js';
 import { watchConnection } from './connection.js';
 import { defineLuaCommands } from './lua/index.js';
 

@@ -24,6 +24,7 @@ import { migrateToLatest } from '../../sql/migrate.js';
 import type { DatabaseSchema } from '../../sql/schema.js';
 import type { RateLimitDecision, RateLimitPolicy, Store, StoreOp, StoreOpResult } from '../types.js';
 import * as SQL from './statements.js';
+import { checkOp, checkTtl } from '../checks.js';
 
 interface CommonOptions {
   /**
@@ -298,16 +299,4 @@ function prepare(native: BetterSqlite3.Database) {
     sweep: native.prepare<[number, number]>(SQL.SWEEP),
     health: native.prepare<[]>(SQL.HEALTH),
   };
-}
-
-const OPS: ReadonlySet<string> = new Set<StoreOp['op']>(['get', 'set', 'claim', 'deleteIfEquals', 'delete', 'rateLimit']);
-
-function checkOp(op: StoreOp): void {
-  if (!OPS.has(op.op)) throw new TypeError(`Unknown store op "${String(op.op)}"`);
-  if (op.op === 'set' || op.op === 'claim') checkTtl(op.ttlMs);
-}
-
-/** TTLs are positive finite milliseconds in every backend; anything else is a bug in the caller. */
-function checkTtl(ttlMs: number): void {
-  if (!(Number.isFinite(ttlMs) && ttlMs > 0)) throw new TypeError(`Store TTL must be a positive number of ms, got ${ttlMs}`);
 }
