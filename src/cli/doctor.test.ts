@@ -74,9 +74,9 @@ describe('runDoctor', () => {
   });
 
   it('prints every problem of a check on its own line', () => {
-    const report = runDoctor({ ...GOOD, HEALTH_TOKEN: 'short', METRICS_TOKEN: SECRET });
+    const report = runDoctor({ ...GOOD, HEALTH_TOKEN: 'short-token-of-18c', METRICS_TOKEN: SECRET });
     expect(report.lines.filter((l) => l.startsWith('FAIL'))).toEqual([
-      'FAIL secrets: HEALTH_TOKEN is weak (5 bytes; at least 32 are needed); `npx livecomponents keygen` prints one',
+      'FAIL secrets: HEALTH_TOKEN is weak (18 bytes; at least 32 are needed); `npx livecomponents keygen` prints one',
       'FAIL secrets: METRICS_TOKEN has the same value as LC_SESSION_SECRET; give each its own secret',
     ]);
     expect(report.lines).toHaveLength(12);

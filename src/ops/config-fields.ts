@@ -143,8 +143,12 @@ function isAddressOrCidr(entry: string): boolean {
 }
 
 /** A token sent as `Authorization: Bearer <token>`: no white space. The value is never quoted. */
+/** Shortest bearer token accepted in any environment (the health and metrics routes refuse shorter). */
+export const MIN_BEARER_TOKEN_LENGTH = 16;
+
 export function bearerToken(text: string): string {
   if (/\s/.test(text)) throw new Error('must not contain white space: it is sent as `Authorization: Bearer <token>`');
+  if (text.length < MIN_BEARER_TOKEN_LENGTH) throw new Error(`must be at least ${MIN_BEARER_TOKEN_LENGTH} characters`);
   return text;
 }
 

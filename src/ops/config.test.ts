@@ -199,8 +199,10 @@ describe('production refuses to start', () => {
 
   it('refuses short or shared tokens', () => {
     const env = productionEnv();
-    expect(problemsOf({ ...env, HEALTH_TOKEN: 'health', METRICS_TOKEN: env.LC_SESSION_SECRET as string })).toEqual([
-      'HEALTH_TOKEN is weak (6 bytes; at least 32 are needed); `npx livecomponents keygen` prints one',
+    // Under 16 characters is refused everywhere: the health and metrics routes would refuse it at start-up.
+    expect(problemsOf({ ...env, HEALTH_TOKEN: 'health' })).toEqual(['HEALTH_TOKEN: must be at least 16 characters']);
+    expect(problemsOf({ ...env, HEALTH_TOKEN: 'health-token-20chars', METRICS_TOKEN: env.LC_SESSION_SECRET as string })).toEqual([
+      'HEALTH_TOKEN is weak (20 bytes; at least 32 are needed); `npx livecomponents keygen` prints one',
       'METRICS_TOKEN has the same value as LC_SESSION_SECRET; give each its own secret',
     ]);
   });

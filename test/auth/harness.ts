@@ -120,14 +120,20 @@ export async function authApp(engine: Engine, options: AuthAppOptions = {}) {
     ...options.env,
   });
   if (issues.length > 0) throw new Error(issues.map((i) => i.message).join('; '));
-  const app = await createDemoApp({
-    config,
-    backends,
-    loggerInstance: logger,
-    framework: { events: sink, clock, dataDir: mkdtempSync(join(tmpdir(), 'lc-auth-keys-')) },
-    auth: { mail, password: FAST_ARGON2, ...options.auth },
-  });
-  await app.ready();
+  let app: Awaited<ReturnType<typeof createDemoApp>>;
+  try {
+    app = await createDemoApp({
+      config,
+      backends,
+      loggerInstance: logger,
+      framework: { events: sink, clock, dataDir: mkdtempSync(join(tmpdir(), 'lc-auth-keys-')) },
+      auth: { mail, password: FAST_ARGON2, ...options.auth },
+    });
+    await app.ready();
+  } catch (error) {
+    await backends.close();
+    throw error;
+  }
 
   const post = (url: string, body?: unknown, headers: Record<string, string> = {}, remoteAddress?: string) =>
     app.inject({

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -74,14 +74,16 @@ async function writeLines(logger: Logger, count: number): Promise<void> {
 }
 
 describe('file strategy failures', () => {
-  it('reports an unwritable folder once, drops lines instead of throwing, and still closes', async () => {
+  it('reports an unusable folder once, drops lines instead of throwing, and still closes', async () => {
+    const notADir = join(mkdtempSync(join(tmpdir(), 'lc-log-')), 'plain-file');
+    writeFileSync(notADir, '');
     const errors: Error[] = [];
-    const logger = createLogger({ destination: 'file:/proc/lc-no-such-dir/app.log', onError: (e) => errors.push(e) });
+    const logger = createLogger({ destination: `file:${join(notADir, 'logs', 'app.log')}`, onError: (e) => errors.push(e) });
     logger.info('first');
     await expect(flushLogger(logger)).rejects.toThrow();
     for (let i = 0; i < 5; i++) logger.info(`dropped ${i}`);
     await closeLogger(logger);
     expect(errors).toHaveLength(1);
-    expect(errors[0]?.message).toMatch(/ENOENT|EACCES|EPERM/);
+    expect(errors[0]?.message).toMatch(/^ENOTDIR: not a directory, mkdir /);
   });
 });

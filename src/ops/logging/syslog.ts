@@ -10,7 +10,8 @@
  * `flush`/`close` can wait for them directly.
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { connect, type Socket as TcpSocket } from 'node:net';
+import { lookup } from 'node:dns/promises';
+import { connect, isIPv6, type Socket as TcpSocket } from 'node:net';
 import { hostname } from 'node:os';
 import { LogConfigError, type LogDestination } from './destination.js';
 import { parseLine } from './record.js';
@@ -48,32 +49,47 @@ function createUdpSink(dest: SyslogDestination, header: SyslogHeaderFields, opti
   if (!Number.isInteger(maxBytes) || maxBytes < MIN_DATAGRAM || maxBytes > 65_507) {
     throw new LogConfigError('LOG_OPTION_INVALID', 'syslog.maxDatagramBytes', `must be an integer from ${MIN_DATAGRAM} to 65507, got ${maxBytes}`);
   }
-  const socket: UdpSocket = createSocket(dest.host.includes(':') ? 'udp6' : 'udp4');
+  // IPv6 by literal address (`[::1]`); a host name is looked up as IPv4.
+  const family = isIPv6(dest.host) ? 6 : 4;
+  const socket: UdpSocket = createSocket(family === 6 ? 'udp6' : 'udp4');
   socket.unref();
   socket.on('error', onError);
+  // The name is resolved once, not on every send (dgram would look it up per datagram); a failed
+  // send forgets it, so a moved server is found again.
+  let address: Promise<string> | undefined;
+  const resolveHost = (): Promise<string> =>
+    (address ??= lookup(dest.host, { family }).then((r) => r.address));
   let inFlight = 0;
+  let failing = false;
   const waiters: (() => void)[] = [];
   let closing: Promise<void> | undefined;
-  const settle = (): void => {
+  const done = (error: Error | null | undefined): void => {
+    inFlight--;
+    if (error) {
+      address = undefined;
+      // One report per outage, not one per datagram.
+      if (!failing) onError(new Error(`syslog udp://${dest.host}:${dest.port}: ${error.message}`, { cause: error }));
+      failing = true;
+    } else failing = false;
     if (inFlight === 0) for (const w of waiters.splice(0)) w();
   };
-  const drained = (): Promise<void> => new Promise((done) => (inFlight === 0 ? done() : waiters.push(done)));
+  const drained = (): Promise<void> => new Promise((resolve) => (inFlight === 0 ? resolve() : waiters.push(resolve)));
   return {
     write(line) {
       if (closing !== undefined) return;
       const datagram = fitDatagram(line, parseLine(line), header, maxBytes);
       inFlight++;
-      socket.send(datagram, dest.port, dest.host, (error) => {
-        inFlight--;
-        if (error) onError(error);
-        settle();
-      });
+      // Datagrams leave in write order: every send waits on the same resolved promise.
+      resolveHost().then(
+        (ip) => socket.send(datagram, dest.port, ip, done),
+        (error: Error) => done(error),
+      );
     },
     flush(cb) {
       void drained().then(() => cb());
     },
     close() {
-      closing ??= drained().then(() => new Promise<void>((done) => socket.close(() => done())));
+      closing ??= drained().then(() => new Promise<void>((resolve) => socket.close(() => resolve())));
       return closing;
     },
   };

@@ -1,0 +1,122 @@
+/**
+ * CORS on `/api/*`: exact configured origins echoed with credentials and `Vary: Origin`, preflights
+ * answered, look-alike origins refused and logged as `malicious_cors`; and the auth endpoints
+ * refuse browser POSTs from other origins outright.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { authApp, eachEngine, refreshCookie, type AuthApp } from './harness.js';
+
+const ALLOWED = ['https://front.example.com', 'https://admin.example.com:8443', 'http://localhost:5173'];
+
+const LOOK_ALIKES = [
+  'null',
+  'https://front.example.com.evil.test', // suffix added
+  'https://evil-front.example.com', // prefix added
+  'https://xfront.example.com',
+  'https://sub.front.example.com',
+  'https://front.example.co', // truncated
+  'http://front.example.com', // other scheme
+  'https://front.example.com:444', // other port
+  'https://admin.example.com', // allowed host, other port
+  'https://front.example.com/', // trailing slash
+  'https://FRONT.example.com', // not serialised as browsers send it
+  'https://front.example.com, https://evil.test', // two values
+  'file://',
+];
+
+eachEngine('CORS', (engine) => {
+  let t: AuthApp;
+  beforeAll(async () => {
+    t = await authApp(engine, {
+      env: { CORS_ALLOWED_ORIGINS: 'https://front.example.com,https://admin.example.com:8443', FRONTEND_URL: 'http://localhost:5173', APP_URL: 'https://app.example.com' },
+      auth: { limits: { login: { limit: 1000, windowSeconds: 60 }, 'refresh-token': { limit: 1000, windowSeconds: 60 } } },
+    });
+    await t.register('ada@example.com');
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  const me = (origin: string) => t.app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { origin } });
+
+  it('echoes each allowed origin (CORS_ALLOWED_ORIGINS, FRONTEND_URL, APP_URL) with credentials and Vary: Origin', async () => {
+    for (const origin of [...ALLOWED, 'https://app.example.com']) {
+      const res = await me(origin);
+      expect(res.headers['access-control-allow-origin'], origin).toBe(origin);
+      expect(res.headers['access-control-allow-credentials']).toBe('true');
+      expect(res.headers.vary).toContain('Origin');
+      expect(String(res.headers['access-control-expose-headers'])).toContain('retry-after');
+    }
+  });
+
+  it('answers the preflight of an allowed origin with 204 and the allowed methods and headers', async () => {
+    const res = await t.app.inject({
+      method: 'OPTIONS',
+      url: '/api/v1/auth/login',
+      headers: { origin: 'https://front.example.com', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,authorization' },
+    });
+    expect(res.statusCode).toBe(204);
+    expect(res.headers['access-control-allow-origin']).toBe('https://front.example.com');
+    expect(res.headers['access-control-allow-credentials']).toBe('true');
+    expect(res.headers['access-control-allow-methods']).toBe('GET, POST');
+    expect(String(res.headers['access-control-allow-headers'])).toBe('content-type, authorization, x-csrf-token, idempotency-key, x-request-id');
+    expect(res.headers['access-control-max-age']).toBe('600');
+    // The action route is under /api too.
+    const action = await t.app.inject({
+      method: 'OPTIONS',
+      url: '/api/livecomponents/action',
+      headers: { origin: 'https://admin.example.com:8443', 'access-control-request-method': 'POST' },
+    });
+    expect([action.statusCode, action.headers['access-control-allow-origin']]).toEqual([204, 'https://admin.example.com:8443']);
+  });
+
+  it('refuses every look-alike origin: no Allow-Origin, no Allow-Credentials, Vary kept, one malicious_cors each', async () => {
+    t.takeEvents();
+    for (const origin of LOOK_ALIKES) {
+      const res = await me(origin);
+      expect(res.headers['access-control-allow-origin'], origin).toBeUndefined();
+      expect(res.headers['access-control-allow-credentials'], origin).toBeUndefined();
+      expect(res.headers.vary, origin).toContain('Origin');
+    }
+    expect(t.takeEvents()).toEqual(Array(LOOK_ALIKES.length).fill('malicious_cors'));
+    const preflight = await t.app.inject({
+      method: 'OPTIONS',
+      url: '/api/v1/auth/login',
+      headers: { origin: 'https://front.example.com.evil.test', 'access-control-request-method': 'POST' },
+    });
+    expect(preflight.statusCode).toBe(404);
+    expect(preflight.headers['access-control-allow-origin']).toBeUndefined();
+    expect(t.takeEvents()).toEqual(['malicious_cors']);
+  });
+
+  it('leaves requests without Origin and paths outside /api alone', async () => {
+    const plain = await t.app.inject({ method: 'GET', url: '/api/v1/auth/me' });
+    expect(plain.headers['access-control-allow-origin']).toBeUndefined();
+    const page = await t.app.inject({ method: 'GET', url: '/', headers: { origin: 'https://front.example.com' } });
+    expect(page.headers['access-control-allow-origin']).toBeUndefined();
+    const evilPage = await t.app.inject({ method: 'GET', url: '/', headers: { origin: 'https://evil.test' } });
+    expect(evilPage.statusCode).toBe(200);
+    expect(t.takeEvents()).toEqual([]);
+  });
+
+  it('auth POSTs from a disallowed origin are refused before anything happens: no cookie, no rotation', async () => {
+    const login = await t.post('/login', { email: 'ada@example.com', password: 'correct horse battery staple' }, { origin: 'https://evil.test' });
+    expect([login.statusCode, login.json().code]).toEqual([403, 'FORBIDDEN']);
+    expect(login.headers['set-cookie']).toBeUndefined();
+    const { refresh } = await t.login('ada@example.com');
+    const sibling = await t.post('/refresh-token', undefined, { cookie: `refresh_token=${refresh}`, origin: 'https://evil.example.com' });
+    expect([sibling.statusCode, sibling.json().code]).toEqual([403, 'FORBIDDEN']);
+    expect(sibling.headers['set-cookie']).toBeUndefined();
+    // The token was not rotated: it still works, once, from an allowed front end.
+    const ok = await t.post('/refresh-token', undefined, { cookie: `refresh_token=${refresh}`, origin: 'https://front.example.com' });
+    expect(ok.statusCode).toBe(200);
+    expect(ok.headers['access-control-allow-origin']).toBe('https://front.example.com');
+    expect(refreshCookie(ok)).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  });
+});
+
+eachEngine('CORS configuration', (engine) => {
+  it('refuses to start with `*` among the origins', async () => {
+    await expect(authApp(engine, { auth: { allowedOrigins: ['*'] } })).rejects.toThrow('CORS: `*` cannot be combined with credentials');
+  });
+});

@@ -1,0 +1,111 @@
+/**
+ * The auth endpoints' limits (PROTOCOL §4) through the actions' rate limiter, per client, with
+ * `TRUST_PROXY` off (the socket address; `X-Forwarded-For` ignored) and on (the forwarded client);
+ * and `authn_login_fail_max` for repeated failures on one account from many clients.
+ */
+import { afterEach, expect, it } from 'vitest';
+import { authApp, eachEngine, PASSWORD, type AuthApp } from './harness.js';
+
+eachEngine('auth rate limits', (engine) => {
+  let t: AuthApp | undefined;
+  afterEach(async () => {
+    await t?.close();
+    t = undefined;
+  });
+
+  const attempts = async (n: number, send: (i: number) => Promise<{ statusCode: number }>) => {
+    const out: number[] = [];
+    for (let i = 0; i < n; i++) out.push((await send(i)).statusCode);
+    return out;
+  };
+
+  it('login: 5 per minute per client, then 429 with retry_after, limit, window and Retry-After — even with the right password', async () => {
+    t = await authApp(engine);
+    const app = t;
+    await app.register('ada@example.com');
+    app.takeEvents();
+    const login = (password: string, ip = '192.0.2.1') => app.post('/login', { email: 'ada@example.com', password }, {}, ip);
+    expect(await attempts(5, () => login('wrong password'))).toEqual([401, 401, 401, 401, 401]);
+    const refused = await login(PASSWORD);
+    expect(refused.statusCode).toBe(429);
+    expect(refused.json()).toMatchObject({ code: 'RATE_LIMIT_EXCEEDED', retry_after: 60, limit: 5, window: 60 });
+    expect(refused.headers['retry-after']).toBe('60');
+    expect(refused.headers['x-ratelimit-remaining']).toBe('0');
+    expect(refused.headers['set-cookie']).toBeUndefined();
+    expect(app.events.filter((e) => e.event === 'excess_rate_limit_exceeded')).toHaveLength(1);
+    // Another client has its own budget; the first one gets its budget back after the window.
+    expect((await login(PASSWORD, '192.0.2.2')).statusCode).toBe(200);
+    app.clock.advance(59_999);
+    expect((await login(PASSWORD)).statusCode).toBe(429);
+    app.clock.advance(1);
+    expect((await login(PASSWORD)).statusCode).toBe(200);
+  });
+
+  it('register 5, refresh-token 10, forgot-password 3, reset-password 5 per minute', async () => {
+    t = await authApp(engine);
+    const app = t;
+    expect(await attempts(6, (i) => app.register(`user${i}@example.com`))).toEqual([201, 201, 201, 201, 201, 429]);
+    expect(await attempts(11, () => app.refresh(undefined))).toEqual([...Array(10).fill(401), 429]);
+    expect(await attempts(4, () => app.post('/forgot-password', { email: 'user0@example.com' }))).toEqual([202, 202, 202, 429]);
+    expect(await attempts(6, () => app.post('/reset-password', { token: 'x'.repeat(43), password: PASSWORD }))).toEqual([400, 400, 400, 400, 400, 429]);
+    // me, logout and logout-all have no limit of their own.
+    expect(await attempts(12, () => app.app.inject({ method: 'GET', url: '/api/v1/auth/me' }))).toEqual(Array(12).fill(401));
+  });
+
+  it('counts malformed requests too (the limit applies before the body is read)', async () => {
+    t = await authApp(engine);
+    const app = t;
+    const raw = () => app.app.inject({ method: 'POST', url: '/api/v1/auth/login', headers: { 'content-type': 'application/json' }, payload: '{oops' });
+    expect(await attempts(6, raw)).toEqual([400, 400, 400, 400, 400, 429]);
+  });
+
+  it('TRUST_PROXY off: X-Forwarded-For is ignored, so rotating it gains nothing', async () => {
+    t = await authApp(engine, { env: { TRUST_PROXY: 'false' } });
+    const app = t;
+    const codes = await attempts(7, (i) =>
+      app.post('/login', { email: 'nobody@example.com', password: 'wrong password' }, { 'x-forwarded-for': `203.0.113.${i}` }, '127.0.0.1'),
+    );
+    expect(codes).toEqual([401, 401, 401, 401, 401, 429, 429]);
+  });
+
+  it('TRUST_PROXY on: each forwarded client has its own budget behind the trusted proxy', async () => {
+    t = await authApp(engine, { env: { TRUST_PROXY: '127.0.0.1' } });
+    const app = t;
+    const from = (client: string) => () =>
+      app.post('/login', { email: 'nobody@example.com', password: 'wrong password' }, { 'x-forwarded-for': client }, '127.0.0.1');
+    expect(await attempts(6, from('203.0.113.7'))).toEqual([401, 401, 401, 401, 401, 429]);
+    expect(await attempts(6, from('203.0.113.8'))).toEqual([401, 401, 401, 401, 401, 429]);
+    // A client that spoofs a forwarded address from an untrusted socket is still limited by its socket.
+    const untrusted = await attempts(6, (i) =>
+      app.post('/login', { email: 'nobody@example.com', password: 'wrong password' }, { 'x-forwarded-for': `198.51.100.${i}` }, '192.0.2.50'),
+    );
+    expect(untrusted).toEqual([401, 401, 401, 401, 401, 429]);
+  });
+
+  it('logs authn_login_fail_max once at the 5th failure in a row on one account, whatever the clients', async () => {
+    t = await authApp(engine);
+    const app = t;
+    await app.register('ada@example.com');
+    app.takeEvents();
+    const fail = (i: number) => app.post('/login', { email: 'ada@example.com', password: 'wrong password' }, {}, `192.0.2.${10 + i}`);
+    await attempts(4, fail);
+    expect(app.takeEvents()).toEqual(Array(4).fill('authn_login_fail'));
+    await fail(4);
+    expect(app.takeEvents()).toEqual(['authn_login_fail', 'authn_login_fail_max']);
+    await attempts(3, (i) => fail(5 + i));
+    expect(app.takeEvents()).toEqual(Array(3).fill('authn_login_fail'));
+    // The account is not locked (that would let anyone lock anyone out)…
+    expect((await app.login('ada@example.com', PASSWORD, '192.0.2.99')).access).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    // …and a success starts the count again.
+    app.takeEvents();
+    await attempts(4, (i) => fail(20 + i));
+    expect(app.takeEvents()).toEqual(Array(4).fill('authn_login_fail'));
+  });
+
+  it('counts failures for an email without an account the same way', async () => {
+    t = await authApp(engine);
+    const app = t;
+    await attempts(5, (i) => app.post('/login', { email: 'ghost@example.com', password: 'wrong password' }, {}, `192.0.2.${i}`));
+    expect(app.takeEvents()).toEqual([...Array(5).fill('authn_login_fail'), 'authn_login_fail_max']);
+  });
+});

@@ -1,0 +1,220 @@
+/**
+ * Browser sign-in for components, over HTTP: `/login` regenerates the session (new id, new CSRF
+ * secret), components see `ctx.user`, `profile:main` edits the display name, `/logout` signs out,
+ * and logout-all or a password reset end browser sessions at once.
+ */
+import type { LightMyRequestResponse } from 'fastify';
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import { authApp, eachEngine, PASSWORD, setCookies, type AuthApp } from './harness.js';
+
+/** A browser: its session cookie and the CSRF token of the last page it loaded. */
+interface Browser {
+  cookie: string;
+  token: string;
+}
+
+const tokenIn = (body: string) => /<meta name="csrf-token" content="([^"]+)"/.exec(body)?.[1] ?? '';
+
+function sessionCookieOf(res: LightMyRequestResponse): string | undefined {
+  return setCookies(res)
+    .find((c) => c.startsWith('lc_session='))
+    ?.split(';')[0];
+}
+
+eachEngine('browser sign-in', (engine) => {
+  let t: AuthApp;
+  beforeEach(async () => {
+    t = await authApp(engine);
+    await t.register('ada@example.com', PASSWORD, 'Ada');
+    t.takeEvents();
+  });
+  afterEach(async () => {
+    await t.close();
+  });
+
+  async function load(path: string, browser?: Browser): Promise<{ res: LightMyRequestResponse; browser: Browser }> {
+    const res = await t.app.inject({ method: 'GET', url: path, headers: browser ? { cookie: browser.cookie } : {} });
+    expect(res.statusCode, path).toBe(200);
+    return { res, browser: { cookie: sessionCookieOf(res) ?? browser?.cookie ?? '', token: tokenIn(res.body) } };
+  }
+
+  function form(path: string, browser: Browser, fields: Record<string, string>, headers: Record<string, string> = {}) {
+    return t.app.inject({
+      method: 'POST',
+      url: path,
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: browser.cookie, ...headers },
+      payload: new URLSearchParams(fields).toString(),
+    });
+  }
+
+  async function signIn(password = PASSWORD): Promise<Browser> {
+    const { browser } = await load('/login');
+    const res = await form('/login', browser, { _csrf_token: browser.token, email: 'Ada@Example.com', password }, { origin: 'http://127.0.0.1:3000' });
+    expect(res.statusCode).toBe(303);
+    return { cookie: sessionCookieOf(res) as string, token: '' };
+  }
+
+  function rename(browser: Browser, name: string) {
+    return t.app.inject({
+      method: 'POST',
+      url: '/api/livecomponents/action',
+      headers: { 'content-type': 'application/json', cookie: browser.cookie, 'x-csrf-token': browser.token },
+      payload: JSON.stringify({ component_id: 'profile:main', action: 'rename', params: { name } }),
+    });
+  }
+
+  it('the login page carries the form, its CSRF token and the session cookie', async () => {
+    const { res, browser } = await load('/login');
+    expect(browser.cookie).toMatch(/^lc_session=/);
+    expect(res.body).toContain('<form method="post" action="/login"');
+    expect(res.body).toContain(`name="_csrf_token" value="${browser.token}"`);
+    expect(res.body).toContain('<a href="/login" aria-current="page">Sign in</a>');
+  });
+
+  it('signs in: 303 to /profile, a new session id naming the user, the old id and its CSRF tokens dead', async () => {
+    const { browser } = await load('/login');
+    const res = await form('/login', browser, { _csrf_token: browser.token, email: 'ada@example.com', password: PASSWORD });
+    expect(res.statusCode).toBe(303);
+    expect(res.headers.location).toBe('/profile');
+    const cookie = sessionCookieOf(res) as string;
+    expect(cookie).not.toBe(browser.cookie);
+    expect(cookie).toMatch(/^lc_session=[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]+$/);
+    expect(setCookies(res).find((c) => c.startsWith('lc_session='))).toContain('HttpOnly; SameSite=Lax');
+    expect(t.takeEvents()).toEqual(['authn_login_success', 'session_created']);
+
+    const profile = await load('/profile', { cookie, token: '' });
+    expect(profile.res.body).toContain('<strong data-email>ada@example.com</strong>');
+    expect(profile.res.body).toContain('<output data-name>Ada</output>');
+    // The token of the page loaded before signing in does not work with the new session.
+    expect((await rename({ cookie, token: browser.token }, 'Eve')).json()).toMatchObject({ code: 'CSRF_TOKEN_INVALID' });
+    // The old session is gone.
+    expect((await rename(browser, 'Eve')).json()).toMatchObject({ code: 'CSRF_TOKEN_INVALID' });
+  });
+
+  it('refuses a sign-in without the CSRF token, with another session’s token, or from another origin', async () => {
+    const { browser } = await load('/login');
+    const other = await load('/login');
+    const cases: [Record<string, string>, Record<string, string>][] = [
+      [{ email: 'ada@example.com', password: PASSWORD }, {}],
+      [{ _csrf_token: other.browser.token, email: 'ada@example.com', password: PASSWORD }, {}],
+      [{ _csrf_token: browser.token, email: 'ada@example.com', password: PASSWORD }, { origin: 'https://evil.test' }],
+      [{ _csrf_token: browser.token, email: 'ada@example.com', password: PASSWORD }, { 'sec-fetch-site': 'cross-site' }],
+    ];
+    for (const [fields, headers] of cases) {
+      const res = await form('/login', browser, fields, headers);
+      expect(res.statusCode).toBe(403);
+      expect(res.body).toContain('Invalid security token. Please refresh the page.');
+      expect(sessionCookieOf(res)).toBeUndefined();
+    }
+    expect(t.takeEvents()).toEqual(Array(4).fill('malicious_csrf'));
+  });
+
+  it('answers a wrong password and an unknown email with the same 401 page', async () => {
+    const { browser } = await load('/login');
+    const wrong = await form('/login', browser, { _csrf_token: browser.token, email: 'ada@example.com', password: 'wrong password' });
+    const unknown = await form('/login', browser, { _csrf_token: browser.token, email: 'nobody@example.com', password: 'wrong password' });
+    for (const res of [wrong, unknown]) {
+      expect(res.statusCode).toBe(401);
+      expect(res.body).toContain('<p class="flash" role="alert" data-login-error>The email or password is incorrect.</p>');
+    }
+    const strip = (body: string) => body.replace(/content="[^"]+"/g, '').replace(/value="[^"]*"/g, '');
+    expect(strip(wrong.body)).toBe(strip(unknown.body));
+    expect(t.takeEvents()).toEqual(['authn_login_fail', 'authn_login_fail']);
+  });
+
+  it('shares the 5-per-minute login budget with the JSON endpoint', async () => {
+    for (let i = 0; i < 3; i++) await t.post('/login', { email: 'ada@example.com', password: 'wrong password' });
+    const { browser } = await load('/login');
+    const codes: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      codes.push((await form('/login', browser, { _csrf_token: browser.token, email: 'ada@example.com', password: PASSWORD.slice(1) })).statusCode);
+    }
+    expect(codes).toEqual([401, 401, 429]);
+    const refused = await form('/login', browser, { _csrf_token: browser.token, email: 'ada@example.com', password: PASSWORD });
+    expect(refused.statusCode).toBe(429);
+    expect(refused.headers['retry-after']).toBe('60');
+    expect(refused.body).toContain('Too many requests. Please wait and try again. (retry in 60 s)');
+  });
+
+  it('profile:main edits the display name of the signed-in user; signed out, rename answers 401', async () => {
+    const signedIn = await signIn();
+    const page = await load('/profile', signedIn);
+    const browser = page.browser;
+    const ok = await rename(browser, '  Ada Lovelace  ');
+    expect(ok.statusCode).toBe(200);
+    expect(ok.json()).toMatchObject({ state: { name: 'Ada Lovelace', saves: 1 } });
+    expect(Object.keys(ok.json().state as object).sort()).toEqual(['name', 'saves']);
+    expect(ok.json().html).toContain('<output data-name>Ada Lovelace</output>');
+    const row = await t.db.selectFrom('users').select('name').executeTakeFirstOrThrow();
+    expect(row.name).toBe('Ada Lovelace');
+    const { access } = await t.login('ada@example.com');
+    expect((await t.me(access)).json()).toMatchObject({ name: 'Ada Lovelace' });
+
+    browser.token = ok.json().csrf_token as string;
+    const bad = await rename(browser, '');
+    expect(bad.json()).toMatchObject({ code: 'VALIDATION_FAILED', errors: { name: ['The name must be 1 to 80 characters, without control characters.'] } });
+
+    const anonymous = (await load('/profile')).browser;
+    const refused = await rename(anonymous, 'Mallory');
+    expect([refused.statusCode, refused.json().code]).toEqual([401, 'UNAUTHENTICATED']);
+    expect((await t.db.selectFrom('users').select('name').executeTakeFirstOrThrow()).name).toBe('Ada Lovelace');
+  });
+
+  it('signs out: 303, an anonymous session, the sign-in revoked, and the profile action answers 401', async () => {
+    const signedIn = await signIn();
+    const { browser } = await load('/profile', signedIn);
+    t.takeEvents();
+    const res = await form('/logout', browser, { _csrf_token: browser.token });
+    expect(res.statusCode).toBe(303);
+    expect(res.headers.location).toBe('/login?signed_out');
+    const cookie = sessionCookieOf(res) as string;
+    expect(cookie).toMatch(/^lc_session=[A-Za-z0-9_-]{22}$/);
+    expect(t.takeEvents()).toEqual(['session_logout']);
+    const after = await load('/profile', { cookie, token: '' });
+    expect(after.res.body).toContain('data-signed-out');
+    const refused = await rename(after.browser, 'Eve');
+    expect([refused.statusCode, refused.json().code]).toEqual([401, 'UNAUTHENTICATED']);
+    const live = await t.db.selectFrom('access_tokens').select('id').where('family_id', 'like', 'web:%').where('revoked_at', 'is', null).execute();
+    expect(live).toEqual([]);
+    // Signing out needs the page's token too.
+    const forged = await form('/logout', after.browser, {});
+    expect(forged.statusCode).toBe(403);
+  });
+
+  it('logout-all from the API ends the browser session at once', async () => {
+    const signedIn = await signIn();
+    const { browser } = await load('/profile', signedIn);
+    expect((await rename(browser, 'Before')).statusCode).toBe(200);
+    const { access } = await t.login('ada@example.com');
+    expect((await t.post('/logout-all', undefined, { authorization: `Bearer ${access}` })).statusCode).toBe(204);
+    const refused = await rename(browser, 'After');
+    expect([refused.statusCode, refused.json().code]).toEqual([401, 'UNAUTHENTICATED']);
+    expect((await load('/profile', browser)).res.body).toContain('data-signed-out');
+  });
+
+  it('a password reset ends the browser session as well', async () => {
+    const { browser } = await load('/profile', await signIn());
+    await t.post('/forgot-password', { email: 'ada@example.com' });
+    await t.idle();
+    const token = /#token=([A-Za-z0-9_-]{43})/.exec(t.mail.messages[0]?.text ?? '')?.[1];
+    expect((await t.post('/reset-password', { token, password: 'a brand new password' })).statusCode).toBe(204);
+    expect((await rename(browser, 'After')).statusCode).toBe(401);
+  });
+
+  it('a browser sign-in ends after its absolute lifetime (7 days by default), however active', async () => {
+    const { browser } = await load('/profile', await signIn());
+    const HOUR = 3_600_000;
+    // Active every 11 hours, so the session itself (24 h idle lifetime) never expires.
+    for (let i = 1; i <= 15; i++) {
+      t.clock.advance(11 * HOUR);
+      const res = await rename(browser, `Visit ${i}`);
+      expect(res.statusCode, `after ${i * 11} h`).toBe(200);
+      browser.token = res.json().csrf_token as string;
+    }
+    t.clock.advance(3 * HOUR - 60_000);
+    expect((await rename(browser, 'Still here')).statusCode).toBe(200);
+    t.clock.advance(60_000);
+    const res = await rename(browser, 'Too late');
+    expect([res.statusCode, res.json().code]).toEqual([401, 'UNAUTHENTICATED']);
+  });
+});
