@@ -29,6 +29,11 @@ export type { LiveComponentsPluginOptions, LiveComponentsDecorator } from './htt
 export type { PageView } from './http/page.js';
 export { serverOptions } from './http/server-options.js';
 export { createMemoryStore } from './store/memory/index.js';
+export { createSqliteStore } from './store/sqlite/index.js';
+export { createRedisStore, redisClientOptions, redisClusterOptions } from './store/redis/index.js';
+export { openBackends } from './runtime/backends.js';
+export type { Backends, BackendOptions } from './runtime/backends.js';
+export { createDatabase, migrateToLatest } from './sql/index.js';
 export type { Store, RateLimitPolicy, RateLimitDecision } from './store/types.js';
 export type { SecurityEvent, SecurityEventName, SecurityEventSink } from './ops/security-events.js';
 export { loadConfig, ConfigError } from './ops/config.js';

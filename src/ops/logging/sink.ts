@@ -39,43 +39,54 @@ export function flushLogger(logger: Logger): Promise<void> {
   return new Promise((resolve, reject) => logger.flush((error?: Error) => (error ? reject(error) : resolve())));
 }
 
-/** Standard output through pino's own async writer (sonic-boom), which never closes fd 1. */
-function stdoutStream(): TextStream & { flush(cb: (e?: Error) => void): void; end(): void; once(e: 'close', f: () => void): void } {
-  return pino.destination({ dest: 1, sync: false });
+/** What `createTextSink` needs of pino's stdout writer (sonic-boom). */
+interface OwnedStream extends TextStream {
+  flush(cb: (error?: Error | null) => void): void;
+  end(): void;
+  once(event: 'close', listener: () => void): void;
 }
 
-/** `json`: lines go out exactly as pino serialized them. */
+/**
+ * Standard output through pino's sonic-boom writer, which never closes fd 1 and, when
+ * asynchronous, writes what is buffered synchronously on process exit (pino registers that hook),
+ * so a crash's last lines are kept. Its `flush` does not wait for the terminal or pipe: `close` does.
+ */
+function stdoutStream(sync: boolean): OwnedStream {
+  return pino.destination({ dest: 1, sync });
+}
+
+/** `json`: lines go out exactly as pino serialized them, asynchronously (the production path). */
 export function createJsonSink(stream?: TextStream): LogSink {
-  return createTextSink(stream, (line) => line);
+  return createTextSink(stream ?? stdoutStream(false), stream === undefined, (line) => line);
 }
 
-/** `pretty`: pino-pretty's formatter run in this thread, for a developer's terminal. */
+/** `pretty`: pino-pretty's formatter run in this thread, written synchronously, for a developer's terminal. */
 export function createPrettySink(stream?: TextStream): LogSink {
   const colorize = stream === undefined && process.stdout.isTTY === true;
   const prettify = prettyFactory({ colorize, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name' });
   // Re-read so pino-pretty sees pino's numeric level even when a merge object shadowed it.
-  return createTextSink(stream, (line) => {
+  return createTextSink(stream ?? stdoutStream(true), stream === undefined, (line) => {
     const record = parseLine(line);
     return prettify({ ...record.fields, level: record.level, time: record.timeMs, msg: record.msg });
   });
 }
 
-function createTextSink(stream: TextStream | undefined, format: (line: string) => string): LogSink {
-  const out = stream ?? stdoutStream();
-  const owned = stream === undefined ? (out as ReturnType<typeof stdoutStream>) : undefined;
+/** `owned`: the stream was made here (stdout), so `flush` and `close` reach it; a caller's stream stays open. */
+function createTextSink(out: TextStream, owned: boolean, format: (line: string) => string): LogSink {
+  const own = owned ? (out as OwnedStream) : undefined;
   let closed = false;
   return {
     write(line) {
       if (!closed) out.write(format(line));
     },
     flush(cb) {
-      if (owned) owned.flush((error) => cb(error ?? undefined));
+      if (own) own.flush((error) => cb(error ?? undefined));
       else cb();
     },
     async close() {
       if (closed) return;
       closed = true;
-      if (owned) await new Promise<void>((resolve) => (owned.once('close', resolve), owned.end()));
+      if (own) await new Promise<void>((resolve) => (own.once('close', resolve), own.end()));
     },
   };
 }

@@ -1,0 +1,203 @@
+/**
+ * Deleting dead tokens: what goes and what stays (rotated tokens stay while their reuse must still
+ * be detected), the lease that lets one of several instances run per interval, the timer, and
+ * `livecomponents tokens:cleanup`.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { cleanupTokensCommand, startTokenCleanup } from '../../src/auth/index.js';
+import { main } from '../../src/cli/index.js';
+import { createDatabase, migrateToLatest } from '../../src/sql/index.js';
+import { authApp, eachEngine, refreshCookie, T0, type AuthApp } from './harness.js';
+
+const MINUTE = 60_000;
+const DAY = 1440 * MINUTE;
+
+eachEngine('token clean-up', (engine) => {
+  let t: AuthApp;
+  beforeEach(async () => {
+    t = await authApp(engine, { auth: { limits: { login: { limit: 100, windowSeconds: 60 }, 'forgot-password': { limit: 100, windowSeconds: 60 } } } });
+    await t.register('ada@example.com');
+    await t.register('bob@example.com');
+  });
+  afterEach(async () => {
+    await t.close();
+  });
+
+  const count = async (table: 'access_tokens' | 'refresh_tokens' | 'password_resets') =>
+    Number((await t.db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+
+  it('deletes expired and revoked tokens and spent resets, keeps live ones and rotated ones that could still be reused', async () => {
+    // Ada: one sign-in rotated once (old token used, new live), one signed out (revoked).
+    const live = await t.login('ada@example.com');
+    const rotated = await t.refresh(live.refresh);
+    const out = await t.login('ada@example.com');
+    await t.post('/logout', undefined, { authorization: `Bearer ${out.access}` });
+    // Bob: a reset mailed and spent, another outstanding.
+    await t.post('/forgot-password', { email: 'bob@example.com' });
+    await t.post('/forgot-password', { email: 'bob@example.com' });
+    await t.idle();
+    const token = /#token=([A-Za-z0-9_-]{43})/.exec(t.mail.messages[0]?.text ?? '')?.[1];
+    expect((await t.post('/reset-password', { token, password: 'a brand new password' })).statusCode).toBe(204);
+    const bob = await t.login('bob@example.com', 'a brand new password');
+
+    expect([await count('access_tokens'), await count('refresh_tokens'), await count('password_resets')]).toEqual([4, 4, 2]);
+    const cleanup = t.app.livecomponentsAuth.cleanup;
+    // Now: the revoked family of Ada's second sign-in (1 access, 1 refresh) and both spent resets.
+    expect(await cleanup.runNow()).toEqual({ accessTokens: 1, refreshTokens: 1, passwordResets: 2 });
+    // 16 minutes later the first access tokens have expired (the lease of the last run, one
+    // minute without a timer, is over too).
+    t.takeEvents();
+    t.clock.advance(16 * MINUTE);
+    expect(await cleanup.runNow()).toEqual({ accessTokens: 3, refreshTokens: 0, passwordResets: 0 });
+    // The rotated refresh token is still there: presenting it again is still detected as reuse.
+    expect((await t.refresh(live.refresh)).statusCode).toBe(401);
+    expect(t.takeEvents()).toEqual(['authn_token_reuse', 'authn_token_revoked']);
+    // That revoked the family: its two refresh tokens go at the next run, Bob's stays.
+    t.clock.advance(2 * MINUTE);
+    expect(await cleanup.runNow()).toEqual({ accessTokens: 0, refreshTokens: 2, passwordResets: 0 });
+    expect((await t.refresh(bob.refresh)).statusCode).toBe(200);
+    expect(rotated.statusCode).toBe(200);
+    // Seven days on, everything has expired.
+    t.clock.advance(8 * DAY);
+    const last = await cleanup.runNow();
+    expect(last).toEqual({ accessTokens: 1, refreshTokens: 2, passwordResets: 0 });
+    expect([await count('access_tokens'), await count('refresh_tokens'), await count('password_resets')]).toEqual([0, 0, 0]);
+  });
+
+  it('several instances: one run per interval between them, by the lease in the shared store', async () => {
+    const a = startTokenCleanup({ db: t.db, store: t.store, clock: t.clock, intervalMs: DAY });
+    const b = startTokenCleanup({ db: t.db, store: t.store, clock: t.clock, intervalMs: DAY });
+    try {
+      await t.login('ada@example.com');
+      t.clock.advance(16 * MINUTE);
+      const first = await Promise.all([a.runNow(), b.runNow()]);
+      expect(first.filter((r) => r === null)).toHaveLength(1);
+      expect(first.find((r) => r !== null)).toEqual({ accessTokens: 1, refreshTokens: 0, passwordResets: 0 });
+      // Within the interval nobody runs again; after it (less a minute of margin) one does.
+      t.clock.advance(DAY - 2 * MINUTE);
+      expect(await a.runNow()).toBeNull();
+      expect(await b.runNow()).toBeNull();
+      t.clock.advance(MINUTE);
+      const second = await Promise.all([b.runNow(), a.runNow()]);
+      expect(second.filter((r) => r === null)).toHaveLength(1);
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
+  });
+});
+
+describe('the clean-up timer', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('runs first after a minute, then every interval, and stops', async () => {
+    vi.useFakeTimers();
+    const runs: unknown[] = [];
+    const claims: string[] = [];
+    const store = { claim: async (key: string) => (claims.push(key), null) } as unknown as Parameters<typeof startTokenCleanup>[0]['store'];
+    const dir = mkdtempSync(join(tmpdir(), 'lc-cleanup-'));
+    const db = createDatabase(`sqlite:${join(dir, 'db.sqlite')}`);
+    await migrateToLatest(db);
+    const cleanup = startTokenCleanup({ db, store, clock: { now: () => T0 }, intervalMs: 10 * MINUTE, onRun: (c) => runs.push(c) });
+    await vi.advanceTimersByTimeAsync(MINUTE - 1);
+    expect(runs).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(1);
+    await vi.waitFor(() => expect(runs).toHaveLength(1));
+    await vi.advanceTimersByTimeAsync(20 * MINUTE);
+    await vi.waitFor(() => expect(runs).toHaveLength(3));
+    await cleanup.stop();
+    await vi.advanceTimersByTimeAsync(60 * MINUTE);
+    expect(runs).toHaveLength(3);
+    expect(new Set(claims)).toEqual(new Set(['lc:{a:cleanup}:auth:cleanup-lease']));
+    expect(runs[0]).toEqual({ accessTokens: 0, refreshTokens: 0, passwordResets: 0 });
+    await db.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('does not start a timer when the interval is 0', async () => {
+    vi.useFakeTimers();
+    const store = { claim: vi.fn() } as unknown as Parameters<typeof startTokenCleanup>[0]['store'];
+    const cleanup = startTokenCleanup({ db: {} as never, store, intervalMs: 0 });
+    await vi.advanceTimersByTimeAsync(10 * DAY);
+    expect((store.claim as ReturnType<typeof vi.fn>).mock.calls).toHaveLength(0);
+    await cleanup.stop();
+  });
+});
+
+describe('livecomponents tokens:cleanup', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'lc-cleanup-cli-'));
+  });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function seeded(): Promise<string> {
+    const url = `sqlite:${join(dir, 'app.db')}`;
+    const db = createDatabase(url);
+    await migrateToLatest(db);
+    await db.insertInto('users').values({ id: 'u1', email: 'a@example.com', password_hash: 'h', name: null, created_at: T0, updated_at: T0 }).execute();
+    const access = { user_id: 'u1', family_id: 'f1', created_at: T0 };
+    await db
+      .insertInto('access_tokens')
+      .values([
+        { ...access, id: 'a1', token_hash: 'h1', expires_at: T0, revoked_at: null },
+        { ...access, id: 'a2', token_hash: 'h2', expires_at: Date.now() + DAY, revoked_at: T0 },
+        { ...access, id: 'a3', token_hash: 'h3', expires_at: Date.now() + DAY, revoked_at: null },
+      ])
+      .execute();
+    await db
+      .insertInto('refresh_tokens')
+      .values({ ...access, id: 'r1', token_hash: 'r1', parent_id: null, family_expires_at: T0, expires_at: T0, used_at: null, revoked_at: null })
+      .execute();
+    await db.insertInto('password_resets').values({ token_hash: 'p1', user_id: 'u1', expires_at: T0, used_at: null, created_at: T0 }).execute();
+    await db.destroy();
+    return url;
+  }
+
+  it('deletes dead tokens of DATABASE_URL and prints how many', async () => {
+    const url = await seeded();
+    const out: string[] = [];
+    const err: string[] = [];
+    expect(await cleanupTokensCommand({ DATABASE_URL: url }, { out: (l) => out.push(l), err: (l) => err.push(l) })).toBe(0);
+    expect(out).toEqual([`tokens:cleanup: deleted 2 access tokens and sign-ins, 1 refresh tokens, 1 password resets from sqlite:${join(dir, 'app.db')}`]);
+    expect(err).toEqual([]);
+    const again: string[] = [];
+    expect(await cleanupTokensCommand({ DATABASE_URL: url }, { out: (l) => again.push(l) })).toBe(0);
+    expect(again[0]).toContain('deleted 0 access tokens and sign-ins, 0 refresh tokens, 0 password resets');
+  });
+
+  it('runs through the livecomponents command', async () => {
+    const url = await seeded();
+    const err: string[] = [];
+    // The command prints through console.log (the CLI hands it the environment only).
+    const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
+    try {
+      expect(await main(['tokens:cleanup'], { env: { DATABASE_URL: url }, out: () => undefined, err: (l) => err.push(l) })).toBe(0);
+      expect(log.mock.calls.map((c) => String(c[0]))).toEqual([
+        `tokens:cleanup: deleted 2 access tokens and sign-ins, 1 refresh tokens, 1 password resets from sqlite:${join(dir, 'app.db')}`,
+      ]);
+    } finally {
+      log.mockRestore();
+    }
+    expect(err).toEqual([]);
+  });
+
+  it('fails with exit code 1 and a message that never shows the password of the URL', async () => {
+    const err: string[] = [];
+    const code = await cleanupTokensCommand({ DATABASE_URL: 'postgres://app:hunter2@127.0.0.1:1/app' }, { err: (l) => err.push(l) });
+    expect(code).toBe(1);
+    expect(err).toHaveLength(1);
+    expect(err[0]).toMatch(/^tokens:cleanup: postgres:\/\/127\.0\.0\.1:1\/app: /);
+    expect(err[0]).not.toContain('hunter2');
+    const missing: string[] = [];
+    expect(await cleanupTokensCommand({ DATABASE_URL: `sqlite:${join(dir, 'empty.db')}` }, { err: (l) => missing.push(l) })).toBe(1);
+    expect(missing[0]).toMatch(/no such table/);
+  });
+});
