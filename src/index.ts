@@ -43,6 +43,21 @@ export type { HealthOptions, HealthCheck, HealthStatus, HealthDocument, Lifecycl
 export { createMetrics, registerHttpMetrics, registerMetricsRoute, METRIC_NAMES } from './ops/metrics/index.js';
 export type { Metrics, MetricsOptions, MetricsRouteOptions, MetricsServer } from './ops/metrics/index.js';
 export { installGracefulShutdown } from './ops/shutdown/index.js';
+export { createLogger, closeLogger, flushLogger, parseLogDestination, parseLogFormat, LogConfigError, REDACT_PATHS, CENSOR, LOG_FIELDS } from './ops/logging/index.js';
+export type { CreateLoggerOptions, LogDestination, LogFormat, FileLogOptions, SyslogLogOptions, OtlpLogOptions } from './ops/logging/index.js';
 export type { GracefulShutdown, GracefulShutdownOptions } from './ops/shutdown/index.js';
 export type { ActionReport } from './runtime/index.js';
 export { createSecurityLogger } from './ops/security-logger.js';
+export {
+  registerAuth,
+  createAccounts,
+  cleanupTokensCommand,
+  capturedMailTransport,
+  logMailTransport,
+  mailTransportFor,
+  smtpMailTransport,
+  AUTH_LIMITS,
+  AUTH_PREFIX,
+  REFRESH_COOKIE,
+} from './auth/index.js';
+export type { Accounts, Auth, AuthService, MailMessage, MailTransport, RegisterAuthOptions } from './auth/index.js';

@@ -10,7 +10,7 @@
  * password costs.
  */
 import { randomBytes } from 'node:crypto';
-import { hash, parseOptions, verify } from '@node-rs/argon2';
+import { hash, parseOptions, verify, type Options } from '@node-rs/argon2';
 
 /** argon2id, passed as a number: the package's `Algorithm` enum is a `const enum` with no value at run time. */
 const ARGON2ID = 2;
@@ -76,15 +76,15 @@ export function createPasswordHasher(params: PasswordParams = OWASP_ARGON2ID): P
   for (const [name, value] of Object.entries(params)) {
     if (!Number.isInteger(value) || value < 1) throw new TypeError(`Password hashing: ${name} must be a positive integer`);
   }
-  const options = { algorithm: ARGON2ID, version: VERSION_0X13, ...params } as const;
+  const options: Options = { algorithm: ARGON2ID, version: VERSION_0X13, ...params };
   const current = Object.freeze({ ...params });
   // Computed once, in the background, with the current parameters: by the first login it is ready.
-  const dummy = hash(randomBytes(32), options as never);
+  const dummy = hash(randomBytes(32), options);
   dummy.catch(() => undefined);
 
   async function check(storedHash: string, password: string): Promise<boolean> {
     try {
-      return await verify(storedHash, password, options as never);
+      return await verify(storedHash, password, options);
     } catch {
       return false;
     }
@@ -92,7 +92,7 @@ export function createPasswordHasher(params: PasswordParams = OWASP_ARGON2ID): P
 
   return {
     params: current,
-    hash: (password) => hash(password, options as never),
+    hash: (password) => hash(password, options),
     async verify(storedHash, password) {
       const ok = await check(storedHash, password);
       return { ok, needsRehash: ok && needsRehash(storedHash, current) };

@@ -9,6 +9,7 @@
  * neither a session nor a valid token.
  */
 import { hash } from 'node:crypto';
+import { boundedMemo } from '../core/memo.js';
 import { randomBytes } from '../core/random.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import type { Store, StoreOp } from '../store/types.js';
@@ -79,6 +80,8 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
   const clock = options.clock ?? systemClock;
   const ttlMs = options.ttlMs ?? 86_400_000;
   const random = options.randomBytes ?? randomBytes;
+  /** Every action request hashes its cookie value: once per session while it stays among the recent ones. */
+  const keyOfCookie = boundedMemo(10_000, sessionKeyOf);
 
   function newSession(userId: string | null, now: number): Session {
     const random22 = random(16).toString('base64url');
@@ -93,7 +96,7 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
 
   function fromCookie(cookieValue: string | undefined): Session | null {
     if (cookieValue === undefined || !SESSION_ID_RE.test(cookieValue)) return null;
-    return { id: cookieValue, key: sessionKeyOf(cookieValue), userId: claimedUserId(cookieValue), createdAt: 0 };
+    return { id: cookieValue, key: keyOfCookie(cookieValue), userId: claimedUserId(cookieValue), createdAt: 0 };
   }
 
   function recordOp(session: Session): StoreOp & { op: 'get' } {

@@ -4,12 +4,19 @@
  * one rate-limit client) land in the same slot, so multi-key scripts work on a cluster.
  */
 import { hash } from 'node:crypto';
+import { boundedMemo } from '../core/memo.js';
 
 const PREFIX = 'lc:';
 
 function digest(text: string): string {
   return hash('sha256', text, 'base64url');
 }
+
+/**
+ * `digest` for values that repeat on every request of a client (its rate-limit client id, its
+ * idempotency scope): still hashed, but once per client while it stays among the recent ones.
+ */
+const clientDigest = boundedMemo(10_000, digest);
 
 export const storeKeys = {
   /** The session record. `sessionKey` is already a hash of the cookie value. */
@@ -19,8 +26,8 @@ export const storeKeys = {
   /** Outstanding single-use CSRF nonces (strict rotation mode). */
   csrfNonce: (sessionKey: string, nonce: string) => `${PREFIX}{s:${sessionKey}}:csrf:${nonce}`,
   /** Idempotency record: `scope` is the client (`s:<session key>` or `u:<user id>`); the key is hashed. */
-  idempotency: (scope: string, idempotencyKey: string) => `${PREFIX}{i:${digest(scope)}}:idem:${digest(idempotencyKey)}`,
+  idempotency: (scope: string, idempotencyKey: string) => `${PREFIX}{i:${clientDigest(scope)}}:idem:${digest(idempotencyKey)}`,
   /** Rate-limit counter of one client for one component action. */
   rateLimit: (client: string, componentName: string, action: string) =>
-    `${PREFIX}{r:${digest(client)}}:rl:${componentName}:${action}`,
+    `${PREFIX}{r:${clientDigest(client)}}:rl:${componentName}:${action}`,
 } as const;

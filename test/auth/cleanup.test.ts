@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { cleanupTokensCommand, startTokenCleanup } from '../../src/auth/index.js';
 import { main } from '../../src/cli/index.js';
 import { createDatabase, migrateToLatest } from '../../src/sql/index.js';
-import { authApp, eachEngine, refreshCookie, T0, type AuthApp } from './harness.js';
+import { authApp, eachEngine, T0, type AuthApp } from './harness.js';
 
 const MINUTE = 60_000;
 const DAY = 1440 * MINUTE;

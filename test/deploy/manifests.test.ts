@@ -123,7 +123,9 @@ describe('Kubernetes manifests', () => {
 
   it('Service, PodDisruptionBudget and HPA target the Deployment’s pods', () => {
     expect(record(ofKind('Service'), 'spec', 'selector')).toEqual(selector);
-    expect(at(ofKind('Service'), 'spec', 'ports', 0, 'targetPort')).toBe('http');
+    for (const port of list(ofKind('Service'), 'spec', 'ports')) {
+      expect(portNamed(String(at(port, 'targetPort'))), `Service targetPort ${String(at(port, 'targetPort'))}`).toBeDefined();
+    }
     const pdb = ofKind('PodDisruptionBudget');
     expect(at(pdb, 'apiVersion')).toBe('policy/v1');
     expect(record(pdb, 'spec', 'selector', 'matchLabels')).toEqual(selector);

@@ -110,7 +110,12 @@ export function ensureBuilt(): boolean {
     statSync(entry).mtimeMs >= Math.max(...SOURCES.map((d) => newestMtime(join(ROOT, d))));
   if (fresh) return false;
   const tsc = join(ROOT, 'node_modules/typescript/bin/tsc');
-  execFileSync(process.execPath, [tsc, '-p', join(ROOT, 'tsconfig.build.json')], { cwd: ROOT, stdio: 'pipe' });
+  try {
+    execFileSync(process.execPath, [tsc, '-p', join(ROOT, 'tsconfig.build.json')], { cwd: ROOT, stdio: 'pipe', encoding: 'utf8' });
+  } catch (error) {
+    const out = (error as { stdout?: string }).stdout ?? '';
+    throw new Error(`the build (tsc -p tsconfig.build.json) failed, so the app cannot start:\n${out}`);
+  }
   execFileSync('cp', ['-R', join(ROOT, 'examples/demo/public'), join(ROOT, 'dist/examples/demo/')], { stdio: 'pipe' });
   return true;
 }
@@ -123,8 +128,16 @@ export interface Child {
   stop(): Promise<void>;
 }
 
+/** Children still running: killed if the test process exits without stopping them. */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
 export function startChild(name: string, command: string, args: readonly string[], options: { cwd: string; env: NodeJS.ProcessEnv }): Child {
   const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
   let output = '';
   const keep = (chunk: Buffer) => {
     output = (output + chunk.toString('utf8')).slice(-20_000);

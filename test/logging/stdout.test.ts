@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { closeLogger, createLogger, flushLogger } from '../../src/ops/logging/index.js';
 import { createSecurityLogger } from '../../src/ops/security-logger.js';
@@ -52,5 +54,34 @@ describe('pretty strategy', () => {
     expect(out.text()).toMatch(/^\[[\d:.]+\] WARN: CSRF token refused\n/);
     expect(out.text()).toContain('event: "malicious_csrf"');
     expect(out.text()).toContain('event_level: "WARN"');
+  });
+});
+
+describe('the real standard output (a child process)', () => {
+  const child = fileURLToPath(new URL('./fixtures/stdout-child.ts', import.meta.url));
+  const root = fileURLToPath(new URL('../..', import.meta.url));
+  function run(format: string, ending: string): Promise<{ code: number; stdout: string }> {
+    return new Promise((resolve) => {
+      execFile(process.execPath, ['--import', 'tsx', child, format, ending], { cwd: root }, (error, stdout) =>
+        resolve({ code: typeof error?.code === 'number' ? error.code : 0, stdout }),
+      );
+    });
+  }
+
+  it.each([
+    ['json', 'close', 0],
+    ['json', 'crash', 1],
+  ])('%s: every line reaches stdout when the process ends by %s', async (format, ending, code) => {
+    const res = await run(format, ending);
+    expect(res.code).toBe(code);
+    const lines = res.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.map((l) => [l['msg'], l['password'], l['name']])).toEqual([0, 1, 2].map((i) => [`line ${i}`, '[Redacted]', 'child']));
+  });
+
+  it('pretty: every line reaches stdout even on a crash', async () => {
+    const res = await run('pretty', 'crash');
+    expect(res.code).toBe(1);
+    expect(res.stdout.match(/^\[[\d:.]+\] INFO: line \d$/gm)).toEqual(['line 0', 'line 1', 'line 2'].map((m) => expect.stringContaining(m)));
+    expect(res.stdout).not.toContain('hunter2');
   });
 });

@@ -101,6 +101,7 @@ export type { LogSink, TextStream } from './sink.js';
 export { LogConfigError, parseLogDestination, parseLogFormat, LOG_FORMATS, SYSLOG_FACILITIES } from './destination.js';
 export type { LogConfigErrorCode, LogDestination, LogFormat } from './destination.js';
 export { CENSOR, REDACT_PATHS, censorLine } from './redact.js';
+export { LOG_FIELDS } from './fields.js';
 export type { FileLogOptions } from './file.js';
 export type { SyslogLogOptions } from './syslog.js';
 export type { OtlpLogOptions } from './otlp.js';

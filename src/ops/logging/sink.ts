@@ -47,25 +47,25 @@ interface OwnedStream extends TextStream {
 }
 
 /**
- * Standard output through pino's sonic-boom writer, which never closes fd 1 and, when
- * asynchronous, writes what is buffered synchronously on process exit (pino registers that hook),
- * so a crash's last lines are kept. Its `flush` does not wait for the terminal or pipe: `close` does.
+ * Standard output through pino's sonic-boom writer (which never closes fd 1), synchronously like
+ * pino's own default: an asynchronous writer loses or reorders the last lines when the process
+ * dies with a write in flight, and those are the lines that explain the crash.
  */
-function stdoutStream(sync: boolean): OwnedStream {
-  return pino.destination({ dest: 1, sync });
+function stdoutStream(): OwnedStream {
+  return pino.destination({ dest: 1, sync: true });
 }
 
-/** `json`: lines go out exactly as pino serialized them, asynchronously (the production path). */
+/** `json`: lines go out exactly as pino serialized them. */
 export function createJsonSink(stream?: TextStream): LogSink {
-  return createTextSink(stream ?? stdoutStream(false), stream === undefined, (line) => line);
+  return createTextSink(stream ?? stdoutStream(), stream === undefined, (line) => line);
 }
 
-/** `pretty`: pino-pretty's formatter run in this thread, written synchronously, for a developer's terminal. */
+/** `pretty`: pino-pretty's formatter run in this thread, for a developer's terminal. */
 export function createPrettySink(stream?: TextStream): LogSink {
   const colorize = stream === undefined && process.stdout.isTTY === true;
   const prettify = prettyFactory({ colorize, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name' });
   // Re-read so pino-pretty sees pino's numeric level even when a merge object shadowed it.
-  return createTextSink(stream ?? stdoutStream(true), stream === undefined, (line) => {
+  return createTextSink(stream ?? stdoutStream(), stream === undefined, (line) => {
     const record = parseLine(line);
     return prettify({ ...record.fields, level: record.level, time: record.timeMs, msg: record.msg });
   });
