@@ -142,4 +142,21 @@ describe('syslog over TCP (RFC 6587 octet counting)', () => {
     expect((await messages.waitFor(6)).map((m) => parse(m).record['msg'])[5]).toBe('after reconnect');
     await closeLogger(logger);
   });
+
+  it('bounds the queue while the server is down and reports what close could not deliver', async () => {
+    const probe = await tcpServer();
+    await cleanups.pop()?.(); // nothing listens on this port any more
+    const errors: string[] = [];
+    const logger = createLogger({
+      destination: `syslog:tcp://127.0.0.1:${probe.port}`,
+      syslog: { maxQueued: 2, reconnectMs: 10, closeTimeoutMs: 50 },
+      onError: (e) => errors.push(e.message.replace(/^syslog tcp:\/\/127\.0\.0\.1:\d+: /, '')),
+    });
+    for (let i = 0; i < 5; i++) logger.info(`line ${i}`);
+    await closeLogger(logger);
+    expect(errors).toHaveLength(3);
+    expect(errors[0]).toBe('queue full, dropping the oldest messages');
+    expect(errors[1]).toMatch(/ECONNREFUSED/);
+    expect(errors[2]).toBe('closed with 2 message(s) undelivered');
+  });
 });

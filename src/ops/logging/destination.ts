@@ -111,3 +111,10 @@ function parseUrl(text: string, example: string): URL {
 function fail(detail: string): never {
   throw new LogConfigError('LOG_DESTINATION_INVALID', 'LOG_DESTINATION', detail);
 }
+
+/** A strategy option that must be a whole number ≥ `min`; `undefined` takes the default. */
+export function wholeOption(name: string, value: number | undefined, fallback: number, min = 1): number {
+  const v = value ?? fallback;
+  if (!Number.isInteger(v) || v < min) throw new LogConfigError('LOG_OPTION_INVALID', name, `must be a whole number of at least ${min}, got ${v}`);
+  return v;
+}

@@ -6,6 +6,7 @@
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { pino } from 'pino';
+import { LogConfigError, wholeOption } from './destination.js';
 import type { LogSink } from './sink.js';
 
 export interface FileLogOptions {
@@ -13,9 +14,11 @@ export interface FileLogOptions {
   size?: string;
   /** Start a new file every day (`daily`), hour (`hourly`) or this many milliseconds. @default 'daily' */
   frequency?: 'daily' | 'hourly' | number;
-  /** Rotated files kept besides the current one; older ones are deleted. @default 7 */
+  /** Rotated files kept besides the current one; older ones (also from earlier runs) are deleted. @default 7 */
   keep?: number;
 }
+
+const SIZE_RE = /^\d+(\.\d+)?[kmg]?$/i;
 
 /** The worker loads pino-roll by absolute path: resolution from a worker thread has no caller to start from. */
 const PINO_ROLL = createRequire(import.meta.url).resolve('pino-roll');
@@ -32,15 +35,24 @@ interface ThreadStreamLike {
 
 export function createFileSink(path: string, options: FileLogOptions = {}, onError: (error: Error) => void): LogSink {
   const frequency = options.frequency ?? 'daily';
+  const keep = wholeOption('file.keep', options.keep, 7);
+  const size = options.size ?? '10m';
+  // Checked here: pino-roll would only find out in its worker thread.
+  if (!SIZE_RE.test(size)) throw new LogConfigError('LOG_OPTION_INVALID', 'file.size', `must be a number with an optional k, m or g suffix (e.g. '10m'), got "${size}"`);
+  if (typeof frequency === 'number' ? !Number.isInteger(frequency) || frequency < 1 : frequency !== 'daily' && frequency !== 'hourly') {
+    throw new LogConfigError('LOG_OPTION_INVALID', 'file.frequency', `must be 'daily', 'hourly' or a whole number of milliseconds, got ${JSON.stringify(frequency)}`);
+  }
   const transport = pino.transport({
     target: PINO_ROLL,
     options: {
       file: resolve(path),
-      size: options.size ?? '10m',
+      size,
       frequency,
       // A date in the name only makes sense when files roll by calendar.
       ...(typeof frequency === 'string' ? { dateFormat: frequency === 'daily' ? 'yyyy-MM-dd' : 'yyyy-MM-dd-HH' } : {}),
-      limit: { count: options.keep ?? 7 },
+      // Also delete files an earlier process wrote (by name pattern), or every restart would leave
+      // its files behind for good. In that mode pino-roll's count includes the current file.
+      limit: { count: keep + 1, removeOtherLogFiles: true },
       mkdir: true,
       // sonic-boom's flush() waits for the disk only when minLength > 0 (with 0 it returns at
       // once); 1 byte still writes every line straight away.

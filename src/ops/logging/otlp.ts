@@ -11,6 +11,7 @@
  * up to `maxQueued`; other answers drop the batch. Problems go to `onError` once per outage.
  */
 import { hostname } from 'node:os';
+import { wholeOption } from './destination.js';
 import { exportRequest, toOtlpLogRecord, type OtlpLogRecord, type OtlpResource } from './otlp-format.js';
 import { parseLine } from './record.js';
 import type { LogSink } from './sink.js';
@@ -34,9 +35,10 @@ const RETRYABLE = new Set([429, 502, 503, 504]);
 const SCOPE = 'livecomponents';
 
 export function createOtlpSink(url: string, serviceName: string, options: OtlpLogOptions, onError: (e: Error) => void): LogSink {
-  const maxBatch = options.maxBatch ?? 512;
-  const maxQueued = Math.max(options.maxQueued ?? 10_000, maxBatch);
-  const timeoutMs = options.timeoutMs ?? 10_000;
+  const maxBatch = wholeOption('otlp.maxBatch', options.maxBatch, 512);
+  const maxQueued = Math.max(wholeOption('otlp.maxQueued', options.maxQueued, 10_000), maxBatch);
+  const timeoutMs = wholeOption('otlp.timeoutMs', options.timeoutMs, 10_000);
+  const intervalMs = wholeOption('otlp.intervalMs', options.intervalMs, 1_000);
   const doFetch = options.fetch ?? globalThis.fetch;
   const headers = { 'content-type': 'application/json', ...options.headers };
   const resource: OtlpResource = { serviceName, hostName: hostname(), pid: process.pid };
@@ -48,7 +50,7 @@ export function createOtlpSink(url: string, serviceName: string, options: OtlpLo
   /** Exports run one after another, so records arrive in order and a flush waits for all before it. */
   let chain: Promise<boolean> = Promise.resolve(true);
 
-  const timer = setInterval(() => void drain(), options.intervalMs ?? 1_000);
+  const timer = setInterval(() => void drain(), intervalMs);
   timer.unref();
 
   function report(error: Error): void {

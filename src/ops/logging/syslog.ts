@@ -13,7 +13,7 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { connect, isIPv6, type Socket as TcpSocket } from 'node:net';
 import { hostname } from 'node:os';
-import { LogConfigError, type LogDestination } from './destination.js';
+import { LogConfigError, wholeOption, type LogDestination } from './destination.js';
 import { parseLine } from './record.js';
 import type { LogSink } from './sink.js';
 import { fitDatagram, formatSyslog, octetFrame, type SyslogHeaderFields } from './syslog-format.js';
@@ -37,6 +37,8 @@ type SyslogDestination = Extract<LogDestination, { kind: 'syslog' }>;
 
 /** RFC 5426: every receiver MUST take 480 bytes; a smaller limit could not hold a header. */
 const MIN_DATAGRAM = 480;
+/** The largest UDP payload over IPv4. */
+const MAX_DATAGRAM = 65_507;
 
 export function createSyslogSink(dest: SyslogDestination, appName: string, options: SyslogLogOptions, onError: (e: Error) => void): LogSink {
   const header: SyslogHeaderFields = { facility: dest.facility, hostname: options.hostname ?? hostname(), appName, procId: String(process.pid) };
@@ -46,8 +48,8 @@ export function createSyslogSink(dest: SyslogDestination, appName: string, optio
 
 function createUdpSink(dest: SyslogDestination, header: SyslogHeaderFields, options: SyslogLogOptions, onError: (e: Error) => void): LogSink {
   const maxBytes = options.maxDatagramBytes ?? 2048;
-  if (!Number.isInteger(maxBytes) || maxBytes < MIN_DATAGRAM || maxBytes > 65_507) {
-    throw new LogConfigError('LOG_OPTION_INVALID', 'syslog.maxDatagramBytes', `must be an integer from ${MIN_DATAGRAM} to 65507, got ${maxBytes}`);
+  if (!Number.isInteger(maxBytes) || maxBytes < MIN_DATAGRAM || maxBytes > MAX_DATAGRAM) {
+    throw new LogConfigError('LOG_OPTION_INVALID', 'syslog.maxDatagramBytes', `must be an integer from ${MIN_DATAGRAM} to ${MAX_DATAGRAM}, got ${maxBytes}`);
   }
   // IPv6 by literal address (`[::1]`); a host name is looked up as IPv4.
   const family = isIPv6(dest.host) ? 6 : 4;
@@ -96,10 +98,10 @@ function createUdpSink(dest: SyslogDestination, header: SyslogHeaderFields, opti
 }
 
 function createTcpSink(dest: SyslogDestination, header: SyslogHeaderFields, options: SyslogLogOptions, onError: (e: Error) => void): LogSink {
-  const maxQueued = options.maxQueued ?? 10_000;
-  const baseDelay = options.reconnectMs ?? 100;
-  const maxDelay = options.maxReconnectMs ?? 30_000;
-  const closeTimeout = options.closeTimeoutMs ?? 5_000;
+  const maxQueued = wholeOption('syslog.maxQueued', options.maxQueued, 10_000);
+  const baseDelay = wholeOption('syslog.reconnectMs', options.reconnectMs, 100);
+  const maxDelay = Math.max(wholeOption('syslog.maxReconnectMs', options.maxReconnectMs, 30_000), baseDelay);
+  const closeTimeout = wholeOption('syslog.closeTimeoutMs', options.closeTimeoutMs, 5_000);
   const queue: Buffer[] = [];
   let socket: TcpSocket | undefined;
   let connected = false;
@@ -108,6 +110,8 @@ function createTcpSink(dest: SyslogDestination, header: SyslogHeaderFields, opti
   let dropReported = false;
   let failing = false;
   let closing: Promise<void> | undefined;
+  /** Set once `close` gave up waiting: no more reconnects. */
+  let ended = false;
   let flushWaiters: (() => void)[] = [];
 
   function open(): void {
@@ -128,22 +132,27 @@ function createTcpSink(dest: SyslogDestination, header: SyslogHeaderFields, opti
       if (!failing) onError(new Error(`syslog tcp://${dest.host}:${dest.port}: ${error.message}`, { cause: error }));
       failing = true;
     });
+    s.on('drain', pump);
     s.on('close', () => {
       connected = false;
       socket = undefined;
-      if (closing === undefined) {
+      if (!ended) {
         timer = setTimeout(open, delay).unref();
         delay = Math.min(delay * 2, maxDelay);
       }
     });
   }
 
-  /** Hands queued frames to the socket; plain TCP has no acknowledgement, so a frame in the kernel is sent. */
+  /**
+   * Hands queued frames to the socket until its buffer is full (then 'drain' calls again), so a
+   * slow server fills the bounded queue rather than memory. Plain TCP has no acknowledgement: a
+   * frame in the kernel counts as sent.
+   */
   function pump(): void {
     const s = socket;
     if (!connected || s === undefined) return;
-    while (queue.length > 0) s.write(queue.shift() as Buffer);
-    if (flushWaiters.length > 0) {
+    while (queue.length > 0 && !s.writableNeedDrain) s.write(queue.shift() as Buffer);
+    if (flushWaiters.length > 0 && queue.length === 0) {
       const waiting = flushWaiters;
       flushWaiters = [];
       s.write(Buffer.alloc(0), () => waiting.forEach((w) => w()));
@@ -179,8 +188,10 @@ function createTcpSink(dest: SyslogDestination, header: SyslogHeaderFields, opti
     },
     close() {
       closing ??= (async () => {
-        clearTimeout(timer);
+        // A reconnect still scheduled may deliver the queue within the wait.
         const sent = await whenSent();
+        ended = true;
+        clearTimeout(timer);
         if (!sent && queue.length > 0) {
           onError(new Error(`syslog tcp://${dest.host}:${dest.port}: closed with ${queue.length} message(s) undelivered`));
         }

@@ -4,7 +4,7 @@
  */
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { LiveError } from '../../core/errors.js';
-import { fail, type Stage } from '../types.js';
+import { fail, type ActionContext, type Next, type Outcome, type Stage } from '../types.js';
 
 /** Key used in `errors` for issues about the params object as a whole. */
 export const ROOT_FIELD = '_';
@@ -12,21 +12,26 @@ export const ROOT_FIELD = '_';
 export function createValidateStage(): Stage {
   return {
     name: 'validate',
-    async run(ctx, next) {
+    // Not `async`: an action without params awaits nothing here (STYLE §3).
+    run(ctx, next) {
       const schema = ctx.action.params;
       if (schema === undefined) {
         ctx.params = {};
         return next(ctx);
       }
-      let result = schema['~standard'].validate(ctx.body.params);
-      if (result instanceof Promise) result = await result;
-      if (result.issues !== undefined) {
-        return fail(new LiveError('VALIDATION_FAILED', { fields: { errors: fieldErrors(result.issues) } }));
-      }
-      ctx.params = result.value;
-      return next(ctx);
+      return validateParams(schema, ctx, next);
     },
   };
+}
+
+async function validateParams(schema: StandardSchemaV1, ctx: ActionContext, next: Next): Promise<Outcome> {
+  let result = schema['~standard'].validate(ctx.body.params);
+  if (result instanceof Promise) result = await result;
+  if (result.issues !== undefined) {
+    return fail(new LiveError('VALIDATION_FAILED', { fields: { errors: fieldErrors(result.issues) } }));
+  }
+  ctx.params = result.value;
+  return next(ctx);
 }
 
 /** Groups Standard Schema issues by dotted field path. */
