@@ -72,9 +72,18 @@ describe('parseLogFormat and createLogger options', () => {
     expect(errorOf(() => createLogger({ destination: 'kafka:broker:9092' })).code).toBe('LOG_DESTINATION_INVALID');
   });
 
-  it('refuses a UDP datagram limit below what RFC 5426 guarantees', () => {
-    const error = errorOf(() => createLogger({ destination: 'syslog:udp://127.0.0.1:9', syslog: { maxDatagramBytes: 100 } }));
+  it.each([
+    [{ destination: 'syslog:udp://127.0.0.1:9', syslog: { maxDatagramBytes: 100 } }, 'syslog.maxDatagramBytes: must be an integer from 480 to 65507, got 100'],
+    [{ destination: 'syslog:tcp://127.0.0.1:9', syslog: { maxQueued: 0 } }, 'syslog.maxQueued: must be a whole number of at least 1, got 0'],
+    [{ destination: 'syslog:tcp://127.0.0.1:9', syslog: { reconnectMs: 1.5 } }, 'syslog.reconnectMs: must be a whole number of at least 1, got 1.5'],
+    [{ destination: 'otlp:http://127.0.0.1:9', otlp: { maxBatch: -1 } }, 'otlp.maxBatch: must be a whole number of at least 1, got -1'],
+    [{ destination: 'otlp:http://127.0.0.1:9', otlp: { intervalMs: 0 } }, 'otlp.intervalMs: must be a whole number of at least 1, got 0'],
+    [{ destination: 'file:./never.log', file: { size: '10 MB' } }, `file.size: must be a number with an optional k, m or g suffix (e.g. '10m'), got "10 MB"`],
+    [{ destination: 'file:./never.log', file: { frequency: 'weekly' as 'daily' } }, `file.frequency: must be 'daily', 'hourly' or a whole number of milliseconds, got "weekly"`],
+    [{ destination: 'file:./never.log', file: { keep: 0 } }, 'file.keep: must be a whole number of at least 1, got 0'],
+  ])('refuses a bad strategy option before opening anything (%#)', (options, message) => {
+    const error = errorOf(() => createLogger(options));
     expect(error.code).toBe('LOG_OPTION_INVALID');
-    expect(error.message).toBe('syslog.maxDatagramBytes: must be an integer from 480 to 65507, got 100');
+    expect(error.message).toBe(message);
   });
 });

@@ -4,6 +4,7 @@
  * `IDEMPOTENCY_KEY_REUSED`; params that differ only in object key order are the same request.
  */
 import { hash } from 'node:crypto';
+import { boundedMemo } from '../../core/memo.js';
 
 /**
  * JSON with object keys sorted (recursively, by UTF-16 code unit); arrays keep their order.
@@ -57,6 +58,17 @@ function encode(value: unknown): string | undefined {
  * requestFingerprint('order:main', 'createOrder', { item: 'book' });
  */
 export function requestFingerprint(componentId: string, action: string, params: unknown): string {
-  // One-shot `crypto.hash` (Node >= 20.12): no Hash object per request on the hot path.
-  return hash('sha256', canonicalJson([componentId, action, params]), 'base64url');
+  const text = canonicalJson([componentId, action, params]);
+  // Short texts repeat (the same button, the same params): hashed once while among the recent ones.
+  return text.length <= MEMO_MAX_TEXT ? memoDigest(text) : digest(text);
 }
+
+/** Longest canonical text memoised, so the memo stays small whatever the params (<= ~5 MB in all). */
+const MEMO_MAX_TEXT = 256;
+
+/** One-shot `crypto.hash` (Node >= 20.12): no Hash object per request on the hot path. */
+function digest(text: string): string {
+  return hash('sha256', text, 'base64url');
+}
+
+const memoDigest = boundedMemo(10_000, digest);

@@ -75,10 +75,33 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   }
 
   function rateLimit(key: string, policy: RateLimitPolicy, nowMs: number, now: number): RateLimitDecision {
-    const step = rateLimitStep(live(key, now)?.value ?? null, policy, nowMs);
-    if (step.ttlMs > 0) put(key, step.state, step.ttlMs, now);
-    else entries.delete(key);
+    const entry = live(key, now);
+    const step = rateLimitStep(entry?.value ?? null, policy, nowMs);
+    if (!(step.ttlMs > 0)) {
+      entries.delete(key);
+    } else if (entry !== undefined) {
+      // Every request of a client rewrites its counter: update the entry in place (one lookup, no new object).
+      entry.value = step.state;
+      entry.expiresAt = now + step.ttlMs;
+    } else {
+      put(key, step.state, step.ttlMs, now);
+    }
     return step.decision;
+  }
+
+  /**
+   * `deleteIfEquals(key, expected)` directly followed by `claim(key, value)` (an idempotency record
+   * completing) done as one compare-and-replace: when the entry holds `expected`, it takes `value`
+   * in place, with the results and the end state of the two ops (`true`, `null`) but one Map lookup
+   * and no hole left in the Map. Returns false, having changed nothing, when the pair does not apply.
+   */
+  function replaced(first: StoreOp & { op: 'deleteIfEquals' }, second: StoreOp | undefined, now: number): boolean {
+    if (second?.op !== 'claim' || second.key !== first.key) return false;
+    const entry = live(first.key, now);
+    if (entry === undefined || entry.value !== first.expected) return false;
+    entry.value = second.value;
+    entry.expiresAt = now + second.ttlMs;
+    return true;
   }
 
   /** One op of a batch; every op reads the same `now`. */
@@ -148,7 +171,17 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
         // Check every op before running any, so a malformed batch changes nothing.
         for (const op of ops) checkOp(op);
         const now = clock.now();
-        return ops.map((op) => apply(op, now));
+        const results: StoreOpResult[] = [];
+        for (let i = 0; i < ops.length; i++) {
+          const op = ops[i] as StoreOp;
+          if (op.op === 'deleteIfEquals' && replaced(op, ops[i + 1], now)) {
+            results.push(true, null);
+            i++;
+          } else {
+            results.push(apply(op, now));
+          }
+        }
+        return results;
       }),
     health: () => run(() => undefined),
     close() {
