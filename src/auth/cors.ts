@@ -93,7 +93,7 @@ export async function registerApiCors(app: FastifyInstance, options: ApiCorsOpti
         event: 'malicious_cors',
         level: 'WARN',
         description: `Cross-origin request from a disallowed origin ${JSON.stringify(String(origin).slice(0, 100))}`,
-        request: { ip: request.ip, method: request.method, url: request.url, headers: request.headers },
+        request: { ip: request.ip, method: request.method, url: request.url, headers: request.headers, requestId: String(request.id) },
       });
       return callback(null, refused);
     },

@@ -29,7 +29,7 @@ export interface SecurityEvent {
   level: SecurityLevel;
   /** A sentence for humans. Never a token, cookie, password or key. */
   description: string;
-  request?: Pick<RequestInfo, 'ip' | 'method' | 'url' | 'headers'> | undefined;
+  request?: (Pick<RequestInfo, 'ip' | 'method' | 'url' | 'headers'> & { readonly requestId?: string }) | undefined;
 }
 
 export interface SecurityEventSink {

@@ -1,7 +1,12 @@
 /**
  * Security events into the app's pino stream, with the fields of the OWASP Logging Cheat Sheet
  * (datetime with offset, appid, event, level, description, source_ip, useragent, request_uri,
- * request_method). Only those fields are taken from the request: no header, cookie or token text.
+ * request_method) plus `request_id`, which ties the event to the request's other lines. Only those
+ * fields are taken from the request: no header, cookie or token text.
+ *
+ * The cheat sheet's `level` is written as `event_level`: pino already writes a numeric `level`
+ * first, and a second `level` key would make the line a JSON object with a duplicate key (parsers
+ * keep one or the other).
  */
 import { type Clock, systemClock } from '../core/clock.js';
 import type { SecurityEvent, SecurityEventSink } from './security-events.js';
@@ -41,12 +46,13 @@ export function createSecurityLogger(options: SecurityLoggerOptions): SecurityEv
         datetime: isoWithOffset(clock.now()),
         appid,
         event: e.event,
-        level: e.level,
+        event_level: e.level,
         description: e.description,
         source_ip: e.request?.ip,
         useragent: typeof ua === 'string' ? ua.slice(0, MAX_UA) : undefined,
         request_uri: e.request?.url.split('?')[0],
         request_method: e.request?.method,
+        request_id: e.request?.requestId,
       };
       if (e.level === 'CRITICAL') logger.error(line, e.description);
       else if (e.level === 'WARN') logger.warn(line, e.description);

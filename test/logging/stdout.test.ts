@@ -57,6 +57,29 @@ describe('pretty strategy', () => {
   });
 });
 
+describe('security events in JSON', () => {
+  it('writes one `level` key (pino\'s number), the event\'s level as `event_level`, and the request id', async () => {
+    const out = capture();
+    const logger = createLogger({ format: 'json', stream: out });
+    const request = { ip: '203.0.113.7', method: 'POST', url: '/api/livecomponents/action?x=1', headers: { cookie: 'lc_session=secret' }, requestId: 'req-42' };
+    createSecurityLogger({ logger }).emit({ event: 'malicious_csrf', level: 'WARN', description: 'CSRF token refused', request });
+    await closeLogger(logger);
+    const line = out.text().trim();
+    expect(line.match(/"level":/g)).toHaveLength(1);
+    expect(JSON.parse(line)).toMatchObject({
+      level: 40,
+      security_event: true,
+      event: 'malicious_csrf',
+      event_level: 'WARN',
+      source_ip: '203.0.113.7',
+      request_uri: '/api/livecomponents/action',
+      request_method: 'POST',
+      request_id: 'req-42',
+    });
+    expect(line).not.toContain('secret');
+  });
+});
+
 describe('the real standard output (a child process)', () => {
   const child = fileURLToPath(new URL('./fixtures/stdout-child.ts', import.meta.url));
   const root = fileURLToPath(new URL('../..', import.meta.url));
