@@ -2,8 +2,9 @@
  * Outgoing mail (password reset links) through one small interface, so the service never knows
  * how mail leaves:
  *
- * - development: `logMailTransport` writes the message, link included, to the log — the one log
- *   line that holds a secret, and only where no real mail goes out;
+ * - development: `logMailTransport` prints the message, link included, to stderr, and logs that it
+ *   did (without the text): the log stream redacts every `token=…`, which would make the link
+ *   useless, and the log must stay free of secrets whatever the environment;
  * - production: `smtpMailTransport` sends through `nodemailer` to `SMTP_URL`;
  * - production without `SMTP_URL`: `unconfiguredMailTransport` logs a warning without the link;
  * - tests: `capturedMailTransport` keeps the messages in memory.
@@ -28,12 +29,16 @@ export interface MailLogger {
   warn(obj: object, msg: string): void;
 }
 
-/** Development: the whole message goes to the log. Never use it where real users reset passwords. */
-export function logMailTransport(logger: MailLogger): MailTransport {
+/**
+ * Development: the whole message is printed (to stderr by default), outside the log stream; the log
+ * gets a line without the text. Never use it where real users reset passwords.
+ */
+export function logMailTransport(logger: MailLogger, print: (text: string) => void = (text) => void process.stderr.write(text)): MailTransport {
   return {
     kind: 'log',
     async send(message) {
-      logger.info({ mail_to: message.to, mail_subject: message.subject, mail_text: message.text }, 'development mail (not sent)');
+      print(`\n--- development mail (not sent) ---\nTo: ${message.to}\nSubject: ${message.subject}\n\n${message.text}\n---\n`);
+      logger.info({ mail_to: message.to, mail_subject: message.subject }, 'development mail (not sent): printed to stderr');
     },
   };
 }

@@ -187,11 +187,16 @@ describe('mail transports', () => {
     };
   }
 
-  it('development: the message, link included, goes to the log', async () => {
+  it('development: the message, link included, is printed outside the log; the log line has no text', async () => {
     const log = recorder();
-    await logMailTransport(log).send(message);
-    expect(log.lines).toHaveLength(1);
-    expect(JSON.stringify(log.lines[0])).toContain('#token=SECRET');
+    const printed: string[] = [];
+    await logMailTransport(log, (text) => void printed.push(text)).send(message);
+    expect(printed).toHaveLength(1);
+    expect(printed[0]).toContain('To: ada@example.com');
+    expect(printed[0]).toContain('https://app.example.com/reset-password#token=SECRET');
+    expect(log.lines).toEqual([
+      { level: 'info', obj: { mail_to: 'ada@example.com', mail_subject: 'Reset your password' }, msg: 'development mail (not sent): printed to stderr' },
+    ]);
   });
 
   it('production without SMTP_URL: one warning, never the link', async () => {
