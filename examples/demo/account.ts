@@ -1,7 +1,13 @@
 /**
  * The reference app's account pages: `GET /login` (the sign-in form, or who is signed in),
  * `POST /login` and `POST /logout` (HTML forms, CSRF-protected with the page's token, through the
- * auth module's browser sign-in), and `GET /profile` with the `profile:main` component.
+ * auth module's browser sign-in), `GET /profile` with the `profile:main` component, and the
+ * password recovery pages `GET /forgot-password` and `GET /reset-password`.
+ *
+ * The recovery forms carry `data-auth-form`: public/app.js posts them as JSON to the auth API
+ * (`/api/v1/auth/forgot-password`, `/api/v1/auth/reset-password`) and shows the answer. The reset
+ * token travels in the link's fragment (`/reset-password#token=…`), which browsers never send to a
+ * server: the page's script reads it, and it never appears in the HTML or in a log.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { html, type PageView, type SafeHtml, type User } from '../../src/index.js';
@@ -39,9 +45,42 @@ function loginBody(view: PageView, user: User | null, message: string | null, em
     <button type="submit" class="btn primary">Sign in</button>
   </form>
   ${message === null ? null : html`<p class="flash" role="alert" data-login-error>${message}</p>`}
+  <p class="muted"><a href="/forgot-password" data-testid="forgot-link">Forgot your password?</a></p>
 </section>
 <p class="muted">No account yet? Create one with <code>POST /api/v1/auth/register</code> (see docs/auth.md).</p>`;
 }
+
+/** Forms posted by public/app.js need it: without it, they stay disabled and say so. */
+const NEEDS_SCRIPT = html`<noscript><p class="flash">This form needs JavaScript.</p></noscript>`;
+
+/**
+ * The two lines every recovery form answers in: `data-auth-status` (`role=status`) for success and
+ * `data-auth-error` (`role=alert`) for the API's error sentence and code. Filled by public/app.js.
+ */
+const ANSWER_LINES = html`<p class="notice" role="status" data-auth-status hidden></p>
+  <p class="flash" role="alert" data-auth-error></p>`;
+
+const forgotPasswordBody = html`<section class="card">
+  <p>Enter the email of your account: if it has one, a link to choose a new password is mailed to it.</p>
+  <form method="post" class="stack" data-auth-form="forgot-password" data-testid="forgot-password-form">
+    <label class="field">Email <input type="email" name="email" required maxlength="254" autocomplete="email"></label>
+    <button type="submit" class="btn primary" disabled>Send the link</button>
+  </form>
+  ${ANSWER_LINES}
+  ${NEEDS_SCRIPT}
+</section>
+<p class="muted"><a href="/login">Back to sign in</a></p>`;
+
+const resetPasswordBody = html`<section class="card">
+  <form method="post" class="stack" data-auth-form="reset-password" data-testid="reset-password-form">
+    <label class="field">New password <input type="password" name="password" required minlength="8" maxlength="128" autocomplete="new-password"></label>
+    <p class="muted">8 to 128 characters. Every sign-in of your account ends when it changes.</p>
+    <button type="submit" class="btn primary" disabled>Set the new password</button>
+  </form>
+  ${ANSWER_LINES}
+  ${NEEDS_SCRIPT}
+</section>
+<p class="muted">Link expired or already used? <a href="/forgot-password">Ask for a new one</a>.</p>`;
 
 /** A refused form: the same page again, with the error's status, headers and sentence. */
 async function refusedPage(
@@ -60,7 +99,7 @@ async function refusedPage(
     .code(error.statusCode)
     .headers({ ...result.headers, ...error.headers })
     .type('text/html; charset=utf-8')
-    .send(layout(view, { title: 'Sign in', path: '/login', body: loginBody(view, user, message, email) }));
+    .send(layout(view, { title: 'Sign in', path: '/login', body: loginBody(view, user, message, email), user }));
 }
 
 export async function accountPages(app: FastifyInstance, options: AccountPagesOptions): Promise<void> {
@@ -78,7 +117,7 @@ export async function accountPages(app: FastifyInstance, options: AccountPagesOp
     const signedOut = (request.query as Record<string, unknown>).signed_out !== undefined;
     return reply
       .type('text/html; charset=utf-8')
-      .send(layout(view, { title: 'Sign in', path: '/login', body: loginBody(view, user, signedOut ? 'You are signed out.' : null, '') }));
+      .send(layout(view, { title: 'Sign in', path: '/login', body: loginBody(view, user, signedOut ? 'You are signed out.' : null, ''), user }));
   });
 
   app.post('/login', { bodyLimit: FORM_LIMIT }, async (request, reply) => {
@@ -95,6 +134,23 @@ export async function accountPages(app: FastifyInstance, options: AccountPagesOp
     return refusedPage(app, request, reply, result, '');
   });
 
+  app.get('/forgot-password', async (request, reply) => {
+    const view = await app.livecomponents.view(request, reply);
+    const user = await app.livecomponents.runtime.userOf(view.session);
+    return reply
+      .type('text/html; charset=utf-8')
+      .send(layout(view, { title: 'Forgot your password?', path: '/forgot-password', body: forgotPasswordBody, user }));
+  });
+
+  // The token is in the link's fragment, read by public/app.js: this page is the same for everyone.
+  app.get('/reset-password', async (request, reply) => {
+    const view = await app.livecomponents.view(request, reply);
+    const user = await app.livecomponents.runtime.userOf(view.session);
+    return reply
+      .type('text/html; charset=utf-8')
+      .send(layout(view, { title: 'Choose a new password', path: '/reset-password', body: resetPasswordBody, user }));
+  });
+
   app.get('/profile', async (request, reply) => {
     const view = await app.livecomponents.view(request, reply);
     const user = await app.livecomponents.runtime.userOf(view.session);
@@ -102,7 +158,7 @@ export async function accountPages(app: FastifyInstance, options: AccountPagesOp
     if (user !== null) await app.livecomponents.runtime.states.save(view.session, 'profile:main', profileStateFor(user));
     const body = html`<section class="card">${await view.mount('profile:main')}</section>
 ${user === null ? null : signOutForm(view)}`;
-    return reply.type('text/html; charset=utf-8').send(layout(view, { title: 'Profile', path: '/profile', body }));
+    return reply.type('text/html; charset=utf-8').send(layout(view, { title: 'Profile', path: '/profile', body, user }));
   });
 }
 

@@ -1,22 +1,36 @@
-import { html, type PageView, type SafeHtml } from '../../src/index.js';
+import { html, type PageView, type SafeHtml, type User } from '../../src/index.js';
 
 const NAV = [
   ['/', 'Counter'],
   ['/orders', 'Orders'],
   ['/payment', 'Payment'],
   ['/profile', 'Profile'],
-  ['/login', 'Sign in'],
 ] as const;
 
+export interface LayoutPage {
+  title: string;
+  path: string;
+  body: SafeHtml;
+  /** The signed-in user (`runtime.userOf(view.session)`), or `null`: the nav shows "Sign in" or the account. */
+  user: User | null;
+}
+
+const current = (href: string, path: string): SafeHtml | null => (href === path ? html`aria-current="page"` : null);
+
 /** The reference app's page frame: navigation, a card for the content, a line for errors. */
-export function layout(view: PageView, page: { title: string; path: string; body: SafeHtml }): string {
+export function layout(view: PageView, page: LayoutPage): string {
+  const account =
+    page.user === null
+      ? html`<a href="/login" ${current('/login', page.path)}>Sign in</a>`
+      : html`<a href="/login" ${current('/login', page.path)} data-nav-account title="Account">${page.user.email}</a>`;
   return view.document({
     title: `${page.title} · LiveComponents`,
     head: html`<link rel="stylesheet" href="/assets/app.css">
 <script type="module" src="/assets/app.js"></script>`,
     body: html`<header><nav>
   <a class="brand" href="/">LiveComponents</a>
-  ${NAV.map(([href, label]) => html`<a href="${href}" ${href === page.path ? html`aria-current="page"` : null}>${label}</a>`)}
+  ${NAV.map(([href, label]) => html`<a href="${href}" ${current(href, page.path)}>${label}</a>`)}
+  ${account}
 </nav></header>
 <main>
   <h1>${page.title}</h1>

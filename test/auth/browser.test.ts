@@ -1,44 +1,71 @@
 /**
  * Signing in through the reference app's `/login` page in Chromium, editing the display name in
- * `profile:main`, signing out, and the profile action answering 401 afterwards.
+ * `profile:main`, signing out, and the profile action answering 401 afterwards; and a password
+ * reset through `/forgot-password`, the mailed link and `/reset-password`.
  */
-import { createServer } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { freePort } from '../helpers/ports.js';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
 import type { Browser } from 'playwright-core';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDemoApp } from '../../examples/demo/app.js';
+import { capturedMailTransport } from '../../src/auth/index.js';
+import { FORGOT_PASSWORD_ANSWER } from '../../src/auth/routes.js';
 import { ATTR, ROUTES } from '../../src/core/wire.js';
+import { loadConfig } from '../../src/ops/config.js';
+import { memorySecurityEvents } from '../../src/ops/security-events.js';
 import { browserTestsEnabled, launchChromium } from '../browser/browser.js';
-import { demoApp } from '../helpers/demo.js';
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 const PASSWORD = 'correct horse battery staple';
+const NEW_PASSWORD = 'a brand new password';
+
+/** The reference app on `port` with a captured mail transport and every log line kept (like test/helpers/demo.ts). */
+async function startDemo(port: number) {
+  const dataDir = mkdtempSync(join(tmpdir(), 'lc-test-'));
+  const config = loadConfig({
+    LC_STATE_KEYS: randomBytes(32).toString('base64'),
+    LC_SESSION_SECRET: randomBytes(32).toString('base64'),
+    DATABASE_URL: `sqlite:${join(dataDir, 'test.db')}`,
+    HOST: '127.0.0.1',
+    PORT: String(port),
+  });
+  const logs: string[] = [];
+  const mail = capturedMailTransport();
+  const app: FastifyInstance = await createDemoApp({
+    config,
+    loggerInstance: pino({ level: 'trace' }, { write: (line: string) => void logs.push(line) }),
+    framework: { events: memorySecurityEvents(), dataDir },
+    auth: { mail, password: { memoryCost: 1024, timeCost: 1, parallelism: 1 } },
+  });
+  await app.listen({ port, host: '127.0.0.1' });
+  return { app, logs, mail };
+}
+
+async function register(base: string, email: string, name: string): Promise<void> {
+  const registered = await fetch(`${base}/api/v1/auth/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email, password: PASSWORD, name }),
+  });
+  expect(registered.status).toBe(201);
+}
 
 describe.runIf(browserTestsEnabled('sign-in and profile in Chromium'))('sign-in and profile in Chromium', () => {
-  let demo: Awaited<ReturnType<typeof demoApp>>;
+  let demo: Awaited<ReturnType<typeof startDemo>>;
   let base: string;
   let browser: Browser;
 
   beforeAll(async () => {
     const port = await freePort();
-    demo = await demoApp({ HOST: '127.0.0.1', PORT: String(port) });
-    await demo.app.listen({ port, host: '127.0.0.1' });
+    demo = await startDemo(port);
     base = `http://127.0.0.1:${port}`;
     browser = await launchChromium();
-    const registered = await fetch(`${base}/api/v1/auth/register`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ email: 'ada@example.com', password: PASSWORD, name: 'Ada' }),
-    });
-    expect(registered.status).toBe(201);
+    await register(base, 'ada@example.com', 'Ada');
   });
   afterAll(async () => {
     await browser?.close();
@@ -91,6 +118,81 @@ describe.runIf(browserTestsEnabled('sign-in and profile in Chromium'))('sign-in 
     const { access_token: access } = (await login.json()) as { access_token: string };
     const me = await fetch(`${base}/api/v1/auth/me`, { headers: { authorization: `Bearer ${access}` } });
     expect(await me.json()).toMatchObject({ name: 'Ada Lovelace' });
+    await context.close();
+  });
+
+  it('asks for a link at /forgot-password, sets a new password at the mailed link, and signs in with it', async () => {
+    await register(base, 'grace@example.com', 'Grace');
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const auth = (path: string) => (r: { url(): string }) => r.url() === `${base}/api/v1/auth/${path}`;
+
+    await page.goto(`${base}/login`);
+    expect(await page.locator('nav a[href="/login"]').textContent()).toBe('Sign in');
+    await Promise.all([page.waitForURL(`${base}/forgot-password`), page.getByRole('link', { name: 'Forgot your password?' }).click()]);
+    await page.locator('input[name="email"]').fill('Grace@Example.com');
+    const [asked] = await Promise.all([page.waitForResponse(auth('forgot-password')), page.getByRole('button', { name: 'Send the link' }).click()]);
+    expect(asked.status()).toBe(202);
+    const status = page.getByRole('status').and(page.locator('[data-auth-status]'));
+    await status.waitFor({ state: 'visible' });
+    expect(await status.textContent()).toBe(FORGOT_PASSWORD_ANSWER.message);
+    expect(await page.locator('[data-auth-error]').textContent()).toBe('');
+
+    // The mail goes out in the background, after the answer.
+    await demo.app.livecomponentsAuth.service.idle();
+    expect(demo.mail.messages.map((m) => [m.to, m.subject])).toEqual([['grace@example.com', 'Reset your password']]);
+    const link = new RegExp(`^${base}/reset-password#token=([A-Za-z0-9_-]{43})$`, 'm').exec(demo.mail.messages[0]?.text ?? '');
+    expect(link).not.toBeNull();
+    const [url, token] = link as unknown as [string, string];
+
+    await page.goto(url);
+    // The script (run before the load event) took the token and dropped it from the address bar.
+    expect(page.url()).toBe(`${base}/reset-password`);
+    expect(await page.content()).not.toContain(token);
+    await page.locator('input[name="password"]').fill(NEW_PASSWORD);
+    const [reset] = await Promise.all([page.waitForResponse(auth('reset-password')), page.getByRole('button', { name: 'Set the new password' }).click()]);
+    expect(reset.status()).toBe(204);
+    expect(reset.request().postDataJSON()).toEqual({ token, password: NEW_PASSWORD });
+    await status.waitFor({ state: 'visible' });
+    expect(await status.textContent()).toBe('Your password is changed, and every sign-in of your account has ended. Sign in with the new password');
+    expect(await page.locator('form[data-auth-form]').isHidden()).toBe(true);
+
+    await Promise.all([page.waitForURL(`${base}/login`), status.getByRole('link', { name: 'Sign in with the new password' }).click()]);
+    await page.locator('input[name="email"]').fill('grace@example.com');
+    await page.locator('input[name="password"]').fill(NEW_PASSWORD);
+    await Promise.all([page.waitForURL(`${base}/profile`), page.getByRole('button', { name: 'Sign in' }).click()]);
+    expect(await page.locator('[data-email]').textContent()).toBe('grace@example.com');
+    expect(await page.locator('[data-name]').textContent()).toBe('Grace');
+    expect(await page.locator('nav a[href="/login"]').textContent()).toBe('grace@example.com');
+
+    // The link works once: opened again, the API's refusal shows in the alert line.
+    await page.goto(url);
+    expect(page.url()).toBe(`${base}/reset-password`);
+    await page.locator('input[name="password"]').fill('yet another password');
+    const [again] = await Promise.all([page.waitForResponse(auth('reset-password')), page.getByRole('button', { name: 'Set the new password' }).click()]);
+    expect(again.status()).toBe(400);
+    const alert = page.getByRole('alert').and(page.locator('[data-auth-error]'));
+    await expect
+      .poll(() => alert.textContent())
+      .toBe('This password reset link is invalid, expired or already used. Ask for a new one. [RESET_TOKEN_INVALID]');
+    expect(await status.isHidden()).toBe(true);
+
+    // Opened without its fragment, the page says so and its button stays disabled.
+    await page.goto(`${base}/reset-password`);
+    expect(await alert.textContent()).toBe(
+      'This page opens from the link in the password reset mail, and this address has no token. Ask for a new link.',
+    );
+    expect(await page.getByRole('button', { name: 'Set the new password' }).isDisabled()).toBe(true);
+
+    // The old password is gone; the server saw the page requests but never the token.
+    const old = await fetch(`${base}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'grace@example.com', password: PASSWORD }),
+    });
+    expect(old.status).toBe(401);
+    expect(demo.logs.some((line) => line.includes('"url":"/reset-password"'))).toBe(true);
+    expect(demo.logs.filter((line) => line.includes(token))).toEqual([]);
     await context.close();
   });
 });

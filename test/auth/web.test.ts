@@ -71,6 +71,79 @@ eachEngine('browser sign-in', (engine) => {
     expect(res.body).toContain('<a href="/login" aria-current="page">Sign in</a>');
   });
 
+  /** The nav's links as `[href, text, aria-current?]`. */
+  function navLinks(body: string): string[][] {
+    const nav = /<nav>([\s\S]*?)<\/nav>/.exec(body)?.[1] ?? '';
+    return [...nav.matchAll(/<a ([^>]*)>([^<]*)<\/a>/g)].map(([, attrs = '', text = '']) => [
+      /href="([^"]*)"/.exec(attrs)?.[1] ?? '',
+      text,
+      ...(attrs.includes('aria-current="page"') ? ['current'] : []),
+    ]);
+  }
+  const NAV_PAGES = [['/', 'Counter'], ['/orders', 'Orders'], ['/payment', 'Payment'], ['/profile', 'Profile']] as const;
+
+  it('the nav says "Sign in" to a signed-out browser and shows the account of a signed-in one', async () => {
+    const expected = (path: string, account: string) => [
+      ['/', 'LiveComponents'],
+      ...NAV_PAGES.map(([href, label]) => (href === path ? [href, label, 'current'] : [href, label])),
+      path === '/login' ? ['/login', account, 'current'] : ['/login', account],
+    ];
+    const paths = ['/', '/orders', '/payment', '/profile', '/login', '/forgot-password', '/reset-password'];
+    for (const path of paths) expect(navLinks((await load(path)).res.body), path).toEqual(expected(path, 'Sign in'));
+
+    const signedIn = await signIn();
+    for (const path of paths) {
+      const { res } = await load(path, signedIn);
+      expect(navLinks(res.body), path).toEqual(expected(path, 'ada@example.com'));
+      expect(res.body, path).toContain('data-nav-account title="Account">ada@example.com</a>');
+      expect(res.body, path).not.toContain('>Sign in</a>');
+    }
+
+    const { browser } = await load('/login', signedIn);
+    const out = await form('/logout', browser, { _csrf_token: browser.token });
+    expect(out.statusCode).toBe(303);
+    const signedOut = { cookie: sessionCookieOf(out) as string, token: '' };
+    expect(navLinks((await load('/', signedOut)).res.body)).toEqual(expected('/', 'Sign in'));
+  });
+
+  it('the login form links to /forgot-password', async () => {
+    const { res } = await load('/login');
+    expect(res.body).toContain('<a href="/forgot-password" data-testid="forgot-link">Forgot your password?</a>');
+  });
+
+  it('GET /forgot-password and /reset-password answer HTML forms posted by app.js, with no inline script', async () => {
+    const forgot = (await load('/forgot-password')).res;
+    const reset = (await load('/reset-password?token=not-from-here')).res;
+    for (const res of [forgot, reset]) {
+      expect(res.headers['content-type']).toBe('text/html; charset=utf-8');
+      expect(res.body).toContain('<script type="module" src="/assets/app.js"></script>');
+      // Every script is a file: no inline code.
+      expect(res.body.match(/<script\b[^>]*>/g)?.every((tag) => / src="[^"]+"/.test(tag))).toBe(true);
+      expect(res.body).toContain('<p class="notice" role="status" data-auth-status hidden></p>');
+      expect(res.body).toContain('<p class="flash" role="alert" data-auth-error></p>');
+    }
+    expect(forgot.body).toContain('<title>Forgot your password? · LiveComponents</title>');
+    expect(forgot.body).toContain('<form method="post" class="stack" data-auth-form="forgot-password" data-testid="forgot-password-form">');
+    expect(forgot.body).toContain('<input type="email" name="email" required maxlength="254" autocomplete="email">');
+    expect(forgot.body).toContain('<button type="submit" class="btn primary" disabled>Send the link</button>');
+
+    expect(reset.body).toContain('<title>Choose a new password · LiveComponents</title>');
+    expect(reset.body).toContain('<form method="post" class="stack" data-auth-form="reset-password" data-testid="reset-password-form">');
+    expect(reset.body).toContain(
+      '<input type="password" name="password" required minlength="8" maxlength="128" autocomplete="new-password">',
+    );
+    expect(reset.body).toContain('<button type="submit" class="btn primary" disabled>Set the new password</button>');
+    expect(reset.body).toContain('<a href="/forgot-password">Ask for a new one</a>');
+    // The page is the same for everyone: the token is read from the fragment by the script, never echoed.
+    expect(reset.body).not.toContain('not-from-here');
+    expect(reset.body).not.toMatch(/name="token"|value="[A-Za-z0-9_-]{43}"/);
+
+    const script = await t.app.inject({ method: 'GET', url: '/assets/app.js' });
+    expect(script.statusCode).toBe(200);
+    expect(script.body).toContain("document.querySelectorAll('form[data-auth-form]')");
+    expect(script.body).toContain("const AUTH_API = '/api/v1/auth';");
+  });
+
   it('signs in: 303 to /profile, a new session id naming the user, the old id and its CSRF tokens dead', async () => {
     const { browser } = await load('/login');
     const res = await form('/login', browser, { _csrf_token: browser.token, email: 'ada@example.com', password: PASSWORD });

@@ -2,7 +2,7 @@
  * The reference app in a real browser: the runtime served by the plugin, real sessions, CSRF,
  * idempotency and rate limits. Each test gets a fresh browser context (a fresh session).
  */
-import { createServer } from 'node:net';
+import { freePort } from '../helpers/ports.js';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ATTR, CSRF_META_NAME, HEADERS, ROUTES } from '../../src/core/wire.js';
@@ -10,16 +10,6 @@ import { demoApp } from '../helpers/demo.js';
 import { browserTestsEnabled, humanDoubleClick, launchChromium, recordEvents, type RecordedEvent } from './browser.js';
 
 /** A port free right now: the app's origin (checked by CSRF) must be known before it starts. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 type Demo = Awaited<ReturnType<typeof demoApp>>;
 let demo: Demo;

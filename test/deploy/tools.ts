@@ -7,7 +7,6 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 
@@ -51,19 +50,7 @@ export function run(command: string, args: readonly string[], options: { cwd?: s
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
-/** A loopback TCP port nobody listens on right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '../helpers/ports.js';
 
 /** Every file under deploy/ (relative paths), sorted. */
 export function deployFiles(dir = ''): string[] {

@@ -9,6 +9,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
+import { freePort } from '../helpers/ports.js';
+
+export { freePort };
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -23,19 +26,6 @@ function findRedis(): boolean {
 /** Whether `redis-server` and `redis-cli` are installed (see the module comment). */
 export const REDIS_AVAILABLE = findRedis();
 
-/** A port nobody listens on right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Resolves once `PING` on `port` answers `PONG`; rejects after `timeoutMs`. */
 export async function waitForPong(port: number, timeoutMs = 10_000): Promise<void> {
