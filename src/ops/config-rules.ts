@@ -170,7 +170,9 @@ const redis: ConfigCheck = {
   startup: false,
   run(c) {
     if (c.REDIS_URL !== undefined) return { problems: [], summary: `${c.INSTANCES} instance(s) share Redis` };
-    if (c.INSTANCES === 1) return { problems: [], summary: '1 instance; in-process store' };
+    // Without Redis, sessions, state, idempotency and rate limits live in an embedded SQLite file
+    // (runtime/backends.ts): durable, but on this machine only.
+    if (c.INSTANCES === 1) return { problems: [], summary: '1 instance; sessions and state in an embedded SQLite file (no REDIS_URL)' };
     return {
       problems: [
         problem(

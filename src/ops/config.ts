@@ -102,7 +102,7 @@ export interface AppConfig {
   NODE_ENV: 'development' | 'production' | 'test';
   /** `sqlite:PATH` or `postgres://…`. @default 'sqlite:./data/livecomponents.db' */
   DATABASE_URL: string;
-  /** Shared store for several instances. @default undefined (in-process store) */
+  /** Shared store for several instances. @default undefined (the store is the embedded SQLite file) */
   REDIS_URL: string | undefined;
   /** Comma-separated base64 32-byte keys, newest first. @default undefined (development: generated) */
   LC_STATE_KEYS: string | undefined;
