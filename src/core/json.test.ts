@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { jsonString } from './json.js';
+import { jsonString, rememberJsonString } from './json.js';
 
 describe('jsonString', () => {
   it('is JSON.stringify for any string, remembered or not', () => {
@@ -20,5 +20,13 @@ describe('jsonString', () => {
       const s = `<p>${i}</p>`;
       expect(jsonString(s)).toBe(JSON.stringify(s));
     }
+  });
+});
+
+describe('rememberJsonString', () => {
+  it('is JSON.stringify, and jsonString then finds the text', () => {
+    const html = ['<div data-x="', 2, '">−</div>'].join('');
+    expect(rememberJsonString(html)).toBe(JSON.stringify(html));
+    expect(jsonString(html)).toBe(JSON.stringify(html));
   });
 });

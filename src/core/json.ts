@@ -14,7 +14,21 @@ let nextSlot = 0;
 
 /** `JSON.stringify(text)`, from the memo when `text` was among the last strings encoded. */
 export function jsonString(text: string): string {
-  for (let i = 0; i < SLOTS; i++) if (inputs[i] === text) return outputs[i] as string;
+  // Newest first: the response body asks for the HTML its own request just remembered, usually
+  // the last one, and that same string object is found in one comparison.
+  for (let n = 1, i = nextSlot; n <= SLOTS; n++) {
+    i = i === 0 ? SLOTS - 1 : i - 1;
+    if (inputs[i] === text) return outputs[i] as string;
+  }
+  return rememberJsonString(text);
+}
+
+/**
+ * `JSON.stringify(text)`, remembered for a later `jsonString` of the same text, without looking
+ * the text up first: for text just made (a fresh render), which a lookup would not find, and where
+ * each miss compares nearly all of an HTML string of the same length.
+ */
+export function rememberJsonString(text: string): string {
   const json = JSON.stringify(text);
   inputs[nextSlot] = text;
   outputs[nextSlot] = json;

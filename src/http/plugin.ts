@@ -68,14 +68,16 @@ const plugin: FastifyPluginAsync<LiveComponentsPluginOptions> = async (app, opti
   await app.register(actionRoute, { runtime, sessionCookie });
 };
 
+/** `__proto__` and `constructor.prototype` keys are refused, not silently merged (one object, not one per request). */
+const JSON_PARSE_OPTIONS = { protoAction: 'error', constructorAction: 'error' } as const;
+
 /** The action route lives in its own context: only JSON is parsed there, errors map to our codes. */
 async function actionRoute(app: FastifyInstance, opts: { runtime: LiveRuntime; sessionCookie: SessionCookie }): Promise<void> {
   const { runtime, sessionCookie } = opts;
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: ACTION_BODY_LIMIT }, (_req, text, done) => {
     try {
-      // `__proto__` and `constructor.prototype` keys are refused, not silently merged.
-      done(null, secureJson.parse(text as string, undefined, { protoAction: 'error', constructorAction: 'error' }));
+      done(null, secureJson.parse(text as string, undefined, JSON_PARSE_OPTIONS));
     } catch {
       done(new LiveError('INVALID_REQUEST', { message: 'The body is not valid JSON.' }), undefined);
     }

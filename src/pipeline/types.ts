@@ -56,6 +56,13 @@ export interface ActionContext {
    * `null` when no prefetch ran: a stage then writes directly.
    */
   deferred?: StoreOp[] | null;
+  /**
+   * What a stage worked out for this request and needs again later (the idempotency claim, with its
+   * random lock, is made in `prepare` and used in `run`), keyed by stage. Created by the first stage
+   * that keeps something; it goes with the request, where a WeakMap keyed by the context would cost
+   * the garbage collector an entry per request.
+   */
+  stageData?: Map<Stage, unknown>;
 }
 
 /** A successful action, before the fresh CSRF token is added. */

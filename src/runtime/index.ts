@@ -93,7 +93,8 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
 
     // Without a session no token can verify: an ephemeral session lets the CSRF stage refuse it.
     const session = maybeSession ?? sessions.ephemeral();
-    const user = await userOf(session);
+    // No `userOf` call for an anonymous session: nothing to look up, nothing to await.
+    const user = session.userId !== null && resolveUser !== undefined ? await resolveUser(session.userId) : null;
     const componentContext: ComponentContext = { user, componentId: body.componentId, instance: id.instance };
     const ctx: ActionContext = {
       request,

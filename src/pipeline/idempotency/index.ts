@@ -84,18 +84,19 @@ export function createIdempotencyStage(options: IdempotencyStageOptions): Stage 
     return store.deleteIfEquals(storeKey, pending).catch(onStoreError);
   }
 
-  /** Replaces our claim with the result without overwriting a record another request made meanwhile. */
-  function complete(ctx: ActionContext, storeKey: string, pending: string, done: string, ttlMs: number): Promise<unknown> {
-    const ops: StoreOp[] = [
-      { op: 'deleteIfEquals', key: storeKey, expected: pending },
-      { op: 'claim', key: storeKey, value: done, ttlMs },
-    ];
+  /**
+   * Replaces our claim with the result without overwriting a record another request made meanwhile.
+   * `null` when the ops were queued on `ctx.deferred` (nothing to wait for).
+   */
+  function complete(ctx: ActionContext, storeKey: string, pending: string, done: string, ttlMs: number): Promise<unknown> | null {
+    const dropPending: StoreOp = { op: 'deleteIfEquals', key: storeKey, expected: pending };
+    const putDone: StoreOp = { op: 'claim', key: storeKey, value: done, ttlMs };
     if (ctx.deferred) {
       // Flushed with the new state after the action, in the pipeline's second round trip.
-      ctx.deferred.push(...ops);
-      return Promise.resolve();
+      ctx.deferred.push(dropPending, putDone);
+      return null;
     }
-    return store.batch(ops).catch(onStoreError);
+    return store.batch([dropPending, putDone]).catch(onStoreError);
   }
 
   async function runClaimed(ctx: ActionContext, next: Next, key: string, storeKey: string, fp: string, pending: string): Promise<Outcome> {
@@ -115,7 +116,9 @@ export function createIdempotencyStage(options: IdempotencyStageOptions): Stage 
     const createdAt = isoSeconds(now);
     const { html, state } = outcome.result;
     const done: DoneRecord = { s: 'done', fp, html, state, created_at: createdAt, exp: now + ttlSeconds * 1000 };
-    await complete(ctx, storeKey, pending, doneRecordText(done), ttlSeconds * 1000);
+    // With the prefetch the write is only queued (flushed after the action): nothing to wait for.
+    const completing = complete(ctx, storeKey, pending, doneRecordText(done), ttlSeconds * 1000);
+    if (completing !== null) await completing;
     return ok({ ...outcome.result, idempotency: { key, cached: false, ttl: ttlSeconds, created_at: createdAt } });
   }
 
@@ -126,10 +129,8 @@ export function createIdempotencyStage(options: IdempotencyStageOptions): Stage 
     fp: string;
     pending: string;
   }
-  const claims = new WeakMap<ActionContext, Claim | LiveError | null>();
-
   function claimOf(ctx: ActionContext): Claim | LiveError | null {
-    let claim = claims.get(ctx);
+    let claim = ctx.stageData?.get(stage) as Claim | LiveError | null | undefined;
     if (claim !== undefined) return claim;
     const key = parseIdempotencyKey(ctx.request.headers[HEADERS.idempotencyKey], ctx.body.idempotencyKey);
     if (key === null || key instanceof LiveError) {
@@ -140,7 +141,7 @@ export function createIdempotencyStage(options: IdempotencyStageOptions): Stage 
       const record: PendingRecord = { s: 'pending', fp, lock: randomBytes(16).toString('base64url'), exp: clock.now() + lockTtlMs };
       claim = { key, storeKey: storeKeys.idempotency(scope, key), fp, pending: JSON.stringify(record) };
     }
-    claims.set(ctx, claim);
+    (ctx.stageData ??= new Map()).set(stage, claim);
     return claim;
   }
 

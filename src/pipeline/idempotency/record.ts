@@ -9,7 +9,7 @@
  * remaining `ttl` without another round trip. The random `lock` makes each pending value unique,
  * so `deleteIfEquals` only ever releases the caller's own claim.
  */
-import { jsonString } from '../../core/json.js';
+import { rememberJsonString } from '../../core/json.js';
 
 export interface PendingRecord {
   readonly s: 'pending';
@@ -32,11 +32,11 @@ export type IdempotencyRecord = PendingRecord | DoneRecord;
 
 /**
  * `JSON.stringify(record)`, the same text byte for byte, built field by field so the HTML goes
- * through `jsonString`: the response body encodes the same HTML next, and finds it there.
+ * through `rememberJsonString`: the response body encodes the same HTML next, and finds it there.
  */
 export function doneRecordText(record: DoneRecord): string {
   return (
-    `{"s":"done","fp":${JSON.stringify(record.fp)},"html":${jsonString(record.html)},"state":${JSON.stringify(record.state)}` +
+    `{"s":"done","fp":${JSON.stringify(record.fp)},"html":${rememberJsonString(record.html)},"state":${JSON.stringify(record.state)}` +
     `,"created_at":${JSON.stringify(record.created_at)},"exp":${JSON.stringify(record.exp)}}`
   );
 }

@@ -32,9 +32,13 @@ export function createPrefetchStage(options: PrefetchStageOptions): Stage {
   return {
     name: 'prefetch',
     async run(ctx, next) {
-      const prepared: (PreparedOp | null)[] = preparing.map((s) => (s.prepare as (c: ActionContext) => PreparedOp | null)(ctx));
+      const prepared: (PreparedOp | null)[] = [];
       const ops: StoreOp[] = [sessions.recordOp(ctx.session)];
-      for (const p of prepared) if (p !== null) ops.push(p.op);
+      for (let s = 0; s < preparing.length; s++) {
+        const p = (preparing[s] as Stage & Required<Pick<Stage, 'prepare'>>).prepare(ctx);
+        prepared.push(p);
+        if (p !== null) ops.push(p.op);
+      }
       const results = await store.batch(ops);
 
       const map = new Map<Stage, StoreOpResult>();

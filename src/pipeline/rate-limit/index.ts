@@ -101,14 +101,18 @@ export function createRateLimitStage(options: RateLimitStageOptions): Stage {
     return rules;
   }
 
-  /** The rule and store key of this request, or `null` for an allowlisted client. */
-  function target(ctx: ActionContext): { rule: Rule; key: string } | null {
+  /** The rule of this request, or `null` for an allowlisted client. */
+  function ruleOf(ctx: ActionContext): Rule | null {
     if (allowlist !== null && isAllowlisted(allowlist, ctx.request.ip)) return null;
     const rules = rulesFor(ctx.action);
+    return ctx.user === null ? rules.anonymous : rules.signedIn;
+  }
+
+  /** The store key of this request's counter. */
+  function keyOf(ctx: ActionContext): string {
     const { user } = ctx;
-    const rule = user === null ? rules.anonymous : rules.signedIn;
     const client = user === null ? `ip:${ctx.request.ip}` : `u:${user.id}`;
-    return { rule, key: storeKeys.rateLimit(client, ctx.component.name, ctx.action.name) };
+    return storeKeys.rateLimit(client, ctx.component.name, ctx.action.name);
   }
 
   const stage: Stage = {
@@ -117,22 +121,22 @@ export function createRateLimitStage(options: RateLimitStageOptions): Stage {
     prepare: failOpen
       ? undefined
       : (ctx) => {
-          const t = target(ctx);
-          return t === null ? null : { op: { op: 'rateLimit', key: t.key, policy: t.rule.policy, nowMs: clock.now() } };
+          const rule = ruleOf(ctx);
+          return rule === null ? null : { op: { op: 'rateLimit', key: keyOf(ctx), policy: rule.policy, nowMs: clock.now() } };
         },
     async run(ctx, next) {
-      const t = target(ctx);
-      if (t === null) return next(ctx);
-      const { rule, key } = t;
+      const rule = ruleOf(ctx);
+      if (rule === null) return next(ctx);
       const { user } = ctx;
       const now = clock.now();
       let decision: RateLimitDecision;
       const prefetched = takePrefetched(ctx, stage);
       if (prefetched !== undefined) {
+        // The key was only needed for the store step, which the prefetch already made.
         decision = prefetched as RateLimitDecision;
       } else {
         try {
-          decision = await store.rateLimit(key, rule.policy, now);
+          decision = await store.rateLimit(keyOf(ctx), rule.policy, now);
         } catch (error) {
           if (!failOpen) throw error;
           onFailOpen?.(error);

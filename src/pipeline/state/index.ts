@@ -6,7 +6,7 @@
  */
 import { LiveError } from '../../core/errors.js';
 import type { SecurityEventSink } from '../../ops/security-events.js';
-import { fail, takePrefetched, type Stage } from '../types.js';
+import { fail, takePrefetched, type ActionResult, type Stage } from '../types.js';
 import type { StateRepository } from './repository.js';
 
 export function createStateStage(options: { states: StateRepository; events: SecurityEventSink }): Stage {
@@ -32,13 +32,21 @@ export function createStateStage(options: { states: StateRepository; events: Sec
       ctx.state = loaded.state;
       const outcome = await next(ctx);
       if (outcome.type !== 'ok') return outcome;
-      const { nextState, ...result } = outcome.result;
+      const { nextState } = outcome.result;
       if (nextState !== undefined) {
         if (ctx.deferred) ctx.deferred.push(states.saveOp(ctx.session, componentId, nextState));
         else await states.save(ctx.session, componentId, nextState);
       }
-      return { type: 'ok', result };
+      return { type: 'ok', result: withoutNextState(outcome.result) };
     },
   };
   return stage;
+}
+
+/** The result without `nextState` (never sent): `{ nextState, ...rest }` without a rest copy of unknown keys. */
+function withoutNextState(result: ActionResult): ActionResult {
+  const { html, state, idempotency } = result;
+  const rest: ActionResult = { html, state };
+  if (idempotency !== undefined || Object.hasOwn(result, 'idempotency')) rest.idempotency = idempotency;
+  return rest;
 }

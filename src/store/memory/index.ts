@@ -57,14 +57,26 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     return undefined;
   }
 
-  function put(key: string, value: string, ttlMs: number, now: number): void {
+  /** Writes `key`, known to hold no live entry (its caller just looked). */
+  function insert(key: string, value: string, ttlMs: number, now: number): void {
     entries.set(key, { value, expiresAt: now + ttlMs });
+  }
+
+  function put(key: string, value: string, ttlMs: number, now: number): void {
+    // A key written again (a component's state, every action) keeps its entry: no new object.
+    const entry = entries.get(key);
+    if (entry !== undefined) {
+      entry.value = value;
+      entry.expiresAt = now + ttlMs;
+    } else {
+      insert(key, value, ttlMs, now);
+    }
   }
 
   function claim(key: string, value: string, ttlMs: number, now: number): string | null {
     const existing = live(key, now);
     if (existing !== undefined) return existing.value;
-    put(key, value, ttlMs, now);
+    insert(key, value, ttlMs, now);
     return null;
   }
 
@@ -84,7 +96,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       entry.value = step.state;
       entry.expiresAt = now + step.ttlMs;
     } else {
-      put(key, step.state, step.ttlMs, now);
+      insert(key, step.state, step.ttlMs, now);
     }
     return step.decision;
   }
