@@ -37,6 +37,32 @@ describe.skipIf(!REDIS_AVAILABLE)('Redis Cluster (3 masters)', () => {
 
   runStoreContract('redis cluster', async () => createRedisStore({ client: newClient() }), { realTimeTtl: true });
 
+  it('runs the ops of one hash tag in a batch atomically together: a compare-and-replace is never split', async () => {
+    const store = open();
+    // Another instance, on its own connections.
+    const intruder = open();
+    await intruder.health();
+    const key = 'lc:{i:atomic}:idem:k';
+    const other = 'lc:{s:atomic}:state';
+    let misses = 0;
+    for (let round = 0; round < 20; round++) {
+      await store.set(key, `pending-${round}`, 60_000);
+      // The owner replaces its pending record while 20 others try to claim the key.
+      const [replace, ...claims] = await Promise.all([
+        store.batch([
+          { op: 'set', key: other, value: `s${round}`, ttlMs: 60_000 },
+          { op: 'deleteIfEquals', key, expected: `pending-${round}` },
+          { op: 'claim', key, value: `done-${round}`, ttlMs: 60_000 },
+        ]),
+        ...Array.from({ length: 20 }, () => intruder.claim(key, 'intruder', 60_000)),
+      ]);
+      expect(replace).toEqual([null, true, null]);
+      misses += claims.filter((c) => c === null).length;
+      expect(await store.get(key)).toBe(`done-${round}`);
+    }
+    expect(misses).toBe(0);
+  });
+
   it('batches and reads keys spread over every node, in op order, in one round trip', async () => {
     let trips = 0;
     const store = open(() => trips++);

@@ -1,11 +1,12 @@
 /**
  * How each `Store` primitive becomes one Redis command, and how its reply becomes the documented
- * result. The same encoder serves a single call on the client and a queued call in a transaction
- * (`multi()`), so both paths cannot drift apart.
+ * result: `issue` for a single call (and each op of a batch on a cluster), `batchArgs` for the
+ * batch script of a single Redis (`lua/batch.ts`, which runs the same Redis calls and Lua
+ * functions), and `decode` for the replies of both.
  */
-import type { ChainableCommander, ClientContext, RedisCommander, Result } from 'ioredis';
+import type { ClientContext, RedisCommander, Result } from 'ioredis';
 import type { RateLimitDecision, StoreOp, StoreOpResult } from '../types.js';
-import type { RateLimitReply } from './lua/index.js';
+import { BATCH_CODES, type RateLimitReply } from './lua/index.js';
 
 /**
  * Redis keeps TTLs in whole milliseconds: a TTL is rounded up (so a value never lives shorter than
@@ -19,7 +20,7 @@ export function toPx(ttlMs: number): number {
  * Issues `op` (already checked) on `target`, under the final Redis key `key`. `member` is a unique
  * id for a sliding-window entry (ignored by other ops).
  *
- * @returns a promise of the raw reply on a client, the chain itself on a `multi()`
+ * @returns a promise of the raw reply on a client, the chain itself on a `multi()` or `pipeline()`
  */
 export function issue<C extends ClientContext>(target: RedisCommander<C>, op: StoreOp, key: string, member: string): Result<unknown, C> {
   switch (op.op) {
@@ -72,7 +73,40 @@ export function send(client: RedisCommander<Direct>, op: StoreOp, key: string, m
   return issue<Direct>(client, op, key, member);
 }
 
-/** Queues every op on a `multi()` chain, in order. */
-export function queueAll(chain: ChainableCommander, ops: readonly StoreOp[], keyOf: (key: string) => string, member: () => string): void {
-  for (const op of ops) issue(chain, op, keyOf(op.key), op.op === 'rateLimit' ? member() : '');
+/**
+ * The arguments of the batch script (`lua/batch.ts`) for `ops` (already checked): the number of
+ * keys, every op's final key, then each op's code and arguments, in op order.
+ */
+export function batchArgs(ops: readonly StoreOp[], keyOf: (key: string) => string, member: () => string): (string | number)[] {
+  const n = ops.length;
+  const args: (string | number)[] = new Array<string | number>(n + 1);
+  args[0] = n;
+  for (let i = 0; i < n; i++) {
+    const op = ops[i] as StoreOp;
+    args[i + 1] = keyOf(op.key);
+    switch (op.op) {
+      case 'get':
+        args.push(BATCH_CODES.get);
+        break;
+      case 'set':
+        args.push(BATCH_CODES.set, op.value, toPx(op.ttlMs));
+        break;
+      case 'claim':
+        args.push(BATCH_CODES.claim, op.value, toPx(op.ttlMs));
+        break;
+      case 'deleteIfEquals':
+        args.push(BATCH_CODES.deleteIfEquals, op.expected);
+        break;
+      case 'delete':
+        args.push(BATCH_CODES.delete);
+        break;
+      case 'rateLimit': {
+        const { limit, windowMs } = op.policy;
+        if (op.policy.algorithm === 'gcra') args.push(BATCH_CODES.gcra, limit, windowMs, op.nowMs);
+        else args.push(BATCH_CODES.slidingWindow, limit, windowMs, op.nowMs, member());
+        break;
+      }
+    }
+  }
+  return args;
 }

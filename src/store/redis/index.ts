@@ -7,11 +7,20 @@
  * - While the connection is down, calls fail at once instead of queueing, and the client
  *   reconnects by itself (backoff capped at one second). Commands are never replayed after a
  *   reconnect, so a call that was reported failed does not run later (see `redisClientOptions`).
- * - One call is one round trip; `batch` is one round trip too. On a single Redis a batch is a
- *   MULTI/EXEC transaction, so a lost connection applies all of it or none of it. On a cluster its
- *   ops are sent together to their nodes (one round trip of wall time); each op stays atomic.
- * - Keys carry hash tags (`src/store/keys.ts`) and every script touches one key, so everything
- *   works on Redis Cluster. Redis 7.0 or newer is required (`SET … NX GET`).
+ * - One call is one round trip; `batch` is one round trip too. On a single Redis a batch is ONE
+ *   script call (`lua/batch.ts`, EVALSHA): Redis runs it whole before anything else, and a lost
+ *   connection applies all of it or none of it. It replaced MULTI + one command per op + EXEC,
+ *   which cost ioredis a command object, a promise and a reply to parse per op plus two
+ *   (~210 → ~75 µs client CPU per action in a store-only bench). On a cluster a batch is one such
+ *   script call per hash tag, all sent together to their nodes (one round trip of wall time): the
+ *   ops on keys of one tag are atomic together, the batch as a whole is not.
+ * - Write coalescing (single Redis): the socket is corked from the first call of an event-loop
+ *   turn to the next `setImmediate`, so the batches of all the requests handled in that turn leave
+ *   in one `writev` instead of one write syscall each (~12% more actions/s on Redis in the bench).
+ *   Nothing changes per call: each is its own command, round trip and deadline.
+ * - Keys carry hash tags (`src/store/keys.ts`) and every script a cluster runs touches keys of
+ *   one tag only, so everything works on Redis Cluster. Redis 7.0 or newer is required
+ *   (`SET … NX GET`).
  * - Rate limits run the Lua ports of the shared algorithms on the caller's clock (`nowMs`): keep
  *   the instances' clocks NTP-synced.
  */
@@ -20,7 +29,7 @@ import { Redis, type Cluster, type ClusterOptions, type RedisOptions } from 'ior
 import { StoreUnavailableError } from '../../core/errors.js';
 import type { RateLimitDecision, Store, StoreOp, StoreOpResult } from '../types.js';
 import { checkOp, checkRateLimit, checkTtl } from '../checks.js';
-import { decode, queueAll, send, toPx } from './commands.js';
+import { batchArgs, decode, send, toPx } from './commands.js';
 import { watchConnection } from './connection.js';
 import { defineLuaCommands } from './lua/index.js';
 
@@ -76,6 +85,12 @@ export interface RedisStoreOptions {
 }
 
 const DEFAULT_TIMEOUT_MS = 500;
+
+/**
+ * Where corked writes wait for the rest of the event-loop turn: `setImmediate` as it was when this
+ * module loaded, so tests that fake timers later do not stall the store.
+ */
+const defer: (fn: () => void) => void = setImmediate;
 
 /** Reconnect after 100 ms, 200 ms, … at most one second apart, forever. */
 function reconnectDelay(attempt: number): number {
@@ -143,12 +158,34 @@ export function createRedisStore(options: RedisStoreOptions): Store {
   const member = () => memberPrefix + (memberSeq++).toString(36);
   const keyOf = prefix === '' ? (key: string) => key : (key: string) => prefix + key;
 
+  /** The socket corked for this turn of the event loop, if any. */
+  let corked: Redis['stream'] | null = null;
+  const uncork = () => {
+    const stream = corked;
+    corked = null;
+    stream?.uncork();
+  };
+  /**
+   * Write coalescing: the calls of one event-loop turn (the batches of every request that turn
+   * handled) leave in ONE socket write on the next `setImmediate`, instead of a write syscall each.
+   * Each call is still its own command and its own round trip, and waits microseconds at most.
+   */
+  function coalesce(): void {
+    if (corked !== null || client.isCluster) return;
+    const stream = (client as Redis).stream;
+    if (stream === undefined || stream === null) return;
+    stream.cork();
+    corked = stream;
+    defer(uncork);
+  }
+
   /** Runs `send` as one round trip within the deadline, or rejects at once when Redis is down. */
   function call<T>(operation: RedisStoreOperation, send: () => Promise<T>): Promise<T> {
     if (closed) return Promise.reject(new StoreUnavailableError('The Redis store is closed.'));
     if (!connection.starting) {
       if (client.status !== 'ready') return Promise.reject(new StoreUnavailableError(`Redis is not connected (${client.status}).`));
       onRoundTrip?.(operation);
+      coalesce();
       return withDeadline(send(), timeoutMs);
     }
     // Start-up: wait for the first connection, within this call's deadline.
@@ -169,20 +206,30 @@ export function createRedisStore(options: RedisStoreOptions): Store {
     if (invalid !== undefined) return invalid;
     if (ops.length === 0) return Promise.resolve([]);
     if (client.isCluster) {
-      // Keys of one batch live in several slots: send every op at once, each to its node.
-      return call('batch', () => Promise.all(ops.map((op) => send(client, op, keyOf(op.key), member()).then((reply) => decode(op, reply)))));
-    }
-    return call('batch', () => {
-      const chain = (client as Redis).multi();
-      queueAll(chain, ops, keyOf, member);
-      return chain.exec();
-    }).then((replies) => {
-      if (replies === null || replies.length !== ops.length) throw new StoreUnavailableError('Redis aborted the batch.');
-      return ops.map((op, i) => {
-        const [error, reply] = replies[i] as [Error | null, unknown];
-        if (error !== null) throw new StoreUnavailableError(`Redis refused a batched ${op.op}: ${error.message}`);
-        return decode(op, reply);
+      // Keys of one batch live in several slots: one script call per hash tag (its keys share a
+      // slot, so the ops on one key, such as an idempotency record's compare-and-replace, stay
+      // atomic together), all sent at once, each to its node.
+      return call('batch', () =>
+        Promise.all(
+          byHashTag(ops, keyOf).map(({ indexes, group }) =>
+            client.lcBatch(batchArgs(group, keyOf, member)).then((replies) => ({ indexes, group, replies })),
+          ),
+        ),
+      ).then((parts) => {
+        const results: StoreOpResult[] = new Array<StoreOpResult>(ops.length);
+        for (const { indexes, group, replies } of parts) {
+          if (!Array.isArray(replies) || replies.length !== group.length) throw new StoreUnavailableError('Redis answered the batch with the wrong shape.');
+          for (let i = 0; i < group.length; i++) results[indexes[i] as number] = decode(group[i] as StoreOp, replies[i]);
+        }
+        return results;
       });
+    }
+    // One script call for the whole batch (`lua/batch.ts`).
+    return call('batch', () => client.lcBatch(batchArgs(ops, keyOf, member))).then((replies) => {
+      if (!Array.isArray(replies) || replies.length !== ops.length) throw new StoreUnavailableError('Redis answered the batch with the wrong shape.');
+      const results: StoreOpResult[] = new Array<StoreOpResult>(ops.length);
+      for (let i = 0; i < ops.length; i++) results[i] = decode(ops[i] as StoreOp, replies[i]);
+      return results;
     });
   }
 
@@ -275,6 +322,27 @@ function rejection(check: () => void): Promise<never> | undefined {
   } catch (error) {
     return Promise.reject(error instanceof Error ? error : new TypeError(String(error)));
   }
+}
+
+/**
+ * The ops of a batch grouped by the Redis Cluster hash tag of their final key (the text between
+ * the first `{` and the next `}`, when not empty; else the whole key), in op order: the keys of a
+ * group share a slot, so each group can be one script call on a cluster.
+ */
+function byHashTag(ops: readonly StoreOp[], keyOf: (key: string) => string): { indexes: number[]; group: StoreOp[] }[] {
+  const groups = new Map<string, { indexes: number[]; group: StoreOp[] }>();
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i] as StoreOp;
+    const key = keyOf(op.key);
+    const open = key.indexOf('{');
+    const close = open === -1 ? -1 : key.indexOf('}', open + 1);
+    const tag = close > open + 1 ? key.slice(open + 1, close) : key;
+    let entry = groups.get(tag);
+    if (entry === undefined) groups.set(tag, (entry = { indexes: [], group: [] }));
+    entry.indexes.push(i);
+    entry.group.push(op);
+  }
+  return [...groups.values()];
 }
 
 function ignore(): void {}

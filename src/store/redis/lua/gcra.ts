@@ -11,14 +11,13 @@
  * instance applies the same arithmetic; keep the instances' clocks NTP-synced. (Key expiry still
  * runs on the Redis clock, which only drops state that already reads as a full bucket.)
  *
+ * `GCRA_FUNCTION` defines `gcra(key, limit, windowMs, nowMs)` (numbers) for the batch script;
+ * `GCRA_LUA` is the same function as a script of its own:
  * KEYS[1] the counter · ARGV[1] limit (positive integer) · ARGV[2] windowMs · ARGV[3] nowMs
  * Returns {allowed (1|0), remaining, resetMs, retryAfterMs}, all integers.
  */
-export const GCRA_LUA = `
-local key = KEYS[1]
-local limit = tonumber(ARGV[1])
-local windowMs = tonumber(ARGV[2])
-local nowMs = tonumber(ARGV[3])
+export const GCRA_FUNCTION = `
+local function gcra(key, limit, windowMs, nowMs)
 local TICKS_PER_MS = 1024
 
 -- JavaScript's Math.round: halves round up, towards +infinity.
@@ -59,4 +58,9 @@ end
 local resetMs = math.ceil(debt)
 redis.call('SET', key, string.format('%.17g', now + debt), 'PX', resetMs)
 return {1, math.floor((depth - debt) / interval), resetMs, 0}
+end
+`;
+
+export const GCRA_LUA = `${GCRA_FUNCTION}
+return gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
 `;

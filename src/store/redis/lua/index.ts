@@ -7,17 +7,21 @@
  * `claim` needs no script: `SET key value PX ttl NX GET` does it atomically (Redis 7.0 or newer).
  */
 import type { Cluster, Redis, Result } from 'ioredis';
+import { BATCH_LUA } from './batch.js';
 import { DELETE_IF_EQUALS_LUA } from './delete-if-equals.js';
 import { GCRA_LUA } from './gcra.js';
 import { SLIDING_WINDOW_LUA } from './sliding-window.js';
 
-export { DELETE_IF_EQUALS_LUA, GCRA_LUA, SLIDING_WINDOW_LUA };
+export { BATCH_LUA, DELETE_IF_EQUALS_LUA, GCRA_LUA, SLIDING_WINDOW_LUA };
+export { BATCH_CODES } from './batch.js';
 
 /** Command name → definition; the names are the methods `defineCommand` adds to the client. */
 export const LUA_COMMANDS = {
   lcDeleteIfEquals: { numberOfKeys: 1, lua: DELETE_IF_EQUALS_LUA },
   lcGcra: { numberOfKeys: 1, lua: GCRA_LUA },
   lcSlidingWindow: { numberOfKeys: 1, lua: SLIDING_WINDOW_LUA },
+  /** Any number of keys: the caller passes their count first. */
+  lcBatch: { lua: BATCH_LUA },
 } as const;
 
 /** Registers every script on `client` (idempotent: defining a command again replaces it). */
@@ -25,6 +29,7 @@ export function defineLuaCommands(client: Redis | Cluster): void {
   client.defineCommand('lcDeleteIfEquals', LUA_COMMANDS.lcDeleteIfEquals);
   client.defineCommand('lcGcra', LUA_COMMANDS.lcGcra);
   client.defineCommand('lcSlidingWindow', LUA_COMMANDS.lcSlidingWindow);
+  client.defineCommand('lcBatch', LUA_COMMANDS.lcBatch);
 }
 
 /** The reply of both rate-limit scripts: allowed (1|0), remaining, resetMs, retryAfterMs. */
@@ -38,5 +43,7 @@ declare module 'ioredis' {
     lcGcra(key: string, limit: number, windowMs: number, nowMs: number): Result<RateLimitReply, Context>;
     /** Added by `defineLuaCommands`: see `sliding-window.ts`. */
     lcSlidingWindow(key: string, limit: number, windowMs: number, nowMs: number, member: string): Result<RateLimitReply, Context>;
+    /** Added by `defineLuaCommands`: see `batch.ts` (the number of keys, the keys, then ARGV). */
+    lcBatch(args: (string | number)[]): Result<unknown[], Context>;
   }
 }

@@ -10,15 +10,14 @@
  * Time is the caller's `nowMs` (see `gcra.ts`): keep the instances' clocks NTP-synced. When time
  * goes backwards the new entry is recorded at the newest stored time, as in JavaScript.
  *
+ * `SLIDING_WINDOW_FUNCTION` defines `slidingWindow(key, limit, windowMs, nowMs, member)` for the
+ * batch script; `SLIDING_WINDOW_LUA` is the same function as a script of its own:
  * KEYS[1] the log · ARGV[1] limit (positive integer) · ARGV[2] windowMs · ARGV[3] nowMs ·
  * ARGV[4] a member id unique to this call
  * Returns {allowed (1|0), remaining, resetMs, retryAfterMs}, all integers.
  */
-export const SLIDING_WINDOW_LUA = `
-local key = KEYS[1]
-local limit = tonumber(ARGV[1])
-local windowMs = tonumber(ARGV[2])
-local nowMs = tonumber(ARGV[3])
+export const SLIDING_WINDOW_FUNCTION = `
+local function slidingWindow(key, limit, windowMs, nowMs, member)
 
 local kind = redis.call('TYPE', key)['ok']
 if kind ~= 'zset' and kind ~= 'none' then
@@ -40,8 +39,13 @@ if count >= limit then
 end
 local at = nowMs
 if last > nowMs then at = last end
-redis.call('ZADD', key, string.format('%.17g', at), ARGV[4])
+redis.call('ZADD', key, string.format('%.17g', at), member)
 local resetMs = math.ceil(at + windowMs - nowMs)
 redis.call('PEXPIRE', key, resetMs)
 return {1, limit - count - 1, resetMs, 0}
+end
+`;
+
+export const SLIDING_WINDOW_LUA = `${SLIDING_WINDOW_FUNCTION}
+return slidingWindow(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])
 `;

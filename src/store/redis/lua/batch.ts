@@ -1,0 +1,72 @@
+/**
+ * A whole batch in ONE script call (`EVALSHA`) on a single Redis: cheaper than MULTI, N commands
+ * and EXEC for both sides (one command to encode, send, parse and answer instead of N + 2), and
+ * as atomic: Redis runs a script to its end before anything else, and a lost connection applies
+ * all of it or none of it. On Redis Cluster, where the keys of one batch live in several slots,
+ * the store sends one call per hash tag instead (see `src/store/redis/index.ts`).
+ *
+ * Each op is the same Redis call (or the same Lua function) as its single-call form, so both
+ * paths keep the same semantics. An op that fails (a key of the wrong type) aborts the script:
+ * the ops before it stay applied, those after it do not run, and the batch rejects.
+ *
+ * KEYS[i] the key of op i. ARGV: for each op in order, its code and then its arguments:
+ * `g` get · `s` value px (set) · `c` value px (claim) · `d` expected (deleteIfEquals) · `x` delete ·
+ * `r` limit windowMs nowMs (GCRA) · `w` limit windowMs nowMs member (sliding window).
+ * Returns one reply per op: the value or nil (`g`, `c`), 1|0 (`d`), 0 (`s`, `x`), or the rate-limit
+ * reply {allowed, remaining, resetMs, retryAfterMs} (`r`, `w`).
+ */
+import { GCRA_FUNCTION } from './gcra.js';
+import { SLIDING_WINDOW_FUNCTION } from './sliding-window.js';
+
+/** The op codes of `BATCH_LUA`, by store op. */
+export const BATCH_CODES = {
+  get: 'g',
+  set: 's',
+  claim: 'c',
+  deleteIfEquals: 'd',
+  delete: 'x',
+  gcra: 'r',
+  slidingWindow: 'w',
+} as const;
+
+export const BATCH_LUA = `${GCRA_FUNCTION}
+${SLIDING_WINDOW_FUNCTION}
+local out = {}
+local a = 1
+for i = 1, #KEYS do
+  local key = KEYS[i]
+  local code = ARGV[a]
+  if code == 'g' then
+    out[i] = redis.call('GET', key)
+    a = a + 1
+  elseif code == 's' then
+    redis.call('SET', key, ARGV[a + 1], 'PX', ARGV[a + 2])
+    out[i] = 0
+    a = a + 3
+  elseif code == 'c' then
+    out[i] = redis.call('SET', key, ARGV[a + 1], 'PX', ARGV[a + 2], 'NX', 'GET')
+    a = a + 3
+  elseif code == 'd' then
+    if redis.call('GET', key) == ARGV[a + 1] then
+      redis.call('DEL', key)
+      out[i] = 1
+    else
+      out[i] = 0
+    end
+    a = a + 2
+  elseif code == 'x' then
+    redis.call('DEL', key)
+    out[i] = 0
+    a = a + 1
+  elseif code == 'r' then
+    out[i] = gcra(key, tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]))
+    a = a + 4
+  elseif code == 'w' then
+    out[i] = slidingWindow(key, tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), ARGV[a + 4])
+    a = a + 5
+  else
+    return redis.error_reply('lcBatch: unknown op code')
+  end
+end
+return out
+`;
