@@ -9,6 +9,7 @@ import { LiveError, isLiveError } from '../core/errors.js';
 import { createRegistry, parseComponentId, type ComponentRegistry } from '../core/registry.js';
 import type { ActionSuccessBody, ErrorBody } from '../core/wire.js';
 import type { SecurityEventSink } from '../ops/security-events.js';
+import { oneAtATime } from './one-at-a-time.js';
 import { composePipeline, type Pipeline } from '../pipeline/pipeline.js';
 import { executeAction, renderComponent } from '../pipeline/execute/index.js';
 import { createStateRepository, type StateRepository, type StateSealer } from '../pipeline/state/repository.js';
@@ -77,6 +78,7 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
   const { csrf, events, resolveUser, onActionDone } = options;
   const stages: Stage[] = buildStages({ ...options, clock, states, sessions });
   const pipeline: Pipeline = composePipeline(stages, executeAction);
+  const serialized = oneAtATime();
 
   async function userOf(session: Session): Promise<User | null> {
     return session.userId !== null && resolveUser !== undefined ? resolveUser(session.userId) : null;
@@ -111,7 +113,8 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
     const started = performance.now();
     let outcome: Outcome;
     try {
-      outcome = await pipeline(ctx);
+      // Without a cookie the CSRF stage refuses at once: nothing to order.
+      outcome = await (maybeSession === null ? pipeline(ctx) : serialized(`${session.key}\u0000${body.componentId}`, () => pipeline(ctx)));
     } catch (error) {
       // An action may throw a LiveError on purpose (e.g. VALIDATION_FAILED that depends on state).
       // Server-side failures (5xx) go up to the HTTP layer, which logs them.
