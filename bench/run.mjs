@@ -33,7 +33,15 @@ async function openSession(url) {
   return { cookie, token };
 }
 
-function load(url, headers) {
+/**
+ * Sessions the load is spread over, round robin. Actions on one component instance of one session
+ * run one at a time (src/runtime/one-at-a-time.ts), as a browser sends them; real traffic comes from
+ * many sessions, so the bench does too, with more sessions than connections.
+ */
+const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 64);
+
+function load(url, sessions) {
+  let next = 0;
   return new Promise((resolve, reject) => {
     const instance = autocannon(
       {
@@ -41,10 +49,17 @@ function load(url, headers) {
         method: 'POST',
         connections: CONNECTIONS,
         duration: DURATION,
-        headers: { 'content-type': 'application/json', ...headers },
+        headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ component_id: 'counter:main', action: 'increment', params: {} }),
         // A fresh idempotency key per request, as the browser runtime sends one per invocation.
-        requests: [{ setupRequest: (req) => ({ ...req, headers: { ...req.headers, 'idempotency-key': randomUUID() } }) }],
+        requests: [
+          {
+            setupRequest: (req) => {
+              const session = sessions[next++ % sessions.length];
+              return { ...req, headers: { ...req.headers, ...session, 'idempotency-key': randomUUID() } };
+            },
+          },
+        ],
       },
       (err, result) => (err ? reject(err) : resolve(result)),
     );
@@ -55,9 +70,12 @@ function load(url, headers) {
 async function measure(mode) {
   const { child, url } = await start(mode);
   try {
-    const headers = mode === 'bare' ? {} : await openSession(url).then((s) => ({ cookie: s.cookie, 'x-csrf-token': s.token }));
+    const sessions = [];
+    for (let i = 0; i < (mode === 'bare' ? 1 : SESSIONS); i++) {
+      sessions.push(mode === 'bare' ? {} : await openSession(url).then((s) => ({ cookie: s.cookie, 'x-csrf-token': s.token })));
+    }
     const before = await stats(child);
-    const r = await load(url, headers);
+    const r = await load(url, sessions);
     const bad = r.non2xx + r.errors + r.timeouts;
     if (bad > 0) throw new Error(`${mode}: ${bad} failed requests of ${r.requests.total}`);
     const after = await stats(child);
@@ -99,7 +117,7 @@ const action = await measure('action');
 const sqlite = await measure('action-sqlite');
 const onRedis = redis ? await measure('action-redis') : null;
 redis?.stop();
-console.log(`\nLiveComponents bench (${DURATION}s each, ${CONNECTIONS} connections, Node ${process.version})\n`);
+console.log(`\nLiveComponents bench (${DURATION}s each, ${CONNECTIONS} connections, ${SESSIONS} sessions, Node ${process.version})\n`);
 row('bare Fastify (same JSON)', `${bare.rps.toFixed(0)} req/s, p99 ${bare.p99} ms`);
 row('action, full pipeline, memory store', `${action.rps.toFixed(0)} req/s, p99 ${action.p99} ms`);
 row('ratio action / bare (target >= 0.6)', (action.rps / bare.rps).toFixed(3));

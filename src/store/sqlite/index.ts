@@ -8,11 +8,21 @@
  *
  * The SQLite store: the `Store` contract on the `lc_kv` table (migration `001_lc_kv`), so sessions,
  * sealed state, idempotency records and rate-limit state survive a restart. Expired rows read as
- * absent and are swept in the background. Each call runs its SQL synchronously between two awaits:
- * `claim`, `rateLimit` and `batch` run in one `BEGIN IMMEDIATE` transaction (atomic across
- * processes sharing the file, too); the other writes are single statements. Rate-limit state lives
- * in `lc_kv` as well, through the shared pure algorithms, so a restart does not reset a client's
- * budget and several processes on one file share it exactly.
+ * absent and are swept in the background. Rate-limit state lives in `lc_kv` as well, through the
+ * shared pure algorithms, so a restart does not reset a client's budget and several processes on
+ * one file share it exactly.
+ *
+ * Group commit: a write transaction costs far more than the statements in it (WAL frames written
+ * with two `pwrite`s each, shared-memory locks taken and released with six `fcntl`s), and an action
+ * makes two of them. So every write call (and `batch`) made in one turn of the event loop is queued
+ * and run in ONE `BEGIN IMMEDIATE` transaction on the next `setImmediate`: under load the two
+ * batches of a dozen concurrent actions share one commit (~3× less store CPU per action in the
+ * bench). Each call keeps its own guarantees: it runs in its own savepoint (a call that fails rolls
+ * back alone, and a failed `batch` writes nothing), its SQL runs synchronously (atomic in-process),
+ * `BEGIN IMMEDIATE` makes it atomic across processes sharing the file, and its promise settles only
+ * after the COMMIT, so it is exactly as durable as with a transaction of its own. Reads run at once
+ * unless writes are queued, and then queue behind them, so calls keep their order. A lone call
+ * waits one `setImmediate` (microseconds).
  */
 import BetterSqlite3 from 'better-sqlite3';
 import type { Kysely } from 'kysely';
@@ -24,7 +34,7 @@ import { migrateToLatest } from '../../sql/migrate.js';
 import type { DatabaseSchema } from '../../sql/schema.js';
 import type { RateLimitDecision, RateLimitPolicy, Store, StoreOp, StoreOpResult } from '../types.js';
 import * as SQL from './statements.js';
-import { checkOp, checkTtl } from '../checks.js';
+import { checkOp, checkRateLimit, checkTtl } from '../checks.js';
 
 interface CommonOptions {
   /**
@@ -121,6 +131,8 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
   const transaction = native.transaction((fn: () => unknown) => fn());
   /** Runs `fn` in `BEGIN IMMEDIATE … COMMIT` (ROLLBACK when it throws). */
   const immediate = <T>(fn: () => T): T => transaction.immediate(fn) as T;
+  /** Inside that transaction: runs `fn` in a savepoint (rolled back alone when it throws). */
+  const savepoint = <T>(fn: () => T): T => transaction(fn) as T;
   let closed = false;
 
   function read(key: string, now: number): string | null {
@@ -211,6 +223,65 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
     }
   }
 
+  /** Calls waiting for the next group commit, in call order. */
+  let group: Job[] = [];
+
+  /**
+   * Group commit: queues `op` (a write, or a read issued while writes are queued, so calls keep
+   * their order) for ONE `BEGIN IMMEDIATE` transaction shared by every call made in this turn of
+   * the event loop. Each call runs in its own savepoint, so a call that fails rolls back alone;
+   * a call settles only after the COMMIT, so it is as durable as when it had its own transaction.
+   */
+  function grouped<T>(op: () => T): Promise<T> {
+    if (closed) return Promise.reject(unavailable('the store is closed'));
+    return new Promise<T>((resolve, reject) => {
+      if (group.length === 0) defer(commitGroup);
+      group.push({ op, resolve: resolve as (value: unknown) => void, reject });
+    });
+  }
+
+  function commitGroup(): void {
+    const jobs = group;
+    if (jobs.length === 0) return; // `close()` committed it already
+    group = [];
+    run(() => commitJobs(jobs)).then(
+      (outcomes) => {
+        for (let i = 0; i < jobs.length; i++) {
+          const job = jobs[i] as Job;
+          const outcome = outcomes[i] as Outcome;
+          if (outcome.ok) job.resolve(outcome.value);
+          else job.reject(outcome.error);
+        }
+      },
+      (error: unknown) => {
+        for (const job of jobs) job.reject(error);
+      },
+    );
+  }
+
+  /** Runs `jobs` in one transaction; throws (rolling all back) only when the transaction itself fails. */
+  function commitJobs(jobs: readonly Job[]): Outcome[] {
+    if (jobs.length === 1) return [{ ok: true, value: immediate((jobs[0] as Job).op) }];
+    const outcomes: Outcome[] = [];
+    immediate(() => {
+      for (const job of jobs) {
+        try {
+          outcomes.push({ ok: true, value: savepoint(job.op) });
+        } catch (error) {
+          // SQLite may have rolled the whole transaction back (disk full, I/O error): fail them all.
+          if (!native.inTransaction) throw error;
+          outcomes.push({ ok: false, error: mapError(error) });
+        }
+      }
+    });
+    return outcomes;
+  }
+
+  /** `get`/`getMany`/`health` run at once, unless writes are queued ahead of them. */
+  function reading<T>(op: () => T): Promise<T> {
+    return group.length === 0 ? run(op) : grouped(op);
+  }
+
   async function sweepExpired(): Promise<number> {
     let total = 0;
     for (;;) {
@@ -240,48 +311,76 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
 
   return {
     kind: 'sqlite',
-    get: (key) => run(() => read(key, clock.now())),
+    get: (key) => reading(() => read(key, clock.now())),
     getMany: (keys) =>
-      run(() => {
+      reading(() => {
         const now = clock.now();
         return keys.map((key) => read(key, now));
       }),
     set: (key, value, ttlMs) =>
-      run(() => {
-        checkTtl(ttlMs);
+      checked(() => checkTtl(ttlMs)) ??
+      grouped(() => {
         set.run(key, value, clock.now() + ttlMs);
       }),
-    claim: (key, value, ttlMs) =>
-      run(() => {
-        checkTtl(ttlMs);
-        return immediate(() => claim(key, value, ttlMs, clock.now()));
-      }),
-    deleteIfEquals: (key, expected) => run(() => deleteIfEquals.run(key, expected, clock.now()).changes > 0),
+    claim: (key, value, ttlMs) => checked(() => checkTtl(ttlMs)) ?? grouped(() => claim(key, value, ttlMs, clock.now())),
+    deleteIfEquals: (key, expected) => grouped(() => deleteIfEquals.run(key, expected, clock.now()).changes > 0),
     delete: (key) =>
-      run(() => {
+      grouped(() => {
         del.run(key);
       }),
-    rateLimit: (key, policy, nowMs) => run(() => immediate(() => rateLimit(key, policy, nowMs, clock.now()))),
-    batch: (ops) =>
-      run(() => {
-        // Check every op before running any; a failing op rolls the whole batch back.
+    rateLimit: (key, policy, nowMs) =>
+      checked(() => checkRateLimit(policy, nowMs)) ?? grouped(() => rateLimit(key, policy, nowMs, clock.now())),
+    batch(ops) {
+      // Check every op before running any; a failing op rolls the whole batch back.
+      const invalid = checked(() => {
         for (const op of ops) checkOp(op);
-        if (ops.length === 0) return [];
+      });
+      if (invalid !== undefined) return invalid;
+      if (ops.length === 0) return closed ? Promise.reject(unavailable('the store is closed')) : Promise.resolve([]);
+      return grouped(() => {
         const now = clock.now();
-        return immediate(() => ops.map((op) => apply(op, now)));
-      }),
+        return ops.map((op) => apply(op, now));
+      });
+    },
     health: () =>
-      run(() => {
+      reading(() => {
         health.get();
       }),
     sweepExpired,
     async close() {
       if (closed) return;
+      // Calls already made still commit (or fail) before the store closes.
+      commitGroup();
       closed = true;
       if (timer !== undefined) clearInterval(timer);
       if (ownsDb) await db.destroy();
     },
   };
+}
+
+/** A call queued for the next group commit. */
+interface Job {
+  readonly op: () => unknown;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+type Outcome = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: Error };
+
+/**
+ * Where a group commit waits for the calls of the current event-loop turn: `setImmediate` as it
+ * was when this module loaded, so tests that fake timers later do not stall the store.
+ */
+const defer: (fn: () => void) => void = setImmediate;
+
+/** The rejection for a call whose arguments fail `check` (a `TypeError`), else `undefined`. */
+function checked(check: () => void): Promise<never> | undefined {
+  try {
+    check();
+    return undefined;
+  } catch (error) {
+    return Promise.reject(error instanceof Error ? error : new TypeError(String(error)));
+  }
 }
 
 function connectionOf(db: Kysely<DatabaseSchema>): BetterSqlite3.Database {
