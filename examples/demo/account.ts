@@ -134,22 +134,16 @@ export async function accountPages(app: FastifyInstance, options: AccountPagesOp
     return refusedPage(app, request, reply, result, '');
   });
 
-  app.get('/forgot-password', async (request, reply) => {
-    const view = await app.livecomponents.view(request, reply);
-    const user = await app.livecomponents.runtime.userOf(view.session);
-    return reply
-      .type('text/html; charset=utf-8')
-      .send(layout(view, { title: 'Forgot your password?', path: '/forgot-password', body: forgotPasswordBody, user }));
-  });
-
+  /** A page whose body is the same for everyone (the forms below; the reset token stays in the fragment). */
+  const staticPage = (path: string, title: string, body: SafeHtml) =>
+    app.get(path, async (request, reply) => {
+      const view = await app.livecomponents.view(request, reply);
+      const user = await app.livecomponents.runtime.userOf(view.session);
+      return reply.type('text/html; charset=utf-8').send(layout(view, { title, path, body, user }));
+    });
+  staticPage('/forgot-password', 'Forgot your password?', forgotPasswordBody);
   // The token is in the link's fragment, read by public/app.js: this page is the same for everyone.
-  app.get('/reset-password', async (request, reply) => {
-    const view = await app.livecomponents.view(request, reply);
-    const user = await app.livecomponents.runtime.userOf(view.session);
-    return reply
-      .type('text/html; charset=utf-8')
-      .send(layout(view, { title: 'Choose a new password', path: '/reset-password', body: resetPasswordBody, user }));
-  });
+  staticPage('/reset-password', 'Choose a new password', resetPasswordBody);
 
   app.get('/profile', async (request, reply) => {
     const view = await app.livecomponents.view(request, reply);
