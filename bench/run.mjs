@@ -40,7 +40,10 @@ async function openSession(url) {
  */
 const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 64);
 
-function load(url, sessions) {
+/** Seconds of load before each measured run, not counted: both servers are measured warm (JIT done). */
+const WARMUP = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
+
+function load(url, sessions, duration = DURATION) {
   let next = 0;
   return new Promise((resolve, reject) => {
     const instance = autocannon(
@@ -48,7 +51,7 @@ function load(url, sessions) {
         url: `${url}/api/livecomponents/action`,
         method: 'POST',
         connections: CONNECTIONS,
-        duration: DURATION,
+        duration,
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ component_id: 'counter:main', action: 'increment', params: {} }),
         // A fresh idempotency key per request, as the browser runtime sends one per invocation.
@@ -74,6 +77,7 @@ async function measure(mode) {
     for (let i = 0; i < (mode === 'bare' ? 1 : SESSIONS); i++) {
       sessions.push(mode === 'bare' ? {} : await openSession(url).then((s) => ({ cookie: s.cookie, 'x-csrf-token': s.token })));
     }
+    if (WARMUP > 0) await load(url, sessions, WARMUP);
     const before = await stats(child);
     const r = await load(url, sessions);
     const bad = r.non2xx + r.errors + r.timeouts;
@@ -117,7 +121,7 @@ const action = await measure('action');
 const sqlite = await measure('action-sqlite');
 const onRedis = redis ? await measure('action-redis') : null;
 redis?.stop();
-console.log(`\nLiveComponents bench (${DURATION}s each, ${CONNECTIONS} connections, ${SESSIONS} sessions, Node ${process.version})\n`);
+console.log(`\nLiveComponents bench (${DURATION}s each after ${WARMUP}s of warm-up, ${CONNECTIONS} connections, ${SESSIONS} sessions, Node ${process.version})\n`);
 row('bare Fastify (same JSON)', `${bare.rps.toFixed(0)} req/s, p99 ${bare.p99} ms`);
 row('action, full pipeline, memory store', `${action.rps.toFixed(0)} req/s, p99 ${action.p99} ms`);
 row('ratio action / bare (target >= 0.6)', (action.rps / bare.rps).toFixed(3));
