@@ -95,8 +95,7 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
 
     // Without a session no token can verify: an ephemeral session lets the CSRF stage refuse it.
     const session = maybeSession ?? sessions.ephemeral();
-    // No `userOf` call for an anonymous session: nothing to look up, nothing to await.
-    const user = session.userId !== null && resolveUser !== undefined ? await resolveUser(session.userId) : null;
+    const user = await userOf(session);
     const componentContext: ComponentContext = { user, componentId: body.componentId, instance: id.instance };
     const ctx: ActionContext = {
       request,

@@ -25,3 +25,16 @@ export function checkOp(op: StoreOp): void {
   if (op.op === 'set' || op.op === 'claim') checkTtl(op.ttlMs);
   else if (op.op === 'rateLimit') checkRateLimit(op.policy, op.nowMs);
 }
+
+/**
+ * The rejection for a call whose arguments fail `check` (a `TypeError`), else `undefined`: lets a
+ * store method answer a caller's bug as a rejected promise without an `async` wrapper of its own.
+ */
+export function rejection(check: () => void): Promise<never> | undefined {
+  try {
+    check();
+    return undefined;
+  } catch (error) {
+    return Promise.reject(error instanceof Error ? error : new TypeError(String(error)));
+  }
+}

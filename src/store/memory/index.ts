@@ -57,26 +57,27 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     return undefined;
   }
 
-  /** Writes `key`, known to hold no live entry (its caller just looked). */
-  function insert(key: string, value: string, ttlMs: number, now: number): void {
-    entries.set(key, { value, expiresAt: now + ttlMs });
+  /**
+   * Writes `key`, whose current entry (if any) the caller already looked up. A key written again
+   * (a component's state, a client's rate-limit counter, every action) keeps its entry: no new object.
+   */
+  function write(entry: Entry | undefined, key: string, value: string, ttlMs: number, now: number): void {
+    if (entry === undefined) {
+      entries.set(key, { value, expiresAt: now + ttlMs });
+    } else {
+      entry.value = value;
+      entry.expiresAt = now + ttlMs;
+    }
   }
 
   function put(key: string, value: string, ttlMs: number, now: number): void {
-    // A key written again (a component's state, every action) keeps its entry: no new object.
-    const entry = entries.get(key);
-    if (entry !== undefined) {
-      entry.value = value;
-      entry.expiresAt = now + ttlMs;
-    } else {
-      insert(key, value, ttlMs, now);
-    }
+    write(entries.get(key), key, value, ttlMs, now);
   }
 
   function claim(key: string, value: string, ttlMs: number, now: number): string | null {
     const existing = live(key, now);
     if (existing !== undefined) return existing.value;
-    insert(key, value, ttlMs, now);
+    write(undefined, key, value, ttlMs, now);
     return null;
   }
 
@@ -89,15 +90,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   function rateLimit(key: string, policy: RateLimitPolicy, nowMs: number, now: number): RateLimitDecision {
     const entry = live(key, now);
     const step = rateLimitStep(entry?.value ?? null, policy, nowMs);
-    if (!(step.ttlMs > 0)) {
-      entries.delete(key);
-    } else if (entry !== undefined) {
-      // Every request of a client rewrites its counter: update the entry in place (one lookup, no new object).
-      entry.value = step.state;
-      entry.expiresAt = now + step.ttlMs;
-    } else {
-      insert(key, step.state, step.ttlMs, now);
-    }
+    if (step.ttlMs > 0) write(entry, key, step.state, step.ttlMs, now);
+    else entries.delete(key);
     return step.decision;
   }
 
@@ -111,8 +105,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     if (second?.op !== 'claim' || second.key !== first.key) return false;
     const entry = live(first.key, now);
     if (entry === undefined || entry.value !== first.expected) return false;
-    entry.value = second.value;
-    entry.expiresAt = now + second.ttlMs;
+    write(entry, first.key, second.value, second.ttlMs, now);
     return true;
   }
 

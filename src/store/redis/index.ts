@@ -28,7 +28,8 @@ import { randomBytes } from 'node:crypto';
 import { Redis, type Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { StoreUnavailableError } from '../../core/errors.js';
 import type { RateLimitDecision, Store, StoreOp, StoreOpResult } from '../types.js';
-import { checkOp, checkRateLimit, checkTtl } from '../checks.js';
+import { afterThisTurn } from '../after-this-turn.js';
+import { checkOp, checkRateLimit, checkTtl, rejection } from '../checks.js';
 import { batchArgs, decode, send, toPx } from './commands.js';
 import { watchConnection } from './connection.js';
 import { defineLuaCommands } from './lua/index.js';
@@ -85,12 +86,6 @@ export interface RedisStoreOptions {
 }
 
 const DEFAULT_TIMEOUT_MS = 500;
-
-/**
- * Where corked writes wait for the rest of the event-loop turn: `setImmediate` as it was when this
- * module loaded, so tests that fake timers later do not stall the store.
- */
-const defer: (fn: () => void) => void = setImmediate;
 
 /** Reconnect after 100 ms, 200 ms, … at most one second apart, forever. */
 function reconnectDelay(attempt: number): number {
@@ -176,7 +171,7 @@ export function createRedisStore(options: RedisStoreOptions): Store {
     if (stream === undefined || stream === null) return;
     stream.cork();
     corked = stream;
-    defer(uncork);
+    afterThisTurn(uncork);
   }
 
   /** Runs `send` as one round trip within the deadline, or rejects at once when Redis is down. */
@@ -218,19 +213,14 @@ export function createRedisStore(options: RedisStoreOptions): Store {
       ).then((parts) => {
         const results: StoreOpResult[] = new Array<StoreOpResult>(ops.length);
         for (const { indexes, group, replies } of parts) {
-          if (!Array.isArray(replies) || replies.length !== group.length) throw new StoreUnavailableError('Redis answered the batch with the wrong shape.');
-          for (let i = 0; i < group.length; i++) results[indexes[i] as number] = decode(group[i] as StoreOp, replies[i]);
+          const decoded = decodeBatch(group, replies);
+          for (let i = 0; i < group.length; i++) results[indexes[i] as number] = decoded[i] as StoreOpResult;
         }
         return results;
       });
     }
     // One script call for the whole batch (`lua/batch.ts`).
-    return call('batch', () => client.lcBatch(batchArgs(ops, keyOf, member))).then((replies) => {
-      if (!Array.isArray(replies) || replies.length !== ops.length) throw new StoreUnavailableError('Redis answered the batch with the wrong shape.');
-      const results: StoreOpResult[] = new Array<StoreOpResult>(ops.length);
-      for (let i = 0; i < ops.length; i++) results[i] = decode(ops[i] as StoreOp, replies[i]);
-      return results;
-    });
+    return call('batch', () => client.lcBatch(batchArgs(ops, keyOf, member))).then((replies) => decodeBatch(ops, replies));
   }
 
   function getMany(keys: readonly string[]): Promise<(string | null)[]> {
@@ -314,14 +304,12 @@ function toUnavailable(error: unknown): StoreUnavailableError {
   return new StoreUnavailableError(`Redis failed: ${error instanceof Error ? error.message : String(error)}`);
 }
 
-/** The rejection for a call whose arguments fail `check` (a `TypeError`), else `undefined`. */
-function rejection(check: () => void): Promise<never> | undefined {
-  try {
-    check();
-    return undefined;
-  } catch (error) {
-    return Promise.reject(error instanceof Error ? error : new TypeError(String(error)));
-  }
+/** The results of the batch script's `replies` to `ops`, in op order. */
+function decodeBatch(ops: readonly StoreOp[], replies: unknown): StoreOpResult[] {
+  if (!Array.isArray(replies) || replies.length !== ops.length) throw new StoreUnavailableError('Redis answered the batch with the wrong shape.');
+  const results: StoreOpResult[] = new Array<StoreOpResult>(ops.length);
+  for (let i = 0; i < ops.length; i++) results[i] = decode(ops[i] as StoreOp, replies[i]);
+  return results;
 }
 
 /**

@@ -34,7 +34,8 @@ import { migrateToLatest } from '../../sql/migrate.js';
 import type { DatabaseSchema } from '../../sql/schema.js';
 import type { RateLimitDecision, RateLimitPolicy, Store, StoreOp, StoreOpResult } from '../types.js';
 import * as SQL from './statements.js';
-import { checkOp, checkRateLimit, checkTtl } from '../checks.js';
+import { afterThisTurn } from '../after-this-turn.js';
+import { checkOp, checkRateLimit, checkTtl, rejection } from '../checks.js';
 
 interface CommonOptions {
   /**
@@ -235,7 +236,7 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
   function grouped<T>(op: () => T): Promise<T> {
     if (closed) return Promise.reject(unavailable('the store is closed'));
     return new Promise<T>((resolve, reject) => {
-      if (group.length === 0) defer(commitGroup);
+      if (group.length === 0) afterThisTurn(commitGroup);
       group.push({ op, resolve: resolve as (value: unknown) => void, reject });
     });
   }
@@ -318,21 +319,21 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
         return keys.map((key) => read(key, now));
       }),
     set: (key, value, ttlMs) =>
-      checked(() => checkTtl(ttlMs)) ??
+      rejection(() => checkTtl(ttlMs)) ??
       grouped(() => {
         set.run(key, value, clock.now() + ttlMs);
       }),
-    claim: (key, value, ttlMs) => checked(() => checkTtl(ttlMs)) ?? grouped(() => claim(key, value, ttlMs, clock.now())),
+    claim: (key, value, ttlMs) => rejection(() => checkTtl(ttlMs)) ?? grouped(() => claim(key, value, ttlMs, clock.now())),
     deleteIfEquals: (key, expected) => grouped(() => deleteIfEquals.run(key, expected, clock.now()).changes > 0),
     delete: (key) =>
       grouped(() => {
         del.run(key);
       }),
     rateLimit: (key, policy, nowMs) =>
-      checked(() => checkRateLimit(policy, nowMs)) ?? grouped(() => rateLimit(key, policy, nowMs, clock.now())),
+      rejection(() => checkRateLimit(policy, nowMs)) ?? grouped(() => rateLimit(key, policy, nowMs, clock.now())),
     batch(ops) {
       // Check every op before running any; a failing op rolls the whole batch back.
-      const invalid = checked(() => {
+      const invalid = rejection(() => {
         for (const op of ops) checkOp(op);
       });
       if (invalid !== undefined) return invalid;
@@ -366,22 +367,6 @@ interface Job {
 }
 
 type Outcome = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: Error };
-
-/**
- * Where a group commit waits for the calls of the current event-loop turn: `setImmediate` as it
- * was when this module loaded, so tests that fake timers later do not stall the store.
- */
-const defer: (fn: () => void) => void = setImmediate;
-
-/** The rejection for a call whose arguments fail `check` (a `TypeError`), else `undefined`. */
-function checked(check: () => void): Promise<never> | undefined {
-  try {
-    check();
-    return undefined;
-  } catch (error) {
-    return Promise.reject(error instanceof Error ? error : new TypeError(String(error)));
-  }
-}
 
 function connectionOf(db: Kysely<DatabaseSchema>): BetterSqlite3.Database {
   const native = sqliteConnectionOf(db);
