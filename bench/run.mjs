@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// `npm run bench`: the reference app's action route vs a bare Fastify route answering the same JSON,
-// both driven by autocannon in one run, plus the browser bundle size and seal/open cost.
+// `npm run bench`: the action route — of the framework alone and of the reference app, on each store —
+// vs a bare Fastify route sending the same answer, all driven by autocannon in one run, plus the
+// browser bundle size and seal/open cost.
 // Targets are ratios within one run (the machines are shared and noisy), never absolute numbers.
 import { fork } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -16,9 +17,9 @@ const env = {
   BENCH_SESSION_SECRET: randomBytes(32).toString('base64'),
 };
 
-function start(mode) {
+function start(mode, extraEnv = {}) {
   return new Promise((resolve, reject) => {
-    const child = fork(new URL('./server.mjs', import.meta.url), [mode], { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(new URL('./server.mjs', import.meta.url), [mode], { env: { ...env, ...extraEnv }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     child.once('message', (m) => resolve({ child, url: `http://127.0.0.1:${m.port}` }));
     child.once('exit', (code) => reject(new Error(`${mode} server exited with ${code}`)));
   });
@@ -30,7 +31,7 @@ async function openSession(url) {
   const cookie = res.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
   const token = /<meta name="csrf-token" content="([^"]+)"/.exec(await res.text())?.[1];
   if (!token) throw new Error('no csrf token on the page');
-  return { cookie, token };
+  return { cookie, 'x-csrf-token': token };
 }
 
 /**
@@ -43,6 +44,8 @@ const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 64);
 /** Seconds of load before each measured run, not counted: both servers are measured warm (JIT done). */
 const WARMUP = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
 
+const ACTION_BODY = JSON.stringify({ component_id: 'counter:main', action: 'increment', params: {} });
+
 function load(url, sessions, duration = DURATION) {
   let next = 0;
   return new Promise((resolve, reject) => {
@@ -53,7 +56,7 @@ function load(url, sessions, duration = DURATION) {
         connections: CONNECTIONS,
         duration,
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ component_id: 'counter:main', action: 'increment', params: {} }),
+        body: ACTION_BODY,
         // A fresh idempotency key per request, as the browser runtime sends one per invocation.
         requests: [
           {
@@ -70,13 +73,33 @@ function load(url, sessions, duration = DURATION) {
   });
 }
 
-async function measure(mode) {
-  const { child, url } = await start(mode);
+/** Headers of a recorded answer that the bare server sends again (not those Node sets itself). */
+const TRANSPORT_HEADERS = new Set(['date', 'connection', 'keep-alive', 'content-length', 'transfer-encoding']);
+
+/** One real action answer (body and headers), for the bare server to send the same bytes. */
+async function recordAnswer(url, session) {
+  const res = await fetch(`${url}/api/livecomponents/action`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...session, 'idempotency-key': randomUUID() },
+    body: ACTION_BODY,
+  });
+  if (res.status !== 200) throw new Error(`recording an answer: status ${res.status}`);
+  const headers = Object.fromEntries([...res.headers].filter(([name]) => !TRANSPORT_HEADERS.has(name)));
+  return { body: await res.json(), headers };
+}
+
+/**
+ * Measures one server mode. `sessions`: the request headers to send (the bare server gets those
+ * of the framework, which it ignores, so both parse the same requests); else opened on the server.
+ */
+async function measure(mode, { sessions, extraEnv, record = false } = {}) {
+  const { child, url } = await start(mode, extraEnv);
   try {
-    const sessions = [];
-    for (let i = 0; i < (mode === 'bare' ? 1 : SESSIONS); i++) {
-      sessions.push(mode === 'bare' ? {} : await openSession(url).then((s) => ({ cookie: s.cookie, 'x-csrf-token': s.token })));
+    if (sessions === undefined) {
+      sessions = [];
+      for (let i = 0; i < SESSIONS; i++) sessions.push(await openSession(url));
     }
+    const recorded = record ? await recordAnswer(url, sessions[0]) : undefined;
     if (WARMUP > 0) await load(url, sessions, WARMUP);
     const before = await stats(child);
     const r = await load(url, sessions);
@@ -84,7 +107,7 @@ async function measure(mode) {
     if (bad > 0) throw new Error(`${mode}: ${bad} failed requests of ${r.requests.total}`);
     const after = await stats(child);
     const requests = r.requests.total;
-    return { rps: r.requests.average, p99: r.latency.p99, roundTripsPerAction: (after.roundTrips - before.roundTrips) / requests };
+    return { rps: r.requests.average, p99: r.latency.p99, roundTripsPerAction: (after.roundTrips - before.roundTrips) / requests, sessions, recorded };
   } finally {
     child.kill();
   }
@@ -116,24 +139,31 @@ const row = (name, value) => console.log(`${name.padEnd(44)} ${value}`);
 
 const redis = await startRedis();
 if (redis) env.BENCH_REDIS_URL = redis.url;
-const bare = await measure('bare');
-const action = await measure('action');
-const sqlite = await measure('action-sqlite');
-const onRedis = redis ? await measure('action-redis') : null;
+const stores = redis ? ['memory', 'sqlite', 'redis'] : ['memory', 'sqlite'];
+const framework = { memory: await measure('framework:memory', { record: true }) };
+const bare = await measure('bare', {
+  sessions: framework.memory.sessions,
+  extraEnv: { BENCH_RECORDED: JSON.stringify(framework.memory.recorded) },
+});
+for (const store of stores.slice(1)) framework[store] = await measure(`framework:${store}`);
+const reference = {};
+for (const store of stores) reference[store] = await measure(`app:${store}`);
 redis?.stop();
+
+const TARGETS = { memory: 0.6, sqlite: 0.4, redis: 0.35 };
+const STORE_NAMES = { memory: 'memory store', sqlite: 'SQLite (default)', redis: 'Redis' };
+const rate = (m) => `${m.rps.toFixed(0)} req/s, p99 ${m.p99} ms`;
 console.log(`\nLiveComponents bench (${DURATION}s each after ${WARMUP}s of warm-up, ${CONNECTIONS} connections, ${SESSIONS} sessions, Node ${process.version})\n`);
-row('bare Fastify (same JSON)', `${bare.rps.toFixed(0)} req/s, p99 ${bare.p99} ms`);
-row('action, full pipeline, memory store', `${action.rps.toFixed(0)} req/s, p99 ${action.p99} ms`);
-row('ratio action / bare (target >= 0.6)', (action.rps / bare.rps).toFixed(3));
-row('action, full pipeline, SQLite (default)', `${sqlite.rps.toFixed(0)} req/s, p99 ${sqlite.p99} ms`);
-row('ratio SQLite / bare (target >= 0.4)', (sqlite.rps / bare.rps).toFixed(3));
-if (onRedis) {
-  row('action, full pipeline, Redis', `${onRedis.rps.toFixed(0)} req/s, p99 ${onRedis.p99} ms`);
-  row('ratio Redis / bare (target >= 0.35)', (onRedis.rps / bare.rps).toFixed(3));
-  row('Redis round trips per action (target <= 2)', onRedis.roundTripsPerAction.toFixed(2));
-} else {
-  row('action on Redis', 'not measured: redis-server is not installed');
+row('bare Fastify (same request and answer)', rate(bare));
+console.log('\nFramework: Fastify + livecomponents plugin + counter (the full pipeline)');
+for (const store of stores) {
+  row(`  action, ${STORE_NAMES[store]}`, `${rate(framework[store])}, ratio ${(framework[store].rps / bare.rps).toFixed(3)} (target >= ${TARGETS[store]})`);
 }
+if (redis) row('  Redis round trips per action (target <= 2)', framework.redis.roundTripsPerAction.toFixed(2));
+else row('  action on Redis', 'not measured: redis-server is not installed');
+console.log('\nReference app (npm start): the same pipeline plus CORS, metrics and the auth module');
+for (const store of stores) row(`  action, ${STORE_NAMES[store]}`, `${rate(reference[store])}, ratio ${(reference[store].rps / bare.rps).toFixed(3)}`);
+console.log();
 
 const bundle = readFileSync(new URL('../dist/client/livecomponents.js', import.meta.url));
 row('client bundle (target <= 8 KB gzip)', `${bundle.length} B raw, ${gzipSync(bundle, { level: 9 }).length} B gzip`);

@@ -1,44 +1,79 @@
 // A server for the bench, in its own process so the load generator does not share its event loop.
-// argv[2]: `bare` (plain Fastify answering a recorded action response), or the reference app on a
-// store: `action` (memory), `action-sqlite` (the embedded default), `action-redis` (BENCH_REDIS_URL).
+// argv[2] is the mode:
+// - `bare`: plain Fastify answering the action response recorded from the framework
+//   (BENCH_RECORDED: its JSON body and headers), so both sides send the same bytes;
+// - `framework:<store>`: Fastify + the livecomponents plugin + the counter, nothing else: the
+//   pipeline the issue's targets are about (session, CSRF, rate limit, idempotency, validation,
+//   sealed state, store, render);
+// - `app:<store>`: the reference app (`npm start`), which adds CORS, metrics and the auth module.
+// `<store>` is `memory`, `sqlite` (the embedded default, a file in a temporary folder) or `redis`
+// (BENCH_REDIS_URL).
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import Fastify from 'fastify';
 
-const mode = process.argv[2];
-const RESPONSE = {
-  html: '<div data-lc-id="counter:main"><div class="counter"><button type="button" class="btn" data-lc-action="decrement">−</button><output data-count>1</output><button type="button" class="btn" data-lc-action="increment">+</button></div></div>',
-  state: { count: 1 },
-  csrf_token: 'v1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
-  idempotency: { key: '6a1f3c52-1f0b-4a0e-9d43-2b8c1c8e9f10', cached: false, ttl: 3600, created_at: '2026-01-15T10:30:00Z' },
-};
-
+const [kind, storeName] = process.argv[2].split(':');
 let app;
 let roundTrips = 0;
-if (mode === 'bare') {
+let closeBackends = async () => {};
+
+if (kind === 'bare') {
+  const recorded = JSON.parse(process.env.BENCH_RECORDED);
   app = Fastify();
-  app.post('/api/livecomponents/action', async () => RESPONSE);
+  // An object, not the recorded text: Fastify serialises it, as the framework serialises its answer.
+  app.post('/api/livecomponents/action', (_request, reply) => reply.headers(recorded.headers).send(recorded.body));
 } else {
-  const { mkdtempSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
-  const { join } = await import('node:path');
-  const { createDemoApp } = await import('../dist/examples/demo/app.js');
-  const { loadConfig } = await import('../dist/src/ops/config.js');
-  const { createMemoryStore } = await import('../dist/src/store/memory/index.js');
-  const { createRedisStore } = await import('../dist/src/store/redis/index.js');
+  const { createMemoryStore, createRedisStore, openBackends, createLiveComponents, livecomponents, serverOptions } = await import(
+    '../dist/src/index.js'
+  );
   const dir = mkdtempSync(join(tmpdir(), 'lc-bench-'));
-  const config = loadConfig({
-    NODE_ENV: 'development',
-    LC_STATE_KEYS: process.env.BENCH_STATE_KEY,
-    LC_SESSION_SECRET: process.env.BENCH_SESSION_SECRET,
-    DATABASE_URL: `sqlite:${join(dir, 'bench.db')}`,
-    LOG_LEVEL: 'error',
-  });
-  let store;
-  if (mode === 'action') store = createMemoryStore();
-  if (mode === 'action-redis') store = createRedisStore({ url: process.env.BENCH_REDIS_URL, onRoundTrip: () => roundTrips++ });
+  const databaseUrl = `sqlite:${join(dir, 'bench.db')}`;
   // The full pipeline runs; only the budget is raised so the bench measures cost, not refusals.
-  const framework = { rateLimit: { limit: 1_000_000_000, windowSeconds: 60 }, ...(store ? { store } : {}) };
-  app = await createDemoApp({ config, framework });
+  const rateLimit = { limit: 1_000_000_000, windowSeconds: 60 };
+  let store;
+  if (storeName === 'memory') store = createMemoryStore();
+  else if (storeName === 'redis') store = createRedisStore({ url: process.env.BENCH_REDIS_URL, onRoundTrip: () => roundTrips++ });
+  else if (storeName !== 'sqlite') throw new Error(`unknown store "${storeName}"`);
+
+  if (kind === 'framework') {
+    const { counter } = await import('../dist/examples/demo/components/counter.js');
+    if (store === undefined) {
+      const backends = await openBackends({ databaseUrl });
+      store = backends.store;
+      closeBackends = () => backends.close();
+    }
+    const runtime = await createLiveComponents({
+      components: [counter],
+      store,
+      appOrigin: 'http://127.0.0.1',
+      stateKeys: process.env.BENCH_STATE_KEY,
+      sessionSecret: process.env.BENCH_SESSION_SECRET,
+      rateLimit,
+      events: { emit() {} },
+    });
+    app = Fastify(serverOptions());
+    await app.register(livecomponents, { runtime });
+    app.get('/', async (request, reply) => {
+      const view = await app.livecomponents.view(request, reply);
+      return reply.type('text/html; charset=utf-8').send(view.document({ title: 'bench', body: await view.mount('counter:main') }));
+    });
+  } else if (kind === 'app') {
+    const { createDemoApp } = await import('../dist/examples/demo/app.js');
+    const { loadConfig } = await import('../dist/src/ops/config.js');
+    const config = loadConfig({
+      NODE_ENV: 'development',
+      LC_STATE_KEYS: process.env.BENCH_STATE_KEY,
+      LC_SESSION_SECRET: process.env.BENCH_SESSION_SECRET,
+      DATABASE_URL: databaseUrl,
+      LOG_LEVEL: 'error',
+    });
+    app = await createDemoApp({ config, framework: { rateLimit, ...(store ? { store } : {}) } });
+  } else {
+    throw new Error(`unknown bench mode "${process.argv[2]}"`);
+  }
 }
+app.addHook('onClose', () => closeBackends());
 await app.listen({ port: 0, host: '127.0.0.1' });
 process.send?.({ port: app.server.address().port });
 process.on('message', (m) => {
