@@ -9,80 +9,7 @@ import { StoreUnavailableError } from '../../src/core/errors.js';
 import { createRedisStore } from '../../src/store/redis/index.js';
 import type { Store, StoreOp } from '../../src/store/types.js';
 import { REDIS_AVAILABLE, sleep, startRedis, type RedisServer } from './server.js';
-
-const TIMEOUT_MS = 500;
-/** Scheduling slack on a loaded two-core CI machine. */
-const SLACK_MS = 250;
-const WORKERS = 200;
-
-interface Outcome {
-  ok: boolean;
-  ms: number;
-  error?: unknown;
-  /** performance.now() when the call started. */
-  at: number;
-}
-
-/** 200 workers calling every kind of store method in a loop until stopped. */
-function traffic(store: Store) {
-  const outcomes: Outcome[] = [];
-  let running = true;
-  let started = 0;
-  const policy = { algorithm: 'gcra' as const, limit: 1_000_000, windowMs: 1_000 };
-  const calls: ((w: number, n: number) => Promise<unknown>)[] = [
-    (w) => store.get(`lc:{w${w}}:a`),
-    (w, n) => store.set(`lc:{w${w}}:a`, `v${n}`, 60_000),
-    (w, n) => store.claim(`lc:{w${w}}:c${n}`, 'x', 60_000),
-    (w) => store.rateLimit(`lc:{w${w}}:rl`, policy, Date.now()),
-    (w) => store.getMany([`lc:{w${w}}:a`, `lc:{w${w}}:b`]),
-    (w, n) => store.deleteIfEquals(`lc:{w${w}}:a`, `v${n}`),
-    (w, n) =>
-      store.batch([
-        { op: 'rateLimit', key: `lc:{w${w}}:rl`, policy, nowMs: Date.now() },
-        { op: 'set', key: `lc:{w${w}}:b`, value: `v${n}`, ttlMs: 60_000 },
-        { op: 'get', key: `lc:{w${w}}:a` },
-      ]),
-  ];
-  async function worker(w: number): Promise<void> {
-    for (let n = 0; running; n++) {
-      const call = calls[(w + n) % calls.length] as (w: number, n: number) => Promise<unknown>;
-      const at = performance.now();
-      started++;
-      try {
-        await call(w, n);
-        outcomes.push({ ok: true, ms: performance.now() - at, at });
-      } catch (error) {
-        outcomes.push({ ok: false, ms: performance.now() - at, error, at });
-      }
-      await sleep(2);
-    }
-  }
-  const done = Promise.all(Array.from({ length: WORKERS }, (_, w) => worker(w)));
-  return {
-    outcomes,
-    get started() {
-      return started;
-    },
-    async stop() {
-      running = false;
-      await done;
-    },
-  };
-}
-
-/** Polls `health()` until it resolves; returns how long that took. */
-async function recoveryTime(store: Store, limitMs: number): Promise<number> {
-  const since = performance.now();
-  while (performance.now() - since < limitMs) {
-    try {
-      await store.health();
-      return performance.now() - since;
-    } catch {
-      await sleep(50);
-    }
-  }
-  throw new Error(`the store did not recover within ${limitMs} ms`);
-}
+import { TIMEOUT_MS, WORKERS, expectOnlyFastUnavailable, recoveryTime, traffic } from './traffic.js';
 
 describe.skipIf(!REDIS_AVAILABLE)('Redis store under faults', () => {
   let server: RedisServer;
@@ -107,13 +34,6 @@ describe.skipIf(!REDIS_AVAILABLE)('Redis store under faults', () => {
     await server?.stop();
   });
 
-  function expectOnlyFastUnavailable(outcomes: Outcome[]): void {
-    const failures = outcomes.filter((o) => !o.ok);
-    const wrong = failures.filter((o) => !(o.error instanceof StoreUnavailableError));
-    expect(wrong.map((o) => String(o.error))).toEqual([]);
-    const slowest = Math.max(0, ...outcomes.map((o) => o.ms));
-    expect(slowest).toBeLessThanOrEqual(TIMEOUT_MS + SLACK_MS);
-  }
 
   it('Redis killed under 200 concurrent callers, then restarted on the same port', async () => {
     const load = traffic(store);

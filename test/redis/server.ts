@@ -162,14 +162,17 @@ export interface RedisCluster {
 }
 
 /**
- * Starts `masters` cluster-enabled `redis-server`s on loopback, joins them with
- * `redis-cli --cluster create` (no replicas) and waits until every node reports `cluster_state:ok`.
+ * Starts cluster-enabled `redis-server`s on loopback — `masters`, plus `replicas` for each — joins
+ * them with `redis-cli --cluster create` and waits until every node reports `cluster_state:ok`.
+ * Which node ends up master or replica is redis-cli's choice: ask `CLUSTER SLOTS`.
  */
-export async function startRedisCluster(masters = 3, timeoutMs = 30_000): Promise<RedisCluster> {
+export async function startRedisCluster(masters = 3, options: { replicas?: number; timeoutMs?: number } = {}): Promise<RedisCluster> {
+  const replicas = options.replicas ?? 0;
+  const timeoutMs = options.timeoutMs ?? 30_000;
   const started = performance.now();
   const ports: number[] = [];
   const taken = new Set<number>();
-  for (let i = 0; i < masters; i++) {
+  for (let i = 0; i < masters * (1 + replicas); i++) {
     const port = await freeClusterPort(taken);
     ports.push(port);
     taken.add(port).add(port + 10_000);
@@ -182,7 +185,7 @@ export async function startRedisCluster(masters = 3, timeoutMs = 30_000): Promis
   try {
     const create = spawnSync(
       'redis-cli',
-      ['--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '0', '--cluster-yes'],
+      ['--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', String(replicas), '--cluster-yes'],
       { encoding: 'utf8', timeout: timeoutMs },
     );
     if (create.status !== 0) throw new Error(`redis-cli --cluster create failed: ${create.stdout}${create.stderr}`);

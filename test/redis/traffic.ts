@@ -1,0 +1,93 @@
+/**
+ * Traffic for the fault tests: 200 workers calling every kind of store method in a loop, each
+ * call's outcome and duration recorded, and the checks every fault test makes on them.
+ */
+import { expect } from 'vitest';
+import { StoreUnavailableError } from '../../src/core/errors.js';
+import type { Store } from '../../src/store/types.js';
+import { sleep } from './server.js';
+
+export const TIMEOUT_MS = 500;
+/** Scheduling slack on a loaded two-core CI machine. */
+export const SLACK_MS = 250;
+export const WORKERS = 200;
+
+export interface Outcome {
+  ok: boolean;
+  ms: number;
+  error?: unknown;
+  /** performance.now() when the call started. */
+  at: number;
+  /** The worker, whose keys all carry the hash tag `{w<worker>}`. */
+  w: number;
+}
+
+/** 200 workers calling every kind of store method in a loop until stopped. */
+export function traffic(store: Store) {
+  const outcomes: Outcome[] = [];
+  let running = true;
+  let started = 0;
+  const policy = { algorithm: 'gcra' as const, limit: 1_000_000, windowMs: 1_000 };
+  const calls: ((w: number, n: number) => Promise<unknown>)[] = [
+    (w) => store.get(`lc:{w${w}}:a`),
+    (w, n) => store.set(`lc:{w${w}}:a`, `v${n}`, 60_000),
+    (w, n) => store.claim(`lc:{w${w}}:c${n}`, 'x', 60_000),
+    (w) => store.rateLimit(`lc:{w${w}}:rl`, policy, Date.now()),
+    (w) => store.getMany([`lc:{w${w}}:a`, `lc:{w${w}}:b`]),
+    (w, n) => store.deleteIfEquals(`lc:{w${w}}:a`, `v${n}`),
+    (w, n) =>
+      store.batch([
+        { op: 'rateLimit', key: `lc:{w${w}}:rl`, policy, nowMs: Date.now() },
+        { op: 'set', key: `lc:{w${w}}:b`, value: `v${n}`, ttlMs: 60_000 },
+        { op: 'get', key: `lc:{w${w}}:a` },
+      ]),
+  ];
+  async function worker(w: number): Promise<void> {
+    for (let n = 0; running; n++) {
+      const call = calls[(w + n) % calls.length] as (w: number, n: number) => Promise<unknown>;
+      const at = performance.now();
+      started++;
+      try {
+        await call(w, n);
+        outcomes.push({ ok: true, ms: performance.now() - at, at, w });
+      } catch (error) {
+        outcomes.push({ ok: false, ms: performance.now() - at, error, at, w });
+      }
+      await sleep(2);
+    }
+  }
+  const done = Promise.all(Array.from({ length: WORKERS }, (_, w) => worker(w)));
+  return {
+    outcomes,
+    get started() {
+      return started;
+    },
+    async stop() {
+      running = false;
+      await done;
+    },
+  };
+}
+
+/** Polls `health()` until it resolves; returns how long that took. */
+export async function recoveryTime(store: Store, limitMs: number): Promise<number> {
+  const since = performance.now();
+  while (performance.now() - since < limitMs) {
+    try {
+      await store.health();
+      return performance.now() - since;
+    } catch {
+      await sleep(50);
+    }
+  }
+  throw new Error(`the store did not recover within ${limitMs} ms`);
+}
+
+/** Every call settled, within the deadline plus slack, and every failure was a 503-style error. */
+export function expectOnlyFastUnavailable(outcomes: Outcome[]): void {
+  const failures = outcomes.filter((o) => !o.ok);
+  const wrong = failures.filter((o) => !(o.error instanceof StoreUnavailableError));
+  expect(wrong.map((o) => String(o.error))).toEqual([]);
+  const slowest = Math.max(0, ...outcomes.map((o) => o.ms));
+  expect(slowest).toBeLessThanOrEqual(TIMEOUT_MS + SLACK_MS);
+}
