@@ -1,16 +1,18 @@
 /**
  * The ordered list of stages, in one place (PROTOCOL §3):
- * CSRF → rate limit → idempotency → validation → (state load) → authorization → action → state stored.
+ * CSRF → rate limit → idempotency → validation → (instance lock, state load) → authorization → action → state stored.
  * The prefetch stage sits after CSRF: it sends the session read and the reads/claims the later
  * stages prepared in one round trip, and their writes in one more after the action.
  * The state stage sits before `authorize` because rules may look at the state; it stores the new
- * state only after the action and the render succeeded.
+ * state only after the action and the render succeeded. The instance lock sits just before it: the
+ * state is read (or read again) while this request holds the instance.
  */
 import type { Clock } from '../core/clock.js';
 import type { SecurityEventSink } from '../ops/security-events.js';
 import { createAuthorizeStage } from '../pipeline/authorize/index.js';
 import { createCsrfStage, type CsrfService } from '../pipeline/csrf/index.js';
 import { createIdempotencyStage } from '../pipeline/idempotency/index.js';
+import { createInstanceLockStage } from '../pipeline/instance-lock/index.js';
 import { createRateLimitStage } from '../pipeline/rate-limit/index.js';
 import { createStateStage } from '../pipeline/state/index.js';
 import type { StateRepository } from '../pipeline/state/repository.js';
@@ -38,6 +40,13 @@ export interface SecurityOptions {
     failOpen?: boolean;
     onFailOpen?: (error: unknown) => void;
   };
+  /** Actions on one component instance run one at a time across processes (src/pipeline/instance-lock). */
+  instanceLock?: {
+    /** How long a lock lasts if its holder dies, ms; keep it above the slowest action. @default 10_000 */
+    ttlMs?: number;
+    /** Longest wait for a lock another process holds, ms; then 503. @default ttlMs + 1000 */
+    maxWaitMs?: number;
+  };
   idempotency?: {
     /** @default 3600 */
     defaultTtlSeconds?: number;
@@ -63,6 +72,7 @@ export function buildStages(
       origins: { appOrigin: options.appOrigin, allowed: options.allowedOrigins ?? [] },
       events,
   });
+  const stateStage = createStateStage({ states: options.states, events });
   const storeStages: Stage[] = [
     createRateLimitStage({
       store,
@@ -80,7 +90,8 @@ export function buildStages(
       defaultTtlSeconds: options.idempotency?.defaultTtlSeconds,
     }),
     createValidateStage(),
-    createStateStage({ states: options.states, events }),
+    createInstanceLockStage({ store, stateStage, ttlMs: options.instanceLock?.ttlMs, maxWaitMs: options.instanceLock?.maxWaitMs }),
+    stateStage,
     createAuthorizeStage({ events }),
   ];
   // CSRF needs no store (its default mode); from the rate limiter on, the reads travel in one batch.

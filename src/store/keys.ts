@@ -23,6 +23,8 @@ export const storeKeys = {
   session: (sessionKey: string) => `${PREFIX}{s:${sessionKey}}:session`,
   /** Sealed state of one component instance in one session. */
   componentState: (sessionKey: string, componentId: string) => `${PREFIX}{s:${sessionKey}}:state:${componentId}`,
+  /** Lock ordering the actions on one component instance across app processes. */
+  instanceLock: (sessionKey: string, componentId: string) => `${PREFIX}{s:${sessionKey}}:lock:${componentId}`,
   /** Outstanding single-use CSRF nonces (strict rotation mode). */
   csrfNonce: (sessionKey: string, nonce: string) => `${PREFIX}{s:${sessionKey}}:csrf:${nonce}`,
   /** Idempotency record: `scope` is the client (`s:<session key>` or `u:<user id>`); the key is hashed. */

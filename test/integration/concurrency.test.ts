@@ -3,7 +3,10 @@
  * store's latency. The store here answers each batch after a real timer tick, as a network store
  * does, so the requests below really overlap between their read and their write.
  */
+import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
+import { sessionKeyOf } from '../../src/session/index.js';
+import { storeKeys } from '../../src/store/keys.js';
 import { createMemoryStore } from '../../src/store/memory/index.js';
 import type { Store } from '../../src/store/types.js';
 import { demoApp } from '../helpers/demo.js';
@@ -77,5 +80,31 @@ describe('overlapping actions on one instance', () => {
     expect(bad.json().code).toBe('VALIDATION_FAILED');
     expect(good.statusCode).toBe(200);
     expect(good.json().state).toEqual({ orders: 1 });
+  });
+
+  it('two app instances sharing one store: 40 increments spread over both count exactly 40', async () => {
+    const store = slowStore();
+    const keys = { LC_STATE_KEYS: randomBytes(32).toString('base64'), LC_SESSION_SECRET: randomBytes(32).toString('base64') };
+    const one = await demoApp(keys, { store });
+    const two = await demoApp(keys, { store });
+    apps.push(one, two);
+    const c = await one.client('/');
+    // Instance one orders its own requests, instance two its own: only the store-held lock orders the two.
+    const results = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        (i % 2 === 0 ? one : two).app.inject({
+          method: 'POST',
+          url: '/api/livecomponents/action',
+          headers: { 'content-type': 'application/json', cookie: c.cookie, 'x-csrf-token': c.token },
+          payload: JSON.stringify({ component_id: 'counter:main', action: 'increment', params: {} }),
+        }),
+      ),
+    );
+    expect(results.map((r) => r.statusCode)).toEqual(Array.from({ length: 40 }, () => 200));
+    const counts = results.map((r) => (r.json() as { state: { count: number } }).state.count).sort((a, b) => a - b);
+    expect(counts).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    expect((await c.action('counter:main', 'increment')).json().state).toEqual({ count: 41 });
+    // Every lock was released with its action's state.
+    expect(await store.get(storeKeys.instanceLock(sessionKeyOf(c.cookie.split('=')[1] as string), 'counter:main'))).toBeNull();
   });
 });

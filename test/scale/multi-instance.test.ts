@@ -1,7 +1,8 @@
 /**
  * Three app processes sharing one Redis — first a single server, then a real Redis Cluster of three
  * masters (REDIS_URL listing the seed nodes): sessions, state, one rate-limit budget and
- * idempotency keys hold across instances exactly as on one.
+ * idempotency keys hold across instances exactly as on one, and overlapping actions on one component
+ * are ordered across them (no lost update).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REDIS_AVAILABLE, startRedis, startRedisCluster } from '../redis/server.js';
@@ -50,6 +51,14 @@ describe.skipIf(!REDIS_AVAILABLE).each(targets)('three instances sharing $name',
     expect(counts).toEqual([1, 2, 3, 4, 5, 6]);
     const page = await fetch(`${urls[2]}/`, { headers: { cookie: c.cookie } });
     expect(await page.text()).toContain('<output data-count aria-live="polite">6</output>');
+  });
+
+  it('orders overlapping actions on one component across instances: 30 increments count exactly 30', async () => {
+    const c = await openWebClient(urls[0]!);
+    const results = await Promise.all(Array.from({ length: 30 }, (_, i) => c.action(urls[i % 3]!, 'counter:main', 'increment')));
+    expect(results.map((r) => r.status)).toEqual(Array.from({ length: 30 }, () => 200));
+    const counts = (await Promise.all(results.map((r) => r.json() as Promise<{ state: { count: number } }>))).map((b) => b.state.count);
+    expect(counts.sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
   });
 
   it('shares one rate-limit budget across instances: exactly 5 of 15 payments pass', async () => {

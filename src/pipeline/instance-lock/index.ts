@@ -1,0 +1,127 @@
+/**
+ * The instance-lock stage: actions on one component instance of one session run one at a time
+ * across every app process sharing the store, so none of their state changes is lost.
+ *
+ * Within a process `src/runtime/one-at-a-time.ts` already orders them (without store traffic); two
+ * processes behind a load balancer are ordered here. The lock is a store key per session and
+ * component instance, `claim`ed in the pipeline's first batch (no extra round trip) and released in
+ * its second, with the new state. When another process holds it, the action waits — polling the
+ * claim with a growing pause, one round trip each, only then — and reads the state again once it
+ * holds the lock, since the state of the first batch may predate the holder's write.
+ *
+ * The lock expires after `ttlMs` if its holder dies, so a crashed process blocks the instance that
+ * long at most. An action running longer than `ttlMs` loses it, and a later one may then overlap it
+ * (as with idempotency's `lockTtlMs`): keep `ttlMs` above the slowest action. A wait longer than
+ * `maxWaitMs` answers 503 `SERVICE_UNAVAILABLE` (the client retries).
+ */
+import { randomBytes } from '../../core/random.js';
+import { StoreUnavailableError } from '../../core/errors.js';
+import { storeKeys } from '../../store/keys.js';
+import type { Store, StoreOp } from '../../store/types.js';
+import { takePrefetched, type ActionContext, type Outcome, type Stage } from '../types.js';
+
+export interface InstanceLockStageOptions {
+  store: Store;
+  /** The stage that reads the instance's state: its prefetched read is dropped after a wait. */
+  stateStage: Stage;
+  /**
+   * How long a lock lasts if its holder dies, in ms. Keep it above the slowest action.
+   * @default 10_000
+   */
+  ttlMs?: number | undefined;
+  /**
+   * Longest wait for a lock another process holds, in ms; then 503 `SERVICE_UNAVAILABLE`.
+   * @default ttlMs plus one second (a dead holder's lock has expired by then)
+   */
+  maxWaitMs?: number | undefined;
+}
+
+/** First and longest pause between two claims of a held lock, in ms. */
+const FIRST_PAUSE_MS = 2;
+const LONGEST_PAUSE_MS = 50;
+
+interface Lock {
+  key: string;
+  token: string;
+}
+
+/**
+ * @example
+ * const state = createStateStage({ states, events });
+ * const lock = createInstanceLockStage({ store, stateStage: state });
+ * // stages: [..., lock, state, ...]
+ */
+export function createInstanceLockStage(options: InstanceLockStageOptions): Stage {
+  const { store, stateStage } = options;
+  const ttlMs = positiveInteger('ttlMs', options.ttlMs ?? 10_000);
+  const maxWaitMs = positiveInteger('maxWaitMs', options.maxWaitMs ?? ttlMs + 1_000);
+
+  /** This request's lock: the instance's key and a token of its own, made once (prepare, then run). */
+  function lockOf(ctx: ActionContext): Lock {
+    let lock = ctx.stageData?.get(stage) as Lock | undefined;
+    if (lock === undefined) {
+      lock = { key: storeKeys.instanceLock(ctx.session.key, ctx.componentContext.componentId), token: randomBytes(16).toString('base64url') };
+      (ctx.stageData ??= new Map()).set(stage, lock);
+    }
+    return lock;
+  }
+
+  const claimOp = (lock: Lock): StoreOp => ({ op: 'claim', key: lock.key, value: lock.token, ttlMs });
+  const releaseOp = (lock: Lock): StoreOp => ({ op: 'deleteIfEquals', key: lock.key, expected: lock.token });
+
+  /** Claims until this request holds the lock; throws past `maxWaitMs`. */
+  async function waitFor(lock: Lock): Promise<void> {
+    const deadline = performance.now() + maxWaitMs;
+    for (let pause = FIRST_PAUSE_MS; ; pause = Math.min(pause * 2, LONGEST_PAUSE_MS)) {
+      if (performance.now() >= deadline) {
+        throw new StoreUnavailableError(`Component instance still busy in another process after ${maxWaitMs} ms`);
+      }
+      // Jitter, so processes waiting for one lock do not claim in step.
+      await new Promise((resolve) => setTimeout(resolve, pause / 2 + Math.random() * pause));
+      if ((await store.claim(lock.key, lock.token, ttlMs)) === null) return;
+    }
+  }
+
+  /**
+   * Queued with the new state in the second batch (or sent now when there is no batch). A release
+   * that fails costs nothing but time: the lock expires by itself after `ttlMs`.
+   */
+  async function release(ctx: ActionContext, lock: Lock): Promise<void> {
+    if (ctx.deferred) ctx.deferred.push(releaseOp(lock));
+    else await store.deleteIfEquals(lock.key, lock.token).catch(() => false);
+  }
+
+  const stage: Stage = {
+    name: 'instance-lock',
+    // A request refused before this stage (rate limit, idempotency replay, validation) takes it back.
+    prepare(ctx) {
+      const lock = lockOf(ctx);
+      return { op: claimOp(lock), undo: releaseOp(lock) };
+    },
+    async run(ctx, next) {
+      const lock = lockOf(ctx);
+      const prefetched = takePrefetched(ctx, stage);
+      const held = prefetched !== undefined ? (prefetched as string | null) : await store.claim(lock.key, lock.token, ttlMs);
+      if (held !== null) {
+        await waitFor(lock);
+        // The state read with the claim may be older than the write of the process that held the lock.
+        ctx.prefetched?.delete(stateStage);
+      }
+      let outcome: Outcome;
+      try {
+        outcome = await next(ctx);
+      } catch (error) {
+        await release(ctx, lock);
+        throw error;
+      }
+      await release(ctx, lock);
+      return outcome;
+    },
+  };
+  return stage;
+}
+
+function positiveInteger(name: string, value: number): number {
+  if (!(Number.isInteger(value) && value > 0)) throw new TypeError(`Instance lock: ${name} must be a positive integer`);
+  return value;
+}
