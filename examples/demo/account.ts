@@ -10,7 +10,7 @@
  * server: the page's script reads it, and it never appears in the HTML or in a log.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { html, type PageView, type SafeHtml, type User } from '../../src/index.js';
+import { html, type PageView, type SafeHtml } from '../../src/index.js';
 import type { WebResult, WebSignIn } from '../../src/auth/index.js';
 import { BODY } from '../../src/core/wire.js';
 import { profileStateFor } from './components/profile.js';
@@ -30,7 +30,8 @@ function signOutForm(view: PageView): SafeHtml {
 </form>`;
 }
 
-function loginBody(view: PageView, user: User | null, message: string | null, email: string): SafeHtml {
+function loginBody(view: PageView, message: string | null, email: string): SafeHtml {
+  const { user } = view;
   if (user !== null) {
     return html`<section class="card">
   <p>Signed in as <strong data-email>${user.email}</strong>. <a href="/profile">Your profile</a></p>
@@ -92,14 +93,13 @@ async function refusedPage(
 ): Promise<FastifyReply> {
   const { error } = result;
   const view = await app.livecomponents.view(request, reply);
-  const user = await app.livecomponents.runtime.userOf(view.session);
   const retry = error.fields?.retry_after;
   const message = retry === undefined ? error.publicMessage : `${error.publicMessage} (retry in ${retry} s)`;
   return reply
     .code(error.statusCode)
     .headers({ ...result.headers, ...error.headers })
     .type('text/html; charset=utf-8')
-    .send(layout(view, { title: 'Sign in', path: '/login', body: loginBody(view, user, message, email), user }));
+    .send(layout(view, { title: 'Sign in', path: '/login', body: loginBody(view, message, email) }));
 }
 
 export async function accountPages(app: FastifyInstance, options: AccountPagesOptions): Promise<void> {
@@ -113,11 +113,10 @@ export async function accountPages(app: FastifyInstance, options: AccountPagesOp
 
   app.get('/login', async (request, reply) => {
     const view = await app.livecomponents.view(request, reply);
-    const user = await app.livecomponents.runtime.userOf(view.session);
     const signedOut = (request.query as Record<string, unknown>).signed_out !== undefined;
     return reply
       .type('text/html; charset=utf-8')
-      .send(layout(view, { title: 'Sign in', path: '/login', body: loginBody(view, user, signedOut ? 'You are signed out.' : null, ''), user }));
+      .send(layout(view, { title: 'Sign in', path: '/login', body: loginBody(view, signedOut ? 'You are signed out.' : null, '') }));
   });
 
   app.post('/login', { bodyLimit: FORM_LIMIT }, async (request, reply) => {
@@ -138,8 +137,7 @@ export async function accountPages(app: FastifyInstance, options: AccountPagesOp
   const staticPage = (path: string, title: string, body: SafeHtml) =>
     app.get(path, async (request, reply) => {
       const view = await app.livecomponents.view(request, reply);
-      const user = await app.livecomponents.runtime.userOf(view.session);
-      return reply.type('text/html; charset=utf-8').send(layout(view, { title, path, body, user }));
+      return reply.type('text/html; charset=utf-8').send(layout(view, { title, path, body }));
     });
   staticPage('/forgot-password', 'Forgot your password?', forgotPasswordBody);
   // The token is in the link's fragment, read by public/app.js: this page is the same for everyone.
@@ -147,12 +145,12 @@ export async function accountPages(app: FastifyInstance, options: AccountPagesOp
 
   app.get('/profile', async (request, reply) => {
     const view = await app.livecomponents.view(request, reply);
-    const user = await app.livecomponents.runtime.userOf(view.session);
+    const { user } = view;
     // Each visit starts from the stored account, so a name changed elsewhere shows up here.
     if (user !== null) await app.livecomponents.runtime.states.save(view.session, 'profile:main', profileStateFor(user));
     const body = html`<section class="card">${await view.mount('profile:main')}</section>
 ${user === null ? null : signOutForm(view)}`;
-    return reply.type('text/html; charset=utf-8').send(layout(view, { title: 'Profile', path: '/profile', body, user }));
+    return reply.type('text/html; charset=utf-8').send(layout(view, { title: 'Profile', path: '/profile', body }));
   });
 }
 

@@ -116,21 +116,21 @@ export async function createDemoApp(options: DemoAppOptions = {}): Promise<Fasti
   <ul class="links"><li><a href="/orders">Orders</a>: idempotent order creation.</li>
   <li><a href="/payment">Payment</a>: strict rate limit, replay-safe payments, a field that never leaves the server.</li></ul>
 </section>`;
-    return reply.type('text/html; charset=utf-8').send(layout(view, { title: 'Counter', path: '/', body, user: await app.livecomponents.runtime.userOf(view.session) }));
+    return reply.type('text/html; charset=utf-8').send(layout(view, { title: 'Counter', path: '/', body }));
   });
 
   app.get('/orders', async (request, reply) => {
     const view = await app.livecomponents.view(request, reply);
     const body = html`<section class="card">${await view.mount('order:main')}</section>
 <p class="muted">Each submission carries an idempotency key: a retried request returns the first result instead of placing a second order.</p>`;
-    return reply.type('text/html; charset=utf-8').send(layout(view, { title: 'Orders', path: '/orders', body, user: await app.livecomponents.runtime.userOf(view.session) }));
+    return reply.type('text/html; charset=utf-8').send(layout(view, { title: 'Orders', path: '/orders', body }));
   });
 
   app.get('/payment', async (request, reply) => {
     const view = await app.livecomponents.view(request, reply);
     const body = html`<section class="card">${await view.mount('payment:main')}</section>
 <p class="muted">At most 5 payments per 5 minutes. A double click pays once.</p>`;
-    return reply.type('text/html; charset=utf-8').send(layout(view, { title: 'Payment', path: '/payment', body, user: await app.livecomponents.runtime.userOf(view.session) }));
+    return reply.type('text/html; charset=utf-8').send(layout(view, { title: 'Payment', path: '/payment', body }));
   });
 
   app.setNotFoundHandler((request, reply) => sendError(Object.assign(new Error('Not found'), { statusCode: 404 }), request, reply));

@@ -1,4 +1,4 @@
-import { html, type PageView, type SafeHtml, type User } from '../../src/index.js';
+import { html, type PageView, type SafeHtml } from '../../src/index.js';
 
 const NAV = [
   ['/', 'Counter'],
@@ -11,18 +11,16 @@ export interface LayoutPage {
   title: string;
   path: string;
   body: SafeHtml;
-  /** The signed-in user (`runtime.userOf(view.session)`), or `null`: the nav shows "Sign in" or the account. */
-  user: User | null;
 }
 
 const current = (href: string, path: string): SafeHtml | null => (href === path ? html`aria-current="page"` : null);
 
-/** The reference app's page frame: navigation, a card for the content, a line for errors. */
+/** The reference app's page frame: navigation (with "Sign in" or the signed-in account), the content, a line for errors. */
 export function layout(view: PageView, page: LayoutPage): string {
   const account =
-    page.user === null
+    view.user === null
       ? html`<a href="/login" ${current('/login', page.path)}>Sign in</a>`
-      : html`<a href="/login" ${current('/login', page.path)} data-nav-account title="Account">${page.user.email}</a>`;
+      : html`<a href="/login" ${current('/login', page.path)} data-nav-account title="Account">${view.user.email}</a>`;
   return view.document({
     title: `${page.title} · LiveComponents`,
     head: html`<link rel="stylesheet" href="/assets/app.css">

@@ -7,10 +7,13 @@ import { html, unsafeRawHtml, type SafeHtml } from '../core/html.js';
 import { CSRF_META_NAME, ROUTES } from '../core/wire.js';
 import type { LiveRuntime } from '../runtime/index.js';
 import type { Session } from '../session/types.js';
+import type { User } from '../core/component.js';
 import type { SessionCookie } from './session-cookie.js';
 
 export interface PageView {
   readonly session: Session;
+  /** The session's signed-in user (the app's `resolveUser`), or `null`: for a nav, a greeting. */
+  readonly user: User | null;
   /** A freshly masked CSRF token for this page. */
   readonly csrfToken: string;
   /** Mounts the instance in this session (first visit) or finds it, and renders it. */
@@ -33,12 +36,13 @@ export async function createPageView(
     cookie.write(reply, session);
   }
   const current = session;
-  const csrfToken = await runtime.csrf.issue(current);
+  const [csrfToken, user] = await Promise.all([runtime.csrf.issue(current), runtime.userOf(current)]);
   const head = (): SafeHtml =>
     html`<meta name="${CSRF_META_NAME}" content="${csrfToken}">
 <script type="module" src="${ROUTES.clientScript}"></script>`;
   return {
     session: current,
+    user,
     csrfToken,
     mount: async (componentId, initialState) => unsafeRawHtml(await runtime.mount(current, componentId, initialState)),
     head,
