@@ -221,6 +221,22 @@ export function runStoreContract(
       expect(await store.batch([{ op: 'get', key: brief }])).toEqual([null]);
     });
 
+    it('applies the ops of one hash tag together: a compare-and-replace is never split by 199 concurrent claims', async () => {
+      const k = key('replace');
+      await store.set(k, 'pending', 60_000);
+      const [replaced, ...claims] = await Promise.all([
+        store.batch([
+          { op: 'deleteIfEquals', key: k, expected: 'pending' },
+          { op: 'claim', key: k, value: 'done', ttlMs: 60_000 },
+        ]),
+        ...Array.from({ length: 199 }, (_, i) => store.claim(k, `intruder-${i}`, 60_000)),
+      ]);
+      expect(replaced).toEqual([true, null]);
+      // Every intruder found the key held, before the batch ('pending') or after it ('done').
+      expect(claims.filter((held) => held !== 'pending' && held !== 'done')).toEqual([]);
+      expect(await store.get(k)).toBe('done');
+    });
+
     it('batch with a malformed op rejects with TypeError and changes nothing', async () => {
       const [a, b] = [key('a'), key('b')];
       const ops = [

@@ -42,10 +42,14 @@ export interface Store {
   rateLimit(key: string, policy: RateLimitPolicy, nowMs: number): Promise<RateLimitDecision>;
 
   /**
-   * Runs several primitives in ONE round trip (Redis: a pipeline; embedded stores: in order, in
-   * one go). Each op keeps its own atomicity; the batch as a whole is not a transaction. Results
-   * come back in op order. This is how an action stays within two round trips (one before the
-   * action, one after).
+   * Runs several primitives in ONE round trip (Redis: one script per hash tag; embedded stores: in
+   * order, in one go). Results come back in op order. This is how an action stays within two round
+   * trips (one before the action, one after).
+   *
+   * The ops on keys of one hash tag (`{…}`) apply together: no other call runs between them, so a
+   * compare-and-replace (`deleteIfEquals` then `claim`, how an idempotency claim becomes its
+   * result) is never split. Across hash tags the batch is not a transaction (Redis Cluster sends
+   * each tag to its own node).
    */
   batch(ops: readonly StoreOp[]): Promise<StoreOpResult[]>;
 

@@ -16,13 +16,13 @@
  * Record format: see `record.ts`. Store round trips: one `claim` before the action, one `batch`
  * after it.
  *
- * Limits of the current `Store` interface:
- * - Completing is `deleteIfEquals(pending)` then `claim(done)` in one batch, not one atomic
- *   compare-and-set: if the lock expired and another request claimed the key, our result does not
- *   overwrite theirs; but on Redis another request can slip in between the two ops of the batch
- *   and run the action a second time. A `replaceIfEquals` primitive would close that window.
- * - An action running longer than `lockTtlMs` loses its lock and a repeat may run it again:
- *   choose `lockTtlMs` above the slowest action.
+ * Completing is `deleteIfEquals(pending)` then `claim(done)` in one batch: the two ops share the
+ * key's hash tag, so every store applies them together (`Store.batch`) and no other request can
+ * claim the key between them. If our lock expired and another request claimed the key meanwhile,
+ * the delete finds their value, not ours, and our result does not overwrite theirs.
+ *
+ * Limit: an action running longer than `lockTtlMs` loses its lock and a repeat may run it again:
+ * choose `lockTtlMs` above the slowest action.
  */
 import { randomBytes } from '../../core/random.js';
 import { systemClock, type Clock } from '../../core/clock.js';
