@@ -54,6 +54,9 @@ interface Handle {
   readonly sqlite: BetterSqlite3.Database | undefined;
 }
 
+/** WAL pages between two automatic checkpoints of a SQLite file (SQLite's default: 1,000). */
+export const WAL_AUTOCHECKPOINT_PAGES = 10_000;
+
 /** What `createDatabase` built, by the Kysely instance it returned (not by derived instances). */
 const handles = new WeakMap<object, Handle>();
 
@@ -61,8 +64,9 @@ const handles = new WeakMap<object, Handle>();
  * Opens the database named by `url` (PROTOCOL §1 `DATABASE_URL`).
  *
  * - `sqlite:PATH`: one connection to the file (its folder is created), in WAL mode, with
- *   `busy_timeout`, `foreign_keys = ON` and `synchronous = NORMAL` (durable across process
- *   crashes; the last commits may be lost on power loss). `sqlite::memory:` for tests.
+ *   `busy_timeout`, `foreign_keys = ON`, `synchronous = NORMAL` (durable across process
+ *   crashes; the last commits may be lost on power loss) and a WAL checkpoint every
+ *   `WAL_AUTOCHECKPOINT_PAGES` pages. `sqlite::memory:` for tests.
  * - `postgres://…`: a `pg` pool with connect and query timeouts. BIGINT columns come back as
  *   numbers, as in SQLite (every BIGINT here is a millisecond time, far below 2^53).
  *
@@ -118,6 +122,11 @@ function openSqlite(path: string, busyTimeoutMs: number): BetterSqlite3.Database
     }
     native.pragma('foreign_keys = ON');
     native.pragma('synchronous = NORMAL');
+    // Checkpoint the WAL every 10,000 pages (~40 MB) instead of SQLite's 1,000: a checkpoint copies
+    // each page once however often it changed since the last one, and blocks the event loop (the
+    // driver is synchronous) with an fsync; the store rewrites the same hot pages (sessions, state,
+    // counters) all the time. Measured: +25–45% actions per second on SQLite (npm run bench).
+    native.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
   } catch (error) {
     native.close();
     throw error;

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql, type Kysely } from 'kysely';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createDatabase, sqliteConnectionOf } from './database.js';
+import { WAL_AUTOCHECKPOINT_PAGES, createDatabase, sqliteConnectionOf } from './database.js';
 import { migrateToLatest, MigrationError } from './migrate.js';
 import { MIGRATIONS } from './migrations/index.js';
 import type { DatabaseSchema } from './schema.js';
@@ -140,6 +140,8 @@ describe('migrations on SQLite', () => {
     expect(native?.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(native?.pragma('foreign_keys', { simple: true })).toBe(1);
     expect(native?.pragma('busy_timeout', { simple: true })).toBe(2_000);
+    expect(native?.pragma('synchronous', { simple: true })).toBe(1); // NORMAL
+    expect(native?.pragma('wal_autocheckpoint', { simple: true })).toBe(WAL_AUTOCHECKPOINT_PAGES);
     expect(await migrateToLatest(db)).toEqual(ALL);
     await db.destroy();
   });
