@@ -40,13 +40,21 @@ export interface SecurityOptions {
     failOpen?: boolean;
     onFailOpen?: (error: unknown) => void;
   };
-  /** Actions on one component instance run one at a time across processes (src/pipeline/instance-lock). */
-  instanceLock?: {
-    /** How long a lock lasts if its holder dies, ms; keep it above the slowest action. @default 10_000 */
-    ttlMs?: number;
-    /** Longest wait for a lock another process holds, ms; then 503. @default ttlMs + 1000 */
-    maxWaitMs?: number;
-  };
+  /**
+   * Actions on one component instance run one at a time across processes (src/pipeline/instance-lock).
+   * `false` turns the lock off (two store ops less per action): only for an app that is the one
+   * process using its store — then actions are already ordered in-process. With several processes
+   * (Redis, Node's cluster module or PM2 on one SQLite file) their overlapping actions lose updates.
+   * @default on
+   */
+  instanceLock?:
+    | false
+    | {
+        /** How long a lock lasts if its holder dies, ms; keep it above the slowest action. @default 10_000 */
+        ttlMs?: number;
+        /** Longest wait for a lock another process holds, ms; then 503. @default ttlMs + 1000 */
+        maxWaitMs?: number;
+      };
   idempotency?: {
     /** @default 3600 */
     defaultTtlSeconds?: number;
@@ -73,6 +81,7 @@ export function buildStages(
       events,
   });
   const stateStage = createStateStage({ states: options.states, events });
+  const lock = options.instanceLock ?? {};
   const storeStages: Stage[] = [
     createRateLimitStage({
       store,
@@ -90,7 +99,7 @@ export function buildStages(
       defaultTtlSeconds: options.idempotency?.defaultTtlSeconds,
     }),
     createValidateStage(),
-    createInstanceLockStage({ store, stateStage, ttlMs: options.instanceLock?.ttlMs, maxWaitMs: options.instanceLock?.maxWaitMs }),
+    ...(lock === false ? [] : [createInstanceLockStage({ store, stateStage, ttlMs: lock.ttlMs, maxWaitMs: lock.maxWaitMs })]),
     stateStage,
     createAuthorizeStage({ events }),
   ];

@@ -107,4 +107,17 @@ describe('overlapping actions on one instance', () => {
     // Every lock was released with its action's state.
     expect(await store.get(storeKeys.instanceLock(sessionKeyOf(c.cookie.split('=')[1] as string), 'counter:main'))).toBeNull();
   });
+
+  it('instanceLock: false leaves the lock out: no store op touches a lock key, one process still orders its own', async () => {
+    const store = slowStore();
+    const keys: string[] = [];
+    const recording: Store = { ...store, batch: (ops) => (keys.push(...ops.map((op) => op.key)), store.batch(ops)) };
+    const demo = await demoApp({}, { store: recording, instanceLock: false });
+    apps.push(demo);
+    const c = await demo.client('/');
+    const results = await Promise.all(Array.from({ length: 10 }, () => c.action('counter:main', 'increment')));
+    expect(results.map((r) => (r.json() as { state: { count: number } }).state.count).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(keys.filter((k) => k.includes(':lock:'))).toEqual([]);
+    expect(keys.filter((k) => k.includes(':state:')).length).toBeGreaterThanOrEqual(20);
+  });
 });
