@@ -12,7 +12,8 @@
  * Overlapping duplicates of one idempotency key therefore meet a completed record and replay it
  * (200, `cached: true`) rather than 409 `IDEMPOTENCY_KEY_IN_USE`, which remains the answer when the
  * duplicate reaches another instance while the first still runs. Actions on one instance arriving at
- * two app instances at the same moment are not ordered by this (docs/scaling.md says so).
+ * two app processes at the same moment are ordered by the instance lock in the store
+ * (`src/pipeline/instance-lock/`); this queue keeps the ones of one process from polling that lock.
  */
 export type OneAtATime = <T>(key: string, task: () => Promise<T>) => Promise<T>;
 
