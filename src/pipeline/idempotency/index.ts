@@ -31,6 +31,7 @@ import { HEADERS } from '../../core/wire.js';
 import { storeKeys } from '../../store/keys.js';
 import type { Store, StoreOp } from '../../store/types.js';
 import { fail, ok, takePrefetched, type ActionContext, type Next, type Outcome, type Stage } from '../types.js';
+import { positiveInteger } from '../options.js';
 import { requestFingerprint } from './fingerprint.js';
 import { parseIdempotencyKey } from './key.js';
 import { doneRecordText, isoSeconds, parseRecord, type DoneRecord, type PendingRecord } from './record.js';
@@ -71,8 +72,8 @@ export interface IdempotencyStageOptions {
 export function createIdempotencyStage(options: IdempotencyStageOptions): Stage {
   const { store } = options;
   const clock = options.clock ?? systemClock;
-  const lockTtlMs = positiveInteger('lockTtlMs', options.lockTtlMs ?? 30_000);
-  const defaultTtlSeconds = positiveInteger('defaultTtlSeconds', options.defaultTtlSeconds ?? 3600);
+  const lockTtlMs = positiveInteger('Idempotency', 'lockTtlMs', options.lockTtlMs ?? 30_000);
+  const defaultTtlSeconds = positiveInteger('Idempotency', 'defaultTtlSeconds', options.defaultTtlSeconds ?? 3600);
   const onStoreError = options.onStoreError ?? noop;
 
   /** Deletes our pending claim if it is still ours; a failure only delays the key until the lock expires. */
@@ -183,11 +184,6 @@ export function createIdempotencyStage(options: IdempotencyStageOptions): Stage 
     },
   };
   return stage;
-}
-
-function positiveInteger(name: string, value: number): number {
-  if (!(Number.isInteger(value) && value > 0)) throw new TypeError(`Idempotency: ${name} must be a positive integer`);
-  return value;
 }
 
 function noop(): void {}

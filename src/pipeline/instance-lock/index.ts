@@ -18,7 +18,8 @@ import { randomBytes } from '../../core/random.js';
 import { StoreUnavailableError } from '../../core/errors.js';
 import { storeKeys } from '../../store/keys.js';
 import type { Store, StoreOp } from '../../store/types.js';
-import { takePrefetched, type ActionContext, type Outcome, type Stage } from '../types.js';
+import { takePrefetched, type ActionContext, type Stage } from '../types.js';
+import { positiveInteger } from '../options.js';
 
 export interface InstanceLockStageOptions {
   store: Store;
@@ -53,8 +54,8 @@ interface Lock {
  */
 export function createInstanceLockStage(options: InstanceLockStageOptions): Stage {
   const { store, stateStage } = options;
-  const ttlMs = positiveInteger('ttlMs', options.ttlMs ?? 10_000);
-  const maxWaitMs = positiveInteger('maxWaitMs', options.maxWaitMs ?? ttlMs + 1_000);
+  const ttlMs = positiveInteger('Instance lock', 'ttlMs', options.ttlMs ?? 10_000);
+  const maxWaitMs = positiveInteger('Instance lock', 'maxWaitMs', options.maxWaitMs ?? ttlMs + 1_000);
 
   /** This request's lock: the instance's key and a token of its own, made once (prepare, then run). */
   function lockOf(ctx: ActionContext): Lock {
@@ -107,21 +108,12 @@ export function createInstanceLockStage(options: InstanceLockStageOptions): Stag
         // The state read with the claim may be older than the write of the process that held the lock.
         ctx.prefetched?.delete(stateStage);
       }
-      let outcome: Outcome;
       try {
-        outcome = await next(ctx);
-      } catch (error) {
+        return await next(ctx);
+      } finally {
         await release(ctx, lock);
-        throw error;
       }
-      await release(ctx, lock);
-      return outcome;
     },
   };
   return stage;
-}
-
-function positiveInteger(name: string, value: number): number {
-  if (!(Number.isInteger(value) && value > 0)) throw new TypeError(`Instance lock: ${name} must be a positive integer`);
-  return value;
 }

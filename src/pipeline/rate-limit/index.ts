@@ -17,6 +17,7 @@ import type { SecurityEventSink } from '../../ops/security-events.js';
 import { storeKeys } from '../../store/keys.js';
 import type { RateLimitAlgorithm, RateLimitDecision, RateLimitPolicy, Store } from '../../store/types.js';
 import { fail, takePrefetched, type ActionContext, type Stage } from '../types.js';
+import { positiveInteger } from '../options.js';
 
 export interface RateLimitDefaults {
   /** @default 60 */
@@ -80,8 +81,8 @@ export function createRateLimitStage(options: RateLimitStageOptions): Stage {
   const failOpen = options.failOpen ?? false;
   const onFailOpen = options.onFailOpen ?? null;
   const defaults = {
-    limit: positiveInteger('defaults.limit', options.defaults?.limit ?? 60),
-    windowSeconds: positiveInteger('defaults.windowSeconds', options.defaults?.windowSeconds ?? 60),
+    limit: positiveInteger('Rate limit', 'defaults.limit', options.defaults?.limit ?? 60),
+    windowSeconds: positiveInteger('Rate limit', 'defaults.windowSeconds', options.defaults?.windowSeconds ?? 60),
     algorithm: algorithmOf(options.defaults?.algorithm ?? 'gcra'),
   };
   const allowlist = options.allowlist && options.allowlist.length > 0 ? buildAllowlist(options.allowlist) : null;
@@ -90,11 +91,11 @@ export function createRateLimitStage(options: RateLimitStageOptions): Stage {
   function rulesFor(action: ResolvedAction): ActionRules {
     let rules = cache.get(action);
     if (rules === undefined) {
-      const windowSeconds = positiveInteger('rateLimitWindow', action.rateLimitWindow ?? defaults.windowSeconds);
+      const windowSeconds = positiveInteger('Rate limit', 'rateLimitWindow', action.rateLimitWindow ?? defaults.windowSeconds);
       const algorithm = algorithmOf(action.rateLimitAlgorithm ?? defaults.algorithm);
-      const limit = positiveInteger('rateLimit', action.rateLimit ?? defaults.limit);
+      const limit = positiveInteger('Rate limit', 'rateLimit', action.rateLimit ?? defaults.limit);
       const signedIn = makeRule(limit, windowSeconds, algorithm);
-      const anonymousLimit = positiveInteger('anonymousLimit', action.anonymousLimit ?? limit);
+      const anonymousLimit = positiveInteger('Rate limit', 'anonymousLimit', action.anonymousLimit ?? limit);
       rules = { signedIn, anonymous: anonymousLimit === limit ? signedIn : makeRule(anonymousLimit, windowSeconds, algorithm) };
       cache.set(action, rules);
     }
@@ -186,11 +187,6 @@ function setHeaders(headers: Record<string, string>, rule: Rule, decision: RateL
 
 function algorithmOf(value: RateLimitAlgorithm): RateLimitAlgorithm {
   if (value !== 'gcra' && value !== 'sliding-window') throw new TypeError(`Rate limit: unknown algorithm "${String(value)}"`);
-  return value;
-}
-
-function positiveInteger(name: string, value: number): number {
-  if (!(Number.isInteger(value) && value > 0)) throw new TypeError(`Rate limit: ${name} must be a positive integer`);
   return value;
 }
 
