@@ -44,7 +44,7 @@ export async function createPageView(
     session: current,
     user,
     csrfToken,
-    mount: async (componentId, initialState) => unsafeRawHtml(await runtime.mount(current, componentId, initialState)),
+    mount: async (componentId, initialState) => unsafeRawHtml(await runtime.mount(current, componentId, initialState, user)),
     head,
     document: (page) => `<!doctype html>
 ${html`<html lang="${page.lang ?? 'en'}">

@@ -65,8 +65,11 @@ export interface LiveRuntime {
    * (`sessions.fromCookie`); the pipeline verifies it against the store in its first round trip.
    */
   handleAction(request: RequestInfo, body: unknown, session: Session | null): Promise<RuntimeResponse>;
-  /** Mounts (or finds) an instance in a session and renders it. */
-  mount(session: Session, componentId: string, initialState?: Record<string, unknown>): Promise<string>;
+  /**
+   * Mounts (or finds) an instance in a session and renders it. `user` is the session's user when the
+   * caller has it already (a page view looks it up once for all its components); else looked up.
+   */
+  mount(session: Session, componentId: string, initialState?: Record<string, unknown>, user?: User | null): Promise<string>;
   userOf(session: Session): Promise<User | null>;
 }
 
@@ -139,7 +142,7 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
     return { status: 200, body: success, headers: ctx.headers };
   }
 
-  async function mount(session: Session, componentId: string, initialState?: Record<string, unknown>): Promise<string> {
+  async function mount(session: Session, componentId: string, initialState?: Record<string, unknown>, user?: User | null): Promise<string> {
     const id = parseComponentId(componentId);
     const component = id === null ? undefined : registry.get(id.name);
     if (id === null || component === undefined) throw new TypeError(`Unknown component "${componentId}"`);
@@ -155,7 +158,7 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
       });
       await states.save(session, componentId, initial);
     }
-    const cc: ComponentContext = { user: await userOf(session), componentId, instance: id.instance };
+    const cc: ComponentContext = { user: user === undefined ? await userOf(session) : user, componentId, instance: id.instance };
     return renderComponent(component, state, cc);
   }
 
