@@ -11,6 +11,21 @@ import type { Store } from '../../src/store/types.js';
 import { REDIS_AVAILABLE, sleep, startRedisCluster, type RedisCluster, type RedisServer } from './server.js';
 import { TIMEOUT_MS, WORKERS, expectOnlyFastUnavailable, recoveryTime, traffic } from './traffic.js';
 
+/** A cluster started before the tests of the calling `describe` block and stopped after them. */
+function clusterOfThisBlock(masters: number, options?: { replicas?: number }): () => RedisCluster {
+  let cluster: RedisCluster | undefined;
+  beforeAll(async () => {
+    cluster = await startRedisCluster(masters, options);
+  }, 60_000);
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+  return () => {
+    if (cluster === undefined) throw new Error('test: the cluster did not start');
+    return cluster;
+  };
+}
+
 /** A store on `cluster` with the options the app uses. */
 function clusterStore(cluster: RedisCluster): Store {
   const client = new Cluster(
@@ -86,15 +101,10 @@ describe.skipIf(!REDIS_AVAILABLE)('Redis Cluster store under faults', () => {
   });
 
   describe('3 masters', () => {
-    let cluster: RedisCluster;
-    beforeAll(async () => {
-      cluster = await startRedisCluster(3);
-    }, 60_000);
-    afterAll(async () => {
-      await cluster?.stop();
-    });
+    const started = clusterOfThisBlock(3);
 
     it('a master killed under 200 concurrent callers fails only its own slots, fast; back on its port, every slot is served again', async () => {
+      const cluster = started();
       store = clusterStore(cluster);
       await store.health();
       const owners = await masterOfWorker(cluster.nodes[0] as RedisServer);
@@ -144,15 +154,10 @@ describe.skipIf(!REDIS_AVAILABLE)('Redis Cluster store under faults', () => {
   });
 
   describe('3 masters with a replica each', () => {
-    let cluster: RedisCluster;
-    beforeAll(async () => {
-      cluster = await startRedisCluster(3, { replicas: 1 });
-    }, 60_000);
-    afterAll(async () => {
-      await cluster?.stop();
-    });
+    const started = clusterOfThisBlock(3, { replicas: 1 });
 
     it('a master killed for good: its replica takes over, the store finds it by itself, and replicated data is still there', async () => {
+      const cluster = started();
       store = clusterStore(cluster);
       await store.health();
       const owners = await masterOfWorker(cluster.nodes[0] as RedisServer);
