@@ -7,6 +7,8 @@ import { hash } from 'node:crypto';
 import { boundedMemo } from '../core/memo.js';
 
 const PREFIX = 'lc:';
+/** What every key built here starts with: the prefix and the opening of its hash tag. */
+const TAGGED = `${PREFIX}{`;
 
 function digest(text: string): string {
   return hash('sha256', text, 'base64url');
@@ -33,3 +35,14 @@ export const storeKeys = {
   rateLimit: (client: string, componentName: string, action: string) =>
     `${PREFIX}{r:${clientDigest(client)}}:rl:${componentName}:${action}`,
 } as const;
+
+/**
+ * The family of a store key: the letter opening the hash tag of a key built here (`s` a session's
+ * keys, `i` idempotency records, `r` rate-limit counters), 0 for any other key. Stores may keep the
+ * families apart (the memory store: one Map each).
+ */
+export function keyFamily(key: string): number {
+  if (!key.startsWith(TAGGED)) return 0;
+  const letter = key.charCodeAt(TAGGED.length);
+  return letter < 128 ? letter : 0;
+}

@@ -53,3 +53,20 @@ describe('memory store', () => {
     await store.close();
   });
 });
+
+describe('memory store key families', () => {
+  it('keeps keys of every family apart and whole: same suffix, batch across families, delete, close', async () => {
+    const clock = manualClock();
+    const store = createMemoryStore({ clock });
+    const keys = ['lc:{s:a}:x', 'lc:{i:a}:x', 'lc:{r:a}:x', 'lc:{', 'a:x', 'lc:{é:a}:x'];
+    const results = await store.batch(keys.map((key, i) => ({ op: 'claim' as const, key, value: `v${i}`, ttlMs: 1_000 })));
+    expect(results).toEqual(keys.map(() => null));
+    expect(await store.getMany(keys)).toEqual(keys.map((_, i) => `v${i}`));
+    await store.delete('lc:{i:a}:x');
+    expect(await store.getMany(keys)).toEqual(['v0', null, 'v2', 'v3', 'v4', 'v5']);
+    clock.advance(1_000);
+    expect(await store.getMany(keys)).toEqual(keys.map(() => null));
+    await store.close();
+    await expect(store.get('lc:{s:a}:x')).rejects.toThrow();
+  });
+});

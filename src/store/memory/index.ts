@@ -11,6 +11,7 @@ import { StoreUnavailableError } from '../../core/errors.js';
 import { rateLimitStep } from '../../pipeline/rate-limit/algorithms.js';
 import type { RateLimitDecision, RateLimitPolicy, Store, StoreOp, StoreOpResult } from '../types.js';
 import { checkOp, checkTtl } from '../checks.js';
+import { keyFamily } from '../keys.js';
 
 export interface MemoryStoreOptions {
   /**
@@ -45,15 +46,25 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   if (!(Number.isFinite(sweepIntervalMs) && sweepIntervalMs >= 0)) {
     throw new TypeError('createMemoryStore: sweepIntervalMs must be a non-negative number');
   }
-  const entries = new Map<string, Entry>();
+  /**
+   * One Map per key family (`keyFamily`: sessions and state, idempotency records, rate-limit
+   * counters, other keys). Idempotency records pile up — one per action with a key, kept for an hour
+   * — and in a single Map of hundreds of thousands every lookup of a session's few hot keys missed
+   * the CPU cache: ~10% of an action's time in the bench. Apart, the hot families stay small.
+   */
+  const families: (Map<string, Entry> | undefined)[] = [];
+  function mapOf(key: string): Map<string, Entry> {
+    const family = keyFamily(key);
+    return (families[family] ??= new Map<string, Entry>());
+  }
   let closed = false;
 
-  /** The live entry under `key`, dropping it when expired. */
-  function live(key: string, now: number): Entry | undefined {
-    const entry = entries.get(key);
+  /** The live entry under `key` in its `map`, dropping it when expired. */
+  function live(map: Map<string, Entry>, key: string, now: number): Entry | undefined {
+    const entry = map.get(key);
     if (entry === undefined) return undefined;
     if (entry.expiresAt > now) return entry;
-    entries.delete(key);
+    map.delete(key);
     return undefined;
   }
 
@@ -61,37 +72,49 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
    * Writes `key`, whose current entry (if any) the caller already looked up. A key written again
    * (a component's state, a client's rate-limit counter, every action) keeps its entry: no new object.
    */
-  function write(entry: Entry | undefined, key: string, value: string, ttlMs: number, now: number): void {
+  function write(map: Map<string, Entry>, entry: Entry | undefined, key: string, value: string, ttlMs: number, now: number): void {
     if (entry === undefined) {
-      entries.set(key, { value, expiresAt: now + ttlMs });
+      map.set(key, { value, expiresAt: now + ttlMs });
     } else {
       entry.value = value;
       entry.expiresAt = now + ttlMs;
     }
   }
 
+  function get(key: string, now: number): string | null {
+    return live(mapOf(key), key, now)?.value ?? null;
+  }
+
   function put(key: string, value: string, ttlMs: number, now: number): void {
-    write(entries.get(key), key, value, ttlMs, now);
+    const map = mapOf(key);
+    write(map, map.get(key), key, value, ttlMs, now);
   }
 
   function claim(key: string, value: string, ttlMs: number, now: number): string | null {
-    const existing = live(key, now);
+    const map = mapOf(key);
+    const existing = live(map, key, now);
     if (existing !== undefined) return existing.value;
-    write(undefined, key, value, ttlMs, now);
+    write(map, undefined, key, value, ttlMs, now);
     return null;
   }
 
   function deleteIfEquals(key: string, expected: string, now: number): boolean {
-    if (live(key, now)?.value !== expected) return false;
-    entries.delete(key);
+    const map = mapOf(key);
+    if (live(map, key, now)?.value !== expected) return false;
+    map.delete(key);
     return true;
   }
 
+  function remove(key: string): void {
+    mapOf(key).delete(key);
+  }
+
   function rateLimit(key: string, policy: RateLimitPolicy, nowMs: number, now: number): RateLimitDecision {
-    const entry = live(key, now);
+    const map = mapOf(key);
+    const entry = live(map, key, now);
     const step = rateLimitStep(entry?.value ?? null, policy, nowMs);
-    if (step.ttlMs > 0) write(entry, key, step.state, step.ttlMs, now);
-    else entries.delete(key);
+    if (step.ttlMs > 0) write(map, entry, key, step.state, step.ttlMs, now);
+    else map.delete(key);
     return step.decision;
   }
 
@@ -103,9 +126,10 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
    */
   function replaced(first: StoreOp & { op: 'deleteIfEquals' }, second: StoreOp | undefined, now: number): boolean {
     if (second?.op !== 'claim' || second.key !== first.key) return false;
-    const entry = live(first.key, now);
+    const map = mapOf(first.key);
+    const entry = live(map, first.key, now);
     if (entry === undefined || entry.value !== first.expected) return false;
-    write(entry, first.key, second.value, second.ttlMs, now);
+    write(map, entry, first.key, second.value, second.ttlMs, now);
     return true;
   }
 
@@ -113,7 +137,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   function apply(op: StoreOp, now: number): StoreOpResult {
     switch (op.op) {
       case 'get':
-        return live(op.key, now)?.value ?? null;
+        return get(op.key, now);
       case 'set':
         put(op.key, op.value, op.ttlMs, now);
         return null;
@@ -122,7 +146,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       case 'deleteIfEquals':
         return deleteIfEquals(op.key, op.expected, now);
       case 'delete':
-        entries.delete(op.key);
+        remove(op.key);
         return null;
       case 'rateLimit':
         return rateLimit(op.key, op.policy, op.nowMs, now);
@@ -141,7 +165,9 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
 
   function sweep(): void {
     const now = clock.now();
-    for (const [key, entry] of entries) if (entry.expiresAt <= now) entries.delete(key);
+    for (const map of families) {
+      if (map !== undefined) for (const [key, entry] of map) if (entry.expiresAt <= now) map.delete(key);
+    }
   }
 
   const timer = sweepIntervalMs > 0 ? setInterval(sweep, sweepIntervalMs) : undefined;
@@ -149,11 +175,11 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
 
   return {
     kind: 'memory',
-    get: (key) => run(() => live(key, clock.now())?.value ?? null),
+    get: (key) => run(() => get(key, clock.now())),
     getMany: (keys) =>
       run(() => {
         const now = clock.now();
-        return keys.map((key) => live(key, now)?.value ?? null);
+        return keys.map((key) => get(key, now));
       }),
     set: (key, value, ttlMs) =>
       run(() => {
@@ -166,10 +192,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
         return claim(key, value, ttlMs, clock.now());
       }),
     deleteIfEquals: (key, expected) => run(() => deleteIfEquals(key, expected, clock.now())),
-    delete: (key) =>
-      run(() => {
-        entries.delete(key);
-      }),
+    delete: (key) => run(() => remove(key)),
     rateLimit: (key, policy, nowMs) => run(() => rateLimit(key, policy, nowMs, clock.now())),
     batch: (ops) =>
       run(() => {
@@ -193,7 +216,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       if (!closed) {
         closed = true;
         if (timer !== undefined) clearInterval(timer);
-        entries.clear();
+        families.length = 0;
       }
       return Promise.resolve();
     },

@@ -128,7 +128,7 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
   } catch (error) {
     throw new Error('createSqliteStore: the lc_kv table is missing or unreadable; run migrateToLatest(db) first', { cause: error });
   }
-  const { get, set, deleteIfEquals, del, sweep, health } = stmts;
+  const { get, set, insertOrTakeOver, replaceIfEquals, deleteIfEquals, del, sweep, health } = stmts;
   const transaction = native.transaction((fn: () => unknown) => fn());
   /** Runs `fn` in `BEGIN IMMEDIATE … COMMIT` (ROLLBACK when it throws). */
   const immediate = <T>(fn: () => T): T => transaction.immediate(fn) as T;
@@ -140,11 +140,20 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
     return (get.get(key, now) as string | undefined) ?? null;
   }
 
+  /** One statement when the key is free (the usual case); a second one reads the holder's value. */
   function claim(key: string, value: string, ttlMs: number, now: number): string | null {
-    const held = read(key, now);
-    if (held !== null) return held;
-    set.run(key, value, now + ttlMs);
-    return null;
+    if (insertOrTakeOver.run(key, value, now + ttlMs, now).changes > 0) return null;
+    return read(key, now);
+  }
+
+  /**
+   * `deleteIfEquals(first)` directly followed by `claim(second)` on the same key, as one update in
+   * place: the results (`true`, `null`) and end state of the two ops, one statement instead of three
+   * and no row deleted and inserted again. False, having changed nothing, when the pair does not apply.
+   */
+  function replaced(first: StoreOp & { op: 'deleteIfEquals' }, second: StoreOp | undefined, now: number): boolean {
+    if (second?.op !== 'claim' || second.key !== first.key) return false;
+    return replaceIfEquals.run(second.value, now + second.ttlMs, first.key, first.expected, now).changes > 0;
   }
 
   function rateLimit(key: string, policy: RateLimitPolicy, nowMs: number, now: number): RateLimitDecision {
@@ -340,7 +349,17 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
       if (ops.length === 0) return closed ? Promise.reject(unavailable('the store is closed')) : Promise.resolve([]);
       return grouped(() => {
         const now = clock.now();
-        return ops.map((op) => apply(op, now));
+        const results: StoreOpResult[] = [];
+        for (let i = 0; i < ops.length; i++) {
+          const op = ops[i] as StoreOp;
+          if (op.op === 'deleteIfEquals' && replaced(op, ops[i + 1], now)) {
+            results.push(true, null);
+            i++;
+          } else {
+            results.push(apply(op, now));
+          }
+        }
+        return results;
       });
     },
     health: () =>
@@ -378,6 +397,8 @@ function prepare(native: BetterSqlite3.Database) {
   return {
     get: native.prepare<[string, number], string>(SQL.GET).pluck(),
     set: native.prepare<[string, string, number]>(SQL.SET),
+    insertOrTakeOver: native.prepare<[string, string, number, number]>(SQL.CLAIM),
+    replaceIfEquals: native.prepare<[string, number, string, string, number]>(SQL.REPLACE_IF_EQUALS),
     deleteIfEquals: native.prepare<[string, string, number]>(SQL.DELETE_IF_EQUALS),
     del: native.prepare<[string]>(SQL.DELETE),
     sweep: native.prepare<[number, number]>(SQL.SWEEP),

@@ -12,6 +12,21 @@ export const SET =
   'INSERT INTO lc_kv (key, value, expires_at) VALUES (?, ?, ?) ' +
   'ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at';
 
+/**
+ * `(key, value, expiresAt, now)`: a claim in one statement — inserts the row, or takes over an
+ * expired one in place; changes nothing (0 changes) when a live row holds the key.
+ */
+export const CLAIM =
+  'INSERT INTO lc_kv (key, value, expires_at) VALUES (?, ?, ?) ' +
+  'ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at WHERE lc_kv.expires_at <= ?';
+
+/**
+ * `(value, expiresAt, key, expected, now)`: `deleteIfEquals(key, expected)` then `claim(key, value)`
+ * in one in-place update, when the live row holds exactly `expected` (an idempotency claim becoming
+ * its result); 0 changes otherwise.
+ */
+export const REPLACE_IF_EQUALS = 'UPDATE lc_kv SET value = ?, expires_at = ? WHERE key = ? AND value = ? AND expires_at > ?';
+
 /** `(key, value, now)`: deletes the live row only when it holds exactly `value` (BINARY collation). */
 export const DELETE_IF_EQUALS = 'DELETE FROM lc_kv WHERE key = ? AND value = ? AND expires_at > ?';
 
