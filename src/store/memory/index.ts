@@ -12,6 +12,7 @@ import { rateLimitStep } from '../../pipeline/rate-limit/algorithms.js';
 import type { RateLimitDecision, RateLimitPolicy, Store, StoreOp, StoreOpResult } from '../types.js';
 import { checkOp, checkTtl } from '../checks.js';
 import { keyFamily } from '../keys.js';
+import { runBatch } from '../embedded-batch.js';
 
 export interface MemoryStoreOptions {
   /**
@@ -118,18 +119,12 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     return step.decision;
   }
 
-  /**
-   * `deleteIfEquals(key, expected)` directly followed by `claim(key, value)` (an idempotency record
-   * completing) done as one compare-and-replace: when the entry holds `expected`, it takes `value`
-   * in place, with the results and the end state of the two ops (`true`, `null`) but one Map lookup
-   * and no hole left in the Map. Returns false, having changed nothing, when the pair does not apply.
-   */
-  function replaced(first: StoreOp & { op: 'deleteIfEquals' }, second: StoreOp | undefined, now: number): boolean {
-    if (second?.op !== 'claim' || second.key !== first.key) return false;
-    const map = mapOf(first.key);
-    const entry = live(map, first.key, now);
-    if (entry === undefined || entry.value !== first.expected) return false;
-    write(map, entry, first.key, second.value, second.ttlMs, now);
+  /** Compare-and-replace for `runBatch`: the entry keeps its object, takes the new value in place. */
+  function replace(key: string, expected: string, value: string, ttlMs: number, now: number): boolean {
+    const map = mapOf(key);
+    const entry = live(map, key, now);
+    if (entry === undefined || entry.value !== expected) return false;
+    write(map, entry, key, value, ttlMs, now);
     return true;
   }
 
@@ -162,6 +157,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
   }
+
+  const embedded = { apply, replace };
 
   function sweep(): void {
     const now = clock.now();
@@ -198,18 +195,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       run(() => {
         // Check every op before running any, so a malformed batch changes nothing.
         for (const op of ops) checkOp(op);
-        const now = clock.now();
-        const results: StoreOpResult[] = [];
-        for (let i = 0; i < ops.length; i++) {
-          const op = ops[i] as StoreOp;
-          if (op.op === 'deleteIfEquals' && replaced(op, ops[i + 1], now)) {
-            results.push(true, null);
-            i++;
-          } else {
-            results.push(apply(op, now));
-          }
-        }
-        return results;
+        return runBatch(ops, embedded, clock.now());
       }),
     health: () => run(() => undefined),
     close() {

@@ -35,6 +35,7 @@ import type { DatabaseSchema } from '../../sql/schema.js';
 import type { RateLimitDecision, RateLimitPolicy, Store, StoreOp, StoreOpResult } from '../types.js';
 import * as SQL from './statements.js';
 import { afterThisTurn } from '../after-this-turn.js';
+import { runBatch } from '../embedded-batch.js';
 import { checkOp, checkRateLimit, checkTtl, rejection } from '../checks.js';
 
 interface CommonOptions {
@@ -146,21 +147,16 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
     return read(key, now);
   }
 
-  /**
-   * `deleteIfEquals(first)` directly followed by `claim(second)` on the same key, as one update in
-   * place: the results (`true`, `null`) and end state of the two ops, one statement instead of three
-   * and no row deleted and inserted again. False, having changed nothing, when the pair does not apply.
-   */
-  function replaced(first: StoreOp & { op: 'deleteIfEquals' }, second: StoreOp | undefined, now: number): boolean {
-    if (second?.op !== 'claim' || second.key !== first.key) return false;
-    return replaceIfEquals.run(second.value, now + second.ttlMs, first.key, first.expected, now).changes > 0;
-  }
-
   function rateLimit(key: string, policy: RateLimitPolicy, nowMs: number, now: number): RateLimitDecision {
     const step = rateLimitStep(read(key, now), policy, nowMs);
     if (step.ttlMs > 0) set.run(key, step.state, now + step.ttlMs);
     else del.run(key);
     return step.decision;
+  }
+
+  /** Compare-and-replace for `runBatch`: one UPDATE in place instead of delete, read and insert. */
+  function replace(key: string, expected: string, value: string, ttlMs: number, now: number): boolean {
+    return replaceIfEquals.run(value, now + ttlMs, key, expected, now).changes > 0;
   }
 
   /** One op of a batch (already checked); every op reads the same `now`. */
@@ -182,6 +178,8 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
         return rateLimit(op.key, op.policy, op.nowMs, now);
     }
   }
+
+  const embedded = { apply, replace };
 
   function unavailable(detail: string, cause?: unknown): StoreUnavailableError {
     return new StoreUnavailableError(`SQLite store: ${detail}`, cause);
@@ -347,20 +345,7 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
       });
       if (invalid !== undefined) return invalid;
       if (ops.length === 0) return closed ? Promise.reject(unavailable('the store is closed')) : Promise.resolve([]);
-      return grouped(() => {
-        const now = clock.now();
-        const results: StoreOpResult[] = [];
-        for (let i = 0; i < ops.length; i++) {
-          const op = ops[i] as StoreOp;
-          if (op.op === 'deleteIfEquals' && replaced(op, ops[i + 1], now)) {
-            results.push(true, null);
-            i++;
-          } else {
-            results.push(apply(op, now));
-          }
-        }
-        return results;
-      });
+      return grouped(() => runBatch(ops, embedded, clock.now()));
     },
     health: () =>
       reading(() => {

@@ -1,0 +1,35 @@
+/**
+ * How the embedded stores (memory, SQLite) run a `batch`: op by op, in order, all reading one `now`
+ * — except that a `deleteIfEquals` directly followed by a `claim` of the same key (how an
+ * idempotency claim becomes its result) is first offered to the store's `replace`, which does both
+ * in one step when the entry holds the expected value: the results (`true`, `null`) and end state of
+ * the two ops, with one lookup and no entry removed and made again. When `replace` returns false
+ * (having changed nothing), the two ops run one by one as usual.
+ */
+import type { StoreOp, StoreOpResult } from './types.js';
+
+export interface EmbeddedOps {
+  apply(op: StoreOp, now: number): StoreOpResult;
+  /** Gives `key` the `value` (expiring after `ttlMs`) only when its live entry holds `expected`; whether it did. */
+  replace(key: string, expected: string, value: string, ttlMs: number, now: number): boolean;
+}
+
+export function runBatch(ops: readonly StoreOp[], store: EmbeddedOps, now: number): StoreOpResult[] {
+  const results: StoreOpResult[] = [];
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i] as StoreOp;
+    const next = ops[i + 1];
+    if (
+      op.op === 'deleteIfEquals' &&
+      next?.op === 'claim' &&
+      next.key === op.key &&
+      store.replace(op.key, op.expected, next.value, next.ttlMs, now)
+    ) {
+      results.push(true, null);
+      i++;
+    } else {
+      results.push(store.apply(op, now));
+    }
+  }
+  return results;
+}
