@@ -5,7 +5,7 @@
 // Targets are ratios within one run (the machines are shared and noisy), never absolute numbers.
 import { fork, spawn, spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import autocannon from 'autocannon';
@@ -103,15 +103,32 @@ async function measure(mode, { sessions, extraEnv, record = false } = {}) {
     const recorded = record ? await recordAnswer(url, sessions[0]) : undefined;
     if (WARMUP > 0) await load(url, sessions, WARMUP);
     const before = await stats(child);
+    const cpuBefore = serverCpuMicros(child.pid);
     const r = await load(url, sessions);
+    const cpuAfter = serverCpuMicros(child.pid);
     const bad = r.non2xx + r.errors + r.timeouts;
     if (bad > 0) throw new Error(`${mode}: ${bad} failed requests of ${r.requests.total}`);
     const after = await stats(child);
     const requests = r.requests.total;
-    return { rps: r.requests.average, p99: r.latency.p99, roundTripsPerAction: (after.roundTrips - before.roundTrips) / requests, sessions, recorded };
+    const cpuPerRequest = cpuBefore === null || cpuAfter === null ? null : (cpuAfter - cpuBefore) / requests;
+    return { rps: r.requests.average, p99: r.latency.p99, cpuPerRequest, roundTripsPerAction: (after.roundTrips - before.roundTrips) / requests, sessions, recorded };
   } finally {
     child.kill();
   }
+}
+
+/**
+ * CPU time (user + system, µs) the server process has used, from /proc (Linux); null elsewhere.
+ * Printed per request beside the rates: when the load generator, not the server, limits bare
+ * Fastify's rate (they share the machine), the ratio of rates understates the server's own cost
+ * ratio, and this shows it.
+ */
+function serverCpuMicros(pid) {
+  const file = `/proc/${pid}/stat`;
+  if (!existsSync(file)) return null;
+  // Fields after the command name: utime and stime are the 12th and 13th, in clock ticks (100 Hz on Linux).
+  const fields = readFileSync(file, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }
 
 function stats(child) {
@@ -152,22 +169,28 @@ for (const store of stores.slice(1)) framework[store] = await measure(`framework
 const reference = {};
 for (const store of stores) reference[store] = await measure(`app:${store}`);
 const bareLast = await measure('bare', bareOptions);
-const bare = { rps: (bareFirst.rps + bareLast.rps) / 2 };
+const bare = { rps: (bareFirst.rps + bareLast.rps) / 2, cpuPerRequest: mean(bareFirst.cpuPerRequest, bareLast.cpuPerRequest) };
 redis?.stop();
+
+function mean(a, b) {
+  return a === null || b === null ? null : (a + b) / 2;
+}
 
 const TARGETS = { memory: 0.6, sqlite: 0.4, redis: 0.35 };
 const STORE_NAMES = { memory: 'memory store', sqlite: 'SQLite (default)', redis: 'Redis' };
-const rate = (m) => `${m.rps.toFixed(0)} req/s, p99 ${m.p99} ms`;
+const rate = (m) => `${m.rps.toFixed(0)} req/s, p99 ${m.p99} ms${m.cpuPerRequest === null ? '' : `, server CPU ${m.cpuPerRequest.toFixed(0)} µs/req`}`;
+/** Server CPU per request as a multiple of bare Fastify's. */
+const cpuMultiple = (m) => (m.cpuPerRequest === null || bare.cpuPerRequest === null ? '' : `; CPU/req ${(m.cpuPerRequest / bare.cpuPerRequest).toFixed(1)}× bare`);
 console.log(`\nLiveComponents bench (${DURATION}s each after ${WARMUP}s of warm-up, ${CONNECTIONS} connections, ${SESSIONS} sessions, Node ${process.version})\n`);
 row('bare Fastify (same request and answer)', `${rate(bareFirst)}; at the end ${rate(bareLast)}`);
 console.log('\nFramework: Fastify + livecomponents plugin + counter (the full pipeline)');
 for (const store of stores) {
-  row(`  action, ${STORE_NAMES[store]}`, `${rate(framework[store])}, ratio ${(framework[store].rps / bare.rps).toFixed(3)} (target >= ${TARGETS[store]})`);
+  row(`  action, ${STORE_NAMES[store]}`, `${rate(framework[store])}, ratio ${(framework[store].rps / bare.rps).toFixed(3)} (target >= ${TARGETS[store]})${cpuMultiple(framework[store])}`);
 }
 if (redis) row('  Redis round trips per action (target <= 2)', framework.redis.roundTripsPerAction.toFixed(2));
 else row('  action on Redis', 'not measured: redis-server is not installed');
 console.log('\nReference app (npm start): the same pipeline plus CORS, metrics and the auth module');
-for (const store of stores) row(`  action, ${STORE_NAMES[store]}`, `${rate(reference[store])}, ratio ${(reference[store].rps / bare.rps).toFixed(3)}`);
+for (const store of stores) row(`  action, ${STORE_NAMES[store]}`, `${rate(reference[store])}, ratio ${(reference[store].rps / bare.rps).toFixed(3)}${cpuMultiple(reference[store])}`);
 console.log();
 
 const bundle = readFileSync(new URL('../dist/client/livecomponents.js', import.meta.url));
