@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { manualClock } from '../core/clock.js';
 import { StoreUnavailableError } from '../core/errors.js';
-import type { RateLimitAlgorithm, Store } from './types.js';
+import type { RateLimitAlgorithm, Store, StoreOp } from './types.js';
 
 /** The clock handed to `makeStore`: tests move it by hand. */
 export type ManualClock = ReturnType<typeof manualClock>;
@@ -235,6 +235,34 @@ export function runStoreContract(
       // Every intruder found the key held, before the batch ('pending') or after it ('done').
       expect(claims.filter((held) => held !== 'pending' && held !== 'done')).toEqual([]);
       expect(await store.get(k)).toBe('done');
+    });
+
+    it('a deleteIfEquals + claim pair behaves as the two ops: mismatch, expired entry, missing key, new TTL', async () => {
+      const [held, expired, missing, renewed] = [key('held'), key('expired'), key('missing'), key('renewed')];
+      await store.set(held, 'theirs', 60_000);
+      await store.set(expired, 'ours', SHORT_TTL);
+      await store.set(renewed, 'ours', 60_000);
+      await elapse(realTime ? SHORT_TTL * 2 : SHORT_TTL);
+      const pair = (k: string, ttlMs = 60_000): StoreOp[] => [
+        { op: 'deleteIfEquals', key: k, expected: 'ours' },
+        { op: 'claim', key: k, value: 'done', ttlMs },
+      ];
+      // Another value: nothing deleted, the claim finds it. Expired or missing: nothing to delete, the claim wins.
+      expect(await store.batch([...pair(held), ...pair(expired), ...pair(missing), ...pair(renewed, SHORT_TTL)])).toEqual([
+        false,
+        'theirs',
+        false,
+        null,
+        false,
+        null,
+        true,
+        null,
+      ]);
+      expect(await store.getMany([held, expired, missing, renewed])).toEqual(['theirs', 'done', 'done', 'done']);
+      // The replaced entry took the claim's TTL, not the one it had.
+      await elapse(realTime ? SHORT_TTL * 2 : SHORT_TTL);
+      expect(await store.get(renewed)).toBeNull();
+      expect(await store.get(held)).toBe('theirs');
     });
 
     it('batch with a malformed op rejects with TypeError and changes nothing', async () => {
