@@ -51,7 +51,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
    * One Map per key family (`keyFamily`: sessions and state, idempotency records, rate-limit
    * counters, other keys). Idempotency records pile up — one per action with a key, kept for an hour
    * — and in a single Map of hundreds of thousands every lookup of a session's few hot keys missed
-   * the CPU cache: ~10% of an action's time in the bench. Apart, the hot families stay small.
+   * the CPU cache: ~8% of an action's server CPU in the bench. Apart, the hot families stay small.
    */
   const families: (Map<string, Entry> | undefined)[] = [];
   function mapOf(key: string): Map<string, Entry> {
