@@ -116,3 +116,18 @@ export function takePrefetched(ctx: ActionContext, stage: Stage): StoreOpResult 
   map.delete(stage);
   return result;
 }
+
+/**
+ * What `stage` works out once per request and needs again later (in `prepare`, then in `run`):
+ * `make(ctx)` the first time, the same value after. `make` must not return `undefined`; pass a
+ * function made once with the stage, not a closure per call (this is on every action's path).
+ */
+export function stageValue<T>(ctx: ActionContext, stage: Stage, make: (ctx: ActionContext) => T): T {
+  const data = (ctx.stageData ??= new Map());
+  let value = data.get(stage) as T | undefined;
+  if (value === undefined) {
+    value = make(ctx);
+    data.set(stage, value);
+  }
+  return value;
+}

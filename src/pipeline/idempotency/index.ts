@@ -30,7 +30,7 @@ import { LiveError } from '../../core/errors.js';
 import { HEADERS } from '../../core/wire.js';
 import { storeKeys } from '../../store/keys.js';
 import type { Store, StoreOp } from '../../store/types.js';
-import { fail, ok, takePrefetched, type ActionContext, type Next, type Outcome, type Stage } from '../types.js';
+import { fail, ok, stageValue, takePrefetched, type ActionContext, type Next, type Outcome, type Stage } from '../types.js';
 import { positiveInteger } from '../options.js';
 import { requestFingerprint } from './fingerprint.js';
 import { parseIdempotencyKey } from './key.js';
@@ -131,19 +131,15 @@ export function createIdempotencyStage(options: IdempotencyStageOptions): Stage 
     pending: string;
   }
   function claimOf(ctx: ActionContext): Claim | LiveError | null {
-    let claim = ctx.stageData?.get(stage) as Claim | LiveError | null | undefined;
-    if (claim !== undefined) return claim;
+    return stageValue(ctx, stage, newClaim);
+  }
+  function newClaim(ctx: ActionContext): Claim | LiveError | null {
     const key = parseIdempotencyKey(ctx.request.headers[HEADERS.idempotencyKey], ctx.body.idempotencyKey);
-    if (key === null || key instanceof LiveError) {
-      claim = key;
-    } else {
-      const scope = ctx.user === null ? `s:${ctx.session.key}` : `u:${ctx.user.id}`;
-      const fp = requestFingerprint(ctx.componentContext.componentId, ctx.action.name, ctx.body.params);
-      const record: PendingRecord = { s: 'pending', fp, lock: randomBytes(16).toString('base64url'), exp: clock.now() + lockTtlMs };
-      claim = { key, storeKey: storeKeys.idempotency(scope, key), fp, pending: JSON.stringify(record) };
-    }
-    (ctx.stageData ??= new Map()).set(stage, claim);
-    return claim;
+    if (key === null || key instanceof LiveError) return key;
+    const scope = ctx.user === null ? `s:${ctx.session.key}` : `u:${ctx.user.id}`;
+    const fp = requestFingerprint(ctx.componentContext.componentId, ctx.action.name, ctx.body.params);
+    const record: PendingRecord = { s: 'pending', fp, lock: randomBytes(16).toString('base64url'), exp: clock.now() + lockTtlMs };
+    return { key, storeKey: storeKeys.idempotency(scope, key), fp, pending: JSON.stringify(record) };
   }
 
   const stage: Stage = {

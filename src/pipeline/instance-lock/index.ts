@@ -18,7 +18,7 @@ import { randomBytes } from '../../core/random.js';
 import { StoreUnavailableError } from '../../core/errors.js';
 import { storeKeys } from '../../store/keys.js';
 import type { Store, StoreOp } from '../../store/types.js';
-import { takePrefetched, type ActionContext, type Stage } from '../types.js';
+import { stageValue, takePrefetched, type ActionContext, type Stage } from '../types.js';
 import { positiveInteger } from '../options.js';
 
 export interface InstanceLockStageOptions {
@@ -59,12 +59,10 @@ export function createInstanceLockStage(options: InstanceLockStageOptions): Stag
 
   /** This request's lock: the instance's key and a token of its own, made once (prepare, then run). */
   function lockOf(ctx: ActionContext): Lock {
-    let lock = ctx.stageData?.get(stage) as Lock | undefined;
-    if (lock === undefined) {
-      lock = { key: storeKeys.instanceLock(ctx.session.key, ctx.componentContext.componentId), token: randomBytes(16).toString('base64url') };
-      (ctx.stageData ??= new Map()).set(stage, lock);
-    }
-    return lock;
+    return stageValue(ctx, stage, newLock);
+  }
+  function newLock(ctx: ActionContext): Lock {
+    return { key: storeKeys.instanceLock(ctx.session.key, ctx.componentContext.componentId), token: randomBytes(16).toString('base64url') };
   }
 
   const claimOp = (lock: Lock): StoreOp => ({ op: 'claim', key: lock.key, value: lock.token, ttlMs });
