@@ -131,6 +131,11 @@ function serverCpuMicros(pid) {
   return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }
 
+/** Mean of two measurements; null when either is missing (no /proc). */
+function mean(a, b) {
+  return a === null || b === null ? null : (a + b) / 2;
+}
+
 function stats(child) {
   return new Promise((resolve) => {
     child.once('message', resolve);
@@ -169,12 +174,8 @@ for (const store of stores.slice(1)) framework[store] = await measure(`framework
 const reference = {};
 for (const store of stores) reference[store] = await measure(`app:${store}`);
 const bareLast = await measure('bare', bareOptions);
-const bare = { rps: (bareFirst.rps + bareLast.rps) / 2, cpuPerRequest: mean(bareFirst.cpuPerRequest, bareLast.cpuPerRequest) };
+const bare = { rps: mean(bareFirst.rps, bareLast.rps), cpuPerRequest: mean(bareFirst.cpuPerRequest, bareLast.cpuPerRequest) };
 redis?.stop();
-
-function mean(a, b) {
-  return a === null || b === null ? null : (a + b) / 2;
-}
 
 const TARGETS = { memory: 0.6, sqlite: 0.4, redis: 0.35 };
 const STORE_NAMES = { memory: 'memory store', sqlite: 'SQLite (default)', redis: 'Redis' };

@@ -34,7 +34,6 @@ describe.skipIf(!REDIS_AVAILABLE)('Redis store under faults', () => {
     await server?.stop();
   });
 
-
   it('Redis killed under 200 concurrent callers, then restarted on the same port', async () => {
     const load = traffic(store);
     await sleep(300);
