@@ -305,6 +305,26 @@ export function runStoreContract(
       expect(await store.get(first)).toBe('🆕');
     });
 
+    it('keeps long non-ASCII values intact through every op that reads or compares them', async () => {
+      // Past 256 characters the memory store re-encodes values (src/store/memory/compact.ts): Latin-1
+      // only (one byte per character in V8, two in UTF-8), BMP, astral, and exactly at the threshold.
+      const values = ['café '.repeat(60), `<button>−</button>${'x'.repeat(300)}`, '漢字🙂'.repeat(100), `é${'a'.repeat(255)}`];
+      for (const value of values) {
+        const k = key();
+        await store.set(k, value, 60_000);
+        expect(await store.get(k)).toBe(value);
+        expect(await store.getMany([k])).toEqual([value]);
+        expect(await store.claim(k, 'other', 60_000)).toBe(value);
+        expect(await store.deleteIfEquals(k, `${value}.`)).toBe(false);
+        const next = `${value}🆕`;
+        // The pair an idempotency record is completed with: compare against the long value, replace it.
+        expect(await store.batch([{ op: 'deleteIfEquals', key: k, expected: value }, { op: 'claim', key: k, value: next, ttlMs: 60_000 }])).toEqual([true, null]);
+        expect(await store.get(k)).toBe(next);
+        expect(await store.deleteIfEquals(k, next)).toBe(true);
+        expect(await store.get(k)).toBeNull();
+      }
+    });
+
     it('health resolves while open', async () => {
       await expect(store.health()).resolves.toBeUndefined();
     });

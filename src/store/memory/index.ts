@@ -13,6 +13,7 @@ import type { RateLimitDecision, RateLimitPolicy, Store, StoreOp, StoreOpResult 
 import { checkOp, checkTtl } from '../checks.js';
 import { keyFamily } from '../keys.js';
 import { runBatch } from '../embedded-batch.js';
+import { compact, expand } from './compact.js';
 
 export interface MemoryStoreOptions {
   /**
@@ -29,9 +30,16 @@ export interface MemoryStoreOptions {
 }
 
 interface Entry {
-  value: string;
+  /** The value as `compact` keeps it: read it with `valueOf`. */
+  text: string;
+  /** Whether `text` holds the value's UTF-8 bytes (`compact`). */
+  utf8: boolean;
   /** Clock time (ms) at which the entry stops existing. */
   expiresAt: number;
+}
+
+function valueOf(entry: Entry): string {
+  return expand(entry.text, entry.utf8);
 }
 
 /**
@@ -74,16 +82,19 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
    * (a component's state, a client's rate-limit counter, every action) keeps its entry: no new object.
    */
   function write(map: Map<string, Entry>, entry: Entry | undefined, key: string, value: string, ttlMs: number, now: number): void {
+    const { text, utf8 } = compact(value);
     if (entry === undefined) {
-      map.set(key, { value, expiresAt: now + ttlMs });
+      map.set(key, { text, utf8, expiresAt: now + ttlMs });
     } else {
-      entry.value = value;
+      entry.text = text;
+      entry.utf8 = utf8;
       entry.expiresAt = now + ttlMs;
     }
   }
 
   function get(key: string, now: number): string | null {
-    return live(mapOf(key), key, now)?.value ?? null;
+    const entry = live(mapOf(key), key, now);
+    return entry === undefined ? null : valueOf(entry);
   }
 
   function put(key: string, value: string, ttlMs: number, now: number): void {
@@ -94,14 +105,15 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   function claim(key: string, value: string, ttlMs: number, now: number): string | null {
     const map = mapOf(key);
     const existing = live(map, key, now);
-    if (existing !== undefined) return existing.value;
+    if (existing !== undefined) return valueOf(existing);
     write(map, undefined, key, value, ttlMs, now);
     return null;
   }
 
   function deleteIfEquals(key: string, expected: string, now: number): boolean {
     const map = mapOf(key);
-    if (live(map, key, now)?.value !== expected) return false;
+    const entry = live(map, key, now);
+    if (entry === undefined || valueOf(entry) !== expected) return false;
     map.delete(key);
     return true;
   }
@@ -113,7 +125,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   function rateLimit(key: string, policy: RateLimitPolicy, nowMs: number, now: number): RateLimitDecision {
     const map = mapOf(key);
     const entry = live(map, key, now);
-    const step = rateLimitStep(entry?.value ?? null, policy, nowMs);
+    const step = rateLimitStep(entry === undefined ? null : valueOf(entry), policy, nowMs);
     if (step.ttlMs > 0) write(map, entry, key, step.state, step.ttlMs, now);
     else map.delete(key);
     return step.decision;
@@ -123,7 +135,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   function replace(key: string, expected: string, value: string, ttlMs: number, now: number): boolean {
     const map = mapOf(key);
     const entry = live(map, key, now);
-    if (entry === undefined || entry.value !== expected) return false;
+    if (entry === undefined || valueOf(entry) !== expected) return false;
     write(map, entry, key, value, ttlMs, now);
     return true;
   }
