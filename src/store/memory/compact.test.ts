@@ -39,6 +39,11 @@ describe('memory store: compact values', () => {
     for (const value of [`${'a'.repeat(MIN_LENGTH)}\ud800`, `\udc00${'−'.repeat(MIN_LENGTH)}`, `${'🙂'.repeat(200)}\ud83d`]) {
       expect(roundTrip(value)).toEqual({ text: value, utf8: false, back: value });
     }
+    // U+FFFD itself is a character like any other; a well-formed pair is not an unpaired half.
+    for (const value of [`${'a'.repeat(MIN_LENGTH)}\ufffd`, `\ufffd${'a'.repeat(MIN_LENGTH)}\ud800`]) {
+      expect(roundTrip(value).back).toBe(value);
+    }
+    expect(roundTrip(`${'a'.repeat(MIN_LENGTH)}\ufffd`).utf8).toBe(true);
     // A well-formed pair is not an unpaired half: encoded, and back intact.
     const paired = `${'a'.repeat(MIN_LENGTH)}\ud83d\ude42`;
     expect(roundTrip(paired)).toMatchObject({ utf8: true, back: paired });
