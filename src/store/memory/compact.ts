@@ -4,11 +4,10 @@
  * A value arrives as V8 built it. An idempotency record is a concatenation whose HTML part is
  * itself the chunked output of `JSON.stringify` — a tree of a dozen or more string pieces — and a
  * single character beyond Latin-1 (a `−` in a button) makes V8 store every character of the HTML in
- * two bytes. Kept as it came, a 1 KB record of the reference counter occupied ~1.8 KB of heap in
- * 20 objects. Records are kept for an hour, so every one of them is copied by the young-generation
- * GC, promoted, and pages of fresh memory are faulted in for it: measured in the direct pipeline
- * loop, re-encoding records as below halved the page faults per action (0.59 → 0.29) and cut
- * ~10 µs of CPU per action (~25%).
+ * two bytes. Kept as it came, a 700-byte record of the reference counter occupied ~1.8 KB of heap
+ * in 20 objects. Records are kept for an hour, so every one of them is copied by the young-generation
+ * GC, promoted, and pages of fresh memory are faulted in for it. Kept as below, the bench server took
+ * half the page faults per keyed action (0.58 → 0.28) and 12% less CPU (docs/performance.md).
  *
  * So a value of `MIN_LENGTH` characters or more is copied into one flat one-byte string: its own
  * characters when it is ASCII (the same string, so nothing to undo), else its UTF-8 bytes, one per
