@@ -93,14 +93,10 @@ async function recordAnswer(url, session) {
  * Measures one server mode. `sessions`: the request headers to send (the bare server gets those
  * of the framework, which it ignores, so both parse the same requests); else opened on the server.
  */
-async function measure(mode, { sessions, extraEnv, record = false } = {}) {
+async function measure(mode, { sessions, extraEnv } = {}) {
   const { child, url } = await start(mode, extraEnv);
   try {
-    if (sessions === undefined) {
-      sessions = [];
-      for (let i = 0; i < SESSIONS; i++) sessions.push(await openSession(url));
-    }
-    const recorded = record ? await recordAnswer(url, sessions[0]) : undefined;
+    if (sessions === undefined) sessions = await openSessions(url);
     if (WARMUP > 0) await load(url, sessions, WARMUP);
     const before = await stats(child);
     const cpuBefore = serverCpuMicros(child.pid);
@@ -111,7 +107,24 @@ async function measure(mode, { sessions, extraEnv, record = false } = {}) {
     const after = await stats(child);
     const requests = r.requests.total;
     const cpuPerRequest = cpuBefore === null || cpuAfter === null ? null : (cpuAfter - cpuBefore) / requests;
-    return { rps: r.requests.average, p99: r.latency.p99, cpuPerRequest, roundTripsPerAction: (after.roundTrips - before.roundTrips) / requests, sessions, recorded };
+    return { rps: r.requests.average, p99: r.latency.p99, cpuPerRequest, roundTripsPerAction: (after.roundTrips - before.roundTrips) / requests };
+  } finally {
+    child.kill();
+  }
+}
+
+async function openSessions(url) {
+  const sessions = [];
+  for (let i = 0; i < SESSIONS; i++) sessions.push(await openSession(url));
+  return sessions;
+}
+
+/** Sessions and one recorded answer of the framework on the memory store, for the bare server. */
+async function recordFramework() {
+  const { child, url } = await start('framework:memory');
+  try {
+    const sessions = await openSessions(url);
+    return { sessions, recorded: await recordAnswer(url, sessions[0]) };
   } finally {
     child.kill();
   }
@@ -162,36 +175,45 @@ const row = (name, value) => console.log(`${name.padEnd(44)} ${value}`);
 const redis = await startRedis();
 if (redis) env.BENCH_REDIS_URL = redis.url;
 const stores = redis ? ['memory', 'sqlite', 'redis'] : ['memory', 'sqlite'];
-const framework = { memory: await measure('framework:memory', { record: true }) };
-const bareOptions = {
-  sessions: framework.memory.sessions,
-  extraEnv: { BENCH_RECORDED: JSON.stringify(framework.memory.recorded) },
-};
-// Bare Fastify before and after the other rows: a shared machine drifts over the two minutes of a
-// run, and the ratios use the mean of both.
-const bareFirst = await measure('bare', bareOptions);
-for (const store of stores.slice(1)) framework[store] = await measure(`framework:${store}`);
+const recording = await recordFramework();
+const bareOptions = { sessions: recording.sessions, extraEnv: { BENCH_RECORDED: JSON.stringify(recording.recorded) } };
+// Every row runs between two runs of bare Fastify and is compared with their mean: a shared machine
+// drifts (seen here: bare Fastify at 20k req/s, then 13k two minutes later in the same run), and a
+// baseline measured next to each row follows it where one at the start and end of the run does not.
+const rows = [...stores.map((store) => ['framework', store]), ...stores.map((store) => ['app', store])];
+const bares = [await measure('bare', bareOptions)];
+const framework = {};
 const reference = {};
-for (const store of stores) reference[store] = await measure(`app:${store}`);
-const bareLast = await measure('bare', bareOptions);
-const bare = { rps: mean(bareFirst.rps, bareLast.rps), cpuPerRequest: mean(bareFirst.cpuPerRequest, bareLast.cpuPerRequest) };
+for (const [kind, store] of rows) {
+  const m = await measure(`${kind}:${store}`);
+  const [before, after] = [bares.at(-1), await measure('bare', bareOptions)];
+  bares.push(after);
+  m.bare = { rps: mean(before.rps, after.rps), cpuPerRequest: mean(before.cpuPerRequest, after.cpuPerRequest) };
+  (kind === 'framework' ? framework : reference)[store] = m;
+}
 redis?.stop();
 
 const TARGETS = { memory: 0.6, sqlite: 0.4, redis: 0.35 };
 const STORE_NAMES = { memory: 'memory store', sqlite: 'SQLite (default)', redis: 'Redis' };
 const rate = (m) => `${m.rps.toFixed(0)} req/s, p99 ${m.p99} ms${m.cpuPerRequest === null ? '' : `, server CPU ${m.cpuPerRequest.toFixed(0)} µs/req`}`;
-/** Server CPU per request as a multiple of bare Fastify's. */
-const cpuMultiple = (m) => (m.cpuPerRequest === null || bare.cpuPerRequest === null ? '' : `; CPU/req ${(m.cpuPerRequest / bare.cpuPerRequest).toFixed(1)}× bare`);
+/** Server CPU per request as a multiple of that of the bare runs around the row. */
+const cpuMultiple = (m) => (m.cpuPerRequest === null || m.bare.cpuPerRequest === null ? '' : `; CPU/req ${(m.cpuPerRequest / m.bare.cpuPerRequest).toFixed(1)}× bare`);
+const ratio = (m) => (m.rps / m.bare.rps).toFixed(3);
+const span = (values) => `${Math.min(...values).toFixed(0)}–${Math.max(...values).toFixed(0)}`;
 console.log(`\nLiveComponents bench (${DURATION}s each after ${WARMUP}s of warm-up, ${CONNECTIONS} connections, ${SESSIONS} sessions, Node ${process.version})\n`);
-row('bare Fastify (same request and answer)', `${rate(bareFirst)}; at the end ${rate(bareLast)}`);
+const bareCpu = bares.map((b) => b.cpuPerRequest);
+row(
+  `bare Fastify (same request and answer), ${bares.length} runs`,
+  `${span(bares.map((b) => b.rps))} req/s${bareCpu.includes(null) ? '' : `, server CPU ${span(bareCpu)} µs/req`}; each row is compared with the runs before and after it`,
+);
 console.log('\nFramework: Fastify + livecomponents plugin + counter (the full pipeline)');
 for (const store of stores) {
-  row(`  action, ${STORE_NAMES[store]}`, `${rate(framework[store])}, ratio ${(framework[store].rps / bare.rps).toFixed(3)} (target >= ${TARGETS[store]})${cpuMultiple(framework[store])}`);
+  row(`  action, ${STORE_NAMES[store]}`, `${rate(framework[store])}, ratio ${ratio(framework[store])} (target >= ${TARGETS[store]})${cpuMultiple(framework[store])}`);
 }
 if (redis) row('  Redis round trips per action (target <= 2)', framework.redis.roundTripsPerAction.toFixed(2));
 else row('  action on Redis', 'not measured: redis-server is not installed');
 console.log('\nReference app (npm start): the same pipeline plus CORS, metrics and the auth module');
-for (const store of stores) row(`  action, ${STORE_NAMES[store]}`, `${rate(reference[store])}, ratio ${(reference[store].rps / bare.rps).toFixed(3)}${cpuMultiple(reference[store])}`);
+for (const store of stores) row(`  action, ${STORE_NAMES[store]}`, `${rate(reference[store])}, ratio ${ratio(reference[store])}${cpuMultiple(reference[store])}`);
 console.log();
 
 const bundle = readFileSync(new URL('../dist/client/livecomponents.js', import.meta.url));
