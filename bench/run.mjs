@@ -198,7 +198,8 @@ const STORE_NAMES = { memory: 'memory store', sqlite: 'SQLite (default)', redis:
 const rate = (m) => `${m.rps.toFixed(0)} req/s, p99 ${m.p99} ms${m.cpuPerRequest === null ? '' : `, server CPU ${m.cpuPerRequest.toFixed(0)} µs/req`}`;
 /** Server CPU per request as a multiple of that of the bare runs around the row. */
 const cpuMultiple = (m) => (m.cpuPerRequest === null || m.bare.cpuPerRequest === null ? '' : `; CPU/req ${(m.cpuPerRequest / m.bare.cpuPerRequest).toFixed(1)}× bare`);
-const ratio = (m) => (m.rps / m.bare.rps).toFixed(3);
+/** The row's rate over the mean of the bare runs around it (shown: they move with the machine). */
+const ratio = (m) => `${(m.rps / m.bare.rps).toFixed(3)} of ${m.bare.rps.toFixed(0)}`;
 const span = (values) => `${Math.min(...values).toFixed(0)}–${Math.max(...values).toFixed(0)}`;
 console.log(`\nLiveComponents bench (${DURATION}s each after ${WARMUP}s of warm-up, ${CONNECTIONS} connections, ${SESSIONS} sessions, Node ${process.version})\n`);
 const bareCpu = bares.map((b) => b.cpuPerRequest);
