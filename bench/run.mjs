@@ -186,7 +186,8 @@ const framework = {};
 const reference = {};
 for (const [kind, store] of rows) {
   const m = await measure(`${kind}:${store}`);
-  const [before, after] = [bares.at(-1), await measure('bare', bareOptions)];
+  const before = bares.at(-1);
+  const after = await measure('bare', bareOptions);
   bares.push(after);
   m.bare = { rps: mean(before.rps, after.rps), cpuPerRequest: mean(before.cpuPerRequest, after.cpuPerRequest) };
   (kind === 'framework' ? framework : reference)[store] = m;

@@ -30,6 +30,12 @@ export interface Compact {
 /** Reused for every value that fits (UTF-8 needs at most 3 bytes per UTF-16 unit). */
 const scratch = Buffer.allocUnsafeSlow(64 * 1024);
 
+/** U+FFFD REPLACEMENT CHARACTER in UTF-8. */
+const REPLACEMENT = Buffer.from('\ufffd', 'utf8');
+
+/** In a `u` regex a surrogate pair is one code point: `\p{Cs}` matches only an unpaired half. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
 export function compact(value: string): Compact {
   if (value.length < MIN_LENGTH) return { text: value, utf8: false };
   const bytes = value.length * 3 <= scratch.length ? scratch : Buffer.allocUnsafeSlow(Buffer.byteLength(value));
@@ -41,12 +47,6 @@ export function compact(value: string): Compact {
   if (bytes.subarray(0, written).includes(REPLACEMENT) && LONE_SURROGATE.test(value)) return { text: value, utf8: false };
   return { text: bytes.toString('latin1', 0, written), utf8: true };
 }
-
-/** U+FFFD REPLACEMENT CHARACTER in UTF-8. */
-const REPLACEMENT = Buffer.from('\ufffd', 'utf8');
-
-/** In a `u` regex a surrogate pair is one code point: `\p{Cs}` matches only an unpaired half. */
-const LONE_SURROGATE = /\p{Cs}/u;
 
 /** The value `compact` was given. */
 export function expand(text: string, utf8: boolean): string {
