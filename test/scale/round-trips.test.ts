@@ -2,6 +2,7 @@
  * Store round trips per action on Redis, counted by the store's `onRoundTrip` hook: one batch
  * before the action and one after, whatever the outcome (ARCHITECTURE: at most two).
  */
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisStore } from '../../src/store/redis/index.js';
 import type { Store } from '../../src/store/types.js';
@@ -13,13 +14,16 @@ describe.skipIf(!REDIS_AVAILABLE)('round trips per action on Redis', () => {
   let store: Store;
   let demo: Awaited<ReturnType<typeof demoApp>>;
   let trips: string[] = [];
+  let admin: Redis;
 
   beforeAll(async () => {
     server = await startRedis();
+    admin = new Redis(server.url);
     store = createRedisStore({ url: server.url, onRoundTrip: (op) => void trips.push(op) });
     demo = await demoApp({}, { store });
   });
   afterAll(async () => {
+    admin?.disconnect();
     await demo?.app.close();
     await server?.stop();
   });
@@ -60,6 +64,32 @@ describe.skipIf(!REDIS_AVAILABLE)('round trips per action on Redis', () => {
     });
     expect(res.statusCode).toBe(200);
     expect(res.json().idempotency.cached).toBe(false);
+  });
+
+  /**
+   * The Redis commands `work` made run (those inside the batch scripts included, each script call
+   * itself left out), by name, from `INFO commandstats`.
+   */
+  async function commandsDuring(work: () => Promise<{ statusCode: number }>, status: number): Promise<Record<string, number>> {
+    await admin.config('RESETSTAT');
+    expect((await work()).statusCode).toBe(status);
+    const info = await admin.info('commandstats');
+    const calls: Record<string, number> = {};
+    for (const [, name, n] of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+      if (!['evalsha', 'eval', 'script|load', 'config|resetstat', 'info'].includes(name as string)) calls[name as string] = Number(n);
+    }
+    return calls;
+  }
+
+  it('runs eleven Redis commands for an action with an idempotency key, inside its two script calls', async () => {
+    const c = await demo.client('/orders', '192.0.2.54');
+    // The client's rate-limit state exists from here on, as in steady traffic.
+    expect((await c.action('order:main', 'createOrder', { item: 'a' })).statusCode).toBe(200);
+    const calls = await commandsDuring(() => c.action('order:main', 'createOrder', { item: 'b' }, { headers: { 'idempotency-key': 'rt-cmds' } }), 200);
+    // Before: session GET; GCRA GET + SET; idempotency claim SET NX GET; instance lock SET NX GET;
+    // state GET. After: state SET; the claim replaced by its record, GET + SET (no DEL, no
+    // second claim); the lock released, GET + DEL.
+    expect(calls).toEqual({ get: 5, set: 5, del: 1 });
   });
 
   it('needs no round trip at all to refuse a bad CSRF token', async () => {

@@ -6,7 +6,11 @@
  * the store sends one call per hash tag instead (see `src/store/redis/index.ts`).
  *
  * Each op is the same Redis call (or the same Lua function) as its single-call form, so both
- * paths keep the same semantics. An op that fails (a key of the wrong type) aborts the script:
+ * paths keep the same semantics — except that a `deleteIfEquals` that deletes, directly followed by
+ * a `claim` of the same key (how an idempotency claim becomes its result, as in
+ * `src/store/embedded-batch.ts`), is one `SET` instead of `DEL` and `SET NX GET`: inside the script
+ * nothing runs between them, so the key is free when the claim runs and the results (1, nil) and
+ * the end state are those of the two ops. An op that fails (a key of the wrong type) aborts the script:
  * the ops before it stay applied, those after it do not run, and the batch rejects.
  *
  * KEYS[i] the key of op i. ARGV: for each op in order, its code and then its arguments:
@@ -33,7 +37,8 @@ export const BATCH_LUA = `${GCRA_FUNCTION}
 ${SLIDING_WINDOW_FUNCTION}
 local out = {}
 local a = 1
-for i = 1, #KEYS do
+local i = 1
+while i <= #KEYS do
   local key = KEYS[i]
   local code = ARGV[a]
   if code == 'g' then
@@ -47,13 +52,20 @@ for i = 1, #KEYS do
     out[i] = redis.call('SET', key, ARGV[a + 1], 'PX', ARGV[a + 2], 'NX', 'GET')
     a = a + 3
   elseif code == 'd' then
-    if redis.call('GET', key) == ARGV[a + 1] then
+    if redis.call('GET', key) ~= ARGV[a + 1] then
+      out[i] = 0
+      a = a + 2
+    elseif ARGV[a + 2] == 'c' and KEYS[i + 1] == key then
+      redis.call('SET', key, ARGV[a + 3], 'PX', ARGV[a + 4])
+      out[i] = 1
+      out[i + 1] = false
+      i = i + 1
+      a = a + 5
+    else
       redis.call('DEL', key)
       out[i] = 1
-    else
-      out[i] = 0
+      a = a + 2
     end
-    a = a + 2
   elseif code == 'x' then
     redis.call('DEL', key)
     out[i] = 0
@@ -67,6 +79,7 @@ for i = 1, #KEYS do
   else
     return redis.error_reply('lcBatch: unknown op code')
   end
+  i = i + 1
 end
 return out
 `;

@@ -34,12 +34,13 @@ local interval = math.max(1, math.floor((windowMs * TICKS_PER_MS) / limit)) / TI
 local depth = interval * limit
 local now = onGrid(nowMs)
 
+-- One call, not TYPE then GET: pcall answers an error table for a key of another type.
 local tat = nil
-local kind = redis.call('TYPE', key)['ok']
-if kind == 'string' then
-  tat = tonumber(redis.call('GET', key))
-elseif kind ~= 'none' then
+local held = redis.pcall('GET', key)
+if type(held) == 'table' then
   redis.call('DEL', key)
+elseif held then
+  tat = tonumber(held)
 end
 local stored = now
 if tat ~= nil and tat == tat and tat ~= math.huge and tat ~= -math.huge then
