@@ -14,7 +14,7 @@ import type { Clock } from '../core/clock.js';
 import type { LiveError } from '../core/errors.js';
 import type { SecurityEventSink } from '../ops/security-events.js';
 import { createRateLimitStage } from '../pipeline/rate-limit/index.js';
-import { ok, type ActionContext, type RequestInfo } from '../pipeline/types.js';
+import { createActionContext, ok, type RequestInfo } from '../pipeline/types.js';
 import type { Session } from '../session/types.js';
 import type { Store } from '../store/types.js';
 
@@ -100,7 +100,7 @@ export function createAuthLimiter(options: AuthLimiterOptions): AuthLimiter {
     async check(route, request) {
       const action = actions.get(route);
       if (action === undefined) throw new TypeError(`No rate limit for auth route "${route}"`);
-      const ctx: ActionContext = {
+      const ctx = createActionContext({
         request,
         body: { componentId: componentContext.componentId, action: route, params: {}, csrfToken: undefined, idempotencyKey: undefined },
         session: NO_SESSION,
@@ -108,12 +108,7 @@ export function createAuthLimiter(options: AuthLimiterOptions): AuthLimiter {
         component,
         action,
         componentContext,
-        params: undefined,
-        state: undefined,
-        headers: {},
-        prefetched: null,
-        deferred: null,
-      };
+      });
       const outcome = await stage.run(ctx, PASS);
       return outcome.type === 'ok' ? { allowed: true, headers: ctx.headers } : { allowed: false, headers: ctx.headers, error: outcome.error };
     },

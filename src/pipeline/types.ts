@@ -65,6 +65,31 @@ export interface ActionContext {
   stageData?: Map<Stage, unknown>;
 }
 
+/** What an action's context starts from; the fields stages fill in later start empty. */
+export type ActionContextInit = Pick<ActionContext, 'request' | 'body' | 'session' | 'user' | 'component' | 'action' | 'componentContext'>;
+
+/**
+ * A new context for one request: the runtime's and the auth routes' (which run the rate-limit stage
+ * alone). Every field is set here, those stages fill in later too, so all contexts share one shape.
+ */
+export function createActionContext(init: ActionContextInit): ActionContext {
+  return {
+    request: init.request,
+    body: init.body,
+    session: init.session,
+    user: init.user,
+    component: init.component,
+    action: init.action,
+    componentContext: init.componentContext,
+    params: undefined,
+    state: undefined,
+    headers: {},
+    prefetched: null,
+    deferred: null,
+    stageData: undefined,
+  };
+}
+
 /** A successful action, before the fresh CSRF token is added. */
 export interface ActionResult {
   html: string;

@@ -13,7 +13,7 @@ import { oneAtATime } from './one-at-a-time.js';
 import { composePipeline, type Pipeline } from '../pipeline/pipeline.js';
 import { executeAction, renderComponent } from '../pipeline/execute/index.js';
 import { createStateRepository, type StateRepository, type StateSealer } from '../pipeline/state/repository.js';
-import type { ActionContext, Outcome, RequestInfo, Stage } from '../pipeline/types.js';
+import { createActionContext, type Outcome, type RequestInfo, type Stage } from '../pipeline/types.js';
 import { createSessionManager, type SessionManager } from '../session/index.js';
 import type { Session } from '../session/types.js';
 import type { Store } from '../store/types.js';
@@ -100,18 +100,7 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
     const session = maybeSession ?? sessions.ephemeral();
     const user = await userOf(session);
     const componentContext: ComponentContext = { user, componentId: body.componentId, instance: id.instance };
-    const ctx: ActionContext = {
-      request,
-      body,
-      session,
-      user,
-      component,
-      action,
-      componentContext,
-      params: undefined,
-      state: undefined,
-      headers: {},
-    };
+    const ctx = createActionContext({ request, body, session, user, component, action, componentContext });
     const started = performance.now();
     let outcome: Outcome;
     try {

@@ -149,15 +149,18 @@ describe('POST /api/livecomponents/action', () => {
     expect(ok.body).not.toContain('tok_demo_sensitive');
   });
 
+  /** Sends `payload` as the action body, as it is (no JSON encoding), with `c`'s cookie and token. */
+  const sendRaw = (c: { cookie: string; token: string }, payload: string) =>
+    demo.app.inject({
+      method: 'POST',
+      url: '/api/livecomponents/action',
+      headers: { 'content-type': 'application/json', cookie: c.cookie, 'x-csrf-token': c.token },
+      payload,
+    });
+
   it('400 INVALID_REQUEST for malformed JSON and wrong shapes', async () => {
     const c = await demo.client('/');
-    const send = (payload: string) =>
-      demo.app.inject({
-        method: 'POST',
-        url: '/api/livecomponents/action',
-        headers: { 'content-type': 'application/json', cookie: c.cookie, 'x-csrf-token': c.token },
-        payload,
-      });
+    const send = (payload: string) => sendRaw(c, payload);
     const cases = [
       '{"component_id": "counter:main", ',
       '',
@@ -181,13 +184,7 @@ describe('POST /api/livecomponents/action', () => {
 
   it('refuses prototype-polluting and deeply nested bodies with 400, never 500', async () => {
     const c = await demo.client('/');
-    const send = (payload: string) =>
-      demo.app.inject({
-        method: 'POST',
-        url: '/api/livecomponents/action',
-        headers: { 'content-type': 'application/json', cookie: c.cookie, 'x-csrf-token': c.token },
-        payload,
-      });
+    const send = (payload: string) => sendRaw(c, payload);
     const proto = await send('{"component_id":"counter:main","action":"increment","params":{"__proto__":{"polluted":true}}}');
     expect(proto.statusCode).toBe(400);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();

@@ -16,18 +16,7 @@ import { toDecision } from '../../src/store/redis/commands.js';
 import { GCRA_LUA, SLIDING_WINDOW_LUA, type RateLimitReply } from '../../src/store/redis/lua/index.js';
 import type { RateLimitAlgorithm, RateLimitDecision, RateLimitPolicy } from '../../src/store/types.js';
 import { REDIS_AVAILABLE, startRedis, type RedisServer } from './server.js';
-
-/** Small seeded PRNG (mulberry32), so a failing sequence can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../helpers/prng.js';
 
 const LIMITS = [1, 2, 3, 5, 7, 10, 60];
 const WINDOWS = [1, 3, 333.3, 1_000, 7_777, 60_000, 300_000];

@@ -8,7 +8,7 @@ import { HEADERS } from '../../core/wire.js';
 import { storeKeys } from '../../store/keys.js';
 import { createMemoryStore } from '../../store/memory/index.js';
 import type { Store } from '../../store/types.js';
-import { fail, ok, type ActionContext, type ActionResult, type Outcome } from '../types.js';
+import { createActionContext, fail, ok, type ActionContext, type ActionResult, type Outcome } from '../types.js';
 import { requestFingerprint } from './fingerprint.js';
 import { createIdempotencyStage, type IdempotencyStageOptions } from './index.js';
 
@@ -48,7 +48,7 @@ function makeCtx(o: CtxOptions = {}): ActionContext {
   const instance = o.instance ?? 'main';
   const componentId = `${component.name}:${instance}`;
   const header = o.header === undefined ? KEY : o.header;
-  return {
+  return createActionContext({
     request: { requestId: 'req-1', ip: '203.0.113.7', method: 'POST', url: '/api/livecomponents/action', headers: header === null ? {} : { [HEADERS.idempotencyKey]: header } },
     body: { componentId, action: action.name, params: o.params ?? { item: 'book' }, csrfToken: undefined, idempotencyKey: o.bodyKey },
     session: { id: 'SECRET', key: o.sessionKey ?? 'session-1', userId: user?.id ?? null, createdAt: T0 },
@@ -56,10 +56,7 @@ function makeCtx(o: CtxOptions = {}): ActionContext {
     component,
     action,
     componentContext: { user, componentId, instance },
-    params: undefined,
-    state: undefined,
-    headers: {},
-  };
+  });
 }
 
 function setup(options: Partial<IdempotencyStageOptions> = {}) {

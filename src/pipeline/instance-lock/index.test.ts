@@ -6,7 +6,7 @@ import { html } from '../../core/html.js';
 import { storeKeys } from '../../store/keys.js';
 import { createMemoryStore } from '../../store/memory/index.js';
 import type { Store, StoreOp, StoreOpResult } from '../../store/types.js';
-import { ok, type ActionContext, type Outcome, type Stage } from '../types.js';
+import { createActionContext, ok, type ActionContext, type Outcome, type Stage } from '../types.js';
 import { createInstanceLockStage } from './index.js';
 
 const counter = defineComponent({
@@ -27,7 +27,7 @@ const stateStage: Stage = { name: 'state', run: (ctx, next) => next(ctx) };
 const DONE: Outcome = ok({ html: '', state: {} });
 
 function makeCtx(batched = false): ActionContext {
-  return {
+  const ctx = createActionContext({
     request: { requestId: 'req-1', ip: '203.0.113.7', method: 'POST', url: '/api/livecomponents/action', headers: {} },
     body: { componentId: 'counter:main', action: 'increment', params: {}, csrfToken: undefined, idempotencyKey: undefined },
     session: { id: 'SECRET', key: 'session-1', userId: null, createdAt: 0 },
@@ -35,11 +35,12 @@ function makeCtx(batched = false): ActionContext {
     component: counter,
     action,
     componentContext: { user: null, componentId: 'counter:main', instance: 'main' },
-    params: undefined,
-    state: undefined,
-    headers: {},
-    ...(batched ? { prefetched: new Map<Stage, StoreOpResult>(), deferred: [] as StoreOp[] } : {}),
-  };
+  });
+  if (batched) {
+    ctx.prefetched = new Map<Stage, StoreOpResult>();
+    ctx.deferred = [] as StoreOp[];
+  }
+  return ctx;
 }
 
 /** Runs the stage as the prefetch stage would: its claim in a first batch, its deferred ops in a second. */

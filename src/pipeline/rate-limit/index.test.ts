@@ -6,7 +6,7 @@ import { html } from '../../core/html.js';
 import { memorySecurityEvents } from '../../ops/security-events.js';
 import { createMemoryStore } from '../../store/memory/index.js';
 import type { Store } from '../../store/types.js';
-import { ok, type ActionContext, type Outcome } from '../types.js';
+import { createActionContext, ok, type ActionContext, type Outcome } from '../types.js';
 import { createRateLimitStage, type RateLimitStageOptions } from './index.js';
 
 const T0 = Date.UTC(2026, 0, 15, 10, 30);
@@ -49,7 +49,7 @@ function makeCtx(o: { component?: ComponentDefinition; action?: string | Resolve
   if (action === undefined) throw new Error('test: unknown action');
   const user = o.user ?? null;
   const componentId = `${component.name}:main`;
-  return {
+  return createActionContext({
     request: { requestId: 'req-1', ip: o.ip ?? '203.0.113.7', method: 'POST', url: '/api/livecomponents/action', headers: { cookie: 'lc_session=SECRET' } },
     body: { componentId, action: action.name, params: {}, csrfToken: undefined, idempotencyKey: undefined },
     session: { id: 'SECRET', key: 'session-key', userId: user?.id ?? null, createdAt: T0 },
@@ -57,10 +57,7 @@ function makeCtx(o: { component?: ComponentDefinition; action?: string | Resolve
     component,
     action,
     componentContext: { user, componentId, instance: 'main' },
-    params: undefined,
-    state: undefined,
-    headers: {},
-  };
+  });
 }
 
 function setup(options: Partial<RateLimitStageOptions> = {}) {

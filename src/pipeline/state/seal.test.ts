@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createKeyRing, createSealer, parseStateKeys, SEAL_VERSION, StateKey, type OpenResult, type StateBinding } from './seal.js';
 import { sodium } from './seal-sodium.js';
+import { prng } from '../../../test/helpers/prng.js';
 
 const BINDING: StateBinding = { sessionKey: createHash('sha256').update('session-a').digest('base64url'), componentId: 'counter:main' };
 const OTHER_SESSION: StateBinding = { ...BINDING, sessionKey: createHash('sha256').update('session-b').digest('base64url') };
@@ -17,17 +18,6 @@ function sealerWith(...keys: StateKey[]) {
   return createSealer({ keyRing: createKeyRing(keys) });
 }
 
-/** Deterministic PRNG (mulberry32) so a failing fuzz case can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function failure(result: OpenResult): string {
   return result.ok ? 'ok' : result.reason;
