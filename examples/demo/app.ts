@@ -47,6 +47,11 @@ export async function createDemoApp(options: DemoAppOptions = {}): Promise<Fasti
   const app = Fastify(
     serverOptions({ trustProxy: config.TRUST_PROXY, logger: options.logger ?? false, loggerInstance: options.loggerInstance }),
   );
+  // First: a route takes the error handler its plugin had when the plugin finished loading, so
+  // plugins registered before these lines (CORS's preflight route, the account pages) would answer
+  // Fastify's own error shape and FST_ codes instead of PROTOCOL's.
+  app.setNotFoundHandler((request, reply) => sendError(Object.assign(new Error('Not found'), { statusCode: 404 }), request, reply));
+  app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
   const lifecycle = options.lifecycle ?? createLifecycleState();
   const metrics = createMetrics();
   registerHttpMetrics(app, metrics);
@@ -133,7 +138,5 @@ export async function createDemoApp(options: DemoAppOptions = {}): Promise<Fasti
     return reply.type('text/html; charset=utf-8').send(layout(view, { title: 'Payment', path: '/payment', body }));
   });
 
-  app.setNotFoundHandler((request, reply) => sendError(Object.assign(new Error('Not found'), { statusCode: 404 }), request, reply));
-  app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
   return app;
 }

@@ -19,6 +19,7 @@ export const ERROR_CODES = {
   COMPONENT_NOT_FOUND: { status: 404, message: 'This component does not exist in this session.' },
   ACTION_NOT_FOUND: { status: 404, message: 'This action does not exist.' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'This method is not allowed here.' },
+  REQUEST_TIMEOUT: { status: 408, message: 'The request took too long to arrive.' },
   IDEMPOTENCY_KEY_IN_USE: { status: 409, message: 'A request with this idempotency key is still being processed.' },
   STATE_INVALID: { status: 409, message: 'The component state could not be verified. Reload the component.' },
   EMAIL_TAKEN: { status: 409, message: 'An account with this email already exists.' },
@@ -26,6 +27,7 @@ export const ERROR_CODES = {
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The request body must be JSON (application/json).' },
   IDEMPOTENCY_KEY_REUSED: { status: 422, message: 'This idempotency key was already used for a different request.' },
   RATE_LIMIT_EXCEEDED: { status: 429, message: 'Too many requests. Please wait and try again.' },
+  HEADERS_TOO_LARGE: { status: 431, message: 'The request headers are too large (too many or too long cookies?).' },
   INTERNAL_ERROR: { status: 500, message: 'Something went wrong on our side.' },
   SERVICE_UNAVAILABLE: { status: 503, message: 'The service is temporarily unavailable. Please try again.' },
 } as const satisfies Record<string, { status: number; message: string }>;

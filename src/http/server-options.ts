@@ -1,11 +1,13 @@
 /**
- * Fastify server options the framework relies on: request ids in and out, the body limit, and
- * the `TRUST_PROXY` semantics for client IPs (only a trusted proxy's `X-Forwarded-For` counts).
+ * Fastify server options the framework relies on: request ids in and out, the body limit, the
+ * `TRUST_PROXY` semantics for client IPs (only a trusted proxy's `X-Forwarded-For` counts), and
+ * PROTOCOL's error shape for requests Node's parser refuses.
  */
 import { randomUUID } from 'node:crypto';
 import { LogController, type FastifyServerOptions } from 'fastify';
 import { HEADERS } from '../core/wire.js';
 import { LOG_FIELDS } from '../ops/logging/fields.js';
+import { answerClientError } from './client-errors.js';
 import { ACTION_BODY_LIMIT } from './plugin.js';
 
 /** An incoming `X-Request-Id` is kept only when it is short and plain; else a new UUID. */
@@ -25,6 +27,8 @@ export function serverOptions(options: {
     // Request log lines carry `request_id` (Fastify's default label is `reqId`); Fastify 5 moved the
     // label from the deprecated top-level `requestIdLogLabel` to the log controller.
     logController: new LogController({ requestIdLogLabel: LOG_FIELDS.requestId }),
+    // Requests Node's parser refused answer in PROTOCOL's error shape too (see client-errors.ts).
+    clientErrorHandler: answerClientError,
     genReqId: (req) => {
       const incoming = req.headers[HEADERS.requestId];
       return typeof incoming === 'string' && REQUEST_ID_RE.test(incoming) ? incoming : randomUUID();

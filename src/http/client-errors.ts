@@ -1,0 +1,39 @@
+/**
+ * Answers requests that Node's HTTP parser refused before Fastify saw them (a malformed request
+ * line, headers over the size limit, a request that took too long to arrive) in the error shape of
+ * PROTOCOL §3, with a stable code, as every other refusal — Fastify's default answers
+ * `{"error":"Bad Request","message":"Client Error","statusCode":400}`, which has no `code`.
+ * There is no request yet, so the `request_id` is a fresh UUID (also sent as `X-Request-Id`).
+ */
+import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { ERROR_CODES, type ErrorCode } from '../core/errors.js';
+import { HEADERS } from '../core/wire.js';
+
+/** The code a parser error answers with. */
+export function clientErrorCode(error: { code?: string }): ErrorCode {
+  if (error.code === 'HPE_HEADER_OVERFLOW') return 'HEADERS_TOO_LARGE';
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return 'REQUEST_TIMEOUT';
+  return 'INVALID_REQUEST';
+}
+
+/**
+ * Fastify's `clientErrorHandler`. Like Fastify's own: nothing to do on a reset or destroyed
+ * socket; answer when the socket is still writable; then close it (the connection's framing is lost).
+ */
+export function answerClientError(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  if (socket.writable) {
+    const code = clientErrorCode(error);
+    const { status, message } = ERROR_CODES[code];
+    const requestId = randomUUID();
+    const body = JSON.stringify({ error: message, code, request_id: requestId });
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n${HEADERS.requestId}: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
+}
+
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' };
