@@ -31,6 +31,9 @@ export function trustedOrigins(appOrigin: string, allowed: readonly string[]): R
   return new Set([appOrigin, ...allowed].map(normaliseOrigin));
 }
 
+/** `cross-site` as one comma-separated value of the header, in any case, with optional spaces. */
+const CROSS_SITE = /(?:^|,)[ \t]*cross-site[ \t]*(?:,|$)/i;
+
 /**
  * Refuses `Sec-Fetch-Site: cross-site` (`same-origin`, `same-site`, `none` and absent pass), and an
  * `Origin` header that is present but not exactly one of `trusted` (`null`, look-alike hosts,
@@ -42,10 +45,8 @@ export function checkSource(
   trusted: ReadonlySet<string>,
 ): SourceRefusal {
   const site = headers['sec-fetch-site'];
-  if (site !== undefined) {
-    const values = typeof site === 'string' ? [site] : site;
-    if (values.some((v) => v.trim().toLowerCase() === 'cross-site')) return 'cross-site';
-  }
+  // A repeated header reaches us joined with ", " (Node): any of its values being cross-site refuses.
+  if (site !== undefined && CROSS_SITE.test(typeof site === 'string' ? site : site.join(','))) return 'cross-site';
   const origin = headers.origin;
   if (origin !== undefined && (typeof origin !== 'string' || !trusted.has(origin))) return 'origin';
   return null;
