@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { createLiveComponents, html, livecomponents, serverOptions, type LiveComponentsOptions } from '../../src/index.js';
 import { sendError } from '../../src/http/error-mapping.js';
+import { notFoundHandler } from '../../src/http/not-found.js';
 import { loadConfig, type AppConfig } from '../../src/ops/config.js';
 import { openBackends, type Backends } from '../../src/runtime/backends.js';
 import { createSecurityLogger } from '../../src/ops/security-logger.js';
@@ -50,7 +51,7 @@ export async function createDemoApp(options: DemoAppOptions = {}): Promise<Fasti
   // First: a route takes the error handler its plugin had when the plugin finished loading, so
   // plugins registered before these lines (CORS's preflight route, the account pages) would answer
   // Fastify's own error shape and FST_ codes instead of PROTOCOL's.
-  app.setNotFoundHandler((request, reply) => sendError(Object.assign(new Error('Not found'), { statusCode: 404 }), request, reply));
+  app.setNotFoundHandler(notFoundHandler(app));
   app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
   const lifecycle = options.lifecycle ?? createLifecycleState();
   const metrics = createMetrics();

@@ -2,7 +2,7 @@
  * CORS for `/api/*` (PROTOCOL §4) with `@fastify/cors`: only exact configured origins are echoed,
  * always with `Access-Control-Allow-Credentials: true`; every `/api/*` answer carries
  * `Vary: Origin`; preflights of allowed origins are answered (204) before any other hook, those of
- * other origins get no CORS headers (and a 404). An `Origin` that is not allowed — `null`, a
+ * other origins get no CORS headers (and a 405 naming the path's methods, or a 404). An `Origin` that is not allowed — `null`, a
  * look-alike such as `https://app.example.com.evil.test` or `https://evilapp.example.com`, another
  * scheme or port — is logged as `malicious_cors`. Matching is by exact string on serialised
  * origins: no suffix, prefix or pattern ever matches.

@@ -194,7 +194,7 @@ eachEngine('auth API', (engine) => {
   it('answers unknown auth paths with 404 NOT_FOUND and wrong methods as errors', async () => {
     expect((await t.post('/nope', {})).json()).toMatchObject({ code: 'NOT_FOUND' });
     const get = await t.app.inject({ method: 'GET', url: '/api/v1/auth/login' });
-    expect(get.statusCode).toBe(404);
+    expect([get.statusCode, get.json().code, get.headers.allow]).toEqual([405, 'METHOD_NOT_ALLOWED', 'POST']);
   });
 });
 

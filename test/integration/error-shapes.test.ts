@@ -63,6 +63,32 @@ describe('error shapes on routes plugins register', () => {
   }
 });
 
+describe('a path that exists for other methods', () => {
+  const cases: [string, InjectOptions, string][] = [
+    ['GET on the action route', { method: 'GET', url: '/api/livecomponents/action' }, 'POST'],
+    ['GET on an auth API route', { method: 'GET', url: '/api/v1/auth/login?x=1' }, 'POST'],
+    ['DELETE on a page', { method: 'DELETE', url: '/orders' }, 'GET, HEAD'],
+    ['PUT on a page that also takes a form', { method: 'PUT', url: '/login' }, 'GET, HEAD, POST'],
+  ];
+  for (const [name, request, allow] of cases) {
+    it(`${name}: 405 METHOD_NOT_ALLOWED, Allow: ${allow}`, async () => {
+      const res = await demo.app.inject(request);
+      expect(res.statusCode).toBe(405);
+      expect(res.headers.allow).toBe(allow);
+      expectProtocolError(res.statusCode, res.body, res.headers['x-request-id'], 'METHOD_NOT_ALLOWED');
+    });
+  }
+
+  it('a path no method has stays 404 NOT_FOUND, without Allow', async () => {
+    for (const method of ['GET', 'POST', 'DELETE'] as const) {
+      const res = await demo.app.inject({ method, url: '/api/v1/auth/nowhere' });
+      expect(res.statusCode).toBe(404);
+      expect(res.headers.allow).toBeUndefined();
+      expectProtocolError(res.statusCode, res.body, res.headers['x-request-id'], 'NOT_FOUND');
+    }
+  });
+});
+
 /** Sends `bytes` on a fresh connection; resolves everything the server wrote until it closed. */
 function rawExchange(bytes: string): Promise<string> {
   return new Promise((resolve, reject) => {

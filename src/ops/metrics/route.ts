@@ -5,6 +5,7 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { LiveError } from '../../core/errors.js';
 import { sendError } from '../../http/error-mapping.js';
+import { notFoundHandler } from '../../http/not-found.js';
 import { bearerChecker } from '../health/bearer.js';
 import { InvalidOptionError, optionalToken } from '../health/options-error.js';
 import type { Metrics } from './index.js';
@@ -66,7 +67,7 @@ export async function registerMetricsRoute(app: FastifyInstance, options: Metric
   // Scrapes are not request-logged: the route's logLevel is 'warn'.
   const server = Fastify({ loggerInstance: app.log.child({ server: 'metrics' }) });
   server.get(METRICS_ROUTE, routeOptions, handler);
-  server.setNotFoundHandler((request, reply) => sendError(new LiveError('NOT_FOUND'), request, reply));
+  server.setNotFoundHandler(notFoundHandler(server));
   server.setErrorHandler((error, request, reply) => sendError(error, request, reply));
   // Hooked before listening: if listen fails, closing the app still releases this server.
   app.addHook('onClose', async () => server.close());
