@@ -98,6 +98,32 @@ describe('transport', () => {
     expect(t.token()).toBe('fresh2');
   });
 
+  it('resends the same key while the server answers 409 IDEMPOTENCY_KEY_IN_USE, and gets the first attempt\'s result', async () => {
+    // The first attempt's answer is lost; the retry reaches another instance while it still runs.
+    const inUse = () => json(409, { error: 'In use.', code: 'IDEMPOTENCY_KEY_IN_USE', request_id: 'r', csrf_token: 'after-409' });
+    const replay = { ...ok, idempotency: { key: 'key-1', cached: true, ttl: 3599, created_at: '2026-01-15T10:30:00Z' } };
+    const t = setup([new TypeError('Failed to fetch'), inUse(), inUse(), json(200, replay)]);
+    const result = await t.transport.send('payment:main', 'processPayment', { amount: 1 });
+    expect(result).toEqual({ type: 'ok', body: replay });
+    expect(t.slept).toEqual([300, 250, 500]);
+    const keys = t.sent.map((s) => (s.init.headers as Record<string, string>)[HEADERS.idempotencyKey]);
+    expect(keys).toEqual(['key-1', 'key-1', 'key-1', 'key-1']);
+    // Each 409 handed over a fresh token, and the next attempt sent it.
+    expect((t.sent[3]?.init.headers as Record<string, string>)[HEADERS.csrfToken]).toBe('after-409');
+  });
+
+  it('reports 409 IDEMPOTENCY_KEY_IN_USE after four resends, and never resends other 409s', async () => {
+    const inUse = () => json(409, { error: 'In use.', code: 'IDEMPOTENCY_KEY_IN_USE', request_id: 'r' });
+    const t = setup([inUse(), inUse(), inUse(), inUse(), inUse(), json(200, ok)]);
+    const result = await t.transport.send('payment:main', 'processPayment', { amount: 1 });
+    expect(t.sent).toHaveLength(5);
+    expect(t.slept).toEqual([250, 500, 1000, 2000]);
+    expect(result).toMatchObject({ type: 'error', error: { status: 409, code: 'IDEMPOTENCY_KEY_IN_USE' } });
+    const stale = setup([json(409, { error: 'Reload.', code: 'STATE_INVALID', request_id: 'r' }), json(200, ok)]);
+    expect(await stale.transport.send('counter:main', 'increment', {})).toMatchObject({ type: 'error', error: { code: 'STATE_INVALID' } });
+    expect([stale.sent.length, stale.slept]).toEqual([1, []]);
+  });
+
   it('takes retry_after from the Retry-After header when the body lacks it', async () => {
     const t = setup([json(429, { error: 'Slow down.', code: 'RATE_LIMIT_EXCEEDED', request_id: 'r' }, { 'retry-after': '7' })]);
     const result = await t.transport.send('counter:main', 'increment', {});

@@ -1,7 +1,11 @@
 /**
  * Sending one action invocation (PROTOCOL §3): JSON body, CSRF token from the page, one
  * Idempotency-Key per invocation reused by every retry, fresh CSRF token taken from each answer.
- * Only network failures are retried; an HTTP answer, whatever its status, is final.
+ * Network failures are retried; so is 409 `IDEMPOTENCY_KEY_IN_USE`, which can only mean that an
+ * earlier attempt of this same invocation (its answer lost, the retry sent to another instance) is
+ * still running: resending the key after it finishes gets its result (`cached: true`) instead of an
+ * error the user would answer with a second click — a new key, the action twice. Any other HTTP
+ * answer is final.
  */
 import { BODY, HEADERS, ROUTES, type ActionSuccessBody, type ErrorBody } from '../src/core/wire.js';
 
@@ -33,7 +37,12 @@ export interface TransportDeps {
   csrf: { get(): string; set(token: string): void };
   /** Waits before each retry after a network failure; its length is the number of retries. @default [300, 1000] */
   retryDelays?: readonly number[];
+  /** Waits before each resend after 409 `IDEMPOTENCY_KEY_IN_USE`; its length is the number of resends. @default [250, 500, 1000, 2000] */
+  inUseDelays?: readonly number[];
 }
+
+/** The server's code for a key whose first request is still running. */
+const KEY_IN_USE = 'IDEMPOTENCY_KEY_IN_USE';
 
 export interface Transport {
   send(componentId: string, action: string, params: Record<string, unknown>): Promise<SendResult>;
@@ -43,11 +52,14 @@ type Body = Record<string, unknown>;
 
 export function createTransport(deps: TransportDeps): Transport {
   const delays = deps.retryDelays ?? [300, 1000];
+  const inUseDelays = deps.inUseDelays ?? [250, 500, 1000, 2000];
 
   async function send(componentId: string, action: string, params: Record<string, unknown>): Promise<SendResult> {
     const key = deps.newKey();
     const payload = JSON.stringify({ [BODY.componentId]: componentId, [BODY.action]: action, [BODY.params]: params });
-    for (let attempt = 0; ; attempt++) {
+    let failures = 0;
+    let inUse = 0;
+    for (;;) {
       let response: Response;
       let text: string;
       try {
@@ -63,12 +75,15 @@ export function createTransport(deps: TransportDeps): Transport {
         });
         text = await response.text();
       } catch (cause) {
-        const delay = delays[attempt];
+        const delay = delays[failures++];
         if (delay === undefined) return networkError(cause);
         await deps.sleep(delay);
         continue;
       }
-      return readAnswer(response, text);
+      const result = readAnswer(response, text);
+      const wait = result.type === 'error' && result.error.code === KEY_IN_USE ? inUseDelays[inUse++] : undefined;
+      if (wait === undefined) return result;
+      await deps.sleep(wait);
     }
   }
 
