@@ -1,14 +1,17 @@
 /**
  * Fastify server options the framework relies on: request ids in and out, the body limit, the
- * `TRUST_PROXY` semantics for client IPs (only a trusted proxy's `X-Forwarded-For` counts), and
- * PROTOCOL's error shape for requests Node's parser refuses.
+ * `TRUST_PROXY` semantics for client IPs (only a trusted proxy's `X-Forwarded-For` counts), a
+ * time limit for receiving a request, and PROTOCOL's error shape for requests Node's parser refuses.
  */
 import { randomUUID } from 'node:crypto';
-import { LogController, type FastifyServerOptions } from 'fastify';
+import type { Server } from 'node:http';
+import { LogController, type FastifyHttpOptions, type FastifyServerOptions } from 'fastify';
 import { HEADERS } from '../core/wire.js';
 import { LOG_FIELDS } from '../ops/logging/fields.js';
 import { answerClientError } from './client-errors.js';
 import { ACTION_BODY_LIMIT } from './plugin.js';
+
+const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 
 /** An incoming `X-Request-Id` is kept only when it is short and plain; else a new UUID. */
 const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -18,8 +21,25 @@ export function serverOptions(options: {
   trustProxy?: boolean | number | string | string[];
   logger?: FastifyServerOptions['logger'];
   loggerInstance?: FastifyServerOptions['loggerInstance'];
-} = {}): FastifyServerOptions {
+  /**
+   * Longest time a client may take to send a whole request (headers and body), in ms; past it the
+   * connection gets 408 `REQUEST_TIMEOUT` and is closed. Fastify's default is no limit, so a client
+   * trickling a body (slowloris) would hold its connection for ever when no proxy buffers requests.
+   * Checked every quarter of it (at most every 30 s), so a request is cut within 1¼ of it.
+   * @default 60_000
+   */
+  requestTimeoutMs?: number;
+} = {}): FastifyHttpOptions<Server> {
+  const requestTimeout = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  if (!(Number.isInteger(requestTimeout) && requestTimeout > 0)) throw new TypeError('serverOptions: requestTimeoutMs must be a positive whole number of ms');
   return {
+    requestTimeout,
+    http: {
+      // Node refuses a headers timeout longer than the request timeout; its own default is 60 s.
+      headersTimeout: Math.min(60_000, requestTimeout),
+      requestTimeout,
+      connectionsCheckingInterval: Math.min(30_000, Math.max(50, Math.floor(requestTimeout / 4))),
+    },
     // Fastify accepts a hop count at run time; its types only lack the number form.
     trustProxy: (options.trustProxy ?? false) as FastifyServerOptions['trustProxy'],
     bodyLimit: ACTION_BODY_LIMIT,

@@ -6,10 +6,11 @@
  */
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
-import type { InjectOptions } from 'fastify';
+import Fastify, { type InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CODES } from '../../src/core/errors.js';
 import { answerClientError, clientErrorCode } from '../../src/http/client-errors.js';
+import { serverOptions } from '../../src/http/server-options.js';
 import { demoApp } from '../helpers/demo.js';
 
 let demo: Awaited<ReturnType<typeof demoApp>>;
@@ -121,6 +122,38 @@ describe("requests Node's parser refuses", () => {
     const res = parseRaw(await rawExchange('NOT AN HTTP REQUEST\r\n\r\n'));
     expect(res.status).toBe(400);
     expectProtocolError(res.status, res.body, res.headers['x-request-id'], 'INVALID_REQUEST');
+  });
+
+  it('a body that never finishes (slowloris): 408 REQUEST_TIMEOUT once the request timeout passes', async () => {
+    const app = Fastify(serverOptions({ requestTimeoutMs: 400 }));
+    app.post('/echo', async (request) => request.body);
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const started = performance.now();
+      const text = await new Promise<string>((resolve, reject) => {
+        const socket = connect({ port: (app.server.address() as { port: number }).port, host: '127.0.0.1' });
+        let received = '';
+        socket.setEncoding('latin1');
+        socket.on('data', (chunk: string) => (received += chunk));
+        socket.on('close', () => resolve(received));
+        socket.on('error', reject);
+        socket.write('POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":');
+      });
+      const res = parseRaw(text);
+      expect(res.status).toBe(408);
+      expectProtocolError(res.status, res.body, res.headers['x-request-id'], 'REQUEST_TIMEOUT');
+      // Cut after the timeout and within 1¼ of it (plus this machine's scheduling).
+      expect(performance.now() - started).toBeGreaterThanOrEqual(400);
+      expect(performance.now() - started).toBeLessThan(5_000);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('serverOptions limits a request to 60 s by default (Fastify alone: no limit), and refuses a timeout that is not a positive whole number of ms', () => {
+    const defaults = serverOptions();
+    expect([defaults.requestTimeout, defaults.http?.requestTimeout, defaults.http?.headersTimeout]).toEqual([60_000, 60_000, 60_000]);
+    for (const requestTimeoutMs of [0, -1, 1.5, Number.NaN]) expect(() => serverOptions({ requestTimeoutMs })).toThrow(TypeError);
   });
 
   it('maps a request timeout to 408 REQUEST_TIMEOUT, and writes nothing to a reset or destroyed socket', () => {
