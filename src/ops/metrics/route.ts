@@ -6,6 +6,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { LiveError } from '../../core/errors.js';
 import { sendError } from '../../http/error-mapping.js';
 import { notFoundHandler } from '../../http/not-found.js';
+import { serverOptions } from '../../http/server-options.js';
 import { bearerChecker } from '../health/bearer.js';
 import { InvalidOptionError, optionalToken } from '../health/options-error.js';
 import type { Metrics } from './index.js';
@@ -64,8 +65,9 @@ export async function registerMetricsRoute(app: FastifyInstance, options: Metric
     app.get(METRICS_ROUTE, routeOptions, handler);
     return null;
   }
-  // Scrapes are not request-logged: the route's logLevel is 'warn'.
-  const server = Fastify({ loggerInstance: app.log.child({ server: 'metrics' }) });
+  // Scrapes are not request-logged: the route's logLevel is 'warn'. The app's server options: request
+  // ids, the request time limit and PROTOCOL's error shape for requests Node's parser refuses.
+  const server = Fastify(serverOptions({ loggerInstance: app.log.child({ server: 'metrics' }) }));
   server.get(METRICS_ROUTE, routeOptions, handler);
   server.setNotFoundHandler(notFoundHandler(server));
   server.setErrorHandler((error, request, reply) => sendError(error, request, reply));
