@@ -82,6 +82,17 @@ export class StoreUnavailableError extends LiveError {
   }
 }
 
+/**
+ * An action that did not settle within the runtime's `actionTimeoutMs`: answered as 500
+ * `INTERNAL_ERROR` (the detail is logged). The action itself cannot be stopped and may still finish.
+ */
+export class ActionTimeoutError extends LiveError {
+  constructor(detail: string) {
+    super('INTERNAL_ERROR', { message: detail, expose: false });
+    this.name = 'ActionTimeoutError';
+  }
+}
+
 export function isLiveError(value: unknown): value is LiveError {
   return value instanceof LiveError;
 }

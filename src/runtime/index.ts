@@ -11,14 +11,14 @@ import type { ActionSuccessBody, ErrorBody } from '../core/wire.js';
 import type { SecurityEventSink } from '../ops/security-events.js';
 import { oneAtATime } from './one-at-a-time.js';
 import { composePipeline, type Pipeline } from '../pipeline/pipeline.js';
-import { executeAction, renderComponent } from '../pipeline/execute/index.js';
+import { createExecutor, renderComponent } from '../pipeline/execute/index.js';
 import { createStateRepository, type StateRepository, type StateSealer } from '../pipeline/state/repository.js';
 import { createActionContext, type Outcome, type RequestInfo, type Stage } from '../pipeline/types.js';
 import { createSessionManager, type SessionManager } from '../session/index.js';
 import type { Session } from '../session/types.js';
 import type { Store } from '../store/types.js';
 import { parseActionBody } from './action-body.js';
-import { buildStages, type SecurityOptions } from './stages.js';
+import { actionTimeoutOf, buildStages, type SecurityOptions } from './stages.js';
 import type { CsrfService } from '../pipeline/csrf/index.js';
 
 export interface RuntimeOptions extends SecurityOptions {
@@ -80,7 +80,7 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
   const states = createStateRepository({ store: options.store, sealer: options.sealer, ttlMs: sessions.ttlMs });
   const { csrf, events, resolveUser, onActionDone } = options;
   const stages: Stage[] = buildStages({ ...options, clock, states, sessions });
-  const pipeline: Pipeline = composePipeline(stages, executeAction);
+  const pipeline: Pipeline = composePipeline(stages, createExecutor({ timeoutMs: actionTimeoutOf(options) }));
   const serialized = oneAtATime();
 
   async function userOf(session: Session): Promise<User | null> {

@@ -11,8 +11,9 @@ import type { Clock } from '../core/clock.js';
 import type { SecurityEventSink } from '../ops/security-events.js';
 import { createAuthorizeStage } from '../pipeline/authorize/index.js';
 import { createCsrfStage, type CsrfService } from '../pipeline/csrf/index.js';
-import { createIdempotencyStage } from '../pipeline/idempotency/index.js';
-import { createInstanceLockStage } from '../pipeline/instance-lock/index.js';
+import { createIdempotencyStage, DEFAULT_CLAIM_TTL_MS } from '../pipeline/idempotency/index.js';
+import { createInstanceLockStage, DEFAULT_INSTANCE_LOCK_TTL_MS } from '../pipeline/instance-lock/index.js';
+import { positiveInteger } from '../pipeline/options.js';
 import { createRateLimitStage } from '../pipeline/rate-limit/index.js';
 import { createStateStage } from '../pipeline/state/index.js';
 import type { StateRepository } from '../pipeline/state/repository.js';
@@ -55,12 +56,38 @@ export interface SecurityOptions {
         /** Longest wait for a lock another process holds, ms; then 503. @default ttlMs + 1000 */
         maxWaitMs?: number;
       };
+  /**
+   * Longest time an async action may run, in ms; then its request answers 500 `INTERNAL_ERROR`, the
+   * component instance is free again, and an idempotency key it had stays claimed until
+   * `idempotency.lockTtlMs` (src/pipeline/execute). It may not exceed `instanceLock.ttlMs` nor
+   * `idempotency.lockTtlMs`: those locks must outlive a running action. For slow actions raise them too.
+   * @default instanceLock.ttlMs (10_000)
+   */
+  actionTimeoutMs?: number;
   idempotency?: {
     /** @default 3600 */
     defaultTtlSeconds?: number;
     /** How long an in-flight claim blocks its key if the process dies. @default 30_000 */
     lockTtlMs?: number;
   };
+}
+
+/**
+ * The action time limit (`actionTimeoutMs`, by default the instance lock's `ttlMs`). Refused at
+ * start-up when it exceeds a lock that must outlive the action: the instance lock (another process
+ * would run an action on the instance while this one still ran: a lost update) or the idempotency
+ * claim (a retry would run the action a second time).
+ */
+export function actionTimeoutOf(options: SecurityOptions): number {
+  const lock = options.instanceLock === false ? undefined : (options.instanceLock?.ttlMs ?? DEFAULT_INSTANCE_LOCK_TTL_MS);
+  const timeoutMs = positiveInteger('Runtime', 'actionTimeoutMs', options.actionTimeoutMs ?? lock ?? DEFAULT_INSTANCE_LOCK_TTL_MS);
+  const claim = options.idempotency?.lockTtlMs ?? DEFAULT_CLAIM_TTL_MS;
+  for (const [name, ttl] of [['instanceLock.ttlMs', lock], ['idempotency.lockTtlMs', claim]] as const) {
+    if (ttl !== undefined && timeoutMs > ttl) {
+      throw new TypeError(`Runtime: actionTimeoutMs (${timeoutMs}) must not exceed ${name} (${ttl}): that lock must outlive a running action`);
+    }
+  }
+  return timeoutMs;
 }
 
 export function buildStages(

@@ -1,15 +1,34 @@
 /**
  * The last step: run the action on the loaded state, render the new state, and pick the public
  * fields. Rendering happens before anything is stored, so a render failure changes nothing.
+ *
+ * An async action that has not settled after `timeoutMs` fails with `ActionTimeoutError` (500): its
+ * request is answered, and the component instance it held (the in-process queue, the instance lock)
+ * is free for the next action, instead of waiting for ever behind, say, an outside call that hangs.
+ * Its state is not stored, and the idempotency stage keeps its key claimed, so a retry cannot run it
+ * a second time while it may still be running. A synchronous action cannot be interrupted.
  */
 import { publicStateOf, type ComponentDefinition, type ComponentContext, type StateShape } from '../../core/component.js';
+import { ActionTimeoutError } from '../../core/errors.js';
 import { escapeHtml, type SafeHtml } from '../../core/html.js';
 import { ATTR } from '../../core/wire.js';
+import { positiveInteger } from '../options.js';
 import { ok, type ActionContext, type Outcome } from '../types.js';
 
-export async function executeAction(ctx: ActionContext): Promise<Outcome> {
+export interface ExecutorOptions {
+  /** Longest time an async action may take, in ms (`actionTimeoutOf` in src/runtime/stages.ts picks it). */
+  timeoutMs: number;
+}
+
+export function createExecutor(options: ExecutorOptions): (ctx: ActionContext) => Promise<Outcome> {
+  const timeoutMs = positiveInteger('Runtime', 'actionTimeoutMs', options.timeoutMs);
+  return (ctx) => executeAction(ctx, timeoutMs);
+}
+
+async function executeAction(ctx: ActionContext, timeoutMs: number): Promise<Outcome> {
   let nextState = ctx.action.run(ctx.state, ctx.params, ctx.componentContext);
-  if (nextState instanceof Promise) nextState = await nextState;
+  // Only a promise needs a timer: the common synchronous action costs nothing more.
+  if (nextState instanceof Promise) nextState = await withDeadline(nextState, timeoutMs, ctx);
   if (typeof nextState !== 'object' || nextState === null || Array.isArray(nextState)) {
     // A bug in the component, not a client error: answered as 500 without detail.
     throw new TypeError(`Action ${ctx.component.name}.${ctx.action.name} must return the new state object`);
@@ -19,6 +38,25 @@ export async function executeAction(ctx: ActionContext): Promise<Outcome> {
     html: renderComponent(ctx.component, state, ctx.componentContext),
     state: publicStateOf(ctx.component, state),
     nextState: state,
+  });
+}
+
+/** `work`'s outcome, or `ActionTimeoutError` once `ms` pass (whatever `work` does later is ignored). */
+function withDeadline<T>(work: Promise<T>, ms: number, ctx: ActionContext): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      reject(new ActionTimeoutError(`Action ${ctx.component.name}.${ctx.action.name} did not finish within ${ms} ms`));
+    }, ms);
+    work.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
   });
 }
 

@@ -26,7 +26,7 @@
  */
 import { randomBytes } from '../../core/random.js';
 import { systemClock, type Clock } from '../../core/clock.js';
-import { LiveError } from '../../core/errors.js';
+import { ActionTimeoutError, LiveError } from '../../core/errors.js';
 import { HEADERS } from '../../core/wire.js';
 import { storeKeys } from '../../store/keys.js';
 import type { Store, StoreOp } from '../../store/types.js';
@@ -65,6 +65,9 @@ export interface IdempotencyStageOptions {
   onStoreError?: ((error: unknown) => void) | undefined;
 }
 
+/** `lockTtlMs` when not given. */
+export const DEFAULT_CLAIM_TTL_MS = 30_000;
+
 /**
  * @example
  * const stage = createIdempotencyStage({ store, lockTtlMs: 60_000, defaultTtlSeconds: 86_400 });
@@ -72,7 +75,7 @@ export interface IdempotencyStageOptions {
 export function createIdempotencyStage(options: IdempotencyStageOptions): Stage {
   const { store } = options;
   const clock = options.clock ?? systemClock;
-  const lockTtlMs = positiveInteger('Idempotency', 'lockTtlMs', options.lockTtlMs ?? 30_000);
+  const lockTtlMs = positiveInteger('Idempotency', 'lockTtlMs', options.lockTtlMs ?? DEFAULT_CLAIM_TTL_MS);
   const defaultTtlSeconds = positiveInteger('Idempotency', 'defaultTtlSeconds', options.defaultTtlSeconds ?? 3600);
   const onStoreError = options.onStoreError ?? noop;
 
@@ -105,7 +108,9 @@ export function createIdempotencyStage(options: IdempotencyStageOptions): Stage 
     try {
       outcome = await next(ctx);
     } catch (error) {
-      await release(ctx, storeKey, pending);
+      // A timed-out action may still be running: its claim stays until `lockTtlMs`, so a retry gets
+      // 409 IDEMPOTENCY_KEY_IN_USE rather than running it a second time.
+      if (!(error instanceof ActionTimeoutError)) await release(ctx, storeKey, pending);
       throw error;
     }
     if (outcome.type !== 'ok') {

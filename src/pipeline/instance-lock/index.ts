@@ -37,6 +37,9 @@ export interface InstanceLockStageOptions {
   maxWaitMs?: number | undefined;
 }
 
+/** `ttlMs` when not given. */
+export const DEFAULT_INSTANCE_LOCK_TTL_MS = 10_000;
+
 /** First and longest pause between two claims of a held lock, in ms. */
 const FIRST_PAUSE_MS = 2;
 const LONGEST_PAUSE_MS = 50;
@@ -54,7 +57,7 @@ interface Lock {
  */
 export function createInstanceLockStage(options: InstanceLockStageOptions): Stage {
   const { store, stateStage } = options;
-  const ttlMs = positiveInteger('Instance lock', 'ttlMs', options.ttlMs ?? 10_000);
+  const ttlMs = positiveInteger('Instance lock', 'ttlMs', options.ttlMs ?? DEFAULT_INSTANCE_LOCK_TTL_MS);
   const maxWaitMs = positiveInteger('Instance lock', 'maxWaitMs', options.maxWaitMs ?? ttlMs + 1_000);
 
   /** This request's lock: the instance's key and a token of its own, made once (prepare, then run). */
