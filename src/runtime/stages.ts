@@ -61,7 +61,7 @@ export interface SecurityOptions {
    * component instance is free again, and an idempotency key it had stays claimed until
    * `idempotency.lockTtlMs` (src/pipeline/execute). It may not exceed `instanceLock.ttlMs` nor
    * `idempotency.lockTtlMs`: those locks must outlive a running action. For slow actions raise them too.
-   * @default instanceLock.ttlMs (10_000)
+   * @default the shorter of `instanceLock.ttlMs` and `idempotency.lockTtlMs` (10_000)
    */
   actionTimeoutMs?: number;
   idempotency?: {
@@ -73,15 +73,16 @@ export interface SecurityOptions {
 }
 
 /**
- * The action time limit (`actionTimeoutMs`, by default the instance lock's `ttlMs`). Refused at
+ * The action time limit (`actionTimeoutMs`, by default the shorter lock's TTL). Refused at
  * start-up when it exceeds a lock that must outlive the action: the instance lock (another process
  * would run an action on the instance while this one still ran: a lost update) or the idempotency
  * claim (a retry would run the action a second time).
  */
 export function actionTimeoutOf(options: SecurityOptions): number {
   const lock = options.instanceLock === false ? undefined : (options.instanceLock?.ttlMs ?? DEFAULT_INSTANCE_LOCK_TTL_MS);
-  const timeoutMs = positiveInteger('Runtime', 'actionTimeoutMs', options.actionTimeoutMs ?? lock ?? DEFAULT_INSTANCE_LOCK_TTL_MS);
   const claim = options.idempotency?.lockTtlMs ?? DEFAULT_CLAIM_TTL_MS;
+  // Unset, it is the shorter of the two locks (with the defaults: the instance lock's 10 s).
+  const timeoutMs = positiveInteger('Runtime', 'actionTimeoutMs', options.actionTimeoutMs ?? Math.min(lock ?? claim, claim));
   for (const [name, ttl] of [['instanceLock.ttlMs', lock], ['idempotency.lockTtlMs', claim]] as const) {
     if (ttl !== undefined && timeoutMs > ttl) {
       throw new TypeError(`Runtime: actionTimeoutMs (${timeoutMs}) must not exceed ${name} (${ttl}): that lock must outlive a running action`);

@@ -86,7 +86,9 @@ describe('action time limit', () => {
     const { definition } = slowComponent();
     const make = (options: Parameters<typeof createTestHarness>[1]) => createTestHarness([definition], options);
     await expect(make({ actionTimeoutMs: 20_000 })).rejects.toThrow(/actionTimeoutMs \(20000\) must not exceed instanceLock\.ttlMs \(10000\)/);
-    await expect(make({ idempotency: { lockTtlMs: 5_000 } })).rejects.toThrow(/must not exceed idempotency\.lockTtlMs \(5000\)/);
+    await expect(make({ actionTimeoutMs: 8_000, idempotency: { lockTtlMs: 5_000 } })).rejects.toThrow(/must not exceed idempotency\.lockTtlMs \(5000\)/);
+    // Unset, the limit follows the shorter lock.
+    await expect(make({ idempotency: { lockTtlMs: 5_000 } })).resolves.toBeDefined();
     for (const actionTimeoutMs of [0, -1, 1.5]) await expect(make({ actionTimeoutMs })).rejects.toThrow(TypeError);
     // Raised together, or without the instance lock, a longer limit is fine.
     await expect(make({ actionTimeoutMs: 20_000, instanceLock: { ttlMs: 25_000 } })).resolves.toBeDefined();
