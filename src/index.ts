@@ -14,7 +14,7 @@ export type {
 } from './core/component.js';
 export { html, unsafeRawHtml, escapeHtml, isSafeHtml } from './core/html.js';
 export type { SafeHtml, HtmlValue } from './core/html.js';
-export { LiveError, StoreUnavailableError, ERROR_CODES, isLiveError } from './core/errors.js';
+export { LiveError, StoreUnavailableError, ActionTimeoutError, ERROR_CODES, isLiveError } from './core/errors.js';
 export type { ErrorCode, ErrorFields } from './core/errors.js';
 export { systemClock, manualClock } from './core/clock.js';
 export type { Clock } from './core/clock.js';

@@ -9,7 +9,7 @@
  * The algorithm is the exact sliding window: never more than the limit in any trailing minute.
  */
 import { html } from '../core/html.js';
-import type { ComponentDefinition, ResolvedAction } from '../core/component.js';
+import { NEVER_ABORTED, type ComponentDefinition, type ResolvedAction } from '../core/component.js';
 import type { Clock } from '../core/clock.js';
 import type { LiveError } from '../core/errors.js';
 import type { SecurityEventSink } from '../ops/security-events.js';
@@ -94,7 +94,7 @@ export function createAuthLimiter(options: AuthLimiterOptions): AuthLimiter {
     actions,
     render: () => html``,
   });
-  const componentContext = Object.freeze({ user: null, componentId: `${AUTH_PSEUDO_COMPONENT}:api`, instance: 'api' });
+  const componentContext = Object.freeze({ user: null, componentId: `${AUTH_PSEUDO_COMPONENT}:api`, instance: 'api', signal: NEVER_ABORTED });
 
   return {
     async check(route, request) {

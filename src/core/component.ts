@@ -29,7 +29,16 @@ export interface ComponentContext {
   readonly componentId: string;
   /** The part after the colon, for example `main`. */
   readonly instance: string;
+  /**
+   * Aborted when the action runs past the runtime's `actionTimeoutMs` (its request has then been
+   * answered 500): pass it on to outside calls (`fetch(url, { signal: ctx.signal })`) so they stop
+   * too. Never aborted in `render` and `authorize`.
+   */
+  readonly signal: AbortSignal;
 }
+
+/** The signal of a context no deadline applies to (rendering on mount, the auth routes' limits). */
+export const NEVER_ABORTED: AbortSignal = new AbortController().signal;
 
 /** Per-action security options (PROTOCOL §2; enforced by the pipeline stages). */
 export interface ActionOptions {

@@ -3,7 +3,7 @@
  * sessions, sealed state, the ordered security pipeline. The Fastify plugin (`src/http`) and the
  * testing helpers (`src/testing`) both drive this one object, so tests run the same pipeline as HTTP.
  */
-import type { ComponentContext, ComponentDefinition, User } from '../core/component.js';
+import { NEVER_ABORTED, type ComponentContext, type ComponentDefinition, type User } from '../core/component.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { LiveError, isLiveError } from '../core/errors.js';
 import { createRegistry, parseComponentId, type ComponentRegistry } from '../core/registry.js';
@@ -12,6 +12,7 @@ import type { SecurityEventSink } from '../ops/security-events.js';
 import { oneAtATime } from './one-at-a-time.js';
 import { composePipeline, type Pipeline } from '../pipeline/pipeline.js';
 import { createExecutor, renderComponent } from '../pipeline/execute/index.js';
+import { ActionComponentContext } from '../pipeline/execute/component-context.js';
 import { createStateRepository, type StateRepository, type StateSealer } from '../pipeline/state/repository.js';
 import { createActionContext, type Outcome, type RequestInfo, type Stage } from '../pipeline/types.js';
 import { createSessionManager, type SessionManager } from '../session/index.js';
@@ -99,7 +100,7 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
     // Without a session no token can verify: an ephemeral session lets the CSRF stage refuse it.
     const session = maybeSession ?? sessions.ephemeral();
     const user = await userOf(session);
-    const componentContext: ComponentContext = { user, componentId: body.componentId, instance: id.instance };
+    const componentContext = new ActionComponentContext(user, body.componentId, id.instance);
     const ctx = createActionContext({ request, body, session, user, component, action, componentContext });
     const started = performance.now();
     let outcome: Outcome;
@@ -147,7 +148,7 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
       });
       await states.save(session, componentId, initial);
     }
-    const cc: ComponentContext = { user: user === undefined ? await userOf(session) : user, componentId, instance: id.instance };
+    const cc: ComponentContext = { user: user === undefined ? await userOf(session) : user, componentId, instance: id.instance, signal: NEVER_ABORTED };
     return renderComponent(component, state, cc);
   }
 

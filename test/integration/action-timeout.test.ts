@@ -4,7 +4,7 @@
  * keeps its idempotency key claimed, so a retry cannot run it a second time while it may still run.
  */
 import { describe, expect, it } from 'vitest';
-import { defineComponent } from '../../src/core/component.js';
+import { defineComponent, type ComponentContext } from '../../src/core/component.js';
 import { ActionTimeoutError, type LiveError } from '../../src/core/errors.js';
 import { html } from '../../src/core/html.js';
 import { callAction, createTestHarness, mountComponent } from '../../src/testing/index.js';
@@ -12,7 +12,7 @@ import { callAction, createTestHarness, mountComponent } from '../../src/testing
 /** Async `bump` waits until `release()` while `hanging` is set; `spin` blocks the thread `ms`. */
 function slowComponent() {
   const waiting: (() => void)[] = [];
-  const control = { hanging: true, release: () => waiting.splice(0).forEach((resume) => resume()) };
+  const control = { hanging: true, outcome: '', release: () => waiting.splice(0).forEach((resume) => resume()) };
   const definition = defineComponent({
     name: 'slow',
     initialState: { n: 0 },
@@ -22,6 +22,15 @@ function slowComponent() {
         run: async (s: { n: number }) => {
           if (control.hanging) await new Promise<void>((resume) => waiting.push(resume));
           return { n: s.n + 1 };
+        },
+      },
+      /** An outside call that honours `ctx.signal`, as `fetch` does; records how it ended. */
+      call: {
+        run: async (s: { n: number }, _params: unknown, ctx: ComponentContext) => {
+          control.outcome = await new Promise<string>((resolve) => {
+            ctx.signal.addEventListener('abort', () => resolve(`aborted: ${(ctx.signal.reason as Error).name}`), { once: true });
+          });
+          return { n: s.n + 10 };
         },
       },
       spin: {
@@ -75,6 +84,14 @@ describe('action time limit', () => {
     });
     expect((await callAction(component, 'bump', {}, { idempotencyKey: 'order-2' })).state).toEqual({ n: 1 });
     control.release();
+  });
+
+  it('aborts ctx.signal at the deadline, so an outside call the action passed it to stops too', async () => {
+    const { component, control, harness } = await mounted({ actionTimeoutMs: 100 });
+    await expect(callAction(component, 'call')).rejects.toBeInstanceOf(ActionTimeoutError);
+    expect(control.outcome).toBe('aborted: ActionTimeoutError');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await harness.fullState(component.id)).toEqual({ n: 0 });
   });
 
   it('cannot interrupt a synchronous action: one slower than the limit still completes', async () => {

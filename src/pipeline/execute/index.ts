@@ -6,13 +6,15 @@
  * request is answered, and the component instance it held (the in-process queue, the instance lock)
  * is free for the next action, instead of waiting for ever behind, say, an outside call that hangs.
  * Its state is not stored, and the idempotency stage keeps its key claimed, so a retry cannot run it
- * a second time while it may still be running. A synchronous action cannot be interrupted.
+ * a second time while it may still be running; `ctx.signal` is aborted, so outside calls it was passed
+ * to stop too. A synchronous action cannot be interrupted.
  */
 import { publicStateOf, type ComponentDefinition, type ComponentContext, type StateShape } from '../../core/component.js';
 import { ActionTimeoutError } from '../../core/errors.js';
 import { escapeHtml, type SafeHtml } from '../../core/html.js';
 import { ATTR } from '../../core/wire.js';
 import { positiveInteger } from '../options.js';
+import { ActionComponentContext } from './component-context.js';
 import { ok, type ActionContext, type Outcome } from '../types.js';
 
 export interface ExecutorOptions {
@@ -45,7 +47,10 @@ async function executeAction(ctx: ActionContext, timeoutMs: number): Promise<Out
 function withDeadline<T>(work: Promise<T>, ms: number, ctx: ActionContext): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => {
-      reject(new ActionTimeoutError(`Action ${ctx.component.name}.${ctx.action.name} did not finish within ${ms} ms`));
+      const error = new ActionTimeoutError(`Action ${ctx.component.name}.${ctx.action.name} did not finish within ${ms} ms`);
+      // Outside calls the action passed `ctx.signal` to stop as well.
+      if (ctx.componentContext instanceof ActionComponentContext) ctx.componentContext.abort(error);
+      reject(error);
     }, ms);
     work.then(
       (value) => {

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it, vi } from 'vitest';
 import { manualClock } from '../../core/clock.js';
-import { defineComponent, type ComponentDefinition, type User } from '../../core/component.js';
+import { defineComponent, NEVER_ABORTED, type ComponentDefinition, type User } from '../../core/component.js';
 import { LiveError, StoreUnavailableError } from '../../core/errors.js';
 import { html } from '../../core/html.js';
 import { HEADERS } from '../../core/wire.js';
@@ -55,7 +55,7 @@ function makeCtx(o: CtxOptions = {}): ActionContext {
     user,
     component,
     action,
-    componentContext: { user, componentId, instance },
+    componentContext: { user, componentId, instance, signal: NEVER_ABORTED },
   });
 }
 

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { defineComponent } from '../../core/component.js';
+import { defineComponent, NEVER_ABORTED } from '../../core/component.js';
 import { StoreUnavailableError } from '../../core/errors.js';
 import { html } from '../../core/html.js';
 import { storeKeys } from '../../store/keys.js';
@@ -34,7 +34,7 @@ function makeCtx(batched = false): ActionContext {
     user: null,
     component: counter,
     action,
-    componentContext: { user: null, componentId: 'counter:main', instance: 'main' },
+    componentContext: { user: null, componentId: 'counter:main', instance: 'main', signal: NEVER_ABORTED },
   });
   if (batched) {
     ctx.prefetched = new Map<Stage, StoreOpResult>();

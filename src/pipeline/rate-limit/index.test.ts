@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { manualClock } from '../../core/clock.js';
-import { defineComponent, type ComponentDefinition, type ResolvedAction, type User } from '../../core/component.js';
+import { defineComponent, NEVER_ABORTED, type ComponentDefinition, type ResolvedAction, type User } from '../../core/component.js';
 import { StoreUnavailableError } from '../../core/errors.js';
 import { html } from '../../core/html.js';
 import { memorySecurityEvents } from '../../ops/security-events.js';
@@ -56,7 +56,7 @@ function makeCtx(o: { component?: ComponentDefinition; action?: string | Resolve
     user,
     component,
     action,
-    componentContext: { user, componentId, instance: 'main' },
+    componentContext: { user, componentId, instance: 'main', signal: NEVER_ABORTED },
   });
 }
 
