@@ -6,6 +6,7 @@
  * There is no request yet, so the `request_id` is a fresh UUID (also sent as `X-Request-Id`).
  */
 import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { ERROR_CODES, type ErrorCode } from '../core/errors.js';
 import { HEADERS } from '../core/wire.js';
@@ -29,11 +30,9 @@ export function answerClientError(error: Error & { code?: string }, socket: Sock
     const requestId = randomUUID();
     const body = JSON.stringify({ error: message, code, request_id: requestId });
     socket.write(
-      `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
         `Content-Length: ${Buffer.byteLength(body)}\r\n${HEADERS.requestId}: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
     );
   }
   socket.destroy(error);
 }
-
-const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' };

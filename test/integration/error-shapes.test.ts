@@ -90,10 +90,10 @@ describe('a path that exists for other methods', () => {
   });
 });
 
-/** Sends `bytes` on a fresh connection; resolves everything the server wrote until it closed. */
-function rawExchange(bytes: string): Promise<string> {
+/** Sends `bytes` on a fresh connection to port `to` (the app's by default); resolves everything the server wrote until it closed. */
+function rawExchange(bytes: string, to = port): Promise<string> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ port, host: '127.0.0.1' });
+    const socket = connect({ port: to, host: '127.0.0.1' });
     let received = '';
     socket.setEncoding('latin1');
     socket.on('data', (chunk: string) => (received += chunk));
@@ -130,15 +130,10 @@ describe("requests Node's parser refuses", () => {
     await app.listen({ port: 0, host: '127.0.0.1' });
     try {
       const started = performance.now();
-      const text = await new Promise<string>((resolve, reject) => {
-        const socket = connect({ port: (app.server.address() as { port: number }).port, host: '127.0.0.1' });
-        let received = '';
-        socket.setEncoding('latin1');
-        socket.on('data', (chunk: string) => (received += chunk));
-        socket.on('close', () => resolve(received));
-        socket.on('error', reject);
-        socket.write('POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":');
-      });
+      const text = await rawExchange(
+        'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":',
+        (app.server.address() as { port: number }).port,
+      );
       const res = parseRaw(text);
       expect(res.status).toBe(408);
       expectProtocolError(res.status, res.body, res.headers['x-request-id'], 'REQUEST_TIMEOUT');

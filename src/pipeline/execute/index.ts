@@ -13,17 +13,16 @@ import { publicStateOf, type ComponentDefinition, type ComponentContext, type St
 import { ActionTimeoutError } from '../../core/errors.js';
 import { escapeHtml, type SafeHtml } from '../../core/html.js';
 import { ATTR } from '../../core/wire.js';
-import { positiveInteger } from '../options.js';
 import { ActionComponentContext } from './component-context.js';
 import { ok, type ActionContext, type Outcome } from '../types.js';
 
 export interface ExecutorOptions {
-  /** Longest time an async action may take, in ms (`actionTimeoutOf` in src/runtime/stages.ts picks it). */
+  /** Longest time an async action may take, in ms, as `actionTimeoutOf` (src/runtime/stages.ts) checked it. */
   timeoutMs: number;
 }
 
 export function createExecutor(options: ExecutorOptions): (ctx: ActionContext) => Promise<Outcome> {
-  const timeoutMs = positiveInteger('Runtime', 'actionTimeoutMs', options.timeoutMs);
+  const { timeoutMs } = options;
   return (ctx) => executeAction(ctx, timeoutMs);
 }
 

@@ -39,7 +39,7 @@ describe('memory store: compact values', () => {
     for (const value of [`${'a'.repeat(MIN_LENGTH)}\ud800`, `\udc00${'−'.repeat(MIN_LENGTH)}`, `${'🙂'.repeat(200)}\ud83d`]) {
       expect(roundTrip(value)).toEqual({ text: value, utf8: false, back: value });
     }
-    // U+FFFD itself is a character like any other; a well-formed pair is not an unpaired half.
+    // U+FFFD itself is a character like any other, alone (encoded) or beside an unpaired half (kept as given).
     for (const value of [`${'a'.repeat(MIN_LENGTH)}\ufffd`, `\ufffd${'a'.repeat(MIN_LENGTH)}\ud800`]) {
       expect(roundTrip(value).back).toBe(value);
     }
