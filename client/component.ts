@@ -5,6 +5,7 @@
  */
 import { ATTR, EVENTS, type IdempotencyMeta } from '../src/core/wire.js';
 import { morphComponent } from './morph.js';
+import type { ComponentReloader } from './reload.js';
 import type { ActionError, Transport } from './transport.js';
 
 /** `detail` of `lc:success`. */
@@ -15,8 +16,14 @@ export interface SuccessDetail {
   idempotency?: IdempotencyMeta;
 }
 
-/** `detail` of `lc:error`: the server's `code`, `error`, and `retry_after` (429) / `errors` (400) when sent. */
-export type ErrorDetail = { componentId: string; action: string } & ActionError;
+/**
+ * `detail` of `lc:error`: the server's `code`, `error`, and `retry_after` (429) / `errors` (400) when
+ * sent. `reloaded` (409 `STATE_INVALID` only): whether the component was reloaded from the page.
+ */
+export type ErrorDetail = { componentId: string; action: string; reloaded?: boolean } & ActionError;
+
+/** The server's code for stored state that failed verification: the component is reloaded. */
+const STATE_INVALID = 'STATE_INVALID';
 
 /** What an invocation came to; `busy`: another action of this instance was still in flight, nothing was sent. */
 export type ActionOutcome = { type: 'ok'; detail: SuccessDetail } | { type: 'error'; detail: ErrorDetail } | { type: 'busy' };
@@ -32,7 +39,8 @@ export function findRoot(doc: Document, componentId: string): Element | null {
   return doc.querySelector(`[${ATTR.id}="${CSS.escape(componentId)}"]`);
 }
 
-export function createInvoker(transport: Transport): Invoker {
+/** `reload`: fetches a component afresh (reload.ts); without it, `STATE_INVALID` is only reported. */
+export function createInvoker(transport: Transport, reload?: ComponentReloader): Invoker {
   /** Component ids with an action in flight. */
   const inFlight = new Set<string>();
 
@@ -43,18 +51,31 @@ export function createInvoker(transport: Transport): Invoker {
     inFlight.add(componentId);
     root.setAttribute(ATTR.loading, '');
     let target = root;
+    /** Morphs `html` into the instance's root — the one on the page now: another script or a page update may have replaced it. */
+    const morphCurrent = (html: string): void => {
+      if (!target.isConnected) target = findRoot(root.ownerDocument, componentId) ?? target;
+      morphComponent(target, html);
+      if (!target.isConnected) target = findRoot(root.ownerDocument, componentId) ?? target;
+    };
     let outcome: ActionOutcome;
     try {
       const result = await transport.send(componentId, action, params);
-      // The root may have been replaced meanwhile (another script, a page update): use the current one.
-      if (!root.isConnected) target = findRoot(root.ownerDocument, componentId) ?? root;
       if (result.type === 'ok') {
         const { state, idempotency } = result.body;
-        morphComponent(target, result.body.html);
-        if (!target.isConnected) target = findRoot(root.ownerDocument, componentId) ?? target;
+        morphCurrent(result.body.html);
         outcome = { type: 'ok', detail: idempotency === undefined ? { componentId, action, state } : { componentId, action, state, idempotency } };
       } else {
-        outcome = { type: 'error', detail: { componentId, action, ...result.error } };
+        const detail: ErrorDetail = { componentId, action, ...result.error };
+        // The instance's stored state is unusable (tampered, or sealed with a retired key): the page
+        // renders a fresh one. Done while the instance still counts as busy, so no click goes out
+        // against the old markup meanwhile.
+        if (result.error.code === STATE_INVALID && reload !== undefined) {
+          const fresh = await reload(componentId);
+          if (fresh !== null) morphCurrent(fresh.outerHTML);
+          detail.reloaded = fresh !== null;
+        }
+        if (!target.isConnected) target = findRoot(root.ownerDocument, componentId) ?? target;
+        outcome = { type: 'error', detail };
       }
     } finally {
       inFlight.delete(componentId);

@@ -10,6 +10,7 @@
 import { CSRF_META_NAME } from '../src/core/wire.js';
 import { createInvoker, findRoot, type ActionOutcome } from './component.js';
 import { bindDirectives } from './directives.js';
+import { createReloader } from './reload.js';
 import { createTransport, randomKey } from './transport.js';
 
 export type { ActionOutcome, ErrorDetail, SuccessDetail } from './component.js';
@@ -18,16 +19,18 @@ export { CLIENT_CODES } from './transport.js';
 
 const meta = (): HTMLMetaElement | null => document.querySelector(`meta[name="${CSRF_META_NAME}"]`);
 
+const csrf = {
+  get: () => meta()?.content ?? '',
+  set: (token: string) => meta()?.setAttribute('content', token),
+};
 const transport = createTransport({
   fetch: (input, init) => fetch(input, init),
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
   newKey: randomKey,
-  csrf: {
-    get: () => meta()?.content ?? '',
-    set: (token) => meta()?.setAttribute('content', token),
-  },
+  csrf,
 });
-const invoker = createInvoker(transport);
+const reload = createReloader({ fetch: (input, init) => fetch(input, init), pageUrl: () => location.href, setCsrfToken: csrf.set });
+const invoker = createInvoker(transport, reload);
 
 /**
  * Calls `action` on the component `componentId` of this page, like a click on a `data-lc-action`

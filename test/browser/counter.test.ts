@@ -7,6 +7,8 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ATTR, CSRF_META_NAME, HEADERS, ROUTES } from '../../src/core/wire.js';
 import { demoApp } from '../helpers/demo.js';
+import { sessionKeyOf } from '../../src/session/index.js';
+import { storeKeys } from '../../src/store/keys.js';
 import { browserTestsEnabled, humanDoubleClick, launchChromium, recordEvents, type RecordedEvent } from './browser.js';
 
 /** A port free right now: the app's origin (checked by CSRF) must be known before it starts. */
@@ -178,5 +180,29 @@ describe.runIf(browserTestsEnabled('reference app in Chromium'))('reference app 
     expect(await text('[data-balance]')).toBe('925');
     expect(actionRequests).toBe(3);
     expect(events.map((e) => e.type)).toEqual(['lc:success', 'lc:success', 'lc:success']);
+  });
+
+  it('reloads a component whose stored state was tampered with, and the next action works on the fresh instance', async () => {
+    await open('/');
+    const increment = page.locator(`[${ATTR.action}="increment"]`);
+    for (const expected of ['1', '2']) {
+      await acting(() => increment.click());
+      await expect.poll(() => text('[data-count]')).toBe(expected);
+    }
+    const cookie = (await context.cookies()).find((c) => c.name === 'lc_session');
+    const { store } = demo.app.livecomponents.runtime;
+    const key = storeKeys.componentState(sessionKeyOf(cookie!.value), 'counter:main');
+    const sealed = Buffer.from((await store.get(key))!, 'base64url');
+    sealed[sealed.length - 1]! ^= 0x01;
+    await store.set(key, sealed.toString('base64url'), 60_000);
+
+    expect(await acting(() => increment.click())).toBe(409);
+    await expect.poll(() => events.length).toBe(3);
+    expect(events[2]).toMatchObject({ type: 'lc:error', target: 'counter:main', detail: { code: 'STATE_INVALID', reloaded: true } });
+    // The page mounted the instance afresh: the count starts over, and counting goes on from there.
+    expect(await text('[data-count]')).toBe('0');
+    expect(await acting(() => increment.click())).toBe(200);
+    await expect.poll(() => text('[data-count]')).toBe('1');
+    expect(actionRequests).toBe(4);
   });
 });

@@ -69,6 +69,9 @@ let page: Page;
 let events: RecordedEvent[];
 let calls: Call[];
 let handler: Handler;
+/** What `GET /` answers (the page the runtime fetches again to reload a component), and how often it was asked. */
+let pageAnswer: () => { status: number; contentType: string; body: string };
+let pageLoads: number;
 
 /** A 200 answer for `demo:one` at state `n` (or for `demo:two`, which has no state). */
 const success = (n: number, extra = '', componentId = 'demo:one'): Answer => ({
@@ -86,7 +89,10 @@ async function serve(route: Route): Promise<void> {
     if (answer === 'abort') return route.abort('internetdisconnected');
     return route.fulfill({ status: answer.status, contentType: 'application/json', headers: answer.headers, body: JSON.stringify(answer.body) });
   }
-  if (url.pathname === '/') return route.fulfill({ contentType: 'text/html', body: PAGE });
+  if (url.pathname === '/') {
+    pageLoads++;
+    return route.fulfill(pageAnswer());
+  }
   return route.fulfill({ status: 404, body: 'not here' });
 }
 
@@ -107,6 +113,8 @@ describe.runIf(browserTestsEnabled('browser runtime (scripted server)'))('browse
   beforeEach(async () => {
     calls = [];
     handler = (call, i) => success(i + 1);
+    pageAnswer = () => ({ status: 200, contentType: 'text/html', body: PAGE });
+    pageLoads = 0;
     context = await browser.newContext();
     await context.route(`${ORIGIN}/**`, serve);
     page = await context.newPage();
@@ -243,6 +251,54 @@ describe.runIf(browserTestsEnabled('browser runtime (scripted server)'))('browse
     expect(events[1]?.detail).toMatchObject({ status: 400, code: 'VALIDATION_FAILED', errors: { title: ['Too short.'] } });
     expect(await meta()).toBe('token-err');
     expect(await text('[data-n]')).toBe('0');
+  });
+
+  it('on 409 STATE_INVALID reloads the component from the page (fresh markup and token), then reports it', async () => {
+    handler = () => ({ status: 409, body: { error: 'Reload.', code: 'STATE_INVALID', request_id: 'r1', csrf_token: 'token-409' } });
+    const fresh = PAGE.replace('content="token-0"', 'content="token-fresh"').replace(render(0), render(7)).replace(OTHER, '');
+    pageAnswer = () => ({ status: 200, contentType: 'text/html; charset=utf-8', body: fresh });
+    await page.getByText('bump', { exact: true }).click();
+    await expect.poll(() => events.length).toBe(1);
+    expect(events[0]).toEqual({
+      type: 'lc:error',
+      target: 'demo:one',
+      detail: { componentId: 'demo:one', action: 'bump', status: 409, code: 'STATE_INVALID', error: 'Reload.', request_id: 'r1', reloaded: true },
+    });
+    expect(pageLoads).toBe(2);
+    expect(calls).toHaveLength(1);
+    expect(await text('[data-n]')).toBe('7');
+    expect(await meta()).toBe('token-fresh');
+    expect(await root().getAttribute(ATTR.loading)).toBeNull();
+    // Only that component was reloaded: the other one (absent from the fetched page) stays.
+    expect(await page.getByText('ping').count()).toBe(1);
+    handler = (_call, i) => success(i + 7);
+    await page.getByText('bump', { exact: true }).click();
+    await expect.poll(() => text('[data-n]')).toBe('8');
+    expect(calls[1]?.headers[HEADERS.csrfToken]).toBe('token-fresh');
+  });
+
+  it('on 409 STATE_INVALID leaves the markup and reports reloaded: false when the page cannot give the component', async () => {
+    handler = () => ({ status: 409, body: { error: 'Reload.', code: 'STATE_INVALID', request_id: 'r1' } });
+    const answers = [
+      { status: 500, contentType: 'text/html', body: PAGE },
+      { status: 200, contentType: 'text/html', body: PAGE.replace(render(0), '') },
+      { status: 200, contentType: 'application/json', body: '{}' },
+    ];
+    for (const [i, answer] of answers.entries()) {
+      pageAnswer = () => answer;
+      await page.getByText('bump', { exact: true }).click();
+      await expect.poll(() => events.length).toBe(i + 1);
+      expect(events[i]?.detail).toMatchObject({ code: 'STATE_INVALID', reloaded: false });
+      expect(await text('[data-n]')).toBe('0');
+      expect(await root().getAttribute(ATTR.loading)).toBeNull();
+    }
+    expect(pageLoads).toBe(1 + answers.length);
+    // Other error codes do not reload.
+    handler = () => ({ status: 404, body: { error: 'Gone.', code: 'COMPONENT_NOT_FOUND', request_id: 'r2' } });
+    await page.getByText('bump', { exact: true }).click();
+    await expect.poll(() => events.length).toBe(answers.length + 1);
+    expect(events.at(-1)?.detail).not.toHaveProperty('reloaded');
+    expect(pageLoads).toBe(1 + answers.length);
   });
 
   it('keeps the focused field and its typed value through a morph; other fields take the server value', async () => {
