@@ -4,6 +4,7 @@
  * `lc:error`, bubbling from the root).
  */
 import { ATTR, EVENTS, type IdempotencyMeta } from '../src/core/wire.js';
+import { showFieldErrors } from './field-errors.js';
 import { morphComponent } from './morph.js';
 import type { ComponentReloader } from './reload.js';
 import type { ActionError, Transport } from './transport.js';
@@ -24,6 +25,8 @@ export type ErrorDetail = { componentId: string; action: string; reloaded?: bool
 
 /** The server's code for stored state that failed verification: the component is reloaded. */
 const STATE_INVALID = 'STATE_INVALID';
+/** The server's code for params refused by the action's schema: its `errors` are shown by field. */
+const VALIDATION_FAILED = 'VALIDATION_FAILED';
 
 /** What an invocation came to; `busy`: another action of this instance was still in flight, nothing was sent. */
 export type ActionOutcome = { type: 'ok'; detail: SuccessDetail } | { type: 'error'; detail: ErrorDetail } | { type: 'busy' };
@@ -75,6 +78,7 @@ export function createInvoker(transport: Transport, reload?: ComponentReloader):
           detail.reloaded = fresh !== null;
         }
         if (!target.isConnected) target = findRoot(root.ownerDocument, componentId) ?? target;
+        showFieldErrors(target, result.error.code === VALIDATION_FAILED ? result.error.errors : undefined);
         outcome = { type: 'error', detail };
       }
     } finally {

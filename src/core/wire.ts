@@ -41,6 +41,8 @@ export const ATTR = {
   params: 'data-lc-params',
   /** Set on the component root while a request is in flight. */
   loading: 'data-lc-loading',
+  /** On an element inside a component: shows the messages of that field of a 400 `VALIDATION_FAILED`. */
+  error: 'data-lc-error',
 } as const;
 
 /** `<meta name="csrf-token">` carries the page's CSRF token. */

@@ -128,6 +128,23 @@ describe.runIf(browserTestsEnabled('reference app in Chromium'))('reference app 
     expect(page.url()).toBe(`${base}/orders`);
   });
 
+  it("shows the server's field message next to the field, and clears it when the order goes through", async () => {
+    await open('/orders');
+    const item = page.locator('input[name="item"]');
+    const message = page.locator(`[${ATTR.error}="item"]`);
+    expect(await message.isHidden()).toBe(true);
+    await item.fill('   '); // passes the browser's `required`; the server trims it to nothing
+    expect(await acting(() => item.press('Enter'))).toBe(400);
+    await expect.poll(() => message.textContent()).toBe('Enter an item.');
+    expect(await message.isVisible()).toBe(true);
+    expect(await item.getAttribute('aria-invalid')).toBe('true');
+    await item.fill('tea');
+    expect(await acting(() => item.press('Enter'))).toBe(200);
+    await expect.poll(() => text('[data-orders]')).toBe('1');
+    expect(await message.isHidden()).toBe(true);
+    expect(await item.getAttribute('aria-invalid')).toBeNull();
+  });
+
   it('retries with the same key when the answer is lost: the order is placed once and the replay is morphed in', async () => {
     await open('/orders');
     const keys: string[] = [];

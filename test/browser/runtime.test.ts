@@ -23,9 +23,12 @@ function render(n: number, extra = ''): string {
   <button type="button" ${ATTR.action}="bump" disabled data-testid="disabled">disabled</button>
   <input name="note" data-testid="note" value="server">
   <input name="other" data-testid="other" value="server">
+  <input name="server_marked" value="x" aria-invalid="true">
   <form ${ATTR.action}="save" ${ATTR.params}='{"source":"form","over":"form"}'>
     <input name="_csrf_token" type="hidden" value="must-not-be-sent">
     <input name="title" value="Hello">
+    <span ${ATTR.error}="title" data-testid="title-error" hidden></span>
+    <span ${ATTR.error}="_" data-testid="form-error" hidden></span>
     <input name="qty" type="number" value="3">
     <input name="empty_qty" type="number" value="">
     <input name="level" type="range" min="0" max="10" value="7">
@@ -299,6 +302,38 @@ describe.runIf(browserTestsEnabled('browser runtime (scripted server)'))('browse
     await expect.poll(() => events.length).toBe(answers.length + 1);
     expect(events.at(-1)?.detail).not.toHaveProperty('reloaded');
     expect(pageLoads).toBe(1 + answers.length);
+  });
+
+  it('shows VALIDATION_FAILED messages in data-lc-error slots and marks the fields; the next answer clears them', async () => {
+    const invalid = (errors: Record<string, string[]>): Answer => ({ status: 400, body: { error: 'Invalid.', code: 'VALIDATION_FAILED', request_id: 'r', errors } });
+    const answers: Answer[] = [
+      invalid({ title: ['Too short.', 'Must start with a capital.'], _: ['Check the form.'], qty: ['Too many.'] }),
+      invalid({ qty: ['Too many.'] }),
+      { status: 429, body: { error: 'Too many requests.', code: 'RATE_LIMIT_EXCEEDED', request_id: 'r', retry_after: 5, limit: 5, window: 60 } },
+    ];
+    handler = (_call, i) => answers[i] ?? success(i);
+    const slot = (id: string) => page.getByTestId(id);
+    const invalidFields = () => page.locator('[aria-invalid="true"]').evaluateAll((els) => els.map((el) => el.getAttribute('name')));
+    expect(await slot('title-error').isHidden()).toBe(true);
+
+    await page.getByText('Publish').click();
+    await expect.poll(() => events.length).toBe(1);
+    expect(await slot('title-error').textContent()).toBe('Too short. Must start with a capital.');
+    expect(await slot('title-error').isVisible()).toBe(true);
+    expect(await slot('form-error').textContent()).toBe('Check the form.');
+    expect(await invalidFields()).toEqual(['server_marked', 'title', 'qty']);
+
+    await page.getByText('Publish').click();
+    await expect.poll(() => events.length).toBe(2);
+    expect(await slot('title-error').isHidden()).toBe(true);
+    expect(await slot('title-error').textContent()).toBe('');
+    expect(await invalidFields()).toEqual(['server_marked', 'qty']);
+
+    // Another error clears the messages of the attempt before; the server's own aria-invalid stays.
+    await page.getByText('Publish').click();
+    await expect.poll(() => events.length).toBe(3);
+    expect(await slot('form-error').isHidden()).toBe(true);
+    expect(await invalidFields()).toEqual(['server_marked']);
   });
 
   it('keeps the focused field and its typed value through a morph; other fields take the server value', async () => {

@@ -15,7 +15,8 @@ export const order = defineComponent({
   },
   render: (state) => html`
     <form data-lc-action="createOrder" class="stack">
-      <label class="field">Item <input name="item" required maxlength="100" autocomplete="off"></label>
+      <label class="field">Item <input name="item" required maxlength="100" autocomplete="off">
+        <span class="field-error" data-lc-error="item" aria-live="polite" hidden></span></label>
       <button type="submit" class="btn primary">Place order</button>
     </form>
     <p>Orders placed: <output data-orders>${state.orders}</output></p>
