@@ -32,7 +32,7 @@ export interface RegisterAuthOptions extends AuthServiceOptions {
   /** Override endpoint limits. @default AUTH_LIMITS (PROTOCOL §4) */
   limits?: Partial<Record<LimitedRoute, RouteLimit>>;
   /** As for actions: CIDRs never limited, and fail-open when the store is down. */
-  rateLimit?: { allowlist?: readonly string[]; failOpen?: boolean; onFailOpen?: (error: unknown) => void };
+  rateLimit?: { allowlist?: readonly string[]; ipv6PrefixLength?: number; failOpen?: boolean; onFailOpen?: (error: unknown) => void };
   /** Between token clean-ups, ms (`0`: no timer). @default 86_400_000 */
   cleanupIntervalMs?: number;
   onCleanupError?: (error: unknown) => void;
@@ -64,6 +64,7 @@ export async function registerAuth(app: FastifyInstance, options: RegisterAuthOp
     clock: options.clock,
     limits: options.limits,
     allowlist: options.rateLimit?.allowlist,
+    ipv6PrefixLength: options.rateLimit?.ipv6PrefixLength,
     failOpen: options.rateLimit?.failOpen,
     onFailOpen: options.rateLimit?.onFailOpen,
   });

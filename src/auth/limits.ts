@@ -42,6 +42,8 @@ export interface AuthLimiterOptions {
   limits?: Partial<Record<LimitedRoute, RouteLimit>>;
   /** CIDRs never limited, as for actions. @default [] */
   allowlist?: readonly string[];
+  /** IPv6 clients count by their network of this many bits, as for actions. @default 56 */
+  ipv6PrefixLength?: number;
   /** Admit requests when the store is down, as for actions. @default false */
   failOpen?: boolean;
   onFailOpen?: (error: unknown) => void;
@@ -68,6 +70,7 @@ export function createAuthLimiter(options: AuthLimiterOptions): AuthLimiter {
     clock: options.clock,
     defaults: { algorithm: 'sliding-window' },
     allowlist: options.allowlist ? [...options.allowlist] : [],
+    ipv6PrefixLength: options.ipv6PrefixLength,
     failOpen: options.failOpen ?? false,
     onFailOpen: options.onFailOpen,
   });

@@ -37,6 +37,8 @@ export interface SecurityOptions {
     algorithm?: 'gcra' | 'sliding-window';
     /** CIDRs (IPv4 or IPv6) never limited. @default [] */
     allowlist?: readonly string[];
+    /** Signed-out IPv6 clients count by their network of this many bits (32–128). @default 56 */
+    ipv6PrefixLength?: number;
     /** Admit requests when the store is down (logged) instead of failing closed. @default false */
     failOpen?: boolean;
     onFailOpen?: (error: unknown) => void;
@@ -117,6 +119,7 @@ export function buildStages(
       events,
       defaults: { limit: rl.limit ?? 60, windowSeconds: rl.windowSeconds ?? 60, algorithm: rl.algorithm ?? 'gcra' },
       allowlist: rl.allowlist ? [...rl.allowlist] : [],
+      ipv6PrefixLength: rl.ipv6PrefixLength,
       failOpen: rl.failOpen ?? false,
       onFailOpen: rl.onFailOpen,
     }),

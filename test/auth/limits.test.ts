@@ -82,6 +82,19 @@ eachEngine('auth rate limits', (engine) => {
     expect(untrusted).toEqual([401, 401, 401, 401, 401, 429]);
   });
 
+  it('an IPv6 client taking a fresh address of its network per attempt gains nothing, socket or forwarded', async () => {
+    t = await authApp(engine, { env: { TRUST_PROXY: '127.0.0.1' } });
+    const app = t;
+    const login = (ip: string, forwarded?: string) =>
+      app.post('/login', { email: 'nobody@example.com', password: 'wrong password' }, forwarded ? { 'x-forwarded-for': forwarded } : {}, ip);
+    // Each attempt from another address of 2001:db8:7:aa00::/56.
+    expect(await attempts(7, (i) => login(`2001:db8:7:aa${i.toString(16).padStart(2, '0')}::${i + 1}`))).toEqual([401, 401, 401, 401, 401, 429, 429]);
+    expect(await attempts(7, (i) => login('127.0.0.1', `2001:db8:9:bb00:${i}::1`))).toEqual([401, 401, 401, 401, 401, 429, 429]);
+    // Another network is another client (which also shows both addresses were the ones counted).
+    expect((await login('2001:db8:7:ab00::1')).statusCode).toBe(401);
+    expect((await login('127.0.0.1', '2001:db8:9:bc00::1')).statusCode).toBe(401);
+  });
+
   it('logs authn_login_fail_max once at the 5th failure in a row on one account, whatever the clients', async () => {
     t = await authApp(engine);
     const app = t;

@@ -164,6 +164,43 @@ describe('rate-limit stage', () => {
     expect(await admitted(1, { ...single, user: alice, ip: '198.51.100.99' })).toBe(0);
   });
 
+  it('counts a signed-out IPv6 client by its /56: 200 addresses of one network share one budget of 5', async () => {
+    const { call, next, store } = setup();
+    const spy = vi.spyOn(store, 'rateLimit');
+    const pay = { component: payment, action: 'processPayment' };
+    // Any address a host of 2001:db8:ab:cd00::/56 may take, in its many spellings, concurrently.
+    const ips = Array.from({ length: 200 }, (_, i) =>
+      i % 3 === 0 ? `2001:db8:ab:cd${(i % 256).toString(16).padStart(2, '0')}::${i.toString(16)}` : i % 3 === 1 ? `2001:0db8:00ab:cd00:${i}::1` : `2001:db8:ab:cd00::${i}:0:1`,
+    );
+    const outcomes = await Promise.all(ips.map((ip) => call({ ...pay, ip })));
+    expect(next).toHaveBeenCalledTimes(5);
+    expect(outcomes.filter((o) => o.outcome.type === 'error')).toHaveLength(195);
+    expect(new Set(spy.mock.calls.map(([key]) => key)).size).toBe(1);
+    // The next network over, an IPv4 client and a signed-in user on that network have budgets of their own.
+    expect(await call({ ...pay, ip: '2001:db8:ab:ce00::1' }).then((o) => o.outcome.type)).toBe('ok');
+    expect(await call({ ...pay, ip: '203.0.113.7' }).then((o) => o.outcome.type)).toBe('ok');
+    expect(await call({ ...pay, ip: '2001:db8:ab:cd00::1', user: alice }).then((o) => o.outcome.type)).toBe('ok');
+  });
+
+  it('ipv6PrefixLength sets the network size (128: each address alone); IPv4-mapped addresses count as IPv4', async () => {
+    const single = { component: search, action: 'single' };
+    const per64 = setup({ ipv6PrefixLength: 64 });
+    expect(await per64.admitted(2, { ...single, ip: '2001:db8:0:1::1' })).toBe(1);
+    expect(await per64.admitted(2, { ...single, ip: '2001:db8:0:1:ffff::2' })).toBe(0);
+    expect(await per64.admitted(2, { ...single, ip: '2001:db8:0:2::1' })).toBe(1);
+    const exact = setup({ ipv6PrefixLength: 128 });
+    expect(await exact.admitted(2, { ...single, ip: '2001:db8::1' })).toBe(1);
+    expect(await exact.admitted(2, { ...single, ip: '2001:db8::2' })).toBe(1);
+    const mapped = setup();
+    expect(await mapped.admitted(1, { ...single, ip: '203.0.113.9' })).toBe(1);
+    expect(await mapped.admitted(1, { ...single, ip: '::ffff:203.0.113.9' })).toBe(0);
+    expect(await mapped.admitted(1, { ...single, ip: '::ffff:cb00:7109' })).toBe(0);
+    expect(await mapped.admitted(1, { ...single, ip: '203.0.113.10' })).toBe(1);
+    for (const bad of [0, 31, 129, 56.5]) {
+      expect(() => createRateLimitStage({ store: createMemoryStore({ sweepIntervalMs: 0 }), events: memorySecurityEvents(), ipv6PrefixLength: bad }), String(bad)).toThrow(TypeError);
+    }
+  });
+
   it('skips allowlisted IPv4 and IPv6 ranges entirely (no store call, no headers)', async () => {
     const { call, admitted, store } = setup({ allowlist: ['10.0.0.0/8', '2001:db8::/32', '192.168.1.7'] });
     const spy = vi.spyOn(store, 'rateLimit');

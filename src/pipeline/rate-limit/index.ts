@@ -1,6 +1,7 @@
 /**
  * The rate-limit stage (PROTOCOL §3): one atomic store step per action call, keyed by client
- * (`u:<user id>` when signed in, else `ip:<client ip>`) and component action. Every limited
+ * (`u:<user id>` when signed in, else `ip:<client ip>`, an IPv6 client counted by its network:
+ * client-ip.ts) and component action. Every limited
  * response carries `X-RateLimit-*` and the IETF draft-10 `RateLimit-Policy` / `RateLimit` fields;
  * a refusal answers 429 `RATE_LIMIT_EXCEEDED` with `Retry-After` and logs
  * `excess_rate_limit_exceeded`.
@@ -18,6 +19,7 @@ import { storeKeys } from '../../store/keys.js';
 import type { RateLimitAlgorithm, RateLimitDecision, RateLimitPolicy, Store } from '../../store/types.js';
 import { fail, takePrefetched, type ActionContext, type Stage } from '../types.js';
 import { positiveInteger } from '../options.js';
+import { createClientIp } from './client-ip.js';
 
 export interface RateLimitDefaults {
   /** @default 60 */
@@ -47,6 +49,13 @@ export interface RateLimitStageOptions {
    * @example ['10.0.0.0/8', '2001:db8::/32', '127.0.0.1']
    */
   allowlist?: readonly string[];
+  /**
+   * Signed-out IPv6 clients are counted by their network of this many bits (32–128; 128: each
+   * address alone). A host can take any address of its network, each a fresh budget otherwise.
+   * IPv4 addresses are counted one by one.
+   * @default 56
+   */
+  ipv6PrefixLength?: number;
   /**
    * When the store fails: `false` rethrows its error (answered 503 `SERVICE_UNAVAILABLE`);
    * `true` calls `onFailOpen` and lets the request through unlimited.
@@ -86,6 +95,7 @@ export function createRateLimitStage(options: RateLimitStageOptions): Stage {
     algorithm: algorithmOf(options.defaults?.algorithm ?? 'gcra'),
   };
   const allowlist = options.allowlist && options.allowlist.length > 0 ? buildAllowlist(options.allowlist) : null;
+  const clientIp = createClientIp(options.ipv6PrefixLength);
   const cache = new WeakMap<ResolvedAction, ActionRules>();
 
   function rulesFor(action: ResolvedAction): ActionRules {
@@ -112,7 +122,7 @@ export function createRateLimitStage(options: RateLimitStageOptions): Stage {
   /** The store key of this request's counter. */
   function keyOf(ctx: ActionContext): string {
     const { user } = ctx;
-    const client = user === null ? `ip:${ctx.request.ip}` : `u:${user.id}`;
+    const client = user === null ? `ip:${clientIp(ctx.request.ip)}` : `u:${user.id}`;
     return storeKeys.rateLimit(client, ctx.component.name, ctx.action.name);
   }
 
