@@ -12,7 +12,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import secureJson from 'secure-json-parse';
 import { LiveError } from '../core/errors.js';
 import { sendError } from '../http/error-mapping.js';
-import { requestInfo } from '../http/plugin.js';
+import { requestInfo } from '../http/request-info.js';
 import { errorResponse } from '../runtime/index.js';
 import type { RefreshCookie } from './cookie.js';
 import { originAllowed } from './cors.js';

@@ -10,7 +10,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { User } from '../core/component.js';
 import { LiveError } from '../core/errors.js';
-import { requestInfo } from '../http/plugin.js';
+import { requestInfo } from '../http/request-info.js';
 import type { SessionCookie } from '../http/session-cookie.js';
 import { checkSource } from '../pipeline/csrf/origins.js';
 import type { LiveRuntime } from '../runtime/index.js';

@@ -8,13 +8,21 @@ import { CSRF_META_NAME, ROUTES } from '../core/wire.js';
 import type { LiveRuntime } from '../runtime/index.js';
 import type { Session } from '../session/types.js';
 import type { User } from '../core/component.js';
+import { requestInfo } from './request-info.js';
 import type { SessionCookie } from './session-cookie.js';
 
 export interface PageView {
+  /** The visitor's session; an unstored one (no cookie) when `stored` is false. */
   readonly session: Session;
+  /**
+   * `false` when this visitor has no session and its client started too many lately
+   * (`newSessionLimit`): the page renders, components in their initial state, but nothing is
+   * stored and no cookie is set, so its actions are refused (403) until a later visit.
+   */
+  readonly stored: boolean;
   /** The session's signed-in user (the app's `resolveUser`), or `null`: for a nav, a greeting. */
   readonly user: User | null;
-  /** A freshly masked CSRF token for this page. */
+  /** A freshly masked CSRF token for this page (empty when `stored` is false: no session to bind it to). */
   readonly csrfToken: string;
   /** Mounts the instance in this session (first visit) or finds it, and renders it. */
   mount(componentId: string, initialState?: Record<string, unknown>): Promise<SafeHtml>;
@@ -32,19 +40,40 @@ export async function createPageView(
 ): Promise<PageView> {
   let session = await runtime.sessions.load(cookie.read(request));
   if (session === null) {
+    // Too many new sessions from this client: render, store nothing.
+    if (!(await runtime.admitNewSession(requestInfo(request)))) return unstoredView(runtime, runtime.sessions.ephemeral());
     session = await runtime.sessions.create();
     cookie.write(reply, session);
   }
   const current = session;
   const [csrfToken, user] = await Promise.all([runtime.csrf.issue(current), runtime.userOf(current)]);
+  return view({
+    session: current,
+    stored: true,
+    user,
+    csrfToken,
+    mount: async (componentId, initialState) => unsafeRawHtml(await runtime.mount(current, componentId, initialState, user)),
+  });
+}
+
+/** A page view with nothing stored: initial states, no token (no per-action CSRF nonce written either). */
+function unstoredView(runtime: LiveRuntime, session: Session): PageView {
+  return view({
+    session,
+    stored: false,
+    user: null,
+    csrfToken: '',
+    mount: (componentId, initialState) => Promise.resolve(unsafeRawHtml(runtime.renderInitial(componentId, initialState))),
+  });
+}
+
+function view(parts: Pick<PageView, 'session' | 'stored' | 'user' | 'csrfToken' | 'mount'>): PageView {
+  const { csrfToken } = parts;
   const head = (): SafeHtml =>
     html`<meta name="${CSRF_META_NAME}" content="${csrfToken}">
 <script type="module" src="${ROUTES.clientScript}"></script>`;
   return {
-    session: current,
-    user,
-    csrfToken,
-    mount: async (componentId, initialState) => unsafeRawHtml(await runtime.mount(current, componentId, initialState, user)),
+    ...parts,
     head,
     document: (page) => `<!doctype html>
 ${html`<html lang="${page.lang ?? 'en'}">

@@ -8,12 +8,12 @@ import fp from 'fastify-plugin';
 import secureJson from 'secure-json-parse';
 import { LiveError } from '../core/errors.js';
 import { HEADERS, ROUTES } from '../core/wire.js';
-import type { RequestInfo } from '../pipeline/types.js';
 import type { LiveRuntime } from '../runtime/index.js';
 import { serializeActionBody } from './action-json.js';
 import { registerClientAsset } from './client-asset.js';
 import { sendError } from './error-mapping.js';
 import { createPageView, type PageView } from './page.js';
+import { requestInfo } from './request-info.js';
 import { createSessionCookie, type SessionCookie } from './session-cookie.js';
 
 /** Largest action body accepted (PROTOCOL §3: 413 beyond). */
@@ -41,10 +41,6 @@ declare module 'fastify' {
   interface FastifyInstance {
     livecomponents: LiveComponentsDecorator;
   }
-}
-
-export function requestInfo(request: FastifyRequest): RequestInfo {
-  return { requestId: String(request.id), ip: request.ip, method: request.method, url: request.url, headers: request.headers };
 }
 
 const plugin: FastifyPluginAsync<LiveComponentsPluginOptions> = async (app, options) => {

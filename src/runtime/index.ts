@@ -20,6 +20,7 @@ import type { Session } from '../session/types.js';
 import type { Store } from '../store/types.js';
 import { parseActionBody } from './action-body.js';
 import { actionTimeoutOf, buildStages, type SecurityOptions } from './stages.js';
+import { createNewSessionGate } from './new-session-limit.js';
 import type { CsrfService } from '../pipeline/csrf/index.js';
 
 export interface RuntimeOptions extends SecurityOptions {
@@ -71,7 +72,14 @@ export interface LiveRuntime {
    * caller has it already (a page view looks it up once for all its components); else looked up.
    */
   mount(session: Session, componentId: string, initialState?: Record<string, unknown>, user?: User | null): Promise<string>;
+  /** Renders an instance in its initial state without storing anything (a page view without a stored session). */
+  renderInitial(componentId: string, initialState?: Record<string, unknown>): string;
   userOf(session: Session): Promise<User | null>;
+  /**
+   * Whether the signed-out client of `request` may start a stored session now (`newSessionLimit`);
+   * takes one step of its budget when it may. Rejects only when the store fails (and not failOpen).
+   */
+  admitNewSession(request: RequestInfo): Promise<boolean>;
 }
 
 export function createRuntime(options: RuntimeOptions): LiveRuntime {
@@ -83,6 +91,7 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
   const stages: Stage[] = buildStages({ ...options, clock, states, sessions });
   const pipeline: Pipeline = composePipeline(stages, createExecutor({ timeoutMs: actionTimeoutOf(options) }));
   const serialized = oneAtATime();
+  const admitNewSession = createNewSessionGate({ ...options, clock });
 
   async function userOf(session: Session): Promise<User | null> {
     return session.userId !== null && resolveUser !== undefined ? resolveUser(session.userId) : null;
@@ -132,11 +141,16 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
     return { status: 200, body: success, headers: ctx.headers };
   }
 
-  async function mount(session: Session, componentId: string, initialState?: Record<string, unknown>, user?: User | null): Promise<string> {
+  /** The component and a fresh copy of its initial state (or of `initialState`); throws for an unknown id. */
+  function initialOf(componentId: string, initialState?: Record<string, unknown>) {
     const id = parseComponentId(componentId);
     const component = id === null ? undefined : registry.get(id.name);
     if (id === null || component === undefined) throw new TypeError(`Unknown component "${componentId}"`);
-    const initial = structuredClone(initialState ?? component.initialState);
+    return { id, component, initial: structuredClone(initialState ?? component.initialState) };
+  }
+
+  async function mount(session: Session, componentId: string, initialState?: Record<string, unknown>, user?: User | null): Promise<string> {
+    const { id, component, initial } = initialOf(componentId, initialState);
     const loaded = await states.mount(session, componentId, initial);
     // Tampered or unreadable state: log it and start the instance afresh rather than fail the page.
     const state = loaded.type === 'found' ? loaded.state : initial;
@@ -152,7 +166,12 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
     return renderComponent(component, state, cc);
   }
 
-  return { registry, sessions, states, csrf, store: options.store, events, handleAction, mount, userOf };
+  function renderInitial(componentId: string, initialState?: Record<string, unknown>): string {
+    const { id, component, initial } = initialOf(componentId, initialState);
+    return renderComponent(component, initial, { user: null, componentId, instance: id.instance, signal: NEVER_ABORTED });
+  }
+
+  return { registry, sessions, states, csrf, store: options.store, events, handleAction, mount, renderInitial, userOf, admitNewSession };
 }
 
 export function errorResponse(error: LiveError, requestId: string, headers: Record<string, string>): RuntimeResponse<ErrorBody> {

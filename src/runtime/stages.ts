@@ -44,6 +44,17 @@ export interface SecurityOptions {
     onFailOpen?: (error: unknown) => void;
   };
   /**
+   * New sessions a signed-out client (its IP; IPv6 by network, as for `rateLimit`) may start, per
+   * window: every page view without a session stores one, with its components' state, for the
+   * session's lifetime, so a flood of cookie-less page views (a crawler, an attacker) would fill the
+   * store. Past it a page still renders — components in their initial state, nothing stored, no
+   * cookie — and its actions are refused until a later visit. Loopback clients (the machine itself,
+   * tests; a proxy whose clients are all loopback means `TRUST_PROXY` is missing) are exempt unless
+   * `exemptLoopback` is false; `rateLimit.allowlist` applies too. `false` turns the limit off.
+   * @default { limit: 60, windowSeconds: 60 } (a burst of 60, then one a second)
+   */
+  newSessionLimit?: false | { limit?: number; windowSeconds?: number; exemptLoopback?: boolean };
+  /**
    * Actions on one component instance run one at a time across processes (src/pipeline/instance-lock).
    * `false` turns the lock off (two store ops less per action): only for an app that is the one
    * process using its store — then actions are already ordered in-process. With several processes

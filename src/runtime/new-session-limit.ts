@@ -1,0 +1,36 @@
+/**
+ * The limit on new sessions per signed-out client (`newSessionLimit`, see stages.ts): a route
+ * limiter (`~session`, route `create`) on the actions' rate-limit stage, so it counts clients as the
+ * action limits do, is atomic across instances, and logs `excess_rate_limit_exceeded`.
+ */
+import type { Clock } from '../core/clock.js';
+import type { SecurityEventSink } from '../ops/security-events.js';
+import { createRouteLimiter } from '../pipeline/rate-limit/route-limiter.js';
+import type { RequestInfo } from '../pipeline/types.js';
+import type { Store } from '../store/types.js';
+import type { SecurityOptions } from './stages.js';
+
+/** Loopback: the machine itself (health checks, tests, a proxy on the same host). */
+const LOOPBACK = ['127.0.0.0/8', '::1'] as const;
+
+/** Whether the client of `request` may start a new session now (one step of its budget when yes). */
+export type NewSessionGate = (request: RequestInfo) => Promise<boolean>;
+
+export function createNewSessionGate(options: SecurityOptions & { store: Store; events: SecurityEventSink; clock: Clock }): NewSessionGate {
+  const limit = options.newSessionLimit ?? {};
+  if (limit === false) return () => Promise.resolve(true);
+  const allowlist = [...(options.rateLimit?.allowlist ?? []), ...(limit.exemptLoopback === false ? [] : LOOPBACK)];
+  const limiter = createRouteLimiter({
+    name: '~session',
+    routes: { create: { limit: limit.limit ?? 60, windowSeconds: limit.windowSeconds ?? 60 } },
+    algorithm: 'gcra',
+    store: options.store,
+    events: options.events,
+    clock: options.clock,
+    allowlist,
+    ipv6PrefixLength: options.rateLimit?.ipv6PrefixLength,
+    failOpen: options.rateLimit?.failOpen,
+    onFailOpen: options.rateLimit?.onFailOpen,
+  });
+  return async (request) => (await limiter.check('create', request)).allowed;
+}

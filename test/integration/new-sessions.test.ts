@@ -1,0 +1,92 @@
+/**
+ * `newSessionLimit`: every cookie-less page view stores a session and its components' state, so the
+ * number of new sessions a signed-out client may start is limited (60 per 60 s by default). Past it
+ * the page still renders, with nothing stored and no cookie. Adversarial: concurrent floods, IPv6
+ * address rotation, loopback exemption, visitors who already have a session.
+ */
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { manualClock } from '../../src/core/clock.js';
+import type { LiveComponentsOptions } from '../../src/runtime/setup.js';
+import { createMemoryStore } from '../../src/store/memory/index.js';
+import { demoApp } from '../helpers/demo.js';
+
+type Demo = Awaited<ReturnType<typeof demoApp>>;
+let demo: Demo | undefined;
+afterEach(async () => {
+  await demo?.app.close();
+  demo = undefined;
+});
+
+async function start(framework: Partial<LiveComponentsOptions> = {}) {
+  const clock = manualClock(Date.UTC(2026, 0, 15, 10, 30));
+  const store = createMemoryStore({ clock, sweepIntervalMs: 0 });
+  demo = await demoApp({}, { clock, store, ...framework });
+  return { demo, clock, store };
+}
+
+const visit = (d: Demo, remoteAddress: string, headers: Record<string, string> = {}) => d.app.inject({ method: 'GET', url: '/', remoteAddress, headers });
+const stored = (res: { headers: Record<string, unknown> }) => res.headers['set-cookie'] !== undefined;
+const token = (body: string) => /<meta name="csrf-token" content="([^"]*)"/.exec(body)?.[1];
+
+describe('new sessions per client (newSessionLimit)', () => {
+  it('stores 60 new sessions of a client, then renders pages that store nothing, set no cookie and say so', async () => {
+    const { demo: d, store } = await start();
+    for (let i = 0; i < 60; i++) expect(stored(await visit(d, '192.0.2.1')), String(i)).toBe(true);
+    const writes = [vi.spyOn(store, 'set'), vi.spyOn(store, 'claim'), vi.spyOn(store, 'batch')];
+    const page = await visit(d, '192.0.2.1');
+    expect(page.statusCode).toBe(200);
+    expect(stored(page)).toBe(false);
+    expect(token(page.body)).toBe('');
+    expect(page.body).toContain('data-lc-id="counter:main"');
+    expect(page.body).toMatch(/<output[^>]*data-count[^>]*>0<\/output>/);
+    expect(page.body).toContain('data-unstored');
+    for (const write of writes) expect(write).not.toHaveBeenCalled();
+    expect(d.events.events.filter((e) => e.event === 'excess_rate_limit_exceeded')).toHaveLength(1);
+    // An action from that page has no session to act in.
+    const action = await d.app.inject({
+      method: 'POST',
+      url: '/api/livecomponents/action',
+      remoteAddress: '192.0.2.1',
+      headers: { 'content-type': 'application/json', 'x-csrf-token': '' },
+      payload: JSON.stringify({ component_id: 'counter:main', action: 'increment', params: {} }),
+    });
+    expect(action.statusCode).toBe(403);
+    // Another client has its own budget.
+    expect(stored(await visit(d, '192.0.2.2'))).toBe(true);
+  });
+
+  it('admits exactly 60 of 200 concurrent first visits from addresses of one IPv6 /56', async () => {
+    const { demo: d } = await start();
+    const pages = await Promise.all(Array.from({ length: 200 }, (_, i) => visit(d, `2001:db8:5:77${(i % 256).toString(16).padStart(2, '0')}::${i + 1}`)));
+    expect(pages.every((p) => p.statusCode === 200)).toBe(true);
+    expect(pages.filter(stored)).toHaveLength(60);
+    expect(stored(await visit(d, '2001:db8:5:7800::1'))).toBe(true);
+  });
+
+  it('does not count visitors who have a session; refills one a second (GCRA)', async () => {
+    const { demo: d, clock } = await start();
+    const first = await d.client('/', '192.0.2.9');
+    for (let i = 0; i < 59; i++) await visit(d, '192.0.2.9');
+    expect(stored(await visit(d, '192.0.2.9'))).toBe(false);
+    // The visitor with a cookie keeps its session and its components.
+    expect((await first.action('counter:main', 'increment')).statusCode).toBe(200);
+    const again = await visit(d, '192.0.2.9', { cookie: first.cookie });
+    expect(again.body).toMatch(/<output[^>]*data-count[^>]*>1<\/output>/);
+    expect(token(again.body)).not.toBe('');
+    clock.advance(1_000);
+    expect(stored(await visit(d, '192.0.2.9'))).toBe(true);
+    expect(stored(await visit(d, '192.0.2.9'))).toBe(false);
+  });
+
+  it('exempts loopback and allowlisted clients unless told otherwise; false turns the limit off; limits are configurable', async () => {
+    let { demo: d } = await start();
+    for (let i = 0; i < 100; i++) expect(stored(await visit(d, i % 2 ? '127.0.0.1' : '::1'))).toBe(true);
+    await d.app.close();
+    ({ demo: d } = await start({ newSessionLimit: { limit: 3, windowSeconds: 60, exemptLoopback: false }, rateLimit: { allowlist: ['198.51.100.0/24'] } }));
+    expect((await Promise.all(Array.from({ length: 5 }, () => visit(d, '127.0.0.1')))).filter(stored)).toHaveLength(3);
+    expect((await Promise.all(Array.from({ length: 5 }, () => visit(d, '198.51.100.7')))).filter(stored)).toHaveLength(5);
+    await d.app.close();
+    ({ demo: d } = await start({ newSessionLimit: false }));
+    expect((await Promise.all(Array.from({ length: 100 }, () => visit(d, '192.0.2.1')))).filter(stored)).toHaveLength(100);
+  });
+});
