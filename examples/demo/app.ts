@@ -9,7 +9,9 @@ import { notFoundHandler } from '../../src/http/not-found.js';
 import { loadConfig, type AppConfig } from '../../src/ops/config.js';
 import { openBackends, type Backends } from '../../src/runtime/backends.js';
 import { createSecurityLogger } from '../../src/ops/security-logger.js';
-import { createLifecycleState, registerHealth, sqlHealthCheck, storeHealthCheck, type LifecycleState } from '../../src/ops/health/index.js';
+import { createLifecycleState, redisEvictionCheck, registerHealth, sqlHealthCheck, storeHealthCheck, type LifecycleState } from '../../src/ops/health/index.js';
+import { redisClientOf } from '../../src/store/redis/index.js';
+import { warnOnEvictionRisk } from '../../src/store/redis/eviction.js';
 import { createMetrics, registerHttpMetrics, registerMetricsRoute } from '../../src/ops/metrics/index.js';
 import { counter } from './components/counter.js';
 import { order } from './components/order.js';
@@ -96,9 +98,12 @@ export async function createDemoApp(options: DemoAppOptions = {}): Promise<Fasti
     if (runtime.store !== backends.store) await runtime.store.close();
     await backends.close();
   });
+  // Redis that may evict keys forgets idempotency records under memory pressure: say so at once and in /health.
+  const redis = redisClientOf(runtime.store);
+  if (redis !== undefined) warnOnEvictionRisk(redis, (message) => app.log.warn(message));
   registerHealth(app, {
     state: lifecycle,
-    checks: [storeHealthCheck(runtime.store), sqlHealthCheck(backends.db)],
+    checks: [storeHealthCheck(runtime.store), sqlHealthCheck(backends.db), ...(redis === undefined ? [] : [redisEvictionCheck(redis)])],
     token: config.HEALTH_TOKEN,
   });
   await registerMetricsRoute(app, { metrics, token: config.METRICS_TOKEN, port: config.METRICS_PORT, host: config.HOST });

@@ -50,6 +50,14 @@ describe('check factories', () => {
     expect(await run({ name: 'odd', check: () => Promise.reject('just text') })).toMatchObject({ status: 'fail', output: 'just text' });
   });
 
+  it('a check that resolves with { warn } reads warn with that output; a slow one adds its time', async () => {
+    expect(await run({ name: 'setting', check: async () => ({ warn: 'set it right' }) })).toMatchObject({ status: 'warn', output: 'set it right' });
+    const slow = await runCheck(prepareChecks([{ name: 'slow', check: () => new Promise((r) => setTimeout(() => r({ warn: 'set it right' }), 20)) }])[0]!, 1000, 5, clock);
+    expect(slow.status).toBe('warn');
+    expect(slow.output).toMatch(/^set it right; answered in [\d.]+ ms, over the 5 ms warning threshold$/);
+    expect(await run({ name: 'plain', check: async () => undefined })).toMatchObject({ status: 'pass', output: undefined });
+  });
+
   it('fails a hung check at its timeout', async () => {
     const reading = await run({ name: 'hung', check: () => new Promise<void>(() => undefined) }, 15);
     expect(reading.status).toBe('fail');

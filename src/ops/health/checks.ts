@@ -5,6 +5,8 @@
  */
 import { sql, type QueryExecutorProvider } from 'kysely';
 import { type Clock, systemClock } from '../../core/clock.js';
+import type { Cluster, Redis } from 'ioredis';
+import { readEvictionRisk } from '../../store/redis/eviction.js';
 import type { Store } from '../../store/types.js';
 import { InvalidOptionError } from './options-error.js';
 
@@ -15,8 +17,16 @@ export interface HealthCheck {
   measurement?: string;
   /** The draft's `componentType` (`datastore`, `component`, `system`). @default omitted */
   componentType?: string;
-  /** Resolves when the dependency is healthy; rejects (or throws) with the reason otherwise. */
-  check(): Promise<void>;
+  /**
+   * Resolves when the dependency is healthy — with `{ warn }` when it works but is set up in a way
+   * someone should fix (status `warn`, still ready); rejects (or throws) with the reason otherwise.
+   */
+  check(): Promise<void | HealthWarning>;
+}
+
+/** What a check resolves with when the dependency answers but something about it needs attention. */
+export interface HealthWarning {
+  warn: string;
 }
 
 export type HealthStatus = 'pass' | 'warn' | 'fail';
@@ -39,7 +49,7 @@ export interface CheckResult {
 export interface PreparedCheck {
   readonly key: string;
   readonly componentType: string | undefined;
-  readonly check: () => Promise<void>;
+  readonly check: () => Promise<void | HealthWarning>;
 }
 
 const PART_RE = /^[a-z][a-z0-9_.-]{0,62}$/;
@@ -81,12 +91,14 @@ export async function runCheck(c: PreparedCheck, timeoutMs: number, warnMs: numb
   let timer: NodeJS.Timeout | undefined;
   let output: string | undefined;
   let failed = false;
+  let warning: string | undefined;
   try {
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new CheckTimeoutError(timeoutMs)), timeoutMs);
     });
     // `new Promise` turns a synchronous throw inside check() into a rejection like any other.
-    await Promise.race([new Promise<void>((resolve) => resolve(c.check())), timeout]);
+    const result = await Promise.race([new Promise<void | HealthWarning>((resolve) => resolve(c.check())), timeout]);
+    if (typeof result === 'object' && result !== null && typeof result.warn === 'string') warning = result.warn;
   } catch (error) {
     failed = true;
     output = error instanceof Error ? error.message || error.name : String(error);
@@ -96,7 +108,8 @@ export async function runCheck(c: PreparedCheck, timeoutMs: number, warnMs: numb
   const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
   const slow = !failed && durationMs > warnMs;
   if (slow) output = `answered in ${durationMs} ms, over the ${warnMs} ms warning threshold`;
-  const status: HealthStatus = failed ? 'fail' : slow ? 'warn' : 'pass';
+  if (!failed && warning !== undefined) output = slow ? `${warning}; ${output}` : warning;
+  const status: HealthStatus = failed ? 'fail' : slow || warning !== undefined ? 'warn' : 'pass';
   return { key: c.key, componentType: c.componentType, status, durationMs, time: new Date(clock.now()).toISOString(), output };
 }
 
@@ -136,6 +149,31 @@ export function redisHealthCheck(client: { ping(): Promise<unknown> }, name = 'r
     componentType: 'datastore',
     check: async () => {
       await client.ping();
+    },
+  };
+}
+
+/**
+ * Whether Redis may evict the store's keys (`maxmemory-policy` other than `noeviction` under a
+ * `maxmemory`): `warn`, since the app works but may forget idempotency records and rate-limit
+ * counters. It does not `fail` for a setting, which is no reason to take an instance out of the
+ * balancer, nor for a node it cannot ask (the store check reports a Redis that does not answer) —
+ * unless the read outlasts the probe's timeout, as every check does.
+ * @example registerHealth(app, { state, checks: [storeHealthCheck(store), redisEvictionCheck(redisClientOf(store)!)] })
+ */
+export function redisEvictionCheck(client: Redis | Cluster, name = 'redis'): HealthCheck {
+  return {
+    name,
+    measurement: 'eviction-policy',
+    componentType: 'datastore',
+    check: async () => {
+      let risk: string | null;
+      try {
+        risk = await readEvictionRisk(client);
+      } catch (error) {
+        risk = `could not read the eviction policy (${error instanceof Error ? error.message : String(error)})`;
+      }
+      return risk === null ? undefined : { warn: risk };
     },
   };
 }

@@ -22,7 +22,7 @@ import type { LifecycleState } from './lifecycle.js';
 import { InvalidOptionError, optionalToken, positiveMs } from './options-error.js';
 
 export { createLifecycleState, type LifecycleState } from './lifecycle.js';
-export { storeHealthCheck, sqlHealthCheck, redisHealthCheck, type HealthCheck, type HealthStatus } from './checks.js';
+export { storeHealthCheck, sqlHealthCheck, redisHealthCheck, redisEvictionCheck, type HealthCheck, type HealthStatus, type HealthWarning } from './checks.js';
 export { HEALTH_CONTENT_TYPE, type HealthDocument, type CheckReading } from './document.js';
 export { InvalidOptionError } from './options-error.js';
 

@@ -140,6 +140,14 @@ export function redisClusterOptions(commandTimeoutMs = DEFAULT_TIMEOUT_MS): Clus
  * const store = createRedisStore({ url: process.env.REDIS_URL });
  * await store.health();
  */
+/** The client behind each store `createRedisStore` built (for checks that need Redis itself). */
+const clients = new WeakMap<Store, Redis | Cluster>();
+
+/** The ioredis client of a store from `createRedisStore`, `undefined` for any other store. */
+export function redisClientOf(store: Store): Redis | Cluster | undefined {
+  return clients.get(store);
+}
+
 export function createRedisStore(options: RedisStoreOptions): Store {
   const timeoutMs = options.commandTimeoutMs ?? DEFAULT_TIMEOUT_MS;
   if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) throw new TypeError('createRedisStore: commandTimeoutMs must be a positive number');
@@ -262,7 +270,7 @@ export function createRedisStore(options: RedisStoreOptions): Store {
     client.disconnect();
   }
 
-  return {
+  const store: Store = {
     kind: 'redis',
     get: (key) => call('get', () => client.get(keyOf(key))),
     getMany,
@@ -283,6 +291,8 @@ export function createRedisStore(options: RedisStoreOptions): Store {
     health,
     close,
   };
+  clients.set(store, client);
+  return store;
 }
 
 /**
