@@ -1,13 +1,15 @@
 /**
  * `livecomponents doctor`: the production checklist (PROTOCOL §6) run against an environment
- * without starting anything: no file, network or database is touched. One line per check, or per
- * problem of a failing check; exit code 1 when any check fails.
+ * without starting anything: no file, network or database is touched — unless `--connect` asks the
+ * services themselves too (doctor-services.ts, read-only). One line per check, or per problem of a
+ * failing check; exit code 1 when any check fails.
  */
 import { CHECKS, type CheckName } from '../ops/config-rules.js';
+import { runServiceChecks, type ServiceCheckName, type ServiceCheckOptions } from './doctor-services.js';
 import { ENV_VARIABLES, invalidVariables, parseEnv, type ConfigIssue, type EnvVariable } from '../ops/config.js';
 
 export interface DoctorCheckResult {
-  readonly name: CheckName;
+  readonly name: CheckName | ServiceCheckName;
   readonly ok: boolean;
   /** What was found, when the check passed. */
   readonly summary: string;
@@ -53,8 +55,25 @@ export function runDoctor(env: Readonly<Record<string, string | undefined>>, opt
       return result(check.name, [...formatProblems(check.name), ...own], outcome.summary);
     }),
   ];
+  return report(checks, config.production);
+}
+
+/**
+ * `runDoctor`, then the checks only the services can answer (`doctor --connect`): Redis, the SQL
+ * database and the clocks, asked read-only.
+ */
+export async function runDoctorConnected(
+  env: Readonly<Record<string, string | undefined>>,
+  options: DoctorOptions & ServiceCheckOptions = {},
+): Promise<DoctorReport> {
+  const offline = runDoctor(env, options);
+  const { config } = parseEnv(options.production ? { ...env, NODE_ENV: 'production' } : env);
+  return report([...offline.checks, ...(await runServiceChecks(config, options))], offline.production);
+}
+
+function report(checks: readonly DoctorCheckResult[], production: boolean): DoctorReport {
   const lines = checks.flatMap((c) => (c.ok ? [`ok  ${c.name}: ${c.summary}`] : c.problems.map((p) => `FAIL ${c.name}: ${p}`)));
-  return { ok: checks.every((c) => c.ok), production: config.production, checks, lines };
+  return { ok: checks.every((c) => c.ok), production, checks, lines };
 }
 
 function result(name: CheckName, problems: readonly ConfigIssue[], summary: string): DoctorCheckResult {

@@ -133,7 +133,7 @@ describe('livecomponents usage', () => {
     expect(await run(['doctor', '--fast'])).toEqual({
       code: 2,
       out: [],
-      err: [expect.stringMatching(/^livecomponents doctor: Unknown option '--fast'/), 'usage: livecomponents doctor [--production] [--json]'],
+      err: [expect.stringMatching(/^livecomponents doctor: Unknown option '--fast'/), 'usage: livecomponents doctor [--production] [--connect] [--json]'],
     });
     expect((await run(['keygen', 'extra'])).code).toBe(2);
   });

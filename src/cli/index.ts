@@ -4,7 +4,7 @@
  * code: 0 success, 1 a failed check or operation, 2 a usage error or an unavailable command.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { runDoctor } from './doctor.js';
+import { runDoctor, runDoctorConnected } from './doctor.js';
 import { keygen } from './keygen.js';
 
 export interface CliIo {
@@ -41,11 +41,12 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     },
   },
   doctor: {
-    synopsis: 'doctor [--production] [--json]',
-    summary: 'check the environment against the production checklist; exit 1 on any FAIL',
-    options: { production: { type: 'boolean' }, json: { type: 'boolean' } },
+    synopsis: 'doctor [--production] [--connect] [--json]',
+    summary: 'check the environment against the production checklist (--connect: ask Redis and the database too); exit 1 on any FAIL',
+    options: { production: { type: 'boolean' }, connect: { type: 'boolean' }, json: { type: 'boolean' } },
     async run(values, io) {
-      const report = runDoctor(io.env, { production: values.production === true });
+      const options = { production: values.production === true };
+      const report = values.connect === true ? await runDoctorConnected(io.env, options) : runDoctor(io.env, options);
       if (values.json === true) io.out(JSON.stringify({ ok: report.ok, production: report.production, checks: report.checks }, null, 2));
       else for (const line of report.lines) io.out(line);
       return report.ok ? 0 : 1;

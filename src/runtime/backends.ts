@@ -62,8 +62,11 @@ export async function openBackends(options: BackendOptions = {}): Promise<Backen
   }
 }
 
-/** One URL: a single Redis. Several: a Redis Cluster seeded with those nodes. */
-function redisTarget(text: string): { url: string } | { client: Cluster } {
+/**
+ * `REDIS_URL` as a store target. One URL: a single Redis. Several: a Redis Cluster seeded with
+ * those nodes (built with `redisClusterOptions()`, not yet connected when `lazyConnect`).
+ */
+export function redisTarget(text: string, lazyConnect = false): { url: string } | { client: Cluster } {
   const urls = text.split(',').map((u) => u.trim());
   if (urls.length === 1) return { url: urls[0] as string };
   const nodes = urls.map((u) => {
@@ -78,5 +81,5 @@ function redisTarget(text: string): { url: string } | { client: Cluster } {
     ...(first.password ? { username: first.username || undefined, password: decodeURIComponent(first.password) } : {}),
     ...(first.protocol === 'rediss:' ? { tls: {} } : {}),
   };
-  return { client: new Cluster(nodes, { ...base, redisOptions }) };
+  return { client: new Cluster(nodes, { ...base, redisOptions, lazyConnect }) };
 }

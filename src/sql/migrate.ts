@@ -59,6 +59,15 @@ export async function migrateToLatest<DB>(db: Kysely<DB>): Promise<string[]> {
   return applied;
 }
 
+/**
+ * The names of the migrations not yet applied, in order (read-only: the migrator only reads its
+ * bookkeeping table, and a database without one has them all pending).
+ */
+export async function pendingMigrations<DB>(db: Kysely<DB>): Promise<string[]> {
+  const migrator = new Migrator({ db, provider, migrationTableSchema: await currentSchema(db) });
+  return (await migrator.getMigrations()).filter((m) => m.executedAt === undefined).map((m) => m.name);
+}
+
 /** PostgreSQL: `current_schema()`; SQLite: none (one namespace). */
 async function currentSchema<DB>(db: Kysely<DB>): Promise<string | undefined> {
   if (!(db.getExecutor().adapter instanceof PostgresAdapter)) return undefined;

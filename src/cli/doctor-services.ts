@@ -1,0 +1,169 @@
+/**
+ * `livecomponents doctor --connect`: the checklist items that only the services themselves can
+ * answer, asked of the Redis and the database the environment names — read-only: nothing is
+ * written to them, and an SQLite file that does not exist yet is not created (opening an existing
+ * one may create its `-wal`/`-shm` companions, as any reader of a WAL database does).
+ *
+ * - `redis-server`: Redis answers, cannot evict our keys (`maxmemory-policy`), and how it persists.
+ * - `database`: the SQL database answers; migrations still pending (start-up applies them).
+ * - `clock`: this machine's clock against Redis's and PostgreSQL's. Each instance passes its own
+ *   time to the rate-limit step, so instances whose clocks drift apart share budgets unevenly.
+ */
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { type Cluster, Redis } from 'ioredis';
+import { Kysely, sql, SqliteDialect } from 'kysely';
+import type { AppConfig } from '../ops/config.js';
+import { redisTarget } from '../runtime/backends.js';
+import { createDatabase } from '../sql/database.js';
+import { pendingMigrations } from '../sql/migrate.js';
+import { describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
+import { readEvictionRisk } from '../store/redis/eviction.js';
+import { redisClientOptions } from '../store/redis/index.js';
+
+export const SERVICE_CHECK_NAMES = ['redis-server', 'database', 'clock'] as const;
+export type ServiceCheckName = (typeof SERVICE_CHECK_NAMES)[number];
+
+export interface ServiceCheckResult {
+  readonly name: ServiceCheckName;
+  readonly ok: boolean;
+  readonly summary: string;
+  readonly problems: readonly string[];
+}
+
+export interface ServiceCheckOptions {
+  /** Longest wait for each service. @default 3000 */
+  timeoutMs?: number;
+  /** This machine's clock (injectable for tests). @default Date.now */
+  now?: () => number;
+  /** Largest clock difference accepted, ms. @default 1000 */
+  maxSkewMs?: number;
+}
+
+/** A clock reading of a service: its time and when (locally) it was taken, the middle of the round trip. */
+interface ClockReading {
+  service: string;
+  skewMs: number;
+}
+
+export async function runServiceChecks(config: AppConfig, options: ServiceCheckOptions = {}): Promise<ServiceCheckResult[]> {
+  const timeoutMs = options.timeoutMs ?? 3_000;
+  const now = options.now ?? Date.now;
+  const readings: ClockReading[] = [];
+  const [redis, database] = await Promise.all([
+    checkRedis(config.REDIS_URL, timeoutMs, now, readings),
+    checkDatabase(config.DATABASE_URL, timeoutMs, now, readings),
+  ]);
+  return [redis, database, checkClock(readings, options.maxSkewMs ?? 1_000)];
+}
+
+async function checkRedis(url: string | undefined, timeoutMs: number, now: () => number, readings: ClockReading[]): Promise<ServiceCheckResult> {
+  if (url === undefined) return ok('redis-server', 'no REDIS_URL: sessions and state stay in the embedded SQLite file');
+  const target = redisTarget(url, true);
+  // One attempt, no reconnecting: the doctor reports and exits.
+  const client: Redis | Cluster = 'url' in target ? new Redis(target.url, { ...redisClientOptions(timeoutMs), lazyConnect: true, retryStrategy: () => null }) : target.client;
+  // ioredis rejects a failed connect with "Connection is closed."; the cause came as an event.
+  let cause: Error | undefined;
+  client.on('error', (error: Error) => (cause ??= error));
+  try {
+    await withDeadline(client.connect(), timeoutMs, 'connecting');
+    await withDeadline(client.ping(), timeoutMs, 'PING');
+    const problems: string[] = [];
+    const risk = await withDeadline(readEvictionRisk(client), timeoutMs, 'INFO memory');
+    if (risk !== null) problems.push(`Redis ${risk}`);
+    const node = client.isCluster ? ((client as Cluster).nodes('master')[0] as Redis) : (client as Redis);
+    const persistence = await withDeadline(node.info('persistence'), timeoutMs, 'INFO persistence');
+    const aof = /^aof_enabled:1\s*$/m.test(persistence);
+    const sent = now();
+    const [seconds, micros] = (await withDeadline(node.time(), timeoutMs, 'TIME')) as [string | number, string | number];
+    const received = now();
+    readings.push({ service: 'Redis', skewMs: (sent + received) / 2 - (Number(seconds) * 1000 + Number(micros) / 1000) });
+    const kind = client.isCluster ? `a Redis Cluster of ${(client as Cluster).nodes('master').length} masters` : 'Redis';
+    const persists = aof ? 'persists with AOF' : 'AOF is off (a restart loses the idempotency records since the last snapshot, or all of them without RDB: see docs/scaling.md)';
+    return result('redis-server', problems, `${kind} answers, never evicts our keys; ${persists}`);
+  } catch (error) {
+    return fail('redis-server', `REDIS_URL: Redis did not answer (${messageOf(cause ?? error)})`);
+  } finally {
+    client.disconnect();
+  }
+}
+
+async function checkDatabase(url: string, timeoutMs: number, now: () => number, readings: ClockReading[]): Promise<ServiceCheckResult> {
+  const target = parseDatabaseUrl(url);
+  const where = describeDatabaseUrl(url);
+  if (target.engine === 'sqlite') {
+    if (target.path === ':memory:') return ok('database', 'in-memory SQLite (nothing survives a restart)');
+    if (!existsSync(target.path)) {
+      const folder = nearestExisting(dirname(target.path));
+      try {
+        if (!statSync(folder).isDirectory()) throw new Error('not a folder');
+        accessSync(folder, constants.W_OK);
+      } catch {
+        return fail('database', `DATABASE_URL: ${where} does not exist and ${folder} is not a writable folder, so start-up cannot create it`);
+      }
+      return ok('database', `${where} does not exist yet; start-up creates and migrates it`);
+    }
+    // Read-only: the doctor never writes the database (no WAL switch, no migration).
+    const native = new BetterSqlite3(target.path, { readonly: true, fileMustExist: true, timeout: timeoutMs });
+    const db = new Kysely<unknown>({ dialect: new SqliteDialect({ database: native }) });
+    try {
+      return ok('database', `${where} opens; ${await schemaState(db)}`);
+    } catch (error) {
+      return fail('database', `DATABASE_URL: ${where} cannot be read (${messageOf(error)})`);
+    } finally {
+      await db.destroy();
+    }
+  }
+  const db = createDatabase(url, { connectTimeoutMs: timeoutMs, queryTimeoutMs: timeoutMs, poolMax: 1 });
+  try {
+    const sent = now();
+    const { rows } = await sql<{ now_ms: string | number }>`select extract(epoch from clock_timestamp()) * 1000 as now_ms`.execute(db);
+    const received = now();
+    readings.push({ service: 'PostgreSQL', skewMs: (sent + received) / 2 - Number(rows[0]?.now_ms) });
+    return ok('database', `${where} answers; ${await schemaState(db)}`);
+  } catch (error) {
+    return fail('database', `DATABASE_URL: ${where} did not answer (${messageOf(error)})`);
+  } finally {
+    await db.destroy();
+  }
+}
+
+/** What the schema lacks, in words. */
+async function schemaState<DB>(db: Kysely<DB>): Promise<string> {
+  const pending = await pendingMigrations(db);
+  return pending.length === 0 ? 'schema up to date' : `${pending.length} migration(s) pending (${pending.join(', ')}), applied at start-up or by livecomponents migrate`;
+}
+
+function checkClock(readings: readonly ClockReading[], maxSkewMs: number): ServiceCheckResult {
+  if (readings.length === 0) return ok('clock', 'no shared service answered to compare clocks with');
+  const describe = (r: ClockReading) => `${r.service} ${r.skewMs >= 0 ? '+' : '−'}${Math.abs(Math.round(r.skewMs))} ms`;
+  const off = readings.filter((r) => Math.abs(r.skewMs) > maxSkewMs);
+  return result(
+    'clock',
+    off.map((r) => `clock: this machine is ${Math.abs(Math.round(r.skewMs))} ms ${r.skewMs > 0 ? 'ahead of' : 'behind'} ${r.service} (over ${maxSkewMs} ms): sync it with NTP, rate limits count on instances agreeing on the time`),
+    `within ${maxSkewMs} ms of ${readings.map(describe).join(', ')}`,
+  );
+}
+
+function nearestExisting(path: string): string {
+  let current = path;
+  while (!existsSync(current) && dirname(current) !== current) current = dirname(current);
+  return current;
+}
+
+function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+const ok = (name: ServiceCheckName, summary: string): ServiceCheckResult => ({ name, ok: true, summary, problems: [] });
+const fail = (name: ServiceCheckName, problem: string): ServiceCheckResult => ({ name, ok: false, summary: '', problems: [problem] });
+const result = (name: ServiceCheckName, problems: string[], summary: string): ServiceCheckResult => ({ name, ok: problems.length === 0, summary, problems });
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message || error.name : String(error);
+}
