@@ -5,8 +5,7 @@
 import { mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/index.js';
 import { runServiceChecks } from '../../src/cli/doctor-services.js';
 import { loadConfig } from '../../src/ops/config.js';
@@ -14,7 +13,7 @@ import { createDatabase } from '../../src/sql/database.js';
 import { migrateToLatest } from '../../src/sql/migrate.js';
 import { createTestSchema, postgresAvailability, warnSkipped } from '../../src/sql/test-postgres.js';
 import { freePort } from '../helpers/ports.js';
-import { REDIS_AVAILABLE, startRedis, type RedisServer } from '../redis/server.js';
+import { REDIS_AVAILABLE, useRedisServer } from '../redis/server.js';
 
 const pg = await postgresAvailability();
 if (pg.state === 'skip') warnSkipped('doctor --connect on PostgreSQL', pg.reason);
@@ -24,8 +23,7 @@ const EVICTION = (policy: string) =>
   `FAIL redis-server: Redis maxmemory-policy is ${policy} with maxmemory 67108864 bytes: when memory runs short Redis evicts keys, idempotency records and rate-limit counters included; set maxmemory-policy noeviction`;
 
 describe.skipIf(!REDIS_AVAILABLE)('livecomponents doctor --connect', () => {
-  let server: RedisServer;
-  let admin: Redis;
+  const redis = useRedisServer();
   const sqlite = () => `sqlite:${join(mkdtempSync(join(tmpdir(), 'lc-doctor-')), 'app.db')}`;
   const services = (env: Record<string, string>, now?: () => number) => runServiceChecks(loadConfig(env), { now, timeoutMs: 2_000 });
   const run = async (env: Record<string, string>, ...args: string[]) => {
@@ -34,35 +32,26 @@ describe.skipIf(!REDIS_AVAILABLE)('livecomponents doctor --connect', () => {
     return { code, out };
   };
 
-  beforeAll(async () => {
-    server = await startRedis();
-    admin = new Redis(server.url);
-  });
-  afterAll(async () => {
-    admin?.disconnect();
-    await server?.stop();
-  });
-
   it('passes a Redis that cannot evict, and fails one that can, naming the policy', async () => {
-    const env = { REDIS_URL: server.url, DATABASE_URL: sqlite() };
+    const env = { REDIS_URL: redis.server.url, DATABASE_URL: sqlite() };
     const good = await run(env);
     expect(good.code).toBe(0);
     expect(good.out).toContain('ok  redis-server: Redis answers, never evicts our keys; AOF is off (a restart loses the idempotency records since the last snapshot, or all of them without RDB: see docs/scaling.md)');
     expect(good.out.find((l) => l.startsWith('ok  clock: within 1000 ms of Redis '))).toBeDefined();
-    await admin.config('SET', 'maxmemory', '64mb');
+    await redis.admin.config('SET', 'maxmemory', '64mb');
     try {
       for (const policy of ['volatile-lru', 'allkeys-lfu']) {
-        await admin.config('SET', 'maxmemory-policy', policy);
+        await redis.admin.config('SET', 'maxmemory-policy', policy);
         const bad = await run(env);
         expect(bad.code).toBe(1);
         expect(bad.out).toContain(EVICTION(policy));
       }
-      await admin.config('SET', 'appendonly', 'yes');
-      await admin.config('SET', 'maxmemory-policy', 'noeviction');
+      await redis.admin.config('SET', 'appendonly', 'yes');
+      await redis.admin.config('SET', 'maxmemory-policy', 'noeviction');
       expect((await run(env)).out).toContain('ok  redis-server: Redis answers, never evicts our keys; persists with AOF');
     } finally {
-      await admin.config('SET', 'maxmemory', '0');
-      await admin.config('SET', 'appendonly', 'no');
+      await redis.admin.config('SET', 'maxmemory', '0');
+      await redis.admin.config('SET', 'appendonly', 'no');
     }
   });
 
@@ -76,7 +65,7 @@ describe.skipIf(!REDIS_AVAILABLE)('livecomponents doctor --connect', () => {
   });
 
   it('fails a clock more than a second off the services', async () => {
-    const [, , clock] = await services({ REDIS_URL: server.url, DATABASE_URL: sqlite() }, () => Date.now() + 5_000);
+    const [, , clock] = await services({ REDIS_URL: redis.server.url, DATABASE_URL: sqlite() }, () => Date.now() + 5_000);
     expect(clock?.ok).toBe(false);
     expect(clock?.problems[0]).toMatch(/^clock: this machine is (49|50)\d\d ms ahead of Redis \(over 1000 ms\): sync it with NTP/);
   });

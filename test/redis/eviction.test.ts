@@ -2,37 +2,18 @@
  * A Redis that may evict the store's keys (maxmemory with any policy but noeviction) is reported:
  * a warning log line when the client connects, and `warn` (still ready) in /health.
  */
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { redisEvictionCheck, prepareChecks, runCheck } from '../../src/ops/health/checks.js';
 import { warnOnEvictionRisk } from '../../src/store/redis/eviction.js';
-import { createRedisStore, redisClientOf } from '../../src/store/redis/index.js';
-import type { Store } from '../../src/store/types.js';
+import { redisClientOf } from '../../src/store/redis/index.js';
 import { demoApp } from '../helpers/demo.js';
-import { REDIS_AVAILABLE, sleep, startRedis, type RedisServer } from './server.js';
+import { REDIS_AVAILABLE, sleep, useRedisServer } from './server.js';
 
 describe.skipIf(!REDIS_AVAILABLE)('Redis eviction policy', () => {
-  let server: RedisServer;
-  let admin: Redis;
-  const stores: Store[] = [];
-  const configure = (policy: string, maxmemory: string) => Promise.all([admin.config('SET', 'maxmemory-policy', policy), admin.config('SET', 'maxmemory', maxmemory)]);
-  const newStore = () => {
-    const store = createRedisStore({ url: server.url });
-    stores.push(store);
-    return store;
-  };
-
-  beforeAll(async () => {
-    server = await startRedis();
-    admin = new Redis(server.url);
-  });
-  afterEach(async () => {
-    await Promise.all(stores.splice(0).map((s) => s.close()));
-  });
-  afterAll(async () => {
-    admin?.disconnect();
-    await server?.stop();
-  });
+  const redis = useRedisServer();
+  const configure = (policy: string, maxmemory: string) =>
+    Promise.all([redis.admin.config('SET', 'maxmemory-policy', policy), redis.admin.config('SET', 'maxmemory', maxmemory)]);
+  const newStore = () => redis.open();
 
   it('the health check passes with noeviction or no maxmemory, and warns for evicting policies', async () => {
     const store = newStore();
@@ -68,7 +49,7 @@ describe.skipIf(!REDIS_AVAILABLE)('Redis eviction policy', () => {
 
   it('the reference app on that Redis answers /health with warn (200) and stays ready', async () => {
     await configure('allkeys-lfu', '64mb');
-    const demo = await demoApp({ REDIS_URL: server.url, HEALTH_TOKEN: 'h'.repeat(32) });
+    const demo = await demoApp({ REDIS_URL: redis.server.url, HEALTH_TOKEN: 'h'.repeat(32) });
     try {
       await redisClientOf(demo.app.livecomponents.runtime.store)!.ping();
       const health = await demo.app.inject({ method: 'GET', url: '/health', headers: { authorization: `Bearer ${'h'.repeat(32)}` } });

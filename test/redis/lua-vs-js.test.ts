@@ -9,13 +9,12 @@
  * loaded CI machine a 1 ms TTL once expired before it, seed 2009 step 67.) The store's own path to
  * the scripts, TTLs included, is covered by the store contract.
  */
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { gcraStep, slidingWindowStep } from '../../src/pipeline/rate-limit/algorithms.js';
 import { toDecision } from '../../src/store/redis/commands.js';
 import { GCRA_LUA, SLIDING_WINDOW_LUA, type RateLimitReply } from '../../src/store/redis/lua/index.js';
 import type { RateLimitAlgorithm, RateLimitDecision, RateLimitPolicy } from '../../src/store/types.js';
-import { REDIS_AVAILABLE, startRedis, type RedisServer } from './server.js';
+import { REDIS_AVAILABLE, useRedisServer } from './server.js';
 import { prng } from '../helpers/prng.js';
 
 const LIMITS = [1, 2, 3, 5, 7, 10, 60];
@@ -36,17 +35,7 @@ const STEPS = 250;
 const SEQUENCES = 16;
 
 describe.skipIf(!REDIS_AVAILABLE)('Lua rate limits agree with the JavaScript algorithms', () => {
-  let server: RedisServer;
-  let admin: Redis;
-
-  beforeAll(async () => {
-    server = await startRedis();
-    admin = new Redis(server.url);
-  });
-  afterAll(async () => {
-    admin?.disconnect();
-    await server?.stop();
-  });
+  const redis = useRedisServer();
 
   /** The shipped script with its expiry calls removed (each one must be found, so a changed script is noticed). */
   function withoutExpiry(lua: string, expiries: readonly [string, string][]): string {
@@ -67,17 +56,17 @@ describe.skipIf(!REDIS_AVAILABLE)('Lua rate limits agree with the JavaScript alg
   async function luaStep(key: string, policy: RateLimitPolicy, now: number, member: string): Promise<RateLimitDecision> {
     const reply =
       policy.algorithm === 'gcra'
-        ? await admin.eval(GCRA_STEP, 1, key, policy.limit, policy.windowMs, now)
-        : await admin.eval(WINDOW_STEP, 1, key, policy.limit, policy.windowMs, now, member);
+        ? await redis.admin.eval(GCRA_STEP, 1, key, policy.limit, policy.windowMs, now)
+        : await redis.admin.eval(WINDOW_STEP, 1, key, policy.limit, policy.windowMs, now, member);
     return toDecision(reply as RateLimitReply, policy.limit);
   }
 
   async function luaState(algorithm: RateLimitAlgorithm, key: string): Promise<number | number[] | null> {
     if (algorithm === 'gcra') {
-      const raw = await admin.get(key);
+      const raw = await redis.admin.get(key);
       return raw === null ? null : Number(raw);
     }
-    const flat = await admin.zrange(key, '0', '-1', 'WITHSCORES');
+    const flat = await redis.admin.zrange(key, '0', '-1', 'WITHSCORES');
     return flat.length === 0 ? null : flat.filter((_, i) => i % 2 === 1).map(Number);
   }
 

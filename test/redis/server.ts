@@ -7,6 +7,10 @@
  * warning — except under CI (`process.env.CI` set), where importing this module fails the run.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { createRedisStore } from '../../src/store/redis/index.js';
+import type { Store } from '../../src/store/types.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { freePort } from '../helpers/ports.js';
@@ -203,4 +207,43 @@ export async function startRedisCluster(masters = 3, options: { replicas?: numbe
     throw error;
   }
   return { nodes, startupMs: performance.now() - started, stop };
+}
+
+/**
+ * A test-owned Redis for the enclosing `describe`: started before its tests and stopped after them.
+ * `admin` is a plain client for looking at keys and changing settings; `open` makes stores on the
+ * server that are closed after each test.
+ */
+export function useRedisServer() {
+  let server: RedisServer | undefined;
+  let admin: Redis | undefined;
+  const stores: Store[] = [];
+  beforeAll(async () => {
+    server = await startRedis();
+    admin = new Redis(server.url);
+  });
+  afterEach(async () => {
+    await Promise.all(stores.splice(0).map((s) => s.close()));
+  });
+  afterAll(async () => {
+    admin?.disconnect();
+    await server?.stop();
+  });
+  const started = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error('useRedisServer: the server is not started yet (use it inside a test)');
+    return value;
+  };
+  return {
+    get server(): RedisServer {
+      return started(server);
+    },
+    get admin(): Redis {
+      return started(admin);
+    },
+    open(extra: Omit<Parameters<typeof createRedisStore>[0], 'client'> = {}): Store {
+      const store = createRedisStore({ url: started(server).url, ...extra });
+      stores.push(store);
+      return store;
+    },
+  };
 }

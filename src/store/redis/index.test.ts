@@ -1,43 +1,24 @@
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { StoreUnavailableError } from '../../core/errors.js';
-import { REDIS_AVAILABLE, startRedis, type RedisServer } from '../../../test/redis/server.js';
+import { REDIS_AVAILABLE, useRedisServer } from '../../../test/redis/server.js';
 import { runStoreContract } from '../contract.js';
-import type { Store } from '../types.js';
+import { Redis } from 'ioredis';
 import { createRedisStore, redisClientOptions, type RedisStoreOperation } from './index.js';
 
 describe.skipIf(!REDIS_AVAILABLE)('redis store', () => {
-  let server: RedisServer;
-  let admin: Redis;
-  const stores: Store[] = [];
+  const redis = useRedisServer();
   /** A store on the test server, closed after the test. */
-  const open = (extra: Parameters<typeof createRedisStore>[0] = {}) => {
-    const store = createRedisStore({ url: server.url, ...extra });
-    stores.push(store);
-    return store;
-  };
-
-  beforeAll(async () => {
-    server = await startRedis();
-    admin = new Redis(server.url);
-  });
-  afterEach(async () => {
-    await Promise.all(stores.splice(0).map((s) => s.close()));
-  });
-  afterAll(async () => {
-    admin?.disconnect();
-    await server?.stop();
-  });
+  const open = redis.open;
 
   // Redis measures TTLs on its own clock: the contract sleeps instead of moving the manual clock.
-  runStoreContract('redis', async () => createRedisStore({ url: server.url }), { realTimeTtl: true });
+  runStoreContract('redis', async () => createRedisStore({ url: redis.server.url }), { realTimeTtl: true });
 
   it('is kind "redis" and checks its options', () => {
     expect(open().kind).toBe('redis');
     expect(() => createRedisStore({})).toThrow(TypeError);
-    expect(() => createRedisStore({ url: server.url, client: admin })).toThrow(TypeError);
-    expect(() => createRedisStore({ url: server.url, commandTimeoutMs: 0 })).toThrow(TypeError);
-    expect(() => createRedisStore({ url: server.url, keyPrefix: 'app{1}:' })).toThrow(TypeError);
+    expect(() => createRedisStore({ url: redis.server.url, client: redis.admin })).toThrow(TypeError);
+    expect(() => createRedisStore({ url: redis.server.url, commandTimeoutMs: 0 })).toThrow(TypeError);
+    expect(() => createRedisStore({ url: redis.server.url, keyPrefix: 'app{1}:' })).toThrow(TypeError);
   });
 
   it('counts one round trip per call, one per batch, none for empty calls', async () => {
@@ -62,9 +43,9 @@ describe.skipIf(!REDIS_AVAILABLE)('redis store', () => {
     const store = open();
     await store.set('lc:{ttl}:a', 'v', 1.2);
     expect(await store.claim('lc:{ttl}:b', 'v', 0.5)).toBeNull();
-    expect(await admin.pttl('lc:{ttl}:a')).toBeLessThanOrEqual(2);
+    expect(await redis.admin.pttl('lc:{ttl}:a')).toBeLessThanOrEqual(2);
     await store.set('lc:{ttl}:c', 'v', Number.MAX_VALUE);
-    expect(await admin.pttl('lc:{ttl}:c')).toBeGreaterThan(1e15);
+    expect(await redis.admin.pttl('lc:{ttl}:c')).toBeGreaterThan(1e15);
   });
 
   it('prefixes every key, scripts included', async () => {
@@ -73,11 +54,11 @@ describe.skipIf(!REDIS_AVAILABLE)('redis store', () => {
       { op: 'set', key: 'lc:{p}:a', value: 'A', ttlMs: 10_000 },
       { op: 'rateLimit', key: 'lc:{p}:rl', policy: { algorithm: 'sliding-window', limit: 2, windowMs: 1_000 }, nowMs: 1 },
     ]);
-    expect(await admin.get('app1:lc:{p}:a')).toBe('A');
-    expect(await admin.zcard('app1:lc:{p}:rl')).toBe(1);
+    expect(await redis.admin.get('app1:lc:{p}:a')).toBe('A');
+    expect(await redis.admin.zcard('app1:lc:{p}:rl')).toBe(1);
     expect(await store.get('lc:{p}:a')).toBe('A');
     expect(await store.deleteIfEquals('lc:{p}:a', 'A')).toBe(true);
-    expect(await admin.exists('app1:lc:{p}:a', 'lc:{p}:a')).toBe(0);
+    expect(await redis.admin.exists('app1:lc:{p}:a', 'lc:{p}:a')).toBe(0);
   });
 
   it('treats state of the other algorithm as none when a policy switches algorithm', async () => {
@@ -89,7 +70,7 @@ describe.skipIf(!REDIS_AVAILABLE)('redis store', () => {
     expect((await store.rateLimit(key, window, 1_000)).allowed).toBe(true);
     expect((await store.rateLimit(key, window, 1_000)).allowed).toBe(false);
     expect((await store.rateLimit(key, gcra, 1_000)).allowed).toBe(true);
-    expect(await admin.type(key)).toBe('string');
+    expect(await redis.admin.type(key)).toBe('string');
   });
 
   it('rejects malformed rate-limit policies with TypeError before sending', async () => {
@@ -109,10 +90,10 @@ describe.skipIf(!REDIS_AVAILABLE)('redis store', () => {
   it('reloads its scripts by itself after SCRIPT FLUSH', async () => {
     const store = open();
     expect(await store.deleteIfEquals('lc:{flush}:a', 'x')).toBe(false);
-    await admin.script('FLUSH');
+    await redis.admin.script('FLUSH');
     const policy = { algorithm: 'gcra' as const, limit: 2, windowMs: 1_000 };
     expect(await store.deleteIfEquals('lc:{flush}:a', 'x')).toBe(false);
-    await admin.script('FLUSH');
+    await redis.admin.script('FLUSH');
     // A batch is one script call too: ioredis answers NOSCRIPT by sending the script itself.
     const [decision] = await store.batch([{ op: 'rateLimit', key: 'lc:{flush}:rl', policy, nowMs: 0 }]);
     expect(decision).toMatchObject({ allowed: true, remaining: 1 });
@@ -120,7 +101,7 @@ describe.skipIf(!REDIS_AVAILABLE)('redis store', () => {
 
   it('rejects a batch whose op fails (a key of another type) with StoreUnavailableError, without keys or values', async () => {
     const store = open();
-    await admin.zadd('lc:{wrong}:z', 1, 'm');
+    await redis.admin.zadd('lc:{wrong}:z', 1, 'm');
     const batch = store.batch([
       { op: 'set', key: 'lc:{wrong}:a', value: 'secret-value', ttlMs: 10_000 },
       { op: 'get', key: 'lc:{wrong}:z' },
@@ -130,14 +111,14 @@ describe.skipIf(!REDIS_AVAILABLE)('redis store', () => {
     expect(error).toBeInstanceOf(StoreUnavailableError);
     expect(String((error as Error).message)).not.toMatch(/secret-value|lc:\{wrong\}/);
     // The script stopped at the failing op: what came after it did not run.
-    expect(await admin.exists('lc:{wrong}:b')).toBe(0);
+    expect(await redis.admin.exists('lc:{wrong}:b')).toBe(0);
   });
 
   it('uses a client it is given, with the recommended options, and quits it on close', async () => {
-    const client = new Redis(server.url, redisClientOptions(300));
+    const client = new Redis(redis.server.url, redisClientOptions(300));
     const store = createRedisStore({ client, commandTimeoutMs: 300 });
     await store.set('lc:{given}:a', 'A', 10_000);
-    expect(await admin.get('lc:{given}:a')).toBe('A');
+    expect(await redis.admin.get('lc:{given}:a')).toBe('A');
     await store.close();
     await new Promise((resolve) => (client.status === 'end' ? resolve(undefined) : client.once('end', resolve)));
     await expect(store.get('lc:{given}:a')).rejects.toBeInstanceOf(StoreUnavailableError);
