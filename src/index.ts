@@ -25,6 +25,7 @@ export type { LiveRuntime, RuntimeOptions, RuntimeResponse } from './runtime/ind
 export { createLiveComponents } from './runtime/setup.js';
 export type { LiveComponentsOptions } from './runtime/setup.js';
 export { livecomponents, ACTION_BODY_LIMIT } from './http/plugin.js';
+export { DEFAULT_PAGE_HEADERS, ACTION_HEADERS } from './http/security-headers.js';
 export type { LiveComponentsPluginOptions, LiveComponentsDecorator } from './http/plugin.js';
 export type { PageView } from './http/page.js';
 export { serverOptions } from './http/server-options.js';

@@ -14,6 +14,7 @@ import { registerClientAsset } from './client-asset.js';
 import { sendError } from './error-mapping.js';
 import { createPageView, type PageView } from './page.js';
 import { requestInfo } from './request-info.js';
+import { ACTION_HEADERS, pageHeadersOf } from './security-headers.js';
 import { createSessionCookie, type SessionCookie } from './session-cookie.js';
 
 /** Largest action body accepted (PROTOCOL §3: 413 beyond). */
@@ -28,6 +29,13 @@ export interface LiveComponentsPluginOptions {
   secureCookies?: boolean;
   /** Path of the browser runtime bundle. @default the package's dist/client/livecomponents.js */
   clientBundlePath?: string;
+  /**
+   * Changes to the headers of pages served through `view()` (security-headers.ts): a string sets a
+   * header, `false` drops one. For example a fuller policy:
+   * `{ 'content-security-policy': "default-src 'self'; frame-ancestors 'none'" }`.
+   * @default DEFAULT_PAGE_HEADERS (no framing by other origins, nosniff, no shared caching)
+   */
+  pageHeaders?: Readonly<Record<string, string | false>>;
 }
 
 export interface LiveComponentsDecorator {
@@ -46,12 +54,13 @@ declare module 'fastify' {
 const plugin: FastifyPluginAsync<LiveComponentsPluginOptions> = async (app, options) => {
   const { runtime } = options;
   const sessionCookie = createSessionCookie(options.secureCookies ?? false);
+  const pageHeaders = pageHeadersOf(options.pageHeaders);
   if (!app.hasRequestDecorator('cookies')) await app.register(cookie);
 
   app.decorate('livecomponents', {
     runtime,
     cookie: sessionCookie,
-    view: (request: FastifyRequest, reply: FastifyReply) => createPageView(runtime, sessionCookie, request, reply),
+    view: (request: FastifyRequest, reply: FastifyReply) => createPageView(runtime, sessionCookie, request, reply.headers(pageHeaders)),
   } satisfies LiveComponentsDecorator);
 
   // A callback hook, not an async one: no promise per response on the hot path.
@@ -78,7 +87,7 @@ async function actionRoute(app: FastifyInstance, opts: { runtime: LiveRuntime; s
       done(new LiveError('INVALID_REQUEST', { message: 'The body is not valid JSON.' }), undefined);
     }
   });
-  app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
+  app.setErrorHandler((error, request, reply) => sendError(error, request, reply.headers(ACTION_HEADERS)));
   // JSON.stringify's text; the HTML the idempotency record just encoded is not escaped twice.
   app.setReplySerializer(serializeActionBody);
 
@@ -86,7 +95,7 @@ async function actionRoute(app: FastifyInstance, opts: { runtime: LiveRuntime; s
     // Only parsed here: the pipeline verifies the session in its first store round trip.
     const session = runtime.sessions.fromCookie(sessionCookie.read(request));
     const res = await runtime.handleAction(requestInfo(request), request.body, session);
-    return reply.code(res.status).headers(res.headers).send(res.body);
+    return reply.code(res.status).headers(ACTION_HEADERS).headers(res.headers).send(res.body);
   });
 }
 

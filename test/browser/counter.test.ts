@@ -2,6 +2,8 @@
  * The reference app in a real browser: the runtime served by the plugin, real sessions, CSRF,
  * idempotency and rate limits. Each test gets a fresh browser context (a fresh session).
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { freePort } from '../helpers/ports.js';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -221,5 +223,26 @@ describe.runIf(browserTestsEnabled('reference app in Chromium'))('reference app 
     expect(await acting(() => increment.click())).toBe(200);
     await expect.poll(() => text('[data-count]')).toBe('1');
     expect(actionRequests).toBe(4);
+  });
+
+  it('refuses to be framed by another origin (clickjacking a payment), and may be framed by its own', async () => {
+    const framer = (src: string) => `<!doctype html><title>frame</title><iframe id="victim" src="${src}" width="600" height="400"></iframe>`;
+    // The other origin is a real server on another loopback port: a page from outside loopback would
+    // be refused by Chromium's private-network rules whatever the app's headers say.
+    const attacker = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(framer(`${base}/payment`)));
+    await new Promise<void>((resolve) => attacker.listen(0, '127.0.0.1', resolve));
+    await page.route(`${base}/framed-here`, (route) => route.fulfill({ contentType: 'text/html', body: framer(`${base}/payment`) }));
+    const paymentFrame = () => page.frames().find((f) => f !== page.mainFrame());
+    try {
+      await page.goto(`http://127.0.0.1:${(attacker.address() as AddressInfo).port}/`);
+      await expect.poll(() => paymentFrame()?.url()).toBe('chrome-error://chromewebdata/');
+      expect(await paymentFrame()?.locator('[data-balance]').count()).toBe(0);
+
+      await page.goto(`${base}/framed-here`);
+      await expect.poll(() => paymentFrame()?.url()).toBe(`${base}/payment`);
+      await expect.poll(() => paymentFrame()?.locator('[data-balance]').textContent()).toBe('1000');
+    } finally {
+      attacker.close();
+    }
   });
 });

@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_PAGE_HEADERS, pageHeadersOf } from './security-headers.js';
+
+describe('page headers', () => {
+  it('default to no framing by other origins, a pinned <base>, nosniff, a referrer policy and no shared caching', () => {
+    expect(pageHeadersOf()).toEqual({
+      'content-security-policy': "base-uri 'self'; frame-ancestors 'self'",
+      'x-frame-options': 'SAMEORIGIN',
+      'x-content-type-options': 'nosniff',
+      'referrer-policy': 'strict-origin-when-cross-origin',
+      'cache-control': 'private, no-cache',
+    });
+    expect(Object.isFrozen(pageHeadersOf())).toBe(true);
+  });
+
+  it('take the app’s changes, names in any case; false drops a header', () => {
+    const headers = pageHeadersOf({ 'Content-Security-Policy': "default-src 'self'; frame-ancestors 'none'", 'X-Frame-Options': 'DENY', 'referrer-policy': false, 'permissions-policy': 'camera=()' });
+    expect(headers).toEqual({
+      'content-security-policy': "default-src 'self'; frame-ancestors 'none'",
+      'x-frame-options': 'DENY',
+      'x-content-type-options': 'nosniff',
+      'cache-control': 'private, no-cache',
+      'permissions-policy': 'camera=()',
+    });
+    expect(DEFAULT_PAGE_HEADERS['referrer-policy']).toBe('strict-origin-when-cross-origin');
+  });
+
+  it('refuse what is not a header: bad names, line breaks (response splitting), non-strings', () => {
+    const badOnes: Record<string, string | false>[] = [{ 'bad name': 'x' }, { '': 'x' }, { 'x-a': 'one\r\nset-cookie: a=b' }, { 'x-a': 'nul\0' }, { 'x-a': 1 as unknown as string }, { 'x-a': true as unknown as string }];
+    for (const bad of badOnes) {
+      expect(() => pageHeadersOf(bad), JSON.stringify(bad)).toThrow(TypeError);
+    }
+  });
+});
