@@ -2,7 +2,9 @@
  * The Redis store on a real Redis Cluster of three masters on loopback ports: the shared contract,
  * plus batches and reads whose keys live on every node (hash tags per session/client).
  */
-import { Cluster } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
+import { main } from '../../src/cli/index.js';
+import { prepareChecks, redisEvictionCheck, runCheck } from '../../src/ops/health/checks.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { storeKeys } from '../../src/store/keys.js';
 import { createRedisStore, redisClusterOptions } from '../../src/store/redis/index.js';
@@ -99,5 +101,39 @@ describe.skipIf(!REDIS_AVAILABLE)('Redis Cluster (3 masters)', () => {
     expect(trips).toBe(1);
     const second = await store.batch(sessions.map((s) => ({ op: 'deleteIfEquals', key: storeKeys.idempotency(`s:${s}`, 'key'), expected: 'claim 0' })));
     expect(second).toEqual(sessions.map((_, i) => i === 0));
+  });
+
+  it('finds the one master that may evict keys (health check and doctor --connect), and none once it is fixed', async () => {
+    const [node] = cluster.nodes;
+    const admin = new Redis(node!.url);
+    const env = { REDIS_URL: cluster.nodes.map((n) => n.url).join(','), DATABASE_URL: 'sqlite::memory:' };
+    const doctor = async () => {
+      const out: string[] = [];
+      const code = await main(['doctor', '--connect'], { env, out: (l) => out.push(l), err: (l) => out.push(l) });
+      return { code, lines: out.filter((l) => / (redis-server|clock):/.test(l)) };
+    };
+    const client = newClient();
+    const [check] = prepareChecks([redisEvictionCheck(client)]);
+    try {
+      await admin.config('SET', 'maxmemory', '64mb');
+      await admin.config('SET', 'maxmemory-policy', 'volatile-lru');
+      // Three masters and no replicas: every node is a master.
+      expect((await admin.role())[0]).toBe('master');
+      expect(await runCheck(check!, 3_000, 3_000)).toMatchObject({ status: 'warn', output: expect.stringContaining(`127.0.0.1:${node!.port}: maxmemory-policy is volatile-lru`) });
+      const bad = await doctor();
+      expect(bad.code).toBe(1);
+      expect(bad.lines[0]).toMatch(new RegExp(`^FAIL redis-server: Redis 127\\.0\\.0\\.1:${node!.port}: maxmemory-policy is volatile-lru`));
+      await admin.config('SET', 'maxmemory', '0');
+      expect((await runCheck(check!, 3_000, 3_000)).status).toBe('pass');
+      const good = await doctor();
+      expect(good.code).toBe(0);
+      expect(good.lines[0]).toMatch(/^ok {2}redis-server: a Redis Cluster of 3 masters answers, never evicts our keys; AOF is off/);
+      expect(good.lines[1]).toMatch(/^ok {2}clock: within 1000 ms of Redis [+−]\d+ ms$/);
+    } finally {
+      await admin.config('SET', 'maxmemory', '0');
+      await admin.config('SET', 'maxmemory-policy', 'noeviction');
+      admin.disconnect();
+      client.disconnect();
+    }
   });
 });
