@@ -23,6 +23,8 @@ export function evictionRiskOf(infoMemory: string): string | null {
  */
 export async function readEvictionRisk(client: Redis | Cluster): Promise<string | null> {
   const nodes = client.isCluster ? (client as Cluster).nodes('master') : [client as Redis];
+  // A Cluster client that has not connected yet knows no master: that is not "nothing to fear".
+  if (nodes.length === 0) throw new Error('no master node is known');
   const risks = await Promise.all(
     nodes.map(async (node) => {
       const risk = evictionRiskOf(await node.info('memory'));
