@@ -51,7 +51,8 @@ describe.skipIf(!REDIS_AVAILABLE)('Redis eviction policy', () => {
     await configure('allkeys-lfu', '64mb');
     const demo = await demoApp({ REDIS_URL: redis.server.url, HEALTH_TOKEN: 'h'.repeat(32) });
     try {
-      await redisClientOf(demo.app.livecomponents.runtime.store)!.ping();
+      const client = redisClientOf(demo.app.livecomponents.runtime.store)!;
+      await new Promise((resolve) => (client.status === 'ready' ? resolve(undefined) : client.once('ready', resolve)));
       const health = await demo.app.inject({ method: 'GET', url: '/health', headers: { authorization: `Bearer ${'h'.repeat(32)}` } });
       expect(health.statusCode).toBe(200);
       const doc = health.json();
