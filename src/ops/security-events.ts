@@ -18,6 +18,7 @@ export const SECURITY_EVENTS = [
   'authn_token_reuse',
   'session_created',
   'session_logout',
+  'session_use_after_expire',
 ] as const;
 
 export type SecurityEventName = (typeof SECURITY_EVENTS)[number];

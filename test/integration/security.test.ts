@@ -64,6 +64,19 @@ describe('CSRF over HTTP', () => {
     expect(res.json().state).toEqual({ count: 2 });
   });
 
+  it('an action of an expired session is refused and logged as session_use_after_expire, not as a CSRF attack', async () => {
+    const demo = await start();
+    const c = await demo.client('/');
+    await demo.app.livecomponents.runtime.sessions.destroy(demo.app.livecomponents.runtime.sessions.fromCookie(c.cookie.split('=')[1])!);
+    const res = await c.action('counter:main', 'increment');
+    expect(res.statusCode).toBe(403);
+    expect(res.json().code).toBe('CSRF_TOKEN_INVALID');
+    expect(demo.events.events.filter((e) => e.event === 'session_use_after_expire')).toEqual([
+      expect.objectContaining({ level: 'INFO', description: 'Action for an unknown or expired session' }),
+    ]);
+    expect(count(demo.events, 'malicious_csrf')).toBe(0);
+  });
+
   it('refuses a request without a session cookie', async () => {
     const demo = await start();
     const c = await demo.client('/');

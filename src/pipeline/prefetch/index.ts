@@ -51,8 +51,10 @@ export function createPrefetchStage(options: PrefetchStageOptions): Stage {
       const checked = sessions.checkRecord(ctx.session, results[0] as string | null);
       let outcome: Outcome;
       if (checked.session === null) {
-        // The cookie's session is gone (expired, signed out elsewhere): the page must reload.
-        events.emit({ event: 'malicious_csrf', level: 'INFO', description: 'Action for an unknown or expired session', request: ctx.request });
+        // The cookie's session is gone (expired, signed out elsewhere): the page must reload. Its own
+        // event, not `malicious_csrf`: users coming back to an old tab are no attack, and must not
+        // set off the CSRF alert.
+        events.emit({ event: 'session_use_after_expire', level: 'INFO', description: 'Action for an unknown or expired session', request: ctx.request });
         outcome = fail(new LiveError('CSRF_TOKEN_INVALID'));
       } else {
         if (checked.touch !== null) deferred.push(checked.touch);
