@@ -88,5 +88,7 @@ describe('new sessions per client (newSessionLimit)', () => {
     await d.app.close();
     ({ demo: d } = await start({ newSessionLimit: false }));
     expect((await Promise.all(Array.from({ length: 100 }, () => visit(d, '192.0.2.1')))).filter(stored)).toHaveLength(100);
+    // A limit that is not a positive whole number stops start-up, not the first visitor.
+    for (const bad of [{ limit: 0 }, { windowSeconds: 1.5 }, { limit: -1 }]) await expect(demoApp({}, { newSessionLimit: bad }), JSON.stringify(bad)).rejects.toThrow(TypeError);
   });
 });

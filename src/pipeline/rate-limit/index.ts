@@ -1,10 +1,9 @@
 /**
  * The rate-limit stage (PROTOCOL §3): one atomic store step per action call, keyed by client
- * (`u:<user id>` when signed in, else `ip:<client ip>`, an IPv6 client counted by its network:
- * client-ip.ts) and component action. Every limited
- * response carries `X-RateLimit-*` and the IETF draft-10 `RateLimit-Policy` / `RateLimit` fields;
- * a refusal answers 429 `RATE_LIMIT_EXCEEDED` with `Retry-After` and logs
- * `excess_rate_limit_exceeded`.
+ * (`u:<user id>` when signed in, else `ip:<client ip>`, IPv6 by network: client-ip.ts) and
+ * component action. Every limited response carries `X-RateLimit-*` and the IETF draft-10
+ * `RateLimit-Policy` / `RateLimit` fields; a refusal answers 429 `RATE_LIMIT_EXCEEDED` with
+ * `Retry-After` and logs `excess_rate_limit_exceeded`.
  *
  * Allowlisted IPs skip the stage entirely: no store call and no rate-limit headers, since no
  * limit applies to them.

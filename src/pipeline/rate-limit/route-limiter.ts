@@ -13,6 +13,7 @@ import type { SecurityEventSink } from '../../ops/security-events.js';
 import type { Session } from '../../session/types.js';
 import type { RateLimitAlgorithm, Store } from '../../store/types.js';
 import { createActionContext, ok, type RequestInfo } from '../types.js';
+import { positiveInteger } from '../options.js';
 import { createRateLimitStage } from './index.js';
 
 export interface RouteLimit {
@@ -62,7 +63,9 @@ export function createRouteLimiter<R extends string>(options: RouteLimiterOption
   });
   const actions = new Map<string, ResolvedAction>();
   for (const route of Object.keys(options.routes) as R[]) {
-    const { limit, windowSeconds } = options.routes[route];
+    // Checked here, at start-up: the stage would only check a policy at its first request.
+    const limit = positiveInteger('Rate limit', `${options.name}.${route}.limit`, options.routes[route].limit);
+    const windowSeconds = positiveInteger('Rate limit', `${options.name}.${route}.windowSeconds`, options.routes[route].windowSeconds);
     actions.set(
       route,
       Object.freeze({
