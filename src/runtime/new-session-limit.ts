@@ -10,6 +10,13 @@ import type { RequestInfo } from '../pipeline/types.js';
 import type { Store } from '../store/types.js';
 import type { SecurityOptions } from './stages.js';
 
+/**
+ * 300 a minute: a burst of 300 first visits, then 5 a second. Generous on purpose — an office or a
+ * carrier's NAT puts many first visits behind one address, and a test suite opens many sessions — yet
+ * one source can store at most 5 sessions a second instead of as many as it can send.
+ */
+export const DEFAULT_NEW_SESSIONS = Object.freeze({ limit: 300, windowSeconds: 60 });
+
 /** Loopback: the machine itself (health checks, tests, a proxy on the same host). */
 const LOOPBACK = ['127.0.0.0/8', '::1'] as const;
 
@@ -22,7 +29,7 @@ export function createNewSessionGate(options: SecurityOptions & { store: Store; 
   const allowlist = [...(options.rateLimit?.allowlist ?? []), ...(limit.exemptLoopback === false ? [] : LOOPBACK)];
   const limiter = createRouteLimiter({
     name: '~session',
-    routes: { create: { limit: limit.limit ?? 60, windowSeconds: limit.windowSeconds ?? 60 } },
+    routes: { create: { limit: limit.limit ?? DEFAULT_NEW_SESSIONS.limit, windowSeconds: limit.windowSeconds ?? DEFAULT_NEW_SESSIONS.windowSeconds } },
     algorithm: 'gcra',
     store: options.store,
     events: options.events,

@@ -51,7 +51,7 @@ export interface SecurityOptions {
    * cookie — and its actions are refused until a later visit. Loopback clients (the machine itself,
    * tests; a proxy whose clients are all loopback means `TRUST_PROXY` is missing) are exempt unless
    * `exemptLoopback` is false; `rateLimit.allowlist` applies too. `false` turns the limit off.
-   * @default { limit: 60, windowSeconds: 60 } (a burst of 60, then one a second)
+   * @default { limit: 300, windowSeconds: 60 } (a burst of 300, then five a second)
    */
   newSessionLimit?: false | { limit?: number; windowSeconds?: number; exemptLoopback?: boolean };
   /**

@@ -1,11 +1,12 @@
 /**
  * `newSessionLimit`: every cookie-less page view stores a session and its components' state, so the
- * number of new sessions a signed-out client may start is limited (60 per 60 s by default). Past it
+ * number of new sessions a signed-out client may start is limited (300 per 60 s by default). Past it
  * the page still renders, with nothing stored and no cookie. Adversarial: concurrent floods, IPv6
  * address rotation, loopback exemption, visitors who already have a session.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { manualClock } from '../../src/core/clock.js';
+import { DEFAULT_NEW_SESSIONS } from '../../src/runtime/new-session-limit.js';
 import type { LiveComponentsOptions } from '../../src/runtime/setup.js';
 import { createMemoryStore } from '../../src/store/memory/index.js';
 import { demoApp } from '../helpers/demo.js';
@@ -29,9 +30,10 @@ const stored = (res: { headers: Record<string, unknown> }) => res.headers['set-c
 const token = (body: string) => /<meta name="csrf-token" content="([^"]*)"/.exec(body)?.[1];
 
 describe('new sessions per client (newSessionLimit)', () => {
-  it('stores 60 new sessions of a client, then renders pages that store nothing, set no cookie and say so', async () => {
+  it('stores 300 new sessions of a client, then renders pages that store nothing, set no cookie and say so', async () => {
     const { demo: d, store } = await start();
-    for (let i = 0; i < 60; i++) expect(stored(await visit(d, '192.0.2.1')), String(i)).toBe(true);
+    expect(DEFAULT_NEW_SESSIONS).toEqual({ limit: 300, windowSeconds: 60 });
+    for (let i = 0; i < 300; i++) expect(stored(await visit(d, '192.0.2.1')), String(i)).toBe(true);
     const writes = [vi.spyOn(store, 'set'), vi.spyOn(store, 'claim'), vi.spyOn(store, 'batch')];
     const page = await visit(d, '192.0.2.1');
     expect(page.statusCode).toBe(200);
@@ -55,25 +57,26 @@ describe('new sessions per client (newSessionLimit)', () => {
     expect(stored(await visit(d, '192.0.2.2'))).toBe(true);
   });
 
-  it('admits exactly 60 of 200 concurrent first visits from addresses of one IPv6 /56', async () => {
+  it('admits exactly 300 of 500 concurrent first visits from addresses of one IPv6 /56', async () => {
     const { demo: d } = await start();
-    const pages = await Promise.all(Array.from({ length: 200 }, (_, i) => visit(d, `2001:db8:5:77${(i % 256).toString(16).padStart(2, '0')}::${i + 1}`)));
+    const pages = await Promise.all(Array.from({ length: 500 }, (_, i) => visit(d, `2001:db8:5:77${(i % 256).toString(16).padStart(2, '0')}::${i + 1}`)));
     expect(pages.every((p) => p.statusCode === 200)).toBe(true);
-    expect(pages.filter(stored)).toHaveLength(60);
+    expect(pages.filter(stored)).toHaveLength(300);
     expect(stored(await visit(d, '2001:db8:5:7800::1'))).toBe(true);
   });
 
-  it('does not count visitors who have a session; refills one a second (GCRA)', async () => {
+  it('does not count visitors who have a session; refills five a second (GCRA)', async () => {
     const { demo: d, clock } = await start();
     const first = await d.client('/', '192.0.2.9');
-    for (let i = 0; i < 59; i++) await visit(d, '192.0.2.9');
+    for (let i = 0; i < 299; i++) await visit(d, '192.0.2.9');
     expect(stored(await visit(d, '192.0.2.9'))).toBe(false);
     // The visitor with a cookie keeps its session and its components.
     expect((await first.action('counter:main', 'increment')).statusCode).toBe(200);
     const again = await visit(d, '192.0.2.9', { cookie: first.cookie });
     expect(again.body).toMatch(/<output[^>]*data-count[^>]*>1<\/output>/);
     expect(token(again.body)).not.toBe('');
-    clock.advance(1_000);
+    // Five a second: one every 200 ms.
+    clock.advance(200);
     expect(stored(await visit(d, '192.0.2.9'))).toBe(true);
     expect(stored(await visit(d, '192.0.2.9'))).toBe(false);
   });
