@@ -15,9 +15,9 @@ export interface PageView {
   /** The visitor's session; an unstored one (no cookie) when `stored` is false. */
   readonly session: Session;
   /**
-   * `false` when this visitor has no session and its client started too many lately
-   * (`newSessionLimit`): the page renders, components in their initial state, but nothing is
-   * stored and no cookie is set, so its actions are refused (403) until a later visit.
+   * `false` when this visitor has no session and either its client started too many lately
+   * (`newSessionLimit`) or the request is a `HEAD`: the page renders, components in their initial
+   * state, but nothing is stored and no cookie is set, so its actions are refused (403) until a later visit.
    */
   readonly stored: boolean;
   /** The session's signed-in user (the app's `resolveUser`), or `null`: for a nav, a greeting. */
@@ -40,8 +40,9 @@ export async function createPageView(
 ): Promise<PageView> {
   let session = await runtime.sessions.load(cookie.read(request));
   if (session === null) {
-    // Too many new sessions from this client: render, store nothing.
-    if (!(await runtime.admitNewSession(requestInfo(request)))) return unstoredView(runtime, runtime.sessions.ephemeral());
+    // A HEAD answer has no body, so no token or component to use a session for (uptime monitors
+    // probe with HEAD every few seconds); and a client that started too many: render, store nothing.
+    if (request.method === 'HEAD' || !(await runtime.admitNewSession(requestInfo(request)))) return unstoredView(runtime, runtime.sessions.ephemeral());
     session = await runtime.sessions.create();
     cookie.write(reply, session);
   }

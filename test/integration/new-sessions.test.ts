@@ -57,6 +57,19 @@ describe('new sessions per client (newSessionLimit)', () => {
     expect(stored(await visit(d, '192.0.2.2'))).toBe(true);
   });
 
+  it('a HEAD request without a session stores nothing and takes no budget; a later GET gets a session', async () => {
+    const { demo: d, store } = await start({ newSessionLimit: { limit: 1, windowSeconds: 60, exemptLoopback: false } });
+    const writes = [vi.spyOn(store, 'set'), vi.spyOn(store, 'claim'), vi.spyOn(store, 'batch'), vi.spyOn(store, 'rateLimit')];
+    for (let i = 0; i < 3; i++) {
+      const head = await d.app.inject({ method: 'HEAD', url: '/', remoteAddress: '192.0.2.20' });
+      expect(head.statusCode).toBe(200);
+      expect(stored(head)).toBe(false);
+      expect(head.headers['x-frame-options']).toBe('SAMEORIGIN');
+    }
+    for (const write of writes) expect(write).not.toHaveBeenCalled();
+    expect(stored(await visit(d, '192.0.2.20'))).toBe(true);
+  });
+
   it('admits exactly 300 of 500 concurrent first visits from addresses of one IPv6 /56', async () => {
     const { demo: d } = await start();
     const pages = await Promise.all(Array.from({ length: 500 }, (_, i) => visit(d, `2001:db8:5:77${(i % 256).toString(16).padStart(2, '0')}::${i + 1}`)));
