@@ -19,12 +19,18 @@ export interface SuccessDetail {
 
 /**
  * `detail` of `lc:error`: the server's `code`, `error`, and `retry_after` (429) / `errors` (400) when
- * sent. `reloaded` (409 `STATE_INVALID` only): whether the component was reloaded from the page.
+ * sent. `reloaded` (409 `STATE_INVALID` and 403 `CSRF_TOKEN_INVALID` only): whether the component was
+ * reloaded from its page.
  */
 export type ErrorDetail = { componentId: string; action: string; reloaded?: boolean } & ActionError;
 
-/** The server's code for stored state that failed verification: the component is reloaded. */
-const STATE_INVALID = 'STATE_INVALID';
+/**
+ * Answers after which the component is reloaded from its page: its stored state failed verification
+ * (`STATE_INVALID`), or the page's token no longer fits the session (`CSRF_TOKEN_INVALID`: the session
+ * expired, or a sign-in or sign-out in another tab replaced it) — the page brings a fresh instance and
+ * a token of the session now in force. The action is not sent again: the user acted on stale markup.
+ */
+const RELOADING_CODES: ReadonlySet<string> = new Set(['STATE_INVALID', 'CSRF_TOKEN_INVALID']);
 /** The server's code for params refused by the action's schema: its `errors` are shown by field. */
 const VALIDATION_FAILED = 'VALIDATION_FAILED';
 
@@ -42,7 +48,7 @@ export function findRoot(doc: Document, componentId: string): Element | null {
   return doc.querySelector(`[${ATTR.id}="${CSS.escape(componentId)}"]`);
 }
 
-/** `reload`: fetches a component afresh (reload.ts); without it, `STATE_INVALID` is only reported. */
+/** `reload`: fetches a component afresh (reload.ts); without it, those answers are only reported. */
 export function createInvoker(transport: Transport, reload?: ComponentReloader): Invoker {
   /** Component ids with an action in flight. */
   const inFlight = new Set<string>();
@@ -69,10 +75,8 @@ export function createInvoker(transport: Transport, reload?: ComponentReloader):
         outcome = { type: 'ok', detail: idempotency === undefined ? { componentId, action, state } : { componentId, action, state, idempotency } };
       } else {
         const detail: ErrorDetail = { componentId, action, ...result.error };
-        // The instance's stored state is unusable (tampered, or sealed with a retired key): the page
-        // renders a fresh one. Done while the instance still counts as busy, so no click goes out
-        // against the old markup meanwhile.
-        if (result.error.code === STATE_INVALID && reload !== undefined) {
+        // Done while the instance still counts as busy, so no click goes out against the old markup meanwhile.
+        if (RELOADING_CODES.has(result.error.code) && reload !== undefined) {
           const fresh = await reload(componentId);
           if (fresh !== null) morphCurrent(fresh.outerHTML);
           detail.reloaded = fresh !== null;

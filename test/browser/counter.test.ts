@@ -245,4 +245,23 @@ describe.runIf(browserTestsEnabled('reference app in Chromium'))('reference app 
       attacker.close();
     }
   });
+
+  it('after the session ends elsewhere, a click reloads the component into a new session, and the next click counts there', async () => {
+    await open('/');
+    const increment = page.locator(`[${ATTR.action}="increment"]`);
+    await acting(() => increment.click());
+    await expect.poll(() => text('[data-count]')).toBe('1');
+    const before = (await context.cookies()).find((c) => c.name === 'lc_session')!.value;
+    const { sessions } = demo.app.livecomponents.runtime;
+    await sessions.destroy(sessions.fromCookie(before)!);
+
+    expect(await acting(() => increment.click())).toBe(403);
+    await expect.poll(() => events.length).toBe(2);
+    expect(events[1]).toMatchObject({ type: 'lc:error', detail: { code: 'CSRF_TOKEN_INVALID', reloaded: true } });
+    const after = (await context.cookies()).find((c) => c.name === 'lc_session')!.value;
+    expect(after).not.toBe(before);
+    expect(await text('[data-count]')).toBe('0');
+    expect(await acting(() => increment.click())).toBe(200);
+    await expect.poll(() => text('[data-count]')).toBe('1');
+  });
 });

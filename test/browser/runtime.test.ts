@@ -280,6 +280,20 @@ describe.runIf(browserTestsEnabled('browser runtime (scripted server)'))('browse
     expect(calls[1]?.headers[HEADERS.csrfToken]).toBe('token-fresh');
   });
 
+  it('on 403 CSRF_TOKEN_INVALID (session replaced or expired) reloads the component and takes the page’s token; the action is not resent', async () => {
+    handler = (_call, i) => (i === 0 ? { status: 403, body: { error: 'Invalid security token.', code: 'CSRF_TOKEN_INVALID', request_id: 'r1' } } : success(i + 10));
+    pageAnswer = () => ({ status: 200, contentType: 'text/html', body: PAGE.replace('content="token-0"', 'content="token-new-session"').replace(render(0), render(4)) });
+    await page.getByText('bump', { exact: true }).click();
+    await expect.poll(() => events.length).toBe(1);
+    expect(events[0]?.detail).toMatchObject({ status: 403, code: 'CSRF_TOKEN_INVALID', reloaded: true });
+    expect(calls).toHaveLength(1);
+    expect(await text('[data-n]')).toBe('4');
+    expect(await meta()).toBe('token-new-session');
+    await page.getByText('bump', { exact: true }).click();
+    await expect.poll(() => text('[data-n]')).toBe('11');
+    expect(calls[1]?.headers[HEADERS.csrfToken]).toBe('token-new-session');
+  });
+
   it('on 409 STATE_INVALID leaves the markup and reports reloaded: false when the page cannot give the component', async () => {
     handler = () => ({ status: 409, body: { error: 'Reload.', code: 'STATE_INVALID', request_id: 'r1' } });
     const answers = [

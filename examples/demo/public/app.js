@@ -1,9 +1,12 @@
 // Shows action errors (lc:error) in the page's status line; clears it on success.
 const flash = () => document.querySelector('[data-flash]');
 document.addEventListener('lc:error', (event) => {
-  const { error, code, retry_after: retryAfter } = event.detail;
+  const { error, code, retry_after: retryAfter, reloaded } = event.detail;
   const el = flash();
-  if (el) el.textContent = retryAfter ? `${error} (retry in ${retryAfter} s)` : `${error} [${code}]`;
+  if (!el) return;
+  // The runtime already brought the component up to date (stale state or session): only a new try is needed.
+  if (reloaded) el.textContent = `This part of the page was out of date and has been refreshed. Please try again. [${code}]`;
+  else el.textContent = retryAfter ? `${error} (retry in ${retryAfter} s)` : `${error} [${code}]`;
 });
 document.addEventListener('lc:success', () => {
   const el = flash();
