@@ -15,6 +15,8 @@ import BetterSqlite3 from 'better-sqlite3';
 import { type Cluster, Redis } from 'ioredis';
 import { Kysely, sql, SqliteDialect } from 'kysely';
 import type { AppConfig } from '../ops/config.js';
+import { withDeadline } from '../core/deadline.js';
+import { messageOf } from '../core/errors.js';
 import { redisTarget } from '../runtime/backends.js';
 import { createDatabase } from '../sql/database.js';
 import { pendingMigrations } from '../sql/migrate.js';
@@ -67,16 +69,16 @@ async function checkRedis(url: string | undefined, timeoutMs: number, now: () =>
   let cause: Error | undefined;
   client.on('error', (error: Error) => (cause ??= error));
   try {
-    await withDeadline(client.connect(), timeoutMs, 'connecting');
-    await withDeadline(client.ping(), timeoutMs, 'PING');
+    await within(client.connect(), timeoutMs, 'connecting');
+    await within(client.ping(), timeoutMs, 'PING');
     const problems: string[] = [];
-    const risk = await withDeadline(readEvictionRisk(client), timeoutMs, 'INFO memory');
+    const risk = await within(readEvictionRisk(client), timeoutMs, 'INFO memory');
     if (risk !== null) problems.push(`Redis ${risk}`);
     const node = client.isCluster ? ((client as Cluster).nodes('master')[0] as Redis) : (client as Redis);
-    const persistence = await withDeadline(node.info('persistence'), timeoutMs, 'INFO persistence');
+    const persistence = await within(node.info('persistence'), timeoutMs, 'INFO persistence');
     const aof = /^aof_enabled:1\s*$/m.test(persistence);
     const sent = now();
-    const [seconds, micros] = (await withDeadline(node.time(), timeoutMs, 'TIME')) as [string | number, string | number];
+    const [seconds, micros] = (await within(node.time(), timeoutMs, 'TIME')) as [string | number, string | number];
     const received = now();
     readings.push({ service: 'Redis', skewMs: (sent + received) / 2 - (Number(seconds) * 1000 + Number(micros) / 1000) });
     const kind = client.isCluster ? `a Redis Cluster of ${(client as Cluster).nodes('master').length} masters` : 'Redis';
@@ -152,18 +154,11 @@ function nearestExisting(path: string): string {
   return current;
 }
 
-function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+/** `promise`, or an error naming `what` once `ms` pass. */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  return withDeadline(promise, ms, () => new Error(`${what} timed out after ${ms} ms`));
 }
 
 const ok = (name: ServiceCheckName, summary: string): ServiceCheckResult => ({ name, ok: true, summary, problems: [] });
 const fail = (name: ServiceCheckName, problem: string): ServiceCheckResult => ({ name, ok: false, summary: '', problems: [problem] });
 const result = (name: ServiceCheckName, problems: string[], summary: string): ServiceCheckResult => ({ name, ok: problems.length === 0, summary, problems });
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message || error.name : String(error);
-}

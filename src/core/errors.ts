@@ -93,6 +93,11 @@ export class ActionTimeoutError extends LiveError {
   }
 }
 
+/** The text of anything thrown, for a log line or a report: an Error's message (else its name), or the value as text. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message || error.name : String(error);
+}
+
 export function isLiveError(value: unknown): value is LiveError {
   return value instanceof LiveError;
 }

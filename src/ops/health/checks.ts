@@ -5,6 +5,8 @@
  */
 import { sql, type QueryExecutorProvider } from 'kysely';
 import { type Clock, systemClock } from '../../core/clock.js';
+import { withDeadline } from '../../core/deadline.js';
+import { messageOf } from '../../core/errors.js';
 import type { Cluster, Redis } from 'ioredis';
 import { readEvictionRisk } from '../../store/redis/eviction.js';
 import type { Store } from '../../store/types.js';
@@ -82,28 +84,24 @@ class CheckTimeoutError extends Error {
   }
 }
 
+const checkTimeout = (ms: number) => new CheckTimeoutError(ms);
+
 /**
  * Runs one check within `timeoutMs`. A pass slower than `warnMs` is `warn`: the dependency answers,
  * but slowly enough that someone should look. Never rejects.
  */
 export async function runCheck(c: PreparedCheck, timeoutMs: number, warnMs: number, clock: Clock = systemClock): Promise<CheckResult> {
   const started = performance.now();
-  let timer: NodeJS.Timeout | undefined;
   let output: string | undefined;
   let failed = false;
   let warning: string | undefined;
   try {
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new CheckTimeoutError(timeoutMs)), timeoutMs);
-    });
     // `new Promise` turns a synchronous throw inside check() into a rejection like any other.
-    const result = await Promise.race([new Promise<void | HealthWarning>((resolve) => resolve(c.check())), timeout]);
+    const result = await withDeadline(new Promise<void | HealthWarning>((resolve) => resolve(c.check())), timeoutMs, checkTimeout);
     if (typeof result === 'object' && result !== null && typeof result.warn === 'string') warning = result.warn;
   } catch (error) {
     failed = true;
-    output = error instanceof Error ? error.message || error.name : String(error);
-  } finally {
-    clearTimeout(timer);
+    output = messageOf(error);
   }
   const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
   const slow = !failed && durationMs > warnMs;
@@ -171,7 +169,7 @@ export function redisEvictionCheck(client: Redis | Cluster, name = 'redis'): Hea
       try {
         risk = await readEvictionRisk(client);
       } catch (error) {
-        risk = `could not read the eviction policy (${error instanceof Error ? error.message : String(error)})`;
+        risk = `could not read the eviction policy (${messageOf(error)})`;
       }
       return risk === null ? undefined : { warn: risk };
     },

@@ -10,6 +10,7 @@
  * to stop too. A synchronous action cannot be interrupted.
  */
 import { publicStateOf, type ComponentDefinition, type ComponentContext, type StateShape } from '../../core/component.js';
+import { withDeadline } from '../../core/deadline.js';
 import { ActionTimeoutError } from '../../core/errors.js';
 import { escapeHtml, type SafeHtml } from '../../core/html.js';
 import { ATTR } from '../../core/wire.js';
@@ -29,7 +30,7 @@ export function createExecutor(options: ExecutorOptions): (ctx: ActionContext) =
 async function executeAction(ctx: ActionContext, timeoutMs: number): Promise<Outcome> {
   let nextState = ctx.action.run(ctx.state, ctx.params, ctx.componentContext);
   // Only a promise needs a timer: the common synchronous action costs nothing more.
-  if (nextState instanceof Promise) nextState = await withDeadline(nextState, timeoutMs, ctx);
+  if (nextState instanceof Promise) nextState = await withDeadline(nextState, timeoutMs, (ms) => actionTimeout(ctx, ms));
   if (typeof nextState !== 'object' || nextState === null || Array.isArray(nextState)) {
     // A bug in the component, not a client error: answered as 500 without detail.
     throw new TypeError(`Action ${ctx.component.name}.${ctx.action.name} must return the new state object`);
@@ -42,26 +43,11 @@ async function executeAction(ctx: ActionContext, timeoutMs: number): Promise<Out
   });
 }
 
-/** `work`'s outcome, or `ActionTimeoutError` once `ms` pass (whatever `work` does later is ignored). */
-function withDeadline<T>(work: Promise<T>, ms: number, ctx: ActionContext): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      const error = new ActionTimeoutError(`Action ${ctx.component.name}.${ctx.action.name} did not finish within ${ms} ms`);
-      // Outside calls the action passed `ctx.signal` to stop as well.
-      if (ctx.componentContext instanceof ActionComponentContext) ctx.componentContext.abort(error);
-      reject(error);
-    }, ms);
-    work.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        reject(error);
-      },
-    );
-  });
+/** The error of an action past its deadline; outside calls it passed `ctx.signal` to stop as well. */
+function actionTimeout(ctx: ActionContext, ms: number): ActionTimeoutError {
+  const error = new ActionTimeoutError(`Action ${ctx.component.name}.${ctx.action.name} did not finish within ${ms} ms`);
+  if (ctx.componentContext instanceof ActionComponentContext) ctx.componentContext.abort(error);
+  return error;
 }
 
 /** Renders an instance inside its root element `<div data-lc-id="…">`. */

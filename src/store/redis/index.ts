@@ -26,6 +26,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Redis, type Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { withDeadline } from '../../core/deadline.js';
 import { StoreUnavailableError } from '../../core/errors.js';
 import type { RateLimitDecision, Store, StoreOp, StoreOpResult } from '../types.js';
 import { afterThisTurn } from '../after-this-turn.js';
@@ -196,14 +197,14 @@ export function createRedisStore(options: RedisStoreOptions): Store {
       if (client.status !== 'ready') return Promise.reject(new StoreUnavailableError(`Redis is not connected (${client.status}).`));
       onRoundTrip?.(operation);
       coalesce();
-      return withDeadline(send(), timeoutMs);
+      return withinDeadline(send(), timeoutMs);
     }
     // Start-up: wait for the first connection, within this call's deadline.
     const started = performance.now();
-    return withDeadline(connection.firstAttempt, timeoutMs).then(() => {
+    return withinDeadline(connection.firstAttempt, timeoutMs).then(() => {
       if (closed || client.status !== 'ready') throw new StoreUnavailableError('Redis is not connected.');
       onRoundTrip?.(operation);
-      return withDeadline(send(), Math.max(1, timeoutMs - (performance.now() - started)));
+      return withinDeadline(send(), Math.max(1, timeoutMs - (performance.now() - started)));
     });
   }
 
@@ -262,7 +263,7 @@ export function createRedisStore(options: RedisStoreOptions): Store {
     try {
       if (client.status === 'ready') {
         onRoundTrip?.('close');
-        await withDeadline(client.quit(), timeoutMs);
+        await withinDeadline(client.quit(), timeoutMs);
       }
     } catch {
       // Quitting politely failed: drop the connection below.
@@ -299,20 +300,12 @@ export function createRedisStore(options: RedisStoreOptions): Store {
  * Settles like `promise`, or rejects with `StoreUnavailableError` after `ms`; any other failure
  * becomes a `StoreUnavailableError` too (its message stays in the log detail, never on the wire).
  */
-function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new StoreUnavailableError(`Redis did not answer within ${Math.round(ms)} ms.`)), ms);
-    promise.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        reject(toUnavailable(error));
-      },
-    );
-  });
+function withinDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return withDeadline(promise, ms, redisTimeout, toUnavailable);
+}
+
+function redisTimeout(ms: number): StoreUnavailableError {
+  return new StoreUnavailableError(`Redis did not answer within ${Math.round(ms)} ms.`);
 }
 
 function toUnavailable(error: unknown): StoreUnavailableError {
