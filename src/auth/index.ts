@@ -58,16 +58,7 @@ export interface Auth {
 export async function registerAuth(app: FastifyInstance, options: RegisterAuthOptions): Promise<Auth> {
   const origins = resolveApiOrigins(options.appOrigin, options.allowedOrigins ?? []);
   const service = createAuthService(options);
-  const limiter = createAuthLimiter({
-    store: options.store,
-    events: options.events,
-    clock: options.clock,
-    limits: options.limits,
-    allowlist: options.rateLimit?.allowlist,
-    ipv6PrefixLength: options.rateLimit?.ipv6PrefixLength,
-    failOpen: options.rateLimit?.failOpen,
-    onFailOpen: options.rateLimit?.onFailOpen,
-  });
+  const limiter = createAuthLimiter({ store: options.store, events: options.events, clock: options.clock, limits: options.limits, ...options.rateLimit });
   const cleanup = startTokenCleanup({
     db: options.db,
     store: options.store,

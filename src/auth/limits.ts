@@ -5,10 +5,8 @@
  *
  * The algorithm is the exact sliding window: never more than the limit in any trailing minute.
  */
-import type { Clock } from '../core/clock.js';
-import type { SecurityEventSink } from '../ops/security-events.js';
+import type { RateLimitStageOptions } from '../pipeline/rate-limit/index.js';
 import { createRouteLimiter, type RouteLimit, type RouteLimiter } from '../pipeline/rate-limit/route-limiter.js';
-import type { Store } from '../store/types.js';
 
 export type { LimitDecision, RouteLimit } from '../pipeline/rate-limit/route-limiter.js';
 
@@ -23,19 +21,10 @@ export const AUTH_LIMITS: Readonly<Record<LimitedRoute, RouteLimit>> = Object.fr
   'reset-password': { limit: 5, windowSeconds: 60 },
 });
 
-export interface AuthLimiterOptions {
-  store: Store;
-  events: SecurityEventSink;
-  clock?: Clock;
+/** The stage's options (store, events, clock, allowlist, IPv6 networks, fail-open), as for actions. */
+export interface AuthLimiterOptions extends Omit<RateLimitStageOptions, 'defaults'> {
   /** Override some limits (tests, or a stricter deployment). @default AUTH_LIMITS */
   limits?: Partial<Record<LimitedRoute, RouteLimit>>;
-  /** CIDRs never limited, as for actions. @default [] */
-  allowlist?: readonly string[];
-  /** IPv6 clients count by their network of this many bits, as for actions. @default 56 */
-  ipv6PrefixLength?: number;
-  /** Admit requests when the store is down, as for actions. @default false */
-  failOpen?: boolean;
-  onFailOpen?: (error: unknown) => void;
 }
 
 export type AuthLimiter = RouteLimiter<LimitedRoute>;
@@ -43,7 +32,8 @@ export type AuthLimiter = RouteLimiter<LimitedRoute>;
 export const AUTH_PSEUDO_COMPONENT = '~auth';
 
 export function createAuthLimiter(options: AuthLimiterOptions): AuthLimiter {
+  const { limits = {}, ...stageOptions } = options;
   const routes = { ...AUTH_LIMITS };
-  for (const route of Object.keys(AUTH_LIMITS) as LimitedRoute[]) routes[route] = options.limits?.[route] ?? AUTH_LIMITS[route];
-  return createRouteLimiter({ ...options, name: AUTH_PSEUDO_COMPONENT, routes, algorithm: 'sliding-window' });
+  for (const route of Object.keys(AUTH_LIMITS) as LimitedRoute[]) routes[route] = limits[route] ?? AUTH_LIMITS[route];
+  return createRouteLimiter({ ...stageOptions, name: AUTH_PSEUDO_COMPONENT, routes, algorithm: 'sliding-window' });
 }

@@ -7,35 +7,24 @@
  */
 import { html } from '../../core/html.js';
 import { NEVER_ABORTED, type ComponentDefinition, type ResolvedAction } from '../../core/component.js';
-import type { Clock } from '../../core/clock.js';
 import type { LiveError } from '../../core/errors.js';
-import type { SecurityEventSink } from '../../ops/security-events.js';
 import type { Session } from '../../session/types.js';
-import type { RateLimitAlgorithm, Store } from '../../store/types.js';
+import type { RateLimitAlgorithm } from '../../store/types.js';
 import { createActionContext, ok, type RequestInfo } from '../types.js';
 import { positiveInteger } from '../options.js';
-import { createRateLimitStage } from './index.js';
+import { createRateLimitStage, type RateLimitStageOptions } from './index.js';
 
 export interface RouteLimit {
   limit: number;
   windowSeconds: number;
 }
 
-export interface RouteLimiterOptions<R extends string> {
+/** The stage's options (store, events, clock, allowlist, IPv6 networks, fail-open), with routes instead of defaults. */
+export interface RouteLimiterOptions<R extends string> extends Omit<RateLimitStageOptions, 'defaults'> {
   /** The pseudo component's name: `~` and a word (`~auth`). */
   name: `~${string}`;
   routes: Readonly<Record<R, RouteLimit>>;
   algorithm: RateLimitAlgorithm;
-  store: Store;
-  events: SecurityEventSink;
-  clock?: Clock;
-  /** CIDRs never limited, as for actions. @default [] */
-  allowlist?: readonly string[];
-  /** IPv6 clients count by their network of this many bits, as for actions. @default 56 */
-  ipv6PrefixLength?: number;
-  /** Admit requests when the store is down, as for actions. @default false */
-  failOpen?: boolean;
-  onFailOpen?: (error: unknown) => void;
 }
 
 export type LimitDecision =
@@ -51,21 +40,13 @@ const NO_SESSION: Session = Object.freeze({ id: '', key: '', userId: null, creat
 const PASS = () => Promise.resolve(ok({ html: '', state: {} }));
 
 export function createRouteLimiter<R extends string>(options: RouteLimiterOptions<R>): RouteLimiter<R> {
-  const stage = createRateLimitStage({
-    store: options.store,
-    events: options.events,
-    clock: options.clock,
-    defaults: { algorithm: options.algorithm },
-    allowlist: options.allowlist ? [...options.allowlist] : [],
-    ipv6PrefixLength: options.ipv6PrefixLength,
-    failOpen: options.failOpen ?? false,
-    onFailOpen: options.onFailOpen,
-  });
+  const { name, routes, algorithm, ...stageOptions } = options;
+  const stage = createRateLimitStage({ ...stageOptions, defaults: { algorithm } });
   const actions = new Map<string, ResolvedAction>();
-  for (const route of Object.keys(options.routes) as R[]) {
+  for (const route of Object.keys(routes) as R[]) {
     // Checked here, at start-up: the stage would only check a policy at its first request.
-    const limit = positiveInteger('Rate limit', `${options.name}.${route}.limit`, options.routes[route].limit);
-    const windowSeconds = positiveInteger('Rate limit', `${options.name}.${route}.windowSeconds`, options.routes[route].windowSeconds);
+    const limit = positiveInteger('Rate limit', `${name}.${route}.limit`, routes[route].limit);
+    const windowSeconds = positiveInteger('Rate limit', `${name}.${route}.windowSeconds`, routes[route].windowSeconds);
     actions.set(
       route,
       Object.freeze({
@@ -75,17 +56,17 @@ export function createRouteLimiter<R extends string>(options: RouteLimiterOption
         run: () => ({}),
         rateLimit: limit,
         rateLimitWindow: windowSeconds,
-        rateLimitAlgorithm: options.algorithm,
+        rateLimitAlgorithm: algorithm,
       }),
     );
   }
-  const component: ComponentDefinition = Object.freeze({ name: options.name, initialState: {}, publicState: [], actions, render: () => html`` });
-  const componentContext = Object.freeze({ user: null, componentId: `${options.name}:api`, instance: 'api', signal: NEVER_ABORTED });
+  const component: ComponentDefinition = Object.freeze({ name, initialState: {}, publicState: [], actions, render: () => html`` });
+  const componentContext = Object.freeze({ user: null, componentId: `${name}:api`, instance: 'api', signal: NEVER_ABORTED });
 
   return {
     async check(route, request) {
       const action = actions.get(route);
-      if (action === undefined) throw new TypeError(`No rate limit for route "${route}" of ${options.name}`);
+      if (action === undefined) throw new TypeError(`No rate limit for route "${route}" of ${name}`);
       const ctx = createActionContext({
         request,
         body: { componentId: componentContext.componentId, action: route, params: {}, csrfToken: undefined, idempotencyKey: undefined },
