@@ -6,7 +6,7 @@
  */
 import { CHECKS, type CheckName } from '../ops/config-rules.js';
 import { runServiceChecks, type ServiceCheckName, type ServiceCheckOptions } from './doctor-services.js';
-import { ENV_VARIABLES, invalidVariables, parseEnv, type ConfigIssue, type EnvVariable } from '../ops/config.js';
+import { ENV_VARIABLES, invalidVariables, parseEnv, type AppConfig, type ConfigIssue, type EnvVariable } from '../ops/config.js';
 
 export interface DoctorCheckResult {
   readonly name: CheckName | ServiceCheckName;
@@ -42,6 +42,24 @@ const OWNER = new Map<EnvVariable, CheckName>(CHECKS.flatMap((check) => check.va
  * for (const line of report.lines) console.log(line);
  */
 export function runDoctor(env: Readonly<Record<string, string | undefined>>, options: DoctorOptions = {}): DoctorReport {
+  const { config, checks } = environmentChecks(env, options);
+  return report(checks, config.production);
+}
+
+/**
+ * `runDoctor`, then the checks only the services can answer (`doctor --connect`): Redis, the SQL
+ * database and the clocks, asked read-only.
+ */
+export async function runDoctorConnected(
+  env: Readonly<Record<string, string | undefined>>,
+  options: DoctorOptions & ServiceCheckOptions = {},
+): Promise<DoctorReport> {
+  const { config, checks } = environmentChecks(env, options);
+  return report([...checks, ...(await runServiceChecks(config, options))], config.production);
+}
+
+/** The checks that read only the environment, and the configuration they read. */
+function environmentChecks(env: Readonly<Record<string, string | undefined>>, options: DoctorOptions): { config: AppConfig; checks: DoctorCheckResult[] } {
   const { config, issues } = parseEnv(options.production ? { ...env, NODE_ENV: 'production' } : env);
   const invalid = invalidVariables(issues);
   const formatProblems = (name: CheckName): ConfigIssue[] =>
@@ -55,20 +73,7 @@ export function runDoctor(env: Readonly<Record<string, string | undefined>>, opt
       return result(check.name, [...formatProblems(check.name), ...own], outcome.summary);
     }),
   ];
-  return report(checks, config.production);
-}
-
-/**
- * `runDoctor`, then the checks only the services can answer (`doctor --connect`): Redis, the SQL
- * database and the clocks, asked read-only.
- */
-export async function runDoctorConnected(
-  env: Readonly<Record<string, string | undefined>>,
-  options: DoctorOptions & ServiceCheckOptions = {},
-): Promise<DoctorReport> {
-  const offline = runDoctor(env, options);
-  const { config } = parseEnv(options.production ? { ...env, NODE_ENV: 'production' } : env);
-  return report([...offline.checks, ...(await runServiceChecks(config, options))], offline.production);
+  return { config, checks };
 }
 
 function report(checks: readonly DoctorCheckResult[], production: boolean): DoctorReport {
