@@ -10,7 +10,7 @@ import { storeKeys } from '../../src/store/keys.js';
 import { createRedisStore, redisClusterOptions } from '../../src/store/redis/index.js';
 import { runStoreContract } from '../../src/store/contract.js';
 import type { Store, StoreOp } from '../../src/store/types.js';
-import { REDIS_AVAILABLE, startRedisCluster, type RedisCluster } from './server.js';
+import { REDIS_AVAILABLE, startRedisCluster, whenReady, type RedisCluster } from './server.js';
 
 describe.skipIf(!REDIS_AVAILABLE)('Redis Cluster (3 masters)', () => {
   let cluster: RedisCluster;
@@ -117,7 +117,7 @@ describe.skipIf(!REDIS_AVAILABLE)('Redis Cluster (3 masters)', () => {
     try {
       // Before the client knows the cluster, the check says it could not read (never a false pass).
       expect(await runCheck(check!, 3_000, 3_000)).toMatchObject({ status: 'warn', output: expect.stringMatching(/^could not read the eviction policy/) });
-      await new Promise((resolve) => (client.status === 'ready' ? resolve(undefined) : client.once('ready', resolve)));
+      await whenReady(client);
       await admin.config('SET', 'maxmemory', '64mb');
       await admin.config('SET', 'maxmemory-policy', 'volatile-lru');
       // Three masters and no replicas: every node is a master.

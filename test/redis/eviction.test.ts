@@ -7,7 +7,7 @@ import { redisEvictionCheck, prepareChecks, runCheck } from '../../src/ops/healt
 import { warnOnEvictionRisk } from '../../src/store/redis/eviction.js';
 import { redisClientOf } from '../../src/store/redis/index.js';
 import { demoApp } from '../helpers/demo.js';
-import { REDIS_AVAILABLE, sleep, useRedisServer } from './server.js';
+import { REDIS_AVAILABLE, sleep, useRedisServer, whenReady } from './server.js';
 
 describe.skipIf(!REDIS_AVAILABLE)('Redis eviction policy', () => {
   const redis = useRedisServer();
@@ -52,7 +52,7 @@ describe.skipIf(!REDIS_AVAILABLE)('Redis eviction policy', () => {
     const demo = await demoApp({ REDIS_URL: redis.server.url, HEALTH_TOKEN: 'h'.repeat(32) });
     try {
       const client = redisClientOf(demo.app.livecomponents.runtime.store)!;
-      await new Promise((resolve) => (client.status === 'ready' ? resolve(undefined) : client.once('ready', resolve)));
+      await whenReady(client);
       const health = await demo.app.inject({ method: 'GET', url: '/health', headers: { authorization: `Bearer ${'h'.repeat(32)}` } });
       expect(health.statusCode).toBe(200);
       const doc = health.json();

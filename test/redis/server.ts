@@ -247,3 +247,8 @@ export function useRedisServer() {
     },
   };
 }
+
+/** Resolves once `client` is connected (ioredis refuses commands before that: no offline queue). */
+export function whenReady(client: { status: string; once(event: 'ready', listener: () => void): unknown }): Promise<void> {
+  return new Promise((resolve) => (client.status === 'ready' ? resolve() : client.once('ready', () => resolve())));
+}
