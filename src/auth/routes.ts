@@ -9,9 +9,9 @@
  * (before the body is even parsed, so malformed requests count too).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import secureJson from 'secure-json-parse';
 import { LiveError } from '../core/errors.js';
 import { sendError } from '../http/error-mapping.js';
+import { useJsonBodies } from '../http/json-body.js';
 import { requestInfo } from '../http/request-info.js';
 import { errorResponse } from '../runtime/index.js';
 import type { RefreshCookie } from './cookie.js';
@@ -52,15 +52,8 @@ function tokenAnswer(tokens: IssuedTokens) {
 export async function authRoutes(app: FastifyInstance, options: AuthRoutesOptions): Promise<void> {
   const { service, limiter, cookie, origins } = options;
 
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: AUTH_BODY_LIMIT }, (_req, text, done) => {
-    if ((text as string).trim() === '') return done(null, undefined);
-    try {
-      done(null, secureJson.parse(text as string, undefined, { protoAction: 'error', constructorAction: 'error' }));
-    } catch {
-      done(new LiveError('INVALID_REQUEST', { message: 'The body is not valid JSON.' }), undefined);
-    }
-  });
+  // A POST without a body (refresh, logout) reads nothing from it.
+  useJsonBodies(app, { bodyLimit: AUTH_BODY_LIMIT, allowEmpty: true });
   app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
   app.addHook('onSend', async (_request, reply) => {
     reply.header('cache-control', 'no-store').header('pragma', 'no-cache');

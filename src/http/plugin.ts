@@ -5,13 +5,12 @@
 import cookie from '@fastify/cookie';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import secureJson from 'secure-json-parse';
-import { LiveError } from '../core/errors.js';
 import { HEADERS, ROUTES } from '../core/wire.js';
 import type { LiveRuntime } from '../runtime/index.js';
 import { serializeActionBody } from './action-json.js';
 import { registerClientAsset } from './client-asset.js';
-import { sendError } from './error-mapping.js';
+import { logFailure, sendError } from './error-mapping.js';
+import { useJsonBodies } from './json-body.js';
 import { createPageView, type PageView } from './page.js';
 import { requestInfo } from './request-info.js';
 import { ACTION_HEADERS, pageHeadersOf } from './security-headers.js';
@@ -73,20 +72,10 @@ const plugin: FastifyPluginAsync<LiveComponentsPluginOptions> = async (app, opti
   await app.register(actionRoute, { runtime, sessionCookie });
 };
 
-/** `__proto__` and `constructor.prototype` keys are refused, not silently merged (one object, not one per request). */
-const JSON_PARSE_OPTIONS = { protoAction: 'error', constructorAction: 'error' } as const;
-
 /** The action route lives in its own context: only JSON is parsed there, errors map to our codes. */
 async function actionRoute(app: FastifyInstance, opts: { runtime: LiveRuntime; sessionCookie: SessionCookie }): Promise<void> {
   const { runtime, sessionCookie } = opts;
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: ACTION_BODY_LIMIT }, (_req, text, done) => {
-    try {
-      done(null, secureJson.parse(text as string, undefined, JSON_PARSE_OPTIONS));
-    } catch {
-      done(new LiveError('INVALID_REQUEST', { message: 'The body is not valid JSON.' }), undefined);
-    }
-  });
+  useJsonBodies(app, { bodyLimit: ACTION_BODY_LIMIT });
   app.setErrorHandler((error, request, reply) => sendError(error, request, reply.headers(ACTION_HEADERS)));
   // JSON.stringify's text; the HTML the idempotency record just encoded is not escaped twice.
   app.setReplySerializer(serializeActionBody);
@@ -95,6 +84,7 @@ async function actionRoute(app: FastifyInstance, opts: { runtime: LiveRuntime; s
     // Only parsed here: the pipeline verifies the session in its first store round trip.
     const session = runtime.sessions.fromCookie(sessionCookie.read(request));
     const res = await runtime.handleAction(requestInfo(request), request.body, session);
+    if (res.failure !== undefined) logFailure(request, res.failure, (res.body as { code: string }).code);
     return reply.code(res.status).headers(ACTION_HEADERS).headers(res.headers).send(res.body);
   });
 }

@@ -1,7 +1,8 @@
 /**
  * Fastify server options the framework relies on: request ids in and out, the body limit, the
  * `TRUST_PROXY` semantics for client IPs (only a trusted proxy's `X-Forwarded-For` counts), a
- * time limit for receiving a request, and PROTOCOL's error shape for requests Node's parser refuses.
+ * time limit for receiving a request, and PROTOCOL's error shape for requests Node's parser or
+ * Fastify's router refuses.
  */
 import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
@@ -9,6 +10,7 @@ import { LogController, type FastifyHttpOptions, type FastifyServerOptions } fro
 import { HEADERS } from '../core/wire.js';
 import { LOG_FIELDS } from '../ops/logging/fields.js';
 import { answerClientError } from './client-errors.js';
+import { sendError } from './error-mapping.js';
 import { ACTION_BODY_LIMIT } from './plugin.js';
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
@@ -49,6 +51,9 @@ export function serverOptions(options: {
     logController: new LogController({ requestIdLogLabel: LOG_FIELDS.requestId }),
     // Requests Node's parser refused answer in PROTOCOL's error shape too (see client-errors.ts).
     clientErrorHandler: answerClientError,
+    // And so do the URLs Fastify's router refuses (a malformed percent-encoding such as `/%`); such a
+    // reply skips the app's hooks, so the request id header is set here.
+    frameworkErrors: (error, request, reply) => sendError(error, request, reply.header(HEADERS.requestId, request.id)),
     genReqId: (req) => {
       const incoming = req.headers[HEADERS.requestId];
       return typeof incoming === 'string' && REQUEST_ID_RE.test(incoming) ? incoming : randomUUID();

@@ -47,6 +47,11 @@ export interface ActionContext {
   /** Response headers stages add (rate-limit fields, `Idempotent-Replayed`…). */
   readonly headers: Record<string, string>;
   /**
+   * Set by the CSRF stage once the request's token verified: from then on every answer, a failure
+   * too, hands the page a fresh token (strict mode has just used up the one it sent).
+   */
+  csrfVerified: boolean;
+  /**
    * Results of the ops stages prepared (see `Stage.prepare`), fetched together in one store round
    * trip; `null` when no prefetch ran (a stage then calls the store itself).
    */
@@ -84,6 +89,7 @@ export function createActionContext(init: ActionContextInit): ActionContext {
     params: undefined,
     state: undefined,
     headers: {},
+    csrfVerified: false,
     prefetched: null,
     deferred: null,
     stageData: undefined,

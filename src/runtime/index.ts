@@ -53,6 +53,11 @@ export interface RuntimeResponse<B = ActionSuccessBody | ErrorBody> {
   status: number;
   body: B;
   headers: Record<string, string>;
+  /**
+   * The error behind a 5xx answer (a component's bug, an action past its time limit, a store that
+   * is down), which the answer does not show: the HTTP layer logs it, the testing helpers rethrow it.
+   */
+  failure?: unknown;
 }
 
 export interface LiveRuntime {
@@ -113,26 +118,35 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
     const ctx = createActionContext({ request, body, session, user, component, action, componentContext });
     const started = performance.now();
     let outcome: Outcome;
+    let failure: unknown;
     try {
       // Without a cookie the CSRF stage refuses at once: nothing to order.
       outcome = await (maybeSession === null ? pipeline(ctx) : serialized(`${session.key}\u0000${body.componentId}`, () => pipeline(ctx)));
     } catch (error) {
       // An action may throw a LiveError on purpose (e.g. VALIDATION_FAILED that depends on state).
-      // Server-side failures (5xx) go up to the HTTP layer, which logs them.
-      if (!isLiveError(error) || error.statusCode >= 500) {
-        const code = isLiveError(error) ? error.code : 'INTERNAL_ERROR';
-        onActionDone?.({ component: component.name, action: action.name, outcome: code, durationMs: performance.now() - started });
-        throw error;
+      if (isLiveError(error) && error.statusCode < 500) outcome = { type: 'error', error };
+      else {
+        // A bug, a timeout, a store outage: answered without detail, logged by the caller. Only our
+        // own errors pick the status: an outside library's error may carry a `statusCode` (a payment
+        // SDK's 402 for a declined card) that says nothing about this request.
+        failure = error;
+        outcome = { type: 'error', error: isLiveError(error) ? error : new LiveError('INTERNAL_ERROR', { cause: error }) };
       }
-      outcome = { type: 'error', error };
     }
     const code = outcome.type === 'ok' ? 'ok' : outcome.error.code;
     onActionDone?.({ component: component.name, action: action.name, outcome: code, durationMs: performance.now() - started });
     if (outcome.type === 'error') {
-      const res = errorResponse(outcome.error, request.requestId, ctx.headers);
-      // A refused action still hands the page a usable token (strict mode consumed the old one),
-      // except on a CSRF refusal, which must not mint tokens for whoever sent it.
-      if (maybeSession !== null && outcome.error.code !== 'CSRF_TOKEN_INVALID') res.body.csrf_token = await csrf.issue(session);
+      const res: RuntimeResponse<ErrorBody> = errorResponse(outcome.error, request.requestId, ctx.headers);
+      if (failure !== undefined) res.failure = failure;
+      // Once its token verified, a refused or failed action still hands the page a usable token
+      // (strict mode used up the one it sent); a request whose token did not verify gets none.
+      if (ctx.csrfVerified) {
+        try {
+          res.body.csrf_token = await csrf.issue(session);
+        } catch {
+          // The store is failing (strict mode keeps tokens there): the answer goes without one.
+        }
+      }
       return res;
     }
     const { html, state, idempotency } = outcome.result;

@@ -123,6 +123,7 @@ export async function callAction<S extends StateShape, A, K extends keyof A & st
     { component_id: component.id, action, params: params ?? {} },
     harness.session,
   );
+  if (res.failure !== undefined) throw res.failure;
   if (res.status !== 200) {
     const body = res.body as ErrorBody;
     const { error, code, request_id: _r, ...fields } = body;

@@ -73,6 +73,17 @@ eachEngine('auth API', (engine) => {
     expect([big.statusCode, big.json().code]).toEqual([413, 'PAYLOAD_TOO_LARGE']);
   });
 
+  it('refuses bodies that are not UTF-8: 400 for bad bytes, 415 for another declared charset', async () => {
+    const raw = (payload: string | Buffer, type = 'application/json') =>
+      t.app.inject({ method: 'POST', url: '/api/v1/auth/register', headers: { 'content-type': type }, payload });
+    // Bytes that are not UTF-8 would become U+FFFD: two different passwords would hash alike.
+    const latin1 = await raw(Buffer.from(`{"email":"a@example.com","password":"pass\xe9word-1"}`, 'latin1'));
+    expect([latin1.statusCode, latin1.json().code, latin1.json().error]).toEqual([400, 'INVALID_REQUEST', 'The body is not valid UTF-8.']);
+    const declared = await raw(JSON.stringify({ email: 'a@example.com', password: PASSWORD }), 'application/json; charset=iso-8859-1');
+    expect([declared.statusCode, declared.json().code]).toEqual([415, 'UNSUPPORTED_MEDIA_TYPE']);
+    expect(await t.db.selectFrom('users').selectAll().execute()).toEqual([]);
+  });
+
   it('accepts the same password typed in another Unicode form (NFKC)', async () => {
     await t.register('uni@example.com', '\ufb01rst caf\u00e9 password');
     expect((await t.post('/login', { email: 'uni@example.com', password: 'first cafe\u0301 password' })).statusCode).toBe(200);

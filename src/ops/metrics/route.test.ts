@@ -1,6 +1,7 @@
 import { request as httpRequest } from 'node:http';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
+import { LiveError } from '../../core/errors.js';
 import { sendError } from '../../http/error-mapping.js';
 import { createMetrics, registerHttpMetrics, registerMetricsRoute, type Metrics } from './index.js';
 
@@ -15,7 +16,7 @@ function appWithRoutes(metrics: Metrics): FastifyInstance {
   apps.push(app);
   registerHttpMetrics(app, metrics);
   app.get('/items/:id', async () => ({ ok: true }));
-  app.setNotFoundHandler((request, reply) => sendError(Object.assign(new Error('Not found'), { statusCode: 404 }), request, reply));
+  app.setNotFoundHandler((request, reply) => sendError(new LiveError('NOT_FOUND'), request, reply));
   return app;
 }
 

@@ -70,6 +70,7 @@ export function createCsrfStage(options: CsrfStageOptions): Stage {
       const token = header ?? ctx.body.csrfToken;
       if (token === undefined || token === '') return refuse(ctx, 'missing');
       if (!(await csrf.verify(ctx.session, token))) return refuse(ctx, 'invalid');
+      ctx.csrfVerified = true;
       return next(ctx);
     },
   };
