@@ -5,12 +5,17 @@
  * Gmail addresses) are not applied: those are different addresses to everyone else.
  */
 import { domainToASCII } from 'node:url';
+import { LONE_SURROGATE_RE } from './password.js';
 
 /** RFC 5321 limits: 64 octets of local part, 254 for the whole address. */
 const MAX_LOCAL = 64;
 const MAX_ADDRESS = 254;
-/** Printable, no spaces, quotes, angle brackets or control characters in the local part. */
-const LOCAL_RE = /^[^\s"<>()[\]\\,;:@\p{Cc}]+$/u;
+/**
+ * Printable, no spaces, quotes, angle brackets, control characters, lone surrogates, or invisible
+ * format characters (zero-width space and joiners, soft hyphen, bidi overrides: each would make an
+ * address that looks like another's a second account) in the local part.
+ */
+const LOCAL_RE = /^[^\s"<>()[\]\\,;:@\p{Cc}\p{Cf}\p{Cs}]+$/u;
 const LABEL_RE = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
 
 /**
@@ -19,7 +24,7 @@ const LABEL_RE = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
  * @example normaliseEmail('zoë@bücher.example') // 'zoë@xn--bcher-kva.example'
  */
 export function normaliseEmail(input: unknown): string | null {
-  if (typeof input !== 'string' || input.length > 1024) return null;
+  if (typeof input !== 'string' || input.length > 1024 || LONE_SURROGATE_RE.test(input)) return null;
   const text = input.trim().normalize('NFC');
   const at = text.lastIndexOf('@');
   if (at <= 0 || at === text.length - 1) return null;

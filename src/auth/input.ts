@@ -5,7 +5,7 @@
  */
 import { LiveError } from '../core/errors.js';
 import { normaliseEmail } from './email.js';
-import { checkPassword } from './password.js';
+import { checkPassword, LONE_SURROGATE_RE } from './password.js';
 
 export type FieldErrors = Record<string, string[]>;
 export type Read<T> = { ok: true; value: T } | { ok: false; error: LiveError };
@@ -14,7 +14,8 @@ export type Read<T> = { ok: true; value: T } | { ok: false; error: LiveError };
 const MAX_SIGN_IN_PASSWORD = 1024;
 export const NAME_MAX_LENGTH = 80;
 
-const CONTROL_RE = /\p{Cc}/u;
+/** Control characters, and lone surrogates (stored as U+FFFD by PostgreSQL, as they are by SQLite). */
+const CONTROL_RE = /[\p{Cc}\p{Cs}]/u;
 
 function object(body: unknown): Record<string, unknown> | null {
   return typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>) : null;
@@ -64,7 +65,8 @@ export function readCredentials(body: unknown): Read<{ email: string; password: 
   const errors: FieldErrors = {};
   const email = normaliseEmail(o.email);
   if (email === null) errors.email = ['Enter a valid email address.'];
-  const ok = typeof o.password === 'string' && o.password.length > 0 && o.password.length <= MAX_SIGN_IN_PASSWORD;
+  const ok =
+    typeof o.password === 'string' && o.password.length > 0 && o.password.length <= MAX_SIGN_IN_PASSWORD && !LONE_SURROGATE_RE.test(o.password);
   if (!ok) errors.password = ['Enter your password.'];
   if (email === null || !ok) return invalid(errors);
   return { ok: true, value: { email, password: (o.password as string).normalize('NFKC') } };

@@ -35,12 +35,19 @@ export const PASSWORD_MAX_LENGTH = 128;
 export type PasswordCheck = { ok: true; password: string } | { ok: false; message: string };
 
 /**
+ * A UTF-16 surrogate without its pair: not a character, and not representable in UTF-8, so argon2
+ * would hash U+FFFD in its place — two different passwords would then verify as one.
+ */
+export const LONE_SURROGATE_RE = /\p{Cs}/u;
+
+/**
  * Normalises (NFKC) and checks the length in code points: 8 to 128. Any character is allowed,
- * spaces included; nothing is trimmed.
+ * spaces included; nothing is trimmed. Text with a lone surrogate (see above) is refused.
  * @example checkPassword('ﬁrst-try-1') // { ok: true, password: 'first-try-1' }
  */
 export function checkPassword(input: unknown): PasswordCheck {
   if (typeof input !== 'string') return { ok: false, message: 'The password must be a string.' };
+  if (LONE_SURROGATE_RE.test(input)) return { ok: false, message: 'The password must be valid Unicode text.' };
   const password = input.normalize('NFKC');
   const length = [...password].length;
   if (length < PASSWORD_MIN_LENGTH || length > PASSWORD_MAX_LENGTH) {

@@ -4,6 +4,11 @@
  * hashed. Statements that must not race are single conditional UPDATEs whose affected rows decide
  * who won (refresh rotation, password-reset redemption).
  *
+ * Every transaction that writes tokens of a user, or revokes all of them, first locks the user's row
+ * (`lockUser`). Without it, on PostgreSQL's READ COMMITTED a rotation committing during a logout-all
+ * or a password reset wrote a successor that the revocation's UPDATEs never saw, and a sign-in whose
+ * password check began before a reset got tokens after it: both outlived the revocation.
+ *
  * Web sign-ins are rows of `access_tokens` too, in a family named `web:<id>`, whose token hash is
  * the hash of a random value thrown away at once: nothing can present them as a bearer token, but
  * logout-all, a password reset and the clean-up reach them like every other grant.
@@ -102,6 +107,20 @@ export function createAuthRepository(db: Kysely<DatabaseSchema>) {
       .execute();
   }
 
+  /**
+   * Locks the user's row until the transaction ends, with an UPDATE that changes nothing (the same
+   * statement on both engines; SQLite takes its write lock). With `passwordHash`: only while the
+   * password is still the one the caller verified. Resolves whether the row was there (and matched).
+   */
+  async function lockUser(trx: Db, userId: string, passwordHash?: string): Promise<boolean> {
+    let update = trx
+      .updateTable('users')
+      .set((eb) => ({ updated_at: eb.ref('updated_at') }))
+      .where('id', '=', userId);
+    if (passwordHash !== undefined) update = update.where('password_hash', '=', passwordHash);
+    return Number((await update.executeTakeFirst()).numUpdatedRows) === 1;
+  }
+
   async function revokeWhere(column: 'family_id' | 'user_id', value: string, now: number, trx: Db = db): Promise<Revoked> {
     const access = await trx
       .updateTable('access_tokens')
@@ -139,8 +158,18 @@ export function createAuthRepository(db: Kysely<DatabaseSchema>) {
       return db.selectFrom('users').select(USER_COLUMNS).where('id', '=', id).executeTakeFirst();
     },
 
-    async setPasswordHash(userId: string, passwordHash: string, now: number): Promise<void> {
-      await db.updateTable('users').set({ password_hash: passwordHash, updated_at: now }).where('id', '=', userId).execute();
+    /**
+     * Replaces the hash of a password just verified (a rehash under new parameters), only while it
+     * is still `previousHash`: a reset committed meanwhile is not undone. Resolves whether it did.
+     */
+    async rehashPassword(userId: string, previousHash: string, passwordHash: string, now: number): Promise<boolean> {
+      const result = await db
+        .updateTable('users')
+        .set({ password_hash: passwordHash, updated_at: now })
+        .where('id', '=', userId)
+        .where('password_hash', '=', previousHash)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) === 1;
     },
 
     /** Resolves whether the user still exists. */
@@ -149,9 +178,16 @@ export function createAuthRepository(db: Kysely<DatabaseSchema>) {
       return Number(result.numUpdatedRows) === 1;
     },
 
-    /** Writes the first access and refresh token of a new family. */
-    async createGrant(grant: TokenGrant, now: number): Promise<void> {
-      await db.transaction().execute((trx) => insertGrant(trx, grant, now));
+    /**
+     * Writes the first access and refresh token of a new family, only while the user's password is
+     * still `verifiedHash` (the one the sign-in just checked). Resolves whether it wrote them.
+     */
+    async createGrant(grant: TokenGrant, now: number, verifiedHash: string): Promise<boolean> {
+      return db.transaction().execute(async (trx) => {
+        if (!(await lockUser(trx, grant.userId, verifiedHash))) return false;
+        await insertGrant(trx, grant, now);
+        return true;
+      });
     },
 
     /**
@@ -162,6 +198,9 @@ export function createAuthRepository(db: Kysely<DatabaseSchema>) {
      */
     async rotateRefresh(refreshHash: string, now: number, next: (row: RefreshRow) => TokenGrant): Promise<RefreshRow | null> {
       return db.transaction().execute(async (trx) => {
+        const owner = await trx.selectFrom('refresh_tokens').select('user_id').where('token_hash', '=', refreshHash).executeTakeFirst();
+        if (owner === undefined || !(await lockUser(trx, owner.user_id))) return null;
+        // Under the lock, this statement sees a revocation committed while it waited for it.
         const rows = await trx
           .updateTable('refresh_tokens')
           .set({ used_at: now })
@@ -206,16 +245,26 @@ export function createAuthRepository(db: Kysely<DatabaseSchema>) {
     revokeFamily: (familyId: string, now: number) => revokeWhere('family_id', familyId, now),
 
     /** Every access token, refresh token and web sign-in of the user. */
-    revokeUser: (userId: string, now: number) => revokeWhere('user_id', userId, now),
+    revokeUser: (userId: string, now: number): Promise<Revoked> =>
+      db.transaction().execute(async (trx) => {
+        await lockUser(trx, userId);
+        return revokeWhere('user_id', userId, now, trx);
+      }),
 
-    /** Records a web sign-in (see the module comment); resolves its id. */
-    async createWebSession(userId: string, unusableHash: string, now: number, expiresAt: number): Promise<string> {
+    /**
+     * Records a web sign-in (see the module comment) while the user's password is still
+     * `verifiedHash`; resolves its id, or `null` when the password changed since it was checked.
+     */
+    async createWebSession(userId: string, unusableHash: string, now: number, expiresAt: number, verifiedHash: string): Promise<string | null> {
       const id = randomUUID();
-      await db
-        .insertInto('access_tokens')
-        .values({ id, user_id: userId, token_hash: unusableHash, family_id: `${WEB_FAMILY_PREFIX}${id}`, expires_at: expiresAt, revoked_at: null, created_at: now })
-        .execute();
-      return id;
+      return db.transaction().execute(async (trx) => {
+        if (!(await lockUser(trx, userId, verifiedHash))) return null;
+        await trx
+          .insertInto('access_tokens')
+          .values({ id, user_id: userId, token_hash: unusableHash, family_id: `${WEB_FAMILY_PREFIX}${id}`, expires_at: expiresAt, revoked_at: null, created_at: now })
+          .execute();
+        return id;
+      });
     },
 
     /** The user of a live web sign-in, or `undefined` when it was revoked, expired or never existed. */
@@ -264,6 +313,7 @@ export function createAuthRepository(db: Kysely<DatabaseSchema>) {
           .execute();
         if (rows.length !== 1) return null;
         const userId = (rows[0] as { user_id: string }).user_id;
+        // Also the user's lock (see lockUser): grants and rotations wait for this transaction.
         await trx.updateTable('users').set({ password_hash: passwordHash, updated_at: now }).where('id', '=', userId).execute();
         await trx.updateTable('password_resets').set({ used_at: now }).where('user_id', '=', userId).where('used_at', 'is', null).execute();
         const revoked = await revokeWhere('user_id', userId, now, trx);

@@ -82,7 +82,7 @@ export async function authRoutes(app: FastifyInstance, options: AuthRoutesOption
   }
 
   app.post('/register', { onRequest: guard('register'), bodyLimit: AUTH_BODY_LIMIT }, async (request, reply) => {
-    const result = await service.register(request.body);
+    const result = await service.register(request.body, requestInfo(request));
     if (result.type === 'error') return fail(reply, request, result.error);
     return reply.code(201).headers(headersOf(request)).send(result.user);
   });

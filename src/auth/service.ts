@@ -111,16 +111,27 @@ export function createAuthService(options: AuthServiceOptions) {
       return null;
     }
     await s.store.delete(failuresKey);
-    if (check.needsRehash) await repo.setPasswordHash(user.id, await hasher.hash(password), clock.now());
+    let verified = user;
+    if (check.needsRehash) {
+      const rehashed = await hasher.hash(password);
+      if (await repo.rehashPassword(user.id, user.password_hash, rehashed, clock.now())) verified = { ...user, password_hash: rehashed };
+    }
     emit('authn_login_success', 'INFO', `User ${user.id} signed in`, request);
-    return user;
+    return verified;
   }
 
-  async function issueTokens(user: UserRow, request: Request): Promise<IssuedTokens> {
+  /** The sign-in's grant was refused: the password changed (a reset) while it was being checked. */
+  function passwordChangedMeanwhile(user: UserRow, request: Request): Failure {
+    emit('authn_login_fail', 'WARN', `Sign-in of user ${user.id} refused: the password changed while it was checked`, request);
+    return fail('INVALID_CREDENTIALS');
+  }
+
+  /** Tokens of a new family, or `null` when the user's password is no longer the one verified. */
+  async function issueTokens(user: UserRow, request: Request): Promise<IssuedTokens | null> {
     const now = clock.now();
     const familyId = randomUUID();
     const { grant, tokens } = grantFor(user.id, familyId, now + s.familyTtlMs, null, now);
-    await repo.createGrant(grant, now);
+    if (!(await repo.createGrant(grant, now, user.password_hash))) return null;
     emit('session_created', 'INFO', `User ${user.id} started token family ${familyId}`, request);
     emit('authn_token_created', 'INFO', `Access and refresh token issued to user ${user.id} (family ${familyId})`, request);
     return tokens;
@@ -150,12 +161,13 @@ export function createAuthService(options: AuthServiceOptions) {
       while (pending.size > 0) await Promise.allSettled([...pending]);
     },
 
-    async register(body: unknown): Promise<Result<{ user: PublicUser }>> {
+    async register(body: unknown, request: Request): Promise<Result<{ user: PublicUser }>> {
       const input = readRegistration(body);
       if (!input.ok) return { type: 'error', error: input.error };
       const passwordHash = await hasher.hash(input.value.password);
       const row = await repo.insertUser({ email: input.value.email, passwordHash, name: input.value.name }, clock.now());
       if (row === 'taken') return fail('EMAIL_TAKEN');
+      emit('user_created', 'INFO', `User ${row.id} registered`, request);
       return { type: 'ok', user: publicUser(row) };
     },
 
@@ -166,7 +178,9 @@ export function createAuthService(options: AuthServiceOptions) {
       if (!input.ok) return { type: 'error', error: input.error };
       const user = await verifyCredentials(input.value.email, input.value.password, request);
       if (user === null) return fail('INVALID_CREDENTIALS');
-      return { type: 'ok', tokens: await issueTokens(user, request), user: publicUser(user) };
+      const tokens = await issueTokens(user, request);
+      if (tokens === null) return passwordChangedMeanwhile(user, request);
+      return { type: 'ok', tokens, user: publicUser(user) };
     },
 
     async refresh(refreshToken: string | undefined, request: Request): Promise<Result<{ tokens: IssuedTokens }>> {
@@ -239,10 +253,18 @@ export function createAuthService(options: AuthServiceOptions) {
     async resetPassword(body: unknown, request: Request): Promise<Result<object>> {
       const input = readReset(body);
       if (!input.ok) return { type: 'error', error: input.error };
-      if (!isTokenShaped(input.value.token)) return fail('RESET_TOKEN_INVALID');
+      if (!isTokenShaped(input.value.token)) {
+        emit('authn_password_change_fail', 'WARN', 'Password reset refused: malformed reset token', request);
+        return fail('RESET_TOKEN_INVALID');
+      }
       const passwordHash = await hasher.hash(input.value.password);
       const redeemed = await repo.redeemPasswordReset(hashToken(input.value.token), passwordHash, clock.now());
-      if (redeemed === null) return fail('RESET_TOKEN_INVALID');
+      if (redeemed === null) {
+        // Guessing reset tokens leaves a trail (the endpoint's rate limit stops it).
+        emit('authn_password_change_fail', 'WARN', 'Password reset refused: unknown, used or expired reset token', request);
+        return fail('RESET_TOKEN_INVALID');
+      }
+      emit('authn_password_change', 'INFO', `Password of user ${redeemed.userId} changed with a reset token`, request);
       emit(
         'authn_token_revoked',
         'INFO',
@@ -255,13 +277,15 @@ export function createAuthService(options: AuthServiceOptions) {
     /**
      * Records a browser sign-in and returns the user id the session carries (`<user id>/<sign-in
      * id>`): `resolveUser` (accounts.ts) accepts it only while that sign-in is live, so logout-all and a
-     * password reset end browser sessions at once, on every instance.
+     * password reset end browser sessions at once, on every instance. Refused (INVALID_CREDENTIALS)
+     * when the password changed since `verifyCredentials` checked it.
      */
-    async startWebSession(user: UserRow, request: Request): Promise<string> {
+    async startWebSession(user: UserRow, request: Request): Promise<Result<{ sessionUserId: string }>> {
       const now = clock.now();
-      const id = await repo.createWebSession(user.id, hashToken(newToken(s.random)), now, now + s.webSessionTtlMs);
+      const id = await repo.createWebSession(user.id, hashToken(newToken(s.random)), now, now + s.webSessionTtlMs, user.password_hash);
+      if (id === null) return passwordChangedMeanwhile(user, request);
       emit('session_created', 'INFO', `User ${user.id} signed in to a browser session`, request);
-      return `${user.id}/${id}`;
+      return { type: 'ok', sessionUserId: `${user.id}/${id}` };
     },
 
     async endWebSession(sessionUserId: string, request: Request): Promise<void> {

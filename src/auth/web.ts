@@ -86,8 +86,9 @@ export function createWebSignIn(options: WebSignInOptions): WebSignIn {
       if (!input.ok) return refused(input.error, limit.headers);
       const user = await service.verifyCredentials(input.value.email, input.value.password, info);
       if (user === null) return refused(new LiveError('INVALID_CREDENTIALS'), limit.headers);
-      const sessionUserId = await service.startWebSession(user, info);
-      const next = await switchSession(reply, session, sessionUserId);
+      const started = await service.startWebSession(user, info);
+      if (started.type === 'error') return refused(started.error, limit.headers);
+      const next = await switchSession(reply, session, started.sessionUserId);
       return { type: 'ok', session: next, user: { id: user.id, email: user.email, name: user.name } };
     },
 

@@ -58,6 +58,10 @@ eachEngine('auth API', (engine) => {
       errors: { password: ['The password must be 8 to 128 characters long.'] },
     });
     expect((await t.post('/register', { email: 'a@example.com', password: PASSWORD, name: 'bad\u0007name' })).statusCode).toBe(400);
+    // Lone surrogates (JSON allows the escape) would be stored or hashed as U+FFFD.
+    expect((await t.post('/register', { email: 'a@example.com', password: 'my pass \ud800xx', name: 'Ada\udc00' })).json()).toMatchObject({
+      errors: { password: ['The password must be valid Unicode text.'], name: ['The name must be 1 to 80 characters, without control characters.'] },
+    });
     expect(await t.db.selectFrom('users').selectAll().execute()).toEqual([]);
   });
 
@@ -106,7 +110,7 @@ eachEngine('auth API', (engine) => {
     expect(res.headers['cache-control']).toBe('no-store');
     expect(res.headers['x-ratelimit-limit']).toBe('5');
     expect(res.headers['x-ratelimit-remaining']).toBe('4');
-    expect(t.takeEvents()).toEqual(['authn_login_success', 'session_created', 'authn_token_created']);
+    expect(t.takeEvents()).toEqual(['user_created', 'authn_login_success', 'session_created', 'authn_token_created']);
   });
 
   it('login: unknown email and wrong password get the same 401 INVALID_CREDENTIALS, with no cookie', async () => {

@@ -93,7 +93,7 @@ eachEngine('password recovery', (engine) => {
     const res = await reset(token, 'a brand new password');
     expect(res.statusCode).toBe(204);
     expect(refreshCookieLine(res)).toBe('refresh_token=; Max-Age=0; Path=/api/v1/auth; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Strict');
-    expect(t.takeEvents()).toEqual(['authn_token_revoked']);
+    expect(t.takeEvents()).toEqual(['authn_password_change', 'authn_token_revoked']);
     for (const s of [a, b]) {
       expect((await t.me(s.access)).statusCode).toBe(401);
       expect((await t.refresh(s.refresh)).statusCode).toBe(401);
@@ -103,6 +103,9 @@ eachEngine('password recovery', (engine) => {
 
     const again = await reset(token, 'yet another password');
     expect([again.statusCode, again.json().code]).toEqual([400, 'RESET_TOKEN_INVALID']);
+    expect(t.events.filter((e) => e.event === 'authn_password_change_fail').map((e) => [e.level, e.description])).toEqual([
+      ['WARN', 'Password reset refused: unknown, used or expired reset token'],
+    ]);
     expect((await t.post('/login', { email: 'ada@example.com', password: 'a brand new password' })).statusCode).toBe(200);
   });
 
@@ -138,6 +141,8 @@ eachEngine('password recovery', (engine) => {
       const res = await reset(token, 'a brand new password');
       expect([res.statusCode, res.json().code], String(token)).toEqual([400, 'RESET_TOKEN_INVALID']);
     }
+    // Each refusal leaves a trace: three malformed tokens, one well-formed but unknown.
+    expect(t.takeEvents().filter((e) => e === 'authn_password_change_fail')).toHaveLength(4);
     await forgot('ada@example.com');
     await t.idle();
     const token = tokenOf(t.mail.messages[0]);

@@ -40,6 +40,12 @@ describe('normaliseEmail', () => {
     ['ada@-example.com', 'label starting with -'],
     ['ada@exa_mple.com', 'underscore in the domain'],
     ['ada\u0000@example.com', 'control character'],
+    ['ca\u200brol@example.com', 'zero-width space (looks like carol@)'],
+    ['carol\u200d@example.com', 'zero-width joiner'],
+    ['ca\u00adrol@example.com', 'soft hyphen'],
+    ['\u202ecarol@example.com', 'right-to-left override'],
+    ['bob\ud800@example.com', 'lone high surrogate (PostgreSQL stores U+FFFD: bob\udc00@ would be the same account)'],
+    ['bob@exa\udc00mple.com', 'lone low surrogate in the domain'],
     [`${'a'.repeat(65)}@example.com`, 'local part over 64'],
     [`ada@${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(63)}.com`, 'address over 254'],
   ])('refuses %j (%s)', (input) => {
@@ -61,6 +67,13 @@ describe('checkPassword', () => {
     expect(checkPassword('x'.repeat(129)).ok).toBe(false);
     expect(checkPassword('🔑'.repeat(129)).ok).toBe(false);
     expect(checkPassword(12345678)).toEqual({ ok: false, message: 'The password must be a string.' });
+  });
+
+  it('refuses a lone surrogate, which would hash as U+FFFD like any other one', () => {
+    const message = { ok: false, message: 'The password must be valid Unicode text.' };
+    expect(checkPassword('my pass \ud800xx')).toEqual(message);
+    expect(checkPassword('my pass \udfffxx')).toEqual(message);
+    expect(checkPassword('my pass 😀 xx').ok).toBe(true); // a pair is one character
   });
 
   it('normalises with NFKC and keeps spaces', () => {
