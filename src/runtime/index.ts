@@ -34,6 +34,8 @@ export interface RuntimeOptions extends SecurityOptions {
   clock?: Clock;
   /** Session idle lifetime in ms. @default 86_400_000 */
   sessionTtlMs?: number;
+  /** Largest state one instance may store (its JSON, UTF-8 bytes); see `StateRepositoryOptions`. @default 1 MiB */
+  maxStateBytes?: number;
   /** Looks up the signed-in user of a session. @default no users (every session is anonymous) */
   resolveUser?: (userId: string) => Promise<User | null>;
   /** Told about every action that reached a known component action (metrics). Must not throw. */
@@ -91,7 +93,7 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
   const clock = options.clock ?? systemClock;
   const registry = createRegistry(options.components);
   const sessions = createSessionManager({ store: options.store, clock, ttlMs: options.sessionTtlMs });
-  const states = createStateRepository({ store: options.store, sealer: options.sealer, ttlMs: sessions.ttlMs });
+  const states = createStateRepository({ store: options.store, sealer: options.sealer, ttlMs: sessions.ttlMs, maxStateBytes: options.maxStateBytes });
   const { csrf, events, resolveUser, onActionDone } = options;
   const stages: Stage[] = buildStages({ ...options, clock, states, sessions });
   const pipeline: Pipeline = composePipeline(stages, createExecutor({ timeoutMs: actionTimeoutOf(options) }));

@@ -49,6 +49,11 @@ export interface LiveComponentsOptions extends SecurityOptions {
   clock?: Clock;
   /** Session idle lifetime in ms. @default 86_400_000 */
   sessionTtlMs?: number;
+  /**
+   * Largest state one component instance may store, its JSON in UTF-8 bytes: past it the action
+   * answers 500 and its state is not stored (src/pipeline/state/repository.ts). @default 1_048_576
+   */
+  maxStateBytes?: number;
   resolveUser?: (userId: string) => Promise<User | null>;
   /** Told about every action that reached a known component action (metrics). @default none */
   onActionDone?: RuntimeOptions['onActionDone'];

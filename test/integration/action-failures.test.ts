@@ -46,6 +46,15 @@ const flaky = defineComponent({
   render: (s) => html`<p>${s.n}</p>`,
 });
 
+/** A list that only grows: each `add` keeps 100,000 more bytes (é: two UTF-8 bytes each). */
+const hoard = defineComponent({
+  name: 'hoard',
+  initialState: { items: [] as string[] },
+  publicState: [],
+  actions: { add: { run: (s: { items: string[] }) => ({ items: [...s.items, '\u00e9'.repeat(50_000)] }) } },
+  render: (s) => html`<p>${s.items.length}</p>`,
+});
+
 interface LogLine {
   level: number;
   msg: string;
@@ -64,7 +73,7 @@ async function start(framework: Partial<LiveComponentsOptions> = {}) {
   const events = memorySecurityEvents();
   app = Fastify(serverOptions({ logger: { level: 'info', stream: { write: (line: string) => void logs.push(JSON.parse(line) as LogLine) } } }));
   const runtime = await createLiveComponents({
-    components: [flaky],
+    components: [flaky, hoard],
     store: createMemoryStore(),
     appOrigin: 'http://localhost:3000',
     stateKeys: randomBytes(32).toString('base64'),
@@ -76,7 +85,8 @@ async function start(framework: Partial<LiveComponentsOptions> = {}) {
   const server = app;
   server.get('/', async (request, reply) => {
     const view = await server.livecomponents.view(request, reply);
-    return reply.type('text/html').send(view.document({ title: 't', body: await view.mount('flaky:main') }));
+    const body = html`${[await view.mount('flaky:main'), await view.mount('hoard:main')]}`;
+    return reply.type('text/html').send(view.document({ title: 't', body }));
   });
   await server.ready();
   return { app: server, logs, events, client: (): Promise<TestClient> => openClient(server, '/') };
@@ -154,6 +164,29 @@ describe("failures in strict mode (csrf rotation 'per-action': each token is use
     const res = await c.action('flaky:main', 'declined', {}, { headers: { 'x-csrf-token': 'v1.forged' } });
     expect(res.statusCode).toBe(403);
     expect(res.json<{ csrf_token?: string }>().csrf_token).toBeUndefined();
+  });
+});
+
+describe('maxStateBytes', () => {
+  it('an action whose state would pass the limit answers 500, logged with the size; the state before it stays, its key is released', async () => {
+    const { app: server, client, logs } = await start({ maxStateBytes: 250_000 });
+    const c = await client();
+    for (const expected of ['<p>1</p>', '<p>2</p>']) expect(String((await c.action('hoard:main', 'add')).json<{ html: string }>().html)).toContain(expected);
+    const over = await c.action('hoard:main', 'add', {}, { headers: { 'idempotency-key': 'grow-3' } });
+    expect([over.statusCode, over.json<{ code: string }>().code]).toEqual([500, 'INTERNAL_ERROR']);
+    expect(logs.filter((l) => l.msg === 'request failed').map((l) => l.err?.message)).toEqual([
+      'The state of hoard:main would be 300020 bytes, over maxStateBytes (250000): not stored',
+    ]);
+    c.token = over.json<{ csrf_token: string }>().csrf_token;
+    // Not cached: the same key runs again (and fails again), the stored state still has two items.
+    const again = await c.action('hoard:main', 'add', {}, { headers: { 'idempotency-key': 'grow-3' } });
+    expect(again.statusCode).toBe(500);
+    const page = await server.inject({ url: '/', headers: { cookie: c.cookie } });
+    expect(page.body).toContain('<div data-lc-id="hoard:main"><p>2</p></div>');
+  });
+
+  it('is checked at start-up', async () => {
+    for (const maxStateBytes of [0, -1, 1.5]) await expect(start({ maxStateBytes })).rejects.toThrow(/maxStateBytes must be a positive integer/);
   });
 });
 

@@ -3,6 +3,8 @@
  * session and component id, then kept in the `Store` for the session's lifetime.
  */
 import type { StateShape } from '../../core/component.js';
+import { LiveError } from '../../core/errors.js';
+import { positiveInteger } from '../options.js';
 import type { Store, StoreOp } from '../../store/types.js';
 import { storeKeys } from '../../store/keys.js';
 import type { Session } from '../../session/types.js';
@@ -33,8 +35,26 @@ export interface StateRepository {
   mount(session: Session, componentId: string, initial: StateShape): Promise<LoadedState>;
 }
 
-export function createStateRepository(options: { store: Store; sealer: StateSealer; ttlMs: number }): StateRepository {
+/** Largest state an instance may keep, as JSON in UTF-8 bytes: the same as the largest action body. */
+export const DEFAULT_MAX_STATE_BYTES = 1_048_576;
+
+export interface StateRepositoryOptions {
+  store: Store;
+  sealer: StateSealer;
+  ttlMs: number;
+  /**
+   * Largest state (its JSON, in UTF-8 bytes) an instance may store. Every action reads, opens, parses,
+   * seals and writes the whole state, so one that grows without bound (a list that only grows, user
+   * input kept forever) slows each action down until it blocks the process. Past the limit the action
+   * answers 500 `INTERNAL_ERROR`, logged with the component and the size; the state before it stays.
+   * @default DEFAULT_MAX_STATE_BYTES (1 MiB)
+   */
+  maxStateBytes?: number;
+}
+
+export function createStateRepository(options: StateRepositoryOptions): StateRepository {
   const { store, sealer, ttlMs } = options;
+  const maxBytes = positiveInteger('Runtime', 'maxStateBytes', options.maxStateBytes ?? DEFAULT_MAX_STATE_BYTES);
 
   function decode(blob: string | null, session: Session, componentId: string): LoadedState {
     if (blob === null) return { type: 'missing' };
@@ -51,7 +71,14 @@ export function createStateRepository(options: { store: Store; sealer: StateSeal
   }
 
   function encode(session: Session, componentId: string, state: StateShape): string {
-    return sealer.seal(JSON.stringify(state), { sessionKey: session.key, componentId });
+    const text = JSON.stringify(state);
+    // A UTF-8 byte per UTF-16 unit at least, three at most: the byte count is needed only in between.
+    if (text.length > maxBytes || (text.length * 3 > maxBytes && Buffer.byteLength(text) > maxBytes)) {
+      throw new LiveError('INTERNAL_ERROR', {
+        message: `The state of ${componentId} would be ${Buffer.byteLength(text)} bytes, over maxStateBytes (${maxBytes}): not stored`,
+      });
+    }
+    return sealer.seal(text, { sessionKey: session.key, componentId });
   }
 
   function saveOp(session: Session, componentId: string, state: StateShape): StoreOp & { op: 'set' } {
