@@ -131,7 +131,7 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
         // A bug, a timeout, a store outage: answered without detail, logged by the caller. Only our
         // own errors pick the status: an outside library's error may carry a `statusCode` (a payment
         // SDK's 402 for a declined card) that says nothing about this request.
-        failure = error;
+        failure = error === undefined ? new Error('The action threw undefined') : error;
         outcome = { type: 'error', error: isLiveError(error) ? error : new LiveError('INTERNAL_ERROR', { cause: error }) };
       }
     }
