@@ -51,7 +51,7 @@ const hoard = defineComponent({
   name: 'hoard',
   initialState: { items: [] as string[] },
   publicState: [],
-  actions: { add: { run: (s: { items: string[] }) => ({ items: [...s.items, '\u00e9'.repeat(50_000)] }) } },
+  actions: { add: { run: (s) => ({ items: [...s.items, '\u00e9'.repeat(50_000)] }) } },
   render: (s) => html`<p>${s.items.length}</p>`,
 });
 
