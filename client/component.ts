@@ -1,13 +1,13 @@
 /**
- * One action on one component instance: marks the root as loading, refuses a second action on the
- * same instance while one is in flight, morphs the answer in and tells the page (`lc:success` /
- * `lc:error`, bubbling from the root).
+ * One action on one component instance: marks the root as loading (`data-lc-loading`,
+ * `aria-busy`), refuses a second action on the same instance while one is in flight, morphs the
+ * answer in and tells the page (`lc:success` / `lc:error`, bubbling from the root).
  */
 import { ATTR, EVENTS, type IdempotencyMeta } from '../src/core/wire.js';
 import { showFieldErrors } from './field-errors.js';
 import { morphComponent } from './morph.js';
 import type { ComponentReloader } from './reload.js';
-import type { ActionError, Transport } from './transport.js';
+import { CLIENT_CODES, type ActionError, type Transport } from './transport.js';
 
 /** `detail` of `lc:success`. */
 export interface SuccessDetail {
@@ -48,6 +48,17 @@ export function findRoot(doc: Document, componentId: string): Element | null {
   return doc.querySelector(`[${ATTR.id}="${CSS.escape(componentId)}"]`);
 }
 
+/** Marks `el` as busy for styles (`data-lc-loading`) and for assistive technology (`aria-busy`), or unmarks it. */
+function markBusy(el: Element, busy: boolean): void {
+  if (busy) {
+    el.setAttribute(ATTR.loading, '');
+    el.setAttribute('aria-busy', 'true');
+  } else {
+    el.removeAttribute(ATTR.loading);
+    el.removeAttribute('aria-busy');
+  }
+}
+
 /** `reload`: fetches a component afresh (reload.ts); without it, those answers are only reported. */
 export function createInvoker(transport: Transport, reload?: ComponentReloader): Invoker {
   /** Component ids with an action in flight. */
@@ -58,17 +69,25 @@ export function createInvoker(transport: Transport, reload?: ComponentReloader):
     if (componentId === null) throw new TypeError(`The element has no ${ATTR.id} attribute`);
     if (inFlight.has(componentId)) return { type: 'busy' };
     inFlight.add(componentId);
-    root.setAttribute(ATTR.loading, '');
+    markBusy(root, true);
+    const doc = root.ownerDocument;
     let target = root;
     /** Morphs `html` into the instance's root — the one on the page now: another script or a page update may have replaced it. */
     const morphCurrent = (html: string): void => {
-      if (!target.isConnected) target = findRoot(root.ownerDocument, componentId) ?? target;
+      if (!target.isConnected) target = findRoot(doc, componentId) ?? target;
       morphComponent(target, html);
-      if (!target.isConnected) target = findRoot(root.ownerDocument, componentId) ?? target;
+      if (!target.isConnected) target = findRoot(doc, componentId) ?? target;
+      // The new markup has no busy marks: put them back on every instance still waiting, a nested one included.
+      for (const id of inFlight) {
+        const busyRoot = findRoot(doc, id);
+        if (busyRoot !== null) markBusy(busyRoot, true);
+      }
     };
+    let status = 0;
     let outcome: ActionOutcome;
     try {
       const result = await transport.send(componentId, action, params);
+      status = result.type === 'ok' ? 200 : result.error.status;
       if (result.type === 'ok') {
         const { state, idempotency } = result.body;
         morphCurrent(result.body.html);
@@ -81,18 +100,23 @@ export function createInvoker(transport: Transport, reload?: ComponentReloader):
           if (fresh !== null) morphCurrent(fresh.outerHTML);
           detail.reloaded = fresh !== null;
         }
-        if (!target.isConnected) target = findRoot(root.ownerDocument, componentId) ?? target;
+        if (!target.isConnected) target = findRoot(doc, componentId) ?? target;
         showFieldErrors(target, result.error.code === VALIDATION_FAILED ? result.error.errors : undefined);
         outcome = { type: 'error', detail };
       }
+    } catch (cause) {
+      // The answer came but could not be shown (a CSP refusing the HTML, a script breaking the DOM):
+      // reported like any failure instead of an unhandled rejection. The action may have run.
+      const reason = cause instanceof Error ? cause.message : String(cause);
+      outcome = { type: 'error', detail: { componentId, action, status, code: CLIENT_CODES.renderFailed, error: `The answer could not be shown (${reason}).` } };
     } finally {
       inFlight.delete(componentId);
-      root.removeAttribute(ATTR.loading);
-      target.removeAttribute(ATTR.loading);
+      markBusy(root, false);
+      markBusy(target, false);
     }
     // Dispatched once the instance is free again, so a listener may start the next action.
     const event = outcome.type === 'ok' ? EVENTS.success : EVENTS.error;
-    (target.isConnected ? target : root.ownerDocument).dispatchEvent(new CustomEvent(event, { bubbles: true, detail: outcome.detail }));
+    (target.isConnected ? target : doc).dispatchEvent(new CustomEvent(event, { bubbles: true, detail: outcome.detail }));
     return outcome;
   }
 

@@ -3,10 +3,11 @@
  * elements that morphing adds work without re-binding.
  *
  * - A click on a `[data-lc-action]` element that is not a form calls the action on the closest
- *   `[data-lc-id]`, with the element's `data-lc-params`.
+ *   `[data-lc-id]`, with the element's `data-lc-params` (a checkbox or radio toggles as usual).
  * - A form with `data-lc-action` is handled on submit: its fields become params (numbers for
- *   number/range inputs, booleans for lone checkboxes, arrays for repeated names, files ignored),
- *   then the form's and the submitter's `data-lc-params` are merged over them.
+ *   number/range inputs, booleans for lone checkboxes, arrays for repeated names, checkbox groups
+ *   and multiple selects, files ignored), then the form's and the submitter's `data-lc-params` are
+ *   merged over them.
  */
 import { ATTR, BODY } from '../src/core/wire.js';
 import type { Invoker } from './component.js';
@@ -25,8 +26,11 @@ export function bindDirectives(doc: Document, invoker: Invoker): () => void {
     }
     const root = el.closest(`[${ATTR.id}]`);
     if (root === null) return;
-    event.preventDefault();
-    if (el.matches(':disabled') || invoker.isBusy(root)) return;
+    const skip = el.matches(':disabled') || invoker.isBusy(root);
+    // A checkbox or radio keeps its toggle while the action goes out (the answer's markup then says
+    // what is checked); the click of anything else only calls the action (a link does not navigate).
+    if (skip || !(el instanceof HTMLInputElement && (el.type === 'checkbox' || el.type === 'radio'))) event.preventDefault();
+    if (skip) return;
     const action = el.getAttribute(ATTR.action) ?? '';
     void invoker.invoke(root, action, jsonParams(el));
   };
@@ -87,10 +91,12 @@ export function formParams(form: HTMLFormElement, submitter: HTMLElement | null)
       append(out, name, numeric ? Number(value) : value, false);
     }
   }
-  // An unchecked lone checkbox is absent from FormData: it is `false`. An empty checkbox group is `[]`.
+  // Absent from FormData: an unchecked lone checkbox is `false`; an empty checkbox group and a multiple
+  // select with nothing selected are `[]`.
   for (const el of Array.from(form.elements)) {
-    if (!isCheckbox(el) || el.name === '' || el.name === BODY.csrfToken || el.matches(':disabled') || el.name in out) continue;
-    out[el.name] = form.elements.namedItem(el.name) instanceof RadioNodeList ? [] : false;
+    const multiple = el instanceof HTMLSelectElement && el.multiple;
+    if (!(isCheckbox(el) || multiple) || el.name === '' || el.name === BODY.csrfToken || el.matches(':disabled') || el.name in out) continue;
+    out[el.name] = multiple || form.elements.namedItem(el.name) instanceof RadioNodeList ? [] : false;
   }
   return out;
 }

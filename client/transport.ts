@@ -15,6 +15,8 @@ export const CLIENT_CODES = {
   network: 'NETWORK_ERROR',
   /** The answer was not the JSON PROTOCOL §3 describes (a proxy's HTML error page, say). */
   invalidResponse: 'INVALID_RESPONSE',
+  /** The answer came but could not be morphed into the page (a CSP refusing the HTML, say); the action may have run. */
+  renderFailed: 'RENDER_FAILED',
 } as const;
 
 /** An error as the runtime reports it: the server's error fields plus the HTTP status (0: no answer). */

@@ -48,6 +48,12 @@ export const ATTR = {
 /** `<meta name="csrf-token">` carries the page's CSRF token. */
 export const CSRF_META_NAME = 'csrf-token';
 
+/**
+ * The Trusted Types policy through which the runtime parses the server's HTML; a page whose CSP has
+ * `require-trusted-types-for 'script'` lists it: `trusted-types livecomponents`.
+ */
+export const TRUSTED_TYPES_POLICY = 'livecomponents';
+
 /** DOM events dispatched (bubbling) on the component root. */
 export const EVENTS = {
   success: 'lc:success',

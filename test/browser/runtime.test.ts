@@ -40,6 +40,8 @@ function render(n: number, extra = ''): string {
     <input name="none" type="checkbox" value="x"><input name="none" type="checkbox" value="y">
     <input name="size" type="radio" value="s"><input name="size" type="radio" value="m" checked>
     <select name="colors" multiple><option selected>red</option><option>green</option><option selected>blue</option></select>
+    <select name="no_colors" multiple><option>red</option><option>green</option></select>
+    <select name="off_colors" multiple disabled><option>red</option></select>
     <input name="alias" value="one"><input name="alias" value="two">
     <input name="avatar" type="file">
     <input name="locked" value="no" disabled>
@@ -52,11 +54,14 @@ function render(n: number, extra = ''): string {
 
 const OTHER = `<div ${ATTR.id}="demo:two"><button type="button" ${ATTR.action}="ping">ping</button></div>`;
 
-const PAGE = `<!doctype html><html><head><meta charset="utf-8">
+/** A page holding `body`, with the CSRF token `token-0`. */
+const pageOf = (body: string): string => `<!doctype html><html><head><meta charset="utf-8">
 <meta name="${CSRF_META_NAME}" content="token-0">
 <script type="module" src="${ROUTES.clientScript}"></script></head>
-<body>${render(0)}
-${OTHER}</body></html>`;
+<body>${body}</body></html>`;
+
+const PAGE = pageOf(`${render(0)}
+${OTHER}`);
 
 interface Call {
   body: { component_id: string; action: string; params: Record<string, unknown> };
@@ -73,7 +78,7 @@ let events: RecordedEvent[];
 let calls: Call[];
 let handler: Handler;
 /** What `GET /` answers (the page the runtime fetches again to reload a component), and how often it was asked. */
-let pageAnswer: () => { status: number; contentType: string; body: string };
+let pageAnswer: () => { status: number; contentType: string; body: string; headers?: Record<string, string> };
 let pageLoads: number;
 
 /** A 200 answer for `demo:one` at state `n` (or for `demo:two`, which has no state). */
@@ -100,6 +105,17 @@ async function serve(route: Route): Promise<void> {
 }
 
 const text = (selector: string) => page.locator(selector).textContent();
+/** `data-lc-loading` and `aria-busy` of component `id`'s root. */
+const loadingMarks = (id: string) => page.locator(`[${ATTR.id}="${id}"]`).evaluate((el, a) => [el.getAttribute(a), el.getAttribute('aria-busy')], ATTR.loading);
+/** A 200 answer with `html` (its component has no state). */
+const answerWith = (html: string): Answer => ({ status: 200, body: { html, state: {}, csrf_token: 'token-x' } });
+
+/** Loads a page holding `body` (answered with `headers`) instead of the default one. */
+async function reopen(body: string, headers: Record<string, string> = {}): Promise<void> {
+  pageAnswer = () => ({ status: 200, contentType: 'text/html', headers, body: pageOf(body) });
+  await page.goto(`${ORIGIN}/`);
+  await page.waitForFunction(() => window.LiveComponents !== undefined);
+}
 const meta = () => page.locator(`meta[name="${CSRF_META_NAME}"]`).getAttribute('content');
 const root = () => page.locator(`[${ATTR.id}="demo:one"]`);
 
@@ -164,6 +180,7 @@ describe.runIf(browserTestsEnabled('browser runtime (scripted server)'))('browse
       none: [],
       size: 'm',
       colors: ['red', 'blue'],
+      no_colors: [],
       alias: ['one', 'two'],
       constructor: 'plain',
       intent: 'publish',
@@ -201,6 +218,7 @@ describe.runIf(browserTestsEnabled('browser runtime (scripted server)'))('browse
     };
     await page.getByText('bump', { exact: true }).click();
     await expect.poll(() => root().getAttribute(ATTR.loading)).toBe('');
+    expect(await loadingMarks('demo:one')).toEqual(['', 'true']);
     await page.getByText('bump', { exact: true }).click();
     await page.getByText('Publish').click();
     const busy = await page.evaluate(() => window.LiveComponents?.call('demo:one', 'bump'));
@@ -211,7 +229,7 @@ describe.runIf(browserTestsEnabled('browser runtime (scripted server)'))('browse
     expect(calls[1]?.body.component_id).toBe('demo:two');
     release();
     await expect.poll(() => text('[data-n]')).toBe('1');
-    expect(await root().getAttribute(ATTR.loading)).toBeNull();
+    expect(await loadingMarks('demo:one')).toEqual([null, null]);
     expect(calls).toHaveLength(2);
   });
 
@@ -358,6 +376,126 @@ describe.runIf(browserTestsEnabled('browser runtime (scripted server)'))('browse
     expect(await page.evaluate(() => (document.activeElement as HTMLInputElement | null)?.name)).toBe('note');
     expect(await page.getByTestId('note').inputValue()).toBe('typing');
     expect(await page.getByTestId('other').inputValue()).toBe('server');
+  });
+
+  it('a button focused by its click or by the keyboard shows the label and action it is re-rendered with', async () => {
+    // Chrome focuses a button on click; a keyboard user's button always has focus.
+    const view = (following: boolean, likes: number) => `<div ${ATTR.id}="f:one">
+  <button type="button" ${ATTR.action}="${following ? 'unfollow' : 'follow'}" data-testid="follow">${following ? 'Unfollow' : 'Follow'}</button>
+  <button type="button" ${ATTR.action}="like" data-testid="like">Likes: <b>${likes}</b></button></div>`;
+    let following = false;
+    let likes = 0;
+    handler = (call) => {
+      if (call.body.action === 'like') likes++;
+      else following = call.body.action === 'follow';
+      return answerWith(view(following, likes));
+    };
+    await reopen(view(false, 0));
+    const follow = page.getByTestId('follow');
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => follow.textContent()).toBe('Unfollow');
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('data-testid'))).toBe('follow');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => follow.textContent()).toBe('Follow');
+    await page.getByTestId('like').click();
+    await expect.poll(() => page.getByTestId('like').textContent()).toBe('Likes: 1');
+    await follow.click();
+    await expect.poll(() => follow.textContent()).toBe('Unfollow');
+    expect(await follow.getAttribute(ATTR.action)).toBe('unfollow');
+    expect(calls.map((c) => c.body.action)).toEqual(['follow', 'unfollow', 'like', 'follow']);
+  });
+
+  it('a checkbox or radio with data-lc-action toggles at once, then shows what the server rendered', async () => {
+    const view = (done: boolean, size: string) => `<div ${ATTR.id}="t:one">
+  <label><input type="checkbox" ${ATTR.action}="toggle" data-testid="done"${done ? ' checked' : ''}> done</label>
+  ${['s', 'm'].map((v) => `<input type="radio" name="size" ${ATTR.action}="size" ${ATTR.params}='{"size":"${v}"}' data-testid="size-${v}"${size === v ? ' checked' : ''}>`).join('')}</div>`;
+    let done = false;
+    let size = 's';
+    let refuse = false;
+    let release: () => void = () => {};
+    let held = new Promise<void>((resolve) => (release = resolve));
+    handler = async (call) => {
+      await held;
+      if (call.body.action === 'toggle' && !refuse) done = !done;
+      if (call.body.action === 'size' && !refuse) size = String(call.body.params.size);
+      return answerWith(view(done, size));
+    };
+    await reopen(view(false, 's'));
+    const box = page.getByTestId('done');
+    await box.click();
+    await expect.poll(() => calls.length).toBe(1);
+    expect(await box.isChecked()).toBe(true); // the user's toggle shows while the action is in flight
+    release();
+    await expect.poll(() => events.length).toBe(1);
+    expect(await box.isChecked()).toBe(true);
+    held = Promise.resolve();
+    await box.click();
+    await expect.poll(() => events.length).toBe(2);
+    expect(await box.isChecked()).toBe(false);
+    await page.getByTestId('size-m').click();
+    await expect.poll(() => events.length).toBe(3);
+    expect([await page.getByTestId('size-s').isChecked(), await page.getByTestId('size-m').isChecked()]).toEqual([false, true]);
+    // The server says no: its markup wins over the click.
+    refuse = true;
+    await box.click();
+    await page.getByTestId('size-s').click();
+    await expect.poll(() => events.length).toBe(5);
+    expect(await box.isChecked()).toBe(false);
+    expect([await page.getByTestId('size-s').isChecked(), await page.getByTestId('size-m').isChecked()]).toEqual([false, true]);
+    expect(calls.map((c) => c.body.params)).toEqual([{}, {}, { size: 'm' }, {}, { size: 's' }]);
+  });
+
+  it('keeps a nested component marked busy (data-lc-loading, aria-busy) while its parent re-renders around it', async () => {
+    const child = (c: number) => `<div ${ATTR.id}="child:one"><span data-c>${c}</span><button type="button" ${ATTR.action}="inc" data-testid="child">child+</button></div>`;
+    const parent = (p: number) => `<div ${ATTR.id}="parent:one"><span data-p>${p}</span><button type="button" ${ATTR.action}="inc" data-testid="parent">parent+</button>${child(0)}</div>`;
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    handler = async (call) => {
+      if (call.body.component_id === 'parent:one') return answerWith(parent(1));
+      await held;
+      return answerWith(child(1));
+    };
+    await reopen(parent(0));
+    await page.getByTestId('child').click();
+    await page.getByTestId('parent').click();
+    await expect.poll(() => text('[data-p]')).toBe('1');
+    expect(await loadingMarks('child:one')).toEqual(['', 'true']);
+    expect(await loadingMarks('parent:one')).toEqual([null, null]);
+    release();
+    await expect.poll(() => text('[data-c]')).toBe('1');
+    expect(await loadingMarks('child:one')).toEqual([null, null]);
+    expect(events.map((e) => `${e.type}@${e.target}`)).toEqual(['lc:success@parent:one', 'lc:success@child:one']);
+  });
+
+  it("works under a Trusted Types CSP that allows the runtime's policy: actions and reloads morph", async () => {
+    const errors: string[] = [];
+    page.on('pageerror', (e) => void errors.push(e.message));
+    await reopen(render(0), { 'content-security-policy': "require-trusted-types-for 'script'; trusted-types livecomponents" });
+    // The policy is enforced: a plain string into an HTML sink is refused.
+    expect(await page.evaluate(() => { try { document.body.insertAdjacentHTML('beforeend', '<b>x</b>'); return 'allowed'; } catch { return 'refused'; } })).toBe('refused');
+    await page.getByText('bump', { exact: true }).click();
+    await expect.poll(() => text('[data-n]')).toBe('1');
+    handler = () => ({ status: 409, body: { error: 'Reload.', code: 'STATE_INVALID', request_id: 'r1' } });
+    pageAnswer = () => ({ status: 200, contentType: 'text/html', body: pageOf(render(7)) });
+    await page.getByText('bump', { exact: true }).click();
+    await expect.poll(() => events.length).toBe(2);
+    expect(events[1]?.detail).toMatchObject({ code: 'STATE_INVALID', reloaded: true });
+    expect(await text('[data-n]')).toBe('7');
+    expect(errors).toEqual([]);
+  });
+
+  it('reports RENDER_FAILED when an answer cannot be morphed in (here the CSP refuses the policy), and frees the component', async () => {
+    const errors: string[] = [];
+    page.on('pageerror', (e) => void errors.push(e.message));
+    await reopen(render(0), { 'content-security-policy': "require-trusted-types-for 'script'; trusted-types another-policy" });
+    await page.getByText('bump', { exact: true }).click();
+    await expect.poll(() => events.length).toBe(1);
+    expect(events[0]).toMatchObject({ type: 'lc:error', target: 'demo:one', detail: { componentId: 'demo:one', action: 'bump', status: 200, code: 'RENDER_FAILED' } });
+    expect(String(events[0]?.detail.error)).toContain('could not be shown');
+    expect(await loadingMarks('demo:one')).toEqual([null, null]);
+    expect(await text('[data-n]')).toBe('0');
+    expect(errors).toEqual([]);
   });
 
   it('binds elements that a morph adds, without re-binding', async () => {
