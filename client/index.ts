@@ -7,10 +7,10 @@
  * document.addEventListener('lc:error', (e) => console.warn(e.detail.code, e.detail.retry_after));
  * const outcome = await window.LiveComponents.call('counter:main', 'increment');
  */
-import { CSRF_META_NAME } from '../src/core/wire.js';
+import { CSRF_META_NAME, CSRF_SINGLE_USE_ATTR } from '../src/core/wire.js';
 import { createInvoker, findRoot, type ActionOutcome } from './component.js';
 import { bindDirectives } from './directives.js';
-import { createReloader } from './reload.js';
+import { createReloader, csrfTokenOf, fetchPage } from './reload.js';
 import { createTransport, randomKey } from './transport.js';
 
 export type { ActionOutcome, ErrorDetail, SuccessDetail } from './component.js';
@@ -19,9 +19,16 @@ export { CLIENT_CODES } from './transport.js';
 
 const meta = (): HTMLMetaElement | null => document.querySelector(`meta[name="${CSRF_META_NAME}"]`);
 
+const page = { fetch: (input: RequestInfo | URL, init?: RequestInit) => fetch(input, init), pageUrl: () => location.href };
 const csrf = {
   get: () => meta()?.content ?? '',
   set: (token: string) => meta()?.setAttribute('content', token),
+  singleUse: meta()?.hasAttribute(CSRF_SINGLE_USE_ATTR) ?? false,
+  refresh: async () => {
+    const doc = await fetchPage(page);
+    const token = doc === null ? null : csrfTokenOf(doc);
+    if (token !== null) csrf.set(token);
+  },
 };
 const transport = createTransport({
   fetch: (input, init) => fetch(input, init),
@@ -29,7 +36,7 @@ const transport = createTransport({
   newKey: randomKey,
   csrf,
 });
-const reload = createReloader({ fetch: (input, init) => fetch(input, init), pageUrl: () => location.href, setCsrfToken: csrf.set });
+const reload = createReloader({ ...page, setCsrfToken: csrf.set });
 const invoker = createInvoker(transport, reload);
 
 /**

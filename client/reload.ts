@@ -3,7 +3,8 @@
  * gives: a component rendered afresh, and a CSRF token. There is no route that renders a single
  * component, so reloading one (PROTOCOL §3: on 409 `STATE_INVALID` "the client reloads the
  * component") takes its root from the page; the server mounts an instance whose stored state fails
- * verification afresh when a page renders it, so the fetched root is a working instance.
+ * verification afresh when a page renders it, so the fetched root is a working instance. In strict
+ * CSRF mode the transport takes an unused token from the page before a retry.
  */
 import { CSRF_META_NAME } from '../src/core/wire.js';
 import { findRoot } from './component.js';

@@ -12,12 +12,20 @@ function json(status: number, body: unknown, headers: Record<string, string> = {
   return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', ...headers } });
 }
 
-/** A transport whose fetch answers from `answers` in turn (an Error is a network failure). */
-function setup(answers: Array<Response | Error>, onSleep: (setToken: (t: string) => void) => void = () => {}) {
+/**
+ * A transport whose fetch answers from `answers` in turn (an Error is a network failure, a promise an
+ * answer that takes its time). `strict`: single-use tokens, each refresh taking the next of `pageTokens`.
+ */
+function setup(
+  answers: Array<Response | Error | Promise<Response>>,
+  onSleep: (setToken: (t: string) => void) => void = () => {},
+  strict?: { pageTokens: string[] },
+) {
   const sent: Sent[] = [];
   const slept: number[] = [];
   let token = 'page-token';
   let keys = 0;
+  let refreshes = 0;
   const deps: TransportDeps = {
     fetch: async (url, init) => {
       sent.push({ url: String(url), init: init ?? {} });
@@ -31,10 +39,28 @@ function setup(answers: Array<Response | Error>, onSleep: (setToken: (t: string)
       onSleep((t) => void (token = t));
     },
     newKey: () => `key-${++keys}`,
-    csrf: { get: () => token, set: (t) => void (token = t) },
+    csrf: {
+      get: () => token,
+      set: (t) => void (token = t),
+      singleUse: strict !== undefined,
+      refresh: async () => {
+        refreshes++;
+        token = strict?.pageTokens.shift() ?? token;
+      },
+    },
   };
-  return { transport: createTransport(deps), sent, slept, token: () => token };
+  return { transport: createTransport(deps), sent, slept, token: () => token, refreshes: () => refreshes };
 }
+
+const headerOf = (s: Sent, name: string) => (s.init.headers as Record<string, string>)[name];
+/** A promise and the function that resolves it. */
+function held<T>(): { promise: Promise<T>; resolve(value: T): void } {
+  let resolve: (value: T) => void = () => {};
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+/** Lets pending promise callbacks run. */
+const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 const ok = { html: '<div data-lc-id="counter:main">1</div>', state: { count: 1 }, csrf_token: 'fresh' };
 
@@ -77,6 +103,79 @@ describe('transport', () => {
     await t.transport.send('counter:main', 'increment', {});
     const tokens = t.sent.map((s) => (s.init.headers as Record<string, string>)[HEADERS.csrfToken]);
     expect(tokens).toEqual(['page-token', 'newer']);
+    expect(t.refreshes()).toBe(0);
+  });
+
+  it('gives each attempt a deadline (30 s by default): one that passes counts as a network failure', async () => {
+    const timeout = vi.spyOn(AbortSignal, 'timeout');
+    try {
+      const t = setup([json(200, ok)]);
+      await t.transport.send('counter:main', 'increment', {});
+      expect(timeout).toHaveBeenCalledWith(30_000);
+      expect(t.sent[0]?.init.signal).toBeInstanceOf(AbortSignal);
+    } finally {
+      timeout.mockRestore();
+    }
+  });
+
+  it('retries a stalled answer with the same key, and reports NETWORK_ERROR saying it timed out', async () => {
+    const sent: RequestInit[] = [];
+    /** Never answers; fails when the attempt's signal aborts. */
+    const stalled = (_url: unknown, init?: RequestInit) => {
+      sent.push(init ?? {});
+      return new Promise<Response>((_resolve, reject) => init?.signal?.addEventListener('abort', () => reject(init.signal?.reason)));
+    };
+    const slept: number[] = [];
+    const transport = createTransport({
+      fetch: stalled,
+      sleep: async (ms) => void slept.push(ms),
+      newKey: () => 'key-1',
+      csrf: { get: () => 'token', set: () => {} },
+      attemptTimeoutMs: 20,
+    });
+    const result = await transport.send('counter:main', 'increment', {});
+    expect(sent).toHaveLength(3);
+    expect(new Set(sent.map((init) => (init.headers as Record<string, string>)[HEADERS.idempotencyKey]))).toEqual(new Set(['key-1']));
+    expect(slept).toEqual([300, 1000]);
+    expect(result).toEqual({ type: 'error', error: { status: 0, code: CLIENT_CODES.network, error: 'The request timed out: no answer within 0.02 s.' } });
+  });
+
+  it('strict mode: sends one invocation at a time, page-wide, each with the token the answer before it brought', async () => {
+    const first = held<Response>();
+    const t = setup([first.promise, json(200, { ...ok, csrf_token: 'second' }), json(200, ok)], undefined, { pageTokens: [] });
+    const a = t.transport.send('counter:main', 'increment', {});
+    const b = t.transport.send('order:main', 'createOrder', { item: 'tea' });
+    await settle();
+    expect(t.sent).toHaveLength(1);
+    first.resolve(json(500, { error: 'Failed.', code: 'INTERNAL_ERROR', request_id: 'r', csrf_token: 'after-500' }));
+    expect(await a).toMatchObject({ type: 'error', error: { status: 500, code: 'INTERNAL_ERROR' } });
+    expect((await b).type).toBe('ok');
+    await t.transport.send('counter:main', 'increment', {});
+    expect(t.sent.map((s) => headerOf(s, HEADERS.csrfToken))).toEqual(['page-token', 'after-500', 'second']);
+  });
+
+  it('per-session mode: invocations of different components are in flight at the same time', async () => {
+    const first = held<Response>();
+    const t = setup([first.promise, json(200, ok)]);
+    const a = t.transport.send('counter:main', 'increment', {});
+    const b = t.transport.send('order:main', 'createOrder', { item: 'tea' });
+    await settle();
+    expect(t.sent).toHaveLength(2);
+    first.resolve(json(200, ok));
+    expect([(await a).type, (await b).type]).toEqual(['ok', 'ok']);
+  });
+
+  it('strict mode: takes a fresh token from the page before each retry after a network failure, same key', async () => {
+    const t = setup([new TypeError('Failed to fetch'), new TypeError('Failed to fetch'), json(200, ok)], undefined, { pageTokens: ['page-1', 'page-2'] });
+    const result = await t.transport.send('payment:main', 'processPayment', { amount: 1 });
+    expect(result.type).toBe('ok');
+    expect(t.refreshes()).toBe(2);
+    expect(t.sent.map((s) => headerOf(s, HEADERS.csrfToken))).toEqual(['page-token', 'page-1', 'page-2']);
+    expect(new Set(t.sent.map((s) => headerOf(s, HEADERS.idempotencyKey)))).toEqual(new Set(['key-1']));
+    // An invocation that failed for good does not hold up the next one.
+    const u = setup([new TypeError('a'), new TypeError('b'), new TypeError('c'), json(200, ok)], undefined, { pageTokens: [] });
+    expect(await u.transport.send('counter:main', 'increment', {})).toMatchObject({ type: 'error', error: { code: CLIENT_CODES.network } });
+    expect((await u.transport.send('counter:main', 'increment', {})).type).toBe('ok');
   });
 
   it('reports NETWORK_ERROR (status 0) after three failed attempts', async () => {

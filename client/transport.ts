@@ -5,7 +5,13 @@
  * earlier attempt of this same invocation (its answer lost, the retry sent to another instance) is
  * still running: resending the key after it finishes gets its result (`cached: true`) instead of an
  * error the user would answer with a second click — a new key, the action twice. Any other HTTP
- * answer is final.
+ * answer is final. Each attempt has a deadline; one that passes counts as a network failure.
+ *
+ * Strict CSRF mode (single-use tokens, the page's meta tag marked `data-lc-single-use`): two requests
+ * must never carry the same token, so invocations go out one at a time, page-wide, each holding the
+ * token from its first attempt until its final answer brings the next one. A retry after a network
+ * failure first takes a fresh token from the page: the first attempt may have used its token up, and
+ * with an unused one the same key gets the first attempt's result (`cached: true`) instead of a 403.
  */
 import { BODY, HEADERS, ROUTES, type ActionSuccessBody, type ErrorBody } from '../src/core/wire.js';
 
@@ -36,11 +42,20 @@ export interface TransportDeps {
   /** A fresh idempotency key (a UUID). */
   newKey(): string;
   /** Reads and replaces the page's CSRF token. */
-  csrf: { get(): string; set(token: string): void };
+  csrf: {
+    get(): string;
+    set(token: string): void;
+    /** Strict mode: each token works once (the meta tag has `data-lc-single-use`). @default false */
+    singleUse?: boolean;
+    /** Strict mode: puts a fresh token from the page in place (before a retry after a network failure); never rejects. */
+    refresh?(): Promise<void>;
+  };
   /** Waits before each retry after a network failure; its length is the number of retries. @default [300, 1000] */
   retryDelays?: readonly number[];
   /** Waits before each resend after 409 `IDEMPOTENCY_KEY_IN_USE`; its length is the number of resends. @default [250, 500, 1000, 2000] */
   inUseDelays?: readonly number[];
+  /** How long one attempt may wait for its whole answer before it counts as a network failure. @default 30_000 */
+  attemptTimeoutMs?: number;
 }
 
 /** The server's code for a key whose first request is still running. */
@@ -55,8 +70,19 @@ type Body = Record<string, unknown>;
 export function createTransport(deps: TransportDeps): Transport {
   const delays = deps.retryDelays ?? [300, 1000];
   const inUseDelays = deps.inUseDelays ?? [250, 500, 1000, 2000];
+  const timeoutMs = deps.attemptTimeoutMs ?? 30_000;
+  /** Strict mode: settles when the invocation sent last has its final answer. */
+  let queue: Promise<unknown> = Promise.resolve();
 
-  async function send(componentId: string, action: string, params: Record<string, unknown>): Promise<SendResult> {
+  function send(componentId: string, action: string, params: Record<string, unknown>): Promise<SendResult> {
+    if (!deps.csrf.singleUse) return sendNow(componentId, action, params);
+    const result = queue.then(() => sendNow(componentId, action, params));
+    // Even a send that throws (a bug) must not hold up the ones after it.
+    queue = result.catch(() => undefined);
+    return result;
+  }
+
+  async function sendNow(componentId: string, action: string, params: Record<string, unknown>): Promise<SendResult> {
     const key = deps.newKey();
     const payload = JSON.stringify({ [BODY.componentId]: componentId, [BODY.action]: action, [BODY.params]: params });
     let failures = 0;
@@ -74,12 +100,15 @@ export function createTransport(deps: TransportDeps): Transport {
             [HEADERS.idempotencyKey]: key,
           },
           body: payload,
+          // Covers reading the body too: a stalled answer ends here instead of leaving the component busy.
+          signal: AbortSignal.timeout(timeoutMs),
         });
         text = await response.text();
       } catch (cause) {
         const delay = delays[failures++];
-        if (delay === undefined) return networkError(cause);
+        if (delay === undefined) return networkError(cause, timeoutMs);
         await deps.sleep(delay);
+        if (deps.csrf.singleUse) await deps.csrf.refresh?.();
         continue;
       }
       const result = readAnswer(response, text);
@@ -115,7 +144,10 @@ export function createTransport(deps: TransportDeps): Transport {
   return { send };
 }
 
-function networkError(cause: unknown): SendResult {
+function networkError(cause: unknown, timeoutMs: number): SendResult {
+  if (cause instanceof Error && cause.name === 'TimeoutError') {
+    return failure(0, CLIENT_CODES.network, `The request timed out: no answer within ${timeoutMs / 1000} s.`);
+  }
   const reason = cause instanceof Error ? cause.message : String(cause);
   return failure(0, CLIENT_CODES.network, `The server could not be reached (${reason}).`);
 }

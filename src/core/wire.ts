@@ -49,6 +49,12 @@ export const ATTR = {
 export const CSRF_META_NAME = 'csrf-token';
 
 /**
+ * On that meta tag in strict mode (`csrf: { rotation: 'per-action' }`): each token works once, so the
+ * runtime sends actions one at a time and takes a fresh token from the page before a retry.
+ */
+export const CSRF_SINGLE_USE_ATTR = 'data-lc-single-use';
+
+/**
  * The Trusted Types policy through which the runtime parses the server's HTML; a page whose CSP has
  * `require-trusted-types-for 'script'` lists it: `trusted-types livecomponents`.
  */

@@ -4,7 +4,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { html, unsafeRawHtml, type SafeHtml } from '../core/html.js';
-import { CSRF_META_NAME, ROUTES } from '../core/wire.js';
+import { CSRF_META_NAME, CSRF_SINGLE_USE_ATTR, ROUTES } from '../core/wire.js';
 import type { LiveRuntime } from '../runtime/index.js';
 import type { Session } from '../session/types.js';
 import type { User } from '../core/component.js';
@@ -26,7 +26,10 @@ export interface PageView {
   readonly csrfToken: string;
   /** Mounts the instance in this session (first visit) or finds it, and renders it. */
   mount(componentId: string, initialState?: Record<string, unknown>): Promise<SafeHtml>;
-  /** `<meta name="csrf-token">` and the runtime's `<script>` tag, for a layout of your own. */
+  /**
+   * `<meta name="csrf-token">` and the runtime's `<script>` tag, for a layout of your own. In strict
+   * CSRF mode the meta tag has `data-lc-single-use`: the runtime then sends actions one at a time.
+   */
   head(): SafeHtml;
   /** A whole HTML document around `body`. */
   document(page: { title: string; body: SafeHtml; head?: SafeHtml; lang?: string }): string;
@@ -48,7 +51,7 @@ export async function createPageView(
   }
   const current = session;
   const [csrfToken, user] = await Promise.all([runtime.csrf.issue(current), runtime.userOf(current)]);
-  return view({
+  return view(runtime, {
     session: current,
     stored: true,
     user,
@@ -59,7 +62,7 @@ export async function createPageView(
 
 /** A page view with nothing stored: initial states, no token (no per-action CSRF nonce written either). */
 function unstoredView(runtime: LiveRuntime, session: Session): PageView {
-  return view({
+  return view(runtime, {
     session,
     stored: false,
     user: null,
@@ -68,10 +71,12 @@ function unstoredView(runtime: LiveRuntime, session: Session): PageView {
   });
 }
 
-function view(parts: Pick<PageView, 'session' | 'stored' | 'user' | 'csrfToken' | 'mount'>): PageView {
+function view(runtime: LiveRuntime, parts: Pick<PageView, 'session' | 'stored' | 'user' | 'csrfToken' | 'mount'>): PageView {
   const { csrfToken } = parts;
+  // Single-use tokens: concurrent actions must not share one, and a retry must not resend a used one.
+  const singleUse = runtime.csrf.rotation === 'per-action' ? html` ${CSRF_SINGLE_USE_ATTR}` : null;
   const head = (): SafeHtml =>
-    html`<meta name="${CSRF_META_NAME}" content="${csrfToken}">
+    html`<meta name="${CSRF_META_NAME}" content="${csrfToken}"${singleUse}>
 <script type="module" src="${ROUTES.clientScript}"></script>`;
   return {
     ...parts,

@@ -1,0 +1,159 @@
+/**
+ * The browser runtime against the real plugin in strict CSRF mode (`csrf: { rotation: 'per-action' }`,
+ * single-use tokens) and, for comparison, in the default per-session mode. One page holds two
+ * instances of a component whose action takes a moment and counts its runs on the server.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createLiveComponents, createMemoryStore, defineComponent, html, livecomponents, serverOptions } from '../../src/index.js';
+import { ATTR, CSRF_META_NAME, CSRF_SINGLE_USE_ATTR, HEADERS, ROUTES } from '../../src/core/wire.js';
+import { memorySecurityEvents } from '../../src/ops/security-events.js';
+import { freePort } from '../helpers/ports.js';
+import { browserTestsEnabled, launchChromium, recordEvents, type RecordedEvent } from './browser.js';
+
+/** What the server saw: runs per instance, and the most actions running at once. */
+interface Runs {
+  byId: Record<string, number>;
+  running: number;
+  maxRunning: number;
+}
+
+/** An app whose page `/` holds `tally:a` and `tally:b`; `add` takes 250 ms and counts its runs in `runs`. */
+async function startApp(rotation: 'per-session' | 'per-action') {
+  const runs: Runs = { byId: {}, running: 0, maxRunning: 0 };
+  const tally = defineComponent({
+    name: 'tally',
+    initialState: { n: 0 },
+    publicState: ['n'],
+    actions: {
+      add: {
+        run: async (state, _params, ctx) => {
+          runs.byId[ctx.componentId] = (runs.byId[ctx.componentId] ?? 0) + 1;
+          runs.maxRunning = Math.max(runs.maxRunning, ++runs.running);
+          await new Promise((resolve) => setTimeout(resolve, 250));
+          runs.running--;
+          return { n: state.n + 1 };
+        },
+      },
+    },
+    render: (state, ctx) => html`<output data-n>${state.n}</output><button type="button" ${ATTR.action}="add" data-testid="${ctx.componentId}">add</button>`,
+  });
+  const port = await freePort();
+  const events = memorySecurityEvents();
+  const app: FastifyInstance = Fastify(serverOptions({ logger: false }));
+  const runtime = await createLiveComponents({
+    store: createMemoryStore(),
+    components: [tally],
+    appOrigin: `http://127.0.0.1:${port}`,
+    stateKeys: randomBytes(32).toString('base64'),
+    sessionSecret: randomBytes(32).toString('base64'),
+    dataDir: mkdtempSync(join(tmpdir(), 'lc-strict-')),
+    csrf: { rotation },
+    events,
+    warn: () => {},
+  });
+  await app.register(livecomponents, { runtime });
+  app.get('/', async (request, reply) => {
+    const view = await app.livecomponents.view(request, reply);
+    const body = html`${await view.mount('tally:a')}${await view.mount('tally:b')}`;
+    return reply.type('text/html; charset=utf-8').send(view.document({ title: 'tallies', body }));
+  });
+  await app.listen({ port, host: '127.0.0.1' });
+  return { app, runs, events, base: `http://127.0.0.1:${port}` };
+}
+
+type App = Awaited<ReturnType<typeof startApp>>;
+let browser: Browser;
+let context: BrowserContext;
+let page: Page;
+let events: RecordedEvent[];
+
+async function open(app: App): Promise<void> {
+  context = await browser.newContext();
+  page = await context.newPage();
+  events = await recordEvents(page);
+  await page.goto(`${app.base}/`);
+  await page.waitForFunction(() => window.LiveComponents !== undefined);
+}
+
+const count = (id: string) => page.locator(`[${ATTR.id}="${id}"] [data-n]`).textContent();
+const singleUseMark = () => page.locator(`meta[name="${CSRF_META_NAME}"]`).getAttribute(CSRF_SINGLE_USE_ATTR);
+
+describe.runIf(browserTestsEnabled('strict CSRF mode in Chromium'))('strict CSRF mode in Chromium', () => {
+  let strict: App;
+  let lax: App;
+  beforeAll(async () => {
+    [strict, lax] = await Promise.all([startApp('per-action'), startApp('per-session')]);
+    browser = await launchChromium();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await Promise.all([strict?.app.close(), lax?.app.close()]);
+  });
+  beforeEach(() => {
+    for (const app of [strict, lax]) {
+      app.runs.byId = {};
+      app.runs.maxRunning = 0;
+      app.events.events.length = 0;
+    }
+  });
+  afterEach(async () => {
+    await context?.close();
+  });
+
+  it('clicks on two components at once both succeed: the actions go one at a time, each with an unused token', async () => {
+    await open(strict);
+    expect(await singleUseMark()).toBe('');
+    const tokens: string[] = [];
+    page.on('request', (r) => void (r.url().endsWith(ROUTES.action) && tokens.push(r.headers()[HEADERS.csrfToken] ?? '')));
+    await page.getByTestId('tally:a').click();
+    await page.getByTestId('tally:b').click();
+    await expect.poll(() => events.length, { timeout: 5000 }).toBe(2);
+    expect(events.map((e) => `${e.type}@${e.target}`)).toEqual(['lc:success@tally:a', 'lc:success@tally:b']);
+    expect([await count('tally:a'), await count('tally:b')]).toEqual(['1', '1']);
+    expect(strict.runs.byId).toEqual({ 'tally:a': 1, 'tally:b': 1 });
+    expect(strict.runs.maxRunning).toBe(1);
+    expect(new Set(tokens).size).toBe(2);
+    expect(strict.events.events.map((e) => e.event)).not.toContain('malicious_csrf');
+  });
+
+  it('an answer lost after the action ran: the retry, with a fresh token from the page, gets the cached result; the action ran once', async () => {
+    await open(strict);
+    const attempts: Array<{ token: string; key: string }> = [];
+    await page.route(`**${ROUTES.action}`, async (route) => {
+      const headers = route.request().headers();
+      attempts.push({ token: headers[HEADERS.csrfToken] ?? '', key: headers[HEADERS.idempotencyKey] ?? '' });
+      if (attempts.length > 1) return route.continue();
+      await route.fetch(); // the server runs the action and uses the token up…
+      return route.abort('connectionreset'); // …but the browser never sees the answer
+    });
+    await page.getByTestId('tally:a').click();
+    await expect.poll(() => events.length, { timeout: 5000 }).toBe(1);
+    expect(events[0]).toMatchObject({ type: 'lc:success', target: 'tally:a', detail: { state: { n: 1 }, idempotency: { cached: true } } });
+    expect(strict.runs.byId).toEqual({ 'tally:a': 1 });
+    expect(attempts).toHaveLength(2);
+    expect(attempts[1]?.key).toBe(attempts[0]?.key);
+    expect(attempts[1]?.token).not.toBe(attempts[0]?.token);
+    expect(await count('tally:a')).toBe('1');
+    expect(strict.events.events.map((e) => e.event)).not.toContain('malicious_csrf');
+    // The token the replay brought works for the next click.
+    await page.getByTestId('tally:a').click();
+    await expect.poll(() => count('tally:a')).toBe('2');
+  });
+
+  it('per-session mode: actions of two components are in flight at the same time', async () => {
+    await open(lax);
+    expect(await singleUseMark()).toBeNull();
+    await page.getByTestId('tally:a').click();
+    await page.getByTestId('tally:b').click();
+    await expect.poll(() => events.length, { timeout: 5000 }).toBe(2);
+    expect(events.map((e) => e.type)).toEqual(['lc:success', 'lc:success']);
+    expect(lax.runs.byId).toEqual({ 'tally:a': 1, 'tally:b': 1 });
+    expect(lax.runs.maxRunning).toBe(2);
+  });
+});
