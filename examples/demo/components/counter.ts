@@ -1,13 +1,24 @@
+import { z } from 'zod';
 import { defineComponent, html } from '../../../src/index.js';
 
-/** `counter:main` (PROTOCOL §2): public `count`, actions `increment` and `decrement`, default limit. */
+/**
+ * `counter:main` (PROTOCOL §2): public `count`, actions `increment` and `decrement`, default limit.
+ * Its label lives in the instance's state (`setLabel`): a field's value that only the browser holds
+ * is replaced by the server's markup at the next re-render, unless the field has focus.
+ */
 export const counter = defineComponent({
   name: 'counter',
-  initialState: { count: 0 },
+  initialState: { count: 0, label: '' },
   publicState: ['count'],
   actions: {
-    increment: { run: (state) => ({ ...state, count: state.count + 1 }) },
-    decrement: { run: (state) => ({ ...state, count: state.count - 1 }) },
+    // `params: undefined` (no params, as when omitted) gives TypeScript something to infer from for
+    // each action; with an omitted one, setLabel's params would not be typed from its schema.
+    increment: { params: undefined, run: (state) => ({ ...state, count: state.count + 1 }) },
+    decrement: { params: undefined, run: (state) => ({ ...state, count: state.count - 1 }) },
+    setLabel: {
+      params: z.object({ label: z.string().trim().max(40, 'At most 40 characters.') }),
+      run: (state, { label }) => ({ ...state, label }),
+    },
   },
   render: (state) => html`
     <div class="counter">
@@ -15,7 +26,10 @@ export const counter = defineComponent({
       <output data-count aria-live="polite">${state.count}</output>
       <button type="button" class="btn" data-lc-action="increment" aria-label="Increment">+</button>
     </div>
-    <label class="field">Label (kept while the counter re-renders)
-      <input name="label" data-testid="label" autocomplete="off" placeholder="Type here, then click +">
-    </label>`,
+    <form data-lc-action="setLabel" class="stack">
+      <label class="field">Label (saved in the component's state, so the counter's re-renders keep it)
+        <input name="label" value="${state.label}" maxlength="40" data-testid="label" autocomplete="off" placeholder="Type here, then press Enter">
+        <span class="field-error" data-lc-error="label" aria-live="polite" hidden></span></label>
+      <button type="submit" class="btn">Save label</button>
+    </form>`,
 });
