@@ -12,7 +12,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 
 export async function build({ quiet = false } = {}) {
-  execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit', cwd: root });
+  // --noEmitOnError: a failed build leaves dist/ as it was (bin/livecomponents.js then runs that one, and says so).
+  execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json'), '--noEmitOnError'], { stdio: 'inherit', cwd: root });
   cpSync(join(root, 'examples/demo/public'), join(root, 'dist/examples/demo/public'), { recursive: true });
   const bundle = await bundleClient();
   if (!quiet) console.log(`build: dist/ ready; client bundle ${bundle.bytes} B (${bundle.gzipBytes} B gzip)`);

@@ -17,6 +17,15 @@ export function port(text: string): number {
   return n;
 }
 
+/** RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens. */
+const HOST_NAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+
+/** The address to listen on: an IP address or a host name, as `listen({ host })` takes it. */
+export function listenHost(text: string): string {
+  if (isIP(text) !== 0 || HOST_NAME.test(text)) return text;
+  throw new Error(`must be an IP address or a host name without scheme, port or brackets, such as 0.0.0.0, :: or localhost (got "${text}")`);
+}
+
 /** A whole number of at least `min`. */
 export function wholeNumber(min: number): (text: string) => number {
   return (text) => {

@@ -142,6 +142,15 @@ describe('a bad value names its variable', () => {
     ]);
   });
 
+  it('refuses a HOST that is not an address or a host name (a URL, a port, brackets)', () => {
+    for (const host of ['http://0.0.0.0', 'localhost:3000', '[::]', '0.0.0.0/24', 'my_host']) {
+      expect(problemsOf({ HOST: host }), host).toEqual([
+        `HOST: must be an IP address or a host name without scheme, port or brackets, such as 0.0.0.0, :: or localhost (got "${host}")`,
+      ]);
+    }
+    for (const host of ['0.0.0.0', '::', '::1', 'localhost', 'app-1.internal']) expect(loadConfig({ HOST: host }).HOST).toBe(host);
+  });
+
   it('reports every problem at once, each naming its variable, with a stable code', () => {
     let caught: unknown;
     try {

@@ -19,6 +19,7 @@ import {
   secretText,
   schemeUrl,
   redisUrls,
+  listenHost,
   trustProxy,
   wholeNumber,
   yesNo,
@@ -63,7 +64,7 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 /** Every variable the app reads. Each field accepts `undefined` (unset), so defaults apply later. */
 export const envSchema = z.object({
   PORT: variable(port),
-  HOST: variable((t) => t),
+  HOST: variable(listenHost),
   NODE_ENV: variable(oneOf(['development', 'production', 'test'] as const)),
   DATABASE_URL: variable(databaseUrl),
   REDIS_URL: variable(redisUrls),

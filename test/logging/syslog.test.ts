@@ -1,6 +1,8 @@
+import { execFile } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { closeLogger, createLogger, flushLogger } from '../../src/ops/logging/index.js';
 import { createSecurityLogger } from '../../src/ops/security-logger.js';
@@ -158,5 +160,25 @@ describe('syslog over TCP (RFC 6587 octet counting)', () => {
     expect(errors[0]).toBe('queue full, dropping the oldest messages');
     expect(errors[1]).toMatch(/ECONNREFUSED/);
     expect(errors[2]).toBe('closed with 2 message(s) undelivered');
+  });
+
+  it('a process ending right after closing its logger still delivers to a collector that comes back, and keeps its exit code', async () => {
+    const probe = await tcpServer();
+    await cleanups.pop()?.(); // the collector is down when the child starts
+    const child = fileURLToPath(new URL('./fixtures/syslog-child.ts', import.meta.url));
+    const root = fileURLToPath(new URL('../..', import.meta.url));
+    const exited = new Promise<{ code: number; stderr: string }>((resolve) => {
+      execFile(process.execPath, ['--import', 'tsx', child, String(probe.port)], { cwd: root }, (error, _stdout, stderr) =>
+        resolve({ code: typeof error?.code === 'number' ? error.code : 0, stderr }),
+      );
+    });
+    // Back while the child's close waits (it retries every 0.2 s for up to 8 s).
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const { messages } = await tcpServer(probe.port);
+    const { code, stderr } = await exited;
+    expect(code).toBe(3);
+    expect(stderr).toMatch(/ECONNREFUSED/);
+    expect(stderr).not.toMatch(/undelivered/);
+    expect(await messages.waitFor(1)).toEqual([expect.stringContaining('"msg":"shutdown: complete"')]);
   });
 });

@@ -29,6 +29,12 @@ export interface SyslogLogOptions {
   maxReconnectMs?: number;
   /** How long `flush`/`close()` wait for queued TCP messages (then `close` drops them). @default 5_000 */
   closeTimeoutMs?: number;
+  /**
+   * TCP: how long a connection attempt may take; then it counts as failed (reported, retried). A
+   * firewall that drops packets would otherwise leave it pending for the kernel's ~2 minutes.
+   * @default 5_000
+   */
+  connectTimeoutMs?: number;
   /** HOSTNAME field. @default os.hostname() */
   hostname?: string;
 }
@@ -102,6 +108,7 @@ function createTcpSink(dest: SyslogDestination, header: SyslogHeaderFields, opti
   const baseDelay = wholeOption('syslog.reconnectMs', options.reconnectMs, 100);
   const maxDelay = Math.max(wholeOption('syslog.maxReconnectMs', options.maxReconnectMs, 30_000), baseDelay);
   const closeTimeout = wholeOption('syslog.closeTimeoutMs', options.closeTimeoutMs, 5_000);
+  const connectTimeout = wholeOption('syslog.connectTimeoutMs', options.connectTimeoutMs, 5_000);
   const queue: Buffer[] = [];
   let socket: TcpSocket | undefined;
   let connected = false;
@@ -118,9 +125,14 @@ function createTcpSink(dest: SyslogDestination, header: SyslogHeaderFields, opti
     timer = undefined;
     const s = connect({ host: dest.host, port: dest.port });
     socket = s;
+    // Logging never keeps a process alive by itself (`close` holds it while it waits).
     s.unref();
     s.setNoDelay(true);
+    s.setTimeout(connectTimeout, () => {
+      if (!connected) s.destroy(new Error(`connect timed out after ${connectTimeout} ms`));
+    });
     s.on('connect', () => {
+      s.setTimeout(0);
       connected = true;
       failing = false;
       dropReported = false;
@@ -188,16 +200,34 @@ function createTcpSink(dest: SyslogDestination, header: SyslogHeaderFields, opti
     },
     close() {
       closing ??= (async () => {
-        // A reconnect still scheduled may deliver the queue within the wait.
-        const sent = await whenSent();
-        ended = true;
-        clearTimeout(timer);
-        if (!sent && queue.length > 0) {
-          onError(new Error(`syslog tcp://${dest.host}:${dest.port}: closed with ${queue.length} message(s) undelivered`));
+        // The socket and timers are unref'd; a process whose server has closed would end while this
+        // waits, dropping the queue unreported and skipping its own exit code. Hold it, at most this long.
+        const hold = setTimeout(() => undefined, closeTimeout + 1_000);
+        try {
+          // Reconnect now rather than after the backoff: the queue may still go out within the wait.
+          if (timer !== undefined) {
+            clearTimeout(timer);
+            open();
+          }
+          const sent = await whenSent();
+          ended = true;
+          clearTimeout(timer);
+          if (!sent && queue.length > 0) {
+            onError(new Error(`syslog tcp://${dest.host}:${dest.port}: closed with ${queue.length} message(s) undelivered`));
+          }
+          queue.length = 0;
+          const s = socket;
+          if (s === undefined) return;
+          if (!connected) return void s.destroy();
+          // A peer that never answers the FIN does not hold the process: destroyed after a second.
+          await new Promise<void>((done) => {
+            const give = setTimeout(() => s.destroy(), 1_000);
+            s.once('close', () => (clearTimeout(give), done()));
+            s.end();
+          });
+        } finally {
+          clearTimeout(hold);
         }
-        queue.length = 0;
-        const s = socket;
-        if (s !== undefined) await new Promise<void>((done) => (s.once('close', () => done()), s.end()));
       })();
       return closing;
     },
