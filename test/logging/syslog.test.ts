@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
@@ -165,19 +165,21 @@ describe('syslog over TCP (RFC 6587 octet counting)', () => {
   it('a process ending right after closing its logger still delivers to a collector that comes back, and keeps its exit code', async () => {
     const probe = await tcpServer();
     await cleanups.pop()?.(); // the collector is down when the child starts
-    const child = fileURLToPath(new URL('./fixtures/syslog-child.ts', import.meta.url));
+    const childFile = fileURLToPath(new URL('./fixtures/syslog-child.ts', import.meta.url));
     const root = fileURLToPath(new URL('../..', import.meta.url));
-    const exited = new Promise<{ code: number; stderr: string }>((resolve) => {
-      execFile(process.execPath, ['--import', 'tsx', child, String(probe.port)], { cwd: root }, (error, _stdout, stderr) =>
-        resolve({ code: typeof error?.code === 'number' ? error.code : 0, stderr }),
-      );
-    });
-    // Back while the child's close waits (it retries every 0.2 s for up to 8 s).
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const child = spawn(process.execPath, ['--import', 'tsx', childFile, String(probe.port)], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    const refused = new Promise<void>((resolve) =>
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+        if (stderr.includes('ECONNREFUSED')) resolve();
+      }),
+    );
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    // Back once the child has found it down (it then retries every 0.2 s while its close waits, up to 8 s).
+    await refused;
     const { messages } = await tcpServer(probe.port);
-    const { code, stderr } = await exited;
-    expect(code).toBe(3);
-    expect(stderr).toMatch(/ECONNREFUSED/);
+    expect(await exited).toBe(3);
     expect(stderr).not.toMatch(/undelivered/);
     expect(await messages.waitFor(1)).toEqual([expect.stringContaining('"msg":"shutdown: complete"')]);
   });
