@@ -22,16 +22,17 @@ export interface LiveComponentsOptions extends SecurityOptions {
   /** Where sessions, state, idempotency records and counters live. @default an in-memory store */
   store?: Store;
   /**
-   * `LC_STATE_KEYS`: comma-separated base64 32-byte keys, newest first.
-   * @default development: generated once and kept under `dataDir`; production: required
+   * Comma-separated base64 32-byte keys, newest first. Every instance of an app needs the same.
+   * @default the `LC_STATE_KEYS` environment variable; without it, development generates one once and
+   * keeps it under `dataDir`, production refuses to start
    */
   stateKeys?: string;
   /**
-   * `LC_SESSION_SECRET`: at least 32 bytes (base64 or text) for the CSRF HMACs.
-   * @default development: generated once and kept under `dataDir`; production: required
+   * At least 32 bytes (base64 or text) for the CSRF HMACs. Every instance of an app needs the same.
+   * @default the `LC_SESSION_SECRET` environment variable; else as for `stateKeys`
    */
   sessionSecret?: string;
-  /** Refuse generated keys and secrets. @default false */
+  /** Refuse generated keys and secrets. @default `NODE_ENV === 'production'` */
   production?: boolean;
   /** Folder for development keys. @default './data' */
   dataDir?: string;
@@ -66,12 +67,19 @@ const MIN_SECRET_BYTES = 32;
 export async function createLiveComponents(options: LiveComponentsOptions): Promise<LiveRuntime> {
   const warn = options.warn ?? ((m: string) => console.warn(m));
   const dataDir = options.dataDir ?? './data';
-  const production = options.production ?? false;
-
-  if (production && !options.stateKeys) throw new Error('LC_STATE_KEYS is required in production');
-  if (production && !options.sessionSecret) throw new Error('LC_SESSION_SECRET is required in production');
-  const keys = options.stateKeys ? parseStateKeys(options.stateKeys) : loadOrCreateDevKeys(join(dataDir, 'state-keys'), warn);
-  const secret = options.sessionSecret ? decodeSecret(options.sessionSecret) : devSessionSecret(dataDir, warn);
+  // The documented variables, read here too: an app wired by hand (the README's) that generated keys
+  // per instance would refuse every other instance's tokens and state.
+  const env = process.env;
+  const production = options.production ?? env.NODE_ENV === 'production';
+  const stateKeys = options.stateKeys || env.LC_STATE_KEYS?.trim() || undefined;
+  const sessionSecret = options.sessionSecret || env.LC_SESSION_SECRET?.trim() || undefined;
+  if (typeof options.appOrigin !== 'string' || options.appOrigin === '') {
+    throw new TypeError("createLiveComponents: appOrigin is required: the app's public origin, such as 'https://app.example.com'");
+  }
+  if (production && !stateKeys) throw new Error('LC_STATE_KEYS is required in production (or the stateKeys option)');
+  if (production && !sessionSecret) throw new Error('LC_SESSION_SECRET is required in production (or the sessionSecret option)');
+  const keys = stateKeys ? parseStateKeys(stateKeys) : loadOrCreateDevKeys(join(dataDir, 'state-keys'), warn);
+  const secret = sessionSecret ? decodeSecret(sessionSecret) : devSessionSecret(dataDir, warn);
 
   const store = options.store ?? createMemoryStore({ clock: options.clock });
   const events = options.events ?? createSecurityLogger({ logger: pino({ name: 'livecomponents' }), clock: options.clock });

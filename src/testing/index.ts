@@ -47,6 +47,10 @@ export interface TestHarness {
   readonly events: SecurityEvent[];
   /** The full (private included) state of an instance: for assertions only. */
   fullState(id: string): Promise<StateShape | undefined>;
+  /**
+   * Signs `user` in: the session is replaced, as a real sign-in replaces it, so mount the
+   * components after signing in (an instance mounted before belongs to the old session).
+   */
   signIn(user: User): Promise<void>;
 }
 
@@ -106,7 +110,9 @@ export async function mountComponent<S extends StateShape, A>(
 
 /**
  * Calls `action` with `params` through the whole pipeline. Resolves the new html and public state;
- * rejects with the `LiveError` the HTTP route would have answered (its `code`, `statusCode`, fields).
+ * rejects with the `LiveError` the HTTP route would have answered (its `code`, `statusCode`, fields),
+ * except that an exception behind a 5xx (the action's own bug, a timeout) is rethrown as it is: HTTP
+ * answers it as 500 `INTERNAL_ERROR`, whatever `statusCode` it carries.
  */
 export async function callAction<S extends StateShape, A, K extends keyof A & string>(
   component: MountedComponent<S, A>,
@@ -126,7 +132,7 @@ export async function callAction<S extends StateShape, A, K extends keyof A & st
   if (res.failure !== undefined) throw res.failure;
   if (res.status !== 200) {
     const body = res.body as ErrorBody;
-    const { error, code, request_id: _r, ...fields } = body;
+    const { error, code, request_id: _r, csrf_token: _t, ...fields } = body;
     throw new LiveError(code as LiveError['code'], { message: error, fields, headers: res.headers });
   }
   const body = res.body as ActionSuccessBody;

@@ -1,0 +1,51 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { defineComponent } from '../core/component.js';
+import { html } from '../core/html.js';
+import { createMemoryStore } from '../store/memory/index.js';
+import { createLiveComponents } from './setup.js';
+
+const counter = defineComponent({ name: 'counter', initialState: { n: 0 }, publicState: ['n'], actions: {}, render: (s) => html`${s.n}` });
+const appOrigin = 'https://app.example.com';
+
+afterEach(() => {
+  vi.unstubAllEnvs();
+});
+
+describe('createLiveComponents and the environment', () => {
+  it('takes LC_STATE_KEYS and LC_SESSION_SECRET from the environment: two instances share tokens and state', async () => {
+    vi.stubEnv('LC_STATE_KEYS', randomBytes(32).toString('base64'));
+    vi.stubEnv('LC_SESSION_SECRET', randomBytes(32).toString('base64'));
+    const store = createMemoryStore();
+    // Each with a folder of its own, as on two machines: nothing generated may be shared.
+    const [a, b] = await Promise.all(
+      [1, 2].map(() => createLiveComponents({ components: [counter], store, appOrigin, dataDir: mkdtempSync(join(tmpdir(), 'lc-setup-')), warn: () => expect.fail('no key may be generated') })),
+    );
+    const session = await a!.sessions.create();
+    await a!.mount(session, 'counter:main', { n: 7 });
+    expect(await b!.states.load(session, 'counter:main')).toMatchObject({ type: 'found', state: { n: 7 } });
+    expect(await b!.csrf.verify(session, await a!.csrf.issue(session))).toBe(true);
+  });
+
+  it('options win over the environment', async () => {
+    vi.stubEnv('LC_STATE_KEYS', 'not a key ring');
+    const runtime = await createLiveComponents({ components: [counter], appOrigin, stateKeys: randomBytes(32).toString('base64'), sessionSecret: randomBytes(32).toString('base64') });
+    expect(runtime.registry.get('counter')).toBeDefined();
+  });
+
+  it('NODE_ENV=production without keys refuses to start, naming what is missing', async () => {
+    vi.stubEnv('NODE_ENV', 'production');
+    vi.stubEnv('LC_STATE_KEYS', '');
+    await expect(createLiveComponents({ components: [counter], appOrigin })).rejects.toThrow('LC_STATE_KEYS is required in production (or the stateKeys option)');
+    vi.stubEnv('LC_STATE_KEYS', randomBytes(32).toString('base64'));
+    vi.stubEnv('LC_SESSION_SECRET', '');
+    await expect(createLiveComponents({ components: [counter], appOrigin })).rejects.toThrow('LC_SESSION_SECRET is required in production');
+  });
+
+  it('refuses to start without appOrigin', async () => {
+    await expect(createLiveComponents({ components: [counter] } as never)).rejects.toThrow(/appOrigin is required/);
+  });
+});
