@@ -7,6 +7,8 @@ import { WAL_AUTOCHECKPOINT_PAGES, createDatabase, sqliteConnectionOf } from './
 import { migrateToLatest, MigrationError } from './migrate.js';
 import { MIGRATIONS } from './migrations/index.js';
 import type { DatabaseSchema } from './schema.js';
+
+const MIGRATIONS_NAMES = Object.keys(MIGRATIONS).sort();
 import { createTestSchema, postgresAvailability, warnSkipped } from './test-postgres.js';
 
 const ALL = Object.keys(MIGRATIONS);
@@ -133,6 +135,20 @@ describe('migrations on SQLite', () => {
       (await sql<{ name: string }>`select name from sqlite_master where type = 'index'`.execute(db)).rows.map((r) => r.name);
     return { db, schema: undefined, indexes };
   }, false);
+
+  it('two processes starting on one new file at once both come up (Kysely takes no migration lock on SQLite)', async () => {
+    for (let round = 0; round < 5; round++) {
+      const file = join(dir, `shared-${round}.sqlite`);
+      // Two connections, as two processes have: the migrators interleave at every await.
+      const [a, b] = [createDatabase(`sqlite:${file}`), createDatabase(`sqlite:${file}`)];
+      const applied = await Promise.all([migrateToLatest(a), migrateToLatest(b)]);
+      // Between them every migration was applied, and the bookkeeping has each exactly once.
+      expect(new Set(applied.flat())).toEqual(new Set(MIGRATIONS_NAMES));
+      const rows = await sql<{ name: string }>`select name from kysely_migration order by name`.execute(a);
+      expect(rows.rows.map((r) => r.name)).toEqual(MIGRATIONS_NAMES);
+      await Promise.all([a.destroy(), b.destroy()]);
+    }
+  });
 
   it('creates the folder, and opens the file in WAL mode with foreign keys on', async () => {
     const db = createDatabase(`sqlite:${join(dir, 'nested', 'deeper', 'app.db')}`);

@@ -46,12 +46,37 @@ export async function migrateToLatest<DB>(db: Kysely<DB>): Promise<string[]> {
   } catch (error) {
     throw new MigrationError(`Migrations could not start: ${messageOf(error)}`, undefined, [], error);
   }
+  const transactional = db.getExecutor().adapter.supportsTransactionalDdl;
+  const applied: string[] = [];
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return [...applied, ...(await migrateOnce(db, migrationTableSchema, transactional))];
+    } catch (error) {
+      // SQLite: Kysely's migrator takes no lock there, so two processes starting on one file at once
+      // (PM2, Node's cluster) run the same migration and the slower one's bookkeeping insert fails.
+      // When the migration that failed is recorded as applied after all, that is what happened: run
+      // again for the rest (ours are re-runnable). A migration that really failed is still pending.
+      if (transactional || !(error instanceof MigrationError) || attempt >= SQLITE_ATTEMPTS) throw error;
+      applied.push(...error.applied);
+      const pending = await pendingMigrations(db);
+      if (error.migrationName === undefined || pending.includes(error.migrationName)) {
+        throw new MigrationError(error.message, error.migrationName, applied, error.cause);
+      }
+      if (pending.length === 0) return applied;
+    }
+  }
+}
+
+/** Runs of the migrator on SQLite before a failure is final (see `migrateToLatest`). */
+const SQLITE_ATTEMPTS = 5;
+
+async function migrateOnce<DB>(db: Kysely<DB>, migrationTableSchema: string | undefined, transactional: boolean): Promise<string[]> {
   const migrator = new Migrator({ db, provider, migrationTableSchema });
   const { error, results = [] } = await migrator.migrateToLatest();
   const applied = results.filter((r) => r.status === 'Success').map((r) => r.migrationName);
   if (error !== undefined) {
     // With transactional DDL the migrator's one transaction rolled back the "successful" ones too.
-    const kept = db.getExecutor().adapter.supportsTransactionalDdl ? [] : applied;
+    const kept = transactional ? [] : applied;
     const failed = results.find((r) => r.status === 'Error')?.migrationName;
     const what = failed === undefined ? 'Migrations failed' : `Migration "${failed}" failed`;
     throw new MigrationError(`${what}: ${messageOf(error)}`, failed, kept, error);
