@@ -5,6 +5,14 @@
  * record, session touch) and the undo ops of stages that never ran (a claim released when the rate
  * limiter refused). On Redis that is two round trips per action, success or refusal.
  *
+ * A refused first batch (the store's deadline passed, or the store failed) may still run: a Redis
+ * that hangs (paused, swapped out) executes what it was sent once it resumes. So the undo ops of the
+ * stages in that batch (release the idempotency claim and the instance lock, each only while it
+ * still holds this request's own random value) are sent at once, not awaited: on the same
+ * connection they queue behind the late batch and run right after it, instead of the claims
+ * blocking the key (30 s) and the instance (10 s). A rate-limit step in it stays spent. Nothing
+ * extra happens when the batch succeeds.
+ *
  * Stages before it (CSRF in its default mode) need no store at all, so the order of checks stays
  * CSRF → rate limit → idempotency → … even though their reads travel together.
  */
@@ -20,7 +28,11 @@ export interface PrefetchStageOptions {
   events: SecurityEventSink;
   /** The stages after this one, in order; those with `prepare` take part. */
   later: readonly Stage[];
-  /** Told about a failed flush after a refused action (the claim then expires by itself). */
+  /**
+   * Told about a failed flush after a refused action, or a failed take-back after a refused first
+   * batch (the claims then expire by themselves). Log it; it must not throw.
+   * @default () => {}
+   */
   onFlushError?: (error: unknown) => void;
 }
 
@@ -39,7 +51,13 @@ export function createPrefetchStage(options: PrefetchStageOptions): Stage {
         prepared.push(p);
         if (p !== null) ops.push(p.op);
       }
-      const results = await store.batch(ops);
+      let results: StoreOpResult[];
+      try {
+        results = await store.batch(ops);
+      } catch (error) {
+        takeBack(prepared);
+        throw error;
+      }
 
       const map = new Map<Stage, StoreOpResult>();
       let i = 1;
@@ -74,6 +92,16 @@ export function createPrefetchStage(options: PrefetchStageOptions): Stage {
       return outcome;
     },
   };
+
+  /**
+   * Releases the claims of a refused first batch that may yet run (see the module comment). One
+   * best-effort batch, not awaited: the answer (503) does not wait for a store that just failed.
+   */
+  function takeBack(prepared: readonly (PreparedOp | null)[]): void {
+    const undo: StoreOp[] = [];
+    for (const p of prepared) if (p?.undo !== undefined) undo.push(p.undo);
+    if (undo.length > 0) store.batch(undo).catch(onFlushError);
+  }
 
   async function flush(ctx: ActionContext, prepared: readonly (PreparedOp | null)[], deferred: StoreOp[]): Promise<void> {
     // Stages that never ran left their prefetched result behind: take back what they claimed.
