@@ -17,12 +17,12 @@ export function checkRateLimit(policy: RateLimitPolicy, nowMs: number): void {
   if (!Number.isFinite(nowMs)) throw new TypeError('Rate limit: nowMs must be a finite number');
 }
 
-const OPS: ReadonlySet<string> = new Set<StoreOp['op']>(['get', 'set', 'claim', 'deleteIfEquals', 'delete', 'rateLimit']);
+const OPS: ReadonlySet<string> = new Set<StoreOp['op']>(['get', 'set', 'claim', 'touch', 'deleteIfEquals', 'delete', 'rateLimit']);
 
 /** Throws `TypeError` for an op a store must refuse before doing anything (a batch checks all first). */
 export function checkOp(op: StoreOp): void {
   if (!OPS.has(op.op)) throw new TypeError(`Unknown store op "${String(op.op)}"`);
-  if (op.op === 'set' || op.op === 'claim') checkTtl(op.ttlMs);
+  if (op.op === 'set' || op.op === 'claim' || op.op === 'touch') checkTtl(op.ttlMs);
   else if (op.op === 'rateLimit') checkRateLimit(op.policy, op.nowMs);
 }
 

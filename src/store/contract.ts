@@ -100,7 +100,15 @@ export function runStoreContract(
       for (const ttl of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) {
         await expect(store.set(key(), 'v', ttl)).rejects.toBeInstanceOf(TypeError);
         await expect(store.claim(key(), 'v', ttl)).rejects.toBeInstanceOf(TypeError);
+        await expect(store.touch(key(), ttl)).rejects.toBeInstanceOf(TypeError);
       }
+      // Checked before the key is looked at: a live key keeps its value and TTL.
+      const live = key();
+      await store.set(live, 'v', SHORT_TTL);
+      await expect(store.touch(live, 0)).rejects.toBeInstanceOf(TypeError);
+      await expect(store.batch([{ op: 'touch', key: live, ttlMs: Number.NaN }])).rejects.toBeInstanceOf(TypeError);
+      await elapse(realTime ? SHORT_TTL * 2 : SHORT_TTL);
+      expect(await store.get(live)).toBeNull();
     });
 
     it('getMany keeps the order, repeats and nulls', async () => {
@@ -146,6 +154,61 @@ export function runStoreContract(
       await store.set(k, 'gone-soon', SHORT_TTL);
       await elapse(realTime ? SHORT_TTL * 2 : SHORT_TTL);
       expect(await store.deleteIfEquals(k, 'gone-soon')).toBe(false);
+    });
+
+    it('touch renews the TTL of a live key and leaves its value unchanged', async () => {
+      const [k, other] = [key(), key()];
+      const value = `état 🙂 ${'x'.repeat(300)}`;
+      await store.set(k, value, SHORT_TTL);
+      await store.set(other, 'w', SHORT_TTL);
+      await elapse(SHORT_TTL / 2);
+      expect(await store.touch(k, SHORT_TTL * 3)).toBe(true);
+      expect(await store.get(k)).toBe(value);
+      // Past the old TTL: still there (the key beside it, not touched, is gone).
+      await elapse(SHORT_TTL);
+      expect(await store.getMany([k, other])).toEqual([value, null]);
+      if (!realTime) {
+        // The new TTL runs from the touch: SHORT_TTL / 2 + 3 × SHORT_TTL in all.
+        await elapse(SHORT_TTL * 2 - 1);
+        expect(await store.get(k)).toBe(value);
+        await elapse(1);
+      } else {
+        await elapse(SHORT_TTL * 3);
+      }
+      expect(await store.get(k)).toBeNull();
+    });
+
+    it('touch of a missing or expired key resolves false and creates nothing', async () => {
+      const [missing, expired] = [key('missing'), key('expired')];
+      expect(await store.touch(missing, 60_000)).toBe(false);
+      await store.set(expired, 'old', SHORT_TTL);
+      await elapse(realTime ? SHORT_TTL * 2 : SHORT_TTL);
+      expect(await store.touch(expired, 60_000)).toBe(false);
+      expect(await store.getMany([missing, expired])).toEqual([null, null]);
+      // Nothing was made under either key: a claim finds both free.
+      expect(await store.claim(missing, 'new', 60_000)).toBeNull();
+      expect(await store.claim(expired, 'new', 60_000)).toBeNull();
+    });
+
+    it('touch in a batch: a boolean per op, and claim + touch (how a page view mounts) renews an existing key', async () => {
+      const [held, fresh, missing] = [key('held'), key('fresh'), key('missing')];
+      await store.set(held, 'state', SHORT_TTL);
+      await elapse(SHORT_TTL / 2);
+      expect(
+        await store.batch([
+          { op: 'claim', key: held, value: 'initial', ttlMs: SHORT_TTL * 3 },
+          { op: 'touch', key: held, ttlMs: SHORT_TTL * 3 },
+          { op: 'claim', key: fresh, value: 'initial', ttlMs: SHORT_TTL * 3 },
+          { op: 'touch', key: fresh, ttlMs: SHORT_TTL * 3 },
+          { op: 'touch', key: missing, ttlMs: SHORT_TTL * 3 },
+          { op: 'get', key: held },
+        ]),
+      ).toEqual(['state', true, null, true, false, 'state']);
+      // Past the held key's first TTL, it is still there, with its own value.
+      await elapse(SHORT_TTL);
+      expect(await store.getMany([held, fresh, missing])).toEqual(['state', 'initial', null]);
+      await elapse(SHORT_TTL * 3);
+      expect(await store.getMany([held, fresh])).toEqual([null, null]);
     });
 
     for (const algorithm of ['gcra', 'sliding-window'] as RateLimitAlgorithm[]) {
@@ -339,6 +402,7 @@ export function runStoreContract(
         ['getMany', () => store.getMany([k])],
         ['set', () => store.set(k, 'w', 1_000)],
         ['claim', () => store.claim(k, 'w', 1_000)],
+        ['touch', () => store.touch(k, 1_000)],
         ['deleteIfEquals', () => store.deleteIfEquals(k, 'v')],
         ['delete', () => store.delete(k)],
         ['rateLimit', () => store.rateLimit(k, policy, clock.now())],

@@ -19,7 +19,7 @@ export interface Store {
 
   /**
    * Writes `value`, expiring after `ttlMs` milliseconds. Every TTL in this interface (`set`, `claim`,
-   * batch ops) must be a positive finite number: anything else rejects with a `TypeError`.
+   * `touch`, batch ops) must be a positive finite number: anything else rejects with a `TypeError`.
    */
   set(key: string, value: string, ttlMs: number): Promise<void>;
 
@@ -29,6 +29,14 @@ export interface Store {
    * Exactly one of any number of concurrent callers gets `null`.
    */
   claim(key: string, value: string, ttlMs: number): Promise<string | null>;
+
+  /**
+   * Renews the TTL of a live `key` to `ttlMs` from now, without changing its value; resolves whether
+   * the key was there. A missing or expired key resolves `false` and nothing is written (no key is
+   * made). This is how a value that is read but not written stays alive while in use: a page view
+   * keeps its component's state for another session lifetime (Redis: `PEXPIRE`).
+   */
+  touch(key: string, ttlMs: number): Promise<boolean>;
 
   /** Deletes `key` only when it still holds exactly `expected`; resolves whether it did. */
   deleteIfEquals(key: string, expected: string): Promise<boolean>;
@@ -90,9 +98,13 @@ export type StoreOp =
   | { readonly op: 'get'; readonly key: string }
   | { readonly op: 'set'; readonly key: string; readonly value: string; readonly ttlMs: number }
   | { readonly op: 'claim'; readonly key: string; readonly value: string; readonly ttlMs: number }
+  | { readonly op: 'touch'; readonly key: string; readonly ttlMs: number }
   | { readonly op: 'deleteIfEquals'; readonly key: string; readonly expected: string }
   | { readonly op: 'delete'; readonly key: string }
   | { readonly op: 'rateLimit'; readonly key: string; readonly policy: RateLimitPolicy; readonly nowMs: number };
 
-/** Per op: `get`/`claim` → `string | null`; `set`/`delete` → `null`; `deleteIfEquals` → boolean; `rateLimit` → decision. */
+/**
+ * Per op: `get`/`claim` → `string | null`; `set`/`delete` → `null`; `touch`/`deleteIfEquals` → boolean;
+ * `rateLimit` → decision.
+ */
 export type StoreOpResult = string | null | boolean | RateLimitDecision;

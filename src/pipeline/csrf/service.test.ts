@@ -31,6 +31,7 @@ function countingStore(store: Store): Store & { calls: number; written: Set<stri
     getMany: (ks: readonly string[]) => (counted.calls++, store.getMany(ks)),
     set: (k: string, v: string, t: number) => (counted.calls++, counted.written.add(k), store.set(k, v, t)),
     claim: (k: string, v: string, t: number) => (counted.calls++, counted.written.add(k), store.claim(k, v, t)),
+    touch: (k: string, t: number) => (counted.calls++, store.touch(k, t)),
     deleteIfEquals: (k: string, e: string) => (counted.calls++, store.deleteIfEquals(k, e)),
     delete: (k: string) => (counted.calls++, store.delete(k)),
     rateLimit: store.rateLimit.bind(store),

@@ -1,6 +1,9 @@
 /**
  * Component state at rest: every instance's state is sealed (see `seal.ts`) and bound to its
- * session and component id, then kept in the `Store` for the session's lifetime.
+ * session and component id, then kept in the `Store` for `ttlMs` (the session's idle lifetime,
+ * `SESSION_TTL`) past its last use: an action on it (which writes it) or a page view that shows it
+ * (`mount` renews its TTL). So an instance lives as long as a session that uses it; one neither used
+ * nor shown for `ttlMs` starts afresh from its initial state.
  */
 import type { StateShape } from '../../core/component.js';
 import { LiveError } from '../../core/errors.js';
@@ -31,7 +34,11 @@ export interface StateRepository {
   /** The write `save` makes, for a batched round trip. */
   saveOp(session: Session, componentId: string, state: StateShape): StoreOp & { op: 'set' };
   save(session: Session, componentId: string, state: StateShape): Promise<void>;
-  /** Stores `state` only when the instance has none yet; resolves the state now in force. */
+  /**
+   * Stores `initial` only when the instance has none yet, and renews the instance's TTL either way
+   * (one store round trip: a batch of `claim` and `touch`); resolves the state now in force. A state
+   * sealed with an older key is sealed again with the newest (one more round trip, once).
+   */
   mount(session: Session, componentId: string, initial: StateShape): Promise<LoadedState>;
 }
 
@@ -85,6 +92,26 @@ export function createStateRepository(options: StateRepositoryOptions): StateRep
     return { op: 'set', key: storeKeys.componentState(session.key, componentId), value: encode(session, componentId, state), ttlMs };
   }
 
+  /**
+   * Page views now keep an instance alive without writing it, so one sealed with an older key (or
+   * stored as legacy plaintext) is sealed again with the newest key when a page shows it: removing the
+   * old key once `SESSION_TTL` has passed since the rotation stays safe. Compare-and-replace, so an
+   * action that wrote the instance meanwhile keeps its state. Once per instance after a rotation.
+   */
+  async function reseal(key: string, blob: string, session: Session, componentId: string, state: StateShape): Promise<void> {
+    let value: string;
+    try {
+      value = encode(session, componentId, state);
+    } catch (error) {
+      if (error instanceof LiveError) return; // over a since-lowered maxStateBytes: kept as it is
+      throw error;
+    }
+    await store.batch([
+      { op: 'deleteIfEquals', key, expected: blob },
+      { op: 'claim', key, value, ttlMs },
+    ]);
+  }
+
   return {
     async load(session, componentId) {
       return decode(await store.get(storeKeys.componentState(session.key, componentId)), session, componentId);
@@ -98,9 +125,16 @@ export function createStateRepository(options: StateRepositoryOptions): StateRep
     },
     async mount(session, componentId, initial) {
       const key = storeKeys.componentState(session.key, componentId);
-      const existing = await store.claim(key, encode(session, componentId, initial), ttlMs);
+      // A page view that shows the instance keeps it as long as an action would: the claim makes a
+      // new one, the touch gives an existing one the session's lifetime again (a claim leaves its TTL).
+      const [existing] = await store.batch([
+        { op: 'claim', key, value: encode(session, componentId, initial), ttlMs },
+        { op: 'touch', key, ttlMs },
+      ]);
       if (existing === null) return { type: 'found', state: initial, needsReseal: false };
-      return decode(existing, session, componentId);
+      const loaded = decode(existing as string, session, componentId);
+      if (loaded.type === 'found' && loaded.needsReseal) await reseal(key, existing as string, session, componentId, loaded.state);
+      return loaded;
     },
   };
 }

@@ -3,7 +3,7 @@
  * a single instance; several instances need a shared store (Redis).
  *
  * Every operation runs synchronously between its check and its write (no `await` inside), so
- * `claim`, `deleteIfEquals` and `rateLimit` are atomic in single-threaded JavaScript; a `batch`
+ * `claim`, `touch`, `deleteIfEquals` and `rateLimit` are atomic in single-threaded JavaScript; a `batch`
  * runs all its ops in one synchronous go, so in this store it is even atomic as a whole.
  */
 import { systemClock, type Clock } from '../../core/clock.js';
@@ -110,6 +110,14 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     return null;
   }
 
+  /** Renews the live entry's expiry in place; the value is untouched. */
+  function touch(key: string, ttlMs: number, now: number): boolean {
+    const entry = live(mapOf(key), key, now);
+    if (entry === undefined) return false;
+    entry.expiresAt = now + ttlMs;
+    return true;
+  }
+
   function deleteIfEquals(key: string, expected: string, now: number): boolean {
     const map = mapOf(key);
     const entry = live(map, key, now);
@@ -150,6 +158,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
         return null;
       case 'claim':
         return claim(op.key, op.value, op.ttlMs, now);
+      case 'touch':
+        return touch(op.key, op.ttlMs, now);
       case 'deleteIfEquals':
         return deleteIfEquals(op.key, op.expected, now);
       case 'delete':
@@ -199,6 +209,11 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       run(() => {
         checkTtl(ttlMs);
         return claim(key, value, ttlMs, clock.now());
+      }),
+    touch: (key, ttlMs) =>
+      run(() => {
+        checkTtl(ttlMs);
+        return touch(key, ttlMs, clock.now());
       }),
     deleteIfEquals: (key, expected) => run(() => deleteIfEquals(key, expected, clock.now())),
     delete: (key) => run(() => remove(key)),

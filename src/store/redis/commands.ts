@@ -31,6 +31,9 @@ export function issue<C extends ClientContext>(target: RedisCommander<C>, op: St
     case 'claim':
       // Atomic since Redis 7.0: sets only when missing (NX) and answers the value already there (GET).
       return target.set(key, op.value, 'PX', toPx(op.ttlMs), 'NX', 'GET');
+    case 'touch':
+      // 1 when the key exists (its TTL renewed, value untouched), 0 when missing: nothing is made.
+      return target.pexpire(key, toPx(op.ttlMs));
     case 'deleteIfEquals':
       return target.lcDeleteIfEquals(key, op.expected);
     case 'delete':
@@ -53,6 +56,7 @@ export function decode(op: StoreOp, reply: unknown): StoreOpResult {
     case 'set':
     case 'delete':
       return null;
+    case 'touch':
     case 'deleteIfEquals':
       return reply === 1;
     case 'rateLimit':
@@ -93,6 +97,9 @@ export function batchArgs(ops: readonly StoreOp[], keyOf: (key: string) => strin
         break;
       case 'claim':
         args.push(BATCH_CODES.claim, op.value, toPx(op.ttlMs));
+        break;
+      case 'touch':
+        args.push(BATCH_CODES.touch, toPx(op.ttlMs));
         break;
       case 'deleteIfEquals':
         args.push(BATCH_CODES.deleteIfEquals, op.expected);

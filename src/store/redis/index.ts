@@ -41,6 +41,7 @@ export type RedisStoreOperation =
   | 'getMany'
   | 'set'
   | 'claim'
+  | 'touch'
   | 'deleteIfEquals'
   | 'delete'
   | 'rateLimit'
@@ -279,6 +280,8 @@ export function createRedisStore(options: RedisStoreOptions): Store {
       rejection(() => checkTtl(ttlMs)) ?? call('set', () => client.set(keyOf(key), value, 'PX', toPx(ttlMs))).then(ignore),
     claim: (key, value, ttlMs) =>
       rejection(() => checkTtl(ttlMs)) ?? call('claim', () => client.set(keyOf(key), value, 'PX', toPx(ttlMs), 'NX', 'GET')),
+    touch: (key, ttlMs) =>
+      rejection(() => checkTtl(ttlMs)) ?? call('touch', () => client.pexpire(keyOf(key), toPx(ttlMs))).then((n) => n === 1),
     deleteIfEquals: (key, expected) => call('deleteIfEquals', () => client.lcDeleteIfEquals(keyOf(key), expected)).then((n) => n === 1),
     delete: (key) => call('delete', () => client.del(keyOf(key))).then(ignore),
     rateLimit(key, policy, nowMs) {

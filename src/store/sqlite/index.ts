@@ -129,7 +129,7 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
   } catch (error) {
     throw new Error('createSqliteStore: the lc_kv table is missing or unreadable; run migrateToLatest(db) first', { cause: error });
   }
-  const { get, set, insertOrTakeOver, replaceIfEquals, deleteIfEquals, del, sweep, health } = stmts;
+  const { get, set, insertOrTakeOver, touch, replaceIfEquals, deleteIfEquals, del, sweep, health } = stmts;
   const transaction = native.transaction((fn: () => unknown) => fn());
   /** Runs `fn` in `BEGIN IMMEDIATE … COMMIT` (ROLLBACK when it throws). */
   const immediate = <T>(fn: () => T): T => transaction.immediate(fn) as T;
@@ -145,6 +145,11 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
   function claim(key: string, value: string, ttlMs: number, now: number): string | null {
     if (insertOrTakeOver.run(key, value, now + ttlMs, now).changes > 0) return null;
     return read(key, now);
+  }
+
+  /** `touch`: one UPDATE of `expires_at`, only on a live row. */
+  function renew(key: string, ttlMs: number, now: number): boolean {
+    return touch.run(now + ttlMs, key, now).changes > 0;
   }
 
   function rateLimit(key: string, policy: RateLimitPolicy, nowMs: number, now: number): RateLimitDecision {
@@ -169,6 +174,8 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
         return null;
       case 'claim':
         return claim(op.key, op.value, op.ttlMs, now);
+      case 'touch':
+        return renew(op.key, op.ttlMs, now);
       case 'deleteIfEquals':
         return deleteIfEquals.run(op.key, op.expected, now).changes > 0;
       case 'delete':
@@ -331,6 +338,7 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
         set.run(key, value, clock.now() + ttlMs);
       }),
     claim: (key, value, ttlMs) => rejection(() => checkTtl(ttlMs)) ?? grouped(() => claim(key, value, ttlMs, clock.now())),
+    touch: (key, ttlMs) => rejection(() => checkTtl(ttlMs)) ?? grouped(() => renew(key, ttlMs, clock.now())),
     deleteIfEquals: (key, expected) => grouped(() => deleteIfEquals.run(key, expected, clock.now()).changes > 0),
     delete: (key) =>
       grouped(() => {
@@ -383,6 +391,7 @@ function prepare(native: BetterSqlite3.Database) {
     get: native.prepare<[string, number], string>(SQL.GET).pluck(),
     set: native.prepare<[string, string, number]>(SQL.SET),
     insertOrTakeOver: native.prepare<[string, string, number, number]>(SQL.CLAIM),
+    touch: native.prepare<[number, string, number]>(SQL.TOUCH),
     replaceIfEquals: native.prepare<[string, number, string, string, number]>(SQL.REPLACE_IF_EQUALS),
     deleteIfEquals: native.prepare<[string, string, number]>(SQL.DELETE_IF_EQUALS),
     del: native.prepare<[string]>(SQL.DELETE),

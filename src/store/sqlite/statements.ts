@@ -27,6 +27,9 @@ export const CLAIM =
  */
 export const REPLACE_IF_EQUALS = 'UPDATE lc_kv SET value = ?, expires_at = ? WHERE key = ? AND value = ? AND expires_at > ?';
 
+/** `(expiresAt, key, now)`: renews the expiry of the live row, value untouched; 0 changes when none is live. */
+export const TOUCH = 'UPDATE lc_kv SET expires_at = ? WHERE key = ? AND expires_at > ?';
+
 /** `(key, value, now)`: deletes the live row only when it holds exactly `value` (BINARY collation). */
 export const DELETE_IF_EQUALS = 'DELETE FROM lc_kv WHERE key = ? AND value = ? AND expires_at > ?';
 

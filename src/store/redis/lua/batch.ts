@@ -14,9 +14,9 @@
  * the ops before it stay applied, those after it do not run, and the batch rejects.
  *
  * KEYS[i] the key of op i. ARGV: for each op in order, its code and then its arguments:
- * `g` get · `s` value px (set) · `c` value px (claim) · `d` expected (deleteIfEquals) · `x` delete ·
- * `r` limit windowMs nowMs (GCRA) · `w` limit windowMs nowMs member (sliding window).
- * Returns one reply per op: the value or nil (`g`, `c`), 1|0 (`d`), 0 (`s`, `x`), or the rate-limit
+ * `g` get · `s` value px (set) · `c` value px (claim) · `t` px (touch) · `d` expected (deleteIfEquals) ·
+ * `x` delete · `r` limit windowMs nowMs (GCRA) · `w` limit windowMs nowMs member (sliding window).
+ * Returns one reply per op: the value or nil (`g`, `c`), 1|0 (`t`, `d`), 0 (`s`, `x`), or the rate-limit
  * reply {allowed, remaining, resetMs, retryAfterMs} (`r`, `w`).
  */
 import { GCRA_FUNCTION } from './gcra.js';
@@ -27,6 +27,7 @@ export const BATCH_CODES = {
   get: 'g',
   set: 's',
   claim: 'c',
+  touch: 't',
   deleteIfEquals: 'd',
   delete: 'x',
   gcra: 'r',
@@ -51,6 +52,9 @@ while i <= #KEYS do
   elseif code == 'c' then
     out[i] = redis.call('SET', key, ARGV[a + 1], 'PX', ARGV[a + 2], 'NX', 'GET')
     a = a + 3
+  elseif code == 't' then
+    out[i] = redis.call('PEXPIRE', key, ARGV[a + 1])
+    a = a + 2
   elseif code == 'd' then
     if redis.call('GET', key) ~= ARGV[a + 1] then
       out[i] = 0

@@ -1,0 +1,95 @@
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it, vi } from 'vitest';
+import { manualClock } from '../../core/clock.js';
+import type { Session } from '../../session/types.js';
+import { storeKeys } from '../../store/keys.js';
+import { createMemoryStore } from '../../store/memory/index.js';
+import type { RedisStoreOperation } from '../../store/redis/index.js';
+import type { Store } from '../../store/types.js';
+import { REDIS_AVAILABLE, useRedisServer } from '../../../test/redis/server.js';
+import { createStateRepository } from './repository.js';
+import { createKeyRing, createSealer, StateKey } from './seal.js';
+
+const TTL = 60_000;
+const sealer = createSealer({ keyRing: createKeyRing([StateKey.generate()]) });
+
+function session(): Session {
+  return { id: randomUUID(), key: randomUUID(), userId: null, createdAt: 0 };
+}
+
+function repository(store: Store) {
+  return createStateRepository({ store, sealer, ttlMs: TTL });
+}
+
+describe('StateRepository.mount', () => {
+  it('claims a new instance and renews an existing one, in one batch: a mounted state lives TTL past its last mount', async () => {
+    const clock = manualClock();
+    const store = createMemoryStore({ clock, sweepIntervalMs: 0 });
+    const states = repository(store);
+    const s = session();
+    const batch = vi.spyOn(store, 'batch');
+    const claim = vi.spyOn(store, 'claim');
+
+    expect(await states.mount(s, 'counter:main', { count: 0 })).toEqual({ type: 'found', state: { count: 0 }, needsReseal: false });
+    await states.save(s, 'counter:main', { count: 3 });
+    // Mounted every 40 s (never written again): the state outlives its write's 60 s TTL.
+    for (let i = 0; i < 3; i++) {
+      clock.advance(40_000);
+      expect(await states.mount(s, 'counter:main', { count: 0 })).toMatchObject({ type: 'found', state: { count: 3 } });
+    }
+    expect(batch).toHaveBeenCalledTimes(4);
+    expect(batch.mock.calls[3]?.[0].map((op) => op.op)).toEqual(['claim', 'touch']);
+    expect(claim).not.toHaveBeenCalled();
+    // Neither acted on nor mounted for the TTL: it starts afresh.
+    clock.advance(TTL);
+    expect(await states.load(s, 'counter:main')).toEqual({ type: 'missing' });
+    expect(await states.mount(s, 'counter:main', { count: 0 })).toMatchObject({ state: { count: 0 } });
+    await store.close();
+  });
+
+  it('seals a state kept alive by page views again with the newest key, unless an action wrote it meanwhile', async () => {
+    const store = createMemoryStore({ sweepIntervalMs: 0 });
+    const [oldKey, newKey] = [StateKey.generate(), StateKey.generate()];
+    const before = createStateRepository({ store, sealer: createSealer({ keyRing: createKeyRing([oldKey]) }), ttlMs: TTL });
+    const rotated = createStateRepository({ store, sealer: createSealer({ keyRing: createKeyRing([newKey, oldKey]) }), ttlMs: TTL });
+    const onlyNew = createStateRepository({ store, sealer: createSealer({ keyRing: createKeyRing([newKey]) }), ttlMs: TTL });
+    const s = session();
+    await before.mount(s, 'counter:main', { count: 0 });
+    await before.save(s, 'counter:main', { count: 3 });
+    expect(await onlyNew.load(s, 'counter:main')).toMatchObject({ type: 'invalid' });
+    expect(await rotated.mount(s, 'counter:main', { count: 0 })).toMatchObject({ type: 'found', state: { count: 3 } });
+    // The old key can go: the state opens with the new one alone.
+    expect(await onlyNew.load(s, 'counter:main')).toEqual({ type: 'found', state: { count: 3 }, needsReseal: false });
+
+    // An action writing between the mount's read and its re-seal wins.
+    await before.save(s, 'counter:main', { count: 4 });
+    const batch = store.batch.bind(store);
+    vi.spyOn(store, 'batch').mockImplementation(async (ops) => {
+      const results = await batch(ops);
+      if (ops[0]?.op === 'claim') await rotated.save(s, 'counter:main', { count: 5 });
+      return results;
+    });
+    expect(await rotated.mount(s, 'counter:main', { count: 0 })).toMatchObject({ state: { count: 4 } });
+    expect(await onlyNew.load(s, 'counter:main')).toMatchObject({ type: 'found', state: { count: 5 } });
+    await store.close();
+  });
+
+  describe.skipIf(!REDIS_AVAILABLE)('on Redis', () => {
+    const redis = useRedisServer();
+
+    it('is one round trip, and gives an existing instance the whole TTL again', async () => {
+      const trips: RedisStoreOperation[] = [];
+      const store = redis.open({ onRoundTrip: (op) => trips.push(op) });
+      const states = repository(store);
+      const s = session();
+      const key = storeKeys.componentState(s.key, 'counter:main');
+      await states.mount(s, 'counter:main', { count: 0 });
+      await states.save(s, 'counter:main', { count: 3 });
+      await redis.admin.pexpire(key, 1_000); // as if written 59 s ago
+      trips.length = 0;
+      expect(await states.mount(s, 'counter:main', { count: 0 })).toMatchObject({ type: 'found', state: { count: 3 } });
+      expect(trips).toEqual(['batch']);
+      expect(await redis.admin.pttl(key)).toBeGreaterThan(TTL - 5_000);
+    });
+  });
+});
