@@ -12,7 +12,7 @@ export type {
   DeepReadonly,
   User,
 } from './core/component.js';
-export { html, unsafeRawHtml, escapeHtml, isSafeHtml } from './core/html.js';
+export { html, unsafeRawHtml, escapeHtml, isSafeHtml, safeUrl } from './core/html.js';
 export type { SafeHtml, HtmlValue } from './core/html.js';
 export { LiveError, StoreUnavailableError, ActionTimeoutError, ERROR_CODES, isLiveError } from './core/errors.js';
 export type { ErrorCode, ErrorFields } from './core/errors.js';

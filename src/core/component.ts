@@ -145,10 +145,23 @@ export function defineComponent<S extends StateShape, A extends Record<string, S
       throw new TypeError(`Component "${spec.name}": public field "${field}" is not in initialState`);
     }
   }
+  if (typeof spec.render !== 'function') throw new TypeError(`Component "${spec.name}": render must be a function`);
   const actions = new Map<string, ResolvedAction>();
   for (const [name, def] of Object.entries(spec.actions) as [string, ActionDefinition<S, StandardSchemaV1 | undefined>][]) {
     if (!ACTION_NAME_RE.test(name)) throw new TypeError(`Component "${spec.name}": action name "${name}" is not allowed`);
+    // Checked here rather than found out by every call (a 500 each), or ignored (a key required by "yes").
+    const where = `Component "${spec.name}", action "${name}"`;
     if (typeof def.run !== 'function') throw new TypeError(`Component "${spec.name}": action "${name}" has no run()`);
+    if (def.params !== undefined && typeof (def.params as Partial<StandardSchemaV1> | null)?.['~standard']?.validate !== 'function') {
+      throw new TypeError(`${where}: params must be a Standard Schema (zod, valibot, arktype…)`);
+    }
+    if (def.authorize !== undefined && typeof def.authorize !== 'function') throw new TypeError(`${where}: authorize must be a function`);
+    if (def.rateLimitAlgorithm !== undefined && def.rateLimitAlgorithm !== 'gcra' && def.rateLimitAlgorithm !== 'sliding-window') {
+      throw new TypeError(`${where}: rateLimitAlgorithm must be 'gcra' or 'sliding-window'`);
+    }
+    if (def.requireIdempotencyKey !== undefined && typeof def.requireIdempotencyKey !== 'boolean') {
+      throw new TypeError(`${where}: requireIdempotencyKey must be true or false`);
+    }
     checkPositive(spec.name, name, 'rateLimit', def.rateLimit);
     checkPositive(spec.name, name, 'rateLimitWindow', def.rateLimitWindow);
     checkPositive(spec.name, name, 'anonymousLimit', def.anonymousLimit);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { escapeHtml, html, isSafeHtml, unsafeRawHtml } from './html.js';
+import { escapeHtml, html, isSafeHtml, safeUrl, unsafeRawHtml } from './html.js';
 
 describe('html template', () => {
   it('escapes every interpolation by default', () => {
@@ -31,5 +31,25 @@ describe('html template', () => {
     expect(escapeHtml('plain')).toBe('plain');
     expect(escapeHtml('<')).toBe('&lt;');
     expect(escapeHtml('<')).toBe('&lt;');
+  });
+
+  it('refuses to be called as a plain function, which would pass the text through as trusted markup', () => {
+    const attack = '<img src=x onerror=alert(1)>';
+    expect(() => html(attack as unknown as TemplateStringsArray)).toThrow(/html is a template tag/);
+    expect(() => html([attack] as unknown as TemplateStringsArray)).toThrow(/html is a template tag/);
+  });
+});
+
+describe('safeUrl', () => {
+  it('keeps relative URLs and http(s), mailto and tel ones', () => {
+    for (const url of ['/profile', 'page?x=1', '#top', '../up', 'https://example.com/a?b#c', 'HTTP://x.test', 'mailto:ada@example.com', 'tel:+441234', '//cdn.example.com/x']) {
+      expect(safeUrl(url), url).toBe(url);
+    }
+  });
+
+  it('turns every other scheme into #, however it is spelled', () => {
+    for (const url of ['javascript:alert(1)', 'JavaScript:alert(1)', ' javascript:alert(1)', 'java\tscript:alert(1)', 'java\nscript:x', '\u0001javascript:x', 'data:text/html,<script>', 'vbscript:x', 'file:///etc/passwd']) {
+      expect(safeUrl(url), JSON.stringify(url)).toBe('#');
+    }
   });
 });

@@ -50,11 +50,29 @@ function renderValue(value: HtmlValue): string {
  * html`<p class="greeting">Hello, ${user.name}!</p>` // user.name is escaped
  */
 export function html(strings: TemplateStringsArray, ...values: HtmlValue[]): SafeHtml {
+  // Called as html(text) or html([text]) it would pass text through unescaped, as trusted markup.
+  if (!Array.isArray(strings) || !Array.isArray((strings as TemplateStringsArray).raw)) {
+    throw new TypeError('html is a template tag: write html`…${value}…`; trusted markup goes through unsafeRawHtml()');
+  }
   let out = strings[0] ?? '';
   for (let i = 0; i < values.length; i++) {
     out += renderValue(values[i]) + (strings[i + 1] ?? '');
   }
   return safe(out);
+}
+
+/** Schemes `safeUrl` keeps; any other (`javascript:`, `data:`, `vbscript:`…) would run or load content. */
+const SAFE_SCHEMES: ReadonlySet<string> = new Set(['http', 'https', 'mailto', 'tel']);
+
+/**
+ * `url` when it is relative or its scheme is http(s), mailto or tel, else `'#'`: for `href`/`src`
+ * values that come from users. Escaping cannot do this — `javascript:alert(1)` has nothing to escape.
+ * The scheme is read as browsers read it, ignoring white space and control characters inside it.
+ * @example html`<a href="${safeUrl(user.website)}">website</a>`
+ */
+export function safeUrl(url: string): string {
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url.replace(/[\u0000-\u0020\u007f]/g, ''))?.[1];
+  return scheme === undefined || SAFE_SCHEMES.has(scheme.toLowerCase()) ? url : '#';
 }
 
 /**

@@ -12,7 +12,8 @@
 import { publicStateOf, type ComponentDefinition, type ComponentContext, type StateShape } from '../../core/component.js';
 import { withDeadline } from '../../core/deadline.js';
 import { ActionTimeoutError } from '../../core/errors.js';
-import { escapeHtml, type SafeHtml } from '../../core/html.js';
+import { escapeHtml, isSafeHtml, type SafeHtml } from '../../core/html.js';
+import { isThenable } from '../../core/thenable.js';
 import { ATTR } from '../../core/wire.js';
 import { ActionComponentContext } from './component-context.js';
 import { ok, type ActionContext, type Outcome } from '../types.js';
@@ -28,9 +29,11 @@ export function createExecutor(options: ExecutorOptions): (ctx: ActionContext) =
 }
 
 async function executeAction(ctx: ActionContext, timeoutMs: number): Promise<Outcome> {
-  let nextState = ctx.action.run(ctx.state, ctx.params, ctx.componentContext);
-  // Only a promise needs a timer: the common synchronous action costs nothing more.
-  if (nextState instanceof Promise) nextState = await withDeadline(nextState, timeoutMs, (ms) => actionTimeout(ctx, ms));
+  let nextState: unknown = ctx.action.run(ctx.state, ctx.params, ctx.componentContext);
+  // Only a promise needs a timer: the common synchronous action costs nothing more. Any thenable
+  // counts (another realm's promise, a promise library's): taken as the state itself, it would be
+  // stored as `{}`.
+  if (isThenable(nextState)) nextState = await withDeadline(Promise.resolve(nextState), timeoutMs, (ms) => actionTimeout(ctx, ms));
   if (typeof nextState !== 'object' || nextState === null || Array.isArray(nextState)) {
     // A bug in the component, not a client error: answered as 500 without detail.
     throw new TypeError(`Action ${ctx.component.name}.${ctx.action.name} must return the new state object`);
@@ -53,5 +56,7 @@ function actionTimeout(ctx: ActionContext, ms: number): ActionTimeoutError {
 /** Renders an instance inside its root element `<div data-lc-id="…">`. */
 export function renderComponent(def: ComponentDefinition, state: StateShape, cc: ComponentContext): string {
   const inner: SafeHtml = def.render(state as never, cc);
+  // A plain string (the html tag forgotten) would render as "undefined"; a look-alike object as trusted markup.
+  if (!isSafeHtml(inner)) throw new TypeError(`${def.name}.render must return html\`…\` (got ${inner === null ? 'null' : typeof inner})`);
   return `<div ${ATTR.id}="${escapeHtml(cc.componentId)}">${inner.value}</div>`;
 }

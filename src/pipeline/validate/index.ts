@@ -5,6 +5,7 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { LiveError } from '../../core/errors.js';
 import { fail, type ActionContext, type Next, type Outcome, type Stage } from '../types.js';
+import { isThenable } from '../../core/thenable.js';
 
 /** Key used in `errors` for issues about the params object as a whole. */
 export const ROOT_FIELD = '_';
@@ -25,13 +26,21 @@ export function createValidateStage(): Stage {
 }
 
 async function validateParams(schema: StandardSchemaV1, ctx: ActionContext, next: Next): Promise<Outcome> {
-  let result = schema['~standard'].validate(ctx.body.params);
-  if (result instanceof Promise) result = await result;
+  let result: unknown = schema['~standard'].validate(ctx.body.params);
+  // Any thenable (another realm's promise): read as the result itself it has no issues, and would pass.
+  if (isThenable(result)) result = await Promise.resolve(result);
+  if (!isSchemaResult(result)) throw new TypeError(`${ctx.component.name}.${ctx.action.name}: the params schema's validate() returned neither issues nor a value`);
   if (result.issues !== undefined) {
     return fail(new LiveError('VALIDATION_FAILED', { fields: { errors: fieldErrors(result.issues) } }));
   }
   ctx.params = result.value;
   return next(ctx);
+}
+
+/** A Standard Schema result: `{ issues }` (a failure) or an own `value` (a success). */
+function isSchemaResult(result: unknown): result is StandardSchemaV1.Result<unknown> {
+  if (typeof result !== 'object' || result === null) return false;
+  return (result as { issues?: unknown }).issues !== undefined ? Array.isArray((result as { issues: unknown }).issues) : Object.hasOwn(result, 'value');
 }
 
 /** Groups Standard Schema issues by dotted field path. */
