@@ -26,11 +26,13 @@ export type ErrorDetail = { componentId: string; action: string; reloaded?: bool
 
 /**
  * Answers after which the component is reloaded from its page: its stored state failed verification
- * (`STATE_INVALID`), or the page's token no longer fits the session (`CSRF_TOKEN_INVALID`: the session
- * expired, or a sign-in or sign-out in another tab replaced it) — the page brings a fresh instance and
- * a token of the session now in force. The action is not sent again: the user acted on stale markup.
+ * (`STATE_INVALID`), is gone (`COMPONENT_NOT_FOUND`: the instance was not used or shown for the
+ * session's lifetime while the page stayed open), or the page's token no longer fits the session
+ * (`CSRF_TOKEN_INVALID`: the session expired, or a sign-in or sign-out in another tab replaced it) —
+ * the page brings a fresh instance and a token of the session now in force. The action is not sent
+ * again: the user acted on stale markup.
  */
-const RELOADING_CODES: ReadonlySet<string> = new Set(['STATE_INVALID', 'CSRF_TOKEN_INVALID']);
+const RELOADING_CODES: ReadonlySet<string> = new Set(['STATE_INVALID', 'COMPONENT_NOT_FOUND', 'CSRF_TOKEN_INVALID']);
 /** The server's code for params refused by the action's schema: its `errors` are shown by field. */
 const VALIDATION_FAILED = 'VALIDATION_FAILED';
 

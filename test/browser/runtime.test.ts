@@ -312,6 +312,20 @@ describe.runIf(browserTestsEnabled('browser runtime (scripted server)'))('browse
     expect(calls[1]?.headers[HEADERS.csrfToken]).toBe('token-new-session');
   });
 
+  it('on 404 COMPONENT_NOT_FOUND (its state gone while the page stayed open) reloads the component from the page; the action is not resent', async () => {
+    handler = (_call, i) => (i === 0 ? { status: 404, body: { error: 'Not found.', code: 'COMPONENT_NOT_FOUND', request_id: 'r1', csrf_token: 'token-404' } } : success(i + 20));
+    pageAnswer = () => ({ status: 200, contentType: 'text/html', body: PAGE.replace('content="token-0"', 'content="token-page"').replace(render(0), render(0).replace('>0<', '>fresh<')) });
+    await page.getByText('bump', { exact: true }).click();
+    await expect.poll(() => events.length).toBe(1);
+    expect(events[0]?.detail).toMatchObject({ status: 404, code: 'COMPONENT_NOT_FOUND', reloaded: true });
+    expect(calls).toHaveLength(1);
+    expect(pageLoads).toBe(2);
+    expect(await text('[data-n]')).toBe('fresh');
+    expect(await meta()).toBe('token-page');
+    await page.getByText('bump', { exact: true }).click();
+    await expect.poll(() => text('[data-n]')).toBe('21');
+  });
+
   it('on 409 STATE_INVALID leaves the markup and reports reloaded: false when the page cannot give the component', async () => {
     handler = () => ({ status: 409, body: { error: 'Reload.', code: 'STATE_INVALID', request_id: 'r1' } });
     const answers = [
@@ -329,7 +343,7 @@ describe.runIf(browserTestsEnabled('browser runtime (scripted server)'))('browse
     }
     expect(pageLoads).toBe(1 + answers.length);
     // Other error codes do not reload.
-    handler = () => ({ status: 404, body: { error: 'Gone.', code: 'COMPONENT_NOT_FOUND', request_id: 'r2' } });
+    handler = () => ({ status: 404, body: { error: 'Gone.', code: 'ACTION_NOT_FOUND', request_id: 'r2' } });
     await page.getByText('bump', { exact: true }).click();
     await expect.poll(() => events.length).toBe(answers.length + 1);
     expect(events.at(-1)?.detail).not.toHaveProperty('reloaded');
