@@ -36,6 +36,7 @@ function loginBody(view: PageView, message: string | null, email: string): SafeH
     return html`<section class="card">
   <p>Signed in as <strong data-email>${user.email}</strong>. <a href="/profile">Your profile</a></p>
   ${signOutForm(view)}
+  ${message === null ? null : html`<p class="flash" role="alert" data-login-error>${message}</p>`}
 </section>`;
   }
   return html`<section class="card">

@@ -52,13 +52,17 @@ export function createWebSignIn(options: WebSignInOptions): WebSignIn {
 
   /** The request's session when the form's CSRF token is valid for it and the source is this app. */
   async function verifiedSession(request: FastifyRequest, token: unknown): Promise<Session | null> {
-    const session = await runtime.sessions.load(cookie.read(request));
-    const ok =
-      session !== null &&
-      checkSource(request.headers, trusted) === null &&
-      typeof token === 'string' &&
-      (await runtime.csrf.verify(session, token));
+    const cookieValue = cookie.read(request);
+    const session = await runtime.sessions.load(cookieValue);
+    const sameSite = checkSource(request.headers, trusted) === null;
+    const ok = session !== null && sameSite && typeof token === 'string' && (await runtime.csrf.verify(session, token));
     if (ok) return session;
+    if (session === null && sameSite && runtime.sessions.fromCookie(cookieValue) !== null) {
+      // A form left open past its session's lifetime (or signed out elsewhere): a user back at an old
+      // tab, as on the action route — not an attack, and not for the CSRF alert.
+      runtime.events.emit({ event: 'session_use_after_expire', level: 'INFO', description: 'Sign-in form for an unknown or expired session', request: requestInfo(request) });
+      return null;
+    }
     runtime.events.emit({
       event: 'malicious_csrf',
       level: 'WARN',

@@ -35,6 +35,9 @@ export interface PageView {
   document(page: { title: string; body: SafeHtml; head?: SafeHtml; lang?: string }): string;
 }
 
+/** `Cache-Control` of pages whose session is signed in (see `createPageView`). */
+export const SIGNED_IN_CACHE_CONTROL = 'no-store';
+
 export async function createPageView(
   runtime: LiveRuntime,
   cookie: SessionCookie,
@@ -51,6 +54,10 @@ export async function createPageView(
   }
   const current = session;
   const [csrfToken, user] = await Promise.all([runtime.csrf.issue(current), runtime.userOf(current)]);
+  // A signed-in page shows personal data: the browser must not keep it either. Back and forward
+  // navigation shows a kept page without revalidating it, `no-cache` or not: after signing out on a
+  // shared computer, Back would show the profile to the next person.
+  if (user !== null) reply.header('cache-control', SIGNED_IN_CACHE_CONTROL);
   return view(runtime, {
     session: current,
     stored: true,

@@ -19,7 +19,8 @@ export const DEFAULT_PAGE_HEADERS: Readonly<Record<string, string>> = Object.fre
   'x-frame-options': 'SAMEORIGIN',
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'strict-origin-when-cross-origin',
-  // The page holds this session's token and state: the browser may keep it, revalidated; no shared cache may.
+  // The page holds this session's token and state: the browser may keep it, revalidated; no shared
+  // cache may. Signed-in pages get `no-store` instead (src/http/page.ts).
   'cache-control': 'private, no-cache',
 });
 

@@ -5,6 +5,8 @@
  */
 import type { LightMyRequestResponse } from 'fastify';
 import { afterEach, beforeEach, expect, it } from 'vitest';
+import { sessionKeyOf } from '../../src/session/index.js';
+import { storeKeys } from '../../src/store/keys.js';
 import { authApp, eachEngine, PASSWORD, setCookies, type AuthApp } from './harness.js';
 
 /** A browser: its session cookie and the CSRF token of the last page it loaded. */
@@ -252,6 +254,35 @@ eachEngine('browser sign-in', (engine) => {
     // Signing out needs the page's token too.
     const forged = await form('/logout', after.browser, {});
     expect(forged.statusCode).toBe(403);
+  });
+
+  it('signed-in pages are no-store (Back after signing out must not show them from the browser cache); signed-out ones private, no-cache', async () => {
+    const signedIn = await signIn();
+    for (const path of ['/profile', '/login', '/']) {
+      expect((await load(path, signedIn)).res.headers['cache-control'], path).toBe('no-store');
+    }
+    for (const path of ['/profile', '/login', '/']) expect((await load(path)).res.headers['cache-control'], path).toBe('private, no-cache');
+  });
+
+  it('a refused sign-out tells the signed-in user why (the page shows its error line)', async () => {
+    const signedIn = await signIn();
+    const { browser } = await load('/profile', signedIn);
+    const refused = await form('/logout', { ...browser, token: '' }, { _csrf_token: 'v1.stale' });
+    expect(refused.statusCode).toBe(403);
+    expect(refused.body).toContain('Signed in as <strong data-email>ada@example.com</strong>');
+    expect(refused.body).toContain('<p class="flash" role="alert" data-login-error>Invalid security token. Please refresh the page.</p>');
+  });
+
+  it('a sign-in form left open past its session is a user back at an old tab (session_use_after_expire), not an attack', async () => {
+    const { browser } = await load('/login');
+    await t.store.delete(storeKeys.session(sessionKeyOf(browser.cookie.split('=')[1] as string)));
+    t.takeEvents();
+    const res = await form('/login', browser, { _csrf_token: browser.token, email: 'ada@example.com', password: PASSWORD });
+    expect(res.statusCode).toBe(403);
+    expect(t.events.slice(-1).map((e) => [e.event, e.level])).toEqual([['session_use_after_expire', 'INFO']]);
+    // No cookie at all, or a malformed one, is still refused as a CSRF attempt.
+    for (const cookie of ['', 'lc_session=%%%']) await form('/login', { cookie, token: browser.token }, { _csrf_token: browser.token });
+    expect(t.takeEvents().slice(-2)).toEqual(['malicious_csrf', 'malicious_csrf']);
   });
 
   it('logout-all from the API ends the browser session at once', async () => {
