@@ -58,7 +58,7 @@ export async function createDemoApp(options: DemoAppOptions = {}): Promise<Fasti
   const lifecycle = options.lifecycle ?? createLifecycleState();
   const metrics = createMetrics();
   registerHttpMetrics(app, metrics);
-  const backends = options.backends ?? (await openBackends({ databaseUrl: config.DATABASE_URL, redisUrl: config.REDIS_URL }));
+  const backends = options.backends ?? (await openBackends({ databaseUrl: config.DATABASE_URL, redisUrl: config.REDIS_URL, redisKeyPrefix: config.REDIS_KEY_PREFIX }));
   const accounts = createAccounts({ db: backends.db, clock: options.framework?.clock });
   const runtime = await createLiveComponents({
     store: backends.store,

@@ -97,6 +97,14 @@ export function redisUrls(text: string): string {
   return entries.join(',');
 }
 
+/** Prepended to every Redis key of the app: printable, no spaces, and no `{`/`}` (Cluster hash tags). */
+export function redisKeyPrefix(text: string): string {
+  if (!/^[\x21-\x7e]{1,64}$/.test(text) || /[{}]/.test(text)) {
+    throw new Error('must be 1 to 64 printable characters without spaces, "{" or "}", such as shop: (got an invalid value)');
+  }
+  return text;
+}
+
 /**
  * A comma-separated list of exact origins (`scheme://host[:port]`), normalized as browsers send
  * them (lower-case host, default port dropped). `*`, `null`, paths and wildcards are refused:

@@ -30,6 +30,7 @@ describe('loadConfig defaults', () => {
       NODE_ENV: 'development',
       DATABASE_URL: 'sqlite:./data/livecomponents.db',
       REDIS_URL: undefined,
+      REDIS_KEY_PREFIX: undefined,
       LC_STATE_KEYS: undefined,
       LC_SESSION_SECRET: undefined,
       CORS_ALLOWED_ORIGINS: undefined,

@@ -18,6 +18,7 @@ import {
   port,
   secretText,
   schemeUrl,
+  redisKeyPrefix,
   redisUrls,
   listenHost,
   trustProxy,
@@ -68,6 +69,7 @@ export const envSchema = z.object({
   NODE_ENV: variable(oneOf(['development', 'production', 'test'] as const)),
   DATABASE_URL: variable(databaseUrl),
   REDIS_URL: variable(redisUrls),
+  REDIS_KEY_PREFIX: variable(redisKeyPrefix),
   LC_STATE_KEYS: variable(stateKeys),
   LC_SESSION_SECRET: variable(secretText),
   CORS_ALLOWED_ORIGINS: variable(origins),
@@ -105,6 +107,8 @@ export interface AppConfig {
   DATABASE_URL: string;
   /** Shared store for several instances. @default undefined (the store is the embedded SQLite file) */
   REDIS_URL: string | undefined;
+  /** Prepended to every Redis key, for two apps on one Redis (a Cluster has no database index). @default undefined */
+  REDIS_KEY_PREFIX: string | undefined;
   /** Comma-separated base64 32-byte keys, newest first. @default undefined (development: generated) */
   LC_STATE_KEYS: string | undefined;
   /** Secret of at least 32 bytes for session/CSRF HMACs. @default undefined (development: generated) */

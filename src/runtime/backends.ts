@@ -26,6 +26,11 @@ export interface BackendOptions {
   databaseUrl?: string;
   /** When set, the `Store` is Redis; several comma-separated URLs are the seed nodes of a Redis Cluster. */
   redisUrl?: string | undefined;
+  /**
+   * Prepended to every Redis key: two apps sharing one Redis (one database, or a Cluster, which has no
+   * other) would otherwise share rate-limit budgets and more. @default none
+   */
+  redisKeyPrefix?: string | undefined;
   /** Told about Redis connection errors (the store reconnects by itself). */
   onRedisError?: (error: Error) => void;
 }
@@ -38,7 +43,7 @@ export async function openBackends(options: BackendOptions = {}): Promise<Backen
     let store: Store;
     let kvDb: Kysely<DatabaseSchema> | null = null;
     if (options.redisUrl) {
-      store = createRedisStore({ ...redisTarget(options.redisUrl), onConnectionError: options.onRedisError });
+      store = createRedisStore({ ...redisTarget(options.redisUrl), keyPrefix: options.redisKeyPrefix, onConnectionError: options.onRedisError });
     } else if (parseDatabaseUrl(databaseUrl).engine === 'sqlite') {
       store = await createSqliteStore({ db });
     } else {

@@ -146,6 +146,13 @@ describe('idempotency stage', () => {
     expect(next).toHaveBeenCalledTimes(1);
   });
 
+  it('never reports more ttl than the action gives a record (an instance whose clock is behind the one that ran it)', async () => {
+    const { call, clock } = setup();
+    await call();
+    clock.advance(-60_000); // this instance's clock is a minute behind the one that stored the record
+    expect(resultOf((await call()).outcome).idempotency?.ttl).toBe(3600);
+  });
+
   it('replays params that differ only in key order', async () => {
     const { call, next } = setup();
     await call({ params: { item: 'book', qty: 1 } });

@@ -180,7 +180,9 @@ export function createIdempotencyStage(options: IdempotencyStageOptions): Stage 
       if (record.fp !== fp) return fail(new LiveError('IDEMPOTENCY_KEY_REUSED'));
       if (record.s === 'pending') return fail(new LiveError('IDEMPOTENCY_KEY_IN_USE'));
       ctx.headers[HEADERS.idempotentReplayed] = 'true';
-      const ttl = Math.max(0, Math.ceil((record.exp - clock.now()) / 1000));
+      // `exp` comes from the clock of the instance that ran the action: one whose clock is behind would
+      // count more time left than the record was ever given.
+      const ttl = Math.min(ctx.action.idempotencyTTL ?? defaultTtlSeconds, Math.max(0, Math.ceil((record.exp - clock.now()) / 1000)));
       return ok({ html: record.html, state: record.state, idempotency: { key, cached: true, ttl, created_at: record.created_at } });
     },
   };
