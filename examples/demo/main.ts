@@ -19,11 +19,18 @@ async function main(): Promise<void> {
   const lifecycle = createLifecycleState();
   // LOG_FORMAT (pretty in development, json in production), LOG_DESTINATION, LOG_LEVEL.
   const logger = createLogger({ format: config.LOG_FORMAT, destination: config.LOG_DESTINATION, level: config.LOG_LEVEL });
-  const app = await createDemoApp({ config, loggerInstance: logger, lifecycle });
-  // SIGTERM/SIGINT: readiness 503, drain, finish in-flight requests, close stores, exit 0.
-  // The logger closes last, after "shutdown: complete", so buffered and batched lines are delivered.
-  installGracefulShutdown(app, { state: lifecycle, exit: (code) => void closeLogger(logger).finally(() => process.exit(code)) });
-  await app.listen({ port: config.PORT, host: config.HOST });
+  try {
+    const app = await createDemoApp({ config, loggerInstance: logger, lifecycle });
+    // SIGTERM/SIGINT: readiness 503, drain, finish in-flight requests, close stores, exit 0.
+    // The logger closes last, after "shutdown: complete", so buffered and batched lines are delivered.
+    installGracefulShutdown(app, { state: lifecycle, exit: (code) => void closeLogger(logger).finally(() => process.exit(code)) });
+    await app.listen({ port: config.PORT, host: config.HOST });
+  } catch (error) {
+    // A port in use, a database that does not answer: one line in the app's format and destination
+    // (a log collector sees why the process ended), then exit 1.
+    logger.fatal({ err: error }, 'start-up failed');
+    await closeLogger(logger).finally(() => process.exit(1));
+  }
 }
 
 void main();

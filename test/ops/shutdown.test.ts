@@ -8,6 +8,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +30,23 @@ afterEach(() => {
 
 /** Starts the app on a free port; resolves its port once it logged that it listens. */
 function startApp(): Promise<{ port: number; output: () => string; exited: Promise<{ code: number | null; signal: string | null }> }> {
+  const { proc, output, exited } = spawnApp();
+  const port = new Promise<number>((resolve, reject) => {
+    const onData = (): void => {
+      const match = /listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(output());
+      if (match !== null) {
+        proc.stdout?.off('data', onData);
+        resolve(Number(match[1]));
+      }
+    };
+    proc.stdout?.on('data', onData);
+    void exited.then(({ code }) => reject(new Error(`the app exited with ${code} before listening:\n${output()}`)));
+  });
+  return port.then((p) => ({ port: p, output, exited }));
+}
+
+/** Runs the app (`env` over a minimal development environment), collecting its output. */
+function spawnApp(env: Record<string, string> = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'lc-shutdown-'));
   const proc = spawn(process.execPath, ['--import', 'tsx', 'examples/demo/main.ts'], {
     cwd: ROOT,
@@ -43,6 +61,7 @@ function startApp(): Promise<{ port: number; output: () => string; exited: Promi
       DATABASE_URL: `sqlite:${join(dataDir, 'app.db')}`,
       LC_STATE_KEYS: randomBytes(32).toString('base64'),
       LC_SESSION_SECRET: randomBytes(32).toString('base64'),
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -53,18 +72,7 @@ function startApp(): Promise<{ port: number; output: () => string; exited: Promi
   const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
     proc.once('exit', (code, signal) => resolve({ code, signal })),
   );
-  const port = new Promise<number>((resolve, reject) => {
-    const onData = (): void => {
-      const match = /listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(output);
-      if (match !== null) {
-        proc.stdout.off('data', onData);
-        resolve(Number(match[1]));
-      }
-    };
-    proc.stdout.on('data', onData);
-    void exited.then(({ code }) => reject(new Error(`the app exited with ${code} before listening:\n${output}`)));
-  });
-  return port.then((p) => ({ port: p, output: () => output, exited }));
+  return { proc, output: () => output, exited };
 }
 
 function get(port: number, path: string, agent: Agent): Promise<{ status: number; connection: string | undefined }> {
@@ -128,4 +136,17 @@ describe('graceful shutdown of the reference app', () => {
       monitor.destroy();
     }
   }, 90_000);
+
+  it('a start-up failure (the port in use) is one fatal line in the app’s log format, then exit 1', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const { output, exited } = spawnApp({ PORT: String((taken.address() as AddressInfo).port) });
+      expect((await exited).code).toBe(1);
+      const lines = output().trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level: number; msg: string; err?: { code?: string } });
+      expect(lines.filter((l) => l.msg === 'start-up failed').map((l) => [l.level, l.err?.code])).toEqual([[60, 'EADDRINUSE']]);
+    } finally {
+      taken.close();
+    }
+  });
 });
