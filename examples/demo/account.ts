@@ -75,6 +75,7 @@ const forgotPasswordBody = html`<section class="card">
 
 const resetPasswordBody = html`<section class="card">
   <form method="post" class="stack" data-auth-form="reset-password" data-testid="reset-password-form">
+    <input type="text" name="username" autocomplete="username" hidden>
     <label class="field">New password <input type="password" name="password" required minlength="8" maxlength="128" autocomplete="new-password"></label>
     <p class="muted">8 to 128 characters. Every sign-in of your account ends when it changes.</p>
     <button type="submit" class="btn primary" disabled>Set the new password</button>

@@ -134,6 +134,8 @@ eachEngine('browser sign-in', (engine) => {
     expect(reset.body).toContain(
       '<input type="password" name="password" required minlength="8" maxlength="128" autocomplete="new-password">',
     );
+    // A (hidden) username field, so password managers know which saved password the new one replaces.
+    expect(reset.body).toContain('<input type="text" name="username" autocomplete="username" hidden>');
     expect(reset.body).toContain('<button type="submit" class="btn primary" disabled>Set the new password</button>');
     expect(reset.body).toContain('<a href="/forgot-password">Ask for a new one</a>');
     // The page is the same for everyone: the token is read from the fragment by the script, never echoed.
