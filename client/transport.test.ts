@@ -154,6 +154,19 @@ describe('transport', () => {
     expect(t.sent.map((s) => headerOf(s, HEADERS.csrfToken))).toEqual(['page-token', 'after-500', 'second']);
   });
 
+  it('strict mode: after an answer without a token (403 CSRF_TOKEN_INVALID), the next action in line takes one from the page', async () => {
+    const first = held<Response>();
+    const t = setup([first.promise, json(200, ok)], undefined, { pageTokens: ['page-after-403'] });
+    const a = t.transport.send('counter:main', 'increment', {});
+    const b = t.transport.send('order:main', 'createOrder', { item: 'tea' });
+    await settle();
+    first.resolve(json(403, { error: 'Invalid security token.', code: 'CSRF_TOKEN_INVALID', request_id: 'r' }));
+    expect(await a).toMatchObject({ type: 'error', error: { status: 403, code: 'CSRF_TOKEN_INVALID' } });
+    expect((await b).type).toBe('ok');
+    expect(t.refreshes()).toBe(1);
+    expect(t.sent.map((s) => headerOf(s, HEADERS.csrfToken))).toEqual(['page-token', 'page-after-403']);
+  });
+
   it('per-session mode: invocations of different components are in flight at the same time', async () => {
     const first = held<Response>();
     const t = setup([first.promise, json(200, ok)]);

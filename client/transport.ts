@@ -73,10 +73,19 @@ export function createTransport(deps: TransportDeps): Transport {
   const timeoutMs = deps.attemptTimeoutMs ?? 30_000;
   /** Strict mode: settles when the invocation sent last has its final answer. */
   let queue: Promise<unknown> = Promise.resolve();
+  /** Whether the last answer read brought a fresh token. */
+  let tokenArrived = false;
 
   function send(componentId: string, action: string, params: Record<string, unknown>): Promise<SendResult> {
     if (!deps.csrf.singleUse) return sendNow(componentId, action, params);
-    const result = queue.then(() => sendNow(componentId, action, params));
+    const result = queue.then(async () => {
+      tokenArrived = false;
+      const outcome = await sendNow(componentId, action, params);
+      // A final answer without a token (a CSRF refusal: the session changed; no answer at all) leaves
+      // the page's token possibly spent or stale: the next action in line takes one from the page.
+      if (!tokenArrived) await deps.csrf.refresh?.();
+      return outcome;
+    });
     // Even a send that throws (a bug) must not hold up the ones after it.
     queue = result.catch(() => undefined);
     return result;
@@ -126,7 +135,10 @@ export function createTransport(deps: TransportDeps): Transport {
     } catch {
       // not JSON: reported below
     }
-    if (typeof body?.csrf_token === 'string') deps.csrf.set(body.csrf_token);
+    if (typeof body?.csrf_token === 'string') {
+      deps.csrf.set(body.csrf_token);
+      tokenArrived = true;
+    }
     const status = response.status;
     if (body !== null && status === 200 && typeof body.html === 'string') return { type: 'ok', body: body as unknown as ActionSuccessBody };
     if (body === null || typeof body.code !== 'string' || status < 400) {
