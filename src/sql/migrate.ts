@@ -28,6 +28,9 @@ export class MigrationError extends Error {
   }
 }
 
+/** Runs of the migrator on SQLite before a failure is final (see `migrateToLatest`). */
+const SQLITE_ATTEMPTS = 5;
+
 /**
  * Applies every pending migration, in name order.
  *
@@ -66,9 +69,6 @@ export async function migrateToLatest<DB>(db: Kysely<DB>): Promise<string[]> {
     }
   }
 }
-
-/** Runs of the migrator on SQLite before a failure is final (see `migrateToLatest`). */
-const SQLITE_ATTEMPTS = 5;
 
 async function migrateOnce<DB>(db: Kysely<DB>, migrationTableSchema: string | undefined, transactional: boolean): Promise<string[]> {
   const migrator = new Migrator({ db, provider, migrationTableSchema });
