@@ -6,8 +6,9 @@
  *
  * - `redis-server`: Redis answers, cannot evict our keys (`maxmemory-policy`), and how it persists.
  * - `database`: the SQL database answers; migrations still pending (start-up applies them).
- * - `clock`: this machine's clock against Redis's and PostgreSQL's. Each instance passes its own
- *   time to the rate-limit step, so instances whose clocks drift apart share budgets unevenly.
+ * - `clock`: this machine's clock against Redis's and PostgreSQL's. Token lifetimes (access,
+ *   refresh, reset) and idempotency replays are read on each instance's clock, so instances whose
+ *   clocks drift apart disagree on them (rate limits on Redis run on Redis's clock).
  */
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -143,7 +144,7 @@ function checkClock(readings: readonly ClockReading[], maxSkewMs: number): Servi
   const off = readings.filter((r) => Math.abs(r.skewMs) > maxSkewMs);
   return result(
     'clock',
-    off.map((r) => `clock: this machine is ${Math.abs(Math.round(r.skewMs))} ms ${r.skewMs > 0 ? 'ahead of' : 'behind'} ${r.service} (over ${maxSkewMs} ms): sync it with NTP, rate limits count on instances agreeing on the time`),
+    off.map((r) => `clock: this machine is ${Math.abs(Math.round(r.skewMs))} ms ${r.skewMs > 0 ? 'ahead of' : 'behind'} ${r.service} (over ${maxSkewMs} ms): sync it with NTP, token lifetimes count on instances agreeing on the time`),
     `within ${maxSkewMs} ms of ${readings.map(describe).join(', ')}`,
   );
 }

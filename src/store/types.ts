@@ -44,7 +44,8 @@ export interface Store {
   delete(key: string): Promise<void>;
 
   /**
-   * One atomic rate-limit step for `key` under `policy` at time `nowMs` (the caller's clock), with the
+   * One atomic rate-limit step for `key` under `policy` at time `nowMs` (the caller's clock; a store shared
+   * by several instances may use its own instead: Redis does, see `rateLimitClock`), with the
    * shared algorithms of `src/pipeline/rate-limit/algorithms.ts`. Refused steps consume nothing.
    */
   rateLimit(key: string, policy: RateLimitPolicy, nowMs: number): Promise<RateLimitDecision>;

@@ -6,7 +6,18 @@
  */
 import type { ClientContext, RedisCommander, Result } from 'ioredis';
 import type { RateLimitDecision, StoreOp, StoreOpResult } from '../types.js';
-import { BATCH_CODES, type RateLimitReply } from './lua/index.js';
+import { BATCH_CODES, SERVER_TIME, type RateLimitReply } from './lua/index.js';
+
+/**
+ * Whose clock rate-limit steps run on: `redis` (the script reads Redis's `TIME`; the caller's
+ * `nowMs` is ignored) or `caller` (the `nowMs` passed in). See `lua/time.ts`.
+ */
+export type RateLimitClock = 'redis' | 'caller';
+
+/** The time argument of a rate-limit script for `nowMs` on `clock`. */
+function timeArg(clock: RateLimitClock, nowMs: number): number | string {
+  return clock === 'redis' ? SERVER_TIME : nowMs;
+}
 
 /**
  * Redis keeps TTLs in whole milliseconds: a TTL is rounded up (so a value never lives shorter than
@@ -18,11 +29,17 @@ export function toPx(ttlMs: number): number {
 
 /**
  * Issues `op` (already checked) on `target`, under the final Redis key `key`. `member` is a unique
- * id for a sliding-window entry (ignored by other ops).
+ * id for a sliding-window entry (ignored by other ops); `clock` applies to rate-limit ops.
  *
  * @returns a promise of the raw reply on a client, the chain itself on a `multi()` or `pipeline()`
  */
-export function issue<C extends ClientContext>(target: RedisCommander<C>, op: StoreOp, key: string, member: string): Result<unknown, C> {
+export function issue<C extends ClientContext>(
+  target: RedisCommander<C>,
+  op: StoreOp,
+  key: string,
+  member: string,
+  clock: RateLimitClock,
+): Result<unknown, C> {
   switch (op.op) {
     case 'get':
       return target.get(key);
@@ -40,9 +57,8 @@ export function issue<C extends ClientContext>(target: RedisCommander<C>, op: St
       return target.del(key);
     case 'rateLimit': {
       const { limit, windowMs } = op.policy;
-      return op.policy.algorithm === 'gcra'
-        ? target.lcGcra(key, limit, windowMs, op.nowMs)
-        : target.lcSlidingWindow(key, limit, windowMs, op.nowMs, member);
+      const now = timeArg(clock, op.nowMs);
+      return op.policy.algorithm === 'gcra' ? target.lcGcra(key, limit, windowMs, now) : target.lcSlidingWindow(key, limit, windowMs, now, member);
     }
   }
 }
@@ -73,15 +89,20 @@ export function toDecision(reply: RateLimitReply, limit: number): RateLimitDecis
 export type Direct = { type: 'default' };
 
 /** Issues `op` on a client (or cluster) and resolves its raw reply. */
-export function send(client: RedisCommander<Direct>, op: StoreOp, key: string, member: string): Promise<unknown> {
-  return issue<Direct>(client, op, key, member);
+export function send(client: RedisCommander<Direct>, op: StoreOp, key: string, member: string, clock: RateLimitClock): Promise<unknown> {
+  return issue<Direct>(client, op, key, member, clock);
 }
 
 /**
  * The arguments of the batch script (`lua/batch.ts`) for `ops` (already checked): the number of
  * keys, every op's final key, then each op's code and arguments, in op order.
  */
-export function batchArgs(ops: readonly StoreOp[], keyOf: (key: string) => string, member: () => string): (string | number)[] {
+export function batchArgs(
+  ops: readonly StoreOp[],
+  keyOf: (key: string) => string,
+  member: () => string,
+  clock: RateLimitClock,
+): (string | number)[] {
   const n = ops.length;
   const args: (string | number)[] = new Array<string | number>(n + 1);
   args[0] = n;
@@ -109,8 +130,9 @@ export function batchArgs(ops: readonly StoreOp[], keyOf: (key: string) => strin
         break;
       case 'rateLimit': {
         const { limit, windowMs } = op.policy;
-        if (op.policy.algorithm === 'gcra') args.push(BATCH_CODES.gcra, limit, windowMs, op.nowMs);
-        else args.push(BATCH_CODES.slidingWindow, limit, windowMs, op.nowMs, member());
+        const now = timeArg(clock, op.nowMs);
+        if (op.policy.algorithm === 'gcra') args.push(BATCH_CODES.gcra, limit, windowMs, now);
+        else args.push(BATCH_CODES.slidingWindow, limit, windowMs, now, member());
         break;
       }
     }

@@ -21,8 +21,8 @@
  * - Keys carry hash tags (`src/store/keys.ts`) and every script a cluster runs touches keys of
  *   one tag only, so everything works on Redis Cluster. Redis 7.0 or newer is required
  *   (`SET … NX GET`).
- * - Rate limits run the Lua ports of the shared algorithms on the caller's clock (`nowMs`): keep
- *   the instances' clocks NTP-synced.
+ * - Rate limits run the Lua ports of the shared algorithms on Redis's own clock by default, so
+ *   instances whose clocks disagree still share every budget exactly (`rateLimitClock`).
  */
 import { randomBytes } from 'node:crypto';
 import { Redis, type Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
@@ -31,7 +31,9 @@ import { StoreUnavailableError } from '../../core/errors.js';
 import type { RateLimitDecision, Store, StoreOp, StoreOpResult } from '../types.js';
 import { afterThisTurn } from '../after-this-turn.js';
 import { checkOp, checkRateLimit, checkTtl, rejection } from '../checks.js';
-import { batchArgs, decode, send, toPx } from './commands.js';
+import { batchArgs, decode, send, toPx, type RateLimitClock } from './commands.js';
+
+export type { RateLimitClock } from './commands.js';
 import { watchConnection } from './connection.js';
 import { defineLuaCommands } from './lua/index.js';
 
@@ -85,6 +87,14 @@ export interface RedisStoreOptions {
    * @default ignores them
    */
   onConnectionError?: (error: Error) => void;
+  /**
+   * Whose clock rate-limit steps run on. `redis`: Redis's own (`TIME`, read inside the script), so
+   * every instance counts a client's budget on one clock and a skewed instance can neither
+   * over-admit nor lock clients out; the `nowMs` a caller passes is then ignored. `caller`: the
+   * `nowMs` each call passes, for tests that inject a clock (instances must then be NTP-synced).
+   * @default 'redis'
+   */
+  rateLimitClock?: RateLimitClock;
 }
 
 const DEFAULT_TIMEOUT_MS = 500;
@@ -156,6 +166,8 @@ export function createRedisStore(options: RedisStoreOptions): Store {
   const prefix = options.keyPrefix ?? '';
   if (/[{}]/.test(prefix)) throw new TypeError('createRedisStore: keyPrefix must not contain "{" or "}"');
   if ((options.url === undefined) === (options.client === undefined)) throw new TypeError('createRedisStore: pass exactly one of url or client');
+  const rateLimitClock = options.rateLimitClock ?? 'redis';
+  if (rateLimitClock !== 'redis' && rateLimitClock !== 'caller') throw new TypeError('createRedisStore: rateLimitClock must be "redis" or "caller"');
   const client = options.client ?? new Redis(options.url as string, redisClientOptions(timeoutMs));
   const onRoundTrip = options.onRoundTrip;
   defineLuaCommands(client);
@@ -224,7 +236,7 @@ export function createRedisStore(options: RedisStoreOptions): Store {
       return call('batch', () =>
         Promise.all(
           byHashTag(ops, keyOf).map(({ indexes, group }) =>
-            client.lcBatch(batchArgs(group, keyOf, member)).then((replies) => ({ indexes, group, replies })),
+            client.lcBatch(batchArgs(group, keyOf, member, rateLimitClock)).then((replies) => ({ indexes, group, replies })),
           ),
         ),
       ).then((parts) => {
@@ -237,7 +249,7 @@ export function createRedisStore(options: RedisStoreOptions): Store {
       });
     }
     // One script call for the whole batch (`lua/batch.ts`).
-    return call('batch', () => client.lcBatch(batchArgs(ops, keyOf, member))).then((replies) => decodeBatch(ops, replies));
+    return call('batch', () => client.lcBatch(batchArgs(ops, keyOf, member, rateLimitClock))).then((replies) => decodeBatch(ops, replies));
   }
 
   function getMany(keys: readonly string[]): Promise<(string | null)[]> {
@@ -288,7 +300,7 @@ export function createRedisStore(options: RedisStoreOptions): Store {
       const op = { op: 'rateLimit', key, policy, nowMs } as const;
       return (
         rejection(() => checkRateLimit(policy, nowMs)) ??
-        call('rateLimit', () => send(client, op, keyOf(key), member())).then((reply) => decode(op, reply) as RateLimitDecision)
+        call('rateLimit', () => send(client, op, keyOf(key), member(), rateLimitClock)).then((reply) => decode(op, reply) as RateLimitDecision)
       );
     },
     batch,

@@ -15,12 +15,14 @@
  *
  * KEYS[i] the key of op i. ARGV: for each op in order, its code and then its arguments:
  * `g` get · `s` value px (set) · `c` value px (claim) · `t` px (touch) · `d` expected (deleteIfEquals) ·
- * `x` delete · `r` limit windowMs nowMs (GCRA) · `w` limit windowMs nowMs member (sliding window).
+ * `x` delete · `r` limit windowMs nowMs (GCRA) · `w` limit windowMs nowMs member (sliding window); nowMs may be
+ * `SERVER_TIME` (`time.ts`).
  * Returns one reply per op: the value or nil (`g`, `c`), 1|0 (`t`, `d`), 0 (`s`, `x`), or the rate-limit
  * reply {allowed, remaining, resetMs, retryAfterMs} (`r`, `w`).
  */
 import { GCRA_FUNCTION } from './gcra.js';
 import { SLIDING_WINDOW_FUNCTION } from './sliding-window.js';
+import { NOW_FUNCTION } from './time.js';
 
 /** The op codes of `BATCH_LUA`, by store op. */
 export const BATCH_CODES = {
@@ -34,7 +36,8 @@ export const BATCH_CODES = {
   slidingWindow: 'w',
 } as const;
 
-export const BATCH_LUA = `${GCRA_FUNCTION}
+export const BATCH_LUA = `${NOW_FUNCTION}
+${GCRA_FUNCTION}
 ${SLIDING_WINDOW_FUNCTION}
 local out = {}
 local a = 1
@@ -75,10 +78,10 @@ while i <= #KEYS do
     out[i] = 0
     a = a + 1
   elseif code == 'r' then
-    out[i] = gcra(key, tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]))
+    out[i] = gcra(key, tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), nowOf(ARGV[a + 3]))
     a = a + 4
   elseif code == 'w' then
-    out[i] = slidingWindow(key, tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), ARGV[a + 4])
+    out[i] = slidingWindow(key, tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), nowOf(ARGV[a + 3]), ARGV[a + 4])
     a = a + 5
   else
     return redis.error_reply('lcBatch: unknown op code')

@@ -7,15 +7,17 @@
  * `%.17g` so it reads back as the exact same double; it expires (PX) when it would read as a full
  * bucket. A key of another type (the action switched algorithm) counts as no state.
  *
- * Time is the caller's `nowMs`, not the Redis clock, so tests can inject a clock and every
- * instance applies the same arithmetic; keep the instances' clocks NTP-synced. (Key expiry still
- * runs on the Redis clock, which only drops state that already reads as a full bucket.)
+ * Time is Redis's own clock when the store passes `SERVER_TIME` (its default: see `time.ts`), else
+ * the caller's `nowMs` (tests that inject a clock). Key expiry always runs on the Redis clock, which
+ * only drops state that already reads as a full bucket.
  *
  * `GCRA_FUNCTION` defines `gcra(key, limit, windowMs, nowMs)` (numbers) for the batch script;
  * `GCRA_LUA` is the same function as a script of its own:
- * KEYS[1] the counter · ARGV[1] limit (positive integer) · ARGV[2] windowMs · ARGV[3] nowMs
+ * KEYS[1] the counter · ARGV[1] limit (positive integer) · ARGV[2] windowMs · ARGV[3] nowMs or `SERVER_TIME`
  * Returns {allowed (1|0), remaining, resetMs, retryAfterMs}, all integers.
  */
+import { NOW_FUNCTION } from './time.js';
+
 export const GCRA_FUNCTION = `
 local function gcra(key, limit, windowMs, nowMs)
 local TICKS_PER_MS = 1024
@@ -62,6 +64,7 @@ return {1, math.floor((depth - debt) / interval), resetMs, 0}
 end
 `;
 
-export const GCRA_LUA = `${GCRA_FUNCTION}
-return gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
+export const GCRA_LUA = `${NOW_FUNCTION}
+${GCRA_FUNCTION}
+return gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), nowOf(ARGV[3]))
 `;

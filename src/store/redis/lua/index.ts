@@ -14,6 +14,7 @@ import { SLIDING_WINDOW_LUA } from './sliding-window.js';
 
 export { BATCH_LUA, DELETE_IF_EQUALS_LUA, GCRA_LUA, SLIDING_WINDOW_LUA };
 export { BATCH_CODES } from './batch.js';
+export { SERVER_TIME } from './time.js';
 
 /** Command name → definition; the names are the methods `defineCommand` adds to the client. */
 export const LUA_COMMANDS = {
@@ -39,10 +40,10 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     /** Added by `defineLuaCommands`: see `delete-if-equals.ts`. */
     lcDeleteIfEquals(key: string, expected: string): Result<number, Context>;
-    /** Added by `defineLuaCommands`: see `gcra.ts`. */
-    lcGcra(key: string, limit: number, windowMs: number, nowMs: number): Result<RateLimitReply, Context>;
+    /** Added by `defineLuaCommands`: see `gcra.ts` (`nowMs` may be `SERVER_TIME`). */
+    lcGcra(key: string, limit: number, windowMs: number, nowMs: number | string): Result<RateLimitReply, Context>;
     /** Added by `defineLuaCommands`: see `sliding-window.ts`. */
-    lcSlidingWindow(key: string, limit: number, windowMs: number, nowMs: number, member: string): Result<RateLimitReply, Context>;
+    lcSlidingWindow(key: string, limit: number, windowMs: number, nowMs: number | string, member: string): Result<RateLimitReply, Context>;
     /** Added by `defineLuaCommands`: see `batch.ts` (the number of keys, the keys, then ARGV). */
     lcBatch(args: (string | number)[]): Result<unknown[], Context>;
   }

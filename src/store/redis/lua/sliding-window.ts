@@ -7,15 +7,17 @@
  * time. The set expires (PEXPIRE) when its newest entry leaves the window. A key of another type
  * (the action switched algorithm) counts as no state.
  *
- * Time is the caller's `nowMs` (see `gcra.ts`): keep the instances' clocks NTP-synced. When time
- * goes backwards the new entry is recorded at the newest stored time, as in JavaScript.
+ * Time is Redis's clock or the caller's `nowMs`, as in `gcra.ts`. When time goes backwards (the
+ * caller's clock) the new entry is recorded at the newest stored time, as in JavaScript.
  *
  * `SLIDING_WINDOW_FUNCTION` defines `slidingWindow(key, limit, windowMs, nowMs, member)` for the
  * batch script; `SLIDING_WINDOW_LUA` is the same function as a script of its own:
- * KEYS[1] the log · ARGV[1] limit (positive integer) · ARGV[2] windowMs · ARGV[3] nowMs ·
+ * KEYS[1] the log · ARGV[1] limit (positive integer) · ARGV[2] windowMs · ARGV[3] nowMs or `SERVER_TIME` ·
  * ARGV[4] a member id unique to this call
  * Returns {allowed (1|0), remaining, resetMs, retryAfterMs}, all integers.
  */
+import { NOW_FUNCTION } from './time.js';
+
 export const SLIDING_WINDOW_FUNCTION = `
 local function slidingWindow(key, limit, windowMs, nowMs, member)
 
@@ -46,6 +48,7 @@ return {1, limit - count - 1, resetMs, 0}
 end
 `;
 
-export const SLIDING_WINDOW_LUA = `${SLIDING_WINDOW_FUNCTION}
-return slidingWindow(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])
+export const SLIDING_WINDOW_LUA = `${NOW_FUNCTION}
+${SLIDING_WINDOW_FUNCTION}
+return slidingWindow(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), nowOf(ARGV[3]), ARGV[4])
 `;
