@@ -42,8 +42,7 @@ export function serverOptions(options: {
       requestTimeout,
       connectionsCheckingInterval: Math.min(30_000, Math.max(50, Math.floor(requestTimeout / 4))),
     },
-    // Fastify accepts a hop count at run time; its types only lack the number form.
-    trustProxy: (options.trustProxy ?? false) as FastifyServerOptions['trustProxy'],
+    trustProxy: trustProxyOption(options.trustProxy ?? false),
     bodyLimit: ACTION_BODY_LIMIT,
     ...(options.loggerInstance ? { loggerInstance: options.loggerInstance } : { logger: options.logger ?? false }),
     // Request log lines carry `request_id` (Fastify's default label is `reqId`); Fastify 5 moved the
@@ -59,4 +58,19 @@ export function serverOptions(options: {
       return typeof incoming === 'string' && REQUEST_ID_RE.test(incoming) ? incoming : randomUUID();
     },
   };
+}
+
+/**
+ * Fastify's `trustProxy` for our setting. A hop count becomes the function form: since 5.12 Fastify
+ * reads a numeric `trustProxy` as "trust nothing" (a count cannot check who the immediate peer is),
+ * so `TRUST_PROXY=1` silently put every client behind the proxy in one rate-limit budget. PROTOCOL
+ * keeps the hop count with proxy-addr's meaning — the `n` addresses nearest the app (the socket's
+ * first) are proxies — which is exact only where nothing but the proxy reaches the app
+ * (docs/deployment.md §5).
+ */
+function trustProxyOption(value: boolean | number | string | string[]): FastifyServerOptions['trustProxy'] {
+  if (typeof value !== 'number') return value;
+  if (!(Number.isInteger(value) && value >= 0)) throw new TypeError('serverOptions: a trustProxy hop count must be a whole number, 0 or more');
+  const hops = value;
+  return hops === 0 ? false : (_address: string, hop: number) => hop < hops;
 }

@@ -150,6 +150,21 @@ describe('rate limiting over HTTP', () => {
     expect((await c.action('payment:main', 'processPayment', { amount: 1 }, { headers: { 'x-forwarded-for': '192.0.2.1' } })).statusCode).toBe(429);
     expect((await c.action('payment:main', 'processPayment', { amount: 1 }, { headers: { 'x-forwarded-for': '192.0.2.2' } })).statusCode).toBe(200);
   });
+
+  for (const hops of ['1', '2']) {
+    it(`believes TRUST_PROXY=${hops} hop(s) of X-Forwarded-For; entries beyond them buy no fresh budget`, async () => {
+      const demo = await start({ TRUST_PROXY: hops });
+      const c = await demo.client('/payment', '172.18.0.5');
+      // The proxies nearest the app: with two hops the rightmost entry is the inner proxy's peer.
+      const via = (client: string, forged?: string) => [forged, client, ...(hops === '2' ? ['10.0.0.7'] : [])].filter(Boolean).join(', ');
+      const pay = (xff: string) => c.action('payment:main', 'processPayment', { amount: 1 }, { headers: { 'x-forwarded-for': xff } });
+      for (let i = 0; i < 5; i++) expect((await pay(via('192.0.2.1', `203.0.113.${i}`))).statusCode).toBe(200);
+      const refused = await pay(via('192.0.2.1', '198.51.100.99'));
+      expect(refused.statusCode).toBe(429);
+      // Another client behind the same proxy has its own budget.
+      expect((await pay(via('192.0.2.2'))).statusCode).toBe(200);
+    });
+  }
 });
 
 describe('idempotency over HTTP', () => {
