@@ -234,7 +234,7 @@ export function runStoreContract(
       const policy = { algorithm: 'gcra' as const, limit: 1, windowMs: 60_000 };
       const now = clock.now();
       expect((await store.rateLimit(a, policy, now)).allowed).toBe(true);
-      expect(await store.rateLimit(a, policy, now)).toEqual({ allowed: false, limit: 1, remaining: 0, resetMs: 60_000, retryAfterMs: 60_000 });
+      expect(await store.rateLimit(a, policy, now)).toEqual({ allowed: false, limit: 1, remaining: 0, resetMs: 60_000, retryAfterMs: 60_000, nextMs: 60_000 });
       expect((await store.rateLimit(b, policy, now)).allowed).toBe(true);
       await store.delete(a);
       expect((await store.rateLimit(a, policy, now)).allowed).toBe(true);
@@ -258,8 +258,8 @@ export function runStoreContract(
         { op: 'rateLimit', key: rl, policy, nowMs: now },
       ]);
       expect(results).toEqual(['A', null, 'B', null, 'C', false, true, null,
-        { allowed: true, limit: 1, remaining: 0, resetMs: 60_000, retryAfterMs: 0 },
-        { allowed: false, limit: 1, remaining: 0, resetMs: 60_000, retryAfterMs: 60_000 },
+        { allowed: true, limit: 1, remaining: 0, resetMs: 60_000, retryAfterMs: 0, nextMs: 60_000 },
+        { allowed: false, limit: 1, remaining: 0, resetMs: 60_000, retryAfterMs: 60_000, nextMs: 60_000 },
       ]);
       expect(await store.getMany([a, b, c])).toEqual([null, null, 'C']);
       expect(await store.batch([])).toEqual([]);

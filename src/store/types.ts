@@ -89,10 +89,15 @@ export interface RateLimitDecision {
   limit: number;
   /** Requests still admitted right now after this step. */
   remaining: number;
-  /** Milliseconds until the budget is full again (the `t`/reset of the headers). */
+  /** Milliseconds until the budget is full again (`X-RateLimit-Reset`; how long the state matters). */
   resetMs: number;
   /** When refused: milliseconds until one request would be admitted; 0 when allowed. */
   retryAfterMs: number;
+  /**
+   * Milliseconds until one more request fits than `remaining` says: the `t` of the IETF `RateLimit`
+   * field (draft-10: "until additional quota … is made available"). Equals `retryAfterMs` when refused.
+   */
+  nextMs: number;
 }
 
 export type StoreOp =

@@ -94,7 +94,7 @@ describe.skipIf(!REDIS_AVAILABLE)('Redis Cluster (3 masters)', () => {
     const results = await store.batch(ops);
     expect(trips).toBe(1);
     expect(results).toEqual(
-      sessions.flatMap((_, i) => [null, null, { allowed: true, limit: 2, remaining: 1, resetMs: 60_000, retryAfterMs: 0 }, `session ${i}`]),
+      sessions.flatMap((_, i) => [null, null, { allowed: true, limit: 2, remaining: 1, resetMs: 60_000, retryAfterMs: 0, nextMs: 60_000 }, `session ${i}`]),
     );
     trips = 0;
     expect(await store.getMany(sessions.map((s) => storeKeys.session(s)))).toEqual(sessions.map((_, i) => `session ${i}`));

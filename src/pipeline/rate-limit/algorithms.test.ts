@@ -23,15 +23,16 @@ describe('gcraStep', () => {
 
   it('admits a burst of `limit`, then refuses the next with retryAfter = one interval', () => {
     const { steps, state } = burst(gcraStep, p, T0, 6);
-    expect(steps.slice(0, 5).map((s) => [s.decision.allowed, s.decision.remaining, s.decision.resetMs])).toEqual([
-      [true, 4, 60_000],
-      [true, 3, 120_000],
-      [true, 2, 180_000],
-      [true, 1, 240_000],
-      [true, 0, 300_000],
+    // Full again after `resetMs`; each spent token comes back one interval after the previous (`nextMs`).
+    expect(steps.slice(0, 5).map((s) => [s.decision.allowed, s.decision.remaining, s.decision.resetMs, s.decision.nextMs])).toEqual([
+      [true, 4, 60_000, 60_000],
+      [true, 3, 120_000, 60_000],
+      [true, 2, 180_000, 60_000],
+      [true, 1, 240_000, 60_000],
+      [true, 0, 300_000, 60_000],
     ]);
     expect(steps[0]?.ttlMs).toBe(60_000);
-    expect(steps[5]?.decision).toEqual({ allowed: false, limit: 5, remaining: 0, resetMs: 300_000, retryAfterMs: 60_000 });
+    expect(steps[5]?.decision).toEqual({ allowed: false, limit: 5, remaining: 0, resetMs: 300_000, retryAfterMs: 60_000, nextMs: 60_000 });
     expect(state).toBe(T0 + 300_000);
   });
 
@@ -40,7 +41,7 @@ describe('gcraStep', () => {
     expect(state).toBe(T0 + 300_000);
     expect(gcraStep(state, p, T0 + 59_999).decision).toMatchObject({ allowed: false, retryAfterMs: 1 });
     const refilled = gcraStep(state, p, T0 + 60_000);
-    expect(refilled.decision).toEqual({ allowed: true, limit: 5, remaining: 0, resetMs: 300_000, retryAfterMs: 0 });
+    expect(refilled.decision).toEqual({ allowed: true, limit: 5, remaining: 0, resetMs: 300_000, retryAfterMs: 0, nextMs: 60_000 });
     expect(gcraStep(refilled.state, p, T0 + 60_000).decision.retryAfterMs).toBe(60_000);
     // Two intervals later: two tokens back.
     expect(gcraStep(state, p, T0 + 120_000).decision).toMatchObject({ allowed: true, remaining: 1, resetMs: 240_000 });
@@ -49,22 +50,22 @@ describe('gcraStep', () => {
   it('reads an old TAT as a full bucket', () => {
     const { state } = burst(gcraStep, p, T0, 5);
     const r = gcraStep(state, p, T0 + 3_600_000);
-    expect(r.decision).toEqual({ allowed: true, limit: 5, remaining: 4, resetMs: 60_000, retryAfterMs: 0 });
+    expect(r.decision).toEqual({ allowed: true, limit: 5, remaining: 4, resetMs: 60_000, retryAfterMs: 0, nextMs: 60_000 });
     expect(r.state).toBe(T0 + 3_660_000);
   });
 
   it('limit 1: one per window', () => {
     const one = gcra(1, 10_000);
     const first = gcraStep(null, one, T0);
-    expect(first.decision).toEqual({ allowed: true, limit: 1, remaining: 0, resetMs: 10_000, retryAfterMs: 0 });
-    expect(gcraStep(first.state, one, T0 + 9_999).decision).toEqual({ allowed: false, limit: 1, remaining: 0, resetMs: 1, retryAfterMs: 1 });
+    expect(first.decision).toEqual({ allowed: true, limit: 1, remaining: 0, resetMs: 10_000, retryAfterMs: 0, nextMs: 10_000 });
+    expect(gcraStep(first.state, one, T0 + 9_999).decision).toEqual({ allowed: false, limit: 1, remaining: 0, resetMs: 1, retryAfterMs: 1, nextMs: 1 });
     expect(gcraStep(first.state, one, T0 + 10_000).decision.allowed).toBe(true);
   });
 
   it('does not crash or over-admit when time goes backwards', () => {
     const { state } = burst(gcraStep, p, T0, 5);
     const back = gcraStep(state, p, T0 - 100_000);
-    expect(back.decision).toEqual({ allowed: false, limit: 5, remaining: 0, resetMs: 400_000, retryAfterMs: 160_000 });
+    expect(back.decision).toEqual({ allowed: false, limit: 5, remaining: 0, resetMs: 400_000, retryAfterMs: 160_000, nextMs: 160_000 });
     expect(back.state).toBe(state);
     const partial = burst(gcraStep, p, T0, 2).state;
     const { steps } = burst(gcraStep, p, T0 - 1_000, 5, partial);
@@ -102,21 +103,22 @@ describe('slidingWindowStep', () => {
 
   it('admits 5 in a burst and refuses until the first leaves the window', () => {
     const { steps, state } = burst(slidingWindowStep, p, T0, 5);
-    expect(steps.map((s) => [s.decision.allowed, s.decision.remaining, s.decision.resetMs])).toEqual([
-      [true, 4, 300_000],
-      [true, 3, 300_000],
-      [true, 2, 300_000],
-      [true, 1, 300_000],
-      [true, 0, 300_000],
+    // All five leave together: no quota comes back before the window has passed.
+    expect(steps.map((s) => [s.decision.allowed, s.decision.remaining, s.decision.resetMs, s.decision.nextMs])).toEqual([
+      [true, 4, 300_000, 300_000],
+      [true, 3, 300_000, 300_000],
+      [true, 2, 300_000, 300_000],
+      [true, 1, 300_000, 300_000],
+      [true, 0, 300_000, 300_000],
     ]);
     expect(slidingWindowStep(state, p, T0 + 10_000)).toEqual({
-      decision: { allowed: false, limit: 5, remaining: 0, resetMs: 290_000, retryAfterMs: 290_000 },
+      decision: { allowed: false, limit: 5, remaining: 0, resetMs: 290_000, retryAfterMs: 290_000, nextMs: 290_000 },
       state,
       ttlMs: 290_000,
     });
     expect(slidingWindowStep(state, p, T0 + 299_999).decision.retryAfterMs).toBe(1);
     const after = slidingWindowStep(state, p, T0 + 300_000);
-    expect(after.decision).toEqual({ allowed: true, limit: 5, remaining: 4, resetMs: 300_000, retryAfterMs: 0 });
+    expect(after.decision).toEqual({ allowed: true, limit: 5, remaining: 4, resetMs: 300_000, retryAfterMs: 0, nextMs: 300_000 });
     expect(after.state).toEqual([T0 + 300_000]);
   });
 
@@ -125,13 +127,15 @@ describe('slidingWindowStep', () => {
     for (let i = 0; i < 5; i++) log = slidingWindowStep(log, p, T0 + i * 10_000).state;
     for (let i = 0; i < 10; i++) expect(slidingWindowStep(log, p, T0 + 100_000).decision.allowed).toBe(false);
     const first = slidingWindowStep(log, p, T0 + 300_000);
-    expect(first.decision).toEqual({ allowed: true, limit: 5, remaining: 0, resetMs: 300_000, retryAfterMs: 0 });
+    // Full again only when the newest leaves (300 s), but one more fits when the oldest does (10 s).
+    expect(first.decision).toEqual({ allowed: true, limit: 5, remaining: 0, resetMs: 300_000, retryAfterMs: 0, nextMs: 10_000 });
     expect(slidingWindowStep(first.state, p, T0 + 300_000).decision).toEqual({
       allowed: false,
       limit: 5,
       remaining: 0,
       resetMs: 300_000,
       retryAfterMs: 10_000,
+      nextMs: 10_000,
     });
   });
 
@@ -155,8 +159,8 @@ describe('slidingWindowStep', () => {
   it('limit 1', () => {
     const one = sliding(1, 10_000);
     const first = slidingWindowStep(null, one, T0);
-    expect(first.decision).toEqual({ allowed: true, limit: 1, remaining: 0, resetMs: 10_000, retryAfterMs: 0 });
-    expect(slidingWindowStep(first.state, one, T0 + 1).decision).toEqual({ allowed: false, limit: 1, remaining: 0, resetMs: 9_999, retryAfterMs: 9_999 });
+    expect(first.decision).toEqual({ allowed: true, limit: 1, remaining: 0, resetMs: 10_000, retryAfterMs: 0, nextMs: 10_000 });
+    expect(slidingWindowStep(first.state, one, T0 + 1).decision).toEqual({ allowed: false, limit: 1, remaining: 0, resetMs: 9_999, retryAfterMs: 9_999, nextMs: 9_999 });
     expect(slidingWindowStep(first.state, one, T0 + 10_000).decision.allowed).toBe(true);
   });
 
@@ -164,12 +168,51 @@ describe('slidingWindowStep', () => {
     const two = sliding(2, 10_000);
     const a = slidingWindowStep(null, two, T0);
     const b = slidingWindowStep(a.state, two, T0 - 5_000);
-    expect(b.decision).toMatchObject({ allowed: true, remaining: 0, resetMs: 15_000 });
+    expect(b.decision).toMatchObject({ allowed: true, remaining: 0, resetMs: 15_000, nextMs: 15_000 });
     expect(b.state).toEqual([T0, T0]);
     expect(slidingWindowStep(b.state, two, T0 - 4_000).decision).toMatchObject({ allowed: false, retryAfterMs: 14_000 });
     expect(slidingWindowStep(b.state, two, T0 + 9_999).decision.allowed).toBe(false);
     expect(slidingWindowStep(b.state, two, T0 + 10_000).decision.remaining).toBe(1);
   });
+});
+
+describe('nextMs (the `t` of the RateLimit field): exactly when one more request fits', () => {
+  /** How many a burst at `now` would admit from `state` (up to limit + 1). */
+  function capacity<S>(step: (s: S | null, p: RateLimitPolicy, n: number) => RateLimitStep<S>, policy: RateLimitPolicy, state: S, now: number): number {
+    return burst(step, policy, now, policy.limit + 1, state).steps.filter((x) => x.decision.allowed).length;
+  }
+
+  const cases = [
+    ['gcra', gcraStep, [gcra(5, 300_000), gcra(7, 7_000), gcra(60, 60_000), gcra(1, 10_000)]],
+    ['sliding-window', slidingWindowStep, [sliding(5, 300_000), sliding(7, 7_000), sliding(60, 60_000), sliding(1, 10_000)]],
+  ] as const;
+  for (const [name, step, policies] of cases) {
+    it(`${name}: after every step, \`remaining\` fit until nextMs − 1 and one more from nextMs; refusals: nextMs = retryAfterMs`, () => {
+      let seed = 7;
+      const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
+      for (const policy of policies) {
+        let state: unknown = null;
+        let now = T0;
+        const interval = policy.windowMs / policy.limit;
+        for (let i = 0; i < 400; i++) {
+          now += random() < 0.5 ? 0 : Math.floor(random() * interval * 1.5);
+          const r = (step as (s: unknown, p: RateLimitPolicy, n: number) => RateLimitStep<unknown>)(state, policy, now);
+          state = r.state;
+          const { allowed, remaining, nextMs, retryAfterMs } = r.decision;
+          if (!allowed) expect(nextMs).toBe(retryAfterMs);
+          expect(nextMs).toBeGreaterThan(0);
+          expect(nextMs).toBeLessThanOrEqual(r.decision.resetMs);
+          const at = step as (s: unknown, p: RateLimitPolicy, n: number) => RateLimitStep<unknown>;
+          expect(capacity(at, policy, state, now + nextMs - 1)).toBe(remaining);
+          // GCRA gives back one token at a time; in the sliding window, admissions that share the oldest
+          // time leave it together, so more than one may come back at once.
+          const back = capacity(at, policy, state, now + nextMs);
+          if (name === 'gcra') expect(back).toBe(Math.min(policy.limit, remaining + 1));
+          else expect(back).toBeGreaterThanOrEqual(Math.min(policy.limit, remaining + 1));
+        }
+      }
+    });
+  }
 });
 
 describe('rateLimitStep (serialized state)', () => {

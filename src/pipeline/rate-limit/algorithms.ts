@@ -57,15 +57,18 @@ export function gcraStep(tat: number | null, policy: RateLimitPolicy, nowMs: num
   if (debt > depth) {
     // Refused: nothing is charged; one request fits once the debt has drained to `depth`.
     const resetMs = Math.ceil(base - now);
+    const retryAfterMs = Math.max(1, Math.ceil(debt - depth));
     return {
-      decision: { allowed: false, limit, remaining: 0, resetMs, retryAfterMs: Math.max(1, Math.ceil(debt - depth)) },
+      decision: { allowed: false, limit, remaining: 0, resetMs, retryAfterMs, nextMs: retryAfterMs },
       state: base,
       ttlMs: resetMs,
     };
   }
   const remaining = Math.floor((depth - debt) / interval);
   const resetMs = Math.ceil(debt);
-  return { decision: { allowed: true, limit, remaining, resetMs, retryAfterMs: 0 }, state: now + debt, ttlMs: resetMs };
+  // One more fits once the debt has drained by what `remaining` leaves below the next whole interval.
+  const nextMs = Math.ceil(debt - (limit - remaining - 1) * interval);
+  return { decision: { allowed: true, limit, remaining, resetMs, retryAfterMs: 0, nextMs }, state: now + debt, ttlMs: resetMs };
 }
 
 /**
@@ -98,8 +101,9 @@ export function slidingWindowStep(
     // `count - limit + 1` entries must leave before one more fits; the last of them is this one.
     const blocking = live[count - limit] as number;
     const resetMs = Math.ceil((live[count - 1] as number) + windowMs - nowMs);
+    const retryAfterMs = Math.max(1, Math.ceil(blocking + windowMs - nowMs));
     return {
-      decision: { allowed: false, limit, remaining: 0, resetMs, retryAfterMs: Math.max(1, Math.ceil(blocking + windowMs - nowMs)) },
+      decision: { allowed: false, limit, remaining: 0, resetMs, retryAfterMs, nextMs: retryAfterMs },
       state: live,
       ttlMs: resetMs,
     };
@@ -108,8 +112,10 @@ export function slidingWindowStep(
   const at = Math.max(nowMs, last);
   live.push(at);
   const resetMs = Math.ceil(at + windowMs - nowMs);
+  // One more fits when the oldest admission in the window leaves it.
+  const nextMs = Math.max(1, Math.ceil((live[0] as number) + windowMs - nowMs));
   return {
-    decision: { allowed: true, limit, remaining: limit - count - 1, resetMs, retryAfterMs: 0 },
+    decision: { allowed: true, limit, remaining: limit - count - 1, resetMs, retryAfterMs: 0, nextMs },
     state: live,
     ttlMs: resetMs,
   };

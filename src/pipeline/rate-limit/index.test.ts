@@ -103,15 +103,16 @@ describe('rate-limit stage', () => {
       'x-ratelimit-remaining': '0',
       'x-ratelimit-reset': String(T0_S + 60),
       'ratelimit-policy': '"default";q=60;w=60',
-      ratelimit: '"default";r=0;t=60',
+      // `t`: when more quota comes (one token, in 1 s), as Retry-After says; full again only at the reset.
+      ratelimit: '"default";r=0;t=1',
     });
     expect(errorOf(refused.outcome)).toMatchObject({ code: 'RATE_LIMIT_EXCEEDED', statusCode: 429, fields: { retry_after: 1, limit: 60, window: 60 } });
     clock.advance(1_500);
     const later = await call();
     expect(later.outcome.type).toBe('ok');
-    expect(later.headers).toMatchObject({ 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(T0_S + 61), ratelimit: '"default";r=0;t=60' });
+    expect(later.headers).toMatchObject({ 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(T0_S + 61), ratelimit: '"default";r=0;t=1' });
     const again = await call();
-    expect(again.headers).toMatchObject({ 'x-ratelimit-reset': String(T0_S + 61), ratelimit: '"default";r=0;t=60' });
+    expect(again.headers).toMatchObject({ 'x-ratelimit-reset': String(T0_S + 61), ratelimit: '"default";r=0;t=1' });
     expect(errorOf(again.outcome).fields?.retry_after).toBe(1);
   });
 
@@ -135,7 +136,7 @@ describe('rate-limit stage', () => {
       'x-ratelimit-remaining': '0',
       'x-ratelimit-reset': String(T0_S + 300),
       'ratelimit-policy': '"default";q=5;w=300',
-      ratelimit: '"default";r=0;t=300',
+      ratelimit: '"default";r=0;t=60',
     });
     expect(events.events).toHaveLength(1);
     const [event] = events.events;
@@ -224,6 +225,7 @@ describe('rate-limit stage', () => {
     expect(() => createRateLimitStage({ store, events, defaults: { limit: 0 } })).toThrow(TypeError);
     expect(() => createRateLimitStage({ store, events, defaults: { algorithm: 'leaky' as 'gcra' } })).toThrow(TypeError);
     expect(() => createRateLimitStage({ store, events, defaults: { windowSeconds: 1.5 } })).toThrow(TypeError);
+    expect(() => createRateLimitStage({ store, events, defaults: { windowSeconds: 1e306 } })).toThrow(/whole number of seconds/);
   });
 
   it('honours the defaults option', async () => {
@@ -242,7 +244,7 @@ describe('rate-limit stage', () => {
     clock.set(T0 + 6_000);
     const refused = await call(exact);
     expect(errorOf(refused.outcome).fields).toEqual({ retry_after: 4, limit: 3, window: 10 });
-    expect(refused.headers).toMatchObject({ 'x-ratelimit-reset': String(T0_S + 15), ratelimit: '"default";r=0;t=9' });
+    expect(refused.headers).toMatchObject({ 'x-ratelimit-reset': String(T0_S + 15), ratelimit: '"default";r=0;t=4' });
     clock.set(T0 + 9_999);
     expect(errorOf((await call(exact)).outcome).fields?.retry_after).toBe(1);
     clock.set(T0 + 10_000);

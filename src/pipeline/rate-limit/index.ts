@@ -17,7 +17,7 @@ import type { SecurityEventSink } from '../../ops/security-events.js';
 import { storeKeys } from '../../store/keys.js';
 import type { RateLimitAlgorithm, RateLimitDecision, RateLimitPolicy, Store } from '../../store/types.js';
 import { fail, takePrefetched, type ActionContext, type Stage } from '../types.js';
-import { positiveInteger } from '../options.js';
+import { positiveInteger, positiveSeconds } from '../options.js';
 import { createClientIp } from './client-ip.js';
 
 export interface RateLimitDefaults {
@@ -90,7 +90,7 @@ export function createRateLimitStage(options: RateLimitStageOptions): Stage {
   const onFailOpen = options.onFailOpen ?? null;
   const defaults = {
     limit: positiveInteger('Rate limit', 'defaults.limit', options.defaults?.limit ?? 60),
-    windowSeconds: positiveInteger('Rate limit', 'defaults.windowSeconds', options.defaults?.windowSeconds ?? 60),
+    windowSeconds: positiveSeconds('Rate limit', 'defaults.windowSeconds', options.defaults?.windowSeconds ?? 60),
     algorithm: algorithmOf(options.defaults?.algorithm ?? 'gcra'),
   };
   const allowlist = options.allowlist && options.allowlist.length > 0 ? buildAllowlist(options.allowlist) : null;
@@ -100,7 +100,7 @@ export function createRateLimitStage(options: RateLimitStageOptions): Stage {
   function rulesFor(action: ResolvedAction): ActionRules {
     let rules = cache.get(action);
     if (rules === undefined) {
-      const windowSeconds = positiveInteger('Rate limit', 'rateLimitWindow', action.rateLimitWindow ?? defaults.windowSeconds);
+      const windowSeconds = positiveSeconds('Rate limit', 'rateLimitWindow', action.rateLimitWindow ?? defaults.windowSeconds);
       const algorithm = algorithmOf(action.rateLimitAlgorithm ?? defaults.algorithm);
       const limit = positiveInteger('Rate limit', 'rateLimit', action.rateLimit ?? defaults.limit);
       const signedIn = makeRule(limit, windowSeconds, algorithm);
@@ -191,7 +191,8 @@ function setHeaders(headers: Record<string, string>, rule: Rule, decision: RateL
   headers[HEADERS.rateLimitRemaining] = remaining;
   headers[HEADERS.rateLimitReset] = String(Math.ceil((now + decision.resetMs) / 1000));
   headers[HEADERS.rateLimitPolicy] = rule.policyHeader;
-  headers[HEADERS.rateLimit] = `"default";r=${remaining};t=${Math.ceil(decision.resetMs / 1000)}`;
+  // `t`: until more quota comes (draft-10), so a 429's `t` equals its Retry-After, never later.
+  headers[HEADERS.rateLimit] = `"default";r=${remaining};t=${Math.ceil(decision.nextMs / 1000)}`;
 }
 
 function algorithmOf(value: RateLimitAlgorithm): RateLimitAlgorithm {

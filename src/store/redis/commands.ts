@@ -81,8 +81,8 @@ export function decode(op: StoreOp, reply: unknown): StoreOpResult {
 }
 
 export function toDecision(reply: RateLimitReply, limit: number): RateLimitDecision {
-  const [allowed, remaining, resetMs, retryAfterMs] = reply;
-  return { allowed: allowed === 1, limit, remaining, resetMs, retryAfterMs };
+  const [allowed, remaining, resetMs, retryAfterMs, nextMs] = reply;
+  return { allowed: allowed === 1, limit, remaining, resetMs, retryAfterMs, nextMs };
 }
 
 /** The context of a client's own methods (they answer promises). */

@@ -14,7 +14,7 @@
  * `GCRA_FUNCTION` defines `gcra(key, limit, windowMs, nowMs)` (numbers) for the batch script;
  * `GCRA_LUA` is the same function as a script of its own:
  * KEYS[1] the counter · ARGV[1] limit (positive integer) · ARGV[2] windowMs · ARGV[3] nowMs or `SERVER_TIME`
- * Returns {allowed (1|0), remaining, resetMs, retryAfterMs}, all integers.
+ * Returns {allowed (1|0), remaining, resetMs, retryAfterMs, nextMs}, all integers.
  */
 import { NOW_FUNCTION } from './time.js';
 
@@ -56,11 +56,13 @@ if debt > depth then
   -- Refused: nothing is charged; the state stays, kept until it would read as a full bucket.
   local resetMs = math.ceil(base - now)
   redis.call('PEXPIRE', key, resetMs)
-  return {0, 0, resetMs, math.max(1, math.ceil(debt - depth))}
+  local retryAfterMs = math.max(1, math.ceil(debt - depth))
+  return {0, 0, resetMs, retryAfterMs, retryAfterMs}
 end
 local resetMs = math.ceil(debt)
+local remaining = math.floor((depth - debt) / interval)
 redis.call('SET', key, string.format('%.17g', now + debt), 'PX', resetMs)
-return {1, math.floor((depth - debt) / interval), resetMs, 0}
+return {1, remaining, resetMs, 0, math.ceil(debt - (limit - remaining - 1) * interval)}
 end
 `;
 

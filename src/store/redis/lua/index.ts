@@ -33,8 +33,8 @@ export function defineLuaCommands(client: Redis | Cluster): void {
   client.defineCommand('lcBatch', LUA_COMMANDS.lcBatch);
 }
 
-/** The reply of both rate-limit scripts: allowed (1|0), remaining, resetMs, retryAfterMs. */
-export type RateLimitReply = [number, number, number, number];
+/** The reply of both rate-limit scripts: allowed (1|0), remaining, resetMs, retryAfterMs, nextMs. */
+export type RateLimitReply = [number, number, number, number, number];
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {

@@ -14,7 +14,7 @@
  * batch script; `SLIDING_WINDOW_LUA` is the same function as a script of its own:
  * KEYS[1] the log · ARGV[1] limit (positive integer) · ARGV[2] windowMs · ARGV[3] nowMs or `SERVER_TIME` ·
  * ARGV[4] a member id unique to this call
- * Returns {allowed (1|0), remaining, resetMs, retryAfterMs}, all integers.
+ * Returns {allowed (1|0), remaining, resetMs, retryAfterMs, nextMs}, all integers.
  */
 import { NOW_FUNCTION } from './time.js';
 
@@ -37,14 +37,20 @@ if count >= limit then
   local blocking = tonumber(redis.call('ZRANGE', key, count - limit, count - limit, 'WITHSCORES')[2])
   local resetMs = math.ceil(last + windowMs - nowMs)
   redis.call('PEXPIRE', key, resetMs)
-  return {0, 0, resetMs, math.max(1, math.ceil(blocking + windowMs - nowMs))}
+  local retryAfterMs = math.max(1, math.ceil(blocking + windowMs - nowMs))
+  return {0, 0, resetMs, retryAfterMs, retryAfterMs}
 end
 local at = nowMs
 if last > nowMs then at = last end
+-- One more fits when the oldest admission in the window leaves it (this one, when it is the only one).
+local oldest = at
+if count > 0 then
+  oldest = tonumber(redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2])
+end
 redis.call('ZADD', key, string.format('%.17g', at), member)
 local resetMs = math.ceil(at + windowMs - nowMs)
 redis.call('PEXPIRE', key, resetMs)
-return {1, limit - count - 1, resetMs, 0}
+return {1, limit - count - 1, resetMs, 0, math.max(1, math.ceil(oldest + windowMs - nowMs))}
 end
 `;
 
