@@ -163,9 +163,9 @@ export function defineComponent<S extends StateShape, A extends Record<string, S
       throw new TypeError(`${where}: requireIdempotencyKey must be true or false`);
     }
     checkPositive(spec.name, name, 'rateLimit', def.rateLimit);
-    checkPositive(spec.name, name, 'rateLimitWindow', def.rateLimitWindow);
+    checkPositive(spec.name, name, 'rateLimitWindow', def.rateLimitWindow, true);
     checkPositive(spec.name, name, 'anonymousLimit', def.anonymousLimit);
-    checkPositive(spec.name, name, 'idempotencyTTL', def.idempotencyTTL);
+    checkPositive(spec.name, name, 'idempotencyTTL', def.idempotencyTTL, true);
     actions.set(
       name,
       Object.freeze({
@@ -191,9 +191,10 @@ export function defineComponent<S extends StateShape, A extends Record<string, S
   });
 }
 
-function checkPositive(component: string, action: string, option: string, value: number | undefined): void {
-  if (value !== undefined && !(Number.isInteger(value) && value > 0)) {
-    throw new TypeError(`Component "${component}", action "${action}": ${option} must be a positive integer`);
+/** `seconds`: the value becomes milliseconds, which must stay an exact integer (see `positiveSeconds`). */
+function checkPositive(component: string, action: string, option: string, value: number | undefined, seconds = false): void {
+  if (value !== undefined && !(Number.isInteger(value) && value > 0 && (!seconds || Number.isSafeInteger(value * 1000)))) {
+    throw new TypeError(`Component "${component}", action "${action}": ${option} must be a positive integer${seconds ? ' of seconds, at most 9007199254740' : ''}`);
   }
 }
 

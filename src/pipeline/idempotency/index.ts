@@ -31,7 +31,7 @@ import { HEADERS } from '../../core/wire.js';
 import { storeKeys } from '../../store/keys.js';
 import type { Store, StoreOp } from '../../store/types.js';
 import { fail, ok, stageValue, takePrefetched, type ActionContext, type Next, type Outcome, type Stage } from '../types.js';
-import { positiveInteger } from '../options.js';
+import { positiveInteger, positiveSeconds } from '../options.js';
 import { requestFingerprint } from './fingerprint.js';
 import { parseIdempotencyKey } from './key.js';
 import { doneRecordText, isoSeconds, parseRecord, type DoneRecord, type PendingRecord } from './record.js';
@@ -76,7 +76,7 @@ export function createIdempotencyStage(options: IdempotencyStageOptions): Stage 
   const { store } = options;
   const clock = options.clock ?? systemClock;
   const lockTtlMs = positiveInteger('Idempotency', 'lockTtlMs', options.lockTtlMs ?? DEFAULT_CLAIM_TTL_MS);
-  const defaultTtlSeconds = positiveInteger('Idempotency', 'defaultTtlSeconds', options.defaultTtlSeconds ?? 3600);
+  const defaultTtlSeconds = positiveSeconds('Idempotency', 'defaultTtlSeconds', options.defaultTtlSeconds ?? 3600);
   const onStoreError = options.onStoreError ?? noop;
 
   /** Deletes our pending claim if it is still ours; a failure only delays the key until the lock expires. */
