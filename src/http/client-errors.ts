@@ -19,11 +19,14 @@ export function clientErrorCode(error: { code?: string }): ErrorCode {
 }
 
 /**
- * Fastify's `clientErrorHandler`. Like Fastify's own: nothing to do on a reset or destroyed
- * socket; answer when the socket is still writable; then close it (the connection's framing is lost).
+ * Fastify's `clientErrorHandler` (serverOptions wraps it). Like Fastify's own: nothing to do on a
+ * reset or destroyed socket; answer when the socket is still writable; then close it (the
+ * connection's framing is lost).
+ * @returns the status answered, or `null` when nothing was (so nothing is counted as answered).
  */
-export function answerClientError(error: Error & { code?: string }, socket: Socket): void {
-  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+export function answerClientError(error: Error & { code?: string }, socket: Socket): number | null {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return null;
+  let answered: number | null = null;
   if (socket.writable) {
     const code = clientErrorCode(error);
     const { status, message } = ERROR_CODES[code];
@@ -33,6 +36,8 @@ export function answerClientError(error: Error & { code?: string }, socket: Sock
       `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
         `Content-Length: ${Buffer.byteLength(body)}\r\n${HEADERS.requestId}: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
     );
+    answered = status;
   }
   socket.destroy(error);
+  return answered;
 }

@@ -2,11 +2,13 @@
  * Fastify server options the framework relies on: request ids in and out, the body limit, the
  * `TRUST_PROXY` semantics for client IPs (only a trusted proxy's `X-Forwarded-For` counts), a
  * time limit for receiving a request, and PROTOCOL's error shape for requests Node's parser or
- * Fastify's router refuses.
+ * Fastify's router refuses — with a notice of each such refusal (`onRefusedRequest`), since they
+ * run none of the app's hooks.
  */
 import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
-import { LogController, type FastifyHttpOptions, type FastifyServerOptions } from 'fastify';
+import type { Socket } from 'node:net';
+import { LogController, type FastifyHttpOptions, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { HEADERS } from '../core/wire.js';
 import { LOG_FIELDS } from '../ops/logging/fields.js';
 import { answerClientError } from './client-errors.js';
@@ -17,6 +19,40 @@ const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 
 /** An incoming `X-Request-Id` is kept only when it is short and plain; else a new UUID. */
 const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/** A request that `serverOptions()`'s handlers answered themselves, out of reach of the app's hooks. */
+export interface RefusedRequest {
+  /** Its method as Node parsed it; `null` when Node's parser refused it (no request was formed). */
+  readonly method: string | null;
+  /** The status it was answered with. */
+  readonly statusCode: number;
+  /**
+   * Node's parser refusals only: the connection, now closed. A request the app was still reading on
+   * it (a body that never finished) gets no answer of its own: this refusal was its answer.
+   */
+  readonly closedConnection: Socket | null;
+}
+
+export type RefusedRequestListener = (refusal: RefusedRequest) => void;
+
+// Keyed by the Fastify instance the handlers answer for (the one `Fastify(serverOptions())`
+// returned), so two apps in one process never hear each other's refusals.
+const refusalListeners = new WeakMap<FastifyInstance, RefusedRequestListener[]>();
+
+/**
+ * Calls `listener` for every request `app`'s `serverOptions()` handlers refuse: URLs the router
+ * cannot decode and requests Node's parser rejects. `app` is the root instance; an app built without
+ * `serverOptions()` never calls it. `registerHttpMetrics` counts these with it.
+ */
+export function onRefusedRequest(app: FastifyInstance, listener: RefusedRequestListener): void {
+  const listeners = refusalListeners.get(app);
+  if (listeners === undefined) refusalListeners.set(app, [listener]);
+  else listeners.push(listener);
+}
+
+function notifyRefused(app: FastifyInstance, refusal: RefusedRequest): void {
+  for (const listener of refusalListeners.get(app) ?? []) listener(refusal);
+}
 
 export function serverOptions(options: {
   /** `false`, `true`, a hop count, or CIDRs/addresses (Fastify's `trustProxy`). @default false */
@@ -49,10 +85,17 @@ export function serverOptions(options: {
     // label from the deprecated top-level `requestIdLogLabel` to the log controller.
     logController: new LogController({ requestIdLogLabel: LOG_FIELDS.requestId }),
     // Requests Node's parser refused answer in PROTOCOL's error shape too (see client-errors.ts).
-    clientErrorHandler: answerClientError,
+    // Fastify calls it with `this` bound to the app.
+    clientErrorHandler(this: FastifyInstance, error, socket) {
+      const statusCode = answerClientError(error, socket);
+      if (statusCode !== null) notifyRefused(this, { method: null, statusCode, closedConnection: socket });
+    },
     // And so do the URLs Fastify's router refuses (a malformed percent-encoding such as `/%`); such a
     // reply skips the app's hooks, so the request id header is set here.
-    frameworkErrors: (error, request, reply) => sendError(error, request, reply.header(HEADERS.requestId, request.id)),
+    frameworkErrors: (error, request, reply) => {
+      sendError(error, request, reply.header(HEADERS.requestId, request.id));
+      notifyRefused(request.server, { method: request.method, statusCode: reply.statusCode, closedConnection: null });
+    },
     genReqId: (req) => {
       const incoming = req.headers[HEADERS.requestId];
       return typeof incoming === 'string' && REQUEST_ID_RE.test(incoming) ? incoming : randomUUID();

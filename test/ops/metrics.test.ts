@@ -7,9 +7,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createDemoApp } from '../../examples/demo/app.js';
+import { createDemoApp, type DemoAppOptions } from '../../examples/demo/app.js';
+import { createPasswordHasher, type PasswordHasher } from '../../src/auth/password.js';
 import { loadConfig } from '../../src/ops/config.js';
 import { createLifecycleState } from '../../src/ops/health/index.js';
 import { openClient } from '../helpers/demo.js';
@@ -24,7 +27,7 @@ afterEach(async () => {
   await Promise.all(apps.splice(0).map((a) => a.close()));
 });
 
-async function opsApp(env: Record<string, string> = {}) {
+async function opsApp(env: Record<string, string> = {}, auth: DemoAppOptions['auth'] = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'lc-ops-'));
   const config = loadConfig({
     LC_STATE_KEYS: randomBytes(32).toString('base64'),
@@ -36,7 +39,7 @@ async function opsApp(env: Record<string, string> = {}) {
   });
   const lifecycle = createLifecycleState();
   // No `events` override: the app's own security logger feeds the counters, as in production.
-  const app = await createDemoApp({ config, lifecycle, framework: { dataDir } });
+  const app = await createDemoApp({ config, lifecycle, framework: { dataDir }, auth });
   apps.push(app);
   return { app, lifecycle };
 }
@@ -96,6 +99,102 @@ describe('reference app metrics', () => {
     expect(refused.json().code).toBe('INVALID_TOKEN');
     const { app: separate } = await opsApp({ METRICS_PORT: '0' });
     expect((await separate.inject({ url: '/metrics', headers: scrape })).statusCode).toBe(404);
+  });
+});
+
+/** The value of each `http_requests_total` / auth-event sample of a scrape, keyed by its line's labels. */
+async function counters(app: FastifyInstance): Promise<Map<string, number>> {
+  const text = (await app.inject({ url: '/metrics', headers: scrape })).body;
+  const samples = text.split('\n').filter((l) => /^(http_requests_total|livecomponents_auth_events_total)\{/.test(l));
+  return new Map(samples.map((l) => [l.slice(0, l.lastIndexOf(' ')), Number(l.slice(l.lastIndexOf(' ') + 1))]));
+}
+
+/** What changed between two scrapes (the second scrape's own request left out). */
+function deltas(before: Map<string, number>, after: Map<string, number>): Record<string, number> {
+  const changed = [...after].filter(([k, v]) => v !== (before.get(k) ?? 0) && !k.includes('route="/metrics"'));
+  return Object.fromEntries(changed.map(([k, v]) => [k, v - (before.get(k) ?? 0)]));
+}
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve = (): void => undefined;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+async function listening(app: FastifyInstance): Promise<number> {
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  return (app.server.address() as { port: number }).port;
+}
+
+/** Sends `bytes` on a fresh connection; resolves the status line once the server closed it. */
+function rawExchange(port: number, bytes: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ port, host: '127.0.0.1' });
+    let received = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => (received += chunk));
+    socket.on('close', () => resolve(received.split('\r\n')[0] ?? ''));
+    socket.on('error', reject);
+    socket.write(bytes);
+  });
+}
+
+describe('reference app metrics: requests that get no ordinary answer', () => {
+  it('counts a sign-in whose client hung up during the password check once, as 499', async () => {
+    // The password check of an unknown email waits at a gate: the request is read, the app is working.
+    const fast = createPasswordHasher({ memoryCost: 1024, timeCost: 1, parallelism: 1 });
+    const checking = deferred();
+    const gate = deferred();
+    const hasher: PasswordHasher = {
+      params: fast.params,
+      hash: (password) => fast.hash(password),
+      verify: (stored, password) => fast.verify(stored, password),
+      async verifyDummy(password) {
+        checking.resolve();
+        await gate.promise;
+        return fast.verifyDummy(password);
+      },
+    };
+    const { app } = await opsApp({}, { hasher });
+    const port = await listening(app);
+    const before = await counters(app);
+    const login = httpRequest({ host: '127.0.0.1', port, path: '/api/v1/auth/login', method: 'POST', agent: false, headers: { 'content-type': 'application/json' } });
+    login.on('error', () => undefined);
+    login.end(JSON.stringify({ email: 'nobody@example.com', password: 'wrong password, long enough' }));
+    await checking.promise;
+    login.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    gate.resolve();
+    // Fully processed: the failed sign-in is logged (and counted) after the client left.
+    for (let i = 0; i < 200 && (await counters(app)).get('livecomponents_auth_events_total{event="authn_login_fail"}') !== 1; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(deltas(before, await counters(app))).toEqual({
+      'http_requests_total{method="POST",route="/api/v1/auth/login",status_code="499"}': 1,
+      'livecomponents_auth_events_total{event="authn_login_fail"}': 1,
+    });
+  });
+
+  it("counts the URLs the router refuses and the requests Node's parser refuses, under route unmatched", async () => {
+    const { app } = await opsApp();
+    const port = await listening(app);
+    const before = await counters(app);
+    const refused = [
+      ['GET /%zz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 400],
+      ['GET /api/v1/auth/%E0%A4%A HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 400],
+      ['FOO / HTTP/1.1\r\nHost: x\r\n\r\n', 400],
+      ['POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Length: 12, 13\r\n\r\n', 400],
+      [`GET / HTTP/1.1\r\nHost: x\r\nCookie: big=${'a'.repeat(20_000)}\r\n\r\n`, 431],
+    ] as const;
+    for (const [bytes, status] of refused) expect(await rawExchange(port, bytes)).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+    const after = await counters(app);
+    expect(deltas(before, after)).toEqual({
+      'http_requests_total{method="GET",route="unmatched",status_code="400"}': 2,
+      'http_requests_total{method="OTHER",route="unmatched",status_code="400"}': 2,
+      'http_requests_total{method="OTHER",route="unmatched",status_code="431"}': 1,
+    });
+    expect([...after.keys()].join('\n')).not.toMatch(/%zz|%E0|FOO|aaaa/);
   });
 });
 

@@ -76,6 +76,23 @@ describe('observeHttp', () => {
   });
 });
 
+describe('countRefusedRequest', () => {
+  it('counts under route unmatched with a bounded method, and times nothing', async () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    metrics.countRefusedRequest('GET', 400);
+    metrics.countRefusedRequest(null, 431);
+    metrics.countRefusedRequest('FOO', 400);
+    expect(await samples(metrics, METRIC_NAMES.httpRequests)).toEqual(
+      new Map([
+        ['{"method":"GET","route":"unmatched","status_code":"400"}', 1],
+        ['{"method":"OTHER","route":"unmatched","status_code":"431"}', 1],
+        ['{"method":"OTHER","route":"unmatched","status_code":"400"}', 1],
+      ]),
+    );
+    expect((await samples(metrics, METRIC_NAMES.httpRequestDuration)).size).toBe(0);
+  });
+});
+
 describe('observeAction', () => {
   it('counts by component, action and outcome, and observes seconds', async () => {
     const metrics = createMetrics({ defaultMetrics: false });

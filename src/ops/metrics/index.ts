@@ -11,7 +11,7 @@ import type { ActionReport } from '../../runtime/index.js';
 import { InvalidOptionError } from '../health/options-error.js';
 import { METRIC_NAMES, OTHER_METHOD, UNKNOWN_OUTCOME, UNMATCHED_ROUTE } from './names.js';
 
-export { METRIC_NAMES, METRICS_ROUTE, UNMATCHED_ROUTE } from './names.js';
+export { CLIENT_CLOSED_REQUEST, METRIC_NAMES, METRICS_ROUTE, UNMATCHED_ROUTE } from './names.js';
 export { registerHttpMetrics } from './http.js';
 export { registerMetricsRoute, type MetricsRouteOptions, type MetricsServer } from './route.js';
 
@@ -34,6 +34,11 @@ export interface Metrics {
   countSecurityEvent(event: SecurityEvent): void;
   /** One finished HTTP request (`route` is the template, `null` when no route matched). */
   observeHttp(method: string, route: string | null, statusCode: number, seconds: number): void;
+  /**
+   * One request refused before routing (`method` `null` when Node's parser refused it): counted with
+   * route `unmatched`, not timed — Node tells no start time for these.
+   */
+  countRefusedRequest(method: string | null, statusCode: number): void;
   /** The exposition text. */
   render(): Promise<string>;
 }
@@ -44,6 +49,11 @@ const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIO
 const GAUGES_NAMED_LIKE_COUNTERS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 const KNOWN_EVENTS = new Set<string>(SECURITY_EVENTS);
 const AUTHN_EVENTS = SECURITY_EVENTS.filter((e) => e.startsWith('authn_'));
+
+/** A standard method as it is; anything else (or none known) as `OTHER`. */
+function methodLabel(method: string | null): string {
+  return method !== null && METHODS.has(method) ? method : OTHER_METHOD;
+}
 
 /**
  * @example
@@ -129,9 +139,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       if (e.event.startsWith('authn_')) authEvents.inc({ event: e.event });
     },
     observeHttp(method, route, statusCode, seconds) {
-      const labels = { method: METHODS.has(method) ? method : OTHER_METHOD, route: route ?? UNMATCHED_ROUTE, status_code: String(statusCode) };
+      const labels = { method: methodLabel(method), route: route ?? UNMATCHED_ROUTE, status_code: String(statusCode) };
       httpRequests.inc(labels);
       httpDuration.observe(labels, seconds);
+    },
+    countRefusedRequest(method, statusCode) {
+      httpRequests.inc({ method: methodLabel(method), route: UNMATCHED_ROUTE, status_code: String(statusCode) });
     },
     render: () => registry.metrics(),
   };

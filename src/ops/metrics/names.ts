@@ -18,8 +18,14 @@ export const METRIC_NAMES = {
   authEvents: 'livecomponents_auth_events_total',
 } as const;
 
-/** The `route` label of requests that matched no route (404s): never the raw URL. */
+/**
+ * The `route` label of requests that matched no route (404s), and of those refused before routing
+ * (a URL the router cannot decode, a request Node's parser rejects): never the raw URL.
+ */
 export const UNMATCHED_ROUTE = 'unmatched';
+
+/** The `status_code` of a request whose client hung up before the answer: nginx's "client closed request". */
+export const CLIENT_CLOSED_REQUEST = 499;
 
 /** The `method` label for anything outside the standard methods. */
 export const OTHER_METHOD = 'OTHER';
