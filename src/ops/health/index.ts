@@ -105,6 +105,8 @@ export function registerHealth(app: FastifyInstance, options: HealthOptions): vo
     return null;
   }
 
+  // Every probe, `/health` included: request-logged only at warn level (a kubelet probing every few
+  // seconds must not flood the request log), and never rate limited.
   const probe: RouteShorthandOptions = { logLevel: 'warn', config: { rateLimit: false } };
 
   app.get(HEALTH_ROUTES.live, probe, (_request, reply) => send(reply, { status: 'pass' }));
@@ -123,7 +125,7 @@ export function registerHealth(app: FastifyInstance, options: HealthOptions): vo
     return send(reply, healthDocument({ results, notes: lifecycleNotes(), showOutput, version, serviceId }));
   });
 
-  app.get(HEALTH_ROUTES.health, { config: { rateLimit: false } }, async (request, reply) => {
+  app.get(HEALTH_ROUTES.health, probe, async (request, reply) => {
     const showOutput = callerMaySeeOutput(request, reply);
     if (showOutput === null) return reply;
     const results = await runAll();
