@@ -3,17 +3,16 @@
 // scripts/build.mjs exists) it first builds dist/ when dist/ is missing or older than the sources,
 // so `npx livecomponents doctor` works on a fresh clone right after `npm install`, with no
 // postinstall step, and never runs stale code. An installed package ships dist/ and skips this.
-import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const entry = join(root, 'dist/src/cli/index.js');
 const buildScript = join(root, 'scripts/build.mjs');
-// Written after each build made here; tsc's own build info marks `npm run build`/`npm start` builds.
-// Sources newer than both mean dist/ may be stale.
-const stamp = join(root, 'dist/.cli-build-stamp');
-const buildInfo = join(root, 'dist/.tsbuildinfo');
+// scripts/build.mjs (`npm run build`, `npm start`, or here) writes it after a build that succeeded
+// and removes it when one starts: missing, or older than a source, means dist/ may be stale.
+const stamp = join(root, 'dist/.build-stamp');
 const SOURCE_DIRS = ['src', 'examples', 'client'];
 
 /** The newest modification time of the files that go into dist/ (tests excluded). */
@@ -29,7 +28,7 @@ function newestSource(dir) {
 
 function needsBuild() {
   if (!existsSync(entry)) return true;
-  const built = Math.max(...[stamp, buildInfo].map((file) => (existsSync(file) ? statSync(file).mtimeMs : 0)));
+  const built = existsSync(stamp) ? statSync(stamp).mtimeMs : 0;
   return SOURCE_DIRS.some((dir) => existsSync(join(root, dir)) && newestSource(join(root, dir)) > built);
 }
 
@@ -37,8 +36,8 @@ if (existsSync(buildScript) && needsBuild()) {
   process.stderr.write('livecomponents: building dist/ from the sources (npm run build)...\n');
   try {
     const { build } = await import(pathToFileURL(buildScript).href);
-    await build({ quiet: true });
-    writeFileSync(stamp, `${new Date().toISOString()}\n`);
+    // stdout belongs to the command (`keygen >> app.env`, `doctor --json`): compiler errors go to stderr.
+    await build({ quiet: true, diagnosticsToStderr: true });
   } catch (error) {
     const why = error instanceof Error ? error.message.split('\n')[0] : String(error);
     process.stderr.write(`livecomponents: the build failed (${why}); run \`npm run build\` to see why\n`);

@@ -1,0 +1,63 @@
+/**
+ * bin/livecomponents.js building dist/ before it runs a command, in a scratch project (the real
+ * bin/ and scripts/build.mjs, a one-file CLI, the client bundler stubbed out): the compiler's
+ * errors never reach the command's stdout, and after a failed build the next run builds again
+ * instead of taking dist/ for current.
+ */
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const ROOT = join(import.meta.dirname, '../..');
+const dir = mkdtempSync(join(tmpdir(), 'lc-cli-build-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function project(): void {
+  for (const sub of ['bin', 'scripts', 'src/cli', 'examples/demo/public']) mkdirSync(join(dir, sub), { recursive: true });
+  copyFileSync(join(ROOT, 'bin/livecomponents.js'), join(dir, 'bin/livecomponents.js'));
+  copyFileSync(join(ROOT, 'scripts/build.mjs'), join(dir, 'scripts/build.mjs'));
+  writeFileSync(join(dir, 'scripts/bundle-client.mjs'), 'export async function bundleClient() { return { bytes: 0, gzipBytes: 0 }; }\n');
+  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+  writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n');
+  writeFileSync(
+    join(dir, 'tsconfig.build.json'),
+    JSON.stringify({
+      compilerOptions: { module: 'nodenext', target: 'es2022', strict: true, types: [], rootDir: '.', outDir: 'dist', incremental: true, tsBuildInfoFile: 'dist/.tsbuildinfo' },
+      include: ['src'],
+    }),
+  );
+}
+
+/** Writes the CLI's source (an edit after the last build, so newer than anything in dist/). */
+function source(body: string): void {
+  writeFileSync(join(dir, 'src/cli/index.ts'), `${body}\nexport async function main(): Promise<number> {\n  console.log(VERSION);\n  return 0;\n}\n`);
+}
+
+function run(): { stdout: string; stderr: string; status: number | null } {
+  const r = spawnSync(process.execPath, [join(dir, 'bin/livecomponents.js')], { encoding: 'utf8', timeout: 60_000 });
+  return { stdout: r.stdout, stderr: r.stderr, status: r.status };
+}
+
+describe('livecomponents: the automatic build', () => {
+  it("keeps tsc's errors off stdout and builds again after a failed build", { timeout: 120_000 }, () => {
+    project();
+    source("const VERSION = 'v1';");
+    expect(run()).toMatchObject({ stdout: 'v1\n', status: 0 });
+    expect(run()).toMatchObject({ stdout: 'v1\n', stderr: '' }); // current: no build
+
+    source("const VERSION: number = 'v2';");
+    const failed = run();
+    expect(failed.stdout).toBe('v1\n'); // the old dist/, and nothing else
+    expect(failed.stderr).toMatch(/error TS2322/);
+    expect(failed.stderr).toMatch(/may be out of date/);
+    // The failed build does not count: the next run tries again and says so.
+    const again = run();
+    expect(again.stdout).toBe('v1\n');
+    expect(again.stderr).toMatch(/building dist\/[\s\S]*error TS2322/);
+
+    source("const VERSION = 'v3';");
+    expect(run()).toMatchObject({ stdout: 'v3\n', status: 0 });
+  });
+});
