@@ -50,6 +50,14 @@ describe('migrateCommand on SQLite', () => {
     expect(err).toEqual(['migrate: DATABASE_URL: unsupported scheme mysql:; use sqlite:PATH or postgres://…']);
   });
 
+  it('refuses an in-memory SQLite database: nothing it applied would persist', async () => {
+    const { code, out, err } = await migrate({ DATABASE_URL: 'sqlite::memory:' });
+    expect([code, out]).toEqual([1, []]);
+    expect(err).toEqual([
+      'migrate: DATABASE_URL is sqlite::memory:, which lives only inside one process; nothing would persist. Migrate a file or a PostgreSQL database (the app migrates its own in-memory one at start-up)',
+    ]);
+  });
+
   it('exits 1 when PostgreSQL cannot be reached, without printing the password', async () => {
     const { code, err } = await migrate({ DATABASE_URL: 'postgres://app:hunter2@127.0.0.1:1/app' });
     expect(code).toBe(1);

@@ -5,7 +5,7 @@
  */
 import { createDatabase } from '../sql/database.js';
 import { migrateToLatest, MigrationError } from '../sql/migrate.js';
-import { DEFAULT_DATABASE_URL, describeDatabaseUrl } from '../sql/url.js';
+import { DEFAULT_DATABASE_URL, describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
 
 export interface MigrateCommandOptions {
   /** Where normal lines go. @default console.log */
@@ -35,6 +35,11 @@ export async function migrateCommand(
   let db: ReturnType<typeof createDatabase>;
   try {
     target = describeDatabaseUrl(url, options.cwd);
+    // The database would vanish with this process: "applied" would be a lie.
+    const where = parseDatabaseUrl(url, options.cwd);
+    if (where.engine === 'sqlite' && where.path === ':memory:') {
+      throw new Error('DATABASE_URL is sqlite::memory:, which lives only inside one process; nothing would persist. Migrate a file or a PostgreSQL database (the app migrates its own in-memory one at start-up)');
+    }
     db = createDatabase(url, { cwd: options.cwd });
   } catch (error) {
     err(`migrate: ${messageOf(error)}`);
