@@ -11,11 +11,13 @@
  *   Kubernetes CronJob when the timer is off.
  */
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import type { Kysely } from 'kysely';
 import { systemClock, type Clock } from '../core/clock.js';
 import { createDatabase } from '../sql/database.js';
 import type { DatabaseSchema } from '../sql/schema.js';
-import { DEFAULT_DATABASE_URL, describeDatabaseUrl } from '../sql/url.js';
+import { MAX_TIMER_MS } from '../ops/config-fields.js';
+import { DEFAULT_DATABASE_URL, describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
 import type { Store } from '../store/types.js';
 import { authKeys } from './keys.js';
 import { createAuthRepository, type CleanupCounts } from './repository.js';
@@ -30,7 +32,7 @@ export interface TokenCleanupOptions {
   store: Store;
   /** @default systemClock */
   clock?: Clock;
-  /** Time between runs in ms; `0` turns the timer off (`runNow` still works). @default 86_400_000 */
+  /** Time between runs in ms, at most 2^31 − 1 (Node's timer limit); `0` turns the timer off (`runNow` still works). @default 86_400_000 */
   intervalMs?: number;
   /** Delay of the first run after start-up. @default min(60_000, intervalMs) */
   firstRunAfterMs?: number;
@@ -59,7 +61,12 @@ export function startTokenCleanup(options: TokenCleanupOptions): TokenCleanup {
   const repo = createAuthRepository(options.db);
   const clock = options.clock ?? systemClock;
   const intervalMs = options.intervalMs ?? DAY_MS;
-  if (!Number.isFinite(intervalMs) || intervalMs < 0) throw new TypeError('Token clean-up: intervalMs must be 0 or more');
+  // Node fires a longer timer after 1 ms (TimeoutOverflowWarning): the clean-up would run in a busy loop.
+  if (!(intervalMs >= 0 && intervalMs <= MAX_TIMER_MS)) {
+    throw new TypeError(`Token clean-up: intervalMs must be from 0 to ${MAX_TIMER_MS} (about 24.8 days, the longest a timer can wait)`);
+  }
+  const firstRunAfterMs = options.firstRunAfterMs ?? Math.min(60_000, intervalMs);
+  if (!(firstRunAfterMs >= 0 && firstRunAfterMs <= MAX_TIMER_MS)) throw new TypeError(`Token clean-up: firstRunAfterMs must be from 0 to ${MAX_TIMER_MS}`);
   const onError = options.onError ?? ((error: unknown) => console.error('token clean-up failed', error));
   const instance = randomUUID();
   // The lease ends a little before the next run is due, so the instance that ran can run again.
@@ -84,7 +91,7 @@ export function startTokenCleanup(options: TokenCleanupOptions): TokenCleanup {
       tick();
       timer = setInterval(tick, intervalMs);
       timer.unref();
-    }, options.firstRunAfterMs ?? Math.min(60_000, intervalMs));
+    }, firstRunAfterMs);
     first.unref();
   }
 
@@ -123,6 +130,12 @@ export async function cleanupTokensCommand(
   let db: Kysely<DatabaseSchema> | undefined;
   try {
     target = describeDatabaseUrl(url, options.cwd);
+    // Opening an SQLite path creates the file and its folders: a mistyped path would leave an
+    // empty database behind. There is nothing to clean in a database that does not exist.
+    const where = parseDatabaseUrl(url, options.cwd);
+    if (where.engine === 'sqlite' && where.path !== ':memory:' && !existsSync(where.path)) {
+      throw new Error('the database does not exist (check DATABASE_URL; `livecomponents migrate` creates it)');
+    }
     db = createDatabase(url, { cwd: options.cwd });
     const counts = await createAuthRepository(db).deleteDead((options.clock ?? systemClock).now());
     out(

@@ -23,6 +23,7 @@ import { createDatabase } from '../sql/database.js';
 import { pendingMigrations } from '../sql/migrate.js';
 import { describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
 import { readEvictionRisk } from '../store/redis/eviction.js';
+import { isSelectFailure } from '../store/redis/connection.js';
 import { redisClientOptions } from '../store/redis/index.js';
 
 export const SERVICE_CHECK_NAMES = ['redis-server', 'database', 'clock'] as const;
@@ -71,6 +72,10 @@ async function checkRedis(url: string | undefined, timeoutMs: number, now: () =>
   client.on('error', (error: Error) => (cause ??= error));
   try {
     await within(client.connect(), timeoutMs, 'connecting');
+    // ioredis reports a refused SELECT as an event only, then carries on with database 0.
+    if (cause !== undefined && isSelectFailure(cause)) {
+      return fail('redis-server', `REDIS_URL: Redis refused the database the URL names (${messageOf(cause)}): the server has fewer databases (its databases setting), so the app's store would answer 503`);
+    }
     await within(client.ping(), timeoutMs, 'PING');
     const problems: string[] = [];
     const risk = await within(readEvictionRisk(client), timeoutMs, 'INFO memory');

@@ -4,6 +4,7 @@
  * `VARIABLE: `. Messages quote a value only when it cannot be a secret and cannot hold a password.
  */
 import { isIP } from 'node:net';
+import { redisDatabaseOf } from '../store/redis/connection.js';
 
 /** Minimum bytes of `LC_SESSION_SECRET` (and of the tokens in production). */
 export const MIN_SECRET_BYTES = 32;
@@ -37,6 +38,25 @@ export function wholeNumber(min: number): (text: string) => number {
   };
 }
 
+/**
+ * The longest delay Node's `setTimeout`/`setInterval` honour: 2^31 − 1 ms (about 24.8 days). A
+ * longer one is not refused: Node warns (TimeoutOverflowWarning) and fires after 1 ms, so a
+ * periodic timer would run in a busy loop.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** The most minutes a timer can wait (35791, about 24.8 days). */
+export const MAX_TIMER_MINUTES = Math.floor(MAX_TIMER_MS / 60_000);
+
+/** Minutes that end up as a timer's delay: 0 (off) up to `MAX_TIMER_MINUTES`. */
+export function timerMinutes(text: string): number {
+  const n = wholeNumber(0)(text);
+  if (n > MAX_TIMER_MINUTES) {
+    throw new Error(`must be at most ${MAX_TIMER_MINUTES} minutes (about 24 days), the longest a Node.js timer can wait (got "${text}")`);
+  }
+  return n;
+}
+
 /** Exactly one of `values` (case-sensitive, as the ecosystem spells them). */
 export function oneOf<const T extends string>(values: readonly T[]): (text: string) => T {
   return (text) => {
@@ -58,13 +78,32 @@ export function yesNo(text: string): boolean {
   throw new Error(`must be true or false (got "${text}")`);
 }
 
+/**
+ * A URL as messages may show it: scheme, host, port and path, without the user name, password,
+ * query and fragment (where tokens such as `?api_key=` travel). Text that does not parse as a URL
+ * loses everything up to its last `@` (where a `user:password@` would end) and everything from
+ * its first `?` or `#`, so a mistyped URL is still recognisable without its secrets. Every
+ * message that quotes a URL-like value goes through here.
+ * @example urlForMessage('https://admin:pw@app.example.com/x?key=1') // 'https://app.example.com/x'
+ */
+export function urlForMessage(text: string): string {
+  try {
+    const url = new URL(text);
+    return `${url.protocol}${url.host ? `//${url.host}` : ''}${url.pathname === '/' ? '' : url.pathname}`;
+  } catch {
+    const at = text.lastIndexOf('@');
+    const rest = (at === -1 ? text : text.slice(at + 1)).split(/[?#]/)[0] as string;
+    return at === -1 ? rest : `…@${rest}`;
+  }
+}
+
 /** An http(s) URL without credentials, such as `APP_URL`. */
 export function httpUrl(text: string): string {
   let url: URL;
   try {
     url = new URL(text);
   } catch {
-    throw new Error(`"${text}" is not a URL such as https://app.example.com`);
+    throw new Error(`"${urlForMessage(text)}" is not a URL such as https://app.example.com`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('must start with https:// (or http:// in development)');
   if (url.username || url.password) throw new Error('must not contain a user name or password');
@@ -93,7 +132,12 @@ export function redisUrls(text: string): string {
   const one = schemeUrl(['redis:', 'rediss:'], 'redis://host:6379 or rediss://…');
   const entries = text.split(',').map((s) => s.trim());
   if (entries.some((e) => e === '')) throw new Error('has an empty entry; give redis://host:port, or several comma-separated for a Cluster');
-  for (const entry of entries) one(entry);
+  for (const entry of entries) {
+    one(entry);
+    const db = redisDatabaseOf(new URL(entry));
+    // A Cluster has database 0 only: a number given for it would be ignored, sharing keys silently.
+    if (db !== 0 && entries.length > 1) throw new Error('names a database, but a Redis Cluster has only database 0; separate apps with REDIS_KEY_PREFIX');
+  }
   return entries.join(',');
 }
 
@@ -115,16 +159,17 @@ export function origins(text: string): string[] {
   if (entries.length === 0) throw new Error('lists no origin; give exact origins such as https://app.example.com');
   return entries.map((entry) => {
     if (entry === '*') throw new Error('`*` is not allowed: credentials are sent, so list exact origins such as https://app.example.com');
+    const shown = urlForMessage(entry);
     let url: URL;
     try {
       url = new URL(entry);
     } catch {
-      throw new Error(`"${entry}" is not an origin such as https://app.example.com`);
+      throw new Error(`"${shown}" is not an origin such as https://app.example.com`);
     }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`"${entry}" must start with https:// or http://`);
-    if (url.hostname.includes('*')) throw new Error(`"${entry}" has a wildcard; list each origin exactly`);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`"${shown}" must start with https:// or http://`);
+    if (url.hostname.includes('*')) throw new Error(`"${shown}" has a wildcard; list each origin exactly`);
     if (url.pathname !== '/' || url.search || url.hash || url.username || url.password || entry.endsWith('?') || entry.endsWith('#')) {
-      throw new Error(`"${entry}" is not an exact origin: drop the path, query or credentials (use ${url.origin})`);
+      throw new Error(`"${shown}" is not an exact origin: drop the path, query or credentials (use ${url.origin})`);
     }
     return url.origin;
   });
@@ -139,16 +184,13 @@ export function trustProxy(text: string): boolean | number | string[] {
   if (t === 'false' || t === '0') return false;
   if (t === 'true') return true;
   if (DIGITS.test(t)) return Number(t);
-  return text
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '')
-    .map((entry) => {
-      if (PROXY_RANGE_NAMES.includes(entry) || isAddressOrCidr(entry)) return entry;
-      throw new Error(
-        `"${entry}" is not false, true, a hop count, an IP address, a CIDR range or one of ${PROXY_RANGE_NAMES.join(', ')}`,
-      );
-    });
+  const entries = text.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  // An empty list trusts no proxy, yet would count as set for BEHIND_PROXY: refuse it, as origins() does.
+  if (entries.length === 0) throw new Error('lists no address; give false, true, a hop count, or proxy addresses such as 10.0.0.0/8 or loopback');
+  return entries.map((entry) => {
+    if (PROXY_RANGE_NAMES.includes(entry) || isAddressOrCidr(entry)) return entry;
+    throw new Error(`"${entry}" is not false, true, a hop count, an IP address, a CIDR range or one of ${PROXY_RANGE_NAMES.join(', ')}`);
+  });
 }
 
 function isAddressOrCidr(entry: string): boolean {

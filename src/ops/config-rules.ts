@@ -7,6 +7,7 @@
 import type { AppConfig, ConfigIssue, EnvVariable } from './config.js';
 import { parseStateKeys } from '../pipeline/state/keyring.js';
 import { lowEntropyReason, MIN_SECRET_BYTES, placeholderReason } from './config-fields.js';
+import { logDestinationForMessage } from './logging/destination.js';
 import { censorLine, REDACT_PATHS } from './logging/redact.js';
 
 export const CHECK_NAMES = [
@@ -205,7 +206,7 @@ const logging: ConfigCheck = {
   variables: ['LOG_FORMAT', 'LOG_DESTINATION'],
   startup: false,
   run(c) {
-    const summary = `${c.LOG_FORMAT} to ${c.LOG_DESTINATION}, level ${c.LOG_LEVEL}`;
+    const summary = `${c.LOG_FORMAT} to ${logDestinationForMessage(c.LOG_DESTINATION)}, level ${c.LOG_LEVEL}`;
     if (c.production && c.LOG_FORMAT !== 'json') {
       return { problems: [problem('LOG_FORMAT', `LOG_FORMAT=${c.LOG_FORMAT} in production; use json so collectors can parse each line`)], summary };
     }

@@ -131,9 +131,24 @@ describe('a bad value names its variable', () => {
     ['SMTP_URL', 'mail.example.com', 'SMTP_URL: must be a URL such as smtp://user:pass@host:587 or smtps://…'],
     ['SANCTUM_ACCESS_TOKEN_EXPIRATION', '1.5', 'SANCTUM_ACCESS_TOKEN_EXPIRATION: must be a whole number of at least 1 (got "1.5")'],
     ['TOKEN_CLEANUP_INTERVAL', 'daily', 'TOKEN_CLEANUP_INTERVAL: must be a whole number of at least 0 (got "daily")'],
+    // Node fires a timer longer than 2^31 − 1 ms after 1 ms: the clean-up would run in a busy loop.
+    ['TOKEN_CLEANUP_INTERVAL', '35792', 'TOKEN_CLEANUP_INTERVAL: must be at most 35791 minutes (about 24 days), the longest a Node.js timer can wait (got "35792")'],
+    ['REDIS_URL', 'redis://127.0.0.1:6379/abc', 'REDIS_URL: has a path that is not a database number; use redis://host:6379 or redis://host:6379/2'],
+    ['REDIS_URL', 'redis://127.0.0.1:6379/1/x', 'REDIS_URL: has a path that is not a database number; use redis://host:6379 or redis://host:6379/2'],
+    ['REDIS_URL', 'redis://127.0.0.1:6379?db=2', 'REDIS_URL: names its database with ?db=; put the number in the path instead (redis://host:6379/2)'],
+    ['REDIS_URL', 'redis://10.0.0.1:6379/2,redis://10.0.0.2:6379/2', 'REDIS_URL: names a database, but a Redis Cluster has only database 0; separate apps with REDIS_KEY_PREFIX'],
+    ['TRUST_PROXY', ',', 'TRUST_PROXY: lists no address; give false, true, a hop count, or proxy addresses such as 10.0.0.0/8 or loopback'],
+    ['TRUST_PROXY', ' , ,', 'TRUST_PROXY: lists no address; give false, true, a hop count, or proxy addresses such as 10.0.0.0/8 or loopback'],
     ['SESSION_TTL', '0', 'SESSION_TTL: must be a whole number of at least 1 (got "0")'],
   ])('%s=%s', (name, value, message) => {
     expect(problemsOf({ [name]: value })).toEqual([message]);
+  });
+
+  it('accepts the longest clean-up interval a timer can wait, and a Redis database number in the path', () => {
+    expect(loadConfig({ TOKEN_CLEANUP_INTERVAL: '35791' }).TOKEN_CLEANUP_INTERVAL).toBe(35_791);
+    for (const url of ['redis://r:6379', 'redis://r:6379/', 'redis://r:6379/0', 'rediss://:pw@r:6380/15', 'redis://a:6379,redis://b:6379/0']) {
+      expect(loadConfig({ REDIS_URL: url }).REDIS_URL, url).toBe(url);
+    }
   });
 
   it('refuses two variables that contradict each other', () => {

@@ -21,6 +21,7 @@ import {
   redisKeyPrefix,
   redisUrls,
   listenHost,
+  timerMinutes,
   trustProxy,
   wholeNumber,
   yesNo,
@@ -87,7 +88,7 @@ export const envSchema = z.object({
   SMTP_URL: variable(schemeUrl(['smtp:', 'smtps:'], 'smtp://user:pass@host:587 or smtps://…')),
   SANCTUM_ACCESS_TOKEN_EXPIRATION: variable(wholeNumber(1)),
   SANCTUM_REFRESH_TOKEN_EXPIRATION: variable(wholeNumber(1)),
-  TOKEN_CLEANUP_INTERVAL: variable(wholeNumber(0)),
+  TOKEN_CLEANUP_INTERVAL: variable(timerMinutes),
   SESSION_TTL: variable(wholeNumber(1)),
 });
 
@@ -143,7 +144,7 @@ export interface AppConfig {
   SANCTUM_ACCESS_TOKEN_EXPIRATION: number;
   /** Refresh token lifetime, minutes. @default 10080 */
   SANCTUM_REFRESH_TOKEN_EXPIRATION: number;
-  /** Minutes between expired-token clean-ups; 0 turns the in-process timer off. @default 1440 */
+  /** Minutes between expired-token clean-ups, at most `MAX_TIMER_MINUTES` (35791); 0 turns the in-process timer off. @default 1440 */
   TOKEN_CLEANUP_INTERVAL: number;
   /** Session idle lifetime, minutes. @default 1440 */
   SESSION_TTL: number;

@@ -3,7 +3,7 @@
  * be detected), the lease that lets one of several instances run per interval, the timer, and
  * `livecomponents tokens:cleanup`.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -119,6 +119,14 @@ describe('the clean-up timer', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it("refuses an interval or first delay longer than Node's timers can wait (they would fire every millisecond)", () => {
+    const store = { claim: vi.fn() } as unknown as Parameters<typeof startTokenCleanup>[0]['store'];
+    expect(() => startTokenCleanup({ db: {} as never, store, intervalMs: 43_200 * MINUTE })).toThrow(/intervalMs must be from 0 to 2147483647/);
+    expect(() => startTokenCleanup({ db: {} as never, store, intervalMs: Number.NaN })).toThrow(TypeError);
+    expect(() => startTokenCleanup({ db: {} as never, store, intervalMs: DAY, firstRunAfterMs: 2 ** 31 })).toThrow(/firstRunAfterMs/);
+    return startTokenCleanup({ db: {} as never, store, intervalMs: 2 ** 31 - 1 }).stop();
+  });
+
   it('does not start a timer when the interval is 0', async () => {
     vi.useFakeTimers();
     const store = { claim: vi.fn() } as unknown as Parameters<typeof startTokenCleanup>[0]['store'];
@@ -196,8 +204,23 @@ describe('livecomponents tokens:cleanup', () => {
     expect(err).toHaveLength(1);
     expect(err[0]).toMatch(/^tokens:cleanup: postgres:\/\/127\.0\.0\.1:1\/app: /);
     expect(err[0]).not.toContain('hunter2');
-    const missing: string[] = [];
-    expect(await cleanupTokensCommand({ DATABASE_URL: `sqlite:${join(dir, 'empty.db')}` }, { err: (l) => missing.push(l) })).toBe(1);
-    expect(missing[0]).toMatch(/no such table/);
+  });
+
+  it('fails on a database that was never migrated', async () => {
+    const url = `sqlite:${join(dir, 'empty.db')}`;
+    const db = createDatabase(url);
+    await db.destroy();
+    const err: string[] = [];
+    expect(await cleanupTokensCommand({ DATABASE_URL: url }, { err: (l) => err.push(l) })).toBe(1);
+    expect(err[0]).toMatch(/no such table/);
+  });
+
+  it('does not create a database that does not exist (a mistyped path leaves nothing behind)', async () => {
+    const err: string[] = [];
+    expect(await cleanupTokensCommand({ DATABASE_URL: 'sqlite:./typo/x.db' }, { cwd: dir, err: (l) => err.push(l) })).toBe(1);
+    expect(err).toEqual([
+      `tokens:cleanup: sqlite:${join(dir, 'typo/x.db')}: the database does not exist (check DATABASE_URL; \`livecomponents migrate\` creates it)`,
+    ]);
+    expect(readdirSync(dir)).toEqual([]);
   });
 });

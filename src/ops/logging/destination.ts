@@ -2,6 +2,7 @@
  * `LOG_FORMAT` and `LOG_DESTINATION` (PROTOCOL §1) as values. Each bad input is a `LogConfigError`
  * whose `code` is stable and whose message names the variable, so the config schema can show it as is.
  */
+import { urlForMessage } from '../config-fields.js';
 
 export const LOG_FORMATS = ['pretty', 'json'] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
@@ -45,6 +46,16 @@ export function parseLogFormat(text: string): LogFormat {
 }
 
 /**
+ * `LOG_DESTINATION` as messages and summaries may show it: the URL of `syslog:`/`otlp:` through
+ * `urlForMessage` (no user, password or query such as `?api_key=`); `stdout` and `file:PATH` as is.
+ */
+export function logDestinationForMessage(text: string): string {
+  const colon = text.indexOf(':');
+  const scheme = text.slice(0, colon).toLowerCase();
+  return scheme === 'syslog' || scheme === 'otlp' ? `${text.slice(0, colon)}:${urlForMessage(text.slice(colon + 1))}` : text;
+}
+
+/**
  * @example parseLogDestination('syslog:tcp://logs.internal:514?facility=local0')
  * // → { kind: 'syslog', transport: 'tcp', host: 'logs.internal', port: 514, facility: 16 }
  */
@@ -53,7 +64,7 @@ export function parseLogDestination(text: string): LogDestination {
   if (value === '') return fail('is empty (expected stdout, file:PATH, syslog:URL or otlp:URL)');
   if (value === 'stdout') return { kind: 'stdout' };
   const colon = value.indexOf(':');
-  if (colon <= 0) return fail(`"${value}" is not a destination (${EXPECTED})`);
+  if (colon <= 0) return fail(`"${urlForMessage(value)}" is not a destination (${EXPECTED})`);
   const scheme = value.slice(0, colon).toLowerCase();
   const rest = value.slice(colon + 1);
   switch (scheme) {
@@ -75,7 +86,7 @@ function parseSyslog(text: string): LogDestination {
   if (transport !== 'udp' && transport !== 'tcp') {
     return fail(`syslog transport must be udp or tcp, got "${url.protocol}" (e.g. syslog:udp://127.0.0.1:514)`);
   }
-  if (url.hostname === '') return fail(`syslog:${text} has no host`);
+  if (url.hostname === '') return fail(`syslog:${urlForMessage(text)} has no host`);
   const facilityName = url.searchParams.get('facility') ?? 'user';
   const facility = SYSLOG_FACILITIES[facilityName];
   if (facility === undefined) {
@@ -104,7 +115,7 @@ function parseUrl(text: string, example: string): URL {
   try {
     return new URL(text);
   } catch {
-    return fail(`"${text}" is not a URL (expected ${example})`);
+    return fail(`"${urlForMessage(text)}" is not a URL (expected ${example})`);
   }
 }
 

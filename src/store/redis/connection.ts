@@ -15,6 +15,30 @@ export interface ConnectionWatch {
 const STARTING: ReadonlySet<string> = new Set(['wait', 'connecting', 'connect']);
 
 /**
+ * The database a `redis://`/`rediss://` URL names: its path is empty, `/` (database 0) or
+ * `/<decimal number>`. Anything else throws: ioredis would send `SELECT NaN`, and then, on the
+ * rejected re-SELECT it makes when the connection is ready, crash the process with an unhandled
+ * rejection. A `db` query parameter (which ioredis also reads) is refused for the same reason.
+ * Whether the server has that many databases only the server can say (see `isSelectFailure`).
+ */
+export function redisDatabaseOf(url: URL): number {
+  if (url.searchParams.has('db')) throw new Error('names its database with ?db=; put the number in the path instead (redis://host:6379/2)');
+  const path = url.pathname;
+  if (path === '' || path === '/') return 0;
+  if (!/^\/\d{1,9}$/.test(path)) throw new Error('has a path that is not a database number; use redis://host:6379 or redis://host:6379/2');
+  return Number(path.slice(1));
+}
+
+/**
+ * True for the error ioredis emits when the server refused the `SELECT` of the URL's database
+ * (`ERR DB index is out of range`). ioredis only emits it as an `error` event and carries on
+ * connected to database 0, where a store must never read or write instead.
+ */
+export function isSelectFailure(error: unknown): boolean {
+  return (error as { command?: { name?: unknown } } | null)?.command?.name === 'select';
+}
+
+/**
  * Watches `client` (and starts connecting it when it is lazy). A cluster counts as usable once
  * its master connections are ready too: ioredis connects nodes lazily, and a burst of commands to
  * a node that is still connecting is retried only after `retryDelayOnFailover` (~200 ms late).

@@ -126,6 +126,33 @@ describe.skipIf(!REDIS_AVAILABLE)('redis store', () => {
     await expect(store.get('lc:{given}:a')).rejects.toBeInstanceOf(StoreUnavailableError);
   });
 
+  it('refuses a URL whose path is not a database number', () => {
+    for (const path of ['/abc', '/3x', '/1/2', '/?db=5']) expect(() => createRedisStore({ url: `${redis.server.url}${path}` }), path).toThrow(TypeError);
+  });
+
+  it('stays unavailable, and never writes database 0, when Redis refuses the database of the URL', async () => {
+    const reported: Error[] = [];
+    const store = open({ url: `${redis.server.url}/99`, keyPrefix: 'refused-db:', onConnectionError: (e) => reported.push(e) });
+    await expect(store.set('lc:{db}:a', 'A', 10_000)).rejects.toThrow(/Redis refused to select the database of the URL \(ERR DB index is out of range\)/);
+    // Later calls too, once the start-up wait is over: the refusal is for good, not a reconnect away.
+    await expect(store.health()).rejects.toBeInstanceOf(StoreUnavailableError);
+    await expect(store.batch([{ op: 'set', key: 'lc:{db}:b', value: 'B', ttlMs: 10_000 }])).rejects.toBeInstanceOf(StoreUnavailableError);
+    expect(await redis.admin.keys('refused-db:*')).toEqual([]);
+    expect(reported.map((e) => e.message)).toEqual([expect.stringMatching(/^Redis refused to select the database of the URL/)]);
+  });
+
+  it('uses the database of the URL', async () => {
+    const store = open({ url: `${redis.server.url}/9`, keyPrefix: 'db9:' });
+    await store.set('lc:{db}:a', 'A', 10_000);
+    const db9 = new Redis(`${redis.server.url}/9`);
+    try {
+      expect([await db9.get('db9:lc:{db}:a'), await redis.admin.get('db9:lc:{db}:a')]).toEqual(['A', null]);
+      await db9.flushdb();
+    } finally {
+      db9.disconnect();
+    }
+  });
+
   it('fails fast when Redis cannot be reached at start-up, within the deadline', async () => {
     const store = open({ url: 'redis://127.0.0.1:1', commandTimeoutMs: 300 });
     const started = performance.now();

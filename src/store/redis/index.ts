@@ -34,7 +34,7 @@ import { checkOp, checkRateLimit, checkTtl, rejection } from '../checks.js';
 import { batchArgs, decode, send, toPx, type RateLimitClock } from './commands.js';
 
 export type { RateLimitClock } from './commands.js';
-import { watchConnection } from './connection.js';
+import { isSelectFailure, redisDatabaseOf, watchConnection } from './connection.js';
 import { defineLuaCommands } from './lua/index.js';
 
 /** What a round trip was for, as passed to `onRoundTrip`. */
@@ -168,12 +168,37 @@ export function createRedisStore(options: RedisStoreOptions): Store {
   if ((options.url === undefined) === (options.client === undefined)) throw new TypeError('createRedisStore: pass exactly one of url or client');
   const rateLimitClock = options.rateLimitClock ?? 'redis';
   if (rateLimitClock !== 'redis' && rateLimitClock !== 'caller') throw new TypeError('createRedisStore: rateLimitClock must be "redis" or "caller"');
+  if (options.url !== undefined && /^rediss?:/i.test(options.url)) {
+    try {
+      redisDatabaseOf(new URL(options.url));
+    } catch (error) {
+      throw new TypeError(`createRedisStore: the url ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
   const client = options.client ?? new Redis(options.url as string, redisClientOptions(timeoutMs));
   const onRoundTrip = options.onRoundTrip;
   defineLuaCommands(client);
-  client.on('error', options.onConnectionError ?? ignore);
 
   let closed = false;
+  /**
+   * Set when Redis refused the SELECT of the configured database. ioredis then carries on with
+   * database 0, where the data of another app (or none of ours) lives; the store instead drops the
+   * connection for good and fails every call: a wrong database is configuration, not an outage.
+   */
+  let refused: StoreUnavailableError | undefined;
+  client.on('error', (error: Error) => {
+    // After a refusal, errors are the echoes of dropping the connection (commands still in flight).
+    if (refused !== undefined) return;
+    if (!isSelectFailure(error)) return (options.onConnectionError ?? ignore)(error);
+    refused = new StoreUnavailableError(
+      `Redis refused to select the database of the URL (${error.message}); the store stays unavailable rather than use database 0. ` +
+        'Check the number after the port in REDIS_URL against the databases setting of the server.',
+      error,
+    );
+    client.disconnect();
+    // Reported even without onConnectionError: unlike a dropped connection it will not heal by itself.
+    (options.onConnectionError ?? reportRefusal)(refused);
+  });
   const connection = watchConnection(client);
 
   // Sliding-window entries need ids unique across instances: a random prefix and a counter.
@@ -206,6 +231,7 @@ export function createRedisStore(options: RedisStoreOptions): Store {
   /** Runs `send` as one round trip within the deadline, or rejects at once when Redis is down. */
   function call<T>(operation: RedisStoreOperation, send: () => Promise<T>): Promise<T> {
     if (closed) return Promise.reject(new StoreUnavailableError('The Redis store is closed.'));
+    if (refused !== undefined) return Promise.reject(refused);
     if (!connection.starting) {
       if (client.status !== 'ready') return Promise.reject(new StoreUnavailableError(`Redis is not connected (${client.status}).`));
       onRoundTrip?.(operation);
@@ -214,11 +240,17 @@ export function createRedisStore(options: RedisStoreOptions): Store {
     }
     // Start-up: wait for the first connection, within this call's deadline.
     const started = performance.now();
-    return withinDeadline(connection.firstAttempt, timeoutMs).then(() => {
-      if (closed || client.status !== 'ready') throw new StoreUnavailableError('Redis is not connected.');
-      onRoundTrip?.(operation);
-      return withinDeadline(send(), Math.max(1, timeoutMs - (performance.now() - started)));
-    });
+    return withinDeadline(connection.firstAttempt, timeoutMs).then(
+      () => {
+        if (refused !== undefined) throw refused;
+        if (closed || client.status !== 'ready') throw new StoreUnavailableError('Redis is not connected.');
+        onRoundTrip?.(operation);
+        return withinDeadline(send(), Math.max(1, timeoutMs - (performance.now() - started)));
+      },
+      (error: unknown) => {
+        throw refused ?? error;
+      },
+    );
   }
 
   function batch(ops: readonly StoreOp[]): Promise<StoreOpResult[]> {
@@ -359,3 +391,7 @@ function byHashTag(ops: readonly StoreOp[], keyOf: (key: string) => string): { i
 }
 
 function ignore(): void {}
+
+function reportRefusal(error: Error): void {
+  console.error(`livecomponents: ${error.message}`);
+}
