@@ -22,8 +22,10 @@ async function main(): Promise<void> {
   try {
     const app = await createDemoApp({ config, loggerInstance: logger, lifecycle });
     // SIGTERM/SIGINT: readiness 503, drain, finish in-flight requests, close stores, exit 0.
-    // The logger closes last, after "shutdown: complete", so buffered and batched lines are delivered.
-    installGracefulShutdown(app, { state: lifecycle, exit: (code) => void closeLogger(logger).finally(() => process.exit(code)) });
+    // The logger closes last, after "shutdown: complete", so buffered and batched lines are delivered;
+    // within the grace period like the rest, so a log collector that never answers cannot hold the
+    // exit (an OTLP close may wait for a POST in flight, then for a last one).
+    installGracefulShutdown(app, { state: lifecycle, flushLogs: () => closeLogger(logger) });
     await app.listen({ port: config.PORT, host: config.HOST });
   } catch (error) {
     // A port in use, a database that does not answer: one line in the app's format and destination

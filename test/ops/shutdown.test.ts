@@ -8,7 +8,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -136,6 +136,38 @@ describe('graceful shutdown of the reference app', () => {
       monitor.destroy();
     }
   }, 90_000);
+
+  it('exits 1 once the grace period (10 s) is over, when the log collector accepts but never answers', async () => {
+    // A blackhole OTLP collector: it reads the app's log batches and never answers one. The first
+    // batch tells the app's port; its POST is then in flight (the sink's own timeout is 10 s).
+    const held: Socket[] = [];
+    let received = '';
+    const blackhole = createServer((socket) => {
+      held.push(socket);
+      socket.setEncoding('utf8').on('data', (chunk: string) => (received += chunk));
+    });
+    await new Promise<void>((resolve) => blackhole.listen(0, '127.0.0.1', resolve));
+    try {
+      const collector = `http://127.0.0.1:${(blackhole.address() as AddressInfo).port}`;
+      const { output, exited } = spawnApp({ LOG_DESTINATION: `otlp:${collector}` });
+      onTestFailed(() => console.error(`--- output of the app ---\n${output()}\n--- received by the collector ---\n${received.slice(-3000)}`));
+      await until(() => /listening at http:\/\/127\.0\.0\.1:\d+/.test(received), 'the first log batch at the collector');
+      const port = Number(/listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(received)?.[1]);
+      expect((await get(port, '/health/live', new Agent())).status).toBe(200);
+
+      const signalled = performance.now();
+      child?.kill('SIGTERM');
+      const result = await exited;
+      const seconds = (performance.now() - signalled) / 1000;
+      expect(result).toEqual({ code: 1, signal: null });
+      // graceMs (10 s), plus this machine's scheduling; closing the logger alone would take ~20 s.
+      expect(seconds).toBeGreaterThan(9.5);
+      expect(seconds).toBeLessThan(13);
+    } finally {
+      for (const socket of held) socket.destroy();
+      blackhole.close();
+    }
+  }, 40_000);
 
   it('a start-up failure (the port in use) is one fatal line in the app’s log format, then exit 1', async () => {
     const taken = createServer();

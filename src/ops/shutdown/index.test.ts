@@ -146,6 +146,42 @@ describe('installGracefulShutdown', () => {
     expect(h.logs.some((l) => l.level === 'error' && l.msg.startsWith('shutdown: grace period over'))).toBe(true);
   });
 
+  it('flushes the logs last, after the outcome is logged, then exits 0', async () => {
+    const order: string[] = [];
+    const h = await harness({
+      onClose: async () => void order.push('onClose'),
+      flushLogs: async () => void order.push(`flushLogs after "${h.logs.at(-1)?.msg}"`),
+    });
+    h.signals.emit('SIGTERM');
+    expect(await h.exited).toBe(0);
+    expect(order).toEqual(['onClose', 'flushLogs after "shutdown: complete"']);
+  });
+
+  it('exits 1 once the grace period runs out during the log flush, and only once', async () => {
+    let finishFlush = (): void => undefined;
+    const h = await harness({ graceMs: 60, drainMs: 10, flushLogs: () => new Promise<void>((resolve) => (finishFlush = resolve)) });
+    const started = performance.now();
+    h.signals.emit('SIGTERM');
+    expect(await h.exited).toBe(1);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(55);
+    finishFlush();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(h.exits).toEqual([1]);
+    expect(h.logs.map((l) => l.msg)).toEqual([
+      'shutdown: readiness is now 503, draining',
+      'shutdown: complete',
+      'shutdown: grace period over, exiting with requests or resources still open',
+    ]);
+  });
+
+  it('exits 1 when flushing the logs fails', async () => {
+    const h = await harness({ flushLogs: () => Promise.reject(new Error('collector gone')) });
+    h.signals.emit('SIGTERM');
+    expect(await h.exited).toBe(1);
+    expect(h.exits).toEqual([1]);
+    expect(h.logs.filter((l) => l.level === 'error').map((l) => l.msg)).toEqual(['shutdown: flushing the logs failed']);
+  });
+
   it('exits 1 when closing fails', async () => {
     const h = await harness({ onClose: () => Promise.reject(new Error('flush failed')) });
     h.signals.emit('SIGTERM');
@@ -179,6 +215,7 @@ describe('installGracefulShutdown', () => {
     [{ drainMs: -5 }, /drainMs must be a positive number/],
     [{ signals: [] }, /signals must be a non-empty array/],
     [{ onClose: 'nope' }, /onClose must be a function/],
+    [{ flushLogs: 'nope' }, /flushLogs must be a function/],
     [{ state: undefined }, /state must be a LifecycleState/],
   ])('refuses %j with LC_INVALID_OPTION', async (extra, message) => {
     const app = Fastify();

@@ -6,8 +6,8 @@
  *    on carries `Connection: close`, so keep-alive clients reconnect elsewhere.
  * 2. Drain: keep serving until every open connection has closed by itself, at most `drainMs`.
  * 3. `app.close()`: stop accepting, finish in-flight requests, run the app's `onClose` hooks
- *    (stores, metrics server), then `onClose`.
- * 4. Exit 0 — or exit 1 if any of that failed or `graceMs` ran out first.
+ *    (stores, metrics server), then `onClose`; log the outcome, then `flushLogs`.
+ * 4. Exit 0 — or exit 1 if any of that failed or `graceMs` ran out first (log flush included).
  */
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { LifecycleState } from '../health/lifecycle.js';
@@ -17,7 +17,10 @@ import { trackConnections } from './connections.js';
 export interface GracefulShutdownOptions {
   /** The state the health probes read; set `shuttingDown` here. */
   state: LifecycleState;
-  /** Longest the whole shutdown may take before the process exits 1 anyway, in ms. @default 10_000 */
+  /**
+   * Longest the whole shutdown may take, `flushLogs` included, before the process exits 1 anyway,
+   * in ms. @default 10_000
+   */
   graceMs?: number;
   /**
    * Longest to wait for open connections to close by themselves before closing the listener, in
@@ -27,8 +30,16 @@ export interface GracefulShutdownOptions {
   drainMs?: number;
   /** @default ['SIGTERM', 'SIGINT'] */
   signals?: readonly NodeJS.Signals[];
-  /** Runs after `app.close()` (after the app's own `onClose` hooks): flush logs, close pools… @default none */
+  /** Runs after `app.close()` (after the app's own `onClose` hooks): close pools… @default none */
   onClose?: () => Promise<void>;
+  /**
+   * Runs last, once the outcome is logged (`shutdown: complete` or `shutdown: failed`), so those
+   * lines are delivered too: close the logger. Bounded by `graceMs` like the rest: a log collector
+   * that never answers cannot hold the exit past it.
+   * @example flushLogs: () => closeLogger(logger)
+   * @default none
+   */
+  flushLogs?: () => Promise<void>;
   /** Ends the process. @default process.exit */
   exit?: (code: number) => void;
   /** @default app.log */
@@ -54,7 +65,7 @@ const WHERE = 'installGracefulShutdown';
  * await app.listen({ port: 3000 });
  */
 export function installGracefulShutdown(app: FastifyInstance, options: GracefulShutdownOptions): GracefulShutdown {
-  const { state, onClose } = options;
+  const { state, onClose, flushLogs } = options;
   if (typeof state !== 'object' || state === null) throw new InvalidOptionError(WHERE, 'state must be a LifecycleState');
   const graceMs = positiveMs(WHERE, 'graceMs', options.graceMs ?? 10_000);
   const drainMs = positiveMs(WHERE, 'drainMs', options.drainMs ?? Math.min(1_000, graceMs / 2));
@@ -62,6 +73,7 @@ export function installGracefulShutdown(app: FastifyInstance, options: GracefulS
   const signals = options.signals ?? ['SIGTERM', 'SIGINT'];
   if (!Array.isArray(signals) || signals.length === 0) throw new InvalidOptionError(WHERE, 'signals must be a non-empty array');
   if (onClose !== undefined && typeof onClose !== 'function') throw new InvalidOptionError(WHERE, 'onClose must be a function');
+  if (flushLogs !== undefined && typeof flushLogs !== 'function') throw new InvalidOptionError(WHERE, 'flushLogs must be a function');
   const exit = options.exit ?? ((code: number) => process.exit(code));
   const logger = options.logger ?? app.log;
   const source = options.signalSource ?? process;
@@ -89,10 +101,19 @@ export function installGracefulShutdown(app: FastifyInstance, options: GracefulS
   async function run(reason: string): Promise<void> {
     state.shuttingDown = true;
     logger.info({ reason, graceMs, drainMs, openConnections: connections.size }, 'shutdown: readiness is now 503, draining');
+    // Armed until the exit itself, the log flush included: graceMs bounds the whole shutdown.
     const force = setTimeout(() => {
       logger.error({ graceMs }, 'shutdown: grace period over, exiting with requests or resources still open');
       finish(1);
     }, graceMs);
+    const closed = await close();
+    const flushed = await flush();
+    clearTimeout(force);
+    finish(closed && flushed ? 0 : 1);
+  }
+
+  /** Drain and close (steps 2 and 3), logging the outcome; `false` when something failed. */
+  async function close(): Promise<boolean> {
     try {
       const drained = await connections.drained(drainMs);
       if (!drained) logger.warn({ openConnections: connections.size }, 'shutdown: idle connections left after the drain; closing them');
@@ -100,12 +121,21 @@ export function installGracefulShutdown(app: FastifyInstance, options: GracefulS
       await onClose?.();
       connections.stop();
       logger.info('shutdown: complete');
-      finish(0);
+      return true;
     } catch (error) {
       logger.error({ err: error }, 'shutdown: failed');
-      finish(1);
-    } finally {
-      clearTimeout(force);
+      return false;
+    }
+  }
+
+  async function flush(): Promise<boolean> {
+    try {
+      await flushLogs?.();
+      return true;
+    } catch (error) {
+      // The logger may be half closed: this line reaches whatever of it still works.
+      logger.error({ err: error }, 'shutdown: flushing the logs failed');
+      return false;
     }
   }
 
