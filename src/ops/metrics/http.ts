@@ -3,14 +3,13 @@
  * `/api/v1/users/42`), and `unmatched` for 404s and refusals before routing, so scanners probing
  * random URLs cannot blow up the number of series.
  *
- * Every request is counted once, by whichever of these sees it first:
- * - `onResponse`: the answer went out, with its status;
- * - the response's `close`, for every request that reached `onRequest`: the answer, if the app gave
- *   one, else `499` — the client hung up first. Fastify's `onRequestAbort` is not enough: Node flags
- *   a request aborted only while its body is unread, so a login whose client left during the
- *   password check would be fully processed and never counted;
- * - a refusal by `serverOptions()`'s handlers (a URL the router cannot decode, a request Node's
- *   parser rejects), which run none of the hooks: counted through `onRefusedRequest`.
+ * Every request is counted once, when its response closes (Node emits `close` for every response:
+ * after the answer went out, or when the connection ended first): with the status answered, or
+ * `499` when the client hung up before any answer. Fastify's `onRequestAbort` is not enough: Node
+ * flags a request aborted only while its body is unread, so a login whose client left during the
+ * password check would be fully processed and never counted; `onResponse` misses it too. Requests
+ * refused by `serverOptions()`'s handlers (a URL the router cannot decode, a request Node's parser
+ * rejects) run none of the hooks: they are counted through `onRefusedRequest`.
  */
 import type { Socket } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -23,28 +22,21 @@ import { CLIENT_CLOSED_REQUEST } from './names.js';
  * (what `Fastify()` returned), before hooks that may answer in `onRequest`.
  */
 export function registerHttpMetrics(app: FastifyInstance, metrics: Pick<Metrics, 'observeHttp' | 'countRefusedRequest'>): void {
-  const counted = new WeakSet<FastifyRequest>();
   // Connections a parser refusal closed: a request the app was still reading on one (a body that
   // never finished) was answered by that refusal, and is counted there, not as a 499.
   const refusedConnections = new WeakSet<Socket>();
 
-  function countOnce(request: FastifyRequest, reply: FastifyReply, statusCode: number): void {
-    if (counted.has(request)) return;
-    counted.add(request);
-    metrics.observeHttp(request.method, request.routeOptions.url ?? null, statusCode, reply.elapsedTime / 1000);
+  function count(request: FastifyRequest, reply: FastifyReply): void {
+    // `sent`: the app answered (even if the connection broke while the answer was going out).
+    if (reply.sent) metrics.observeHttp(request.method, request.routeOptions.url ?? null, reply.statusCode, reply.elapsedTime / 1000);
+    else if (!refusedConnections.has(request.raw.socket)) {
+      metrics.observeHttp(request.method, request.routeOptions.url ?? null, CLIENT_CLOSED_REQUEST, reply.elapsedTime / 1000);
+    }
   }
 
-  // Callback hooks, not async ones: nothing awaits here (STYLE §3).
+  // A callback hook, not an async one: nothing awaits here (STYLE §3).
   app.addHook('onRequest', (request, reply, done) => {
-    reply.raw.once('close', () => {
-      // `sent`: the app answered (its `onResponse` may come later, behind another hook's await).
-      if (reply.sent) countOnce(request, reply, reply.statusCode);
-      else if (!refusedConnections.has(request.raw.socket)) countOnce(request, reply, CLIENT_CLOSED_REQUEST);
-    });
-    done();
-  });
-  app.addHook('onResponse', (request, reply, done) => {
-    countOnce(request, reply, reply.statusCode);
+    reply.raw.once('close', () => count(request, reply));
     done();
   });
   onRefusedRequest(app, (refusal) => {
