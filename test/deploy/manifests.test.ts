@@ -14,7 +14,8 @@ import { HEALTH_ROUTES } from '../../src/ops/health/index.js';
 import { createMetrics, METRIC_NAMES } from '../../src/ops/metrics/index.js';
 import { SECURITY_EVENTS } from '../../src/ops/security-events.js';
 import { exposedSeriesNames, labelMatchers, metricNames } from './promql.js';
-import { at, DEPLOY, deployFiles, list, readDeploy, record, yamlDocument, yamlDocuments } from './tools.js';
+import { parseAllDocuments } from 'yaml';
+import { at, DEPLOY, deployFiles, haveOptionalTool, list, readDeploy, record, run, yamlDocument, yamlDocuments } from './tools.js';
 
 /** Strong throwaway values for every secret a deployment leaves to the operator. */
 const SECRETS: Record<string, string> = {
@@ -59,10 +60,35 @@ describe('every YAML and JSON file in deploy/', () => {
   });
 });
 
+/**
+ * A kustomize `envs:` file as kustomize reads it (api/kv): leading white space dropped, empty lines
+ * and `#` lines skipped, the key up to the first `=`, the rest of the line verbatim (quotes included).
+ */
+function kustomizeEnvFile(text: string): Record<string, string> {
+  const data: Record<string, string> = {};
+  for (const raw of text.split('\n')) {
+    const line = raw.trimStart();
+    if (line === '' || line.startsWith('#')) continue;
+    const eq = line.indexOf('=');
+    if (eq <= 0) throw new Error(`not KEY=value: ${line}`);
+    data[line.slice(0, eq)] = line.slice(eq + 1);
+  }
+  return data;
+}
+
 describe('Kubernetes manifests', () => {
-  const docs = deployFiles('kubernetes/')
-    .filter((f) => f !== 'kubernetes/kustomization.yaml')
-    .flatMap((f) => yamlDocuments(f));
+  const kustomization = yamlDocument('kubernetes/kustomization.yaml');
+  const resources = list(kustomization, 'resources').map((r) => `kubernetes/${String(r)}`);
+  const generators = record(kustomization).configMapGenerator === undefined ? [] : list(kustomization, 'configMapGenerator');
+  const generatedFiles = generators.flatMap((g) => list(g, 'envs').map((f) => `kubernetes/${String(f)}`));
+  // The ConfigMap as kustomize generates it (before the hash suffix is added to its name).
+  const generated = generators.map((g) => ({
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: String(at(g, 'name')) },
+    data: Object.assign({}, ...list(g, 'envs').map((f) => kustomizeEnvFile(readDeploy(`kubernetes/${String(f)}`)))) as Record<string, string>,
+  }));
+  const docs = [...resources.flatMap((f) => yamlDocuments(f)), ...generated];
   const ofKind = (kind: string) => {
     const found = docs.filter((d) => at(d, 'kind') === kind);
     if (found.length !== 1) throw new Error(`expected one ${kind}, found ${found.length}`);
@@ -74,9 +100,30 @@ describe('Kubernetes manifests', () => {
   const container = record(podSpec, 'containers', 0);
   const portNamed = (name: string) => list(container, 'ports').find((p) => at(p, 'name') === name);
 
-  it('kustomization lists exactly the manifests of the folder', () => {
-    const listed = list(yamlDocument('kubernetes/kustomization.yaml'), 'resources').map((r) => `kubernetes/${String(r)}`);
-    expect(listed.sort()).toEqual(deployFiles('kubernetes/').filter((f) => f !== 'kubernetes/kustomization.yaml'));
+  it('kustomization uses every file of the folder: the manifests as resources, the settings through the generator', () => {
+    expect([...resources, ...generatedFiles].sort()).toEqual(deployFiles('kubernetes/').filter((f) => f !== 'kubernetes/kustomization.yaml'));
+  });
+
+  it('the ConfigMap the pods read is generated (a hashed name), so a changed setting rolls the pods', () => {
+    // envFrom is read only when a pod starts: a plain ConfigMap resource changes under running pods
+    // and nothing restarts them. A generated one gets a new name, which changes the pod template.
+    const listed = resources.flatMap((f) => yamlDocuments(f)).filter((d) => at(d, 'kind') === 'ConfigMap');
+    expect(listed.map((d) => at(d, 'metadata', 'name')), 'a ConfigMap listed under resources').toEqual([]);
+    const refs = list(container, 'envFrom').map((e) => at(e, 'configMapRef', 'name'));
+    expect(refs).toEqual(generators.map((g) => at(g, 'name')));
+    expect(kustomization).not.toHaveProperty('generatorOptions.disableNameSuffixHash', true);
+    for (const g of generators) expect(g, String(at(g, 'name'))).not.toHaveProperty('options.disableNameSuffixHash', true);
+  });
+
+  it('a Deployment scaled by an HPA sets no spec.replicas (every apply would reset the count)', () => {
+    const hpas = docs.filter((d) => at(d, 'kind') === 'HorizontalPodAutoscaler');
+    expect(hpas.length).toBeGreaterThan(0);
+    for (const hpa of hpas) {
+      const target = record(hpa, 'spec', 'scaleTargetRef');
+      const scaled = docs.filter((d) => at(d, 'kind') === target.kind && at(d, 'metadata', 'name') === target.name);
+      expect(scaled.length, `the target of HPA ${String(at(hpa, 'metadata', 'name'))}`).toBe(1);
+      expect(record(scaled[0], 'spec'), `${String(target.kind)} ${String(target.name)}`).not.toHaveProperty('replicas');
+    }
   });
 
   it('Deployment: three probes on the app’s health routes, through the named http port', () => {
@@ -153,6 +200,27 @@ describe('Kubernetes manifests', () => {
     for (const [k, v] of Object.entries(record(ofKind('ConfigMap'), 'data'))) env[k] = String(v);
     for (const entry of list(container, 'env')) env[String(at(entry, 'name'))] = SECRETS[String(at(entry, 'name'))] ?? '';
     expectProductionReady(env, 'kubernetes');
+  });
+
+  const HAVE_KUBECTL = haveOptionalTool('kubectl', ['version', '--client'], '`kubectl kustomize deploy/kubernetes`');
+
+  it.skipIf(!HAVE_KUBECTL)('kubectl kustomize renders it: one ConfigMap with a hashed name, and the Deployment reads that name', () => {
+    const result = run('kubectl', ['kustomize', `${DEPLOY}kubernetes`]);
+    expect(result.status, result.stderr).toBe(0);
+    const rendered = parseAllDocuments(result.stdout).map((d) => d.toJS() as unknown);
+    const kinds = rendered.map((d) => String(at(d, 'kind'))).sort();
+    expect(kinds).toEqual([...docs.map((d) => String(at(d, 'kind')))].sort());
+    const maps = rendered.filter((d) => at(d, 'kind') === 'ConfigMap');
+    expect(maps.length).toBe(1);
+    const name = String(at(maps[0], 'metadata', 'name'));
+    expect(name).toMatch(/^livecomponents-[a-z0-9]{10}$/);
+    // kustomize reads config.env as this test does.
+    expect(record(maps[0], 'data')).toEqual(record(ofKind('ConfigMap'), 'data'));
+    const dep = rendered.find((d) => at(d, 'kind') === 'Deployment');
+    expect(list(dep, 'spec', 'template', 'spec', 'containers', 0, 'envFrom').map((e) => at(e, 'configMapRef', 'name'))).toEqual([name]);
+    expect(record(dep, 'spec')).not.toHaveProperty('replicas');
+    // The Secret is not generated: its references keep the plain name.
+    for (const e of list(dep, 'spec', 'template', 'spec', 'containers', 0, 'env')) expect(at(e, 'valueFrom', 'secretKeyRef', 'name')).toBe('livecomponents');
   });
 });
 

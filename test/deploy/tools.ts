@@ -32,6 +32,17 @@ export function haveTool(command: string, versionArg: string, install: string, w
   return false;
 }
 
+/**
+ * Whether `command` runs, for a tool CI does not install (kubectl): never throws, and warns once
+ * when it is missing, so the suite that needs it skips everywhere, CI included.
+ */
+export function haveOptionalTool(command: string, probeArgs: readonly string[], what: string): boolean {
+  const probe = spawnSync(command, probeArgs, { stdio: 'ignore' });
+  if (probe.error === undefined && probe.status === 0) return true;
+  console.warn(`\n⚠⚠⚠ SKIPPED: ${command} not found: ${what} did not run (optional; CI does not install it). ⚠⚠⚠\n`);
+  return false;
+}
+
 export interface RunResult {
   status: number | null;
   stdout: string;
