@@ -52,11 +52,21 @@ const dockerignore = readDeploy('Dockerfile.dockerignore')
   .filter((l) => l !== '' && !l.startsWith('#'));
 
 describe('Dockerfile', () => {
-  it('is multi-stage, every stage named, on Node 20', () => {
+  it('is multi-stage, every stage named, on Node 22 (Node 20 is out of support since 2026-04-30)', () => {
     expect(stages.length).toBeGreaterThanOrEqual(2);
     for (const from of stages) expect(from.stage, from.args).not.toBe('');
     const image = /^ARG NODE_IMAGE=(\S+)$/m.exec(readDeploy('Dockerfile'))?.[1];
-    expect(image).toMatch(/^node:20[.-]/);
+    expect(image).toBe('node:22-bookworm-slim');
+    for (const from of stages) expect(from.args, 'every stage on the one NODE_IMAGE').toMatch(/^\$\{NODE_IMAGE\} AS /);
+    // The image's Node meets the app's own floor (`engines`, which may stay lower for library users).
+    const engines = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string } }).engines.node;
+    expect(Number(/^>=\s*(\d+)/.exec(engines)?.[1])).toBeLessThanOrEqual(22);
+  });
+
+  it('gives the build stage what node-gyp needs when better-sqlite3 builds from source', () => {
+    const build = stages[0]?.stage ?? '';
+    const installs = inStage(build, 'RUN').map((i) => i.args).join('\n');
+    for (const tool of ['python3', 'make', 'g++']) expect(installs, tool).toMatch(new RegExp(`apt-get install [^\\n]*\\s${tool.replaceAll('+', '\\+')}(\\s|$)`));
   });
 
   it('installs with `npm ci`, builds, and keeps only production dependencies', () => {
