@@ -114,12 +114,14 @@ export function buildStages(
     sessions: SessionManager;
   },
 ): Stage[] {
-  const { store, events, clock } = options;
+  const { store, events, clock, sessions } = options;
   const rl = options.rateLimit ?? {};
   const csrf = createCsrfStage({
-      csrf: options.csrf,
-      origins: { appOrigin: options.appOrigin, allowed: options.allowedOrigins ?? [] },
-      events,
+    csrf: options.csrf,
+    origins: { appOrigin: options.appOrigin, allowed: options.allowedOrigins ?? [] },
+    events,
+    // Only for a refused strict-mode token: the success path keeps its round trips.
+    sessionStored: async (session) => sessions.checkRecord(session, await store.get(sessions.recordOp(session).key)).session !== null,
   });
   const stateStage = createStateStage({ states: options.states, events });
   const lock = options.instanceLock ?? {};
@@ -146,6 +148,6 @@ export function buildStages(
     createAuthorizeStage({ events }),
   ];
   // CSRF needs no store (its default mode); from the rate limiter on, the reads travel in one batch.
-  const prefetch = createPrefetchStage({ store, sessions: options.sessions, events, later: storeStages });
+  const prefetch = createPrefetchStage({ store, sessions, events, later: storeStages });
   return [csrf, prefetch, ...storeStages];
 }

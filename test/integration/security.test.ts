@@ -3,11 +3,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
+import { manualClock } from '../../src/core/clock.js';
 import { sessionKeyOf } from '../../src/session/index.js';
 import { storeKeys } from '../../src/store/keys.js';
 import { createMemoryStore } from '../../src/store/memory/index.js';
 import type { Store } from '../../src/store/types.js';
-import { demoApp } from '../helpers/demo.js';
+import { demoApp, type TestClient } from '../helpers/demo.js';
 
 type Demo = Awaited<ReturnType<typeof demoApp>>;
 const apps: Demo[] = [];
@@ -83,6 +84,51 @@ describe('CSRF over HTTP', () => {
     const res = await c.action('counter:main', 'increment', {}, { headers: { cookie: '' } });
     expect(res.statusCode).toBe(403);
     expect(res.json().code).toBe('CSRF_TOKEN_INVALID');
+  });
+});
+
+describe("CSRF over HTTP, strict mode (csrf.rotation 'per-action')", () => {
+  const sameOrigin = (demo: Demo) => ({ origin: demo.config.appOrigin, 'sec-fetch-site': 'same-origin' });
+
+  it('a tab back after its session expired logs session_use_after_expire, though its token slot expired first', async () => {
+    const clock = manualClock();
+    const store = createMemoryStore({ clock });
+    const demo = await start({}, { clock, store, csrf: { rotation: 'per-action' } });
+    const c = await demo.client('/');
+    // Past the session's 24 h; the token's slot (2 h) is long gone, so the CSRF stage refuses it
+    // before the prefetch stage would see the session is gone.
+    clock.advance(25 * 3_600_000);
+    const res = await c.action('counter:main', 'increment', {}, { headers: sameOrigin(demo) });
+    expect(res.statusCode).toBe(403);
+    expect(res.json().code).toBe('CSRF_TOKEN_INVALID');
+    expect(res.json().csrf_token).toBeUndefined();
+    expect(demo.events.events).toEqual([
+      expect.objectContaining({ event: 'session_use_after_expire', level: 'INFO', description: 'Action for an unknown or expired session' }),
+    ]);
+  });
+
+  it("still logs malicious_csrf for another session's token or a forged one (session gone), and for a replay (session live)", async () => {
+    const clock = manualClock();
+    const store = createMemoryStore({ clock });
+    const demo = await start({}, { clock, store, csrf: { rotation: 'per-action' } });
+    const stale = await demo.client('/');
+    clock.advance(25 * 3_600_000); // `stale`'s session is gone
+    const live = await demo.client('/');
+    const replayed = live.token;
+    expect((await live.action('counter:main', 'increment', {}, { headers: sameOrigin(demo) })).statusCode).toBe(200);
+    const flipped = stale.token.slice(0, -2) + (stale.token.endsWith('AA') ? 'BA' : 'AA');
+    const cases: [string, TestClient, string][] = [
+      ["another session's token, session gone", stale, live.token],
+      ['a forged token, session gone', stale, flipped],
+      ['a used token, session live', live, replayed],
+    ];
+    demo.events.events.splice(0);
+    for (const [name, client, token] of cases) {
+      const res = await client.action('counter:main', 'increment', {}, { headers: { ...sameOrigin(demo), 'x-csrf-token': token } });
+      expect(res.statusCode, name).toBe(403);
+      expect(res.json().code, name).toBe('CSRF_TOKEN_INVALID');
+    }
+    expect(demo.events.events.map((e) => e.event)).toEqual(cases.map(() => 'malicious_csrf'));
   });
 });
 

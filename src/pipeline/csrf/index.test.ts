@@ -112,6 +112,49 @@ describe('csrf stage: token', () => {
   });
 });
 
+describe("csrf stage: a spent token of a session that is gone ('per-action')", () => {
+  function strictSetup(stored: boolean) {
+    const store = createMemoryStore({ sweepIntervalMs: 0 });
+    const csrf = createCsrfService({ secret: Buffer.alloc(32, 3), rotation: 'per-action', store });
+    const events = memorySecurityEvents();
+    const asked: Session[] = [];
+    const sessionStored = (session: Session) => (asked.push(session), Promise.resolve(stored));
+    const stage = createCsrfStage({ csrf, events, origins: { appOrigin: APP }, sessionStored });
+    const s = { ...setup(csrf), events, stage };
+    return { s, store, asked };
+  }
+
+  it('logs session_use_after_expire (INFO), not malicious_csrf, and still answers 403 CSRF_TOKEN_INVALID', async () => {
+    const { s, store, asked } = strictSetup(false);
+    const token = await s.csrf.issue(s.session);
+    expect(await s.csrf.verify(s.session, token)).toBe(true); // its slot is gone, as after 2 h
+    const outcome = await s.stage.run(s.context({ 'x-csrf-token': token }), s.next);
+    expect(outcome.type === 'error' && outcome.error.code).toBe('CSRF_TOKEN_INVALID');
+    expect(s.next).not.toHaveBeenCalled();
+    expect(s.events.events).toEqual([expect.objectContaining({ event: 'session_use_after_expire', level: 'INFO' })]);
+    expect(asked).toEqual([s.session]);
+    await store.close();
+  });
+
+  it("asks nothing for a valid token, nor for a forged or other session's one (malicious_csrf)", async () => {
+    const { s, store, asked } = strictSetup(false);
+    await expectPassed(s, s.context({ 'x-csrf-token': await s.csrf.issue(s.session) }));
+    s.next.mockClear();
+    await expectRefused(s, s.context({ 'x-csrf-token': await s.csrf.issue(newSession()) }));
+    expect(asked).toEqual([]);
+    await store.close();
+  });
+
+  it('logs malicious_csrf for a spent token while the session is still stored (a replay)', async () => {
+    const { s, store, asked } = strictSetup(true);
+    const token = await s.csrf.issue(s.session);
+    expect(await s.csrf.verify(s.session, token)).toBe(true);
+    await expectRefused(s, s.context({ 'x-csrf-token': token }), token);
+    expect(asked).toHaveLength(1);
+    await store.close();
+  });
+});
+
 describe('csrf stage: request source', () => {
   // Node joins a repeated header into one value with ", ".
   it.each(['cross-site', 'Cross-Site', ' cross-site ', 'same-origin, cross-site', 'cross-site,none'])('refuses Sec-Fetch-Site %j even with a valid token', async (site) => {

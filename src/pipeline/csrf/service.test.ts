@@ -182,6 +182,16 @@ describe("per-session tokens (default)", () => {
     expect(performance.now() - started).toBeLessThan(50);
   });
 
+  it("check answers 'valid' or 'forged', never 'spent'", async () => {
+    const csrf = createCsrfService({ secret: SECRET });
+    const session = newSession();
+    const token = await csrf.issue(session);
+    expect(await csrf.check(session, token)).toBe('valid');
+    expect(await csrf.check(session, token)).toBe('valid');
+    expect(await csrf.check(newSession(), token)).toBe('forged');
+    expect(await csrf.check(session, flipBit(token, 40))).toBe('forged');
+  });
+
   it("refuses a 'per-action' token", async () => {
     const session = newSession();
     const strict = createCsrfService({ secret: SECRET, rotation: 'per-action', store: memory() });
@@ -335,6 +345,25 @@ describe("per-action tokens (rotation: 'per-action')", () => {
     for (let i = 0; i < 3; i++) tokens.push(await wide.issue(session));
     expect(await narrow.verify(session, tokens[2])).toBe(false);
     expect(await narrow.verify(session, tokens[1])).toBe(true);
+  });
+
+  it("check tells a spent token of this session (used, expired, pushed out) from a forged or foreign one", async () => {
+    const { csrf, clock } = strict({ maxOutstanding: 2, tokenTtlMs: 60_000 });
+    const session = newSession();
+    const used = await csrf.issue(session);
+    expect(await csrf.check(session, used)).toBe('valid');
+    expect(await csrf.check(session, used)).toBe('spent');
+    const expired = await csrf.issue(session);
+    clock.advance(60_000);
+    expect(await csrf.check(session, expired)).toBe('spent');
+    const pushedOut = await csrf.issue(session);
+    await csrf.issue(session);
+    await csrf.issue(session);
+    expect(await csrf.check(session, pushedOut)).toBe('spent');
+    expect(await csrf.check(newSession(), await csrf.issue(session))).toBe('forged');
+    expect(await csrf.check(session, flipBit(await csrf.issue(session), 60))).toBe('forged');
+    expect(await csrf.check(session, 'v1.garbage')).toBe('forged');
+    expect(await csrf.check(session, undefined)).toBe('forged');
   });
 
   it('rejects (does not answer false) when the store is down', async () => {

@@ -31,6 +31,14 @@ import {
 
 export type CsrfRotation = 'per-session' | 'per-action';
 
+/**
+ * What `check` found: `valid` (and, in `per-action` mode, now consumed); `forged` — malformed, or
+ * not made with this session's secret (another session's, an old session id's, a guess); `spent` —
+ * made with this session's secret, but its `per-action` slot no longer holds it (used, pushed out
+ * by newer tokens, or unused past `tokenTtlMs`). Only `per-action` mode answers `spent`.
+ */
+export type CsrfCheck = 'valid' | 'forged' | 'spent';
+
 export interface CsrfServiceOptions {
   /**
    * The server secret (`LC_SESSION_SECRET`), at least 32 bytes. Each session's CSRF secret is
@@ -71,6 +79,11 @@ export interface CsrfService {
    * Malformed input resolves `false`; only a failing store rejects.
    */
   verify(session: Session, token: string | undefined): Promise<boolean>;
+  /**
+   * `verify` with the reason of a refusal (see `CsrfCheck`), for the action route: a `spent` token
+   * may be a user back at a tab whose session has expired since, which is no attack.
+   */
+  check(session: Session, token: string | undefined): Promise<CsrfCheck>;
 }
 
 export const MIN_SECRET_BYTES = 32;
@@ -109,13 +122,15 @@ const MEMO_SESSIONS = 10_000;
 function perSession(serverSecret: Buffer, random: (size: number) => Buffer): CsrfService {
   const tagOfId = boundedMemo(MEMO_SESSIONS, (id) => sessionTag(deriveSessionSecret(serverSecret, id)));
   const tagOf = (session: Session): Buffer => tagOfId(session.id);
+  const valid = (session: Session, token: string | undefined): boolean => {
+    const payload = unmaskToken(token, SESSION_PAYLOAD_BYTES);
+    return payload !== null && safeEqual(payload, tagOf(session));
+  };
   return {
     rotation: 'per-session',
     issue: (session) => Promise.resolve(maskToken(tagOf(session), random(SESSION_PAYLOAD_BYTES))),
-    verify(session, token) {
-      const payload = unmaskToken(token, SESSION_PAYLOAD_BYTES);
-      return Promise.resolve(payload !== null && safeEqual(payload, tagOf(session)));
-    },
+    verify: (session, token) => Promise.resolve(valid(session, token)),
+    check: (session, token) => Promise.resolve(valid(session, token) ? 'valid' : 'forged'),
   };
 }
 
@@ -129,6 +144,19 @@ function perAction(serverSecret: Buffer, random: (size: number) => Buffer, ring:
   /** The stored value of a new token in `slot`: its hex nonce. */
   const build = (slot: number): string => buildNonce(slot, nextStamp(), random(NONCE_RANDOM_BYTES)).toString('hex');
 
+  async function check(session: Session, token: string | undefined): Promise<CsrfCheck> {
+    const payload = unmaskToken(token, ACTION_PAYLOAD_BYTES);
+    if (payload === null) return 'forged';
+    const nonce = payload.subarray(0, NONCE_BYTES);
+    const tag = payload.subarray(NONCE_BYTES);
+    // The HMAC first: a forged or foreign token never reaches the store.
+    if (!safeEqual(tag, actionTag(secretOf(session.id), nonce))) return 'forged';
+    const slot = nonce[0] as number;
+    if (!(await ring.consume(session.key, slot, nonce.toString('hex')))) return 'spent';
+    freed.set(session, slot);
+    return 'valid';
+  }
+
   return {
     rotation: 'per-action',
     async issue(session) {
@@ -139,17 +167,7 @@ function perAction(serverSecret: Buffer, random: (size: number) => Buffer, ring:
       const payload = Buffer.concat([nonce, actionTag(secret, nonce)]);
       return maskToken(payload, random(ACTION_PAYLOAD_BYTES));
     },
-    async verify(session, token) {
-      const payload = unmaskToken(token, ACTION_PAYLOAD_BYTES);
-      if (payload === null) return false;
-      const nonce = payload.subarray(0, NONCE_BYTES);
-      const tag = payload.subarray(NONCE_BYTES);
-      // The HMAC first: a forged or foreign token never reaches the store.
-      if (!safeEqual(tag, actionTag(secretOf(session.id), nonce))) return false;
-      const slot = nonce[0] as number;
-      const consumed = await ring.consume(session.key, slot, nonce.toString('hex'));
-      if (consumed) freed.set(session, slot);
-      return consumed;
-    },
+    verify: async (session, token) => (await check(session, token)) === 'valid',
+    check,
   };
 }
