@@ -68,6 +68,22 @@ export interface ActionContext {
    * the garbage collector an entry per request.
    */
   stageData?: Map<Stage, unknown>;
+  /**
+   * Claims that must last until the action ends, registered by the stage holding them (the
+   * idempotency claim). A stage that makes the request wait (the instance lock, while another
+   * process holds it) renews them before letting it go on: the wait may outlast their TTL, and a
+   * retry could then claim the key and run the action a second time.
+   */
+  heldClaims?: HeldClaim[];
+}
+
+/** A claimed store key (`value` is this request's own) and what to answer when it was lost. */
+export interface HeldClaim {
+  readonly key: string;
+  readonly value: string;
+  readonly ttlMs: number;
+  /** The refusal when another request holds the key by the time it is renewed. */
+  readonly lost: () => LiveError;
 }
 
 /** What an action's context starts from; the fields stages fill in later start empty. */

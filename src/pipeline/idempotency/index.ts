@@ -104,6 +104,8 @@ export function createIdempotencyStage(options: IdempotencyStageOptions): Stage 
   }
 
   async function runClaimed(ctx: ActionContext, next: Next, key: string, storeKey: string, fp: string, pending: string): Promise<Outcome> {
+    // Renewed by the instance lock after a wait, which may outlast `lockTtlMs` (see `heldClaims`).
+    (ctx.heldClaims ??= []).push({ key: storeKey, value: pending, ttlMs: lockTtlMs, lost: keyInUse });
     let outcome: Outcome;
     try {
       outcome = await next(ctx);
@@ -190,3 +192,7 @@ export function createIdempotencyStage(options: IdempotencyStageOptions): Stage 
 }
 
 function noop(): void {}
+
+function keyInUse(): LiveError {
+  return new LiveError('IDEMPOTENCY_KEY_IN_USE');
+}

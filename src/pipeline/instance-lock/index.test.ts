@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { defineComponent, NEVER_ABORTED } from '../../core/component.js';
-import { StoreUnavailableError } from '../../core/errors.js';
+import { LiveError, StoreUnavailableError } from '../../core/errors.js';
 import { html } from '../../core/html.js';
 import { storeKeys } from '../../store/keys.js';
 import { createMemoryStore } from '../../store/memory/index.js';
@@ -129,6 +129,41 @@ describe('instance-lock stage', () => {
     expect(ran).toBe(false);
     expect(ctx.deferred).toEqual([]);
     expect(await store.get(LOCK_KEY)).toBe('slow-holder');
+  });
+
+  it('after a wait, renews the held claims before the action; one another request took answers its refusal instead', async () => {
+    const store = createMemoryStore();
+    const stage = createInstanceLockStage({ store, stateStage, ttlMs: 10_000 });
+    const claim = (key: string) => ({ key, value: 'mine', ttlMs: 5_000, lost: () => new LiveError('IDEMPOTENCY_KEY_IN_USE') });
+    const run = async (prepareClaims: () => Promise<void>) => {
+      await store.set(LOCK_KEY, 'other-process', 30);
+      await prepareClaims();
+      const ctx = makeCtx(true);
+      ctx.heldClaims = [claim('idem:kept'), claim('idem:expired'), claim('idem:taken')];
+      ctx.prefetched?.set(stage, (await store.batch([stage.prepare?.(ctx)?.op as StoreOp]))[0] as StoreOpResult);
+      let ran = false;
+      const outcome = await stage.run(ctx, async () => ((ran = true), DONE));
+      await store.batch(ctx.deferred ?? []);
+      return { outcome, ran };
+    };
+
+    // Still ours (renewed), expired (taken afresh): the action runs, and both claims last their TTL again.
+    const fine = await run(async () => {
+      await store.set('idem:kept', 'mine', 1_000);
+      await store.delete('idem:taken');
+      await store.set('idem:taken', 'mine', 10);
+    });
+    expect(fine.ran).toBe(true);
+    expect(fine.outcome.type).toBe('ok');
+    await sleep(20);
+    expect(await store.getMany(['idem:kept', 'idem:expired', 'idem:taken'])).toEqual(['mine', 'mine', 'mine']);
+
+    // Another request holds one of them now: the action does not run, the lock is released.
+    const lost = await run(async () => store.set('idem:taken', 'retry-on-another-process', 5_000));
+    expect(lost.ran).toBe(false);
+    expect(lost.outcome).toMatchObject({ type: 'error', error: { code: 'IDEMPOTENCY_KEY_IN_USE' } });
+    expect(await store.get('idem:taken')).toBe('retry-on-another-process');
+    expect(await store.get(LOCK_KEY)).toBeNull();
   });
 
   it('releases the lock when the action throws', async () => {

@@ -9,6 +9,11 @@
  * claim with a growing pause, one round trip each, only then — and reads the state again once it
  * holds the lock, since the state of the first batch may predate the holder's write.
  *
+ * A request that waited renews the claims the stages before it hold (`ctx.heldClaims`: the
+ * idempotency claim) before going on, since the wait may have outlasted them; one it finds taken by
+ * another request is answered as that claim's owner says (409 `IDEMPOTENCY_KEY_IN_USE`), and the
+ * action does not run.
+ *
  * The lock expires after `ttlMs` if its holder dies, so a crashed process blocks the instance that
  * long at most. An action running longer than `ttlMs` loses it, and a later one may then overlap it
  * (as with idempotency's `lockTtlMs`): keep `ttlMs` above the slowest action. A wait longer than
@@ -18,7 +23,7 @@ import { randomBytes } from '../../core/random.js';
 import { StoreUnavailableError } from '../../core/errors.js';
 import { storeKeys } from '../../store/keys.js';
 import type { Store, StoreOp } from '../../store/types.js';
-import { stageValue, takePrefetched, type ActionContext, type Stage } from '../types.js';
+import { fail, stageValue, takePrefetched, type ActionContext, type HeldClaim, type Stage } from '../types.js';
 import { positiveInteger } from '../options.js';
 
 export interface InstanceLockStageOptions {
@@ -93,6 +98,19 @@ export function createInstanceLockStage(options: InstanceLockStageOptions): Stag
     else await store.deleteIfEquals(lock.key, lock.token).catch(() => false);
   }
 
+  /**
+   * Renews `claims` to their full TTL from now, in one round trip: each is put back only while it
+   * still holds this request's value, or taken afresh when it expired and nobody took it meanwhile
+   * (nobody ran the action under it then). Returns the first claim another request holds now.
+   */
+  async function renew(claims: readonly HeldClaim[]): Promise<HeldClaim | null> {
+    const ops: StoreOp[] = [];
+    for (const c of claims) ops.push({ op: 'deleteIfEquals', key: c.key, expected: c.value }, { op: 'claim', key: c.key, value: c.value, ttlMs: c.ttlMs });
+    const results = await store.batch(ops);
+    for (let i = 0; i < claims.length; i++) if (results[2 * i + 1] !== null) return claims[i] as HeldClaim;
+    return null;
+  }
+
   const stage: Stage = {
     name: 'instance-lock',
     // A request refused before this stage (rate limit, idempotency replay, validation) takes it back.
@@ -110,6 +128,8 @@ export function createInstanceLockStage(options: InstanceLockStageOptions): Stag
         ctx.prefetched?.delete(stateStage);
       }
       try {
+        const lost = held !== null && ctx.heldClaims !== undefined ? await renew(ctx.heldClaims) : null;
+        if (lost !== null) return fail(lost.lost());
         return await next(ctx);
       } finally {
         await release(ctx, lock);
