@@ -12,7 +12,15 @@ describe('canonicalJson', () => {
   it('matches JSON.stringify for everything but key order', () => {
     const value = { s: 'quote " and \\ and \u2028', n: -1.5e-7, t: true, f: false, nil: null, empty: {}, list: [] };
     expect(JSON.parse(canonicalJson(value))).toEqual(value);
-    expect(canonicalJson({ u: undefined, fn: () => 1, list: [undefined], inf: Infinity })).toBe('{"inf":null,"list":[null]}');
+    expect(canonicalJson({ u: undefined, fn: () => 1, list: [undefined] })).toBe('{"list":[null]}');
+  });
+
+  it('keeps -0 and non-finite numbers apart from 0 and null: the action sees them as they are', () => {
+    // JSON.parse gives -0 for "-0" and Infinity for an overflowing literal such as 1e400.
+    const params: unknown[] = ['{"x":0}', '{"x":-0}', '{"x":null}', '{"x":1e400}', '{"x":-1e400}'].map((t) => JSON.parse(t));
+    expect(params.map((p) => canonicalJson(p))).toEqual(['{"x":0}', '{"x":-0}', '{"x":null}', '{"x":Infinity}', '{"x":-Infinity}']);
+    expect(new Set(params.map((p) => requestFingerprint('c:main', 'go', p))).size).toBe(5);
+    expect(canonicalJson([Number.NaN, 1.0, -1.5])).toBe('[NaN,1,-1.5]');
   });
 
   it('keeps an own "__proto__" key (as JSON.parse creates it)', () => {

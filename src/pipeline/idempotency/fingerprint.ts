@@ -8,8 +8,9 @@ import { boundedMemo } from '../../core/memo.js';
 
 /**
  * JSON with object keys sorted (recursively, by UTF-16 code unit); arrays keep their order.
- * Follows `JSON.stringify` for the rest: `undefined` and functions are dropped from objects and
- * become `null` in arrays, non-finite numbers become `null`. Throws a `TypeError` on a bigint or
+ * Follows `JSON.stringify` for the rest (`undefined` and functions are dropped from objects and
+ * become `null` in arrays), except that `-0`, `Infinity`, `-Infinity` and `NaN` keep their own
+ * spelling, distinct from `0` and `null`. Throws a `TypeError` on a bigint or
  * a top-level value with no JSON form. Params come from `JSON.parse` (nesting bounded by the HTTP
  * layer), so cycles cannot occur.
  *
@@ -28,7 +29,11 @@ function encode(value: unknown): string | undefined {
     case 'boolean':
       return JSON.stringify(value);
     case 'number':
-      return Number.isFinite(value) ? JSON.stringify(value) : 'null';
+      // Not JSON.stringify's `0` and `null`: `-0` and the `Infinity` of an overflowing literal
+      // (`1e400`) reach the action as themselves, so they must not share a fingerprint with `0` and
+      // `null` (a request would replay another's result). The text is only hashed, never parsed.
+      if (Number.isFinite(value)) return Object.is(value, -0) ? '-0' : JSON.stringify(value);
+      return String(value);
     case 'undefined':
     case 'function':
     case 'symbol':
