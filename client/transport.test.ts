@@ -224,12 +224,15 @@ describe('transport', () => {
     expect((t.sent[3]?.init.headers as Record<string, string>)[HEADERS.csrfToken]).toBe('after-409');
   });
 
-  it('reports 409 IDEMPOTENCY_KEY_IN_USE after four resends, and never resends other 409s', async () => {
+  it('resends for ~32 s while the key is in use (past the server action limit and claim), then reports 409; never resends other 409s', async () => {
     const inUse = () => json(409, { error: 'In use.', code: 'IDEMPOTENCY_KEY_IN_USE', request_id: 'r' });
-    const t = setup([inUse(), inUse(), inUse(), inUse(), inUse(), json(200, ok)]);
+    const t = setup([...Array.from({ length: 19 }, inUse), json(200, ok)]);
     const result = await t.transport.send('payment:main', 'processPayment', { amount: 1 });
-    expect(t.sent).toHaveLength(5);
-    expect(t.slept).toEqual([250, 500, 1000, 2000]);
+    expect(t.sent).toHaveLength(19);
+    expect(t.slept).toEqual([250, 500, 1000, ...Array.from({ length: 15 }, () => 2000)]);
+    // Longer than the server's default idempotency claim (30 s) and action limit (10 s): a running first
+    // attempt is waited for (it was ~4 s, so a 6 s action got an error and, from a second click, a second run).
+    expect(t.slept.reduce((sum, ms) => sum + ms, 0)).toBeGreaterThan(30_000);
     expect(result).toMatchObject({ type: 'error', error: { status: 409, code: 'IDEMPOTENCY_KEY_IN_USE' } });
     const stale = setup([json(409, { error: 'Reload.', code: 'STATE_INVALID', request_id: 'r' }), json(200, ok)]);
     expect(await stale.transport.send('counter:main', 'increment', {})).toMatchObject({ type: 'error', error: { code: 'STATE_INVALID' } });

@@ -52,7 +52,11 @@ export interface TransportDeps {
   };
   /** Waits before each retry after a network failure; its length is the number of retries. @default [300, 1000] */
   retryDelays?: readonly number[];
-  /** Waits before each resend after 409 `IDEMPOTENCY_KEY_IN_USE`; its length is the number of resends. @default [250, 500, 1000, 2000] */
+  /**
+   * Waits before each resend after 409 `IDEMPOTENCY_KEY_IN_USE`; its length is the number of resends.
+   * @default 250, 500, 1000, then 2000 ms apart up to ~32 s in all: past the server's default action
+   * limit (10 s) and idempotency claim (30 s), so a slow first attempt is waited for, not given up on
+   */
   inUseDelays?: readonly number[];
   /** How long one attempt may wait for its whole answer before it counts as a network failure. @default 30_000 */
   attemptTimeoutMs?: number;
@@ -60,6 +64,14 @@ export interface TransportDeps {
 
 /** The server's code for a key whose first request is still running. */
 const KEY_IN_USE = 'IDEMPOTENCY_KEY_IN_USE';
+
+/**
+ * Resends while a key is in use: 0.25, 0.5 and 1 s, then every 2 s until ~32 s have passed. A first
+ * attempt may run up to the server's action limit (10 s by default) after waiting for its instance;
+ * giving up earlier (it was ~4 s) showed the user an error for an action still running, and the
+ * natural answer, a second click, is a new key: the action twice.
+ */
+const IN_USE_DELAYS: readonly number[] = [250, 500, 1000, ...Array<number>(15).fill(2000)];
 
 export interface Transport {
   send(componentId: string, action: string, params: Record<string, unknown>): Promise<SendResult>;
@@ -69,7 +81,7 @@ type Body = Record<string, unknown>;
 
 export function createTransport(deps: TransportDeps): Transport {
   const delays = deps.retryDelays ?? [300, 1000];
-  const inUseDelays = deps.inUseDelays ?? [250, 500, 1000, 2000];
+  const inUseDelays = deps.inUseDelays ?? IN_USE_DELAYS;
   const timeoutMs = deps.attemptTimeoutMs ?? 30_000;
   /** Strict mode: settles when the invocation sent last has its final answer. */
   let queue: Promise<unknown> = Promise.resolve();
