@@ -4,7 +4,6 @@
  * pages) and for requests Node's HTTP parser refuses before Fastify sees them. Fastify's own shape
  * (`statusCode`, `FST_ERR_…` codes) must never reach a client.
  */
-import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import Fastify, { type InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +11,7 @@ import { ERROR_CODES } from '../../src/core/errors.js';
 import { answerClientError, clientErrorCode } from '../../src/http/client-errors.js';
 import { serverOptions } from '../../src/http/server-options.js';
 import { demoApp } from '../helpers/demo.js';
+import { rawExchange as rawAnswer } from '../helpers/raw-http.js';
 
 let demo: Awaited<ReturnType<typeof demoApp>>;
 let port = 0;
@@ -92,15 +92,7 @@ describe('a path that exists for other methods', () => {
 
 /** Sends `bytes` on a fresh connection to port `to` (the app's by default); resolves everything the server wrote until it closed. */
 function rawExchange(bytes: string, to = port): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ port: to, host: '127.0.0.1' });
-    let received = '';
-    socket.setEncoding('latin1');
-    socket.on('data', (chunk: string) => (received += chunk));
-    socket.on('close', () => resolve(received));
-    socket.on('error', reject);
-    socket.write(bytes);
-  });
+  return rawAnswer(to, bytes);
 }
 
 function parseRaw(text: string): { status: number; headers: Record<string, string>; body: string } {

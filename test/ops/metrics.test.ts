@@ -8,7 +8,6 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request as httpRequest } from 'node:http';
-import { connect } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createDemoApp, type DemoAppOptions } from '../../examples/demo/app.js';
@@ -17,6 +16,7 @@ import { loadConfig } from '../../src/ops/config.js';
 import { createLifecycleState } from '../../src/ops/health/index.js';
 import { openClient } from '../helpers/demo.js';
 import { promtoolAvailability, promtoolCheck } from './promtool.js';
+import { rawExchange as rawAnswer, statusLineOf } from '../helpers/raw-http.js';
 
 const METRICS_TOKEN = 'scrape-token-0123456789abcdef';
 const HEALTH_TOKEN = 'health-token-0123456789abcdef';
@@ -128,15 +128,7 @@ async function listening(app: FastifyInstance): Promise<number> {
 
 /** Sends `bytes` on a fresh connection; resolves the status line once the server closed it. */
 function rawExchange(port: number, bytes: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ port, host: '127.0.0.1' });
-    let received = '';
-    socket.setEncoding('latin1');
-    socket.on('data', (chunk: string) => (received += chunk));
-    socket.on('close', () => resolve(received.split('\r\n')[0] ?? ''));
-    socket.on('error', reject);
-    socket.write(bytes);
-  });
+  return rawAnswer(port, bytes).then(statusLineOf);
 }
 
 describe('reference app metrics: requests that get no ordinary answer', () => {

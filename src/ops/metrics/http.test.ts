@@ -1,9 +1,9 @@
 import { request as httpRequest } from 'node:http';
-import { connect } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { serverOptions } from '../../http/server-options.js';
 import { createMetrics, METRIC_NAMES, registerHttpMetrics, type Metrics } from './index.js';
+import { rawExchange as rawAnswer, statusLineOf } from '../../../test/helpers/raw-http.js';
 
 const apps: FastifyInstance[] = [];
 afterEach(async () => {
@@ -43,15 +43,7 @@ async function listen(app: FastifyInstance): Promise<number> {
 
 /** Sends `bytes` on a fresh connection; resolves the status line once the server closed it. */
 function rawExchange(port: number, bytes: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ port, host: '127.0.0.1' });
-    let received = '';
-    socket.setEncoding('latin1');
-    socket.on('data', (chunk: string) => (received += chunk));
-    socket.on('close', () => resolve(received.split('\r\n')[0] ?? ''));
-    socket.on('error', reject);
-    socket.write(bytes);
-  });
+  return rawAnswer(port, bytes).then(statusLineOf);
 }
 
 describe('a client that hangs up before the answer', () => {
