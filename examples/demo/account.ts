@@ -1,7 +1,7 @@
 /**
  * The reference app's account pages: `GET /login` (the sign-in form, or who is signed in),
- * `POST /login` and `POST /logout` (HTML forms, CSRF-protected with the page's token, through the
- * auth module's browser sign-in), `GET /profile` with the `profile:main` component, and the
+ * `POST /login` and `POST /logout` (HTML forms, CSRF-protected with the page's form token,
+ * `view.formToken()`, through the auth module's browser sign-in), `GET /profile` with the `profile:main` component, and the
  * password recovery pages `GET /forgot-password` and `GET /reset-password`.
  *
  * The recovery forms carry `data-auth-form`: public/app.js posts them as JSON to the auth API
@@ -23,25 +23,27 @@ export interface AccountPagesOptions {
 /** Largest form body. */
 const FORM_LIMIT = 16_384;
 
-function signOutForm(view: PageView): SafeHtml {
+/** `formToken`: the page's `view.formToken()`, not `view.csrfToken`, which strict mode's first action uses up. */
+function signOutForm(formToken: string): SafeHtml {
   return html`<form method="post" action="/logout" class="inline">
-  <input type="hidden" name="${BODY.csrfToken}" value="${view.csrfToken}">
+  <input type="hidden" name="${BODY.csrfToken}" value="${formToken}">
   <button type="submit" class="btn" data-testid="sign-out">Sign out</button>
 </form>`;
 }
 
-function loginBody(view: PageView, message: string | null, email: string): SafeHtml {
+async function loginBody(view: PageView, message: string | null, email: string): Promise<SafeHtml> {
   const { user } = view;
+  const formToken = await view.formToken();
   if (user !== null) {
     return html`<section class="card">
   <p>Signed in as <strong data-email>${user.email}</strong>. <a href="/profile">Your profile</a></p>
-  ${signOutForm(view)}
+  ${signOutForm(formToken)}
   ${message === null ? null : html`<p class="flash" role="alert" data-login-error>${message}</p>`}
 </section>`;
   }
   return html`<section class="card">
   <form method="post" action="/login" class="stack" data-testid="login-form">
-    <input type="hidden" name="${BODY.csrfToken}" value="${view.csrfToken}">
+    <input type="hidden" name="${BODY.csrfToken}" value="${formToken}">
     <label class="field">Email <input type="email" name="email" required autocomplete="username" value="${email}"></label>
     <label class="field">Password <input type="password" name="password" required minlength="8" maxlength="1024" autocomplete="current-password"></label>
     <button type="submit" class="btn primary">Sign in</button>
@@ -101,7 +103,7 @@ async function refusedPage(
     .code(error.statusCode)
     .headers({ ...result.headers, ...error.headers })
     .type('text/html; charset=utf-8')
-    .send(layout(view, { title: 'Sign in', path: '/login', body: loginBody(view, message, email) }));
+    .send(layout(view, { title: 'Sign in', path: '/login', body: await loginBody(view, message, email) }));
 }
 
 export async function accountPages(app: FastifyInstance, options: AccountPagesOptions): Promise<void> {
@@ -118,7 +120,7 @@ export async function accountPages(app: FastifyInstance, options: AccountPagesOp
     const signedOut = (request.query as Record<string, unknown>).signed_out !== undefined;
     return reply
       .type('text/html; charset=utf-8')
-      .send(layout(view, { title: 'Sign in', path: '/login', body: loginBody(view, signedOut ? 'You are signed out.' : null, '') }));
+      .send(layout(view, { title: 'Sign in', path: '/login', body: await loginBody(view, signedOut ? 'You are signed out.' : null, '') }));
   });
 
   app.post('/login', { bodyLimit: FORM_LIMIT }, async (request, reply) => {
@@ -151,7 +153,7 @@ export async function accountPages(app: FastifyInstance, options: AccountPagesOp
     // Each visit starts from the stored account, so a name changed elsewhere shows up here.
     if (user !== null) await app.livecomponents.runtime.states.save(view.session, 'profile:main', profileStateFor(user));
     const body = html`<section class="card">${await view.mount('profile:main')}</section>
-${user === null ? null : signOutForm(view)}`;
+${user === null ? null : signOutForm(await view.formToken())}`;
     return reply.type('text/html; charset=utf-8').send(layout(view, { title: 'Profile', path: '/profile', body }));
   });
 }

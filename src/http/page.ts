@@ -1,6 +1,6 @@
 /**
  * Rendering pages that hold components: the session (created on first visit), the CSRF meta tag,
- * the component roots and the runtime's script tag (PROTOCOL §2).
+ * the token for the page's HTML forms, the component roots and the runtime's script tag (PROTOCOL §2).
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { html, unsafeRawHtml, type SafeHtml } from '../core/html.js';
@@ -22,8 +22,23 @@ export interface PageView {
   readonly stored: boolean;
   /** The session's signed-in user (the app's `resolveUser`), or `null`: for a nav, a greeting. */
   readonly user: User | null;
-  /** A freshly masked CSRF token for this page (empty when `stored` is false: no session to bind it to). */
+  /**
+   * A freshly masked CSRF token for this page's meta tag, which the browser runtime sends with
+   * actions (empty when `stored` is false: no session to bind it to). Not for your HTML forms: in
+   * strict CSRF mode the runtime spends it on the first action, so use `formToken()` there.
+   */
   readonly csrfToken: string;
+  /**
+   * The CSRF token for this page's HTML forms (`<input type="hidden" name="_csrf_token">`), checked
+   * by your form handler with `runtime.csrf.verify`. Default mode: `csrfToken`, no store call.
+   * Strict mode (`per-action`): a single-use token of its own, issued on the first call and the same
+   * for every form of the page, so the runtime's actions never spend it — a posted form leaves the
+   * page, and the next page brings new tokens. A page view thus holds at most two of the session's
+   * `maxOutstanding` tokens however many forms it has. A form that stays on the page when posted
+   * (sent by a script, `target="_blank"`) spends it for the page's other forms: give that one a
+   * component action instead. Empty when `stored` is false.
+   */
+  formToken(): Promise<string>;
   /** Mounts the instance in this session (first visit) or finds it, and renders it. */
   mount(componentId: string, initialState?: Record<string, unknown>): Promise<SafeHtml>;
   /**
@@ -58,11 +73,15 @@ export async function createPageView(
   // navigation shows a kept page without revalidating it, `no-cache` or not: after signing out on a
   // shared computer, Back would show the profile to the next person.
   if (user !== null) reply.header('cache-control', SIGNED_IN_CACHE_CONTROL);
+  let formToken: Promise<string> | undefined;
   return view(runtime, {
     session: current,
     stored: true,
     user,
     csrfToken,
+    // Strict mode: a slot of its own, so the runtime's first action does not use up the forms' token.
+    // Issued on demand: a page without forms takes no second slot.
+    formToken: () => (formToken ??= runtime.csrf.rotation === 'per-action' ? runtime.csrf.issue(current) : Promise.resolve(csrfToken)),
     mount: async (componentId, initialState) => unsafeRawHtml(await runtime.mount(current, componentId, initialState, user)),
   });
 }
@@ -74,11 +93,12 @@ function unstoredView(runtime: LiveRuntime, session: Session): PageView {
     stored: false,
     user: null,
     csrfToken: '',
+    formToken: () => Promise.resolve(''),
     mount: (componentId, initialState) => Promise.resolve(unsafeRawHtml(runtime.renderInitial(componentId, initialState))),
   });
 }
 
-function view(runtime: LiveRuntime, parts: Pick<PageView, 'session' | 'stored' | 'user' | 'csrfToken' | 'mount'>): PageView {
+function view(runtime: LiveRuntime, parts: Pick<PageView, 'session' | 'stored' | 'user' | 'csrfToken' | 'formToken' | 'mount'>): PageView {
   const { csrfToken } = parts;
   // Single-use tokens: concurrent actions must not share one, and a retry must not resend a used one.
   const singleUse = runtime.csrf.rotation === 'per-action' ? html` ${CSRF_SINGLE_USE_ATTR}` : null;

@@ -4,9 +4,10 @@
  * and logout-all or a password reset end browser sessions at once.
  */
 import type { LightMyRequestResponse } from 'fastify';
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sessionKeyOf } from '../../src/session/index.js';
 import { storeKeys } from '../../src/store/keys.js';
+import { demoApp } from '../helpers/demo.js';
 import { authApp, eachEngine, PASSWORD, setCookies, type AuthApp } from './harness.js';
 
 /** A browser: its session cookie and the CSRF token of the last page it loaded. */
@@ -322,5 +323,82 @@ eachEngine('browser sign-in', (engine) => {
     t.clock.advance(60_000);
     const res = await rename(browser, 'Too late');
     expect([res.statusCode, res.json().code]).toEqual([401, 'UNAUTHENTICATED']);
+  });
+});
+
+describe("the reference app's forms in strict CSRF mode (csrf.rotation 'per-action')", () => {
+  /** The `_csrf_token` of the form posting to `action` in `body`. */
+  const formTokenIn = (body: string, action: string) =>
+    new RegExp(`action="${action}"[\\s\\S]*?name="_csrf_token" value="([^"]+)"`).exec(body)?.[1] ?? '';
+
+  it('sign-in and sign-out forms still work after actions on the page: they carry a token of their own, not the meta tag\'s', async () => {
+    const demo = await demoApp({}, { csrf: { rotation: 'per-action' } });
+    try {
+      const { app, events } = demo;
+      const origin = demo.config.appOrigin;
+      expect((await app.inject({ method: 'POST', url: '/api/v1/auth/register', payload: { email: 'ada@example.com', password: PASSWORD } })).statusCode).toBe(201);
+      const post = (url: string, cookie: string, fields: Record<string, string>) =>
+        app.inject({ method: 'POST', url, headers: { 'content-type': 'application/x-www-form-urlencoded', cookie, origin }, payload: new URLSearchParams(fields).toString() });
+      const act = (cookie: string, token: string, componentId: string, action: string, params: Record<string, unknown>) =>
+        app.inject({
+          method: 'POST',
+          url: '/api/livecomponents/action',
+          headers: { 'content-type': 'application/json', cookie, origin, 'x-csrf-token': token },
+          payload: JSON.stringify({ component_id: componentId, action, params }),
+        });
+
+      // /login: an action spends the page's meta token (as the browser runtime does); the form's still signs in.
+      let cookie = sessionCookieOf(await app.inject({ method: 'GET', url: '/' })) as string; // mounts counter:main
+      const login = await app.inject({ method: 'GET', url: '/login', headers: { cookie } });
+      const signInToken = formTokenIn(login.body, '/login');
+      expect((await act(cookie, tokenIn(login.body), 'counter:main', 'increment', {})).statusCode).toBe(200);
+      const signedIn = await post('/login', cookie, { _csrf_token: signInToken, email: 'ada@example.com', password: PASSWORD });
+      expect(signedIn.statusCode).toBe(303);
+      cookie = sessionCookieOf(signedIn) as string;
+
+      // /profile: two renames, each with the token the answer before brought, then "Sign out".
+      const profile = await app.inject({ method: 'GET', url: '/profile', headers: { cookie } });
+      const signOutToken = formTokenIn(profile.body, '/logout');
+      let token = tokenIn(profile.body);
+      for (const name of ['Ada L', 'Ada Lovelace']) {
+        const res = await act(cookie, token, 'profile:main', 'rename', { name });
+        expect(res.statusCode).toBe(200);
+        token = res.json().csrf_token as string;
+      }
+      events.events.splice(0);
+      const out = await post('/logout', cookie, { _csrf_token: signOutToken });
+      expect(out.statusCode).toBe(303);
+      expect(out.headers.location).toBe('/login?signed_out');
+      expect(events.events.map((e) => e.event)).not.toContain('malicious_csrf');
+    } finally {
+      await demo.app.close();
+    }
+  });
+
+  it('a page view with a form takes two of the session\'s slots: with maxOutstanding 2 both its tokens stay valid', async () => {
+    const demo = await demoApp({}, { csrf: { rotation: 'per-action', maxOutstanding: 2 } });
+    try {
+      const { app } = demo;
+      const cookie = sessionCookieOf(await app.inject({ method: 'GET', url: '/' })) as string; // mounts counter:main
+      // The meta tag's token, then the forms' one: the older slot (the first page's token) gives way.
+      const page = await app.inject({ method: 'GET', url: '/login', headers: { cookie } });
+      const act = await app.inject({
+        method: 'POST',
+        url: '/api/livecomponents/action',
+        headers: { 'content-type': 'application/json', cookie, origin: demo.config.appOrigin, 'x-csrf-token': tokenIn(page.body) },
+        payload: JSON.stringify({ component_id: 'counter:main', action: 'increment', params: {} }),
+      });
+      expect(act.statusCode).toBe(200);
+      const signIn = await app.inject({
+        method: 'POST',
+        url: '/login',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', cookie, origin: demo.config.appOrigin },
+        payload: new URLSearchParams({ _csrf_token: formTokenIn(page.body, '/login'), email: 'nobody@example.com', password: PASSWORD }).toString(),
+      });
+      // Past the CSRF check: the credentials are what is refused.
+      expect(signIn.statusCode).toBe(401);
+    } finally {
+      await demo.app.close();
+    }
   });
 });

@@ -1,7 +1,8 @@
 /**
  * The browser runtime against the real plugin in strict CSRF mode (`csrf: { rotation: 'per-action' }`,
  * single-use tokens) and, for comparison, in the default per-session mode. One page holds two
- * instances of a component whose action takes a moment and counts its runs on the server.
+ * instances of a component whose action takes a moment and counts its runs on the server, and an
+ * HTML form with the page view's form token.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
@@ -11,7 +12,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createLiveComponents, createMemoryStore, defineComponent, html, livecomponents, serverOptions } from '../../src/index.js';
-import { ATTR, CSRF_META_NAME, CSRF_SINGLE_USE_ATTR, HEADERS, ROUTES } from '../../src/core/wire.js';
+import { ATTR, BODY, CSRF_META_NAME, CSRF_SINGLE_USE_ATTR, HEADERS, ROUTES } from '../../src/core/wire.js';
 import { memorySecurityEvents } from '../../src/ops/security-events.js';
 import { freePort } from '../helpers/ports.js';
 import { browserTestsEnabled, launchChromium, recordEvents, type RecordedEvent } from './browser.js';
@@ -60,8 +61,19 @@ async function startApp(rotation: 'per-session' | 'per-action') {
   await app.register(livecomponents, { runtime });
   app.get('/', async (request, reply) => {
     const view = await app.livecomponents.view(request, reply);
-    const body = html`${await view.mount('tally:a')}${await view.mount('tally:b')}`;
+    const form = html`<form method="post" action="/form"><input type="hidden" name="${BODY.csrfToken}" value="${await view.formToken()}"><button data-testid="submit">submit</button></form>`;
+    const body = html`${await view.mount('tally:a')}${await view.mount('tally:b')}${form}`;
     return reply.type('text/html; charset=utf-8').send(view.document({ title: 'tallies', body }));
+  });
+  // A plain HTML form, checked the way an app's own form handler does it.
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, text, done) => {
+    done(null, Object.fromEntries(new URLSearchParams(text as string)));
+  });
+  app.post('/form', async (request, reply) => {
+    const session = await runtime.sessions.load(app.livecomponents.cookie.read(request));
+    const token = (request.body as Record<string, string | undefined>)[BODY.csrfToken];
+    const ok = session !== null && (await runtime.csrf.verify(session, token));
+    return reply.code(ok ? 200 : 403).type('text/html; charset=utf-8').send(`<p data-testid="form-answer">${ok ? 'accepted' : 'refused'}</p>`);
   });
   await app.listen({ port, host: '127.0.0.1' });
   return { app, runs, events, base: `http://127.0.0.1:${port}` };
@@ -144,6 +156,16 @@ describe.runIf(browserTestsEnabled('strict CSRF mode in Chromium'))('strict CSRF
     // The token the replay brought works for the next click.
     await page.getByTestId('tally:a').click();
     await expect.poll(() => count('tally:a')).toBe('2');
+  });
+
+  it("an HTML form of the page still posts after actions: it carries the page view's form token, which actions never spend", async () => {
+    await open(strict);
+    await page.getByTestId('tally:a').click();
+    await page.getByTestId('tally:b').click();
+    await expect.poll(() => events.length, { timeout: 5000 }).toBe(2);
+    await page.getByTestId('submit').click();
+    await expect.poll(() => page.getByTestId('form-answer').textContent().catch(() => null), { timeout: 5000 }).toBe('accepted');
+    expect(strict.events.events.map((e) => e.event)).not.toContain('malicious_csrf');
   });
 
   it('per-session mode: actions of two components are in flight at the same time', async () => {
