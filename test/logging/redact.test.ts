@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CENSOR, censorLine, closeLogger, createLogger } from '../../src/ops/logging/index.js';
 import { capture } from './capture.js';
+import { loggedApp } from './logged-app.js';
 
 const CSRF = `v1.${'Ab3_-x'.repeat(14)}ab`; // 86 base64url characters, like a per-session token
 const JWT = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlLXNpZ25hdHVyZQ';
@@ -23,6 +24,7 @@ describe('censorLine (the textual layer)', () => {
     ['a session cookie', 'cookie was lc_session=AbCdEfGhIjKlMnOpQrStUv; theme=dark', `cookie was lc_session=${CENSOR}; theme=dark`],
     ['a __Host- cookie', '__Host-lc_session=AbCdEfGhIjKlMnOpQrStUv.dXNlcg', `__Host-lc_session=${CENSOR}`],
     ['a query string', 'GET /reset?token=s3cr3t&next=/home', `GET /reset?token=${CENSOR}&next=/home`],
+    ['a query string inside a value', 'next=/reset?token=s3cr3t&x=1', `next=/reset?token=${CENSOR}&x=1`],
     ['a form body', 'email=a@b.c&password=hunter2', `email=a@b.c&password=${CENSOR}`],
     ['a CSRF token', `token ${CSRF} refused`, `token v1.${CENSOR} refused`],
     ['a bearer credential', 'got Bearer abcdefgh12345678 from client', `got Bearer ${CENSOR} from client`],
@@ -30,6 +32,53 @@ describe('censorLine (the textual layer)', () => {
   ])('censors %s inside free text', (_name, msg, expected) => {
     const out = JSON.parse(censorLine(JSON.stringify({ level: 30, msg }))) as { msg: string };
     expect(out.msg).toBe(expected);
+  });
+});
+
+/**
+ * Every line an attacker can shape passes through censorLine (the "incoming request" line holds the
+ * raw URL). A pattern with polynomial backtracking turned `?token-token-…` into seconds of blocked
+ * event loop. 16 KB is about what Node lets through in headers; linear patterns take about a
+ * millisecond on it, polynomial ones seconds to minutes. The bound is loose for shared machines.
+ */
+describe('censorLine on hostile input', () => {
+  const KB16 = 16 * 1024;
+  const fill = (unit: string, tail = '') => unit.repeat(Math.ceil(KB16 / unit.length)) + tail;
+
+  it.each([
+    ['secret words joined by dashes', fill('token-')],
+    ['secret words joined by dashes, then =', fill('token-', '=x')],
+    ['dashed letters, then =', fill('a-', '=x')],
+    ['one long name run', fill('a')],
+    ['one long secret-looking name run', fill('tokenpassword_session')],
+    ['many pairs', fill('a=')],
+    ['many empty secret pairs', fill('token=&')],
+    ['JWT starts joined by dashes', fill('eyJ-')],
+    ['JWT starts, runs and dots', fill(`${'eyJ-'.repeat(40)}.`)],
+    ['CSRF prefixes', fill('v1.')],
+    ['Bearer then spaces', `Bearer ${' '.repeat(KB16)}`],
+    ['JSON-looking text', fill('"a":["b",')],
+  ])('censors %s within 200 ms (linear time)', (_name, hostile) => {
+    const line = `${JSON.stringify({ level: 30, req: { url: `/?${hostile}` }, headers: { 'x-any': hostile }, msg: hostile })}\n`;
+    const started = performance.now();
+    censorLine(line);
+    expect(performance.now() - started).toBeLessThan(200);
+  });
+
+  it('answers and logs (censored) a request whose URL is built to make redaction backtrack', async () => {
+    const ctx = await loggedApp();
+    try {
+      // ~6 KB of secret-looking name that no `=` ends, then a real pair.
+      const started = performance.now();
+      const res = await ctx.request({ method: 'GET', url: `/?${'token-'.repeat(1000)}&token=s3cr3t-value` });
+      expect(performance.now() - started).toBeLessThan(1000);
+      expect(res.statusCode).toBeLessThan(500);
+    } finally {
+      await ctx.close();
+    }
+    const incoming = ctx.out.records().filter((r) => r['msg'] === 'incoming request');
+    expect(incoming.map((r) => (r['req'] as { url: string }).url)).toEqual([`/?${'token-'.repeat(1000)}&token=${CENSOR}`]);
+    expect(ctx.out.text()).not.toContain('s3cr3t-value');
   });
 });
 

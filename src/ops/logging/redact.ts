@@ -11,6 +11,15 @@
  *    A bare random string in a sentence cannot be told from an id, so it is not guessed at: code
  *    must not put secrets in messages, and the e2e test (test/logging/redaction.test.ts) checks it.
  *
+ * Every line an attacker can shape passes through here (the "incoming request" line holds the raw
+ * URL), so every pattern must run in linear time: a pattern with two quantifiers that can take the
+ * same characters, such as `[\w-]*token[\w-]*=`, backtracks polynomially, and `?token-token-…` in
+ * a 6 KB URL held the event loop for seconds. The rules kept below: a pattern begins only at the
+ * start of a run of its characters (a lookbehind, or a literal such as `Bearer`), and each quantified
+ * run is followed by a character that run cannot hold, so a failed attempt costs one pass over its
+ * run and no position is tried twice. Whether a `name=` names a secret is decided in code, after the
+ * match, rather than by a keyword in the middle of the pattern.
+ *
  * `idempotency-key` stays visible on purpose: it is a replay handle, not a credential, and
  * operators need it to trace retries.
  */
@@ -32,25 +41,53 @@ export const REDACT_PATHS: readonly string[] = [
 ];
 
 /**
- * A key names a secret when it contains one of these words. Only string values (and arrays of
- * strings) are censored, so counters such as `tokens_revoked: 3` stay readable.
+ * A key (in JSON) or a name (in `name=value` text) names a secret when it contains one of these
+ * words. JSON keys keep numbers, so counters such as `tokens_revoked: 3` stay readable.
  */
 const SECRET_KEY_RE = /passw(?:or)?d|passphrase|secret|token|authorization|cookie|session|api[_-]?key|private[_-]?key|state[_-]?keys|credential/i;
 
-/** `"key":"string"` or `"key":["s1","s2"]` in serialized JSON. Keys with escapes are left alone. */
+/**
+ * `"key":"string"` or `"key":["s1","s2"]` in serialized JSON. Keys with escapes are left alone.
+ * Linear: a quote inside a logged string is escaped (`\"`), and `[^"\\]` stops at the backslash, so
+ * text an attacker controls cannot open a key; the string bodies are unambiguous.
+ */
 const JSON_PAIR_RE = /"([^"\\]*)":("(?:[^"\\]|\\.)*"|\[(?:"(?:[^"\\]|\\.)*",?)*\])/g;
+
+/** The name of a `name=value` pair: a whole run of name characters (never the middle of one), then `=`. */
+const PAIR_NAME_RE = /(?<![\w-])[\w-]+=/g;
+/** Its value, up to the next separator of cookies, query strings and form bodies. Sticky: read where the name ended. */
+const PAIR_VALUE_RE = /[^&;,\s"\\]+/y;
 
 /** Textual patterns: each match keeps its group 1 (a label) and loses the rest. */
 const TEXT_PATTERNS: readonly RegExp[] = [
-  // name=value where the name is a secret: cookies (`lc_session=`), query strings, form bodies.
-  /\b([\w-]*(?:token|passw(?:or)?d|secret|session|api[_-]?key)[\w-]*=)[^&;,\s"\\]+/gi,
   // CSRF tokens (src/pipeline/csrf/token.ts): "v1." then at least 64 base64url characters.
   /\b(v1\.)[A-Za-z0-9_-]{64,}/g,
   // HTTP credentials in free text.
   /\b((?:Bearer|Basic)\s+)[A-Za-z0-9._~+/-]{8,}=*/g,
-  // JWTs (header.payload.signature, the header always starts with `{"` → eyJ).
-  /()\beyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]+/g,
+  // JWTs (header.payload.signature, the header always starts with `{"` → eyJ). The lookbehind,
+  // not `\b`, starts it once per run: `\b` also matches after every `-` of `eyJ-eyJ-…`.
+  /()(?<![\w-])eyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]+/g,
 ];
+
+/**
+ * Censors the values of `name=value` pairs whose name is a secret. A loop rather than one
+ * `replace`: after a harmless name the search goes on right behind its `=`, so the `token=` of
+ * `next=/reset?token=…` is still found; a single pattern would have consumed it as `next`'s value.
+ */
+function censorPairs(text: string): string {
+  let out = '';
+  let from = 0;
+  PAIR_NAME_RE.lastIndex = 0;
+  for (let name = PAIR_NAME_RE.exec(text); name !== null; name = PAIR_NAME_RE.exec(text)) {
+    if (!SECRET_KEY_RE.test(name[0])) continue;
+    const valueStart = name.index + name[0].length;
+    PAIR_VALUE_RE.lastIndex = valueStart;
+    if (!PAIR_VALUE_RE.test(text)) continue;
+    out += text.slice(from, valueStart) + CENSOR;
+    from = PAIR_NAME_RE.lastIndex = PAIR_VALUE_RE.lastIndex;
+  }
+  return out + text.slice(from);
+}
 
 function censorPair(match: string, key: string, value: string): string {
   if (!SECRET_KEY_RE.test(key)) return match;
@@ -59,7 +96,7 @@ function censorPair(match: string, key: string, value: string): string {
 
 /** Layer 2: censors a serialized log line. Pure; applied to every line before any destination. */
 export function censorLine(line: string): string {
-  let out = line.replace(JSON_PAIR_RE, censorPair);
+  let out = censorPairs(line.replace(JSON_PAIR_RE, censorPair));
   for (const re of TEXT_PATTERNS) out = out.replace(re, `$1${CENSOR}`);
   return out;
 }
