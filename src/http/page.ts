@@ -68,6 +68,7 @@ export async function createPageView(
     cookie.write(reply, session);
   }
   const current = session;
+  const info = requestInfo(request);
   const [csrfToken, user] = await Promise.all([runtime.csrf.issue(current), runtime.userOf(current)]);
   // A signed-in page shows personal data: the browser must not keep it either. Back and forward
   // navigation shows a kept page without revalidating it, `no-cache` or not: after signing out on a
@@ -82,7 +83,7 @@ export async function createPageView(
     // Strict mode: a slot of its own, so the runtime's first action does not use up the forms' token.
     // Issued on demand: a page without forms takes no second slot.
     formToken: () => (formToken ??= runtime.csrf.rotation === 'per-action' ? runtime.csrf.issue(current) : Promise.resolve(csrfToken)),
-    mount: async (componentId, initialState) => unsafeRawHtml(await runtime.mount(current, componentId, initialState, user)),
+    mount: async (componentId, initialState) => unsafeRawHtml(await runtime.mount(current, componentId, initialState, user, info)),
   });
 }
 

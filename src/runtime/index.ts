@@ -77,8 +77,10 @@ export interface LiveRuntime {
   /**
    * Mounts (or finds) an instance in a session and renders it. `user` is the session's user when the
    * caller has it already (a page view looks it up once for all its components); else looked up.
+   * `request`: the page request, for the security event when the stored state fails verification
+   * (its source IP, user agent and URI); page views pass it.
    */
-  mount(session: Session, componentId: string, initialState?: Record<string, unknown>, user?: User | null): Promise<string>;
+  mount(session: Session, componentId: string, initialState?: Record<string, unknown>, user?: User | null, request?: RequestInfo): Promise<string>;
   /** Renders an instance in its initial state without storing anything (a page view without a stored session). */
   renderInitial(componentId: string, initialState?: Record<string, unknown>): string;
   userOf(session: Session): Promise<User | null>;
@@ -165,7 +167,13 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
     return { id, component, initial: structuredClone(initialState ?? component.initialState) };
   }
 
-  async function mount(session: Session, componentId: string, initialState?: Record<string, unknown>, user?: User | null): Promise<string> {
+  async function mount(
+    session: Session,
+    componentId: string,
+    initialState?: Record<string, unknown>,
+    user?: User | null,
+    request?: RequestInfo,
+  ): Promise<string> {
     const { id, component, initial } = initialOf(componentId, initialState);
     const loaded = await states.mount(session, componentId, initial);
     // Tampered or unreadable state: log it and start the instance afresh rather than fail the page.
@@ -175,6 +183,7 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
         event: 'crypt_decrypt_fail',
         level: 'WARN',
         description: `Stored state of ${componentId} failed verification (${loaded.reason}); mounted afresh`,
+        request,
       });
       await states.save(session, componentId, initial);
     }

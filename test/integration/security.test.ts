@@ -301,6 +301,21 @@ describe('sealed state over HTTP', () => {
     expect(await store.get(key)).toBe(bytes.toString('base64url'));
   });
 
+  it('a tampered blob met by a page view: mounted afresh, crypt_decrypt_fail carries the page request', async () => {
+    const { demo, store } = await withStore();
+    const c = await demo.client('/', '198.51.100.23');
+    await c.action('counter:main', 'increment');
+    const key = stateKey(c.cookie, 'counter:main');
+    const bytes = Buffer.from((await store.get(key))!, 'base64url');
+    bytes[bytes.length - 1]! ^= 0x01;
+    await store.set(key, bytes.toString('base64url'), 60_000);
+    const page = await demo.app.inject({ method: 'GET', url: '/', remoteAddress: '198.51.100.23', headers: { cookie: c.cookie, 'user-agent': 'probe-UA' } });
+    expect(page.statusCode).toBe(200);
+    const events = demo.events.events.filter((e) => e.event === 'crypt_decrypt_fail');
+    expect(events).toHaveLength(1);
+    expect(events[0]?.request).toMatchObject({ ip: '198.51.100.23', method: 'GET', url: '/', headers: { 'user-agent': 'probe-UA' } });
+  });
+
   it('refuses a blob moved from another session or another component', async () => {
     const { demo, store } = await withStore();
     const a = await demo.client('/');
