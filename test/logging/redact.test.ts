@@ -29,6 +29,10 @@ describe('censorLine (the textual layer)', () => {
     ['a CSRF token', `token ${CSRF} refused`, `token v1.${CENSOR} refused`],
     ['a bearer credential', 'got Bearer abcdefgh12345678 from client', `got Bearer ${CENSOR} from client`],
     ['a JWT', `jwt ${JWT} expired`, `jwt ${CENSOR} expired`],
+    ['a URL password', 'request to https://u:pA55:w0rd@db.example/x failed', `request to https://u:${CENSOR}@db.example/x failed`],
+    ['a URL password without a user', 'connect to redis://:s3cr3t@redis:6379 failed', `connect to redis://:${CENSOR}@redis:6379 failed`],
+    ['nothing in a URL with a port but no password', 'GET https://api.example:8443/a@b?x=1', 'GET https://api.example:8443/a@b?x=1'],
+    ['short password names', 'pwd=a1&pass=b2&passcode=c3&passphrase=d4&compass=north', `pwd=${CENSOR}&pass=${CENSOR}&passcode=${CENSOR}&passphrase=${CENSOR}&compass=north`],
   ])('censors %s inside free text', (_name, msg, expected) => {
     const out = JSON.parse(censorLine(JSON.stringify({ level: 30, msg }))) as { msg: string };
     expect(out.msg).toBe(expected);
@@ -56,6 +60,9 @@ describe('censorLine on hostile input', () => {
     ['JWT starts joined by dashes', fill('eyJ-')],
     ['JWT starts, runs and dots', fill(`${'eyJ-'.repeat(40)}.`)],
     ['CSRF prefixes', fill('v1.')],
+    ['URL schemes', fill('a://')],
+    ['a URL scheme, then colons', `x://${':'.repeat(KB16)}`],
+    ['dotted scheme-like runs', fill('a.', '://u:p')],
     ['Bearer then spaces', `Bearer ${' '.repeat(KB16)}`],
     ['JSON-looking text', fill('"a":["b",')],
   ])('censors %s within 200 ms (linear time)', (_name, hostile) => {
@@ -110,5 +117,23 @@ describe('createLogger redaction (both layers on a real logger)', () => {
       user: { token: CENSOR, profile: { secret: CENSOR } },
     });
     expect(typeof record?.['time']).toBe('string');
+  });
+
+  it('censors passwords in URLs (error message and stack, config values, text) and under short key names', async () => {
+    const out = capture();
+    const logger = createLogger({ format: 'json', stream: out });
+    const S = 'S3cr3tValue';
+    logger.error({ err: new Error(`request to https://u:${S}@db.example/x failed`) }, 'query failed');
+    logger.info({ DATABASE_URL: `postgres://app:${S}@db/app` }, 'config');
+    logger.warn(`connect to redis://:${S}@redis:6379 failed`);
+    logger.info({ body: { pwd: S, pass: S, passcode: S, passphrase: S, compass: 'north', passenger: 'Ann' } }, 'form');
+    await closeLogger(logger);
+    expect(out.text()).not.toContain(S);
+    const [err, config, text, form] = out.records();
+    expect((err?.['err'] as { message: string; stack: string }).message).toBe(`request to https://u:${CENSOR}@db.example/x failed`);
+    expect((err?.['err'] as { stack: string }).stack).toContain(`https://u:${CENSOR}@db.example/x`);
+    expect(config?.['DATABASE_URL']).toBe(`postgres://app:${CENSOR}@db/app`);
+    expect(text?.['msg']).toBe(`connect to redis://:${CENSOR}@redis:6379 failed`);
+    expect(form?.['body']).toEqual({ pwd: CENSOR, pass: CENSOR, passcode: CENSOR, passphrase: CENSOR, compass: 'north', passenger: 'Ann' });
   });
 });

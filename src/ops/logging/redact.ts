@@ -7,7 +7,8 @@
  *    - any string value whose key names a secret, at any depth (`"refresh_token":"…"`);
  *    - our own token formats inside free text: CSRF tokens (`v1.` + base64url), `Bearer`/`Basic`
  *      credentials, JWTs, and `name=value` pairs whose name is a secret (`lc_session=…` in a cookie
- *      header, `?token=…` in a logged URL).
+ *      header, `?token=…` in a logged URL);
+ *    - the password of a URL (`postgres://app:PASSWORD@db/app`, in an error message or a config value).
  *    A bare random string in a sentence cannot be told from an id, so it is not guessed at: code
  *    must not put secrets in messages, and the e2e test (test/logging/redaction.test.ts) checks it.
  *
@@ -42,9 +43,10 @@ export const REDACT_PATHS: readonly string[] = [
 
 /**
  * A key (in JSON) or a name (in `name=value` text) names a secret when it contains one of these
- * words. JSON keys keep numbers, so counters such as `tokens_revoked: 3` stay readable.
+ * words. JSON keys keep numbers, so counters such as `tokens_revoked: 3` stay readable. `pass` only
+ * counts as a word of its own (`pass`, `db_pass`, `x-pass`), not inside `compass` or `passenger`.
  */
-const SECRET_KEY_RE = /passw(?:or)?d|passphrase|secret|token|authorization|cookie|session|api[_-]?key|private[_-]?key|state[_-]?keys|credential/i;
+const SECRET_KEY_RE = /passw(?:or)?d|pwd|passcode|passphrase|(?<![a-z])pass(?![a-z])|secret|token|authorization|cookie|session|api[_-]?key|private[_-]?key|state[_-]?keys|credential/i;
 
 /**
  * `"key":"string"` or `"key":["s1","s2"]` in serialized JSON. Keys with escapes are left alone.
@@ -60,6 +62,9 @@ const PAIR_VALUE_RE = /[^&;,\s"\\]+/y;
 
 /** Textual patterns: each match keeps its group 1 (a label) and loses the rest. */
 const TEXT_PATTERNS: readonly RegExp[] = [
+  // A URL's password: `scheme://user:PASSWORD@` (user may be empty, as in `redis://:PASSWORD@`).
+  // Userinfo cannot hold `/ ? # @` (RFC 3986), so neither run can reach past its own URL.
+  /(?<![a-z0-9+.-])([a-z][a-z0-9+.-]*:\/\/[^\s:@/?#"\\]*:)[^\s@/?#"\\]+(?=@)/gi,
   // CSRF tokens (src/pipeline/csrf/token.ts): "v1." then at least 64 base64url characters.
   /\b(v1\.)[A-Za-z0-9_-]{64,}/g,
   // HTTP credentials in free text.
