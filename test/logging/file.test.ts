@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -30,6 +30,8 @@ describe('file strategy (pino-roll in a worker thread)', () => {
     const files = readRecords(dir);
     expect(files.map((f) => f.file)).toEqual([`app.${DAY}.1.log`]);
     expect(files[0]?.msgs).toEqual(['line 0', 'line 1', 'line 2', 'line 3', 'line 4']);
+    // Logs hold addresses, emails and security events: not for every local user.
+    expect(statSync(join(dir, `app.${DAY}.1.log`)).mode & 0o777).toBe(0o640);
     // `format: pretty` concerns stdout only: the file holds JSON records, redacted like every line.
     expect(readFileSync(join(dir, `app.${DAY}.1.log`), 'utf8')).toContain('"password":"[Redacted]"');
     for (let i = 5; i < 8; i++) logger.info(`line ${i}`);
@@ -102,9 +104,54 @@ describe('file strategy failures', () => {
     const logger = createLogger({ destination: `file:${join(notADir, 'logs', 'app.log')}`, onError: (e) => errors.push(e) });
     logger.info('first');
     await expect(flushLogger(logger)).rejects.toThrow();
+    await until(() => errors.length > 0);
     for (let i = 0; i < 5; i++) logger.info(`dropped ${i}`);
     await closeLogger(logger);
-    expect(errors).toHaveLength(1);
-    expect(errors[0]?.message).toMatch(/^ENOTDIR: not a directory, mkdir /);
+    expect(errors.map((e) => e.message)).toEqual([
+      expect.stringMatching(/^file .*app\.log: ENOTDIR: not a directory, mkdir /),
+      expect.stringMatching(/: closed with 5 line\(s\) dropped while it could not be written$/),
+    ]);
+  });
+
+  it('starts a new writer with backoff once the folder is usable again, and reports the lines dropped meanwhile', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'lc-log-'));
+    const blocker = join(root, 'logs');
+    writeFileSync(blocker, ''); // a file where the folder should be: every writer fails on starting
+    const errors: Error[] = [];
+    const logger = createLogger({ destination: `file:${join(blocker, 'app.log')}`, file: { reopenMs: 20, maxReopenMs: 100 }, onError: (e) => errors.push(e) });
+    try {
+      logger.info('lost with the first writer');
+      await until(() => errors.length > 0);
+      for (let i = 0; i < 3; i++) logger.warn({ security_event: true }, `dropped ${i}`);
+      // Several attempts fail meanwhile; still one report for the outage.
+      await new Promise((r) => setTimeout(r, 300));
+      await expect(flushLogger(logger)).rejects.toThrow(/not writable, 3 line\(s\) dropped so far/);
+      expect(errors).toHaveLength(1);
+
+      rmSync(blocker); // the disk is usable again
+      let n = 0;
+      await until(() => (logger.warn({ security_event: true }, `after ${n++}`), errors.length > 1));
+      await flushLogger(logger);
+      logger.info('last');
+      await flushLogger(logger);
+    } finally {
+      await closeLogger(logger);
+    }
+    const [dropped] = /dropped (\d+) line\(s\) while it could not$/.exec(errors[1]?.message ?? '')?.slice(1) ?? [];
+    // The three above, and the `after` lines written before the new writer was ready.
+    expect(Number(dropped)).toBeGreaterThanOrEqual(3);
+    expect(errors).toHaveLength(2);
+    const msgs = readRecords(blocker).flatMap((f) => f.msgs);
+    expect(msgs.at(-1)).toBe('last');
+    expect(msgs.length).toBeGreaterThanOrEqual(2);
+    expect(msgs.slice(0, -1).every((m) => m.startsWith('after '))).toBe(true);
   });
 });
+
+/** Polls `check` every 20 ms, for at most 5 s. */
+async function until(check: () => boolean): Promise<void> {
+  for (const stop = Date.now() + 5_000; !check(); ) {
+    if (Date.now() > stop) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
