@@ -288,7 +288,8 @@ export function createAuthService(options: AuthServiceOptions) {
       return { type: 'ok', sessionUserId: `${user.id}/${id}` };
     },
 
-    async endWebSession(sessionUserId: string, request: Request): Promise<void> {
+    /** `request` is required: a `session_logout` without the cheat sheet's request fields cannot be traced. */
+    async endWebSession(sessionUserId: string, request: RequestInfo): Promise<void> {
       const parsed = parseSessionUserId(sessionUserId);
       if (parsed !== null) await repo.revokeWebSession(parsed.webSessionId, clock.now());
       emit('session_logout', 'INFO', `User ${parsed?.userId ?? 'unknown'} signed out of a browser session`, request);

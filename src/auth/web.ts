@@ -13,6 +13,7 @@ import { LiveError } from '../core/errors.js';
 import { requestInfo } from '../http/request-info.js';
 import type { SessionCookie } from '../http/session-cookie.js';
 import { checkSource } from '../pipeline/csrf/origins.js';
+import type { RequestInfo } from '../pipeline/types.js';
 import type { LiveRuntime } from '../runtime/index.js';
 import type { Session } from '../session/types.js';
 import { readCredentials } from './input.js';
@@ -72,8 +73,9 @@ export function createWebSignIn(options: WebSignInOptions): WebSignIn {
     return null;
   }
 
-  async function switchSession(reply: FastifyReply, old: Session, userId: string | null): Promise<Session> {
-    if (old.userId !== null) await service.endWebSession(old.userId, undefined);
+  /** `info`: the sign-in's request, for the `session_logout` of a sign-in it replaces. */
+  async function switchSession(reply: FastifyReply, old: Session, userId: string | null, info: RequestInfo): Promise<Session> {
+    if (old.userId !== null) await service.endWebSession(old.userId, info);
     const session = await runtime.sessions.regenerate(old, userId);
     cookie.write(reply, session);
     return session;
@@ -92,7 +94,7 @@ export function createWebSignIn(options: WebSignInOptions): WebSignIn {
       if (user === null) return refused(new LiveError('INVALID_CREDENTIALS'), limit.headers);
       const started = await service.startWebSession(user, info);
       if (started.type === 'error') return refused(started.error, limit.headers);
-      const next = await switchSession(reply, session, started.sessionUserId);
+      const next = await switchSession(reply, session, started.sessionUserId, info);
       return { type: 'ok', session: next, user: { id: user.id, email: user.email, name: user.name } };
     },
 

@@ -238,6 +238,25 @@ eachEngine('browser sign-in', (engine) => {
     expect((await t.db.selectFrom('users').select('name').executeTakeFirstOrThrow()).name).toBe('Ada Lovelace');
   });
 
+  it('signing in again while signed in logs every security event with the request fields of the cheat sheet', async () => {
+    const signedIn = await signIn();
+    const { browser } = await load('/login', signedIn);
+    const from = t.logs.length;
+    const res = await form('/login', browser, { _csrf_token: browser.token, email: 'ada@example.com', password: PASSWORD }, { origin: 'http://127.0.0.1:3000', 'user-agent': 'web-test/1.0' });
+    expect(res.statusCode).toBe(303);
+    const events = t.logs
+      .slice(from)
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((r) => r['security_event'] === true);
+    // The earlier sign-in ends (session_logout) before the new one is recorded.
+    expect(events.map((e) => e['event'])).toContain('session_logout');
+    for (const e of events) {
+      expect(e, String(e['event'])).toMatchObject({ useragent: 'web-test/1.0', request_uri: '/login', request_method: 'POST' });
+      expect(e['source_ip'], String(e['event'])).toEqual(expect.any(String));
+      expect(e['request_id'], String(e['event'])).toEqual(expect.any(String));
+    }
+  });
+
   it('signs out: 303, an anonymous session, the sign-in revoked, and the profile action answers 401', async () => {
     const signedIn = await signIn();
     const { browser } = await load('/profile', signedIn);
