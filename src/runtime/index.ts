@@ -177,15 +177,19 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
     const { id, component, initial } = initialOf(componentId, initialState);
     const loaded = await states.mount(session, componentId, initial);
     // Tampered or unreadable state: log it and start the instance afresh rather than fail the page.
+    // Sealed with a key this instance does not have: not tampering but a key rotation rolling out (the
+    // new key reached other instances first). The page shows the initial state, and the stored state
+    // stays for the instances that can open it; overwriting it would lose the user's data for good.
     const state = loaded.type === 'found' ? loaded.state : initial;
     if (loaded.type === 'invalid') {
+      const keep = loaded.reason === 'unknown_key';
       events.emit({
         event: 'crypt_decrypt_fail',
         level: 'WARN',
-        description: `Stored state of ${componentId} failed verification (${loaded.reason}); mounted afresh`,
+        description: `Stored state of ${componentId} failed verification (${loaded.reason}); ${keep ? 'shown afresh, kept for the instances that have its key' : 'mounted afresh'}`,
         request,
       });
-      await states.save(session, componentId, initial);
+      if (!keep) await states.save(session, componentId, initial);
     }
     const cc: ComponentContext = { user: user === undefined ? await userOf(session) : user, componentId, instance: id.instance, signal: NEVER_ABORTED };
     return renderComponent(component, state, cc);

@@ -55,6 +55,14 @@ export interface LiveComponentsOptions extends SecurityOptions {
    * answers 500 and its state is not stored (src/pipeline/state/repository.ts). @default 1_048_576
    */
   maxStateBytes?: number;
+  /**
+   * Read state stored as plain JSON (from before state was sealed) and seal it on its next write: the
+   * migration path. Such text carries no MAC, so whoever can write the store can plant any state this
+   * way, private fields included; turn it off once every stored state has been sealed (a state lives
+   * `sessionTtlMs` past its last use), and plain JSON then answers 409 `STATE_INVALID`.
+   * @default true
+   */
+  acceptLegacyPlaintext?: boolean;
   resolveUser?: (userId: string) => Promise<User | null>;
   /** Told about every action that reached a known component action (metrics). @default none */
   onActionDone?: RuntimeOptions['onActionDone'];
@@ -94,7 +102,7 @@ export async function createLiveComponents(options: LiveComponentsOptions): Prom
     store,
     events,
     csrf,
-    sealer: createSealer({ keyRing: createKeyRing(keys) }),
+    sealer: createSealer({ keyRing: createKeyRing(keys), acceptLegacyPlaintext: legacyOption(options.acceptLegacyPlaintext) }),
   });
 }
 
@@ -118,4 +126,9 @@ function devSessionSecret(dataDir: string, warn: (m: string) => void): Buffer {
   writeFileSync(file, secret.toString('base64'), { mode: 0o600 });
   warn(`LC_SESSION_SECRET is not set: generated a development secret in ${file}. Set LC_SESSION_SECRET in production.`);
   return secret;
+}
+
+function legacyOption(value: boolean | undefined): boolean {
+  if (value !== undefined && typeof value !== 'boolean') throw new TypeError('createLiveComponents: acceptLegacyPlaintext must be true or false');
+  return value ?? true;
 }

@@ -372,4 +372,39 @@ describe('sealed state over HTTP', () => {
     expect(gone.statusCode).toBe(409);
     expect(gone.json().code).toBe('STATE_INVALID');
   });
+
+  it('acceptLegacyPlaintext: false refuses plain JSON state (409 STATE_INVALID, crypt_decrypt_fail, nothing stored)', async () => {
+    const store = createMemoryStore();
+    const demo = await start({}, { store, acceptLegacyPlaintext: false });
+    const c = await demo.client('/payment');
+    const key = stateKey(c.cookie, 'payment:main');
+    const planted = JSON.stringify({ balance: 1e9, payments: 0, cardToken: 'tok_attacker' });
+    await store.set(key, planted, 60_000);
+    const res = await c.action('payment:main', 'processPayment', { amount: 5 });
+    expect([res.statusCode, res.json().code]).toEqual([409, 'STATE_INVALID']);
+    expect(count(demo.events, 'crypt_decrypt_fail')).toBe(1);
+    expect(await store.get(key)).toBe(planted);
+    await expect(start({}, { acceptLegacyPlaintext: 'no' as never })).rejects.toThrow(/acceptLegacyPlaintext must be true or false/);
+  });
+
+  it('a key rotation rolling out: a page view on an instance without the new key keeps the stored state', async () => {
+    const store = createMemoryStore();
+    const [oldKey, newKey, secret] = [0, 1, 2].map(() => randomBytes(32).toString('base64')) as [string, string, string];
+    const behind = await start({ LC_STATE_KEYS: oldKey, LC_SESSION_SECRET: secret }, { store });
+    const ahead = await start({ LC_STATE_KEYS: `${newKey},${oldKey}`, LC_SESSION_SECRET: secret }, { store });
+    const c = await ahead.client('/');
+    for (let i = 0; i < 6; i++) await c.action('counter:main', 'increment');
+    const key = stateKey(c.cookie, 'counter:main');
+    const sealedWithNew = (await store.get(key))!;
+
+    // The instance without the new key cannot open it: the page shows the initial state and logs it…
+    const page = await behind.app.inject({ url: '/', headers: { cookie: c.cookie } });
+    expect(page.statusCode).toBe(200);
+    expect(behind.events.events.filter((e) => e.event === 'crypt_decrypt_fail').map((e) => e.description)).toEqual([
+      'Stored state of counter:main failed verification (unknown_key); shown afresh, kept for the instances that have its key',
+    ]);
+    // …but leaves the user’s state for the instances that can open it (it used to overwrite it with the initial state).
+    expect(await store.get(key)).toBe(sealedWithNew);
+    expect((await c.action('counter:main', 'increment')).json().state).toEqual({ count: 7 });
+  });
 });
