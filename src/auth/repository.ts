@@ -4,10 +4,11 @@
  * hashed. Statements that must not race are single conditional UPDATEs whose affected rows decide
  * who won (refresh rotation, password-reset redemption).
  *
- * Every transaction that writes tokens of a user, or revokes all of them, first locks the user's row
- * (`lockUser`). Without it, on PostgreSQL's READ COMMITTED a rotation committing during a logout-all
- * or a password reset wrote a successor that the revocation's UPDATEs never saw, and a sign-in whose
- * password check began before a reset got tokens after it: both outlived the revocation.
+ * Every transaction that writes tokens of a user, or revokes a family of them or all of them, first
+ * locks the user's row (`lockUser`). Without it, on PostgreSQL's READ COMMITTED a rotation committing
+ * during a logout, a reuse's revocation, a logout-all or a password reset wrote a successor that the
+ * revocation's UPDATEs never saw, and a sign-in whose password check began before a reset got tokens
+ * after it: both outlived the revocation.
  *
  * Web sign-ins are rows of `access_tokens` too, in a family named `web:<id>`, whose token hash is
  * the hash of a random value thrown away at once: nothing can present them as a bearer token, but
@@ -121,20 +122,17 @@ export function createAuthRepository(db: Kysely<DatabaseSchema>) {
     return Number((await update.executeTakeFirst()).numUpdatedRows) === 1;
   }
 
-  async function revokeWhere(column: 'family_id' | 'user_id', value: string, now: number, trx: Db = db): Promise<Revoked> {
-    const access = await trx
-      .updateTable('access_tokens')
-      .set({ revoked_at: now })
-      .where(column, '=', value)
-      .where('revoked_at', 'is', null)
-      .executeTakeFirst();
-    const refresh = await trx
-      .updateTable('refresh_tokens')
-      .set({ revoked_at: now })
-      .where(column, '=', value)
-      .where('revoked_at', 'is', null)
-      .executeTakeFirst();
-    return { accessTokens: Number(access.numUpdatedRows), refreshTokens: Number(refresh.numUpdatedRows) };
+  /** Revokes the live tokens of `userId` (of its family `familyId` only, when given). Call it under `lockUser`. */
+  async function revokeWhere(trx: Db, now: number, userId: string, familyId?: string): Promise<Revoked> {
+    let access = trx.updateTable('access_tokens').set({ revoked_at: now }).where('user_id', '=', userId).where('revoked_at', 'is', null);
+    let refresh = trx.updateTable('refresh_tokens').set({ revoked_at: now }).where('user_id', '=', userId).where('revoked_at', 'is', null);
+    if (familyId !== undefined) {
+      access = access.where('family_id', '=', familyId);
+      refresh = refresh.where('family_id', '=', familyId);
+    }
+    const accessResult = await access.executeTakeFirst();
+    const refreshResult = await refresh.executeTakeFirst();
+    return { accessTokens: Number(accessResult.numUpdatedRows), refreshTokens: Number(refreshResult.numUpdatedRows) };
   }
 
   return {
@@ -242,13 +240,24 @@ export function createAuthRepository(db: Kysely<DatabaseSchema>) {
       return { tokenId, familyId, user };
     },
 
-    revokeFamily: (familyId: string, now: number) => revokeWhere('family_id', familyId, now),
+    /**
+     * Every access and refresh token of one family of the user (logout, and a refresh token's
+     * reuse), in one transaction under the user's lock like every other revocation: a rotation of
+     * the family either committed before it (its successor is revoked here) or runs after it (and
+     * finds its token revoked). Unlocked, on READ COMMITTED, a rotation committing between or during
+     * these UPDATEs left its successor alive after a logout or a reuse.
+     */
+    revokeFamily: (userId: string, familyId: string, now: number): Promise<Revoked> =>
+      db.transaction().execute(async (trx) => {
+        await lockUser(trx, userId);
+        return revokeWhere(trx, now, userId, familyId);
+      }),
 
     /** Every access token, refresh token and web sign-in of the user. */
     revokeUser: (userId: string, now: number): Promise<Revoked> =>
       db.transaction().execute(async (trx) => {
         await lockUser(trx, userId);
-        return revokeWhere('user_id', userId, now, trx);
+        return revokeWhere(trx, now, userId);
       }),
 
     /**
@@ -316,7 +325,7 @@ export function createAuthRepository(db: Kysely<DatabaseSchema>) {
         // Also the user's lock (see lockUser): grants and rotations wait for this transaction.
         await trx.updateTable('users').set({ password_hash: passwordHash, updated_at: now }).where('id', '=', userId).execute();
         await trx.updateTable('password_resets').set({ used_at: now }).where('user_id', '=', userId).where('used_at', 'is', null).execute();
-        const revoked = await revokeWhere('user_id', userId, now, trx);
+        const revoked = await revokeWhere(trx, now, userId);
         return { userId, revoked };
       });
     },

@@ -137,10 +137,19 @@ export function createAuthService(options: AuthServiceOptions) {
     return tokens;
   }
 
-  /** A refresh token that did not rotate: reuse when it was rotated before, else merely invalid. */
+  /**
+   * A refresh token that did not rotate: reuse when it was rotated before, else merely invalid.
+   *
+   * The reuse is detected here, after `rotateRefresh`'s transaction, and the family revoked by
+   * `revokeFamily` under the user's lock — the one mechanism every revocation uses (logout,
+   * logout-all, reset). A rotation of the family by someone else between the two is no gap: it either
+   * committed before `revokeFamily` took the lock (its successor is revoked) or waits for it (and
+   * finds its token revoked). Detecting the reuse inside `rotateRefresh` would only move the same
+   * locked revocation there, at the cost of a second revocation path.
+   */
   async function refused(row: RefreshRow | undefined, request: Request): Promise<Failure> {
     if (row !== undefined && row.used_at !== null) {
-      const revoked = await repo.revokeFamily(row.family_id, clock.now());
+      const revoked = await repo.revokeFamily(row.user_id, row.family_id, clock.now());
       emit(
         'authn_token_reuse',
         'CRITICAL',
@@ -207,7 +216,7 @@ export function createAuthService(options: AuthServiceOptions) {
 
     /** Revokes the grant's access token and its whole refresh family. */
     async logout(grant: AccessGrant, request: Request): Promise<void> {
-      const revoked = await repo.revokeFamily(grant.familyId, clock.now());
+      const revoked = await repo.revokeFamily(grant.user.id, grant.familyId, clock.now());
       emit('authn_token_revoked', 'INFO', `User ${grant.user.id} signed out: ${revoked.accessTokens} access and ${revoked.refreshTokens} refresh tokens revoked`, request);
       emit('session_logout', 'INFO', `User ${grant.user.id} ended token family ${grant.familyId}`, request);
     },

@@ -1,9 +1,11 @@
 /**
  * Revocation against what is in flight at the same moment: a password reset ends every session of
- * the user, including a sign-in whose password check began before it; logout-all and a reset leave no
- * token behind that a concurrent refresh was rotating; a rehash never undoes a reset. On PostgreSQL
- * (READ COMMITTED) these raced before the user's row was locked by every grant and revocation.
+ * the user, including a sign-in whose password check began before it; logout, a reuse's revocation,
+ * logout-all and a reset leave no token behind that a concurrent refresh was rotating; a rehash never
+ * undoes a reset. On PostgreSQL (READ COMMITTED) these raced before the user's row was locked by
+ * every grant and revocation.
  */
+import type { LightMyRequestResponse } from 'fastify';
 import { afterEach, expect, it } from 'vitest';
 import { createPasswordHasher, type PasswordHasher } from '../../src/auth/index.js';
 import { authApp, eachEngine, FAST_ARGON2, PASSWORD, refreshCookie, type AuthApp, type Session } from './harness.js';
@@ -106,6 +108,57 @@ eachEngine('revocation races', (engine) => {
     expect((await stale).statusCode).toBe(401);
     expect((await t.post('/login', { email: 'ada@example.com', password: PASSWORD })).statusCode).toBe(401);
     expect((await t.post('/login', { email: 'ada@example.com', password: NEW_PASSWORD })).statusCode).toBe(200);
+  });
+
+  /** Which of the rotations' new tokens still work (each answer's access token and refresh cookie). */
+  async function survivors(answers: LightMyRequestResponse[]): Promise<string[]> {
+    const still: string[] = [];
+    for (const r of answers.filter((a) => a.statusCode === 200)) {
+      if ((await t.me(r.json().access_token)).statusCode === 200) still.push('access');
+      if ((await t.refresh(refreshCookie(r))).statusCode === 200) still.push('refresh');
+    }
+    return still;
+  }
+
+  it('logout of 30 families, each while the same family refreshes: nothing of them survives', async () => {
+    t = await authApp(engine, { auth: { limits: LIMITS } });
+    await t.register('ada@example.com');
+    const sessions: Session[] = [];
+    for (let i = 0; i < 30; i++) sessions.push(await t.login('ada@example.com'));
+    t.takeEvents();
+    const results = await Promise.all(
+      sessions.map(async (s) => {
+        const [out, refreshed] = await Promise.all([t.post('/logout', undefined, { authorization: `Bearer ${s.access}` }), t.refresh(s.refresh)]);
+        return { out: out.statusCode, refreshed };
+      }),
+    );
+    expect(results.map((r) => r.out)).toEqual(Array(30).fill(204));
+    // A refresh that lost to its logout presented a revoked token, not a rotated one: no reuse.
+    expect(t.takeEvents().filter((e) => e === 'authn_token_reuse')).toEqual([]);
+    expect(await survivors(results.map((r) => r.refreshed))).toEqual([]);
+    expect(await liveTokens()).toEqual({ access: 0, refresh: 0 });
+  });
+
+  it('reuse of a rotated token in 30 families, each while the thief rotates the current one: nothing of them survives', async () => {
+    t = await authApp(engine, { auth: { limits: LIMITS } });
+    await t.register('ada@example.com');
+    const pairs: { old: string; current: string }[] = [];
+    for (let i = 0; i < 30; i++) {
+      const s = await t.login('ada@example.com');
+      pairs.push({ old: s.refresh, current: refreshCookie(await t.refresh(s.refresh)) as string });
+    }
+    t.takeEvents();
+    const results = await Promise.all(
+      pairs.map(async (p) => {
+        const [reuse, thief] = await Promise.all([t.refresh(p.old), t.refresh(p.current)]);
+        return { reuse: reuse.statusCode, thief };
+      }),
+    );
+    expect(results.map((r) => r.reuse)).toEqual(Array(30).fill(401));
+    // Exactly one event per presentation of a rotated token; the thief's refused refreshes are none.
+    expect(t.takeEvents().filter((e) => e === 'authn_token_reuse')).toHaveLength(30);
+    expect(await survivors(results.map((r) => r.thief))).toEqual([]);
+    expect(await liveTokens()).toEqual({ access: 0, refresh: 0 });
   });
 
   for (const ending of ['logout-all', 'reset'] as const) {
