@@ -72,12 +72,14 @@ export function createAuthService(options: AuthServiceOptions) {
   function grantFor(userId: string, familyId: string, familyExpiresAt: number, parentId: string | null, now: number) {
     const accessToken = newToken(s.random);
     const refreshToken = newToken(s.random);
+    // Neither token outlives the family's absolute end (30 days after the sign-in by default).
     const refreshExpiresAt = Math.min(now + s.refreshTtlMs, familyExpiresAt);
+    const accessExpiresAt = Math.min(now + s.accessTtlMs, familyExpiresAt);
     const grant: TokenGrant = {
       userId,
       familyId,
       accessHash: hashToken(accessToken),
-      accessExpiresAt: now + s.accessTtlMs,
+      accessExpiresAt,
       refreshHash: hashToken(refreshToken),
       refreshExpiresAt,
       familyExpiresAt,
@@ -85,7 +87,7 @@ export function createAuthService(options: AuthServiceOptions) {
     };
     const tokens: IssuedTokens = {
       accessToken,
-      expiresIn: Math.round(s.accessTtlMs / 1000),
+      expiresIn: Math.max(0, Math.floor((accessExpiresAt - now) / 1000)),
       refreshToken,
       refreshMaxAge: Math.max(0, Math.floor((refreshExpiresAt - now) / 1000)),
     };

@@ -5,7 +5,7 @@
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { createPasswordHasher } from '../../src/auth/index.js';
 import { hashToken } from '../../src/auth/tokens.js';
-import { authApp, eachEngine, FAST_ARGON2, PASSWORD, refreshCookie, refreshCookieLine, type AuthApp } from './harness.js';
+import { authApp, eachEngine, FAST_ARGON2, PASSWORD, refreshCookie, refreshCookieLine, T0, type AuthApp } from './harness.js';
 
 const MINUTE = 60_000;
 const DAY = 1440 * MINUTE;
@@ -150,6 +150,28 @@ eachEngine('refresh tokens', (engine) => {
     t.clock.advance(MINUTE);
     const res = await t.refresh(refresh);
     expect([res.statusCode, res.json().code]).toEqual([401, 'REFRESH_TOKEN_INVALID']);
+  });
+
+  it('no access token outlives its family: the last rotation before the end gets only what is left, and says so', async () => {
+    let { refresh } = await t.login('ada@example.com');
+    const expiresIn: number[] = [];
+    let access = '';
+    for (const at of [6 * DAY, 12 * DAY, 18 * DAY, 24 * DAY, 30 * DAY - 10 * MINUTE, 30 * DAY - MINUTE]) {
+      t.clock.set(T0 + at);
+      const res = await t.refresh(refresh);
+      expect(res.statusCode, `${at / MINUTE} min`).toBe(200);
+      refresh = refreshCookie(res) as string;
+      access = res.json().access_token as string;
+      expiresIn.push(res.json().expires_in as number);
+    }
+    // 15 minutes while they fit in the family; then 10 minutes, then 1 minute, are left.
+    expect(expiresIn).toEqual([900, 900, 900, 900, 600, 60]);
+    const row = await t.db.selectFrom('access_tokens').select('expires_at').where('token_hash', '=', hashToken(access)).executeTakeFirstOrThrow();
+    expect(Number(row.expires_at)).toBe(T0 + 30 * DAY);
+    t.clock.set(T0 + 30 * DAY - 1);
+    expect((await t.me(access)).statusCode).toBe(200);
+    t.clock.set(T0 + 30 * DAY);
+    expect((await t.me(access)).statusCode).toBe(401);
   });
 
   it('logout revokes the access token and its refresh family, expires the cookie, and leaves other sign-ins alone', async () => {
