@@ -8,6 +8,7 @@ import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
+import { withOutages } from './pg-outage.js';
 import type { DatabaseSchema } from './schema.js';
 import { parseDatabaseUrl } from './url.js';
 
@@ -67,8 +68,9 @@ const handles = new WeakMap<object, Handle>();
  *   `busy_timeout`, `foreign_keys = ON`, `synchronous = NORMAL` (durable across process
  *   crashes; the last commits may be lost on power loss) and a WAL checkpoint every
  *   `WAL_AUTOCHECKPOINT_PAGES` pages. `sqlite::memory:` for tests.
- * - `postgres://…`: a `pg` pool with connect and query timeouts. BIGINT columns come back as
- *   numbers, as in SQLite (every BIGINT here is a millisecond time, far below 2^53).
+ * - `postgres://…`: a `pg` pool with connect and query timeouts, whose outages (connection refused or
+ *   broken, a timeout, the server shutting down) reject as `StoreUnavailableError` (503 on the wire;
+ *   `src/sql/pg-outage.ts`). BIGINT columns come back as numbers, as in SQLite (every BIGINT here is a millisecond time, far below 2^53).
  *
  * Run `migrateToLatest(db)` before use; `db.destroy()` closes it.
  *
@@ -93,7 +95,8 @@ export function createDatabase(url: string, options: DatabaseOptions = {}): Kyse
   });
   const onPoolError = options.onPoolError ?? (() => undefined);
   pool.on('error', onPoolError);
-  const db = new Kysely<DatabaseSchema>({ dialect: new PostgresDialect({ pool }) });
+  // Outages (down, refusing, not answering) reject as StoreUnavailableError: 503, as for the other stores.
+  const db = new Kysely<DatabaseSchema>({ dialect: new PostgresDialect({ pool: withOutages(pool) }) });
   handles.set(db, { engine: 'postgres', sqlite: undefined });
   return db;
 }

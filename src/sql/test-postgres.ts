@@ -7,6 +7,7 @@
  * it is skipped with one loud warning line. `postgresAvailability()` tells which.
  */
 import { randomBytes } from 'node:crypto';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import pg from 'pg';
 
 /** The server the tests use; override with `TEST_DATABASE_URL`. */
@@ -76,4 +77,34 @@ function redact(url: string): string {
   } catch {
     return '(unparsable TEST_DATABASE_URL)';
   }
+}
+
+/** A proxy to PostgreSQL on a free port: `frozen` passes no bytes (a hung server), `close()` refuses. */
+export async function postgresProxy(): Promise<{ url: (schemaUrl: string) => string; freeze(): void; close(): Promise<void> }> {
+  const target = new URL(TEST_POSTGRES_URL);
+  const sockets = new Set<Socket>();
+  let frozen = false;
+  const server: Server = createServer((client) => {
+    sockets.add(client);
+    const upstream = connect({ host: target.hostname, port: Number(target.port || 5432) });
+    sockets.add(upstream);
+    client.on('data', (chunk) => !frozen && upstream.write(chunk));
+    upstream.on('data', (chunk) => !frozen && client.write(chunk));
+    for (const s of [client, upstream]) s.on('error', () => undefined).on('close', () => (client.destroy(), upstream.destroy()));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  return {
+    url: (schemaUrl) => {
+      const u = new URL(schemaUrl);
+      u.hostname = '127.0.0.1';
+      u.port = String(port);
+      return u.toString();
+    },
+    freeze: () => void (frozen = true),
+    close: () => {
+      for (const s of sockets) s.destroy();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
 }

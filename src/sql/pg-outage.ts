@@ -1,0 +1,76 @@
+/**
+ * PostgreSQL outages as `StoreUnavailableError` (answered 503 `SERVICE_UNAVAILABLE`, like the other
+ * stores), not as the driver's plain errors, which the routes answered 500 `INTERNAL_ERROR` — a bug
+ * report, never retried — when the database was down, refused connections or stopped answering.
+ *
+ * Kysely's `PostgresDialect` takes any pool with `connect()` and `end()`; `withOutages` wraps the `pg`
+ * pool so that every failure to get a connection, and every query error that means the connection
+ * or the server failed (not the query), comes out as a `StoreUnavailableError` with the original as
+ * its `cause`. Errors of the query itself (a constraint, a syntax error) pass through unchanged.
+ */
+import type { PostgresPool, PostgresPoolClient } from 'kysely';
+import type pg from 'pg';
+import { StoreUnavailableError } from '../core/errors.js';
+
+/** Socket-level failures reported by Node's `net` module. */
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/**
+ * SQLSTATEs that mean the server, not the query: class 08 (connection exception), 57P01–57P03 (admin or
+ * crash shutdown, cannot connect now), 53300 (too many connections).
+ */
+function isServerState(code: string): boolean {
+  return code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || code === '53300';
+}
+
+/** Messages of `pg` itself for a connection that timed out or broke (they carry no code). */
+const DRIVER_MESSAGES = /Connection terminated|Query read timeout|timeout exceeded when trying to connect|connection error and is not queryable/;
+
+/** Whether `error` means that PostgreSQL (or the way to it) failed, rather than the query. */
+export function isPostgresOutage(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && (NETWORK_CODES.has(code) || isServerState(code))) return true;
+  return DRIVER_MESSAGES.test(error.message);
+}
+
+function outage(error: unknown): StoreUnavailableError {
+  // The message only: a driver error can carry the query's parameters in its other fields.
+  return new StoreUnavailableError(`PostgreSQL failed: ${error instanceof Error ? error.message : String(error)}`, error);
+}
+
+/** `pool` for Kysely, with outages as `StoreUnavailableError` (see the module comment). */
+export function withOutages(pool: pg.Pool): PostgresPool {
+  return {
+    async connect(): Promise<PostgresPoolClient> {
+      let client: pg.PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (error) {
+        // Any failure to get a connection is the server's or the network's (timeouts included).
+        throw error instanceof StoreUnavailableError ? error : outage(error);
+      }
+      // A checked-out client whose connection breaks emits `error`; the pool listens only to idle
+      // ones, and an `error` without a listener ends the process. The query in flight rejects with
+      // the same error, so the event itself needs no handling beyond being heard.
+      client.on('error', ignore);
+      return {
+        query: ((...args: Parameters<pg.PoolClient['query']>) => {
+          const result = (client.query as (...a: unknown[]) => unknown)(...args);
+          // A cursor (streaming) is returned as is; a promise has its outages mapped.
+          if (!(result instanceof Promise)) return result;
+          return result.catch((error: unknown) => {
+            throw isPostgresOutage(error) ? outage(error) : error;
+          });
+        }) as PostgresPoolClient['query'],
+        release: () => {
+          client.removeListener('error', ignore);
+          client.release();
+        },
+      };
+    },
+    end: () => pool.end(),
+  };
+}
+
+function ignore(): void {}
