@@ -23,7 +23,9 @@ export function layout(view: PageView, page: LayoutPage): string {
       : html`<a href="/login" ${current('/login', page.path)} data-nav-account title="Account">${view.user.email}</a>`;
   return view.document({
     title: `${page.title} · LiveComponents`,
-    head: html`<link rel="stylesheet" href="/assets/app.css">
+    // No icon of its own: an empty one, so browsers do not ask for /favicon.ico (a 404 in every first visit's console).
+    head: html`<link rel="icon" href="data:,">
+<link rel="stylesheet" href="/assets/app.css">
 <script type="module" src="/assets/app.js"></script>`,
     body: html`<header><nav>
   <a class="brand" href="/">LiveComponents</a>

@@ -183,6 +183,12 @@ describe.runIf(browserTestsEnabled('sign-in and profile in Chromium'))('sign-in 
       'This page opens from the link in the password reset mail, and this address has no token. Ask for a new link.',
     );
     expect(await page.getByRole('button', { name: 'Set the new password' }).isDisabled()).toBe(true);
+    // A mailed link opened in this same tab changes only the fragment (no reload by itself): the page
+    // loads again and takes that token, so the form is usable and the address clean.
+    await page.goto(url);
+    await expect.poll(() => page.getByRole('button', { name: 'Set the new password' }).isEnabled()).toBe(true);
+    expect(page.url()).toBe(`${base}/reset-password`);
+    expect(await alert.textContent()).toBe('');
 
     // The old password is gone; the server saw the page requests but never the token.
     const old = await fetch(`${base}/api/v1/auth/login`, {

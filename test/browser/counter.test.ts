@@ -62,6 +62,18 @@ describe.runIf(browserTestsEnabled('reference app in Chromium'))('reference app 
     await context?.close();
   });
 
+  it('loads every page of the reference app without a console error, a failed request or a page error', async () => {
+    const problems: string[] = [];
+    page.on('console', (m) => void (m.type() === 'error' && problems.push(`console: ${m.text()}`)));
+    page.on('pageerror', (e) => void problems.push(`page error: ${e.message}`));
+    page.on('requestfailed', (r) => void problems.push(`failed: ${r.url()}`));
+    page.on('response', (r) => void (r.status() >= 400 && problems.push(`${r.status()}: ${r.url()}`)));
+    for (const path of ['/', '/orders', '/payment', '/login', '/forgot-password']) {
+      await page.goto(`${base}${path}`, { waitUntil: 'networkidle' });
+    }
+    expect(problems).toEqual([]);
+  });
+
   it('counts three increments, morphing the same root node, and clears data-lc-loading', async () => {
     await open('/');
     const root = page.locator(`[${ATTR.id}="counter:main"]`);

@@ -67,6 +67,13 @@ function setUpAuthForm(form) {
     alert.textContent = text;
   };
 
+  if (kind === 'reset-password') {
+    // A mailed link opened in a tab already on this page changes only the fragment: no reload, and
+    // the form would keep the old (or no) token. Load the page again to take the new one.
+    window.addEventListener('hashchange', () => {
+      if (new URLSearchParams(location.hash.slice(1)).has('token')) location.reload();
+    });
+  }
   const token = kind === 'reset-password' ? takeResetToken() : null;
   if (kind === 'reset-password' && !token) {
     fail('This page opens from the link in the password reset mail, and this address has no token. Ask for a new link.');
