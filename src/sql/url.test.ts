@@ -22,6 +22,15 @@ describe('parseDatabaseUrl', () => {
     expect(() => parseDatabaseUrl('mysql://root:secret@db/app')).toThrow(/^DATABASE_URL: unsupported scheme mysql:;/);
     expect(() => parseDatabaseUrl('mysql://root:secret@db/app')).not.toThrow(/secret/);
   });
+
+  it('refuses SQLite forms other tools read differently, instead of naming a file nobody meant', () => {
+    // Before: <cwd>/~/lc.db, <cwd>/file:/tmp/x.db and a file called "x.db?mode=ro", each a new empty database.
+    expect(() => parseDatabaseUrl('sqlite:~/lc.db', '/srv')).toThrow(/"~" is not expanded/);
+    expect(() => parseDatabaseUrl('sqlite:file:///tmp/x.db', '/srv')).toThrow(/file:… URIs are not supported/);
+    expect(() => parseDatabaseUrl('sqlite:FILE:x.db', '/srv')).toThrow(/file:… URIs are not supported/);
+    expect(() => parseDatabaseUrl('sqlite:./x.db?mode=ro', '/srv')).toThrow(/takes no \?parameters/);
+    expect(parseDatabaseUrl('sqlite:./a~b/file.db', '/srv')).toEqual({ engine: 'sqlite', path: '/srv/a~b/file.db' });
+  });
 });
 
 describe('describeDatabaseUrl', () => {

@@ -28,6 +28,11 @@ export function parseDatabaseUrl(url: string, cwd: string = process.cwd()): Data
     if (path.startsWith('//')) path = path.slice(2);
     if (path === '') throw new TypeError('DATABASE_URL: "sqlite:" needs a file path, for example sqlite:./data/app.db');
     if (path === ':memory:') return { engine: 'sqlite', path };
+    // Forms other tools read differently: taken literally they named a file nobody meant
+    // (`<cwd>/~/app.db`, `<cwd>/file:/tmp/app.db`, `app.db?mode=ro`), quietly, with a new empty database.
+    if (path.startsWith('~')) throw new TypeError('DATABASE_URL: "~" is not expanded in sqlite:PATH; write the path out (sqlite:/home/app/data/app.db)');
+    if (/^file:/i.test(path)) throw new TypeError('DATABASE_URL: sqlite:file:… URIs are not supported; use sqlite:PATH (sqlite:/srv/app/data/app.db)');
+    if (path.includes('?')) throw new TypeError('DATABASE_URL: sqlite:PATH takes no ?parameters (mode, cache…); the file name may not contain "?"');
     return { engine: 'sqlite', path: isAbsolute(path) ? path : resolve(cwd, path) };
   }
   if (text.startsWith('postgres://') || text.startsWith('postgresql://')) {
