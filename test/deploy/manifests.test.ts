@@ -214,7 +214,7 @@ describe('Kubernetes manifests', () => {
     expect(maps.length).toBe(1);
     const name = String(at(maps[0], 'metadata', 'name'));
     expect(name).toMatch(/^livecomponents-[a-z0-9]{10}$/);
-    // kustomize reads config.env as this test does.
+    // kustomize reads config.properties as this test does.
     expect(record(maps[0], 'data')).toEqual(record(ofKind('ConfigMap'), 'data'));
     const dep = rendered.find((d) => at(d, 'kind') === 'Deployment');
     expect(list(dep, 'spec', 'template', 'spec', 'containers', 0, 'envFrom').map((e) => at(e, 'configMapRef', 'name'))).toEqual([name]);
