@@ -3,6 +3,7 @@
  * actions whose params are checked by a Standard Schema, and `render(state)`.
  */
 import type { StandardSchemaV1 } from '@standard-schema/spec';
+import { positiveInteger, positiveSeconds } from '../pipeline/options.js';
 import type { SafeHtml } from './html.js';
 
 /** The signed-in user as components see it (`ctx.user`). */
@@ -162,10 +163,10 @@ export function defineComponent<S extends StateShape, A extends Record<string, S
     if (def.requireIdempotencyKey !== undefined && typeof def.requireIdempotencyKey !== 'boolean') {
       throw new TypeError(`${where}: requireIdempotencyKey must be true or false`);
     }
-    checkPositive(spec.name, name, 'rateLimit', def.rateLimit);
-    checkPositive(spec.name, name, 'rateLimitWindow', def.rateLimitWindow, true);
-    checkPositive(spec.name, name, 'anonymousLimit', def.anonymousLimit);
-    checkPositive(spec.name, name, 'idempotencyTTL', def.idempotencyTTL, true);
+    if (def.rateLimit !== undefined) positiveInteger(where, 'rateLimit', def.rateLimit);
+    if (def.rateLimitWindow !== undefined) positiveSeconds(where, 'rateLimitWindow', def.rateLimitWindow);
+    if (def.anonymousLimit !== undefined) positiveInteger(where, 'anonymousLimit', def.anonymousLimit);
+    if (def.idempotencyTTL !== undefined) positiveSeconds(where, 'idempotencyTTL', def.idempotencyTTL);
     actions.set(
       name,
       Object.freeze({
@@ -189,13 +190,6 @@ export function defineComponent<S extends StateShape, A extends Record<string, S
     actions,
     render: spec.render,
   });
-}
-
-/** `seconds`: the value becomes milliseconds, which must stay an exact integer (see `positiveSeconds`). */
-function checkPositive(component: string, action: string, option: string, value: number | undefined, seconds = false): void {
-  if (value !== undefined && !(Number.isInteger(value) && value > 0 && (!seconds || Number.isSafeInteger(value * 1000)))) {
-    throw new TypeError(`Component "${component}", action "${action}": ${option} must be a positive integer${seconds ? ' of seconds, at most 9007199254740' : ''}`);
-  }
 }
 
 /** Picks the fields a component declared public. */

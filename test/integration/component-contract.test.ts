@@ -76,8 +76,8 @@ describe('defineComponent refuses option mistakes at start-up', () => {
     ['a rateLimitAlgorithm typo', { rateLimitAlgorithm: 'sliding' }, /rateLimitAlgorithm must be 'gcra' or 'sliding-window'/],
     ['requireIdempotencyKey that is not a boolean', { requireIdempotencyKey: 'yes' }, /requireIdempotencyKey must be true or false/],
     // Accepted before, then every call failed with 500: 1e306 s is an infinite number of ms.
-    ['a rateLimitWindow whose milliseconds overflow', { rateLimitWindow: 1e306 }, /rateLimitWindow must be a positive integer of seconds/],
-    ['an idempotencyTTL whose milliseconds overflow', { idempotencyTTL: 2 ** 60 }, /idempotencyTTL must be a positive integer of seconds/],
+    ['a rateLimitWindow whose milliseconds overflow', { rateLimitWindow: 1e306 }, /rateLimitWindow must be a positive whole number of seconds, at most 9007199254740/],
+    ['an idempotencyTTL whose milliseconds overflow', { idempotencyTTL: 2 ** 60 }, /idempotencyTTL must be a positive whole number of seconds, at most 9007199254740/],
   ];
   for (const [name, options, message] of cases) {
     it(name, () => {
