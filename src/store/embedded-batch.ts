@@ -1,7 +1,7 @@
 /**
  * How the embedded stores (memory, SQLite) run a `batch`: op by op, in order, all reading one `now`
- * — except that a `deleteIfEquals` directly followed by a `claim` of the same key (how an
- * idempotency claim becomes its result) is first offered to the store's `replace`, which does both
+ * — except that a `deleteIfEquals` directly followed by a `claim` of the same key (`compareAndReplace`
+ * in `ops.ts`: how an idempotency claim becomes its result) is first offered to the store's `replace`, which does both
  * in one step when the entry holds the expected value: the results (`true`, `null`) and end state of
  * the two ops, with one lookup and no entry removed and made again. When `replace` returns false
  * (having changed nothing), the two ops run one by one as usual.

@@ -19,6 +19,7 @@
  *   consumption freed, with one `claim` and no read.
  */
 import { storeKeys } from '../../store/keys.js';
+import { compareAndReplace } from '../../store/ops.js';
 import type { Store, StoreOp } from '../../store/types.js';
 import { STAMP_OFFSET } from './token.js';
 
@@ -95,9 +96,7 @@ export function createSlotRing(store: Store, size: number, ttlMs: number, random
     reserve(sessionKey, choice.slot);
     try {
       const value = build(choice.slot);
-      const ops: StoreOp[] = [];
-      if (choice.current !== null) ops.push({ op: 'deleteIfEquals', key, expected: choice.current });
-      ops.push({ op: 'claim', key, value, ttlMs });
+      const ops: StoreOp[] = choice.current === null ? [{ op: 'claim', key, value, ttlMs }] : compareAndReplace(key, choice.current, value, ttlMs);
       const results = await store.batch(ops);
       return results[results.length - 1] === null ? value : null;
     } finally {

@@ -29,7 +29,8 @@ import { systemClock, type Clock } from '../../core/clock.js';
 import { ActionTimeoutError, LiveError } from '../../core/errors.js';
 import { HEADERS } from '../../core/wire.js';
 import { storeKeys } from '../../store/keys.js';
-import type { Store, StoreOp } from '../../store/types.js';
+import { compareAndReplace } from '../../store/ops.js';
+import type { Store } from '../../store/types.js';
 import { fail, ok, stageValue, takePrefetched, type ActionContext, type Next, type Outcome, type Stage } from '../types.js';
 import { positiveInteger, positiveSeconds } from '../options.js';
 import { requestFingerprint } from './fingerprint.js';
@@ -93,14 +94,13 @@ export function createIdempotencyStage(options: IdempotencyStageOptions): Stage 
    * `null` when the ops were queued on `ctx.deferred` (nothing to wait for).
    */
   function complete(ctx: ActionContext, storeKey: string, pending: string, done: string, ttlMs: number): Promise<unknown> | null {
-    const dropPending: StoreOp = { op: 'deleteIfEquals', key: storeKey, expected: pending };
-    const putDone: StoreOp = { op: 'claim', key: storeKey, value: done, ttlMs };
+    const ops = compareAndReplace(storeKey, pending, done, ttlMs);
     if (ctx.deferred) {
       // Flushed with the new state after the action, in the pipeline's second round trip.
-      ctx.deferred.push(dropPending, putDone);
+      ctx.deferred.push(...ops);
       return null;
     }
-    return store.batch([dropPending, putDone]).catch(onStoreError);
+    return store.batch(ops).catch(onStoreError);
   }
 
   async function runClaimed(ctx: ActionContext, next: Next, key: string, storeKey: string, fp: string, pending: string): Promise<Outcome> {

@@ -22,6 +22,7 @@
 import { randomBytes } from '../../core/random.js';
 import { StoreUnavailableError } from '../../core/errors.js';
 import { storeKeys } from '../../store/keys.js';
+import { compareAndReplace } from '../../store/ops.js';
 import type { Store, StoreOp } from '../../store/types.js';
 import { fail, stageValue, takePrefetched, type ActionContext, type HeldClaim, type Stage } from '../types.js';
 import { positiveInteger } from '../options.js';
@@ -105,7 +106,7 @@ export function createInstanceLockStage(options: InstanceLockStageOptions): Stag
    */
   async function renew(claims: readonly HeldClaim[]): Promise<HeldClaim | null> {
     const ops: StoreOp[] = [];
-    for (const c of claims) ops.push({ op: 'deleteIfEquals', key: c.key, expected: c.value }, { op: 'claim', key: c.key, value: c.value, ttlMs: c.ttlMs });
+    for (const c of claims) ops.push(...compareAndReplace(c.key, c.value, c.value, c.ttlMs));
     const results = await store.batch(ops);
     for (let i = 0; i < claims.length; i++) if (results[2 * i + 1] !== null) return claims[i] as HeldClaim;
     return null;

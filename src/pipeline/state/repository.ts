@@ -10,6 +10,7 @@ import { LiveError } from '../../core/errors.js';
 import { positiveInteger } from '../options.js';
 import type { Store, StoreOp } from '../../store/types.js';
 import { storeKeys } from '../../store/keys.js';
+import { compareAndReplace } from '../../store/ops.js';
 import type { Session } from '../../session/types.js';
 
 /** The part of the sealer the repository needs. */
@@ -106,10 +107,7 @@ export function createStateRepository(options: StateRepositoryOptions): StateRep
       if (error instanceof LiveError) return; // over a since-lowered maxStateBytes: kept as it is
       throw error;
     }
-    await store.batch([
-      { op: 'deleteIfEquals', key, expected: blob },
-      { op: 'claim', key, value, ttlMs },
-    ]);
+    await store.batch(compareAndReplace(key, blob, value, ttlMs));
   }
 
   return {

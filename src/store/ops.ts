@@ -1,0 +1,21 @@
+/**
+ * Store op shapes with a meaning of their own beyond one primitive.
+ */
+import type { StoreOp } from './types.js';
+
+/**
+ * Compare-and-replace in one batch: `key` takes `value` (for `ttlMs`) while it still holds `expected`,
+ * or when it has expired or gone; not when another writer put something else there. The results are
+ * those of the two ops: `deleteIfEquals` (true when it held `expected`), then `claim` (`null` when
+ * `value` was placed, else the value found).
+ *
+ * Kept as exactly this adjacent pair on purpose: in a batch nothing runs between the ops of one hash
+ * tag (`Store.batch`), and the batch runners recognise the pair by its shape — the embedded stores
+ * replace in place (`embedded-batch.ts`), the Redis script sends one `SET` (`lua/batch.ts`).
+ */
+export function compareAndReplace(key: string, expected: string, value: string, ttlMs: number): [StoreOp, StoreOp] {
+  return [
+    { op: 'deleteIfEquals', key, expected },
+    { op: 'claim', key, value, ttlMs },
+  ];
+}
