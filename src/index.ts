@@ -45,7 +45,7 @@ export type { HealthOptions, HealthCheck, HealthStatus, HealthWarning, HealthDoc
 export { createMetrics, registerHttpMetrics, registerMetricsRoute, METRIC_NAMES } from './ops/metrics/index.js';
 export type { Metrics, MetricsOptions, MetricsRouteOptions, MetricsServer } from './ops/metrics/index.js';
 export { installGracefulShutdown } from './ops/shutdown/index.js';
-export { createLogger, closeLogger, flushLogger, parseLogDestination, parseLogFormat, LogConfigError, REDACT_PATHS, CENSOR, LOG_FIELDS } from './ops/logging/index.js';
+export { createLogger, closeLogger, droppedLogRecords, flushLogger, parseLogDestination, parseLogFormat, LogConfigError, REDACT_PATHS, CENSOR, LOG_FIELDS } from './ops/logging/index.js';
 export type { CreateLoggerOptions, LogDestination, LogFormat, FileLogOptions, SyslogLogOptions, OtlpLogOptions } from './ops/logging/index.js';
 export type { GracefulShutdown, GracefulShutdownOptions } from './ops/shutdown/index.js';
 export type { ActionReport } from './runtime/index.js';

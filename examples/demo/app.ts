@@ -13,6 +13,7 @@ import { createLifecycleState, redisEvictionCheck, registerHealth, sqlHealthChec
 import { redisClientOf } from '../../src/store/redis/index.js';
 import { warnOnEvictionRisk } from '../../src/store/redis/eviction.js';
 import { createMetrics, registerHttpMetrics, registerMetricsRoute } from '../../src/ops/metrics/index.js';
+import { droppedLogRecords } from '../../src/ops/logging/index.js';
 import { counter } from './components/counter.js';
 import { order } from './components/order.js';
 import { payment } from './components/payment.js';
@@ -56,7 +57,8 @@ export async function createDemoApp(options: DemoAppOptions = {}): Promise<Fasti
   app.setNotFoundHandler(notFoundHandler(app));
   app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
   const lifecycle = options.lifecycle ?? createLifecycleState();
-  const metrics = createMetrics();
+  const logger = options.loggerInstance;
+  const metrics = createMetrics({ droppedLogRecords: logger === undefined ? undefined : () => droppedLogRecords(logger) });
   registerHttpMetrics(app, metrics);
   const backends = options.backends ?? (await openBackends({ databaseUrl: config.DATABASE_URL, redisUrl: config.REDIS_URL, redisKeyPrefix: config.REDIS_KEY_PREFIX }));
   const accounts = createAccounts({ db: backends.db, clock: options.framework?.clock });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { closeLogger, createLogger, flushLogger } from '../../src/ops/logging/index.js';
+import { closeLogger, createLogger, droppedLogRecords, flushLogger } from '../../src/ops/logging/index.js';
 
 /** pino-roll names daily files by the local date. */
 const now = new Date();
@@ -107,6 +107,8 @@ describe('file strategy failures', () => {
     await until(() => errors.length > 0);
     for (let i = 0; i < 5; i++) logger.info(`dropped ${i}`);
     await closeLogger(logger);
+    // The five given up on; 'first' went to the worker that failed, which cannot say what it lost.
+    expect(droppedLogRecords(logger)).toBe(5);
     expect(errors.map((e) => e.message)).toEqual([
       expect.stringMatching(/^file .*app\.log: ENOTDIR: not a directory, mkdir /),
       expect.stringMatching(/: closed with 5 line\(s\) dropped while it could not be written$/),
@@ -140,6 +142,7 @@ describe('file strategy failures', () => {
     const [dropped] = /dropped (\d+) line\(s\) while it could not$/.exec(errors[1]?.message ?? '')?.slice(1) ?? [];
     // The three above, and the `after` lines written before the new writer was ready.
     expect(Number(dropped)).toBeGreaterThanOrEqual(3);
+    expect(droppedLogRecords(logger)).toBe(Number(dropped)); // the running total agrees with the report
     expect(errors).toHaveLength(2);
     const msgs = readRecords(blocker).flatMap((f) => f.msgs);
     expect(msgs.at(-1)).toBe('last');

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { closeLogger, createLogger, flushLogger } from '../../src/ops/logging/index.js';
+import { closeLogger, createLogger, droppedLogRecords, flushLogger } from '../../src/ops/logging/index.js';
 import type { KeyValue, OtlpLogRecord } from '../../src/ops/logging/otlp-format.js';
 
 interface ExportBody {
@@ -21,14 +21,14 @@ afterEach(async () => {
   for (const s of servers.splice(0)) await new Promise<void>((done) => s.close(() => done()));
 });
 
-async function collector(statuses: number[] = []): Promise<Collector> {
+async function collector(statuses: number[] = [], answer = '{}'): Promise<Collector> {
   const c: Collector = { url: '', requests: [], statuses };
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       c.requests.push({ path: req.url ?? '', contentType: req.headers['content-type'], body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as ExportBody });
-      res.writeHead(c.statuses.shift() ?? 200, { 'content-type': 'application/json' }).end('{}');
+      res.writeHead(c.statuses.shift() ?? 200, { 'content-type': 'application/json' }).end(answer);
     });
   });
   server.listen(0, '127.0.0.1');
@@ -113,10 +113,42 @@ describe('OTLP/HTTP JSON export', () => {
     const logger = createLogger({ destination: `otlp:${c.url}`, otlp: { maxBatch: 100, intervalMs: 60_000 }, onError: (e) => errors.push(e) });
     logger.info('refused');
     await flushLogger(logger);
+    expect(droppedLogRecords(logger)).toBe(1);
     logger.info('accepted');
     await closeLogger(logger);
+    expect(droppedLogRecords(logger)).toBe(1);
     expect(c.requests.map((r) => records({ ...c, requests: [r] }).map((x) => x.body))).toEqual([[{ stringValue: 'refused' }], [{ stringValue: 'accepted' }]]);
     expect(errors.map((e) => e.message)).toEqual([`otlp ${c.url}/v1/logs: HTTP 400`]);
+  });
+
+  it('counts every record it gives up on: pushed out of a full queue, refused by the collector, left at close', async () => {
+    const c = await collector([503, 503, 503, 503, 503, 503]);
+    const drops: number[] = [];
+    const logger = createLogger({
+      destination: `otlp:${c.url}`,
+      otlp: { maxBatch: 2, maxQueued: 3, intervalMs: 60_000 },
+      onError: () => undefined,
+      onDropped: (n) => drops.push(n),
+    });
+    for (let i = 0; i < 6; i++) logger.info(`r${i}`);
+    await expect(flushLogger(logger)).rejects.toThrow(/records still queued/);
+    // Six written into a queue of three: the three oldest pushed out.
+    expect(droppedLogRecords(logger)).toBe(3);
+    await closeLogger(logger);
+    // The three still queued when the collector kept answering 503 at close.
+    expect(droppedLogRecords(logger)).toBe(6);
+    expect(drops.reduce((a, b) => a + b, 0)).toBe(6);
+  });
+
+  it('counts the records a collector accepted the batch of but rejected (partialSuccess)', async () => {
+    const c = await collector([], JSON.stringify({ partialSuccess: { rejectedLogRecords: 2, errorMessage: 'too old' } }));
+    const errors: Error[] = [];
+    const logger = createLogger({ destination: `otlp:${c.url}`, otlp: { maxBatch: 100, intervalMs: 60_000 }, onError: (e) => errors.push(e) });
+    for (let i = 0; i < 3; i++) logger.info(`r${i}`);
+    await flushLogger(logger);
+    await closeLogger(logger);
+    expect(droppedLogRecords(logger)).toBe(2);
+    expect(errors.map((e) => e.message)).toEqual([`otlp ${c.url}/v1/logs: collector rejected 2 log record(s)`]);
   });
 
   it('reports what it could not deliver when the collector is gone at close', async () => {
@@ -127,6 +159,7 @@ describe('OTLP/HTTP JSON export', () => {
     logger.info('lost 1');
     logger.info('lost 2');
     await closeLogger(logger);
+    expect(droppedLogRecords(logger)).toBe(2);
     expect(errors).toHaveLength(2);
     expect(errors[0]?.message).toMatch(/^otlp http:\/\/127\.0\.0\.1:\d+\/v1\/logs: fetch failed$/);
     expect(errors[1]?.message).toBe(`otlp ${c.url}/v1/logs: closed with 2 log record(s) undelivered`);

@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { closeLogger, createLogger, flushLogger } from '../../src/ops/logging/index.js';
+import { closeLogger, createLogger, droppedLogRecords, flushLogger } from '../../src/ops/logging/index.js';
 import { createSecurityLogger } from '../../src/ops/security-logger.js';
 
 /** `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD MSG` with our choices for each field. */
@@ -156,6 +156,8 @@ describe('syslog over TCP (RFC 6587 octet counting)', () => {
     });
     for (let i = 0; i < 5; i++) logger.info(`line ${i}`);
     await closeLogger(logger);
+    // Three pushed out of the queue of two, then the two left at close: all five.
+    expect(droppedLogRecords(logger)).toBe(5);
     expect(errors).toHaveLength(3);
     expect(errors[0]).toBe('queue full, dropping the oldest messages');
     expect(errors[1]).toMatch(/ECONNREFUSED/);

@@ -4,7 +4,7 @@
  * health probes backed by the real store and SQL database.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request as httpRequest } from 'node:http';
@@ -14,6 +14,7 @@ import { createDemoApp, type DemoAppOptions } from '../../examples/demo/app.js';
 import { createPasswordHasher, type PasswordHasher } from '../../src/auth/password.js';
 import { loadConfig } from '../../src/ops/config.js';
 import { createLifecycleState } from '../../src/ops/health/index.js';
+import { closeLogger, createLogger, droppedLogRecords } from '../../src/ops/logging/index.js';
 import { openClient } from '../helpers/demo.js';
 import { promtoolAvailability, promtoolCheck } from './promtool.js';
 import { rawExchange as rawAnswer, statusLineOf } from '../helpers/raw-http.js';
@@ -99,6 +100,37 @@ describe('reference app metrics', () => {
     expect(refused.json().code).toBe('INVALID_TOKEN');
     const { app: separate } = await opsApp({ METRICS_PORT: '0' });
     expect((await separate.inject({ url: '/metrics', headers: scrape })).statusCode).toBe(404);
+  });
+});
+
+describe('reference app metrics: the log destination', () => {
+  it('counts the log records a failing destination dropped, exactly', async () => {
+    const notADir = join(mkdtempSync(join(tmpdir(), 'lc-ops-log-')), 'plain-file');
+    writeFileSync(notADir, '');
+    const errors: Error[] = [];
+    // warn: request lines (info) stay out, so the count is exactly the lines written below.
+    const logger = createLogger({ destination: `file:${join(notADir, 'app.log')}`, level: 'warn', onError: (e) => errors.push(e) });
+    const dataDir = mkdtempSync(join(tmpdir(), 'lc-ops-'));
+    const config = loadConfig({
+      LC_STATE_KEYS: randomBytes(32).toString('base64'),
+      LC_SESSION_SECRET: randomBytes(32).toString('base64'),
+      DATABASE_URL: `sqlite:${join(dataDir, 'ops.db')}`,
+      METRICS_TOKEN,
+    });
+    const app = await createDemoApp({ config, loggerInstance: logger, framework: { dataDir } });
+    apps.push(app);
+    await app.ready();
+    app.log.warn('reaches the failing writer');
+    await expect.poll(() => errors.length).toBeGreaterThan(0);
+    const value = async (): Promise<number> =>
+      Number(/^livecomponents_log_records_dropped_total (\d+)$/m.exec((await app.inject({ url: '/metrics', headers: scrape })).body)?.[1]);
+    const before = await value();
+    expect(before).toBe(droppedLogRecords(logger));
+    for (let i = 0; i < 4; i++) app.log.error(`lost ${i}`);
+    expect(await value()).toBe(before + 4);
+    await app.close();
+    apps.pop();
+    await closeLogger(logger);
   });
 });
 

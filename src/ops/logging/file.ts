@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { pino } from 'pino';
 import { LogConfigError, wholeOption } from './destination.js';
-import type { LogSink } from './sink.js';
+import type { DeliveryReport, LogSink } from './sink.js';
 
 export interface FileLogOptions {
   /** Start a new file past this size (`k`, `m`, `g` suffixes, as pino-roll reads them). @default '10m' */
@@ -43,7 +43,7 @@ interface ThreadStreamLike {
   readonly writable: boolean;
 }
 
-export function createFileSink(path: string, options: FileLogOptions = {}, onError: (error: Error) => void): LogSink {
+export function createFileSink(path: string, options: FileLogOptions, { onError, onDropped }: DeliveryReport): LogSink {
   const frequency = options.frequency ?? 'daily';
   const keep = wholeOption('file.keep', options.keep, 7);
   const size = options.size ?? '10m';
@@ -130,6 +130,7 @@ export function createFileSink(path: string, options: FileLogOptions = {}, onErr
       if (closing !== undefined) return;
       if (live === undefined || !live.writable) {
         dropped++;
+        onDropped(1);
         return;
       }
       live.write(line);

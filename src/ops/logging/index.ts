@@ -17,7 +17,7 @@ import { LogConfigError, parseLogDestination, parseLogFormat, type LogDestinatio
 import { createFileSink, type FileLogOptions } from './file.js';
 import { createOtlpSink, type OtlpLogOptions } from './otlp.js';
 import { CENSOR, REDACT_PATHS, censorLine } from './redact.js';
-import { createJsonSink, createPrettySink, type LogSink, type TextStream } from './sink.js';
+import { createJsonSink, createPrettySink, type DeliveryReport, type LogSink, type TextStream } from './sink.js';
 import { createSyslogSink, type SyslogLogOptions } from './syslog.js';
 
 export interface CreateLoggerOptions {
@@ -51,6 +51,14 @@ export interface CreateLoggerOptions {
    * @default writes one line to standard error
    */
   onError?: (error: Error) => void;
+  /**
+   * Records the destination could not deliver, as they are given up: a file no writer can take,
+   * a syslog or OTLP queue past its bound, a collector refusing a batch for good, what is still
+   * queued when the logger closes. `droppedLogRecords(logger)` keeps the running total (the
+   * metric `livecomponents_log_records_dropped_total` reads it). Must not throw.
+   * @default none
+   */
+  onDropped?: (count: number) => void;
 }
 
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
@@ -70,7 +78,13 @@ export function createLogger(options: CreateLoggerOptions = {}): Logger {
   }
   const appName = options.appName ?? 'livecomponents';
   const onError = options.onError ?? ((e: Error) => void process.stderr.write(`livecomponents logging: ${e.message}\n`));
-  const sink = createSink(destination, format, appName, options, onError);
+  let dropped = 0;
+  const onDropped = (count: number): void => {
+    dropped += count;
+    options.onDropped?.(count);
+  };
+  const sink = createSink(destination, format, appName, options, { onError, onDropped });
+  droppedTotals.set(sink, () => dropped);
   return pino(
     {
       name: appName,
@@ -83,21 +97,34 @@ export function createLogger(options: CreateLoggerOptions = {}): Logger {
   );
 }
 
-function createSink(destination: LogDestination, format: LogFormat, appName: string, options: CreateLoggerOptions, onError: (e: Error) => void): LogSink {
+/** Per sink made by `createLogger`, its running total of dropped records. */
+const droppedTotals = new WeakMap<object, () => number>();
+
+/**
+ * Log records the destination of `logger` (made by `createLogger`, or any of its children such as
+ * Fastify's `app.log`) has given up on since it was created; 0 for any other logger. `stdout`
+ * writes synchronously and never drops.
+ */
+export function droppedLogRecords(logger: Logger | object): number {
+  const stream: unknown = (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym];
+  return typeof stream === 'object' && stream !== null ? (droppedTotals.get(stream)?.() ?? 0) : 0;
+}
+
+function createSink(destination: LogDestination, format: LogFormat, appName: string, options: CreateLoggerOptions, report: DeliveryReport): LogSink {
   switch (destination.kind) {
     case 'stdout':
       return format === 'pretty' ? createPrettySink(options.stream) : createJsonSink(options.stream);
     case 'file':
-      return createFileSink(destination.path, options.file, onError);
+      return createFileSink(destination.path, options.file ?? {}, report);
     case 'syslog':
-      return createSyslogSink(destination, appName, options.syslog ?? {}, onError);
+      return createSyslogSink(destination, appName, options.syslog ?? {}, report);
     case 'otlp':
-      return createOtlpSink(destination.url, appName, options.otlp ?? {}, onError);
+      return createOtlpSink(destination.url, appName, options.otlp ?? {}, report);
   }
 }
 
 export { closeLogger, flushLogger } from './sink.js';
-export type { LogSink, TextStream } from './sink.js';
+export type { DeliveryReport, LogSink, TextStream } from './sink.js';
 export { LogConfigError, parseLogDestination, parseLogFormat, LOG_FORMATS, SYSLOG_FACILITIES } from './destination.js';
 export type { LogConfigErrorCode, LogDestination, LogFormat } from './destination.js';
 export { CENSOR, REDACT_PATHS, censorLine } from './redact.js';

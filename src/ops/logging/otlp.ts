@@ -14,7 +14,7 @@ import { hostname } from 'node:os';
 import { wholeOption } from './destination.js';
 import { exportRequest, toOtlpLogRecord, type OtlpLogRecord, type OtlpResource } from './otlp-format.js';
 import { parseLine } from './record.js';
-import type { LogSink } from './sink.js';
+import type { DeliveryReport, LogSink } from './sink.js';
 
 export interface OtlpLogOptions {
   /** Records per POST; reaching it sends at once. @default 512 */
@@ -34,7 +34,7 @@ export interface OtlpLogOptions {
 const RETRYABLE = new Set([429, 502, 503, 504]);
 const SCOPE = 'livecomponents';
 
-export function createOtlpSink(url: string, serviceName: string, options: OtlpLogOptions, onError: (e: Error) => void): LogSink {
+export function createOtlpSink(url: string, serviceName: string, options: OtlpLogOptions, { onError, onDropped }: DeliveryReport): LogSink {
   const maxBatch = wholeOption('otlp.maxBatch', options.maxBatch, 512);
   const maxQueued = Math.max(wholeOption('otlp.maxQueued', options.maxQueued, 10_000), maxBatch);
   const timeoutMs = wholeOption('otlp.timeoutMs', options.timeoutMs, 10_000);
@@ -71,12 +71,17 @@ export function createOtlpSink(url: string, serviceName: string, options: OtlpLo
       if (res.ok) {
         failing = false;
         dropReported = false;
-        const rejected = partialRejections(text);
-        if (rejected > 0) onError(new Error(`otlp ${url}: collector rejected ${rejected} log record(s)`));
+        const rejected = Math.min(partialRejections(text), batch.length);
+        if (rejected > 0) {
+          onError(new Error(`otlp ${url}: collector rejected ${rejected} log record(s)`));
+          onDropped(rejected);
+        }
         return true;
       }
       report(new Error(`otlp ${url}: HTTP ${res.status}`));
-      return !RETRYABLE.has(res.status);
+      if (RETRYABLE.has(res.status)) return false;
+      onDropped(batch.length); // refused for good: sending it again would be refused again
+      return true;
     } catch (error) {
       report(new Error(`otlp ${url}: ${(error as Error).message}`, { cause: error }));
       return false;
@@ -101,7 +106,7 @@ export function createOtlpSink(url: string, serviceName: string, options: OtlpLo
 
   function trim(): void {
     if (queue.length <= maxQueued) return;
-    queue.splice(0, queue.length - maxQueued);
+    onDropped(queue.splice(0, queue.length - maxQueued).length);
     if (!dropReported) onError(new Error(`otlp ${url}: queue full, dropping the oldest log records`));
     dropReported = true;
   }
@@ -124,7 +129,10 @@ export function createOtlpSink(url: string, serviceName: string, options: OtlpLo
       closing ??= (async () => {
         clearInterval(timer);
         const ok = await drain();
-        if (!ok) onError(new Error(`otlp ${url}: closed with ${queue.length} log record(s) undelivered`));
+        if (!ok) {
+          onError(new Error(`otlp ${url}: closed with ${queue.length} log record(s) undelivered`));
+          onDropped(queue.length);
+        }
         queue.length = 0;
       })();
       return closing;

@@ -15,6 +15,15 @@ export interface LogSink {
   close(): Promise<void>;
 }
 
+/**
+ * How a destination that can fail tells about it: `onError` once per outage (they cannot go through
+ * the logger they concern), `onDropped` with every record it gives up on.
+ */
+export interface DeliveryReport {
+  onError(error: Error): void;
+  onDropped(count: number): void;
+}
+
 /** Anything with a `write(string)`: `process.stdout`, a file stream, a test's collector. */
 export interface TextStream {
   write(chunk: string): unknown;

@@ -15,7 +15,7 @@ import { connect, isIPv6, type Socket as TcpSocket } from 'node:net';
 import { hostname } from 'node:os';
 import { LogConfigError, wholeOption, type LogDestination } from './destination.js';
 import { parseLine } from './record.js';
-import type { LogSink } from './sink.js';
+import type { DeliveryReport, LogSink } from './sink.js';
 import { fitDatagram, formatSyslog, octetFrame, type SyslogHeaderFields } from './syslog-format.js';
 
 export interface SyslogLogOptions {
@@ -46,13 +46,13 @@ const MIN_DATAGRAM = 480;
 /** The largest UDP payload over IPv4. */
 const MAX_DATAGRAM = 65_507;
 
-export function createSyslogSink(dest: SyslogDestination, appName: string, options: SyslogLogOptions, onError: (e: Error) => void): LogSink {
+export function createSyslogSink(dest: SyslogDestination, appName: string, options: SyslogLogOptions, report: DeliveryReport): LogSink {
   const header: SyslogHeaderFields = { facility: dest.facility, hostname: options.hostname ?? hostname(), appName, procId: String(process.pid) };
-  if (dest.transport === 'udp') return createUdpSink(dest, header, options, onError);
-  return createTcpSink(dest, header, options, onError);
+  if (dest.transport === 'udp') return createUdpSink(dest, header, options, report);
+  return createTcpSink(dest, header, options, report);
 }
 
-function createUdpSink(dest: SyslogDestination, header: SyslogHeaderFields, options: SyslogLogOptions, onError: (e: Error) => void): LogSink {
+function createUdpSink(dest: SyslogDestination, header: SyslogHeaderFields, options: SyslogLogOptions, { onError, onDropped }: DeliveryReport): LogSink {
   const maxBytes = options.maxDatagramBytes ?? 2048;
   if (!Number.isInteger(maxBytes) || maxBytes < MIN_DATAGRAM || maxBytes > MAX_DATAGRAM) {
     throw new LogConfigError('LOG_OPTION_INVALID', 'syslog.maxDatagramBytes', `must be an integer from ${MIN_DATAGRAM} to ${MAX_DATAGRAM}, got ${maxBytes}`);
@@ -75,6 +75,7 @@ function createUdpSink(dest: SyslogDestination, header: SyslogHeaderFields, opti
     inFlight--;
     if (error) {
       address = undefined;
+      onDropped(1);
       // One report per outage, not one per datagram.
       if (!failing) onError(new Error(`syslog udp://${dest.host}:${dest.port}: ${error.message}`, { cause: error }));
       failing = true;
@@ -103,7 +104,7 @@ function createUdpSink(dest: SyslogDestination, header: SyslogHeaderFields, opti
   };
 }
 
-function createTcpSink(dest: SyslogDestination, header: SyslogHeaderFields, options: SyslogLogOptions, onError: (e: Error) => void): LogSink {
+function createTcpSink(dest: SyslogDestination, header: SyslogHeaderFields, options: SyslogLogOptions, { onError, onDropped }: DeliveryReport): LogSink {
   const maxQueued = wholeOption('syslog.maxQueued', options.maxQueued, 10_000);
   const baseDelay = wholeOption('syslog.reconnectMs', options.reconnectMs, 100);
   const maxDelay = Math.max(wholeOption('syslog.maxReconnectMs', options.maxReconnectMs, 30_000), baseDelay);
@@ -175,6 +176,7 @@ function createTcpSink(dest: SyslogDestination, header: SyslogHeaderFields, opti
     queue.push(frame);
     if (queue.length > maxQueued) {
       queue.shift();
+      onDropped(1);
       if (!dropReported) onError(new Error(`syslog tcp://${dest.host}:${dest.port}: queue full, dropping the oldest messages`));
       dropReported = true;
     }
@@ -214,6 +216,7 @@ function createTcpSink(dest: SyslogDestination, header: SyslogHeaderFields, opti
           clearTimeout(timer);
           if (!sent && queue.length > 0) {
             onError(new Error(`syslog tcp://${dest.host}:${dest.port}: closed with ${queue.length} message(s) undelivered`));
+            onDropped(queue.length);
           }
           queue.length = 0;
           const s = socket;

@@ -139,3 +139,24 @@ describe('countSecurityEvent', () => {
     expect([...auth.values()].reduce((a, b) => a + b, 0)).toBe(2);
   });
 });
+
+describe('droppedLogRecords', () => {
+  it('reads the running total at each scrape and counts only what was added since', async () => {
+    let total = 0;
+    const metrics = createMetrics({ defaultMetrics: false, droppedLogRecords: () => total });
+    const value = async (): Promise<number | undefined> => (await samples(metrics, METRIC_NAMES.logRecordsDropped)).get('{}');
+    expect(await value()).toBe(0);
+    total = 7;
+    expect(await value()).toBe(7);
+    expect(await value()).toBe(7); // a second scrape adds nothing
+    total = 9;
+    expect(await value()).toBe(9);
+    expect(await metrics.render()).toContain(`# TYPE ${METRIC_NAMES.logRecordsDropped} counter\n${METRIC_NAMES.logRecordsDropped} 9`);
+  });
+
+  it('is 0 without a reader, and refuses a reader that is not a function', async () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    expect((await samples(metrics, METRIC_NAMES.logRecordsDropped)).get('{}')).toBe(0);
+    expect(() => createMetrics({ droppedLogRecords: 3 as unknown as () => number })).toThrow(/droppedLogRecords must be a function/);
+  });
+});

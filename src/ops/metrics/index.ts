@@ -22,6 +22,14 @@ export interface MetricsOptions {
   registry?: Registry;
   /** Also collect prom-client's default metrics (CPU, memory, event loop lag, GC…). @default true */
   defaultMetrics?: boolean;
+  /**
+   * Reads the running total of log records the log destination dropped, for
+   * `livecomponents_log_records_dropped_total`: `() => droppedLogRecords(logger)`. Security events
+   * are log lines, so an alert on this counter is how a lost audit trail shows. Without it the
+   * counter stays at 0.
+   * @default none
+   */
+  droppedLogRecords?: () => number;
 }
 
 export interface Metrics {
@@ -117,6 +125,20 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     help: 'Authentication events (authn_*): sign-ins, failures, tokens created, revoked and reused.',
     labelNames: ['event'] as const,
     registers,
+  });
+  const readDropped = options.droppedLogRecords;
+  if (readDropped !== undefined && typeof readDropped !== 'function') throw new InvalidOptionError(WHERE, 'droppedLogRecords must be a function');
+  let droppedSeen = 0;
+  new Counter({
+    name: prefix + METRIC_NAMES.logRecordsDropped,
+    help: 'Log records the log destination could not deliver (file unwritable, syslog or OTLP queue full, batch refused).',
+    registers,
+    // Read at scrape time: the logger exists before the metrics and knows nothing of them.
+    collect() {
+      const total = readDropped?.() ?? 0;
+      if (total > droppedSeen) this.inc(total - droppedSeen);
+      droppedSeen = Math.max(droppedSeen, total);
+    },
   });
   // Every known event starts at 0, so rate() and alerts work from the first scrape instead of
   // only after the first occurrence.

@@ -16,6 +16,8 @@ export const METRIC_NAMES = {
   securityEvents: 'livecomponents_security_events_total',
   /** Counter; label `event` (the `authn_*` events). */
   authEvents: 'livecomponents_auth_events_total',
+  /** Counter, no labels: log records the destination gave up on (`droppedLogRecords`). */
+  logRecordsDropped: 'livecomponents_log_records_dropped_total',
 } as const;
 
 /**
