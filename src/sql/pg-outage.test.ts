@@ -4,6 +4,7 @@
  * Before, the routes answered these with 500 INTERNAL_ERROR.
  */
 import { sql } from 'kysely';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StoreUnavailableError } from '../core/errors.js';
 import { createDatabase } from './database.js';
@@ -50,6 +51,39 @@ describe.skipIf(pgState.state === 'skip')('PostgreSQL outages as StoreUnavailabl
       for (let i = 0; i < 2; i++) await expect(select1(db)).rejects.toBeInstanceOf(StoreUnavailableError);
     } finally {
       await db.destroy().catch(() => undefined);
+    }
+  });
+
+  it('a query that times out inside a transaction: the connection is closed, not reused in that transaction', async () => {
+    // One connection, so the write after the failure must reuse the pool's only slot.
+    const db = createDatabase(schema.url, { poolMax: 1, queryTimeoutMs: 500 });
+    const other = new pg.Client({ connectionString: schema.url });
+    await other.connect();
+    try {
+      await sql`create table rows_t (id int primary key, v text)`.execute(db);
+      await sql`insert into rows_t values (1, 'a'), (2, 'b')`.execute(db);
+      // Another session holds row 1: the transaction's SELECT … FOR UPDATE waits past query_timeout.
+      await other.query('begin');
+      await other.query('select 1 from rows_t where id = 1 for update');
+      const failed = await db
+        .transaction()
+        .execute((trx) => sql`select v from rows_t where id = 1 for update`.execute(trx))
+        .catch((e: unknown) => e);
+      expect(failed).toBeInstanceOf(StoreUnavailableError);
+      // Row 1 is free again: pg never cancelled the timed-out query, which now takes the lock — on a
+      // connection that must be gone, not back in the pool inside its open transaction.
+      await other.query('commit');
+      await sql`update rows_t set v = 'changed' where id = 2`.execute(db);
+      // Committed for everyone (before, it sat uncommitted in the orphaned transaction).
+      expect((await other.query('select v from rows_t where id = 2')).rows).toEqual([{ v: 'changed' }]);
+      // And nobody holds row 1 (before, the orphaned transaction did, for good).
+      await other.query("set lock_timeout = '2s'");
+      await other.query('begin');
+      await expect(other.query('select 1 from rows_t where id = 1 for update')).resolves.toMatchObject({ rowCount: 1 });
+      await other.query('rollback');
+    } finally {
+      await other.end();
+      await db.destroy();
     }
   });
 

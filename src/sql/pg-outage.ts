@@ -54,18 +54,31 @@ export function withOutages(pool: pg.Pool): PostgresPool {
       // ones, and an `error` without a listener ends the process. The query in flight rejects with
       // the same error, so the event itself needs no handling beyond being heard.
       client.on('error', ignore);
+      /**
+       * The outage this connection met, if any. Such a connection must never go back to the pool: pg
+       * does not cancel a query that timed out (`query_timeout`), so the server may still run it — and
+       * inside a transaction, the ROLLBACK queued behind it times out unsent. Reused, the connection
+       * would sit in that transaction: later writes on it silently uncommitted, its row locks held.
+       */
+      let broken: StoreUnavailableError | undefined;
       return {
         query: ((...args: Parameters<pg.PoolClient['query']>) => {
+          // Nothing more on a broken connection (the ROLLBACK after a timeout would wait as long again).
+          if (broken !== undefined) return Promise.reject(broken);
           const result = (client.query as (...a: unknown[]) => unknown)(...args);
           // A cursor (streaming) is returned as is; a promise has its outages mapped.
           if (!(result instanceof Promise)) return result;
           return result.catch((error: unknown) => {
-            throw isPostgresOutage(error) ? outage(error) : error;
+            if (!isPostgresOutage(error)) throw error;
+            broken ??= outage(error);
+            throw outage(error);
           });
         }) as PostgresPoolClient['query'],
         release: () => {
           client.removeListener('error', ignore);
-          client.release();
+          // With an error, pg-pool closes the connection instead of keeping it; the server then rolls
+          // back whatever it still had open and frees its locks.
+          client.release(broken);
         },
       };
     },
