@@ -371,6 +371,23 @@ describe('sealed state over HTTP', () => {
     });
     expect(gone.statusCode).toBe(409);
     expect(gone.json().code).toBe('STATE_INVALID');
+    expect(retired.events.events.filter((e) => e.event === 'crypt_decrypt_fail').map((e) => e.description)).toEqual([
+      'Stored state of counter:main failed verification (unknown_key); discarded',
+    ]);
+    // The 409 makes the browser reload: the page mounts the instance afresh, and it works again (it
+    // used to keep the dead state — every reload showed 0, every click was 409 again, for good).
+    expect(await store.get(key)).toBeNull();
+    const reload = await retired.app.inject({ url: '/', headers: { cookie: c.cookie } });
+    expect(reload.statusCode).toBe(200);
+    c.token = /<meta name="csrf-token" content="([^"]+)"/.exec(reload.body)![1]!;
+    const again = await retired.app.inject({
+      method: 'POST',
+      url: '/api/livecomponents/action',
+      headers: { 'content-type': 'application/json', cookie: c.cookie, 'x-csrf-token': c.token },
+      payload: JSON.stringify({ component_id: 'counter:main', action: 'increment', params: {} }),
+    });
+    expect([again.statusCode, again.json().state]).toEqual([200, { count: 1 }]);
+    expect(retired.events.events.filter((e) => e.event === 'crypt_decrypt_fail')).toHaveLength(1);
   });
 
   it('acceptLegacyPlaintext: false refuses plain JSON state (409 STATE_INVALID, crypt_decrypt_fail, nothing stored)', async () => {

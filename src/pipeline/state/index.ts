@@ -21,12 +21,18 @@ export function createStateStage(options: { states: StateRepository; events: Sec
         : await states.load(ctx.session, componentId);
       if (loaded.type === 'missing') return fail(new LiveError('COMPONENT_NOT_FOUND'));
       if (loaded.type === 'invalid') {
+        // Sealed with a key this instance lacks: a page view keeps such state (a key rotation rolled
+        // out in one step reaches some instances first), so only an action can end it. Left in place,
+        // state whose key was removed would answer 409 for good: every reload shows the initial state,
+        // every click is refused again, and each view renews it. Discarded, the reload mounts afresh.
+        const discard = loaded.reason === 'unknown_key';
         events.emit({
           event: 'crypt_decrypt_fail',
           level: 'WARN',
-          description: `Stored state of ${componentId} failed verification (${loaded.reason})`,
+          description: `Stored state of ${componentId} failed verification (${loaded.reason})${discard ? '; discarded' : ''}`,
           request: ctx.request,
         });
+        if (discard) await states.discard(ctx.session, componentId, loaded.blob);
         return fail(new LiveError('STATE_INVALID'));
       }
       ctx.state = loaded.state;

@@ -25,7 +25,8 @@ export interface StateSealer {
 export type LoadedState =
   | { readonly type: 'found'; readonly state: StateShape; readonly needsReseal: boolean }
   | { readonly type: 'missing' }
-  | { readonly type: 'invalid'; readonly reason: string };
+  /** `blob`: the stored text that failed, for `discard`. */
+  | { readonly type: 'invalid'; readonly reason: string; readonly blob: string };
 
 export interface StateRepository {
   load(session: Session, componentId: string): Promise<LoadedState>;
@@ -35,6 +36,11 @@ export interface StateRepository {
   /** The write `save` makes, for a batched round trip. */
   saveOp(session: Session, componentId: string, state: StateShape): StoreOp & { op: 'set' };
   save(session: Session, componentId: string, state: StateShape): Promise<void>;
+  /**
+   * Deletes the instance's state if it is still `blob` (compare-and-delete: a state written
+   * meanwhile stays); the next page view mounts the instance afresh.
+   */
+  discard(session: Session, componentId: string, blob: string): Promise<void>;
   /**
    * Stores `initial` only when the instance has none yet, and renews the instance's TTL either way
    * (one store round trip: a batch of `claim` and `touch`); resolves the state now in force. A state
@@ -67,14 +73,14 @@ export function createStateRepository(options: StateRepositoryOptions): StateRep
   function decode(blob: string | null, session: Session, componentId: string): LoadedState {
     if (blob === null) return { type: 'missing' };
     const opened = sealer.open(blob, { sessionKey: session.key, componentId });
-    if (!opened.ok) return { type: 'invalid', reason: opened.reason };
+    if (!opened.ok) return { type: 'invalid', reason: opened.reason, blob };
     let state: unknown;
     try {
       state = JSON.parse(opened.plaintext);
     } catch {
-      return { type: 'invalid', reason: 'not_json' };
+      return { type: 'invalid', reason: 'not_json', blob };
     }
-    if (typeof state !== 'object' || state === null || Array.isArray(state)) return { type: 'invalid', reason: 'not_object' };
+    if (typeof state !== 'object' || state === null || Array.isArray(state)) return { type: 'invalid', reason: 'not_object', blob };
     return { type: 'found', state: state as StateShape, needsReseal: opened.needsReseal };
   }
 
@@ -120,6 +126,9 @@ export function createStateRepository(options: StateRepositoryOptions): StateRep
     async save(session, componentId, state) {
       const op = saveOp(session, componentId, state);
       await store.set(op.key, op.value, op.ttlMs);
+    },
+    async discard(session, componentId, blob) {
+      await store.deleteIfEquals(storeKeys.componentState(session.key, componentId), blob);
     },
     async mount(session, componentId, initial) {
       const key = storeKeys.componentState(session.key, componentId);
