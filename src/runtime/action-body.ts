@@ -6,12 +6,21 @@ import { LiveError } from '../core/errors.js';
 import { BODY } from '../core/wire.js';
 import type { ActionBody } from '../pipeline/types.js';
 
-/** Deepest nesting accepted in a body: deeper input is refused before schemas or hashing recurse. */
+/**
+ * Deepest nesting accepted in a body, the envelope object included (`{"params":{}}` is 2 levels):
+ * deeper input is refused before schemas or hashing recurse. The JSON body parser (json-body.ts)
+ * applies the same bound to the text before parsing it, so a hostile body never gets parsed.
+ */
 export const MAX_BODY_DEPTH = 32;
+
+/** The refusal's sentence, the same whether the parser's pre-scan or `parseActionBody` finds it. */
+export function tooDeepMessage(max: number): string {
+  return `The body is nested deeper than ${max} levels.`;
+}
 
 export function parseActionBody(body: unknown): ActionBody | LiveError {
   if (!isPlainObject(body)) return invalid('The body must be a JSON object.');
-  if (depthExceeds(body, MAX_BODY_DEPTH)) return invalid(`The body is nested deeper than ${MAX_BODY_DEPTH} levels.`);
+  if (depthExceeds(body, MAX_BODY_DEPTH)) return invalid(tooDeepMessage(MAX_BODY_DEPTH));
   const componentId = body[BODY.componentId];
   const action = body[BODY.action];
   const params = body[BODY.params];

@@ -1,0 +1,154 @@
+/**
+ * The JSON body parser refuses nesting deeper than the action body's bound before parsing: a 1 MiB
+ * body of `[[[[…` used to be parsed (and walked) whole before the action body's depth check refused
+ * it, a quarter of a second or more of event loop per request, with no session needed.
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import secureJson from 'secure-json-parse';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { nestingExceeds, useJsonBodies } from '../../src/http/json-body.js';
+import { sendError } from '../../src/http/error-mapping.js';
+import { depthExceeds, MAX_BODY_DEPTH } from '../../src/runtime/action-body.js';
+import { demoApp } from '../helpers/demo.js';
+import { prng } from '../helpers/prng.js';
+
+const TOO_DEEP = `The body is nested deeper than ${MAX_BODY_DEPTH} levels.`;
+
+/** `depth` arrays inside one another, with `inner` in the middle. */
+const nested = (depth: number, inner = ''): string => `${'['.repeat(depth)}${inner}${']'.repeat(depth)}`;
+
+describe('nestingExceeds', () => {
+  const bytes = (text: string) => Buffer.from(text, 'utf8');
+
+  it('counts the outermost value as level 1, as depthExceeds does: 32 levels pass, 33 do not', () => {
+    expect(MAX_BODY_DEPTH).toBe(32);
+    // An envelope object plus arrays, padded past the short-body shortcut.
+    const envelope = (levels: number) => `{"params":${nested(levels - 1, '"' + 'x'.repeat(100) + '"')}}`;
+    expect(nestingExceeds(bytes(envelope(32)), 32)).toBe(false);
+    expect(nestingExceeds(bytes(envelope(33)), 32)).toBe(true);
+    expect(depthExceeds(JSON.parse(envelope(32)), 32)).toBe(false);
+    expect(depthExceeds(JSON.parse(envelope(33)), 32)).toBe(true);
+    expect(nestingExceeds(bytes(`{"a":${nested(40)}}`), 32)).toBe(true);
+    expect(nestingExceeds(bytes(`{"a":{"b":{"c":${nested(30)}}}}`), 32)).toBe(true);
+  });
+
+  it('ignores brackets inside strings, escaped quotes included, and counts them again after the string', () => {
+    const inString = `{"a":"${'['.repeat(200)}"}`;
+    expect(nestingExceeds(bytes(inString), 32)).toBe(false);
+    // `\"` does not end the string: the brackets after it are still inside.
+    const escapedQuote = `{"a":"\\"${'{'.repeat(200)}"}`;
+    expect(JSON.parse(escapedQuote)).toEqual({ a: `"${'{'.repeat(200)}` });
+    expect(nestingExceeds(bytes(escapedQuote), 32)).toBe(false);
+    // `\\` is an escaped backslash: the quote after it does end the string, and what follows is nesting.
+    const escapedBackslash = `{"a":"\\\\","b":${nested(40)}}`;
+    expect(depthExceeds(JSON.parse(escapedBackslash), 32)).toBe(true);
+    expect(nestingExceeds(bytes(escapedBackslash), 32)).toBe(true);
+    // Multi-byte characters (their bytes are all ≥ 0x80) and `\u` escapes change nothing.
+    const unicode = `{"é":"\\u005b${'€['.repeat(100)}","b":${nested(31)}}`;
+    expect(depthExceeds(JSON.parse(unicode), 32)).toBe(false);
+    expect(nestingExceeds(bytes(unicode), 32)).toBe(false);
+    expect(nestingExceeds(bytes(`{"é":"€","b":${nested(32)}}`), 32)).toBe(true);
+  });
+
+  it('agrees with depthExceeds on the parsed value, for random JSON around the bound', () => {
+    const outcomes = { deeper: 0, within: 0 };
+    for (let seed = 1; seed <= 300; seed++) {
+      const random = prng(seed);
+      const pick = (n: number) => Math.floor(random() * n);
+      const strings = ['"', '\\', '[', ']', '{', '}', 'é', '€', 'a', '\u2028'];
+      const leaf = (): unknown => {
+        const kind = pick(3);
+        if (kind === 0) return Array.from({ length: 1 + pick(4) }, () => strings[pick(strings.length)]).join('');
+        return kind === 1 ? null : pick(1000);
+      };
+      // A spine down to a random depth around the bound, with leaves and strings of brackets beside it.
+      const target = 28 + pick(9);
+      const value = (depth: number): unknown => {
+        if (depth >= target) return pick(2) === 0 ? [] : {};
+        const children = [value(depth + 1), ...Array.from({ length: pick(3) }, leaf)];
+        if (pick(2) === 0) return children.sort(() => random() - 0.5);
+        return Object.fromEntries(children.map((child, i) => [`${strings[pick(strings.length)]}${i}`, child]));
+      };
+      const root = { component_id: 'counter:main', [strings[pick(strings.length)]!]: leaf(), params: value(2) };
+      const text = JSON.stringify(root);
+      const exceeds = depthExceeds(root, 32);
+      expect(nestingExceeds(bytes(text), 32), `seed ${seed}`).toBe(exceeds);
+      outcomes[exceeds ? 'deeper' : 'within']++;
+    }
+    // Both sides of the bound are exercised.
+    expect(outcomes.deeper).toBeGreaterThan(30);
+    expect(outcomes.within).toBeGreaterThan(30);
+  });
+});
+
+describe('the parser refuses deep bodies before parsing them', () => {
+  let app: FastifyInstance;
+  const seen: unknown[] = [];
+  beforeAll(async () => {
+    app = Fastify();
+    await app.register(async (scope) => {
+      useJsonBodies(scope, { bodyLimit: 1_048_576 });
+      scope.setErrorHandler((error, request, reply) => sendError(error, request, reply));
+      scope.post('/echo', async (request) => {
+        seen.push(request.body);
+        return { ok: true };
+      });
+    });
+    await app.ready();
+  });
+  afterAll(() => app.close());
+  afterEach(() => {
+    vi.restoreAllMocks();
+    seen.length = 0;
+  });
+
+  const post = (payload: string) => app.inject({ method: 'POST', url: '/echo', headers: { 'content-type': 'application/json' }, payload });
+
+  it('a 1 MB body nested 500,000 deep: 400 INVALID_REQUEST naming the bound, the JSON parser never called', async () => {
+    const parse = vi.spyOn(secureJson, 'parse');
+    const res = await post(`{"component_id":"x","action":"y","params":${nested(500_000)}}`);
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toEqual({ error: TOO_DEEP, code: 'INVALID_REQUEST', request_id: expect.any(String) as string });
+    expect(parse).not.toHaveBeenCalled();
+    expect(seen).toEqual([]);
+  });
+
+  it('exactly at the bound the body is parsed and handed on; one level more is refused', async () => {
+    const ok = await post(`{"params":${nested(31)}}`);
+    expect(ok.statusCode).toBe(200);
+    expect(seen).toHaveLength(1);
+    const deeper = await post(`{"params":${nested(32)}}`);
+    expect(deeper.statusCode).toBe(400);
+    expect(deeper.json()).toMatchObject({ error: TOO_DEEP, code: 'INVALID_REQUEST' });
+    expect(seen).toHaveLength(1);
+  });
+
+  it('brackets in strings do not count', async () => {
+    const res = await post(JSON.stringify({ text: '['.repeat(10_000), quoted: '"{{{{{\\'.repeat(1000) }));
+    expect(res.statusCode).toBe(200);
+    expect(seen).toHaveLength(1);
+  });
+});
+
+describe('on the reference app', () => {
+  let demo: Awaited<ReturnType<typeof demoApp>>;
+  beforeAll(async () => {
+    demo = await demoApp();
+  });
+  afterAll(() => demo?.app.close());
+
+  it('the action route and the auth API refuse a deep body with the same 400, without a session and unparsed', async () => {
+    const parse = vi.spyOn(secureJson, 'parse');
+    try {
+      for (const url of ['/api/livecomponents/action', '/api/v1/auth/login']) {
+        const payload = url.includes('auth') ? `{"email":"a@b.co","password":${nested(5000)}}` : `{"component_id":"x","action":"y","params":${nested(500_000)}}`;
+        const res = await demo.app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload });
+        expect(res.statusCode, url).toBe(400);
+        expect(res.json(), url).toMatchObject({ error: TOO_DEEP, code: 'INVALID_REQUEST' });
+      }
+      expect(parse).not.toHaveBeenCalled();
+    } finally {
+      parse.mockRestore();
+    }
+  });
+});
