@@ -98,13 +98,43 @@ describe('OTLP/HTTP JSON export', () => {
     expect(errors.map((e) => e.message)).toEqual([`otlp ${c.url}/v1/logs: HTTP 503`]);
   });
 
-  it('fails a flush while the collector keeps answering 503', async () => {
+  it('fails a flush while the collector keeps answering 503, and does not try again at close', async () => {
     const c = await collector([503, 503]);
     const logger = createLogger({ destination: `otlp:${c.url}`, otlp: { intervalMs: 60_000 }, onError: () => undefined });
     logger.info('a');
     await expect(flushLogger(logger)).rejects.toThrow(`otlp ${c.url}/v1/logs: records still queued`);
     await closeLogger(logger);
-    expect(c.requests).toHaveLength(2);
+    // The last attempt failed and could be retried: the collector is down, and a retry at close could
+    // wait a whole timeout, past the shutdown's grace period. The record counts as dropped.
+    expect(c.requests).toHaveLength(1);
+    expect(droppedLogRecords(logger)).toBe(1);
+  });
+
+  it('a collector that never answers: one POST at a time, no retries piling up, and close does not wait for more', async () => {
+    // Accepts connections, reads requests, never answers.
+    const hung = createServer(() => undefined);
+    hung.listen(0, '127.0.0.1');
+    await once(hung, 'listening');
+    let posts = 0;
+    hung.on('request', () => posts++);
+    const url = `http://127.0.0.1:${(hung.address() as AddressInfo).port}`;
+    const logger = createLogger({ destination: `otlp:${url}`, otlp: { intervalMs: 5, timeoutMs: 400 }, onError: () => undefined });
+    try {
+      logger.info('a');
+      // ~200 ticks pass during the first POST's timeout; before, each queued one more drain behind it.
+      await new Promise((r) => setTimeout(r, 1_000));
+      // A drain starts a POST only once the previous one timed out: at most 3 in 1 s with a 400 ms timeout.
+      expect(posts).toBeGreaterThanOrEqual(2);
+      expect(posts).toBeLessThanOrEqual(3);
+      const before = posts;
+      await closeLogger(logger);
+      // Close waited for the POST under way only (before, for every drain queued behind it), and sent none.
+      expect(posts).toBe(before);
+      expect(droppedLogRecords(logger)).toBe(1);
+    } finally {
+      hung.closeAllConnections();
+      await new Promise<void>((done) => hung.close(() => done()));
+    }
   });
 
   it('drops a batch the collector refuses for good, and says so', async () => {

@@ -49,8 +49,15 @@ export function createOtlpSink(url: string, serviceName: string, options: OtlpLo
   let sizeDrainQueued = false;
   /** Exports run one after another, so records arrive in order and a flush waits for all before it. */
   let chain: Promise<boolean> = Promise.resolve(true);
+  /** Drains queued on `chain` and not finished yet. */
+  let pending = 0;
 
-  const timer = setInterval(() => void drain(), intervalMs);
+  // A tick while a drain is still pending adds nothing: a collector that takes up to `timeoutMs` to
+  // fail would otherwise pile up one waiting drain per interval (~78,000 a day of outage), and `close`
+  // would wait for all of them.
+  const timer = setInterval(() => {
+    if (pending === 0) void drain();
+  }, intervalMs);
   timer.unref();
 
   function report(error: Error): void {
@@ -90,16 +97,21 @@ export function createOtlpSink(url: string, serviceName: string, options: OtlpLo
 
   /** Sends everything queued, batch by batch; stops at the first retryable failure. */
   function drain(): Promise<boolean> {
+    pending++;
     chain = chain.then(async () => {
-      while (queue.length > 0) {
-        const batch = queue.splice(0, maxBatch);
-        if (!(await send(batch))) {
-          queue.unshift(...batch);
-          trim();
-          return false;
+      try {
+        while (queue.length > 0) {
+          const batch = queue.splice(0, maxBatch);
+          if (!(await send(batch))) {
+            queue.unshift(...batch);
+            trim();
+            return false;
+          }
         }
+        return true;
+      } finally {
+        pending--;
       }
-      return true;
     });
     return chain;
   }
@@ -128,7 +140,9 @@ export function createOtlpSink(url: string, serviceName: string, options: OtlpLo
     close() {
       closing ??= (async () => {
         clearInterval(timer);
-        const ok = await drain();
+        // What is under way finishes; then one more attempt, unless the last one just failed and could
+        // be retried (an outage: a last try would wait up to `timeoutMs` again, past a shutdown's grace).
+        const ok = (await chain) ? await drain() : queue.length === 0;
         if (!ok) {
           onError(new Error(`otlp ${url}: closed with ${queue.length} log record(s) undelivered`));
           onDropped(queue.length);
