@@ -19,13 +19,25 @@ export function clientErrorCode(error: { code?: string }): ErrorCode {
 }
 
 /**
+ * Node's parser error when the client closed its side of the connection in the middle of a request
+ * (a body shorter than its `Content-Length`, headers never finished): the client hung up, it did not
+ * send something malformed. Not answered, so the HTTP metrics count the request, if the app had it,
+ * once as the 499 of a hang-up (and the app logs it as a client abort, see error-mapping.ts).
+ */
+const CLIENT_CLOSED_MID_REQUEST = 'HPE_INVALID_EOF_STATE';
+
+/**
  * Fastify's `clientErrorHandler` (serverOptions wraps it). Like Fastify's own: nothing to do on a
- * reset or destroyed socket; answer when the socket is still writable; then close it (the
- * connection's framing is lost).
+ * reset or destroyed socket, nor (unlike Fastify's) on one the client closed mid-request; answer
+ * when the socket is still writable; then close it (the connection's framing is lost).
  * @returns the status answered, or `null` when nothing was (so nothing is counted as answered).
  */
 export function answerClientError(error: Error & { code?: string }, socket: Socket): number | null {
   if (error.code === 'ECONNRESET' || socket.destroyed) return null;
+  if (error.code === CLIENT_CLOSED_MID_REQUEST) {
+    socket.destroy();
+    return null;
+  }
   let answered: number | null = null;
   if (socket.writable) {
     const code = clientErrorCode(error);

@@ -1,7 +1,8 @@
 /**
  * Every failure becomes the JSON error shape of PROTOCOL §3. Fastify's own errors (body too large,
  * wrong media type, bad JSON) are mapped to our codes; anything unexpected is a 500 whose detail
- * stays in the log — never a stack trace or an internal message on the wire.
+ * stays in the log — never a stack trace or an internal message on the wire. A request whose client
+ * went away while it was being read is neither: nothing is answered (no one is left to read it).
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { LiveError, isLiveError } from '../core/errors.js';
@@ -26,7 +27,32 @@ export function logFailure(request: FastifyRequest, error: unknown, code: string
   request.log.error({ err: error, code }, 'request failed');
 }
 
-export function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+/**
+ * Whether `error` is the one the request itself was destroyed with: the client closed the connection
+ * (or Node's request timeout closed it) while the body was being read. Fastify hands that error to the
+ * error handler as it would a parse error, with `code: 'ECONNRESET'` and `statusCode: 400`; it is not
+ * a server failure. An `ECONNRESET` from anything else (a store's connection, say) is not the
+ * request's own error, so it stays a 500.
+ */
+export function isClientAbort(error: unknown, request: FastifyRequest): boolean {
+  return error != null && request.raw.errored === error;
+}
+
+/**
+ * Answers `error` in PROTOCOL's shape — except a client abort (`isClientAbort`): that is logged at
+ * `info` as `client aborted the request`, without a stack, and nothing is sent, so the reply stays
+ * unsent and the HTTP metrics count the request once, as hung up (499), or as the 408/400 that Node's
+ * parser answered when that is what closed the connection. Returns `undefined` then, which is also
+ * what an error handler returns when it has nothing to send. A `LiveError` made by the caller is never
+ * an abort: it is always answered.
+ */
+export function sendError(error: LiveError, request: FastifyRequest, reply: FastifyReply): FastifyReply;
+export function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply | undefined;
+export function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply | undefined {
+  if (isClientAbort(error, request)) {
+    request.log.info({ reason: (error as Error).message }, 'client aborted the request');
+    return undefined;
+  }
   const live = toLiveError(error);
   if (live.statusCode >= 500) {
     logFailure(request, error, live.code);
