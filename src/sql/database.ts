@@ -6,9 +6,10 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { withOutages } from './pg-outage.js';
+import { OutageAwareSqliteDialect } from './sqlite-outage.js';
 import type { DatabaseSchema } from './schema.js';
 import { parseDatabaseUrl } from './url.js';
 
@@ -67,7 +68,11 @@ const handles = new WeakMap<object, Handle>();
  * - `sqlite:PATH`: one connection to the file (its folder is created), in WAL mode, with
  *   `busy_timeout`, `foreign_keys = ON`, `synchronous = NORMAL` (durable across process
  *   crashes; the last commits may be lost on power loss) and a WAL checkpoint every
- *   `WAL_AUTOCHECKPOINT_PAGES` pages. `sqlite::memory:` for tests.
+ *   `WAL_AUTOCHECKPOINT_PAGES` pages. `sqlite::memory:` for tests. Transactions begin with
+ *   `BEGIN IMMEDIATE` (the write lock first, so a transaction that reads before it writes waits for
+ *   another process's lock instead of failing with SQLITE_BUSY), and outages (busy past the timeout,
+ *   disk full, I/O error, read-only or corrupt file) reject as `StoreUnavailableError`
+ *   (`src/sql/sqlite-outage.ts`).
  * - `postgres://…`: a `pg` pool with connect and query timeouts, whose outages (connection refused or
  *   broken, a timeout, the server shutting down) reject as `StoreUnavailableError` (503 on the wire;
  *   `src/sql/pg-outage.ts`). BIGINT columns come back as numbers, as in SQLite (every BIGINT here is a millisecond time, far below 2^53).
@@ -82,7 +87,9 @@ export function createDatabase(url: string, options: DatabaseOptions = {}): Kyse
   const target = parseDatabaseUrl(url, options.cwd);
   if (target.engine === 'sqlite') {
     const native = openSqlite(target.path, options.busyTimeoutMs ?? 2_000);
-    const db = new Kysely<DatabaseSchema>({ dialect: new SqliteDialect({ database: native }) });
+    // Write transactions begin with BEGIN IMMEDIATE, and outages (busy past busy_timeout, disk full,
+    // I/O error…) reject as StoreUnavailableError: src/sql/sqlite-outage.ts.
+    const db = new Kysely<DatabaseSchema>({ dialect: new OutageAwareSqliteDialect(native) });
     handles.set(db, { engine: 'sqlite', sqlite: native });
     return db;
   }
