@@ -108,6 +108,10 @@ async function refusedPage(
 
 export async function accountPages(app: FastifyInstance, options: AccountPagesOptions): Promise<void> {
   const { web } = options;
+  // Forms only: Fastify's default JSON and text parsers would otherwise remain in this scope, so a
+  // JSON body ran the sign-in (a step of the login budget spent, without the UTF-8 check of the app's
+  // JSON parser). Anything else is 415 UNSUPPORTED_MEDIA_TYPE (errors.md). This scope is this plugin's.
+  app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: FORM_LIMIT }, (_req, text, done) => {
     // No prototype: a field named `__proto__` is just a field.
     const fields = Object.create(null) as Record<string, string>;
