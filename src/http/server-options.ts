@@ -1,14 +1,15 @@
 /**
  * Fastify server options the framework relies on: request ids in and out, the body limit, the
  * `TRUST_PROXY` semantics for client IPs (only a trusted proxy's `X-Forwarded-For` counts), a
- * time limit for receiving a request, and PROTOCOL's error shape for requests Node's parser or
- * Fastify's router refuses — with a notice of each such refusal (`onRefusedRequest`), since they
- * run none of the app's hooks.
+ * time limit for receiving a request, a cap on open connections, and PROTOCOL's error shape for
+ * requests Node's parser or Fastify's router refuses — with a notice of each such refusal
+ * (`onRefusedRequest`), since they run none of the app's hooks.
  */
 import { randomUUID } from 'node:crypto';
-import type { Server } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
 import type { Socket } from 'node:net';
-import { LogController, type FastifyHttpOptions, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { LogController, type FastifyHttpOptions, type FastifyInstance, type FastifyServerFactoryHandler, type FastifyServerOptions } from 'fastify';
 import { HEADERS } from '../core/wire.js';
 import { LOG_FIELDS } from '../ops/logging/fields.js';
 import { answerClientError } from './client-errors.js';
@@ -16,6 +17,39 @@ import { sendError } from './error-mapping.js';
 import { ACTION_BODY_LIMIT } from './plugin.js';
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
+
+/** The connection cap where the process's open-files limit cannot be read (not Linux, or `unlimited`). */
+export const FALLBACK_MAX_CONNECTIONS = 8192;
+
+/**
+ * The soft open-files limit of this process (`Max open files` in /proc/self/limits, Linux), or
+ * `null` where it cannot be read or is `unlimited`. `limitsText`: that file's text, for tests.
+ */
+export function openFilesLimit(limitsText?: string): number | null {
+  let text = limitsText;
+  if (text === undefined) {
+    try {
+      text = readFileSync('/proc/self/limits', 'latin1');
+    } catch {
+      return null;
+    }
+  }
+  const soft = /^Max open files\s+(\d+)\s/m.exec(text)?.[1];
+  return soft === undefined ? null : Number(soft);
+}
+
+/**
+ * The default connection cap: the soft open-files limit minus headroom for everything else the
+ * process opens (database and Redis connections, log files, SQLite's journal, the listening sockets,
+ * Node's own) — a tenth of the limit, at least 256 and at most half of it: 1024 → 768, 20000 →
+ * 18000, 65536 → 58982. Past the cap Node closes new connections at once, so a flood of idle sockets
+ * cannot take the file handles the database and the logs need.
+ */
+export function defaultMaxConnections(openFiles: number | null = openFilesLimit()): number {
+  if (openFiles === null) return FALLBACK_MAX_CONNECTIONS;
+  const headroom = Math.min(Math.floor(openFiles / 2), Math.max(256, Math.ceil(openFiles / 10)));
+  return Math.max(1, openFiles - headroom);
+}
 
 /** An incoming `X-Request-Id` is kept only when it is short and plain; else a new UUID. */
 const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -67,10 +101,26 @@ export function serverOptions(options: {
    * @default 60_000
    */
   requestTimeoutMs?: number;
+  /**
+   * Most connections the server holds open at once (Node's `server.maxConnections`); past it a new
+   * connection is closed as soon as it is accepted. Without a cap, ~20,000 idle sockets exhausted the
+   * process's open files, and then the database, Redis and log files could not get a handle either.
+   * @default the soft open-files limit minus headroom (`defaultMaxConnections()`), or 8192 where that
+   * limit cannot be read
+   */
+  maxConnections?: number;
 } = {}): FastifyHttpOptions<Server> {
   const requestTimeout = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   if (!(Number.isInteger(requestTimeout) && requestTimeout > 0)) throw new TypeError('serverOptions: requestTimeoutMs must be a positive whole number of ms');
+  const maxConnections = options.maxConnections ?? defaultMaxConnections();
+  if (!(Number.isSafeInteger(maxConnections) && maxConnections > 0)) throw new TypeError('serverOptions: maxConnections must be a positive whole number');
   return {
+    // The Node server is built here rather than by Fastify, because `maxConnections` is a property of
+    // the server object, not an option of `http.createServer`. Not in an onReady hook of the plugin:
+    // the cap belongs to every server built with these options (the separate metrics server has no
+    // plugin), and an option of `serverOptions()` reaches nothing else. One cost: given a factory,
+    // Fastify listens on one address for `host: 'localhost'` (it would bind both ::1 and 127.0.0.1).
+    serverFactory: (handler, fastifyOptions) => createNodeServer(handler, fastifyOptions as unknown as FactoryOptions, maxConnections),
     requestTimeout,
     http: {
       // Node refuses a headers timeout longer than the request timeout; its own default is 60 s.
@@ -101,6 +151,29 @@ export function serverOptions(options: {
       return typeof incoming === 'string' && REQUEST_ID_RE.test(incoming) ? incoming : randomUUID();
     },
   };
+}
+
+/** What `createNodeServer` reads of the options Fastify hands a server factory (its own, defaults applied). */
+interface FactoryOptions {
+  http?: FastifyHttpOptions<Server>['http'];
+  keepAliveTimeout: number;
+  requestTimeout: number;
+  connectionTimeout: number;
+  maxRequestsPerSocket?: number | null;
+}
+
+/**
+ * The HTTP/1 server exactly as Fastify 5 builds one (lib/server.js `getServerInstance`: the `http`
+ * options, keep-alive and request timeouts, idle timeout, requests per socket), plus the cap.
+ */
+function createNodeServer(handler: FastifyServerFactoryHandler, options: FactoryOptions, maxConnections: number): Server {
+  const server = createServer(options.http ?? {}, handler);
+  server.keepAliveTimeout = options.keepAliveTimeout;
+  server.requestTimeout = options.requestTimeout;
+  server.setTimeout(options.connectionTimeout);
+  if ((options.maxRequestsPerSocket ?? 0) > 0) server.maxRequestsPerSocket = options.maxRequestsPerSocket ?? null;
+  server.maxConnections = maxConnections;
+  return server;
 }
 
 /**
