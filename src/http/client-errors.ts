@@ -6,7 +6,7 @@
  * There is no request yet, so the `request_id` is a fresh UUID (also sent as `X-Request-Id`).
  */
 import { randomUUID } from 'node:crypto';
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { ERROR_CODES, type ErrorCode } from '../core/errors.js';
 import { HEADERS } from '../core/wire.js';
@@ -16,6 +16,28 @@ export function clientErrorCode(error: { code?: string }): ErrorCode {
   if (error.code === 'HPE_HEADER_OVERFLOW') return 'HEADERS_TOO_LARGE';
   if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return 'REQUEST_TIMEOUT';
   return 'INVALID_REQUEST';
+}
+
+/**
+ * Answers, on Node's response object, a request that was formed but is refused before the app sees
+ * it (serverOptions' server: no `Host`, an unsupported `Expect`): 400 `INVALID_REQUEST` in PROTOCOL's
+ * shape with `message`, `request_id` also as `X-Request-Id`, and the connection closed (its body, if
+ * any, is never read).
+ * @returns the status answered.
+ */
+export function answerRefusedRequest(res: ServerResponse, requestId: string, message: string): number {
+  const code: ErrorCode = 'INVALID_REQUEST';
+  const { status } = ERROR_CODES[code];
+  const body = JSON.stringify({ error: message, code, request_id: requestId });
+  res.shouldKeepAlive = false;
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    [HEADERS.requestId]: requestId,
+    connection: 'close',
+  });
+  res.end(body);
+  return status;
 }
 
 /**

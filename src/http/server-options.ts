@@ -7,12 +7,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { LogController, type FastifyHttpOptions, type FastifyInstance, type FastifyServerFactoryHandler, type FastifyServerOptions } from 'fastify';
 import { HEADERS } from '../core/wire.js';
 import { LOG_FIELDS } from '../ops/logging/fields.js';
-import { answerClientError } from './client-errors.js';
+import { answerClientError, answerRefusedRequest } from './client-errors.js';
 import { sendError } from './error-mapping.js';
 import { ACTION_BODY_LIMIT } from './plugin.js';
 
@@ -69,23 +69,32 @@ export interface RefusedRequest {
 
 export type RefusedRequestListener = (refusal: RefusedRequest) => void;
 
-// Keyed by the Fastify instance the handlers answer for (the one `Fastify(serverOptions())`
-// returned), so two apps in one process never hear each other's refusals.
-const refusalListeners = new WeakMap<FastifyInstance, RefusedRequestListener[]>();
+// Keyed by the Node server of the app the handlers answer for (`app.server` of the one
+// `Fastify(serverOptions())` returned), so two apps in one process never hear each other's refusals;
+// the server, not the app, because the refusals `createNodeServer` answers happen where only the
+// server is known.
+const refusalListeners = new WeakMap<Server, RefusedRequestListener[]>();
 
 /**
  * Calls `listener` for every request `app`'s `serverOptions()` handlers refuse: URLs the router
- * cannot decode and requests Node's parser rejects. `app` is the root instance; an app built without
- * `serverOptions()` never calls it. `registerHttpMetrics` counts these with it.
+ * cannot decode, requests Node's parser rejects, HTTP/1.1 requests without `Host` and requests with
+ * an `Expect` other than `100-continue`. An app built without `serverOptions()` never calls it.
+ * `registerHttpMetrics` counts these with it.
  */
 export function onRefusedRequest(app: FastifyInstance, listener: RefusedRequestListener): void {
-  const listeners = refusalListeners.get(app);
-  if (listeners === undefined) refusalListeners.set(app, [listener]);
+  const listeners = refusalListeners.get(app.server);
+  if (listeners === undefined) refusalListeners.set(app.server, [listener]);
   else listeners.push(listener);
 }
 
-function notifyRefused(app: FastifyInstance, refusal: RefusedRequest): void {
-  for (const listener of refusalListeners.get(app) ?? []) listener(refusal);
+function notifyRefused(server: Server, refusal: RefusedRequest): void {
+  for (const listener of refusalListeners.get(server) ?? []) listener(refusal);
+}
+
+/** The request id of a request: its `X-Request-Id` when short and plain, else a new UUID. */
+function requestIdOf(req: IncomingMessage): string {
+  const incoming = req.headers[HEADERS.requestId];
+  return typeof incoming === 'string' && REQUEST_ID_RE.test(incoming) ? incoming : randomUUID();
 }
 
 export function serverOptions(options: {
@@ -127,6 +136,9 @@ export function serverOptions(options: {
       headersTimeout: Math.min(60_000, requestTimeout),
       requestTimeout,
       connectionsCheckingInterval: Math.min(30_000, Math.max(50, Math.floor(requestTimeout / 4))),
+      // Node answers an HTTP/1.1 request without Host with a bare 400 of its own; createNodeServer
+      // refuses it instead, in PROTOCOL's shape (RFC 9112 §3.2 still requires the 400).
+      requireHostHeader: false,
     },
     trustProxy: trustProxyOption(options.trustProxy ?? false),
     bodyLimit: ACTION_BODY_LIMIT,
@@ -138,18 +150,15 @@ export function serverOptions(options: {
     // Fastify calls it with `this` bound to the app.
     clientErrorHandler(this: FastifyInstance, error, socket) {
       const statusCode = answerClientError(error, socket);
-      if (statusCode !== null) notifyRefused(this, { method: null, statusCode, closedConnection: socket });
+      if (statusCode !== null) notifyRefused(this.server, { method: null, statusCode, closedConnection: socket });
     },
     // And so do the URLs Fastify's router refuses (a malformed percent-encoding such as `/%`); such a
     // reply skips the app's hooks, so the request id header is set here.
     frameworkErrors: (error, request, reply) => {
       sendError(error, request, reply.header(HEADERS.requestId, request.id));
-      notifyRefused(request.server, { method: request.method, statusCode: reply.statusCode, closedConnection: null });
+      notifyRefused(request.server.server, { method: request.method, statusCode: reply.statusCode, closedConnection: null });
     },
-    genReqId: (req) => {
-      const incoming = req.headers[HEADERS.requestId];
-      return typeof incoming === 'string' && REQUEST_ID_RE.test(incoming) ? incoming : randomUUID();
-    },
+    genReqId: requestIdOf,
   };
 }
 
@@ -164,10 +173,26 @@ interface FactoryOptions {
 
 /**
  * The HTTP/1 server exactly as Fastify 5 builds one (lib/server.js `getServerInstance`: the `http`
- * options, keep-alive and request timeouts, idle timeout, requests per socket), plus the cap.
+ * options, keep-alive and request timeouts, idle timeout, requests per socket), plus the cap, and
+ * two refusals Node would otherwise answer itself with a bare status (no body, no `request_id`, not
+ * counted): an HTTP/1.1 request without `Host` (Node's check is off, see `requireHostHeader`) and an
+ * `Expect` other than `100-continue` (Node's 417; its `checkExpectation` event lets us answer). Both
+ * are 400 `INVALID_REQUEST` in PROTOCOL's shape, close the connection, and reach no route or hook.
  */
 function createNodeServer(handler: FastifyServerFactoryHandler, options: FactoryOptions, maxConnections: number): Server {
-  const server = createServer(options.http ?? {}, handler);
+  const refuse = (req: IncomingMessage, res: ServerResponse, message: string): void => {
+    const statusCode = answerRefusedRequest(res, requestIdOf(req), message);
+    notifyRefused(server, { method: req.method ?? null, statusCode, closedConnection: null });
+  };
+  const server = createServer(options.http ?? {}, (req, res) => {
+    // Node's own test (lib/_http_server.js), made with its check off.
+    if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor === 1) {
+      refuse(req, res, 'An HTTP/1.1 request needs a Host header.');
+      return;
+    }
+    handler(req, res);
+  });
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => refuse(req, res, 'The Expect header asks for something this server does not do.'));
   server.keepAliveTimeout = options.keepAliveTimeout;
   server.requestTimeout = options.requestTimeout;
   server.setTimeout(options.connectionTimeout);

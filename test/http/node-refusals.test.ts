@@ -1,0 +1,132 @@
+/**
+ * Two requests Node used to answer itself with a bare status — an HTTP/1.1 request without `Host`
+ * (400) and an `Expect` other than `100-continue` (417) — answer in PROTOCOL's error shape like every
+ * other refusal (400 `INVALID_REQUEST`, `request_id` in the body and `X-Request-Id`), reach no route,
+ * and are counted by the HTTP metrics as refusals.
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { onRefusedRequest, serverOptions, type RefusedRequest } from '../../src/http/server-options.js';
+import { createMetrics, METRIC_NAMES, registerHttpMetrics, type Metrics } from '../../src/ops/metrics/index.js';
+import { rawExchange } from '../helpers/raw-http.js';
+
+let app: FastifyInstance;
+let metrics: Metrics;
+let port = 0;
+const handled: string[] = [];
+const refusals: RefusedRequest[] = [];
+
+beforeAll(async () => {
+  app = Fastify(serverOptions());
+  metrics = createMetrics({ defaultMetrics: false });
+  registerHttpMetrics(app, metrics);
+  onRefusedRequest(app, (refusal) => refusals.push(refusal));
+  app.get('/', async () => {
+    handled.push('GET /');
+    return 'ok';
+  });
+  app.post('/echo', async (request) => {
+    handled.push('POST /echo');
+    return request.body;
+  });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  port = (app.server.address() as { port: number }).port;
+});
+afterAll(() => app?.close());
+beforeEach(() => {
+  handled.length = 0;
+  refusals.length = 0;
+  metrics.registry.resetMetrics();
+});
+
+/** Every answer in `text` (several on a kept-alive connection), with headers and body. */
+function answers(text: string): { status: number; headers: Record<string, string>; body: string }[] {
+  const out = [];
+  let rest = text;
+  while (rest.startsWith('HTTP/1.1 ')) {
+    const end = rest.indexOf('\r\n\r\n');
+    const [statusLine = '', ...lines] = rest.slice(0, end).split('\r\n');
+    const headers = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+    const length = Number(headers['content-length'] ?? 0);
+    out.push({ status: Number(statusLine.split(' ')[1]), headers, body: rest.slice(end + 4, end + 4 + length) });
+    rest = rest.slice(end + 4 + length);
+  }
+  expect(rest).toBe('');
+  return out;
+}
+
+async function counts(): Promise<Record<string, number>> {
+  const values = (await metrics.registry.getSingleMetric(METRIC_NAMES.httpRequests)!.get()).values;
+  return Object.fromEntries(values.map((v) => [`${String(v.labels.method)} ${String(v.labels.route)} ${String(v.labels.status_code)}`, v.value]));
+}
+
+function expectRefusal(answer: { status: number; headers: Record<string, string>; body: string }, error: string): void {
+  expect(answer.status).toBe(400);
+  expect(answer.headers['content-type']).toBe('application/json; charset=utf-8');
+  expect(answer.headers['connection']).toBe('close');
+  const body = JSON.parse(answer.body) as Record<string, unknown>;
+  expect(body).toEqual({ error, code: 'INVALID_REQUEST', request_id: answer.headers['x-request-id'] });
+  expect(answer.headers['x-request-id']).toMatch(/^[A-Za-z0-9._:-]{1,64}$/);
+}
+
+const NO_HOST = 'An HTTP/1.1 request needs a Host header.';
+const BAD_EXPECT = 'The Expect header asks for something this server does not do.';
+
+describe('an HTTP/1.1 request without Host', () => {
+  it('400 INVALID_REQUEST in the error shape, the connection closed, no route run, counted once as a refusal', async () => {
+    const [answer, ...more] = answers(await rawExchange(port, 'GET / HTTP/1.1\r\nConnection: keep-alive\r\n\r\n'));
+    expect(more).toEqual([]);
+    expectRefusal(answer!, NO_HOST);
+    expect(handled).toEqual([]);
+    expect(refusals).toEqual([{ method: 'GET', statusCode: 400, closedConnection: null }]);
+    expect(await counts()).toEqual({ 'GET unmatched 400': 1 });
+  });
+
+  it('keeps a plain incoming X-Request-Id, as for any request', async () => {
+    const [answer] = answers(await rawExchange(port, 'POST /echo HTTP/1.1\r\nX-Request-Id: probe-42\r\nContent-Length: 2\r\n\r\n{}'));
+    expectRefusal(answer!, NO_HOST);
+    expect(answer!.headers['x-request-id']).toBe('probe-42');
+    expect(handled).toEqual([]);
+  });
+
+  it('after an answered request on the same connection: the first is served, the second refused and the connection closed', async () => {
+    const text = await rawExchange(port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\n\r\n');
+    const [first, second, ...more] = answers(text);
+    expect(first!.status).toBe(200);
+    expectRefusal(second!, NO_HOST);
+    expect(more).toEqual([]);
+    expect(handled).toEqual(['GET /']);
+    expect(await counts()).toEqual({ 'GET / 200': 1, 'GET unmatched 400': 1 });
+  });
+
+  it('HTTP/1.0 needs no Host: served', async () => {
+    const [answer] = answers(await rawExchange(port, 'GET / HTTP/1.0\r\n\r\n'));
+    expect(answer!.status).toBe(200);
+    expect(handled).toEqual(['GET /']);
+    expect(refusals).toEqual([]);
+  });
+});
+
+describe('an Expect other than 100-continue', () => {
+  it('400 INVALID_REQUEST in the error shape (Node answered a bare 417), the body unread, counted once as a refusal', async () => {
+    const [answer, ...more] = answers(
+      await rawExchange(port, 'POST /echo HTTP/1.1\r\nHost: x\r\nExpect: foo\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}'),
+    );
+    expect(more).toEqual([]);
+    expectRefusal(answer!, BAD_EXPECT);
+    expect(handled).toEqual([]);
+    expect(refusals).toEqual([{ method: 'POST', statusCode: 400, closedConnection: null }]);
+    expect(await counts()).toEqual({ 'POST unmatched 400': 1 });
+  });
+
+  it('100-continue still works: 100 Continue, then the answer', async () => {
+    const text = await rawExchange(
+      port,
+      'POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Type: application/json\r\nContent-Length: 7\r\nConnection: close\r\n\r\n{"a":1}',
+    );
+    expect(text.startsWith('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n')).toBe(true);
+    expect(text.endsWith('{"a":1}')).toBe(true);
+    expect(handled).toEqual(['POST /echo']);
+    expect(await counts()).toEqual({ 'POST /echo 200': 1 });
+  });
+});
