@@ -75,7 +75,19 @@ export interface ActionOptions {
   requireIdempotencyKey?: boolean;
 }
 
+/** What `run` and `authorize` get: the schema's output, or `{}` (typed `Record<string, never>`) without one. */
 type ParamsOf<P> = P extends StandardSchemaV1 ? StandardSchemaV1.InferOutput<P> : Record<string, never>;
+
+/**
+ * The schema inferred for one action: nothing is inferred (`unknown`) for an action without `params`,
+ * which means no schema. Without this mapping, that `unknown` failed `defineComponent`'s constraint and
+ * TypeScript fell back to `Record<string, StandardSchemaV1 | undefined>` for every action: params
+ * typed `unknown` inside `run`, and any action name accepted by `callAction`.
+ */
+type SchemaOf<P> = P extends StandardSchemaV1 ? P : undefined;
+
+/** The param schemas of a component's actions, by action name (`undefined`: no params). */
+type ActionSchemas<A> = { [K in keyof A]: SchemaOf<A[K]> };
 
 export interface ActionDefinition<S extends StateShape, P extends StandardSchemaV1 | undefined> extends ActionOptions {
   /** Schema of the params (any Standard Schema library: zod, valibot, arktype…). Omitted: no params. */
@@ -90,14 +102,19 @@ export interface ActionDefinition<S extends StateShape, P extends StandardSchema
   run: (state: DeepReadonly<S>, params: ParamsOf<P>, ctx: ComponentContext) => S | Promise<S>;
 }
 
-export interface ComponentSpec<S extends StateShape, A extends Record<string, StandardSchemaV1 | undefined>> {
+/**
+ * `A` maps each action name to its `params` schema, or to `undefined` (or `unknown`, as inferred for
+ * an action without `params`) when it has none.
+ */
+export interface ComponentSpec<S extends StateShape, A extends Record<string, unknown>> {
   /** Lower-case name used in ids (`counter` in `counter:main`). */
   name: string;
   /** State of a newly mounted instance (copied for each mount). */
   initialState: S;
   /** State fields sent to the browser; every other field stays on the server. */
   publicState: readonly (keyof S & string)[];
-  actions: { [K in keyof A]: ActionDefinition<S, A[K]> };
+  /** Each action's params are typed from its own schema; `params` may be omitted (no params). */
+  actions: { [K in keyof A]: ActionDefinition<S, SchemaOf<A[K]>> };
   /** The component's inner HTML; the framework wraps it in the `data-lc-id` root element. */
   render: (state: DeepReadonly<S>, ctx: ComponentContext) => SafeHtml;
 }
@@ -135,9 +152,9 @@ const ACTION_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
  *   render: (s) => html`<button data-lc-action="increment">${s.count}</button>`,
  * });
  */
-export function defineComponent<S extends StateShape, A extends Record<string, StandardSchemaV1 | undefined>>(
+export function defineComponent<S extends StateShape, A extends Record<string, unknown>>(
   spec: ComponentSpec<S, A>,
-): ComponentDefinition<S, A> {
+): ComponentDefinition<S, ActionSchemas<A>> {
   if (!COMPONENT_NAME_RE.test(spec.name)) {
     throw new TypeError(`Component name "${spec.name}" must match ${COMPONENT_NAME_RE}`);
   }

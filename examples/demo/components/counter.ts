@@ -11,10 +11,8 @@ export const counter = defineComponent({
   initialState: { count: 0, label: '' },
   publicState: ['count'],
   actions: {
-    // `params: undefined` (no params, as when omitted) gives TypeScript something to infer from for
-    // each action; with an omitted one, setLabel's params would not be typed from its schema.
-    increment: { params: undefined, run: (state) => ({ ...state, count: state.count + 1 }) },
-    decrement: { params: undefined, run: (state) => ({ ...state, count: state.count - 1 }) },
+    increment: { run: (state) => ({ ...state, count: state.count + 1 }) },
+    decrement: { run: (state) => ({ ...state, count: state.count - 1 }) },
     setLabel: {
       params: z.object({ label: z.string().trim().max(40, 'At most 40 characters.') }),
       run: (state, { label }) => ({ ...state, label }),
