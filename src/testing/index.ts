@@ -54,7 +54,8 @@ export interface TestHarness {
   signIn(user: User): Promise<void>;
 }
 
-type ParamsInput<P> = P extends StandardSchemaV1 ? StandardSchemaV1.InferInput<P> : Record<string, unknown> | undefined;
+/** An action without a schema receives `{}` whatever is sent: params for it are a mistake, refused here. */
+type ParamsInput<P> = P extends StandardSchemaV1 ? StandardSchemaV1.InferInput<P> : Record<string, never> | undefined;
 
 /** Builds a harness around one session; `mountComponent` makes one for you when none is given. */
 export async function createTestHarness(

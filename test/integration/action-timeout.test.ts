@@ -4,6 +4,7 @@
  * keeps its idempotency key claimed, so a retry cannot run it a second time while it may still run.
  */
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { defineComponent, type ComponentContext } from '../../src/core/component.js';
 import { ActionTimeoutError, type LiveError } from '../../src/core/errors.js';
 import { html } from '../../src/core/html.js';
@@ -11,8 +12,9 @@ import { callAction, createTestHarness, mountComponent } from '../../src/testing
 
 /** Async `bump` waits until `release()` while `hanging` is set; `spin` blocks the thread `ms`. */
 function slowComponent() {
+  let spun = 0;
   const waiting: (() => void)[] = [];
-  const control = { hanging: true, outcome: '', release: () => waiting.splice(0).forEach((resume) => resume()) };
+  const control = { hanging: true, outcome: '', release: () => waiting.splice(0).forEach((resume) => resume()), spunMs: () => spun };
   const definition = defineComponent({
     name: 'slow',
     initialState: { n: 0 },
@@ -34,9 +36,12 @@ function slowComponent() {
         },
       },
       spin: {
-        run: (s: { n: number }, params: unknown) => {
-          const until = performance.now() + (params as { ms: number }).ms;
+        params: z.object({ ms: z.number() }),
+        run: (s: { n: number }, { ms }) => {
+          spun = performance.now();
+          const until = spun + ms;
           while (performance.now() < until);
+          spun = performance.now() - spun;
           return { n: s.n + 100 };
         },
       },
@@ -95,8 +100,10 @@ describe('action time limit', () => {
   });
 
   it('cannot interrupt a synchronous action: one slower than the limit still completes', async () => {
-    const { component } = await mounted({ actionTimeoutMs: 50 });
+    const { component, control } = await mounted({ actionTimeoutMs: 50 });
     expect((await callAction(component, 'spin', { ms: 120 })).state).toEqual({ n: 100 });
+    // It really ran past the limit (its params once went unread: no schema, so it got {} and spun 0 ms).
+    expect(control.spunMs()).toBeGreaterThanOrEqual(120);
   });
 
   it('refuses a limit longer than a lock that must outlive the action, at start-up', async () => {
