@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createServer as createHttpsServer, type ServerOptions as HttpsServerOptions } from 'node:https';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { LogController, type FastifyHttpOptions, type FastifyInstance, type FastifyServerFactoryHandler, type FastifyServerOptions } from 'fastify';
@@ -165,6 +166,8 @@ export function serverOptions(options: {
 /** What `createNodeServer` reads of the options Fastify hands a server factory (its own, defaults applied). */
 interface FactoryOptions {
   http?: FastifyHttpOptions<Server>['http'];
+  https?: HttpsServerOptions | true | null;
+  http2?: boolean;
   keepAliveTimeout: number;
   requestTimeout: number;
   connectionTimeout: number;
@@ -184,14 +187,19 @@ function createNodeServer(handler: FastifyServerFactoryHandler, options: Factory
     const statusCode = answerRefusedRequest(res, requestIdOf(req), message);
     notifyRefused(server, { method: req.method ?? null, statusCode, closedConnection: null });
   };
-  const server = createServer(options.http ?? {}, (req, res) => {
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
     // Node's own test (lib/_http_server.js), made with its check off.
     if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor === 1) {
       refuse(req, res, 'An HTTP/1.1 request needs a Host header.');
       return;
     }
     handler(req, res);
-  });
+  };
+  // Fastify ignores `https` and `http2` once a factory is given: serving plain HTTP where TLS was asked
+  // for must not happen silently. HTTPS is built as Fastify would (same `http` settings); HTTP/2 is refused.
+  if (options.http2 === true) throw new TypeError('serverOptions() builds an HTTP/1 server: http2 is not supported with it (end HTTP/2 at the proxy)');
+  const tls = options.https === true ? {} : options.https;
+  const server: Server = tls ? createHttpsServer({ ...options.http, ...tls }, handle) : createServer(options.http ?? {}, handle);
   server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => refuse(req, res, 'The Expect header asks for something this server does not do.'));
   server.keepAliveTimeout = options.keepAliveTimeout;
   server.requestTimeout = options.requestTimeout;

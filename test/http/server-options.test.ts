@@ -5,6 +5,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
+import { Server as HttpsServer } from 'node:https';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defaultMaxConnections, FALLBACK_MAX_CONNECTIONS, openFilesLimit, serverOptions } from '../../src/http/server-options.js';
@@ -76,6 +77,24 @@ describe('the default cap', () => {
     } finally {
       await Promise.all([ours.close(), fastifys.close()]);
     }
+  });
+});
+
+describe('with TLS asked for', () => {
+  it('builds an HTTPS server (capped) when https is given, and refuses http2 rather than serve plain HTTP', async () => {
+    // Fastify ignores `https` once a server factory is given: without this, plain HTTP, silently.
+    // (The types of serverOptions() refuse `https`; plain JavaScript, or a cast, gets here.)
+    const app = Fastify({ ...serverOptions({ maxConnections: 7 }), https: {} } as never) as unknown as FastifyInstance;
+    try {
+      expect(app.server).toBeInstanceOf(HttpsServer);
+      expect([app.server.maxConnections, app.server.requestTimeout]).toEqual([7, 60_000]);
+    } finally {
+      await app.close();
+    }
+    const plain = Fastify(serverOptions());
+    expect(plain.server).not.toBeInstanceOf(HttpsServer);
+    await plain.close();
+    expect(() => Fastify({ ...serverOptions(), http2: true } as never)).toThrow(/http2 is not supported/);
   });
 });
 
