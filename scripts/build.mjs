@@ -1,31 +1,52 @@
 #!/usr/bin/env node
 // `npm run build`: compiles the server (tsc, incremental) into dist/, copies the reference app's
-// static files, and bundles the browser runtime (esbuild).
+// static files, and bundles the browser runtime (esbuild). `--clean` (npm's `prepack`, so a package
+// is built from the sources alone) starts from an empty dist/: tsc never deletes an output whose
+// source went away or left the build, and the package ships every file under dist/.
 import { execFileSync } from 'node:child_process';
-import { cpSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleClient } from './bundle-client.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+const require = createRequire(import.meta.url);
+const tsc = require.resolve('typescript/bin/tsc');
+const BUILD_CONFIG = join(root, 'tsconfig.build.json');
 /**
  * Exists only while dist/ is the output of a build that succeeded: removed when a build starts,
  * written when it ends well. bin/livecomponents.js trusts dist/ only when this is newer than every
- * source. (tsc's own dist/.tsbuildinfo cannot serve: a failed `--noEmitOnError` run refreshes it.)
+ * source. (tsc's build info cannot serve: a failed `--noEmitOnError` run refreshes it.)
  */
 export const BUILD_STAMP = join(root, 'dist/.build-stamp');
 
 /**
- * @param {{ quiet?: boolean, diagnosticsToStderr?: boolean }} options - `quiet`: no "dist/ ready"
- *   line; `diagnosticsToStderr`: tsc's errors go to stderr, for callers whose stdout is the output
- *   of a command (`livecomponents keygen >> app.env`, `doctor --json`).
+ * Where tsc keeps its incremental state (`tsBuildInfoFile` of tsconfig.build.json): outside dist/
+ * (node_modules/.cache/), so the package never ships it with this machine's paths in it.
  */
-export async function build({ quiet = false, diagnosticsToStderr = false } = {}) {
+function buildInfoFile() {
+  const ts = require('typescript');
+  const { config, error } = ts.readConfigFile(BUILD_CONFIG, ts.sys.readFile);
+  if (error) return undefined; // tsc reports it
+  return ts.getTsBuildInfoEmitOutputFilePath(ts.parseJsonConfigFileContent(config, ts.sys, root, undefined, BUILD_CONFIG).options);
+}
+
+/**
+ * @param {{ quiet?: boolean, diagnosticsToStderr?: boolean, clean?: boolean }} options - `quiet`: no
+ *   "dist/ ready" line; `diagnosticsToStderr`: tsc's errors go to stderr, for callers whose stdout is
+ *   the output of a command (`livecomponents keygen >> app.env`, `doctor --json`); `clean`: empty
+ *   dist/ first and build everything.
+ */
+export async function build({ quiet = false, diagnosticsToStderr = false, clean = false } = {}) {
+  // Without the stamp of a good build (never built, dist/ deleted, or the last build failed) tsc
+  // starts over: it believes its build info over dist/, and with dist/ gone it would emit nothing.
+  const info = buildInfoFile();
+  if (info !== undefined && (clean || !existsSync(BUILD_STAMP))) rmSync(info, { force: true });
+  if (clean) rmSync(join(root, 'dist'), { recursive: true, force: true });
   rmSync(BUILD_STAMP, { force: true });
   // --noEmitOnError: a failed build leaves dist/ as it was (bin/livecomponents.js then runs that one, and says so).
-  execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json'), '--noEmitOnError'], {
+  execFileSync(process.execPath, [tsc, '-p', BUILD_CONFIG, '--noEmitOnError'], {
     stdio: ['inherit', diagnosticsToStderr ? 2 : 'inherit', 'inherit'],
     cwd: root,
   });
@@ -35,4 +56,4 @@ export async function build({ quiet = false, diagnosticsToStderr = false } = {})
   if (!quiet) console.log(`build: dist/ ready; client bundle ${bundle.bytes} B (${bundle.gzipBytes} B gzip)`);
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) await build();
+if (process.argv[1] === fileURLToPath(import.meta.url)) await build({ clean: process.argv.includes('--clean') });

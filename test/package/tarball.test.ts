@@ -1,0 +1,232 @@
+/**
+ * What `npm pack` puts in the published package. A scratch copy of the repository (its own
+ * node_modules/ of links, so tsc's build info stays there) is built as `npm pack` builds it (the
+ * `prepack` script: a clean build), then `npm pack --dry-run --json` lists the files; nothing is
+ * fetched, and the repository's own dist/ (which other tests use) is not touched.
+ *
+ * - No build state (tsc's build info, the build stamp), no source maps (they point at src/*.ts,
+ *   which is not shipped), and no module that only tests use: every module in dist/ is reached from
+ *   an entry point (the `exports`, the command, the reference app) through its imports.
+ * - LICENSE, README, CHANGELOG, docs/, the command, the client bundle, the migrations, the entry
+ *   points.
+ * - Every link of README.md and docs/ that stays inside the repository resolves inside the package,
+ *   but for the two pages about a checkout of the repository (QUICKSTART.md, deploy/README.md).
+ * - The declarations a TypeScript user loads (reached from the `types` of `exports`) import only
+ *   Node's modules and packages that the user's install brings with their types: a dependency or
+ *   peer dependency that ships types, or whose `@types/` package is itself a dependency. Otherwise
+ *   `tsc` fails in the user's project (TS7016) once `skipLibCheck` is off.
+ * - Fastify, whose interfaces the declarations augment, is a peer dependency (one copy: the user's).
+ */
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { builtinModules } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join, normalize, posix } from 'node:path';
+import ts from 'typescript';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const ROOT = join(import.meta.dirname, '../..');
+/** Left out of the scratch copy: installed, built, or data. */
+const NOT_COPIED = new Set(['node_modules', 'dist', '.git', 'data', 'coverage', 'test-results']);
+
+interface PackageJson {
+  scripts: Record<string, string>;
+  files: string[];
+  bin: Record<string, string>;
+  exports: Record<string, string | { types?: string; default: string }>;
+  dependencies: Record<string, string>;
+  peerDependencies?: Record<string, string>;
+}
+
+const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as PackageJson;
+let dir = '';
+/** Paths in the package, relative to its root. */
+let files = new Set<string>();
+
+function run(command: string, args: string[]): string {
+  const r = spawnSync(command, args, { cwd: dir, encoding: 'utf8', timeout: 240_000, env: { ...process.env, npm_config_update_notifier: 'false' } });
+  if (r.status !== 0) throw new Error(`${command} ${args.join(' ')} exited ${r.status}\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'lc-pack-'));
+  for (const entry of readdirSync(ROOT)) {
+    if (!NOT_COPIED.has(entry)) cpSync(join(ROOT, entry), join(dir, entry), { recursive: true });
+  }
+  mkdirSync(join(dir, 'node_modules'));
+  for (const entry of readdirSync(join(ROOT, 'node_modules'))) {
+    if (entry !== '.cache') symlinkSync(join(ROOT, 'node_modules', entry), join(dir, 'node_modules', entry));
+  }
+  // The script npm runs before it packs (its output would mix with --json's, so it runs apart).
+  run('npm', pkg.scripts.prepack === undefined ? ['run', '--silent', 'build'] : ['run', '--silent', 'prepack']);
+  const [report] = JSON.parse(run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'])) as [{ files: { path: string }[] }];
+  files = new Set(report.files.map((f) => f.path));
+}, 300_000);
+
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** The module specifiers of a JavaScript or declaration file (imports, re-exports, `import("…")`, `/// <reference types>`), comments aside. */
+function specifiers(source: string): string[] {
+  const info = ts.preProcessFile(source, true, true);
+  return [...info.importedFiles, ...info.typeReferenceDirectives].map((ref) => ref.fileName);
+}
+
+/** Follows relative imports from `entries` (package paths); returns the files reached and the bare specifiers met. */
+function walk(entries: string[], declarations: boolean): { reached: Set<string>; bare: Map<string, string> } {
+  const reached = new Set<string>();
+  const bare = new Map<string, string>(); // specifier -> a file importing it
+  const queue = [...entries];
+  while (queue.length > 0) {
+    const file = queue.pop()!;
+    if (reached.has(file)) continue;
+    reached.add(file);
+    for (const spec of specifiers(readFileSync(join(dir, file), 'utf8'))) {
+      if (!spec.startsWith('.')) {
+        if (!bare.has(spec)) bare.set(spec, file);
+        continue;
+      }
+      const target = posix.normalize(posix.join(posix.dirname(file), spec));
+      queue.push(declarations ? target.replace(/\.js$/, '.d.ts') : target);
+    }
+  }
+  return { reached, bare };
+}
+
+function exportTargets(condition: 'types' | 'default'): string[] {
+  return Object.values(pkg.exports)
+    .map((target) => (typeof target === 'string' ? (condition === 'default' ? target : undefined) : target[condition]))
+    .filter((target): target is string => target !== undefined)
+    .map((target) => posix.normalize(target));
+}
+
+describe('the npm package', () => {
+  it('is built from an empty dist/ before it is packed', () => {
+    // tsc never deletes an output whose source went away or left the build; npm ships all of dist/.
+    expect(pkg.scripts.prepack).toBe('node scripts/build.mjs --clean');
+  });
+
+  it('holds exactly these top-level entries, and under dist/ the server, the client bundle and the reference app', () => {
+    const top = new Set([...files].map((f) => f.split('/')[0]));
+    expect([...top].sort()).toEqual(['CHANGELOG.md', 'LICENSE', 'README.md', 'bin', 'dist', 'docs', 'package.json']);
+    const underDist = new Set([...files].filter((f) => f.startsWith('dist/')).map((f) => f.split('/')[1]));
+    expect([...underDist].sort()).toEqual(['client', 'examples', 'src']);
+  });
+
+  it('ships no build state, no source maps and no test-only module', () => {
+    const unwanted = [...files].filter((f) => /\.tsbuildinfo$|\.build-stamp$|\.map$|\.test\.|(^|\/)test-[^/]*$|(^|\/)(test|tests|__tests__)\//.test(f));
+    expect(unwanted).toEqual([]);
+    expect(files.has('dist/src/sql/test-postgres.js')).toBe(false);
+    expect(files.has('dist/src/store/contract.js')).toBe(false); // the store contract suite imports vitest
+  });
+
+  it('reaches every shipped module from an entry point (tests alone import none of them)', () => {
+    const runtimeEntries = [
+      ...exportTargets('default'),
+      ...Object.values(pkg.bin).map((b) => posix.normalize(b)),
+      'dist/src/cli/index.js', // what bin/livecomponents.js imports (by a computed path)
+      'dist/examples/demo/main.js', // the reference app (deploy/Dockerfile's CMD)
+    ];
+    for (const entry of runtimeEntries) expect(files, entry).toContain(entry);
+    const js = walk(runtimeEntries, false).reached;
+    const dts = walk(exportTargets('types'), true).reached;
+    const modules = [...files].filter((f) => f.startsWith('dist/') && f.endsWith('.js') && !f.startsWith('dist/examples/demo/public/'));
+    // A module only types import (its .js is empty) counts when its declarations are reached.
+    const orphans = modules.filter((f) => !js.has(f) && !dts.has(f.replace(/\.js$/, '.d.ts')) && !dts.has(f));
+    expect(orphans).toEqual([]);
+  });
+
+  it('ships LICENSE, the docs, the command, the client bundle, the migrations and every entry point', () => {
+    expect(readFileSync(join(dir, 'LICENSE'), 'utf8')).toMatch(/^MIT License\n\nCopyright \(c\) 2026 LiveComponents contributors\n/);
+    const expected = [
+      'LICENSE',
+      'README.md',
+      'CHANGELOG.md',
+      'package.json',
+      'dist/client/livecomponents.js',
+      'dist/examples/demo/public/app.js',
+      'dist/examples/demo/public/app.css',
+      ...Object.values(pkg.bin).map((b) => posix.normalize(b)),
+      ...exportTargets('default'),
+      ...exportTargets('types'),
+    ];
+    const docs = (sub: string): string[] =>
+      readdirSync(join(ROOT, sub), { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? docs(`${sub}/${e.name}`) : e.name.endsWith('.md') ? [`${sub}/${e.name}`] : []));
+    expected.push(...docs('docs'));
+    const migrations = readdirSync(join(ROOT, 'src/sql/migrations')).filter((f) => /^\d+_.*\.ts$/.test(f) && !f.endsWith('.test.ts'));
+    expect(migrations.length).toBeGreaterThan(0);
+    expected.push('dist/src/sql/migrations/index.js', ...migrations.map((f) => `dist/src/sql/migrations/${f.replace(/\.ts$/, '.js')}`));
+    expect(expected.filter((f) => !files.has(f))).toEqual([]);
+  });
+
+  it("resolves README's and the docs' links inside the package, but for the two pages about a checkout", () => {
+    const dangling = new Set<string>();
+    for (const page of [...files].filter((f) => f.endsWith('.md'))) {
+      const text = readFileSync(join(dir, page), 'utf8');
+      for (const m of text.matchAll(/\]\(([^)\s#]+)(?:#[^)]*)?\)/g)) {
+        const link = m[1]!;
+        if (/^[a-z][a-z+.-]*:/i.test(link)) continue; // https:, mailto:
+        const target = normalize(join(dirname(page), link)).replaceAll('\\', '/').replace(/\/$/, '');
+        expect(target.startsWith('..'), `${page} links ${link}, outside the repository`).toBe(false);
+        if (!files.has(target) && ![...files].some((f) => f.startsWith(`${target}/`))) dangling.add(target);
+      }
+    }
+    expect([...dangling].sort()).toEqual(['QUICKSTART.md', 'deploy/README.md']);
+  });
+
+  it('has declarations that import only what a user install brings, types included', () => {
+    const { reached, bare } = walk(exportTargets('types'), true);
+    for (const file of reached) expect(files, `${file} (imported by a declaration)`).toContain(file);
+    const installed = { ...pkg.dependencies, ...pkg.peerDependencies };
+    const problems: string[] = [];
+    for (const [spec, from] of bare) {
+      if (spec.startsWith('node:') || builtinModules.includes(spec) || spec === 'node') continue; // @types/node: the user's
+      const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!;
+      if (!(name in installed)) {
+        problems.push(`${spec} (in ${from}): not in dependencies or peerDependencies`);
+        continue;
+      }
+      const types = typesOf(spec, join(dir, from));
+      if (types === undefined) problems.push(`${spec} (in ${from}): no declarations found`);
+      else if (types !== name && !(types in installed)) problems.push(`${spec} (in ${from}): its types come from ${types}, which is not a dependency`);
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it("takes Fastify as a peer dependency: its interfaces are augmented, and the app is the user's", () => {
+    // `declare module 'fastify'` (app.livecomponents, request.cookies…) attaches to the copy our
+    // declarations resolve. As a dependency, a user whose Fastify is outside our range got a copy of
+    // their own and the README's example failed to compile (TS2769 on app.register, TS2339 on
+    // app.livecomponents). ioredis's augmentation only adds our Lua commands to the client type and
+    // stays a dependency: with any 6.x in the user's project, npm installs one copy.
+    const { reached } = walk(exportTargets('types'), true);
+    expect(augmented(reached)).toEqual(['fastify', 'ioredis']);
+    expect(pkg.peerDependencies?.fastify).toMatch(/^\^5\.\d+\.\d+$/);
+    expect(pkg.dependencies).not.toHaveProperty('fastify');
+  });
+});
+
+/** The modules that declarations in `reached` augment (`declare module 'name'`). */
+function augmented(reached: Set<string>): string[] {
+  const names = new Set<string>();
+  for (const file of reached) {
+    for (const m of readFileSync(join(dir, file), 'utf8').matchAll(/^\s*declare module ['"]([^'"]+)['"]/gm)) names.add(m[1]!);
+  }
+  return [...names].sort();
+}
+
+/**
+ * Where TypeScript finds the declarations of `spec` imported by `from` (NodeNext, as an ES module):
+ * the package's own name when it ships them, `@types/…` when they come from there, `undefined`
+ * when there are none (TS7016 in the user's project).
+ */
+function typesOf(spec: string, from: string): string | undefined {
+  const options: ts.CompilerOptions = { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext };
+  const resolved = ts.resolveModuleName(spec, from, options, ts.sys, undefined, undefined, ts.ModuleKind.ESNext).resolvedModule;
+  if (resolved === undefined || !/\.d\.[mc]?ts$/.test(resolved.resolvedFileName)) return undefined;
+  const path = resolved.resolvedFileName.replaceAll('\\', '/');
+  const inModules = path.slice(path.lastIndexOf('/node_modules/') + '/node_modules/'.length).split('/');
+  return inModules[0]!.startsWith('@') ? `${inModules[0]}/${inModules[1]}` : inModules[0];
+}
