@@ -183,11 +183,22 @@ interface FactoryOptions {
  * are 400 `INVALID_REQUEST` in PROTOCOL's shape, close the connection, and reach no route or hook.
  */
 function createNodeServer(handler: FastifyServerFactoryHandler, options: FactoryOptions, maxConnections: number): Server {
+  /**
+   * Connections a refusal closed. Node still hands over requests already pipelined behind the refused
+   * one; run, they would have their effects while their answers are thrown away (the connection is
+   * closing), so the client could not tell they ran. They are not run.
+   */
+  const refusedSockets = new WeakSet<object>();
   const refuse = (req: IncomingMessage, res: ServerResponse, message: string): void => {
+    refusedSockets.add(req.socket);
     const statusCode = answerRefusedRequest(res, requestIdOf(req), message);
     notifyRefused(server, { method: req.method ?? null, statusCode, closedConnection: null });
   };
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
+    if (refusedSockets.has(req.socket)) {
+      res.destroy();
+      return;
+    }
     // Node's own test (lib/_http_server.js), made with its check off.
     if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor === 1) {
       refuse(req, res, 'An HTTP/1.1 request needs a Host header.');

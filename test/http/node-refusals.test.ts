@@ -119,6 +119,16 @@ describe('an Expect other than 100-continue', () => {
     expect(await counts()).toEqual({ 'POST unmatched 400': 1 });
   });
 
+  it('a request pipelined behind the refused one is not run (its answer could never reach the client)', async () => {
+    const next = 'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}';
+    const [answer, ...more] = answers(await rawExchange(port, `POST /echo HTTP/1.1\r\nHost: x\r\nExpect: foo\r\nContent-Length: 0\r\n\r\n${next}`));
+    expect(more).toEqual([]);
+    expectRefusal(answer!, BAD_EXPECT);
+    // Before, the second ran (its side effects happened) and was counted as a 200 nobody received.
+    expect(handled).toEqual([]);
+    expect(await counts()).toEqual({ 'POST unmatched 400': 1 });
+  });
+
   it('100-continue still works: 100 Continue, then the answer', async () => {
     const text = await rawExchange(
       port,

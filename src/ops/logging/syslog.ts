@@ -164,12 +164,18 @@ function createTcpSink(dest: SyslogDestination, header: SyslogHeaderFields, opti
   function pump(): void {
     const s = socket;
     if (!connected || s === undefined) return;
-    while (queue.length > 0 && !s.writableNeedDrain) s.write(queue.shift() as Buffer);
+    // A frame still in Node's buffer (not yet in the kernel) when the socket breaks or is destroyed at
+    // close fails its callback: counted as dropped like the queued ones.
+    while (queue.length > 0 && !s.writableNeedDrain) s.write(queue.shift() as Buffer, countIfLost);
     if (flushWaiters.length > 0 && queue.length === 0) {
       const waiting = flushWaiters;
       flushWaiters = [];
       s.write(Buffer.alloc(0), () => waiting.forEach((w) => w()));
     }
+  }
+
+  function countIfLost(error: Error | null | undefined): void {
+    if (error) onDropped(1);
   }
 
   function enqueue(frame: Buffer): void {
