@@ -151,6 +151,36 @@ describe('OTLP/HTTP JSON export', () => {
     expect(errors.map((e) => e.message)).toEqual([`otlp ${c.url}/v1/logs: HTTP 400`]);
   });
 
+  it('close abandons a POST a collector never answers after closeTimeoutMs, not after the request timeout', async () => {
+    const hung = createServer(() => undefined);
+    hung.listen(0, '127.0.0.1');
+    await once(hung, 'listening');
+    let posts = 0;
+    hung.on('request', () => posts++);
+    const url = `http://127.0.0.1:${(hung.address() as AddressInfo).port}`;
+    const errors: string[] = [];
+    const logger = createLogger({
+      destination: `otlp:${url}`,
+      otlp: { maxBatch: 2, timeoutMs: 60_000, closeTimeoutMs: 200 },
+      onError: (e) => errors.push(e.message.replace(url, 'URL')),
+    });
+    try {
+      logger.info('a');
+      logger.info('b'); // a full batch: its POST is under way, and never answered
+      await new Promise((r) => setTimeout(r, 100));
+      logger.info('c');
+      // Before, close waited for the POST's own timeout (60 s here; 10 s by default, the whole grace period).
+      const closed = await Promise.race([closeLogger(logger).then(() => 'closed'), new Promise((r) => setTimeout(() => r('still waiting'), 5_000))]);
+      expect(closed).toBe('closed');
+      expect(posts).toBe(1);
+      expect(droppedLogRecords(logger)).toBe(3);
+      expect(errors).toEqual(['otlp URL/v1/logs: close gave up after 200 ms', 'otlp URL/v1/logs: closed with 3 log record(s) undelivered']);
+    } finally {
+      hung.closeAllConnections();
+      await new Promise<void>((done) => hung.close(() => done()));
+    }
+  });
+
   it('counts every record it gives up on: pushed out of a full queue, refused by the collector, left at close', async () => {
     const c = await collector([503, 503, 503, 503, 503, 503]);
     const drops: number[] = [];

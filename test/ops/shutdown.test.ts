@@ -137,7 +137,7 @@ describe('graceful shutdown of the reference app', () => {
     }
   }, 90_000);
 
-  it('exits 1 once the grace period (10 s) is over, when the log collector accepts but never answers', async () => {
+  it('ends within the grace period (10 s), exit 0, when the log collector accepts but never answers; what it kept is reported', async () => {
     // A blackhole OTLP collector: it reads the app's log batches and never answers one. The first
     // batch tells the app's port; its POST is then in flight (the sink's own timeout is 10 s).
     const held: Socket[] = [];
@@ -159,10 +159,12 @@ describe('graceful shutdown of the reference app', () => {
       child?.kill('SIGTERM');
       const result = await exited;
       const seconds = (performance.now() - signalled) / 1000;
-      expect(result).toEqual({ code: 1, signal: null });
-      // graceMs (10 s), plus this machine's scheduling; closing the logger alone would take ~20 s.
-      expect(seconds).toBeGreaterThan(9.5);
-      expect(seconds).toBeLessThan(13);
+      // The OTLP sink's close gives up on the POST under way after its closeTimeoutMs (5 s): before,
+      // it waited for that POST's own timeout and then tried again (~20 s), and the grace period ended
+      // the process with exit 1 instead. The grace period itself: src/ops/shutdown/index.test.ts.
+      expect(result).toEqual({ code: 0, signal: null });
+      expect(seconds).toBeLessThan(9.5);
+      expect(output()).toMatch(/otlp http:\/\/127\.0\.0\.1:\d+\/v1\/logs: closed with [1-9]\d* log record\(s\) undelivered/);
     } finally {
       for (const socket of held) socket.destroy();
       blackhole.close();

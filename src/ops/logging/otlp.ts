@@ -25,6 +25,12 @@ export interface OtlpLogOptions {
   maxQueued?: number;
   /** Per-request timeout. @default 10_000 */
   timeoutMs?: number;
+  /**
+   * Longest `close()` waits for the POST under way and a last one; then they are abandoned (and what
+   * they carried counts as dropped). Below a shutdown's grace period, so a collector that accepts but
+   * never answers cannot hold the exit. @default 5_000
+   */
+  closeTimeoutMs?: number;
   /** Extra request headers (e.g. an authorization header some collectors need). @default {} */
   headers?: Record<string, string>;
   /** Injected for tests and proxies. @default globalThis.fetch */
@@ -38,6 +44,9 @@ export function createOtlpSink(url: string, serviceName: string, options: OtlpLo
   const maxBatch = wholeOption('otlp.maxBatch', options.maxBatch, 512);
   const maxQueued = Math.max(wholeOption('otlp.maxQueued', options.maxQueued, 10_000), maxBatch);
   const timeoutMs = wholeOption('otlp.timeoutMs', options.timeoutMs, 10_000);
+  const closeTimeoutMs = wholeOption('otlp.closeTimeoutMs', options.closeTimeoutMs, 5_000);
+  /** Aborted when `close` has waited `closeTimeoutMs`: ends the POST under way at once. */
+  const closeAbort = new AbortController();
   const intervalMs = wholeOption('otlp.intervalMs', options.intervalMs, 1_000);
   const doFetch = options.fetch ?? globalThis.fetch;
   const headers = { 'content-type': 'application/json', ...options.headers };
@@ -72,7 +81,7 @@ export function createOtlpSink(url: string, serviceName: string, options: OtlpLo
         method: 'POST',
         headers,
         body: JSON.stringify(exportRequest(batch, resource, SCOPE)),
-        signal: AbortSignal.timeout(timeoutMs),
+        signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), closeAbort.signal]),
       });
       const text = await res.text();
       if (res.ok) {
@@ -140,9 +149,12 @@ export function createOtlpSink(url: string, serviceName: string, options: OtlpLo
     close() {
       closing ??= (async () => {
         clearInterval(timer);
-        // What is under way finishes; then one more attempt, unless the last one just failed and could
-        // be retried (an outage: a last try would wait up to `timeoutMs` again, past a shutdown's grace).
+        // Not unref'd: a process whose server has closed would otherwise end while this waits.
+        const giveUp = setTimeout(() => closeAbort.abort(new Error(`close gave up after ${closeTimeoutMs} ms`)), closeTimeoutMs);
+        // What is under way finishes (within closeTimeoutMs); then one more attempt, unless the last one
+        // just failed and could be retried (an outage: a last try would only wait again).
         const ok = (await chain) ? await drain() : queue.length === 0;
+        clearTimeout(giveUp);
         if (!ok) {
           onError(new Error(`otlp ${url}: closed with ${queue.length} log record(s) undelivered`));
           onDropped(queue.length);
