@@ -81,6 +81,25 @@ describe('defineComponent typing', () => {
     });
     expect([...none.actions.keys()]).toEqual(['up', 'down']);
     expectTypeOf<Schemas<typeof none>>().toEqualTypeOf<{ up: undefined; down: undefined }>();
+    // No schema anywhere, and a run that names its params: TypeScript infers nothing for the schemas
+    // (it fell back to any action name); the names still come from the actions object.
+    const named = defineComponent({
+      name: 'named',
+      initialState: { n: 0 },
+      publicState: ['n'],
+      actions: {
+        reset: {
+          run: (_s, params) => {
+            expectTypeOf(params).toEqualTypeOf<Record<string, never>>();
+            return { n: 0 };
+          },
+        },
+        up: { run: (s) => ({ n: s.n + 1 }) },
+      },
+      render: (s) => html`${s.n}`,
+    });
+    expect([...named.actions.keys()]).toEqual(['reset', 'up']);
+    expectTypeOf<Schemas<typeof named>>().toEqualTypeOf<{ reset: undefined; up: undefined }>();
   });
 
   it('refuses params used against their schema, and params that are not a schema', () => {

@@ -86,9 +86,6 @@ type ParamsOf<P> = P extends StandardSchemaV1 ? StandardSchemaV1.InferOutput<P> 
  */
 type SchemaOf<P> = P extends StandardSchemaV1 ? P : undefined;
 
-/** The param schemas of a component's actions, by action name (`undefined`: no params). */
-type ActionSchemas<A> = { [K in keyof A]: SchemaOf<A[K]> };
-
 export interface ActionDefinition<S extends StateShape, P extends StandardSchemaV1 | undefined> extends ActionOptions {
   /** Schema of the params (any Standard Schema library: zod, valibot, arktype…). Omitted: no params. */
   params?: P;
@@ -152,9 +149,13 @@ const ACTION_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
  *   render: (s) => html`<button data-lc-action="increment">${s.count}</button>`,
  * });
  */
-export function defineComponent<S extends StateShape, A extends Record<string, unknown>>(
-  spec: ComponentSpec<S, A>,
-): ComponentDefinition<S, ActionSchemas<A>> {
+export function defineComponent<S extends StateShape, A extends Record<string, unknown>, K extends string = Extract<keyof A, string>>(
+  // `K`, the action names, is inferred from the actions object's keys on their own: when no action
+  // has a schema and a `run` names its params, TypeScript infers nothing for `A` (it falls back to
+  // `Record<string, unknown>`), and the names would be lost with it. The schemas: `A[N]`, `unknown`
+  // (no schema) in that case.
+  spec: ComponentSpec<S, A> & { actions: Record<K, unknown> },
+): ComponentDefinition<S, { [N in K]: SchemaOf<A[N]> }> {
   if (!COMPONENT_NAME_RE.test(spec.name)) {
     throw new TypeError(`Component name "${spec.name}" must match ${COMPONENT_NAME_RE}`);
   }
