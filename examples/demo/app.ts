@@ -49,7 +49,7 @@ const ASSETS: Record<string, { file: string; type: string }> = {
 export async function createDemoApp(options: DemoAppOptions = {}): Promise<FastifyInstance> {
   const config = options.config ?? loadConfig();
   const app = Fastify(
-    serverOptions({ trustProxy: config.TRUST_PROXY, logger: options.logger ?? false, loggerInstance: options.loggerInstance }),
+    serverOptions({ trustProxy: config.TRUST_PROXY, logger: options.logger ?? false, loggerInstance: options.loggerInstance, maxConnections: config.MAX_CONNECTIONS }),
   );
   // First: a route takes the error handler its plugin had when the plugin finished loading, so
   // plugins registered before these lines (CORS's preflight route, the account pages) would answer

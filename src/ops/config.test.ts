@@ -44,6 +44,7 @@ describe('loadConfig defaults', () => {
       HEALTH_TOKEN: undefined,
       METRICS_TOKEN: undefined,
       METRICS_PORT: undefined,
+      MAX_CONNECTIONS: undefined,
       INSTANCES: 1,
       SMTP_URL: undefined,
       SANCTUM_ACCESS_TOKEN_EXPIRATION: 15,
@@ -98,7 +99,8 @@ describe('parsed values', () => {
   });
 
   it('reads the operations variables', () => {
-    const config = loadConfig({ BEHIND_PROXY: 'yes', INSTANCES: '3', METRICS_PORT: '9100', LOG_LEVEL: 'warn', LOG_FORMAT: 'JSON', TOKEN_CLEANUP_INTERVAL: '0', SESSION_TTL: '30' });
+    const config = loadConfig({ BEHIND_PROXY: 'yes', INSTANCES: '3', METRICS_PORT: '9100', LOG_LEVEL: 'warn', LOG_FORMAT: 'JSON', TOKEN_CLEANUP_INTERVAL: '0', SESSION_TTL: '30', MAX_CONNECTIONS: '5000' });
+    expect(config.MAX_CONNECTIONS).toBe(5000);
     expect([config.BEHIND_PROXY, config.INSTANCES, config.METRICS_PORT, config.LOG_LEVEL, config.LOG_FORMAT, config.TOKEN_CLEANUP_INTERVAL, config.SESSION_TTL]).toEqual([
       true, 3, 9100, 'warn', 'json', 0, 30,
     ]);
@@ -140,6 +142,7 @@ describe('a bad value names its variable', () => {
     ['TRUST_PROXY', ',', 'TRUST_PROXY: lists no address; give false, true, a hop count, or proxy addresses such as 10.0.0.0/8 or loopback'],
     ['TRUST_PROXY', ' , ,', 'TRUST_PROXY: lists no address; give false, true, a hop count, or proxy addresses such as 10.0.0.0/8 or loopback'],
     ['SESSION_TTL', '0', 'SESSION_TTL: must be a whole number of at least 1 (got "0")'],
+    ['MAX_CONNECTIONS', '0', 'MAX_CONNECTIONS: must be a whole number of at least 1 (got "0")'],
   ])('%s=%s', (name, value, message) => {
     expect(problemsOf({ [name]: value })).toEqual([message]);
   });

@@ -84,6 +84,7 @@ export const envSchema = z.object({
   HEALTH_TOKEN: variable(bearerToken),
   METRICS_TOKEN: variable(bearerToken),
   METRICS_PORT: variable(port),
+  MAX_CONNECTIONS: variable(wholeNumber(1)),
   INSTANCES: variable(wholeNumber(1)),
   SMTP_URL: variable(schemeUrl(['smtp:', 'smtps:'], 'smtp://user:pass@host:587 or smtps://…')),
   SANCTUM_ACCESS_TOKEN_EXPIRATION: variable(wholeNumber(1)),
@@ -136,6 +137,8 @@ export interface AppConfig {
   METRICS_TOKEN: string | undefined;
   /** Serve `/metrics` on this separate port instead. @default undefined */
   METRICS_PORT: number | undefined;
+  /** Most connections the server holds open (`serverOptions({ maxConnections })`). @default the open-files limit minus headroom */
+  MAX_CONNECTIONS: number | undefined;
   /** Declared number of instances; more than 1 needs `REDIS_URL`. @default 1 */
   INSTANCES: number;
   /** Mail transport (password reset). @default undefined */

@@ -10,6 +10,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defaultMaxConnections, FALLBACK_MAX_CONNECTIONS, openFilesLimit, serverOptions } from '../../src/http/server-options.js';
 import { rawExchange, statusLineOf } from '../helpers/raw-http.js';
+import { createMetrics, METRIC_NAMES, registerHttpMetrics } from '../../src/ops/metrics/index.js';
 
 const LIMITS = `Limit                     Soft Limit           Hard Limit           Units
 Max cpu time              unlimited            unlimited            seconds
@@ -124,6 +125,10 @@ describe('past the cap', () => {
 
   it('a new connection is closed unanswered while the cap is held, and served again once one closes', async () => {
     const app = Fastify(serverOptions({ maxConnections: 3 }));
+    const metrics = createMetrics({ defaultMetrics: false });
+    registerHttpMetrics(app, metrics);
+    const droppedMetric = async (): Promise<number | undefined> =>
+      (await metrics.registry.getSingleMetric(METRIC_NAMES.connectionsDropped)!.get()).values[0]?.value;
     app.get('/', async () => 'ok');
     apps.push(app);
     await app.listen({ port: 0, host: '127.0.0.1' });
@@ -138,6 +143,7 @@ describe('past the cap', () => {
     const refused = await rawExchange(port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n').catch((error: NodeJS.ErrnoException) => `[${error.code}]`);
     expect(['', '[ECONNRESET]']).toContain(refused);
     expect(dropped).toHaveLength(1);
+    expect(await droppedMetric()).toBe(1); // counted: no request was formed, so no hook saw it
 
     held[0]!.destroy();
     for (let i = 0; i < 100 && (await openConnections(app)) > 2; i++) await new Promise((resolve) => setTimeout(resolve, 10));

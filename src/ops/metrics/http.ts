@@ -21,7 +21,7 @@ import { CLIENT_CLOSED_REQUEST } from './names.js';
  * Adds the hooks to `app` (and so to every route of it). Call before `ready()`, on the root instance
  * (what `Fastify()` returned), before hooks that may answer in `onRequest`.
  */
-export function registerHttpMetrics(app: FastifyInstance, metrics: Pick<Metrics, 'observeHttp' | 'countRefusedRequest'>): void {
+export function registerHttpMetrics(app: FastifyInstance, metrics: Pick<Metrics, 'observeHttp' | 'countRefusedRequest' | 'countDroppedConnection'>): void {
   // Connections a parser refusal closed: a request the app was still reading on one (a body that
   // never finished) was answered by that refusal, and is counted there, not as a 499.
   const refusedConnections = new WeakSet<Socket>();
@@ -39,6 +39,9 @@ export function registerHttpMetrics(app: FastifyInstance, metrics: Pick<Metrics,
     reply.raw.once('close', () => count(request, reply));
     done();
   });
+  // Node closes a connection past `server.maxConnections` (serverOptions' cap) before any request:
+  // no hook runs, only this event.
+  app.server.on('drop', () => metrics.countDroppedConnection());
   onRefusedRequest(app, (refusal) => {
     if (refusal.closedConnection !== null) refusedConnections.add(refusal.closedConnection);
     metrics.countRefusedRequest(refusal.method, refusal.statusCode);

@@ -47,6 +47,8 @@ export interface Metrics {
    * route `unmatched`, not timed — Node tells no start time for these.
    */
   countRefusedRequest(method: string | null, statusCode: number): void;
+  /** One connection closed on arrival: the server held its `maxConnections` (`serverOptions`). */
+  countDroppedConnection(): void;
   /** The exposition text. */
   render(): Promise<string>;
 }
@@ -140,6 +142,11 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       droppedSeen = Math.max(droppedSeen, total);
     },
   });
+  const connectionsDropped = new Counter({
+    name: prefix + METRIC_NAMES.connectionsDropped,
+    help: 'Connections closed on arrival because the server already held its maxConnections.',
+    registers,
+  });
   // Every known event starts at 0, so rate() and alerts work from the first scrape instead of
   // only after the first occurrence.
   for (const event of SECURITY_EVENTS) securityEvents.inc({ event }, 0);
@@ -167,6 +174,9 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     },
     countRefusedRequest(method, statusCode) {
       httpRequests.inc({ method: methodLabel(method), route: UNMATCHED_ROUTE, status_code: String(statusCode) });
+    },
+    countDroppedConnection() {
+      connectionsDropped.inc();
     },
     render: () => registry.metrics(),
   };
