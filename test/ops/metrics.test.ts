@@ -28,7 +28,7 @@ afterEach(async () => {
   await Promise.all(apps.splice(0).map((a) => a.close()));
 });
 
-async function opsApp(env: Record<string, string> = {}, auth: DemoAppOptions['auth'] = {}) {
+async function opsApp(env: Record<string, string> = {}, auth: DemoAppOptions['auth'] = {}, loggerInstance?: DemoAppOptions['loggerInstance']) {
   const dataDir = mkdtempSync(join(tmpdir(), 'lc-ops-'));
   const config = loadConfig({
     LC_STATE_KEYS: randomBytes(32).toString('base64'),
@@ -40,7 +40,7 @@ async function opsApp(env: Record<string, string> = {}, auth: DemoAppOptions['au
   });
   const lifecycle = createLifecycleState();
   // No `events` override: the app's own security logger feeds the counters, as in production.
-  const app = await createDemoApp({ config, lifecycle, framework: { dataDir }, auth });
+  const app = await createDemoApp({ config, lifecycle, framework: { dataDir }, auth, loggerInstance });
   apps.push(app);
   return { app, lifecycle };
 }
@@ -110,15 +110,7 @@ describe('reference app metrics: the log destination', () => {
     const errors: Error[] = [];
     // warn: request lines (info) stay out, so the count is exactly the lines written below.
     const logger = createLogger({ destination: `file:${join(notADir, 'app.log')}`, level: 'warn', onError: (e) => errors.push(e) });
-    const dataDir = mkdtempSync(join(tmpdir(), 'lc-ops-'));
-    const config = loadConfig({
-      LC_STATE_KEYS: randomBytes(32).toString('base64'),
-      LC_SESSION_SECRET: randomBytes(32).toString('base64'),
-      DATABASE_URL: `sqlite:${join(dataDir, 'ops.db')}`,
-      METRICS_TOKEN,
-    });
-    const app = await createDemoApp({ config, loggerInstance: logger, framework: { dataDir } });
-    apps.push(app);
+    const { app } = await opsApp({}, {}, logger);
     await app.ready();
     app.log.warn('reaches the failing writer');
     await expect.poll(() => errors.length).toBeGreaterThan(0);
