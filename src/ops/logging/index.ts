@@ -17,7 +17,7 @@ import { LogConfigError, parseLogDestination, parseLogFormat, type LogDestinatio
 import { createFileSink, type FileLogOptions } from './file.js';
 import { createOtlpSink, type OtlpLogOptions } from './otlp.js';
 import { CENSOR, REDACT_PATHS, censorLine } from './redact.js';
-import { createJsonSink, createPrettySink, type DeliveryReport, type LogSink, type TextStream } from './sink.js';
+import { createJsonSink, createPrettySink, destinationOf, type DeliveryReport, type LogSink, type TextStream } from './sink.js';
 import { createSyslogSink, type SyslogLogOptions } from './syslog.js';
 
 export interface CreateLoggerOptions {
@@ -106,7 +106,7 @@ const droppedTotals = new WeakMap<object, () => number>();
  * writes synchronously and never drops.
  */
 export function droppedLogRecords(logger: Logger | object): number {
-  const stream: unknown = (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym];
+  const stream = destinationOf(logger);
   return typeof stream === 'object' && stream !== null ? (droppedTotals.get(stream)?.() ?? 0) : 0;
 }
 

@@ -39,8 +39,13 @@ function isLogSink(value: unknown): value is LogSink {
  * such as Fastify's `app.log`). Call it last on shutdown: lines logged afterwards are dropped.
  */
 export async function closeLogger(logger: Logger): Promise<void> {
-  const stream: unknown = (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym];
+  const stream = destinationOf(logger);
   if (isLogSink(stream)) await stream.close();
+}
+
+/** The destination pino writes `logger`'s lines to (shared by its children); anything, for any object. */
+export function destinationOf(logger: Logger | object): unknown {
+  return (logger as Record<symbol, unknown>)[pino.symbols.streamSym];
 }
 
 /** Resolves once everything logged so far has been handed on; the logger stays usable. */
