@@ -70,8 +70,9 @@ export function withOutages(pool: pg.Pool): PostgresPool {
           if (!(result instanceof Promise)) return result;
           return result.catch((error: unknown) => {
             if (!isPostgresOutage(error)) throw error;
-            broken ??= outage(error);
-            throw outage(error);
+            const mapped = outage(error);
+            broken ??= mapped;
+            throw mapped;
           });
         }) as PostgresPoolClient['query'],
         release: () => {
