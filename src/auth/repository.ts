@@ -309,20 +309,28 @@ export function createAuthRepository(db: Kysely<DatabaseSchema>) {
      * Redeems a reset token and applies the new password in one transaction: the conditional
      * UPDATE lets one caller through; the password changes, every other outstanding reset of the
      * user is spent, and every grant of the user is revoked. Resolves the user id, or `null`.
+     *
+     * Like `rotateRefresh`, it reads the token's user with a plain SELECT and takes the user's lock
+     * before it writes any reset row. Taking the reset row first deadlocked on PostgreSQL when two
+     * tokens of one user were redeemed at once: each held its own reset row, one also the user's row
+     * and waited for the other's reset row (spending the user's other resets), which waited for the
+     * user's row. Under the lock the redemptions of one user run one after the other, and the
+     * conditional UPDATE sees the resets a previous one spent.
      */
     async redeemPasswordReset(tokenHash: string, passwordHash: string, now: number): Promise<{ userId: string; revoked: Revoked } | null> {
       return db.transaction().execute(async (trx) => {
-        const rows = await trx
+        const owner = await trx.selectFrom('password_resets').select('user_id').where('token_hash', '=', tokenHash).executeTakeFirst();
+        if (owner === undefined || !(await lockUser(trx, owner.user_id))) return null;
+        const userId = owner.user_id;
+        // Under the lock, this statement sees the spending of a redemption committed while it waited.
+        const spent = await trx
           .updateTable('password_resets')
           .set({ used_at: now })
           .where('token_hash', '=', tokenHash)
           .where('used_at', 'is', null)
           .where('expires_at', '>', now)
-          .returning(['user_id'])
-          .execute();
-        if (rows.length !== 1) return null;
-        const userId = (rows[0] as { user_id: string }).user_id;
-        // Also the user's lock (see lockUser): grants and rotations wait for this transaction.
+          .executeTakeFirst();
+        if (Number(spent.numUpdatedRows) !== 1) return null;
         await trx.updateTable('users').set({ password_hash: passwordHash, updated_at: now }).where('id', '=', userId).execute();
         await trx.updateTable('password_resets').set({ used_at: now }).where('user_id', '=', userId).where('used_at', 'is', null).execute();
         const revoked = await revokeWhere(trx, now, userId);
