@@ -19,8 +19,10 @@ export interface SuccessDetail {
 
 /**
  * `detail` of `lc:error`: the server's `code`, `error`, and `retry_after` (429) / `errors` (400) when
- * sent. `reloaded` (409 `STATE_INVALID` and 403 `CSRF_TOKEN_INVALID` only): whether the component was
- * reloaded from its page.
+ * sent. `reloaded` (409 `STATE_INVALID`, 404 `COMPONENT_NOT_FOUND` and 403 `CSRF_TOKEN_INVALID` only,
+ * the action not run): whether the component was reloaded from its page. `outcomeUnknown`: the action
+ * may have run (transport.ts); the component was reloaded too, and `reloaded` is not set — trying
+ * again is not the answer there.
  */
 export type ErrorDetail = { componentId: string; action: string; reloaded?: boolean } & ActionError;
 
@@ -97,10 +99,12 @@ export function createInvoker(transport: Transport, reload?: ComponentReloader):
       } else {
         const detail: ErrorDetail = { componentId, action, ...result.error };
         // Done while the instance still counts as busy, so no click goes out against the old markup meanwhile.
-        if (RELOADING_CODES.has(result.error.code) && reload !== undefined) {
+        // An action that may have run: the page shows what the server holds now, whatever it was.
+        const unknown = result.error.outcomeUnknown === true;
+        if ((unknown || RELOADING_CODES.has(result.error.code)) && reload !== undefined) {
           const fresh = await reload(componentId);
           if (fresh !== null) morphCurrent(fresh.outerHTML);
-          detail.reloaded = fresh !== null;
+          if (!unknown) detail.reloaded = fresh !== null;
         }
         if (!target.isConnected) target = findRoot(doc, componentId) ?? target;
         showFieldErrors(target, result.error.code === VALIDATION_FAILED ? result.error.errors : undefined);

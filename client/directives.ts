@@ -8,13 +8,15 @@
  *   number/range inputs, booleans for lone checkboxes, arrays for repeated names, checkbox groups
  *   and multiple selects, files ignored), then the form's and the submitter's `data-lc-params` are
  *   merged over them.
+ * - Enter held down in such a form submits it once: the keyboard's auto-repeat (`keydown` with
+ *   `repeat`) would submit it again as soon as each answer is in.
  */
 import { ATTR, BODY } from '../src/core/wire.js';
 import type { Invoker } from './component.js';
 
 type Params = Record<string, unknown>;
 
-/** Listens on `doc` for clicks and submits; returns a function that stops listening. */
+/** Listens on `doc` for clicks, submits and Enter; returns a function that stops listening. */
 export function bindDirectives(doc: Document, invoker: Invoker): () => void {
   const onClick = (event: MouseEvent): void => {
     const el = event.target instanceof Element ? event.target.closest(`[${ATTR.action}]`) : null;
@@ -47,11 +49,22 @@ export function bindDirectives(doc: Document, invoker: Invoker): () => void {
     void invoker.invoke(root, form.getAttribute(ATTR.action) ?? '', params);
   };
 
+  // A held Enter repeats its keydown ~30 times a second, and each one submits the form (or clicks the
+  // focused button) anew: a payment per repeat once the previous answer is in. Only the first counts;
+  // in a textarea or an editable element Enter is a new line, and repeats are the user's to make.
+  const onKeydown = (event: KeyboardEvent): void => {
+    const el = event.target;
+    if (event.key !== 'Enter' || !event.repeat || !(el instanceof HTMLElement) || el instanceof HTMLTextAreaElement || el.isContentEditable) return;
+    if (el.closest(`form[${ATTR.action}]`) !== null) event.preventDefault();
+  };
+
   doc.addEventListener('click', onClick);
   doc.addEventListener('submit', onSubmit);
+  doc.addEventListener('keydown', onKeydown);
   return () => {
     doc.removeEventListener('click', onClick);
     doc.removeEventListener('submit', onSubmit);
+    doc.removeEventListener('keydown', onKeydown);
   };
 }
 

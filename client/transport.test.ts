@@ -245,6 +245,48 @@ describe('transport', () => {
     expect(result).toMatchObject({ type: 'error', error: { retry_after: 7 } });
   });
 
+  it('takes retry_after from a Retry-After HTTP date (a proxy may send one): seconds from now, rounded up, never below 0', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(Date.parse('2026-01-15T10:30:00.400Z'));
+      const refusal = (retryAfter: string) => json(503, { error: 'Busy.', code: 'SERVICE_UNAVAILABLE', request_id: 'r' }, { 'retry-after': retryAfter });
+      const t = setup([refusal('Thu, 15 Jan 2026 10:31:30 GMT'), refusal('Thu, 15 Jan 2026 10:00:00 GMT'), refusal('soon')]);
+      expect(await t.transport.send('counter:main', 'increment', {})).toMatchObject({ type: 'error', error: { retry_after: 90 } });
+      expect(await t.transport.send('counter:main', 'increment', {})).toMatchObject({ type: 'error', error: { retry_after: 0 } });
+      const unreadable = await t.transport.send('counter:main', 'increment', {});
+      expect(unreadable.type === 'error' && 'retry_after' in unreadable.error).toBe(false);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('an answer lost, then the retry refused before the key could be replayed (CSRF, rate limit, store down): the action may have run', async () => {
+    const refusals = [
+      [403, { error: 'Invalid security token.', code: 'CSRF_TOKEN_INVALID', request_id: 'r' }],
+      [429, { error: 'Too many requests. Please wait and try again.', code: 'RATE_LIMIT_EXCEEDED', request_id: 'r', retry_after: 60, limit: 5, window: 300 }],
+      [503, { error: 'Service unavailable.', code: 'SERVICE_UNAVAILABLE', request_id: 'r' }],
+    ] as const;
+    for (const [status, body] of refusals) {
+      const t = setup([new TypeError('Failed to fetch'), json(status, body)]);
+      const result = await t.transport.send('payment:main', 'processPayment', { amount: 10 });
+      expect(t.sent.map((s) => headerOf(s, HEADERS.idempotencyKey))).toEqual(['key-1', 'key-1']);
+      const { error: _message, ...fields } = body;
+      expect(result, body.code).toEqual({
+        type: 'error',
+        error: { status, ...fields, outcomeUnknown: true, error: expect.stringContaining('may have been carried out') as unknown as string },
+      });
+      // The same refusal of a first attempt: nothing can have run.
+      const first = await setup([json(status, body)]).transport.send('payment:main', 'processPayment', { amount: 10 });
+      expect(first, body.code).toEqual({ type: 'error', error: { status, ...body } });
+    }
+    // A refusal that comes after the idempotency check (a replay would have answered) says what it says.
+    const later = setup([new TypeError('Failed to fetch'), json(422, { error: 'Reused.', code: 'IDEMPOTENCY_KEY_REUSED', request_id: 'r' })]);
+    expect(await later.transport.send('payment:main', 'processPayment', { amount: 10 })).toEqual({
+      type: 'error',
+      error: { status: 422, code: 'IDEMPOTENCY_KEY_REUSED', error: 'Reused.', request_id: 'r' },
+    });
+  });
+
   it('passes validation errors on', async () => {
     const errors = { item: ['Enter an item.'] };
     const t = setup([json(400, { error: 'Invalid.', code: 'VALIDATION_FAILED', request_id: 'r', errors })]);

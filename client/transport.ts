@@ -12,6 +12,11 @@
  * token from its first attempt until its final answer brings the next one. A retry after a network
  * failure first takes a fresh token from the page: the first attempt may have used its token up, and
  * with an unused one the same key gets the first attempt's result (`cached: true`) instead of a 403.
+ *
+ * An attempt without an answer may have run the action. When a later attempt of the same invocation is
+ * then refused by a check the server makes before it looks the key up (CSRF, rate limit, a store down:
+ * PROTOCOL §3's order), the replay that would have told never happened: the error is marked
+ * `outcomeUnknown` and says the request may have been carried out (the component reloads it).
  */
 import { BODY, HEADERS, ROUTES, type ActionSuccessBody, type ErrorBody } from '../src/core/wire.js';
 
@@ -25,9 +30,16 @@ export const CLIENT_CODES = {
   renderFailed: 'RENDER_FAILED',
 } as const;
 
-/** An error as the runtime reports it: the server's error fields plus the HTTP status (0: no answer). */
-export type ActionError = { status: number } & Pick<ErrorBody, 'code' | 'error'> &
+/**
+ * An error as the runtime reports it: the server's error fields plus the HTTP status (0: no answer).
+ * `outcomeUnknown`: an earlier attempt got no answer and this refusal came before the server could
+ * replay it, so the action may have run (the code and fields stay the server's).
+ */
+export type ActionError = { status: number; outcomeUnknown?: true } & Pick<ErrorBody, 'code' | 'error'> &
   Partial<Pick<ErrorBody, 'request_id' | 'retry_after' | 'errors' | 'limit' | 'window'>>;
+
+/** Refusals decided before the idempotency check (PROTOCOL §3: CSRF → rate limit → idempotency; a store down). */
+const BEFORE_REPLAY: ReadonlySet<string> = new Set(['CSRF_TOKEN_INVALID', 'RATE_LIMIT_EXCEEDED', 'SERVICE_UNAVAILABLE']);
 
 /** Optional error fields passed on as they are (never `csrf_token`: that one updates the page). */
 const ERROR_FIELDS = ['request_id', 'retry_after', 'errors', 'limit', 'window'] as const;
@@ -134,8 +146,15 @@ export function createTransport(deps: TransportDeps): Transport {
       }
       const result = readAnswer(response, text);
       const wait = result.type === 'error' && result.error.code === KEY_IN_USE ? inUseDelays[inUse++] : undefined;
-      if (wait === undefined) return result;
-      await deps.sleep(wait);
+      if (wait !== undefined) {
+        await deps.sleep(wait);
+        continue;
+      }
+      if (failures > 0 && result.type === 'error' && BEFORE_REPLAY.has(result.error.code)) {
+        result.error.outcomeUnknown = true;
+        result.error.error = 'The request may have been carried out: its answer was lost and the retry was refused. Check the result before trying again.';
+      }
+      return result;
     }
   }
 
@@ -158,8 +177,11 @@ export function createTransport(deps: TransportDeps): Transport {
     }
     const error: ActionError = { status, code: body.code, error: String(body.error ?? '') };
     for (const field of ERROR_FIELDS) if (body[field] !== undefined) Object.assign(error, { [field]: body[field] });
-    if (error.retry_after === undefined && response.headers.has(HEADERS.retryAfter)) {
-      const seconds = Number(response.headers.get(HEADERS.retryAfter));
+    const retryAfter = response.headers.get(HEADERS.retryAfter);
+    if (error.retry_after === undefined && retryAfter !== null) {
+      // Seconds, or an HTTP date (a proxy may send one): the seconds from now, rounded up.
+      let seconds = Number(retryAfter);
+      if (!Number.isFinite(seconds)) seconds = Math.max(0, Math.ceil((Date.parse(retryAfter) - Date.now()) / 1000));
       if (Number.isFinite(seconds)) error.retry_after = seconds;
     }
     return { type: 'error', error };
