@@ -46,12 +46,13 @@ export interface PageView {
    * CSRF mode the meta tag has `data-lc-single-use`: the runtime then sends actions one at a time.
    */
   head(): SafeHtml;
-  /** A whole HTML document around `body`. */
+  /**
+   * A whole HTML document around `body`. Its body opens with a `<noscript>` notice (a
+   * `<p data-lc-noscript>`, no inline style: style it through that attribute) saying the page needs
+   * JavaScript: without the runtime, `data-lc-action` buttons and forms do nothing.
+   */
   document(page: { title: string; body: SafeHtml; head?: SafeHtml; lang?: string }): string;
 }
-
-/** `Cache-Control` of pages whose session is signed in (see `createPageView`). */
-export const SIGNED_IN_CACHE_CONTROL = 'no-store';
 
 export async function createPageView(
   runtime: LiveRuntime,
@@ -70,10 +71,6 @@ export async function createPageView(
   const current = session;
   const info = requestInfo(request);
   const [csrfToken, user] = await Promise.all([runtime.csrf.issue(current), runtime.userOf(current)]);
-  // A signed-in page shows personal data: the browser must not keep it either. Back and forward
-  // navigation shows a kept page without revalidating it, `no-cache` or not: after signing out on a
-  // shared computer, Back would show the profile to the next person.
-  if (user !== null) reply.header('cache-control', SIGNED_IN_CACHE_CONTROL);
   let formToken: Promise<string> | undefined;
   return view(runtime, {
     session: current,
@@ -99,6 +96,9 @@ function unstoredView(runtime: LiveRuntime, session: Session): PageView {
   });
 }
 
+/** What a visitor without JavaScript reads instead of wondering why the buttons do nothing. */
+const NOSCRIPT = html`<noscript><p data-lc-noscript>This page needs JavaScript: without it, its buttons and forms do nothing.</p></noscript>`;
+
 function view(runtime: LiveRuntime, parts: Pick<PageView, 'session' | 'stored' | 'user' | 'csrfToken' | 'formToken' | 'mount'>): PageView {
   const { csrfToken } = parts;
   // Single-use tokens: concurrent actions must not share one, and a retry must not resend a used one.
@@ -119,6 +119,7 @@ ${head()}
 ${page.head}
 </head>
 <body>
+${NOSCRIPT}
 ${page.body}
 </body>
 </html>`}`,

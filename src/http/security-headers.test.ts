@@ -2,13 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_PAGE_HEADERS, pageHeadersOf } from './security-headers.js';
 
 describe('page headers', () => {
-  it('default to no framing by other origins, a pinned <base>, nosniff, a referrer policy and no shared caching', () => {
+  it('default to no framing by other origins, a pinned <base>, nosniff, a referrer policy and no caching (no-store)', () => {
     expect(pageHeadersOf()).toEqual({
       'content-security-policy': "base-uri 'self'; frame-ancestors 'self'",
       'x-frame-options': 'SAMEORIGIN',
       'x-content-type-options': 'nosniff',
       'referrer-policy': 'strict-origin-when-cross-origin',
-      'cache-control': 'private, no-cache',
+      'cache-control': 'no-store',
     });
     expect(Object.isFrozen(pageHeadersOf())).toBe(true);
   });
@@ -19,7 +19,7 @@ describe('page headers', () => {
       'content-security-policy': "default-src 'self'; frame-ancestors 'none'",
       'x-frame-options': 'DENY',
       'x-content-type-options': 'nosniff',
-      'cache-control': 'private, no-cache',
+      'cache-control': 'no-store',
       'permissions-policy': 'camera=()',
     });
     expect(DEFAULT_PAGE_HEADERS['referrer-policy']).toBe('strict-origin-when-cross-origin');

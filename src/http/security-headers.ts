@@ -5,7 +5,7 @@
  * actions — a payment among them. CSRF tokens do not stop clickjacking: another site framing the page
  * under a decoy gets real clicks with the user's cookies. So pages refuse framing by other origins
  * (`frame-ancestors 'self'`, and `X-Frame-Options` for older browsers), pin `<base>`, forbid MIME
- * sniffing and shared caching. The CSP holds only what cannot break an app — it names no script or
+ * sniffing and any caching. The CSP holds only what cannot break an app — it names no script or
  * style source, so inline code and CDNs keep working; add a fuller policy through `pageHeaders`
  * (the defaults follow Phoenix's `put_secure_browser_headers`).
  *
@@ -19,9 +19,11 @@ export const DEFAULT_PAGE_HEADERS: Readonly<Record<string, string>> = Object.fre
   'x-frame-options': 'SAMEORIGIN',
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'strict-origin-when-cross-origin',
-  // The page holds this session's token and state: the browser may keep it, revalidated; no shared
-  // cache may. Signed-in pages get `no-store` instead (src/http/page.ts).
-  'cache-control': 'private, no-cache',
+  // The page holds this session's CSRF token and its components' state, so no cache may keep it —
+  // not even the browser's: Back and Forward show a kept page without asking the server, `no-cache`
+  // or not, so they would show state the session has moved past (a balance before the payment) and,
+  // after signing out on a shared computer, a signed-in page to the next person.
+  'cache-control': 'no-store',
 });
 
 /** Headers of every answer of the action route, successes and errors alike. */

@@ -278,12 +278,12 @@ eachEngine('browser sign-in', (engine) => {
     expect(forged.statusCode).toBe(403);
   });
 
-  it('signed-in pages are no-store (Back after signing out must not show them from the browser cache); signed-out ones private, no-cache', async () => {
+  it('pages are no-store, signed in or not (Back after signing out, or after an action, must not show them from the browser cache)', async () => {
     const signedIn = await signIn();
     for (const path of ['/profile', '/login', '/']) {
       expect((await load(path, signedIn)).res.headers['cache-control'], path).toBe('no-store');
     }
-    for (const path of ['/profile', '/login', '/']) expect((await load(path)).res.headers['cache-control'], path).toBe('private, no-cache');
+    for (const path of ['/profile', '/login', '/']) expect((await load(path)).res.headers['cache-control'], path).toBe('no-store');
   });
 
   it('a refused sign-out tells the signed-in user why (the page shows its error line)', async () => {

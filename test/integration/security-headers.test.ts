@@ -15,7 +15,7 @@ const PAGE = {
   'x-frame-options': 'SAMEORIGIN',
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'strict-origin-when-cross-origin',
-  'cache-control': 'private, no-cache',
+  'cache-control': 'no-store',
 };
 const ACTION = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' };
 
@@ -65,7 +65,7 @@ describe('pageHeaders option', () => {
     });
     try {
       const page = await app.inject({ method: 'GET', url: '/' });
-      expect(page.headers).toMatchObject({ 'content-security-policy': "default-src 'self'; frame-ancestors 'none'", 'x-frame-options': 'DENY', 'x-content-type-options': 'nosniff', 'cache-control': 'private, no-cache' });
+      expect(page.headers).toMatchObject({ 'content-security-policy': "default-src 'self'; frame-ancestors 'none'", 'x-frame-options': 'DENY', 'x-content-type-options': 'nosniff', 'cache-control': 'no-store' });
       expect(page.headers['referrer-policy']).toBeUndefined();
       const action = await app.inject({ method: 'POST', url: '/api/livecomponents/action', headers: { 'content-type': 'application/json' }, payload: '{}' });
       expect(action.headers).toMatchObject(ACTION);

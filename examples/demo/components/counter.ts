@@ -24,7 +24,7 @@ export const counter = defineComponent({
       <output data-count aria-live="polite">${state.count}</output>
       <button type="button" class="btn" data-lc-action="increment" aria-label="Increment">+</button>
     </div>
-    <form data-lc-action="setLabel" class="stack">
+    <form method="post" data-lc-action="setLabel" class="stack">
       <label class="field">Label (saved in the component's state, so the counter's re-renders keep it)
         <input name="label" value="${state.label}" maxlength="40" data-testid="label" autocomplete="off" placeholder="Type here, then press Enter">
         <span class="field-error" data-lc-error="label" aria-live="polite" hidden></span></label>

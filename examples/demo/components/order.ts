@@ -14,7 +14,7 @@ export const order = defineComponent({
     },
   },
   render: (state) => html`
-    <form data-lc-action="createOrder" class="stack">
+    <form method="post" data-lc-action="createOrder" class="stack">
       <label class="field">Item <input name="item" required maxlength="100" autocomplete="off">
         <span class="field-error" data-lc-error="item" aria-live="polite" hidden></span></label>
       <button type="submit" class="btn primary">Place order</button>

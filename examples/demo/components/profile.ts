@@ -39,7 +39,7 @@ export function createProfile(accounts: ProfileAccounts) {
         : html`
     <p>Signed in as <strong data-email>${ctx.user.email}</strong></p>
     <p>Display name: <output data-name>${state.name === '' ? '(none yet)' : state.name}</output></p>
-    <form data-lc-action="rename" class="stack">
+    <form method="post" data-lc-action="rename" class="stack">
       <label class="field">New display name <input name="name" required maxlength="80" autocomplete="nickname" value="${state.name}"></label>
       <button type="submit" class="btn primary">Save</button>
     </form>
