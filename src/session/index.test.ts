@@ -43,6 +43,59 @@ describe('sessions', () => {
     }
   });
 
+  it('lives exactly ttlMs past its last use, however early in its life that use was', async () => {
+    const { sessions, clock } = setup();
+    const s = await sessions.create();
+    clock.advance(24_000); // 0.4·TTL
+    expect(await sessions.load(s.id)).not.toBeNull();
+    clock.advance(54_000); // 1.3·TTL: 0.9·TTL idle
+    expect(await sessions.load(s.id)).not.toBeNull();
+    clock.advance(59_999);
+    expect(await sessions.load(s.id), 'TTL − 1 ms idle').not.toBeNull();
+    clock.advance(60_001);
+    expect(await sessions.load(s.id), 'TTL + 1 ms idle').toBeNull();
+  });
+
+  it('renews a verified session with a touch, which never recreates a deleted record', async () => {
+    const { sessions, store, clock } = setup();
+    const s = await sessions.create();
+    const claimed = sessions.fromCookie(s.id);
+    if (claimed === null) throw new Error('cookie refused');
+    const key = storeKeys.session(s.key);
+    // Read on a verified use (the action pipeline's first batch)…
+    const checked = sessions.checkRecord(claimed, await store.get(key));
+    expect(checked.session?.key).toBe(s.key);
+    expect(checked.touch).toEqual({ op: 'touch', key, ttlMs: 60_000 });
+    // …the session is signed out while the action runs…
+    clock.advance(40_000);
+    await sessions.regenerate(s, null);
+    // …and the renewal, sent after the action, writes nothing.
+    expect(await store.batch([checked.touch as NonNullable<typeof checked.touch>])).toEqual([false]);
+    expect(await store.get(key)).toBeNull();
+    expect(await sessions.load(s.id)).toBeNull();
+    // No record, no touch.
+    expect(sessions.checkRecord(claimed, null)).toEqual({ session: null, touch: null });
+  });
+
+  it('reads records written before the renewal became a touch, and still writes `t` for the versions that need it', async () => {
+    const { sessions, store } = setup();
+    const s = await sessions.create();
+    const key = storeKeys.session(s.key);
+    const written = JSON.parse((await store.get(key)) as string) as Record<string, unknown>;
+    expect(written).toEqual({ u: null, c: expect.any(Number), t: expect.any(Number) });
+    // A record of an older version (`t` long past), and one without `t` at all.
+    const signed = await sessions.regenerate(null, 'user-7');
+    const signedKey = storeKeys.session(signed.key);
+    await store.set(signedKey, JSON.stringify({ u: 'user-7', c: 5, t: 5 }), 60_000);
+    expect(await sessions.load(signed.id)).toEqual({ id: signed.id, key: signed.key, userId: 'user-7', createdAt: 5 });
+    await store.set(signedKey, JSON.stringify({ u: 'user-7', c: 5 }), 60_000);
+    expect((await sessions.load(signed.id))?.userId).toBe('user-7');
+    for (const bad of ['{', 'null', '{"u":3,"c":1,"t":1}', '{"u":"user-7","t":1}']) {
+      await store.set(signedKey, bad, 60_000);
+      expect(await sessions.load(signed.id), bad).toBeNull();
+    }
+  });
+
   it('regenerates at sign-in: new id naming the user, old id dead', async () => {
     const { sessions } = setup();
     const anon = await sessions.create();

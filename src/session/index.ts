@@ -26,15 +26,29 @@ interface SessionRecord {
   u: string | null;
   /** created at (ms) */
   c: number;
-  /** last written (ms), for sliding expiry */
-  t: number;
+  /**
+   * Written at (ms). No longer read: the sliding expiry is the store's TTL, renewed by a `touch` on
+   * every use. Still written, because versions before that refuse a record without it (see `write`).
+   */
+  t?: number;
 }
+
+/** The write that renews a live session record's TTL; on a deleted or expired record it writes nothing. */
+export type SessionTouchOp = StoreOp & { op: 'touch' };
+
+/**
+ * A claimed session checked against its record: the verified session and the touch that renews it,
+ * or neither (record missing, unreadable or naming another user).
+ */
+export type CheckedSession = { session: Session; touch: SessionTouchOp } | { session: null; touch: null };
 
 export interface SessionManagerOptions {
   store: Store;
   clock?: Clock;
   /**
-   * Idle lifetime of a session in milliseconds; activity extends it (written at most once per half-lifetime).
+   * Idle lifetime of a session in milliseconds: every verified use (a page view, an action) renews
+   * the record's TTL to this from now (`Store.touch`), so a session lives exactly this long past its
+   * last use. The renewal never recreates a record that is gone (signed out, expired).
    * @default 86_400_000 (24 hours)
    */
   ttlMs?: number;
@@ -44,7 +58,10 @@ export interface SessionManagerOptions {
 
 export interface SessionManager {
   readonly ttlMs: number;
-  /** The session a cookie value names, or `null` when the value is malformed, unknown or expired. */
+  /**
+   * The session a cookie value names, or `null` when the value is malformed, unknown or expired.
+   * A session found is renewed (`touch`, in the same round trip as the read).
+   */
   load(cookieValue: string | undefined): Promise<Session | null>;
   /**
    * The session a cookie value claims, without any I/O (`null` when malformed). Not yet verified:
@@ -55,10 +72,12 @@ export interface SessionManager {
   recordOp(session: Session): StoreOp & { op: 'get' };
   /**
    * Verifies a claimed session against its stored record: `session` is `null` when the record is
-   * missing, unreadable or names another user; `touch` is the write that extends an active
-   * session's lifetime (at most once per half-lifetime), to be flushed by the caller.
+   * missing, unreadable or names another user; else `touch` is the op that renews the session's
+   * lifetime (`ttlMs` from now), for the caller to send with its next batch. It is a `touch`, not a
+   * rewrite of the record: sent after a sign-out (or expiry) deleted the record, it writes nothing,
+   * so a request still in flight cannot bring the old session id back.
    */
-  checkRecord(session: Session, raw: string | null): { session: Session | null; touch: (StoreOp & { op: 'set' }) | null };
+  checkRecord(session: Session, raw: string | null): CheckedSession;
   /** Creates and stores a new anonymous session. */
   create(): Promise<Session>;
   /**
@@ -90,6 +109,9 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
   }
 
   async function write(session: Session, now: number): Promise<void> {
+    // `t` is no longer read (nothing throttles the renewal now), but versions before this one refuse
+    // a record without a numeric `t`: during a rolling deploy, or after a rollback, they would take
+    // every session this version creates for a missing one and sign its user out. It costs a few bytes.
     const record: SessionRecord = { u: session.userId, c: session.createdAt, t: now };
     await store.set(storeKeys.session(session.key), JSON.stringify(record), ttlMs);
   }
@@ -103,17 +125,15 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
     return { op: 'get', key: storeKeys.session(session.key) };
   }
 
-  function checkRecord(session: Session, raw: string | null): { session: Session | null; touch: (StoreOp & { op: 'set' }) | null } {
+  function touchOp(session: Session): SessionTouchOp {
+    return { op: 'touch', key: storeKeys.session(session.key), ttlMs };
+  }
+
+  function checkRecord(session: Session, raw: string | null): CheckedSession {
     const record = raw === null ? null : parseRecord(raw);
     if (record === null || record.u !== session.userId) return { session: null, touch: null };
     const verified: Session = { id: session.id, key: session.key, userId: record.u, createdAt: record.c };
-    const now = clock.now();
-    if (now - record.t <= ttlMs / 2) return { session: verified, touch: null };
-    const touched: SessionRecord = { u: record.u, c: record.c, t: now };
-    return {
-      session: verified,
-      touch: { op: 'set', key: storeKeys.session(session.key), value: JSON.stringify(touched), ttlMs },
-    };
+    return { session: verified, touch: touchOp(session) };
   }
 
   return {
@@ -121,10 +141,13 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
     async load(cookieValue) {
       const session = fromCookie(cookieValue);
       if (session === null) return null;
-      const checked = checkRecord(session, await store.get(storeKeys.session(session.key)));
-      if (checked.session === null) return null;
-      if (checked.touch !== null) await store.set(checked.touch.key, checked.touch.value, checked.touch.ttlMs);
-      return checked.session;
+      // Read and renew in one round trip, both on the record's key (one hash tag: they apply
+      // together). The touch goes out before the record is checked: it only renews what is there, and
+      // a record that fails the check (unreadable, another user) is no session anyway. A touch that
+      // found nothing means the record went between the two (expired): no session either.
+      const [raw, renewed] = await store.batch([recordOp(session), touchOp(session)]);
+      if (renewed !== true) return null;
+      return checkRecord(session, raw as string | null).session;
     },
     fromCookie,
     recordOp,
@@ -162,8 +185,9 @@ function parseRecord(raw: string): SessionRecord | null {
     const value: unknown = JSON.parse(raw);
     if (typeof value !== 'object' || value === null) return null;
     const r = value as Partial<SessionRecord>;
-    if ((r.u !== null && typeof r.u !== 'string') || typeof r.c !== 'number' || typeof r.t !== 'number') return null;
-    return { u: r.u, c: r.c, t: r.t };
+    // `t` is not read: records of older versions and of this one carry it (see `write`); one without it is as good.
+    if ((r.u !== null && typeof r.u !== 'string') || typeof r.c !== 'number') return null;
+    return { u: r.u, c: r.c };
   } catch {
     return null;
   }

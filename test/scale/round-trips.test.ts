@@ -81,15 +81,22 @@ describe.skipIf(!REDIS_AVAILABLE)('round trips per action on Redis', () => {
     return calls;
   }
 
-  it('runs twelve Redis commands for an action with an idempotency key, inside its two script calls', async () => {
+  it('runs thirteen Redis commands for an action with an idempotency key, inside its two script calls', async () => {
     const c = await demo.client('/orders', '192.0.2.54');
     // The client's rate-limit state exists from here on, as in steady traffic.
     expect((await c.action('order:main', 'createOrder', { item: 'a' })).statusCode).toBe(200);
     const calls = await commandsDuring(() => c.action('order:main', 'createOrder', { item: 'b' }, { headers: { 'idempotency-key': 'rt-cmds' } }), 200);
     // Before: session GET; GCRA TIME (Redis's clock) + GET + SET; idempotency claim SET NX GET; instance lock SET NX GET;
     // state GET. After: state SET; the claim replaced by its record, GET + SET (no DEL, no
-    // second claim); the lock released, GET + DEL.
-    expect(calls).toEqual({ get: 5, set: 5, del: 1, time: 1 });
+    // second claim); the lock released, GET + DEL; the session renewed, PEXPIRE (on every action:
+    // a renewal that only extends a live record, so a signed-out session is never written back).
+    expect(calls).toEqual({ get: 5, set: 5, del: 1, time: 1, pexpire: 1 });
+  });
+
+  it('reads and renews the session of a page view in one round trip', async () => {
+    const c = await demo.client('/', '192.0.2.55');
+    // The session batch (GET + PEXPIRE), then the mount of its one component.
+    expect(await count(() => demo.app.inject({ url: '/', remoteAddress: '192.0.2.55', headers: { cookie: c.cookie } }), 200)).toEqual(['batch', 'batch']);
   });
 
   it('needs no round trip at all to refuse a bad CSRF token', async () => {

@@ -2,8 +2,12 @@
  * The prefetch stage: where the pipeline first needs the store, it sends ONE batch with the
  * session record and every op the later stages prepared (rate-limit step, idempotency claim, state
  * read); after the action it sends ONE batch with every deferred write (new state, idempotency
- * record, session touch) and the undo ops of stages that never ran (a claim released when the rate
- * limiter refused). On Redis that is two round trips per action, success or refusal.
+ * record, the session's renewal) and the undo ops of stages that never ran (a claim released when
+ * the rate limiter refused). On Redis that is two round trips per action, success or refusal.
+ *
+ * The session's renewal is a `touch` of its record, sent on every action with a verified session,
+ * refused or not: the session lives its whole TTL past its last use, and a record deleted while the
+ * action ran (sign-out or sign-in in another tab) stays deleted — a touch never recreates a key.
  *
  * A refused first batch (the store's deadline passed, or the store failed) may still run: a Redis
  * that hangs (paused, swapped out) executes what it was sent once it resumes. So the undo ops of the
@@ -75,7 +79,9 @@ export function createPrefetchStage(options: PrefetchStageOptions): Stage {
         events.emit({ event: 'session_use_after_expire', level: 'INFO', description: 'Action for an unknown or expired session', request: ctx.request });
         outcome = fail(new LiveError('CSRF_TOKEN_INVALID'));
       } else {
-        if (checked.touch !== null) deferred.push(checked.touch);
+        // The renewal (a `touch`) travels in the after-action batch: no round trip of its own, and a
+        // sign-out that deleted the record while the action ran keeps it deleted.
+        deferred.push(checked.touch);
         try {
           outcome = await next(ctx);
         } catch (error) {
