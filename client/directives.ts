@@ -8,8 +8,8 @@
  *   number/range inputs, booleans for lone checkboxes, arrays for repeated names, checkbox groups
  *   and multiple selects, files ignored), then the form's and the submitter's `data-lc-params` are
  *   merged over them.
- * - Enter held down in such a form submits it once: the keyboard's auto-repeat (`keydown` with
- *   `repeat`) would submit it again as soon as each answer is in.
+ * - Enter held down on such an element or in such a form acts once: the keyboard's auto-repeat
+ *   (`keydown` with `repeat`) would click or submit it again as soon as each answer is in.
  */
 import { ATTR, BODY } from '../src/core/wire.js';
 import type { Invoker } from './component.js';
@@ -55,7 +55,7 @@ export function bindDirectives(doc: Document, invoker: Invoker): () => void {
   const onKeydown = (event: KeyboardEvent): void => {
     const el = event.target;
     if (event.key !== 'Enter' || !event.repeat || !(el instanceof HTMLElement) || el instanceof HTMLTextAreaElement || el.isContentEditable) return;
-    if (el.closest(`form[${ATTR.action}]`) !== null) event.preventDefault();
+    if (el.closest(`[${ATTR.action}]`) !== null) event.preventDefault();
   };
 
   doc.addEventListener('click', onClick);

@@ -32,7 +32,7 @@ export interface LiveComponentsPluginOptions {
    * Changes to the headers of pages served through `view()` (security-headers.ts): a string sets a
    * header, `false` drops one. For example a fuller policy:
    * `{ 'content-security-policy': "default-src 'self'; frame-ancestors 'none'" }`.
-   * @default DEFAULT_PAGE_HEADERS (no framing by other origins, nosniff, no shared caching)
+   * @default DEFAULT_PAGE_HEADERS (no framing by other origins, nosniff, `Cache-Control: no-store`)
    */
   pageHeaders?: Readonly<Record<string, string | false>>;
 }

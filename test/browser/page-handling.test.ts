@@ -93,6 +93,24 @@ describe.runIf(browserTestsEnabled('page handling in Chromium'))('page handling 
     expect([await balance(), await paymentsMade()]).toEqual(['990', 'Payments made: 1']);
   });
 
+  it('counts once while Enter is held down on an action button (a held key clicks a focused button on every repeat)', async () => {
+    await newPage();
+    await open('/');
+    await page.focus('button[data-lc-action="increment"]');
+    const cdp = await context.newCDPSession(page);
+    const enter = { key: 'Enter', code: 'Enter', windowsVirtualKeyCode: 13, nativeVirtualKeyCode: 13, text: '\r', unmodifiedText: '\r' };
+    await cdp.send('Input.dispatchKeyEvent', { type: 'keyDown', ...enter });
+    await page.waitForTimeout(500);
+    for (let i = 0; i < 10; i++) {
+      await cdp.send('Input.dispatchKeyEvent', { type: 'keyDown', autoRepeat: true, ...enter });
+      await page.waitForTimeout(33);
+    }
+    await cdp.send('Input.dispatchKeyEvent', { type: 'keyUp', ...enter });
+    await page.waitForTimeout(1000);
+    expect(actionKeys).toHaveLength(1);
+    expect(await page.locator('output[data-count]').textContent()).toBe('1');
+  });
+
   it("an answer lost, then the retry refused by the rate limit: the component shows the server's state and says the payment may have gone through", async () => {
     await newPage();
     await open('/payment');
