@@ -1,6 +1,6 @@
 /**
  * How long a component's state lives: SESSION_TTL past its last action or the last page view that
- * showed it. A session slides with activity (renewed once per half-lifetime); a page view mounts its
+ * showed it. A session slides with activity (renewed on every use); a page view mounts its
  * components, and the mount renews the state's TTL too, so a user who keeps viewing a page without
  * acting keeps that component's state for as long as the session lives. A component neither used
  * nor shown for SESSION_TTL starts afresh. Memory and SQLite, on an injected clock (Redis keeps
