@@ -46,6 +46,32 @@ const ASSETS: Record<string, { file: string; type: string }> = {
   'app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
 };
 
+/** A message logged again only this long after, while Redis keeps failing the same way. */
+const REDIS_ERROR_REPEAT_MS = 60_000;
+
+/**
+ * Redis connection errors at error level, each message once until the connection has been up again
+ * (or, while it keeps failing the same way, once a minute): a reconnect loop retries every second.
+ * The errors come from the store, which has already taken the credentials out of them.
+ */
+function redisErrorLog(log: FastifyBaseLogger): { report(error: Error): void; connected(): void } {
+  const logged = new Map<string, number>();
+  return {
+    report(error) {
+      const now = Date.now();
+      const last = logged.get(error.message);
+      if (last !== undefined && now - last < REDIS_ERROR_REPEAT_MS) return;
+      logged.set(error.message, now);
+      log.error(`Redis connection failed: ${error.message} (the store reconnects by itself; requests that need it answer 503 meanwhile)`);
+    },
+    connected() {
+      if (logged.size === 0) return;
+      logged.clear();
+      log.info('Redis connected again');
+    },
+  };
+}
+
 export async function createDemoApp(options: DemoAppOptions = {}): Promise<FastifyInstance> {
   const config = options.config ?? loadConfig();
   const app = Fastify(
@@ -60,7 +86,13 @@ export async function createDemoApp(options: DemoAppOptions = {}): Promise<Fasti
   const logger = options.loggerInstance;
   const metrics = createMetrics({ droppedLogRecords: logger === undefined ? undefined : () => droppedLogRecords(logger) });
   registerHttpMetrics(app, metrics);
-  const backends = options.backends ?? (await openBackends({ databaseUrl: config.DATABASE_URL, redisUrl: config.REDIS_URL, redisKeyPrefix: config.REDIS_KEY_PREFIX }));
+  // Why Redis cannot be reached (WRONGPASS, a TLS handshake, a cluster URL on a single Redis…): the
+  // store reconnects every second and requests only say "not connected", so it is logged here, once.
+  const redisErrors = redisErrorLog(app.log);
+  const backends =
+    options.backends ??
+    (await openBackends({ databaseUrl: config.DATABASE_URL, redisUrl: config.REDIS_URL, redisKeyPrefix: config.REDIS_KEY_PREFIX, onRedisError: redisErrors.report }));
+  redisClientOf(backends.store)?.on('ready', redisErrors.connected);
   const accounts = createAccounts({ db: backends.db, clock: options.framework?.clock });
   const runtime = await createLiveComponents({
     store: backends.store,

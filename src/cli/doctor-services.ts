@@ -4,7 +4,10 @@
  * written to them, and an SQLite file that does not exist yet is not created (opening an existing
  * one may create its `-wal`/`-shm` companions, as any reader of a WAL database does).
  *
- * - `redis-server`: Redis answers, cannot evict our keys (`maxmemory-policy`), and how it persists.
+ * - `redis-server`: Redis answers, takes the store's writes (one through its batch script, as every
+ *   action sends: a PEXPIRE of a key that does not exist, which changes nothing — a replica answers
+ *   READONLY, an ACL user barred from scripts NOPERM), cannot evict our keys (`maxmemory-policy`),
+ *   and how it persists.
  * - `database`: the SQL database answers; migrations still pending (start-up applies them).
  * - `clock`: this machine's clock against Redis's and PostgreSQL's. Token lifetimes (access,
  *   refresh, reset) and idempotency replays are read on each instance's clock, so instances whose
@@ -24,7 +27,11 @@ import { pendingMigrations } from '../sql/migrate.js';
 import { describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
 import { readEvictionRisk } from '../store/redis/eviction.js';
 import { isSelectFailure } from '../store/redis/connection.js';
-import { redisClientOptions } from '../store/redis/index.js';
+import { explainWriteRefusal, probeWrite, redisClientOptions } from '../store/redis/index.js';
+import { defineLuaCommands } from '../store/redis/lua/index.js';
+
+/** The key the scripted write touches: never set, so its PEXPIRE finds nothing to change. */
+const WRITE_CHECK_KEY = 'lc:{health}:write-check';
 
 export const SERVICE_CHECK_NAMES = ['redis-server', 'database', 'clock'] as const;
 export type ServiceCheckName = (typeof SERVICE_CHECK_NAMES)[number];
@@ -56,13 +63,13 @@ export async function runServiceChecks(config: AppConfig, options: ServiceCheckO
   const now = options.now ?? Date.now;
   const readings: ClockReading[] = [];
   const [redis, database] = await Promise.all([
-    checkRedis(config.REDIS_URL, timeoutMs, now, readings),
+    checkRedis(config.REDIS_URL, config.REDIS_KEY_PREFIX ?? '', timeoutMs, now, readings),
     checkDatabase(config.DATABASE_URL, timeoutMs, now, readings),
   ]);
   return [redis, database, checkClock(readings, options.maxSkewMs ?? 1_000)];
 }
 
-async function checkRedis(url: string | undefined, timeoutMs: number, now: () => number, readings: ClockReading[]): Promise<ServiceCheckResult> {
+async function checkRedis(url: string | undefined, keyPrefix: string, timeoutMs: number, now: () => number, readings: ClockReading[]): Promise<ServiceCheckResult> {
   if (url === undefined) return ok('redis-server', 'no REDIS_URL: sessions and state stay in the embedded SQLite file');
   const target = redisTarget(url, true);
   // One attempt, no reconnecting: the doctor reports and exits.
@@ -77,6 +84,15 @@ async function checkRedis(url: string | undefined, timeoutMs: number, now: () =>
       return fail('redis-server', `REDIS_URL: Redis refused the database the URL names (${messageOf(cause)}): the server has fewer databases (its databases setting), so the app's store would answer 503`);
     }
     await within(client.ping(), timeoutMs, 'PING');
+    // PING passes on a replica and for a user barred from scripts; every action of the app would not.
+    defineLuaCommands(client);
+    try {
+      await within(probeWrite(client, `${keyPrefix}${WRITE_CHECK_KEY}`), timeoutMs, 'a scripted write');
+    } catch (error) {
+      const refusal = explainWriteRefusal(messageOf(error));
+      if (refusal === undefined) throw error;
+      return fail('redis-server', `REDIS_URL: ${refusal}, so the app's store would answer 503`);
+    }
     const problems: string[] = [];
     const risk = await within(readEvictionRisk(client), timeoutMs, 'INFO memory');
     if (risk !== null) problems.push(`Redis ${risk}`);

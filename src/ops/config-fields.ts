@@ -134,11 +134,31 @@ export function redisUrls(text: string): string {
   if (entries.some((e) => e === '')) throw new Error('has an empty entry; give redis://host:port, or several comma-separated for a Cluster');
   for (const entry of entries) {
     one(entry);
-    const db = redisDatabaseOf(new URL(entry));
+    const url = new URL(entry);
+    redisCredentialsOf(url);
+    const db = redisDatabaseOf(url);
     // A Cluster has database 0 only: a number given for it would be ignored, sharing keys silently.
     if (db !== 0 && entries.length > 1) throw new Error('names a database, but a Redis Cluster has only database 0; separate apps with REDIS_KEY_PREFIX');
   }
   return entries.join(',');
+}
+
+/**
+ * The user name and password of a `redis://` URL, percent-decoded as ioredis decodes them. A `%`
+ * that does not start a percent-encoded byte (`%25` is a literal `%`) would make ioredis throw a
+ * bare `URIError: URI malformed` at start-up; it is refused here with a message that quotes
+ * neither part. Used by the configuration, `createRedisStore` and a Cluster's `REDIS_URL`.
+ */
+export function redisCredentialsOf(url: URL): { username: string; password: string } {
+  return { username: decodeCredential(url.username, 'user name'), password: decodeCredential(url.password, 'password') };
+}
+
+function decodeCredential(text: string, what: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    throw new Error(`has a ${what} with a "%" that is not percent-encoded (write a literal "%" as %25)`);
+  }
 }
 
 /** Prepended to every Redis key of the app: printable, no spaces, and no `{`/`}` (Cluster hash tags). */

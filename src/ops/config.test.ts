@@ -1,5 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { openBackends, redisTarget } from '../runtime/backends.js';
+import { createRedisStore } from '../store/redis/index.js';
 import { decodeSecret } from '../runtime/setup.js';
 import { lowEntropyReason, placeholderReason } from './config-fields.js';
 import { ConfigError, loadConfig, type AppConfig } from './config.js';
@@ -182,6 +187,51 @@ describe('a bad value names its variable', () => {
     expect(error.code).toBe('CONFIG_INVALID');
     expect(error.issues.map((i) => i.variable)).toEqual(['PORT', 'NODE_ENV', 'LC_SESSION_SECRET', 'CORS_ALLOWED_ORIGINS']);
     expect(error.message.split('\n')).toHaveLength(5);
+  });
+
+  it('refuses a "%" in the Redis password or user name that is not percent-encoded, without repeating either', () => {
+    const message = (what: string) => `REDIS_URL: has a ${what} with a "%" that is not percent-encoded (write a literal "%" as %25)`;
+    for (const [url, what] of [
+      ['redis://:Zz9%SECRETzz@127.0.0.1:7101', 'password'],
+      ['rediss://app:Zz9SECRET%zz@127.0.0.1:7101/2', 'password'],
+      ['redis://Zz9%SECRET:pw@127.0.0.1:7101', 'user name'],
+      // Any entry of a Cluster's list (the nodes' credentials come from the first).
+      ['redis://10.0.0.1:6379,redis://:Zz9%SECRETzz@10.0.0.2:6379', 'password'],
+    ] as const) {
+      const problems = problemsOf({ REDIS_URL: url });
+      expect(problems, url).toEqual([message(what)]);
+      expect(problems.join('\n')).not.toContain('SECRET');
+    }
+    // Percent-encoded, it is a literal "%".
+    expect(loadConfig({ REDIS_URL: 'redis://:Zz9%25SECRETzz@127.0.0.1:7101' }).REDIS_URL).toBe('redis://:Zz9%25SECRETzz@127.0.0.1:7101');
+  });
+
+  it('gives the same clear error to createRedisStore and openBackends users outside loadConfig (not a bare URIError)', async () => {
+    const url = 'redis://:Zz9%SECRETzz@127.0.0.1:7101';
+    const thrown = (f: () => unknown): Error => {
+      try {
+        f();
+      } catch (error) {
+        return error as Error;
+      }
+      throw new Error('did not throw');
+    };
+    const single = thrown(() => createRedisStore({ url }));
+    expect(single).toBeInstanceOf(TypeError);
+    expect(single.message).toBe('createRedisStore: the url has a password with a "%" that is not percent-encoded (write a literal "%" as %25)');
+    // Several URLs: a Cluster built by redisTarget (openBackends, doctor --connect).
+    const cluster = thrown(() => redisTarget(`redis://10.0.0.1:6379,${url.replace('7101', '6379')}`, true));
+    expect(cluster).toBeInstanceOf(TypeError);
+    expect(cluster.message).toBe('REDIS_URL: entry 2 of the Redis Cluster seed list has a password with a "%" that is not percent-encoded (write a literal "%" as %25)');
+    const first = thrown(() => redisTarget(`${url},redis://10.0.0.2:6379`, true));
+    expect(first.message).toMatch(/^REDIS_URL: entry 1 of the Redis Cluster seed list has a password with a "%"/);
+    const dir = mkdtempSync(join(tmpdir(), 'lc-config-redis-'));
+    await expect(openBackends({ databaseUrl: `sqlite:${join(dir, 'db.sqlite')}`, redisUrl: `${url},redis://10.0.0.2:6379` })).rejects.toThrow(/^REDIS_URL: entry 1 .*write a literal "%" as %25\)$/);
+    for (const error of [single, cluster, first]) expect(`${error.message} ${error.stack}`).not.toContain('SECRET');
+    // An encoded one still reaches the Cluster's node options decoded.
+    const target = redisTarget('redis://:a%25b@10.0.0.1:6379,redis://10.0.0.2:6379', true);
+    expect('client' in target && target.client.options.redisOptions?.password).toBe('a%b');
+    if ('client' in target) target.client.disconnect();
   });
 
   it('never repeats a secret or a URL that may hold a password', () => {

@@ -12,6 +12,7 @@ import type { DatabaseSchema } from '../sql/index.js';
 import { Cluster } from 'ioredis';
 import { createRedisStore, redisClusterOptions } from '../store/redis/index.js';
 import { createSqliteStore } from '../store/sqlite/index.js';
+import { redisCredentialsOf } from '../ops/config-fields.js';
 import type { Store } from '../store/types.js';
 
 export interface Backends {
@@ -73,18 +74,30 @@ export async function openBackends(options: BackendOptions = {}): Promise<Backen
  */
 export function redisTarget(text: string, lazyConnect = false): { url: string } | { client: Cluster } {
   const urls = text.split(',').map((u) => u.trim());
+  // One URL: createRedisStore checks it (and its credentials) itself.
   if (urls.length === 1) return { url: urls[0] as string };
-  const nodes = urls.map((u) => {
-    const url = new URL(u);
-    return { host: url.hostname, port: Number(url.port || 6379) };
+  const parsed = urls.map((u, i) => {
+    // Messages never quote the URL: it may hold a password (Node's "Invalid URL" error carries it as `input`).
+    let url: URL;
+    try {
+      url = new URL(u);
+    } catch {
+      throw new TypeError(`REDIS_URL: entry ${i + 1} of the Redis Cluster seed list is not a URL such as redis://host:6379`);
+    }
+    try {
+      return { url, credentials: redisCredentialsOf(url) };
+    } catch (error) {
+      throw new TypeError(`REDIS_URL: entry ${i + 1} of the Redis Cluster seed list ${(error as Error).message}`);
+    }
   });
+  const nodes = parsed.map(({ url }) => ({ host: url.hostname, port: Number(url.port || 6379) }));
   // Credentials and TLS come from the first URL: a cluster's nodes share them.
-  const first = new URL(urls[0] as string);
+  const first = parsed[0] as (typeof parsed)[number];
   const base = redisClusterOptions();
   const redisOptions = {
     ...base.redisOptions,
-    ...(first.password ? { username: first.username || undefined, password: decodeURIComponent(first.password) } : {}),
-    ...(first.protocol === 'rediss:' ? { tls: {} } : {}),
+    ...(first.url.password ? { username: first.credentials.username || undefined, password: first.credentials.password } : {}),
+    ...(first.url.protocol === 'rediss:' ? { tls: {} } : {}),
   };
   return { client: new Cluster(nodes, { ...base, redisOptions, lazyConnect }) };
 }

@@ -31,7 +31,7 @@ function findRedis(): boolean {
 export const REDIS_AVAILABLE = findRedis();
 
 
-/** Resolves once `PING` on `port` answers `PONG`; rejects after `timeoutMs`. */
+/** Resolves once `PING` on `port` answers `PONG` (or NOAUTH, with a password); rejects after `timeoutMs`. */
 export async function waitForPong(port: number, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -54,7 +54,8 @@ function pingOnce(port: number): Promise<boolean> {
     socket.on('connect', () => socket.write('PING\r\n'));
     socket.on('data', (chunk) => {
       reply += chunk.toString();
-      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
+      // A server started with --requirepass answers NOAUTH: up all the same.
+      if (reply.includes('\r\n')) done(reply.startsWith('+PONG') || reply.startsWith('-NOAUTH'));
     });
   });
 }

@@ -36,6 +36,8 @@ import { batchArgs, decode, send, toPx, type RateLimitClock } from './commands.j
 export type { RateLimitClock } from './commands.js';
 import { isSelectFailure, redisDatabaseOf, watchConnection } from './connection.js';
 import { defineLuaCommands } from './lua/index.js';
+import { redisCredentialsOf } from '../../ops/config-fields.js';
+import { censorLine } from '../../ops/logging/redact.js';
 
 /** What a round trip was for, as passed to `onRoundTrip`. */
 export type RedisStoreOperation =
@@ -82,9 +84,16 @@ export interface RedisStoreOptions {
    */
   onRoundTrip?: (operation: RedisStoreOperation) => void;
   /**
-   * Receives connection errors (refused, reset, timed out…) as the client reports them; the store
-   * reconnects by itself meanwhile. Never receives keys or values.
-   * @default ignores them
+   * Receives connection errors (refused, reset, timed out, WRONGPASS…) as the client reports them;
+   * the store reconnects by itself meanwhile. Each is a plain `Error` with the client's message
+   * (a Cluster's adds the last node's error) and `code`: never keys, values or credentials (ioredis
+   * attaches the failed command to its errors, and the arguments of `AUTH`/`HELLO` are the password).
+   * A reconnect loop reports the same error about once a second: deduplicate before logging.
+   * The last one also ends the message of calls refused while disconnected
+   * (`Redis is not connected (reconnecting; last error: …)`), and so the health check's output.
+   * @default errors that will not heal by themselves — a refused password or permission (WRONGPASS,
+   * NOAUTH, NOPERM), a refused database — are written to stderr, each message once until the
+   * connection is up again; the others are ignored
    */
   onConnectionError?: (error: Error) => void;
   /**
@@ -170,7 +179,9 @@ export function createRedisStore(options: RedisStoreOptions): Store {
   if (rateLimitClock !== 'redis' && rateLimitClock !== 'caller') throw new TypeError('createRedisStore: rateLimitClock must be "redis" or "caller"');
   if (options.url !== undefined && /^rediss?:/i.test(options.url)) {
     try {
-      redisDatabaseOf(new URL(options.url));
+      const url = new URL(options.url);
+      redisCredentialsOf(url);
+      redisDatabaseOf(url);
     } catch (error) {
       throw new TypeError(`createRedisStore: the url ${error instanceof Error ? error.message : String(error)}`);
     }
@@ -186,10 +197,29 @@ export function createRedisStore(options: RedisStoreOptions): Store {
    * connection for good and fails every call: a wrong database is configuration, not an outage.
    */
   let refused: StoreUnavailableError | undefined;
+  /** The last connection error, safe to show, until the connection is ready again. */
+  let lastError: string | undefined;
+  /** What the default reporter already wrote since the connection was last ready. */
+  const reported = new Set<string>();
+  const secrets = passwordsOf(options.url, client);
+  client.on('ready', () => {
+    lastError = undefined;
+    reported.clear();
+  });
   client.on('error', (error: Error) => {
     // After a refusal, errors are the echoes of dropping the connection (commands still in flight).
     if (refused !== undefined) return;
-    if (!isSelectFailure(error)) return (options.onConnectionError ?? ignore)(error);
+    if (!isSelectFailure(error)) {
+      const safe = safeConnectionError(error, secrets);
+      lastError = safe.message;
+      if (options.onConnectionError !== undefined) return options.onConnectionError(safe);
+      // A refused password or permission will not heal by itself either: say so (once) without being asked.
+      if (ACCESS_ERROR.test(safe.message) && !reported.has(safe.message)) {
+        reported.add(safe.message);
+        reportRefusal(new StoreUnavailableError(`Redis refused the connection (${safe.message}); the store stays unavailable until REDIS_URL's credentials are accepted.`));
+      }
+      return;
+    }
     refused = new StoreUnavailableError(
       `Redis refused to select the database of the URL (${error.message}); the store stays unavailable rather than use database 0. ` +
         'Check the number after the port in REDIS_URL against the databases setting of the server.',
@@ -233,7 +263,7 @@ export function createRedisStore(options: RedisStoreOptions): Store {
     if (closed) return Promise.reject(new StoreUnavailableError('The Redis store is closed.'));
     if (refused !== undefined) return Promise.reject(refused);
     if (!connection.starting) {
-      if (client.status !== 'ready') return Promise.reject(new StoreUnavailableError(`Redis is not connected (${client.status}).`));
+      if (client.status !== 'ready') return Promise.reject(notConnected(client.status));
       onRoundTrip?.(operation);
       coalesce();
       return withinDeadline(send(), timeoutMs);
@@ -243,14 +273,22 @@ export function createRedisStore(options: RedisStoreOptions): Store {
     return withinDeadline(connection.firstAttempt, timeoutMs).then(
       () => {
         if (refused !== undefined) throw refused;
-        if (closed || client.status !== 'ready') throw new StoreUnavailableError('Redis is not connected.');
+        if (closed) throw new StoreUnavailableError('The Redis store is closed.');
+        if (client.status !== 'ready') throw notConnected(client.status);
         onRoundTrip?.(operation);
         return withinDeadline(send(), Math.max(1, timeoutMs - (performance.now() - started)));
       },
       (error: unknown) => {
-        throw refused ?? error;
+        if (refused !== undefined) throw refused;
+        // The first connection failed: say why, as later calls do.
+        if (lastError !== undefined && error instanceof StoreUnavailableError && !closed) throw notConnected(client.status);
+        throw error;
       },
     );
+  }
+
+  function notConnected(status: string): StoreUnavailableError {
+    return new StoreUnavailableError(`Redis is not connected (${status}${lastError === undefined ? '' : `; last error: ${lastError}`}).`);
   }
 
   function batch(ops: readonly StoreOp[]): Promise<StoreOpResult[]> {
@@ -293,13 +331,21 @@ export function createRedisStore(options: RedisStoreOptions): Store {
     return call('getMany', () => client.mget(keys.map(keyOf)));
   }
 
+  /**
+   * Whether the store can do its work, not only reach Redis: one write through the batch script,
+   * as every action sends (a `touch` of a key that never exists: PEXPIRE creates nothing, needs no
+   * memory, so a full Redis stays ready). A replica (READONLY: REDIS_URL still names the old
+   * master after a failover) or an ACL user without scripts (NOPERM) answered PING, yet every
+   * page and action answered 503. On a cluster every master is PINGed as well.
+   */
   function health(): Promise<void> {
-    if (!client.isCluster) return call('health', () => client.ping()).then(ignore);
+    const probe = () => probeWrite(client, keyOf(HEALTH_KEY), rateLimitClock);
+    if (!client.isCluster) return call('health', probe).catch(explainRefusedWrite);
     return call('health', () => {
       const masters = (client as Cluster).nodes('master');
       if (masters.length === 0) return Promise.reject(new Error('no master node is known'));
-      return Promise.all(masters.map((node) => node.ping()));
-    }).then(ignore);
+      return Promise.all([probe(), ...masters.map((node) => node.ping())]);
+    }).then(ignore, explainRefusedWrite);
   }
 
   async function close(): Promise<void> {
@@ -394,4 +440,71 @@ function ignore(): void {}
 
 function reportRefusal(error: Error): void {
   console.error(`livecomponents: ${error.message}`);
+}
+
+/** Errors of a refused password or permission: they do not heal by reconnecting. */
+const ACCESS_ERROR = /\b(?:WRONGPASS|NOAUTH|NOPERM)\b/;
+
+/** The key the health check touches: never written, so PEXPIRE always finds it missing. */
+const HEALTH_KEY = 'lc:{health}:write-check';
+
+/**
+ * One write through the store's batch script (EVALSHA), the path of every action: a `touch` of
+ * `key`, which must not exist — PEXPIRE on a missing key changes nothing and needs no memory.
+ * Rejects with READONLY on a replica and NOPERM for an ACL user barred from scripts or the key.
+ * The client must have the store's scripts (`defineLuaCommands`).
+ */
+export function probeWrite(client: Redis | Cluster, key: string, clock: RateLimitClock = 'redis'): Promise<void> {
+  return client.lcBatch(batchArgs([{ op: 'touch', key, ttlMs: 1_000 }], (k) => k, () => '', clock)).then(ignore);
+}
+
+/**
+ * Why Redis refused the store's scripted write, in words an operator can act on, or `undefined`
+ * when `message` is no such refusal.
+ */
+export function explainWriteRefusal(message: string): string | undefined {
+  const reply = /\b(READONLY|NOPERM)\b.*/.exec(message)?.[0];
+  if (reply === undefined) return undefined;
+  return reply.startsWith('READONLY')
+    ? `Redis refuses writes (${reply}): REDIS_URL names a replica, as after a failover; point it at the master`
+    : `Redis refuses the store's scripts (${reply}): the ACL user of REDIS_URL needs EVAL/EVALSHA (+@scripting) and read/write access to the app's keys`;
+}
+
+function explainRefusedWrite(error: unknown): never {
+  const explained = explainWriteRefusal(error instanceof Error ? error.message : String(error));
+  throw explained === undefined ? error : new StoreUnavailableError(`${explained}.`, error);
+}
+
+/** The passwords the client sends (URL and options), to keep out of messages. */
+function passwordsOf(url: string | undefined, client: Redis | Cluster): string[] {
+  const found: (string | undefined)[] = [];
+  if (url !== undefined) {
+    try {
+      found.push(redisCredentialsOf(new URL(url)).password);
+    } catch {
+      // not a URL the store checked (a unix socket path…): nothing to add
+    }
+  }
+  const options = client.options as RedisOptions & ClusterOptions;
+  found.push(options.password, options.redisOptions?.password);
+  // Too short a "password" would censor ordinary words of the message.
+  return found.filter((p): p is string => typeof p === 'string' && p.length >= 4);
+}
+
+/**
+ * A connection error as it may be shown and logged: the client's message (a Cluster's with its
+ * last node's error), without the command ioredis attaches (the arguments of AUTH and HELLO hold
+ * the password) and with any URL credentials or known password censored; `code` kept.
+ */
+function safeConnectionError(error: Error, secrets: readonly string[]): Error {
+  const cause = (error as { lastNodeError?: unknown }).lastNodeError;
+  let message = error.message + (cause instanceof Error && !error.message.includes(cause.message) ? ` (${cause.message})` : '');
+  for (const secret of secrets) message = message.split(secret).join('[Redacted]');
+  message = censorLine(message);
+  if (message.length > 300) message = `${message.slice(0, 299)}…`;
+  const safe = new Error(message);
+  safe.name = error.name;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string') (safe as Error & { code: string }).code = code;
+  return safe;
 }
