@@ -1,19 +1,85 @@
 /**
- * Argument checks every backend makes before touching its storage: a bad TTL, policy or op is a
- * bug in the caller (`TypeError`), never a store failure. One copy for memory, SQLite and Redis.
+ * Argument checks every backend makes before touching its storage: a bad key, value, TTL, policy or
+ * op is a bug in the caller (`TypeError`), never a store failure. One copy for memory, SQLite and
+ * Redis, called by every method of each (a batch checks all its ops first), so the three refuse
+ * the same calls.
  */
 import type { RateLimitPolicy, StoreOp } from './types.js';
+
+/** `String.prototype.isWellFormed` (Node 20; typed from TypeScript's ES2024 lib, which this build does not load). */
+type WellFormed = string & { isWellFormed(): boolean };
+
+/**
+ * Keys, values and `expected` are well-formed strings: no lone UTF-16 surrogate. UTF-8 (SQLite's
+ * text, Redis's bytes) has no form for one, so each backend would otherwise keep a different
+ * string (memory the text, SQLite U+FFFD, Redis one key for `\uD800`, `\uDC00` and `\uFFFD`).
+ * `isWellFormed` answers at once for a one-byte string (V8), the common case.
+ */
+function checkText(text: string, what: string): void {
+  if (!(typeof text === 'string' && (text as WellFormed).isWellFormed())) {
+    throw new TypeError(
+      typeof text === 'string' ? `Store ${what} must be well-formed UTF-16 (it has a lone surrogate)` : `Store ${what} must be a string, got ${typeof text}`,
+    );
+  }
+}
+
+export function checkKey(key: string): void {
+  checkText(key, 'key');
+}
+
+export function checkKeys(keys: readonly string[]): void {
+  for (let i = 0; i < keys.length; i++) checkText(keys[i] as string, 'key');
+}
+
+/** A value to write (`set`, `claim`) or to compare (`deleteIfEquals`'s `expected`). */
+export function checkValue(value: string): void {
+  checkText(value, 'value');
+}
 
 /** TTLs are positive finite milliseconds in every backend; anything else is a bug in the caller. */
 export function checkTtl(ttlMs: number): void {
   if (!(Number.isFinite(ttlMs) && ttlMs > 0)) throw new TypeError(`Store TTL must be a positive number of ms, got ${ttlMs}`);
 }
 
-/** The checks of `src/pipeline/rate-limit/algorithms.ts`, made before anything is sent or stored. */
+/** The arguments of `set` and `claim`. */
+export function checkWrite(key: string, value: string, ttlMs: number): void {
+  checkKey(key);
+  checkValue(value);
+  checkTtl(ttlMs);
+}
+
+/**
+ * The TTL a backend applies for a (checked) `ttlMs`: whole milliseconds, a fraction rounded up, so a
+ * value never lives shorter than asked, and the same in every backend (Redis keeps whole ms only).
+ */
+export function wholeMs(ttlMs: number): number {
+  return Math.ceil(ttlMs);
+}
+
+/**
+ * The longest rate-limit window, in ms: 2^40 ms, about 34.8 years. Past it the Redis scripts'
+ * arithmetic leaves the range where Lua prints an integer as digits (`PX 1e+17` is refused) and
+ * the GCRA grid loses its exactness.
+ */
+export const MAX_RATE_LIMIT_WINDOW_MS = 2 ** 40;
+
+/** The largest rate-limit `limit`: 2^31 − 1 (Redis answers counts as integers; far beyond any real budget). */
+export const MAX_RATE_LIMIT = 2 ** 31 - 1;
+
+/** A rate-limit step's arguments: a known algorithm, then `checkRateLimitNumbers`. Made before anything is sent or stored. */
 export function checkRateLimit(policy: RateLimitPolicy, nowMs: number): void {
   if (policy.algorithm !== 'gcra' && policy.algorithm !== 'sliding-window') throw new TypeError('Rate limit: unknown algorithm');
-  if (!(Number.isInteger(policy.limit) && policy.limit > 0)) throw new TypeError('Rate limit: limit must be a positive integer');
-  if (!(Number.isFinite(policy.windowMs) && policy.windowMs > 0)) throw new TypeError('Rate limit: windowMs must be positive');
+  checkRateLimitNumbers(policy, nowMs);
+}
+
+/** The limit, window and time of a step, as the algorithms of `src/pipeline/rate-limit/algorithms.ts` check them too. */
+export function checkRateLimitNumbers(policy: RateLimitPolicy, nowMs: number): void {
+  if (!(Number.isInteger(policy.limit) && policy.limit > 0 && policy.limit <= MAX_RATE_LIMIT)) {
+    throw new TypeError(`Rate limit: limit must be a positive integer, at most ${MAX_RATE_LIMIT}`);
+  }
+  if (!(Number.isFinite(policy.windowMs) && policy.windowMs > 0 && policy.windowMs <= MAX_RATE_LIMIT_WINDOW_MS)) {
+    throw new TypeError(`Rate limit: windowMs must be positive, at most 2^40 (${MAX_RATE_LIMIT_WINDOW_MS} ms, about 34 years)`);
+  }
   if (!Number.isFinite(nowMs)) throw new TypeError('Rate limit: nowMs must be a finite number');
 }
 
@@ -22,7 +88,12 @@ const OPS: ReadonlySet<string> = new Set<StoreOp['op']>(['get', 'set', 'claim', 
 /** Throws `TypeError` for an op a store must refuse before doing anything (a batch checks all first). */
 export function checkOp(op: StoreOp): void {
   if (!OPS.has(op.op)) throw new TypeError(`Unknown store op "${String(op.op)}"`);
-  if (op.op === 'set' || op.op === 'claim' || op.op === 'touch') checkTtl(op.ttlMs);
+  checkKey(op.key);
+  if (op.op === 'set' || op.op === 'claim') {
+    checkValue(op.value);
+    checkTtl(op.ttlMs);
+  } else if (op.op === 'touch') checkTtl(op.ttlMs);
+  else if (op.op === 'deleteIfEquals') checkValue(op.expected);
   else if (op.op === 'rateLimit') checkRateLimit(op.policy, op.nowMs);
 }
 

@@ -388,6 +388,144 @@ export function runStoreContract(
       }
     });
 
+    it('refuses keys, values and expected values with a lone surrogate in every op (TypeError), changing nothing', async () => {
+      // UTF-8 cannot carry a lone surrogate: backends kept three different strings (or one Redis key
+      // for '\uD800', '\uDC00' and '\uFFFD'), so every store refuses them before anything is done.
+      const ok = key('well-formed');
+      const policy = { algorithm: 'gcra' as const, limit: 1, windowMs: 60_000 };
+      const now = clock.now();
+      for (const lone of ['a\uDFFF', '\uD800', `b\uDC00c`, `${'x'.repeat(300)}\uD83D`, `\uDE42${'é'.repeat(300)}`]) {
+        const bad = `${key('lone')}${lone}`;
+        const calls: [string, () => Promise<unknown>][] = [
+          ['get', () => store.get(bad)],
+          ['getMany', () => store.getMany([ok, bad])],
+          ['set key', () => store.set(bad, 'v', 60_000)],
+          ['set value', () => store.set(ok, lone, 60_000)],
+          ['claim key', () => store.claim(bad, 'v', 60_000)],
+          ['claim value', () => store.claim(ok, lone, 60_000)],
+          ['touch', () => store.touch(bad, 60_000)],
+          ['deleteIfEquals key', () => store.deleteIfEquals(bad, 'v')],
+          ['deleteIfEquals expected', () => store.deleteIfEquals(ok, lone)],
+          ['delete', () => store.delete(bad)],
+          ['rateLimit', () => store.rateLimit(bad, policy, now)],
+        ];
+        const ops: StoreOp[] = [
+          { op: 'get', key: bad },
+          { op: 'set', key: bad, value: 'v', ttlMs: 60_000 },
+          { op: 'set', key: ok, value: lone, ttlMs: 60_000 },
+          { op: 'claim', key: bad, value: 'v', ttlMs: 60_000 },
+          { op: 'claim', key: ok, value: lone, ttlMs: 60_000 },
+          { op: 'touch', key: bad, ttlMs: 60_000 },
+          { op: 'deleteIfEquals', key: bad, expected: 'v' },
+          { op: 'deleteIfEquals', key: ok, expected: lone },
+          { op: 'delete', key: bad },
+          { op: 'rateLimit', key: bad, policy, nowMs: now },
+        ];
+        // In a batch, after a valid write: the whole batch is refused, the write included.
+        for (const op of ops) calls.push([`batch ${op.op}`, () => store.batch([{ op: 'set', key: ok, value: 'written', ttlMs: 60_000 }, op])]);
+        for (const [name, call] of calls) await expect(call(), `${name} ${JSON.stringify(lone)}`).rejects.toBeInstanceOf(TypeError);
+        expect(await store.get(ok)).toBeNull();
+      }
+      // U+FFFD and surrogate pairs are characters like any other: kept distinct and intact.
+      const p = key('unicode');
+      const pairs: [string, string][] = [
+        [`${p}:\uFFFD`, 'a\uFFFD'],
+        [`${p}:\uD83D\uDE42`, `a\uD83D\uDE42${'é'.repeat(300)}`],
+        [`${p}:\uD83D\uDE43`, `a\uD83D\uDE43${'é'.repeat(300)}`],
+      ];
+      for (const [k, v] of pairs) await store.set(k, v, 60_000);
+      expect(await store.getMany(pairs.map(([k]) => k))).toEqual(pairs.map(([, v]) => v));
+      const [[first, value]] = pairs as [[string, string]];
+      expect(await store.deleteIfEquals(first, 'a\uFFFD\uFFFD')).toBe(false);
+      expect(await store.deleteIfEquals(first, value)).toBe(true);
+    });
+
+    it('rateLimit (gcra) reads exactly the state format it writes: `g:` and a decimal number, anything else is no state', async () => {
+      const policy = { algorithm: 'gcra' as const, limit: 1, windowMs: 60_000 };
+      const now = clock.now();
+      const admitted = { allowed: true, limit: 1, remaining: 0, resetMs: 60_000, retryAfterMs: 0, nextMs: 60_000 };
+      const refused = { allowed: false, limit: 1, remaining: 0, resetMs: 60_000, retryAfterMs: 60_000, nextMs: 60_000 };
+      // The state a step leaves is in that format, and read back as such under another key.
+      const [first, copy] = [key('rl'), key('rl')];
+      expect(await store.rateLimit(first, policy, now)).toEqual(admitted);
+      const state = await store.get(first);
+      expect(state).toMatch(/^g:-?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?$/);
+      await store.set(copy, state as string, 60_000);
+      expect(await store.rateLimit(copy, policy, now)).toEqual(refused);
+      // A TAT one window ahead, written as the format allows (also with an exponent): the next request is refused.
+      const tat = now + 60_000;
+      for (const held of [`g:${tat}`, `g:${tat}.0`, `g:${tat.toExponential()}`]) {
+        const k = key('rl');
+        await store.set(k, held, 60_000);
+        expect(await store.rateLimit(k, policy, now), held).toEqual(refused);
+      }
+      // The same number in any other form is no state (a full bucket): what `Number` or Lua's `tonumber` would also take.
+      for (const held of [String(tat), ` ${tat}`, `g: ${tat}`, `g:${tat} `, `g:+${tat}`, `g:0x${tat.toString(16)}`, `x:${tat}`, `w:${tat}`, 'g:']) {
+        const k = key('rl');
+        await store.set(k, held, 60_000);
+        expect(await store.rateLimit(k, policy, now), JSON.stringify(held)).toEqual(admitted);
+      }
+    });
+
+    it('rateLimit refuses a window over 2^40 ms or a limit over 2^31 − 1 (TypeError), and runs at those bounds', async () => {
+      const now = clock.now();
+      const tooBig = [
+        { algorithm: 'gcra' as const, limit: 1, windowMs: 1e300 },
+        { algorithm: 'sliding-window' as const, limit: 1, windowMs: 1e17 },
+        { algorithm: 'gcra' as const, limit: 1, windowMs: 2 ** 40 + 1 },
+        { algorithm: 'gcra' as const, limit: 2 ** 60, windowMs: 1_000 },
+        { algorithm: 'sliding-window' as const, limit: 2 ** 31, windowMs: 1_000 },
+      ];
+      for (const policy of tooBig) {
+        const k = key('rl');
+        await expect(store.rateLimit(k, policy, now), JSON.stringify(policy)).rejects.toBeInstanceOf(TypeError);
+        await expect(store.batch([{ op: 'rateLimit', key: k, policy, nowMs: now }]), JSON.stringify(policy)).rejects.toBeInstanceOf(TypeError);
+      }
+      const [gcra, wide, window] = [key('rl'), key('rl'), key('rl')];
+      const most = { algorithm: 'gcra' as const, limit: 2 ** 31 - 1, windowMs: 2 ** 40 };
+      // Interval: 2^40 / (2^31 − 1) ms rounded down to the 2^-10 ms grid, 512 ms.
+      expect(await store.rateLimit(gcra, most, now)).toEqual({ allowed: true, limit: 2 ** 31 - 1, remaining: 2 ** 31 - 2, resetMs: 512, retryAfterMs: 0, nextMs: 512 });
+      for (const [k, algorithm] of [[wide, 'gcra'], [window, 'sliding-window']] as const) {
+        const policy = { algorithm, limit: 1, windowMs: 2 ** 40 };
+        expect(await store.rateLimit(k, policy, now), algorithm).toEqual({ allowed: true, limit: 1, remaining: 0, resetMs: 2 ** 40, retryAfterMs: 0, nextMs: 2 ** 40 });
+        expect(await store.rateLimit(k, policy, now + 1), algorithm).toEqual({ allowed: false, limit: 1, remaining: 0, resetMs: 2 ** 40 - 1, retryAfterMs: 2 ** 40 - 1, nextMs: 2 ** 40 - 1 });
+      }
+      for (const k of [gcra, wide, window]) await store.delete(k);
+    });
+
+    it('rounds a fractional TTL up to a whole millisecond, in every op', async () => {
+      // One batch reads at the instant it writes, whatever clock the backend measures TTLs on.
+      const [a, b, c] = [key(), key(), key()];
+      await store.set(c, 'w', 60_000);
+      expect(
+        await store.batch([
+          { op: 'set', key: a, value: 'v', ttlMs: 1e-6 },
+          { op: 'claim', key: b, value: 'v', ttlMs: 0.5 },
+          { op: 'touch', key: c, ttlMs: 1e-9 },
+          { op: 'get', key: a },
+          { op: 'get', key: b },
+          { op: 'get', key: c },
+        ]),
+      ).toEqual([null, null, true, 'v', 'v', 'w']);
+      if (!realTime) {
+        // 1.5 ms lives 2 ms, 1e-6 lives 1 ms: the same in every call.
+        const [d, e, f] = [key(), key(), key()];
+        await store.set(d, 'v', 1.5);
+        expect(await store.claim(e, 'v', 1e-6)).toBeNull();
+        await store.set(f, 'w', 60_000);
+        expect(await store.touch(f, 0.25)).toBe(true);
+        expect(await store.getMany([d, e, f])).toEqual(['v', 'v', 'w']);
+        await elapse(0.5);
+        expect(await store.getMany([d, e, f])).toEqual(['v', 'v', 'w']);
+        await elapse(0.5);
+        expect(await store.getMany([d, e, f])).toEqual(['v', null, null]);
+        await elapse(0.5);
+        expect(await store.get(d)).toBe('v');
+        await elapse(0.5);
+        expect(await store.get(d)).toBeNull();
+      }
+    });
+
     it('health resolves while open', async () => {
       await expect(store.health()).resolves.toBeUndefined();
     });

@@ -5,6 +5,11 @@
  * idempotency records, rate-limit policies) lives once, in the stages. Keys are built by
  * `src/store/keys.ts` only, never from raw request data. Values are opaque strings.
  *
+ * Keys, values and `expected` must be well-formed strings (`String.prototype.isWellFormed`: no lone
+ * UTF-16 surrogate, which UTF-8 cannot carry): every method, batch ops included, rejects anything
+ * else with a `TypeError` before touching storage, as it does for a bad TTL or policy
+ * (`src/store/checks.ts`, shared by every backend).
+ *
  * Every method either resolves or rejects with a `StoreUnavailableError` (the store is down or
  * too slow); the HTTP layer maps that to 503 `SERVICE_UNAVAILABLE`.
  */
@@ -20,6 +25,8 @@ export interface Store {
   /**
    * Writes `value`, expiring after `ttlMs` milliseconds. Every TTL in this interface (`set`, `claim`,
    * `touch`, batch ops) must be a positive finite number: anything else rejects with a `TypeError`.
+   * TTLs count in whole milliseconds, a fraction rounded up (`1e-6` keeps the value 1 ms), in every
+   * backend alike.
    */
   set(key: string, value: string, ttlMs: number): Promise<void>;
 
@@ -80,7 +87,9 @@ export interface RateLimitPolicy {
    * `sliding-window`: never more than `limit` admitted in any trailing `windowMs` (exact log).
    */
   algorithm: RateLimitAlgorithm;
+  /** A positive integer, at most 2^31 − 1 (`MAX_RATE_LIMIT`); else the step rejects with a `TypeError`. */
   limit: number;
+  /** Positive, at most 2^40 ms, about 34 years (`MAX_RATE_LIMIT_WINDOW_MS`); else the step rejects with a `TypeError`. */
   windowMs: number;
 }
 

@@ -49,7 +49,7 @@ describe.skipIf(!REDIS_AVAILABLE)('Lua rate limits agree with the JavaScript alg
   }
   const GCRA_STEP = withoutExpiry(GCRA_LUA, [
     ["redis.call('PEXPIRE', key, resetMs)", 'local _ = resetMs'],
-    ["redis.call('SET', key, string.format('%.17g', now + debt), 'PX', resetMs)", "redis.call('SET', key, string.format('%.17g', now + debt))"],
+    ["redis.call('SET', key, 'g:' .. string.format('%.17g', now + debt), 'PX', resetMs)", "redis.call('SET', key, 'g:' .. string.format('%.17g', now + debt))"],
   ]);
   const WINDOW_STEP = withoutExpiry(SLIDING_WINDOW_LUA, [["redis.call('PEXPIRE', key, resetMs)", 'local _ = resetMs']]);
 
@@ -64,7 +64,8 @@ describe.skipIf(!REDIS_AVAILABLE)('Lua rate limits agree with the JavaScript alg
   async function luaState(algorithm: RateLimitAlgorithm, key: string): Promise<number | number[] | null> {
     if (algorithm === 'gcra') {
       const raw = await redis.admin.get(key);
-      return raw === null ? null : Number(raw);
+      // `g:<TAT>`, the format of the JavaScript backends.
+      return raw === null ? null : raw.startsWith('g:') ? Number(raw.slice(2)) : NaN;
     }
     const flat = await redis.admin.zrange(key, '0', '-1', 'WITHSCORES');
     return flat.length === 0 ? null : flat.filter((_, i) => i % 2 === 1).map(Number);

@@ -6,6 +6,7 @@
  * Both algorithms admit at most `limit` requests at once, never charge refused requests, and treat
  * time going backwards conservatively (the stored state is kept, so nothing extra is admitted).
  */
+import { checkRateLimitNumbers } from '../../store/checks.js';
 import type { RateLimitDecision, RateLimitPolicy } from '../../store/types.js';
 
 /** One step of an algorithm: the decision, the state to store and how long it matters. */
@@ -29,11 +30,6 @@ function onGrid(ms: number): number {
   return Math.round(ms * TICKS_PER_MS) / TICKS_PER_MS;
 }
 
-function checkPolicy(policy: RateLimitPolicy, nowMs: number): void {
-  if (!(Number.isInteger(policy.limit) && policy.limit > 0)) throw new TypeError('Rate limit: limit must be a positive integer');
-  if (!(Number.isFinite(policy.windowMs) && policy.windowMs > 0)) throw new TypeError('Rate limit: windowMs must be positive');
-  if (!Number.isFinite(nowMs)) throw new TypeError('Rate limit: nowMs must be a finite number');
-}
 
 /**
  * GCRA (generic cell rate algorithm): a token bucket of `limit` tokens refilled one per emission
@@ -46,7 +42,7 @@ function checkPolicy(policy: RateLimitPolicy, nowMs: number): void {
  * gcraStep(null, { algorithm: 'gcra', limit: 5, windowMs: 300_000 }, now).decision.remaining; // 4
  */
 export function gcraStep(tat: number | null, policy: RateLimitPolicy, nowMs: number): RateLimitStep<number> {
-  checkPolicy(policy, nowMs);
+  checkRateLimitNumbers(policy, nowMs);
   const { limit } = policy;
   const interval = Math.max(1, Math.floor((policy.windowMs * TICKS_PER_MS) / limit)) / TICKS_PER_MS;
   const depth = interval * limit;
@@ -89,7 +85,7 @@ export function slidingWindowStep(
   policy: RateLimitPolicy,
   nowMs: number,
 ): RateLimitStep<number[]> {
-  checkPolicy(policy, nowMs);
+  checkRateLimitNumbers(policy, nowMs);
   const { limit, windowMs } = policy;
   const log = timestamps ?? [];
   const cutoff = nowMs - windowMs;
@@ -122,6 +118,13 @@ export function slidingWindowStep(
 }
 
 /**
+ * GCRA state as stored: `g:` and the TAT as a decimal number, as `String(number)` writes it here and
+ * Lua's `%.17g` in the Redis script (`src/store/redis/lua/gcra.ts`, which reads the same pattern).
+ * Stricter than `Number`, which would also take hex, binary, padding or an empty string (as 0).
+ */
+const GCRA_STATE = /^g:-?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?$/;
+
+/**
  * One step on serialized state, for backends that store strings: `g:<tat>` for GCRA and
  * `w:<t1>,<t2>,…` for the sliding window. State of the other algorithm (the action's option
  * changed) or unreadable state counts as none.
@@ -130,7 +133,7 @@ export function slidingWindowStep(
  */
 export function rateLimitStep(stored: string | null, policy: RateLimitPolicy, nowMs: number): RateLimitStep<string> {
   if (policy.algorithm === 'gcra') {
-    const parsed = stored !== null && stored.startsWith('g:') ? Number(stored.slice(2)) : NaN;
+    const parsed = stored !== null && GCRA_STATE.test(stored) ? Number(stored.slice(2)) : NaN;
     const step = gcraStep(Number.isFinite(parsed) ? parsed : null, policy, nowMs);
     return { decision: step.decision, state: `g:${step.state}`, ttlMs: step.ttlMs };
   }

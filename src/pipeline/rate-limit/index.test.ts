@@ -226,6 +226,12 @@ describe('rate-limit stage', () => {
     expect(() => createRateLimitStage({ store, events, defaults: { algorithm: 'leaky' as 'gcra' } })).toThrow(TypeError);
     expect(() => createRateLimitStage({ store, events, defaults: { windowSeconds: 1.5 } })).toThrow(TypeError);
     expect(() => createRateLimitStage({ store, events, defaults: { windowSeconds: 1e306 } })).toThrow(/whole number of seconds/);
+    // Past what every store takes (2^40 ms, 2^31 − 1): refused here rather than by the store at each request.
+    expect(() => createRateLimitStage({ store, events, defaults: { windowSeconds: 2 ** 40 / 1000 + 1 } })).toThrow(
+      'Rate limit: defaults.windowSeconds must be a positive whole number of seconds, at most 1099511627 (about 34 years)',
+    );
+    expect(() => createRateLimitStage({ store, events, defaults: { limit: 2 ** 31 } })).toThrow('Rate limit: defaults.limit must be a positive integer, at most 2147483647');
+    expect(() => createRateLimitStage({ store, events, defaults: { limit: 2 ** 31 - 1, windowSeconds: 1_099_511_627 } })).not.toThrow();
   });
 
   it('honours the defaults option', async () => {

@@ -17,7 +17,7 @@ import type { SecurityEventSink } from '../../ops/security-events.js';
 import { storeKeys } from '../../store/keys.js';
 import type { RateLimitAlgorithm, RateLimitDecision, RateLimitPolicy, Store } from '../../store/types.js';
 import { fail, takePrefetched, type ActionContext, type Stage } from '../types.js';
-import { positiveInteger, positiveSeconds } from '../options.js';
+import { rateLimitCount, rateLimitSeconds } from '../options.js';
 import { createClientIp } from './client-ip.js';
 
 export interface RateLimitDefaults {
@@ -89,8 +89,8 @@ export function createRateLimitStage(options: RateLimitStageOptions): Stage {
   const failOpen = options.failOpen ?? false;
   const onFailOpen = options.onFailOpen ?? null;
   const defaults = {
-    limit: positiveInteger('Rate limit', 'defaults.limit', options.defaults?.limit ?? 60),
-    windowSeconds: positiveSeconds('Rate limit', 'defaults.windowSeconds', options.defaults?.windowSeconds ?? 60),
+    limit: rateLimitCount('Rate limit', 'defaults.limit', options.defaults?.limit ?? 60),
+    windowSeconds: rateLimitSeconds('Rate limit', 'defaults.windowSeconds', options.defaults?.windowSeconds ?? 60),
     algorithm: algorithmOf(options.defaults?.algorithm ?? 'gcra'),
   };
   const allowlist = options.allowlist && options.allowlist.length > 0 ? buildAllowlist(options.allowlist) : null;
@@ -100,11 +100,12 @@ export function createRateLimitStage(options: RateLimitStageOptions): Stage {
   function rulesFor(action: ResolvedAction): ActionRules {
     let rules = cache.get(action);
     if (rules === undefined) {
-      const windowSeconds = positiveSeconds('Rate limit', 'rateLimitWindow', action.rateLimitWindow ?? defaults.windowSeconds);
+      // Components and route limiters check these at start-up too; an action built by hand is checked here.
+      const windowSeconds = rateLimitSeconds('Rate limit', 'rateLimitWindow', action.rateLimitWindow ?? defaults.windowSeconds);
       const algorithm = algorithmOf(action.rateLimitAlgorithm ?? defaults.algorithm);
-      const limit = positiveInteger('Rate limit', 'rateLimit', action.rateLimit ?? defaults.limit);
+      const limit = rateLimitCount('Rate limit', 'rateLimit', action.rateLimit ?? defaults.limit);
       const signedIn = makeRule(limit, windowSeconds, algorithm);
-      const anonymousLimit = positiveInteger('Rate limit', 'anonymousLimit', action.anonymousLimit ?? limit);
+      const anonymousLimit = rateLimitCount('Rate limit', 'anonymousLimit', action.anonymousLimit ?? limit);
       rules = { signedIn, anonymous: anonymousLimit === limit ? signedIn : makeRule(anonymousLimit, windowSeconds, algorithm) };
       cache.set(action, rules);
     }

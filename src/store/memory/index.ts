@@ -10,7 +10,7 @@ import { systemClock, type Clock } from '../../core/clock.js';
 import { StoreUnavailableError } from '../../core/errors.js';
 import { rateLimitStep } from '../../pipeline/rate-limit/algorithms.js';
 import type { RateLimitDecision, RateLimitPolicy, Store, StoreOp, StoreOpResult } from '../types.js';
-import { checkOp, checkTtl } from '../checks.js';
+import { checkKey, checkKeys, checkOp, checkRateLimit, checkTtl, checkValue, checkWrite, wholeMs } from '../checks.js';
 import { keyFamily } from '../keys.js';
 import { runBatch } from '../embedded-batch.js';
 import { compact, expand } from './compact.js';
@@ -83,12 +83,13 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
    */
   function write(map: Map<string, Entry>, entry: Entry | undefined, key: string, value: string, ttlMs: number, now: number): void {
     const { text, utf8 } = compact(value);
+    const expiresAt = now + wholeMs(ttlMs);
     if (entry === undefined) {
-      map.set(key, { text, utf8, expiresAt: now + ttlMs });
+      map.set(key, { text, utf8, expiresAt });
     } else {
       entry.text = text;
       entry.utf8 = utf8;
-      entry.expiresAt = now + ttlMs;
+      entry.expiresAt = expiresAt;
     }
   }
 
@@ -114,7 +115,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   function touch(key: string, ttlMs: number, now: number): boolean {
     const entry = live(mapOf(key), key, now);
     if (entry === undefined) return false;
-    entry.expiresAt = now + ttlMs;
+    entry.expiresAt = now + wholeMs(ttlMs);
     return true;
   }
 
@@ -194,30 +195,50 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
 
   return {
     kind: 'memory',
-    get: (key) => run(() => get(key, clock.now())),
+    get: (key) =>
+      run(() => {
+        checkKey(key);
+        return get(key, clock.now());
+      }),
     getMany: (keys) =>
       run(() => {
+        checkKeys(keys);
         const now = clock.now();
         return keys.map((key) => get(key, now));
       }),
     set: (key, value, ttlMs) =>
       run(() => {
-        checkTtl(ttlMs);
+        checkWrite(key, value, ttlMs);
         put(key, value, ttlMs, clock.now());
       }),
     claim: (key, value, ttlMs) =>
       run(() => {
-        checkTtl(ttlMs);
+        checkWrite(key, value, ttlMs);
         return claim(key, value, ttlMs, clock.now());
       }),
     touch: (key, ttlMs) =>
       run(() => {
+        checkKey(key);
         checkTtl(ttlMs);
         return touch(key, ttlMs, clock.now());
       }),
-    deleteIfEquals: (key, expected) => run(() => deleteIfEquals(key, expected, clock.now())),
-    delete: (key) => run(() => remove(key)),
-    rateLimit: (key, policy, nowMs) => run(() => rateLimit(key, policy, nowMs, clock.now())),
+    deleteIfEquals: (key, expected) =>
+      run(() => {
+        checkKey(key);
+        checkValue(expected);
+        return deleteIfEquals(key, expected, clock.now());
+      }),
+    delete: (key) =>
+      run(() => {
+        checkKey(key);
+        remove(key);
+      }),
+    rateLimit: (key, policy, nowMs) =>
+      run(() => {
+        checkKey(key);
+        checkRateLimit(policy, nowMs);
+        return rateLimit(key, policy, nowMs, clock.now());
+      }),
     batch: (ops) =>
       run(() => {
         // Check every op before running any, so a malformed batch changes nothing.

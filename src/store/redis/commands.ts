@@ -5,6 +5,7 @@
  * functions), and `decode` for the replies of both.
  */
 import type { ClientContext, RedisCommander, Result } from 'ioredis';
+import { wholeMs } from '../checks.js';
 import type { RateLimitDecision, StoreOp, StoreOpResult } from '../types.js';
 import { BATCH_CODES, SERVER_TIME, type RateLimitReply } from './lua/index.js';
 
@@ -20,11 +21,11 @@ function timeArg(clock: RateLimitClock, nowMs: number): number | string {
 }
 
 /**
- * Redis keeps TTLs in whole milliseconds: a TTL is rounded up (so a value never lives shorter than
- * asked) and capped far beyond any real use, where Redis would refuse it.
+ * A TTL as `PX`/`PEXPIRE` takes it: whole milliseconds rounded up as in every backend (`wholeMs`),
+ * capped far beyond any real use, where Redis would refuse it.
  */
 export function toPx(ttlMs: number): number {
-  return Math.min(Math.ceil(ttlMs), Number.MAX_SAFE_INTEGER);
+  return Math.min(wholeMs(ttlMs), Number.MAX_SAFE_INTEGER);
 }
 
 /**

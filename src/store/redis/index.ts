@@ -30,7 +30,7 @@ import { withDeadline } from '../../core/deadline.js';
 import { StoreUnavailableError } from '../../core/errors.js';
 import type { RateLimitDecision, Store, StoreOp, StoreOpResult } from '../types.js';
 import { afterThisTurn } from '../after-this-turn.js';
-import { checkOp, checkRateLimit, checkTtl, rejection } from '../checks.js';
+import { checkKey, checkKeys, checkOp, checkRateLimit, checkTtl, checkValue, checkWrite, rejection } from '../checks.js';
 import { batchArgs, decode, send, toPx, type RateLimitClock } from './commands.js';
 
 export type { RateLimitClock } from './commands.js';
@@ -323,6 +323,8 @@ export function createRedisStore(options: RedisStoreOptions): Store {
   }
 
   function getMany(keys: readonly string[]): Promise<(string | null)[]> {
+    const invalid = rejection(() => checkKeys(keys));
+    if (invalid !== undefined) return invalid;
     if (keys.length === 0) return closed ? Promise.reject(new StoreUnavailableError('The Redis store is closed.')) : Promise.resolve([]);
     if (client.isCluster) {
       // MGET needs every key in one slot; concurrent GETs reach each node in one round trip.
@@ -364,20 +366,30 @@ export function createRedisStore(options: RedisStoreOptions): Store {
 
   const store: Store = {
     kind: 'redis',
-    get: (key) => call('get', () => client.get(keyOf(key))),
+    get: (key) => rejection(() => checkKey(key)) ?? call('get', () => client.get(keyOf(key))),
     getMany,
     set: (key, value, ttlMs) =>
-      rejection(() => checkTtl(ttlMs)) ?? call('set', () => client.set(keyOf(key), value, 'PX', toPx(ttlMs))).then(ignore),
+      rejection(() => checkWrite(key, value, ttlMs)) ?? call('set', () => client.set(keyOf(key), value, 'PX', toPx(ttlMs))).then(ignore),
     claim: (key, value, ttlMs) =>
-      rejection(() => checkTtl(ttlMs)) ?? call('claim', () => client.set(keyOf(key), value, 'PX', toPx(ttlMs), 'NX', 'GET')),
+      rejection(() => checkWrite(key, value, ttlMs)) ?? call('claim', () => client.set(keyOf(key), value, 'PX', toPx(ttlMs), 'NX', 'GET')),
     touch: (key, ttlMs) =>
-      rejection(() => checkTtl(ttlMs)) ?? call('touch', () => client.pexpire(keyOf(key), toPx(ttlMs))).then((n) => n === 1),
-    deleteIfEquals: (key, expected) => call('deleteIfEquals', () => client.lcDeleteIfEquals(keyOf(key), expected)).then((n) => n === 1),
-    delete: (key) => call('delete', () => client.del(keyOf(key))).then(ignore),
+      rejection(() => {
+        checkKey(key);
+        checkTtl(ttlMs);
+      }) ?? call('touch', () => client.pexpire(keyOf(key), toPx(ttlMs))).then((n) => n === 1),
+    deleteIfEquals: (key, expected) =>
+      rejection(() => {
+        checkKey(key);
+        checkValue(expected);
+      }) ?? call('deleteIfEquals', () => client.lcDeleteIfEquals(keyOf(key), expected)).then((n) => n === 1),
+    delete: (key) => rejection(() => checkKey(key)) ?? call('delete', () => client.del(keyOf(key))).then(ignore),
     rateLimit(key, policy, nowMs) {
       const op = { op: 'rateLimit', key, policy, nowMs } as const;
       return (
-        rejection(() => checkRateLimit(policy, nowMs)) ??
+        rejection(() => {
+          checkKey(key);
+          checkRateLimit(policy, nowMs);
+        }) ??
         call('rateLimit', () => send(client, op, keyOf(key), member(), rateLimitClock)).then((reply) => decode(op, reply) as RateLimitDecision)
       );
     },

@@ -36,7 +36,7 @@ import type { RateLimitDecision, RateLimitPolicy, Store, StoreOp, StoreOpResult 
 import * as SQL from './statements.js';
 import { afterThisTurn } from '../after-this-turn.js';
 import { runBatch } from '../embedded-batch.js';
-import { checkOp, checkRateLimit, checkTtl, rejection } from '../checks.js';
+import { checkKey, checkKeys, checkOp, checkRateLimit, checkTtl, checkValue, checkWrite, rejection, wholeMs } from '../checks.js';
 
 interface CommonOptions {
   /**
@@ -143,13 +143,13 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
 
   /** One statement when the key is free (the usual case); a second one reads the holder's value. */
   function claim(key: string, value: string, ttlMs: number, now: number): string | null {
-    if (insertOrTakeOver.run(key, value, now + ttlMs, now).changes > 0) return null;
+    if (insertOrTakeOver.run(key, value, now + wholeMs(ttlMs), now).changes > 0) return null;
     return read(key, now);
   }
 
   /** `touch`: one UPDATE of `expires_at`, only on a live row. */
   function renew(key: string, ttlMs: number, now: number): boolean {
-    return touch.run(now + ttlMs, key, now).changes > 0;
+    return touch.run(now + wholeMs(ttlMs), key, now).changes > 0;
   }
 
   function rateLimit(key: string, policy: RateLimitPolicy, nowMs: number, now: number): RateLimitDecision {
@@ -161,7 +161,7 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
 
   /** Compare-and-replace for `runBatch`: one UPDATE in place instead of delete, read and insert. */
   function replace(key: string, expected: string, value: string, ttlMs: number, now: number): boolean {
-    return replaceIfEquals.run(value, now + ttlMs, key, expected, now).changes > 0;
+    return replaceIfEquals.run(value, now + wholeMs(ttlMs), key, expected, now).changes > 0;
   }
 
   /** One op of a batch (already checked); every op reads the same `now`. */
@@ -170,7 +170,7 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
       case 'get':
         return read(op.key, now);
       case 'set':
-        set.run(op.key, op.value, now + op.ttlMs);
+        set.run(op.key, op.value, now + wholeMs(op.ttlMs));
         return null;
       case 'claim':
         return claim(op.key, op.value, op.ttlMs, now);
@@ -326,26 +326,39 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
 
   return {
     kind: 'sqlite',
-    get: (key) => reading(() => read(key, clock.now())),
+    get: (key) => rejection(() => checkKey(key)) ?? reading(() => read(key, clock.now())),
     getMany: (keys) =>
+      rejection(() => checkKeys(keys)) ??
       reading(() => {
         const now = clock.now();
         return keys.map((key) => read(key, now));
       }),
     set: (key, value, ttlMs) =>
-      rejection(() => checkTtl(ttlMs)) ??
+      rejection(() => checkWrite(key, value, ttlMs)) ??
       grouped(() => {
-        set.run(key, value, clock.now() + ttlMs);
+        set.run(key, value, clock.now() + wholeMs(ttlMs));
       }),
-    claim: (key, value, ttlMs) => rejection(() => checkTtl(ttlMs)) ?? grouped(() => claim(key, value, ttlMs, clock.now())),
-    touch: (key, ttlMs) => rejection(() => checkTtl(ttlMs)) ?? grouped(() => renew(key, ttlMs, clock.now())),
-    deleteIfEquals: (key, expected) => grouped(() => deleteIfEquals.run(key, expected, clock.now()).changes > 0),
+    claim: (key, value, ttlMs) => rejection(() => checkWrite(key, value, ttlMs)) ?? grouped(() => claim(key, value, ttlMs, clock.now())),
+    touch: (key, ttlMs) =>
+      rejection(() => {
+        checkKey(key);
+        checkTtl(ttlMs);
+      }) ?? grouped(() => renew(key, ttlMs, clock.now())),
+    deleteIfEquals: (key, expected) =>
+      rejection(() => {
+        checkKey(key);
+        checkValue(expected);
+      }) ?? grouped(() => deleteIfEquals.run(key, expected, clock.now()).changes > 0),
     delete: (key) =>
+      rejection(() => checkKey(key)) ??
       grouped(() => {
         del.run(key);
       }),
     rateLimit: (key, policy, nowMs) =>
-      rejection(() => checkRateLimit(policy, nowMs)) ?? grouped(() => rateLimit(key, policy, nowMs, clock.now())),
+      rejection(() => {
+        checkKey(key);
+        checkRateLimit(policy, nowMs);
+      }) ?? grouped(() => rateLimit(key, policy, nowMs, clock.now())),
     batch(ops) {
       // Check every op before running any; a failing op rolls the whole batch back.
       const invalid = rejection(() => {

@@ -3,9 +3,11 @@
  * same arithmetic on the same 2^-10 ms grid, so Redis and the JavaScript backends agree decision by
  * decision (`test/redis/lua-vs-js.test.ts` checks it on random sequences).
  *
- * State: one string key holding the theoretical arrival time (TAT) as a number, written with
- * `%.17g` so it reads back as the exact same double; it expires (PX) when it would read as a full
- * bucket. A key of another type (the action switched algorithm) counts as no state.
+ * State: one string key holding the theoretical arrival time (TAT) in the format of the JavaScript
+ * backends (`rateLimitStep`): `g:` and a decimal number (`GCRA_STATE` there), written with `%.17g`
+ * so it reads back as the exact same double; it expires (PX) when it would read as a full bucket.
+ * Anything else under the key (another format, `tonumber`'s hex or padded forms, a key of another
+ * type: the action switched algorithm) counts as no state, as in JavaScript.
  *
  * Time is Redis's own clock when the store passes `SERVER_TIME` (its default: see `time.ts`), else
  * the caller's `nowMs` (tests that inject a clock). Key expiry always runs on the Redis clock, which
@@ -41,8 +43,9 @@ local tat = nil
 local held = redis.pcall('GET', key)
 if type(held) == 'table' then
   redis.call('DEL', key)
-elseif held then
-  tat = tonumber(held)
+elseif held and (string.find(held, '^g:%-?%d+%.?%d*$') or string.find(held, '^g:%-?%d+%.?%d*[eE][%+%-]?%d+$')) then
+  -- The JavaScript format exactly: \`g:\`, digits, an optional fraction and exponent (GCRA_STATE).
+  tat = tonumber(string.sub(held, 3))
 end
 local stored = now
 if tat ~= nil and tat == tat and tat ~= math.huge and tat ~= -math.huge then
@@ -61,7 +64,7 @@ if debt > depth then
 end
 local resetMs = math.ceil(debt)
 local remaining = math.floor((depth - debt) / interval)
-redis.call('SET', key, string.format('%.17g', now + debt), 'PX', resetMs)
+redis.call('SET', key, 'g:' .. string.format('%.17g', now + debt), 'PX', resetMs)
 return {1, remaining, resetMs, 0, math.ceil(debt - (limit - remaining - 1) * interval)}
 end
 `;
