@@ -3,7 +3,7 @@
  * actions whose params are checked by a Standard Schema, and `render(state)`.
  */
 import type { StandardSchemaV1 } from '@standard-schema/spec';
-import { positiveInteger, positiveSeconds } from '../pipeline/options.js';
+import { positiveSeconds, rateLimitCount, rateLimitSeconds } from '../pipeline/options.js';
 import type { SafeHtml } from './html.js';
 
 /** The signed-in user as components see it (`ctx.user`). */
@@ -181,9 +181,11 @@ export function defineComponent<S extends StateShape, A extends Record<string, u
     if (def.requireIdempotencyKey !== undefined && typeof def.requireIdempotencyKey !== 'boolean') {
       throw new TypeError(`${where}: requireIdempotencyKey must be true or false`);
     }
-    if (def.rateLimit !== undefined) positiveInteger(where, 'rateLimit', def.rateLimit);
-    if (def.rateLimitWindow !== undefined) positiveSeconds(where, 'rateLimitWindow', def.rateLimitWindow);
-    if (def.anonymousLimit !== undefined) positiveInteger(where, 'anonymousLimit', def.anonymousLimit);
+    // The bounds every store accepts (src/store/checks.ts), checked here: the stage would refuse a
+    // larger policy only per request, a 500 on every call of the action.
+    if (def.rateLimit !== undefined) rateLimitCount(where, 'rateLimit', def.rateLimit);
+    if (def.rateLimitWindow !== undefined) rateLimitSeconds(where, 'rateLimitWindow', def.rateLimitWindow);
+    if (def.anonymousLimit !== undefined) rateLimitCount(where, 'anonymousLimit', def.anonymousLimit);
     if (def.idempotencyTTL !== undefined) positiveSeconds(where, 'idempotencyTTL', def.idempotencyTTL);
     actions.set(
       name,

@@ -76,7 +76,11 @@ describe('defineComponent refuses option mistakes at start-up', () => {
     ['a rateLimitAlgorithm typo', { rateLimitAlgorithm: 'sliding' }, /rateLimitAlgorithm must be 'gcra' or 'sliding-window'/],
     ['requireIdempotencyKey that is not a boolean', { requireIdempotencyKey: 'yes' }, /requireIdempotencyKey must be true or false/],
     // Accepted before, then every call failed with 500: 1e306 s is an infinite number of ms.
-    ['a rateLimitWindow whose milliseconds overflow', { rateLimitWindow: 1e306 }, /rateLimitWindow must be a positive whole number of seconds, at most 9007199254740/],
+    ['a rateLimitWindow whose milliseconds overflow', { rateLimitWindow: 1e306 }, /rateLimitWindow must be a positive whole number of seconds, at most 1099511627 \(about 34 years\)/],
+    // Accepted before, then every call failed with 500: the stores refuse a window past 2^40 ms or a limit past 2^31 − 1.
+    ['a rateLimitWindow past the stores\' longest window', { rateLimitWindow: 1_099_511_628 }, /rateLimitWindow must be a positive whole number of seconds, at most 1099511627/],
+    ['a rateLimit past the stores\' largest limit', { rateLimit: 2 ** 31 }, /rateLimit must be a positive integer, at most 2147483647/],
+    ['an anonymousLimit past the stores\' largest limit', { anonymousLimit: 2 ** 31 }, /anonymousLimit must be a positive integer, at most 2147483647/],
     ['an idempotencyTTL whose milliseconds overflow', { idempotencyTTL: 2 ** 60 }, /idempotencyTTL must be a positive whole number of seconds, at most 9007199254740/],
   ];
   for (const [name, options, message] of cases) {

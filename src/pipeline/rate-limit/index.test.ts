@@ -8,6 +8,7 @@ import { createMemoryStore } from '../../store/memory/index.js';
 import type { Store } from '../../store/types.js';
 import { createActionContext, ok, type ActionContext, type Outcome } from '../types.js';
 import { createRateLimitStage, type RateLimitStageOptions } from './index.js';
+import { createRouteLimiter } from './route-limiter.js';
 
 const T0 = Date.UTC(2026, 0, 15, 10, 30);
 const T0_S = T0 / 1000;
@@ -232,6 +233,11 @@ describe('rate-limit stage', () => {
     );
     expect(() => createRateLimitStage({ store, events, defaults: { limit: 2 ** 31 } })).toThrow('Rate limit: defaults.limit must be a positive integer, at most 2147483647');
     expect(() => createRateLimitStage({ store, events, defaults: { limit: 2 ** 31 - 1, windowSeconds: 1_099_511_627 } })).not.toThrow();
+    // A route limiter (the auth API's per-endpoint limits) checks its routes with the same bounds.
+    const route = (limit: number, windowSeconds: number) => () => createRouteLimiter({ name: '~auth', routes: { login: { limit, windowSeconds } }, store, events, algorithm: 'gcra' });
+    expect(route(2 ** 31, 60)).toThrow('Rate limit: ~auth.login.limit must be a positive integer, at most 2147483647');
+    expect(route(5, 1_099_511_628)).toThrow('Rate limit: ~auth.login.windowSeconds must be a positive whole number of seconds, at most 1099511627 (about 34 years)');
+    expect(route(2 ** 31 - 1, 1_099_511_627)).not.toThrow();
   });
 
   it('honours the defaults option', async () => {

@@ -11,7 +11,7 @@ import type { LiveError } from '../../core/errors.js';
 import type { Session } from '../../session/types.js';
 import type { RateLimitAlgorithm } from '../../store/types.js';
 import { createActionContext, ok, type RequestInfo } from '../types.js';
-import { positiveInteger } from '../options.js';
+import { rateLimitCount, rateLimitSeconds } from '../options.js';
 import { createRateLimitStage, type RateLimitStageOptions } from './index.js';
 
 export interface RouteLimit {
@@ -45,8 +45,8 @@ export function createRouteLimiter<R extends string>(options: RouteLimiterOption
   const actions = new Map<string, ResolvedAction>();
   for (const route of Object.keys(routes) as R[]) {
     // Checked here, at start-up: the stage would only check a policy at its first request.
-    const limit = positiveInteger('Rate limit', `${name}.${route}.limit`, routes[route].limit);
-    const windowSeconds = positiveInteger('Rate limit', `${name}.${route}.windowSeconds`, routes[route].windowSeconds);
+    const limit = rateLimitCount('Rate limit', `${name}.${route}.limit`, routes[route].limit);
+    const windowSeconds = rateLimitSeconds('Rate limit', `${name}.${route}.windowSeconds`, routes[route].windowSeconds);
     actions.set(
       route,
       Object.freeze({
