@@ -150,3 +150,35 @@ describe('past the cap', () => {
     expect(statusLineOf(await rawExchange(port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'))).toBe('HTTP/1.1 200 OK');
   });
 });
+
+describe('a request that reaches a closing server', () => {
+  it("is answered by the app in PROTOCOL's shape, not by Fastify's bare 503 without code or request_id", async () => {
+    const app = Fastify(serverOptions());
+    let releaseSlow = (): void => undefined;
+    app.get('/slow', () => new Promise<string>((resolve) => (releaseSlow = () => resolve('slow done'))));
+    app.get('/fast', () => 'fast done');
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const port = (app.server.address() as { port: number }).port;
+    const socket = connect({ port, host: '127.0.0.1' });
+    let received = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => (received += chunk));
+    const ended = new Promise((resolve) => socket.on('close', resolve));
+    const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    // A request in flight keeps its connection open through close(); the next one on that
+    // connection arrives while the app is closing (a shutdown's close, after its drain).
+    socket.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\n');
+    await pause(100);
+    const closing = app.close();
+    await pause(50);
+    socket.write('GET /fast HTTP/1.1\r\nHost: x\r\n\r\n');
+    await pause(50);
+    releaseSlow();
+    await ended;
+    await closing;
+    expect(received.match(/HTTP\/1\.1 \d+/g)).toEqual(['HTTP/1.1 200', 'HTTP/1.1 200']);
+    expect(received).toContain('fast done');
+    // Served, and told to go: the connection closes after it.
+    expect(received.split('fast done')[0]?.toLowerCase()).toContain('connection: close');
+  });
+});
