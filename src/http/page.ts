@@ -71,6 +71,10 @@ export async function createPageView(
   const current = session;
   const info = requestInfo(request);
   const [csrfToken, user] = await Promise.all([runtime.csrf.issue(current), runtime.userOf(current)]);
+  // `no-store` is every page's default, but an app may override `cache-control` (`pageHeaders`); a
+  // signed-in page keeps `no-store` whatever it says: Back after signing out on a shared computer
+  // would otherwise show the profile to the next person.
+  if (user !== null) reply.header('cache-control', 'no-store');
   let formToken: Promise<string> | undefined;
   return view(runtime, {
     session: current,

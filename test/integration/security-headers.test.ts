@@ -74,4 +74,33 @@ describe('pageHeaders option', () => {
       await app.close();
     }
   });
+
+  it('may loosen cache-control for signed-out pages only: a signed-in page stays no-store', async () => {
+    const keys = { stateKeys: randomBytes(32).toString('base64'), sessionSecret: randomBytes(32).toString('base64') };
+    const runtime = await createLiveComponents({
+      components: [counter],
+      store: createMemoryStore(),
+      appOrigin: 'http://localhost',
+      events: { emit() {} },
+      resolveUser: (id: string) => Promise.resolve({ id }),
+      ...keys,
+    });
+    const app = Fastify(serverOptions());
+    await app.register(livecomponents, { runtime, pageHeaders: { 'cache-control': 'private, max-age=60' } });
+    app.get('/', async (request, reply) => {
+      const view = await app.livecomponents.view(request, reply);
+      return reply.type('text/html').send(view.document({ title: 't', body: await view.mount('counter:main') }));
+    });
+    try {
+      const anonymous = await app.inject({ method: 'GET', url: '/' });
+      expect(anonymous.headers['cache-control']).toBe('private, max-age=60');
+      const signedIn = await runtime.sessions.regenerate(null, 'user-1');
+      const page = await app.inject({ method: 'GET', url: '/', cookies: { [app.livecomponents.cookie.name]: signedIn.id } });
+      expect(page.statusCode).toBe(200);
+      expect(page.headers['set-cookie']).toBeUndefined();
+      expect(page.headers['cache-control']).toBe('no-store');
+    } finally {
+      await app.close();
+    }
+  });
 });
