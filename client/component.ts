@@ -21,8 +21,9 @@ export interface SuccessDetail {
  * `detail` of `lc:error`: the server's `code`, `error`, and `retry_after` (429) / `errors` (400) when
  * sent. `reloaded` (409 `STATE_INVALID`, 404 `COMPONENT_NOT_FOUND` and 403 `CSRF_TOKEN_INVALID` only,
  * the action not run): whether the component was reloaded from its page. `outcomeUnknown`: the action
- * may have run (transport.ts); the component was reloaded too, and `reloaded` is not set — trying
- * again is not the answer there.
+ * may have run (transport.ts: no answer at all, a proxy's 5xx, a retry refused); the component was
+ * reloaded too when the page could be fetched, and `reloaded` is not set — trying again is not the
+ * answer there.
  */
 export type ErrorDetail = { componentId: string; action: string; reloaded?: boolean } & ActionError;
 
@@ -35,6 +36,11 @@ export type ErrorDetail = { componentId: string; action: string; reloaded?: bool
  * again: the user acted on stale markup.
  */
 const RELOADING_CODES: ReadonlySet<string> = new Set(['STATE_INVALID', 'COMPONENT_NOT_FOUND', 'CSRF_TOKEN_INVALID']);
+/**
+ * How long the reload may take before the error is reported without it: after `NETWORK_ERROR` the page
+ * may not come either (a stalled network), and the component must not stay busy, nor the event wait.
+ */
+const RELOAD_DEADLINE_MS = 10_000;
 /** The server's code for params refused by the action's schema: its `errors` are shown by field. */
 const VALIDATION_FAILED = 'VALIDATION_FAILED';
 
@@ -102,7 +108,8 @@ export function createInvoker(transport: Transport, reload?: ComponentReloader):
         // An action that may have run: the page shows what the server holds now, whatever it was.
         const unknown = result.error.outcomeUnknown === true;
         if ((unknown || RELOADING_CODES.has(result.error.code)) && reload !== undefined) {
-          const fresh = await reload(componentId);
+          // Offline, the page fetch fails (null) and the component keeps its markup.
+          const fresh = await Promise.race([reload(componentId), new Promise<null>((resolve) => setTimeout(resolve, RELOAD_DEADLINE_MS, null))]);
           if (fresh !== null) morphCurrent(fresh.outerHTML);
           if (!unknown) detail.reloaded = fresh !== null;
         }

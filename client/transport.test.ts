@@ -137,7 +137,10 @@ describe('transport', () => {
     expect(sent).toHaveLength(3);
     expect(new Set(sent.map((init) => (init.headers as Record<string, string>)[HEADERS.idempotencyKey]))).toEqual(new Set(['key-1']));
     expect(slept).toEqual([300, 1000]);
-    expect(result).toEqual({ type: 'error', error: { status: 0, code: CLIENT_CODES.network, error: 'The request timed out: no answer within 0.02 s.' } });
+    expect(result).toEqual({
+      type: 'error',
+      error: { status: 0, code: CLIENT_CODES.network, error: 'The request timed out: no answer within 0.02 s. The request may have been carried out.', outcomeUnknown: true },
+    });
   });
 
   it('strict mode: sends one invocation at a time, page-wide, each with the token the answer before it brought', async () => {
@@ -284,6 +287,64 @@ describe('transport', () => {
     expect(await later.transport.send('payment:main', 'processPayment', { amount: 10 })).toEqual({
       type: 'error',
       error: { status: 422, code: 'IDEMPOTENCY_KEY_REUSED', error: 'Reused.', request_id: 'r' },
+    });
+  });
+
+  it('every attempt without an answer (network failures): NETWORK_ERROR marked outcomeUnknown, since each was sent and may have run', async () => {
+    const t = setup([new TypeError('Failed to fetch'), new TypeError('Failed to fetch'), new TypeError('Failed to fetch')]);
+    const result = await t.transport.send('payment:main', 'processPayment', { amount: 10 });
+    expect(t.sent.map((s) => headerOf(s, HEADERS.idempotencyKey))).toEqual(['key-1', 'key-1', 'key-1']);
+    expect(result).toEqual({
+      type: 'error',
+      error: { status: 0, code: CLIENT_CODES.network, error: 'The server could not be reached (Failed to fetch). The request may have been carried out.', outcomeUnknown: true },
+    });
+  });
+
+  it("a proxy's 5xx that is not the app's answer, on a first attempt (504 Gateway Timeout: the app may still run it): INVALID_RESPONSE marked outcomeUnknown, not retried", async () => {
+    const answers = [
+      new Response('<html><body><h1>504 Gateway Time-out</h1></body></html>', { status: 504, headers: { 'content-type': 'text/html' } }),
+      // JSON, but not the app's (no code): an API gateway's own error.
+      json(502, { message: 'Internal server error' }),
+    ];
+    for (const answer of answers) {
+      const t = setup([answer, json(200, ok)]);
+      const result = await t.transport.send('payment:main', 'processPayment', { amount: 10 });
+      expect(t.sent).toHaveLength(1);
+      expect(result).toEqual({
+        type: 'error',
+        error: { status: answer.status, code: CLIENT_CODES.invalidResponse, error: `Unexpected answer from the server (HTTP ${answer.status}). The request may have been carried out.`, outcomeUnknown: true },
+      });
+    }
+  });
+
+  it("an answer lost, then the retry answered by a page that is not the app's (502 empty, a 4xx page): outcomeUnknown", async () => {
+    for (const answer of [new Response('', { status: 502 }), new Response('<h1>Forbidden</h1>', { status: 403, headers: { 'content-type': 'text/html' } })]) {
+      const t = setup([new TypeError('Failed to fetch'), answer]);
+      const result = await t.transport.send('payment:main', 'processPayment', { amount: 10 });
+      expect(t.sent.map((s) => headerOf(s, HEADERS.idempotencyKey))).toEqual(['key-1', 'key-1']);
+      expect(result).toEqual({
+        type: 'error',
+        error: { status: answer.status, code: CLIENT_CODES.invalidResponse, error: `Unexpected answer from the server (HTTP ${answer.status}). The request may have been carried out.`, outcomeUnknown: true },
+      });
+    }
+  });
+
+  it("not outcomeUnknown: the app's own JSON errors on a first attempt (429, 503, 500), nor a 4xx page that is not the app's (404 HTML)", async () => {
+    const refusals = [
+      json(429, { error: 'Too many requests.', code: 'RATE_LIMIT_EXCEEDED', request_id: 'r', retry_after: 60 }),
+      json(503, { error: 'Service unavailable.', code: 'SERVICE_UNAVAILABLE', request_id: 'r' }),
+      json(500, { error: 'Internal error.', code: 'INTERNAL_ERROR', request_id: 'r' }),
+    ];
+    for (const answer of refusals) {
+      const result = await setup([answer]).transport.send('payment:main', 'processPayment', { amount: 10 });
+      expect(result.type === 'error' && result.error.status).toBe(answer.status);
+      expect(result.type === 'error' && 'outcomeUnknown' in result.error).toBe(false);
+      expect(result.type === 'error' && result.error.error).not.toContain('may have been carried out');
+    }
+    const notFound = setup([new Response('<h1>Not Found</h1>', { status: 404, headers: { 'content-type': 'text/html' } })]);
+    expect(await notFound.transport.send('payment:main', 'processPayment', { amount: 10 })).toEqual({
+      type: 'error',
+      error: { status: 404, code: CLIENT_CODES.invalidResponse, error: 'Unexpected answer from the server (HTTP 404).' },
     });
   });
 

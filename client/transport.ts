@@ -16,15 +16,19 @@
  * An attempt without an answer may have run the action. When a later attempt of the same invocation is
  * then refused by a check the server makes before it looks the key up (CSRF, rate limit, a store down:
  * PROTOCOL §3's order), the replay that would have told never happened: the error is marked
- * `outcomeUnknown` and says the request may have been carried out (the component reloads it).
+ * `outcomeUnknown` and says the request may have been carried out (the component reloads it). So is
+ * `NETWORK_ERROR` (every attempt was sent, none answered), and `INVALID_RESPONSE` when the answer is
+ * not the app's and either a 5xx (a proxy's 502/504: the app may have run it, or still be running it)
+ * or the answer to a retry. The app's own JSON refusals of a first attempt, and 4xx pages of a first
+ * attempt, are not marked.
  */
 import { BODY, HEADERS, ROUTES, type ActionSuccessBody, type ErrorBody } from '../src/core/wire.js';
 
 /** Error codes the runtime produces itself (the server's codes are in PROTOCOL §3). */
 export const CLIENT_CODES = {
-  /** The request never got an answer, even after the retries. */
+  /** The request never got an answer, even after the retries; the action may have run (`outcomeUnknown`). */
   network: 'NETWORK_ERROR',
-  /** The answer was not the JSON PROTOCOL §3 describes (a proxy's HTML error page, say). */
+  /** The answer was not the JSON PROTOCOL §3 describes (a proxy's HTML error page, say); a 5xx may have run it (`outcomeUnknown`). */
   invalidResponse: 'INVALID_RESPONSE',
   /** The answer came but could not be morphed into the page (a CSP refusing the HTML, say); the action may have run. */
   renderFailed: 'RENDER_FAILED',
@@ -32,8 +36,9 @@ export const CLIENT_CODES = {
 
 /**
  * An error as the runtime reports it: the server's error fields plus the HTTP status (0: no answer).
- * `outcomeUnknown`: an earlier attempt got no answer and this refusal came before the server could
- * replay it, so the action may have run (the code and fields stay the server's).
+ * `outcomeUnknown`: the action may have run — no attempt got the app's answer (`NETWORK_ERROR`; a
+ * proxy's 5xx or a retry's `INVALID_RESPONSE`), or an earlier attempt got none and this refusal came
+ * before the server could replay it (the code and fields stay the server's).
  */
 export type ActionError = { status: number; outcomeUnknown?: true } & Pick<ErrorBody, 'code' | 'error'> &
   Partial<Pick<ErrorBody, 'request_id' | 'retry_after' | 'errors' | 'limit' | 'window'>>;
@@ -139,6 +144,7 @@ export function createTransport(deps: TransportDeps): Transport {
         text = await response.text();
       } catch (cause) {
         const delay = delays[failures++];
+        // Each attempt was sent and may have run: none of them came back to say.
         if (delay === undefined) return networkError(cause, timeoutMs);
         await deps.sleep(delay);
         if (deps.csrf.singleUse) await deps.csrf.refresh?.();
@@ -153,6 +159,11 @@ export function createTransport(deps: TransportDeps): Transport {
       if (failures > 0 && result.type === 'error' && BEFORE_REPLAY.has(result.error.code)) {
         result.error.outcomeUnknown = true;
         result.error.error = 'The request may have been carried out: its answer was lost and the retry was refused. Check the result before trying again.';
+      } else if (result.type === 'error' && result.error.code === CLIENT_CODES.invalidResponse && (failures > 0 || result.error.status >= 500)) {
+        // Not the app's answer: a proxy's 502/504 (the app may have run it, or still be running it), or one
+        // standing in for the replay a retry would have brought.
+        result.error.outcomeUnknown = true;
+        result.error.error += MAY_HAVE_RUN;
       }
       return result;
     }
@@ -190,12 +201,16 @@ export function createTransport(deps: TransportDeps): Transport {
   return { send };
 }
 
+/** Added to the message of a `NETWORK_ERROR` or `INVALID_RESPONSE` marked `outcomeUnknown`. */
+const MAY_HAVE_RUN = ' The request may have been carried out.';
+
+/** No attempt got an answer; each was sent, so the action may have run (`outcomeUnknown`). */
 function networkError(cause: unknown, timeoutMs: number): SendResult {
-  if (cause instanceof Error && cause.name === 'TimeoutError') {
-    return failure(0, CLIENT_CODES.network, `The request timed out: no answer within ${timeoutMs / 1000} s.`);
-  }
   const reason = cause instanceof Error ? cause.message : String(cause);
-  return failure(0, CLIENT_CODES.network, `The server could not be reached (${reason}).`);
+  const message = cause instanceof Error && cause.name === 'TimeoutError'
+    ? `The request timed out: no answer within ${timeoutMs / 1000} s.`
+    : `The server could not be reached (${reason}).`;
+  return { type: 'error', error: { status: 0, code: CLIENT_CODES.network, error: message + MAY_HAVE_RUN, outcomeUnknown: true } };
 }
 
 function failure(status: number, code: string, error: string): SendResult {

@@ -1,6 +1,6 @@
 /**
  * The reference app in Chromium, for what happens around an action rather than in it: Enter held
- * down, an answer lost when the retry is refused by the rate limit, Back after an action, and a
+ * down, an answer lost when the retry is refused by the rate limit, every answer lost, Back after an action, and a
  * browser without JavaScript. Each test gets its own app (the payment's rate limit is per client IP,
  * here always 127.0.0.1) and a fresh browser context.
  */
@@ -139,6 +139,40 @@ describe.runIf(browserTestsEnabled('page handling in Chromium'))('page handling 
     // The server ran it once.
     await open('/payment');
     expect([await balance(), await paymentsMade()]).toEqual(['950', 'Payments made: 5']);
+  });
+
+  it("every attempt's answer lost after the server ran the payment: NETWORK_ERROR with outcomeUnknown, and the component shows the server's balance", async () => {
+    await newPage();
+    await open('/payment');
+    // Each attempt reaches the server (the first runs the payment, the retries replay it); each answer is lost.
+    const statuses: number[] = [];
+    await page.route(`**${ROUTES.action}`, async (route) => {
+      statuses.push((await route.fetch()).status());
+      return route.abort('connectionreset');
+    });
+    await pay('10', 1);
+    expect(statuses).toEqual([200, 200, 200]);
+    expect(new Set(actionKeys).size).toBe(1);
+    const [lost] = events;
+    expect(lost).toMatchObject({ type: 'lc:error', detail: { status: 0, code: 'NETWORK_ERROR', outcomeUnknown: true } });
+    expect(lost?.detail.error).toContain('may have been carried out');
+    expect(lost?.detail.reloaded).toBeUndefined();
+    // Reloaded from its page (the page GETs went through): the balance after the payment, not the 1000 shown before.
+    expect(await balance()).toBe('990');
+    expect(await page.locator('[data-flash]').textContent()).toContain('may have been carried out');
+    await page.unroute(`**${ROUTES.action}`);
+    // Offline, the reload fails too: harmless — the same error, the markup kept, the component free again.
+    await context.setOffline(true);
+    await pay('10', 2);
+    expect(events[1]).toMatchObject({ type: 'lc:error', detail: { status: 0, code: 'NETWORK_ERROR', outcomeUnknown: true } });
+    expect(await balance()).toBe('990');
+    expect(await page.locator(`[${ATTR.loading}]`).count()).toBe(0);
+    await context.setOffline(false);
+    await pay('10', 3);
+    expect(events[2]?.type).toBe('lc:success');
+    // The server ran the lost payment once (the offline one never left the browser).
+    await open('/payment');
+    expect([await balance(), await paymentsMade()]).toEqual(['980', 'Payments made: 2']);
   });
 
   it("Back after an action shows the page as the server renders it now, not the one the browser kept", async () => {
