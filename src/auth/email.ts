@@ -4,7 +4,7 @@
  * and `users.email` is unique on the normalised form. Provider-specific rules (dots or `+tags` in
  * Gmail addresses) are not applied: those are different addresses to everyone else.
  */
-import { domainToASCII } from 'node:url';
+import { domainToASCII, domainToUnicode } from 'node:url';
 import { LONE_SURROGATE_RE } from './password.js';
 
 /** RFC 5321 limits: 64 octets of local part, 254 for the whole address. */
@@ -20,12 +20,24 @@ const MAX_ADDRESS = 254;
  */
 const LOCAL_RE = /^[^\s"<>()[\]\\,;:@\p{Cc}\p{Cf}\p{Cs}\p{Default_Ignorable_Code_Point}]+$/u;
 /**
- * Refused in the domain before its IDNA conversion: default-ignorable code points, which the
- * conversion deletes (U+200B, U+00AD, U+2060, U+034F, variation selectors: `exa\u200bmple.com`
- * became `example.com`) or refuses depending on its table, and whitespace and control characters
- * (it deletes tabs and line breaks). One rule for the whole address instead of the table's.
+ * Whitespace and control characters are refused inside the domain: the IDNA conversion deletes tabs
+ * and line breaks (`exa\tmple.com` became `example.com`).
  */
-const DOMAIN_INVISIBLE_RE = /[\s\p{Cc}\p{Default_Ignorable_Code_Point}]/u;
+const DOMAIN_SPACE_RE = /[\s\p{Cc}]/u;
+/** The full stops the IDNA conversion (UTS #46) reads as label separators, as `.`. */
+const DOMAIN_DOTS_RE = /[\u3002\uff0e\uff61]/gu;
+const ASCII_RE = /^[\x00-\x7f]*$/;
+/**
+ * ZERO WIDTH NON-JOINER (U+200C) and ZERO WIDTH JOINER (U+200D) are part of some domains: the
+ * scripts that join letters or have a virama (Persian `می\u200cر.ir`, Devanagari `क्\u200dष.in`).
+ * IDNA2008 (RFC 5892, CONTEXTJ) allows them only after a virama or between joining letters; next to
+ * Latin, Greek, Cyrillic or a digit a joiner is never valid, and `exa\u200cmple.com` would be a
+ * second, invisible spelling of `example.com`. Node's `domainToASCII` applies CONTEXTJ itself; this
+ * narrower check does not depend on it: a joiner is refused unless it follows a letter or mark of
+ * another script (combining marks of no script of their own are skipped to their base letter).
+ */
+const MISPLACED_JOINER_RE =
+  /(?<![\p{L}\p{M}])[\u200c\u200d]|(?<=[\p{scx=Latin}\p{scx=Greek}\p{scx=Cyrillic}\p{sc=Common}]\p{sc=Inherited}*)[\u200c\u200d]/u;
 const LABEL_RE = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
 
 /**
@@ -43,11 +55,33 @@ export function normaliseEmail(input: unknown): string | null {
     return null;
   }
   const unicodeDomain = text.slice(at + 1).toLowerCase();
-  if (DOMAIN_INVISIBLE_RE.test(unicodeDomain)) return null;
+  if (DOMAIN_SPACE_RE.test(unicodeDomain)) return null;
   const domain = domainToASCII(unicodeDomain);
   if (domain === '' || domain.length > 253) return null;
   const labels = domain.split('.');
   if (labels.length < 2 || !labels.every((label) => LABEL_RE.test(label))) return null;
+  if (!roundTrips(unicodeDomain, labels)) return null;
   const address = `${local}@${domain}`;
   return Buffer.byteLength(address) > MAX_ADDRESS ? null : address;
+}
+
+/**
+ * Whether the IDNA conversion kept the domain as it was typed: each label of `typed` (lower-case,
+ * NFC) is the same as its ASCII form decoded back, or as the ASCII form itself for a label typed in
+ * ASCII (`xn--bcher-kva`, the form stored, is `bücher`). The conversion deletes default-ignorable
+ * code points (U+00AD, U+034F, U+200B, U+2060, variation selectors…): `exa\u200bmple.com` became
+ * `example.com`, and such an address is refused rather than read as another. Its mappings to what
+ * the text already shows (NFKC: full-width letters, `①`; the ideographic full stop) are compared
+ * like with like, as are upper case and NFD (lower-cased and composed by the caller). A joiner must
+ * also be where a script uses it (MISPLACED_JOINER_RE), typed or in a punycode label.
+ */
+function roundTrips(typed: string, asciiLabels: readonly string[]): boolean {
+  const typedLabels = typed.normalize('NFKC').toLowerCase().normalize('NFC').replace(DOMAIN_DOTS_RE, '.').split('.');
+  if (typedLabels.length !== asciiLabels.length) return false;
+  return typedLabels.every((label, i) => {
+    const ascii = asciiLabels[i]!;
+    const decoded = ascii.startsWith('xn--') ? domainToUnicode(ascii) : ascii;
+    if (MISPLACED_JOINER_RE.test(decoded)) return false;
+    return label === (ASCII_RE.test(label) ? ascii : decoded);
+  });
 }
