@@ -82,7 +82,7 @@ describe('pageHeaders option', () => {
       store: createMemoryStore(),
       appOrigin: 'http://localhost',
       events: { emit() {} },
-      resolveUser: (id: string) => Promise.resolve({ id }),
+      resolveUser: (id: string) => Promise.resolve({ id, email: 'ada@example.com', name: 'Ada' }),
       ...keys,
     });
     const app = Fastify(serverOptions());
