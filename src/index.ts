@@ -61,5 +61,6 @@ export {
   AUTH_LIMITS,
   AUTH_PREFIX,
   REFRESH_COOKIE,
+  normaliseEmail,
 } from './auth/index.js';
 export type { Accounts, Auth, AuthService, MailMessage, MailTransport, RegisterAuthOptions } from './auth/index.js';
