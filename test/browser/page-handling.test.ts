@@ -25,6 +25,20 @@ const PAY_FORM = `form[${ATTR.action}="processPayment"]`;
 const balance = () => page.locator('[data-balance]').textContent();
 const paymentsMade = () => page.getByText(/Payments made:/).textContent();
 
+/** Enter, as a keyboard sends it while held: one keydown, the repeat delay (500 ms), then `repeats` auto-repeats ~30 a second, then keyup. */
+async function holdEnter(repeats: number): Promise<void> {
+  const cdp = await context.newCDPSession(page);
+  const enter = { key: 'Enter', code: 'Enter', windowsVirtualKeyCode: 13, nativeVirtualKeyCode: 13, text: '\r', unmodifiedText: '\r' };
+  await cdp.send('Input.dispatchKeyEvent', { type: 'keyDown', ...enter });
+  await page.waitForTimeout(500);
+  for (let i = 0; i < repeats; i++) {
+    await cdp.send('Input.dispatchKeyEvent', { type: 'keyDown', autoRepeat: true, ...enter });
+    await page.waitForTimeout(33);
+  }
+  await cdp.send('Input.dispatchKeyEvent', { type: 'keyUp', ...enter });
+  await page.waitForTimeout(1000);
+}
+
 async function open(path: string): Promise<void> {
   await page.goto(`${base}${path}`);
   await page.waitForFunction(() => window.LiveComponents !== undefined);
@@ -69,24 +83,13 @@ describe.runIf(browserTestsEnabled('page handling in Chromium'))('page handling 
     await open('/payment');
     await page.fill('input[name="amount"]', '10');
     await page.focus('input[name="amount"]');
-    // As an operating system sends a held key: one keydown, the repeat delay, then auto-repeats.
-    const cdp = await context.newCDPSession(page);
-    const enter = { key: 'Enter', code: 'Enter', windowsVirtualKeyCode: 13, nativeVirtualKeyCode: 13, text: '\r', unmodifiedText: '\r' };
-    await cdp.send('Input.dispatchKeyEvent', { type: 'keyDown', ...enter });
-    await page.waitForTimeout(500);
-    for (let i = 0; i < 15; i++) {
-      await cdp.send('Input.dispatchKeyEvent', { type: 'keyDown', autoRepeat: true, ...enter });
-      await page.waitForTimeout(33);
-    }
-    await cdp.send('Input.dispatchKeyEvent', { type: 'keyUp', ...enter });
-    await page.waitForTimeout(1000);
+    await holdEnter(15);
     expect(actionKeys).toHaveLength(1);
     expect(events.map((e) => e.type)).toEqual(['lc:success']);
     // Enter in a text area of such a form still repeats (a new line each): only submits are held back.
     await page.locator(PAY_FORM).evaluate((form) => form.append(Object.assign(document.createElement('textarea'), { name: 'memo' })));
     await page.focus(`${PAY_FORM} textarea`);
-    for (let i = 0; i < 3; i++) await cdp.send('Input.dispatchKeyEvent', { type: 'keyDown', autoRepeat: i > 0, ...enter });
-    await cdp.send('Input.dispatchKeyEvent', { type: 'keyUp', ...enter });
+    await holdEnter(2);
     expect(await page.locator(`${PAY_FORM} textarea`).inputValue()).toBe('\n\n\n');
     // The server ran the payment once.
     await open('/payment');
@@ -97,16 +100,7 @@ describe.runIf(browserTestsEnabled('page handling in Chromium'))('page handling 
     await newPage();
     await open('/');
     await page.focus('button[data-lc-action="increment"]');
-    const cdp = await context.newCDPSession(page);
-    const enter = { key: 'Enter', code: 'Enter', windowsVirtualKeyCode: 13, nativeVirtualKeyCode: 13, text: '\r', unmodifiedText: '\r' };
-    await cdp.send('Input.dispatchKeyEvent', { type: 'keyDown', ...enter });
-    await page.waitForTimeout(500);
-    for (let i = 0; i < 10; i++) {
-      await cdp.send('Input.dispatchKeyEvent', { type: 'keyDown', autoRepeat: true, ...enter });
-      await page.waitForTimeout(33);
-    }
-    await cdp.send('Input.dispatchKeyEvent', { type: 'keyUp', ...enter });
-    await page.waitForTimeout(1000);
+    await holdEnter(10);
     expect(actionKeys).toHaveLength(1);
     expect(await page.locator('output[data-count]').textContent()).toBe('1');
   });
