@@ -12,9 +12,11 @@
  * - placing reads every slot in one `getMany` and takes the first empty slot (`claim`), or else the
  *   oldest by stamp (`deleteIfEquals` of the value read, then `claim`, in one `batch`). Both are
  *   compare-and-set steps: of two writers racing for a slot one wins and the other retries, so two
- *   issues never share a slot and the newest `size` tokens of a session stay valid. Within this
- *   process, in-flight placements reserve their slot so concurrent issues pick different slots
- *   at once; across instances a lost race retries on a randomly spread choice among the oldest;
+ *   issues never share a slot. Within this process, in-flight placements reserve their slot so
+ *   concurrent issues pick different slots at once, and the newest `size` tokens of a session stay
+ *   valid; across instances a lost race retries on a randomly spread choice among the oldest, which
+ *   may hold a token placed by the same burst, so there a recent token now and then goes before an
+ *   older one (its tab gets a 403 and reloads; an atomic "first empty, else oldest" op would close it);
  * - a token issued right after one was consumed (an action response) first tries the slot that
  *   consumption freed, with one `claim` and no read.
  */
