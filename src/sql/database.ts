@@ -34,7 +34,9 @@ export interface DatabaseOptions {
    */
   connectTimeoutMs?: number;
   /**
-   * PostgreSQL: how long one query may take before it fails, in ms.
+   * PostgreSQL: how long one query may take before it fails, in ms. The server enforces it too, on
+   * every connection (see `serverTimeouts`): a statement is cancelled and rolled back by PostgreSQL a
+   * little before the client gives up, and a transaction left idle for twice this long is ended.
    * @default 10_000
    */
   queryTimeoutMs?: number;
@@ -73,7 +75,8 @@ const handles = new WeakMap<object, Handle>();
  *   another process's lock instead of failing with SQLITE_BUSY), and outages (busy past the timeout,
  *   disk full, I/O error, read-only or corrupt file) reject as `StoreUnavailableError`
  *   (`src/sql/sqlite-outage.ts`).
- * - `postgres://…`: a `pg` pool with connect and query timeouts, whose outages (connection refused or
+ * - `postgres://…`: a `pg` pool with connect and query timeouts (the query timeout enforced by the
+ *   server too: `serverTimeouts`), whose outages (connection refused or
  *   broken, a timeout, the server shutting down) reject as `StoreUnavailableError` (503 on the wire;
  *   `src/sql/pg-outage.ts`). BIGINT columns come back as numbers, as in SQLite (every BIGINT here is a millisecond time, far below 2^53).
  *
@@ -93,11 +96,15 @@ export function createDatabase(url: string, options: DatabaseOptions = {}): Kyse
     handles.set(db, { engine: 'sqlite', sqlite: native });
     return db;
   }
+  const queryTimeoutMs = positiveInteger('queryTimeoutMs', options.queryTimeoutMs ?? 10_000);
   const pool = new pg.Pool({
     connectionString: target.connectionString,
     max: positiveInteger('poolMax', options.poolMax ?? 10),
     connectionTimeoutMillis: positiveInteger('connectTimeoutMs', options.connectTimeoutMs ?? 5_000),
-    query_timeout: positiveInteger('queryTimeoutMs', options.queryTimeoutMs ?? 10_000),
+    // The outer bound, for a server or network that stops answering altogether.
+    query_timeout: queryTimeoutMs,
+    // Sent as startup parameters, so they hold on every connection of the pool from its first query.
+    ...serverTimeouts(queryTimeoutMs),
     types: BIGINT_AS_NUMBER,
   });
   const onPoolError = options.onPoolError ?? (() => undefined);
@@ -142,6 +149,31 @@ function openSqlite(path: string, busyTimeoutMs: number): BetterSqlite3.Database
     throw error;
   }
   return native;
+}
+
+/**
+ * The limits PostgreSQL itself enforces on each connection, from the client's `queryTimeoutMs`.
+ *
+ * The client-side `query_timeout` alone closes the socket and leaves the server to find out: a
+ * backend waiting on a lock never does, so every timed-out query left one behind, holding its
+ * connection slot (and whatever locks it already had), until `max_connections` refused everyone.
+ * Hence, on the server:
+ *
+ * - `statement_timeout` a margin below `queryTimeoutMs` (a fifth of it, at most 1 s): the server
+ *   cancels the statement first, so the outcome is certain (the statement, and its transaction,
+ *   rolled back; SQLSTATE 57014) and the connection stays usable;
+ * - `lock_timeout` the same (SQLSTATE 55P03 names the cause: a lock held elsewhere);
+ * - `idle_in_transaction_session_timeout` twice `queryTimeoutMs`: a transaction whose client died
+ *   or hung between two statements is ended, and its locks freed (SQLSTATE 25P03).
+ */
+export function serverTimeouts(queryTimeoutMs: number): {
+  statement_timeout: number;
+  lock_timeout: number;
+  idle_in_transaction_session_timeout: number;
+} {
+  // Never 0, which means "no limit" to PostgreSQL (and which pg would not even send).
+  const statement = Math.max(1, queryTimeoutMs - Math.min(1_000, Math.ceil(queryTimeoutMs / 5)));
+  return { statement_timeout: statement, lock_timeout: statement, idle_in_transaction_session_timeout: 2 * queryTimeoutMs };
 }
 
 function positiveInteger(name: string, value: number, zeroAllowed = false): number {

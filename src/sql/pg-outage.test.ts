@@ -70,8 +70,10 @@ describe.skipIf(pgState.state === 'skip')('PostgreSQL outages as StoreUnavailabl
         .execute((trx) => sql`select v from rows_t where id = 1 for update`.execute(trx))
         .catch((e: unknown) => e);
       expect(failed).toBeInstanceOf(StoreUnavailableError);
-      // Row 1 is free again: pg never cancelled the timed-out query, which now takes the lock — on a
-      // connection that must be gone, not back in the pool inside its open transaction.
+      // Row 1 is free again. Before the server-side timeouts, the timed-out query was never cancelled
+      // and now took the lock — on a connection that must be gone, not back in the pool inside its
+      // open transaction. Now the server cancels it (statement_timeout) and the transaction is rolled
+      // back; either way, the next write must not land in an orphaned transaction.
       await other.query('commit');
       await sql`update rows_t set v = 'changed' where id = 2`.execute(db);
       // Committed for everyone (before, it sat uncommitted in the orphaned transaction).

@@ -17,11 +17,23 @@ const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE
 
 /**
  * SQLSTATEs that mean the server, not the query: class 08 (connection exception), 57P01–57P03 (admin or
- * crash shutdown, cannot connect now), 53300 (too many connections).
+ * crash shutdown, cannot connect now), 53300 (too many connections) — and the server-side time limits
+ * that `createDatabase` sets (`serverTimeouts` in `database.ts`): 57014 (statement cancelled: its
+ * `statement_timeout`, or an operator's `pg_cancel_backend`), 55P03 (`lock_timeout`), 25P03
+ * (`idle_in_transaction_session_timeout`). A query that ran out of time is an overloaded or blocked
+ * database, not a bug in the query: 503, like the client-side timeout it replaces.
  */
+const SERVER_STATES = new Set(['57P01', '57P02', '57P03', '53300', '57014', '55P03', '25P03']);
+
 function isServerState(code: string): boolean {
-  return code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || code === '53300';
+  return code.startsWith('08') || SERVER_STATES.has(code);
 }
+
+/**
+ * The server cancelled the statement itself (57014, 55P03) and answered in order: the connection is
+ * in sync and still usable (its transaction, if any, aborted: the ROLLBACK that follows works).
+ */
+const STATEMENT_CANCELLED = new Set(['57014', '55P03']);
 
 /** Messages of `pg` itself for a connection that timed out or broke (they carry no code). */
 const DRIVER_MESSAGES = /Connection terminated|Query read timeout|timeout exceeded when trying to connect|connection error and is not queryable/;
@@ -71,7 +83,7 @@ export function withOutages(pool: pg.Pool): PostgresPool {
           return result.catch((error: unknown) => {
             if (!isPostgresOutage(error)) throw error;
             const mapped = outage(error);
-            broken ??= mapped;
+            if (!STATEMENT_CANCELLED.has((error as { code?: unknown }).code as string)) broken ??= mapped;
             throw mapped;
           });
         }) as PostgresPoolClient['query'],
