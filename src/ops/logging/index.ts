@@ -17,6 +17,7 @@ import { LogConfigError, parseLogDestination, parseLogFormat, type LogDestinatio
 import { createFileSink, type FileLogOptions } from './file.js';
 import { createOtlpSink, type OtlpLogOptions } from './otlp.js';
 import { CENSOR, REDACT_PATHS, censorLine } from './redact.js';
+import { serializeError } from './error-serializer.js';
 import { createJsonSink, createPrettySink, destinationOf, type DeliveryReport, type LogSink, type TextStream } from './sink.js';
 import { createSyslogSink, type SyslogLogOptions } from './syslog.js';
 
@@ -92,6 +93,7 @@ export function createLogger(options: CreateLoggerOptions = {}): Logger {
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: { paths: [...REDACT_PATHS, ...(options.redact ?? [])], censor: CENSOR },
       hooks: { streamWrite: censorLine },
+      serializers: { err: serializeError },
     },
     sink,
   );

@@ -1,0 +1,41 @@
+/**
+ * An error's causes in a log line: appended to its message once each, not again when the message
+ * already names them (a start-up failure read `… PostgreSQL failed: X: PostgreSQL failed: X: X`).
+ */
+import { describe, expect, it } from 'vitest';
+import { closeLogger, createLogger } from '../../src/ops/logging/index.js';
+import { capture } from './capture.js';
+
+async function logged(err: unknown): Promise<Record<string, unknown>> {
+  const out = capture();
+  const logger = createLogger({ format: 'json', stream: out });
+  logger.error({ err }, 'failed');
+  await closeLogger(logger);
+  return out.records()[0]?.['err'] as Record<string, unknown>;
+}
+
+describe('the err serializer', () => {
+  it('names each cause once when the messages already carry them', async () => {
+    const root = new Error('connect ECONNREFUSED 127.0.0.1:5499');
+    const outage = new Error(`PostgreSQL failed: ${root.message}`, { cause: root });
+    const startUp = new Error(`Migrations could not start: ${outage.message}`, { cause: outage });
+    const err = await logged(startUp);
+    expect(err['message']).toBe('Migrations could not start: PostgreSQL failed: connect ECONNREFUSED 127.0.0.1:5499');
+    expect(err['type']).toBe('Error');
+    expect(String(err['stack'])).toContain('caused by:');
+  });
+
+  it('still appends causes the message does not name, in order, and stops at a cycle', async () => {
+    const inner = new Error('disk full');
+    const middle = new Error('write failed', { cause: inner });
+    expect((await logged(new Error('saving the order', { cause: middle })))['message']).toBe('saving the order: write failed: disk full');
+    const a = new Error('a');
+    const b = new Error('b', { cause: a });
+    (a as { cause?: unknown }).cause = b;
+    expect((await logged(b))['message']).toBe('b: a');
+  });
+
+  it('leaves other values to pino', async () => {
+    expect(await logged({ message: 'plain object' })).toMatchObject({ message: 'plain object' });
+  });
+});
