@@ -8,7 +8,8 @@
  *   action sends: a PEXPIRE of a key that does not exist, which changes nothing — a replica answers
  *   READONLY, an ACL user barred from scripts NOPERM), cannot evict our keys (`maxmemory-policy`),
  *   and how it persists.
- * - `database`: the SQL database answers; migrations still pending (start-up applies them).
+ * - `database`: the SQL database answers; migrations still pending (start-up applies them), and a
+ *   failure when one of them would meet a table of its name made by another tool (other columns).
  * - `clock`: this machine's clock against Redis's and PostgreSQL's. Token lifetimes (access,
  *   refresh, reset) and idempotency replays are read on each instance's clock, so instances whose
  *   clocks drift apart disagree on them (rate limits on Redis run on Redis's clock).
@@ -23,7 +24,7 @@ import { withDeadline } from '../core/deadline.js';
 import { messageOf } from '../core/errors.js';
 import { redisTarget } from '../runtime/backends.js';
 import { createDatabase } from '../sql/database.js';
-import { pendingMigrations } from '../sql/migrate.js';
+import { migrationConflicts, pendingMigrations } from '../sql/migrate.js';
 import { describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
 import { readEvictionRisk } from '../store/redis/eviction.js';
 import { isSelectFailure } from '../store/redis/connection.js';
@@ -132,7 +133,7 @@ async function checkDatabase(url: string, timeoutMs: number, now: () => number, 
     const native = new BetterSqlite3(target.path, { readonly: true, fileMustExist: true, timeout: timeoutMs });
     const db = new Kysely<unknown>({ dialect: new SqliteDialect({ database: native }) });
     try {
-      return ok('database', `${where} opens; ${await schemaState(db)}`);
+      return await schemaCheck(db, where, 'opens');
     } catch (error) {
       return fail('database', `DATABASE_URL: ${where} cannot be read (${messageOf(error)})`);
     } finally {
@@ -145,7 +146,7 @@ async function checkDatabase(url: string, timeoutMs: number, now: () => number, 
     const { rows } = await sql<{ now_ms: string | number }>`select extract(epoch from clock_timestamp()) * 1000 as now_ms`.execute(db);
     const received = now();
     readings.push({ service: 'PostgreSQL', skewMs: (sent + received) / 2 - Number(rows[0]?.now_ms) });
-    return ok('database', `${where} answers; ${await schemaState(db)}`);
+    return await schemaCheck(db, where, 'answers');
   } catch (error) {
     return fail('database', `DATABASE_URL: ${where} did not answer (${messageOf(error)})`);
   } finally {
@@ -153,10 +154,19 @@ async function checkDatabase(url: string, timeoutMs: number, now: () => number, 
   }
 }
 
-/** What the schema lacks, in words. */
-async function schemaState<DB>(db: Kysely<DB>): Promise<string> {
+/**
+ * What the schema lacks, in words; a failure when a pending migration would meet a table of its
+ * name with other columns (another tool's `users`), which start-up would refuse.
+ */
+async function schemaCheck<DB>(db: Kysely<DB>, where: string, answers: string): Promise<ServiceCheckResult> {
   const pending = await pendingMigrations(db);
-  return pending.length === 0 ? 'schema up to date' : `${pending.length} migration(s) pending (${pending.join(', ')}), applied at start-up or by livecomponents migrate`;
+  if (pending.length === 0) return ok('database', `${where} ${answers}; schema up to date`);
+  const conflicts = await migrationConflicts(db);
+  return result(
+    'database',
+    conflicts.map((c) => `DATABASE_URL: ${where}: migration ${c}`),
+    `${where} ${answers}; ${pending.length} migration(s) pending (${pending.join(', ')}), applied at start-up or by livecomponents migrate`,
+  );
 }
 
 function checkClock(readings: readonly ClockReading[], maxSkewMs: number): ServiceCheckResult {

@@ -44,6 +44,18 @@ describe('migrateCommand on SQLite', () => {
     expect(err[0]).toMatch(/Migration "002_auth" failed: .*user_id/);
   });
 
+  it("exits 1 naming the table when the database holds another tool's `users`", async () => {
+    const url = `sqlite:${join(dir, 'foreign-users.db')}`;
+    const db = createDatabase(url);
+    await db.schema.createTable('users').addColumn('id', 'text', (c) => c.primaryKey()).addColumn('email', 'text').addColumn('password', 'text').execute();
+    await db.destroy();
+    const { code, out, err } = await migrate({ DATABASE_URL: url });
+    expect(code).toBe(1);
+    expect(out).toEqual(['migrate: applied 001_lc_kv']);
+    expect(err).toHaveLength(1);
+    expect(err[0]).toMatch(/Migration "002_auth" failed: table "users" already exists with other columns \(missing password_hash, name, created_at, updated_at; unexpected password\)/);
+  });
+
   it('exits 1 on an unsupported URL without echoing it', async () => {
     const { code, err } = await migrate({ DATABASE_URL: 'mysql://root:secret@db/app' });
     expect(code).toBe(1);
@@ -67,7 +79,7 @@ describe('migrateCommand on SQLite', () => {
 });
 
 const pgState = await postgresAvailability();
-if (pgState.state === 'skip') warnSkipped('src/cli/migrate.test.ts › migrateCommand on PostgreSQL (1 test)', pgState.reason);
+if (pgState.state === 'skip') warnSkipped('src/cli/migrate.test.ts › migrateCommand on PostgreSQL (2 tests)', pgState.reason);
 
 describe.skipIf(pgState.state === 'skip')('migrateCommand on PostgreSQL', () => {
   it('migrates a schema, then says it is up to date', async () => {
@@ -77,6 +89,22 @@ describe.skipIf(pgState.state === 'skip')('migrateCommand on PostgreSQL', () => 
       expect(await migrate({ DATABASE_URL: url })).toMatchObject({ code: 0, out: ['migrate: applied 001_lc_kv', 'migrate: applied 002_auth'] });
       expect((await migrate({ DATABASE_URL: url })).out).toEqual(['migrate: postgres://127.0.0.1:5432/test is up to date']);
     } finally {
+      await drop();
+    }
+  });
+
+  it("exits 1 naming the table when the schema holds another tool's `users`, applying nothing", async () => {
+    if (pgState.state === 'fail') throw new Error(pgState.reason);
+    const { url, schema, drop } = await createTestSchema('cli_conflict');
+    const db = createDatabase(url);
+    try {
+      await db.schema.createTable('users').addColumn('id', 'text', (c) => c.primaryKey()).addColumn('email', 'text').addColumn('password', 'text').execute();
+      const { code, out, err } = await migrate({ DATABASE_URL: url });
+      expect([code, out]).toEqual([1, []]);
+      expect(err[0]).toMatch(/Migration "002_auth" failed: table "users" already exists with other columns/);
+      expect((await db.introspection.getTables()).filter((t) => t.schema === schema).map((t) => t.name)).toEqual(['users']);
+    } finally {
+      await db.destroy();
       await drop();
     }
   });

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { sql, type Kysely } from 'kysely';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WAL_AUTOCHECKPOINT_PAGES, createDatabase, sqliteConnectionOf } from './database.js';
-import { migrateToLatest, MigrationError } from './migrate.js';
+import { openBackends } from '../runtime/backends.js';
+import { migrateToLatest, migrationConflicts, MigrationError } from './migrate.js';
 import { MIGRATIONS } from './migrations/index.js';
 import type { DatabaseSchema } from './schema.js';
 
@@ -42,15 +43,16 @@ const INDEXES = [
 
 /** The checks both engines pass, on a database from `open` (fresh and empty each time). */
 function schemaChecks(
-  open: () => Promise<{ db: Kysely<DatabaseSchema>; schema: string | undefined; indexes: () => Promise<string[]> }>,
+  open: () => Promise<{ db: Kysely<DatabaseSchema>; url: string; schema: string | undefined; indexes: () => Promise<string[]> }>,
   transactionalDdl: boolean,
 ) {
   let db: Kysely<DatabaseSchema>;
+  let url: string;
   let schema: string | undefined;
   let indexes: () => Promise<string[]>;
 
   beforeEach(async () => {
-    ({ db, schema, indexes } = await open());
+    ({ db, url, schema, indexes } = await open());
   });
   afterEach(async () => {
     await db.destroy();
@@ -122,6 +124,59 @@ function schemaChecks(
     await db.schema.dropTable('users').ifExists().execute();
     expect(await migrateToLatest(db)).toEqual(ALL.filter((name) => !kept.includes(name)));
   });
+
+  const recorded = async () => (await sql<{ name: string }>`select name from kysely_migration order by name`.execute(db)).rows.map((r) => r.name);
+  const columnsOf = async (table: string) =>
+    (await db.introspection.getTables()).find((t) => t.name === table && (schema === undefined || t.schema === schema))?.columns.map((c) => c.name);
+
+  it('refuses a `users` table another tool made: the error names it, start-up fails, 002_auth is not recorded', async () => {
+    await sql`create table users (id text primary key, email text unique, password text, created_at ${sql.raw(transactionalDdl ? 'timestamptz' : 'text')})`.execute(db);
+    expect(await migrationConflicts(db)).toEqual([expect.stringMatching(/^002_auth: table "users" already exists with other columns \(missing password_hash, name, updated_at; unexpected password\): .*a schema of its own/)]);
+
+    const error = await migrateToLatest(db).then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(MigrationError);
+    const kept = transactionalDdl ? [] : ['001_lc_kv'];
+    expect(error).toMatchObject({ migrationName: '002_auth', applied: kept });
+    expect((error as Error).message).toMatch(/^Migration "002_auth" failed: table "users" already exists with other columns .*LiveComponents did not create/);
+    expect(await recorded()).toEqual(kept);
+    // Nothing of 002 half-applied, and the other tool's table untouched.
+    expect(await columnsOf('access_tokens')).toBeUndefined();
+    expect(await columnsOf('users')).toEqual(['id', 'email', 'password', 'created_at']);
+
+    // Start-up runs the same migrations and fails the same way, every time.
+    for (let run = 0; run < 2; run++) {
+      const started = openBackends({ databaseUrl: url, redisUrl: 'redis://127.0.0.1:1', onRedisError: () => undefined });
+      await expect(started.then(async (b) => b.close())).rejects.toThrow(/Migration "002_auth" failed: table "users" already exists/);
+    }
+    expect(await recorded()).toEqual(kept);
+  });
+
+  it('refuses an index name another tool took', async () => {
+    await sql`create table other (x bigint)`.execute(db);
+    await sql`create index lc_kv_expires_at_idx on other (x)`.execute(db);
+    const error = await migrateToLatest(db).then(() => undefined, (e: unknown) => e);
+    expect(error).toMatchObject({ migrationName: '001_lc_kv' });
+    expect((error as Error).message).toMatch(/"lc_kv_expires_at_idx" already exists as an index on other\(x\), not an index on lc_kv\(expires_at\)/);
+  });
+
+  it('re-runs over its own tables (a run interrupted after the DDL, before the bookkeeping)', async () => {
+    await migrateToLatest(db);
+    expect(await migrationConflicts(db)).toEqual([]);
+    await sql`delete from kysely_migration`.execute(db);
+    expect(await migrationConflicts(db)).toEqual([]);
+    expect(await migrateToLatest(db)).toEqual(ALL);
+    expect(await recorded()).toEqual(ALL);
+  });
+
+  it('starts on a database an earlier run migrated', async () => {
+    await migrateToLatest(db);
+    await db.insertInto('users').values({ id: 'u1', email: 'a@b.c', password_hash: 'h', name: null, created_at: T0, updated_at: T0 }).execute();
+    const backends = await openBackends({ databaseUrl: url, redisUrl: 'redis://127.0.0.1:1', onRedisError: () => undefined });
+    const { n } = await backends.db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    expect(Number(n)).toBe(1);
+    await backends.close();
+    expect(await recorded()).toEqual(ALL);
+  });
 }
 
 describe('migrations on SQLite', () => {
@@ -130,10 +185,11 @@ describe('migrations on SQLite', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   schemaChecks(async () => {
-    const db = createDatabase(`sqlite:${join(dir, `db-${++n}.sqlite`)}`);
+    const url = `sqlite:${join(dir, `db-${++n}.sqlite`)}`;
+    const db = createDatabase(url);
     const indexes = async () =>
       (await sql<{ name: string }>`select name from sqlite_master where type = 'index'`.execute(db)).rows.map((r) => r.name);
-    return { db, schema: undefined, indexes };
+    return { db, url, schema: undefined, indexes };
   }, false);
 
   it('two processes starting on one new file at once both come up (Kysely takes no migration lock on SQLite)', async () => {
@@ -178,7 +234,7 @@ describe('migrations when PostgreSQL is down', () => {
 });
 
 const pgState = await postgresAvailability();
-if (pgState.state === 'skip') warnSkipped('src/sql/migrate.test.ts › migrations on PostgreSQL (4 tests)', pgState.reason);
+if (pgState.state === 'skip') warnSkipped('src/sql/migrate.test.ts › migrations on PostgreSQL (8 tests)', pgState.reason);
 
 describe.skipIf(pgState.state === 'skip')('migrations on PostgreSQL', () => {
   if (pgState.state === 'fail') {
@@ -200,6 +256,6 @@ describe.skipIf(pgState.state === 'skip')('migrations on PostgreSQL', () => {
       (await sql<{ name: string }>`select indexname as name from pg_indexes where schemaname = current_schema()`.execute(db)).rows.map(
         (r) => r.name,
       );
-    return { db, schema, indexes };
+    return { db, url, schema, indexes };
   }, true);
 });

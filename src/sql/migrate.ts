@@ -2,7 +2,19 @@
  * Brings a database to the latest schema with Kysely's `Migrator` and the static list in
  * `./migrations/index.ts`. Runs at start-up and from `livecomponents migrate`.
  */
-import { Migrator, PostgresAdapter, sql, type Kysely, type MigrationProvider } from 'kysely';
+import {
+  CreateTableNode,
+  DummyDriver,
+  Kysely,
+  Migrator,
+  PostgresAdapter,
+  SqliteAdapter,
+  SqliteIntrospector,
+  SqliteQueryCompiler,
+  sql,
+  type MigrationProvider,
+} from 'kysely';
+import { tableConflict } from './migrations/guard.js';
 import { MIGRATIONS } from './migrations/index.js';
 
 const provider: MigrationProvider = {
@@ -91,6 +103,54 @@ async function migrateOnce<DB>(db: Kysely<DB>, migrationTableSchema: string | un
 export async function pendingMigrations<DB>(db: Kysely<DB>): Promise<string[]> {
   const migrator = new Migrator({ db, provider, migrationTableSchema: await currentSchema(db) });
   return (await migrator.getMigrations()).filter((m) => m.executedAt === undefined).map((m) => m.name);
+}
+
+/**
+ * Why pending migrations would fail on tables that already exist with other columns (another
+ * tool's `users`, say), one line per table; empty when none would. Read-only: each pending
+ * migration runs against a recorder that executes nothing, and the tables it would create are
+ * compared with the database's. `doctor --connect` reports these as a failure.
+ */
+export async function migrationConflicts<DB>(db: Kysely<DB>): Promise<string[]> {
+  const problems: string[] = [];
+  for (const name of await pendingMigrations(db)) {
+    for (const table of await plannedTables(name)) {
+      const problem = await tableConflict(db as Kysely<unknown>, table.name, table.columns);
+      if (problem !== undefined) problems.push(`${name}: ${problem}`);
+    }
+  }
+  return problems;
+}
+
+/** The tables migration `name` creates, with their columns, found by running it against nothing. */
+async function plannedTables(name: string): Promise<{ name: string; columns: string[] }[]> {
+  // By name: the plugin sees a statement more than once (compiling, then executing).
+  const tables = new Map<string, string[]>();
+  const recorder = new Kysely<unknown>({
+    dialect: {
+      createAdapter: () => new SqliteAdapter(),
+      createDriver: () => new DummyDriver(),
+      createIntrospector: (db) => new SqliteIntrospector(db),
+      createQueryCompiler: () => new SqliteQueryCompiler(),
+    },
+    plugins: [
+      {
+        transformQuery: ({ node }) => {
+          if (CreateTableNode.is(node)) {
+            tables.set(node.table.table.identifier.name, node.columns.map((c) => c.column.column.name));
+          }
+          return node;
+        },
+        transformResult: ({ result }) => Promise.resolve(result),
+      },
+    ],
+  });
+  try {
+    await MIGRATIONS[name]?.up(recorder);
+  } finally {
+    await recorder.destroy();
+  }
+  return [...tables].map(([table, columns]) => ({ name: table, columns }));
 }
 
 /** PostgreSQL: `current_schema()`; SQLite: none (one namespace). */

@@ -1,0 +1,111 @@
+/**
+ * `create table if not exists` and `create index if not exists` that refuse to adopt a table or
+ * index they did not make. The migrations stay re-runnable (an interrupted SQLite run, two
+ * processes migrating one new SQLite file at once): an existing table with exactly the columns the
+ * migration creates is taken as the migration's own. Any other table of that name (another tool's
+ * `users`, say) fails the migration, naming the table and its missing and unexpected columns,
+ * instead of being skipped silently and failing every query later. Not a migration itself: the
+ * list in `./index.ts` is what runs.
+ */
+import { PostgresAdapter, sql, type CreateTableBuilder, type Kysely } from 'kysely';
+
+/** The advice every conflict ends with. */
+const ELSEWHERE =
+  'the database holds a table of that name that LiveComponents did not create: point DATABASE_URL at a database of its own (on PostgreSQL a schema of its own, through search_path, also does)';
+
+/**
+ * Runs `builder` (a `createTable(...).ifNotExists()`) unless its table already exists with exactly
+ * its columns.
+ *
+ * @throws Error naming the table when a table (or view, or index) of that name has other columns
+ */
+export async function createTable(db: Kysely<unknown>, builder: CreateTableBuilder<string, string>): Promise<void> {
+  const node = builder.toOperationNode();
+  const problem = await tableConflict(
+    db,
+    node.table.table.identifier.name,
+    node.columns.map((c) => c.column.column.name),
+  );
+  if (problem !== undefined) throw new Error(problem);
+  await builder.execute();
+}
+
+/**
+ * `<table>_<column>_idx` on `table(column)`, unless that index already exists there.
+ *
+ * @throws Error naming the index when a relation of that name is something else
+ */
+export async function createIndex(db: Kysely<unknown>, table: string, column: string): Promise<void> {
+  const name = `${table}_${column}_idx`;
+  const problem = await indexConflict(db, name, table, column);
+  if (problem !== undefined) throw new Error(problem);
+  await db.schema.createIndex(name).ifNotExists().on(table).column(column).execute();
+}
+
+/**
+ * Why a table named `table` with `columns` cannot be created here: undefined when no relation of
+ * that name exists, or one does with exactly those columns (made by an earlier, interrupted run).
+ * Read-only; `doctor --connect` asks it too.
+ */
+export async function tableConflict(db: Kysely<unknown>, table: string, columns: readonly string[]): Promise<string | undefined> {
+  const found = await describeRelation(db, table);
+  if (found === undefined) return undefined;
+  if (found.kind !== 'table') return `"${table}" already exists as ${found.kind}, not a table: ${ELSEWHERE}`;
+  const missing = columns.filter((c) => !found.columns.includes(c));
+  const unexpected = found.columns.filter((c) => !columns.includes(c));
+  if (missing.length === 0 && unexpected.length === 0) return undefined;
+  const differences = [
+    missing.length > 0 ? `missing ${missing.join(', ')}` : '',
+    unexpected.length > 0 ? `unexpected ${unexpected.join(', ')}` : '',
+  ].filter(Boolean);
+  return `table "${table}" already exists with other columns (${differences.join('; ')}): ${ELSEWHERE}`;
+}
+
+async function indexConflict(db: Kysely<unknown>, name: string, table: string, column: string): Promise<string | undefined> {
+  const found = await describeRelation(db, name);
+  if (found === undefined) return undefined;
+  if (found.kind === 'index' && found.table === table && found.columns.length === 1 && found.columns[0] === column) return undefined;
+  const what = found.kind === 'index' ? `an index on ${found.table ?? '?'}(${found.columns.join(', ')})` : found.kind;
+  return `"${name}" already exists as ${what}, not an index on ${table}(${column}): ${ELSEWHERE}`;
+}
+
+interface Relation {
+  readonly kind: 'table' | 'index' | 'view' | 'other relation';
+  /** A table's columns, or an index's. */
+  readonly columns: string[];
+  /** An index's table. */
+  readonly table?: string;
+}
+
+/** The relation named `name` in the schema the migrations write to (PostgreSQL: `current_schema()`). */
+async function describeRelation(db: Kysely<unknown>, name: string): Promise<Relation | undefined> {
+  if (db.getExecutor().adapter instanceof PostgresAdapter) {
+    const { rows } = await sql<{ relkind: string; attname: string | null; indtable: string | null }>`
+      select c.relkind, a.attname, t.relname as indtable
+      from pg_class c
+      join pg_namespace n on n.oid = c.relnamespace
+      left join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+      left join pg_index i on i.indexrelid = c.oid
+      left join pg_class t on t.oid = i.indrelid
+      where n.nspname = current_schema() and c.relname = ${name}
+      order by a.attnum`.execute(db);
+    const first = rows[0];
+    if (first === undefined) return undefined;
+    const kind = { r: 'table', p: 'table', i: 'index', v: 'view', m: 'view' }[first.relkind] ?? 'other relation';
+    const columns = rows.flatMap((r) => (r.attname === null ? [] : [r.attname]));
+    return { kind: kind as Relation['kind'], columns, table: first.indtable ?? undefined };
+  }
+  const { rows } = await sql<{ type: string; tbl_name: string }>`
+    select type, tbl_name from sqlite_master where name = ${name}`.execute(db);
+  const first = rows[0];
+  if (first === undefined) return undefined;
+  if (first.type === 'table') {
+    const info = await sql<{ name: string }>`select name from pragma_table_info(${name}) order by cid`.execute(db);
+    return { kind: 'table', columns: info.rows.map((r) => r.name) };
+  }
+  if (first.type === 'index') {
+    const info = await sql<{ name: string }>`select name from pragma_index_info(${name}) order by seqno`.execute(db);
+    return { kind: 'index', columns: info.rows.map((r) => r.name), table: first.tbl_name };
+  }
+  return { kind: first.type === 'view' ? 'view' : 'other relation', columns: [] };
+}
