@@ -6,8 +6,8 @@
  *   `[data-lc-id]`, with the element's `data-lc-params` (a checkbox or radio toggles as usual).
  * - A form with `data-lc-action` is handled on submit: its fields become params (numbers for
  *   number/range inputs, booleans for lone checkboxes, arrays for repeated names, checkbox groups
- *   and multiple selects, files ignored), then the form's and the submitter's `data-lc-params` are
- *   merged over them.
+ *   and multiple selects, files ignored; fields matched by name only), then the form's and the
+ *   submitter's `data-lc-params` are merged over them. A field or params key named `__proto__` throws.
  * - Enter held down on such an element or in such a form acts once: the keyboard's auto-repeat
  *   (`keydown` with `repeat`) would click or submit it again as soon as each answer is in.
  */
@@ -73,7 +73,10 @@ function isSubmitter(target: Element, form: HTMLFormElement): boolean {
   return (button instanceof HTMLButtonElement || button instanceof HTMLInputElement) && button.form === form && button.type === 'submit';
 }
 
-/** The JSON object in `data-lc-params`, or `{}`. A malformed value is a page bug: it throws. */
+/**
+ * The JSON object in `data-lc-params`, or `{}`. A malformed value is a page bug: it throws, and so
+ * does a `__proto__` key (the server refuses any body holding one).
+ */
 export function jsonParams(el: Element): Params {
   const text = el.getAttribute(ATTR.params);
   if (text === null) return {};
@@ -81,27 +84,52 @@ export function jsonParams(el: Element): Params {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new TypeError(`${ATTR.params} must hold a JSON object, got ${text}`);
   }
+  if (Object.hasOwn(value, PROTO)) throw reserved(`${ATTR.params} key`);
   return value as Params;
 }
 
+const PROTO = '__proto__';
+const reserved = (what: string): TypeError =>
+  new TypeError(`A ${what} named ${PROTO} cannot be sent: the server refuses any body holding that key`);
+
+type Control = Element & { name: string; type?: string };
+
 /** The form's fields as action params (the CSRF field is never one). */
 export function formParams(form: HTMLFormElement, submitter: HTMLElement | null): Params {
-  // No prototype: a field named `constructor` or `__proto__` is just a field.
+  // No prototype: a field named `constructor` or `toString` is just a field (one named `__proto__`
+  // throws: the server would refuse the whole body).
   const out = Object.create(null) as Params;
+  // The controls of each name, in tree order (`form=` controls outside the form included); by name
+  // only, as FormData does (`namedItem` would also match ids).
+  const byName = new Map<string, Control[]>();
+  for (const el of Array.from(form.elements) as Control[]) {
+    if (typeof el.name !== 'string' || el.name === '') continue;
+    const list = byName.get(el.name);
+    if (list) list.push(el);
+    else byName.set(el.name, [el]);
+  }
   const data = submitter === null ? new FormData(form) : new FormData(form, submitter);
+  // Which of a name's entries come from number/range inputs (only those are converted): pairs the
+  // entries with the name's controls, each giving as many entries as FormData takes from it.
+  const numeric = new Map<string, boolean[]>();
+  for (const [name, controls] of byName) {
+    const flags = controls.flatMap((el) => Array<boolean>(entryCount(el, submitter)).fill(isNumber(el)));
+    numeric.set(name, flags.length === data.getAll(name).length ? flags : []);
+  }
+  const seen = new Map<string, number>();
   for (const [name, value] of data) {
+    const index = seen.get(name) ?? 0;
+    seen.set(name, index + 1);
     if (name === BODY.csrfToken || typeof value !== 'string') continue;
-    const control = form.elements.namedItem(name);
-    const first = control instanceof RadioNodeList ? control[0] : control;
-    if (isCheckbox(first) && !(control instanceof RadioNodeList)) {
+    if (name === PROTO) throw reserved('form field');
+    const controls = byName.get(name) ?? [];
+    const first = controls[0];
+    if (isCheckbox(first) && controls.length === 1) {
       out[name] = true;
-    } else if (control instanceof RadioNodeList && isCheckbox(first)) {
-      append(out, name, value, true);
-    } else if (first instanceof HTMLSelectElement && first.multiple) {
+    } else if (isCheckbox(first) || (first instanceof HTMLSelectElement && first.multiple)) {
       append(out, name, value, true);
     } else {
-      const numeric = first instanceof HTMLInputElement && (first.type === 'number' || first.type === 'range') && value !== '';
-      append(out, name, numeric ? Number(value) : value, false);
+      append(out, name, numeric.get(name)?.[index] === true && value !== '' ? Number(value) : value, false);
     }
   }
   // Absent from FormData: an unchecked lone checkbox is `false`; an empty checkbox group and a multiple
@@ -109,9 +137,29 @@ export function formParams(form: HTMLFormElement, submitter: HTMLElement | null)
   for (const el of Array.from(form.elements)) {
     const multiple = el instanceof HTMLSelectElement && el.multiple;
     if (!(isCheckbox(el) || multiple) || el.name === '' || el.name === BODY.csrfToken || el.matches(':disabled') || el.name in out) continue;
-    out[el.name] = multiple || form.elements.namedItem(el.name) instanceof RadioNodeList ? [] : false;
+    if (el.name === PROTO) throw reserved('form field');
+    out[el.name] = multiple || (byName.get(el.name)?.length ?? 0) > 1 ? [] : false;
   }
   return out;
+}
+
+/** How many entries FormData takes from `el` (a named control of the form). */
+function entryCount(el: Control, submitter: HTMLElement | null): number {
+  if (el.matches(':disabled') || el.closest('datalist') !== null) return 0;
+  if (el instanceof HTMLSelectElement) return Array.from(el.options).filter((o) => o.selected && !o.matches(':disabled')).length;
+  if (el instanceof HTMLButtonElement || (el instanceof HTMLInputElement && ['submit', 'reset', 'button', 'image'].includes(el.type))) {
+    return el === submitter ? 1 : 0;
+  }
+  if (el instanceof HTMLInputElement) {
+    if (el.type === 'checkbox' || el.type === 'radio') return el.checked ? 1 : 0;
+    if (el.type === 'file') return Math.max(1, el.files?.length ?? 0);
+    return 1;
+  }
+  return el instanceof HTMLTextAreaElement ? 1 : 0;
+}
+
+function isNumber(el: Element): boolean {
+  return el instanceof HTMLInputElement && (el.type === 'number' || el.type === 'range');
 }
 
 function isCheckbox(el: unknown): el is HTMLInputElement {

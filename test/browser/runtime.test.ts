@@ -520,6 +520,68 @@ describe.runIf(browserTestsEnabled('browser runtime (scripted server)'))('browse
     expect(calls[1]?.body.action).toBe('added');
   });
 
+  describe('form fields by name', () => {
+    /** Component `t:<key>` holds form `#f-<key>` with `inside`, a submit button `#b-<key>`, then `after`. */
+    const FORMS: Record<string, { inside: string; after?: string }> = {
+      // An element whose id is another field's name does not change that field's kind.
+      idCheckbox: {
+        inside: `<input type="checkbox" name="newsletter" value="yes" checked><input type="email" id="newsletter" name="newsletter_email" value="a@b.c">
+          <input type="checkbox" name="terms"><input id="terms" name="terms_note" value="n">`,
+      },
+      idNumber: { inside: '<input type="text" id="qty" name="qty_label" value="Quantity"><input type="number" name="qty" value="4">' },
+      // Only a value from a number/range input is a number (form= controls outside the form included).
+      mixed: {
+        inside: `<input type="number" name="q" value="3"><input type="text" name="q" value="abc">
+          <input name="r" value="abc"><input type="range" name="r" value="5"><input type="number" name="r" value="">
+          <select name="s"><option selected>1</option></select><input type="checkbox" name="s" value="2"><input type="number" name="s" value="2"><input name="s" value="7">`,
+        after: '<input type="number" name="out" value="8" form="f-mixed"><input name="out" value="9" form="f-mixed">',
+      },
+      protoField: { inside: '<input name="title" value="t"><input name="__proto__" value="x">' },
+      protoParams: { inside: `<input name="title" value="t"><button type="submit" ${ATTR.params}='{"__proto__":"x"}' id="b-protoParams-sub">sub</button>` },
+      protoClick: { inside: '', after: `<button type="button" ${ATTR.action}="bump" ${ATTR.params}='{"__proto__":"x","by":1}' id="b-protoClick-sub">click</button>` },
+    };
+    const formsPage = Object.entries(FORMS)
+      .map(([key, { inside, after = '' }]) => `<div ${ATTR.id}="t:${key}"><form id="f-${key}" ${ATTR.action}="save">${inside}<button type="submit" id="b-${key}">go</button></form>${after}</div>`)
+      .join('');
+    let pageErrors: string[];
+    beforeEach(async () => {
+      pageErrors = [];
+      page.on('pageerror', (e) => void pageErrors.push(e.message));
+      handler = (call) => answerWith(`<div ${ATTR.id}="${call.body.component_id}"></div>`);
+      await reopen(formsPage);
+    });
+    const submit = async (selector: string): Promise<Record<string, unknown> | undefined> => {
+      const before = calls.length;
+      await page.click(selector);
+      await expect.poll(() => calls.length).toBe(before + 1);
+      return calls[before]?.body.params;
+    };
+
+    it("an element's id naming another field does not make a lone checkbox a group, nor a text field a number", async () => {
+      expect(await submit('#b-idCheckbox')).toEqual({ newsletter: true, newsletter_email: 'a@b.c', terms: false, terms_note: 'n' });
+      expect(await submit('#b-idNumber')).toEqual({ qty_label: 'Quantity', qty: 4 });
+    });
+
+    it('converts only the values of number/range inputs, each by its own control', async () => {
+      expect(await submit('#b-mixed')).toEqual({ q: [3, 'abc'], r: ['abc', 5, ''], s: ['1', 2, '7'], out: [8, '9'] });
+    });
+
+    it('a form field or data-lc-params key named __proto__ throws a TypeError naming it, and nothing is sent', async () => {
+      for (const selector of ['#b-protoField', '#b-protoParams-sub', '#b-protoClick-sub']) await page.click(selector);
+      await expect.poll(() => pageErrors.length).toBe(3);
+      expect(pageErrors).toEqual([
+        'A form field named __proto__ cannot be sent: the server refuses any body holding that key',
+        `A ${ATTR.params} key named __proto__ cannot be sent: the server refuses any body holding that key`,
+        `A ${ATTR.params} key named __proto__ cannot be sent: the server refuses any body holding that key`,
+      ]);
+      await page.waitForTimeout(200);
+      expect(calls).toHaveLength(0);
+      // The page still works: the form without the field goes out.
+      await page.locator('#f-protoField input[name="__proto__"]').evaluate((el) => el.remove());
+      expect(await submit('#b-protoField')).toEqual({ title: 't' });
+    });
+  });
+
   it('exposes call() on window.LiveComponents and as a module export', async () => {
     const outcome = await page.evaluate(() => window.LiveComponents?.call('demo:one', 'bump', { by: 5 }));
     expect(outcome).toEqual({ type: 'ok', detail: { componentId: 'demo:one', action: 'bump', state: { n: 1 } } });
