@@ -48,6 +48,24 @@ export function checkWrite(key: string, value: string, ttlMs: number): void {
   checkTtl(ttlMs);
 }
 
+/** The arguments of `touch`. */
+export function checkTouch(key: string, ttlMs: number): void {
+  checkKey(key);
+  checkTtl(ttlMs);
+}
+
+/** The arguments of `deleteIfEquals`. */
+export function checkCompare(key: string, expected: string): void {
+  checkKey(key);
+  checkValue(expected);
+}
+
+/** The arguments of `rateLimit`. */
+export function checkRateLimitCall(key: string, policy: RateLimitPolicy, nowMs: number): void {
+  checkKey(key);
+  checkRateLimit(policy, nowMs);
+}
+
 /**
  * The TTL a backend applies for a (checked) `ttlMs`: whole milliseconds, a fraction rounded up, so a
  * value never lives shorter than asked, and the same in every backend (Redis keeps whole ms only).
@@ -88,13 +106,11 @@ const OPS: ReadonlySet<string> = new Set<StoreOp['op']>(['get', 'set', 'claim', 
 /** Throws `TypeError` for an op a store must refuse before doing anything (a batch checks all first). */
 export function checkOp(op: StoreOp): void {
   if (!OPS.has(op.op)) throw new TypeError(`Unknown store op "${String(op.op)}"`);
-  checkKey(op.key);
-  if (op.op === 'set' || op.op === 'claim') {
-    checkValue(op.value);
-    checkTtl(op.ttlMs);
-  } else if (op.op === 'touch') checkTtl(op.ttlMs);
-  else if (op.op === 'deleteIfEquals') checkValue(op.expected);
-  else if (op.op === 'rateLimit') checkRateLimit(op.policy, op.nowMs);
+  if (op.op === 'set' || op.op === 'claim') checkWrite(op.key, op.value, op.ttlMs);
+  else if (op.op === 'touch') checkTouch(op.key, op.ttlMs);
+  else if (op.op === 'deleteIfEquals') checkCompare(op.key, op.expected);
+  else if (op.op === 'rateLimit') checkRateLimitCall(op.key, op.policy, op.nowMs);
+  else checkKey(op.key);
 }
 
 /**

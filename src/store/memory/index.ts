@@ -10,7 +10,7 @@ import { systemClock, type Clock } from '../../core/clock.js';
 import { StoreUnavailableError } from '../../core/errors.js';
 import { rateLimitStep } from '../../pipeline/rate-limit/algorithms.js';
 import type { RateLimitDecision, RateLimitPolicy, Store, StoreOp, StoreOpResult } from '../types.js';
-import { checkKey, checkKeys, checkOp, checkRateLimit, checkTtl, checkValue, checkWrite, wholeMs } from '../checks.js';
+import { checkCompare, checkKey, checkKeys, checkOp, checkRateLimitCall, checkTouch, checkWrite, wholeMs } from '../checks.js';
 import { keyFamily } from '../keys.js';
 import { runBatch } from '../embedded-batch.js';
 import { compact, expand } from './compact.js';
@@ -218,14 +218,12 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       }),
     touch: (key, ttlMs) =>
       run(() => {
-        checkKey(key);
-        checkTtl(ttlMs);
+        checkTouch(key, ttlMs);
         return touch(key, ttlMs, clock.now());
       }),
     deleteIfEquals: (key, expected) =>
       run(() => {
-        checkKey(key);
-        checkValue(expected);
+        checkCompare(key, expected);
         return deleteIfEquals(key, expected, clock.now());
       }),
     delete: (key) =>
@@ -235,8 +233,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       }),
     rateLimit: (key, policy, nowMs) =>
       run(() => {
-        checkKey(key);
-        checkRateLimit(policy, nowMs);
+        checkRateLimitCall(key, policy, nowMs);
         return rateLimit(key, policy, nowMs, clock.now());
       }),
     batch: (ops) =>

@@ -30,7 +30,7 @@ import { withDeadline } from '../../core/deadline.js';
 import { StoreUnavailableError } from '../../core/errors.js';
 import type { RateLimitDecision, Store, StoreOp, StoreOpResult } from '../types.js';
 import { afterThisTurn } from '../after-this-turn.js';
-import { checkKey, checkKeys, checkOp, checkRateLimit, checkTtl, checkValue, checkWrite, rejection } from '../checks.js';
+import { checkCompare, checkKey, checkKeys, checkOp, checkRateLimitCall, checkTouch, checkWrite, rejection } from '../checks.js';
 import { batchArgs, decode, send, toPx, type RateLimitClock } from './commands.js';
 
 export type { RateLimitClock } from './commands.js';
@@ -373,23 +373,14 @@ export function createRedisStore(options: RedisStoreOptions): Store {
     claim: (key, value, ttlMs) =>
       rejection(() => checkWrite(key, value, ttlMs)) ?? call('claim', () => client.set(keyOf(key), value, 'PX', toPx(ttlMs), 'NX', 'GET')),
     touch: (key, ttlMs) =>
-      rejection(() => {
-        checkKey(key);
-        checkTtl(ttlMs);
-      }) ?? call('touch', () => client.pexpire(keyOf(key), toPx(ttlMs))).then((n) => n === 1),
+      rejection(() => checkTouch(key, ttlMs)) ?? call('touch', () => client.pexpire(keyOf(key), toPx(ttlMs))).then((n) => n === 1),
     deleteIfEquals: (key, expected) =>
-      rejection(() => {
-        checkKey(key);
-        checkValue(expected);
-      }) ?? call('deleteIfEquals', () => client.lcDeleteIfEquals(keyOf(key), expected)).then((n) => n === 1),
+      rejection(() => checkCompare(key, expected)) ?? call('deleteIfEquals', () => client.lcDeleteIfEquals(keyOf(key), expected)).then((n) => n === 1),
     delete: (key) => rejection(() => checkKey(key)) ?? call('delete', () => client.del(keyOf(key))).then(ignore),
     rateLimit(key, policy, nowMs) {
       const op = { op: 'rateLimit', key, policy, nowMs } as const;
       return (
-        rejection(() => {
-          checkKey(key);
-          checkRateLimit(policy, nowMs);
-        }) ??
+        rejection(() => checkRateLimitCall(key, policy, nowMs)) ??
         call('rateLimit', () => send(client, op, keyOf(key), member(), rateLimitClock)).then((reply) => decode(op, reply) as RateLimitDecision)
       );
     },

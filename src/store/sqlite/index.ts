@@ -36,7 +36,7 @@ import type { RateLimitDecision, RateLimitPolicy, Store, StoreOp, StoreOpResult 
 import * as SQL from './statements.js';
 import { afterThisTurn } from '../after-this-turn.js';
 import { runBatch } from '../embedded-batch.js';
-import { checkKey, checkKeys, checkOp, checkRateLimit, checkTtl, checkValue, checkWrite, rejection, wholeMs } from '../checks.js';
+import { checkCompare, checkKey, checkKeys, checkOp, checkRateLimitCall, checkTouch, checkWrite, rejection, wholeMs } from '../checks.js';
 
 interface CommonOptions {
   /**
@@ -340,25 +340,16 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
       }),
     claim: (key, value, ttlMs) => rejection(() => checkWrite(key, value, ttlMs)) ?? grouped(() => claim(key, value, ttlMs, clock.now())),
     touch: (key, ttlMs) =>
-      rejection(() => {
-        checkKey(key);
-        checkTtl(ttlMs);
-      }) ?? grouped(() => renew(key, ttlMs, clock.now())),
+      rejection(() => checkTouch(key, ttlMs)) ?? grouped(() => renew(key, ttlMs, clock.now())),
     deleteIfEquals: (key, expected) =>
-      rejection(() => {
-        checkKey(key);
-        checkValue(expected);
-      }) ?? grouped(() => deleteIfEquals.run(key, expected, clock.now()).changes > 0),
+      rejection(() => checkCompare(key, expected)) ?? grouped(() => deleteIfEquals.run(key, expected, clock.now()).changes > 0),
     delete: (key) =>
       rejection(() => checkKey(key)) ??
       grouped(() => {
         del.run(key);
       }),
     rateLimit: (key, policy, nowMs) =>
-      rejection(() => {
-        checkKey(key);
-        checkRateLimit(policy, nowMs);
-      }) ?? grouped(() => rateLimit(key, policy, nowMs, clock.now())),
+      rejection(() => checkRateLimitCall(key, policy, nowMs)) ?? grouped(() => rateLimit(key, policy, nowMs, clock.now())),
     batch(ops) {
       // Check every op before running any; a failing op rolls the whole batch back.
       const invalid = rejection(() => {
