@@ -28,11 +28,9 @@ import { migrationConflicts, pendingMigrations } from '../sql/migrate.js';
 import { describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
 import { readEvictionRisk } from '../store/redis/eviction.js';
 import { isSelectFailure } from '../store/redis/connection.js';
-import { explainWriteRefusal, probeWrite, redisClientOptions } from '../store/redis/index.js';
+import { explainWriteRefusal, probeWrite, redisClientOptions, WRITE_CHECK_KEY } from '../store/redis/index.js';
 import { defineLuaCommands } from '../store/redis/lua/index.js';
 
-/** The key the scripted write touches: never set, so its PEXPIRE finds nothing to change. */
-const WRITE_CHECK_KEY = 'lc:{health}:write-check';
 
 export const SERVICE_CHECK_NAMES = ['redis-server', 'database', 'clock'] as const;
 export type ServiceCheckName = (typeof SERVICE_CHECK_NAMES)[number];
@@ -161,7 +159,7 @@ async function checkDatabase(url: string, timeoutMs: number, now: () => number, 
 async function schemaCheck<DB>(db: Kysely<DB>, where: string, answers: string): Promise<ServiceCheckResult> {
   const pending = await pendingMigrations(db);
   if (pending.length === 0) return ok('database', `${where} ${answers}; schema up to date`);
-  const conflicts = await migrationConflicts(db);
+  const conflicts = await migrationConflicts(db, pending);
   return result(
     'database',
     conflicts.map((c) => `DATABASE_URL: ${where}: migration ${c}`),

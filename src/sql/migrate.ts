@@ -106,14 +106,14 @@ export async function pendingMigrations<DB>(db: Kysely<DB>): Promise<string[]> {
 }
 
 /**
- * Why pending migrations would fail on tables that already exist with other columns (another
- * tool's `users`, say), one line per table; empty when none would. Read-only: each pending
- * migration runs against a recorder that executes nothing, and the tables it would create are
- * compared with the database's. `doctor --connect` reports these as a failure.
+ * Why the `pending` migrations (`pendingMigrations(db)`) would fail on tables that already exist
+ * with other columns (another tool's `users`, say), one line per table; empty when none would.
+ * Read-only: each pending migration runs against a recorder that executes nothing, and the tables
+ * it would create are compared with the database's. `doctor --connect` reports these as a failure.
  */
-export async function migrationConflicts<DB>(db: Kysely<DB>): Promise<string[]> {
+export async function migrationConflicts<DB>(db: Kysely<DB>, pending: readonly string[]): Promise<string[]> {
   const problems: string[] = [];
-  for (const name of await pendingMigrations(db)) {
+  for (const name of pending) {
     for (const table of await plannedTables(name)) {
       const problem = await tableConflict(db as Kysely<unknown>, table.name, table.columns);
       if (problem !== undefined) problems.push(`${name}: ${problem}`);

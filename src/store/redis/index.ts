@@ -341,7 +341,7 @@ export function createRedisStore(options: RedisStoreOptions): Store {
    * page and action answered 503. On a cluster every master is PINGed as well.
    */
   function health(): Promise<void> {
-    const probe = () => probeWrite(client, keyOf(HEALTH_KEY), rateLimitClock);
+    const probe = () => probeWrite(client, keyOf(WRITE_CHECK_KEY), rateLimitClock);
     if (!client.isCluster) return call('health', probe).catch(explainRefusedWrite);
     return call('health', () => {
       const masters = (client as Cluster).nodes('master');
@@ -448,8 +448,8 @@ function reportRefusal(error: Error): void {
 /** Errors of a refused password or permission: they do not heal by reconnecting. */
 const ACCESS_ERROR = /\b(?:WRONGPASS|NOAUTH|NOPERM)\b/;
 
-/** The key the health check touches: never written, so PEXPIRE always finds it missing. */
-const HEALTH_KEY = 'lc:{health}:write-check';
+/** The key the health check and `doctor --connect` touch (after the key prefix): never written, so PEXPIRE always finds it missing. */
+export const WRITE_CHECK_KEY = 'lc:{health}:write-check';
 
 /**
  * One write through the store's batch script (EVALSHA), the path of every action: a `touch` of
