@@ -121,26 +121,36 @@ export function formParams(form: HTMLFormElement, submitter: HTMLElement | null)
     const index = seen.get(name) ?? 0;
     seen.set(name, index + 1);
     if (name === BODY.csrfToken || typeof value !== 'string') continue;
-    if (name === PROTO) throw reserved('form field');
+    const key = paramName(name);
     const controls = byName.get(name) ?? [];
     const first = controls[0];
-    if (isCheckbox(first) && controls.length === 1) {
-      out[name] = true;
-    } else if (isCheckbox(first) || (first instanceof HTMLSelectElement && first.multiple)) {
-      append(out, name, value, true);
+    const typed = numeric.get(name)?.[index] === true && value !== '' ? Number(value) : value;
+    if (isCheckbox(first) && controls.length === 1 && key === name) {
+      out[key] = true;
     } else {
-      append(out, name, numeric.get(name)?.[index] === true && value !== '' ? Number(value) : value, false);
+      append(out, key, typed, key !== name || isCheckbox(first) || (first instanceof HTMLSelectElement && first.multiple));
     }
   }
-  // Absent from FormData: an unchecked lone checkbox is `false`; an empty checkbox group and a multiple
-  // select with nothing selected are `[]`.
+  // Absent from FormData: an unchecked lone checkbox is `false`; an empty checkbox group, a multiple
+  // select with nothing selected and a `name[]` checkbox are `[]`.
   for (const el of Array.from(form.elements)) {
     const multiple = el instanceof HTMLSelectElement && el.multiple;
-    if (!(isCheckbox(el) || multiple) || el.name === '' || el.name === BODY.csrfToken || el.matches(':disabled') || el.name in out) continue;
-    if (el.name === PROTO) throw reserved('form field');
-    out[el.name] = multiple || (byName.get(el.name)?.length ?? 0) > 1 ? [] : false;
+    if (!(isCheckbox(el) || multiple) || el.name === '' || el.name === BODY.csrfToken || el.matches(':disabled')) continue;
+    const key = paramName(el.name);
+    if (key in out) continue;
+    out[key] = multiple || key !== el.name || (byName.get(el.name)?.length ?? 0) > 1 ? [] : false;
   }
   return out;
+}
+
+/**
+ * The param a field name gives: `tags[]` is `tags`, always an array (the convention of PHP, Rails and
+ * Livewire), so a checkbox group rendered with one box still sends an array, not `true`.
+ */
+function paramName(name: string): string {
+  const key = name.endsWith('[]') ? name.slice(0, -2) : name;
+  if (key === PROTO) throw reserved('form field');
+  return key;
 }
 
 /** How many entries FormData takes from `el` (a named control of the form). */

@@ -536,7 +536,13 @@ describe.runIf(browserTestsEnabled('browser runtime (scripted server)'))('browse
           <select name="s"><option selected>1</option></select><input type="checkbox" name="s" value="2"><input type="number" name="s" value="2"><input name="s" value="7">`,
         after: '<input type="number" name="out" value="8" form="f-mixed"><input name="out" value="9" form="f-mixed">',
       },
+      // A name ending in [] is always an array, under the name without the brackets.
+      brackets: {
+        inside: `<input type="checkbox" name="tags[]" value="a" checked><input type="checkbox" name="none[]" value="x">
+          <input name="ids[]" value="3"><input type="number" name="n[]" value="2"><input type="checkbox" name="lone" value="y" checked>`,
+      },
       protoField: { inside: '<input name="title" value="t"><input name="__proto__" value="x">' },
+      protoBrackets: { inside: '<input name="title" value="t"><input type="checkbox" name="__proto__[]" value="x">' },
       protoParams: { inside: `<input name="title" value="t"><button type="submit" ${ATTR.params}='{"__proto__":"x"}' id="b-protoParams-sub">sub</button>` },
       protoClick: { inside: '', after: `<button type="button" ${ATTR.action}="bump" ${ATTR.params}='{"__proto__":"x","by":1}' id="b-protoClick-sub">click</button>` },
     };
@@ -566,10 +572,15 @@ describe.runIf(browserTestsEnabled('browser runtime (scripted server)'))('browse
       expect(await submit('#b-mixed')).toEqual({ q: [3, 'abc'], r: ['abc', 5, ''], s: ['1', 2, '7'], out: [8, '9'] });
     });
 
+    it('a name ending in [] sends an array under the name without brackets, even for one checkbox (checked or not)', async () => {
+      expect(await submit('#b-brackets')).toEqual({ tags: ['a'], none: [], ids: ['3'], n: [2], lone: true });
+    });
+
     it('a form field or data-lc-params key named __proto__ throws a TypeError naming it, and nothing is sent', async () => {
-      for (const selector of ['#b-protoField', '#b-protoParams-sub', '#b-protoClick-sub']) await page.click(selector);
-      await expect.poll(() => pageErrors.length).toBe(3);
+      for (const selector of ['#b-protoField', '#b-protoBrackets', '#b-protoParams-sub', '#b-protoClick-sub']) await page.click(selector);
+      await expect.poll(() => pageErrors.length).toBe(4);
       expect(pageErrors).toEqual([
+        'A form field named __proto__ cannot be sent: the server refuses any body holding that key',
         'A form field named __proto__ cannot be sent: the server refuses any body holding that key',
         `A ${ATTR.params} key named __proto__ cannot be sent: the server refuses any body holding that key`,
         `A ${ATTR.params} key named __proto__ cannot be sent: the server refuses any body holding that key`,
