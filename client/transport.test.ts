@@ -248,6 +248,18 @@ describe('transport', () => {
     expect(result).toMatchObject({ type: 'error', error: { retry_after: 7 } });
   });
 
+  it('ignores a Retry-After that is neither whole seconds nor an HTTP date (-30, 1.5, 0x10, 1e3, empty)', async () => {
+    const refusal = (retryAfter: string) => json(503, { error: 'Busy.', code: 'SERVICE_UNAVAILABLE', request_id: 'r' }, { 'retry-after': retryAfter });
+    const values = ['-30', '1.5', '0x10', '1e3', '', ' ', ' 12 '];
+    const t = setup(values.map(refusal));
+    const seen: unknown[] = [];
+    for (const _ of values) {
+      const result = await t.transport.send('counter:main', 'increment', {});
+      seen.push(result.type === 'error' ? result.error.retry_after : 'ok');
+    }
+    expect(seen).toEqual([undefined, undefined, undefined, undefined, undefined, undefined, 12]);
+  });
+
   it('takes retry_after from a Retry-After HTTP date (a proxy may send one): seconds from now, rounded up, never below 0', async () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     try {

@@ -190,9 +190,12 @@ export function createTransport(deps: TransportDeps): Transport {
     for (const field of ERROR_FIELDS) if (body[field] !== undefined) Object.assign(error, { [field]: body[field] });
     const retryAfter = response.headers.get(HEADERS.retryAfter);
     if (error.retry_after === undefined && retryAfter !== null) {
-      // Seconds, or an HTTP date (a proxy may send one): the seconds from now, rounded up.
-      let seconds = Number(retryAfter);
-      if (!Number.isFinite(seconds)) seconds = Math.max(0, Math.ceil((Date.parse(retryAfter) - Date.now()) / 1000));
+      // Whole seconds (RFC 9110: 1*DIGIT; not `-30`, `1.5` or `0x10`), or an HTTP date, which opens
+      // with a day name (a proxy may send one): the seconds from now, rounded up. Anything else is
+      // ignored (Date.parse alone would read `1.5` as a date in 2001).
+      const text = retryAfter.trim();
+      const date = /^[A-Za-z]{3}/.test(text) ? Date.parse(text) : NaN;
+      const seconds = /^\d+$/.test(text) ? Number(text) : Math.max(0, Math.ceil((date - Date.now()) / 1000));
       if (Number.isFinite(seconds)) error.retry_after = seconds;
     }
     return { type: 'error', error };

@@ -13,7 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { Kysely } from 'kysely';
-import { systemClock, type Clock } from '../core/clock.js';
+import { systemClock, wholeMsClock, type Clock } from '../core/clock.js';
 import { createDatabase } from '../sql/database.js';
 import type { DatabaseSchema } from '../sql/schema.js';
 import { MAX_TIMER_MS } from '../ops/config-fields.js';
@@ -59,7 +59,7 @@ export interface TokenCleanup {
  */
 export function startTokenCleanup(options: TokenCleanupOptions): TokenCleanup {
   const repo = createAuthRepository(options.db);
-  const clock = options.clock ?? systemClock;
+  const clock = wholeMsClock(options.clock ?? systemClock);
   const intervalMs = options.intervalMs ?? DAY_MS;
   // Node fires a longer timer after 1 ms (TimeoutOverflowWarning): the clean-up would run in a busy loop.
   if (!(intervalMs >= 0 && intervalMs <= MAX_TIMER_MS)) {
@@ -137,7 +137,7 @@ export async function cleanupTokensCommand(
       throw new Error('the database does not exist (check DATABASE_URL; `livecomponents migrate` creates it)');
     }
     db = createDatabase(url, { cwd: options.cwd });
-    const counts = await createAuthRepository(db).deleteDead((options.clock ?? systemClock).now());
+    const counts = await createAuthRepository(db).deleteDead(wholeMsClock(options.clock ?? systemClock).now());
     out(
       `tokens:cleanup: deleted ${counts.accessTokens} access tokens and sign-ins, ${counts.refreshTokens} refresh tokens, ` +
         `${counts.passwordResets} password resets from ${target}`,

@@ -87,9 +87,11 @@ export function createAuthService(options: AuthServiceOptions) {
     };
     const tokens: IssuedTokens = {
       accessToken,
-      expiresIn: Math.max(0, Math.floor((accessExpiresAt - now) / 1000)),
+      // Rounded up: a token issued in its family's last second still lives (Max-Age=0 would make the
+      // browser delete the cookie at once while the token stays valid and its parent is spent).
+      expiresIn: Math.ceil((accessExpiresAt - now) / 1000),
       refreshToken,
-      refreshMaxAge: Math.max(0, Math.floor((refreshExpiresAt - now) / 1000)),
+      refreshMaxAge: Math.ceil((refreshExpiresAt - now) / 1000),
     };
     return { grant, tokens };
   }

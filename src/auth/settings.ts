@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import { systemClock, type Clock } from '../core/clock.js';
+import { systemClock, wholeMsClock, type Clock } from '../core/clock.js';
 import type { SecurityEventSink } from '../ops/security-events.js';
 import type { DatabaseSchema } from '../sql/schema.js';
 import type { Store } from '../store/types.js';
@@ -95,7 +95,7 @@ export function resolveSettings(options: AuthServiceOptions): AuthSettings {
     events: options.events,
     mail: options.mail,
     resetUrl: `${resetUrl.origin}${resetUrl.pathname}`,
-    clock: options.clock ?? systemClock,
+    clock: wholeMsClock(options.clock ?? systemClock),
     random: options.random ?? randomBytes,
     hasher: options.hasher ?? createPasswordHasher(options.password ?? OWASP_ARGON2ID),
     accessTtlMs,

@@ -174,6 +174,36 @@ eachEngine('refresh tokens', (engine) => {
     expect((await t.me(access)).statusCode).toBe(401);
   });
 
+  it("a rotation in the family's last second keeps a live cookie (Max-Age rounded up) and expires_in 1", async () => {
+    let { refresh } = await t.login('ada@example.com');
+    for (const at of [6 * DAY, 12 * DAY, 18 * DAY, 24 * DAY]) {
+      t.clock.set(T0 + at);
+      refresh = refreshCookie(await t.refresh(refresh)) as string;
+    }
+    t.clock.set(T0 + 30 * DAY - 400);
+    const res = await t.refresh(refresh);
+    expect([res.statusCode, res.json().expires_in]).toEqual([200, 1]);
+    expect(refreshCookieLine(res)).toMatch(/^refresh_token=[^;]+; Max-Age=1; /);
+    // The new token works until the family ends, and not after.
+    t.clock.set(T0 + 30 * DAY - 1);
+    const last = await t.refresh(refreshCookie(res) as string);
+    expect([last.statusCode, last.json().expires_in, refreshCookieLine(last)?.includes('Max-Age=1;')]).toEqual([200, 1, true]);
+    t.clock.set(T0 + 30 * DAY);
+    expect((await t.refresh(refreshCookie(last) as string)).statusCode).toBe(401);
+  });
+
+  it('a clock giving fractions of a millisecond works on both engines: times are stored floored', async () => {
+    t.clock.set(T0 + 0.25);
+    const session = await t.login('ada@example.com');
+    expect((await t.me(session.access)).statusCode).toBe(200);
+    t.clock.set(T0 + 6 * DAY + 0.75);
+    const res = await t.refresh(session.refresh);
+    expect(res.statusCode).toBe(200);
+    const row = await t.db.selectFrom('refresh_tokens').select('created_at').where('token_hash', '=', hashToken(refreshCookie(res) as string)).executeTakeFirstOrThrow();
+    expect(Number(row.created_at)).toBe(T0 + 6 * DAY);
+    await expect(t.app.livecomponentsAuth.service.deleteDeadTokens()).resolves.toMatchObject({ refreshTokens: expect.any(Number) });
+  });
+
   it('logout revokes the access token and its refresh family, expires the cookie, and leaves other sign-ins alone', async () => {
     const a = await t.login('ada@example.com');
     const r = await t.refresh(a.refresh);
