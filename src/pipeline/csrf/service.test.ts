@@ -282,6 +282,65 @@ describe("per-action tokens (rotation: 'per-action')", () => {
     expect(results).toEqual([false, false, false, false, true, true, true]);
   });
 
+  it('evicts in issue order across instances whose clocks disagree (one 5 minutes behind)', async () => {
+    const clockA = manualClock();
+    const clockB = manualClock();
+    clockB.advance(-5 * 60_000);
+    const store = memory(clockA);
+    const a = createCsrfService({ secret: SECRET, rotation: 'per-action', store, clock: clockA, maxOutstanding: 3 });
+    const b = createCsrfService({ secret: SECRET, rotation: 'per-action', store, clock: clockB, maxOutstanding: 3 });
+    const session = newSession();
+    const tabs: string[] = [];
+    for (let i = 0; i < 3; i++) tabs.push(await a.issue(session));
+    tabs.push(await b.issue(session));
+    clockA.advance(1000);
+    clockB.advance(1000);
+    tabs.push(await b.issue(session));
+    const results = [];
+    for (const t of tabs) results.push(await a.check(session, t));
+    expect(results).toEqual(['spent', 'spent', 'valid', 'valid', 'valid']);
+  });
+
+  it('evicts in issue order when the clock steps back an hour between issues (in this process, or across a restart)', async () => {
+    const clock = manualClock();
+    const store = memory(clock);
+    const make = () => createCsrfService({ secret: SECRET, rotation: 'per-action', store, clock, maxOutstanding: 3 });
+    for (const restart of [false, true]) {
+      const before = make();
+      const session = newSession();
+      const tabs: string[] = [];
+      for (let i = 0; i < 3; i++) tabs.push(await before.issue(session));
+      clock.advance(-3_600_000);
+      // A restarted process has no memory of the stamps it issued before: only the store does.
+      const after = restart ? make() : before;
+      tabs.push(await after.issue(session));
+      clock.advance(1000);
+      tabs.push(await after.issue(session));
+      const results = [];
+      for (const t of tabs) results.push(await after.check(session, t));
+      expect(results, `restart: ${restart}`).toEqual(['spent', 'spent', 'valid', 'valid', 'valid']);
+    }
+  });
+
+  it('stamps the token of an action response on a lagging instance above the token it replaces', async () => {
+    const clockA = manualClock();
+    const clockB = manualClock();
+    clockB.advance(-5 * 60_000);
+    const store = memory(clockA);
+    const a = createCsrfService({ secret: SECRET, rotation: 'per-action', store, clock: clockA, maxOutstanding: 3 });
+    const b = createCsrfService({ secret: SECRET, rotation: 'per-action', store, clock: clockB, maxOutstanding: 3 });
+    const session = newSession();
+    const tabs: string[] = [];
+    for (let i = 0; i < 3; i++) tabs.push(await a.issue(session));
+    expect(await b.verify(session, tabs[2])).toBe(true);
+    const response = await b.issue(session);
+    const next = await a.issue(session);
+    expect(await a.check(session, tabs[0])).toBe('spent');
+    expect(await a.check(session, tabs[1])).toBe('valid');
+    expect(await a.check(session, response)).toBe('valid');
+    expect(await a.check(session, next)).toBe('valid');
+  });
+
   it('never writes more than maxOutstanding keys for a session, however many tokens it is given', async () => {
     const { csrf, store } = strict({ maxOutstanding: 4 });
     const session = newSession();

@@ -14,7 +14,7 @@ import { boundedMemo } from '../../core/memo.js';
 import { systemClock, type Clock } from '../../core/clock.js';
 import type { Session } from '../../session/types.js';
 import type { Store } from '../../store/types.js';
-import { createSlotRing, type SlotRing } from './slots.js';
+import { createSlotRing, stampOf, type SlotRing } from './slots.js';
 import {
   ACTION_PAYLOAD_BYTES,
   NONCE_BYTES,
@@ -136,13 +136,17 @@ function perSession(serverSecret: Buffer, random: (size: number) => Buffer): Csr
 
 function perAction(serverSecret: Buffer, random: (size: number) => Buffer, ring: SlotRing, clock: Clock): CsrfService {
   const secretOf = boundedMemo(MEMO_SESSIONS, (id) => deriveSessionSecret(serverSecret, id));
-  /** The slot each request's verified token freed, for the token its response carries. */
-  const freed = new WeakMap<Session, number>();
-  /** Issue stamps: ms × 1024, strictly increasing within this process even on a frozen clock. */
+  /** The slot and stamp of each request's verified token, for the token its response carries. */
+  const freed = new WeakMap<Session, { slot: number; stamp: number }>();
+  /**
+   * Issue stamps: ms × 1024, strictly increasing within this process even on a frozen clock, and
+   * above `after` — the newest stamp seen in the session — so they increase per session even when
+   * this instance's clock is behind another's, or steps back.
+   */
   let lastStamp = 0;
-  const nextStamp = (): number => (lastStamp = Math.max(Math.floor(clock.now() * 1024), lastStamp + 1));
+  const nextStamp = (after: number): number => (lastStamp = Math.max(Math.floor(clock.now() * 1024), lastStamp + 1, after + 1));
   /** The stored value of a new token in `slot`: its hex nonce. */
-  const build = (slot: number): string => buildNonce(slot, nextStamp(), random(NONCE_RANDOM_BYTES)).toString('hex');
+  const build = (slot: number, after: number): string => buildNonce(slot, nextStamp(after), random(NONCE_RANDOM_BYTES)).toString('hex');
 
   async function check(session: Session, token: string | undefined): Promise<CsrfCheck> {
     const payload = unmaskToken(token, ACTION_PAYLOAD_BYTES);
@@ -152,8 +156,9 @@ function perAction(serverSecret: Buffer, random: (size: number) => Buffer, ring:
     // The HMAC first: a forged or foreign token never reaches the store.
     if (!safeEqual(tag, actionTag(secretOf(session.id), nonce))) return 'forged';
     const slot = nonce[0] as number;
-    if (!(await ring.consume(session.key, slot, nonce.toString('hex')))) return 'spent';
-    freed.set(session, slot);
+    const hex = nonce.toString('hex');
+    if (!(await ring.consume(session.key, slot, hex))) return 'spent';
+    freed.set(session, { slot, stamp: stampOf(hex) });
     return 'valid';
   }
 
@@ -163,7 +168,10 @@ function perAction(serverSecret: Buffer, random: (size: number) => Buffer, ring:
       const secret = secretOf(session.id);
       const preferred = freed.get(session);
       freed.delete(session);
-      const nonce = Buffer.from(await ring.place(session.key, build, preferred), 'hex');
+      // Into a freed slot nothing is read: at least stamp the new token above the one it replaces.
+      const floor = preferred?.stamp ?? 0;
+      const placed = await ring.place(session.key, (slot, after) => build(slot, Math.max(after, floor)), preferred?.slot);
+      const nonce = Buffer.from(placed, 'hex');
       const payload = Buffer.concat([nonce, actionTag(secret, nonce)]);
       return maskToken(payload, random(ACTION_PAYLOAD_BYTES));
     },

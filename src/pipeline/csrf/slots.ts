@@ -19,6 +19,11 @@
  *   older one (its tab gets a 403 and reloads; an atomic "first empty, else oldest" op would close it);
  * - a token issued right after one was consumed (an action response) first tries the slot that
  *   consumption freed, with one `claim` and no read.
+ *
+ * "Oldest" is by stamp, and instance clocks disagree (skew, an NTP step back), so a stamp made from
+ * the local clock alone can sort below the tokens it follows, and the next issue would push out the
+ * newest token instead of the oldest. So `build` gets the largest stamp among the values read, and
+ * the new stamp goes above it: stamps increase per session whatever the clocks do.
  */
 import { storeKeys } from '../../store/keys.js';
 import { compareAndReplace } from '../../store/ops.js';
@@ -31,16 +36,29 @@ const MAX_ROUNDS = 8;
 const STAMP_HEX_START = STAMP_OFFSET * 2;
 const STAMP_HEX_END = STAMP_HEX_START + 16;
 const NONE: ReadonlyMap<number, number> = new Map();
+const STAMP_HEX_RE = /^[0-9a-f]{16}$/;
+
+/** The issue stamp in a stored hex nonce; 0 for a value it cannot read (or beyond a safe integer). */
+export function stampOf(value: string | null): number {
+  const hex = value?.slice(STAMP_HEX_START, STAMP_HEX_END) ?? '';
+  if (!STAMP_HEX_RE.test(hex)) return 0;
+  const stamp = Number.parseInt(hex, 16);
+  return stamp <= Number.MAX_SAFE_INTEGER ? stamp : 0;
+}
 
 export interface SlotRing {
   /**
-   * Stores the value `build(slot)` returns in a slot of the session and resolves that value.
-   * `preferred` is a slot the caller just freed.
+   * Stores the value `build(slot, after)` returns in a slot of the session and resolves that value.
+   * `after` is the largest stamp among the session's values read for this placement (0 when none
+   * was read): the stamp of the new value must be above it. `preferred` is a slot the caller just freed.
    */
-  place(sessionKey: string, build: (slot: number) => string, preferred: number | undefined): Promise<string>;
+  place(sessionKey: string, build: Build, preferred: number | undefined): Promise<string>;
   /** Consumes `value` from `slot`: true only for the first caller, and only while it is current. */
   consume(sessionKey: string, slot: number, value: string): Promise<boolean>;
 }
+
+/** Builds the value for `slot`, stamped above `after`. */
+type Build = (slot: number, after: number) => string;
 
 interface Choice {
   slot: number;
@@ -94,10 +112,10 @@ export function createSlotRing(store: Store, size: number, ttlMs: number, random
   }
 
   /** One compare-and-set attempt on `choice`; resolves the value placed, or `null` when another writer won. */
-  async function attempt(sessionKey: string, key: string, choice: Choice, build: (slot: number) => string): Promise<string | null> {
+  async function attempt(sessionKey: string, key: string, choice: Choice, build: Build, after: number): Promise<string | null> {
     reserve(sessionKey, choice.slot);
     try {
-      const value = build(choice.slot);
+      const value = build(choice.slot, after);
       const ops: StoreOp[] = choice.current === null ? [{ op: 'claim', key, value, ttlMs }] : compareAndReplace(key, choice.current, value, ttlMs);
       const results = await store.batch(ops);
       return results[results.length - 1] === null ? value : null;
@@ -110,18 +128,20 @@ export function createSlotRing(store: Store, size: number, ttlMs: number, random
     async place(sessionKey, build, preferred) {
       const keys = keysOf(sessionKey);
       if (preferred !== undefined && preferred < size && inFlight.get(sessionKey)?.has(preferred) !== true) {
-        const placed = await attempt(sessionKey, keys[preferred] as string, { slot: preferred, current: null }, build);
+        const placed = await attempt(sessionKey, keys[preferred] as string, { slot: preferred, current: null }, build, 0);
         if (placed !== null) return placed;
       }
       let last: Choice = { slot: 0, current: null };
+      let maxSeen = 0;
       for (let round = 0; round < MAX_ROUNDS; round++) {
         const values = await store.getMany(keys);
+        maxSeen = values.reduce((max: number, v) => Math.max(max, stampOf(v)), 0);
         last = choose(values, inFlight.get(sessionKey) ?? NONE, round, randomBelow);
-        const placed = await attempt(sessionKey, keys[last.slot] as string, last, build);
+        const placed = await attempt(sessionKey, keys[last.slot] as string, last, build, maxSeen);
         if (placed !== null) return placed;
       }
       // Sustained contention on one session: overwrite the last choice. Still at most `size` keys.
-      const value = build(last.slot);
+      const value = build(last.slot, maxSeen);
       await store.set(keys[last.slot] as string, value, ttlMs);
       return value;
     },
