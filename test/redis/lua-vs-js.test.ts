@@ -1,7 +1,8 @@
 /**
  * The Lua rate-limit scripts against the JavaScript algorithms they port: the same random sequences
- * of requests (bursts, steady traffic, long pauses, time going backwards, fractional times and
- * windows) must give the same decision at every step and leave the same state.
+ * of requests (bursts, steady traffic, long pauses, time going backwards by less than a window and
+ * by far more, up to an hour, fractional times and windows) must give the same decision at every
+ * step and leave the same state, the state clamped after a step back included.
  *
  * Redis expires keys on its own clock while these sequences run on an invented one, so each step
  * runs the shipped script with its expiry calls taken out: both sides keep their state for the
@@ -20,15 +21,25 @@ import { prng } from '../helpers/prng.js';
 const LIMITS = [1, 2, 3, 5, 7, 10, 60];
 const WINDOWS = [1, 3, 333.3, 1_000, 7_777, 60_000, 300_000];
 
-/** The next time step: bursts, steady traffic, pauses, backwards jumps, fractional times. */
+/** The next time step: bursts, steady traffic, pauses, backwards steps (small and large), fractional times. */
 function nextDelta(random: () => number, policy: RateLimitPolicy): number {
   const r = random();
   const interval = policy.windowMs / policy.limit;
   if (r < 0.3) return 0;
   if (r < 0.7) return Math.floor(random() * interval * 2);
   if (r < 0.8) return random() * interval;
-  if (r < 0.9) return Math.floor(policy.windowMs * (1 + random()));
-  return -Math.floor(random() * policy.windowMs * 0.5);
+  if (r < 0.87) return Math.floor(policy.windowMs * (1 + random()));
+  if (r < 0.94) return -Math.floor(random() * policy.windowMs * 0.5);
+  // A clock step back by one to three windows, or by up to an hour: the stored state is ahead of now.
+  if (r < 0.97) return -Math.floor(policy.windowMs * (1 + 2 * random()));
+  return -Math.floor(random() * 3_600_000) - 1;
+}
+
+/** Whether the state the step reads is ahead of what a correct clock could have left at `now`. */
+function ahead(state: number | number[] | null, policy: RateLimitPolicy, now: number): boolean {
+  if (state === null) return false;
+  if (typeof state === 'number') return state > now + policy.windowMs;
+  return state.some((t) => t > now);
 }
 
 const STEPS = 250;
@@ -50,6 +61,7 @@ describe.skipIf(!REDIS_AVAILABLE)('Lua rate limits agree with the JavaScript alg
   const GCRA_STEP = withoutExpiry(GCRA_LUA, [
     ["redis.call('PEXPIRE', key, resetMs)", 'local _ = resetMs'],
     ["redis.call('SET', key, 'g:' .. string.format('%.17g', now + debt), 'PX', resetMs)", "redis.call('SET', key, 'g:' .. string.format('%.17g', now + debt))"],
+    ["redis.call('SET', key, 'g:' .. string.format('%.17g', base), 'PX', resetMs)", "redis.call('SET', key, 'g:' .. string.format('%.17g', base))"],
   ]);
   const WINDOW_STEP = withoutExpiry(SLIDING_WINDOW_LUA, [["redis.call('PEXPIRE', key, resetMs)", 'local _ = resetMs']]);
 
@@ -75,6 +87,7 @@ describe.skipIf(!REDIS_AVAILABLE)('Lua rate limits agree with the JavaScript alg
     it(`${algorithm}: ${SEQUENCES} random sequences of ${STEPS} steps`, async () => {
       let steps = 0;
       let refused = 0;
+      let clamped = 0;
       for (let s = 0; s < SEQUENCES; s++) {
         const seed = (algorithm === 'gcra' ? 1_000 : 2_000) + s;
         const random = prng(seed);
@@ -89,6 +102,7 @@ describe.skipIf(!REDIS_AVAILABLE)('Lua rate limits agree with the JavaScript alg
         let windowState: number[] | null = null;
         for (let i = 0; i < STEPS; i++) {
           now += nextDelta(random, policy);
+          if (ahead(algorithm === 'gcra' ? gcraState : windowState, policy, now)) clamped++;
           const js = algorithm === 'gcra' ? gcraStep(gcraState, policy, now) : slidingWindowStep(windowState, policy, now);
           if (algorithm === 'gcra') gcraState = js.state as number;
           else windowState = js.state as number[];
@@ -104,6 +118,8 @@ describe.skipIf(!REDIS_AVAILABLE)('Lua rate limits agree with the JavaScript alg
       // The sequences exercise both branches a lot.
       expect(refused).toBeGreaterThan(steps * 0.1);
       expect(steps - refused).toBeGreaterThan(steps * 0.1);
+      // And read state left ahead of the clock by a step back, which both sides clamp.
+      expect(clamped).toBeGreaterThan(SEQUENCES * 2);
     });
   }
 });

@@ -18,6 +18,69 @@ function burst<S>(step: (s: S | null, p: RateLimitPolicy, n: number) => RateLimi
   return { steps, state };
 }
 
+const HOUR = 3_600_000;
+
+/** Runs `step` from `state` at each of `times` (in order), threading the state; returns the decisions. */
+function run<S>(step: (s: S | null, p: RateLimitPolicy, n: number) => RateLimitStep<S>, policy: RateLimitPolicy, state: S | null, times: readonly number[]) {
+  return times.map((now) => {
+    const r = step(state, policy, now);
+    state = r.state;
+    return r.decision;
+  });
+}
+
+/** Request offsets for the minutes after a clock step: a burst, steady traffic, a pause, another burst. */
+const AFTER_STEP = [
+  0, 0, 0, 1, 999,
+  ...Array.from({ length: 60 }, (_, i) => 2_000 + i * 3_000),
+  ...Array.from({ length: 8 }, () => 300_000),
+  ...Array.from({ length: 30 }, (_, i) => 300_001 + i * 7_001),
+];
+
+/**
+ * Random traffic on a clock that steps back now and then (by up to an hour), checked in real time:
+ * the clock reads `real + offset`, and each step back lowers `offset`. Returns the real times of the
+ * admissions, after checking every decision: a refusal's wait is at most one window (and exactly
+ * when stated: refused 1 ms before `retryAfterMs`, admitted at it).
+ */
+function steppingClock<S>(step: (s: S | null, p: RateLimitPolicy, n: number) => RateLimitStep<S>, policy: RateLimitPolicy, seed: number) {
+  let x = seed;
+  const random = () => (x = (x * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
+  const interval = policy.windowMs / policy.limit;
+  let state: S | null = null;
+  let real = T0;
+  let offset = 0;
+  let steps = 0;
+  const admitted: number[] = [];
+  const problems: string[] = [];
+  const maxWait = Math.ceil(policy.windowMs);
+  const maxRetry = policy.algorithm === 'gcra' ? Math.ceil(interval) : maxWait;
+  for (let i = 0; i < 3_000; i++) {
+    const r = random();
+    real += r < 0.4 ? 0 : r < 0.9 ? Math.floor(random() * interval * 1.5) : Math.floor(random() * policy.windowMs * 2);
+    if (random() < 0.03) {
+      offset -= random() < 0.5 ? Math.floor(random() * policy.windowMs * 3) + 1 : Math.floor(random() * HOUR) + 1;
+      steps++;
+    }
+    const now = real + offset;
+    const out = step(state, policy, now);
+    const where = `${JSON.stringify(policy)} step ${i}, offset ${offset}`;
+    if (out.decision.resetMs > maxWait || out.ttlMs > maxWait) problems.push(`${where}: resetMs ${out.decision.resetMs}, ttlMs ${out.ttlMs}`);
+    if (out.decision.allowed) admitted.push(real);
+    else {
+      const wait = out.decision.retryAfterMs;
+      if (wait > maxRetry) problems.push(`${where}: retryAfterMs ${wait}`);
+      if (wait > 1 && step(out.state, policy, now + wait - 1).decision.allowed) problems.push(`${where}: admitted before retryAfterMs`);
+      if (!step(out.state, policy, now + wait).decision.allowed) problems.push(`${where}: refused at retryAfterMs`);
+    }
+    state = out.state;
+  }
+  expect(problems).toEqual([]);
+  expect(steps).toBeGreaterThan(50);
+  expect(admitted.length).toBeGreaterThan(500);
+  return admitted;
+}
+
 describe('gcraStep', () => {
   const p = gcra(5, 300_000);
 
@@ -62,14 +125,48 @@ describe('gcraStep', () => {
     expect(gcraStep(first.state, one, T0 + 10_000).decision.allowed).toBe(true);
   });
 
-  it('does not crash or over-admit when time goes backwards', () => {
+  it('time going backwards: a TAT beyond now + depth reads as an empty bucket, one that is not is kept', () => {
     const { state } = burst(gcraStep, p, T0, 5);
     const back = gcraStep(state, p, T0 - 100_000);
-    expect(back.decision).toEqual({ allowed: false, limit: 5, remaining: 0, resetMs: 400_000, retryAfterMs: 160_000, nextMs: 160_000 });
-    expect(back.state).toBe(state);
+    // Empty: the next request one interval from now, the full budget one window from now.
+    expect(back.decision).toEqual({ allowed: false, limit: 5, remaining: 0, resetMs: 300_000, retryAfterMs: 60_000, nextMs: 60_000 });
+    expect(back.state).toBe(T0 + 200_000);
+    expect(back.ttlMs).toBe(300_000);
+    // Two spent of five, 1 s back: within what a correct clock leaves, so read as it is (nothing extra).
     const partial = burst(gcraStep, p, T0, 2).state;
     const { steps } = burst(gcraStep, p, T0 - 1_000, 5, partial);
     expect(steps.filter((s) => s.decision.allowed)).toHaveLength(2);
+  });
+
+  it('a clock step back of 1 h after 5 of 5 per 60 s: refused for one interval, not for the hour', () => {
+    const p60 = gcra(5, 60_000);
+    const { state } = burst(gcraStep, p60, T0, 5);
+    expect(state).toBe(T0 + 60_000);
+    const s = T0 - HOUR;
+    const back = gcraStep(state, p60, s);
+    expect(back.decision).toEqual({ allowed: false, limit: 5, remaining: 0, resetMs: 60_000, retryAfterMs: 12_000, nextMs: 12_000 });
+    expect(back.state).toBe(s + 60_000);
+    expect(back.ttlMs).toBe(60_000);
+    // The serialized path the memory and SQLite stores take gives the same.
+    expect(rateLimitStep(`g:${state}`, p60, s)).toEqual({ decision: back.decision, state: `g:${s + 60_000}`, ttlMs: 60_000 });
+    // Admitted exactly when stated, one per interval, the full budget back one window after the step.
+    expect(gcraStep(back.state, p60, s + 11_999).decision).toEqual({ allowed: false, limit: 5, remaining: 0, resetMs: 48_001, retryAfterMs: 1, nextMs: 1 });
+    expect(gcraStep(back.state, p60, s + 12_000).decision).toEqual({ allowed: true, limit: 5, remaining: 0, resetMs: 60_000, retryAfterMs: 0, nextMs: 12_000 });
+    expect(gcraStep(back.state, p60, s + 60_000).decision).toEqual({ allowed: true, limit: 5, remaining: 4, resetMs: 12_000, retryAfterMs: 0, nextMs: 12_000 });
+    expect(gcraStep(back.state, p60, s + 120_000).decision.allowed).toBe(true);
+    // Nothing extra either: from the step on, exactly the decisions a clock that never stepped gives.
+    const stepped = run(gcraStep, p60, state, AFTER_STEP.map((t) => s + t));
+    expect(stepped).toEqual(run(gcraStep, p60, state, AFTER_STEP.map((t) => T0 + t)));
+    expect(stepped.filter((d) => d.allowed).length).toBeGreaterThan(20);
+  });
+
+  it('a clock that steps back at random: waits at most one interval, and what it admits a correct clock admits too', () => {
+    for (const [policy, seed] of [[gcra(5, 60_000), 1], [gcra(3, 1_000), 2], [gcra(60, 60_000), 3], [gcra(1, 10_000), 4]] as const) {
+      const admitted = steppingClock(gcraStep, policy, seed);
+      // The admissions, at their real times, conform to GCRA on a clock that never stepped.
+      const decisions = run(gcraStep, policy, null, admitted);
+      expect(decisions.filter((d) => !d.allowed)).toEqual([]);
+    }
   });
 
   it('is exact for intervals that are not whole milliseconds', () => {
@@ -164,15 +261,61 @@ describe('slidingWindowStep', () => {
     expect(slidingWindowStep(first.state, one, T0 + 10_000).decision.allowed).toBe(true);
   });
 
-  it('does not crash or over-admit when time goes backwards', () => {
+  it('time going backwards: entries ahead of now count as made now', () => {
     const two = sliding(2, 10_000);
     const a = slidingWindowStep(null, two, T0);
     const b = slidingWindowStep(a.state, two, T0 - 5_000);
-    expect(b.decision).toMatchObject({ allowed: true, remaining: 0, resetMs: 15_000, nextMs: 15_000 });
-    expect(b.state).toEqual([T0, T0]);
-    expect(slidingWindowStep(b.state, two, T0 - 4_000).decision).toMatchObject({ allowed: false, retryAfterMs: 14_000 });
-    expect(slidingWindowStep(b.state, two, T0 + 9_999).decision.allowed).toBe(false);
-    expect(slidingWindowStep(b.state, two, T0 + 10_000).decision.remaining).toBe(1);
+    expect(b.decision).toEqual({ allowed: true, limit: 2, remaining: 0, resetMs: 10_000, retryAfterMs: 0, nextMs: 10_000 });
+    expect(b.state).toEqual([T0 - 5_000, T0 - 5_000]);
+    expect(slidingWindowStep(b.state, two, T0 - 4_000).decision).toMatchObject({ allowed: false, retryAfterMs: 9_000 });
+    expect(slidingWindowStep(b.state, two, T0 + 4_999).decision).toMatchObject({ allowed: false, retryAfterMs: 1 });
+    expect(slidingWindowStep(b.state, two, T0 + 5_000).decision.remaining).toBe(1);
+    // A step back within the window: only the entries ahead of now move; the oldest still blocks.
+    const p60 = sliding(5, 60_000);
+    let spread: number[] | null = null;
+    for (const t of [0, 10_000, 20_000, 30_000, 40_000]) spread = slidingWindowStep(spread, p60, T0 + t).state;
+    const back = slidingWindowStep(spread, p60, T0 + 15_000);
+    expect(back).toEqual({
+      decision: { allowed: false, limit: 5, remaining: 0, resetMs: 60_000, retryAfterMs: 45_000, nextMs: 45_000 },
+      state: [T0, T0 + 10_000, T0 + 15_000, T0 + 15_000, T0 + 15_000],
+      ttlMs: 60_000,
+    });
+  });
+
+  it('a clock step back of 1 h after 5 of 5 per 60 s: refused for one window, not for the hour', () => {
+    const p60 = sliding(5, 60_000);
+    const { state } = burst(slidingWindowStep, p60, T0, 5);
+    const s = T0 - HOUR;
+    const back = slidingWindowStep(state, p60, s);
+    expect(back).toEqual({
+      decision: { allowed: false, limit: 5, remaining: 0, resetMs: 60_000, retryAfterMs: 60_000, nextMs: 60_000 },
+      state: [s, s, s, s, s],
+      ttlMs: 60_000,
+    });
+    // The serialized path the memory and SQLite stores take gives the same.
+    expect(rateLimitStep(`w:${(state as number[]).join(',')}`, p60, s)).toEqual({ decision: back.decision, state: `w:${[s, s, s, s, s].join(',')}`, ttlMs: 60_000 });
+    expect(slidingWindowStep(back.state, p60, s + 59_999).decision).toEqual({ allowed: false, limit: 5, remaining: 0, resetMs: 1, retryAfterMs: 1, nextMs: 1 });
+    const after = slidingWindowStep(back.state, p60, s + 60_000);
+    expect(after.decision).toEqual({ allowed: true, limit: 5, remaining: 4, resetMs: 60_000, retryAfterMs: 0, nextMs: 60_000 });
+    expect(after.state).toEqual([s + 60_000]);
+    expect(slidingWindowStep(back.state, p60, s + 120_000).decision.allowed).toBe(true);
+    // Nothing extra either: from the step on, exactly the decisions a clock that never stepped gives,
+    // and never more than 5 in any 60 s of the new clock, the 5 before the step (made just now) included.
+    const times = AFTER_STEP.map((t) => s + t);
+    const stepped = run(slidingWindowStep, p60, state, times);
+    expect(stepped).toEqual(run(slidingWindowStep, p60, state, AFTER_STEP.map((t) => T0 + t)));
+    const admitted = [s, s, s, s, s, ...times.filter((_, i) => stepped[i]?.allowed)];
+    expect(admitted.length).toBeGreaterThan(20);
+    for (let i = 5; i < admitted.length; i++) expect((admitted[i] as number) - (admitted[i - 5] as number)).toBeGreaterThanOrEqual(60_000);
+  });
+
+  it('a clock that steps back at random: waits at most one window, never more than `limit` in any trailing window of real time', () => {
+    for (const [policy, seed] of [[sliding(5, 60_000), 1], [sliding(3, 1_000), 2], [sliding(60, 60_000), 3], [sliding(1, 10_000), 4]] as const) {
+      const admitted = steppingClock(slidingWindowStep, policy, seed);
+      const { limit, windowMs } = policy;
+      const crowded = admitted.filter((t, i) => i >= limit && t - (admitted[i - limit] as number) < windowMs);
+      expect(crowded).toEqual([]);
+    }
   });
 });
 

@@ -3,8 +3,16 @@
  * runs JavaScript (memory, SQLite) calls these inside its own atomic section; the Redis backend
  * ports them to Lua with the same arithmetic. Nothing here reads a clock: `nowMs` is a parameter.
  *
- * Both algorithms admit at most `limit` requests at once, never charge refused requests, and treat
- * time going backwards conservatively (the stored state is kept, so nothing extra is admitted).
+ * Both algorithms admit at most `limit` requests at once and never charge refused requests.
+ *
+ * Time going backwards (a clock step, or processes whose clocks disagree sharing one store) clamps
+ * the stored state to what a correct clock could have left behind at `nowMs`: a GCRA TAT to at most
+ * `now + depth` (an empty bucket), sliding-window entries to at most `nowMs`. Keeping the state as it
+ * was would read the step as debt and lock the client out for the size of the step (a 1 h step back:
+ * refused for 1 h). Clamped, a step back cannot buy a fresh budget either: the state reads as the
+ * most conservative one a correct clock allows (every request counted as made just now), so nothing
+ * extra is admitted, and the wait is at most one window (GCRA: one interval for the next request).
+ * With a correct clock the clamp never changes anything.
  */
 import { checkRateLimitNumbers } from '../../store/checks.js';
 import type { RateLimitDecision, RateLimitPolicy } from '../../store/types.js';
@@ -47,7 +55,11 @@ export function gcraStep(tat: number | null, policy: RateLimitPolicy, nowMs: num
   const interval = Math.max(1, Math.floor((policy.windowMs * TICKS_PER_MS) / limit)) / TICKS_PER_MS;
   const depth = interval * limit;
   const now = onGrid(nowMs);
-  const stored = tat !== null && Number.isFinite(tat) ? onGrid(tat) : now;
+  // An admitted step never leaves a TAT above `now + depth`; one above it is a clock that went back.
+  // Both sides are on the grid, so the clamp is exact (and the Lua port makes the same comparison).
+  const ceiling = now + depth;
+  const held = tat !== null && Number.isFinite(tat) ? onGrid(tat) : now;
+  const stored = held > ceiling ? ceiling : held;
   const base = stored > now ? stored : now;
   const debt = base + interval - now;
   if (debt > depth) {
@@ -72,8 +84,9 @@ export function gcraStep(tat: number | null, policy: RateLimitPolicy, nowMs: num
  * is the sorted list of admission times still inside the window (at most `limit` of them), so a
  * step costs O(limit); prefer GCRA for large limits.
  *
- * A request admitted at `t` leaves the window at `t + windowMs`. When time goes backwards, the new
- * entry is recorded at the latest stored time, so it stays in the window at least as long.
+ * A request admitted at `t` leaves the window at `t + windowMs`. When time goes backwards, stored
+ * entries later than `nowMs` count as made at `nowMs` (`min(t, nowMs)`, which keeps the list sorted):
+ * they stay in the window one more window from now, not the size of the step on top of it.
  *
  * @param timestamps - stored admission times, ascending, or `null` when there are none
  * @example
@@ -91,7 +104,8 @@ export function slidingWindowStep(
   const cutoff = nowMs - windowMs;
   let first = 0;
   while (first < log.length && !((log[first] as number) > cutoff)) first++;
-  const live = log.slice(first);
+  // Entries ahead of `nowMs` (time went backwards) count as made now.
+  const live = log.slice(first).map((t) => (t > nowMs ? nowMs : t));
   const count = live.length;
   if (count >= limit) {
     // `count - limit + 1` entries must leave before one more fits; the last of them is this one.
@@ -104,8 +118,9 @@ export function slidingWindowStep(
       ttlMs: resetMs,
     };
   }
-  const last = count > 0 ? (live[count - 1] as number) : nowMs;
-  const at = Math.max(nowMs, last);
+  // Every live entry is at or before `nowMs`, so the new one keeps the list sorted. `resetMs` is
+  // worked out as for any entry (`t + windowMs - nowMs`), rounding included, as `nextMs` is.
+  const at = nowMs;
   live.push(at);
   const resetMs = Math.ceil(at + windowMs - nowMs);
   // One more fits when the oldest admission in the window leaves it.

@@ -13,6 +13,11 @@
  * the caller's `nowMs` (tests that inject a clock). Key expiry always runs on the Redis clock, which
  * only drops state that already reads as a full bucket.
  *
+ * When time has gone backwards (either clock), a stored TAT above `now + depth` is clamped to it, as
+ * in JavaScript: an empty bucket, not a debt the size of the step (which would lock the client out
+ * for as long), and not a fresh budget either. The clamped TAT is written back (a refusal otherwise
+ * leaves the key as it is), so the next step reads what JavaScript would have stored.
+ *
  * `GCRA_FUNCTION` defines `gcra(key, limit, windowMs, nowMs)` (numbers) for the batch script;
  * `GCRA_LUA` is the same function as a script of its own:
  * KEYS[1] the counter · ARGV[1] limit (positive integer) · ARGV[2] windowMs · ARGV[3] nowMs or `SERVER_TIME`
@@ -48,17 +53,29 @@ elseif held and (string.find(held, '^g:%-?%d+%.?%d*$') or string.find(held, '^g:
   tat = tonumber(string.sub(held, 3))
 end
 local stored = now
+-- An admitted step never leaves a TAT above now + depth: one above it is a clock that went back.
+local ceiling = now + depth
+local clamped = false
 if tat ~= nil and tat == tat and tat ~= math.huge and tat ~= -math.huge then
   stored = onGrid(tat)
+  if stored > ceiling then
+    stored = ceiling
+    clamped = true
+  end
 end
 local base = now
 if stored > now then base = stored end
 local debt = base + interval - now
 
 if debt > depth then
-  -- Refused: nothing is charged; the state stays, kept until it would read as a full bucket.
+  -- Refused: nothing is charged; the state stays (clamped, when the clock went back), kept until it
+  -- would read as a full bucket.
   local resetMs = math.ceil(base - now)
-  redis.call('PEXPIRE', key, resetMs)
+  if clamped then
+    redis.call('SET', key, 'g:' .. string.format('%.17g', base), 'PX', resetMs)
+  else
+    redis.call('PEXPIRE', key, resetMs)
+  end
   local retryAfterMs = math.max(1, math.ceil(debt - depth))
   return {0, 0, resetMs, retryAfterMs, retryAfterMs}
 end

@@ -7,8 +7,11 @@
  * time. The set expires (PEXPIRE) when its newest entry leaves the window. A key of another type
  * (the action switched algorithm) counts as no state.
  *
- * Time is Redis's clock or the caller's `nowMs`, as in `gcra.ts`. When time goes backwards (the
- * caller's clock) the new entry is recorded at the newest stored time, as in JavaScript.
+ * Time is Redis's clock or the caller's `nowMs`, as in `gcra.ts`. When time has gone backwards
+ * (either clock), entries scored after `nowMs` are rescored to `nowMs` before anything else, as
+ * JavaScript clamps them (`min(t, nowMs)`): they hold the window for one more window from now, not
+ * for the size of the step on top of it, and count as made now, so the step buys no fresh budget.
+ * The new entry is then recorded at `nowMs`.
  *
  * `SLIDING_WINDOW_FUNCTION` defines `slidingWindow(key, limit, windowMs, nowMs, member)` for the
  * batch script; `SLIDING_WINDOW_LUA` is the same function as a script of its own:
@@ -26,6 +29,12 @@ if kind ~= 'zset' and kind ~= 'none' then
   redis.call('DEL', key)
 end
 redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('%.17g', nowMs - windowMs))
+-- Entries ahead of nowMs (time went backwards) count as made now; only ever found after a step back.
+local nowScore = string.format('%.17g', nowMs)
+local ahead = redis.call('ZRANGEBYSCORE', key, '(' .. nowScore, '+inf')
+for i = 1, #ahead do
+  redis.call('ZADD', key, nowScore, ahead[i])
+end
 local count = redis.call('ZCARD', key)
 local last = nowMs
 if count > 0 then
@@ -40,8 +49,8 @@ if count >= limit then
   local retryAfterMs = math.max(1, math.ceil(blocking + windowMs - nowMs))
   return {0, 0, resetMs, retryAfterMs, retryAfterMs}
 end
+-- Every entry is at or before nowMs now, so the new one is the newest.
 local at = nowMs
-if last > nowMs then at = last end
 -- One more fits when the oldest admission in the window leaves it (this one, when it is the only one).
 local oldest = at
 if count > 0 then
