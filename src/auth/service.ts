@@ -245,8 +245,14 @@ export function createAuthService(options: AuthServiceOptions) {
       background(async () => {
         const user = await repo.userByEmail(email);
         if (user === undefined) return;
-        const token = newToken(s.random);
         const now = clock.now();
+        const { mails, windowMs } = s.resetMailMax;
+        const step = await s.store.rateLimit(authKeys.resetMails(user.id), { algorithm: 'sliding-window', limit: mails, windowMs }, now);
+        if (!step.allowed) {
+          emit('excess_rate_limit_exceeded', 'WARN', `Password reset mail for user ${user.id} withheld: ${mails} already sent within ${windowMs / 1000} s`, request);
+          return;
+        }
+        const token = newToken(s.random);
         await repo.insertPasswordReset(hashToken(token), user.id, now, now + s.resetTtlMs);
         emit('authn_token_created', 'INFO', `Password reset token issued for user ${user.id}`, request);
         await s.mail.send({

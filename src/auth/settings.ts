@@ -52,6 +52,14 @@ export interface AuthServiceOptions {
    * @default { failures: 5, windowSeconds: 900 }
    */
   loginFailMax?: { failures: number; windowSeconds: number };
+  /**
+   * Most reset mails one account gets within `windowSeconds`, whoever asks: the per-client limit of
+   * `/forgot-password` alone let several addresses flood one mailbox (and pile up live reset
+   * tokens). Past it the request is still answered 202 as always, no mail goes out, and
+   * `excess_rate_limit_exceeded` is logged.
+   * @default { mails: 3, windowSeconds: 3600 }
+   */
+  resetMailMax?: { mails: number; windowSeconds: number };
   /** Told about a failure of background work (reset mail). @default console.error */
   onBackgroundError?: (error: unknown) => void;
 }
@@ -71,6 +79,7 @@ export interface AuthSettings {
   readonly resetTtlMs: number;
   readonly webSessionTtlMs: number;
   readonly failMax: { readonly failures: number; readonly windowMs: number };
+  readonly resetMailMax: { readonly mails: number; readonly windowMs: number };
   readonly onBackgroundError: (error: unknown) => void;
 }
 
@@ -86,6 +95,10 @@ export function resolveSettings(options: AuthServiceOptions): AuthSettings {
   const failMax = options.loginFailMax ?? { failures: 5, windowSeconds: 900 };
   if (!Number.isInteger(failMax.failures) || failMax.failures < 1 || !Number.isInteger(failMax.windowSeconds) || failMax.windowSeconds < 1) {
     throw new TypeError('Auth: loginFailMax needs positive whole failures and windowSeconds');
+  }
+  const resetMailMax = options.resetMailMax ?? { mails: 3, windowSeconds: 3600 };
+  if (!Number.isInteger(resetMailMax.mails) || resetMailMax.mails < 1 || !Number.isInteger(resetMailMax.windowSeconds) || resetMailMax.windowSeconds < 1) {
+    throw new TypeError('Auth: resetMailMax needs positive whole mails and windowSeconds');
   }
   const resetUrl = new URL(options.resetUrl);
   if (resetUrl.protocol !== 'https:' && resetUrl.protocol !== 'http:') throw new TypeError('Auth: resetUrl must be an http(s) URL');
@@ -104,6 +117,7 @@ export function resolveSettings(options: AuthServiceOptions): AuthSettings {
     resetTtlMs: minutes('resetTokenMinutes', options.resetTokenMinutes ?? 60),
     webSessionTtlMs: minutes('webSessionMinutes', options.webSessionMinutes ?? options.refreshTokenMinutes ?? 10_080),
     failMax: { failures: failMax.failures, windowMs: failMax.windowSeconds * 1000 },
+    resetMailMax: { mails: resetMailMax.mails, windowMs: resetMailMax.windowSeconds * 1000 },
     onBackgroundError: options.onBackgroundError ?? ((error) => console.error('auth background task failed', error)),
   };
 }

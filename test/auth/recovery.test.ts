@@ -127,6 +127,28 @@ eachEngine('password recovery', (engine) => {
     expect((await reset(first, 'another new password')).json()).toMatchObject({ code: 'RESET_TOKEN_INVALID' });
   });
 
+  it('mails one account at most 3 times an hour, whoever asks: the answer stays 202, the rest is withheld and logged', async () => {
+    await t.register('bob@example.com');
+    t.takeEvents();
+    const answers = [];
+    for (const address of ['192.0.2.1', '192.0.2.2', '192.0.2.3', '192.0.2.4', '192.0.2.5']) {
+      answers.push(await t.post('/forgot-password', { email: 'ada@example.com' }, {}, address));
+    }
+    await forgot('bob@example.com');
+    await t.idle();
+    expect(answers.map((r) => [r.statusCode, r.body])).toEqual(Array(5).fill([202, JSON.stringify(FORGOT_PASSWORD_ANSWER)]));
+    expect(t.mail.messages.map((m) => m.to).sort()).toEqual(['ada@example.com', 'ada@example.com', 'ada@example.com', 'bob@example.com']);
+    expect(await t.db.selectFrom('password_resets').select('user_id').execute()).toHaveLength(4);
+    const withheld = t.events.filter((e) => e.event === 'excess_rate_limit_exceeded');
+    expect(withheld.map((e) => e.level)).toEqual(['WARN', 'WARN']);
+    expect(withheld[0]?.description).toMatch(/^Password reset mail for user \S+ withheld: 3 already sent within 3600 s$/);
+    // An hour after the first, one more fits.
+    t.clock.advance(60 * MINUTE);
+    await forgot('ada@example.com');
+    await t.idle();
+    expect(t.mail.messages).toHaveLength(5);
+  });
+
   it('reset tokens expire after 60 minutes', async () => {
     await forgot('ada@example.com');
     await t.idle();
