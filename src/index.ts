@@ -10,8 +10,15 @@ export type {
   ComponentDefinition,
   ComponentSpec,
   DeepReadonly,
+  StateShape,
   User,
 } from './core/component.js';
+// Types of the runtime's public members (`PageView.session`, `runtime.sessions`, `runtime.csrf`,
+// `app.livecomponents.cookie`), so an app can name what it gets.
+export type { Session } from './session/types.js';
+export type { SessionManager } from './session/index.js';
+export type { SessionCookie } from './http/session-cookie.js';
+export type { CsrfService } from './pipeline/csrf/service.js';
 export { html, unsafeRawHtml, escapeHtml, isSafeHtml, safeUrl } from './core/html.js';
 export type { SafeHtml, HtmlValue } from './core/html.js';
 export { LiveError, StoreUnavailableError, ActionTimeoutError, ERROR_CODES, isLiveError } from './core/errors.js';

@@ -101,7 +101,10 @@ export function createWebSignIn(options: WebSignInOptions): WebSignIn {
     async signOut(request, reply, form) {
       const session = await verifiedSession(request, form._csrf_token);
       if (session === null) return refused(new LiveError('CSRF_TOKEN_INVALID'));
-      if (session.userId !== null) await service.endWebSession(session.userId, requestInfo(request));
+      // Signed out already: nothing to end, and no new session either — regenerating here minted a
+      // session (and orphaned its component states) per request, past the new-session limit.
+      if (session.userId === null) return { type: 'ok', session, user: null };
+      await service.endWebSession(session.userId, requestInfo(request));
       const next = await runtime.sessions.regenerate(session, null);
       cookie.write(reply, next);
       return { type: 'ok', session: next, user: null };

@@ -4,8 +4,10 @@
  * stays in the log — never a stack trace or an internal message on the wire. A request whose client
  * went away while it was being read is neither: nothing is answered (no one is left to read it).
  */
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { LiveError, isLiveError } from '../core/errors.js';
+import { createLogger } from '../ops/logging/index.js';
+import { LOG_FIELDS } from '../ops/logging/fields.js';
 import { errorResponse } from '../runtime/index.js';
 
 export function toLiveError(error: unknown): LiveError {
@@ -24,7 +26,21 @@ export function toLiveError(error: unknown): LiveError {
 
 /** Logs the cause of a 5xx answer, with its stack: the answer itself shows none of it. */
 export function logFailure(request: FastifyRequest, error: unknown, code: string): void {
-  request.log.error({ err: error, code }, 'request failed');
+  failureLog(request).error({ err: error, code }, 'request failed');
+}
+
+let fallbackLog: FastifyBaseLogger | undefined;
+
+/**
+ * The request's logger, or — when the app's Fastify logger is off (Fastify's default: `Fastify()`
+ * gives a logger whose methods do nothing, with no `isLevelEnabled`) — one of our own on standard
+ * output, as the security events have: a 500 whose cause is logged nowhere cannot be fixed. A logger
+ * the app set to `silent` is the app's choice and is kept.
+ */
+function failureLog(request: FastifyRequest): FastifyBaseLogger {
+  if (typeof (request.log as { isLevelEnabled?: unknown }).isLevelEnabled === 'function') return request.log;
+  fallbackLog ??= createLogger({ stream: process.stdout });
+  return fallbackLog.child({ [LOG_FIELDS.requestId]: String(request.id) });
 }
 
 /**

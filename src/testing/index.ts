@@ -29,6 +29,8 @@ export interface MountedComponent<S extends StateShape = StateShape, A = Record<
   /** Present when the call carried an idempotency key. */
   readonly idempotency?: IdempotencyMeta;
   readonly harness: TestHarness;
+  /** The session it was mounted in (`harness.signIn` replaces the harness's session). */
+  readonly session: Session;
 }
 
 export interface CallOptions {
@@ -102,11 +104,14 @@ export async function mountComponent<S extends StateShape, A>(
 ): Promise<MountedComponent<S, A>> {
   const harness = options.harness ?? (await createTestHarness([definition as unknown as ComponentDefinition]));
   const id = `${definition.name}:${options.instance ?? 'test'}`;
+  if (harness.runtime.registry.get(definition.name) !== definition) {
+    throw new TypeError(`Component "${definition.name}" is not among the components given to createTestHarness: add it to its list`);
+  }
   const state = { ...definition.initialState, ...initialState } as StateShape;
   const html = await harness.runtime.mount(harness.session, id, state);
   const loaded = await harness.runtime.states.load(harness.session, id);
   const publicState = loaded.type === 'found' ? pick(definition, loaded.state) : {};
-  return { id, definition, html, state: publicState as Partial<S>, harness };
+  return { id, definition, html, state: publicState as Partial<S>, harness, session: harness.session };
 }
 
 /**
@@ -134,7 +139,9 @@ export async function callAction<S extends StateShape, A, K extends keyof A & st
   if (res.status !== 200) {
     const body = res.body as ErrorBody;
     const { error, code, request_id: _r, csrf_token: _t, ...fields } = body;
-    throw new LiveError(code as LiveError['code'], { message: error, fields, headers: res.headers });
+    // The usual cause in a test: an instance mounted before `harness.signIn`, which replaced the session.
+    const hint = code === 'COMPONENT_NOT_FOUND' && component.session !== harness.session ? ' (it was mounted before harness.signIn replaced the session: mount it again)' : '';
+    throw new LiveError(code as LiveError['code'], { message: `${error}${hint}`, fields, headers: res.headers });
   }
   const body = res.body as ActionSuccessBody;
   return { ...component, html: body.html, state: body.state as Partial<S>, idempotency: body.idempotency };

@@ -4,7 +4,7 @@
  * and logout-all or a password reset end browser sessions at once.
  */
 import type { LightMyRequestResponse } from 'fastify';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { sessionKeyOf } from '../../src/session/index.js';
 import { storeKeys } from '../../src/store/keys.js';
 import { demoApp } from '../helpers/demo.js';
@@ -276,6 +276,20 @@ eachEngine('browser sign-in', (engine) => {
     // Signing out needs the page's token too.
     const forged = await form('/logout', after.browser, {});
     expect(forged.statusCode).toBe(403);
+  });
+
+  it('signing out while signed out keeps the session (no new session, no cookie, no event): it cannot mint sessions', async () => {
+    const { browser } = await load('/');
+    const regenerate = vi.spyOn(t.app.livecomponents.runtime.sessions, 'regenerate');
+    t.takeEvents();
+    for (let i = 0; i < 5; i++) {
+      const res = await form('/logout', browser, { _csrf_token: browser.token });
+      expect([res.statusCode, res.headers.location, sessionCookieOf(res)]).toEqual([303, '/login?signed_out', undefined]);
+    }
+    expect(t.takeEvents()).toEqual([]);
+    expect(regenerate).toHaveBeenCalledTimes(0);
+    // The same session and token still work.
+    expect((await form('/logout', browser, { _csrf_token: browser.token })).statusCode).toBe(303);
   });
 
   it('pages are no-store, signed in or not (Back after signing out, or after an action, must not show them from the browser cache)', async () => {

@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { defineComponent } from '../../src/core/component.js';
 import { html } from '../../src/core/html.js';
 import { livecomponents } from '../../src/http/plugin.js';
@@ -68,10 +68,10 @@ afterEach(async () => {
   app = undefined;
 });
 
-async function start(framework: Partial<LiveComponentsOptions> = {}) {
+async function start(framework: Partial<LiveComponentsOptions> = {}, fastifyLogger = true) {
   const logs: LogLine[] = [];
   const events = memorySecurityEvents();
-  app = Fastify(serverOptions({ logger: { level: 'info', stream: { write: (line: string) => void logs.push(JSON.parse(line) as LogLine) } } }));
+  app = Fastify(fastifyLogger ? serverOptions({ logger: { level: 'info', stream: { write: (line: string) => void logs.push(JSON.parse(line) as LogLine) } } }) : {});
   const runtime = await createLiveComponents({
     components: [flaky, hoard],
     store: createMemoryStore(),
@@ -113,6 +113,28 @@ describe('an action that throws', () => {
     expect(failures[0]?.err?.type).toBe('DeclinedError');
     expect(failures[0]?.err?.stack).toContain('action-failures.test.ts');
     expect(logs.filter((l) => l.msg === 'request refused')).toEqual([]);
+  });
+
+  it("is logged on standard output when the app's Fastify logger is off (Fastify's default), with its stack and request id", async () => {
+    const { client } = await start({}, false);
+    const c = await client();
+    const written: string[] = [];
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      written.push(String(chunk));
+      return true;
+    });
+    let res;
+    try {
+      res = await c.action('flaky:main', 'declined');
+    } finally {
+      spy.mockRestore();
+    }
+    expect(res.statusCode).toBe(500);
+    const failures = written.map((line) => JSON.parse(line) as LogLine & { request_id: string }).filter((l) => l.msg === 'request failed');
+    expect(failures.map((l) => [l.level, l.code, l.err?.message, l.request_id])).toEqual([
+      [50, 'INTERNAL_ERROR', 'Your card was declined (acct_secret_123)', res.json<{ request_id: string }>().request_id],
+    ]);
+    expect(failures[0]?.err?.stack).toContain('action-failures.test.ts');
   });
 
   it('carries the rate-limit headers and a fresh token that works for the next action (per-session tokens)', async () => {

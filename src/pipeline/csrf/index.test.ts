@@ -189,6 +189,15 @@ describe('csrf stage: request source', () => {
     await expectRefused(s, s.context({ origin, 'x-csrf-token': token }), token);
   });
 
+  it('names the trusted origins (configuration, not request data) in the event, never the origin received', async () => {
+    const s = setup();
+    const token = await s.csrf.issue(s.session);
+    await expectRefused(s, s.context({ origin: 'http://localhost:3000', 'x-csrf-token': token }), token);
+    expect(s.events.events[0]?.description).toBe(
+      `CSRF: action refused, Origin header is not a trusted origin (trusted: ${APP}, https://admin.example.com)`,
+    );
+  });
+
   it('refuses repeated Origin headers', async () => {
     const s = setup();
     const token = await s.csrf.issue(s.session);

@@ -65,9 +65,16 @@ const DESCRIPTIONS: Readonly<Record<Reason, string>> = {
 export function createCsrfStage(options: CsrfStageOptions): Stage {
   const { csrf, events, sessionStored } = options;
   const trusted = trustedOrigins(options.origins.appOrigin, options.origins.allowed ?? []);
+  // The origins this app trusts are configuration, not request data: naming them tells a developer
+  // who opened the app at http://localhost:3000 while it trusts http://127.0.0.1:3000 what to change.
+  const listed = [...trusted];
+  const descriptions: Readonly<Record<Reason, string>> = {
+    ...DESCRIPTIONS,
+    origin: `${DESCRIPTIONS.origin} (trusted: ${listed.slice(0, 3).join(', ')}${listed.length > 3 ? ` and ${listed.length - 3} more` : ''})`,
+  };
 
   function refuse(ctx: ActionContext, reason: Reason): Outcome {
-    events.emit({ event: 'malicious_csrf', level: 'WARN', description: DESCRIPTIONS[reason], request: ctx.request });
+    events.emit({ event: 'malicious_csrf', level: 'WARN', description: descriptions[reason], request: ctx.request });
     return fail(new LiveError('CSRF_TOKEN_INVALID'));
   }
 
