@@ -33,6 +33,12 @@ export function isoWithOffset(ms: number): string {
 }
 
 const MAX_UA = 256;
+/**
+ * Longest `request_uri` written (the path; the query is never written). A path may be as long as
+ * Node's header limit (16 KiB), and a refusal such as `malicious_csrf` comes before any rate limit:
+ * without a bound, one small request wrote kilobytes of log.
+ */
+const MAX_URI = 512;
 
 export function createSecurityLogger(options: SecurityLoggerOptions): SecurityEventSink {
   const { logger, onEvent } = options;
@@ -50,7 +56,7 @@ export function createSecurityLogger(options: SecurityLoggerOptions): SecurityEv
         description: e.description,
         source_ip: e.request?.ip,
         useragent: typeof ua === 'string' ? ua.slice(0, MAX_UA) : undefined,
-        request_uri: e.request?.url.split('?')[0],
+        request_uri: e.request?.url.split('?', 1)[0]?.slice(0, MAX_URI),
         request_method: e.request?.method,
         request_id: e.request?.requestId,
       };

@@ -78,6 +78,17 @@ describe('security events in JSON', () => {
     });
     expect(line).not.toContain('secret');
   });
+
+  it('writes at most 512 characters of the path (one small request must not write kilobytes), never the query', async () => {
+    const out = capture();
+    const logger = createLogger({ format: 'json', stream: out });
+    const request = { ip: '203.0.113.7', method: 'POST', url: `/${'a'.repeat(8000)}?${'q'.repeat(8000)}`, headers: {}, requestId: 'req-43' };
+    createSecurityLogger({ logger }).emit({ event: 'malicious_csrf', level: 'WARN', description: 'CSRF token refused', request });
+    await closeLogger(logger);
+    const line = out.text().trim();
+    expect((JSON.parse(line) as { request_uri: string }).request_uri).toBe(`/${'a'.repeat(511)}`);
+    expect(line.length).toBeLessThan(1200);
+  });
 });
 
 describe('the real standard output (a child process)', () => {
