@@ -48,8 +48,13 @@ const VALIDATION_FAILED = 'VALIDATION_FAILED';
 export type ActionOutcome = { type: 'ok'; detail: SuccessDetail } | { type: 'error'; detail: ErrorDetail } | { type: 'busy' };
 
 export interface Invoker {
-  /** Runs `action` on the component whose root is `root` (an element with `data-lc-id`). */
-  invoke(root: Element, action: string, params: Record<string, unknown>): Promise<ActionOutcome>;
+  /**
+   * Runs `action` on the component whose root is `root` (an element with `data-lc-id`). `reset`: a
+   * form (`data-lc-reset`) whose fields show what the server rendered once the answer is a success —
+   * its focused field too, which a morph otherwise leaves as typed — and which is then reset (file
+   * inputs emptied); an error answer leaves it alone.
+   */
+  invoke(root: Element, action: string, params: Record<string, unknown>, reset?: HTMLFormElement): Promise<ActionOutcome>;
   isBusy(root: Element): boolean;
 }
 
@@ -74,7 +79,7 @@ export function createInvoker(transport: Transport, reload?: ComponentReloader):
   /** Component ids with an action in flight. */
   const inFlight = new Set<string>();
 
-  async function invoke(root: Element, action: string, params: Record<string, unknown>): Promise<ActionOutcome> {
+  async function invoke(root: Element, action: string, params: Record<string, unknown>, reset?: HTMLFormElement): Promise<ActionOutcome> {
     const componentId = root.getAttribute(ATTR.id);
     if (componentId === null) throw new TypeError(`The element has no ${ATTR.id} attribute`);
     if (inFlight.has(componentId)) return { type: 'busy' };
@@ -83,9 +88,9 @@ export function createInvoker(transport: Transport, reload?: ComponentReloader):
     const doc = root.ownerDocument;
     let target = root;
     /** Morphs `html` into the instance's root — the one on the page now: another script or a page update may have replaced it. */
-    const morphCurrent = (html: string): void => {
+    const morphCurrent = (html: string, resetForm?: HTMLFormElement): void => {
       if (!target.isConnected) target = findRoot(doc, componentId) ?? target;
-      morphComponent(target, html);
+      morphComponent(target, html, resetForm);
       if (!target.isConnected) target = findRoot(doc, componentId) ?? target;
       // The new markup has no busy marks: put them back on every instance still waiting, a nested one included.
       for (const id of inFlight) {
@@ -100,7 +105,9 @@ export function createInvoker(transport: Transport, reload?: ComponentReloader):
       status = result.type === 'ok' ? 200 : result.error.status;
       if (result.type === 'ok') {
         const { state, idempotency } = result.body;
-        morphCurrent(result.body.html);
+        morphCurrent(result.body.html, reset);
+        // Left in the page by the morph (not replaced): back to the defaults it now has, the server's.
+        if (reset?.isConnected) reset.reset();
         outcome = { type: 'ok', detail: idempotency === undefined ? { componentId, action, state } : { componentId, action, state, idempotency } };
       } else {
         const detail: ErrorDetail = { componentId, action, ...result.error };

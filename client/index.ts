@@ -8,7 +8,7 @@
  * const outcome = await window.LiveComponents.call('counter:main', 'increment');
  */
 import { CSRF_META_NAME, CSRF_SINGLE_USE_ATTR } from '../src/core/wire.js';
-import { createInvoker, findRoot, type ActionOutcome } from './component.js';
+import { createInvoker, findRoot, type ActionOutcome, type ErrorDetail, type SuccessDetail } from './component.js';
 import { bindDirectives } from './directives.js';
 import { createReloader, csrfTokenOf, fetchPage } from './reload.js';
 import { createTransport, randomKey } from './transport.js';
@@ -52,8 +52,20 @@ export function call(componentId: string, action: string, params: Record<string,
 
 declare global {
   interface Window {
+    /** Set by the runtime once loaded (a page without it has no `LiveComponents`). */
     LiveComponents?: { call: typeof call };
   }
+  /** The runtime's events, dispatched (bubbling) on the component root — on the document when the root left the page. */
+  interface LiveComponentsEventMap {
+    'lc:success': CustomEvent<SuccessDetail>;
+    'lc:error': CustomEvent<ErrorDetail>;
+  }
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type -- merges the events into the DOM's maps
+  interface ElementEventMap extends LiveComponentsEventMap {}
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type
+  interface DocumentEventMap extends LiveComponentsEventMap {}
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type
+  interface WindowEventMap extends LiveComponentsEventMap {}
 }
 
 // Bind once, even if the runtime is loaded twice under different URLs.

@@ -14,11 +14,14 @@ function isTextEntry(el: Element | null): boolean {
 /**
  * Morphs `root` (outerHTML) into `html`. The root node itself survives when the new HTML has the
  * same tag. A focused text field, select or editable element keeps what the user typed or chose
- * (idiomorph's `ignoreActiveValue` leaves its value and children alone); any other focused element —
- * the button just clicked, a checkbox — takes the new markup like the rest. Throws when the HTML
- * cannot be parsed or morphed (a CSP refusing the Trusted Types policy, say).
+ * (idiomorph's `ignoreActiveValue` leaves its value, its `value` attribute and its children alone);
+ * any other focused element — the button just clicked, a checkbox — takes the new markup like the
+ * rest, and so does a focused field inside `reset` (a `data-lc-reset` form whose action succeeded:
+ * its fields show what the server rendered). Throws when the HTML cannot be parsed or morphed (a CSP
+ * refusing the Trusted Types policy, say).
  */
-export function morphComponent(root: Element, html: string): void {
-  const ignoreActiveValue = isTextEntry(root.ownerDocument.activeElement);
+export function morphComponent(root: Element, html: string, reset?: Element): void {
+  const active = root.ownerDocument.activeElement;
+  const ignoreActiveValue = isTextEntry(active) && !reset?.contains(active);
   Idiomorph.morph(root, parseFragment(html), { morphStyle: 'outerHTML', ignoreActiveValue });
 }

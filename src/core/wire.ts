@@ -43,6 +43,11 @@ export const ATTR = {
   loading: 'data-lc-loading',
   /** On an element inside a component: shows the messages of that field of a 400 `VALIDATION_FAILED`. */
   error: 'data-lc-error',
+  /**
+   * On a form with `data-lc-action`: after a successful answer its fields show what the server
+   * rendered (the focused one too, which a morph otherwise leaves as typed), then the form is reset.
+   */
+  reset: 'data-lc-reset',
 } as const;
 
 /** `<meta name="csrf-token">` carries the page's CSRF token. */

@@ -392,6 +392,125 @@ describe.runIf(browserTestsEnabled('browser runtime (scripted server)'))('browse
     expect(await page.getByTestId('other').inputValue()).toBe('server');
   });
 
+  describe('data-lc-reset on a form', () => {
+    /** A todo list: its add form (with `data-lc-reset` unless `reset` is false) as the server renders it, fields at the server's values. */
+    const todo = (items: string[], reset = true) => `<div ${ATTR.id}="todo:one">
+  <ul>${items.map((item) => `<li>${item}</li>`).join('')}</ul>
+  <form ${ATTR.action}="add"${reset ? ` ${ATTR.reset}` : ''}>
+    <input name="item" data-testid="item" value="">
+    <input name="qty" type="number" data-testid="qty" value="1">
+    <textarea name="note" data-testid="note">note ${items.length + 1}</textarea>
+    <input name="photo" type="file" data-testid="photo">
+    <span ${ATTR.error}="item" data-testid="item-error" hidden></span>
+    <button>Add</button>
+  </form>
+  <input name="search" data-testid="search" value="">
+</div>`;
+    let items: string[];
+    const addItem = (reset = true): Handler => (call) => {
+      items.push(String(call.body.params.item));
+      return answerWith(todo(items, reset));
+    };
+    const listed = () => page.locator('li').allTextContents();
+    const focused = () => page.evaluate(() => document.activeElement?.getAttribute('data-testid'));
+    /** The item field's value each `lc:*` event found. */
+    const valuesAtEvents = () => page.evaluate(() => (window as unknown as { seen: string[] }).seen);
+    const watchEvents = () =>
+      page.evaluate(() => {
+        const seen: string[] = [];
+        (window as unknown as { seen: string[] }).seen = seen;
+        const record = () => void seen.push((document.querySelector('[data-testid="item"]') as HTMLInputElement).value);
+        document.addEventListener('lc:success', record);
+        document.addEventListener('lc:error', record);
+      });
+
+    beforeEach(() => {
+      items = [];
+    });
+
+    it('after a success the fields show what the server rendered, the focused one too, before lc:success; focus stays', async () => {
+      handler = addItem();
+      await reopen(todo([]));
+      await watchEvents();
+      await page.getByTestId('qty').fill('6');
+      await page.getByTestId('photo').setInputFiles({ name: 'eggs.png', mimeType: 'image/png', buffer: Buffer.from('png') });
+      await page.getByTestId('item').fill('eggs');
+      await page.getByTestId('item').press('Enter');
+      await expect.poll(listed).toEqual(['eggs']);
+      expect(calls[0]?.body.params).toEqual({ item: 'eggs', qty: 6, note: 'note 1' });
+      expect(await focused()).toBe('item');
+      expect(await page.getByTestId('item').inputValue()).toBe('');
+      expect(await page.getByTestId('qty').inputValue()).toBe('1');
+      // A file input, which a morph leaves alone, is emptied by the form's reset.
+      expect(await page.getByTestId('photo').evaluate((el) => (el as HTMLInputElement).files?.length)).toBe(0);
+      expect(await valuesAtEvents()).toEqual(['']);
+      // A second Enter sends what is in the field now, not the item again.
+      await page.getByTestId('item').fill('milk');
+      await page.getByTestId('item').press('Enter');
+      await expect.poll(listed).toEqual(['eggs', 'milk']);
+
+      // A focused textarea shows the server's text (its content, which a kept field would not take either).
+      await page.getByTestId('note').fill('typed note');
+      await page.getByTestId('note').evaluate((el) => (el as HTMLTextAreaElement).form?.requestSubmit());
+      await expect.poll(listed).toEqual(['eggs', 'milk', '']);
+      expect(await focused()).toBe('note');
+      expect(await page.getByTestId('note').inputValue()).toBe('note 4');
+      expect(calls.map((c) => c.body.params.note)).toEqual(['note 1', 'note 2', 'typed note']);
+    });
+
+    it('a field outside the form, and every field of a form without data-lc-reset, keeps its typing when focused', async () => {
+      handler = addItem(false);
+      await reopen(todo([], false));
+      await page.getByTestId('item').fill('eggs');
+      await page.getByTestId('item').press('Enter');
+      await expect.poll(listed).toEqual(['eggs']);
+      expect(await page.getByTestId('item').inputValue()).toBe('eggs');
+
+      handler = addItem();
+      await reopen(todo([]));
+      await page.getByTestId('item').fill('eggs');
+      await page.getByTestId('search').fill('searching');
+      await page.evaluate(() => (document.querySelector('form') as HTMLFormElement).requestSubmit());
+      await expect.poll(listed).toEqual(['eggs', 'eggs']);
+      expect(await focused()).toBe('search');
+      expect(await page.getByTestId('search').inputValue()).toBe('searching');
+      expect(await page.getByTestId('item').inputValue()).toBe('');
+    });
+
+    it('an error answer resets nothing: VALIDATION_FAILED keeps the typed text to fix, a reload keeps it too; the next success resets', async () => {
+      const answers: Answer[] = [
+        { status: 400, body: { error: 'Invalid.', code: 'VALIDATION_FAILED', request_id: 'r', errors: { item: ['Too long.'] } } },
+        { status: 409, body: { error: 'Stale.', code: 'STATE_INVALID', request_id: 'r' } },
+      ];
+      handler = (call, i) => answers[i] ?? addItem()(call, i);
+      await reopen(todo([]));
+      await watchEvents();
+      await page.getByTestId('qty').fill('6');
+      await page.getByTestId('item').fill('eggs and more eggs');
+      await page.getByTestId('item').press('Enter');
+      await expect.poll(valuesAtEvents).toHaveLength(1);
+      expect(await page.getByTestId('item-error').textContent()).toBe('Too long.');
+      expect(await page.getByTestId('item').getAttribute('aria-invalid')).toBe('true');
+      expect(await focused()).toBe('item');
+      expect(await page.getByTestId('item').inputValue()).toBe('eggs and more eggs');
+      expect(await page.getByTestId('qty').inputValue()).toBe('6');
+
+      // 409: the component is reloaded from the page (a morph), and the focused field still keeps its text.
+      const loads = pageLoads;
+      await page.getByTestId('item').fill('eggs');
+      await page.getByTestId('item').press('Enter');
+      await expect.poll(valuesAtEvents).toHaveLength(2);
+      expect(pageLoads).toBe(loads + 1);
+      expect(await page.getByTestId('item').inputValue()).toBe('eggs');
+
+      await page.getByTestId('item').press('Enter');
+      await expect.poll(listed).toEqual(['eggs']);
+      expect(await page.getByTestId('item').inputValue()).toBe('');
+      expect(await page.getByTestId('item').getAttribute('aria-invalid')).toBeNull();
+      expect(await valuesAtEvents()).toEqual(['eggs and more eggs', 'eggs', '']);
+    });
+  });
+
   it('a button focused by its click or by the keyboard shows the label and action it is re-rendered with', async () => {
     // Chrome focuses a button on click; a keyboard user's button always has focus.
     const view = (following: boolean, likes: number) => `<div ${ATTR.id}="f:one">

@@ -16,9 +16,12 @@
  *   peer dependency that ships types, or whose `@types/` package is itself a dependency. Otherwise
  *   `tsc` fails in the user's project (TS7016) once `skipLibCheck` is off.
  * - Fastify, whose interfaces the declarations augment, is a peer dependency (one copy: the user's).
+ * - `livecomponents/client` has types: a browser script importing it from the packed tarball compiles
+ *   with `tsc --strict` (and `skipLibCheck` off), `call`'s outcome, `window.LiveComponents` and the
+ *   `lc:success` / `lc:error` event details typed, on the document, elements and the window.
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, normalize, posix } from 'node:path';
@@ -43,8 +46,8 @@ let dir = '';
 /** Paths in the package, relative to its root. */
 let files = new Set<string>();
 
-function run(command: string, args: string[]): string {
-  const r = spawnSync(command, args, { cwd: dir, encoding: 'utf8', timeout: 240_000, env: { ...process.env, npm_config_update_notifier: 'false' } });
+function run(command: string, args: string[], cwd = dir): string {
+  const r = spawnSync(command, args, { cwd, encoding: 'utf8', timeout: 240_000, env: { ...process.env, npm_config_update_notifier: 'false' } });
   if (r.status !== 0) throw new Error(`${command} ${args.join(' ')} exited ${r.status}\n${r.stdout}\n${r.stderr}`);
   return r.stdout;
 }
@@ -206,6 +209,89 @@ describe('the npm package', () => {
     expect(pkg.peerDependencies?.fastify).toMatch(/^\^5\.\d+\.\d+$/);
     expect(pkg.dependencies).not.toHaveProperty('fastify');
   });
+});
+
+/** A browser script of a user's project: what docs/client.md shows, with its types pinned down. */
+const CONSUMER = `import { call, CLIENT_CODES, type ActionError, type ActionOutcome, type ErrorDetail, type SuccessDetail } from 'livecomponents/client';
+
+type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+function same<T extends true>(): void {}
+
+document.addEventListener('lc:error', (e) => {
+  same<Equal<typeof e, CustomEvent<ErrorDetail>>>();
+  same<Equal<typeof e.detail.code, string>>();
+  same<Equal<typeof e.detail.status, number>>();
+  same<Equal<typeof e.detail.retry_after, number | undefined>>();
+  same<Equal<typeof e.detail.errors, Record<string, string[]> | undefined>>();
+  same<Equal<typeof e.detail.reloaded, boolean | undefined>>();
+  same<Equal<typeof e.detail.outcomeUnknown, true | undefined>>();
+  const { componentId, action }: { componentId: string; action: string } = e.detail;
+  const error: ActionError = e.detail;
+  console.log(componentId, action, error);
+  // @ts-expect-error the token updates the page: not a field of the detail
+  console.log(e.detail.csrf_token);
+});
+document.addEventListener('lc:success', (e) => {
+  same<Equal<typeof e.detail, SuccessDetail>>();
+  same<Equal<typeof e.detail.state, Record<string, unknown>>>();
+  same<Equal<typeof e.detail.idempotency, { key: string; cached: boolean; ttl: number; created_at: string } | undefined>>();
+});
+// Dispatched on the component root, bubbling: listened for on elements and on the window too.
+document.querySelector('[data-lc-id]')?.addEventListener('lc:success', (e) => same<Equal<typeof e.detail, SuccessDetail>>());
+document.body.addEventListener('lc:error', (e) => same<Equal<typeof e.detail, ErrorDetail>>());
+window.addEventListener('lc:error', (e) => same<Equal<typeof e.detail, ErrorDetail>>());
+// Other events keep their types.
+document.addEventListener('keydown', (e) => same<Equal<typeof e, KeyboardEvent>>());
+
+const outcome = await call('counter:main', 'increment', { by: 2 });
+same<Equal<typeof outcome, ActionOutcome>>();
+if (outcome.type === 'ok') same<Equal<typeof outcome.detail, SuccessDetail>>();
+else if (outcome.type === 'error') same<Equal<typeof outcome.detail.code, string>>();
+else same<Equal<typeof outcome, { type: 'busy' }>>();
+// @ts-expect-error params are an object
+void call('counter:main', 'increment', 2);
+const viaWindow = window.LiveComponents?.call('counter:main', 'increment');
+same<Equal<typeof viaWindow, Promise<ActionOutcome> | undefined>>();
+same<Equal<typeof CLIENT_CODES.network, 'NETWORK_ERROR'>>();
+`;
+
+describe('livecomponents/client types', () => {
+  it('a browser script importing livecomponents/client from the packed tarball compiles with tsc --strict, events and outcomes typed', () => {
+    const project = mkdtempSync(join(tmpdir(), 'lc-consumer-'));
+    try {
+      // The tarball as npm would install it (its dependencies are not needed: the client's types use the DOM's alone).
+      const [packed] = JSON.parse(run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', project])) as [{ filename: string }];
+      const installed = join(project, 'node_modules/livecomponents');
+      mkdirSync(installed, { recursive: true });
+      run('tar', ['-xzf', join(project, packed.filename), '-C', installed, '--strip-components=1']);
+      writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
+      // Strict, declarations checked too (skipLibCheck off), a browser project: the DOM, no Node types.
+      const compilerOptions = {
+        strict: true,
+        exactOptionalPropertyTypes: true,
+        noUncheckedIndexedAccess: true,
+        skipLibCheck: false,
+        noEmit: true,
+        target: 'es2022',
+        module: 'nodenext',
+        moduleResolution: 'nodenext',
+        lib: ['es2022', 'dom'],
+        types: [],
+      };
+      writeFileSync(join(project, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['main.ts'] }));
+      const tsc = (): { status: number | null; output: string } => {
+        const r = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: project, encoding: 'utf8', timeout: 120_000 });
+        return { status: r.status, output: `${r.stdout}${r.stderr}` };
+      };
+      writeFileSync(join(project, 'main.ts'), CONSUMER);
+      expect(tsc()).toEqual({ status: 0, output: '' });
+      // The check bites: a wrong detail type fails to compile.
+      writeFileSync(join(project, 'main.ts'), `${CONSUMER}\ndocument.addEventListener('lc:error', (e) => { const n: number = e.detail.code; console.log(n); });\n`);
+      expect(tsc().output).toMatch(/main\.ts\(\d+,\d+\): error TS2322: Type 'string' is not assignable to type 'number'/);
+    } finally {
+      rmSync(project, { recursive: true, force: true });
+    }
+  }, 180_000);
 });
 
 /** The modules that declarations in `reached` augment (`declare module 'name'`). */
