@@ -16,8 +16,11 @@ import { requestInfo } from './request-info.js';
 import { ACTION_HEADERS, pageHeadersOf } from './security-headers.js';
 import { createSessionCookie, type SessionCookie } from './session-cookie.js';
 
-/** Largest action body accepted (PROTOCOL §3: 413 beyond). */
+/** Largest action body accepted by default (PROTOCOL §3: 413 beyond); the plugin's `actionBodyLimit`. */
 export const ACTION_BODY_LIMIT = 1_048_576;
+
+/** The action route's bodies all come through its JSON parser, which checked their depth and values. */
+const BODY_SCANNED = { bodyScanned: true } as const;
 
 export interface LiveComponentsPluginOptions {
   runtime: LiveRuntime;
@@ -35,6 +38,16 @@ export interface LiveComponentsPluginOptions {
    * @default DEFAULT_PAGE_HEADERS (no framing by other origins, nosniff, `Cache-Control: no-store`)
    */
   pageHeaders?: Readonly<Record<string, string | false>>;
+  /**
+   * Largest action body accepted, in bytes: a larger one answers 413 `PAYLOAD_TOO_LARGE` without
+   * being read further. A positive integer. Whatever the size, a body holding more than
+   * `MAX_BODY_VALUES` (10,000) values or nested deeper than `MAX_BODY_DEPTH` (32) answers 400
+   * `INVALID_REQUEST` before it is parsed. Lower it when no action takes large params (a form's
+   * fields: a few KiB); raising it past 1 MiB leaves PROTOCOL §3, and `createServerOptions`' server-wide
+   * `bodyLimit` does not apply to this route.
+   * @default ACTION_BODY_LIMIT (1 MiB, PROTOCOL §3)
+   */
+  actionBodyLimit?: number;
 }
 
 export interface LiveComponentsDecorator {
@@ -52,6 +65,7 @@ declare module 'fastify' {
 
 const plugin: FastifyPluginAsync<LiveComponentsPluginOptions> = async (app, options) => {
   const { runtime } = options;
+  const bodyLimit = actionBodyLimitOf(options.actionBodyLimit);
   const sessionCookie = createSessionCookie(options.secureCookies ?? false);
   const pageHeaders = pageHeadersOf(options.pageHeaders);
   if (!app.hasRequestDecorator('cookies')) await app.register(cookie);
@@ -69,21 +83,28 @@ const plugin: FastifyPluginAsync<LiveComponentsPluginOptions> = async (app, opti
   });
 
   registerClientAsset(app, options.clientBundlePath);
-  await app.register(actionRoute, { runtime, sessionCookie });
+  await app.register(actionRoute, { runtime, sessionCookie, bodyLimit });
 };
 
+/** `actionBodyLimit`, checked at start-up: a bad value fails registration rather than every request. */
+function actionBodyLimitOf(value: number | undefined): number {
+  if (value === undefined) return ACTION_BODY_LIMIT;
+  if (!(Number.isSafeInteger(value) && value > 0)) throw new TypeError(`livecomponents: actionBodyLimit must be a positive integer (bytes), got ${String(value)}`);
+  return value;
+}
+
 /** The action route lives in its own context: only JSON is parsed there, errors map to our codes. */
-async function actionRoute(app: FastifyInstance, opts: { runtime: LiveRuntime; sessionCookie: SessionCookie }): Promise<void> {
-  const { runtime, sessionCookie } = opts;
-  useJsonBodies(app, { bodyLimit: ACTION_BODY_LIMIT });
+async function actionRoute(app: FastifyInstance, opts: { runtime: LiveRuntime; sessionCookie: SessionCookie; bodyLimit: number }): Promise<void> {
+  const { runtime, sessionCookie, bodyLimit } = opts;
+  useJsonBodies(app, { bodyLimit });
   app.setErrorHandler((error, request, reply) => sendError(error, request, reply.headers(ACTION_HEADERS)));
   // JSON.stringify's text; the HTML the idempotency record just encoded is not escaped twice.
   app.setReplySerializer(serializeActionBody);
 
-  app.post(ROUTES.action, { bodyLimit: ACTION_BODY_LIMIT }, async (request, reply) => {
+  app.post(ROUTES.action, { bodyLimit }, async (request, reply) => {
     // Only parsed here: the pipeline verifies the session in its first store round trip.
     const session = runtime.sessions.fromCookie(sessionCookie.read(request));
-    const res = await runtime.handleAction(requestInfo(request), request.body, session);
+    const res = await runtime.handleAction(requestInfo(request), request.body, session, BODY_SCANNED);
     if (res.failure !== undefined) logFailure(request, res.failure, (res.body as { code: string }).code);
     return reply.code(res.status).headers(ACTION_HEADERS).headers(res.headers).send(res.body);
   });

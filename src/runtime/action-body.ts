@@ -1,26 +1,115 @@
 /**
  * Checks the shape of an action request body (PROTOCOL §3) before any stage runs. Anything that
  * is not the documented shape answers 400 `INVALID_REQUEST`, naming the field.
+ *
+ * The body's size is bounded on its JSON text, before it is parsed (`bodyBoundExceeded`): its nesting
+ * (`MAX_BODY_DEPTH`) and its number of values (`MAX_BODY_VALUES`). The HTTP route's JSON parser
+ * (src/http/json-body.ts) runs that scan on the bytes it received; a body handed to the runtime as a
+ * value (the testing helpers) is encoded as JSON and scanned the same way, so both refuse the same
+ * bodies with the same sentence.
  */
+import { Buffer } from 'node:buffer';
 import { LiveError } from '../core/errors.js';
 import { BODY } from '../core/wire.js';
 import type { ActionBody } from '../pipeline/types.js';
 
 /**
  * Deepest nesting accepted in a body, the envelope object included (`{"params":{}}` is 2 levels):
- * deeper input is refused before schemas or hashing recurse. The JSON body parser (json-body.ts)
- * applies the same bound to the text before parsing it, so a hostile body never gets parsed.
+ * deeper input is refused before it is parsed, so schemas and hashing never recurse further.
  */
 export const MAX_BODY_DEPTH = 32;
 
-/** The refusal's sentence, the same whether the parser's pre-scan or `parseActionBody` finds it. */
+/**
+ * Most values accepted in a body: the body itself and every element of an array and every member of
+ * an object in it, at any depth (a member's key goes with its value and is not counted apart). So
+ * `{"component_id":"c:1","action":"a","params":{"x":[1,2]}}` holds 7. Parsing costs about the same
+ * per value whatever its size: 1 MiB of `[[],[],…` or of an object with 100,000 keys took a quarter
+ * of a second or more to parse and walk, before anything checked who was asking. A real action's
+ * params hold a form's fields, a few dozen values at most.
+ */
+export const MAX_BODY_VALUES = 10_000;
+
+/** The refusal's sentence for a body nested deeper than `max`. */
 export function tooDeepMessage(max: number): string {
   return `The body is nested deeper than ${max} levels.`;
 }
 
-export function parseActionBody(body: unknown): ActionBody | LiveError {
+/** The refusal's sentence for a body of more than `max` values. */
+export function tooManyValuesMessage(max: number): string {
+  return `The body holds more than ${max} values.`;
+}
+
+/** The bound a JSON text exceeds: its nesting, or its number of values. */
+export type BodyBound = 'depth' | 'values';
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+const OPEN_ARRAY = 0x5b;
+const OPEN_OBJECT = 0x7b;
+const CLOSE_ARRAY = 0x5d;
+const CLOSE_OBJECT = 0x7d;
+const SPACE = 0x20;
+const TAB = 0x09;
+const LF = 0x0a;
+const CR = 0x0d;
+
+/**
+ * Which bound the JSON text `bytes` exceeds, `null` for none: `'depth'` when it opens more than
+ * `maxDepth` arrays or objects inside one another, `'values'` when it holds more than `maxValues`
+ * values (as `MAX_BODY_VALUES` counts them). Counted outside strings (a `"` starts or ends one, a
+ * backslash escapes the byte after it): the body is one value, each `,` starts one more, and each
+ * `]` or `}` closing a non-empty array or object counts its first element or member (an empty one has
+ * no `,` and nothing to count). Exact for valid JSON; invalid text is the parser's to refuse. One pass
+ * over the bytes, stopping at the first bound exceeded, no allocation; scanning UTF-8 bytes is exact,
+ * as every byte of a multi-byte character is 0x80 or more, never one of these ASCII marks.
+ */
+export function bodyBoundExceeded(bytes: Uint8Array, maxDepth: number, maxValues: number): BodyBound | null {
+  const length = bytes.length;
+  // Valid JSON of N bytes nests at most N/2 deep (each level opens and closes), and every byte counts
+  // at most one value. Shorter invalid text (`[[[[` unclosed) is refused by the parser, in no time.
+  if (length <= 2 * maxDepth && length < maxValues) return null;
+  let depth = 0;
+  let values = 1;
+  let inString = false;
+  for (let i = 0; i < length; i++) {
+    const byte = bytes[i];
+    if (inString) {
+      if (byte === BACKSLASH) i++;
+      else if (byte === QUOTE) inString = false;
+    } else if (byte === QUOTE) {
+      inString = true;
+    } else if (byte === COMMA) {
+      if (++values > maxValues) return 'values';
+    } else if (byte === OPEN_ARRAY || byte === OPEN_OBJECT) {
+      if (++depth > maxDepth) return 'depth';
+    } else if (byte === CLOSE_ARRAY || byte === CLOSE_OBJECT) {
+      depth--;
+      // The byte before it, whitespace skipped, is outside any string: a string would have ended there.
+      let j = i - 1;
+      while (j > 0 && (bytes[j] === SPACE || bytes[j] === LF || bytes[j] === CR || bytes[j] === TAB)) j--;
+      if (j >= 0 && bytes[j] !== OPEN_ARRAY && bytes[j] !== OPEN_OBJECT && ++values > maxValues) return 'values';
+    }
+  }
+  return null;
+}
+
+/** The refusal of a body over `bound`, the same sentence from the HTTP parser and from the runtime. */
+export function boundError(bound: BodyBound, maxDepth = MAX_BODY_DEPTH, maxValues = MAX_BODY_VALUES): LiveError {
+  return invalid(bound === 'depth' ? tooDeepMessage(maxDepth) : tooManyValuesMessage(maxValues));
+}
+
+/**
+ * `scanned`: `body` is what the HTTP route's JSON parser produced, whose text `bodyBoundExceeded`
+ * already checked. Any other body (a value from the testing helpers) is encoded as JSON here and
+ * checked the same way: one mechanism, so the testing helpers refuse what HTTP refuses.
+ */
+export function parseActionBody(body: unknown, scanned = false): ActionBody | LiveError {
   if (!isPlainObject(body)) return invalid('The body must be a JSON object.');
-  if (depthExceeds(body, MAX_BODY_DEPTH)) return invalid(tooDeepMessage(MAX_BODY_DEPTH));
+  if (!scanned) {
+    const refused = boundOfValue(body);
+    if (refused !== null) return refused;
+  }
   const componentId = body[BODY.componentId];
   const action = body[BODY.action];
   const params = body[BODY.params];
@@ -42,6 +131,19 @@ export function parseActionBody(body: unknown): ActionBody | LiveError {
   };
 }
 
+/** A body given as a value: its JSON text, scanned as the HTTP parser scans what it receives. */
+function boundOfValue(body: Record<string, unknown>): LiveError | null {
+  let text: string;
+  try {
+    text = JSON.stringify(body);
+  } catch {
+    // A cycle, a BigInt, nesting past the stack: nothing a client could send.
+    return invalid('The body cannot be encoded as JSON.');
+  }
+  const bound = bodyBoundExceeded(Buffer.from(text, 'utf8'), MAX_BODY_DEPTH, MAX_BODY_VALUES);
+  return bound === null ? null : boundError(bound);
+}
+
 function invalid(message: string): LiveError {
   return new LiveError('INVALID_REQUEST', { message });
 }
@@ -50,18 +152,4 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
   const proto: unknown = Object.getPrototypeOf(value);
   return proto === Object.prototype || proto === null;
-}
-
-/** Iterative, so hostile nesting cannot overflow the stack here. */
-export function depthExceeds(root: unknown, max: number): boolean {
-  const stack: [unknown, number][] = [[root, 1]];
-  while (stack.length > 0) {
-    const [value, depth] = stack.pop() as [unknown, number];
-    if (typeof value !== 'object' || value === null) continue;
-    if (depth > max) return true;
-    for (const child of Object.values(value)) {
-      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
-    }
-  }
-  return false;
 }

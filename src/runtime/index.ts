@@ -62,6 +62,16 @@ export interface RuntimeResponse<B = ActionSuccessBody | ErrorBody> {
   failure?: unknown;
 }
 
+export interface HandleActionOptions {
+  /**
+   * `body` is what the action route's JSON parser produced (src/http/json-body.ts), which refused a
+   * text nested deeper than `MAX_BODY_DEPTH` or holding more than `MAX_BODY_VALUES` values before
+   * parsing it: not checked again. Otherwise `body` is encoded as JSON and checked the same way.
+   * @default false
+   */
+  bodyScanned?: boolean;
+}
+
 export interface LiveRuntime {
   readonly registry: ComponentRegistry;
   readonly sessions: SessionManager;
@@ -73,7 +83,7 @@ export interface LiveRuntime {
    * Runs one action request through the whole pipeline. `session` is what the cookie claims
    * (`sessions.fromCookie`); the pipeline verifies it against the store in its first round trip.
    */
-  handleAction(request: RequestInfo, body: unknown, session: Session | null): Promise<RuntimeResponse>;
+  handleAction(request: RequestInfo, body: unknown, session: Session | null, options?: HandleActionOptions): Promise<RuntimeResponse>;
   /**
    * Mounts (or finds) an instance in a session and renders it. `user` is the session's user when the
    * caller has it already (a page view looks it up once for all its components); else looked up.
@@ -106,8 +116,8 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
     return session.userId !== null && resolveUser !== undefined ? resolveUser(session.userId) : null;
   }
 
-  async function handleAction(request: RequestInfo, rawBody: unknown, maybeSession: Session | null): Promise<RuntimeResponse> {
-    const body = parseActionBody(rawBody);
+  async function handleAction(request: RequestInfo, rawBody: unknown, maybeSession: Session | null, opts?: HandleActionOptions): Promise<RuntimeResponse> {
+    const body = parseActionBody(rawBody, opts?.bodyScanned === true);
     if (body instanceof LiveError) return errorResponse(body, request.requestId, {});
     const id = parseComponentId(body.componentId);
     const component = id === null ? undefined : registry.get(id.name);

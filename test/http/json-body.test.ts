@@ -6,13 +6,28 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import secureJson from 'secure-json-parse';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { nestingExceeds, useJsonBodies } from '../../src/http/json-body.js';
+import { useJsonBodies } from '../../src/http/json-body.js';
 import { sendError } from '../../src/http/error-mapping.js';
-import { depthExceeds, MAX_BODY_DEPTH } from '../../src/runtime/action-body.js';
+import { bodyBoundExceeded, MAX_BODY_DEPTH, MAX_BODY_VALUES, parseActionBody } from '../../src/runtime/action-body.js';
 import { demoApp } from '../helpers/demo.js';
 import { prng } from '../helpers/prng.js';
 
 const TOO_DEEP = `The body is nested deeper than ${MAX_BODY_DEPTH} levels.`;
+
+/** The depth check on the scan alone (the values bound out of reach). */
+const nestingExceeds = (bytes: Uint8Array, max: number) => bodyBoundExceeded(bytes, max, Infinity) === 'depth';
+
+/** The reference the scan must agree with: the depth of a parsed value, the outermost level 1. */
+function depthExceeds(root: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[root, 1]];
+  while (stack.length > 0) {
+    const [value, depth] = stack.pop() as [unknown, number];
+    if (typeof value !== 'object' || value === null) continue;
+    if (depth > max) return true;
+    for (const child of Object.values(value)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
 
 /** `depth` arrays inside one another, with `inner` in the middle. */
 const nested = (depth: number, inner = ''): string => `${'['.repeat(depth)}${inner}${']'.repeat(depth)}`;
@@ -78,6 +93,93 @@ describe('nestingExceeds', () => {
     // Both sides of the bound are exercised.
     expect(outcomes.deeper).toBeGreaterThan(30);
     expect(outcomes.within).toBeGreaterThan(30);
+  });
+});
+
+/** The reference the value count must agree with: the parsed value and everything inside it. */
+function valuesOf(root: unknown): number {
+  let count = 0;
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const value = stack.pop();
+    count++;
+    if (typeof value === 'object' && value !== null) stack.push(...Object.values(value));
+  }
+  return count;
+}
+
+describe('bodyBoundExceeded counts values', () => {
+  const bytes = (text: string) => Buffer.from(text, 'utf8');
+  const scan = (text: string, maxValues: number) => bodyBoundExceeded(bytes(text), MAX_BODY_DEPTH, maxValues);
+
+  it('caps a body at 10,000 values: exactly the cap passes, one more is refused', () => {
+    expect(MAX_BODY_VALUES).toBe(10_000);
+    const body = (values: number) => JSON.stringify({ component_id: 'c:1', action: 'a', params: { list: new Array<number>(values - 5).fill(7) } });
+    expect(valuesOf(JSON.parse(body(MAX_BODY_VALUES)))).toBe(MAX_BODY_VALUES);
+    expect(scan(body(MAX_BODY_VALUES), MAX_BODY_VALUES)).toBeNull();
+    expect(scan(body(MAX_BODY_VALUES + 1), MAX_BODY_VALUES)).toBe('values');
+    // Empty arrays and objects are one value each, not two: 1 + 9,999 of them is the cap.
+    const empties = (n: number) => `[${Array.from({ length: n }, (_, i) => (i % 2 === 0 ? '[]' : '{ }')).join(' , ')}]`;
+    expect(valuesOf(JSON.parse(empties(9_999)))).toBe(MAX_BODY_VALUES);
+    expect(scan(empties(9_999), MAX_BODY_VALUES)).toBeNull();
+    expect(scan(empties(10_000), MAX_BODY_VALUES)).toBe('values');
+  });
+
+  it('says which bound was hit: the first one the scan reaches', () => {
+    const deepThenWide = `{"a":${nested(40)},"b":[${'0,'.repeat(100)}0]}`;
+    expect(bodyBoundExceeded(bytes(deepThenWide), 32, 50)).toBe('depth');
+    expect(bodyBoundExceeded(bytes(deepThenWide), 64, 50)).toBe('values');
+    expect(bodyBoundExceeded(bytes(deepThenWide), 64, 200)).toBeNull();
+    const wideThenDeep = `{"b":[${'0,'.repeat(100)}0],"a":${nested(40)}}`;
+    expect(bodyBoundExceeded(bytes(wideThenDeep), 32, 50)).toBe('values');
+  });
+
+  it('does not count commas, brackets or braces inside strings, escaped quotes and backslashes included', () => {
+    const text = JSON.stringify({ a: ',[{'.repeat(500), b: '\\",[{'.repeat(500), [',{[,'.repeat(100)]: '\\\\', c: [1, 2] });
+    expect(valuesOf(JSON.parse(text))).toBe(7);
+    expect(scan(text, 7)).toBeNull();
+    expect(scan(text, 6)).toBe('values');
+  });
+
+  it('agrees with the parsed value, for random JSON, pretty-printed or not', () => {
+    for (let seed = 1; seed <= 300; seed++) {
+      const random = prng(seed);
+      const pick = (n: number) => Math.floor(random() * n);
+      const strings = ['"', '\\', '[', ']', '{', '}', ',', ', ', 'é', '\u2028', ''];
+      const value = (depth: number): unknown => {
+        const kind = depth > 6 ? pick(3) : pick(5);
+        if (kind === 0) return Array.from({ length: pick(4) }, () => strings[pick(strings.length)]).join('');
+        if (kind === 1) return pick(2) === 0 ? null : pick(1000) - 500;
+        if (kind === 2) return pick(2) === 0;
+        const children = Array.from({ length: pick(5) }, () => value(depth + 1));
+        if (kind === 3) return children;
+        return Object.fromEntries(children.map((child, i) => [`${strings[pick(strings.length)]}${i}`, child]));
+      };
+      const root = { component_id: 'counter:main', action: 'x', params: value(2) };
+      const text = JSON.stringify(root, null, pick(2) === 0 ? undefined : ' \t\n'.slice(pick(3)));
+      const count = valuesOf(root);
+      expect(bodyBoundExceeded(bytes(text), 64, count), `seed ${seed}`).toBeNull();
+      expect(bodyBoundExceeded(bytes(text), 64, count - 1), `seed ${seed}`).toBe('values');
+    }
+  });
+});
+
+describe('parseActionBody', () => {
+  it('checks a body given as a value the way the parser checks its text; one the parser scanned, not again', () => {
+    let deep: unknown = 0;
+    for (let i = 0; i < 40; i++) deep = [deep];
+    const wide = { list: new Array<number>(MAX_BODY_VALUES).fill(0) };
+    for (const [params, message] of [
+      [{ deep }, TOO_DEEP],
+      [wide, `The body holds more than ${MAX_BODY_VALUES} values.`],
+    ] as const) {
+      const body = { component_id: 'counter:main', action: 'increment', params };
+      expect(parseActionBody(body)).toMatchObject({ code: 'INVALID_REQUEST', message });
+      expect(parseActionBody(body, true)).toMatchObject({ componentId: 'counter:main', params });
+    }
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    expect(parseActionBody({ component_id: 'counter:main', action: 'increment', params: cyclic })).toMatchObject({ code: 'INVALID_REQUEST', message: 'The body cannot be encoded as JSON.' });
   });
 });
 
