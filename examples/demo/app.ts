@@ -75,7 +75,15 @@ function redisErrorLog(log: FastifyBaseLogger): { report(error: Error): void; co
 export async function createDemoApp(options: DemoAppOptions = {}): Promise<FastifyInstance> {
   const config = options.config ?? loadConfig();
   const app = Fastify(
-    serverOptions({ trustProxy: config.TRUST_PROXY, logger: options.logger ?? false, loggerInstance: options.loggerInstance, maxConnections: config.MAX_CONNECTIONS }),
+    serverOptions({
+      trustProxy: config.TRUST_PROXY,
+      logger: options.logger ?? false,
+      loggerInstance: options.loggerInstance,
+      maxConnections: config.MAX_CONNECTIONS,
+      // Behind a proxy every connection comes from the proxy: a cap per address would cap the proxy.
+      // The proxy limits per client instead (deploy/nginx: `limit_conn`).
+      maxConnectionsPerAddress: config.BEHIND_PROXY || config.TRUST_PROXY !== false ? 0 : undefined,
+    }),
   );
   // First: a route takes the error handler its plugin had when the plugin finished loading, so
   // plugins registered before these lines (CORS's preflight route, the account pages) would answer

@@ -1,7 +1,8 @@
 /**
  * Fastify server options the framework relies on: request ids in and out, the body limit, the
  * `TRUST_PROXY` semantics for client IPs (only a trusted proxy's `X-Forwarded-For` counts), a
- * time limit for receiving a request, a cap on open connections, and PROTOCOL's error shape for
+ * time limit for receiving a request, one for a connection that sends nothing, a cap on open
+ * connections in all and per client address, and PROTOCOL's error shape for
  * requests Node's parser or Fastify's router refuses — with a notice of each such refusal
  * (`onRefusedRequest`), since they run none of the app's hooks.
  */
@@ -13,11 +14,21 @@ import type { Socket } from 'node:net';
 import { LogController, type FastifyHttpOptions, type FastifyInstance, type FastifyServerFactoryHandler, type FastifyServerOptions } from 'fastify';
 import { HEADERS } from '../core/wire.js';
 import { LOG_FIELDS } from '../ops/logging/fields.js';
+import { createClientIp } from '../pipeline/rate-limit/client-ip.js';
 import { answerClientError, answerRefusedRequest } from './client-errors.js';
 import { sendError } from './error-mapping.js';
 import { ACTION_BODY_LIMIT } from './plugin.js';
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
+
+/** Node's own headers timeout; ours is this, or the request timeout when that is shorter. */
+const NODE_HEADERS_TIMEOUT_MS = 60_000;
+
+/** The longest delay a Node timer honours (2^31 − 1 ms); a longer socket timeout would fire after 1 ms. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/** The default of `maxConnectionsPerAddress`: room for dozens of browsers behind one NAT (six connections each). */
+export const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 256;
 
 /** The connection cap where the process's open-files limit cannot be read (not Linux, or `unlimited`). */
 export const FALLBACK_MAX_CONNECTIONS = 8192;
@@ -119,22 +130,58 @@ export function serverOptions(options: {
    * limit cannot be read
    */
   maxConnections?: number;
+  /**
+   * Longest a connection may stay silent, in ms, while none of its requests is being answered:
+   * nothing received since it opened (Node's headers and request timeouts only start at a request's
+   * first byte), or the client not reading an answer the app has finished. Past it the connection is
+   * closed. Fastify's default is no limit, so sockets that never send a byte held their connection
+   * slots for ever. It never cuts an answer the app is still working on (a slow action), nor a
+   * request that has begun to arrive (the headers and request timeouts bound it, and answer 408);
+   * between requests a keep-alive connection is closed by Node's `keepAliveTimeout` (72 s, Fastify's
+   * default) instead, however short this is. `0` turns it off.
+   * @default the headers timeout: 60_000, or `requestTimeoutMs` when that is shorter
+   * @example serverOptions({ connectionTimeoutMs: 10_000 }) // close silent sockets after 10 s
+   */
+  connectionTimeoutMs?: number;
+  /**
+   * Most connections one client address holds open at once, an IPv6 address counting as its /56
+   * network as the rate limiter counts clients; past it a new connection from that address is closed
+   * as soon as it is accepted, and counted in `livecomponents_connections_dropped_total` (the
+   * server's `'drop'` event, as Node emits past `maxConnections`). Without it one client could take
+   * every slot of `maxConnections`. Behind a reverse proxy every connection comes from the proxy:
+   * turn it off there (`0`) and limit per client at the proxy (nginx `limit_conn`).
+   * @default 256 (`DEFAULT_MAX_CONNECTIONS_PER_ADDRESS`)
+   * @example serverOptions({ maxConnectionsPerAddress: 0 }) // behind nginx
+   */
+  maxConnectionsPerAddress?: number;
 } = {}): FastifyHttpOptions<Server> {
   const requestTimeout = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   if (!(Number.isInteger(requestTimeout) && requestTimeout > 0)) throw new TypeError('serverOptions: requestTimeoutMs must be a positive whole number of ms');
   const maxConnections = options.maxConnections ?? defaultMaxConnections();
   if (!(Number.isSafeInteger(maxConnections) && maxConnections > 0)) throw new TypeError('serverOptions: maxConnections must be a positive whole number');
+  const headersTimeout = Math.min(NODE_HEADERS_TIMEOUT_MS, requestTimeout);
+  const connectionTimeout = options.connectionTimeoutMs ?? headersTimeout;
+  if (!(Number.isInteger(connectionTimeout) && connectionTimeout >= 0 && connectionTimeout <= MAX_TIMER_MS)) {
+    throw new TypeError(`serverOptions: connectionTimeoutMs must be a whole number of ms from 0 (off) to ${MAX_TIMER_MS}`);
+  }
+  const maxConnectionsPerAddress = options.maxConnectionsPerAddress ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS;
+  if (!(Number.isSafeInteger(maxConnectionsPerAddress) && maxConnectionsPerAddress >= 0)) {
+    throw new TypeError('serverOptions: maxConnectionsPerAddress must be a whole number, 0 (off) or more');
+  }
+  const caps: ConnectionCaps = { maxConnections, maxConnectionsPerAddress };
   return {
     // The Node server is built here rather than by Fastify, because `maxConnections` is a property of
     // the server object, not an option of `http.createServer`. Not in an onReady hook of the plugin:
     // the cap belongs to every server built with these options (the separate metrics server has no
     // plugin), and an option of `serverOptions()` reaches nothing else. One cost: given a factory,
     // Fastify listens on one address for `host: 'localhost'` (it would bind both ::1 and 127.0.0.1).
-    serverFactory: (handler, fastifyOptions) => createNodeServer(handler, fastifyOptions as unknown as FactoryOptions, maxConnections),
+    serverFactory: (handler, fastifyOptions) => createNodeServer(handler, fastifyOptions as unknown as FactoryOptions, caps),
     requestTimeout,
+    // Fastify hands it to `server.setTimeout()`: the sockets' idle timeout (see `closeIdleOnTimeout`).
+    connectionTimeout,
     http: {
       // Node refuses a headers timeout longer than the request timeout; its own default is 60 s.
-      headersTimeout: Math.min(60_000, requestTimeout),
+      headersTimeout,
       requestTimeout,
       connectionsCheckingInterval: Math.min(30_000, Math.max(50, Math.floor(requestTimeout / 4))),
       // Node answers an HTTP/1.1 request without Host with a bare 400 of its own; createNodeServer
@@ -180,15 +227,24 @@ interface FactoryOptions {
   maxRequestsPerSocket?: number | null;
 }
 
+/** The caps `createNodeServer` adds to the server Fastify would build. */
+interface ConnectionCaps {
+  readonly maxConnections: number;
+  /** 0: no cap per address. */
+  readonly maxConnectionsPerAddress: number;
+}
+
 /**
  * The HTTP/1 server exactly as Fastify 5 builds one (lib/server.js `getServerInstance`: the `http`
- * options, keep-alive and request timeouts, idle timeout, requests per socket), plus the cap, and
+ * options, keep-alive and request timeouts, idle timeout, requests per socket), plus the caps (see
+ * `capConnectionsPerAddress`), an idle timeout that spares a request being answered (see
+ * `closeIdleOnTimeout`), and
  * two refusals Node would otherwise answer itself with a bare status (no body, no `request_id`, not
  * counted): an HTTP/1.1 request without `Host` (Node's check is off, see `requireHostHeader`) and an
  * `Expect` other than `100-continue` (Node's 417; its `checkExpectation` event lets us answer). Both
  * are 400 `INVALID_REQUEST` in PROTOCOL's shape, close the connection, and reach no route or hook.
  */
-function createNodeServer(handler: FastifyServerFactoryHandler, options: FactoryOptions, maxConnections: number): Server {
+function createNodeServer(handler: FastifyServerFactoryHandler, options: FactoryOptions, caps: ConnectionCaps): Server {
   /**
    * Connections a refusal closed. Node still hands over requests already pipelined behind the refused
    * one; run, they would have their effects while their answers are thrown away (the connection is
@@ -200,7 +256,9 @@ function createNodeServer(handler: FastifyServerFactoryHandler, options: Factory
     const statusCode = answerRefusedRequest(res, requestIdOf(req), message);
     notifyRefused(server, { method: req.method ?? null, statusCode, closedConnection: null });
   };
+  const answering = new WeakMap<Socket, Answering>();
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
+    trackAnswer(answering, req.socket, res);
     if (refusedSockets.has(req.socket)) {
       res.destroy();
       return;
@@ -221,9 +279,83 @@ function createNodeServer(handler: FastifyServerFactoryHandler, options: Factory
   server.keepAliveTimeout = options.keepAliveTimeout;
   server.requestTimeout = options.requestTimeout;
   server.setTimeout(options.connectionTimeout);
+  closeIdleOnTimeout(server, answering);
   if ((options.maxRequestsPerSocket ?? 0) > 0) server.maxRequestsPerSocket = options.maxRequestsPerSocket ?? null;
-  server.maxConnections = maxConnections;
+  server.maxConnections = caps.maxConnections;
+  if (caps.maxConnectionsPerAddress > 0) capConnectionsPerAddress(server, caps.maxConnectionsPerAddress);
   return server;
+}
+
+/** Per connection: the answers not yet sent in full, and how far it had been read when the last one was. */
+interface Answering {
+  readonly pending: Set<ServerResponse>;
+  readUpTo: number;
+}
+
+/** Notes `res` as an answer in progress on `socket` until it closes (sent in full, or the connection gone). */
+function trackAnswer(answering: WeakMap<Socket, Answering>, socket: Socket, res: ServerResponse): void {
+  let state = answering.get(socket);
+  if (state === undefined) answering.set(socket, (state = { pending: new Set(), readUpTo: 0 }));
+  const current = state;
+  current.pending.add(res);
+  res.once('close', () => {
+    current.pending.delete(res);
+    current.readUpTo = socket.bytesRead;
+  });
+}
+
+/**
+ * A socket's timeout (`connectionTimeout` until its first request and again once each next request's
+ * headers are in, Node's `keepAliveTimeout` between requests) closes a silent connection: one that
+ * sent nothing since it opened or since its last answer was sent, or that does not read an answer the
+ * app has finished. It spares two: an answer the app is still working on (Node alone, with no
+ * 'timeout' listener, destroys the socket even then, and a slow action would lose its answer), and a
+ * request that has begun to arrive — Node's headers and request timeouts bound it, and answer it 408.
+ */
+function closeIdleOnTimeout(server: Server, answering: WeakMap<Socket, Answering>): void {
+  server.on('timeout', (socket: Socket) => {
+    const state = answering.get(socket);
+    if (state !== undefined && state.pending.size > 0) {
+      for (const res of state.pending) if (!res.writableEnded) return;
+    } else if (socket.bytesRead > (state?.readUpTo ?? 0)) {
+      return;
+    }
+    socket.destroy();
+  });
+}
+
+/**
+ * Closes a new connection at once when its client address (IPv6 by network, as the rate limiter
+ * groups clients: `createClientIp`) already holds `cap` open, and emits the server's `'drop'` event
+ * for it as Node does past `maxConnections`, so `livecomponents_connections_dropped_total` counts it.
+ */
+function capConnectionsPerAddress(server: Server, cap: number): void {
+  const clientOf = createClientIp();
+  const open = new Map<string, number>();
+  server.on('connection', (socket: Socket) => {
+    const address = socket.remoteAddress;
+    if (address === undefined) return; // already closed by the client: nothing to hold
+    const client = clientOf(address);
+    const count = open.get(client) ?? 0;
+    if (count >= cap) {
+      socket.destroy();
+      server.emit('drop', {
+        localAddress: socket.localAddress,
+        localPort: socket.localPort,
+        localFamily: socket.localFamily,
+        remoteAddress: address,
+        remotePort: socket.remotePort,
+        remoteFamily: socket.remoteFamily,
+      });
+      return;
+    }
+    open.set(client, count + 1);
+    socket.once('close', () => {
+      const left = (open.get(client) ?? 1) - 1;
+      if (left > 0) open.set(client, left);
+      else open.delete(client);
+    });
+  });
 }
 
 /**

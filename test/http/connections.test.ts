@@ -1,0 +1,249 @@
+/**
+ * serverOptions() bounds what one client can hold: a connection that never sends a byte is closed
+ * after `connectionTimeoutMs` (Node's headers and request timeouts only start at a request's first
+ * byte, and Fastify's idle timeout is off by default: 800 silent sockets from one address held every
+ * slot of `maxConnections` for good), and one address holds at most `maxConnectionsPerAddress`
+ * connections. Neither cuts what must keep working: an idle keep-alive connection lives until
+ * `keepAliveTimeout`, and a slow answer is delivered however long the app takes.
+ */
+import { connect, type Socket } from 'node:net';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, serverOptions } from '../../src/http/server-options.js';
+import { createMetrics, METRIC_NAMES, registerHttpMetrics } from '../../src/ops/metrics/index.js';
+import { demoApp } from '../helpers/demo.js';
+
+const apps: FastifyInstance[] = [];
+const sockets: Socket[] = [];
+afterEach(async () => {
+  for (const s of sockets.splice(0)) s.destroy();
+  await Promise.all(apps.splice(0).map((a) => a.close()));
+});
+
+const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function listening(app: FastifyInstance): Promise<number> {
+  apps.push(app);
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  return (app.server.address() as { port: number }).port;
+}
+
+/** A client connection (from `localAddress`, a loopback address) with everything it received and when it closed. */
+interface Client {
+  readonly socket: Socket;
+  readonly opened: Promise<number>;
+  readonly closed: Promise<number>;
+  received(): string;
+  /** Sends `bytes`; resolves once `count` answers (status lines) have arrived in all. */
+  send(bytes: string, count: number): Promise<string>;
+}
+
+function client(port: number, localAddress = '127.0.0.1'): Client {
+  const socket = connect({ port, host: '127.0.0.1', localAddress });
+  sockets.push(socket);
+  let received = '';
+  const waiters: (() => void)[] = [];
+  socket.setEncoding('latin1');
+  socket.on('data', (chunk: string) => {
+    received += chunk;
+    for (const w of waiters.splice(0)) w();
+  });
+  socket.on('error', () => undefined); // a reset is an ending like any other here
+  const opened = new Promise<number>((resolve) => socket.once('connect', () => resolve(performance.now())));
+  const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(performance.now())));
+  const answers = (): number => received.match(/HTTP\/1\.1 \d{3} /g)?.length ?? 0;
+  return {
+    socket,
+    opened,
+    closed,
+    received: () => received,
+    send(bytes, count) {
+      socket.write(bytes);
+      return new Promise((resolve, reject) => {
+        const check = (): void => {
+          if (answers() >= count) resolve(received);
+          else waiters.push(check);
+        };
+        void closed.then(() => (answers() >= count ? resolve(received) : reject(new Error(`closed after ${answers()} answer(s): ${JSON.stringify(received)}`))));
+        check();
+      });
+    },
+  };
+}
+
+/** Whether `promise` settles within `ms`. */
+async function within<T>(promise: Promise<T>, ms: number): Promise<boolean> {
+  return Promise.race([promise.then(() => true), pause(ms).then(() => false)]);
+}
+
+const GET = 'GET / HTTP/1.1\r\nHost: x\r\n\r\n';
+
+describe('a connection that never sends a byte', () => {
+  it('is closed after connectionTimeoutMs (within 1¼ of it)', async () => {
+    const app = Fastify(serverOptions({ connectionTimeoutMs: 400 }));
+    app.get('/', async () => 'ok');
+    const port = await listening(app);
+    const silent = client(port);
+    const opened = await silent.opened;
+    expect(await within(silent.closed, 2000), 'closed at all').toBe(true);
+    const elapsed = (await silent.closed) - opened;
+    expect(elapsed).toBeGreaterThanOrEqual(300);
+    expect(elapsed).toBeLessThan(500);
+    expect(silent.received()).toBe('');
+  });
+
+  it('defaults to the headers timeout (60 s, or requestTimeoutMs when shorter); 0 turns it off; other values are refused', async () => {
+    const built = [serverOptions(), serverOptions({ requestTimeoutMs: 5000 }), serverOptions({ requestTimeoutMs: 90_000 }), serverOptions({ connectionTimeoutMs: 0 })].map((o) => Fastify(o));
+    try {
+      expect(built.map((a) => a.server.timeout)).toEqual([60_000, 5000, 60_000, 0]);
+    } finally {
+      await Promise.all(built.map((a) => a.close()));
+    }
+    for (const connectionTimeoutMs of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 31, '10' as unknown as number]) {
+      expect(() => serverOptions({ connectionTimeoutMs }), String(connectionTimeoutMs)).toThrow(TypeError);
+    }
+  });
+});
+
+describe('what the connection timeout spares', () => {
+  it('an idle keep-alive connection serves a second request within keepAliveTimeout, and is closed after it', async () => {
+    const app = Fastify({ ...serverOptions({ connectionTimeoutMs: 300 }), keepAliveTimeout: 1200 });
+    app.get('/', async () => 'ok');
+    const port = await listening(app);
+    const c = client(port);
+    await c.send(GET, 1);
+    await pause(800); // idle well past connectionTimeoutMs, within keepAliveTimeout
+    const both = await c.send(GET, 2);
+    expect(both.match(/HTTP\/1\.1 \d{3} /g)).toEqual(['HTTP/1.1 200 ', 'HTTP/1.1 200 ']);
+    const answered = performance.now();
+    // Closed by the keep-alive timeout (Node adds 1 s to it), which the 'timeout' listener still honours.
+    expect(await within(c.closed, 5000), 'closed after keepAliveTimeout').toBe(true);
+    expect((await c.closed) - answered).toBeGreaterThanOrEqual(1000);
+  });
+
+  it('a slow answer (longer than the connection timeout) is delivered, on a first and a later request', async () => {
+    const app = Fastify(serverOptions({ connectionTimeoutMs: 300 }));
+    app.get('/slow', async () => {
+      await pause(1000);
+      return 'slow done';
+    });
+    const port = await listening(app);
+    const c = client(port);
+    const first = await c.send('GET /slow HTTP/1.1\r\nHost: x\r\n\r\n', 1);
+    expect(first).toMatch(/^HTTP\/1\.1 200/);
+    expect(first).toContain('slow done');
+    const second = await c.send('GET /slow HTTP/1.1\r\nHost: x\r\n\r\n', 2);
+    expect(second.match(/HTTP\/1\.1 \d{3} /g)).toEqual(['HTTP/1.1 200 ', 'HTTP/1.1 200 ']);
+  });
+});
+
+describe('what the connection timeout does not spare', () => {
+  it('a request that has begun but stalls gets the 408 of the request timeout, not a silent close', async () => {
+    const app = Fastify(serverOptions({ requestTimeoutMs: 600, connectionTimeoutMs: 200 }));
+    app.get('/', async () => 'ok');
+    const port = await listening(app);
+    const c = client(port);
+    expect(await c.send('GET / HTTP/1.1\r\nHost: x\r\n', 1)).toMatch(/^HTTP\/1\.1 408 /);
+  });
+
+  it('an answer the client does not read is cut after the connection timeout', async () => {
+    const app = Fastify(serverOptions({ connectionTimeoutMs: 300 }));
+    const big = Buffer.alloc(64 * 1024 * 1024, 0x61);
+    app.get('/big', async (_request, reply) => reply.type('application/octet-stream').send(big));
+    const port = await listening(app);
+    const serverSide = new Promise<Socket>((resolve) => app.server.once('connection', resolve));
+    const c = client(port);
+    c.socket.pause(); // reads nothing: the answer fills the buffers and stalls
+    c.socket.write('GET /big HTTP/1.1\r\nHost: x\r\n\r\n');
+    const socket = await serverSide;
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    expect(await within(closed, 5000), 'closed by the server').toBe(true);
+  });
+});
+
+describe('the cap per client address', () => {
+  async function openConnections(app: FastifyInstance): Promise<number> {
+    return new Promise((resolve, reject) => app.server.getConnections((error, count) => (error ? reject(error) : resolve(count))));
+  }
+
+  /** A connection from `localAddress` holding a request that never finishes its headers. */
+  async function held(port: number, localAddress = '127.0.0.1'): Promise<Client> {
+    const c = client(port, localAddress);
+    await c.opened;
+    c.socket.write('GET / HTTP/1.1\r\nHost: x\r\n');
+    return c;
+  }
+
+  it('closes the connection past the cap at once and counts it, serves other addresses, and frees a slot when one closes', async () => {
+    const app = Fastify(serverOptions({ maxConnectionsPerAddress: 3 }));
+    const metrics = createMetrics({ defaultMetrics: false });
+    registerHttpMetrics(app, metrics);
+    const droppedMetric = async (): Promise<number | undefined> =>
+      (await metrics.registry.getSingleMetric(METRIC_NAMES.connectionsDropped)!.get()).values[0]?.value;
+    app.get('/', async () => 'ok');
+    const port = await listening(app);
+    const dropped: { remoteAddress?: string }[] = [];
+    app.server.on('drop', (data: { remoteAddress?: string }) => dropped.push(data));
+
+    const holding = [await held(port), await held(port), await held(port)];
+    for (let i = 0; i < 100 && (await openConnections(app)) < 3; i++) await pause(10);
+
+    // The 4th and 5th from 127.0.0.1: closed unanswered, at once (well before any timeout).
+    for (const _ of [4, 5]) {
+      const refused = client(port);
+      refused.socket.write(GET);
+      expect(await within(refused.closed, 1000), 'closed at once').toBe(true);
+      expect(refused.received()).toBe('');
+    }
+    // Another address is served meanwhile.
+    const other = client(port, '127.0.0.2');
+    expect(await other.send(GET, 1)).toMatch(/^HTTP\/1\.1 200/);
+    expect(dropped.map((d) => d.remoteAddress)).toEqual(['127.0.0.1', '127.0.0.1']);
+    expect(await droppedMetric()).toBe(2);
+
+    // A held connection closes: its slot is free again, and only one.
+    holding[0]!.socket.destroy();
+    await holding[0]!.closed;
+    for (let i = 0; i < 100 && (await openConnections(app)) > 3; i++) await pause(10); // 2 held + `other`
+    const again = client(port);
+    expect(await again.send(GET, 1)).toMatch(/^HTTP\/1\.1 200/);
+    const past = client(port);
+    past.socket.write(GET);
+    expect(await within(past.closed, 1000), 'closed at once').toBe(true);
+    expect(past.received()).toBe('');
+    expect(dropped).toHaveLength(3);
+    expect(await droppedMetric()).toBe(3);
+  });
+
+  it('is 256 by default, off with 0, and refuses a cap that is not a whole number', async () => {
+    expect(DEFAULT_MAX_CONNECTIONS_PER_ADDRESS).toBe(256);
+    const app = Fastify(serverOptions({ maxConnectionsPerAddress: 0 }));
+    app.get('/', async () => 'ok');
+    const port = await listening(app);
+    const many = await Promise.all(Array.from({ length: 6 }, () => held(port)));
+    const last = client(port);
+    expect(await last.send(GET, 1)).toMatch(/^HTTP\/1\.1 200/);
+    expect(many.every((c) => !c.socket.destroyed)).toBe(true);
+    for (const maxConnectionsPerAddress of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, '3' as unknown as number]) {
+      expect(() => serverOptions({ maxConnectionsPerAddress }), String(maxConnectionsPerAddress)).toThrow(TypeError);
+    }
+  });
+
+  it('the reference app keeps the default cap, and turns it off behind a declared or trusted proxy (every connection is the proxy)', async () => {
+    const heldAt = async (env: Record<string, string>): Promise<Client[]> => {
+      const { app } = await demoApp(env);
+      const port = await listening(app);
+      return Promise.all(Array.from({ length: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS + 1 }, () => held(port)));
+    };
+    const direct = await heldAt({});
+    expect(await within(Promise.race(direct.map((c) => c.closed)), 2000), 'one is closed').toBe(true);
+    await pause(100);
+    expect(direct.filter((c) => c.socket.destroyed), 'only the one past 256 is closed').toHaveLength(1);
+    const proxies: Record<string, string>[] = [{ TRUST_PROXY: '127.0.0.1' }, { BEHIND_PROXY: 'true', TRUST_PROXY: '1' }];
+    for (const env of proxies) {
+      const proxied = await heldAt(env);
+      await pause(100);
+      expect(proxied.every((c) => !c.socket.destroyed), JSON.stringify(env)).toBe(true);
+    }
+  });
+});
