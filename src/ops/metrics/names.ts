@@ -18,7 +18,7 @@ export const METRIC_NAMES = {
   authEvents: 'livecomponents_auth_events_total',
   /** Counter, no labels: log records the destination gave up on (`droppedLogRecords`). */
   logRecordsDropped: 'livecomponents_log_records_dropped_total',
-  /** Counter, no labels: connections closed on arrival because the server held `maxConnections`. */
+  /** Counter, no labels: connections closed on arrival because the server held `maxConnections`, or their client address held `maxConnectionsPerAddress`. */
   connectionsDropped: 'livecomponents_connections_dropped_total',
 } as const;
 
