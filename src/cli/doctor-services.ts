@@ -4,7 +4,8 @@
  * written to them, and an SQLite file that does not exist yet is not created (opening an existing
  * one may create its `-wal`/`-shm` companions, as any reader of a WAL database does).
  *
- * - `redis-server`: Redis answers, takes the store's writes (one through its batch script, as every
+ * - `redis-server`: Redis answers, is no lone node of a Redis Cluster (`INFO cluster`; a cluster
+ *   takes the seed nodes comma-separated), takes the store's writes (one through its batch script, as every
  *   action sends: a PEXPIRE of a key that does not exist, which changes nothing — a replica answers
  *   READONLY, an ACL user barred from scripts NOPERM), cannot evict our keys (`maxmemory-policy`),
  *   and how it persists.
@@ -28,7 +29,7 @@ import { migrationConflicts, pendingMigrations } from '../sql/migrate.js';
 import { describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
 import { readEvictionRisk } from '../store/redis/eviction.js';
 import { isSelectFailure } from '../store/redis/connection.js';
-import { explainWriteRefusal, probeWrite, redisClientOptions, WRITE_CHECK_KEY } from '../store/redis/index.js';
+import { CLUSTER_NODE_REFUSAL, explainWriteRefusal, isClusterNodeInfo, probeWrite, redisClientOptions, WRITE_CHECK_KEY } from '../store/redis/index.js';
 import { defineLuaCommands } from '../store/redis/lua/index.js';
 
 
@@ -83,6 +84,11 @@ async function checkRedis(url: string | undefined, keyPrefix: string, timeoutMs:
       return fail('redis-server', `REDIS_URL: Redis refused the database the URL names (${messageOf(cause)}): the server has fewer databases (its databases setting), so the app's store would answer 503`);
     }
     await within(client.ping(), timeoutMs, 'PING');
+    // One URL is a single Redis: a cluster node answers PING, then refuses most of what the store sends.
+    if (!client.isCluster) {
+      const info = await within((client as Redis).info('cluster'), timeoutMs, 'INFO cluster').catch(() => '');
+      if (isClusterNodeInfo(info)) return fail('redis-server', `${CLUSTER_NODE_REFUSAL}, so the app's store would answer 503`);
+    }
     // PING passes on a replica and for a user barred from scripts; every action of the app would not.
     defineLuaCommands(client);
     try {

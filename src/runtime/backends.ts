@@ -71,6 +71,9 @@ export async function openBackends(options: BackendOptions = {}): Promise<Backen
 /**
  * `REDIS_URL` as a store target. One URL: a single Redis. Several: a Redis Cluster seeded with
  * those nodes (built with `redisClusterOptions()`, not yet connected when `lazyConnect`).
+ * One URL naming a node of a cluster is refused on connection by the store (every call then fails
+ * with `CLUSTER_NODE_REFUSAL`, health not ready) and by `doctor --connect`, rather than guessed into a
+ * Cluster: the seed list is configuration the operator states.
  */
 export function redisTarget(text: string, lazyConnect = false): { url: string } | { client: Cluster } {
   const urls = text.split(',').map((u) => u.trim());

@@ -44,14 +44,15 @@ export function isSelectFailure(error: unknown): boolean {
  * a node that is still connecting is retried only after `retryDelayOnFailover` (~200 ms late).
  * Nodes that join later (failover, resharding) still connect lazily: connecting them on `+node`,
  * before the cluster is ready, made ioredis drop the whole start-up attempt now and then.
+ * A single Redis counts as usable once `afterReady` (called after its first `ready`) has settled.
  */
-export function watchConnection(client: Redis | Cluster): ConnectionWatch {
+export function watchConnection(client: Redis | Cluster, afterReady: () => Promise<void> = () => Promise.resolve()): ConnectionWatch {
   let starting = STARTING.has(client.status);
   const ready = new Promise<void>((resolve, reject) => {
     client.once('ready', resolve);
     client.once('close', () => reject(new StoreUnavailableError('Redis could not be reached.')));
   });
-  const firstAttempt = client.isCluster ? ready.then(() => mastersReady(client as Cluster)) : ready;
+  const firstAttempt = client.isCluster ? ready.then(() => mastersReady(client as Cluster)) : ready.then(afterReady);
   firstAttempt.then(
     () => {
       starting = false;

@@ -13,7 +13,8 @@
  *   which cost ioredis a command object, a promise and a reply to parse per op plus two
  *   (~210 → ~75 µs client CPU per action in a store-only bench). On a cluster a batch is one such
  *   script call per hash tag, all sent together to their nodes (one round trip of wall time): the
- *   ops on keys of one tag are atomic together, the batch as a whole is not.
+ *   ops on keys of one tag are atomic together, the batch as a whole is not. Batches of one tag run
+ *   in the order they were issued on a cluster too, even after a refused one (`late` below).
  * - Write coalescing (single Redis): the socket is corked from the first call of an event-loop
  *   turn to the next `setImmediate`, so the batches of all the requests handled in that turn leave
  *   in one `writev` instead of one write syscall each (~12% more actions/s on Redis in the bench).
@@ -108,6 +109,12 @@ export interface RedisStoreOptions {
 
 const DEFAULT_TIMEOUT_MS = 500;
 
+/** ms between ioredis's retries of a call refused with TRYAGAIN (a slot migrating). */
+const TRY_AGAIN_DELAY_MS = 50;
+
+/** The slots of a Redis Cluster. */
+const CLUSTER_SLOTS = 16_384;
+
 /** Reconnect after 100 ms, 200 ms, … at most one second apart, forever. */
 function reconnectDelay(attempt: number): number {
   return Math.min(attempt * 100, 1_000);
@@ -142,6 +149,14 @@ export function redisClientOptions(commandTimeoutMs = DEFAULT_TIMEOUT_MS): Redis
  * masters' slots are not affected, and ioredis still finds a promoted replica by itself
  * (test/redis/cluster-faults.test.ts: both cases, measured).
  *
+ * The other retries ioredis makes on its own, in a delay queue the store's deadline cannot reach,
+ * are bounded to that deadline too: a call ioredis still retried after the store had answered 503
+ * ran late (TRYAGAIN during a slot migration, 100 ms apart up to 16 times; CLUSTERDOWN, every
+ * 100 ms). `retryDelayOnClusterDown: 0`: CLUSTERDOWN fails at once, as a dead master does.
+ * `retryDelayOnTryAgain: 50` with `maxRedirections` about one deadline's worth of them: a
+ * migration of a few keys ends within that; a longer one answers 503 (TRYAGAIN) by itself. MOVED
+ * and ASK count against `maxRedirections` too; at least 2 are always allowed.
+ *
  * @example new Cluster([{ host: '127.0.0.1', port: 7000 }], redisClusterOptions())
  */
 export function redisClusterOptions(commandTimeoutMs = DEFAULT_TIMEOUT_MS): ClusterOptions {
@@ -149,6 +164,9 @@ export function redisClusterOptions(commandTimeoutMs = DEFAULT_TIMEOUT_MS): Clus
     enableOfflineQueue: false,
     clusterRetryStrategy: reconnectDelay,
     retryDelayOnFailover: 0,
+    retryDelayOnClusterDown: 0,
+    retryDelayOnTryAgain: TRY_AGAIN_DELAY_MS,
+    maxRedirections: Math.max(2, Math.floor(commandTimeoutMs / TRY_AGAIN_DELAY_MS) - 1),
     slotsRefreshTimeout: Math.max(1_000, commandTimeoutMs * 2),
     redisOptions: redisClientOptions(commandTimeoutMs),
   };
@@ -202,10 +220,32 @@ export function createRedisStore(options: RedisStoreOptions): Store {
   /** What the default reporter already wrote since the connection was last ready. */
   const reported = new Set<string>();
   const secrets = passwordsOf(options.url, client);
+  /** Settles once the check of the last `ready` connection (`checkNotClusterNode`) is done. */
+  let modeChecked: Promise<void> = Promise.resolve();
   client.on('ready', () => {
     lastError = undefined;
     reported.clear();
+    if (!client.isCluster) modeChecked = checkNotClusterNode();
   });
+  /**
+   * One URL is a single Redis. A node of a Redis Cluster answers it too, but refuses what the store
+   * sends (CROSSSLOT for a batch with keys of several sessions' tags, MOVED for keys of other
+   * nodes' slots): every action failed while the health check passed. So the store reads
+   * `INFO cluster` once per connection and refuses a cluster node, as a refused database.
+   * An INFO that fails (an ACL user without it) refuses nothing.
+   */
+  function checkNotClusterNode(): Promise<void> {
+    return (client as Redis).info('cluster').then((text) => {
+      if (refused === undefined && !closed && isClusterNodeInfo(text)) refuse(new StoreUnavailableError(`${CLUSTER_NODE_REFUSAL}; the store stays unavailable.`));
+    }, ignore);
+  }
+  /** Drops the connection for good and fails every call with `error`: configuration, not an outage. */
+  function refuse(error: StoreUnavailableError): void {
+    refused = error;
+    client.disconnect();
+    // Reported even without onConnectionError: unlike a dropped connection it will not heal by itself.
+    (options.onConnectionError ?? reportRefusal)(error);
+  }
   client.on('error', (error: Error) => {
     // After a refusal, errors are the echoes of dropping the connection (commands still in flight).
     if (refused !== undefined) return;
@@ -220,16 +260,15 @@ export function createRedisStore(options: RedisStoreOptions): Store {
       }
       return;
     }
-    refused = new StoreUnavailableError(
-      `Redis refused to select the database of the URL (${error.message}); the store stays unavailable rather than use database 0. ` +
-        'Check the number after the port in REDIS_URL against the databases setting of the server.',
-      error,
+    refuse(
+      new StoreUnavailableError(
+        `Redis refused to select the database of the URL (${error.message}); the store stays unavailable rather than use database 0. ` +
+          'Check the number after the port in REDIS_URL against the databases setting of the server.',
+        error,
+      ),
     );
-    client.disconnect();
-    // Reported even without onConnectionError: unlike a dropped connection it will not heal by itself.
-    (options.onConnectionError ?? reportRefusal)(refused);
   });
-  const connection = watchConnection(client);
+  const connection = watchConnection(client, () => modeChecked);
 
   // Sliding-window entries need ids unique across instances: a random prefix and a counter.
   const memberPrefix = `${randomBytes(9).toString('base64url')}:`;
@@ -303,23 +342,67 @@ export function createRedisStore(options: RedisStoreOptions): Store {
       // Keys of one batch live in several slots: one script call per hash tag (its keys share a
       // slot, so the ops on one key, such as an idempotency record's compare-and-replace, stay
       // atomic together), all sent at once, each to its node.
+      const groups = byHashTag(ops, keyOf);
+      const sent: Promise<unknown>[] = [];
       return call('batch', () =>
         Promise.all(
-          byHashTag(ops, keyOf).map(({ indexes, group }) =>
-            client.lcBatch(batchArgs(group, keyOf, member, rateLimitClock)).then((replies) => ({ indexes, group, replies })),
-          ),
+          groups.map(({ tag, indexes, group }) => {
+            const raw = afterLateBatches(tag, () => client.lcBatch(batchArgs(group, keyOf, member, rateLimitClock)));
+            sent.push(raw);
+            return raw.then((replies) => ({ indexes, group, replies }));
+          }),
         ),
-      ).then((parts) => {
-        const results: StoreOpResult[] = new Array<StoreOpResult>(ops.length);
-        for (const { indexes, group, replies } of parts) {
-          const decoded = decodeBatch(group, replies);
-          for (let i = 0; i < group.length; i++) results[indexes[i] as number] = decoded[i] as StoreOpResult;
-        }
-        return results;
-      });
+      ).then(
+        (parts) => {
+          const results: StoreOpResult[] = new Array<StoreOpResult>(ops.length);
+          for (const { indexes, group, replies } of parts) {
+            const decoded = decodeBatch(group, replies);
+            for (let i = 0; i < group.length; i++) results[indexes[i] as number] = decoded[i] as StoreOpResult;
+          }
+          return results;
+        },
+        (error: unknown) => {
+          // Refused (deadline, or another tag's script failed) while some scripts may still be out.
+          for (let g = 0; g < sent.length; g++) keepOrder((groups[g] as (typeof groups)[number]).tag, sent[g] as Promise<unknown>);
+          throw error;
+        },
+      );
     }
     // One script call for the whole batch (`lua/batch.ts`).
     return call('batch', () => client.lcBatch(batchArgs(ops, keyOf, member, rateLimitClock))).then((replies) => decodeBatch(ops, replies));
+  }
+
+  /**
+   * Cluster only: per hash tag, a promise that settles once every batch refused while its script
+   * for that tag was still out has settled (answered, or given up by ioredis).
+   *
+   * A refused batch may still run: ioredis may be retrying it (a slot migrating: TRYAGAIN), or
+   * its node may be slow to answer. On a single Redis whatever is sent next on the connection
+   * runs after it (the prefetch stage's release of the claims of a refused action relies on it);
+   * on a cluster the next call may take another path (a retry queue, an ASK redirect to the node
+   * importing the slot) and run first, so the release found nothing to release and the late batch
+   * then held the instance lock for its TTL (10 s). So on a cluster a batch's script for a tag
+   * with late batches is sent once they have settled, even when its own deadline passes
+   * meanwhile (as a command queued behind a hanging one on a single connection still runs): the
+   * scripts of one tag then run in the order they were issued, as on a single Redis. Nothing waits
+   * when no batch was refused: a successful action still makes its two round trips.
+   */
+  const late = new Map<string, Promise<void>>();
+
+  function afterLateBatches<T>(tag: string, send: () => Promise<T>): Promise<T> {
+    const before = late.get(tag);
+    return before === undefined ? send() : before.then(send);
+  }
+
+  /** Records `raw`, the script of a refused batch for `tag`, as late until it settles. */
+  function keepOrder(tag: string, raw: Promise<unknown>): void {
+    const settled = raw.then(ignore, ignore);
+    const before = late.get(tag);
+    const chain = before === undefined ? settled : Promise.all([before, settled]).then(ignore);
+    late.set(tag, chain);
+    void chain.then(() => {
+      if (late.get(tag) === chain) late.delete(tag);
+    });
   }
 
   function getMany(keys: readonly string[]): Promise<(string | null)[]> {
@@ -338,16 +421,13 @@ export function createRedisStore(options: RedisStoreOptions): Store {
    * as every action sends (a `touch` of a key that never exists: PEXPIRE creates nothing, needs no
    * memory, so a full Redis stays ready). A replica (READONLY: REDIS_URL still names the old
    * master after a failover) or an ACL user without scripts (NOPERM) answered PING, yet every
-   * page and action answered 503. On a cluster every master is PINGed as well.
+   * page and action answered 503. On a cluster, every slot must be served as well
+   * (`clusterCoverage`): a master that is down fails the sessions whose keys hash to its slots.
    */
   function health(): Promise<void> {
     const probe = () => probeWrite(client, keyOf(WRITE_CHECK_KEY), rateLimitClock);
     if (!client.isCluster) return call('health', probe).catch(explainRefusedWrite);
-    return call('health', () => {
-      const masters = (client as Cluster).nodes('master');
-      if (masters.length === 0) return Promise.reject(new Error('no master node is known'));
-      return Promise.all([probe(), ...masters.map((node) => node.ping())]);
-    }).then(ignore, explainRefusedWrite);
+    return call('health', () => Promise.all([probe(), clusterCoverage(client as Cluster)])).then(ignore, explainRefusedWrite);
   }
 
   async function close(): Promise<void> {
@@ -423,8 +503,8 @@ function decodeBatch(ops: readonly StoreOp[], replies: unknown): StoreOpResult[]
  * the first `{` and the next `}`, when not empty; else the whole key), in op order: the keys of a
  * group share a slot, so each group can be one script call on a cluster.
  */
-function byHashTag(ops: readonly StoreOp[], keyOf: (key: string) => string): { indexes: number[]; group: StoreOp[] }[] {
-  const groups = new Map<string, { indexes: number[]; group: StoreOp[] }>();
+function byHashTag(ops: readonly StoreOp[], keyOf: (key: string) => string): { tag: string; indexes: number[]; group: StoreOp[] }[] {
+  const groups = new Map<string, { tag: string; indexes: number[]; group: StoreOp[] }>();
   for (let i = 0; i < ops.length; i++) {
     const op = ops[i] as StoreOp;
     const key = keyOf(op.key);
@@ -432,7 +512,7 @@ function byHashTag(ops: readonly StoreOp[], keyOf: (key: string) => string): { i
     const close = open === -1 ? -1 : key.indexOf('}', open + 1);
     const tag = close > open + 1 ? key.slice(open + 1, close) : key;
     let entry = groups.get(tag);
-    if (entry === undefined) groups.set(tag, (entry = { indexes: [], group: [] }));
+    if (entry === undefined) groups.set(tag, (entry = { tag, indexes: [], group: [] }));
     entry.indexes.push(i);
     entry.group.push(op);
   }
@@ -441,12 +521,73 @@ function byHashTag(ops: readonly StoreOp[], keyOf: (key: string) => string): { i
 
 function ignore(): void {}
 
+/**
+ * Resolves when every slot of `cluster` is served, as far as the cluster and this client can tell;
+ * else rejects saying which are not. Two views, asked together (one round trip of wall time):
+ * - the cluster's own: `CLUSTER INFO` of a connected master must say `cluster_state:ok` and
+ *   `cluster_slots_ok:16384`. With `cluster-require-full-coverage no` the state stays `ok` while
+ *   a master and its replicas are down (or flagged failing), but their slots are not counted ok;
+ * - this client's: every master of ioredis's slot table (`slots`, which keeps a dead master until
+ *   the cluster reassigns its slots) must be connected and answer PING. ioredis drops a dead node
+ *   from its pool and adds it back at the next slot refresh, so its list of connected masters
+ *   alone (`nodes('master')`) passed or failed by turns while a master was down.
+ */
+function clusterCoverage(cluster: Cluster): Promise<unknown> {
+  const connections = new Map<string, Redis>();
+  for (const node of cluster.nodes('all')) connections.set(`${node.options.host}:${node.options.port}`, node);
+  const masters = new Set<string>();
+  let unknown = 0;
+  for (let slot = 0; slot < CLUSTER_SLOTS; slot++) {
+    const master = (cluster.slots[slot] as string[] | undefined)?.[0];
+    if (master === undefined) unknown++;
+    else masters.add(master);
+  }
+  if (unknown > 0) return Promise.reject(new Error(`Redis Cluster: the client knows no master for ${unknown} of ${CLUSTER_SLOTS} slots`));
+  const pings = [...masters].map((key) => {
+    const node = connections.get(key);
+    if (node === undefined) return Promise.reject(new Error(`Redis Cluster: master ${key} is not connected (its slots' calls fail)`));
+    const ping = () =>
+      node.ping().catch((error: unknown) => {
+        throw new Error(`Redis Cluster: master ${key} did not answer PING (${error instanceof Error ? error.message : String(error)}; its slots' calls fail)`);
+      });
+    // A master learned after start-up connects lazily: connect it now (within the deadline).
+    return node.status === 'wait' ? node.connect().then(ping) : ping();
+  });
+  const asked = cluster.nodes('master').find((node) => node.status === 'ready');
+  if (asked === undefined) return Promise.reject(new Error('Redis Cluster: no master is connected'));
+  const info = asked.cluster('INFO').then((text) => {
+    const state = /^cluster_state:(\w+)/m.exec(String(text))?.[1];
+    const ok = Number(/^cluster_slots_ok:(\d+)/m.exec(String(text))?.[1]);
+    if (state !== 'ok' || ok !== CLUSTER_SLOTS) {
+      throw new Error(
+        `Redis Cluster: ${Number.isNaN(ok) ? '?' : ok} of ${CLUSTER_SLOTS} slots served (cluster_state:${state ?? '?'}, asked of ${asked.options.host}:${asked.options.port}): ` +
+          'the actions of the sessions whose keys hash to the others fail',
+      );
+    }
+  });
+  // Every reason, not the first: a master down is often both unreachable and counted unserved.
+  return Promise.allSettled([info, ...pings]).then((outcomes) => {
+    const reasons = outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason instanceof Error ? o.reason.message : String(o.reason)] : []));
+    if (reasons.length > 0) throw new Error([...new Set(reasons)].join('; '));
+  });
+}
+
 function reportRefusal(error: Error): void {
   console.error(`livecomponents: ${error.message}`);
 }
 
 /** Errors of a refused password or permission: they do not heal by reconnecting. */
 const ACCESS_ERROR = /\b(?:WRONGPASS|NOAUTH|NOPERM)\b/;
+
+/** Why the store refuses a single-Redis URL that names a node of a Redis Cluster (see `isClusterNodeInfo`). */
+export const CLUSTER_NODE_REFUSAL =
+  'REDIS_URL names one node of a Redis Cluster (cluster_enabled:1), which refuses most of what the store sends (MOVED, CROSSSLOT); ' +
+  'list the seed nodes comma-separated instead (redis://10.0.0.1:6379,redis://10.0.0.2:6379,…)';
+
+/** True when `info`, the reply to `INFO cluster` (or `INFO`), comes from a cluster-enabled node. */
+export function isClusterNodeInfo(info: unknown): boolean {
+  return /^cluster_enabled:1\s*$/m.test(String(info));
+}
 
 /** The key the health check and `doctor --connect` touch (after the key prefix): never written, so PEXPIRE always finds it missing. */
 export const WRITE_CHECK_KEY = 'lc:{health}:write-check';
