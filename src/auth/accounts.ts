@@ -8,7 +8,7 @@
  */
 import type { Kysely } from 'kysely';
 import type { User } from '../core/component.js';
-import { systemClock, type Clock } from '../core/clock.js';
+import { systemClock, wholeMsClock, type Clock } from '../core/clock.js';
 import type { DatabaseSchema } from '../sql/schema.js';
 import { readName } from './input.js';
 import { createAuthRepository } from './repository.js';
@@ -25,7 +25,7 @@ export interface Accounts {
 
 export function createAccounts(options: { db: Kysely<DatabaseSchema>; clock?: Clock }): Accounts {
   const repo = createAuthRepository(options.db);
-  const clock = options.clock ?? systemClock;
+  const clock = wholeMsClock(options.clock ?? systemClock);
   return {
     async resolveUser(sessionUserId) {
       const parsed = parseSessionUserId(sessionUserId);

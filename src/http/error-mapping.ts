@@ -33,12 +33,13 @@ let fallbackLog: FastifyBaseLogger | undefined;
 
 /**
  * The request's logger, or — when the app's Fastify logger is off (Fastify's default: `Fastify()`
- * gives a logger whose methods do nothing, with no `isLevelEnabled`) — one of our own on standard
- * output, as the security events have: a 500 whose cause is logged nowhere cannot be fixed. A logger
- * the app set to `silent` is the app's choice and is kept.
+ * gives abstract-logging's logger, whose methods are all one function named `noop`) — one of our own
+ * on standard output, as the security events have: a 500 whose cause is logged nowhere cannot be
+ * fixed. A logger of the app's own (`loggerInstance`), or one it set to `silent`, is its choice and
+ * is kept.
  */
 function failureLog(request: FastifyRequest): FastifyBaseLogger {
-  if (typeof (request.log as { isLevelEnabled?: unknown }).isLevelEnabled === 'function') return request.log;
+  if (request.log.error.name !== 'noop') return request.log;
   fallbackLog ??= createLogger({ stream: process.stdout });
   return fallbackLog.child({ [LOG_FIELDS.requestId]: String(request.id) });
 }

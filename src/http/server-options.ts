@@ -132,10 +132,10 @@ export function serverOptions(options: {
   maxConnections?: number;
   /**
    * Longest a connection may stay silent, in ms, while none of its requests is being answered:
-   * nothing received since it opened (Node's headers and request timeouts only start at a request's
-   * first byte), or the client not reading an answer the app has finished. Past it the connection is
-   * closed. Fastify's default is no limit, so sockets that never send a byte held their connection
-   * slots for ever. It never cuts an answer the app is still working on (a slow action), nor a
+   * nothing received since it opened or since its last answer (bytes that start no request, such as
+   * a blank line, count as nothing), the client not reading an answer the app has finished, or over
+   * TLS no handshake. Past it the connection is closed. Node's headers timeout covers only the first
+   * of these, and Fastify's idle timeout is off by default. It never cuts an answer the app is still working on (a slow action), nor a
    * request that has begun to arrive (the headers and request timeouts bound it, and answer 408);
    * between requests a keep-alive connection is closed by Node's `keepAliveTimeout` (72 s, Fastify's
    * default) instead, however short this is. `0` turns it off.
@@ -274,7 +274,11 @@ function createNodeServer(handler: FastifyServerFactoryHandler, options: Factory
   // for must not happen silently. HTTPS is built as Fastify would (same `http` settings); HTTP/2 is refused.
   if (options.http2 === true) throw new TypeError('serverOptions() builds an HTTP/1 server: http2 is not supported with it (end HTTP/2 at the proxy)');
   const tls = options.https === true ? {} : options.https;
-  const server: Server = tls ? createHttpsServer({ ...options.http, ...tls }, handle) : createServer(options.http ?? {}, handle);
+  // Over TLS Node's HTTP timeouts start once the handshake is done: before it only TLS's own
+  // `handshakeTimeout` (120 s) applies, so a silent TCP connection gets the connection timeout there
+  // too (an explicit `handshakeTimeout` in the TLS options wins).
+  const handshakeTimeout = options.connectionTimeout > 0 ? { handshakeTimeout: options.connectionTimeout } : {};
+  const server: Server = tls ? createHttpsServer({ ...options.http, ...handshakeTimeout, ...tls }, handle) : createServer(options.http ?? {}, handle);
   server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => refuse(req, res, 'The Expect header asks for something this server does not do.'));
   server.keepAliveTimeout = options.keepAliveTimeout;
   server.requestTimeout = options.requestTimeout;
@@ -314,10 +318,18 @@ function trackAnswer(answering: WeakMap<Socket, Answering>, socket: Socket, res:
  */
 function closeIdleOnTimeout(server: Server, answering: WeakMap<Socket, Answering>): void {
   server.on('timeout', (socket: Socket) => {
-    const state = answering.get(socket);
+    let state = answering.get(socket);
     if (state !== undefined && state.pending.size > 0) {
       for (const res of state.pending) if (!res.writableEnded) return;
     } else if (socket.bytesRead > (state?.readUpTo ?? 0)) {
+      // Spared once per new bytes, with the timer armed again: a socket timer does not re-arm after it
+      // fires, and bytes that never start a request (a bare CRLF after an answer: the parser skips it)
+      // put the connection under no Node timeout at all — it would be held for ever. Armed past the
+      // request timeout (Node checks it every quarter of it here), so a request that did begin gets
+      // its 408 first.
+      if (state === undefined) answering.set(socket, (state = { pending: new Set(), readUpTo: 0 }));
+      state.readUpTo = socket.bytesRead;
+      socket.setTimeout(Math.max(server.timeout, Math.ceil(server.requestTimeout * 1.5)) || server.keepAliveTimeout);
       return;
     }
     socket.destroy();

@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { sessionKeyOf } from '../../src/session/index.js';
 import { storeKeys } from '../../src/store/keys.js';
 import { demoApp } from '../helpers/demo.js';
-import { authApp, eachEngine, PASSWORD, setCookies, type AuthApp } from './harness.js';
+import { authApp, eachEngine, PASSWORD, setCookies, T0, type AuthApp } from './harness.js';
 
 /** A browser: its session cookie and the CSRF token of the last page it loaded. */
 interface Browser {
@@ -276,6 +276,15 @@ eachEngine('browser sign-in', (engine) => {
     // Signing out needs the page's token too.
     const forged = await form('/logout', after.browser, {});
     expect(forged.statusCode).toBe(403);
+  });
+
+  it('a clock giving fractions of a millisecond: a signed-in page view and a name change work (times floored for SQL)', async () => {
+    t.clock.set(T0 + 0.5);
+    const signedIn = await signIn();
+    t.clock.set(T0 + 60_000.25);
+    const { res, browser } = await load('/profile', signedIn);
+    expect(res.body).toContain('Signed in as <strong data-email>ada@example.com</strong>');
+    expect((await rename(browser, 'Ada L.')).statusCode).toBe(200);
   });
 
   it('signing out while signed out keeps the session (no new session, no cookie, no event): it cannot mint sessions', async () => {

@@ -1,9 +1,9 @@
 /**
- * serverOptions() bounds what one client can hold: a connection that never sends a byte is closed
- * after `connectionTimeoutMs` (Node's headers and request timeouts only start at a request's first
- * byte, and Fastify's idle timeout is off by default: 800 silent sockets from one address held every
- * slot of `maxConnections` for good), and one address holds at most `maxConnectionsPerAddress`
- * connections. Neither cuts what must keep working: an idle keep-alive connection lives until
+ * serverOptions() bounds what one client can hold: a connection that sends nothing of use (no
+ * byte, a blank line after an answer, no TLS handshake) or does not read its answer is closed after
+ * `connectionTimeoutMs` (Fastify's idle timeout is off by default), and one address holds at most
+ * `maxConnectionsPerAddress` connections (800 silent sockets from one address held every slot of
+ * `maxConnections`, each until a timeout, and were opened again). Neither cuts what must keep working: an idle keep-alive connection lives until
  * `keepAliveTimeout`, and a slow answer is delivered however long the app takes.
  */
 import { connect, type Socket } from 'node:net';
@@ -102,6 +102,49 @@ describe('a connection that never sends a byte', () => {
     for (const connectionTimeoutMs of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 31, '10' as unknown as number]) {
       expect(() => serverOptions({ connectionTimeoutMs }), String(connectionTimeoutMs)).toThrow(TypeError);
     }
+  });
+});
+
+/** A throwaway self-signed P-256 pair for the TLS case (test only; no handshake completes anyway). */
+const TEST_TLS = {
+  key: `-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg7htIQJ/xOheovmfy
+MEGj5BQHRl3jiUPaJ0/K9a/d322hRANCAARfLiLxzO32+pCuoYlwJgIkphbWw/Ur
+ylYI9cZsJY0qjZdaVqcKDltfp8H3jPDU5FgqrN1fXPG+2R2kE8x6SaWJ
+-----END PRIVATE KEY-----`,
+  cert: `-----BEGIN CERTIFICATE-----
+MIIBfzCCASWgAwIBAgIUfuv0Vtk2VaySlbrgNB1imiPEQEMwCgYIKoZIzj0EAwIw
+FDESMBAGA1UEAwwJbG9jYWxob3N0MCAXDTI2MTIwMjE1MzcyOFoYDzIxMjYxMTA4
+MTUzNzI4WjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggqhkjO
+PQMBBwNCAARfLiLxzO32+pCuoYlwJgIkphbWw/UrylYI9cZsJY0qjZdaVqcKDltf
+p8H3jPDU5FgqrN1fXPG+2R2kE8x6SaWJo1MwUTAdBgNVHQ4EFgQU0I8708JSMZI/
+G1FCPW3nii+T4UowHwYDVR0jBBgwFoAU0I8708JSMZI/G1FCPW3nii+T4UowDwYD
+VR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBFAiEAue0SMjpZGHtlFgMOBRvW
+R/K0fbHJsiIuiJqwccEJUHoCIEzB2mFKCRZok1fDI6pFNHHoeIDRn1GvOnhjbrxF
+frIb
+-----END CERTIFICATE-----`,
+};
+
+describe('a connection that sends nothing of use', () => {
+  it('a keep-alive connection that sends a bare CRLF after its answer is still closed (the parser skips it: no Node timeout applies)', async () => {
+    const app = Fastify({ ...serverOptions({ connectionTimeoutMs: 300, requestTimeoutMs: 400 }), keepAliveTimeout: 300 });
+    app.get('/', async () => 'ok');
+    const port = await listening(app);
+    const c = client(port);
+    await c.send(GET, 1);
+    await pause(100);
+    c.socket.write('\r\n');
+    expect(await within(c.closed, 4000), 'closed').toBe(true);
+  });
+
+  it('over TLS, a TCP connection that never starts the handshake is closed after connectionTimeoutMs, not TLS\'s 120 s', async () => {
+    const app = Fastify({ ...serverOptions({ connectionTimeoutMs: 300, requestTimeoutMs: 400 }), https: TEST_TLS } as unknown as ReturnType<typeof serverOptions>);
+    app.get('/', async () => 'ok');
+    const port = await listening(app);
+    const silent = client(port);
+    const opened = await silent.opened;
+    expect(await within(silent.closed, 3000), 'closed').toBe(true);
+    expect((await silent.closed) - opened).toBeGreaterThanOrEqual(250);
   });
 });
 
