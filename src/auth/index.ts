@@ -57,7 +57,7 @@ export interface Auth {
 
 export async function registerAuth(app: FastifyInstance, options: RegisterAuthOptions): Promise<Auth> {
   const origins = resolveApiOrigins(options.appOrigin, options.allowedOrigins ?? []);
-  const service = createAuthService(options);
+  const service = createAuthService({ ...options, ipv6PrefixLength: options.rateLimit?.ipv6PrefixLength ?? options.ipv6PrefixLength });
   const limiter = createAuthLimiter({ store: options.store, events: options.events, clock: options.clock, limits: options.limits, ...options.rateLimit });
   const cleanup = startTokenCleanup({
     db: options.db,

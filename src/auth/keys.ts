@@ -14,8 +14,9 @@ function digest(text: string): string {
 export const authKeys = {
   /** Consecutive failed sign-ins for one (normalised) email, for `authn_login_fail_max`. */
   loginFailures: (email: string) => `${PREFIX}{a:${digest(`login:${email}`)}}:auth:fail`,
-  /** Reset mails sent to one account, for `resetMailMax`. */
-  resetMails: (userId: string) => `${PREFIX}{a:${digest(`reset:${userId}`)}}:auth:reset-mail`,
+  /** Reset mails sent to one account (`client` null), or to it at the requests of one client, for `resetMailMax`. */
+  resetMails: (userId: string, client: string | null) =>
+    `${PREFIX}{a:${digest(client === null ? `reset:${userId}` : `reset:${userId}:${client}`)}}:auth:reset-mail`,
   /** The lease that lets one instance run the scheduled token clean-up per interval. */
   cleanupLease: () => `${PREFIX}{a:cleanup}:auth:cleanup-lease`,
 } as const;

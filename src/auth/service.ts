@@ -246,11 +246,19 @@ export function createAuthService(options: AuthServiceOptions) {
         const user = await repo.userByEmail(email);
         if (user === undefined) return;
         const now = clock.now();
-        const { mails, windowMs } = s.resetMailMax;
-        const step = await s.store.rateLimit(authKeys.resetMails(user.id), { algorithm: 'sliding-window', limit: mails, windowMs }, now);
-        if (!step.allowed) {
-          emit('excess_rate_limit_exceeded', 'WARN', `Password reset mail for user ${user.id} withheld: ${mails} already sent within ${windowMs / 1000} s`, request);
-          return;
+        const { perClient, perAccount, windowMs } = s.resetMailMax;
+        const client = request === undefined ? null : s.clientOf(request.ip);
+        // Per client first: a flood from one client does not spend the account's budget.
+        for (const [key, limit, whose] of [
+          [authKeys.resetMails(user.id, client), perClient, 'at the requests of this client'],
+          [authKeys.resetMails(user.id, null), perAccount, 'in all'],
+        ] as const) {
+          if (client === null && whose !== 'in all') continue;
+          const step = await s.store.rateLimit(key, { algorithm: 'sliding-window', limit, windowMs }, now);
+          if (!step.allowed) {
+            emit('excess_rate_limit_exceeded', 'WARN', `Password reset mail for user ${user.id} withheld: ${limit} already sent ${whose} within ${windowMs / 1000} s`, request);
+            return;
+          }
         }
         const token = newToken(s.random);
         await repo.insertPasswordReset(hashToken(token), user.id, now, now + s.resetTtlMs);

@@ -7,6 +7,7 @@ import type { Kysely } from 'kysely';
 import { systemClock, wholeMsClock, type Clock } from '../core/clock.js';
 import type { SecurityEventSink } from '../ops/security-events.js';
 import type { DatabaseSchema } from '../sql/schema.js';
+import { createClientIp } from '../pipeline/rate-limit/client-ip.js';
 import type { Store } from '../store/types.js';
 import type { MailTransport } from './mail.js';
 import { createPasswordHasher, OWASP_ARGON2ID, type PasswordHasher, type PasswordParams } from './password.js';
@@ -53,13 +54,18 @@ export interface AuthServiceOptions {
    */
   loginFailMax?: { failures: number; windowSeconds: number };
   /**
-   * Most reset mails one account gets within `windowSeconds`, whoever asks: the per-client limit of
-   * `/forgot-password` alone let several addresses flood one mailbox (and pile up live reset
-   * tokens). Past it the request is still answered 202 as always, no mail goes out, and
-   * `excess_rate_limit_exceeded` is logged.
-   * @default { mails: 3, windowSeconds: 3600 }
+   * Most reset mails one account gets within `windowSeconds`: `perClient` for the requests of one
+   * client (address, IPv6 by /56), `perAccount` whoever asks. The per-client limit of
+   * `/forgot-password` alone (3 a minute) let several addresses flood one mailbox and pile up live
+   * reset tokens; an account-wide limit alone would let anyone stop an account's resets with a few
+   * requests, so the account-wide one is looser: stopping the owner's reset takes `perAccount /
+   * perClient` addresses every window. Past either, the request is still answered 202 as always, no
+   * mail goes out, and `excess_rate_limit_exceeded` is logged.
+   * @default { perClient: 3, perAccount: 20, windowSeconds: 3600 }
    */
-  resetMailMax?: { mails: number; windowSeconds: number };
+  resetMailMax?: { perClient: number; perAccount: number; windowSeconds: number };
+  /** How many leading bits of an IPv6 address make one client (as the rate limits count them). @default 56 */
+  ipv6PrefixLength?: number;
   /** Told about a failure of background work (reset mail). @default console.error */
   onBackgroundError?: (error: unknown) => void;
 }
@@ -79,7 +85,9 @@ export interface AuthSettings {
   readonly resetTtlMs: number;
   readonly webSessionTtlMs: number;
   readonly failMax: { readonly failures: number; readonly windowMs: number };
-  readonly resetMailMax: { readonly mails: number; readonly windowMs: number };
+  readonly resetMailMax: { readonly perClient: number; readonly perAccount: number; readonly windowMs: number };
+  /** The client a reset request counts against (`resetMailMax.perClient`). */
+  readonly clientOf: (ip: string) => string;
   readonly onBackgroundError: (error: unknown) => void;
 }
 
@@ -96,9 +104,9 @@ export function resolveSettings(options: AuthServiceOptions): AuthSettings {
   if (!Number.isInteger(failMax.failures) || failMax.failures < 1 || !Number.isInteger(failMax.windowSeconds) || failMax.windowSeconds < 1) {
     throw new TypeError('Auth: loginFailMax needs positive whole failures and windowSeconds');
   }
-  const resetMailMax = options.resetMailMax ?? { mails: 3, windowSeconds: 3600 };
-  if (!Number.isInteger(resetMailMax.mails) || resetMailMax.mails < 1 || !Number.isInteger(resetMailMax.windowSeconds) || resetMailMax.windowSeconds < 1) {
-    throw new TypeError('Auth: resetMailMax needs positive whole mails and windowSeconds');
+  const resetMailMax = options.resetMailMax ?? { perClient: 3, perAccount: 20, windowSeconds: 3600 };
+  if (![resetMailMax.perClient, resetMailMax.perAccount, resetMailMax.windowSeconds].every((n) => Number.isInteger(n) && n >= 1)) {
+    throw new TypeError('Auth: resetMailMax needs positive whole perClient, perAccount and windowSeconds');
   }
   const resetUrl = new URL(options.resetUrl);
   if (resetUrl.protocol !== 'https:' && resetUrl.protocol !== 'http:') throw new TypeError('Auth: resetUrl must be an http(s) URL');
@@ -117,7 +125,8 @@ export function resolveSettings(options: AuthServiceOptions): AuthSettings {
     resetTtlMs: minutes('resetTokenMinutes', options.resetTokenMinutes ?? 60),
     webSessionTtlMs: minutes('webSessionMinutes', options.webSessionMinutes ?? options.refreshTokenMinutes ?? 10_080),
     failMax: { failures: failMax.failures, windowMs: failMax.windowSeconds * 1000 },
-    resetMailMax: { mails: resetMailMax.mails, windowMs: resetMailMax.windowSeconds * 1000 },
+    resetMailMax: { perClient: resetMailMax.perClient, perAccount: resetMailMax.perAccount, windowMs: resetMailMax.windowSeconds * 1000 },
+    clientOf: createClientIp(options.ipv6PrefixLength),
     onBackgroundError: options.onBackgroundError ?? ((error) => console.error('auth background task failed', error)),
   };
 }

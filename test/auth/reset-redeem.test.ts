@@ -52,7 +52,7 @@ eachEngine('concurrent password-reset redemptions', (engine) => {
   });
 
   it('through the API: one 204, the others 400 RESET_TOKEN_INVALID, never a 500', async () => {
-    const t: AuthApp = await authApp(engine, { auth: { limits: LIMITS, resetMailMax: { mails: 1000, windowSeconds: 3600 } } });
+    const t: AuthApp = await authApp(engine, { auth: { limits: LIMITS, resetMailMax: { perClient: 1000, perAccount: 1000, windowSeconds: 3600 } } });
     close = () => t.close();
     await t.register('ada@example.com');
     for (let round = 0; round < 3; round++) {
