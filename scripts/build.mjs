@@ -5,11 +5,11 @@
 // is built from the sources alone) starts from an empty dist/: tsc never deletes an output whose
 // source went away or left the build, and the package ships every file under dist/.
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bundleClient } from './bundle-client.mjs';
+import { bundleClient, emitClientTypes } from './bundle-client.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
@@ -31,59 +31,6 @@ function buildInfoFile() {
   const { config, error } = ts.readConfigFile(BUILD_CONFIG, ts.sys.readFile);
   if (error) return undefined; // tsc reports it
   return ts.getTsBuildInfoEmitOutputFilePath(ts.parseJsonConfigFileContent(config, ts.sys, root, undefined, BUILD_CONFIG).options);
-}
-
-/** The declarations of the browser runtime, the `types` of `livecomponents/client` in package.json. */
-export const CLIENT_TYPES = join(root, 'dist/client/index.d.ts');
-
-/**
- * Writes the declarations of client/index.ts (what the bundle exports, `window.LiveComponents`, the
- * `lc:success` / `lc:error` events in the DOM's event maps) next to the bundle: tsc's declaration
- * emit of the browser program (DOM, no Node types), keeping only the files CLIENT_TYPES reaches
- * through its imports, so the internals of the runtime are not shipped. Those land in dist/client/
- * and dist/src/core/wire.d.ts (the server build's own, same source). Throws on a type error.
- */
-export function emitClientTypes() {
-  const ts = require('typescript');
-  const { config } = ts.readConfigFile(join(root, 'tsconfig.json'), ts.sys.readFile);
-  const { options } = ts.convertCompilerOptionsFromJson(config.compilerOptions, root);
-  const program = ts.createProgram([join(root, 'client/index.ts'), join(root, 'client/idiomorph.d.ts')], {
-    ...options,
-    types: [],
-    noEmit: false,
-    declaration: true,
-    emitDeclarationOnly: true,
-    sourceMap: false,
-    declarationMap: false,
-    incremental: false,
-    outDir: join(root, 'dist'),
-    rootDir: root,
-  });
-  /** @type {Map<string, string>} */
-  const out = new Map();
-  const { diagnostics } = program.emit(undefined, (file, text) => out.set(ts.sys.resolvePath(file), text));
-  const errors = [...ts.getPreEmitDiagnostics(program), ...diagnostics];
-  if (errors.length > 0) {
-    const host = { getCanonicalFileName: (f) => f, getCurrentDirectory: () => root, getNewLine: () => '\n' };
-    throw new Error(`client declarations:\n${ts.formatDiagnostics(errors, host)}`);
-  }
-  const reached = new Set();
-  const queue = [CLIENT_TYPES];
-  while (queue.length > 0) {
-    const file = /** @type {string} */ (queue.pop());
-    const text = out.get(file);
-    if (reached.has(file)) continue;
-    if (text === undefined) throw new Error(`client declarations: ${relative(root, file)} is imported but was not emitted`);
-    reached.add(file);
-    const { importedFiles } = ts.preProcessFile(text, true, true);
-    for (const { fileName } of importedFiles) {
-      if (fileName.startsWith('.')) queue.push(join(dirname(file), fileName.replace(/\.js$/, '.d.ts')));
-    }
-  }
-  for (const file of reached) {
-    mkdirSync(dirname(file), { recursive: true });
-    writeFileSync(file, /** @type {string} */ (out.get(file)));
-  }
 }
 
 /**

@@ -1,13 +1,17 @@
 #!/usr/bin/env node
 // Bundles the browser runtime (client/index.ts) with esbuild into one minified ESM file, and
-// reports its size: `node scripts/bundle-client.mjs`. Budget: 8 KB gzipped.
+// reports its size: `node scripts/bundle-client.mjs`. Budget: 8 KB gzipped. Also writes the
+// bundle's declarations (`emitClientTypes`, called by scripts/build.mjs).
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(import.meta.url);
 
 /** Gzipped size budget of the bundle, in bytes. */
 export const GZIP_BUDGET = 8 * 1024;
@@ -32,6 +36,59 @@ export async function bundleClient({ outfile = join(root, 'dist/client/livecompo
   await mkdir(dirname(outfile), { recursive: true });
   await writeFile(outfile, code);
   return { outfile, bytes: code.byteLength, gzipBytes: gzipSync(code, { level: 9 }).byteLength };
+}
+
+/** The declarations of the browser runtime, the `types` of `livecomponents/client` in package.json. */
+export const CLIENT_TYPES = join(root, 'dist/client/index.d.ts');
+
+/**
+ * Writes the declarations of client/index.ts (what the bundle exports, `window.LiveComponents`, the
+ * `lc:success` / `lc:error` events in the DOM's event maps) next to the bundle: tsc's declaration
+ * emit of the browser program (DOM, no Node types), keeping only the files CLIENT_TYPES reaches
+ * through its imports, so the internals of the runtime are not shipped. Those land in dist/client/
+ * and dist/src/core/wire.d.ts (the server build's own, same source). Throws on a type error.
+ */
+export function emitClientTypes() {
+  const ts = require('typescript');
+  const { config } = ts.readConfigFile(join(root, 'tsconfig.json'), ts.sys.readFile);
+  const { options } = ts.convertCompilerOptionsFromJson(config.compilerOptions, root);
+  const program = ts.createProgram([join(root, 'client/index.ts'), join(root, 'client/idiomorph.d.ts')], {
+    ...options,
+    types: [],
+    noEmit: false,
+    declaration: true,
+    emitDeclarationOnly: true,
+    sourceMap: false,
+    declarationMap: false,
+    incremental: false,
+    outDir: join(root, 'dist'),
+    rootDir: root,
+  });
+  /** @type {Map<string, string>} */
+  const out = new Map();
+  const { diagnostics } = program.emit(undefined, (file, text) => out.set(ts.sys.resolvePath(file), text));
+  const errors = [...ts.getPreEmitDiagnostics(program), ...diagnostics];
+  if (errors.length > 0) {
+    const host = { getCanonicalFileName: (f) => f, getCurrentDirectory: () => root, getNewLine: () => '\n' };
+    throw new Error(`client declarations:\n${ts.formatDiagnostics(errors, host)}`);
+  }
+  const reached = new Set();
+  const queue = [CLIENT_TYPES];
+  while (queue.length > 0) {
+    const file = /** @type {string} */ (queue.pop());
+    const text = out.get(file);
+    if (reached.has(file)) continue;
+    if (text === undefined) throw new Error(`client declarations: ${relative(root, file)} is imported but was not emitted`);
+    reached.add(file);
+    const { importedFiles } = ts.preProcessFile(text, true, true);
+    for (const { fileName } of importedFiles) {
+      if (fileName.startsWith('.')) queue.push(join(dirname(file), fileName.replace(/\.js$/, '.d.ts')));
+    }
+  }
+  for (const file of reached) {
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, /** @type {string} */ (out.get(file)));
+  }
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -18,7 +18,7 @@ function project(): void {
   for (const sub of ['bin', 'scripts', 'src/cli', 'examples/demo/public']) mkdirSync(join(dir, sub), { recursive: true });
   copyFileSync(join(ROOT, 'bin/livecomponents.js'), join(dir, 'bin/livecomponents.js'));
   copyFileSync(join(ROOT, 'scripts/build.mjs'), join(dir, 'scripts/build.mjs'));
-  writeFileSync(join(dir, 'scripts/bundle-client.mjs'), 'export async function bundleClient() { return { bytes: 0, gzipBytes: 0 }; }\n');
+  writeFileSync(join(dir, 'scripts/bundle-client.mjs'), 'export async function bundleClient() { return { bytes: 0, gzipBytes: 0 }; }\nexport function emitClientTypes() {}\n');
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
   writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n');
   writeFileSync(

@@ -3,11 +3,14 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify';
 import { createDemoApp } from '../../examples/demo/app.js';
+import type { ComponentDefinition } from '../../src/core/component.js';
+import { livecomponents } from '../../src/http/plugin.js';
 import { loadConfig } from '../../src/ops/config.js';
 import { memorySecurityEvents } from '../../src/ops/security-events.js';
-import type { LiveComponentsOptions } from '../../src/runtime/setup.js';
+import { createLiveComponents, type LiveComponentsOptions } from '../../src/runtime/setup.js';
+import type { Store } from '../../src/store/types.js';
 
 export interface TestClient {
   cookie: string;
@@ -37,6 +40,26 @@ export async function demoApp(env: Record<string, string> = {}, framework: Parti
   });
   await app.ready();
   return { app, events, config, client: (path = '/', ip?: string) => openClient(app, path, ip) };
+}
+
+/** A bare Fastify app with the plugin and one component on `store`, mounted as `<name>:main` on `/`. */
+export async function oneComponentApp(component: ComponentDefinition, store: Store): Promise<FastifyInstance> {
+  const server = Fastify();
+  const runtime = await createLiveComponents({
+    components: [component],
+    store,
+    appOrigin: 'http://localhost:3000',
+    stateKeys: randomBytes(32).toString('base64'),
+    sessionSecret: randomBytes(32).toString('base64'),
+    events: memorySecurityEvents(),
+  });
+  await server.register(livecomponents, { runtime });
+  server.get('/', async (request, reply) => {
+    const view = await server.livecomponents.view(request, reply);
+    return reply.type('text/html').send(view.document({ title: 't', body: await view.mount(`${component.name}:main`) }));
+  });
+  await server.ready();
+  return server;
 }
 
 export async function openClient(app: FastifyInstance, path = '/', remoteAddress?: string): Promise<TestClient> {

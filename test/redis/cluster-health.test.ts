@@ -10,21 +10,17 @@
  * - a master and its replica down for good under `cluster-require-full-coverage no`: a third of the
  *   slots unserved, so health is not ready, on every check, not by turns.
  */
-import { randomBytes } from 'node:crypto';
-import Fastify, { type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runServiceChecks } from '../../src/cli/doctor-services.js';
 import { defineComponent } from '../../src/core/component.js';
 import { html } from '../../src/core/html.js';
-import { livecomponents } from '../../src/http/plugin.js';
 import { loadConfig } from '../../src/ops/config.js';
-import { memorySecurityEvents } from '../../src/ops/security-events.js';
 import { redisTarget } from '../../src/runtime/backends.js';
-import { createLiveComponents } from '../../src/runtime/setup.js';
 import { CLUSTER_NODE_REFUSAL, createRedisStore, redisClusterOptions, WRITE_CHECK_KEY } from '../../src/store/redis/index.js';
 import type { Store } from '../../src/store/types.js';
-import { openClient } from '../helpers/demo.js';
+import { oneComponentApp, openClient } from '../helpers/demo.js';
 import { REDIS_AVAILABLE, sleep, startRedisCluster, type RedisCluster } from './server.js';
 
 const job = defineComponent({
@@ -35,24 +31,7 @@ const job = defineComponent({
   render: (s) => html`<p>${s.n}</p>`,
 });
 
-async function startApp(store: Store): Promise<FastifyInstance> {
-  const server = Fastify();
-  const runtime = await createLiveComponents({
-    components: [job],
-    store,
-    appOrigin: 'http://localhost:3000',
-    stateKeys: randomBytes(32).toString('base64'),
-    sessionSecret: randomBytes(32).toString('base64'),
-    events: memorySecurityEvents(),
-  });
-  await server.register(livecomponents, { runtime });
-  server.get('/', async (request, reply) => {
-    const view = await server.livecomponents.view(request, reply);
-    return reply.type('text/html').send(view.document({ title: 't', body: await view.mount('job:main') }));
-  });
-  await server.ready();
-  return server;
-}
+const startApp = (store: Store): Promise<FastifyInstance> => oneComponentApp(job, store);
 
 /** A master: its port and node id. */
 interface Master {

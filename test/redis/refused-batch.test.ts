@@ -6,16 +6,12 @@
  * idempotency key runs the action (not 409 IDEMPOTENCY_KEY_IN_USE for 30 s), the next action on the
  * instance does not wait for the instance lock to expire (10 s), and no claim or lock key is left.
  */
-import { randomBytes } from 'node:crypto';
-import Fastify, { type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defineComponent } from '../../src/core/component.js';
 import { html } from '../../src/core/html.js';
-import { livecomponents } from '../../src/http/plugin.js';
-import { memorySecurityEvents } from '../../src/ops/security-events.js';
-import { createLiveComponents } from '../../src/runtime/setup.js';
 import type { Store } from '../../src/store/types.js';
-import { openClient } from '../helpers/demo.js';
+import { oneComponentApp, openClient } from '../helpers/demo.js';
 import { REDIS_AVAILABLE, useRedisServer } from './server.js';
 
 /** The store's deadline; the pause below stays well under the socket timeout (2 s), as a short hang does. */
@@ -44,23 +40,8 @@ afterEach(async () => {
 });
 
 async function start(store: Store): Promise<FastifyInstance> {
-  const server = Fastify();
-  app = server;
-  const runtime = await createLiveComponents({
-    components: [job],
-    store,
-    appOrigin: 'http://localhost:3000',
-    stateKeys: randomBytes(32).toString('base64'),
-    sessionSecret: randomBytes(32).toString('base64'),
-    events: memorySecurityEvents(),
-  });
-  await server.register(livecomponents, { runtime });
-  server.get('/', async (request, reply) => {
-    const view = await server.livecomponents.view(request, reply);
-    return reply.type('text/html').send(view.document({ title: 't', body: await view.mount('job:main') }));
-  });
-  await server.ready();
-  return server;
+  app = await oneComponentApp(job, store);
+  return app;
 }
 
 describe.skipIf(!REDIS_AVAILABLE)('Redis hanging during the first round trip of an action', () => {
