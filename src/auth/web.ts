@@ -5,14 +5,15 @@
  * shared with the JSON endpoint, the input, the password (the same path as the API, with the same
  * answer for an unknown email). Then it records the sign-in, regenerates the session id — which
  * also rotates the CSRF secret, derived from it — and sets the new cookie. Sign-out revokes the
- * sign-in and regenerates the session as an anonymous one.
+ * sign-in and regenerates the session as an anonymous one. The form checks and the session switch
+ * are the plugin's own (src/http/forms.ts, `app.livecomponents.verifyForm` / `switchUser`).
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { User } from '../core/component.js';
 import { LiveError } from '../core/errors.js';
+import { createFormSessions } from '../http/forms.js';
 import { requestInfo } from '../http/request-info.js';
 import type { SessionCookie } from '../http/session-cookie.js';
-import { checkSource } from '../pipeline/csrf/origins.js';
 import type { RequestInfo } from '../pipeline/types.js';
 import type { LiveRuntime } from '../runtime/index.js';
 import type { Session } from '../session/types.js';
@@ -26,8 +27,12 @@ export interface WebSignInOptions {
   cookie: SessionCookie;
   service: AuthService;
   limiter: AuthLimiter;
-  /** The app's own origin: the only one whose pages may post these forms. */
-  appOrigin: string;
+  /**
+   * Not used: the forms trust the origins the action route trusts, `runtime.trustedOrigins` (the
+   * runtime's `appOrigin` and `allowedOrigins`), through `verifyForm` (src/http/forms.ts).
+   * @deprecated kept so existing calls compile; will be removed
+   */
+  appOrigin?: string;
 }
 
 /** The form fields of a sign-in. */
@@ -48,42 +53,18 @@ export interface WebSignIn {
 
 export function createWebSignIn(options: WebSignInOptions): WebSignIn {
   const { runtime, cookie, service, limiter } = options;
-  const trusted: ReadonlySet<string> = new Set([new URL(options.appOrigin).origin]);
+  const { verifyForm, switchUser } = createFormSessions(runtime, cookie);
   const refused = (error: LiveError, headers: Record<string, string> = {}): WebResult => ({ type: 'error', error, headers });
-
-  /** The request's session when the form's CSRF token is valid for it and the source is this app. */
-  async function verifiedSession(request: FastifyRequest, token: unknown): Promise<Session | null> {
-    const cookieValue = cookie.read(request);
-    const session = await runtime.sessions.load(cookieValue);
-    const sameSite = checkSource(request.headers, trusted) === null;
-    const ok = session !== null && sameSite && typeof token === 'string' && (await runtime.csrf.verify(session, token));
-    if (ok) return session;
-    if (session === null && sameSite && runtime.sessions.fromCookie(cookieValue) !== null) {
-      // A form left open past its session's lifetime (or signed out elsewhere): a user back at an old
-      // tab, as on the action route — not an attack, and not for the CSRF alert.
-      runtime.events.emit({ event: 'session_use_after_expire', level: 'INFO', description: 'Sign-in form for an unknown or expired session', request: requestInfo(request) });
-      return null;
-    }
-    runtime.events.emit({
-      event: 'malicious_csrf',
-      level: 'WARN',
-      description: `Sign-in form refused: ${session === null ? 'no session' : 'bad CSRF token or foreign origin'}`,
-      request: requestInfo(request),
-    });
-    return null;
-  }
 
   /** `info`: the sign-in's request, for the `session_logout` of a sign-in it replaces. */
   async function switchSession(reply: FastifyReply, old: Session, userId: string | null, info: RequestInfo): Promise<Session> {
     if (old.userId !== null) await service.endWebSession(old.userId, info);
-    const session = await runtime.sessions.regenerate(old, userId);
-    cookie.write(reply, session);
-    return session;
+    return switchUser(reply, old, userId);
   }
 
   return {
     async signIn(request, reply, form) {
-      const session = await verifiedSession(request, form._csrf_token);
+      const session = await verifyForm(request, form._csrf_token);
       if (session === null) return refused(new LiveError('CSRF_TOKEN_INVALID'));
       const info = requestInfo(request);
       const limit = await limiter.check('login', info);
@@ -99,14 +80,12 @@ export function createWebSignIn(options: WebSignInOptions): WebSignIn {
     },
 
     async signOut(request, reply, form) {
-      const session = await verifiedSession(request, form._csrf_token);
+      const session = await verifyForm(request, form._csrf_token);
       if (session === null) return refused(new LiveError('CSRF_TOKEN_INVALID'));
       // Signed out already: nothing to end, and no new session either — regenerating here minted a
       // session (and orphaned its component states) per request, past the new-session limit.
       if (session.userId === null) return { type: 'ok', session, user: null };
-      await service.endWebSession(session.userId, requestInfo(request));
-      const next = await runtime.sessions.regenerate(session, null);
-      cookie.write(reply, next);
+      const next = await switchSession(reply, session, null, requestInfo(request));
       return { type: 'ok', session: next, user: null };
     },
   };

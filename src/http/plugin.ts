@@ -1,15 +1,18 @@
 /**
- * The Fastify plugin: `POST /api/livecomponents/action`, `GET /livecomponents/client.js`, and
- * `app.livecomponents.view(request, reply)` for pages with components.
+ * The Fastify plugin: `POST /api/livecomponents/action`, `GET /livecomponents/client.js`,
+ * `app.livecomponents.view(request, reply)` for pages with components, and `verifyForm` /
+ * `switchUser` for the app's own form routes (sign-in, sign-out).
  */
 import cookie from '@fastify/cookie';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { HEADERS, ROUTES } from '../core/wire.js';
 import type { LiveRuntime } from '../runtime/index.js';
+import type { Session } from '../session/types.js';
 import { serializeActionBody } from './action-json.js';
 import { registerClientAsset } from './client-asset.js';
 import { logFailure, sendError } from './error-mapping.js';
+import { createFormSessions } from './forms.js';
 import { useJsonBodies } from './json-body.js';
 import { createPageView, type PageView } from './page.js';
 import { requestInfo } from './request-info.js';
@@ -55,6 +58,29 @@ export interface LiveComponentsDecorator {
   readonly cookie: SessionCookie;
   /** Session, CSRF token and component mounting for one page. */
   view(request: FastifyRequest, reply: FastifyReply): Promise<PageView>;
+  /**
+   * The session of a form post (a route of the app, not a component action) whose source is this app
+   * and whose `_csrf_token` field verifies, else `null`: answer 403 then. Checks `Sec-Fetch-Site` and
+   * `Origin` against `runtime.trustedOrigins` (the action route's origins), the session against the
+   * store, then the token (`runtime.csrf.verify`; strict mode spends it, so put `view.formToken()` in
+   * forms). A refusal logs one security event: `session_use_after_expire` for a same-origin post of
+   * an expired or signed-out session (an old tab), `malicious_csrf` for everything else.
+   * @example
+   * const session = await app.livecomponents.verifyForm(request, request.body._csrf_token);
+   * if (session === null) return reply.code(403).send('Refused');
+   */
+  verifyForm(request: FastifyRequest, token: unknown): Promise<Session | null>;
+  /**
+   * Signs `session` in as `userId`, or out with `null`: regenerates the session id (the old id and its
+   * CSRF tokens stop working), stores the new session, sets its cookie on `reply` and returns it. Call
+   * it with the session `verifyForm` returned, after checking the user's credentials. The components'
+   * state does not carry over: it is sealed to the old id, and every component starts afresh in the
+   * new session; keep what must survive a sign-in in your own tables, keyed by user.
+   * @example
+   * await app.livecomponents.switchUser(reply, session, user.id);
+   * return reply.code(303).header('location', '/').send();
+   */
+  switchUser(reply: FastifyReply, session: Session, userId: string | null): Promise<Session>;
 }
 
 declare module 'fastify' {
@@ -68,12 +94,15 @@ const plugin: FastifyPluginAsync<LiveComponentsPluginOptions> = async (app, opti
   const bodyLimit = actionBodyLimitOf(options.actionBodyLimit);
   const sessionCookie = createSessionCookie(options.secureCookies ?? false);
   const pageHeaders = pageHeadersOf(options.pageHeaders);
+  const forms = createFormSessions(runtime, sessionCookie);
   if (!app.hasRequestDecorator('cookies')) await app.register(cookie);
 
   app.decorate('livecomponents', {
     runtime,
     cookie: sessionCookie,
     view: (request: FastifyRequest, reply: FastifyReply) => createPageView(runtime, sessionCookie, request, reply.headers(pageHeaders)),
+    verifyForm: forms.verifyForm,
+    switchUser: forms.switchUser,
   } satisfies LiveComponentsDecorator);
 
   // A callback hook, not an async one: no promise per response on the hot path.

@@ -19,9 +19,9 @@ import { createSessionManager, type SessionManager } from '../session/index.js';
 import type { Session } from '../session/types.js';
 import type { Store } from '../store/types.js';
 import { parseActionBody } from './action-body.js';
-import { actionTimeoutOf, buildStages, type SecurityOptions } from './stages.js';
+import { actionTimeoutOf, buildStages, csrfOriginsOf, type SecurityOptions } from './stages.js';
 import { createNewSessionGate } from './new-session-limit.js';
-import type { CsrfService } from '../pipeline/csrf/index.js';
+import { trustedOrigins as normalisedOrigins, type CsrfService } from '../pipeline/csrf/index.js';
 
 export interface RuntimeOptions extends SecurityOptions {
   components: readonly ComponentDefinition[];
@@ -80,6 +80,13 @@ export interface LiveRuntime {
   readonly store: Store;
   readonly events: SecurityEventSink;
   /**
+   * The exact `Origin` values the action route's CSRF stage trusts: `appOrigin` and `allowedOrigins`,
+   * normalised (`scheme://host[:port]`, lower case, default port dropped), resolved once at start-up.
+   * Form handlers check against the same set (`app.livecomponents.verifyForm`).
+   * @example new Set(['https://app.example.com', 'https://admin.example.com'])
+   */
+  readonly trustedOrigins: ReadonlySet<string>;
+  /**
    * Runs one action request through the whole pipeline. `session` is what the cookie claims
    * (`sessions.fromCookie`); the pipeline verifies it against the store in its first round trip.
    */
@@ -107,6 +114,8 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
   const sessions = createSessionManager({ store: options.store, clock, ttlMs: options.sessionTtlMs });
   const states = createStateRepository({ store: options.store, sealer: options.sealer, ttlMs: sessions.ttlMs, maxStateBytes: options.maxStateBytes });
   const { csrf, events, resolveUser, onActionDone } = options;
+  const origins = csrfOriginsOf(options);
+  const trustedOrigins = normalisedOrigins(origins.appOrigin, origins.allowed ?? []);
   const stages: Stage[] = buildStages({ ...options, clock, states, sessions });
   const pipeline: Pipeline = composePipeline(stages, createExecutor({ timeoutMs: actionTimeoutOf(options) }));
   const serialized = oneAtATime();
@@ -210,7 +219,7 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
     return renderComponent(component, initial, { user: null, componentId, instance: id.instance, signal: NEVER_ABORTED });
   }
 
-  return { registry, sessions, states, csrf, store: options.store, events, handleAction, mount, renderInitial, userOf, admitNewSession };
+  return { registry, sessions, states, csrf, store: options.store, events, trustedOrigins, handleAction, mount, renderInitial, userOf, admitNewSession };
 }
 
 export function errorResponse(error: LiveError, requestId: string, headers: Record<string, string>): RuntimeResponse<ErrorBody> {

@@ -10,7 +10,7 @@
 import type { Clock } from '../core/clock.js';
 import type { SecurityEventSink } from '../ops/security-events.js';
 import { createAuthorizeStage } from '../pipeline/authorize/index.js';
-import { createCsrfStage, type CsrfService } from '../pipeline/csrf/index.js';
+import { createCsrfStage, type CsrfOrigins, type CsrfService } from '../pipeline/csrf/index.js';
 import { createIdempotencyStage, DEFAULT_CLAIM_TTL_MS } from '../pipeline/idempotency/index.js';
 import { createInstanceLockStage, DEFAULT_INSTANCE_LOCK_TTL_MS } from '../pipeline/instance-lock/index.js';
 import { positiveInteger } from '../pipeline/options.js';
@@ -104,6 +104,11 @@ export function actionTimeoutOf(options: SecurityOptions): number {
   return timeoutMs;
 }
 
+/** The origins the CSRF stage trusts, from `appOrigin` and `allowedOrigins`: one reading for the stage and `runtime.trustedOrigins`. */
+export function csrfOriginsOf(options: SecurityOptions): CsrfOrigins {
+  return { appOrigin: options.appOrigin, allowed: options.allowedOrigins ?? [] };
+}
+
 export function buildStages(
   options: SecurityOptions & {
     store: Store;
@@ -118,7 +123,7 @@ export function buildStages(
   const rl = options.rateLimit ?? {};
   const csrf = createCsrfStage({
     csrf: options.csrf,
-    origins: { appOrigin: options.appOrigin, allowed: options.allowedOrigins ?? [] },
+    origins: csrfOriginsOf(options),
     events,
     // Only for a refused strict-mode token: the success path keeps its round trips.
     sessionStored: async (session) => sessions.checkRecord(session, await store.get(sessions.recordOp(session).key)).session !== null,

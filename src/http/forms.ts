@@ -1,0 +1,74 @@
+/**
+ * HTML forms that post to a route of the app (sign-in, sign-out, any form outside a component):
+ * `verifyForm` gives the session of a same-origin post whose CSRF token verifies, `switchUser`
+ * signs a session in or out. The plugin's `app.livecomponents.verifyForm` / `switchUser` and the
+ * auth module's `/login` and `/logout` (src/auth/web.ts) are both these two functions.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { checkSource, type SourceRefusal } from '../pipeline/csrf/origins.js';
+import type { LiveRuntime } from '../runtime/index.js';
+import type { Session } from '../session/types.js';
+import { requestInfo } from './request-info.js';
+import type { SessionCookie } from './session-cookie.js';
+
+export interface FormSessions {
+  /**
+   * The session of a form post whose source is this app and whose CSRF token verifies, else `null`
+   * (answer 403 then). Checks, in order: `Sec-Fetch-Site` and `Origin` against the origins the
+   * action route trusts (`runtime.trustedOrigins`), the session cookie against the store, the token
+   * with `runtime.csrf.verify` (in strict mode this spends it: use `view.formToken()` in forms).
+   * Each refusal logs one security event: `session_use_after_expire` for a same-origin post whose
+   * session has expired or was signed out elsewhere (an old tab), `malicious_csrf` for the rest.
+   * `token` is the form's `_csrf_token` field as parsed: anything but a string is refused.
+   */
+  verifyForm(request: FastifyRequest, token: unknown): Promise<Session | null>;
+  /**
+   * Signs `session` in as `userId` (a string) or out (`null`): a new session id (the old one and
+   * every CSRF token of it stop working, since the CSRF secret derives from the id), stored, and set
+   * as the cookie on `reply`. Returns the new session. The components' state does not carry over:
+   * it is sealed to the old id, and the new one starts every component afresh.
+   */
+  switchUser(reply: FastifyReply, session: Session, userId: string | null): Promise<Session>;
+}
+
+/** Event descriptions: which check failed, never request data or token text. */
+const REFUSED: Readonly<Record<Exclude<SourceRefusal, null> | 'session' | 'token', string>> = {
+  'cross-site': 'Form post refused: Sec-Fetch-Site is cross-site',
+  origin: 'Form post refused: Origin header is not a trusted origin',
+  session: 'Form post refused: no session',
+  token: 'Form post refused: CSRF token missing, invalid or from another session',
+};
+
+export function createFormSessions(runtime: LiveRuntime, cookie: SessionCookie): FormSessions {
+  const { sessions, csrf, events, trustedOrigins } = runtime;
+
+  function refuse(request: FastifyRequest, reason: keyof typeof REFUSED): null {
+    events.emit({ event: 'malicious_csrf', level: 'WARN', description: REFUSED[reason], request: requestInfo(request) });
+    return null;
+  }
+
+  return {
+    async verifyForm(request, token) {
+      // A foreign source is refused before any store round trip.
+      const source = checkSource(request.headers, trustedOrigins);
+      if (source !== null) return refuse(request, source);
+      const cookieValue = cookie.read(request);
+      const session = await sessions.load(cookieValue);
+      if (session === null) {
+        if (sessions.fromCookie(cookieValue) === null) return refuse(request, 'session');
+        // A form left open past its session's lifetime (or signed out elsewhere): a user back at an
+        // old tab, as on the action route — not an attack, and not for the CSRF alert.
+        events.emit({ event: 'session_use_after_expire', level: 'INFO', description: 'Form post for an unknown or expired session', request: requestInfo(request) });
+        return null;
+      }
+      if (typeof token !== 'string' || token === '' || !(await csrf.verify(session, token))) return refuse(request, 'token');
+      return session;
+    },
+
+    async switchUser(reply, session, userId) {
+      const next = await sessions.regenerate(session, userId);
+      cookie.write(reply, next);
+      return next;
+    },
+  };
+}
