@@ -76,7 +76,7 @@ export async function registerAuth(app: FastifyInstance, options: RegisterAuthOp
   await app.register(authRoutes, { prefix: AUTH_PREFIX, service, limiter, origins, cookie: createRefreshCookie(options.secureCookies ?? false) });
 
   const web = app.hasDecorator('livecomponents')
-    ? createWebSignIn({ runtime: app.livecomponents.runtime, cookie: app.livecomponents.cookie, service, limiter, appOrigin: options.appOrigin })
+    ? createWebSignIn({ runtime: app.livecomponents.runtime, cookie: app.livecomponents.cookie, service, limiter })
     : null;
   const auth: Auth = { service, limiter, web, cleanup, origins };
   app.decorate('livecomponentsAuth', auth);

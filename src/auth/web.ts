@@ -27,12 +27,6 @@ export interface WebSignInOptions {
   cookie: SessionCookie;
   service: AuthService;
   limiter: AuthLimiter;
-  /**
-   * Not used: the forms trust the origins the action route trusts, `runtime.trustedOrigins` (the
-   * runtime's `appOrigin` and `allowedOrigins`), through `verifyForm` (src/http/forms.ts).
-   * @deprecated kept so existing calls compile; will be removed
-   */
-  appOrigin?: string;
 }
 
 /** The form fields of a sign-in. */
