@@ -4,7 +4,7 @@
  * PostgreSQL (`pg` pool). The schema and the migrations are the same for both.
  */
 import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
@@ -130,8 +130,15 @@ export function sqliteConnectionOf<DB>(db: Kysely<DB>): BetterSqlite3.Database |
 
 function openSqlite(path: string, busyTimeoutMs: number): BetterSqlite3.Database {
   const timeout = positiveInteger('busyTimeoutMs', busyTimeoutMs, true);
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-  const native = new BetterSqlite3(path, { timeout });
+  let native: BetterSqlite3.Database;
+  try {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    native = new BetterSqlite3(path, { timeout });
+  } catch (error) {
+    // SQLite's own words ("unable to open database file") name neither the file nor what to fix.
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(`SQLite: cannot open ${path} (${reason}): the file and its folder must be writable by this process (WAL mode keeps ${basename(path)}-wal and -shm beside it)`, { cause: error });
+  }
   try {
     const mode = native.pragma('journal_mode = WAL', { simple: true });
     if (path !== ':memory:' && mode !== 'wal') {

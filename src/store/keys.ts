@@ -20,6 +20,12 @@ function digest(text: string): string {
  */
 const clientDigest = boundedMemo(10_000, digest);
 
+/**
+ * The key of the stores' write check in `health()`: Redis PEXPIREs it (never written, a scripted write
+ * that changes nothing), SQLite writes it (a row with a short TTL: only a real write finds a full disk).
+ */
+export const WRITE_CHECK_KEY = 'lc:{health}:write-check';
+
 export const storeKeys = {
   /** The session record. `sessionKey` is already a hash of the cookie value. */
   session: (sessionKey: string) => `${PREFIX}{s:${sessionKey}}:session`,

@@ -39,6 +39,7 @@ import { isSelectFailure, redisDatabaseOf, watchConnection } from './connection.
 import { defineLuaCommands } from './lua/index.js';
 import { redisCredentialsOf } from '../../ops/config-fields.js';
 import { censorLine } from '../../ops/logging/redact.js';
+import { WRITE_CHECK_KEY } from '../keys.js';
 
 /** What a round trip was for, as passed to `onRoundTrip`. */
 export type RedisStoreOperation =
@@ -589,8 +590,8 @@ export function isClusterNodeInfo(info: unknown): boolean {
   return /^cluster_enabled:1\s*$/m.test(String(info));
 }
 
-/** The key the health check and `doctor --connect` touch (after the key prefix): never written, so PEXPIRE always finds it missing. */
-export const WRITE_CHECK_KEY = 'lc:{health}:write-check';
+/** The key the health check and `doctor --connect` touch (after the key prefix): never written here, so PEXPIRE always finds it missing. */
+export { WRITE_CHECK_KEY };
 
 /**
  * One write through the store's batch script (EVALSHA), the path of every action: a `touch` of

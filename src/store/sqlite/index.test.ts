@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql, type Kysely } from 'kysely';
@@ -160,6 +160,52 @@ describe('sqlite store', () => {
     await expect(store.get('k')).rejects.toBeInstanceOf(StoreUnavailableError);
     await expect(store.health()).rejects.toBeInstanceOf(StoreUnavailableError);
     await expect(store.close()).resolves.toBeUndefined();
+  });
+
+  it('health is a real write: it fails while writes fail (a full disk, here query_only), and passes again after', async () => {
+    const own = await migratedDb();
+    const store = await createSqliteStore({ db: own });
+    await expect(store.health()).resolves.toBeUndefined();
+    sqliteConnectionOf(own)?.pragma('query_only = ON');
+    await expect(store.health()).rejects.toBeInstanceOf(StoreUnavailableError);
+    sqliteConnectionOf(own)?.pragma('query_only = OFF');
+    await expect(store.health()).resolves.toBeUndefined();
+    await store.close();
+    await own.destroy();
+  });
+
+  it('health fails when the database file was deleted or replaced under the running store', async () => {
+    const url = fileUrl();
+    const own = await migratedDb(url);
+    const store = await createSqliteStore({ db: own });
+    await store.set('k', 'v', 60_000);
+    const path = url.slice('sqlite:'.length);
+    for (const suffix of ['', '-wal', '-shm']) rmSync(`${path}${suffix}`, { force: true });
+    await expect(store.health()).rejects.toThrow(/was deleted or replaced while the app ran/);
+    await store.close();
+    await own.destroy();
+  });
+
+  it('a sweep checkpoints the WAL and truncates it (the automatic checkpoint never shrinks it)', async () => {
+    const url = fileUrl();
+    const own = await migratedDb(url);
+    const store = await createSqliteStore({ db: own, sweepIntervalMs: 0 });
+    for (let i = 0; i < 200; i++) await store.set(`k${i}`, 'x'.repeat(2_000), 60_000);
+    const wal = `${url.slice('sqlite:'.length)}-wal`;
+    expect(statSync(wal).size).toBeGreaterThan(400_000);
+    await store.sweepExpired();
+    expect(statSync(wal).size).toBe(0);
+    expect(await store.get('k199')).toBe('x'.repeat(2_000));
+    await store.close();
+    await own.destroy();
+  });
+
+  it('a database that cannot be opened is named in the error, with what to fix', () => {
+    const file = join(dir, 'not-a-folder');
+    writeFileSync(file, 'x');
+    expect(() => createDatabase(`sqlite:${file}/app.db`)).toThrow(
+      new RegExp(`^SQLite: cannot open ${file}/app\\.db \\(.+\\): the file and its folder must be writable by this process`),
+    );
   });
 
   it('keeps NUL characters, empty strings and long keys intact', async () => {

@@ -24,6 +24,7 @@
  * unless writes are queued, and then queue behind them, so calls keep their order. A lone call
  * waits one `setImmediate` (microseconds).
  */
+import { statSync } from 'node:fs';
 import BetterSqlite3 from 'better-sqlite3';
 import type { Kysely } from 'kysely';
 import { systemClock, type Clock } from '../../core/clock.js';
@@ -36,6 +37,7 @@ import type { RateLimitDecision, RateLimitPolicy, Store, StoreOp, StoreOpResult 
 import * as SQL from './statements.js';
 import { afterThisTurn } from '../after-this-turn.js';
 import { runBatch } from '../embedded-batch.js';
+import { WRITE_CHECK_KEY } from '../keys.js';
 import { checkCompare, checkKey, checkKeys, checkOp, checkRateLimitCall, checkTouch, checkWrite, rejection, wholeMs } from '../checks.js';
 
 interface CommonOptions {
@@ -85,6 +87,16 @@ export interface SqliteStore extends Store {
   sweepExpired(): Promise<number>;
 }
 
+/** How long the health check's row lives (swept like any other). */
+const WRITE_CHECK_TTL_MS = 60_000;
+
+/** `dev:ino` of a database file, `null` when it is missing or the database is in memory. */
+function fileIdentity(path: string): string | null {
+  if (path === ':memory:' || path === '') return null;
+  const stat = statSync(path, { throwIfNoEntry: false });
+  return stat === undefined ? null : `${stat.dev}:${stat.ino}`;
+}
+
 /** Rows deleted per sweep statement; the sweep yields to the event loop between chunks. */
 const SWEEP_CHUNK = 500;
 
@@ -129,7 +141,7 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
   } catch (error) {
     throw new Error('createSqliteStore: the lc_kv table is missing or unreadable; run migrateToLatest(db) first', { cause: error });
   }
-  const { get, set, insertOrTakeOver, touch, replaceIfEquals, deleteIfEquals, del, sweep, health } = stmts;
+  const { get, set, insertOrTakeOver, touch, replaceIfEquals, deleteIfEquals, del, sweep } = stmts;
   const transaction = native.transaction((fn: () => unknown) => fn());
   /** Runs `fn` in `BEGIN IMMEDIATE … COMMIT` (ROLLBACK when it throws). */
   const immediate = <T>(fn: () => T): T => transaction.immediate(fn) as T;
@@ -297,14 +309,33 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
     return group.length === 0 ? run(op) : grouped(op);
   }
 
+  /** The file opened (device and inode), for `health`; `null` for an in-memory database. */
+  const opened = fileIdentity(native.name);
+
+  function checkFileIdentity(): void {
+    if (opened === null) return;
+    const now = fileIdentity(native.name);
+    if (now === null || now !== opened) {
+      throw unavailable(`the database file ${native.name} was deleted or replaced while the app ran (writes go to the old file and are lost at restart): restart the app`);
+    }
+  }
+
+  /**
+   * Deletes expired rows, then checkpoints the WAL and truncates it. The automatic checkpoint runs
+   * only every `WAL_AUTOCHECKPOINT_PAGES` (~40 MB) and never shrinks the file: on a small disk the
+   * WAL filled it with copies of the same few hot pages, and then every write failed for good, even
+   * after a restart (the WAL itself was what filled the disk).
+   */
   async function sweepExpired(): Promise<number> {
     let total = 0;
     for (;;) {
       const deleted = await run(() => sweep.run(clock.now(), SWEEP_CHUNK).changes);
       total += deleted;
-      if (deleted < SWEEP_CHUNK) return total;
+      if (deleted < SWEEP_CHUNK) break;
       await new Promise((resolve) => setImmediate(resolve));
     }
+    if (opened !== null) await run(() => native.pragma('wal_checkpoint(TRUNCATE)'));
+    return total;
   }
 
   let sweeping = false;
@@ -359,9 +390,14 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
       if (ops.length === 0) return closed ? Promise.reject(unavailable('the store is closed')) : Promise.resolve([]);
       return grouped(() => runBatch(ops, embedded, clock.now()));
     },
+    // A real write, in the group commit as every write: a read (SELECT 1) passed while a full disk
+    // (the WAL unable to grow) refused every write with 503. And the file must still be the one
+    // opened: deleted or replaced under the app, SQLite keeps writing to the unlinked file, and
+    // everything is lost at the next restart.
     health: () =>
-      reading(() => {
-        health.get();
+      grouped(() => {
+        checkFileIdentity();
+        set.run(WRITE_CHECK_KEY, '1', clock.now() + WRITE_CHECK_TTL_MS);
       }),
     sweepExpired,
     async close() {
@@ -400,6 +436,5 @@ function prepare(native: BetterSqlite3.Database) {
     deleteIfEquals: native.prepare<[string, string, number]>(SQL.DELETE_IF_EQUALS),
     del: native.prepare<[string]>(SQL.DELETE),
     sweep: native.prepare<[number, number]>(SQL.SWEEP),
-    health: native.prepare<[]>(SQL.HEALTH),
   };
 }

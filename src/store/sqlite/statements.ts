@@ -38,6 +38,3 @@ export const DELETE = 'DELETE FROM lc_kv WHERE key = ?';
 
 /** `(now, limit)`: deletes up to `limit` expired rows (through the `expires_at` index). */
 export const SWEEP = 'DELETE FROM lc_kv WHERE key IN (SELECT key FROM lc_kv WHERE expires_at <= ? LIMIT ?)';
-
-/** Health probe: touches the table, so a dropped or unreadable table fails it. */
-export const HEALTH = 'SELECT 1 FROM lc_kv LIMIT 1';
