@@ -1,6 +1,7 @@
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
 import { sql, type Kysely } from 'kysely';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { manualClock } from '../../core/clock.js';
@@ -206,6 +207,30 @@ describe('sqlite store', () => {
     expect(() => createDatabase(`sqlite:${file}/app.db`)).toThrow(
       new RegExp(`^SQLite: cannot open ${file}/app\\.db \\(.+\\): the file and its folder must be writable by this process`),
     );
+  });
+
+  it("the sweep's checkpoint does not wait for another process's reader (the driver would block the event loop)", async () => {
+    const url = fileUrl();
+    const own = await migratedDb(url);
+    const store = await createSqliteStore({ db: own, sweepIntervalMs: 0 });
+    for (let i = 0; i < 50; i++) await store.set(`k${i}`, 'x'.repeat(2_000), 60_000);
+    // Another connection (another process, as far as SQLite knows) holds a read snapshot open.
+    const other = new BetterSqlite3(url.slice('sqlite:'.length));
+    other.exec('BEGIN');
+    other.prepare('SELECT count(*) FROM lc_kv').get();
+    await store.set('after', 'y', 60_000);
+    const native = sqliteConnectionOf(own);
+    native?.pragma('busy_timeout = 5000');
+    const started = performance.now();
+    await store.sweepExpired();
+    expect(performance.now() - started).toBeLessThan(2_500);
+    expect(native?.pragma('busy_timeout', { simple: true })).toBe(5000);
+    other.exec('COMMIT');
+    other.close();
+    await store.sweepExpired();
+    expect(statSync(`${url.slice('sqlite:'.length)}-wal`).size).toBe(0);
+    await store.close();
+    await own.destroy();
   });
 
   it('keeps NUL characters, empty strings and long keys intact', async () => {

@@ -334,8 +334,23 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
       if (deleted < SWEEP_CHUNK) break;
       await new Promise((resolve) => setImmediate(resolve));
     }
-    if (opened !== null) await run(() => native.pragma('wal_checkpoint(TRUNCATE)'));
+    if (opened !== null) await run(truncateWal);
     return total;
+  }
+
+  /**
+   * `wal_checkpoint(TRUNCATE)` without waiting: it would call the busy handler (up to the busy timeout,
+   * blocking the event loop: the driver is synchronous) while another process on the same file writes
+   * or reads an older snapshot. Then it does what it can and the next sweep tries again.
+   */
+  function truncateWal(): void {
+    const timeout = native.pragma('busy_timeout', { simple: true }) as number;
+    native.pragma('busy_timeout = 0');
+    try {
+      native.pragma('wal_checkpoint(TRUNCATE)');
+    } finally {
+      native.pragma(`busy_timeout = ${timeout}`);
+    }
   }
 
   let sweeping = false;
