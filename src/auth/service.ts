@@ -247,19 +247,16 @@ export function createAuthService(options: AuthServiceOptions) {
         if (user === undefined) return;
         const now = clock.now();
         const { perClient, perAccount, windowMs } = s.resetMailMax;
-        const client = request === undefined ? null : s.clientOf(request.ip);
+        /** Counts one mail against `key`'s budget; false (and logged) when it is spent. */
+        const withinBudget = async (key: string, limit: number, whose: string): Promise<boolean> => {
+          if ((await s.store.rateLimit(key, { algorithm: 'sliding-window', limit, windowMs }, now)).allowed) return true;
+          emit('excess_rate_limit_exceeded', 'WARN', `Password reset mail for user ${user.id} withheld: ${limit} already sent ${whose} within ${windowMs / 1000} s`, request);
+          return false;
+        };
         // Per client first: a flood from one client does not spend the account's budget.
-        for (const [key, limit, whose] of [
-          [authKeys.resetMails(user.id, client), perClient, 'at the requests of this client'],
-          [authKeys.resetMails(user.id, null), perAccount, 'in all'],
-        ] as const) {
-          if (client === null && whose !== 'in all') continue;
-          const step = await s.store.rateLimit(key, { algorithm: 'sliding-window', limit, windowMs }, now);
-          if (!step.allowed) {
-            emit('excess_rate_limit_exceeded', 'WARN', `Password reset mail for user ${user.id} withheld: ${limit} already sent ${whose} within ${windowMs / 1000} s`, request);
-            return;
-          }
-        }
+        const client = request === undefined ? null : s.clientOf(request.ip);
+        if (client !== null && !(await withinBudget(authKeys.resetMails(user.id, client), perClient, 'at the requests of this client'))) return;
+        if (!(await withinBudget(authKeys.resetMails(user.id, null), perAccount, 'in all'))) return;
         const token = newToken(s.random);
         await repo.insertPasswordReset(hashToken(token), user.id, now, now + s.resetTtlMs);
         emit('authn_token_created', 'INFO', `Password reset token issued for user ${user.id}`, request);

@@ -13,6 +13,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Socket } from 'node:net';
 import { LogController, type FastifyHttpOptions, type FastifyInstance, type FastifyServerFactoryHandler, type FastifyServerOptions } from 'fastify';
 import { HEADERS } from '../core/wire.js';
+import { MAX_TIMER_MS } from '../ops/config-fields.js';
 import { LOG_FIELDS } from '../ops/logging/fields.js';
 import { createClientIp } from '../pipeline/rate-limit/client-ip.js';
 import { answerClientError, answerRefusedRequest } from './client-errors.js';
@@ -23,9 +24,6 @@ const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 
 /** Node's own headers timeout; ours is this, or the request timeout when that is shorter. */
 const NODE_HEADERS_TIMEOUT_MS = 60_000;
-
-/** The longest delay a Node timer honours (2^31 − 1 ms); a longer socket timeout would fire after 1 ms. */
-const MAX_TIMER_MS = 2_147_483_647;
 
 /** The default of `maxConnectionsPerAddress`: room for dozens of browsers behind one NAT (six connections each). */
 export const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 256;

@@ -282,13 +282,19 @@ describe("per-action tokens (rotation: 'per-action')", () => {
     expect(results).toEqual([false, false, false, false, true, true, true]);
   });
 
-  it('evicts in issue order across instances whose clocks disagree (one 5 minutes behind)', async () => {
+  /** Two strict instances on one store, maxOutstanding 3, B's clock 5 minutes behind A's. */
+  function skewedPair() {
     const clockA = manualClock();
     const clockB = manualClock();
     clockB.advance(-5 * 60_000);
     const store = memory(clockA);
     const a = createCsrfService({ secret: SECRET, rotation: 'per-action', store, clock: clockA, maxOutstanding: 3 });
     const b = createCsrfService({ secret: SECRET, rotation: 'per-action', store, clock: clockB, maxOutstanding: 3 });
+    return { clockA, clockB, a, b };
+  }
+
+  it('evicts in issue order across instances whose clocks disagree (one 5 minutes behind)', async () => {
+    const { clockA, clockB, a, b } = skewedPair();
     const session = newSession();
     const tabs: string[] = [];
     for (let i = 0; i < 3; i++) tabs.push(await a.issue(session));
@@ -323,12 +329,7 @@ describe("per-action tokens (rotation: 'per-action')", () => {
   });
 
   it('stamps the token of an action response on a lagging instance above the token it replaces', async () => {
-    const clockA = manualClock();
-    const clockB = manualClock();
-    clockB.advance(-5 * 60_000);
-    const store = memory(clockA);
-    const a = createCsrfService({ secret: SECRET, rotation: 'per-action', store, clock: clockA, maxOutstanding: 3 });
-    const b = createCsrfService({ secret: SECRET, rotation: 'per-action', store, clock: clockB, maxOutstanding: 3 });
+    const { a, b } = skewedPair();
     const session = newSession();
     const tabs: string[] = [];
     for (let i = 0; i < 3; i++) tabs.push(await a.issue(session));

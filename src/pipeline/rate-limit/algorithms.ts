@@ -105,7 +105,11 @@ export function slidingWindowStep(
   let first = 0;
   while (first < log.length && !((log[first] as number) > cutoff)) first++;
   // Entries ahead of `nowMs` (time went backwards) count as made now.
-  const live = log.slice(first).map((t) => (t > nowMs ? nowMs : t));
+  const live: number[] = [];
+  for (let i = first; i < log.length; i++) {
+    const t = log[i] as number;
+    live.push(t > nowMs ? nowMs : t);
+  }
   const count = live.length;
   if (count >= limit) {
     // `count - limit + 1` entries must leave before one more fits; the last of them is this one.
