@@ -254,9 +254,8 @@ function createNodeServer(handler: FastifyServerFactoryHandler, options: Factory
     const statusCode = answerRefusedRequest(res, requestIdOf(req), message);
     notifyRefused(server, { method: req.method ?? null, statusCode, closedConnection: null });
   };
-  const answering = new WeakMap<Socket, Answering>();
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
-    trackAnswer(answering, req.socket, res);
+    trackAnswer(req.socket as AnsweringSocket, res);
     if (refusedSockets.has(req.socket)) {
       res.destroy();
       return;
@@ -281,7 +280,7 @@ function createNodeServer(handler: FastifyServerFactoryHandler, options: Factory
   server.keepAliveTimeout = options.keepAliveTimeout;
   server.requestTimeout = options.requestTimeout;
   server.setTimeout(options.connectionTimeout);
-  closeIdleOnTimeout(server, answering);
+  closeIdleOnTimeout(server);
   if ((options.maxRequestsPerSocket ?? 0) > 0) server.maxRequestsPerSocket = options.maxRequestsPerSocket ?? null;
   server.maxConnections = caps.maxConnections;
   if (caps.maxConnectionsPerAddress > 0) capConnectionsPerAddress(server, caps.maxConnectionsPerAddress);
@@ -290,20 +289,36 @@ function createNodeServer(handler: FastifyServerFactoryHandler, options: Factory
 
 /** Per connection: the answers not yet sent in full, and how far it had been read when the last one was. */
 interface Answering {
+  readonly socket: Socket;
   readonly pending: Set<ServerResponse>;
   readUpTo: number;
 }
 
+/**
+ * A connection's `Answering`, kept on its socket and on each of its answers, so that one shared
+ * 'close' listener serves every answer: cheaper per request than a WeakMap lookup and a closure per
+ * answer (and Node detaches `res.socket` once the answer is sent).
+ */
+const ANSWERING = Symbol('livecomponents.answering');
+type AnsweringSocket = Socket & { [ANSWERING]?: Answering };
+type TrackedAnswer = ServerResponse & { [ANSWERING]: Answering };
+
+function answeringOf(socket: AnsweringSocket): Answering {
+  return (socket[ANSWERING] ??= { socket, pending: new Set(), readUpTo: 0 });
+}
+
 /** Notes `res` as an answer in progress on `socket` until it closes (sent in full, or the connection gone). */
-function trackAnswer(answering: WeakMap<Socket, Answering>, socket: Socket, res: ServerResponse): void {
-  let state = answering.get(socket);
-  if (state === undefined) answering.set(socket, (state = { pending: new Set(), readUpTo: 0 }));
-  const current = state;
-  current.pending.add(res);
-  res.once('close', () => {
-    current.pending.delete(res);
-    current.readUpTo = socket.bytesRead;
-  });
+function trackAnswer(socket: AnsweringSocket, res: ServerResponse): void {
+  const state = answeringOf(socket);
+  state.pending.add(res);
+  (res as TrackedAnswer)[ANSWERING] = state;
+  res.on('close', answerClosed);
+}
+
+function answerClosed(this: TrackedAnswer): void {
+  const state = this[ANSWERING];
+  state.pending.delete(this);
+  state.readUpTo = state.socket.bytesRead;
 }
 
 /**
@@ -314,9 +329,9 @@ function trackAnswer(answering: WeakMap<Socket, Answering>, socket: Socket, res:
  * 'timeout' listener, destroys the socket even then, and a slow action would lose its answer), and a
  * request that has begun to arrive — Node's headers and request timeouts bound it, and answer it 408.
  */
-function closeIdleOnTimeout(server: Server, answering: WeakMap<Socket, Answering>): void {
-  server.on('timeout', (socket: Socket) => {
-    let state = answering.get(socket);
+function closeIdleOnTimeout(server: Server): void {
+  server.on('timeout', (socket: AnsweringSocket) => {
+    const state = socket[ANSWERING];
     if (state !== undefined && state.pending.size > 0) {
       for (const res of state.pending) if (!res.writableEnded) return;
     } else if (socket.bytesRead > (state?.readUpTo ?? 0)) {
@@ -325,8 +340,7 @@ function closeIdleOnTimeout(server: Server, answering: WeakMap<Socket, Answering
       // put the connection under no Node timeout at all — it would be held for ever. Armed past the
       // request timeout (Node checks it every quarter of it here), so a request that did begin gets
       // its 408 first.
-      if (state === undefined) answering.set(socket, (state = { pending: new Set(), readUpTo: 0 }));
-      state.readUpTo = socket.bytesRead;
+      answeringOf(socket).readUpTo = socket.bytesRead;
       socket.setTimeout(Math.max(server.timeout, Math.ceil(server.requestTimeout * 1.5)) || server.keepAliveTimeout);
       return;
     }
