@@ -170,3 +170,32 @@ describe('callAction typing', () => {
     expect(received).toEqual([{}, {}, {}]);
   });
 });
+
+describe('state typing: JSON only', () => {
+  const spec = { publicState: [] as const, actions: {}, render: () => html`` };
+
+  it('refuses at compile time a state field JSON would change, naming what to keep instead', () => {
+    // @ts-expect-error a Date comes back a string: "component state must be JSON: a Date is not (keep an ISO string or epoch milliseconds)"
+    expect(() => defineComponent({ ...spec, name: 'd', initialState: { at: new Date(0) } })).toThrow('"at" is a Date');
+    // @ts-expect-error a Set comes back {}
+    expect(() => defineComponent({ ...spec, name: 's', initialState: { ids: new Set<number>() } })).toThrow('"ids" is a Set');
+    // @ts-expect-error a Map comes back {}
+    expect(() => defineComponent({ ...spec, name: 'm', initialState: { nested: { byId: new Map<string, number>() } } })).toThrow('"nested.byId" is a Map');
+    // @ts-expect-error a function is dropped
+    expect(() => defineComponent({ ...spec, name: 'f', initialState: { onDone: () => 1 } })).toThrow('"onDone" is a function');
+  });
+
+  it('takes plain data: nested objects and arrays, tuples, records, optional and nullable fields, interfaces', () => {
+    interface Item {
+      id: number;
+      title: string;
+      done?: boolean;
+    }
+    const list = defineComponent({
+      ...spec,
+      name: 'list',
+      initialState: { items: [] as Item[], pair: [1, 'a'] as [number, string], byTag: {} as Record<string, number[]>, picked: null as number | null, data: {} as unknown },
+    });
+    expectTypeOf(list.initialState.items).toEqualTypeOf<Item[]>();
+  });
+});

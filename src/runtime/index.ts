@@ -6,6 +6,7 @@
 import { NEVER_ABORTED, type ComponentContext, type ComponentDefinition, type User } from '../core/component.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { LiveError, isLiveError } from '../core/errors.js';
+import { jsonStateProblem } from '../core/json-state.js';
 import { createRegistry, parseComponentId, type ComponentRegistry } from '../core/registry.js';
 import type { ActionSuccessBody, ErrorBody } from '../core/wire.js';
 import type { SecurityEventSink } from '../ops/security-events.js';
@@ -183,6 +184,8 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
     const id = parseComponentId(componentId);
     const component = id === null ? undefined : registry.get(id.name);
     if (id === null || component === undefined) throw new TypeError(`Unknown component "${componentId}"`);
+    const problem = initialState === undefined ? null : jsonStateProblem(initialState);
+    if (problem !== null) throw new TypeError(`The initial state given for "${componentId}" must be JSON (it is stored as JSON): ${problem}`);
     return { id, component, initial: structuredClone(initialState ?? component.initialState) };
   }
 

@@ -93,3 +93,35 @@ describe('defineComponent refuses option mistakes at start-up', () => {
     expect(() => defineComponent({ ...base, actions: {}, render: undefined } as never)).toThrow(/render must be a function/);
   });
 });
+
+describe('component state must be JSON (it is stored as JSON, sealed)', () => {
+  const diary = defineComponent({
+    name: 'diary',
+    initialState: { entries: [] as string[], savedAt: '' },
+    publicState: ['entries'],
+    actions: {
+      write: { run: (s) => ({ ...s, entries: [...s.entries, 'dear diary'] }) },
+      // What the types refuse (a Date where a string is declared), as a JavaScript caller could do.
+      stamp: { run: (s) => ({ entries: [...s.entries], savedAt: new Date(0) as unknown as string }) },
+    },
+    render: (s) => html`<p>${s.entries.length}</p>`,
+  });
+
+  it('an action returning a Date is a bug named by its field (500), and nothing is stored', async () => {
+    const harness = await createTestHarness([diary]);
+    const d = await mountComponent(diary, undefined, { harness });
+    await callAction(d, 'write');
+    await expect(callAction(d, 'stamp')).rejects.toThrow('Action diary.stamp returned a state JSON cannot keep: "savedAt" is a Date (only plain objects and arrays are JSON)');
+    expect(await harness.fullState(d.id)).toEqual({ entries: ['dear diary'], savedAt: '' });
+    expect((await callAction(d, 'write')).state).toEqual({ entries: ['dear diary', 'dear diary'] });
+  });
+
+  it('an initial state that is not JSON is refused where it is given: defineComponent, or a mount', async () => {
+    expect(() => defineComponent({ name: 'tags', initialState: { tags: new Set<string>() }, publicState: [], actions: {}, render: () => html`` } as never)).toThrow(
+      'Component "tags": initialState must be JSON (it is stored as JSON): "tags" is a Set (only plain objects and arrays are JSON)',
+    );
+    await expect(mountComponent(diary, { entries: [], savedAt: new Date(0) } as never)).rejects.toThrow(
+      'The initial state given for "diary:test" must be JSON (it is stored as JSON): "savedAt" is a Date (only plain objects and arrays are JSON)',
+    );
+  });
+});

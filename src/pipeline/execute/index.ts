@@ -13,6 +13,7 @@ import { publicStateOf, type ComponentDefinition, type ComponentContext, type St
 import { withDeadline } from '../../core/deadline.js';
 import { ActionTimeoutError } from '../../core/errors.js';
 import { escapeHtml, isSafeHtml, type SafeHtml } from '../../core/html.js';
+import { jsonStateProblem } from '../../core/json-state.js';
 import { isThenable } from '../../core/thenable.js';
 import { ATTR } from '../../core/wire.js';
 import { ActionComponentContext } from './component-context.js';
@@ -38,6 +39,9 @@ async function executeAction(ctx: ActionContext, timeoutMs: number): Promise<Out
     // A bug in the component, not a client error: answered as 500 without detail.
     throw new TypeError(`Action ${ctx.component.name}.${ctx.action.name} must return the new state object`);
   }
+  // Checked before anything is stored: JSON would change it without a word (a Date into a string).
+  const problem = jsonStateProblem(nextState);
+  if (problem !== null) throw new TypeError(`Action ${ctx.component.name}.${ctx.action.name} returned a state JSON cannot keep: ${problem}`);
   const state = nextState as StateShape;
   return ok({
     html: renderComponent(ctx.component, state, ctx.componentContext),

@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { jsonStateProblem } from './json-state.js';
+
+class Point {
+  x = 1;
+}
+
+describe('jsonStateProblem', () => {
+  it('passes what JSON keeps unchanged, a missing optional field included', () => {
+    const state = { n: 1.5, s: 'é', b: false, z: null, list: [1, 'a', [null], { deep: { er: [] } }], optional: undefined, bare: Object.create(null) as object };
+    expect(jsonStateProblem(state)).toBeNull();
+    expect(JSON.parse(JSON.stringify(state))).toEqual({ ...state, optional: undefined, bare: {} });
+  });
+
+  it.each([
+    [{ at: new Date(0) }, '"at" is a Date (only plain objects and arrays are JSON)'],
+    [{ ids: new Set([1]) }, '"ids" is a Set (only plain objects and arrays are JSON)'],
+    [{ byId: new Map() }, '"byId" is a Map (only plain objects and arrays are JSON)'],
+    [{ p: new Point() }, '"p" is a Point (only plain objects and arrays are JSON)'],
+    [{ a: { b: [0, { c: Number.NaN }] } }, '"a.b[1].c" is NaN (JSON stores null)'],
+    [{ big: -Infinity }, '"big" is -Infinity (JSON stores null)'],
+    [{ list: [1, undefined] }, '"list[1]" is undefined (JSON stores null)'],
+    [{ holes: [1, , 3] }, '"holes[1]" is undefined (JSON stores null)'],
+    [{ n: 10n }, '"n" is a bigint'],
+    [{ f: () => 1 }, '"f" is a function'],
+    [{ s: Symbol('x') }, '"s" is a symbol'],
+    [new Date(0), 'the state is a Date (only plain objects and arrays are JSON)'],
+  ])('names the first field JSON would change: %o', (state, problem) => {
+    expect(jsonStateProblem(state)).toBe(problem);
+  });
+
+  it('refuses a cycle instead of recursing for ever, and a state nested too deep', () => {
+    const loop: Record<string, unknown> = {};
+    loop.self = loop;
+    expect(jsonStateProblem(loop)).toMatch(/^"self(\.self)+" is nested deeper than 256 levels \(or circular\)$/);
+    let deep: unknown = 1;
+    for (let i = 0; i < 256; i++) deep = [deep];
+    expect(jsonStateProblem({ deep })).toMatch(/is nested deeper than 256 levels/);
+    let fine: unknown = 1;
+    for (let i = 0; i < 254; i++) fine = [fine];
+    expect(jsonStateProblem({ fine })).toBeNull();
+  });
+});
