@@ -2,7 +2,8 @@
  * `livecomponents doctor --connect`: the checklist items that only the services themselves can
  * answer, asked of the Redis and the database the environment names — read-only: nothing is
  * written to them, and an SQLite file that does not exist yet is not created (opening an existing
- * one may create its `-wal`/`-shm` companions, as any reader of a WAL database does).
+ * one may create its `-wal`/`-shm` companions, as any reader of a WAL database does; the folder of
+ * one not made yet is tried with a probe file, created and removed at once: doctor-files.ts).
  *
  * - `redis-server`: Redis answers, is no lone node of a Redis Cluster (`INFO cluster`; a cluster
  *   takes the seed nodes comma-separated), takes the store's writes (one through its batch script, as every
@@ -15,7 +16,7 @@
  *   refresh, reset) and idempotency replays are read on each instance's clock, so instances whose
  *   clocks drift apart disagree on them (rate limits on Redis run on Redis's clock).
  */
-import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { type Cluster, Redis } from 'ioredis';
@@ -31,6 +32,7 @@ import { readEvictionRisk } from '../store/redis/eviction.js';
 import { isSelectFailure } from '../store/redis/connection.js';
 import { CLUSTER_NODE_REFUSAL, explainWriteRefusal, isClusterNodeInfo, probeWrite, redisClientOptions, WRITE_CHECK_KEY } from '../store/redis/index.js';
 import { defineLuaCommands } from '../store/redis/lua/index.js';
+import { folderRefusal, nearestExisting } from './doctor-files.js';
 
 
 export const SERVICE_CHECK_NAMES = ['redis-server', 'database', 'clock'] as const;
@@ -125,10 +127,8 @@ async function checkDatabase(url: string, timeoutMs: number, now: () => number, 
     if (target.path === ':memory:') return ok('database', 'in-memory SQLite (nothing survives a restart)');
     if (!existsSync(target.path)) {
       const folder = nearestExisting(dirname(target.path));
-      try {
-        if (!statSync(folder).isDirectory()) throw new Error('not a folder');
-        accessSync(folder, constants.W_OK);
-      } catch {
+      // Tried with a probe file: access(W_OK) says yes to root on a folder whose bits refuse writing.
+      if (folderRefusal(folder) !== undefined) {
         return fail('database', `DATABASE_URL: ${where} does not exist and ${folder} is not a writable folder, so start-up cannot create it`);
       }
       return ok('database', `${where} does not exist yet; start-up creates and migrates it`);
@@ -182,12 +182,6 @@ function checkClock(readings: readonly ClockReading[], maxSkewMs: number): Servi
     off.map((r) => `clock: this machine is ${Math.abs(Math.round(r.skewMs))} ms ${r.skewMs > 0 ? 'ahead of' : 'behind'} ${r.service} (over ${maxSkewMs} ms): sync it with NTP, token lifetimes count on instances agreeing on the time`),
     `within ${maxSkewMs} ms of ${readings.map(describe).join(', ')}`,
   );
-}
-
-function nearestExisting(path: string): string {
-  let current = path;
-  while (!existsSync(current) && dirname(current) !== current) current = dirname(current);
-  return current;
 }
 
 /** `promise`, or an error naming `what` once `ms` pass. */

@@ -1,15 +1,17 @@
 /**
  * `livecomponents doctor`: the production checklist (PROTOCOL §6) run against an environment
  * without starting anything: no file, network or database is touched — unless `--connect` asks the
- * services themselves too (doctor-services.ts, read-only). One line per check, or per problem of a
- * failing check; exit code 1 when any check fails.
+ * services themselves too (doctor-services.ts, read-only) and tries the folders the app writes to
+ * (doctor-files.ts: a probe file created and removed in each, and the free space of their disks).
+ * One line per check, or per problem of a failing check; exit code 1 when any check fails.
  */
 import { CHECKS, type CheckName } from '../ops/config-rules.js';
+import { runFileChecks, type FileCheckName, type FileCheckOptions } from './doctor-files.js';
 import { runServiceChecks, type ServiceCheckName, type ServiceCheckOptions } from './doctor-services.js';
 import { ENV_VARIABLES, invalidVariables, parseEnv, type AppConfig, type ConfigIssue, type EnvVariable } from '../ops/config.js';
 
 export interface DoctorCheckResult {
-  readonly name: CheckName | ServiceCheckName;
+  readonly name: CheckName | ServiceCheckName | FileCheckName;
   readonly ok: boolean;
   /** What was found, when the check passed. */
   readonly summary: string;
@@ -47,15 +49,17 @@ export function runDoctor(env: Readonly<Record<string, string | undefined>>, opt
 }
 
 /**
- * `runDoctor`, then the checks only the services can answer (`doctor --connect`): Redis, the SQL
- * database and the clocks, asked read-only.
+ * `runDoctor`, then the checks only the services and this machine can answer (`doctor --connect`):
+ * Redis, the SQL database and the clocks, asked read-only; then the folders the app writes to
+ * (`data-dir`, `database-files`, `log-file`), tried with a probe file each, and their free space.
  */
 export async function runDoctorConnected(
   env: Readonly<Record<string, string | undefined>>,
-  options: DoctorOptions & ServiceCheckOptions = {},
+  options: DoctorOptions & ServiceCheckOptions & FileCheckOptions = {},
 ): Promise<DoctorReport> {
   const { config, checks } = environmentChecks(env, options);
-  return report([...checks, ...(await runServiceChecks(config, options))], config.production);
+  const services = await runServiceChecks(config, options);
+  return report([...checks, ...services, ...runFileChecks(config, options)], config.production);
 }
 
 /** The checks that read only the environment, and the configuration they read. */

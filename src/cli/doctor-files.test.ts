@@ -1,0 +1,188 @@
+/**
+ * `doctor --connect` on the folders the app writes to: a read-only `./data` (start-up stops writing
+ * the development key), an SQLite folder that is read-only or on a full disk (every write 503), and
+ * a log folder the app cannot write (every line lost). Each used to pass.
+ *
+ * Read-only and full disks are real: tmpfs mounts (`mount -t tmpfs`, which needs root, as CI has).
+ * Without them these tests skip with a loud warning on a laptop, and fail under CI.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createDatabase } from '../sql/database.js';
+import { migrateToLatest } from '../sql/migrate.js';
+import { runDoctorConnected } from './doctor.js';
+
+const KEY = Buffer.from(Array.from({ length: 32 }, (_, i) => (i * 37 + 11) % 256)).toString('base64');
+const SECRET = Buffer.from(Array.from({ length: 32 }, (_, i) => (i * 53 + 7) % 256)).toString('base64');
+
+const base = mkdtempSync(join(tmpdir(), 'lc-doctor-files-'));
+const mounted: string[] = [];
+afterAll(() => {
+  for (const dir of mounted.reverse()) execFileSync('umount', [dir]);
+  rmSync(base, { recursive: true, force: true });
+});
+
+/** A fresh tmpfs at `base/name` with mount `options` (`ro,size=1m`…). */
+function tmpfs(name: string, options: string): string {
+  const dir = join(base, name);
+  mkdirSync(dir);
+  execFileSync('mount', ['-t', 'tmpfs', '-o', options, 'tmpfs', dir], { stdio: 'pipe' });
+  mounted.push(dir);
+  return dir;
+}
+
+/** Whether tmpfs mounts work here: 'skip' on a laptop without root, 'fail' under CI. */
+function mountAvailability(): { state: 'up' } | { state: 'skip' | 'fail'; reason: string } {
+  try {
+    tmpfs('probe', 'size=64k');
+    return { state: 'up' };
+  } catch (error) {
+    const reason = `tmpfs mounts are unavailable (${error instanceof Error ? error.message.split('\n')[0] : String(error)})`;
+    return process.env.CI ? { state: 'fail', reason } : { state: 'skip', reason };
+  }
+}
+
+const mounts = mountAvailability();
+if (mounts.state === 'skip') {
+  console.warn(`\n⚠️  SKIPPED src/cli/doctor-files.test.ts › on tmpfs mounts (5 tests): ${mounts.reason}. These tests run (and must pass) in CI, as root.\n`);
+}
+
+/** The doctor's checks by name, run with `env` (keys set unless `env` unsets them; no Redis). */
+async function doctor(env: Record<string, string | undefined>, options: Parameters<typeof runDoctorConnected>[1] = {}) {
+  const report = await runDoctorConnected({ LC_STATE_KEYS: KEY, LC_SESSION_SECRET: SECRET, DATABASE_URL: 'sqlite::memory:', ...env }, { timeoutMs: 2_000, ...options });
+  const byName = (name: string) => report.checks.find((c) => c.name === name);
+  return { report, byName };
+}
+
+async function createSqlite(file: string): Promise<void> {
+  const db = createDatabase(`sqlite:${file}`);
+  await migrateToLatest(db);
+  await db.destroy();
+}
+
+/** The files under `dir`, but the -wal/-shm companions the `database` check's read-only open may add. */
+const listAll = (dir: string): string[] => readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => !/-(wal|shm)$/.test(f)).sort();
+
+describe('doctor --connect: the folders the app writes to', () => {
+  it('passes writable folders, says what start-up will write where, and leaves no probe file behind', async () => {
+    const dir = mkdtempSync(join(base, 'writable-'));
+    await createSqlite(join(dir, 'app.db'));
+    const before = listAll(dir);
+    const { report, byName } = await doctor(
+      { LC_STATE_KEYS: undefined, LC_SESSION_SECRET: undefined, DATABASE_URL: `sqlite:${join(dir, 'app.db')}`, LOG_DESTINATION: 'file:./logs/app.log' },
+      { cwd: dir, lowFreeBytes: 0 },
+    );
+    expect(report.ok).toBe(true);
+    expect(byName('data-dir')).toEqual({ name: 'data-dir', ok: true, problems: [], summary: `LC_STATE_KEYS and LC_SESSION_SECRET not set: start-up can keep development values in ${dir}/data` });
+    expect(byName('database-files')?.summary).toMatch(new RegExp(`^sqlite:${dir}/app\\.db and its folder are writable; \\d+(\\.\\d)? [MG]iB free$`));
+    expect(byName('log-file')?.summary).toMatch(new RegExp(`^${dir}/logs can be created in ${dir}; \\d+(\\.\\d)? [MG]iB free$`));
+    expect(report.lines.slice(-3).map((l) => l.slice(0, l.indexOf(':')))).toEqual(['ok  data-dir', 'ok  database-files', 'ok  log-file']);
+    expect(listAll(dir)).toEqual(before);
+  });
+
+  it('fails a disk with less free space than the floor, naming the folder', async () => {
+    const dir = mkdtempSync(join(base, 'floor-'));
+    await createSqlite(join(dir, 'app.db'));
+    const { report, byName } = await doctor({ DATABASE_URL: `sqlite:${join(dir, 'app.db')}` }, { minFreeBytes: 1024 ** 5 });
+    expect(report.ok).toBe(false);
+    expect(byName('database-files')?.problems).toEqual([
+      expect.stringMatching(new RegExp(`^DATABASE_URL: ${dir} has \\d+(\\.\\d)? [MG]iB free \\(under 1048576\\.0 GiB\\): SQLite writes fail \\("database or disk is full"\\) and the app answers 503; free some space or move it to a larger disk$`)),
+    ]);
+    expect(report.lines).toContain(`FAIL database-files: ${byName('database-files')?.problems[0]}`);
+  });
+
+  it('needs no folder when keys are set, the database is PostgreSQL and logs go to stdout', async () => {
+    const { byName } = await doctor({ DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' }, { timeoutMs: 500 });
+    expect([byName('data-dir'), byName('database-files'), byName('log-file')].map((c) => [c?.ok, c?.summary])).toEqual([
+      [true, `LC_STATE_KEYS and LC_SESSION_SECRET are set: nothing is written to ${process.cwd()}/data`],
+      [true, 'no SQLite file: the database is PostgreSQL'],
+      [true, 'no log file: logs go to stdout'],
+    ]);
+  });
+});
+
+describe.skipIf(mounts.state === 'skip')('doctor --connect: the folders the app writes to, on tmpfs mounts and as another user', () => {
+  const up = () => {
+    if (mounts.state === 'fail') throw new Error(mounts.reason);
+  };
+  const EROFS = 'is not writable (EROFS: read-only file system)';
+
+  it('fails a read-only ./data for the keys it would generate, and a read-only log folder', async () => {
+    up();
+    const ro = tmpfs('ro', 'ro,size=1m');
+    const { report, byName } = await doctor(
+      { LC_STATE_KEYS: undefined, LC_SESSION_SECRET: undefined, LOG_DESTINATION: `file:${ro}/logs/app.log` },
+      { dataDir: join(ro, 'data') },
+    );
+    expect(report.ok).toBe(false);
+    expect(byName('data-dir')?.problems).toEqual([
+      `LC_STATE_KEYS is not set and ${ro} ${EROFS}, so start-up cannot write the development state key to ${ro}/data/state-keys/LC_STATE_KEYS and stops; make ${ro} writable for the app's user, or set LC_STATE_KEYS (\`npx livecomponents keygen\` prints one)`,
+      `LC_SESSION_SECRET is not set and ${ro} ${EROFS}, so start-up cannot write the development session secret to ${ro}/data/session-secret and stops; make ${ro} writable for the app's user, or set LC_SESSION_SECRET (\`npx livecomponents keygen\` prints one)`,
+    ]);
+    expect(byName('log-file')?.problems).toEqual([
+      `LOG_DESTINATION: ${ro} ${EROFS}, so the app would start and every log line would be lost; make it writable for the app's user, or log to stdout`,
+    ]);
+  });
+
+  it('fails an existing SQLite database whose folder went read-only', async () => {
+    up();
+    const dir = tmpfs('db-ro', 'size=8m');
+    await createSqlite(join(dir, 'app.db'));
+    execFileSync('mount', ['-o', 'remount,ro', dir]);
+    const { byName } = await doctor({ DATABASE_URL: `sqlite:${dir}/app.db` }, { minFreeBytes: 0 });
+    expect(byName('database-files')?.problems).toEqual([
+      `DATABASE_URL: ${dir} ${EROFS}, so SQLite cannot create its -wal and -shm files beside sqlite:${dir}/app.db and start-up or every write fails; make the folder writable for the app's user`,
+      `DATABASE_URL: ${dir}/app.db ${EROFS}, so every write fails (503); make it writable for the app's user`,
+    ]);
+  });
+
+  it('fails an SQLite database and a log folder on a full disk, and leaves no probe file behind', async () => {
+    up();
+    const dir = tmpfs('full', 'size=1m');
+    await createSqlite(join(dir, 'app.db'));
+    expect(() => writeFileSync(join(dir, 'filler'), Buffer.alloc(2 * 1024 * 1024))).toThrow(/ENOSPC/);
+    const before = listAll(dir);
+    const { byName } = await doctor({ DATABASE_URL: `sqlite:${dir}/app.db`, LOG_DESTINATION: `file:${dir}/app.log` });
+    expect(byName('database-files')?.problems).toEqual([
+      `DATABASE_URL: ${dir} has 0 MiB free (under 100 MiB): SQLite writes fail ("database or disk is full") and the app answers 503; free some space or move it to a larger disk`,
+    ]);
+    expect(byName('log-file')?.problems).toEqual([
+      `LOG_DESTINATION: ${dir} has 0 MiB free (under 100 MiB): log lines are lost once it is full; free some space or move it to a larger disk`,
+    ]);
+    expect(listAll(dir)).toEqual(before);
+  });
+
+  it('fails a folder owned by another user for the user it runs as (root writes anywhere, the app user does not)', async () => {
+    up();
+    chmodSync(base, 0o755);
+    const dir = mkdtempSync(join(base, 'root-owned-'));
+    chmodSync(dir, 0o755);
+    const env = { LC_STATE_KEYS: KEY, LC_SESSION_SECRET: SECRET, DATABASE_URL: 'sqlite::memory:', LOG_DESTINATION: `file:${dir}/app.log` };
+    const script = `const { runDoctorConnected } = await import(${JSON.stringify(fileURLToPath(new URL('./doctor.ts', import.meta.url)))});
+      const report = await runDoctorConnected(${JSON.stringify(env)}, { timeoutMs: 2000 });
+      console.log(JSON.stringify(report.checks.find((c) => c.name === 'log-file')));`;
+    const run = (uid: number) => {
+      const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { uid, gid: uid, encoding: 'utf8', timeout: 30_000 });
+      expect(child.stderr).toBe('');
+      return JSON.parse(child.stdout) as unknown;
+    };
+    expect(run(65534)).toEqual({
+      name: 'log-file',
+      ok: false,
+      summary: '',
+      problems: [`LOG_DESTINATION: ${dir} is not writable (EACCES: permission denied), so the app would start and every log line would be lost; make it writable for the app's user, or log to stdout`],
+    });
+    expect(run(0)).toMatchObject({ name: 'log-file', ok: true });
+  });
+
+  it('passes a disk above the floor, saying it is low under 1 GiB', async () => {
+    up();
+    const dir = tmpfs('low', 'size=200m');
+    const { byName } = await doctor({ DATABASE_URL: `sqlite:${dir}/app.db` });
+    expect(byName('database-files')).toMatchObject({ ok: true, summary: `sqlite:${dir}/app.db does not exist yet; 200 MiB free (low: under 1.0 GiB)` });
+  });
+});

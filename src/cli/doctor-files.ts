@@ -1,0 +1,238 @@
+/**
+ * `livecomponents doctor --connect`: the folders the app writes to on this machine. Start-up, the
+ * SQLite store and the file log each fail there in their own way — start-up stops on a read-only
+ * `./data`, every write answers 503 on a full disk, and a log folder the app cannot write loses
+ * every line while the app runs on — so the doctor tries each folder the way the app will:
+ *
+ * - `data-dir`: outside production, without `LC_STATE_KEYS` or `LC_SESSION_SECRET`, start-up
+ *   generates them into `./data` (createLiveComponents' `dataDir`): the folder must take a new file.
+ * - `database-files`: the SQLite file, its `-wal`/`-shm` companions and its folder (SQLite creates
+ *   the companions there) are writable, and its disk has room.
+ * - `log-file`: with `LOG_DESTINATION=file:PATH`, the folder of PATH takes a new file and its disk
+ *   has room.
+ *
+ * Writability is tried, not asked: a probe file is created and removed at once (`access(W_OK)`
+ * answers yes to root whatever the permission bits say). A folder that does not exist yet is
+ * judged by its nearest existing parent, since the app creates the rest. Run the doctor as the
+ * user the app runs as: another user's answer says nothing about the app's.
+ */
+import { closeSync, existsSync, openSync, rmSync, statfsSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { dirname, join, resolve } from 'node:path';
+import type { AppConfig } from '../ops/config.js';
+import { logDestinationForMessage, parseLogDestination } from '../ops/logging/destination.js';
+import { describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
+
+export const FILE_CHECK_NAMES = ['data-dir', 'database-files', 'log-file'] as const;
+export type FileCheckName = (typeof FILE_CHECK_NAMES)[number];
+
+export interface FileCheckResult {
+  readonly name: FileCheckName;
+  readonly ok: boolean;
+  readonly summary: string;
+  readonly problems: readonly string[];
+}
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+
+/**
+ * Below this much free space a check fails. The app's own steady needs: the file log keeps up to
+ * 8 files of 10 MB (pino-roll's current file plus 7 rotated, src/ops/logging/file.ts), and the SQLite
+ * WAL grows by up to ~40 MB (WAL_AUTOCHECKPOINT_PAGES × 4 KiB) between two checkpoints. Under
+ * 100 MiB one busy spell fills the disk, and then every write answers 503 or every log line is lost.
+ */
+export const MIN_FREE_BYTES = 100 * MiB;
+/**
+ * Below this much free space the ok line says the disk is low: room for about ten times the
+ * above, days rather than hours of growth for a modest app — time to act before it fails.
+ */
+export const LOW_FREE_BYTES = GiB;
+/** A WAL past this (~1.5 times the automatic checkpoint's size) is named in the ok line: checkpoints are held back. */
+const LARGE_WAL_BYTES = 64 * MiB;
+
+export interface FileCheckOptions {
+  /** The folder relative paths (`sqlite:./data/…`, `file:./logs/…`) are read against. @default process.cwd() */
+  cwd?: string;
+  /** Where start-up keeps generated development keys (createLiveComponents' `dataDir`). @default `<cwd>/data` */
+  dataDir?: string;
+  /** Free space below which `database-files` and `log-file` fail, bytes. @default MIN_FREE_BYTES (100 MiB) */
+  minFreeBytes?: number;
+  /** Free space below which their ok line calls the disk low, bytes. @default LOW_FREE_BYTES (1 GiB) */
+  lowFreeBytes?: number;
+}
+
+interface Limits {
+  readonly min: number;
+  readonly low: number;
+}
+
+/** Every file check, in order. Synchronous: a few system calls per folder. */
+export function runFileChecks(config: AppConfig, options: FileCheckOptions = {}): FileCheckResult[] {
+  const cwd = options.cwd ?? process.cwd();
+  const limits = { min: options.minFreeBytes ?? MIN_FREE_BYTES, low: options.lowFreeBytes ?? LOW_FREE_BYTES };
+  return [
+    checkDataDir(config, resolve(cwd, options.dataDir ?? 'data')),
+    checkDatabaseFiles(config.DATABASE_URL, cwd, limits),
+    checkLogFile(config.LOG_DESTINATION, cwd, limits),
+  ];
+}
+
+function checkDataDir(config: AppConfig, dataDir: string): FileCheckResult {
+  const generated = [
+    ...(config.LC_STATE_KEYS === undefined ? [{ variable: 'LC_STATE_KEYS', file: join(dataDir, 'state-keys', 'LC_STATE_KEYS'), what: 'development state key' }] : []),
+    ...(config.LC_SESSION_SECRET === undefined ? [{ variable: 'LC_SESSION_SECRET', file: join(dataDir, 'session-secret'), what: 'development session secret' }] : []),
+  ];
+  if (generated.length === 0) return ok('data-dir', `LC_STATE_KEYS and LC_SESSION_SECRET are set: nothing is written to ${dataDir}`);
+  if (config.production) return ok('data-dir', 'production never generates keys into a file (the keys and secrets checks ask for them)');
+  const problems: string[] = [];
+  for (const { variable, file, what } of generated) {
+    // A file already there is only read (the key file's mode may be reset to 0600).
+    if (existsSync(file)) continue;
+    const folder = nearestExisting(dirname(file));
+    const refusal = folderRefusal(folder);
+    if (refusal !== undefined) {
+      problems.push(
+        `${variable} is not set and ${folder} ${refusal}, so start-up cannot write the ${what} to ${file} and stops; make ${folder} writable for the app's user, or set ${variable} (\`npx livecomponents keygen\` prints one)`,
+      );
+    }
+  }
+  return result('data-dir', problems, `${generated.map((g) => g.variable).join(' and ')} not set: start-up can keep development values in ${dataDir}`);
+}
+
+function checkDatabaseFiles(url: string, cwd: string, limits: Limits): FileCheckResult {
+  const target = parseDatabaseUrl(url, cwd);
+  if (target.engine === 'postgres') return ok('database-files', 'no SQLite file: the database is PostgreSQL');
+  if (target.path === ':memory:') return ok('database-files', 'no SQLite file: in-memory SQLite');
+  const where = describeDatabaseUrl(url);
+  const folder = dirname(target.path);
+  const problems: string[] = [];
+  if (!existsSync(target.path)) {
+    // Whether start-up can create it is the `database` check's; the disk it will fill is this one's.
+    const space = spaceProblem(nearestExisting(folder), limits, 'SQLite writes fail ("database or disk is full") and the app answers 503');
+    return result('database-files', space.problem === undefined ? [] : [`DATABASE_URL: ${space.problem}`], `${where} does not exist yet; ${space.note}`);
+  }
+  const folderRefused = folderRefusal(folder);
+  if (folderRefused !== undefined) {
+    problems.push(`DATABASE_URL: ${folder} ${folderRefused}, so SQLite cannot create its -wal and -shm files beside ${where} and start-up or every write fails; make the folder writable for the app's user`);
+  }
+  for (const file of [target.path, `${target.path}-wal`, `${target.path}-shm`]) {
+    if (!existsSync(file)) continue;
+    const refusal = fileRefusal(file);
+    if (refusal !== undefined) problems.push(`DATABASE_URL: ${file} ${refusal}, so every write fails (503); make it writable for the app's user`);
+  }
+  const space = spaceProblem(folder, limits, 'SQLite writes fail ("database or disk is full") and the app answers 503');
+  if (space.problem !== undefined) problems.push(`DATABASE_URL: ${space.problem}`);
+  const wal = existsSync(`${target.path}-wal`) ? statSync(`${target.path}-wal`).size : 0;
+  const walNote =
+    wal > LARGE_WAL_BYTES
+      ? `; its WAL is ${bytes(wal)} (large: a long-running reader holds checkpoints back; the app's sweep truncates it once none does)`
+      : '';
+  return result('database-files', problems, `${where} and its folder are writable; ${space.note}${walNote}`);
+}
+
+function checkLogFile(destination: string, cwd: string, limits: Limits): FileCheckResult {
+  let parsed: ReturnType<typeof parseLogDestination>;
+  try {
+    parsed = parseLogDestination(destination);
+  } catch {
+    // The `logging` check shows the format problem.
+    return ok('log-file', 'LOG_DESTINATION does not parse (see the logging check)');
+  }
+  if (parsed.kind !== 'file') return ok('log-file', `no log file: logs go to ${logDestinationForMessage(destination)}`);
+  const file = resolve(cwd, parsed.path);
+  const folder = nearestExisting(dirname(file));
+  const refusal = folderRefusal(folder);
+  if (refusal !== undefined) {
+    return result('log-file', [`LOG_DESTINATION: ${folder} ${refusal}, so the app would start and every log line would be lost; make it writable for the app's user, or log to stdout`], '');
+  }
+  const space = spaceProblem(folder, limits, 'log lines are lost once it is full');
+  const writable = folder === dirname(file) ? `${folder} is writable` : `${dirname(file)} can be created in ${folder}`;
+  return result('log-file', space.problem === undefined ? [] : [`LOG_DESTINATION: ${space.problem}`], `${writable}; ${space.note}`);
+}
+
+/** A problem when `folder`'s disk has less than `limits.min` free, and the words for the ok line. */
+function spaceProblem(folder: string, limits: Limits, consequence: string): { problem?: string; note: string } {
+  const free = freeBytes(folder);
+  if (free === undefined) return { note: 'its free space is unknown' };
+  if (free < limits.min) {
+    return { problem: `${folder} has ${bytes(free)} free (under ${bytes(limits.min)}): ${consequence}; free some space or move it to a larger disk`, note: '' };
+  }
+  return { note: free < limits.low ? `${bytes(free)} free (low: under ${bytes(limits.low)})` : `${bytes(free)} free` };
+}
+
+/** Bytes an unprivileged user may still write on `path`'s file system (root's reserve excluded: the app is no root). */
+export function freeBytes(path: string): number | undefined {
+  try {
+    const stats = statfsSync(path);
+    return stats.bavail * stats.bsize;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Why `folder` takes no new file, as words after its name (`is not writable (EROFS: …)`), or
+ * undefined when it does. A real file is created and removed: `access(W_OK)` says yes to root
+ * whatever the permission bits, and only a real create meets a read-only mount, a full inode
+ * table or a quota the same way the app will.
+ */
+export function folderRefusal(folder: string): string | undefined {
+  try {
+    if (!statSync(folder).isDirectory()) return 'is not a folder';
+  } catch (error) {
+    return `cannot be read (${reason(error)})`;
+  }
+  const probe = join(folder, `.lc-doctor-${process.pid}-${randomBytes(6).toString('hex')}.tmp`);
+  let fd: number;
+  try {
+    fd = openSync(probe, 'wx', 0o600);
+  } catch (error) {
+    return `is not writable (${reason(error)})`;
+  }
+  closeSync(fd);
+  rmSync(probe, { force: true });
+  return undefined;
+}
+
+/** Why `file` cannot be opened for writing (it is not changed), or undefined. */
+function fileRefusal(file: string): string | undefined {
+  try {
+    closeSync(openSync(file, 'r+'));
+    return undefined;
+  } catch (error) {
+    return `is not writable (${reason(error)})`;
+  }
+}
+
+/** The nearest folder (or file) of `path` and its parents that exists. */
+export function nearestExisting(path: string): string {
+  let current = path;
+  while (!existsSync(current) && dirname(current) !== current) current = dirname(current);
+  return current;
+}
+
+const REASONS: Readonly<Record<string, string>> = {
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'read-only file system',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  ENOTDIR: 'a part of the path is not a folder',
+  ENOENT: 'does not exist',
+};
+
+/** `EROFS: read-only file system`, without the probe's random name that Node's message carries. */
+function reason(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === undefined) return error instanceof Error ? error.message : String(error);
+  return REASONS[code] === undefined ? code : `${code}: ${REASONS[code]}`;
+}
+
+/** `0 MiB`, `512 MiB`, `3.2 GiB`: MiB rounded down, so a disk just under a limit never reads as at it. */
+function bytes(n: number): string {
+  return n >= GiB ? `${(Math.floor((n / GiB) * 10) / 10).toFixed(1)} GiB` : `${Math.floor(n / MiB)} MiB`;
+}
+
+const ok = (name: FileCheckName, summary: string): FileCheckResult => ({ name, ok: true, summary, problems: [] });
+const result = (name: FileCheckName, problems: string[], summary: string): FileCheckResult => ({ name, ok: problems.length === 0, summary, problems });
