@@ -18,6 +18,7 @@ import { LOG_FIELDS } from '../ops/logging/fields.js';
 import { createClientIp } from '../pipeline/rate-limit/client-ip.js';
 import { answerClientError, answerRefusedRequest } from './client-errors.js';
 import { sendError } from './error-mapping.js';
+import { ROUTED_METHODS } from './not-found.js';
 import { ACTION_BODY_LIMIT } from './plugin.js';
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
@@ -87,8 +88,8 @@ const refusalListeners = new WeakMap<Server, RefusedRequestListener[]>();
 
 /**
  * Calls `listener` for every request `app`'s `serverOptions()` handlers refuse: URLs the router
- * cannot decode, requests Node's parser rejects, HTTP/1.1 requests without `Host` and requests with
- * an `Expect` other than `100-continue`. An app built without `serverOptions()` never calls it.
+ * cannot decode, requests Node's parser rejects, HTTP/1.1 requests without `Host`, requests with
+ * an `Expect` other than `100-continue` and request targets that are no path (`GET *`). An app built without `serverOptions()` never calls it.
  * `registerHttpMetrics` counts these with it.
  */
 export function onRefusedRequest(app: FastifyInstance, listener: RefusedRequestListener): void {
@@ -239,8 +240,10 @@ interface ConnectionCaps {
  * `closeIdleOnTimeout`), and
  * two refusals Node would otherwise answer itself with a bare status (no body, no `request_id`, not
  * counted): an HTTP/1.1 request without `Host` (Node's check is off, see `requireHostHeader`) and an
- * `Expect` other than `100-continue` (Node's 417; its `checkExpectation` event lets us answer). Both
- * are 400 `INVALID_REQUEST` in PROTOCOL's shape, close the connection, and reach no route or hook.
+ * `Expect` other than `100-continue` (Node's 417; its `checkExpectation` event lets us answer); and
+ * a request target that is neither a path nor absolute-form (`toOriginForm`), which Fastify's router
+ * would serve as if it began with '/'. All are 400 `INVALID_REQUEST` in PROTOCOL's shape, close the
+ * connection, and reach no route or hook. `OPTIONS *` is answered here (204, `Allow`).
  */
 function createNodeServer(handler: FastifyServerFactoryHandler, options: FactoryOptions, caps: ConnectionCaps): Server {
   /**
@@ -265,6 +268,18 @@ function createNodeServer(handler: FastifyServerFactoryHandler, options: Factory
       refuse(req, res, 'An HTTP/1.1 request needs a Host header.');
       return;
     }
+    // Fastify's router (find-my-way) routes any target as if it began with '/': `GET *` was served as
+    // `GET /`, `POST *api/livecomponents/action` ran an action. Only origin-form ('/…') reaches it.
+    if (req.url?.charCodeAt(0) !== SLASH) {
+      if (req.url === '*' && req.method === 'OPTIONS') {
+        answerServerOptions(req, res);
+        return;
+      }
+      if (!toOriginForm(req)) {
+        refuse(req, res, 'The request target must be a path beginning with "/".');
+        return;
+      }
+    }
     handler(req, res);
   };
   // Fastify ignores `https` and `http2` once a factory is given: serving plain HTTP where TLS was asked
@@ -286,6 +301,44 @@ function createNodeServer(handler: FastifyServerFactoryHandler, options: Factory
   if (caps.maxConnectionsPerAddress > 0) capConnectionsPerAddress(server, caps.maxConnectionsPerAddress);
   return server;
 }
+
+const SLASH = 0x2f;
+
+/** What `OPTIONS *` (the server as a whole, RFC 9110 §9.3.7) is told the server handles. */
+const SERVER_ALLOW = [...ROUTED_METHODS, 'OPTIONS'].join(', ');
+
+/** `OPTIONS *`: 204 with the methods the server's routes may have; no route is asked (none is "*"). */
+function answerServerOptions(req: IncomingMessage, res: ServerResponse): void {
+  res.writeHead(204, { allow: SERVER_ALLOW, [HEADERS.requestId]: requestIdOf(req) });
+  res.end();
+}
+
+/** An absolute-form target (RFC 9112 §3.2.2): `http(s)://authority`, then the path and query, if any. */
+const ABSOLUTE_FORM_RE = /^https?:\/\/([^/?]+)(.*)$/i;
+
+/**
+ * Rewrites an absolute-form target to origin-form, the authority becoming `Host`: RFC 9112 §3.2.2
+ * says a server MUST accept absolute-form and then use its authority in place of `Host`. Fastify
+ * routes it by its path already, but keeps it in `request.url` and takes the host from the `Host`
+ * header — code that reads either (redirects, origin checks) would see a URL it never expects.
+ * @returns false for any other target (`*` with another method, `*metrics`, another scheme), or an
+ * authority that is no valid host: refused.
+ */
+function toOriginForm(req: IncomingMessage): boolean {
+  const match = ABSOLUTE_FORM_RE.exec(req.url ?? '');
+  if (match === null) return false;
+  const [, authority = '', rest = ''] = match;
+  if (!HOST_RE.test(authority)) return false;
+  req.url = rest.charCodeAt(0) === SLASH ? rest : `/${rest}`;
+  req.headers.host = authority;
+  return true;
+}
+
+/**
+ * A `Host` value (RFC 9112 §3.2, RFC 3986 §3.2.2): uri-host — a reg-name (IPv4 is one), `[IPv6]` or
+ * `[vFuture]` — then an optional `:port`. An empty value is valid (a target without authority).
+ */
+const HOST_RE = /^(?:\[(?:[0-9A-Fa-f:.]+|[vV][0-9A-Fa-f]+\.[-\w.~!$&'()*+,;=:]+)\]|(?:[-\w.~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*)(?::[0-9]*)?$/;
 
 /** Per connection: the answers not yet sent in full, and how far it had been read when the last one was. */
 interface Answering {

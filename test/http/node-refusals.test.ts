@@ -140,3 +140,68 @@ describe('an Expect other than 100-continue', () => {
     expect(await counts()).toEqual({ 'POST /echo 200': 1 });
   });
 });
+
+describe('a request target that is not a path', () => {
+  const NOT_A_PATH = 'The request target must be a path beginning with "/".';
+
+  it.each(['GET *', 'GET *metrics', 'POST *echo', 'GET metrics:80', 'GET ftp://x/'])('%s: 400 INVALID_REQUEST, no route run (the router served it as if it began with /)', async (line) => {
+    const [answer, ...more] = answers(await rawExchange(port, `${line} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}`));
+    expect(more).toEqual([]);
+    // Node's parser refuses some targets itself (same shape, its own sentence).
+    expect(answer!.status).toBe(400);
+    expect((JSON.parse(answer!.body) as { code: string }).code).toBe('INVALID_REQUEST');
+    expect(answer!.headers['connection']).toBe('close');
+    expect(handled).toEqual([]);
+    expect(refusals).toHaveLength(1);
+  });
+
+  it('GET * and POST *echo are refused by the server, counted as refusals', async () => {
+    const [get] = answers(await rawExchange(port, 'GET * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+    expectRefusal(get!, NOT_A_PATH);
+    const [post] = answers(await rawExchange(port, 'POST *echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}'));
+    expectRefusal(post!, NOT_A_PATH);
+    expect(handled).toEqual([]);
+    expect(refusals).toEqual([
+      { method: 'GET', statusCode: 400, closedConnection: null },
+      { method: 'POST', statusCode: 400, closedConnection: null },
+    ]);
+    expect(await counts()).toEqual({ 'GET unmatched 400': 1, 'POST unmatched 400': 1 });
+  });
+
+  it('OPTIONS *: 204 with Allow naming the methods routes may have, the connection kept', async () => {
+    const [answer, next, ...more] = answers(await rawExchange(port, 'OPTIONS * HTTP/1.1\r\nHost: x\r\nX-Request-Id: probe-7\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+    expect(more).toEqual([]);
+    expect(answer!.status).toBe(204);
+    expect(answer!.headers['allow']).toBe('GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS');
+    expect(answer!.headers['x-request-id']).toBe('probe-7');
+    expect(answer!.headers['connection']).toBe('keep-alive');
+    expect(next!.status).toBe(200);
+    expect(handled).toEqual(['GET /']);
+    expect(refusals).toEqual([]);
+  });
+
+  it('absolute-form (RFC 9112 §3.2.2, which servers must accept): routed by its path, the app sees origin-form and the authority as host', async () => {
+    const seen: string[] = [];
+    const probe = Fastify(serverOptions());
+    probe.get('/where', async (request) => {
+      seen.push(`${request.url} ${request.host}`);
+      return 'ok';
+    });
+    probe.get('/', async (request) => {
+      seen.push(`${request.url} ${request.host}`);
+      return 'ok';
+    });
+    await probe.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const probePort = (probe.server.address() as { port: number }).port;
+      const [a] = answers(await rawExchange(probePort, 'GET http://app.example:8080/where?x=1 HTTP/1.1\r\nHost: other\r\nConnection: close\r\n\r\n'));
+      const [b] = answers(await rawExchange(probePort, 'GET HTTPS://[::1]?y HTTP/1.1\r\nHost: other\r\nConnection: close\r\n\r\n'));
+      const [c] = answers(await rawExchange(probePort, 'GET http://a b@c/where HTTP/1.1\r\nHost: other\r\nConnection: close\r\n\r\n'));
+      const [d] = answers(await rawExchange(probePort, 'GET http://user@c/where HTTP/1.1\r\nHost: other\r\nConnection: close\r\n\r\n'));
+      expect([a!.status, b!.status, c!.status, d!.status]).toEqual([200, 200, 400, 400]);
+      expect(seen).toEqual(['/where?x=1 app.example:8080', '/?y [::1]']);
+    } finally {
+      await probe.close();
+    }
+  });
+});
