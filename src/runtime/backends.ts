@@ -9,7 +9,8 @@
 import type { Kysely } from 'kysely';
 import { createDatabase, DEFAULT_DATABASE_URL, migrateToLatest, parseDatabaseUrl } from '../sql/index.js';
 import type { DatabaseSchema } from '../sql/index.js';
-import { Cluster } from 'ioredis';
+import type { Cluster } from 'ioredis';
+import { loadIoredis } from '../store/redis/driver.js';
 import { createRedisStore, redisClusterOptions } from '../store/redis/index.js';
 import { createSqliteStore } from '../store/sqlite/index.js';
 import { redisCredentialsOf } from '../ops/config-fields.js';
@@ -102,5 +103,5 @@ export function redisTarget(text: string, lazyConnect = false): { url: string } 
     ...(first.url.password ? { username: first.credentials.username || undefined, password: first.credentials.password } : {}),
     ...(first.url.protocol === 'rediss:' ? { tls: {} } : {}),
   };
-  return { client: new Cluster(nodes, { ...base, redisOptions, lazyConnect }) };
+  return { client: new (loadIoredis().Cluster)(nodes, { ...base, redisOptions, lazyConnect }) };
 }

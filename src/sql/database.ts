@@ -7,7 +7,8 @@ import { mkdirSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, PostgresDialect } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
+import { lazyRequire } from '../core/lazy-require.js';
 import { withOutages } from './pg-outage.js';
 import { OutageAwareSqliteDialect } from './sqlite-outage.js';
 import type { DatabaseSchema } from './schema.js';
@@ -97,7 +98,7 @@ export function createDatabase(url: string, options: DatabaseOptions = {}): Kyse
     return db;
   }
   const queryTimeoutMs = positiveInteger('queryTimeoutMs', options.queryTimeoutMs ?? 10_000);
-  const pool = new pg.Pool({
+  const pool = new (loadPg().Pool)({
     connectionString: target.connectionString,
     max: positiveInteger('poolMax', options.poolMax ?? 10),
     connectionTimeoutMillis: positiveInteger('connectTimeoutMs', options.connectTimeoutMs ?? 5_000),
@@ -190,10 +191,14 @@ function positiveInteger(name: string, value: number, zeroAllowed = false): numb
   return value;
 }
 
+/** pg, loaded when a PostgreSQL database is first opened (src/core/lazy-require.ts). */
+const loadPg = lazyRequire<typeof pg>('pg');
+
 /** pg type parsers with BIGINT (`int8`) read as a JavaScript number instead of a string. */
 const BIGINT_AS_NUMBER = {
   getTypeParser(oid: number, format?: 'text' | 'binary') {
-    if (oid === pg.types.builtins.INT8 && format !== 'binary') return (text: string) => Number(text);
-    return pg.types.getTypeParser(oid, format);
+    const { types } = loadPg();
+    if (oid === types.builtins.INT8 && format !== 'binary') return (text: string) => Number(text);
+    return types.getTypeParser(oid, format);
   },
 } as pg.CustomTypesConfig;

@@ -26,7 +26,8 @@
  *   instances whose clocks disagree still share every budget exactly (`rateLimitClock`).
  */
 import { randomBytes } from 'node:crypto';
-import { Redis, type Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
+import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
+import { loadIoredis } from './driver.js';
 import { withDeadline } from '../../core/deadline.js';
 import { StoreUnavailableError } from '../../core/errors.js';
 import type { RateLimitDecision, Store, StoreOp, StoreOpResult } from '../types.js';
@@ -205,7 +206,7 @@ export function createRedisStore(options: RedisStoreOptions): Store {
       throw new TypeError(`createRedisStore: the url ${error instanceof Error ? error.message : String(error)}`);
     }
   }
-  const client = options.client ?? new Redis(options.url as string, redisClientOptions(timeoutMs));
+  const client = options.client ?? new (loadIoredis().Redis)(options.url as string, redisClientOptions(timeoutMs));
   const onRoundTrip = options.onRoundTrip;
   defineLuaCommands(client);
 
