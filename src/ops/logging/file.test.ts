@@ -1,0 +1,72 @@
+/**
+ * The file strategy's descriptors: a writer that fails (a full disk) must close its file. Linux only
+ * (counts `/proc/self/fd`); the behaviour tests of the strategy are in test/logging/file.test.ts.
+ */
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, symlinkSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { closeLogger, createLogger, flushLogger } from './index.js';
+
+/** pino-roll names daily files by the local date. */
+const now = new Date();
+const DAY = `${now.getFullYear()}-${String(now.getMonth() + 1).padStart(2, '0')}-${String(now.getDate()).padStart(2, '0')}`;
+
+/** Where each open descriptor of this process points. */
+function openFds(): string[] {
+  const fds: string[] = [];
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      fds.push(readlinkSync(`/proc/self/fd/${fd}`));
+    } catch {
+      // the descriptor readdir itself used, closed by now
+    }
+  }
+  return fds;
+}
+
+const countTo = (target: string): number => openFds().filter((link) => link === target).length;
+
+describe.runIf(existsSync('/proc/self/fd') && existsSync('/dev/full'))('file strategy descriptors', () => {
+  it('closes the file of every writer that failed with a full disk, and writes again once there is room', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lc-log-fd-'));
+    // The file pino-roll appends to is /dev/full: it opens, and every write fails with ENOSPC.
+    const current = join(dir, `app.${DAY}.1.log`);
+    symlinkSync('/dev/full', current);
+    const before = openFds().length;
+    const errors: Error[] = [];
+    const logger = createLogger({ destination: `file:${join(dir, 'app.log')}`, file: { reopenMs: 10, maxReopenMs: 10 }, onError: (e) => errors.push(e) });
+    try {
+      await until(() => (logger.info('on a full disk'), errors.length > 0));
+      // A replacement every 10 ms or so, each failing on the first line it takes: many failed writers.
+      for (const stop = Date.now() + 400; Date.now() < stop; ) {
+        logger.info('on a full disk');
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      expect(errors.map((e) => e.message)).toEqual([expect.stringMatching(/: ENOSPC: no space left on device/)]);
+
+      unlinkSync(current); // room again: the next writer creates a real file
+      let n = 0;
+      await until(() => (logger.info(`after ${n++}`), errors.length > 1));
+      logger.info('last');
+      await flushLogger(logger);
+    } finally {
+      await closeLogger(logger);
+    }
+    expect(errors[1]?.message).toMatch(/writing again; dropped \d+ line\(s\)/);
+    expect(readFileSync(current, 'utf8').trim().split('\n').at(-1)).toContain('"msg":"last"');
+    // Closing a failed writer's file takes a moment; none may stay open, and nothing else leaked.
+    await until(() => countTo('/dev/full') === 0, 2_000).catch(() => undefined);
+    expect(countTo('/dev/full')).toBe(0);
+    expect(countTo(current)).toBe(0);
+    expect(openFds().length).toBe(before);
+  });
+});
+
+/** Polls `check` every 10 ms, for at most `ms`. */
+async function until(check: () => boolean, ms = 5_000): Promise<void> {
+  for (const stop = Date.now() + ms; !check(); ) {
+    if (Date.now() > stop) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
