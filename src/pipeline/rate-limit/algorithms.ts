@@ -12,7 +12,10 @@
  * refused for 1 h). Clamped, a step back cannot buy a fresh budget either: the state reads as the
  * most conservative one a correct clock allows (every request counted as made just now), so nothing
  * extra is admitted, and the wait is at most one window (GCRA: one interval for the next request).
- * With a correct clock the clamp never changes anything.
+ * With a correct clock the clamp never changes anything. That holds for one clock; two clocks far
+ * apart on one store are another matter: the late one stores the clamped state, which the early one
+ * reads as long past (a full budget). One clock per store is the rule: Redis's own by default
+ * (`rateLimitClock`), one host's for SQLite and memory; docs/scaling.md says what `'caller'` needs.
  */
 import { checkRateLimitNumbers } from '../../store/checks.js';
 import type { RateLimitDecision, RateLimitPolicy } from '../../store/types.js';
