@@ -263,9 +263,9 @@ function createNodeServer(handler: FastifyServerFactoryHandler, options: Factory
       res.destroy();
       return;
     }
-    // Node's own test (lib/_http_server.js), made with its check off.
-    if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor === 1) {
-      refuse(req, res, 'An HTTP/1.1 request needs a Host header.');
+    const hostRefusal = hostRefusalOf(req);
+    if (hostRefusal !== null) {
+      refuse(req, res, hostRefusal);
       return;
     }
     // Fastify's router (find-my-way) routes any target as if it began with '/': `GET *` was served as
@@ -339,6 +339,25 @@ function toOriginForm(req: IncomingMessage): boolean {
  * `[vFuture]` — then an optional `:port`. An empty value is valid (a target without authority).
  */
 const HOST_RE = /^(?:\[(?:[0-9A-Fa-f:.]+|[vV][0-9A-Fa-f]+\.[-\w.~!$&'()*+,;=:]+)\]|(?:[-\w.~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*)(?::[0-9]*)?$/;
+
+/**
+ * Why `req`'s `Host` must be refused (RFC 9112 §3.2: 400 for an HTTP/1.1 request without one, and
+ * for any request with more than one or with an invalid value), or `null`. Node keeps only the first
+ * of several in `req.headers` and checks none of this (and its missing-Host check is off, see
+ * `requireHostHeader`), so the raw lines are read: one pass, a regex on the value.
+ */
+function hostRefusalOf(req: IncomingMessage): string | null {
+  const raw = req.rawHeaders;
+  let host: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.length !== 4 || name.toLowerCase() !== 'host') continue;
+    if (host !== undefined) return 'A request may carry only one Host header.';
+    host = raw[i + 1] as string;
+  }
+  if (host === undefined) return req.httpVersionMajor === 1 && req.httpVersionMinor === 1 ? 'An HTTP/1.1 request needs a Host header.' : null;
+  return HOST_RE.test(host) ? null : 'The Host header is not a valid host[:port].';
+}
 
 /** Per connection: the answers not yet sent in full, and how far it had been read when the last one was. */
 interface Answering {

@@ -205,3 +205,32 @@ describe('a request target that is not a path', () => {
     }
   });
 });
+
+describe('Host (RFC 9112 §3.2: 400 for more than one, or an invalid value)', () => {
+  it.each([
+    ['two Host lines', 'Host: x\r\nHost: y', 'A request may carry only one Host header.'],
+    ['two Host lines, differently cased, same value', 'Host: x\r\nhOsT: x', 'A request may carry only one Host header.'],
+    ['a space and a slash in it', 'Host: a/b c', 'The Host header is not a valid host[:port].'],
+    ['userinfo', 'Host: user@x', 'The Host header is not a valid host[:port].'],
+    ['a port that is no number', 'Host: x:http', 'The Host header is not a valid host[:port].'],
+    ['an unclosed IPv6 literal', 'Host: [::1', 'The Host header is not a valid host[:port].'],
+  ])('%s: 400 INVALID_REQUEST, no route run, counted as a refusal', async (_what, lines, error) => {
+    const [answer, ...more] = answers(await rawExchange(port, `GET / HTTP/1.1\r\n${lines}\r\nConnection: keep-alive\r\n\r\n`));
+    expect(more).toEqual([]);
+    expectRefusal(answer!, error);
+    expect(handled).toEqual([]);
+    expect(refusals).toEqual([{ method: 'GET', statusCode: 400, closedConnection: null }]);
+    expect(await counts()).toEqual({ 'GET unmatched 400': 1 });
+  });
+
+  it('an HTTP/1.0 request with an invalid Host is refused too', async () => {
+    const [answer] = answers(await rawExchange(port, 'GET / HTTP/1.0\r\nHost: a b\r\n\r\n'));
+    expectRefusal(answer!, 'The Host header is not a valid host[:port].');
+  });
+
+  it.each(['x', 'app.example.com:8443', '127.0.0.1:80', '[::1]:3000', '[v1.fe]', 'xn--bcher-kva.example', 'a%2Db', 'x:', ''])('Host: %s is served', async (host) => {
+    const [answer] = answers(await rawExchange(port, `GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`));
+    expect(answer!.status).toBe(200);
+    expect(handled).toEqual(['GET /']);
+  });
+});
