@@ -8,8 +8,8 @@
  * hand to any writer meanwhile, and reports that count once a line has reached the disk again — an
  * outage is two reports (its error, then `dropped N lines`), not silence until a restart.
  */
-import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
+import { lazyRequire } from '../../core/lazy-require.js';
 import { LogConfigError, wholeOption } from './destination.js';
 import type { DeliveryReport, LogSink } from './sink.js';
 
@@ -40,9 +40,9 @@ const SIZE_RE = /^\d+(\.\d+)?[kmg]?$/i;
  * append to sonic-boom's buffer instead of a copy into the worker's shared buffer (measured: the
  * same time in `logger.info`, less CPU in all, with no thread to wake per line). A worker module of
  * our own closing the file on 'error' would need a plain JS file in dist/ and in src/ (for vitest),
- * which a tsc-only build does not give.
+ * which a tsc-only build does not give. Loaded on the first file sink (src/core/lazy-require.ts).
  */
-const pinoRoll = createRequire(import.meta.url)('pino-roll') as (options: object) => Promise<RollStream>;
+const loadPinoRoll = lazyRequire<(options: object) => Promise<RollStream>>('pino-roll');
 
 /** What the file sink uses of the sonic-boom stream pino-roll returns. */
 interface RollStream {
@@ -110,7 +110,7 @@ export function createFileSink(path: string, options: FileLogOptions, { onError,
 
   function open(first: boolean): void {
     timer = undefined;
-    opening = pinoRoll(rollOptions).then(
+    opening = loadPinoRoll()(rollOptions).then(
       (stream) => {
         opening = undefined;
         current = stream;
