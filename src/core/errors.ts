@@ -24,6 +24,7 @@ export const ERROR_CODES = {
   STATE_INVALID: { status: 409, message: 'The component state could not be verified. Reload the component.' },
   EMAIL_TAKEN: { status: 409, message: 'An account with this email already exists.' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is too large.' },
+  URI_TOO_LONG: { status: 414, message: 'The request URL is too long.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The request body must be JSON (application/json).' },
   IDEMPOTENCY_KEY_REUSED: { status: 422, message: 'This idempotency key was already used for a different request.' },
   RATE_LIMIT_EXCEEDED: { status: 429, message: 'Too many requests. Please wait and try again.' },

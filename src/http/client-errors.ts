@@ -11,11 +11,41 @@ import type { Socket } from 'node:net';
 import { ERROR_CODES, type ErrorCode } from '../core/errors.js';
 import { HEADERS } from '../core/wire.js';
 
+/** What `clientErrorCode` reads of Node's parser error. */
+export interface ParserError {
+  code?: string;
+  /** The chunk the parser was reading when it failed (Node: the current read, not the whole request). */
+  rawPacket?: unknown;
+  /** Where in `rawPacket` it failed; for an overflow, the end of the URL or header span that crossed the limit. */
+  bytesParsed?: unknown;
+}
+
 /** The code a parser error answers with. */
-export function clientErrorCode(error: { code?: string }): ErrorCode {
-  if (error.code === 'HPE_HEADER_OVERFLOW') return 'HEADERS_TOO_LARGE';
+export function clientErrorCode(error: ParserError): ErrorCode {
+  if (error.code === 'HPE_HEADER_OVERFLOW') return requestLineOverflowed(error) ? 'URI_TOO_LONG' : 'HEADERS_TOO_LARGE';
   if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return 'REQUEST_TIMEOUT';
   return 'INVALID_REQUEST';
+}
+
+/** The start of a request line: a method token and one space, then a target with no space yet. */
+const REQUEST_LINE_START_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+ [^ ]*$/;
+
+/**
+ * Whether a header overflow (`HPE_HEADER_OVERFLOW`: Node counts the request line and the headers
+ * together against `maxHeaderSize`) happened in the request line: then it is the URL that is too long
+ * (414), not the headers (431, which tells the user to clear cookies). Node reports it for both with
+ * the same code and reason, and `bytesParsed` at the end of the span that crossed the limit; so the
+ * line holding that point is read from `rawPacket`: a request line starts with a method and a space,
+ * a header line with a name and a colon. Node's `rawPacket` is only the last read: when the long URL
+ * arrived over several reads its line's start is not there, and the answer stays 431.
+ */
+function requestLineOverflowed(error: ParserError): boolean {
+  const packet = error.rawPacket;
+  const at = error.bytesParsed;
+  if (!Buffer.isBuffer(packet) || typeof at !== 'number' || at <= 0) return false;
+  const lineStart = packet.lastIndexOf('\r\n', at - 1, 'latin1');
+  const line = packet.toString('latin1', lineStart === -1 ? 0 : lineStart + 2, at);
+  return REQUEST_LINE_START_RE.test(line);
 }
 
 /**
