@@ -14,7 +14,7 @@ let events: SecurityEvent[];
 
 async function build(): Promise<FastifyInstance> {
   events = [];
-  app = Fastify();
+  app = Fastify({ genReqId: (req) => String(req.headers['x-request-id'] ?? 'generated') });
   // Registered before CORS: its Vary is there when the CORS hook adds Origin.
   app.addHook('onRequest', (request, reply, done) => {
     if (request.url === '/api/varied') reply.header('vary', 'Accept-Encoding');
@@ -51,9 +51,12 @@ it('answers a preflight with 204 and Content-Length 0, a preflight without a met
   const ok = await app.inject({ method: 'OPTIONS', url: '/api/anything', headers: { origin: ALLOWED, 'access-control-request-method': 'POST' } });
   expect([ok.statusCode, ok.headers['content-length'], ok.body]).toEqual([204, '0', '']);
   expect(ok.headers['access-control-max-age']).toBe('600');
-  const strict = await app.inject({ method: 'OPTIONS', url: '/api/anything', headers: { origin: ALLOWED } });
-  expect([strict.statusCode, strict.body]).toEqual([400, 'Invalid Preflight Request']);
-  expect(String(strict.headers['content-type'])).toMatch(/^text\/plain/);
+  const strict = await app.inject({ method: 'OPTIONS', url: '/api/anything', headers: { origin: ALLOWED, 'x-request-id': 'pf-1' } });
+  // PROTOCOL's error shape, not the plugin's text/plain "Invalid Preflight Request".
+  expect(strict.statusCode).toBe(400);
+  expect(strict.headers['content-type']).toBe('application/json; charset=utf-8');
+  expect(strict.json()).toEqual({ error: 'A CORS preflight needs an Access-Control-Request-Method header.', code: 'INVALID_REQUEST', request_id: 'pf-1' });
+  expect(strict.headers['access-control-max-age']).toBeUndefined();
   const refused = await app.inject({ method: 'OPTIONS', url: '/api/anything', headers: { origin: 'https://evil.test', 'access-control-request-method': 'POST' } });
   expect([refused.statusCode, refused.headers['access-control-allow-origin']]).toEqual([404, undefined]);
   expect(events.map((e) => e.event)).toEqual(['malicious_cors']);

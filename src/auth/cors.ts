@@ -12,7 +12,9 @@
  */
 import cors from '@fastify/cors';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { LiveError } from '../core/errors.js';
 import { HEADERS } from '../core/wire.js';
+import { sendError } from '../http/error-mapping.js';
 import type { SecurityEventSink } from '../ops/security-events.js';
 import { normaliseOrigin } from '../pipeline/csrf/origins.js';
 
@@ -68,6 +70,8 @@ const EXPOSED_HEADERS = [
   HEADERS.idempotentReplayed,
 ];
 
+const INVALID_PREFLIGHT = 'A CORS preflight needs an Access-Control-Request-Method header.';
+
 /** Registers CORS on `app` (root level, so the action route is covered too). */
 export async function registerApiCors(app: FastifyInstance, options: ApiCorsOptions): Promise<void> {
   const { origins, events } = options;
@@ -78,9 +82,28 @@ export async function registerApiCors(app: FastifyInstance, options: ApiCorsOpti
     allowedHeaders: ALLOWED_HEADERS,
     exposedHeaders: EXPOSED_HEADERS,
     maxAge: options.maxAgeSeconds ?? 600,
-    strictPreflight: true,
+    // Checked by the hook below instead: the plugin's own check answers text/plain
+    // "Invalid Preflight Request", outside PROTOCOL's error shape.
+    strictPreflight: false,
   };
   const refused = { origin: false } as const;
+
+  // A preflight of an allowed origin that names no method (browsers always send one) is no
+  // preflight: 400 INVALID_REQUEST in PROTOCOL's shape, before the plugin's hook would answer it 204.
+  // An OPTIONS request of an origin not allowed still gets no CORS handling at all (the delegator).
+  app.addHook('onRequest', (request, reply, done) => {
+    if (
+      request.method === 'OPTIONS' &&
+      request.headers['access-control-request-method'] === undefined &&
+      typeof request.headers.origin === 'string' &&
+      origins.has(request.headers.origin) &&
+      request.url.startsWith(prefix)
+    ) {
+      sendError(new LiveError('INVALID_REQUEST', { message: INVALID_PREFLIGHT }), request, reply);
+      return;
+    }
+    done();
+  });
 
   await app.register(cors, {
     hook: 'onRequest',
