@@ -1,11 +1,14 @@
 /**
  * The not-found handler an app (and the metrics server) installs: 405 `METHOD_NOT_ALLOWED` with an
  * `Allow` header when the path has routes for other methods (RFC 9110 §15.5.6), else 404
- * `NOT_FOUND`; both in PROTOCOL §3's shape. Fastify alone answers 404 for both.
+ * `NOT_FOUND`; both in PROTOCOL §3's shape. Fastify alone answers 404 for both. The action route's
+ * 405 keeps that route's `ACTION_HEADERS` (no-store, nosniff).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
 import { LiveError } from '../core/errors.js';
+import { ROUTES } from '../core/wire.js';
 import { sendError } from './error-mapping.js';
+import { ACTION_HEADERS } from './security-headers.js';
 
 /**
  * The methods an app's routes may have, probed here. Not OPTIONS: a CORS plugin answers preflights on
@@ -13,12 +16,19 @@ import { sendError } from './error-mapping.js';
  */
 export const ROUTED_METHODS: readonly HTTPMethods[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
 
+/**
+ * Headers a path's routes promise on every answer, kept on its 405 too: that answer comes from here
+ * (the app's not-found handler, at the root), out of reach of the route's own context and hooks.
+ */
+const PATH_HEADERS: ReadonlyMap<string, Readonly<Record<string, string>>> = new Map([[ROUTES.action, ACTION_HEADERS]]);
+
 export function notFoundHandler(app: FastifyInstance): (request: FastifyRequest, reply: FastifyReply) => FastifyReply {
   return (request, reply) => {
     const query = request.url.indexOf('?');
     const url = query === -1 ? request.url : request.url.slice(0, query);
     const allowed = ROUTED_METHODS.filter((method) => app.findRoute({ method, url }) !== null);
-    const error = allowed.length === 0 ? new LiveError('NOT_FOUND') : new LiveError('METHOD_NOT_ALLOWED', { headers: { allow: allowed.join(', ') } });
-    return sendError(error, request, reply);
+    if (allowed.length === 0) return sendError(new LiveError('NOT_FOUND'), request, reply);
+    const headers = PATH_HEADERS.get(url);
+    return sendError(new LiveError('METHOD_NOT_ALLOWED', { headers: { allow: allowed.join(', ') } }), request, headers === undefined ? reply : reply.headers(headers));
   };
 }
