@@ -30,12 +30,25 @@ export function registerClientAsset(app: FastifyInstance, bundlePath = DEFAULT_C
   const body = readFileSync(bundlePath);
   const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
   app.get(ROUTES.clientScript, (request, reply) => {
-    reply
-      .header('content-type', 'text/javascript; charset=utf-8')
-      .header('cache-control', 'public, max-age=300, must-revalidate')
-      .header('etag', etag)
-      .header('x-content-type-options', 'nosniff');
-    if (request.headers['if-none-match'] === etag) return reply.code(304).send();
-    return reply.send(body);
+    reply.header('cache-control', 'public, max-age=300, must-revalidate').header('etag', etag).header('x-content-type-options', 'nosniff');
+    // No Content-Type on a 304 (RFC 9110 §15.4.5: it describes a body the answer does not have).
+    if (noneMatchHas(request.headers['if-none-match'], etag)) return reply.code(304).send();
+    return reply.header('content-type', 'text/javascript; charset=utf-8').send(body);
   });
+}
+
+/** One entity-tag of an `If-None-Match` list: `W/` (dropped: the comparison is weak), then the quoted tag. */
+const ENTITY_TAG_RE = /(?:W\/)?("[^"]*")/g;
+
+/**
+ * Whether `If-None-Match` matches `etag` (RFC 9110 §13.1.2): `*`, or a comma-separated list of
+ * entity-tags compared weakly — `W/"x"` matches `"x"`. Browsers send the tag back as given, but a
+ * proxy or CDN may weaken it (compression) or send several.
+ */
+export function noneMatchHas(header: string | undefined, etag: string): boolean {
+  if (header === undefined) return false;
+  if (header === etag) return true;
+  if (header.trim() === '*') return true;
+  for (const match of header.matchAll(ENTITY_TAG_RE)) if (match[1] === etag) return true;
+  return false;
 }
