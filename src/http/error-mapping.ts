@@ -4,24 +4,43 @@
  * stays in the log — never a stack trace or an internal message on the wire. A request whose client
  * went away while it was being read is neither: nothing is answered (no one is left to read it).
  */
-import type { FastifyBaseLogger, FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { LiveError, isLiveError } from '../core/errors.js';
+import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ERROR_CODES, LiveError, isLiveError } from '../core/errors.js';
 import { createLogger } from '../ops/logging/index.js';
 import { LOG_FIELDS } from '../ops/logging/fields.js';
 import { errorResponse } from '../runtime/index.js';
 
-export function toLiveError(error: unknown): LiveError {
+/**
+ * `route`: the Fastify instance of the request's route (`request.server`, its encapsulation
+ * context), so a 415 can name the media types that route takes.
+ */
+export function toLiveError(error: unknown, route?: FastifyInstance): LiveError {
   if (isLiveError(error)) return error;
   const fe = error as Partial<FastifyError> | null;
   // Only Fastify's own errors (`FST_…` codes) say what was wrong with the request; another error's
   // `statusCode` (an HTTP client library's, say) is about something else: a 500.
   const status = typeof fe?.statusCode === 'number' && typeof fe.code === 'string' && fe.code.startsWith('FST_') ? fe.statusCode : 500;
   if (status === 413) return new LiveError('PAYLOAD_TOO_LARGE');
-  if (status === 415) return new LiveError('UNSUPPORTED_MEDIA_TYPE');
+  if (status === 415) return new LiveError('UNSUPPORTED_MEDIA_TYPE', { message: unsupportedMediaTypeMessage(route) });
   if (status === 404) return new LiveError('NOT_FOUND');
   if (status === 405) return new LiveError('METHOD_NOT_ALLOWED');
   if (status >= 400 && status < 500) return new LiveError('INVALID_REQUEST');
   return new LiveError('INTERNAL_ERROR', { message: fe?.message ?? String(error), cause: error });
+}
+
+/** The media types a 415 may name, as a route's context takes them (`hasContentTypeParser`). */
+const NAMED_MEDIA_TYPES = ['application/json', 'application/x-www-form-urlencoded', 'multipart/form-data'] as const;
+
+/**
+ * The sentence of Fastify's 415 (no parser for the body's media type in the route's context): the
+ * media types that route takes, so a form route does not say "must be JSON"; a neutral sentence when
+ * it takes none of the common ones, or the route is unknown.
+ */
+function unsupportedMediaTypeMessage(route: FastifyInstance | undefined): string {
+  const taken = route === undefined ? [] : NAMED_MEDIA_TYPES.filter((type) => route.hasContentTypeParser(type));
+  if (taken.length === 1 && taken[0] === 'application/json') return ERROR_CODES.UNSUPPORTED_MEDIA_TYPE.message;
+  if (taken.length === 0) return 'This route does not take a request body of this media type.';
+  return `The request body must be ${taken.join(' or ')}.`;
 }
 
 /** Logs the cause of a 5xx answer, with its stack: the answer itself shows none of it. */
@@ -70,7 +89,7 @@ export function sendError(error: unknown, request: FastifyRequest, reply: Fastif
     request.log.info({ reason: (error as Error).message }, 'client aborted the request');
     return undefined;
   }
-  const live = toLiveError(error);
+  const live = toLiveError(error, request.server);
   if (live.statusCode >= 500) {
     logFailure(request, error, live.code);
   } else if (!isLiveError(error)) {
