@@ -93,15 +93,38 @@ export function answerClientError(error: Error & { code?: string }, socket: Sock
   let answered: number | null = null;
   if (socket.writable) {
     const code = clientErrorCode(error);
-    const { status, message } = ERROR_CODES[code];
-    const requestId = randomUUID();
-    const body = JSON.stringify({ error: message, code, request_id: requestId });
-    socket.write(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-        `Content-Length: ${Buffer.byteLength(body)}\r\n${HEADERS.requestId}: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
-    );
-    answered = status;
+    socket.write(rawErrorAnswer(code, randomUUID()));
+    answered = ERROR_CODES[code].status;
   }
   socket.destroy(error);
   return answered;
+}
+
+/**
+ * The bytes of an answer in PROTOCOL's shape, for a socket no `ServerResponse` owns (a request Node's
+ * parser refused, a CONNECT): `code`'s status and message, `request_id` also as `X-Request-Id`,
+ * `Connection: close`, and `extraHeaders` (`Name: value` lines, each ending in CRLF).
+ */
+function rawErrorAnswer(code: ErrorCode, requestId: string, extraHeaders = ''): string {
+  const { status, message } = ERROR_CODES[code];
+  const body = JSON.stringify({ error: message, code, request_id: requestId });
+  return (
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\n${HEADERS.requestId}: ${requestId}\r\n${extraHeaders}Connection: close\r\n\r\n${body}`
+  );
+}
+
+/**
+ * Answers a CONNECT (Node hands it over with the bare socket, not a `ServerResponse`; without a
+ * listener it closes the socket silently): 405 `METHOD_NOT_ALLOWED` with `Allow: allow` — this server
+ * is no proxy — then closes the connection once the answer is written.
+ * @returns the status answered, or `null` when the socket could no longer be written.
+ */
+export function answerConnect(socket: Socket, requestId: string, allow: string): number | null {
+  if (!socket.writable) {
+    socket.destroy();
+    return null;
+  }
+  socket.end(rawErrorAnswer('METHOD_NOT_ALLOWED', requestId, `Allow: ${allow}\r\n`), () => socket.destroy());
+  return ERROR_CODES.METHOD_NOT_ALLOWED.status;
 }

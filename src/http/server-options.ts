@@ -16,7 +16,7 @@ import { HEADERS } from '../core/wire.js';
 import { MAX_TIMER_MS } from '../ops/config-fields.js';
 import { LOG_FIELDS } from '../ops/logging/fields.js';
 import { createClientIp } from '../pipeline/rate-limit/client-ip.js';
-import { answerClientError, answerRefusedRequest } from './client-errors.js';
+import { answerClientError, answerConnect, answerRefusedRequest } from './client-errors.js';
 import { sendError } from './error-mapping.js';
 import { ROUTED_METHODS } from './not-found.js';
 import { ACTION_BODY_LIMIT } from './plugin.js';
@@ -89,7 +89,7 @@ const refusalListeners = new WeakMap<Server, RefusedRequestListener[]>();
 /**
  * Calls `listener` for every request `app`'s `serverOptions()` handlers refuse: URLs the router
  * cannot decode, requests Node's parser rejects, HTTP/1.1 requests without `Host`, requests with
- * an `Expect` other than `100-continue` and request targets that are no path (`GET *`). An app built without `serverOptions()` never calls it.
+ * an `Expect` other than `100-continue`, request targets that are no path (`GET *`) and CONNECT. An app built without `serverOptions()` never calls it.
  * `registerHttpMetrics` counts these with it.
  */
 export function onRefusedRequest(app: FastifyInstance, listener: RefusedRequestListener): void {
@@ -243,7 +243,8 @@ interface ConnectionCaps {
  * `Expect` other than `100-continue` (Node's 417; its `checkExpectation` event lets us answer); and
  * a request target that is neither a path nor absolute-form (`toOriginForm`), which Fastify's router
  * would serve as if it began with '/'. All are 400 `INVALID_REQUEST` in PROTOCOL's shape, close the
- * connection, and reach no route or hook. `OPTIONS *` is answered here (204, `Allow`).
+ * connection, and reach no route or hook. `OPTIONS *` is answered here (204, `Allow`), and a CONNECT
+ * (which Node would close without a word) 405 `METHOD_NOT_ALLOWED` in the same shape.
  */
 function createNodeServer(handler: FastifyServerFactoryHandler, options: FactoryOptions, caps: ConnectionCaps): Server {
   /**
@@ -292,6 +293,11 @@ function createNodeServer(handler: FastifyServerFactoryHandler, options: Factory
   const handshakeTimeout = options.connectionTimeout > 0 ? { handshakeTimeout: options.connectionTimeout } : {};
   const server: Server = tls ? createHttpsServer({ ...options.http, ...handshakeTimeout, ...tls }, handle) : createServer(options.http ?? {}, handle);
   server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => refuse(req, res, 'The Expect header asks for something this server does not do.'));
+  // A CONNECT (a tunnel through a proxy) gets the bare socket; with no listener Node closes it silently.
+  server.on('connect', (req: IncomingMessage, socket: Socket) => {
+    const statusCode = answerConnect(socket, requestIdOf(req), SERVER_ALLOW);
+    if (statusCode !== null) notifyRefused(server, { method: req.method ?? null, statusCode, closedConnection: null });
+  });
   server.keepAliveTimeout = options.keepAliveTimeout;
   server.requestTimeout = options.requestTimeout;
   server.setTimeout(options.connectionTimeout);

@@ -234,3 +234,26 @@ describe('Host (RFC 9112 §3.2: 400 for more than one, or an invalid value)', ()
     expect(handled).toEqual(['GET /']);
   });
 });
+
+describe('CONNECT (Node closed the socket without a word)', () => {
+  it('405 METHOD_NOT_ALLOWED in the error shape, with Allow and X-Request-Id, the connection closed, counted as a refusal', async () => {
+    const [answer, ...more] = answers(await rawExchange(port, 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\nX-Request-Id: tunnel-1\r\n\r\n'));
+    expect(more).toEqual([]);
+    expect(answer!.status).toBe(405);
+    expect(answer!.headers['content-type']).toBe('application/json; charset=utf-8');
+    expect(answer!.headers['connection']).toBe('close');
+    expect(answer!.headers['allow']).toBe('GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS');
+    expect(answer!.headers['x-request-id']).toBe('tunnel-1');
+    expect(JSON.parse(answer!.body)).toEqual({ error: 'This method is not allowed here.', code: 'METHOD_NOT_ALLOWED', request_id: 'tunnel-1' });
+    expect(handled).toEqual([]);
+    expect(refusals).toEqual([{ method: 'CONNECT', statusCode: 405, closedConnection: null }]);
+    expect(await counts()).toEqual({ 'OTHER unmatched 405': 1 });
+  });
+
+  it('bytes sent after it (the tunnel it asked for) are not read as a request', async () => {
+    const [answer, ...more] = answers(await rawExchange(port, 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+    expect(answer!.status).toBe(405);
+    expect(more).toEqual([]);
+    expect(handled).toEqual([]);
+  });
+});
