@@ -2,6 +2,7 @@
  * Rendering pages that hold components: the session (created on first visit), the CSRF meta tag,
  * the token for the page's HTML forms, the component roots and the runtime's script tag (PROTOCOL §2).
  */
+import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { html, unsafeRawHtml, type SafeHtml } from '../core/html.js';
 import { CSRF_META_NAME, CSRF_SINGLE_USE_ATTR, ROUTES } from '../core/wire.js';
@@ -10,6 +11,9 @@ import type { Session } from '../session/types.js';
 import type { User } from '../core/component.js';
 import { requestInfo } from './request-info.js';
 import type { SessionCookie } from './session-cookie.js';
+
+/** Why a page view stores nothing (`PageView.unstoredReason`). */
+export type UnstoredReason = 'head' | 'new-session-limit';
 
 export interface PageView {
   /** The visitor's session; an unstored one (no cookie) when `stored` is false. */
@@ -20,6 +24,11 @@ export interface PageView {
    * state, but nothing is stored and no cookie is set, so its actions are refused (403) until a later visit.
    */
   readonly stored: boolean;
+  /**
+   * Why nothing is stored, when `stored` is false: `'new-session-limit'` — tell the visitor the page
+   * is read-only for now; `'head'` — a HEAD answer has no body, so nothing to say. `null` when stored.
+   */
+  readonly unstoredReason: UnstoredReason | null;
   /** The session's signed-in user (the app's `resolveUser`), or `null`: for a nav, a greeting. */
   readonly user: User | null;
   /**
@@ -64,7 +73,13 @@ export async function createPageView(
   if (session === null) {
     // A HEAD answer has no body, so no token or component to use a session for (uptime monitors
     // probe with HEAD every few seconds); and a client that started too many: render, store nothing.
-    if (request.method === 'HEAD' || !(await runtime.admitNewSession(requestInfo(request)))) return unstoredView(runtime, runtime.sessions.ephemeral());
+    if (request.method === 'HEAD') {
+      // Its page lacks the token and cookie a GET's would have, so its length is not the one GET
+      // would send, and a HEAD may announce only that one (RFC 9110 §8.6): none is sent.
+      (reply as LengthWithheldReply)[LENGTH_WITHHELD] = true;
+      return unstoredView(runtime, runtime.sessions.ephemeral(), 'head');
+    }
+    if (!(await runtime.admitNewSession(requestInfo(request)))) return unstoredView(runtime, runtime.sessions.ephemeral(), 'new-session-limit');
     session = await runtime.sessions.create();
     cookie.write(reply, session);
   }
@@ -79,6 +94,7 @@ export async function createPageView(
   return view(runtime, {
     session: current,
     stored: true,
+    unstoredReason: null,
     user,
     csrfToken,
     // Strict mode: a slot of its own, so the runtime's first action does not use up the forms' token.
@@ -89,10 +105,11 @@ export async function createPageView(
 }
 
 /** A page view with nothing stored: initial states, no token (no per-action CSRF nonce written either). */
-function unstoredView(runtime: LiveRuntime, session: Session): PageView {
+function unstoredView(runtime: LiveRuntime, session: Session, reason: UnstoredReason): PageView {
   return view(runtime, {
     session,
     stored: false,
+    unstoredReason: reason,
     user: null,
     csrfToken: '',
     formToken: () => Promise.resolve(''),
@@ -100,10 +117,23 @@ function unstoredView(runtime: LiveRuntime, session: Session): PageView {
   });
 }
 
+/** Marks a reply whose `Content-Length` must not be sent (see `headPayloadOf`). */
+const LENGTH_WITHHELD = Symbol('livecomponents.lengthWithheld');
+type LengthWithheldReply = FastifyReply & { [LENGTH_WITHHELD]?: true };
+
+/**
+ * The payload to send for `reply` (the plugin's onSend hook): an empty stream for a HEAD whose page
+ * view stored nothing, since Fastify's HEAD handler announces the length of a string payload and
+ * none of a stream; else `payload` as it is.
+ */
+export function headPayloadOf(reply: FastifyReply, payload: unknown): unknown {
+  return (reply as LengthWithheldReply)[LENGTH_WITHHELD] === true ? Readable.from([]) : payload;
+}
+
 /** What a visitor without JavaScript reads instead of wondering why the buttons do nothing. */
 const NOSCRIPT = html`<noscript><p data-lc-noscript>This page needs JavaScript: without it, its buttons and forms do nothing.</p></noscript>`;
 
-function view(runtime: LiveRuntime, parts: Pick<PageView, 'session' | 'stored' | 'user' | 'csrfToken' | 'formToken' | 'mount'>): PageView {
+function view(runtime: LiveRuntime, parts: Pick<PageView, 'session' | 'stored' | 'unstoredReason' | 'user' | 'csrfToken' | 'formToken' | 'mount'>): PageView {
   const { csrfToken } = parts;
   // Single-use tokens: concurrent actions must not share one, and a retry must not resend a used one.
   const singleUse = runtime.csrf.rotation === 'per-action' ? html` ${CSRF_SINGLE_USE_ATTR}` : null;

@@ -14,7 +14,7 @@ import { registerClientAsset } from './client-asset.js';
 import { logFailure, sendError } from './error-mapping.js';
 import { createFormSessions } from './forms.js';
 import { useJsonBodies } from './json-body.js';
-import { createPageView, type PageView } from './page.js';
+import { createPageView, headPayloadOf, type PageView } from './page.js';
 import { requestInfo } from './request-info.js';
 import { ACTION_HEADERS, pageHeadersOf } from './security-headers.js';
 import { createSessionCookie, type SessionCookie } from './session-cookie.js';
@@ -108,7 +108,7 @@ const plugin: FastifyPluginAsync<LiveComponentsPluginOptions> = async (app, opti
   // A callback hook, not an async one: no promise per response on the hot path.
   app.addHook('onSend', (request, reply, payload, done) => {
     reply.header(HEADERS.requestId, request.id);
-    done(null, payload);
+    done(null, headPayloadOf(reply, payload));
   });
 
   registerClientAsset(app, options.clientBundlePath);
