@@ -19,6 +19,7 @@
 import { closeSync, existsSync, openSync, rmSync, statfsSync, statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
+import { passed, checked, type CheckResult } from './doctor-check.js';
 import type { AppConfig } from '../ops/config.js';
 import { logDestinationForMessage, parseLogDestination } from '../ops/logging/destination.js';
 import { describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
@@ -26,12 +27,7 @@ import { describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
 export const FILE_CHECK_NAMES = ['data-dir', 'database-files', 'log-file'] as const;
 export type FileCheckName = (typeof FILE_CHECK_NAMES)[number];
 
-export interface FileCheckResult {
-  readonly name: FileCheckName;
-  readonly ok: boolean;
-  readonly summary: string;
-  readonly problems: readonly string[];
-}
+export type FileCheckResult = CheckResult<FileCheckName>;
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -83,8 +79,8 @@ function checkDataDir(config: AppConfig, dataDir: string): FileCheckResult {
     ...(config.LC_STATE_KEYS === undefined ? [{ variable: 'LC_STATE_KEYS', file: join(dataDir, 'state-keys', 'LC_STATE_KEYS'), what: 'development state key' }] : []),
     ...(config.LC_SESSION_SECRET === undefined ? [{ variable: 'LC_SESSION_SECRET', file: join(dataDir, 'session-secret'), what: 'development session secret' }] : []),
   ];
-  if (generated.length === 0) return ok('data-dir', `LC_STATE_KEYS and LC_SESSION_SECRET are set: nothing is written to ${dataDir}`);
-  if (config.production) return ok('data-dir', 'production never generates keys into a file (the keys and secrets checks ask for them)');
+  if (generated.length === 0) return passed('data-dir', `LC_STATE_KEYS and LC_SESSION_SECRET are set: nothing is written to ${dataDir}`);
+  if (config.production) return passed('data-dir', 'production never generates keys into a file (the keys and secrets checks ask for them)');
   const problems: string[] = [];
   for (const { variable, file, what } of generated) {
     // A file already there is only read (the key file's mode may be reset to 0600).
@@ -97,20 +93,20 @@ function checkDataDir(config: AppConfig, dataDir: string): FileCheckResult {
       );
     }
   }
-  return result('data-dir', problems, `${generated.map((g) => g.variable).join(' and ')} not set: start-up can keep development values in ${dataDir}`);
+  return checked('data-dir', problems, `${generated.map((g) => g.variable).join(' and ')} not set: start-up can keep development values in ${dataDir}`);
 }
 
 function checkDatabaseFiles(url: string, cwd: string, limits: Limits): FileCheckResult {
   const target = parseDatabaseUrl(url, cwd);
-  if (target.engine === 'postgres') return ok('database-files', 'no SQLite file: the database is PostgreSQL');
-  if (target.path === ':memory:') return ok('database-files', 'no SQLite file: in-memory SQLite');
+  if (target.engine === 'postgres') return passed('database-files', 'no SQLite file: the database is PostgreSQL');
+  if (target.path === ':memory:') return passed('database-files', 'no SQLite file: in-memory SQLite');
   const where = describeDatabaseUrl(url);
   const folder = dirname(target.path);
   const problems: string[] = [];
   if (!existsSync(target.path)) {
     // Whether start-up can create it is the `database` check's; the disk it will fill is this one's.
     const space = spaceProblem(nearestExisting(folder), limits, 'SQLite writes fail ("database or disk is full") and the app answers 503');
-    return result('database-files', space.problem === undefined ? [] : [`DATABASE_URL: ${space.problem}`], `${where} does not exist yet; ${space.note}`);
+    return checked('database-files', space.problem === undefined ? [] : [`DATABASE_URL: ${space.problem}`], `${where} does not exist yet; ${space.note}`);
   }
   const folderRefused = folderRefusal(folder);
   if (folderRefused !== undefined) {
@@ -128,7 +124,7 @@ function checkDatabaseFiles(url: string, cwd: string, limits: Limits): FileCheck
     wal > LARGE_WAL_BYTES
       ? `; its WAL is ${bytes(wal)} (large: a long-running reader holds checkpoints back; the app's sweep truncates it once none does)`
       : '';
-  return result('database-files', problems, `${where} and its folder are writable; ${space.note}${walNote}`);
+  return checked('database-files', problems, `${where} and its folder are writable; ${space.note}${walNote}`);
 }
 
 function checkLogFile(destination: string, cwd: string, limits: Limits): FileCheckResult {
@@ -137,18 +133,18 @@ function checkLogFile(destination: string, cwd: string, limits: Limits): FileChe
     parsed = parseLogDestination(destination);
   } catch {
     // The `logging` check shows the format problem.
-    return ok('log-file', 'LOG_DESTINATION does not parse (see the logging check)');
+    return passed('log-file', 'LOG_DESTINATION does not parse (see the logging check)');
   }
-  if (parsed.kind !== 'file') return ok('log-file', `no log file: logs go to ${logDestinationForMessage(destination)}`);
+  if (parsed.kind !== 'file') return passed('log-file', `no log file: logs go to ${logDestinationForMessage(destination)}`);
   const file = resolve(cwd, parsed.path);
   const folder = nearestExisting(dirname(file));
   const refusal = folderRefusal(folder);
   if (refusal !== undefined) {
-    return result('log-file', [`LOG_DESTINATION: ${folder} ${refusal}, so the app would start and every log line would be lost; make it writable for the app's user, or log to stdout`], '');
+    return checked('log-file', [`LOG_DESTINATION: ${folder} ${refusal}, so the app would start and every log line would be lost; make it writable for the app's user, or log to stdout`], '');
   }
   const space = spaceProblem(folder, limits, 'log lines are lost once it is full');
   const writable = folder === dirname(file) ? `${folder} is writable` : `${dirname(file)} can be created in ${folder}`;
-  return result('log-file', space.problem === undefined ? [] : [`LOG_DESTINATION: ${space.problem}`], `${writable}; ${space.note}`);
+  return checked('log-file', space.problem === undefined ? [] : [`LOG_DESTINATION: ${space.problem}`], `${writable}; ${space.note}`);
 }
 
 /** A problem when `folder`'s disk has less than `limits.min` free, and the words for the ok line. */
@@ -234,5 +230,3 @@ function bytes(n: number): string {
   return n >= GiB ? `${(Math.floor((n / GiB) * 10) / 10).toFixed(1)} GiB` : `${Math.floor(n / MiB)} MiB`;
 }
 
-const ok = (name: FileCheckName, summary: string): FileCheckResult => ({ name, ok: true, summary, problems: [] });
-const result = (name: FileCheckName, problems: string[], summary: string): FileCheckResult => ({ name, ok: problems.length === 0, summary, problems });

@@ -19,8 +19,9 @@
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { type Cluster, Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { Kysely, sql, SqliteDialect } from 'kysely';
+import { passed, failed, checked, type CheckResult } from './doctor-check.js';
 import type { AppConfig } from '../ops/config.js';
 import { withDeadline } from '../core/deadline.js';
 import { messageOf } from '../core/errors.js';
@@ -31,19 +32,14 @@ import { describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
 import { readEvictionRisk } from '../store/redis/eviction.js';
 import { isSelectFailure } from '../store/redis/connection.js';
 import { CLUSTER_NODE_REFUSAL, explainWriteRefusal, isClusterNodeInfo, probeWrite, redisClientOptions, WRITE_CHECK_KEY } from '../store/redis/index.js';
+import { loadIoredis } from '../store/redis/driver.js';
 import { defineLuaCommands } from '../store/redis/lua/index.js';
 import { folderRefusal, nearestExisting } from './doctor-files.js';
-
 
 export const SERVICE_CHECK_NAMES = ['redis-server', 'database', 'clock'] as const;
 export type ServiceCheckName = (typeof SERVICE_CHECK_NAMES)[number];
 
-export interface ServiceCheckResult {
-  readonly name: ServiceCheckName;
-  readonly ok: boolean;
-  readonly summary: string;
-  readonly problems: readonly string[];
-}
+export type ServiceCheckResult = CheckResult<ServiceCheckName>;
 
 export interface ServiceCheckOptions {
   /** Longest wait for each service. @default 3000 */
@@ -72,10 +68,10 @@ export async function runServiceChecks(config: AppConfig, options: ServiceCheckO
 }
 
 async function checkRedis(url: string | undefined, keyPrefix: string, timeoutMs: number, now: () => number, readings: ClockReading[]): Promise<ServiceCheckResult> {
-  if (url === undefined) return ok('redis-server', 'no REDIS_URL: sessions and state stay in the embedded SQLite file');
+  if (url === undefined) return passed('redis-server', 'no REDIS_URL: sessions and state stay in the embedded SQLite file');
   const target = redisTarget(url, true);
   // One attempt, no reconnecting: the doctor reports and exits.
-  const client: Redis | Cluster = 'url' in target ? new Redis(target.url, { ...redisClientOptions(timeoutMs), lazyConnect: true, retryStrategy: () => null }) : target.client;
+  const client: Redis | Cluster = 'url' in target ? new (loadIoredis().Redis)(target.url, { ...redisClientOptions(timeoutMs), lazyConnect: true, retryStrategy: () => null }) : target.client;
   // ioredis rejects a failed connect with "Connection is closed."; the cause came as an event.
   let cause: Error | undefined;
   client.on('error', (error: Error) => (cause ??= error));
@@ -83,13 +79,13 @@ async function checkRedis(url: string | undefined, keyPrefix: string, timeoutMs:
     await within(client.connect(), timeoutMs, 'connecting');
     // ioredis reports a refused SELECT as an event only, then carries on with database 0.
     if (cause !== undefined && isSelectFailure(cause)) {
-      return fail('redis-server', `REDIS_URL: Redis refused the database the URL names (${messageOf(cause)}): the server has fewer databases (its databases setting), so the app's store would answer 503`);
+      return failed('redis-server', `REDIS_URL: Redis refused the database the URL names (${messageOf(cause)}): the server has fewer databases (its databases setting), so the app's store would answer 503`);
     }
     await within(client.ping(), timeoutMs, 'PING');
     // One URL is a single Redis: a cluster node answers PING, then refuses most of what the store sends.
     if (!client.isCluster) {
       const info = await within((client as Redis).info('cluster'), timeoutMs, 'INFO cluster').catch(() => '');
-      if (isClusterNodeInfo(info)) return fail('redis-server', `${CLUSTER_NODE_REFUSAL}, so the app's store would answer 503`);
+      if (isClusterNodeInfo(info)) return failed('redis-server', `${CLUSTER_NODE_REFUSAL}, so the app's store would answer 503`);
     }
     // PING passes on a replica and for a user barred from scripts; every action of the app would not.
     defineLuaCommands(client);
@@ -98,7 +94,7 @@ async function checkRedis(url: string | undefined, keyPrefix: string, timeoutMs:
     } catch (error) {
       const refusal = explainWriteRefusal(messageOf(error));
       if (refusal === undefined) throw error;
-      return fail('redis-server', `REDIS_URL: ${refusal}, so the app's store would answer 503`);
+      return failed('redis-server', `REDIS_URL: ${refusal}, so the app's store would answer 503`);
     }
     const problems: string[] = [];
     const risk = await within(readEvictionRisk(client), timeoutMs, 'INFO memory');
@@ -112,9 +108,9 @@ async function checkRedis(url: string | undefined, keyPrefix: string, timeoutMs:
     readings.push({ service: 'Redis', skewMs: (sent + received) / 2 - (Number(seconds) * 1000 + Number(micros) / 1000) });
     const kind = client.isCluster ? `a Redis Cluster of ${(client as Cluster).nodes('master').length} masters` : 'Redis';
     const persists = aof ? 'persists with AOF' : 'AOF is off (a restart loses the idempotency records since the last snapshot, or all of them without RDB: see docs/scaling.md)';
-    return result('redis-server', problems, `${kind} answers, never evicts our keys; ${persists}`);
+    return checked('redis-server', problems, `${kind} answers, never evicts our keys; ${persists}`);
   } catch (error) {
-    return fail('redis-server', `REDIS_URL: Redis did not answer (${messageOf(cause ?? error)})`);
+    return failed('redis-server', `REDIS_URL: Redis did not answer (${messageOf(cause ?? error)})`);
   } finally {
     client.disconnect();
   }
@@ -124,14 +120,14 @@ async function checkDatabase(url: string, timeoutMs: number, now: () => number, 
   const target = parseDatabaseUrl(url);
   const where = describeDatabaseUrl(url);
   if (target.engine === 'sqlite') {
-    if (target.path === ':memory:') return ok('database', 'in-memory SQLite (nothing survives a restart)');
+    if (target.path === ':memory:') return passed('database', 'in-memory SQLite (nothing survives a restart)');
     if (!existsSync(target.path)) {
       const folder = nearestExisting(dirname(target.path));
       // Tried with a probe file: access(W_OK) says yes to root on a folder whose bits refuse writing.
       if (folderRefusal(folder) !== undefined) {
-        return fail('database', `DATABASE_URL: ${where} does not exist and ${folder} is not a writable folder, so start-up cannot create it`);
+        return failed('database', `DATABASE_URL: ${where} does not exist and ${folder} is not a writable folder, so start-up cannot create it`);
       }
-      return ok('database', `${where} does not exist yet; start-up creates and migrates it`);
+      return passed('database', `${where} does not exist yet; start-up creates and migrates it`);
     }
     // Read-only: the doctor never writes the database (no WAL switch, no migration).
     const native = new BetterSqlite3(target.path, { readonly: true, fileMustExist: true, timeout: timeoutMs });
@@ -139,7 +135,7 @@ async function checkDatabase(url: string, timeoutMs: number, now: () => number, 
     try {
       return await schemaCheck(db, where, 'opens');
     } catch (error) {
-      return fail('database', `DATABASE_URL: ${where} cannot be read (${messageOf(error)})`);
+      return failed('database', `DATABASE_URL: ${where} cannot be read (${messageOf(error)})`);
     } finally {
       await db.destroy();
     }
@@ -152,7 +148,7 @@ async function checkDatabase(url: string, timeoutMs: number, now: () => number, 
     readings.push({ service: 'PostgreSQL', skewMs: (sent + received) / 2 - Number(rows[0]?.now_ms) });
     return await schemaCheck(db, where, 'answers');
   } catch (error) {
-    return fail('database', `DATABASE_URL: ${where} did not answer (${messageOf(error)})`);
+    return failed('database', `DATABASE_URL: ${where} did not answer (${messageOf(error)})`);
   } finally {
     await db.destroy();
   }
@@ -164,9 +160,9 @@ async function checkDatabase(url: string, timeoutMs: number, now: () => number, 
  */
 async function schemaCheck<DB>(db: Kysely<DB>, where: string, answers: string): Promise<ServiceCheckResult> {
   const pending = await pendingMigrations(db);
-  if (pending.length === 0) return ok('database', `${where} ${answers}; schema up to date`);
+  if (pending.length === 0) return passed('database', `${where} ${answers}; schema up to date`);
   const conflicts = await migrationConflicts(db, pending);
-  return result(
+  return checked(
     'database',
     conflicts.map((c) => `DATABASE_URL: ${where}: migration ${c}`),
     `${where} ${answers}; ${pending.length} migration(s) pending (${pending.join(', ')}), applied at start-up or by livecomponents migrate`,
@@ -174,10 +170,10 @@ async function schemaCheck<DB>(db: Kysely<DB>, where: string, answers: string): 
 }
 
 function checkClock(readings: readonly ClockReading[], maxSkewMs: number): ServiceCheckResult {
-  if (readings.length === 0) return ok('clock', 'no shared service answered to compare clocks with');
+  if (readings.length === 0) return passed('clock', 'no shared service answered to compare clocks with');
   const describe = (r: ClockReading) => `${r.service} ${r.skewMs >= 0 ? '+' : '−'}${Math.abs(Math.round(r.skewMs))} ms`;
   const off = readings.filter((r) => Math.abs(r.skewMs) > maxSkewMs);
-  return result(
+  return checked(
     'clock',
     off.map((r) => `clock: this machine is ${Math.abs(Math.round(r.skewMs))} ms ${r.skewMs > 0 ? 'ahead of' : 'behind'} ${r.service} (over ${maxSkewMs} ms): sync it with NTP, token lifetimes count on instances agreeing on the time`),
     `within ${maxSkewMs} ms of ${readings.map(describe).join(', ')}`,
@@ -189,6 +185,3 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   return withDeadline(promise, ms, () => new Error(`${what} timed out after ${ms} ms`));
 }
 
-const ok = (name: ServiceCheckName, summary: string): ServiceCheckResult => ({ name, ok: true, summary, problems: [] });
-const fail = (name: ServiceCheckName, problem: string): ServiceCheckResult => ({ name, ok: false, summary: '', problems: [problem] });
-const result = (name: ServiceCheckName, problems: string[], summary: string): ServiceCheckResult => ({ name, ok: problems.length === 0, summary, problems });
