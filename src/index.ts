@@ -34,7 +34,7 @@ export type { LiveComponentsOptions } from './runtime/setup.js';
 export { livecomponents, ACTION_BODY_LIMIT } from './http/plugin.js';
 export { DEFAULT_PAGE_HEADERS, ACTION_HEADERS } from './http/security-headers.js';
 export type { LiveComponentsPluginOptions, LiveComponentsDecorator } from './http/plugin.js';
-export type { PageView } from './http/page.js';
+export type { PageView, UnstoredReason } from './http/page.js';
 export { serverOptions } from './http/server-options.js';
 export { createMemoryStore } from './store/memory/index.js';
 export { createSqliteStore } from './store/sqlite/index.js';
