@@ -63,6 +63,20 @@ describe.runIf(existsSync('/proc/self/fd') && existsSync('/dev/full'))('file str
   });
 });
 
+describe('closing a file sink whose writer cannot open its file', () => {
+  it('finishes, right after start-up too (sonic-boom closes such a writer only once it is ready, which never comes)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lc-log-close-'));
+    // The file pino-roll opens is a dangling link into a folder that does not exist: its open fails (ENOENT).
+    symlinkSync(join(dir, 'missing', 'target.log'), join(dir, `app.${DAY}.1.log`));
+    const errors: Error[] = [];
+    const logger = createLogger({ destination: `file:${join(dir, 'app.log')}`, file: { reopenMs: 10, maxReopenMs: 10 }, onError: (e) => errors.push(e) });
+    logger.info('one line');
+    const closed = await Promise.race([closeLogger(logger).then(() => 'closed'), new Promise((r) => setTimeout(() => r('still pending after 3 s'), 3_000))]);
+    expect(closed).toBe('closed');
+    expect(errors.map((e) => e.message)).toEqual([`file ${join(dir, 'app.log')}: ENOENT: no such file or directory, open '${join(dir, `app.${DAY}.1.log`)}'`]);
+  });
+});
+
 /** Polls `check` every 10 ms, for at most `ms`. */
 async function until(check: () => boolean, ms = 5_000): Promise<void> {
   for (const stop = Date.now() + ms; !check(); ) {

@@ -118,8 +118,9 @@ export function createFileSink(path: string, options: FileLogOptions, { onError,
           // destroy() may report a failing close as well: one failure per writer.
           if (failed.has(stream)) return;
           failed.add(stream);
-          // Closes the file (once it is open): a failed writer is never used again.
-          stream.destroy();
+          // Closes the file: a failed writer is never used again. One whose file never opened holds
+          // nothing to close (and sonic-boom would wait for a 'ready' that never comes).
+          if (stream.fd >= 0) stream.destroy();
           lost(stream, error);
         });
         if (first) {
@@ -217,9 +218,11 @@ export function createFileSink(path: string, options: FileLogOptions, { onError,
         if (dropped > 0) onError(new Error(`file ${file}: closed with ${dropped} line(s) dropped while it could not be written`));
         const stream = current;
         if (stream === undefined || failed.has(stream)) return;
-        // `end()` writes what is buffered and closes the file.
+        // `end()` writes what is buffered and closes the file. A writer whose file then fails to open
+        // never emits 'close' (sonic-boom ends it only once it is ready): its failure ends the wait.
         await new Promise<void>((done) => {
           stream.once('close', done);
+          stream.on('error', () => done());
           stream.end();
         });
       })();
