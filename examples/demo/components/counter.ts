@@ -26,7 +26,7 @@ export const counter = defineComponent({
     </div>
     <form method="post" data-lc-action="setLabel" class="stack">
       <label class="field">Label (saved in the component's state, so the counter's re-renders keep it)
-        <input name="label" value="${state.label}" maxlength="40" data-testid="label" autocomplete="off" placeholder="Type here, then press Enter">
+        <input name="label" value="${state.label}" maxlength="40" data-testid="label" autocomplete="off" dir="auto" placeholder="Type here, then press Enter">
         <span class="field-error" data-lc-error="label" aria-live="polite" hidden></span></label>
       <button type="submit" class="btn">Save label</button>
     </form>`,

@@ -14,11 +14,11 @@ export const order = defineComponent({
     },
   },
   render: (state) => html`
-    <form method="post" data-lc-action="createOrder" class="stack">
-      <label class="field">Item <input name="item" required maxlength="100" autocomplete="off">
+    <form method="post" data-lc-action="createOrder" data-lc-reset class="stack">
+      <label class="field">Item <input name="item" required maxlength="100" autocomplete="off" dir="auto">
         <span class="field-error" data-lc-error="item" aria-live="polite" hidden></span></label>
       <button type="submit" class="btn primary">Place order</button>
     </form>
     <p>Orders placed: <output data-orders>${state.orders}</output></p>
-    ${state.recent.length > 0 ? html`<ul class="recent">${state.recent.map((item) => html`<li>${item}</li>`)}</ul>` : null}`,
+    ${state.recent.length > 0 ? html`<ul class="recent">${state.recent.map((item) => html`<li dir="auto">${item}</li>`)}</ul>` : null}`,
 });

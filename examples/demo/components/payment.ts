@@ -25,7 +25,7 @@ export const payment = defineComponent({
   },
   render: (state) => html`
     <p class="balance">Balance: <output data-balance>${state.balance}</output></p>
-    <form method="post" data-lc-action="processPayment" class="stack">
+    <form method="post" data-lc-action="processPayment" data-lc-reset class="stack">
       <label class="field">Amount <input type="number" name="amount" min="1" step="1" required>
         <span class="field-error" data-lc-error="amount" aria-live="polite" hidden></span></label>
       <button type="submit" class="btn primary">Pay</button>

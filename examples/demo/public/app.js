@@ -1,12 +1,13 @@
 // Shows action errors (lc:error) in the page's status line; clears it on success.
 const flash = () => document.querySelector('[data-flash]');
 document.addEventListener('lc:error', (event) => {
-  const { error, code, retry_after: retryAfter, reloaded } = event.detail;
   const el = flash();
   if (!el) return;
-  // The runtime already brought the component up to date (stale state or session): only a new try is needed.
-  if (reloaded) el.textContent = `This part of the page was out of date and has been refreshed. Please try again. [${code}]`;
-  else el.textContent = retryAfter ? `${error} (retry in ${retryAfter} s)` : `${error} [${code}]`;
+  // The runtime brought the component up to date (stale state or session). What it shows now may
+  // differ (signed out in another tab, say): no "try again", the user looks first.
+  if (event.detail.reloaded) el.textContent = `This part of the page has been refreshed; check it before continuing. [${event.detail.code}]`;
+  // The error, then each field's messages (VALIDATION_FAILED) and the wait (RATE_LIMIT_EXCEEDED).
+  else el.textContent = errorLine(event.detail);
 });
 document.addEventListener('lc:success', () => {
   const el = flash();
