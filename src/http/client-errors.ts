@@ -20,9 +20,12 @@ export interface ParserError {
   bytesParsed?: unknown;
 }
 
-/** The code a parser error answers with. */
-export function clientErrorCode(error: ParserError): ErrorCode {
-  if (error.code === 'HPE_HEADER_OVERFLOW') return requestLineOverflowed(error) ? 'URI_TOO_LONG' : 'HEADERS_TOO_LARGE';
+/**
+ * The code a parser error answers with. `bytesRead`: what the connection had read in all when it
+ * failed (`socket.bytesRead`), which tells whether `rawPacket` is its first read.
+ */
+export function clientErrorCode(error: ParserError, bytesRead?: number): ErrorCode {
+  if (error.code === 'HPE_HEADER_OVERFLOW') return requestLineOverflowed(error, bytesRead) ? 'URI_TOO_LONG' : 'HEADERS_TOO_LARGE';
   if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return 'REQUEST_TIMEOUT';
   return 'INVALID_REQUEST';
 }
@@ -36,14 +39,17 @@ const REQUEST_LINE_START_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+ [^ ]*$/;
  * (414), not the headers (431, which tells the user to clear cookies). Node reports it for both with
  * the same code and reason, and `bytesParsed` at the end of the span that crossed the limit; so the
  * line holding that point is read from `rawPacket`: a request line starts with a method and a space,
- * a header line with a name and a colon. Node's `rawPacket` is only the last read: when the long URL
- * arrived over several reads its line's start is not there, and the answer stays 431.
+ * a header line with a name and a colon. Node's `rawPacket` is only the last read: a line with no line
+ * break before it in the packet began there only if the packet is the connection's first read (else
+ * it may go on from an earlier read: a header value such as `Bearer aaaa…` also looks like a method
+ * and a target); when the long URL arrived over several reads, or in a later read, the answer stays 431.
  */
-function requestLineOverflowed(error: ParserError): boolean {
+function requestLineOverflowed(error: ParserError, bytesRead: number | undefined): boolean {
   const packet = error.rawPacket;
   const at = error.bytesParsed;
   if (!Buffer.isBuffer(packet) || typeof at !== 'number' || at <= 0) return false;
   const lineStart = packet.lastIndexOf('\r\n', at - 1, 'latin1');
+  if (lineStart === -1 && bytesRead !== packet.length) return false;
   const line = packet.toString('latin1', lineStart === -1 ? 0 : lineStart + 2, at);
   return REQUEST_LINE_START_RE.test(line);
 }
@@ -92,7 +98,7 @@ export function answerClientError(error: Error & { code?: string }, socket: Sock
   }
   let answered: number | null = null;
   if (socket.writable) {
-    const code = clientErrorCode(error);
+    const code = clientErrorCode(error, socket.bytesRead);
     socket.write(rawErrorAnswer(code, randomUUID()));
     answered = ERROR_CODES[code].status;
   }

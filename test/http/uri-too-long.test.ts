@@ -3,6 +3,7 @@
  * reports an overflow of either as `HPE_HEADER_OVERFLOW`: a request line that alone is too long is
  * 414 `URI_TOO_LONG`, headers over the limit (long cookies) stay 431 `HEADERS_TOO_LARGE`.
  */
+import { connect } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CODES } from '../../src/core/errors.js';
@@ -28,6 +29,19 @@ function parse(text: string): { status: number; headers: Record<string, string>;
   return { status: Number(statusLine.split(' ')[1]), headers, body: JSON.parse(text.slice(end + 4)) as Record<string, unknown> };
 }
 
+/** `first`, then `second` in a write of its own 100 ms later (so the server reads them apart); what came back. */
+function rawExchangeInTwo(port: number, first: string, second: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ port, host: '127.0.0.1' });
+    let received = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => (received += chunk));
+    socket.on('close', () => resolve(received));
+    socket.on('error', reject);
+    socket.write(first, () => setTimeout(() => socket.write(second), 100));
+  });
+}
+
 const LONG_QUERY = `/?q=${'a'.repeat(17_000)}`;
 
 describe('an over-long request', () => {
@@ -44,6 +58,11 @@ describe('an over-long request', () => {
     expect(text.startsWith('HTTP/1.1 414 URI Too Long\r\n')).toBe(true);
   });
 
+  it('a long header value arriving in a read of its own, looking like a request line (`Bearer aaaa…`): still 431', async () => {
+    const text = await rawExchangeInTwo(port, 'GET / HTTP/1.1\r\nHost: x\r\nAuthorization: ', `Bearer ${'a'.repeat(20_000)}`);
+    expect(text.startsWith('HTTP/1.1 431 ')).toBe(true);
+  });
+
   it('a 17,000-byte cookie: still 431 HEADERS_TOO_LARGE', async () => {
     const answer = parse(await rawExchange(port, `GET /?short=1 HTTP/1.1\r\nHost: x\r\nCookie: a=${'b'.repeat(17_000)}\r\n\r\n`));
     expect(answer.status).toBe(431);
@@ -52,8 +71,11 @@ describe('an over-long request', () => {
   });
 
   it('clientErrorCode: the line holding the overflow decides; without the packet or its position, 431', () => {
-    const overflow = (packet: string, at: number) => clientErrorCode({ code: 'HPE_HEADER_OVERFLOW', rawPacket: Buffer.from(packet, 'latin1'), bytesParsed: at });
+    const overflow = (packet: string, at: number, bytesRead = packet.length) =>
+      clientErrorCode({ code: 'HPE_HEADER_OVERFLOW', rawPacket: Buffer.from(packet, 'latin1'), bytesParsed: at }, bytesRead);
     expect(overflow('GET /aaaa', 9)).toBe('URI_TOO_LONG');
+    // The same bytes in a later read: the go-on of a header line begun earlier (`Authorization: ` then `Bearer aaaa…`).
+    expect(overflow('Bearer aaaa', 11, 60)).toBe('HEADERS_TOO_LARGE');
     expect(overflow('x\r\n\r\nPOST /aaaa HTTP/1.1', 11)).toBe('URI_TOO_LONG');
     expect(overflow('GET / HTTP/1.1\r\nCookie: a=bbbb', 30)).toBe('HEADERS_TOO_LARGE');
     // The continuation of a line begun in an earlier read: whose it is cannot be told.
