@@ -16,48 +16,69 @@ const MAX_DEPTH = 256;
  * numbers, booleans, `null`, and `undefined` as an object property (dropped, read back as missing).
  */
 export function jsonStateProblem(state: unknown): string | null {
-  return problemAt(state, '', 0);
+  const problem = problemAt(state, 0);
+  return problem === null ? null : `${where(problem.path)} is ${problem.what}`;
 }
 
-function problemAt(value: unknown, path: string, depth: number): string | null {
+/** A plain object: what JSON.parse makes (prototype `Object.prototype`), or one without a prototype. */
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/** What is wrong, and where: the keys and indexes down to it, filled in on the way back up. */
+interface Problem {
+  readonly what: string;
+  readonly path: (string | number)[];
+}
+
+/** The walk builds no path while all is well: every action's new state goes through it. */
+function problemAt(value: unknown, depth: number): Problem | null {
   switch (typeof value) {
     case 'string':
     case 'boolean':
       return null;
     case 'number':
-      return Number.isFinite(value) ? null : `${where(path)} is ${String(value)} (JSON stores null)`;
+      return Number.isFinite(value) ? null : { what: `${String(value)} (JSON stores null)`, path: [] };
     case 'undefined':
-      return `${where(path)} is undefined (JSON stores null)`;
+      return { what: 'undefined (JSON stores null)', path: [] };
     case 'object':
       break;
     default:
-      return `${where(path)} is a ${typeof value}`;
+      return { what: `a ${typeof value}`, path: [] };
   }
   if (value === null) return null;
-  if (depth >= MAX_DEPTH) return `${where(path)} is nested deeper than ${MAX_DEPTH} levels (or circular)`;
+  if (depth >= MAX_DEPTH) return { what: `nested deeper than ${MAX_DEPTH} levels (or circular)`, path: [] };
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
-      const problem = problemAt(value[i], `${path}[${i}]`, depth + 1);
-      if (problem !== null) return problem;
+      const problem = problemAt(value[i], depth + 1);
+      if (problem !== null) {
+        problem.path.unshift(i);
+        return problem;
+      }
     }
     return null;
   }
-  const proto = Object.getPrototypeOf(value) as object | null;
-  if (proto !== Object.prototype && proto !== null) {
-    const name = (proto as { constructor?: { name?: unknown } }).constructor?.name;
-    return `${where(path)} is ${typeof name === 'string' && name !== '' ? `a ${name}` : 'an object with a prototype'} (only plain objects and arrays are JSON)`;
+  if (!isPlainObject(value)) {
+    const name = (Object.getPrototypeOf(value) as { constructor?: { name?: unknown } }).constructor?.name;
+    return { what: `${typeof name === 'string' && name !== '' ? `a ${name}` : 'an object with a prototype'} (only plain objects and arrays are JSON)`, path: [] };
   }
   for (const key in value) {
     if (!Object.hasOwn(value, key)) continue;
-    const field = (value as Record<string, unknown>)[key];
+    const field = value[key];
     // A missing optional field: JSON drops it, and it reads back as missing: the same state.
     if (field === undefined) continue;
-    const problem = problemAt(field, path === '' ? key : `${path}.${key}`, depth + 1);
-    if (problem !== null) return problem;
+    const problem = problemAt(field, depth + 1);
+    if (problem !== null) {
+      problem.path.unshift(key);
+      return problem;
+    }
   }
   return null;
 }
 
-function where(path: string): string {
-  return path === '' ? 'the state' : `"${path}"`;
+function where(path: readonly (string | number)[]): string {
+  if (path.length === 0) return 'the state';
+  return `"${path.map((step, i) => (typeof step === 'number' ? `[${step}]` : i === 0 ? step : `.${step}`)).join('')}"`;
 }

@@ -10,6 +10,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { LiveError } from '../core/errors.js';
+import { isPlainObject } from '../core/json-state.js';
 import { BODY } from '../core/wire.js';
 import type { ActionBody } from '../pipeline/types.js';
 
@@ -148,8 +149,3 @@ function invalid(message: string): LiveError {
   return new LiveError('INVALID_REQUEST', { message });
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-  const proto: unknown = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
-}
