@@ -9,6 +9,10 @@ declare module 'idiomorph' {
     ignoreActiveValue?: boolean;
     /** @default true */
     restoreFocus?: boolean;
+    callbacks?: {
+      /** Called before `oldNode` takes `newNode`'s markup; `false` leaves it as it is. */
+      beforeNodeMorphed?(oldNode: Node, newNode: Node): boolean | undefined;
+    };
   }
   export const Idiomorph: {
     morph(oldNode: Element, newContent: string | Node, config?: IdiomorphConfig): Node[] | undefined;

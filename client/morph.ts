@@ -1,5 +1,6 @@
 /** Morphing a component root into its new server-rendered HTML (idiomorph keeps focus and input state). */
 import { Idiomorph } from 'idiomorph';
+import { ATTR } from '../src/core/wire.js';
 import { parseFragment } from './html.js';
 
 /** Input types that take no typing: focused, they still take the server's value, label and `checked`. */
@@ -11,6 +12,18 @@ function isTextEntry(el: Element | null): boolean {
   return el instanceof HTMLTextAreaElement || el instanceof HTMLSelectElement || (el instanceof HTMLElement && el.isContentEditable);
 }
 
+type Field = HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement;
+
+/** What identifies a field across re-renders without an `id`: its form's `data-lc-action` and `data-lc-params`, and its name. */
+const fieldKey = (el: Element): string => {
+  const form = el.closest('form');
+  return [form?.getAttribute(ATTR.action), form?.getAttribute(ATTR.params), el.getAttribute('name')].join('\n');
+};
+
+/** The fields of `root` with key `key` (none without one), in tree order: the focused one is found again by its rank among them. */
+const fieldsLike = (root: Element, key?: string): Field[] =>
+  Array.from(root.querySelectorAll<Field>('input[name], select[name], textarea[name]')).filter((el) => fieldKey(el) === key);
+
 /**
  * Morphs `root` (outerHTML) into `html`. The root node itself survives when the new HTML has the
  * same tag. A focused text field, select or editable element keeps what the user typed or chose
@@ -19,9 +32,46 @@ function isTextEntry(el: Element | null): boolean {
  * rest, and so does a focused field inside `reset` (a `data-lc-reset` form whose action succeeded:
  * its fields show what the server rendered). Throws when the HTML cannot be parsed or morphed (a CSP
  * refusing the Trusted Types policy, say).
+ *
+ * Idiomorph keeps a focused field only when it can match it: by `id`, or by position. New markup
+ * inserted before its form (a "Remove" form per item above an "add" form) makes it morph that form
+ * into the new one and the field is lost. So a focused named field is noted first (`fieldKey`, its
+ * rank, value and selection) and, when the morph did not keep it, its counterpart in the new markup
+ * takes its value (not in `reset`: there the server's stands), focus and selection. Focus that was
+ * in the component and would drop to `<body>` goes to the root instead (WCAG 2.4.3).
  */
 export function morphComponent(root: Element, html: string, reset?: Element): void {
-  const active = root.ownerDocument.activeElement;
-  const ignoreActiveValue = isTextEntry(active) && !reset?.contains(active);
-  Idiomorph.morph(root, parseFragment(html), { morphStyle: 'outerHTML', ignoreActiveValue });
+  const doc = root.ownerDocument;
+  const active = doc.activeElement as HTMLInputElement | null;
+  // (A component root never contains `<body>`.)
+  const inside = root.contains(active);
+  const typing = isTextEntry(active);
+  const keep = typing && !reset?.contains(active);
+  const key = typing && active!.name ? fieldKey(active!) : undefined;
+  const rank = fieldsLike(root, key).indexOf(active!);
+  const { value, selectionStart, selectionEnd, selectionDirection } = active ?? {};
+  Idiomorph.morph(root, parseFragment(html), {
+    morphStyle: 'outerHTML',
+    ignoreActiveValue: keep,
+    // Matched with another field (of another form or name), the focused one is blurred first, so it
+    // takes that field's markup and value in full instead of carrying the typed text over.
+    callbacks: { beforeNodeMorphed: (old, next) => void (old === active && key && fieldKey(next as Element) !== key && active.blur()) },
+  });
+  // (A root replaced by another tag is left to idiomorph: components keep theirs.)
+  if (!inside || !root.isConnected) return;
+  const field = doc.activeElement === active ? undefined : fieldsLike(root, key)[rank];
+  if (field !== undefined) {
+    if (keep) field.value = value!;
+    field.focus();
+    // Only text inputs and textareas have a selection (`null` on the other input types).
+    if (selectionStart != null) (field as HTMLInputElement).setSelectionRange?.(selectionStart, selectionEnd!, selectionDirection!);
+  }
+  if (doc.activeElement === doc.body || doc.activeElement === root) {
+    // The focused element is gone (WCAG 2.4.3): focus goes to the component itself, not to its first
+    // control, which may be a "Remove" button that the next Enter would press. The root takes focus
+    // without entering the Tab order, and the next Tab goes on from there. (A root focused so loses
+    // its `tabindex` in the next morph, the server's markup having none: it is put back.)
+    if (!root.hasAttribute('tabindex')) root.setAttribute('tabindex', '-1');
+    (root as HTMLElement).focus();
+  }
 }

@@ -1,0 +1,235 @@
+/**
+ * Focus and field messages across morphs (docs/client.md steps 4 to 6), in Chromium against a
+ * scripted server: a focused field without an `id` survives new markup inserted before its form,
+ * focus never drops to `<body>` when a morph removes the focused element, and field messages are
+ * linked to their fields with `aria-describedby`.
+ */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, BrowserContext, Page, Route } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { bundleClient } from '../../scripts/bundle-client.mjs';
+import { ATTR, CSRF_META_NAME, ROUTES } from '../../src/core/wire.js';
+import { browserTestsEnabled, launchChromium, recordEvents, type RecordedEvent } from './browser.js';
+
+const ORIGIN = 'http://lc.test';
+const ID = 'list:main';
+
+/**
+ * The list component: a "Remove" form per item, above an "add" form and next to it (`reset`: with
+ * `data-lc-reset`; `hint`: its field described by a hint with an id — which lets idiomorph match the
+ * form by id, so the focus tests go without).
+ */
+function render(items: string[], { reset = false, hint = false } = {}): string {
+  const rows = items
+    .map((item) => `<form ${ATTR.action}="remove" ${ATTR.params}='${JSON.stringify({ item })}'><span>${item}</span> <input name="note" value=""><button>Remove</button></form>`)
+    .join('');
+  return `<section ${ATTR.id}="${ID}">
+  ${rows}
+  <form ${ATTR.action}="add"${reset ? ` ${ATTR.reset}` : ''}>
+    <input name="item" value=""${hint ? ' aria-describedby="item-hint"' : ''}>
+    ${hint ? '<span id="item-hint">One word</span>' : ''}
+    <span ${ATTR.error}="item" hidden></span>
+    <textarea name="notes"></textarea>
+    <button type="button" ${ATTR.action}="clear" data-testid="clear">Clear</button>
+  </form>
+</section>`;
+}
+
+const pageOf = (body: string): string => `<!doctype html><html><head><meta charset="utf-8">
+<meta name="${CSRF_META_NAME}" content="token-0">
+<script type="module" src="${ROUTES.clientScript}"></script></head>
+<body><p><button type="button">elsewhere</button></p>${body}</body></html>`;
+
+type Answer = { status: number; body: unknown };
+
+let bundle: string;
+let browser: Browser;
+let context: BrowserContext;
+let page: Page;
+let events: RecordedEvent[];
+let answer: () => Answer;
+let pageHtml: string;
+
+const ok = (html: string): Answer => ({ status: 200, body: { html, state: {}, csrf_token: 'token-1' } });
+
+async function serve(route: Route): Promise<void> {
+  const url = new URL(route.request().url());
+  if (url.pathname === ROUTES.clientScript) return route.fulfill({ contentType: 'text/javascript', body: bundle });
+  if (url.pathname === ROUTES.action) {
+    const { status, body } = answer();
+    return route.fulfill({ status, contentType: 'application/json', body: JSON.stringify(body) });
+  }
+  if (url.pathname === '/') return route.fulfill({ contentType: 'text/html', body: pageHtml });
+  return route.fulfill({ status: 404, body: 'not here' });
+}
+
+async function open(html: string): Promise<void> {
+  pageHtml = pageOf(html);
+  await page.goto(`${ORIGIN}/`);
+  await page.waitForFunction(() => window.LiveComponents !== undefined);
+}
+
+/** The focused element: its tag, name, value, selection, and whether it is `mark`ed (the element focused before). */
+const focused = () =>
+  page.evaluate(() => {
+    const el = document.activeElement as HTMLInputElement;
+    return {
+      tag: el.tagName,
+      name: el.getAttribute('name'),
+      form: el.closest('form')?.getAttribute('data-lc-action') ?? null,
+      value: el.value,
+      start: el.selectionStart ?? null,
+      end: el.selectionEnd ?? null,
+      direction: el.selectionDirection ?? null,
+    };
+  });
+
+/** Calls `action` from a script, so focus stays where the user left it. */
+const call = (action: string) => page.evaluate(([id, a]) => window.LiveComponents!.call(id, a, {}).then((o) => o.type), [ID, action] as const);
+
+describe.runIf(browserTestsEnabled('focus across morphs'))('focus across morphs', () => {
+  beforeAll(async () => {
+    const out = await bundleClient({ outfile: join(mkdtempSync(join(tmpdir(), 'lc-bundle-')), 'livecomponents.js') });
+    bundle = readFileSync(out.outfile, 'utf8');
+    browser = await launchChromium();
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+  beforeEach(async () => {
+    context = await browser.newContext();
+    await context.route(`${ORIGIN}/**`, serve);
+    page = await context.newPage();
+    events = await recordEvents(page);
+  });
+  afterEach(async () => {
+    await context?.close();
+  });
+
+  it('a focused field without an id keeps focus, typed text and selection when a form is inserted before its form', async () => {
+    await open(render([]));
+    answer = () => ok(render(['milk']));
+    await page.locator('input[name=item]').click();
+    await page.keyboard.type('typing here');
+    await page.evaluate(() => (document.activeElement as HTMLInputElement).setSelectionRange(2, 6, 'backward'));
+    expect(await call('refresh')).toBe('ok');
+    expect(await page.locator('[data-lc-action=remove]').count()).toBe(1);
+    expect(await focused()).toEqual({ tag: 'INPUT', name: 'item', form: 'add', value: 'typing here', start: 2, end: 6, direction: 'backward' });
+    // The inserted form's field did not take the typed text.
+    expect(await page.locator('input[name=note]').inputValue()).toBe('');
+  });
+
+  it('same in a textarea, and with several forms inserted at once', async () => {
+    await open(render(['a']));
+    answer = () => ok(render(['a', 'b', 'c']));
+    await page.locator('textarea[name=notes]').click();
+    await page.keyboard.type('line one');
+    expect(await call('refresh')).toBe('ok');
+    expect(await focused()).toEqual({ tag: 'TEXTAREA', name: 'notes', form: 'add', value: 'line one', start: 8, end: 8, direction: 'forward' });
+  });
+
+  it('among fields of the same name, the one focused is found again by its rank', async () => {
+    const twoTags = (items: string[]) => render(items).replace('<textarea name="notes"></textarea>', '<input name="tag" value="one"><input name="tag" value="two">');
+    await open(twoTags([]));
+    answer = () => ok(twoTags(['a', 'b']));
+    await page.locator('input[name=tag]').nth(1).click();
+    await page.keyboard.press('End');
+    await page.keyboard.type('!');
+    expect(await call('refresh')).toBe('ok');
+    const rank = await page.evaluate(() => [...document.querySelectorAll('input[name=tag]')].indexOf(document.activeElement as HTMLInputElement));
+    expect(rank).toBe(1);
+    expect(await focused()).toMatchObject({ name: 'tag', form: 'add', value: 'two!', start: 4, end: 4 });
+    expect(await page.locator('input[name=tag]').first().inputValue()).toBe('one');
+  });
+
+  it('Enter in the add form: the field stays focused with what was typed (no data-lc-reset)', async () => {
+    await open(render([]));
+    answer = () => ok(render(['eggs']));
+    await page.locator('input[name=item]').click();
+    await page.keyboard.type('eggs');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => events.length).toBe(1);
+    expect(await focused()).toMatchObject({ tag: 'INPUT', name: 'item', form: 'add', value: 'eggs' });
+  });
+
+  it('Enter in a data-lc-reset add form: the field stays focused and shows what the server rendered', async () => {
+    await open(render([], { reset: true }));
+    answer = () => ok(render(['eggs'], { reset: true }));
+    await page.locator('input[name=item]').click();
+    await page.keyboard.type('eggs');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => events.map((e) => e.type)).toEqual(['lc:success']);
+    expect(await focused()).toMatchObject({ tag: 'INPUT', name: 'item', form: 'add', value: '' });
+    expect(await page.locator('input[name=note]').inputValue()).toBe('');
+  });
+
+  it('a morph that removes the focused button puts focus on the component root, not on <body>', async () => {
+    await open(render([]));
+    answer = () => ok(render([]).replace(/<button type="button"[^>]*>Clear<\/button>/, ''));
+    await page.getByTestId('clear').click();
+    await expect.poll(() => events.length).toBe(1);
+    const active = () => page.evaluate(() => [document.activeElement?.getAttribute('data-lc-id'), document.activeElement?.getAttribute('tabindex')]);
+    expect(await active()).toEqual([ID, '-1']);
+    // The next morph drops the tabindex the server never rendered: it is put back, focus stays.
+    answer = () => ok(render(['x']));
+    expect(await call('refresh')).toBe('ok');
+    await page.waitForTimeout(50);
+    expect(await active()).toEqual([ID, '-1']);
+  });
+
+  it.each([
+    [409, 'STATE_INVALID'],
+    [403, 'CSRF_TOKEN_INVALID'],
+  ])('the reload after a %i %s that removes the focused element puts focus on the root too', async (status, code) => {
+    await open(render(['a']));
+    pageHtml = pageOf(`<section ${ATTR.id}="${ID}"><p>Nothing here any more</p></section>`);
+    answer = () => ({ status, body: { error: 'stale', code, status } });
+    await page.locator('[data-lc-action=remove] button').focus();
+    expect(await call('remove')).toBe('error');
+    expect(events[0]?.detail).toMatchObject({ code, reloaded: true });
+    expect(await page.locator('[data-lc-action=remove]').count()).toBe(0);
+    expect(await page.evaluate(() => [document.activeElement?.getAttribute('data-lc-id'), document.activeElement?.textContent])).toEqual([ID, 'Nothing here any more']);
+  });
+
+  it('focus outside the component is left alone', async () => {
+    await open(render(['a']));
+    answer = () => ok(render([]));
+    await page.getByText('elsewhere').focus();
+    expect(await call('refresh')).toBe('ok');
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('elsewhere');
+  });
+
+  it('field messages are linked with aria-describedby (kept ids too), and unlinked when cleared', async () => {
+    await open(render([], { hint: true }));
+    answer = () => ({ status: 400, body: { error: 'invalid', code: 'VALIDATION_FAILED', status: 400, errors: { item: ['Too long'] } } });
+    expect(await call('add')).toBe('error');
+    const slot = page.locator(`[${ATTR.error}="item"]`);
+    const id = await slot.getAttribute('id');
+    expect(id).toBe('data-lc-error:list%3Amain:item');
+    expect(await slot.textContent()).toBe('Too long');
+    const field = page.locator('input[name=item]');
+    expect(await field.getAttribute('aria-describedby')).toBe(`item-hint ${id}`);
+    expect(await field.getAttribute('aria-invalid')).toBe('true');
+    expect(await page.evaluate((i) => document.getElementById(i!)?.textContent, id)).toBe('Too long');
+    // A second refusal does not add the id twice.
+    expect(await call('add')).toBe('error');
+    expect(await field.getAttribute('aria-describedby')).toBe(`item-hint ${id}`);
+
+    answer = () => ({ status: 429, body: { error: 'slow down', code: 'RATE_LIMIT_EXCEEDED', status: 429, retry_after: 1 } });
+    expect(await call('add')).toBe('error');
+    expect(await field.getAttribute('aria-describedby')).toBe('item-hint');
+    expect(await field.getAttribute('aria-invalid')).toBeNull();
+  });
+
+  it('a message slot with its own id keeps it; a field without aria-describedby gets just that id', async () => {
+    await open(render([]).replace(`${ATTR.error}="item"`, `${ATTR.error}="item" id="mine"`));
+    answer = () => ({ status: 400, body: { error: 'invalid', code: 'VALIDATION_FAILED', status: 400, errors: { item: ['Too long'] } } });
+    expect(await call('add')).toBe('error');
+    expect(await page.locator('input[name=item]').getAttribute('aria-describedby')).toBe('mine');
+    answer = () => ({ status: 429, body: { error: 'slow down', code: 'RATE_LIMIT_EXCEEDED', status: 429, retry_after: 1 } });
+    expect(await call('add')).toBe('error');
+    expect(await page.locator('input[name=item]').getAttribute('aria-describedby')).toBeNull();
+  });
+});
