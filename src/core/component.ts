@@ -20,36 +20,13 @@ export type DeepReadonly<T> = T extends (infer U)[]
     ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
     : T;
 
-/** JSON-compatible component state. */
-export type StateShape = Record<string, unknown>;
-
-/** The compile error a state field that is not JSON gets, saying what to keep instead. */
-type NotJson<Why extends string> = `component state must be JSON: ${Why}`;
-
 /**
- * `T` where every part of it survives JSON (the state is stored as JSON, sealed): a field that would
- * not — a `Date` comes back a string, a `Set` or `Map` an empty object, a function or a class's
- * method is dropped, a `bigint` throws — becomes a string type naming the problem, so
- * `defineComponent` refuses it at compile time. `unknown` and `any` pass (nothing to check); the
- * runtime checks every new state too (`jsonStateProblem`).
+ * Component state: JSON data, checked at run time (`jsonStateProblem`: a `Date`, `Set`, class
+ * instance… is refused where it is defined, mounted or returned by an action). Not in the type: a
+ * conditional type over `S` cannot be satisfied by a type parameter, and would refuse every generic
+ * component factory (`function listOf<T extends StateShape>(initialState: T)`).
  */
-export type JsonChecked<T> = unknown extends T
-  ? T
-  : T extends string | number | boolean | null | undefined
-    ? T
-    : T extends bigint
-      ? NotJson<'a bigint is not (keep a string)'>
-      : T extends symbol
-        ? NotJson<'a symbol is not'>
-        : T extends (...args: never[]) => unknown
-          ? NotJson<'a function is not'>
-          : T extends Date
-            ? NotJson<'a Date is not (keep an ISO string or epoch milliseconds)'>
-            : T extends ReadonlyMap<unknown, unknown> | ReadonlySet<unknown>
-              ? NotJson<'a Map or Set is not (keep an array or a plain object)'>
-              : T extends object
-                ? { [K in keyof T]: JsonChecked<T[K]> }
-                : never;
+export type StateShape = Record<string, unknown>;
 
 /** What an action, its `authorize` rule and `render` see of the request. */
 export interface ComponentContext {
@@ -183,7 +160,7 @@ export function defineComponent<S extends StateShape, A extends Record<string, u
   // has a schema and a `run` names its params, TypeScript infers nothing for `A` (it falls back to
   // `Record<string, unknown>`), and the names would be lost with it. The schemas: `A[N]`, `unknown`
   // (no schema) in that case.
-  spec: ComponentSpec<S, A> & { actions: Record<K, unknown>; initialState: JsonChecked<S> },
+  spec: ComponentSpec<S, A> & { actions: Record<K, unknown> },
 ): ComponentDefinition<S, { [N in K]: SchemaOf<A[N]> }> {
   if (!COMPONENT_NAME_RE.test(spec.name)) {
     throw new TypeError(`Component name "${spec.name}" must match ${COMPONENT_NAME_RE}`);
