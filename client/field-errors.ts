@@ -4,9 +4,9 @@
  * `<span data-lc-error="item" hidden></span>` gets the messages of `item` and is shown; a form field
  * named `item` gets `aria-invalid="true"`. Any other answer clears them (a successful one re-renders
  * the component anyway), so a message never outlives the attempt it was about. A shown message is
- * linked to its field: its slot gets an id when it has none (`data-lc-error:<component id>:<field>`, both
- * URI-encoded), added to the field's `aria-describedby` after the ids already there, and removed from
- * it when the message is cleared.
+ * linked to its field: its slot gets an id when it has none (`lc-error-<n>`), added to the field's
+ * `aria-describedby` after the ids already there (only its own form's slot when it has one: one row
+ * of a list), and removed from it when the message is cleared.
  */
 import { ATTR } from '../src/core/wire.js';
 
@@ -16,6 +16,8 @@ type FieldErrors = Readonly<Record<string, unknown>>;
 const marked = new WeakSet<Element>();
 /** Ids this module added to a field's `aria-describedby`: only those are removed. */
 const linked = new WeakMap<Element, string[]>();
+/** Slots given an id so far on this page (`lc-error-1`, `lc-error-2`…). */
+let slotCount = 0;
 
 /** Shows `errors` in `root` (none: clears every message and mark). */
 export function showFieldErrors(root: Element, errors: FieldErrors | undefined): void {
@@ -23,22 +25,26 @@ export function showFieldErrors(root: Element, errors: FieldErrors | undefined):
     const value = errors !== undefined && Object.hasOwn(errors, field) ? errors[field] : undefined;
     return Array.isArray(value) ? value.map(String) : [];
   };
-  /** Ids of the shown slots, by field. */
-  const slotIds = new Map<string, string[]>();
+  /** The shown slots, by field. */
+  const shown = new Map<string, HTMLElement[]>();
   for (const slot of root.querySelectorAll<HTMLElement>(`[${ATTR.error}]`)) {
     const name = slot.getAttribute(ATTR.error) ?? '';
     const messages = messagesOf(name);
     slot.textContent = messages.join(' ');
     slot.hidden = messages.length === 0;
     if (slot.hidden) continue;
-    slot.id ||= [ATTR.error, root.getAttribute(ATTR.id) ?? '', name].map(encodeURIComponent).join(':');
-    slotIds.set(name, [...(slotIds.get(name) ?? []), slot.id]);
+    // Numbered, not named after the field: the slots of a list's rows share a name, and ids must differ.
+    slot.id ||= `lc-error-${++slotCount}`;
+    shown.set(name, [...(shown.get(name) ?? []), slot]);
   }
   for (const field of root.querySelectorAll('input[name], select[name], textarea[name]')) {
     const name = field.getAttribute('name') ?? '';
     const old = linked.get(field) ?? [];
     const ids = field.getAttribute('aria-describedby')?.split(' ').filter((id) => !old.includes(id)) ?? [];
-    const added = (slotIds.get(name) ?? []).filter((id) => !ids.includes(id));
+    // Its own form's message when it has one (a row of a list), else every message of its name.
+    const slots = shown.get(name) ?? [];
+    const own = slots.filter((slot) => field.closest('form')?.contains(slot));
+    const added = (own.length ? own : slots).map((slot) => slot.id).filter((id) => !ids.includes(id));
     linked.set(field, added);
     const describedBy = [...ids, ...added].join(' ').trim();
     if (describedBy) field.setAttribute('aria-describedby', describedBy);

@@ -50,12 +50,15 @@ export function morphComponent(root: Element, html: string, reset?: Element): vo
   const key = typing && active!.name ? fieldKey(active!) : undefined;
   const rank = fieldsLike(root, key).indexOf(active!);
   const { value, selectionStart, selectionEnd, selectionDirection } = active ?? {};
-  Idiomorph.morph(root, parseFragment(html), {
+  const next = parseFragment(html);
+  // The focused field's counterpart in the new markup: same key, same rank.
+  const twin = fieldsLike(next as unknown as Element, key)[rank];
+  Idiomorph.morph(root, next, {
     morphStyle: 'outerHTML',
     ignoreActiveValue: keep,
     // Matched with another field (of another form or name), the focused one is blurred first, so it
     // takes that field's markup and value in full instead of carrying the typed text over.
-    callbacks: { beforeNodeMorphed: (old, next) => void (old === active && key && fieldKey(next as Element) !== key && active.blur()) },
+    callbacks: { beforeNodeMorphed: (old, el) => void (old === active && key && el !== twin && active.blur()) },
   });
   // (A root replaced by another tag is left to idiomorph: components keep theirs.)
   if (!inside || !root.isConnected) return;
@@ -63,8 +66,9 @@ export function morphComponent(root: Element, html: string, reset?: Element): vo
   if (field !== undefined) {
     if (keep) field.value = value!;
     field.focus();
-    // Only text inputs and textareas have a selection (`null` on the other input types).
-    if (selectionStart != null) (field as HTMLInputElement).setSelectionRange?.(selectionStart, selectionEnd!, selectionDirection!);
+    // Only text inputs and textareas have a selection (`null` on the other input types, whose
+    // setSelectionRange throws: the server may turn a text field into an email one).
+    if ((field as HTMLInputElement).selectionStart != null) (field as HTMLInputElement).setSelectionRange(selectionStart!, selectionEnd!, selectionDirection!);
   }
   if (doc.activeElement === doc.body || doc.activeElement === root) {
     // The focused element is gone (WCAG 2.4.3): focus goes to the component itself, not to its first
@@ -72,6 +76,7 @@ export function morphComponent(root: Element, html: string, reset?: Element): vo
     // without entering the Tab order, and the next Tab goes on from there. (A root focused so loses
     // its `tabindex` in the next morph, the server's markup having none: it is put back.)
     if (!root.hasAttribute('tabindex')) root.setAttribute('tabindex', '-1');
-    (root as HTMLElement).focus();
+    // Without scrolling: the root of a long list would jump into view.
+    (root as HTMLElement).focus({ preventScroll: true });
   }
 }

@@ -158,7 +158,7 @@ export function createTransport(deps: TransportDeps): Transport {
       }
       if (failures > 0 && result.type === 'error' && BEFORE_REPLAY.has(result.error.code)) {
         result.error.outcomeUnknown = true;
-        result.error.error = 'The request may have been carried out: its answer was lost and the retry was refused. Check the result before trying again.';
+        result.error.error = `Its answer was lost and the retry was refused.${MAY_HAVE_RUN}`;
       } else if (result.type === 'error' && result.error.code === CLIENT_CODES.invalidResponse && (failures > 0 || result.error.status >= 500)) {
         // Not the app's answer: a proxy's 502/504 (the app may have run it, or still be running it), or one
         // standing in for the replay a retry would have brought.
