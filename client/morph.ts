@@ -51,14 +51,18 @@ export function morphComponent(root: Element, html: string, reset?: Element): vo
   const rank = fieldsLike(root, key).indexOf(active!);
   const { value, selectionStart, selectionEnd, selectionDirection } = active ?? {};
   const next = parseFragment(html);
-  // The focused field's counterpart in the new markup: same key, same rank.
+  // The focused field's counterpart in the new markup: same key, same rank. For a focused button
+  // (or box, or radio): its own key, noted now, as idiomorph updates the form before asking.
   const twin = fieldsLike(next as unknown as Element, key)[rank];
+  const own = inside && fieldKey(active!);
   Idiomorph.morph(root, next, {
     morphStyle: 'outerHTML',
     ignoreActiveValue: keep,
-    // Matched with another field (of another form or name), the focused one is blurred first, so it
-    // takes that field's markup and value in full instead of carrying the typed text over.
-    callbacks: { beforeNodeMorphed: (old, el) => void (old === active && key && el !== twin && active.blur()) },
+    // Matched with another field (of another form or name, or another rank), the focused one is
+    // blurred first, so it takes that field's markup and value in full instead of carrying the typed
+    // text over; a focused button matched with another form's (a row's "Remove") is blurred too, so
+    // the next Enter does not press it: focus goes to the root below.
+    callbacks: { beforeNodeMorphed: (old, el) => void (old === active && (key ? el !== twin : fieldKey(el as Element) !== own) && active.blur()) },
   });
   // (A root replaced by another tag is left to idiomorph: components keep theirs.)
   if (!inside || !root.isConnected) return;

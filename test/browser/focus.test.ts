@@ -268,4 +268,14 @@ describe.runIf(browserTestsEnabled('focus across morphs'))('focus across morphs'
     expect(new Set(ids).size).toBe(3);
     expect(await page.locator('input[name=note]').evaluateAll((els) => els.map((el) => el.getAttribute('aria-describedby')))).toEqual(ids);
   });
+
+  it('a focused button whose form a new row pushes down does not land on that row\'s "Remove": focus goes to the root', async () => {
+    await open(render([]));
+    answer = () => ok(render(['milk']));
+    await page.getByTestId('clear').focus();
+    expect(await call('refresh')).toBe('ok');
+    const where = await page.evaluate(() => ({ form: document.activeElement?.closest('form')?.getAttribute('data-lc-action') ?? null, root: document.activeElement?.getAttribute('data-lc-id') ?? null }));
+    expect(where.form === 'remove').toBe(false);
+    expect(['add', null]).toContain(where.form);
+  });
 });
