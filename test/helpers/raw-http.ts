@@ -1,8 +1,12 @@
 /** Raw HTTP over a socket, for requests no HTTP client would send (malformed, oversized, cut off). */
 import { connect } from 'node:net';
 
-/** Sends `bytes` on a fresh connection to `port`; resolves everything the server wrote until it closed. */
-export function rawExchange(port: number, bytes: string): Promise<string> {
+/**
+ * Sends `bytes` on a fresh connection to `port`, then each of `later` in a write of its own 100 ms
+ * after the one before (so the server reads them apart); resolves everything the server wrote until
+ * it closed.
+ */
+export function rawExchange(port: number, bytes: string, ...later: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = connect({ port, host: '127.0.0.1' });
     let received = '';
@@ -10,7 +14,13 @@ export function rawExchange(port: number, bytes: string): Promise<string> {
     socket.on('data', (chunk: string) => (received += chunk));
     socket.on('close', () => resolve(received));
     socket.on('error', reject);
-    socket.write(bytes);
+    const send = (chunk: string, rest: string[]): void => {
+      socket.write(chunk, () => {
+        const [next, ...after] = rest;
+        if (next !== undefined) setTimeout(() => send(next, after), 100);
+      });
+    };
+    send(bytes, later);
   });
 }
 
