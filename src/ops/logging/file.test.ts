@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { closeLogger, createLogger, flushLogger } from './index.js';
 
-/** pino-roll names daily files by the local date. */
+/** Daily files are named by the local date. */
 const now = new Date();
 const DAY = `${now.getFullYear()}-${String(now.getMonth() + 1).padStart(2, '0')}-${String(now.getDate()).padStart(2, '0')}`;
 
@@ -30,7 +30,7 @@ const countTo = (target: string): number => openFds().filter((link) => link === 
 describe.runIf(existsSync('/proc/self/fd') && existsSync('/dev/full'))('file strategy descriptors', () => {
   it('closes the file of every writer that failed with a full disk, and writes again once there is room', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'lc-log-fd-'));
-    // The file pino-roll appends to is /dev/full: it opens, and every write fails with ENOSPC.
+    // The file the sink appends to is /dev/full: it opens, and every write fails with ENOSPC.
     const current = join(dir, `app.${DAY}.1.log`);
     symlinkSync('/dev/full', current);
     const before = openFds().length;
@@ -66,7 +66,7 @@ describe.runIf(existsSync('/proc/self/fd') && existsSync('/dev/full'))('file str
 describe('closing a file sink whose writer cannot open its file', () => {
   it('finishes, right after start-up too (sonic-boom closes such a writer only once it is ready, which never comes)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'lc-log-close-'));
-    // The file pino-roll opens is a dangling link into a folder that does not exist: its open fails (ENOENT).
+    // The file the sink opens is a dangling link into a folder that does not exist: its open fails (ENOENT).
     symlinkSync(join(dir, 'missing', 'target.log'), join(dir, `app.${DAY}.1.log`));
     const errors: Error[] = [];
     const logger = createLogger({ destination: `file:${join(dir, 'app.log')}`, file: { reopenMs: 10, maxReopenMs: 10 }, onError: (e) => errors.push(e) });

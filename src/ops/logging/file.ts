@@ -1,7 +1,10 @@
 /**
- * `file:PATH`: JSON lines into rotating files written by pino-roll (a sonic-boom stream writing
+ * `file:PATH`: JSON lines into rotating files (./file-roller.ts: a sonic-boom stream writing
  * asynchronously, so disk latency never blocks a request). `logs/app.log` becomes
- * `logs/app.2026-01-15.1.log`, `logs/app.2026-01-15.2.log` (after `size`)…; `limit` keeps the newest.
+ * `logs/app.2026-01-15.1.log`, `logs/app.2026-01-15.2.log` (after `size`)…; `keep` says how many rotated files stay.
+ * Written in this thread, not in pino's transport worker: a worker cannot give back what it opened
+ * (thread-stream terminates it on the first write error with `trackUnmanagedFds: false`, so every
+ * failed writer's file stayed open), whereas here a failed writer is `destroy()`ed, closing its file.
  *
  * A writer that fails (full disk, folder removed or unwritable) is destroyed — its file closed —
  * and never used again. So the sink starts a new one after a backoff, counts the lines it could not
@@ -9,12 +12,12 @@
  * outage is two reports (its error, then `dropped N lines`), not silence until a restart.
  */
 import { resolve } from 'node:path';
-import { lazyRequire } from '../../core/lazy-require.js';
 import { LogConfigError, wholeOption } from './destination.js';
+import { parseSize, RollingFile } from './file-roller.js';
 import type { DeliveryReport, LogSink } from './sink.js';
 
 export interface FileLogOptions {
-  /** Start a new file past this size (`k`, `m`, `g` suffixes, as pino-roll reads them). @default '10m' */
+  /** Start a new file past this size (`k`, `m`, `g` suffixes, a bare number is megabytes). @default '10m' */
   size?: string;
   /** Start a new file every day (`daily`), hour (`hourly`) or this many milliseconds. @default 'daily' */
   frequency?: 'daily' | 'hourly' | number;
@@ -28,41 +31,11 @@ export interface FileLogOptions {
 
 const SIZE_RE = /^\d+(\.\d+)?[kmg]?$/i;
 
-/**
- * pino-roll's factory, called in this thread. It used to run in pino's transport worker, but a worker
- * cannot give back what it opened: thread-stream terminates the worker on the first write error and
- * runs it with `trackUnmanagedFds: false`, so the file pino-roll opened inside stayed open for the
- * life of the process — one descriptor per failed writer, a handful per full-disk outage, until the
- * process hit its limit (and each held a deleted log file's space, so freeing the disk did not end
- * the outage). Here a failed writer is `destroy()`ed, which closes its file. Nothing is
- * lost by leaving the worker: sonic-boom writes asynchronously (libuv's thread pool, the same pool
- * the worker's writes went through), so the disk still never blocks a request, and a line costs an
- * append to sonic-boom's buffer instead of a copy into the worker's shared buffer (measured: the
- * same time in `logger.info`, less CPU in all, with no thread to wake per line). A worker module of
- * our own closing the file on 'error' would need a plain JS file in dist/ and in src/ (for vitest),
- * which a tsc-only build does not give. Loaded on the first file sink (src/core/lazy-require.ts).
- */
-const loadPinoRoll = lazyRequire<(options: object) => Promise<RollStream>>('pino-roll');
-
-/** What the file sink uses of the sonic-boom stream pino-roll returns. */
-interface RollStream {
-  write(chunk: string): boolean;
-  flush(cb: (error?: Error | null) => void): void;
-  flushSync(): void;
-  end(): void;
-  destroy(): void;
-  once(event: 'close' | 'ready', listener: () => void): void;
-  on(event: 'error', listener: (error: Error) => void): void;
-  /** -1 until the file is open. */
-  readonly fd: number;
-  readonly destroyed: boolean;
-}
-
 export function createFileSink(path: string, options: FileLogOptions, { onError, onDropped }: DeliveryReport): LogSink {
   const frequency = options.frequency ?? 'daily';
   const keep = wholeOption('file.keep', options.keep, 7);
   const size = options.size ?? '10m';
-  // Checked here: pino-roll would only find out later, asynchronously, once createLogger has returned.
+  // Checked here: the roller opens asynchronously, once createLogger has returned.
   if (!SIZE_RE.test(size)) throw new LogConfigError('LOG_OPTION_INVALID', 'file.size', `must be a number with an optional k, m or g suffix (e.g. '10m'), got "${size}"`);
   if (typeof frequency === 'number' ? !Number.isInteger(frequency) || frequency < 1 : frequency !== 'daily' && frequency !== 'hourly') {
     throw new LogConfigError('LOG_OPTION_INVALID', 'file.frequency', `must be 'daily', 'hourly' or a whole number of milliseconds, got ${JSON.stringify(frequency)}`);
@@ -71,32 +44,17 @@ export function createFileSink(path: string, options: FileLogOptions, { onError,
   const maxDelay = Math.max(wholeOption('file.maxReopenMs', options.maxReopenMs, 60_000), baseDelay);
   const file = resolve(path);
 
-  const rollOptions = {
-    file,
-    size,
-    frequency,
-    // A date in the name only makes sense when files roll by calendar.
-    ...(typeof frequency === 'string' ? { dateFormat: frequency === 'daily' ? 'yyyy-MM-dd' : 'yyyy-MM-dd-HH' } : {}),
-    // Also delete files an earlier process wrote (by name pattern), or every restart would leave
-    // its files behind for good. In that mode pino-roll's count includes the current file.
-    limit: { count: keep + 1, removeOtherLogFiles: true },
-    mkdir: true,
-    // New files are not world-readable: logs carry addresses, emails and security events.
-    mode: 0o640,
-    // sonic-boom's flush() waits for the disk only when minLength > 0 (with 0 it returns at
-    // once); 1 byte still writes every line straight away.
-    minLength: 1,
-  };
+  const rollOptions = { file, size: parseSize(size), frequency, keep };
 
-  /** The newest writer; undefined until pino-roll made the first one. */
-  let current: RollStream | undefined;
+  /** The newest writer; undefined until the first one is made. */
+  let current: RollingFile | undefined;
   /** The writer lines go to; undefined while a failed one waits for its replacement (or its file). */
-  let live: RollStream | undefined;
+  let live: RollingFile | undefined;
   /** Writers that failed: destroyed (their file closed), never written to or ended again. */
-  const failed = new WeakSet<RollStream>();
-  /** pino-roll looks at the folder before it makes a writer; meanwhile the first one's lines and flushes wait here. */
+  const failed = new WeakSet<RollingFile>();
+  /** The roller looks at the folder before it makes a writer; meanwhile the first one's lines and flushes wait here. */
   let early: { lines: string[]; flushes: ((error?: Error) => void)[] } | undefined = { lines: [], flushes: [] };
-  /** pino-roll preparing a writer. */
+  /** A writer being prepared. */
   let opening: Promise<void> | undefined;
   /** Between a writer's failure (reported) and the first line on disk again. */
   let outage = false;
@@ -110,7 +68,7 @@ export function createFileSink(path: string, options: FileLogOptions, { onError,
 
   function open(first: boolean): void {
     timer = undefined;
-    opening = loadPinoRoll()(rollOptions).then(
+    opening = RollingFile.open(rollOptions).then(
       (stream) => {
         opening = undefined;
         current = stream;
@@ -154,7 +112,7 @@ export function createFileSink(path: string, options: FileLogOptions, { onError,
     );
   }
 
-  function lost(stream: RollStream | undefined, error: Error): void {
+  function lost(stream: RollingFile | undefined, error: Error): void {
     if (stream !== undefined && live === stream) live = undefined;
     // One report per outage, not one per failed attempt.
     if (!outage) onError(new Error(`file ${file}: ${error.message}`, { cause: error }));
@@ -166,7 +124,7 @@ export function createFileSink(path: string, options: FileLogOptions, { onError,
   }
 
   /** The outage ends when a flush proves a line reached the new writer's file (the disk may still be full). */
-  function confirm(stream: RollStream): void {
+  function confirm(stream: RollingFile): void {
     confirming = true;
     stream.flush((error) => {
       confirming = false;
@@ -213,7 +171,7 @@ export function createFileSink(path: string, options: FileLogOptions, { onError,
       closing ??= (async () => {
         clearTimeout(timer);
         process.off('exit', flushAtExit);
-        // A writer pino-roll is still preparing (the first one gets the lines logged meanwhile).
+        // A writer still being prepared (the first one gets the lines logged meanwhile).
         await opening;
         if (dropped > 0) onError(new Error(`file ${file}: closed with ${dropped} line(s) dropped while it could not be written`));
         const stream = current;
@@ -225,6 +183,8 @@ export function createFileSink(path: string, options: FileLogOptions, { onError,
           stream.on('error', () => done());
           stream.end();
         });
+        // Old files a last roll is deleting: gone once closeLogger resolves.
+        await stream.cleaned;
       })();
       return closing;
     },

@@ -6,7 +6,7 @@
  * | --- | --- | --- |
  * | pretty | `stdout`, format `pretty` | pino-pretty's formatter, in this thread |
  * | json | `stdout`, format `json` | pino's sonic-boom writer |
- * | file | `file:PATH` | pino-roll, asynchronous writes (rotation by day and size) |
+ * | file | `file:PATH` | sonic-boom, asynchronous writes (rotation by day and size, file-roller.ts) |
  * | syslog | `syslog:udp://…`, `syslog:tcp://…` | RFC 5424 over UDP / TCP with octet counting |
  * | otlp | `otlp:http://…` | OTLP/HTTP JSON, batched |
  *

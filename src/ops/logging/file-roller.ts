@@ -1,0 +1,259 @@
+/**
+ * The rotating file behind `file:PATH`: a sonic-boom stream (asynchronous writes on libuv's thread
+ * pool, so the disk never blocks a request) that this module switches to a new file itself.
+ *
+ * Why not pino-roll (used before): it counted bytes on sonic-boom's 'write' event and switched files
+ * only on the next 'drain' — which sonic-boom emits only when its buffer runs empty, i.e. in a lull.
+ * Under steady heavy logging there is none, so files grew 10–40× past `size` (and it counted the bytes
+ * written to the old file meanwhile for the new one). Driving its rotation from outside was not
+ * enough either: its own numbering would then collide with ours on timed (`frequency: ms`) rolls.
+ * So the size is counted here on the same 'write' event (bytes that reached this file), and past it
+ * the switch is requested at once with sonic-boom's `reopen()`, which lets the write in flight finish
+ * in the old file and sends everything still buffered to the new one: a file passes `size` by at most
+ * one write (sonic-boom writes at most 16 KB at a time). Counting lines as they are handed over
+ * instead would not bound it: under load sonic-boom's buffer holds megabytes not yet written, and
+ * all of it would land in the new file. A close first drains the buffer (rolling as it goes), since
+ * sonic-boom no longer switches files once it is ending.
+ * Naming is pino-roll's: `app.2026-01-15.1.log` (daily), `app.2026-01-15-13.1.log` (hourly),
+ * `app.1.log` (every N ms), numbers continuing from the files already there.
+ */
+import { createRequire } from 'node:module';
+import { readdir, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+
+export interface RollerOptions {
+  /** The configured path, absolute (`/var/log/app.log`). */
+  file: string;
+  /** Bytes. */
+  size: number;
+  frequency: 'daily' | 'hourly' | number;
+  /** Rotated files kept besides the current one (also counting those of earlier runs). */
+  keep: number;
+}
+
+/** What the file sink uses of sonic-boom. */
+interface SonicBoomStream {
+  write(chunk: string): boolean;
+  flush(cb: (error?: Error | null) => void): void;
+  flushSync(): void;
+  reopen(file: string): void;
+  end(): void;
+  destroy(): void;
+  once(event: string, listener: (...args: never[]) => void): void;
+  on(event: string, listener: (...args: never[]) => void): void;
+  readonly fd: number;
+  readonly destroyed: boolean;
+  /** The file open (or being opened). */
+  readonly file: string;
+}
+
+/** pino's own dependency (the stream pino.destination() returns), resolved from pino: not one of ours. */
+let sonicBoom: (new (options: object) => SonicBoomStream) | undefined;
+function loadSonicBoom(): new (options: object) => SonicBoomStream {
+  const requireHere = createRequire(import.meta.url);
+  return (sonicBoom ??= createRequire(requireHere.resolve('pino'))('sonic-boom') as new (options: object) => SonicBoomStream);
+}
+
+const pad = (n: number, width = 2): string => String(n).padStart(width, '0');
+
+/** The date part of a name, local time as pino-roll wrote it; '' for timed (ms) rolls. */
+function datePart(frequency: RollerOptions['frequency'], at: Date): string {
+  if (typeof frequency === 'number') return '';
+  const day = `${at.getFullYear()}-${pad(at.getMonth() + 1)}-${pad(at.getDate())}`;
+  return frequency === 'daily' ? day : `${day}-${pad(at.getHours())}`;
+}
+
+/** When the current period ends. */
+function nextBoundary(frequency: RollerOptions['frequency'], now: number): number {
+  const at = new Date(now);
+  if (frequency === 'daily') return new Date(at.getFullYear(), at.getMonth(), at.getDate() + 1).getTime();
+  if (frequency === 'hourly') return new Date(at.getFullYear(), at.getMonth(), at.getDate(), at.getHours() + 1).getTime();
+  return now - (now % frequency) + frequency;
+}
+
+const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+export class RollingFile {
+  private readonly stream: SonicBoomStream;
+  private readonly dir: string;
+  private readonly pattern: RegExp;
+  private date: string;
+  private number: number;
+  /** Bytes in the current file. */
+  private written: number;
+  /** A switch was requested and the next file is not open yet. */
+  private switching = false;
+  private timer: NodeJS.Timeout | undefined;
+  /** Deleting old files, one pass at a time; close() waits for it. */
+  private cleaning: Promise<void> = Promise.resolve();
+
+  private constructor(
+    private readonly options: RollerOptions,
+    private readonly base: string,
+    private readonly extension: string,
+    start: { date: string; number: number; written: number },
+  ) {
+    this.dir = dirname(base);
+    this.date = start.date;
+    this.number = start.number;
+    this.written = start.written;
+    const datePattern = options.frequency === 'daily' ? '(\\d{4}-\\d{2}-\\d{2})\\.' : options.frequency === 'hourly' ? '(\\d{4}-\\d{2}-\\d{2}-\\d{2})\\.' : '()';
+    this.pattern = new RegExp(`^${escape(basename(base))}\\.${datePattern}(\\d+)\\.${escape(extension)}$`);
+    const SonicBoom = loadSonicBoom();
+    this.stream = new SonicBoom({
+      dest: this.name(),
+      mkdir: true,
+      // New files are not world-readable: logs carry addresses, emails and security events.
+      mode: 0o640,
+      // sonic-boom's flush() waits for the disk only when minLength > 0 (with 0 it returns at
+      // once); 1 byte still writes every line straight away.
+      minLength: 1,
+    });
+    this.stream.once('close', () => clearTimeout(this.timer));
+    this.stream.on('write', (bytes: number) => {
+      this.written += bytes;
+      if (this.written >= this.options.size) this.roll(false);
+    });
+    this.stream.on('ready', () => {
+      if (!this.switching || this.stream.file !== this.name()) return;
+      this.switching = false;
+      this.written = 0;
+      const current = this.name();
+      this.cleaning = this.cleaning.then(() => this.removeOld(current));
+    });
+    this.schedule();
+  }
+
+  /** Picks the file to write (the newest of this period, or the next number for timed rolls) and opens it. */
+  static async open(options: RollerOptions): Promise<RollingFile> {
+    const name = basename(options.file);
+    const dot = name.lastIndexOf('.');
+    const base = dot > 0 ? options.file.slice(0, options.file.length - (name.length - dot)) : options.file;
+    const extension = dot > 0 ? name.slice(dot + 1) : 'log';
+    const date = datePart(options.frequency, new Date());
+    let highest = 0;
+    try {
+      for (const entry of await readdir(dirname(base))) {
+        const prefix = `${basename(base)}.${date === '' ? '' : `${date}.`}`;
+        if (!entry.startsWith(prefix) || !entry.endsWith(`.${extension}`)) continue;
+        const n = Number(entry.slice(prefix.length, -extension.length - 1));
+        if (Number.isInteger(n) && n > highest) highest = n;
+      }
+    } catch {
+      // no folder yet (sonic-boom creates it), or an unusable one (its open reports that)
+    }
+    // Daily and hourly files of the current period are continued; timed rolls always start a new file.
+    const number = typeof options.frequency === 'number' ? highest + 1 : Math.max(highest, 1);
+    let written = 0;
+    try {
+      written = (await stat(`${base}.${date === '' ? '' : `${date}.`}${number}.${extension}`)).size;
+    } catch {
+      // a new file
+    }
+    return new RollingFile(options, base, extension, { date, number, written });
+  }
+
+  private name(): string {
+    return `${this.base}.${this.date === '' ? '' : `${this.date}.`}${this.number}.${this.extension}`;
+  }
+
+  get fd(): number {
+    return this.stream.fd;
+  }
+
+  get destroyed(): boolean {
+    return this.stream.destroyed;
+  }
+
+  write(line: string): void {
+    this.stream.write(line);
+  }
+
+  /** Asks sonic-boom to continue in the next file (once the write in flight is done). */
+  private roll(newPeriod: boolean): void {
+    // One switch at a time: bytes written until the next file is open still belong to this one.
+    if (this.stream.destroyed || this.switching) return;
+    const date = datePart(this.options.frequency, new Date());
+    this.number = newPeriod && date !== this.date ? 1 : this.number + 1;
+    this.date = date;
+    this.switching = true;
+    try {
+      // While a write is in flight, sonic-boom switches once it finished; one still opening the
+      // previous file switches once that is open. The 'ready' listener above completes the switch.
+      this.stream.reopen(this.name());
+    } catch {
+      // destroyed: nothing more goes to this stream
+    }
+  }
+
+  /** Deletes all but the newest `keep` rotated files (also of earlier runs) besides `current`. */
+  private async removeOld(current: string): Promise<void> {
+    try {
+      const names = new Set(await readdir(this.dir));
+      names.add(basename(current));
+      const files: { name: string; date: string; number: number }[] = [];
+      for (const name of names) {
+        const match = this.pattern.exec(name);
+        if (match) files.push({ name, date: match[1] ?? '', number: Number(match[2]) });
+      }
+      files.sort((a, b) => (a.date === b.date ? a.number - b.number : a.date < b.date ? -1 : 1));
+      const old = files.slice(0, Math.max(files.length - this.options.keep - 1, 0)).filter((f) => f.name !== basename(current));
+      await Promise.allSettled(old.map((f) => unlink(join(this.dir, f.name))));
+    } catch {
+      // the folder is gone or unreadable: writing fails too, and that is reported
+    }
+  }
+
+  private schedule(): void {
+    const now = Date.now();
+    this.timer = setTimeout(() => {
+      this.roll(true);
+      this.schedule();
+    }, nextBoundary(this.options.frequency, now) - now).unref();
+  }
+
+  flush(cb: (error?: Error | null) => void): void {
+    this.stream.flush(cb);
+  }
+
+  flushSync(): void {
+    this.stream.flushSync();
+  }
+
+  /**
+   * Writes what is buffered (still rolling: sonic-boom does not switch files once ending), closes the
+   * file ('close'). A failure is the stream's 'error'.
+   */
+  end(): void {
+    clearTimeout(this.timer);
+    this.stream.flush((error) => {
+      if (!error && !this.stream.destroyed) this.stream.end();
+    });
+  }
+
+  /** Settles once the old files of the rolls so far are deleted. */
+  get cleaned(): Promise<void> {
+    return this.cleaning;
+  }
+
+  destroy(): void {
+    clearTimeout(this.timer);
+    this.stream.destroy();
+  }
+
+  once(event: 'close' | 'ready', listener: () => void): void {
+    this.stream.once(event, listener);
+  }
+
+  on(event: 'error', listener: (error: Error) => void): void {
+    this.stream.on(event, listener);
+  }
+}
+
+/** `10m` → bytes, as pino-roll read it (k, m, g; a bare number is megabytes). */
+export function parseSize(size: string): number {
+  const match = /^(\d+(?:\.\d+)?)([kmg]?)$/i.exec(size);
+  if (!match) return Number.NaN;
+  const unit = (match[2] ?? '').toLowerCase();
+  return Number(match[1]) * (unit === 'g' ? 1024 ** 3 : unit === 'k' ? 1024 : 1024 ** 2);
+}
