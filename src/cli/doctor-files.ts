@@ -34,7 +34,7 @@ const GiB = 1024 * MiB;
 
 /**
  * Below this much free space a check fails. The app's own steady needs: the file log keeps up to
- * 8 files of 10 MB (pino-roll's current file plus 7 rotated, src/ops/logging/file.ts), and the SQLite
+ * 8 files of 10 MB (the current file plus 7 rotated, src/ops/logging/file-roller.ts), and the SQLite
  * WAL grows by up to ~40 MB (WAL_AUTOCHECKPOINT_PAGES × 4 KiB) between two checkpoints. Under
  * 100 MiB one busy spell fills the disk, and then every write answers 503 or every log line is lost.
  */

@@ -210,12 +210,12 @@ describe('the npm package', () => {
     expect(pkg.dependencies).not.toHaveProperty('fastify');
   });
 
-  it('loads the Redis and PostgreSQL drivers only when an app opens those backends, and pino-roll only for a file log, not on import', () => {
+  it('loads the Redis and PostgreSQL drivers only when an app opens those backends, not on import', () => {
     // Each cost ~0.25–0.5 s of every start (src/core/lazy-require.ts).
     const script = `
       import { createRequire } from 'node:module';
       const lc = await import('./dist/src/index.js');
-      const loaded = () => Object.keys(createRequire(import.meta.url).cache).map((p) => /node_modules\\/(ioredis|pg|pino-roll)\\//.exec(p)?.[1]).filter(Boolean);
+      const loaded = () => Object.keys(createRequire(import.meta.url).cache).map((p) => /node_modules\\/(ioredis|pg)\\//.exec(p)?.[1]).filter(Boolean);
       const before = [...new Set(loaded())];
       const store = lc.createRedisStore({ url: 'redis://127.0.0.1:1' });
       const db = lc.createDatabase('postgres://127.0.0.1:1/none');

@@ -17,9 +17,9 @@
  * Naming is pino-roll's: `app.2026-01-15.1.log` (daily), `app.2026-01-15-13.1.log` (hourly),
  * `app.1.log` (every N ms), numbers continuing from the files already there.
  */
-import { createRequire } from 'node:module';
 import { readdir, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { lazyRequire } from '../../core/lazy-require.js';
 
 export interface RollerOptions {
   /** The configured path, absolute (`/var/log/app.log`). */
@@ -47,12 +47,8 @@ interface SonicBoomStream {
   readonly file: string;
 }
 
-/** pino's own dependency (the stream pino.destination() returns), resolved from pino: not one of ours. */
-let sonicBoom: (new (options: object) => SonicBoomStream) | undefined;
-function loadSonicBoom(): new (options: object) => SonicBoomStream {
-  const requireHere = createRequire(import.meta.url);
-  return (sonicBoom ??= createRequire(requireHere.resolve('pino'))('sonic-boom') as new (options: object) => SonicBoomStream);
-}
+/** sonic-boom, the stream pino.destination() returns (pino loads it anyway: no import cost). */
+const loadSonicBoom = lazyRequire<new (options: object) => SonicBoomStream>('sonic-boom');
 
 const pad = (n: number, width = 2): string => String(n).padStart(width, '0');
 
@@ -227,7 +223,11 @@ export class RollingFile {
   end(): void {
     clearTimeout(this.timer);
     this.stream.flush((error) => {
-      if (!error && !this.stream.destroyed) this.stream.end();
+      if (this.stream.destroyed) return;
+      // A flush that failed (fsync refused) is not always an 'error' of the stream: closed here, so
+      // 'close' still comes and a close of the sink does not wait for ever.
+      if (error) this.stream.destroy();
+      else this.stream.end();
     });
   }
 
