@@ -93,7 +93,6 @@ export async function createPageView(
   let formToken: Promise<string> | undefined;
   return view(runtime, {
     session: current,
-    stored: true,
     unstoredReason: null,
     user,
     csrfToken,
@@ -108,7 +107,6 @@ export async function createPageView(
 function unstoredView(runtime: LiveRuntime, session: Session, reason: UnstoredReason): PageView {
   return view(runtime, {
     session,
-    stored: false,
     unstoredReason: reason,
     user: null,
     csrfToken: '',
@@ -133,7 +131,7 @@ export function headPayloadOf(reply: FastifyReply, payload: unknown): unknown {
 /** What a visitor without JavaScript reads instead of wondering why the buttons do nothing. */
 const NOSCRIPT = html`<noscript><p data-lc-noscript>This page needs JavaScript: without it, its buttons and forms do nothing.</p></noscript>`;
 
-function view(runtime: LiveRuntime, parts: Pick<PageView, 'session' | 'stored' | 'unstoredReason' | 'user' | 'csrfToken' | 'formToken' | 'mount'>): PageView {
+function view(runtime: LiveRuntime, parts: Pick<PageView, 'session' | 'unstoredReason' | 'user' | 'csrfToken' | 'formToken' | 'mount'>): PageView {
   const { csrfToken } = parts;
   // Single-use tokens: concurrent actions must not share one, and a retry must not resend a used one.
   const singleUse = runtime.csrf.rotation === 'per-action' ? html` ${CSRF_SINGLE_USE_ATTR}` : null;
@@ -142,6 +140,7 @@ function view(runtime: LiveRuntime, parts: Pick<PageView, 'session' | 'stored' |
 <script type="module" src="${ROUTES.clientScript}"></script>`;
   return {
     ...parts,
+    stored: parts.unstoredReason === null,
     head,
     document: (page) => `<!doctype html>
 ${html`<html lang="${page.lang ?? 'en'}">

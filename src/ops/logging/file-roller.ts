@@ -69,6 +69,15 @@ function nextBoundary(frequency: RollerOptions['frequency'], now: number): numbe
 
 const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
+/**
+ * The names this roller writes for `base` (`app.2026-01-15.3.log`), also those of earlier runs: group 1
+ * the date part ('' for timed rolls), group 2 the number.
+ */
+function namePattern(base: string, extension: string, frequency: RollerOptions['frequency']): RegExp {
+  const date = frequency === 'daily' ? '(\\d{4}-\\d{2}-\\d{2})\\.' : frequency === 'hourly' ? '(\\d{4}-\\d{2}-\\d{2}-\\d{2})\\.' : '()';
+  return new RegExp(`^${escape(basename(base))}\\.${date}(\\d+)\\.${escape(extension)}$`);
+}
+
 export class RollingFile {
   private readonly stream: SonicBoomStream;
   private readonly dir: string;
@@ -93,8 +102,7 @@ export class RollingFile {
     this.date = start.date;
     this.number = start.number;
     this.written = start.written;
-    const datePattern = options.frequency === 'daily' ? '(\\d{4}-\\d{2}-\\d{2})\\.' : options.frequency === 'hourly' ? '(\\d{4}-\\d{2}-\\d{2}-\\d{2})\\.' : '()';
-    this.pattern = new RegExp(`^${escape(basename(base))}\\.${datePattern}(\\d+)\\.${escape(extension)}$`);
+    this.pattern = namePattern(base, extension, options.frequency);
     const SonicBoom = loadSonicBoom();
     this.stream = new SonicBoom({
       dest: this.name(),
@@ -127,13 +135,12 @@ export class RollingFile {
     const base = dot > 0 ? options.file.slice(0, options.file.length - (name.length - dot)) : options.file;
     const extension = dot > 0 ? name.slice(dot + 1) : 'log';
     const date = datePart(options.frequency, new Date());
+    const pattern = namePattern(base, extension, options.frequency);
     let highest = 0;
     try {
       for (const entry of await readdir(dirname(base))) {
-        const prefix = `${basename(base)}.${date === '' ? '' : `${date}.`}`;
-        if (!entry.startsWith(prefix) || !entry.endsWith(`.${extension}`)) continue;
-        const n = Number(entry.slice(prefix.length, -extension.length - 1));
-        if (Number.isInteger(n) && n > highest) highest = n;
+        const match = pattern.exec(entry);
+        if (match !== null && match[1] === date) highest = Math.max(highest, Number(match[2]));
       }
     } catch {
       // no folder yet (sonic-boom creates it), or an unusable one (its open reports that)

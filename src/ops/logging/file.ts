@@ -29,14 +29,13 @@ export interface FileLogOptions {
   maxReopenMs?: number;
 }
 
-const SIZE_RE = /^\d+(\.\d+)?[kmg]?$/i;
-
 export function createFileSink(path: string, options: FileLogOptions, { onError, onDropped }: DeliveryReport): LogSink {
   const frequency = options.frequency ?? 'daily';
   const keep = wholeOption('file.keep', options.keep, 7);
   const size = options.size ?? '10m';
   // Checked here: the roller opens asynchronously, once createLogger has returned.
-  if (!SIZE_RE.test(size)) throw new LogConfigError('LOG_OPTION_INVALID', 'file.size', `must be a number with an optional k, m or g suffix (e.g. '10m'), got "${size}"`);
+  const sizeBytes = parseSize(size);
+  if (Number.isNaN(sizeBytes)) throw new LogConfigError('LOG_OPTION_INVALID', 'file.size', `must be a number with an optional k, m or g suffix (e.g. '10m'), got "${size}"`);
   if (typeof frequency === 'number' ? !Number.isInteger(frequency) || frequency < 1 : frequency !== 'daily' && frequency !== 'hourly') {
     throw new LogConfigError('LOG_OPTION_INVALID', 'file.frequency', `must be 'daily', 'hourly' or a whole number of milliseconds, got ${JSON.stringify(frequency)}`);
   }
@@ -44,7 +43,7 @@ export function createFileSink(path: string, options: FileLogOptions, { onError,
   const maxDelay = Math.max(wholeOption('file.maxReopenMs', options.maxReopenMs, 60_000), baseDelay);
   const file = resolve(path);
 
-  const rollOptions = { file, size: parseSize(size), frequency, keep };
+  const rollOptions = { file, size: sizeBytes, frequency, keep };
 
   /** The newest writer; undefined until the first one is made. */
   let current: RollingFile | undefined;
