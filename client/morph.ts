@@ -20,9 +20,9 @@ const fieldKey = (el: Element): string => {
   return [form?.getAttribute(ATTR.action), form?.getAttribute(ATTR.params), el.getAttribute('name')].join('\n');
 };
 
-/** The fields of `root` with key `key` (none without one), in tree order: the focused one is found again by its rank among them. */
-const fieldsLike = (root: Element, key?: string): Field[] =>
-  Array.from(root.querySelectorAll<Field>('input[name], select[name], textarea[name]')).filter((el) => fieldKey(el) === key);
+/** The fields of `root` with key `key` (none without one: no scan), in tree order: the focused one is found again by its rank among them. */
+const fieldsLike = (root: Element, key: string | false): Field[] =>
+  key ? Array.from(root.querySelectorAll<Field>('input[name], select[name], textarea[name]')).filter((el) => fieldKey(el) === key) : [];
 
 /**
  * Morphs `root` (outerHTML) into `html`. The root node itself survives when the new HTML has the
@@ -47,7 +47,8 @@ export function morphComponent(root: Element, html: string, reset?: Element): vo
   const inside = root.contains(active);
   const typing = isTextEntry(active);
   const keep = typing && !reset?.contains(active);
-  const key = typing && active!.name ? fieldKey(active!) : undefined;
+  // Falsy when no named text field is focused.
+  const key = typing && active!.name && fieldKey(active!);
   const rank = fieldsLike(root, key).indexOf(active!);
   const { value, selectionStart, selectionEnd, selectionDirection } = active ?? {};
   const next = parseFragment(html);
