@@ -6,7 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
-import { ATTR, EVENTS } from '../../src/core/wire.js';
+import { ATTR, EVENTS, ROUTES } from '../../src/core/wire.js';
 
 export const CHROMIUM_PATH = '/usr/bin/chromium';
 
@@ -80,4 +80,16 @@ export async function humanDoubleClick(page: Page, target: Locator, gapMs = 150)
   await page.waitForTimeout(gapMs);
   await page.mouse.down({ clickCount: 2 });
   await page.mouse.up({ clickCount: 2 });
+}
+
+/** Opens `url` in `page` and waits until the browser runtime has started (`window.LiveComponents`). */
+export async function openLive(page: Page, url: string): Promise<void> {
+  await page.goto(url);
+  await page.waitForFunction(() => window.LiveComponents !== undefined);
+}
+
+/** Runs `act` and waits for the action answer it causes; resolves its status. */
+export async function actionStatus(page: Page, act: () => Promise<unknown>): Promise<number> {
+  const [response] = await Promise.all([page.waitForResponse((r) => r.url().endsWith(ROUTES.action)), act()]);
+  return response.status();
 }

@@ -11,7 +11,7 @@ import { ATTR, CSRF_META_NAME, HEADERS, ROUTES } from '../../src/core/wire.js';
 import { demoApp } from '../helpers/demo.js';
 import { sessionKeyOf } from '../../src/session/index.js';
 import { storeKeys } from '../../src/store/keys.js';
-import { browserTestsEnabled, humanDoubleClick, launchChromium, recordEvents, type RecordedEvent } from './browser.js';
+import { browserTestsEnabled, humanDoubleClick, launchChromium, recordEvents, type RecordedEvent, openLive, actionStatus } from './browser.js';
 
 /** A port free right now: the app's origin (checked by CSRF) must be known before it starts. */
 
@@ -25,16 +25,10 @@ let events: RecordedEvent[];
 /** Action requests the page sent. */
 let actionRequests: number;
 
-async function open(path: string): Promise<void> {
-  await page.goto(`${base}${path}`);
-  await page.waitForFunction(() => window.LiveComponents !== undefined);
-}
+const open = (path: string): Promise<void> => openLive(page, `${base}${path}`);
 
 /** Runs `act` and waits for the action response it causes. */
-async function acting(act: () => Promise<unknown>): Promise<number> {
-  const [response] = await Promise.all([page.waitForResponse((r) => r.url().endsWith(ROUTES.action)), act()]);
-  return response.status();
-}
+const acting = (act: () => Promise<unknown>): Promise<number> => actionStatus(page, act);
 
 const text = (selector: string) => page.locator(selector).textContent();
 

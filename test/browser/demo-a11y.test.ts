@@ -4,19 +4,13 @@
  * says what is wrong both beside the field and in the page's status line (app.js).
  * The markup itself is checked without a browser in examples/demo/a11y.test.ts.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createDemoApp } from '../../examples/demo/app.js';
 import { ATTR, ROUTES } from '../../src/core/wire.js';
-import { loadConfig } from '../../src/ops/config.js';
-import { memorySecurityEvents } from '../../src/ops/security-events.js';
+import { demoApp } from '../helpers/demo.js';
 import { freePort } from '../helpers/ports.js';
-import { browserTestsEnabled, launchChromium } from './browser.js';
+import { browserTestsEnabled, launchChromium, openLive, actionStatus } from './browser.js';
 
 const PASSWORD = 'correct horse battery staple';
 const NAME_RULE = 'The name must be 1 to 80 characters, without control characters.';
@@ -29,16 +23,10 @@ let page: Page;
 /** Status codes of the action requests the page sent. */
 let actions: number[];
 
-async function open(path: string): Promise<void> {
-  await page.goto(`${base}${path}`);
-  await page.waitForFunction(() => window.LiveComponents !== undefined);
-}
+const open = (path: string): Promise<void> => openLive(page, `${base}${path}`);
 
 /** Runs `act` and waits for the action answer it causes; returns its status. */
-async function acting(act: () => Promise<unknown>): Promise<number> {
-  const [response] = await Promise.all([page.waitForResponse((r) => r.url().endsWith(ROUTES.action)), act()]);
-  return response.status();
-}
+const acting = (act: () => Promise<unknown>): Promise<number> => actionStatus(page, act);
 
 /** Waits until the component `id` is no longer busy (its answer morphed in, events dispatched). */
 async function settled(id: string): Promise<void> {
@@ -48,19 +36,7 @@ async function settled(id: string): Promise<void> {
 describe.runIf(browserTestsEnabled('reference app forms from the keyboard'))('reference app forms from the keyboard', () => {
   beforeAll(async () => {
     const port = await freePort();
-    const dataDir = mkdtempSync(join(tmpdir(), 'lc-test-'));
-    const config = loadConfig({
-      LC_STATE_KEYS: randomBytes(32).toString('base64'),
-      LC_SESSION_SECRET: randomBytes(32).toString('base64'),
-      DATABASE_URL: `sqlite:${join(dataDir, 'test.db')}`,
-      HOST: '127.0.0.1',
-      PORT: String(port),
-    });
-    app = await createDemoApp({
-      config,
-      framework: { events: memorySecurityEvents(), dataDir },
-      auth: { password: { memoryCost: 1024, timeCost: 1, parallelism: 1 } },
-    });
+    ({ app } = await demoApp({ HOST: '127.0.0.1', PORT: String(port) }, {}, { password: { memoryCost: 1024, timeCost: 1, parallelism: 1 } }));
     await app.listen({ port, host: '127.0.0.1' });
     base = `http://127.0.0.1:${port}`;
     browser = await launchChromium();

@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { ATTR, HEADERS, ROUTES } from '../../src/core/wire.js';
 import { demoApp } from '../helpers/demo.js';
 import { freePort } from '../helpers/ports.js';
-import { browserTestsEnabled, launchChromium, recordEvents, type RecordedEvent } from './browser.js';
+import { browserTestsEnabled, launchChromium, recordEvents, type RecordedEvent, openLive } from './browser.js';
 
 type Demo = Awaited<ReturnType<typeof demoApp>>;
 let demo: Demo;
@@ -39,10 +39,7 @@ async function holdEnter(repeats: number): Promise<void> {
   await page.waitForTimeout(1000);
 }
 
-async function open(path: string): Promise<void> {
-  await page.goto(`${base}${path}`);
-  await page.waitForFunction(() => window.LiveComponents !== undefined);
-}
+const open = (path: string): Promise<void> => openLive(page, `${base}${path}`);
 
 /** Pays `amount` by a click on Pay, and waits for the runtime's event about it (the `n`th of the page). */
 async function pay(amount: string, n: number): Promise<void> {

@@ -4,7 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify';
-import { createDemoApp } from '../../examples/demo/app.js';
+import { createDemoApp, type DemoAppOptions } from '../../examples/demo/app.js';
 import type { ComponentDefinition } from '../../src/core/component.js';
 import { livecomponents } from '../../src/http/plugin.js';
 import { loadConfig } from '../../src/ops/config.js';
@@ -24,7 +24,8 @@ export interface TestClient {
   ): Promise<LightMyRequestResponse>;
 }
 
-export async function demoApp(env: Record<string, string> = {}, framework: Partial<LiveComponentsOptions> = {}) {
+/** The reference app on a SQLite file of its own, with fresh keys; `auth`: the auth module's options (cheap password hashing, say). */
+export async function demoApp(env: Record<string, string> = {}, framework: Partial<LiveComponentsOptions> = {}, auth?: DemoAppOptions['auth']) {
   const events = memorySecurityEvents();
   const dataDir = mkdtempSync(join(tmpdir(), 'lc-test-'));
   const config = loadConfig({
@@ -37,6 +38,7 @@ export async function demoApp(env: Record<string, string> = {}, framework: Parti
   const app = await createDemoApp({
     config,
     framework: { events, dataDir, ...framework },
+    ...(auth === undefined ? {} : { auth }),
   });
   await app.ready();
   return { app, events, config, client: (path = '/', ip?: string) => openClient(app, path, ip) };
