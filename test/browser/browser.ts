@@ -4,8 +4,11 @@
  * Without `/usr/bin/chromium` the browser suites are skipped with a loud warning on a developer
  * machine, and fail under CI (`CI` set), so a CI run never passes without having run them.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import { bundleClient } from '../../scripts/bundle-client.mjs';
 import { ATTR, EVENTS, ROUTES } from '../../src/core/wire.js';
 
 export const CHROMIUM_PATH = '/usr/bin/chromium';
@@ -92,4 +95,10 @@ export async function openLive(page: Page, url: string): Promise<void> {
 export async function actionStatus(page: Page, act: () => Promise<unknown>): Promise<number> {
   const [response] = await Promise.all([page.waitForResponse((r) => r.url().endsWith(ROUTES.action)), act()]);
   return response.status();
+}
+
+/** The browser runtime bundled from the sources now (not dist/), as a scripted server serves it. */
+export async function freshClientBundle(): Promise<string> {
+  const out = await bundleClient({ outfile: join(mkdtempSync(join(tmpdir(), 'lc-bundle-')), 'livecomponents.js') });
+  return readFileSync(out.outfile, 'utf8');
 }

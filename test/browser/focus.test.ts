@@ -4,14 +4,10 @@
  * focus never drops to `<body>` when a morph removes the focused element, and field messages are
  * linked to their fields with `aria-describedby`.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Browser, BrowserContext, Page, Route } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { bundleClient } from '../../scripts/bundle-client.mjs';
 import { ATTR, CSRF_META_NAME, ROUTES } from '../../src/core/wire.js';
-import { browserTestsEnabled, launchChromium, recordEvents, type RecordedEvent } from './browser.js';
+import { browserTestsEnabled, launchChromium, recordEvents, type RecordedEvent, freshClientBundle } from './browser.js';
 
 const ORIGIN = 'http://lc.test';
 const ID = 'list:main';
@@ -91,8 +87,7 @@ const call = (action: string) => page.evaluate(([id, a]) => window.LiveComponent
 
 describe.runIf(browserTestsEnabled('focus across morphs'))('focus across morphs', () => {
   beforeAll(async () => {
-    const out = await bundleClient({ outfile: join(mkdtempSync(join(tmpdir(), 'lc-bundle-')), 'livecomponents.js') });
-    bundle = readFileSync(out.outfile, 'utf8');
+    bundle = await freshClientBundle();
     browser = await launchChromium();
   });
   afterAll(async () => {

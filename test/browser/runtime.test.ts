@@ -3,14 +3,10 @@
  * routes (origin http://lc.test, not a secure context), so every answer — slow, failed, refused —
  * is under the test's control.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Browser, BrowserContext, Page, Route } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { bundleClient } from '../../scripts/bundle-client.mjs';
 import { ATTR, CSRF_META_NAME, HEADERS, ROUTES } from '../../src/core/wire.js';
-import { browserTestsEnabled, humanDoubleClick, launchChromium, recordEvents, type RecordedEvent } from './browser.js';
+import { browserTestsEnabled, humanDoubleClick, launchChromium, recordEvents, type RecordedEvent, freshClientBundle } from './browser.js';
 
 const ORIGIN = 'http://lc.test';
 
@@ -121,8 +117,7 @@ const root = () => page.locator(`[${ATTR.id}="demo:one"]`);
 
 describe.runIf(browserTestsEnabled('browser runtime (scripted server)'))('browser runtime (scripted server)', () => {
   beforeAll(async () => {
-    const out = await bundleClient({ outfile: join(mkdtempSync(join(tmpdir(), 'lc-bundle-')), 'livecomponents.js') });
-    bundle = readFileSync(out.outfile, 'utf8');
+    bundle = await freshClientBundle();
     browser = await launchChromium();
   });
   afterAll(async () => {
