@@ -51,6 +51,8 @@ export function morphComponent(root: Element, html: string, reset?: Element): vo
   const key = typing && active!.name && fieldKey(active!);
   const rank = fieldsLike(root, key).indexOf(active!);
   const { value, selectionStart, selectionEnd, selectionDirection } = active ?? {};
+  // A `<select multiple>` holds more choices than its `value` (the first): all are noted.
+  const chosen = active instanceof HTMLSelectElement && Array.from(active.selectedOptions, (option) => option.value);
   const next = parseFragment(html);
   // The focused field's counterpart in the new markup: same key, same rank. For a focused button
   // (or box, or radio): its own key, noted now, as idiomorph updates the form before asking.
@@ -69,7 +71,8 @@ export function morphComponent(root: Element, html: string, reset?: Element): vo
   if (!inside || !root.isConnected) return;
   const field = doc.activeElement === active ? undefined : fieldsLike(root, key)[rank];
   if (field !== undefined) {
-    if (keep) field.value = value!;
+    if (keep && chosen && field instanceof HTMLSelectElement) for (const option of Array.from(field.options)) option.selected = chosen.includes(option.value);
+    else if (keep) field.value = value!;
     field.focus();
     // Only text inputs and textareas have a selection (`null` on the other input types, whose
     // setSelectionRange throws: the server may turn a text field into an email one).
@@ -79,8 +82,12 @@ export function morphComponent(root: Element, html: string, reset?: Element): vo
     // The focused element is gone (WCAG 2.4.3): focus goes to the component itself, not to its first
     // control, which may be a "Remove" button that the next Enter would press. The root takes focus
     // without entering the Tab order, and the next Tab goes on from there. (A root focused so loses
-    // its `tabindex` in the next morph, the server's markup having none: it is put back.)
-    if (!root.hasAttribute('tabindex')) root.setAttribute('tabindex', '-1');
+    // its `tabindex` in the next morph, the server's markup having none: it is put back.) The
+    // `tabindex` added goes when the root loses focus: a click inside would focus the root again.
+    if (!root.hasAttribute('tabindex')) {
+      root.setAttribute('tabindex', '-1');
+      root.addEventListener('blur', () => root.removeAttribute('tabindex'), { once: true });
+    }
     // Without scrolling: the root of a long list would jump into view.
     (root as HTMLElement).focus({ preventScroll: true });
   }

@@ -174,6 +174,34 @@ describe.runIf(browserTestsEnabled('focus across morphs'))('focus across morphs'
     expect(await active()).toEqual([ID, '-1']);
   });
 
+  it('the tabindex put on the root goes when the root loses focus (a click inside would focus the root again)', async () => {
+    await open(render([]));
+    answer = () => ok(render([]).replace(/<button type="button"[^>]*>Clear<\/button>/, ''));
+    await page.getByTestId('clear').click();
+    await expect.poll(() => events.length).toBe(1);
+    const root = page.locator(`[${ATTR.id}="${ID}"]`);
+    expect(await root.getAttribute('tabindex')).toBe('-1');
+    await page.locator('input[name=item]').focus();
+    expect(await root.getAttribute('tabindex')).toBeNull();
+    // Clicking the root's text now leaves focus where it is not: on <body>, as for any page.
+    await page.locator('input[name=item]').evaluate((el: HTMLInputElement) => el.blur());
+    await root.click({ position: { x: 1, y: 1 } });
+    expect(await page.evaluate(() => document.activeElement?.tagName)).toBe('BODY');
+  });
+
+  it('a focused <select multiple> whose form is pushed down keeps every choice, not just the first', async () => {
+    const withSelect = (items: string[]) =>
+      render(items).replace('<textarea name="notes"></textarea>', '<select name="tags" multiple><option>a</option><option>b</option><option>c</option></select>');
+    await open(withSelect([]));
+    answer = () => ok(withSelect(['milk']));
+    const select = page.locator('select[name=tags]');
+    await select.selectOption(['a', 'c']);
+    await select.focus();
+    expect(await call('refresh')).toBe('ok');
+    expect(await page.locator('[data-lc-action=remove]').count()).toBe(1);
+    expect(await select.evaluate((el: HTMLSelectElement) => [Array.from(el.selectedOptions, (o) => o.value), el === document.activeElement])).toEqual([['a', 'c'], true]);
+  });
+
   it.each([
     [409, 'STATE_INVALID'],
     [403, 'CSRF_TOKEN_INVALID'],
