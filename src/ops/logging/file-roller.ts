@@ -88,6 +88,8 @@ export class RollingFile {
   private written: number;
   /** A switch was requested and the next file is not open yet. */
   private switching = false;
+  /** A new day or hour began during a switch: rolled again once that switch is done. */
+  private periodDue = false;
   private timer: NodeJS.Timeout | undefined;
   /** Deleting old files, one pass at a time; close() waits for it. */
   private cleaning: Promise<void> = Promise.resolve();
@@ -124,6 +126,7 @@ export class RollingFile {
       this.written = 0;
       const current = this.name();
       this.cleaning = this.cleaning.then(() => this.removeOld(current));
+      if (this.periodDue) this.roll(true);
     });
     this.schedule();
   }
@@ -174,10 +177,20 @@ export class RollingFile {
 
   /** Asks sonic-boom to continue in the next file (once the write in flight is done). */
   private roll(newPeriod: boolean): void {
-    // One switch at a time: bytes written until the next file is open still belong to this one.
-    if (this.stream.destroyed || this.switching) return;
+    if (this.stream.destroyed) return;
     const date = datePart(this.options.frequency, new Date());
-    this.number = newPeriod && date !== this.date ? 1 : this.number + 1;
+    // A day or hour whose file a size roll has opened already (the timer came late): nothing to do.
+    if (newPeriod && date !== '' && date === this.date) return;
+    // One switch at a time: bytes written until the next file is open still belong to this one. A
+    // size roll is then moot; a new period is not, or the new day's lines would go on in the old
+    // day's file until the next size roll (a timer missed is not run again before the next period).
+    if (this.switching) {
+      this.periodDue ||= newPeriod;
+      return;
+    }
+    this.periodDue = false;
+    // The first file of a new day or hour is number 1 (a size roll past midnight starts one too).
+    this.number = date === this.date ? this.number + 1 : 1;
     this.date = date;
     this.switching = true;
     try {

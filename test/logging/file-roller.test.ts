@@ -1,0 +1,84 @@
+/**
+ * The roller's time-driven switches (src/ops/logging/file-roller.ts), on fake `Date` and timers: the
+ * file system stays real, so sonic-boom opens and writes files as in production.
+ */
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { RollingFile } from '../../src/ops/logging/file-roller.js';
+
+/** One second before local midnight between 14 and 15 March 2026. */
+const BEFORE_MIDNIGHT = new Date(2026, 2, 14, 23, 59, 59, 0);
+
+let dir: string;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'lc-roll-'));
+  // Only time: fs callbacks, nextTick and promises run as usual.
+  vi.useFakeTimers({ toFake: ['Date', 'setTimeout', 'clearTimeout'], now: BEFORE_MIDNIGHT });
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+const once = (roller: RollingFile, event: 'ready' | 'close') => new Promise<void>((resolve) => roller.once(event, resolve));
+const flushed = (roller: RollingFile) => new Promise<void>((resolve, reject) => roller.flush((error) => (error ? reject(error) : resolve())));
+const contents = () => Object.fromEntries(readdirSync(dir).sort().map((name) => [name, readFileSync(join(dir, name), 'utf8')]));
+
+async function close(roller: RollingFile): Promise<void> {
+  const closed = once(roller, 'close');
+  roller.end();
+  await closed;
+}
+
+describe('RollingFile, daily', () => {
+  it('switches to the new day’s file number 1 at local midnight', async () => {
+    const roller = await RollingFile.open({ file: join(dir, 'app.log'), size: 10 * 1024 * 1024, frequency: 'daily', keep: 5 });
+    await once(roller, 'ready');
+    roller.write('before\n');
+    await flushed(roller);
+    const next = once(roller, 'ready');
+    vi.advanceTimersByTime(1_500);
+    await next;
+    roller.write('after\n');
+    await close(roller);
+    expect(contents()).toEqual({ 'app.2026-03-14.1.log': 'before\n', 'app.2026-03-15.1.log': 'after\n' });
+  });
+
+  it('a midnight that comes while a size switch is in flight is not lost: the new day still gets its own file', async () => {
+    const roller = await RollingFile.open({ file: join(dir, 'app.log'), size: 10, frequency: 'daily', keep: 5 });
+    await once(roller, 'ready');
+    // The line passes the size: its 'write' starts a switch to app.2026-03-14.2.log; midnight strikes
+    // before that file is open.
+    const stream = (roller as unknown as { stream: { once(event: 'write', listener: () => void): void } }).stream;
+    stream.once('write', () => vi.advanceTimersByTime(1_500));
+    roller.write('a long line before midnight\n');
+    // Two opens: the size switch's, then the day's.
+    await once(roller, 'ready');
+    await once(roller, 'ready');
+    roller.write('after\n');
+    await close(roller);
+    const files = contents();
+    expect(files['app.2026-03-14.1.log']).toBe('a long line before midnight\n');
+    expect(files['app.2026-03-15.1.log']).toBe('after\n');
+    // The size switch's file is there, empty: nothing was logged between it and midnight.
+    expect(files).toEqual({ 'app.2026-03-14.1.log': 'a long line before midnight\n', 'app.2026-03-14.2.log': '', 'app.2026-03-15.1.log': 'after\n' });
+    // (Without the second open the test waits for ever: a short limit.)
+  }, 5_000);
+
+  it('a size roll just after midnight, before the timer, starts the new day at number 1, and the late timer adds no file', async () => {
+    const roller = await RollingFile.open({ file: join(dir, 'app.log'), size: 10, frequency: 'daily', keep: 5 });
+    await once(roller, 'ready');
+    // Time moves past midnight without the timer running (a busy event loop delays it).
+    vi.setSystemTime(new Date(2026, 2, 15, 0, 0, 1));
+    const next = once(roller, 'ready');
+    roller.write('a long line after midnight\n');
+    await next;
+    vi.advanceTimersByTime(0);
+    vi.runOnlyPendingTimers();
+    roller.write('later\n');
+    await close(roller);
+    expect(contents()).toEqual({ 'app.2026-03-14.1.log': 'a long line after midnight\n', 'app.2026-03-15.1.log': 'later\n' });
+  });
+});
