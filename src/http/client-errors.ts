@@ -54,6 +54,11 @@ function requestLineOverflowed(error: ParserError, bytesRead: number | undefined
   return REQUEST_LINE_START_RE.test(line);
 }
 
+/** PROTOCOL §3's error body of an answer given before Fastify has the request: `message` defaults to the code's. */
+function errorBodyText(code: ErrorCode, requestId: string, message: string = ERROR_CODES[code].message): string {
+  return JSON.stringify({ error: message, code, request_id: requestId });
+}
+
 /**
  * Answers, on Node's response object, a request that was formed but is refused before the app sees
  * it (serverOptions' server: no `Host`, an unsupported `Expect`): 400 `INVALID_REQUEST` in PROTOCOL's
@@ -64,7 +69,7 @@ function requestLineOverflowed(error: ParserError, bytesRead: number | undefined
 export function answerRefusedRequest(res: ServerResponse, requestId: string, message: string): number {
   const code: ErrorCode = 'INVALID_REQUEST';
   const { status } = ERROR_CODES[code];
-  const body = JSON.stringify({ error: message, code, request_id: requestId });
+  const body = errorBodyText(code, requestId, message);
   res.shouldKeepAlive = false;
   res.writeHead(status, {
     'content-type': 'application/json; charset=utf-8',
@@ -112,8 +117,8 @@ export function answerClientError(error: Error & { code?: string }, socket: Sock
  * `Connection: close`, and `extraHeaders` (`Name: value` lines, each ending in CRLF).
  */
 function rawErrorAnswer(code: ErrorCode, requestId: string, extraHeaders = ''): string {
-  const { status, message } = ERROR_CODES[code];
-  const body = JSON.stringify({ error: message, code, request_id: requestId });
+  const { status } = ERROR_CODES[code];
+  const body = errorBodyText(code, requestId);
   return (
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
     `Content-Length: ${Buffer.byteLength(body)}\r\n${HEADERS.requestId}: ${requestId}\r\n${extraHeaders}Connection: close\r\n\r\n${body}`
