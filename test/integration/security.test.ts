@@ -201,6 +201,15 @@ describe('rate limiting over HTTP', () => {
     expect((await c.action('payment:main', 'processPayment', { amount: 1 }, { headers: { 'x-forwarded-for': '192.0.2.2' } })).statusCode).toBe(200);
   });
 
+  it('a trusted proxy that forwards the client with its port (a new one per connection) buys the client no fresh budget', async () => {
+    const demo = await start({ TRUST_PROXY: '127.0.0.1' });
+    const c = await demo.client('/payment', '127.0.0.1');
+    const pay = (xff: string) => c.action('payment:main', 'processPayment', { amount: 1 }, { headers: { 'x-forwarded-for': xff } });
+    for (let i = 0; i < 5; i++) expect((await pay(`192.0.2.1:${50_000 + i}`)).statusCode).toBe(200);
+    expect((await pay('192.0.2.1:50005')).statusCode).toBe(429);
+    expect((await pay('[2001:db8::1]:50006')).statusCode).toBe(200);
+  });
+
   for (const hops of ['1', '2']) {
     it(`believes TRUST_PROXY=${hops} hop(s) of X-Forwarded-For; entries beyond them buy no fresh budget`, async () => {
       const demo = await start({ TRUST_PROXY: hops });

@@ -27,6 +27,17 @@ describe('rate-limit client of an IP address', () => {
     expect(createClientIp(128)('fe80::1%eth0')).toBe('fe80::1');
   });
 
+  it('counts an address forwarded with its port (Azure Application Gateway, IIS ARR) without the port', () => {
+    const client = createClientIp();
+    expect(client('203.0.113.60:51234')).toBe('203.0.113.60');
+    expect(client('203.0.113.60:1')).toBe(client('203.0.113.60:65535'));
+    expect(client('[2001:db8:ab:cd00::60]:443')).toBe('2001:db8:ab:cd00::/56');
+    expect(client('[2001:db8:ab:cd00::60]')).toBe('2001:db8:ab:cd00::/56');
+    expect(client('[::ffff:203.0.113.60]:8080')).toBe('203.0.113.60');
+    // Not an address with a port: left as it is.
+    expect(client('203.0.113.60:port')).toBe('203.0.113.60:port');
+  });
+
   it('leaves text it cannot parse as a client of its own, and refuses lengths outside 32–128', () => {
     expect(createClientIp()('not:an:address')).toBe('not:an:address');
     for (const bad of [0, 31, 129, 64.5, Number.NaN]) expect(() => createClientIp(bad), String(bad)).toThrow(TypeError);

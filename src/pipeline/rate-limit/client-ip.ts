@@ -26,12 +26,20 @@ export function createClientIp(ipv6PrefixLength: number = DEFAULT_IPV6_PREFIX_LE
   return (ip) => (ip.includes(':') ? ofIpv6(ip) : ip);
 }
 
+/** An address with a port: `a.b.c.d:port` (group 1) or `[v6]:port` (group 2; also bracketed without a port). */
+const WITH_PORT_RE = /^(?:(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}|\[([0-9A-Fa-f:.]+(?:%[^\]]*)?)\](?::\d{1,5})?)$/;
+
 function networkOf(ip: string, length: number): string {
   let address: ipaddr.IPv4 | ipaddr.IPv6;
   try {
     address = ipaddr.process(ip);
   } catch {
-    // Fastify resolved this address from the socket or a trusted proxy; text it cannot parse
+    // Some proxies (Azure Application Gateway, IIS ARR) forward `203.0.113.7:51234` or
+    // `[2001:db8::7]:51234`: the client's port changes with each connection, so counted with it, each
+    // connection would get a fresh budget. Counted without it.
+    const withPort = WITH_PORT_RE.exec(ip);
+    if (withPort !== null) return networkOf((withPort[1] ?? withPort[2]) as string, length);
+    // Fastify resolved this address from the socket or a trusted proxy; other text it cannot parse
     // stays a client of its own rather than failing the request.
     return ip;
   }
