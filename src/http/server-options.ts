@@ -65,7 +65,10 @@ export function defaultMaxConnections(openFiles: number | null = openFilesLimit(
 /** An incoming `X-Request-Id` is kept only when it is short and plain; else a new UUID. */
 const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,64}$/;
 
-/** A request that `serverOptions()`'s handlers answered themselves, out of reach of the app's hooks. */
+/**
+ * A request that `serverOptions()`'s handlers answered themselves, out of reach of the app's hooks:
+ * refused (by Node's parser, or for its target, `Host` or `Expect`), or `OPTIONS *` (204).
+ */
 export interface RefusedRequest {
   /** Its method as Node parsed it; `null` when Node's parser refused it (no request was formed). */
   readonly method: string | null;
@@ -274,6 +277,8 @@ function createNodeServer(handler: FastifyServerFactoryHandler, options: Factory
     if (req.url?.charCodeAt(0) !== SLASH) {
       if (req.url === '*' && req.method === 'OPTIONS') {
         answerServerOptions(req, res);
+        // Not a refusal, but answered out of the app's reach all the same: the HTTP metrics count it here.
+        notifyRefused(server, { method: 'OPTIONS', statusCode: 204, closedConnection: null });
         return;
       }
       if (!toOriginForm(req)) {

@@ -177,7 +177,9 @@ describe('a request target that is not a path', () => {
     expect(answer!.headers['connection']).toBe('keep-alive');
     expect(next!.status).toBe(200);
     expect(handled).toEqual(['GET /']);
-    expect(refusals).toEqual([]);
+    // Answered out of the app's reach, and counted all the same.
+    expect(refusals).toEqual([{ method: 'OPTIONS', statusCode: 204, closedConnection: null }]);
+    expect(await counts()).toEqual({ 'OPTIONS unmatched 204': 1, 'GET / 200': 1 });
   });
 
   it('absolute-form (RFC 9112 §3.2.2, which servers must accept): routed by its path, the app sees origin-form and the authority as host', async () => {
