@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { ROUTES } from '../core/wire.js';
@@ -32,7 +33,9 @@ export function registerClientAsset(app: FastifyInstance, bundlePath = DEFAULT_C
   app.get(ROUTES.clientScript, (request, reply) => {
     reply.header('cache-control', 'public, max-age=300, must-revalidate').header('etag', etag).header('x-content-type-options', 'nosniff');
     // No Content-Type on a 304 (RFC 9110 §15.4.5: it describes a body the answer does not have).
-    if (noneMatchHas(request.headers['if-none-match'], etag)) return reply.code(304).send();
+    // Nor a Content-Length, which may only be the 200's (§8.6): Fastify's HEAD handler writes `0` for
+    // an empty payload and none for a stream, so a HEAD's 304 gets an empty stream.
+    if (noneMatchHas(request.headers['if-none-match'], etag)) return reply.code(304).send(request.method === 'HEAD' ? Readable.from([]) : undefined);
     return reply.header('content-type', 'text/javascript; charset=utf-8').send(body);
   });
 }

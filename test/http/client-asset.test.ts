@@ -39,6 +39,16 @@ describe('If-None-Match on the client bundle', () => {
     expect(res.body).toBe('');
   });
 
+  it('HEAD: the 200 announces the bundle\'s length; the 304 announces none (only the 200\'s would be allowed)', async () => {
+    const full = await app.inject({ method: 'HEAD', url: ROUTES.clientScript });
+    expect([full.statusCode, full.headers['content-length']]).toEqual([200, String(Buffer.byteLength('console.log("lc");\n'))]);
+    const notModified = await app.inject({ method: 'HEAD', url: ROUTES.clientScript, headers: { 'if-none-match': etag } });
+    expect(notModified.statusCode).toBe(304);
+    expect(notModified.headers['content-length']).toBeUndefined();
+    expect(notModified.headers.etag).toBe(etag);
+    expect(notModified.body).toBe('');
+  });
+
   it.each(['"other"', 'W/"other", "x"', ''])('%j: 200 with the bundle', async (header) => {
     const res = await app.inject({ url: ROUTES.clientScript, headers: { 'if-none-match': header } });
     expect(res.statusCode).toBe(200);
