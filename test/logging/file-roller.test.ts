@@ -82,3 +82,34 @@ describe('RollingFile, daily', () => {
     expect(contents()).toEqual({ 'app.2026-03-14.1.log': 'a long line after midnight\n', 'app.2026-03-15.1.log': 'later\n' });
   });
 });
+
+describe('RollingFile, every N ms', () => {
+  const THIRTY_DAYS = 30 * 24 * 3600 * 1000;
+
+  it('a frequency past setTimeout’s limit (2^31−1 ms) rolls once, at the period’s end, not every millisecond', async () => {
+    // Periods are counted from the epoch, as for any `frequency` in ms: one just begun, so ~30 days remain.
+    vi.setSystemTime(Math.ceil(Date.now() / THIRTY_DAYS) * THIRTY_DAYS + 1_000);
+    const roller = await RollingFile.open({ file: join(dir, 'app.log'), size: 10 * 1024 * 1024, frequency: THIRTY_DAYS, keep: 7 });
+    await once(roller, 'ready');
+    roller.write('start\n');
+    await flushed(roller);
+    // Node (and the fake clock) fire a delay over 2^31−1 ms after 1 ms: this second would have rolled.
+    vi.advanceTimersByTime(1_000);
+    roller.write('a second later\n');
+    await flushed(roller);
+    expect(contents()).toEqual({ 'app.1.log': 'start\na second later\n' });
+    // The rest of the period (over 2^31−1 ms) is waited in two timer steps.
+    const now = Date.now();
+    const boundary = now - (now % THIRTY_DAYS) + THIRTY_DAYS;
+    vi.advanceTimersByTime(boundary - now - 1);
+    roller.write('just before the end\n');
+    await flushed(roller);
+    expect(contents()).toEqual({ 'app.1.log': 'start\na second later\njust before the end\n' });
+    const next = once(roller, 'ready');
+    vi.advanceTimersByTime(1);
+    await next;
+    roller.write('next period\n');
+    await close(roller);
+    expect(contents()).toEqual({ 'app.1.log': 'start\na second later\njust before the end\n', 'app.2.log': 'next period\n' });
+  }, 5_000);
+});

@@ -10,7 +10,9 @@
  * So the size is counted here on the same 'write' event (bytes that reached this file), and past it
  * the switch is requested at once with sonic-boom's `reopen()`, which lets the write in flight finish
  * in the old file and sends everything still buffered to the new one: a file passes `size` by at most
- * one write (sonic-boom writes at most 16 KB at a time). Counting lines as they are handed over
+ * one write (sonic-boom groups records into writes of at most 16 KB, but never splits one: a larger
+ * record is one write of its own size). Only this process's bytes are counted: two processes given
+ * one path overrun `size` and delete each other's files (docs/logging.md). Counting lines as they are handed over
  * instead would not bound it: under load sonic-boom's buffer holds megabytes not yet written, and
  * all of it would land in the new file. A close first drains the buffer (rolling as it goes), since
  * sonic-boom no longer switches files once it is ending.
@@ -50,6 +52,9 @@ interface SonicBoomStream {
 /** sonic-boom, the stream pino.destination() returns (pino loads it anyway: no import cost). */
 const loadSonicBoom = lazyRequire<new (options: object) => SonicBoomStream>('sonic-boom');
 
+/** setTimeout's longest delay (2^31−1 ms, about 24.8 days): Node fires a longer one after 1 ms. */
+const MAX_TIMER_DELAY = 2 ** 31 - 1;
+
 const pad = (n: number, width = 2): string => String(n).padStart(width, '0');
 
 /** The date part of a name, local time as pino-roll wrote it; '' for timed (ms) rolls. */
@@ -76,6 +81,40 @@ const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 function namePattern(base: string, extension: string, frequency: RollerOptions['frequency']): RegExp {
   const date = frequency === 'daily' ? '(\\d{4}-\\d{2}-\\d{2})\\.' : frequency === 'hourly' ? '(\\d{4}-\\d{2}-\\d{2}-\\d{2})\\.' : '()';
   return new RegExp(`^${escape(basename(base))}\\.${date}(\\d+)\\.${escape(extension)}$`);
+}
+
+/** Where a roller started at `now` writes first, given the names in the folder (`entries`). */
+export interface StartingFile {
+  /** The file's full path (`/var/log/app.2026-01-15.3.log`). */
+  path: string;
+  /** The file may be there already, to be appended to (daily and hourly rolls continue the period's newest file). */
+  continued: boolean;
+  base: string;
+  extension: string;
+  date: string;
+  number: number;
+}
+
+/**
+ * The file a start writes to: the newest of the current day or hour (number 1 when there is none),
+ * or the next number for timed (ms) rolls, which always start a new file. Shared with
+ * `doctor --connect`, which checks that this very file can be appended to.
+ */
+export function startingFile(file: string, frequency: RollerOptions['frequency'], entries: readonly string[], now: Date): StartingFile {
+  const name = basename(file);
+  const dot = name.lastIndexOf('.');
+  const base = dot > 0 ? file.slice(0, file.length - (name.length - dot)) : file;
+  const extension = dot > 0 ? name.slice(dot + 1) : 'log';
+  const date = datePart(frequency, now);
+  const pattern = namePattern(base, extension, frequency);
+  let highest = 0;
+  for (const entry of entries) {
+    const match = pattern.exec(entry);
+    if (match !== null && match[1] === date) highest = Math.max(highest, Number(match[2]));
+  }
+  const continued = typeof frequency !== 'number';
+  const number = continued ? Math.max(highest, 1) : highest + 1;
+  return { path: `${base}.${date === '' ? '' : `${date}.`}${number}.${extension}`, continued, base, extension, date, number };
 }
 
 export class RollingFile {
@@ -133,30 +172,20 @@ export class RollingFile {
 
   /** Picks the file to write (the newest of this period, or the next number for timed rolls) and opens it. */
   static async open(options: RollerOptions): Promise<RollingFile> {
-    const name = basename(options.file);
-    const dot = name.lastIndexOf('.');
-    const base = dot > 0 ? options.file.slice(0, options.file.length - (name.length - dot)) : options.file;
-    const extension = dot > 0 ? name.slice(dot + 1) : 'log';
-    const date = datePart(options.frequency, new Date());
-    const pattern = namePattern(base, extension, options.frequency);
-    let highest = 0;
+    let entries: string[] = [];
     try {
-      for (const entry of await readdir(dirname(base))) {
-        const match = pattern.exec(entry);
-        if (match !== null && match[1] === date) highest = Math.max(highest, Number(match[2]));
-      }
+      entries = await readdir(dirname(options.file));
     } catch {
       // no folder yet (sonic-boom creates it), or an unusable one (its open reports that)
     }
-    // Daily and hourly files of the current period are continued; timed rolls always start a new file.
-    const number = typeof options.frequency === 'number' ? highest + 1 : Math.max(highest, 1);
+    const start = startingFile(options.file, options.frequency, entries, new Date());
     let written = 0;
     try {
-      written = (await stat(`${base}.${date === '' ? '' : `${date}.`}${number}.${extension}`)).size;
+      written = (await stat(start.path)).size;
     } catch {
       // a new file
     }
-    return new RollingFile(options, base, extension, { date, number, written });
+    return new RollingFile(options, start.base, start.extension, { date: start.date, number: start.number, written });
   }
 
   private name(): string {
@@ -220,12 +249,22 @@ export class RollingFile {
     }
   }
 
-  private schedule(): void {
-    const now = Date.now();
+  /**
+   * Rolls at `boundary` (the end of the current period). setTimeout cannot wait longer than
+   * MAX_TIMER_DELAY (a longer delay fires after 1 ms, with a TimeoutOverflowWarning: a new file every
+   * millisecond for `frequency: 30 days`), so a far boundary is reached in steps of at most that, and
+   * a timer that fires before it (a step, or a clock set back) only waits again.
+   */
+  private schedule(boundary = nextBoundary(this.options.frequency, Date.now())): void {
+    const wait = Math.min(Math.max(boundary - Date.now(), 0), MAX_TIMER_DELAY);
     this.timer = setTimeout(() => {
+      if (Date.now() < boundary) {
+        this.schedule(boundary);
+        return;
+      }
       this.roll(true);
       this.schedule();
-    }, nextBoundary(this.options.frequency, now) - now).unref();
+    }, wait).unref();
   }
 
   flush(cb: (error?: Error | null) => void): void {
