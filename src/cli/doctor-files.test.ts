@@ -7,7 +7,7 @@
  * Without them these tests skip with a loud warning on a laptop, and fail under CI.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -58,6 +58,13 @@ async function doctor(env: Record<string, string | undefined>, options: Paramete
   return { report, byName };
 }
 
+/** Today's date as the roller names daily files (local time). */
+function today(): string {
+  const now = new Date();
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `${now.getFullYear()}-${pad(now.getMonth() + 1)}-${pad(now.getDate())}`;
+}
+
 async function createSqlite(file: string): Promise<void> {
   const db = createDatabase(`sqlite:${file}`);
   await migrateToLatest(db);
@@ -77,7 +84,8 @@ describe('doctor --connect: the folders the app writes to', () => {
       { cwd: dir, lowFreeBytes: 0 },
     );
     expect(report.ok).toBe(true);
-    expect(byName('data-dir')).toEqual({ name: 'data-dir', ok: true, problems: [], summary: `LC_STATE_KEYS and LC_SESSION_SECRET not set: start-up can keep development values in ${dir}/data` });
+    expect(byName('data-dir')).toMatchObject({ name: 'data-dir', ok: true, problems: [] });
+    expect(byName('data-dir')?.summary).toMatch(new RegExp(`^LC_STATE_KEYS and LC_SESSION_SECRET not set: start-up can keep development values in ${dir}/data; \\d+(\\.\\d)? [MG]iB free$`));
     expect(byName('database-files')?.summary).toMatch(new RegExp(`^sqlite:${dir}/app\\.db and its folder are writable; \\d+(\\.\\d)? [MG]iB free$`));
     expect(byName('log-file')?.summary).toMatch(new RegExp(`^${dir}/logs can be created in ${dir}; \\d+(\\.\\d)? [MG]iB free$`));
     expect(report.lines.slice(-3).map((l) => l.slice(0, l.indexOf(':')))).toEqual(['ok  data-dir', 'ok  database-files', 'ok  log-file']);
@@ -93,6 +101,43 @@ describe('doctor --connect: the folders the app writes to', () => {
       expect.stringMatching(new RegExp(`^DATABASE_URL: ${dir} has \\d+(\\.\\d)? [MG]iB free \\(under 1048576\\.0 GiB\\): SQLite writes fail \\("database or disk is full"\\) and the app answers 503; free some space or move it to a larger disk$`)),
     ]);
     expect(report.lines).toContain(`FAIL database-files: ${byName('database-files')?.problems[0]}`);
+  });
+
+  it('fails the data folder on a disk under the floor, as the other two', async () => {
+    const dir = mkdtempSync(join(base, 'data-floor-'));
+    const { byName } = await doctor({ LC_STATE_KEYS: undefined }, { dataDir: join(dir, 'data'), minFreeBytes: 1024 ** 5 });
+    expect(byName('data-dir')?.problems).toEqual([
+      expect.stringMatching(new RegExp(`^data folder: ${dir} has \\d+(\\.\\d)? [MG]iB free \\(under 1048576\\.0 GiB\\): start-up cannot write a development key once it is full; free some space or move it to a larger disk$`)),
+    ]);
+  });
+
+  it('fails key files and today’s log file that exist but cannot be used (here folders, which fail even for root)', async () => {
+    const dir = mkdtempSync(join(base, 'unusable-'));
+    mkdirSync(join(dir, 'data', 'state-keys', 'LC_STATE_KEYS'), { recursive: true });
+    mkdirSync(join(dir, 'data', 'session-secret'));
+    // The roller continues the newest file of today: number 2 here, not 1.
+    writeFileSync(join(dir, `app.${today()}.1.log`), '');
+    mkdirSync(join(dir, `app.${today()}.2.log`));
+    const { report, byName } = await doctor(
+      { LC_STATE_KEYS: undefined, LC_SESSION_SECRET: undefined, LOG_DESTINATION: `file:${dir}/app.log` },
+      { dataDir: join(dir, 'data'), minFreeBytes: 0 },
+    );
+    expect(report.ok).toBe(false);
+    expect(byName('data-dir')?.problems).toEqual([
+      `LC_STATE_KEYS is not set and ${dir}/data/state-keys/LC_STATE_KEYS cannot be read (EISDIR: is a folder), so start-up cannot use the development state key and stops; give it to the app's user, or set LC_STATE_KEYS (\`npx livecomponents keygen\` prints one)`,
+      `LC_SESSION_SECRET is not set and ${dir}/data/session-secret cannot be read (EISDIR: is a folder), so start-up cannot use the development session secret and stops; give it to the app's user, or set LC_SESSION_SECRET (\`npx livecomponents keygen\` prints one)`,
+    ]);
+    expect(byName('log-file')?.problems).toEqual([
+      `LOG_DESTINATION: ${dir}/app.${today()}.2.log is not writable (EISDIR: is a folder), and the app continues that file today, so every log line would be lost; make it writable for the app's user, or move it away`,
+    ]);
+  });
+
+  it('names today’s log file in the ok line when it opens for appending, and leaves it unchanged', async () => {
+    const dir = mkdtempSync(join(base, 'continued-'));
+    writeFileSync(join(dir, `app.${today()}.1.log`), 'kept\n');
+    const { byName } = await doctor({ LOG_DESTINATION: `file:${dir}/app.log` }, { lowFreeBytes: 0 });
+    expect(byName('log-file')?.summary).toMatch(new RegExp(`^${dir} is writable and ${dir}/app\\.${today()}\\.1\\.log opens for appending; \\d+(\\.\\d)? [MG]iB free$`));
+    expect(readFileSync(join(dir, `app.${today()}.1.log`), 'utf8')).toBe('kept\n');
   });
 
   it('needs no folder when keys are set, the database is PostgreSQL and logs go to stdout', async () => {
@@ -116,7 +161,7 @@ describe.skipIf(mounts.state === 'skip')('doctor --connect: the folders the app 
     const ro = tmpfs('ro', 'ro,size=1m');
     const { report, byName } = await doctor(
       { LC_STATE_KEYS: undefined, LC_SESSION_SECRET: undefined, LOG_DESTINATION: `file:${ro}/logs/app.log` },
-      { dataDir: join(ro, 'data') },
+      { dataDir: join(ro, 'data'), minFreeBytes: 0 },
     );
     expect(report.ok).toBe(false);
     expect(byName('data-dir')?.problems).toEqual([
@@ -177,6 +222,33 @@ describe.skipIf(mounts.state === 'skip')('doctor --connect: the folders the app 
       problems: [`LOG_DESTINATION: ${dir} is not writable (EACCES: permission denied), so the app would start and every log line would be lost; make it writable for the app's user, or log to stdout`],
     });
     expect(run(0)).toMatchObject({ name: 'log-file', ok: true });
+  });
+
+  it('fails, for the app’s user, key files and today’s log file that only root may use', async () => {
+    up();
+    chmodSync(base, 0o755);
+    const dir = mkdtempSync(join(base, 'root-files-'));
+    // The folders take new files from anyone: only the files already there are root's.
+    chmodSync(dir, 0o777);
+    mkdirSync(join(dir, 'data', 'state-keys'), { recursive: true, mode: 0o755 });
+    // Readable, but too open: start-up resets it to 0600, which only its owner may do.
+    writeFileSync(join(dir, 'data', 'state-keys', 'LC_STATE_KEYS'), `${KEY}\n`, { mode: 0o644 });
+    chmodSync(join(dir, 'data', 'state-keys', 'LC_STATE_KEYS'), 0o644);
+    writeFileSync(join(dir, 'data', 'session-secret'), SECRET, { mode: 0o600 });
+    writeFileSync(join(dir, `app.${today()}.1.log`), '', { mode: 0o600 });
+    const env = { LC_STATE_KEYS: undefined, LC_SESSION_SECRET: undefined, DATABASE_URL: 'sqlite::memory:', LOG_DESTINATION: `file:${dir}/app.log` };
+    const script = `const { runDoctorConnected } = await import(${JSON.stringify(fileURLToPath(new URL('./doctor.ts', import.meta.url)))});
+      const report = await runDoctorConnected(${JSON.stringify(env)}, { timeoutMs: 2000, dataDir: ${JSON.stringify(join(dir, 'data'))}, minFreeBytes: 0 });
+      console.log(JSON.stringify(report.checks.filter((c) => c.name === 'data-dir' || c.name === 'log-file').map((c) => c.problems)));`;
+    const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { uid: 65534, gid: 65534, encoding: 'utf8', timeout: 30_000 });
+    expect(child.stderr).toBe('');
+    expect(JSON.parse(child.stdout)).toEqual([
+      [
+        `LC_STATE_KEYS is not set and ${dir}/data/state-keys/LC_STATE_KEYS is too open (mode 0644) and owned by uid 0: start-up's reset to 0600 would fail (EPERM), so start-up cannot use the development state key and stops; give it to the app's user, or set LC_STATE_KEYS (\`npx livecomponents keygen\` prints one)`,
+        `LC_SESSION_SECRET is not set and ${dir}/data/session-secret cannot be read (EACCES: permission denied), so start-up cannot use the development session secret and stops; give it to the app's user, or set LC_SESSION_SECRET (\`npx livecomponents keygen\` prints one)`,
+      ],
+      [`LOG_DESTINATION: ${dir}/app.${today()}.1.log is not writable (EACCES: permission denied), and the app continues that file today, so every log line would be lost; make it writable for the app's user, or move it away`],
+    ]);
   });
 
   it('passes a disk above the floor, saying it is low under 1 GiB', async () => {

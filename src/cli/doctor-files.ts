@@ -5,23 +5,26 @@
  * every line while the app runs on — so the doctor tries each folder the way the app will:
  *
  * - `data-dir`: outside production, without `LC_STATE_KEYS` or `LC_SESSION_SECRET`, start-up
- *   generates them into `./data` (createLiveComponents' `dataDir`): the folder must take a new file.
+ *   generates them into `./data` (createLiveComponents' `dataDir`), or reads them from there: the
+ *   folder must take a new file, a key file already there must be readable (and, for the state key,
+ *   one too open must be the app user's, as start-up resets it to 0600), and its disk has room.
  * - `database-files`: the SQLite file, its `-wal`/`-shm` companions and its folder (SQLite creates
  *   the companions there) are writable, and its disk has room.
- * - `log-file`: with `LOG_DESTINATION=file:PATH`, the folder of PATH takes a new file and its disk
- *   has room.
+ * - `log-file`: with `LOG_DESTINATION=file:PATH`, the folder of PATH takes a new file, the file of
+ *   today that the app continues (if there) opens for appending, and its disk has room.
  *
  * Writability is tried, not asked: a probe file is created and removed at once (`access(W_OK)`
  * answers yes to root whatever the permission bits say). A folder that does not exist yet is
  * judged by its nearest existing parent, since the app creates the rest. Run the doctor as the
  * user the app runs as: another user's answer says nothing about the app's.
  */
-import { closeSync, existsSync, openSync, rmSync, statfsSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, statfsSync, statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { passed, checked, type CheckResult } from './doctor-check.js';
 import type { AppConfig } from '../ops/config.js';
 import { logDestinationForMessage, parseLogDestination } from '../ops/logging/destination.js';
+import { startingFile } from '../ops/logging/file-roller.js';
 import { describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
 
 export const FILE_CHECK_NAMES = ['data-dir', 'database-files', 'log-file'] as const;
@@ -52,7 +55,7 @@ export interface FileCheckOptions {
   cwd?: string;
   /** Where start-up keeps generated development keys (createLiveComponents' `dataDir`). @default `<cwd>/data` */
   dataDir?: string;
-  /** Free space below which `database-files` and `log-file` fail, bytes. @default MIN_FREE_BYTES (100 MiB) */
+  /** Free space below which `data-dir`, `database-files` and `log-file` fail, bytes. @default MIN_FREE_BYTES (100 MiB) */
   minFreeBytes?: number;
   /** Free space below which their ok line calls the disk low, bytes. @default LOW_FREE_BYTES (1 GiB) */
   lowFreeBytes?: number;
@@ -68,13 +71,13 @@ export function runFileChecks(config: AppConfig, options: FileCheckOptions = {})
   const cwd = options.cwd ?? process.cwd();
   const limits = { min: options.minFreeBytes ?? MIN_FREE_BYTES, low: options.lowFreeBytes ?? LOW_FREE_BYTES };
   return [
-    checkDataDir(config, resolve(cwd, options.dataDir ?? 'data')),
+    checkDataDir(config, resolve(cwd, options.dataDir ?? 'data'), limits),
     checkDatabaseFiles(config.DATABASE_URL, cwd, limits),
     checkLogFile(config.LOG_DESTINATION, cwd, limits),
   ];
 }
 
-function checkDataDir(config: AppConfig, dataDir: string): FileCheckResult {
+function checkDataDir(config: AppConfig, dataDir: string, limits: Limits): FileCheckResult {
   const generated = [
     ...(config.LC_STATE_KEYS === undefined ? [{ variable: 'LC_STATE_KEYS', file: join(dataDir, 'state-keys', 'LC_STATE_KEYS'), what: 'development state key' }] : []),
     ...(config.LC_SESSION_SECRET === undefined ? [{ variable: 'LC_SESSION_SECRET', file: join(dataDir, 'session-secret'), what: 'development session secret' }] : []),
@@ -83,8 +86,14 @@ function checkDataDir(config: AppConfig, dataDir: string): FileCheckResult {
   if (config.production) return passed('data-dir', 'production never generates keys into a file (the keys and secrets checks ask for them)');
   const problems: string[] = [];
   for (const { variable, file, what } of generated) {
-    // A file already there is only read (the key file's mode may be reset to 0600).
-    if (existsSync(file)) continue;
+    if (existsSync(file)) {
+      // A file already there is only read, but it must be: start-up stops on EACCES otherwise.
+      const refusal = readRefusal(file) ?? (variable === 'LC_STATE_KEYS' ? modeResetRefusal(file) : undefined);
+      if (refusal !== undefined) {
+        problems.push(`${variable} is not set and ${file} ${refusal}, so start-up cannot use the ${what} and stops; give it to the app's user, or set ${variable} (\`npx livecomponents keygen\` prints one)`);
+      }
+      continue;
+    }
     const folder = nearestExisting(dirname(file));
     const refusal = folderRefusal(folder);
     if (refusal !== undefined) {
@@ -93,7 +102,9 @@ function checkDataDir(config: AppConfig, dataDir: string): FileCheckResult {
       );
     }
   }
-  return checked('data-dir', problems, `${generated.map((g) => g.variable).join(' and ')} not set: start-up can keep development values in ${dataDir}`);
+  const space = spaceProblem(nearestExisting(dataDir), limits, 'start-up cannot write a development key once it is full');
+  if (space.problem !== undefined) problems.push(`data folder: ${space.problem}`);
+  return checked('data-dir', problems, `${generated.map((g) => g.variable).join(' and ')} not set: start-up can keep development values in ${dataDir}; ${space.note}`);
 }
 
 function checkDatabaseFiles(url: string, cwd: string, limits: Limits): FileCheckResult {
@@ -114,7 +125,7 @@ function checkDatabaseFiles(url: string, cwd: string, limits: Limits): FileCheck
   }
   for (const file of [target.path, `${target.path}-wal`, `${target.path}-shm`]) {
     if (!existsSync(file)) continue;
-    const refusal = fileRefusal(file);
+    const refusal = openRefusal(file, 'r+');
     if (refusal !== undefined) problems.push(`DATABASE_URL: ${file} ${refusal}, so every write fails (503); make it writable for the app's user`);
   }
   const space = spaceProblem(folder, limits, 'SQLite writes fail ("database or disk is full") and the app answers 503');
@@ -142,9 +153,35 @@ function checkLogFile(destination: string, cwd: string, limits: Limits): FileChe
   if (refusal !== undefined) {
     return checked('log-file', [`LOG_DESTINATION: ${folder} ${refusal}, so the app would start and every log line would be lost; make it writable for the app's user, or log to stdout`], '');
   }
+  const problems: string[] = [];
+  const continued = continuedLogFile(file);
+  if (continued !== undefined) {
+    const fileRefused = openRefusal(continued, 'a');
+    if (fileRefused !== undefined) {
+      problems.push(`LOG_DESTINATION: ${continued} ${fileRefused}, and the app continues that file today, so every log line would be lost; make it writable for the app's user, or move it away`);
+    }
+  }
   const space = spaceProblem(folder, limits, 'log lines are lost once it is full');
+  if (space.problem !== undefined) problems.push(`LOG_DESTINATION: ${space.problem}`);
   const writable = folder === dirname(file) ? `${folder} is writable` : `${dirname(file)} can be created in ${folder}`;
-  return checked('log-file', space.problem === undefined ? [] : [`LOG_DESTINATION: ${space.problem}`], `${writable}; ${space.note}`);
+  const appended = continued === undefined ? '' : ` and ${continued} opens for appending`;
+  return checked('log-file', problems, `${writable}${appended}; ${space.note}`);
+}
+
+/**
+ * The existing file a start would append to: today's newest, as the roller picks it with its default
+ * daily rotation (`file: { frequency }` is set in code, out of the doctor's sight; timed rolls start a
+ * new file, hourly ones continue this hour's). Undefined when there is none yet.
+ */
+function continuedLogFile(file: string): string | undefined {
+  let entries: string[];
+  try {
+    entries = readdirSync(dirname(file));
+  } catch {
+    return undefined;
+  }
+  const start = startingFile(file, 'daily', entries, new Date());
+  return start.continued && existsSync(start.path) ? start.path : undefined;
 }
 
 /** A problem when `folder`'s disk has less than `limits.min` free, and the words for the ok line. */
@@ -191,14 +228,38 @@ export function folderRefusal(folder: string): string | undefined {
   return undefined;
 }
 
-/** Why `file` cannot be opened for writing (it is not changed), or undefined. */
-function fileRefusal(file: string): string | undefined {
+/**
+ * Why `file` cannot be opened for writing with `flags` (`r+`, `a`: neither changes it), or undefined.
+ * A real open, like the app's: `access(W_OK)` says yes to root whatever the permission bits.
+ */
+function openRefusal(file: string, flags: 'r+' | 'a'): string | undefined {
   try {
-    closeSync(openSync(file, 'r+'));
+    closeSync(openSync(file, flags));
     return undefined;
   } catch (error) {
     return `is not writable (${reason(error)})`;
   }
+}
+
+/** Why `file` cannot be read as start-up reads it (whole, as text), or undefined. The bytes are wiped. */
+function readRefusal(file: string): string | undefined {
+  try {
+    readFileSync(file).fill(0);
+    return undefined;
+  } catch (error) {
+    return `cannot be read (${reason(error)})`;
+  }
+}
+
+/**
+ * Start-up resets a state key file that group or others may read to 0600 (loadOrCreateDevKeys), and
+ * only its owner (or root) may: why that would fail for this user, or undefined.
+ */
+function modeResetRefusal(file: string): string | undefined {
+  const { mode, uid } = statSync(file);
+  const user = process.getuid?.();
+  if ((mode & 0o077) === 0 || user === undefined || user === 0 || user === uid) return undefined;
+  return `is too open (mode 0${(mode & 0o777).toString(8)}) and owned by uid ${uid}: start-up's reset to 0600 would fail (EPERM)`;
 }
 
 /** The nearest folder (or file) of `path` and its parents that exists. */
@@ -216,6 +277,7 @@ const REASONS: Readonly<Record<string, string>> = {
   EDQUOT: 'disk quota exceeded',
   ENOTDIR: 'a part of the path is not a folder',
   ENOENT: 'does not exist',
+  EISDIR: 'is a folder',
 };
 
 /** `EROFS: read-only file system`, without the probe's random name that Node's message carries. */
