@@ -42,7 +42,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   },
   doctor: {
     synopsis: 'doctor [--production] [--connect] [--json]',
-    summary: 'check the environment against the production checklist (--connect: ask Redis and the database too); exit 1 on any FAIL',
+    summary: 'check the environment against the production checklist (--connect: also ask Redis and the database, and try the folders the app writes to: run it on the app\'s host, as its user); exit 1 on any FAIL',
     options: { production: { type: 'boolean' }, connect: { type: 'boolean' }, json: { type: 'boolean' } },
     async run(values, io) {
       const options = { production: values.production === true };
