@@ -2,7 +2,7 @@
  * The roller's time-driven switches (src/ops/logging/file-roller.ts), on fake `Date` and timers: the
  * file system stays real, so sonic-boom opens and writes files as in production.
  */
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -112,4 +112,31 @@ describe('RollingFile, every N ms', () => {
     await close(roller);
     expect(contents()).toEqual({ 'app.1.log': 'start\na second later\njust before the end\n', 'app.2.log': 'next period\n' });
   }, 5_000);
+});
+
+describe('RollingFile, a continued file whose last record was cut short', () => {
+  /** The local date of today's daily file, on the real clock. */
+  const today = (): string => {
+    vi.useRealTimers();
+    const day = new Date();
+    return `${day.getFullYear()}-${String(day.getMonth() + 1).padStart(2, '0')}-${String(day.getDate()).padStart(2, '0')}`;
+  };
+
+  it('starts the next record on a line of its own (a disk that filled mid-write left half a line)', async () => {
+    const date = today();
+    writeFileSync(join(dir, `app.${date}.1.log`), '{"msg":"whole"}\n{"msg":"cut sh');
+    const roller = await RollingFile.open({ file: join(dir, 'app.log'), size: 10 * 1024 * 1024, frequency: 'daily', keep: 5 });
+    roller.write('{"msg":"next"}\n');
+    await close(roller);
+    expect(contents()).toEqual({ [`app.${date}.1.log`]: '{"msg":"whole"}\n{"msg":"cut sh\n{"msg":"next"}\n' });
+  });
+
+  it('adds nothing to a file that ends with a line break', async () => {
+    const date = today();
+    writeFileSync(join(dir, `app.${date}.1.log`), '{"msg":"whole"}\n');
+    const roller = await RollingFile.open({ file: join(dir, 'app.log'), size: 10 * 1024 * 1024, frequency: 'daily', keep: 5 });
+    roller.write('{"msg":"next"}\n');
+    await close(roller);
+    expect(contents()).toEqual({ [`app.${date}.1.log`]: '{"msg":"whole"}\n{"msg":"next"}\n' });
+  });
 });

@@ -19,7 +19,7 @@
  * Naming is pino-roll's: `app.2026-01-15.1.log` (daily), `app.2026-01-15-13.1.log` (hourly),
  * `app.1.log` (every N ms), numbers continuing from the files already there.
  */
-import { readdir, stat, unlink } from 'node:fs/promises';
+import { open as openFile, readdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { lazyRequire } from '../../core/lazy-require.js';
 
@@ -117,6 +117,21 @@ export function startingFile(file: string, frequency: RollerOptions['frequency']
   return { path: `${base}.${date === '' ? '' : `${date}.`}${number}.${extension}`, continued, base, extension, date, number };
 }
 
+/** Whether the file of `size` bytes at `path` ends with a line break; true when it cannot be read (nothing to mend then). */
+async function endsWithLineBreak(path: string, size: number): Promise<boolean> {
+  let handle: FileHandle | undefined;
+  try {
+    handle = await openFile(path, 'r');
+    const last = Buffer.alloc(1);
+    await handle.read(last, 0, 1, size - 1);
+    return last[0] === 0x0a;
+  } catch {
+    return true;
+  } finally {
+    await handle?.close().catch(() => {});
+  }
+}
+
 export class RollingFile {
   private readonly stream: SonicBoomStream;
   private readonly dir: string;
@@ -185,7 +200,13 @@ export class RollingFile {
     } catch {
       // a new file
     }
-    return new RollingFile(options, start.base, start.extension, { date: start.date, number: start.number, written });
+    const cut = written > 0 && !(await endsWithLineBreak(start.path, written));
+    const roller = new RollingFile(options, start.base, start.extension, { date: start.date, number: start.number, written });
+    // A file continued whose last record was cut short (the disk filled mid-write, the process was
+    // killed): the next record starts a line of its own instead of being glued to the cut one,
+    // which would make both unreadable.
+    if (cut) roller.write('\n');
+    return roller;
   }
 
   private name(): string {
