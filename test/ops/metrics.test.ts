@@ -16,6 +16,7 @@ import { loadConfig } from '../../src/ops/config.js';
 import { createLifecycleState } from '../../src/ops/health/index.js';
 import { closeLogger, createLogger, droppedLogRecords } from '../../src/ops/logging/index.js';
 import { openClient } from '../helpers/demo.js';
+import { capture } from '../logging/capture.js';
 import { promtoolAvailability, promtoolCheck } from './promtool.js';
 import { rawExchange as rawAnswer, statusLineOf } from '../helpers/raw-http.js';
 
@@ -100,6 +101,43 @@ describe('reference app metrics', () => {
     expect(refused.json().code).toBe('INVALID_TOKEN');
     const { app: separate } = await opsApp({ METRICS_PORT: '0' });
     expect((await separate.inject({ url: '/metrics', headers: scrape })).statusCode).toBe(404);
+  });
+});
+
+describe('reference app: refused operations tokens', () => {
+  it('logs and counts exactly one authn_login_fail per refused /metrics or /health token, never the token', async () => {
+    const out = capture();
+    const logger = createLogger({ format: 'json', stream: out });
+    const { app } = await opsApp({}, {}, logger);
+    await app.ready();
+    const guess = 'Bearer guess-0123456789abcdef';
+    const before = await counters(app);
+    expect((await app.inject({ url: '/metrics', headers: { authorization: guess } })).statusCode).toBe(401);
+    expect((await app.inject({ url: '/health/ready', headers: { authorization: guess } })).statusCode).toBe(401);
+    expect((await app.inject({ url: '/health', headers: { authorization: `Bearer ${HEALTH_TOKEN}` } })).statusCode).toBe(200);
+    expect((await app.inject('/health/ready')).statusCode).toBe(200);
+    expect(deltas(before, await counters(app))).toEqual({
+      'livecomponents_auth_events_total{event="authn_login_fail"}': 2,
+      'http_requests_total{method="GET",route="/health/ready",status_code="401"}': 1,
+      'http_requests_total{method="GET",route="/health/ready",status_code="200"}': 1,
+      'http_requests_total{method="GET",route="/health",status_code="200"}': 1,
+    });
+    expect((await app.inject({ url: '/metrics', headers: scrape })).body).toContain('livecomponents_security_events_total{event="authn_login_fail"} 2\n');
+    const events = out.records().filter((r) => r.security_event === true);
+    expect(events.map((r) => [r.event, r.event_level, r.request_uri, r.description])).toEqual([
+      ['authn_login_fail', 'WARN', '/metrics', 'METRICS_TOKEN check refused the request: wrong or malformed bearer token'],
+      ['authn_login_fail', 'WARN', '/health/ready', 'HEALTH_TOKEN check refused the request: wrong or malformed bearer token'],
+    ]);
+    expect(out.text()).not.toContain('guess-0123456789abcdef');
+  });
+
+  it('logs nothing for a wrong token when no token is configured', async () => {
+    const out = capture();
+    const { app } = await opsApp({ METRICS_TOKEN: '', HEALTH_TOKEN: '' }, {}, createLogger({ format: 'json', stream: out }));
+    await app.ready();
+    expect((await app.inject({ url: '/metrics', headers: { authorization: 'Bearer guess-0123456789abcdef' } })).statusCode).toBe(200);
+    expect((await app.inject({ url: '/health', headers: { authorization: 'Bearer guess-0123456789abcdef' } })).statusCode).toBe(200);
+    expect(out.records().filter((r) => r.security_event === true)).toEqual([]);
   });
 });
 

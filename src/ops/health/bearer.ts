@@ -4,6 +4,11 @@
  * the configured token leaks through timing.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+// For the type of `app.livecomponents` (the plugin's decoration) read below.
+import type {} from '../../http/plugin.js';
+import { requestInfo } from '../../http/request-info.js';
+import type { SecurityEventSink } from '../security-events.js';
 
 export type BearerResult = 'absent' | 'valid' | 'invalid';
 
@@ -20,4 +25,37 @@ export function bearerChecker(token: string): (authorization: string | undefined
 
 function sha256(text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest();
+}
+
+/** The setting a token comes from: named in the event, never its value. */
+export type TokenVariable = 'HEALTH_TOKEN' | 'METRICS_TOKEN';
+
+/**
+ * Logs one `authn_login_fail` (WARN) per request refused for its bearer token. Without it a token
+ * guess left no trace but a 401 in the request counter: these routes are request-logged only at
+ * warn level. OWASP's vocabulary has no event for a wrong API token, and a 401 is a failed
+ * authentication (`authz_fail` is for an authenticated caller refused), hence `authn_login_fail`.
+ *
+ * `events` defaults to the sink of the `livecomponents` plugin registered on `app`, looked up at
+ * each refusal so the plugin may be registered after these routes.
+ */
+export function tokenRefusalReporter(
+  app: FastifyInstance,
+  events: SecurityEventSink | undefined,
+  variable: TokenVariable,
+): (request: FastifyRequest, verdict: Exclude<BearerResult, 'valid'>) => void {
+  return (request, verdict) => {
+    const sink = events ?? pluginEventsOf(app);
+    const why = verdict === 'absent' ? 'no bearer token' : 'wrong or malformed bearer token';
+    sink?.emit({
+      event: 'authn_login_fail',
+      level: 'WARN',
+      description: `${variable} check refused the request: ${why}`,
+      request: requestInfo(request),
+    });
+  };
+}
+
+function pluginEventsOf(app: FastifyInstance): SecurityEventSink | undefined {
+  return app.hasDecorator('livecomponents') ? app.livecomponents.runtime.events : undefined;
 }

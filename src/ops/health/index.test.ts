@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { manualClock } from '../../core/clock.js';
 import { sendError } from '../../http/error-mapping.js';
+import { memorySecurityEvents } from '../security-events.js';
 import { createLifecycleState, HEALTH_CONTENT_TYPE, registerHealth, type HealthCheck, type HealthOptions, type LifecycleState } from './index.js';
 
 const TOKEN = 'health-token-0123456789abcdef';
@@ -173,6 +174,36 @@ describe('/health', () => {
       expect(res.json()).toEqual({ error: expect.any(String), code: 'INVALID_TOKEN', request_id: expect.any(String) });
     }
     expect(store.calls).toBe(0);
+  });
+
+  it('logs one authn_login_fail per refused token, without the token, and none for a valid, absent or unconfigured one', async () => {
+    const events = memorySecurityEvents();
+    await build([controlled('store').check], { token: TOKEN, events });
+    await get('/health/ready', { authorization: `Bearer ${TOKEN}` });
+    await get('/health/ready');
+    expect(events.events).toEqual([]);
+    const refused = await get('/health/ready', { authorization: 'Bearer guess-0123456789abcdef' });
+    expect(refused.statusCode).toBe(401);
+    await get('/health', { authorization: 'Basic dXNlcjpwYXNz' });
+    expect(events.events.map(({ event, level, description, request }) => ({ event, level, description, url: request?.url }))).toEqual([
+      { event: 'authn_login_fail', level: 'WARN', description: 'HEALTH_TOKEN check refused the request: wrong or malformed bearer token', url: '/health/ready' },
+      { event: 'authn_login_fail', level: 'WARN', description: 'HEALTH_TOKEN check refused the request: wrong or malformed bearer token', url: '/health' },
+    ]);
+    expect(events.events[0]?.request?.requestId).toBe(refused.json().request_id);
+    expect(events.events.map((e) => e.description).join()).not.toContain('guess');
+
+    await app.close();
+    const unguarded = memorySecurityEvents();
+    await build([controlled('store').check], { events: unguarded });
+    expect((await get('/health', { authorization: 'Bearer guess-0123456789abcdef' })).statusCode).toBe(200);
+    expect(unguarded.events).toEqual([]);
+  });
+
+  it("reports a refused token to the livecomponents plugin's sink when given none", async () => {
+    const events = memorySecurityEvents();
+    await build([], { token: TOKEN }, true, (a) => a.decorate('livecomponents', { runtime: { events } } as never));
+    await get('/health', { authorization: 'Bearer guess-0123456789abcdef' });
+    expect(events.events.map((e) => e.event)).toEqual(['authn_login_fail']);
   });
 
   it('reports a slow pass as warn with HTTP 200', async () => {

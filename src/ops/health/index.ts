@@ -15,7 +15,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, RouteShorthandOptio
 import { type Clock, systemClock } from '../../core/clock.js';
 import { LiveError } from '../../core/errors.js';
 import { sendError } from '../../http/error-mapping.js';
-import { bearerChecker, type BearerResult } from './bearer.js';
+import type { SecurityEventSink } from '../security-events.js';
+import { bearerChecker, type BearerResult, tokenRefusalReporter } from './bearer.js';
 import { type CheckResult, type HealthCheck, prepareChecks, runCheck } from './checks.js';
 import { HEALTH_CONTENT_TYPE, type HealthDocument, healthDocument, httpStatusOf } from './document.js';
 import type { LifecycleState } from './lifecycle.js';
@@ -41,10 +42,13 @@ export interface HealthOptions {
   state: LifecycleState;
   /**
    * `HEALTH_TOKEN`: callers sending `Authorization: Bearer <token>` see each failing check's
-   * internal error text (`output`). A wrong token is answered 401 `INVALID_TOKEN`.
+   * internal error text (`output`). A wrong token is answered 401 `INVALID_TOKEN` and logged as an
+   * `authn_login_fail` security event.
    * @default undefined (error text is never shown)
    */
   token?: string;
+  /** Where a refused token is reported. @default the sink of the `livecomponents` plugin on `app`, if any */
+  events?: SecurityEventSink;
   /** How long one check may take before it counts as failed, in ms. @default 1000 */
   timeoutMs?: number;
   /** A check that passes but takes longer than this (ms) reports `warn`. @default timeoutMs / 2 */
@@ -75,6 +79,7 @@ export function registerHealth(app: FastifyInstance, options: HealthOptions): vo
   const warnMs = positiveMs(WHERE, 'warnMs', options.warnMs ?? timeoutMs / 2);
   const token = optionalToken(WHERE, 'token', options.token);
   const checkBearer = token === undefined ? (): BearerResult => 'absent' : bearerChecker(token);
+  const reportRefusal = tokenRefusalReporter(app, options.events, 'HEALTH_TOKEN');
   const clock = options.clock ?? systemClock;
 
   // Probes from several kubelets and load balancers at once share one run instead of multiplying
@@ -101,6 +106,7 @@ export function registerHealth(app: FastifyInstance, options: HealthOptions): vo
   function callerMaySeeOutput(request: FastifyRequest, reply: FastifyReply): boolean | null {
     const verdict = checkBearer(request.headers.authorization);
     if (verdict !== 'invalid') return verdict === 'valid';
+    reportRefusal(request, verdict);
     sendError(new LiveError('INVALID_TOKEN', { headers: { 'www-authenticate': 'Bearer realm="health"' } }), request, reply);
     return null;
   }

@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LiveError } from '../../core/errors.js';
 import { sendError } from '../../http/error-mapping.js';
+import { memorySecurityEvents } from '../security-events.js';
 import { createMetrics, registerHttpMetrics, registerMetricsRoute, type Metrics } from './index.js';
 
 const TOKEN = 'metrics-token-0123456789abcdef';
@@ -78,6 +79,36 @@ describe('registerMetricsRoute', () => {
     const ok = await app.inject({ url: '/metrics', headers: { authorization: `Bearer ${TOKEN}` } });
     expect(ok.statusCode).toBe(200);
     expect(ok.body).toContain('http_requests_total{method="GET",route="/metrics",status_code="401"} 4\n');
+  });
+
+  it('logs one authn_login_fail per refused scrape, without the token, and none for the right token or without one configured', async () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    const events = memorySecurityEvents();
+    const app = appWithRoutes(metrics);
+    await registerMetricsRoute(app, { metrics, token: TOKEN, events });
+    await app.inject({ url: '/metrics', headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(events.events).toEqual([]);
+    await app.inject({ url: '/metrics', headers: { authorization: 'Bearer guess-0123456789abcdef' } });
+    await app.inject({ url: '/metrics' });
+    expect(events.events.map(({ event, level, description }) => ({ event, level, description }))).toEqual([
+      { event: 'authn_login_fail', level: 'WARN', description: 'METRICS_TOKEN check refused the request: wrong or malformed bearer token' },
+      { event: 'authn_login_fail', level: 'WARN', description: 'METRICS_TOKEN check refused the request: no bearer token' },
+    ]);
+    expect(events.events.map((e) => e.description).join()).not.toContain('guess');
+
+    const open = memorySecurityEvents();
+    const unguarded = appWithRoutes(metrics);
+    await registerMetricsRoute(unguarded, { metrics, events: open });
+    await unguarded.inject({ url: '/metrics', headers: { authorization: 'Bearer guess-0123456789abcdef' } });
+    expect(open.events).toEqual([]);
+  });
+
+  it('reports refusals on the separate metrics server too', async () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    const events = memorySecurityEvents();
+    const separate = await registerMetricsRoute(appWithRoutes(metrics), { metrics, port: 0, token: TOKEN, events });
+    expect((await separate!.server.inject({ url: '/metrics', headers: { authorization: 'Bearer guess-0123456789abcdef' } })).statusCode).toBe(401);
+    expect(events.events.map((e) => e.event)).toEqual(['authn_login_fail']);
   });
 
   it('with a port, serves /metrics on its own server only, and closes it with the app', async () => {

@@ -7,8 +7,9 @@ import { LiveError } from '../../core/errors.js';
 import { sendError } from '../../http/error-mapping.js';
 import { notFoundHandler } from '../../http/not-found.js';
 import { serverOptions } from '../../http/server-options.js';
-import { bearerChecker } from '../health/bearer.js';
+import { bearerChecker, tokenRefusalReporter } from '../health/bearer.js';
 import { InvalidOptionError, optionalToken } from '../health/options-error.js';
+import type { SecurityEventSink } from '../security-events.js';
 import type { Metrics } from './index.js';
 import { METRICS_ROUTE } from './names.js';
 
@@ -16,10 +17,12 @@ export interface MetricsRouteOptions {
   metrics: Pick<Metrics, 'render' | 'contentType'>;
   /**
    * `METRICS_TOKEN`: scrapes must send `Authorization: Bearer <token>`; anything else is answered
-   * 401 `INVALID_TOKEN`.
+   * 401 `INVALID_TOKEN` and logged as an `authn_login_fail` security event.
    * @default undefined (no token needed)
    */
   token?: string;
+  /** Where a refused token is reported. @default the sink of the `livecomponents` plugin on `app`, if any */
+  events?: SecurityEventSink;
   /**
    * `METRICS_PORT`: serve `/metrics` on its own server on this port (0 picks a free one) instead of
    * on `app`. That server closes when `app` closes.
@@ -51,9 +54,12 @@ export async function registerMetricsRoute(app: FastifyInstance, options: Metric
     throw new InvalidOptionError(WHERE, `port must be an integer from 0 to 65535 (got ${String(port)})`);
   }
   const check = token === undefined ? null : bearerChecker(token);
+  const reportRefusal = tokenRefusalReporter(app, options.events, 'METRICS_TOKEN');
 
   async function handler(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-    if (check !== null && check(request.headers.authorization) !== 'valid') {
+    const verdict = check === null ? 'valid' : check(request.headers.authorization);
+    if (verdict !== 'valid') {
+      reportRefusal(request, verdict);
       return sendError(new LiveError('INVALID_TOKEN', { headers: { 'www-authenticate': 'Bearer realm="metrics"' } }), request, reply);
     }
     const text = await metrics.render();
