@@ -34,11 +34,40 @@ export function isoWithOffset(ms: number): string {
 
 const MAX_UA = 256;
 /**
+ * Longest `source_ip` written. The longest IPv6 text with a zone id fits well within it; with
+ * `TRUST_PROXY` the address comes from `X-Forwarded-For`, which a client may fill with kilobytes.
+ */
+const MAX_IP = 64;
+/**
  * Longest `request_uri` written (the path; the query is never written). A path may be as long as
  * Node's header limit (16 KiB), and a refusal such as `malicious_csrf` comes before any rate limit:
  * without a bound, one small request wrote kilobytes of log.
  */
 const MAX_URI = 512;
+
+/**
+ * C0 and C1 controls, DEL, and the Unicode line and paragraph separators. Request text (user agent,
+ * path, forwarded address, header values quoted in descriptions) reaches the pretty, syslog and file
+ * lines raw: U+009B is an 8-bit terminal CSI, U+0085 and U+2028 break lines for Python's
+ * `splitlines` and Java's `\R`, and a CR or LF forges a line in plain-text formats.
+ */
+const CONTROL_RE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+const CONTROLS_RE = new RegExp(CONTROL_RE.source, 'g');
+
+/**
+ * `text` with each control written as its `\uXXXX` escape, so nothing a client sent can steer a
+ * terminal or split a line, yet the analyst still sees what was sent. One regex test for the usual
+ * clean text; only the rare dirty one is rewritten.
+ */
+export function escapeControls(text: string): string {
+  if (!CONTROL_RE.test(text)) return text;
+  return text.replace(CONTROLS_RE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** The first `max` characters of a request-supplied field, controls escaped (cut first: the escape may lengthen it). */
+function requestText(value: string | undefined, max: number): string | undefined {
+  return value === undefined ? undefined : escapeControls(value.slice(0, max));
+}
 
 export function createSecurityLogger(options: SecurityLoggerOptions): SecurityEventSink {
   const { logger, onEvent } = options;
@@ -53,16 +82,16 @@ export function createSecurityLogger(options: SecurityLoggerOptions): SecurityEv
         appid,
         event: e.event,
         event_level: e.level,
-        description: e.description,
-        source_ip: e.request?.ip,
-        useragent: typeof ua === 'string' ? ua.slice(0, MAX_UA) : undefined,
-        request_uri: e.request?.url.split('?', 1)[0]?.slice(0, MAX_URI),
+        description: escapeControls(e.description),
+        source_ip: requestText(e.request?.ip, MAX_IP),
+        useragent: requestText(typeof ua === 'string' ? ua : undefined, MAX_UA),
+        request_uri: requestText(e.request?.url.split('?', 1)[0], MAX_URI),
         request_method: e.request?.method,
         request_id: e.request?.requestId,
       };
-      if (e.level === 'CRITICAL') logger.error(line, e.description);
-      else if (e.level === 'WARN') logger.warn(line, e.description);
-      else logger.info(line, e.description);
+      if (e.level === 'CRITICAL') logger.error(line, line.description);
+      else if (e.level === 'WARN') logger.warn(line, line.description);
+      else logger.info(line, line.description);
       onEvent?.(e);
     },
   };
