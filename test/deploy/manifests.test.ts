@@ -13,7 +13,7 @@ import { ENV_VARIABLES } from '../../src/ops/config.js';
 import { HEALTH_ROUTES } from '../../src/ops/health/index.js';
 import { createMetrics, METRIC_NAMES } from '../../src/ops/metrics/index.js';
 import { SECURITY_EVENTS } from '../../src/ops/security-events.js';
-import { exposedSeriesNames, labelMatchers, metricNames } from './promql.js';
+import { exposedSeriesNames, labelMatchers, type LabelMatcher, metricNames } from './promql.js';
 import { parseAllDocuments } from 'yaml';
 import { at, DEPLOY, deployFiles, haveOptionalTool, list, readDeploy, record, run, yamlDocument, yamlDocuments } from './tools.js';
 
@@ -353,6 +353,21 @@ describe('monitoring files use the metrics the app exports', () => {
     }
   });
 
+  it('every security event shows in a dashboard panel', () => {
+    const shown = new Set<string>();
+    for (const expr of dashboardExprs) {
+      const names = metricNames(expr);
+      const candidates = names.includes(METRIC_NAMES.securityEvents)
+        ? SECURITY_EVENTS
+        : names.includes(METRIC_NAMES.authEvents)
+          ? SECURITY_EVENTS.filter((e) => e.startsWith('authn_'))
+          : [];
+      const eventMatchers = labelMatchers(expr).filter((m) => m.label === 'event');
+      for (const event of candidates) if (eventMatchers.every((m) => matches(m, event))) shown.add(event);
+    }
+    expect(SECURITY_EVENTS.filter((e) => !shown.has(e))).toEqual([]);
+  });
+
   it('every alert has a severity, a summary and a description', () => {
     expect(rules.length).toBeGreaterThanOrEqual(10);
     for (const rule of rules) {
@@ -362,3 +377,11 @@ describe('monitoring files use the metrics the app exports', () => {
     }
   });
 });
+
+/** Whether a label value passes one PromQL matcher (regexes are anchored, as in PromQL). */
+function matches(m: LabelMatcher, value: string): boolean {
+  if (m.op === '=') return value === m.value;
+  if (m.op === '!=') return value !== m.value;
+  const full = new RegExp(`^(?:${m.value})$`).test(value);
+  return m.op === '=~' ? full : !full;
+}

@@ -51,6 +51,30 @@ describe.skipIf(!HAVE_PROMTOOL)('promtool', () => {
     expect(result.stdout).toContain('SUCCESS');
   });
 
+  it('the 5xx ratio panel reads 0 (not "No data") when nothing failed, and leaves probes and scrapes out', () => {
+    const dashboard = JSON.parse(readDeploy('grafana/livecomponents-dashboard.json')) as unknown;
+    const panel = list(dashboard, 'panels').find((p) => at(p, 'title') === '5xx ratio');
+    const expr = withoutGrafanaVariables(String(at(panel, 'targets', 0, 'expr')));
+    writeFileSync(join(dir, 'ratio-rules.yml'), stringify({ groups: [{ name: 'ratio', rules: [{ record: 'dashboard:ratio', expr }] }] }));
+    const series = (route: string, status: string, perMinute: number) => ({
+      series: `http_requests_total{job="livecomponents", instance="a", method="GET", route="${route}", status_code="${status}"}`,
+      values: `0+${perMinute}x20`,
+    });
+    const ratioAt10m = (value: number) => [{ expr: 'dashboard:ratio', eval_time: '10m', exp_samples: [{ labels: 'dashboard:ratio', value }] }];
+    const tests = [
+      // No 5xx series exists at all: prom-client only has the status codes it answered.
+      { interval: '1m', input_series: [series('/', '200', 100)], promql_expr_test: ratioAt10m(0) },
+      // A readiness 503 storm and scrapes: no failed request.
+      { interval: '1m', input_series: [series('/', '200', 100), series('/health/ready', '503', 60), series('/metrics', '200', 1000)], promql_expr_test: ratioAt10m(0) },
+      // 25 of 100 app requests fail; the scrapes do not dilute it.
+      { interval: '1m', input_series: [series('/', '200', 75), series('/', '500', 25), series('/metrics', '200', 1000)], promql_expr_test: ratioAt10m(0.25) },
+    ];
+    writeFileSync(join(dir, 'ratio.test.yml'), stringify({ rule_files: ['ratio-rules.yml'], evaluation_interval: '1m', tests }));
+    const result = run('promtool', ['test', 'rules', join(dir, 'ratio.test.yml')]);
+    expect(result.status, result.stdout + result.stderr).toBe(0);
+    expect(result.stdout).toContain('SUCCESS');
+  });
+
   it('every Grafana panel query is valid PromQL', () => {
     const dashboard = JSON.parse(readDeploy('grafana/livecomponents-dashboard.json')) as unknown;
     const exprs = list(dashboard, 'panels').flatMap((p) => (at(p, 'type') === 'row' ? [] : list(p, 'targets').map((t) => String(at(t, 'expr')))));
