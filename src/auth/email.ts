@@ -3,6 +3,10 @@
  * the domain in its ASCII (punycode) form. Two spellings of one mailbox then map to one account,
  * and `users.email` is unique on the normalised form. Provider-specific rules (dots or `+tags` in
  * Gmail addresses) are not applied: those are different addresses to everyone else.
+ *
+ * A new account's local part must also be plain text (`isLookalikeLocal` below): compatibility
+ * characters and a dotted i are refused at registration. Sign-in and forgot-password still look
+ * such an address up as typed (see `readEmail`).
  */
 import { domainToASCII, domainToUnicode } from 'node:url';
 import { LONE_SURROGATE_RE } from './password.js';
@@ -41,28 +45,72 @@ const MISPLACED_JOINER_RE =
 const LABEL_RE = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
 
 /**
- * The normalised address, or `null` when `input` is not a plausible email address.
- * @example normaliseEmail('  Ada@EXAMPLE.com ') // 'ada@example.com'
- * @example normaliseEmail('zoë@bücher.example') // 'zoë@xn--bcher-kva.example'
+ * A dot above (U+0307) on a letter that shows a dot already (`Soft_Dotted`: i, j, Cyrillic і, ј…)
+ * or on a dotless ı or ȷ, other marks in between or not. `İ` (U+0130) lower-cases to `i` + U+0307,
+ * which NFC does not compose back and NFKC leaves alone: `İzzy@x` became `i̇zzy@x`, an account
+ * that looks like `izzy@x`. Typing `i` + U+0307 gave the same.
  */
-export function normaliseEmail(input: unknown): string | null {
-  if (typeof input !== 'string' || input.length > 1024 || LONE_SURROGATE_RE.test(input)) return null;
+const DOTTED_I_RE = /[\p{Soft_Dotted}\u0131\u0237]\p{M}*\u0307/u;
+
+/**
+ * Why `readEmail` refused an address. `lookalike`: well-formed, but its local part is not plain
+ * text (see `isLookalikeLocal`); `asTyped` is the address normalised as before that rule existed.
+ */
+export type EmailRead =
+  | { readonly ok: true; readonly email: string }
+  | { readonly ok: false; readonly reason: 'malformed' }
+  | { readonly ok: false; readonly reason: 'lookalike'; readonly asTyped: string };
+
+/**
+ * Whether a local part (NFC, and lower-cased) holds what would make a new account look like
+ * another's: a compatibility character (its NFKC form differs: the ligature `ﬁ`, full-width `ａ`,
+ * mathematical `𝖿`, `ª`, `ſ`…) or a dotted i (`DOTTED_I_RE`). Checked before and after lower-casing.
+ */
+function isLookalikeLocal(typed: string, lowered: string): boolean {
+  return typed.normalize('NFKC') !== typed || lowered.normalize('NFKC') !== lowered || DOTTED_I_RE.test(lowered);
+}
+
+/**
+ * Reads an address. Malformed: not a plausible address at all. Lookalike: refused for a new
+ * account (registration answers so), while sign-in and forgot-password look `asTyped` up, as they
+ * always did: no account can be registered under it any more, so the lookup finds none (an unknown
+ * account's answer), except one registered before the rule, which keeps working.
+ * @example readEmail('Ada@EXAMPLE.com') // { ok: true, email: 'ada@example.com' }
+ * @example readEmail('\uFB01nance@example.com') // { ok: false, reason: 'lookalike', asTyped: '\uFB01nance@example.com' }
+ */
+export function readEmail(input: unknown): EmailRead {
+  const malformed = { ok: false, reason: 'malformed' } as const;
+  if (typeof input !== 'string' || input.length > 1024 || LONE_SURROGATE_RE.test(input)) return malformed;
   const text = input.trim().normalize('NFC');
   const at = text.lastIndexOf('@');
-  if (at <= 0 || at === text.length - 1) return null;
-  const local = text.slice(0, at).toLowerCase();
+  if (at <= 0 || at === text.length - 1) return malformed;
+  const typedLocal = text.slice(0, at);
+  const local = typedLocal.toLowerCase();
   if (!LOCAL_RE.test(local) || Buffer.byteLength(local) > MAX_LOCAL || local.startsWith('.') || local.endsWith('.') || local.includes('..')) {
-    return null;
+    return malformed;
   }
   const unicodeDomain = text.slice(at + 1).toLowerCase();
-  if (DOMAIN_SPACE_RE.test(unicodeDomain)) return null;
+  if (DOMAIN_SPACE_RE.test(unicodeDomain)) return malformed;
   const domain = domainToASCII(unicodeDomain);
-  if (domain === '' || domain.length > 253) return null;
+  if (domain === '' || domain.length > 253) return malformed;
   const labels = domain.split('.');
-  if (labels.length < 2 || !labels.every((label) => LABEL_RE.test(label))) return null;
-  if (!roundTrips(unicodeDomain, labels)) return null;
+  if (labels.length < 2 || !labels.every((label) => LABEL_RE.test(label))) return malformed;
+  if (!roundTrips(unicodeDomain, labels)) return malformed;
   const address = `${local}@${domain}`;
-  return Buffer.byteLength(address) > MAX_ADDRESS ? null : address;
+  if (Buffer.byteLength(address) > MAX_ADDRESS) return malformed;
+  return isLookalikeLocal(typedLocal, local) ? { ok: false, reason: 'lookalike', asTyped: address } : { ok: true, email: address };
+}
+
+/**
+ * The normalised address, or `null` when `input` is not a plausible email address or could not
+ * be registered (`readEmail`).
+ * @example normaliseEmail('  Ada@EXAMPLE.com ') // 'ada@example.com'
+ * @example normaliseEmail('zoë@bücher.example') // 'zoë@xn--bcher-kva.example'
+ * @example normaliseEmail('\uFF41da@example.com') // null (full-width a)
+ */
+export function normaliseEmail(input: unknown): string | null {
+  const read = readEmail(input);
+  return read.ok ? read.email : null;
 }
 
 /**

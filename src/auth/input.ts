@@ -4,7 +4,7 @@
  * on the input.
  */
 import { LiveError } from '../core/errors.js';
-import { normaliseEmail } from './email.js';
+import { readEmail } from './email.js';
 import { checkPassword, LONE_SURROGATE_RE } from './password.js';
 
 export type FieldErrors = Record<string, string[]>;
@@ -16,6 +16,23 @@ export const NAME_MAX_LENGTH = 80;
 
 /** Control characters, and lone surrogates (stored as U+FFFD by PostgreSQL, as they are by SQLite). */
 const CONTROL_RE = /[\p{Cc}\p{Cs}]/u;
+/**
+ * What a name could spoof with: format characters (Unicode category Cf: the bidi embeddings,
+ * overrides and isolates U+202A–U+202E and U+2066–U+2069, the marks LRM, RLM and ALM, zero-width
+ * space, word joiner, invisible operators, soft hyphen, U+FEFF, tags…), the other default-ignorable
+ * code points (the Hangul fillers, the combining grapheme joiner…: a name of them looks empty), and
+ * the line and paragraph separators. An override reverses the text after it, in the name and in what
+ * the page shows next to it. Kept: ZWNJ and ZWJ (Persian and Indic names, emoji sequences) and the
+ * variation selectors (emoji and ideograph variants).
+ */
+const FORMAT_RE = /[\p{Zl}\p{Zp}]|(?![\u200c\u200d\ufe00-\ufe0f\u{e0100}-\u{e01ef}])[\p{Cf}\p{Default_Ignorable_Code_Point}]/u;
+/** A name must show something: a letter, digit, punctuation or symbol (ZWJ and selectors alone show nothing). */
+const VISIBLE_RE = /[\p{L}\p{N}\p{P}\p{S}]/u;
+
+const EMAIL_INVALID = 'Enter a valid email address.';
+/** Registration's refusal of an address `readEmail` calls a lookalike. */
+export const EMAIL_LOOKALIKE =
+  'Type the part before the @ in plain letters: ligatures (such as \uFB01), full-width or styled letters and a dotted capital I (\u0130) look like another address and are not accepted.';
 
 function object(body: unknown): Record<string, unknown> | null {
   return typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>) : null;
@@ -28,8 +45,8 @@ function invalid(errors: FieldErrors): { ok: false; error: LiveError } {
 const NOT_OBJECT = { ok: false, error: new LiveError('INVALID_REQUEST', { message: 'The body must be a JSON object.' }) } as const;
 
 /**
- * A display name: NFC, trimmed, 1 to 80 characters, no control characters. `null` or an absent
- * value means no name.
+ * A display name: NFC, trimmed, 1 to 80 characters, no control characters, no format characters
+ * (`FORMAT_RE`), at least one visible one. `null` or an absent value means no name.
  */
 export function readName(input: unknown): { ok: true; name: string | null } | { ok: false; message: string } {
   if (input === undefined || input === null) return { ok: true, name: null };
@@ -38,6 +55,9 @@ export function readName(input: unknown): { ok: true; name: string | null } | { 
   if (name === '' || [...name].length > NAME_MAX_LENGTH || CONTROL_RE.test(name)) {
     return { ok: false, message: `The name must be 1 to ${NAME_MAX_LENGTH} characters, without control characters.` };
   }
+  if (FORMAT_RE.test(name) || !VISIBLE_RE.test(name)) {
+    return { ok: false, message: 'The name must be visible text, without invisible formatting characters such as text-direction overrides.' };
+  }
   return { ok: true, name };
 }
 
@@ -45,14 +65,26 @@ export function readRegistration(body: unknown): Read<{ email: string; password:
   const o = object(body);
   if (o === null) return NOT_OBJECT;
   const errors: FieldErrors = {};
-  const email = normaliseEmail(o.email);
-  if (email === null) errors.email = ['Enter a valid email address.'];
+  const email = readEmail(o.email);
+  if (!email.ok) errors.email = [email.reason === 'lookalike' ? EMAIL_LOOKALIKE : EMAIL_INVALID];
   const password = checkPassword(o.password);
   if (!password.ok) errors.password = [password.message];
   const name = readName(o.name);
   if (!name.ok) errors.name = [name.message];
-  if (email === null || !password.ok || !name.ok) return invalid(errors);
-  return { ok: true, value: { email, password: password.password, name: name.name } };
+  if (!email.ok || !password.ok || !name.ok) return invalid(errors);
+  return { ok: true, value: { email: email.email, password: password.password, name: name.name } };
+}
+
+/**
+ * An address to look an account up by (sign-in, forgot-password), or `null` when it is malformed.
+ * A lookalike (`readEmail`) is looked up as typed, not refused: no account can be registered under
+ * it, so it gets an unknown account's answer (INVALID_CREDENTIALS after the dummy verification; the
+ * same 202), and an account registered before the rule still signs in. Refusing it here instead
+ * would only say what the input already shows, but would lock those accounts out.
+ */
+function lookupEmail(input: unknown): string | null {
+  const email = readEmail(input);
+  return email.ok ? email.email : email.reason === 'lookalike' ? email.asTyped : null;
 }
 
 /**
@@ -63,8 +95,8 @@ export function readCredentials(body: unknown): Read<{ email: string; password: 
   const o = object(body);
   if (o === null) return NOT_OBJECT;
   const errors: FieldErrors = {};
-  const email = normaliseEmail(o.email);
-  if (email === null) errors.email = ['Enter a valid email address.'];
+  const email = lookupEmail(o.email);
+  if (email === null) errors.email = [EMAIL_INVALID];
   const ok =
     typeof o.password === 'string' && o.password.length > 0 && o.password.length <= MAX_SIGN_IN_PASSWORD && !LONE_SURROGATE_RE.test(o.password);
   if (!ok) errors.password = ['Enter your password.'];
@@ -75,8 +107,8 @@ export function readCredentials(body: unknown): Read<{ email: string; password: 
 export function readEmailOnly(body: unknown): Read<{ email: string }> {
   const o = object(body);
   if (o === null) return NOT_OBJECT;
-  const email = normaliseEmail(o.email);
-  return email === null ? invalid({ email: ['Enter a valid email address.'] }) : { ok: true, value: { email } };
+  const email = lookupEmail(o.email);
+  return email === null ? invalid({ email: [EMAIL_INVALID] }) : { ok: true, value: { email } };
 }
 
 /** `{token, password}`; the token's shape is checked by the service (a bad one is `RESET_TOKEN_INVALID`). */

@@ -301,6 +301,21 @@ export function createAuthRepository(db: Kysely<DatabaseSchema>) {
       return Number(result.numUpdatedRows) === 1;
     },
 
+    /**
+     * Whether a reset token is live (unused, unexpired): read before the new password is hashed, so
+     * an unknown token costs no hash. Only `redeemPasswordReset` decides who redeems it.
+     */
+    async passwordResetLive(tokenHash: string, now: number): Promise<boolean> {
+      const row = await db
+        .selectFrom('password_resets')
+        .select('token_hash')
+        .where('token_hash', '=', tokenHash)
+        .where('used_at', 'is', null)
+        .where('expires_at', '>', now)
+        .executeTakeFirst();
+      return row !== undefined;
+    },
+
     async insertPasswordReset(tokenHash: string, userId: string, now: number, expiresAt: number): Promise<void> {
       await db.insertInto('password_resets').values({ token_hash: tokenHash, user_id: userId, expires_at: expiresAt, used_at: null, created_at: now }).execute();
     },

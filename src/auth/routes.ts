@@ -72,12 +72,17 @@ export async function authRoutes(app: FastifyInstance, options: AuthRoutesOption
       if (!decision.allowed) await fail(reply, request, decision.error);
     };
 
-  /** The bearer grant, or a 401 `INVALID_TOKEN` answer with `WWW-Authenticate` (RFC 6750 §3). */
+  /** The 401 `INVALID_TOKEN` answer with `WWW-Authenticate` (RFC 6750 §3). */
+  function invalidToken(request: FastifyRequest, reply: FastifyReply): FastifyReply {
+    const challenge = request.headers.authorization === undefined ? 'Bearer realm="api"' : 'Bearer realm="api", error="invalid_token"';
+    return fail(reply, request, new LiveError('INVALID_TOKEN'), { 'www-authenticate': challenge });
+  }
+
+  /** The bearer grant, or `null` after answering `invalidToken`. */
   async function bearer(request: FastifyRequest, reply: FastifyReply): Promise<AccessGrant | null> {
     const grant = await service.authenticate(request.headers.authorization);
     if (grant !== null) return grant;
-    const challenge = request.headers.authorization === undefined ? 'Bearer realm="api"' : 'Bearer realm="api", error="invalid_token"';
-    await fail(reply, request, new LiveError('INVALID_TOKEN'), { 'www-authenticate': challenge });
+    await invalidToken(request, reply);
     return null;
   }
 
@@ -104,12 +109,20 @@ export async function authRoutes(app: FastifyInstance, options: AuthRoutesOption
     return reply.code(200).headers(headersOf(request)).send(tokenAnswer(result.tokens));
   });
 
+  /**
+   * With a live bearer token: revokes its family. Without one (expired after 15 idle minutes, or
+   * lost with the page), the refresh cookie, when the browser sent one, names the family to revoke
+   * (`service.logoutWithRefresh`): the origin check above is the one /refresh-token has, and the
+   * cookie is `SameSite=Strict`. Without either: 401 `INVALID_TOKEN`. Every one of these answers
+   * expires the cookie; a failure (503) does not, so that a retry can still end the sign-in.
+   */
   app.post('/logout', { onRequest: guard(null), bodyLimit: AUTH_BODY_LIMIT }, async (request, reply) => {
-    const grant = await bearer(request, reply);
-    if (grant === null) return reply;
-    await service.logout(grant, requestInfo(request));
+    const grant = await service.authenticate(request.headers.authorization);
+    const refreshToken = cookie.read(request);
+    if (grant !== null) await service.logout(grant, requestInfo(request));
+    else if (refreshToken) await service.logoutWithRefresh(refreshToken, requestInfo(request));
     cookie.clear(reply);
-    return reply.code(204).send();
+    return grant === null && !refreshToken ? invalidToken(request, reply) : reply.code(204).send();
   });
 
   app.post('/logout-all', { onRequest: guard(null), bodyLimit: AUTH_BODY_LIMIT }, async (request, reply) => {

@@ -10,8 +10,10 @@
  * - a refresh token is rotated by one conditional UPDATE in a transaction, so of two concurrent
  *   refreshes with one token exactly one succeeds;
  * - presenting a refresh token that was already rotated revokes its whole family (RFC 9700
- *   §4.14.2) and logs `authn_token_reuse`. The loser of a race counts as such a reuse too (see
- *   docs/auth.md: front ends serialise their refreshes);
+ *   §4.14.2) and logs `authn_token_reuse`, with how long after its rotation it came back. The loser
+ *   of a race counts as such a reuse too (see docs/auth.md: front ends serialise their refreshes);
+ * - sign-out does not need a live access token: the refresh cookie names the family to revoke;
+ * - a reset token is looked up before the new password is hashed: an unknown one costs no argon2;
  * - forgot-password answers before it even looks the email up: the lookup, the token and the mail
  *   happen in the background, so the answer and its timing cannot depend on the account existing.
  */
@@ -153,12 +155,15 @@ export function createAuthService(options: AuthServiceOptions) {
    */
   async function refused(row: RefreshRow | undefined, request: Request): Promise<Failure> {
     if (row !== undefined && row.used_at !== null) {
-      const revoked = await repo.revokeFamily(row.user_id, row.family_id, clock.now());
+      const now = clock.now();
+      const revoked = await repo.revokeFamily(row.user_id, row.family_id, now);
+      // The delay tells a second tab or a retried lost answer (milliseconds, seconds) from a copy
+      // replayed later; the event is CRITICAL either way (docs/auth.md, Reuse).
       emit(
         'authn_token_reuse',
         'CRITICAL',
-        `Rotated refresh token of user ${row.user_id} presented again: family ${row.family_id} revoked ` +
-          `(${revoked.refreshTokens} refresh, ${revoked.accessTokens} access tokens)`,
+        `Rotated refresh token of user ${row.user_id} presented again, ${sinceRotation(now - row.used_at)} after it was rotated: ` +
+          `family ${row.family_id} revoked (${revoked.refreshTokens} refresh, ${revoked.accessTokens} access tokens)`,
         request,
       );
       if (revoked.accessTokens + revoked.refreshTokens > 0) {
@@ -225,6 +230,29 @@ export function createAuthService(options: AuthServiceOptions) {
       emit('session_logout', 'INFO', `User ${grant.user.id} ended token family ${grant.familyId}`, request);
     },
 
+    /**
+     * Sign-out with the refresh cookie alone (no live access token: it expired, or the page lost
+     * it). Revokes the whole family the cookie's token belongs to, whatever that token's state
+     * (live, rotated, revoked, expired): whoever holds it could end the family at `/refresh-token`
+     * anyway, by presenting it once more after a rotation. A token of no family (malformed,
+     * unknown, cleaned up) revokes nothing and logs nothing. Resolves whether it found a family.
+     */
+    async logoutWithRefresh(refreshToken: string, request: Request): Promise<boolean> {
+      if (!isTokenShaped(refreshToken)) return false;
+      const row = await repo.refreshByHash(hashToken(refreshToken));
+      if (row === undefined) return false;
+      const revoked = await repo.revokeFamily(row.user_id, row.family_id, clock.now());
+      const state = row.used_at !== null ? 'an already rotated' : row.revoked_at !== null ? 'a revoked' : 'its';
+      emit(
+        'authn_token_revoked',
+        'INFO',
+        `User ${row.user_id} signed out with ${state} refresh cookie (no live access token): ${revoked.accessTokens} access and ${revoked.refreshTokens} refresh tokens revoked`,
+        request,
+      );
+      emit('session_logout', 'INFO', `User ${row.user_id} ended token family ${row.family_id}`, request);
+      return true;
+    },
+
     /** Revokes every token and every browser sign-in of the grant's user. */
     async logoutAll(grant: AccessGrant, request: Request): Promise<void> {
       const revoked = await repo.revokeUser(grant.user.id, clock.now());
@@ -273,7 +301,12 @@ export function createAuthService(options: AuthServiceOptions) {
       return { type: 'ok' };
     },
 
-    /** Sets a new password with a reset token (single use), revoking every token and sign-in of the user. */
+    /**
+     * Sets a new password with a reset token (single use), revoking every token and sign-in of the
+     * user. The token is looked up first: only a live one costs an argon2 hash (an unknown token
+     * cost one too). The redemption after the hash is still the conditional UPDATE that decides
+     * between concurrent resets with one token; one spent meanwhile is refused like a used one.
+     */
     async resetPassword(body: unknown, request: Request): Promise<Result<object>> {
       const input = readReset(body);
       if (!input.ok) return { type: 'error', error: input.error };
@@ -281,13 +314,16 @@ export function createAuthService(options: AuthServiceOptions) {
         emit('authn_password_change_fail', 'WARN', 'Password reset refused: malformed reset token', request);
         return fail('RESET_TOKEN_INVALID');
       }
-      const passwordHash = await hasher.hash(input.value.password);
-      const redeemed = await repo.redeemPasswordReset(hashToken(input.value.token), passwordHash, clock.now());
-      if (redeemed === null) {
-        // Guessing reset tokens leaves a trail (the endpoint's rate limit stops it).
+      const tokenHash = hashToken(input.value.token);
+      // Guessing reset tokens leaves a trail (the endpoint's rate limit stops it).
+      const spentOrUnknown = (): Failure => {
         emit('authn_password_change_fail', 'WARN', 'Password reset refused: unknown, used or expired reset token', request);
         return fail('RESET_TOKEN_INVALID');
-      }
+      };
+      if (!(await repo.passwordResetLive(tokenHash, clock.now()))) return spentOrUnknown();
+      const passwordHash = await hasher.hash(input.value.password);
+      const redeemed = await repo.redeemPasswordReset(tokenHash, passwordHash, clock.now());
+      if (redeemed === null) return spentOrUnknown();
       emit('authn_password_change', 'INFO', `Password of user ${redeemed.userId} changed with a reset token`, request);
       emit(
         'authn_token_revoked',
@@ -322,6 +358,19 @@ export function createAuthService(options: AuthServiceOptions) {
     /** Deletes dead tokens now (see `cleanup.ts` for the schedule). */
     deleteDeadTokens: () => repo.deleteDead(clock.now()),
   };
+}
+
+/**
+ * A delay for an event's text: `120 ms`, `4 s`, `7 min`, `3 h`, `2 days`.
+ * @example sinceRotation(120) // '120 ms'
+ */
+function sinceRotation(ms: number): string {
+  const at = Math.max(0, Math.round(ms));
+  if (at < 1_000) return `${at} ms`;
+  if (at < 120_000) return `${Math.round(at / 1_000)} s`;
+  if (at < 120 * 60_000) return `${Math.round(at / 60_000)} min`;
+  if (at < 48 * 3_600_000) return `${Math.round(at / 3_600_000)} h`;
+  return `${Math.round(at / 86_400_000)} days`;
 }
 
 function publicUser(row: UserRow): PublicUser {

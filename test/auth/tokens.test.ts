@@ -99,6 +99,33 @@ eachEngine('refresh tokens', (engine) => {
     expect(rows.every((r) => r.revoked_at !== null)).toBe(true);
   });
 
+  it('the reuse event says how long after its rotation the token came back: a race, a retry, or a copy replayed later', async () => {
+    for (const [delay, shown] of [
+      [0, '0 ms'],
+      [120, '120 ms'],
+      [4_300, '4 s'],
+      [7 * MINUTE, '7 min'],
+      [3 * 60 * MINUTE, '3 h'],
+      [2 * DAY, '2 days'],
+    ] as const) {
+      const { refresh } = await t.login('ada@example.com');
+      t.clock.advance(MINUTE);
+      expect((await t.refresh(refresh)).statusCode).toBe(200);
+      t.clock.advance(delay);
+      t.takeEvents();
+      expect((await t.refresh(refresh)).statusCode).toBe(401);
+      const [text] = t.events.filter((e) => e.event === 'authn_token_reuse').map((e) => e.description);
+      expect(text).toMatch(
+        new RegExp(`^Rotated refresh token of user \\S+ presented again, ${shown} after it was rotated: family \\S+ revoked \\(2 refresh, 2 access tokens\\)$`),
+      );
+    }
+    // The loser of two concurrent refreshes: 0 ms on this clock.
+    const { refresh } = await t.login('ada@example.com');
+    t.takeEvents();
+    await Promise.all([t.refresh(refresh), t.refresh(refresh)]);
+    expect(t.events.filter((e) => e.event === 'authn_token_reuse').map((e) => e.description)).toEqual([expect.stringContaining(', 0 ms after it was rotated:')]);
+  });
+
   it('eight concurrent refreshes with one token: exactly one 200 and one successor row', async () => {
     const first = await t.login('ada@example.com');
     const results = await Promise.all(Array.from({ length: 8 }, () => t.refresh(first.refresh)));

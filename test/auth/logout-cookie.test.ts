@@ -1,0 +1,198 @@
+/**
+ * Sign-out once the access token has expired (or the page lost it): `POST /logout` answered 401
+ * `INVALID_TOKEN`, kept the refresh cookie and revoked nothing, so the next page load's refresh
+ * signed the user back in. The refresh cookie now names the family to revoke; a valid bearer still
+ * decides when there is one; every answer of the handler expires the cookie; the origin check
+ * still comes first.
+ */
+import { afterEach, expect, it } from 'vitest';
+import { hashToken } from '../../src/auth/tokens.js';
+import { authApp, eachEngine, refreshCookie, refreshCookieLine, type AuthApp, type Session } from './harness.js';
+
+const ORIGIN = { origin: 'https://app.example.com' };
+const CLEARED = 'refresh_token=; Max-Age=0; Path=/api/v1/auth; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; Secure; SameSite=Strict';
+const MANY = { limit: 10_000, windowSeconds: 60 };
+const LIMITS = { login: MANY, 'refresh-token': MANY };
+
+eachEngine('logout with the refresh cookie', (engine) => {
+  let t: AuthApp;
+  afterEach(async () => {
+    await t.close();
+  });
+
+  /** Production, 1-minute access tokens: the reproduction's setting. */
+  async function start(): Promise<void> {
+    t = await authApp(engine, { production: true, env: { SANCTUM_ACCESS_TOKEN_EXPIRATION: '1' }, auth: { limits: LIMITS } });
+    await t.register('ada@example.com');
+  }
+  const login = () => t.login('ada@example.com');
+  const logout = (headers: Record<string, string>) => t.post('/logout', undefined, { ...ORIGIN, ...headers });
+  const withCookie = (refresh: string, headers: Record<string, string> = {}) => ({ cookie: `refresh_token=${refresh}`, ...headers });
+  const rotate = async (s: Session): Promise<Session> => {
+    const res = await t.post('/refresh-token', undefined, { ...ORIGIN, cookie: `refresh_token=${s.refresh}` });
+    expect(res.statusCode).toBe(200);
+    return { access: res.json().access_token as string, refresh: refreshCookie(res) as string };
+  };
+  const familyOf = async (refresh: string) =>
+    (await t.db.selectFrom('refresh_tokens').select('family_id').where('token_hash', '=', hashToken(refresh)).executeTakeFirstOrThrow()).family_id;
+  const liveInFamily = async (familyId: string) => ({
+    access: (await t.db.selectFrom('access_tokens').select('id').where('family_id', '=', familyId).where('revoked_at', 'is', null).execute()).length,
+    refresh: (await t.db.selectFrom('refresh_tokens').select('id').where('family_id', '=', familyId).where('revoked_at', 'is', null).execute()).length,
+  });
+
+  it('an expired access token and the cookie (65 s after a 1-minute token): 204, the family revoked, the cookie expired', async () => {
+    await start();
+    const s = await login();
+    const other = await login();
+    t.clock.advance(65_000);
+    expect((await t.me(s.access)).statusCode).toBe(401);
+    t.takeEvents();
+
+    const out = await logout(withCookie(s.refresh, { authorization: `Bearer ${s.access}` }));
+    expect([out.statusCode, out.body]).toEqual([204, '']);
+    expect(refreshCookieLine(out)).toBe(CLEARED);
+    expect(t.events.map((e) => [e.event, e.level])).toEqual([
+      ['authn_token_revoked', 'INFO'],
+      ['session_logout', 'INFO'],
+    ]);
+    expect(t.takeEvents().length).toBe(2);
+    // The next page load's refresh does not sign the user back in.
+    const again = await t.post('/refresh-token', undefined, { ...ORIGIN, cookie: `refresh_token=${s.refresh}` });
+    expect([again.statusCode, again.json().code]).toEqual([401, 'REFRESH_TOKEN_INVALID']);
+    expect(await liveInFamily(await familyOf(s.refresh))).toEqual({ access: 0, refresh: 0 });
+    // A revoked token, not a rotated one: no reuse. The other sign-in lives on.
+    expect(t.takeEvents()).toEqual([]);
+    expect((await rotate(other)).refresh).not.toBe(other.refresh);
+  });
+
+  it('no Authorization header at all, or a malformed one: the cookie alone signs out', async () => {
+    await start();
+    const variants: Record<string, string>[] = [{}, { authorization: 'Bearer null' }, { authorization: `Bearer ${'y'.repeat(43)}` }];
+    for (const headers of variants) {
+      const s = await login();
+      t.takeEvents();
+      const out = await logout(withCookie(s.refresh, headers));
+      expect(out.statusCode, JSON.stringify(headers)).toBe(204);
+      expect(refreshCookieLine(out)).toBe(CLEARED);
+      expect(t.takeEvents()).toEqual(['authn_token_revoked', 'session_logout']);
+      expect(await liveInFamily(await familyOf(s.refresh))).toEqual({ access: 0, refresh: 0 });
+      // Its access token, still within its minute, is revoked with the family.
+      expect((await t.me(s.access)).statusCode).toBe(401);
+    }
+  });
+
+  it('a rotated cookie (a lost refresh answer) revokes the family it belongs to, and nothing more, without a reuse event', async () => {
+    await start();
+    const first = await login();
+    const second = await rotate(first);
+    const third = await rotate(second);
+    const other = await login();
+    t.clock.advance(65_000);
+    t.takeEvents();
+
+    const out = await logout(withCookie(first.refresh));
+    expect(out.statusCode).toBe(204);
+    expect(refreshCookieLine(out)).toBe(CLEARED);
+    expect(t.takeEvents()).toEqual(['authn_token_revoked', 'session_logout']);
+    expect(t.events).toEqual([]);
+    const family = await familyOf(first.refresh);
+    expect(await liveInFamily(family)).toEqual({ access: 0, refresh: 0 });
+    expect((await t.post('/refresh-token', undefined, { ...ORIGIN, cookie: `refresh_token=${third.refresh}` })).statusCode).toBe(401);
+    expect(await liveInFamily(await familyOf(other.refresh))).toEqual({ access: 1, refresh: 1 });
+  });
+
+  it('an unknown, malformed or already revoked cookie: 204 and the cookie expired, nothing else revoked, no event for a token of no family', async () => {
+    await start();
+    const other = await login();
+    t.takeEvents();
+    for (const cookie of ['z'.repeat(43), 'garbage', other.access]) {
+      const out = await logout(withCookie(cookie));
+      expect([out.statusCode, refreshCookieLine(out)], cookie).toEqual([204, CLEARED]);
+    }
+    expect(t.takeEvents()).toEqual([]);
+    expect(await liveInFamily(await familyOf(other.refresh))).toEqual({ access: 1, refresh: 1 });
+
+    // Signing out twice with one cookie: the second finds its family revoked already.
+    expect((await logout(withCookie(other.refresh))).statusCode).toBe(204);
+    t.takeEvents();
+    const twice = await logout(withCookie(other.refresh));
+    expect([twice.statusCode, refreshCookieLine(twice)]).toEqual([204, CLEARED]);
+    expect(t.events.map((e) => e.description)).toEqual([
+      expect.stringMatching(/^User \S+ signed out with a revoked refresh cookie \(no live access token\): 0 access and 0 refresh tokens revoked$/),
+      expect.stringMatching(/^User \S+ ended token family \S+$/),
+    ]);
+  });
+
+  it('neither a valid bearer nor a cookie: 401 INVALID_TOKEN with its challenge, and the cookie expired all the same', async () => {
+    await start();
+    const s = await login();
+    t.takeEvents();
+    const none = await logout({});
+    expect([none.statusCode, none.json().code, none.headers['www-authenticate']]).toEqual([401, 'INVALID_TOKEN', 'Bearer realm="api"']);
+    expect(refreshCookieLine(none)).toBe(CLEARED);
+    t.clock.advance(65_000);
+    const expired = await logout({ authorization: `Bearer ${s.access}` });
+    expect([expired.statusCode, expired.json().code, expired.headers['www-authenticate']]).toEqual([
+      401,
+      'INVALID_TOKEN',
+      'Bearer realm="api", error="invalid_token"',
+    ]);
+    expect(refreshCookieLine(expired)).toBe(CLEARED);
+    // An empty cookie is no cookie.
+    expect((await logout(withCookie(''))).statusCode).toBe(401);
+    expect(t.takeEvents()).toEqual([]);
+    expect(await liveInFamily(await familyOf(s.refresh))).toEqual({ access: 1, refresh: 1 });
+  });
+
+  it('a valid bearer decides as before: its family is revoked, a cookie of another sign-in is only expired', async () => {
+    await start();
+    const a = await login();
+    const b = await login();
+    t.takeEvents();
+    const out = await logout(withCookie(b.refresh, { authorization: `Bearer ${a.access}` }));
+    expect([out.statusCode, refreshCookieLine(out)]).toEqual([204, CLEARED]);
+    expect(t.events.map((e) => e.description)).toEqual([
+      expect.stringMatching(/^User \S+ signed out: 1 access and 1 refresh tokens revoked$/),
+      expect.stringMatching(new RegExp(`^User \\S+ ended token family ${await familyOf(a.refresh)}$`)),
+    ]);
+    expect(await liveInFamily(await familyOf(a.refresh))).toEqual({ access: 0, refresh: 0 });
+    expect(await liveInFamily(await familyOf(b.refresh))).toEqual({ access: 1, refresh: 1 });
+  });
+
+  it('an origin that is not allowed is refused before the cookie is read: 403, the cookie kept, the family alive', async () => {
+    await start();
+    const s = await login();
+    t.clock.advance(65_000);
+    t.takeEvents();
+    const refused = await t.post('/logout', undefined, { origin: 'https://evil.example.com', cookie: `refresh_token=${s.refresh}` });
+    expect([refused.statusCode, refused.json().code]).toEqual([403, 'FORBIDDEN']);
+    expect(refreshCookieLine(refused)).toBeUndefined();
+    expect(await liveInFamily(await familyOf(s.refresh))).toEqual({ access: 1, refresh: 1 });
+  });
+
+  it('a sign-out by cookie of 30 families, each while the same family refreshes: nothing of them survives', async () => {
+    await start();
+    const sessions: Session[] = [];
+    for (let i = 0; i < 30; i++) sessions.push(await login());
+    t.clock.advance(65_000);
+    t.takeEvents();
+    const results = await Promise.all(
+      sessions.map(async (s) => {
+        const [out, refreshed] = await Promise.all([
+          logout(withCookie(s.refresh)),
+          t.post('/refresh-token', undefined, { ...ORIGIN, cookie: `refresh_token=${s.refresh}` }),
+        ]);
+        return { out: out.statusCode, refreshed };
+      }),
+    );
+    expect(results.map((r) => r.out)).toEqual(Array(30).fill(204));
+    const live = {
+      access: (await t.db.selectFrom('access_tokens').select('id').where('revoked_at', 'is', null).execute()).length,
+      refresh: (await t.db.selectFrom('refresh_tokens').select('id').where('revoked_at', 'is', null).execute()).length,
+    };
+    expect(live).toEqual({ access: 0, refresh: 0 });
+    for (const { refreshed } of results.filter((r) => r.refreshed.statusCode === 200)) {
+      expect((await t.me(refreshed.json().access_token as string)).statusCode).toBe(401);
+    }
+  });
+});
