@@ -4,7 +4,8 @@
  * `Vary: Origin`; preflights of allowed origins are answered (204) before any other hook, those of
  * other origins get no CORS headers (and a 405 naming the path's methods, or a 404). An `Origin` that is not allowed — `null`, a
  * look-alike such as `https://app.example.com.evil.test` or `https://evilapp.example.com`, another
- * scheme or port — is logged as `malicious_cors`. Matching is by exact string on serialised
+ * scheme or port — is logged as `malicious_cors` (an action is the exception: its CSRF stage refuses
+ * it and logs `malicious_csrf`, one event per request). Matching is by exact string on serialised
  * origins: no suffix, prefix or pattern ever matches.
  *
  * The app's own origin is always allowed (browsers send `Origin` on same-origin POSTs too).
@@ -13,7 +14,7 @@
 import cors from '@fastify/cors';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { LiveError } from '../core/errors.js';
-import { HEADERS } from '../core/wire.js';
+import { HEADERS, ROUTES } from '../core/wire.js';
 import { sendError } from '../http/error-mapping.js';
 import type { SecurityEventSink } from '../ops/security-events.js';
 import { normaliseOrigin } from '../pipeline/csrf/origins.js';
@@ -112,6 +113,9 @@ export async function registerApiCors(app: FastifyInstance, options: ApiCorsOpti
       const origin = request.headers.origin;
       if (origin === undefined) return callback(null, refused);
       if (typeof origin === 'string' && origins.has(origin)) return callback(null, { ...allowed, origin });
+      // An action from a foreign origin is refused by the action route's CSRF stage, which logs one
+      // `malicious_csrf` naming the check: logged here too, one request would be two events.
+      if (request.method === 'POST' && pathOf(request.url) === ROUTES.action) return callback(null, refused);
       events.emit({
         event: 'malicious_cors',
         level: 'WARN',
@@ -122,6 +126,12 @@ export async function registerApiCors(app: FastifyInstance, options: ApiCorsOpti
     },
   });
 }
+
+/** The path of a request target, without its query. */
+const pathOf = (url: string): string => {
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
+};
 
 /** Whether a request's `Origin` (when it has one) is one of `origins`. Requests without `Origin` pass. */
 export function originAllowed(headers: FastifyRequest['headers'], origins: ReadonlySet<string>): boolean {
