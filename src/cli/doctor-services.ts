@@ -9,7 +9,9 @@
  *   takes the seed nodes comma-separated), takes the store's writes (one through its batch script, as every
  *   action sends: a PEXPIRE of a key that does not exist, which changes nothing — a replica answers
  *   READONLY, an ACL user barred from scripts NOPERM), cannot evict our keys (`maxmemory-policy`),
- *   and how it persists.
+ *   is below 95 % of `maxmemory` (past it a `noeviction` Redis refuses writes: every action answers
+ *   503, while readiness stays green), and how it persists. An ACL user refused `INFO` or `TIME`
+ *   (NOPERM) is named with what cannot be checked, not reported as a Redis that did not answer.
  * - `database`: the SQL database answers; migrations still pending (start-up applies them), and a
  *   failure when one of them would meet a table of its name made by another tool (other columns).
  * - `clock`: this machine's clock against Redis's and PostgreSQL's. Token lifetimes (access,
@@ -29,7 +31,7 @@ import { redisTarget } from '../runtime/backends.js';
 import { createDatabase } from '../sql/database.js';
 import { migrationConflicts, pendingMigrations } from '../sql/migrate.js';
 import { describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
-import { readEvictionRisk } from '../store/redis/eviction.js';
+import { isAclRefusal, onNode, readNodeMemory } from '../store/redis/eviction.js';
 import { isSelectFailure } from '../store/redis/connection.js';
 import { CLUSTER_NODE_REFUSAL, explainWriteRefusal, isClusterNodeInfo, probeWrite, redisClientOptions, WRITE_CHECK_KEY } from '../store/redis/index.js';
 import { loadIoredis } from '../store/redis/driver.js';
@@ -97,15 +99,25 @@ async function checkRedis(url: string | undefined, keyPrefix: string, timeoutMs:
       return failed('redis-server', `REDIS_URL: ${refusal}, so the app's store would answer 503`);
     }
     const problems: string[] = [];
-    const risk = await within(readEvictionRisk(client), timeoutMs, 'INFO memory');
-    if (risk !== null) problems.push(`Redis ${risk}`);
+    const refused = (what: string, consequence: string) => (error: unknown) => {
+      problems.push(`REDIS_URL: cannot read ${what} (${messageOf(error)}): ${consequence}`);
+      return undefined;
+    };
+    const memory = await aclRefusalAs(within(readNodeMemory(client), timeoutMs, 'INFO memory'), refused('INFO memory', 'the eviction policy and how full Redis is cannot be checked; grant the ACL user +info'));
+    for (const { node, evictionRisk, pressure } of memory ?? []) {
+      if (evictionRisk !== null) problems.push(`Redis ${onNode(node, evictionRisk)}`);
+      if (pressure !== null) problems.push(onNode(node, pressure));
+    }
     const node = client.isCluster ? ((client as Cluster).nodes('master')[0] as Redis) : (client as Redis);
-    const persistence = await within(node.info('persistence'), timeoutMs, 'INFO persistence');
-    const aof = /^aof_enabled:1\s*$/m.test(persistence);
+    const persistence = await aclRefusalAs(within(node.info('persistence'), timeoutMs, 'INFO persistence'), refused('INFO persistence', 'how Redis persists cannot be checked; grant the ACL user +info'));
     const sent = now();
-    const [seconds, micros] = (await within(node.time(), timeoutMs, 'TIME')) as [string | number, string | number];
+    const time = await aclRefusalAs(
+      within(node.time(), timeoutMs, 'TIME') as Promise<[string | number, string | number]>,
+      refused('TIME', "rate-limited actions would fail (their scripts read Redis's clock) and the clocks cannot be compared; grant the ACL user +time"),
+    );
     const received = now();
-    readings.push({ service: 'Redis', skewMs: (sent + received) / 2 - (Number(seconds) * 1000 + Number(micros) / 1000) });
+    if (time !== undefined) readings.push({ service: 'Redis', skewMs: (sent + received) / 2 - (Number(time[0]) * 1000 + Number(time[1]) / 1000) });
+    const aof = persistence !== undefined && /^aof_enabled:1\s*$/m.test(persistence);
     const kind = client.isCluster ? `a Redis Cluster of ${(client as Cluster).nodes('master').length} masters` : 'Redis';
     const persists = aof ? 'persists with AOF' : 'AOF is off (a restart loses the idempotency records since the last snapshot, or all of them without RDB: see docs/scaling.md)';
     return checked('redis-server', problems, `${kind} answers, never evicts our keys; ${persists}`);
@@ -178,6 +190,19 @@ function checkClock(readings: readonly ClockReading[], maxSkewMs: number): Servi
     off.map((r) => `clock: this machine is ${Math.abs(Math.round(r.skewMs))} ms ${r.skewMs > 0 ? 'ahead of' : 'behind'} ${r.service} (over ${maxSkewMs} ms): sync it with NTP, token lifetimes count on instances agreeing on the time`),
     `within ${maxSkewMs} ms of ${readings.map(describe).join(', ')}`,
   );
+}
+
+/**
+ * `promise`, or what `onRefusal` makes of an ACL refusal (`NOPERM`): a user barred from one read
+ * the doctor makes is named precisely, not "Redis did not answer". Other errors reject as before.
+ */
+async function aclRefusalAs<T>(promise: Promise<T>, onRefusal: (error: unknown) => undefined): Promise<T | undefined> {
+  try {
+    return await promise;
+  } catch (error) {
+    if (!isAclRefusal(error)) throw error;
+    return onRefusal(error);
+  }
 }
 
 /** `promise`, or an error naming `what` once `ms` pass. */

@@ -8,7 +8,7 @@ import { type Clock, systemClock } from '../../core/clock.js';
 import { withDeadline } from '../../core/deadline.js';
 import { messageOf } from '../../core/errors.js';
 import type { Cluster, Redis } from 'ioredis';
-import { readEvictionRisk } from '../../store/redis/eviction.js';
+import { isAclRefusal, readMemoryProblems } from '../../store/redis/eviction.js';
 import type { Store } from '../../store/types.js';
 import { InvalidOptionError } from './options-error.js';
 
@@ -153,10 +153,13 @@ export function redisHealthCheck(client: { ping(): Promise<unknown> }, name = 'r
 
 /**
  * Whether Redis may evict the store's keys (`maxmemory-policy` other than `noeviction` under a
- * `maxmemory`): `warn`, since the app works but may forget idempotency records and rate-limit
- * counters. It does not `fail` for a setting, which is no reason to take an instance out of the
- * balancer, nor for a node it cannot ask (the store check reports a Redis that does not answer) —
- * unless the read outlasts the probe's timeout, as every check does.
+ * `maxmemory`), and whether it is at 95 % of `maxmemory` or past it — both from one `INFO memory`
+ * per node. Either is `warn`: the app may forget idempotency records and rate-limit counters, or
+ * (full, `noeviction`) every page and action answers 503 while the instance stays ready. Even a full
+ * Redis is no `fail`: that would flip `/health/ready`, and a Redis every instance shares would take
+ * all of them out of the balancer at once, for a condition no instance can mend (docs/operations.md).
+ * Nor does it `fail` for a node it cannot ask (the store check reports a Redis that does not answer;
+ * an ACL user without `+info` is named) — unless the read outlasts the probe's timeout, as every check does.
  * @example registerHealth(app, { state, checks: [storeHealthCheck(store), redisEvictionCheck(redisClientOf(store)!)] })
  */
 export function redisEvictionCheck(client: Redis | Cluster, name = 'redis'): HealthCheck {
@@ -165,13 +168,13 @@ export function redisEvictionCheck(client: Redis | Cluster, name = 'redis'): Hea
     measurement: 'eviction-policy',
     componentType: 'datastore',
     check: async () => {
-      let risk: string | null;
+      let problems: string | null;
       try {
-        risk = await readEvictionRisk(client);
+        problems = await readMemoryProblems(client);
       } catch (error) {
-        risk = `could not read the eviction policy (${messageOf(error)})`;
+        problems = `could not read the eviction policy (${messageOf(error)})${isAclRefusal(error) ? ': grant the ACL user +info' : ''}`;
       }
-      return risk === null ? undefined : { warn: risk };
+      return problems === null ? undefined : { warn: problems };
     },
   };
 }
