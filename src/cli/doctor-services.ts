@@ -119,7 +119,7 @@ async function checkRedis(url: string | undefined, keyPrefix: string, timeoutMs:
     if (time !== undefined) readings.push({ service: 'Redis', skewMs: (sent + received) / 2 - (Number(time[0]) * 1000 + Number(time[1]) / 1000) });
     const aof = persistence !== undefined && /^aof_enabled:1\s*$/m.test(persistence);
     const kind = client.isCluster ? `a Redis Cluster of ${(client as Cluster).nodes('master').length} masters` : 'Redis';
-    const persists = aof ? 'persists with AOF' : 'AOF is off (a restart loses the idempotency records since the last snapshot, or all of them without RDB: see docs/scaling.md)';
+    const persists = aof ? 'persists with AOF' : 'AOF is off (a restart loses what was written since the last snapshot, or everything without RDB — idempotency records, sessions, rate-limit budgets: see docs/scaling.md)';
     return checked('redis-server', problems, `${kind} answers, never evicts our keys; ${persists}`);
   } catch (error) {
     return failed('redis-server', `REDIS_URL: Redis did not answer (${messageOf(cause ?? error)})`);

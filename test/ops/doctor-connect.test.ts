@@ -36,7 +36,7 @@ describe.skipIf(!REDIS_AVAILABLE)('livecomponents doctor --connect', () => {
     const env = { REDIS_URL: redis.server.url, DATABASE_URL: sqlite() };
     const good = await run(env);
     expect(good.code).toBe(0);
-    expect(good.out).toContain('ok  redis-server: Redis answers, never evicts our keys; AOF is off (a restart loses the idempotency records since the last snapshot, or all of them without RDB: see docs/scaling.md)');
+    expect(good.out).toContain('ok  redis-server: Redis answers, never evicts our keys; AOF is off (a restart loses what was written since the last snapshot, or everything without RDB — idempotency records, sessions, rate-limit budgets: see docs/scaling.md)');
     expect(good.out.find((l) => l.startsWith('ok  clock: within 1000 ms of Redis '))).toBeDefined();
     await redis.admin.config('SET', 'maxmemory', '64mb');
     try {
