@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import type { ComponentDefinition, StateShape, User } from '../core/component.js';
 import { LiveError } from '../core/errors.js';
+import { parseComponentId } from '../core/registry.js';
 import type { ActionSuccessBody, ErrorBody, IdempotencyMeta } from '../core/wire.js';
 import { memorySecurityEvents, type SecurityEvent } from '../ops/security-events.js';
 import type { LiveRuntime } from '../runtime/index.js';
@@ -71,9 +72,10 @@ export async function createTestHarness(
     appOrigin: 'http://localhost',
     stateKeys: randomBytes(32).toString('base64'),
     sessionSecret: randomBytes(32).toString('base64'),
-    events: recorder,
     resolveUser: async (id) => users.get(id) ?? null,
     ...options,
+    // `harness.events` sees every event, and so does a sink of the caller's own.
+    events: options.events === undefined ? recorder : { emit: (event) => (recorder.emit(event), options.events!.emit(event)) },
   });
   let session = await runtime.sessions.create();
   return {
@@ -107,6 +109,14 @@ export async function mountComponent<S extends StateShape, A>(
   if (harness.runtime.registry.get(definition.name) !== definition) {
     throw new TypeError(`Component "${definition.name}" is not among the components given to createTestHarness: add it to its list`);
   }
+  if (parseComponentId(id) === null) {
+    throw new TypeError(`Invalid instance ${JSON.stringify(options.instance)}: 1 to 64 letters, digits, "_" or "-"`);
+  }
+  // Mounting finds an instance already there: its state, not this `initialState`, would be what the
+  // test goes on with (a harness shared across tests).
+  if (initialState !== undefined && Object.keys(initialState).length > 0 && (await harness.runtime.states.load(harness.session, id)).type === 'found') {
+    throw new TypeError(`"${id}" is already mounted in this harness, so initialState would be ignored: pass another instance, or a new harness`);
+  }
   const state = { ...definition.initialState, ...initialState } as StateShape;
   const html = await harness.runtime.mount(harness.session, id, state);
   const loaded = await harness.runtime.states.load(harness.session, id);
@@ -128,7 +138,9 @@ export async function callAction<S extends StateShape, A, K extends keyof A & st
 ): Promise<MountedComponent<S, A>> {
   const { harness } = component;
   const token = options.csrfToken ?? (await harness.runtime.csrf.issue(harness.session));
-  const headers: Record<string, string> = { 'x-csrf-token': token, ...options.headers };
+  // Header names as Node gives them to the pipeline: lower case (`Origin` would be ignored, not checked).
+  const headers: Record<string, string> = { 'x-csrf-token': token };
+  for (const [name, value] of Object.entries(options.headers ?? {})) headers[name.toLowerCase()] = value;
   if (options.idempotencyKey !== undefined) headers['idempotency-key'] = options.idempotencyKey;
   const res = await harness.runtime.handleAction(
     { requestId: `test-${Math.random().toString(36).slice(2)}`, ip: options.ip ?? '127.0.0.1', method: 'POST', url: '/api/livecomponents/action', headers },

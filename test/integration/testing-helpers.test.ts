@@ -43,6 +43,36 @@ describe('livecomponents/testing', () => {
     expect((await callAction(after, 'increment')).state).toEqual({ count: 1 });
   });
 
+  it('headers count whatever the case of their names, as over HTTP (Node lower-cases them)', async () => {
+    const c = await mountComponent(counter);
+    await expect(callAction(c, 'increment', undefined, { headers: { Origin: 'https://evil.example' } })).rejects.toMatchObject({ code: 'CSRF_TOKEN_INVALID' });
+    await expect(callAction(c, 'increment', undefined, { headers: { 'Sec-Fetch-Site': 'cross-site' } })).rejects.toMatchObject({ code: 'CSRF_TOKEN_INVALID' });
+    await expect(callAction(c, 'increment', undefined, { headers: { 'X-CSRF-Token': 'forged' } })).rejects.toMatchObject({ code: 'CSRF_TOKEN_INVALID' });
+    const keyed = await callAction(c, 'increment', undefined, { headers: { 'Idempotency-Key': 'k1' } });
+    expect(keyed.idempotency).toMatchObject({ key: 'k1', cached: false });
+  });
+
+  it("harness.events records every event when the caller passes a sink of its own, which gets them too", async () => {
+    const mine: string[] = [];
+    const harness = await createTestHarness([counter], { events: { emit: (e) => void mine.push(e.event) } });
+    const c = await mountComponent(counter, {}, { harness });
+    await expect(callAction(c, 'increment', undefined, { csrfToken: 'forged' })).rejects.toMatchObject({ code: 'CSRF_TOKEN_INVALID' });
+    expect(harness.events.map((e) => e.event)).toEqual(['malicious_csrf']);
+    expect(mine).toEqual(['malicious_csrf']);
+  });
+
+  it('a second mount of one instance with another initialState says it would be ignored; an invalid instance name says so', async () => {
+    const harness = await createTestHarness([counter]);
+    expect((await mountComponent(counter, { count: 5 }, { harness })).state).toEqual({ count: 5 });
+    await expect(mountComponent(counter, { count: 9 }, { harness })).rejects.toThrow(
+      new TypeError('"counter:test" is already mounted in this harness, so initialState would be ignored: pass another instance, or a new harness'),
+    );
+    // Without a state of its own, a mount finds the instance as it is.
+    expect((await mountComponent(counter, undefined, { harness })).state).toEqual({ count: 5 });
+    expect((await mountComponent(counter, { count: 9 }, { harness, instance: 'second' })).state).toEqual({ count: 9 });
+    await expect(mountComponent(counter, undefined, { harness, instance: 'a b' })).rejects.toThrow(new TypeError('Invalid instance "a b": 1 to 64 letters, digits, "_" or "-"'));
+  });
+
   it('runs the rate limit as HTTP does (60 per minute by default); the harness options change it', async () => {
     let c = await mountComponent(counter);
     for (let i = 0; i < 60; i++) c = await callAction(c, 'increment');
