@@ -36,6 +36,7 @@ export { DEFAULT_PAGE_HEADERS, ACTION_HEADERS } from './http/security-headers.js
 export type { LiveComponentsPluginOptions, LiveComponentsDecorator } from './http/plugin.js';
 export type { PageView, UnstoredReason } from './http/page.js';
 export { serverOptions } from './http/server-options.js';
+export { livecomponentsErrorHandler, sendError } from './http/error-mapping.js';
 export { createMemoryStore } from './store/memory/index.js';
 export { createSqliteStore } from './store/sqlite/index.js';
 export { createRedisStore, redisClientOf, redisClientOptions, redisClusterOptions } from './store/redis/index.js';

@@ -98,3 +98,13 @@ export function sendError(error: unknown, request: FastifyRequest, reply: Fastif
   const res = errorResponse(live, String(request.id), {});
   return reply.code(res.status).headers(res.headers).send(res.body);
 }
+
+/**
+ * The error handler for an app's own routes (pages, forms): answers in PROTOCOL's shape, as the
+ * action route does, with a 5xx's detail in the log only. `app.setErrorHandler(livecomponentsErrorHandler)`
+ * first, before registering plugins: a route takes the error handler its plugin had when the plugin
+ * finished loading, so a plugin registered earlier keeps Fastify's default (its `message` on the wire).
+ */
+export function livecomponentsErrorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply | undefined {
+  return sendError(error, request, reply);
+}

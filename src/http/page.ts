@@ -4,6 +4,7 @@
  */
 import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { LiveError, isLiveError } from '../core/errors.js';
 import { html, unsafeRawHtml, type SafeHtml } from '../core/html.js';
 import { CSRF_META_NAME, CSRF_SINGLE_USE_ATTR, ROUTES } from '../core/wire.js';
 import type { LiveRuntime } from '../runtime/index.js';
@@ -63,12 +64,15 @@ export interface PageView {
   document(page: { title: string; body: SafeHtml; head?: SafeHtml; lang?: string }): string;
 }
 
-export async function createPageView(
-  runtime: LiveRuntime,
-  cookie: SessionCookie,
-  request: FastifyRequest,
-  reply: FastifyReply,
-): Promise<PageView> {
+/**
+ * The page view of `request` (`app.livecomponents.view`). What fails in it, or later in its `mount`
+ * and `formToken`, reaches the app's route as `pageFailure` makes it.
+ */
+export function createPageView(runtime: LiveRuntime, cookie: SessionCookie, request: FastifyRequest, reply: FastifyReply): Promise<PageView> {
+  return safely(() => openPageView(runtime, cookie, request, reply));
+}
+
+async function openPageView(runtime: LiveRuntime, cookie: SessionCookie, request: FastifyRequest, reply: FastifyReply): Promise<PageView> {
   let session = await runtime.sessions.load(cookie.read(request));
   if (session === null) {
     // A HEAD answer has no body, so no token or component to use a session for (uptime monitors
@@ -140,6 +144,8 @@ function view(runtime: LiveRuntime, parts: Pick<PageView, 'session' | 'unstoredR
 <script type="module" src="${ROUTES.clientScript}"></script>`;
   return {
     ...parts,
+    mount: (componentId, initialState) => safely(() => parts.mount(componentId, initialState)),
+    formToken: () => safely(parts.formToken),
     stored: parts.unstoredReason === null,
     head,
     document: (page) => `<!doctype html>
@@ -157,4 +163,27 @@ ${page.body}
 </body>
 </html>`}`,
   };
+}
+
+/** Runs `work`, rejecting with `pageFailure` of what it threw. */
+async function safely<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw pageFailure(error);
+  }
+}
+
+/**
+ * A page view's failure as the app's route receives it. Fastify's default error handler sends an
+ * error's `message` as it is, and a component's render exception, or a store's (which names its host
+ * and port), must not reach the visitor (PROTOCOL §3) even in an app that never set our error
+ * handler. So a server error becomes a `LiveError` of its code (a render bug: 500 `INTERNAL_ERROR`; a
+ * store down: 503 `SERVICE_UNAVAILABLE`) whose message is the registry's generic one, with the
+ * original as `cause`, which the log keeps. An error made to be shown to the client passes as it is.
+ */
+function pageFailure(error: unknown): LiveError {
+  if (isLiveError(error) && error.expose) return error;
+  if (!isLiveError(error)) return new LiveError('INTERNAL_ERROR', { cause: error });
+  return new LiveError(error.code, { cause: error, fields: error.fields, headers: error.headers });
 }
