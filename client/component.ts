@@ -5,7 +5,7 @@
  */
 import { ATTR, EVENTS, type IdempotencyMeta } from '../src/core/wire.js';
 import { showFieldErrors } from './field-errors.js';
-import { morphComponent } from './morph.js';
+import { morphComponent, noteFields, restoreFields } from './morph.js';
 import type { ComponentReloader } from './reload.js';
 import { CLIENT_CODES, type ActionError, type Transport } from './transport.js';
 
@@ -36,11 +36,6 @@ export type ErrorDetail = { componentId: string; action: string; reloaded?: bool
  * again: the user acted on stale markup.
  */
 const RELOADING_CODES: ReadonlySet<string> = new Set(['STATE_INVALID', 'COMPONENT_NOT_FOUND', 'CSRF_TOKEN_INVALID']);
-/**
- * How long the reload may take before the error is reported without it: after `NETWORK_ERROR` the page
- * may not come either (a stalled network), and the component must not stay busy, nor the event wait.
- */
-const RELOAD_DEADLINE_MS = 10_000;
 /** The server's code for params refused by the action's schema: its `errors` are shown by field. */
 const VALIDATION_FAILED = 'VALIDATION_FAILED';
 
@@ -49,12 +44,15 @@ export type ActionOutcome = { type: 'ok'; detail: SuccessDetail } | { type: 'err
 
 export interface Invoker {
   /**
-   * Runs `action` on the component whose root is `root` (an element with `data-lc-id`). `reset`: a
-   * form (`data-lc-reset`) whose fields show what the server rendered once the answer is a success —
-   * its focused field too, which a morph otherwise leaves as typed — and which is then reset (file
-   * inputs emptied); an error answer leaves it alone.
+   * Runs `action` on the component whose root is `root` (an element with `data-lc-id`). `form`: the
+   * form submitted. After a refusal that reloads the component (the action did not run) its text
+   * fields get back what the user typed, which the reload's morph replaced with the server's values
+   * (all but the focused one). With `data-lc-reset`, once the answer is a success its fields show what
+   * the server rendered — its focused field too, which a morph otherwise leaves as typed — and it is
+   * then reset (file inputs emptied), but for the fields typed in while the answer was in flight,
+   * which keep that text; an error answer leaves it alone.
    */
-  invoke(root: Element, action: string, params: Record<string, unknown>, reset?: HTMLFormElement): Promise<ActionOutcome>;
+  invoke(root: Element, action: string, params: Record<string, unknown>, form?: HTMLFormElement): Promise<ActionOutcome>;
   isBusy(root: Element): boolean;
 }
 
@@ -79,13 +77,16 @@ export function createInvoker(transport: Transport, reload?: ComponentReloader):
   /** Component ids with an action in flight. */
   const inFlight = new Set<string>();
 
-  async function invoke(root: Element, action: string, params: Record<string, unknown>, reset?: HTMLFormElement): Promise<ActionOutcome> {
+  async function invoke(root: Element, action: string, params: Record<string, unknown>, form?: HTMLFormElement): Promise<ActionOutcome> {
     const componentId = root.getAttribute(ATTR.id);
     if (componentId === null) throw new TypeError(`The element has no ${ATTR.id} attribute`);
     if (inFlight.has(componentId)) return { type: 'busy' };
     inFlight.add(componentId);
     markBusy(root, true);
     const doc = root.ownerDocument;
+    const reset = form?.hasAttribute(ATTR.reset) ? form : undefined;
+    /** What the `data-lc-reset` form held when sent: a field holding something else by the answer was typed in meanwhile. */
+    const submitted = reset ? noteFields(root, reset) : [];
     let target = root;
     /** Morphs `html` into the instance's root — the one on the page now: another script or a page update may have replaced it. */
     const morphCurrent = (html: string, resetForm?: HTMLFormElement): void => {
@@ -105,9 +106,11 @@ export function createInvoker(transport: Transport, reload?: ComponentReloader):
       status = result.type === 'ok' ? 200 : result.error.status;
       if (result.type === 'ok') {
         const { state, idempotency } = result.body;
+        const typed = reset ? noteFields(target, reset).filter(([, , value], i) => value !== submitted[i]?.[2]) : [];
         morphCurrent(result.body.html, reset);
         // Left in the page by the morph (not replaced): back to the defaults it now has, the server's.
         if (reset?.isConnected) reset.reset();
+        restoreFields(target, typed);
         outcome = { type: 'ok', detail: idempotency === undefined ? { componentId, action, state } : { componentId, action, state, idempotency } };
       } else {
         const detail: ErrorDetail = { componentId, action, ...result.error };
@@ -115,9 +118,14 @@ export function createInvoker(transport: Transport, reload?: ComponentReloader):
         // An action that may have run: the page shows what the server holds now, whatever it was.
         const unknown = result.error.outcomeUnknown === true;
         if ((unknown || RELOADING_CODES.has(result.error.code)) && reload !== undefined) {
-          // Offline, the page fetch fails (null) and the component keeps its markup.
-          const fresh = await Promise.race([reload(componentId), new Promise<null>((resolve) => setTimeout(resolve, RELOAD_DEADLINE_MS, null))]);
-          if (fresh !== null) morphCurrent(fresh.outerHTML);
+          // Offline or stalled, the page fetch fails (null, within its deadline: reload.ts) and the component keeps its markup.
+          const fresh = await reload(componentId);
+          if (fresh !== null) {
+            // The action did not run: what the user typed in the form stays (a morph gives unfocused fields the server's values).
+            const typed = form && !unknown ? noteFields(target, form) : [];
+            morphCurrent(fresh.outerHTML);
+            restoreFields(target, typed);
+          }
           if (!unknown) detail.reloaded = fresh !== null;
         }
         if (!target.isConnected) target = findRoot(doc, componentId) ?? target;

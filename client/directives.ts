@@ -9,6 +9,7 @@
  *   and multiple selects, files ignored; fields matched by name only), then the form's and the
  *   submitter's `data-lc-params` are merged over them. A field or params key named `__proto__` throws.
  *   With `data-lc-reset`, a successful answer leaves its fields as the server rendered them (component.ts).
+ *   After a refusal that reloads the component, its fields keep what the user typed (component.ts).
  * - Enter held down on such an element or in such a form acts once: the keyboard's auto-repeat
  *   (`keydown` with `repeat`) would click or submit it again as soon as each answer is in.
  */
@@ -47,7 +48,7 @@ export function bindDirectives(doc: Document, invoker: Invoker): () => void {
     if (invoker.isBusy(root)) return;
     const submitter = event.submitter instanceof HTMLElement ? event.submitter : null;
     const params = { ...formParams(form, submitter), ...jsonParams(form), ...(submitter ? jsonParams(submitter) : {}) };
-    void invoker.invoke(root, form.getAttribute(ATTR.action) ?? '', params, form.hasAttribute(ATTR.reset) ? form : undefined);
+    void invoker.invoke(root, form.getAttribute(ATTR.action) ?? '', params, form);
   };
 
   // A held Enter repeats its keydown ~30 times a second, and each one submits the form (or clicks the

@@ -24,6 +24,27 @@ const fieldKey = (el: Element): string => {
 const fieldsLike = (root: Element, key: string | false): Field[] =>
   key ? Array.from(root.querySelectorAll<Field>('input[name], select[name], textarea[name]')).filter((el) => fieldKey(el) === key) : [];
 
+/** A field's value as the user left it, and how to find its counterpart after a morph: its key and rank. */
+export type NotedField = [key: string, rank: number, value: string];
+
+/**
+ * The values of `form`'s text fields, textareas and single selects, each with its key and rank among
+ * the fields of `root` (as for the focused field below). Not hidden inputs (the server's to set),
+ * boxes, radios or multiple selects.
+ */
+export const noteFields = (root: Element, form: HTMLFormElement): NotedField[] =>
+  Array.from(form.querySelectorAll<Field>('input[name], select[name], textarea[name]'))
+    .filter((el) => isTextEntry(el) && el.type !== 'hidden' && el.type !== 'select-multiple')
+    .map((el) => [fieldKey(el), fieldsLike(root, fieldKey(el)).indexOf(el), el.value]);
+
+/** Puts the `noted` values back into their counterparts among the fields of `root`: same key, same rank. */
+export function restoreFields(root: Element, noted: NotedField[]): void {
+  for (const [key, rank, value] of noted) {
+    const field = fieldsLike(root, key)[rank];
+    if (field) field.value = value;
+  }
+}
+
 /**
  * Morphs `root` (outerHTML) into `html`. The root node itself survives when the new HTML has the
  * same tag. A focused text field, select or editable element keeps what the user typed or chose

@@ -5,6 +5,9 @@
  * component") takes its root from the page; the server mounts an instance whose stored state fails
  * verification afresh when a page renders it, so the fetched root is a working instance. In strict
  * CSRF mode the transport takes an unused token from the page before a retry.
+ *
+ * Every page fetch has a deadline: an action reloading its component stays busy until the page comes,
+ * and in strict mode every action of the page waits behind a token fetch (transport.ts).
  */
 import { CSRF_META_NAME } from '../src/core/wire.js';
 import { findRoot } from './component.js';
@@ -16,10 +19,22 @@ export interface PageDeps {
   pageUrl(): string;
 }
 
-/** The page as the server renders it now, or `null` when it cannot be fetched, is not HTML or cannot be parsed (never rejects). */
+/** How long fetching the page, its body included, may take: past it the page counts as not fetched. */
+const PAGE_DEADLINE_MS = 10_000;
+
+/**
+ * The page as the server renders it now, or `null` when it cannot be fetched within `PAGE_DEADLINE_MS`,
+ * is not HTML or cannot be parsed (never rejects).
+ */
 export async function fetchPage(deps: PageDeps): Promise<Document | null> {
   try {
-    const res = await deps.fetch(deps.pageUrl(), { credentials: 'same-origin', cache: 'no-store', headers: { accept: 'text/html' } });
+    const res = await deps.fetch(deps.pageUrl(), {
+      credentials: 'same-origin',
+      cache: 'no-store',
+      headers: { accept: 'text/html' },
+      // Covers reading the body too (a stalled network, a server that never answers).
+      signal: AbortSignal.timeout(PAGE_DEADLINE_MS),
+    });
     // A redirect (to a sign-in page, say) is followed by fetch; that page does not hold the component.
     if (!res.ok || !(res.headers.get('content-type') ?? '').includes('text/html')) return null;
     return parseDocument(await res.text());

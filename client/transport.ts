@@ -12,6 +12,12 @@
  * token from its first attempt until its final answer brings the next one. A retry after a network
  * failure first takes a fresh token from the page: the first attempt may have used its token up, and
  * with an unused one the same key gets the first attempt's result (`cached: true`) instead of a 403.
+ * A page's token that was sent and not replaced since (no answer, or one without a token: the session
+ * changed; a failed page fetch) counts as spent: the next invocation takes one from the page before it
+ * is sent — once the network is back, say. Every action of the page waits in that line, so every step
+ * has a deadline (an attempt 30 s, a page fetch 10 s: reload.ts) and an invocation fetches the page for
+ * a token in vain at most once, its later retries going with the token it has: behind a stalled page
+ * fetch the next action waits one deadline, not one per retry plus one after the final answer.
  *
  * An attempt without an answer may have run the action. When a later attempt of the same invocation is
  * then refused by a check the server makes before it looks the key up (CSRF, rate limit, a store down:
@@ -64,7 +70,7 @@ export interface TransportDeps {
     set(token: string): void;
     /** Strict mode: each token works once (the meta tag has `data-lc-single-use`). @default false */
     singleUse?: boolean;
-    /** Strict mode: puts a fresh token from the page in place (before a retry after a network failure); never rejects. */
+    /** Strict mode: puts a fresh token from the page in place (before a retry after a network failure, or a send with a spent token); never rejects. */
     refresh?(): Promise<void>;
   };
   /** Waits before each retry after a network failure; its length is the number of retries. @default [300, 1000] */
@@ -102,25 +108,27 @@ export function createTransport(deps: TransportDeps): Transport {
   const timeoutMs = deps.attemptTimeoutMs ?? 30_000;
   /** Strict mode: settles when the invocation sent last has its final answer. */
   let queue: Promise<unknown> = Promise.resolve();
-  /** Whether the last answer read brought a fresh token. */
-  let tokenArrived = false;
+  /** The token sent last: while the page's is still that one, no answer or page has brought a fresh one. */
+  let spent: string | undefined;
+
+  /** Strict mode: takes a token from the page when the page's is spent; whether it has an unspent one now. */
+  async function renew(): Promise<boolean> {
+    if (deps.csrf.get() === spent) await deps.csrf.refresh?.();
+    return deps.csrf.get() !== spent;
+  }
 
   function send(componentId: string, action: string, params: Record<string, unknown>): Promise<SendResult> {
     if (!deps.csrf.singleUse) return sendNow(componentId, action, params);
-    const result = queue.then(async () => {
-      tokenArrived = false;
-      const outcome = await sendNow(componentId, action, params);
-      // A final answer without a token (a CSRF refusal: the session changed; no answer at all) leaves
-      // the page's token possibly spent or stale: the next action in line takes one from the page.
-      if (!tokenArrived) await deps.csrf.refresh?.();
-      return outcome;
-    });
+    // The token left by an answer without one (a CSRF refusal: the session changed; no answer at all) may
+    // be spent. Sent anyway when the page cannot be fetched: an attempt that never reached the server left it unused.
+    const result = queue.then(async () => sendNow(componentId, action, params, await renew()));
     // Even a send that throws (a bug) must not hold up the ones after it.
     queue = result.catch(() => undefined);
     return result;
   }
 
-  async function sendNow(componentId: string, action: string, params: Record<string, unknown>): Promise<SendResult> {
+  /** `renewing`: a retry takes a token from the page first (strict mode, no such page fetch failed yet). */
+  async function sendNow(componentId: string, action: string, params: Record<string, unknown>, renewing = false): Promise<SendResult> {
     const key = deps.newKey();
     const payload = JSON.stringify({ [BODY.componentId]: componentId, [BODY.action]: action, [BODY.params]: params });
     let failures = 0;
@@ -134,7 +142,7 @@ export function createTransport(deps: TransportDeps): Transport {
           credentials: 'same-origin',
           headers: {
             'content-type': 'application/json',
-            [HEADERS.csrfToken]: deps.csrf.get(),
+            [HEADERS.csrfToken]: (spent = deps.csrf.get()),
             [HEADERS.idempotencyKey]: key,
           },
           body: payload,
@@ -147,7 +155,8 @@ export function createTransport(deps: TransportDeps): Transport {
         // Each attempt was sent and may have run: none of them came back to say.
         if (delay === undefined) return networkError(cause, timeoutMs);
         await deps.sleep(delay);
-        if (deps.csrf.singleUse) await deps.csrf.refresh?.();
+        // One page fetch in vain is enough: the actions in line behind this one wait for no second.
+        if (renewing) renewing = await renew();
         continue;
       }
       const result = readAnswer(response, text);
@@ -177,10 +186,7 @@ export function createTransport(deps: TransportDeps): Transport {
     } catch {
       // not JSON: reported below
     }
-    if (typeof body?.csrf_token === 'string') {
-      deps.csrf.set(body.csrf_token);
-      tokenArrived = true;
-    }
+    if (typeof body?.csrf_token === 'string') deps.csrf.set(body.csrf_token);
     const status = response.status;
     if (body !== null && status === 200 && typeof body.html === 'string') return { type: 'ok', body: body as unknown as ActionSuccessBody };
     if (body === null || typeof body.code !== 'string' || status < 400) {

@@ -504,6 +504,63 @@ describe.runIf(browserTestsEnabled('browser runtime (scripted server)'))('browse
       expect(await page.getByTestId('item').getAttribute('aria-invalid')).toBeNull();
       expect(await valuesAtEvents()).toEqual(['eggs and more eggs', 'eggs', '']);
     });
+
+    /** The values of the add form's text fields and of the search field outside it. */
+    const fieldValues = () =>
+      page.evaluate(() => Object.fromEntries(['item', 'qty', 'note', 'search'].map((id) => [id, (document.querySelector(`[data-testid="${id}"]`) as HTMLInputElement).value])));
+
+    it('after a refusal that reloads the component (the action not run), a form submitted with the mouse keeps what was typed; not when the outcome is unknown', async () => {
+      const refusals: Answer[] = [
+        { status: 409, body: { error: 'Stale.', code: 'STATE_INVALID', request_id: 'r' } },
+        { status: 404, body: { error: 'Gone.', code: 'COMPONENT_NOT_FOUND', request_id: 'r' } },
+        { status: 403, body: { error: 'Invalid security token.', code: 'CSRF_TOKEN_INVALID', request_id: 'r' } },
+      ];
+      handler = (_call, i) => refusals[i] ?? 'abort';
+      await reopen(todo([]));
+      const loads = pageLoads;
+      const typeAndClick = async (item: string) => {
+        await page.getByTestId('item').fill(item);
+        await page.getByTestId('qty').fill('6');
+        await page.getByTestId('note').fill('typed note');
+        await page.getByTestId('search').fill('searching');
+        // The mouse: focus on the button, so the reload's morph would give every field the page's value.
+        await page.getByRole('button', { name: 'Add' }).click();
+      };
+      for (const [i, code] of ['STATE_INVALID', 'COMPONENT_NOT_FOUND', 'CSRF_TOKEN_INVALID'].entries()) {
+        await typeAndClick(`eggs ${i}`);
+        await expect.poll(() => events.length).toBe(i + 1);
+        expect(events[i]?.detail).toMatchObject({ code, reloaded: true });
+        // The submitted form's fields as typed; the field outside it takes the page's value, as after any morph.
+        expect(await fieldValues()).toEqual({ item: `eggs ${i}`, qty: '6', note: 'typed note', search: '' });
+      }
+      expect(pageLoads).toBe(loads + 3);
+      // No answer at all: the action may have run, and the reloaded component shows the server's values.
+      await typeAndClick('eggs 3');
+      await expect.poll(() => events.length, { timeout: 5000 }).toBe(4);
+      expect(events[3]?.detail).toMatchObject({ code: 'NETWORK_ERROR', outcomeUnknown: true });
+      expect(await fieldValues()).toEqual({ item: '', qty: '1', note: 'note 1', search: '' });
+    });
+
+    it('text typed in the form while the answer is in flight is kept; the fields still holding what was sent are reset', async () => {
+      let release = () => {};
+      const answered = new Promise<void>((resolve) => (release = resolve));
+      handler = async (call, i) => {
+        await answered;
+        return addItem()(call, i);
+      };
+      await reopen(todo([]));
+      await page.getByTestId('qty').fill('6');
+      await page.getByTestId('item').fill('eggs');
+      await page.getByTestId('item').press('Enter');
+      await expect.poll(() => calls.length).toBe(1);
+      // The next item, typed before the answer is in.
+      await page.getByTestId('item').fill('milk');
+      release();
+      await expect.poll(listed).toEqual(['eggs']);
+      expect(await fieldValues()).toEqual({ item: 'milk', qty: '1', note: 'note 2', search: '' });
+      expect(await focused()).toBe('item');
+      expect(calls[0]?.body.params).toMatchObject({ item: 'eggs', qty: 6 });
+    });
   });
 
   it('a button focused by its click or by the keyboard shows the label and action it is re-rendered with', async () => {

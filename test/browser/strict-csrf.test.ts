@@ -158,6 +158,58 @@ describe.runIf(browserTestsEnabled('strict CSRF mode in Chromium'))('strict CSRF
     await expect.poll(() => count('tally:a')).toBe('2');
   });
 
+  it('a token spent by an attempt whose answer was lost as the network dropped: back online, the next action takes a fresh one from the page first', async () => {
+    await open(strict);
+    const tokens: string[] = [];
+    page.on('request', (r) => void (r.url().endsWith(ROUTES.action) && tokens.push(r.headers()[HEADERS.csrfToken] ?? '')));
+    let first = true;
+    await page.route(`**${ROUTES.action}`, async (route) => {
+      if (!first) return route.continue();
+      first = false;
+      await route.fetch(); // the server runs the action and uses the token up…
+      await context.setOffline(true); // …then the network drops: no answer, no page for a fresh token
+      return route.abort('internetdisconnected');
+    });
+    await page.getByTestId('tally:a').click();
+    await expect.poll(() => events.length, { timeout: 5000 }).toBe(1);
+    expect(events[0]).toMatchObject({ type: 'lc:error', target: 'tally:a', detail: { code: 'NETWORK_ERROR', outcomeUnknown: true } });
+    await context.setOffline(false);
+    await page.getByTestId('tally:a').click();
+    await expect.poll(() => events.length, { timeout: 5000 }).toBe(2);
+    expect(events[1]).toMatchObject({ type: 'lc:success', target: 'tally:a', detail: { state: { n: 2 } } });
+    expect(strict.runs.byId).toEqual({ 'tally:a': 2 });
+    // The first attempt and its two retries offline carried the token; the next action a fresh one.
+    expect(tokens).toHaveLength(4);
+    expect(new Set(tokens.slice(0, 3)).size).toBe(1);
+    expect(tokens[3]).not.toBe(tokens[0]);
+    expect(strict.events.events.map((e) => e.event)).not.toContain('malicious_csrf');
+  });
+
+  it('a page fetch for a token that stalls is given up: the action ends (its retry refused, outcome unknown), and the one waiting behind it goes out', async () => {
+    await open(strict);
+    let pageFetches = 0;
+    // The runtime's page fetches (not navigations): the first never gets an answer.
+    await page.route(`${strict.base}/`, (route) => (route.request().resourceType() === 'fetch' && ++pageFetches === 1 ? undefined : route.continue()));
+    let first = true;
+    await page.route(`**${ROUTES.action}`, async (route) => {
+      if (!first) return route.continue();
+      first = false;
+      await route.fetch(); // the action runs, its token used up…
+      return route.abort('connectionreset'); // …and its answer is lost: the retry needs a fresh token
+    });
+    await page.getByTestId('tally:a').click();
+    await page.getByTestId('tally:b').click();
+    await expect.poll(() => events.length, { timeout: 25_000 }).toBe(2);
+    const byTarget = Object.fromEntries(events.map((e) => [e.target, e]));
+    // Without a fresh token the retry went with the spent one, refused before the replay could tell.
+    expect(byTarget['tally:a']).toMatchObject({ type: 'lc:error', detail: { status: 403, code: 'CSRF_TOKEN_INVALID', outcomeUnknown: true } });
+    expect(byTarget['tally:b']).toMatchObject({ type: 'lc:success', detail: { state: { n: 1 } } });
+    expect(strict.runs.byId).toEqual({ 'tally:a': 1, 'tally:b': 1 });
+    // The stalled fetch, the token fetch of tally:b (its page's token spent), tally:a's reload.
+    expect(pageFetches).toBe(3);
+    expect(await page.locator(`[${ATTR.id}]`).evaluateAll((roots) => roots.map((el) => el.getAttribute('aria-busy')))).toEqual([null, null]);
+  }, 40_000);
+
   it("an HTML form of the page still posts after actions: it carries the page view's form token, which actions never spend", async () => {
     await open(strict);
     await page.getByTestId('tally:a').click();
