@@ -194,6 +194,27 @@ describe('transport', () => {
     expect((await u.transport.send('counter:main', 'increment', {})).type).toBe('ok');
   });
 
+  it('strict mode: a page fetch for a token that fails is not repeated by the same invocation; the next one, its token spent, fetches one before it is sent', async () => {
+    const pageTokens: string[] = [];
+    const t = setup([new TypeError('a'), new TypeError('b'), new TypeError('c'), json(200, ok)], undefined, { pageTokens });
+    expect(await t.transport.send('payment:main', 'processPayment', { amount: 3 })).toMatchObject({ type: 'error', error: { code: CLIENT_CODES.network } });
+    // Once before the first retry, in vain: not before the second, nor after the final answer.
+    expect(t.refreshes()).toBe(1);
+    // Back online: the page gives a token, taken before the next invocation goes out.
+    pageTokens.push('page-online');
+    expect((await t.transport.send('payment:main', 'processPayment', { amount: 4 })).type).toBe('ok');
+    expect(t.refreshes()).toBe(2);
+    expect(t.sent.map((s) => headerOf(s, HEADERS.csrfToken))).toEqual(['page-token', 'page-token', 'page-token', 'page-online']);
+  });
+
+  it('strict mode: a token the last answer brought is sent without a page fetch', async () => {
+    const t = setup([json(200, { ...ok, csrf_token: 'next' }), json(200, ok)], undefined, { pageTokens: ['unused'] });
+    await t.transport.send('counter:main', 'increment', {});
+    await t.transport.send('counter:main', 'increment', {});
+    expect(t.refreshes()).toBe(0);
+    expect(t.sent.map((s) => headerOf(s, HEADERS.csrfToken))).toEqual(['page-token', 'next']);
+  });
+
   it('reports NETWORK_ERROR (status 0) after three failed attempts', async () => {
     const t = setup([new TypeError('a'), new TypeError('b'), new TypeError('c'), json(200, ok)]);
     const result = await t.transport.send('counter:main', 'increment', {});
