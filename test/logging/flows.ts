@@ -82,8 +82,8 @@ const idempotentOrders: Flow = {
 };
 
 const csrfRefusals: Flow = {
-  name: 'CSRF refusals: another session’s token, and a cross-site origin (403, also a CORS refusal)',
-  events: { malicious_csrf: 2, malicious_cors: 1 },
+  name: 'CSRF refusals: another session’s token, and a cross-site origin (403: one malicious_csrf each, the CORS layer leaves actions to the CSRF stage)',
+  events: { malicious_csrf: 2 },
   async run(ctx) {
     const victim = await browse(ctx, '/');
     const attacker = await browse(ctx, '/');
