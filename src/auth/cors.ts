@@ -4,8 +4,8 @@
  * `Vary: Origin`; preflights of allowed origins are answered (204) before any other hook, those of
  * other origins get no CORS headers (and a 405 naming the path's methods, or a 404). An `Origin` that is not allowed — `null`, a
  * look-alike such as `https://app.example.com.evil.test` or `https://evilapp.example.com`, another
- * scheme or port — is logged as `malicious_cors` (an action is the exception: its CSRF stage refuses
- * it and logs `malicious_csrf`, one event per request). Matching is by exact string on serialised
+ * scheme or port — is logged as `malicious_cors` (an action that its CSRF stage refuses is the
+ * exception: that stage logs `malicious_csrf`, one event per request). Matching is by exact string on serialised
  * origins: no suffix, prefix or pattern ever matches.
  *
  * The app's own origin is always allowed (browsers send `Origin` on same-origin POSTs too).
@@ -92,7 +92,26 @@ export async function registerApiCors(app: FastifyInstance, options: ApiCorsOpti
   // A preflight of an allowed origin that names no method (browsers always send one) is no
   // preflight: 400 INVALID_REQUEST in PROTOCOL's shape, before the plugin's hook would answer it 204.
   // An OPTIONS request of an origin not allowed still gets no CORS handling at all (the delegator).
+  /** One `malicious_cors` event for `request`. */
+  const logRefused = (request: FastifyRequest): void =>
+    events.emit({
+      event: 'malicious_cors',
+      level: 'WARN',
+      description: `Cross-origin request from a disallowed origin ${JSON.stringify(String(request.headers.origin).slice(0, 100))}`,
+      request: { ip: request.ip, method: request.method, url: request.url, headers: request.headers, requestId: String(request.id) },
+    });
+
   app.addHook('onRequest', (request, reply, done) => {
+    // An action from a foreign origin that reaches the action's CSRF stage is refused there (403),
+    // which logs `malicious_csrf` naming the check: logged here too, it would be two events. One that
+    // never reaches it — a body refused before the pipeline (415 for a text/plain form post, the
+    // classic CSRF attempt; 400; 413) — would leave none: so the decision waits for the answer.
+    if (isAction(request) && typeof request.headers.origin === 'string' && !origins.has(request.headers.origin)) {
+      // 'close' comes for every response, also one the client gave up on.
+      reply.raw.once('close', () => {
+        if (reply.statusCode !== 403) logRefused(request);
+      });
+    }
     if (
       request.method === 'OPTIONS' &&
       request.headers['access-control-request-method'] === undefined &&
@@ -113,19 +132,15 @@ export async function registerApiCors(app: FastifyInstance, options: ApiCorsOpti
       const origin = request.headers.origin;
       if (origin === undefined) return callback(null, refused);
       if (typeof origin === 'string' && origins.has(origin)) return callback(null, { ...allowed, origin });
-      // An action from a foreign origin is refused by the action route's CSRF stage, which logs one
-      // `malicious_csrf` naming the check: logged here too, one request would be two events.
-      if (request.method === 'POST' && pathOf(request.url) === ROUTES.action) return callback(null, refused);
-      events.emit({
-        event: 'malicious_cors',
-        level: 'WARN',
-        description: `Cross-origin request from a disallowed origin ${JSON.stringify(String(origin).slice(0, 100))}`,
-        request: { ip: request.ip, method: request.method, url: request.url, headers: request.headers, requestId: String(request.id) },
-      });
+      // An action is logged once it is answered (the hook above), by whichever layer refused it.
+      if (!isAction(request)) logRefused(request);
       return callback(null, refused);
     },
   });
 }
+
+/** A POST to the component action route. */
+const isAction = (request: FastifyRequest): boolean => request.method === 'POST' && pathOf(request.url) === ROUTES.action;
 
 /** The path of a request target, without its query. */
 const pathOf = (url: string): string => {
