@@ -105,7 +105,7 @@ describe('reference app metrics', () => {
 });
 
 describe('reference app: refused operations tokens', () => {
-  it('logs and counts exactly one authn_login_fail per refused /metrics or /health token, never the token', async () => {
+  it('logs and counts exactly one authz_fail per refused /metrics or /health token, never the token', async () => {
     const out = capture();
     const logger = createLogger({ format: 'json', stream: out });
     const { app } = await opsApp({}, {}, logger);
@@ -117,16 +117,15 @@ describe('reference app: refused operations tokens', () => {
     expect((await app.inject({ url: '/health', headers: { authorization: `Bearer ${HEALTH_TOKEN}` } })).statusCode).toBe(200);
     expect((await app.inject('/health/ready')).statusCode).toBe(200);
     expect(deltas(before, await counters(app))).toEqual({
-      'livecomponents_auth_events_total{event="authn_login_fail"}': 2,
       'http_requests_total{method="GET",route="/health/ready",status_code="401"}': 1,
       'http_requests_total{method="GET",route="/health/ready",status_code="200"}': 1,
       'http_requests_total{method="GET",route="/health",status_code="200"}': 1,
     });
-    expect((await app.inject({ url: '/metrics', headers: scrape })).body).toContain('livecomponents_security_events_total{event="authn_login_fail"} 2\n');
+    expect((await app.inject({ url: '/metrics', headers: scrape })).body).toContain('livecomponents_security_events_total{event="authz_fail"} 2\n');
     const events = out.records().filter((r) => r.security_event === true);
     expect(events.map((r) => [r.event, r.event_level, r.request_uri, r.description])).toEqual([
-      ['authn_login_fail', 'WARN', '/metrics', 'METRICS_TOKEN check refused the request: wrong or malformed bearer token'],
-      ['authn_login_fail', 'WARN', '/health/ready', 'HEALTH_TOKEN check refused the request: wrong or malformed bearer token'],
+      ['authz_fail', 'WARN', '/metrics', 'METRICS_TOKEN check refused the request: wrong or malformed bearer token'],
+      ['authz_fail', 'WARN', '/health/ready', 'HEALTH_TOKEN check refused the request: wrong or malformed bearer token'],
     ]);
     expect(out.text()).not.toContain('guess-0123456789abcdef');
   });

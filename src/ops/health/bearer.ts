@@ -31,10 +31,12 @@ function sha256(text: string): Buffer {
 export type TokenVariable = 'HEALTH_TOKEN' | 'METRICS_TOKEN';
 
 /**
- * Logs one `authn_login_fail` (WARN) per request refused for its bearer token. Without it a token
- * guess left no trace but a 401 in the request counter: these routes are request-logged only at
- * warn level. OWASP's vocabulary has no event for a wrong API token, and a 401 is a failed
- * authentication (`authz_fail` is for an authenticated caller refused), hence `authn_login_fail`.
+ * Logs one `authz_fail` (WARN) per request refused for its bearer token. Without it a token guess
+ * left no trace but a 401 in the request counter: these routes are request-logged only at warn
+ * level. OWASP's vocabulary has no event for a wrong API token; `authz_fail` is its "attempt to
+ * access a resource which was unauthorized". Not `authn_login_fail`: that one counts toward the
+ * failed sign-in alert (credential stuffing), which an uptime checker still sending an old token
+ * every 10 s would set off.
  *
  * `events` defaults to the sink of the `livecomponents` plugin registered on `app`, looked up at
  * each refusal so the plugin may be registered after these routes.
@@ -48,7 +50,7 @@ export function tokenRefusalReporter(
     const sink = events ?? pluginEventsOf(app);
     const why = verdict === 'absent' ? 'no bearer token' : 'wrong or malformed bearer token';
     sink?.emit({
-      event: 'authn_login_fail',
+      event: 'authz_fail',
       level: 'WARN',
       description: `${variable} check refused the request: ${why}`,
       request: requestInfo(request),

@@ -176,7 +176,7 @@ describe('/health', () => {
     expect(store.calls).toBe(0);
   });
 
-  it('logs one authn_login_fail per refused token, without the token, and none for a valid, absent or unconfigured one', async () => {
+  it('logs one authz_fail per refused token, without the token, and none for a valid, absent or unconfigured one', async () => {
     const events = memorySecurityEvents();
     await build([controlled('store').check], { token: TOKEN, events });
     await get('/health/ready', { authorization: `Bearer ${TOKEN}` });
@@ -186,8 +186,8 @@ describe('/health', () => {
     expect(refused.statusCode).toBe(401);
     await get('/health', { authorization: 'Basic dXNlcjpwYXNz' });
     expect(events.events.map(({ event, level, description, request }) => ({ event, level, description, url: request?.url }))).toEqual([
-      { event: 'authn_login_fail', level: 'WARN', description: 'HEALTH_TOKEN check refused the request: wrong or malformed bearer token', url: '/health/ready' },
-      { event: 'authn_login_fail', level: 'WARN', description: 'HEALTH_TOKEN check refused the request: wrong or malformed bearer token', url: '/health' },
+      { event: 'authz_fail', level: 'WARN', description: 'HEALTH_TOKEN check refused the request: wrong or malformed bearer token', url: '/health/ready' },
+      { event: 'authz_fail', level: 'WARN', description: 'HEALTH_TOKEN check refused the request: wrong or malformed bearer token', url: '/health' },
     ]);
     expect(events.events[0]?.request?.requestId).toBe(refused.json().request_id);
     expect(events.events.map((e) => e.description).join()).not.toContain('guess');
@@ -203,7 +203,7 @@ describe('/health', () => {
     const events = memorySecurityEvents();
     await build([], { token: TOKEN }, true, (a) => a.decorate('livecomponents', { runtime: { events } } as never));
     await get('/health', { authorization: 'Bearer guess-0123456789abcdef' });
-    expect(events.events.map((e) => e.event)).toEqual(['authn_login_fail']);
+    expect(events.events.map((e) => e.event)).toEqual(['authz_fail']);
   });
 
   it('reports a slow pass as warn with HTTP 200', async () => {

@@ -43,7 +43,7 @@ export interface HealthOptions {
   /**
    * `HEALTH_TOKEN`: callers sending `Authorization: Bearer <token>` see each failing check's
    * internal error text (`output`). A wrong token is answered 401 `INVALID_TOKEN` and logged as an
-   * `authn_login_fail` security event.
+   * `authz_fail` security event.
    * @default undefined (error text is never shown)
    */
   token?: string;

@@ -81,7 +81,7 @@ describe('registerMetricsRoute', () => {
     expect(ok.body).toContain('http_requests_total{method="GET",route="/metrics",status_code="401"} 4\n');
   });
 
-  it('logs one authn_login_fail per refused scrape, without the token, and none for the right token or without one configured', async () => {
+  it('logs one authz_fail per refused scrape, without the token, and none for the right token or without one configured', async () => {
     const metrics = createMetrics({ defaultMetrics: false });
     const events = memorySecurityEvents();
     const app = appWithRoutes(metrics);
@@ -91,8 +91,8 @@ describe('registerMetricsRoute', () => {
     await app.inject({ url: '/metrics', headers: { authorization: 'Bearer guess-0123456789abcdef' } });
     await app.inject({ url: '/metrics' });
     expect(events.events.map(({ event, level, description }) => ({ event, level, description }))).toEqual([
-      { event: 'authn_login_fail', level: 'WARN', description: 'METRICS_TOKEN check refused the request: wrong or malformed bearer token' },
-      { event: 'authn_login_fail', level: 'WARN', description: 'METRICS_TOKEN check refused the request: no bearer token' },
+      { event: 'authz_fail', level: 'WARN', description: 'METRICS_TOKEN check refused the request: wrong or malformed bearer token' },
+      { event: 'authz_fail', level: 'WARN', description: 'METRICS_TOKEN check refused the request: no bearer token' },
     ]);
     expect(events.events.map((e) => e.description).join()).not.toContain('guess');
 
@@ -108,7 +108,7 @@ describe('registerMetricsRoute', () => {
     const events = memorySecurityEvents();
     const separate = await registerMetricsRoute(appWithRoutes(metrics), { metrics, port: 0, token: TOKEN, events });
     expect((await separate!.server.inject({ url: '/metrics', headers: { authorization: 'Bearer guess-0123456789abcdef' } })).statusCode).toBe(401);
-    expect(events.events.map((e) => e.event)).toEqual(['authn_login_fail']);
+    expect(events.events.map((e) => e.event)).toEqual(['authz_fail']);
   });
 
   it('with a port, serves /metrics on its own server only, and closes it with the app', async () => {

@@ -17,7 +17,7 @@ export interface MetricsRouteOptions {
   metrics: Pick<Metrics, 'render' | 'contentType'>;
   /**
    * `METRICS_TOKEN`: scrapes must send `Authorization: Bearer <token>`; anything else is answered
-   * 401 `INVALID_TOKEN` and logged as an `authn_login_fail` security event.
+   * 401 `INVALID_TOKEN` and logged as an `authz_fail` security event.
    * @default undefined (no token needed)
    */
   token?: string;
