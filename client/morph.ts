@@ -104,12 +104,13 @@ export function morphComponent(root: Element, html: string, reset?: Element): vo
     // control, which may be a "Remove" button that the next Enter would press. The root takes focus
     // without entering the Tab order, and the next Tab goes on from there. (A root focused so loses
     // its `tabindex` in the next morph, the server's markup having none: it is put back.) The
-    // `tabindex` added goes when the root loses focus: a click inside would focus the root again.
-    if (!root.hasAttribute('tabindex')) {
-      root.setAttribute('tabindex', '-1');
-      root.addEventListener('blur', () => root.removeAttribute('tabindex'), { once: true });
-    }
+    // `tabindex` added goes when the root loses focus (a click inside would focus the root again), or
+    // at once when the root cannot take focus (hidden, inert).
+    const added = !root.hasAttribute('tabindex');
+    if (added) root.setAttribute('tabindex', '-1');
     // Without scrolling: the root of a long list would jump into view.
     (root as HTMLElement).focus({ preventScroll: true });
+    if (added && doc.activeElement === root) root.addEventListener('blur', () => root.removeAttribute('tabindex'), { once: true });
+    else if (added) root.removeAttribute('tabindex');
   }
 }

@@ -49,9 +49,11 @@ const MAX_URI = 512;
  * C0 and C1 controls, DEL, and the Unicode line and paragraph separators. Request text (user agent,
  * path, forwarded address, header values quoted in descriptions) reaches the pretty, syslog and file
  * lines raw: U+009B is an 8-bit terminal CSI, U+0085 and U+2028 break lines for Python's
- * `splitlines` and Java's `\R`, and a CR or LF forges a line in plain-text formats.
+ * `splitlines` and Java's `\R`, and a CR or LF forges a line in plain-text formats. And the
+ * backslash, written `\\`: else a user agent holding the six characters `\u000d` would read as
+ * an escaped CR.
  */
-const CONTROL_RE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+const CONTROL_RE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\\]/;
 const CONTROLS_RE = new RegExp(CONTROL_RE.source, 'g');
 
 /**
@@ -61,7 +63,7 @@ const CONTROLS_RE = new RegExp(CONTROL_RE.source, 'g');
  */
 export function escapeControls(text: string): string {
   if (!CONTROL_RE.test(text)) return text;
-  return text.replace(CONTROLS_RE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return text.replace(CONTROLS_RE, (c) => (c === '\\' ? '\\\\' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
 }
 
 /** The first `max` characters of a request-supplied field, controls escaped (cut first: the escape may lengthen it). */

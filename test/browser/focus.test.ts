@@ -189,6 +189,14 @@ describe.runIf(browserTestsEnabled('focus across morphs'))('focus across morphs'
     expect(await page.evaluate(() => document.activeElement?.tagName)).toBe('BODY');
   });
 
+  it('a root that cannot take focus (the answer hides it) is left without the tabindex', async () => {
+    await open(render([]));
+    answer = () => ok(render([]).replace(`<section ${ATTR.id}="${ID}">`, `<section ${ATTR.id}="${ID}" hidden>`).replace(/<button type="button"[^>]*>Clear<\/button>/, ''));
+    await page.getByTestId('clear').click();
+    await expect.poll(() => events.length).toBe(1);
+    expect(await page.locator(`[${ATTR.id}="${ID}"]`).evaluate((el) => [el.hasAttribute('hidden'), el.getAttribute('tabindex')])).toEqual([true, null]);
+  });
+
   it('a focused <select multiple> whose form is pushed down keeps every choice, not just the first', async () => {
     const withSelect = (items: string[]) =>
       render(items).replace('<textarea name="notes"></textarea>', '<select name="tags" multiple><option>a</option><option>b</option><option>c</option></select>');

@@ -61,6 +61,9 @@ describe('security event fields', () => {
     expect(line.fields['useragent']).toBe('Mozilla/5.0 (Wïndows) Ünïcode ✓');
     expect(line.fields['description']).toBe('Sign-in failed for zoë');
     expect(escapeControls('tab\there')).toBe('tab\\u0009here');
+    // A backslash is escaped too: the text `\u000d` a client sent cannot pass for an escaped CR.
+    expect(escapeControls('a\\u000d')).toBe('a\\\\u000d');
+    expect(escapeControls('\r')).not.toBe(escapeControls('\\u000d'));
   });
 
   it('cuts the user agent at 256 characters before escaping, so one escape is never split', () => {

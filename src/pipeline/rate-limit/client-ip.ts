@@ -22,8 +22,15 @@ export function createClientIp(ipv6PrefixLength: number = DEFAULT_IPV6_PREFIX_LE
   if (length < 32 || length > 128) throw new TypeError(`Rate limit: ipv6PrefixLength must be between 32 and 128, got ${length}`);
   // Memoized: every anonymous action from an IPv6 client would parse its address again.
   const ofIpv6 = boundedMemo(10_000, (ip: string) => networkOf(ip, length));
-  // IPv4 text has no colon: the common case costs one scan and no parse.
-  return (ip) => (ip.includes(':') ? ofIpv6(ip) : ip);
+  // IPv4 text has no colon: the common case costs one scan and no parse. An address forwarded with
+  // its port (Azure Application Gateway, IIS ARR: `203.0.113.7:51234`, `[2001:db8::7]:51234`) counts
+  // without it: the port is new on each connection, so with it each connection got a fresh budget —
+  // and a memo entry of its own, pushing real clients out.
+  return (ip) => {
+    if (!ip.includes(':')) return ip;
+    const withPort = WITH_PORT_RE.exec(ip);
+    return ofIpv6(withPort === null ? ip : ((withPort[1] ?? withPort[2]) as string));
+  };
 }
 
 /** An address with a port: `a.b.c.d:port` (group 1) or `[v6]:port` (group 2; also bracketed without a port). */
@@ -34,13 +41,8 @@ function networkOf(ip: string, length: number): string {
   try {
     address = ipaddr.process(ip);
   } catch {
-    // Some proxies (Azure Application Gateway, IIS ARR) forward `203.0.113.7:51234` or
-    // `[2001:db8::7]:51234`: the client's port changes with each connection, so counted with it, each
-    // connection would get a fresh budget. Counted without it.
-    const withPort = WITH_PORT_RE.exec(ip);
-    if (withPort !== null) return networkOf((withPort[1] ?? withPort[2]) as string, length);
-    // Fastify resolved this address from the socket or a trusted proxy; other text it cannot parse
-    // stays a client of its own rather than failing the request.
+    // Fastify resolved this address from the socket or a trusted proxy; text it cannot parse stays a
+    // client of its own rather than failing the request.
     return ip;
   }
   if (address.kind() === 'ipv4') return address.toString();
