@@ -4,7 +4,7 @@
  * time limit for receiving a request, one for a connection that sends nothing, a cap on open
  * connections in all and per client address, and PROTOCOL's error shape for
  * requests Node's parser or Fastify's router refuses — with a notice of each such refusal
- * (`onRefusedRequest`), since they run none of the app's hooks.
+ * (`onUnroutedAnswer`), since they run none of the app's hooks.
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -69,7 +69,7 @@ const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,64}$/;
  * A request that `serverOptions()`'s handlers answered themselves, out of reach of the app's hooks:
  * refused (by Node's parser, or for its target, `Host` or `Expect`), or `OPTIONS *` (204).
  */
-export interface RefusedRequest {
+export interface UnroutedAnswer {
   /** Its method as Node parsed it; `null` when Node's parser refused it (no request was formed). */
   readonly method: string | null;
   /** The status it was answered with. */
@@ -81,28 +81,29 @@ export interface RefusedRequest {
   readonly closedConnection: Socket | null;
 }
 
-export type RefusedRequestListener = (refusal: RefusedRequest) => void;
+export type UnroutedAnswerListener = (answer: UnroutedAnswer) => void;
 
 // Keyed by the Node server of the app the handlers answer for (`app.server` of the one
 // `Fastify(serverOptions())` returned), so two apps in one process never hear each other's refusals;
 // the server, not the app, because the refusals `createNodeServer` answers happen where only the
 // server is known.
-const refusalListeners = new WeakMap<Server, RefusedRequestListener[]>();
+const unroutedListeners = new WeakMap<Server, UnroutedAnswerListener[]>();
 
 /**
- * Calls `listener` for every request `app`'s `serverOptions()` handlers refuse: URLs the router
- * cannot decode, requests Node's parser rejects, HTTP/1.1 requests without `Host`, requests with
- * an `Expect` other than `100-continue`, request targets that are no path (`GET *`) and CONNECT. An app built without `serverOptions()` never calls it.
+ * Calls `listener` for every request `app`'s `serverOptions()` handlers answer before routing:
+ * refusals (URLs the router cannot decode, requests Node's parser rejects, HTTP/1.1 requests without
+ * `Host`, requests with an `Expect` other than `100-continue`, request targets that are no path
+ * (`GET *`), CONNECT) and `OPTIONS *`. An app built without `serverOptions()` never calls it.
  * `registerHttpMetrics` counts these with it.
  */
-export function onRefusedRequest(app: FastifyInstance, listener: RefusedRequestListener): void {
-  const listeners = refusalListeners.get(app.server);
-  if (listeners === undefined) refusalListeners.set(app.server, [listener]);
+export function onUnroutedAnswer(app: FastifyInstance, listener: UnroutedAnswerListener): void {
+  const listeners = unroutedListeners.get(app.server);
+  if (listeners === undefined) unroutedListeners.set(app.server, [listener]);
   else listeners.push(listener);
 }
 
-function notifyRefused(server: Server, refusal: RefusedRequest): void {
-  for (const listener of refusalListeners.get(server) ?? []) listener(refusal);
+function notifyUnrouted(server: Server, refusal: UnroutedAnswer): void {
+  for (const listener of unroutedListeners.get(server) ?? []) listener(refusal);
 }
 
 /** The request id of a request: its `X-Request-Id` when short and plain, else a new UUID. */
@@ -206,13 +207,13 @@ export function serverOptions(options: {
     // Fastify calls it with `this` bound to the app.
     clientErrorHandler(this: FastifyInstance, error, socket) {
       const statusCode = answerClientError(error, socket);
-      if (statusCode !== null) notifyRefused(this.server, { method: null, statusCode, closedConnection: socket });
+      if (statusCode !== null) notifyUnrouted(this.server, { method: null, statusCode, closedConnection: socket });
     },
     // And so do the URLs Fastify's router refuses (a malformed percent-encoding such as `/%`); such a
     // reply skips the app's hooks, so the request id header is set here.
     frameworkErrors: (error, request, reply) => {
       sendError(error, request, reply.header(HEADERS.requestId, request.id));
-      notifyRefused(request.server.server, { method: request.method, statusCode: reply.statusCode, closedConnection: null });
+      notifyUnrouted(request.server.server, { method: request.method, statusCode: reply.statusCode, closedConnection: null });
     },
     genReqId: requestIdOf,
   };
@@ -259,7 +260,7 @@ function createNodeServer(handler: FastifyServerFactoryHandler, options: Factory
   const refuse = (req: IncomingMessage, res: ServerResponse, message: string): void => {
     refusedSockets.add(req.socket);
     const statusCode = answerRefusedRequest(res, requestIdOf(req), message);
-    notifyRefused(server, { method: req.method ?? null, statusCode, closedConnection: null });
+    notifyUnrouted(server, { method: req.method ?? null, statusCode, closedConnection: null });
   };
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     trackAnswer(req.socket as AnsweringSocket, res);
@@ -277,8 +278,8 @@ function createNodeServer(handler: FastifyServerFactoryHandler, options: Factory
     if (req.url?.charCodeAt(0) !== SLASH) {
       if (req.url === '*' && req.method === 'OPTIONS') {
         answerServerOptions(req, res);
-        // Not a refusal, but answered out of the app's reach all the same: the HTTP metrics count it here.
-        notifyRefused(server, { method: 'OPTIONS', statusCode: 204, closedConnection: null });
+        // Not a refusal, but answered before routing all the same: the HTTP metrics count it here.
+        notifyUnrouted(server, { method: 'OPTIONS', statusCode: 204, closedConnection: null });
         return;
       }
       if (!toOriginForm(req)) {
@@ -301,7 +302,7 @@ function createNodeServer(handler: FastifyServerFactoryHandler, options: Factory
   // A CONNECT (a tunnel through a proxy) gets the bare socket; with no listener Node closes it silently.
   server.on('connect', (req: IncomingMessage, socket: Socket) => {
     const statusCode = answerConnect(socket, requestIdOf(req), SERVER_ALLOW);
-    if (statusCode !== null) notifyRefused(server, { method: req.method ?? null, statusCode, closedConnection: null });
+    if (statusCode !== null) notifyUnrouted(server, { method: req.method ?? null, statusCode, closedConnection: null });
   });
   server.keepAliveTimeout = options.keepAliveTimeout;
   server.requestTimeout = options.requestTimeout;

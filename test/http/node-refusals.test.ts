@@ -6,7 +6,7 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { onRefusedRequest, serverOptions, type RefusedRequest } from '../../src/http/server-options.js';
+import { onUnroutedAnswer, serverOptions, type UnroutedAnswer } from '../../src/http/server-options.js';
 import { createMetrics, METRIC_NAMES, registerHttpMetrics, type Metrics } from '../../src/ops/metrics/index.js';
 import { rawExchange } from '../helpers/raw-http.js';
 
@@ -14,13 +14,13 @@ let app: FastifyInstance;
 let metrics: Metrics;
 let port = 0;
 const handled: string[] = [];
-const refusals: RefusedRequest[] = [];
+const refusals: UnroutedAnswer[] = [];
 
 beforeAll(async () => {
   app = Fastify(serverOptions());
   metrics = createMetrics({ defaultMetrics: false });
   registerHttpMetrics(app, metrics);
-  onRefusedRequest(app, (refusal) => refusals.push(refusal));
+  onUnroutedAnswer(app, (refusal) => refusals.push(refusal));
   app.get('/', async () => {
     handled.push('GET /');
     return 'ok';

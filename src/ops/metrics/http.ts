@@ -9,11 +9,11 @@
  * flags a request aborted only while its body is unread, so a login whose client left during the
  * password check would be fully processed and never counted; `onResponse` misses it too. Requests
  * refused by `serverOptions()`'s handlers (a URL the router cannot decode, a request Node's parser
- * rejects) run none of the hooks: they are counted through `onRefusedRequest`.
+ * rejects) run none of the hooks: they are counted through `onUnroutedAnswer`.
  */
 import type { Socket } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { onRefusedRequest } from '../../http/server-options.js';
+import { onUnroutedAnswer } from '../../http/server-options.js';
 import type { Metrics } from './index.js';
 import { CLIENT_CLOSED_REQUEST } from './names.js';
 
@@ -21,7 +21,7 @@ import { CLIENT_CLOSED_REQUEST } from './names.js';
  * Adds the hooks to `app` (and so to every route of it). Call before `ready()`, on the root instance
  * (what `Fastify()` returned), before hooks that may answer in `onRequest`.
  */
-export function registerHttpMetrics(app: FastifyInstance, metrics: Pick<Metrics, 'observeHttp' | 'countRefusedRequest' | 'countDroppedConnection'>): void {
+export function registerHttpMetrics(app: FastifyInstance, metrics: Pick<Metrics, 'observeHttp' | 'countUnroutedRequest' | 'countDroppedConnection'>): void {
   // Connections a parser refusal closed: a request the app was still reading on one (a body that
   // never finished) was answered by that refusal, and is counted there, not as a 499.
   const refusedConnections = new WeakSet<Socket>();
@@ -42,8 +42,8 @@ export function registerHttpMetrics(app: FastifyInstance, metrics: Pick<Metrics,
   // Node closes a connection past `server.maxConnections` (serverOptions' cap) before any request:
   // no hook runs, only this event.
   app.server.on('drop', () => metrics.countDroppedConnection());
-  onRefusedRequest(app, (refusal) => {
+  onUnroutedAnswer(app, (refusal) => {
     if (refusal.closedConnection !== null) refusedConnections.add(refusal.closedConnection);
-    metrics.countRefusedRequest(refusal.method, refusal.statusCode);
+    metrics.countUnroutedRequest(refusal.method, refusal.statusCode);
   });
 }

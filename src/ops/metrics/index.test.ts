@@ -76,12 +76,12 @@ describe('observeHttp', () => {
   });
 });
 
-describe('countRefusedRequest', () => {
+describe('countUnroutedRequest', () => {
   it('counts under route unmatched with a bounded method, and times nothing', async () => {
     const metrics = createMetrics({ defaultMetrics: false });
-    metrics.countRefusedRequest('GET', 400);
-    metrics.countRefusedRequest(null, 431);
-    metrics.countRefusedRequest('FOO', 400);
+    metrics.countUnroutedRequest('GET', 400);
+    metrics.countUnroutedRequest(null, 431);
+    metrics.countUnroutedRequest('FOO', 400);
     expect(await samples(metrics, METRIC_NAMES.httpRequests)).toEqual(
       new Map([
         ['{"method":"GET","route":"unmatched","status_code":"400"}', 1],

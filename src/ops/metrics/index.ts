@@ -46,7 +46,7 @@ export interface Metrics {
    * One request refused before routing (`method` `null` when Node's parser refused it): counted with
    * route `unmatched`, not timed — Node tells no start time for these.
    */
-  countRefusedRequest(method: string | null, statusCode: number): void;
+  countUnroutedRequest(method: string | null, statusCode: number): void;
   /** One connection closed on arrival: the server held its `maxConnections` (`serverOptions`). */
   countDroppedConnection(): void;
   /** The exposition text. */
@@ -172,7 +172,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       httpRequests.inc(labels);
       httpDuration.observe(labels, seconds);
     },
-    countRefusedRequest(method, statusCode) {
+    countUnroutedRequest(method, statusCode) {
       httpRequests.inc({ method: methodLabel(method), route: UNMATCHED_ROUTE, status_code: String(statusCode) });
     },
     countDroppedConnection() {
