@@ -29,7 +29,7 @@ export interface RegisterAuthOptions extends AuthServiceOptions {
   secureCookies?: boolean;
   /** Register `@fastify/cors` for `/api/*`. @default true */
   cors?: boolean;
-  /** Override endpoint limits. @default AUTH_LIMITS (PROTOCOL §4) */
+  /** Override endpoint limits. @default AUTH_LIMITS (PROTOCOL §4, and the cookie-only logout) */
   limits?: Partial<Record<LimitedRoute, RouteLimit>>;
   /** As for actions: CIDRs never limited, and fail-open when the store is down. */
   rateLimit?: { allowlist?: readonly string[]; ipv6PrefixLength?: number; failOpen?: boolean; onFailOpen?: (error: unknown) => void };

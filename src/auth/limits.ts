@@ -10,13 +10,18 @@ import { createRouteLimiter, type RouteLimit, type RouteLimiter } from '../pipel
 
 export type { LimitDecision, RouteLimit } from '../pipeline/rate-limit/route-limiter.js';
 
-export type LimitedRoute = 'register' | 'login' | 'refresh-token' | 'forgot-password' | 'reset-password';
+export type LimitedRoute = 'register' | 'login' | 'refresh-token' | 'logout' | 'forgot-password' | 'reset-password';
 
-/** PROTOCOL §4. */
+/**
+ * PROTOCOL §4, plus `logout`: only its sign-out by the refresh cookie alone (beyond PROTOCOL) is
+ * counted, because every token-shaped cookie costs lookups and, for a known one, a locked
+ * transaction; a sign-out with a live bearer token stays unlimited, as PROTOCOL has it.
+ */
 export const AUTH_LIMITS: Readonly<Record<LimitedRoute, RouteLimit>> = Object.freeze({
   register: { limit: 5, windowSeconds: 60 },
   login: { limit: 5, windowSeconds: 60 },
   'refresh-token': { limit: 10, windowSeconds: 60 },
+  logout: { limit: 10, windowSeconds: 60 },
   'forgot-password': { limit: 3, windowSeconds: 60 },
   'reset-password': { limit: 5, windowSeconds: 60 },
 });

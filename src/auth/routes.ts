@@ -59,6 +59,15 @@ export async function authRoutes(app: FastifyInstance, options: AuthRoutesOption
     reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
   });
 
+  /** One step of `route`'s rate limit; false after answering 429. Its headers go with the answer. */
+  async function withinLimit(route: LimitedRoute, request: FastifyRequest, reply: FastifyReply): Promise<boolean> {
+    const decision = await limiter.check(route, requestInfo(request));
+    limitHeaders.set(request, decision.headers);
+    if (decision.allowed) return true;
+    await fail(reply, request, decision.error);
+    return false;
+  }
+
   /** `onRequest` hook: the origin check, then the endpoint's rate limit. */
   const guard = (route: LimitedRoute | null) =>
     async function guardHook(request: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -66,10 +75,7 @@ export async function authRoutes(app: FastifyInstance, options: AuthRoutesOption
         await fail(reply, request, new LiveError('FORBIDDEN', { message: 'This origin may not call the auth API.' }));
         return;
       }
-      if (route === null) return;
-      const decision = await limiter.check(route, requestInfo(request));
-      limitHeaders.set(request, decision.headers);
-      if (!decision.allowed) await fail(reply, request, decision.error);
+      if (route !== null) await withinLimit(route, request, reply);
     };
 
   /** The 401 `INVALID_TOKEN` answer with `WWW-Authenticate` (RFC 6750 §3). */
@@ -110,19 +116,25 @@ export async function authRoutes(app: FastifyInstance, options: AuthRoutesOption
   });
 
   /**
-   * With a live bearer token: revokes its family. Without one (expired after 15 idle minutes, or
-   * lost with the page), the refresh cookie, when the browser sent one, names the family to revoke
-   * (`service.logoutWithRefresh`): the origin check above is the one /refresh-token has, and the
-   * cookie is `SameSite=Strict`. Without either: 401 `INVALID_TOKEN`. Every one of these answers
-   * expires the cookie; a failure (503) does not, so that a retry can still end the sign-in.
+   * With a live bearer token: revokes its family (no rate limit, as PROTOCOL §4 has it). Without
+   * one (expired after 15 idle minutes, or lost with the page), the refresh cookie, when the browser
+   * sent one, names the family to revoke (`service.logoutWithRefresh`; beyond PROTOCOL): the origin
+   * check above is the one /refresh-token has, and the cookie is `SameSite=Strict`. That path counts
+   * against the `logout` limit, checked only once the bearer is known not to be live, since each
+   * cookie costs lookups and a locked transaction. Without either: 401 `INVALID_TOKEN`. Every one of
+   * these answers expires the cookie; a failure (503) or a 429 does not, so that a retry can still
+   * end the sign-in.
    */
   app.post('/logout', { onRequest: guard(null), bodyLimit: AUTH_BODY_LIMIT }, async (request, reply) => {
     const grant = await service.authenticate(request.headers.authorization);
     const refreshToken = cookie.read(request);
     if (grant !== null) await service.logout(grant, requestInfo(request));
-    else if (refreshToken) await service.logoutWithRefresh(refreshToken, requestInfo(request));
+    else if (refreshToken) {
+      if (!(await withinLimit('logout', request, reply))) return reply;
+      await service.logoutWithRefresh(refreshToken, requestInfo(request));
+    }
     cookie.clear(reply);
-    return grant === null && !refreshToken ? invalidToken(request, reply) : reply.code(204).send();
+    return grant === null && !refreshToken ? invalidToken(request, reply) : reply.code(204).headers(headersOf(request)).send();
   });
 
   app.post('/logout-all', { onRequest: guard(null), bodyLimit: AUTH_BODY_LIMIT }, async (request, reply) => {

@@ -12,7 +12,8 @@
  * - presenting a refresh token that was already rotated revokes its whole family (RFC 9700
  *   §4.14.2) and logs `authn_token_reuse`, with how long after its rotation it came back. The loser
  *   of a race counts as such a reuse too (see docs/auth.md: front ends serialise their refreshes);
- * - sign-out does not need a live access token: the refresh cookie names the family to revoke;
+ * - sign-out does not need a live access token: the refresh cookie names the family to revoke; a
+ *   rotated one is a reuse there too (same revocation, same CRITICAL `authn_token_reuse`);
  * - a reset token is looked up before the new password is hashed: an unknown one costs no argon2;
  * - forgot-password answers before it even looks the email up: the lookup, the token and the mail
  *   happen in the background, so the answer and its timing cannot depend on the account existing.
@@ -144,33 +145,51 @@ export function createAuthService(options: AuthServiceOptions) {
   }
 
   /**
-   * A refresh token that did not rotate: reuse when it was rotated before, else merely invalid.
+   * A rotated refresh token came back: someone holds a copy. Revokes its whole family and logs
+   * `authn_token_reuse` (CRITICAL, what the `LiveComponentsRefreshTokenReuse` alert watches), with
+   * how long after its rotation it came back, whichever endpoint it came to: a copy replayed at
+   * `/logout` ends the victim's sign-in as surely as one replayed at `/refresh-token`, and must show.
    *
-   * The reuse is detected here, after `rotateRefresh`'s transaction, and the family revoked by
-   * `revokeFamily` under the user's lock — the one mechanism every revocation uses (logout,
-   * logout-all, reset). A rotation of the family by someone else between the two is no gap: it either
-   * committed before `revokeFamily` took the lock (its successor is revoked) or waits for it (and
-   * finds its token revoked). Detecting the reuse inside `rotateRefresh` would only move the same
-   * locked revocation there, at the cost of a second revocation path.
+   * The family is revoked by `revokeFamily` under the user's lock — the one mechanism every
+   * revocation uses (logout, logout-all, reset). A rotation of the family by someone else between the
+   * detection and the revocation is no gap: it either committed before `revokeFamily` took the lock
+   * (its successor is revoked) or waits for it (and finds its token revoked). Detecting the reuse
+   * inside `rotateRefresh` would only move the same locked revocation there, at the cost of a second
+   * revocation path.
    */
-  async function refused(row: RefreshRow | undefined, request: Request): Promise<Failure> {
-    if (row !== undefined && row.used_at !== null) {
-      const now = clock.now();
-      const revoked = await repo.revokeFamily(row.user_id, row.family_id, now);
-      // The delay tells a second tab or a retried lost answer (milliseconds, seconds) from a copy
-      // replayed later; the event is CRITICAL either way (docs/auth.md, Reuse).
-      emit(
-        'authn_token_reuse',
-        'CRITICAL',
-        `Rotated refresh token of user ${row.user_id} presented again, ${sinceRotation(now - row.used_at)} after it was rotated: ` +
-          `family ${row.family_id} revoked (${revoked.refreshTokens} refresh, ${revoked.accessTokens} access tokens)`,
-        request,
-      );
-      if (revoked.accessTokens + revoked.refreshTokens > 0) {
-        emit('authn_token_revoked', 'WARN', `Token family ${row.family_id} of user ${row.user_id} revoked after reuse`, request);
-      }
+  async function revokeAfterReuse(row: RefreshRow & { used_at: number }, request: Request): Promise<void> {
+    const now = clock.now();
+    const revoked = await repo.revokeFamily(row.user_id, row.family_id, now);
+    // The delay tells a second tab or a retried lost answer (milliseconds, seconds) from a copy
+    // replayed later; the event is CRITICAL either way (docs/auth.md, Reuse).
+    emit(
+      'authn_token_reuse',
+      'CRITICAL',
+      `Rotated refresh token of user ${row.user_id} presented again, ${sinceRotation(now - row.used_at)} after it was rotated: ` +
+        `family ${row.family_id} revoked (${revoked.refreshTokens} refresh, ${revoked.accessTokens} access tokens)`,
+      request,
+    );
+    if (revoked.accessTokens + revoked.refreshTokens > 0) {
+      emit('authn_token_revoked', 'WARN', `Token family ${row.family_id} of user ${row.user_id} revoked after reuse`, request);
     }
+  }
+
+  /** A refresh token that did not rotate: reuse when it was rotated before, else merely invalid. */
+  async function refused(row: RefreshRow | undefined, request: Request): Promise<Failure> {
+    if (row !== undefined && wasRotated(row)) await revokeAfterReuse(row, request);
     return fail('REFRESH_TOKEN_INVALID');
+  }
+
+  /** The cookie-only sign-out of a token that was never rotated (live, revoked or expired). */
+  async function revokeWithCookie(row: RefreshRow, request: Request): Promise<void> {
+    const revoked = await repo.revokeFamily(row.user_id, row.family_id, clock.now());
+    const state = row.revoked_at !== null ? 'a revoked' : 'its';
+    emit(
+      'authn_token_revoked',
+      'INFO',
+      `User ${row.user_id} signed out with ${state} refresh cookie (no live access token): ${revoked.accessTokens} access and ${revoked.refreshTokens} refresh tokens revoked`,
+      request,
+    );
   }
 
   return {
@@ -234,21 +253,17 @@ export function createAuthService(options: AuthServiceOptions) {
      * Sign-out with the refresh cookie alone (no live access token: it expired, or the page lost
      * it). Revokes the whole family the cookie's token belongs to, whatever that token's state
      * (live, rotated, revoked, expired): whoever holds it could end the family at `/refresh-token`
-     * anyway, by presenting it once more after a rotation. A token of no family (malformed,
-     * unknown, cleaned up) revokes nothing and logs nothing. Resolves whether it found a family.
+     * anyway, by presenting it once more after a rotation. A rotated token is that very reuse, and
+     * is logged as one (`revokeAfterReuse`): a stolen copy replayed here must raise the same alert.
+     * A token of no family (malformed, unknown, cleaned up) revokes nothing and logs nothing.
+     * Resolves whether it found a family.
      */
     async logoutWithRefresh(refreshToken: string, request: Request): Promise<boolean> {
       if (!isTokenShaped(refreshToken)) return false;
       const row = await repo.refreshByHash(hashToken(refreshToken));
       if (row === undefined) return false;
-      const revoked = await repo.revokeFamily(row.user_id, row.family_id, clock.now());
-      const state = row.used_at !== null ? 'an already rotated' : row.revoked_at !== null ? 'a revoked' : 'its';
-      emit(
-        'authn_token_revoked',
-        'INFO',
-        `User ${row.user_id} signed out with ${state} refresh cookie (no live access token): ${revoked.accessTokens} access and ${revoked.refreshTokens} refresh tokens revoked`,
-        request,
-      );
+      if (wasRotated(row)) await revokeAfterReuse(row, request);
+      else await revokeWithCookie(row, request);
       emit('session_logout', 'INFO', `User ${row.user_id} ended token family ${row.family_id}`, request);
       return true;
     },
@@ -358,6 +373,11 @@ export function createAuthService(options: AuthServiceOptions) {
     /** Deletes dead tokens now (see `cleanup.ts` for the schedule). */
     deleteDeadTokens: () => repo.deleteDead(clock.now()),
   };
+}
+
+/** A refresh token already exchanged for its successor: presenting it again is a reuse. */
+function wasRotated(row: RefreshRow): row is RefreshRow & { used_at: number } {
+  return row.used_at !== null;
 }
 
 /**

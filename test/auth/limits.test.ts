@@ -48,7 +48,7 @@ eachEngine('auth rate limits', (engine) => {
     expect(await attempts(11, () => app.refresh(undefined))).toEqual([...Array(10).fill(401), 429]);
     expect(await attempts(4, () => app.post('/forgot-password', { email: 'user0@example.com' }))).toEqual([202, 202, 202, 429]);
     expect(await attempts(6, () => app.post('/reset-password', { token: 'x'.repeat(43), password: PASSWORD }))).toEqual([400, 400, 400, 400, 400, 429]);
-    // me, logout and logout-all have no limit of their own.
+    // me, logout-all and logout with a live bearer have no limit of their own (logout-cookie.test.ts: the cookie alone has).
     expect(await attempts(12, () => app.app.inject({ method: 'GET', url: '/api/v1/auth/me' }))).toEqual(Array(12).fill(401));
   });
 

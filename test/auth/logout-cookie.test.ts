@@ -4,6 +4,11 @@
  * signed the user back in. The refresh cookie now names the family to revoke; a valid bearer still
  * decides when there is one; every answer of the handler expires the cookie; the origin check
  * still comes first.
+ *
+ * Review of that change: a stolen, already rotated cookie replayed at `/logout` (no Origin: a
+ * non-browser client passes the origin check) ended the victim's live sign-in and logged only an
+ * INFO `authn_token_revoked`, where `/refresh-token` logs the CRITICAL `authn_token_reuse` that the
+ * alert watches; and the cookie-only path had no rate limit. It is now a reuse, and limited.
  */
 import { afterEach, expect, it } from 'vitest';
 import { hashToken } from '../../src/auth/tokens.js';
@@ -12,7 +17,7 @@ import { authApp, eachEngine, refreshCookie, refreshCookieLine, type AuthApp, ty
 const ORIGIN = { origin: 'https://app.example.com' };
 const CLEARED = 'refresh_token=; Max-Age=0; Path=/api/v1/auth; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; Secure; SameSite=Strict';
 const MANY = { limit: 10_000, windowSeconds: 60 };
-const LIMITS = { login: MANY, 'refresh-token': MANY };
+const LIMITS = { login: MANY, 'refresh-token': MANY, logout: MANY };
 
 eachEngine('logout with the refresh cookie', (engine) => {
   let t: AuthApp;
@@ -81,7 +86,7 @@ eachEngine('logout with the refresh cookie', (engine) => {
     }
   });
 
-  it('a rotated cookie (a lost refresh answer) revokes the family it belongs to, and nothing more, without a reuse event', async () => {
+  it('a rotated cookie (a lost refresh answer, or a copy) is a reuse: its family revoked, and nothing more, with authn_token_reuse', async () => {
     await start();
     const first = await login();
     const second = await rotate(first);
@@ -93,12 +98,48 @@ eachEngine('logout with the refresh cookie', (engine) => {
     const out = await logout(withCookie(first.refresh));
     expect(out.statusCode).toBe(204);
     expect(refreshCookieLine(out)).toBe(CLEARED);
-    expect(t.takeEvents()).toEqual(['authn_token_revoked', 'session_logout']);
-    expect(t.events).toEqual([]);
     const family = await familyOf(first.refresh);
+    expect(t.events.map((e) => [e.event, e.level, e.description])).toEqual([
+      [
+        'authn_token_reuse',
+        'CRITICAL',
+        expect.stringMatching(new RegExp(`^Rotated refresh token of user \\S+ presented again, 65 s after it was rotated: family ${family} revoked \\(3 refresh, 3 access tokens\\)$`)),
+      ],
+      ['authn_token_revoked', 'WARN', expect.stringMatching(new RegExp(`^Token family ${family} of user \\S+ revoked after reuse$`))],
+      ['session_logout', 'INFO', expect.stringMatching(new RegExp(`^User \\S+ ended token family ${family}$`))],
+    ]);
     expect(await liveInFamily(family)).toEqual({ access: 0, refresh: 0 });
     expect((await t.post('/refresh-token', undefined, { ...ORIGIN, cookie: `refresh_token=${third.refresh}` })).statusCode).toBe(401);
     expect(await liveInFamily(await familyOf(other.refresh))).toEqual({ access: 1, refresh: 1 });
+  });
+
+  it("the reviewer's theft: a rotated cookie replayed at /logout without Origin logs the reuse /refresh-token logs, ending the victim's sign-in", async () => {
+    await start();
+    // The same replay at each endpoint, one victim each, 120 ms after the rotation.
+    const replays = { logout: await login(), refresh: await login() };
+    const victims = { logout: await rotate(replays.logout), refresh: await rotate(replays.refresh) };
+    t.clock.advance(120);
+    t.takeEvents();
+
+    const atLogout = await t.post('/logout', undefined, withCookie(replays.logout.refresh));
+    expect([atLogout.statusCode, refreshCookieLine(atLogout)]).toEqual([204, CLEARED]);
+    const logoutEvents = t.events.splice(0);
+    const atRefresh = await t.post('/refresh-token', undefined, withCookie(replays.refresh.refresh));
+    expect([atRefresh.statusCode, atRefresh.json().code]).toEqual([401, 'REFRESH_TOKEN_INVALID']);
+    const refreshEvents = t.events.splice(0);
+
+    const shape = (e: { event: string; level: string; description: string }) => [e.event, e.level, e.description.replace(/[0-9a-f-]{36}/g, 'ID')];
+    expect(logoutEvents.map(shape)).toEqual([
+      ['authn_token_reuse', 'CRITICAL', 'Rotated refresh token of user ID presented again, 120 ms after it was rotated: family ID revoked (2 refresh, 2 access tokens)'],
+      ['authn_token_revoked', 'WARN', 'Token family ID of user ID revoked after reuse'],
+      ['session_logout', 'INFO', 'User ID ended token family ID'],
+    ]);
+    // Exactly the refusal's events at /refresh-token (which ends no session by itself).
+    expect(logoutEvents.slice(0, 2).map(shape)).toEqual(refreshEvents.map(shape));
+    for (const victim of [victims.logout, victims.refresh]) {
+      expect((await t.me(victim.access)).statusCode).toBe(401);
+      expect((await t.post('/refresh-token', undefined, { ...ORIGIN, ...withCookie(victim.refresh) })).statusCode).toBe(401);
+    }
   });
 
   it('an unknown, malformed or already revoked cookie: 204 and the cookie expired, nothing else revoked, no event for a token of no family', async () => {
@@ -194,5 +235,46 @@ eachEngine('logout with the refresh cookie', (engine) => {
     for (const { refreshed } of results.filter((r) => r.refreshed.statusCode === 200)) {
       expect((await t.me(refreshed.json().access_token as string)).statusCode).toBe(401);
     }
+  });
+
+  it('the cookie-only path is limited to 10 a minute per client; a 429 keeps the cookie and the family; a live bearer is not limited', async () => {
+    t = await authApp(engine, { production: true, auth: { limits: { login: MANY, 'refresh-token': MANY } } });
+    await t.register('ada@example.com');
+    const s = await t.login('ada@example.com');
+    const spent = await t.login('ada@example.com');
+    await t.post('/logout', undefined, { ...ORIGIN, authorization: `Bearer ${spent.access}` });
+    t.takeEvents();
+    const codes: number[] = [];
+    // Unknown, malformed and revoked cookies, and a cookie with a dead bearer, all count.
+    for (let i = 0; i < 10; i++) {
+      const cookie = [`${'z'.repeat(42)}${i % 10}`, 'garbage', spent.refresh][i % 3] as string;
+      const headers: Record<string, string> = i === 9 ? { authorization: `Bearer ${spent.access}` } : {};
+      codes.push((await logout(withCookie(cookie, headers))).statusCode);
+    }
+    expect(codes).toEqual(Array(10).fill(204));
+
+    const refused = await logout(withCookie(s.refresh));
+    expect(refused.statusCode).toBe(429);
+    expect(refused.json()).toMatchObject({ code: 'RATE_LIMIT_EXCEEDED', retry_after: 60, limit: 10, window: 60 });
+    expect([refused.headers['retry-after'], refused.headers['x-ratelimit-remaining']]).toEqual(['60', '0']);
+    expect(refreshCookieLine(refused)).toBeUndefined();
+    expect(await liveInFamily(await familyOf(s.refresh))).toEqual({ access: 1, refresh: 1 });
+    expect(t.events.filter((e) => e.event === 'excess_rate_limit_exceeded')).toHaveLength(1);
+    expect(t.takeEvents().filter((e) => e.startsWith('authn_token_reuse'))).toEqual([]);
+
+    // Neither a bearer nor a cookie is not counted (401, one cheap answer)…
+    expect((await logout({})).statusCode).toBe(401);
+    // …another client has its own budget…
+    const elsewhere = await t.post('/logout', undefined, { ...ORIGIN, ...withCookie('y'.repeat(43)) }, '192.0.2.77');
+    expect([elsewhere.statusCode, elsewhere.headers['x-ratelimit-remaining']]).toEqual([204, '9']);
+    // …and a live bearer signs out whatever the budget.
+    const out = await logout(withCookie(s.refresh, { authorization: `Bearer ${s.access}` }));
+    expect([out.statusCode, refreshCookieLine(out)]).toEqual([204, CLEARED]);
+    expect(await liveInFamily(await familyOf(s.refresh))).toEqual({ access: 0, refresh: 0 });
+    // After the window, the cookie alone works again.
+    t.clock.advance(60_000);
+    const other = await t.login('ada@example.com');
+    expect((await logout(withCookie(other.refresh))).statusCode).toBe(204);
+    expect(await liveInFamily(await familyOf(other.refresh))).toEqual({ access: 0, refresh: 0 });
   });
 });
