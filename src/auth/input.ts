@@ -22,10 +22,13 @@ const CONTROL_RE = /[\p{Cc}\p{Cs}]/u;
  * space, word joiner, invisible operators, soft hyphen, U+FEFF, tags…), the other default-ignorable
  * code points (the Hangul fillers, the combining grapheme joiner…: a name of them looks empty), and
  * the line and paragraph separators. An override reverses the text after it, in the name and in what
- * the page shows next to it. Kept: ZWNJ and ZWJ (Persian and Indic names, emoji sequences) and the
- * variation selectors (emoji and ideograph variants).
+ * the page shows next to it. Kept: ZWNJ and ZWJ (Persian and Indic names, emoji sequences), the
+ * variation selectors (emoji and ideograph variants), and the Mongolian free variation selectors
+ * FVS1–FVS4 (U+180B–U+180D, U+180F) and vowel separator (U+180E), which traditional Mongolian text
+ * needs to pick a letter's written form.
  */
-const FORMAT_RE = /[\p{Zl}\p{Zp}]|(?![\u200c\u200d\ufe00-\ufe0f\u{e0100}-\u{e01ef}])[\p{Cf}\p{Default_Ignorable_Code_Point}]/u;
+const FORMAT_RE =
+  /[\p{Zl}\p{Zp}]|(?![\u180b-\u180f\u200c\u200d\ufe00-\ufe0f\u{e0100}-\u{e01ef}])[\p{Cf}\p{Default_Ignorable_Code_Point}]/u;
 /** A name must show something: a letter, digit, punctuation or symbol (ZWJ and selectors alone show nothing). */
 const VISIBLE_RE = /[\p{L}\p{N}\p{P}\p{S}]/u;
 

@@ -113,6 +113,21 @@ describe('readName: spoofing format characters', () => {
     }
   });
 
+  it('keeps the Mongolian free variation selectors FVS1–FVS4 and the vowel separator (traditional Mongolian needs them)', () => {
+    for (const name of [
+      '\u182D\u180B\u1820\u1828', // FVS1 picks a form of GA
+      '\u1824\u1828\u180C\u1821', // FVS2
+      '\u1828\u180D\u1820\u1837', // FVS3
+      '\u1828\u1820\u1837\u180E\u1820', // "Nara" + vowel separator before its final A
+      '\u1832\u1826\u180F\u182F', // FVS4 (Unicode 14)
+      'Bat \u182A\u1820\u1832\u180E\u1820', // mixed with Latin
+    ]) {
+      expect(readName(name), JSON.stringify(name)).toEqual({ ok: true, name });
+    }
+    // Alone they show nothing, like ZWJ alone.
+    expect(readName('\u180B\u180E')).toEqual({ ok: false, message: MESSAGE });
+  });
+
   it('the control-character refusal keeps its own message', () => {
     expect(readName('bad\u0007name')).toEqual({ ok: false, message: 'The name must be 1 to 80 characters, without control characters.' });
   });
