@@ -44,17 +44,22 @@ export async function demoApp(env: Record<string, string> = {}, framework: Parti
   return { app, events, config, client: (path = '/', ip?: string) => openClient(app, path, ip) };
 }
 
-/** A bare Fastify app with the plugin and one component on `store`, mounted as `<name>:main` on `/`. */
-export async function oneComponentApp(component: ComponentDefinition, store: Store): Promise<FastifyInstance> {
-  const server = Fastify();
-  const runtime = await createLiveComponents({
-    components: [component],
+/** A runtime with throwaway keys, as an app of the README builds it (origin http://localhost:3000). */
+export function testRuntime(components: readonly ComponentDefinition[], store: Store): ReturnType<typeof createLiveComponents> {
+  return createLiveComponents({
+    components,
     store,
     appOrigin: 'http://localhost:3000',
     stateKeys: randomBytes(32).toString('base64'),
     sessionSecret: randomBytes(32).toString('base64'),
     events: memorySecurityEvents(),
   });
+}
+
+/** A bare Fastify app with the plugin and one component on `store`, mounted as `<name>:main` on `/`. */
+export async function oneComponentApp(component: ComponentDefinition, store: Store): Promise<FastifyInstance> {
+  const server = Fastify();
+  const runtime = await testRuntime([component], store);
   await server.register(livecomponents, { runtime });
   server.get('/', async (request, reply) => {
     const view = await server.livecomponents.view(request, reply);

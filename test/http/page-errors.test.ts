@@ -7,12 +7,10 @@
  * - with the exported `livecomponentsErrorHandler` set first, the answer is PROTOCOL's shape.
  * The instance whose render failed keeps its stored state.
  */
-import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   StoreUnavailableError,
-  createLiveComponents,
   createMemoryStore,
   defineComponent,
   html,
@@ -20,7 +18,7 @@ import {
   livecomponentsErrorHandler,
   type Store,
 } from '../../src/index.js';
-import { memorySecurityEvents } from '../../src/ops/security-events.js';
+import { testRuntime } from '../helpers/demo.js';
 
 const RENDER_DETAIL = 'render failed for bad (db password hunter2)';
 const STORE_DETAIL = 'Redis is not connected (reconnecting; last error: connect ECONNREFUSED 127.0.0.1:6442)';
@@ -81,14 +79,7 @@ async function start(withHandler: boolean) {
   const server = Fastify({ logger: { level: 'info', stream: { write: (line: string) => void logs.push(JSON.parse(line) as LogLine) } } });
   app = server;
   if (withHandler) server.setErrorHandler(livecomponentsErrorHandler);
-  const runtime = await createLiveComponents({
-    components: [boom],
-    store,
-    appOrigin: 'http://localhost:3000',
-    stateKeys: randomBytes(32).toString('base64'),
-    sessionSecret: randomBytes(32).toString('base64'),
-    events: memorySecurityEvents(),
-  });
+  const runtime = await testRuntime([boom], store);
   await server.register(livecomponents, { runtime });
   server.get('/boom', async (request, reply) => {
     const view = await server.livecomponents.view(request, reply);
