@@ -106,7 +106,7 @@ export function createInvoker(transport: Transport, reload?: ComponentReloader):
       status = result.type === 'ok' ? 200 : result.error.status;
       if (result.type === 'ok') {
         const { state, idempotency } = result.body;
-        const typed = reset ? noteFields(target, reset).filter(([, , value], i) => value !== submitted[i]?.[2]) : [];
+        const typed = reset ? noteFields(target, reset).filter(([key, rank, value]) => !submitted.some((sent) => sent[0] === key && sent[1] === rank && sent[2] === value)) : [];
         morphCurrent(result.body.html, reset);
         // Left in the page by the morph (not replaced): back to the defaults it now has, the server's.
         if (reset?.isConnected) reset.reset();

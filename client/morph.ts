@@ -24,24 +24,33 @@ const fieldKey = (el: Element): string => {
 const fieldsLike = (root: Element, key: string | false): Field[] =>
   key ? Array.from(root.querySelectorAll<Field>('input[name], select[name], textarea[name]')).filter((el) => fieldKey(el) === key) : [];
 
-/** A field's value as the user left it, and how to find its counterpart after a morph: its key and rank. */
-export type NotedField = [key: string, rank: number, value: string];
+/** A field the user changed, and how to find its counterpart after a morph: key, rank, type, and how many fields had the key. */
+export type NotedField = [key: string, rank: number, value: string, type: string, count: number];
 
 /**
- * The values of `form`'s text fields, textareas and single selects, each with its key and rank among
- * the fields of `root` (as for the focused field below). Not hidden inputs (the server's to set),
- * boxes, radios or multiple selects.
+ * The text fields, textareas and single selects of `form` that the user changed (their value is not
+ * the one the markup gave), each with its key and rank among the fields of `root` (as for the focused
+ * field below). Not hidden inputs (the server's to set), boxes, radios or multiple selects.
  */
 export const noteFields = (root: Element, form: HTMLFormElement): NotedField[] =>
   Array.from(form.querySelectorAll<Field>('input[name], select[name], textarea[name]'))
-    .filter((el) => isTextEntry(el) && el.type !== 'hidden' && el.type !== 'select-multiple')
-    .map((el) => [fieldKey(el), fieldsLike(root, fieldKey(el)).indexOf(el), el.value]);
+    .filter((el) => isTextEntry(el) && el.type !== 'hidden' && el.type !== 'select-multiple' && (el instanceof HTMLSelectElement ? !el.selectedOptions[0]?.defaultSelected : el.value !== el.defaultValue))
+    .map((el) => {
+      const like = fieldsLike(root, fieldKey(el));
+      return [fieldKey(el), like.indexOf(el), el.value, el.type, like.length];
+    });
 
-/** Puts the `noted` values back into their counterparts among the fields of `root`: same key, same rank. */
+/**
+ * Puts the `noted` values back into their counterparts among the fields of `root`: same key, same
+ * rank — only where the rows did not change (as many fields of that key: else a rank may name
+ * another row's field), and into a field of the same type still open to typing, a select only if it
+ * still offers the value.
+ */
 export function restoreFields(root: Element, noted: NotedField[]): void {
-  for (const [key, rank, value] of noted) {
-    const field = fieldsLike(root, key)[rank];
-    if (field) field.value = value;
+  for (const [key, rank, value, type, count] of noted) {
+    const like = fieldsLike(root, key);
+    const field = like[rank] as HTMLInputElement | undefined;
+    if (like.length === count && field?.type === type && !field.disabled && !field.readOnly && (type !== 'select-one' || Array.from((field as unknown as HTMLSelectElement).options, (o) => o.value).includes(value))) field.value = value;
   }
 }
 

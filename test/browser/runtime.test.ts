@@ -541,6 +541,33 @@ describe.runIf(browserTestsEnabled('browser runtime (scripted server)'))('browse
       expect(await fieldValues()).toEqual({ item: '', qty: '1', note: 'note 1', search: '' });
     });
 
+    it('after a reload refusal, typed text goes back only where the rows did not change, into a field of the same type still open to typing; untouched fields show the server\'s values', async () => {
+      const page1 = (ids: number[], later = false) => `<div ${ATTR.id}="todo:one">${ids
+        .map((id) => `<form ${ATTR.action}="rename"><input type="hidden" name="id" value="${id}"><input name="title" value="Title ${id}"><button>Save ${id}</button></form>`)
+        .join('')}<form ${ATTR.action}="edit"><input name="owner" data-testid="owner" value="${later ? 'bob' : 'alice'}"><input name="code" data-testid="code" value="${later ? 'LOCKED' : 'A1'}"${later ? ' disabled' : ''}><input ${later ? 'type="hidden" ' : ''}name="plan" data-testid="plan" value="${later ? 'fixed' : ''}"><input name="name" data-testid="name" value=""><button>Edit</button></form></div>`;
+      handler = () => ({ status: 409, body: { error: 'Stale.', code: 'STATE_INVALID', request_id: 'r' } });
+      const titles = () => page.locator('input[name=title]').evaluateAll((els) => els.map((el) => (el as HTMLInputElement).value));
+      // A row added above the one being renamed: its rank now names another row's field.
+      await reopen(page1([1, 2]));
+      pageAnswer = () => ({ status: 200, contentType: 'text/html', body: pageOf(page1([0, 1, 2], true)) });
+      await page.locator('input[name=title]').nth(1).fill('Renamed two');
+      await page.getByRole('button', { name: 'Save 2' }).click();
+      await expect.poll(() => events.length).toBe(1);
+      expect(await titles()).toEqual(['Title 0', 'Title 1', 'Title 2']);
+      // Same rows: only what the user changed goes back, and only into a field still open to typing.
+      await reopen(page1([1, 2]));
+      pageAnswer = () => ({ status: 200, contentType: 'text/html', body: pageOf(page1([1, 2], true)) });
+      await page.getByTestId('code').fill('B2');
+      await page.getByTestId('plan').fill('free');
+      await page.getByTestId('name').fill('Ada');
+      await page.getByRole('button', { name: 'Edit' }).click();
+      await expect.poll(() => events.length).toBe(2);
+      const values = await page.evaluate(() =>
+        Object.fromEntries(['owner', 'code', 'plan', 'name'].map((name) => [name, (document.querySelector(`[name=${name}]`) as HTMLInputElement).value])),
+      );
+      expect(values).toEqual({ owner: 'bob', code: 'LOCKED', plan: 'fixed', name: 'Ada' });
+    });
+
     it('text typed in the form while the answer is in flight is kept; the fields still holding what was sent are reset', async () => {
       let release = () => {};
       const answered = new Promise<void>((resolve) => (release = resolve));
