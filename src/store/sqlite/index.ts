@@ -35,7 +35,6 @@ import { migrateToLatest } from '../../sql/migrate.js';
 import type { DatabaseSchema } from '../../sql/schema.js';
 import type { RateLimitDecision, RateLimitPolicy, Store, StoreOp, StoreOpResult } from '../types.js';
 import * as SQL from './statements.js';
-import { startCheckpointer } from './checkpointer.js';
 import { afterThisTurn } from '../after-this-turn.js';
 import { runBatch } from '../embedded-batch.js';
 import { WRITE_CHECK_KEY } from '../keys.js';
@@ -61,9 +60,8 @@ interface CommonOptions {
    */
   timeoutMs?: number;
   /**
-   * Called when a background sweep fails (the next one tries again), and when the WAL checkpoint
-   * worker cannot start or dies (checkpoints then run on the main thread: `./checkpointer.ts`).
-   * @default ignored (the worker's failure is a process warning)
+   * Called when a background sweep fails (the next one tries again).
+   * @default ignored
    */
   onSweepError?: (error: unknown) => void;
 }
@@ -99,14 +97,8 @@ function fileIdentity(path: string): string | null {
   return stat === undefined ? null : `${stat.dev}:${stat.ino}`;
 }
 
-/** Rows deleted per sweep statement at most; the sweep yields to the event loop between chunks. */
+/** Rows deleted per sweep statement; the sweep yields to the event loop between chunks. */
 const SWEEP_CHUNK = 500;
-
-/**
- * Bytes of values deleted per sweep statement at most (past it the chunk ends after the row that
- * crossed it): 24 expired states of 1.4 MB took 13–22 ms, 500 of them 316 ms.
- */
-const SWEEP_CHUNK_BYTES = 16 * 1_048_576;
 
 /**
  * Opens the SQLite store.
@@ -149,7 +141,7 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
   } catch (error) {
     throw new Error('createSqliteStore: the lc_kv table is missing or unreadable; run migrateToLatest(db) first', { cause: error });
   }
-  const { get, set, insertOrTakeOver, touch, replaceIfEquals, deleteIfEquals, del, sweep, anyExpired } = stmts;
+  const { get, set, insertOrTakeOver, touch, replaceIfEquals, deleteIfEquals, del, sweep } = stmts;
   const transaction = native.transaction((fn: () => unknown) => fn());
   /** Runs `fn` in `BEGIN IMMEDIATE … COMMIT` (ROLLBACK when it throws). */
   const immediate = <T>(fn: () => T): T => transaction.immediate(fn) as T;
@@ -329,28 +321,21 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
   }
 
   /**
-   * Deletes expired rows, then checkpoints the WAL and truncates it. The checkpoints run only every
-   * `WAL_AUTOCHECKPOINT_PAGES` (~40 MB) and never shrink the file: on a small disk the WAL filled it
-   * with copies of the same few hot pages, and then every write failed for good, even after a
-   * restart (the WAL itself was what filled the disk).
+   * Deletes expired rows, then checkpoints the WAL and truncates it. The automatic checkpoint runs
+   * only every `WAL_AUTOCHECKPOINT_PAGES` (~40 MB) and never shrinks the file: on a small disk the
+   * WAL filled it with copies of the same few hot pages, and then every write failed for good, even
+   * after a restart (the WAL itself was what filled the disk).
    */
   async function sweepExpired(): Promise<number> {
     let total = 0;
     for (;;) {
-      const { deleted, more } = await run(sweepChunk);
+      const deleted = await run(() => sweep.run(clock.now(), SWEEP_CHUNK).changes);
       total += deleted;
-      if (!more) break;
+      if (deleted < SWEEP_CHUNK) break;
       await new Promise((resolve) => setImmediate(resolve));
     }
-    if (opened !== null) await checkpointer.truncate();
+    if (opened !== null) await run(truncateWal);
     return total;
-  }
-
-  /** One sweep statement; a chunk may end early by bytes, so a short one does not mean the end. */
-  function sweepChunk(): { deleted: number; more: boolean } {
-    const now = clock.now();
-    const deleted = sweep.run(now, SWEEP_CHUNK, SWEEP_CHUNK_BYTES).changes;
-    return { deleted, more: deleted === SWEEP_CHUNK || (deleted > 0 && anyExpired.get(now) !== undefined) };
   }
 
   /**
@@ -367,15 +352,6 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
       native.pragma(`busy_timeout = ${timeout}`);
     }
   }
-
-  // WAL checkpoints on a worker thread (file databases): `./checkpointer.ts`.
-  const checkpointer = startCheckpointer(native, {
-    truncateOnMainThread: () => run(truncateWal),
-    onError: (error) => {
-      if (options.onSweepError !== undefined) options.onSweepError(error);
-      else process.emitWarning(error.message, 'LiveComponentsWarning');
-    },
-  });
 
   let sweeping = false;
   const timer =
@@ -445,7 +421,6 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
       commitGroup();
       closed = true;
       if (timer !== undefined) clearInterval(timer);
-      await checkpointer.close();
       if (ownsDb) await db.destroy();
     },
   };
@@ -475,7 +450,6 @@ function prepare(native: BetterSqlite3.Database) {
     replaceIfEquals: native.prepare<[string, number, string, string, number]>(SQL.REPLACE_IF_EQUALS),
     deleteIfEquals: native.prepare<[string, string, number]>(SQL.DELETE_IF_EQUALS),
     del: native.prepare<[string]>(SQL.DELETE),
-    sweep: native.prepare<[number, number, number]>(SQL.SWEEP),
-    anyExpired: native.prepare<[number]>(SQL.ANY_EXPIRED).pluck(),
+    sweep: native.prepare<[number, number]>(SQL.SWEEP),
   };
 }
