@@ -93,6 +93,8 @@ export interface StartingFile {
   extension: string;
   date: string;
   number: number;
+  /** The names of this roller's files (`namePattern`), to find the old ones to delete. */
+  pattern: RegExp;
 }
 
 /**
@@ -114,7 +116,7 @@ export function startingFile(file: string, frequency: RollerOptions['frequency']
   }
   const continued = typeof frequency !== 'number';
   const number = continued ? Math.max(highest, 1) : highest + 1;
-  return { path: `${base}.${date === '' ? '' : `${date}.`}${number}.${extension}`, continued, base, extension, date, number };
+  return { path: `${base}.${date === '' ? '' : `${date}.`}${number}.${extension}`, continued, base, extension, date, number, pattern };
 }
 
 /** Whether the file of `size` bytes at `path` ends with a line break; true when it cannot be read (nothing to mend then). */
@@ -134,6 +136,8 @@ async function endsWithLineBreak(path: string, size: number): Promise<boolean> {
 
 export class RollingFile {
   private readonly stream: SonicBoomStream;
+  private readonly base: string;
+  private readonly extension: string;
   private readonly dir: string;
   private readonly pattern: RegExp;
   private date: string;
@@ -150,15 +154,17 @@ export class RollingFile {
 
   private constructor(
     private readonly options: RollerOptions,
-    private readonly base: string,
-    private readonly extension: string,
-    start: { date: string; number: number; written: number },
+    start: StartingFile,
+    /** Bytes already in the starting file (a continued one). */
+    written: number,
   ) {
-    this.dir = dirname(base);
+    this.base = start.base;
+    this.extension = start.extension;
+    this.dir = dirname(start.base);
     this.date = start.date;
     this.number = start.number;
-    this.written = start.written;
-    this.pattern = namePattern(base, extension, options.frequency);
+    this.written = written;
+    this.pattern = start.pattern;
     const SonicBoom = loadSonicBoom();
     this.stream = new SonicBoom({
       dest: this.name(),
@@ -201,7 +207,7 @@ export class RollingFile {
       // a new file
     }
     const cut = written > 0 && !(await endsWithLineBreak(start.path, written));
-    const roller = new RollingFile(options, start.base, start.extension, { date: start.date, number: start.number, written });
+    const roller = new RollingFile(options, start, written);
     // A file continued whose last record was cut short (the disk filled mid-write, the process was
     // killed): the next record starts a line of its own instead of being glued to the cut one,
     // which would make both unreadable.
