@@ -122,21 +122,15 @@ describe('RollingFile, a continued file whose last record was cut short', () => 
     return `${day.getFullYear()}-${String(day.getMonth() + 1).padStart(2, '0')}-${String(day.getDate()).padStart(2, '0')}`;
   };
 
-  it('starts the next record on a line of its own (a disk that filled mid-write left half a line)', async () => {
-    const date = today();
-    writeFileSync(join(dir, `app.${date}.1.log`), '{"msg":"whole"}\n{"msg":"cut sh');
+  it.each([
+    ['starts the next record on a line of its own (a disk that filled mid-write left half a line)', '{"msg":"whole"}\n{"msg":"cut sh', '{"msg":"whole"}\n{"msg":"cut sh\n{"msg":"next"}\n'],
+    ['adds nothing to a file that ends with a line break', '{"msg":"whole"}\n', '{"msg":"whole"}\n{"msg":"next"}\n'],
+  ])('%s', async (_what, before, after) => {
+    const file = `app.${today()}.1.log`;
+    writeFileSync(join(dir, file), before);
     const roller = await RollingFile.open({ file: join(dir, 'app.log'), size: 10 * 1024 * 1024, frequency: 'daily', keep: 5 });
     roller.write('{"msg":"next"}\n');
     await close(roller);
-    expect(contents()).toEqual({ [`app.${date}.1.log`]: '{"msg":"whole"}\n{"msg":"cut sh\n{"msg":"next"}\n' });
-  });
-
-  it('adds nothing to a file that ends with a line break', async () => {
-    const date = today();
-    writeFileSync(join(dir, `app.${date}.1.log`), '{"msg":"whole"}\n');
-    const roller = await RollingFile.open({ file: join(dir, 'app.log'), size: 10 * 1024 * 1024, frequency: 'daily', keep: 5 });
-    roller.write('{"msg":"next"}\n');
-    await close(roller);
-    expect(contents()).toEqual({ [`app.${date}.1.log`]: '{"msg":"whole"}\n{"msg":"next"}\n' });
+    expect(contents()).toEqual({ [file]: after });
   });
 });
