@@ -206,8 +206,10 @@ export function serverOptions(options: {
     // Requests Node's parser refused answer in PROTOCOL's error shape too (see client-errors.ts).
     // Fastify calls it with `this` bound to the app.
     clientErrorHandler(this: FastifyInstance, error, socket) {
-      const statusCode = answerClientError(error, socket);
-      if (statusCode !== null) notifyUnrouted(this.server, { method: null, statusCode, closedConnection: socket });
+      afterPendingAnswers(socket, () => {
+        const statusCode = answerClientError(error, socket);
+        if (statusCode !== null) notifyUnrouted(this.server, { method: null, statusCode, closedConnection: socket });
+      });
     },
     // And so do the URLs Fastify's router refuses (a malformed percent-encoding such as `/%`); such a
     // reply skips the app's hooks, so the request id header is set here.
@@ -376,6 +378,8 @@ interface Answering {
   readonly socket: Socket;
   readonly pending: Set<ServerResponse>;
   readUpTo: number;
+  /** What to do once `pending` is empty (the refusal of a malformed request pipelined behind them). */
+  afterPending?: () => void;
 }
 
 /**
@@ -403,6 +407,39 @@ function answerClosed(this: TrackedAnswer): void {
   const state = this[ANSWERING];
   state.pending.delete(this);
   state.readUpTo = state.socket.bytesRead;
+  if (state.pending.size === 0 && state.afterPending !== undefined) {
+    const then = state.afterPending;
+    state.afterPending = undefined;
+    then();
+  }
+}
+
+/**
+ * Runs `then` (answering Node's parser error, then closing the connection) once the answers to the
+ * requests read in full before the malformed one are sent: at once, it threw them away although their
+ * routes ran, and the client could not tell whether they had. The request the error cut short (a body
+ * cut off or malformed) is not waited for: it can no longer complete. Reading stops meanwhile; Node
+ * reports the parser's error again for any further bytes, which changes nothing.
+ */
+function afterPendingAnswers(socket: Socket, then: () => void): void {
+  const state = (socket as AnsweringSocket)[ANSWERING];
+  if (state === undefined) {
+    then();
+    return;
+  }
+  // Already waiting: a further parser error of the same connection.
+  if (state.afterPending !== undefined) return;
+  let waiting = false;
+  for (const res of state.pending) {
+    if (res.req.complete) waiting = true;
+    else state.pending.delete(res);
+  }
+  if (!waiting) {
+    then();
+    return;
+  }
+  state.afterPending = then;
+  socket.pause();
 }
 
 /**

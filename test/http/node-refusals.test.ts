@@ -25,6 +25,11 @@ beforeAll(async () => {
     handled.push('GET /');
     return 'ok';
   });
+  app.get('/slow', async () => {
+    handled.push('GET /slow');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    return 'slow';
+  });
   app.post('/echo', async (request) => {
     handled.push('POST /echo');
     return request.body;
@@ -138,6 +143,32 @@ describe('an Expect other than 100-continue', () => {
     expect(text.endsWith('{"a":1}')).toBe(true);
     expect(handled).toEqual(['POST /echo']);
     expect(await counts()).toEqual({ 'POST /echo 200': 1 });
+  });
+});
+
+describe('a malformed request pipelined behind a good one', () => {
+  // Node's parser refuses the second while the first is still being answered; answering the refusal at
+  // once (and closing) threw the first's answer away although its route ran: the client could not
+  // tell whether it had.
+  it.each(['/', '/slow'])('GET %s is answered first, then the refusal, and the connection closes', async (path) => {
+    const [first, second, ...more] = answers(await rawExchange(port, `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\nNOT HTTP AT ALL\r\n\r\n`));
+    expect(more).toEqual([]);
+    expect(first!.status).toBe(200);
+    expect(first!.body).toBe(path === '/' ? 'ok' : 'slow');
+    expect(second!.status).toBe(400);
+    expect((JSON.parse(second!.body) as { code: string }).code).toBe('INVALID_REQUEST');
+    expect(second!.headers['connection']).toBe('close');
+    expect(handled).toEqual([`GET ${path}`]);
+    expect(await counts()).toEqual({ [`GET ${path} 200`]: 1, 'OTHER unmatched 400': 1 });
+    expect(refusals).toEqual([expect.objectContaining({ method: null, statusCode: 400 })]);
+  });
+
+  it('two good requests before the malformed one: both answered in order, then the refusal', async () => {
+    const good = 'GET /slow HTTP/1.1\r\nHost: x\r\n\r\n';
+    const [a, b, c, ...more] = answers(await rawExchange(port, `${good}${good}GET / HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n`));
+    expect(more).toEqual([]);
+    expect([a!.status, b!.status, c!.status]).toEqual([200, 200, 400]);
+    expect(handled).toEqual(['GET /slow', 'GET /slow']);
   });
 });
 
