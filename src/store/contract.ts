@@ -545,12 +545,36 @@ export function runStoreContract(
         ['delete', () => store.delete(k)],
         ['rateLimit', () => store.rateLimit(k, policy, clock.now())],
         ['batch', () => store.batch([{ op: 'get', key: k }])],
+        ['getMany []', () => store.getMany([])],
+        ['batch []', () => store.batch([])],
         ['health', () => store.health()],
       ];
       for (const [method, call] of calls) {
         await expect(call(), method).rejects.toBeInstanceOf(StoreUnavailableError);
       }
       await expect(store.close()).resolves.toBeUndefined();
+    });
+
+    it('after close, a call with bad arguments still rejects with TypeError: arguments are checked first, in every method', async () => {
+      await store.close();
+      const lone = 'lc:\uD800';
+      const policy = { algorithm: 'gcra' as const, limit: 1, windowMs: 1_000 };
+      const ok = key();
+      const calls: [string, () => Promise<unknown>][] = [
+        ['get', () => store.get(lone)],
+        ['getMany', () => store.getMany([ok, lone])],
+        ['set', () => store.set(ok, 'v', 0)],
+        ['claim', () => store.claim(ok, 'v', Number.NaN)],
+        ['touch', () => store.touch(ok, -1)],
+        ['deleteIfEquals', () => store.deleteIfEquals(ok, lone)],
+        ['delete', () => store.delete(lone)],
+        ['rateLimit', () => store.rateLimit(ok, { ...policy, limit: 0 }, clock.now())],
+        ['batch', () => store.batch([{ op: 'get', key: ok }, { op: 'set', key: ok, value: 'v', ttlMs: 0 }])],
+        ['batch rateLimit', () => store.batch([{ op: 'rateLimit', key: ok, policy, nowMs: Number.NaN }])],
+      ];
+      for (const [method, call] of calls) {
+        await expect(call(), method).rejects.toBeInstanceOf(TypeError);
+      }
     });
   });
 }

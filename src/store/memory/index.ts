@@ -171,15 +171,22 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     }
   }
 
-  /** Runs `op` synchronously and wraps its result (or throw) in a promise; rejects once closed. */
-  function run<T>(op: () => T): Promise<T> {
-    if (closed) return Promise.reject(new StoreUnavailableError('The memory store is closed.'));
+  /**
+   * Checks the call's arguments (`check`, a `TypeError` when they are bad), then runs `op`
+   * synchronously and wraps its result (or throw) in a promise; rejects once closed. Arguments come
+   * first, as in every store: a bad call is a bug in the caller whatever the store's state.
+   */
+  function run<T>(check: () => void, op: () => T): Promise<T> {
     try {
+      check();
+      if (closed) return Promise.reject(new StoreUnavailableError('The memory store is closed.'));
       return Promise.resolve(op());
     } catch (error) {
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
   }
+
+  const nothing = (): void => undefined;
 
   const embedded = { apply, replace };
 
@@ -196,53 +203,57 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   return {
     kind: 'memory',
     get: (key) =>
-      run(() => {
-        checkKey(key);
-        return get(key, clock.now());
-      }),
+      run(
+        () => checkKey(key),
+        () => get(key, clock.now()),
+      ),
     getMany: (keys) =>
-      run(() => {
-        checkKeys(keys);
-        const now = clock.now();
-        return keys.map((key) => get(key, now));
-      }),
+      run(
+        () => checkKeys(keys),
+        () => {
+          const now = clock.now();
+          return keys.map((key) => get(key, now));
+        },
+      ),
     set: (key, value, ttlMs) =>
-      run(() => {
-        checkWrite(key, value, ttlMs);
-        put(key, value, ttlMs, clock.now());
-      }),
+      run(
+        () => checkWrite(key, value, ttlMs),
+        () => put(key, value, ttlMs, clock.now()),
+      ),
     claim: (key, value, ttlMs) =>
-      run(() => {
-        checkWrite(key, value, ttlMs);
-        return claim(key, value, ttlMs, clock.now());
-      }),
+      run(
+        () => checkWrite(key, value, ttlMs),
+        () => claim(key, value, ttlMs, clock.now()),
+      ),
     touch: (key, ttlMs) =>
-      run(() => {
-        checkTouch(key, ttlMs);
-        return touch(key, ttlMs, clock.now());
-      }),
+      run(
+        () => checkTouch(key, ttlMs),
+        () => touch(key, ttlMs, clock.now()),
+      ),
     deleteIfEquals: (key, expected) =>
-      run(() => {
-        checkCompare(key, expected);
-        return deleteIfEquals(key, expected, clock.now());
-      }),
+      run(
+        () => checkCompare(key, expected),
+        () => deleteIfEquals(key, expected, clock.now()),
+      ),
     delete: (key) =>
-      run(() => {
-        checkKey(key);
-        remove(key);
-      }),
+      run(
+        () => checkKey(key),
+        () => remove(key),
+      ),
     rateLimit: (key, policy, nowMs) =>
-      run(() => {
-        checkRateLimitCall(key, policy, nowMs);
-        return rateLimit(key, policy, nowMs, clock.now());
-      }),
+      run(
+        () => checkRateLimitCall(key, policy, nowMs),
+        () => rateLimit(key, policy, nowMs, clock.now()),
+      ),
     batch: (ops) =>
-      run(() => {
+      run(
         // Check every op before running any, so a malformed batch changes nothing.
-        for (const op of ops) checkOp(op);
-        return runBatch(ops, embedded, clock.now());
-      }),
-    health: () => run(() => undefined),
+        () => {
+          for (const op of ops) checkOp(op);
+        },
+        () => runBatch(ops, embedded, clock.now()),
+      ),
+    health: () => run(nothing, nothing),
     close() {
       if (!closed) {
         closed = true;

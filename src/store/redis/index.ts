@@ -333,12 +333,13 @@ export function createRedisStore(options: RedisStoreOptions): Store {
   }
 
   function batch(ops: readonly StoreOp[]): Promise<StoreOpResult[]> {
-    if (closed) return Promise.reject(new StoreUnavailableError('The Redis store is closed.'));
-    // Check every op before sending any, so a malformed batch changes nothing.
+    // Check every op before sending any, so a malformed batch changes nothing; and before looking
+    // at `closed`, as every call does: a bad call is a bug in the caller whatever the store's state.
     const invalid = rejection(() => {
       for (const op of ops) checkOp(op);
     });
     if (invalid !== undefined) return invalid;
+    if (closed) return Promise.reject(new StoreUnavailableError('The Redis store is closed.'));
     if (ops.length === 0) return Promise.resolve([]);
     if (client.isCluster) {
       // Keys of one batch live in several slots: one script call per hash tag (its keys share a
