@@ -38,7 +38,8 @@ export function showFieldErrors(root: Element, errors: FieldErrors | undefined):
     shown.set(name, [...(shown.get(name) ?? []), slot]);
   }
   for (const field of root.querySelectorAll('input[name], select[name], textarea[name]')) {
-    const name = field.getAttribute('name') ?? '';
+    // Named as its param: a `tags[]` box sends `tags`, whose errors the server reports.
+    const name = (field.getAttribute('name') ?? '').replace(/\[\]$/, '');
     const old = linked.get(field) ?? [];
     const ids = field.getAttribute('aria-describedby')?.split(' ').filter((id) => !old.includes(id)) ?? [];
     // Its own form's message when it has one (a row of a list), else every message of its name.

@@ -377,6 +377,23 @@ describe.runIf(browserTestsEnabled('browser runtime (scripted server)'))('browse
     expect(await invalidFields()).toEqual(['server_marked']);
   });
 
+  it('errors of a `tags[]` group (sent as `tags`) mark its boxes and link them to the message', async () => {
+    await reopen(`<div ${ATTR.id}="demo:one"><form ${ATTR.action}="save">
+      <input name="tags[]" type="checkbox" value="a"><input name="tags[]" type="checkbox" value="b">
+      <span ${ATTR.error}="tags" data-testid="tags-error" hidden></span><button type="submit">Save</button></form></div>`);
+    handler = () => ({ status: 400, body: { error: 'Invalid.', code: 'VALIDATION_FAILED', request_id: 'r', errors: { tags: ['Pick two.'] } } });
+    await page.getByText('Save').click();
+    await expect.poll(() => events.length).toBe(1);
+    expect(calls[0]?.body.params).toEqual({ tags: [] });
+    const slotId = await page.getByTestId('tags-error').getAttribute('id');
+    expect(slotId).toBeTruthy();
+    const boxes = await page.locator('input[name="tags[]"]').evaluateAll((els) => els.map((el) => [el.getAttribute('aria-invalid'), el.getAttribute('aria-describedby')]));
+    expect(boxes).toEqual([
+      ['true', slotId],
+      ['true', slotId],
+    ]);
+  });
+
   it('keeps the focused field and its typed value through a morph; other fields take the server value', async () => {
     await page.getByTestId('other').fill('typed elsewhere');
     await page.getByTestId('note').fill('typing');

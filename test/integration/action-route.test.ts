@@ -149,6 +149,17 @@ describe('POST /api/livecomponents/action', () => {
     expect(ok.body).not.toContain('tok_demo_sensitive');
   });
 
+  it('a payment amount must be a JSON number: true, [7], "0x10", " 3 " and "1e1" are refused, not charged', async () => {
+    // Limited to 5 per 5 minutes per signed-out client (its IP): a refusal by validation still counts.
+    const c = await demo.client('/payment', '203.0.113.40');
+    for (const [i, amount] of [true, [7], '0x10', ' 3 ', '1e1'].entries()) {
+      const res = await (await demo.client('/payment', `203.0.113.${41 + i}`)).action('payment:main', 'processPayment', { amount });
+      expect(res.statusCode, JSON.stringify(amount)).toBe(400);
+      expect(Object.keys(res.json().errors), JSON.stringify(amount)).toEqual(['amount']);
+    }
+    expect((await c.action('payment:main', 'processPayment', { amount: 3 })).json().state).toEqual({ balance: 997 });
+  });
+
   /** Sends `payload` as the action body, as it is (no JSON encoding), with `c`'s cookie and token. */
   const sendRaw = (c: { cookie: string; token: string }, payload: string) =>
     demo.app.inject({

@@ -11,7 +11,7 @@ export const payment = defineComponent({
   publicState: ['balance'],
   actions: {
     processPayment: {
-      params: z.object({ amount: z.coerce.number().int('Whole amounts only.').positive('The amount must be positive.') }),
+      params: z.object({ amount: z.number('Enter an amount.').int('Whole amounts only.').positive('The amount must be positive.') }),
       rateLimit: 5,
       rateLimitWindow: 300,
       idempotencyTTL: 86_400,
