@@ -81,6 +81,15 @@ export function wholeMs(ttlMs: number): number {
  */
 export const MAX_RATE_LIMIT_WINDOW_MS = 2 ** 40;
 
+/**
+ * The bound on a rate-limit step's time, in ms: `nowMs` is refused from 2^43 ms (about the year 2248)
+ * on, either side of zero. Below it the GCRA grid's sums are exact doubles
+ * (`src/pipeline/rate-limit/algorithms.ts`); at 2^44 a small interval vanished in the rounding, so
+ * the embedded stores admitted without ever charging (remaining = limit, resetMs 0) and Redis failed
+ * (`SET … PX 0`).
+ */
+export const MAX_RATE_LIMIT_NOW_MS = 2 ** 43;
+
 /** The largest rate-limit `limit`: 2^31 − 1 (Redis answers counts as integers; far beyond any real budget). */
 export const MAX_RATE_LIMIT = 2 ** 31 - 1;
 
@@ -98,7 +107,9 @@ export function checkRateLimitNumbers(policy: RateLimitPolicy, nowMs: number): v
   if (!(Number.isFinite(policy.windowMs) && policy.windowMs > 0 && policy.windowMs <= MAX_RATE_LIMIT_WINDOW_MS)) {
     throw new TypeError(`Rate limit: windowMs must be positive, at most 2^40 (${MAX_RATE_LIMIT_WINDOW_MS} ms, about 34 years)`);
   }
-  if (!Number.isFinite(nowMs)) throw new TypeError('Rate limit: nowMs must be a finite number');
+  if (!(Number.isFinite(nowMs) && Math.abs(nowMs) < MAX_RATE_LIMIT_NOW_MS)) {
+    throw new TypeError(`Rate limit: nowMs must be a finite number, below 2^43 in magnitude (${MAX_RATE_LIMIT_NOW_MS} ms, about the year 2248)`);
+  }
 }
 
 const OPS: ReadonlySet<string> = new Set<StoreOp['op']>(['get', 'set', 'claim', 'touch', 'deleteIfEquals', 'delete', 'rateLimit']);

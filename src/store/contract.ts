@@ -493,6 +493,24 @@ export function runStoreContract(
       for (const k of [gcra, wide, window]) await store.delete(k);
     });
 
+    it('rateLimit refuses a time of 2^43 ms or more either side of zero (TypeError), and runs just below it', async () => {
+      // At 2^44 a 2^-10 ms interval vanished in the rounding: memory and SQLite admitted without
+      // charging (remaining = limit, resetMs 0), Redis failed (`SET … PX 0`).
+      const policy = { algorithm: 'gcra' as const, limit: 1_000, windowMs: 0.5 };
+      const window = { algorithm: 'sliding-window' as const, limit: 1, windowMs: 1_000 };
+      for (const nowMs of [2 ** 44, 2 ** 43, -(2 ** 43), 1e300]) {
+        for (const p of [policy, window]) {
+          const k = key('rl');
+          await expect(store.rateLimit(k, p, nowMs), `${p.algorithm} ${nowMs}`).rejects.toBeInstanceOf(TypeError);
+          await expect(store.batch([{ op: 'set', key: k, value: 'v', ttlMs: 60_000 }, { op: 'rateLimit', key: k, policy: p, nowMs }]), `batch ${p.algorithm} ${nowMs}`).rejects.toBeInstanceOf(TypeError);
+          expect(await store.get(k)).toBeNull();
+        }
+      }
+      const k = key('rl');
+      expect(await store.rateLimit(k, policy, 2 ** 43 - 1)).toEqual({ allowed: true, limit: 1_000, remaining: 999, resetMs: 1, retryAfterMs: 0, nextMs: 1 });
+      await store.delete(k);
+    });
+
     it('rounds a fractional TTL up to a whole millisecond, in every op', async () => {
       // One batch reads at the instant it writes, whatever clock the backend measures TTLs on.
       const [a, b, c] = [key(), key(), key()];

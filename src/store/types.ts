@@ -54,6 +54,9 @@ export interface Store {
    * One atomic rate-limit step for `key` under `policy` at time `nowMs` (the caller's clock; a store shared
    * by several instances may use its own instead: Redis does, see `rateLimitClock`), with the
    * shared algorithms of `src/pipeline/rate-limit/algorithms.ts`. Refused steps consume nothing.
+   * `nowMs` must be finite and under 2^43 ms (about the year 2248) either side of zero
+   * (`MAX_RATE_LIMIT_NOW_MS`), where the algorithms' arithmetic is exact; else the step rejects with
+   * a `TypeError`, on every store (Redis too, whose own clock it would not use).
    */
   rateLimit(key: string, policy: RateLimitPolicy, nowMs: number): Promise<RateLimitDecision>;
 

@@ -4,6 +4,7 @@ import { REDIS_AVAILABLE, useRedisServer } from '../../../test/redis/server.js';
 import { runStoreContract } from '../contract.js';
 import { Redis } from 'ioredis';
 import { createRedisStore, redisClientOptions, type RedisStoreOperation } from './index.js';
+import { BATCH_LUA, GCRA_LUA } from './lua/index.js';
 
 describe.skipIf(!REDIS_AVAILABLE)('redis store', () => {
   const redis = useRedisServer();
@@ -87,6 +88,14 @@ describe.skipIf(!REDIS_AVAILABLE)('redis store', () => {
     await expect(store.rateLimit('lc:{bad}:rl', { algorithm: 'gcra', limit: 1, windowMs: 1 }, Number.NaN)).rejects.toBeInstanceOf(TypeError);
     await expect(store.batch([{ op: 'nope' } as never])).rejects.toBeInstanceOf(TypeError);
     expect(trips).toEqual([]);
+  });
+
+  it('never sends PX 0 from the GCRA script, even at a time the store refuses (2^44 ms, where a 2^-10 ms interval vanishes)', async () => {
+    // The store refuses such a time (TypeError, the contract); the scripts still keep every SET's PX at 1 ms or more.
+    const [alone, batched] = ['lc:{far}:rl-a', 'lc:{far}:rl-b'];
+    expect(await redis.admin.eval(GCRA_LUA, 1, alone, 1_000, 0.5, 2 ** 44)).toEqual([1, 1_000, 0, 0, 1]);
+    expect(await redis.admin.eval(BATCH_LUA, 1, batched, 'r', 1_000, 0.5, 2 ** 44)).toEqual([[1, 1_000, 0, 0, 1]]);
+    for (const key of [alone, batched]) expect(await redis.admin.pttl(key)).toBeLessThanOrEqual(1);
   });
 
   it('reloads its scripts by itself after SCRIPT FLUSH', async () => {

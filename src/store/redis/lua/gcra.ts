@@ -11,7 +11,10 @@
  *
  * Time is Redis's own clock when the store passes `SERVER_TIME` (its default: see `time.ts`), else
  * the caller's `nowMs` (tests that inject a clock). Key expiry always runs on the Redis clock, which
- * only drops state that already reads as a full bucket.
+ * only drops state that already reads as a full bucket. The key's TTL (PX, PEXPIRE) is the step's
+ * `resetMs` but at least 1 ms: 0 would make Redis refuse the `SET` (`ERR invalid expire time`). It
+ * is 0 only from a time the store refuses (2^43 ms or more: `checkRateLimitNumbers`), where a small
+ * interval vanishes in the rounding; the reply keeps the step's own `resetMs`.
  *
  * When time has gone backwards (either clock), a stored TAT above `now + depth` is clamped to it, as
  * in JavaScript: an empty bucket, not a debt the size of the step (which would lock the client out
@@ -70,19 +73,22 @@ local debt = base + interval - now
 if debt > depth then
   -- Refused: nothing is charged; the state stays (clamped, when the clock went back), kept until it
   -- would read as a full bucket.
-  local resetMs = math.ceil(base - now)
+  local untilFull = math.ceil(base - now)
+  -- The key's TTL (resetMs) is at least 1 ms: see the note on PX above.
+  local resetMs = math.max(1, untilFull)
   if clamped then
     redis.call('SET', key, 'g:' .. string.format('%.17g', base), 'PX', resetMs)
   else
     redis.call('PEXPIRE', key, resetMs)
   end
   local retryAfterMs = math.max(1, math.ceil(debt - depth))
-  return {0, 0, resetMs, retryAfterMs, retryAfterMs}
+  return {0, 0, untilFull, retryAfterMs, retryAfterMs}
 end
-local resetMs = math.ceil(debt)
+local untilFull = math.ceil(debt)
 local remaining = math.floor((depth - debt) / interval)
+local resetMs = math.max(1, untilFull)
 redis.call('SET', key, 'g:' .. string.format('%.17g', now + debt), 'PX', resetMs)
-return {1, remaining, resetMs, 0, math.ceil(debt - (limit - remaining - 1) * interval)}
+return {1, remaining, untilFull, 0, math.ceil(debt - (limit - remaining - 1) * interval)}
 end
 `;
 
