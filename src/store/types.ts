@@ -12,6 +12,11 @@
  *
  * Every method either resolves or rejects with a `StoreUnavailableError` (the store is down or
  * too slow); the HTTP layer maps that to 503 `SERVICE_UNAVAILABLE`.
+ *
+ * A key used by `rateLimit` is for `rateLimit` only (the framework keeps rate-limit keys apart,
+ * `src/store/keys.ts`): any other op on it is undefined and may fail. Its state is a string in the
+ * embedded stores but a sorted set on Redis for `sliding-window`, where `get`, `claim`,
+ * `deleteIfEquals` or a batch touching it reject (WRONGTYPE, as `StoreUnavailableError`).
  */
 export interface Store {
   /** Human name for logs and health checks (`memory`, `sqlite`, `redis`). */
@@ -51,9 +56,10 @@ export interface Store {
   delete(key: string): Promise<void>;
 
   /**
-   * One atomic rate-limit step for `key` under `policy` at time `nowMs` (the caller's clock; a store shared
-   * by several instances may use its own instead: Redis does, see `rateLimitClock`), with the
-   * shared algorithms of `src/pipeline/rate-limit/algorithms.ts`. Refused steps consume nothing.
+   * One atomic rate-limit step for `key` (a key for `rateLimit` only: see above) under `policy` at
+   * time `nowMs` (the caller's clock; a store shared by several instances may use its own instead:
+   * Redis does, see `rateLimitClock`), with the shared algorithms of
+   * `src/pipeline/rate-limit/algorithms.ts`. Refused steps consume nothing.
    * `nowMs` must be finite and under 2^43 ms (about the year 2248) either side of zero
    * (`MAX_RATE_LIMIT_NOW_MS`), where the algorithms' arithmetic is exact; else the step rejects with
    * a `TypeError`, on every store (Redis too, whose own clock it would not use).
@@ -69,6 +75,13 @@ export interface Store {
    * compare-and-replace (`deleteIfEquals` then `claim`, how an idempotency claim becomes its
    * result) is never split. Across hash tags the batch is not a transaction (Redis Cluster sends
    * each tag to its own node).
+   *
+   * Argument errors (`TypeError`: a bad key, value, TTL, policy or op) are refused before anything
+   * is written, on every store, whatever the store's state. A batch that fails at run time writes
+   * nothing on the embedded stores (SQLite rolls it back; memory's ops cannot fail). On Redis, one
+   * that fails on the server partway (an op on a key of another type, such as a `rateLimit` key:
+   * see above) may have applied the ops before the failing one — Redis does not roll a script
+   * back — while those after it do not run.
    */
   batch(ops: readonly StoreOp[]): Promise<StoreOpResult[]>;
 
