@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { randomBytes } from './random.js';
+import { randomBytes, randomToken } from './random.js';
 
 describe('pooled randomBytes', () => {
   it('returns buffers of the asked size that never repeat across pool refills', () => {
@@ -23,5 +23,17 @@ describe('pooled randomBytes', () => {
   it('is not all zeros', () => {
     const b = randomBytes(64);
     expect(b.some((x) => x !== 0)).toBe(true);
+  });
+
+  it('randomToken: base64url of fresh bytes, never repeating across refills, large sizes too', () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 3000; i++) {
+      const t = randomToken(16);
+      expect(t).toMatch(/^[A-Za-z0-9_-]{22}$/);
+      expect(Buffer.from(t, 'base64url')).toHaveLength(16);
+      seen.add(t);
+    }
+    expect(seen.size).toBe(3000);
+    expect(Buffer.from(randomToken(10_000), 'base64url')).toHaveLength(10_000);
   });
 });

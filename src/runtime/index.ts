@@ -137,10 +137,11 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
 
     // Without a session no token can verify: an ephemeral session lets the CSRF stage refuse it.
     const session = maybeSession ?? sessions.ephemeral();
-    const user = await userOf(session);
+    // Awaited only when there is a user to look up: an anonymous session goes on at once.
+    const user = session.userId !== null && resolveUser !== undefined ? await resolveUser(session.userId) : null;
     const componentContext = new ActionComponentContext(user, body.componentId, id.instance);
     const ctx = createActionContext({ request, body, session, user, component, action, componentContext });
-    const started = performance.now();
+    const started = onActionDone === undefined ? 0 : performance.now();
     let outcome: Outcome;
     let failure: unknown;
     try {

@@ -20,17 +20,17 @@ export type OneAtATime = <T>(key: string, task: () => Promise<T>) => Promise<T>;
 export function oneAtATime(): OneAtATime {
   /** Per key, the promise that settles when the last queued task has settled. */
   const tails = new Map<string, Promise<void>>();
-  const settled = (): void => undefined;
 
   return function run<T>(key: string, task: () => Promise<T>): Promise<T> {
     const previous = tails.get(key);
     const result = previous === undefined ? task() : previous.then(task);
-    const tail = result.then(settled, settled);
-    tails.set(key, tail);
-    void tail.then(() => {
-      // The last task of its line: nothing waits behind it any more.
+    // Settles once `result` has, after dropping the key when this is the last task of its line
+    // (nothing waits behind it any more): one reaction per task, not a second promise to clean up.
+    const settled = (): void => {
       if (tails.get(key) === tail) tails.delete(key);
-    });
+    };
+    const tail: Promise<void> = result.then(settled, settled);
+    tails.set(key, tail);
     return result;
   };
 }

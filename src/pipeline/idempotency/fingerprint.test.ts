@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson, requestFingerprint } from './fingerprint.js';
 
@@ -41,6 +42,20 @@ describe('requestFingerprint', () => {
     expect(requestFingerprint('order:main', 'createOrder', { item: 'book', qty: 2 })).not.toBe(base);
     expect(requestFingerprint('order:main', 'cancelOrder', { item: 'book', qty: 1 })).not.toBe(base);
     expect(requestFingerprint('order:other', 'createOrder', { item: 'book', qty: 1 })).not.toBe(base);
+  });
+
+  it('is the SHA-256 of the canonical JSON of [componentId, action, params] (the records already stored)', () => {
+    const cases: [string, string, unknown][] = [
+      ['counter:main', 'increment', {}],
+      ['order:main', 'createOrder', { qty: 1, item: 'b\u2028"ook' }],
+      ['c:x', 'go', undefined],
+      ['c:x', 'go', [1, undefined, -0]],
+      ['c:x', 'go', 'x'.repeat(300)],
+    ];
+    for (const [componentId, action, params] of cases) {
+      expect(requestFingerprint(componentId, action, params)).toBe(createHash('sha256').update(canonicalJson([componentId, action, params])).digest('base64url'));
+    }
+    expect(() => requestFingerprint('c:x', 'go', { n: 1n })).toThrow(TypeError);
   });
 
   it('cannot be confused by moving text between fields', () => {

@@ -24,7 +24,7 @@
  * Limit: an action running longer than `lockTtlMs` loses its lock and a repeat may run it again:
  * choose `lockTtlMs` above the slowest action.
  */
-import { randomBytes } from '../../core/random.js';
+import { randomToken } from '../../core/random.js';
 import { systemClock, type Clock } from '../../core/clock.js';
 import { ActionTimeoutError, LiveError } from '../../core/errors.js';
 import { HEADERS } from '../../core/wire.js';
@@ -35,7 +35,7 @@ import { fail, ok, stageValue, takePrefetched, type ActionContext, type Next, ty
 import { positiveInteger, positiveSeconds } from '../options.js';
 import { requestFingerprint } from './fingerprint.js';
 import { parseIdempotencyKey } from './key.js';
-import { doneRecordText, isoSeconds, parseRecord, type DoneRecord, type PendingRecord } from './record.js';
+import { doneRecordText, isoSeconds, parseRecord, pendingRecordText, type DoneRecord } from './record.js';
 
 export { canonicalJson, requestFingerprint } from './fingerprint.js';
 export { isValidIdempotencyKey, parseIdempotencyKey, parseSfString, MAX_KEY_LENGTH } from './key.js';
@@ -145,8 +145,8 @@ export function createIdempotencyStage(options: IdempotencyStageOptions): Stage 
     if (key === null || key instanceof LiveError) return key;
     const scope = ctx.user === null ? `s:${ctx.session.key}` : `u:${ctx.user.id}`;
     const fp = requestFingerprint(ctx.componentContext.componentId, ctx.action.name, ctx.body.params);
-    const record: PendingRecord = { s: 'pending', fp, lock: randomBytes(16).toString('base64url'), exp: clock.now() + lockTtlMs };
-    return { key, storeKey: storeKeys.idempotency(scope, key), fp, pending: JSON.stringify(record) };
+    const pending = pendingRecordText(fp, randomToken(16), clock.now() + lockTtlMs);
+    return { key, storeKey: storeKeys.idempotency(scope, key), fp, pending };
   }
 
   const stage: Stage = {

@@ -41,6 +41,14 @@ export function doneRecordText(record: DoneRecord): string {
   );
 }
 
+/**
+ * `JSON.stringify(record)` of a pending record, the same text byte for byte, built without the
+ * object: one is made on every action with a key.
+ */
+export function pendingRecordText(fp: string, lock: string, exp: number): string {
+  return `{"s":"pending","fp":${JSON.stringify(fp)},"lock":${JSON.stringify(lock)},"exp":${JSON.stringify(exp)}}`;
+}
+
 /** Parses a stored record; `null` when the text is not a record this module wrote. */
 export function parseRecord(text: string): IdempotencyRecord | null {
   let value: unknown;

@@ -19,7 +19,7 @@
  * (as with idempotency's `lockTtlMs`): keep `ttlMs` above the slowest action. A wait longer than
  * `maxWaitMs` answers 503 `SERVICE_UNAVAILABLE` (the client retries).
  */
-import { randomBytes } from '../../core/random.js';
+import { randomToken } from '../../core/random.js';
 import { StoreUnavailableError } from '../../core/errors.js';
 import { storeKeys } from '../../store/keys.js';
 import { compareAndReplace } from '../../store/ops.js';
@@ -71,7 +71,7 @@ export function createInstanceLockStage(options: InstanceLockStageOptions): Stag
     return stageValue(ctx, stage, newLock);
   }
   function newLock(ctx: ActionContext): Lock {
-    return { key: storeKeys.instanceLock(ctx.session.key, ctx.componentContext.componentId), token: randomBytes(16).toString('base64url') };
+    return { key: storeKeys.instanceLock(ctx.session.key, ctx.componentContext.componentId), token: randomToken(16) };
   }
 
   const claimOp = (lock: Lock): StoreOp => ({ op: 'claim', key: lock.key, value: lock.token, ttlMs });
