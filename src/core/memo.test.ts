@@ -7,7 +7,7 @@ describe('boundedMemo', () => {
     const memo = boundedMemo(2, (k) => {
       calls.push(k);
       return k.toUpperCase();
-    });
+    }, 10);
     expect(memo('a')).toBe('A');
     expect(memo('a')).toBe('A');
     expect(memo('b')).toBe('B');
@@ -15,5 +15,15 @@ describe('boundedMemo', () => {
     expect(memo('b')).toBe('B');
     expect(memo('a')).toBe('A'); // derived again
     expect(calls).toEqual(['a', 'b', 'c', 'a']);
+  });
+
+  it('keeps no key longer than maxKeyLength: derived on every call', () => {
+    const calls: string[] = [];
+    const memo = boundedMemo(100, (k) => {
+      calls.push(k);
+      return k.length;
+    }, 3);
+    expect([memo('abc'), memo('abc'), memo('abcd'), memo('abcd')]).toEqual([3, 3, 4, 4]);
+    expect(calls).toEqual(['abc', 'abcd', 'abcd']);
   });
 });

@@ -21,6 +21,9 @@ export type { Session } from './types.js';
 /** 16 random bytes in base64url (22 characters), then `.` and the base64url user id when signed in. */
 const SESSION_ID_RE = /^[A-Za-z0-9_-]{22}(?:\.[A-Za-z0-9_-]{1,172})?$/;
 
+/** The longest session id `SESSION_ID_RE` admits: the bound of the memos keyed by session ids. */
+export const MAX_SESSION_ID = 22 + 1 + 172;
+
 interface SessionRecord {
   /** user id */
   u: string | null;
@@ -100,7 +103,7 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
   const ttlMs = options.ttlMs ?? 86_400_000;
   const random = options.randomBytes ?? randomBytes;
   /** Every action request hashes its cookie value: once per session while it stays among the recent ones. */
-  const keyOfCookie = boundedMemo(10_000, sessionKeyOf);
+  const keyOfCookie = boundedMemo(10_000, sessionKeyOf, MAX_SESSION_ID);
 
   function newSession(userId: string | null, now: number): Session {
     const random22 = random(16).toString('base64url');

@@ -18,7 +18,9 @@ function digest(text: string): string {
  * `digest` for values that repeat on every request of a client (its rate-limit client id, its
  * idempotency scope): still hashed, but once per client while it stays among the recent ones.
  */
-const clientDigest = boundedMemo(10_000, digest);
+// Texts up to 128 characters (a session key, a user id, an address) are kept; a longer one (text a
+// client wrote itself, see client-ip.ts) is hashed on every call.
+const clientDigest = boundedMemo(10_000, digest, 128);
 
 /**
  * The key of the stores' write check in `health()`: Redis PEXPIREs it (never written, a scripted write

@@ -13,6 +13,7 @@ import { randomBytes } from '../../core/random.js';
 import { boundedMemo } from '../../core/memo.js';
 import { systemClock, type Clock } from '../../core/clock.js';
 import type { Session } from '../../session/types.js';
+import { MAX_SESSION_ID } from '../../session/index.js';
 import type { Store } from '../../store/types.js';
 import { createSlotRing, stampOf, type SlotRing } from './slots.js';
 import {
@@ -120,7 +121,7 @@ export function createCsrfService(options: CsrfServiceOptions): CsrfService {
 const MEMO_SESSIONS = 10_000;
 
 function perSession(serverSecret: Buffer, random: (size: number) => Buffer): CsrfService {
-  const tagOfId = boundedMemo(MEMO_SESSIONS, (id) => sessionTag(deriveSessionSecret(serverSecret, id)));
+  const tagOfId = boundedMemo(MEMO_SESSIONS, (id) => sessionTag(deriveSessionSecret(serverSecret, id)), MAX_SESSION_ID);
   const tagOf = (session: Session): Buffer => tagOfId(session.id);
   const valid = (session: Session, token: string | undefined): boolean => {
     const payload = unmaskToken(token, SESSION_PAYLOAD_BYTES);
@@ -135,7 +136,7 @@ function perSession(serverSecret: Buffer, random: (size: number) => Buffer): Csr
 }
 
 function perAction(serverSecret: Buffer, random: (size: number) => Buffer, ring: SlotRing, clock: Clock): CsrfService {
-  const secretOf = boundedMemo(MEMO_SESSIONS, (id) => deriveSessionSecret(serverSecret, id));
+  const secretOf = boundedMemo(MEMO_SESSIONS, (id) => deriveSessionSecret(serverSecret, id), MAX_SESSION_ID);
   /** The slot and stamp of each request's verified token, for the token its response carries. */
   const freed = new WeakMap<Session, { slot: number; stamp: number }>();
   /**

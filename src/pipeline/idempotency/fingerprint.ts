@@ -66,7 +66,7 @@ export function requestFingerprint(componentId: string, action: string, params: 
   // `canonicalJson([componentId, action, params])`, the same text, without building the array.
   const text = `[${JSON.stringify(componentId)},${JSON.stringify(action)},${encode(params) ?? 'null'}]`;
   // Short texts repeat (the same button, the same params): hashed once while among the recent ones.
-  return text.length <= MEMO_MAX_TEXT ? memoDigest(text) : digest(text);
+  return memoDigest(text);
 }
 
 /** Longest canonical text memoised, so the memo stays small whatever the params (<= ~5 MB in all). */
@@ -77,4 +77,4 @@ function digest(text: string): string {
   return hash('sha256', text, 'base64url');
 }
 
-const memoDigest = boundedMemo(10_000, digest);
+const memoDigest = boundedMemo(10_000, digest, MEMO_MAX_TEXT);

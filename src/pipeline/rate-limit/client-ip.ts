@@ -21,7 +21,7 @@ export function createClientIp(ipv6PrefixLength: number = DEFAULT_IPV6_PREFIX_LE
   const length = positiveInteger('Rate limit', 'ipv6PrefixLength', ipv6PrefixLength);
   if (length < 32 || length > 128) throw new TypeError(`Rate limit: ipv6PrefixLength must be between 32 and 128, got ${length}`);
   // Memoized: every anonymous action from an IPv6 client would parse its address again.
-  const ofIpv6 = boundedMemo(10_000, (ip: string) => networkOf(ip, length));
+  const ofIpv6 = boundedMemo(10_000, (ip: string) => networkOf(ip, length), MAX_MEMO_ADDRESS);
   // IPv4 text has no colon: the common case costs one scan and no parse. An address forwarded with
   // its port (Azure Application Gateway, IIS ARR: `203.0.113.7:51234`, `[2001:db8::7]:51234`) counts
   // without it: the port is new on each connection, so with it each connection got a fresh budget —
@@ -32,6 +32,13 @@ export function createClientIp(ipv6PrefixLength: number = DEFAULT_IPV6_PREFIX_LE
     return ofIpv6(withPort === null ? ip : ((withPort[1] ?? withPort[2]) as string));
   };
 }
+
+/**
+ * Longest address text memoised: a bracketed IPv6 address with a zone id and a port fits. Behind a
+ * proxy that appends to `X-Forwarded-For`, with `TRUST_PROXY=true`, the client writes the text
+ * itself, up to the header limit.
+ */
+const MAX_MEMO_ADDRESS = 64;
 
 /** An address with a port: `a.b.c.d:port` (group 1) or `[v6]:port` (group 2; also bracketed without a port). */
 const WITH_PORT_RE = /^(?:(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}|\[([0-9A-Fa-f:.]+(?:%[^\]]*)?)\](?::\d{1,5})?)$/;
