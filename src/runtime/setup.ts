@@ -2,11 +2,12 @@
  * `createLiveComponents(options)`: the one call an app makes. Turns configuration (keys as text,
  * defaults) into a runtime: store, state sealer, CSRF service, security events, pipeline.
  */
-import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, readFileSync, existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { ComponentDefinition, User } from '../core/component.js';
 import type { Clock } from '../core/clock.js';
+import { createFileOnce } from '../core/create-file-once.js';
 import { pino } from 'pino';
 import type { SecurityEventSink } from '../ops/security-events.js';
 import { createSecurityLogger } from '../ops/security-logger.js';
@@ -118,14 +119,17 @@ export function decodeSecret(text: string): Buffer {
   return raw;
 }
 
+/**
+ * Development without `LC_SESSION_SECRET`: the secret kept in `dataDir/session-secret`, created once
+ * even when several processes start together (they must share it: each refuses the others' tokens).
+ */
 function devSessionSecret(dataDir: string, warn: (m: string) => void): Buffer {
   const file = join(dataDir, 'session-secret');
-  if (existsSync(file)) return decodeSecret(readFileSync(file, 'utf8'));
   mkdirSync(dataDir, { recursive: true });
-  const secret = randomBytes(MIN_SECRET_BYTES);
-  writeFileSync(file, secret.toString('base64'), { mode: 0o600 });
-  warn(`LC_SESSION_SECRET is not set: generated a development secret in ${file}. Set LC_SESSION_SECRET in production.`);
-  return secret;
+  if (!existsSync(file) && createFileOnce(file, randomBytes(MIN_SECRET_BYTES).toString('base64'))) {
+    warn(`LC_SESSION_SECRET is not set: generated a development secret in ${file}. Set LC_SESSION_SECRET in production.`);
+  }
+  return decodeSecret(readFileSync(file, 'utf8'));
 }
 
 function legacyOption(value: boolean | undefined): boolean {

@@ -3,9 +3,10 @@
  * sodium secure memory; its id is a short value derived from the key itself (not its position),
  * so it stays the same when keys are rotated. The first key of the ring seals; every key opens.
  */
-import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
+import { createFileOnce } from '../../core/create-file-once.js';
 import { sodium } from './seal-sodium.js';
 
 /** Bytes of a state key (XSalsa20-Poly1305). */
@@ -168,43 +169,11 @@ export function loadOrCreateDevKeys(dir = './data/state-keys', warn: (message: s
   return keys;
 }
 
-/**
- * Writes a fresh key to a private temporary file, then links it into place only if `file` is
- * absent, so a concurrent reader never sees a half-written file. Where the file system has no hard
- * links, falls back to an exclusive create. False when another process created `file` first.
- */
+/** Generates a key and creates `file` with it, unless another process created `file` first (false). */
 function tryCreateKeyFile(file: string): boolean {
   const bytes = Buffer.alloc(STATE_KEY_BYTES);
   sodium.randombytes_buf(bytes);
   const text = `${bytes.toString('base64')}\n`;
   sodium.sodium_memzero(bytes);
-  const suffix = Buffer.alloc(6);
-  sodium.randombytes_buf(suffix);
-  const temp = `${file}.${process.pid}.${suffix.toString('hex')}.tmp`;
-  try {
-    writeFileSync(temp, text, { mode: 0o600, flag: 'wx' });
-    linkSync(temp, file);
-    return true;
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') return false;
-    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw error;
-    return createExclusive(file, text);
-  } finally {
-    try {
-      unlinkSync(temp);
-    } catch {
-      // never created
-    }
-  }
-}
-
-function createExclusive(file: string, text: string): boolean {
-  try {
-    writeFileSync(file, text, { mode: 0o600, flag: 'wx' });
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw error;
-  }
+  return createFileOnce(file, text);
 }
