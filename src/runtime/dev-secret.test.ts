@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
+import type * as NodeFs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
@@ -16,7 +17,7 @@ import { createLiveComponents } from './setup.js';
 
 const look = vi.hoisted(() => ({ blind: false }));
 vi.mock('node:fs', async (original) => {
-  const fs = await original<typeof import('node:fs')>();
+  const fs = await original<typeof NodeFs>();
   return { ...fs, existsSync: (path: string) => (look.blind ? false : fs.existsSync(path)) };
 });
 
