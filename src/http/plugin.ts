@@ -16,7 +16,7 @@ import { createFormSessions } from './forms.js';
 import { useJsonBodies } from './json-body.js';
 import { createPageView, headPayloadOf, type PageView } from './page.js';
 import { requestInfo } from './request-info.js';
-import { ACTION_HEADERS, pageHeadersOf } from './security-headers.js';
+import { ACTION_HEADERS, pageHeadersOf, setPageHeaders } from './security-headers.js';
 import { createSessionCookie, type SessionCookie } from './session-cookie.js';
 
 /** Largest action body accepted by default (PROTOCOL §3: 413 beyond); the plugin's `actionBodyLimit`. */
@@ -37,7 +37,9 @@ export interface LiveComponentsPluginOptions {
   /**
    * Changes to the headers of pages served through `view()` (security-headers.ts): a string sets a
    * header, `false` drops one. For example a fuller policy:
-   * `{ 'content-security-policy': "default-src 'self'; frame-ancestors 'none'" }`.
+   * `{ 'content-security-policy': "default-src 'self'; frame-ancestors 'none'" }`. A header already set
+   * on the reply for this request wins (a nonce policy), but for a shared-cacheable `cache-control`;
+   * `cache-control` itself must say `private` or `no-store` (else a TypeError at registration).
    * @default DEFAULT_PAGE_HEADERS (no framing by other origins, nosniff, `Cache-Control: no-store`)
    */
   pageHeaders?: Readonly<Record<string, string | false>>;
@@ -100,7 +102,7 @@ const plugin: FastifyPluginAsync<LiveComponentsPluginOptions> = async (app, opti
   app.decorate('livecomponents', {
     runtime,
     cookie: sessionCookie,
-    view: (request: FastifyRequest, reply: FastifyReply) => createPageView(runtime, sessionCookie, request, reply.headers(pageHeaders)),
+    view: (request: FastifyRequest, reply: FastifyReply) => createPageView(runtime, sessionCookie, request, setPageHeaders(reply, pageHeaders)),
     verifyForm: forms.verifyForm,
     switchUser: forms.switchUser,
   } satisfies LiveComponentsDecorator);

@@ -25,6 +25,16 @@ describe('page headers', () => {
     expect(DEFAULT_PAGE_HEADERS['referrer-policy']).toBe('strict-origin-when-cross-origin');
   });
 
+  it('keep pages out of shared caches: a cache-control without private or no-store, or none, is refused', () => {
+    for (const value of ['public, max-age=300', 'max-age=60', 'no-cache', 's-maxage=60, must-revalidate', 'public, no-store-ish']) {
+      expect(() => pageHeadersOf({ 'cache-control': value }), value).toThrow(/cache-control must keep pages out of shared caches/);
+    }
+    expect(() => pageHeadersOf({ 'cache-control': false })).toThrow(/got none/);
+    for (const value of ['private, max-age=60', 'no-store', 'PRIVATE', 'no-cache, private="set-cookie"', 'max-age=0,no-store']) {
+      expect(pageHeadersOf({ 'cache-control': value })['cache-control'], value).toBe(value);
+    }
+  });
+
   it('refuse what is not a header: bad names, line breaks (response splitting), non-strings', () => {
     const badOnes: Record<string, string | false>[] = [{ 'bad name': 'x' }, { '': 'x' }, { 'x-a': 'one\r\nset-cookie: a=b' }, { 'x-a': 'nul\0' }, { 'x-a': 1 as unknown as string }, { 'x-a': true as unknown as string }];
     for (const bad of badOnes) {

@@ -12,6 +12,7 @@
  * Action answers carry a fresh CSRF token and component state: never stored by any cache, never
  * sniffed as anything but JSON.
  */
+import type { FastifyReply } from 'fastify';
 
 /** Headers of every page `view()` serves, unless the app overrides them (`pageHeaders`). */
 export const DEFAULT_PAGE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
@@ -50,5 +51,32 @@ export function pageHeadersOf(overrides: Readonly<Record<string, string | false>
     if (typeof value !== 'string' || /[\r\n\0]/.test(value)) throw new TypeError(`pageHeaders: the value of "${rawName}" must be a one-line string or false`);
     headers[name] = value;
   }
+  const cacheControl = headers['cache-control'];
+  if (cacheControl === undefined || sharedCacheable(cacheControl)) {
+    throw new TypeError(
+      `pageHeaders: cache-control must keep pages out of shared caches ("private, …" or "no-store", got ${cacheControl === undefined ? 'none' : `"${cacheControl}"`}): a page carries its session's cookie, CSRF token and state, which a CDN would hand to other visitors`,
+    );
+  }
   return Object.freeze(headers);
+}
+
+/**
+ * Whether `cacheControl` lets a shared cache (a CDN, a proxy) keep the answer: neither `private` nor
+ * `no-store` among its directives.
+ */
+function sharedCacheable(cacheControl: string): boolean {
+  return !/(?:^|,)\s*(?:private|no-store)\s*(?:[,=]|$)/i.test(cacheControl);
+}
+
+/**
+ * Sets the page headers on `reply`, each unless the app already set it for this request: a policy of
+ * its own (a CSP with a nonce from `@fastify/helmet`'s onRequest hook) wins over the fixed one — but
+ * never a `Cache-Control` that lets a shared cache keep the page (a hook setting it for every route).
+ */
+export function setPageHeaders(reply: FastifyReply, headers: Readonly<Record<string, string>>): FastifyReply {
+  for (const name in headers) {
+    const current = reply.getHeader(name);
+    if (current === undefined || (name === 'cache-control' && sharedCacheable(String(current)))) reply.header(name, headers[name]);
+  }
+  return reply;
 }

@@ -60,7 +60,7 @@ export function renderSite(template: string, v: SiteValues): string {
     text,
     /^(\s*)(add_header Strict-Transport-Security .*)$/,
     '$1$2\n$1add_header X-Upstream $upstream_addr always;',
-    2, // the server's, and the one the per-address 429 repeats
+    3, // the server's, and those the 413 and the per-address 429 repeat
   );
   return text;
 }

@@ -277,6 +277,8 @@ describe.skipIf(!HAVE_TOOLS)('nginx in front of two instances', () => {
     expect(over.status).toBe(413);
     expect(over.headers['x-upstream'], 'nginx answered').toBeUndefined();
     expect(over.headers['content-type']).toBe('application/json');
+    // The headers of every action answer (docs/security.md §7), and HSTS, which this location repeats.
+    expect(over.headers).toMatchObject({ 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'strict-transport-security': 'max-age=63072000' });
     expect(JSON.parse(over.body)).toEqual({
       error: 'The request body is too large.',
       code: 'PAYLOAD_TOO_LARGE',

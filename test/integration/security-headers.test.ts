@@ -75,6 +75,29 @@ describe('pageHeaders option', () => {
     }
   });
 
+  it('a header the app set for this request (a nonce CSP from an onRequest hook, as @fastify/helmet does) wins; a shared-cacheable cache-control does not', async () => {
+    const keys = { stateKeys: randomBytes(32).toString('base64'), sessionSecret: randomBytes(32).toString('base64') };
+    const runtime = await createLiveComponents({ components: [counter], store: createMemoryStore(), appOrigin: 'http://localhost', events: { emit() {} }, ...keys });
+    const app = Fastify(serverOptions());
+    const strict = "default-src 'self'; script-src 'self' 'nonce-abc'; frame-ancestors 'none'";
+    app.addHook('onRequest', async (_request, reply) => {
+      reply.header('content-security-policy', strict).header('x-frame-options', 'DENY').header('cache-control', 'public, max-age=300');
+    });
+    await app.register(livecomponents, { runtime });
+    app.get('/', async (request, reply) => {
+      const view = await app.livecomponents.view(request, reply);
+      return reply.type('text/html').send(view.document({ title: 't', body: await view.mount('counter:main') }));
+    });
+    try {
+      const page = await app.inject({ method: 'GET', url: '/' });
+      expect(page.statusCode).toBe(200);
+      expect(page.headers).toMatchObject({ 'content-security-policy': strict, 'x-frame-options': 'DENY', 'x-content-type-options': 'nosniff', 'cache-control': 'no-store' });
+      await expect(Fastify().register(livecomponents, { runtime, pageHeaders: { 'cache-control': 'public, max-age=300' } }).ready()).rejects.toThrow(TypeError);
+    } finally {
+      await app.close();
+    }
+  });
+
   it('may loosen cache-control for signed-out pages only: a signed-in page stays no-store', async () => {
     const keys = { stateKeys: randomBytes(32).toString('base64'), sessionSecret: randomBytes(32).toString('base64') };
     const runtime = await createLiveComponents({
