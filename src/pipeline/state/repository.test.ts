@@ -47,6 +47,28 @@ describe('StateRepository.mount', () => {
     await store.close();
   });
 
+  it('mounts started together share one batch, each with its own result; a failed batch fails each of them', async () => {
+    const store = createMemoryStore({ sweepIntervalMs: 0 });
+    const states = repository(store);
+    const s = session();
+    await states.save(s, 'counter:b', { count: 5 });
+    const batch = vi.spyOn(store, 'batch');
+    const [a, b, again] = await Promise.all([states.mount(s, 'counter:a', { count: 1 }), states.mount(s, 'counter:b', { count: 2 }), states.mount(s, 'counter:a', { count: 9 })]);
+    expect(batch).toHaveBeenCalledTimes(1);
+    expect([a, b, again]).toEqual([
+      { type: 'found', state: { count: 1 }, needsReseal: false },
+      { type: 'found', state: { count: 5 }, needsReseal: false },
+      { type: 'found', state: { count: 1 }, needsReseal: false },
+    ]);
+    // One after the other: a round trip each, as before.
+    await states.mount(s, 'counter:a', { count: 1 });
+    await states.mount(s, 'counter:b', { count: 1 });
+    expect(batch).toHaveBeenCalledTimes(3);
+    batch.mockRejectedValueOnce(new Error('down'));
+    const failed = await Promise.allSettled([states.mount(s, 'counter:a', { count: 1 }), states.mount(s, 'counter:c', { count: 1 })]);
+    expect(failed.map((f) => f.status)).toEqual(['rejected', 'rejected']);
+  });
+
   it('seals a state kept alive by page views again with the newest key, unless an action wrote it meanwhile', async () => {
     const store = createMemoryStore({ sweepIntervalMs: 0 });
     const [oldKey, newKey] = [StateKey.generate(), StateKey.generate()];
@@ -90,6 +112,20 @@ describe('StateRepository.mount', () => {
       expect(await states.mount(s, 'counter:main', { count: 0 })).toMatchObject({ type: 'found', state: { count: 3 } });
       expect(trips).toEqual(['batch']);
       expect(await redis.admin.pttl(key)).toBeGreaterThan(TTL - 5_000);
+    });
+
+    it("mounts of one session started together share one round trip; another session's go in their own", async () => {
+      const trips: RedisStoreOperation[] = [];
+      const store = redis.open({ onRoundTrip: (op) => trips.push(op) });
+      const states = repository(store);
+      const [a, b] = [session(), session()];
+      await states.save(a, 'counter:3', { count: 33 });
+      trips.length = 0;
+      const ids = Array.from({ length: 10 }, (_, i) => `counter:${i}`);
+      const loaded = await Promise.all([...ids.map((id) => states.mount(a, id, { count: 0 })), states.mount(b, 'counter:3', { count: 7 })]);
+      expect(trips).toEqual(['batch', 'batch']);
+      expect(loaded.map((l) => (l.type === 'found' ? l.state['count'] : l.type))).toEqual([0, 0, 0, 33, 0, 0, 0, 0, 0, 0, 7]);
+      for (const id of ids) expect(await redis.admin.pttl(storeKeys.componentState(a.key, id))).toBeGreaterThan(TTL - 5_000);
     });
   });
 });

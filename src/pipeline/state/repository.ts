@@ -116,6 +116,8 @@ export function createStateRepository(options: StateRepositoryOptions): StateRep
     await store.batch(compareAndReplace(key, blob, value, ttlMs));
   }
 
+  const mounts = mountBatcher(store, ttlMs);
+
   return {
     async load(session, componentId) {
       return decode(await store.get(storeKeys.componentState(session.key, componentId)), session, componentId);
@@ -134,14 +136,48 @@ export function createStateRepository(options: StateRepositoryOptions): StateRep
       const key = storeKeys.componentState(session.key, componentId);
       // A page view that shows the instance keeps it as long as an action would: the claim makes a
       // new one, the touch gives an existing one the session's lifetime again (a claim leaves its TTL).
-      const [existing] = await store.batch([
-        { op: 'claim', key, value: encode(session, componentId, initial), ttlMs },
-        { op: 'touch', key, ttlMs },
-      ]);
+      const existing = await mounts.claim(session.key, key, encode(session, componentId, initial));
       if (existing === null) return { type: 'found', state: initial, needsReseal: false };
       const loaded = decode(existing as string, session, componentId);
       if (loaded.type === 'found' && loaded.needsReseal) await reseal(key, existing as string, session, componentId, loaded.state);
       return loaded;
+    },
+  };
+}
+
+/**
+ * The mounts of one session's instances started together (`Promise.all` over a page's components)
+ * share one round trip: each adds its claim and touch to a batch sent once the current run of code
+ * is over (a microtask). Sequential mounts cost one round trip each, as before. Only one session's
+ * keys go in a batch: they share its Redis Cluster hash tag.
+ */
+function mountBatcher(store: Store, ttlMs: number): { claim(sessionKey: string, key: string, value: string): Promise<string | null> } {
+  interface Pending {
+    ops: StoreOp[];
+    settle: { resolve: (existing: string | null) => void; reject: (error: unknown) => void }[];
+  }
+  const pending = new Map<string, Pending>();
+
+  function send(sessionKey: string, batch: Pending): void {
+    pending.delete(sessionKey);
+    store.batch(batch.ops).then(
+      (results) => batch.settle.forEach((s, i) => s.resolve(results[2 * i] as string | null)),
+      (error: unknown) => batch.settle.forEach((s) => s.reject(error)),
+    );
+  }
+
+  return {
+    claim(sessionKey, key, value) {
+      let batch = pending.get(sessionKey);
+      if (batch === undefined) {
+        const fresh: Pending = { ops: [], settle: [] };
+        pending.set(sessionKey, fresh);
+        queueMicrotask(() => send(sessionKey, fresh));
+        batch = fresh;
+      }
+      batch.ops.push({ op: 'claim', key, value, ttlMs }, { op: 'touch', key, ttlMs });
+      const { settle } = batch;
+      return new Promise((resolve, reject) => settle.push({ resolve, reject }));
     },
   };
 }
