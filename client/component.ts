@@ -95,7 +95,7 @@ export function createInvoker(transport: Transport, reload?: ComponentReloader):
       if (!target.isConnected) target = findRoot(doc, componentId) ?? target;
       // The new markup has no busy marks: put them back on every instance still waiting, a nested one included.
       for (const id of inFlight) {
-        const busyRoot = findRoot(doc, id);
+        const busyRoot = id === componentId ? target : findRoot(doc, id);
         if (busyRoot !== null) markBusy(busyRoot, true);
       }
     };

@@ -9,6 +9,7 @@
  * of a list), and removed from it when the message is cleared.
  */
 import { ATTR } from '../src/core/wire.js';
+import { NAMED_FIELDS } from './morph.js';
 
 type FieldErrors = Readonly<Record<string, unknown>>;
 
@@ -37,7 +38,7 @@ export function showFieldErrors(root: Element, errors: FieldErrors | undefined):
     slot.id ||= `lc-error-${++slotCount}`;
     shown.set(name, [...(shown.get(name) ?? []), slot]);
   }
-  for (const field of root.querySelectorAll('input[name], select[name], textarea[name]')) {
+  for (const field of root.querySelectorAll(NAMED_FIELDS)) {
     // Named as its param: a `tags[]` box sends `tags`, whose errors the server reports.
     const name = (field.getAttribute('name') ?? '').replace(/\[\]$/, '');
     const old = linked.get(field) ?? [];

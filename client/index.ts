@@ -23,7 +23,9 @@ const page = { fetch: (input: RequestInfo | URL, init?: RequestInit) => fetch(in
 const csrf = {
   get: () => meta()?.content ?? '',
   set: (token: string) => meta()?.setAttribute('content', token),
-  singleUse: meta()?.hasAttribute(CSRF_SINGLE_USE_ATTR) ?? false,
+  get singleUse() {
+    return meta()?.hasAttribute(CSRF_SINGLE_USE_ATTR) ?? false;
+  },
   refresh: async () => {
     const doc = await fetchPage(page);
     const token = doc === null ? null : csrfTokenOf(doc);
@@ -43,12 +45,17 @@ const invoker = createInvoker(transport, reload);
  * Calls `action` on the component `componentId` of this page, like a click on a `data-lc-action`
  * button would: same events, same morph. Resolves with the outcome (`busy` when an action of that
  * component is still in flight); rejects only when the component is not on the page.
+ *
+ * The first copy of the runtime on the page answers: an app bundle holding one more copy (besides the
+ * page's script tag) would otherwise run actions past the other's in-flight lock.
  */
-export function call(componentId: string, action: string, params: Record<string, unknown> = {}): Promise<ActionOutcome> {
-  const root = findRoot(document, componentId);
-  if (root === null) return Promise.reject(new Error(`No component "${componentId}" on this page`));
-  return invoker.invoke(root, action, params);
-}
+export const call: (componentId: string, action: string, params?: Record<string, unknown>) => Promise<ActionOutcome> =
+  window.LiveComponents?.call ??
+  ((componentId, action, params = {}) => {
+    const root = findRoot(document, componentId);
+    if (root === null) return Promise.reject(new Error(`No component "${componentId}" on this page`));
+    return invoker.invoke(root, action, params);
+  });
 
 declare global {
   interface Window {

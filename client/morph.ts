@@ -3,6 +3,9 @@ import { Idiomorph } from 'idiomorph';
 import { ATTR } from '../src/core/wire.js';
 import { parseFragment } from './html.js';
 
+/** The named form fields of an element (no buttons: they hold no typed value). */
+export const NAMED_FIELDS = 'input[name], select[name], textarea[name]';
+
 /** Input types that take no typing: focused, they still take the server's value, label and `checked`. */
 const NOT_TEXT_ENTRY: ReadonlySet<string> = new Set(['checkbox', 'radio', 'button', 'submit', 'reset', 'image', 'file', 'range', 'color']);
 
@@ -22,7 +25,7 @@ const fieldKey = (el: Element): string => {
 
 /** The fields of `root` with key `key` (none without one: no scan), in tree order: the focused one is found again by its rank among them. */
 const fieldsLike = (root: Element, key: string | false): Field[] =>
-  key ? Array.from(root.querySelectorAll<Field>('input[name], select[name], textarea[name]')).filter((el) => fieldKey(el) === key) : [];
+  key ? Array.from(root.querySelectorAll<Field>(NAMED_FIELDS)).filter((el) => fieldKey(el) === key) : [];
 
 /** A field the user changed, and how to find its counterpart after a morph: key, rank, type, and how many fields had the key. */
 export type NotedField = [key: string, rank: number, value: string, type: string, count: number];
@@ -33,7 +36,7 @@ export type NotedField = [key: string, rank: number, value: string, type: string
  * field below). Not hidden inputs (the server's to set), boxes, radios or multiple selects.
  */
 export const noteFields = (root: Element, form: HTMLFormElement): NotedField[] =>
-  Array.from(form.querySelectorAll<Field>('input[name], select[name], textarea[name]'))
+  Array.from(form.querySelectorAll<Field>(NAMED_FIELDS))
     .filter((el) => isTextEntry(el) && el.type !== 'hidden' && el.type !== 'select-multiple' && (el instanceof HTMLSelectElement ? !el.selectedOptions[0]?.defaultSelected : el.value !== el.defaultValue))
     .map((el) => {
       const like = fieldsLike(root, fieldKey(el));

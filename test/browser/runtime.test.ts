@@ -5,7 +5,7 @@
  */
 import type { Browser, BrowserContext, Page, Route } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ATTR, CSRF_META_NAME, HEADERS, ROUTES } from '../../src/core/wire.js';
+import { ATTR, CSRF_META_NAME, CSRF_SINGLE_USE_ATTR, HEADERS, ROUTES } from '../../src/core/wire.js';
 import { browserTestsEnabled, humanDoubleClick, launchChromium, recordEvents, type RecordedEvent, freshClientBundle } from './browser.js';
 
 const ORIGIN = 'http://lc.test';
@@ -85,7 +85,8 @@ const success = (n: number, extra = '', componentId = 'demo:one'): Answer => ({
 
 async function serve(route: Route): Promise<void> {
   const url = new URL(route.request().url());
-  if (url.pathname === ROUTES.clientScript) return route.fulfill({ contentType: 'text/javascript', body: bundle });
+  // `/copy.js`: the same runtime under another URL, as an app bundle holding a second copy would be.
+  if (url.pathname === ROUTES.clientScript || url.pathname === '/copy.js') return route.fulfill({ contentType: 'text/javascript', body: bundle });
   if (url.pathname === ROUTES.action) {
     const call: Call = { body: route.request().postDataJSON() as Call['body'], headers: route.request().headers() };
     calls.push(call);
@@ -806,6 +807,56 @@ describe.runIf(browserTestsEnabled('browser runtime (scripted server)'))('browse
       await page.locator('#f-protoField input[name="__proto__"]').evaluate((el) => el.remove());
       expect(await submit('#b-protoField')).toEqual({ title: 't' });
     });
+  });
+
+  it('a second copy of the runtime (an app bundle) calls through the first: busy while its action is in flight, one request', async () => {
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    handler = async (_call, i) => {
+      if (i === 0) await held;
+      return success(i + 1);
+    };
+    await page.getByText('bump', { exact: true }).click();
+    await expect.poll(() => calls.length).toBe(1);
+    // A string: the test transform would rewrite a dynamic import() inside a function.
+    const viaCopy = await page.evaluate(`import('/copy.js').then((m) => m.call('demo:one', 'bump'))`);
+    expect(viaCopy).toEqual({ type: 'busy' });
+    expect(await loadingMarks('demo:one')).toEqual(['', 'true']);
+    release();
+    await expect.poll(() => text('[data-n]')).toBe('1');
+    expect(calls).toHaveLength(1);
+  });
+
+  it('two copies of one component on the page: clicking the second leaves neither marked busy', async () => {
+    const copy = (where: string) => `<div ${ATTR.id}="cart:main" data-where="${where}"><output>0</output><button type="button" ${ATTR.action}="add">add ${where}</button></div>`;
+    await reopen(`<header>${copy('header')}</header><aside>${copy('aside')}</aside>`);
+    handler = () => answerWith(copy('aside').replace('<output>0', '<output>1'));
+    await page.getByText('add aside').click();
+    await expect.poll(() => events.length).toBe(1);
+    const marks = await page.locator(`[${ATTR.id}="cart:main"]`).evaluateAll((els, a) => els.map((el) => [el.getAttribute(a), el.getAttribute('aria-busy')]), ATTR.loading);
+    expect(marks).toEqual([
+      [null, null],
+      [null, null],
+    ]);
+  });
+
+  it('a page whose CSRF meta tag turns single-use after the runtime started (a view swapped in): actions go one at a time', async () => {
+    await page.evaluate(([name, attr]) => document.querySelector(`meta[name="${name}"]`)?.setAttribute(attr, ''), [CSRF_META_NAME, CSRF_SINGLE_USE_ATTR] as const);
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    handler = async (call, i) => {
+      if (i === 0) await held;
+      return success(i + 1, '', call.body.component_id);
+    };
+    await page.getByText('bump', { exact: true }).click();
+    await page.getByText('ping').click();
+    await expect.poll(() => calls.length).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Single-use tokens: the second waits for the first's answer and its fresh token.
+    expect(calls).toHaveLength(1);
+    release();
+    await expect.poll(() => calls.length).toBe(2);
+    expect(calls[1]?.headers[HEADERS.csrfToken.toLowerCase()]).toBe('token-1');
   });
 
   it('exposes call() on window.LiveComponents and as a module export', async () => {
