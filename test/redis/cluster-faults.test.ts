@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisStore, redisClusterOptions } from '../../src/store/redis/index.js';
 import type { Store } from '../../src/store/types.js';
 import { REDIS_AVAILABLE, sleep, startRedisCluster, type RedisCluster, type RedisServer } from './server.js';
-import { TIMEOUT_MS, WORKERS, expectOnlyFastUnavailable, recoveryTime, traffic } from './traffic.js';
+import { TIMEOUT_MS, WORKERS, expectOnlyFastUnavailable, recoveryTime, slowestOf, traffic } from './traffic.js';
 
 /** A cluster started before the tests of the calling `describe` block and stopped after them. */
 function clusterOfThisBlock(masters: number, options?: { replicas?: number }): () => RedisCluster {
@@ -147,7 +147,7 @@ describe.skipIf(!REDIS_AVAILABLE)('Redis Cluster store under faults', () => {
       expect(after.filter((o) => !o.ok).map((o) => String(o.error))).toEqual([]);
       console.info(
         `[redis cluster faults] master killed and restarted: ${load.outcomes.length} calls; while it was down ${othersDown.length} ` +
-          `on the other masters (all ok), ${victimDown.length} on it (all failed, slowest ${Math.round(Math.max(0, ...victimDown.map((o) => o.ms)))} ms); ` +
+          `on the other masters (all ok), ${victimDown.length} on it (all failed, slowest ${Math.round(slowestOf(victimDown))} ms); ` +
           `every slot served ${Math.round(allSlotsAt - restartAt)} ms after the restart`,
       );
     }, 60_000);
@@ -192,7 +192,7 @@ describe.skipIf(!REDIS_AVAILABLE)('Redis Cluster store under faults', () => {
       console.info(
         `[redis cluster faults] master killed for good: its replica serves its slots ${Math.round(allSlotsAt - killedAt)} ms later; ` +
           `${load.outcomes.length} calls, ${failed.length} failed (${failed.filter((o) => onVictim(o.w)).length} on its slots), ` +
-          `slowest ${Math.round(Math.max(...load.outcomes.map((o) => o.ms)))} ms`,
+          `slowest ${Math.round(slowestOf(load.outcomes))} ms`,
       );
     }, 60_000);
   });

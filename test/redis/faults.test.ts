@@ -9,7 +9,7 @@ import { StoreUnavailableError } from '../../src/core/errors.js';
 import { createRedisStore } from '../../src/store/redis/index.js';
 import type { Store, StoreOp } from '../../src/store/types.js';
 import { REDIS_AVAILABLE, sleep, startRedis, type RedisServer } from './server.js';
-import { TIMEOUT_MS, WORKERS, expectOnlyFastUnavailable, recoveryTime, traffic } from './traffic.js';
+import { TIMEOUT_MS, WORKERS, expectOnlyFastUnavailable, recoveryTime, slowestOf, traffic } from './traffic.js';
 
 describe.skipIf(!REDIS_AVAILABLE)('Redis store under faults', () => {
   let server: RedisServer;
@@ -62,7 +62,7 @@ describe.skipIf(!REDIS_AVAILABLE)('Redis store under faults', () => {
     expect(after.filter((o) => !o.ok).map((o) => String(o.error))).toEqual([]);
     console.info(
       `[redis faults] kill: ${load.outcomes.length} calls, ${load.outcomes.filter((o) => !o.ok).length} failed; ` +
-        `slowest ${Math.round(Math.max(...load.outcomes.map((o) => o.ms)))} ms; recovered ${Math.round(recovered)} ms after restart`,
+        `slowest ${Math.round(slowestOf(load.outcomes))} ms; recovered ${Math.round(recovered)} ms after restart`,
     );
   });
 
@@ -94,7 +94,7 @@ describe.skipIf(!REDIS_AVAILABLE)('Redis store under faults', () => {
     const after = load.outcomes.filter((o) => o.at > resumedAt + 100);
     expect(after.filter((o) => !o.ok).map((o) => String(o.error))).toEqual([]);
     console.info(
-      `[redis faults] hang: ${hung.length} calls while stopped, slowest ${Math.round(Math.max(...hung.map((o) => o.ms)))} ms; ` +
+      `[redis faults] hang: ${hung.length} calls while stopped, slowest ${Math.round(slowestOf(hung))} ms; ` +
         `recovered ${Math.round(recovered)} ms after SIGCONT`,
     );
   });
