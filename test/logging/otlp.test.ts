@@ -11,7 +11,7 @@ interface ExportBody {
 
 interface Collector {
   url: string;
-  requests: { path: string; contentType: string | undefined; body: ExportBody }[];
+  requests: { path: string; contentType: string | undefined; authorization?: string | undefined; body: ExportBody }[];
   /** Status answered to each request, in order; 200 once the list is used up. */
   statuses: number[];
 }
@@ -27,7 +27,7 @@ async function collector(statuses: number[] = [], answer = '{}'): Promise<Collec
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
-      c.requests.push({ path: req.url ?? '', contentType: req.headers['content-type'], body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as ExportBody });
+      c.requests.push({ path: req.url ?? '', contentType: req.headers['content-type'], authorization: req.headers.authorization, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as ExportBody });
       res.writeHead(c.statuses.shift() ?? 200, { 'content-type': 'application/json' }).end(answer);
     });
   });
@@ -227,5 +227,27 @@ describe('OTLP/HTTP JSON export', () => {
     expect(errors).toHaveLength(2);
     expect(errors[0]?.message).toMatch(/^otlp http:\/\/127\.0\.0\.1:\d+\/v1\/logs: fetch failed$/);
     expect(errors[1]?.message).toBe(`otlp ${c.url}/v1/logs: closed with 2 log record(s) undelivered`);
+  });
+
+  it('credentials in the URL go as Basic authorization (fetch refuses such a URL), and no message shows them or the query', async () => {
+    const c = await collector();
+    const errors: Error[] = [];
+    const at = c.url.replace('http://', 'http://ingest:p%40ss%20w0rd@');
+    const logger = createLogger({ destination: `otlp:${at}/v1/logs?api_key=k3y`, otlp: { intervalMs: 60_000 }, onError: (e) => errors.push(e) });
+    logger.info('delivered');
+    await closeLogger(logger);
+    expect(records(c).map((r) => r.body)).toEqual([{ stringValue: 'delivered' }]);
+    expect(c.requests[0]?.authorization).toBe(`Basic ${Buffer.from('ingest:p@ss w0rd').toString('base64')}`);
+    expect(c.requests[0]?.path).toBe('/v1/logs?api_key=k3y');
+    expect(errors).toEqual([]);
+
+    // An app's own authorization header wins; every message is free of the secrets.
+    c.statuses.push(400);
+    const failing = createLogger({ destination: `otlp:${at}/v1/logs?api_key=k3y`, otlp: { intervalMs: 60_000, headers: { Authorization: 'Bearer own' } }, onError: (e) => errors.push(e) });
+    failing.info('refused');
+    await closeLogger(failing);
+    expect(c.requests[1]?.authorization).toBe('Bearer own');
+    expect(errors.map((e) => e.message)).toEqual([`otlp ${c.url}/v1/logs: HTTP 400`]);
+    for (const e of errors) expect(e.message).not.toMatch(/ingest|p%40ss|k3y/);
   });
 });

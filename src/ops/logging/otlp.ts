@@ -11,6 +11,7 @@
  * up to `maxQueued`; other answers drop the batch. Problems go to `onError` once per outage.
  */
 import { hostname } from 'node:os';
+import { urlForMessage } from '../config-fields.js';
 import { wholeOption } from './destination.js';
 import { exportRequest, toOtlpLogRecord, type OtlpLogRecord, type OtlpResource } from './otlp-format.js';
 import { parseLine } from './record.js';
@@ -38,6 +39,21 @@ export interface OtlpLogOptions {
 }
 
 const RETRYABLE = new Set([429, 502, 503, 504]);
+
+/**
+ * `https://user:pw@collector/…` as the URL to POST to and an `Authorization: Basic` header: `fetch`
+ * refuses a URL holding credentials (every record was dropped), and collectors behind basic auth
+ * take them as that header. An `authorization` in `options.headers` wins.
+ */
+function splitCredentials(url: string): { endpoint: string; authorization: Record<string, string> } {
+  const parsed = new URL(url);
+  if (parsed.username === '' && parsed.password === '') return { endpoint: url, authorization: {} };
+  const user = decodeURIComponent(parsed.username);
+  const password = decodeURIComponent(parsed.password);
+  parsed.username = '';
+  parsed.password = '';
+  return { endpoint: parsed.toString(), authorization: { authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` } };
+}
 const SCOPE = 'livecomponents';
 
 export function createOtlpSink(url: string, serviceName: string, options: OtlpLogOptions, { onError, onDropped }: DeliveryReport): LogSink {
@@ -49,7 +65,11 @@ export function createOtlpSink(url: string, serviceName: string, options: OtlpLo
   const closeAbort = new AbortController();
   const intervalMs = wholeOption('otlp.intervalMs', options.intervalMs, 1_000);
   const doFetch = options.fetch ?? globalThis.fetch;
-  const headers = { 'content-type': 'application/json', ...options.headers };
+  const { endpoint, authorization } = splitCredentials(url);
+  const own = options.headers ?? {};
+  const headers = { 'content-type': 'application/json', ...(Object.keys(own).some((name) => name.toLowerCase() === 'authorization') ? {} : authorization), ...own };
+  /** The URL as messages show it: no credentials, no query (`?api_key=`); they go to stderr. */
+  const label = urlForMessage(url);
   const resource: OtlpResource = { serviceName, hostName: hostname(), pid: process.pid };
   const queue: OtlpLogRecord[] = [];
   let failing = false;
@@ -77,7 +97,7 @@ export function createOtlpSink(url: string, serviceName: string, options: OtlpLo
   /** POSTs one batch. True when the batch is done with (sent, or refused for good). */
   async function send(batch: OtlpLogRecord[]): Promise<boolean> {
     try {
-      const res = await doFetch(url, {
+      const res = await doFetch(endpoint, {
         method: 'POST',
         headers,
         body: JSON.stringify(exportRequest(batch, resource, SCOPE)),
@@ -89,17 +109,17 @@ export function createOtlpSink(url: string, serviceName: string, options: OtlpLo
         dropReported = false;
         const rejected = Math.min(partialRejections(text), batch.length);
         if (rejected > 0) {
-          onError(new Error(`otlp ${url}: collector rejected ${rejected} log record(s)`));
+          onError(new Error(`otlp ${label}: collector rejected ${rejected} log record(s)`));
           onDropped(rejected);
         }
         return true;
       }
-      report(new Error(`otlp ${url}: HTTP ${res.status}`));
+      report(new Error(`otlp ${label}: HTTP ${res.status}`));
       if (RETRYABLE.has(res.status)) return false;
       onDropped(batch.length); // refused for good: sending it again would be refused again
       return true;
     } catch (error) {
-      report(new Error(`otlp ${url}: ${(error as Error).message}`, { cause: error }));
+      report(new Error(`otlp ${label}: ${(error as Error).message}`, { cause: error }));
       return false;
     }
   }
@@ -128,7 +148,7 @@ export function createOtlpSink(url: string, serviceName: string, options: OtlpLo
   function trim(): void {
     if (queue.length <= maxQueued) return;
     onDropped(queue.splice(0, queue.length - maxQueued).length);
-    if (!dropReported) onError(new Error(`otlp ${url}: queue full, dropping the oldest log records`));
+    if (!dropReported) onError(new Error(`otlp ${label}: queue full, dropping the oldest log records`));
     dropReported = true;
   }
 
@@ -144,7 +164,7 @@ export function createOtlpSink(url: string, serviceName: string, options: OtlpLo
       }
     },
     flush(cb) {
-      void drain().then((ok) => cb(ok ? undefined : new Error(`otlp ${url}: records still queued`)));
+      void drain().then((ok) => cb(ok ? undefined : new Error(`otlp ${label}: records still queued`)));
     },
     close() {
       closing ??= (async () => {
@@ -156,7 +176,7 @@ export function createOtlpSink(url: string, serviceName: string, options: OtlpLo
         const ok = (await chain) ? await drain() : queue.length === 0;
         clearTimeout(giveUp);
         if (!ok) {
-          onError(new Error(`otlp ${url}: closed with ${queue.length} log record(s) undelivered`));
+          onError(new Error(`otlp ${label}: closed with ${queue.length} log record(s) undelivered`));
           onDropped(queue.length);
         }
         queue.length = 0;
