@@ -3,7 +3,7 @@
  * SQLite file (better-sqlite3, see `src/store/sqlite/index.ts` for why that driver) or on
  * PostgreSQL (`pg` pool). The schema and the migrations are the same for both.
  */
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, PostgresDialect } from 'kysely';
@@ -133,7 +133,13 @@ function openSqlite(path: string, busyTimeoutMs: number): BetterSqlite3.Database
   const timeout = positiveInteger('busyTimeoutMs', busyTimeoutMs, true);
   let native: BetterSqlite3.Database;
   try {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    if (path !== ':memory:') {
+      // Private to the app's user from the start: the file holds password hashes, emails and sessions
+      // (logs get 0640 for less). A folder or file that already exists keeps its mode; SQLite gives
+      // the -wal and -shm files the database file's.
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      closeSync(openSync(path, 'a', 0o600));
+    }
     native = new BetterSqlite3(path, { timeout });
   } catch (error) {
     // SQLite's own words ("unable to open database file") name neither the file nor what to fix.

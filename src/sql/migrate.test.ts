@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql, type Kysely } from 'kysely';
@@ -215,6 +215,15 @@ describe('migrations on SQLite', () => {
     expect(native?.pragma('synchronous', { simple: true })).toBe(1); // NORMAL
     expect(native?.pragma('wal_autocheckpoint', { simple: true })).toBe(WAL_AUTOCHECKPOINT_PAGES);
     expect(await migrateToLatest(db)).toEqual(ALL);
+    await db.destroy();
+  });
+
+  it('creates its folders and files private to the app (0700, 0600: password hashes, emails, sessions), whatever the umask allows', async () => {
+    const file = join(dir, 'private', 'app.db');
+    const db = createDatabase(`sqlite:${file}`);
+    await migrateToLatest(db);
+    const mode = (path: string) => statSync(path).mode & 0o777;
+    expect([mode(join(dir, 'private')), mode(file), mode(`${file}-wal`), mode(`${file}-shm`)]).toEqual([0o700, 0o600, 0o600, 0o600]);
     await db.destroy();
   });
 
