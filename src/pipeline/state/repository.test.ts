@@ -127,5 +127,14 @@ describe('StateRepository.mount', () => {
       expect(loaded.map((l) => (l.type === 'found' ? l.state['count'] : l.type))).toEqual([0, 0, 0, 33, 0, 0, 0, 0, 0, 0, 7]);
       for (const id of ids) expect(await redis.admin.pttl(storeKeys.componentState(a.key, id))).toBeGreaterThan(TTL - 5_000);
     });
+
+    it('a page of 5,000 components mounted together: one batch, every instance stored', async () => {
+      const store = redis.open();
+      const states = repository(store);
+      const s = session();
+      const loaded = await Promise.all(Array.from({ length: 5_000 }, (_, i) => states.mount(s, `counter:${i}`, { count: i })));
+      expect(loaded.every((l, i) => l.type === 'found' && l.state['count'] === i)).toBe(true);
+      expect(await redis.admin.exists(storeKeys.componentState(s.key, 'counter:4999'))).toBe(1);
+    });
   });
 });

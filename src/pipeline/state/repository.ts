@@ -160,7 +160,8 @@ function mountBatcher(store: Store, ttlMs: number): { claim(sessionKey: string, 
 
   function send(sessionKey: string, batch: Pending): void {
     pending.delete(sessionKey);
-    store.batch(batch.ops).then(
+    // Through a promise: a store that threw at once would otherwise throw in a microtask (uncaught).
+    Promise.resolve(batch.ops).then((ops) => store.batch(ops)).then(
       (results) => batch.settle.forEach((s, i) => s.resolve(results[2 * i] as string | null)),
       (error: unknown) => batch.settle.forEach((s) => s.reject(error)),
     );
