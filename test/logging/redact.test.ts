@@ -15,6 +15,27 @@ describe('censorLine (the textual layer)', () => {
     });
   });
 
+  it('censors pw and auth as words of their own, not inside other names', () => {
+    const line = JSON.stringify({ pw: 'a', db_pw: 'b', auth: 'u:c', basic_auth: 'd', 'x-auth': 'e', author: 'Ann', authorized: 'yes', auth_method: 'scram', oauth: 'google', pwm: 'f' });
+    expect(JSON.parse(censorLine(line))).toEqual({
+      pw: CENSOR, db_pw: CENSOR, auth: CENSOR, basic_auth: CENSOR, 'x-auth': CENSOR,
+      author: 'Ann', authorized: 'yes', auth_method: 'scram', oauth: 'google', pwm: 'f',
+    });
+  });
+
+  it('censors the value after a secret header name in rawHeaders and in [name, value] entries', () => {
+    const line = JSON.stringify({
+      req: { rawHeaders: ['Host', 'h', 'Authorization', 'Token t1', 'X-Api-Key', 'k1', 'Accept', '*/*'] },
+      headers: [['authorization', 'Token t2'], ['accept', 'text/html'], ['Cookie', 'sid=t3']],
+      fields: ['token', 'name'],
+    });
+    expect(JSON.parse(censorLine(line))).toEqual({
+      req: { rawHeaders: ['Host', 'h', 'Authorization', CENSOR, 'X-Api-Key', CENSOR, 'Accept', '*/*'] },
+      headers: [['authorization', CENSOR], ['accept', 'text/html'], ['Cookie', CENSOR]],
+      fields: ['token', 'name'],
+    });
+  });
+
   it('keeps numbers under secret-like keys, idempotency keys and lines without secrets as they are', () => {
     const line = '{"level":30,"tokens_revoked":3,"idempotency_key":"order-42","headers":{"idempotency-key":"k-1"},"msg":"ok"}\n';
     expect(censorLine(line)).toBe(line);
@@ -33,6 +54,18 @@ describe('censorLine (the textual layer)', () => {
     ['a URL password without a user', 'connect to redis://:s3cr3t@redis:6379 failed', `connect to redis://:${CENSOR}@redis:6379 failed`],
     ['nothing in a URL with a port but no password', 'GET https://api.example:8443/a@b?x=1', 'GET https://api.example:8443/a@b?x=1'],
     ['short password names', 'pwd=a1&pass=b2&passcode=c3&passphrase=d4&compass=north', `pwd=${CENSOR}&pass=${CENSOR}&passcode=${CENSOR}&passphrase=${CENSOR}&compass=north`],
+    ['pw and auth as names', 'GET /x?pw=a1&auth=b2&author=ann&oauth=google', `GET /x?pw=${CENSOR}&auth=${CENSOR}&author=ann&oauth=google`],
+    ['a URL password holding @', 'connect to redis://:p@ss@w0rd@redis:6379 failed', `connect to redis://:${CENSOR}@redis:6379 failed`],
+    ['a URL password holding #', 'dsn postgres://app:p#ss@db/app', `dsn postgres://app:${CENSOR}@db/app`],
+    ['a URL password holding /', 'dsn postgres://app:pa/ss@db/app', `dsn postgres://app:${CENSOR}@db/app`],
+    ['a URL password holding ?', 'dsn postgres://app:pa?ss@db/app', `dsn postgres://app:${CENSOR}@db/app`],
+    ['a URL password holding a quote', 'dsn redis://:ab"cd@redis:6379 failed', `dsn redis://:${CENSOR}@redis:6379 failed`],
+    ['a URL password holding a backslash', 'dsn redis://:ab\\cd@redis:6379 failed', `dsn redis://:${CENSOR}@redis:6379 failed`],
+    ['a URL password, not the @ of its path or query', 'GET https://u:pw@h/users/@ann?email=a@b.c', `GET https://u:${CENSOR}@h/users/@ann?email=a@b.c`],
+    ['two URLs in one run', 'https://u:pw@h/?next=redis://:s3@r:1', `https://u:${CENSOR}@h/?next=redis://:${CENSOR}@r:1`],
+    ['nothing in a port followed by a path with @', 'GET http://registry:4873/@babel/core', 'GET http://registry:4873/@babel/core'],
+    ['nothing in a port followed by a query with @', 'GET http://h:8080?to=a@b.c', 'GET http://h:8080?to=a@b.c'],
+    ['nothing in an IPv6 host', 'GET http://[::1]:8080/@babel/core', 'GET http://[::1]:8080/@babel/core'],
   ])('censors %s inside free text', (_name, msg, expected) => {
     const out = JSON.parse(censorLine(JSON.stringify({ level: 30, msg }))) as { msg: string };
     expect(out.msg).toBe(expected);
@@ -65,10 +98,27 @@ describe('censorLine on hostile input', () => {
     ['dotted scheme-like runs', fill('a.', '://u:p')],
     ['Bearer then spaces', `Bearer ${' '.repeat(KB16)}`],
     ['JSON-looking text', fill('"a":["b",')],
+    ['URL user parts', fill('a://u:')],
+    ['URL user parts with paths and @', fill('a://u:/@')],
+    ['one URL, then a long run of @ and /', `x://u:${fill('@/')}`],
+    ['one URL, then a long run without @', `x://u:${fill('a/')}`],
+    ['URLs with ports and @ paths', fill('a://h:1/@')],
+    ['header entries', fill('["token","a"],')],
   ])('censors %s within 200 ms (linear time)', (_name, hostile) => {
     const line = `${JSON.stringify({ level: 30, req: { url: `/?${hostile}` }, headers: { 'x-any': hostile }, msg: hostile })}\n`;
     const started = performance.now();
     censorLine(line);
+    expect(performance.now() - started).toBeLessThan(200);
+  });
+
+  it.each([
+    ['many header entries', { headers: Array.from({ length: 1200 }, () => ['authorization', 'Token abc']) }],
+    ['a long rawHeaders list', { rawHeaders: Array.from({ length: 2400 }, (_, i) => (i % 2 === 0 ? 'Cookie' : 'sid=abc')) }],
+    ['many URLs with passwords', { urls: Array.from({ length: 800 }, () => 'redis://:p@ss@h/x@y') }],
+  ])('censors %s (structure, not text) within 200 ms', (_name, fields) => {
+    const line = `${JSON.stringify({ level: 30, ...fields, msg: 'x' })}\n`;
+    const started = performance.now();
+    expect(censorLine(line)).not.toMatch(/abc|ss@h/);
     expect(performance.now() - started).toBeLessThan(200);
   });
 
@@ -135,5 +185,23 @@ describe('createLogger redaction (both layers on a real logger)', () => {
     expect(config?.['DATABASE_URL']).toBe(`postgres://app:${CENSOR}@db/app`);
     expect(text?.['msg']).toBe(`connect to redis://:${CENSOR}@redis:6379 failed`);
     expect(form?.['body']).toEqual({ pwd: CENSOR, pass: CENSOR, passcode: CENSOR, passphrase: CENSOR, compass: 'north', passenger: 'Ann' });
+  });
+
+  it('censors URL passwords holding " \\ @ # /, pw and auth keys and header lists on a real logger', async () => {
+    const out = capture();
+    const logger = createLogger({ format: 'json', stream: out });
+    const S = 'S3cr3tValue';
+    logger.error({ err: new Error(`connect failed for redis://:ab"${S}@h:6379`) }, 'x');
+    logger.error({ err: new Error(`connect failed for redis://:ab\\${S}@h:6379`) }, 'x');
+    logger.info({ a: `redis://:p@${S}@h:6379`, b: `postgres://u:p#${S}@h/db`, c: `postgres://u:p/${S}@h/db` }, 'dsn');
+    logger.info({ creds: { user: 'u', pw: S }, auth: `u:${S}`, author: 'Ann' }, 'keys');
+    logger.info({ rawHeaders: ['Authorization', `Token ${S}`], headers: [['authorization', `Token ${S}`]] }, 'headers');
+    await closeLogger(logger);
+    expect(out.text()).not.toContain(S);
+    const [quote, backslash, dsn, keys] = out.records();
+    expect((quote?.['err'] as { message: string }).message).toBe(`connect failed for redis://:${CENSOR}@h:6379`);
+    expect((backslash?.['err'] as { message: string }).message).toBe(`connect failed for redis://:${CENSOR}@h:6379`);
+    expect(dsn).toMatchObject({ a: `redis://:${CENSOR}@h:6379`, b: `postgres://u:${CENSOR}@h/db`, c: `postgres://u:${CENSOR}@h/db` });
+    expect(keys).toMatchObject({ creds: { user: 'u', pw: CENSOR }, auth: CENSOR, author: 'Ann' });
   });
 });

@@ -8,7 +8,10 @@
  *    - our own token formats inside free text: CSRF tokens (`v1.` + base64url), `Bearer`/`Basic`
  *      credentials, JWTs, and `name=value` pairs whose name is a secret (`lc_session=…` in a cookie
  *      header, `?token=…` in a logged URL);
- *    - the password of a URL (`postgres://app:PASSWORD@db/app`, in an error message or a config value).
+ *    - the password of a URL (`postgres://app:PASSWORD@db/app`, in an error message or a config value),
+ *      also one holding `@`, `#`, `/`, `"` or `\` (censorUrlPasswords);
+ *    - header lists: the value after a secret name in `rawHeaders` (`['Authorization', 'Token …']`)
+ *      and in `[name, value]` entries (`[['authorization', 'Token …']]`).
  *    A bare random string in a sentence cannot be told from an id, so it is not guessed at: code
  *    must not put secrets in messages, and the e2e test (test/logging/redaction.test.ts) checks it.
  *
@@ -42,11 +45,13 @@ export const REDACT_PATHS: readonly string[] = [
 ];
 
 /**
- * A key (in JSON) or a name (in `name=value` text) names a secret when it contains one of these
- * words. JSON keys keep numbers, so counters such as `tokens_revoked: 3` stay readable. `pass` only
- * counts as a word of its own (`pass`, `db_pass`, `x-pass`), not inside `compass` or `passenger`.
+ * A key (in JSON) or a name (in `name=value` text, tested with its `=`) names a secret when it
+ * contains one of these words. JSON keys keep numbers, so counters such as `tokens_revoked: 3` stay
+ * readable. `pass` and `pw` only count as words of their own (`pass`, `db_pass`, `x-pass`, `pw`,
+ * `new_pw`), not inside `compass`, `passenger` or `pwm`. `auth` only as the whole name or its last
+ * word (`auth`, `basic_auth`, `x-auth`): `author`, `authorized`, `oauth` and `auth_method` stay.
  */
-const SECRET_KEY_RE = /passw(?:or)?d|pwd|passcode|passphrase|(?<![a-z])pass(?![a-z])|secret|token|authorization|cookie|session|api[_-]?key|private[_-]?key|state[_-]?keys|credential/i;
+const SECRET_KEY_RE = /passw(?:or)?d|pwd|passcode|passphrase|(?<![a-z])(?:pass|pw)(?![a-z])|(?<![a-z])auth(?:=|$)|secret|token|authorization|cookie|session|api[_-]?key|private[_-]?key|state[_-]?keys|credential/i;
 
 /**
  * `"key":"string"` or `"key":["s1","s2"]` in serialized JSON. Keys with escapes are left alone.
@@ -60,11 +65,89 @@ const PAIR_NAME_RE = /(?<![\w-])[\w-]+=/g;
 /** Its value, up to the next separator of cookies, query strings and form bodies. Sticky: read where the name ended. */
 const PAIR_VALUE_RE = /[^&;,\s"\\]+/y;
 
+/**
+ * Where a URL's password begins: `scheme://user:` (user may be empty, as in `redis://:PASSWORD@`).
+ * A user cannot hold `: / ? # @ [ ]` (RFC 3986; `[` starts an IPv6 host such as `http://[::1]:80`).
+ */
+const URL_USER_RE = /(?<![a-z0-9+.-])[a-z][a-z0-9+.-]*:\/\/[^\s:@/?#"\\[\]]*:/gi;
+/**
+ * How far a password can reach from there: up to whitespace, the end of the JSON string (a bare
+ * `"`, or a `\` other than `\"` and `\\`: `\n` is a line break) or the `://` of a next URL. Sticky,
+ * and no `://` inside, so the runs of two URLs never overlap and the whole line is read once.
+ */
+const URL_REST_RE = /(?:[^\s"\\:]|\\["\\]|:(?!\/\/))*/y;
+/** `/`, `?` and `#`: the end of a URL's authority. */
+const AUTHORITY_END = new Set([0x2f, 0x3f, 0x23]);
+const AT = 0x40;
+const PORT_RE = /^\d+$/;
+
+/** The last `@` in `text` within [from, to), or -1. Never looks before `from` (lastIndexOf would). */
+function lastAt(text: string, from: number, to: number): number {
+  for (let i = to - 1; i >= from; i--) if (text.charCodeAt(i) === AT) return i;
+  return -1;
+}
+
+/**
+ * Censors the password of every URL: from `scheme://user:` to the `@` that ends the userinfo, which
+ * may itself hold `@`, `#`, `/`, `?`, `"` or `\` (raw, as people write them in a connection string).
+ * That `@` is the last one before the first `/`, `?` or `#`, as a URL parser reads `u:p@ss@host`;
+ * when there is none there, the password holds one of those (`u:pa/ss@host/db`) and the last `@` of
+ * the run ends it, unless what comes before that first `/`, `?` or `#` is only digits: then it is a
+ * port, as in `http://registry:4873/@scope/pkg`, and nothing is censored. Whitespace ends the run,
+ * so a password holding a space is censored only when an `@` comes before the space.
+ */
+function censorUrlPasswords(text: string): string {
+  let out = '';
+  let from = 0;
+  URL_USER_RE.lastIndex = 0;
+  for (let user = URL_USER_RE.exec(text); user !== null; user = URL_USER_RE.exec(text)) {
+    const start = user.index + user[0].length;
+    URL_REST_RE.lastIndex = start;
+    URL_REST_RE.test(text);
+    const end = URL_REST_RE.lastIndex;
+    let stop = start;
+    while (stop < end && !AUTHORITY_END.has(text.charCodeAt(stop))) stop++;
+    let at = lastAt(text, start, stop);
+    if (at === -1 && stop < end && !PORT_RE.test(text.slice(start, stop))) at = lastAt(text, stop, end);
+    if (at <= start) continue; // no `@`, or an empty password (`redis://:@host`)
+    out += text.slice(from, start) + CENSOR;
+    from = URL_USER_RE.lastIndex = at;
+  }
+  return out + text.slice(from);
+}
+
+/** Keys of header lists written as `[name, value, name, value…]` (Node's `rawHeaders`, undici's `headers`). */
+const HEADER_LIST_KEY_RE = /^(?:raw)?(?:headers|trailers)$/i;
+
+/** A `[name, value]` entry inside an array (`[...headers.entries()]`, fetch's `headers: [[…]]`). */
+const HEADER_ENTRY_RE = /([[,])\["([^"\\]*)","(?:[^"\\]|\\.)*"\]/g;
+
+/** The JSON array of strings `list` with the value after every secret name censored. */
+function censorHeaderList(list: string): string {
+  let items: unknown;
+  try {
+    items = JSON.parse(list);
+  } catch {
+    return list;
+  }
+  if (!Array.isArray(items)) return list;
+  let changed = false;
+  for (let i = 0; i + 1 < items.length; i += 2) {
+    const name: unknown = items[i];
+    if (typeof name === 'string' && SECRET_KEY_RE.test(name) && items[i + 1] !== CENSOR) {
+      items[i + 1] = CENSOR;
+      changed = true;
+    }
+  }
+  return changed ? JSON.stringify(items) : list;
+}
+
+function censorHeaderEntry(match: string, before: string, name: string): string {
+  return SECRET_KEY_RE.test(name) ? `${before}["${name}","${CENSOR}"]` : match;
+}
+
 /** Textual patterns: each match keeps its group 1 (a label) and loses the rest. */
 const TEXT_PATTERNS: readonly RegExp[] = [
-  // A URL's password: `scheme://user:PASSWORD@` (user may be empty, as in `redis://:PASSWORD@`).
-  // Userinfo cannot hold `/ ? # @` (RFC 3986), so neither run can reach past its own URL.
-  /(?<![a-z0-9+.-])([a-z][a-z0-9+.-]*:\/\/[^\s:@/?#"\\]*:)[^\s@/?#"\\]+(?=@)/gi,
   // CSRF tokens (src/pipeline/csrf/token.ts): "v1." then at least 64 base64url characters.
   /\b(v1\.)[A-Za-z0-9_-]{64,}/g,
   // HTTP credentials in free text.
@@ -95,13 +178,17 @@ function censorPairs(text: string): string {
 }
 
 function censorPair(match: string, key: string, value: string): string {
-  if (!SECRET_KEY_RE.test(key)) return match;
+  if (!SECRET_KEY_RE.test(key)) {
+    return value.startsWith('[') && HEADER_LIST_KEY_RE.test(key) ? `"${key}":${censorHeaderList(value)}` : match;
+  }
   return value.startsWith('[') ? `"${key}":["${CENSOR}"]` : `"${key}":"${CENSOR}"`;
 }
 
 /** Layer 2: censors a serialized log line. Pure; applied to every line before any destination. */
 export function censorLine(line: string): string {
   let out = censorPairs(line.replace(JSON_PAIR_RE, censorPair));
+  if (out.includes('["')) out = out.replace(HEADER_ENTRY_RE, censorHeaderEntry);
+  out = censorUrlPasswords(out);
   for (const re of TEXT_PATTERNS) out = out.replace(re, `$1${CENSOR}`);
   return out;
 }
