@@ -107,6 +107,17 @@ const loadingMarks = (id: string) => page.locator(`[${ATTR.id}="${id}"]`).evalua
 /** A 200 answer with `html` (its component has no state). */
 const answerWith = (html: string): Answer => ({ status: 200, body: { html, state: {}, csrf_token: 'token-x' } });
 
+/** Answers every action with success, the first only once the returned function is called. */
+function holdFirstAnswer(): () => void {
+  let release: () => void = () => {};
+  const held = new Promise<void>((resolve) => (release = resolve));
+  handler = async (call, i) => {
+    if (i === 0) await held;
+    return success(i + 1, '', call.body.component_id);
+  };
+  return release;
+}
+
 /** Loads a page holding `body` (answered with `headers`) instead of the default one. */
 async function reopen(body: string, headers: Record<string, string> = {}): Promise<void> {
   pageAnswer = () => ({ status: 200, contentType: 'text/html', headers, body: pageOf(body) });
@@ -206,12 +217,7 @@ describe.runIf(browserTestsEnabled('browser runtime (scripted server)'))('browse
   });
 
   it('marks the root while in flight and ignores further actions on it until the answer', async () => {
-    let release: () => void = () => {};
-    const held = new Promise<void>((resolve) => (release = resolve));
-    handler = async (call, i) => {
-      if (i === 0) await held;
-      return success(i + 1, '', call.body.component_id);
-    };
+    const release = holdFirstAnswer();
     await page.getByText('bump', { exact: true }).click();
     await expect.poll(() => root().getAttribute(ATTR.loading)).toBe('');
     expect(await loadingMarks('demo:one')).toEqual(['', 'true']);
@@ -810,12 +816,7 @@ describe.runIf(browserTestsEnabled('browser runtime (scripted server)'))('browse
   });
 
   it('a second copy of the runtime (an app bundle) calls through the first: busy while its action is in flight, one request', async () => {
-    let release: () => void = () => {};
-    const held = new Promise<void>((resolve) => (release = resolve));
-    handler = async (_call, i) => {
-      if (i === 0) await held;
-      return success(i + 1);
-    };
+    const release = holdFirstAnswer();
     await page.getByText('bump', { exact: true }).click();
     await expect.poll(() => calls.length).toBe(1);
     // A string: the test transform would rewrite a dynamic import() inside a function.
@@ -842,12 +843,7 @@ describe.runIf(browserTestsEnabled('browser runtime (scripted server)'))('browse
 
   it('a page whose CSRF meta tag turns single-use after the runtime started (a view swapped in): actions go one at a time', async () => {
     await page.evaluate(([name, attr]) => document.querySelector(`meta[name="${name}"]`)?.setAttribute(attr, ''), [CSRF_META_NAME, CSRF_SINGLE_USE_ATTR] as const);
-    let release: () => void = () => {};
-    const held = new Promise<void>((resolve) => (release = resolve));
-    handler = async (call, i) => {
-      if (i === 0) await held;
-      return success(i + 1, '', call.body.component_id);
-    };
+    const release = holdFirstAnswer();
     await page.getByText('bump', { exact: true }).click();
     await page.getByText('ping').click();
     await expect.poll(() => calls.length).toBe(1);
