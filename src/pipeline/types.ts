@@ -62,6 +62,11 @@ export interface ActionContext {
    */
   deferred?: StoreOp[] | null;
   /**
+   * Deferred ops whose result a stage needs (see `deferWithResult`), each with the function that is
+   * told that result once the after-action batch has been sent.
+   */
+  deferredResults?: Map<StoreOp, DeferredDone>;
+  /**
    * What a stage worked out for this request and needs again later (the idempotency claim, with its
    * random lock, is made in `prepare` and used in `run`), keyed by stage. Created by the first stage
    * that keeps something; it goes with the request, where a WeakMap keyed by the context would cost
@@ -108,6 +113,7 @@ export function createActionContext(init: ActionContextInit): ActionContext {
     csrfVerified: false,
     prefetched: null,
     deferred: null,
+    deferredResults: undefined,
     stageData: undefined,
   };
 }
@@ -135,6 +141,13 @@ export interface PreparedOp {
   /** Flushed after the action when the pipeline stopped before this stage (e.g. release a claim). */
   readonly undo?: StoreOp;
 }
+
+/**
+ * Told the result of a deferred op (see `deferWithResult`): the op's result, or `undefined` when the
+ * after-action batch failed (the op may or may not have run). Called exactly once per op queued; it
+ * must not throw. Made once with its stage, not per request.
+ */
+export type DeferredDone = (ctx: ActionContext, result: StoreOpResult | undefined) => void;
 
 export interface Stage {
   /** Stage name for logs and metrics. */
@@ -177,4 +190,17 @@ export function stageValue<T>(ctx: ActionContext, stage: Stage, make: (ctx: Acti
     data.set(stage, value);
   }
   return value;
+}
+
+/**
+ * Queues `op` for the after-action batch (`ctx.deferred`), and `done` is told its result once that
+ * batch has been sent (the prefetch stage calls it, after the batch and before it answers). Returns
+ * `false`, queuing nothing, when no prefetch runs: the stage then calls the store itself.
+ */
+export function deferWithResult(ctx: ActionContext, op: StoreOp, done: DeferredDone): boolean {
+  const deferred = ctx.deferred;
+  if (deferred == null) return false;
+  deferred.push(op);
+  (ctx.deferredResults ??= new Map()).set(op, done);
+  return true;
 }

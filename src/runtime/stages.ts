@@ -1,8 +1,9 @@
 /**
  * The ordered list of stages, in one place (PROTOCOL §3):
  * CSRF → rate limit → idempotency → validation → (instance lock, state load) → authorization → action → state stored.
- * The prefetch stage sits after CSRF: it sends the session read and the reads/claims the later
- * stages prepared in one round trip, and their writes in one more after the action.
+ * The prefetch stage sits after the CSRF check: it sends the session read and the reads/claims the
+ * later stages prepared in one round trip, and their writes in one more after the action. In strict
+ * CSRF mode the token's single use (`csrf-spend`) is the first of those later stages.
  * The state stage sits before `authorize` because rules may look at the state; it stores the new
  * state only after the action and the render succeeded. The instance lock sits just before it: the
  * state is read (or read again) while this request holds the instance.
@@ -10,7 +11,7 @@
 import type { Clock } from '../core/clock.js';
 import type { SecurityEventSink } from '../ops/security-events.js';
 import { createAuthorizeStage } from '../pipeline/authorize/index.js';
-import { createCsrfStage, type CsrfOrigins, type CsrfService } from '../pipeline/csrf/index.js';
+import { createCsrfStages, type CsrfOrigins, type CsrfService } from '../pipeline/csrf/index.js';
 import { createIdempotencyStage, DEFAULT_CLAIM_TTL_MS } from '../pipeline/idempotency/index.js';
 import { createInstanceLockStage, DEFAULT_INSTANCE_LOCK_TTL_MS } from '../pipeline/instance-lock/index.js';
 import { positiveInteger } from '../pipeline/options.js';
@@ -121,16 +122,12 @@ export function buildStages(
 ): Stage[] {
   const { store, events, clock, sessions } = options;
   const rl = options.rateLimit ?? {};
-  const csrf = createCsrfStage({
-    csrf: options.csrf,
-    origins: csrfOriginsOf(options),
-    events,
-    // Only for a refused strict-mode token: the success path keeps its round trips.
-    sessionStored: async (session) => sessions.checkRecord(session, await store.get(sessions.recordOp(session).key)).session !== null,
-  });
+  // Strict CSRF mode's `spend` uses the token up in the first batch (before the rate-limit step).
+  const csrf = createCsrfStages({ csrf: options.csrf, origins: csrfOriginsOf(options), events });
   const stateStage = createStateStage({ states: options.states, events });
   const lock = options.instanceLock ?? {};
   const storeStages: Stage[] = [
+    ...(csrf.spend === null ? [] : [csrf.spend]),
     createRateLimitStage({
       store,
       clock,
@@ -152,7 +149,7 @@ export function buildStages(
     stateStage,
     createAuthorizeStage({ events }),
   ];
-  // CSRF needs no store (its default mode); from the rate limiter on, the reads travel in one batch.
+  // The CSRF check needs no store; from strict mode's spend and the rate limiter on, the ops travel in one batch.
   const prefetch = createPrefetchStage({ store, sessions, events, later: storeStages });
-  return [csrf, prefetch, ...storeStages];
+  return [csrf.check, prefetch, ...storeStages];
 }

@@ -1,6 +1,7 @@
 /**
  * Store round trips per action on Redis, counted by the store's `onRoundTrip` hook: one batch
- * before the action and one after, whatever the outcome (ARCHITECTURE: at most two).
+ * before the action and one after, whatever the outcome (ARCHITECTURE: at most two). Strict CSRF
+ * mode too: the token's nonce is spent in the first batch, the response's token placed in the second.
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -102,5 +103,101 @@ describe.skipIf(!REDIS_AVAILABLE)('round trips per action on Redis', () => {
   it('needs no round trip at all to refuse a bad CSRF token', async () => {
     const c = await demo.client('/', '192.0.2.53');
     expect(await count(() => c.action('counter:main', 'increment', {}, { headers: { 'x-csrf-token': 'v1.forged' } }), 403)).toEqual([]);
+  });
+});
+
+describe.skipIf(!REDIS_AVAILABLE)("round trips per action on Redis, strict CSRF mode (rotation 'per-action')", () => {
+  let server: RedisServer;
+  let store: Store;
+  let demo: Awaited<ReturnType<typeof demoApp>>;
+  let trips: string[] = [];
+
+  beforeAll(async () => {
+    server = await startRedis();
+    store = createRedisStore({ url: server.url, onRoundTrip: (op) => void trips.push(op) });
+    // A budget the concurrency test below does not run out of.
+    demo = await demoApp({}, { store, csrf: { rotation: 'per-action' }, rateLimit: { limit: 1000 } });
+  });
+  afterAll(async () => {
+    await demo?.app.close();
+    await server?.stop();
+  });
+
+  async function count(work: () => Promise<{ statusCode: number }>, status: number): Promise<string[]> {
+    trips = [];
+    const res = await work();
+    expect(res.statusCode).toBe(status);
+    return trips;
+  }
+
+  /** A new page view of `c`'s session: one more outstanding token of it. */
+  async function pageToken(c: TestClient, path: string): Promise<string> {
+    const page = await demo.app.inject({ url: path, headers: { cookie: c.cookie } });
+    expect(page.statusCode).toBe(200);
+    const token = /<meta name="csrf-token" content="([^"]+)"/.exec(page.body)?.[1];
+    if (token === undefined) throw new Error('no csrf token in the page');
+    return token;
+  }
+
+  it('uses two round trips for an action and for a spent token, none for a forged one', async () => {
+    const c = await demo.client('/', '192.0.2.60');
+    const used = c.token;
+    // The token spent in the first batch, the response's token placed in the second.
+    expect(await count(() => c.action('counter:main', 'increment', {}), 200)).toEqual(['batch', 'batch']);
+    // …and that token works: the claim of the freed slot won.
+    expect(await count(() => c.action('counter:main', 'increment', {}), 200)).toEqual(['batch', 'batch']);
+    // A refusal after the token verified hands out a fresh token the same way.
+    const refused = await c.action('order:main', 'createOrder', { item: '' });
+    expect(refused.statusCode).toBe(400);
+    c.token = refused.json().csrf_token;
+    expect(await count(() => c.action('counter:main', 'increment', {}), 200)).toEqual(['batch', 'batch']);
+    // A used token: refused from the first batch; the second renews the session and takes back the claims.
+    const replay = await count(() => c.action('counter:main', 'increment', {}, { headers: { 'x-csrf-token': used } }), 403);
+    expect(replay).toEqual(['batch', 'batch']);
+    // A forged one (the HMAC fails) never reaches the store.
+    const forged = c.token.slice(0, -2) + (c.token.endsWith('AA') ? 'BA' : 'AA');
+    expect(await count(() => c.action('counter:main', 'increment', {}, { headers: { 'x-csrf-token': forged } }), 403)).toEqual([]);
+    expect(await count(() => c.action('counter:main', 'increment', {}, { headers: { 'x-csrf-token': 'v1.forged' } }), 403)).toEqual([]);
+    expect((await c.action('counter:main', 'increment', {})).statusCode).toBe(200);
+  });
+
+  it('refuses a replayed token after claiming its idempotency key and instance lock in the same batch, and releases both', async () => {
+    const c = await demo.client('/orders', '192.0.2.61');
+    const used = c.token;
+    expect((await c.action('order:main', 'createOrder', { item: 'a' })).statusCode).toBe(200);
+    const keyed = { headers: { 'idempotency-key': 'strict-replay', 'x-csrf-token': used } };
+    const refused = await count(() => c.action('order:main', 'createOrder', { item: 'b' }, keyed), 403);
+    expect(refused).toEqual(['batch', 'batch']);
+    // The same key with a valid token runs at once (the claim and the lock were released, not left
+    // to expire: a held claim answers 409, a held lock waits seconds and then 503).
+    const res = await c.action('order:main', 'createOrder', { item: 'b' }, { headers: { 'idempotency-key': 'strict-replay' } });
+    expect(res.statusCode).toBe(200);
+    expect(res.json().idempotency.cached).toBe(false);
+  });
+
+  it('passes 20 concurrent actions of one session, each with its own token, in two round trips each; every token returned works once', async () => {
+    const c = await demo.client('/', '192.0.2.62');
+    const tokens = [c.token];
+    for (let i = 1; i < 20; i++) tokens.push(await pageToken(c, '/'));
+    const send = (token: string) =>
+      demo.app.inject({
+        method: 'POST',
+        url: '/api/livecomponents/action',
+        remoteAddress: '192.0.2.62',
+        headers: { 'content-type': 'application/json', cookie: c.cookie, 'x-csrf-token': token },
+        payload: JSON.stringify({ component_id: 'counter:main', action: 'increment', params: {} }),
+      });
+    trips = [];
+    const answers = await Promise.all(tokens.map(send));
+    expect(answers.map((r) => r.statusCode)).toEqual(tokens.map(() => 200));
+    expect(trips).toEqual(tokens.map(() => ['batch', 'batch']).flat());
+    const fresh = answers.map((r) => r.json().csrf_token as string);
+    expect(new Set(fresh).size).toBe(20);
+    const again = await Promise.all(fresh.map(send));
+    expect(again.map((r) => r.statusCode)).toEqual(fresh.map(() => 200));
+    const replayed = await Promise.all(fresh.map(send));
+    expect(replayed.map((r) => r.statusCode)).toEqual(fresh.map(() => 403));
+    // 41 increments (the 20 replays refused).
+    expect(again.map((r) => r.json().state.count).sort((a, b) => a - b).at(-1)).toBe(40);
   });
 });

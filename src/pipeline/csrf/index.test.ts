@@ -1,11 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it, vi } from 'vitest';
-import { isLiveError } from '../../core/errors.js';
+import { isLiveError, LiveError } from '../../core/errors.js';
 import { memorySecurityEvents } from '../../ops/security-events.js';
 import type { Session } from '../../session/types.js';
 import { createMemoryStore } from '../../store/memory/index.js';
-import { ok, type ActionContext, type Outcome } from '../types.js';
-import { createCsrfService, createCsrfStage, type CsrfService } from './index.js';
+import type { StoreOp } from '../../store/types.js';
+import { fail, ok, type ActionContext, type Outcome, type Stage } from '../types.js';
+import { createCsrfService, createCsrfStages, type CsrfService, type CsrfStageOptions } from './index.js';
 
 const APP = 'https://app.example.com';
 const EXTRA = 'https://admin.example.com';
@@ -13,6 +14,15 @@ const EXTRA = 'https://admin.example.com';
 function newSession(): Session {
   const id = randomBytes(16).toString('base64url');
   return { id, key: createHash('sha256').update(id).digest('base64url'), userId: null, createdAt: 0 };
+}
+
+/**
+ * The CSRF stages run one after the other with no prefetch between them (strict mode's `spend` then
+ * sends its op itself), as one stage for these tests.
+ */
+function createCsrfStage(options: CsrfStageOptions): Stage {
+  const { check, spend } = createCsrfStages(options);
+  return { name: check.name, run: (ctx, next) => check.run(ctx, spend === null ? next : (c) => spend.run(c, next)) };
 }
 
 function setup(csrf: CsrfService = createCsrfService({ secret: Buffer.alloc(32, 3) })) {
@@ -112,46 +122,136 @@ describe('csrf stage: token', () => {
   });
 });
 
-describe("csrf stage: a spent token of a session that is gone ('per-action')", () => {
-  function strictSetup(stored: boolean) {
-    const store = createMemoryStore({ sweepIntervalMs: 0 });
-    const csrf = createCsrfService({ secret: Buffer.alloc(32, 3), rotation: 'per-action', store });
-    const events = memorySecurityEvents();
-    const asked: Session[] = [];
-    const sessionStored = (session: Session) => (asked.push(session), Promise.resolve(stored));
-    const stage = createCsrfStage({ csrf, events, origins: { appOrigin: APP }, sessionStored });
-    const s = { ...setup(csrf), events, stage };
-    return { s, store, asked };
+describe("csrf stages in strict mode ('per-action'): the check, and the spend in the prefetch's batches", () => {
+  /** A memory store that records every call (name and, for batches, the ops). */
+  function recordingStore() {
+    const inner = createMemoryStore({ sweepIntervalMs: 0 });
+    const calls: string[] = [];
+    const store = new Proxy(inner, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        if (typeof value !== 'function' || prop === 'close') return value;
+        return (...args: unknown[]) => (calls.push(String(prop)), (value as (...a: unknown[]) => unknown).apply(target, args));
+      },
+    });
+    return { store, calls };
   }
 
-  it('logs session_use_after_expire (INFO), not malicious_csrf, and still answers 403 CSRF_TOKEN_INVALID', async () => {
-    const { s, store, asked } = strictSetup(false);
-    const token = await s.csrf.issue(s.session);
-    expect(await s.csrf.verify(s.session, token)).toBe(true); // its slot is gone, as after 2 h
-    const outcome = await s.stage.run(s.context({ 'x-csrf-token': token }), s.next);
+  function strictSetup() {
+    const { store, calls } = recordingStore();
+    const csrf = createCsrfService({ secret: Buffer.alloc(32, 3), rotation: 'per-action', store });
+    const events = memorySecurityEvents();
+    const { check, spend } = createCsrfStages({ csrf, events, origins: { appOrigin: APP } });
+    if (spend === null) throw new Error('test: no spend stage in strict mode');
+    const s = setup(csrf);
+    return { s, store, calls, check, spend, events };
+  }
+
+  /** What the prefetch stage does before `spend` runs: its op in the first batch. */
+  async function firstBatch(t: ReturnType<typeof strictSetup>, ctx: ActionContext) {
+    const prepared = t.spend.prepare?.(ctx) ?? null;
+    const [result] = prepared === null ? [] : await t.store.batch([prepared.op]);
+    ctx.prefetched = new Map(prepared === null ? [] : [[t.spend, result]]);
+    const deferred: StoreOp[] = [];
+    ctx.deferred = deferred;
+    return { prepared, deferred };
+  }
+
+  /** What the prefetch stage does around `spend`: its op in the first batch, its deferred op in the second. */
+  async function throughPrefetch(t: ReturnType<typeof strictSetup>, ctx: ActionContext, next = t.s.next) {
+    const { prepared, deferred } = await firstBatch(t, ctx);
+    const outcome = await t.spend.run(ctx, next);
+    const results = deferred.length === 0 ? [] : await t.store.batch(deferred);
+    deferred.forEach((op, i) => ctx.deferredResults?.get(op)?.(ctx, results[i]));
+    return { outcome, prepared, deferred };
+  }
+
+  it('checks a forged or foreign token without the store, and leaves nothing for the first batch', async () => {
+    const t = strictSetup();
+    const token = await t.s.csrf.issue(t.s.session);
+    const bads = [await t.s.csrf.issue(newSession()), token.slice(0, -2) + (token.endsWith('AA') ? 'BA' : 'AA'), 'v1.forged'];
+    t.calls.length = 0;
+    for (const bad of bads) {
+      const ctx = t.s.context({ 'x-csrf-token': bad });
+      const outcome = await t.check.run(ctx, t.s.next);
+      expect(outcome.type === 'error' && outcome.error.code).toBe('CSRF_TOKEN_INVALID');
+      expect(t.spend.prepare?.(ctx)).toBeNull();
+    }
+    expect(t.s.next).not.toHaveBeenCalled();
+    expect(t.calls).toEqual([]);
+    expect(t.events.events.map((e) => e.event)).toEqual(['malicious_csrf', 'malicious_csrf', 'malicious_csrf']);
+    await t.store.close();
+  });
+
+  it('passes a genuine token on without the store; the spend uses it up with the first batch and queues the next token in the second', async () => {
+    const t = strictSetup();
+    const token = await t.s.csrf.issue(t.s.session);
+    const ctx = t.s.context({ 'x-csrf-token': token });
+    t.calls.length = 0;
+    const spendNext = vi.fn((c: ActionContext) => throughPrefetch(t, c).then((r) => r.outcome));
+    expect((await t.check.run(ctx, spendNext)).type).toBe('ok');
+    expect(ctx.csrfVerified).toBe(true);
+    expect(t.s.next).toHaveBeenCalledTimes(1);
+    // One batch before (the spend), one after (the claim of the freed slot), nothing else…
+    expect(t.calls).toEqual(['batch', 'batch']);
+    // …and the response's token costs no store call, works once, and the used one no more.
+    const fresh = await t.s.csrf.issue(t.s.session);
+    expect(t.calls).toEqual(['batch', 'batch']);
+    expect(await t.s.csrf.check(t.s.session, token)).toBe('spent');
+    expect(await t.s.csrf.check(t.s.session, fresh)).toBe('valid');
+    expect(await t.s.csrf.check(t.s.session, fresh)).toBe('spent');
+    await t.store.close();
+  });
+
+  it('refuses a used token from the first batch (malicious_csrf), queueing no token', async () => {
+    const t = strictSetup();
+    const token = await t.s.csrf.issue(t.s.session);
+    expect(await t.s.csrf.verify(t.s.session, token)).toBe(true);
+    const ctx = t.s.context({ 'x-csrf-token': token });
+    expect((await t.check.run(ctx, t.s.next)).type).toBe('ok'); // the check alone: genuine
+    t.s.next.mockClear();
+    const { outcome, prepared, deferred } = await throughPrefetch(t, ctx);
+    expect(prepared?.op.op).toBe('deleteIfEquals');
     expect(outcome.type === 'error' && outcome.error.code).toBe('CSRF_TOKEN_INVALID');
-    expect(s.next).not.toHaveBeenCalled();
-    expect(s.events.events).toEqual([expect.objectContaining({ event: 'session_use_after_expire', level: 'INFO' })]);
-    expect(asked).toEqual([s.session]);
-    await store.close();
+    expect(t.s.next).not.toHaveBeenCalled();
+    expect(ctx.csrfVerified).toBeFalsy();
+    expect(deferred).toEqual([]);
+    expect(t.events.events).toEqual([expect.objectContaining({ event: 'malicious_csrf', level: 'WARN' })]);
+    await t.store.close();
   });
 
-  it("asks nothing for a valid token, nor for a forged or other session's one (malicious_csrf)", async () => {
-    const { s, store, asked } = strictSetup(false);
-    await expectPassed(s, s.context({ 'x-csrf-token': await s.csrf.issue(s.session) }));
-    s.next.mockClear();
-    await expectRefused(s, s.context({ 'x-csrf-token': await s.csrf.issue(newSession()) }));
-    expect(asked).toEqual([]);
-    await store.close();
+  it('queues the next token for a refused or throwing action too', async () => {
+    for (const next of [() => Promise.resolve(fail(new LiveError('VALIDATION_FAILED'))), () => Promise.reject(new Error('boom'))]) {
+      const t = strictSetup();
+      const ctx = t.s.context({ 'x-csrf-token': await t.s.csrf.issue(t.s.session) });
+      await t.check.run(ctx, t.s.next);
+      const { deferred } = await firstBatch(t, ctx);
+      await t.spend.run(ctx, next).catch(() => undefined);
+      expect(ctx.csrfVerified).toBe(true);
+      expect(deferred.map((op) => op.op)).toEqual(['claim']);
+      await t.store.close();
+    }
   });
 
-  it('logs malicious_csrf for a spent token while the session is still stored (a replay)', async () => {
-    const { s, store, asked } = strictSetup(true);
-    const token = await s.csrf.issue(s.session);
-    expect(await s.csrf.verify(s.session, token)).toBe(true);
-    await expectRefused(s, s.context({ 'x-csrf-token': token }), token);
-    expect(asked).toHaveLength(1);
-    await store.close();
+  it('places the token the full way when the claim of the freed slot lost, or its batch failed', async () => {
+    for (const outcome of ['lost', 'failed'] as const) {
+      const t = strictSetup();
+      const ctx = t.s.context({ 'x-csrf-token': await t.s.csrf.issue(t.s.session) });
+      await t.check.run(ctx, t.s.next);
+      const { deferred } = await firstBatch(t, ctx);
+      await t.spend.run(ctx, t.s.next);
+      const [claim] = deferred;
+      if (claim?.op !== 'claim') throw new Error('test: no claim queued');
+      // Another token of the session took the slot meanwhile (or the batch never answered).
+      const other = await t.s.csrf.issue(t.s.session);
+      t.calls.length = 0;
+      ctx.deferredResults?.get(claim)?.(ctx, outcome === 'lost' ? 'someone-else' : undefined);
+      const fresh = await t.s.csrf.issue(t.s.session);
+      expect(t.calls).toContain('getMany');
+      expect(await t.s.csrf.check(t.s.session, fresh)).toBe('valid');
+      expect(await t.s.csrf.check(t.s.session, other)).toBe('valid');
+      await t.store.close();
+    }
   });
 });
 

@@ -2,20 +2,26 @@
  * The CSRF stage (PROTOCOL §3, first in the pipeline): refuses cross-site requests by
  * `Sec-Fetch-Site` and `Origin`, then requires a token bound to the session (header
  * `X-CSRF-Token`, else body field `_csrf_token`). Every refusal answers 403 `CSRF_TOKEN_INVALID`
- * with the same generic message, and logs one `malicious_csrf` event naming the check that failed —
- * except a genuine token of a session that no longer exists (strict mode, below), which logs
- * `session_use_after_expire` as the prefetch stage does in the default mode.
+ * with the same generic message, and logs one `malicious_csrf` event naming the check that failed.
+ *
+ * Strict mode (`per-action`) adds a second stage, `csrf-spend`, to put first among the prefetch
+ * stage's later stages: the `csrf` stage still makes every check that needs no store (a forged or
+ * foreign token never reaches the store, and costs no rate-limit step or idempotency claim), and
+ * `csrf-spend` uses the token up with an op of the prefetch's first batch, then queues the claim
+ * placing the response's token in the batch after the action — no round trip of its own. A token of
+ * a session that is gone meets the prefetch stage's session check first (`session_use_after_expire`);
+ * a used one is refused by `csrf-spend`, and the prefetch takes back the claims of the later stages
+ * in that batch (a rate-limit step taken stays taken).
  */
 import { LiveError } from '../../core/errors.js';
 import { HEADERS } from '../../core/wire.js';
 import type { SecurityEventSink } from '../../ops/security-events.js';
-import type { Session } from '../../session/types.js';
-import { fail, type ActionContext, type Outcome, type Stage } from '../types.js';
+import { deferWithResult, fail, takePrefetched, type ActionContext, type DeferredDone, type Outcome, type Stage } from '../types.js';
 import { checkSource, trustedOrigins } from './origins.js';
-import type { CsrfService } from './service.js';
+import type { CsrfService, CsrfSpend } from './service.js';
 
 export { createCsrfService, MIN_SECRET_BYTES } from './service.js';
-export type { CsrfCheck, CsrfRotation, CsrfService, CsrfServiceOptions } from './service.js';
+export type { CsrfCheck, CsrfRotation, CsrfService, CsrfServiceOptions, CsrfSpend } from './service.js';
 export { normaliseOrigin, trustedOrigins } from './origins.js';
 
 export interface CsrfOrigins {
@@ -35,16 +41,14 @@ export interface CsrfOrigins {
 export interface CsrfStageOptions {
   csrf: CsrfService;
   origins: CsrfOrigins;
-  /** Receives one `malicious_csrf` (or `session_use_after_expire`) event per refusal. */
+  /** Receives one `malicious_csrf` event per refusal. */
   events: SecurityEventSink;
-  /**
-   * Whether the session is still stored (one store read). Asked only when a token of this session's
-   * secret is `spent`: in strict mode a token lives in a slot for `tokenTtlMs` (2 h) while a session
-   * lives a day, so a tab back after its session expired has its slot gone too — and this stage runs
-   * before the prefetch stage could see the session is gone. Never asked on the success path.
-   * @default every session counts as stored (every `spent` token is `malicious_csrf`)
-   */
-  sessionStored?: (session: Session) => Promise<boolean>;
+}
+
+/** The CSRF stages: `check` first in the pipeline; `spend` (strict mode only) first of the prefetch's later stages. */
+export interface CsrfStages {
+  readonly check: Stage;
+  readonly spend: Stage | null;
 }
 
 type Reason = 'cross-site' | 'origin' | 'missing' | 'ambiguous' | 'invalid';
@@ -60,10 +64,12 @@ const DESCRIPTIONS: Readonly<Record<Reason, string>> = {
 
 /**
  * @example
- * const stage = createCsrfStage({ csrf, origins: { appOrigin: 'https://app.example.com', allowed: [] }, events });
+ * const { check, spend } = createCsrfStages({ csrf, origins: { appOrigin: 'https://app.example.com', allowed: [] }, events });
+ * const prefetch = createPrefetchStage({ store, sessions, events, later: [...(spend ? [spend] : []), rateLimit, …] });
+ * const stages = [check, prefetch, ...later];
  */
-export function createCsrfStage(options: CsrfStageOptions): Stage {
-  const { csrf, events, sessionStored } = options;
+export function createCsrfStages(options: CsrfStageOptions): CsrfStages {
+  const { csrf, events } = options;
   const trusted = trustedOrigins(options.origins.appOrigin, options.origins.allowed ?? []);
   // The origins this app trusts are configuration, not request data: naming them tells a developer
   // who opened the app at http://localhost:3000 while it trusts http://127.0.0.1:3000 what to change.
@@ -78,24 +84,54 @@ export function createCsrfStage(options: CsrfStageOptions): Stage {
     return fail(new LiveError('CSRF_TOKEN_INVALID'));
   }
 
-  return {
+  const spendStage: Stage = {
+    name: 'csrf-spend',
+    prepare: (ctx) => {
+      const opened = ctx.stageData?.get(spendStage) as CsrfSpend | undefined;
+      return opened === undefined ? null : { op: opened.op };
+    },
+    run: spendRun,
+  };
+
+  /** The response's token: queued with the after-action batch, as a claim of the slot the used token freed. */
+  const placed: DeferredDone = (ctx, result) => csrf.placed(ctx.session, result);
+
+  async function spendRun(ctx: ActionContext, next: (ctx: ActionContext) => Promise<Outcome>): Promise<Outcome> {
+    const opened = ctx.stageData?.get(spendStage) as CsrfSpend | undefined;
+    if (opened === undefined) throw new Error('csrf-spend stage: no token opened (the csrf stage must run before it)');
+    // Without a prefetch (the stage run alone) it sends the op itself.
+    const result = takePrefetched(ctx, spendStage);
+    const check = result === undefined ? await csrf.consume(ctx.session, opened) : csrf.settle(ctx.session, opened, result === true);
+    if (check !== 'valid') return refuse(ctx, 'invalid');
+    ctx.csrfVerified = true;
+    try {
+      return await next(ctx);
+    } finally {
+      // Refused and failed actions hand out a token too. Without a prefetch, `issue` places it.
+      const op = ctx.deferred == null ? null : csrf.issueOp(ctx.session);
+      if (op !== null) deferWithResult(ctx, op, placed);
+    }
+  }
+
+  const check: Stage = {
     name: 'csrf',
-    async run(ctx, next) {
+    run(ctx, next) {
       const source = checkSource(ctx.request.headers, trusted);
-      if (source !== null) return refuse(ctx, source);
+      if (source !== null) return Promise.resolve(refuse(ctx, source));
       const header = ctx.request.headers[HEADERS.csrfToken];
-      if (Array.isArray(header)) return refuse(ctx, 'ambiguous');
+      if (Array.isArray(header)) return Promise.resolve(refuse(ctx, 'ambiguous'));
       const token = header ?? ctx.body.csrfToken;
-      if (token === undefined || token === '') return refuse(ctx, 'missing');
-      const check = await csrf.check(ctx.session, token);
-      if (check === 'spent' && sessionStored !== undefined && !(await sessionStored(ctx.session))) {
-        // A user back at an old tab, not an attack: the same event and answer as the prefetch stage's.
-        events.emit({ event: 'session_use_after_expire', level: 'INFO', description: 'Action for an unknown or expired session', request: ctx.request });
-        return fail(new LiveError('CSRF_TOKEN_INVALID'));
+      if (token === undefined || token === '') return Promise.resolve(refuse(ctx, 'missing'));
+      const opened = csrf.open(ctx.session, token);
+      if (typeof opened !== 'string') {
+        // Strict mode: the token is genuine; `csrf-spend` uses it up with the first batch.
+        (ctx.stageData ??= new Map()).set(spendStage, opened);
+        return next(ctx);
       }
-      if (check !== 'valid') return refuse(ctx, 'invalid');
+      if (opened !== 'valid') return Promise.resolve(refuse(ctx, 'invalid'));
       ctx.csrfVerified = true;
       return next(ctx);
     },
   };
+  return { check, spend: csrf.rotation === 'per-action' ? spendStage : null };
 }

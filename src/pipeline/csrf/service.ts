@@ -8,13 +8,16 @@
  * - `per-action`: each token is single-use. Its nonce is recorded in one of `maxOutstanding`
  *   store slots of the session (see `slots.ts`) and consumed atomically on first use; the newest
  *   `maxOutstanding` tokens of a session stay valid, so concurrent requests from one page pass.
+ *   The action pipeline splits the work so that the mode costs no round trip of its own: `open`
+ *   (no store) before the first batch, the consuming op in it (`settle` reads its result), and the
+ *   claim placing the response's token in the batch after the action (`issueOp`, `placed`).
  */
 import { randomBytes } from '../../core/random.js';
 import { boundedMemo } from '../../core/memo.js';
 import { systemClock, type Clock } from '../../core/clock.js';
 import type { Session } from '../../session/types.js';
 import { MAX_SESSION_ID } from '../../session/index.js';
-import type { Store } from '../../store/types.js';
+import type { Store, StoreOp, StoreOpResult } from '../../store/types.js';
 import { createSlotRing, stampOf, type SlotRing } from './slots.js';
 import {
   ACTION_PAYLOAD_BYTES,
@@ -71,8 +74,42 @@ export interface CsrfServiceOptions {
   clock?: Clock;
 }
 
+/**
+ * What `open` found for a `per-action` token that passed every check but its single use: the store
+ * op that uses it up (a `deleteIfEquals` of its slot; `true` when it did). Hand it back to `settle`
+ * with that result, or to `consume`, which sends it.
+ */
+export interface CsrfSpend {
+  readonly op: StoreOp;
+  /** The slot the token names, and its stored value (hex nonce). */
+  readonly slot: number;
+  readonly value: string;
+}
+
 export interface CsrfService {
   readonly rotation: CsrfRotation;
+  /**
+   * `check` in two halves, so the action pipeline sends the store step with its other reads. `open`
+   * makes every check that needs no store (format, HMAC) and answers `forged`, `valid` (the
+   * `per-session` mode: nothing more to check), `spent` (a slot out of range), or a `CsrfSpend`.
+   */
+  open(session: Session, token: string | undefined): CsrfCheck | CsrfSpend;
+  /** The result of `spend.op` read: `valid` (consumed; a `per-action` token now) or `spent`. */
+  settle(session: Session, spend: CsrfSpend, consumed: boolean): 'valid' | 'spent';
+  /** Sends `spend.op` and settles it (one store call). */
+  consume(session: Session, spend: CsrfSpend): Promise<'valid' | 'spent'>;
+  /**
+   * After a `settle`d valid spend: the store op placing the token this request's response will carry
+   * into the slot its token freed (a `claim`), for the batch after the action; pass its result to
+   * `placed`. `null` when there is nothing to place that way (`per-session` mode, no freed slot, the
+   * slot taken by a placement in flight here): `issue` then places the token itself.
+   */
+  issueOp(session: Session): StoreOp | null;
+  /**
+   * The result of the `issueOp` op (`undefined`: its batch failed). When the claim won, the next
+   * `issue(session)` answers that token with no store call; else `issue` places one (reading the slots).
+   */
+  placed(session: Session, result: StoreOpResult | undefined): void;
   /** A freshly masked token for `session` (one per page and per action response). */
   issue(session: Session): Promise<string>;
   /**
@@ -127,18 +164,35 @@ function perSession(serverSecret: Buffer, random: (size: number) => Buffer): Csr
     const payload = unmaskToken(token, SESSION_PAYLOAD_BYTES);
     return payload !== null && safeEqual(payload, tagOf(session));
   };
+  const check = (session: Session, token: string | undefined): CsrfCheck => (valid(session, token) ? 'valid' : 'forged');
   return {
     rotation: 'per-session',
     issue: (session) => Promise.resolve(maskToken(tagOf(session), random(SESSION_PAYLOAD_BYTES))),
     verify: (session, token) => Promise.resolve(valid(session, token)),
-    check: (session, token) => Promise.resolve(valid(session, token) ? 'valid' : 'forged'),
+    check: (session, token) => Promise.resolve(check(session, token)),
+    open: check,
+    // Never given a spend (`open` answers none): nothing is stored in this mode.
+    settle: () => 'spent',
+    consume: () => Promise.resolve('spent'),
+    issueOp: () => null,
+    placed: () => {},
   };
 }
 
+/**
+ * Where a `per-action` session's next token goes, per request (keyed by its `Session` object):
+ * `freed` — its token was consumed from `slot`; `claiming` — the claim of that slot for `value` is
+ * in the batch after the action; `placed` — that claim won, `value` is the response's token.
+ */
+type NextToken =
+  | { readonly kind: 'freed'; readonly slot: number; readonly stamp: number }
+  | { readonly kind: 'claiming'; readonly slot: number; readonly value: string }
+  | { readonly kind: 'placed'; readonly value: string };
+
 function perAction(serverSecret: Buffer, random: (size: number) => Buffer, ring: SlotRing, clock: Clock): CsrfService {
   const secretOf = boundedMemo(MEMO_SESSIONS, (id) => deriveSessionSecret(serverSecret, id), MAX_SESSION_ID);
-  /** The slot and stamp of each request's verified token, for the token its response carries. */
-  const freed = new WeakMap<Session, { slot: number; stamp: number }>();
+  /** Each request's next token (see `NextToken`), from its verified token on. */
+  const nextOf = new WeakMap<Session, NextToken>();
   /**
    * Issue stamps: ms × 1024, strictly increasing within this process even on a frozen clock, and
    * above `after` — the newest stamp seen in the session — so they increase per session even when
@@ -148,8 +202,14 @@ function perAction(serverSecret: Buffer, random: (size: number) => Buffer, ring:
   const nextStamp = (after: number): number => (lastStamp = Math.max(Math.floor(clock.now() * 1024), lastStamp + 1, after + 1));
   /** The stored value of a new token in `slot`: its hex nonce. */
   const build = (slot: number, after: number): string => buildNonce(slot, nextStamp(after), random(NONCE_RANDOM_BYTES)).toString('hex');
+  /** The masked token of a stored hex nonce. */
+  const tokenOf = (session: Session, value: string): string => {
+    const nonce = Buffer.from(value, 'hex');
+    const payload = Buffer.concat([nonce, actionTag(secretOf(session.id), nonce)]);
+    return maskToken(payload, random(ACTION_PAYLOAD_BYTES));
+  };
 
-  async function check(session: Session, token: string | undefined): Promise<CsrfCheck> {
+  function open(session: Session, token: string | undefined): CsrfCheck | CsrfSpend {
     const payload = unmaskToken(token, ACTION_PAYLOAD_BYTES);
     if (payload === null) return 'forged';
     const nonce = payload.subarray(0, NONCE_BYTES);
@@ -157,26 +217,62 @@ function perAction(serverSecret: Buffer, random: (size: number) => Buffer, ring:
     // The HMAC first: a forged or foreign token never reaches the store.
     if (!safeEqual(tag, actionTag(secretOf(session.id), nonce))) return 'forged';
     const slot = nonce[0] as number;
-    const hex = nonce.toString('hex');
-    if (!(await ring.consume(session.key, slot, hex))) return 'spent';
-    freed.set(session, { slot, stamp: stampOf(hex) });
+    const value = nonce.toString('hex');
+    const op = ring.consumeOp(session.key, slot, value);
+    return op === null ? 'spent' : { op, slot, value };
+  }
+
+  function settle(session: Session, spend: CsrfSpend, consumed: boolean): 'valid' | 'spent' {
+    if (!consumed) return 'spent';
+    nextOf.set(session, { kind: 'freed', slot: spend.slot, stamp: stampOf(spend.value) });
     return 'valid';
+  }
+
+  async function consume(session: Session, spend: CsrfSpend): Promise<'valid' | 'spent'> {
+    return settle(session, spend, await ring.consume(session.key, spend.slot, spend.value));
+  }
+
+  async function check(session: Session, token: string | undefined): Promise<CsrfCheck> {
+    const opened = open(session, token);
+    return typeof opened === 'string' ? opened : consume(session, opened);
   }
 
   return {
     rotation: 'per-action',
     async issue(session) {
-      const secret = secretOf(session.id);
-      const preferred = freed.get(session);
-      freed.delete(session);
+      const next = nextOf.get(session);
+      nextOf.delete(session);
+      if (next?.kind === 'placed') return tokenOf(session, next.value);
+      // A claim never answered (`placed` not called): its slot is no longer reserved; read the slots.
+      if (next?.kind === 'claiming') ring.endClaim(session.key, next.slot);
+      const preferred = next?.kind === 'freed' ? next : undefined;
       // Into a freed slot nothing is read: at least stamp the new token above the one it replaces.
       const floor = preferred?.stamp ?? 0;
       const placed = await ring.place(session.key, (slot, after) => build(slot, Math.max(after, floor)), preferred?.slot);
-      const nonce = Buffer.from(placed, 'hex');
-      const payload = Buffer.concat([nonce, actionTag(secret, nonce)]);
-      return maskToken(payload, random(ACTION_PAYLOAD_BYTES));
+      return tokenOf(session, placed);
     },
     verify: async (session, token) => (await check(session, token)) === 'valid',
     check,
+    open,
+    settle,
+    consume,
+    issueOp(session) {
+      const next = nextOf.get(session);
+      if (next?.kind !== 'freed') return null;
+      // Stamped above the token it replaces, as `issue` does into a freed slot.
+      const value = build(next.slot, next.stamp);
+      const op = ring.claimOp(session.key, next.slot, value);
+      if (op !== null) nextOf.set(session, { kind: 'claiming', slot: next.slot, value });
+      return op;
+    },
+    placed(session, result) {
+      const next = nextOf.get(session);
+      if (next?.kind !== 'claiming') return;
+      ring.endClaim(session.key, next.slot);
+      // `claim` answers null when it placed the value. Lost (another token of the session took the
+      // slot meanwhile) or unknown (the batch failed): `issue` places the token the full way.
+      if (result === null) nextOf.set(session, { kind: 'placed', value: next.value });
+      else nextOf.delete(session);
+    },
   };
 }

@@ -18,7 +18,9 @@
  *   may hold a token placed by the same burst, so there a recent token now and then goes before an
  *   older one (its tab gets a 403 and reloads; an atomic "first empty, else oldest" op would close it);
  * - a token issued right after one was consumed (an action response) first tries the slot that
- *   consumption freed, with one `claim` and no read.
+ *   consumption freed, with one `claim` and no read. The action pipeline sends both as ops of its
+ *   own batches (`consumeOp` in the one before the action, `claimOp` in the one after), so on the
+ *   success path strict mode adds no round trip; only a lost claim falls back to `place`.
  *
  * "Oldest" is by stamp, and instance clocks disagree (skew, an NTP step back), so a stamp made from
  * the local clock alone can sort below the tokens it follows, and the next issue would push out the
@@ -55,6 +57,15 @@ export interface SlotRing {
   place(sessionKey: string, build: Build, preferred: number | undefined): Promise<string>;
   /** Consumes `value` from `slot`: true only for the first caller, and only while it is current. */
   consume(sessionKey: string, slot: number, value: string): Promise<boolean>;
+  /** `consume` as a store op (`deleteIfEquals`: true when it consumed), to send in a batch; `null` for a slot out of range. */
+  consumeOp(sessionKey: string, slot: number, value: string): StoreOp | null;
+  /**
+   * The `claim` of `slot` for `value`, to send in a batch (it resolves `null` when it placed the
+   * value), for a slot the caller just freed; `null` when a placement in flight here holds that slot.
+   * The slot stays reserved in this process until `endClaim`: call it once the op was answered (or failed).
+   */
+  claimOp(sessionKey: string, slot: number, value: string): StoreOp | null;
+  endClaim(sessionKey: string, slot: number): void;
 }
 
 /** Builds the value for `slot`, stamped above `after`. */
@@ -146,8 +157,21 @@ export function createSlotRing(store: Store, size: number, ttlMs: number, random
       return value;
     },
     consume(sessionKey, slot, value) {
-      if (!Number.isInteger(slot) || slot < 0 || slot >= size) return Promise.resolve(false);
+      if (!inRange(slot)) return Promise.resolve(false);
       return store.deleteIfEquals(storeKeys.csrfNonce(sessionKey, names[slot] as string), value);
     },
+    consumeOp(sessionKey, slot, value) {
+      return inRange(slot) ? { op: 'deleteIfEquals', key: storeKeys.csrfNonce(sessionKey, names[slot] as string), expected: value } : null;
+    },
+    claimOp(sessionKey, slot, value) {
+      if (!inRange(slot) || inFlight.get(sessionKey)?.has(slot) === true) return null;
+      reserve(sessionKey, slot);
+      return { op: 'claim', key: storeKeys.csrfNonce(sessionKey, names[slot] as string), value, ttlMs };
+    },
+    endClaim: release,
   };
+
+  function inRange(slot: number): boolean {
+    return Number.isInteger(slot) && slot >= 0 && slot < size;
+  }
 }

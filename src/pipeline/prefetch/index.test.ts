@@ -6,7 +6,7 @@ import { memorySecurityEvents } from '../../ops/security-events.js';
 import { createSessionManager } from '../../session/index.js';
 import { createMemoryStore } from '../../store/memory/index.js';
 import type { Store, StoreOp } from '../../store/types.js';
-import { createActionContext, ok, type ActionContext, type Outcome, type Stage } from '../types.js';
+import { createActionContext, deferWithResult, ok, type ActionContext, type DeferredDone, type Outcome, type Stage } from '../types.js';
 import { createPrefetchStage } from './index.js';
 
 const widget = defineComponent({
@@ -112,5 +112,48 @@ describe('prefetch stage', () => {
     expect(await stage.run(ctx, () => Promise.resolve(DONE))).toBe(DONE);
     expect(store.batches).toHaveLength(2);
     expect(store.batches[1]?.some((op) => op.op === 'deleteIfEquals')).toBe(true); // the stages never ran: their claims go back with the second batch
+  });
+
+  it('tells a stage the result of the op it deferred with deferWithResult, after the batch, also when the action threw', async () => {
+    for (const throws of [false, true]) {
+      const { store, stage, ctx } = await setUp(false);
+      await store.set('lc:{s:x}:taken', 'someone', 60_000);
+      const seen: [string, unknown, number][] = [];
+      const done: DeferredDone = (c, result) => void seen.push([c.request.requestId, result, store.batches.length]);
+      const run = stage.run(ctx, async (c) => {
+        c.deferred?.push({ op: 'set', key: 'lc:{s:x}:plain', value: 'v', ttlMs: 60_000 });
+        expect(deferWithResult(c, { op: 'claim', key: 'lc:{s:x}:free', value: 'mine', ttlMs: 60_000 }, done)).toBe(true);
+        expect(deferWithResult(c, { op: 'claim', key: 'lc:{s:x}:taken', value: 'mine', ttlMs: 60_000 }, done)).toBe(true);
+        if (throws) throw new Error('boom');
+        return DONE;
+      });
+      if (throws) await expect(run).rejects.toThrow('boom');
+      else expect(await run).toBe(DONE);
+      // After the second batch, in the order queued: the free key claimed (null), the taken one not.
+      expect(seen).toEqual([
+        ['req-1', null, 2],
+        ['req-1', 'someone', 2],
+      ]);
+      expect(store.batches[1]?.map((op) => op.op)).toEqual(['touch', 'set', 'claim', 'claim', 'deleteIfEquals', 'deleteIfEquals']);
+    }
+  });
+
+  it('tells it undefined when the second batch failed, and answers that failure', async () => {
+    const { store, stage, ctx } = await setUp(false);
+    const refused = new StoreUnavailableError('Redis is not connected (reconnecting).');
+    const batch = store.batch;
+    store.batch = (ops) => (store.batches.length === 0 ? batch(ops) : (store.batches.push([...ops]), Promise.reject(refused)));
+    const seen: unknown[] = [];
+    const run = stage.run(ctx, async (c) => {
+      deferWithResult(c, { op: 'claim', key: 'lc:{s:x}:free', value: 'mine', ttlMs: 60_000 }, (_c, result) => void seen.push(result));
+      return DONE;
+    });
+    await expect(run).rejects.toBe(refused);
+    expect(seen).toEqual([undefined]);
+  });
+
+  it('deferWithResult queues nothing without a prefetch', () => {
+    const ctx = { deferred: null } as unknown as ActionContext;
+    expect(deferWithResult(ctx, { op: 'get', key: 'lc:{s:x}:k' }, () => {})).toBe(false);
   });
 });

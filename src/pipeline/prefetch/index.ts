@@ -1,9 +1,10 @@
 /**
  * The prefetch stage: where the pipeline first needs the store, it sends ONE batch with the
  * session record and every op the later stages prepared (rate-limit step, idempotency claim, state
- * read); after the action it sends ONE batch with every deferred write (new state, idempotency
- * record, the session's renewal) and the undo ops of stages that never ran (a claim released when
- * the rate limiter refused). On Redis that is two round trips per action, success or refusal.
+ * read; in strict CSRF mode the token's single use); after the action it sends ONE batch with every
+ * deferred write (new state, idempotency record, the session's renewal, strict mode's next token)
+ * and the undo ops of stages that never ran (a claim released when the rate limiter refused, or when
+ * strict mode found the token used). On Redis that is two round trips per action, success or refusal.
  *
  * The session's renewal is a `touch` of its record, sent on every action with a verified session,
  * refused or not: the session lives its whole TTL past its last use, and a record deleted while the
@@ -17,8 +18,13 @@
  * blocking the key (30 s) and the instance (10 s). A rate-limit step in it stays spent. Nothing
  * extra happens when the batch succeeds.
  *
- * Stages before it (CSRF in its default mode) need no store at all, so the order of checks stays
- * CSRF → rate limit → idempotency → … even though their reads travel together.
+ * A stage that needs the result of a deferred op (strict CSRF mode: whether the response's token
+ * got the slot its request's token freed) queues it with `deferWithResult`, and is told the result
+ * after the batch, before the answer goes out.
+ *
+ * The stage before it (the CSRF check) needs no store at all; in strict CSRF mode the token's
+ * single use is the first op of the first batch (the `csrf-spend` stage, first of the later ones), so
+ * the order of checks stays CSRF → rate limit → idempotency → … even though their ops travel together.
  */
 import { LiveError } from '../../core/errors.js';
 import type { SecurityEventSink } from '../../ops/security-events.js';
@@ -118,6 +124,23 @@ export function createPrefetchStage(options: PrefetchStageOptions): Stage {
         if (undo !== undefined && left.has(preparing[s] as Stage)) deferred.push(undo);
       }
     }
-    if (deferred.length > 0) await store.batch(deferred);
+    if (deferred.length === 0) return;
+    const watched = ctx.deferredResults;
+    if (watched === undefined || watched.size === 0) {
+      await store.batch(deferred);
+      return;
+    }
+    // Some stages wait for the result of their deferred op (`deferWithResult`): each is told it, or
+    // `undefined` when the batch failed, before the answer goes out.
+    let results: StoreOpResult[] | undefined;
+    try {
+      results = await store.batch(deferred);
+    } finally {
+      for (let i = 0; i < deferred.length; i++) {
+        const done = watched.get(deferred[i] as StoreOp);
+        if (done !== undefined) done(ctx, results?.[i]);
+      }
+      watched.clear();
+    }
   }
 }
