@@ -36,6 +36,12 @@ export interface RegisterAuthOptions extends AuthServiceOptions {
   /** Between token clean-ups, ms (`0`: no timer). @default 86_400_000 */
   cleanupIntervalMs?: number;
   onCleanupError?: (error: unknown) => void;
+  /**
+   * How long closing the app waits for reset requests still being worked on (a relay that hangs
+   * would otherwise outlast the shutdown grace period); what is left then is abandoned with a
+   * warning, and the mail transport is closed. @default 5000
+   */
+  closeWaitMs?: number;
 }
 
 declare module 'fastify' {
@@ -68,7 +74,9 @@ export async function registerAuth(app: FastifyInstance, options: RegisterAuthOp
   });
   app.addHook('onClose', async () => {
     await cleanup.stop();
-    await service.idle();
+    const abandoned = await service.idle(options.closeWaitMs ?? 5_000);
+    if (abandoned > 0) app.log.warn({ abandoned }, `auth: ${abandoned} password reset request(s) abandoned at shutdown (their mail may not go out)`);
+    await options.mail.close?.();
   });
 
   if (!app.hasRequestDecorator('cookies')) await app.register(cookie);
@@ -97,6 +105,7 @@ export {
   unconfiguredMailTransport,
   type MailMessage,
   type MailTransport,
+  type SmtpOptions,
 } from './mail.js';
 export { checkPassword, createPasswordHasher, needsRehash, OWASP_ARGON2ID, type PasswordHasher, type PasswordParams } from './password.js';
 export { authRoutes, FORGOT_PASSWORD_ANSWER, type AuthRoutesOptions } from './routes.js';

@@ -5,11 +5,13 @@
  * - development: `logMailTransport` prints the message, link included, to stderr, and logs that it
  *   did (without the text): the log stream redacts every `token=…`, which would make the link
  *   useless, and the log must stay free of secrets whatever the environment;
- * - production: `smtpMailTransport` sends through `nodemailer` to `SMTP_URL`;
+ * - production: `smtpMailTransport` sends through `nodemailer` to `SMTP_URL`, with bounded waits, a
+ *   small connection pool, and STARTTLS required for a remote `smtp://` relay;
  * - production without `SMTP_URL`: `unconfiguredMailTransport` logs a warning without the link;
  * - tests: `capturedMailTransport` keeps the messages in memory.
  */
 import nodemailer from 'nodemailer';
+import { parseMailbox, smtpSecurityOf } from '../ops/config-fields.js';
 
 export interface MailMessage {
   to: string;
@@ -21,6 +23,11 @@ export interface MailTransport {
   /** Human name for logs (`log`, `smtp`, `captured`, `none`). */
   readonly kind: string;
   send(message: MailMessage): Promise<void>;
+  /**
+   * Ends the transport at shutdown: open connections are closed and a send still waiting for the
+   * relay fails at once. Transports that hold nothing omit it.
+   */
+  close?(): Promise<void>;
 }
 
 /** The part of a pino logger the log transports use. */
@@ -53,18 +60,68 @@ export function unconfiguredMailTransport(logger: MailLogger): MailTransport {
   };
 }
 
+/** Waits and pool size of `smtpMailTransport`; each nodemailer option of the same name. */
+export interface SmtpOptions {
+  /** To open the TCP (and TLS) connection, ms. @default 10_000 (nodemailer's own: 2 minutes) */
+  connectionTimeout?: number;
+  /** For the relay's `220` greeting once connected, ms. @default 10_000 (nodemailer's own: 30 s) */
+  greetingTimeout?: number;
+  /** Of silence in the middle of a conversation, ms. @default 30_000 (nodemailer's own: 10 minutes) */
+  socketTimeout?: number;
+  /** Connections open at once; further mails wait in the pool's queue. @default 3 */
+  maxConnections?: number;
+  /** Mails over one connection before it is replaced. @default 50 */
+  maxMessages?: number;
+}
+
 /**
- * `SMTP_URL` (`smtp://user:pass@host:587`, `smtps://…`) through nodemailer.
- * @param from the sender address, for example `LiveComponents <no-reply@example.com>`
+ * nodemailer's defaults wait minutes for a relay that accepts the connection and never answers,
+ * one connection per mail: the reset mails of a flood would pile up for ten minutes each.
  */
-export function smtpMailTransport(url: string, from: string): MailTransport {
-  const transporter = nodemailer.createTransport(url);
+const SMTP_DEFAULTS: Required<SmtpOptions> = { connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 30_000, maxConnections: 3, maxMessages: 50 };
+
+/**
+ * `SMTP_URL` (`smtp://user:pass@host:587`, `smtps://…`) through a nodemailer pool. An `smtp://`
+ * relay that is not on this machine must offer STARTTLS (nodemailer's `requireTLS`): without it,
+ * a man in the middle who strips STARTTLS from the relay's answer would get the relay password and
+ * the reset link in clear. The only opt-out is `?requireTLS=false` in the URL (exactly that: the
+ * doctor's `mail` check flags it in production). Other `?name=value` pairs of the URL are
+ * nodemailer options and win over `options`.
+ * @param from the sender, `Name <addr@host>` or `addr@host` (`MAIL_FROM`); refused (TypeError)
+ *   unless it is exactly one address
+ * @example smtpMailTransport('smtp://user:pass@mail.example.com:587', 'Shop <no-reply@shop.example>')
+ */
+export function smtpMailTransport(url: string, from: string, options: SmtpOptions = {}): MailTransport {
+  const sender = senderOf(from);
+  const parsed = new URL(url);
+  const requireTLS = smtpSecurityOf(parsed) === 'starttls';
+  // Read here, not by nodemailer, which would also take `requireTLS=0` or `requireTLS=` for an
+  // opt-out. Only such a URL is serialised again (which may re-encode the password).
+  let href = url;
+  if (parsed.searchParams.has('requireTLS')) {
+    parsed.searchParams.delete('requireTLS');
+    href = parsed.href;
+  }
+  const transporter = nodemailer.createTransport({ ...SMTP_DEFAULTS, ...options, pool: true, requireTLS, url: href });
   return {
     kind: 'smtp',
     async send(message) {
-      await transporter.sendMail({ from, to: message.to, subject: message.subject, text: message.text });
+      await transporter.sendMail({ from: sender, to: message.to, subject: message.subject, text: message.text });
+    },
+    async close() {
+      // `force` also ends the connections in the middle of a send, so nothing holds the process.
+      (transporter.close as (options?: { force?: boolean }) => void)({ force: true });
     },
   };
+}
+
+function senderOf(from: string): { name: string; address: string } {
+  try {
+    const { name, address } = parseMailbox(from);
+    return { name: name ?? '', address };
+  } catch (error) {
+    throw new TypeError(`Mail: the sender ${error instanceof Error ? error.message : String(error)}`);
+  }
 }
 
 /** Tests: every message, in order. */
@@ -83,7 +140,7 @@ export function capturedMailTransport(): MailTransport & { readonly messages: Ma
  * The transport an app gets from its configuration: SMTP when `SMTP_URL` is set; otherwise the
  * log in development, and in production a transport that only warns (no link in the log).
  */
-export function mailTransportFor(options: { production: boolean; smtpUrl: string | undefined; from: string; logger: MailLogger }): MailTransport {
-  if (options.smtpUrl !== undefined && options.smtpUrl !== '') return smtpMailTransport(options.smtpUrl, options.from);
+export function mailTransportFor(options: { production: boolean; smtpUrl: string | undefined; from: string; logger: MailLogger; smtp?: SmtpOptions }): MailTransport {
+  if (options.smtpUrl !== undefined && options.smtpUrl !== '') return smtpMailTransport(options.smtpUrl, options.from, options.smtp);
   return options.production ? unconfiguredMailTransport(options.logger) : logMailTransport(options.logger);
 }

@@ -66,10 +66,31 @@ export function createAuthService(options: AuthServiceOptions) {
     events.emit({ event, level, description, request });
   const fail = (code: ErrorCode): Failure => ({ type: 'error', error: new LiveError(code) });
 
-  function background(task: () => Promise<void>): void {
+  /**
+   * Runs `task` after the answer, unless `maxBackgroundTasks` are still running: a relay that
+   * hangs would otherwise let a flood of requests hold memory without bound. Returns whether it
+   * runs; the caller answers the same either way.
+   */
+  function background(task: () => Promise<void>): boolean {
+    if (pending.size >= s.maxBackgroundTasks) return false;
     const run = task().catch((error: unknown) => s.onBackgroundError(error));
     const tracked = run.finally(() => pending.delete(tracked));
     pending.add(tracked);
+    return true;
+  }
+
+  /** Resolves when `pending` is empty, or after `deadlineMs` with how many tasks were still running. */
+  async function idle(deadlineMs = Infinity): Promise<number> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'late'>((resolve) => {
+      if (deadlineMs !== Infinity) timer = setTimeout(() => resolve('late'), deadlineMs);
+    });
+    try {
+      while (pending.size > 0) if ((await Promise.race([Promise.allSettled([...pending]), deadline])) === 'late') return pending.size;
+      return 0;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   function grantFor(userId: string, familyId: string, familyExpiresAt: number, parentId: string | null, now: number) {
@@ -193,10 +214,12 @@ export function createAuthService(options: AuthServiceOptions) {
   }
 
   return {
-    /** Resolves when no background work (reset mail) is left: for shutdown and tests. */
-    async idle(): Promise<void> {
-      while (pending.size > 0) await Promise.allSettled([...pending]);
-    },
+    /**
+     * Resolves when no background work (reset mail) is left, with 0; given a deadline in ms, at the
+     * latest then, with the number of tasks still running (shutdown abandons them). For shutdown
+     * and tests.
+     */
+    idle,
 
     async register(body: unknown, request: Request): Promise<Result<{ user: PublicUser }>> {
       const input = readRegistration(body);
@@ -279,13 +302,16 @@ export function createAuthService(options: AuthServiceOptions) {
 
     /**
      * Always accepted (after the input check). The work happens after the answer: look the email
-     * up, and only if it has an account, store a hashed single-use token and mail the link.
+     * up, and only if it has an account, store a hashed single-use token and mail the link. With
+     * `maxBackgroundTasks` requests still being worked on, the request is answered all the same and
+     * dropped. A mail counts against `resetMailMax` when it is asked for, even if the relay then
+     * fails: the store's rate limits have no refund, and deleting the key would reset the whole window.
      */
     forgotPassword(body: unknown, request: Request): Result<object> {
       const input = readEmailOnly(body);
       if (!input.ok) return { type: 'error', error: input.error };
       const { email } = input.value;
-      background(async () => {
+      const started = background(async () => {
         const user = await repo.userByEmail(email);
         if (user === undefined) return;
         const now = clock.now();
@@ -293,7 +319,8 @@ export function createAuthService(options: AuthServiceOptions) {
         /** Counts one mail against `key`'s budget; false (and logged) when it is spent. */
         const withinBudget = async (key: string, limit: number, whose: string): Promise<boolean> => {
           if ((await s.store.rateLimit(key, { algorithm: 'sliding-window', limit, windowMs }, now)).allowed) return true;
-          emit('excess_rate_limit_exceeded', 'WARN', `Password reset mail for user ${user.id} withheld: ${limit} already sent ${whose} within ${windowMs / 1000} s`, request);
+          // "requested": a mail counts when it is asked for, whether the relay then took it or not.
+          emit('excess_rate_limit_exceeded', 'WARN', `Password reset mail for user ${user.id} withheld: ${limit} already requested ${whose} within ${windowMs / 1000} s`, request);
           return false;
         };
         // Per client first: a flood from one client does not spend the account's budget.
@@ -313,6 +340,9 @@ export function createAuthService(options: AuthServiceOptions) {
             `If it was not you, ignore this message: your password stays as it is.\n`,
         });
       });
+      if (!started) {
+        emit('excess_rate_limit_exceeded', 'WARN', `Password reset request dropped unread: ${s.maxBackgroundTasks} are still being worked on (is the mail relay slow or down?)`, request);
+      }
       return { type: 'ok' };
     },
 

@@ -68,6 +68,13 @@ export interface AuthServiceOptions {
   ipv6PrefixLength?: number;
   /** Told about a failure of background work (reset mail). @default console.error */
   onBackgroundError?: (error: unknown) => void;
+  /**
+   * Most reset requests worked on in the background at once (lookup, token, mail). A relay that
+   * hangs holds each for up to its timeouts; past the cap a request is still answered 202 as
+   * always, but its mail is dropped and `excess_rate_limit_exceeded` is logged.
+   * @default 100
+   */
+  maxBackgroundTasks?: number;
 }
 
 export interface AuthSettings {
@@ -89,6 +96,7 @@ export interface AuthSettings {
   /** The client a reset request counts against (`resetMailMax.perClient`). */
   readonly clientOf: (ip: string) => string;
   readonly onBackgroundError: (error: unknown) => void;
+  readonly maxBackgroundTasks: number;
 }
 
 export function resolveSettings(options: AuthServiceOptions): AuthSettings {
@@ -108,6 +116,8 @@ export function resolveSettings(options: AuthServiceOptions): AuthSettings {
   if (![resetMailMax.perClient, resetMailMax.perAccount, resetMailMax.windowSeconds].every((n) => Number.isInteger(n) && n >= 1)) {
     throw new TypeError('Auth: resetMailMax needs positive whole perClient, perAccount and windowSeconds');
   }
+  const maxBackgroundTasks = options.maxBackgroundTasks ?? 100;
+  if (!Number.isInteger(maxBackgroundTasks) || maxBackgroundTasks < 1) throw new TypeError('Auth: maxBackgroundTasks must be a positive whole number');
   const resetUrl = new URL(options.resetUrl);
   if (resetUrl.protocol !== 'https:' && resetUrl.protocol !== 'http:') throw new TypeError('Auth: resetUrl must be an http(s) URL');
   return {
@@ -128,5 +138,6 @@ export function resolveSettings(options: AuthServiceOptions): AuthSettings {
     resetMailMax: { perClient: resetMailMax.perClient, perAccount: resetMailMax.perAccount, windowMs: resetMailMax.windowSeconds * 1000 },
     clientOf: createClientIp(options.ipv6PrefixLength),
     onBackgroundError: options.onBackgroundError ?? ((error) => console.error('auth background task failed', error)),
+    maxBackgroundTasks,
   };
 }

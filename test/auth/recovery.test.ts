@@ -138,14 +138,14 @@ eachEngine('password recovery', (engine) => {
     expect(answers.map((r) => [r.statusCode, r.body])).toEqual(Array(5).fill([202, JSON.stringify(FORGOT_PASSWORD_ANSWER)]));
     expect(t.mail.messages).toHaveLength(3);
     const withheld = () => t.events.filter((e) => e.event === 'excess_rate_limit_exceeded').map((e) => e.description);
-    expect(withheld()).toEqual(Array(2).fill(expect.stringMatching(/^Password reset mail for user \S+ withheld: 3 already sent at the requests of this client within 3600 s$/)));
+    expect(withheld()).toEqual(Array(2).fill(expect.stringMatching(/^Password reset mail for user \S+ withheld: 3 already requested at the requests of this client within 3600 s$/)));
     // Other clients: 17 more reach the account-wide 20, then withheld, whoever asks; another account is not affected.
     for (let i = 2; i <= 8; i++) for (let j = 0; j < 3; j++) await ask('ada@example.com', `192.0.2.${i}`);
     await ask('bob@example.com', '192.0.2.9');
     await t.idle();
     expect(t.mail.messages.filter((m) => m.to === 'ada@example.com')).toHaveLength(20);
     expect(t.mail.messages.filter((m) => m.to === 'bob@example.com')).toHaveLength(1);
-    expect(withheld().slice(2)).toEqual(Array(4).fill(expect.stringMatching(/withheld: 20 already sent in all within 3600 s$/)));
+    expect(withheld().slice(2)).toEqual(Array(4).fill(expect.stringMatching(/withheld: 20 already requested in all within 3600 s$/)));
     expect(await t.db.selectFrom('password_resets').select('user_id').execute()).toHaveLength(21);
     // An hour after the first, the client's budget is back.
     t.clock.advance(60 * MINUTE);
