@@ -123,7 +123,7 @@ export async function createDemoApp(options: DemoAppOptions = {}): Promise<Fasti
     store: runtime.store,
     events: runtime.events,
     clock: options.framework?.clock,
-    mail: mailTransportFor({ production: config.production, smtpUrl: config.SMTP_URL, from: 'LiveComponents <no-reply@localhost>', logger: app.log }),
+    mail: mailTransportFor({ production: config.production, smtpUrl: config.SMTP_URL, from: config.MAIL_FROM, logger: app.log }),
     resetUrl: `${config.appOrigin}/reset-password`,
     appOrigin: config.appOrigin,
     allowedOrigins: config.allowedOrigins,

@@ -21,6 +21,7 @@ const GOOD = {
   INSTANCES: '2',
   REDIS_URL: 'redis://redis:6379',
   METRICS_TOKEN: TOKEN,
+  SMTP_URL: 'smtps://relay:relay-password@smtp.example.com:465',
 };
 
 describe('runDoctor', () => {
@@ -29,7 +30,7 @@ describe('runDoctor', () => {
     expect(report.ok).toBe(true);
     expect(report.production).toBe(true);
     expect(report.lines).toEqual([
-      'ok  config: 26 variables read; NODE_ENV=production',
+      'ok  config: 27 variables read; NODE_ENV=production',
       `ok  keys: 1 state key(s), ids ${KEY_ID}; the first seals`,
       'ok  secrets: LC_SESSION_SECRET is strong; so is METRICS_TOKEN',
       'ok  https: public address https://app.example.com',
@@ -38,6 +39,7 @@ describe('runDoctor', () => {
       'ok  trust-proxy: behind a proxy; trusting 10.0.0.0/8',
       'ok  redis: 2 instance(s) share Redis',
       'ok  metrics: /metrics requires METRICS_TOKEN',
+      'ok  mail: smtps://smtp.example.com:465, TLS from the start; sender no-reply@app.example.com',
       'ok  logging: json to stdout, level info',
       `ok  redaction: ${REDACT_PATHS.length} redacted fields; tokens, cookies and passwords in text are censored`,
     ]);
@@ -68,6 +70,7 @@ describe('runDoctor', () => {
       'FAIL trust-proxy: TRUST_PROXY is unset or false but BEHIND_PROXY=true: every client would share the proxy address (rate limits, logs); set the hop count or the proxy CIDR',
       'FAIL redis: REDIS_URL is not set but INSTANCES=2: sessions, state, idempotency records and rate limits would not be shared',
       'FAIL metrics: METRICS_TOKEN and METRICS_PORT are both unset: /metrics would be open to anyone; set one of them',
+      'ok  mail: SMTP_URL unset: no reset mail is sent (a warning is logged instead)',
       'FAIL logging: LOG_FORMAT=pretty in production; use json so collectors can parse each line',
       'FAIL redaction: LOG_LEVEL=debug in production: use info or higher so request details stay out of the logs',
     ]);
@@ -79,7 +82,7 @@ describe('runDoctor', () => {
       'FAIL secrets: HEALTH_TOKEN is weak (18 bytes; at least 32 are needed); `npx livecomponents keygen` prints one',
       'FAIL secrets: METRICS_TOKEN has the same value as LC_SESSION_SECRET; give each its own secret',
     ]);
-    expect(report.lines).toHaveLength(12);
+    expect(report.lines).toHaveLength(13);
   });
 
   it('shows a format problem under the check that owns the variable, once', () => {
@@ -99,10 +102,29 @@ describe('runDoctor', () => {
 
   it('passes an empty development environment and says the production rules are off', () => {
     const report = runDoctor({});
-    expect([report.ok, report.production, report.lines.length]).toEqual([true, false, 11]);
+    expect([report.ok, report.production, report.lines.length]).toEqual([true, false, 12]);
     expect(report.lines[0]).toBe(
-      'ok  config: 26 variables read; NODE_ENV=development (production rules off: run with --production to apply them)',
+      'ok  config: 27 variables read; NODE_ENV=development (production rules off: run with --production to apply them)',
     );
+  });
+
+  it('mail: in production flags an opt-out of TLS for a remote relay and a localhost sender; a loopback relay is fine', () => {
+    const fails = (env: Record<string, string>) => runDoctor({ ...GOOD, ...env }).lines.filter((l) => l.startsWith('FAIL'));
+    expect(fails({ SMTP_URL: 'smtp://relay:relay-password@smtp.example.com:587?requireTLS=false' })).toEqual([
+      'FAIL mail: SMTP_URL sets requireTLS=false for a remote relay: STARTTLS can be stripped on the way, so a man in the middle could read the relay password and the reset links; drop the opt-out (or use smtps://)',
+    ]);
+    expect(fails({ SMTP_URL: 'smtps://smtp.example.com?tls.rejectUnauthorized=false' })).toEqual([
+      'FAIL mail: SMTP_URL sets tls.rejectUnauthorized=false: the relay certificate is not checked, so a man in the middle could read the relay password and the reset links; drop the opt-out (or use smtps://)',
+    ]);
+    expect(fails({ MAIL_FROM: 'Shop <no-reply@localhost>' })).toEqual([
+      'FAIL mail: MAIL_FROM is Shop <no-reply@localhost>: relays refuse or spam-folder a localhost sender; set an address of your domain (or APP_URL)',
+    ]);
+    expect(fails({ SMTP_URL: 'smtp://smtp.example.com:587', MAIL_FROM: 'Shop <no-reply@shop.example>' })).toEqual([]);
+    const loopback = runDoctor({ ...GOOD, SMTP_URL: 'smtp://127.0.0.1:25?requireTLS=false' });
+    expect(loopback.lines).toContain('ok  mail: smtp://127.0.0.1:25, a relay on this machine, STARTTLS if offered; sender no-reply@app.example.com');
+    // Outside production the same opt-out is only shown.
+    const dev = runDoctor({ SMTP_URL: 'smtp://smtp.example.com:587?requireTLS=false' });
+    expect(dev.lines).toContain('ok  mail: smtp://smtp.example.com:587, TLS not required; sender no-reply@localhost');
   });
 
   it('checks a declared proxy and the instance count in development too', () => {

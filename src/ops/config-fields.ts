@@ -277,3 +277,77 @@ function repeatsShortPattern(bytes: Uint8Array): boolean {
   }
   return false;
 }
+
+/** `atext` of RFC 5322 (letters, digits and `!#$%&'*+/=?^_\`{|}~-`), in dot-separated runs. */
+const DOT_ATOM = /^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/i;
+/** A display name without quotes: no character that would start a second address, a comment or a group. */
+const PLAIN_NAME = /^[^"(),:;<>@[\\\]]+$/;
+/** A quoted display name: anything but a quote or a backslash inside. */
+const QUOTED_NAME = /^"([^"\\]*)"$/;
+
+/** One sender address, split: the display name (if any) and `local@domain`. */
+export interface Mailbox {
+  readonly name: string | undefined;
+  readonly address: string;
+}
+
+/**
+ * One mailbox, `Name <local@domain>` or a bare `local@domain` (the `MAIL_FROM` syntax). Refused:
+ * control characters (CR/LF would inject headers), a second address, a group, a comment, a quoted
+ * local part, a domain that is not a host name (write an international one in punycode, `xn--…`).
+ * @example parseMailbox('Shop <no-reply@shop.example>') // { name: 'Shop', address: 'no-reply@shop.example' }
+ */
+export function parseMailbox(text: string): Mailbox {
+  if (/[\u0000-\u001f\u007f]/.test(text)) throw new Error('must be one line: control characters such as CR or LF are refused');
+  const angled = /^(.*?)\s*<([^<>]*)>$/s.exec(text.trim());
+  const address = (angled ? (angled[2] as string) : text).trim();
+  const at = address.lastIndexOf('@');
+  const local = address.slice(0, at);
+  const domain = address.slice(at + 1);
+  if (at < 1 || local.length > 64 || !DOT_ATOM.test(local) || !HOST_NAME.test(domain)) {
+    throw new Error('must be one address such as no-reply@app.example.com or App <no-reply@app.example.com>');
+  }
+  return { name: angled ? displayName(angled[1] as string) : undefined, address };
+}
+
+function displayName(text: string): string | undefined {
+  if (text === '') return undefined;
+  const quoted = QUOTED_NAME.exec(text);
+  if (quoted) return quoted[1];
+  if (PLAIN_NAME.test(text)) return text;
+  throw new Error('has a display name with a character that needs quoting (, ; : @ < > ( ) [ ] \\); write it in double quotes, without " or \\ inside');
+}
+
+/** `MAIL_FROM`: checked by `parseMailbox`, kept as text. */
+export function mailbox(text: string): string {
+  parseMailbox(text);
+  return text;
+}
+
+/** `localhost`, an address of 127.0.0.0/8, or `::1` (brackets and a final dot allowed). */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '');
+  if (h === 'localhost' || h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
+  return isIP(h) === 4 && h.startsWith('127.');
+}
+
+/**
+ * How an `SMTP_URL` protects the relay password and the reset links on the wire:
+ * - `tls`: `smtps://`, TLS from the first byte;
+ * - `starttls`: `smtp://` to a remote host, STARTTLS required (a relay, or a man in the middle,
+ *   that does not offer it gets nothing: no AUTH, no message);
+ * - `loopback`: `smtp://` to this machine (a local relay or a development mail catcher): STARTTLS
+ *   when offered, plain text otherwise;
+ * - `opted-out`: to a remote host, `smtp://` with `?requireTLS=false`, or either scheme with
+ *   `?tls.rejectUnauthorized=false` (a certificate nobody checks stops no man in the middle).
+ */
+export type SmtpSecurity = 'tls' | 'starttls' | 'loopback' | 'opted-out';
+
+/** The `SmtpSecurity` of a URL that `schemeUrl(['smtp:', 'smtps:'])` accepted. */
+export function smtpSecurityOf(url: URL): SmtpSecurity {
+  const smtps = url.protocol === 'smtps:';
+  if (isLoopbackHost(url.hostname)) return smtps ? 'tls' : 'loopback';
+  if (url.searchParams.get('tls.rejectUnauthorized') === 'false') return 'opted-out';
+  if (smtps) return 'tls';
+  return url.searchParams.get('requireTLS') === 'false' ? 'opted-out' : 'starttls';
+}

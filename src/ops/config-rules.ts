@@ -6,7 +6,7 @@
  */
 import type { AppConfig, ConfigIssue, EnvVariable } from './config.js';
 import { parseStateKeys } from '../pipeline/state/keyring.js';
-import { lowEntropyReason, MIN_SECRET_BYTES, placeholderReason } from './config-fields.js';
+import { isLoopbackHost, lowEntropyReason, MIN_SECRET_BYTES, parseMailbox, placeholderReason, smtpSecurityOf, urlForMessage } from './config-fields.js';
 import { logDestinationForMessage } from './logging/destination.js';
 import { censorLine, REDACT_PATHS } from './logging/redact.js';
 
@@ -20,6 +20,7 @@ export const CHECK_NAMES = [
   'trust-proxy',
   'redis',
   'metrics',
+  'mail',
   'logging',
   'redaction',
 ] as const;
@@ -201,6 +202,47 @@ const metrics: ConfigCheck = {
   },
 };
 
+const SMTP_SECURITY = {
+  tls: 'TLS from the start',
+  starttls: 'STARTTLS required',
+  loopback: 'a relay on this machine, STARTTLS if offered',
+  'opted-out': 'TLS not required',
+} as const;
+
+/**
+ * The reset mail: in production, an `SMTP_URL` that lets the relay password and the reset links
+ * cross the network in clear (an explicit opt-out of TLS for a remote relay), and a sender at
+ * `localhost`, which relays refuse or file as spam.
+ */
+const mail: ConfigCheck = {
+  name: 'mail',
+  variables: ['SMTP_URL', 'MAIL_FROM'],
+  startup: false,
+  run(c) {
+    if (c.SMTP_URL === undefined) {
+      const where = c.production ? 'no reset mail is sent (a warning is logged instead)' : 'development mail is printed to stderr';
+      return { problems: [], summary: `SMTP_URL unset: ${where}` };
+    }
+    const url = new URL(c.SMTP_URL);
+    const security = smtpSecurityOf(url);
+    const sender = parseMailbox(c.MAIL_FROM).address;
+    const summary = `${urlForMessage(c.SMTP_URL)}, ${SMTP_SECURITY[security]}; sender ${sender}`;
+    if (!c.production) return { problems: [], summary };
+    const problems: ConfigIssue[] = [];
+    if (security === 'opted-out') {
+      const how = url.searchParams.get('tls.rejectUnauthorized') === 'false'
+        ? 'sets tls.rejectUnauthorized=false: the relay certificate is not checked'
+        : 'sets requireTLS=false for a remote relay: STARTTLS can be stripped on the way';
+      problems.push(problem('SMTP_URL', `SMTP_URL ${how}, so a man in the middle could read the relay password and the reset links; drop the opt-out (or use smtps://)`));
+    }
+    const domain = sender.slice(sender.lastIndexOf('@') + 1);
+    if (isLoopbackHost(domain) || domain.toLowerCase().endsWith('.localhost')) {
+      problems.push(problem('MAIL_FROM', `MAIL_FROM is ${c.MAIL_FROM}: relays refuse or spam-folder a localhost sender; set an address of your domain (or APP_URL)`));
+    }
+    return { problems, summary };
+  },
+};
+
 const logging: ConfigCheck = {
   name: 'logging',
   variables: ['LOG_FORMAT', 'LOG_DESTINATION'],
@@ -241,7 +283,7 @@ const redaction: ConfigCheck = {
 };
 
 /** Every check, in the order the doctor prints them (`config` comes first, from the schema). */
-export const CHECKS: readonly ConfigCheck[] = [keys, secrets, https, cookies, cors, trustProxy, redis, metrics, logging, redaction];
+export const CHECKS: readonly ConfigCheck[] = [keys, secrets, https, cookies, cors, trustProxy, redis, metrics, mail, logging, redaction];
 
 /**
  * Problems that stop a production start: those of the `startup` checks, without the ones about a

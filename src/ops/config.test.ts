@@ -52,6 +52,7 @@ describe('loadConfig defaults', () => {
       MAX_CONNECTIONS: undefined,
       INSTANCES: 1,
       SMTP_URL: undefined,
+      MAIL_FROM: 'LiveComponents <no-reply@localhost>',
       SANCTUM_ACCESS_TOKEN_EXPIRATION: 15,
       SANCTUM_REFRESH_TOKEN_EXPIRATION: 10_080,
       TOKEN_CLEANUP_INTERVAL: 1440,
@@ -112,6 +113,23 @@ describe('parsed values', () => {
   });
 });
 
+describe('MAIL_FROM', () => {
+  it.each([
+    ['no-reply@shop.example', 'no-reply@shop.example'],
+    ['Shop <no-reply@shop.example>', 'Shop <no-reply@shop.example>'],
+    ['"Shop, Inc." <no-reply@shop.example>', '"Shop, Inc." <no-reply@shop.example>'],
+    ['Bücherei <no-reply@xn--bcherei-m2a.example>', 'Bücherei <no-reply@xn--bcherei-m2a.example>'],
+  ])('takes %s', (text, value) => {
+    expect(loadConfig({ MAIL_FROM: text }).MAIL_FROM).toBe(value);
+  });
+
+  it("defaults to no-reply at APP_URL's host, else to no-reply@localhost", () => {
+    expect(loadConfig({ APP_URL: 'https://App.Example.com:8443/base' }).MAIL_FROM).toBe('no-reply@app.example.com');
+    expect(loadConfig({ APP_URL: 'https://203.0.113.7' }).MAIL_FROM).toBe('LiveComponents <no-reply@localhost>');
+    expect(loadConfig({}).MAIL_FROM).toBe('LiveComponents <no-reply@localhost>');
+  });
+});
+
 describe('a bad value names its variable', () => {
   it.each([
     ['PORT', 'http', 'PORT: must be a port number from 0 to 65535 (got "http")'],
@@ -136,6 +154,11 @@ describe('a bad value names its variable', () => {
     ['METRICS_PORT', '-1', 'METRICS_PORT: must be a port number from 0 to 65535 (got "-1")'],
     ['INSTANCES', '0', 'INSTANCES: must be a whole number of at least 1 (got "0")'],
     ['SMTP_URL', 'mail.example.com', 'SMTP_URL: must be a URL such as smtp://user:pass@host:587 or smtps://…'],
+    ['MAIL_FROM', 'no-reply@app.example.com\r\nBcc: eve@evil.example', 'MAIL_FROM: must be one line: control characters such as CR or LF are refused'],
+    ['MAIL_FROM', 'a@app.example.com, b@app.example.com', 'MAIL_FROM: must be one address such as no-reply@app.example.com or App <no-reply@app.example.com>'],
+    ['MAIL_FROM', 'Shop <a@app.example.com>, <b@app.example.com>', 'MAIL_FROM: has a display name with a character that needs quoting (, ; : @ < > ( ) [ ] \\); write it in double quotes, without " or \\ inside'],
+    ['MAIL_FROM', 'Shop', 'MAIL_FROM: must be one address such as no-reply@app.example.com or App <no-reply@app.example.com>'],
+    ['MAIL_FROM', 'Shop <no-reply@shop_1.example>', 'MAIL_FROM: must be one address such as no-reply@app.example.com or App <no-reply@app.example.com>'],
     ['SANCTUM_ACCESS_TOKEN_EXPIRATION', '1.5', 'SANCTUM_ACCESS_TOKEN_EXPIRATION: must be a whole number of at least 1 (got "1.5")'],
     ['TOKEN_CLEANUP_INTERVAL', 'daily', 'TOKEN_CLEANUP_INTERVAL: must be a whole number of at least 0 (got "daily")'],
     // Node fires a timer longer than 2^31 − 1 ms after 1 ms: the clean-up would run in a busy loop.

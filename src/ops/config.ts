@@ -5,6 +5,7 @@
  * rules of `config-rules.ts` also apply (PROTOCOL §6). `docs/reference/config.md` documents each
  * variable.
  */
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { createKeyRing, parseStateKeys } from '../pipeline/state/keyring.js';
 import { parseDatabaseUrl } from '../sql/url.js';
@@ -21,6 +22,7 @@ import {
   redisKeyPrefix,
   redisUrls,
   listenHost,
+  mailbox,
   timerMinutes,
   trustProxy,
   wholeNumber,
@@ -87,6 +89,7 @@ export const envSchema = z.object({
   MAX_CONNECTIONS: variable(wholeNumber(1)),
   INSTANCES: variable(wholeNumber(1)),
   SMTP_URL: variable(schemeUrl(['smtp:', 'smtps:'], 'smtp://user:pass@host:587 or smtps://…')),
+  MAIL_FROM: variable(mailbox),
   SANCTUM_ACCESS_TOKEN_EXPIRATION: variable(wholeNumber(1)),
   SANCTUM_REFRESH_TOKEN_EXPIRATION: variable(wholeNumber(1)),
   TOKEN_CLEANUP_INTERVAL: variable(timerMinutes),
@@ -143,6 +146,11 @@ export interface AppConfig {
   INSTANCES: number;
   /** Mail transport (password reset). @default undefined */
   SMTP_URL: string | undefined;
+  /**
+   * Sender of the reset mail: `Name <addr@host>` or `addr@host`.
+   * @default `no-reply@<APP_URL's host name>`, or `LiveComponents <no-reply@localhost>` without `APP_URL` (or with an IP address in it)
+   */
+  MAIL_FROM: string;
   /** Access token lifetime, minutes. @default 15 */
   SANCTUM_ACCESS_TOKEN_EXPIRATION: number;
   /** Refresh token lifetime, minutes. @default 10080 */
@@ -235,6 +243,7 @@ export function parseEnv(env: Readonly<Record<string, string | undefined>>): { c
     SANCTUM_REFRESH_TOKEN_EXPIRATION: e.SANCTUM_REFRESH_TOKEN_EXPIRATION ?? 10_080,
     TOKEN_CLEANUP_INTERVAL: e.TOKEN_CLEANUP_INTERVAL ?? 1440,
     SESSION_TTL: e.SESSION_TTL ?? 1440,
+    MAIL_FROM: e.MAIL_FROM ?? defaultMailFrom(e.APP_URL),
     appOrigin: e.APP_URL ? new URL(e.APP_URL).origin : `http://${hostForUrl}:${PORT}`,
     allowedOrigins: listed.length > 0 ? [...new Set(listed)] : production ? [] : [...DEVELOPMENT_ORIGINS],
     production,
@@ -242,6 +251,20 @@ export function parseEnv(env: Readonly<Record<string, string | undefined>>): { c
   };
   issues.push(...crossFieldIssues(config));
   return { config, issues };
+}
+
+/** The sender when `MAIL_FROM` is unset: an address of the app's own domain where there is one. */
+export const LOCAL_MAIL_FROM = 'LiveComponents <no-reply@localhost>';
+
+function defaultMailFrom(appUrl: string | undefined): string {
+  if (appUrl === undefined) return LOCAL_MAIL_FROM;
+  const host = new URL(appUrl).hostname.replace(/\.$/, ''); // http(s) host names come lower-cased and in punycode
+  if (isIP(host.replace(/^\[|\]$/g, '')) !== 0) return LOCAL_MAIL_FROM;
+  try {
+    return mailbox(`no-reply@${host}`);
+  } catch {
+    return LOCAL_MAIL_FROM; // a host name a mail domain cannot be (`app_1.example.com`)
+  }
 }
 
 /** Rules between two variables that hold in every environment. */
