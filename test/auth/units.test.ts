@@ -16,6 +16,7 @@ import {
 import { bearerToken, hashToken, isTokenShaped, newToken } from '../../src/auth/tokens.js';
 import { parseSessionUserId } from '../../src/auth/accounts.js';
 import { parseEnv } from '../../src/ops/config.js';
+import { smtpSecurityOf } from '../../src/ops/config-fields.js';
 import { FAST_ARGON2 } from './harness.js';
 
 describe('normaliseEmail', () => {
@@ -223,5 +224,13 @@ describe('mail transports', () => {
     expect(mailTransportFor({ production: false, smtpUrl: undefined, from: 'x@example.com', logger: log }).kind).toBe('log');
     expect(mailTransportFor({ production: true, smtpUrl: undefined, from: 'x@example.com', logger: log }).kind).toBe('none');
     expect(mailTransportFor({ production: true, smtpUrl: 'smtp://mail.example.com:587', from: 'x@example.com', logger: log }).kind).toBe('smtp');
+  });
+
+  it('requires STARTTLS of an smtp:// relay unless it is on this machine or the URL opts out', () => {
+    const security = (url: string) => smtpSecurityOf(new URL(url));
+    expect(['smtp://mail.example.com:587', 'smtp://10.0.0.5', 'smtp://mail.example.com?requireTLS=0', 'smtp://128.0.0.1'].map(security)).toEqual(Array(4).fill('starttls'));
+    expect(['smtp://localhost:1025', 'smtp://LOCALHOST.', 'smtp://127.9.8.7', 'smtp://[::1]:25', 'smtp://localhost?requireTLS=false'].map(security)).toEqual(Array(5).fill('loopback'));
+    expect(['smtps://mail.example.com', 'smtps://127.0.0.1?tls.rejectUnauthorized=false'].map(security)).toEqual(['tls', 'tls']);
+    expect(['smtp://mail.example.com?requireTLS=false', 'smtps://mail.example.com?tls.rejectUnauthorized=false'].map(security)).toEqual(['opted-out', 'opted-out']);
   });
 });
