@@ -86,7 +86,11 @@ export function createAuthService(options: AuthServiceOptions) {
       if (deadlineMs !== Infinity) timer = setTimeout(() => resolve('late'), deadlineMs);
     });
     try {
-      while (pending.size > 0) if ((await Promise.race([Promise.allSettled([...pending]), deadline])) === 'late') return pending.size;
+      while (pending.size > 0) {
+        // Tasks started meanwhile are waited for too: the loop takes a fresh snapshot each round.
+        const settled = Promise.allSettled([...pending]).then(() => 'settled' as const);
+        if ((await Promise.race([settled, deadline])) === 'late') return pending.size;
+      }
       return 0;
     } finally {
       clearTimeout(timer);
