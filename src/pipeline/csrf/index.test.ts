@@ -4,7 +4,7 @@ import { isLiveError, LiveError } from '../../core/errors.js';
 import { memorySecurityEvents } from '../../ops/security-events.js';
 import type { Session } from '../../session/types.js';
 import { createMemoryStore } from '../../store/memory/index.js';
-import type { StoreOp } from '../../store/types.js';
+import type { StoreOp, StoreOpResult } from '../../store/types.js';
 import { fail, ok, type ActionContext, type Outcome, type Stage } from '../types.js';
 import { createCsrfService, createCsrfStages, type CsrfService, type CsrfStageOptions } from './index.js';
 
@@ -150,8 +150,8 @@ describe("csrf stages in strict mode ('per-action'): the check, and the spend in
   /** What the prefetch stage does before `spend` runs: its op in the first batch. */
   async function firstBatch(t: ReturnType<typeof strictSetup>, ctx: ActionContext) {
     const prepared = t.spend.prepare?.(ctx) ?? null;
-    const [result] = prepared === null ? [] : await t.store.batch([prepared.op]);
-    ctx.prefetched = new Map(prepared === null ? [] : [[t.spend, result]]);
+    ctx.prefetched = new Map<Stage, StoreOpResult>();
+    if (prepared !== null) ctx.prefetched.set(t.spend, (await t.store.batch([prepared.op]))[0] as StoreOpResult);
     const deferred: StoreOp[] = [];
     ctx.deferred = deferred;
     return { prepared, deferred };

@@ -16,7 +16,7 @@
 import { LiveError } from '../../core/errors.js';
 import { HEADERS } from '../../core/wire.js';
 import type { SecurityEventSink } from '../../ops/security-events.js';
-import { deferWithResult, fail, takePrefetched, type ActionContext, type DeferredDone, type Outcome, type Stage } from '../types.js';
+import { deferWithResult, fail, takePrefetched, type ActionContext, type DeferredDone, type Next, type Outcome, type Stage } from '../types.js';
 import { checkSource, trustedOrigins } from './origins.js';
 import type { CsrfService, CsrfSpend } from './service.js';
 
@@ -48,6 +48,10 @@ export interface CsrfStageOptions {
 /** The CSRF stages: `check` first in the pipeline; `spend` (strict mode only) first of the prefetch's later stages. */
 export interface CsrfStages {
   readonly check: Stage;
+  /**
+   * Strict mode's single use, `null` in the default mode. In strict mode the pipeline MUST hold it
+   * after `check`: `check` alone passes a genuine token on without spending it.
+   */
   readonly spend: Stage | null;
 }
 
@@ -96,7 +100,7 @@ export function createCsrfStages(options: CsrfStageOptions): CsrfStages {
   /** The response's token: queued with the after-action batch, as a claim of the slot the used token freed. */
   const placed: DeferredDone = (ctx, result) => csrf.placed(ctx.session, result);
 
-  async function spendRun(ctx: ActionContext, next: (ctx: ActionContext) => Promise<Outcome>): Promise<Outcome> {
+  async function spendRun(ctx: ActionContext, next: Next): Promise<Outcome> {
     const opened = ctx.stageData?.get(spendStage) as CsrfSpend | undefined;
     if (opened === undefined) throw new Error('csrf-spend stage: no token opened (the csrf stage must run before it)');
     // Without a prefetch (the stage run alone) it sends the op itself.

@@ -290,7 +290,7 @@ describe("per-action tokens (rotation: 'per-action')", () => {
     const store = memory(clockA);
     const a = createCsrfService({ secret: SECRET, rotation: 'per-action', store, clock: clockA, maxOutstanding: 3 });
     const b = createCsrfService({ secret: SECRET, rotation: 'per-action', store, clock: clockB, maxOutstanding: 3 });
-    return { clockA, clockB, a, b };
+    return { clockA, clockB, a, b, store };
   }
 
   it('evicts in issue order across instances whose clocks disagree (one 5 minutes behind)', async () => {
@@ -340,6 +340,82 @@ describe("per-action tokens (rotation: 'per-action')", () => {
     expect(await a.check(session, tabs[1])).toBe('valid');
     expect(await a.check(session, response)).toBe('valid');
     expect(await a.check(session, next)).toBe('valid');
+  });
+
+  /** `check` as the action pipeline makes it: `open`, its op in one batch, `settle`, then the claim of the freed slot in another. */
+  async function spendInBatches(csrf: CsrfService, store: Store, session: Session, token: string): Promise<string | null> {
+    const opened = csrf.open(session, token);
+    if (typeof opened === 'string') return null;
+    const [consumed] = await store.batch([opened.op]);
+    if (csrf.settle(session, opened, consumed === true) !== 'valid') return null;
+    const op = csrf.issueOp(session);
+    if (op === null) throw new Error('test: nothing to place');
+    const [claimed] = await store.batch([op]);
+    csrf.placed(session, claimed);
+    return csrf.issue(session);
+  }
+
+  it('split in two batches (the action pipeline): the response token costs no call of its own, and a lagging instance stamps it above the one it replaces', async () => {
+    const { a, b, store } = skewedPair();
+    const session = newSession();
+    const tabs: string[] = [];
+    for (let i = 0; i < 3; i++) tabs.push(await a.issue(session));
+    // The instance 5 minutes behind answers the action: its token goes into tabs[2]'s slot, unread.
+    const response = await spendInBatches(b, store, session, tabs[2] as string);
+    const next = await a.issue(session);
+    expect(await a.check(session, tabs[0])).toBe('spent');
+    expect(await a.check(session, tabs[1])).toBe('valid');
+    expect(await a.check(session, response as string)).toBe('valid');
+    expect(await a.check(session, next)).toBe('valid');
+  });
+
+  it("open and settle: forged and foreign tokens never get an op; a used token settles 'spent'", async () => {
+    const { csrf, store } = strict();
+    const session = newSession();
+    const token = await csrf.issue(session);
+    const callsBefore = store.calls;
+    expect(csrf.open(session, flipBit(token, 60))).toBe('forged');
+    expect(csrf.open(newSession(), token)).toBe('forged');
+    expect(csrf.open(session, 'v1.x')).toBe('forged');
+    expect(store.calls).toBe(callsBefore);
+    const fresh = await spendInBatches(csrf, store, session, token);
+    expect(fresh).not.toBeNull();
+    expect(await spendInBatches(csrf, store, session, token)).toBeNull();
+    expect(await csrf.check(session, fresh as string)).toBe('valid');
+    expect(await csrf.check(session, fresh as string)).toBe('spent');
+  });
+
+  it('keeps the newest maxOutstanding tokens valid when actions answer through the batches', async () => {
+    const { csrf, store } = strict({ maxOutstanding: 3 });
+    const session = newSession();
+    const tabs = [await csrf.issue(session), await csrf.issue(session), await csrf.issue(session)];
+    const callsBefore = store.calls;
+    // Each request has a Session object of its own, as the action route makes them.
+    const responses = await Promise.all(tabs.map((t) => spendInBatches(csrf, store, { ...session }, t)));
+    // Two batches per action, nothing more: every claim of a freed slot won.
+    expect(store.calls - callsBefore).toBe(6);
+    for (const r of responses) expect(await csrf.check(session, r as string)).toBe('valid');
+    expect(store.written.size).toBe(3);
+  });
+
+  it('keeps the freed slot for the claim in the after-action batch: page views placing tokens meanwhile here take other slots', async () => {
+    const { csrf, store } = strict({ maxOutstanding: 3 });
+    const session = newSession();
+    const token = await csrf.issue(session);
+    const opened = csrf.open(session, token);
+    if (typeof opened === 'string') throw new Error('test: not opened');
+    expect(csrf.settle(session, opened, (await store.batch([opened.op]))[0] === true)).toBe('valid');
+    const op = csrf.issueOp(session);
+    if (op === null) throw new Error('test: nothing to place');
+    // Two page views of the session (their own Session objects) while the action's batch is on its way.
+    const views = await Promise.all([csrf.issue({ ...session }), csrf.issue({ ...session })]);
+    const [claimed] = await store.batch([op]);
+    expect(claimed).toBeNull();
+    csrf.placed(session, claimed);
+    const callsBefore = store.calls;
+    const response = await csrf.issue(session);
+    expect(store.calls).toBe(callsBefore);
+    for (const t of [...views, response]) expect(await csrf.check(session, t)).toBe('valid');
   });
 
   it('never writes more than maxOutstanding keys for a session, however many tokens it is given', async () => {
