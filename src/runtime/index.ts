@@ -15,7 +15,7 @@ import { composePipeline, type Pipeline } from '../pipeline/pipeline.js';
 import { createExecutor, renderComponent } from '../pipeline/execute/index.js';
 import { ActionComponentContext } from '../pipeline/execute/component-context.js';
 import { createStateRepository, type StateRepository, type StateSealer } from '../pipeline/state/repository.js';
-import { createActionContext, type Outcome, type RequestInfo, type Stage } from '../pipeline/types.js';
+import { createActionContext, type Outcome, type RequestInfo } from '../pipeline/types.js';
 import { createSessionManager, type SessionManager } from '../session/index.js';
 import type { Session } from '../session/types.js';
 import type { Store } from '../store/types.js';
@@ -117,7 +117,7 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
   const { csrf, events, resolveUser, onActionDone } = options;
   const origins = csrfOriginsOf(options);
   const trustedOrigins = normalisedOrigins(origins.appOrigin, origins.allowed ?? []);
-  const stages: Stage[] = buildStages({ ...options, clock, states, sessions });
+  const { stages, csrfScreen } = buildStages({ ...options, clock, states, sessions });
   const pipeline: Pipeline = composePipeline(stages, createExecutor({ timeoutMs: actionTimeoutOf(options) }));
   const serialized = oneAtATime();
   const admitNewSession = createNewSessionGate({ ...options, clock });
@@ -129,14 +129,18 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
   async function handleAction(request: RequestInfo, rawBody: unknown, maybeSession: Session | null, opts?: HandleActionOptions): Promise<RuntimeResponse> {
     const body = parseActionBody(rawBody, opts?.bodyScanned === true);
     if (body instanceof LiveError) return errorResponse(body, request.requestId, {});
+    // Without a session no token can verify: an ephemeral session lets the CSRF checks refuse it.
+    const session = maybeSession ?? sessions.ephemeral();
     const id = parseComponentId(body.componentId);
     const component = id === null ? undefined : registry.get(id.name);
-    if (id === null || component === undefined) return errorResponse(new LiveError('COMPONENT_NOT_FOUND'), request.requestId, {});
-    const action = component.actions.get(body.action);
-    if (action === undefined) return errorResponse(new LiveError('ACTION_NOT_FOUND'), request.requestId, {});
-
-    // Without a session no token can verify: an ephemeral session lets the CSRF stage refuse it.
-    const session = maybeSession ?? sessions.ephemeral();
+    const action = component?.actions.get(body.action);
+    if (id === null || component === undefined || action === undefined) {
+      // CSRF is the first check (PROTOCOL §3), an unknown name included: a cross-site request or a
+      // bad token is a 403 and a `malicious_csrf` event whatever it names. Nothing else runs.
+      const refused = csrfScreen({ request, body, session });
+      const error = refused?.type === 'error' ? refused.error : new LiveError(component === undefined ? 'COMPONENT_NOT_FOUND' : 'ACTION_NOT_FOUND');
+      return errorResponse(error, request.requestId, {});
+    }
     // Awaited only when there is a user to look up: an anonymous session goes on at once.
     const user = session.userId !== null && resolveUser !== undefined ? await resolveUser(session.userId) : null;
     const componentContext = new ActionComponentContext(user, body.componentId, id.instance);

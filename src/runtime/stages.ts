@@ -11,7 +11,7 @@
 import type { Clock } from '../core/clock.js';
 import type { SecurityEventSink } from '../ops/security-events.js';
 import { createAuthorizeStage } from '../pipeline/authorize/index.js';
-import { createCsrfStages, type CsrfOrigins, type CsrfService } from '../pipeline/csrf/index.js';
+import { createCsrfStages, type CsrfOrigins, type CsrfService, type CsrfStages } from '../pipeline/csrf/index.js';
 import { createIdempotencyStage, DEFAULT_CLAIM_TTL_MS } from '../pipeline/idempotency/index.js';
 import { createInstanceLockStage, DEFAULT_INSTANCE_LOCK_TTL_MS } from '../pipeline/instance-lock/index.js';
 import { positiveInteger } from '../pipeline/options.js';
@@ -119,7 +119,7 @@ export function buildStages(
     states: StateRepository;
     sessions: SessionManager;
   },
-): Stage[] {
+): { stages: Stage[]; csrfScreen: CsrfStages['screen'] } {
   const { store, events, clock, sessions } = options;
   const rl = options.rateLimit ?? {};
   // Strict CSRF mode's `spend` uses the token up in the first batch (before the rate-limit step).
@@ -151,5 +151,5 @@ export function buildStages(
   ];
   // The CSRF check needs no store; from strict mode's spend and the rate limiter on, the ops travel in one batch.
   const prefetch = createPrefetchStage({ store, sessions, events, later: storeStages });
-  return [csrf.check, prefetch, ...storeStages];
+  return { stages: [csrf.check, prefetch, ...storeStages], csrfScreen: csrf.screen };
 }

@@ -78,9 +78,9 @@ describe('the action route over HTTP, without a session', () => {
   });
 
   // Why the route does not refuse a request without a cookie before reading its body: its answer
-  // depends on the body today. The CSRF stage runs only once the body named a known component and
-  // action, and the event it logs names what the body holds (`_csrf_token` or none).
-  it('a request without a session cookie is answered from its body: 400, 404, or 403 with a reason taken from it', async () => {
+  // depends on the body. CSRF is checked first (PROTOCOL §3), unknown names included, and the event
+  // it logs names what the body holds (`_csrf_token` or none).
+  it('a request without a session cookie is answered from its body: 400, or 403 with a reason taken from it', async () => {
     const answers: [number, string, string | undefined][] = [];
     for (const payload of [
       'not json',
@@ -96,8 +96,8 @@ describe('the action route over HTTP, without a session', () => {
     }
     expect(answers).toEqual([
       [400, 'INVALID_REQUEST', undefined],
-      [404, 'COMPONENT_NOT_FOUND', undefined],
-      [404, 'ACTION_NOT_FOUND', undefined],
+      [403, 'CSRF_TOKEN_INVALID', 'CSRF: action refused, no CSRF token'],
+      [403, 'CSRF_TOKEN_INVALID', 'CSRF: action refused, no CSRF token'],
       [403, 'CSRF_TOKEN_INVALID', 'CSRF: action refused, no CSRF token'],
       [403, 'CSRF_TOKEN_INVALID', 'CSRF: action refused, CSRF token invalid, expired, used or from another session'],
     ]);

@@ -117,6 +117,28 @@ describe('POST /api/livecomponents/action', () => {
     expectErrorShape(order.json(), 'COMPONENT_NOT_FOUND');
   });
 
+  it('checks CSRF before the names: an unknown name with a bad token or from another site is 403 and one malicious_csrf event', async () => {
+    const c = await demo.client('/');
+    const other = await demo.client('/');
+    const cases: [string, string, Record<string, string>][] = [
+      ['nope:main', 'increment', { 'x-csrf-token': 'v1.forged' }],
+      ['counter:main', 'nope', { 'x-csrf-token': other.token }],
+      ['counter:main', 'nope', { origin: 'https://evil.example' }],
+      ['nope:main', 'nope', { 'sec-fetch-site': 'cross-site' }],
+      ['counter:main', 'constructor', { 'x-csrf-token': '' }],
+    ];
+    for (const [id, name, headers] of cases) {
+      demo.events.events.length = 0;
+      const res = await c.action(id, name, {}, { headers });
+      expect(res.statusCode, `${id} ${name}`).toBe(403);
+      expectErrorShape(res.json(), 'CSRF_TOKEN_INVALID');
+      expect(demo.events.events.map((e) => e.event)).toEqual(['malicious_csrf']);
+    }
+    // The same names with the session's own token: the names are what is wrong.
+    expect((await c.action('nope:main', 'increment')).json().code).toBe('COMPONENT_NOT_FOUND');
+    expect((await c.action('counter:main', 'nope')).json().code).toBe('ACTION_NOT_FOUND');
+  });
+
   it('404 ACTION_NOT_FOUND for everything that is not a declared action', async () => {
     const c = await demo.client('/');
     for (const name of ['render', 'constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf', 'initialState', 'run', 'increment ', 'INCREMENT']) {

@@ -53,7 +53,17 @@ export interface CsrfStages {
    * after `check`: `check` alone passes a genuine token on without spending it.
    */
   readonly spend: Stage | null;
+  /**
+   * The store-free checks of `check` alone, for a request that names no known action: the refusal
+   * (its event logged), or `null` when they pass. A genuine strict-mode token is not spent by it —
+   * nothing runs for such a request. CSRF is the first check of every action request (PROTOCOL §3),
+   * an unknown name included.
+   */
+  readonly screen: (ctx: CsrfRequest) => Outcome | null;
 }
+
+/** What the store-free CSRF checks read of a request. */
+export type CsrfRequest = Pick<ActionContext, 'request' | 'body' | 'session'>;
 
 type Reason = 'cross-site' | 'origin' | 'missing' | 'ambiguous' | 'invalid';
 
@@ -83,7 +93,7 @@ export function createCsrfStages(options: CsrfStageOptions): CsrfStages {
     origin: `${DESCRIPTIONS.origin} (trusted: ${listed.slice(0, 3).join(', ')}${listed.length > 3 ? ` and ${listed.length - 3} more` : ''})`,
   };
 
-  function refuse(ctx: ActionContext, reason: Reason): Outcome {
+  function refuse(ctx: CsrfRequest, reason: Reason): Outcome {
     events.emit({ event: 'malicious_csrf', level: 'WARN', description: descriptions[reason], request: ctx.request });
     return fail(new LiveError('CSRF_TOKEN_INVALID'));
   }
@@ -117,25 +127,36 @@ export function createCsrfStages(options: CsrfStageOptions): CsrfStages {
     }
   }
 
+  /** Origin, token presence, HMAC: a refusal, `null` (valid), or a genuine strict-mode token still to spend. */
+  function open(ctx: CsrfRequest): Outcome | CsrfSpend | null {
+    const source = checkSource(ctx.request.headers, trusted);
+    if (source !== null) return refuse(ctx, source);
+    const header = ctx.request.headers[HEADERS.csrfToken];
+    if (Array.isArray(header)) return refuse(ctx, 'ambiguous');
+    const token = header ?? ctx.body.csrfToken;
+    if (token === undefined || token === '') return refuse(ctx, 'missing');
+    const opened = csrf.open(ctx.session, token);
+    if (typeof opened !== 'string') return opened;
+    return opened === 'valid' ? null : refuse(ctx, 'invalid');
+  }
+
   const check: Stage = {
     name: 'csrf',
     run(ctx, next) {
-      const source = checkSource(ctx.request.headers, trusted);
-      if (source !== null) return Promise.resolve(refuse(ctx, source));
-      const header = ctx.request.headers[HEADERS.csrfToken];
-      if (Array.isArray(header)) return Promise.resolve(refuse(ctx, 'ambiguous'));
-      const token = header ?? ctx.body.csrfToken;
-      if (token === undefined || token === '') return Promise.resolve(refuse(ctx, 'missing'));
-      const opened = csrf.open(ctx.session, token);
-      if (typeof opened !== 'string') {
-        // Strict mode: the token is genuine; `csrf-spend` uses it up with the first batch.
-        (ctx.stageData ??= new Map()).set(spendStage, opened);
+      const opened = open(ctx);
+      if (opened === null) {
+        ctx.csrfVerified = true;
         return next(ctx);
       }
-      if (opened !== 'valid') return Promise.resolve(refuse(ctx, 'invalid'));
-      ctx.csrfVerified = true;
+      if ('type' in opened) return Promise.resolve(opened);
+      // Strict mode: the token is genuine; `csrf-spend` uses it up with the first batch.
+      (ctx.stageData ??= new Map()).set(spendStage, opened);
       return next(ctx);
     },
   };
-  return { check, spend: csrf.rotation === 'per-action' ? spendStage : null };
+  const screen = (ctx: CsrfRequest): Outcome | null => {
+    const opened = open(ctx);
+    return opened !== null && 'type' in opened ? opened : null;
+  };
+  return { check, spend: csrf.rotation === 'per-action' ? spendStage : null, screen };
 }
