@@ -60,7 +60,7 @@ export function checkCompare(key: string, expected: string): void {
   checkValue(expected);
 }
 
-/** The arguments of `rateLimit`. */
+/** The arguments of `rateLimit` (and of the `rateLimitPeek` batch op). */
 export function checkRateLimitCall(key: string, policy: RateLimitPolicy, nowMs: number): void {
   checkKey(key);
   checkRateLimit(policy, nowMs);
@@ -112,7 +112,7 @@ export function checkRateLimitNumbers(policy: RateLimitPolicy, nowMs: number): v
   }
 }
 
-const OPS: ReadonlySet<string> = new Set<StoreOp['op']>(['get', 'set', 'claim', 'touch', 'deleteIfEquals', 'delete', 'rateLimit']);
+const OPS: ReadonlySet<string> = new Set<StoreOp['op']>(['get', 'set', 'claim', 'touch', 'deleteIfEquals', 'delete', 'rateLimit', 'rateLimitPeek']);
 
 /** Throws `TypeError` for an op a store must refuse before doing anything (a batch checks all first). */
 export function checkOp(op: StoreOp): void {
@@ -120,7 +120,7 @@ export function checkOp(op: StoreOp): void {
   if (op.op === 'set' || op.op === 'claim') checkWrite(op.key, op.value, op.ttlMs);
   else if (op.op === 'touch') checkTouch(op.key, op.ttlMs);
   else if (op.op === 'deleteIfEquals') checkCompare(op.key, op.expected);
-  else if (op.op === 'rateLimit') checkRateLimitCall(op.key, op.policy, op.nowMs);
+  else if (op.op === 'rateLimit' || op.op === 'rateLimitPeek') checkRateLimitCall(op.key, op.policy, op.nowMs);
   else checkKey(op.key);
 }
 

@@ -10,6 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { manualClock } from '../core/clock.js';
 import { StoreUnavailableError } from '../core/errors.js';
 import type { RateLimitAlgorithm, Store, StoreOp } from './types.js';
+import { runRateLimitPeekContract } from './contract-peek.js';
 
 /** The clock handed to `makeStore`: tests move it by hand. */
 export type ManualClock = ReturnType<typeof manualClock>;
@@ -24,7 +25,7 @@ export interface StoreContractOptions {
 }
 
 /**
- * Registers the contract suite for one backend.
+ * Registers the contract suite for one backend (with the `rateLimitPeek` op's, `contract-peek.ts`).
  *
  * @param makeStore - builds a fresh, open store for each test; gets the test's manual clock
  * @example
@@ -595,4 +596,6 @@ export function runStoreContract(
       }
     });
   });
+  // The read-only rate-limit op, in a file of its own (`contract-peek.ts`).
+  runRateLimitPeekContract(name, makeStore);
 }

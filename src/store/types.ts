@@ -13,8 +13,8 @@
  * Every method either resolves or rejects with a `StoreUnavailableError` (the store is down or
  * too slow); the HTTP layer maps that to 503 `SERVICE_UNAVAILABLE`.
  *
- * A key used by `rateLimit` is for `rateLimit` only (the framework keeps rate-limit keys apart,
- * `src/store/keys.ts`): any other op on it is undefined and may fail. Its state is a string in the
+ * A key used by `rateLimit` is for `rateLimit` (and the read-only batch op `rateLimitPeek`) only (the
+ * framework keeps rate-limit keys apart, `src/store/keys.ts`): any other op on it is undefined and may fail. Its state is a string in the
  * embedded stores but a sorted set on Redis for `sliding-window`, where `get`, `claim`,
  * `deleteIfEquals` or a batch touching it reject (WRONGTYPE, as `StoreUnavailableError`).
  */
@@ -132,10 +132,23 @@ export type StoreOp =
   | { readonly op: 'touch'; readonly key: string; readonly ttlMs: number }
   | { readonly op: 'deleteIfEquals'; readonly key: string; readonly expected: string }
   | { readonly op: 'delete'; readonly key: string }
-  | { readonly op: 'rateLimit'; readonly key: string; readonly policy: RateLimitPolicy; readonly nowMs: number };
+  | { readonly op: 'rateLimit'; readonly key: string; readonly policy: RateLimitPolicy; readonly nowMs: number }
+  /**
+   * Read-only: the budget of `key` under `policy` at `nowMs` as it stands, without taking a step
+   * (the numbers a refusal answered before the rate-limit step shows: it must not charge). Same key,
+   * arguments, checks and clock as `rateLimit` (`src/pipeline/rate-limit/algorithms.ts`,
+   * `rateLimitPeek`): `remaining` is what is admitted right now (`limit` for a missing key, or state
+   * that reads as none), `resetMs` the time until the budget is full again (0 when full), `nextMs`
+   * the time until one more fits than `remaining` says (0 when full), and `allowed` / `retryAfterMs`
+   * say whether the next step would be admitted and when. Right after a step at the same time it
+   * shows that step's `remaining`, `resetMs` and `nextMs`; before a step, the step's `remaining` + 1
+   * and the same `nextMs` (0 at a full budget), or, when the step is refused, that refusal's numbers. Nothing is
+   * written: any number of peeks leave the next step's decision as it was.
+   */
+  | { readonly op: 'rateLimitPeek'; readonly key: string; readonly policy: RateLimitPolicy; readonly nowMs: number };
 
 /**
  * Per op: `get`/`claim` → `string | null`; `set`/`delete` → `null`; `touch`/`deleteIfEquals` → boolean;
- * `rateLimit` → decision.
+ * `rateLimit`/`rateLimitPeek` → decision.
  */
 export type StoreOpResult = string | null | boolean | RateLimitDecision;

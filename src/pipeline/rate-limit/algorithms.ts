@@ -83,6 +83,40 @@ export function gcraStep(tat: number | null, policy: RateLimitPolicy, nowMs: num
 }
 
 /**
+ * The GCRA budget at `nowMs` without a step (read-only: nothing to store). With the same `tat` and
+ * `nowMs`, a `gcraStep` then admits with `remaining` one less and the same `nextMs` (0 here at a full
+ * budget: nothing more can come), or refuses with exactly these numbers; right after a step at
+ * `nowMs` this shows that step's `remaining`, `resetMs` and `nextMs`.
+ *
+ * @param tat - the stored TAT, or `null` when there is none (a full bucket)
+ * @example
+ * // limit 5 per 300 s, nothing stored: the whole budget
+ * gcraPeek(null, { algorithm: 'gcra', limit: 5, windowMs: 300_000 }, now).remaining; // 5
+ */
+export function gcraPeek(tat: number | null, policy: RateLimitPolicy, nowMs: number): RateLimitDecision {
+  checkRateLimitNumbers(policy, nowMs);
+  const { limit } = policy;
+  const interval = Math.max(1, Math.floor((policy.windowMs * TICKS_PER_MS) / limit)) / TICKS_PER_MS;
+  const depth = interval * limit;
+  const now = onGrid(nowMs);
+  // The same clamp as `gcraStep`: a TAT above `now + depth` is a clock that went back.
+  const ceiling = now + depth;
+  const held = tat !== null && Number.isFinite(tat) ? onGrid(tat) : now;
+  const stored = held > ceiling ? ceiling : held;
+  // The debt without a new request, 0 to `depth` (both on the grid, so exact).
+  const debt = stored > now ? stored - now : 0;
+  if (debt === 0) return { allowed: true, limit, remaining: limit, resetMs: 0, retryAfterMs: 0, nextMs: 0 };
+  const remaining = Math.floor((depth - debt) / interval);
+  const resetMs = Math.ceil(debt);
+  if (remaining === 0) {
+    // The next step is refused: its numbers (`debt + interval - depth` until one fits).
+    const retryAfterMs = Math.max(1, Math.ceil(debt + interval - depth));
+    return { allowed: false, limit, remaining: 0, resetMs, retryAfterMs, nextMs: retryAfterMs };
+  }
+  return { allowed: true, limit, remaining, resetMs, retryAfterMs: 0, nextMs: Math.ceil(debt - (limit - remaining - 1) * interval) };
+}
+
+/**
  * Exact sliding window log: never more than `limit` admitted in any trailing `windowMs`. The state
  * is the sorted list of admission times still inside the window (at most `limit` of them), so a
  * step costs O(limit); prefer GCRA for large limits.
@@ -140,6 +174,34 @@ export function slidingWindowStep(
 }
 
 /**
+ * The sliding-window budget at `nowMs` without a step (read-only), with the clamp of
+ * `slidingWindowStep` (entries after `nowMs` count as made at `nowMs`). As for `gcraPeek`: a step
+ * at `nowMs` then admits with `remaining` one less and the same `nextMs` (0 here at a full budget),
+ * or refuses with exactly these numbers; right after a step at `nowMs` this shows that step's
+ * `remaining`, `resetMs` and `nextMs`.
+ *
+ * @param timestamps - stored admission times, ascending, or `null` when there are none
+ */
+export function slidingWindowPeek(timestamps: readonly number[] | null, policy: RateLimitPolicy, nowMs: number): RateLimitDecision {
+  checkRateLimitNumbers(policy, nowMs);
+  const { limit, windowMs } = policy;
+  const log = timestamps ?? [];
+  const cutoff = nowMs - windowMs;
+  let first = 0;
+  while (first < log.length && !((log[first] as number) > cutoff)) first++;
+  const count = log.length - first;
+  if (count === 0) return { allowed: true, limit, remaining: limit, resetMs: 0, retryAfterMs: 0, nextMs: 0 };
+  const at = (i: number): number => Math.min(log[first + i] as number, nowMs);
+  const resetMs = Math.ceil(at(count - 1) + windowMs - nowMs);
+  if (count >= limit) {
+    const retryAfterMs = Math.max(1, Math.ceil(at(count - limit) + windowMs - nowMs));
+    return { allowed: false, limit, remaining: 0, resetMs, retryAfterMs, nextMs: retryAfterMs };
+  }
+  const nextMs = Math.max(1, Math.ceil(at(0) + windowMs - nowMs));
+  return { allowed: true, limit, remaining: limit - count, resetMs, retryAfterMs: 0, nextMs };
+}
+
+/**
  * GCRA state as stored: `g:` and the TAT as a decimal number, as `String(number)` writes it here and
  * Lua's `%.17g` in the Redis script (`src/store/redis/lua/gcra.ts`, which reads the same pattern).
  * Stricter than `Number`, which would also take hex, binary, padding or an empty string (as 0).
@@ -155,13 +217,28 @@ const GCRA_STATE = /^g:-?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?$/;
  */
 export function rateLimitStep(stored: string | null, policy: RateLimitPolicy, nowMs: number): RateLimitStep<string> {
   if (policy.algorithm === 'gcra') {
-    const parsed = stored !== null && GCRA_STATE.test(stored) ? Number(stored.slice(2)) : NaN;
-    const step = gcraStep(Number.isFinite(parsed) ? parsed : null, policy, nowMs);
+    const step = gcraStep(parseTat(stored), policy, nowMs);
     return { decision: step.decision, state: `g:${step.state}`, ttlMs: step.ttlMs };
   }
   if (policy.algorithm !== 'sliding-window') throw new TypeError('Rate limit: unknown algorithm');
   const step = slidingWindowStep(parseLog(stored), policy, nowMs);
   return { decision: step.decision, state: `w:${step.state.join(',')}`, ttlMs: step.ttlMs };
+}
+
+/**
+ * `rateLimitStep` without the step: the budget on serialized state as it stands at `nowMs`
+ * (`gcraPeek`, `slidingWindowPeek`), for the read-only `rateLimitPeek` store op. State is read
+ * exactly as `rateLimitStep` reads it.
+ */
+export function rateLimitPeek(stored: string | null, policy: RateLimitPolicy, nowMs: number): RateLimitDecision {
+  if (policy.algorithm === 'gcra') return gcraPeek(parseTat(stored), policy, nowMs);
+  if (policy.algorithm !== 'sliding-window') throw new TypeError('Rate limit: unknown algorithm');
+  return slidingWindowPeek(parseLog(stored), policy, nowMs);
+}
+
+function parseTat(stored: string | null): number | null {
+  const parsed = stored !== null && GCRA_STATE.test(stored) ? Number(stored.slice(2)) : NaN;
+  return Number.isFinite(parsed) ? parsed : null;
 }
 
 function parseLog(stored: string | null): number[] | null {

@@ -8,7 +8,7 @@
  */
 import { systemClock, type Clock } from '../../core/clock.js';
 import { StoreUnavailableError } from '../../core/errors.js';
-import { rateLimitStep } from '../../pipeline/rate-limit/algorithms.js';
+import { rateLimitPeek, rateLimitStep } from '../../pipeline/rate-limit/algorithms.js';
 import type { RateLimitDecision, RateLimitPolicy, Store, StoreOp, StoreOpResult } from '../types.js';
 import { checkCompare, checkKey, checkKeys, checkOp, checkRateLimitCall, checkTouch, checkWrite, wholeMs } from '../checks.js';
 import { keyFamily } from '../keys.js';
@@ -140,6 +140,12 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     return step.decision;
   }
 
+  /** The `rateLimitPeek` op: the budget as it stands, nothing written. */
+  function peek(key: string, policy: RateLimitPolicy, nowMs: number, now: number): RateLimitDecision {
+    const entry = live(mapOf(key), key, now);
+    return rateLimitPeek(entry === undefined ? null : valueOf(entry), policy, nowMs);
+  }
+
   /** Compare-and-replace for `runBatch`: the entry keeps its object, takes the new value in place. */
   function replace(key: string, expected: string, value: string, ttlMs: number, now: number): boolean {
     const map = mapOf(key);
@@ -168,6 +174,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
         return null;
       case 'rateLimit':
         return rateLimit(op.key, op.policy, op.nowMs, now);
+      case 'rateLimitPeek':
+        return peek(op.key, op.policy, op.nowMs, now);
     }
   }
 

@@ -61,6 +61,11 @@ export function issue<C extends ClientContext>(
       const now = timeArg(clock, op.nowMs);
       return op.policy.algorithm === 'gcra' ? target.lcGcra(key, limit, windowMs, now) : target.lcSlidingWindow(key, limit, windowMs, now, member);
     }
+    case 'rateLimitPeek': {
+      const { limit, windowMs } = op.policy;
+      const now = timeArg(clock, op.nowMs);
+      return op.policy.algorithm === 'gcra' ? target.lcGcraPeek(key, limit, windowMs, now) : target.lcSlidingWindowPeek(key, limit, windowMs, now);
+    }
   }
 }
 
@@ -77,6 +82,7 @@ export function decode(op: StoreOp, reply: unknown): StoreOpResult {
     case 'deleteIfEquals':
       return reply === 1;
     case 'rateLimit':
+    case 'rateLimitPeek':
       return toDecision(reply as RateLimitReply, op.policy.limit);
   }
 }
@@ -134,6 +140,12 @@ export function batchArgs(
         const now = timeArg(clock, op.nowMs);
         if (op.policy.algorithm === 'gcra') args.push(BATCH_CODES.gcra, limit, windowMs, now);
         else args.push(BATCH_CODES.slidingWindow, limit, windowMs, now, member());
+        break;
+      }
+      case 'rateLimitPeek': {
+        const { limit, windowMs } = op.policy;
+        const now = timeArg(clock, op.nowMs);
+        args.push(op.policy.algorithm === 'gcra' ? BATCH_CODES.gcraPeek : BATCH_CODES.slidingWindowPeek, limit, windowMs, now);
         break;
       }
     }

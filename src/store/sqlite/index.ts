@@ -29,7 +29,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import type { Kysely } from 'kysely';
 import { systemClock, type Clock } from '../../core/clock.js';
 import { StoreUnavailableError } from '../../core/errors.js';
-import { rateLimitStep } from '../../pipeline/rate-limit/algorithms.js';
+import { rateLimitPeek, rateLimitStep } from '../../pipeline/rate-limit/algorithms.js';
 import { createDatabase, sqliteConnectionOf } from '../../sql/database.js';
 import { migrateToLatest } from '../../sql/migrate.js';
 import type { DatabaseSchema } from '../../sql/schema.js';
@@ -195,6 +195,9 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
         return null;
       case 'rateLimit':
         return rateLimit(op.key, op.policy, op.nowMs, now);
+      case 'rateLimitPeek':
+        // A read of the row and the shared arithmetic: nothing written.
+        return rateLimitPeek(read(op.key, now), op.policy, op.nowMs);
     }
   }
 

@@ -15,12 +15,14 @@
  *
  * KEYS[i] the key of op i. ARGV: for each op in order, its code and then its arguments:
  * `g` get · `s` value px (set) · `c` value px (claim) · `t` px (touch) · `d` expected (deleteIfEquals) ·
- * `x` delete · `r` limit windowMs nowMs (GCRA) · `w` limit windowMs nowMs member (sliding window); nowMs may be
+ * `x` delete · `r` limit windowMs nowMs (GCRA) · `w` limit windowMs nowMs member (sliding window) ·
+ * `p` limit windowMs nowMs (GCRA peek) · `q` limit windowMs nowMs (sliding-window peek); nowMs may be
  * `SERVER_TIME` (`time.ts`).
  * Returns one reply per op: the value or nil (`g`, `c`), 1|0 (`t`, `d`), 0 (`s`, `x`), or the rate-limit
- * reply {allowed, remaining, resetMs, retryAfterMs} (`r`, `w`).
+ * reply {allowed, remaining, resetMs, retryAfterMs, nextMs} (`r`, `w`, `p`, `q`).
  */
 import { GCRA_FUNCTION } from './gcra.js';
+import { GCRA_PEEK_FUNCTION, SLIDING_WINDOW_PEEK_FUNCTION } from './peek.js';
 import { SLIDING_WINDOW_FUNCTION } from './sliding-window.js';
 import { NOW_FUNCTION } from './time.js';
 
@@ -34,11 +36,15 @@ export const BATCH_CODES = {
   delete: 'x',
   gcra: 'r',
   slidingWindow: 'w',
+  gcraPeek: 'p',
+  slidingWindowPeek: 'q',
 } as const;
 
 export const BATCH_LUA = `${NOW_FUNCTION}
 ${GCRA_FUNCTION}
 ${SLIDING_WINDOW_FUNCTION}
+${GCRA_PEEK_FUNCTION}
+${SLIDING_WINDOW_PEEK_FUNCTION}
 local out = {}
 local a = 1
 local i = 1
@@ -83,6 +89,12 @@ while i <= #KEYS do
   elseif code == 'w' then
     out[i] = slidingWindow(key, tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), nowOf(ARGV[a + 3]), ARGV[a + 4])
     a = a + 5
+  elseif code == 'p' then
+    out[i] = gcraPeek(key, tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), nowOf(ARGV[a + 3]))
+    a = a + 4
+  elseif code == 'q' then
+    out[i] = slidingWindowPeek(key, tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), nowOf(ARGV[a + 3]))
+    a = a + 4
   else
     return redis.error_reply('lcBatch: unknown op code')
   end

@@ -10,9 +10,10 @@ import type { Cluster, Redis, Result } from 'ioredis';
 import { BATCH_LUA } from './batch.js';
 import { DELETE_IF_EQUALS_LUA } from './delete-if-equals.js';
 import { GCRA_LUA } from './gcra.js';
+import { GCRA_PEEK_LUA, SLIDING_WINDOW_PEEK_LUA } from './peek.js';
 import { SLIDING_WINDOW_LUA } from './sliding-window.js';
 
-export { BATCH_LUA, DELETE_IF_EQUALS_LUA, GCRA_LUA, SLIDING_WINDOW_LUA };
+export { BATCH_LUA, DELETE_IF_EQUALS_LUA, GCRA_LUA, GCRA_PEEK_LUA, SLIDING_WINDOW_LUA, SLIDING_WINDOW_PEEK_LUA };
 export { BATCH_CODES } from './batch.js';
 export { SERVER_TIME } from './time.js';
 
@@ -21,6 +22,8 @@ export const LUA_COMMANDS = {
   lcDeleteIfEquals: { numberOfKeys: 1, lua: DELETE_IF_EQUALS_LUA },
   lcGcra: { numberOfKeys: 1, lua: GCRA_LUA },
   lcSlidingWindow: { numberOfKeys: 1, lua: SLIDING_WINDOW_LUA },
+  lcGcraPeek: { numberOfKeys: 1, lua: GCRA_PEEK_LUA },
+  lcSlidingWindowPeek: { numberOfKeys: 1, lua: SLIDING_WINDOW_PEEK_LUA },
   /** Any number of keys: the caller passes their count first. */
   lcBatch: { lua: BATCH_LUA },
 } as const;
@@ -30,10 +33,12 @@ export function defineLuaCommands(client: Redis | Cluster): void {
   client.defineCommand('lcDeleteIfEquals', LUA_COMMANDS.lcDeleteIfEquals);
   client.defineCommand('lcGcra', LUA_COMMANDS.lcGcra);
   client.defineCommand('lcSlidingWindow', LUA_COMMANDS.lcSlidingWindow);
+  client.defineCommand('lcGcraPeek', LUA_COMMANDS.lcGcraPeek);
+  client.defineCommand('lcSlidingWindowPeek', LUA_COMMANDS.lcSlidingWindowPeek);
   client.defineCommand('lcBatch', LUA_COMMANDS.lcBatch);
 }
 
-/** The reply of both rate-limit scripts: allowed (1|0), remaining, resetMs, retryAfterMs, nextMs. */
+/** The reply of the rate-limit scripts (steps and peeks): allowed (1|0), remaining, resetMs, retryAfterMs, nextMs. */
 export type RateLimitReply = [number, number, number, number, number];
 
 declare module 'ioredis' {
@@ -44,6 +49,10 @@ declare module 'ioredis' {
     lcGcra(key: string, limit: number, windowMs: number, nowMs: number | string): Result<RateLimitReply, Context>;
     /** Added by `defineLuaCommands`: see `sliding-window.ts`. */
     lcSlidingWindow(key: string, limit: number, windowMs: number, nowMs: number | string, member: string): Result<RateLimitReply, Context>;
+    /** Added by `defineLuaCommands`: see `peek.ts` (read-only). */
+    lcGcraPeek(key: string, limit: number, windowMs: number, nowMs: number | string): Result<RateLimitReply, Context>;
+    /** Added by `defineLuaCommands`: see `peek.ts` (read-only). */
+    lcSlidingWindowPeek(key: string, limit: number, windowMs: number, nowMs: number | string): Result<RateLimitReply, Context>;
     /** Added by `defineLuaCommands`: see `batch.ts` (the number of keys, the keys, then ARGV). */
     lcBatch(args: (string | number)[]): Result<unknown[], Context>;
   }
