@@ -117,7 +117,7 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
   const { csrf, events, resolveUser, onActionDone } = options;
   const origins = csrfOriginsOf(options);
   const trustedOrigins = normalisedOrigins(origins.appOrigin, origins.allowed ?? []);
-  const { stages, csrfScreen } = buildStages({ ...options, clock, states, sessions });
+  const { stages, csrfScreen, rateLimit } = buildStages({ ...options, clock, states, sessions });
   const pipeline: Pipeline = composePipeline(stages, createExecutor({ timeoutMs: actionTimeoutOf(options) }));
   const serialized = oneAtATime();
   const admitNewSession = createNewSessionGate({ ...options, clock });
@@ -165,6 +165,11 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
     const code = outcome.type === 'ok' ? 'ok' : outcome.error.code;
     onActionDone?.({ component: component.name, action: action.name, outcome: code, durationMs: performance.now() - started });
     if (outcome.type === 'error') {
+      // Every answer for a known action carries its rate-limit fields (PROTOCOL §3), a refusal before
+      // the rate-limit step too (CSRF, a session that is gone, strict mode's spent token): the step its
+      // batch took, else a read-only peek that charges nothing. Not after a store failure (503): no
+      // numbers can be known, and another call would only wait on a store that just failed.
+      if (outcome.error.code !== 'SERVICE_UNAVAILABLE') await rateLimit.headersBeforeStep(ctx);
       const res: RuntimeResponse<ErrorBody> = errorResponse(outcome.error, request.requestId, ctx.headers);
       if (failure !== undefined) res.failure = failure;
       // Once its token verified, a refused or failed action still hands the page a usable token

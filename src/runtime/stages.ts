@@ -15,7 +15,7 @@ import { createCsrfStages, type CsrfOrigins, type CsrfService, type CsrfStages }
 import { createIdempotencyStage, DEFAULT_CLAIM_TTL_MS } from '../pipeline/idempotency/index.js';
 import { createInstanceLockStage, DEFAULT_INSTANCE_LOCK_TTL_MS } from '../pipeline/instance-lock/index.js';
 import { positiveInteger } from '../pipeline/options.js';
-import { createRateLimitStage } from '../pipeline/rate-limit/index.js';
+import { createRateLimitStage, type RateLimitStage } from '../pipeline/rate-limit/index.js';
 import { createStateStage } from '../pipeline/state/index.js';
 import type { StateRepository } from '../pipeline/state/repository.js';
 import type { Stage } from '../pipeline/types.js';
@@ -119,25 +119,27 @@ export function buildStages(
     states: StateRepository;
     sessions: SessionManager;
   },
-): { stages: Stage[]; csrfScreen: CsrfStages['screen'] } {
+): { stages: Stage[]; csrfScreen: CsrfStages['screen']; rateLimit: RateLimitStage } {
   const { store, events, clock, sessions } = options;
   const rl = options.rateLimit ?? {};
   // Strict CSRF mode's `spend` uses the token up in the first batch (before the rate-limit step).
   const csrf = createCsrfStages({ csrf: options.csrf, origins: csrfOriginsOf(options), events });
   const stateStage = createStateStage({ states: options.states, events });
   const lock = options.instanceLock ?? {};
+  // Also handed to the runtime: the headers of refusals before its step (`headersBeforeStep`).
+  const rateLimit = createRateLimitStage({
+    store,
+    clock,
+    events,
+    defaults: { limit: rl.limit ?? 60, windowSeconds: rl.windowSeconds ?? 60, algorithm: rl.algorithm ?? 'gcra' },
+    allowlist: rl.allowlist ? [...rl.allowlist] : [],
+    ipv6PrefixLength: rl.ipv6PrefixLength,
+    failOpen: rl.failOpen ?? false,
+    onFailOpen: rl.onFailOpen,
+  });
   const storeStages: Stage[] = [
     ...(csrf.spend === null ? [] : [csrf.spend]),
-    createRateLimitStage({
-      store,
-      clock,
-      events,
-      defaults: { limit: rl.limit ?? 60, windowSeconds: rl.windowSeconds ?? 60, algorithm: rl.algorithm ?? 'gcra' },
-      allowlist: rl.allowlist ? [...rl.allowlist] : [],
-      ipv6PrefixLength: rl.ipv6PrefixLength,
-      failOpen: rl.failOpen ?? false,
-      onFailOpen: rl.onFailOpen,
-    }),
+    rateLimit,
     createIdempotencyStage({
       store,
       clock,
@@ -151,5 +153,5 @@ export function buildStages(
   ];
   // The CSRF check needs no store; from strict mode's spend and the rate limiter on, the ops travel in one batch.
   const prefetch = createPrefetchStage({ store, sessions, events, later: storeStages });
-  return { stages: [csrf.check, prefetch, ...storeStages], csrfScreen: csrf.screen };
+  return { stages: [csrf.check, prefetch, ...storeStages], csrfScreen: csrf.screen, rateLimit };
 }

@@ -101,9 +101,21 @@ describe.skipIf(!REDIS_AVAILABLE)('round trips per action on Redis', () => {
     expect(await count(() => demo.app.inject({ url: '/', remoteAddress: '192.0.2.55', headers: { cookie: c.cookie } }), 200)).toEqual(['batch', 'batch']);
   });
 
-  it('needs no round trip at all to refuse a bad CSRF token', async () => {
+  it('refuses a bad CSRF token in one round trip: a read-only peek for its rate-limit headers, no write', async () => {
     const c = await demo.client('/', '192.0.2.53');
-    expect(await count(() => c.action('counter:main', 'increment', {}, { headers: { 'x-csrf-token': 'v1.forged' } }), 403)).toEqual([]);
+    // Once no round trip at all; now one batch holding one `rateLimitPeek`, for the headers only.
+    expect(await count(() => c.action('counter:main', 'increment', {}, { headers: { 'x-csrf-token': 'v1.forged' } }), 403)).toEqual(['batch']);
+    // The peek reads (GCRA: TIME, Redis's clock, + GET) and writes nothing.
+    const calls = await commandsDuring(() => c.action('counter:main', 'increment', {}, { headers: { 'x-csrf-token': 'v1.forged' } }), 403);
+    expect(calls).toEqual({ get: 1, time: 1 });
+  });
+
+  it('refuses a session that is gone with the step of its first batch: no round trip more than before', async () => {
+    const c = await demo.client('/', '192.0.2.56');
+    await admin.flushdb();
+    const refused = await count(() => c.action('counter:main', 'increment', {}), 403);
+    // The first batch (session GET, rate-limit step, state read, instance lock claim), then the lock's release.
+    expect(refused).toEqual(['batch', 'batch']);
   });
 });
 
@@ -140,7 +152,7 @@ describe.skipIf(!REDIS_AVAILABLE)("round trips per action on Redis, strict CSRF 
     return token;
   }
 
-  it('uses two round trips for an action and for a spent token, none for a forged one', async () => {
+  it('uses two round trips for an action and for a spent token, one (a read-only peek) for a forged one', async () => {
     const c = await demo.client('/', '192.0.2.60');
     const used = c.token;
     // The token spent in the first batch, the response's token placed in the second.
@@ -155,10 +167,10 @@ describe.skipIf(!REDIS_AVAILABLE)("round trips per action on Redis, strict CSRF 
     // A used token: refused from the first batch; the second renews the session and takes back the claims.
     const replay = await count(() => c.action('counter:main', 'increment', {}, { headers: { 'x-csrf-token': used } }), 403);
     expect(replay).toEqual(['batch', 'batch']);
-    // A forged one (the HMAC fails) never reaches the store.
+    // A forged one (the HMAC fails) spends nothing: one batch, the rate-limit peek of its headers.
     const forged = c.token.slice(0, -2) + (c.token.endsWith('AA') ? 'BA' : 'AA');
-    expect(await count(() => c.action('counter:main', 'increment', {}, { headers: { 'x-csrf-token': forged } }), 403)).toEqual([]);
-    expect(await count(() => c.action('counter:main', 'increment', {}, { headers: { 'x-csrf-token': 'v1.forged' } }), 403)).toEqual([]);
+    expect(await count(() => c.action('counter:main', 'increment', {}, { headers: { 'x-csrf-token': forged } }), 403)).toEqual(['batch']);
+    expect(await count(() => c.action('counter:main', 'increment', {}, { headers: { 'x-csrf-token': 'v1.forged' } }), 403)).toEqual(['batch']);
     expect((await c.action('counter:main', 'increment', {})).statusCode).toBe(200);
   });
 

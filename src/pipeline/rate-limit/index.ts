@@ -7,6 +7,12 @@
  *
  * Allowlisted IPs skip the stage entirely: no store call and no rate-limit headers, since no
  * limit applies to them.
+ *
+ * An answer refused before the step (a CSRF refusal, a session that is gone, strict mode's spent
+ * token) carries the same fields for the same client and action through `headersBeforeStep`: the
+ * numbers of the step its first batch already took, when it took one, else a read-only peek of the
+ * budget (`rateLimitPeek`), which charges nothing — a cross-site page cannot spend a signed-in
+ * user's budget with requests that fail the CSRF check.
  */
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { systemClock, type Clock } from '../../core/clock.js';
@@ -79,11 +85,25 @@ interface ActionRules {
   readonly anonymous: Rule;
 }
 
+/** The stage, and the headers of the answers that never reached its step. */
+export interface RateLimitStage extends Stage {
+  /**
+   * Writes the rate-limit fields on `ctx.headers` of an answer refused before this stage ran, with
+   * the numbers the stage would have shown, computed and written by the same code: for the client
+   * and action of `ctx` (its key and rule), the decision of the step already taken in the
+   * prefetch's batch when there was one (strict mode's spent token, a session that is gone), else
+   * the budget as it stands, read with one `rateLimitPeek` (one store round trip, nothing charged).
+   * Does nothing when the fields are there already (the stage ran) or the client is allowlisted;
+   * when the store fails the answer goes without them (resolves all the same, never rejects).
+   */
+  headersBeforeStep(ctx: ActionContext): Promise<void>;
+}
+
 /**
  * @example
  * const stage = createRateLimitStage({ store, events, allowlist: ['10.0.0.0/8'] });
  */
-export function createRateLimitStage(options: RateLimitStageOptions): Stage {
+export function createRateLimitStage(options: RateLimitStageOptions): RateLimitStage {
   const { store, events } = options;
   const clock = options.clock ?? systemClock;
   const failOpen = options.failOpen ?? false;
@@ -126,8 +146,27 @@ export function createRateLimitStage(options: RateLimitStageOptions): Stage {
     return storeKeys.rateLimit(client, ctx.component.name, ctx.action.name);
   }
 
-  const stage: Stage = {
+  async function headersBeforeStep(ctx: ActionContext): Promise<void> {
+    if (ctx.headers[HEADERS.rateLimitLimit] !== undefined) return;
+    const rule = ruleOf(ctx);
+    if (rule === null) return;
+    const now = clock.now();
+    let decision = takePrefetched(ctx, stage) as RateLimitDecision | undefined;
+    if (decision === undefined) {
+      try {
+        const [peeked] = await store.batch([{ op: 'rateLimitPeek', key: keyOf(ctx), policy: rule.policy, nowMs: now }]);
+        decision = peeked as RateLimitDecision;
+      } catch {
+        // The store failed or timed out: no numbers to tell, and the refusal goes out as it is.
+        return;
+      }
+    }
+    setHeaders(ctx.headers, rule, decision, now);
+  }
+
+  const stage: RateLimitStage = {
     name: 'rate-limit',
+    headersBeforeStep,
     // With failOpen the step keeps its own round trip, so its failure cannot fail the batch.
     prepare: failOpen
       ? undefined
