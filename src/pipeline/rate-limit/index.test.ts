@@ -301,3 +301,60 @@ describe('rate-limit stage', () => {
     expect(reads).toBe(1);
   });
 });
+
+describe('rate-limit headers before the step (headersBeforeStep)', () => {
+  const FIELDS = (remaining: number, used: number) => ({
+    'x-ratelimit-limit': '60',
+    'x-ratelimit-remaining': String(remaining),
+    'x-ratelimit-reset': String(T0_S + used),
+    'ratelimit-policy': '"default";q=60;w=60',
+    ratelimit: `"default";r=${remaining};t=${used === 0 ? 0 : 1}`,
+  });
+
+  it("shows the stage's numbers for the stage's client key (user; IPv6 by network), charging nothing", async () => {
+    const { stage, call } = setup();
+    await call({ user: alice });
+    await call({ ip: '2001:db8:aa:bb00::1' });
+    await call({ ip: '2001:db8:aa:bb00::1' });
+    for (let i = 0; i < 3; i++) {
+      const signedIn = makeCtx({ user: alice, ip: '198.51.100.9' });
+      await stage.headersBeforeStep(signedIn);
+      expect(signedIn.headers).toEqual(FIELDS(59, 1));
+      // Another address of the same /56 is the same anonymous client.
+      const sameNetwork = makeCtx({ ip: '2001:db8:aa:bbff::7' });
+      await stage.headersBeforeStep(sameNetwork);
+      expect(sameNetwork.headers).toEqual(FIELDS(58, 2));
+      const fresh = makeCtx({ user: bob });
+      await stage.headersBeforeStep(fresh);
+      expect(fresh.headers).toEqual(FIELDS(60, 0));
+    }
+    // The budgets were only read: the next steps are the second and the third.
+    expect((await call({ user: alice })).headers).toEqual(FIELDS(58, 2));
+    expect((await call({ ip: '2001:db8:aa:bb00::2' })).headers).toEqual(FIELDS(57, 3));
+  });
+
+  it('uses the decision its batch already took, keeps fields already there, and leaves out allowlisted clients', async () => {
+    const { stage, store } = setup({ allowlist: ['192.0.2.0/24'] });
+    const batch = vi.spyOn(store, 'batch');
+    const prefetched = makeCtx({ user: alice });
+    prefetched.prefetched = new Map([[stage, { allowed: true, limit: 60, remaining: 41, resetMs: 19_000, retryAfterMs: 0, nextMs: 1_000 }]]);
+    await stage.headersBeforeStep(prefetched);
+    expect(prefetched.headers).toEqual(FIELDS(41, 19));
+    const stepped = makeCtx({ user: alice });
+    stepped.headers['x-ratelimit-limit'] = '5';
+    await stage.headersBeforeStep(stepped);
+    expect(stepped.headers).toEqual({ 'x-ratelimit-limit': '5' });
+    const allowlisted = makeCtx({ ip: '192.0.2.10' });
+    await stage.headersBeforeStep(allowlisted);
+    expect(allowlisted.headers).toEqual({});
+    expect(batch).not.toHaveBeenCalled();
+  });
+
+  it('resolves without the fields when the store fails', async () => {
+    const store: Store = { ...createMemoryStore({ sweepIntervalMs: 0 }), batch: () => Promise.reject(new StoreUnavailableError('down')) };
+    const { stage } = setup({ store });
+    const ctx = makeCtx({ user: alice });
+    await expect(stage.headersBeforeStep(ctx)).resolves.toBeUndefined();
+    expect(ctx.headers).toEqual({});
+  });
+});
