@@ -146,17 +146,38 @@ describe.each(backends)('rate-limit headers on refusals before the rate-limit st
     ['two token headers', (a) => ({ cookie: a.cookie, token: a.token, headers: { 'x-csrf-token': [a.token, a.token] as unknown as string } })],
   ];
 
+  let addresses = 0;
+  /** An address of its own per test: its anonymous budget starts full. */
+  const address = () => `192.0.2.${++addresses}`;
+
   for (const [what, request] of refusals) {
-    it(`refuses ${what} with the user's budget in all five fields, charging nothing`, async () => {
+    it(`refuses ${what} with the budget of its address in all five fields, charging nothing`, async () => {
+      const ip = address();
       const a = await h.session(user());
       const other = await h.session(user());
-      admittedWithBudget(await h.send(a), h.budget(1));
-      refusedWithBudget(await h.send(request(a, other)), h.budget(1));
-      refusedWithBudget(await h.send(request(a, other)), h.budget(1));
-      // The next action is the second step: the two refusals took none.
-      admittedWithBudget(await h.send(a), h.budget(2));
+      admittedWithBudget(await h.send({ ...a, ip }), h.budget(1));
+      // The cookie is unverified (the CSRF check failed): the address's budget, untouched, not the user's.
+      refusedWithBudget(await h.send({ ...request(a, other), ip }), h.budget(0));
+      refusedWithBudget(await h.send({ ...request(a, other), ip }), h.budget(0));
+      // The next action is the user's second step: the two refusals took none, of either budget.
+      admittedWithBudget(await h.send({ ...a, ip }), h.budget(2));
+      const anonymous = await h.session(null);
+      admittedWithBudget(await h.send({ ...anonymous, ip }), h.budget(1));
     });
   }
+
+  it("never shows a user's budget to a cookie that only names the user", async () => {
+    const id = user();
+    const victim = await h.session(id);
+    for (let used = 1; used <= 3; used++) admittedWithBudget(await h.send(victim), h.budget(used));
+    // Anyone can write a cookie naming a user id (the session part is then unknown to the store).
+    const forged = victim.cookie.replace(/=[^.]+\./, `=${'A'.repeat(22)}.`);
+    expect(forged).not.toBe(victim.cookie);
+    for (const token of ['v1.forged', victim.token, undefined]) {
+      refusedWithBudget(await h.send({ cookie: forged, token, ip: address() }), h.budget(0));
+    }
+    admittedWithBudget(await h.send(victim), h.budget(4));
+  });
 
   it('refuses a request without a session cookie with the budget of its IP, charging nothing', async () => {
     const ip = '198.51.100.77';
@@ -177,7 +198,8 @@ describe.each(backends)('rate-limit headers on refusals before the rate-limit st
         headers: { origin: 'https://evil.example', 'sec-fetch-site': 'cross-site' },
         ip: '203.0.113.66',
       });
-      refusedWithBudget(res, h.budget(1));
+      // The budget of the address they come from, untouched too.
+      refusedWithBudget(res, h.budget(0));
     }
     admittedWithBudget(await h.send(victim), h.budget(2));
   });
@@ -199,8 +221,8 @@ describe.each(backends)('rate-limit headers on refusals before the rate-limit st
     admittedWithBudget(first, strict.budget(1));
     // The spent token: its single use and the rate-limit step share the first batch.
     refusedWithBudget(await strict.send(a), strict.budget(2));
-    // A forged token in strict mode: refused before the store, charging nothing.
-    refusedWithBudget(await strict.send({ cookie: a.cookie, token: 'v1.forged' }), strict.budget(2));
+    // A forged token in strict mode: refused before the store, charging nothing (its address's budget shown).
+    refusedWithBudget(await strict.send({ cookie: a.cookie, token: 'v1.forged', ip: address() }), strict.budget(0));
     admittedWithBudget(await strict.send({ cookie: a.cookie, token: first.json().csrf_token }), strict.budget(3));
   });
 

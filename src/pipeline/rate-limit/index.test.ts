@@ -311,22 +311,20 @@ describe('rate-limit headers before the step (headersBeforeStep)', () => {
     ratelimit: `"default";r=${remaining};t=${used === 0 ? 0 : 1}`,
   });
 
-  it("shows the stage's numbers for the stage's client key (user; IPv6 by network), charging nothing", async () => {
+  it("shows the budget of the request's address (IPv6 by network), never the claimed user's, charging nothing", async () => {
     const { stage, call } = setup();
     await call({ user: alice });
     await call({ ip: '2001:db8:aa:bb00::1' });
     await call({ ip: '2001:db8:aa:bb00::1' });
     for (let i = 0; i < 3; i++) {
-      const signedIn = makeCtx({ user: alice, ip: '198.51.100.9' });
-      await stage.headersBeforeStep(signedIn);
-      expect(signedIn.headers).toEqual(FIELDS(59, 1));
-      // Another address of the same /56 is the same anonymous client.
-      const sameNetwork = makeCtx({ ip: '2001:db8:aa:bbff::7' });
+      // No step was taken (the CSRF check failed): the user is only claimed by the cookie.
+      const claimed = makeCtx({ user: alice, ip: '198.51.100.9' });
+      await stage.headersBeforeStep(claimed);
+      expect(claimed.headers).toEqual(FIELDS(60, 0));
+      // Another address of the same /56 is the same anonymous client, whoever the cookie names.
+      const sameNetwork = makeCtx({ user: bob, ip: '2001:db8:aa:bbff::7' });
       await stage.headersBeforeStep(sameNetwork);
       expect(sameNetwork.headers).toEqual(FIELDS(58, 2));
-      const fresh = makeCtx({ user: bob });
-      await stage.headersBeforeStep(fresh);
-      expect(fresh.headers).toEqual(FIELDS(60, 0));
     }
     // The budgets were only read: the next steps are the second and the third.
     expect((await call({ user: alice })).headers).toEqual(FIELDS(58, 2));

@@ -9,14 +9,15 @@
  * limit applies to them.
  *
  * An answer refused before the step (a CSRF refusal, a session that is gone, strict mode's spent
- * token) carries the same fields for the same client and action through `headersBeforeStep`: the
- * numbers of the step its first batch already took, when it took one, else a read-only peek of the
- * budget (`rateLimitPeek`), which charges nothing — a cross-site page cannot spend a signed-in
- * user's budget with requests that fail the CSRF check.
+ * token) carries the same fields for the same action through `headersBeforeStep`: the numbers of
+ * the step its first batch already took, when it took one, else a read-only peek (`rateLimitPeek`)
+ * of the budget of its address, which charges nothing — a cross-site page cannot spend a signed-in
+ * user's budget with requests that fail the CSRF check, and a forged cookie naming a user cannot
+ * read that user's budget.
  */
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { systemClock, type Clock } from '../../core/clock.js';
-import type { ResolvedAction } from '../../core/component.js';
+import type { ResolvedAction, User } from '../../core/component.js';
 import { LiveError } from '../../core/errors.js';
 import { HEADERS } from '../../core/wire.js';
 import type { SecurityEventSink } from '../../ops/security-events.js';
@@ -89,10 +90,11 @@ interface ActionRules {
 export interface RateLimitStage extends Stage {
   /**
    * Writes the rate-limit fields on `ctx.headers` of an answer refused before this stage ran, with
-   * the numbers the stage would have shown, computed and written by the same code: for the client
-   * and action of `ctx` (its key and rule), the decision of the step already taken in the
-   * prefetch's batch when there was one (strict mode's spent token, a session that is gone), else
-   * the budget as it stands, read with one `rateLimitPeek` (one store round trip, nothing charged).
+   * the numbers the stage would have shown, computed and written by the same code: the decision of
+   * the step already taken in the prefetch's batch when there was one (strict mode's spent token, a
+   * session that is gone), for the client and action of `ctx`; else — the CSRF check failed, so the
+   * cookie's user is unverified — the budget of the request's address for that action as it stands,
+   * read with one `rateLimitPeek` (one store round trip, nothing charged).
    * Does nothing when the fields are there already (the stage ran) or the client is allowlisted;
    * when the store fails the answer goes without them (resolves all the same, never rejects).
    */
@@ -133,35 +135,39 @@ export function createRateLimitStage(options: RateLimitStageOptions): RateLimitS
   }
 
   /** The rule of this request, or `null` for an allowlisted client. */
-  function ruleOf(ctx: ActionContext): Rule | null {
+  /** `user`: whom the request counts against (`null`: its address). */
+  function ruleOf(ctx: ActionContext, user: User | null = ctx.user): Rule | null {
     if (allowlist !== null && isAllowlisted(allowlist, ctx.request.ip)) return null;
     const rules = rulesFor(ctx.action);
-    return ctx.user === null ? rules.anonymous : rules.signedIn;
+    return user === null ? rules.anonymous : rules.signedIn;
   }
 
   /** The store key of this request's counter. */
-  function keyOf(ctx: ActionContext): string {
-    const { user } = ctx;
+  function keyOf(ctx: ActionContext, user: User | null = ctx.user): string {
     const client = user === null ? `ip:${clientIp(ctx.request.ip)}` : `u:${user.id}`;
     return storeKeys.rateLimit(client, ctx.component.name, ctx.action.name);
   }
 
   async function headersBeforeStep(ctx: ActionContext): Promise<void> {
     if (ctx.headers[HEADERS.rateLimitLimit] !== undefined) return;
-    const rule = ruleOf(ctx);
-    if (rule === null) return;
     const now = clock.now();
-    let decision = takePrefetched(ctx, stage) as RateLimitDecision | undefined;
-    if (decision === undefined) {
-      try {
-        const [peeked] = await store.batch([{ op: 'rateLimitPeek', key: keyOf(ctx), policy: rule.policy, nowMs: now }]);
-        decision = peeked as RateLimitDecision;
-      } catch {
-        // The store failed or timed out: no numbers to tell, and the refusal goes out as it is.
-        return;
-      }
+    const taken = takePrefetched(ctx, stage) as RateLimitDecision | undefined;
+    if (taken !== undefined) {
+      const rule = ruleOf(ctx);
+      if (rule !== null) setHeaders(ctx.headers, rule, taken, now);
+      return;
     }
-    setHeaders(ctx.headers, rule, decision, now);
+    // No step was taken: the request failed the CSRF check, so its cookie is unverified, and the
+    // user it names is only claimed (anyone can write a cookie naming any user id). Its answer tells
+    // the budget of its address, never a user's: another user's activity must not show through.
+    const rule = ruleOf(ctx, null);
+    if (rule === null) return;
+    try {
+      const [peeked] = await store.batch([{ op: 'rateLimitPeek', key: keyOf(ctx, null), policy: rule.policy, nowMs: now }]);
+      setHeaders(ctx.headers, rule, peeked as RateLimitDecision, now);
+    } catch {
+      // The store failed or timed out: no numbers to tell, and the refusal goes out as it is.
+    }
   }
 
   const stage: RateLimitStage = {
