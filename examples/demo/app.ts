@@ -1,7 +1,6 @@
 /**
  * The reference app (`npm start`): the pages and components of PROTOCOL §2 on the framework.
  */
-import { readFileSync } from 'node:fs';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { createLiveComponents, html, livecomponents, serverOptions, type LiveComponentsOptions } from '../../src/index.js';
 import { sendError } from '../../src/http/error-mapping.js';
@@ -18,6 +17,7 @@ import { counter } from './components/counter.js';
 import { order } from './components/order.js';
 import { payment } from './components/payment.js';
 import { layout } from './layout.js';
+import { registerAssets } from './assets.js';
 import { createAccounts, mailTransportFor, registerAuth, type RegisterAuthOptions } from '../../src/auth/index.js';
 import { accountPages } from './account.js';
 import { createProfile } from './components/profile.js';
@@ -40,11 +40,6 @@ export interface DemoAppOptions {
   /** Overrides passed to the auth module (mail transport, password parameters, limits…), mainly for tests. */
   auth?: Partial<RegisterAuthOptions>;
 }
-
-const ASSETS: Record<string, { file: string; type: string }> = {
-  'app.css': { file: 'app.css', type: 'text/css; charset=utf-8' },
-  'app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
-};
 
 /** A message logged again only this long after, while Redis keeps failing the same way. */
 const REDIS_ERROR_REPEAT_MS = 60_000;
@@ -153,12 +148,7 @@ export async function createDemoApp(options: DemoAppOptions = {}): Promise<Fasti
     lifecycle.startupDone = true;
   });
 
-  for (const [name, asset] of Object.entries(ASSETS)) {
-    const body = readFileSync(new URL(`./public/${asset.file}`, import.meta.url));
-    app.get(`/assets/${name}`, (_req, reply) =>
-      reply.header('content-type', asset.type).header('cache-control', 'public, max-age=300').send(body),
-    );
-  }
+  registerAssets(app);
 
   app.get('/', async (request, reply) => {
     const view = await app.livecomponents.view(request, reply);

@@ -119,7 +119,7 @@ eachEngine('browser sign-in', (engine) => {
     const reset = (await load('/reset-password?token=not-from-here')).res;
     for (const res of [forgot, reset]) {
       expect(res.headers['content-type']).toBe('text/html; charset=utf-8');
-      expect(res.body).toContain('<script type="module" src="/assets/app.js"></script>');
+      expect(res.body).toMatch(/<script type="module" src="\/assets\/app\.js\?v=[A-Za-z0-9_-]{16}"><\/script>/);
       // Every script is a file: no inline code.
       expect(res.body.match(/<script\b[^>]*>/g)?.every((tag) => / src="[^"]+"/.test(tag))).toBe(true);
       expect(res.body).toContain('<p class="notice" role="status" data-auth-status hidden></p>');
@@ -147,6 +147,26 @@ eachEngine('browser sign-in', (engine) => {
     expect(script.statusCode).toBe(200);
     expect(script.body).toContain("document.querySelectorAll('form[data-auth-form]')");
     expect(script.body).toContain("const AUTH_API = '/api/v1/auth';");
+  });
+
+  it('links its own assets by content hash: the current URL is cached for good, any other revalidated', async () => {
+    const { res } = await load('/');
+    for (const name of ['app.js', 'app.css']) {
+      const url = new RegExp(`/assets/${name.replace('.', '\\.')}\\?v=([A-Za-z0-9_-]{16})"`).exec(res.body)?.[1];
+      expect(url, name).toBeDefined();
+      const current = await t.app.inject({ url: `/assets/${name}?v=${url}` });
+      expect(current.statusCode).toBe(200);
+      expect(current.headers['cache-control']).toBe('public, max-age=31536000, immutable');
+      const etag = String(current.headers.etag);
+      expect(etag).toBe(`"${url}"`);
+      // A page of another version (an old or no hash) gets the content with a revalidation, never a year.
+      for (const other of [`/assets/${name}`, `/assets/${name}?v=AAAAAAAAAAAAAAAA`]) {
+        const stale = await t.app.inject({ url: other });
+        expect(stale.headers['cache-control'], other).toBe('public, no-cache');
+        expect(stale.body).toBe(current.body);
+        expect((await t.app.inject({ url: other, headers: { 'if-none-match': etag } })).statusCode).toBe(304);
+      }
+    }
   });
 
   it('signs in: 303 to /profile, a new session id naming the user, the old id and its CSRF tokens dead', async () => {
