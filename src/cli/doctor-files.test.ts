@@ -92,6 +92,23 @@ describe('doctor --connect: the folders the app writes to', () => {
     expect(listAll(dir)).toEqual(before);
   });
 
+  it('fails a database file other users can read in production (an older version made them 0644), and notes it elsewhere', async () => {
+    const dir = mkdtempSync(join(base, 'open-'));
+    const file = join(dir, 'app.db');
+    await createSqlite(file);
+    chmodSync(file, 0o644);
+    const env = { DATABASE_URL: `sqlite:${file}` };
+    // The doctor's own `database` check opens it first: SQLite adds -wal and -shm with the file's mode.
+    const tooOpen = `${file} (mode 0644), ${file}-wal (mode 0644), ${file}-shm (mode 0644) can be read by other local users, and the database holds password hashes, emails and sessions: \`chmod 600\` them`;
+    const production = (await doctor({ ...env, NODE_ENV: 'production', APP_URL: 'https://app.example.com' }, { lowFreeBytes: 0 })).byName('database-files');
+    expect(production?.problems).toEqual([`DATABASE_URL: ${tooOpen}`]);
+    const development = (await doctor(env, { lowFreeBytes: 0 })).byName('database-files');
+    expect(development?.ok).toBe(true);
+    expect(development?.summary.endsWith(`; note: ${tooOpen}`)).toBe(true);
+    for (const f of [file, `${file}-wal`, `${file}-shm`]) chmodSync(f, 0o600);
+    expect((await doctor({ ...env, NODE_ENV: 'production', APP_URL: 'https://app.example.com' }, { lowFreeBytes: 0 })).byName('database-files')?.problems).toEqual([]);
+  });
+
   it('fails a disk with less free space than the floor, naming the folder', async () => {
     const dir = mkdtempSync(join(base, 'floor-'));
     await createSqlite(join(dir, 'app.db'));

@@ -9,7 +9,8 @@
  *   folder must take a new file, a key file already there must be readable (and, for the state key,
  *   one too open must be the app user's, as start-up resets it to 0600), and its disk has room.
  * - `database-files`: the SQLite file, its `-wal`/`-shm` companions and its folder (SQLite creates
- *   the companions there) are writable, and its disk has room.
+ *   the companions there) are writable, and its disk has room; in production none of the files may
+ *   be readable by group or others (outside production the ok line says so).
  * - `log-file`: with `LOG_DESTINATION=file:PATH`, the folder of PATH takes a new file, the file of
  *   today that the app continues (if there) opens for appending, and its disk has room.
  *
@@ -72,7 +73,7 @@ export function runFileChecks(config: AppConfig, options: FileCheckOptions = {})
   const limits = { min: options.minFreeBytes ?? MIN_FREE_BYTES, low: options.lowFreeBytes ?? LOW_FREE_BYTES };
   return [
     checkDataDir(config, resolve(cwd, options.dataDir ?? 'data'), limits),
-    checkDatabaseFiles(config.DATABASE_URL, cwd, limits),
+    checkDatabaseFiles(config.DATABASE_URL, cwd, limits, config.production),
     checkLogFile(config.LOG_DESTINATION, cwd, limits),
   ];
 }
@@ -107,7 +108,7 @@ function checkDataDir(config: AppConfig, dataDir: string, limits: Limits): FileC
   return checked('data-dir', problems, `${generated.map((g) => g.variable).join(' and ')} not set: start-up can keep development values in ${dataDir}; ${space.note}`);
 }
 
-function checkDatabaseFiles(url: string, cwd: string, limits: Limits): FileCheckResult {
+function checkDatabaseFiles(url: string, cwd: string, limits: Limits, production: boolean): FileCheckResult {
   const target = parseDatabaseUrl(url, cwd);
   if (target.engine === 'postgres') return passed('database-files', 'no SQLite file: the database is PostgreSQL');
   if (target.path === ':memory:') return passed('database-files', 'no SQLite file: in-memory SQLite');
@@ -123,11 +124,18 @@ function checkDatabaseFiles(url: string, cwd: string, limits: Limits): FileCheck
   if (folderRefused !== undefined) {
     problems.push(`DATABASE_URL: ${folder} ${folderRefused}, so SQLite cannot create its -wal and -shm files beside ${where} and start-up or every write fails; make the folder writable for the app's user`);
   }
+  const open: string[] = [];
   for (const file of [target.path, `${target.path}-wal`, `${target.path}-shm`]) {
     if (!existsSync(file)) continue;
     const refusal = openRefusal(file, 'r+');
     if (refusal !== undefined) problems.push(`DATABASE_URL: ${file} ${refusal}, so every write fails (503); make it writable for the app's user`);
+    // The app creates them 0600; a file from an older version, a copy or a restore may be readable
+    // by every local user, and it holds password hashes, emails, sessions and sealed state.
+    const mode = statSync(file).mode & 0o777;
+    if ((mode & 0o077) !== 0) open.push(`${file} (mode 0${mode.toString(8)})`);
   }
+  const tooOpen = open.length === 0 ? '' : `${open.join(', ')} can be read by other local users, and the database holds password hashes, emails and sessions: \`chmod 600\` ${open.length === 1 ? 'it' : 'them'}`;
+  if (tooOpen !== '' && production) problems.push(`DATABASE_URL: ${tooOpen}`);
   const space = spaceProblem(folder, limits, 'SQLite writes fail ("database or disk is full") and the app answers 503');
   if (space.problem !== undefined) problems.push(`DATABASE_URL: ${space.problem}`);
   const wal = existsSync(`${target.path}-wal`) ? statSync(`${target.path}-wal`).size : 0;
@@ -135,7 +143,8 @@ function checkDatabaseFiles(url: string, cwd: string, limits: Limits): FileCheck
     wal > LARGE_WAL_BYTES
       ? `; its WAL is ${bytes(wal)} (large: a long-running reader holds checkpoints back; the app's sweep truncates it once none does)`
       : '';
-  return checked('database-files', problems, `${where} and its folder are writable; ${space.note}${walNote}`);
+  const openNote = tooOpen === '' ? '' : `; note: ${tooOpen}`;
+  return checked('database-files', problems, `${where} and its folder are writable; ${space.note}${walNote}${openNote}`);
 }
 
 function checkLogFile(destination: string, cwd: string, limits: Limits): FileCheckResult {
