@@ -13,22 +13,12 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { manualClock } from '../core/clock.js';
 import { StoreUnavailableError } from '../core/errors.js';
+import { prng } from '../../test/helpers/prng.js';
 import { rateLimitPeek, rateLimitStep } from '../pipeline/rate-limit/algorithms.js';
 import type { RateLimitAlgorithm, RateLimitDecision, RateLimitPolicy, Store, StoreOp } from './types.js';
 
 type ManualClock = ReturnType<typeof manualClock>;
 
-/** A small seeded PRNG (mulberry32): a failing sequence is replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** What a peek right after the step `d` (same key, same time) shows. */
 function afterStep(d: RateLimitDecision): RateLimitDecision {

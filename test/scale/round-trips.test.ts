@@ -11,11 +11,21 @@ import type { Store } from '../../src/store/types.js';
 import { demoApp, type TestClient } from '../helpers/demo.js';
 import { REDIS_AVAILABLE, startRedis, type RedisServer } from '../redis/server.js';
 
+/** The round trips of the store, as its `onRoundTrip` hook reports them (both suites share it). */
+let trips: string[] = [];
+
+/** The round trips `work` made, after checking the status of its answer. */
+async function count(work: () => Promise<{ statusCode: number }>, status: number): Promise<string[]> {
+  trips = [];
+  const res = await work();
+  expect(res.statusCode).toBe(status);
+  return trips;
+}
+
 describe.skipIf(!REDIS_AVAILABLE)('round trips per action on Redis', () => {
   let server: RedisServer;
   let store: Store;
   let demo: Awaited<ReturnType<typeof demoApp>>;
-  let trips: string[] = [];
   let admin: Redis;
 
   beforeAll(async () => {
@@ -30,12 +40,6 @@ describe.skipIf(!REDIS_AVAILABLE)('round trips per action on Redis', () => {
     await server?.stop();
   });
 
-  async function count(work: () => Promise<{ statusCode: number }>, status: number): Promise<string[]> {
-    trips = [];
-    const res = await work();
-    expect(res.statusCode).toBe(status);
-    return trips;
-  }
 
   it('uses two round trips for an action, with or without an idempotency key, and on refusals', async () => {
     const c: TestClient = await demo.client('/orders', '192.0.2.50');
@@ -123,7 +127,6 @@ describe.skipIf(!REDIS_AVAILABLE)("round trips per action on Redis, strict CSRF 
   let server: RedisServer;
   let store: Store;
   let demo: Awaited<ReturnType<typeof demoApp>>;
-  let trips: string[] = [];
 
   beforeAll(async () => {
     server = await startRedis();
@@ -136,12 +139,6 @@ describe.skipIf(!REDIS_AVAILABLE)("round trips per action on Redis, strict CSRF 
     await server?.stop();
   });
 
-  async function count(work: () => Promise<{ statusCode: number }>, status: number): Promise<string[]> {
-    trips = [];
-    const res = await work();
-    expect(res.statusCode).toBe(status);
-    return trips;
-  }
 
   /** A new page view of `c`'s session: one more outstanding token of it. */
   async function pageToken(c: TestClient, path: string): Promise<string> {

@@ -43,6 +43,23 @@ function onGrid(ms: number): number {
 
 
 /**
+ * What a GCRA step and a peek both start from: the emission interval, the bucket depth, `nowMs` and
+ * the stored TAT on the grid, the TAT clamped to `now + depth` — an admitted step never leaves one
+ * above it, so one above it is a clock that went back. Both sides are on the grid, so the clamp is
+ * exact (and the Lua port makes the same comparison).
+ */
+function gcraAt(tat: number | null, policy: RateLimitPolicy, nowMs: number) {
+  checkRateLimitNumbers(policy, nowMs);
+  const { limit } = policy;
+  const interval = Math.max(1, Math.floor((policy.windowMs * TICKS_PER_MS) / limit)) / TICKS_PER_MS;
+  const depth = interval * limit;
+  const now = onGrid(nowMs);
+  const ceiling = now + depth;
+  const held = tat !== null && Number.isFinite(tat) ? onGrid(tat) : now;
+  return { limit, interval, depth, now, stored: held > ceiling ? ceiling : held };
+}
+
+/**
  * GCRA (generic cell rate algorithm): a token bucket of `limit` tokens refilled one per emission
  * interval `windowMs / limit`, with one number of state, the theoretical arrival time (TAT).
  *
@@ -53,16 +70,7 @@ function onGrid(ms: number): number {
  * gcraStep(null, { algorithm: 'gcra', limit: 5, windowMs: 300_000 }, now).decision.remaining; // 4
  */
 export function gcraStep(tat: number | null, policy: RateLimitPolicy, nowMs: number): RateLimitStep<number> {
-  checkRateLimitNumbers(policy, nowMs);
-  const { limit } = policy;
-  const interval = Math.max(1, Math.floor((policy.windowMs * TICKS_PER_MS) / limit)) / TICKS_PER_MS;
-  const depth = interval * limit;
-  const now = onGrid(nowMs);
-  // An admitted step never leaves a TAT above `now + depth`; one above it is a clock that went back.
-  // Both sides are on the grid, so the clamp is exact (and the Lua port makes the same comparison).
-  const ceiling = now + depth;
-  const held = tat !== null && Number.isFinite(tat) ? onGrid(tat) : now;
-  const stored = held > ceiling ? ceiling : held;
+  const { limit, interval, depth, now, stored } = gcraAt(tat, policy, nowMs);
   const base = stored > now ? stored : now;
   const debt = base + interval - now;
   if (debt > depth) {
@@ -94,15 +102,7 @@ export function gcraStep(tat: number | null, policy: RateLimitPolicy, nowMs: num
  * gcraPeek(null, { algorithm: 'gcra', limit: 5, windowMs: 300_000 }, now).remaining; // 5
  */
 export function gcraPeek(tat: number | null, policy: RateLimitPolicy, nowMs: number): RateLimitDecision {
-  checkRateLimitNumbers(policy, nowMs);
-  const { limit } = policy;
-  const interval = Math.max(1, Math.floor((policy.windowMs * TICKS_PER_MS) / limit)) / TICKS_PER_MS;
-  const depth = interval * limit;
-  const now = onGrid(nowMs);
-  // The same clamp as `gcraStep`: a TAT above `now + depth` is a clock that went back.
-  const ceiling = now + depth;
-  const held = tat !== null && Number.isFinite(tat) ? onGrid(tat) : now;
-  const stored = held > ceiling ? ceiling : held;
+  const { limit, interval, depth, now, stored } = gcraAt(tat, policy, nowMs);
   // The debt without a new request, 0 to `depth` (both on the grid, so exact).
   const debt = stored > now ? stored - now : 0;
   if (debt === 0) return { allowed: true, limit, remaining: limit, resetMs: 0, retryAfterMs: 0, nextMs: 0 };

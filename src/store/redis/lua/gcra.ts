@@ -28,9 +28,13 @@
  */
 import { NOW_FUNCTION } from './time.js';
 
-export const GCRA_FUNCTION = `
-local function gcra(key, limit, windowMs, nowMs)
-local TICKS_PER_MS = 1024
+/**
+ * The start of both GCRA functions, the step here and the peek (`peek.ts`), inside a function of
+ * `limit`, `windowMs` and `nowMs`: the 2^-10 ms grid, the emission interval, the bucket depth, `now`
+ * on the grid, and `gcraTat(held)`, the TAT of a stored value in the JavaScript format exactly
+ * (\`g:\`, digits, an optional fraction and exponent: GCRA_STATE), else nil.
+ */
+export const GCRA_PRELUDE = `local TICKS_PER_MS = 1024
 
 -- JavaScript's Math.round: halves round up, towards +infinity.
 local function round(x)
@@ -46,15 +50,21 @@ local interval = math.max(1, math.floor((windowMs * TICKS_PER_MS) / limit)) / TI
 local depth = interval * limit
 local now = onGrid(nowMs)
 
--- One call, not TYPE then GET: pcall answers an error table for a key of another type.
-local tat = nil
-local held = redis.pcall('GET', key)
-if type(held) == 'table' then
-  redis.call('DEL', key)
-elseif held and (string.find(held, '^g:%-?%d+%.?%d*$') or string.find(held, '^g:%-?%d+%.?%d*[eE][%+%-]?%d+$')) then
-  -- The JavaScript format exactly: \`g:\`, digits, an optional fraction and exponent (GCRA_STATE).
-  tat = tonumber(string.sub(held, 3))
+local function gcraTat(held)
+  if type(held) == 'string' and (string.find(held, '^g:%-?%d+%.?%d*$') or string.find(held, '^g:%-?%d+%.?%d*[eE][%+%-]?%d+$')) then
+    return tonumber(string.sub(held, 3))
+  end
+  return nil
 end
+`;
+
+export const GCRA_FUNCTION = `
+local function gcra(key, limit, windowMs, nowMs)
+${GCRA_PRELUDE}
+-- One call, not TYPE then GET: pcall answers an error table for a key of another type.
+local held = redis.pcall('GET', key)
+if type(held) == 'table' then redis.call('DEL', key) end
+local tat = gcraTat(held)
 local stored = now
 -- An admitted step never leaves a TAT above now + depth: one above it is a clock that went back.
 local ceiling = now + depth

@@ -15,32 +15,14 @@
  * KEYS[1] the counter · ARGV[1] limit (positive integer) · ARGV[2] windowMs · ARGV[3] nowMs or `SERVER_TIME`
  * Returns {allowed (1|0), remaining, resetMs, retryAfterMs, nextMs}, all integers.
  */
+import { GCRA_PRELUDE } from './gcra.js';
 import { NOW_FUNCTION } from './time.js';
 
 export const GCRA_PEEK_FUNCTION = `
 local function gcraPeek(key, limit, windowMs, nowMs)
-local TICKS_PER_MS = 1024
-
--- JavaScript's Math.round: halves round up, towards +infinity.
-local function round(x)
-  local f = math.floor(x)
-  if x - f >= 0.5 then return f + 1 end
-  return f
-end
-local function onGrid(ms)
-  return round(ms * TICKS_PER_MS) / TICKS_PER_MS
-end
-
-local interval = math.max(1, math.floor((windowMs * TICKS_PER_MS) / limit)) / TICKS_PER_MS
-local depth = interval * limit
-local now = onGrid(nowMs)
-
+${GCRA_PRELUDE}
 -- pcall: a key of another type answers an error table, read as no state (nothing is deleted).
-local tat = nil
-local held = redis.pcall('GET', key)
-if type(held) == 'string' and (string.find(held, '^g:%-?%d+%.?%d*$') or string.find(held, '^g:%-?%d+%.?%d*[eE][%+%-]?%d+$')) then
-  tat = tonumber(string.sub(held, 3))
-end
+local tat = gcraTat(redis.pcall('GET', key))
 local stored = now
 local ceiling = now + depth
 if tat ~= nil and tat == tat and tat ~= math.huge and tat ~= -math.huge then
