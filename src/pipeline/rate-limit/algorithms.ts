@@ -117,6 +117,24 @@ export function gcraPeek(tat: number | null, policy: RateLimitPolicy, nowMs: num
 }
 
 /**
+ * The entries of a sliding-window log still inside the window at `nowMs`, ascending; an entry ahead
+ * of `nowMs` (time went backwards) counts as made now (`min(t, nowMs)`, which keeps the list sorted).
+ */
+function liveEntries(timestamps: readonly number[] | null, policy: RateLimitPolicy, nowMs: number): number[] {
+  checkRateLimitNumbers(policy, nowMs);
+  const log = timestamps ?? [];
+  const cutoff = nowMs - policy.windowMs;
+  let first = 0;
+  while (first < log.length && !((log[first] as number) > cutoff)) first++;
+  const live: number[] = [];
+  for (let i = first; i < log.length; i++) {
+    const t = log[i] as number;
+    live.push(t > nowMs ? nowMs : t);
+  }
+  return live;
+}
+
+/**
  * Exact sliding window log: never more than `limit` admitted in any trailing `windowMs`. The state
  * is the sorted list of admission times still inside the window (at most `limit` of them), so a
  * step costs O(limit); prefer GCRA for large limits.
@@ -135,18 +153,8 @@ export function slidingWindowStep(
   policy: RateLimitPolicy,
   nowMs: number,
 ): RateLimitStep<number[]> {
-  checkRateLimitNumbers(policy, nowMs);
   const { limit, windowMs } = policy;
-  const log = timestamps ?? [];
-  const cutoff = nowMs - windowMs;
-  let first = 0;
-  while (first < log.length && !((log[first] as number) > cutoff)) first++;
-  // Entries ahead of `nowMs` (time went backwards) count as made now.
-  const live: number[] = [];
-  for (let i = first; i < log.length; i++) {
-    const t = log[i] as number;
-    live.push(t > nowMs ? nowMs : t);
-  }
+  const live = liveEntries(timestamps, policy, nowMs);
   const count = live.length;
   if (count >= limit) {
     // `count - limit + 1` entries must leave before one more fits; the last of them is this one.
@@ -183,15 +191,11 @@ export function slidingWindowStep(
  * @param timestamps - stored admission times, ascending, or `null` when there are none
  */
 export function slidingWindowPeek(timestamps: readonly number[] | null, policy: RateLimitPolicy, nowMs: number): RateLimitDecision {
-  checkRateLimitNumbers(policy, nowMs);
   const { limit, windowMs } = policy;
-  const log = timestamps ?? [];
-  const cutoff = nowMs - windowMs;
-  let first = 0;
-  while (first < log.length && !((log[first] as number) > cutoff)) first++;
-  const count = log.length - first;
+  const live = liveEntries(timestamps, policy, nowMs);
+  const count = live.length;
   if (count === 0) return { allowed: true, limit, remaining: limit, resetMs: 0, retryAfterMs: 0, nextMs: 0 };
-  const at = (i: number): number => Math.min(log[first + i] as number, nowMs);
+  const at = (i: number): number => live[i] as number;
   const resetMs = Math.ceil(at(count - 1) + windowMs - nowMs);
   if (count >= limit) {
     const retryAfterMs = Math.max(1, Math.ceil(at(count - limit) + windowMs - nowMs));
