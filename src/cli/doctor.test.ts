@@ -69,7 +69,7 @@ describe('runDoctor', () => {
       'FAIL cors: FRONTEND_URL: http://app.example.com is not https; production origins must be https',
       'FAIL trust-proxy: TRUST_PROXY is unset or false but BEHIND_PROXY=true: every client would share the proxy address (rate limits, logs); set the hop count or the proxy CIDR',
       'FAIL redis: REDIS_URL is not set but INSTANCES=2: sessions, state, idempotency records and rate limits would not be shared',
-      'FAIL metrics: METRICS_TOKEN and METRICS_PORT are both unset: /metrics would be open to anyone; set one of them',
+      'FAIL metrics: METRICS_TOKEN and METRICS_PORT are both unset: /metrics would be open to anyone (its security-event counters tell, for one, which emails asking for a reset mail have an account); set one of them',
       'ok  mail: SMTP_URL unset: no reset mail is sent (a warning is logged instead)',
       'FAIL logging: LOG_FORMAT=pretty in production; use json so collectors can parse each line',
       'FAIL redaction: LOG_LEVEL=debug in production: use info or higher so request details stay out of the logs',

@@ -196,7 +196,7 @@ const metrics: ConfigCheck = {
     if (c.METRICS_PORT !== undefined) return { problems: [], summary: `/metrics is served on METRICS_PORT=${c.METRICS_PORT}` };
     if (!c.production) return { problems: [], summary: 'development: /metrics is open' };
     return {
-      problems: [problem('METRICS_TOKEN', 'METRICS_TOKEN and METRICS_PORT are both unset: /metrics would be open to anyone; set one of them')],
+      problems: [problem('METRICS_TOKEN', 'METRICS_TOKEN and METRICS_PORT are both unset: /metrics would be open to anyone (its security-event counters tell, for one, which emails asking for a reset mail have an account); set one of them')],
       summary: '',
     };
   },
