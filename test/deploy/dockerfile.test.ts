@@ -120,7 +120,8 @@ function runtimeImports(source: string): { packages: string[]; relative: string[
   const statements = /^\s*(?:import|export)\s+(type\s+)?(?:[^'";]*?\s+from\s+)?['"]([^'"]+)['"]/gm;
   for (const m of source.matchAll(statements)) if (m[1] === undefined) specifiers.push(m[2] as string);
   // import('x'), require('x'), require.resolve('x'), createRequire(import.meta.url)('x')
-  for (const m of source.matchAll(/(?:\bimport|\brequire|\.resolve|\))\(\s*['"]([^'"]+)['"]\s*\)/g)) specifiers.push(m[1] as string);
+  // (`require.resolve` spelled out: `Promise.resolve('spent')` names no module.)
+  for (const m of source.matchAll(/(?:\bimport|\brequire|\brequire\.resolve|\))\(\s*['"]([^'"]+)['"]\s*\)/g)) specifiers.push(m[1] as string);
   const builtins = new Set(builtinModules);
   const packages = specifiers
     .filter((s) => !s.startsWith('.') && !s.startsWith('node:') && !builtins.has(s.split('/')[0] as string))
