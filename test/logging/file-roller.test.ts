@@ -2,7 +2,7 @@
  * The roller's time-driven switches (src/ops/logging/file-roller.ts), on fake `Date` and timers: the
  * file system stays real, so sonic-boom opens and writes files as in production.
  */
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -24,7 +24,14 @@ afterEach(() => {
 
 const once = (roller: RollingFile, event: 'ready' | 'close') => new Promise<void>((resolve) => roller.once(event, resolve));
 const flushed = (roller: RollingFile) => new Promise<void>((resolve, reject) => roller.flush((error) => (error ? reject(error) : resolve())));
-const contents = () => Object.fromEntries(readdirSync(dir).sort().map((name) => [name, readFileSync(join(dir, name), 'utf8')]));
+/** The files written, by name (the configured path's symbolic link left out: see the link test). */
+const contents = () =>
+  Object.fromEntries(
+    readdirSync(dir)
+      .sort()
+      .filter((name) => !lstatSync(join(dir, name)).isSymbolicLink())
+      .map((name) => [name, readFileSync(join(dir, name), 'utf8')]),
+  );
 
 async function close(roller: RollingFile): Promise<void> {
   const closed = once(roller, 'close');
@@ -80,6 +87,42 @@ describe('RollingFile, daily', () => {
     roller.write('later\n');
     await close(roller);
     expect(contents()).toEqual({ 'app.2026-03-14.1.log': 'a long line after midnight\n', 'app.2026-03-15.1.log': 'later\n' });
+  });
+});
+
+describe('RollingFile, the configured path', () => {
+  it('is a symbolic link to the file being written, moved along at every switch', async () => {
+    const path = join(dir, 'app.log');
+    const roller = await RollingFile.open({ file: path, size: 40, frequency: 'daily', keep: 5 });
+    await once(roller, 'ready');
+    await roller.cleaned;
+    expect(readlinkSync(path)).toBe('app.2026-03-14.1.log');
+    // Past the size: the next file, and the path follows it.
+    const next = once(roller, 'ready');
+    roller.write('a line of more than forty bytes, to roll over\n');
+    await next;
+    await roller.cleaned;
+    expect(readlinkSync(path)).toBe('app.2026-03-14.2.log');
+    roller.write('read through the path\n');
+    await close(roller);
+    expect(readFileSync(path, 'utf8')).toBe('read through the path\n');
+    expect(readdirSync(dir).sort()).toEqual(['app.2026-03-14.1.log', 'app.2026-03-14.2.log', 'app.log']);
+  });
+
+  it('leaves a regular file or a folder at that path alone (no link then), and writes the dated files all the same', async () => {
+    writeFileSync(join(dir, 'app.log'), 'an operator file\n');
+    mkdirSync(join(dir, 'other.log'));
+    for (const name of ['app.log', 'other.log']) {
+      const roller = await RollingFile.open({ file: join(dir, name), size: 1024, frequency: 'daily', keep: 5 });
+      await once(roller, 'ready');
+      roller.write(`${name}\n`);
+      await roller.cleaned;
+      await close(roller);
+    }
+    expect(readFileSync(join(dir, 'app.log'), 'utf8')).toBe('an operator file\n');
+    expect(lstatSync(join(dir, 'other.log')).isDirectory()).toBe(true);
+    expect(readFileSync(join(dir, 'app.2026-03-14.1.log'), 'utf8')).toBe('app.log\n');
+    expect(readFileSync(join(dir, 'other.2026-03-14.1.log'), 'utf8')).toBe('other.log\n');
   });
 });
 

@@ -17,9 +17,10 @@
  * all of it would land in the new file. A close first drains the buffer (rolling as it goes), since
  * sonic-boom no longer switches files once it is ending.
  * Naming is pino-roll's: `app.2026-01-15.1.log` (daily), `app.2026-01-15-13.1.log` (hourly),
- * `app.1.log` (every N ms), numbers continuing from the files already there.
+ * `app.1.log` (every N ms), numbers continuing from the files already there; the configured path
+ * itself (`app.log`) is a symbolic link to the file being written (`pointLink`).
  */
-import { open as openFile, readdir, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { lstat, open as openFile, readdir, rename, stat, symlink, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { lazyRequire } from '../../core/lazy-require.js';
 
@@ -134,6 +135,27 @@ async function endsWithLineBreak(path: string, size: number): Promise<boolean> {
   }
 }
 
+/**
+ * Makes the configured path (`file:/var/log/app.log`) a symbolic link to the file being written, so
+ * `tail -F /var/log/app.log`, a log shipper or a script reading that path finds the current lines.
+ * Replaced atomically (a new link renamed over the old one); the target is the bare name (same
+ * folder), so the link survives the folder being moved or mounted elsewhere. A regular file or a
+ * folder already at that path (an operator's, or written by an earlier version) is left alone: no
+ * link then. A file system refusing links loses only the link, never a line.
+ */
+async function pointLink(link: string, target: string): Promise<void> {
+  try {
+    const existing = await lstat(link).catch(() => null);
+    if (existing !== null && !existing.isSymbolicLink()) return;
+    const temporary = `${link}.${process.pid}.link`;
+    await unlink(temporary).catch(() => {});
+    await symlink(basename(target), temporary);
+    await rename(temporary, link);
+  } catch {
+    // no link: the lines still go to the dated files
+  }
+}
+
 export class RollingFile {
   private readonly stream: SonicBoomStream;
   private readonly base: string;
@@ -181,11 +203,16 @@ export class RollingFile {
       if (this.written >= this.options.size) this.roll(false);
     });
     this.stream.on('ready', () => {
-      if (!this.switching || this.stream.file !== this.name()) return;
+      if (this.stream.file !== this.name()) return;
+      const current = this.name();
+      if (!this.switching) {
+        // The first file: the configured path now names it.
+        this.cleaning = this.cleaning.then(() => pointLink(this.options.file, current));
+        return;
+      }
       this.switching = false;
       this.written = 0;
-      const current = this.name();
-      this.cleaning = this.cleaning.then(() => this.removeOld(current));
+      this.cleaning = this.cleaning.then(() => pointLink(this.options.file, current)).then(() => this.removeOld(current));
       if (this.periodDue) this.roll(true);
     });
     this.schedule();
