@@ -34,7 +34,27 @@ describe('reference app components: markup', () => {
     const slots = openTags(form, 'span').filter((t) => hasAttr(t, 'data-lc-error', 'name'));
     expect(slots).toHaveLength(1);
     expect(hasAttr(slots[0]!, 'hidden')).toBe(true);
-    expect(hasAttr(slots[0]!, 'aria-live', 'polite')).toBe(true);
+  });
+
+  it('every error slot is in its form but after its label, and is no live region (the status line announces)', () => {
+    const profile = createProfile({ setName: () => Promise.resolve({ ok: true, name: null }) });
+    const forms = [
+      ['label', counter.render(counter.initialState, ctx('counter:main')).toString()],
+      ['item', order.render(order.initialState, ctx('order:main')).toString()],
+      ['amount', payment.render(payment.initialState, ctx('payment:main')).toString()],
+      ['name', profile.render(profileStateFor(USER), ctx('profile:main', USER)).toString()],
+    ] as const;
+    for (const [field, markup] of forms) {
+      const form = firstForm(markup);
+      const slots = openTags(form, 'span').filter((t) => hasAttr(t, 'data-lc-error', field));
+      expect(slots, field).toHaveLength(1);
+      // Inside a <label> it would be part of the field's accessible name, read with it and again as its description.
+      const labels = [...form.matchAll(/<label\b[\s\S]*?<\/label>/g)].map((m) => m[0]);
+      expect(labels.filter((label) => label.includes(`name="${field}"`)), field).toHaveLength(1);
+      for (const label of labels) expect(label, field).not.toContain('data-lc-error');
+      expect(hasAttr(slots[0]!, 'aria-live'), field).toBe(false);
+      expect(hasAttr(slots[0]!, 'role'), field).toBe(false);
+    }
   });
 
   it('the order and payment forms reset after success (data-lc-reset): Enter again adds nothing twice', () => {
@@ -95,6 +115,22 @@ describe('reference app styles (public/app.css)', () => {
     expect(color).toBeDefined();
     // Inputs have no background of their own (white), on white cards.
     for (const background of ['#ffffff', variable('--card')]) expect(contrast(color!, background)).toBeGreaterThanOrEqual(3);
+  });
+
+  it('shows a busy component without dimming it: no opacity below .9, and an outline of at least 3:1 (WCAG 1.4.3, 1.4.11)', () => {
+    const rules = [...css.matchAll(/([^{}]+)\{([^}]*)\}/g)].filter((m) => m[1]!.includes('[data-lc-loading]'));
+    expect(rules.length).toBeGreaterThan(0);
+    for (const [, selector, body] of rules) {
+      for (const [, value] of body!.matchAll(/(?:^|;)\s*opacity\s*:\s*([^;]+)/g)) {
+        expect(Number.parseFloat(value!), selector).toBeGreaterThanOrEqual(0.9);
+      }
+      expect(body, selector).not.toMatch(/filter\s*:|color\s*:/);
+    }
+    const outline = /(?:^|;)\s*outline\s*:\s*([^;]+)/.exec(rules[0]![2]!)?.[1];
+    expect(outline).toBeDefined();
+    const color = /#[0-9a-f]{3,6}\b/i.exec(resolve(outline!))?.[0];
+    expect(color).toBeDefined();
+    for (const background of [variable('--card'), variable('--bg')]) expect(contrast(color!, background)).toBeGreaterThanOrEqual(3);
   });
 
   it('computes contrast ratios as WCAG does', () => {

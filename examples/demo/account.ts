@@ -31,24 +31,51 @@ function signOutForm(formToken: string): SafeHtml {
 </form>`;
 }
 
-async function loginBody(view: PageView, message: string | null, email: string): Promise<SafeHtml> {
+/**
+ * What the sign-in page says above its form: a refusal (`role=alert`; `fields`: about what was typed,
+ * so both fields are marked invalid) or a plain notice (`role=status`: "You are signed out.").
+ */
+interface LoginMessage {
+  kind: 'error' | 'notice';
+  text: string;
+  fields?: boolean;
+}
+
+/** The id of the sign-in refusal, which the form's fields name in `aria-describedby`. */
+const LOGIN_ERROR_ID = 'login-error';
+
+/** `fieldsFollow`: the sign-in form follows, whose fields name the refusal by its id. */
+function loginMessage(message: LoginMessage | null, fieldsFollow: boolean): SafeHtml | null {
+  if (message === null) return null;
+  if (message.kind === 'notice') return html`<p class="notice" role="status" data-login-notice>${message.text}</p>`;
+  const id = fieldsFollow ? html` id="${LOGIN_ERROR_ID}"` : null;
+  return html`<p class="flash" role="alert"${id} data-login-error>${message.text}</p>`;
+}
+
+async function loginBody(view: PageView, message: LoginMessage | null, email: string): Promise<SafeHtml> {
   const { user } = view;
   const formToken = await view.formToken();
   if (user !== null) {
     return html`<section class="card">
   <p>Signed in as <strong data-email>${user.email}</strong>. <a href="/profile">Your profile</a></p>
   ${signOutForm(formToken)}
-  ${message === null ? null : html`<p class="flash" role="alert" data-login-error>${message}</p>`}
+  ${loginMessage(message, false)}
 </section>`;
   }
+  // A refusal comes first, is read with each field (aria-describedby) and brings the focus to the
+  // first one, where the user starts again; fields it is about are marked invalid.
+  const refused = message?.kind === 'error';
+  const fieldAttrs = refused
+    ? html` aria-describedby="${LOGIN_ERROR_ID}"${message.fields === true ? html` aria-invalid="true"` : null}`
+    : null;
   return html`<section class="card">
+  ${loginMessage(message, true)}
   <form method="post" action="/login" class="stack" data-testid="login-form">
     <input type="hidden" name="${BODY.csrfToken}" value="${formToken}">
-    <label class="field">Email <input type="email" name="email" required autocomplete="username" value="${email}"></label>
-    <label class="field">Password <input type="password" name="password" required minlength="8" maxlength="1024" autocomplete="current-password"></label>
+    <label class="field">Email <input type="email" name="email" required autocomplete="username" value="${email}"${fieldAttrs}${refused ? html` autofocus` : null}></label>
+    <label class="field">Password <input type="password" name="password" required minlength="8" maxlength="1024" autocomplete="current-password"${fieldAttrs}></label>
     <button type="submit" class="btn primary">Sign in</button>
   </form>
-  ${message === null ? null : html`<p class="flash" role="alert" data-login-error>${message}</p>`}
   <p class="muted"><a href="/forgot-password" data-testid="forgot-link">Forgot your password?</a></p>
 </section>
 <p class="muted">No account yet? Create one with <code>POST /api/v1/auth/register</code> (see docs/auth.md).</p>`;
@@ -59,9 +86,11 @@ const NEEDS_SCRIPT = html`<noscript><p class="flash">This form needs JavaScript.
 
 /**
  * The two lines every recovery form answers in: `data-auth-status` (`role=status`) for success and
- * `data-auth-error` (`role=alert`) for the API's error sentence and code. Filled by public/app.js.
+ * `data-auth-error` (`role=alert`) for the API's error sentence and code. Filled and emptied by
+ * public/app.js, never hidden: a live region must be in the page before its text changes to be read.
+ * The status line takes the focus when the reset form, done, is hidden (`tabindex="-1"`).
  */
-const ANSWER_LINES = html`<p class="notice" role="status" data-auth-status hidden></p>
+const ANSWER_LINES = html`<p class="notice" role="status" data-auth-status tabindex="-1"></p>
   <p class="flash" role="alert" data-auth-error></p>`;
 
 const forgotPasswordBody = html`<section class="card">
@@ -78,8 +107,8 @@ const forgotPasswordBody = html`<section class="card">
 const resetPasswordBody = html`<section class="card">
   <form method="post" class="stack" data-auth-form="reset-password" data-testid="reset-password-form">
     <input type="text" name="username" autocomplete="username" hidden>
-    <label class="field">New password <input type="password" name="password" required minlength="8" maxlength="128" autocomplete="new-password"></label>
-    <p class="muted">8 to 128 characters. Every sign-in of your account ends when it changes.</p>
+    <label class="field">New password <input type="password" name="password" required minlength="8" maxlength="128" autocomplete="new-password" aria-describedby="password-hint"></label>
+    <p class="muted" id="password-hint">8 to 128 characters. Every sign-in of your account ends when it changes.</p>
     <button type="submit" class="btn primary" disabled>Set the new password</button>
   </form>
   ${ANSWER_LINES}
@@ -99,11 +128,13 @@ async function refusedPage(
   const view = await app.livecomponents.view(request, reply);
   const retry = error.fields?.retry_after;
   const message = retry === undefined ? error.publicMessage : `${error.publicMessage} (retry in ${retry} s)`;
+  // Wrong credentials or a malformed field are about what was typed; a stale token or a wait are not.
+  const fields = error.statusCode === 400 || error.statusCode === 401;
   return reply
     .code(error.statusCode)
     .headers({ ...result.headers, ...error.headers })
     .type('text/html; charset=utf-8')
-    .send(layout(view, { title: 'Sign in', path: '/login', body: await loginBody(view, message, email) }));
+    .send(layout(view, { title: 'Sign in', path: '/login', body: await loginBody(view, { kind: 'error', text: message, fields }, email) }));
 }
 
 export async function accountPages(app: FastifyInstance, options: AccountPagesOptions): Promise<void> {
@@ -124,7 +155,7 @@ export async function accountPages(app: FastifyInstance, options: AccountPagesOp
     const signedOut = (request.query as Record<string, unknown>).signed_out !== undefined;
     return reply
       .type('text/html; charset=utf-8')
-      .send(layout(view, { title: 'Sign in', path: '/login', body: await loginBody(view, signedOut ? 'You are signed out.' : null, '') }));
+      .send(layout(view, { title: 'Sign in', path: '/login', body: await loginBody(view, signedOut ? { kind: 'notice', text: 'You are signed out.' } : null, '') }));
   });
 
   app.post('/login', { bodyLimit: FORM_LIMIT }, async (request, reply) => {

@@ -132,8 +132,11 @@ export function headPayloadOf(reply: FastifyReply, payload: unknown): unknown {
   return (reply as LengthWithheldReply)[LENGTH_WITHHELD] === true ? Readable.from([]) : payload;
 }
 
-/** What a visitor without JavaScript reads instead of wondering why the buttons do nothing. */
-const NOSCRIPT = html`<noscript><p data-lc-noscript>This page needs JavaScript: without it, its buttons and forms do nothing.</p></noscript>`;
+/**
+ * What a visitor without JavaScript reads: the buttons do nothing, and a form the browser posts
+ * itself lands on an error (no route takes a POST to a page).
+ */
+const NOSCRIPT = html`<noscript><p data-lc-noscript>This page needs JavaScript. Without it, its buttons do nothing and its forms answer with an error.</p></noscript>`;
 
 function view(runtime: LiveRuntime, parts: Pick<PageView, 'session' | 'unstoredReason' | 'user' | 'csrfToken' | 'formToken' | 'mount'>): PageView {
   const { csrfToken } = parts;

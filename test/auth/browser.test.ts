@@ -102,7 +102,7 @@ describe.runIf(browserTestsEnabled('sign-in and profile in Chromium'))('sign-in 
     expect(await page.locator('[data-name]').textContent()).toBe('Ada Lovelace');
 
     await Promise.all([page.waitForURL(`${base}/login?signed_out`), page.getByTestId('sign-out').click()]);
-    expect(await page.locator('[data-login-error]').textContent()).toBe('You are signed out.');
+    expect(await page.locator('[data-login-notice]').textContent()).toBe('You are signed out.');
     await page.goto(`${base}/profile`);
     await page.waitForFunction(() => window.LiveComponents !== undefined);
     expect(await page.locator('[data-signed-out]').count()).toBe(1);

@@ -114,6 +114,13 @@ eachEngine('browser sign-in', (engine) => {
     expect(res.body).toContain('<a href="/forgot-password" data-testid="forgot-link">Forgot your password?</a>');
   });
 
+  it('/login?signed_out says so in a status line, not an alert, and marks no field', async () => {
+    const { res } = await load('/login?signed_out');
+    expect(res.body).toContain('<p class="notice" role="status" data-login-notice>You are signed out.</p>');
+    expect(res.body).not.toContain('role="alert"');
+    expect(res.body).not.toMatch(/aria-invalid|aria-describedby="login-error"|autofocus/);
+  });
+
   it('GET /forgot-password and /reset-password answer HTML forms posted by app.js, with no inline script', async () => {
     const forgot = (await load('/forgot-password')).res;
     const reset = (await load('/reset-password?token=not-from-here')).res;
@@ -122,7 +129,8 @@ eachEngine('browser sign-in', (engine) => {
       expect(res.body).toMatch(/<script type="module" src="\/assets\/app\.js\?v=[A-Za-z0-9_-]{16}"><\/script>/);
       // Every script is a file: no inline code.
       expect(res.body.match(/<script\b[^>]*>/g)?.every((tag) => / src="[^"]+"/.test(tag))).toBe(true);
-      expect(res.body).toContain('<p class="notice" role="status" data-auth-status hidden></p>');
+      // Never hidden: a live region hidden until filled is not reliably read. Focusable: it takes the focus of a hidden form.
+      expect(res.body).toContain('<p class="notice" role="status" data-auth-status tabindex="-1"></p>');
       expect(res.body).toContain('<p class="flash" role="alert" data-auth-error></p>');
     }
     expect(forgot.body).toContain('<title>Forgot your password? · LiveComponents</title>');
@@ -133,8 +141,9 @@ eachEngine('browser sign-in', (engine) => {
     expect(reset.body).toContain('<title>Choose a new password · LiveComponents</title>');
     expect(reset.body).toContain('<form method="post" class="stack" data-auth-form="reset-password" data-testid="reset-password-form">');
     expect(reset.body).toContain(
-      '<input type="password" name="password" required minlength="8" maxlength="128" autocomplete="new-password">',
+      '<input type="password" name="password" required minlength="8" maxlength="128" autocomplete="new-password" aria-describedby="password-hint"></label>',
     );
+    expect(reset.body).toContain('<p class="muted" id="password-hint">8 to 128 characters.');
     // A (hidden) username field, so password managers know which saved password the new one replaces.
     expect(reset.body).toContain('<input type="text" name="username" autocomplete="username" hidden>');
     expect(reset.body).toContain('<button type="submit" class="btn primary" disabled>Set the new password</button>');
@@ -202,6 +211,9 @@ eachEngine('browser sign-in', (engine) => {
       const res = await form('/login', browser, fields, headers);
       expect(res.statusCode).toBe(403);
       expect(res.body).toContain('Invalid security token. Please refresh the page.');
+      // About the page, not what was typed: read with the fields, but none is marked invalid.
+      expect(res.body).toContain(' aria-describedby="login-error"');
+      expect(res.body).not.toContain('aria-invalid');
       expect(sessionCookieOf(res)).toBeUndefined();
     }
     expect(t.takeEvents()).toEqual(Array(4).fill('malicious_csrf'));
@@ -213,7 +225,14 @@ eachEngine('browser sign-in', (engine) => {
     const unknown = await form('/login', browser, { _csrf_token: browser.token, email: 'nobody@example.com', password: 'wrong password' });
     for (const res of [wrong, unknown]) {
       expect(res.statusCode).toBe(401);
-      expect(res.body).toContain('<p class="flash" role="alert" data-login-error>The email or password is incorrect.</p>');
+      expect(res.body).toContain('<p class="flash" role="alert" id="login-error" data-login-error>The email or password is incorrect.</p>');
+      // Before the form, read with each field, which it marks invalid; the focus starts in the first one.
+      expect(res.body.indexOf('data-login-error')).toBeLessThan(res.body.indexOf('data-testid="login-form"'));
+      const email = /<input type="email" name="email"[^>]*>/.exec(res.body)?.[0] ?? '';
+      const password = /<input type="password" name="password"[^>]*>/.exec(res.body)?.[0] ?? '';
+      for (const field of [email, password]) expect(field).toMatch(/ aria-describedby="login-error" aria-invalid="true"[ >]/);
+      expect(email).toMatch(/ autofocus>$/);
+      expect(password).not.toContain('autofocus');
     }
     const strip = (body: string) => body.replace(/content="[^"]+"/g, '').replace(/value="[^"]*"/g, '');
     expect(strip(wrong.body)).toBe(strip(unknown.body));

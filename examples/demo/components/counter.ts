@@ -26,8 +26,8 @@ export const counter = defineComponent({
     </div>
     <form method="post" data-lc-action="setLabel" class="stack">
       <label class="field">Label (saved in the component's state, so the counter's re-renders keep it)
-        <input name="label" value="${state.label}" maxlength="40" data-testid="label" autocomplete="off" dir="auto" placeholder="Type here, then press Enter">
-        <span class="field-error" data-lc-error="label" aria-live="polite" hidden></span></label>
+        <input name="label" value="${state.label}" maxlength="40" data-testid="label" autocomplete="off" dir="auto" placeholder="Type here, then press Enter"></label>
+      <span class="field-error" data-lc-error="label" hidden></span>
       <button type="submit" class="btn">Save label</button>
     </form>`,
 });

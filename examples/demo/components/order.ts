@@ -15,8 +15,8 @@ export const order = defineComponent({
   },
   render: (state) => html`
     <form method="post" data-lc-action="createOrder" data-lc-reset class="stack">
-      <label class="field">Item <input name="item" required maxlength="100" autocomplete="off" dir="auto">
-        <span class="field-error" data-lc-error="item" aria-live="polite" hidden></span></label>
+      <label class="field">Item <input name="item" required maxlength="100" autocomplete="off" dir="auto"></label>
+      <span class="field-error" data-lc-error="item" hidden></span>
       <button type="submit" class="btn primary">Place order</button>
     </form>
     <p>Orders placed: <output data-orders>${state.orders}</output></p>

@@ -26,8 +26,8 @@ export const payment = defineComponent({
   render: (state) => html`
     <p class="balance">Balance: <output data-balance>${state.balance}</output></p>
     <form method="post" data-lc-action="processPayment" data-lc-reset class="stack">
-      <label class="field">Amount <input type="number" name="amount" min="1" step="1" required>
-        <span class="field-error" data-lc-error="amount" aria-live="polite" hidden></span></label>
+      <label class="field">Amount <input type="number" name="amount" min="1" step="1" required></label>
+      <span class="field-error" data-lc-error="amount" hidden></span>
       <button type="submit" class="btn primary">Pay</button>
     </form>
     <p class="muted">Payments made: ${state.payments}</p>`,

@@ -40,8 +40,8 @@ export function createProfile(accounts: ProfileAccounts) {
     <p>Signed in as <strong data-email>${ctx.user.email}</strong></p>
     <p>Display name: <output data-name>${state.name === '' ? '(none yet)' : state.name}</output></p>
     <form method="post" data-lc-action="rename" class="stack">
-      <label class="field">New display name <input name="name" required maxlength="80" autocomplete="nickname" dir="auto" value="${state.name}">
-        <span class="field-error" data-lc-error="name" aria-live="polite" hidden></span></label>
+      <label class="field">New display name <input name="name" required maxlength="80" autocomplete="nickname" dir="auto" value="${state.name}"></label>
+      <span class="field-error" data-lc-error="name" hidden></span>
       <button type="submit" class="btn primary">Save</button>
     </form>
     <p class="muted">Saved ${state.saves} time${state.saves === 1 ? '' : 's'} on this page.</p>`,

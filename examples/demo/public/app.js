@@ -16,6 +16,8 @@ document.addEventListener('lc:success', () => {
 
 // Password recovery forms (/forgot-password, /reset-password): posted as JSON to the auth API.
 // Their buttons start disabled and are enabled here, so a form never goes out without this script.
+// While a request is out the button is only marked (aria-disabled), never disabled: a disabled
+// button loses the focus, which falls back to the page's start.
 const AUTH_API = '/api/v1/auth';
 const FORGOT_ANSWER = 'If an account exists for this email, a link to reset its password is on its way.';
 
@@ -57,14 +59,14 @@ function setUpAuthForm(form) {
   const status = card.querySelector('[data-auth-status]');
   const alert = card.querySelector('[data-auth-error]');
   const button = form.querySelector('[type="submit"]');
+  // Both lines stay in the page (live regions are read when their text changes): emptied, not hidden.
   const show = (text, link) => {
     status.textContent = text;
     if (link) status.append(' ', Object.assign(document.createElement('a'), { href: link.href, textContent: link.text }));
-    status.hidden = false;
     alert.textContent = '';
   };
   const fail = (text) => {
-    status.hidden = true;
+    status.textContent = '';
     alert.textContent = text;
   };
 
@@ -82,25 +84,28 @@ function setUpAuthForm(form) {
   }
   button.disabled = false;
 
+  let busy = false;
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
-    if (button.disabled) return;
+    if (busy) return;
     const data = new FormData(form);
     const payload = kind === 'forgot-password' ? { email: data.get('email') } : { token, password: data.get('password') };
-    button.disabled = true;
+    busy = true;
+    button.setAttribute('aria-disabled', 'true');
     form.setAttribute('aria-busy', 'true');
     const result = await postJson(kind, payload);
+    busy = false;
+    button.removeAttribute('aria-disabled');
     form.removeAttribute('aria-busy');
     if (!result.ok) {
-      button.disabled = false;
       fail(result.message);
     } else if (kind === 'forgot-password') {
-      button.disabled = false;
       show(typeof result.body.message === 'string' ? result.body.message : FORGOT_ANSWER);
     } else {
-      // The token is spent: the form has nothing left to do.
-      form.hidden = true;
+      // The token is spent: the form has nothing left to do. The focus it held goes to the answer.
       show('Your password is changed, and every sign-in of your account has ended.', { href: '/login', text: 'Sign in with the new password' });
+      status.focus();
+      form.hidden = true;
     }
   });
 }
