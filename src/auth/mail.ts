@@ -94,7 +94,9 @@ const SMTP_DEFAULTS: Required<SmtpOptions> = { connectionTimeout: 10_000, greeti
 export function smtpMailTransport(url: string, from: string, options: SmtpOptions = {}): MailTransport {
   const sender = senderOf(from);
   const parsed = new URL(url);
-  const requireTLS = smtpSecurityOf(parsed) === 'starttls';
+  // Required for a remote relay unless opted out; and wherever the URL asks for it with anything but
+  // the opt-out (`?requireTLS=true` to a loopback forwarder in front of a remote relay).
+  const requireTLS = smtpSecurityOf(parsed) === 'starttls' || parsed.searchParams.getAll('requireTLS').some((value) => value !== 'false');
   // Read here, not by nodemailer, which would also take `requireTLS=0` or `requireTLS=` for an
   // opt-out. Only such a URL is serialised again (which may re-encode the password).
   let href = url;

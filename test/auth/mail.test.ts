@@ -151,6 +151,16 @@ describe('smtpMailTransport', () => {
     expect(local.messages[0]).toContain('reset-password#token=SECRET');
   });
 
+  it('keeps an explicit ?requireTLS=true at loopback (a local forwarder to a remote relay): nothing secret goes out without STARTTLS', async () => {
+    const local = await relay();
+    for (const asked of ['requireTLS=true', 'requireTLS=1', 'requireTLS=true&requireTLS=false']) {
+      const transport = smtp(`smtp://user:relay-password@127.0.0.1:${local.port}?${asked}`, 'no-reply@app.example.com', SHORT);
+      await expect(transport.send(MESSAGE), asked).rejects.toThrow();
+    }
+    expect(local.commands.filter((c) => /^(AUTH|MAIL|RCPT|DATA)\b/i.test(c))).toEqual([]);
+    expect(local.messages).toEqual([]);
+  });
+
   it('refuses a sender that is not exactly one address (no header injection)', () => {
     for (const from of ['no-reply@app.example.com\r\nBcc: eve@evil.example', 'a@app.example.com, b@app.example.com', 'Shop <a@app.example.com>, <b@app.example.com>', 'not an address']) {
       expect(() => smtpMailTransport('smtp://127.0.0.1:25', from)).toThrow(TypeError);
