@@ -7,7 +7,7 @@
  * Without them these tests skip with a loud warning on a laptop, and fail under CI.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +15,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createDatabase } from '../sql/database.js';
 import { migrateToLatest } from '../sql/migrate.js';
 import { runDoctorConnected } from './doctor.js';
+import { runFileChecks } from './doctor-files.js';
+import { parseEnv } from '../ops/config.js';
 
 const KEY = Buffer.from(Array.from({ length: 32 }, (_, i) => (i * 37 + 11) % 256)).toString('base64');
 const SECRET = Buffer.from(Array.from({ length: 32 }, (_, i) => (i * 53 + 7) % 256)).toString('base64');
@@ -107,6 +109,27 @@ describe('doctor --connect: the folders the app writes to', () => {
     expect(development?.summary.endsWith(`; note: ${tooOpen}`)).toBe(true);
     for (const f of [file, `${file}-wal`, `${file}-shm`]) chmodSync(f, 0o600);
     expect((await doctor({ ...env, NODE_ENV: 'production', APP_URL: 'https://app.example.com' }, { lowFreeBytes: 0 })).byName('database-files')?.problems).toEqual([]);
+  });
+
+  it('checks the files a symbolic DATABASE_URL points to (SQLite keeps -wal and -shm beside the target)', async () => {
+    const dir = mkdtempSync(join(base, 'linked-'));
+    mkdirSync(join(dir, 'real'));
+    const file = join(dir, 'real', 'app.db');
+    await createSqlite(file);
+    symlinkSync(file, join(dir, 'app.db'));
+    for (const f of [file, `${file}-wal`, `${file}-shm`]) writeFileSync(f, '', { flag: 'a' });
+    chmodSync(file, 0o600);
+    chmodSync(`${file}-wal`, 0o644);
+    chmodSync(`${file}-shm`, 0o644);
+    // The file checks alone: the doctor's `database` check would open and close the file first,
+    // and SQLite removes -wal and -shm when its last connection closes.
+    const { config } = parseEnv({ LC_STATE_KEYS: KEY, LC_SESSION_SECRET: SECRET, DATABASE_URL: `sqlite:${join(dir, 'app.db')}`, NODE_ENV: 'production', APP_URL: 'https://app.example.com' });
+    const checkOf = async () => runFileChecks(config, { lowFreeBytes: 0 }).find((c) => c.name === 'database-files');
+    expect((await checkOf())?.problems).toEqual([
+      `DATABASE_URL: ${file}-wal (mode 0644), ${file}-shm (mode 0644) can be read by other local users, and the database holds password hashes, emails and sessions: \`chmod 600\` them`,
+    ]);
+    for (const f of [`${file}-wal`, `${file}-shm`]) chmodSync(f, 0o600);
+    expect((await checkOf())?.problems).toEqual([]);
   });
 
   it('fails a disk with less free space than the floor, naming the folder', async () => {

@@ -19,7 +19,7 @@
  * judged by its nearest existing parent, since the app creates the rest. Run the doctor as the
  * user the app runs as: another user's answer says nothing about the app's.
  */
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, statfsSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, realpathSync, rmSync, statfsSync, statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { passed, checked, type CheckResult } from './doctor-check.js';
@@ -113,32 +113,34 @@ function checkDatabaseFiles(url: string, cwd: string, limits: Limits, production
   if (target.engine === 'postgres') return passed('database-files', 'no SQLite file: the database is PostgreSQL');
   if (target.path === ':memory:') return passed('database-files', 'no SQLite file: in-memory SQLite');
   const where = describeDatabaseUrl(url);
-  const folder = dirname(target.path);
   const problems: string[] = [];
   if (!existsSync(target.path)) {
     // Whether start-up can create it is the `database` check's; the disk it will fill is this one's.
-    const space = spaceProblem(nearestExisting(folder), limits, 'SQLite writes fail ("database or disk is full") and the app answers 503');
+    const space = spaceProblem(nearestExisting(dirname(target.path)), limits, 'SQLite writes fail ("database or disk is full") and the app answers 503');
     return checked('database-files', space.problem === undefined ? [] : [`DATABASE_URL: ${space.problem}`], `${where} does not exist yet; ${space.note}`);
   }
+  // A symbolic link: SQLite opens the file it points to and keeps -wal and -shm beside that one.
+  const file = realpathSync(target.path);
+  const folder = dirname(file);
   const folderRefused = folderRefusal(folder);
   if (folderRefused !== undefined) {
     problems.push(`DATABASE_URL: ${folder} ${folderRefused}, so SQLite cannot create its -wal and -shm files beside ${where} and start-up or every write fails; make the folder writable for the app's user`);
   }
   const open: string[] = [];
-  for (const file of [target.path, `${target.path}-wal`, `${target.path}-shm`]) {
-    if (!existsSync(file)) continue;
-    const refusal = openRefusal(file, 'r+');
-    if (refusal !== undefined) problems.push(`DATABASE_URL: ${file} ${refusal}, so every write fails (503); make it writable for the app's user`);
+  for (const path of [file, `${file}-wal`, `${file}-shm`]) {
+    if (!existsSync(path)) continue;
+    const refusal = openRefusal(path, 'r+');
+    if (refusal !== undefined) problems.push(`DATABASE_URL: ${path} ${refusal}, so every write fails (503); make it writable for the app's user`);
     // The app creates them 0600; a file from an older version, a copy or a restore may be readable
     // by every local user, and it holds password hashes, emails, sessions and sealed state.
-    const mode = statSync(file).mode & 0o777;
-    if ((mode & 0o077) !== 0) open.push(`${file} (mode 0${mode.toString(8)})`);
+    const mode = statSync(path).mode & 0o777;
+    if ((mode & 0o077) !== 0) open.push(`${path} (mode 0${mode.toString(8)})`);
   }
   const tooOpen = open.length === 0 ? '' : `${open.join(', ')} can be read by other local users, and the database holds password hashes, emails and sessions: \`chmod 600\` ${open.length === 1 ? 'it' : 'them'}`;
   if (tooOpen !== '' && production) problems.push(`DATABASE_URL: ${tooOpen}`);
   const space = spaceProblem(folder, limits, 'SQLite writes fail ("database or disk is full") and the app answers 503');
   if (space.problem !== undefined) problems.push(`DATABASE_URL: ${space.problem}`);
-  const wal = existsSync(`${target.path}-wal`) ? statSync(`${target.path}-wal`).size : 0;
+  const wal = existsSync(`${file}-wal`) ? statSync(`${file}-wal`).size : 0;
   const walNote =
     wal > LARGE_WAL_BYTES
       ? `; its WAL is ${bytes(wal)} (large: a long-running reader holds checkpoints back; the app's sweep truncates it once none does)`
