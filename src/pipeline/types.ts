@@ -52,6 +52,11 @@ export interface ActionContext {
    */
   csrfVerified: boolean;
   /**
+   * The CSRF token the answer carries, when a stage placed it already (strict mode: the claim in the
+   * after-action batch won); else the runtime issues one. Set only once `csrfVerified`.
+   */
+  csrfToken?: string;
+  /**
    * Results of the ops stages prepared (see `Stage.prepare`), fetched together in one store round
    * trip; `null` when no prefetch ran (a stage then calls the store itself).
    */
@@ -111,6 +116,7 @@ export function createActionContext(init: ActionContextInit): ActionContext {
     state: undefined,
     headers: {},
     csrfVerified: false,
+    csrfToken: undefined,
     prefetched: null,
     deferred: null,
     deferredResults: undefined,

@@ -176,7 +176,7 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
       // (strict mode used up the one it sent); a request whose token did not verify gets none.
       if (ctx.csrfVerified) {
         try {
-          res.body.csrf_token = await csrf.issue(session);
+          res.body.csrf_token = ctx.csrfToken ?? (await csrf.issue(session));
         } catch {
           // The store is failing (strict mode keeps tokens there): the answer goes without one.
         }
@@ -184,7 +184,7 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
       return res;
     }
     const { html, state, idempotency } = outcome.result;
-    const success: ActionSuccessBody = { html, state, csrf_token: await csrf.issue(session) };
+    const success: ActionSuccessBody = { html, state, csrf_token: ctx.csrfToken ?? (await csrf.issue(session)) };
     if (idempotency !== undefined) success.idempotency = idempotency;
     return { status: 200, body: success, headers: ctx.headers };
   }

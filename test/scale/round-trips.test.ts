@@ -3,9 +3,17 @@
  * before the action and one after, whatever the outcome (ARCHITECTURE: at most two). Strict CSRF
  * mode too: the token's nonce is spent in the first batch, the response's token placed in the second.
  */
+import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { counter } from '../../examples/demo/components/counter.js';
+import type { ComponentDefinition } from '../../src/core/component.js';
 import { SESSION_COOKIE } from '../../src/core/wire.js';
+import { memorySecurityEvents } from '../../src/ops/security-events.js';
+import type { LiveRuntime, RuntimeResponse } from '../../src/runtime/index.js';
+import { createLiveComponents } from '../../src/runtime/setup.js';
+import type { Session } from '../../src/session/types.js';
+import { createMemoryStore } from '../../src/store/memory/index.js';
 import { createRedisStore } from '../../src/store/redis/index.js';
 import type { Store } from '../../src/store/types.js';
 import { demoApp, type TestClient } from '../helpers/demo.js';
@@ -13,6 +21,74 @@ import { REDIS_AVAILABLE, startRedis, type RedisServer } from '../redis/server.j
 
 /** The round trips of the store, as its `onRoundTrip` hook reports them (both suites share it). */
 let trips: string[] = [];
+
+/**
+ * How far apart the requests of a burst start: at once, a few microtasks apart, one turn of the
+ * event loop apart. Each spacing interleaves the steps of concurrent requests differently (one
+ * request's spend between another's spend and its claim, its claim answered before another's…).
+ */
+const SPACINGS: readonly (() => Promise<void>)[] = [
+  () => Promise.resolve(),
+  async () => {
+    for (let i = 0; i < 2; i++) await Promise.resolve();
+  },
+  async () => {
+    for (let i = 0; i < 3; i++) await Promise.resolve();
+  },
+  () => new Promise((resolve) => setImmediate(resolve)),
+];
+
+/**
+ * Bursts of `n` concurrent actions through `runtime.handleAction` that share ONE `Session` object (as
+ * a transport that reads the cookie once may send them), one burst per spacing of `SPACINGS`, each
+ * action on an instance of its own so they run side by side, each with its own strict-mode token:
+ * all pass, each answer's token is its own, works once (again all side by side on the one object),
+ * and is refused after; then no slot of the session stays reserved. `around`: told when each first
+ * burst starts and when it is answered (to count its round trips).
+ */
+async function burstsOnOneSession(
+  runtime: LiveRuntime,
+  session: Session,
+  n: number,
+  maxOutstanding: number,
+  around?: { start: () => void; end: () => void },
+): Promise<void> {
+  for (const [round, spacing] of SPACINGS.entries()) {
+    const ids = Array.from({ length: n }, (_, i) => `counter:r${round}i${i}`);
+    await Promise.all(ids.map((id) => runtime.mount(session, id)));
+    const tokens: string[] = [];
+    for (let i = 0; i < n; i++) tokens.push(await runtime.csrf.issue(session));
+    const send = (token: string, i: number): Promise<RuntimeResponse> =>
+      runtime.handleAction(
+        { requestId: `r${round}-${i}`, ip: '192.0.2.70', method: 'POST', url: '/api/livecomponents/action', headers: { 'x-csrf-token': token } },
+        { component_id: ids[i], action: 'increment', params: {} },
+        session,
+      );
+    around?.start();
+    const sent: Promise<RuntimeResponse>[] = [];
+    for (let i = 0; i < n; i++) {
+      sent.push(send(tokens[i] as string, i));
+      await spacing();
+    }
+    const first = await Promise.all(sent);
+    around?.end();
+    expect(first.map((r) => r.status), `spacing ${round}`).toEqual(tokens.map(() => 200));
+    const fresh = first.map((r) => (r.body as { csrf_token: string }).csrf_token);
+    expect(new Set(fresh).size).toBe(n);
+    const again = await Promise.all(fresh.map(send));
+    expect(again.map((r) => r.status), `spacing ${round}`).toEqual(fresh.map(() => 200));
+    expect(again.map((r) => (r.body as unknown as { state: { count: number } }).state.count)).toEqual(fresh.map(() => 2));
+    const replayed = await Promise.all(fresh.map(send));
+    expect(replayed.map((r) => r.status)).toEqual(fresh.map(() => 403));
+  }
+  // No slot stays reserved in this process: the newest maxOutstanding tokens, placed one after the
+  // other, all work (a slot left reserved is never chosen: the last would push out the first).
+  const pages: string[] = [];
+  for (let i = 0; i < maxOutstanding; i++) pages.push(await runtime.csrf.issue(session));
+  const checks: string[] = [];
+  for (const t of pages) checks.push(await runtime.csrf.check(session, t));
+  expect(checks).toEqual(pages.map(() => 'valid'));
+}
 
 /** The round trips `work` made, after checking the status of its answer. */
 async function count(work: () => Promise<{ statusCode: number }>, status: number): Promise<string[]> {
@@ -214,5 +290,34 @@ describe.skipIf(!REDIS_AVAILABLE)("round trips per action on Redis, strict CSRF 
     expect(again.map((r) => r.json().state.count)).toEqual(fresh.map(() => 2));
     const replayed = await Promise.all(fresh.map(send));
     expect(replayed.map((r) => r.statusCode)).toEqual(fresh.map(() => 403));
+  });
+
+  it('passes bursts of 20 concurrent actions through handleAction sharing ONE Session object, two round trips each; every token returned works once, no slot stays reserved', async () => {
+    const { runtime } = demo.app.livecomponents;
+    const session = await runtime.sessions.create();
+    const bursts: string[][] = [];
+    await burstsOnOneSession(runtime, session, 20, 32, { start: () => void (trips = []), end: () => void bursts.push(trips.splice(0)) });
+    expect(bursts).toEqual(SPACINGS.map(() => Array.from({ length: 40 }, () => 'batch')));
+  });
+});
+
+describe("one Session object shared by concurrent strict-mode actions (rotation 'per-action'), on memory", () => {
+  it('passes bursts of 20 concurrent actions through handleAction sharing ONE Session object; every token returned works once, no slot stays reserved', async () => {
+    const store = createMemoryStore({ sweepIntervalMs: 0 });
+    const runtime = await createLiveComponents({
+      components: [counter as unknown as ComponentDefinition],
+      store,
+      appOrigin: 'http://localhost:3000',
+      stateKeys: randomBytes(32).toString('base64'),
+      sessionSecret: randomBytes(32).toString('base64'),
+      events: memorySecurityEvents(),
+      csrf: { rotation: 'per-action', maxOutstanding: 24 },
+      rateLimit: { limit: 1000 },
+    });
+    try {
+      await burstsOnOneSession(runtime, await runtime.sessions.create(), 20, 24);
+    } finally {
+      await store.close();
+    }
   });
 });

@@ -8,20 +8,22 @@
  * stage's later stages: the `csrf` stage still makes every check that needs no store (a forged or
  * foreign token never reaches the store, and costs no rate-limit step or idempotency claim), and
  * `csrf-spend` uses the token up with an op of the prefetch's first batch, then queues the claim
- * placing the response's token in the batch after the action — no round trip of its own. A token of
- * a session that is gone meets the prefetch stage's session check first (`session_use_after_expire`);
- * a used one is refused by `csrf-spend`, and the prefetch takes back the claims of the later stages
- * in that batch (a rate-limit step taken stays taken).
+ * placing the response's token in the batch after the action — no round trip of its own; a claim
+ * that won puts that token on the context (`ctx.csrfToken`). What a request needs between these
+ * steps (its spend, its claim) stays in its context, so requests sharing one `Session` object never
+ * mix them up. A token of a session that is gone meets the prefetch stage's session check first
+ * (`session_use_after_expire`); a used one is refused by `csrf-spend`, and the prefetch takes back
+ * the claims of the later stages in that batch (a rate-limit step taken stays taken).
  */
 import { LiveError } from '../../core/errors.js';
 import { HEADERS } from '../../core/wire.js';
 import type { SecurityEventSink } from '../../ops/security-events.js';
 import { deferWithResult, fail, takePrefetched, type ActionContext, type DeferredDone, type Next, type Outcome, type Stage } from '../types.js';
 import { checkSource, trustedOrigins } from './origins.js';
-import type { CsrfService, CsrfSpend } from './service.js';
+import type { CsrfClaim, CsrfService, CsrfSpend } from './service.js';
 
 export { createCsrfService, MIN_SECRET_BYTES } from './service.js';
-export type { CsrfCheck, CsrfRotation, CsrfService, CsrfServiceOptions, CsrfSpend } from './service.js';
+export type { CsrfCheck, CsrfClaim, CsrfRotation, CsrfService, CsrfServiceOptions, CsrfSpend } from './service.js';
 export { normaliseOrigin, trustedOrigins } from './origins.js';
 
 export interface CsrfOrigins {
@@ -65,6 +67,12 @@ export interface CsrfStages {
 /** What the store-free CSRF checks read of a request. */
 export type CsrfRequest = Pick<ActionContext, 'request' | 'body' | 'session'>;
 
+/** What strict mode keeps of one request (`ctx.stageData`, under the spend stage): its genuine token, then the claim of the slot it freed. */
+interface Spending {
+  readonly spend: CsrfSpend;
+  claim: CsrfClaim | null;
+}
+
 type Reason = 'cross-site' | 'origin' | 'missing' | 'ambiguous' | 'invalid';
 
 /** Event descriptions: which check failed, never request data or token text. */
@@ -101,29 +109,40 @@ export function createCsrfStages(options: CsrfStageOptions): CsrfStages {
   const spendStage: Stage = {
     name: 'csrf-spend',
     prepare: (ctx) => {
-      const opened = ctx.stageData?.get(spendStage) as CsrfSpend | undefined;
-      return opened === undefined ? null : { op: opened.op };
+      const spending = ctx.stageData?.get(spendStage) as Spending | undefined;
+      return spending === undefined ? null : { op: spending.spend.op };
     },
     run: spendRun,
   };
 
   /** The response's token: queued with the after-action batch, as a claim of the slot the used token freed. */
-  const placed: DeferredDone = (ctx, result) => csrf.placed(ctx.session, result);
+  const placed: DeferredDone = (ctx, result) => {
+    const spending = ctx.stageData?.get(spendStage) as Spending | undefined;
+    const claim = spending?.claim ?? null;
+    if (spending === undefined || claim === null) return;
+    spending.claim = null;
+    const token = csrf.placed(ctx.session, claim, result);
+    if (token !== null) ctx.csrfToken = token;
+  };
 
   async function spendRun(ctx: ActionContext, next: Next): Promise<Outcome> {
-    const opened = ctx.stageData?.get(spendStage) as CsrfSpend | undefined;
-    if (opened === undefined) throw new Error('csrf-spend stage: no token opened (the csrf stage must run before it)');
+    const spending = ctx.stageData?.get(spendStage) as Spending | undefined;
+    if (spending === undefined) throw new Error('csrf-spend stage: no token opened (the csrf stage must run before it)');
+    const { spend } = spending;
     // Without a prefetch (the stage run alone) it sends the op itself.
     const result = takePrefetched(ctx, spendStage);
-    const check = result === undefined ? await csrf.consume(ctx.session, opened) : csrf.settle(ctx.session, opened, result === true);
+    const check = result === undefined ? await csrf.consume(ctx.session, spend) : csrf.settle(ctx.session, spend, result === true);
     if (check !== 'valid') return refuse(ctx, 'invalid');
     ctx.csrfVerified = true;
     try {
       return await next(ctx);
     } finally {
-      // Refused and failed actions hand out a token too. Without a prefetch, `issue` places it.
-      const op = ctx.deferred == null ? null : csrf.issueOp(ctx.session);
-      if (op !== null) deferWithResult(ctx, op, placed);
+      // Refused and failed actions hand out a token too. Without a prefetch, the runtime's `issue` places it.
+      const claim = ctx.deferred == null ? null : csrf.issueOp(ctx.session, spend);
+      if (claim !== null) {
+        spending.claim = claim;
+        deferWithResult(ctx, claim.op, placed);
+      }
     }
   }
 
@@ -150,7 +169,8 @@ export function createCsrfStages(options: CsrfStageOptions): CsrfStages {
       }
       if ('type' in opened) return Promise.resolve(opened);
       // Strict mode: the token is genuine; `csrf-spend` uses it up with the first batch.
-      (ctx.stageData ??= new Map()).set(spendStage, opened);
+      const spending: Spending = { spend: opened, claim: null };
+      (ctx.stageData ??= new Map()).set(spendStage, spending);
       return next(ctx);
     },
   };

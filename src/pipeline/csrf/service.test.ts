@@ -348,11 +348,10 @@ describe("per-action tokens (rotation: 'per-action')", () => {
     if (typeof opened === 'string') return null;
     const [consumed] = await store.batch([opened.op]);
     if (csrf.settle(session, opened, consumed === true) !== 'valid') return null;
-    const op = csrf.issueOp(session);
-    if (op === null) throw new Error('test: nothing to place');
-    const [claimed] = await store.batch([op]);
-    csrf.placed(session, claimed);
-    return csrf.issue(session);
+    const claim = csrf.issueOp(session, opened);
+    if (claim === null) throw new Error('test: nothing to place');
+    const [claimed] = await store.batch([claim.op]);
+    return csrf.placed(session, claim, claimed) ?? csrf.issue(session);
   }
 
   it('split in two batches (the action pipeline): the response token costs no call of its own, and a lagging instance stamps it above the one it replaces', async () => {
@@ -405,17 +404,72 @@ describe("per-action tokens (rotation: 'per-action')", () => {
     const opened = csrf.open(session, token);
     if (typeof opened === 'string') throw new Error('test: not opened');
     expect(csrf.settle(session, opened, (await store.batch([opened.op]))[0] === true)).toBe('valid');
-    const op = csrf.issueOp(session);
-    if (op === null) throw new Error('test: nothing to place');
+    const claim = csrf.issueOp(session, opened);
+    if (claim === null) throw new Error('test: nothing to place');
     // Two page views of the session (their own Session objects) while the action's batch is on its way.
     const views = await Promise.all([csrf.issue({ ...session }), csrf.issue({ ...session })]);
-    const [claimed] = await store.batch([op]);
+    const [claimed] = await store.batch([claim.op]);
     expect(claimed).toBeNull();
-    csrf.placed(session, claimed);
     const callsBefore = store.calls;
-    const response = await csrf.issue(session);
+    const response = csrf.placed(session, claim, claimed);
     expect(store.calls).toBe(callsBefore);
+    if (response === null) throw new Error('test: the claim won, yet no token');
     for (const t of [...views, response]) expect(await csrf.check(session, t)).toBe('valid');
+  });
+
+  it('keeps apart the next tokens of two requests sharing one Session object, their spends and claims interleaved; no slot stays reserved', async () => {
+    for (const second of ['won', 'lost'] as const) {
+      const { csrf, store, clock } = strict({ maxOutstanding: 3 });
+      // Another process on the same store: its placements know nothing of this one's reservations.
+      const elsewhere = createCsrfService({ secret: SECRET, rotation: 'per-action', store, clock, maxOutstanding: 3 });
+      // ONE Session object for both requests (a transport that reads the cookie once, a test harness).
+      const session = newSession();
+      const [tokenA, tokenB, third] = [await csrf.issue(session), await csrf.issue(session), await csrf.issue(session)];
+      const a = csrf.open(session, tokenA);
+      const b = csrf.open(session, tokenB);
+      if (typeof a === 'string' || typeof b === 'string') throw new Error('test: not opened');
+      const [spentA, spentB] = await store.batch([a.op, b.op]);
+      expect(csrf.settle(session, a, spentA === true)).toBe('valid');
+      expect(csrf.settle(session, b, spentB === true)).toBe('valid');
+      const claimA = csrf.issueOp(session, a);
+      const claimB = csrf.issueOp(session, b);
+      if (claimA === null || claimB === null) throw new Error('test: nothing to place');
+      expect([claimA.slot, claimB.slot]).toEqual([a.slot, b.slot]);
+      const [resultA] = await store.batch([claimA.op]);
+      const answerA = csrf.placed(session, claimA, resultA);
+      // B's claim wins, or another process placed a token in its slot first (the first empty one).
+      const other = second === 'lost' ? await elsewhere.issue(session) : third;
+      const [resultB] = await store.batch([claimB.op]);
+      const placedB = csrf.placed(session, claimB, resultB);
+      expect(placedB === null, second).toBe(second === 'lost');
+      const answerB = placedB ?? (await csrf.issue(session));
+      if (answerA === null) throw new Error('test: the claim of A won, yet no token');
+      // Each request answers its own token: A's in the slot A freed, B's in B's when its claim won.
+      const slotOf = (t: string) => (csrf.open({ ...session }, t) as { slot: number }).slot;
+      expect(slotOf(answerA)).toBe(a.slot);
+      if (second === 'won') expect(slotOf(answerB)).toBe(b.slot);
+      const answers = [answerA, answerB, other];
+      expect(new Set(answers).size).toBe(3);
+      for (const t of answers) expect(await csrf.check({ ...session }, t), second).toBe('valid');
+      for (const t of answers) expect(await csrf.check({ ...session }, t), second).toBe('spent');
+      // Nothing is left reserved: page views placed one after the other fill every slot, and all work
+      // (a slot kept reserved is never chosen: the last would push out the first).
+      const views: string[] = [];
+      for (let i = 0; i < 3; i++) views.push(await csrf.issue({ ...session }));
+      for (const t of views) expect(await csrf.check({ ...session }, t), second).toBe('valid');
+    }
+  });
+
+  it('verify then issue with one Session object shared by two requests: the freed slot is only a hint, both tokens work', async () => {
+    const { csrf, store } = strict({ maxOutstanding: 2 });
+    const session = newSession();
+    const [first, second] = [await csrf.issue(session), await csrf.issue(session)];
+    expect(await csrf.verify(session, first)).toBe(true);
+    expect(await csrf.verify(session, second)).toBe(true);
+    const answers = [await csrf.issue(session), await csrf.issue(session)];
+    expect(new Set(answers).size).toBe(2);
+    for (const t of answers) expect(await csrf.check({ ...session }, t)).toBe('valid');
+    expect(store.written.size).toBe(2);
   });
 
   it('never writes more than maxOutstanding keys for a session, however many tokens it is given', async () => {

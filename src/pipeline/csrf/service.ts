@@ -10,7 +10,10 @@
  *   `maxOutstanding` tokens of a session stay valid, so concurrent requests from one page pass.
  *   The action pipeline splits the work so that the mode costs no round trip of its own: `open`
  *   (no store) before the first batch, the consuming op in it (`settle` reads its result), and the
- *   claim placing the response's token in the batch after the action (`issueOp`, `placed`).
+ *   claim placing the response's token in the batch after the action (`issueOp`, `placed`). What
+ *   one request needs between these steps (its spend, its claim) goes through the caller, never
+ *   through state kept per `Session` object: several requests may share one (a transport that reads
+ *   the cookie once, a test harness).
  */
 import { randomBytes } from '../../core/random.js';
 import { boundedMemo } from '../../core/memo.js';
@@ -86,6 +89,17 @@ export interface CsrfSpend {
   readonly value: string;
 }
 
+/**
+ * The placement of one request's next token into the slot its spent token freed (`issueOp`): the
+ * store op (a `claim`: `null` when it placed the value), the slot, reserved in this process until
+ * `placed` is told the op's result, and the value (hex nonce) claimed.
+ */
+export interface CsrfClaim {
+  readonly op: StoreOp;
+  readonly slot: number;
+  readonly value: string;
+}
+
 export interface CsrfService {
   readonly rotation: CsrfRotation;
   /**
@@ -96,20 +110,25 @@ export interface CsrfService {
   open(session: Session, token: string | undefined): CsrfCheck | CsrfSpend;
   /** The result of `spend.op` read: `valid` (consumed; a `per-action` token now) or `spent`. */
   settle(session: Session, spend: CsrfSpend, consumed: boolean): 'valid' | 'spent';
-  /** Sends `spend.op` and settles it (one store call). */
+  /**
+   * Sends `spend.op` and settles it (one store call). When it consumed the token, the next `issue`
+   * of this `Session` object first tries the slot it freed (one `claim`, no read).
+   */
   consume(session: Session, spend: CsrfSpend): Promise<'valid' | 'spent'>;
   /**
-   * After a `settle`d valid spend: the store op placing the token this request's response will carry
-   * into the slot its token freed (a `claim`), for the batch after the action; pass its result to
-   * `placed`. `null` when there is nothing to place that way (`per-session` mode, no freed slot, the
-   * slot taken by a placement in flight here): `issue` then places the token itself.
+   * After `settle` found `spend` valid: the claim placing the token this request's response will
+   * carry into the slot `spend` freed, stamped above the spent token, for the batch after the action.
+   * Send `claim.op` and tell `placed` its result — always, once: until then the slot stays reserved
+   * in this process. `null` when there is nothing to place that way (`per-session` mode, the slot
+   * taken by a placement in flight here): `issue` then places the token the full way.
    */
-  issueOp(session: Session): StoreOp | null;
+  issueOp(session: Session, spend: CsrfSpend): CsrfClaim | null;
   /**
-   * The result of the `issueOp` op (`undefined`: its batch failed). When the claim won, the next
-   * `issue(session)` answers that token with no store call; else `issue` places one (reading the slots).
+   * The result of `claim.op` (`undefined`: its batch failed); releases the slot's reservation. The
+   * response's masked token when the claim won (no store call); `null` when it lost or is unknown:
+   * `issue` then places one the full way (reading the slots).
    */
-  placed(session: Session, result: StoreOpResult | undefined): void;
+  placed(session: Session, claim: CsrfClaim, result: StoreOpResult | undefined): string | null;
   /** A freshly masked token for `session` (one per page and per action response). */
   issue(session: Session): Promise<string>;
   /**
@@ -175,24 +194,19 @@ function perSession(serverSecret: Buffer, random: (size: number) => Buffer): Csr
     settle: () => 'spent',
     consume: () => Promise.resolve('spent'),
     issueOp: () => null,
-    placed: () => {},
+    placed: () => null,
   };
 }
 
-/**
- * Where a `per-action` session's next token goes, per request (keyed by its `Session` object):
- * `freed` — its token was consumed from `slot`; `claiming` — the claim of that slot for `value` is
- * in the batch after the action; `placed` — that claim won, `value` is the response's token.
- */
-type NextToken =
-  | { readonly kind: 'freed'; readonly slot: number; readonly stamp: number }
-  | { readonly kind: 'claiming'; readonly slot: number; readonly value: string }
-  | { readonly kind: 'placed'; readonly value: string };
-
 function perAction(serverSecret: Buffer, random: (size: number) => Buffer, ring: SlotRing, clock: Clock): CsrfService {
   const secretOf = boundedMemo(MEMO_SESSIONS, (id) => deriveSessionSecret(serverSecret, id), MAX_SESSION_ID);
-  /** Each request's next token (see `NextToken`), from its verified token on. */
-  const nextOf = new WeakMap<Session, NextToken>();
+  /**
+   * The last token `consume` used up with this `Session` object, a hint for its next `issue` (the
+   * `check`/`verify` path: a form handler, the spend stage run without a prefetch): that slot is
+   * likely empty. Only a hint: should requests sharing the object overwrite it, or the slot be taken
+   * meanwhile, `issue` places its token the full way. The action pipeline's batches never use it.
+   */
+  const freedOf = new WeakMap<Session, CsrfSpend>();
   /**
    * Issue stamps: ms × 1024, strictly increasing within this process even on a frozen clock, and
    * above `after` — the newest stamp seen in the session — so they increase per session even when
@@ -222,14 +236,12 @@ function perAction(serverSecret: Buffer, random: (size: number) => Buffer, ring:
     return op === null ? 'spent' : { op, slot, value };
   }
 
-  function settle(session: Session, spend: CsrfSpend, consumed: boolean): 'valid' | 'spent' {
-    if (!consumed) return 'spent';
-    nextOf.set(session, { kind: 'freed', slot: spend.slot, stamp: stampOf(spend.value) });
-    return 'valid';
-  }
+  const settle = (_session: Session, _spend: CsrfSpend, consumed: boolean): 'valid' | 'spent' => (consumed ? 'valid' : 'spent');
 
   async function consume(session: Session, spend: CsrfSpend): Promise<'valid' | 'spent'> {
-    return settle(session, spend, await ring.consume(session.key, spend.slot, spend.value));
+    if (!(await ring.consume(session.key, spend.slot, spend.value))) return 'spent';
+    freedOf.set(session, spend);
+    return 'valid';
   }
 
   async function check(session: Session, token: string | undefined): Promise<CsrfCheck> {
@@ -240,15 +252,11 @@ function perAction(serverSecret: Buffer, random: (size: number) => Buffer, ring:
   return {
     rotation: 'per-action',
     async issue(session) {
-      const next = nextOf.get(session);
-      nextOf.delete(session);
-      if (next?.kind === 'placed') return tokenOf(session, next.value);
-      // A claim never answered (`placed` not called): its slot is no longer reserved; read the slots.
-      if (next?.kind === 'claiming') ring.endClaim(session.key, next.slot);
-      const preferred = next?.kind === 'freed' ? next : undefined;
+      const freed = freedOf.get(session);
+      freedOf.delete(session);
       // Into a freed slot nothing is read: at least stamp the new token above the one it replaces.
-      const floor = preferred?.stamp ?? 0;
-      const placed = await ring.place(session.key, (slot, after) => build(slot, Math.max(after, floor)), preferred?.slot);
+      const floor = freed === undefined ? 0 : stampOf(freed.value);
+      const placed = await ring.place(session.key, (slot, after) => build(slot, Math.max(after, floor)), freed?.slot);
       return tokenOf(session, placed);
     },
     verify: async (session, token) => (await check(session, token)) === 'valid',
@@ -256,23 +264,17 @@ function perAction(serverSecret: Buffer, random: (size: number) => Buffer, ring:
     open,
     settle,
     consume,
-    issueOp(session) {
-      const next = nextOf.get(session);
-      if (next?.kind !== 'freed') return null;
+    issueOp(session, spend) {
       // Stamped above the token it replaces, as `issue` does into a freed slot.
-      const value = build(next.slot, next.stamp);
-      const op = ring.claimOp(session.key, next.slot, value);
-      if (op !== null) nextOf.set(session, { kind: 'claiming', slot: next.slot, value });
-      return op;
+      const value = build(spend.slot, stampOf(spend.value));
+      const op = ring.claimOp(session.key, spend.slot, value);
+      return op === null ? null : { op, slot: spend.slot, value };
     },
-    placed(session, result) {
-      const next = nextOf.get(session);
-      if (next?.kind !== 'claiming') return;
-      ring.endClaim(session.key, next.slot);
+    placed(session, claim, result) {
+      ring.endClaim(session.key, claim.slot);
       // `claim` answers null when it placed the value. Lost (another token of the session took the
       // slot meanwhile) or unknown (the batch failed): `issue` places the token the full way.
-      if (result === null) nextOf.set(session, { kind: 'placed', value: next.value });
-      else nextOf.delete(session);
+      return result === null ? tokenOf(session, claim.value) : null;
     },
   };
 }
