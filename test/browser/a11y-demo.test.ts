@@ -10,9 +10,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { capturedMailTransport } from '../../src/auth/index.js';
 import { ATTR } from '../../src/core/wire.js';
-import { demoApp } from '../helpers/demo.js';
-import { freePort } from '../helpers/ports.js';
-import { actionStatus, browserTestsEnabled, launchChromium, openLive } from './browser.js';
+import { actionStatus, browserTestsEnabled, demoInChromium, openLive, settled as settledIn } from './browser.js';
 
 const PASSWORD = 'correct horse battery staple';
 
@@ -59,24 +57,16 @@ const focused = (): Promise<string> =>
     return hint === undefined ? el.tagName.toLowerCase() : `${el.tagName.toLowerCase()}[${hint}${hint === 'data-auth-status' ? '' : `=${el.getAttribute(hint)}`}]`;
   });
 
-/** Waits until the component `id` is no longer busy (its answer morphed in, events dispatched). */
-async function settled(id: string): Promise<void> {
-  await page.waitForFunction(([attr, value]) => !document.querySelector(`[${attr}="${value}"]`)?.hasAttribute('aria-busy'), [ATTR.id, id] as const);
-}
+/** Waits until the component `id` is no longer busy. */
+const settled = (id: string): Promise<void> => settledIn(page, id);
 
 describe.runIf(browserTestsEnabled('reference app in the accessibility tree'))('reference app in the accessibility tree', () => {
+  let stop: (() => Promise<void>) | undefined;
   beforeAll(async () => {
-    const port = await freePort();
     mail = capturedMailTransport();
-    ({ app } = await demoApp({ HOST: '127.0.0.1', PORT: String(port) }, {}, { mail, password: { memoryCost: 1024, timeCost: 1, parallelism: 1 } }));
-    await app.listen({ port, host: '127.0.0.1' });
-    base = `http://127.0.0.1:${port}`;
-    browser = await launchChromium();
+    ({ app, base, browser, stop } = await demoInChromium({ mail }));
   });
-  afterAll(async () => {
-    await browser?.close();
-    await app?.close();
-  });
+  afterAll(() => stop?.());
 
   beforeEach(async () => {
     context = await browser.newContext();

@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import { bundleClient } from '../../scripts/bundle-client.mjs';
 import { ATTR, EVENTS, ROUTES } from '../../src/core/wire.js';
+import { demoApp } from '../helpers/demo.js';
+import { freePort } from '../helpers/ports.js';
 
 export const CHROMIUM_PATH = '/usr/bin/chromium';
 
@@ -95,6 +97,31 @@ export async function openLive(page: Page, url: string): Promise<void> {
 export async function actionStatus(page: Page, act: () => Promise<unknown>): Promise<number> {
   const [response] = await Promise.all([page.waitForResponse((r) => r.url().endsWith(ROUTES.action)), act()]);
   return response.status();
+}
+
+/** Waits until the component `id` in `page` is no longer busy (its answer morphed in, events dispatched). */
+export async function settled(page: Page, id: string): Promise<void> {
+  await page.waitForFunction(([attr, value]) => !document.querySelector(`[${attr}="${value}"]`)?.hasAttribute('aria-busy'), [ATTR.id, id] as const);
+}
+
+/**
+ * The reference app listening on a free loopback port (fast argon2 parameters) and a Chromium, for
+ * the suites that use the app as a browser does; `stop` closes both.
+ */
+export async function demoInChromium(auth: Partial<NonNullable<Parameters<typeof demoApp>[2]>> = {}) {
+  const port = await freePort();
+  const { app } = await demoApp({ HOST: '127.0.0.1', PORT: String(port) }, {}, { password: { memoryCost: 1024, timeCost: 1, parallelism: 1 }, ...auth });
+  await app.listen({ port, host: '127.0.0.1' });
+  const browser = await launchChromium();
+  return {
+    app,
+    base: `http://127.0.0.1:${port}`,
+    browser,
+    async stop(): Promise<void> {
+      await browser.close();
+      await app.close();
+    },
+  };
 }
 
 /** The browser runtime bundled from the sources now (not dist/), as a scripted server serves it. */

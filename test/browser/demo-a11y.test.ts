@@ -4,18 +4,14 @@
  * says what is wrong both beside the field and in the page's status line (app.js).
  * The markup itself is checked without a browser in examples/demo/a11y.test.ts.
  */
-import type { FastifyInstance } from 'fastify';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ATTR, ROUTES } from '../../src/core/wire.js';
-import { demoApp } from '../helpers/demo.js';
-import { freePort } from '../helpers/ports.js';
-import { browserTestsEnabled, launchChromium, openLive, actionStatus } from './browser.js';
+import { actionStatus, browserTestsEnabled, demoInChromium, openLive, settled as settledIn } from './browser.js';
 
 const PASSWORD = 'correct horse battery staple';
 const NAME_RULE = 'The name must be 1 to 80 characters, without control characters.';
 
-let app: FastifyInstance;
 let base: string;
 let browser: Browser;
 let context: BrowserContext;
@@ -28,23 +24,15 @@ const open = (path: string): Promise<void> => openLive(page, `${base}${path}`);
 /** Runs `act` and waits for the action answer it causes; returns its status. */
 const acting = (act: () => Promise<unknown>): Promise<number> => actionStatus(page, act);
 
-/** Waits until the component `id` is no longer busy (its answer morphed in, events dispatched). */
-async function settled(id: string): Promise<void> {
-  await page.waitForFunction(([attr, value]) => !document.querySelector(`[${attr}="${value}"]`)?.hasAttribute('aria-busy'), [ATTR.id, id] as const);
-}
+/** Waits until the component `id` is no longer busy. */
+const settled = (id: string): Promise<void> => settledIn(page, id);
 
 describe.runIf(browserTestsEnabled('reference app forms from the keyboard'))('reference app forms from the keyboard', () => {
+  let stop: (() => Promise<void>) | undefined;
   beforeAll(async () => {
-    const port = await freePort();
-    ({ app } = await demoApp({ HOST: '127.0.0.1', PORT: String(port) }, {}, { password: { memoryCost: 1024, timeCost: 1, parallelism: 1 } }));
-    await app.listen({ port, host: '127.0.0.1' });
-    base = `http://127.0.0.1:${port}`;
-    browser = await launchChromium();
+    ({ base, browser, stop } = await demoInChromium());
   });
-  afterAll(async () => {
-    await browser?.close();
-    await app?.close();
-  });
+  afterAll(() => stop?.());
 
   beforeEach(async () => {
     actions = [];
