@@ -37,6 +37,7 @@ export type { LiveComponentsPluginOptions, LiveComponentsDecorator } from './htt
 export type { PageView, UnstoredReason } from './http/page.js';
 export { serverOptions } from './http/server-options.js';
 export { livecomponentsErrorHandler, sendError } from './http/error-mapping.js';
+export { notFoundHandler } from './http/not-found.js';
 export { createMemoryStore } from './store/memory/index.js';
 export { createSqliteStore } from './store/sqlite/index.js';
 export { createRedisStore, redisClientOf, redisClientOptions, redisClusterOptions } from './store/redis/index.js';
@@ -71,4 +72,4 @@ export {
   REFRESH_COOKIE,
   normaliseEmail,
 } from './auth/index.js';
-export type { Accounts, Auth, AuthService, MailMessage, MailTransport, RegisterAuthOptions } from './auth/index.js';
+export type { Accounts, Auth, AuthService, MailMessage, MailTransport, RegisterAuthOptions, SmtpOptions } from './auth/index.js';

@@ -2,9 +2,8 @@
  * The reference app (`npm start`): the pages and components of PROTOCOL §2 on the framework.
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { createLiveComponents, html, livecomponents, serverOptions, type LiveComponentsOptions } from '../../src/index.js';
+import { createLiveComponents, html, livecomponents, notFoundHandler, serverOptions, type LiveComponentsOptions } from '../../src/index.js';
 import { sendError } from '../../src/http/error-mapping.js';
-import { notFoundHandler } from '../../src/http/not-found.js';
 import { loadConfig, type AppConfig } from '../../src/ops/config.js';
 import { openBackends, type Backends } from '../../src/runtime/backends.js';
 import { createSecurityLogger } from '../../src/ops/security-logger.js';
