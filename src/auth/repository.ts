@@ -357,28 +357,61 @@ export function createAuthRepository(db: Kysely<DatabaseSchema>) {
      * Deletes what can never be used again: expired or revoked access tokens and web sign-ins,
      * refresh tokens that expired, were revoked or whose family ended (rotated tokens stay while
      * they would still be live, so their reuse is still detected), spent or expired reset tokens.
-     * Idempotent: several instances running it at once delete each row once between them.
+     * Idempotent: several instances running it at once delete each row once between them. Deletes
+     * in pieces of at most `batch` rows (`CLEANUP_BATCH`), however large the backlog.
      */
-    async deleteDead(now: number): Promise<CleanupCounts> {
-      const access = await db
-        .deleteFrom('access_tokens')
-        .where((eb) => eb.or([eb('expires_at', '<=', now), eb('revoked_at', 'is not', null)]))
-        .executeTakeFirst();
-      const refresh = await db
-        .deleteFrom('refresh_tokens')
-        .where((eb) => eb.or([eb('expires_at', '<=', now), eb('family_expires_at', '<=', now), eb('revoked_at', 'is not', null)]))
-        .executeTakeFirst();
-      const resets = await db
-        .deleteFrom('password_resets')
-        .where((eb) => eb.or([eb('expires_at', '<=', now), eb('used_at', 'is not', null)]))
-        .executeTakeFirst();
-      return {
-        accessTokens: Number(access.numDeletedRows),
-        refreshTokens: Number(refresh.numDeletedRows),
-        passwordResets: Number(resets.numDeletedRows),
-      };
+    async deleteDead(now: number, batch: number = CLEANUP_BATCH): Promise<CleanupCounts> {
+      const accessTokens = await inPieces(batch, () =>
+        db
+          .deleteFrom('access_tokens')
+          .where('id', 'in', db.selectFrom('access_tokens').select('id').where((eb) => eb.or([eb('expires_at', '<=', now), eb('revoked_at', 'is not', null)])).limit(batch))
+          .executeTakeFirst(),
+      );
+      const refreshTokens = await inPieces(batch, () =>
+        db
+          .deleteFrom('refresh_tokens')
+          .where(
+            'id',
+            'in',
+            db
+              .selectFrom('refresh_tokens')
+              .select('id')
+              .where((eb) => eb.or([eb('expires_at', '<=', now), eb('family_expires_at', '<=', now), eb('revoked_at', 'is not', null)]))
+              .limit(batch),
+          )
+          .executeTakeFirst(),
+      );
+      const passwordResets = await inPieces(batch, () =>
+        db
+          .deleteFrom('password_resets')
+          .where('token_hash', 'in', db.selectFrom('password_resets').select('token_hash').where((eb) => eb.or([eb('expires_at', '<=', now), eb('used_at', 'is not', null)])).limit(batch))
+          .executeTakeFirst(),
+      );
+      return { accessTokens, refreshTokens, passwordResets };
     },
   };
+}
+
+/**
+ * Rows one clean-up statement deletes at most. One DELETE of a whole backlog (millions of dead
+ * tokens after an outage, or a clean-up left off) outran PostgreSQL's statement timeout, rolled back,
+ * and did the same at every run: the table only grew. Pieces of this size take milliseconds each.
+ */
+export const CLEANUP_BATCH = 5_000;
+
+/**
+ * Runs `deletePiece` (a DELETE of at most `batch` rows) until a piece comes back short; resolves the
+ * rows deleted in all. Between pieces requests get their turn: SQLite's driver blocks the event loop
+ * while a statement runs.
+ */
+async function inPieces(batch: number, deletePiece: () => Promise<{ numDeletedRows: bigint }>): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const deleted = Number((await deletePiece()).numDeletedRows);
+    total += deleted;
+    if (deleted < batch) return total;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
 }
 
 /** A UNIQUE constraint failed: SQLite (`SQLITE_CONSTRAINT_UNIQUE`) or PostgreSQL (`23505`). */
