@@ -19,7 +19,6 @@ import type { RateLimitAlgorithm, RateLimitDecision, RateLimitPolicy, Store, Sto
 
 type ManualClock = ReturnType<typeof manualClock>;
 
-
 /** What a peek right after the step `d` (same key, same time) shows. */
 function afterStep(d: RateLimitDecision): RateLimitDecision {
   if (!d.allowed) return d;

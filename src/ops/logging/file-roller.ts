@@ -205,14 +205,15 @@ export class RollingFile {
     this.stream.on('ready', () => {
       if (this.stream.file !== this.name()) return;
       const current = this.name();
+      // The configured path names every file opened, the first one included.
+      const linked = this.cleaning.then(() => pointLink(this.options.file, current));
       if (!this.switching) {
-        // The first file: the configured path now names it.
-        this.cleaning = this.cleaning.then(() => pointLink(this.options.file, current));
+        this.cleaning = linked;
         return;
       }
       this.switching = false;
       this.written = 0;
-      this.cleaning = this.cleaning.then(() => pointLink(this.options.file, current)).then(() => this.removeOld(current));
+      this.cleaning = linked.then(() => this.removeOld(current));
       if (this.periodDue) this.roll(true);
     });
     this.schedule();

@@ -347,7 +347,7 @@ describe("per-action tokens (rotation: 'per-action')", () => {
     const opened = csrf.open(session, token);
     if (typeof opened === 'string') return null;
     const [consumed] = await store.batch([opened.op]);
-    if (csrf.settle(session, opened, consumed === true) !== 'valid') return null;
+    if (csrf.settle(consumed === true) !== 'valid') return null;
     const claim = csrf.issueOp(session, opened);
     if (claim === null) throw new Error('test: nothing to place');
     const [claimed] = await store.batch([claim.op]);
@@ -403,7 +403,7 @@ describe("per-action tokens (rotation: 'per-action')", () => {
     const token = await csrf.issue(session);
     const opened = csrf.open(session, token);
     if (typeof opened === 'string') throw new Error('test: not opened');
-    expect(csrf.settle(session, opened, (await store.batch([opened.op]))[0] === true)).toBe('valid');
+    expect(csrf.settle((await store.batch([opened.op]))[0] === true)).toBe('valid');
     const claim = csrf.issueOp(session, opened);
     if (claim === null) throw new Error('test: nothing to place');
     // Two page views of the session (their own Session objects) while the action's batch is on its way.
@@ -429,8 +429,8 @@ describe("per-action tokens (rotation: 'per-action')", () => {
       const b = csrf.open(session, tokenB);
       if (typeof a === 'string' || typeof b === 'string') throw new Error('test: not opened');
       const [spentA, spentB] = await store.batch([a.op, b.op]);
-      expect(csrf.settle(session, a, spentA === true)).toBe('valid');
-      expect(csrf.settle(session, b, spentB === true)).toBe('valid');
+      expect(csrf.settle(spentA === true)).toBe('valid');
+      expect(csrf.settle(spentB === true)).toBe('valid');
       const claimA = csrf.issueOp(session, a);
       const claimB = csrf.issueOp(session, b);
       if (claimA === null || claimB === null) throw new Error('test: nothing to place');

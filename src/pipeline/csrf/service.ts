@@ -79,8 +79,8 @@ export interface CsrfServiceOptions {
 
 /**
  * What `open` found for a `per-action` token that passed every check but its single use: the store
- * op that uses it up (a `deleteIfEquals` of its slot; `true` when it did). Hand it back to `settle`
- * with that result, or to `consume`, which sends it.
+ * op that uses it up (a `deleteIfEquals` of its slot; `true` when it did). Send the op and tell
+ * `settle` its result, or hand the spend to `consume`, which sends it.
  */
 export interface CsrfSpend {
   readonly op: StoreOp;
@@ -108,8 +108,8 @@ export interface CsrfService {
    * `per-session` mode: nothing more to check), `spent` (a slot out of range), or a `CsrfSpend`.
    */
   open(session: Session, token: string | undefined): CsrfCheck | CsrfSpend;
-  /** The result of `spend.op` read: `valid` (consumed; a `per-action` token now) or `spent`. */
-  settle(session: Session, spend: CsrfSpend, consumed: boolean): 'valid' | 'spent';
+  /** The result of a `CsrfSpend`'s op read (`true`: it consumed the token): `valid` or `spent`. */
+  settle(consumed: boolean): 'valid' | 'spent';
   /**
    * Sends `spend.op` and settles it (one store call). When it consumed the token, the next `issue`
    * of this `Session` object first tries the slot it freed (one `claim`, no read).
@@ -236,8 +236,6 @@ function perAction(serverSecret: Buffer, random: (size: number) => Buffer, ring:
     return op === null ? 'spent' : { op, slot, value };
   }
 
-  const settle = (_session: Session, _spend: CsrfSpend, consumed: boolean): 'valid' | 'spent' => (consumed ? 'valid' : 'spent');
-
   async function consume(session: Session, spend: CsrfSpend): Promise<'valid' | 'spent'> {
     if (!(await ring.consume(session.key, spend.slot, spend.value))) return 'spent';
     freedOf.set(session, spend);
@@ -262,7 +260,7 @@ function perAction(serverSecret: Buffer, random: (size: number) => Buffer, ring:
     verify: async (session, token) => (await check(session, token)) === 'valid',
     check,
     open,
-    settle,
+    settle: (consumed) => (consumed ? 'valid' : 'spent'),
     consume,
     issueOp(session, spend) {
       // Stamped above the token it replaces, as `issue` does into a freed slot.

@@ -125,22 +125,17 @@ export function createPrefetchStage(options: PrefetchStageOptions): Stage {
       }
     }
     if (deferred.length === 0) return;
-    const watched = ctx.deferredResults;
-    if (watched === undefined || watched.size === 0) {
-      await store.batch(deferred);
-      return;
-    }
-    // Some stages wait for the result of their deferred op (`deferWithResult`): each is told it, or
-    // `undefined` when the batch failed, before the answer goes out.
     let results: StoreOpResult[] | undefined;
     try {
       results = await store.batch(deferred);
     } finally {
-      for (let i = 0; i < deferred.length; i++) {
-        const done = watched.get(deferred[i] as StoreOp);
-        if (done !== undefined) done(ctx, results?.[i]);
+      // Stages waiting for the result of their deferred op (`deferWithResult`) are each told it, or
+      // `undefined` when the batch failed, before the answer goes out.
+      const watched = ctx.deferredResults;
+      if (watched !== undefined && watched.size > 0) {
+        for (let i = 0; i < deferred.length; i++) watched.get(deferred[i] as StoreOp)?.(ctx, results?.[i]);
+        watched.clear();
       }
-      watched.clear();
     }
   }
 }

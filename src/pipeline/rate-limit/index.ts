@@ -134,8 +134,7 @@ export function createRateLimitStage(options: RateLimitStageOptions): RateLimitS
     return rules;
   }
 
-  /** The rule of this request, or `null` for an allowlisted client. */
-  /** `user`: whom the request counts against (`null`: its address). */
+  /** The rule of this request, or `null` for an allowlisted client; `user`: whom it counts against (`null`: its address). */
   function ruleOf(ctx: ActionContext, user: User | null = ctx.user): Rule | null {
     if (allowlist !== null && isAllowlisted(allowlist, ctx.request.ip)) return null;
     const rules = rulesFor(ctx.action);
