@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
+import { sendTagged } from '../../src/http/client-asset.js';
 
 interface Asset {
   readonly type: string;
@@ -38,13 +39,8 @@ export function registerAssets(app: FastifyInstance): void {
     const etag = `"${asset.version}"`;
     app.get<{ Querystring: { v?: unknown } }>(`/assets/${name}`, (request, reply) => {
       const current = request.query.v === asset.version;
-      reply
-        .header('content-type', asset.type)
-        .header('cache-control', current ? 'public, max-age=31536000, immutable' : 'public, no-cache')
-        .header('etag', etag)
-        .header('x-content-type-options', 'nosniff');
-      if (request.headers['if-none-match'] === etag) return reply.code(304).send();
-      return reply.send(asset.body);
+      reply.header('cache-control', current ? 'public, max-age=31536000, immutable' : 'public, no-cache');
+      return sendTagged(request, reply, { body: asset.body, type: asset.type, etag });
     });
   }
 }

@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ROUTES } from '../core/wire.js';
 
 /** The package root: the nearest folder above this file holding our package.json. */
@@ -30,14 +30,23 @@ export function registerClientAsset(app: FastifyInstance, bundlePath = DEFAULT_C
   }
   const body = readFileSync(bundlePath);
   const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
-  app.get(ROUTES.clientScript, (request, reply) => {
-    reply.header('cache-control', 'public, max-age=300, must-revalidate').header('etag', etag).header('x-content-type-options', 'nosniff');
-    // No Content-Type on a 304 (RFC 9110 §15.4.5: it describes a body the answer does not have).
-    // Nor a Content-Length, which may only be the 200's (§8.6): Fastify's HEAD handler writes `0` for
-    // an empty payload and none for a stream, so a HEAD's 304 gets an empty stream.
-    if (noneMatchHas(request.headers['if-none-match'], etag)) return reply.code(304).send(request.method === 'HEAD' ? Readable.from([]) : undefined);
-    return reply.header('content-type', 'text/javascript; charset=utf-8').send(body);
-  });
+  app.get(ROUTES.clientScript, (request, reply) =>
+    sendTagged(request, reply.header('cache-control', 'public, max-age=300, must-revalidate'), { body, type: 'text/javascript; charset=utf-8', etag }),
+  );
+}
+
+/**
+ * Answers a static file read once (`body`, its `type` and entity-tag `etag`): 304 when
+ * `If-None-Match` matches the tag, else the bytes; `ETag` and `nosniff` either way. For the browser
+ * runtime and an app's own assets (the reference app's).
+ */
+export function sendTagged(request: FastifyRequest, reply: FastifyReply, file: { body: Buffer; type: string; etag: string }): FastifyReply {
+  reply.header('etag', file.etag).header('x-content-type-options', 'nosniff');
+  // No Content-Type on a 304 (RFC 9110 §15.4.5: it describes a body the answer does not have).
+  // Nor a Content-Length, which may only be the 200's (§8.6): Fastify's HEAD handler writes `0` for
+  // an empty payload and none for a stream, so a HEAD's 304 gets an empty stream.
+  if (noneMatchHas(request.headers['if-none-match'], file.etag)) return reply.code(304).send(request.method === 'HEAD' ? Readable.from([]) : undefined);
+  return reply.header('content-type', file.type).send(file.body);
 }
 
 /** One entity-tag of an `If-None-Match` list: `W/` (dropped: the comparison is weak), then the quoted tag. */
