@@ -41,6 +41,53 @@ describe('censorLine (the textual layer)', () => {
     expect(censorLine(line)).toBe(line);
   });
 
+  it('censors a whole object or list under a secret key, whatever its inner keys; keeps scalars and other keys', () => {
+    const line = JSON.stringify({
+      credentials: { user: 'u', value: 'v-1', nested: { deep: 'v-2' } },
+      secret: [{ id: 1, value: 'v-3' }, 'v-4'],
+      session: { id: 's-1', data: { anything: 'v-5' } },
+      tokens_revoked: 3,
+      password_reset: null,
+      has_token: true,
+      user: { id: 7, name: 'Ann', api_key: { v: 'v-6' } },
+      stateKeys: ['k1'],
+    });
+    expect(JSON.parse(censorLine(line))).toEqual({
+      credentials: CENSOR,
+      secret: CENSOR,
+      session: CENSOR,
+      tokens_revoked: 3,
+      password_reset: null,
+      has_token: true,
+      user: { id: 7, name: 'Ann', api_key: CENSOR },
+      stateKeys: [CENSOR],
+    });
+  });
+
+  it('reads brackets and braces inside strings as text when finding where a censored object ends', () => {
+    const line = JSON.stringify({ secret: { a: '}]{["\\', b: 'x"}' }, after: 'visible', token_hint: { t: 'v' } });
+    expect(JSON.parse(censorLine(line))).toEqual({ secret: CENSOR, after: 'visible', token_hint: CENSOR });
+  });
+
+  it('censors camelCase names ending in Auth, not oauth or author', () => {
+    const line = JSON.stringify({ basicAuth: 'u:p', proxyAuth: { user: 'u', pass: 'p' }, oauth: 'google', author: 'Ann', Auth: 'x' });
+    expect(JSON.parse(censorLine(line))).toEqual({ basicAuth: CENSOR, proxyAuth: CENSOR, oauth: 'google', author: 'Ann', Auth: CENSOR });
+    expect(JSON.parse(censorLine(JSON.stringify({ msg: 'GET /x?basicAuth=u:p&oauth=g' })))).toEqual({ msg: `GET /x?basicAuth=${CENSOR}&oauth=g` });
+  });
+
+  it('censors JSON held in a string (a raw body logged as text) by the same rules, and keeps the rest of it', () => {
+    const body = JSON.stringify({ email: 'a@b.c', password: 'hunter2', card: { token: 't-1' }, credentials: { k: 'v-1' } });
+    const twice = JSON.stringify({ inner: JSON.stringify({ refresh_token: 'r-1', n: 1 }) });
+    const line = JSON.stringify({ body, list: `[${JSON.stringify({ secret: 's-1' })}]`, wrapped: twice, text: '{not json, password: p-1}', msg: 'ok' });
+    const out = JSON.parse(censorLine(line)) as Record<string, string>;
+    expect(JSON.parse(out['body'] ?? '')).toEqual({ email: 'a@b.c', password: CENSOR, card: { token: CENSOR }, credentials: CENSOR });
+    expect(JSON.parse(out['list'] ?? '')).toEqual([{ secret: CENSOR }]);
+    expect(JSON.parse(JSON.parse(out['wrapped'] ?? '').inner)).toEqual({ refresh_token: CENSOR, n: 1 });
+    // Not JSON: left to the text rules, which see no `name=value` or key here.
+    expect(out['text']).toBe('{not json, password: p-1}');
+    expect(censorLine(line)).not.toMatch(/hunter2|t-1|v-1|s-1|r-1/);
+  });
+
   it.each([
     ['a session cookie', 'cookie was lc_session=AbCdEfGhIjKlMnOpQrStUv; theme=dark', `cookie was lc_session=${CENSOR}; theme=dark`],
     ['a __Host- cookie', '__Host-lc_session=AbCdEfGhIjKlMnOpQrStUv.dXNlcg', `__Host-lc_session=${CENSOR}`],
@@ -104,6 +151,10 @@ describe('censorLine on hostile input', () => {
     ['one URL, then a long run without @', `x://u:${fill('a/')}`],
     ['URLs with ports and @ paths', fill('a://h:1/@')],
     ['header entries', fill('["token","a"],')],
+    ['secret keys opening objects that never close', fill('"secret":{"a":')],
+    ['secret keys opening lists of strings', fill('"token":["a",')],
+    ['nested objects under plain keys', fill('"a":{')],
+    ['JSON-looking strings under plain keys', fill('"a":"{\\"b\\":')],
   ])('censors %s within 200 ms (linear time)', (_name, hostile) => {
     const line = `${JSON.stringify({ level: 30, req: { url: `/?${hostile}` }, headers: { 'x-any': hostile }, msg: hostile })}\n`;
     const started = performance.now();
@@ -115,6 +166,9 @@ describe('censorLine on hostile input', () => {
     ['many header entries', { headers: Array.from({ length: 1200 }, () => ['authorization', 'Token abc']) }],
     ['a long rawHeaders list', { rawHeaders: Array.from({ length: 2400 }, (_, i) => (i % 2 === 0 ? 'Cookie' : 'sid=abc')) }],
     ['many URLs with passwords', { urls: Array.from({ length: 800 }, () => 'redis://:p@ss@h/x@y') }],
+    ['many objects under secret keys', { list: Array.from({ length: 800 }, () => ({ secret: { v: 'abc' }, ok: 1 })) }],
+    ['deeply nested objects under a secret key', { token: JSON.parse(`${'{"a":'.repeat(2000)}"abc"${'}'.repeat(2000)}`) as unknown }],
+    ['many JSON strings', { bodies: Array.from({ length: 400 }, () => ({ body: JSON.stringify({ password: 'abc', n: [1, 2] }) })) }],
   ])('censors %s (structure, not text) within 200 ms', (_name, fields) => {
     const line = `${JSON.stringify({ level: 30, ...fields, msg: 'x' })}\n`;
     const started = performance.now();

@@ -38,7 +38,8 @@ describe('redaction across the whole app (e2e)', () => {
       level: 10,
       headers: { cookie: CENSOR, 'x-csrf-token': CENSOR, authorization: CENSOR, 'content-type': 'application/json' },
       body: { email: 'a@example.com', password: CENSOR, refresh_token: CENSOR },
-      cookies: { lc_session: CENSOR },
+      // The whole object: a cookie's name says nothing of whether its value is a credential (another app's `sid`).
+      cookies: CENSOR,
     });
     const queries = records.filter((r) => (r['req'] as { url?: string } | undefined)?.url?.startsWith('/?token='));
     expect(queries.map((r) => (r['req'] as { url: string }).url)).toEqual([`/?token=${CENSOR}&password=${CENSOR}&page=2`]);

@@ -4,7 +4,11 @@
  * 1. Structured: pino `redact` paths for the fields where secrets live (headers, credentials in
  *    bodies). Fast and exact, but pino paths have a fixed depth and do not see inside strings.
  * 2. Textual, on the finished JSON line (pino's `hooks.streamWrite`, so every strategy gets it):
- *    - any string value whose key names a secret, at any depth (`"refresh_token":"…"`);
+ *    - any value whose key names a secret, at any depth: a string (`"refresh_token":"…"`), a list
+ *      of strings, or a whole object or list (`"credentials":{"user":"u","value":"…"}`), whose inner
+ *      keys may name nothing secret; numbers, booleans and null stay (`"tokens_revoked":3`);
+ *    - JSON held in a string (a raw request body logged as text: `"body":"{\"password\":…}"`):
+ *      read and censored by these same rules, then written back as a string;
  *    - our own token formats inside free text: CSRF tokens (`v1.` + base64url), `Bearer`/`Basic`
  *      credentials, JWTs, and `name=value` pairs whose name is a secret (`lc_session=…` in a cookie
  *      header, `?token=…` in a logged URL);
@@ -52,6 +56,12 @@ export const REDACT_PATHS: readonly string[] = [
  * word (`auth`, `basic_auth`, `x-auth`): `author`, `authorized`, `oauth` and `auth_method` stay.
  */
 const SECRET_KEY_RE = /passw(?:or)?d|pwd|passcode|passphrase|(?<![a-z])(?:pass|pw)(?![a-z])|(?<![a-z])auth(?:=|$)|secret|token|authorization|cookie|session|api[_-]?key|private[_-]?key|state[_-]?keys|credential/i;
+/** camelCase names ending in `Auth` (`basicAuth`, `proxyAuth`): case matters here, so `oauth` and `author` stay. */
+const CAMEL_AUTH_RE = /[a-z]Auth=?$/;
+
+function namesSecret(name: string): boolean {
+  return SECRET_KEY_RE.test(name) || CAMEL_AUTH_RE.test(name);
+}
 
 /**
  * `"key":"string"` or `"key":["s1","s2"]` in serialized JSON. Keys with escapes are left alone.
@@ -134,7 +144,7 @@ function censorHeaderList(list: string): string {
   let changed = false;
   for (let i = 0; i + 1 < items.length; i += 2) {
     const name: unknown = items[i];
-    if (typeof name === 'string' && SECRET_KEY_RE.test(name) && items[i + 1] !== CENSOR) {
+    if (typeof name === 'string' && namesSecret(name) && items[i + 1] !== CENSOR) {
       items[i + 1] = CENSOR;
       changed = true;
     }
@@ -143,7 +153,7 @@ function censorHeaderList(list: string): string {
 }
 
 function censorHeaderEntry(match: string, before: string, name: string): string {
-  return SECRET_KEY_RE.test(name) ? `${before}["${name}","${CENSOR}"]` : match;
+  return namesSecret(name) ? `${before}["${name}","${CENSOR}"]` : match;
 }
 
 /** Textual patterns: each match keeps its group 1 (a label) and loses the rest. */
@@ -167,7 +177,7 @@ function censorPairs(text: string): string {
   let from = 0;
   PAIR_NAME_RE.lastIndex = 0;
   for (let name = PAIR_NAME_RE.exec(text); name !== null; name = PAIR_NAME_RE.exec(text)) {
-    if (!SECRET_KEY_RE.test(name[0])) continue;
+    if (!namesSecret(name[0])) continue;
     const valueStart = name.index + name[0].length;
     PAIR_VALUE_RE.lastIndex = valueStart;
     if (!PAIR_VALUE_RE.test(text)) continue;
@@ -178,15 +188,78 @@ function censorPairs(text: string): string {
 }
 
 function censorPair(match: string, key: string, value: string): string {
-  if (!SECRET_KEY_RE.test(key)) {
-    return value.startsWith('[') && HEADER_LIST_KEY_RE.test(key) ? `"${key}":${censorHeaderList(value)}` : match;
+  if (!namesSecret(key)) {
+    if (value.startsWith('[')) return HEADER_LIST_KEY_RE.test(key) ? `"${key}":${censorHeaderList(value)}` : match;
+    return value.startsWith('"{') || value.startsWith('"[') ? `"${key}":${censorJsonInString(value)}` : match;
   }
   return value.startsWith('[') ? `"${key}":["${CENSOR}"]` : `"${key}":"${CENSOR}"`;
 }
 
+/**
+ * A JSON string value (with its quotes) whose text is itself JSON, as when a raw body is logged as
+ * text: censored by `censorLine` and written back as a string; anything else comes back as it was.
+ * Each level of nesting doubles the escapes, so the levels are few and each is read once.
+ */
+function censorJsonInString(value: string): string {
+  let text: unknown;
+  try {
+    text = JSON.parse(value);
+    if (typeof text !== 'string') return value;
+    JSON.parse(text);
+  } catch {
+    return value;
+  }
+  const censored = censorLine(text);
+  return censored === text ? value : JSON.stringify(censored);
+}
+
+/** `"key":` followed by an object or a list: where a secret key's whole value may have to go. */
+const JSON_CONTAINER_KEY_RE = /"([^"\\]*)":(?=[[{])/g;
+
+/**
+ * Where the JSON object or list that opens at `start` ends (the index after its closing bracket),
+ * reading strings by their escapes; -1 when the line ends first. One pass over the value.
+ */
+function containerEnd(line: string, start: number): number {
+  let depth = 0;
+  for (let i = start; i < line.length; i++) {
+    const c = line.charCodeAt(i);
+    if (c === 0x22) {
+      // A string: skip to its closing quote, past escaped characters.
+      for (i++; i < line.length && line.charCodeAt(i) !== 0x22; i++) if (line.charCodeAt(i) === 0x5c) i++;
+    } else if (c === 0x7b || c === 0x5b) depth++;
+    else if ((c === 0x7d || c === 0x5d) && --depth === 0) return i + 1;
+  }
+  return -1;
+}
+
+/** Matches a list holding only strings, which `censorPair` censors keeping its shape (`["[Redacted]"]`). */
+const STRING_LIST_RE = /^\[(?:"(?:[^"\\]|\\.)*",?)*\]$/;
+
+/**
+ * Replaces the whole object or list under every secret-named key with `"[Redacted]"`: the keys
+ * inside (`{"user":"u","value":"…"}` under `credentials`) need not name anything secret. The search
+ * resumes after each censored value, so nothing is read twice.
+ */
+function censorSecretContainers(line: string): string {
+  let out = '';
+  let from = 0;
+  JSON_CONTAINER_KEY_RE.lastIndex = 0;
+  for (let key = JSON_CONTAINER_KEY_RE.exec(line); key !== null; key = JSON_CONTAINER_KEY_RE.exec(line)) {
+    if (!namesSecret(key[1] ?? '')) continue;
+    const start = key.index + key[0].length;
+    const end = containerEnd(line, start);
+    if (end === -1) break;
+    if (STRING_LIST_RE.test(line.slice(start, end))) continue;
+    out += `${line.slice(from, start)}"${CENSOR}"`;
+    from = JSON_CONTAINER_KEY_RE.lastIndex = end;
+  }
+  return from === 0 ? line : out + line.slice(from);
+}
+
 /** Layer 2: censors a serialized log line. Pure; applied to every line before any destination. */
 export function censorLine(line: string): string {
-  let out = censorPairs(line.replace(JSON_PAIR_RE, censorPair));
+  let out = censorPairs(censorSecretContainers(line).replace(JSON_PAIR_RE, censorPair));
   if (out.includes('["')) out = out.replace(HEADER_ENTRY_RE, censorHeaderEntry);
   out = censorUrlPasswords(out);
   for (const re of TEXT_PATTERNS) out = out.replace(re, `$1${CENSOR}`);
