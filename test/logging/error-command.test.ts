@@ -107,6 +107,19 @@ describe('command arguments in other logged error shapes', () => {
     expect(errs[0]?.['message']).toBe('outer: mid: WRONGPASS');
   });
 
+  it('an error logged under `error` gets the same serializer as `err` (message, stack, no command arguments); other values there stay', async () => {
+    const out = capture();
+    const logger = createLogger({ format: 'json', stream: out });
+    logger.error({ error: withCommand('WRONGPASS', 'auth', ['default', S]) }, 'failed');
+    logger.warn({ error: 'a plain text' }, 'text');
+    await closeLogger(logger);
+    expect(out.text()).not.toContain(S);
+    const [first, second] = out.records();
+    expect(first?.['error']).toMatchObject({ type: 'Error', message: 'WRONGPASS', command: { name: 'auth', args: [CENSOR] } });
+    expect(String((first?.['error'] as { stack?: unknown }).stack)).toContain('WRONGPASS');
+    expect(second?.['error']).toBe('a plain text');
+  });
+
   it('stops at cycles and keeps other fields as they were', async () => {
     const err = Object.assign(withCommand('WRONGPASS', 'auth', [S]), { code: 'E1', when: new Date(0), self: undefined as unknown });
     err.self = err;

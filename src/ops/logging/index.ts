@@ -93,7 +93,9 @@ export function createLogger(options: CreateLoggerOptions = {}): Logger {
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: { paths: [...REDACT_PATHS, ...(options.redact ?? [])], censor: CENSOR },
       hooks: { streamWrite: censorLine },
-      serializers: { err: serializeError },
+      // `error` too: an Error under any other key is written `{}` by JSON (its fields are not
+      // enumerable) and skips the command-argument censoring, and `{ error }` is a common spelling.
+      serializers: { err: serializeError, error: serializeError },
     },
     sink,
   );
