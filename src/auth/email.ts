@@ -1,6 +1,7 @@
 /**
- * Email addresses as the auth service stores and compares them: trimmed, Unicode NFC, lower-case,
- * the domain in its ASCII (punycode) form. Two spellings of one mailbox then map to one account,
+ * Email addresses as the auth service stores and compares them: trimmed, Unicode NFC, the local
+ * part case-folded (Unicode full case folding, `foldCase`), the domain lower-cased and in its ASCII
+ * (punycode) form. Two spellings of one mailbox then map to one account,
  * and `users.email` is unique on the normalised form. Provider-specific rules (dots or `+tags` in
  * Gmail addresses) are not applied: those are different addresses to everyone else.
  *
@@ -43,6 +44,39 @@ const ASCII_RE = /^[\x00-\x7f]*$/;
 const MISPLACED_JOINER_RE =
   /(?<![\p{L}\p{M}])[\u200c\u200d]|(?<=[\p{scx=Latin}\p{scx=Greek}\p{scx=Cyrillic}\p{sc=Common}]\p{sc=Inherited}*)[\u200c\u200d]/u;
 const LABEL_RE = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
+/** Cherokee small letters: full case folding maps them to the capitals (the script was capitals first). */
+const CHEROKEE_SMALL_RE = /[\u13f8-\u13fd\uab70-\uabbf]/g;
+
+/**
+ * Unicode full case folding (CaseFolding.txt, statuses C and F), then NFC. `toLowerCase()` is not
+ * one: it gives `ς` for a `Σ` at the end of a word but `σ` elsewhere (`ΝΙΚΟΣ.Χ` and `νικος.χ`
+ * became two accounts), keeps `ß` apart from `SS`, and leaves U+0345, the old Cyrillic letters
+ * U+1C80–U+1C88 and others apart from the letters they fold to. Lower → upper → lower reaches the
+ * fold of every code point but three kinds, mapped here: final `ς` folds to `σ`, Cherokee small
+ * letters to the capitals, and the dotless `ı` stays itself (upper-casing would make it `I`).
+ * Checked against Python's `str.casefold` for every code point of Unicode 14 (test/auth/email-case.test.ts).
+ * @example foldCase('ΝΙΚΟΣ') // 'νικοσ'
+ * @example foldCase('Straße') // 'strasse'
+ */
+export function foldCase(text: string): string {
+  return text
+    .normalize('NFD')
+    .split('\u0131')
+    .map((part) => part.toLowerCase().toUpperCase().toLowerCase())
+    .join('\u0131')
+    .replace(/\u03c2/g, '\u03c3')
+    .replace(CHEROKEE_SMALL_RE, (c) => c.toUpperCase())
+    .normalize('NFC');
+}
+
+/**
+ * Lower case as the IDNA conversion (UTS #46) maps a domain: `Σ` is always `σ` (`toLowerCase` makes
+ * a final one `ς`, which IDNA2008 keeps as another letter: `ΣΑΣ.GR` was `σας.gr`, not `σασ.gr`), and
+ * capital `ẞ` is `ss` (lower-cased it was `ß`, which IDNA2008 also keeps).
+ */
+function lowerDomain(text: string): string {
+  return text.replace(/\u03a3/g, '\u03c3').replace(/\u1e9e/g, 'ss').toLowerCase();
+}
 
 /**
  * A dot above (U+0307) on a letter that shows a dot already (`Soft_Dotted`: i, j, Cyrillic і, ј…)
@@ -54,7 +88,8 @@ const DOTTED_I_RE = /[\p{Soft_Dotted}\u0131\u0237]\p{M}*\u0307/u;
 
 /**
  * Why `readEmail` refused an address. `lookalike`: well-formed, but its local part is not plain
- * text (see `isLookalikeLocal`); `asTyped` is the address normalised as before that rule existed.
+ * text (see `isLookalikeLocal`); `asTyped` is the address normalised as before that rule existed
+ * (NFC, the local part lower-cased, not case-folded).
  */
 export type EmailRead =
   | { readonly ok: true; readonly email: string }
@@ -62,9 +97,9 @@ export type EmailRead =
   | { readonly ok: false; readonly reason: 'lookalike'; readonly asTyped: string };
 
 /**
- * Whether a local part (NFC, and lower-cased) holds what would make a new account look like
+ * Whether a local part (NFC, and case-folded) holds what would make a new account look like
  * another's: a compatibility character (its NFKC form differs: the ligature `ﬁ`, full-width `ａ`,
- * mathematical `𝖿`, `ª`, `ſ`…) or a dotted i (`DOTTED_I_RE`). Checked before and after lower-casing.
+ * mathematical `𝖿`, `ª`, `ſ`…) or a dotted i (`DOTTED_I_RE`). Checked before and after case folding.
  */
 function isLookalikeLocal(typed: string, lowered: string): boolean {
   return typed.normalize('NFKC') !== typed || lowered.normalize('NFKC') !== lowered || DOTTED_I_RE.test(lowered);
@@ -85,11 +120,11 @@ export function readEmail(input: unknown): EmailRead {
   const at = text.lastIndexOf('@');
   if (at <= 0 || at === text.length - 1) return malformed;
   const typedLocal = text.slice(0, at);
-  const local = typedLocal.toLowerCase();
+  const local = foldCase(typedLocal);
   if (!LOCAL_RE.test(local) || Buffer.byteLength(local) > MAX_LOCAL || local.startsWith('.') || local.endsWith('.') || local.includes('..')) {
     return malformed;
   }
-  const unicodeDomain = text.slice(at + 1).toLowerCase();
+  const unicodeDomain = lowerDomain(text.slice(at + 1));
   if (DOMAIN_SPACE_RE.test(unicodeDomain)) return malformed;
   const domain = domainToASCII(unicodeDomain);
   if (domain === '' || domain.length > 253) return malformed;
@@ -98,7 +133,10 @@ export function readEmail(input: unknown): EmailRead {
   if (!roundTrips(unicodeDomain, labels)) return malformed;
   const address = `${local}@${domain}`;
   if (Buffer.byteLength(address) > MAX_ADDRESS) return malformed;
-  return isLookalikeLocal(typedLocal, local) ? { ok: false, reason: 'lookalike', asTyped: address } : { ok: true, email: address };
+  if (!isLookalikeLocal(typedLocal, local)) return { ok: true, email: address };
+  // Only accounts registered before the rule can be under a lookalike, and they were stored
+  // lower-cased: full case folding would map `ﬁ` to `fi` and find the plain account instead.
+  return { ok: false, reason: 'lookalike', asTyped: `${typedLocal.toLowerCase()}@${domain}` };
 }
 
 /**
@@ -124,7 +162,7 @@ export function normaliseEmail(input: unknown): string | null {
  * also be where a script uses it (MISPLACED_JOINER_RE), typed or in a punycode label.
  */
 function roundTrips(typed: string, asciiLabels: readonly string[]): boolean {
-  const typedLabels = typed.normalize('NFKC').toLowerCase().normalize('NFC').replace(DOMAIN_DOTS_RE, '.').split('.');
+  const typedLabels = lowerDomain(typed.normalize('NFKC')).normalize('NFC').replace(DOMAIN_DOTS_RE, '.').split('.');
   if (typedLabels.length !== asciiLabels.length) return false;
   return typedLabels.every((label, i) => {
     const ascii = asciiLabels[i]!;
