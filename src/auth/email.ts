@@ -129,7 +129,8 @@ export function readEmail(input: unknown): EmailRead {
   const domain = domainToASCII(unicodeDomain);
   if (domain === '' || domain.length > 253) return malformed;
   const labels = domain.split('.');
-  if (labels.length < 2 || !labels.every((label) => LABEL_RE.test(label))) return malformed;
+  // An all-digit last label is an IPv4 address (`x@127.0.0.1`), not a domain: mail would go to a host.
+  if (labels.length < 2 || !labels.every((label) => LABEL_RE.test(label)) || /^\d+$/.test(labels.at(-1)!)) return malformed;
   if (!roundTrips(unicodeDomain, labels)) return malformed;
   const address = `${local}@${domain}`;
   if (Buffer.byteLength(address) > MAX_ADDRESS) return malformed;

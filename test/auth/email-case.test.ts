@@ -83,3 +83,13 @@ eachEngine('one account per case-folded address', (engine) => {
     expect(app.mail.messages.map((m) => m.to)).toEqual(['νικοσ.παπ@example.gr']);
   });
 });
+
+describe('readEmail: an IPv4 address is not a domain', () => {
+  it('refuses an all-digit last label, keeps digits elsewhere', () => {
+    for (const email of ['x@127.0.0.1', 'x@10.0.0.1', 'x@example.123', 'x@1.2.3.4', 'x@１２７.０.０.１']) {
+      expect(readEmail(email), email).toEqual({ ok: false, reason: 'malformed' });
+    }
+    expect(readEmail('x@123.example')).toEqual({ ok: true, email: 'x@123.example' });
+    expect(readEmail('x@example.c0m')).toEqual({ ok: true, email: 'x@example.c0m' });
+  });
+});
