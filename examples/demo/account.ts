@@ -41,6 +41,12 @@ interface LoginMessage {
   fields?: boolean;
 }
 
+/*
+ * The email fields are `type="text" inputmode="email"`, not `type="email"`: a browser validates
+ * `type="email"` as ASCII before the `@`, so `josé@example.com`, an address the API accepts, could
+ * neither sign in nor ask for a reset link. `inputmode` keeps the email keyboard on phones.
+ */
+
 /** The id of the sign-in refusal, which the form's fields name in `aria-describedby`. */
 const LOGIN_ERROR_ID = 'login-error';
 
@@ -72,7 +78,7 @@ async function loginBody(view: PageView, message: LoginMessage | null, email: st
   ${loginMessage(message, true)}
   <form method="post" action="/login" class="stack" data-testid="login-form">
     <input type="hidden" name="${BODY.csrfToken}" value="${formToken}">
-    <label class="field">Email <input type="email" name="email" required autocomplete="username" value="${email}"${fieldAttrs}${refused ? html` autofocus` : null}></label>
+    <label class="field">Email <input type="text" inputmode="email" name="email" required autocomplete="username" spellcheck="false" autocapitalize="off" value="${email}"${fieldAttrs}${refused ? html` autofocus` : null}></label>
     <label class="field">Password <input type="password" name="password" required minlength="8" maxlength="1024" autocomplete="current-password"${fieldAttrs}></label>
     <button type="submit" class="btn primary">Sign in</button>
   </form>
@@ -96,7 +102,7 @@ const ANSWER_LINES = html`<p class="notice" role="status" data-auth-status tabin
 const forgotPasswordBody = html`<section class="card">
   <p>Enter the email of your account: if it has one, a link to choose a new password is mailed to it.</p>
   <form method="post" class="stack" data-auth-form="forgot-password" data-testid="forgot-password-form">
-    <label class="field">Email <input type="email" name="email" required maxlength="254" autocomplete="email"></label>
+    <label class="field">Email <input type="text" inputmode="email" name="email" required maxlength="254" autocomplete="email" spellcheck="false" autocapitalize="off"></label>
     <button type="submit" class="btn primary" disabled>Send the link</button>
   </form>
   ${ANSWER_LINES}

@@ -121,6 +121,28 @@ describe.runIf(browserTestsEnabled('sign-in and profile in Chromium'))('sign-in 
     await context.close();
   });
 
+  it('a non-ASCII local part (accepted by the API) signs in at /login and asks for a link at /forgot-password', async () => {
+    await register(base, 'jos\u00e9@example.com', 'Jos\u00e9');
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${base}/login`);
+    await page.locator('input[name="email"]').fill('Jos\u00e9@Example.com');
+    await page.locator('input[name="password"]').fill(PASSWORD);
+    await Promise.all([page.waitForURL(`${base}/profile`), page.getByRole('button', { name: 'Sign in' }).click()]);
+    expect(await page.locator('[data-email]').textContent()).toBe('jos\u00e9@example.com');
+
+    await page.goto(`${base}/forgot-password`);
+    await page.getByRole('textbox', { name: 'Email' }).fill('jos\u00e9@example.com');
+    const [asked] = await Promise.all([
+      page.waitForResponse((r) => r.url() === `${base}/api/v1/auth/forgot-password`),
+      page.getByRole('button', { name: 'Send the link' }).click(),
+    ]);
+    expect(asked.status()).toBe(202);
+    await demo.app.livecomponentsAuth.service.idle();
+    expect(demo.mail.messages.splice(0).map((m) => m.to)).toEqual(['jos\u00e9@example.com']);
+    await context.close();
+  });
+
   it('asks for a link at /forgot-password, sets a new password at the mailed link, and signs in with it', async () => {
     await register(base, 'grace@example.com', 'Grace');
     const context = await browser.newContext();

@@ -121,6 +121,19 @@ eachEngine('browser sign-in', (engine) => {
     expect(res.body).not.toMatch(/aria-invalid|aria-describedby="login-error"|autofocus/);
   });
 
+  it('the email fields of /login and /forgot-password are text fields (type=email refuses a non-ASCII local part), labelled and required', async () => {
+    for (const path of ['/login', '/forgot-password']) {
+      const { body } = (await load(path)).res;
+      expect(body, path).not.toMatch(/type="?email/i);
+      const fields = body.match(/<input\b[^>]*name="email"[^>]*>/g) ?? [];
+      expect(fields, path).toHaveLength(1);
+      const field = fields[0] as string;
+      for (const attr of ['type="text"', 'inputmode="email"', 'spellcheck="false"', 'autocapitalize="off"', ' required']) expect(field, path).toContain(attr);
+      expect(field).toContain(path === '/login' ? 'autocomplete="username"' : 'autocomplete="email"');
+      expect(body).toMatch(/<label class="field">Email <input\b[^>]*name="email"/);
+    }
+  });
+
   it('GET /forgot-password and /reset-password answer HTML forms posted by app.js, with no inline script', async () => {
     const forgot = (await load('/forgot-password')).res;
     const reset = (await load('/reset-password?token=not-from-here')).res;
@@ -135,7 +148,7 @@ eachEngine('browser sign-in', (engine) => {
     }
     expect(forgot.body).toContain('<title>Forgot your password? · LiveComponents</title>');
     expect(forgot.body).toContain('<form method="post" class="stack" data-auth-form="forgot-password" data-testid="forgot-password-form">');
-    expect(forgot.body).toContain('<input type="email" name="email" required maxlength="254" autocomplete="email">');
+    expect(forgot.body).toContain('<input type="text" inputmode="email" name="email" required maxlength="254" autocomplete="email" spellcheck="false" autocapitalize="off">');
     expect(forgot.body).toContain('<button type="submit" class="btn primary" disabled>Send the link</button>');
 
     expect(reset.body).toContain('<title>Choose a new password · LiveComponents</title>');
@@ -228,7 +241,7 @@ eachEngine('browser sign-in', (engine) => {
       expect(res.body).toContain('<p class="flash" role="alert" id="login-error" data-login-error>The email or password is incorrect.</p>');
       // Before the form, read with each field, which it marks invalid; the focus starts in the first one.
       expect(res.body.indexOf('data-login-error')).toBeLessThan(res.body.indexOf('data-testid="login-form"'));
-      const email = /<input type="email" name="email"[^>]*>/.exec(res.body)?.[0] ?? '';
+      const email = /<input type="text" inputmode="email" name="email"[^>]*>/.exec(res.body)?.[0] ?? '';
       const password = /<input type="password" name="password"[^>]*>/.exec(res.body)?.[0] ?? '';
       for (const field of [email, password]) expect(field).toMatch(/ aria-describedby="login-error" aria-invalid="true"[ >]/);
       expect(email).toMatch(/ autofocus>$/);
