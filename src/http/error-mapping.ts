@@ -1,14 +1,48 @@
 /**
  * Every failure becomes the JSON error shape of PROTOCOL §3. Fastify's own errors (body too large,
- * wrong media type, bad JSON) are mapped to our codes; anything unexpected is a 500 whose detail
- * stays in the log — never a stack trace or an internal message on the wire. A request whose client
+ * wrong media type, bad JSON) and the 4xx refusals of the app's hooks and plugins (a 401 of an auth
+ * hook, `@fastify/rate-limit`'s 429) are mapped to our codes by status, logged at `info`; anything
+ * unexpected is a 500 whose detail stays in the log — never a stack trace or an internal message on
+ * the wire. A request whose client
  * went away while it was being read is neither: nothing is answered (no one is left to read it).
  */
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ERROR_CODES, LiveError, isLiveError } from '../core/errors.js';
+import { ERROR_CODES, LiveError, isLiveError, type ErrorCode } from '../core/errors.js';
 import { createLogger } from '../ops/logging/index.js';
 import { LOG_FIELDS } from '../ops/logging/fields.js';
 import { errorResponse } from '../runtime/index.js';
+
+/**
+ * The registry's code for a refusal of the request by its status (a hook's, a plugin's or Fastify's
+ * own 4xx); a 4xx without one of its own is `INVALID_REQUEST`.
+ */
+const CODE_BY_STATUS: ReadonlyMap<number, ErrorCode> = new Map<number, ErrorCode>([
+  [401, 'UNAUTHENTICATED'],
+  [403, 'FORBIDDEN'],
+  [404, 'NOT_FOUND'],
+  [405, 'METHOD_NOT_ALLOWED'],
+  [408, 'REQUEST_TIMEOUT'],
+  [413, 'PAYLOAD_TOO_LARGE'],
+  [414, 'URI_TOO_LONG'],
+  [429, 'RATE_LIMIT_EXCEEDED'],
+  [431, 'HEADERS_TOO_LARGE'],
+]);
+
+/**
+ * The 4xx status `error` asks for, or `undefined`. Fastify's convention (its default error handler,
+ * `http-errors`, `@fastify/rate-limit`, an app's `onRequest` hook throwing `{ statusCode: 401 }`) is
+ * that an error's `statusCode` is the answer's: trusted when the error has no `code`, or one of
+ * Fastify's (`FST_…`, which plugins built with `@fastify/error` use too). An error with a code of its
+ * own (a payment SDK's `card_declined` with 402, a socket's `ECONNRESET`) describes a call the server
+ * made, not this request: a 500. An action's own exceptions never come here (the runtime answers
+ * them), only what Fastify, a hook, a plugin or a route of the app threw.
+ */
+function refusalStatusOf(error: Partial<FastifyError> | null): number | undefined {
+  const status = error?.statusCode;
+  if (typeof status !== 'number' || !Number.isInteger(status) || status < 400 || status > 499) return undefined;
+  const code: unknown = error?.code;
+  return code === undefined || (typeof code === 'string' && code.startsWith('FST_')) ? status : undefined;
+}
 
 /**
  * `route`: the Fastify instance of the request's route (`request.server`, its encapsulation
@@ -17,15 +51,11 @@ import { errorResponse } from '../runtime/index.js';
 export function toLiveError(error: unknown, route?: FastifyInstance): LiveError {
   if (isLiveError(error)) return error;
   const fe = error as Partial<FastifyError> | null;
-  // Only Fastify's own errors (`FST_…` codes) say what was wrong with the request; another error's
-  // `statusCode` (an HTTP client library's, say) is about something else: a 500.
-  const status = typeof fe?.statusCode === 'number' && typeof fe.code === 'string' && fe.code.startsWith('FST_') ? fe.statusCode : 500;
-  if (status === 413) return new LiveError('PAYLOAD_TOO_LARGE');
+  const status = refusalStatusOf(fe);
+  if (status === undefined) return new LiveError('INTERNAL_ERROR', { message: fe?.message ?? String(error), cause: error });
   if (status === 415) return new LiveError('UNSUPPORTED_MEDIA_TYPE', { message: unsupportedMediaTypeMessage(route) });
-  if (status === 404) return new LiveError('NOT_FOUND');
-  if (status === 405) return new LiveError('METHOD_NOT_ALLOWED');
-  if (status >= 400 && status < 500) return new LiveError('INVALID_REQUEST');
-  return new LiveError('INTERNAL_ERROR', { message: fe?.message ?? String(error), cause: error });
+  // The registry's sentence, not the error's: a plugin's message may name its internals.
+  return new LiveError(CODE_BY_STATUS.get(status) ?? 'INVALID_REQUEST');
 }
 
 /** The media types a 415 may name, as a route's context takes them (`hasContentTypeParser`). */
@@ -89,7 +119,7 @@ export function sendError(error: unknown, request: FastifyRequest, reply: Fastif
     request.log.info({ reason: (error as Error).message }, 'client aborted the request');
     return undefined;
   }
-  const live = toLiveError(error, request.server);
+  const live = withRetryAfter(toLiveError(error, request.server), error, reply);
   if (live.statusCode >= 500) {
     logFailure(request, error, live.code);
   } else if (!isLiveError(error)) {
@@ -97,6 +127,19 @@ export function sendError(error: unknown, request: FastifyRequest, reply: Fastif
   }
   const res = errorResponse(live, String(request.id), {});
   return reply.code(res.status).headers(res.headers).send(res.body);
+}
+
+/**
+ * A 429 of the app's own rate limiter (`@fastify/rate-limit`, a hook) carries PROTOCOL §3's
+ * `retry_after`, read from the `Retry-After` header (whole seconds) the limiter set on the reply,
+ * which stays on the answer. Its `limit` and `window` are the limiter's to know: not sent.
+ */
+function withRetryAfter(live: LiveError, error: unknown, reply: FastifyReply): LiveError {
+  if (live.code !== 'RATE_LIMIT_EXCEEDED' || live === error) return live;
+  const header = reply.getHeader('retry-after');
+  const text = typeof header === 'number' ? String(header) : header;
+  if (typeof text !== 'string' || !/^\d{1,10}$/.test(text)) return live;
+  return new LiveError('RATE_LIMIT_EXCEEDED', { fields: { retry_after: Number(text) } });
 }
 
 /**
