@@ -8,6 +8,7 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest 
 import fp from 'fastify-plugin';
 import { HEADERS, ROUTES } from '../core/wire.js';
 import type { LiveRuntime } from '../runtime/index.js';
+import { InvalidOptionError } from '../ops/health/options-error.js';
 import type { Session } from '../session/types.js';
 import { serializeActionBody } from './action-json.js';
 import { registerClientAsset } from './client-asset.js';
@@ -92,6 +93,7 @@ declare module 'fastify' {
 }
 
 const plugin: FastifyPluginAsync<LiveComponentsPluginOptions> = async (app, options) => {
+  refusePrefix(app, options);
   const { runtime } = options;
   const bodyLimit = actionBodyLimitOf(options.actionBodyLimit);
   const sessionCookie = createSessionCookie(options.secureCookies ?? false);
@@ -116,6 +118,22 @@ const plugin: FastifyPluginAsync<LiveComponentsPluginOptions> = async (app, opti
   registerClientAsset(app, options.clientBundlePath);
   await app.register(actionRoute, { runtime, sessionCookie, bodyLimit });
 };
+
+/**
+ * PROTOCOL §2–§3 fix the runtime's paths (`/livecomponents/client.js`, `/api/livecomponents/action`),
+ * and the page's `<script>` and the browser runtime use them as they are. Registered under a prefix,
+ * the routes would move while the page still names the fixed ones (404: the buttons do nothing); and
+ * `prefix` on the plugin's own registration is ignored (`fastify-plugin`). So either is refused.
+ */
+function refusePrefix(app: FastifyInstance, options: LiveComponentsPluginOptions): void {
+  const given = (options as { prefix?: unknown }).prefix;
+  if (app.prefix === '' && (given === undefined || given === '')) return;
+  const where = app.prefix === '' ? `with { prefix: ${JSON.stringify(given)} }` : `inside a plugin with the prefix ${JSON.stringify(app.prefix)}`;
+  throw new InvalidOptionError(
+    'livecomponents',
+    `registered ${where}: its routes are fixed at ${ROUTES.action} and ${ROUTES.clientScript}, and pages name those. Register it on the root instance (or a context without a prefix), next to your prefixed routes`,
+  );
+}
 
 /** `actionBodyLimit`, checked at start-up: a bad value fails registration rather than every request. */
 function actionBodyLimitOf(value: number | undefined): number {
