@@ -15,7 +15,7 @@ import type { FastifyInstance } from 'fastify';
 import { startTokenCleanup, DAY_MS, type TokenCleanup } from './cleanup.js';
 import { AUTH_PREFIX, createRefreshCookie } from './cookie.js';
 import { registerApiCors, resolveApiOrigins } from './cors.js';
-import { createAuthLimiter, type AuthLimiter, type LimitedRoute, type RouteLimit } from './limits.js';
+import { createAuthLimiter, type AuthLimiter } from './limits.js';
 import { authRoutes } from './routes.js';
 import { createAuthService, type AuthService, type AuthServiceOptions } from './service.js';
 import { createWebSignIn, type WebSignIn } from './web.js';
@@ -29,8 +29,6 @@ export interface RegisterAuthOptions extends AuthServiceOptions {
   secureCookies?: boolean;
   /** Register `@fastify/cors` for `/api/*`. @default true */
   cors?: boolean;
-  /** Override endpoint limits. @default AUTH_LIMITS (PROTOCOL §4, and the cookie-only logout) */
-  limits?: Partial<Record<LimitedRoute, RouteLimit>>;
   /** As for actions: CIDRs never limited, and fail-open when the store is down. */
   rateLimit?: { allowlist?: readonly string[]; ipv6PrefixLength?: number; failOpen?: boolean; onFailOpen?: (error: unknown) => void };
   /** Between token clean-ups, ms (`0`: no timer). @default 86_400_000 */
@@ -96,7 +94,7 @@ export { cleanupTokensCommand, startTokenCleanup, type CleanupCounts, type Token
 export { AUTH_PREFIX, REFRESH_COOKIE, createRefreshCookie, type RefreshCookie } from './cookie.js';
 export { CorsConfigError, registerApiCors, resolveApiOrigins, type ApiCorsOptions } from './cors.js';
 export { normaliseEmail } from './email.js';
-export { AUTH_LIMITS, createAuthLimiter, type AuthLimiter, type LimitedRoute, type RouteLimit } from './limits.js';
+export { AUTH_LIMITS, LOGIN_PER_ACCOUNT, createAuthLimiter, type AuthLimiter, type AuthLimitOverrides, type LimitedRoute, type RouteLimit } from './limits.js';
 export {
   capturedMailTransport,
   logMailTransport,

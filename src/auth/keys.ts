@@ -14,6 +14,8 @@ function digest(text: string): string {
 export const authKeys = {
   /** Consecutive failed sign-ins for one (normalised) email, for `authn_login_fail_max`. */
   loginFailures: (email: string) => `${PREFIX}{a:${digest(`login:${email}`)}}:auth:fail`,
+  /** Sign-in attempts on one (normalised) email since its last success, for the per-account limit (`LOGIN_PER_ACCOUNT`). */
+  loginAttempts: (email: string) => `${PREFIX}{a:${digest(`login:${email}`)}}:auth:attempts`,
   /** Reset mails sent to one account (`client` null), or to it at the requests of one client, for `resetMailMax`. */
   resetMails: (userId: string, client: string | null) =>
     `${PREFIX}{a:${digest(client === null ? `reset:${userId}` : `reset:${userId}:${client}`)}}:auth:reset-mail`,

@@ -26,10 +26,23 @@ export const AUTH_LIMITS: Readonly<Record<LimitedRoute, RouteLimit>> = Object.fr
   'reset-password': { limit: 5, windowSeconds: 60 },
 });
 
+/**
+ * Sign-in attempts on one account (one normalised email, with an account or not), whatever the
+ * clients: the per-client `login` limit alone let 30 addresses make 150 guesses a minute at one
+ * account. NIST SP 800-63B (5.2.2): at most 100 consecutive failed attempts on one account. An
+ * attempt counts when it is made (so concurrent ones cannot overshoot) and a success clears the
+ * count. 100 is high on purpose: whoever spends 100 attempts locks the owner out until the window
+ * frees (docs/auth.md, Limits). Override with `limits: { 'login-account': … }`.
+ */
+export const LOGIN_PER_ACCOUNT: Readonly<RouteLimit> = Object.freeze({ limit: 100, windowSeconds: 3600 });
+
+/** Overrides of `AUTH_LIMITS` (per client) and of `LOGIN_PER_ACCOUNT` (`'login-account'`). */
+export type AuthLimitOverrides = Partial<Record<LimitedRoute | 'login-account', RouteLimit>>;
+
 /** The stage's options (store, events, clock, allowlist, IPv6 networks, fail-open), as for actions. */
 export interface AuthLimiterOptions extends Omit<RateLimitStageOptions, 'defaults'> {
   /** Override some limits (tests, or a stricter deployment). @default AUTH_LIMITS */
-  limits?: Partial<Record<LimitedRoute, RouteLimit>>;
+  limits?: AuthLimitOverrides;
 }
 
 export type AuthLimiter = RouteLimiter<LimitedRoute>;

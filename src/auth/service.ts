@@ -20,6 +20,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { LiveError, type ErrorCode } from '../core/errors.js';
+import { HEADERS } from '../core/wire.js';
 import type { SecurityEvent } from '../ops/security-events.js';
 import type { RequestInfo } from '../pipeline/types.js';
 import { parseSessionUserId } from './accounts.js';
@@ -125,11 +126,35 @@ export function createAuthService(options: AuthServiceOptions) {
   }
 
   /**
-   * Checks a password for an email, the same way whether the account exists or not. Logs
-   * `authn_login_success` or `authn_login_fail`, and `authn_login_fail_max` at the Nth failure in
-   * a row for one email within the window.
+   * One step of the per-account sign-in limit (`LOGIN_PER_ACCOUNT`), taken before the email is even
+   * looked up, so an unknown email is counted and refused exactly like a known one: the same 429
+   * (`RATE_LIMIT_EXCEEDED`, `retry_after`, `limit`, `window`, `Retry-After`) as the per-client limits,
+   * with no lookup and no argon2 work either way. `null` when within the limit.
    */
-  async function verifyCredentials(email: string, password: string, request: Request): Promise<UserRow | null> {
+  async function accountLimited(email: string, request: Request): Promise<Failure | null> {
+    const { limit, windowSeconds } = s.loginPerAccount;
+    const step = await s.store.rateLimit(authKeys.loginAttempts(email), { algorithm: 'sliding-window', limit, windowMs: windowSeconds * 1000 }, clock.now());
+    if (step.allowed) return null;
+    const retryAfter = Math.max(1, Math.ceil(step.retryAfterMs / 1000));
+    emit('excess_rate_limit_exceeded', 'WARN', `Sign-in refused: ${limit} attempts on one email within ${windowSeconds} s (per-account limit)`, request);
+    return {
+      type: 'error',
+      error: new LiveError('RATE_LIMIT_EXCEEDED', {
+        fields: { retry_after: retryAfter, limit, window: windowSeconds },
+        headers: { [HEADERS.retryAfter]: String(retryAfter) },
+      }),
+    };
+  }
+
+  /**
+   * Checks a password for an email, the same way whether the account exists or not, within the
+   * per-account limit (`accountLimited`: a 429 then, even with the right password). Logs
+   * `authn_login_success` or `authn_login_fail`, and `authn_login_fail_max` at the Nth failure in
+   * a row for one email within the window. A wrong password is `INVALID_CREDENTIALS`.
+   */
+  async function verifyCredentials(email: string, password: string, request: Request): Promise<Result<{ user: UserRow }>> {
+    const limited = await accountLimited(email, request);
+    if (limited !== null) return limited;
     const user = await repo.userByEmail(email);
     const check = user === undefined ? { ok: await hasher.verifyDummy(password), needsRehash: false } : await hasher.verify(user.password_hash, password);
     const failuresKey = authKeys.loginFailures(email);
@@ -140,16 +165,17 @@ export function createAuthService(options: AuthServiceOptions) {
         const who = user === undefined ? 'an email with no account' : `user ${user.id}`;
         emit('authn_login_fail_max', 'WARN', `${s.failMax.failures} failed sign-ins in a row for ${who} within ${s.failMax.windowMs / 1000} s`, request);
       }
-      return null;
+      return fail('INVALID_CREDENTIALS');
     }
-    await s.store.delete(failuresKey);
+    // A success ends the run of failures: the per-account limit counts consecutive attempts.
+    await Promise.all([s.store.delete(failuresKey), s.store.delete(authKeys.loginAttempts(email))]);
     let verified = user;
     if (check.needsRehash) {
       const rehashed = await hasher.hash(password);
       if (await repo.rehashPassword(user.id, user.password_hash, rehashed, clock.now())) verified = { ...user, password_hash: rehashed };
     }
     emit('authn_login_success', 'INFO', `User ${user.id} signed in`, request);
-    return verified;
+    return { type: 'ok', user: verified };
   }
 
   /** The sign-in's grant was refused: the password changed (a reset) while it was being checked. */
@@ -240,8 +266,9 @@ export function createAuthService(options: AuthServiceOptions) {
     async login(body: unknown, request: Request): Promise<Result<{ tokens: IssuedTokens; user: PublicUser }>> {
       const input = readCredentials(body);
       if (!input.ok) return { type: 'error', error: input.error };
-      const user = await verifyCredentials(input.value.email, input.value.password, request);
-      if (user === null) return fail('INVALID_CREDENTIALS');
+      const verified = await verifyCredentials(input.value.email, input.value.password, request);
+      if (verified.type === 'error') return verified;
+      const { user } = verified;
       const tokens = await issueTokens(user, request);
       if (tokens === null) return passwordChangedMeanwhile(user, request);
       return { type: 'ok', tokens, user: publicUser(user) };

@@ -10,6 +10,7 @@ import type { DatabaseSchema } from '../sql/schema.js';
 import { createClientIp } from '../pipeline/rate-limit/client-ip.js';
 import type { Store } from '../store/types.js';
 import type { MailTransport } from './mail.js';
+import { LOGIN_PER_ACCOUNT, type AuthLimitOverrides } from './limits.js';
 import { createPasswordHasher, OWASP_ARGON2ID, type PasswordHasher, type PasswordParams } from './password.js';
 import { createAuthRepository, type AuthRepository } from './repository.js';
 
@@ -45,6 +46,12 @@ export interface AuthServiceOptions {
   refreshFamilyMinutes?: number;
   /** Lifetime of a password-reset token. @default 60 */
   resetTokenMinutes?: number;
+  /**
+   * Override endpoint limits. @default AUTH_LIMITS (PROTOCOL §4, and the cookie-only logout), per
+   * client; and `'login-account'`: sign-in attempts on one account, whatever the clients.
+   * @default { ...AUTH_LIMITS, 'login-account': LOGIN_PER_ACCOUNT } (100 an hour)
+   */
+  limits?: AuthLimitOverrides;
   /** Absolute lifetime of a browser sign-in (`/login`), however active. @default refreshTokenMinutes */
   webSessionMinutes?: number;
   /**
@@ -92,6 +99,8 @@ export interface AuthSettings {
   readonly resetTtlMs: number;
   readonly webSessionTtlMs: number;
   readonly failMax: { readonly failures: number; readonly windowMs: number };
+  /** Sign-in attempts on one account within `windowSeconds` (`LOGIN_PER_ACCOUNT`). */
+  readonly loginPerAccount: { readonly limit: number; readonly windowSeconds: number };
   readonly resetMailMax: { readonly perClient: number; readonly perAccount: number; readonly windowMs: number };
   /** The client a reset request counts against (`resetMailMax.perClient`). */
   readonly clientOf: (ip: string) => string;
@@ -111,6 +120,10 @@ export function resolveSettings(options: AuthServiceOptions): AuthSettings {
   const failMax = options.loginFailMax ?? { failures: 5, windowSeconds: 900 };
   if (!Number.isInteger(failMax.failures) || failMax.failures < 1 || !Number.isInteger(failMax.windowSeconds) || failMax.windowSeconds < 1) {
     throw new TypeError('Auth: loginFailMax needs positive whole failures and windowSeconds');
+  }
+  const loginPerAccount = options.limits?.['login-account'] ?? LOGIN_PER_ACCOUNT;
+  if (![loginPerAccount.limit, loginPerAccount.windowSeconds].every((n) => Number.isInteger(n) && n >= 1)) {
+    throw new TypeError("Auth: limits['login-account'] needs positive whole limit and windowSeconds");
   }
   const resetMailMax = options.resetMailMax ?? { perClient: 3, perAccount: 20, windowSeconds: 3600 };
   if (![resetMailMax.perClient, resetMailMax.perAccount, resetMailMax.windowSeconds].every((n) => Number.isInteger(n) && n >= 1)) {
@@ -135,6 +148,7 @@ export function resolveSettings(options: AuthServiceOptions): AuthSettings {
     resetTtlMs: minutes('resetTokenMinutes', options.resetTokenMinutes ?? 60),
     webSessionTtlMs: minutes('webSessionMinutes', options.webSessionMinutes ?? options.refreshTokenMinutes ?? 10_080),
     failMax: { failures: failMax.failures, windowMs: failMax.windowSeconds * 1000 },
+    loginPerAccount: { limit: loginPerAccount.limit, windowSeconds: loginPerAccount.windowSeconds },
     resetMailMax: { perClient: resetMailMax.perClient, perAccount: resetMailMax.perAccount, windowMs: resetMailMax.windowSeconds * 1000 },
     clientOf: createClientIp(options.ipv6PrefixLength),
     onBackgroundError: options.onBackgroundError ?? ((error) => console.error('auth background task failed', error)),

@@ -65,8 +65,9 @@ export function createWebSignIn(options: WebSignInOptions): WebSignIn {
       if (!limit.allowed) return refused(limit.error, limit.headers);
       const input = readCredentials(form);
       if (!input.ok) return refused(input.error, limit.headers);
-      const user = await service.verifyCredentials(input.value.email, input.value.password, info);
-      if (user === null) return refused(new LiveError('INVALID_CREDENTIALS'), limit.headers);
+      const verified = await service.verifyCredentials(input.value.email, input.value.password, info);
+      if (verified.type === 'error') return refused(verified.error, { ...limit.headers, ...verified.error.headers });
+      const { user } = verified;
       const started = await service.startWebSession(user, info);
       if (started.type === 'error') return refused(started.error, limit.headers);
       const next = await switchSession(reply, session, started.sessionUserId, info);

@@ -122,3 +122,64 @@ eachEngine('auth rate limits', (engine) => {
     expect(app.takeEvents()).toEqual([...Array(5).fill('authn_login_fail'), 'authn_login_fail_max']);
   });
 });
+
+eachEngine('per-account sign-in limit', (engine) => {
+  let t: AuthApp | undefined;
+  afterEach(async () => {
+    await t?.close();
+    t = undefined;
+  });
+
+  /** Wrong passwords for `email`, 4 per client address (under the per-client limit of 5), from `first` on. */
+  const guesses = async (app: AuthApp, email: string, n: number, first = 0) => {
+    const out: Record<number, number> = {};
+    for (let i = 0; i < n; i++) {
+      const ip = `198.51.${Math.floor((first + i) / 4 / 250)}.${(Math.floor((first + i) / 4) % 250) + 1}`;
+      const { statusCode } = await app.post('/login', { email, password: `guess ${i}` }, {}, ip);
+      out[statusCode] = (out[statusCode] ?? 0) + 1;
+    }
+    return out;
+  };
+
+  it('100 failures from 25 clients, then the 101st attempt is 429 even with the right password; another account is not; after the hour it signs in', async () => {
+    t = await authApp(engine);
+    const app = t;
+    await app.register('ada@example.com');
+    await app.register('bob@example.com');
+    expect(await guesses(app, 'ada@example.com', 100)).toEqual({ 401: 100 });
+    const refused = await app.post('/login', { email: 'ada@example.com', password: PASSWORD }, {}, '203.0.113.1');
+    expect(refused.statusCode).toBe(429);
+    expect(refused.json()).toMatchObject({ code: 'RATE_LIMIT_EXCEEDED', retry_after: 3600, limit: 100, window: 3600 });
+    expect(refused.headers['retry-after']).toBe('3600');
+    expect(refused.headers['set-cookie']).toBeUndefined();
+    expect((await app.post('/login', { email: 'Ada@EXAMPLE.com', password: PASSWORD }, {}, '203.0.113.2')).statusCode).toBe(429);
+    expect((await app.post('/login', { email: 'bob@example.com', password: PASSWORD }, {}, '203.0.113.3')).statusCode).toBe(200);
+    app.clock.advance(3_599_999);
+    expect((await app.post('/login', { email: 'ada@example.com', password: PASSWORD }, {}, '203.0.113.4')).statusCode).toBe(429);
+    app.clock.advance(1);
+    expect((await app.post('/login', { email: 'ada@example.com', password: PASSWORD }, {}, '203.0.113.5')).statusCode).toBe(200);
+  });
+
+  it('an email without an account is refused exactly the same way, with the same body', async () => {
+    t = await authApp(engine);
+    const app = t;
+    await app.register('ada@example.com');
+    await guesses(app, 'ada@example.com', 100);
+    expect(await guesses(app, 'ghost@example.com', 100, 400)).toEqual({ 401: 100 });
+    const known = await app.post('/login', { email: 'ada@example.com', password: PASSWORD }, {}, '203.0.113.1');
+    const unknown = await app.post('/login', { email: 'ghost@example.com', password: PASSWORD }, {}, '203.0.113.2');
+    expect([known.statusCode, unknown.statusCode]).toEqual([429, 429]);
+    const strip = (body: Record<string, unknown>) => ({ ...body, request_id: undefined });
+    expect(strip(unknown.json())).toEqual(strip(known.json()));
+    expect(unknown.headers['retry-after']).toBe(known.headers['retry-after']);
+  });
+
+  it('a success clears the count (consecutive failures), and the limit is configurable', async () => {
+    t = await authApp(engine, { auth: { limits: { 'login-account': { limit: 3, windowSeconds: 60 } } } });
+    const app = t;
+    await app.register('ada@example.com');
+    expect(await guesses(app, 'ada@example.com', 2)).toEqual({ 401: 2 });
+    expect((await app.post('/login', { email: 'ada@example.com', password: PASSWORD }, {}, '203.0.113.1')).statusCode).toBe(200);
+    expect(await guesses(app, 'ada@example.com', 4, 40)).toEqual({ 401: 3, 429: 1 });
+  });
+});

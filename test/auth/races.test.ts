@@ -85,10 +85,10 @@ eachEngine('revocation races', (engine) => {
     t = await authApp(engine, { auth: { limits: LIMITS } });
     await t.register('ada@example.com');
     const service = t.app.livecomponentsAuth.service;
-    const user = await service.verifyCredentials('ada@example.com', PASSWORD, undefined);
-    expect(user).not.toBeNull();
+    const verified = await service.verifyCredentials('ada@example.com', PASSWORD, undefined);
+    if (verified.type === 'error') throw verified.error;
     expect(await resetPassword('ada@example.com')).toBe(204);
-    const started = await service.startWebSession(user!, undefined);
+    const started = await service.startWebSession(verified.user, undefined);
     expect(started.type === 'error' && started.error.code).toBe('INVALID_CREDENTIALS');
     expect(await liveTokens()).toEqual({ access: 0, refresh: 0 });
   });
