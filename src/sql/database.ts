@@ -3,12 +3,13 @@
  * SQLite file (better-sqlite3, see `src/store/sqlite/index.ts` for why that driver) or on
  * PostgreSQL (`pg` pool). The schema and the migrations are the same for both.
  */
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, PostgresDialect } from 'kysely';
+import { Kysely, PostgresDialect, type KyselyConfig } from 'kysely';
 import type pg from 'pg';
 import { lazyRequire } from '../core/lazy-require.js';
+import { attachCheckpointer, CHECKPOINT_PAGES, WAL_BACKSTOP_FACTOR } from '../store/sqlite/checkpointer.js';
 import { withOutages } from './pg-outage.js';
 import { OutageAwareSqliteDialect } from './sqlite-outage.js';
 import type { DatabaseSchema } from './schema.js';
@@ -48,6 +49,12 @@ export interface DatabaseOptions {
    */
   onPoolError?: (error: Error) => void;
   /**
+   * SQLite: WAL pages from which the checkpoint worker checkpoints (src/store/sqlite/checkpointer.ts);
+   * the connection's own automatic checkpoint, the backstop, runs at 4 times that.
+   * @default 2_000
+   */
+  walCheckpointPages?: number;
+  /**
    * The folder a relative `sqlite:` path is resolved against.
    * @default process.cwd()
    */
@@ -59,8 +66,12 @@ interface Handle {
   readonly sqlite: BetterSqlite3.Database | undefined;
 }
 
-/** WAL pages between two automatic checkpoints of a SQLite file (SQLite's default: 1,000). */
-export const WAL_AUTOCHECKPOINT_PAGES = 10_000;
+/**
+ * WAL pages at which a connection's automatic checkpoint runs (SQLite's default: 1,000): the
+ * backstop, at 4 times the checkpoint worker's threshold, which keeps the WAL bounded when the
+ * worker is gone or lags (src/store/sqlite/checkpointer.ts).
+ */
+export const WAL_AUTOCHECKPOINT_PAGES = WAL_BACKSTOP_FACTOR * CHECKPOINT_PAGES;
 
 /** What `createDatabase` built, by the Kysely instance it returned (not by derived instances). */
 const handles = new WeakMap<object, Handle>();
@@ -70,8 +81,9 @@ const handles = new WeakMap<object, Handle>();
  *
  * - `sqlite:PATH`: one connection to the file (its folder is created), in WAL mode, with
  *   `busy_timeout`, `foreign_keys = ON`, `synchronous = NORMAL` (durable across process
- *   crashes; the last commits may be lost on power loss) and a WAL checkpoint every
- *   `WAL_AUTOCHECKPOINT_PAGES` pages. `sqlite::memory:` for tests. Transactions begin with
+ *   crashes; the last commits may be lost on power loss). Its WAL is checkpointed on a worker thread,
+ *   one per file per process (`src/store/sqlite/checkpointer.ts`), with the connection's automatic
+ *   checkpoint every `WAL_AUTOCHECKPOINT_PAGES` pages as the backstop. `sqlite::memory:` for tests. Transactions begin with
  *   `BEGIN IMMEDIATE` (the write lock first, so a transaction that reads before it writes waits for
  *   another process's lock instead of failing with SQLITE_BUSY), and outages (busy past the timeout,
  *   disk full, I/O error, read-only or corrupt file) reject as `StoreUnavailableError`
@@ -90,10 +102,18 @@ const handles = new WeakMap<object, Handle>();
 export function createDatabase(url: string, options: DatabaseOptions = {}): Kysely<DatabaseSchema> {
   const target = parseDatabaseUrl(url, options.cwd);
   if (target.engine === 'sqlite') {
-    const native = openSqlite(target.path, options.busyTimeoutMs ?? 2_000);
+    const pages = positiveInteger('walCheckpointPages', options.walCheckpointPages ?? CHECKPOINT_PAGES);
+    const native = openSqlite(target.path, options.busyTimeoutMs ?? 2_000, WAL_BACKSTOP_FACTOR * pages);
+    let release: () => Promise<void>;
+    try {
+      release = attachCheckpointer(native, pages);
+    } catch (error) {
+      native.close();
+      throw error;
+    }
     // Write transactions begin with BEGIN IMMEDIATE, and outages (busy past busy_timeout, disk full,
     // I/O error…) reject as StoreUnavailableError: src/sql/sqlite-outage.ts.
-    const db = new Kysely<DatabaseSchema>({ dialect: new OutageAwareSqliteDialect(native) });
+    const db = new SqliteKysely({ dialect: new OutageAwareSqliteDialect(native) }, native, release);
     handles.set(db, { engine: 'sqlite', sqlite: native });
     return db;
   }
@@ -129,16 +149,42 @@ export function sqliteConnectionOf<DB>(db: Kysely<DB>): BetterSqlite3.Database |
   return handles.get(db)?.sqlite;
 }
 
-function openSqlite(path: string, busyTimeoutMs: number): BetterSqlite3.Database {
+/**
+ * `destroy()` also releases the file's checkpoint worker (waiting for its thread to end), and closes
+ * the connection even when no query ever ran (Kysely's driver then has nothing to close).
+ */
+class SqliteKysely extends Kysely<DatabaseSchema> {
+  readonly #native: BetterSqlite3.Database;
+  readonly #release: () => Promise<void>;
+
+  constructor(config: KyselyConfig, native: BetterSqlite3.Database, release: () => Promise<void>) {
+    super(config);
+    this.#native = native;
+    this.#release = release;
+  }
+
+  override async destroy(): Promise<void> {
+    try {
+      await super.destroy();
+    } finally {
+      if (this.#native.open) this.#native.close();
+      await this.#release();
+    }
+  }
+}
+
+function openSqlite(path: string, busyTimeoutMs: number, autocheckpointPages: number): BetterSqlite3.Database {
   const timeout = positiveInteger('busyTimeoutMs', busyTimeoutMs, true);
   let native: BetterSqlite3.Database;
   try {
     if (path !== ':memory:') {
       // Private to the app's user from the start: the file holds password hashes, emails and sessions
       // (logs get 0640 for less). A folder or file that already exists keeps its mode; SQLite gives
-      // the -wal and -shm files the database file's.
+      // the -wal and -shm files the database file's. Only a missing file is created here: closing a
+      // descriptor to a file that this process already has open through SQLite (a second connection)
+      // would drop the POSIX locks SQLite holds on it.
       mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-      closeSync(openSync(path, 'a', 0o600));
+      if (!existsSync(path)) createPrivate(path);
     }
     native = new BetterSqlite3(path, { timeout });
   } catch (error) {
@@ -153,16 +199,24 @@ function openSqlite(path: string, busyTimeoutMs: number): BetterSqlite3.Database
     }
     native.pragma('foreign_keys = ON');
     native.pragma('synchronous = NORMAL');
-    // Checkpoint the WAL every 10,000 pages (~40 MB) instead of SQLite's 1,000: a checkpoint copies
-    // each page once however often it changed since the last one, and blocks the event loop (the
-    // driver is synchronous) with an fsync; the store rewrites the same hot pages (sessions, state,
-    // counters) all the time. Measured: +25–45% actions per second on SQLite (npm run bench).
-    native.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
+    // The backstop only (the worker checkpoints first, off the event loop): this one blocks the event
+    // loop, the driver being synchronous, for the copy back and an fsync (100–485 ms measured at
+    // 10,000 pages). Far above SQLite's 1,000 so it stays idle while the worker keeps up.
+    native.pragma(`wal_autocheckpoint = ${autocheckpointPages}`);
   } catch (error) {
     native.close();
     throw error;
   }
   return native;
+}
+
+/** Creates `path` (0600), unless another process just did. */
+function createPrivate(path: string): void {
+  try {
+    closeSync(openSync(path, 'wx', 0o600));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
 }
 
 /**

@@ -35,6 +35,7 @@ import { migrateToLatest } from '../../sql/migrate.js';
 import type { DatabaseSchema } from '../../sql/schema.js';
 import type { RateLimitDecision, RateLimitPolicy, Store, StoreOp, StoreOpResult } from '../types.js';
 import * as SQL from './statements.js';
+import { checkpointerOf } from './checkpointer.js';
 import { afterThisTurn } from '../after-this-turn.js';
 import { runBatch } from '../embedded-batch.js';
 import { WRITE_CHECK_KEY } from '../keys.js';
@@ -60,8 +61,9 @@ interface CommonOptions {
    */
   timeoutMs?: number;
   /**
-   * Called when a background sweep fails (the next one tries again).
-   * @default ignored
+   * Called when a background sweep fails (the next one tries again), and when the file's WAL
+   * checkpoint worker dies or a checkpoint of it fails (`./checkpointer.ts`).
+   * @default ignored (the worker's failures are a process warning)
    */
   onSweepError?: (error: unknown) => void;
 }
@@ -97,8 +99,15 @@ function fileIdentity(path: string): string | null {
   return stat === undefined ? null : `${stat.dev}:${stat.ino}`;
 }
 
-/** Rows deleted per sweep statement; the sweep yields to the event loop between chunks. */
+/** Rows deleted per sweep statement at most; the sweep yields to the event loop between chunks. */
 const SWEEP_CHUNK = 500;
+
+/**
+ * Bytes of values deleted per sweep statement at most (the chunk ends with the row that crosses
+ * it): freeing a value's overflow pages costs about its size, and 500 expired states of 1.4 MB took
+ * 316 ms in one statement.
+ */
+export const SWEEP_CHUNK_BYTES = 16 * 1_048_576;
 
 /**
  * Opens the SQLite store.
@@ -141,7 +150,7 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
   } catch (error) {
     throw new Error('createSqliteStore: the lc_kv table is missing or unreadable; run migrateToLatest(db) first', { cause: error });
   }
-  const { get, set, insertOrTakeOver, touch, replaceIfEquals, deleteIfEquals, del, sweep } = stmts;
+  const { get, set, insertOrTakeOver, touch, replaceIfEquals, deleteIfEquals, del, sweep, anyExpired } = stmts;
   const transaction = native.transaction((fn: () => unknown) => fn());
   /** Runs `fn` in `BEGIN IMMEDIATE … COMMIT` (ROLLBACK when it throws). */
   const immediate = <T>(fn: () => T): T => transaction.immediate(fn) as T;
@@ -324,25 +333,32 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
   }
 
   /**
-   * Deletes expired rows, then checkpoints the WAL and truncates it. The automatic checkpoint runs
-   * only every `WAL_AUTOCHECKPOINT_PAGES` (~40 MB) and never shrinks the file: on a small disk the
-   * WAL filled it with copies of the same few hot pages, and then every write failed for good, even
-   * after a restart (the WAL itself was what filled the disk).
+   * Deletes expired rows, then checkpoints the WAL and truncates it, on the checkpoint worker
+   * (`./checkpointer.ts`; on the main thread when it is not running). The automatic checkpoint
+   * never shrinks the file: on a small disk the WAL filled it with copies of the same few hot pages,
+   * and then every write failed for good, even after a restart (the WAL itself was what filled the disk).
    */
   async function sweepExpired(): Promise<number> {
     let total = 0;
     for (;;) {
-      const deleted = await run(() => sweep.run(clock.now(), SWEEP_CHUNK).changes);
+      const { deleted, more } = await run(sweepChunk);
       total += deleted;
-      if (deleted < SWEEP_CHUNK) break;
+      if (!more) break;
       await new Promise((resolve) => setImmediate(resolve));
     }
-    if (opened !== null) await run(truncateWal);
+    if (opened !== null && (await checkpointerOf(native)?.truncate()) === undefined) await run(truncateWal);
     return total;
   }
 
+  /** One sweep statement; a chunk may end early by bytes, so a short one does not mean the end. */
+  function sweepChunk(): { deleted: number; more: boolean } {
+    const now = clock.now();
+    const deleted = sweep.run(now, SWEEP_CHUNK, SWEEP_CHUNK_BYTES).changes;
+    return { deleted, more: deleted === SWEEP_CHUNK || (deleted > 0 && anyExpired.get(now) !== undefined) };
+  }
+
   /**
-   * `wal_checkpoint(TRUNCATE)` without waiting: it would call the busy handler (up to the busy timeout,
+   * The sweep's `wal_checkpoint(TRUNCATE)` when no worker runs, without waiting: it would call the busy handler (up to the busy timeout,
    * blocking the event loop: the driver is synchronous) while another process on the same file writes
    * or reads an older snapshot. Then it does what it can and the next sweep tries again.
    */
@@ -372,6 +388,8 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
         }, options.sweepIntervalMs)
       : undefined;
   timer?.unref();
+  // The checkpoint worker's failures (it is shared by every store and database on the file).
+  const unsubscribe = options.onSweepError === undefined ? undefined : checkpointerOf(native)?.onError(options.onSweepError);
 
   return {
     kind: 'sqlite',
@@ -424,6 +442,8 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
       commitGroup();
       closed = true;
       if (timer !== undefined) clearInterval(timer);
+      unsubscribe?.();
+      // With the database its owner closes, the checkpoint worker stops (`db.destroy()` waits for it).
       if (ownsDb) await db.destroy();
     },
   };
@@ -453,6 +473,7 @@ function prepare(native: BetterSqlite3.Database) {
     replaceIfEquals: native.prepare<[string, number, string, string, number]>(SQL.REPLACE_IF_EQUALS),
     deleteIfEquals: native.prepare<[string, string, number]>(SQL.DELETE_IF_EQUALS),
     del: native.prepare<[string]>(SQL.DELETE),
-    sweep: native.prepare<[number, number]>(SQL.SWEEP),
+    sweep: native.prepare<[number, number, number]>(SQL.SWEEP),
+    anyExpired: native.prepare<[number]>(SQL.ANY_EXPIRED).pluck(),
   };
 }

@@ -36,5 +36,17 @@ export const DELETE_IF_EQUALS = 'DELETE FROM lc_kv WHERE key = ? AND value = ? A
 /** `(key)` */
 export const DELETE = 'DELETE FROM lc_kv WHERE key = ?';
 
-/** `(now, limit)`: deletes up to `limit` expired rows (through the `expires_at` index). */
-export const SWEEP = 'DELETE FROM lc_kv WHERE key IN (SELECT key FROM lc_kv WHERE expires_at <= ? LIMIT ?)';
+/**
+ * `(now, limit, maxBytes)`: deletes up to `limit` expired rows (through the `expires_at` index),
+ * stopping after the row that brings the values deleted to `maxBytes` or past (at least one row).
+ * Freeing a value's overflow pages costs about its size: 500 states of 1.4 MB took 316 ms in one
+ * statement. `octet_length` reads the size from the record header, not the value itself.
+ */
+export const SWEEP =
+  'DELETE FROM lc_kv WHERE key IN (SELECT key FROM (' +
+  'SELECT key, sum(size) OVER (ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before FROM (' +
+  'SELECT key, octet_length(value) AS size FROM lc_kv WHERE expires_at <= ? LIMIT ?)) ' +
+  'WHERE coalesce(before, 0) < ?)';
+
+/** `(now)` → `1` when an expired row is left (after a sweep chunk that ended early by bytes). */
+export const ANY_EXPIRED = 'SELECT 1 FROM lc_kv WHERE expires_at <= ? LIMIT 1';

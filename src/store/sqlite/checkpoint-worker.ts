@@ -1,0 +1,91 @@
+/**
+ * The WAL checkpoint thread (started by `./checkpointer.ts`, which explains the design). It owns
+ * one better-sqlite3 connection to the file and checkpoints through it; it looks at the WAL with
+ * `stat` only. It must never open (and so close) a descriptor to the database, `-wal` or `-shm`
+ * file itself: closing ANY descriptor to a file drops every POSIX lock the process holds on it,
+ * SQLite's included (a second process opening the file then crashed the first with SIGBUS).
+ */
+import { statSync } from 'node:fs';
+import { parentPort, workerData } from 'node:worker_threads';
+import BetterSqlite3 from 'better-sqlite3';
+import type { CheckpointWorkerData, FromWorker, ToWorker } from './checkpointer.js';
+
+const { path, thresholdBytes, pollMs, busyTimeoutMs } = workerData as CheckpointWorkerData;
+const port = parentPort;
+if (port === null) throw new Error('checkpoint-worker: not started as a worker thread');
+
+// The busy timeout blocks this thread only. Without one (the first attempt), RESTART never got the
+// write lock under steady writes and the WAL grew to 380 MB.
+const db = open();
+
+function open(): BetterSqlite3.Database {
+  try {
+    const connection = new BetterSqlite3(path, { fileMustExist: true, timeout: busyTimeoutMs });
+    connection.pragma('wal_autocheckpoint = 0'); // it never writes; said anyway
+    return connection;
+  } catch (error) {
+    // Rethrown plain: the driver's SqliteError reaches the main thread without its message.
+    const { code, message } = error as { code?: unknown; message?: unknown };
+    throw new Error(`cannot open the database (${String(code ?? 'error')}: ${String(message)})`);
+  }
+}
+
+/**
+ * Until then, TRUNCATE is not tried again after one that found a reader it could not wait out:
+ * TRUNCATE holds the write lock while it waits for readers, so retrying it every tick under a long
+ * reader would hold the app's writers off for most of the time.
+ */
+let fullRetryAt = 0;
+let fullBackoffMs = 0;
+
+function walBytes(): number {
+  return statSync(`${path}-wal`, { throwIfNoEntry: false })?.size ?? 0;
+}
+
+function checkpoint(mode: 'PASSIVE' | 'TRUNCATE'): { busy: boolean; log: number; checkpointed: number } {
+  const [row] = db.pragma(`wal_checkpoint(${mode})`) as { busy: number; log: number; checkpointed: number }[];
+  return { busy: row?.busy === 1, log: row?.log ?? 0, checkpointed: row?.checkpointed ?? 0 };
+}
+
+/**
+ * PASSIVE copies the bulk back without any lock a writer needs. Under steady writes it never
+ * catches up (frames arrive while it copies), and the writer starts the WAL over only when every
+ * frame was copied back, so TRUNCATE follows: it copies the few frames written meanwhile under the
+ * write lock, waits for readers and cuts the file to zero bytes (so its size, which this thread
+ * watches, counts the frames since).
+ */
+function run(reason: 'auto' | 'sweep'): FromWorker {
+  try {
+    checkpoint('PASSIVE');
+    if (reason === 'auto' && Date.now() < fullRetryAt) return { type: 'checkpoint', reason, truncated: false };
+    const { busy } = checkpoint('TRUNCATE');
+    if (busy) {
+      fullBackoffMs = Math.min(Math.max(2 * fullBackoffMs, 1_000), 30_000);
+      fullRetryAt = Date.now() + fullBackoffMs;
+    } else {
+      fullBackoffMs = 0;
+      fullRetryAt = 0;
+    }
+    return { type: 'checkpoint', reason, truncated: !busy };
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    // Another connection held the lock past the busy timeout: the next tick tries again.
+    if (typeof code === 'string' && /^SQLITE_(BUSY|LOCKED)/.test(code)) return { type: 'checkpoint', reason, truncated: false };
+    return { type: 'failed', reason, message: error instanceof Error ? error.message : String(error) };
+  }
+}
+
+const timer = setInterval(() => {
+  if (walBytes() < thresholdBytes) return;
+  port.postMessage(run('auto'));
+}, pollMs);
+
+port.on('message', (message: ToWorker) => {
+  if (message.type === 'truncate') {
+    port.postMessage({ ...run('sweep'), id: message.id });
+  } else {
+    clearInterval(timer);
+    db.close();
+    port.close();
+  }
+});
