@@ -39,7 +39,8 @@ export interface ComponentContext {
   /**
    * Aborted when the action runs past the runtime's `actionTimeoutMs` (its request has then been
    * answered 500): pass it on to outside calls (`fetch(url, { signal: ctx.signal })`) so they stop
-   * too. Never aborted in `render` and `authorize`.
+   * too. Also aborted when an async `authorize` runs past that limit (the params schema, `authorize` and
+   * the action share it). Never aborted in `render`.
    */
   readonly signal: AbortSignal;
 }

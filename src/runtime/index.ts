@@ -118,7 +118,8 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
   const origins = csrfOriginsOf(options);
   const trustedOrigins = normalisedOrigins(origins.appOrigin, origins.allowed ?? []);
   const { stages, csrfScreen, rateLimit } = buildStages({ ...options, clock, states, sessions });
-  const pipeline: Pipeline = composePipeline(stages, createExecutor({ timeoutMs: actionTimeoutOf(options) }));
+  const actionTimeoutMs = actionTimeoutOf(options);
+  const pipeline: Pipeline = composePipeline(stages, createExecutor({ timeoutMs: actionTimeoutMs }));
   const serialized = oneAtATime();
   const admitNewSession = createNewSessionGate({ ...options, clock });
 
@@ -143,7 +144,7 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
     }
     // Awaited only when there is a user to look up: an anonymous session goes on at once.
     const user = session.userId !== null && resolveUser !== undefined ? await resolveUser(session.userId) : null;
-    const componentContext = new ActionComponentContext(user, body.componentId, id.instance);
+    const componentContext = new ActionComponentContext(user, body.componentId, id.instance, actionTimeoutMs);
     const ctx = createActionContext({ request, body, session, user, component, action, componentContext });
     const started = onActionDone === undefined ? 0 : performance.now();
     let outcome: Outcome;

@@ -1,16 +1,24 @@
 /**
  * The authorize stage: the action's own rule. A refusal answers 401 `UNAUTHENTICATED` when the
- * session is signed out (signing in may help) and 403 `FORBIDDEN` when it is signed in.
+ * session is signed out (signing in may help) and 403 `FORBIDDEN` when it is signed in. An async rule
+ * shares the action's `actionTimeoutMs` budget (src/pipeline/execute/deadline.ts), and `ctx.signal`
+ * is aborted when it runs past it.
  */
 import { LiveError } from '../../core/errors.js';
 import type { SecurityEventSink } from '../../ops/security-events.js';
 import type { ResolvedAction } from '../../core/component.js';
+import { isThenable } from '../../core/thenable.js';
+import { settleInTime } from '../execute/deadline.js';
 import { fail, type ActionContext, type Next, type Outcome, type Stage } from '../types.js';
 
 export function createAuthorizeStage(options: { events: SecurityEventSink }): Stage {
   const { events } = options;
   async function checkRule(rule: NonNullable<ResolvedAction['authorize']>, ctx: ActionContext, next: Next): Promise<Outcome> {
-    if (await rule(ctx.componentContext, ctx.state, ctx.params)) return next(ctx);
+    let verdict: unknown = rule(ctx.componentContext, ctx.state, ctx.params);
+    // An async rule gets the action's deadline (an outside check that hangs would hold the component
+    // instance for ever); a synchronous one no timer. Any thenable: taken as the verdict, it would pass.
+    if (isThenable(verdict)) verdict = await settleInTime(ctx, verdict, 'authorize');
+    if (verdict) return next(ctx);
     if (ctx.user === null) return fail(new LiveError('UNAUTHENTICATED'));
     events.emit({
       event: 'authz_fail',

@@ -2,7 +2,8 @@
  * The last step: run the action on the loaded state, render the new state, and pick the public
  * fields. Rendering happens before anything is stored, so a render failure changes nothing.
  *
- * An async action that has not settled after `timeoutMs` fails with `ActionTimeoutError` (500): its
+ * An async action that has not settled after `timeoutMs` (what its params schema and `authorize`
+ * left of it: one budget, `./deadline.ts`) fails with `ActionTimeoutError` (500): its
  * request is answered, and the component instance it held (the in-process queue, the instance lock)
  * is free for the next action, instead of waiting for ever behind, say, an outside call that hangs.
  * Its state is not stored, and the idempotency stage keeps its key claimed, so a retry cannot run it
@@ -10,17 +11,18 @@
  * to stop too. A synchronous action cannot be interrupted.
  */
 import { publicStateOf, type ComponentDefinition, type ComponentContext, type StateShape } from '../../core/component.js';
-import { withDeadline } from '../../core/deadline.js';
-import { ActionTimeoutError } from '../../core/errors.js';
 import { escapeHtml, isSafeHtml, type SafeHtml } from '../../core/html.js';
 import { jsonStateProblem } from '../../core/json-state.js';
 import { isThenable } from '../../core/thenable.js';
 import { ATTR } from '../../core/wire.js';
-import { ActionComponentContext } from './component-context.js';
+import { settleInTime } from './deadline.js';
 import { ok, type ActionContext, type Outcome } from '../types.js';
 
 export interface ExecutorOptions {
-  /** Longest time an async action may take, in ms, as `actionTimeoutOf` (src/runtime/stages.ts) checked it. */
+  /**
+   * Longest time an async action may take, in ms, as `actionTimeoutOf` (src/runtime/stages.ts) checked
+   * it; for a context without a budget of its own (`ActionComponentContext` carries the runtime's).
+   */
   timeoutMs: number;
 }
 
@@ -34,7 +36,7 @@ async function executeAction(ctx: ActionContext, timeoutMs: number): Promise<Out
   // Only a promise needs a timer: the common synchronous action costs nothing more. Any thenable
   // counts (another realm's promise, a promise library's): taken as the state itself, it would be
   // stored as `{}`.
-  if (isThenable(nextState)) nextState = await withDeadline(Promise.resolve(nextState), timeoutMs, (ms) => actionTimeout(ctx, ms));
+  if (isThenable(nextState)) nextState = await settleInTime(ctx, nextState, 'run', timeoutMs);
   if (typeof nextState !== 'object' || nextState === null || Array.isArray(nextState)) {
     // A bug in the component, not a client error: answered as 500 without detail.
     throw new TypeError(`Action ${ctx.component.name}.${ctx.action.name} must return the new state object`);
@@ -48,13 +50,6 @@ async function executeAction(ctx: ActionContext, timeoutMs: number): Promise<Out
     state: publicStateOf(ctx.component, state),
     nextState: state,
   });
-}
-
-/** The error of an action past its deadline; outside calls it passed `ctx.signal` to stop as well. */
-function actionTimeout(ctx: ActionContext, ms: number): ActionTimeoutError {
-  const error = new ActionTimeoutError(`Action ${ctx.component.name}.${ctx.action.name} did not finish within ${ms} ms`);
-  if (ctx.componentContext instanceof ActionComponentContext) ctx.componentContext.abort(error);
-  return error;
 }
 
 /** Renders an instance inside its root element `<div data-lc-id="…">`. */

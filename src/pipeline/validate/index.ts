@@ -6,6 +6,7 @@ import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { LiveError } from '../../core/errors.js';
 import { fail, type ActionContext, type Next, type Outcome, type Stage } from '../types.js';
 import { isThenable } from '../../core/thenable.js';
+import { settleInTime } from '../execute/deadline.js';
 
 /** Key used in `errors` for issues about the params object as a whole. */
 export const ROOT_FIELD = '_';
@@ -28,7 +29,9 @@ export function createValidateStage(): Stage {
 async function validateParams(schema: StandardSchemaV1, ctx: ActionContext, next: Next): Promise<Outcome> {
   let result: unknown = schema['~standard'].validate(ctx.body.params);
   // Any thenable (another realm's promise): read as the result itself it has no issues, and would pass.
-  if (isThenable(result)) result = await Promise.resolve(result);
+  // An async schema (a zod `refine(async …)` calling out) gets the action's deadline: hung, it would
+  // hold the component instance for ever.
+  if (isThenable(result)) result = await settleInTime(ctx, result, 'params schema');
   if (!isSchemaResult(result)) throw new TypeError(`${ctx.component.name}.${ctx.action.name}: the params schema's validate() returned neither issues nor a value`);
   if (result.issues !== undefined) {
     return fail(new LiveError('VALIDATION_FAILED', { fields: { errors: fieldErrors(result.issues) } }));
