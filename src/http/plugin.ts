@@ -3,7 +3,6 @@
  * `app.livecomponents.view(request, reply)` for pages with components, and `verifyForm` /
  * `switchUser` for the app's own form routes (sign-in, sign-out).
  */
-import cookie from '@fastify/cookie';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { HEADERS, ROUTES } from '../core/wire.js';
@@ -99,7 +98,8 @@ const plugin: FastifyPluginAsync<LiveComponentsPluginOptions> = async (app, opti
   const sessionCookie = createSessionCookie(options.secureCookies ?? false);
   const pageHeaders = pageHeadersOf(options.pageHeaders);
   const forms = createFormSessions(runtime, sessionCookie);
-  if (!app.hasRequestDecorator('cookies')) await app.register(cookie);
+  // No @fastify/cookie: the session cookie is read and written by session-cookie.ts alone, so an
+  // app may register its own before or after ours, configured as it likes.
 
   app.decorate('livecomponents', {
     runtime,
