@@ -296,6 +296,29 @@ describe('transport', () => {
     }
   });
 
+  it("takes retry_after from the Retry-After header of a proxy's 429 or 503 page that is not JSON (INVALID_RESPONSE); not of its other pages", async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(Date.parse('2026-01-15T10:30:00.400Z'));
+      const page = (status: number, retryAfter: string) => new Response('<h1>Slow down</h1>', { status, headers: { 'content-type': 'text/html', 'retry-after': retryAfter } });
+      const t = setup([page(429, '7'), page(503, 'Thu, 15 Jan 2026 10:31:30 GMT'), page(502, '7'), page(404, '7'), page(429, '1.5')]);
+      const results = [];
+      for (let i = 0; i < 5; i++) results.push(await t.transport.send('counter:main', 'increment', {}));
+      const invalid = (status: number) => ({ status, code: CLIENT_CODES.invalidResponse, error: `Unexpected answer from the server (HTTP ${status}).` });
+      const mayHaveRun = (status: number) => ({ ...invalid(status), error: `${invalid(status).error} The request may have been carried out.`, outcomeUnknown: true });
+      expect(results).toEqual([
+        { type: 'error', error: { ...invalid(429), retry_after: 7 } },
+        { type: 'error', error: { ...mayHaveRun(503), retry_after: 90 } },
+        { type: 'error', error: mayHaveRun(502) },
+        { type: 'error', error: invalid(404) },
+        { type: 'error', error: invalid(429) },
+      ]);
+      expect(t.sent).toHaveLength(5);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('an answer lost, then the retry refused before the key could be replayed (CSRF, rate limit, store down): the action may have run', async () => {
     const refusals = [
       [403, { error: 'Invalid security token.', code: 'CSRF_TOKEN_INVALID', request_id: 'r' }],

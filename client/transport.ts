@@ -189,21 +189,19 @@ export function createTransport(deps: TransportDeps): Transport {
     if (typeof body?.csrf_token === 'string') deps.csrf.set(body.csrf_token);
     const status = response.status;
     if (body !== null && status === 200 && typeof body.html === 'string') return { type: 'ok', body: body as unknown as ActionSuccessBody };
-    if (body === null || typeof body.code !== 'string' || status < 400) {
-      return failure(status, CLIENT_CODES.invalidResponse, `Unexpected answer from the server (HTTP ${status}).`);
-    }
-    const error: ActionError = { status, code: body.code, error: String(body.error ?? '') };
-    for (const field of ERROR_FIELDS) if (body[field] !== undefined) Object.assign(error, { [field]: body[field] });
-    const retryAfter = response.headers.get(HEADERS.retryAfter);
-    if (error.retry_after === undefined && retryAfter !== null) {
-      // Whole seconds (RFC 9110: 1*DIGIT; not `-30`, `1.5` or `0x10`), or an HTTP date, which opens
-      // with a day name (a proxy may send one): the seconds from now, rounded up. Anything else is
-      // ignored (Date.parse alone would read `1.5` as a date in 2001).
-      const text = retryAfter.trim();
-      const date = /^[A-Za-z]{3}/.test(text) ? Date.parse(text) : NaN;
-      const seconds = /^\d+$/.test(text) ? Number(text) : Math.max(0, Math.ceil((date - Date.now()) / 1000));
-      if (Number.isFinite(seconds)) error.retry_after = seconds;
-    }
+    // Whole seconds (RFC 9110: 1*DIGIT; not `-30`, `1.5` or `0x10`), or an HTTP date, which opens with a
+    // day name (a proxy may send one): the seconds from now, rounded up. Anything else is ignored
+    // (Date.parse alone would read `1.5` as a date in 2001).
+    const header = response.headers.get(HEADERS.retryAfter)?.trim() ?? '';
+    const seconds = /^\d+$/.test(header) ? Number(header) : Math.ceil((Date.parse(/^[A-Za-z]{3}/.test(header) ? header : '') - Date.now()) / 1000);
+    /** The app's own refusal (PROTOCOL §3), else a page that is not the app's answer (a proxy's, say). */
+    const app = typeof body?.code === 'string' && status >= 400 ? body : null;
+    const error: ActionError = app
+      ? { status, code: app.code as string, error: String(app.error ?? '') }
+      : { status, code: CLIENT_CODES.invalidResponse, error: `Unexpected answer from the server (HTTP ${status}).` };
+    if (app) for (const field of ERROR_FIELDS) if (app[field] !== undefined) Object.assign(error, { [field]: app[field] });
+    // The header counts on a page that is not the app's too (a proxy's 429 or 503), read before its body is judged.
+    if (error.retry_after === undefined && Number.isFinite(seconds) && (app || status === 429 || status === 503)) error.retry_after = Math.max(0, seconds);
     return { type: 'error', error };
   }
 
@@ -220,10 +218,6 @@ function networkError(cause: unknown, timeoutMs: number): SendResult {
     ? `The request timed out: no answer within ${timeoutMs / 1000} s.`
     : `The server could not be reached (${reason}).`;
   return { type: 'error', error: { status: 0, code: CLIENT_CODES.network, error: message + MAY_HAVE_RUN, outcomeUnknown: true } };
-}
-
-function failure(status: number, code: string, error: string): SendResult {
-  return { type: 'error', error: { status, code, error } };
 }
 
 /** A random UUID v4: `crypto.randomUUID` where available (secure contexts), else built from `getRandomValues`. */
