@@ -5,7 +5,7 @@
  */
 import { ATTR, EVENTS, type IdempotencyMeta } from '../src/core/wire.js';
 import { showFieldErrors } from './field-errors.js';
-import { morphComponent, noteFields, restoreFields } from './morph.js';
+import { morphComponent, noteFields, restoreFields, type NotedField } from './morph.js';
 import type { ComponentReloader } from './reload.js';
 import { CLIENT_CODES, type ActionError, type Transport } from './transport.js';
 
@@ -39,7 +39,10 @@ const RELOADING_CODES: ReadonlySet<string> = new Set(['STATE_INVALID', 'COMPONEN
 /** The server's code for params refused by the action's schema: its `errors` are shown by field. */
 const VALIDATION_FAILED = 'VALIDATION_FAILED';
 
-/** What an invocation came to; `busy`: another action of this instance was still in flight, nothing was sent. */
+/**
+ * What an invocation came to; `busy`: another action of this instance was still in flight, nothing
+ * was sent (a form's submit is sent once that action's answer is in, see `invoke`).
+ */
 export type ActionOutcome = { type: 'ok'; detail: SuccessDetail } | { type: 'error'; detail: ErrorDetail } | { type: 'busy' };
 
 export interface Invoker {
@@ -51,6 +54,11 @@ export interface Invoker {
    * the server rendered — its focused field too, which a morph otherwise leaves as typed — and it is
    * then reset (file inputs emptied), but for the fields typed in while the answer was in flight,
    * which keep that text; an error answer leaves it alone.
+   *
+   * A `form` submitted while the instance is busy is not lost: it waits, with the params taken now,
+   * and is sent once the answer in flight is in and its event dispatched — one at most, the latest
+   * replacing an earlier one; its typed fields keep their text through that answer's morph. The very
+   * submit in flight again (same form, same params: a second click on "Pay") is a repeat and dropped.
    */
   invoke(root: Element, action: string, params: Record<string, unknown>, form?: HTMLFormElement): Promise<ActionOutcome>;
   isBusy(root: Element): boolean;
@@ -63,38 +71,50 @@ export function findRoot(doc: Document, componentId: string): Element | null {
 
 /** Marks `el` as busy for styles (`data-lc-loading`) and for assistive technology (`aria-busy`), or unmarks it. */
 function markBusy(el: Element, busy: boolean): void {
-  if (busy) {
-    el.setAttribute(ATTR.loading, '');
-    el.setAttribute('aria-busy', 'true');
-  } else {
-    el.removeAttribute(ATTR.loading);
-    el.removeAttribute('aria-busy');
-  }
+  el.toggleAttribute(ATTR.loading, busy);
+  if (busy) el.setAttribute('aria-busy', 'true');
+  else el.removeAttribute('aria-busy');
 }
 
 /** `reload`: fetches a component afresh (reload.ts); without it, those answers are only reported. */
 export function createInvoker(transport: Transport, reload?: ComponentReloader): Invoker {
-  /** Component ids with an action in flight. */
-  const inFlight = new Set<string>();
+  /** Component ids with an action in flight, each with what was sent: the form, if any, and the params. */
+  const inFlight = new Map<string, [HTMLFormElement | undefined, string]>();
+  /** Per component id, the form submit waiting for the answer in flight: the form, and what sends it. */
+  const waiting = new Map<string, [HTMLFormElement, (root: Element) => unknown]>();
 
   async function invoke(root: Element, action: string, params: Record<string, unknown>, form?: HTMLFormElement): Promise<ActionOutcome> {
     const componentId = root.getAttribute(ATTR.id);
     if (componentId === null) throw new TypeError(`The element has no ${ATTR.id} attribute`);
-    if (inFlight.has(componentId)) return { type: 'busy' };
-    inFlight.add(componentId);
+    const sentParams = JSON.stringify(params);
+    const busy = inFlight.get(componentId);
+    if (busy) {
+      if (form && (busy[0] !== form || busy[1] !== sentParams)) waiting.set(componentId, [form, (next) => invoke(next, action, params, form)]);
+      return { type: 'busy' };
+    }
+    inFlight.set(componentId, [form, sentParams]);
     markBusy(root, true);
     const doc = root.ownerDocument;
     const reset = form?.hasAttribute(ATTR.reset) ? form : undefined;
     /** What the `data-lc-reset` form held when sent: a field holding something else by the answer was typed in meanwhile. */
     const submitted = reset ? noteFields(root, reset) : [];
     let target = root;
-    /** Morphs `html` into the instance's root — the one on the page now: another script or a page update may have replaced it. */
-    const morphCurrent = (html: string, resetForm?: HTMLFormElement): void => {
+    /**
+     * Morphs `html` into the instance's root — the one on the page now: another script or a page update
+     * may have replaced it — resets `resetForm`, and puts back the `typed` fields and those of the form
+     * waiting to be sent (a morph gives unfocused fields the server's values).
+     */
+    const morphCurrent = (html: string, typed: NotedField[], resetForm?: HTMLFormElement): void => {
       if (!target.isConnected) target = findRoot(doc, componentId) ?? target;
+      const next = waiting.get(componentId);
+      if (next) typed = [...typed, ...noteFields(target, next[0])];
       morphComponent(target, html, resetForm);
       if (!target.isConnected) target = findRoot(doc, componentId) ?? target;
+      // Left in the page by the morph (not replaced): back to the defaults it now has, the server's.
+      if (resetForm?.isConnected) resetForm.reset();
+      restoreFields(target, typed);
       // The new markup has no busy marks: put them back on every instance still waiting, a nested one included.
-      for (const id of inFlight) {
+      for (const id of inFlight.keys()) {
         const busyRoot = id === componentId ? target : findRoot(doc, id);
         if (busyRoot !== null) markBusy(busyRoot, true);
       }
@@ -107,10 +127,7 @@ export function createInvoker(transport: Transport, reload?: ComponentReloader):
       if (result.type === 'ok') {
         const { state, idempotency } = result.body;
         const typed = reset ? noteFields(target, reset).filter(([key, rank, value]) => !submitted.some((sent) => sent[0] === key && sent[1] === rank && sent[2] === value)) : [];
-        morphCurrent(result.body.html, reset);
-        // Left in the page by the morph (not replaced): back to the defaults it now has, the server's.
-        if (reset?.isConnected) reset.reset();
-        restoreFields(target, typed);
+        morphCurrent(result.body.html, typed, reset);
         outcome = { type: 'ok', detail: idempotency === undefined ? { componentId, action, state } : { componentId, action, state, idempotency } };
       } else {
         const detail: ErrorDetail = { componentId, action, ...result.error };
@@ -122,9 +139,7 @@ export function createInvoker(transport: Transport, reload?: ComponentReloader):
           const fresh = await reload(componentId);
           if (fresh !== null) {
             // The action did not run: what the user typed in the form stays (a morph gives unfocused fields the server's values).
-            const typed = form && !unknown ? noteFields(target, form) : [];
-            morphCurrent(fresh.outerHTML);
-            restoreFields(target, typed);
+            morphCurrent(fresh.outerHTML, form && !unknown ? noteFields(target, form) : []);
           }
           if (!unknown) detail.reloaded = fresh !== null;
         }
@@ -145,6 +160,10 @@ export function createInvoker(transport: Transport, reload?: ComponentReloader):
     // Dispatched once the instance is free again, so a listener may start the next action.
     const event = outcome.type === 'ok' ? EVENTS.success : EVENTS.error;
     (target.isConnected ? target : doc).dispatchEvent(new CustomEvent(event, { bubbles: true, detail: outcome.detail }));
+    // The form submitted meanwhile goes out now (after a listener's own action, if one started one: it waits again).
+    const next = waiting.get(componentId);
+    waiting.delete(componentId);
+    next?.[1](target);
     return outcome;
   }
 

@@ -10,6 +10,7 @@
  *   submitter's `data-lc-params` are merged over them. A field or params key named `__proto__` throws.
  *   With `data-lc-reset`, a successful answer leaves its fields as the server rendered them (component.ts).
  *   After a refusal that reloads the component, its fields keep what the user typed (component.ts).
+ *   Submitted while its component is busy, it is sent once the answer in flight is in (component.ts).
  * - Enter held down on such an element or in such a form acts once: the keyboard's auto-repeat
  *   (`keydown` with `repeat`) would click or submit it again as soon as each answer is in.
  */
@@ -45,7 +46,6 @@ export function bindDirectives(doc: Document, invoker: Invoker): () => void {
     const root = form.closest(`[${ATTR.id}]`);
     if (root === null) return;
     event.preventDefault();
-    if (invoker.isBusy(root)) return;
     const submitter = event.submitter instanceof HTMLElement ? event.submitter : null;
     const params = { ...formParams(form, submitter), ...jsonParams(form), ...(submitter ? jsonParams(submitter) : {}) };
     void invoker.invoke(root, form.getAttribute(ATTR.action) ?? '', params, form);

@@ -8,10 +8,39 @@ import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { build } from 'esbuild';
+import { build, transform } from 'esbuild';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
+
+/**
+ * The wire names (src/core/wire.ts) as the runtime's code uses them, `ATTR.id` and the like, are written
+ * into it as the strings they are, so the bundle carries only the names it uses: the objects hold every
+ * header, body field and route the server knows, and esbuild keeps a whole object for one property read
+ * (~200 B of the 8 KB gzip budget, with the selectors it then folds into one string each). Only a
+ * property that exists and holds a string is replaced; a whole object used otherwise is imported as
+ * before. The values are the module's own: it is compiled and loaded here, once per build.
+ * @type {import('esbuild').Plugin}
+ */
+const inlineWireNames = {
+  name: 'inline-wire-names',
+  setup(build) {
+    /** @type {Promise<Record<string, unknown>> | undefined} */
+    let wire;
+    build.onLoad({ filter: /[\\/]client[\\/][\w-]+\.ts$/ }, async (args) => {
+      wire ??= readFile(join(root, 'src/core/wire.ts'), 'utf8')
+        .then((source) => transform(source, { loader: 'ts', format: 'esm' }))
+        .then(({ code }) => import(`data:text/javascript;base64,${Buffer.from(code).toString('base64')}`));
+      const names = await wire;
+      const source = await readFile(args.path, 'utf8');
+      const contents = source.replace(/\b([A-Z][A-Z_]*)\.([A-Za-z]\w*)\b/g, (whole, object, key) => {
+        const value = Object.hasOwn(names, object) ? /** @type {Record<string, unknown> | undefined} */ (names[object])?.[key] : undefined;
+        return typeof value === 'string' ? JSON.stringify(value) : whole;
+      });
+      return { contents, loader: 'ts' };
+    });
+  },
+};
 
 /** Gzipped size budget of the bundle, in bytes. */
 export const GZIP_BUDGET = 8 * 1024;
@@ -31,7 +60,7 @@ export async function bundleClient({ outfile = join(root, 'dist/client/livecompo
     legalComments: 'none',
     write: false,
     logLevel: 'silent',
-    plugins: [withoutHeadMerging],
+    plugins: [withoutHeadMerging, inlineWireNames],
   });
   const code = result.outputFiles[0].contents;
   await mkdir(dirname(outfile), { recursive: true });
@@ -128,3 +157,4 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     process.exitCode = 1;
   }
 }
+
