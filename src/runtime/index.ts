@@ -93,13 +93,14 @@ export interface LiveRuntime {
    */
   handleAction(request: RequestInfo, body: unknown, session: Session | null, options?: HandleActionOptions): Promise<RuntimeResponse>;
   /**
-   * Mounts (or finds) an instance in a session and renders it. `user` is the session's user when the
+   * Mounts (or finds) an instance in a session and renders it. `initialState`: fields over the
+   * component's `initialState` (only its fields), for an instance not mounted yet. `user` is the session's user when the
    * caller has it already (a page view looks it up once for all its components); else looked up.
    * `request`: the page request, for the security event when the stored state fails verification
    * (its source IP, user agent and URI); page views pass it.
    */
   mount(session: Session, componentId: string, initialState?: Record<string, unknown>, user?: User | null, request?: RequestInfo): Promise<string>;
-  /** Renders an instance in its initial state without storing anything (a page view without a stored session). */
+  /** Renders an instance in its initial state (`initialState` as for `mount`) without storing anything (a page view without a stored session). */
   renderInitial(componentId: string, initialState?: Record<string, unknown>): string;
   userOf(session: Session): Promise<User | null>;
   /**
@@ -190,14 +191,25 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
     return { status: 200, body: success, headers: ctx.headers };
   }
 
-  /** The component and a fresh copy of its initial state (or of `initialState`); throws for an unknown id. */
+  /**
+   * The component and a fresh copy of its initial state, with the fields of `initialState` over it
+   * (as `mountComponent` of livecomponents/testing does: one behaviour in tests and in production);
+   * throws for an unknown id, and for a field the component's `initialState` does not have (a typo,
+   * or a field that would reach `render` and actions that never expect it).
+   */
   function initialOf(componentId: string, initialState?: Record<string, unknown>) {
     const id = parseComponentId(componentId);
     const component = id === null ? undefined : registry.get(id.name);
     if (id === null || component === undefined) throw new TypeError(`Unknown component "${componentId}"`);
-    const problem = initialState === undefined ? null : jsonStateProblem(initialState);
+    if (initialState === undefined) return { id, component, initial: structuredClone(component.initialState) };
+    const problem = jsonStateProblem(initialState);
     if (problem !== null) throw new TypeError(`The initial state given for "${componentId}" must be JSON (it is stored as JSON): ${problem}`);
-    return { id, component, initial: structuredClone(initialState ?? component.initialState) };
+    for (const key of Object.keys(initialState)) {
+      if (!Object.hasOwn(component.initialState, key)) {
+        throw new TypeError(`The initial state given for "${componentId}" has "${key}", which ${component.name}'s initialState does not: only its fields can be given`);
+      }
+    }
+    return { id, component, initial: structuredClone({ ...component.initialState, ...initialState }) };
   }
 
   async function mount(

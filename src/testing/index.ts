@@ -96,7 +96,8 @@ export async function createTestHarness(
 }
 
 /**
- * Mounts `definition` as `<name>:<instance>` with `initialState` (default: the definition's).
+ * Mounts `definition` as `<name>:<instance>`, the fields of `initialState` over the definition's (as
+ * `view.mount` does; a field the definition lacks is refused).
  * @param options.instance @default 'test'
  */
 export async function mountComponent<S extends StateShape, A>(
@@ -117,8 +118,8 @@ export async function mountComponent<S extends StateShape, A>(
   if (initialState !== undefined && Object.keys(initialState).length > 0 && (await harness.runtime.states.load(harness.session, id)).type === 'found') {
     throw new TypeError(`"${id}" is already mounted in this harness, so initialState would be ignored: pass another instance, or a new harness`);
   }
-  const state = { ...definition.initialState, ...initialState } as StateShape;
-  const html = await harness.runtime.mount(harness.session, id, state);
+  // Merged over the definition's initialState by the runtime, as `view.mount` does in production.
+  const html = await harness.runtime.mount(harness.session, id, initialState as StateShape | undefined);
   const loaded = await harness.runtime.states.load(harness.session, id);
   const publicState = loaded.type === 'found' ? pick(definition, loaded.state) : {};
   return { id, definition, html, state: publicState as Partial<S>, harness, session: harness.session };
