@@ -25,7 +25,7 @@ export interface Backends {
 
 export interface BackendOptions {
   /** @default 'sqlite:./data/livecomponents.db' */
-  databaseUrl?: string;
+  databaseUrl?: string | undefined;
   /** When set, the `Store` is Redis; several comma-separated URLs are the seed nodes of a Redis Cluster. */
   redisUrl?: string | undefined;
   /**
@@ -34,7 +34,7 @@ export interface BackendOptions {
    */
   redisKeyPrefix?: string | undefined;
   /** Told about Redis connection errors (the store reconnects by itself). */
-  onRedisError?: (error: Error) => void;
+  onRedisError?: ((error: Error) => void) | undefined;
 }
 
 export async function openBackends(options: BackendOptions = {}): Promise<Backends> {

@@ -46,19 +46,19 @@ export interface HealthOptions {
    * `authz_fail` security event.
    * @default undefined (error text is never shown)
    */
-  token?: string;
+  token?: string | undefined;
   /** Where a refused token is reported. @default the sink of the `livecomponents` plugin on `app`, if any */
-  events?: SecurityEventSink;
+  events?: SecurityEventSink | undefined;
   /** How long one check may take before it counts as failed, in ms. @default 1000 */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /** A check that passes but takes longer than this (ms) reports `warn`. @default timeoutMs / 2 */
-  warnMs?: number;
+  warnMs?: number | undefined;
   /** The document's `version` field. @default omitted */
-  version?: string;
+  version?: string | undefined;
   /** The document's `serviceId` field. @default omitted */
-  serviceId?: string;
+  serviceId?: string | undefined;
   /** Time source for the readings' `time`. @default systemClock */
-  clock?: Clock;
+  clock?: Clock | undefined;
 }
 
 const WHERE = 'registerHealth';

@@ -20,17 +20,17 @@ export interface MetricsRouteOptions {
    * 401 `INVALID_TOKEN` and logged as an `authz_fail` security event.
    * @default undefined (no token needed)
    */
-  token?: string;
+  token?: string | undefined;
   /** Where a refused token is reported. @default the sink of the `livecomponents` plugin on `app`, if any */
-  events?: SecurityEventSink;
+  events?: SecurityEventSink | undefined;
   /**
    * `METRICS_PORT`: serve `/metrics` on its own server on this port (0 picks a free one) instead of
    * on `app`. That server closes when `app` closes.
    * @default undefined (served by `app`)
    */
-  port?: number;
+  port?: number | undefined;
   /** Address the separate metrics server listens on (only with `port`). @default '127.0.0.1' */
-  host?: string;
+  host?: string | undefined;
 }
 
 /** The separate metrics server, when `port` was given. */
