@@ -33,3 +33,19 @@ describe('error registry', () => {
     expect(e.statusCode).toBe(403);
   });
 });
+
+describe('LiveError with a code the registry lacks', () => {
+  // An app's own code, inherited names of a plain object, and values a JavaScript caller may pass.
+  it.each(['OUT_OF_STOCK', 'constructor', 'toString', '__proto__', 'hasOwnProperty', 'internal_error', ''])('refuses %j with a TypeError naming it and the docs', (code) => {
+    expect(() => new LiveError(code as never)).toThrow(
+      new TypeError(
+        `LiveError: unknown error code ${JSON.stringify(code)}; the codes are those of docs/reference/errors.md (for a business rule of your own, VALIDATION_FAILED with fields: { errors: { field: [message] } })`,
+      ),
+    );
+  });
+
+  it('refuses a code that is not a string', () => {
+    expect(() => new LiveError(undefined as never)).toThrow(/^LiveError: unknown error code undefined;/);
+    expect(() => new LiveError({ toString: () => 'FORBIDDEN' } as never)).toThrow(/^LiveError: unknown error code \{\};/);
+  });
+});

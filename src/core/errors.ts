@@ -59,10 +59,10 @@ export class LiveError extends Error {
     code: ErrorCode,
     options: { message?: string; expose?: boolean; fields?: ErrorFields; headers?: Record<string, string>; cause?: unknown } = {},
   ) {
-    super(options.message ?? ERROR_CODES[code].message, options.cause === undefined ? undefined : { cause: options.cause });
+    super(options.message ?? registered(code).message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'LiveError';
     this.code = code;
-    this.statusCode = ERROR_CODES[code].status;
+    this.statusCode = registered(code).status;
     // Server errors never expose their message; client errors do unless told otherwise.
     this.expose = this.statusCode < 500 && (options.expose ?? true);
     this.fields = options.fields;
@@ -73,6 +73,18 @@ export class LiveError extends Error {
   get publicMessage(): string {
     return this.expose ? this.message : ERROR_CODES[this.code].message;
   }
+}
+
+/**
+ * The registry's entry for `code`. An own key only: a code of the app's own (`OUT_OF_STOCK`) failed
+ * with "Cannot read properties of undefined", and an inherited name (`constructor`, `toString`) made
+ * an error without a status, which Fastify refused while answering (a second error, no CSRF token).
+ */
+function registered(code: ErrorCode): { status: number; message: string } {
+  if (typeof code === 'string' && Object.hasOwn(ERROR_CODES, code)) return ERROR_CODES[code];
+  throw new TypeError(
+    `LiveError: unknown error code ${JSON.stringify(code)}; the codes are those of docs/reference/errors.md (for a business rule of your own, VALIDATION_FAILED with fields: { errors: { field: [message] } })`,
+  );
 }
 
 /** A store (or another dependency) is down or too slow: answered as 503 `SERVICE_UNAVAILABLE`. */
