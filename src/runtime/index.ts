@@ -14,7 +14,7 @@ import { oneAtATime } from './one-at-a-time.js';
 import { composePipeline, type Pipeline } from '../pipeline/pipeline.js';
 import { createExecutor, renderComponent } from '../pipeline/execute/index.js';
 import { ActionComponentContext } from '../pipeline/execute/component-context.js';
-import { createStateRepository, type StateRepository, type StateSealer } from '../pipeline/state/repository.js';
+import { createStateRepository, DEFAULT_MAX_STATE_BYTES, type StateRepository, type StateSealer } from '../pipeline/state/repository.js';
 import { createActionContext, type Outcome, type RequestInfo } from '../pipeline/types.js';
 import { createSessionManager, type SessionManager } from '../session/index.js';
 import type { Session } from '../session/types.js';
@@ -115,6 +115,7 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
   const registry = createRegistry(options.components);
   const sessions = createSessionManager({ store: options.store, clock, ttlMs: options.sessionTtlMs });
   const states = createStateRepository({ store: options.store, sealer: options.sealer, ttlMs: sessions.ttlMs, maxStateBytes: options.maxStateBytes });
+  refuseOversizedInitialStates(options.components, options.maxStateBytes ?? DEFAULT_MAX_STATE_BYTES);
   const { csrf, events, resolveUser, onActionDone } = options;
   const origins = csrfOriginsOf(options);
   const trustedOrigins = normalisedOrigins(origins.appOrigin, origins.allowed ?? []);
@@ -246,6 +247,19 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
   }
 
   return { registry, sessions, states, csrf, store: options.store, events, trustedOrigins, handleAction, mount, renderInitial, userOf, admitNewSession };
+}
+
+/**
+ * A component whose own initialState is over `maxStateBytes` could never be mounted: refused at
+ * start-up, naming it, rather than answering every page view that shows it with a 500.
+ */
+function refuseOversizedInitialStates(components: readonly ComponentDefinition[], maxBytes: number): void {
+  for (const component of components) {
+    const bytes = Buffer.byteLength(JSON.stringify(component.initialState));
+    if (bytes > maxBytes) {
+      throw new TypeError(`Runtime: the initialState of component "${component.name}" is ${bytes} bytes as JSON, over maxStateBytes (${maxBytes}): it could never be mounted`);
+    }
+  }
 }
 
 export function errorResponse(error: LiveError, requestId: string, headers: Record<string, string>): RuntimeResponse<ErrorBody> {
