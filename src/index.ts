@@ -34,7 +34,7 @@ export type { LiveComponentsOptions } from './runtime/setup.js';
 export { livecomponents, ACTION_BODY_LIMIT } from './http/plugin.js';
 export { DEFAULT_PAGE_HEADERS, ACTION_HEADERS } from './http/security-headers.js';
 export type { LiveComponentsPluginOptions, LiveComponentsDecorator } from './http/plugin.js';
-export type { PageView, UnstoredReason } from './http/page.js';
+export type { PageView, ScriptOptions, UnstoredReason } from './http/page.js';
 export { serverOptions } from './http/server-options.js';
 export { livecomponentsErrorHandler, sendError } from './http/error-mapping.js';
 export { notFoundHandler } from './http/not-found.js';

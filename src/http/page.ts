@@ -54,14 +54,24 @@ export interface PageView {
   /**
    * `<meta name="csrf-token">` and the runtime's `<script>` tag, for a layout of your own. In strict
    * CSRF mode the meta tag has `data-lc-single-use`: the runtime then sends actions one at a time.
+   * `nonce`: the script tag's `nonce` attribute, for a Content-Security-Policy with a per-request
+   * nonce (`script-src 'nonce-…' 'strict-dynamic'`). @default `reply.cspNonce.script` when
+   * `@fastify/helmet` (`enableCSPNonces: true`) set one on this reply, else none
+   * @example view.head({ nonce: reply.locals.nonce })
    */
-  head(): SafeHtml;
+  head(options?: ScriptOptions): SafeHtml;
   /**
    * A whole HTML document around `body`. Its body opens with a `<noscript>` notice (a
    * `<p data-lc-noscript>`, no inline style: style it through that attribute) saying the page needs
    * JavaScript: without the runtime, `data-lc-action` buttons and forms do nothing.
    */
-  document(page: { title: string; body: SafeHtml; head?: SafeHtml; lang?: string }): string;
+  document(page: { title: string; body: SafeHtml; head?: SafeHtml; lang?: string } & ScriptOptions): string;
+}
+
+/** How the runtime's `<script>` tag is written (`PageView.head`, `PageView.document`). */
+export interface ScriptOptions {
+  /** The `nonce` attribute of the script tag. @default the reply's `cspNonce.script` (`@fastify/helmet`), if any */
+  nonce?: string | undefined;
 }
 
 /**
@@ -73,6 +83,7 @@ export function createPageView(runtime: LiveRuntime, cookie: SessionCookie, requ
 }
 
 async function openPageView(runtime: LiveRuntime, cookie: SessionCookie, request: FastifyRequest, reply: FastifyReply): Promise<PageView> {
+  const nonce = helmetNonceOf(reply);
   let session = await runtime.sessions.load(cookie.read(request));
   if (session === null) {
     // A HEAD answer has no body, so no token or component to use a session for (uptime monitors
@@ -81,9 +92,9 @@ async function openPageView(runtime: LiveRuntime, cookie: SessionCookie, request
       // Its page lacks the token and cookie a GET's would have, so its length is not the one GET
       // would send, and a HEAD may announce only that one (RFC 9110 §8.6): none is sent.
       (reply as LengthWithheldReply)[LENGTH_WITHHELD] = true;
-      return unstoredView(runtime, runtime.sessions.ephemeral(), 'head');
+      return unstoredView(runtime, runtime.sessions.ephemeral(), 'head', nonce);
     }
-    if (!(await runtime.admitNewSession(requestInfo(request)))) return unstoredView(runtime, runtime.sessions.ephemeral(), 'new-session-limit');
+    if (!(await runtime.admitNewSession(requestInfo(request)))) return unstoredView(runtime, runtime.sessions.ephemeral(), 'new-session-limit', nonce);
     session = await runtime.sessions.create();
     cookie.write(reply, session);
   }
@@ -95,7 +106,7 @@ async function openPageView(runtime: LiveRuntime, cookie: SessionCookie, request
   // would otherwise show the profile to the next person.
   if (user !== null) reply.header('cache-control', 'no-store');
   let formToken: Promise<string> | undefined;
-  return view(runtime, {
+  return view(runtime, nonce, {
     session: current,
     unstoredReason: null,
     user,
@@ -108,8 +119,8 @@ async function openPageView(runtime: LiveRuntime, cookie: SessionCookie, request
 }
 
 /** A page view with nothing stored: initial states, no token (no per-action CSRF nonce written either). */
-function unstoredView(runtime: LiveRuntime, session: Session, reason: UnstoredReason): PageView {
-  return view(runtime, {
+function unstoredView(runtime: LiveRuntime, session: Session, reason: UnstoredReason, nonce: string | undefined): PageView {
+  return view(runtime, nonce, {
     session,
     unstoredReason: reason,
     user: null,
@@ -138,13 +149,27 @@ export function headPayloadOf(reply: FastifyReply, payload: unknown): unknown {
  */
 const NOSCRIPT = html`<noscript><p data-lc-noscript>This page needs JavaScript. Without it, its buttons do nothing and its forms answer with an error.</p></noscript>`;
 
-function view(runtime: LiveRuntime, parts: Pick<PageView, 'session' | 'unstoredReason' | 'user' | 'csrfToken' | 'formToken' | 'mount'>): PageView {
+/**
+ * The script nonce `@fastify/helmet` made for this reply (`enableCSPNonces: true` decorates the
+ * reply with `cspNonce: { script, style }` and puts them in its policy), or `undefined`.
+ */
+function helmetNonceOf(reply: FastifyReply): string | undefined {
+  const script = (reply as { cspNonce?: { script?: unknown } | null }).cspNonce?.script;
+  return typeof script === 'string' && script !== '' ? script : undefined;
+}
+
+function view(runtime: LiveRuntime, defaultNonce: string | undefined, parts: Pick<PageView, 'session' | 'unstoredReason' | 'user' | 'csrfToken' | 'formToken' | 'mount'>): PageView {
   const { csrfToken } = parts;
   // Single-use tokens: concurrent actions must not share one, and a retry must not resend a used one.
   const singleUse = runtime.csrf.rotation === 'per-action' ? html` ${CSRF_SINGLE_USE_ATTR}` : null;
-  const head = (): SafeHtml =>
-    html`<meta name="${CSRF_META_NAME}" content="${csrfToken}"${singleUse}>
-<script type="module" src="${ROUTES.clientScript}"></script>`;
+  // The runtime's own script, which a nonce-based policy refuses without its nonce ('strict-dynamic'
+  // then lets the modules it imports load). The value is escaped as any attribute value.
+  const head = (options?: ScriptOptions): SafeHtml => {
+    const nonce = options?.nonce ?? defaultNonce;
+    const nonceAttr = nonce === undefined ? null : html` nonce="${nonce}"`;
+    return html`<meta name="${CSRF_META_NAME}" content="${csrfToken}"${singleUse}>
+<script type="module" src="${ROUTES.clientScript}"${nonceAttr}></script>`;
+  };
   return {
     ...parts,
     mount: (componentId, initialState) => safely(() => parts.mount(componentId, initialState)),
@@ -157,7 +182,7 @@ ${html`<html lang="${page.lang ?? 'en'}">
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${page.title}</title>
-${head()}
+${head(page)}
 ${page.head}
 </head>
 <body>
