@@ -6,11 +6,13 @@
  * Gmail addresses) are not applied: those are different addresses to everyone else.
  *
  * A new account's local part must also be plain text (`isLookalikeLocal` below): compatibility
- * characters and a dotted i are refused at registration. Sign-in and forgot-password still look
- * such an address up as typed (see `readEmail`).
+ * characters and a dotted i are refused at registration, and so is a mix of scripts (`isMixedScript`:
+ * Cyrillic `а` in `аlice`). Sign-in and forgot-password still look such an address up as typed (see
+ * `readEmail`).
  */
 import { domainToASCII, domainToUnicode } from 'node:url';
 import { LONE_SURROGATE_RE } from './password.js';
+import { isMixedScript } from './scripts.js';
 
 /** RFC 5321 limits: 64 octets of local part, 254 for the whole address. */
 const MAX_LOCAL = 64;
@@ -88,13 +90,15 @@ const DOTTED_I_RE = /[\p{Soft_Dotted}\u0131\u0237]\p{M}*\u0307/u;
 
 /**
  * Why `readEmail` refused an address. `lookalike`: well-formed, but its local part is not plain
- * text (see `isLookalikeLocal`); `asTyped` is the address normalised as before that rule existed
- * (NFC, the local part lower-cased, not case-folded).
+ * text (see `isLookalikeLocal`); `mixed-script`: well-formed and plain, but its local part mixes
+ * scripts (`isMixedScript`). `asTyped` is the address normalised as before that rule existed, which
+ * sign-in looks up: for a lookalike NFC with the local part lower-cased, not case-folded; for a mix
+ * of scripts the normal form (case-folded), as such accounts were stored until the rule.
  */
 export type EmailRead =
   | { readonly ok: true; readonly email: string }
   | { readonly ok: false; readonly reason: 'malformed' }
-  | { readonly ok: false; readonly reason: 'lookalike'; readonly asTyped: string };
+  | { readonly ok: false; readonly reason: 'lookalike' | 'mixed-script'; readonly asTyped: string };
 
 /**
  * Whether a local part (NFC, and case-folded) holds what would make a new account look like
@@ -106,12 +110,13 @@ function isLookalikeLocal(typed: string, lowered: string): boolean {
 }
 
 /**
- * Reads an address. Malformed: not a plausible address at all. Lookalike: refused for a new
+ * Reads an address. Malformed: not a plausible address at all. Lookalike or mixed-script: refused for a new
  * account (registration answers so), while sign-in and forgot-password look `asTyped` up, as they
  * always did: no account can be registered under it any more, so the lookup finds none (an unknown
  * account's answer), except one registered before the rule, which keeps working.
  * @example readEmail('Ada@EXAMPLE.com') // { ok: true, email: 'ada@example.com' }
  * @example readEmail('\uFB01nance@example.com') // { ok: false, reason: 'lookalike', asTyped: '\uFB01nance@example.com' }
+ * @example readEmail('\u0430lice@example.com') // { ok: false, reason: 'mixed-script', asTyped: '\u0430lice@example.com' }
  */
 export function readEmail(input: unknown): EmailRead {
   const malformed = { ok: false, reason: 'malformed' } as const;
@@ -134,7 +139,9 @@ export function readEmail(input: unknown): EmailRead {
   if (!roundTrips(unicodeDomain, labels)) return malformed;
   const address = `${local}@${domain}`;
   if (Buffer.byteLength(address) > MAX_ADDRESS) return malformed;
-  if (!isLookalikeLocal(typedLocal, local)) return { ok: true, email: address };
+  if (!isLookalikeLocal(typedLocal, local)) {
+    return isMixedScript(local) ? { ok: false, reason: 'mixed-script', asTyped: address } : { ok: true, email: address };
+  }
   // Only accounts registered before the rule can be under a lookalike, and they were stored
   // lower-cased: full case folding would map `ﬁ` to `fi` and find the plain account instead.
   return { ok: false, reason: 'lookalike', asTyped: `${typedLocal.toLowerCase()}@${domain}` };

@@ -36,6 +36,11 @@ const EMAIL_INVALID = 'Enter a valid email address.';
 /** Registration's refusal of an address `readEmail` calls a lookalike. */
 export const EMAIL_LOOKALIKE =
   'Type the part before the @ in plain letters: ligatures (such as \uFB01), full-width or styled letters and a dotted capital I (\u0130) look like another address and are not accepted.';
+/** Registration's refusal of an address whose local part mixes scripts (`isMixedScript`). */
+export const EMAIL_MIXED_SCRIPT =
+  'Type the part before the @ in the letters of one script: mixing scripts (such as a Cyrillic \u0430 among Latin letters) looks like another address and is not accepted. Latin may be mixed with Chinese, Japanese or Korean.';
+/** The message of each refused kind of address. */
+const EMAIL_REFUSED = { malformed: EMAIL_INVALID, lookalike: EMAIL_LOOKALIKE, 'mixed-script': EMAIL_MIXED_SCRIPT } as const;
 
 function object(body: unknown): Record<string, unknown> | null {
   return typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>) : null;
@@ -69,7 +74,7 @@ export function readRegistration(body: unknown): Read<{ email: string; password:
   if (o === null) return NOT_OBJECT;
   const errors: FieldErrors = {};
   const email = readEmail(o.email);
-  if (!email.ok) errors.email = [email.reason === 'lookalike' ? EMAIL_LOOKALIKE : EMAIL_INVALID];
+  if (!email.ok) errors.email = [EMAIL_REFUSED[email.reason]];
   const password = checkPassword(o.password);
   if (!password.ok) errors.password = [password.message];
   const name = readName(o.name);
@@ -80,14 +85,14 @@ export function readRegistration(body: unknown): Read<{ email: string; password:
 
 /**
  * An address to look an account up by (sign-in, forgot-password), or `null` when it is malformed.
- * A lookalike (`readEmail`) is looked up as typed, not refused: no account can be registered under
+ * A lookalike or a mix of scripts (`readEmail`) is looked up as typed, not refused: no account can be registered under
  * it, so it gets an unknown account's answer (INVALID_CREDENTIALS after the dummy verification; the
  * same 202), and an account registered before the rule still signs in. Refusing it here instead
  * would only say what the input already shows, but would lock those accounts out.
  */
 function lookupEmail(input: unknown): string | null {
   const email = readEmail(input);
-  return email.ok ? email.email : email.reason === 'lookalike' ? email.asTyped : null;
+  return email.ok ? email.email : email.reason === 'malformed' ? null : email.asTyped;
 }
 
 /**

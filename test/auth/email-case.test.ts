@@ -41,7 +41,7 @@ describe('readEmail: case spellings of one address', () => {
       ['νικος.παπ@example.gr', 'ΝΙΚΟΣ.ΠΑΠ@EXAMPLE.GR'],
       ['straße@example.de', 'STRASSE@example.de'],
       ['ꭰꭱ@example.com', 'ᎠᎡ@example.com'],
-      ['x\u1c80y@example.com', 'XВY@example.com'],
+      ['д\u1c80л@example.com', 'ДВЛ@example.com'], // Cyrillic rounded ve folds to в (the local part is one script)
       ['zoë@ΣΑΣ.gr', 'ZOË@σασ.gr'],
     ];
     for (const [a, b] of pairs) {
