@@ -5,7 +5,7 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { positiveSeconds, rateLimitCount, rateLimitSeconds } from '../pipeline/options.js';
 import type { SafeHtml } from './html.js';
-import { jsonStateProblem } from './json-state.js';
+import { isPlainObject, jsonStateProblem } from './json-state.js';
 
 /** The signed-in user as components see it (`ctx.user`). */
 export interface User {
@@ -163,8 +163,15 @@ export function defineComponent<S extends StateShape, A extends Record<string, u
   // (no schema) in that case.
   spec: ComponentSpec<S, A> & { actions: Record<K, unknown> },
 ): ComponentDefinition<S, { [N in K]: SchemaOf<A[N]> }> {
-  if (!COMPONENT_NAME_RE.test(spec.name)) {
-    throw new TypeError(`Component name "${spec.name}" must match ${COMPONENT_NAME_RE}`);
+  if (typeof spec !== 'object' || spec === null) throw new TypeError('defineComponent takes an object: { name, initialState, publicState, actions, render }');
+  if (typeof spec.name !== 'string' || !COMPONENT_NAME_RE.test(spec.name)) {
+    throw new TypeError(`Component name ${JSON.stringify(spec.name) ?? String(spec.name)} must be a string matching ${COMPONENT_NAME_RE}`);
+  }
+  if (!isPlainObject(spec.initialState)) {
+    throw new TypeError(`Component "${spec.name}": initialState must be a plain object (the state of a new instance), got ${kindOf(spec.initialState)}`);
+  }
+  if (!Array.isArray(spec.publicState) || !spec.publicState.every((field) => typeof field === 'string')) {
+    throw new TypeError(`Component "${spec.name}": publicState must be an array of initialState's field names (\`[]\` for none), got ${kindOf(spec.publicState)}`);
   }
   for (const field of spec.publicState) {
     if (!Object.hasOwn(spec.initialState, field)) {
@@ -175,10 +182,11 @@ export function defineComponent<S extends StateShape, A extends Record<string, u
   if (stateProblem !== null) throw new TypeError(`Component "${spec.name}": initialState must be JSON (it is stored as JSON): ${stateProblem}`);
   if (typeof spec.render !== 'function') throw new TypeError(`Component "${spec.name}": render must be a function`);
   const actions = new Map<string, ResolvedAction>();
-  for (const [name, def] of Object.entries(spec.actions) as [string, ActionDefinition<S, StandardSchemaV1 | undefined>][]) {
+  for (const [name, def] of actionEntries(spec.name, spec.actions) as [string, ActionDefinition<S, StandardSchemaV1 | undefined>][]) {
     if (!ACTION_NAME_RE.test(name)) throw new TypeError(`Component "${spec.name}": action name "${name}" is not allowed`);
     // Checked here rather than found out by every call (a 500 each), or ignored (a key required by "yes").
     const where = `Component "${spec.name}", action "${name}"`;
+    if (typeof def !== 'object' || def === null) throw new TypeError(`${where} must be an object { run, params?, authorize?, … }, got ${kindOf(def)}`);
     if (typeof def.run !== 'function') throw new TypeError(`Component "${spec.name}": action "${name}" has no run()`);
     if (def.params !== undefined && typeof (def.params as Partial<StandardSchemaV1> | null)?.['~standard']?.validate !== 'function') {
       throw new TypeError(`${where}: params must be a Standard Schema (zod, valibot, arktype…)`);
@@ -219,6 +227,33 @@ export function defineComponent<S extends StateShape, A extends Record<string, u
     actions,
     render: spec.render,
   });
+}
+
+/**
+ * The actions of a spec, each an own enumerable string key of a plain object. Anything else would be
+ * dropped without a word by `Object.entries`: an action named `__proto__` in an object literal (it
+ * sets the prototype instead), actions inherited through `Object.create`, symbol or non-enumerable keys.
+ */
+function actionEntries(component: string, actions: unknown): [string, unknown][] {
+  if (!isPlainObject(actions)) {
+    const kind = kindOf(actions);
+    const hint = kind === 'an object with another prototype' ? ` (its prototype is not Object.prototype: an action named "__proto__" in an object literal sets the prototype, and inherited actions are not read)` : '';
+    throw new TypeError(`Component "${component}": actions must be a plain object of actions ({} for none), got ${kind}${hint}`);
+  }
+  const entries = Object.entries(actions);
+  const hidden = Reflect.ownKeys(actions).find((key) => typeof key === 'symbol' || !Object.prototype.propertyIsEnumerable.call(actions, key));
+  if (hidden !== undefined) throw new TypeError(`Component "${component}": action ${String(hidden)} is a symbol or non-enumerable key: actions are the object's own enumerable string keys`);
+  return entries;
+}
+
+/** What a wrong value is, for an error message. */
+function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value !== 'object') return typeof value;
+  if (isPlainObject(value)) return 'an object';
+  const name = (Object.getPrototypeOf(value) as { constructor?: { name?: unknown } } | null)?.constructor?.name;
+  return typeof name === 'string' && name !== '' && name !== 'Object' ? `a ${name}` : 'an object with another prototype';
 }
 
 /** Picks the fields a component declared public. */
