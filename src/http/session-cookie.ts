@@ -41,18 +41,31 @@ export function createSessionCookie(secure: boolean): SessionCookie {
  */
 export function cookieValue(header: string | undefined, name: string): string | undefined {
   if (header === undefined) return undefined;
+  // Index arithmetic, no substring per pair: this runs on every action.
   let start = 0;
   while (start < header.length) {
     const semicolon = header.indexOf(';', start);
     const end = semicolon === -1 ? header.length : semicolon;
-    const equals = header.indexOf('=', start);
-    if (equals !== -1 && equals < end && header.slice(start, equals).trim() === name) {
-      const value = header.slice(equals + 1, end).trim();
-      return value.length >= 2 && value.startsWith('"') && value.endsWith('"') ? value.slice(1, -1) : value;
+    const at = skipSpaces(header, start, end);
+    if (header.startsWith(name, at)) {
+      const equals = skipSpaces(header, at + name.length, end);
+      if (equals < end && header.charCodeAt(equals) === EQUALS) {
+        const value = header.slice(equals + 1, end).trim();
+        return value.length >= 2 && value.startsWith('"') && value.endsWith('"') ? value.slice(1, -1) : value;
+      }
     }
     start = end + 1;
   }
   return undefined;
+}
+
+const EQUALS = 0x3d;
+
+/** The first index from `from` (below `end`) that is not a space or a tab. */
+function skipSpaces(text: string, from: number, end: number): number {
+  let i = from;
+  while (i < end && (text.charCodeAt(i) === 0x20 || text.charCodeAt(i) === 0x09)) i++;
+  return i;
 }
 
 /**
