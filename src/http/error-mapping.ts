@@ -3,8 +3,8 @@
  * wrong media type, bad JSON) and the 4xx refusals of the app's hooks and plugins (a 401 of an auth
  * hook, `@fastify/rate-limit`'s 429) are mapped to our codes by status, logged at `info`; anything
  * unexpected is a 500 whose detail stays in the log — never a stack trace or an internal message on
- * the wire. A request whose client
- * went away while it was being read is neither: nothing is answered (no one is left to read it).
+ * the wire. A request whose client went away while it was being read is neither: nothing is answered
+ * (no one is left to read it).
  */
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ERROR_CODES, LiveError, isLiveError, type ErrorCode } from '../core/errors.js';
