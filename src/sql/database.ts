@@ -203,6 +203,10 @@ function openSqlite(path: string, busyTimeoutMs: number, autocheckpointPages: nu
     // loop, the driver being synchronous, for the copy back and an fsync (100–485 ms measured at
     // 10,000 pages). Far above SQLite's 1,000 so it stays idle while the worker keeps up.
     native.pragma(`wal_autocheckpoint = ${autocheckpointPages}`);
+    // When a writer starts the WAL over from its beginning, the file is cut back to the backstop's
+    // size. The worker's TRUNCATE does that itself; this covers the resets it does not see (several
+    // processes on the file, where another's PASSIVE checkpoint let a writer restart a long WAL).
+    native.pragma(`journal_size_limit = ${autocheckpointPages * 4_120}`);
   } catch (error) {
     native.close();
     throw error;

@@ -56,8 +56,12 @@ function checkpoint(mode: 'PASSIVE' | 'TRUNCATE'): { busy: boolean; log: number;
  */
 function run(reason: 'auto' | 'sweep'): FromWorker {
   try {
-    checkpoint('PASSIVE');
-    if (reason === 'auto' && Date.now() < fullRetryAt) return { type: 'checkpoint', reason, truncated: false };
+    const passive = checkpoint('PASSIVE');
+    // Every frame copied back: no reader holds an old snapshot now (a long one would pin frames), so
+    // what made the last TRUNCATE busy was short readers — other processes' point reads — and
+    // waiting out the back-off would only let the WAL grow (49–85 MB with three busy processes).
+    const backfilled = !passive.busy && passive.log > 0 && passive.checkpointed === passive.log;
+    if (reason === 'auto' && Date.now() < fullRetryAt && !backfilled) return { type: 'checkpoint', reason, truncated: false };
     const { busy } = checkpoint('TRUNCATE');
     if (busy) {
       fullBackoffMs = Math.min(Math.max(2 * fullBackoffMs, 1_000), 30_000);

@@ -1,5 +1,5 @@
 // A second process on a SQLite file, for checkpointer.test.ts (forked with tsx, from the sources).
-// argv: mode ('writer' | 'never-closed'), url, and for 'writer': rows, value bytes, checkpoint pages.
+// argv: mode ('writer' | 'never-closed' | 'sweep-only'), url, and for 'writer': rows, value bytes, checkpoint pages.
 import BetterSqlite3 from 'better-sqlite3';
 import { createDatabase, migrateToLatest, sqliteConnectionOf } from '../../sql/index.ts';
 import { createSqliteStore } from './index.ts';
@@ -17,6 +17,14 @@ if (mode === 'never-closed') {
   const running = checkpointerOf(sqliteConnectionOf(probe))?.running === true;
   process.stdout.write(`${JSON.stringify({ running })}\n`);
   // Neither is closed: the process must still end by itself.
+} else if (mode === 'sweep-only') {
+  // A maintenance script: nothing but the sweep's await keeps the event loop busy.
+  const store = await createSqliteStore({ url, sweepIntervalMs: 0 });
+  for (let i = 0; i < 50; i++) await store.set(`gone:${i}`, 'v', 1);
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  const swept = await store.sweepExpired();
+  await store.close();
+  process.stdout.write(`${JSON.stringify({ swept, closed: true })}\n`);
 } else {
   const db = createDatabase(url, { walCheckpointPages: Number(pagesArg) });
   await migrateToLatest(db);

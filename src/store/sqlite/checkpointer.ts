@@ -185,8 +185,10 @@ function startWorker(key: string, data: CheckpointWorkerData): Entry {
       report(failure(data.path, 'failed a checkpoint (it tries again at the next threshold or sweep)', new Error(message.message)));
     }
     if (message.id !== undefined) {
-      waiting.get(message.id)?.(message.type === 'checkpoint' ? message.truncated : false);
+      const settle = waiting.get(message.id);
       waiting.delete(message.id);
+      if (waiting.size === 0 && !stopping) worker.unref();
+      settle?.(message.type === 'checkpoint' ? message.truncated : false);
     }
   });
   // Last: the 'message' listener above refs the worker again.
@@ -201,6 +203,9 @@ function startWorker(key: string, data: CheckpointWorkerData): Entry {
     truncate() {
       if (!running || stopping) return Promise.resolve(undefined);
       const id = nextId++;
+      // Referenced while an answer is awaited: otherwise a script whose only work left is
+      // `await store.sweepExpired()` has an empty event loop, and Node exits with the await unsettled.
+      if (waiting.size === 0) worker.ref();
       return new Promise((resolve) => {
         waiting.set(id, resolve);
         worker.postMessage({ type: 'truncate', id } satisfies ToWorker);
