@@ -41,3 +41,33 @@ describe('jsonStateProblem', () => {
     expect(jsonStateProblem({ fine })).toBeNull();
   });
 });
+
+describe('jsonStateProblem: own keys JSON drops', () => {
+  const hidden = (o: object, key: string) => Object.defineProperty(o, key, { value: 'x', enumerable: false });
+  const withExtra = () => Object.assign([1, 2], { extra: 'lost' });
+
+  it.each([
+    [{ n: 1, [Symbol('x')]: 5 }, '"Symbol(x)" is a symbol key (JSON drops it)'],
+    [{ meta: { [Symbol.iterator]: 1 } }, '"meta.Symbol(Symbol.iterator)" is a symbol key (JSON drops it)'],
+    [hidden({ n: 0 }, 'hidden'), '"hidden" is a non-enumerable property (JSON drops it)'],
+    [{ a: [0, hidden({}, 'h')] }, '"a[1].h" is a non-enumerable property (JSON drops it)'],
+    [{ a: withExtra() }, '"a.extra" is a named property of an array (JSON keeps only its elements)'],
+    [{ a: hidden([1], 'x') }, '"a.x" is a named property of an array (JSON keeps only its elements)'],
+    [{ a: Object.assign([1], { [Symbol('s')]: 1 }) }, '"a.Symbol(s)" is a symbol key (JSON drops it)'],
+  ])('names it: %o', (state, problem) => {
+    expect(jsonStateProblem(state)).toBe(problem);
+  });
+
+  it('checks what an action made, given the state it came from; the objects it kept are not listed again', () => {
+    const previous = JSON.parse('{"list":[{"id":1}],"meta":{"v":1}}') as { list: object[]; meta: object };
+    expect(jsonStateProblem({ ...previous, n: 1 }, previous)).toBeNull();
+    // A new object beside kept ones, a new array holding kept objects, a new top level: all checked.
+    expect(jsonStateProblem({ ...previous, extra: hidden({}, 'h') }, previous)).toBe('"extra.h" is a non-enumerable property (JSON drops it)');
+    expect(jsonStateProblem({ ...previous, list: Object.assign([...previous.list], { more: 1 }) }, previous)).toBe(
+      '"list.more" is a named property of an array (JSON keeps only its elements)',
+    );
+    expect(jsonStateProblem({ ...previous, [Symbol('k')]: 1 }, previous)).toBe('"Symbol(k)" is a symbol key (JSON drops it)');
+    // Kept objects are still walked for the values JSON changes (an in-place mutation, against the rules).
+    expect(jsonStateProblem({ ...previous, meta: Object.assign(previous.meta, { at: new Date(0) }) }, previous)).toBe('"meta.at" is a Date (only plain objects and arrays are JSON)');
+  });
+});
