@@ -105,6 +105,7 @@ export {
   type MailTransport,
   type SmtpOptions,
 } from './mail.js';
+export { PASSWORD_BREACHED, PASSWORD_COMMON, PASSWORD_HAS_EMAIL, passwordRefusal, type PasswordRejectedHook } from './password-policy.js';
 export { checkPassword, createPasswordHasher, needsRehash, OWASP_ARGON2ID, type PasswordHasher, type PasswordParams } from './password.js';
 export { authRoutes, FORGOT_PASSWORD_ANSWER, type AuthRoutesOptions } from './routes.js';
 export { createAuthService, type AuthService, type AuthServiceOptions, type IssuedTokens, type PublicUser } from './service.js';

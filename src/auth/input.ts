@@ -6,6 +6,7 @@
 import { LiveError } from '../core/errors.js';
 import { readEmail } from './email.js';
 import { checkPassword, LONE_SURROGATE_RE } from './password.js';
+import { passwordRefusal } from './password-policy.js';
 
 export type FieldErrors = Record<string, string[]>;
 export type Read<T> = { ok: true; value: T } | { ok: false; error: LiveError };
@@ -50,6 +51,11 @@ function invalid(errors: FieldErrors): { ok: false; error: LiveError } {
   return { ok: false, error: new LiveError('VALIDATION_FAILED', { fields: { errors } }) };
 }
 
+/** The `VALIDATION_FAILED` of a refused new password, shaped as the readers' own. */
+export function passwordInvalid(message: string): LiveError {
+  return invalid({ password: [message] }).error;
+}
+
 const NOT_OBJECT = { ok: false, error: new LiveError('INVALID_REQUEST', { message: 'The body must be a JSON object.' }) } as const;
 
 /**
@@ -76,10 +82,12 @@ export function readRegistration(body: unknown): Read<{ email: string; password:
   const email = readEmail(o.email);
   if (!email.ok) errors.email = [EMAIL_REFUSED[email.reason]];
   const password = checkPassword(o.password);
-  if (!password.ok) errors.password = [password.message];
+  // The policy (password-policy.ts) against the address too, when it is one that can register.
+  const refusal = password.ok ? passwordRefusal(password.password, email.ok ? email.email : undefined) : password.message;
+  if (refusal !== null) errors.password = [refusal];
   const name = readName(o.name);
   if (!name.ok) errors.name = [name.message];
-  if (!email.ok || !password.ok || !name.ok) return invalid(errors);
+  if (!email.ok || !password.ok || refusal !== null || !name.ok) return invalid(errors);
   return { ok: true, value: { email: email.email, password: password.password, name: name.name } };
 }
 
@@ -119,11 +127,16 @@ export function readEmailOnly(body: unknown): Read<{ email: string }> {
   return email === null ? invalid({ email: [EMAIL_INVALID] }) : { ok: true, value: { email } };
 }
 
-/** `{token, password}`; the token's shape is checked by the service (a bad one is `RESET_TOKEN_INVALID`). */
+/**
+ * `{token, password}`; the token's shape is checked by the service (a bad one is `RESET_TOKEN_INVALID`),
+ * and so is the password against the account's email, once the token names the account.
+ */
 export function readReset(body: unknown): Read<{ token: unknown; password: string }> {
   const o = object(body);
   if (o === null) return NOT_OBJECT;
   const password = checkPassword(o.password);
   if (!password.ok) return invalid({ password: [password.message] });
+  const refusal = passwordRefusal(password.password);
+  if (refusal !== null) return invalid({ password: [refusal] });
   return { ok: true, value: { token: o.token, password: password.password } };
 }

@@ -302,18 +302,20 @@ export function createAuthRepository(db: Kysely<DatabaseSchema>) {
     },
 
     /**
-     * Whether a reset token is live (unused, unexpired): read before the new password is hashed, so
-     * an unknown token costs no hash. Only `redeemPasswordReset` decides who redeems it.
+     * The email of a live reset token's user (unused, unexpired token), else `undefined`: read
+     * before the new password is checked against that email and hashed, so an unknown token costs
+     * no hash. Only `redeemPasswordReset` decides who redeems it.
      */
-    async passwordResetLive(tokenHash: string, now: number): Promise<boolean> {
+    async liveResetEmail(tokenHash: string, now: number): Promise<string | undefined> {
       const row = await db
         .selectFrom('password_resets')
-        .select('token_hash')
-        .where('token_hash', '=', tokenHash)
-        .where('used_at', 'is', null)
-        .where('expires_at', '>', now)
+        .innerJoin('users', 'users.id', 'password_resets.user_id')
+        .select('users.email')
+        .where('password_resets.token_hash', '=', tokenHash)
+        .where('password_resets.used_at', 'is', null)
+        .where('password_resets.expires_at', '>', now)
         .executeTakeFirst();
-      return row !== undefined;
+      return row?.email;
     },
 
     async insertPasswordReset(tokenHash: string, userId: string, now: number, expiresAt: number): Promise<void> {

@@ -15,6 +15,9 @@
  * - sign-out does not need a live access token: the refresh cookie names the family to revoke; a
  *   rotated one is a reuse there too (same revocation, same CRITICAL `authn_token_reuse`);
  * - a reset token is looked up before the new password is hashed: an unknown one costs no argon2;
+ * - a new password (registration, reset) passes the policy of `password-policy.ts` (not a common
+ *   password, not built on the account's email, not refused by the app's `isPasswordRejected`);
+ *   sign-in does not apply it;
  * - forgot-password answers before it even looks the email up: the lookup, the token and the mail
  *   happen in the background, so the answer and its timing cannot depend on the account existing.
  */
@@ -24,8 +27,9 @@ import { HEADERS } from '../core/wire.js';
 import type { SecurityEvent } from '../ops/security-events.js';
 import type { RequestInfo } from '../pipeline/types.js';
 import { parseSessionUserId } from './accounts.js';
-import { readCredentials, readEmailOnly, readRegistration, readReset } from './input.js';
+import { passwordInvalid, readCredentials, readEmailOnly, readRegistration, readReset } from './input.js';
 import { authKeys } from './keys.js';
+import { askPasswordHook, PASSWORD_BREACHED, passwordRefusal } from './password-policy.js';
 import type { AccessGrant, RefreshRow, TokenGrant, UserRow } from './repository.js';
 import { resolveSettings, type AuthServiceOptions } from './settings.js';
 import { bearerToken, hashToken, isTokenShaped, newToken } from './tokens.js';
@@ -96,6 +100,16 @@ export function createAuthService(options: AuthServiceOptions) {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /**
+   * The app's `isPasswordRejected` on a new password that passed the built-in checks: a refusal,
+   * or `null` (also when there is no hook, or it failed: fail-open, see `askPasswordHook`).
+   */
+  async function hookRefusal(password: string): Promise<Failure | null> {
+    if (s.isPasswordRejected === null) return null;
+    const rejected = await askPasswordHook(s.isPasswordRejected, password, s.passwordCheckTimeoutMs, s.onPasswordCheckError);
+    return rejected ? { type: 'error', error: passwordInvalid(PASSWORD_BREACHED) } : null;
   }
 
   function grantFor(userId: string, familyId: string, familyExpiresAt: number, parentId: string | null, now: number) {
@@ -254,6 +268,8 @@ export function createAuthService(options: AuthServiceOptions) {
     async register(body: unknown, request: Request): Promise<Result<{ user: PublicUser }>> {
       const input = readRegistration(body);
       if (!input.ok) return { type: 'error', error: input.error };
+      const rejected = await hookRefusal(input.value.password);
+      if (rejected !== null) return rejected;
       const passwordHash = await hasher.hash(input.value.password);
       const row = await repo.insertUser({ email: input.value.email, passwordHash, name: input.value.name }, clock.now());
       if (row === 'taken') return fail('EMAIL_TAKEN');
@@ -380,8 +396,10 @@ export function createAuthService(options: AuthServiceOptions) {
     /**
      * Sets a new password with a reset token (single use), revoking every token and sign-in of the
      * user. The token is looked up first: only a live one costs an argon2 hash (an unknown token
-     * cost one too). The redemption after the hash is still the conditional UPDATE that decides
-     * between concurrent resets with one token; one spent meanwhile is refused like a used one.
+     * cost one too), names the account whose email the password must not contain, and gets the
+     * password to the `isPasswordRejected` hook. The redemption after the hash is still the
+     * conditional UPDATE that decides between concurrent resets with one token; one spent meanwhile
+     * is refused like a used one.
      */
     async resetPassword(body: unknown, request: Request): Promise<Result<object>> {
       const input = readReset(body);
@@ -396,7 +414,14 @@ export function createAuthService(options: AuthServiceOptions) {
         emit('authn_password_change_fail', 'WARN', 'Password reset refused: unknown, used or expired reset token', request);
         return fail('RESET_TOKEN_INVALID');
       };
-      if (!(await repo.passwordResetLive(tokenHash, clock.now()))) return spentOrUnknown();
+      const email = await repo.liveResetEmail(tokenHash, clock.now());
+      if (email === undefined) return spentOrUnknown();
+      // Only now is the account known: the password is checked against its email, then by the hook.
+      // The token stays live on a refusal, for a better password.
+      const refusal = passwordRefusal(input.value.password, email);
+      if (refusal !== null) return { type: 'error', error: passwordInvalid(refusal) };
+      const rejected = await hookRefusal(input.value.password);
+      if (rejected !== null) return rejected;
       const passwordHash = await hasher.hash(input.value.password);
       const redeemed = await repo.redeemPasswordReset(tokenHash, passwordHash, clock.now());
       if (redeemed === null) return spentOrUnknown();

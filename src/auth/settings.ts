@@ -12,6 +12,7 @@ import type { Store } from '../store/types.js';
 import type { MailTransport } from './mail.js';
 import { LOGIN_PER_ACCOUNT, type AuthLimitOverrides } from './limits.js';
 import { createPasswordHasher, OWASP_ARGON2ID, type PasswordHasher, type PasswordParams } from './password.js';
+import type { PasswordRejectedHook } from './password-policy.js';
 import { createAuthRepository, type AuthRepository } from './repository.js';
 
 const MINUTE = 60_000;
@@ -82,6 +83,20 @@ export interface AuthServiceOptions {
    * @default 100
    */
   maxBackgroundTasks?: number;
+  /**
+   * Asked about each new password (registration, reset) that passed the built-in checks (length,
+   * common passwords, the account's email): `true` refuses it (400 `VALIDATION_FAILED` on
+   * `password`). Meant for a breached-password service, such as Have I Been Pwned's k-anonymity
+   * range API (send the first 5 hex digits of the password's SHA-1, look for the rest in the answer).
+   * It gets the password NFKC-normalised, as it is hashed. Fails open: when it throws, answers
+   * anything but a boolean or takes longer than `passwordCheckTimeoutMs`, the password is accepted
+   * and `onPasswordCheckError` is told (see docs/auth.md, Password policy).
+   */
+  isPasswordRejected?: PasswordRejectedHook;
+  /** How long `isPasswordRejected` may take. @default 2000 */
+  passwordCheckTimeoutMs?: number;
+  /** Told when `isPasswordRejected` failed or was late (the password was accepted). @default console.warn */
+  onPasswordCheckError?: (error: unknown) => void;
 }
 
 export interface AuthSettings {
@@ -106,6 +121,9 @@ export interface AuthSettings {
   readonly clientOf: (ip: string) => string;
   readonly onBackgroundError: (error: unknown) => void;
   readonly maxBackgroundTasks: number;
+  readonly isPasswordRejected: PasswordRejectedHook | null;
+  readonly passwordCheckTimeoutMs: number;
+  readonly onPasswordCheckError: (error: unknown) => void;
 }
 
 export function resolveSettings(options: AuthServiceOptions): AuthSettings {
@@ -131,6 +149,8 @@ export function resolveSettings(options: AuthServiceOptions): AuthSettings {
   }
   const maxBackgroundTasks = options.maxBackgroundTasks ?? 100;
   if (!Number.isInteger(maxBackgroundTasks) || maxBackgroundTasks < 1) throw new TypeError('Auth: maxBackgroundTasks must be a positive whole number');
+  const passwordCheckTimeoutMs = options.passwordCheckTimeoutMs ?? 2_000;
+  if (!Number.isInteger(passwordCheckTimeoutMs) || passwordCheckTimeoutMs < 1) throw new TypeError('Auth: passwordCheckTimeoutMs must be a positive whole number');
   const resetUrl = new URL(options.resetUrl);
   if (resetUrl.protocol !== 'https:' && resetUrl.protocol !== 'http:') throw new TypeError('Auth: resetUrl must be an http(s) URL');
   return {
@@ -153,5 +173,9 @@ export function resolveSettings(options: AuthServiceOptions): AuthSettings {
     clientOf: createClientIp(options.ipv6PrefixLength),
     onBackgroundError: options.onBackgroundError ?? ((error) => console.error('auth background task failed', error)),
     maxBackgroundTasks,
+    isPasswordRejected: options.isPasswordRejected ?? null,
+    passwordCheckTimeoutMs,
+    onPasswordCheckError:
+      options.onPasswordCheckError ?? ((error) => console.warn('auth: isPasswordRejected failed or was late; the password was accepted without it', error)),
   };
 }
