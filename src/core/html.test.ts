@@ -22,9 +22,9 @@ describe('html template', () => {
   it('only lets raw markup in through unsafeRawHtml', () => {
     expect(html`${unsafeRawHtml('<b>ok</b>')}`.value).toBe('<b>ok</b>');
     expect(isSafeHtml('<b>ok</b>')).toBe(false);
-    // A look-alike object is not trusted.
+    // A look-alike object is not trusted: refused, as every object that is not html`…` is.
     const fake = { value: '<script>x</script>' } as unknown as string;
-    expect(html`${fake}`.value).toBe('[object Object]');
+    expect(() => html`${fake}`).toThrow(/^html: cannot render an object in /);
   });
 
   it('escapeHtml leaves plain text untouched and is stable across calls', () => {
@@ -51,5 +51,33 @@ describe('safeUrl', () => {
     for (const url of ['javascript:alert(1)', 'JavaScript:alert(1)', ' javascript:alert(1)', 'java\tscript:alert(1)', 'java\nscript:x', '\u0001javascript:x', 'data:text/html,<script>', 'vbscript:x', 'file:///etc/passwd']) {
       expect(safeUrl(url), JSON.stringify(url)).toBe('#');
     }
+  });
+});
+
+describe('html template: values it cannot render', () => {
+  const TAIL = 'interpolate strings, numbers, booleans, null/undefined, arrays, or html`…` fragments (for an object, pick its fields)';
+  // Each rendered as `[object Object]`, its source, `[object Promise]`, or a thrown "Cannot convert a Symbol".
+  it.each([
+    [{ a: 1 }, 'an object'],
+    [Object.create(null) as object, 'an object'],
+    [new Date(0), 'a Date'],
+    [new Map(), 'a Map'],
+    [Promise.resolve(1), 'a Promise (await it before rendering: render is synchronous)'],
+    [() => 1, 'a function (call it?)'],
+    [Symbol('s'), 'a symbol'],
+  ])('refuses %o with a TypeError saying what and where', (value, what) => {
+    expect(() => html`<p class="x">Total: ${value as never}</p>`).toThrow(new TypeError(`html: cannot render ${what} in \`…<p class="x">Total: \${…}\`: ${TAIL}`));
+    // Inside an array too, located at the array's place.
+    expect(() => html`<ul>${['ok', value as never]}</ul>`).toThrow(new TypeError(`html: cannot render ${what} in \`…<ul>\${…}\`: ${TAIL}`));
+  });
+
+  it('shows only the last 40 characters of the text before the value, and still renders what it documents', () => {
+    const long = 'x'.repeat(50);
+    expect(() => html`${long}<p>${{}}</p>`).toThrow(new TypeError(`html: cannot render an object in \`…<p>\${…}\`: ${TAIL}`));
+    const open = '<div data-a-rather-long-attribute-name-here="1">';
+    expect(open.length).toBeGreaterThan(40);
+    expect(() => html`<div data-a-rather-long-attribute-name-here="1">${{}}</div>`).toThrow(new TypeError(`html: cannot render an object in \`…${open.slice(-40)}\${…}\`: ${TAIL}`));
+    // Strings, numbers, bigints, true, nested arrays and fragments render as before.
+    expect(html`${'a'}${1}${-0}${10n}${true}${[1, ['b', html`<i>c</i>`]]}${[]}`.value).toBe('a1010true1b<i>c</i>');
   });
 });

@@ -35,14 +35,28 @@ export function escapeHtml(text: string): string {
   return NEEDS_ESCAPE.test(text) ? text.replace(ESCAPE_RE, (ch) => ESCAPES[ch] ?? ch) : text;
 }
 
-/** A value the template accepts: text and numbers are escaped; `null`, `undefined` and `false` render nothing. */
+/**
+ * A value the template accepts: text and numbers are escaped; `null`, `undefined` and `false` render
+ * nothing. Any other object, a function or a symbol throws a TypeError.
+ */
 export type HtmlValue = SafeHtml | string | number | bigint | boolean | null | undefined | readonly HtmlValue[];
 
-function renderValue(value: HtmlValue): string {
+function renderValue(value: HtmlValue, strings: TemplateStringsArray, i: number): string {
   if (value === null || value === undefined || value === false) return '';
   if (isSafeHtml(value)) return value.value;
-  if (Array.isArray(value)) return (value as readonly HtmlValue[]).map(renderValue).join('');
+  if (Array.isArray(value)) return (value as readonly HtmlValue[]).map((item) => renderValue(item, strings, i)).join('');
+  const type = typeof value;
+  // String() would put `[object Object]`, a function's source or `[object Promise]` on the page.
+  if (type === 'object' || type === 'function' || type === 'symbol') throw new TypeError(notRenderable(value, strings, i));
   return escapeHtml(String(value));
+}
+
+function notRenderable(value: unknown, strings: TemplateStringsArray, i: number): string {
+  const name = typeof value === 'object' ? (Object.getPrototypeOf(value) as { constructor?: { name?: unknown } } | null)?.constructor?.name : undefined;
+  const what = typeof value !== 'object' ? `a ${typeof value}` : typeof name === 'string' && name !== '' && name !== 'Object' ? `a ${name}` : 'an object';
+  const hint = name === 'Promise' ? ' (await it before rendering: render is synchronous)' : typeof value === 'function' ? ' (call it?)' : '';
+  const before = (strings[i] ?? '').slice(-40);
+  return `html: cannot render ${what}${hint} in \`…${before}\${…}\`: interpolate strings, numbers, booleans, null/undefined, arrays, or html\`…\` fragments (for an object, pick its fields)`;
 }
 
 /**
@@ -56,7 +70,7 @@ export function html(strings: TemplateStringsArray, ...values: HtmlValue[]): Saf
   }
   let out = strings[0] ?? '';
   for (let i = 0; i < values.length; i++) {
-    out += renderValue(values[i]) + (strings[i + 1] ?? '');
+    out += renderValue(values[i], strings, i) + (strings[i + 1] ?? '');
   }
   return safe(out);
 }
