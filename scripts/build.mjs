@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm run build`: compiles the server (tsc, incremental) into dist/, copies the reference app's
-// static files, bundles the browser runtime (esbuild) and writes its declarations (the `types` of
+// static files and the worker threads' entry files, bundles the browser runtime (esbuild) and writes its declarations (the `types` of
 // `livecomponents/client`). `--clean` (npm's `prepack`, so a package
 // is built from the sources alone) starts from an empty dist/: tsc never deletes an output whose
 // source went away or left the build, and the package ships every file under dist/.
@@ -21,6 +21,9 @@ const BUILD_CONFIG = join(root, 'tsconfig.build.json');
  * source. (tsc's build info cannot serve: a failed `--noEmitOnError` run refreshes it.)
  */
 export const BUILD_STAMP = join(root, 'dist/.build-stamp');
+
+/** Entry files of worker threads (`new Worker(new URL('./x.mjs', import.meta.url))`): copied as they are. */
+const WORKER_FILES = ['src/store/sqlite/checkpoint-worker.mjs'];
 
 /**
  * Where tsc keeps its incremental state (`tsBuildInfoFile` of tsconfig.build.json): outside dist/
@@ -52,6 +55,8 @@ export async function build({ quiet = false, diagnosticsToStderr = false, clean 
     cwd: root,
   });
   cpSync(join(root, 'examples/demo/public'), join(root, 'dist/examples/demo/public'), { recursive: true });
+  // Worker threads' entry files: plain JavaScript that Node loads by URL, from the sources as from dist/.
+  for (const file of WORKER_FILES) cpSync(join(root, file), join(root, 'dist', file));
   const bundle = await bundleClient();
   emitClientTypes();
   writeFileSync(BUILD_STAMP, `${new Date().toISOString()}\n`);

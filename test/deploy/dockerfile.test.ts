@@ -122,6 +122,8 @@ function runtimeImports(source: string): { packages: string[]; relative: string[
   // import('x'), require('x'), require.resolve('x'), createRequire(import.meta.url)('x')
   // (`require.resolve` spelled out: `Promise.resolve('spent')` names no module.)
   for (const m of source.matchAll(/(?:\bimport|\brequire|\brequire\.resolve|\))\(\s*['"]([^'"]+)['"]\s*\)/g)) specifiers.push(m[1] as string);
+  // A worker thread's entry, loaded by URL: `new Worker(new URL('./w.mjs', import.meta.url))`.
+  for (const m of source.matchAll(/new URL\(\s*['"](\.{1,2}\/[^'"]+\.m?js)['"]\s*,\s*import\.meta\.url\s*\)/g)) specifiers.push(m[1] as string);
   const builtins = new Set(builtinModules);
   const packages = specifiers
     .filter((s) => !s.startsWith('.') && !s.startsWith('node:') && !builtins.has(s.split('/')[0] as string))
@@ -150,6 +152,7 @@ describe('the image’s production dependencies', () => {
       }
     }
     expect(seen.size).toBeGreaterThan(20);
+    expect(seen, 'the checkpoint worker, loaded by URL, is followed').toContain(join(ROOT, 'src/store/sqlite/checkpoint-worker.mjs'));
     expect([...packages.keys()]).toEqual(expect.arrayContaining(['fastify', 'sodium-native']));
     const missing = [...packages].filter(([name]) => !(name in production)).map(([name, from]) => `${name} (imported by ${from})`);
     expect(missing, 'imported at run time but in neither "dependencies" nor "peerDependencies": `npm prune --omit=dev` removes them').toEqual([]);

@@ -74,7 +74,9 @@ afterAll(() => {
 /** The module specifiers of a JavaScript or declaration file (imports, re-exports, `import("…")`, `/// <reference types>`), comments aside. */
 function specifiers(source: string): string[] {
   const info = ts.preProcessFile(source, true, true);
-  return [...info.importedFiles, ...info.typeReferenceDirectives].map((ref) => ref.fileName);
+  // And the modules a file loads by URL: a worker thread's entry (`new Worker(new URL('./w.mjs', import.meta.url))`).
+  const byUrl = [...source.matchAll(/new URL\(\s*['"](\.{1,2}\/[^'"]+\.m?js)['"]\s*,\s*import\.meta\.url\s*\)/g)].map((m) => m[1] as string);
+  return [...info.importedFiles.map((ref) => ref.fileName), ...info.typeReferenceDirectives.map((ref) => ref.fileName), ...byUrl];
 }
 
 /** Follows relative imports from `entries` (package paths); returns the files reached and the bare specifiers met. */
@@ -135,7 +137,8 @@ describe('the npm package', () => {
     for (const entry of runtimeEntries) expect(files, entry).toContain(entry);
     const js = walk(runtimeEntries, false).reached;
     const dts = walk(exportTargets('types'), true).reached;
-    const modules = [...files].filter((f) => f.startsWith('dist/') && f.endsWith('.js') && !f.startsWith('dist/examples/demo/public/'));
+    const modules = [...files].filter((f) => f.startsWith('dist/') && /\.m?js$/.test(f) && !f.startsWith('dist/examples/demo/public/'));
+    expect(modules).toContain('dist/src/store/sqlite/checkpoint-worker.mjs'); // copied by the build, reached by URL
     // A module only types import (its .js is empty) counts when its declarations are reached.
     const orphans = modules.filter((f) => !js.has(f) && !dts.has(f.replace(/\.js$/, '.d.ts')) && !dts.has(f));
     expect(orphans).toEqual([]);

