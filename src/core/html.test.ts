@@ -73,10 +73,10 @@ describe('html template: values it cannot render', () => {
 
   it('shows only the last 40 characters of the text before the value, and still renders what it documents', () => {
     const long = 'x'.repeat(50);
-    expect(() => html`${long}<p>${{}}</p>`).toThrow(new TypeError(`html: cannot render an object in \`…<p>\${…}\`: ${TAIL}`));
+    expect(() => html`${long}<p>${{} as never}</p>`).toThrow(new TypeError(`html: cannot render an object in \`…<p>\${…}\`: ${TAIL}`));
     const open = '<div data-a-rather-long-attribute-name-here="1">';
     expect(open.length).toBeGreaterThan(40);
-    expect(() => html`<div data-a-rather-long-attribute-name-here="1">${{}}</div>`).toThrow(new TypeError(`html: cannot render an object in \`…${open.slice(-40)}\${…}\`: ${TAIL}`));
+    expect(() => html`<div data-a-rather-long-attribute-name-here="1">${{} as never}</div>`).toThrow(new TypeError(`html: cannot render an object in \`…${open.slice(-40)}\${…}\`: ${TAIL}`));
     // Strings, numbers, bigints, true, nested arrays and fragments render as before.
     expect(html`${'a'}${1}${-0}${10n}${true}${[1, ['b', html`<i>c</i>`]]}${[]}`.value).toBe('a1010true1b<i>c</i>');
   });

@@ -17,7 +17,7 @@ const cases: [string, (s: StateShape) => StateShape, string][] = [
 describe('an action returning a state with keys JSON drops', () => {
   for (const [label, run, problem] of cases) {
     it(`${label}: 500 naming the field, nothing stored`, async () => {
-      const c = defineComponent({ name: 'hid', initialState: { n: 0 }, publicState: ['n'], actions: { go: { run: run as (s: { n: number }) => { n: number } } }, render: (s) => html`<p>${s.n}</p>` });
+      const c = defineComponent({ name: 'hid', initialState: { n: 0 }, publicState: ['n'], actions: { go: { run: run as unknown as (s: { n: number }) => { n: number } } }, render: (s) => html`<p>${s.n}</p>` });
       const h = await createTestHarness([c]);
       const m = await mountComponent(c, undefined, { harness: h });
       await expect(callAction(m, 'go')).rejects.toThrow(new TypeError(`Action hid.go returned a state JSON cannot keep: ${problem}`));
