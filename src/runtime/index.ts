@@ -5,7 +5,7 @@
  */
 import { NEVER_ABORTED, type ComponentContext, type ComponentDefinition, type User } from '../core/component.js';
 import { type Clock, systemClock } from '../core/clock.js';
-import { LiveError, isLiveError } from '../core/errors.js';
+import { LiveError, isLiveError, messageOf } from '../core/errors.js';
 import { jsonStateProblem } from '../core/json-state.js';
 import { createRegistry, parseComponentId, type ComponentRegistry } from '../core/registry.js';
 import type { ActionSuccessBody, ErrorBody } from '../core/wire.js';
@@ -238,7 +238,20 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
       if (!keep) await states.save(session, componentId, initial);
     }
     const cc: ComponentContext = { user: user === undefined ? await userOf(session) : user, componentId, instance: id.instance, signal: NEVER_ABORTED };
-    return renderComponent(component, state, cc);
+    try {
+      return renderComponent(component, state, cc);
+    } catch (error) {
+      // A state read from the store (not this mount's fresh one) that no longer renders: most often
+      // a state of an earlier deploy, whose shape the component has since changed. The page fails
+      // (500) and the state is kept, as for any render failure: the log says whose it is and where
+      // it came from, since the exception alone names neither.
+      if (loaded.type !== 'found' || state === initial || isLiveError(error)) throw error;
+      throw new Error(
+        `The stored state of ${componentId} (read from the store, kept there) failed to render: ${messageOf(error)}. ` +
+          `If ${component.name}'s state changed shape since it was stored (a deploy), render and its actions must read the old shape too`,
+        { cause: error },
+      );
+    }
   }
 
   function renderInitial(componentId: string, initialState?: Record<string, unknown>): string {
