@@ -23,7 +23,7 @@ const BUILD_CONFIG = join(root, 'tsconfig.build.json');
 export const BUILD_STAMP = join(root, 'dist/.build-stamp');
 
 /** Entry files of worker threads (`new Worker(new URL('./x.mjs', import.meta.url))`): copied as they are. */
-const WORKER_FILES = ['src/store/sqlite/checkpoint-worker.mjs'];
+export const WORKER_FILES = ['src/store/sqlite/checkpoint-worker.mjs'];
 
 /**
  * Where tsc keeps its incremental state (`tsBuildInfoFile` of tsconfig.build.json): outside dist/

@@ -7,8 +7,9 @@
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { WORKER_FILES } from '../../scripts/build.mjs';
 
 const ROOT = join(import.meta.dirname, '../..');
 const dir = mkdtempSync(join(tmpdir(), 'lc-cli-build-'));
@@ -20,6 +21,11 @@ function project(): void {
   copyFileSync(join(ROOT, 'scripts/build.mjs'), join(dir, 'scripts/build.mjs'));
   writeFileSync(join(dir, 'scripts/bundle-client.mjs'), 'export async function bundleClient() { return { bytes: 0, gzipBytes: 0 }; }\nexport function emitClientTypes() {}\n');
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+  // The build copies the worker threads' entry files as they are: present, as in the real project.
+  for (const file of WORKER_FILES) {
+    mkdirSync(dirname(join(dir, file)), { recursive: true });
+    writeFileSync(join(dir, file), '');
+  }
   writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n');
   writeFileSync(
     join(dir, 'tsconfig.build.json'),
