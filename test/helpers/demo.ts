@@ -5,12 +5,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify';
 import { createDemoApp, type DemoAppOptions } from '../../examples/demo/app.js';
-import type { ComponentDefinition } from '../../src/core/component.js';
+import { defineComponent, type ComponentDefinition } from '../../src/core/component.js';
+import { html } from '../../src/core/html.js';
 import { livecomponents } from '../../src/http/plugin.js';
 import { loadConfig } from '../../src/ops/config.js';
 import { memorySecurityEvents } from '../../src/ops/security-events.js';
 import { createLiveComponents, type LiveComponentsOptions } from '../../src/runtime/setup.js';
 import type { Store } from '../../src/store/types.js';
+
+/** The smallest component with an action (`counter`, state `{ n }`, action `inc`), for tests of the plugin around it. */
+export const tinyCounter = defineComponent({
+  name: 'counter',
+  initialState: { n: 0 },
+  publicState: ['n'],
+  actions: { inc: { run: (s) => ({ n: s.n + 1 }) } },
+  render: (s) => html`<i>${s.n}</i>`,
+});
 
 export interface TestClient {
   cookie: string;

@@ -7,16 +7,9 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createMemoryStore, defineComponent, html, livecomponents, livecomponentsErrorHandler } from '../../src/index.js';
-import { testRuntime } from '../helpers/demo.js';
+import { createMemoryStore, livecomponents, livecomponentsErrorHandler } from '../../src/index.js';
+import { testRuntime, tinyCounter as counter } from '../helpers/demo.js';
 
-const counter = defineComponent({
-  name: 'counter',
-  initialState: { n: 0 },
-  publicState: ['n'],
-  actions: { inc: { run: (s) => ({ n: s.n + 1 }) } },
-  render: (s) => html`<i>${s.n}</i>`,
-});
 
 interface LogLine {
   level: number;

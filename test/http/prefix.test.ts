@@ -6,16 +6,9 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
-import { InvalidOptionError, createMemoryStore, defineComponent, html, livecomponents } from '../../src/index.js';
-import { testRuntime } from '../helpers/demo.js';
+import { InvalidOptionError, createMemoryStore, livecomponents } from '../../src/index.js';
+import { testRuntime, tinyCounter as counter } from '../helpers/demo.js';
 
-const counter = defineComponent({
-  name: 'counter',
-  initialState: { n: 0 },
-  publicState: ['n'],
-  actions: { inc: { run: (s) => ({ n: s.n + 1 }) } },
-  render: (s) => html`<i>${s.n}</i>`,
-});
 
 let app: FastifyInstance | undefined;
 afterEach(async () => {

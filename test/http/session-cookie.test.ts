@@ -9,17 +9,10 @@
 import cookie from '@fastify/cookie';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createMemoryStore, defineComponent, html, livecomponents } from '../../src/index.js';
+import { createMemoryStore, livecomponents } from '../../src/index.js';
 import { cookieValue, createSessionCookie } from '../../src/http/session-cookie.js';
-import { openClient, testRuntime } from '../helpers/demo.js';
+import { openClient, testRuntime, tinyCounter as counter } from '../helpers/demo.js';
 
-const counter = defineComponent({
-  name: 'counter',
-  initialState: { n: 0 },
-  publicState: ['n'],
-  actions: { inc: { run: (s) => ({ n: s.n + 1 }) } },
-  render: (s) => html`<i>${s.n}</i>`,
-});
 
 const SESSION_LINE = /^lc_session=[A-Za-z0-9_-]{22}; Path=\/; HttpOnly; SameSite=Lax$/;
 
