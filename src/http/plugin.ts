@@ -127,7 +127,9 @@ const plugin: FastifyPluginAsync<LiveComponentsPluginOptions> = async (app, opti
  */
 function refusePrefix(app: FastifyInstance, options: LiveComponentsPluginOptions): void {
   const given = (options as { prefix?: unknown }).prefix;
-  if (app.prefix === '' && (given === undefined || given === '')) return;
+  // `'/'` is no prefix either: Fastify joins `/` and `/api/…` to the fixed path.
+  const none = (prefix: unknown): boolean => prefix === undefined || prefix === '' || prefix === '/';
+  if (none(app.prefix) && none(given)) return;
   const where = app.prefix === '' ? `with { prefix: ${JSON.stringify(given)} }` : `inside a plugin with the prefix ${JSON.stringify(app.prefix)}`;
   throw new InvalidOptionError(
     'livecomponents',

@@ -52,4 +52,14 @@ describe('livecomponents under a prefix', () => {
     const res = await app!.inject({ url: '/livecomponents/client.js' });
     expect(res.statusCode).toBe(200);
   });
+
+  it("takes a context with the prefix '/' (its routes are the fixed paths) and its own prefix option '/'", async () => {
+    const runtime = await testRuntime([counter], createMemoryStore());
+    const error = await failureOf((a) => {
+      void a.register(async (c) => void (await c.register(livecomponents, { runtime, prefix: '/' })), { prefix: '/' });
+    });
+    expect(error).toBeNull();
+    expect((await app!.inject({ url: '/livecomponents/client.js' })).statusCode).toBe(200);
+    expect((await app!.inject({ method: 'POST', url: '/api/livecomponents/action', payload: {} })).statusCode).not.toBe(404);
+  });
 });
