@@ -89,7 +89,9 @@ export function createInvoker(transport: Transport, reload?: ComponentReloader):
     const sentParams = JSON.stringify(params);
     const busy = inFlight.get(componentId);
     if (busy) {
+      // The latest submit wins: one equal to the submit in flight leaves nothing waiting.
       if (form && (busy[0] !== form || busy[1] !== sentParams)) waiting.set(componentId, [form, (next) => invoke(next, action, params, form)]);
+      else if (form) waiting.delete(componentId);
       return { type: 'busy' };
     }
     inFlight.set(componentId, [form, sentParams]);

@@ -110,6 +110,23 @@ describe.runIf(browserTestsEnabled('queued form submits'))('a form submitted whi
     expect(await serverLabel()).toBe('Third');
   });
 
+  it('the latest submit wins: back to what is in flight after another waits, nothing more is sent', async () => {
+    await label().fill('First');
+    await save().click();
+    await expect.poll(() => sent.length).toBe(1);
+    await label().fill('Second');
+    await save().click();
+    // The user changes their mind: the text in flight again. "Second" must not be sent after it.
+    await label().fill('First');
+    await save().click();
+    releases[0]!();
+    await expect.poll(() => events.length).toBe(1);
+    await settled(page, 'counter:main');
+    expect(sent).toEqual(['setLabel {"label":"First"}']);
+    expect(await label().inputValue()).toBe('First');
+    expect(await serverLabel()).toBe('First');
+  });
+
   it('a double click on "+" while the component is busy runs nothing: clicks on action buttons are not queued', async () => {
     await plus().click();
     await expect.poll(() => sent.length).toBe(1);
