@@ -34,7 +34,9 @@ export function passwordRefusal(password: string, email?: string): string | null
   if (email === undefined) return null;
   const at = email.lastIndexOf('@');
   const local = email.slice(0, at);
-  const unicode = `${local}@${domainToUnicode(email.slice(at + 1)) || email.slice(at + 1)}`;
+  // Folded like the password: a Unicode domain keeps IDNA's deviation characters (ß, ς), which the
+  // password's fold turns into ss and σ, so `ada@straße.de` never matched itself.
+  const unicode = foldCase(`${local}@${domainToUnicode(email.slice(at + 1)) || email.slice(at + 1)}`);
   if (folded.includes(email) || folded.includes(unicode) || ([...local].length >= LOCAL_MIN && folded.includes(local))) return PASSWORD_HAS_EMAIL;
   return null;
 }

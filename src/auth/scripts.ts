@@ -51,10 +51,33 @@ const ALLOWED_MIXES: readonly (readonly string[])[] = [
   ['Latin', 'Han', 'Hangul'],
 ];
 
-/** For each script and each allowed mix: text made only of it and of neutral characters. Compiled once. */
-const WITHIN: readonly RegExp[] = [...SCRIPTS.map((name) => [name]), ...ALLOWED_MIXES].map(
-  (names) => new RegExp(`^[${names.map((name) => String.raw`\p{scx=${name}}`).join('')}${NEUTRAL}]*$`, 'u'),
-);
+/**
+ * Whether this runtime's regular expressions know the script `name`. The list names scripts up to
+ * Unicode 17 (Node 20.20's ICU), and an older Node (20.12 has Unicode 15.1) refuses
+ * `\p{scx=Garay}` as a syntax error, which made the whole library fail at import. There, those
+ * letters are script Unknown, which the list's own `Unknown` covers.
+ */
+function knownScript(name: string): boolean {
+  try {
+    new RegExp(String.raw`\p{scx=${name}}`, 'u');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * For each script this runtime knows, and each allowed mix: a pattern of text made only of it and of
+ * neutral characters. Exported for its test (a name the runtime does not know is left out, not fatal).
+ */
+export function withinPatterns(scripts: readonly string[], mixes: readonly (readonly string[])[]): RegExp[] {
+  return [...scripts.filter(knownScript).map((name) => [name]), ...mixes].map(
+    (names) => new RegExp(`^[${names.map((name) => String.raw`\p{scx=${name}}`).join('')}${NEUTRAL}]*$`, 'u'),
+  );
+}
+
+/** Compiled once. */
+const WITHIN: readonly RegExp[] = withinPatterns(SCRIPTS, ALLOWED_MIXES);
 
 /** The script names of `SCRIPTS`, for the coverage test. */
 export const KNOWN_SCRIPTS: readonly string[] = SCRIPTS;

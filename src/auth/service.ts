@@ -155,7 +155,16 @@ export function createAuthService(options: AuthServiceOptions) {
       type: 'error',
       error: new LiveError('RATE_LIMIT_EXCEEDED', {
         fields: { retry_after: retryAfter, limit, window: windowSeconds },
-        headers: { [HEADERS.retryAfter]: String(retryAfter) },
+        // The account's policy, replacing the client's (merged before these): the client's said
+        // "4 of 5 left", and a client following them would retry at once.
+        headers: {
+          [HEADERS.retryAfter]: String(retryAfter),
+          [HEADERS.rateLimitLimit]: String(limit),
+          [HEADERS.rateLimitRemaining]: '0',
+          [HEADERS.rateLimitReset]: String(Math.ceil((clock.now() + step.retryAfterMs) / 1000)),
+          [HEADERS.rateLimitPolicy]: `"login-account";q=${limit};w=${windowSeconds}`,
+          [HEADERS.rateLimit]: `"login-account";r=0;t=${retryAfter}`,
+        },
       }),
     };
   }
@@ -181,8 +190,11 @@ export function createAuthService(options: AuthServiceOptions) {
       }
       return fail('INVALID_CREDENTIALS');
     }
-    // A success ends the run of failures: the per-account limit counts consecutive attempts.
-    await Promise.all([s.store.delete(failuresKey), s.store.delete(authKeys.loginAttempts(email))]);
+    // A success ends the run of failures. Not the per-account count, which takes every attempt in its
+    // window, successes included: clearing it on a success only an existing account can have made its
+    // 429 tell which addresses have an account in use (99 attempts, the owner signs in, 2 more: 401
+    // 401 against 401 429 for no account).
+    await s.store.delete(failuresKey);
     let verified = user;
     if (check.needsRehash) {
       const rehashed = await hasher.hash(password);

@@ -151,6 +151,13 @@ eachEngine('per-account sign-in limit', (engine) => {
     expect(refused.statusCode).toBe(429);
     expect(refused.json()).toMatchObject({ code: 'RATE_LIMIT_EXCEEDED', retry_after: 3600, limit: 100, window: 3600 });
     expect(refused.headers['retry-after']).toBe('3600');
+    // The account's policy, not the client's (which had 4 of 5 left).
+    expect([refused.headers['x-ratelimit-limit'], refused.headers['x-ratelimit-remaining'], refused.headers['ratelimit-policy'], refused.headers['ratelimit']]).toEqual([
+      '100',
+      '0',
+      '"login-account";q=100;w=3600',
+      '"login-account";r=0;t=3600',
+    ]);
     expect(refused.headers['set-cookie']).toBeUndefined();
     expect((await app.post('/login', { email: 'Ada@EXAMPLE.com', password: PASSWORD }, {}, '203.0.113.2')).statusCode).toBe(429);
     expect((await app.post('/login', { email: 'bob@example.com', password: PASSWORD }, {}, '203.0.113.3')).statusCode).toBe(200);
@@ -174,12 +181,19 @@ eachEngine('per-account sign-in limit', (engine) => {
     expect(unknown.headers['retry-after']).toBe(known.headers['retry-after']);
   });
 
-  it('a success clears the count (consecutive failures), and the limit is configurable', async () => {
+  it("a success counts like any attempt (clearing the count told in-use accounts from others), and the limit is configurable", async () => {
     t = await authApp(engine, { auth: { limits: { 'login-account': { limit: 3, windowSeconds: 60 } } } });
     const app = t;
     await app.register('ada@example.com');
     expect(await guesses(app, 'ada@example.com', 2)).toEqual({ 401: 2 });
+    expect(await guesses(app, 'ghost@example.com', 2, 40)).toEqual({ 401: 2 });
+    // The owner signs in: the third attempt on ada.
     expect((await app.post('/login', { email: 'ada@example.com', password: PASSWORD }, {}, '203.0.113.1')).statusCode).toBe(200);
-    expect(await guesses(app, 'ada@example.com', 4, 40)).toEqual({ 401: 3, 429: 1 });
+    expect((await app.post('/login', { email: 'ghost@example.com', password: 'guess' }, {}, '203.0.113.2')).statusCode).toBe(401);
+    // Both used up alike: the answers say nothing of which address has an account, or was just used.
+    expect(await guesses(app, 'ada@example.com', 2, 80)).toEqual({ 429: 2 });
+    expect(await guesses(app, 'ghost@example.com', 2, 120)).toEqual({ 429: 2 });
+    app.clock.advance(60_000);
+    expect((await app.post('/login', { email: 'ada@example.com', password: PASSWORD }, {}, '203.0.113.3')).statusCode).toBe(200);
   });
 });

@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createPasswordHasher, type PasswordHasher } from '../../src/auth/index.js';
 import { readEmail } from '../../src/auth/email.js';
 import { EMAIL_MIXED_SCRIPT } from '../../src/auth/input.js';
-import { isMixedScript, KNOWN_SCRIPTS } from '../../src/auth/scripts.js';
+import { isMixedScript, KNOWN_SCRIPTS, withinPatterns } from '../../src/auth/scripts.js';
 import { authApp, eachEngine, FAST_ARGON2, PASSWORD, T0, type AuthApp } from './harness.js';
 
 /** [local part, why it is refused]. */
@@ -49,6 +49,13 @@ describe('isMixedScript: UTS #39 Highly Restrictive', () => {
   it.each(MIXED)('refuses %j (%s)', (local) => {
     expect(isMixedScript(local)).toBe(true);
     expect(readEmail(`${local}@example.com`)).toEqual({ ok: false, reason: 'mixed-script', asTyped: `${local}@example.com` });
+  });
+
+  it('leaves out a script name this runtime does not know rather than failing at import (Node 20.12 has Unicode 15.1; the list names Unicode 17 scripts)', () => {
+    const patterns = withinPatterns(['Latin', 'Not_A_Script_Yet', 'Cyrillic'], [['Latin', 'Han']]);
+    expect(patterns).toHaveLength(3);
+    expect(patterns.map((p) => p.test('alice'))).toEqual([true, false, true]); // Latin alone, and the Latin+Han mix
+    expect(patterns.map((p) => p.test('алиса'))).toEqual([false, true, false]);
   });
 
   it('allows one script, and Latin with Han and Japanese, Bopomofo or Hangul, with digits and . _ - +', () => {

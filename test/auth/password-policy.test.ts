@@ -6,6 +6,7 @@
  * refuses (fail-open when it throws or is late). Sign-in does not apply the policy.
  */
 import { randomUUID } from 'node:crypto';
+import { domainToASCII } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPasswordHasher } from '../../src/auth/index.js';
 import { COMMON_PASSWORDS } from '../../src/auth/common-passwords.js';
@@ -43,6 +44,10 @@ describe('passwordRefusal', () => {
     expect(passwordRefusal('i am zoë, hello', 'zoë@xn--bcher-kva.example')).toBeNull(); // a 3-letter local part is not looked for
     expect(passwordRefusal('jöhn-straße-2024', 'jöhnstrasse@example.com')).toBeNull();
     expect(passwordRefusal('JÖHNSTRASSE2024', 'jöhnstrasse@example.com')).toBe(PASSWORD_HAS_EMAIL); // folded: ß = ss
+    // A domain with IDNA's deviation characters (ß, ς), which its Unicode form keeps and the password's fold does not.
+    expect(passwordRefusal('ada@straße.de', 'ada@xn--strae-oqa.de')).toBe(PASSWORD_HAS_EMAIL);
+    expect(passwordRefusal('ADA@STRASSE.DE', 'ada@xn--strae-oqa.de')).toBe(PASSWORD_HAS_EMAIL);
+    expect(passwordRefusal('adu@σας.gr', `adu@${domainToASCII('σας.gr')}`)).toBe(PASSWORD_HAS_EMAIL);
     expect(passwordRefusal('johnstrasse-2024', 'jöhnstrasse@example.com')).toBeNull();
   });
 
