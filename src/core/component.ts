@@ -121,6 +121,19 @@ export interface ComponentSpec<S extends StateShape, A extends Record<string, un
   actions: { [K in keyof A]: ActionDefinition<S, SchemaOf<A[K]>> };
   /** The component's inner HTML; the framework wraps it in the `data-lc-id` root element. */
   render: (state: DeepReadonly<S>, ctx: ComponentContext) => SafeHtml;
+  /**
+   * The version of the state's shape, an integer from 1. Raise it in the deploy that changes the
+   * shape, and give `migrate`: each instance's stored state carries the version it was written with.
+   * @default 1
+   */
+  version?: number;
+  /**
+   * Turns a stored state of an earlier `version` (`fromVersion`, any from 1 up) into the current
+   * shape. Called when a page view or an action reads such a state, before `authorize`, the action
+   * and `render` see it; the result is stored with the current version. Required when `version` > 1.
+   * @example migrate: (old, from) => ({ entries: (old as { items: string[] }).items })
+   */
+  migrate?: (state: unknown, fromVersion: number) => S;
 }
 
 /** An action as the pipeline sees it: looked up in a `Map`, so only declared actions exist. */
@@ -138,6 +151,10 @@ export interface ComponentDefinition<S extends StateShape = StateShape, A = Reco
   readonly initialState: S;
   readonly publicState: readonly string[];
   readonly actions: ReadonlyMap<string, ResolvedAction>;
+  /** The state's shape version (`ComponentSpec.version`); absent means 1. */
+  readonly version?: number;
+  /** Present when `version` > 1 (`ComponentSpec.migrate`). */
+  readonly migrate?: (state: unknown, fromVersion: number) => S;
   // Method syntax on purpose: it keeps definitions of any state assignable to `ComponentDefinition`.
   render(state: DeepReadonly<S>, ctx: ComponentContext): SafeHtml;
 }
@@ -181,6 +198,15 @@ export function defineComponent<S extends StateShape, A extends Record<string, u
   const stateProblem = jsonStateProblem(spec.initialState);
   if (stateProblem !== null) throw new TypeError(`Component "${spec.name}": initialState must be JSON (it is stored as JSON): ${stateProblem}`);
   if (typeof spec.render !== 'function') throw new TypeError(`Component "${spec.name}": render must be a function`);
+  const version = spec.version ?? 1;
+  if (!Number.isSafeInteger(version) || version < 1) {
+    throw new TypeError(`Component "${spec.name}": version must be an integer from 1 (the version of its state's shape), got ${typeof version === 'number' ? version : kindOf(version)}`);
+  }
+  if (spec.migrate !== undefined && typeof spec.migrate !== 'function') throw new TypeError(`Component "${spec.name}": migrate must be a function`);
+  // Without it, every state stored by an earlier version would fail on every page view and action.
+  if (version > 1 && spec.migrate === undefined) {
+    throw new TypeError(`Component "${spec.name}": version ${version} needs migrate(state, fromVersion), which turns a state stored by an earlier version into the current shape`);
+  }
   const actions = new Map<string, ResolvedAction>();
   for (const [name, def] of actionEntries(spec.name, spec.actions) as [string, ActionDefinition<S, StandardSchemaV1 | undefined>][]) {
     if (!ACTION_NAME_RE.test(name)) throw new TypeError(`Component "${spec.name}": action name "${name}" is not allowed`);
@@ -226,6 +252,8 @@ export function defineComponent<S extends StateShape, A extends Record<string, u
     publicState: Object.freeze([...spec.publicState]),
     actions,
     render: spec.render,
+    version,
+    ...(spec.migrate === undefined ? {} : { migrate: spec.migrate }),
   });
 }
 

@@ -14,6 +14,7 @@ import { oneAtATime } from './one-at-a-time.js';
 import { composePipeline, type Pipeline } from '../pipeline/pipeline.js';
 import { createExecutor, renderComponent } from '../pipeline/execute/index.js';
 import { ActionComponentContext } from '../pipeline/execute/component-context.js';
+import { migrateState, stateVersionOf } from '../pipeline/state/migrate.js';
 import { createStateRepository, DEFAULT_MAX_STATE_BYTES, type StateRepository, type StateSealer } from '../pipeline/state/repository.js';
 import { createActionContext, type Outcome, type RequestInfo } from '../pipeline/types.js';
 import { createSessionManager, type SessionManager } from '../session/index.js';
@@ -221,12 +222,18 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
     request?: RequestInfo,
   ): Promise<string> {
     const { id, component, initial } = initialOf(componentId, initialState);
-    const loaded = await states.mount(session, componentId, initial);
+    const version = stateVersionOf(component);
+    const loaded = await states.mount(session, componentId, initial, version);
     // Tampered or unreadable state: log it and start the instance afresh rather than fail the page.
     // Sealed with a key this instance does not have: not tampering but a key rotation rolling out (the
     // new key reached other instances first). The page shows the initial state, and the stored state
     // stays for the instances that can open it; overwriting it would lose the user's data for good.
-    const state = loaded.type === 'found' ? loaded.state : initial;
+    let state = loaded.type === 'found' ? loaded.state : initial;
+    // A state of an earlier deploy's shape is migrated (stored below, once it rendered). A migration
+    // that fails, or a state of a later version (a rolled-back deploy), throws: the page fails (500)
+    // with a log naming the instance and both versions, and the state stays in the store.
+    const migrated = loaded.type === 'found' && loaded.version !== version;
+    if (migrated) state = migrateState(component, componentId, loaded.state, loaded.version);
     if (loaded.type === 'invalid') {
       const keep = loaded.reason === 'unknown_key';
       events.emit({
@@ -235,11 +242,12 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
         description: `Stored state of ${componentId} failed verification (${loaded.reason}); ${keep ? 'shown afresh, kept for the instances that have its key' : 'mounted afresh'}`,
         request,
       });
-      if (!keep) await states.save(session, componentId, initial);
+      if (!keep) await states.save(session, componentId, initial, version);
     }
     const cc: ComponentContext = { user: user === undefined ? await userOf(session) : user, componentId, instance: id.instance, signal: NEVER_ABORTED };
+    let rendered: string;
     try {
-      return renderComponent(component, state, cc);
+      rendered = renderComponent(component, state, cc);
     } catch (error) {
       // A state read from the store (not this mount's fresh one) that no longer renders: most often
       // a state of an earlier deploy, whose shape the component has since changed. The page fails
@@ -248,10 +256,14 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
       if (loaded.type !== 'found' || state === initial || isLiveError(error)) throw error;
       throw new Error(
         `The stored state of ${componentId} (read from the store, kept there) failed to render: ${messageOf(error)}. ` +
-          `If ${component.name}'s state changed shape since it was stored (a deploy), render and its actions must read the old shape too`,
+          `If ${component.name}'s state changed shape since it was stored (a deploy), raise its version and give it migrate (docs/components.md)`,
         { cause: error },
       );
     }
+    // Stored in the current version only if it is still the state read (compare-and-replace, as the
+    // re-seal after a key rotation): an action that wrote the instance meanwhile keeps its state.
+    if (migrated) await states.replace(session, componentId, loaded.blob, state, version);
+    return rendered;
   }
 
   function renderInitial(componentId: string, initialState?: Record<string, unknown>): string {

@@ -18,6 +18,7 @@ import { memorySecurityEvents, type SecurityEvent } from '../ops/security-events
 import type { LiveRuntime } from '../runtime/index.js';
 import { createLiveComponents, type LiveComponentsOptions } from '../runtime/setup.js';
 import type { Session } from '../session/types.js';
+import { createMemoryStore } from '../store/memory/index.js';
 
 /** A mounted instance, or the result of an action on it (which can be called again). */
 export interface MountedComponent<S extends StateShape = StateShape, A = Record<string, StandardSchemaV1 | undefined>> {
@@ -55,6 +56,17 @@ export interface TestHarness {
    * components after signing in (an instance mounted before belongs to the old session).
    */
   signIn(user: User): Promise<void>;
+  /**
+   * A deploy of new code: a harness over the same store, keys, session and users, serving
+   * `components` (say, a component whose state `version` was raised). The states this harness
+   * stored are read by the new definitions, through their `migrate`, as after a real deploy.
+   * @example
+   * const before = await createTestHarness([todoV1]);
+   * await mountComponent(todoV1, { items: ['milk'] }, { harness: before, instance: 'main' });
+   * const after = await before.redeploy([todoV2]);
+   * const todo = await mountComponent(todoV2, undefined, { harness: after, instance: 'main' }); // migrated
+   */
+  redeploy(components: readonly ComponentDefinition[]): Promise<TestHarness>;
 }
 
 /** An action without a schema receives `{}` whatever is sent: params for it are a mistake, refused here. */
@@ -65,19 +77,32 @@ export async function createTestHarness(
   components: readonly ComponentDefinition[],
   options: Partial<LiveComponentsOptions> = {},
 ): Promise<TestHarness> {
+  // Chosen here, not by createLiveComponents, so that `redeploy` can hand them to the next harness.
+  const shared: Partial<LiveComponentsOptions> = {
+    stateKeys: randomBytes(32).toString('base64'),
+    sessionSecret: randomBytes(32).toString('base64'),
+    ...options,
+    store: options.store ?? createMemoryStore({ clock: options.clock }),
+  };
+  return harnessOf(components, shared, new Map(), null);
+}
+
+async function harnessOf(
+  components: readonly ComponentDefinition[],
+  options: Partial<LiveComponentsOptions>,
+  users: Map<string, User>,
+  existing: Session | null,
+): Promise<TestHarness> {
   const recorder = memorySecurityEvents();
-  const users = new Map<string, User>();
   const runtime = await createLiveComponents({
     components,
     appOrigin: 'http://localhost',
-    stateKeys: randomBytes(32).toString('base64'),
-    sessionSecret: randomBytes(32).toString('base64'),
     resolveUser: async (id) => users.get(id) ?? null,
     ...options,
     // `harness.events` sees every event, and so does a sink of the caller's own.
     events: options.events === undefined ? recorder : { emit: (event) => (recorder.emit(event), options.events!.emit(event)) },
   });
-  let session = await runtime.sessions.create();
+  let session = existing ?? (await runtime.sessions.create());
   return {
     runtime,
     get session() {
@@ -92,6 +117,7 @@ export async function createTestHarness(
       users.set(user.id, user);
       session = await runtime.sessions.regenerate(session, user.id);
     },
+    redeploy: (next) => harnessOf(next, options, users, session),
   };
 }
 

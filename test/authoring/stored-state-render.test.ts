@@ -25,7 +25,7 @@ describe('render of a stored state that no longer fits the component', () => {
     expect(failed).toBeInstanceOf(Error);
     expect((failed as Error).message).toBe(
       "The stored state of todo:main (read from the store, kept there) failed to render: Cannot read properties of undefined (reading 'length'). " +
-        "If todo's state changed shape since it was stored (a deploy), render and its actions must read the old shape too",
+        "If todo's state changed shape since it was stored (a deploy), raise its version and give it migrate (docs/components.md)",
     );
     expect((failed as Error).cause).toBeInstanceOf(TypeError);
     // Not discarded: the next deploy (or a migration) still finds the user's data.

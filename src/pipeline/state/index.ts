@@ -2,10 +2,14 @@
  * The state stage: loads the instance's sealed state before `authorize` and the action, and seals
  * and stores the new state after a successful action — only then, so a failure never leaves a
  * partial write. State opened with a retired key or stored as legacy plaintext is re-sealed with
- * the newest key on this write.
+ * the newest key on this write. State of an earlier version of the component's state shape is
+ * migrated (`./migrate.ts`) before `authorize` and the action see it, and stored in the current
+ * version by the action's write; one of a later version, or whose migration throws, fails the
+ * action (500, logged) and stays as it is.
  */
 import { LiveError } from '../../core/errors.js';
 import type { SecurityEventSink } from '../../ops/security-events.js';
+import { migrateState, stateVersionOf } from './migrate.js';
 import { fail, takePrefetched, type ActionResult, type Stage } from '../types.js';
 import type { StateRepository } from './repository.js';
 
@@ -35,13 +39,15 @@ export function createStateStage(options: { states: StateRepository; events: Sec
         if (discard) await states.discard(ctx.session, componentId, loaded.blob);
         return fail(new LiveError('STATE_INVALID'));
       }
-      ctx.state = loaded.state;
+      const version = stateVersionOf(ctx.component);
+      // Thrown (a 500 the runtime logs) before anything runs on it: the stored state stays.
+      ctx.state = loaded.version === version ? loaded.state : migrateState(ctx.component, componentId, loaded.state, loaded.version);
       const outcome = await next(ctx);
       if (outcome.type !== 'ok') return outcome;
       const { nextState } = outcome.result;
       if (nextState !== undefined) {
-        if (ctx.deferred) ctx.deferred.push(states.saveOp(ctx.session, componentId, nextState));
-        else await states.save(ctx.session, componentId, nextState);
+        if (ctx.deferred) ctx.deferred.push(states.saveOp(ctx.session, componentId, nextState, version));
+        else await states.save(ctx.session, componentId, nextState, version);
       }
       return { type: 'ok', result: withoutNextState(outcome.result) };
     },

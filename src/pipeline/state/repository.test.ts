@@ -30,7 +30,7 @@ describe('StateRepository.mount', () => {
     const batch = vi.spyOn(store, 'batch');
     const claim = vi.spyOn(store, 'claim');
 
-    expect(await states.mount(s, 'counter:main', { count: 0 })).toEqual({ type: 'found', state: { count: 0 }, needsReseal: false });
+    expect(await states.mount(s, 'counter:main', { count: 0 })).toMatchObject({ type: 'found', state: { count: 0 }, needsReseal: false, version: 1 });
     await states.save(s, 'counter:main', { count: 3 });
     // Mounted every 40 s (never written again): the state outlives its write's 60 s TTL.
     for (let i = 0; i < 3; i++) {
@@ -55,7 +55,7 @@ describe('StateRepository.mount', () => {
     const batch = vi.spyOn(store, 'batch');
     const [a, b, again] = await Promise.all([states.mount(s, 'counter:a', { count: 1 }), states.mount(s, 'counter:b', { count: 2 }), states.mount(s, 'counter:a', { count: 9 })]);
     expect(batch).toHaveBeenCalledTimes(1);
-    expect([a, b, again]).toEqual([
+    expect([a, b, again]).toMatchObject([
       { type: 'found', state: { count: 1 }, needsReseal: false },
       { type: 'found', state: { count: 5 }, needsReseal: false },
       { type: 'found', state: { count: 1 }, needsReseal: false },
@@ -81,7 +81,7 @@ describe('StateRepository.mount', () => {
     expect(await onlyNew.load(s, 'counter:main')).toMatchObject({ type: 'invalid' });
     expect(await rotated.mount(s, 'counter:main', { count: 0 })).toMatchObject({ type: 'found', state: { count: 3 } });
     // The old key can go: the state opens with the new one alone.
-    expect(await onlyNew.load(s, 'counter:main')).toEqual({ type: 'found', state: { count: 3 }, needsReseal: false });
+    expect(await onlyNew.load(s, 'counter:main')).toMatchObject({ type: 'found', state: { count: 3 }, needsReseal: false, version: 1 });
 
     // An action writing between the mount's read and its re-seal wins.
     await before.save(s, 'counter:main', { count: 4 });

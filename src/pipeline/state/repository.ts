@@ -4,6 +4,12 @@
  * `SESSION_TTL`) past its last use: an action on it (which writes it) or a page view that shows it
  * (`mount` renews its TTL). So an instance lives as long as a session that uses it; one neither used
  * nor shown for `ttlMs` starts afresh from its initial state.
+ *
+ * The sealed text is the state's JSON, preceded by a version marker when the component's state
+ * version (`defineComponent`'s `version`) is above 1: `"\u0001" + version + "\n" + JSON`. JSON
+ * text never starts with U+0001, so a state without the marker (every state stored before versions
+ * existed, legacy plaintext too) reads as version 1, and a version-1 state is stored exactly as it
+ * was before. The marker is inside the sealed plaintext, authenticated with the rest.
  */
 import type { StateShape } from '../../core/component.js';
 import { LiveError } from '../../core/errors.js';
@@ -23,7 +29,8 @@ export interface StateSealer {
 }
 
 export type LoadedState =
-  | { readonly type: 'found'; readonly state: StateShape; readonly needsReseal: boolean }
+  /** `version`: the state version it was stored with; `blob`: the stored text, for `replace`. */
+  | { readonly type: 'found'; readonly state: StateShape; readonly needsReseal: boolean; readonly version: number; readonly blob: string }
   | { readonly type: 'missing' }
   /** `blob`: the stored text that failed, for `discard`. */
   | { readonly type: 'invalid'; readonly reason: string; readonly blob: string };
@@ -33,9 +40,15 @@ export interface StateRepository {
   /** The read `load` makes, for a batched round trip; `decode` turns its result into a state. */
   loadOp(session: Session, componentId: string): StoreOp & { op: 'get' };
   decode(blob: string | null, session: Session, componentId: string): LoadedState;
-  /** The write `save` makes, for a batched round trip. */
-  saveOp(session: Session, componentId: string, state: StateShape): StoreOp & { op: 'set' };
-  save(session: Session, componentId: string, state: StateShape): Promise<void>;
+  /** The write `save` makes, for a batched round trip. `version`: the component's state version. @default 1 */
+  saveOp(session: Session, componentId: string, state: StateShape, version?: number): StoreOp & { op: 'set' };
+  save(session: Session, componentId: string, state: StateShape, version?: number): Promise<void>;
+  /**
+   * Stores `state` (with `version`) only if the instance's state is still `blob` (compare-and-replace:
+   * an action that wrote it meanwhile keeps its state); resolves whether it did.
+   * @throws {LiveError} INTERNAL_ERROR when `state` is over `maxStateBytes` (nothing is written)
+   */
+  replace(session: Session, componentId: string, blob: string, state: StateShape, version?: number): Promise<boolean>;
   /**
    * Deletes the instance's state if it is still `blob` (compare-and-delete: a state written
    * meanwhile stays); the next page view mounts the instance afresh.
@@ -44,9 +57,10 @@ export interface StateRepository {
   /**
    * Stores `initial` only when the instance has none yet, and renews the instance's TTL either way
    * (one store round trip: a batch of `claim` and `touch`); resolves the state now in force. A state
-   * sealed with an older key is sealed again with the newest (one more round trip, once).
+   * sealed with an older key is sealed again with the newest (one more round trip, once), unless its
+   * version is not `version` (the caller migrates it, and `replace` seals it with the newest key).
    */
-  mount(session: Session, componentId: string, initial: StateShape): Promise<LoadedState>;
+  mount(session: Session, componentId: string, initial: StateShape, version?: number): Promise<LoadedState>;
 }
 
 /** Largest state an instance may keep, as JSON in UTF-8 bytes: the same as the largest action body. */
@@ -66,6 +80,9 @@ export interface StateRepositoryOptions {
   maxStateBytes?: number;
 }
 
+/** U+0001, which starts the version marker of a state above version 1 (never the start of JSON text). */
+const VERSION_MARK = 0x01;
+
 export function createStateRepository(options: StateRepositoryOptions): StateRepository {
   const { store, sealer, ttlMs } = options;
   const maxBytes = positiveInteger('Runtime', 'maxStateBytes', options.maxStateBytes ?? DEFAULT_MAX_STATE_BYTES);
@@ -74,17 +91,26 @@ export function createStateRepository(options: StateRepositoryOptions): StateRep
     if (blob === null) return { type: 'missing' };
     const opened = sealer.open(blob, { sessionKey: session.key, componentId });
     if (!opened.ok) return { type: 'invalid', reason: opened.reason, blob };
+    let text = opened.plaintext;
+    let version = 1;
+    if (text.charCodeAt(0) === VERSION_MARK) {
+      const end = text.indexOf('\n');
+      version = end < 2 ? NaN : Number(text.slice(1, end));
+      // Authentic, so written by us: a bad marker is a bug, refused like any unreadable state.
+      if (!Number.isSafeInteger(version) || version < 1) return { type: 'invalid', reason: 'bad_version', blob };
+      text = text.slice(end + 1);
+    }
     let state: unknown;
     try {
-      state = JSON.parse(opened.plaintext);
+      state = JSON.parse(text);
     } catch {
       return { type: 'invalid', reason: 'not_json', blob };
     }
     if (typeof state !== 'object' || state === null || Array.isArray(state)) return { type: 'invalid', reason: 'not_object', blob };
-    return { type: 'found', state: state as StateShape, needsReseal: opened.needsReseal };
+    return { type: 'found', state: state as StateShape, needsReseal: opened.needsReseal, version, blob };
   }
 
-  function encode(session: Session, componentId: string, state: StateShape): string {
+  function encode(session: Session, componentId: string, state: StateShape, version = 1): string {
     const text = JSON.stringify(state);
     // A UTF-8 byte per UTF-16 unit at least, three at most: the byte count is needed only in between.
     if (text.length > maxBytes || (text.length * 3 > maxBytes && Buffer.byteLength(text) > maxBytes)) {
@@ -92,11 +118,12 @@ export function createStateRepository(options: StateRepositoryOptions): StateRep
         message: `The state of ${componentId} would be ${Buffer.byteLength(text)} bytes, over maxStateBytes (${maxBytes}): not stored`,
       });
     }
-    return sealer.seal(text, { sessionKey: session.key, componentId });
+    // Version 1 unmarked: the text a deploy before versions existed wrote, and can read after a rollback.
+    return sealer.seal(version === 1 ? text : `\u0001${version}\n${text}`, { sessionKey: session.key, componentId });
   }
 
-  function saveOp(session: Session, componentId: string, state: StateShape): StoreOp & { op: 'set' } {
-    return { op: 'set', key: storeKeys.componentState(session.key, componentId), value: encode(session, componentId, state), ttlMs };
+  function saveOp(session: Session, componentId: string, state: StateShape, version?: number): StoreOp & { op: 'set' } {
+    return { op: 'set', key: storeKeys.componentState(session.key, componentId), value: encode(session, componentId, state, version), ttlMs };
   }
 
   /**
@@ -105,10 +132,10 @@ export function createStateRepository(options: StateRepositoryOptions): StateRep
    * old key once `SESSION_TTL` has passed since the rotation stays safe. Compare-and-replace, so an
    * action that wrote the instance meanwhile keeps its state. Once per instance after a rotation.
    */
-  async function reseal(key: string, blob: string, session: Session, componentId: string, state: StateShape): Promise<void> {
+  async function reseal(key: string, blob: string, session: Session, componentId: string, state: StateShape, version: number): Promise<void> {
     let value: string;
     try {
-      value = encode(session, componentId, state);
+      value = encode(session, componentId, state, version);
     } catch (error) {
       if (error instanceof LiveError) return; // over a since-lowered maxStateBytes: kept as it is
       throw error;
@@ -125,21 +152,27 @@ export function createStateRepository(options: StateRepositoryOptions): StateRep
     loadOp: (session, componentId) => ({ op: 'get', key: storeKeys.componentState(session.key, componentId) }),
     decode,
     saveOp,
-    async save(session, componentId, state) {
-      const op = saveOp(session, componentId, state);
+    async save(session, componentId, state, version) {
+      const op = saveOp(session, componentId, state, version);
       await store.set(op.key, op.value, op.ttlMs);
+    },
+    async replace(session, componentId, blob, state, version) {
+      const key = storeKeys.componentState(session.key, componentId);
+      const results = await store.batch(compareAndReplace(key, blob, encode(session, componentId, state, version), ttlMs));
+      return results[1] === null;
     },
     async discard(session, componentId, blob) {
       await store.deleteIfEquals(storeKeys.componentState(session.key, componentId), blob);
     },
-    async mount(session, componentId, initial) {
+    async mount(session, componentId, initial, version = 1) {
       const key = storeKeys.componentState(session.key, componentId);
       // A page view that shows the instance keeps it as long as an action would: the claim makes a
       // new one, the touch gives an existing one the session's lifetime again (a claim leaves its TTL).
-      const existing = await mounts.claim(session.key, key, encode(session, componentId, initial));
-      if (existing === null) return { type: 'found', state: initial, needsReseal: false };
-      const loaded = decode(existing as string, session, componentId);
-      if (loaded.type === 'found' && loaded.needsReseal) await reseal(key, existing as string, session, componentId, loaded.state);
+      const value = encode(session, componentId, initial, version);
+      const existing = await mounts.claim(session.key, key, value);
+      if (existing === null) return { type: 'found', state: initial, needsReseal: false, version, blob: value };
+      const loaded = decode(existing, session, componentId);
+      if (loaded.type === 'found' && loaded.needsReseal && loaded.version === version) await reseal(key, existing, session, componentId, loaded.state, version);
       return loaded;
     },
   };
