@@ -15,13 +15,12 @@ const MAX_DEPTH = 256;
  * of it is JSON: plain objects (prototype `Object.prototype` or `null`), arrays, strings, finite
  * numbers, booleans, `null`, and `undefined` as an object property (dropped, read back as missing).
  * JSON also drops a symbol key, a non-enumerable property and a named property of an array: refused.
- *
- * `previous`: the state `state` was made from, read from JSON (so it has none of those keys). Its
- * objects that `state` still holds, at the same place, are not listed again for such keys: an action
- * that changes one field pays for the objects it made, not for the whole state. They are still walked.
+ * Every object is listed for those (one `Reflect.ownKeys` each), those an action kept from the state
+ * it was given too: `run` gets that very object and may change it in place (`s.items.selected = …`),
+ * so "kept" cannot mean "unchanged".
  */
-export function jsonStateProblem(state: unknown, previous?: unknown): string | null {
-  const problem = problemAt(state, 0, previous);
+export function jsonStateProblem(state: unknown): string | null {
+  const problem = problemAt(state, 0);
   return problem === null ? null : `${where(problem.path)} is ${problem.what}`;
 }
 
@@ -39,7 +38,7 @@ interface Problem {
 }
 
 /** The walk builds no path while all is well: every action's new state goes through it. */
-function problemAt(value: unknown, depth: number, previous: unknown): Problem | null {
+function problemAt(value: unknown, depth: number): Problem | null {
   switch (typeof value) {
     case 'string':
     case 'boolean':
@@ -56,23 +55,20 @@ function problemAt(value: unknown, depth: number, previous: unknown): Problem | 
   if (value === null) return null;
   if (depth >= MAX_DEPTH) return { what: `nested deeper than ${MAX_DEPTH} levels (or circular)`, path: [] };
   if (Array.isArray(value)) {
-    const before = Array.isArray(previous) ? previous : undefined;
     for (let i = 0; i < value.length; i++) {
-      const problem = problemAt(value[i], depth + 1, before?.[i]);
+      const problem = problemAt(value[i], depth + 1);
       if (problem !== null) {
         problem.path.unshift(i);
         return problem;
       }
     }
     // Its own keys are its indexes and `length`, unless it has more.
-    return value === previous || Reflect.ownKeys(value).length === value.length + 1 ? null : hiddenKeyOf(value);
+    return Reflect.ownKeys(value).length === value.length + 1 ? null : hiddenKeyOf(value);
   }
   if (!isPlainObject(value)) {
     const name = (Object.getPrototypeOf(value) as { constructor?: { name?: unknown } }).constructor?.name;
     return { what: `${typeof name === 'string' && name !== '' ? `a ${name}` : 'an object with a prototype'} (only plain objects and arrays are JSON)`, path: [] };
   }
-  // Only read from (a key lookup): no need to check its prototype.
-  const before = typeof previous === 'object' && previous !== null ? (previous as Record<string, unknown>) : undefined;
   let keys = 0;
   for (const key in value) {
     if (!Object.hasOwn(value, key)) continue;
@@ -80,14 +76,14 @@ function problemAt(value: unknown, depth: number, previous: unknown): Problem | 
     const field = value[key];
     // A missing optional field: JSON drops it, and it reads back as missing: the same state.
     if (field === undefined) continue;
-    const problem = problemAt(field, depth + 1, before?.[key]);
+    const problem = problemAt(field, depth + 1);
     if (problem !== null) {
       problem.path.unshift(key);
       return problem;
     }
   }
   // for…in sees the own enumerable string keys only: any other own key is one JSON drops.
-  return value === previous || Reflect.ownKeys(value).length === keys ? null : hiddenKeyOf(value);
+  return Reflect.ownKeys(value).length === keys ? null : hiddenKeyOf(value);
 }
 
 /** The first own key of `value` JSON drops: a symbol, a non-enumerable property, an array's named property. */

@@ -25,3 +25,23 @@ describe('an action returning a state with keys JSON drops', () => {
     });
   }
 });
+
+describe('an action changing the state it was given in place', () => {
+  it('is checked like a new state: a named property on the kept array, a hidden one on the kept object, refused (they passed as "kept", then were lost)', async () => {
+    const c = defineComponent({
+      name: 'inplace',
+      initialState: { items: ['a', 'b'], meta: { v: 1 } },
+      publicState: ['items'],
+      actions: {
+        select: { run: (s) => (Object.assign(s.items, { selected: 'b' }), s) },
+        hide: { run: (s) => (Object.defineProperty(s.meta, 'secret', { value: 'x', enumerable: false }), s) },
+      },
+      render: (s) => html`<p>${s.items.join(',')}</p>`,
+    });
+    const h = await createTestHarness([c]);
+    const m = await mountComponent(c, undefined, { harness: h });
+    await expect(callAction(m, 'select')).rejects.toThrow('Action inplace.select returned a state JSON cannot keep: "items.selected" is a named property of an array (JSON keeps only its elements)');
+    await expect(callAction(m, 'hide')).rejects.toThrow('Action inplace.hide returned a state JSON cannot keep: "meta.secret" is a non-enumerable property (JSON drops it)');
+    expect(await h.fullState(m.id)).toEqual({ items: ['a', 'b'], meta: { v: 1 } });
+  });
+});

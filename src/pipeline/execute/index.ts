@@ -42,8 +42,7 @@ async function executeAction(ctx: ActionContext, timeoutMs: number): Promise<Out
     throw new TypeError(`Action ${ctx.component.name}.${ctx.action.name} must return the new state object`);
   }
   // Checked before anything is stored: JSON would change it without a word (a Date into a string).
-  // Given the state it was made from: the objects the action kept are not listed again.
-  const problem = jsonStateProblem(nextState, ctx.state);
+  const problem = jsonStateProblem(nextState);
   if (problem !== null) throw new TypeError(`Action ${ctx.component.name}.${ctx.action.name} returned a state JSON cannot keep: ${problem}`);
   const state = nextState as StateShape;
   return ok({
