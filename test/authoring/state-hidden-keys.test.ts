@@ -33,8 +33,9 @@ describe('an action changing the state it was given in place', () => {
       initialState: { items: ['a', 'b'], meta: { v: 1 } },
       publicState: ['items'],
       actions: {
-        select: { run: (s) => (Object.assign(s.items, { selected: 'b' }), s) },
-        hide: { run: (s) => (Object.defineProperty(s.meta, 'secret', { value: 'x', enumerable: false }), s) },
+        // The same objects back, in a new top level (an in-place change, against the rules).
+        select: { run: (s) => ({ items: Object.assign(s.items as string[], { selected: 'b' }), meta: s.meta }) },
+        hide: { run: (s) => ({ items: [...s.items], meta: Object.defineProperty(s.meta, 'secret', { value: 'x', enumerable: false }) }) },
       },
       render: (s) => html`<p>${s.items.join(',')}</p>`,
     });
