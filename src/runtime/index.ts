@@ -6,7 +6,7 @@
 import { NEVER_ABORTED, type ComponentContext, type ComponentDefinition, type User } from '../core/component.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { LiveError, isLiveError, messageOf } from '../core/errors.js';
-import { jsonStateProblem } from '../core/json-state.js';
+import { isPlainObject, jsonStateProblem } from '../core/json-state.js';
 import { createRegistry, parseComponentId, type ComponentRegistry } from '../core/registry.js';
 import type { ActionSuccessBody, ErrorBody } from '../core/wire.js';
 import type { SecurityEventSink } from '../ops/security-events.js';
@@ -204,14 +204,19 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
     const component = id === null ? undefined : registry.get(id.name);
     if (id === null || component === undefined) throw new TypeError(`Unknown component "${componentId}"`);
     if (initialState === undefined) return { id, component, initial: structuredClone(component.initialState) };
+    if (!isPlainObject(initialState)) throw new TypeError(`The initial state given for "${componentId}" must be a plain object of ${component.name}'s initialState fields`);
     const problem = jsonStateProblem(initialState);
     if (problem !== null) throw new TypeError(`The initial state given for "${componentId}" must be JSON (it is stored as JSON): ${problem}`);
+    const merged: Record<string, unknown> = { ...component.initialState };
     for (const key of Object.keys(initialState)) {
       if (!Object.hasOwn(component.initialState, key)) {
         throw new TypeError(`The initial state given for "${componentId}" has "${key}", which ${component.name}'s initialState does not: only its fields can be given`);
       }
+      // A field given as undefined keeps the default: `view.mount(id, { page: request.query.page })`
+      // without that query would have stored no `page` at all, breaking every later action.
+      if (initialState[key] !== undefined) merged[key] = initialState[key];
     }
-    return { id, component, initial: structuredClone({ ...component.initialState, ...initialState }) };
+    return { id, component, initial: structuredClone(merged) };
   }
 
   async function mount(

@@ -40,4 +40,18 @@ describe('mounting with a partial initialState', () => {
     // Inherited names are not fields either.
     await expect(h.runtime.mount(h.session, 'todo:a', JSON.parse('{"toString":"x"}') as Record<string, unknown>)).rejects.toThrow(/has "toString", which todo's/);
   });
+
+  it('a field given as undefined keeps the default (a query value that was not sent), rather than storing none', async () => {
+    const h = await createTestHarness([todo]);
+    await h.runtime.mount(h.session, 'todo:a', { title: undefined, items: ['kept'] });
+    expect(await h.fullState('todo:a')).toEqual({ title: 'x', items: ['kept'], secret: 's' });
+  });
+
+  it('refuses an initialState that is not a plain object, saying so', async () => {
+    const h = await createTestHarness([todo]);
+    for (const bad of [null, 5, [], 'x']) {
+      await expect(h.runtime.mount(h.session, 'todo:a', bad as never)).rejects.toThrow(new TypeError(`The initial state given for "todo:a" must be a plain object of todo's initialState fields`));
+    }
+    expect(await h.fullState('todo:a')).toBeUndefined();
+  });
 });
