@@ -33,6 +33,16 @@ export class ActionComponentContext implements ComponentContext {
     this.#controller?.abort(reason);
   }
 
+  /**
+   * Starts the budget again at the next async step: after the action waited for its instance lock
+   * (another request on the instance, perhaps another process), whose wait is not the action's time,
+   * and whose end renews the claims the budget protects. An async params schema checked before the
+   * wait had started it: the wait then ate `run`'s time, and a run that had done its work answered 500.
+   */
+  restartBudget(): void {
+    this.#deadline = 0;
+  }
+
   /** The ms left of the budget, which starts at the first call. */
   remainingMs(): number {
     const now = performance.now();

@@ -22,6 +22,7 @@
 import { randomToken } from '../../core/random.js';
 import { StoreUnavailableError } from '../../core/errors.js';
 import { storeKeys } from '../../store/keys.js';
+import { ActionComponentContext } from '../execute/component-context.js';
 import { compareAndReplace } from '../../store/ops.js';
 import type { Store, StoreOp } from '../../store/types.js';
 import { fail, stageValue, takePrefetched, type ActionContext, type HeldClaim, type Stage } from '../types.js';
@@ -131,6 +132,8 @@ export function createInstanceLockStage(options: InstanceLockStageOptions): Stag
       try {
         const lost = held !== null && ctx.heldClaims !== undefined ? await renew(ctx.heldClaims) : null;
         if (lost !== null) return fail(lost.lost());
+        // The wait was not the action's: its steps get their whole budget from here.
+        if (held !== null && ctx.componentContext instanceof ActionComponentContext) ctx.componentContext.restartBudget();
         return await next(ctx);
       } finally {
         await release(ctx, lock);
