@@ -128,9 +128,13 @@ export interface ComponentSpec<S extends StateShape, A extends Record<string, un
    */
   version?: number;
   /**
-   * Turns a stored state of an earlier `version` (`fromVersion`, any from 1 up) into the current
-   * shape. Called when a page view or an action reads such a state, before `authorize`, the action
-   * and `render` see it; the result is stored with the current version. Required when `version` > 1.
+   * Turns a stored state of ANY earlier `version` (`fromVersion`, from 1 up) into the current shape,
+   * in one call: a visitor away since version 1 comes back at version 3 with a version-1 state, so
+   * apply every step from `fromVersion` on (`if (from < 2) s = v1to2(s); if (from < 3) s = v2to3(s)`).
+   * Called when a page view or an action reads such a state, before `authorize`, the action and
+   * `render` see it; the result is stored with the current version. It may run more than once for one
+   * instance (concurrent readers), so it must be synchronous, pure and deterministic (no random ids).
+   * Required when `version` > 1.
    * @example migrate: (old, from) => ({ entries: (old as { items: string[] }).items })
    */
   migrate?: (state: unknown, fromVersion: number) => S;

@@ -108,7 +108,13 @@ export class ActionTimeoutError extends LiveError {
 
 /** The text of anything thrown, for a log line or a report: an Error's message (else its name), or the value as text. */
 export function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message || error.name : String(error);
+  if (error instanceof Error) return error.message || error.name;
+  try {
+    return String(error);
+  } catch {
+    // An object without a prototype (`Object.create(null)`) has no toString: String() throws.
+    return Object.prototype.toString.call(error);
+  }
 }
 
 export function isLiveError(value: unknown): value is LiveError {

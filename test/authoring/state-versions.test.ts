@@ -255,3 +255,54 @@ describe('state versions', () => {
     expect(h.events.map((e) => e.description)).toEqual(['Stored state of todo:main failed verification (forged)']);
   });
 });
+
+describe('migrate mistakes and key rotation (review)', () => {
+  const k = () => randomBytes(32).toString('base64');
+
+  it('an async migrate (a promise, rejecting here) answers 500 and leaves no unhandled rejection to end the process', async () => {
+    const before = await createTestHarness([v1]);
+    await mountComponent(v1, { items: ['milk'] }, { harness: before, instance: 'main' });
+    const asyncMigrate = (async () => {
+      throw new Error('lookup failed');
+    }) as unknown as (state: unknown, from: number) => V2;
+    const after = await before.redeploy([v2With(asyncMigrate)]);
+    const page = await after.runtime.mount(after.session, 'todo:main').catch((e: unknown) => e);
+    expect((page as LiveError).message).toBe('The stored state of todo:main (version 1; todo is version 2, kept in the store) failed to migrate: migrate must be synchronous (it returned a promise)');
+    // Vitest fails the run on an unhandled rejection: give it the chance to surface.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await after.runtime.states.load(after.session, 'todo:main')).toMatchObject({ type: 'found', version: 1, state: { items: ['milk'] } });
+  });
+
+  it('a migrate throwing an object without a prototype still logs the instance and both versions', async () => {
+    const before = await createTestHarness([v1]);
+    await mountComponent(v1, { items: ['milk'] }, { harness: before, instance: 'main' });
+    const after = await before.redeploy([
+      v2With(() => {
+        throw Object.create(null) as Error;
+      }),
+    ]);
+    const page = await after.runtime.mount(after.session, 'todo:main').catch((e: unknown) => e);
+    expect((page as LiveError).message).toBe('The stored state of todo:main (version 1; todo is version 2, kept in the store) failed to migrate: [object Object]');
+  });
+
+  it('a state sealed with a retiring key that cannot be migrated yet is sealed again with the newest key, so a fixed migrate reads it after the old key is gone', async () => {
+    const [OLD, NEW, sessionSecret] = [k(), k(), k()];
+    const store = createMemoryStore({ sweepIntervalMs: 0 });
+    const before = await createTestHarness([v1], { store, stateKeys: OLD, sessionSecret });
+    await mountComponent(v1, { items: ['milk'] }, { harness: before, instance: 'main' });
+    const session = before.session;
+    const broken = await createTestHarness(
+      [
+        v2With(() => {
+          throw new Error('bug');
+        }),
+      ],
+      { store, stateKeys: `${NEW},${OLD}`, sessionSecret },
+    );
+    await expect(broken.runtime.mount(session, 'todo:main')).rejects.toThrow(/failed to migrate: bug/);
+    expect(await broken.runtime.states.load(session, 'todo:main')).toMatchObject({ type: 'found', version: 1, needsReseal: false });
+    const fixed = await createTestHarness([v2With(rename)], { store, stateKeys: NEW, sessionSecret });
+    expect(await fixed.runtime.mount(session, 'todo:main')).toBe('<div data-lc-id="todo:main"><ul><li>milk</li></ul></div>');
+  });
+});
+

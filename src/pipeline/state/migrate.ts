@@ -8,6 +8,7 @@
 import type { ComponentDefinition, StateShape } from '../../core/component.js';
 import { LiveError, messageOf } from '../../core/errors.js';
 import { jsonStateProblem } from '../../core/json-state.js';
+import { isThenable } from '../../core/thenable.js';
 
 /** The version of `component`'s state shape: 1 unless it says otherwise. */
 export function stateVersionOf(component: Pick<ComponentDefinition, 'version'>): number {
@@ -37,6 +38,11 @@ export function migrateState(component: ComponentDefinition, componentId: string
     migrated = component.migrate(state, fromVersion);
   } catch (error) {
     throw new LiveError('INTERNAL_ERROR', { message: `${whose} failed to migrate: ${messageOf(error)}`, cause: error });
+  }
+  if (isThenable(migrated)) {
+    // Handled, so that its rejection cannot end the process as an unhandled rejection.
+    (migrated as PromiseLike<unknown>).then(undefined, () => {});
+    throw new LiveError('INTERNAL_ERROR', { message: `${whose} failed to migrate: migrate must be synchronous (it returned a promise)` });
   }
   if (typeof migrated !== 'object' || migrated === null || Array.isArray(migrated)) {
     throw new LiveError('INTERNAL_ERROR', { message: `${whose} failed to migrate: migrate must return the state object, got ${migrated === null ? 'null' : Array.isArray(migrated) ? 'an array' : typeof migrated}` });

@@ -132,15 +132,16 @@ export function createStateRepository(options: StateRepositoryOptions): StateRep
    * old key once `SESSION_TTL` has passed since the rotation stays safe. Compare-and-replace, so an
    * action that wrote the instance meanwhile keeps its state. Once per instance after a rotation.
    */
-  async function reseal(key: string, blob: string, session: Session, componentId: string, state: StateShape, version: number): Promise<void> {
+  async function reseal(key: string, blob: string, session: Session, componentId: string, state: StateShape, version: number): Promise<string | null> {
     let value: string;
     try {
       value = encode(session, componentId, state, version);
     } catch (error) {
-      if (error instanceof LiveError) return; // over a since-lowered maxStateBytes: kept as it is
+      if (error instanceof LiveError) return null; // over a since-lowered maxStateBytes: kept as it is
       throw error;
     }
-    await store.batch(compareAndReplace(key, blob, value, ttlMs));
+    const results = await store.batch(compareAndReplace(key, blob, value, ttlMs));
+    return results[1] === null ? value : null;
   }
 
   const mounts = mountBatcher(store, ttlMs);
@@ -172,7 +173,11 @@ export function createStateRepository(options: StateRepositoryOptions): StateRep
       const existing = await mounts.claim(session.key, key, value);
       if (existing === null) return { type: 'found', state: initial, needsReseal: false, version, blob: value };
       const loaded = decode(existing, session, componentId);
-      if (loaded.type === 'found' && loaded.needsReseal && loaded.version === version) await reseal(key, existing, session, componentId, loaded.state, version);
+      // Sealed again in its own version: one the caller cannot migrate (or a later one) still outlives the old key.
+      if (loaded.type === 'found' && loaded.needsReseal) {
+        const blob = await reseal(key, existing, session, componentId, loaded.state, loaded.version);
+        if (blob !== null) return { ...loaded, needsReseal: false, blob };
+      }
       return loaded;
     },
   };
