@@ -42,7 +42,8 @@ describe.skipIf(!REDIS_AVAILABLE)('Redis connection errors', () => {
       // The start-up wait, then a call once the first attempt is over.
       await expect(store.get('lc:{e}:a')).rejects.toThrow(/^Redis is not connected \(\w+; last error: WRONGPASS invalid username-password pair/);
       await sleep(300);
-      await expect(store.health()).rejects.toThrow(/^Redis is not connected \(reconnecting; last error: WRONGPASS invalid username-password pair/);
+      // `connecting` when the call falls inside one of the retries (seen on a loaded CI machine), else `reconnecting`.
+      await expect(store.health()).rejects.toThrow(/^Redis is not connected \((?:re)?connecting; last error: WRONGPASS invalid username-password pair/);
       expect(reported.length).toBeGreaterThan(0);
       for (const error of reported) {
         expect(error.message).toMatch(/^WRONGPASS/);
