@@ -140,8 +140,13 @@ export function createStateRepository(options: StateRepositoryOptions): StateRep
       if (error instanceof LiveError) return null; // over a since-lowered maxStateBytes: kept as it is
       throw error;
     }
+    return (await storeIfUnchanged(key, blob, value)) ? value : null;
+  }
+
+  /** Stores `value` at `key` only while it still holds `blob` (compare-and-replace): whether it did. */
+  async function storeIfUnchanged(key: string, blob: string, value: string): Promise<boolean> {
     const results = await store.batch(compareAndReplace(key, blob, value, ttlMs));
-    return results[1] === null ? value : null;
+    return results[1] === null;
   }
 
   const mounts = mountBatcher(store, ttlMs);
@@ -158,9 +163,7 @@ export function createStateRepository(options: StateRepositoryOptions): StateRep
       await store.set(op.key, op.value, op.ttlMs);
     },
     async replace(session, componentId, blob, state, version) {
-      const key = storeKeys.componentState(session.key, componentId);
-      const results = await store.batch(compareAndReplace(key, blob, encode(session, componentId, state, version), ttlMs));
-      return results[1] === null;
+      return storeIfUnchanged(storeKeys.componentState(session.key, componentId), blob, encode(session, componentId, state, version));
     },
     async discard(session, componentId, blob) {
       await store.deleteIfEquals(storeKeys.componentState(session.key, componentId), blob);
