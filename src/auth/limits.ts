@@ -30,8 +30,8 @@ export const AUTH_LIMITS: Readonly<Record<LimitedRoute, RouteLimit>> = Object.fr
  * Sign-in attempts on one account (one normalised email, with an account or not), whatever the
  * clients: the per-client `login` limit alone let 30 addresses make 150 guesses a minute at one
  * account. NIST SP 800-63B (5.2.2): at most 100 consecutive failed attempts on one account. An
- * attempt counts when it is made (so concurrent ones cannot overshoot) and a success clears the
- * count. 100 is high on purpose: whoever spends 100 attempts locks the owner out until the window
+ * attempt counts when it is made (so concurrent ones cannot overshoot), successes too (clearing the
+ * count on a success would tell which addresses have an account in use). 100 is high on purpose: whoever spends 100 attempts locks the owner out until the window
  * frees (docs/auth.md, Limits). Override with `limits: { 'login-account': … }`.
  */
 export const LOGIN_PER_ACCOUNT: Readonly<RouteLimit> = Object.freeze({ limit: 100, windowSeconds: 3600 });

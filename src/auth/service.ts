@@ -25,6 +25,7 @@ import { randomUUID } from 'node:crypto';
 import { LiveError, type ErrorCode } from '../core/errors.js';
 import { HEADERS } from '../core/wire.js';
 import type { SecurityEvent } from '../ops/security-events.js';
+import { rateLimitRule, setRateLimitHeaders } from '../pipeline/rate-limit/index.js';
 import type { RequestInfo } from '../pipeline/types.js';
 import { parseSessionUserId } from './accounts.js';
 import { passwordInvalid, readCredentials, readEmailOnly, readRegistration, readReset } from './input.js';
@@ -64,6 +65,7 @@ export type AuthService = ReturnType<typeof createAuthService>;
 
 export function createAuthService(options: AuthServiceOptions) {
   const s = resolveSettings(options);
+  const accountRule = rateLimitRule(s.loginPerAccount.limit, s.loginPerAccount.windowSeconds, 'sliding-window', 'login-account');
   const { repo, events, clock, hasher } = s;
   const pending = new Set<Promise<void>>();
 
@@ -146,27 +148,18 @@ export function createAuthService(options: AuthServiceOptions) {
    * with no lookup and no argon2 work either way. `null` when within the limit.
    */
   async function accountLimited(email: string, request: Request): Promise<Failure | null> {
-    const { limit, windowSeconds } = s.loginPerAccount;
-    const step = await s.store.rateLimit(authKeys.loginAttempts(email), { algorithm: 'sliding-window', limit, windowMs: windowSeconds * 1000 }, clock.now());
+    const now = clock.now();
+    const step = await s.store.rateLimit(authKeys.loginAttempts(email), accountRule.policy, now);
     if (step.allowed) return null;
+    const { limit } = accountRule.policy;
+    const { windowSeconds } = accountRule;
     const retryAfter = Math.max(1, Math.ceil(step.retryAfterMs / 1000));
     emit('excess_rate_limit_exceeded', 'WARN', `Sign-in refused: ${limit} attempts on one email within ${windowSeconds} s (per-account limit)`, request);
-    return {
-      type: 'error',
-      error: new LiveError('RATE_LIMIT_EXCEEDED', {
-        fields: { retry_after: retryAfter, limit, window: windowSeconds },
-        // The account's policy, replacing the client's (merged before these): the client's said
-        // "4 of 5 left", and a client following them would retry at once.
-        headers: {
-          [HEADERS.retryAfter]: String(retryAfter),
-          [HEADERS.rateLimitLimit]: String(limit),
-          [HEADERS.rateLimitRemaining]: '0',
-          [HEADERS.rateLimitReset]: String(Math.ceil((clock.now() + step.retryAfterMs) / 1000)),
-          [HEADERS.rateLimitPolicy]: `"login-account";q=${limit};w=${windowSeconds}`,
-          [HEADERS.rateLimit]: `"login-account";r=0;t=${retryAfter}`,
-        },
-      }),
-    };
+    // The account's policy, replacing the client's (merged before these): the client's said
+    // "4 of 5 left", and a client following them would retry at once.
+    const headers: Record<string, string> = { [HEADERS.retryAfter]: String(retryAfter) };
+    setRateLimitHeaders(headers, accountRule, step, now);
+    return { type: 'error', error: new LiveError('RATE_LIMIT_EXCEEDED', { fields: { retry_after: retryAfter, limit, window: windowSeconds }, headers }) };
   }
 
   /**

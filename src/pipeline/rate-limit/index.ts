@@ -72,18 +72,20 @@ export interface RateLimitStageOptions {
   onFailOpen?: (error: unknown) => void;
 }
 
-/** One policy with its header values computed once. */
-interface Rule {
+/** One policy with its header values computed once (`rateLimitRule`). */
+export interface RateLimitRule {
   readonly policy: RateLimitPolicy;
   readonly windowSeconds: number;
   readonly limitHeader: string;
   /** `RateLimit-Policy` value, for example `"default";q=60;w=60`. */
   readonly policyHeader: string;
+  /** The start of the `RateLimit` value, for example `"default";r=`. */
+  readonly fieldPrefix: string;
 }
 
 interface ActionRules {
-  readonly signedIn: Rule;
-  readonly anonymous: Rule;
+  readonly signedIn: RateLimitRule;
+  readonly anonymous: RateLimitRule;
 }
 
 /** The stage, and the headers of the answers that never reached its step. */
@@ -126,16 +128,16 @@ export function createRateLimitStage(options: RateLimitStageOptions): RateLimitS
       const windowSeconds = rateLimitSeconds('Rate limit', 'rateLimitWindow', action.rateLimitWindow ?? defaults.windowSeconds);
       const algorithm = algorithmOf(action.rateLimitAlgorithm ?? defaults.algorithm);
       const limit = rateLimitCount('Rate limit', 'rateLimit', action.rateLimit ?? defaults.limit);
-      const signedIn = makeRule(limit, windowSeconds, algorithm);
+      const signedIn = rateLimitRule(limit, windowSeconds, algorithm);
       const anonymousLimit = rateLimitCount('Rate limit', 'anonymousLimit', action.anonymousLimit ?? limit);
-      rules = { signedIn, anonymous: anonymousLimit === limit ? signedIn : makeRule(anonymousLimit, windowSeconds, algorithm) };
+      rules = { signedIn, anonymous: anonymousLimit === limit ? signedIn : rateLimitRule(anonymousLimit, windowSeconds, algorithm) };
       cache.set(action, rules);
     }
     return rules;
   }
 
   /** The rule of this request, or `null` for an allowlisted client; `user`: whom it counts against (`null`: its address). */
-  function ruleOf(ctx: ActionContext, user: User | null = ctx.user): Rule | null {
+  function ruleOf(ctx: ActionContext, user: User | null = ctx.user): RateLimitRule | null {
     if (allowlist !== null && isAllowlisted(allowlist, ctx.request.ip)) return null;
     const rules = rulesFor(ctx.action);
     return user === null ? rules.anonymous : rules.signedIn;
@@ -153,7 +155,7 @@ export function createRateLimitStage(options: RateLimitStageOptions): RateLimitS
     const taken = takePrefetched(ctx, stage) as RateLimitDecision | undefined;
     if (taken !== undefined) {
       const rule = ruleOf(ctx);
-      if (rule !== null) setHeaders(ctx.headers, rule, taken, now);
+      if (rule !== null) setRateLimitHeaders(ctx.headers, rule, taken, now);
       return;
     }
     // No step was taken: the request failed the CSRF check, so its cookie is unverified, and the
@@ -163,7 +165,7 @@ export function createRateLimitStage(options: RateLimitStageOptions): RateLimitS
     if (rule === null) return;
     try {
       const [peeked] = await store.batch([{ op: 'rateLimitPeek', key: keyOf(ctx, null), policy: rule.policy, nowMs: now }]);
-      setHeaders(ctx.headers, rule, peeked as RateLimitDecision, now);
+      setRateLimitHeaders(ctx.headers, rule, peeked as RateLimitDecision, now);
     } catch {
       // The store failed or timed out: no numbers to tell, and the refusal goes out as it is.
     }
@@ -198,7 +200,7 @@ export function createRateLimitStage(options: RateLimitStageOptions): RateLimitS
           return next(ctx);
         }
       }
-      setHeaders(ctx.headers, rule, decision, now);
+      setRateLimitHeaders(ctx.headers, rule, decision, now);
       if (decision.allowed) return next(ctx);
       const retryAfter = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
       events.emit({
@@ -220,24 +222,32 @@ export function createRateLimitStage(options: RateLimitStageOptions): RateLimitS
   return stage;
 }
 
-function makeRule(limit: number, windowSeconds: number, algorithm: RateLimitAlgorithm): Rule {
+/**
+ * A policy and its header values, built once at start-up. `name` is the draft-10 policy name the
+ * `RateLimit-Policy` and `RateLimit` fields carry (`"default"` for actions and the auth routes).
+ */
+export function rateLimitRule(limit: number, windowSeconds: number, algorithm: RateLimitAlgorithm, name = 'default'): RateLimitRule {
   return {
     policy: { algorithm, limit, windowMs: windowSeconds * 1000 },
     windowSeconds,
     limitHeader: String(limit),
-    policyHeader: `"default";q=${limit};w=${windowSeconds}`,
+    policyHeader: `"${name}";q=${limit};w=${windowSeconds}`,
+    fieldPrefix: `"${name}";r=`,
   };
 }
 
-/** Writes the legacy `X-RateLimit-*` fields and the IETF draft-10 structured fields. */
-function setHeaders(headers: Record<string, string>, rule: Rule, decision: RateLimitDecision, now: number): void {
+/**
+ * Writes the legacy `X-RateLimit-*` fields and the IETF draft-10 structured fields of one step of
+ * `rule` (the only writer of these headers: actions, auth routes and the per-account sign-in limit).
+ */
+export function setRateLimitHeaders(headers: Record<string, string>, rule: RateLimitRule, decision: RateLimitDecision, now: number): void {
   const remaining = String(decision.remaining);
   headers[HEADERS.rateLimitLimit] = rule.limitHeader;
   headers[HEADERS.rateLimitRemaining] = remaining;
   headers[HEADERS.rateLimitReset] = String(Math.ceil((now + decision.resetMs) / 1000));
   headers[HEADERS.rateLimitPolicy] = rule.policyHeader;
   // `t`: until more quota comes (draft-10), so a 429's `t` equals its Retry-After, never later.
-  headers[HEADERS.rateLimit] = `"default";r=${remaining};t=${Math.ceil(decision.nextMs / 1000)}`;
+  headers[HEADERS.rateLimit] = `${rule.fieldPrefix}${remaining};t=${Math.ceil(decision.nextMs / 1000)}`;
 }
 
 function algorithmOf(value: RateLimitAlgorithm): RateLimitAlgorithm {
