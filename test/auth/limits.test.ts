@@ -181,6 +181,20 @@ eachEngine('per-account sign-in limit', (engine) => {
     expect(unknown.headers['retry-after']).toBe(known.headers['retry-after']);
   });
 
+  it("the per-account 429's headers: X-RateLimit-Reset when the whole window has emptied, RateLimit's t and Retry-After at the next admitted attempt", async () => {
+    t = await authApp(engine, { auth: { limits: { 'login-account': { limit: 3, windowSeconds: 60 } } } });
+    const app = t;
+    expect(await guesses(app, 'ada@example.com', 1)).toEqual({ 401: 1 });
+    app.clock.advance(30_000);
+    expect(await guesses(app, 'ada@example.com', 2, 40)).toEqual({ 401: 2 });
+    const refused = await app.post('/login', { email: 'ada@example.com', password: 'guess' }, {}, '203.0.113.9');
+    expect(refused.statusCode).toBe(429);
+    const nowSeconds = app.clock.now() / 1000;
+    expect(refused.headers['retry-after']).toBe('30');
+    expect(refused.headers['ratelimit']).toBe('"login-account";r=0;t=30');
+    expect(Number(refused.headers['x-ratelimit-reset']) - nowSeconds).toBe(60);
+  });
+
   it("a success counts like any attempt (clearing the count told in-use accounts from others), and the limit is configurable", async () => {
     t = await authApp(engine, { auth: { limits: { 'login-account': { limit: 3, windowSeconds: 60 } } } });
     const app = t;
