@@ -130,7 +130,7 @@ function refusePrefix(app: FastifyInstance, options: LiveComponentsPluginOptions
   // `'/'` is no prefix either: Fastify joins `/` and `/api/…` to the fixed path.
   const none = (prefix: unknown): boolean => prefix === undefined || prefix === '' || prefix === '/';
   if (none(app.prefix) && none(given)) return;
-  const where = app.prefix === '' ? `with { prefix: ${JSON.stringify(given)} }` : `inside a plugin with the prefix ${JSON.stringify(app.prefix)}`;
+  const where = none(app.prefix) ? `with { prefix: ${JSON.stringify(given)} }` : `inside a plugin with the prefix ${JSON.stringify(app.prefix)}`;
   throw new InvalidOptionError(
     'livecomponents',
     `registered ${where}: its routes are fixed at ${ROUTES.action} and ${ROUTES.clientScript}, and pages name those. Register it on the root instance (or a context without a prefix), next to your prefixed routes`,

@@ -43,6 +43,14 @@ describe('livecomponents under a prefix', () => {
     expect([(error as InvalidOptionError).code, (error as Error).message.split(': its')[0]]).toEqual(['LC_INVALID_OPTION', 'livecomponents: registered with { prefix: "/lc" }']);
   });
 
+  it("names its own prefix option when the context's prefix is '/' (no prefix)", async () => {
+    const runtime = await testRuntime([counter], createMemoryStore());
+    const error = await failureOf((a) => {
+      void a.register(async (c) => void (await c.register(livecomponents, { runtime, prefix: '/lc' })), { prefix: '/' });
+    });
+    expect((error as Error).message.split(': its')[0]).toBe('livecomponents: registered with { prefix: "/lc" }');
+  });
+
   it('serves the fixed paths from an unprefixed child context, and an empty prefix is no prefix', async () => {
     const runtime = await testRuntime([counter], createMemoryStore());
     const error = await failureOf((a) => {
