@@ -15,6 +15,7 @@ import type { FastifyInstance } from 'fastify';
 import { startTokenCleanup, DAY_MS, type TokenCleanup } from './cleanup.js';
 import { AUTH_PREFIX, createRefreshCookie } from './cookie.js';
 import { registerApiCors, resolveApiOrigins } from './cors.js';
+import { createDeviceCookie } from './device.js';
 import { createAuthLimiter, type AuthLimiter } from './limits.js';
 import { authRoutes } from './routes.js';
 import { createAuthService, type AuthService, type AuthServiceOptions } from './service.js';
@@ -79,10 +80,12 @@ export async function registerAuth(app: FastifyInstance, options: RegisterAuthOp
 
   if (!app.hasRequestDecorator('cookies')) await app.register(cookie);
   if (options.cors ?? true) await registerApiCors(app, { origins, events: options.events });
-  await app.register(authRoutes, { prefix: AUTH_PREFIX, service, limiter, origins, cookie: createRefreshCookie(options.secureCookies ?? false) });
+  const secure = options.secureCookies ?? false;
+  const device = createDeviceCookie(secure);
+  await app.register(authRoutes, { prefix: AUTH_PREFIX, service, limiter, origins, cookie: createRefreshCookie(secure), device });
 
   const web = app.hasDecorator('livecomponents')
-    ? createWebSignIn({ runtime: app.livecomponents.runtime, cookie: app.livecomponents.cookie, service, limiter })
+    ? createWebSignIn({ runtime: app.livecomponents.runtime, cookie: app.livecomponents.cookie, service, limiter, device })
     : null;
   const auth: Auth = { service, limiter, web, cleanup, origins };
   app.decorate('livecomponentsAuth', auth);
@@ -92,9 +95,10 @@ export async function registerAuth(app: FastifyInstance, options: RegisterAuthOp
 export { createAccounts, type Accounts } from './accounts.js';
 export { cleanupTokensCommand, startTokenCleanup, type CleanupCounts, type TokenCleanup, type TokenCleanupOptions } from './cleanup.js';
 export { AUTH_PREFIX, REFRESH_COOKIE, createRefreshCookie, type RefreshCookie } from './cookie.js';
+export { createDeviceCookie, DEVICE_TRUST_DAYS, type DeviceCookie } from './device.js';
 export { CorsConfigError, registerApiCors, resolveApiOrigins, type ApiCorsOptions } from './cors.js';
 export { normaliseEmail } from './email.js';
-export { AUTH_LIMITS, LOGIN_PER_ACCOUNT, createAuthLimiter, type AuthLimiter, type AuthLimitOverrides, type LimitedRoute, type RouteLimit } from './limits.js';
+export { AUTH_LIMITS, LOGIN_PER_ACCOUNT, LOGIN_PER_DEVICE, createAuthLimiter, type AuthLimiter, type AuthLimitOverrides, type LimitedRoute, type RouteLimit } from './limits.js';
 export {
   capturedMailTransport,
   logMailTransport,

@@ -36,8 +36,16 @@ export const AUTH_LIMITS: Readonly<Record<LimitedRoute, RouteLimit>> = Object.fr
  */
 export const LOGIN_PER_ACCOUNT: Readonly<RouteLimit> = Object.freeze({ limit: 100, windowSeconds: 3600 });
 
-/** Overrides of `AUTH_LIMITS` (per client) and of `LOGIN_PER_ACCOUNT` (`'login-account'`). */
-export type AuthLimitOverrides = Partial<Record<LimitedRoute | 'login-account', RouteLimit>>;
+/**
+ * Sign-in attempts on one account from one browser that signed in to it before (a device cookie,
+ * `device.ts`), counted instead of `LOGIN_PER_ACCOUNT`: the owner's browser keeps signing in while
+ * others have spent the shared budget. Low, since it is one browser: a stolen device cookie buys 20
+ * guesses an hour. Override with `limits: { 'login-device': … }`.
+ */
+export const LOGIN_PER_DEVICE: Readonly<RouteLimit> = Object.freeze({ limit: 20, windowSeconds: 3600 });
+
+/** Overrides of `AUTH_LIMITS` (per client), `LOGIN_PER_ACCOUNT` (`'login-account'`) and `LOGIN_PER_DEVICE` (`'login-device'`). */
+export type AuthLimitOverrides = Partial<Record<LimitedRoute | 'login-account' | 'login-device', RouteLimit>>;
 
 /** The stage's options (store, events, clock, allowlist, IPv6 networks, fail-open), as for actions. */
 export interface AuthLimiterOptions extends Omit<RateLimitStageOptions, 'defaults'> {

@@ -15,6 +15,7 @@ import { useJsonBodies } from '../http/json-body.js';
 import { requestInfo } from '../http/request-info.js';
 import { errorResponse } from '../runtime/index.js';
 import type { RefreshCookie } from './cookie.js';
+import type { DeviceCookie } from './device.js';
 import { originAllowed } from './cors.js';
 import type { AuthLimiter, LimitedRoute } from './limits.js';
 import type { AccessGrant } from './repository.js';
@@ -27,6 +28,8 @@ export interface AuthRoutesOptions {
   service: AuthService;
   limiter: AuthLimiter;
   cookie: RefreshCookie;
+  /** The device cookie of sign-ins (`device.ts`). */
+  device: DeviceCookie;
   /** Origins whose browsers may call these endpoints (see `resolveApiOrigins`). */
   origins: ReadonlySet<string>;
 }
@@ -50,7 +53,7 @@ function tokenAnswer(tokens: IssuedTokens) {
 }
 
 export async function authRoutes(app: FastifyInstance, options: AuthRoutesOptions): Promise<void> {
-  const { service, limiter, cookie, origins } = options;
+  const { service, limiter, cookie, device, origins } = options;
 
   // A POST without a body (refresh, logout) reads nothing from it.
   useJsonBodies(app, { bodyLimit: AUTH_BODY_LIMIT, allowEmpty: true });
@@ -99,9 +102,10 @@ export async function authRoutes(app: FastifyInstance, options: AuthRoutesOption
   });
 
   app.post('/login', { onRequest: guard('login'), bodyLimit: AUTH_BODY_LIMIT }, async (request, reply) => {
-    const result = await service.login(request.body, requestInfo(request));
+    const result = await service.login(request.body, requestInfo(request), device.read(request));
     if (result.type === 'error') return fail(reply, request, result.error);
     cookie.write(reply, result.tokens.refreshToken, result.tokens.refreshMaxAge);
+    device.write(reply, result.device);
     return reply.code(200).headers(headersOf(request)).send(tokenAnswer(result.tokens));
   });
 

@@ -29,6 +29,7 @@ import { rateLimitRule, setRateLimitHeaders } from '../pipeline/rate-limit/index
 import type { RequestInfo } from '../pipeline/types.js';
 import { parseSessionUserId } from './accounts.js';
 import { passwordInvalid, readCredentials, readEmailOnly, readRegistration, readReset } from './input.js';
+import { DEVICE_TRUST_DAYS } from './device.js';
 import { authKeys } from './keys.js';
 import { askPasswordHook, PASSWORD_BREACHED, passwordRefusal } from './password-policy.js';
 import type { AccessGrant, RefreshRow, TokenGrant, UserRow } from './repository.js';
@@ -66,6 +67,8 @@ export type AuthService = ReturnType<typeof createAuthService>;
 export function createAuthService(options: AuthServiceOptions) {
   const s = resolveSettings(options);
   const accountRule = rateLimitRule(s.loginPerAccount.limit, s.loginPerAccount.windowSeconds, 'sliding-window', 'login-account');
+  const deviceRule = rateLimitRule(s.loginPerDevice.limit, s.loginPerDevice.windowSeconds, 'sliding-window', 'login-device');
+  const deviceTtlMs = DEVICE_TRUST_DAYS * 86_400_000;
   const { repo, events, clock, hasher } = s;
   const pending = new Set<Promise<void>>();
 
@@ -142,34 +145,60 @@ export function createAuthService(options: AuthServiceOptions) {
   }
 
   /**
-   * One step of the per-account sign-in limit (`LOGIN_PER_ACCOUNT`), taken before the email is even
-   * looked up, so an unknown email is counted and refused exactly like a known one: the same 429
-   * (`RATE_LIMIT_EXCEEDED`, `retry_after`, `limit`, `window`, `Retry-After`) as the per-client limits,
-   * with no lookup and no argon2 work either way. `null` when within the limit.
+   * One step of the sign-in limit an attempt on `email` counts against: the device's own
+   * (`LOGIN_PER_DEVICE`) when `device` is a token trusted for this email (`device.ts`), else the
+   * per-account one everyone shares (`LOGIN_PER_ACCOUNT`). Taken before the email is even looked up,
+   * so an unknown email is counted and refused exactly like a known one: the same 429
+   * (`RATE_LIMIT_EXCEEDED`, `retry_after`, `limit`, `window`, `Retry-After`, and the rate-limit
+   * headers of the policy, replacing the client's) as the per-client limits, with no lookup and no
+   * argon2 work either way.
    */
-  async function accountLimited(email: string, request: Request): Promise<Failure | null> {
+  async function signInLimited(email: string, device: string | null, request: Request): Promise<Failure | null> {
     const now = clock.now();
-    const step = await s.store.rateLimit(authKeys.loginAttempts(email), accountRule.policy, now);
+    const rule = device === null ? accountRule : deviceRule;
+    const key = device === null ? authKeys.loginAttempts(email) : authKeys.deviceAttempts(email, device);
+    const step = await s.store.rateLimit(key, rule.policy, now);
     if (step.allowed) return null;
-    const { limit } = accountRule.policy;
-    const { windowSeconds } = accountRule;
+    const { limit } = rule.policy;
+    const { windowSeconds } = rule;
     const retryAfter = Math.max(1, Math.ceil(step.retryAfterMs / 1000));
-    emit('excess_rate_limit_exceeded', 'WARN', `Sign-in refused: ${limit} attempts on one email within ${windowSeconds} s (per-account limit)`, request);
+    const which = device === null ? 'per-account limit' : 'per-device limit of a browser that signed in to it before';
+    emit('excess_rate_limit_exceeded', 'WARN', `Sign-in refused: ${limit} attempts on one email within ${windowSeconds} s (${which})`, request);
     // The account's policy, replacing the client's (merged before these): the client's said
     // "4 of 5 left", and a client following them would retry at once.
     const headers: Record<string, string> = { [HEADERS.retryAfter]: String(retryAfter) };
-    setRateLimitHeaders(headers, accountRule, step, now);
+    setRateLimitHeaders(headers, rule, step, now);
     return { type: 'error', error: new LiveError('RATE_LIMIT_EXCEEDED', { fields: { retry_after: retryAfter, limit, window: windowSeconds }, headers }) };
+  }
+
+  /** `token` when it is a device token trusted for `email`, else `null`. */
+  async function trustedDevice(email: string, token: string | undefined): Promise<string | null> {
+    if (!isTokenShaped(token)) return null;
+    return (await s.store.get(authKeys.device(email, token))) === null ? null : token;
+  }
+
+  /**
+   * After a successful sign-in: the device token to set in the browser's cookie, trusted for `email`
+   * for `DEVICE_TRUST_DAYS` from now. A trusted one is kept and renewed; otherwise a fresh one, never
+   * the one presented (a planted value must not become trusted).
+   */
+  async function trustDevice(email: string, trusted: string | null): Promise<string> {
+    const token = trusted ?? newToken(s.random);
+    await s.store.set(authKeys.device(email, token), '1', deviceTtlMs);
+    return token;
   }
 
   /**
    * Checks a password for an email, the same way whether the account exists or not, within the
-   * per-account limit (`accountLimited`: a 429 then, even with the right password). Logs
-   * `authn_login_success` or `authn_login_fail`, and `authn_login_fail_max` at the Nth failure in
-   * a row for one email within the window. A wrong password is `INVALID_CREDENTIALS`.
+   * sign-in limits (`signInLimited`: a 429 then, even with the right password). `device` is the
+   * browser's device cookie, if any. Logs `authn_login_success` or `authn_login_fail`, and
+   * `authn_login_fail_max` at the Nth failure in a row for one email within the window. A wrong
+   * password is `INVALID_CREDENTIALS`. On success, `device` is the device token to set in the
+   * browser's cookie (`DeviceCookie.write`).
    */
-  async function verifyCredentials(email: string, password: string, request: Request): Promise<Result<{ user: UserRow }>> {
-    const limited = await accountLimited(email, request);
+  async function verifyCredentials(email: string, password: string, request: Request, device?: string): Promise<Result<{ user: UserRow; device: string }>> {
+    const trusted = await trustedDevice(email, device);
+    const limited = await signInLimited(email, trusted, request);
     if (limited !== null) return limited;
     const user = await repo.userByEmail(email);
     const check = user === undefined ? { ok: await hasher.verifyDummy(password), needsRehash: false } : await hasher.verify(user.password_hash, password);
@@ -194,7 +223,7 @@ export function createAuthService(options: AuthServiceOptions) {
       if (await repo.rehashPassword(user.id, user.password_hash, rehashed, clock.now())) verified = { ...user, password_hash: rehashed };
     }
     emit('authn_login_success', 'INFO', `User ${user.id} signed in`, request);
-    return { type: 'ok', user: verified };
+    return { type: 'ok', user: verified, device: await trustDevice(email, trusted) };
   }
 
   /** The sign-in's grant was refused: the password changed (a reset) while it was being checked. */
@@ -284,15 +313,16 @@ export function createAuthService(options: AuthServiceOptions) {
 
     verifyCredentials,
 
-    async login(body: unknown, request: Request): Promise<Result<{ tokens: IssuedTokens; user: PublicUser }>> {
+    /** `device`: the browser's device cookie, if any; on success, `device` is the one to set (`verifyCredentials`). */
+    async login(body: unknown, request: Request, device?: string): Promise<Result<{ tokens: IssuedTokens; user: PublicUser; device: string }>> {
       const input = readCredentials(body);
       if (!input.ok) return { type: 'error', error: input.error };
-      const verified = await verifyCredentials(input.value.email, input.value.password, request);
+      const verified = await verifyCredentials(input.value.email, input.value.password, request, device);
       if (verified.type === 'error') return verified;
       const { user } = verified;
       const tokens = await issueTokens(user, request);
       if (tokens === null) return passwordChangedMeanwhile(user, request);
-      return { type: 'ok', tokens, user: publicUser(user) };
+      return { type: 'ok', tokens, user: publicUser(user), device: verified.device };
     },
 
     async refresh(refreshToken: string | undefined, request: Request): Promise<Result<{ tokens: IssuedTokens }>> {

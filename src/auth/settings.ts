@@ -10,7 +10,7 @@ import type { DatabaseSchema } from '../sql/schema.js';
 import { createClientIp } from '../pipeline/rate-limit/client-ip.js';
 import type { Store } from '../store/types.js';
 import type { MailTransport } from './mail.js';
-import { LOGIN_PER_ACCOUNT, type AuthLimitOverrides } from './limits.js';
+import { LOGIN_PER_ACCOUNT, LOGIN_PER_DEVICE, type AuthLimitOverrides, type RouteLimit } from './limits.js';
 import { createPasswordHasher, OWASP_ARGON2ID, type PasswordHasher, type PasswordParams } from './password.js';
 import type { PasswordRejectedHook } from './password-policy.js';
 import { createAuthRepository, type AuthRepository } from './repository.js';
@@ -114,8 +114,10 @@ export interface AuthSettings {
   readonly resetTtlMs: number;
   readonly webSessionTtlMs: number;
   readonly failMax: { readonly failures: number; readonly windowMs: number };
-  /** Sign-in attempts on one account within `windowSeconds` (`LOGIN_PER_ACCOUNT`). */
-  readonly loginPerAccount: { readonly limit: number; readonly windowSeconds: number };
+  /** Sign-in attempts on one account without a trusted device within `windowSeconds` (`LOGIN_PER_ACCOUNT`). */
+  readonly loginPerAccount: RouteLimit;
+  /** Sign-in attempts on one account from one trusted device within `windowSeconds` (`LOGIN_PER_DEVICE`). */
+  readonly loginPerDevice: RouteLimit;
   readonly resetMailMax: { readonly perClient: number; readonly perAccount: number; readonly windowMs: number };
   /** The client a reset request counts against (`resetMailMax.perClient`). */
   readonly clientOf: (ip: string) => string;
@@ -139,10 +141,8 @@ export function resolveSettings(options: AuthServiceOptions): AuthSettings {
   if (!Number.isInteger(failMax.failures) || failMax.failures < 1 || !Number.isInteger(failMax.windowSeconds) || failMax.windowSeconds < 1) {
     throw new TypeError('Auth: loginFailMax needs positive whole failures and windowSeconds');
   }
-  const loginPerAccount = options.limits?.['login-account'] ?? LOGIN_PER_ACCOUNT;
-  if (![loginPerAccount.limit, loginPerAccount.windowSeconds].every((n) => Number.isInteger(n) && n >= 1)) {
-    throw new TypeError("Auth: limits['login-account'] needs positive whole limit and windowSeconds");
-  }
+  const loginPerAccount = signInLimit(options, 'login-account', LOGIN_PER_ACCOUNT);
+  const loginPerDevice = signInLimit(options, 'login-device', LOGIN_PER_DEVICE);
   const resetMailMax = options.resetMailMax ?? { perClient: 3, perAccount: 20, windowSeconds: 3600 };
   if (![resetMailMax.perClient, resetMailMax.perAccount, resetMailMax.windowSeconds].every((n) => Number.isInteger(n) && n >= 1)) {
     throw new TypeError('Auth: resetMailMax needs positive whole perClient, perAccount and windowSeconds');
@@ -168,7 +168,8 @@ export function resolveSettings(options: AuthServiceOptions): AuthSettings {
     resetTtlMs: minutes('resetTokenMinutes', options.resetTokenMinutes ?? 60),
     webSessionTtlMs: minutes('webSessionMinutes', options.webSessionMinutes ?? options.refreshTokenMinutes ?? 10_080),
     failMax: { failures: failMax.failures, windowMs: failMax.windowSeconds * 1000 },
-    loginPerAccount: { limit: loginPerAccount.limit, windowSeconds: loginPerAccount.windowSeconds },
+    loginPerAccount,
+    loginPerDevice,
     resetMailMax: { perClient: resetMailMax.perClient, perAccount: resetMailMax.perAccount, windowMs: resetMailMax.windowSeconds * 1000 },
     clientOf: createClientIp(options.ipv6PrefixLength),
     onBackgroundError: options.onBackgroundError ?? ((error) => console.error('auth background task failed', error)),
@@ -178,4 +179,11 @@ export function resolveSettings(options: AuthServiceOptions): AuthSettings {
     onPasswordCheckError:
       options.onPasswordCheckError ?? ((error) => console.warn('auth: isPasswordRejected failed or was late; the password was accepted without it', error)),
   };
+}
+
+/** A per-account or per-device sign-in limit, its override checked (copied: the caller's object may change). */
+function signInLimit(options: AuthServiceOptions, name: 'login-account' | 'login-device', fallback: RouteLimit): RouteLimit {
+  const { limit, windowSeconds } = options.limits?.[name] ?? fallback;
+  if (![limit, windowSeconds].every((n) => Number.isInteger(n) && n >= 1)) throw new TypeError(`Auth: limits['${name}'] needs positive whole limit and windowSeconds`);
+  return { limit, windowSeconds };
 }

@@ -17,6 +17,7 @@ import type { SessionCookie } from '../http/session-cookie.js';
 import type { RequestInfo } from '../pipeline/types.js';
 import type { LiveRuntime } from '../runtime/index.js';
 import type { Session } from '../session/types.js';
+import type { DeviceCookie } from './device.js';
 import { readCredentials } from './input.js';
 import type { AuthLimiter } from './limits.js';
 import type { AuthService } from './service.js';
@@ -27,6 +28,8 @@ export interface WebSignInOptions {
   cookie: SessionCookie;
   service: AuthService;
   limiter: AuthLimiter;
+  /** The device cookie of sign-ins (`device.ts`), shared with the JSON endpoint. */
+  device: DeviceCookie;
 }
 
 /** The form fields of a sign-in. */
@@ -46,7 +49,7 @@ export interface WebSignIn {
 }
 
 export function createWebSignIn(options: WebSignInOptions): WebSignIn {
-  const { runtime, cookie, service, limiter } = options;
+  const { runtime, cookie, service, limiter, device } = options;
   const { verifyForm, switchUser } = createFormSessions(runtime, cookie);
   const refused = (error: LiveError, headers: Record<string, string> = {}): WebResult => ({ type: 'error', error, headers });
 
@@ -65,9 +68,10 @@ export function createWebSignIn(options: WebSignInOptions): WebSignIn {
       if (!limit.allowed) return refused(limit.error, limit.headers);
       const input = readCredentials(form);
       if (!input.ok) return refused(input.error, limit.headers);
-      const verified = await service.verifyCredentials(input.value.email, input.value.password, info);
+      const verified = await service.verifyCredentials(input.value.email, input.value.password, info, device.read(request));
       if (verified.type === 'error') return refused(verified.error, { ...limit.headers, ...verified.error.headers });
       const { user } = verified;
+      device.write(reply, verified.device);
       const started = await service.startWebSession(user, info);
       if (started.type === 'error') return refused(started.error, limit.headers);
       const next = await switchSession(reply, session, started.sessionUserId, info);

@@ -88,8 +88,10 @@ describe.runIf(browserTestsEnabled('sign-in and profile in Chromium'))('sign-in 
     // The session cookie is HttpOnly: scripts do not see it.
     expect(await page.evaluate(() => document.cookie)).toBe('');
     const cookies = await context.cookies();
-    expect(cookies.map((c) => c.name)).toEqual(['lc_session']);
+    expect(cookies.map((c) => c.name)).toEqual(['lc_session', 'lc_device_token']);
     expect(cookies[0]).toMatchObject({ httpOnly: true, sameSite: 'Lax', path: '/' });
+    // The device cookie of this sign-in (docs/auth.md, Limits): the owner's browser keeps a budget of its own.
+    expect(cookies[1]).toMatchObject({ httpOnly: true, sameSite: 'Strict', path: '/' });
 
     const input = page.locator(`[${ATTR.id}="profile:main"] input[name="name"]`);
     await input.fill('Ada Lovelace');
