@@ -37,7 +37,7 @@ const MAX_UA = 256;
  * Longest `source_ip` written. The longest IPv6 text with a zone id fits well within it; with
  * `TRUST_PROXY` the address comes from `X-Forwarded-For`, which a client may fill with kilobytes.
  */
-const MAX_IP = 64;
+export const MAX_SOURCE_IP = 64;
 /**
  * Longest `request_uri` written (the path; the query is never written). A path may be as long as
  * Node's header limit (16 KiB), and a refusal such as `malicious_csrf` comes before any rate limit:
@@ -67,7 +67,7 @@ export function escapeControls(text: string): string {
 }
 
 /** The first `max` characters of a request-supplied field, controls escaped (cut first: the escape may lengthen it). */
-function requestText(value: string | undefined, max: number): string | undefined {
+export function requestText(value: string | undefined, max: number): string | undefined {
   return value === undefined ? undefined : escapeControls(value.slice(0, max));
 }
 
@@ -85,7 +85,7 @@ export function createSecurityLogger(options: SecurityLoggerOptions): SecurityEv
         event: e.event,
         event_level: e.level,
         description: escapeControls(e.description),
-        source_ip: requestText(e.request?.ip, MAX_IP),
+        source_ip: requestText(e.request?.ip, MAX_SOURCE_IP),
         useragent: requestText(typeof ua === 'string' ? ua : undefined, MAX_UA),
         request_uri: requestText(e.request?.url.split('?', 1)[0], MAX_URI),
         request_method: e.request?.method,

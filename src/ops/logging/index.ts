@@ -17,6 +17,7 @@ import { LogConfigError, parseLogDestination, parseLogFormat, type LogDestinatio
 import { createFileSink, type FileLogOptions } from './file.js';
 import { createOtlpSink, type OtlpLogOptions } from './otlp.js';
 import { CENSOR, REDACT_PATHS, censorLine } from './redact.js';
+import { serializeRequest } from './request-serializer.js';
 import { serializeError } from './error-serializer.js';
 import { createJsonSink, createPrettySink, destinationOf, type DeliveryReport, type LogSink, type TextStream } from './sink.js';
 import { createSyslogSink, type SyslogLogOptions } from './syslog.js';
@@ -95,7 +96,9 @@ export function createLogger(options: CreateLoggerOptions = {}): Logger {
       hooks: { streamWrite: censorLine },
       // `error` too: an Error under any other key is written `{}` by JSON (its fields are not
       // enumerable) and skips the command-argument censoring, and `{ error }` is a common spelling.
-      serializers: { err: serializeError, error: serializeError },
+      // `req` replaces Fastify's (an instance's own serializers win): client text escaped, the
+      // forwarded address cut (request-serializer.ts).
+      serializers: { err: serializeError, error: serializeError, req: serializeRequest },
     },
     sink,
   );
