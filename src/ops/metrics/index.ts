@@ -144,7 +144,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   });
   const connectionsDropped = new Counter({
     name: prefix + METRIC_NAMES.connectionsDropped,
-    help: 'Connections closed on arrival because the server already held its maxConnections.',
+    help: 'Connections closed on arrival because the server already held its maxConnections, or their client address its maxConnectionsPerAddress.',
     registers,
   });
   // Every known event starts at 0, so rate() and alerts work from the first scrape instead of
