@@ -319,6 +319,66 @@ describe('slidingWindowStep', () => {
   });
 });
 
+/**
+ * A clock stepped back and then corrected (NTP undoing a bad step): the limit the one-number state
+ * cannot cover (see the header of algorithms.ts). While the clock is behind, the clamped state is
+ * written in its time; corrected, the clock reads that state as long past, a full budget. Pinned
+ * here so that it stays at one budget per correction and does not grow.
+ */
+describe('a clock stepped back, then corrected', () => {
+  const cases = [
+    ['gcra', gcraStep],
+    ['sliding-window', slidingWindowStep],
+  ] as const;
+
+  it.each(cases)('%s: 3 of 3 per 60 s, one request refused 1 h behind, corrected: a full budget again (known limit)', (algorithm, step) => {
+    const policy: RateLimitPolicy = { algorithm, limit: 3, windowMs: 60_000 };
+    const fn = step as (s: unknown, p: RateLimitPolicy, n: number) => RateLimitStep<unknown>;
+    const before = burst(fn, policy, T0, 3);
+    expect(before.steps.every((x) => x.decision.allowed)).toBe(true);
+    const behind = fn(before.state, policy, T0 + 1 - HOUR);
+    expect(behind.decision.allowed).toBe(false);
+    const corrected = burst(fn, policy, T0 + 2, 4, behind.state);
+    expect(corrected.steps.map((x) => x.decision.allowed)).toEqual([true, true, true, false]);
+  });
+
+  it.each(cases)('%s: through one step back and its correction, at most one budget more than a correct clock in any window of real time', (algorithm, step) => {
+    const fn = step as (s: unknown, p: RateLimitPolicy, n: number) => RateLimitStep<unknown>;
+    for (const [limit, windowMs] of [[1, 10_000], [3, 60_000], [5, 60_000], [7, 7_000], [60, 60_000]] as const) {
+      const policy: RateLimitPolicy = { algorithm, limit, windowMs };
+      // The most a correct clock admits within one window: `limit` (sliding window); GCRA also refills
+      // `limit - 1` more during it.
+      const correct = algorithm === 'gcra' ? 2 * limit - 1 : limit;
+      for (let seed = 1; seed <= 100; seed++) {
+        let x = seed * 7_919;
+        const random = () => (x = (x * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
+        // On time, then behind by a window up to an hour for up to 1.5 windows, then on time again.
+        const phases = [
+          [0, random() * windowMs],
+          [-(windowMs + Math.floor(random() * HOUR)), Math.floor(random() * windowMs * 1.5)],
+          [0, windowMs * 3],
+        ] as const;
+        let state: unknown = null;
+        let real = T0;
+        const admitted: number[] = [];
+        for (const [offset, length] of phases) {
+          for (const end = real + length; real < end; real += random() < 0.5 ? 0 : Math.floor((random() * windowMs) / limit)) {
+            const r = fn(state, policy, real + offset);
+            state = r.state;
+            if (r.decision.allowed) admitted.push(real);
+          }
+        }
+        let most = 0;
+        for (let i = 0, j = 0; i < admitted.length; i++) {
+          while (j < admitted.length && (admitted[j] as number) < (admitted[i] as number) + windowMs) j++;
+          most = Math.max(most, j - i);
+        }
+        expect(most, `${algorithm} ${limit}/${windowMs} seed ${seed}`).toBeLessThanOrEqual(correct + limit);
+      }
+    }
+  });
+});
+
 describe('nextMs (the `t` of the RateLimit field): exactly when one more request fits', () => {
   /** How many a burst at `now` would admit from `state` (up to limit + 1). */
   function capacity<S>(step: (s: S | null, p: RateLimitPolicy, n: number) => RateLimitStep<S>, policy: RateLimitPolicy, state: S, now: number): number {

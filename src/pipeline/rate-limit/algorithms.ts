@@ -9,13 +9,19 @@
  * the stored state to what a correct clock could have left behind at `nowMs`: a GCRA TAT to at most
  * `now + depth` (an empty bucket), sliding-window entries to at most `nowMs`. Keeping the state as it
  * was would read the step as debt and lock the client out for the size of the step (a 1 h step back:
- * refused for 1 h). Clamped, a step back cannot buy a fresh budget either: the state reads as the
+ * refused for 1 h). Clamped, the step back itself buys no fresh budget: the state reads as the
  * most conservative one a correct clock allows (every request counted as made just now), so nothing
  * extra is admitted, and the wait is at most one window (GCRA: one interval for the next request).
- * With a correct clock the clamp never changes anything. That holds for one clock; two clocks far
- * apart on one store are another matter: the late one stores the clamped state, which the early one
- * reads as long past (a full budget). One clock per store is the rule: Redis's own by default
- * (`rateLimitClock`), one host's for SQLite and memory; docs/scaling.md says what `'caller'` needs.
+ * With a correct clock the clamp never changes anything. That holds while the clock stays where it
+ * stepped to. A step back that is later undone (NTP correcting a bad step) is the case one number
+ * cannot cover: a step behind the clock has to store the clamped state in its own time, refusals
+ * included (kept as it was, the state reads as "empty" again at every step and the client is locked
+ * out for the size of the step), and the corrected clock reads that state as long past: a full
+ * budget, at most `limit` more than a correct clock admits, once per correction (the tests "a clock
+ * stepped back, then corrected" pin it). Two clocks far apart on one store are that case over and
+ * over: the late one stores the clamped state, which the early one reads as long past. One clock
+ * per store is the rule: Redis's own by default (`rateLimitClock`), one host's for SQLite and
+ * memory; docs/scaling.md says what `'caller'` needs.
  */
 import { checkRateLimitNumbers } from '../../store/checks.js';
 import type { RateLimitDecision, RateLimitPolicy } from '../../store/types.js';

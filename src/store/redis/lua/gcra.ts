@@ -19,7 +19,8 @@
  * When time has gone backwards (either clock), a stored TAT above `now + depth` is clamped to it, as
  * in JavaScript: an empty bucket, not a debt the size of the step (which would lock the client out
  * for as long), and not a fresh budget either. The clamped TAT is written back (a refusal otherwise
- * leaves the key as it is), so the next step reads what JavaScript would have stored.
+ * leaves the key as it is), so the next step reads what JavaScript would have stored; a clock that
+ * is then corrected forward reads it as long past (a full budget: the limit algorithms.ts describes).
  *
  * `GCRA_FUNCTION` defines `gcra(key, limit, windowMs, nowMs)` (numbers) for the batch script;
  * `GCRA_LUA` is the same function as a script of its own:

@@ -10,7 +10,8 @@
  * Time is Redis's clock or the caller's `nowMs`, as in `gcra.ts`. When time has gone backwards
  * (either clock), entries scored after `nowMs` are rescored to `nowMs` before anything else, as
  * JavaScript clamps them (`min(t, nowMs)`): they hold the window for one more window from now, not
- * for the size of the step on top of it, and count as made now, so the step buys no fresh budget.
+ * for the size of the step on top of it, and count as made now, so the step buys no fresh budget
+ * (until a clock corrected forward reads them as long past: the limit algorithms.ts describes).
  * The new entry is then recorded at `nowMs`.
  *
  * `SLIDING_WINDOW_FUNCTION` defines `slidingWindow(key, limit, windowMs, nowMs, member)` for the
