@@ -63,8 +63,9 @@ export function restoreFields(root: Element, noted: NotedField[]): void {
  * (idiomorph's `ignoreActiveValue` leaves its value, its `value` attribute and its children alone);
  * any other focused element — the button just clicked, a checkbox — takes the new markup like the
  * rest, and so does a focused field inside `reset` (a `data-lc-reset` form whose action succeeded:
- * its fields show what the server rendered). Throws when the HTML cannot be parsed or morphed (a CSP
- * refusing the Trusted Types policy, say).
+ * its fields show what the server rendered). A `<dialog>` or `<details>` keeps the open state the
+ * browser gives it. Throws when the HTML cannot be parsed or morphed (a CSP refusing the Trusted
+ * Types policy, say).
  *
  * Idiomorph keeps a focused field only when it can match it: by `id`, or by position. New markup
  * inserted before its form (a "Remove" form per item above an "add" form) makes it morph that form
@@ -98,7 +99,12 @@ export function morphComponent(root: Element, html: string, reset?: Element): vo
     // blurred first, so it takes that field's markup and value in full instead of carrying the typed
     // text over; a focused button matched with another form's (a row's "Remove") is blurred too, so
     // the next Enter does not press it: focus goes to the root below.
-    callbacks: { beforeNodeMorphed: (old, el) => void (old === active && (key ? el !== twin : fieldKey(el as Element) !== own) && active.blur()) },
+    callbacks: {
+      beforeNodeMorphed: (old, el) => void (old === active && (key ? el !== twin : fieldKey(el as Element) !== own) && active.blur()),
+      // The browser's own open state, as the user or the page left it: a modal dialog losing `open`
+      // is hidden but stays modal, the whole page inert.
+      beforeAttributeUpdated: (name, el) => name !== 'open' || !el.matches('dialog,details'),
+    },
   });
   // (A root replaced by another tag is left to idiomorph: components keep theirs.)
   if (!inside || !root.isConnected) return;

@@ -1,0 +1,100 @@
+/**
+ * What a morph keeps of the browser's own state (docs/client.md step 4), in Chromium against a
+ * scripted server: the open or closed state of `<dialog>` and `<details>` (a modal dialog whose
+ * `open` a re-render removed stayed modal but hidden, the whole page inert until a reload).
+ */
+import type { Browser, BrowserContext, Page, Route } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ATTR, CSRF_META_NAME, ROUTES } from '../../src/core/wire.js';
+import { browserTestsEnabled, freshClientBundle, launchChromium } from './browser.js';
+
+const ORIGIN = 'http://lc.test';
+const ID = 'demo:one';
+
+const pageOf = (body: string): string => `<!doctype html><html><head><meta charset="utf-8">
+<meta name="${CSRF_META_NAME}" content="token-0">
+<script type="module" src="${ROUTES.clientScript}"></script></head><body>${body}</body></html>`;
+
+/** The component with a counter, a modal and a plain dialog, and two `<details>` (the second rendered open). */
+const withDialogs = (n: number): string => `<div ${ATTR.id}="${ID}"><output>${n}</output>
+<button type="button" ${ATTR.action}="tick" data-testid="tick">tick</button>
+<dialog id="modal">Sure? <button type="button" data-testid="close" onclick="this.closest('dialog').close()">close</button></dialog>
+<dialog id="plain">plain</dialog>
+<details id="shut"><summary>more</summary>inside</details>
+<details id="shown" open><summary>less</summary>inside</details></div>`;
+
+let bundle: string;
+let browser: Browser;
+let context: BrowserContext;
+let page: Page;
+/** The next action answer's component HTML, from the number of actions answered so far. */
+let render: (n: number) => string;
+let answered = 0;
+
+async function serve(route: Route): Promise<void> {
+  const url = new URL(route.request().url());
+  if (url.pathname === ROUTES.clientScript) return route.fulfill({ contentType: 'text/javascript', body: bundle });
+  if (url.pathname === ROUTES.action) {
+    const html = render(++answered);
+    return route.fulfill({ contentType: 'application/json', body: JSON.stringify({ html, state: {}, csrf_token: `token-${answered}` }) });
+  }
+  if (url.pathname === '/') return route.fulfill({ contentType: 'text/html', body: pageOf(render(0)) });
+  return route.fulfill({ status: 404, body: 'not here' });
+}
+
+async function open(html: (n: number) => string): Promise<void> {
+  render = html;
+  answered = 0;
+  await page.goto(`${ORIGIN}/`);
+  await page.waitForFunction(() => window.LiveComponents !== undefined);
+}
+
+/** Re-renders the component from a script (a poll, another component's action): focus stays where it is. */
+const rerender = () => page.evaluate((id) => window.LiveComponents!.call(id, 'refresh', {}).then((o) => o.type), ID);
+
+describe.runIf(browserTestsEnabled('state a morph keeps'))('state a morph keeps', () => {
+  beforeAll(async () => {
+    bundle = await freshClientBundle();
+    browser = await launchChromium();
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+  beforeEach(async () => {
+    context = await browser.newContext();
+    await context.route(`${ORIGIN}/**`, serve);
+    page = await context.newPage();
+  });
+  afterEach(async () => {
+    await context?.close();
+  });
+
+  it('a modal dialog opened by the page stays open, shown and usable through a re-render, and the page is usable once it closes', async () => {
+    await open(withDialogs);
+    await page.evaluate(() => document.querySelector<HTMLDialogElement>('#modal')!.showModal());
+    expect(await rerender()).toBe('ok');
+    const modal = () => page.evaluate(() => {
+      const dialog = document.querySelector<HTMLDialogElement>('#modal')!;
+      return { open: dialog.open, modal: dialog.matches(':modal'), shown: dialog.checkVisibility() };
+    });
+    // Without `open`, Chromium hid the dialog but kept it modal: nothing on the page took a click.
+    expect(await modal()).toEqual({ open: true, modal: true, shown: true });
+    await page.getByTestId('close').click({ timeout: 2000 });
+    expect(await modal()).toEqual({ open: false, modal: false, shown: false });
+    await page.getByTestId('tick').click({ timeout: 2000 });
+    await expect.poll(() => page.textContent('output')).toBe('2');
+  });
+
+  it('a dialog opened with show() and a <details> the user opened stay open; one the user closed stays closed', async () => {
+    await open(withDialogs);
+    await page.locator('#shut summary').click();
+    await page.locator('#shown summary').click();
+    await page.evaluate(() => document.querySelector<HTMLDialogElement>('#plain')!.show());
+    const states = () => page.evaluate(() => ['#plain', '#shut', '#shown'].map((s) => document.querySelector<HTMLDialogElement>(s)!.open));
+    expect(await states()).toEqual([true, true, false]);
+    expect(await rerender()).toBe('ok');
+    expect(await rerender()).toBe('ok');
+    expect(await page.textContent('output')).toBe('2');
+    expect(await states()).toEqual([true, true, false]);
+  });
+});
