@@ -12,6 +12,7 @@
  */
 import cookie from '@fastify/cookie';
 import type { FastifyInstance } from 'fastify';
+import { MAX_TIMER_MS, MAX_TIMER_TEXT } from '../core/deadline.js';
 import { startTokenCleanup, DAY_MS, type TokenCleanup } from './cleanup.js';
 import { AUTH_PREFIX, createRefreshCookie } from './cookie.js';
 import { registerApiCors, resolveApiOrigins } from './cors.js';
@@ -38,7 +39,8 @@ export interface RegisterAuthOptions extends AuthServiceOptions {
   /**
    * How long closing the app waits for reset requests still being worked on (a relay that hangs
    * would otherwise outlast the shutdown grace period); what is left then is abandoned with a
-   * warning, and the mail transport is closed. @default 5000
+   * warning, and the mail transport is closed. Whole ms from 0 (no wait) to 2^31 − 1 (a timer's
+   * limit). @default 5000
    */
   closeWaitMs?: number;
 }
@@ -61,6 +63,7 @@ export interface Auth {
 }
 
 export async function registerAuth(app: FastifyInstance, options: RegisterAuthOptions): Promise<Auth> {
+  const closeWaitMs = closeWaitOf(options.closeWaitMs ?? 5_000);
   const origins = resolveApiOrigins(options.appOrigin, options.allowedOrigins ?? []);
   const service = createAuthService({ ...options, ipv6PrefixLength: options.rateLimit?.ipv6PrefixLength ?? options.ipv6PrefixLength });
   const limiter = createAuthLimiter({ store: options.store, events: options.events, clock: options.clock, limits: options.limits, ...options.rateLimit });
@@ -73,7 +76,7 @@ export async function registerAuth(app: FastifyInstance, options: RegisterAuthOp
   });
   app.addHook('onClose', async () => {
     await cleanup.stop();
-    const abandoned = await service.idle(options.closeWaitMs ?? 5_000);
+    const abandoned = await service.idle(closeWaitMs);
     if (abandoned > 0) app.log.warn({ abandoned }, `auth: ${abandoned} password reset request(s) abandoned at shutdown (their mail may not go out)`);
     await options.mail.close?.();
   });
@@ -90,6 +93,15 @@ export async function registerAuth(app: FastifyInstance, options: RegisterAuthOp
   const auth: Auth = { service, limiter, web, cleanup, origins };
   app.decorate('livecomponentsAuth', auth);
   return auth;
+}
+
+/**
+ * `closeWaitMs` when a timer can wait that long: Node fires a longer timer after 1 ms, so
+ * `2 ** 31` abandoned every reset request still running at shutdown instead of waiting for it.
+ */
+function closeWaitOf(ms: number): number {
+  if (!(Number.isInteger(ms) && ms >= 0 && ms <= MAX_TIMER_MS)) throw new TypeError(`Auth: closeWaitMs must be a whole number of ms from 0 to ${MAX_TIMER_TEXT}`);
+  return ms;
 }
 
 export { createAccounts, type Accounts } from './accounts.js';

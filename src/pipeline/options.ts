@@ -2,6 +2,7 @@
  * Checks of stage options, made once when a stage is built: a bad value fails start-up with a
  * `TypeError` naming the stage and the option, rather than misbehaving under traffic.
  */
+import { MAX_TIMER_MS, MAX_TIMER_TEXT } from '../core/deadline.js';
 import { MAX_RATE_LIMIT, MAX_RATE_LIMIT_WINDOW_MS } from '../store/checks.js';
 
 /**
@@ -49,3 +50,29 @@ export function rateLimitSeconds(where: string, name: string, value: number): nu
   }
   return value;
 }
+
+/**
+ * `value` when it can be a timer's delay: a positive whole number of ms, at most `MAX_TIMER_MS`.
+ * Node fires a longer timer after 1 ms, so `actionTimeoutMs: 2 ** 31` started fine and then timed
+ * out every async action at once (500).
+ */
+export function timerMs(where: string, name: string, value: number): number {
+  if (!(Number.isInteger(value) && value > 0 && value <= MAX_TIMER_MS)) {
+    throw new TypeError(`${where}: ${name} must be a positive whole number of ms, at most ${MAX_TIMER_TEXT}`);
+  }
+  return value;
+}
+
+/**
+ * The longest lifetime of a token, a browser sign-in or a session: 100 years (of 365.25 days), in
+ * minutes (52,596,000). Its end in ms stays far inside PostgreSQL's `bigint` and a `Date`, and a
+ * cookie's `Max-Age` in seconds a safe integer: with 2^53 − 1 minutes every sign-in failed (a
+ * `Max-Age` the cookie serialiser refuses on SQLite, a `bigint` overflow on PostgreSQL).
+ */
+export const MAX_LIFETIME_MINUTES = 100 * 525_960;
+
+/** `MAX_LIFETIME_MINUTES` in ms (3,155,760,000,000). */
+export const MAX_LIFETIME_MS = MAX_LIFETIME_MINUTES * 60_000;
+
+/** How error messages state `MAX_LIFETIME_MINUTES`. */
+export const MAX_LIFETIME_TEXT = `${MAX_LIFETIME_MINUTES} minutes (100 years)`;

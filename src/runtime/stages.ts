@@ -14,7 +14,7 @@ import { createAuthorizeStage } from '../pipeline/authorize/index.js';
 import { createCsrfStages, type CsrfOrigins, type CsrfService, type CsrfStages } from '../pipeline/csrf/index.js';
 import { createIdempotencyStage, DEFAULT_CLAIM_TTL_MS } from '../pipeline/idempotency/index.js';
 import { createInstanceLockStage, DEFAULT_INSTANCE_LOCK_TTL_MS } from '../pipeline/instance-lock/index.js';
-import { positiveInteger } from '../pipeline/options.js';
+import { timerMs } from '../pipeline/options.js';
 import { createRateLimitStage, type RateLimitStage } from '../pipeline/rate-limit/index.js';
 import { createStateStage } from '../pipeline/state/index.js';
 import type { StateRepository } from '../pipeline/state/repository.js';
@@ -65,7 +65,7 @@ export interface SecurityOptions {
   instanceLock?:
     | false
     | {
-        /** How long a lock lasts if its holder dies, ms; keep it above the slowest action. @default 10_000 */
+        /** How long a lock lasts if its holder dies, ms, at most 2^31 − 1 (a timer's limit); keep it above the slowest action. @default 10_000 */
         ttlMs?: number;
         /** Longest wait for a lock another process holds, ms; then 503. @default ttlMs + 1000 */
         maxWaitMs?: number;
@@ -75,13 +75,14 @@ export interface SecurityOptions {
    * component instance is free again, and an idempotency key it had stays claimed until
    * `idempotency.lockTtlMs` (src/pipeline/execute). It may not exceed `instanceLock.ttlMs` nor
    * `idempotency.lockTtlMs`: those locks must outlive a running action. For slow actions raise them too.
+   * Like them, at most 2^31 − 1 ms (about 24.8 days, the longest a timer can wait).
    * @default the shorter of `instanceLock.ttlMs` and `idempotency.lockTtlMs` (10_000)
    */
   actionTimeoutMs?: number;
   idempotency?: {
     /** @default 3600 */
     defaultTtlSeconds?: number;
-    /** How long an in-flight claim blocks its key if the process dies. @default 30_000 */
+    /** How long an in-flight claim blocks its key if the process dies, ms, at most 2^31 − 1. @default 30_000 */
     lockTtlMs?: number;
   };
 }
@@ -90,13 +91,15 @@ export interface SecurityOptions {
  * The action time limit (`actionTimeoutMs`, by default the shorter lock's TTL). Refused at
  * start-up when it exceeds a lock that must outlive the action: the instance lock (another process
  * would run an action on the instance while this one still ran: a lost update) or the idempotency
- * claim (a retry would run the action a second time).
+ * claim (a retry would run the action a second time). The limit is a timer's delay, and so are the
+ * lock TTLs it defaults to: each at most `MAX_TIMER_MS` (a longer timer fires after 1 ms, timing
+ * out every async action at once).
  */
 export function actionTimeoutOf(options: SecurityOptions): number {
-  const lock = options.instanceLock === false ? undefined : (options.instanceLock?.ttlMs ?? DEFAULT_INSTANCE_LOCK_TTL_MS);
-  const claim = options.idempotency?.lockTtlMs ?? DEFAULT_CLAIM_TTL_MS;
+  const lock = options.instanceLock === false ? undefined : timerMs('Runtime', 'instanceLock.ttlMs', options.instanceLock?.ttlMs ?? DEFAULT_INSTANCE_LOCK_TTL_MS);
+  const claim = timerMs('Runtime', 'idempotency.lockTtlMs', options.idempotency?.lockTtlMs ?? DEFAULT_CLAIM_TTL_MS);
   // Unset, it is the shorter of the two locks (with the defaults: the instance lock's 10 s).
-  const timeoutMs = positiveInteger('Runtime', 'actionTimeoutMs', options.actionTimeoutMs ?? Math.min(lock ?? claim, claim));
+  const timeoutMs = timerMs('Runtime', 'actionTimeoutMs', options.actionTimeoutMs ?? Math.min(lock ?? claim, claim));
   for (const [name, ttl] of [['instanceLock.ttlMs', lock], ['idempotency.lockTtlMs', claim]] as const) {
     if (ttl !== undefined && timeoutMs > ttl) {
       throw new TypeError(`Runtime: actionTimeoutMs (${timeoutMs}) must not exceed ${name} (${ttl}): that lock must outlive a running action`);

@@ -258,3 +258,20 @@ describe('/health', () => {
     expect(res.headers['set-cookie']).toBeUndefined();
   });
 });
+
+describe('registerHealth timer bounds', () => {
+  it('refuses a timeoutMs or warnMs a timer cannot wait (over 2^31 − 1 ms), which made /health/ready 503 for good', () => {
+    for (const extra of [{ timeoutMs: 2 ** 31 }, { warnMs: 2 ** 31 }, { timeoutMs: 2 ** 31, warnMs: 500 }]) {
+      const attempt = () => registerHealth(Fastify(), { checks: [], state: createLifecycleState(), ...extra });
+      expect(attempt, JSON.stringify(extra)).toThrow(/(timeoutMs|warnMs) must be at most 2147483647 ms/);
+      expect(attempt, JSON.stringify(extra)).toThrow(expect.objectContaining({ code: 'LC_INVALID_OPTION' }));
+    }
+  });
+
+  it('takes the longest delay a timer can wait, and a slow check still passes within it', async () => {
+    const slow = controlled('slow');
+    slow.answer = () => new Promise<void>((resolve) => setTimeout(resolve, 10));
+    await build([slow.check], { timeoutMs: 2 ** 31 - 1, warnMs: 2 ** 31 - 1 });
+    expect((await app.inject({ method: 'GET', url: '/health/ready' })).statusCode).toBe(200);
+  });
+});

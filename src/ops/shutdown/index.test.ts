@@ -213,6 +213,9 @@ describe('installGracefulShutdown', () => {
     [{ graceMs: 0 }, /graceMs must be a positive number/],
     [{ graceMs: 100, drainMs: 100 }, /drainMs \(100\) must be below graceMs \(100\)/],
     [{ drainMs: -5 }, /drainMs must be a positive number/],
+    // Node fires a longer timer after 1 ms: graceMs 2^31 exited 1 at once.
+    [{ graceMs: 2 ** 31 }, /graceMs must be at most 2147483647 ms/],
+    [{ graceMs: 2 ** 31 - 1, drainMs: 2 ** 31 }, /drainMs must be at most 2147483647 ms/],
     [{ signals: [] }, /signals must be a non-empty array/],
     [{ onClose: 'nope' }, /onClose must be a function/],
     [{ flushLogs: 'nope' }, /flushLogs must be a function/],
@@ -223,6 +226,13 @@ describe('installGracefulShutdown', () => {
     expect(attempt).toThrow(message);
     expect(attempt).toThrow(expect.objectContaining({ code: 'LC_INVALID_OPTION' }));
     await app.close();
+  });
+
+  it('with the longest grace a timer can wait (2^31 − 1 ms), a shutdown completes and exits 0', async () => {
+    const h = await harness({ graceMs: 2 ** 31 - 1, onClose: () => new Promise<void>((resolve) => setTimeout(resolve, 30)) });
+    await h.handle.shutdown('test');
+    expect(h.exits).toEqual([0]);
+    expect(h.logs.filter((l) => l.level === 'error')).toEqual([]);
   });
 
   it('refuses to install on an app that is already listening', async () => {
