@@ -34,7 +34,7 @@ export interface RuntimeOptions extends SecurityOptions {
   csrf: CsrfService;
   events: SecurityEventSink;
   clock?: Clock;
-  /** Session idle lifetime in ms. @default 86_400_000 */
+  /** Session idle lifetime in ms, a whole number from 1000 (1 s) to 100 years (refused at start-up otherwise). @default 86_400_000 */
   sessionTtlMs?: number;
   /** Largest state one instance may store (its JSON, UTF-8 bytes); see `StateRepositoryOptions`. @default 1 MiB */
   maxStateBytes?: number;

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { manualClock } from '../core/clock.js';
 import { createMemoryStore } from '../store/memory/index.js';
 import { storeKeys } from '../store/keys.js';
-import { claimedUserId, createSessionManager, sessionKeyOf } from './index.js';
+import { MAX_LIFETIME_MS } from '../pipeline/options.js';
+import { claimedUserId, createSessionManager, MIN_SESSION_TTL_MS, sessionKeyOf } from './index.js';
 
 function setup() {
   const clock = manualClock();
@@ -114,5 +115,24 @@ describe('sessions', () => {
     expect(await sessions.load(forged)).toBeNull();
     const stripped = signed.id.split('.')[0];
     expect(await sessions.load(stripped)).toBeNull();
+  });
+});
+
+describe('session lifetime (ttlMs)', () => {
+  it('refuses at start-up what failed every page view (0, -1, NaN, Infinity, a string, 1e300) or lasted 1 ms (0.5), naming sessionTtlMs', () => {
+    const store = createMemoryStore();
+    for (const ttlMs of [0, -1, Number.NaN, Infinity, 0.5, '60000' as unknown as number, 1e300, 999, MAX_LIFETIME_MS + 1]) {
+      expect(() => createSessionManager({ store, ttlMs }), String(ttlMs)).toThrow(/^Runtime: sessionTtlMs must be a whole number of ms from 1000 \(1 s\) to 3155760000000 \(100 years\)$/);
+    }
+  });
+
+  it('takes 1 s up to 100 years, and stores a session for that long', async () => {
+    const store = createMemoryStore();
+    for (const ttlMs of [MIN_SESSION_TTL_MS, MAX_LIFETIME_MS]) {
+      const sessions = createSessionManager({ store, ttlMs });
+      expect(sessions.ttlMs).toBe(ttlMs);
+      const s = await sessions.create();
+      expect((await sessions.load(s.id))?.key).toBe(s.key);
+    }
   });
 });

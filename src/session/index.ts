@@ -12,6 +12,7 @@ import { hash } from 'node:crypto';
 import { boundedMemo } from '../core/memo.js';
 import { randomBytes } from '../core/random.js';
 import { type Clock, systemClock } from '../core/clock.js';
+import { MAX_LIFETIME_MS } from '../pipeline/options.js';
 import type { Store, StoreOp } from '../store/types.js';
 import { storeKeys } from '../store/keys.js';
 import type { Session } from './types.js';
@@ -51,7 +52,8 @@ export interface SessionManagerOptions {
   /**
    * Idle lifetime of a session in milliseconds: every verified use (a page view, an action) renews
    * the record's TTL to this from now (`Store.touch`), so a session lives exactly this long past its
-   * last use. The renewal never recreates a record that is gone (signed out, expired).
+   * last use. The renewal never recreates a record that is gone (signed out, expired). A whole
+   * number from `MIN_SESSION_TTL_MS` (1 s) to `MAX_LIFETIME_MS` (100 years), checked at start-up.
    * @default 86_400_000 (24 hours)
    */
   ttlMs?: number;
@@ -97,10 +99,26 @@ export function sessionKeyOf(id: string): string {
   return hash('sha256', id, 'base64url');
 }
 
+/** The shortest session lifetime: a session that ends before its page's first action is no session. */
+export const MIN_SESSION_TTL_MS = 1_000;
+
+/**
+ * `ttlMs` when it is a session lifetime the stores keep: a whole number of ms from
+ * `MIN_SESSION_TTL_MS` to `MAX_LIFETIME_MS`. Anything else started and then failed every page view
+ * (500: `0`, `-1`, `NaN`, `Infinity`, a string), or made every session last 1 ms (`0.5`).
+ * The option is `createLiveComponents`' `sessionTtlMs`, and the message names it so.
+ */
+export function checkSessionTtl(ttlMs: number): number {
+  if (!(Number.isInteger(ttlMs) && ttlMs >= MIN_SESSION_TTL_MS && ttlMs <= MAX_LIFETIME_MS)) {
+    throw new TypeError(`Runtime: sessionTtlMs must be a whole number of ms from ${MIN_SESSION_TTL_MS} (1 s) to ${MAX_LIFETIME_MS} (100 years)`);
+  }
+  return ttlMs;
+}
+
 export function createSessionManager(options: SessionManagerOptions): SessionManager {
   const { store } = options;
   const clock = options.clock ?? systemClock;
-  const ttlMs = options.ttlMs ?? 86_400_000;
+  const ttlMs = checkSessionTtl(options.ttlMs ?? 86_400_000);
   const random = options.randomBytes ?? randomBytes;
   /** Every action request hashes its cookie value: once per session while it stays among the recent ones. */
   const keyOfCookie = boundedMemo(10_000, sessionKeyOf, MAX_SESSION_ID);
