@@ -23,7 +23,12 @@ export function createRefreshCookie(secure: boolean): RefreshCookie {
   return {
     name: REFRESH_COOKIE,
     read: (request) => request.cookies[REFRESH_COOKIE],
-    write: (reply, token, maxAgeSeconds) => void reply.setCookie(REFRESH_COOKIE, token, { ...attributes, maxAge: maxAgeSeconds }),
+    write: (reply, token, maxAgeSeconds) => {
+      // Checked here, in the route: the cookie is serialised later, in an onSend hook, where a
+      // refusal bypassed the app's error handler (Fastify's own JSON, without code or request_id).
+      if (!(Number.isSafeInteger(maxAgeSeconds) && maxAgeSeconds >= 0)) throw new TypeError(`refresh cookie: Max-Age must be a whole number of seconds, got ${maxAgeSeconds}`);
+      reply.setCookie(REFRESH_COOKIE, token, { ...attributes, maxAge: maxAgeSeconds });
+    },
     clear: (reply) => void reply.setCookie(REFRESH_COOKIE, '', { ...attributes, maxAge: 0, expires: new Date(0) }),
   };
 }

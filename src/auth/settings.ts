@@ -7,6 +7,7 @@ import type { Kysely } from 'kysely';
 import { systemClock, wholeMsClock, type Clock } from '../core/clock.js';
 import type { SecurityEventSink } from '../ops/security-events.js';
 import type { DatabaseSchema } from '../sql/schema.js';
+import { MAX_LIFETIME_MINUTES, MAX_LIFETIME_TEXT, rateLimitCount, rateLimitSeconds, timerMs } from '../pipeline/options.js';
 import { createClientIp } from '../pipeline/rate-limit/client-ip.js';
 import type { Store } from '../store/types.js';
 import type { MailTransport } from './mail.js';
@@ -39,7 +40,7 @@ export interface AuthServiceOptions {
   password?: PasswordParams;
   /** A hasher of your own (instrumented in tests); wins over `password`. @default createPasswordHasher(password) */
   hasher?: PasswordHasher;
-  /** `SANCTUM_ACCESS_TOKEN_EXPIRATION`. @default 15 */
+  /** `SANCTUM_ACCESS_TOKEN_EXPIRATION`. Every lifetime here is whole minutes, at most 52,596,000 (100 years). @default 15 */
   accessTokenMinutes?: number;
   /** `SANCTUM_REFRESH_TOKEN_EXPIRATION`: lifetime of each refresh token. @default 10080 (7 days) */
   refreshTokenMinutes?: number;
@@ -93,7 +94,7 @@ export interface AuthServiceOptions {
    * and `onPasswordCheckError` is told (see docs/auth.md, Password policy).
    */
   isPasswordRejected?: PasswordRejectedHook;
-  /** How long `isPasswordRejected` may take. @default 2000 */
+  /** How long `isPasswordRejected` may take, ms, at most 2^31 − 1 (a timer's limit). @default 2000 */
   passwordCheckTimeoutMs?: number;
   /** Told when `isPasswordRejected` failed or was late (the password was accepted). @default console.warn */
   onPasswordCheckError?: (error: unknown) => void;
@@ -129,28 +130,33 @@ export interface AuthSettings {
 }
 
 export function resolveSettings(options: AuthServiceOptions): AuthSettings {
+  // Bounded: a token's end (now + lifetime, ms) is a PostgreSQL bigint and the refresh cookie's
+  // Max-Age (s) a safe integer only so far; past it every sign-in, or every reset mail, failed.
   const minutes = (name: string, value: number): number => {
-    if (!Number.isInteger(value) || value < 1) throw new TypeError(`Auth: ${name} must be a positive whole number of minutes`);
+    if (!Number.isInteger(value) || value < 1 || value > MAX_LIFETIME_MINUTES) {
+      throw new TypeError(`Auth: ${name} must be a positive whole number of minutes, at most ${MAX_LIFETIME_TEXT}`);
+    }
     return value * MINUTE;
   };
   const accessTtlMs = minutes('accessTokenMinutes', options.accessTokenMinutes ?? 15);
   const refreshTtlMs = minutes('refreshTokenMinutes', options.refreshTokenMinutes ?? 10_080);
   const familyTtlMs = minutes('refreshFamilyMinutes', options.refreshFamilyMinutes ?? 43_200);
   if (refreshTtlMs < accessTtlMs) throw new TypeError('Auth: the refresh token must live at least as long as the access token');
+  // The counters below are rate-limit policies in the store, which refuses a limit or window past
+  // what the action rate limits accept: checked the same way here, or every sign-in answered 500.
   const failMax = options.loginFailMax ?? { failures: 5, windowSeconds: 900 };
-  if (!Number.isInteger(failMax.failures) || failMax.failures < 1 || !Number.isInteger(failMax.windowSeconds) || failMax.windowSeconds < 1) {
-    throw new TypeError('Auth: loginFailMax needs positive whole failures and windowSeconds');
-  }
+  rateLimitCount('Auth', 'loginFailMax.failures', failMax.failures);
+  rateLimitSeconds('Auth', 'loginFailMax.windowSeconds', failMax.windowSeconds);
   const loginPerAccount = signInLimit(options, 'login-account', LOGIN_PER_ACCOUNT);
   const loginPerDevice = signInLimit(options, 'login-device', LOGIN_PER_DEVICE);
   const resetMailMax = options.resetMailMax ?? { perClient: 3, perAccount: 20, windowSeconds: 3600 };
-  if (![resetMailMax.perClient, resetMailMax.perAccount, resetMailMax.windowSeconds].every((n) => Number.isInteger(n) && n >= 1)) {
-    throw new TypeError('Auth: resetMailMax needs positive whole perClient, perAccount and windowSeconds');
-  }
+  rateLimitCount('Auth', 'resetMailMax.perClient', resetMailMax.perClient);
+  rateLimitCount('Auth', 'resetMailMax.perAccount', resetMailMax.perAccount);
+  rateLimitSeconds('Auth', 'resetMailMax.windowSeconds', resetMailMax.windowSeconds);
   const maxBackgroundTasks = options.maxBackgroundTasks ?? 100;
   if (!Number.isInteger(maxBackgroundTasks) || maxBackgroundTasks < 1) throw new TypeError('Auth: maxBackgroundTasks must be a positive whole number');
-  const passwordCheckTimeoutMs = options.passwordCheckTimeoutMs ?? 2_000;
-  if (!Number.isInteger(passwordCheckTimeoutMs) || passwordCheckTimeoutMs < 1) throw new TypeError('Auth: passwordCheckTimeoutMs must be a positive whole number');
+  // A timer's delay: a longer one fires after 1 ms, and the hook, always late, would fail open.
+  const passwordCheckTimeoutMs = timerMs('Auth', 'passwordCheckTimeoutMs', options.passwordCheckTimeoutMs ?? 2_000);
   const resetUrl = new URL(options.resetUrl);
   if (resetUrl.protocol !== 'https:' && resetUrl.protocol !== 'http:') throw new TypeError('Auth: resetUrl must be an http(s) URL');
   return {
@@ -181,9 +187,11 @@ export function resolveSettings(options: AuthServiceOptions): AuthSettings {
   };
 }
 
-/** A per-account or per-device sign-in limit, its override checked (copied: the caller's object may change). */
+/**
+ * A per-account or per-device sign-in limit, its override checked as `createRouteLimiter` checks
+ * the per-client ones (copied: the caller's object may change).
+ */
 function signInLimit(options: AuthServiceOptions, name: 'login-account' | 'login-device', fallback: RouteLimit): RouteLimit {
   const { limit, windowSeconds } = options.limits?.[name] ?? fallback;
-  if (![limit, windowSeconds].every((n) => Number.isInteger(n) && n >= 1)) throw new TypeError(`Auth: limits['${name}'] needs positive whole limit and windowSeconds`);
-  return { limit, windowSeconds };
+  return { limit: rateLimitCount('Auth', `limits['${name}'].limit`, limit), windowSeconds: rateLimitSeconds('Auth', `limits['${name}'].windowSeconds`, windowSeconds) };
 }
