@@ -4,6 +4,8 @@
  * `VARIABLE: `. Messages quote a value only when it cannot be a secret and cannot hold a password.
  */
 import { isIP } from 'node:net';
+import { MAX_TIMER_MS } from '../core/deadline.js';
+import { MAX_LIFETIME_MINUTES, MAX_LIFETIME_TEXT } from '../pipeline/options.js';
 import { redisDatabaseOf } from '../store/redis/connection.js';
 
 /** Minimum bytes of `LC_SESSION_SECRET` (and of the tokens in production). */
@@ -38,12 +40,7 @@ export function wholeNumber(min: number): (text: string) => number {
   };
 }
 
-/**
- * The longest delay Node's `setTimeout`/`setInterval` honour: 2^31 − 1 ms (about 24.8 days). A
- * longer one is not refused: Node warns (TimeoutOverflowWarning) and fires after 1 ms, so a
- * periodic timer would run in a busy loop.
- */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
+export { MAX_TIMER_MS };
 
 /** The most minutes a timer can wait (35791, about 24.8 days). */
 export const MAX_TIMER_MINUTES = Math.floor(MAX_TIMER_MS / 60_000);
@@ -54,6 +51,16 @@ export function timerMinutes(text: string): number {
   if (n > MAX_TIMER_MINUTES) {
     throw new Error(`must be at most ${MAX_TIMER_MINUTES} minutes (about 24 days), the longest a Node.js timer can wait (got "${text}")`);
   }
+  return n;
+}
+
+/**
+ * Minutes of a lifetime (a token, a session): 1 up to `MAX_LIFETIME_MINUTES` (100 years). Without
+ * the bound, `SANCTUM_REFRESH_TOKEN_EXPIRATION=9007199254740991` started and failed every sign-in.
+ */
+export function lifetimeMinutes(text: string): number {
+  const n = wholeNumber(1)(text);
+  if (n > MAX_LIFETIME_MINUTES) throw new Error(`must be at most ${MAX_LIFETIME_TEXT}, the longest a token or session may live (got "${text}")`);
   return n;
 }
 

@@ -170,13 +170,20 @@ describe('a bad value names its variable', () => {
     ['TRUST_PROXY', ',', 'TRUST_PROXY: lists no address; give false, true, a hop count, or proxy addresses such as 10.0.0.0/8 or loopback'],
     ['TRUST_PROXY', ' , ,', 'TRUST_PROXY: lists no address; give false, true, a hop count, or proxy addresses such as 10.0.0.0/8 or loopback'],
     ['SESSION_TTL', '0', 'SESSION_TTL: must be a whole number of at least 1 (got "0")'],
+    // 100 years: past it a token's end overflowed PostgreSQL's bigint, and the refresh cookie's
+    // Max-Age was no safe integer (every sign-in answered 500).
+    ['SANCTUM_REFRESH_TOKEN_EXPIRATION', '9007199254740991', 'SANCTUM_REFRESH_TOKEN_EXPIRATION: must be at most 52596000 minutes (100 years), the longest a token or session may live (got "9007199254740991")'],
+    ['SANCTUM_ACCESS_TOKEN_EXPIRATION', '52596001', 'SANCTUM_ACCESS_TOKEN_EXPIRATION: must be at most 52596000 minutes (100 years), the longest a token or session may live (got "52596001")'],
+    ['SESSION_TTL', '200000000000', 'SESSION_TTL: must be at most 52596000 minutes (100 years), the longest a token or session may live (got "200000000000")'],
     ['MAX_CONNECTIONS', '0', 'MAX_CONNECTIONS: must be a whole number of at least 1 (got "0")'],
   ])('%s=%s', (name, value, message) => {
     expect(problemsOf({ [name]: value })).toEqual([message]);
   });
 
-  it('accepts the longest clean-up interval a timer can wait, and a Redis database number in the path', () => {
+  it('accepts the longest clean-up interval a timer can wait, lifetimes of 100 years, and a Redis database number in the path', () => {
     expect(loadConfig({ TOKEN_CLEANUP_INTERVAL: '35791' }).TOKEN_CLEANUP_INTERVAL).toBe(35_791);
+    const century = loadConfig({ SANCTUM_ACCESS_TOKEN_EXPIRATION: '52596000', SANCTUM_REFRESH_TOKEN_EXPIRATION: '52596000', SESSION_TTL: '52596000' });
+    expect([century.SANCTUM_ACCESS_TOKEN_EXPIRATION, century.SANCTUM_REFRESH_TOKEN_EXPIRATION, century.SESSION_TTL]).toEqual([52_596_000, 52_596_000, 52_596_000]);
     for (const url of ['redis://r:6379', 'redis://r:6379/', 'redis://r:6379/0', 'rediss://:pw@r:6380/15', 'redis://a:6379,redis://b:6379/0']) {
       expect(loadConfig({ REDIS_URL: url }).REDIS_URL, url).toBe(url);
     }

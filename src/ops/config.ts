@@ -21,6 +21,7 @@ import {
   schemeUrl,
   redisKeyPrefix,
   redisUrls,
+  lifetimeMinutes,
   listenHost,
   mailbox,
   timerMinutes,
@@ -90,10 +91,10 @@ export const envSchema = z.object({
   INSTANCES: variable(wholeNumber(1)),
   SMTP_URL: variable(schemeUrl(['smtp:', 'smtps:'], 'smtp://user:pass@host:587 or smtps://…')),
   MAIL_FROM: variable(mailbox),
-  SANCTUM_ACCESS_TOKEN_EXPIRATION: variable(wholeNumber(1)),
-  SANCTUM_REFRESH_TOKEN_EXPIRATION: variable(wholeNumber(1)),
+  SANCTUM_ACCESS_TOKEN_EXPIRATION: variable(lifetimeMinutes),
+  SANCTUM_REFRESH_TOKEN_EXPIRATION: variable(lifetimeMinutes),
   TOKEN_CLEANUP_INTERVAL: variable(timerMinutes),
-  SESSION_TTL: variable(wholeNumber(1)),
+  SESSION_TTL: variable(lifetimeMinutes),
 });
 
 /** The names of every variable the schema reads. */
@@ -151,13 +152,13 @@ export interface AppConfig {
    * @default `no-reply@<APP_URL's host name>`, or `LiveComponents <no-reply@localhost>` without `APP_URL` (or with an IP address in it)
    */
   MAIL_FROM: string;
-  /** Access token lifetime, minutes. @default 15 */
+  /** Access token lifetime, minutes, at most `MAX_LIFETIME_MINUTES` (100 years). @default 15 */
   SANCTUM_ACCESS_TOKEN_EXPIRATION: number;
-  /** Refresh token lifetime, minutes. @default 10080 */
+  /** Refresh token lifetime, minutes, at most `MAX_LIFETIME_MINUTES` (100 years). @default 10080 */
   SANCTUM_REFRESH_TOKEN_EXPIRATION: number;
   /** Minutes between expired-token clean-ups, at most `MAX_TIMER_MINUTES` (35791); 0 turns the in-process timer off. @default 1440 */
   TOKEN_CLEANUP_INTERVAL: number;
-  /** Session idle lifetime, minutes. @default 1440 */
+  /** Session idle lifetime, minutes, at most `MAX_LIFETIME_MINUTES` (100 years). @default 1440 */
   SESSION_TTL: number;
   /** The app's own origin for CSRF origin checks: `APP_URL`'s origin, else `http://HOST:PORT`. */
   appOrigin: string;
