@@ -17,15 +17,19 @@ function isTextEntry(el: Element | null): boolean {
 
 type Field = HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement;
 
-/** What identifies a field across re-renders without an `id`: its form's `data-lc-action` and `data-lc-params`, and its name. */
+/**
+ * What identifies a field across re-renders without an `id`: its form's `data-lc-action` and
+ * `data-lc-params`, and its name — or, without one, what kind of field it is (tag, input type,
+ * read-only, `contenteditable`), so that an element of another kind inserted before it is not taken for it.
+ */
 const fieldKey = (el: Element): string => {
   const form = el.closest('form');
-  return [form?.getAttribute(ATTR.action), form?.getAttribute(ATTR.params), el.getAttribute('name')].join('\n');
+  return [form?.getAttribute(ATTR.action), form?.getAttribute(ATTR.params), el.getAttribute('name') ?? [el.tagName, (el as Field).type, (el as HTMLInputElement).readOnly, el.getAttribute('contenteditable')]].join('\n');
 };
 
-/** The fields of `root` with key `key` (none without one: no scan), in tree order: the focused one is found again by its rank among them. */
+/** The fields and editable elements of `root` with key `key` (none without one: no scan), in tree order: the focused one is found again by its rank among them. */
 const fieldsLike = (root: Element, key: string | false): Field[] =>
-  key ? Array.from(root.querySelectorAll<Field>(NAMED_FIELDS)).filter((el) => fieldKey(el) === key) : [];
+  key ? Array.from(root.querySelectorAll<Field>('input,select,textarea,[contenteditable]')).filter((el) => fieldKey(el) === key) : [];
 
 /** A field the user changed, and how to find its counterpart after a morph: key, rank, type, and how many fields had the key. */
 export type NotedField = [key: string, rank: number, value: string, type: string, count: number];
@@ -57,6 +61,9 @@ export function restoreFields(root: Element, noted: NotedField[]): void {
   }
 }
 
+/** The id lent to the focused element and its twin for the time of a morph (the runtime's `lc-` prefix). */
+const LENT_ID = 'lc-focused';
+
 /**
  * Morphs `root` (outerHTML) into `html`. The root node itself survives when the new HTML has the
  * same tag. A focused text field, select or editable element keeps what the user typed or chose
@@ -68,11 +75,12 @@ export function restoreFields(root: Element, noted: NotedField[]): void {
  * Types policy, say).
  *
  * Idiomorph keeps a focused field only when it can match it: by `id`, or by position. New markup
- * inserted before its form (a "Remove" form per item above an "add" form) makes it morph that form
- * into the new one and the field is lost. So a focused named field is noted first (`fieldKey`, its
- * rank, value and selection) and, when the morph did not keep it, its counterpart in the new markup
- * takes its value (not in `reset`: there the server's stands), focus and selection. Focus that was
- * in the component and would drop to `<body>` goes to the root instead (WCAG 2.4.3).
+ * inserted before it (a "Remove" form per item above an "add" form, a notice above an editable
+ * element) makes it morph the focused one into the new element and the field is lost. So the focused
+ * field is noted first (`fieldKey`, its rank, value and selection), it and its counterpart in the new
+ * markup are matched by a lent id, and when the morph still did not keep it, the counterpart takes
+ * its value (not in `reset`: there the server's stands), focus and selection. Focus that was in the
+ * component and would drop to `<body>` goes to the root instead (WCAG 2.4.3).
  */
 export function morphComponent(root: Element, html: string, reset?: Element): void {
   const doc = root.ownerDocument;
@@ -81,8 +89,8 @@ export function morphComponent(root: Element, html: string, reset?: Element): vo
   const inside = root.contains(active);
   const typing = isTextEntry(active);
   const keep = typing && !reset?.contains(active);
-  // Falsy when no named text field is focused.
-  const key = typing && active!.name && fieldKey(active!);
+  // Falsy when no text field or editable element is focused.
+  const key = typing && fieldKey(active!);
   const rank = fieldsLike(root, key).indexOf(active!);
   const { value, selectionStart, selectionEnd, selectionDirection } = active ?? {};
   // A `<select multiple>` holds more choices than its `value` (the first): all are noted.
@@ -92,9 +100,18 @@ export function morphComponent(root: Element, html: string, reset?: Element): vo
   // (or box, or radio): its own key, noted now, as idiomorph updates the form before asking.
   const twin = fieldsLike(next as unknown as Element, key)[rank];
   const own = inside && fieldKey(active!);
+  // Both given the same (passing) id, the focused element and its twin are matched by idiomorph as
+  // by an id of their own: the node stays, with its typed text, focus and caret, even when an element
+  // of its tag is inserted before it (which idiomorph would morph the focused one into).
+  const lent = twin && !twin.id && !active!.id;
+  if (lent) active!.id = twin.id = LENT_ID;
   Idiomorph.morph(root, next, {
     morphStyle: 'outerHTML',
     ignoreActiveValue: keep,
+    // With the id lent, focus and selection are put back below only: idiomorph's own restoring (by id)
+    // calls setSelectionRange on a field the answer turned into one without a selection (text →
+    // email), which throws.
+    restoreFocus: !lent,
     // Matched with another field (of another form or name, or another rank), the focused one is
     // blurred first, so it takes that field's markup and value in full instead of carrying the typed
     // text over; a focused button matched with another form's (a row's "Remove") is blurred too, so
@@ -106,6 +123,7 @@ export function morphComponent(root: Element, html: string, reset?: Element): vo
       beforeAttributeUpdated: (name, el) => name !== 'open' || !el.matches('dialog,details'),
     },
   });
+  if (lent) root.querySelector(`#${LENT_ID}`)?.removeAttribute('id');
   // (A root replaced by another tag is left to idiomorph: components keep theirs.)
   if (!inside || !root.isConnected) return;
   const field = doc.activeElement === active ? undefined : fieldsLike(root, key)[rank];

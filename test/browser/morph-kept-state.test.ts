@@ -1,7 +1,9 @@
 /**
  * What a morph keeps of the browser's own state (docs/client.md step 4), in Chromium against a
  * scripted server: the open or closed state of `<dialog>` and `<details>` (a modal dialog whose
- * `open` a re-render removed stayed modal but hidden, the whole page inert until a reload).
+ * `open` a re-render removed stayed modal but hidden, the whole page inert until a reload), and a
+ * focused field or editable element without a `name` when the answer inserts an element of the same
+ * tag above it (its typed text was lost, or went into the inserted field).
  */
 import type { Browser, BrowserContext, Page, Route } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -96,5 +98,39 @@ describe.runIf(browserTestsEnabled('state a morph keeps'))('state a morph keeps'
     expect(await rerender()).toBe('ok');
     expect(await page.textContent('output')).toBe('2');
     expect(await states()).toEqual([true, true, false]);
+  });
+
+  it('a focused text field without a name keeps its text, focus and caret when a read-only field is inserted above it', async () => {
+    await open((n) => `<div ${ATTR.id}="${ID}">${n ? '<input readonly data-testid="status" value="Saved">' : ''}<input data-testid="mine" value="server"></div>`);
+    await page.getByTestId('mine').click();
+    await page.keyboard.press('End');
+    await page.keyboard.type(' typed');
+    expect(await rerender()).toBe('ok');
+    // The inserted field took the typed text and the focus.
+    expect(await page.getByTestId('status').inputValue()).toBe('Saved');
+    expect(await page.getByTestId('mine').evaluate((el: HTMLInputElement) => [el.value, el === document.activeElement, el.selectionStart])).toEqual(['server typed', true, 12]);
+  });
+
+  it('a focused editable element without an id keeps its text, focus and caret when an element of its tag is inserted above it', async () => {
+    await open((n) => `<div ${ATTR.id}="${ID}">${n ? '<div data-testid="notice">Saved</div>' : ''}<div contenteditable="true" data-testid="editor">server</div></div>`);
+    await page.getByTestId('editor').click();
+    await page.keyboard.press('End');
+    await page.keyboard.type(' typed');
+    expect(await rerender()).toBe('ok');
+    expect(await page.getByTestId('notice').textContent()).toBe('Saved');
+    expect(await page.getByTestId('editor').evaluate((el) => [el.textContent, el === document.activeElement])).toEqual(['server typed', true]);
+    // Typing goes on where it stopped.
+    await page.keyboard.type('!');
+    expect(await page.getByTestId('editor').textContent()).toBe('server typed!');
+  });
+
+  it('same for an unnamed field in a wrapper, with a wrapper of the same tag inserted above', async () => {
+    await open((n) => `<div ${ATTR.id}="${ID}">${n ? '<div>Saved</div>' : ''}<div><input data-testid="mine" value="server"></div></div>`);
+    await page.getByTestId('mine').click();
+    await page.keyboard.press('End');
+    await page.keyboard.type(' typed');
+    expect(await rerender()).toBe('ok');
+    expect(await page.getByTestId('mine').evaluate((el: HTMLInputElement) => [el.value, el === document.activeElement, el.selectionStart])).toEqual(['server typed', true, 12]);
+    expect(await page.evaluate(() => document.querySelector('[id]')?.id ?? null)).toBeNull();
   });
 });
