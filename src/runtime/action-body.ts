@@ -5,10 +5,11 @@
  * The body's size is bounded on its JSON text, before it is parsed (`bodyBoundExceeded`): its nesting
  * (`MAX_BODY_DEPTH`) and its number of values (`MAX_BODY_VALUES`). The HTTP route's JSON parser
  * (src/http/json-body.ts) runs that scan on the bytes it received; a body handed to the runtime as a
- * value (the testing helpers) is encoded as JSON and scanned the same way, so both refuse the same
- * bodies with the same sentence.
+ * value (the testing helpers) is encoded as JSON, scanned the same way and parsed as the route parses,
+ * so both refuse the same bodies with the same sentence, and the schema sees what a client can send.
  */
 import { Buffer } from 'node:buffer';
+import secureJson from 'secure-json-parse';
 import { LiveError } from '../core/errors.js';
 import { isPlainObject } from '../core/json-state.js';
 import { BODY } from '../core/wire.js';
@@ -101,16 +102,26 @@ export function boundError(bound: BodyBound, maxDepth = MAX_BODY_DEPTH, maxValue
 }
 
 /**
- * `scanned`: `body` is what the HTTP route's JSON parser produced, whose text `bodyBoundExceeded`
- * already checked. Any other body (a value from the testing helpers) is encoded as JSON here and
- * checked the same way: one mechanism, so the testing helpers refuse what HTTP refuses.
+ * How a JSON text is parsed: `__proto__` and `constructor.prototype` keys are refused, not merged or
+ * kept. The HTTP route's parser and a body given as a value (`bodyAsSent`) parse alike.
  */
-export function parseActionBody(body: unknown, scanned = false): ActionBody | LiveError {
-  if (!isPlainObject(body)) return invalid('The body must be a JSON object.');
-  if (!scanned) {
-    const refused = boundOfValue(body);
-    if (refused !== null) return refused;
-  }
+export const JSON_PARSE_OPTIONS = { protoAction: 'error', constructorAction: 'error' } as const;
+
+/** The refusal's sentence for a text that is not JSON, or holds a refused key. */
+export const NOT_JSON_MESSAGE = 'The body is not valid JSON.';
+
+const NOT_AN_OBJECT_MESSAGE = 'The body must be a JSON object.';
+
+/**
+ * `scanned`: `body` is what the HTTP route's JSON parser produced, whose text `bodyBoundExceeded`
+ * already checked; it is used as it is, at no further cost. Any other body (a value from the testing
+ * helpers) is replaced by what its JSON text parses to (`bodyAsSent`): one mechanism, so the testing
+ * helpers refuse what HTTP refuses and hand the schema only what a client could have sent.
+ */
+export function parseActionBody(rawBody: unknown, scanned = false): ActionBody | LiveError {
+  if (!isPlainObject(rawBody)) return invalid(NOT_AN_OBJECT_MESSAGE);
+  const body = scanned ? rawBody : bodyAsSent(rawBody);
+  if (body instanceof LiveError) return body;
   const componentId = body[BODY.componentId];
   const action = body[BODY.action];
   const params = body[BODY.params];
@@ -132,8 +143,13 @@ export function parseActionBody(body: unknown, scanned = false): ActionBody | Li
   };
 }
 
-/** A body given as a value: its JSON text, scanned as the HTTP parser scans what it receives. */
-function boundOfValue(body: Record<string, unknown>): LiveError | null {
+/**
+ * A body given as a value, as the route would receive it: its JSON text, scanned as the HTTP parser
+ * scans what it receives, then parsed as it parses. A `Date` arrives as its ISO string, `Infinity` as
+ * `null`, a `Map` as `{}`, and an own `__proto__` key is refused: a test passing such params would
+ * otherwise pass where a real client's request fails (or the reverse).
+ */
+function bodyAsSent(body: Record<string, unknown>): Record<string, unknown> | LiveError {
   let text: string;
   try {
     text = JSON.stringify(body);
@@ -142,7 +158,15 @@ function boundOfValue(body: Record<string, unknown>): LiveError | null {
     return invalid('The body cannot be encoded as JSON.');
   }
   const bound = bodyBoundExceeded(Buffer.from(text, 'utf8'), MAX_BODY_DEPTH, MAX_BODY_VALUES);
-  return bound === null ? null : boundError(bound);
+  if (bound !== null) return boundError(bound);
+  let parsed: unknown;
+  try {
+    parsed = secureJson.parse(text, undefined, JSON_PARSE_OPTIONS);
+  } catch {
+    return invalid(NOT_JSON_MESSAGE);
+  }
+  // An own `toJSON` can turn the object into anything.
+  return isPlainObject(parsed) ? parsed : invalid(NOT_AN_OBJECT_MESSAGE);
 }
 
 function invalid(message: string): LiveError {

@@ -152,7 +152,8 @@ export async function mountComponent<S extends StateShape, A>(
 }
 
 /**
- * Calls `action` with `params` through the whole pipeline. Resolves the new html and public state;
+ * Calls `action` with `params` through the whole pipeline, the params sent as JSON (a `Date` arrives as
+ * its ISO string, as from a real client). Resolves the new html and public state;
  * rejects with the `LiveError` the HTTP route would have answered (its `code`, `statusCode`, fields),
  * except that an exception behind a 5xx (the action's own bug, a timeout) is rethrown as it is: HTTP
  * answers it as 500 `INTERNAL_ERROR`, whatever `statusCode` it carries.

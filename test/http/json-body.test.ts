@@ -181,6 +181,18 @@ describe('parseActionBody', () => {
     cyclic.self = cyclic;
     expect(parseActionBody({ component_id: 'counter:main', action: 'increment', params: cyclic })).toMatchObject({ code: 'INVALID_REQUEST', message: 'The body cannot be encoded as JSON.' });
   });
+
+  it('hands on a body given as a value as its JSON text parses, refusing what the parser refuses; a scanned body as it is', () => {
+    const params = { when: new Date(0), n: Infinity, m: new Map([['a', 1]]) };
+    const body = { component_id: 'counter:main', action: 'increment', params };
+    expect(parseActionBody(body)).toMatchObject({ params: { when: '1970-01-01T00:00:00.000Z', n: null, m: {} } });
+    expect((parseActionBody(body, true) as { params: unknown }).params).toBe(params);
+    for (const text of ['{"__proto__":{"x":1}}', '{"constructor":{"prototype":{"x":1}}}']) {
+      const refused = { component_id: 'counter:main', action: 'increment', params: JSON.parse(text) as unknown };
+      expect(parseActionBody(refused)).toMatchObject({ code: 'INVALID_REQUEST', message: 'The body is not valid JSON.' });
+    }
+    expect(parseActionBody({ component_id: 'counter:main', action: 'increment', toJSON: () => [1] })).toMatchObject({ code: 'INVALID_REQUEST', message: 'The body must be a JSON object.' });
+  });
 });
 
 describe('the parser refuses deep bodies before parsing them', () => {
