@@ -150,8 +150,30 @@ describe('callAction typing', () => {
     await expect(callAction(m, 'add', { by: 'two' })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
     // @ts-expect-error `by` is required
     await expect(callAction(m, 'add', {})).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+    // @ts-expect-error `by` is required: the params cannot be left out either
+    await expect(callAction(m, 'add')).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+    // @ts-expect-error nor left out with options given
+    await expect(callAction(m, 'add', undefined, { ip: '127.0.0.2' })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
     // @ts-expect-error `note` belongs to write, not add
     await expect(callAction(m, 'add', { note: 'x' })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+  });
+
+  it('lets the params be left out when the schema takes {} (every field optional, or a loose schema)', async () => {
+    const optional = defineComponent({
+      name: 'optional',
+      initialState: { n: 0 },
+      publicState: ['n'],
+      actions: {
+        bump: { params: z.object({ by: z.number().optional() }), run: (s, { by }) => ({ n: s.n + (by ?? 1) }) },
+        any: { params: z.unknown(), run: (s) => ({ n: s.n + 10 }) },
+      },
+      render: (s) => html`${s.n}`,
+    });
+    let m = await mountComponent(optional);
+    m = await callAction(m, 'bump');
+    m = await callAction(m, 'bump', undefined, { ip: '127.0.0.2' });
+    m = await callAction(m, 'any');
+    expect((await callAction(m, 'bump', { by: 5 })).state).toEqual({ n: 17 });
   });
 
   it('hands authorize the typed params', async () => {

@@ -72,6 +72,14 @@ export interface TestHarness {
 /** An action without a schema receives `{}` whatever is sent: params for it are a mistake, refused here. */
 type ParamsInput<P> = P extends StandardSchemaV1 ? StandardSchemaV1.InferInput<P> : Record<string, never> | undefined;
 
+/**
+ * `callAction`'s arguments after the action's name. The params may be left out (they are sent as `{}`)
+ * only when `{}` is a valid input: for `{ by: number }` leaving them out would compile and then fail
+ * the schema with `VALIDATION_FAILED`, while `callAction(c, 'add', {})` did not compile.
+ */
+type CallArgs<P> =
+  Record<never, never> extends ParamsInput<P> ? [params?: ParamsInput<P>, options?: CallOptions] : [params: ParamsInput<P>, options?: CallOptions];
+
 /** Builds a harness around one session; `mountComponent` makes one for you when none is given. */
 export async function createTestHarness(
   components: readonly ComponentDefinition[],
@@ -161,8 +169,7 @@ export async function mountComponent<S extends StateShape, A>(
 export async function callAction<S extends StateShape, A, K extends keyof A & string>(
   component: MountedComponent<S, A>,
   action: K,
-  params?: ParamsInput<A[K]>,
-  options: CallOptions = {},
+  ...[params, options = {}]: CallArgs<A[K]>
 ): Promise<MountedComponent<S, A>> {
   const { harness } = component;
   const token = options.csrfToken ?? (await harness.runtime.csrf.issue(harness.session));
