@@ -12,10 +12,7 @@ import { isUtf8 } from 'node:buffer';
 import type { FastifyInstance } from 'fastify';
 import secureJson from 'secure-json-parse';
 import { LiveError } from '../core/errors.js';
-import { bodyBoundExceeded, boundError, MAX_BODY_DEPTH, MAX_BODY_VALUES } from '../runtime/action-body.js';
-
-/** One object, not one per request. */
-const JSON_PARSE_OPTIONS = { protoAction: 'error', constructorAction: 'error' } as const;
+import { bodyBoundExceeded, boundError, JSON_PARSE_OPTIONS, MAX_BODY_DEPTH, MAX_BODY_VALUES, NOT_JSON_MESSAGE } from '../runtime/action-body.js';
 
 /** `charset=utf-8` (any case, quoted or not, or the common `utf8`), or none at all. */
 const CHARSET_RE = /;\s*charset\s*=\s*"?([^";\s]*)"?/i;
@@ -50,7 +47,7 @@ export function useJsonBodies(app: FastifyInstance, options: { bodyLimit: number
     try {
       done(null, secureJson.parse(text, undefined, JSON_PARSE_OPTIONS));
     } catch {
-      done(new LiveError('INVALID_REQUEST', { message: 'The body is not valid JSON.' }), undefined);
+      done(new LiveError('INVALID_REQUEST', { message: NOT_JSON_MESSAGE }), undefined);
     }
   });
 }
