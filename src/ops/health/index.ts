@@ -13,7 +13,6 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteShorthandOptions } from 'fastify';
 import { type Clock, systemClock } from '../../core/clock.js';
-import { MAX_TIMER_MS, MAX_TIMER_TEXT } from '../../core/deadline.js';
 import { LiveError } from '../../core/errors.js';
 import { sendError } from '../../http/error-mapping.js';
 import type { SecurityEventSink } from '../security-events.js';
@@ -66,17 +65,6 @@ const WHERE = 'registerHealth';
 const NO_STORE = 'no-store';
 
 /**
- * A positive number of ms a timer can wait: a check's deadline is a timer, and Node fires one of
- * over `MAX_TIMER_MS` after 1 ms, so `timeoutMs: 2 ** 31` failed every check at once (`/health/ready`
- * 503 for good). `warnMs` is held to the same bound, a threshold below the deadline.
- */
-function timerMs(name: string, value: number): number {
-  const ms = positiveMs(WHERE, name, value);
-  if (ms > MAX_TIMER_MS) throw new InvalidOptionError(WHERE, `${name} must be at most ${MAX_TIMER_TEXT} (got ${ms})`);
-  return ms;
-}
-
-/**
  * Adds the four probe routes to `app`.
  * @example
  * const state = createLifecycleState();
@@ -87,8 +75,8 @@ export function registerHealth(app: FastifyInstance, options: HealthOptions): vo
   const { state, version, serviceId } = options;
   if (typeof state !== 'object' || state === null) throw new InvalidOptionError(WHERE, 'state must be a LifecycleState');
   const checks = prepareChecks(options.checks);
-  const timeoutMs = timerMs('timeoutMs', options.timeoutMs ?? 1000);
-  const warnMs = timerMs('warnMs', options.warnMs ?? timeoutMs / 2);
+  const timeoutMs = positiveMs(WHERE, 'timeoutMs', options.timeoutMs ?? 1000);
+  const warnMs = positiveMs(WHERE, 'warnMs', options.warnMs ?? timeoutMs / 2);
   const token = optionalToken(WHERE, 'token', options.token);
   const checkBearer = token === undefined ? (): BearerResult => 'absent' : bearerChecker(token);
   const reportRefusal = tokenRefusalReporter(app, options.events, 'HEALTH_TOKEN');

@@ -1,3 +1,5 @@
+import { MAX_TIMER_MS, MAX_TIMER_TEXT } from '../../core/deadline.js';
+
 /**
  * A bad option given to an operations factory (health, metrics, shutdown). Thrown at start-up,
  * never per request, so a misconfigured app refuses to start instead of misbehaving later.
@@ -12,11 +14,17 @@ export class InvalidOptionError extends TypeError {
   }
 }
 
-/** A positive finite number of milliseconds, or the error naming the option. */
+/**
+ * A positive number of milliseconds a timer can wait, or the error naming the option. Every such
+ * option (health `timeoutMs`/`warnMs`, shutdown `graceMs`/`drainMs`) becomes a timer's delay, and
+ * Node fires one of over `MAX_TIMER_MS` after 1 ms: `timeoutMs: 2 ** 31` failed every check at once
+ * (`/health/ready` 503 for good), `graceMs: 2 ** 31` exited 1 at once.
+ */
 export function positiveMs(where: string, name: string, value: number): number {
   if (!(typeof value === 'number' && Number.isFinite(value) && value > 0)) {
     throw new InvalidOptionError(where, `${name} must be a positive number of milliseconds (got ${String(value)})`);
   }
+  if (value > MAX_TIMER_MS) throw new InvalidOptionError(where, `${name} must be at most ${MAX_TIMER_TEXT} (got ${value})`);
   return value;
 }
 

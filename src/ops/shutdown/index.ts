@@ -10,7 +10,6 @@
  * 4. Exit 0 — or exit 1 if any of that failed or `graceMs` ran out first (log flush included).
  */
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
-import { MAX_TIMER_MS, MAX_TIMER_TEXT } from '../../core/deadline.js';
 import type { LifecycleState } from '../health/lifecycle.js';
 import { InvalidOptionError, positiveMs } from '../health/options-error.js';
 import { trackConnections } from './connections.js';
@@ -59,16 +58,6 @@ export interface GracefulShutdown {
 const WHERE = 'installGracefulShutdown';
 
 /**
- * A positive number of ms a timer can wait: `graceMs` and `drainMs` are timers, and Node fires one
- * of over `MAX_TIMER_MS` after 1 ms, so `graceMs: 2 ** 31` exited 1 at once, cutting every shutdown short.
- */
-function timerMs(name: string, value: number): number {
-  const ms = positiveMs(WHERE, name, value);
-  if (ms > MAX_TIMER_MS) throw new InvalidOptionError(WHERE, `${name} must be at most ${MAX_TIMER_TEXT} (got ${ms})`);
-  return ms;
-}
-
-/**
  * Call before `app.listen()` (it adds a hook and counts connections from the first one).
  * @example
  * const state = createLifecycleState();
@@ -78,8 +67,8 @@ function timerMs(name: string, value: number): number {
 export function installGracefulShutdown(app: FastifyInstance, options: GracefulShutdownOptions): GracefulShutdown {
   const { state, onClose, flushLogs } = options;
   if (typeof state !== 'object' || state === null) throw new InvalidOptionError(WHERE, 'state must be a LifecycleState');
-  const graceMs = timerMs('graceMs', options.graceMs ?? 10_000);
-  const drainMs = timerMs('drainMs', options.drainMs ?? Math.min(1_000, graceMs / 2));
+  const graceMs = positiveMs(WHERE, 'graceMs', options.graceMs ?? 10_000);
+  const drainMs = positiveMs(WHERE, 'drainMs', options.drainMs ?? Math.min(1_000, graceMs / 2));
   if (drainMs >= graceMs) throw new InvalidOptionError(WHERE, `drainMs (${drainMs}) must be below graceMs (${graceMs})`);
   const signals = options.signals ?? ['SIGTERM', 'SIGINT'];
   if (!Array.isArray(signals) || signals.length === 0) throw new InvalidOptionError(WHERE, 'signals must be a non-empty array');
