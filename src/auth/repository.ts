@@ -15,7 +15,7 @@
  * logout-all, a password reset and the clean-up reach them like every other grant.
  */
 import { randomUUID } from 'node:crypto';
-import type { Kysely, Transaction } from 'kysely';
+import { PostgresAdapter, type Kysely, type Transaction } from 'kysely';
 import type { DatabaseSchema } from '../sql/schema.js';
 
 type Db = Kysely<DatabaseSchema> | Transaction<DatabaseSchema>;
@@ -122,10 +122,25 @@ export function createAuthRepository(db: Kysely<DatabaseSchema>) {
     return Number((await update.executeTakeFirst()).numUpdatedRows) === 1;
   }
 
-  /** Revokes the live tokens of `userId` (of its family `familyId` only, when given). Call it under `lockUser`. */
+  /**
+   * Revokes the tokens of `userId` (of its family `familyId` only, when given) that could still be
+   * used: unrevoked and unexpired (for a refresh token, its family unexpired too; a rotated one still
+   * counts, its reuse is detected). Call it under `lockUser`.
+   *
+   * Expired rows are left to the clean-up, which deletes them: nothing accepts them any more. Taking
+   * them too, the revocation's UPDATEs locked the same dead rows as the clean-up's DELETEs, each in
+   * its own order, and on PostgreSQL one of the two died of a deadlock (40P01): the clean-up run, or
+   * the sign-out, whose tokens then stayed live.
+   */
   async function revokeWhere(trx: Db, now: number, userId: string, familyId?: string): Promise<Revoked> {
-    let access = trx.updateTable('access_tokens').set({ revoked_at: now }).where('user_id', '=', userId).where('revoked_at', 'is', null);
-    let refresh = trx.updateTable('refresh_tokens').set({ revoked_at: now }).where('user_id', '=', userId).where('revoked_at', 'is', null);
+    let access = trx.updateTable('access_tokens').set({ revoked_at: now }).where('user_id', '=', userId).where('revoked_at', 'is', null).where('expires_at', '>', now);
+    let refresh = trx
+      .updateTable('refresh_tokens')
+      .set({ revoked_at: now })
+      .where('user_id', '=', userId)
+      .where('revoked_at', 'is', null)
+      .where('expires_at', '>', now)
+      .where('family_expires_at', '>', now);
     if (familyId !== undefined) {
       access = access.where('family_id', '=', familyId);
       refresh = refresh.where('family_id', '=', familyId);
@@ -245,20 +260,25 @@ export function createAuthRepository(db: Kysely<DatabaseSchema>) {
      * reuse), in one transaction under the user's lock like every other revocation: a rotation of
      * the family either committed before it (its successor is revoked here) or runs after it (and
      * finds its token revoked). Unlocked, on READ COMMITTED, a rotation committing between or during
-     * these UPDATEs left its successor alive after a logout or a reuse.
+     * these UPDATEs left its successor alive after a logout or a reuse. Run again, like `revokeUser`,
+     * when PostgreSQL aborts it as a deadlock's victim (`retryOnConflict`, see `deleteDead`).
      */
     revokeFamily: (userId: string, familyId: string, now: number): Promise<Revoked> =>
-      db.transaction().execute(async (trx) => {
-        await lockUser(trx, userId);
-        return revokeWhere(trx, now, userId, familyId);
-      }),
+      retryOnConflict(() =>
+        db.transaction().execute(async (trx) => {
+          await lockUser(trx, userId);
+          return revokeWhere(trx, now, userId, familyId);
+        }),
+      ),
 
     /** Every access token, refresh token and web sign-in of the user. */
     revokeUser: (userId: string, now: number): Promise<Revoked> =>
-      db.transaction().execute(async (trx) => {
-        await lockUser(trx, userId);
-        return revokeWhere(trx, now, userId);
-      }),
+      retryOnConflict(() =>
+        db.transaction().execute(async (trx) => {
+          await lockUser(trx, userId);
+          return revokeWhere(trx, now, userId);
+        }),
+      ),
 
     /**
      * Records a web sign-in (see the module comment) while the user's password is still
@@ -332,27 +352,30 @@ export function createAuthRepository(db: Kysely<DatabaseSchema>) {
      * tokens of one user were redeemed at once: each held its own reset row, one also the user's row
      * and waited for the other's reset row (spending the user's other resets), which waited for the
      * user's row. Under the lock the redemptions of one user run one after the other, and the
-     * conditional UPDATE sees the resets a previous one spent.
+     * conditional UPDATE sees the resets a previous one spent. Run again when PostgreSQL picks it as a
+     * deadlock's victim (`retryOnConflict`): it rolled back whole, the token unspent.
      */
     async redeemPasswordReset(tokenHash: string, passwordHash: string, now: number): Promise<{ userId: string; revoked: Revoked } | null> {
-      return db.transaction().execute(async (trx) => {
-        const owner = await trx.selectFrom('password_resets').select('user_id').where('token_hash', '=', tokenHash).executeTakeFirst();
-        if (owner === undefined || !(await lockUser(trx, owner.user_id))) return null;
-        const userId = owner.user_id;
-        // Under the lock, this statement sees the spending of a redemption committed while it waited.
-        const spent = await trx
-          .updateTable('password_resets')
-          .set({ used_at: now })
-          .where('token_hash', '=', tokenHash)
-          .where('used_at', 'is', null)
-          .where('expires_at', '>', now)
-          .executeTakeFirst();
-        if (Number(spent.numUpdatedRows) !== 1) return null;
-        await trx.updateTable('users').set({ password_hash: passwordHash, updated_at: now }).where('id', '=', userId).execute();
-        await trx.updateTable('password_resets').set({ used_at: now }).where('user_id', '=', userId).where('used_at', 'is', null).execute();
-        const revoked = await revokeWhere(trx, now, userId);
-        return { userId, revoked };
-      });
+      return retryOnConflict(() =>
+        db.transaction().execute(async (trx) => {
+          const owner = await trx.selectFrom('password_resets').select('user_id').where('token_hash', '=', tokenHash).executeTakeFirst();
+          if (owner === undefined || !(await lockUser(trx, owner.user_id))) return null;
+          const userId = owner.user_id;
+          // Under the lock, this statement sees the spending of a redemption committed while it waited.
+          const spent = await trx
+            .updateTable('password_resets')
+            .set({ used_at: now })
+            .where('token_hash', '=', tokenHash)
+            .where('used_at', 'is', null)
+            .where('expires_at', '>', now)
+            .executeTakeFirst();
+          if (Number(spent.numUpdatedRows) !== 1) return null;
+          await trx.updateTable('users').set({ password_hash: passwordHash, updated_at: now }).where('id', '=', userId).execute();
+          await trx.updateTable('password_resets').set({ used_at: now }).where('user_id', '=', userId).where('used_at', 'is', null).execute();
+          const revoked = await revokeWhere(trx, now, userId);
+          return { userId, revoked };
+        }),
+      );
     },
 
     /**
@@ -361,12 +384,24 @@ export function createAuthRepository(db: Kysely<DatabaseSchema>) {
      * they would still be live, so their reuse is still detected), spent or expired reset tokens.
      * Idempotent: several instances running it at once delete each row once between them. Deletes
      * in pieces of at most `batch` rows (`CLEANUP_BATCH`), however large the backlog.
+     *
+     * On PostgreSQL each piece takes only rows no one else holds (`FOR UPDATE SKIP LOCKED`): it never
+     * waits for a row, so it cannot deadlock with a revocation (or another clean-up) that holds some
+     * of its rows and waits for others. A row skipped is deleted by a later piece or run. One wait
+     * is left: deleting an expired refresh token sets its successor's `parent_id` to NULL (the foreign
+     * key's ON DELETE SET NULL), and a revocation may hold that successor, still live. Revocations take
+     * no dead row (`revokeWhere`), so that wait closes no cycle by itself; two such successors of one
+     * user, each held by one side and wanted by the other, do, rarely. PostgreSQL then aborts one
+     * side, and both run again (`retryOnConflict`).
      */
     async deleteDead(now: number, batch: number = CLEANUP_BATCH): Promise<CleanupCounts> {
+      // SQLite has no row locks (one writer at a time) and no FOR UPDATE.
+      const onPostgres = db.getExecutor().adapter instanceof PostgresAdapter;
+      const unlocked = <Q extends { forUpdate(): Q; skipLocked(): Q }>(select: Q): Q => (onPostgres ? select.forUpdate().skipLocked() : select);
       const accessTokens = await inPieces(batch, () =>
         db
           .deleteFrom('access_tokens')
-          .where('id', 'in', db.selectFrom('access_tokens').select('id').where((eb) => eb.or([eb('expires_at', '<=', now), eb('revoked_at', 'is not', null)])).limit(batch))
+          .where('id', 'in', unlocked(db.selectFrom('access_tokens').select('id').where((eb) => eb.or([eb('expires_at', '<=', now), eb('revoked_at', 'is not', null)])).limit(batch)))
           .executeTakeFirst(),
       );
       const refreshTokens = await inPieces(batch, () =>
@@ -375,18 +410,24 @@ export function createAuthRepository(db: Kysely<DatabaseSchema>) {
           .where(
             'id',
             'in',
-            db
-              .selectFrom('refresh_tokens')
-              .select('id')
-              .where((eb) => eb.or([eb('expires_at', '<=', now), eb('family_expires_at', '<=', now), eb('revoked_at', 'is not', null)]))
-              .limit(batch),
+            unlocked(
+              db
+                .selectFrom('refresh_tokens')
+                .select('id')
+                .where((eb) => eb.or([eb('expires_at', '<=', now), eb('family_expires_at', '<=', now), eb('revoked_at', 'is not', null)]))
+                .limit(batch),
+            ),
           )
           .executeTakeFirst(),
       );
       const passwordResets = await inPieces(batch, () =>
         db
           .deleteFrom('password_resets')
-          .where('token_hash', 'in', db.selectFrom('password_resets').select('token_hash').where((eb) => eb.or([eb('expires_at', '<=', now), eb('used_at', 'is not', null)])).limit(batch))
+          .where(
+            'token_hash',
+            'in',
+            unlocked(db.selectFrom('password_resets').select('token_hash').where((eb) => eb.or([eb('expires_at', '<=', now), eb('used_at', 'is not', null)])).limit(batch)),
+          )
           .executeTakeFirst(),
       );
       return { accessTokens, refreshTokens, passwordResets };
@@ -409,11 +450,39 @@ export const CLEANUP_BATCH = 5_000;
 async function inPieces(batch: number, deletePiece: () => Promise<{ numDeletedRows: bigint }>): Promise<number> {
   let total = 0;
   for (;;) {
-    const deleted = Number((await deletePiece()).numDeletedRows);
+    const deleted = Number((await retryOnConflict(deletePiece)).numDeletedRows);
     total += deleted;
     if (deleted < batch) return total;
     await new Promise((resolve) => setImmediate(resolve));
   }
+}
+
+/**
+ * How often `retryOnConflict` runs its work in all. The deadlock left between the clean-up and a
+ * revocation (see `deleteDead`) is rare; two in a row for the same work are rarer still.
+ */
+const CONFLICT_ATTEMPTS = 3;
+
+/**
+ * Runs `work` (one statement or one whole transaction, which PostgreSQL rolled back whole) again
+ * while it fails as the victim of a deadlock or a serialization failure, at most `CONFLICT_ATTEMPTS`
+ * times in all. The user's request (a sign-out, a reuse's revocation, a reset) must not answer 500
+ * and leave its tokens live because the clean-up ran at the same moment.
+ */
+async function retryOnConflict<T>(work: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (error) {
+      if (attempt >= CONFLICT_ATTEMPTS || !isConflict(error)) throw error;
+    }
+  }
+}
+
+/** PostgreSQL aborted the transaction to let another through: deadlock (`40P01`) or serialization failure (`40001`). */
+function isConflict(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === '40P01' || code === '40001';
 }
 
 /** A UNIQUE constraint failed: SQLite (`SQLITE_CONSTRAINT_UNIQUE`) or PostgreSQL (`23505`). */

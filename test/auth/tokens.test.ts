@@ -100,13 +100,14 @@ eachEngine('refresh tokens', (engine) => {
   });
 
   it('the reuse event says how long after its rotation the token came back: a race, a retry, or a copy replayed later', async () => {
-    for (const [delay, shown] of [
-      [0, '0 ms'],
-      [120, '120 ms'],
-      [4_300, '4 s'],
-      [7 * MINUTE, '7 min'],
-      [3 * 60 * MINUTE, '3 h'],
-      [2 * DAY, '2 days'],
+    // The access tokens live 15 minutes: hours later the revocation finds none left to revoke.
+    for (const [delay, shown, access] of [
+      [0, '0 ms', 2],
+      [120, '120 ms', 2],
+      [4_300, '4 s', 2],
+      [7 * MINUTE, '7 min', 2],
+      [3 * 60 * MINUTE, '3 h', 0],
+      [2 * DAY, '2 days', 0],
     ] as const) {
       const { refresh } = await t.login('ada@example.com');
       t.clock.advance(MINUTE);
@@ -116,7 +117,7 @@ eachEngine('refresh tokens', (engine) => {
       expect((await t.refresh(refresh)).statusCode).toBe(401);
       const [text] = t.events.filter((e) => e.event === 'authn_token_reuse').map((e) => e.description);
       expect(text).toMatch(
-        new RegExp(`^Rotated refresh token of user \\S+ presented again, ${shown} after it was rotated: family \\S+ revoked \\(2 refresh, 2 access tokens\\)$`),
+        new RegExp(`^Rotated refresh token of user \\S+ presented again, ${shown} after it was rotated: family \\S+ revoked \\(2 refresh, ${access} access tokens\\)$`),
       );
     }
     // The loser of two concurrent refreshes: 0 ms on this clock.
