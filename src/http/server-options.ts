@@ -12,8 +12,8 @@ import { createServer as createHttpsServer, type ServerOptions as HttpsServerOpt
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { LogController, type FastifyHttpOptions, type FastifyInstance, type FastifyServerFactoryHandler, type FastifyServerOptions } from 'fastify';
+import { MAX_TIMER_MS } from '../core/deadline.js';
 import { HEADERS } from '../core/wire.js';
-import { MAX_TIMER_MS } from '../ops/config-fields.js';
 import { LOG_FIELDS } from '../ops/logging/fields.js';
 import { createClientIp } from '../pipeline/rate-limit/client-ip.js';
 import { answerClientError, answerConnect, answerRefusedRequest } from './client-errors.js';
@@ -22,6 +22,19 @@ import { ROUTED_METHODS } from './not-found.js';
 import { ACTION_BODY_LIMIT } from './plugin.js';
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
+
+/**
+ * How many request timeouts a connection that sent stray bytes is given before its idle timer fires
+ * again (`closeIdleOnTimeout`): past the request timeout, so a request that did begin gets its 408 first.
+ */
+const STRAY_BYTES_TIMEOUTS = 1.5;
+
+/**
+ * The longest `requestTimeoutMs` (1,431,655,764 ms, about 16.6 days): the idle timer is then armed
+ * for 1.5 times it, which must stay within a timer's limit (`MAX_TIMER_MS`). Past it Node truncated
+ * that timer with a TimeoutOverflowWarning on each such connection.
+ */
+export const MAX_REQUEST_TIMEOUT_MS = Math.floor(MAX_TIMER_MS / STRAY_BYTES_TIMEOUTS);
 
 /** Node's own headers timeout; ours is this, or the request timeout when that is shorter. */
 const NODE_HEADERS_TIMEOUT_MS = 60_000;
@@ -121,7 +134,9 @@ export function serverOptions(options: {
    * Longest time a client may take to send a whole request (headers and body), in ms; past it the
    * connection gets 408 `REQUEST_TIMEOUT` and is closed. Fastify's default is no limit, so a client
    * trickling a body (slowloris) would hold its connection for ever when no proxy buffers requests.
-   * Checked every quarter of it (at most every 30 s), so a request is cut within 1¼ of it.
+   * Checked every quarter of it (at most every 30 s), so a request is cut within 1¼ of it. At most
+   * `MAX_REQUEST_TIMEOUT_MS` (1,431,655,764, about 16.6 days: a timer armed for 1.5 times it must
+   * stay within 2^31 − 1 ms).
    * @default 60_000
    */
   requestTimeoutMs?: number;
@@ -159,7 +174,9 @@ export function serverOptions(options: {
   maxConnectionsPerAddress?: number;
 } = {}): FastifyHttpOptions<Server> {
   const requestTimeout = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
-  if (!(Number.isInteger(requestTimeout) && requestTimeout > 0)) throw new TypeError('serverOptions: requestTimeoutMs must be a positive whole number of ms');
+  if (!(Number.isInteger(requestTimeout) && requestTimeout > 0 && requestTimeout <= MAX_REQUEST_TIMEOUT_MS)) {
+    throw new TypeError(`serverOptions: requestTimeoutMs must be a positive whole number of ms, at most ${MAX_REQUEST_TIMEOUT_MS} (a timer is armed for 1.5 times it, and Node's timers wait at most ${MAX_TIMER_MS} ms)`);
+  }
   const maxConnections = options.maxConnections ?? defaultMaxConnections();
   if (!(Number.isSafeInteger(maxConnections) && maxConnections > 0)) throw new TypeError('serverOptions: maxConnections must be a positive whole number');
   const headersTimeout = Math.min(NODE_HEADERS_TIMEOUT_MS, requestTimeout);
@@ -462,7 +479,7 @@ function closeIdleOnTimeout(server: Server): void {
       // request timeout (Node checks it every quarter of it here), so a request that did begin gets
       // its 408 first.
       answeringOf(socket).readUpTo = socket.bytesRead;
-      socket.setTimeout(Math.max(server.timeout, Math.ceil(server.requestTimeout * 1.5)) || server.keepAliveTimeout);
+      socket.setTimeout(Math.max(server.timeout, Math.ceil(server.requestTimeout * STRAY_BYTES_TIMEOUTS)) || server.keepAliveTimeout);
       return;
     }
     socket.destroy();
