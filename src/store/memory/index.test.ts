@@ -42,6 +42,28 @@ describe('memory store', () => {
     expect(() => createMemoryStore({ sweepIntervalMs: -1 })).toThrow(TypeError);
   });
 
+  it('refuses a sweep interval a timer cannot wait: Node ran one of 2^31 ms every 1 ms', () => {
+    for (const sweepIntervalMs of [2 ** 31, 2 ** 31 - 0.5, 1e12]) {
+      expect(() => createMemoryStore({ sweepIntervalMs }), String(sweepIntervalMs)).toThrow(/^createMemoryStore: sweepIntervalMs must be a number of ms from 0 \(no sweep\) to 2147483647 ms/);
+    }
+  });
+
+  it('takes the longest sweep interval a timer can wait, without an overflow warning', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error): void => void (warning.name === 'TimeoutOverflowWarning' && warnings.push(warning));
+    process.on('warning', onWarning);
+    try {
+      const store = createMemoryStore({ sweepIntervalMs: 2 ** 31 - 1 });
+      await store.set('a', '1', 60_000);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(await store.get('a')).toBe('1');
+      await store.close();
+      expect(warnings).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it('lets rate-limit state expire on the store clock', async () => {
     const clock = manualClock();
     const store = createMemoryStore({ clock });

@@ -7,6 +7,7 @@
  * runs all its ops in one synchronous go, so in this store it is even atomic as a whole.
  */
 import { systemClock, type Clock } from '../../core/clock.js';
+import { MAX_TIMER_MS, MAX_TIMER_TEXT } from '../../core/deadline.js';
 import { StoreUnavailableError } from '../../core/errors.js';
 import { rateLimitPeek, rateLimitStep } from '../../pipeline/rate-limit/algorithms.js';
 import type { RateLimitDecision, RateLimitPolicy, Store, StoreOp, StoreOpResult } from '../types.js';
@@ -24,6 +25,7 @@ export interface MemoryStoreOptions {
   /**
    * How often expired entries are swept out in the background, in ms (entries are also dropped
    * lazily when read). The timer is `unref()`ed and stopped by `close()`. `0` turns the sweep off.
+   * At most 2^31 − 1 (a timer's limit).
    * @default 60_000
    */
   sweepIntervalMs?: number;
@@ -52,8 +54,9 @@ function valueOf(entry: Entry): string {
 export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   const clock = options.clock ?? systemClock;
   const sweepIntervalMs = options.sweepIntervalMs ?? 60_000;
-  if (!(Number.isFinite(sweepIntervalMs) && sweepIntervalMs >= 0)) {
-    throw new TypeError('createMemoryStore: sweepIntervalMs must be a non-negative number');
+  // Node runs a longer interval every 1 ms: `2 ** 31` swept the whole store in a busy loop.
+  if (!(Number.isFinite(sweepIntervalMs) && sweepIntervalMs >= 0 && sweepIntervalMs <= MAX_TIMER_MS)) {
+    throw new TypeError(`createMemoryStore: sweepIntervalMs must be a number of ms from 0 (no sweep) to ${MAX_TIMER_TEXT}`);
   }
   /**
    * One Map per key family (`keyFamily`: sessions and state, idempotency records, rate-limit

@@ -244,9 +244,27 @@ describe('sqlite store', () => {
     await store.close();
   });
 
+  it('takes the longest timeout and sweep interval a timer and SQLite can wait', async () => {
+    const store = await createSqliteStore({ url: fileUrl(), timeoutMs: 2 ** 31 - 1, sweepIntervalMs: 2 ** 31 - 1 });
+    try {
+      await store.set('k', 'v', 60_000);
+      expect(await store.get('k')).toBe('v');
+    } finally {
+      await store.close();
+    }
+    const shared = await createSqliteStore({ db, timeoutMs: 2 ** 31 - 1, sweepIntervalMs: 2 ** 31 - 1 });
+    await shared.close();
+  });
+
   it('checks its options and its database', async () => {
     await expect(createSqliteStore({ db, timeoutMs: 0 })).rejects.toBeInstanceOf(TypeError);
     await expect(createSqliteStore({ db, sweepIntervalMs: -1 })).rejects.toBeInstanceOf(TypeError);
+    // Node runs an interval of more than 2^31 − 1 ms every 1 ms: the sweep would run in a busy loop.
+    await expect(createSqliteStore({ db, sweepIntervalMs: 2 ** 31 })).rejects.toThrow(/^createSqliteStore: sweepIntervalMs must be a number of ms from 0 \(no sweep\) to 2147483647 ms/);
+    // SQLite's busy timeout is an int: by URL more failed to open the file, blaming its permissions.
+    for (const options of [{ db }, { url: fileUrl() }]) {
+      await expect(createSqliteStore({ ...options, timeoutMs: 2 ** 31 })).rejects.toThrow(/^createSqliteStore: timeoutMs must be a positive number of ms, at most 2147483647 /);
+    }
     const unmigrated = createDatabase(fileUrl());
     await expect(createSqliteStore({ db: unmigrated })).rejects.toThrow(/run migrateToLatest/);
     await unmigrated.destroy();

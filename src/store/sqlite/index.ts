@@ -28,6 +28,7 @@ import { statSync } from 'node:fs';
 import BetterSqlite3 from 'better-sqlite3';
 import type { Kysely } from 'kysely';
 import { systemClock, type Clock } from '../../core/clock.js';
+import { MAX_TIMER_MS, MAX_TIMER_TEXT } from '../../core/deadline.js';
 import { StoreUnavailableError } from '../../core/errors.js';
 import { rateLimitPeek, rateLimitStep } from '../../pipeline/rate-limit/algorithms.js';
 import { createDatabase, sqliteConnectionOf } from '../../sql/database.js';
@@ -49,14 +50,15 @@ interface CommonOptions {
   clock?: Clock;
   /**
    * How often expired rows are deleted in the background, in ms (`0`: never; they still read as
-   * absent). The timer is `unref()`ed and stopped by `close()`.
+   * absent). The timer is `unref()`ed and stopped by `close()`. At most 2^31 − 1 (a timer's limit).
    * @default 60_000
    */
   sweepIntervalMs?: number;
   /**
    * Longest wait of one call, in ms: for a transaction that other code holds open on the shared
    * connection (Kysely), and, with `url`, for another process's write lock (SQLite `busy_timeout`,
-   * a wait that blocks the thread). Past it the call rejects with `StoreUnavailableError`.
+   * a wait that blocks the thread). Past it the call rejects with `StoreUnavailableError`. At most
+   * 2^31 − 1 (`busy_timeout` is a C `int`; better-sqlite3 refuses more).
    * @default 2_000
    */
   timeoutMs?: number;
@@ -120,9 +122,14 @@ export const SWEEP_CHUNK_BYTES = 16 * 1_048_576;
 export async function createSqliteStore(options: SqliteStoreOptions): Promise<SqliteStore> {
   const timeoutMs = options.timeoutMs ?? 2_000;
   const sweepIntervalMs = options.sweepIntervalMs ?? 60_000;
-  if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) throw new TypeError('createSqliteStore: timeoutMs must be positive');
-  if (!(Number.isFinite(sweepIntervalMs) && sweepIntervalMs >= 0)) {
-    throw new TypeError('createSqliteStore: sweepIntervalMs must be a non-negative number');
+  // SQLite's busy timeout is an `int` of ms: more failed to open the file with a message about its
+  // permissions (better-sqlite3's RangeError, wrapped by createDatabase).
+  if (!(Number.isFinite(timeoutMs) && timeoutMs > 0 && timeoutMs <= MAX_TIMER_MS)) {
+    throw new TypeError(`createSqliteStore: timeoutMs must be a positive number of ms, at most ${MAX_TIMER_MS} (SQLite's busy timeout is a 32-bit int)`);
+  }
+  // Node runs a longer interval every 1 ms: `2 ** 31` swept the table in a busy loop.
+  if (!(Number.isFinite(sweepIntervalMs) && sweepIntervalMs >= 0 && sweepIntervalMs <= MAX_TIMER_MS)) {
+    throw new TypeError(`createSqliteStore: sweepIntervalMs must be a number of ms from 0 (no sweep) to ${MAX_TIMER_TEXT}`);
   }
   if (options.db !== undefined) return open(options.db, false, { ...options, timeoutMs, sweepIntervalMs });
   if (typeof options.url !== 'string') throw new TypeError('createSqliteStore: pass either db or url');
