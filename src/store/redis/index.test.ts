@@ -3,7 +3,7 @@ import { StoreUnavailableError } from '../../core/errors.js';
 import { REDIS_AVAILABLE, useRedisServer } from '../../../test/redis/server.js';
 import { runStoreContract } from '../contract.js';
 import { Redis } from 'ioredis';
-import { createRedisStore, redisClientOptions, type RedisStoreOperation } from './index.js';
+import { createRedisStore, redisClientOptions, redisClusterOptions, type RedisStoreOperation } from './index.js';
 import { BATCH_LUA, GCRA_LUA } from './lua/index.js';
 
 describe.skipIf(!REDIS_AVAILABLE)('redis store', () => {
@@ -22,6 +22,32 @@ describe.skipIf(!REDIS_AVAILABLE)('redis store', () => {
     expect(() => createRedisStore({ url: redis.server.url, client: redis.admin })).toThrow(TypeError);
     expect(() => createRedisStore({ url: redis.server.url, commandTimeoutMs: 0 })).toThrow(TypeError);
     expect(() => createRedisStore({ url: redis.server.url, keyPrefix: 'app{1}:' })).toThrow(TypeError);
+  });
+
+  it('refuses a commandTimeoutMs whose socket timeout (four of them) a timer cannot wait', () => {
+    // 2^29: ioredis armed its socket timer for 2^31 ms, Node fired it after 1 ms, and every call answered 503.
+    for (const commandTimeoutMs of [536_870_912, 2 ** 29 + 0.5, 2 ** 31]) {
+      const bound = /commandTimeoutMs must be a positive number of ms, at most 536870911 /;
+      expect(() => createRedisStore({ url: redis.server.url, commandTimeoutMs }), String(commandTimeoutMs)).toThrow(bound);
+      expect(() => redisClientOptions(commandTimeoutMs)).toThrow(bound);
+      expect(() => redisClusterOptions(commandTimeoutMs)).toThrow(bound);
+    }
+  });
+
+  it('answers with the longest commandTimeoutMs, without an overflow warning', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error): void => void (warning.name === 'TimeoutOverflowWarning' && warnings.push(warning));
+    process.on('warning', onWarning);
+    try {
+      const store = open({ commandTimeoutMs: 536_870_911 });
+      await store.set('lc:{max}:a', 'A', 10_000);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(await store.get('lc:{max}:a')).toBe('A');
+      expect(redisClusterOptions(536_870_911).redisOptions?.socketTimeout).toBe(2_147_483_644);
+      expect(warnings).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
   });
 
   it('counts one round trip per call, one per batch, none for empty calls', async () => {

@@ -28,7 +28,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import { loadIoredis } from './driver.js';
-import { withDeadline } from '../../core/deadline.js';
+import { MAX_TIMER_MS, withDeadline } from '../../core/deadline.js';
 import { StoreUnavailableError } from '../../core/errors.js';
 import type { RateLimitDecision, Store, StoreOp, StoreOpResult } from '../types.js';
 import { afterThisTurn } from '../after-this-turn.js';
@@ -71,7 +71,9 @@ export interface RedisStoreOptions {
    */
   client?: Redis | Cluster;
   /**
-   * Deadline of every call, in ms, from the call to its answer (a batch included).
+   * Deadline of every call, in ms, from the call to its answer (a batch included). At most
+   * `MAX_COMMAND_TIMEOUT_MS` (536,870,911, about 6.2 days): the client's socket timeout is four of
+   * them, and a timer waits at most 2^31 − 1 ms.
    * @default 500
    */
   commandTimeoutMs?: number;
@@ -117,6 +119,24 @@ const TRY_AGAIN_DELAY_MS = 50;
 /** The slots of a Redis Cluster. */
 const CLUSTER_SLOTS = 16_384;
 
+/** The client's connect and socket timeouts are this many command timeouts (`redisClientOptions`). */
+const SOCKET_TIMEOUTS = 4;
+
+/**
+ * The longest `commandTimeoutMs`: four of them (the client's socket timeout, a Node timer) must stay
+ * within 2^31 − 1 ms. Past it ioredis's socket timer fired after 1 ms and dropped the connection
+ * under every command: `commandTimeoutMs: 2 ** 29` answered every call 503.
+ */
+export const MAX_COMMAND_TIMEOUT_MS = Math.floor(MAX_TIMER_MS / SOCKET_TIMEOUTS);
+
+/** `commandTimeoutMs` when it is a positive number of ms within `MAX_COMMAND_TIMEOUT_MS`; `where` names the caller. */
+export function commandTimeoutOf(where: string, ms: number, name = 'commandTimeoutMs'): number {
+  if (!(typeof ms === 'number' && Number.isFinite(ms) && ms > 0 && ms <= MAX_COMMAND_TIMEOUT_MS)) {
+    throw new TypeError(`${where}: ${name} must be a positive number of ms, at most ${MAX_COMMAND_TIMEOUT_MS} (the socket timeout is ${SOCKET_TIMEOUTS} of them, and Node's timers wait at most ${MAX_TIMER_MS} ms)`);
+  }
+  return ms;
+}
+
 /** Reconnect after 100 ms, 200 ms, … at most one second apart, forever. */
 function reconnectDelay(attempt: number): number {
   return Math.min(attempt * 100, 1_000);
@@ -131,13 +151,14 @@ function reconnectDelay(attempt: number): number {
  * @example new Redis('redis://127.0.0.1:6379', redisClientOptions())
  */
 export function redisClientOptions(commandTimeoutMs = DEFAULT_TIMEOUT_MS): RedisOptions {
+  commandTimeoutOf('redisClientOptions', commandTimeoutMs);
   return {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
     retryStrategy: reconnectDelay,
-    connectTimeout: Math.max(1_000, commandTimeoutMs * 4),
-    socketTimeout: Math.max(2_000, commandTimeoutMs * 4),
+    connectTimeout: Math.max(1_000, commandTimeoutMs * SOCKET_TIMEOUTS),
+    socketTimeout: Math.max(2_000, commandTimeoutMs * SOCKET_TIMEOUTS),
   };
 }
 
@@ -162,6 +183,7 @@ export function redisClientOptions(commandTimeoutMs = DEFAULT_TIMEOUT_MS): Redis
  * @example new Cluster([{ host: '127.0.0.1', port: 7000 }], redisClusterOptions())
  */
 export function redisClusterOptions(commandTimeoutMs = DEFAULT_TIMEOUT_MS): ClusterOptions {
+  commandTimeoutOf('redisClusterOptions', commandTimeoutMs);
   return {
     enableOfflineQueue: false,
     clusterRetryStrategy: reconnectDelay,
@@ -190,8 +212,7 @@ export function redisClientOf(store: Store): Redis | Cluster | undefined {
 }
 
 export function createRedisStore(options: RedisStoreOptions): Store {
-  const timeoutMs = options.commandTimeoutMs ?? DEFAULT_TIMEOUT_MS;
-  if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) throw new TypeError('createRedisStore: commandTimeoutMs must be a positive number');
+  const timeoutMs = commandTimeoutOf('createRedisStore', options.commandTimeoutMs ?? DEFAULT_TIMEOUT_MS);
   const prefix = options.keyPrefix ?? '';
   if (/[{}]/.test(prefix)) throw new TypeError('createRedisStore: keyPrefix must not contain "{" or "}"');
   if ((options.url === undefined) === (options.client === undefined)) throw new TypeError('createRedisStore: pass exactly one of url or client');
