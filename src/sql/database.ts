@@ -8,6 +8,7 @@ import { basename, dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, PostgresDialect, type KyselyConfig } from 'kysely';
 import type pg from 'pg';
+import { MAX_TIMER_MS } from '../core/deadline.js';
 import { lazyRequire } from '../core/lazy-require.js';
 import { attachCheckpointer, CHECKPOINT_PAGES, WAL_BACKSTOP_FACTOR } from '../store/sqlite/checkpointer.js';
 import { withOutages } from './pg-outage.js';
@@ -21,6 +22,7 @@ export interface DatabaseOptions {
   /**
    * SQLite: how long a statement waits for another process's write lock before failing with
    * SQLITE_BUSY, in ms. The wait blocks the thread (the driver is synchronous), so keep it short.
+   * At most 2^31 − 1 (SQLite's busy timeout is a 32-bit `int`).
    * @default 2_000
    */
   busyTimeoutMs?: number;
@@ -31,7 +33,7 @@ export interface DatabaseOptions {
   poolMax?: number;
   /**
    * PostgreSQL: how long connecting may take before the query fails, in ms (a dead server never
-   * hangs a request).
+   * hangs a request). At most 2^31 − 1 (a timer's limit).
    * @default 5_000
    */
   connectTimeoutMs?: number;
@@ -39,6 +41,8 @@ export interface DatabaseOptions {
    * PostgreSQL: how long one query may take before it fails, in ms. The server enforces it too, on
    * every connection (see `serverTimeouts`): a statement is cancelled and rolled back by PostgreSQL a
    * little before the client gives up, and a transaction left idle for twice this long is ended.
+   * At most `MAX_QUERY_TIMEOUT_MS` (1,073,741,823, about 12.4 days): twice it must still be a
+   * PostgreSQL `int` of ms.
    * @default 10_000
    */
   queryTimeoutMs?: number;
@@ -117,11 +121,12 @@ export function createDatabase(url: string, options: DatabaseOptions = {}): Kyse
     handles.set(db, { engine: 'sqlite', sqlite: native });
     return db;
   }
-  const queryTimeoutMs = positiveInteger('queryTimeoutMs', options.queryTimeoutMs ?? 10_000);
+  const queryTimeoutMs = positiveInteger('queryTimeoutMs', options.queryTimeoutMs ?? 10_000, false, MAX_QUERY_TIMEOUT_MS);
+  const connectTimeoutMs = positiveInteger('connectTimeoutMs', options.connectTimeoutMs ?? 5_000, false, MAX_TIMER_MS);
   const pool = new (loadPg().Pool)({
     connectionString: target.connectionString,
     max: positiveInteger('poolMax', options.poolMax ?? 10),
-    connectionTimeoutMillis: positiveInteger('connectTimeoutMs', options.connectTimeoutMs ?? 5_000),
+    connectionTimeoutMillis: connectTimeoutMs,
     // The outer bound, for a server or network that stops answering altogether.
     query_timeout: queryTimeoutMs,
     // Sent as startup parameters, so they hold on every connection of the pool from its first query.
@@ -174,7 +179,7 @@ class SqliteKysely extends Kysely<DatabaseSchema> {
 }
 
 function openSqlite(path: string, busyTimeoutMs: number, autocheckpointPages: number): BetterSqlite3.Database {
-  const timeout = positiveInteger('busyTimeoutMs', busyTimeoutMs, true);
+  const timeout = positiveInteger('busyTimeoutMs', busyTimeoutMs, true, MAX_TIMER_MS);
   let native: BetterSqlite3.Database;
   try {
     if (path !== ':memory:') {
@@ -248,9 +253,23 @@ export function serverTimeouts(queryTimeoutMs: number): {
   return { statement_timeout: statement, lock_timeout: statement, idle_in_transaction_session_timeout: 2 * queryTimeoutMs };
 }
 
-function positiveInteger(name: string, value: number, zeroAllowed = false): number {
-  if (!Number.isInteger(value) || value < (zeroAllowed ? 0 : 1)) {
-    throw new TypeError(`createDatabase: ${name} must be a ${zeroAllowed ? 'non-negative' : 'positive'} integer`);
+/**
+ * The longest `queryTimeoutMs`: `idle_in_transaction_session_timeout` is twice it, and PostgreSQL
+ * takes at most 2^31 − 1 ms there (an `int`) — more, and it refused every connection at start-up
+ * (`invalid value for parameter`). It keeps `statement_timeout` and pg's own query timer (a Node
+ * timer) within their limit of 2^31 − 1 too.
+ */
+export const MAX_QUERY_TIMEOUT_MS = Math.floor(MAX_TIMER_MS / 2);
+
+/**
+ * A whole number from 1 (or 0) to `max`. The timeouts are bounded: SQLite's busy timeout and
+ * PostgreSQL's are 32-bit `int`s of ms, and Node fires a timer of more than 2^31 − 1 ms after 1 ms
+ * (`connectTimeoutMs: 2 ** 31` failed every connection at once).
+ */
+function positiveInteger(name: string, value: number, zeroAllowed = false, max = Number.MAX_SAFE_INTEGER): number {
+  if (!Number.isInteger(value) || value < (zeroAllowed ? 0 : 1) || value > max) {
+    const bound = max === Number.MAX_SAFE_INTEGER ? '' : `, at most ${max}`;
+    throw new TypeError(`createDatabase: ${name} must be a ${zeroAllowed ? 'non-negative' : 'positive'} integer${bound}`);
   }
   return value;
 }
