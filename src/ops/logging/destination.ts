@@ -2,6 +2,7 @@
  * `LOG_FORMAT` and `LOG_DESTINATION` (PROTOCOL §1) as values. Each bad input is a `LogConfigError`
  * whose `code` is stable and whose message names the variable, so the config schema can show it as is.
  */
+import { MAX_TIMER_MS } from '../../core/deadline.js';
 import { urlForMessage } from '../config-fields.js';
 
 export const LOG_FORMATS = ['pretty', 'json'] as const;
@@ -127,5 +128,16 @@ function fail(detail: string): never {
 export function wholeOption(name: string, value: number | undefined, fallback: number, min = 1): number {
   const v = value ?? fallback;
   if (!Number.isInteger(v) || v < min) throw new LogConfigError('LOG_OPTION_INVALID', name, `must be a whole number of at least ${min}, got ${v}`);
+  return v;
+}
+
+/**
+ * A strategy option that becomes a timer's delay: a whole number of ms from 1 to `max`, at most
+ * `MAX_TIMER_MS`. Node fires a longer timer after 1 ms: an OTLP `intervalMs` of 2^31 POSTed in a busy
+ * loop, a `timeoutMs` of 2^31 aborted every POST at once. `undefined` takes the default.
+ */
+export function timerOption(name: string, value: number | undefined, fallback: number, max = MAX_TIMER_MS): number {
+  const v = wholeOption(name, value, fallback);
+  if (v > max) throw new LogConfigError('LOG_OPTION_INVALID', name, `must be at most ${max} ms (a Node.js timer waits at most ${MAX_TIMER_MS} ms), got ${v}`);
   return v;
 }

@@ -12,7 +12,7 @@
  * outage is two reports (its error, then `dropped N lines`), not silence until a restart.
  */
 import { resolve } from 'node:path';
-import { LogConfigError, wholeOption } from './destination.js';
+import { LogConfigError, timerOption, wholeOption } from './destination.js';
 import { parseSize, RollingFile } from './file-roller.js';
 import type { DeliveryReport, LogSink } from './sink.js';
 
@@ -23,9 +23,12 @@ export interface FileLogOptions {
   frequency?: 'daily' | 'hourly' | number;
   /** Rotated files kept besides the current one; older ones (also from earlier runs) are deleted. @default 7 */
   keep?: number;
-  /** After the writer failed: first delay before a new one is started, doubled up to `maxReopenMs`. @default 1_000 */
+  /**
+   * After the writer failed: first delay before a new one is started, doubled up to `maxReopenMs`;
+   * in ms, at most 2^31 − 1 (a timer's limit). @default 1_000
+   */
   reopenMs?: number;
-  /** @default 60_000 */
+  /** At most 2^31 − 1 ms. @default 60_000 */
   maxReopenMs?: number;
 }
 
@@ -39,8 +42,9 @@ export function createFileSink(path: string, options: FileLogOptions, { onError,
   if (typeof frequency === 'number' ? !Number.isInteger(frequency) || frequency < 1 : frequency !== 'daily' && frequency !== 'hourly') {
     throw new LogConfigError('LOG_OPTION_INVALID', 'file.frequency', `must be 'daily', 'hourly' or a whole number of milliseconds, got ${JSON.stringify(frequency)}`);
   }
-  const baseDelay = wholeOption('file.reopenMs', options.reopenMs, 1_000);
-  const maxDelay = Math.max(wholeOption('file.maxReopenMs', options.maxReopenMs, 60_000), baseDelay);
+  // Timers' delays: Node fires a longer one after 1 ms, and a failing writer was restarted in a busy loop.
+  const baseDelay = timerOption('file.reopenMs', options.reopenMs, 1_000);
+  const maxDelay = Math.max(timerOption('file.maxReopenMs', options.maxReopenMs, 60_000), baseDelay);
   const file = resolve(path);
 
   const rollOptions = { file, size: sizeBytes, frequency, keep };

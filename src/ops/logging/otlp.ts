@@ -12,7 +12,7 @@
  */
 import { hostname } from 'node:os';
 import { urlForMessage } from '../config-fields.js';
-import { wholeOption } from './destination.js';
+import { timerOption, wholeOption } from './destination.js';
 import { exportRequest, toOtlpLogRecord, type OtlpLogRecord, type OtlpResource } from './otlp-format.js';
 import { parseLine } from './record.js';
 import type { DeliveryReport, LogSink } from './sink.js';
@@ -20,16 +20,16 @@ import type { DeliveryReport, LogSink } from './sink.js';
 export interface OtlpLogOptions {
   /** Records per POST; reaching it sends at once. @default 512 */
   maxBatch?: number;
-  /** Longest a record waits before being sent. @default 1_000 */
+  /** Longest a record waits before being sent, in ms, at most 2^31 − 1 (a timer's limit). @default 1_000 */
   intervalMs?: number;
   /** Records kept while the collector is unreachable; beyond it the oldest are dropped. @default 10_000 */
   maxQueued?: number;
-  /** Per-request timeout. @default 10_000 */
+  /** Per-request timeout, in ms, at most 2^31 − 1 (a timer's limit). @default 10_000 */
   timeoutMs?: number;
   /**
    * Longest `close()` waits for the POST under way and a last one; then they are abandoned (and what
    * they carried counts as dropped). Below a shutdown's grace period, so a collector that accepts but
-   * never answers cannot hold the exit. @default 5_000
+   * never answers cannot hold the exit. In ms, at most 2^31 − 1 (a timer's limit). @default 5_000
    */
   closeTimeoutMs?: number;
   /** Extra request headers (e.g. an authorization header some collectors need). @default {} */
@@ -59,11 +59,11 @@ const SCOPE = 'livecomponents';
 export function createOtlpSink(url: string, serviceName: string, options: OtlpLogOptions, { onError, onDropped }: DeliveryReport): LogSink {
   const maxBatch = wholeOption('otlp.maxBatch', options.maxBatch, 512);
   const maxQueued = Math.max(wholeOption('otlp.maxQueued', options.maxQueued, 10_000), maxBatch);
-  const timeoutMs = wholeOption('otlp.timeoutMs', options.timeoutMs, 10_000);
-  const closeTimeoutMs = wholeOption('otlp.closeTimeoutMs', options.closeTimeoutMs, 5_000);
+  const timeoutMs = timerOption('otlp.timeoutMs', options.timeoutMs, 10_000);
+  const closeTimeoutMs = timerOption('otlp.closeTimeoutMs', options.closeTimeoutMs, 5_000);
   /** Aborted when `close` has waited `closeTimeoutMs`: ends the POST under way at once. */
   const closeAbort = new AbortController();
-  const intervalMs = wholeOption('otlp.intervalMs', options.intervalMs, 1_000);
+  const intervalMs = timerOption('otlp.intervalMs', options.intervalMs, 1_000);
   const doFetch = options.fetch ?? globalThis.fetch;
   const { endpoint, authorization } = splitCredentials(url);
   const own = options.headers ?? {};

@@ -13,7 +13,8 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { connect, isIPv6, type Socket as TcpSocket } from 'node:net';
 import { hostname } from 'node:os';
-import { LogConfigError, wholeOption, type LogDestination } from './destination.js';
+import { MAX_TIMER_MS } from '../../core/deadline.js';
+import { LogConfigError, timerOption, wholeOption, type LogDestination } from './destination.js';
 import { parseLine } from './record.js';
 import type { DeliveryReport, LogSink } from './sink.js';
 import { fitDatagram, formatSyslog, octetFrame, type SyslogHeaderFields } from './syslog-format.js';
@@ -23,15 +24,20 @@ export interface SyslogLogOptions {
   maxDatagramBytes?: number;
   /** TCP: messages kept while disconnected; beyond it the oldest are dropped (reported once per outage). @default 10_000 */
   maxQueued?: number;
-  /** TCP: first reconnect delay, doubled up to `maxReconnectMs`. @default 100 */
+  /** TCP: first reconnect delay, doubled up to `maxReconnectMs`; in ms, at most 2^31 − 1 (a timer's limit). @default 100 */
   reconnectMs?: number;
-  /** @default 30_000 */
+  /** At most 2^31 − 1 ms. @default 30_000 */
   maxReconnectMs?: number;
-  /** How long `flush`/`close()` wait for queued TCP messages (then `close` drops them). @default 5_000 */
+  /**
+   * How long `flush`/`close()` wait for queued TCP messages (then `close` drops them), in ms, at most
+   * `MAX_SYSLOG_CLOSE_TIMEOUT_MS` (2^31 − 1 less the second `close()` holds the process beyond it).
+   * @default 5_000
+   */
   closeTimeoutMs?: number;
   /**
    * TCP: how long a connection attempt may take; then it counts as failed (reported, retried). A
-   * firewall that drops packets would otherwise leave it pending for the kernel's ~2 minutes.
+   * firewall that drops packets would otherwise leave it pending for the kernel's ~2 minutes. At
+   * most 2^31 − 1 (a timer's limit).
    * @default 5_000
    */
   connectTimeoutMs?: number;
@@ -45,6 +51,15 @@ type SyslogDestination = Extract<LogDestination, { kind: 'syslog' }>;
 const MIN_DATAGRAM = 480;
 /** The largest UDP payload over IPv4. */
 const MAX_DATAGRAM = 65_507;
+
+/** How much longer than `closeTimeoutMs` a TCP `close()` holds the process (for the FIN). */
+const CLOSE_HOLD_EXTRA_MS = 1_000;
+
+/**
+ * The longest TCP `closeTimeoutMs`: `close()` holds the process with a timer of it plus a second,
+ * and Node fires a timer of more than 2^31 − 1 ms after 1 ms (the process could end mid-close).
+ */
+export const MAX_SYSLOG_CLOSE_TIMEOUT_MS = MAX_TIMER_MS - CLOSE_HOLD_EXTRA_MS;
 
 export function createSyslogSink(dest: SyslogDestination, appName: string, options: SyslogLogOptions, report: DeliveryReport): LogSink {
   const header: SyslogHeaderFields = { facility: dest.facility, hostname: options.hostname ?? hostname(), appName, procId: String(process.pid) };
@@ -106,10 +121,12 @@ function createUdpSink(dest: SyslogDestination, header: SyslogHeaderFields, opti
 
 function createTcpSink(dest: SyslogDestination, header: SyslogHeaderFields, options: SyslogLogOptions, { onError, onDropped }: DeliveryReport): LogSink {
   const maxQueued = wholeOption('syslog.maxQueued', options.maxQueued, 10_000);
-  const baseDelay = wholeOption('syslog.reconnectMs', options.reconnectMs, 100);
-  const maxDelay = Math.max(wholeOption('syslog.maxReconnectMs', options.maxReconnectMs, 30_000), baseDelay);
-  const closeTimeout = wholeOption('syslog.closeTimeoutMs', options.closeTimeoutMs, 5_000);
-  const connectTimeout = wholeOption('syslog.connectTimeoutMs', options.connectTimeoutMs, 5_000);
+  // Timers' delays: Node fires a longer one after 1 ms (a reconnect loop without pause, a close that
+  // gives up at once).
+  const baseDelay = timerOption('syslog.reconnectMs', options.reconnectMs, 100);
+  const maxDelay = Math.max(timerOption('syslog.maxReconnectMs', options.maxReconnectMs, 30_000), baseDelay);
+  const closeTimeout = timerOption('syslog.closeTimeoutMs', options.closeTimeoutMs, 5_000, MAX_SYSLOG_CLOSE_TIMEOUT_MS);
+  const connectTimeout = timerOption('syslog.connectTimeoutMs', options.connectTimeoutMs, 5_000);
   const queue: Buffer[] = [];
   let socket: TcpSocket | undefined;
   let connected = false;
@@ -210,7 +227,7 @@ function createTcpSink(dest: SyslogDestination, header: SyslogHeaderFields, opti
       closing ??= (async () => {
         // The socket and timers are unref'd; a process whose server has closed would end while this
         // waits, dropping the queue unreported and skipping its own exit code. Hold it, at most this long.
-        const hold = setTimeout(() => undefined, closeTimeout + 1_000);
+        const hold = setTimeout(() => undefined, closeTimeout + CLOSE_HOLD_EXTRA_MS);
         try {
           // Reconnect now rather than after the backoff: the queue may still go out within the wait.
           if (timer !== undefined) {
