@@ -33,7 +33,7 @@ import { migrationConflicts, pendingMigrations } from '../sql/migrate.js';
 import { describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
 import { isAclRefusal, onNode, readNodeMemory } from '../store/redis/eviction.js';
 import { isSelectFailure } from '../store/redis/connection.js';
-import { CLUSTER_NODE_REFUSAL, explainWriteRefusal, isClusterNodeInfo, probeWrite, redisClientOptions, WRITE_CHECK_KEY } from '../store/redis/index.js';
+import { CLUSTER_NODE_REFUSAL, commandTimeoutOf, explainWriteRefusal, isClusterNodeInfo, probeWrite, redisClientOptions, WRITE_CHECK_KEY } from '../store/redis/index.js';
 import { loadIoredis } from '../store/redis/driver.js';
 import { defineLuaCommands } from '../store/redis/lua/index.js';
 import { folderRefusal, nearestExisting } from './doctor-files.js';
@@ -44,7 +44,11 @@ export type ServiceCheckName = (typeof SERVICE_CHECK_NAMES)[number];
 export type ServiceCheckResult = CheckResult<ServiceCheckName>;
 
 export interface ServiceCheckOptions {
-  /** Longest wait for each service. @default 3000 */
+  /**
+   * Longest wait for each service, in ms, at most `MAX_COMMAND_TIMEOUT_MS` (536,870,911): it is the
+   * Redis client's command timeout too, whose socket timeout (four of them) is a Node timer.
+   * @default 3000
+   */
   timeoutMs?: number;
   /** This machine's clock (injectable for tests). @default Date.now */
   now?: () => number;
@@ -59,7 +63,9 @@ interface ClockReading {
 }
 
 export async function runServiceChecks(config: AppConfig, options: ServiceCheckOptions = {}): Promise<ServiceCheckResult[]> {
-  const timeoutMs = options.timeoutMs ?? 3_000;
+  // Checked before any service is asked: Node fires a timer of over 2^31 − 1 ms after 1 ms, so a
+  // larger value failed every check (Redis's socket dropped at once, PostgreSQL refusing its timeouts).
+  const timeoutMs = Math.ceil(commandTimeoutOf('doctor', options.timeoutMs ?? 3_000, 'timeoutMs'));
   const now = options.now ?? Date.now;
   const readings: ClockReading[] = [];
   const [redis, database] = await Promise.all([
