@@ -49,7 +49,10 @@ export interface LiveComponentsOptions extends SecurityOptions {
   };
   events?: SecurityEventSink;
   clock?: Clock;
-  /** Session idle lifetime in ms. @default 86_400_000 */
+  /**
+   * Session idle lifetime in ms: a whole number from 1000 (1 s) to 3,155,760,000,000 (100 years,
+   * `MAX_LIFETIME_MS`), checked at start-up (a `TypeError` naming it otherwise). @default 86_400_000
+   */
   sessionTtlMs?: number;
   /**
    * Largest state one component instance may store, its JSON in UTF-8 bytes: past it the action
