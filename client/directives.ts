@@ -156,7 +156,7 @@ function paramName(name: string): string {
 }
 
 /** How many entries FormData takes from `el` (a named control of the form). */
-function entryCount(el: Control, submitter: HTMLElement | null): number {
+export function entryCount(el: Control, submitter: HTMLElement | null): number {
   if (el.matches(':disabled') || el.closest('datalist') !== null) return 0;
   if (el instanceof HTMLSelectElement) return Array.from(el.options).filter((o) => o.selected && !o.matches(':disabled')).length;
   if (el instanceof HTMLButtonElement || (el instanceof HTMLInputElement && ['submit', 'reset', 'button', 'image'].includes(el.type))) {

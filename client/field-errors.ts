@@ -1,17 +1,22 @@
 /**
  * Field messages of a 400 `VALIDATION_FAILED` (`errors: { field: [messages] }`, dotted paths, `_`
  * for the params as a whole) shown inside the component, where the markup asks for them:
- * `<span data-lc-error="item" hidden></span>` gets the messages of `item` and is shown; a form field
- * named `item` gets `aria-invalid="true"`. Any other answer clears them (a successful one re-renders
- * the component anyway), so a message never outlives the attempt it was about. A shown message is
- * linked to its field: its slot gets an id when it has none (`lc-error-<n>`), added to the field's
+ * `<span data-lc-error="item" hidden></span>` gets the messages of `item` and of the keys under it
+ * (`item.1`, `item.1.street`: an array's elements, an object's fields) and is shown; a form field
+ * named `item` (or `item[]`) gets `aria-invalid="true"` for those of `item`, and for those of
+ * `item.<i>` when it sent the i-th value of `item` (its form's fields of that name, in order), or
+ * when no field did. Any other answer clears them (a successful one re-renders the component
+ * anyway), so a message never outlives the attempt it was about. A shown message is linked to the
+ * fields it is about: its slot gets an id when it has none (`lc-error-<n>`), added to the field's
  * `aria-describedby` after the ids already there (only its own form's slot when it has one: one row
  * of a list), and removed from it when the message is cleared.
  */
 import { ATTR } from '../src/core/wire.js';
+import { entryCount } from './directives.js';
 import { NAMED_FIELDS } from './morph.js';
 
 type FieldErrors = Readonly<Record<string, unknown>>;
+type Field = HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement;
 
 /** Fields this module marked invalid: only those are unmarked, never an `aria-invalid` the server rendered. */
 const marked = new WeakSet<Element>();
@@ -20,42 +25,59 @@ const linked = new WeakMap<Element, string[]>();
 /** Slots given an id so far on this page (`lc-error-1`, `lc-error-2`…). */
 let slotCount = 0;
 
+/** Whether `key` is `name` or a key under it (`emails.1` is under `emails`, `emailsX` is not). */
+const under = (key: string, name: string): boolean => key === name || key.startsWith(`${name}.`);
+
 /** Shows `errors` in `root` (none: clears every message and mark). */
 export function showFieldErrors(root: Element, errors: FieldErrors | undefined): void {
-  const messagesOf = (field: string): string[] => {
-    const value = errors !== undefined && Object.hasOwn(errors, field) ? errors[field] : undefined;
-    return Array.isArray(value) ? value.map(String) : [];
-  };
-  /** The shown slots, by field. */
-  const shown = new Map<string, HTMLElement[]>();
+  /** The keys with messages, and their messages. */
+  const messages = Object.entries(errors ?? {}).flatMap(([key, value]) => (Array.isArray(value) && value.length ? [[key, value.map(String)] as const] : []));
+  /** The shown slots, each with the key it names. */
+  const shown: Array<[string, HTMLElement]> = [];
   for (const slot of root.querySelectorAll<HTMLElement>(`[${ATTR.error}]`)) {
     const name = slot.getAttribute(ATTR.error) ?? '';
-    const messages = messagesOf(name);
-    slot.textContent = messages.join(' ');
-    slot.hidden = messages.length === 0;
+    const own = messages.filter(([key]) => under(key, name)).flatMap(([, text]) => text);
+    slot.textContent = own.join(' ');
+    slot.hidden = !own.length;
     if (slot.hidden) continue;
     // Numbered, not named after the field: the slots of a list's rows share a name, and ids must differ.
     slot.id ||= `lc-error-${++slotCount}`;
-    shown.set(name, [...(shown.get(name) ?? []), slot]);
+    shown.push([name, slot]);
   }
-  for (const field of root.querySelectorAll(NAMED_FIELDS)) {
-    // Named as its param: a `tags[]` box sends `tags`, whose errors the server reports.
-    const name = (field.getAttribute('name') ?? '').replace(/\[\]$/, '');
+  for (const field of root.querySelectorAll<Field>(NAMED_FIELDS)) {
+    const keys = messages.map(([key]) => key).filter((key) => isAbout(root, field, key));
     const old = linked.get(field) ?? [];
     const ids = field.getAttribute('aria-describedby')?.split(' ').filter((id) => !old.includes(id)) ?? [];
-    // Its own form's message when it has one (a row of a list), else every message of its name.
-    const slots = shown.get(name) ?? [];
-    const own = slots.filter((slot) => field.closest('form')?.contains(slot));
+    // The slots showing its messages: its own form's when it has one (a row of a list), else all.
+    const slots = shown.filter(([name]) => keys.some((key) => under(key, name))).map(([, slot]) => slot);
+    const own = slots.filter((slot) => field.form?.contains(slot));
     const added = (own.length ? own : slots).map((slot) => slot.id).filter((id) => !ids.includes(id));
     linked.set(field, added);
     const describedBy = [...ids, ...added].join(' ').trim();
     if (describedBy) field.setAttribute('aria-describedby', describedBy);
     else field.removeAttribute('aria-describedby');
-    if (messagesOf(name).length > 0) {
+    if (keys.length) {
       field.setAttribute('aria-invalid', 'true');
       marked.add(field);
     } else if (marked.delete(field)) {
       field.removeAttribute('aria-invalid');
     }
   }
+}
+
+/**
+ * Whether the message of `key` is about `field`: its param's own (a `tags[]` box sends `tags`, whose
+ * errors the server reports), or of an element (`tags.1`) that it sent, or that no field sent.
+ */
+function isAbout(root: Element, field: Field, key: string): boolean {
+  const { name } = field;
+  const param = name.replace(/\[\]$/, '');
+  if (!under(key, param)) return false;
+  // The field each value of the param came from, as the form sent them (directives.ts `formParams`).
+  const sent = Array.from(field.form?.elements ?? root.querySelectorAll(NAMED_FIELDS))
+    .filter((el) => el.getAttribute('name') === name)
+    .flatMap((el) => Array<Element>(entryCount(el as Field, null)).fill(el));
+  // `tags.1.id` is about the second value (`parseInt` reads the leading index; none: NaN, no field).
+  const from = sent[parseInt(key.slice(param.length + 1))];
+  return key === param || !from || from === field;
 }
