@@ -55,7 +55,7 @@ export async function demoApp(env: Record<string, string> = {}, framework: Parti
 }
 
 /** A runtime with throwaway keys, as an app of the README builds it (origin http://localhost:3000). */
-export function testRuntime(components: readonly ComponentDefinition[], store: Store): ReturnType<typeof createLiveComponents> {
+export function testRuntime(components: readonly ComponentDefinition[], store: Store, extra: Partial<LiveComponentsOptions> = {}): ReturnType<typeof createLiveComponents> {
   return createLiveComponents({
     components,
     store,
@@ -63,6 +63,7 @@ export function testRuntime(components: readonly ComponentDefinition[], store: S
     stateKeys: randomBytes(32).toString('base64'),
     sessionSecret: randomBytes(32).toString('base64'),
     events: memorySecurityEvents(),
+    ...extra,
   });
 }
 

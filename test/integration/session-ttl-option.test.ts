@@ -3,25 +3,15 @@
  * Infinity or a string started and then failed every page view (500), and 0.5 made every session
  * last 1 ms.
  */
-import { randomBytes } from 'node:crypto';
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { livecomponents } from '../../src/http/plugin.js';
-import { memorySecurityEvents } from '../../src/ops/security-events.js';
-import { createLiveComponents, type LiveComponentsOptions } from '../../src/runtime/setup.js';
+import type { LiveComponentsOptions } from '../../src/runtime/setup.js';
 import { createMemoryStore } from '../../src/store/memory/index.js';
-import { openClient, tinyCounter } from '../helpers/demo.js';
+import { openClient, testRuntime, tinyCounter } from '../helpers/demo.js';
 
 function runtime(extra: Partial<LiveComponentsOptions>) {
-  return createLiveComponents({
-    components: [tinyCounter],
-    store: createMemoryStore(),
-    appOrigin: 'http://localhost:3000',
-    stateKeys: randomBytes(32).toString('base64'),
-    sessionSecret: randomBytes(32).toString('base64'),
-    events: memorySecurityEvents(),
-    ...extra,
-  });
+  return testRuntime([tinyCounter], createMemoryStore(), extra);
 }
 
 describe('sessionTtlMs', () => {

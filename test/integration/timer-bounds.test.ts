@@ -3,16 +3,14 @@
  * timer after 1 ms, so `actionTimeoutMs: 2 ** 31` (or lock TTLs of 3e9 ms, which it defaults to)
  * started fine and then failed every async action with a 500.
  */
-import { randomBytes } from 'node:crypto';
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { defineComponent } from '../../src/core/component.js';
 import { html } from '../../src/core/html.js';
 import { livecomponents } from '../../src/http/plugin.js';
-import { memorySecurityEvents } from '../../src/ops/security-events.js';
-import { createLiveComponents, type LiveComponentsOptions } from '../../src/runtime/setup.js';
+import type { LiveComponentsOptions } from '../../src/runtime/setup.js';
 import { createMemoryStore } from '../../src/store/memory/index.js';
-import { openClient } from '../helpers/demo.js';
+import { openClient, testRuntime } from '../helpers/demo.js';
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -25,15 +23,7 @@ const slow = defineComponent({
 });
 
 function runtime(extra: Partial<LiveComponentsOptions>) {
-  return createLiveComponents({
-    components: [slow],
-    store: createMemoryStore(),
-    appOrigin: 'http://localhost:3000',
-    stateKeys: randomBytes(32).toString('base64'),
-    sessionSecret: randomBytes(32).toString('base64'),
-    events: memorySecurityEvents(),
-    ...extra,
-  });
+  return testRuntime([slow], createMemoryStore(), extra);
 }
 
 describe('timer delays from options', () => {
