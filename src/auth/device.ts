@@ -5,9 +5,11 @@
  * shared budget on an address locks its owner out for as long as they go on (docs/auth.md, Limits).
  *
  * The cookie holds a random token (256 bits, the shape of the service's other tokens). A successful
- * sign-in records the token's hash for that account in the store, with the cookie's lifetime; an
- * attempt presenting a recorded token counts against that device's own limit (`LOGIN_PER_DEVICE`)
- * instead. A token not recorded for the account tried is worth nothing: it cannot be guessed, and a
+ * sign-in (once its tokens or browser session exist) records the token's hash among the account's
+ * trusted devices in the store — one key per account holding the `MAX_TRUSTED_DEVICES` most recently
+ * used, so sign-ins without the cookie (scripts, apps without a cookie jar, or someone doing it on
+ * purpose) cannot grow the store — and an attempt presenting a recorded token counts against that
+ * device's own limit (`LOGIN_PER_DEVICE`) instead. A token not recorded for the account tried is worth nothing: it cannot be guessed, and a
  * success without a trusted token always mints a fresh one, so a value planted in a browser (a
  * sibling subdomain can set cookies without the `__Host-` prefix) never becomes trusted.
  *
@@ -20,6 +22,9 @@ const DAY_SECONDS = 86_400;
 
 /** How long a browser stays trusted after its last sign-in to an account. */
 export const DEVICE_TRUST_DAYS = 90;
+
+/** Devices an account trusts at once; a sign-in from an 11th drops the one used least recently. */
+export const MAX_TRUSTED_DEVICES = 10;
 
 export interface DeviceCookie {
   readonly name: string;

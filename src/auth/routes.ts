@@ -105,7 +105,7 @@ export async function authRoutes(app: FastifyInstance, options: AuthRoutesOption
     const result = await service.login(request.body, requestInfo(request), device.read(request));
     if (result.type === 'error') return fail(reply, request, result.error);
     cookie.write(reply, result.tokens.refreshToken, result.tokens.refreshMaxAge);
-    device.write(reply, result.device);
+    if (result.device !== null) device.write(reply, result.device);
     return reply.code(200).headers(headersOf(request)).send(tokenAnswer(result.tokens));
   });
 

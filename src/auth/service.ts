@@ -29,8 +29,8 @@ import { rateLimitRule, setRateLimitHeaders } from '../pipeline/rate-limit/index
 import type { RequestInfo } from '../pipeline/types.js';
 import { parseSessionUserId } from './accounts.js';
 import { passwordInvalid, readCredentials, readEmailOnly, readRegistration, readReset } from './input.js';
-import { DEVICE_TRUST_DAYS } from './device.js';
-import { authKeys } from './keys.js';
+import { DEVICE_TRUST_DAYS, MAX_TRUSTED_DEVICES } from './device.js';
+import { authKeys, deviceDigest } from './keys.js';
 import { askPasswordHook, PASSWORD_BREACHED, passwordRefusal } from './password-policy.js';
 import type { AccessGrant, RefreshRow, TokenGrant, UserRow } from './repository.js';
 import { resolveSettings, type AuthServiceOptions } from './settings.js';
@@ -174,18 +174,30 @@ export function createAuthService(options: AuthServiceOptions) {
   /** `token` when it is a device token trusted for `email`, else `null`. */
   async function trustedDevice(email: string, token: string | undefined): Promise<string | null> {
     if (!isTokenShaped(token)) return null;
-    return (await s.store.get(authKeys.device(email, token))) === null ? null : token;
+    const trusted = (await s.store.get(authKeys.devices(email)))?.split(' ') ?? [];
+    return trusted.includes(deviceDigest(token)) ? token : null;
   }
 
   /**
-   * After a successful sign-in: the device token to set in the browser's cookie, trusted for `email`
-   * for `DEVICE_TRUST_DAYS` from now. A trusted one is kept and renewed; otherwise a fresh one, never
-   * the one presented (a planted value must not become trusted).
+   * After a successful sign-in, once its tokens or browser session exist: the device token to set in
+   * the browser's cookie, trusted for `email` for `DEVICE_TRUST_DAYS` from now — the trusted one kept,
+   * else a fresh one, never the one presented (a planted value must not become trusted). `null` when
+   * the store refused the write (reported to `onBackgroundError`): the sign-in stands without it. Two
+   * sign-ins at once may each drop the other's entry; that browser is asked again at its next sign-in.
    */
-  async function trustDevice(email: string, trusted: string | null): Promise<string> {
+  async function rememberDevice(email: string, trusted: string | null): Promise<string | null> {
     const token = trusted ?? newToken(s.random);
-    await s.store.set(authKeys.device(email, token), '1', deviceTtlMs);
-    return token;
+    const digest = deviceDigest(token);
+    const key = authKeys.devices(email);
+    try {
+      const others = ((await s.store.get(key))?.split(' ') ?? []).filter((d) => d !== '' && d !== digest);
+      const kept = others.slice(Math.max(0, others.length - (MAX_TRUSTED_DEVICES - 1)));
+      await s.store.set(key, [...kept, digest].join(' '), deviceTtlMs);
+      return token;
+    } catch (error) {
+      s.onBackgroundError(error);
+      return null;
+    }
   }
 
   /**
@@ -193,10 +205,10 @@ export function createAuthService(options: AuthServiceOptions) {
    * sign-in limits (`signInLimited`: a 429 then, even with the right password). `device` is the
    * browser's device cookie, if any. Logs `authn_login_success` or `authn_login_fail`, and
    * `authn_login_fail_max` at the Nth failure in a row for one email within the window. A wrong
-   * password is `INVALID_CREDENTIALS`. On success, `device` is the device token to set in the
-   * browser's cookie (`DeviceCookie.write`).
+   * password is `INVALID_CREDENTIALS`. On success, `trustedDevice` is the device cookie when it is
+   * trusted for this email (else `null`), for `rememberDevice` once the sign-in is recorded.
    */
-  async function verifyCredentials(email: string, password: string, request: Request, device?: string): Promise<Result<{ user: UserRow; device: string }>> {
+  async function verifyCredentials(email: string, password: string, request: Request, device?: string): Promise<Result<{ user: UserRow; trustedDevice: string | null }>> {
     const trusted = await trustedDevice(email, device);
     const limited = await signInLimited(email, trusted, request);
     if (limited !== null) return limited;
@@ -223,7 +235,7 @@ export function createAuthService(options: AuthServiceOptions) {
       if (await repo.rehashPassword(user.id, user.password_hash, rehashed, clock.now())) verified = { ...user, password_hash: rehashed };
     }
     emit('authn_login_success', 'INFO', `User ${user.id} signed in`, request);
-    return { type: 'ok', user: verified, device: await trustDevice(email, trusted) };
+    return { type: 'ok', user: verified, trustedDevice: trusted };
   }
 
   /** The sign-in's grant was refused: the password changed (a reset) while it was being checked. */
@@ -313,8 +325,11 @@ export function createAuthService(options: AuthServiceOptions) {
 
     verifyCredentials,
 
-    /** `device`: the browser's device cookie, if any; on success, `device` is the one to set (`verifyCredentials`). */
-    async login(body: unknown, request: Request, device?: string): Promise<Result<{ tokens: IssuedTokens; user: PublicUser; device: string }>> {
+    /**
+     * `device`: the browser's device cookie, if any; on success, `device` is the one to set, or `null`
+     * when it could not be recorded (`rememberDevice`).
+     */
+    async login(body: unknown, request: Request, device?: string): Promise<Result<{ tokens: IssuedTokens; user: PublicUser; device: string | null }>> {
       const input = readCredentials(body);
       if (!input.ok) return { type: 'error', error: input.error };
       const verified = await verifyCredentials(input.value.email, input.value.password, request, device);
@@ -322,8 +337,10 @@ export function createAuthService(options: AuthServiceOptions) {
       const { user } = verified;
       const tokens = await issueTokens(user, request);
       if (tokens === null) return passwordChangedMeanwhile(user, request);
-      return { type: 'ok', tokens, user: publicUser(user), device: verified.device };
+      return { type: 'ok', tokens, user: publicUser(user), device: await rememberDevice(input.value.email, verified.trustedDevice) };
     },
+
+    rememberDevice,
 
     async refresh(refreshToken: string | undefined, request: Request): Promise<Result<{ tokens: IssuedTokens }>> {
       if (!isTokenShaped(refreshToken)) return fail('REFRESH_TOKEN_INVALID');

@@ -71,10 +71,12 @@ export function createWebSignIn(options: WebSignInOptions): WebSignIn {
       const verified = await service.verifyCredentials(input.value.email, input.value.password, info, device.read(request));
       if (verified.type === 'error') return refused(verified.error, { ...limit.headers, ...verified.error.headers });
       const { user } = verified;
-      device.write(reply, verified.device);
       const started = await service.startWebSession(user, info);
       if (started.type === 'error') return refused(started.error, limit.headers);
       const next = await switchSession(reply, session, started.sessionUserId, info);
+      // Only now, the sign-in recorded: a refused one (a reset committed meanwhile) trusts no browser.
+      const trusted = await service.rememberDevice(input.value.email, verified.trustedDevice);
+      if (trusted !== null) device.write(reply, trusted);
       return { type: 'ok', session: next, user: { id: user.id, email: user.email, name: user.name } };
     },
 

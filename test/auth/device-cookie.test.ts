@@ -4,6 +4,7 @@
  */
 import type { LightMyRequestResponse } from 'fastify';
 import { afterEach, expect, it } from 'vitest';
+import { authKeys, deviceDigest } from '../../src/auth/keys.js';
 import { authApp, eachEngine, PASSWORD, setCookies, type AuthApp } from './harness.js';
 
 /** The value of `lc_device_token` an answer sets, or `undefined`. */
@@ -104,6 +105,61 @@ eachEngine('device cookies', (engine) => {
     const fresh = deviceCookie(await signIn(t, 'ada@example.com', '203.0.113.1', planted));
     expect(fresh).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(fresh).not.toBe(planted);
+  });
+
+  it('an account trusts its 10 most recently used devices in one store key: sign-ins without the cookie do not grow the store', async () => {
+    t = await authApp(engine);
+    const app = t;
+    await app.register('ada@example.com');
+    const devices: string[] = [];
+    for (let i = 0; i < 15; i++) devices.push(deviceCookie(await signIn(app, 'ada@example.com', `203.0.113.${i + 1}`)) as string);
+    expect(new Set(devices).size).toBe(15);
+    const stored = (await app.store.get(authKeys.devices('ada@example.com'))) as string;
+    expect(stored.split(' ')).toEqual(devices.slice(5).map(deviceDigest));
+    // The oldest five were dropped: their cookies get a fresh token; the last ten are kept.
+    expect(deviceCookie(await signIn(app, 'ada@example.com', '203.0.114.1', devices[0]))).not.toBe(devices[0]);
+    expect(deviceCookie(await signIn(app, 'ada@example.com', '203.0.114.2', devices[14]))).toBe(devices[14]);
+  });
+
+  it('a browser sign-in refused after the password check (a reset committed meanwhile) trusts no device and sets no cookie', async () => {
+    t = await authApp(engine);
+    const { app, db } = t;
+    await t.register('ada@example.com');
+    const service = app.livecomponentsAuth.service;
+    const startWebSession = service.startWebSession.bind(service);
+    service.startWebSession = async (...args) => {
+      await db.updateTable('users').set({ password_hash: 'changed by a reset' }).where('email', '=', 'ada@example.com').execute();
+      return startWebSession(...args);
+    };
+    const page = await app.inject({ method: 'GET', url: '/login' });
+    const session = setCookies(page).find((c) => c.startsWith('lc_session='))?.split(';')[0] as string;
+    const token = /name="_csrf_token" value="([^"]+)"/.exec(page.body)?.[1] as string;
+    const res = await app.inject({
+      method: 'POST',
+      url: '/login',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: session, origin: 'http://127.0.0.1:3000' },
+      payload: new URLSearchParams({ email: 'ada@example.com', password: PASSWORD, _csrf_token: token }).toString(),
+    });
+    expect(res.statusCode).toBe(401);
+    expect(deviceCookie(res)).toBeUndefined();
+    expect(await t.store.get(authKeys.devices('ada@example.com'))).toBeNull();
+  });
+
+  it('a store failure while recording the device still signs in (tokens, no device cookie) and is reported', async () => {
+    const reported: unknown[] = [];
+    t = await authApp(engine, { auth: { onBackgroundError: (error) => void reported.push(error) } });
+    const app = t;
+    await app.register('ada@example.com');
+    const set = app.store.set.bind(app.store);
+    app.store.set = async (key, value, ttlMs) => {
+      if (key === authKeys.devices('ada@example.com')) throw new Error('store down');
+      return set(key, value, ttlMs);
+    };
+    const res = await signIn(app, 'ada@example.com', '203.0.113.1');
+    expect(res.statusCode).toBe(200);
+    expect(setCookies(res).some((c) => c.startsWith('refresh_token='))).toBe(true);
+    expect(deviceCookie(res)).toBeUndefined();
+    expect(reported.map((e) => (e as Error).message)).toEqual(['store down']);
   });
 
   it('the browser form at /login reads and sets the same cookie', async () => {
