@@ -16,6 +16,7 @@
  */
 import { ATTR, BODY } from '../src/core/wire.js';
 import type { Invoker } from './component.js';
+import { noteToggle } from './morph.js';
 
 type Params = Record<string, unknown>;
 
@@ -63,10 +64,13 @@ export function bindDirectives(doc: Document, invoker: Invoker): () => void {
   doc.addEventListener('click', onClick);
   doc.addEventListener('submit', onSubmit);
   doc.addEventListener('keydown', onKeydown);
+  // (`toggle` does not bubble.)
+  doc.addEventListener('toggle', noteToggle, true);
   return () => {
     doc.removeEventListener('click', onClick);
     doc.removeEventListener('submit', onSubmit);
     doc.removeEventListener('keydown', onKeydown);
+    doc.removeEventListener('toggle', noteToggle, true);
   };
 }
 

@@ -61,6 +61,29 @@ export function restoreFields(root: Element, noted: NotedField[]): void {
   }
 }
 
+/**
+ * The open state the server last rendered on each `<dialog>` and `<details>`: another one is the
+ * user's or the page script's. Noted at each morph, and for the page's own markup at its first
+ * toggle (`noteToggle`).
+ */
+const rendered = new WeakMap<Element, boolean>();
+
+/** Notes the open state a `<dialog>` or `<details>` had before its first toggle: the server's (bound on the document by directives.ts). */
+export const noteToggle = (event: Event): void => void (rendered.has(event.target as Element) || rendered.set(event.target as Element, (event as ToggleEvent).oldState === 'open'));
+
+/**
+ * Gives `next`, the new markup of the `<dialog>` or `<details>` `el`, the open state that `el` is to
+ * show: the user's or the page's when they changed it since the server rendered it, else the
+ * server's — but an open one is never closed: a modal dialog losing `open` is hidden but stays
+ * modal, the whole page inert.
+ */
+function keepOpen(el: HTMLDetailsElement, next: Element): void {
+  const { open } = el;
+  const changed = open !== (rendered.get(el) ?? open);
+  rendered.set(el, next.hasAttribute('open'));
+  next.toggleAttribute('open', open || (!changed && next.hasAttribute('open')));
+}
+
 /** The id lent to the focused element and its twin for the time of a morph (the runtime's `lc-` prefix). */
 const LENT_ID = 'lc-focused';
 
@@ -71,8 +94,8 @@ const LENT_ID = 'lc-focused';
  * any other focused element — the button just clicked, a checkbox — takes the new markup like the
  * rest, and so does a focused field inside `reset` (a `data-lc-reset` form whose action succeeded:
  * its fields show what the server rendered). A `<dialog>` or `<details>` keeps the open state the
- * browser gives it. Throws when the HTML cannot be parsed or morphed (a CSP refusing the Trusted
- * Types policy, say).
+ * user or the page gave it (`keepOpen`). Throws when the HTML cannot be parsed or morphed (a CSP
+ * refusing the Trusted Types policy, say).
  *
  * Idiomorph keeps a focused field only when it can match it: by `id`, or by position. New markup
  * inserted before it (a "Remove" form per item above an "add" form, a notice above an editable
@@ -117,12 +140,14 @@ export function morphComponent(root: Element, html: string, reset?: Element): vo
     // text over; a focused button matched with another form's (a row's "Remove") is blurred too, so
     // the next Enter does not press it: focus goes to the root below.
     callbacks: {
-      beforeNodeMorphed: (old, el) => void (old === active && (key ? el !== twin : fieldKey(el as Element) !== own) && active.blur()),
-      // The browser's own open state, as the user or the page left it: a modal dialog losing `open`
-      // is hidden but stays modal, the whole page inert.
-      beforeAttributeUpdated: (name, el) => name !== 'open' || !el.matches('dialog,details'),
+      beforeNodeMorphed: (old, el) => {
+        if (old === active && (key ? el !== twin : fieldKey(el as Element) !== own)) active.blur();
+        if ((old as Element).matches?.('dialog,details')) keepOpen(old as HTMLDetailsElement, el as Element);
+      },
     },
   });
+  // The ones the answer inserted show the server's state.
+  for (const el of root.querySelectorAll<HTMLDetailsElement>('dialog,details')) if (!rendered.has(el)) rendered.set(el, el.open);
   if (lent) root.querySelector(`#${LENT_ID}`)?.removeAttribute('id');
   // (A root replaced by another tag is left to idiomorph: components keep theirs.)
   if (!inside || !root.isConnected) return;

@@ -100,6 +100,21 @@ describe.runIf(browserTestsEnabled('state a morph keeps'))('state a morph keeps'
     expect(await states()).toEqual([true, true, false]);
   });
 
+  it('a dialog and a <details> the server inserts open before closed ones of their tag show open, the others closed; those the user then closes stay closed', async () => {
+    // No ids: idiomorph morphs the old (closed) ones into the inserted ones, and their `open` was refused.
+    await open((n) => `<div ${ATTR.id}="${ID}"><output>${n}</output>${n ? '<dialog open data-t="confirm">Sure?</dialog>' : ''}<dialog data-t="help">help</dialog>
+${n ? '<details open data-t="new"><summary>new</summary>!</details>' : ''}<details data-t="faq"><summary>faq</summary>answer</details>${n ? '<details open data-t="last"><summary>last</summary>!</details>' : ''}</div>`);
+    const states = () => page.evaluate(() => ['confirm', 'help', 'new', 'faq', 'last'].map((t) => document.querySelector<HTMLDialogElement>(`[data-t=${t}]`)?.open));
+    expect(await rerender()).toBe('ok');
+    expect(await states()).toEqual([true, false, true, false, true]);
+    // (The open dialog covers the summaries: clicked from a script.)
+    await page.locator('[data-t=new] summary').evaluate((el: HTMLElement) => el.click());
+    await page.locator('[data-t=last] summary').evaluate((el: HTMLElement) => el.click());
+    expect(await rerender()).toBe('ok');
+    expect(await page.textContent('output')).toBe('2');
+    expect(await states()).toEqual([true, false, false, false, false]);
+  });
+
   it('a focused text field without a name keeps its text, focus and caret when a read-only field is inserted above it', async () => {
     await open((n) => `<div ${ATTR.id}="${ID}">${n ? '<input readonly data-testid="status" value="Saved">' : ''}<input data-testid="mine" value="server"></div>`);
     await page.getByTestId('mine').click();
