@@ -124,23 +124,27 @@ export function createAuthRepository(db: Kysely<DatabaseSchema>) {
 
   /**
    * Revokes the tokens of `userId` (of its family `familyId` only, when given) that could still be
-   * used: unrevoked and unexpired (for a refresh token, its family unexpired too; a rotated one still
-   * counts, its reuse is detected). Call it under `lockUser`.
+   * used on some instance: unrevoked, and unexpired or expired less than `REVOKE_MARGIN_MS` ago on
+   * this clock (for a refresh token, its family likewise; a rotated one still counts, its reuse is
+   * detected). Call it under `lockUser`.
    *
-   * Expired rows are left to the clean-up, which deletes them: nothing accepts them any more. Taking
+   * Older rows are left to the clean-up, which deletes them: nothing accepts them any more. Taking
    * them too, the revocation's UPDATEs locked the same dead rows as the clean-up's DELETEs, each in
    * its own order, and on PostgreSQL one of the two died of a deadlock (40P01): the clean-up run, or
-   * the sign-out, whose tokens then stayed live.
+   * the sign-out, whose tokens then stayed live. Without the margin, a token that had just expired on
+   * this clock was skipped, and an instance whose clock is a little behind still accepted it (and
+   * rotated it into a fresh grant) after the logout-all, the reset or the reuse.
    */
   async function revokeWhere(trx: Db, now: number, userId: string, familyId?: string): Promise<Revoked> {
-    let access = trx.updateTable('access_tokens').set({ revoked_at: now }).where('user_id', '=', userId).where('revoked_at', 'is', null).where('expires_at', '>', now);
+    const since = now - REVOKE_MARGIN_MS;
+    let access = trx.updateTable('access_tokens').set({ revoked_at: now }).where('user_id', '=', userId).where('revoked_at', 'is', null).where('expires_at', '>', since);
     let refresh = trx
       .updateTable('refresh_tokens')
       .set({ revoked_at: now })
       .where('user_id', '=', userId)
       .where('revoked_at', 'is', null)
-      .where('expires_at', '>', now)
-      .where('family_expires_at', '>', now);
+      .where('expires_at', '>', since)
+      .where('family_expires_at', '>', since);
     if (familyId !== undefined) {
       access = access.where('family_id', '=', familyId);
       refresh = refresh.where('family_id', '=', familyId);
@@ -379,11 +383,13 @@ export function createAuthRepository(db: Kysely<DatabaseSchema>) {
     },
 
     /**
-     * Deletes what can never be used again: expired or revoked access tokens and web sign-ins,
-     * refresh tokens that expired, were revoked or whose family ended (rotated tokens stay while
-     * they would still be live, so their reuse is still detected), spent or expired reset tokens.
-     * Idempotent: several instances running it at once delete each row once between them. Deletes
-     * in pieces of at most `batch` rows (`CLEANUP_BATCH`), however large the backlog.
+     * Deletes what can never be used again: revoked access tokens and web sign-ins, and those that
+     * expired at least `REVOKE_MARGIN_MS` ago; refresh tokens that were revoked, or whose own end or
+     * family's end is that long past (rotated tokens stay while they would still be live, so their
+     * reuse is still detected); spent or expired reset tokens. Unrevoked tokens that expired within
+     * the margin are the revocations' (`revokeWhere`): the two never touch the same row. Idempotent:
+     * several instances running it at once delete each row once between them. Deletes in pieces of
+     * at most `batch` rows (`CLEANUP_BATCH`), however large the backlog.
      *
      * On PostgreSQL each piece takes only rows no one else holds (`FOR UPDATE SKIP LOCKED`): it never
      * waits for a row, so it cannot deadlock with a revocation (or another clean-up) that holds some
@@ -395,13 +401,14 @@ export function createAuthRepository(db: Kysely<DatabaseSchema>) {
      * side, and both run again (`retryOnConflict`).
      */
     async deleteDead(now: number, batch: number = CLEANUP_BATCH): Promise<CleanupCounts> {
+      const ended = now - REVOKE_MARGIN_MS;
       // SQLite has no row locks (one writer at a time) and no FOR UPDATE.
       const onPostgres = db.getExecutor().adapter instanceof PostgresAdapter;
       const unlocked = <Q extends { forUpdate(): Q; skipLocked(): Q }>(select: Q): Q => (onPostgres ? select.forUpdate().skipLocked() : select);
       const accessTokens = await inPieces(batch, () =>
         db
           .deleteFrom('access_tokens')
-          .where('id', 'in', unlocked(db.selectFrom('access_tokens').select('id').where((eb) => eb.or([eb('expires_at', '<=', now), eb('revoked_at', 'is not', null)])).limit(batch)))
+          .where('id', 'in', unlocked(db.selectFrom('access_tokens').select('id').where((eb) => eb.or([eb('expires_at', '<=', ended), eb('revoked_at', 'is not', null)])).limit(batch)))
           .executeTakeFirst(),
       );
       const refreshTokens = await inPieces(batch, () =>
@@ -414,7 +421,7 @@ export function createAuthRepository(db: Kysely<DatabaseSchema>) {
               db
                 .selectFrom('refresh_tokens')
                 .select('id')
-                .where((eb) => eb.or([eb('expires_at', '<=', now), eb('family_expires_at', '<=', now), eb('revoked_at', 'is not', null)]))
+                .where((eb) => eb.or([eb('expires_at', '<=', ended), eb('family_expires_at', '<=', ended), eb('revoked_at', 'is not', null)]))
                 .limit(batch),
             ),
           )
@@ -434,6 +441,18 @@ export function createAuthRepository(db: Kysely<DatabaseSchema>) {
     },
   };
 }
+
+/**
+ * How far apart the clocks of two instances may be while a revocation still ends everything either
+ * accepts: a revocation also marks the tokens that expired up to this long ago on its clock (one
+ * that expired a second ago there is live on an instance two seconds behind), and the clean-up
+ * deletes an unrevoked token only this long after its end, so that on one clock the two take
+ * disjoint rows (across clocks the clean-up still waits for no row, see `deleteDead`). Five minutes:
+ * far beyond the 1 s that `livecomponents doctor --connect` tolerates in its clock check, so a clock
+ * drifting or stepped back by NTP is covered long before anyone notices. The cost: dead rows stay
+ * five minutes longer, and a revocation also marks (and counts) the tokens that ended in those minutes.
+ */
+export const REVOKE_MARGIN_MS = 5 * 60_000;
 
 /**
  * Rows one clean-up statement deletes at most. One DELETE of a whole backlog (millions of dead

@@ -14,7 +14,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { createAuthRepository, type AuthRepository } from '../../src/auth/repository.js';
+import { createAuthRepository, REVOKE_MARGIN_MS, type AuthRepository } from '../../src/auth/repository.js';
 import type { DatabaseSchema } from '../../src/sql/index.js';
 import { eachEngine, T0 } from './harness.js';
 
@@ -42,19 +42,21 @@ eachEngine('clean-up racing a revocation', (engine) => {
   });
 
   /**
-   * At `now`: `DEAD` expired, unrevoked access and refresh tokens spread over the user's families,
-   * and in each family a live access token and a chain of three rotations whose first refresh token
-   * expired (its own 7 days) while its successors live. Resolves the family ids.
+   * At `now`: `DEAD` expired, unrevoked access and refresh tokens spread over the user's families
+   * (three in four ended longer than `REVOKE_MARGIN_MS` ago: the clean-up's; the others within it:
+   * the revocation's), and in each family a live access token and a chain of three rotations whose
+   * first refresh token expired (its own 7 days) while its successors live. Resolves the family ids.
    */
   async function seed(now: number): Promise<string[]> {
     const families = Array.from({ length: FAMILIES }, () => randomUUID());
     const row = (familyId: string, expiresAt: number) => ({ id: randomUUID(), user_id: userId, token_hash: randomUUID(), family_id: familyId, revoked_at: null, created_at: now - 8 * DAY, expires_at: expiresAt });
-    const dead = (i: number) => row(families[i % FAMILIES] as string, now - MINUTE);
+    const endOf = (i: number) => (i % 4 === 0 ? now - MINUTE : now - REVOKE_MARGIN_MS - MINUTE);
+    const dead = (i: number) => row(families[i % FAMILIES] as string, endOf(i));
     const access = Array.from({ length: DEAD }, (_, i) => dead(i));
     // Three waves, each a third of the dead refresh tokens and one generation of every chain (a
     // parent is inserted before its child).
     const waves: DatabaseSchema['refresh_tokens'][][] = [[], [], []];
-    for (let i = 0; i < DEAD; i++) waves[i % 3]?.push({ ...dead(i), parent_id: null, family_expires_at: now - MINUTE, used_at: null });
+    for (let i = 0; i < DEAD; i++) waves[i % 3]?.push({ ...dead(i), parent_id: null, family_expires_at: endOf(i), used_at: null });
     for (const familyId of families) {
       access.push(row(familyId, now + 15 * MINUTE));
       let parentId: string | null = null;
@@ -72,7 +74,10 @@ eachEngine('clean-up racing a revocation', (engine) => {
     return families;
   }
 
-  /** Tokens that could still be used at `now`, in the family or (without one) of the user. */
+  /**
+   * Tokens that an instance up to `REVOKE_MARGIN_MS` behind `now` could still use, in the family or
+   * (without one) of the user.
+   */
   async function usable(now: number, familyId?: string): Promise<number> {
     let count = 0;
     for (const table of ['access_tokens', 'refresh_tokens'] as const) {
@@ -81,7 +86,7 @@ eachEngine('clean-up racing a revocation', (engine) => {
         .select((eb) => eb.fn.countAll<number>().as('n'))
         .where('user_id', '=', userId)
         .where('revoked_at', 'is', null)
-        .where('expires_at', '>', now);
+        .where('expires_at', '>', now - REVOKE_MARGIN_MS);
       if (familyId !== undefined) query = query.where('family_id', '=', familyId);
       count += Number((await query.executeTakeFirstOrThrow()).n);
     }

@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { cleanupTokensCommand, startTokenCleanup } from '../../src/auth/index.js';
 import { main } from '../../src/cli/index.js';
 import { createDatabase, migrateToLatest } from '../../src/sql/index.js';
-import { createAuthRepository } from '../../src/auth/repository.js';
+import { createAuthRepository, REVOKE_MARGIN_MS } from '../../src/auth/repository.js';
 import { authApp, eachEngine, T0, type AuthApp } from './harness.js';
 
 const MINUTE = 60_000;
@@ -48,10 +48,10 @@ eachEngine('token clean-up', (engine) => {
     const cleanup = t.app.livecomponentsAuth.cleanup;
     // Now: the revoked family of Ada's second sign-in (1 access, 1 refresh) and both spent resets.
     expect(await cleanup.runNow()).toEqual({ accessTokens: 1, refreshTokens: 1, passwordResets: 2 });
-    // 16 minutes later the first access tokens have expired (the lease of the last run, one
-    // minute without a timer, is over too).
+    // 16 minutes and the margin later the first access tokens ended more than REVOKE_MARGIN_MS ago
+    // (a revocation's until then; the lease of the last run, one minute without a timer, is over too).
     t.takeEvents();
-    t.clock.advance(16 * MINUTE);
+    t.clock.advance(16 * MINUTE + REVOKE_MARGIN_MS);
     expect(await cleanup.runNow()).toEqual({ accessTokens: 3, refreshTokens: 0, passwordResets: 0 });
     // The rotated refresh token is still there: presenting it again is still detected as reuse.
     expect((await t.refresh(live.refresh)).statusCode).toBe(401);
@@ -93,7 +93,7 @@ eachEngine('token clean-up', (engine) => {
     const b = startTokenCleanup({ db: t.db, store: t.store, clock: t.clock, intervalMs: DAY });
     try {
       await t.login('ada@example.com');
-      t.clock.advance(16 * MINUTE);
+      t.clock.advance(16 * MINUTE + REVOKE_MARGIN_MS);
       const first = await Promise.all([a.runNow(), b.runNow()]);
       expect(first.filter((r) => r === null)).toHaveLength(1);
       expect(first.find((r) => r !== null)).toEqual({ accessTokens: 1, refreshTokens: 0, passwordResets: 0 });
