@@ -193,9 +193,7 @@ function openSqlite(path: string, busyTimeoutMs: number, autocheckpointPages: nu
     }
     native = new BetterSqlite3(path, { timeout });
   } catch (error) {
-    // SQLite's own words ("unable to open database file") name neither the file nor what to fix.
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new Error(`SQLite: cannot open ${path} (${reason}): the file and its folder must be writable by this process (WAL mode keeps ${basename(path)}-wal and -shm beside it)`, { cause: error });
+    throw new Error(sqliteOpenFailure(path, error), { cause: error });
   }
   try {
     const mode = native.pragma('journal_mode = WAL', { simple: true });
@@ -217,6 +215,59 @@ function openSqlite(path: string, busyTimeoutMs: number, autocheckpointPages: nu
     throw error;
   }
   return native;
+}
+
+/**
+ * What to do when better-sqlite3's native module does not load: an install with scripts off (pnpm's
+ * default, `npm install --ignore-scripts`) leaves it unbuilt, and one built for another Node.js
+ * version or platform fails to load.
+ */
+const SQLITE_DRIVER_NOT_BUILT =
+  "the SQLite driver's native module (better-sqlite3) is not built for this Node.js: build it with `npm rebuild better-sqlite3`, or let its install script run (pnpm: list it in onlyBuiltDependencies; npm: allow its install script)";
+
+/** `SQLITE_DRIVER_NOT_BUILT` with the driver's own words, when `error` is that; `undefined` otherwise. */
+export function sqliteDriverNotBuilt(error: unknown): string | undefined {
+  return isSqliteDriverNotBuilt(error) ? `${SQLITE_DRIVER_NOT_BUILT} (${firstLine((error as Error).message)})` : undefined;
+}
+
+/**
+ * Whether `error` is better-sqlite3 failing to load its native module (thrown by its constructor,
+ * where it loads it): not found (`bindings`: "Could not locate the bindings file"), or found and
+ * refused by Node (ERR_DLOPEN_FAILED: another Node.js version or platform).
+ */
+function isSqliteDriverNotBuilt(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ERR_DLOPEN_FAILED' || /^Could not locate the bindings file/.test(error.message)) return true;
+  return code === 'MODULE_NOT_FOUND' && /\.node'/.test(error.message);
+}
+
+/**
+ * The file system or SQLite refusing to open the file or make its folder (permissions, a read-only
+ * file system, a file where a folder should be): what the writability hint is about. A driver that
+ * does not load, or a file that is not a database, needs something else.
+ */
+const OPEN_REFUSALS = ['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EISDIR', 'SQLITE_CANTOPEN', 'SQLITE_PERM', 'SQLITE_READONLY'];
+
+function isOpenRefusal(error: unknown): boolean {
+  const code = error instanceof Error ? (error as NodeJS.ErrnoException).code : undefined;
+  // SQLite's extended codes (SQLITE_CANTOPEN_ISDIR, SQLITE_READONLY_DIRECTORY…) refine the primary one.
+  return code !== undefined && OPEN_REFUSALS.some((refusal) => code === refusal || code.startsWith(`${refusal}_`));
+}
+
+/** The message of a failure to open the SQLite file at `path`, with what to fix when it is known. */
+function sqliteOpenFailure(path: string, error: unknown): string {
+  const driver = sqliteDriverNotBuilt(error);
+  if (driver !== undefined) return `SQLite: cannot open ${path}: ${driver}`;
+  // SQLite's own words ("unable to open database file") name neither the file nor what to fix.
+  const message = error instanceof Error ? error.message : String(error);
+  const fix = isOpenRefusal(error) ? `: the file and its folder must be writable by this process (WAL mode keeps ${basename(path)}-wal and -shm beside it)` : '';
+  return `SQLite: cannot open ${path} (${message})${fix}`;
+}
+
+/** The first line of a message ("Could not locate the bindings file. Tried:" lists 13 paths below it). */
+function firstLine(message: string): string {
+  return message.split('\n')[0]!.replace(/\.?\s*Tried:$/, '');
 }
 
 /** Creates `path` (0600), unless another process just did. */
