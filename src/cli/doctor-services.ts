@@ -18,7 +18,7 @@
  *   refresh, reset) and idempotency replays are read on each instance's clock, so instances whose
  *   clocks drift apart disagree on them (rate limits on Redis run on Redis's clock).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import type { Cluster, Redis } from 'ioredis';
@@ -28,7 +28,7 @@ import type { AppConfig } from '../ops/config.js';
 import { withDeadline } from '../core/deadline.js';
 import { messageOf } from '../core/errors.js';
 import { redisTarget } from '../runtime/backends.js';
-import { createDatabase } from '../sql/database.js';
+import { createDatabase, sqliteDriverNotBuilt } from '../sql/database.js';
 import { migrationConflicts, pendingMigrations } from '../sql/migrate.js';
 import { describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
 import { isAclRefusal, onNode, readNodeMemory } from '../store/redis/eviction.js';
@@ -145,18 +145,13 @@ async function checkDatabase(url: string, timeoutMs: number, now: () => number, 
       if (folderRefusal(folder) !== undefined) {
         return failed('database', `DATABASE_URL: ${where} does not exist and ${folder} is not a writable folder, so start-up cannot create it`);
       }
+      // Start-up creates it only if the driver loads (an install with scripts off leaves it unbuilt): an in-memory database tries that alone.
+      const memory = openForCheck(':memory:', {});
+      if (typeof memory === 'string') return failed('database', `DATABASE_URL: ${where} does not exist yet, and start-up cannot create it${memory}`);
+      memory.close();
       return passed('database', `${where} does not exist yet; start-up creates and migrates it`);
     }
-    // Read-only: the doctor never writes the database (no WAL switch, no migration).
-    const native = new BetterSqlite3(target.path, { readonly: true, fileMustExist: true, timeout: timeoutMs });
-    const db = new Kysely<unknown>({ dialect: new SqliteDialect({ database: native }) });
-    try {
-      return await schemaCheck(db, where, 'opens');
-    } catch (error) {
-      return failed('database', `DATABASE_URL: ${where} cannot be read (${messageOf(error)})`);
-    } finally {
-      await db.destroy();
-    }
+    return await checkSqliteFile(target.path, where, timeoutMs);
   }
   const db = createDatabase(url, { connectTimeoutMs: timeoutMs, queryTimeoutMs: timeoutMs, poolMax: 1 });
   try {
@@ -169,6 +164,36 @@ async function checkDatabase(url: string, timeoutMs: number, now: () => number, 
     return failed('database', `DATABASE_URL: ${where} did not answer (${messageOf(error)})`);
   } finally {
     await db.destroy();
+  }
+}
+
+async function checkSqliteFile(path: string, where: string, timeoutMs: number): Promise<ServiceCheckResult> {
+  // Read-only: the doctor never writes the database (no WAL switch, no migration).
+  const native = openForCheck(path, { readonly: true, fileMustExist: true, timeout: timeoutMs });
+  if (typeof native === 'string') return failed('database', `DATABASE_URL: ${where} cannot be opened${native}`);
+  const db = new Kysely<unknown>({ dialect: new SqliteDialect({ database: native }) });
+  try {
+    return await schemaCheck(db, where, 'opens');
+  } catch (error) {
+    return failed('database', `DATABASE_URL: ${where} cannot be read (${messageOf(error)})`);
+  } finally {
+    await db.destroy();
+  }
+}
+
+/**
+ * A better-sqlite3 connection to `path`, or why there is none (to follow "cannot be opened"): the
+ * driver's native module not built, or SQLite's refusal (on a folder: "disk I/O error") — a FAIL
+ * line of the report, which an uncaught error would have ended with no report at all.
+ */
+function openForCheck(path: string, options: BetterSqlite3.Options): BetterSqlite3.Database | string {
+  try {
+    return new BetterSqlite3(path, options);
+  } catch (error) {
+    const driver = sqliteDriverNotBuilt(error);
+    if (driver !== undefined) return `: ${driver}`;
+    const folder = path !== ':memory:' && statSync(path, { throwIfNoEntry: false })?.isDirectory() === true;
+    return ` (${messageOf(error)})${folder ? ': it is a folder, not an SQLite file' : ''}`;
   }
 }
 
