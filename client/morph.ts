@@ -84,8 +84,8 @@ function keepOpen(el: HTMLDetailsElement, next: Element): void {
   next.toggleAttribute('open', open || (!changed && next.hasAttribute('open')));
 }
 
-/** The id lent to the focused element and its twin for the time of a morph (the runtime's `lc-` prefix). */
-const LENT_ID = 'lc-focused';
+/** Ids lent so far on this page (below): each morph its own, so that none is one of the page's. */
+let lentCount = 0;
 
 /**
  * Morphs `root` (outerHTML) into `html`. The root node itself survives when the new HTML has the
@@ -126,29 +126,38 @@ export function morphComponent(root: Element, html: string, reset?: Element): vo
   // Both given the same (passing) id, the focused element and its twin are matched by idiomorph as
   // by an id of their own: the node stays, with its typed text, focus and caret, even when an element
   // of its tag is inserted before it (which idiomorph would morph the focused one into).
-  const lent = twin && !twin.id && !active!.id;
-  if (lent) active!.id = twin.id = LENT_ID;
-  Idiomorph.morph(root, next, {
-    morphStyle: 'outerHTML',
-    ignoreActiveValue: keep,
-    // With the id lent, focus and selection are put back below only: idiomorph's own restoring (by id)
-    // calls setSelectionRange on a field the answer turned into one without a selection (text →
-    // email), which throws.
-    restoreFocus: !lent,
-    // Matched with another field (of another form or name, or another rank), the focused one is
-    // blurred first, so it takes that field's markup and value in full instead of carrying the typed
-    // text over; a focused button matched with another form's (a row's "Remove") is blurred too, so
-    // the next Enter does not press it: focus goes to the root below.
-    callbacks: {
-      beforeNodeMorphed: (old, el) => {
-        if (old === active && (key ? el !== twin : fieldKey(el as Element) !== own)) active.blur();
-        if ((old as Element).matches?.('dialog,details')) keepOpen(old as HTMLDetailsElement, el as Element);
+  // (The runtime's `lc-` prefix.)
+  const lent = twin && !twin.id && !active!.id && `lc-focused-${++lentCount}`;
+  if (lent) active!.id = twin.id = lent;
+  try {
+    Idiomorph.morph(root, next, {
+      morphStyle: 'outerHTML',
+      ignoreActiveValue: keep,
+      // With the id lent, focus and selection are put back below only: idiomorph's own restoring (by id)
+      // calls setSelectionRange on a field the answer turned into one without a selection (text →
+      // email), which throws.
+      restoreFocus: !lent,
+      // Matched with another field (of another form or name, or another rank), the focused one is
+      // blurred first, so it takes that field's markup and value in full instead of carrying the typed
+      // text over; a focused button matched with another form's (a row's "Remove") is blurred too, so
+      // the next Enter does not press it: focus goes to the root below.
+      callbacks: {
+        beforeNodeMorphed: (old, el) => {
+          if (old === active && (key ? el !== twin : fieldKey(el as Element) !== own)) active.blur();
+          if ((old as Element).matches?.('dialog,details')) keepOpen(old as HTMLDetailsElement, el as Element);
+        },
       },
-    },
-  });
+    });
+  } finally {
+    // Wherever it ended up: the root may be another element now (its tag changed), or the morph may
+    // have thrown halfway.
+    if (lent) {
+      active!.removeAttribute('id');
+      doc.getElementById(lent)?.removeAttribute('id');
+    }
+  }
   // The ones the answer inserted show the server's state.
   for (const el of root.querySelectorAll<HTMLDetailsElement>('dialog,details')) if (!rendered.has(el)) rendered.set(el, el.open);
-  if (lent) root.querySelector(`#${LENT_ID}`)?.removeAttribute('id');
   // (A root replaced by another tag is left to idiomorph: components keep theirs.)
   if (!inside || !root.isConnected) return;
   const field = doc.activeElement === active ? undefined : fieldsLike(root, key)[rank];

@@ -139,6 +139,21 @@ ${n ? '<details open data-t="new"><summary>new</summary>!</details>' : ''}<detai
     expect(await page.getByTestId('editor').textContent()).toBe('server typed!');
   });
 
+  it('the id lent for the morph is neither taken from an element of the page nor left behind when the root changes its tag', async () => {
+    await open((n) => `<div ${ATTR.id}="${ID}"><p id="lc-focused">note</p><div>${n ? '<input readonly value="Saved">' : ''}<input data-testid="mine"></div></div>`);
+    await page.getByTestId('mine').click();
+    await page.keyboard.type('typed');
+    expect(await rerender()).toBe('ok');
+    const ids = () => page.evaluate(() => Array.from(document.querySelectorAll('[id]'), (el) => `${el.tagName}#${el.id}`));
+    expect(await ids()).toEqual(['P#lc-focused']);
+    expect(await page.getByTestId('mine').evaluate((el: HTMLInputElement) => [el.value, el === document.activeElement])).toEqual(['typed', true]);
+    await open((n) => (n ? `<section ${ATTR.id}="${ID}"><input readonly value="Saved"><input data-testid="mine"></section>` : `<div ${ATTR.id}="${ID}"><input data-testid="mine"></div>`));
+    await page.getByTestId('mine').click();
+    await page.keyboard.type('typed');
+    expect(await rerender()).toBe('ok');
+    expect(await ids()).toEqual([]);
+  });
+
   it('same for an unnamed field in a wrapper, with a wrapper of the same tag inserted above', async () => {
     await open((n) => `<div ${ATTR.id}="${ID}">${n ? '<div>Saved</div>' : ''}<div><input data-testid="mine" value="server"></div></div>`);
     await page.getByTestId('mine').click();
