@@ -5,8 +5,9 @@
  * fetched, and the repository's own dist/ (which other tests use) is not touched.
  *
  * - No build state (tsc's build info, the build stamp), no source maps (they point at src/*.ts,
- *   which is not shipped), and no module that only tests use: every module in dist/ is reached from
- *   an entry point (the `exports`, the command, the reference app) through its imports.
+ *   which is not shipped) and no module naming one (`//# sourceMappingURL=`: debuggers and bundlers
+ *   warn about each map they cannot find), and no module that only tests use: every module in dist/
+ *   is reached from an entry point (the `exports`, the command, the reference app) through its imports.
  * - LICENSE, README, CHANGELOG, docs/, the command, the client bundle, the migrations, the entry
  *   points.
  * - Every link of README.md and docs/ that stays inside the repository resolves inside the package,
@@ -15,13 +16,16 @@
  *   Node's modules and packages that the user's install brings with their types: a dependency or
  *   peer dependency that ships types, or whose `@types/` package is itself a dependency. Otherwise
  *   `tsc` fails in the user's project (TS7016) once `skipLibCheck` is off.
+ *   Those of the dependencies too: a server module importing `livecomponents` from the packed
+ *   tarball, with only what the user's install brings, compiles with `skipLibCheck` off (ioredis's
+ *   declarations import `redis-errors`, whose types are ioredis's devDependency only).
  * - Fastify, whose interfaces the declarations augment, is a peer dependency (one copy: the user's).
  * - `livecomponents/client` has types: a browser script importing it from the packed tarball compiles
  *   with `tsc --strict` (and `skipLibCheck` off), `call`'s outcome, `window.LiveComponents` and the
  *   `lc:success` / `lc:error` event details typed, on the document, elements and the window.
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, normalize, posix } from 'node:path';
@@ -125,6 +129,11 @@ describe('the npm package', () => {
     expect(unwanted).toEqual([]);
     expect(files.has('dist/src/sql/test-postgres.js')).toBe(false);
     expect(files.has('dist/src/store/contract.js')).toBe(false); // the store contract suite imports vitest
+    const naming = [...files].filter((f) => /\.m?js$/.test(f)).flatMap((f) => {
+      const map = /^\/\/# sourceMappingURL=(\S+)\s*$/m.exec(readFileSync(join(dir, f), 'utf8'))?.[1];
+      return map === undefined || map.startsWith('data:') || files.has(posix.join(posix.dirname(f), map)) ? [] : [`${f} -> ${map}`];
+    });
+    expect(naming).toEqual([]);
   });
 
   it('reaches every shipped module from an entry point (tests alone import none of them)', () => {
@@ -279,11 +288,7 @@ describe('livecomponents/client types', () => {
     const project = mkdtempSync(join(tmpdir(), 'lc-consumer-'));
     try {
       // The tarball as npm would install it (its dependencies are not needed: the client's types use the DOM's alone).
-      const [packed] = JSON.parse(run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', project])) as [{ filename: string }];
-      const installed = join(project, 'node_modules/livecomponents');
-      mkdirSync(installed, { recursive: true });
-      run('tar', ['-xzf', join(project, packed.filename), '-C', installed, '--strip-components=1']);
-      writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
+      installPacked(project);
       // Strict, declarations checked too (skipLibCheck off), a browser project: the DOM, no Node types.
       const compilerOptions = {
         strict: true,
@@ -298,10 +303,7 @@ describe('livecomponents/client types', () => {
         types: [],
       };
       writeFileSync(join(project, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['main.ts'] }));
-      const tsc = (): { status: number | null; output: string } => {
-        const r = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: project, encoding: 'utf8', timeout: 120_000 });
-        return { status: r.status, output: `${r.stdout}${r.stderr}` };
-      };
+      const tsc = (): { status: number | null; output: string } => compile(project);
       writeFileSync(join(project, 'main.ts'), CONSUMER);
       expect(tsc()).toEqual({ status: 0, output: '' });
       // The check bites: a wrong detail type fails to compile.
@@ -312,6 +314,137 @@ describe('livecomponents/client types', () => {
     }
   }, 180_000);
 });
+
+/** A server module of a user's project: the README's start, and the Redis store (whose declarations bring ioredis's). */
+const SERVER_CONSUMER = `import { html, createRedisStore, type SafeHtml } from 'livecomponents';
+
+const store = createRedisStore({ url: 'redis://127.0.0.1:6379' });
+const page: SafeHtml = html\`<p>\${'hello'}</p>\`;
+console.log(page, store);
+`;
+
+describe('livecomponents types in a server project', () => {
+  it('a server module importing livecomponents from the packed tarball compiles with tsc --strict and skipLibCheck off, with only what its install brings', () => {
+    const project = mkdtempSync(join(tmpdir(), 'lc-server-consumer-'));
+    try {
+      installPacked(project);
+      // What `npm install livecomponents` brings beside it (from the repository's node_modules/, so
+      // nothing is fetched), and the user's own @types/node. Links: `preserveSymlinks` keeps the
+      // compiler resolving from here, not from the repository's node_modules/ (which has everything).
+      const linked = installClosure([...Object.keys(pkg.dependencies), ...Object.keys(pkg.peerDependencies ?? {}), '@types/node']);
+      for (const name of linked) {
+        mkdirSync(dirname(join(project, 'node_modules', name)), { recursive: true });
+        symlinkSync(join(ROOT, 'node_modules', name), join(project, 'node_modules', name));
+      }
+      const compilerOptions = {
+        strict: true,
+        exactOptionalPropertyTypes: true,
+        noUncheckedIndexedAccess: true,
+        skipLibCheck: false,
+        preserveSymlinks: true,
+        noEmit: true,
+        target: 'es2022',
+        module: 'nodenext',
+        moduleResolution: 'nodenext',
+        lib: ['es2023'],
+        types: ['node'],
+      };
+      writeFileSync(join(project, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['main.ts'] }));
+      writeFileSync(join(project, 'main.ts'), SERVER_CONSUMER);
+      expect(compile(project)).toEqual({ status: 0, output: '' });
+      // A version in our range may reach more of a dependency's declarations than the one installed
+      // here: ioredis 6.1.0's index re-exports its errors, whose declarations import `redis-errors`
+      // (TS7016 without @types/redis-errors); 6.0.0's did not. So every declaration file of each
+      // dependency the compile loaded must find the types of what it imports.
+      const direct = new Set([...Object.keys(pkg.dependencies), ...Object.keys(pkg.peerDependencies ?? {})]);
+      const loaded = loadedPackages(project, compile(project, ['--listFiles']).output).filter((name) => direct.has(name));
+      expect(loaded).toContain('ioredis');
+      expect(untypedImports(project, loaded)).toEqual([]);
+      // The check bites: without the types ioredis's declarations need, they are named.
+      rmSync(join(project, 'node_modules/@types/redis-errors'));
+      expect(untypedImports(project, loaded)).toContain("redis-errors (in ioredis/built/errors/MaxRetriesPerRequestError.d.ts): no declarations found");
+    } finally {
+      rmSync(project, { recursive: true, force: true });
+    }
+  }, 180_000);
+});
+
+/** Packs the scratch copy (built) and unpacks the tarball into `project`/node_modules/livecomponents, as npm installs it. */
+function installPacked(project: string): void {
+  const [packed] = JSON.parse(run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', project])) as [{ filename: string }];
+  const installed = join(project, 'node_modules/livecomponents');
+  mkdirSync(installed, { recursive: true });
+  run('tar', ['-xzf', join(project, packed.filename), '-C', installed, '--strip-components=1']);
+  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
+}
+
+/** `tsc -p tsconfig.json` in `project`. */
+function compile(project: string, args: string[] = []): { status: number | null; output: string } {
+  const r = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json', ...args], { cwd: project, encoding: 'utf8', timeout: 120_000 });
+  return { status: r.status, output: `${r.stdout}${r.stderr}` };
+}
+
+/** The packages (but ours) under `project`/node_modules/ whose files tsc's `--listFiles` output names. */
+function loadedPackages(project: string, listing: string): string[] {
+  const prefix = `${join(project, 'node_modules')}/`;
+  const names = listing
+    .split('\n')
+    .filter((line) => line.startsWith(prefix))
+    .map((line) => {
+      const parts = line.slice(prefix.length).split('/');
+      return parts[0]!.startsWith('@') ? `${parts[0]}/${parts[1]}` : parts[0]!;
+    });
+  return [...new Set(names)].filter((name) => name !== 'livecomponents').sort();
+}
+
+/** `spec (in package/file): …` for each bare import of a declaration file of `packages` whose types `project` lacks. */
+function untypedImports(project: string, packages: string[]): string[] {
+  const options: ts.CompilerOptions = { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, preserveSymlinks: true };
+  const declarations = (folder: string): string[] =>
+    readdirSync(folder, { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory() ? (e.name === 'node_modules' ? [] : declarations(join(folder, e.name))) : /\.d\.[mc]?ts$/.test(e.name) ? [join(folder, e.name)] : [],
+    );
+  const problems: string[] = [];
+  for (const name of packages) {
+    const root = join(project, 'node_modules', name);
+    for (const file of declarations(root)) {
+      for (const spec of specifiers(readFileSync(file, 'utf8'))) {
+        if (spec.startsWith('.') || spec.startsWith('node:') || builtinModules.includes(spec)) continue;
+        // Imported or required, as the package's format says: found either way is enough here.
+        const typed = ([ts.ModuleKind.ESNext, ts.ModuleKind.CommonJS] as const).some((mode) => {
+          const resolved = ts.resolveModuleName(spec, file, options, ts.sys, undefined, undefined, mode).resolvedModule;
+          return resolved !== undefined && /\.d\.[mc]?ts$/.test(resolved.resolvedFileName);
+        });
+        if (!typed) problems.push(`${spec} (in ${name}/${posix.relative(root, file)}): no declarations found`);
+      }
+    }
+  }
+  return problems;
+}
+
+/**
+ * `names` and the packages they need, and those need, as npm installs them for a user (dependencies,
+ * optional ones that are installed, and required peer dependencies), found in the repository's
+ * node_modules/ (flat: a package kept in another's own node_modules/ comes with it).
+ */
+function installClosure(names: string[]): string[] {
+  const found = new Set<string>();
+  const queue = [...names];
+  while (queue.length > 0) {
+    const name = queue.pop()!;
+    if (found.has(name) || !existsSync(join(ROOT, 'node_modules', name, 'package.json'))) continue;
+    found.add(name);
+    const manifest = JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as {
+      dependencies?: Record<string, string>;
+      optionalDependencies?: Record<string, string>;
+      peerDependencies?: Record<string, string>;
+      peerDependenciesMeta?: Record<string, { optional?: boolean }>;
+    };
+    const peers = Object.keys(manifest.peerDependencies ?? {}).filter((peer) => manifest.peerDependenciesMeta?.[peer]?.optional !== true);
+    queue.push(...Object.keys(manifest.dependencies ?? {}), ...Object.keys(manifest.optionalDependencies ?? {}), ...peers);
+  }
+  return [...found].sort();
+}
 
 /** The modules that declarations in `reached` augment (`declare module 'name'`). */
 function augmented(reached: Set<string>): string[] {
