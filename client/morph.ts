@@ -17,15 +17,19 @@ function isTextEntry(el: Element | null): boolean {
 
 type Field = HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement;
 
-/**
- * What identifies a field across re-renders without an `id`: its form's `data-lc-action` and
- * `data-lc-params`, and its name — or, without one, what kind of field it is (tag, input type,
- * read-only, `contenteditable`), so that an element of another kind inserted before it is not taken for it.
- */
-const fieldKey = (el: Element): string => {
+/** Where a field is across re-renders without an `id`: its form's `data-lc-action` and `data-lc-params`, and its name. */
+const placeKey = (el: Element): string => {
   const form = el.closest('form');
-  return [form?.getAttribute(ATTR.action), form?.getAttribute(ATTR.params), el.getAttribute('name') ?? [el.tagName, (el as Field).type, (el as HTMLInputElement).readOnly, el.getAttribute('contenteditable')]].join('\n');
+  return [form?.getAttribute(ATTR.action), form?.getAttribute(ATTR.params), el.getAttribute('name')].join('\n');
 };
+
+/**
+ * What identifies a field across re-renders without an `id`: its `placeKey` — and, without a name,
+ * what kind of field it is (tag, input type, read-only, editable), so that an element of another kind
+ * inserted before it is not taken for it.
+ */
+const fieldKey = (el: Element): string =>
+  placeKey(el) + (el.hasAttribute('name') ? '' : [el.tagName, (el as Field).type, (el as HTMLInputElement).readOnly, (el as HTMLElement).isContentEditable]);
 
 /** The fields and editable elements of `root` with key `key` (none without one: no scan), in tree order: the focused one is found again by its rank among them. */
 const fieldsLike = (root: Element, key: string | false): Field[] =>
@@ -120,9 +124,10 @@ export function morphComponent(root: Element, html: string, reset?: Element): vo
   const chosen = active instanceof HTMLSelectElement && Array.from(active.selectedOptions, (option) => option.value);
   const next = parseFragment(html);
   // The focused field's counterpart in the new markup: same key, same rank. For a focused button
-  // (or box, or radio): its own key, noted now, as idiomorph updates the form before asking.
+  // (or box, or radio), and a field without a name whose kind the answer changed (a text field now a
+  // search one): its own place, noted now, as idiomorph updates the form before asking.
   const twin = fieldsLike(next as unknown as Element, key)[rank];
-  const own = inside && fieldKey(active!);
+  const own = inside && placeKey(active!);
   // Both given the same (passing) id, the focused element and its twin are matched by idiomorph as
   // by an id of their own: the node stays, with its typed text, focus and caret, even when an element
   // of its tag is inserted before it (which idiomorph would morph the focused one into).
@@ -143,7 +148,7 @@ export function morphComponent(root: Element, html: string, reset?: Element): vo
       // the next Enter does not press it: focus goes to the root below.
       callbacks: {
         beforeNodeMorphed: (old, el) => {
-          if (old === active && (key ? el !== twin : fieldKey(el as Element) !== own)) active.blur();
+          if (old === active && (twin || (key && active.name) ? el !== twin : placeKey(el as Element) !== own)) active.blur();
           if ((old as Element).matches?.('dialog,details')) keepOpen(old as HTMLDetailsElement, el as Element);
         },
       },

@@ -154,6 +154,19 @@ ${n ? '<details open data-t="new"><summary>new</summary>!</details>' : ''}<detai
     expect(await ids()).toEqual([]);
   });
 
+  it('a focused field without a name keeps its text and focus when the answer changes its type, and an editable element when it spells `contenteditable` otherwise', async () => {
+    for (const [before, after] of [
+      ['<input type="text" data-testid="mine">', '<input type="search" data-testid="mine">'],
+      ['<div contenteditable="true" data-testid="mine"></div>', '<div contenteditable="" data-testid="mine"></div>'],
+    ]) {
+      await open((n) => `<div ${ATTR.id}="${ID}">${n ? after : before}</div>`);
+      await page.getByTestId('mine').click();
+      await page.keyboard.type('typed');
+      expect(await rerender()).toBe('ok');
+      expect(await page.getByTestId('mine').evaluate((el: HTMLInputElement) => [el.value ?? el.textContent, el === document.activeElement])).toEqual(['typed', true]);
+    }
+  });
+
   it('same for an unnamed field in a wrapper, with a wrapper of the same tag inserted above', async () => {
     await open((n) => `<div ${ATTR.id}="${ID}">${n ? '<div>Saved</div>' : ''}<div><input data-testid="mine" value="server"></div></div>`);
     await page.getByTestId('mine').click();
