@@ -76,7 +76,8 @@ function isAbout(root: Element, field: Field, key: string): boolean {
   // The field each value of the param came from, as the form sent them (directives.ts `formParams`).
   const sent = Array.from(field.form?.elements ?? root.querySelectorAll(NAMED_FIELDS))
     .filter((el) => el.getAttribute('name') === name)
-    .flatMap((el) => Array<Element>(entryCount(el as Field, null)).fill(el));
+    // (A file input's entries are not sent: formParams drops files.)
+    .flatMap((el) => Array<Element>((el as Field).type === 'file' ? 0 : entryCount(el as Field, null)).fill(el));
   // `tags.1.id` is about the second value (`parseInt` reads the leading index; none: NaN, no field).
   const from = sent[parseInt(key.slice(param.length + 1))];
   return key === param || !from || from === field;

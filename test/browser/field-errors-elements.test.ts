@@ -26,6 +26,7 @@ const invite = defineComponent({
   actions: {
     send: { params: z.object({ emails: z.array(z.email()) }), run: (state, params) => ({ sent: state.sent + params.emails.length }) },
     tag: { params: z.object({ tags: z.array(z.enum(['a', 'b'])) }), run: (state) => state },
+    attach: { params: z.object({ mails: z.array(z.email()) }), run: (state) => state },
   },
   render: (state) => html`<output data-sent>${state.sent}</output>
 <form ${ATTR.action}="send">
@@ -39,6 +40,10 @@ const invite = defineComponent({
   <input type="checkbox" name="tags[]" value="a" checked><input type="checkbox" name="tags[]" value="b"><input type="checkbox" name="tags[]" value="c" checked>
   <span ${ATTR.error}="tags" data-testid="tags-error" hidden></span>
   <button data-testid="tag">Tag</button>
+</form>
+<form ${ATTR.action}="attach">
+  <input type="file" name="mails[]"><input name="mails[]" value="a@example.com"><input name="mails[]" value="not-an-email">
+  <button data-testid="attach">Attach</button>
 </form>`,
 });
 
@@ -147,6 +152,17 @@ describe.runIf(browserTestsEnabled('field errors of array elements in Chromium')
       [null, null],
       [null, null],
       ['true', id],
+    ]);
+  });
+
+  it('a file input of the name sends no value: `mails.1` marks the field that sent the second one, after it', async () => {
+    await page.getByTestId('attach').click();
+    await expect.poll(() => answers.length).toBe(1);
+    expect(Object.keys(answers[0]?.errors as object)).toEqual(['mails.1']);
+    expect(await marks('mails[]')).toEqual([
+      [null, null],
+      [null, null],
+      ['true', null],
     ]);
   });
 });
