@@ -146,7 +146,7 @@ export function createInvoker(transport: Transport, reload?: ComponentReloader):
           if (!unknown) detail.reloaded = fresh !== null;
         }
         if (!target.isConnected) target = findRoot(doc, componentId) ?? target;
-        showFieldErrors(target, result.error.code === VALIDATION_FAILED ? result.error.errors : undefined);
+        showFieldErrors(target, result.error.code === VALIDATION_FAILED ? result.error.errors : undefined, form);
         outcome = { type: 'error', detail };
       }
     } catch (cause) {

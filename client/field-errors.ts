@@ -28,15 +28,19 @@ let slotCount = 0;
 /** Whether `key` is `name` or a key under it (`emails.1` is under `emails`, `emailsX` is not). */
 const under = (key: string, name: string): boolean => key === name || key.startsWith(`${name}.`);
 
-/** Shows `errors` in `root` (none: clears every message and mark). */
-export function showFieldErrors(root: Element, errors: FieldErrors | undefined): void {
+/**
+ * Shows `errors` in `root` (none: clears every message and mark). `form`: the form whose submit they
+ * answer — only its slots (and those outside any form) show them, only its fields are marked: the
+ * other rows of a list did not send them.
+ */
+export function showFieldErrors(root: Element, errors: FieldErrors | undefined, form?: HTMLFormElement): void {
   /** The keys with messages, and their messages. */
   const messages = Object.entries(errors ?? {}).flatMap(([key, value]) => (Array.isArray(value) && value.length ? [[key, value.map(String)] as const] : []));
   /** The shown slots, each with the key it names. */
   const shown: Array<[string, HTMLElement]> = [];
   for (const slot of root.querySelectorAll<HTMLElement>(`[${ATTR.error}]`)) {
     const name = slot.getAttribute(ATTR.error) ?? '';
-    const own = messages.filter(([key]) => under(key, name)).flatMap(([, text]) => text);
+    const own = form && slot.closest('form') && !form.contains(slot) ? [] : messages.filter(([key]) => under(key, name)).flatMap(([, text]) => text);
     slot.textContent = own.join(' ');
     slot.hidden = !own.length;
     if (slot.hidden) continue;
@@ -45,7 +49,7 @@ export function showFieldErrors(root: Element, errors: FieldErrors | undefined):
     shown.push([name, slot]);
   }
   for (const field of root.querySelectorAll<Field>(NAMED_FIELDS)) {
-    const keys = messages.map(([key]) => key).filter((key) => isAbout(root, field, key));
+    const keys = form && field.form !== form ? [] : messages.map(([key]) => key).filter((key) => isAbout(root, field, key));
     const old = linked.get(field) ?? [];
     const ids = field.getAttribute('aria-describedby')?.split(' ').filter((id) => !old.includes(id)) ?? [];
     // The slots showing its messages: its own form's when it has one (a row of a list), else all.

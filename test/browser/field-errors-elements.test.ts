@@ -27,6 +27,7 @@ const invite = defineComponent({
     send: { params: z.object({ emails: z.array(z.email()) }), run: (state, params) => ({ sent: state.sent + params.emails.length }) },
     tag: { params: z.object({ tags: z.array(z.enum(['a', 'b'])) }), run: (state) => state },
     attach: { params: z.object({ mails: z.array(z.email()) }), run: (state) => state },
+    rename: { params: z.object({ id: z.number(), title: z.string().min(3) }), run: (state) => state },
   },
   render: (state) => html`<output data-sent>${state.sent}</output>
 <form ${ATTR.action}="send">
@@ -44,7 +45,11 @@ const invite = defineComponent({
 <form ${ATTR.action}="attach">
   <input type="file" name="mails[]"><input name="mails[]" value="a@example.com"><input name="mails[]" value="not-an-email">
   <button data-testid="attach">Attach</button>
-</form>`,
+</form>
+${[1, 2].map((id) => html`<form ${ATTR.action}="rename" ${ATTR.params}=${JSON.stringify({ id })}>
+  <input name="title" value="x"><span ${ATTR.error}="title" data-testid=${`title-error-${id}`} hidden></span>
+  <button data-testid=${`rename-${id}`}>Rename</button>
+</form>`)}`,
 });
 
 async function startApp() {
@@ -163,6 +168,18 @@ describe.runIf(browserTestsEnabled('field errors of array elements in Chromium')
       [null, null],
       [null, null],
       ['true', null],
+    ]);
+  });
+
+  it("of a list's rows, the message answers the row submitted: only its slot shows it, only its field is marked", async () => {
+    await page.getByTestId('rename-2').click();
+    await expect.poll(() => answers.length).toBe(1);
+    expect(Object.keys(answers[0]?.errors as object)).toEqual(['title']);
+    expect(await slot('title-error-1').isHidden()).toBe(true);
+    expect(await slot('title-error-2').isVisible()).toBe(true);
+    expect(await marks('title')).toEqual([
+      [null, null],
+      ['true', await slot('title-error-2').getAttribute('id')],
     ]);
   });
 });
