@@ -108,6 +108,8 @@ export function createInvoker(transport: Transport, reload?: ComponentReloader):
      */
     const morphCurrent = (html: string, typed: NotedField[], resetForm?: HTMLFormElement): void => {
       if (!target.isConnected) target = findRoot(doc, componentId) ?? target;
+      // Its own marks go first: an `aria-invalid` the new markup has is the server's, to be left alone.
+      showFieldErrors(target, undefined);
       const next = waiting.get(componentId);
       if (next) typed = [...typed, ...noteFields(target, next[0])];
       morphComponent(target, html, resetForm);

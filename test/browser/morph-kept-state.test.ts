@@ -32,11 +32,15 @@ let page: Page;
 /** The next action answer's component HTML, from the number of actions answered so far. */
 let render: (n: number) => string;
 let answered = 0;
+/** Error answers to give before the next renders. */
+let refusals: Array<{ status: number; code: string; error: string; errors?: object; retry_after?: number }> = [];
 
 async function serve(route: Route): Promise<void> {
   const url = new URL(route.request().url());
   if (url.pathname === ROUTES.clientScript) return route.fulfill({ contentType: 'text/javascript', body: bundle });
   if (url.pathname === ROUTES.action) {
+    const refusal = refusals.shift();
+    if (refusal) return route.fulfill({ status: refusal.status, contentType: 'application/json', body: JSON.stringify(refusal) });
     const html = render(++answered);
     return route.fulfill({ contentType: 'application/json', body: JSON.stringify({ html, state: {}, csrf_token: `token-${answered}` }) });
   }
@@ -46,6 +50,7 @@ async function serve(route: Route): Promise<void> {
 
 async function open(html: (n: number) => string): Promise<void> {
   render = html;
+  refusals = [];
   answered = 0;
   await page.goto(`${ORIGIN}/`);
   await page.waitForFunction(() => window.LiveComponents !== undefined);
@@ -175,5 +180,18 @@ ${n ? '<details open data-t="new"><summary>new</summary>!</details>' : ''}<detai
     expect(await rerender()).toBe('ok');
     expect(await page.getByTestId('mine').evaluate((el: HTMLInputElement) => [el.value, el === document.activeElement, el.selectionStart])).toEqual(['server typed', true, 12]);
     expect(await page.evaluate(() => document.querySelector('[id]')?.id ?? null)).toBeNull();
+  });
+
+  it('an aria-invalid the server renders after a validation error is not removed by the next error answer', async () => {
+    await open((n) => `<div ${ATTR.id}="${ID}"><output>${n}</output><input name="a"${n ? ' aria-invalid="true"' : ''}></div>`);
+    const invalid = () => page.locator('input').getAttribute('aria-invalid');
+    refusals.push({ status: 400, code: 'VALIDATION_FAILED', error: 'invalid', errors: { a: ['bad'] } });
+    expect(await rerender()).toBe('error');
+    expect(await invalid()).toBe('true');
+    expect(await rerender()).toBe('ok');
+    refusals.push({ status: 429, code: 'RATE_LIMITED', error: 'slow down', retry_after: 1 });
+    expect(await rerender()).toBe('error');
+    expect(await page.textContent('output')).toBe('1');
+    expect(await invalid()).toBe('true');
   });
 });
