@@ -118,7 +118,7 @@ export function morphComponent(root: Element, html: string, reset?: Element): vo
   const keep = typing && !reset?.contains(active);
   // Falsy when no text field or editable element is focused.
   const key = typing && fieldKey(active!);
-  const rank = fieldsLike(root, key).indexOf(active!);
+  const like = fieldsLike(root, key);
   const { value, selectionStart, selectionEnd, selectionDirection } = active ?? {};
   // A `<select multiple>` holds more choices than its `value` (the first): all are noted.
   const chosen = active instanceof HTMLSelectElement && Array.from(active.selectedOptions, (option) => option.value);
@@ -126,7 +126,12 @@ export function morphComponent(root: Element, html: string, reset?: Element): vo
   // The focused field's counterpart in the new markup: same key, same rank. For a focused button
   // (or box, or radio), and a field without a name whose kind the answer changed (a text field now a
   // search one): its own place, noted now, as idiomorph updates the form before asking.
-  const twin = fieldsLike(next as unknown as Element, key)[rank];
+  // Rows added or removed, a rank may name another row's field: the twin is then the one rendered with
+  // the value the focused one was rendered with, if only one was (none: the server's markup wins).
+  const twins = fieldsLike(next as unknown as Element, key);
+  const moved = twins.length > 0 && twins.length !== like.length;
+  const same = twins.filter((el) => (el as HTMLInputElement).defaultValue === active!.defaultValue);
+  const twin = moved ? (active!.defaultValue !== undefined && same.length === 1 ? same[0] : undefined) : twins[like.indexOf(active!)];
   const own = inside && placeKey(active!);
   // Both given the same (passing) id, the focused element and its twin are matched by idiomorph as
   // by an id of their own: the node stays, with its typed text, focus and caret, even when an element
@@ -148,7 +153,7 @@ export function morphComponent(root: Element, html: string, reset?: Element): vo
       // the next Enter does not press it: focus goes to the root below.
       callbacks: {
         beforeNodeMorphed: (old, el) => {
-          if (old === active && (twin || (key && active.name) ? el !== twin : placeKey(el as Element) !== own)) active.blur();
+          if (old === active && (twin || moved || (key && active.name) ? el !== twin : placeKey(el as Element) !== own)) active.blur();
           if ((old as Element).matches?.('dialog,details')) keepOpen(old as HTMLDetailsElement, el as Element);
         },
       },
@@ -165,7 +170,7 @@ export function morphComponent(root: Element, html: string, reset?: Element): vo
   for (const el of root.querySelectorAll<HTMLDetailsElement>('dialog,details')) if (!rendered.has(el)) rendered.set(el, el.open);
   // (A root replaced by another tag is left to idiomorph: components keep theirs.)
   if (!inside || !root.isConnected) return;
-  const field = doc.activeElement === active ? undefined : fieldsLike(root, key)[rank];
+  const field = doc.activeElement === active ? undefined : fieldsLike(root, key)[twins.indexOf(twin!)];
   if (field !== undefined) {
     if (keep && chosen && field instanceof HTMLSelectElement) for (const option of Array.from(field.options)) option.selected = chosen.includes(option.value);
     else if (keep) field.value = value!;

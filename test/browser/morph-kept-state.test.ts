@@ -194,4 +194,17 @@ ${n ? '<details open data-t="new"><summary>new</summary>!</details>' : ''}<detai
     expect(await page.textContent('output')).toBe('1');
     expect(await invalid()).toBe('true');
   });
+
+  it('a focused field keeps its row when a row above it is removed: the typing does not go into the next row', async () => {
+    const rows = (values: string[]) => `<form ${ATTR.action}="save">${values.map((v) => `<input name="e[]" value="${v}">`).join('')}</form>`;
+    await open((n) => `<div ${ATTR.id}="${ID}">${rows(n ? ['b', 'c'] : ['a', 'b', 'c'])}</div>`);
+    await page.locator('input').nth(1).click();
+    await page.keyboard.press('End');
+    await page.keyboard.type('X');
+    expect(await rerender()).toBe('ok');
+    expect(await page.locator('input').evaluateAll((els: HTMLInputElement[]) => els.map((el) => [el.value, el === document.activeElement]))).toEqual([
+      ['bX', true],
+      ['c', false],
+    ]);
+  });
 });
