@@ -13,7 +13,6 @@ declare module 'idiomorph' {
       /** Called before `oldNode` takes `newNode`'s markup; `false` leaves it as it is. */
       beforeNodeMorphed?(oldNode: Node, newNode: Node): boolean | undefined;
       /** Called before `name` is set (`update`) or removed on `element`; `false` leaves it as it is. */
-      beforeAttributeUpdated?(name: string, element: Element, change: 'update' | 'remove'): boolean;
     };
   }
   export const Idiomorph: {
