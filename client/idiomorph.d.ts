@@ -12,7 +12,6 @@ declare module 'idiomorph' {
     callbacks?: {
       /** Called before `oldNode` takes `newNode`'s markup; `false` leaves it as it is. */
       beforeNodeMorphed?(oldNode: Node, newNode: Node): boolean | undefined;
-      /** Called before `name` is set (`update`) or removed on `element`; `false` leaves it as it is. */
     };
   }
   export const Idiomorph: {
