@@ -13,6 +13,19 @@ function deviceCookie(res: LightMyRequestResponse): string | undefined {
   return line === undefined ? undefined : (line.split(';')[0] as string).slice('lc_device_token='.length);
 }
 
+/** A sign-in through the browser form at `/login`: its page (session cookie, CSRF token), then the POST. */
+async function formSignIn(app: AuthApp['app'], email: string): Promise<LightMyRequestResponse> {
+  const page = await app.inject({ method: 'GET', url: '/login' });
+  const session = setCookies(page).find((c) => c.startsWith('lc_session='))?.split(';')[0] as string;
+  const token = /name="_csrf_token" value="([^"]+)"/.exec(page.body)?.[1] as string;
+  return app.inject({
+    method: 'POST',
+    url: '/login',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: session, origin: 'http://127.0.0.1:3000' },
+    payload: new URLSearchParams({ email, password: PASSWORD, _csrf_token: token }).toString(),
+  });
+}
+
 eachEngine('device cookies', (engine) => {
   let t: AuthApp | undefined;
   afterEach(async () => {
@@ -131,15 +144,7 @@ eachEngine('device cookies', (engine) => {
       await db.updateTable('users').set({ password_hash: 'changed by a reset' }).where('email', '=', 'ada@example.com').execute();
       return startWebSession(...args);
     };
-    const page = await app.inject({ method: 'GET', url: '/login' });
-    const session = setCookies(page).find((c) => c.startsWith('lc_session='))?.split(';')[0] as string;
-    const token = /name="_csrf_token" value="([^"]+)"/.exec(page.body)?.[1] as string;
-    const res = await app.inject({
-      method: 'POST',
-      url: '/login',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: session, origin: 'http://127.0.0.1:3000' },
-      payload: new URLSearchParams({ email: 'ada@example.com', password: PASSWORD, _csrf_token: token }).toString(),
-    });
+    const res = await formSignIn(app, 'ada@example.com');
     expect(res.statusCode).toBe(401);
     expect(deviceCookie(res)).toBeUndefined();
     expect(await t.store.get(authKeys.devices('ada@example.com'))).toBeNull();
@@ -166,15 +171,7 @@ eachEngine('device cookies', (engine) => {
     t = await authApp(engine);
     const app = t.app;
     await t.register('ada@example.com');
-    const page = await app.inject({ method: 'GET', url: '/login' });
-    const session = setCookies(page).find((c) => c.startsWith('lc_session='))?.split(';')[0] as string;
-    const token = /name="_csrf_token" value="([^"]+)"/.exec(page.body)?.[1] as string;
-    const res = await app.inject({
-      method: 'POST',
-      url: '/login',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: session, origin: 'http://127.0.0.1:3000' },
-      payload: new URLSearchParams({ email: 'ada@example.com', password: PASSWORD, _csrf_token: token }).toString(),
-    });
+    const res = await formSignIn(app, 'ada@example.com');
     expect(res.statusCode).toBe(303);
     const device = deviceCookie(res) as string;
     expect(device).toMatch(/^[A-Za-z0-9_-]{43}$/);
