@@ -244,10 +244,11 @@ function isSqliteDriverNotBuilt(error: unknown): boolean {
 
 /**
  * The file system or SQLite refusing to open the file or make its folder (permissions, a read-only
- * file system, a file where a folder should be): what the writability hint is about. A driver that
- * does not load, or a file that is not a database, needs something else.
+ * file system, a file where a folder should be: `EEXIST` from making the folder, `ENOTDIR` below it):
+ * what the writability hint is about. A driver that does not load, or a file that is not a database,
+ * needs something else.
  */
-const OPEN_REFUSALS = ['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EISDIR', 'SQLITE_CANTOPEN', 'SQLITE_PERM', 'SQLITE_READONLY'];
+const OPEN_REFUSALS = ['EACCES', 'EPERM', 'EROFS', 'EEXIST', 'ENOTDIR', 'EISDIR', 'SQLITE_CANTOPEN', 'SQLITE_PERM', 'SQLITE_READONLY'];
 
 function isOpenRefusal(error: unknown): boolean {
   const code = error instanceof Error ? (error as NodeJS.ErrnoException).code : undefined;
