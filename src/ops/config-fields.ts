@@ -40,8 +40,6 @@ export function wholeNumber(min: number): (text: string) => number {
   };
 }
 
-export { MAX_TIMER_MS };
-
 /** The most minutes a timer can wait (35791, about 24.8 days). */
 export const MAX_TIMER_MINUTES = Math.floor(MAX_TIMER_MS / 60_000);
 

@@ -4,6 +4,7 @@
  * Redis, called by every method of each (a batch checks all its ops first), so the three refuse
  * the same calls.
  */
+import { MAX_TIMER_MS, MAX_TIMER_TEXT } from '../core/deadline.js';
 import type { RateLimitPolicy, StoreOp } from './types.js';
 
 /** `String.prototype.isWellFormed` (Node 20; typed from TypeScript's ES2024 lib, which this build does not load). */
@@ -135,4 +136,16 @@ export function rejection(check: () => void): Promise<never> | undefined {
   } catch (error) {
     return Promise.reject(error instanceof Error ? error : new TypeError(String(error)));
   }
+}
+
+/**
+ * The `sweepIntervalMs` option of the embedded stores, checked when one is created (`where` names
+ * it): 0 (no sweep) up to `MAX_TIMER_MS`. Node runs a longer interval every 1 ms: `2 ** 31` swept
+ * the whole store in a busy loop.
+ */
+export function sweepIntervalOf(where: string, value: number): number {
+  if (!(Number.isFinite(value) && value >= 0 && value <= MAX_TIMER_MS)) {
+    throw new TypeError(`${where}: sweepIntervalMs must be a number of ms from 0 (no sweep) to ${MAX_TIMER_TEXT}`);
+  }
+  return value;
 }

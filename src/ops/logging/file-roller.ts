@@ -22,6 +22,7 @@
  */
 import { lstat, open as openFile, readdir, rename, stat, symlink, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { MAX_TIMER_MS } from '../../core/deadline.js';
 import { lazyRequire } from '../../core/lazy-require.js';
 
 export interface RollerOptions {
@@ -52,9 +53,6 @@ interface SonicBoomStream {
 
 /** sonic-boom, the stream pino.destination() returns (pino loads it anyway: no import cost). */
 const loadSonicBoom = lazyRequire<new (options: object) => SonicBoomStream>('sonic-boom');
-
-/** setTimeout's longest delay (2^31−1 ms, about 24.8 days): Node fires a longer one after 1 ms. */
-const MAX_TIMER_DELAY = 2 ** 31 - 1;
 
 const pad = (n: number, width = 2): string => String(n).padStart(width, '0');
 
@@ -306,12 +304,12 @@ export class RollingFile {
 
   /**
    * Rolls at `boundary` (the end of the current period). setTimeout cannot wait longer than
-   * MAX_TIMER_DELAY (a longer delay fires after 1 ms, with a TimeoutOverflowWarning: a new file every
+   * MAX_TIMER_MS (a longer delay fires after 1 ms, with a TimeoutOverflowWarning: a new file every
    * millisecond for `frequency: 30 days`), so a far boundary is reached in steps of at most that, and
    * a timer that fires before it (a step, or a clock set back) only waits again.
    */
   private schedule(boundary = nextBoundary(this.options.frequency, Date.now())): void {
-    const wait = Math.min(Math.max(boundary - Date.now(), 0), MAX_TIMER_DELAY);
+    const wait = Math.min(Math.max(boundary - Date.now(), 0), MAX_TIMER_MS);
     this.timer = setTimeout(() => {
       if (Date.now() < boundary) {
         this.schedule(boundary);

@@ -7,11 +7,10 @@
  * runs all its ops in one synchronous go, so in this store it is even atomic as a whole.
  */
 import { systemClock, type Clock } from '../../core/clock.js';
-import { MAX_TIMER_MS, MAX_TIMER_TEXT } from '../../core/deadline.js';
 import { StoreUnavailableError } from '../../core/errors.js';
 import { rateLimitPeek, rateLimitStep } from '../../pipeline/rate-limit/algorithms.js';
 import type { RateLimitDecision, RateLimitPolicy, Store, StoreOp, StoreOpResult } from '../types.js';
-import { checkCompare, checkKey, checkKeys, checkOp, checkRateLimitCall, checkTouch, checkWrite, wholeMs } from '../checks.js';
+import { checkCompare, checkKey, checkKeys, checkOp, checkRateLimitCall, checkTouch, checkWrite, sweepIntervalOf, wholeMs } from '../checks.js';
 import { keyFamily } from '../keys.js';
 import { runBatch } from '../embedded-batch.js';
 import { compact, expand } from './compact.js';
@@ -53,11 +52,7 @@ function valueOf(entry: Entry): string {
  */
 export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   const clock = options.clock ?? systemClock;
-  const sweepIntervalMs = options.sweepIntervalMs ?? 60_000;
-  // Node runs a longer interval every 1 ms: `2 ** 31` swept the whole store in a busy loop.
-  if (!(Number.isFinite(sweepIntervalMs) && sweepIntervalMs >= 0 && sweepIntervalMs <= MAX_TIMER_MS)) {
-    throw new TypeError(`createMemoryStore: sweepIntervalMs must be a number of ms from 0 (no sweep) to ${MAX_TIMER_TEXT}`);
-  }
+  const sweepIntervalMs = sweepIntervalOf('createMemoryStore', options.sweepIntervalMs ?? 60_000);
   /**
    * One Map per key family (`keyFamily`: sessions and state, idempotency records, rate-limit
    * counters, other keys). Idempotency records pile up — one per action with a key, kept for an hour

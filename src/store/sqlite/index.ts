@@ -28,7 +28,7 @@ import { statSync } from 'node:fs';
 import BetterSqlite3 from 'better-sqlite3';
 import type { Kysely } from 'kysely';
 import { systemClock, type Clock } from '../../core/clock.js';
-import { MAX_TIMER_MS, MAX_TIMER_TEXT } from '../../core/deadline.js';
+import { MAX_TIMER_MS } from '../../core/deadline.js';
 import { StoreUnavailableError } from '../../core/errors.js';
 import { rateLimitPeek, rateLimitStep } from '../../pipeline/rate-limit/algorithms.js';
 import { createDatabase, sqliteConnectionOf } from '../../sql/database.js';
@@ -40,7 +40,7 @@ import { checkpointerOf } from './checkpointer.js';
 import { afterThisTurn } from '../after-this-turn.js';
 import { runBatch } from '../embedded-batch.js';
 import { WRITE_CHECK_KEY } from '../keys.js';
-import { checkCompare, checkKey, checkKeys, checkOp, checkRateLimitCall, checkTouch, checkWrite, rejection, wholeMs } from '../checks.js';
+import { checkCompare, checkKey, checkKeys, checkOp, checkRateLimitCall, checkTouch, checkWrite, rejection, sweepIntervalOf, wholeMs } from '../checks.js';
 
 interface CommonOptions {
   /**
@@ -127,10 +127,7 @@ export async function createSqliteStore(options: SqliteStoreOptions): Promise<Sq
   if (!(Number.isFinite(timeoutMs) && timeoutMs > 0 && timeoutMs <= MAX_TIMER_MS)) {
     throw new TypeError(`createSqliteStore: timeoutMs must be a positive number of ms, at most ${MAX_TIMER_MS} (SQLite's busy timeout is a 32-bit int)`);
   }
-  // Node runs a longer interval every 1 ms: `2 ** 31` swept the table in a busy loop.
-  if (!(Number.isFinite(sweepIntervalMs) && sweepIntervalMs >= 0 && sweepIntervalMs <= MAX_TIMER_MS)) {
-    throw new TypeError(`createSqliteStore: sweepIntervalMs must be a number of ms from 0 (no sweep) to ${MAX_TIMER_TEXT}`);
-  }
+  sweepIntervalOf('createSqliteStore', sweepIntervalMs);
   if (options.db !== undefined) return open(options.db, false, { ...options, timeoutMs, sweepIntervalMs });
   if (typeof options.url !== 'string') throw new TypeError('createSqliteStore: pass either db or url');
   const db = createDatabase(options.url, { busyTimeoutMs: Math.ceil(timeoutMs) });
