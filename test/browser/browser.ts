@@ -1,14 +1,19 @@
 /**
- * Launching Debian's Chromium for the browser tests (browsers cannot be downloaded here).
+ * Launching Debian's Chromium for the browser tests (browsers cannot be downloaded here), and the
+ * apps and pages they open in it.
  *
  * Without `/usr/bin/chromium` the browser suites are skipped with a loud warning on a developer
  * machine, and fail under CI (`CI` set), so a CI run never passes without having run them.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import { bundleClient } from '../../scripts/bundle-client.mjs';
+import { createLiveComponents, createMemoryStore, livecomponents, serverOptions } from '../../src/index.js';
+import type { LiveComponentsOptions, LiveRuntime, PageView, SafeHtml } from '../../src/index.js';
 import { ATTR, EVENTS, ROUTES } from '../../src/core/wire.js';
 import { demoApp } from '../helpers/demo.js';
 import { freePort } from '../helpers/ports.js';
@@ -128,4 +133,56 @@ export async function demoInChromium(auth: Partial<NonNullable<Parameters<typeof
 export async function freshClientBundle(): Promise<string> {
   const out = await bundleClient({ outfile: join(mkdtempSync(join(tmpdir(), 'lc-bundle-')), 'livecomponents.js') });
   return readFileSync(out.outfile, 'utf8');
+}
+
+/** What `serveComponents` serves. */
+export interface ServedComponents {
+  components: LiveComponentsOptions['components'];
+  /** More `createLiveComponents` options (`csrf`, `events`…), over the helper's own (memory store, fresh keys, silent `warn`). */
+  runtimeOptions?: Partial<LiveComponentsOptions>;
+  /** The page `/`: a document titled `title` around `body`, rendered with the request's page view. */
+  page: { title: string; body: (view: PageView) => Promise<SafeHtml> };
+  /** Called before the plugin is registered: hooks and decorations it should see, the app's own routes. */
+  setup?: (app: FastifyInstance, runtime: LiveRuntime) => void;
+}
+
+/** An app `serveComponents` started: its origin is `base`. */
+export interface ServedApp {
+  app: FastifyInstance;
+  runtime: LiveRuntime;
+  base: string;
+  close(): Promise<void>;
+}
+
+/** The runtime bundled once per test file, written where only this file's apps read it. */
+let clientBundleFile: Promise<string> | undefined;
+
+/**
+ * An app of `components` through the real plugin on a free loopback port, serving the browser
+ * runtime bundled from the sources now (its own copy: another run rebuilding dist/ cannot touch it)
+ * and the page `/`; `close` stops it.
+ */
+export async function serveComponents({ components, runtimeOptions = {}, page, setup }: ServedComponents): Promise<ServedApp> {
+  clientBundleFile ??= bundleClient({ outfile: join(mkdtempSync(join(tmpdir(), 'lc-bundle-')), 'livecomponents.js') }).then((out) => out.outfile);
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const app = Fastify(serverOptions({ logger: false }));
+  const runtime = await createLiveComponents({
+    store: createMemoryStore(),
+    components,
+    appOrigin: base,
+    stateKeys: randomBytes(32).toString('base64'),
+    sessionSecret: randomBytes(32).toString('base64'),
+    dataDir: mkdtempSync(join(tmpdir(), 'lc-browser-')),
+    warn: () => {},
+    ...runtimeOptions,
+  });
+  setup?.(app, runtime);
+  await app.register(livecomponents, { runtime, clientBundlePath: await clientBundleFile });
+  app.get('/', async (request, reply) => {
+    const view = await app.livecomponents.view(request, reply);
+    return reply.type('text/html; charset=utf-8').send(view.document({ title: page.title, body: await page.body(view) }));
+  });
+  await app.listen({ port, host: '127.0.0.1' });
+  return { app, runtime, base, close: () => app.close() };
 }

@@ -5,16 +5,11 @@
  * its buttons work, and Chromium reports no violation. Without the nonce it refused client.js.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import Fastify, { type FastifyInstance } from 'fastify';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLiveComponents, createMemoryStore, defineComponent, html, livecomponents, serverOptions } from '../../src/index.js';
+import { defineComponent, html } from '../../src/index.js';
 import { ATTR } from '../../src/core/wire.js';
-import { freePort } from '../helpers/ports.js';
-import { actionStatus, browserTestsEnabled, freshClientBundle, launchChromium } from './browser.js';
+import { actionStatus, browserTestsEnabled, launchChromium, serveComponents, type ServedApp } from './browser.js';
 
 const counter = defineComponent({
   name: 'counter',
@@ -24,38 +19,25 @@ const counter = defineComponent({
   render: (s) => html`<output data-n>${s.n}</output><button type="button" ${ATTR.action}="inc" data-testid="inc">+1</button>`,
 });
 
-async function startApp() {
-  const port = await freePort();
-  const app: FastifyInstance = Fastify(serverOptions({ logger: false }));
-  // What @fastify/helmet does with enableCSPNonces: a nonce per request on the reply, and in its policy.
-  app.decorateReply('cspNonce', null);
-  app.addHook('onRequest', async (_request, reply) => {
-    const script = randomBytes(16).toString('base64');
-    (reply as unknown as { cspNonce: { script: string; style: string } }).cspNonce = { script, style: randomBytes(16).toString('base64') };
-    reply.header('content-security-policy', `default-src 'self'; script-src 'nonce-${script}' 'strict-dynamic'; object-src 'none'; base-uri 'none'`);
-  });
-  const bundle = join(mkdtempSync(join(tmpdir(), 'lc-csp-')), 'livecomponents.js');
-  writeFileSync(bundle, await freshClientBundle());
-  const runtime = await createLiveComponents({
-    store: createMemoryStore(),
+/** The counter's page under a nonce policy, set as @fastify/helmet with enableCSPNonces does it. */
+function startApp(): Promise<ServedApp> {
+  return serveComponents({
     components: [counter],
-    appOrigin: `http://127.0.0.1:${port}`,
-    stateKeys: randomBytes(32).toString('base64'),
-    sessionSecret: randomBytes(32).toString('base64'),
-    dataDir: mkdtempSync(join(tmpdir(), 'lc-csp-')),
-    warn: () => {},
+    page: { title: 'csp', body: (view) => view.mount('counter:main') },
+    setup: (app) => {
+      // What @fastify/helmet does with enableCSPNonces: a nonce per request on the reply, and in its policy.
+      app.decorateReply('cspNonce', null);
+      app.addHook('onRequest', async (_request, reply) => {
+        const script = randomBytes(16).toString('base64');
+        (reply as unknown as { cspNonce: { script: string; style: string } }).cspNonce = { script, style: randomBytes(16).toString('base64') };
+        reply.header('content-security-policy', `default-src 'self'; script-src 'nonce-${script}' 'strict-dynamic'; object-src 'none'; base-uri 'none'`);
+      });
+    },
   });
-  await app.register(livecomponents, { runtime, clientBundlePath: bundle });
-  app.get('/', async (request, reply) => {
-    const view = await app.livecomponents.view(request, reply);
-    return reply.type('text/html; charset=utf-8').send(view.document({ title: 'csp', body: await view.mount('counter:main') }));
-  });
-  await app.listen({ port, host: '127.0.0.1' });
-  return { app, base: `http://127.0.0.1:${port}` };
 }
 
 describe.runIf(browserTestsEnabled('CSP nonces in Chromium'))('CSP nonces in Chromium', () => {
-  let server: Awaited<ReturnType<typeof startApp>>;
+  let server: ServedApp;
   let browser: Browser;
   beforeAll(async () => {
     server = await startApp();
@@ -63,7 +45,7 @@ describe.runIf(browserTestsEnabled('CSP nonces in Chromium'))('CSP nonces in Chr
   });
   afterAll(async () => {
     await browser?.close();
-    await server?.app.close();
+    await server?.close();
   });
 
   it("loads the runtime under script-src 'nonce-…' 'strict-dynamic'; its action runs; no violation", async () => {

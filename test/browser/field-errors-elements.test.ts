@@ -5,18 +5,12 @@
  * that element is marked invalid. The client looked `emails` up alone: the slot stayed hidden, no
  * field was marked, and the submit seemed to do nothing.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import Fastify, { type FastifyInstance } from 'fastify';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { createLiveComponents, createMemoryStore, defineComponent, html, livecomponents, serverOptions } from '../../src/index.js';
+import { defineComponent, html } from '../../src/index.js';
 import { ATTR } from '../../src/core/wire.js';
-import { freePort } from '../helpers/ports.js';
-import { browserTestsEnabled, freshClientBundle, launchChromium, recordEvents, type RecordedEvent } from './browser.js';
+import { browserTestsEnabled, launchChromium, openLive, recordEvents, serveComponents, type RecordedEvent, type ServedApp } from './browser.js';
 
 /** An invitation form (two `emails[]` fields, the second not an email) and a `tags[]` checkbox group (a, b, c; a and c checked, c not allowed). */
 const invite = defineComponent({
@@ -52,32 +46,8 @@ ${[1, 2].map((id) => html`<form ${ATTR.action}="rename" ${ATTR.params}=${JSON.st
 </form>`)}`,
 });
 
-async function startApp() {
-  const port = await freePort();
-  const app: FastifyInstance = Fastify(serverOptions({ logger: false }));
-  // The runtime bundled from the sources now.
-  const bundle = join(mkdtempSync(join(tmpdir(), 'lc-field-errors-')), 'livecomponents.js');
-  writeFileSync(bundle, await freshClientBundle());
-  const runtime = await createLiveComponents({
-    store: createMemoryStore(),
-    components: [invite],
-    appOrigin: `http://127.0.0.1:${port}`,
-    stateKeys: randomBytes(32).toString('base64'),
-    sessionSecret: randomBytes(32).toString('base64'),
-    dataDir: mkdtempSync(join(tmpdir(), 'lc-field-errors-')),
-    warn: () => {},
-  });
-  await app.register(livecomponents, { runtime, clientBundlePath: bundle });
-  app.get('/', async (request, reply) => {
-    const view = await app.livecomponents.view(request, reply);
-    return reply.type('text/html; charset=utf-8').send(view.document({ title: 'invite', body: await view.mount('invite:main') }));
-  });
-  await app.listen({ port, host: '127.0.0.1' });
-  return { app, base: `http://127.0.0.1:${port}` };
-}
-
 describe.runIf(browserTestsEnabled('field errors of array elements in Chromium'))('field errors of array elements in Chromium', () => {
-  let server: Awaited<ReturnType<typeof startApp>>;
+  let server: ServedApp;
   let browser: Browser;
   let context: BrowserContext;
   let page: Page;
@@ -86,12 +56,12 @@ describe.runIf(browserTestsEnabled('field errors of array elements in Chromium')
   let answers: Array<Record<string, unknown>>;
 
   beforeAll(async () => {
-    server = await startApp();
+    server = await serveComponents({ components: [invite], page: { title: 'invite', body: (view) => view.mount('invite:main') } });
     browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();
-    await server?.app.close();
+    await server?.close();
   });
   beforeEach(async () => {
     context = await browser.newContext();
@@ -101,8 +71,7 @@ describe.runIf(browserTestsEnabled('field errors of array elements in Chromium')
     page.on('response', (response) => {
       if (response.request().method() === 'POST') void response.json().then((body: Record<string, unknown>) => answers.push(body));
     });
-    await page.goto(`${server.base}/`);
-    await page.waitForFunction(() => window.LiveComponents !== undefined);
+    await openLive(page, `${server.base}/`);
   });
   afterEach(async () => {
     await context?.close();

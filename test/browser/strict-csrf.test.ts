@@ -4,18 +4,12 @@
  * instances of a component whose action takes a moment and counts its runs on the server, and an
  * HTML form with the page view's form token.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import Fastify, { type FastifyInstance } from 'fastify';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createLiveComponents, createMemoryStore, defineComponent, html, livecomponents, serverOptions } from '../../src/index.js';
+import { defineComponent, html } from '../../src/index.js';
 import { ATTR, BODY, CSRF_META_NAME, CSRF_SINGLE_USE_ATTR, HEADERS, ROUTES } from '../../src/core/wire.js';
 import { memorySecurityEvents } from '../../src/ops/security-events.js';
-import { freePort } from '../helpers/ports.js';
-import { browserTestsEnabled, launchChromium, recordEvents, type RecordedEvent } from './browser.js';
+import { browserTestsEnabled, launchChromium, openLive, recordEvents, serveComponents, type RecordedEvent } from './browser.js';
 
 /** What the server saw: runs per instance, and the most actions running at once. */
 interface Runs {
@@ -44,39 +38,31 @@ async function startApp(rotation: 'per-session' | 'per-action') {
     },
     render: (state, ctx) => html`<output data-n>${state.n}</output><button type="button" ${ATTR.action}="add" data-testid="${ctx.componentId}">add</button>`,
   });
-  const port = await freePort();
   const events = memorySecurityEvents();
-  const app: FastifyInstance = Fastify(serverOptions({ logger: false }));
-  const runtime = await createLiveComponents({
-    store: createMemoryStore(),
+  const server = await serveComponents({
     components: [tally],
-    appOrigin: `http://127.0.0.1:${port}`,
-    stateKeys: randomBytes(32).toString('base64'),
-    sessionSecret: randomBytes(32).toString('base64'),
-    dataDir: mkdtempSync(join(tmpdir(), 'lc-strict-')),
-    csrf: { rotation },
-    events,
-    warn: () => {},
+    runtimeOptions: { csrf: { rotation }, events },
+    page: {
+      title: 'tallies',
+      body: async (view) => {
+        const form = html`<form method="post" action="/form"><input type="hidden" name="${BODY.csrfToken}" value="${await view.formToken()}"><button data-testid="submit">submit</button></form>`;
+        return html`${await view.mount('tally:a')}${await view.mount('tally:b')}${form}`;
+      },
+    },
+    setup: (app, runtime) => {
+      // A plain HTML form, checked the way an app's own form handler does it.
+      app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, text, done) => {
+        done(null, Object.fromEntries(new URLSearchParams(text as string)));
+      });
+      app.post('/form', async (request, reply) => {
+        const session = await runtime.sessions.load(app.livecomponents.cookie.read(request));
+        const token = (request.body as Record<string, string | undefined>)[BODY.csrfToken];
+        const ok = session !== null && (await runtime.csrf.verify(session, token));
+        return reply.code(ok ? 200 : 403).type('text/html; charset=utf-8').send(`<p data-testid="form-answer">${ok ? 'accepted' : 'refused'}</p>`);
+      });
+    },
   });
-  await app.register(livecomponents, { runtime });
-  app.get('/', async (request, reply) => {
-    const view = await app.livecomponents.view(request, reply);
-    const form = html`<form method="post" action="/form"><input type="hidden" name="${BODY.csrfToken}" value="${await view.formToken()}"><button data-testid="submit">submit</button></form>`;
-    const body = html`${await view.mount('tally:a')}${await view.mount('tally:b')}${form}`;
-    return reply.type('text/html; charset=utf-8').send(view.document({ title: 'tallies', body }));
-  });
-  // A plain HTML form, checked the way an app's own form handler does it.
-  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, text, done) => {
-    done(null, Object.fromEntries(new URLSearchParams(text as string)));
-  });
-  app.post('/form', async (request, reply) => {
-    const session = await runtime.sessions.load(app.livecomponents.cookie.read(request));
-    const token = (request.body as Record<string, string | undefined>)[BODY.csrfToken];
-    const ok = session !== null && (await runtime.csrf.verify(session, token));
-    return reply.code(ok ? 200 : 403).type('text/html; charset=utf-8').send(`<p data-testid="form-answer">${ok ? 'accepted' : 'refused'}</p>`);
-  });
-  await app.listen({ port, host: '127.0.0.1' });
-  return { app, runs, events, base: `http://127.0.0.1:${port}` };
+  return { ...server, runs, events };
 }
 
 type App = Awaited<ReturnType<typeof startApp>>;
@@ -89,8 +75,7 @@ async function open(app: App): Promise<void> {
   context = await browser.newContext();
   page = await context.newPage();
   events = await recordEvents(page);
-  await page.goto(`${app.base}/`);
-  await page.waitForFunction(() => window.LiveComponents !== undefined);
+  await openLive(page, `${app.base}/`);
 }
 
 const count = (id: string) => page.locator(`[${ATTR.id}="${id}"] [data-n]`).textContent();
@@ -105,7 +90,7 @@ describe.runIf(browserTestsEnabled('strict CSRF mode in Chromium'))('strict CSRF
   });
   afterAll(async () => {
     await browser?.close();
-    await Promise.all([strict?.app.close(), lax?.app.close()]);
+    await Promise.all([strict?.close(), lax?.close()]);
   });
   beforeEach(() => {
     for (const app of [strict, lax]) {
