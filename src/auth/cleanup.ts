@@ -14,7 +14,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { Kysely } from 'kysely';
 import { systemClock, wholeMsClock, type Clock } from '../core/clock.js';
-import { MAX_TIMER_MS } from '../core/deadline.js';
+import { checkTimerDelay, MAX_TIMER_MS } from '../core/deadline.js';
 import { createDatabase } from '../sql/database.js';
 import type { DatabaseSchema } from '../sql/schema.js';
 import { DEFAULT_DATABASE_URL, describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
@@ -60,13 +60,14 @@ export interface TokenCleanup {
 export function startTokenCleanup(options: TokenCleanupOptions): TokenCleanup {
   const repo = createAuthRepository(options.db);
   const clock = wholeMsClock(options.clock ?? systemClock);
-  const intervalMs = options.intervalMs ?? DAY_MS;
-  // Node fires a longer timer after 1 ms (TimeoutOverflowWarning): the clean-up would run in a busy loop.
-  if (!(intervalMs >= 0 && intervalMs <= MAX_TIMER_MS)) {
-    throw new TypeError(`Token clean-up: intervalMs must be from 0 to ${MAX_TIMER_MS} (about 24.8 days, the longest a timer can wait)`);
-  }
-  const firstRunAfterMs = options.firstRunAfterMs ?? Math.min(60_000, intervalMs);
-  if (!(firstRunAfterMs >= 0 && firstRunAfterMs <= MAX_TIMER_MS)) throw new TypeError(`Token clean-up: firstRunAfterMs must be from 0 to ${MAX_TIMER_MS}`);
+  // Node fires a longer timer after 1 ms (TimeoutOverflowWarning), and a shorter one than 1 ms
+  // (a fraction) after 1 ms too: the clean-up would run in a busy loop. 0 turns it off.
+  const intervalMs = checkTimerDelay(options.intervalMs ?? DAY_MS, { zero: true }, () => {
+    return new TypeError(`Token clean-up: intervalMs must be from 0 to ${MAX_TIMER_MS} (about 24.8 days, the longest a timer can wait), and not between 0 and 1`);
+  });
+  const firstRunAfterMs = checkTimerDelay(options.firstRunAfterMs ?? Math.min(60_000, intervalMs), { zero: true }, () => {
+    return new TypeError(`Token clean-up: firstRunAfterMs must be from 0 to ${MAX_TIMER_MS}, and not between 0 and 1`);
+  });
   const onError = options.onError ?? ((error: unknown) => console.error('token clean-up failed', error));
   const instance = randomUUID();
   // The lease ends a little before the next run is due, so the instance that ran can run again.

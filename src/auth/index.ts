@@ -12,7 +12,7 @@
  */
 import cookie from '@fastify/cookie';
 import type { FastifyInstance } from 'fastify';
-import { MAX_TIMER_MS, MAX_TIMER_TEXT } from '../core/deadline.js';
+import { checkTimerDelay, MAX_TIMER_TEXT } from '../core/deadline.js';
 import { startTokenCleanup, DAY_MS, type TokenCleanup } from './cleanup.js';
 import { AUTH_PREFIX, createRefreshCookie } from './cookie.js';
 import { registerApiCors, resolveApiOrigins } from './cors.js';
@@ -100,8 +100,7 @@ export async function registerAuth(app: FastifyInstance, options: RegisterAuthOp
  * `2 ** 31` abandoned every reset request still running at shutdown instead of waiting for it.
  */
 function closeWaitOf(ms: number): number {
-  if (!(Number.isInteger(ms) && ms >= 0 && ms <= MAX_TIMER_MS)) throw new TypeError(`Auth: closeWaitMs must be a whole number of ms from 0 to ${MAX_TIMER_TEXT}`);
-  return ms;
+  return checkTimerDelay(ms, { zero: true, integer: true }, () => new TypeError(`Auth: closeWaitMs must be a whole number of ms from 0 to ${MAX_TIMER_TEXT}`));
 }
 
 export { createAccounts, type Accounts } from './accounts.js';

@@ -8,12 +8,56 @@
  * The longest delay Node's `setTimeout`/`setInterval` honour: 2^31 − 1 ms (about 24.8 days). A
  * longer one is not refused: Node warns (TimeoutOverflowWarning) and fires after 1 ms, so a
  * deadline would pass at once and a periodic timer would run in a busy loop. Every option that
- * becomes a timer's delay is checked against it at start-up.
+ * becomes a timer's delay is checked against it at start-up, by `checkTimerDelay` below.
  */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** How error messages state `MAX_TIMER_MS`, and why. */
 export const MAX_TIMER_TEXT = `${MAX_TIMER_MS} ms (about 24.8 days, the longest a Node.js timer can wait)`;
+
+/** What an option that becomes a timer's delay may be, besides a number of ms from 1 to `MAX_TIMER_MS`. */
+export interface TimerDelayBounds {
+  /**
+   * A lower ceiling, for an option that a timer waits several times of, or longer than (e.g. the Redis
+   * socket timeout, four command timeouts). Never above `MAX_TIMER_MS`. @default MAX_TIMER_MS
+   */
+  readonly max?: number;
+  /** 0 is taken too, where it means "no timer" or "at once". @default false */
+  readonly zero?: boolean;
+  /** Only whole numbers of ms. @default false */
+  readonly integer?: boolean;
+}
+
+/**
+ * Why `value` cannot be a timer's delay, or `undefined` when it can: a finite number of ms from 1 to
+ * `bounds.max` (`MAX_TIMER_MS`), or 0 with `bounds.zero`. Node gives a delay outside 1 to 2^31 − 1
+ * ms 1 ms instead: past the top a deadline passed at once and an interval ran in a busy loop, and
+ * a fraction below 1 did the same for `sweepIntervalMs: 0.5` (a sweep every millisecond). The text
+ * follows the option's name: `${where}: ${name} ${problem}`.
+ */
+export function timerDelayProblem(value: unknown, bounds: TimerDelayBounds = {}): string | undefined {
+  const max = Math.min(bounds.max ?? MAX_TIMER_MS, MAX_TIMER_MS);
+  const zero = bounds.zero === true;
+  const integer = bounds.integer === true;
+  const got = `(got ${typeof value === 'string' ? JSON.stringify(value) : String(value)})`;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (value === 0 && !zero) || (integer && !Number.isInteger(value))) {
+    return `must be ${zero ? '0 or ' : ''}a positive ${integer ? 'whole ' : ''}number of milliseconds ${got}`;
+  }
+  if (value > 0 && value < 1) return `must be ${zero ? '0 or ' : ''}at least 1 millisecond, the shortest a Node.js timer waits ${got}`;
+  if (value > max) return `must be at most ${max === MAX_TIMER_MS ? MAX_TIMER_TEXT : `${max} ms`} ${got}`;
+  return undefined;
+}
+
+/**
+ * `value` when it can be a timer's delay (`timerDelayProblem`), else throws `error(problem)`: each
+ * option keeps its own error type, code and wording.
+ * @example checkTimerDelay(ms, { zero: true }, (problem) => new TypeError(`Store: sweepIntervalMs ${problem}`))
+ */
+export function checkTimerDelay(value: unknown, bounds: TimerDelayBounds, error: (problem: string) => Error): number {
+  const problem = timerDelayProblem(value, bounds);
+  if (problem !== undefined) throw error(problem);
+  return value as number;
+}
 
 /**
  * Settles like `work`, or rejects with `timeoutError(ms)` once `ms` pass; a rejection of `work`

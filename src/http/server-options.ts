@@ -12,7 +12,7 @@ import { createServer as createHttpsServer, type ServerOptions as HttpsServerOpt
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { LogController, type FastifyHttpOptions, type FastifyInstance, type FastifyServerFactoryHandler, type FastifyServerOptions } from 'fastify';
-import { MAX_TIMER_MS } from '../core/deadline.js';
+import { checkTimerDelay, MAX_TIMER_MS } from '../core/deadline.js';
 import { HEADERS } from '../core/wire.js';
 import { LOG_FIELDS } from '../ops/logging/fields.js';
 import { createClientIp } from '../pipeline/rate-limit/client-ip.js';
@@ -173,17 +173,15 @@ export function serverOptions(options: {
    */
   maxConnectionsPerAddress?: number;
 } = {}): FastifyHttpOptions<Server> {
-  const requestTimeout = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
-  if (!(Number.isInteger(requestTimeout) && requestTimeout > 0 && requestTimeout <= MAX_REQUEST_TIMEOUT_MS)) {
-    throw new TypeError(`serverOptions: requestTimeoutMs must be a positive whole number of ms, at most ${MAX_REQUEST_TIMEOUT_MS} (a timer is armed for 1.5 times it, and Node's timers wait at most ${MAX_TIMER_MS} ms)`);
-  }
+  const requestTimeout = checkTimerDelay(options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS, { max: MAX_REQUEST_TIMEOUT_MS, integer: true }, () => {
+    return new TypeError(`serverOptions: requestTimeoutMs must be a positive whole number of ms, at most ${MAX_REQUEST_TIMEOUT_MS} (a timer is armed for 1.5 times it, and Node's timers wait at most ${MAX_TIMER_MS} ms)`);
+  });
   const maxConnections = options.maxConnections ?? defaultMaxConnections();
   if (!(Number.isSafeInteger(maxConnections) && maxConnections > 0)) throw new TypeError('serverOptions: maxConnections must be a positive whole number');
   const headersTimeout = Math.min(NODE_HEADERS_TIMEOUT_MS, requestTimeout);
-  const connectionTimeout = options.connectionTimeoutMs ?? headersTimeout;
-  if (!(Number.isInteger(connectionTimeout) && connectionTimeout >= 0 && connectionTimeout <= MAX_TIMER_MS)) {
-    throw new TypeError(`serverOptions: connectionTimeoutMs must be a whole number of ms from 0 (off) to ${MAX_TIMER_MS}`);
-  }
+  const connectionTimeout = checkTimerDelay(options.connectionTimeoutMs ?? headersTimeout, { zero: true, integer: true }, () => {
+    return new TypeError(`serverOptions: connectionTimeoutMs must be a whole number of ms from 0 (off) to ${MAX_TIMER_MS}`);
+  });
   const maxConnectionsPerAddress = options.maxConnectionsPerAddress ?? DEFAULT_MAX_CONNECTIONS_PER_ADDRESS;
   if (!(Number.isSafeInteger(maxConnectionsPerAddress) && maxConnectionsPerAddress >= 0)) {
     throw new TypeError('serverOptions: maxConnectionsPerAddress must be a whole number, 0 (off) or more');

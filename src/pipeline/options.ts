@@ -2,7 +2,7 @@
  * Checks of stage options, made once when a stage is built: a bad value fails start-up with a
  * `TypeError` naming the stage and the option, rather than misbehaving under traffic.
  */
-import { MAX_TIMER_MS, MAX_TIMER_TEXT } from '../core/deadline.js';
+import { checkTimerDelay, MAX_TIMER_TEXT } from '../core/deadline.js';
 import { MAX_RATE_LIMIT, MAX_RATE_LIMIT_WINDOW_MS } from '../store/checks.js';
 
 /**
@@ -57,10 +57,7 @@ export function rateLimitSeconds(where: string, name: string, value: number): nu
  * out every async action at once (500).
  */
 export function timerMs(where: string, name: string, value: number): number {
-  if (!(Number.isInteger(value) && value > 0 && value <= MAX_TIMER_MS)) {
-    throw new TypeError(`${where}: ${name} must be a positive whole number of ms, at most ${MAX_TIMER_TEXT}`);
-  }
-  return value;
+  return checkTimerDelay(value, { integer: true }, () => new TypeError(`${where}: ${name} must be a positive whole number of ms, at most ${MAX_TIMER_TEXT}`));
 }
 
 /**

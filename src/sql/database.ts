@@ -8,7 +8,7 @@ import { basename, dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, PostgresDialect, type KyselyConfig } from 'kysely';
 import type pg from 'pg';
-import { MAX_TIMER_MS } from '../core/deadline.js';
+import { checkTimerDelay, MAX_TIMER_MS } from '../core/deadline.js';
 import { lazyRequire } from '../core/lazy-require.js';
 import { attachCheckpointer, CHECKPOINT_PAGES, WAL_BACKSTOP_FACTOR } from '../store/sqlite/checkpointer.js';
 import { withOutages } from './pg-outage.js';
@@ -121,8 +121,8 @@ export function createDatabase(url: string, options: DatabaseOptions = {}): Kyse
     handles.set(db, { engine: 'sqlite', sqlite: native });
     return db;
   }
-  const queryTimeoutMs = positiveInteger('queryTimeoutMs', options.queryTimeoutMs ?? 10_000, false, MAX_QUERY_TIMEOUT_MS);
-  const connectTimeoutMs = positiveInteger('connectTimeoutMs', options.connectTimeoutMs ?? 5_000, false, MAX_TIMER_MS);
+  const queryTimeoutMs = timeoutOption('queryTimeoutMs', options.queryTimeoutMs ?? 10_000, false, MAX_QUERY_TIMEOUT_MS);
+  const connectTimeoutMs = timeoutOption('connectTimeoutMs', options.connectTimeoutMs ?? 5_000, false, MAX_TIMER_MS);
   const pool = new (loadPg().Pool)({
     connectionString: target.connectionString,
     max: positiveInteger('poolMax', options.poolMax ?? 10),
@@ -179,7 +179,7 @@ class SqliteKysely extends Kysely<DatabaseSchema> {
 }
 
 function openSqlite(path: string, busyTimeoutMs: number, autocheckpointPages: number): BetterSqlite3.Database {
-  const timeout = positiveInteger('busyTimeoutMs', busyTimeoutMs, true, MAX_TIMER_MS);
+  const timeout = timeoutOption('busyTimeoutMs', busyTimeoutMs, true, MAX_TIMER_MS);
   let native: BetterSqlite3.Database;
   try {
     if (path !== ':memory:') {
@@ -313,17 +313,21 @@ export function serverTimeouts(queryTimeoutMs: number): {
  */
 export const MAX_QUERY_TIMEOUT_MS = Math.floor(MAX_TIMER_MS / 2);
 
+/** A whole number from 1 (`poolMax`). */
+function positiveInteger(name: string, value: number): number {
+  if (!(Number.isSafeInteger(value) && value >= 1)) throw new TypeError(`createDatabase: ${name} must be a positive integer`);
+  return value;
+}
+
 /**
- * A whole number from 1 (or 0) to `max`. The timeouts are bounded: SQLite's busy timeout and
- * PostgreSQL's are 32-bit `int`s of ms, and Node fires a timer of more than 2^31 − 1 ms after 1 ms
+ * A timeout: a whole number of ms from 1 (or 0) to `max`. SQLite's busy timeout and PostgreSQL's
+ * are 32-bit `int`s of ms, and Node fires a timer of more than 2^31 − 1 ms after 1 ms
  * (`connectTimeoutMs: 2 ** 31` failed every connection at once).
  */
-function positiveInteger(name: string, value: number, zeroAllowed = false, max = Number.MAX_SAFE_INTEGER): number {
-  if (!Number.isInteger(value) || value < (zeroAllowed ? 0 : 1) || value > max) {
-    const bound = max === Number.MAX_SAFE_INTEGER ? '' : `, at most ${max}`;
-    throw new TypeError(`createDatabase: ${name} must be a ${zeroAllowed ? 'non-negative' : 'positive'} integer${bound}`);
-  }
-  return value;
+function timeoutOption(name: string, value: number, zeroAllowed: boolean, max: number): number {
+  return checkTimerDelay(value, { zero: zeroAllowed, integer: true, max }, () => {
+    return new TypeError(`createDatabase: ${name} must be a ${zeroAllowed ? 'non-negative' : 'positive'} integer, at most ${max}`);
+  });
 }
 
 /** pg, loaded when a PostgreSQL database is first opened (src/core/lazy-require.ts). */

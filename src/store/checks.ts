@@ -4,7 +4,7 @@
  * Redis, called by every method of each (a batch checks all its ops first), so the three refuse
  * the same calls.
  */
-import { MAX_TIMER_MS, MAX_TIMER_TEXT } from '../core/deadline.js';
+import { checkTimerDelay, MAX_TIMER_TEXT } from '../core/deadline.js';
 import type { RateLimitPolicy, StoreOp } from './types.js';
 
 /** `String.prototype.isWellFormed` (Node 20; typed from TypeScript's ES2024 lib, which this build does not load). */
@@ -140,12 +140,11 @@ export function rejection(check: () => void): Promise<never> | undefined {
 
 /**
  * The `sweepIntervalMs` option of the embedded stores, checked when one is created (`where` names
- * it): 0 (no sweep) up to `MAX_TIMER_MS`. Node runs a longer interval every 1 ms: `2 ** 31` swept
- * the whole store in a busy loop.
+ * it): 0 (no sweep), or 1 up to `MAX_TIMER_MS`. Node runs a longer interval every 1 ms, and a
+ * shorter one too: `2 ** 31`, and `0.5`, swept the whole store in a busy loop.
  */
 export function sweepIntervalOf(where: string, value: number): number {
-  if (!(Number.isFinite(value) && value >= 0 && value <= MAX_TIMER_MS)) {
-    throw new TypeError(`${where}: sweepIntervalMs must be a number of ms from 0 (no sweep) to ${MAX_TIMER_TEXT}`);
-  }
-  return value;
+  return checkTimerDelay(value, { zero: true }, () => {
+    return new TypeError(`${where}: sweepIntervalMs must be a number of ms from 0 (no sweep) to ${MAX_TIMER_TEXT}, and not between 0 and 1 (Node runs a shorter interval every millisecond)`);
+  });
 }

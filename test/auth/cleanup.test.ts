@@ -148,6 +148,14 @@ describe('the clean-up timer', () => {
     return startTokenCleanup({ db: {} as never, store, intervalMs: 2 ** 31 - 1 }).stop();
   });
 
+  it('refuses an interval or first delay between 0 and 1 ms (Node waits 1 ms for it: a clean-up every millisecond)', async () => {
+    const store = { claim: vi.fn() } as unknown as Parameters<typeof startTokenCleanup>[0]['store'];
+    expect(() => startTokenCleanup({ db: {} as never, store, intervalMs: 0.5 })).toThrow(/^Token clean-up: intervalMs must be from 0 to 2147483647 .*, and not between 0 and 1$/);
+    expect(() => startTokenCleanup({ db: {} as never, store, intervalMs: DAY, firstRunAfterMs: 0.5 })).toThrow(/^Token clean-up: firstRunAfterMs must be from 0 to 2147483647, and not between 0 and 1$/);
+    await startTokenCleanup({ db: {} as never, store, intervalMs: 0 }).stop();
+    await startTokenCleanup({ db: {} as never, store, intervalMs: 1.5, firstRunAfterMs: 0 }).stop();
+  });
+
   it('does not start a timer when the interval is 0', async () => {
     vi.useFakeTimers();
     const store = { claim: vi.fn() } as unknown as Parameters<typeof startTokenCleanup>[0]['store'];

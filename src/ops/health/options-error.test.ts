@@ -10,11 +10,18 @@ describe('positiveMs', () => {
     }
   });
 
-  it('takes any positive number of ms up to the longest a timer can wait', () => {
+  it('takes any number of ms from 1 up to the longest a timer can wait', () => {
     expect(positiveMs('installGracefulShutdown', 'graceMs', 2 ** 31 - 1)).toBe(2 ** 31 - 1);
-    expect(positiveMs('installGracefulShutdown', 'drainMs', 0.5)).toBe(0.5);
+    expect(positiveMs('installGracefulShutdown', 'drainMs', 1)).toBe(1);
+    expect(positiveMs('installGracefulShutdown', 'drainMs', 1.5)).toBe(1.5);
     for (const value of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) {
       expect(() => positiveMs('installGracefulShutdown', 'graceMs', value), String(value)).toThrow(/graceMs must be a positive number of milliseconds/);
     }
+  });
+
+  it('refuses a fraction below 1 ms, which Node waited 1 ms for', () => {
+    const attempt = () => positiveMs('installGracefulShutdown', 'drainMs', 0.5);
+    expect(attempt).toThrow(InvalidOptionError);
+    expect(attempt).toThrow('installGracefulShutdown: drainMs must be at least 1 millisecond, the shortest a Node.js timer waits (got 0.5)');
   });
 });

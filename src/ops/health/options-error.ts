@@ -1,4 +1,4 @@
-import { MAX_TIMER_MS, MAX_TIMER_TEXT } from '../../core/deadline.js';
+import { checkTimerDelay } from '../../core/deadline.js';
 
 /**
  * A bad option given to an operations factory (health, metrics, shutdown). Thrown at start-up,
@@ -15,17 +15,14 @@ export class InvalidOptionError extends TypeError {
 }
 
 /**
- * A positive number of milliseconds a timer can wait, or the error naming the option. Every such
- * option (health `timeoutMs`/`warnMs`, shutdown `graceMs`/`drainMs`) becomes a timer's delay, and
- * Node fires one of over `MAX_TIMER_MS` after 1 ms: `timeoutMs: 2 ** 31` failed every check at once
- * (`/health/ready` 503 for good), `graceMs: 2 ** 31` exited 1 at once.
+ * A number of milliseconds a timer can wait (1 to `MAX_TIMER_MS`), or the error naming the option.
+ * Every such option (health `timeoutMs`/`warnMs`, shutdown `graceMs`/`drainMs`) is held to a
+ * timer's delay, and Node waits 1 ms for one outside that range: `timeoutMs: 2 ** 31` failed every
+ * check at once (`/health/ready` 503 for good), `graceMs: 2 ** 31` exited 1 at once, and a fraction
+ * below 1 was taken for a wait of 1 ms.
  */
 export function positiveMs(where: string, name: string, value: number): number {
-  if (!(typeof value === 'number' && Number.isFinite(value) && value > 0)) {
-    throw new InvalidOptionError(where, `${name} must be a positive number of milliseconds (got ${String(value)})`);
-  }
-  if (value > MAX_TIMER_MS) throw new InvalidOptionError(where, `${name} must be at most ${MAX_TIMER_TEXT} (got ${value})`);
-  return value;
+  return checkTimerDelay(value, {}, (problem) => new InvalidOptionError(where, `${name} ${problem}`));
 }
 
 /** An optional secret token: absent, or at least 16 characters without whitespace. */

@@ -2,7 +2,7 @@
  * `LOG_FORMAT` and `LOG_DESTINATION` (PROTOCOL §1) as values. Each bad input is a `LogConfigError`
  * whose `code` is stable and whose message names the variable, so the config schema can show it as is.
  */
-import { MAX_TIMER_MS } from '../../core/deadline.js';
+import { checkTimerDelay, MAX_TIMER_MS } from '../../core/deadline.js';
 import { urlForMessage } from '../config-fields.js';
 
 export const LOG_FORMATS = ['pretty', 'json'] as const;
@@ -138,6 +138,5 @@ export function wholeOption(name: string, value: number | undefined, fallback: n
  */
 export function timerOption(name: string, value: number | undefined, fallback: number, max = MAX_TIMER_MS): number {
   const v = wholeOption(name, value, fallback);
-  if (v > max) throw new LogConfigError('LOG_OPTION_INVALID', name, `must be at most ${max} ms (a Node.js timer waits at most ${MAX_TIMER_MS} ms), got ${v}`);
-  return v;
+  return checkTimerDelay(v, { max, integer: true }, () => new LogConfigError('LOG_OPTION_INVALID', name, `must be at most ${max} ms (a Node.js timer waits at most ${MAX_TIMER_MS} ms), got ${v}`));
 }

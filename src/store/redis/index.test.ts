@@ -3,7 +3,7 @@ import { StoreUnavailableError } from '../../core/errors.js';
 import { REDIS_AVAILABLE, useRedisServer } from '../../../test/redis/server.js';
 import { runStoreContract } from '../contract.js';
 import { Redis } from 'ioredis';
-import { createRedisStore, redisClientOptions, redisClusterOptions, type RedisStoreOperation } from './index.js';
+import { commandTimeoutOf, createRedisStore, redisClientOptions, redisClusterOptions, type RedisStoreOperation } from './index.js';
 import { BATCH_LUA, GCRA_LUA } from './lua/index.js';
 
 describe.skipIf(!REDIS_AVAILABLE)('redis store', () => {
@@ -196,5 +196,15 @@ describe.skipIf(!REDIS_AVAILABLE)('redis store', () => {
     await expect(store.get('k')).rejects.toBeInstanceOf(StoreUnavailableError);
     await expect(store.health()).rejects.toBeInstanceOf(StoreUnavailableError);
     expect(performance.now() - started).toBeLessThan(250);
+  });
+});
+
+describe('commandTimeoutOf', () => {
+  it('refuses a fraction below 1 ms: Node waited 1 ms for it, a deadline the caller did not ask for', () => {
+    const bound = /^redisClientOptions: commandTimeoutMs must be a positive number of ms, at most 536870911 \(the socket timeout is 4 of them, and Node's timers wait from 1 to 2147483647 ms\)$/;
+    for (const commandTimeoutMs of [0.5, 0.999]) expect(() => redisClientOptions(commandTimeoutMs), String(commandTimeoutMs)).toThrow(bound);
+    expect(() => redisClusterOptions(0.5)).toThrow(TypeError);
+    expect(commandTimeoutOf('doctor', 1.5, 'timeoutMs')).toBe(1.5);
+    expect(redisClientOptions(1).socketTimeout).toBe(2_000);
   });
 });

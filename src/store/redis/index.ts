@@ -28,7 +28,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import { loadIoredis } from './driver.js';
-import { MAX_TIMER_MS, withDeadline } from '../../core/deadline.js';
+import { checkTimerDelay, MAX_TIMER_MS, withDeadline } from '../../core/deadline.js';
 import { StoreUnavailableError } from '../../core/errors.js';
 import type { RateLimitDecision, Store, StoreOp, StoreOpResult } from '../types.js';
 import { afterThisTurn } from '../after-this-turn.js';
@@ -129,12 +129,14 @@ const SOCKET_TIMEOUTS = 4;
  */
 export const MAX_COMMAND_TIMEOUT_MS = Math.floor(MAX_TIMER_MS / SOCKET_TIMEOUTS);
 
-/** `commandTimeoutMs` when it is a positive number of ms within `MAX_COMMAND_TIMEOUT_MS`; `where` names the caller. */
+/**
+ * `commandTimeoutMs` when it is a number of ms from 1 to `MAX_COMMAND_TIMEOUT_MS` (a fraction below 1
+ * would be a deadline of 1 ms); `where` names the caller.
+ */
 export function commandTimeoutOf(where: string, ms: number, name = 'commandTimeoutMs'): number {
-  if (!(typeof ms === 'number' && Number.isFinite(ms) && ms > 0 && ms <= MAX_COMMAND_TIMEOUT_MS)) {
-    throw new TypeError(`${where}: ${name} must be a positive number of ms, at most ${MAX_COMMAND_TIMEOUT_MS} (the socket timeout is ${SOCKET_TIMEOUTS} of them, and Node's timers wait at most ${MAX_TIMER_MS} ms)`);
-  }
-  return ms;
+  return checkTimerDelay(ms, { max: MAX_COMMAND_TIMEOUT_MS }, () => {
+    return new TypeError(`${where}: ${name} must be a positive number of ms, at most ${MAX_COMMAND_TIMEOUT_MS} (the socket timeout is ${SOCKET_TIMEOUTS} of them, and Node's timers wait from 1 to ${MAX_TIMER_MS} ms)`);
+  });
 }
 
 /** Reconnect after 100 ms, 200 ms, … at most one second apart, forever. */

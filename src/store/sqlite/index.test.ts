@@ -261,6 +261,10 @@ describe('sqlite store', () => {
     await expect(createSqliteStore({ db, sweepIntervalMs: -1 })).rejects.toBeInstanceOf(TypeError);
     // Node runs an interval of more than 2^31 − 1 ms every 1 ms: the sweep would run in a busy loop.
     await expect(createSqliteStore({ db, sweepIntervalMs: 2 ** 31 })).rejects.toThrow(/^createSqliteStore: sweepIntervalMs must be a number of ms from 0 \(no sweep\) to 2147483647 ms/);
+    // …and a fraction below 1 every 1 ms too: 0.5 was taken, and swept in a busy loop.
+    await expect(createSqliteStore({ db, sweepIntervalMs: 0.5 })).rejects.toThrow(/^createSqliteStore: sweepIntervalMs must be .*, and not between 0 and 1 /);
+    // SQLite's busy timeout counts whole ms: 0.5 became 1.
+    await expect(createSqliteStore({ db, timeoutMs: 0.5 })).rejects.toThrow(/^createSqliteStore: timeoutMs must be a positive number of ms, at most 2147483647 .*, and at least 1$/);
     // SQLite's busy timeout is an int: by URL more failed to open the file, blaming its permissions.
     for (const options of [{ db }, { url: fileUrl() }]) {
       await expect(createSqliteStore({ ...options, timeoutMs: 2 ** 31 })).rejects.toThrow(/^createSqliteStore: timeoutMs must be a positive number of ms, at most 2147483647 /);

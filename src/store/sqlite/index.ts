@@ -28,7 +28,7 @@ import { statSync } from 'node:fs';
 import BetterSqlite3 from 'better-sqlite3';
 import type { Kysely } from 'kysely';
 import { systemClock, type Clock } from '../../core/clock.js';
-import { MAX_TIMER_MS } from '../../core/deadline.js';
+import { checkTimerDelay, MAX_TIMER_MS } from '../../core/deadline.js';
 import { StoreUnavailableError } from '../../core/errors.js';
 import { rateLimitPeek, rateLimitStep } from '../../pipeline/rate-limit/algorithms.js';
 import { createDatabase, sqliteConnectionOf } from '../../sql/database.js';
@@ -120,14 +120,13 @@ export const SWEEP_CHUNK_BYTES = 16 * 1_048_576;
  * const store = await createSqliteStore({ db });
  */
 export async function createSqliteStore(options: SqliteStoreOptions): Promise<SqliteStore> {
-  const timeoutMs = options.timeoutMs ?? 2_000;
-  const sweepIntervalMs = options.sweepIntervalMs ?? 60_000;
   // SQLite's busy timeout is an `int` of ms: more failed to open the file with a message about its
-  // permissions (better-sqlite3's RangeError, wrapped by createDatabase).
-  if (!(Number.isFinite(timeoutMs) && timeoutMs > 0 && timeoutMs <= MAX_TIMER_MS)) {
-    throw new TypeError(`createSqliteStore: timeoutMs must be a positive number of ms, at most ${MAX_TIMER_MS} (SQLite's busy timeout is a 32-bit int)`);
-  }
-  sweepIntervalOf('createSqliteStore', sweepIntervalMs);
+  // permissions (better-sqlite3's RangeError, wrapped by createDatabase), and a fraction below 1 was
+  // rounded up to 1 ms.
+  const timeoutMs = checkTimerDelay(options.timeoutMs ?? 2_000, {}, () => {
+    return new TypeError(`createSqliteStore: timeoutMs must be a positive number of ms, at most ${MAX_TIMER_MS} (SQLite's busy timeout is a 32-bit int), and at least 1`);
+  });
+  const sweepIntervalMs = sweepIntervalOf('createSqliteStore', options.sweepIntervalMs ?? 60_000);
   if (options.db !== undefined) return open(options.db, false, { ...options, timeoutMs, sweepIntervalMs });
   if (typeof options.url !== 'string') throw new TypeError('createSqliteStore: pass either db or url');
   const db = createDatabase(options.url, { busyTimeoutMs: Math.ceil(timeoutMs) });
