@@ -268,6 +268,10 @@ describe('registerHealth timer bounds', () => {
     }
   });
 
+  it('takes timeoutMs 1 with the default warnMs (half of it, at least 1 ms)', () => {
+    expect(() => registerHealth(Fastify(), { checks: [], state: createLifecycleState(), timeoutMs: 1 })).not.toThrow();
+  });
+
   it('takes the longest delay a timer can wait, and a slow check still passes within it', async () => {
     const slow = controlled('slow');
     slow.answer = () => new Promise<void>((resolve) => setTimeout(resolve, 10));

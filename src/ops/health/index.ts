@@ -51,7 +51,7 @@ export interface HealthOptions {
   events?: SecurityEventSink | undefined;
   /** How long one check may take before it counts as failed, in ms, at most 2^31 − 1 (a timer's limit). @default 1000 */
   timeoutMs?: number | undefined;
-  /** A check that passes but takes longer than this (ms, at most 2^31 − 1) reports `warn`. @default timeoutMs / 2 */
+  /** A check that passes but takes longer than this (ms, at most 2^31 − 1) reports `warn`. @default timeoutMs / 2, at least 1 */
   warnMs?: number | undefined;
   /** The document's `version` field. @default omitted */
   version?: string | undefined;
@@ -76,7 +76,7 @@ export function registerHealth(app: FastifyInstance, options: HealthOptions): vo
   if (typeof state !== 'object' || state === null) throw new InvalidOptionError(WHERE, 'state must be a LifecycleState');
   const checks = prepareChecks(options.checks);
   const timeoutMs = positiveMs(WHERE, 'timeoutMs', options.timeoutMs ?? 1000);
-  const warnMs = positiveMs(WHERE, 'warnMs', options.warnMs ?? timeoutMs / 2);
+  const warnMs = positiveMs(WHERE, 'warnMs', options.warnMs ?? Math.max(1, timeoutMs / 2));
   const token = optionalToken(WHERE, 'token', options.token);
   const checkBearer = token === undefined ? (): BearerResult => 'absent' : bearerChecker(token);
   const reportRefusal = tokenRefusalReporter(app, options.events, 'HEALTH_TOKEN');

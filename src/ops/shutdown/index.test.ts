@@ -209,9 +209,20 @@ describe('installGracefulShutdown', () => {
     await app.close();
   });
 
+  it('takes graceMs 2 and 3 with the default drainMs (1 ms: half the grace, at least a timer\'s shortest wait)', async () => {
+    for (const graceMs of [2, 3]) {
+      const app = Fastify();
+      const handle = installGracefulShutdown(app, { state: createLifecycleState(), graceMs, signalSource: new EventEmitter() as unknown as NodeJS.Process, exit: () => undefined });
+      handle.uninstall();
+      await app.close();
+    }
+  });
+
   it.each([
     [{ graceMs: 0 }, /graceMs must be a positive number/],
     [{ graceMs: 100, drainMs: 100 }, /drainMs \(100\) must be below graceMs \(100\)/],
+    // The default drainMs (half the grace) is a timer's delay too: at least 1 ms, so graceMs 1 has no room.
+    [{ graceMs: 1 }, /graceMs \(1\) must be at least 2 ms: drainMs, the part of it spent draining, waits at least 1 ms/],
     [{ drainMs: -5 }, /drainMs must be a positive number/],
     // Node fires a longer timer after 1 ms: graceMs 2^31 exited 1 at once.
     [{ graceMs: 2 ** 31 }, /graceMs must be at most 2147483647 ms/],

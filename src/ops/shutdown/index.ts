@@ -25,7 +25,7 @@ export interface GracefulShutdownOptions {
   /**
    * Longest to wait for open connections to close by themselves before closing the listener, in
    * ms; the wait ends early when none is left. Must be below `graceMs`.
-   * @default Math.min(1_000, graceMs / 2)
+   * @default Math.min(1_000, graceMs / 2), at least 1
    */
   drainMs?: number;
   /** @default ['SIGTERM', 'SIGINT'] */
@@ -68,8 +68,14 @@ export function installGracefulShutdown(app: FastifyInstance, options: GracefulS
   const { state, onClose, flushLogs } = options;
   if (typeof state !== 'object' || state === null) throw new InvalidOptionError(WHERE, 'state must be a LifecycleState');
   const graceMs = positiveMs(WHERE, 'graceMs', options.graceMs ?? 10_000);
-  const drainMs = positiveMs(WHERE, 'drainMs', options.drainMs ?? Math.min(1_000, graceMs / 2));
-  if (drainMs >= graceMs) throw new InvalidOptionError(WHERE, `drainMs (${drainMs}) must be below graceMs (${graceMs})`);
+  // The default is a timer's delay too, so at least 1 ms: a graceMs under 2 leaves no room for it.
+  const drainMs = positiveMs(WHERE, 'drainMs', options.drainMs ?? Math.max(1, Math.min(1_000, graceMs / 2)));
+  if (drainMs >= graceMs) {
+    throw new InvalidOptionError(
+      WHERE,
+      options.drainMs === undefined ? `graceMs (${graceMs}) must be at least 2 ms: drainMs, the part of it spent draining, waits at least 1 ms` : `drainMs (${drainMs}) must be below graceMs (${graceMs})`,
+    );
+  }
   const signals = options.signals ?? ['SIGTERM', 'SIGINT'];
   if (!Array.isArray(signals) || signals.length === 0) throw new InvalidOptionError(WHERE, 'signals must be a non-empty array');
   if (onClose !== undefined && typeof onClose !== 'function') throw new InvalidOptionError(WHERE, 'onClose must be a function');
