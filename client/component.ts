@@ -35,7 +35,7 @@ export type ErrorDetail = { componentId: string; action: string; reloaded?: bool
  * the page brings a fresh instance and a token of the session now in force. The action is not sent
  * again: the user acted on stale markup.
  */
-const RELOADING_CODES: ReadonlySet<string> = new Set(['STATE_INVALID', 'COMPONENT_NOT_FOUND', 'CSRF_TOKEN_INVALID']);
+const RELOADING_CODES: readonly string[] = ['STATE_INVALID', 'COMPONENT_NOT_FOUND', 'CSRF_TOKEN_INVALID'];
 /** The server's code for params refused by the action's schema: its `errors` are shown by field. */
 const VALIDATION_FAILED = 'VALIDATION_FAILED';
 
@@ -120,7 +120,7 @@ export function createInvoker(transport: Transport, reload?: ComponentReloader):
       // The new markup has no busy marks: put them back on every instance still waiting, a nested one included.
       for (const id of inFlight.keys()) {
         const busyRoot = id === componentId ? target : findRoot(doc, id);
-        if (busyRoot !== null) markBusy(busyRoot, true);
+        if (busyRoot) markBusy(busyRoot, true);
       }
     };
     let status = 0;
@@ -132,16 +132,16 @@ export function createInvoker(transport: Transport, reload?: ComponentReloader):
         const { state, idempotency } = result.body;
         const typed = reset ? noteFields(target, reset).filter(([key, rank, value]) => !submitted.some((sent) => sent[0] === key && sent[1] === rank && sent[2] === value)) : [];
         morphCurrent(result.body.html, typed, reset);
-        outcome = { type: 'ok', detail: idempotency === undefined ? { componentId, action, state } : { componentId, action, state, idempotency } };
+        outcome = { type: 'ok', detail: { componentId, action, state, ...(idempotency && { idempotency }) } };
       } else {
         const detail: ErrorDetail = { componentId, action, ...result.error };
         // Done while the instance still counts as busy, so no click goes out against the old markup meanwhile.
         // An action that may have run: the page shows what the server holds now, whatever it was.
         const unknown = result.error.outcomeUnknown === true;
-        if ((unknown || RELOADING_CODES.has(result.error.code)) && reload !== undefined) {
+        if ((unknown || RELOADING_CODES.includes(result.error.code)) && reload) {
           // Offline or stalled, the page fetch fails (null, within its deadline: reload.ts) and the component keeps its markup.
           const fresh = await reload(componentId);
-          if (fresh !== null) {
+          if (fresh) {
             // The action did not run: what the user typed in the form stays (a morph gives unfocused fields the server's values).
             morphCurrent(fresh.outerHTML, form && !unknown ? noteFields(target, form) : []);
           }

@@ -20,18 +20,18 @@ import { noteToggle } from './morph.js';
 
 type Params = Record<string, unknown>;
 
-/** Listens on `doc` for clicks, submits and Enter; returns a function that stops listening. */
-export function bindDirectives(doc: Document, invoker: Invoker): () => void {
+/** Listens on `doc` for clicks, submits and Enter, for the page's lifetime (nothing unbinds them). */
+export function bindDirectives(doc: Document, invoker: Invoker): void {
   const onClick = (event: MouseEvent): void => {
     const el = event.target instanceof Element ? event.target.closest(`[${ATTR.action}]`) : null;
-    if (el === null) return;
+    if (!el) return;
     if (el instanceof HTMLFormElement) {
       // The repeated clicks of a double click do not submit the form again.
       if (event.detail > 1 && isSubmitter(event.target as Element, el)) event.preventDefault();
       return;
     }
     const root = el.closest(`[${ATTR.id}]`);
-    if (root === null) return;
+    if (!root) return;
     const skip = el.matches(':disabled') || invoker.isBusy(root);
     // A checkbox or radio keeps its toggle while the action goes out (the answer's markup then says
     // what is checked); the click of anything else only calls the action (a link does not navigate).
@@ -45,7 +45,7 @@ export function bindDirectives(doc: Document, invoker: Invoker): () => void {
     const form = event.target;
     if (!(form instanceof HTMLFormElement) || !form.hasAttribute(ATTR.action)) return;
     const root = form.closest(`[${ATTR.id}]`);
-    if (root === null) return;
+    if (!root) return;
     event.preventDefault();
     const submitter = event.submitter instanceof HTMLElement ? event.submitter : null;
     const params = { ...formParams(form, submitter), ...jsonParams(form), ...(submitter ? jsonParams(submitter) : {}) };
@@ -58,7 +58,7 @@ export function bindDirectives(doc: Document, invoker: Invoker): () => void {
   const onKeydown = (event: KeyboardEvent): void => {
     const el = event.target;
     if (event.key !== 'Enter' || !event.repeat || !(el instanceof HTMLElement) || el instanceof HTMLTextAreaElement || el.isContentEditable) return;
-    if (el.closest(`[${ATTR.action}]`) !== null) event.preventDefault();
+    if (el.closest(`[${ATTR.action}]`)) event.preventDefault();
   };
 
   doc.addEventListener('click', onClick);
@@ -66,12 +66,6 @@ export function bindDirectives(doc: Document, invoker: Invoker): () => void {
   doc.addEventListener('keydown', onKeydown);
   // (`toggle` does not bubble.)
   doc.addEventListener('toggle', noteToggle, true);
-  return () => {
-    doc.removeEventListener('click', onClick);
-    doc.removeEventListener('submit', onSubmit);
-    doc.removeEventListener('keydown', onKeydown);
-    doc.removeEventListener('toggle', noteToggle, true);
-  };
 }
 
 function isSubmitter(target: Element, form: HTMLFormElement): boolean {
@@ -87,7 +81,7 @@ export function jsonParams(el: Element): Params {
   const text = el.getAttribute(ATTR.params);
   if (text === null) return {};
   const value: unknown = JSON.parse(text);
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) {
     throw new TypeError(`${ATTR.params} must hold a JSON object, got ${text}`);
   }
   if (Object.hasOwn(value, PROTO)) throw reserved(`${ATTR.params} key`);
@@ -108,13 +102,13 @@ export function formParams(form: HTMLFormElement, submitter: HTMLElement | null)
   // The controls of each name, in tree order (`form=` controls outside the form included); by name
   // only, as FormData does (`namedItem` would also match ids).
   const byName = new Map<string, Control[]>();
-  for (const el of Array.from(form.elements) as Control[]) {
+  for (const el of [...form.elements] as Control[]) {
     if (typeof el.name !== 'string' || el.name === '') continue;
     const list = byName.get(el.name);
     if (list) list.push(el);
     else byName.set(el.name, [el]);
   }
-  const data = submitter === null ? new FormData(form) : new FormData(form, submitter);
+  const data = submitter ? new FormData(form, submitter) : new FormData(form);
   // Which of a name's entries come from number/range inputs (only those are converted): pairs the
   // entries with the name's controls, each giving as many entries as FormData takes from it.
   const numeric = new Map<string, boolean[]>();
@@ -139,7 +133,7 @@ export function formParams(form: HTMLFormElement, submitter: HTMLElement | null)
   }
   // Absent from FormData: an unchecked lone checkbox is `false`; an empty checkbox group, a multiple
   // select with nothing selected and a `name[]` checkbox are `[]`.
-  for (const el of Array.from(form.elements)) {
+  for (const el of form.elements) {
     const multiple = el instanceof HTMLSelectElement && el.multiple;
     if (!(isCheckbox(el) || multiple) || el.name === '' || el.name === BODY.csrfToken || el.matches(':disabled')) continue;
     const key = paramName(el.name);
@@ -161,8 +155,8 @@ function paramName(name: string): string {
 
 /** How many entries FormData takes from `el` (a named control of the form). */
 export function entryCount(el: Control, submitter: HTMLElement | null): number {
-  if (el.matches(':disabled') || el.closest('datalist') !== null) return 0;
-  if (el instanceof HTMLSelectElement) return Array.from(el.options).filter((o) => o.selected && !o.matches(':disabled')).length;
+  if (el.matches(':disabled') || el.closest('datalist')) return 0;
+  if (el instanceof HTMLSelectElement) return [...el.options].filter((o) => o.selected && !o.matches(':disabled')).length;
   if (el instanceof HTMLButtonElement || (el instanceof HTMLInputElement && ['submit', 'reset', 'button', 'image'].includes(el.type))) {
     return el === submitter ? 1 : 0;
   }

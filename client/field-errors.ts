@@ -78,7 +78,7 @@ function isAbout(root: Element, field: Field, key: string): boolean {
   const param = name.replace(/\[\]$/, '');
   if (!under(key, param)) return false;
   // The field each value of the param came from, as the form sent them (directives.ts `formParams`).
-  const sent = Array.from(field.form?.elements ?? root.querySelectorAll(NAMED_FIELDS))
+  const sent = [...(field.form?.elements ?? root.querySelectorAll(NAMED_FIELDS))]
     .filter((el) => el.getAttribute('name') === name)
     // (A file input's entries are not sent: formParams drops files.)
     .flatMap((el) => Array<Element>((el as Field).type === 'file' ? 0 : entryCount(el as Field, null)).fill(el));

@@ -23,7 +23,7 @@ let policy: HtmlPolicy | undefined;
 /** `html` as `parseFromString` takes it on this page: a TrustedHTML where Trusted Types exist. */
 function trusted(html: string): string {
   const factory = window.trustedTypes;
-  if (factory === undefined) return html;
+  if (!factory) return html;
   policy ??= factory.createPolicy(TRUSTED_TYPES_POLICY, { createHTML: (s) => s });
   // A TrustedHTML; TypeScript's parseFromString signature only knows strings.
   return policy.createHTML(html) as string;

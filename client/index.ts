@@ -28,8 +28,8 @@ const csrf = {
   },
   refresh: async () => {
     const doc = await fetchPage(page);
-    const token = doc === null ? null : csrfTokenOf(doc);
-    if (token !== null) csrf.set(token);
+    const token = doc && csrfTokenOf(doc);
+    if (token) csrf.set(token);
   },
 };
 const transport = createTransport({
@@ -53,7 +53,7 @@ export const call: (componentId: string, action: string, params?: Record<string,
   window.LiveComponents?.call ??
   ((componentId, action, params = {}) => {
     const root = findRoot(document, componentId);
-    if (root === null) return Promise.reject(new Error(`No component "${componentId}" on this page`));
+    if (!root) return Promise.reject(new Error(`No component "${componentId}" on this page`));
     return invoker.invoke(root, action, params);
   });
 

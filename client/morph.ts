@@ -7,11 +7,11 @@ import { parseFragment } from './html.js';
 export const NAMED_FIELDS = 'input[name], select[name], textarea[name]';
 
 /** Input types that take no typing: focused, they still take the server's value, label and `checked`. */
-const NOT_TEXT_ENTRY: ReadonlySet<string> = new Set(['checkbox', 'radio', 'button', 'submit', 'reset', 'image', 'file', 'range', 'color']);
+const NOT_TEXT_ENTRY: readonly string[] = ['checkbox', 'radio', 'button', 'submit', 'reset', 'image', 'file', 'range', 'color'];
 
 /** Whether `el` is a control the user may be typing or choosing in. */
 function isTextEntry(el: Element | null): boolean {
-  if (el instanceof HTMLInputElement) return !NOT_TEXT_ENTRY.has(el.type);
+  if (el instanceof HTMLInputElement) return !NOT_TEXT_ENTRY.includes(el.type);
   return el instanceof HTMLTextAreaElement || el instanceof HTMLSelectElement || (el instanceof HTMLElement && el.isContentEditable);
 }
 
@@ -33,7 +33,7 @@ const fieldKey = (el: Element): string =>
 
 /** The fields and editable elements of `root` with key `key` (none without one: no scan), in tree order: the focused one is found again by its rank among them. */
 const fieldsLike = (root: Element, key: string | false): Field[] =>
-  key ? Array.from(root.querySelectorAll<Field>('input,select,textarea,[contenteditable]')).filter((el) => fieldKey(el) === key) : [];
+  key ? [...root.querySelectorAll<Field>('input,select,textarea,[contenteditable]')].filter((el) => fieldKey(el) === key) : [];
 
 /** A field the user changed, and how to find its counterpart after a morph: key, rank, type, and how many fields had the key. */
 export type NotedField = [key: string, rank: number, value: string, type: string, count: number];
@@ -44,7 +44,7 @@ export type NotedField = [key: string, rank: number, value: string, type: string
  * field below). Not hidden inputs (the server's to set), boxes, radios or multiple selects.
  */
 export const noteFields = (root: Element, form: HTMLFormElement): NotedField[] =>
-  Array.from(form.querySelectorAll<Field>(NAMED_FIELDS))
+  [...form.querySelectorAll<Field>(NAMED_FIELDS)]
     .filter((el) => isTextEntry(el) && el.type !== 'hidden' && el.type !== 'select-multiple' && (el instanceof HTMLSelectElement ? !el.selectedOptions[0]?.defaultSelected : el.value !== el.defaultValue))
     .map((el) => {
       const like = fieldsLike(root, fieldKey(el));
@@ -171,8 +171,8 @@ export function morphComponent(root: Element, html: string, reset?: Element): vo
   // (A root replaced by another tag is left to idiomorph: components keep theirs.)
   if (!inside || !root.isConnected) return;
   const field = doc.activeElement === active ? undefined : fieldsLike(root, key)[twins.indexOf(twin!)];
-  if (field !== undefined) {
-    if (keep && chosen && field instanceof HTMLSelectElement) for (const option of Array.from(field.options)) option.selected = chosen.includes(option.value);
+  if (field) {
+    if (keep && chosen && field instanceof HTMLSelectElement) for (const option of field.options) option.selected = chosen.includes(option.value);
     else if (keep) field.value = value!;
     field.focus();
     // Only text inputs and textareas have a selection (`null` on the other input types, whose

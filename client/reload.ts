@@ -59,10 +59,10 @@ export type ComponentReloader = (componentId: string) => Promise<Element | null>
 export function createReloader(deps: ReloadDeps): ComponentReloader {
   return async (componentId) => {
     const doc = await fetchPage(deps);
-    const root = doc === null ? null : findRoot(doc, componentId);
-    if (doc === null || root === null) return null;
+    const root = doc && findRoot(doc, componentId);
+    if (!doc || !root) return null;
     const token = csrfTokenOf(doc);
-    if (token !== null) deps.setCsrfToken(token);
+    if (token) deps.setCsrfToken(token);
     return root;
   };
 }

@@ -50,7 +50,7 @@ export type ActionError = { status: number; outcomeUnknown?: true } & Pick<Error
   Partial<Pick<ErrorBody, 'request_id' | 'retry_after' | 'errors' | 'limit' | 'window'>>;
 
 /** Refusals decided before the idempotency check (PROTOCOL §3: CSRF → rate limit → idempotency; a store down). */
-const BEFORE_REPLAY: ReadonlySet<string> = new Set(['CSRF_TOKEN_INVALID', 'RATE_LIMIT_EXCEEDED', 'SERVICE_UNAVAILABLE']);
+const BEFORE_REPLAY: readonly string[] = ['CSRF_TOKEN_INVALID', 'RATE_LIMIT_EXCEEDED', 'SERVICE_UNAVAILABLE'];
 
 /** Optional error fields passed on as they are (never `csrf_token`: that one updates the page). */
 const ERROR_FIELDS = ['request_id', 'retry_after', 'errors', 'limit', 'window'] as const;
@@ -165,7 +165,7 @@ export function createTransport(deps: TransportDeps): Transport {
         await deps.sleep(wait);
         continue;
       }
-      if (failures > 0 && result.type === 'error' && BEFORE_REPLAY.has(result.error.code)) {
+      if (failures > 0 && result.type === 'error' && BEFORE_REPLAY.includes(result.error.code)) {
         result.error.outcomeUnknown = true;
         result.error.error = `Its answer was lost and the retry was refused.${MAY_HAVE_RUN}`;
       } else if (result.type === 'error' && result.error.code === CLIENT_CODES.invalidResponse && (failures > 0 || result.error.status >= 500)) {
@@ -182,13 +182,13 @@ export function createTransport(deps: TransportDeps): Transport {
     let body: Body | null = null;
     try {
       const parsed: unknown = JSON.parse(text);
-      if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) body = parsed as Body;
+      if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) body = parsed as Body;
     } catch {
       // not JSON: reported below
     }
     if (typeof body?.csrf_token === 'string') deps.csrf.set(body.csrf_token);
     const status = response.status;
-    if (body !== null && status === 200 && typeof body.html === 'string') return { type: 'ok', body: body as unknown as ActionSuccessBody };
+    if (body && status === 200 && typeof body.html === 'string') return { type: 'ok', body: body as unknown as ActionSuccessBody };
     // Whole seconds (RFC 9110: 1*DIGIT; not `-30`, `1.5` or `0x10`), or an HTTP date, which opens with a
     // day name (a proxy may send one): the seconds from now, rounded up. Anything else is ignored
     // (Date.parse alone would read `1.5` as a date in 2001).
@@ -199,7 +199,7 @@ export function createTransport(deps: TransportDeps): Transport {
     const error: ActionError = app
       ? { status, code: app.code as string, error: String(app.error ?? '') }
       : { status, code: CLIENT_CODES.invalidResponse, error: `Unexpected answer from the server (HTTP ${status}).` };
-    if (app) for (const field of ERROR_FIELDS) if (app[field] !== undefined) Object.assign(error, { [field]: app[field] });
+    if (app) for (const field of ERROR_FIELDS) if (app[field] !== undefined) (error as Body)[field] = app[field];
     // The header counts on a page that is not the app's too (a proxy's 429 or 503), read before its body is judged.
     if (error.retry_after === undefined && Number.isFinite(seconds) && (app || status === 429 || status === 503)) error.retry_after = Math.max(0, seconds);
     return { type: 'error', error };
