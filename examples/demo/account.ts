@@ -10,7 +10,7 @@
  * server: the page's script reads it, and it never appears in the HTML or in a log.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { html, type PageView, type SafeHtml } from '../../src/index.js';
+import { html, type LiveError, type PageView, type SafeHtml } from '../../src/index.js';
 import type { WebResult, WebSignIn } from '../../src/auth/index.js';
 import { BODY } from '../../src/core/wire.js';
 import { profileStateFor } from './components/profile.js';
@@ -31,14 +31,18 @@ function signOutForm(formToken: string): SafeHtml {
 </form>`;
 }
 
+/** The sign-in form's fields, in their order. */
+const LOGIN_FIELDS = ['email', 'password'] as const;
+type LoginField = (typeof LOGIN_FIELDS)[number];
+
 /**
- * What the sign-in page says above its form: a refusal (`role=alert`; `fields`: about what was typed,
- * so both fields are marked invalid) or a plain notice (`role=status`: "You are signed out.").
+ * What the sign-in page says above its form: a refusal (`role=alert`; `invalid`: the fields it is
+ * about, marked invalid) or a plain notice (`role=status`: "You are signed out.").
  */
 interface LoginMessage {
   kind: 'error' | 'notice';
   text: string;
-  fields?: boolean;
+  invalid?: readonly LoginField[];
 }
 
 /*
@@ -69,17 +73,20 @@ async function loginBody(view: PageView, message: LoginMessage | null, email: st
 </section>`;
   }
   // A refusal comes first, is read with each field (aria-describedby) and brings the focus to the
-  // first one, where the user starts again; fields it is about are marked invalid.
+  // first field it is about (else the first one), where the user starts again; those are marked invalid.
   const refused = message?.kind === 'error';
-  const fieldAttrs = refused
-    ? html` aria-describedby="${LOGIN_ERROR_ID}"${message.fields === true ? html` aria-invalid="true"` : null}`
-    : null;
+  const invalid = refused ? (message.invalid ?? []) : [];
+  const focused: LoginField | null = refused ? (invalid[0] ?? 'email') : null;
+  const fieldAttrs = (field: LoginField) =>
+    refused
+      ? html` aria-describedby="${LOGIN_ERROR_ID}"${invalid.includes(field) ? html` aria-invalid="true"` : null}${focused === field ? html` autofocus` : null}`
+      : null;
   return html`<section class="card">
   ${loginMessage(message, true)}
   <form method="post" action="/login" class="stack" data-testid="login-form">
     <input type="hidden" name="${BODY.csrfToken}" value="${formToken}">
-    <label class="field">Email <input type="text" inputmode="email" name="email" required autocomplete="username" spellcheck="false" autocapitalize="off" value="${email}"${fieldAttrs}${refused ? html` autofocus` : null}></label>
-    <label class="field">Password <input type="password" name="password" required minlength="8" maxlength="1024" autocomplete="current-password"${fieldAttrs}></label>
+    <label class="field">Email <input type="text" inputmode="email" name="email" required autocomplete="username" spellcheck="false" autocapitalize="off" value="${email}"${fieldAttrs('email')}></label>
+    <label class="field">Password <input type="password" name="password" required minlength="8" maxlength="1024" autocomplete="current-password"${fieldAttrs('password')}></label>
     <button type="submit" class="btn primary">Sign in</button>
   </form>
   <p class="muted"><a href="/forgot-password" data-testid="forgot-link">Forgot your password?</a></p>
@@ -122,6 +129,26 @@ const resetPasswordBody = html`<section class="card">
 </section>
 <p class="muted">Link expired or already used? <a href="/forgot-password">Ask for a new one</a>.</p>`;
 
+/**
+ * A refusal as one line: the error's sentence, then the messages of its fields (a `VALIDATION_FAILED`'s
+ * `errors`: "Enter a valid email address.") and the wait — as public/app.js shows the recovery forms'.
+ */
+function refusalText(error: LiveError): string {
+  const fieldMessages = LOGIN_FIELDS.flatMap((field) => error.fields?.errors?.[field] ?? []);
+  const retry = error.fields?.retry_after;
+  return `${[error.publicMessage, ...fieldMessages].join(' ')}${retry === undefined ? '' : ` (retry in ${retry} s)`}`;
+}
+
+/**
+ * The fields a refusal is about: those a `VALIDATION_FAILED` names, both for wrong credentials (or a
+ * malformed form naming none); none for a stale token or a wait, which are about the page.
+ */
+function invalidFields(error: LiveError): LoginField[] {
+  if (error.statusCode !== 400 && error.statusCode !== 401) return [];
+  const named = LOGIN_FIELDS.filter((field) => (error.fields?.errors?.[field]?.length ?? 0) > 0);
+  return named.length > 0 ? named : [...LOGIN_FIELDS];
+}
+
 /** A refused form: the same page again, with the error's status, headers and sentence. */
 async function refusedPage(
   app: FastifyInstance,
@@ -132,15 +159,12 @@ async function refusedPage(
 ): Promise<FastifyReply> {
   const { error } = result;
   const view = await app.livecomponents.view(request, reply);
-  const retry = error.fields?.retry_after;
-  const message = retry === undefined ? error.publicMessage : `${error.publicMessage} (retry in ${retry} s)`;
-  // Wrong credentials or a malformed field are about what was typed; a stale token or a wait are not.
-  const fields = error.statusCode === 400 || error.statusCode === 401;
+  const message: LoginMessage = { kind: 'error', text: refusalText(error), invalid: invalidFields(error) };
   return reply
     .code(error.statusCode)
     .headers({ ...result.headers, ...error.headers })
     .type('text/html; charset=utf-8')
-    .send(layout(view, { title: 'Sign in', path: '/login', body: await loginBody(view, { kind: 'error', text: message, fields }, email) }));
+    .send(layout(view, { title: 'Sign in', path: '/login', body: await loginBody(view, message, email) }));
 }
 
 export async function accountPages(app: FastifyInstance, options: AccountPagesOptions): Promise<void> {

@@ -252,6 +252,42 @@ eachEngine('browser sign-in', (engine) => {
     expect(t.takeEvents()).toEqual(['authn_login_fail', 'authn_login_fail']);
   });
 
+  it('a malformed field (400 VALIDATION_FAILED) says which and why, escaped, and marks only that field', async () => {
+    const { browser } = await load('/login');
+    // Each try a minute apart: the login budget (5 a minute) is spent before the input is read.
+    const post = (fields: Record<string, string>) => {
+      t.clock.advance(60_000);
+      return form('/login', browser, { _csrf_token: browser.token, ...fields });
+    };
+    const alert = (text: string) => `<p class="flash" role="alert" id="login-error" data-login-error>The parameters are invalid. ${text}</p>`;
+    const fieldTags = (body: string) => ({
+      email: /<input type="text" inputmode="email" name="email"[^>]*>/.exec(body)?.[0] ?? '',
+      password: /<input type="password" name="password"[^>]*>/.exec(body)?.[0] ?? '',
+    });
+    for (const email of ['ada@example.com\u200b', '   ', '<b>x</b>@e.com']) {
+      const res = await post({ email, password: PASSWORD });
+      expect(res.statusCode, email).toBe(400);
+      expect(res.body, email).toContain(alert('Enter a valid email address.'));
+      const tags = fieldTags(res.body);
+      expect(tags.email, email).toMatch(/ aria-describedby="login-error" aria-invalid="true" autofocus>$/);
+      expect(tags.password, email).toMatch(/ aria-describedby="login-error">$/);
+    }
+    // What was typed comes back escaped, never as markup.
+    const markup = await post({ email: '<b>x</b>@e.com', password: PASSWORD });
+    expect(markup.body).toContain('value="&lt;b&gt;x&lt;/b&gt;@e.com"');
+    expect(markup.body).not.toContain('<b>x</b>');
+
+    const long = await post({ email: 'ada@example.com', password: 'x'.repeat(1025) });
+    expect(long.statusCode).toBe(400);
+    expect(long.body).toContain(alert('Enter your password.'));
+    const tags = fieldTags(long.body);
+    expect(tags.email).toMatch(/ aria-describedby="login-error">$/);
+    expect(tags.password).toMatch(/ aria-describedby="login-error" aria-invalid="true" autofocus>$/);
+
+    const both = await post({ email: ' ', password: '' });
+    expect(both.body).toContain(alert('Enter a valid email address. Enter your password.'));
+  });
+
   it('shares the 5-per-minute login budget with the JSON endpoint', async () => {
     for (let i = 0; i < 3; i++) await t.post('/login', { email: 'ada@example.com', password: 'wrong password' });
     const { browser } = await load('/login');
