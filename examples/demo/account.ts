@@ -1,7 +1,8 @@
 /**
  * The reference app's account pages: `GET /login` (the sign-in form, or who is signed in),
  * `POST /login` and `POST /logout` (HTML forms, CSRF-protected with the page's form token,
- * `view.formToken()`, through the auth module's browser sign-in), `GET /profile` with the `profile:main` component, and the
+ * `view.formToken()`, through the auth module's browser sign-in; `/logout` answers with a redirect,
+ * refused or not), `GET /profile` with the `profile:main` component, and the
  * password recovery pages `GET /forgot-password` and `GET /reset-password`.
  *
  * The recovery forms carry `data-auth-form`: public/app.js posts them as JSON to the auth API
@@ -66,10 +67,11 @@ async function loginBody(view: PageView, message: LoginMessage | null, email: st
   const { user } = view;
   const formToken = await view.formToken();
   if (user !== null) {
+    // The message first, as for the form below: read before the button it may be about.
     return html`<section class="card">
+  ${loginMessage(message, false)}
   <p>Signed in as <strong data-email>${user.email}</strong>. <a href="/profile">Your profile</a></p>
   ${signOutForm(formToken)}
-  ${loginMessage(message, false)}
 </section>`;
   }
   // A refusal comes first, is read with each field (aria-describedby) and brings the focus to the
@@ -164,7 +166,24 @@ async function refusedPage(
     .code(error.statusCode)
     .headers({ ...result.headers, ...error.headers })
     .type('text/html; charset=utf-8')
-    .send(layout(view, { title: 'Sign in', path: '/login', body: await loginBody(view, message, email) }));
+    .send(layout(view, { title: loginTitle(view), path: '/login', body: await loginBody(view, message, email) }));
+}
+
+/** Signed in, `/login` shows the account and its "Sign out", no sign-in form: it is not titled "Sign in". */
+const loginTitle = (view: PageView): string => (view.user === null ? 'Sign in' : 'Account');
+
+/**
+ * What `/login` says after a sign-out (`?signed_out`) or a refused one (`?sign_out_refused`, sent by
+ * `POST /logout` when the page's token no longer fits the session: it changed in another tab, signed
+ * out and in again). Said from who is signed in now, so the page never contradicts itself: signed
+ * out, whichever way it happened, the notice; still signed in, why, and that "Sign out" works now.
+ */
+function afterSignOut(view: PageView, query: unknown): LoginMessage | null {
+  const flags = query as Record<string, unknown>;
+  if (flags.signed_out === undefined && flags.sign_out_refused === undefined) return null;
+  if (view.user === null) return { kind: 'notice', text: 'You are signed out.' };
+  if (flags.sign_out_refused === undefined) return null;
+  return { kind: 'error', text: 'You are still signed in: your session changed since that page was loaded, in another tab perhaps. Press Sign out again.' };
 }
 
 export async function accountPages(app: FastifyInstance, options: AccountPagesOptions): Promise<void> {
@@ -182,10 +201,9 @@ export async function accountPages(app: FastifyInstance, options: AccountPagesOp
 
   app.get('/login', async (request, reply) => {
     const view = await app.livecomponents.view(request, reply);
-    const signedOut = (request.query as Record<string, unknown>).signed_out !== undefined;
     return reply
       .type('text/html; charset=utf-8')
-      .send(layout(view, { title: 'Sign in', path: '/login', body: await loginBody(view, signedOut ? { kind: 'notice', text: 'You are signed out.' } : null, '') }));
+      .send(layout(view, { title: loginTitle(view), path: '/login', body: await loginBody(view, afterSignOut(view, request.query), '') }));
   });
 
   app.post('/login', { bodyLimit: FORM_LIMIT }, async (request, reply) => {
@@ -198,8 +216,12 @@ export async function accountPages(app: FastifyInstance, options: AccountPagesOp
   app.post('/logout', { bodyLimit: FORM_LIMIT }, async (request, reply) => {
     const form = (request.body ?? {}) as Record<string, unknown>;
     const result = await web.signOut(request, reply, form);
-    if (result.type === 'ok') return reply.code(303).header('location', '/login?signed_out').send();
-    return refusedPage(app, request, reply, result, '');
+    // Refused too, a redirect (Post/Redirect/Get): a reload then asks for the page again, and does
+    // not post the stale token once more. `/login` says what is true by then (afterSignOut).
+    return reply
+      .code(303)
+      .header('location', result.type === 'ok' ? '/login?signed_out' : '/login?sign_out_refused')
+      .send();
   });
 
   /** A page whose body is the same for everyone (the forms below; the reset token stays in the fragment). */

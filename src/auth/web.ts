@@ -5,13 +5,15 @@
  * shared with the JSON endpoint, the input, the password (the same path as the API, with the same
  * answer for an unknown email). Then it records the sign-in, regenerates the session id — which
  * also rotates the CSRF secret, derived from it — and sets the new cookie. Sign-out revokes the
- * sign-in and regenerates the session as an anonymous one. The form checks and the session switch
- * are the plugin's own (src/http/forms.ts, `app.livecomponents.verifyForm` / `switchUser`).
+ * sign-in and regenerates the session as an anonymous one; a session signed out already (by another
+ * tab) is left as it is, with or without a valid token: nothing changes. The form checks and the
+ * session switch are the plugin's own (src/http/forms.ts, `app.livecomponents.verifyForm` / `switchUser`).
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { User } from '../core/component.js';
 import { LiveError } from '../core/errors.js';
 import { createFormSessions } from '../http/forms.js';
+import { checkSource } from '../pipeline/csrf/origins.js';
 import { requestInfo } from '../http/request-info.js';
 import type { SessionCookie } from '../http/session-cookie.js';
 import type { RequestInfo } from '../pipeline/types.js';
@@ -53,6 +55,21 @@ export function createWebSignIn(options: WebSignInOptions): WebSignIn {
   const { verifyForm, switchUser } = createFormSessions(runtime, cookie);
   const refused = (error: LiveError, headers: Record<string, string> = {}): WebResult => ({ type: 'error', error, headers });
 
+  /**
+   * The cookie's session when it is signed out already and the post comes from this app, else `null`.
+   * Another tab signed out (the cookie now names a new anonymous session, which this page's token,
+   * of the old one, does not verify against) or out and in again: signing out a session that is not
+   * signed in changes nothing, so it needs no token, and refusing it told a signed-out user that
+   * the security token was invalid, logged as an attack. Anything else goes through `verifyForm`: a
+   * foreign source (refused, `malicious_csrf`, even with an anonymous cookie), and a signed-in
+   * session, whose sign-out still needs its token (a forged one is refused and logged).
+   */
+  async function signedOutAlready(request: FastifyRequest): Promise<Session | null> {
+    if (checkSource(request.headers, runtime.trustedOrigins) !== null) return null;
+    const session = await runtime.sessions.load(cookie.read(request));
+    return session !== null && session.userId === null ? session : null;
+  }
+
   /** `info`: the sign-in's request, for the `session_logout` of a sign-in it replaces. */
   async function switchSession(reply: FastifyReply, old: Session, userId: string | null, info: RequestInfo): Promise<Session> {
     if (old.userId !== null) await service.endWebSession(old.userId, info);
@@ -81,10 +98,13 @@ export function createWebSignIn(options: WebSignInOptions): WebSignIn {
     },
 
     async signOut(request, reply, form) {
-      const session = await verifyForm(request, form._csrf_token);
-      if (session === null) return refused(new LiveError('CSRF_TOKEN_INVALID'));
       // Signed out already: nothing to end, and no new session either — regenerating here minted a
       // session (and orphaned its component states) per request, past the new-session limit.
+      const anonymous = await signedOutAlready(request);
+      if (anonymous !== null) return { type: 'ok', session: anonymous, user: null };
+      const session = await verifyForm(request, form._csrf_token);
+      if (session === null) return refused(new LiveError('CSRF_TOKEN_INVALID'));
+      // Signed out by another request since (a tab signing out at the same time).
       if (session.userId === null) return { type: 'ok', session, user: null };
       const next = await switchSession(reply, session, null, requestInfo(request));
       return { type: 'ok', session: next, user: null };

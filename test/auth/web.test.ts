@@ -17,6 +17,8 @@ interface Browser {
 }
 
 const tokenIn = (body: string) => /<meta name="csrf-token" content="([^"]+)"/.exec(body)?.[1] ?? '';
+/** The token of a page's forms (`view.formToken()`). */
+const formTokenOf = (body: string) => /name="_csrf_token" value="([^"]+)"/.exec(body)?.[1] ?? '';
 
 function sessionCookieOf(res: LightMyRequestResponse): string | undefined {
   return setCookies(res)
@@ -361,9 +363,10 @@ eachEngine('browser sign-in', (engine) => {
     expect([refused.statusCode, refused.json().code]).toEqual([401, 'UNAUTHENTICATED']);
     const live = await t.db.selectFrom('access_tokens').select('id').where('family_id', 'like', 'web:%').where('revoked_at', 'is', null).execute();
     expect(live).toEqual([]);
-    // Signing out needs the page's token too.
-    const forged = await form('/logout', after.browser, {});
-    expect(forged.statusCode).toBe(403);
+    // Signed out already: a post without the token changes nothing, and says so.
+    const again = await form('/logout', after.browser, {});
+    expect([again.statusCode, again.headers.location, sessionCookieOf(again)]).toEqual([303, '/login?signed_out', undefined]);
+    expect(t.takeEvents()).toEqual([]);
   });
 
   it('a clock giving fractions of a millisecond: a signed-in page view and a name change work (times floored for SQL)', async () => {
@@ -397,13 +400,97 @@ eachEngine('browser sign-in', (engine) => {
     for (const path of ['/profile', '/login', '/']) expect((await load(path)).res.headers['cache-control'], path).toBe('no-store');
   });
 
-  it('a refused sign-out tells the signed-in user why (the page shows its error line)', async () => {
+  const STILL_SIGNED_IN =
+    '<p class="flash" role="alert" data-login-error>You are still signed in: your session changed since that page was loaded, in another tab perhaps. Press Sign out again.</p>';
+
+  it('a refused sign-out of a signed-in session: logged as CSRF, nothing changes, and a redirect to a page saying why', async () => {
     const signedIn = await signIn();
     const { browser } = await load('/profile', signedIn);
-    const refused = await form('/logout', { ...browser, token: '' }, { _csrf_token: 'v1.stale' });
-    expect(refused.statusCode).toBe(403);
-    expect(refused.body).toContain('Signed in as <strong data-email>ada@example.com</strong>');
-    expect(refused.body).toContain('<p class="flash" role="alert" data-login-error>Invalid security token. Please refresh the page.</p>');
+    const regenerate = vi.spyOn(t.app.livecomponents.runtime.sessions, 'regenerate');
+    t.takeEvents();
+    const cases: [Record<string, string>, Record<string, string>][] = [
+      [{ _csrf_token: 'v1.stale' }, {}],
+      [{}, {}],
+      [{ _csrf_token: browser.token }, { origin: 'https://evil.test' }],
+      [{ _csrf_token: browser.token }, { 'sec-fetch-site': 'cross-site' }],
+    ];
+    for (const [fields, headers] of cases) {
+      const refused = await form('/logout', browser, fields, headers);
+      // Post/Redirect/Get: reloading the page shown next does not post the stale token again.
+      expect([refused.statusCode, refused.headers.location, sessionCookieOf(refused)]).toEqual([303, '/login?sign_out_refused', undefined]);
+    }
+    expect(t.takeEvents()).toEqual(Array(4).fill('malicious_csrf'));
+    expect(regenerate).toHaveBeenCalledTimes(0);
+
+    const page = await load('/login?sign_out_refused', browser);
+    expect(page.res.body).toContain(STILL_SIGNED_IN);
+    expect(page.res.body).toContain('Signed in as <strong data-email>ada@example.com</strong>');
+    // Not titled "Sign in" while it shows who is signed in.
+    expect(page.res.body).toContain('<title>Account · LiveComponents</title>');
+    expect(page.res.body).toContain('<h1>Account</h1>');
+    expect(page.res.body).not.toMatch(/Sign in</);
+    // Still signed in, and the page's own "Sign out" works.
+    expect((await load('/profile', browser)).res.body).toContain('<strong data-email>ada@example.com</strong>');
+    const out = await form('/logout', page.browser, { _csrf_token: formTokenOf(page.res.body) });
+    expect([out.statusCode, out.headers.location]).toEqual([303, '/login?signed_out']);
+  });
+
+  it('"Sign out" in a tab whose session another tab signed out: signed out already, so the answer says so (no error, no event, no new session)', async () => {
+    const signedIn = await signIn();
+    const tabA = await load('/profile', signedIn);
+    const tabB = await load('/login', signedIn);
+    const outB = await form('/logout', tabB.browser, { _csrf_token: formTokenOf(tabB.res.body) });
+    expect(outB.headers.location).toBe('/login?signed_out');
+    const cookie = sessionCookieOf(outB) as string;
+    t.takeEvents();
+    const regenerate = vi.spyOn(t.app.livecomponents.runtime.sessions, 'regenerate');
+
+    // Tab A's page carries the token of the session tab B ended; the browser sends the new cookie.
+    const outA = await form('/logout', { cookie, token: '' }, { _csrf_token: formTokenOf(tabA.res.body) }, { origin: 'http://127.0.0.1:3000' });
+    expect([outA.statusCode, outA.headers.location, sessionCookieOf(outA)]).toEqual([303, '/login?signed_out', undefined]);
+    expect(t.takeEvents()).toEqual([]);
+    expect(regenerate).toHaveBeenCalledTimes(0);
+    const shown = (await load('/login?signed_out', { cookie, token: '' })).res.body;
+    expect(shown).toContain('<p class="notice" role="status" data-login-notice>You are signed out.</p>');
+    expect(shown).not.toContain('Invalid security token');
+
+    // A cross-site post is still refused and logged, even for a session with nothing to sign out.
+    const forged = await form('/logout', { cookie, token: '' }, {}, { origin: 'https://evil.test' });
+    expect([forged.statusCode, forged.headers.location]).toEqual([303, '/login?sign_out_refused']);
+    expect(t.takeEvents()).toEqual(['malicious_csrf']);
+    // The page it leads to says what is true: signed out.
+    const after = (await load('/login?sign_out_refused', { cookie, token: '' })).res.body;
+    expect(after).toContain('You are signed out.');
+    expect(after).toContain('<title>Sign in · LiveComponents</title>');
+    expect(regenerate).toHaveBeenCalledTimes(0);
+  });
+
+  it('"Sign out" in a tab whose session another tab signed out and in again: refused, and the page says "Sign out" works now', async () => {
+    const signedIn = await signIn();
+    const tabA = await load('/profile', signedIn);
+    const tabB = await load('/login', signedIn);
+    await form('/logout', tabB.browser, { _csrf_token: formTokenOf(tabB.res.body) });
+    const again = await signIn();
+    t.takeEvents();
+
+    const outA = await form('/logout', again, { _csrf_token: formTokenOf(tabA.res.body) });
+    expect([outA.statusCode, outA.headers.location, sessionCookieOf(outA)]).toEqual([303, '/login?sign_out_refused', undefined]);
+    // Signed in, the session keeps the CSRF check and its alert.
+    expect(t.takeEvents()).toEqual(['malicious_csrf']);
+    const page = await load('/login?sign_out_refused', again);
+    expect(page.res.body).toContain(STILL_SIGNED_IN);
+    expect(page.res.body).toContain('<title>Account · LiveComponents</title>');
+    expect(page.res.body).not.toContain('<title>Sign in');
+    const out = await form('/logout', page.browser, { _csrf_token: formTokenOf(page.res.body) });
+    expect([out.statusCode, out.headers.location]).toEqual([303, '/login?signed_out']);
+  });
+
+  it('/login?signed_out loaded while signed in (signed in again in another tab) does not say "You are signed out."', async () => {
+    const signedIn = await signIn();
+    const { body } = (await load('/login?signed_out', signedIn)).res;
+    expect(body).toContain('Signed in as <strong data-email>ada@example.com</strong>');
+    expect(body).not.toContain('You are signed out.');
+    expect(body).toContain('<title>Account · LiveComponents</title>');
   });
 
   it('a sign-in form left open past its session is a user back at an old tab (session_use_after_expire), not an attack', async () => {
