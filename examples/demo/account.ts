@@ -11,7 +11,7 @@
  * server: the page's script reads it, and it never appears in the HTML or in a log.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { html, type LiveError, type PageView, type SafeHtml } from '../../src/index.js';
+import { html, type LiveError, type PageView, type SafeHtml, type Session, type User } from '../../src/index.js';
 import type { WebResult, WebSignIn } from '../../src/auth/index.js';
 import { BODY } from '../../src/core/wire.js';
 import { profileStateFor } from './components/profile.js';
@@ -186,6 +186,26 @@ function afterSignOut(view: PageView, query: unknown): LoginMessage | null {
   return { kind: 'error', text: 'You are still signed in: your session changed since that page was loaded, in another tab perhaps. Press Sign out again.' };
 }
 
+/**
+ * Brings the session's `profile:main` up to date with the stored account before `/profile` mounts it:
+ * the name (changed elsewhere: the API, another browser) and the owner. Its `saves` stay: the
+ * instance is the session's, shared by its tabs (like `counter:main`'s count), so another tab opening
+ * the page does not reset the count this one shows. A state missing, unreadable or of another user
+ * starts afresh.
+ */
+async function followAccount(app: FastifyInstance, session: Session, user: User): Promise<void> {
+  const { states } = app.livecomponents.runtime;
+  const fresh = profileStateFor(user);
+  const stored = await states.load(session, 'profile:main');
+  if (stored.type !== 'found' || stored.state.owner !== fresh.owner || typeof stored.state.saves !== 'number') {
+    await states.save(session, 'profile:main', fresh);
+    return;
+  }
+  if (stored.state.name === fresh.name) return;
+  // Compare-and-replace: a rename that wrote meanwhile already has the newer name, and its count.
+  await states.replace(session, 'profile:main', stored.blob, { ...stored.state, name: fresh.name });
+}
+
 export async function accountPages(app: FastifyInstance, options: AccountPagesOptions): Promise<void> {
   const { web } = options;
   // Forms only: Fastify's default JSON and text parsers would otherwise remain in this scope, so a
@@ -237,8 +257,7 @@ export async function accountPages(app: FastifyInstance, options: AccountPagesOp
   app.get('/profile', async (request, reply) => {
     const view = await app.livecomponents.view(request, reply);
     const { user } = view;
-    // Each visit starts from the stored account, so a name changed elsewhere shows up here.
-    if (user !== null) await app.livecomponents.runtime.states.save(view.session, 'profile:main', profileStateFor(user));
+    if (user !== null) await followAccount(app, view.session, user);
     const body = html`<section class="card">${await view.mount('profile:main')}</section>
 ${user === null ? null : signOutForm(await view.formToken())}`;
     return reply.type('text/html; charset=utf-8').send(layout(view, { title: 'Profile', path: '/profile', body }));

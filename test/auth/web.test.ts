@@ -328,6 +328,28 @@ eachEngine('browser sign-in', (engine) => {
     expect((await t.db.selectFrom('users').select('name').executeTakeFirstOrThrow()).name).toBe('Ada Lovelace');
   });
 
+  it('profile:main: another tab opening /profile keeps the count of saves; a name changed elsewhere shows up, the count kept', async () => {
+    const signedIn = await signIn();
+    const tabA = (await load('/profile', signedIn)).browser;
+    for (const name of ['Ada L', 'Ada Lovelace']) {
+      const res = await rename(tabA, name);
+      expect(res.statusCode).toBe(200);
+      tabA.token = res.json().csrf_token as string;
+    }
+    // Tab B of the same session opens the page: the instance is the session's, its count goes on.
+    const tabB = await load('/profile', signedIn);
+    expect(tabB.res.body).toContain('Saved 2 times on this page.');
+    const third = await rename(tabA, 'Ada King');
+    expect(third.json()).toMatchObject({ state: { name: 'Ada King', saves: 3 } });
+
+    // Renamed elsewhere (another browser, the API): the next view shows the stored name, same count.
+    await t.db.updateTable('users').set({ name: 'Countess' }).execute();
+    const later = await load('/profile', signedIn);
+    expect(later.res.body).toContain('<output data-name>Countess</output>');
+    expect(later.res.body).toContain('Saved 3 times on this page.');
+    expect((await rename(later.browser, 'Ada')).json()).toMatchObject({ state: { name: 'Ada', saves: 4 } });
+  });
+
   it('signing in again while signed in logs every security event with the request fields of the cheat sheet', async () => {
     const signedIn = await signIn();
     const { browser } = await load('/login', signedIn);

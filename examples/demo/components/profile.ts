@@ -5,7 +5,7 @@ import type { Accounts } from '../../../src/auth/index.js';
 /** What the profile component needs of the accounts: the display-name update. */
 export type ProfileAccounts = Pick<Accounts, 'setName'>;
 
-/** The state of a profile shown to `user`: what `/profile` stores before mounting it. */
+/** The state of a profile shown to `user`: what `/profile` stores before mounting it when the session has none of that user. */
 export function profileStateFor(user: { id: string; name: string | null } | null) {
   return { name: user?.name ?? '', saves: 0, owner: user?.id ?? null };
 }
