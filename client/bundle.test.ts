@@ -1,7 +1,7 @@
 /**
  * The browser bundle as shipped (dist/client/livecomponents.js, which the global setup builds): its
  * gzip size within the budget the issue sets, idiomorph's head merging trimmed out of it
- * (scripts/bundle-client.mjs, `withoutHeadMerging`), and of the wire names only those the runtime
+ * (scripts/bundle-client.mjs, `IDIOMORPH_EDITS`), and of the wire names only those the runtime
  * uses (`inlineWireNames`).
  */
 import { readFileSync } from 'node:fs';
