@@ -9,7 +9,7 @@ import { freePort } from '../helpers/ports.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDemoApp } from '../../examples/demo/app.js';
@@ -223,6 +223,65 @@ describe.runIf(browserTestsEnabled('sign-in and profile in Chromium'))('sign-in 
     expect(old.status).toBe(401);
     expect(demo.logs.some((line) => line.includes('"url":"/reset-password"'))).toBe(true);
     expect(demo.logs.filter((line) => line.includes(token))).toEqual([]);
+    await context.close();
+  });
+});
+
+describe.runIf(browserTestsEnabled('sign-out from two tabs in Chromium'))('sign-out from two tabs in Chromium', () => {
+  // An app of its own: the sign-ins here would go past the login budget (5 a minute) shared above.
+  let demo: Awaited<ReturnType<typeof startDemo>>;
+  let base: string;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    const port = await freePort();
+    demo = await startDemo(port);
+    base = `http://127.0.0.1:${port}`;
+    browser = await launchChromium();
+    await register(base, 'ada@example.com', 'Ada');
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await demo?.app.close();
+  });
+
+  async function signIn(page: Page): Promise<void> {
+    await page.goto(`${base}/login`);
+    await page.locator('input[name="email"]').fill('ada@example.com');
+    await page.locator('input[name="password"]').fill(PASSWORD);
+    await Promise.all([page.waitForURL(`${base}/profile`), page.getByRole('button', { name: 'Sign in' }).click()]);
+  }
+
+  it('tab B signs out: "Sign out" in tab A says "You are signed out.", no token error; B signs in again: A is told to press Sign out again, and a reload posts nothing', async () => {
+    const context = await browser.newContext();
+    const tabA = await context.newPage();
+    await signIn(tabA);
+    const tabB = await context.newPage();
+    await tabB.goto(`${base}/profile`);
+
+    await Promise.all([tabB.waitForURL(`${base}/login?signed_out`), tabB.getByTestId('sign-out').click()]);
+    await Promise.all([tabA.waitForURL(`${base}/login?signed_out`), tabA.getByTestId('sign-out').click()]);
+    expect(await tabA.locator('[data-login-notice]').textContent()).toBe('You are signed out.');
+    expect(await tabA.locator('[data-login-error]').count()).toBe(0);
+
+    // Tab A back at a signed-in page; tab B signs out and in again.
+    await signIn(tabA);
+    await tabB.goto(`${base}/profile`);
+    await Promise.all([tabB.waitForURL(`${base}/login?signed_out`), tabB.getByTestId('sign-out').click()]);
+    await signIn(tabB);
+    await Promise.all([tabA.waitForURL(`${base}/login?sign_out_refused`), tabA.getByTestId('sign-out').click()]);
+    expect(await tabA.title()).toBe('Account · LiveComponents');
+    expect(await tabA.locator('[data-login-error]').textContent()).toBe(
+      'You are still signed in: your session changed since that page was loaded, in another tab perhaps. Press Sign out again.',
+    );
+    expect(await tabA.locator('[data-email]').first().textContent()).toBe('ada@example.com');
+    // Post/Redirect/Get: a reload asks for the page, it does not post the stale token again.
+    const posts: string[] = [];
+    tabA.on('request', (r) => void (r.method() === 'POST' && posts.push(r.url())));
+    await tabA.reload();
+    expect(posts).toEqual([]);
+    await Promise.all([tabA.waitForURL(`${base}/login?signed_out`), tabA.getByTestId('sign-out').click()]);
+    expect(await tabA.locator('[data-login-notice]').textContent()).toBe('You are signed out.');
     await context.close();
   });
 });
