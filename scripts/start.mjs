@@ -1,5 +1,8 @@
 #!/usr/bin/env node
 // `npm start`: builds (incrementally, so a fresh clone needs nothing else) and serves the reference app.
+// package.json runs it as `exec node scripts/start.mjs`: npm hands the script to `sh -c` and forwards
+// SIGTERM/SIGINT to that shell only; dash does not exec the last command by itself, so without `exec`
+// the signal killed the shell and left this process and the app running, orphaned, on their port.
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';

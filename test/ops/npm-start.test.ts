@@ -1,0 +1,117 @@
+/**
+ * `npm start` as npm runs it: the real `start` script of package.json (npm hands it to `sh -c`),
+ * the real scripts/start.mjs, in a scratch project whose build is stubbed out and whose
+ * dist/examples/demo/main.js runs the real reference app from the sources (tsx). SIGTERM to npm
+ * alone — what a process manager or `kill <pid>` does — must shut the app down gracefully; a build
+ * that fails must end in one line, not a stack trace.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+
+const ROOT = join(import.meta.dirname, '../..');
+const dir = mkdtempSync(join(tmpdir(), 'lc-npm-start-'));
+let npm: ChildProcess | null = null;
+afterEach(() => {
+  // npm runs in a process group of its own: whatever it left behind goes with it.
+  if (npm?.pid !== undefined) {
+    try {
+      process.kill(-npm.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  npm = null;
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** The scratch project; `build` is the body of scripts/build.mjs's `build()`. */
+function project(build: string): void {
+  for (const sub of ['scripts', 'dist/examples/demo']) mkdirSync(join(dir, sub), { recursive: true });
+  const { scripts } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'scratch', type: 'module', scripts: { start: scripts.start } }));
+  copyFileSync(join(ROOT, 'scripts/start.mjs'), join(dir, 'scripts/start.mjs'));
+  writeFileSync(join(dir, 'scripts/build.mjs'), `export async function build() {\n${build}\n}\n`);
+  writeFileSync(
+    join(dir, 'dist/examples/demo/main.js'),
+    `import { register } from 'tsx/esm/api';\nregister();\nawait import(${JSON.stringify(pathToFileURL(join(ROOT, 'examples/demo/main.ts')).href)});\n`,
+  );
+  rmSync(join(dir, 'node_modules'), { force: true });
+  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+}
+
+function npmStart() {
+  const dataDir = mkdtempSync(join(dir, 'data-'));
+  const proc = spawn('npm', ['start', '--silent'], {
+    cwd: dir,
+    detached: true,
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      NODE_ENV: 'development',
+      LOG_FORMAT: 'json',
+      DATABASE_URL: `sqlite:${join(dataDir, 'app.db')}`,
+      LC_STATE_KEYS: randomBytes(32).toString('base64'),
+      LC_SESSION_SECRET: randomBytes(32).toString('base64'),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  npm = proc;
+  let stdout = '';
+  let stderr = '';
+  proc.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  proc.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  // 'exit', not 'close': a process left behind would hold the pipes open.
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  return { proc, stdout: () => stdout, stderr: () => stderr, exited };
+}
+
+async function until<T>(what: string, probe: () => T | undefined | false, ms: number, log: () => string): Promise<T> {
+  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 100))) {
+    const value = probe();
+    if (value !== undefined && value !== false) return value;
+  }
+  throw new Error(`${what} within ${ms} ms; output:\n${log()}`);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('error', () => resolve(false));
+  });
+}
+
+describe('npm start', () => {
+  it('SIGTERM to npm alone shuts the app down gracefully and frees its port', { timeout: 90_000 }, async () => {
+    project('');
+    const run = npmStart();
+    const log = (): string => run.stdout() + run.stderr();
+    const listening = await until('the app listening', () => /"pid":(\d+)[^\n]*listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(run.stdout()) ?? undefined, 60_000, log);
+    const [appPid, port] = [Number(listening[1]), Number(listening[2])];
+    expect(await portOpen(port)).toBe(true);
+
+    process.kill(run.proc.pid!, 'SIGTERM');
+    expect(await run.exited).toBe(0);
+    // With `sh -c` between npm and node (no exec), npm's signal killed only the shell: the app ran on, orphaned.
+    await until('the app gone', () => !alive(appPid), 10_000, log);
+    expect(await portOpen(port)).toBe(false);
+    expect(run.stdout()).toMatch(/"msg":"shutdown: complete"/);
+  });
+});
