@@ -9,7 +9,14 @@ import { fileURLToPath } from 'node:url';
 import { build } from './build.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-await build({ quiet: true });
+try {
+  await build({ quiet: true });
+} catch (error) {
+  // tsc has printed its errors already: one line, as bin/livecomponents.js says it, not a stack trace.
+  const why = error instanceof Error ? error.message.split('\n')[0] : String(error);
+  process.stderr.write(`npm start: the build failed (${why}); see the errors above\n`);
+  process.exit(1);
+}
 const child = spawn(process.execPath, [join(root, 'dist/examples/demo/main.js')], { stdio: 'inherit' });
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

@@ -114,4 +114,12 @@ describe('npm start', () => {
     expect(await portOpen(port)).toBe(false);
     expect(run.stdout()).toMatch(/"msg":"shutdown: complete"/);
   });
+
+  it('a failed build ends in one line and exit 1, not a stack trace', { timeout: 60_000 }, async () => {
+    project("throw new Error('Command failed: node tsc -p tsconfig.build.json --noEmitOnError');");
+    const run = npmStart();
+    expect(await run.exited).toBe(1);
+    expect(run.stderr()).toBe('npm start: the build failed (Command failed: node tsc -p tsconfig.build.json --noEmitOnError); see the errors above\n');
+    expect(run.stdout()).toBe('');
+  });
 });
