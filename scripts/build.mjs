@@ -5,7 +5,7 @@
 // is built from the sources alone) starts from an empty dist/: tsc never deletes an output whose
 // source went away or left the build, and the package ships every file under dist/.
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,8 +17,10 @@ const tsc = require.resolve('typescript/bin/tsc');
 const BUILD_CONFIG = join(root, 'tsconfig.build.json');
 /**
  * Exists only while dist/ is the output of a build that succeeded: removed when a build starts,
- * written when it ends well. bin/livecomponents.js trusts dist/ only when this is newer than every
- * source. (tsc's build info cannot serve: a failed `--noEmitOnError` run refreshes it.)
+ * written when it ends well, dated (mtime) when that build started. bin/livecomponents.js trusts
+ * dist/ only when this is newer than every source, so a source saved while the build ran (tsc may
+ * have read it before the edit) counts as newer and is built next time. (tsc's build info cannot
+ * serve: a failed `--noEmitOnError` run refreshes it.)
  */
 export const BUILD_STAMP = join(root, 'dist/.build-stamp');
 
@@ -43,6 +45,8 @@ function buildInfoFile() {
  *   dist/ first and build everything.
  */
 export async function build({ quiet = false, diagnosticsToStderr = false, clean = false } = {}) {
+  // Before anything reads a source: what the build takes in is at most this recent (BUILD_STAMP).
+  const started = new Date();
   // Without the stamp of a good build (never built, dist/ deleted, or the last build failed) tsc
   // starts over: it believes its build info over dist/, and with dist/ gone it would emit nothing.
   const info = buildInfoFile();
@@ -59,7 +63,8 @@ export async function build({ quiet = false, diagnosticsToStderr = false, clean 
   for (const file of WORKER_FILES) cpSync(join(root, file), join(root, 'dist', file));
   const bundle = await bundleClient();
   emitClientTypes();
-  writeFileSync(BUILD_STAMP, `${new Date().toISOString()}\n`);
+  writeFileSync(BUILD_STAMP, `${started.toISOString()}\n`);
+  utimesSync(BUILD_STAMP, started, started);
   if (!quiet) console.log(`build: dist/ ready; client bundle ${bundle.bytes} B (${bundle.gzipBytes} B gzip)`);
 }
 
