@@ -57,13 +57,28 @@ export async function runDoctorConnected(
   env: Readonly<Record<string, string | undefined>>,
   options: DoctorOptions & ServiceCheckOptions & FileCheckOptions = {},
 ): Promise<DoctorReport> {
-  const { config, checks } = environmentChecks(env, options);
-  const services = await runServiceChecks(config, options);
-  return report([...checks, ...services, ...runFileChecks(config, options)], config.production);
+  const { config, checks, invalid } = environmentChecks(env, options);
+  const connected = [...(await runServiceChecks(config, options)), ...runFileChecks(config, options)];
+  return report([...checks, ...connected.map((c) => notCheckedIfInvalid(c, invalid))], config.production);
+}
+
+/**
+ * The checks of a service that read one variable: when it does not parse, the configuration holds
+ * its default (the SQLite file of `npm start`), and a line about that one would read as the answer.
+ */
+const READS: Partial<Record<DoctorCheckResult['name'], EnvVariable>> = { database: 'DATABASE_URL', 'database-files': 'DATABASE_URL' };
+
+function notCheckedIfInvalid(check: DoctorCheckResult, invalid: ReadonlySet<EnvVariable>): DoctorCheckResult {
+  const variable = READS[check.name];
+  if (variable === undefined || !invalid.has(variable)) return check;
+  return { name: check.name, ok: true, summary: `not checked: ${variable} does not parse (see config)`, problems: [] };
 }
 
 /** The checks that read only the environment, and the configuration they read. */
-function environmentChecks(env: Readonly<Record<string, string | undefined>>, options: DoctorOptions): { config: AppConfig; checks: DoctorCheckResult[] } {
+function environmentChecks(
+  env: Readonly<Record<string, string | undefined>>,
+  options: DoctorOptions,
+): { config: AppConfig; checks: DoctorCheckResult[]; invalid: ReadonlySet<EnvVariable> } {
   const { config, issues } = parseEnv(options.production ? { ...env, NODE_ENV: 'production' } : env);
   const invalid = invalidVariables(issues);
   const formatProblems = (name: CheckName): ConfigIssue[] =>
@@ -77,7 +92,7 @@ function environmentChecks(env: Readonly<Record<string, string | undefined>>, op
       return result(check.name, [...formatProblems(check.name), ...own], outcome.summary);
     }),
   ];
-  return { config, checks };
+  return { config, checks, invalid };
 }
 
 function report(checks: readonly DoctorCheckResult[], production: boolean): DoctorReport {

@@ -16,6 +16,37 @@ describe('parseDatabaseUrl', () => {
     }
   });
 
+  it('refuses a PostgreSQL URL pg would misread, never repeating any part of the password', () => {
+    // Before: accepted; pg then looked up "tPart" (a piece of the password) as the host and printed it.
+    const cases: [string, RegExp][] = [
+      ['postgres://app:s3cr@tPart/morePart@127.0.0.1:5432/app', /has an "@" after the host.*write @ as %40, \/ as %2F, # as %23, \? as %3F, % as %25/],
+      ['postgres://app:12/tPart@127.0.0.1/app', /has an "@" after the host/],
+      ['postgres://app:12?tPart@127.0.0.1/app', /has an "@" after the host/],
+      ['postgres://app:12#tPart@127.0.0.1/app', /has an "@" after the host/],
+      ['postgres://127.0.0.1/app#tPart', /has a "#" after the host/],
+      ['postgres://app:p@ss:w/rd%#?x@127.0.0.1:5432/app', /has an "@" after the host/],
+      ['postgres://app:tPart/x@127.0.0.1/app', /has an "@" after the host/],
+      ['postgres://app:tPart/app', /is not a valid postgres:\/\/user:password@host:port\/database URL/],
+      ['postgres://u@127.0.0.1:99999/x', /a port is 1–65535/],
+      ['postgres://u@127.0.0.1:0/x', /the port must be 1–65535/],
+      ['postgres://tPart@/app', /names no host/],
+      ['postgres:///app', /names no host/],
+      ['postgres://app:tP%art@127.0.0.1/app', /has a password with a "%" that is not percent-encoded \(write a literal "%" as %25\)/],
+      ['postgresql://tP%E0art:x@127.0.0.1/app', /has a user name with a "%"/],
+    ];
+    for (const [url, message] of cases) {
+      expect(() => parseDatabaseUrl(url), url).toThrow(message);
+      expect(() => parseDatabaseUrl(url), url).toThrow(/^DATABASE_URL: /);
+      expect(() => parseDatabaseUrl(url), url).not.toThrow(/tPart|s3cr|rd%|99999/);
+    }
+  });
+
+  it('accepts what pg reads as meant: an "@" in the password, a socket folder, an IPv6 host', () => {
+    for (const url of ['postgres://app@srv:p@ss@db/app', 'postgres://app@/app?host=/var/run/postgresql', 'postgres:///app?host=/tmp', 'postgres://[::1]:5432/app', 'postgres://u:a%40b%2Fc@db:1/app']) {
+      expect(parseDatabaseUrl(url), url).toEqual({ engine: 'postgres', connectionString: url });
+    }
+  });
+
   it('refuses empty paths and other schemes without echoing the URL', () => {
     expect(() => parseDatabaseUrl('sqlite:')).toThrow(TypeError);
     expect(() => parseDatabaseUrl('')).toThrow(/unsupported scheme \(none\)/);
@@ -37,5 +68,12 @@ describe('describeDatabaseUrl', () => {
   it('drops user and password', () => {
     expect(describeDatabaseUrl('postgres://app:hunter2@db.internal:5432/app?sslmode=require')).toBe('postgres://db.internal:5432/app');
     expect(describeDatabaseUrl('sqlite:./x.db', '/srv')).toBe('sqlite:/srv/x.db');
+    expect(describeDatabaseUrl('postgresql://app:a%40b@[::1]/app')).toBe('postgresql://[::1]/app');
+    expect(describeDatabaseUrl('postgres://app:pw@/app?host=/var/run/postgresql&password=x')).toBe('postgres:///var/run/postgresql/app');
+  });
+
+  it('refuses a URL it cannot describe without the password, as parseDatabaseUrl does', () => {
+    // Before: "postgres://tPart/morePart@127.0.0.1:5432/app".
+    expect(() => describeDatabaseUrl('postgres://app:s3cr@tPart/morePart@127.0.0.1:5432/app')).toThrow(/^DATABASE_URL: has an "@" after the host/);
   });
 });

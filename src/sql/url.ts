@@ -15,8 +15,9 @@ export type DatabaseTarget =
  * Reads a database URL.
  *
  * @param cwd - the folder a relative SQLite path is resolved against
- * @throws TypeError for an empty URL or an unsupported scheme (the message never repeats the URL,
- *   which may hold a password)
+ * @throws TypeError for an empty URL, an unsupported scheme, or a PostgreSQL URL that does not
+ *   parse, names no host or port 1–65535, or shows a password that is not percent-encoded (the
+ *   message never repeats the URL, which may hold a password)
  * @example
  * parseDatabaseUrl('sqlite:./data/app.db', '/srv/app'); // { engine: 'sqlite', path: '/srv/app/data/app.db' }
  */
@@ -36,23 +37,61 @@ export function parseDatabaseUrl(url: string, cwd: string = process.cwd()): Data
     return { engine: 'sqlite', path: isAbsolute(path) ? path : resolve(cwd, path) };
   }
   if (text.startsWith('postgres://') || text.startsWith('postgresql://')) {
+    postgresUrl(text);
     return { engine: 'postgres', connectionString: text };
   }
   const scheme = /^[a-z][a-z0-9+.-]*:/i.exec(text)?.[0] ?? '(none)';
   throw new TypeError(`DATABASE_URL: unsupported scheme ${scheme}; use sqlite:PATH or postgres://…`);
 }
 
+/** How to write the characters that end or split a URL's user name and password. */
+const ENCODE_HINT = 'percent-encode the user name and password: write @ as %40, / as %2F, # as %23, ? as %3F, % as %25';
+
 /**
- * A printable description of a database URL: the SQLite path, or the PostgreSQL host and database
- * without user name or password.
+ * A `postgres://` URL read as pg reads it, or a TypeError that quotes none of it. A password with
+ * `/`, `?` or `#` written as is ends the host part early: pg then takes the text before it for the
+ * host (and prints it: `ENOTFOUND s3cr3tPart`), or `new URL` gives up with an error that holds the
+ * whole URL. Such a password leaves the URL's real `@` after the host part, which is how it is told.
+ */
+function postgresUrl(text: string): URL {
+  const afterScheme = text.indexOf('//') + 2;
+  const hostEnd = text.slice(afterScheme).search(/[/?#]/);
+  const rest = hostEnd === -1 ? '' : text.slice(afterScheme + hostEnd);
+  if (rest.includes('@') || rest.includes('#')) {
+    throw new TypeError(`DATABASE_URL: has ${rest.includes('@') ? 'an "@"' : 'a "#"'} after the host, the sign of a password that is not percent-encoded; ${ENCODE_HINT}`);
+  }
+  // `postgres://user@/db?host=/socket/folder`: no host, which `new URL` refuses and pg reads with
+  // a stand-in (with the `@` check above, "@/" can only end the user name and password).
+  const noHost = text.includes('@/');
+  let parsed: URL;
+  try {
+    parsed = new URL(noHost ? text.replace('@/', '@socket/') : text);
+  } catch {
+    throw new TypeError(`DATABASE_URL: is not a valid postgres://user:password@host:port/database URL; a port is 1–65535; ${ENCODE_HINT}`);
+  }
+  if (parsed.port === '0') throw new TypeError('DATABASE_URL: the port must be 1–65535');
+  if ((noHost || parsed.hostname === '') && !parsed.searchParams.has('host')) {
+    throw new TypeError('DATABASE_URL: names no host (postgres://user:password@host:port/database, or ?host=/socket/folder)');
+  }
+  for (const [part, what] of [[parsed.username, 'user name'], [parsed.password, 'password']] as const) {
+    try {
+      decodeURIComponent(part);
+    } catch {
+      throw new TypeError(`DATABASE_URL: has a ${what} with a "%" that is not percent-encoded (write a literal "%" as %25)`);
+    }
+  }
+  return parsed;
+}
+
+/**
+ * A printable description of a database URL: the SQLite path, or the PostgreSQL scheme, host (or
+ * `?host=` socket folder), port and database name — never user name, password, query or fragment.
  */
 export function describeDatabaseUrl(url: string, cwd: string = process.cwd()): string {
   const target = parseDatabaseUrl(url, cwd);
   if (target.engine === 'sqlite') return `sqlite:${target.path}`;
-  try {
-    const parsed = new URL(target.connectionString);
-    return `postgres://${parsed.host}${parsed.pathname}`;
-  } catch {
-    return 'postgres://(unparsable URL)';
-  }
+  const parsed = postgresUrl(target.connectionString);
+  const socket = parsed.searchParams.get('host');
+  const host = socket !== null ? socket : parsed.host;
+  return `${parsed.protocol}//${host}/${parsed.pathname.slice(1)}`;
 }
