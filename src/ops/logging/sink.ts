@@ -76,13 +76,22 @@ export function createJsonSink(stream?: TextStream): LogSink {
 
 /** `pretty`: pino-pretty's formatter run in this thread, for a developer's terminal. */
 export function createPrettySink(stream?: TextStream): LogSink {
-  const colorize = stream === undefined && process.stdout.isTTY === true;
+  const colorize = stream === undefined && coloursWanted(process.env, process.stdout.isTTY);
   const prettify = prettyFactory({ colorize, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name' });
   // Re-read so pino-pretty sees pino's numeric level even when a merge object shadowed it.
   return createTextSink(stream ?? stdoutStream(), stream === undefined, (line) => {
     const record = parseLine(line);
     return prettify({ ...record.fields, level: record.level, time: record.timeMs, msg: record.msg });
   });
+}
+
+/**
+ * Colours on a terminal, unless `NO_COLOR` is set to anything but "" (https://no-color.org: a
+ * user's or a CI's standing request, which a screen reader or a log collector reading the
+ * terminal relies on).
+ */
+export function coloursWanted(env: NodeJS.ProcessEnv, isTTY: boolean | undefined): boolean {
+  return isTTY === true && (env.NO_COLOR === undefined || env.NO_COLOR === '');
 }
 
 /** `owned`: the stream was made here (stdout), so `flush` and `close` reach it; a caller's stream stays open. */
