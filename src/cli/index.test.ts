@@ -1,5 +1,6 @@
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -188,5 +189,36 @@ describe('livecomponents serve, migrate, tokens:cleanup', () => {
       out: [],
       err: ["livecomponents tokens:cleanup: Cannot find package 'nodemailer' imported from /app/dist/src/auth/cleanup.js"],
     });
+  });
+});
+
+describe('livecomponents: output that cannot be written', () => {
+  const ROOT = join(import.meta.dirname, '../..');
+  /** As bin/livecomponents.js runs it, from the sources: stdout is `stdout`. */
+  const cli = (args: string[]) => ({
+    command: process.execPath,
+    args: ['--import', 'tsx', '--input-type=module', '-e', "import { main } from './src/cli/index.ts'; process.exitCode = await main(process.argv.slice(1));", ...args],
+    options: { cwd: ROOT, env: { PATH: process.env.PATH, ...PRODUCTION }, encoding: 'utf8' as const, timeout: 30_000 },
+  });
+
+  it.each(['keygen', 'doctor --json'])('%s > /dev/full exits 1 with one line on stderr', { timeout: 60_000 }, (line) => {
+    const full = openSync('/dev/full', 'w');
+    try {
+      const { command, args: argv, options } = cli(line.split(' '));
+      const r = spawnSync(command, argv, { ...options, stdio: ['ignore', full, 'pipe'] });
+      expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 1, stderr: 'livecomponents: cannot write the output (ENOSPC: no space left on device, write)\n' });
+    } finally {
+      closeSync(full);
+    }
+  });
+
+  it('a reader that stopped reading (| head) is no error: no message, no crash', { timeout: 60_000 }, async () => {
+    const { command, args, options } = cli(['doctor', '--json']);
+    const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy(); // closed before the CLI writes: its writes fail with EPIPE
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const status = await new Promise((resolve) => child.once('close', resolve));
+    expect({ status, stderr }).toEqual({ status: 0, stderr: '' });
   });
 });

@@ -119,12 +119,18 @@ export function usage(): string[] {
  * Runs one command.
  * @param argv the arguments after the program name, for example `['doctor', '--json']`
  * @param io environment and output
- * @default io process.env, console.log and console.error
+ * @default io process.env, process.stdout (an output that cannot be written makes the exit code 1)
+ *   and console.error
  * @returns the exit code
  * @example
  * process.exitCode = await main(process.argv.slice(2));
  */
 export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+  const code = await runCommand(argv, io);
+  return stdoutFailed ? Math.max(code, 1) : code;
+}
+
+async function runCommand(argv: readonly string[], io: CliIo): Promise<number> {
   const [name, ...rest] = argv;
   if (name === 'help' || name === '--help' || name === '-h') {
     usage().forEach((line) => io.out(line));
@@ -157,6 +163,37 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
   }
 }
 
+/** Writing to stdout failed (other than EPIPE); `stdoutBroken`: any error, the stream is done. */
+let stdoutFailed = false;
+let stdoutBroken = false;
+
 function processIo(): CliIo {
-  return { env: process.env, out: (line) => console.log(line), err: (line) => console.error(line) };
+  let watching = false;
+  return {
+    env: process.env,
+    out(line) {
+      // Not console.log: it ignores write errors, so `keygen > /dev/full` printed nothing and exited 0.
+      // Watched from the first line on only: `serve` writes none, and the app's own logging keeps its behaviour.
+      if (!watching) {
+        watching = true;
+        process.stdout.on('error', onStdoutError);
+      }
+      process.stdout.write(`${line}\n`);
+    },
+    err: (line) => console.error(line),
+  };
+}
+
+/**
+ * A write error reaches stdout's 'error' event, maybe after `main` returned: so both the returned
+ * code and process.exitCode say 1. EPIPE is a reader that stopped reading (`| head`): not an error.
+ */
+function onStdoutError(error: NodeJS.ErrnoException): void {
+  // After the first error the stream is destroyed: later lines only add ERR_STREAM_DESTROYED.
+  if (stdoutBroken) return;
+  stdoutBroken = true;
+  if (error.code === 'EPIPE') return;
+  stdoutFailed = true;
+  process.exitCode = 1;
+  console.error(`livecomponents: cannot write the output (${error.message})`);
 }
