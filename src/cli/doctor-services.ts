@@ -29,7 +29,7 @@ import { withDeadline } from '../core/deadline.js';
 import { messageOf } from '../core/errors.js';
 import { redisTarget } from '../runtime/backends.js';
 import { createDatabase, sqliteDriverNotBuilt } from '../sql/database.js';
-import { migrationConflicts, pendingMigrations } from '../sql/migrate.js';
+import { migrationConflicts, newerMigrations, newerReleaseMessage, pendingMigrations } from '../sql/migrate.js';
 import { describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
 import { isAclRefusal, onNode, readNodeMemory } from '../store/redis/eviction.js';
 import { isSelectFailure } from '../store/redis/connection.js';
@@ -198,10 +198,14 @@ function openForCheck(path: string, options: BetterSqlite3.Options): BetterSqlit
 }
 
 /**
- * What the schema lacks, in words; a failure when a pending migration would meet a table of its
- * name with other columns (another tool's `users`), which start-up would refuse.
+ * What the schema lacks, in words; a failure when a newer release migrated the database, or when a
+ * pending migration would meet a table of its name with other columns (another tool's `users`):
+ * start-up would refuse either.
  */
 async function schemaCheck<DB>(db: Kysely<DB>, where: string, answers: string): Promise<ServiceCheckResult> {
+  // Start-up and `migrate` refuse such a database (a rollback across a migration): no "up to date".
+  const newer = await newerMigrations(db);
+  if (newer.length > 0) return failed('database', `DATABASE_URL: ${where}: ${newerReleaseMessage(newer)}`);
   const pending = await pendingMigrations(db);
   if (pending.length === 0) return passed('database', `${where} ${answers}; schema up to date`);
   const conflicts = await migrationConflicts(db, pending);

@@ -4,6 +4,7 @@
  */
 import {
   CreateTableNode,
+  DEFAULT_MIGRATION_TABLE,
   DummyDriver,
   Kysely,
   Migrator,
@@ -61,6 +62,15 @@ export async function migrateToLatest<DB>(db: Kysely<DB>): Promise<string[]> {
   } catch (error) {
     throw new MigrationError(`Migrations could not start: ${messageOf(error)}`, undefined, [], error);
   }
+  // Before the migrator, whose refusal ("corrupted migrations: previously executed migration … is
+  // missing") reads as damage: the likely cause is a rollback to this release after a newer one migrated.
+  let newer: string[];
+  try {
+    newer = await newerMigrations(db, migrationTableSchema);
+  } catch (error) {
+    throw new MigrationError(`Migrations could not start: ${messageOf(error)}`, undefined, [], error);
+  }
+  if (newer.length > 0) throw new MigrationError(newerReleaseMessage(newer), undefined, [], undefined);
   const transactional = db.getExecutor().adapter.supportsTransactionalDdl;
   const applied: string[] = [];
   for (let attempt = 1; ; attempt++) {
@@ -103,6 +113,26 @@ async function migrateOnce<DB>(db: Kysely<DB>, migrationTableSchema: string | un
 export async function pendingMigrations<DB>(db: Kysely<DB>): Promise<string[]> {
   const migrator = new Migrator({ db, provider, migrationTableSchema: await currentSchema(db) });
   return (await migrator.getMigrations()).filter((m) => m.executedAt === undefined).map((m) => m.name);
+}
+
+/**
+ * The migrations applied to the database that this release does not know, in name order: a newer
+ * release applied them (its schema may lack nothing this one needs, but this one cannot tell, and
+ * Kysely's migrator refuses to run). Empty for a database without the bookkeeping table. Read-only.
+ */
+export async function newerMigrations<DB>(db: Kysely<DB>, schema?: string): Promise<string[]> {
+  const migrationTableSchema = schema ?? (await currentSchema(db));
+  const tables = await db.introspection.getTables({ withInternalKyselyTables: true });
+  const exists = tables.some((t) => t.name === DEFAULT_MIGRATION_TABLE && (migrationTableSchema === undefined || t.schema === migrationTableSchema));
+  if (!exists) return [];
+  const table = migrationTableSchema === undefined ? DEFAULT_MIGRATION_TABLE : `${migrationTableSchema}.${DEFAULT_MIGRATION_TABLE}`;
+  const { rows } = await sql<{ name: string }>`select name from ${sql.table(table)}`.execute(db);
+  return rows.map((r) => r.name).filter((name) => !Object.hasOwn(MIGRATIONS, name)).sort();
+}
+
+/** What `migrate`, start-up and `doctor --connect` say of a database `newerMigrations` found. */
+export function newerReleaseMessage(names: readonly string[]): string {
+  return `the database was migrated by a newer release (${names.join(', ')}); this release cannot run on it: deploy that release, or restore a backup taken before it migrated`;
 }
 
 /**
