@@ -107,3 +107,23 @@ export async function openClient(app: FastifyInstance, path = '/', remoteAddress
   };
   return client;
 }
+
+/**
+ * The whole environment of a reference-app process a test spawns: a development app on a free
+ * loopback port, JSON logs, a fresh SQLite file under `dataDir`, fresh keys, and nothing from the
+ * developer's shell (REDIS_URL, METRICS_PORT…) beyond PATH and HOME.
+ */
+export function spawnedAppEnv(dataDir: string, env: Record<string, string> = {}): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '',
+    PORT: '0',
+    HOST: '127.0.0.1',
+    NODE_ENV: 'development',
+    LOG_FORMAT: 'json',
+    DATABASE_URL: `sqlite:${join(dataDir, 'app.db')}`,
+    LC_STATE_KEYS: randomBytes(32).toString('base64'),
+    LC_SESSION_SECRET: randomBytes(32).toString('base64'),
+    ...env,
+  };
+}

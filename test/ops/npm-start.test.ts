@@ -6,13 +6,13 @@
  * that fails must end in one line, not a stack trace.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { spawnedAppEnv } from '../helpers/demo.js';
 
 const ROOT = join(import.meta.dirname, '../..');
 const dir = mkdtempSync(join(tmpdir(), 'lc-npm-start-'));
@@ -50,17 +50,7 @@ function npmStart() {
   const proc = spawn('npm', ['start', '--silent'], {
     cwd: dir,
     detached: true,
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      PORT: '0',
-      HOST: '127.0.0.1',
-      NODE_ENV: 'development',
-      LOG_FORMAT: 'json',
-      DATABASE_URL: `sqlite:${join(dataDir, 'app.db')}`,
-      LC_STATE_KEYS: randomBytes(32).toString('base64'),
-      LC_SESSION_SECRET: randomBytes(32).toString('base64'),
-    },
+    env: spawnedAppEnv(dataDir),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   npm = proc;

@@ -5,7 +5,6 @@
  * the process must exit 0.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
@@ -13,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, onTestFailed } from 'vitest';
+import { spawnedAppEnv } from '../helpers/demo.js';
 import { startLoad, type LoadRun } from './load.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -51,18 +51,7 @@ function spawnApp(env: Record<string, string> = {}) {
   const proc = spawn(process.execPath, ['--import', 'tsx', 'examples/demo/main.ts'], {
     cwd: ROOT,
     // Only what the app needs: nothing from the developer's shell (REDIS_URL, METRICS_PORT…) leaks in.
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      PORT: '0',
-      HOST: '127.0.0.1',
-      NODE_ENV: 'development',
-      LOG_FORMAT: 'json',
-      DATABASE_URL: `sqlite:${join(dataDir, 'app.db')}`,
-      LC_STATE_KEYS: randomBytes(32).toString('base64'),
-      LC_SESSION_SECRET: randomBytes(32).toString('base64'),
-      ...env,
-    },
+    env: spawnedAppEnv(dataDir, env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child = proc;
