@@ -19,11 +19,11 @@ export interface SuccessDetail {
 
 /**
  * `detail` of `lc:error`: the server's `code`, `error`, and `retry_after` (429) / `errors` (400) when
- * sent. `reloaded` (409 `STATE_INVALID`, 404 `COMPONENT_NOT_FOUND` and 403 `CSRF_TOKEN_INVALID` only,
- * the action not run): whether the component was reloaded from its page. `outcomeUnknown`: the action
- * may have run (transport.ts: no answer at all, a proxy's 5xx, a retry refused); the component was
- * reloaded too when the page could be fetched, and `reloaded` is not set — trying again is not the
- * answer there.
+ * sent. `reloaded` (409 `STATE_INVALID`, 404 `COMPONENT_NOT_FOUND`, 403 `CSRF_TOKEN_INVALID` and 401
+ * `UNAUTHENTICATED` only, the action not run): whether the component was reloaded from its page.
+ * `outcomeUnknown`: the action may have run (transport.ts: no answer at all, a proxy's 5xx, a retry
+ * refused); the component was reloaded too when the page could be fetched, and `reloaded` is not set —
+ * trying again is not the answer there.
  */
 export type ErrorDetail = { componentId: string; action: string; reloaded?: boolean } & ActionError;
 
@@ -31,11 +31,15 @@ export type ErrorDetail = { componentId: string; action: string; reloaded?: bool
  * Answers after which the component is reloaded from its page: its stored state failed verification
  * (`STATE_INVALID`), is gone (`COMPONENT_NOT_FOUND`: the instance was not used or shown for the
  * session's lifetime while the page stayed open), or the page's token no longer fits the session
- * (`CSRF_TOKEN_INVALID`: the session expired, or a sign-in or sign-out in another tab replaced it) —
- * the page brings a fresh instance and a token of the session now in force. The action is not sent
- * again: the user acted on stale markup.
+ * (`CSRF_TOKEN_INVALID`: the session expired, or a sign-in or sign-out in another tab replaced it), or
+ * the session is no longer signed in (`UNAUTHENTICATED`: every sign-in ended elsewhere, by a password
+ * reset say, while the page still shows the signed-in view; refused by the action's authorization or
+ * an app's hook before it ran, or thrown by the action, whose state is then not stored) — the page
+ * brings a fresh instance, as the session now sees it, and its token. The action is not sent again:
+ * the user acted on stale markup, so nothing loops. A page that redirects when signed out has no such
+ * root: `reloaded: false`, the markup stays.
  */
-const RELOADING_CODES: readonly string[] = ['STATE_INVALID', 'COMPONENT_NOT_FOUND', 'CSRF_TOKEN_INVALID'];
+const RELOADING_CODES: readonly string[] = ['STATE_INVALID', 'COMPONENT_NOT_FOUND', 'CSRF_TOKEN_INVALID', 'UNAUTHENTICATED'];
 /** The server's code for params refused by the action's schema: its `errors` are shown by field. */
 const VALIDATION_FAILED = 'VALIDATION_FAILED';
 

@@ -331,6 +331,66 @@ describe.runIf(browserTestsEnabled('browser runtime (scripted server)'))('browse
     await expect.poll(() => text('[data-n]')).toBe('21');
   });
 
+  it('on 401 UNAUTHENTICATED (every sign-in ended elsewhere) reloads the component, busy until then: it shows the signed-out view; the action is not resent', async () => {
+    /** A profile as the fake server renders it signed in (`who`) or signed out. */
+    const profile = (who: string | null) =>
+      `<div ${ATTR.id}="profile:main">${
+        who === null
+          ? '<p data-signed-out>You are signed out. <a href="/login">Sign in</a></p>'
+          : `<p data-who>Signed in as ${who}</p><form ${ATTR.action}="rename"><input name="name" data-testid="name" value="Ada"><button>Save</button></form>`
+      }</div>`;
+    handler = () => ({ status: 401, body: { error: 'You must be signed in to do this.', code: 'UNAUTHENTICATED', request_id: 'r1' } });
+    await reopen(profile('ada@example.com'));
+    const loads = pageLoads;
+    // The page the runtime fetches is held, to see the component busy meanwhile.
+    let release = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    await context.route(`${ORIGIN}/`, async (route) => {
+      pageLoads++;
+      await held;
+      await route.fulfill({ status: 200, contentType: 'text/html', body: pageOf(profile(null)).replace('content="token-0"', 'content="token-signed-out"') });
+    });
+    const profileRoot = page.locator(`[${ATTR.id}="profile:main"]`);
+    await page.getByTestId('name').fill('Mallory');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await expect.poll(() => pageLoads).toBe(loads + 1);
+    expect(await profileRoot.getAttribute('aria-busy')).toBe('true');
+    expect(events).toEqual([]);
+    release();
+    await expect.poll(() => events.length).toBe(1);
+    expect(events[0]).toEqual({
+      type: 'lc:error',
+      target: 'profile:main',
+      detail: { componentId: 'profile:main', action: 'rename', status: 401, code: 'UNAUTHENTICATED', error: 'You must be signed in to do this.', request_id: 'r1', reloaded: true },
+    });
+    expect(await page.locator('[data-signed-out]').textContent()).toBe('You are signed out. Sign in');
+    expect(await page.locator('[data-who]').count()).toBe(0);
+    expect(await meta()).toBe('token-signed-out');
+    expect(await profileRoot.getAttribute('aria-busy')).toBeNull();
+    expect(await profileRoot.getAttribute(ATTR.loading)).toBeNull();
+    // One request, one page fetch: nothing is sent again, and no reload follows the reload.
+    await page.waitForTimeout(200);
+    expect(calls).toHaveLength(1);
+    expect(pageLoads).toBe(loads + 1);
+  });
+
+  it('on 401 UNAUTHENTICATED a page that sends the signed-out to sign in gives no component: the markup stays, reloaded: false, nothing loops', async () => {
+    handler = () => ({ status: 401, body: { error: 'You must be signed in to do this.', code: 'UNAUTHENTICATED', request_id: 'r1' } });
+    // What fetch ends with after following the page's redirect to /login (a redirect fulfilled by a
+    // Playwright route is not routed again): a sign-in page, without the component.
+    pageAnswer = () => ({ status: 200, contentType: 'text/html', body: pageOf('<form method="post" action="/login"><input name="email"><button>Sign in</button></form>').replace('content="token-0"', 'content="token-login"') });
+    await page.getByText('bump', { exact: true }).click();
+    await expect.poll(() => events.length).toBe(1);
+    expect(events[0]?.detail).toMatchObject({ status: 401, code: 'UNAUTHENTICATED', reloaded: false });
+    expect(await text('[data-n]')).toBe('0');
+    // Its token is not taken either: it belongs to a page this one is not.
+    expect(await meta()).toBe('token-0');
+    expect(await root().getAttribute(ATTR.loading)).toBeNull();
+    await page.waitForTimeout(200);
+    expect(calls).toHaveLength(1);
+    expect(pageLoads).toBe(2);
+  });
+
   it('on 409 STATE_INVALID leaves the markup and reports reloaded: false when the page cannot give the component', async () => {
     handler = () => ({ status: 409, body: { error: 'Reload.', code: 'STATE_INVALID', request_id: 'r1' } });
     const answers = [
@@ -541,6 +601,7 @@ describe.runIf(browserTestsEnabled('browser runtime (scripted server)'))('browse
         { status: 409, body: { error: 'Stale.', code: 'STATE_INVALID', request_id: 'r' } },
         { status: 404, body: { error: 'Gone.', code: 'COMPONENT_NOT_FOUND', request_id: 'r' } },
         { status: 403, body: { error: 'Invalid security token.', code: 'CSRF_TOKEN_INVALID', request_id: 'r' } },
+        { status: 401, body: { error: 'You must be signed in to do this.', code: 'UNAUTHENTICATED', request_id: 'r' } },
       ];
       handler = (_call, i) => refusals[i] ?? 'abort';
       await reopen(todo([]));
@@ -553,18 +614,19 @@ describe.runIf(browserTestsEnabled('browser runtime (scripted server)'))('browse
         // The mouse: focus on the button, so the reload's morph would give every field the page's value.
         await page.getByRole('button', { name: 'Add' }).click();
       };
-      for (const [i, code] of ['STATE_INVALID', 'COMPONENT_NOT_FOUND', 'CSRF_TOKEN_INVALID'].entries()) {
+      const codes = ['STATE_INVALID', 'COMPONENT_NOT_FOUND', 'CSRF_TOKEN_INVALID', 'UNAUTHENTICATED'];
+      for (const [i, code] of codes.entries()) {
         await typeAndClick(`eggs ${i}`);
         await expect.poll(() => events.length).toBe(i + 1);
         expect(events[i]?.detail).toMatchObject({ code, reloaded: true });
         // The submitted form's fields as typed; the field outside it takes the page's value, as after any morph.
         expect(await fieldValues()).toEqual({ item: `eggs ${i}`, qty: '6', note: 'typed note', search: '' });
       }
-      expect(pageLoads).toBe(loads + 3);
+      expect(pageLoads).toBe(loads + codes.length);
       // No answer at all: the action may have run, and the reloaded component shows the server's values.
-      await typeAndClick('eggs 3');
-      await expect.poll(() => events.length, { timeout: 5000 }).toBe(4);
-      expect(events[3]?.detail).toMatchObject({ code: 'NETWORK_ERROR', outcomeUnknown: true });
+      await typeAndClick('eggs 4');
+      await expect.poll(() => events.length, { timeout: 5000 }).toBe(5);
+      expect(events[4]?.detail).toMatchObject({ code: 'NETWORK_ERROR', outcomeUnknown: true });
       expect(await fieldValues()).toEqual({ item: '', qty: '1', note: 'note 1', search: '' });
     });
 

@@ -8,6 +8,16 @@ document.addEventListener('lc:error', (event) => {
   if (event.detail.reloaded) el.textContent = `This part of the page has been refreshed; check it before continuing. [${event.detail.code}]`;
   // The error, then each field's messages (VALIDATION_FAILED) and the wait (RATE_LIMIT_EXCEEDED).
   else el.textContent = errorLine(event.detail);
+  if (event.detail.code !== 'UNAUTHENTICATED') return;
+  // Signed out elsewhere (every sign-in ended by a password reset, say): the way back in, where the
+  // component, not reloaded, shows none; and the nav no longer names the account.
+  if (!event.detail.reloaded) el.append(' ', Object.assign(document.createElement('a'), { href: '/login', textContent: 'Sign in' }));
+  const account = document.querySelector('[data-nav-account]');
+  if (account) {
+    account.textContent = 'Sign in';
+    account.removeAttribute('title');
+    account.removeAttribute('data-nav-account');
+  }
 });
 document.addEventListener('lc:success', () => {
   const el = flash();
