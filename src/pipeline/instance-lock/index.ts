@@ -92,8 +92,9 @@ export function createInstanceLockStage(options: InstanceLockStageOptions): Stag
   }
 
   /**
-   * Queued with the new state in the second batch (or sent now when there is no batch). A release
-   * that fails costs nothing but time: the lock expires by itself after `ttlMs`.
+   * Queued with the new state in the second batch (or sent now when there is no batch). When that
+   * batch fails, the prefetch stage sends the release again until it goes through (it deletes only
+   * this request's token, so never a lock a later request took); else the lock expires after `ttlMs`.
    */
   async function release(ctx: ActionContext, lock: Lock): Promise<void> {
     if (ctx.deferred) ctx.deferred.push(releaseOp(lock));

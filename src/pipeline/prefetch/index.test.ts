@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { defineComponent, NEVER_ABORTED } from '../../core/component.js';
 import { StoreUnavailableError } from '../../core/errors.js';
 import { html } from '../../core/html.js';
@@ -24,10 +24,10 @@ const action = (() => {
 const DONE: Outcome = ok({ html: '', state: {} });
 
 /** A stage that claims `key` in the first batch with a value of this request, and may take it back. */
-function claimingStage(name: string, key: string, value: string): Stage {
+function claimingStage(name: string, key: string, value: string, ttlMs = 30_000): Stage {
   return {
     name,
-    prepare: () => ({ op: { op: 'claim', key, value, ttlMs: 30_000 }, undo: { op: 'deleteIfEquals', key, expected: value } }),
+    prepare: () => ({ op: { op: 'claim', key, value, ttlMs }, undo: { op: 'deleteIfEquals', key, expected: value } }),
     run: (ctx, next) => next(ctx),
   };
 }
@@ -155,5 +155,178 @@ describe('prefetch stage', () => {
   it('deferWithResult queues nothing without a prefetch', () => {
     const ctx = { deferred: null } as unknown as ActionContext;
     expect(deferWithResult(ctx, { op: 'get', key: 'lc:{s:x}:k' }, () => {})).toBe(false);
+  });
+});
+
+const IDEM = 'lc:{i:x}:idem:k';
+const LOCK = 'lc:{s:x}:lock:widget:main';
+const STATE = 'lc:{s:x}:state:widget:main';
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A memory store whose batches are recorded and refused while `down` (a Cluster failover: CLUSTERDOWN). */
+function outageStore() {
+  const inner = createMemoryStore();
+  const store = {
+    ...inner,
+    inner,
+    down: false,
+    batches: [] as StoreOp[][],
+    batch(ops: readonly StoreOp[]) {
+      store.batches.push([...ops]);
+      return store.down ? Promise.reject(new StoreUnavailableError('CLUSTERDOWN The cluster is down')) : inner.batch(ops);
+    },
+  };
+  return store;
+}
+
+/** Resolves once `check` holds, polling every 10 ms; rejects after `ms`. */
+async function until(check: () => Promise<boolean>, ms: number): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!(await check())) {
+    if (performance.now() > deadline) throw new Error(`not within ${ms} ms`);
+    await sleep(10);
+  }
+}
+
+const aborts: AbortController[] = [];
+afterEach(() => {
+  for (const a of aborts.splice(0)) a.abort();
+});
+
+async function outageSetUp(ttlMs = 30_000) {
+  const store = outageStore();
+  const sessions = createSessionManager({ store });
+  const session = await sessions.create();
+  const flushErrors: unknown[] = [];
+  const closing = new AbortController();
+  aborts.push(closing);
+  const later = [claimingStage('idempotency', IDEM, 'pending-1', ttlMs), claimingStage('instance-lock', LOCK, 'token-1', ttlMs), reading];
+  const stage = createPrefetchStage({ store, sessions, events: memorySecurityEvents(), later, onFlushError: (e) => flushErrors.push(e), signal: closing.signal });
+  const ctx: ActionContext = createActionContext({
+    request: { requestId: 'req-1', ip: '203.0.113.7', method: 'POST', url: '/api/livecomponents/action', headers: {} },
+    body: { componentId: 'widget:main', action: 'bump', params: {}, csrfToken: undefined, idempotencyKey: 'k' },
+    session,
+    user: null,
+    component: widget,
+    action,
+    componentContext: { user: null, componentId: 'widget:main', instance: 'main', signal: NEVER_ABORTED },
+  });
+  store.batches.length = 0;
+  return { store, stage, ctx, flushErrors, closing };
+}
+
+/**
+ * The action ran and queued what its stages queue (the new state, the idempotency record replacing
+ * the pending claim, the lock's release); then the store goes down before the after-action batch.
+ */
+function actionThenOutage(store: ReturnType<typeof outageStore>) {
+  return async (c: ActionContext): Promise<Outcome> => {
+    c.prefetched?.clear(); // the stages ran
+    c.deferred?.push(
+      { op: 'set', key: STATE, value: 'new state', ttlMs: 60_000 },
+      { op: 'deleteIfEquals', key: IDEM, expected: 'pending-1' },
+      { op: 'claim', key: IDEM, value: 'done record', ttlMs: 60_000 },
+      { op: 'deleteIfEquals', key: LOCK, expected: 'token-1' },
+    );
+    store.down = true;
+    return DONE;
+  };
+}
+
+describe('prefetch stage: releases that failed are retried in the background', () => {
+  it('a failed after-action batch: the lock and the pending claim are released soon after the store is back, the writes never sent again', async () => {
+    const { store, stage, ctx, flushErrors } = await outageSetUp();
+    const answered = performance.now();
+    await expect(stage.run(ctx, actionThenOutage(store))).rejects.toThrow('CLUSTERDOWN');
+    expect(performance.now() - answered).toBeLessThan(100); // the 503 does not wait for the retries
+    expect(await store.inner.get(LOCK)).toBe('token-1');
+    expect(await store.inner.get(IDEM)).toBe('pending-1');
+
+    await sleep(300); // a failover's second or so, shortened
+    store.down = false;
+    const back = performance.now();
+    await until(async () => (await store.inner.get(LOCK)) === null && (await store.inner.get(IDEM)) === null, 2_000);
+    expect(performance.now() - back).toBeLessThan(600);
+
+    // Only the token-guarded deletes went again, never the state or the idempotency record.
+    const retries = store.batches.slice(2);
+    expect(retries.length).toBeGreaterThan(0);
+    for (const ops of retries) {
+      expect(ops).toEqual([
+        { op: 'deleteIfEquals', key: IDEM, expected: 'pending-1' },
+        { op: 'deleteIfEquals', key: LOCK, expected: 'token-1' },
+      ]);
+    }
+    expect(await store.inner.get(STATE)).toBeNull();
+    // Once through, the loop ends: no more batches.
+    const sent = store.batches.length;
+    await sleep(1_200);
+    expect(store.batches.length).toBe(sent);
+    expect(flushErrors).toEqual([]);
+  });
+
+  it('never deletes a lock or claim a later request took once ours expired (its token is not ours)', async () => {
+    const { store, stage, ctx } = await outageSetUp();
+    await expect(stage.run(ctx, actionThenOutage(store))).rejects.toThrow('CLUSTERDOWN');
+    // While the store was down our claims expired and later requests took the keys.
+    await store.inner.delete(LOCK);
+    await store.inner.delete(IDEM);
+    await store.inner.claim(LOCK, 'token-2', 10_000);
+    await store.inner.claim(IDEM, 'pending-2', 30_000);
+    await sleep(200);
+    store.down = false;
+    const retried = store.batches.length;
+    await until(() => Promise.resolve(store.batches.length > retried), 2_000);
+    await sleep(20);
+    expect(await store.inner.get(LOCK)).toBe('token-2');
+    expect(await store.inner.get(IDEM)).toBe('pending-2');
+  });
+
+  it('a failed take-back after a refused first batch is retried too', async () => {
+    const { store, stage, ctx, flushErrors } = await outageSetUp();
+    // The first batch reaches the store (its claims are made) but is answered as failed; then the store is down.
+    store.batch = (ops) => {
+      store.batches.push([...ops]);
+      if (store.batches.length === 1) {
+        return store.inner.batch(ops).then(() => {
+          store.down = true;
+          throw new StoreUnavailableError('Redis did not answer within 500 ms.');
+        });
+      }
+      return store.down ? Promise.reject(new StoreUnavailableError('CLUSTERDOWN The cluster is down')) : store.inner.batch(ops);
+    };
+    await expect(stage.run(ctx, () => Promise.resolve(DONE))).rejects.toThrow('within 500 ms');
+    await sleep(50);
+    expect(await store.inner.get(LOCK)).toBe('token-1');
+    expect(flushErrors).toHaveLength(1); // the take-back's failure, as before
+    store.down = false;
+    await until(async () => (await store.inner.get(LOCK)) === null && (await store.inner.get(IDEM)) === null, 1_000);
+  });
+
+  it('gives up once the claims have expired, saying so once; stops at once when the app closes', async () => {
+    const short = await outageSetUp(300);
+    await expect(short.stage.run(short.ctx, actionThenOutage(short.store))).rejects.toThrow('CLUSTERDOWN');
+    await sleep(800);
+    expect(short.flushErrors).toHaveLength(1);
+    expect(String(short.flushErrors[0])).toContain('Gave up releasing claims');
+    const sent = short.store.batches.length;
+    await sleep(300);
+    expect(short.store.batches.length).toBe(sent);
+
+    const closed = await outageSetUp();
+    await expect(closed.stage.run(closed.ctx, actionThenOutage(closed.store))).rejects.toThrow('CLUSTERDOWN');
+    closed.closing.abort();
+    const before = closed.store.batches.length;
+    closed.store.down = false;
+    await sleep(400);
+    expect(closed.store.batches.length).toBe(before);
+    expect(closed.flushErrors).toEqual([]);
+  });
+
+  it('the happy path sends nothing more: two batches', async () => {
+    const { store, stage, ctx } = await outageSetUp();
+    expect(await stage.run(ctx, () => Promise.resolve(DONE))).toBe(DONE);
+    await sleep(300);
+    expect(store.batches).toHaveLength(2);
   });
 });

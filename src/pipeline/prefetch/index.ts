@@ -18,6 +18,12 @@
  * blocking the key (30 s) and the instance (10 s). A rate-limit step in it stays spent. Nothing
  * extra happens when the batch succeeds.
  *
+ * When the releases themselves fail — the take-back, or the after-action batch that carries them (the
+ * store unavailable for a moment, a Cluster failover) — they alone are sent again in the background
+ * until they succeed or their claims have expired (`release-retry.ts`): once the store is back the
+ * component's next action runs at once and a retry of the key is not refused for the claim's TTL.
+ * The rest of a failed after-action batch (new state, idempotency record) is never sent again.
+ *
  * A stage that needs the result of a deferred op (strict CSRF mode: whether the response's token
  * got the slot its request's token freed) queues it with `deferWithResult`, and is told the result
  * after the batch, before the answer goes out.
@@ -31,6 +37,7 @@ import type { SecurityEventSink } from '../../ops/security-events.js';
 import type { SessionManager } from '../../session/index.js';
 import type { Store, StoreOp, StoreOpResult } from '../../store/types.js';
 import { fail, type ActionContext, type Outcome, type PreparedOp, type Stage } from '../types.js';
+import { createReleaseRetry, releasesOf } from './release-retry.js';
 
 export interface PrefetchStageOptions {
   store: Store;
@@ -39,17 +46,25 @@ export interface PrefetchStageOptions {
   /** The stages after this one, in order; those with `prepare` take part. */
   later: readonly Stage[];
   /**
-   * Told about a failed flush after a refused action, or a failed take-back after a refused first
-   * batch (the claims then expire by themselves). Log it; it must not throw.
+   * Told about a failed flush after a refused action, a failed take-back after a refused first
+   * batch, and a background retry of their releases that gave up (the claims then expire by
+   * themselves). Log it; it must not throw.
    * @default () => {}
    */
   onFlushError?: (error: unknown) => void;
+  /**
+   * Aborted when the app closes: stops the background retries of failed releases (their timers never
+   * keep the process alive either way). Retries that give up are told to `onFlushError`.
+   * @default never aborted
+   */
+  signal?: AbortSignal | undefined;
 }
 
 export function createPrefetchStage(options: PrefetchStageOptions): Stage {
   const { store, sessions, events } = options;
   const preparing = options.later.filter((s) => s.prepare !== undefined);
   const onFlushError = options.onFlushError ?? (() => {});
+  const retryReleases = createReleaseRetry({ store, onError: onFlushError, signal: options.signal });
 
   return {
     name: 'prefetch',
@@ -107,12 +122,25 @@ export function createPrefetchStage(options: PrefetchStageOptions): Stage {
 
   /**
    * Releases the claims of a refused first batch that may yet run (see the module comment). One
-   * best-effort batch, not awaited: the answer (503) does not wait for a store that just failed.
+   * batch, not awaited: the answer (503) does not wait for a store that just failed; if it fails too,
+   * the releases are retried in the background.
    */
   function takeBack(prepared: readonly (PreparedOp | null)[]): void {
     const undo: StoreOp[] = [];
     for (const p of prepared) if (p?.undo !== undefined) undo.push(p.undo);
-    if (undo.length > 0) store.batch(undo).catch(onFlushError);
+    if (undo.length > 0) {
+      store.batch(undo).catch((error: unknown) => {
+        onFlushError(error);
+        retryLater(undo, prepared);
+      });
+    }
+  }
+
+  /** Retries the releases among `failed` of claims this request made in its first batch (`prepared`). */
+  function retryLater(failed: readonly StoreOp[], prepared: readonly (PreparedOp | null)[]): void {
+    const claims: StoreOp[] = [];
+    for (const p of prepared) if (p !== null) claims.push(p.op);
+    retryReleases(releasesOf(failed, claims));
   }
 
   async function flush(ctx: ActionContext, prepared: readonly (PreparedOp | null)[], deferred: StoreOp[]): Promise<void> {
@@ -128,6 +156,10 @@ export function createPrefetchStage(options: PrefetchStageOptions): Stage {
     let results: StoreOpResult[] | undefined;
     try {
       results = await store.batch(deferred);
+    } catch (error) {
+      // The lock and claim releases in it are safe to send again; the writes are not (see above).
+      retryLater(deferred, prepared);
+      throw error;
     } finally {
       // Stages waiting for the result of their deferred op (`deferWithResult`) are each told it, or
       // `undefined` when the batch failed, before the answer goes out.
