@@ -109,6 +109,9 @@ export async function createDemoApp(options: DemoAppOptions = {}): Promise<Fasti
     warn: (message: string) => app.log.warn(message),
     events: createSecurityLogger({ logger: app.log, onEvent: metrics.countSecurityEvent }),
     onActionDone: metrics.observeAction,
+    // A store write after a refused action failed, or releases of its locks gave up (they expire by
+    // themselves). The errors come from the store, which has already taken the credentials out of them.
+    onBackgroundError: (err) => app.log.warn({ err }, 'livecomponents background store work failed (writes after a refused action, or lock and claim releases: those expire by their TTL)'),
     ...options.framework,
   });
   await app.register(livecomponents, { runtime, secureCookies: config.secureCookies });
@@ -131,6 +134,8 @@ export async function createDemoApp(options: DemoAppOptions = {}): Promise<Fasti
   });
   if (auth.web !== null) await app.register(accountPages, { web: auth.web });
   app.addHook('onClose', async () => {
+    // Before the store closes (this hook runs before the plugin's): no retry reaches a closed store.
+    runtime.close();
     if (runtime.store !== backends.store) await runtime.store.close();
     await backends.close();
   });

@@ -42,6 +42,14 @@ export interface RuntimeOptions extends SecurityOptions {
   resolveUser?: (userId: string) => Promise<User | null>;
   /** Told about every action that reached a known component action (metrics). Must not throw. */
   onActionDone?: (report: ActionReport) => void;
+  /**
+   * Told about failures of store work done after the answer or outside any request: the after-action
+   * batch of a refused action, the take-back of a refused first batch, and a background retry of
+   * their lock and claim releases that gave up (src/pipeline/prefetch). A throw (or a rejected
+   * promise) from it is swallowed: it never reaches a request.
+   * @default console.error
+   */
+  onBackgroundError?: (error: unknown) => void;
 }
 
 /** One finished action, for metrics: `outcome` is `ok` or the error code. */
@@ -109,6 +117,12 @@ export interface LiveRuntime {
    * takes one step of its budget when it may. Rejects only when the store fails (and not failOpen).
    */
   admitNewSession(request: RequestInfo): Promise<boolean>;
+  /**
+   * Stops the runtime's background work: the retries of lock and claim releases a failed batch left
+   * (their timers never keep the process alive anyway). It does not close the store: whoever opened
+   * it closes it, after this. Idempotent; the Fastify plugin calls it when the app closes.
+   */
+  close(): void;
 }
 
 export function createRuntime(options: RuntimeOptions): LiveRuntime {
@@ -120,7 +134,10 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
   const { csrf, events, resolveUser, onActionDone } = options;
   const origins = csrfOriginsOf(options);
   const trustedOrigins = normalisedOrigins(origins.appOrigin, origins.allowed ?? []);
-  const { stages, csrfScreen, rateLimit } = buildStages({ ...options, clock, states, sessions });
+  // Aborted by `close()`: the prefetch stage's background retries stop.
+  const closing = new AbortController();
+  const onBackgroundError = swallowing(options.onBackgroundError ?? ((error) => console.error('livecomponents background store work failed', error)));
+  const { stages, csrfScreen, rateLimit } = buildStages({ ...options, clock, states, sessions, onBackgroundError, signal: closing.signal });
   const actionTimeoutMs = actionTimeoutOf(options);
   const pipeline: Pipeline = composePipeline(stages, createExecutor({ timeoutMs: actionTimeoutMs }));
   const serialized = oneAtATime();
@@ -276,7 +293,24 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
     return renderComponent(component, initial, { user: null, componentId, instance: id.instance, signal: NEVER_ABORTED });
   }
 
-  return { registry, sessions, states, csrf, store: options.store, events, trustedOrigins, handleAction, mount, renderInitial, userOf, admitNewSession };
+  const close = (): void => closing.abort();
+  return { registry, sessions, states, csrf, store: options.store, events, trustedOrigins, handleAction, mount, renderInitial, userOf, admitNewSession, close };
+}
+
+/**
+ * `onBackgroundError` as the pipeline calls it: from a request's flush (a throw there would turn its
+ * refusal into a 500) and from promise handlers and timers (a throw or a rejected promise there would
+ * be an unhandled rejection, which ends the process). So whatever it throws is dropped.
+ */
+function swallowing(report: (error: unknown) => void): (error: unknown) => void {
+  return (error) => {
+    try {
+      const result: unknown = report(error);
+      if (result instanceof Promise) result.catch(() => {});
+    } catch {
+      // The report itself failed: nothing better to tell it to.
+    }
+  };
 }
 
 /**

@@ -70,6 +70,14 @@ export interface LiveComponentsOptions extends SecurityOptions {
   resolveUser?: (userId: string) => Promise<User | null>;
   /** Told about every action that reached a known component action (metrics). @default none */
   onActionDone?: RuntimeOptions['onActionDone'];
+  /**
+   * Told about failures of store work done after the answer or outside any request: the writes after
+   * a refused action, the take-back of a refused first batch, and a background retry of lock and
+   * claim releases that gave up (the claims then expire by themselves). Log it (the errors are the
+   * store's, credentials already taken out). A throw from it is swallowed.
+   * @default console.error
+   */
+  onBackgroundError?: RuntimeOptions['onBackgroundError'];
   /** Receives start-up warnings (generated development keys…). @default console.warn */
   warn?: (message: string) => void;
 }

@@ -121,6 +121,10 @@ export function buildStages(
     clock: Clock;
     states: StateRepository;
     sessions: SessionManager;
+    /** Told about failed flushes, take-backs and release retries that gave up; must not throw. */
+    onBackgroundError: (error: unknown) => void;
+    /** Aborted when the runtime closes: stops the background release retries. */
+    signal: AbortSignal;
   },
 ): { stages: Stage[]; csrfScreen: CsrfStages['screen']; rateLimit: RateLimitStage } {
   const { store, events, clock, sessions } = options;
@@ -155,6 +159,6 @@ export function buildStages(
     createAuthorizeStage({ events }),
   ];
   // The CSRF check needs no store; from strict mode's spend and the rate limiter on, the ops travel in one batch.
-  const prefetch = createPrefetchStage({ store, sessions, events, later: storeStages });
+  const prefetch = createPrefetchStage({ store, sessions, events, later: storeStages, onFlushError: options.onBackgroundError, signal: options.signal });
   return { stages: [csrf.check, prefetch, ...storeStages], csrfScreen: csrf.screen, rateLimit };
 }
