@@ -7,18 +7,22 @@
  * - a slot migrating under an action: the action's batch is refused (TRYAGAIN) while ioredis may
  *   still retry it; its release of the instance lock must run after it, or the lock it claims late
  *   holds the component for the lock's TTL (10 s);
+ * - an ordinary automatic failover with no traffic (a master killed, its replica promoted, the old
+ *   master back as a replica): health ready again within seconds, though no data call ever hit the
+ *   failed-over slots to refresh ioredis's slot table (it stayed 503 for good, so a balancer took
+ *   every instance out and nothing refreshed it), and an idle store's slot table healed by itself;
  * - a master and its replica down for good under `cluster-require-full-coverage no`: a third of the
  *   slots unserved, so health is not ready, on every check, not by turns.
  */
 import type { FastifyInstance } from 'fastify';
-import { Cluster, Redis } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runServiceChecks } from '../../src/cli/doctor-services.js';
 import { defineComponent } from '../../src/core/component.js';
 import { html } from '../../src/core/html.js';
 import { loadConfig } from '../../src/ops/config.js';
 import { redisTarget } from '../../src/runtime/backends.js';
-import { CLUSTER_NODE_REFUSAL, createRedisStore, redisClusterOptions, WRITE_CHECK_KEY } from '../../src/store/redis/index.js';
+import { CLUSTER_NODE_REFUSAL, createRedisStore, redisClientOf, redisClusterOptions, WRITE_CHECK_KEY } from '../../src/store/redis/index.js';
 import type { Store } from '../../src/store/types.js';
 import { oneComponentApp, openClient } from '../helpers/demo.js';
 import { REDIS_AVAILABLE, sleep, startRedisCluster, type RedisCluster } from './server.js';
@@ -78,12 +82,12 @@ describe.skipIf(!REDIS_AVAILABLE)('Redis Cluster partly right (3 masters, a repl
     return cluster;
   };
   /** A store on the cluster with the default deadline (500 ms); its client built with `redisClusterOptions(clientTimeoutMs)`. */
-  const openCluster = (clientTimeoutMs = 500): Store => {
+  const openCluster = (clientTimeoutMs = 500, overrides: ClusterOptions = {}): Store => {
     const c = started();
     const store = createRedisStore({
       client: new Cluster(
         c.nodes.map((node) => ({ host: '127.0.0.1', port: node.port })),
-        redisClusterOptions(clientTimeoutMs),
+        { ...redisClusterOptions(clientTimeoutMs), ...overrides },
       ),
     });
     stores.push(store);
@@ -189,6 +193,87 @@ describe.skipIf(!REDIS_AVAILABLE)('Redis Cluster partly right (3 masters, a repl
       expect(Number(await admin.exists(lockKey))).toBe(0);
     } finally {
       admin.disconnect();
+    }
+  }, 60_000);
+
+  it('an automatic failover with no traffic: health is ready again within seconds, and an idle store finds the new master by itself', async () => {
+    const c = started();
+    const any = (c.nodes[0] as { port: number }).port;
+    // A faster failover for this case only (the next one measures through the 2 s timeout).
+    for (const node of c.nodes) await redisCall(node.port, 'CONFIG', 'SET', 'cluster-node-timeout', '1000');
+    try {
+      // Health checks only, without the periodic slot refresh: the check must heal the table itself.
+      const store = openCluster(500, { slotsRefreshInterval: 0 });
+      // The app's options, never asked anything after its first check: its periodic refresh alone must heal its table.
+      const idle = openCluster();
+      await Promise.all([store.health(), idle.health()]);
+      // A master that does not serve the health check's own key (its write would refresh the table by itself).
+      const healthOwner = await ownerOf(any, Number(await redisCall(any, 'CLUSTER', 'KEYSLOT', WRITE_CHECK_KEY)));
+      const victim = (await mastersOf(any)).find((m) => m.port !== healthOwner) as Master;
+      let replicaPort: number | undefined;
+      for (const node of c.nodes) if ((await masterPortOf(node.port)) === victim.port) replicaPort = node.port;
+      if (replicaPort === undefined) throw new Error(`test: master ${victim.port} has no replica`);
+      // A key of the victim's slots, for the one data call at the end.
+      const ranges = ((await redisCall(any, 'CLUSTER', 'SLOTS')) as [number, number, [string, number]][]).filter((r) => r[2][1] === victim.port);
+      let victimKey = '';
+      let victimSlot = -1;
+      for (let n = 0; victimKey === ''; n++) {
+        const slot = Number(await redisCall(any, 'CLUSTER', 'KEYSLOT', `lc:{f${n}}:x`));
+        if (ranges.some(([from, to]) => slot >= from && slot <= to)) [victimKey, victimSlot] = [`lc:{f${n}}:x`, slot];
+      }
+      const victimNode = c.nodes.find((n) => n.port === victim.port) as (typeof c.nodes)[number];
+      // A replica that has not finished its first sync (just after the cluster was created) is never promoted.
+      for (const since = performance.now(); !/^master_link_status:up/m.test(String(await redisCall(replicaPort, 'INFO', 'replication'))); await sleep(50)) {
+        if (performance.now() - since > 15_000) throw new Error(`test: replica ${replicaPort} did not sync within 15 s`);
+      }
+      const killedAt = performance.now();
+      await victimNode.kill();
+      // Promoted: the replica is a master and the cluster serves every slot again (asked of redis, not of the stores).
+      for (;;) {
+        const info = String(await redisCall(replicaPort, 'CLUSTER', 'INFO'));
+        if ((await masterPortOf(replicaPort)) === undefined && info.includes('cluster_state:ok') && info.includes('cluster_slots_ok:16384')) break;
+        if (performance.now() - killedAt > 15_000) throw new Error('test: the replica was not promoted within 15 s');
+        await sleep(50);
+      }
+      const promotedAt = performance.now();
+      await victimNode.restart();
+      while ((await masterPortOf(victim.port)) !== replicaPort) {
+        if (performance.now() - promotedAt > 15_000) throw new Error('test: the old master did not rejoin as a replica within 15 s');
+        await sleep(50);
+      }
+      const rejoinedAt = performance.now();
+      // No data call at all from here on: only health checks, as a balancer sends them.
+      const verdicts: string[] = [];
+      let readyAt: number | undefined;
+      while (readyAt === undefined && performance.now() - rejoinedAt < 6_000) {
+        const verdict = await store.health().then(() => 'ready', (error: Error) => error.message);
+        verdicts.push(verdict);
+        if (verdict === 'ready') readyAt = performance.now();
+        else await sleep(100);
+      }
+      const idleTable = (redisClientOf(idle) as Cluster).slots;
+      const newMaster = `127.0.0.1:${replicaPort}`;
+      let idleHealedAt: number | undefined;
+      while (idleHealedAt === undefined && performance.now() - promotedAt < 8_000) {
+        if (idleTable[victimSlot]?.[0] === newMaster) idleHealedAt = performance.now();
+        else await sleep(50);
+      }
+      console.info(
+        `[redis cluster health] failover of ${victim.port} to ${replicaPort}, no traffic: promoted ${Math.round(promotedAt - killedAt)} ms after the kill; ` +
+          `health ready ${readyAt === undefined ? 'never' : `${Math.round(readyAt - rejoinedAt)} ms`} after the old master rejoined (${verdicts.length} checks; first: ${verdicts[0]}); ` +
+          `idle store's slot table ${idleHealedAt === undefined ? 'never healed' : `healed ${Math.round(idleHealedAt - promotedAt)} ms after the promotion`}`,
+      );
+      expect(verdicts.at(-1)).toBe('ready');
+      expect((readyAt as number) - rejoinedAt).toBeLessThan(3_000);
+      expect(idleHealedAt).toBeDefined();
+      // A data call on the failed-over slots then succeeds on the idle store at once.
+      expect(await idle.get(victimKey).then(() => 'ok', (error: Error) => error.message)).toBe('ok');
+    } finally {
+      // Every node up again (the victim restarted if the case failed before), at the usual timeout.
+      for (const node of c.nodes) {
+        if (node.pid === undefined) await node.restart();
+        await redisCall(node.port, 'CONFIG', 'SET', 'cluster-node-timeout', '2000');
+      }
     }
   }, 60_000);
 

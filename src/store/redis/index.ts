@@ -119,6 +119,23 @@ const TRY_AGAIN_DELAY_MS = 50;
 /** The slots of a Redis Cluster. */
 const CLUSTER_SLOTS = 16_384;
 
+/**
+ * How often a cluster client refreshes its slot table by itself (`redisClusterOptions`). ioredis 6
+ * sets no interval: its table changed only when a data call hit MOVED or found no connection for
+ * its slot. After a failover, the promoted replica's slots then stayed unknown to an instance until
+ * a call for them failed once (503) — and the health check, which judged that stale table, stayed
+ * 503 for good with no traffic on them (measured: over 11 minutes). 5 s, the interval ioredis 4 and
+ * 5 had by default: each refresh is one short connection to one node and one `CLUSTER SLOTS`, so
+ * an idle instance learns a failover within 5 s of the promotion (test/redis/cluster-health.test.ts).
+ */
+const SLOTS_REFRESH_INTERVAL_MS = 5_000;
+
+/**
+ * The health check refreshes a stale slot table at most once per this long (`refreshSlotTable`):
+ * a master down for good, checked often, costs at most one `CLUSTER SLOTS` a second.
+ */
+const SLOT_REFRESH_SPACING_MS = 1_000;
+
 /** The client's connect and socket timeouts are this many command timeouts (`redisClientOptions`). */
 const SOCKET_TIMEOUTS = 4;
 
@@ -182,6 +199,10 @@ export function redisClientOptions(commandTimeoutMs = DEFAULT_TIMEOUT_MS): Redis
  * migration of a few keys ends within that; a longer one answers 503 (TRYAGAIN) by itself. MOVED
  * and ASK count against `maxRedirections` too; at least 2 are always allowed.
  *
+ * `slotsRefreshInterval` (`SLOTS_REFRESH_INTERVAL_MS`): the slot table is refreshed every 5 s even
+ * with no traffic, so the calls of a failed-over master's slots find its promoted replica without
+ * failing first.
+ *
  * @example new Cluster([{ host: '127.0.0.1', port: 7000 }], redisClusterOptions())
  */
 export function redisClusterOptions(commandTimeoutMs = DEFAULT_TIMEOUT_MS): ClusterOptions {
@@ -194,6 +215,7 @@ export function redisClusterOptions(commandTimeoutMs = DEFAULT_TIMEOUT_MS): Clus
     retryDelayOnTryAgain: TRY_AGAIN_DELAY_MS,
     maxRedirections: Math.max(2, Math.floor(commandTimeoutMs / TRY_AGAIN_DELAY_MS) - 1),
     slotsRefreshTimeout: Math.max(1_000, commandTimeoutMs * 2),
+    slotsRefreshInterval: SLOTS_REFRESH_INTERVAL_MS,
     redisOptions: redisClientOptions(commandTimeoutMs),
   };
 }
@@ -453,7 +475,7 @@ export function createRedisStore(options: RedisStoreOptions): Store {
   function health(): Promise<void> {
     const probe = () => probeWrite(client, keyOf(WRITE_CHECK_KEY), rateLimitClock);
     if (!client.isCluster) return call('health', probe).catch(explainRefusedWrite);
-    return call('health', () => Promise.all([probe(), clusterCoverage(client as Cluster)])).then(ignore, explainRefusedWrite);
+    return call('health', () => Promise.all([probe(), clusterCoverage(client as Cluster, timeoutMs)])).then(ignore, explainRefusedWrite);
   }
 
   async function close(): Promise<void> {
@@ -557,8 +579,21 @@ function ignore(): void {}
  *   the cluster reassigns its slots) must be connected and answer PING. ioredis drops a dead node
  *   from its pool and adds it back at the next slot refresh, so its list of connected masters
  *   alone (`nodes('master')`) passed or failed by turns while a master was down.
+ *
+ * The slot table is only ioredis's copy: after a failover it still named the dead master (not in
+ * the pool) until a data call for its slots was redirected, so with no such call the check failed
+ * for good, and a balancer that took every instance out made sure none came. So when the table
+ * names a master that is not connected, or no master for some slots, it is refreshed first
+ * (`refreshSlotTable`), waiting at most half of `deadlineMs` (the rest is left for the PINGs),
+ * and judged as it then is: a master really down is still named, and still reported.
  */
-function clusterCoverage(cluster: Cluster): Promise<unknown> {
+function clusterCoverage(cluster: Cluster, deadlineMs: number): Promise<unknown> {
+  if (!slotTableStale(cluster)) return coverageOf(cluster);
+  return settledWithin(refreshSlotTable(cluster), deadlineMs / 2).then(() => coverageOf(cluster));
+}
+
+/** The masters of `cluster`'s slot table, how many slots it names none for, and the connections of its pool by `host:port`. */
+function slotTableOf(cluster: Cluster): { masters: Set<string>; unknown: number; connections: Map<string, Redis> } {
   const connections = new Map<string, Redis>();
   for (const node of cluster.nodes('all')) connections.set(`${node.options.host}:${node.options.port}`, node);
   const masters = new Set<string>();
@@ -568,6 +603,51 @@ function clusterCoverage(cluster: Cluster): Promise<unknown> {
     if (master === undefined) unknown++;
     else masters.add(master);
   }
+  return { masters, unknown, connections };
+}
+
+/** True when `cluster`'s slot table names no master for some slots, or a master it holds no connection to. */
+function slotTableStale(cluster: Cluster): boolean {
+  const { masters, unknown, connections } = slotTableOf(cluster);
+  return unknown > 0 || [...masters].some((key) => !connections.has(key));
+}
+
+/** Per cluster client: the health check's slot-table refresh under way, and when the last one ended. */
+const slotRefreshes = new WeakMap<Cluster, { pending: Promise<void> | undefined; endedAt: number }>();
+
+/**
+ * Refreshes `cluster`'s slot table (ioredis asks one node `CLUSTER SLOTS` on a connection of its
+ * own), unless one ended less than `SLOT_REFRESH_SPACING_MS` ago. Concurrent checks share one
+ * refresh, and ioredis folds it into a refresh of its own already under way. Never rejects: a
+ * refresh that failed leaves the table as it was, for the check to judge.
+ */
+function refreshSlotTable(cluster: Cluster): Promise<void> {
+  let state = slotRefreshes.get(cluster);
+  if (state === undefined) slotRefreshes.set(cluster, (state = { pending: undefined, endedAt: -Infinity }));
+  if (state.pending !== undefined) return state.pending;
+  if (performance.now() - state.endedAt < SLOT_REFRESH_SPACING_MS) return Promise.resolve();
+  const refresh = state;
+  refresh.pending = new Promise<void>((resolve) => cluster.refreshSlotsCache(() => resolve())).then(() => {
+    refresh.pending = undefined;
+    refresh.endedAt = performance.now();
+  });
+  return refresh.pending;
+}
+
+/** Resolves when `work` (which never rejects) has, or after `ms`, whichever comes first. */
+function settledWithin(work: Promise<void>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    void work.then(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+/** The verdict of `clusterCoverage` on `cluster`'s slot table as it is now. */
+function coverageOf(cluster: Cluster): Promise<unknown> {
+  const { masters, unknown, connections } = slotTableOf(cluster);
   if (unknown > 0) return Promise.reject(new Error(`Redis Cluster: the client knows no master for ${unknown} of ${CLUSTER_SLOTS} slots`));
   const pings = [...masters].map((key) => {
     const node = connections.get(key);
