@@ -23,7 +23,9 @@ describe('parseDatabaseUrl', () => {
       ['postgres://app:12/tPart@127.0.0.1/app', /has an "@" after the host/],
       ['postgres://app:12?tPart@127.0.0.1/app', /has an "@" after the host/],
       ['postgres://app:12#tPart@127.0.0.1/app', /has an "@" after the host/],
-      ['postgres://127.0.0.1/app#tPart', /has a "#" after the host/],
+      ['postgres://app:12#x=tPart@127.0.0.1/app', /has an "@" after the host/],
+      ['postgres://app:12?x=y&tPart@127.0.0.1/app', /has an "@" after the host/],
+      ['postgres://127.0.0.1/my@tPart', /has an "@" after the host.*\(an "@" in the database name too\)/],
       ['postgres://app:p@ss:w/rd%#?x@127.0.0.1:5432/app', /has an "@" after the host/],
       ['postgres://app:tPart/x@127.0.0.1/app', /has an "@" after the host/],
       ['postgres://app:tPart/app', /is not a valid postgres:\/\/user:password@host:port\/database URL/],
@@ -41,8 +43,17 @@ describe('parseDatabaseUrl', () => {
     }
   });
 
-  it('accepts what pg reads as meant: an "@" in the password, a socket folder, an IPv6 host', () => {
-    for (const url of ['postgres://app@srv:p@ss@db/app', 'postgres://app@/app?host=/var/run/postgresql', 'postgres:///app?host=/tmp', 'postgres://[::1]:5432/app', 'postgres://u:a%40b%2Fc@db:1/app']) {
+  it('accepts what pg reads as meant: an "@" in the password or a query value, a socket folder, an IPv6 host, a fragment', () => {
+    // Refused by the first version of the "@" check (an "@" anywhere after the host).
+    const queryValues = [
+      'postgres://postgres@127.0.0.1/app?application_name=ops@host1',
+      'postgres://127.0.0.1/app?user=app&password=s3cr@t',
+      'postgres://127.0.0.1/app?options=-c%20search_path%3Dmy@schema',
+      'postgres://127.0.0.1/app?sslmode=verify-full&sslcert=/home/a@b/c.pem',
+      'postgres://127.0.0.1/my%40db',
+      'postgres://127.0.0.1/app#x',
+    ];
+    for (const url of ['postgres://app@srv:p@ss@db/app', 'postgres://app@/app?host=/var/run/postgresql', 'postgres:///app?host=/tmp', 'postgres://[::1]:5432/app', 'postgres://u:a%40b%2Fc@db:1/app', ...queryValues]) {
       expect(parseDatabaseUrl(url), url).toEqual({ engine: 'postgres', connectionString: url });
     }
   });

@@ -57,8 +57,8 @@ function postgresUrl(text: string): URL {
   const afterScheme = text.indexOf('//') + 2;
   const hostEnd = text.slice(afterScheme).search(/[/?#]/);
   const rest = hostEnd === -1 ? '' : text.slice(afterScheme + hostEnd);
-  if (rest.includes('@') || rest.includes('#')) {
-    throw new TypeError(`DATABASE_URL: has ${rest.includes('@') ? 'an "@"' : 'a "#"'} after the host, the sign of a password that is not percent-encoded; ${ENCODE_HINT}`);
+  if (passwordSpilled(rest)) {
+    throw new TypeError(`DATABASE_URL: has an "@" after the host, the sign of a password that is not percent-encoded; ${ENCODE_HINT} (an "@" in the database name too)`);
   }
   // `postgres://user@/db?host=/socket/folder`: no host, which `new URL` refuses and pg reads with
   // a stand-in (with the `@` check above, "@/" can only end the user name and password).
@@ -81,6 +81,26 @@ function postgresUrl(text: string): URL {
     }
   }
   return parsed;
+}
+
+/**
+ * Whether the text after the host part holds the URL's real `@`: in the path (`/ss@host/db`, a
+ * password with `/`), in a query parameter's name (`?ss@host/db`, a password with `?`, which has no
+ * `=` before the `@`) or in the fragment (`#ss@host/db`). An `@` in a query value is pg's own
+ * (`?application_name=ops@web1`, `?sslcert=/home/a@b/c.pem`) and a fragment without one is ignored.
+ * A database name with an `@` is told apart from a spilled password by nothing: it is written `%40`.
+ */
+function passwordSpilled(rest: string): boolean {
+  const hash = rest.indexOf('#');
+  const beforeHash = hash === -1 ? rest : rest.slice(0, hash);
+  if (hash !== -1 && rest.slice(hash).includes('@')) return true;
+  const query = beforeHash.indexOf('?');
+  if ((query === -1 ? beforeHash : beforeHash.slice(0, query)).includes('@')) return true;
+  if (query === -1) return false;
+  return beforeHash
+    .slice(query + 1)
+    .split('&')
+    .some((param) => param.split('=', 1)[0]!.includes('@'));
 }
 
 /**
