@@ -4,7 +4,7 @@
 // `livecomponents/client`). `--clean` (npm's `prepack`, so a package
 // is built from the sources alone) starts from an empty dist/: tsc never deletes an output whose
 // source went away or left the build, and the package ships every file under dist/.
-import { execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { cpSync, existsSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -43,8 +43,10 @@ function buildInfoFile() {
  *   "dist/ ready" line; `diagnosticsToStderr`: tsc's errors go to stderr, for callers whose stdout is
  *   the output of a command (`livecomponents keygen >> app.env`, `doctor --json`); `clean`: empty
  *   dist/ first and build everything.
+ * @param {AbortSignal} [options.signal] - aborted, it stops tsc (npm start stopped during its build:
+ *   a tsc left running kept writing dist/ under the next start) and the build rejects.
  */
-export async function build({ quiet = false, diagnosticsToStderr = false, clean = false } = {}) {
+export async function build({ quiet = false, diagnosticsToStderr = false, clean = false, signal } = {}) {
   // Before anything reads a source: what the build takes in is at most this recent (BUILD_STAMP).
   const started = new Date();
   // Without the stamp of a good build (never built, dist/ deleted, or the last build failed) tsc
@@ -54,9 +56,10 @@ export async function build({ quiet = false, diagnosticsToStderr = false, clean 
   if (clean) rmSync(join(root, 'dist'), { recursive: true, force: true });
   rmSync(BUILD_STAMP, { force: true });
   // --noEmitOnError: a failed build leaves dist/ as it was (bin/livecomponents.js then runs that one, and says so).
-  execFileSync(process.execPath, [tsc, '-p', BUILD_CONFIG, '--noEmitOnError'], {
+  await run(process.execPath, [tsc, '-p', BUILD_CONFIG, '--noEmitOnError'], {
     stdio: ['inherit', diagnosticsToStderr ? 2 : 'inherit', 'inherit'],
     cwd: root,
+    signal,
   });
   cpSync(join(root, 'examples/demo/public'), join(root, 'dist/examples/demo/public'), { recursive: true });
   // Worker threads' entry files: plain JavaScript that Node loads by URL, from the sources as from dist/.
@@ -66,6 +69,18 @@ export async function build({ quiet = false, diagnosticsToStderr = false, clean 
   writeFileSync(BUILD_STAMP, `${started.toISOString()}\n`);
   utimesSync(BUILD_STAMP, started, started);
   if (!quiet) console.log(`build: dist/ ready; client bundle ${bundle.bytes} B (${bundle.gzipBytes} B gzip)`);
+}
+
+/** Runs a command to its end, asynchronously so a signal handler can stop it; rejects unless it exits 0. */
+function run(command, args, options) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, options);
+    child.once('error', reject);
+    child.once('exit', (code, signal) => {
+      if (code === 0) resolve();
+      else reject(new Error(`Command failed: ${[command, ...args].join(' ')} (${signal ?? `exit code ${code}`})`));
+    });
+  });
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) await build({ clean: process.argv.includes('--clean') });

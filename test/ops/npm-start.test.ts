@@ -6,7 +6,7 @@
  * that fails must end in one line, not a stack trace.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,7 +36,7 @@ function project(build: string): void {
   const { scripts } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'scratch', type: 'module', scripts: { start: scripts.start } }));
   copyFileSync(join(ROOT, 'scripts/start.mjs'), join(dir, 'scripts/start.mjs'));
-  writeFileSync(join(dir, 'scripts/build.mjs'), `export async function build() {\n${build}\n}\n`);
+  writeFileSync(join(dir, 'scripts/build.mjs'), `export async function build(options = {}) {\n${build}\n}\n`);
   writeFileSync(
     join(dir, 'dist/examples/demo/main.js'),
     `import { register } from 'tsx/esm/api';\nregister();\nawait import(${JSON.stringify(pathToFileURL(join(ROOT, 'examples/demo/main.ts')).href)});\n`,
@@ -103,6 +103,30 @@ describe('npm start', () => {
     await until('the app gone', () => !alive(appPid), 10_000, log);
     expect(await portOpen(port)).toBe(false);
     expect(run.stdout()).toMatch(/"msg":"shutdown: complete"/);
+  });
+
+  it('SIGTERM during the build stops it, tsc included, and exits 143', { timeout: 60_000 }, async () => {
+    // A stand-in for tsc: a process that runs until stopped, started with the build's signal as
+    // scripts/build.mjs starts tsc; its pid is written so the test can look for it afterwards.
+    const pidFile = join(dir, 'tsc.pid');
+    rmSync(pidFile, { force: true });
+    project(`const { spawn } = await import('node:child_process');
+const { writeFileSync } = await import('node:fs');
+await new Promise((resolve, reject) => {
+  const tsc = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { signal: options.signal, stdio: 'ignore' });
+  writeFileSync(${JSON.stringify(pidFile)}, String(tsc.pid));
+  tsc.once('error', reject);
+  tsc.once('exit', (code) => (code === 0 ? resolve() : reject(new Error('tsc stopped'))));
+});`);
+    const run = npmStart();
+    const log = (): string => run.stdout() + run.stderr();
+    const tscPid = await until('the build running', () => existsSync(pidFile) && Number(readFileSync(pidFile, 'utf8')), 30_000, log);
+    process.kill(run.proc.pid!, 'SIGTERM');
+    // npm passes on the code of the script it ran: 128 + 15.
+    expect(await run.exited).toBe(143);
+    // Before: the signal ended start.mjs only, and tsc ran on (and wrote dist/) with no parent.
+    await until('the build stopped', () => !alive(tscPid), 10_000, log);
+    expect(run.stderr()).toBe('');
   });
 
   it('a failed build ends in one line and exit 1, not a stack trace', { timeout: 60_000 }, async () => {
