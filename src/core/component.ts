@@ -165,6 +165,8 @@ export interface ComponentDefinition<S extends StateShape = StateShape, A = Reco
 
 export const COMPONENT_NAME_RE = /^[a-z][a-z0-9-]{0,62}$/;
 export const INSTANCE_RE = /^[A-Za-z0-9_-]{1,64}$/;
+/** `INSTANCE_RE` in words, for the errors that refuse an id (docs/components.md, "Instance ids"). */
+export const INSTANCE_RULE = 'an instance id is 1 to 64 ASCII letters, digits, "_" or "-"';
 const ACTION_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 
 /**

@@ -49,7 +49,10 @@ export interface PageView {
    * component action instead. Empty when `stored` is false.
    */
   formToken(): Promise<string>;
-  /** Mounts the instance in this session (first visit) or finds it, and renders it. */
+  /**
+   * Mounts the instance in this session (first visit) or finds it, and renders it. Once per instance
+   * in a page view: a second `mount` of the same id (after the first, or together with it) rejects.
+   */
   mount(componentId: string, initialState?: Record<string, unknown>): Promise<SafeHtml>;
   /**
    * `<meta name="csrf-token">` and the runtime's `<script>` tag, for a layout of your own. In strict
@@ -170,9 +173,23 @@ function view(runtime: LiveRuntime, defaultNonce: string | undefined, parts: Pic
     return html`<meta name="${CSRF_META_NAME}" content="${csrfToken}"${singleUse}>
 <script type="module" src="${ROUTES.clientScript}"${nonceAttr}></script>`;
   };
+  // The ids this view mounted, or is mounting: each instance is one root on the page.
+  const mounted = new Set<string>();
+  const mountOnce = async (componentId: string, initialState?: Record<string, unknown>): Promise<SafeHtml> => {
+    // Checked and recorded before the first await, so mounts started together are refused as well.
+    if (mounted.has(componentId)) throw new TypeError(twiceMessage(componentId));
+    mounted.add(componentId);
+    try {
+      return await parts.mount(componentId, initialState);
+    } catch (error) {
+      // Nothing of it reached the page: a route that catches the failure may mount it again.
+      mounted.delete(componentId);
+      throw error;
+    }
+  };
   return {
     ...parts,
-    mount: (componentId, initialState) => safely(() => parts.mount(componentId, initialState)),
+    mount: (componentId, initialState) => safely(() => mountOnce(componentId, initialState)),
     formToken: () => safely(parts.formToken),
     stored: parts.unstoredReason === null,
     head,
@@ -191,6 +208,18 @@ ${page.body}
 </body>
 </html>`}`,
   };
+}
+
+/**
+ * A second root of one instance on a page goes wrong without a word: both copies have its id, and the
+ * browser runtime, which finds a component by its id, updates and marks busy only one of them, while
+ * a click in the second acts (or is dropped while the first is busy). So it is refused, as a bug.
+ */
+function twiceMessage(componentId: string): string {
+  return (
+    `view.mount(${JSON.stringify(componentId)}) was called twice in one page view: an instance is one root on a page ` +
+    '(the browser runtime finds it by its id, so only one of the copies would update). To show a second one, mount another instance id (with its own state)'
+  );
 }
 
 /** Runs `work`, rejecting with `pageFailure` of what it threw. */

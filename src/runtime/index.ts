@@ -3,7 +3,7 @@
  * sessions, sealed state, the ordered security pipeline. The Fastify plugin (`src/http`) and the
  * testing helpers (`src/testing`) both drive this one object, so tests run the same pipeline as HTTP.
  */
-import { NEVER_ABORTED, type ComponentContext, type ComponentDefinition, type User } from '../core/component.js';
+import { INSTANCE_RULE, NEVER_ABORTED, type ComponentContext, type ComponentDefinition, type User } from '../core/component.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { LiveError, isLiveError, messageOf } from '../core/errors.js';
 import { isPlainObject, jsonStateProblem } from '../core/json-state.js';
@@ -219,7 +219,7 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
   function initialOf(componentId: string, initialState?: Record<string, unknown>) {
     const id = parseComponentId(componentId);
     const component = id === null ? undefined : registry.get(id.name);
-    if (id === null || component === undefined) throw new TypeError(`Unknown component "${componentId}"`);
+    if (id === null || component === undefined) throw new TypeError(unknownIdMessage(componentId));
     if (initialState === undefined) return { id, component, initial: structuredClone(component.initialState) };
     if (!isPlainObject(initialState)) throw new TypeError(`The initial state given for "${componentId}" must be a plain object of ${component.name}'s initialState fields`);
     const problem = jsonStateProblem(initialState);
@@ -234,6 +234,18 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
       if (initialState[key] !== undefined) merged[key] = initialState[key];
     }
     return { id, component, initial: structuredClone(merged) };
+  }
+
+  /**
+   * Why `componentId` names no instance. "Unknown component" only when its name is not registered: a
+   * malformed instance of a registered one (`counter:a b`, `counter:`) says what an instance id is.
+   */
+  function unknownIdMessage(componentId: string): string {
+    const colon = componentId.indexOf(':');
+    const name = colon < 0 ? componentId : componentId.slice(0, colon);
+    if (registry.get(name) === undefined) return `Unknown component "${componentId}"`;
+    if (colon < 0) return `Invalid component id ${JSON.stringify(componentId)}: a component id is "${name}:<instance>", and ${INSTANCE_RULE}`;
+    return `Invalid instance id ${JSON.stringify(componentId.slice(colon + 1))} in ${JSON.stringify(componentId)}: ${INSTANCE_RULE}`;
   }
 
   async function mount(
