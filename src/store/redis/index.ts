@@ -7,6 +7,10 @@
  * - While the connection is down, calls fail at once instead of queueing, and the client
  *   reconnects by itself (backoff capped at one second). Commands are never replayed after a
  *   reconnect, so a call that was reported failed does not run later (see `redisClientOptions`).
+ *   One exception: when a ready connection was closed with no error (the server's `timeout`
+ *   dropping an idle client, CLIENT KILL), a call waits, within its own deadline, for the
+ *   reconnect — which takes ~100 ms — before it is sent; nothing was sent, so nothing is replayed.
+ *   Calls fail at once again as soon as an attempt to reconnect fails (see `call`).
  * - One call is one round trip; `batch` is one round trip too. On a single Redis a batch is ONE
  *   script call (`lua/batch.ts`, EVALSHA): Redis runs it whole before anything else, and a lost
  *   connection applies all of it or none of it. It replaced MULTI + one command per op + EXEC,
@@ -25,7 +29,7 @@
  * - Rate limits run the Lua ports of the shared algorithms on Redis's own clock by default, so
  *   instances whose clocks disagree still share every budget exactly (`rateLimitClock`).
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import { loadIoredis } from './driver.js';
 import { checkTimerDelay, MAX_TIMER_MS, withDeadline } from '../../core/deadline.js';
@@ -37,7 +41,7 @@ import { batchArgs, decode, send, toPx, type RateLimitClock } from './commands.j
 
 export type { RateLimitClock } from './commands.js';
 import { isSelectFailure, redisDatabaseOf, watchConnection } from './connection.js';
-import { defineLuaCommands } from './lua/index.js';
+import { defineLuaCommands, LUA_COMMANDS } from './lua/index.js';
 import { redisCredentialsOf } from '../../ops/config-fields.js';
 import { censorLine } from '../../ops/logging/redact.js';
 import { WRITE_CHECK_KEY } from '../keys.js';
@@ -269,11 +273,42 @@ export function createRedisStore(options: RedisStoreOptions): Store {
   const secrets = passwordsOf(options.url, client);
   /** Settles once the check of the last `ready` connection (`checkNotClusterNode`) is done. */
   let modeChecked: Promise<void> = Promise.resolve();
+  /**
+   * Whether a call may wait for the connection to be ready again: true from `ready` until an error.
+   * A server that drops an idle client (`timeout 1` in redis.conf, a proxy's idle timeout) closes
+   * the connection with no error; the client is ready again ~100 ms later, and the calls of a
+   * request after an idle gap answered 503 meanwhile. A reconnect attempt that fails (refused, timed
+   * out, WRONGPASS), or a socket dropped for an error (reset, a silent Redis's socket timeout), is an
+   * outage: calls fail at once again, as they always did.
+   */
+  let mayWait = false;
+  /**
+   * The one promise the waiting calls share (no listener per call), resolved when the connection is
+   * ready again, or when waiting is pointless (an error, the client ended, the store closed or
+   * refused): the calls then look at the state. `undefined` while nobody waits.
+   */
+  let reconnected: { promise: Promise<void>; settle: () => void } | undefined;
+  const wakeWaiters = () => {
+    const waiting = reconnected;
+    reconnected = undefined;
+    waiting?.settle();
+  };
+  const whenReconnected = (): Promise<void> => {
+    if (reconnected === undefined) {
+      let settle = ignore;
+      const promise = new Promise<void>((resolve) => (settle = resolve));
+      reconnected = { promise, settle };
+    }
+    return reconnected.promise;
+  };
   client.on('ready', () => {
     lastError = undefined;
     reported.clear();
     if (!client.isCluster) modeChecked = checkNotClusterNode();
+    mayWait = true;
+    wakeWaiters();
   });
+  client.on('end', wakeWaiters);
   /**
    * One URL is a single Redis. A node of a Redis Cluster answers it too, but refuses what the store
    * sends (CROSSSLOT for a batch with keys of several sessions' tags, MOVED for keys of other
@@ -289,11 +324,14 @@ export function createRedisStore(options: RedisStoreOptions): Store {
   /** Drops the connection for good and fails every call with `error`: configuration, not an outage. */
   function refuse(error: StoreUnavailableError): void {
     refused = error;
+    wakeWaiters();
     client.disconnect();
     // Reported even without onConnectionError: unlike a dropped connection it will not heal by itself.
     (options.onConnectionError ?? reportRefusal)(error);
   }
   client.on('error', (error: Error) => {
+    mayWait = false;
+    wakeWaiters();
     // After a refusal, errors are the echoes of dropping the connection (commands still in flight).
     if (refused !== undefined) return;
     if (!isSelectFailure(error)) {
@@ -344,19 +382,32 @@ export function createRedisStore(options: RedisStoreOptions): Store {
     afterThisTurn(uncork);
   }
 
-  /** Runs `send` as one round trip within the deadline, or rejects at once when Redis is down. */
+  /**
+   * Runs `send` as one round trip within the deadline, or rejects at once when Redis is down.
+   * During start-up, and while the connection comes back after an idle drop (`mayWait`), the call
+   * first waits for it within the same deadline; `send` runs only on a ready connection (no offline
+   * queue), so a call that timed out waiting was never sent.
+   */
   function call<T>(operation: RedisStoreOperation, send: () => Promise<T>): Promise<T> {
     if (closed) return Promise.reject(new StoreUnavailableError('The Redis store is closed.'));
     if (refused !== undefined) return Promise.reject(refused);
-    if (!connection.starting) {
-      if (client.status !== 'ready') return Promise.reject(notConnected(client.status));
+    if (connection.starting) return afterWaiting(connection.firstAttempt, operation, send, false);
+    if (client.status === 'ready') {
       onRoundTrip?.(operation);
       coalesce();
       return withinDeadline(send(), timeoutMs);
     }
-    // Start-up: wait for the first connection, within this call's deadline.
+    if (!mayWait || client.status === 'end') return Promise.reject(notConnected(client.status));
+    return afterWaiting(whenReconnected(), operation, send, true);
+  }
+
+  /**
+   * Waits for `connecting` within the deadline, then sends within what is left of it. A wait that
+   * failed answers why the connection is down (`notConnected`) when `explain` says it is known.
+   */
+  function afterWaiting<T>(connecting: Promise<void>, operation: RedisStoreOperation, send: () => Promise<T>, explain: boolean): Promise<T> {
     const started = performance.now();
-    return withinDeadline(connection.firstAttempt, timeoutMs).then(
+    return withinDeadline(connecting, timeoutMs).then(
       () => {
         if (refused !== undefined) throw refused;
         if (closed) throw new StoreUnavailableError('The Redis store is closed.');
@@ -366,8 +417,9 @@ export function createRedisStore(options: RedisStoreOptions): Store {
       },
       (error: unknown) => {
         if (refused !== undefined) throw refused;
-        // The first connection failed: say why, as later calls do.
-        if (lastError !== undefined && error instanceof StoreUnavailableError && !closed) throw notConnected(client.status);
+        if (closed) throw new StoreUnavailableError('The Redis store is closed.');
+        // Say why the connection is down, as calls refused at once do.
+        if ((explain || lastError !== undefined) && error instanceof StoreUnavailableError) throw notConnected(client.status);
         throw error;
       },
     );
@@ -465,15 +517,15 @@ export function createRedisStore(options: RedisStoreOptions): Store {
   }
 
   /**
-   * Whether the store can do its work, not only reach Redis: one write through the batch script,
-   * as every action sends (a `touch` of a key that never exists: PEXPIRE creates nothing, needs no
-   * memory, so a full Redis stays ready). A replica (READONLY: REDIS_URL still names the old
-   * master after a failover) or an ACL user without scripts (NOPERM) answered PING, yet every
-   * page and action answered 503. On a cluster, every slot must be served as well
-   * (`clusterCoverage`): a master that is down fails the sessions whose keys hash to its slots.
+   * Whether the store can do its work, not only reach Redis: one call of the batch script, as
+   * every action sends, with a write and a rate-limit read (`probeActions`). A replica (READONLY:
+   * REDIS_URL still names the old master after a failover), an ACL user without scripts (NOPERM)
+   * or without a command the scripts run (TIME, PEXPIRE…) answered PING, yet every page and action
+   * answered 503. On a cluster, every slot must be served as well (`clusterCoverage`): a master
+   * that is down fails the sessions whose keys hash to its slots.
    */
   function health(): Promise<void> {
-    const probe = () => probeWrite(client, keyOf(WRITE_CHECK_KEY), rateLimitClock);
+    const probe = () => probeActions(client, keyOf(WRITE_CHECK_KEY), rateLimitClock);
     if (!client.isCluster) return call('health', probe).catch(explainRefusedWrite);
     return call('health', () => Promise.all([probe(), clusterCoverage(client as Cluster, timeoutMs)])).then(ignore, explainRefusedWrite);
   }
@@ -481,6 +533,7 @@ export function createRedisStore(options: RedisStoreOptions): Store {
   async function close(): Promise<void> {
     if (closed) return;
     closed = true;
+    wakeWaiters();
     try {
       if (client.status === 'ready') {
         onRoundTrip?.('close');
@@ -708,11 +761,74 @@ export function probeWrite(client: Redis | Cluster, key: string, clock: RateLimi
   return client.lcBatch(batchArgs([{ op: 'touch', key, ttlMs: 1_000 }], (k) => k, () => '', clock)).then(ignore);
 }
 
+/** The rate-limit policy of `probeActions`' peek: any valid one (nothing is counted). */
+const PROBE_POLICY = { algorithm: 'gcra', limit: 1, windowMs: 1_000 } as const;
+
+/**
+ * The store's health probe: ONE call of the batch script with what every action needs of it, all
+ * on `key`, which must not exist — a `touch` (PEXPIRE: the write, refused by a replica; on a
+ * missing key it changes nothing and needs no memory), a `get`, and a GCRA `rateLimitPeek`, which
+ * reads the key and, on Redis's clock, `TIME`, and writes nothing. An ACL user without `+time`
+ * passed a probe of the write alone, while every rate-limited action answered 503.
+ * `doctor --connect` keeps `probeWrite` and asks TIME on its own.
+ */
+export function probeActions(client: Redis | Cluster, key: string, clock: RateLimitClock = 'redis'): Promise<void> {
+  const ops: StoreOp[] = [
+    { op: 'touch', key, ttlMs: 1_000 },
+    { op: 'get', key },
+    { op: 'rateLimitPeek', key, policy: PROBE_POLICY, nowMs: Date.now() },
+  ];
+  return client.lcBatch(batchArgs(ops, (k) => k, () => '', clock)).then(ignore);
+}
+
+/**
+ * The command a script was refused by an ACL, from Redis's error `message` (upper case), or
+ * `undefined` when it does not tell. Redis 7.2+ names it (`ACL failure in script: User u has no
+ * permissions to run the 'time' command script: …`); Redis 7.0 does not (`The user executing the
+ * script can't run this command or subcommand script: <sha1>, on @user_script:<line>.`), but names
+ * the script and the line, which is one of the store's own: that line's `redis.call`.
+ */
+export function refusedScriptCommand(message: string): string | undefined {
+  const named = /no permissions to run the '([^']+)' command/i.exec(message)?.[1];
+  if (named !== undefined) return named.toUpperCase();
+  const at = /script: ([0-9a-f]{40}), on @user_script:(\d+)/i.exec(message);
+  if (at === null) return undefined;
+  const line = scriptSources().get((at[1] as string).toLowerCase())?.split('\n')[Number(at[2]) - 1];
+  return line === undefined ? undefined : /redis\.p?call\('([A-Za-z]+)'/.exec(line)?.[1]?.toUpperCase();
+}
+
+let sources: Map<string, string> | undefined;
+
+/** The store's scripts by SHA-1, as Redis names them in errors. */
+function scriptSources(): Map<string, string> {
+  sources ??= new Map(Object.values(LUA_COMMANDS).map(({ lua }) => [createHash('sha1').update(lua).digest('hex'), lua]));
+  return sources;
+}
+
+/** What the store needs each command for that a script may be refused, in an operator's words. */
+const NEEDED_FOR: Readonly<Record<string, string>> = {
+  TIME: "rate limits run on Redis's clock",
+  PEXPIRE: 'sessions and state have their lifetimes renewed',
+};
+
 /**
  * Why Redis refused the store's scripted write, in words an operator can act on, or `undefined`
  * when `message` is no such refusal.
  */
 export function explainWriteRefusal(message: string): string | undefined {
+  // An ACL refusal inside a script (Redis 7.0 words, then 7.2+): a plain ERR, without NOPERM.
+  const inScript = /(?:The user executing the script can't (?:run this command or subcommand|access at least one of the keys)|ACL failure in script:).*?(?= script: |$)/.exec(message)?.[0];
+  if (inScript !== undefined) {
+    if (/\baccess\b.*\bkeys?\b/.test(inScript)) {
+      return `Redis refuses a command of the store's scripts on the app's keys (${inScript}): the ACL user of REDIS_URL needs read/write access to them (~* or ~<keyPrefix>*)`;
+    }
+    const command = refusedScriptCommand(message);
+    if (command === undefined) {
+      return `Redis refuses a command the store's scripts run (${inScript}): the ACL user of REDIS_URL needs every command they run (GET, SET, PEXPIRE, DEL, TIME, TYPE, the sorted sets': +@read +@write +time, or +@all)`;
+    }
+    const why = NEEDED_FOR[command];
+    return `Redis refuses the ${command} command the store's scripts run (${inScript})${why === undefined ? '' : `: ${why}`}; grant the ACL user of REDIS_URL +${command.toLowerCase()}`;
+  }
   const reply = /\b(READONLY|NOPERM)\b.*/.exec(message)?.[0];
   if (reply === undefined) return undefined;
   return reply.startsWith('READONLY')

@@ -1,0 +1,123 @@
+/**
+ * A Redis whose `timeout` drops idle clients (or a proxy with an idle timeout): the connection is
+ * closed with no error and the client is ready again ~100 ms later. The calls of a request that
+ * came after an idle gap were refused at once meanwhile ("Redis is not connected (reconnecting)"),
+ * so 2 actions of 30 answered 503. A call not yet sent now waits for the connection, within its own
+ * deadline; an outage still fails every call within the deadline, and a closed store at once.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { StoreUnavailableError } from '../../src/core/errors.js';
+import { createRedisStore, redisClientOf } from '../../src/store/redis/index.js';
+import type { Store } from '../../src/store/types.js';
+import { REDIS_AVAILABLE, sleep, startRedis, whenReady, type RedisServer } from './server.js';
+
+const TIMEOUT_MS = 500;
+/** Scheduling slack on a loaded two-core machine. */
+const SLACK_MS = 400;
+
+/** Resolves once the server has dropped `store`'s idle connection (its client is no longer ready). */
+async function dropped(store: Store, limitMs = 4_000): Promise<void> {
+  const client = redisClientOf(store)!;
+  const since = performance.now();
+  while (client.status === 'ready') {
+    if (performance.now() - since > limitMs) throw new Error('the server did not drop the idle connection');
+    await sleep(5);
+  }
+}
+
+describe.skipIf(!REDIS_AVAILABLE)('a Redis that drops idle clients (timeout 1)', () => {
+  let server: RedisServer;
+  beforeAll(async () => {
+    server = await startRedis(undefined, ['--timeout', '1']);
+  }, 30_000);
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('every call after an idle gap succeeds, sent once the connection is back', async () => {
+    const rounds: string[] = [];
+    const store = createRedisStore({ url: server.url, commandTimeoutMs: TIMEOUT_MS, onRoundTrip: (op) => rounds.push(op) });
+    const client = redisClientOf(store)!;
+    try {
+      await store.health();
+      const readyListeners = client.listenerCount('ready');
+      const failures: unknown[] = [];
+      for (let gap = 0; gap < 4; gap++) {
+        await sleep(1_500);
+        await dropped(store);
+        rounds.length = 0;
+        // A request's worth of calls, all while the client reconnects.
+        const outcomes = await Promise.allSettled([
+          store.batch([
+            { op: 'set', key: `lc:{idle}:${gap}`, value: 'v', ttlMs: 10_000 },
+            { op: 'get', key: 'lc:{idle}:a' },
+          ]),
+          store.get(`lc:{idle}:${gap}`),
+          ...Array.from({ length: 50 }, () => store.health()),
+        ]);
+        failures.push(...outcomes.flatMap((o) => (o.status === 'rejected' ? [String(o.reason)] : [])));
+        // Each call one round trip, made once: nothing sent on the dropped connection, nothing replayed.
+        expect(rounds.length).toBe(52);
+        // 52 waiting calls shared one wait: no listener was added per call, none is left.
+        expect(client.listenerCount('ready')).toBe(readyListeners);
+      }
+      expect(failures).toEqual([]);
+      expect(await store.get('lc:{idle}:3')).toBe('v');
+    } finally {
+      await store.close();
+    }
+  }, 30_000);
+
+  it('a call waiting for the connection rejects at once when the store is closed', async () => {
+    const store = createRedisStore({ url: server.url, commandTimeoutMs: 5_000 });
+    await store.health();
+    await dropped(store);
+    const client = redisClientOf(store)!;
+    const calls = [store.get('lc:{idle}:a'), store.health()];
+    const started = performance.now();
+    await store.close();
+    for (const call of calls) await expect(call).rejects.toThrow('The Redis store is closed.');
+    expect(performance.now() - started).toBeLessThan(1_000);
+    await expect(store.get('lc:{idle}:a')).rejects.toThrow('The Redis store is closed.');
+    expect(client.status).toBe('end');
+  }, 10_000);
+});
+
+describe.skipIf(!REDIS_AVAILABLE)('an outage after an idle drop', () => {
+  it('calls fail within the deadline while Redis is down, and fast once a reconnect failed; back after restart', async () => {
+    const server = await startRedis();
+    const store = createRedisStore({ url: server.url, commandTimeoutMs: TIMEOUT_MS });
+    try {
+      await store.health();
+      // SIGKILL closes the connection as an idle drop does (no error): the first calls wait.
+      await server.kill();
+      const timed = async () => {
+        const started = performance.now();
+        const error = await store.get('lc:{idle}:a').then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        return { error, ms: performance.now() - started };
+      };
+      const first = await Promise.all(Array.from({ length: 20 }, timed));
+      for (const { error, ms } of first) {
+        expect(error).toBeInstanceOf(StoreUnavailableError);
+        expect(ms).toBeLessThan(TIMEOUT_MS + SLACK_MS);
+      }
+      await sleep(300);
+      // A reconnect attempt was refused meanwhile: an outage, calls fail at once as before.
+      const later = await Promise.all(Array.from({ length: 20 }, timed));
+      for (const { error, ms } of later) {
+        expect(error).toBeInstanceOf(StoreUnavailableError);
+        expect(String(error)).toMatch(/Redis is not connected \(\w+; last error: .*ECONNREFUSED/);
+        expect(ms).toBeLessThan(SLACK_MS);
+      }
+      await server.restart();
+      await whenReady(redisClientOf(store)!);
+      await expect(store.health()).resolves.toBeUndefined();
+    } finally {
+      await store.close();
+      await server.stop();
+    }
+  }, 20_000);
+});
