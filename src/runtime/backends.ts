@@ -12,6 +12,7 @@ import type { DatabaseSchema } from '../sql/index.js';
 import type { Cluster } from 'ioredis';
 import { loadIoredis } from '../store/redis/driver.js';
 import { createRedisStore, redisClusterOptions } from '../store/redis/index.js';
+import { redisDatabaseOf, reportingRetryReasons } from '../store/redis/connection.js';
 import { createSqliteStore } from '../store/sqlite/index.js';
 import { redisCredentialsOf } from '../ops/config-fields.js';
 import type { Store } from '../store/types.js';
@@ -89,12 +90,15 @@ export function redisTarget(text: string, lazyConnect = false): { url: string } 
       throw new TypeError(`REDIS_URL: entry ${i + 1} of the Redis Cluster seed list is not a URL such as redis://host:6379`);
     }
     try {
+      // The query string and path checks of a single URL, for each seed: ioredis ignores both here,
+      // but a parameter meant as a client option must not pass as if it were read.
+      redisDatabaseOf(url);
       return { url, credentials: redisCredentialsOf(url) };
     } catch (error) {
       throw new TypeError(`REDIS_URL: entry ${i + 1} of the Redis Cluster seed list ${(error as Error).message}`);
     }
   });
-  const nodes = parsed.map(({ url }) => ({ host: url.hostname, port: Number(url.port || 6379) }));
+  const nodes = parsed.map(({ url }) => ({ host: hostOf(url), port: Number(url.port || 6379) }));
   // Credentials and TLS come from the first URL: a cluster's nodes share them.
   const first = parsed[0] as (typeof parsed)[number];
   const base = redisClusterOptions();
@@ -103,5 +107,15 @@ export function redisTarget(text: string, lazyConnect = false): { url: string } 
     ...(first.url.password ? { username: first.credentials.username || undefined, password: first.credentials.password } : {}),
     ...(first.url.protocol === 'rediss:' ? { tls: {} } : {}),
   };
-  return { client: new (loadIoredis().Cluster)(nodes, { ...base, redisOptions, lazyConnect }) };
+  const clusterRetryStrategy = reportingRetryReasons(base.clusterRetryStrategy);
+  return { client: new (loadIoredis().Cluster)(nodes, { ...base, clusterRetryStrategy, redisOptions, lazyConnect }) };
+}
+
+/**
+ * The host of `url` as a socket takes it: `URL.hostname` keeps the brackets of an IPv6 address
+ * (`[::1]`), which DNS then fails to resolve (`getaddrinfo ENOTFOUND [::1]`) on every attempt.
+ */
+export function hostOf(url: URL): string {
+  const host = url.hostname;
+  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
 }

@@ -2,7 +2,7 @@
  * Connection state as the store needs it: whether calls may go out now, and, during start-up
  * only, a promise of the first connection to wait for (within the call's deadline).
  */
-import type { Cluster, Redis } from 'ioredis';
+import type { Cluster, ClusterOptions, Redis } from 'ioredis';
 import { StoreUnavailableError } from '../../core/errors.js';
 
 export interface ConnectionWatch {
@@ -18,15 +18,52 @@ const STARTING: ReadonlySet<string> = new Set(['wait', 'connecting', 'connect'])
  * The database a `redis://`/`rediss://` URL names: its path is empty, `/` (database 0) or
  * `/<decimal number>`. Anything else throws: ioredis would send `SELECT NaN`, and then, on the
  * rejected re-SELECT it makes when the connection is ready, crash the process with an unhandled
- * rejection. A `db` query parameter (which ioredis also reads) is refused for the same reason.
- * Whether the server has that many databases only the server can say (see `isSelectFailure`).
+ * rejection. Whether the server has that many databases only the server can say (see `isSelectFailure`).
+ *
+ * A query string or a fragment throws too (`redisUrlExtrasProblem`). Every caller that takes a URL
+ * (the configuration, `createRedisStore`, a Cluster's seed list) checks it here.
  */
 export function redisDatabaseOf(url: URL): number {
-  if (url.searchParams.has('db')) throw new Error('names its database with ?db=; put the number in the path instead (redis://host:6379/2)');
+  const extras = redisUrlExtrasProblem(url);
+  if (extras !== undefined) throw new Error(extras);
   const path = url.pathname;
   if (path === '' || path === '/') return 0;
   if (!/^\/\d{1,9}$/.test(path)) throw new Error('has a path that is not a database number; use redis://host:6379 or redis://host:6379/2');
   return Number(path.slice(1));
+}
+
+/**
+ * Why `url` must be refused for what follows its path, or `undefined`. ioredis reads every query
+ * parameter as a client option over the store's own, as a string: `?enableOfflineQueue=false` turned
+ * the offline queue ON ("false" is truthy), and with `autoResendUnfulfilledCommands` a step refused
+ * with 503 was applied after the reconnect; `?keyPrefix=` moved every key. The store's options are
+ * set in code, so no parameter is taken. A fragment is refused as well: it is no part of a Redis URL
+ * (a `#` of a password is written %23). The message never quotes either: they may hold a password.
+ */
+export function redisUrlExtrasProblem(url: URL): string | undefined {
+  if (url.search !== '') {
+    return url.searchParams.has('db')
+      ? 'names its database with ?db=; put the number in the path instead (redis://host:6379/2)'
+      : 'has a query string (?…), which the store does not take: its client options are set in code, and the database is the path (redis://host:6379/2)';
+  }
+  if (url.hash !== '') return 'has a fragment (#…), which a Redis URL does not take; write a "#" of a password as %23';
+  return undefined;
+}
+
+/**
+ * `strategy`, also emitting on the Cluster, as an `error` event, the reason a connection attempt
+ * failed before any node was asked: ioredis hands that reason (a seed host that does not resolve,
+ * such as `[::1]` with its brackets) to the retry strategy only and swallows the rejected
+ * `connect()`, so the store's last error, its `onConnectionError` (the app's log) and `/health`
+ * never said why every call answered 503. Failures of the nodes themselves come as events already
+ * (`Failed to refresh slots cache.`, carrying the last node's error). The reason names hosts, never
+ * a password; the store takes secrets out of whatever it reports anyway.
+ */
+export function reportingRetryReasons(strategy: ClusterOptions['clusterRetryStrategy']): NonNullable<ClusterOptions['clusterRetryStrategy']> {
+  return function (this: Cluster, times: number, reason?: Error) {
+    if (reason !== undefined && this.listenerCount('error') > 0) this.emit('error', reason);
+    return strategy?.call(this, times, reason);
+  };
 }
 
 /**
