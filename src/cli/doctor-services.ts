@@ -6,9 +6,10 @@
  * one not made yet is tried with a probe file, created and removed at once: doctor-files.ts).
  *
  * - `redis-server`: Redis answers, is no lone node of a Redis Cluster (`INFO cluster`; a cluster
- *   takes the seed nodes comma-separated), takes the store's writes (one through its batch script, as every
+ *   takes the seed nodes comma-separated), takes the store's writes (two through its batch script, as every
  *   action sends: a PEXPIRE of a key that does not exist, which changes nothing — a replica answers
- *   READONLY, an ACL user barred from scripts NOPERM), cannot evict our keys (`maxmemory-policy`),
+ *   READONLY, an ACL user barred from scripts NOPERM; the second goes by EVALSHA, as ioredis sends a
+ *   script once the socket has it), cannot evict our keys (`maxmemory-policy`),
  *   is below 95 % of `maxmemory` (past it a `noeviction` Redis refuses writes: every action answers
  *   503, while readiness stays green), and how it persists. An ACL user refused `INFO` or `TIME`
  *   (NOPERM) is named with what cannot be checked, not reported as a Redis that did not answer.
@@ -97,12 +98,20 @@ async function checkRedis(url: string | undefined, keyPrefix: string, timeoutMs:
     }
     // PING passes on a replica and for a user barred from scripts; every action of the app would not.
     defineLuaCommands(client);
-    try {
-      await within(probeWrite(client, `${keyPrefix}${WRITE_CHECK_KEY}`), timeoutMs, 'a scripted write');
-    } catch (error) {
-      const refusal = explainWriteRefusal(messageOf(error));
-      if (refusal === undefined) throw error;
-      return failed('redis-server', `REDIS_URL: ${refusal}, so the app's store would answer 503`);
+    // Twice on one socket: ioredis sends a script by EVAL the first time, by EVALSHA after, so an
+    // ACL user refused EVALSHA alone passed one probe while every action after the first answered 503.
+    for (const attempt of ['a scripted write', 'a scripted write by EVALSHA']) {
+      try {
+        await within(probeWrite(client, `${keyPrefix}${WRITE_CHECK_KEY}`), timeoutMs, attempt);
+      } catch (error) {
+        const message = messageOf(error);
+        if (/\bNOPERM\b.*'evalsha'/i.test(message)) {
+          return failed('redis-server', `REDIS_URL: Redis refuses EVALSHA (${message}) though it ran the store's script by EVAL: the store sends each script by EVALSHA once loaded, so its actions would answer 503; grant the ACL user +evalsha`);
+        }
+        const refusal = explainWriteRefusal(message);
+        if (refusal === undefined) throw error;
+        return failed('redis-server', `REDIS_URL: ${refusal}, so the app's store would answer 503`);
+      }
     }
     const problems: string[] = [];
     const refused = (what: string, consequence: string) => (error: unknown) => {

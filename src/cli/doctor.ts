@@ -64,9 +64,14 @@ export async function runDoctorConnected(
 
 /**
  * The checks of a service that read one variable: when it does not parse, the configuration holds
- * its default (the SQLite file of `npm start`), and a line about that one would read as the answer.
+ * its default (the SQLite file of `npm start`, no Redis), and a line about that one would read as the answer.
  */
-const READS: Partial<Record<DoctorCheckResult['name'], EnvVariable>> = { database: 'DATABASE_URL', 'database-files': 'DATABASE_URL' };
+const READS: Partial<Record<DoctorCheckResult['name'], EnvVariable>> = {
+  database: 'DATABASE_URL',
+  'database-files': 'DATABASE_URL',
+  // An invalid REDIS_URL is none in the configuration: "no REDIS_URL … embedded SQLite" would be wrong.
+  'redis-server': 'REDIS_URL',
+};
 
 function notCheckedIfInvalid(check: DoctorCheckResult, invalid: ReadonlySet<EnvVariable>): DoctorCheckResult {
   const variable = READS[check.name];
