@@ -28,8 +28,12 @@ let slotCount = 0;
 /** Whether `key` is `name` or a key under it (`emails.1` is under `emails`, `emailsX` is not). */
 const under = (key: string, name: string): boolean => key === name || key.startsWith(`${name}.`);
 
+/** The elements of `root` that match `selector`, but for those of a component nested in it: that one's own errors are its own. */
+const within = <T extends Element>(root: Element, selector: string): T[] => [...root.querySelectorAll<T>(selector)].filter((el) => el.closest(`[${ATTR.id}]`) === root);
+
 /**
- * Shows `errors` in `root` (none: clears every message and mark). `form`: the form whose submit they
+ * Shows `errors` in `root` (none: clears every message and mark), in its own slots and fields only, not
+ * in those of a component nested in it. `form`: the form whose submit they
  * answer — only its slots (and those outside any form) show them, only its fields are marked: the
  * other rows of a list did not send them.
  */
@@ -38,7 +42,7 @@ export function showFieldErrors(root: Element, errors: FieldErrors | undefined, 
   const messages = Object.entries(errors ?? {}).flatMap(([key, value]) => (Array.isArray(value) && value.length ? [[key, value.map(String)] as const] : []));
   /** The shown slots, each with the key it names. */
   const shown: Array<[string, HTMLElement]> = [];
-  for (const slot of root.querySelectorAll<HTMLElement>(`[${ATTR.error}]`)) {
+  for (const slot of within<HTMLElement>(root, `[${ATTR.error}]`)) {
     const name = slot.getAttribute(ATTR.error) ?? '';
     const own = form && slot.closest('form') && !form.contains(slot) ? [] : messages.filter(([key]) => under(key, name)).flatMap(([, text]) => text);
     slot.textContent = own.join(' ');
@@ -48,7 +52,7 @@ export function showFieldErrors(root: Element, errors: FieldErrors | undefined, 
     slot.id ||= `lc-error-${++slotCount}`;
     shown.push([name, slot]);
   }
-  for (const field of root.querySelectorAll<Field>(NAMED_FIELDS)) {
+  for (const field of within<Field>(root, NAMED_FIELDS)) {
     const keys = form && field.form !== form ? [] : messages.map(([key]) => key).filter((key) => isAbout(root, field, key));
     const old = linked.get(field) ?? [];
     const ids = field.getAttribute('aria-describedby')?.split(' ').filter((id) => !old.includes(id)) ?? [];
@@ -78,7 +82,7 @@ function isAbout(root: Element, field: Field, key: string): boolean {
   const param = name.replace(/\[\]$/, '');
   if (!under(key, param)) return false;
   // The field each value of the param came from, as the form sent them (directives.ts `formParams`).
-  const sent = [...(field.form?.elements ?? root.querySelectorAll(NAMED_FIELDS))]
+  const sent = [...(field.form?.elements ?? within(root, NAMED_FIELDS))]
     .filter((el) => el.getAttribute('name') === name)
     // (A file input's entries are not sent: formParams drops files.)
     .flatMap((el) => Array<Element>((el as Field).type === 'file' ? 0 : entryCount(el as Field, null)).fill(el));

@@ -139,6 +139,15 @@ export function morphComponent(root: Element, html: string, reset?: Element): vo
   // (The runtime's `lc-` prefix.)
   const lent = twin && !twin.id && !active!.id && `lc-focused-${++lentCount}`;
   if (lent) active!.id = twin.id = lent;
+  // A component root inside this one is its own component's to morph (its markup here may be older
+  // than what it shows). Lent an id, with its counterpart in the new markup, idiomorph matches it with
+  // that one only (moved, too), and it is kept as it is, below; without one it goes.
+  const nested = [...root.querySelectorAll(`[${ATTR.id}]:not([id])`)];
+  for (const el of nested) {
+    el.id = `lc-nested-${++lentCount}`;
+    const counterpart = next.querySelector(`[${ATTR.id}="${CSS.escape(el.getAttribute(ATTR.id)!)}"]:not([id])`);
+    if (counterpart) counterpart.id = el.id;
+  }
   try {
     Idiomorph.morph(root, next, {
       morphStyle: 'outerHTML',
@@ -153,6 +162,8 @@ export function morphComponent(root: Element, html: string, reset?: Element): vo
       // the next Enter does not press it: focus goes to the root below.
       callbacks: {
         beforeNodeMorphed: (old, el) => {
+          const id = (old as Element).getAttribute?.(ATTR.id);
+          if (old !== root && id && id === (el as Element).getAttribute(ATTR.id)) return false;
           if (old === active && (twin || moved || (key && active.name) ? el !== twin : placeKey(el as Element) !== own)) active.blur();
           if ((old as Element).matches?.('dialog,details')) keepOpen(old as HTMLDetailsElement, el as Element);
         },
@@ -164,6 +175,11 @@ export function morphComponent(root: Element, html: string, reset?: Element): vo
     if (lent) {
       active!.removeAttribute('id');
       doc.getElementById(lent)?.removeAttribute('id');
+    }
+    // (The counterpart is in the page instead when it could not take the old root's place: another tag.)
+    for (const el of nested) {
+      doc.getElementById(el.id)?.removeAttribute('id');
+      el.removeAttribute('id');
     }
   }
   // The ones the answer inserted show the server's state.
