@@ -115,13 +115,9 @@ const plugin: FastifyPluginAsync<LiveComponentsPluginOptions> = async (app, opti
     done(null, headPayloadOf(reply, payload));
   });
 
-  // Once the server has stopped: the runtime's background retries stop (its store stays open: the
-  // app closes it). Fastify runs hooks added later first, so an app closing its store in an onClose
-  // hook of its own calls `runtime.close()` there first (examples/demo/app.ts).
-  app.addHook('onClose', (_instance, done) => {
-    runtime.close();
-    done();
-  });
+  // No onClose hook closing the runtime: the app made it and may share it with another Fastify
+  // instance (tests, a dev server rebuilt on reload), whose release retries must go on. Whoever made
+  // the runtime closes it, before the store it uses (examples/demo/app.ts).
 
   registerClientAsset(app, options.clientBundlePath);
   await app.register(actionRoute, { runtime, sessionCookie, bodyLimit });

@@ -3,18 +3,21 @@
  * background retries of lock and claim releases — used to go nowhere: `createLiveComponents` gave the
  * prefetch stage neither `onFlushError` nor a `signal`, so a failure was never logged and nothing
  * stopped the retries when the app closed. Now `onBackgroundError` is told (a throwing one never
- * reaches the request), and `runtime.close()` — called by the plugin when the app closes — stops them.
+ * reaches the request), and `runtime.close()` — called by whoever made the runtime, never by the
+ * plugin (a runtime may serve several apps) — stops them.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Fastify from 'fastify';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { createDemoApp } from '../../examples/demo/app.js';
 import { defineComponent, type ComponentDefinition } from '../../src/core/component.js';
 import { LiveError, StoreUnavailableError } from '../../src/core/errors.js';
 import { html } from '../../src/core/html.js';
+import { livecomponents } from '../../src/http/plugin.js';
 import { loadConfig } from '../../src/ops/config.js';
 import { memorySecurityEvents } from '../../src/ops/security-events.js';
 import type { LiveRuntime } from '../../src/runtime/index.js';
@@ -23,7 +26,7 @@ import type { Session } from '../../src/session/types.js';
 import { storeKeys } from '../../src/store/keys.js';
 import { createMemoryStore } from '../../src/store/memory/index.js';
 import type { StoreOp } from '../../src/store/types.js';
-import { oneComponentApp, openClient, testRuntime } from '../helpers/demo.js';
+import { openClient, testRuntime } from '../helpers/demo.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -156,18 +159,27 @@ describe('closing stops the background release retries', () => {
     expect(await store.get(storeKeys.instanceLock(session.key, 'widget:main'))).not.toBeNull();
   });
 
-  it('app.close() of the plugin stops them; the store stays open', async () => {
+  it('app.close() leaves a runtime another app shares running: its releases are still retried; the store stays open', async () => {
     const store = outageStore();
-    const app = await oneComponentApp(widget(store), store);
-    const client = await openClient(app);
+    const runtime = await testRuntime([widget(store)], store);
+    const first = Fastify();
+    await first.register(livecomponents, { runtime });
+    await first.close();
+    // The same runtime on a second app (a dev server rebuilt on reload, say), after the first closed.
+    const second = Fastify();
+    await second.register(livecomponents, { runtime });
+    second.get('/', async (request, reply) => {
+      const view = await second.livecomponents.view(request, reply);
+      return reply.type('text/html').send(view.document({ title: 't', body: await view.mount('widget:main') }));
+    });
+    const client = await openClient(second);
     expect((await client.action('widget:main', 'save')).statusCode).toBe(503);
-    await app.close();
-    const atClose = store.batches;
-    await sleep(600);
-    expect(store.batches).toBe(atClose);
+    const atRecovery = store.batches;
     store.down = false;
-    await sleep(300);
-    expect(store.batches).toBe(atClose);
+    // Retried from 100 ms on (a runtime closed with the first app sent nothing more: its lock stayed 10 s).
+    await expect.poll(() => store.batches, { timeout: 3_000 }).toBeGreaterThan(atRecovery);
+    await second.close();
+    runtime.close();
     // Not closed by the runtime: whoever opened it closes it.
     await store.set('still-open', 'yes', 1_000);
     expect(await store.get('still-open')).toBe('yes');
