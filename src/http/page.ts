@@ -95,9 +95,9 @@ async function openPageView(runtime: LiveRuntime, cookie: SessionCookie, request
       // Its page lacks the token and cookie a GET's would have, so its length is not the one GET
       // would send, and a HEAD may announce only that one (RFC 9110 §8.6): none is sent.
       (reply as LengthWithheldReply)[LENGTH_WITHHELD] = true;
-      return unstoredView(runtime, runtime.sessions.ephemeral(), 'head', nonce);
+      return unstoredView(runtime, runtime.sessions.ephemeral(), 'head', nonce, mountedIdsOf(request));
     }
-    if (!(await runtime.admitNewSession(requestInfo(request)))) return unstoredView(runtime, runtime.sessions.ephemeral(), 'new-session-limit', nonce);
+    if (!(await runtime.admitNewSession(requestInfo(request)))) return unstoredView(runtime, runtime.sessions.ephemeral(), 'new-session-limit', nonce, mountedIdsOf(request));
     session = await runtime.sessions.create();
     cookie.write(reply, session);
   }
@@ -109,7 +109,7 @@ async function openPageView(runtime: LiveRuntime, cookie: SessionCookie, request
   // would otherwise show the profile to the next person.
   if (user !== null) reply.header('cache-control', 'no-store');
   let formToken: Promise<string> | undefined;
-  return view(runtime, nonce, {
+  return view(runtime, nonce, mountedIdsOf(request), {
     session: current,
     unstoredReason: null,
     user,
@@ -122,8 +122,8 @@ async function openPageView(runtime: LiveRuntime, cookie: SessionCookie, request
 }
 
 /** A page view with nothing stored: initial states, no token (no per-action CSRF nonce written either). */
-function unstoredView(runtime: LiveRuntime, session: Session, reason: UnstoredReason, nonce: string | undefined): PageView {
-  return view(runtime, nonce, {
+function unstoredView(runtime: LiveRuntime, session: Session, reason: UnstoredReason, nonce: string | undefined, mounted: Set<string>): PageView {
+  return view(runtime, nonce, mounted, {
     session,
     unstoredReason: reason,
     user: null,
@@ -161,7 +161,26 @@ function helmetNonceOf(reply: FastifyReply): string | undefined {
   return typeof script === 'string' && script !== '' ? script : undefined;
 }
 
-function view(runtime: LiveRuntime, defaultNonce: string | undefined, parts: Pick<PageView, 'session' | 'unstoredReason' | 'user' | 'csrfToken' | 'formToken' | 'mount'>): PageView {
+/**
+ * The ids mounted (or being mounted) for `request`'s page, by every view of it: a layout helper that
+ * opens a view of its own beside the route's would otherwise put a second root of one instance on
+ * the page. Kept with the request, so it goes with it.
+ */
+const MOUNTED_IDS = new WeakMap<FastifyRequest, Set<string>>();
+
+function mountedIdsOf(request: FastifyRequest): Set<string> {
+  let ids = MOUNTED_IDS.get(request);
+  if (ids === undefined) MOUNTED_IDS.set(request, (ids = new Set()));
+  return ids;
+}
+
+/** `mounted`: the ids the request's page holds (`mountedIdsOf`), shared by its views. */
+function view(
+  runtime: LiveRuntime,
+  defaultNonce: string | undefined,
+  mounted: Set<string>,
+  parts: Pick<PageView, 'session' | 'unstoredReason' | 'user' | 'csrfToken' | 'formToken' | 'mount'>,
+): PageView {
   const { csrfToken } = parts;
   // Single-use tokens: concurrent actions must not share one, and a retry must not resend a used one.
   const singleUse = runtime.csrf.rotation === 'per-action' ? html` ${CSRF_SINGLE_USE_ATTR}` : null;
@@ -173,8 +192,7 @@ function view(runtime: LiveRuntime, defaultNonce: string | undefined, parts: Pic
     return html`<meta name="${CSRF_META_NAME}" content="${csrfToken}"${singleUse}>
 <script type="module" src="${ROUTES.clientScript}"${nonceAttr}></script>`;
   };
-  // The ids this view mounted, or is mounting: each instance is one root on the page.
-  const mounted = new Set<string>();
+  // Each instance is one root on the page.
   const mountOnce = async (componentId: string, initialState?: Record<string, unknown>): Promise<SafeHtml> => {
     // Checked and recorded before the first await, so mounts started together are refused as well.
     if (mounted.has(componentId)) throw new TypeError(twiceMessage(componentId));
@@ -217,7 +235,7 @@ ${page.body}
  */
 function twiceMessage(componentId: string): string {
   return (
-    `view.mount(${JSON.stringify(componentId)}) was called twice in one page view: an instance is one root on a page ` +
+    `view.mount(${JSON.stringify(componentId)}) was called twice for one page (by the page views of one request): an instance is one root on a page ` +
     '(the browser runtime finds it by its id, so only one of the copies would update). To show a second one, mount another instance id (with its own state)'
   );
 }

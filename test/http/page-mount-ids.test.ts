@@ -13,7 +13,7 @@ import { createTestHarness } from '../../src/testing/index.js';
 import { openClient, testRuntime, tinyCounter } from '../helpers/demo.js';
 
 const TWICE = (id: string) =>
-  `view.mount("${id}") was called twice in one page view: an instance is one root on a page ` +
+  `view.mount("${id}") was called twice for one page (by the page views of one request): an instance is one root on a page ` +
   '(the browser runtime finds it by its id, so only one of the copies would update). To show a second one, mount another instance id (with its own state)';
 const RULE = 'an instance id is 1 to 64 ASCII letters, digits, "_" or "-"';
 
@@ -70,6 +70,25 @@ describe('the same instance mounted twice in one page view', () => {
     const { app, outcomes } = await start((view) => Promise.all([settle(view.mount('counter:dup')), settle(view.mount('counter:dup'))]));
     await app.inject({ method: 'HEAD', url: '/' });
     expect(outcomes[0]?.[1]).toEqual({ code: 'INTERNAL_ERROR', cause: TWICE('counter:dup') });
+  });
+
+  it('two page views of one request (a layout helper opening its own) share the rule: the second view\'s mount is refused', async () => {
+    const server = Fastify();
+    app = server;
+    const runtime = await testRuntime([tinyCounter], createMemoryStore());
+    await server.register(livecomponents, { runtime });
+    let second: unknown;
+    server.get('/', async (request, reply) => {
+      const layout = await server.livecomponents.view(request, reply);
+      const route = await server.livecomponents.view(request, reply);
+      const first = await layout.mount('counter:dup');
+      second = await settle(route.mount('counter:dup'));
+      return reply.type('text/html').send(layout.document({ title: 't', body: first }));
+    });
+    const res = await server.inject({ url: '/' });
+    expect(res.statusCode).toBe(200);
+    expect(second).toEqual({ code: 'INTERNAL_ERROR', cause: TWICE('counter:dup') });
+    expect(res.body.match(/data-lc-id="counter:dup"/g)).toHaveLength(1);
   });
 
   it('each page view mounts it once: a second view of the same session (another tab, a reload) shows it again', async () => {
