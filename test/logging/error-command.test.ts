@@ -50,9 +50,19 @@ describe.skipIf(!REDIS_AVAILABLE)('logged ioredis errors (a password-protected r
   it('a WRONGPASS from HELLO or AUTH keeps the command name and loses its arguments', async () => {
     const hello = await firstError(WRONG);
     const auth = await firstError(PASSWORD, (c) => c.auth('default', WRONG));
-    // What ioredis attaches (so the test notices if that changes).
-    expect((hello as Error & { command?: unknown }).command).toEqual({ name: 'hello', args: ['3', 'AUTH', 'default', WRONG] });
-    expect((auth as Error & { command?: unknown }).command).toEqual({ name: 'auth', args: ['default', WRONG] });
+    // What ioredis attaches (so the test notices if that changes): 6.0 the arguments as sent, 6.1 its
+    // own stand-in for the secret ones. A user's lockfile may hold either: the redaction stays ours.
+    const attached = (e: Error) => (e as Error & { command?: { name: string; args: string[] } }).command;
+    const REDACTED = '[REDACTED]';
+    expect([
+      { name: 'hello', args: ['3', 'AUTH', 'default', WRONG] },
+      { name: 'hello', args: ['3', 'AUTH', REDACTED, REDACTED] },
+    ]).toContainEqual(attached(hello));
+    expect([
+      { name: 'auth', args: ['default', WRONG] },
+      { name: 'auth', args: [REDACTED, REDACTED] },
+    ]).toContainEqual(attached(auth));
+    const authArgs = [...(attached(auth)?.args ?? [])];
 
     const { text, errs } = await logged(hello, auth);
     expect(text).not.toContain(WRONG);
@@ -62,7 +72,7 @@ describe.skipIf(!REDIS_AVAILABLE)('logged ioredis errors (a password-protected r
     ]);
     expect(errs[0]?.['message']).toMatch(/^WRONGPASS/);
     // The error objects themselves are left as they were (ioredis and the caller still hold them).
-    expect((auth as Error & { command?: { args: string[] } }).command?.args).toEqual(['default', WRONG]);
+    expect(attached(auth)?.args).toEqual(authArgs);
   });
 
   it("a Cluster's ClusterAllFailedError loses the arguments of its lastNodeError's command", async () => {
@@ -77,7 +87,8 @@ describe.skipIf(!REDIS_AVAILABLE)('logged ioredis errors (a password-protected r
     });
     cluster.disconnect();
     expect(error.name).toBe('ClusterAllFailedError');
-    expect(JSON.stringify((error as Error & { lastNodeError?: unknown }).lastNodeError)).toContain(WRONG);
+    // ioredis 6.0 kept the password in it; 6.1 puts its own stand-in there.
+    expect(JSON.stringify((error as Error & { lastNodeError?: unknown }).lastNodeError)).toMatch(new RegExp(`${WRONG}|\\[REDACTED\\]`));
 
     const { text, errs } = await logged(error);
     expect(text).not.toContain(WRONG);
