@@ -12,7 +12,7 @@ import type { DatabaseSchema } from '../sql/index.js';
 import type { Cluster } from 'ioredis';
 import { loadIoredis } from '../store/redis/driver.js';
 import { createRedisStore, redisClusterOptions } from '../store/redis/index.js';
-import { redisDatabaseOf, reportingRetryReasons } from '../store/redis/connection.js';
+import { redisDatabaseOf } from '../store/redis/connection.js';
 import { createSqliteStore } from '../store/sqlite/index.js';
 import { redisCredentialsOf } from '../ops/config-fields.js';
 import type { Store } from '../store/types.js';
@@ -107,8 +107,7 @@ export function redisTarget(text: string, lazyConnect = false): { url: string } 
     ...(first.url.password ? { username: first.credentials.username || undefined, password: first.credentials.password } : {}),
     ...(first.url.protocol === 'rediss:' ? { tls: {} } : {}),
   };
-  const clusterRetryStrategy = reportingRetryReasons(base.clusterRetryStrategy);
-  return { client: new (loadIoredis().Cluster)(nodes, { ...base, clusterRetryStrategy, redisOptions, lazyConnect }) };
+  return { client: new (loadIoredis().Cluster)(nodes, { ...base, redisOptions, lazyConnect }) };
 }
 
 /**

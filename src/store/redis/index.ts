@@ -40,7 +40,7 @@ import { checkCompare, checkKey, checkKeys, checkOp, checkRateLimitCall, checkTo
 import { batchArgs, decode, send, toPx, type RateLimitClock } from './commands.js';
 
 export type { RateLimitClock } from './commands.js';
-import { isSelectFailure, redisDatabaseOf, watchConnection } from './connection.js';
+import { isSelectFailure, redisDatabaseOf, reportingRetryReasons, watchConnection } from './connection.js';
 import { defineLuaCommands, LUA_COMMANDS } from './lua/index.js';
 import { redisCredentialsOf } from '../../ops/config-fields.js';
 import { censorLine } from '../../ops/logging/redact.js';
@@ -213,7 +213,9 @@ export function redisClusterOptions(commandTimeoutMs = DEFAULT_TIMEOUT_MS): Clus
   commandTimeoutOf('redisClusterOptions', commandTimeoutMs);
   return {
     enableOfflineQueue: false,
-    clusterRetryStrategy: reconnectDelay,
+    // Also reports why a start-up attempt failed (connection.ts): a Cluster built with these options
+    // by the app itself says why it cannot connect, as one from REDIS_URL does.
+    clusterRetryStrategy: reportingRetryReasons(reconnectDelay),
     retryDelayOnFailover: 0,
     retryDelayOnClusterDown: 0,
     retryDelayOnTryAgain: TRY_AGAIN_DELAY_MS,
