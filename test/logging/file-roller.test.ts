@@ -33,10 +33,12 @@ const contents = () =>
       .map((name) => [name, readFileSync(join(dir, name), 'utf8')]),
   );
 
+/** Ends the roller and waits for its link and clean-up too (they may still be renaming a temporary link). */
 async function close(roller: RollingFile): Promise<void> {
   const closed = once(roller, 'close');
   roller.end();
   await closed;
+  await roller.cleaned;
 }
 
 describe('RollingFile, daily', () => {
