@@ -120,7 +120,8 @@ export interface LiveRuntime {
   /**
    * Stops the runtime's background work: the retries of lock and claim releases a failed batch left
    * (their timers never keep the process alive anyway). It does not close the store: whoever opened
-   * it closes it, after this. Idempotent; the Fastify plugin calls it when the app closes.
+   * it closes it, after this. Idempotent. Called by whoever made the runtime (never by the Fastify
+   * plugin: one runtime may serve several apps).
    */
   close(): void;
 }
