@@ -24,33 +24,10 @@ import type { LiveRuntime } from '../../src/runtime/index.js';
 import type { LiveComponentsOptions } from '../../src/runtime/setup.js';
 import type { Session } from '../../src/session/types.js';
 import { storeKeys } from '../../src/store/keys.js';
-import { createMemoryStore } from '../../src/store/memory/index.js';
-import type { StoreOp } from '../../src/store/types.js';
 import { openClient, testRuntime } from '../helpers/demo.js';
+import { outageStore, type OutageStore } from '../helpers/outage-store.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/**
- * A memory store whose batches are refused while `down`, or (with `failAfterAction`) only the
- * after-action batch: the one carrying the session's renewal (`touch`). Counts every batch.
- */
-function outageStore() {
-  const inner = createMemoryStore();
-  const store = {
-    ...inner,
-    down: false,
-    failAfterAction: false,
-    batches: 0,
-    batch(ops: readonly StoreOp[]) {
-      store.batches++;
-      const refused = store.down || (store.failAfterAction && ops.some((op) => op.op === 'touch'));
-      return refused ? Promise.reject(new StoreUnavailableError('CLUSTERDOWN The cluster is down')) : inner.batch(ops);
-    },
-  };
-  return store;
-}
-
-type OutageStore = ReturnType<typeof outageStore>;
 
 /** `widget`: `refuse` takes the store down and refuses (400); `save` takes it down and succeeds (503: its writes fail). */
 function widget(store: OutageStore): ComponentDefinition {

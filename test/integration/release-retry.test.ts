@@ -10,29 +10,14 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { defineComponent, type ComponentDefinition } from '../../src/core/component.js';
-import { StoreUnavailableError } from '../../src/core/errors.js';
 import { html } from '../../src/core/html.js';
 import type { LiveRuntime } from '../../src/runtime/index.js';
 import type { Session } from '../../src/session/types.js';
 import { storeKeys } from '../../src/store/keys.js';
-import { createMemoryStore } from '../../src/store/memory/index.js';
-import type { StoreOp } from '../../src/store/types.js';
 import { testRuntime } from '../helpers/demo.js';
+import { outageStore } from '../helpers/outage-store.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** A memory store whose batches are refused while `down`. */
-function outageStore() {
-  const inner = createMemoryStore();
-  const store = {
-    ...inner,
-    down: false,
-    batch(ops: readonly StoreOp[]) {
-      return store.down ? Promise.reject(new StoreUnavailableError('CLUSTERDOWN The cluster is down')) : inner.batch(ops);
-    },
-  };
-  return store;
-}
 
 describe('a store outage during an action', () => {
   it('leaves no lock or pending claim behind once the store is back: the next action runs at once, the retry of the key is not 409', async () => {
