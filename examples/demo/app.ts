@@ -134,7 +134,7 @@ export async function createDemoApp(options: DemoAppOptions = {}): Promise<Fasti
   });
   if (auth.web !== null) await app.register(accountPages, { web: auth.web });
   app.addHook('onClose', async () => {
-    // Before the store closes (this hook runs before the plugin's): no retry reaches a closed store.
+    // The runtime is the app's to close, before its store: no retry reaches a closed store.
     runtime.close();
     if (runtime.store !== backends.store) await runtime.store.close();
     await backends.close();
