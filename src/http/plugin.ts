@@ -141,10 +141,10 @@ function refusePrefix(app: FastifyInstance, options: LiveComponentsPluginOptions
   );
 }
 
-/** `actionBodyLimit`, checked at start-up: a bad value fails registration rather than every request. */
-function actionBodyLimitOf(value: number | undefined): number {
+/** `actionBodyLimit`, checked at start-up: a bad value fails registration (or `createTestHarness`, `where`) rather than every request. */
+export function actionBodyLimitOf(value: number | undefined, where = 'livecomponents'): number {
   if (value === undefined) return ACTION_BODY_LIMIT;
-  if (!(Number.isSafeInteger(value) && value > 0)) throw new TypeError(`livecomponents: actionBodyLimit must be a positive integer (bytes), got ${String(value)}`);
+  if (!(Number.isSafeInteger(value) && value > 0)) throw new TypeError(`${where}: actionBodyLimit must be a positive integer (bytes), got ${String(value)}`);
   return value;
 }
 

@@ -17,7 +17,7 @@ import { LiveError } from '../core/errors.js';
 import { parseComponentId } from '../core/registry.js';
 import { BODY, type ActionSuccessBody, type ErrorBody, type IdempotencyMeta } from '../core/wire.js';
 import { serializeActionBody } from '../http/action-json.js';
-import { ACTION_BODY_LIMIT } from '../http/plugin.js';
+import { actionBodyLimitOf } from '../http/plugin.js';
 import { memorySecurityEvents, type SecurityEvent } from '../ops/security-events.js';
 import type { LiveRuntime } from '../runtime/index.js';
 import { createLiveComponents, type LiveComponentsOptions } from '../runtime/setup.js';
@@ -108,14 +108,7 @@ export async function createTestHarness(components: readonly ComponentDefinition
     ...runtimeOptions,
     store: options.store ?? createMemoryStore({ clock: options.clock }),
   };
-  return harnessOf(components, shared, actionBodyLimitOf(actionBodyLimit), new Map(), null);
-}
-
-/** `actionBodyLimit`, checked as the plugin checks its own (src/http/plugin.ts), at creation. */
-function actionBodyLimitOf(value: number | undefined): number {
-  if (value === undefined) return ACTION_BODY_LIMIT;
-  if (!(Number.isSafeInteger(value) && value > 0)) throw new TypeError(`createTestHarness: actionBodyLimit must be a positive integer (bytes), got ${String(value)}`);
-  return value;
+  return harnessOf(components, shared, actionBodyLimitOf(actionBodyLimit, 'createTestHarness'), new Map(), null);
 }
 
 async function harnessOf(
