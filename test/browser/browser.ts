@@ -10,7 +10,8 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Locator, type Page, type Route } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
 import { bundleClient } from '../../scripts/bundle-client.mjs';
 import { createLiveComponents, createMemoryStore, livecomponents, serverOptions } from '../../src/index.js';
 import type { LiveComponentsOptions, LiveRuntime, PageView, SafeHtml } from '../../src/index.js';
@@ -133,6 +134,39 @@ export async function demoInChromium(auth: Partial<NonNullable<Parameters<typeof
 export async function freshClientBundle(): Promise<string> {
   const out = await bundleClient({ outfile: join(mkdtempSync(join(tmpdir(), 'lc-bundle-')), 'livecomponents.js') });
   return readFileSync(out.outfile, 'utf8');
+}
+
+/** Where a scripted server's pages are served from (not a secure context). */
+export const SCRIPTED_ORIGIN = 'http://lc.test';
+
+/** Answers one request of a scripted server; `bundle` is the browser runtime for `ROUTES.clientScript`. */
+export type ScriptedServe = (route: Route, bundle: string) => Promise<unknown>;
+
+/**
+ * For a suite in Chromium against a scripted server (every answer under the test's control):
+ * registers the calling `describe`'s hooks, which bundle the runtime and start Chromium once, and
+ * give each test a fresh context whose requests to `SCRIPTED_ORIGIN` `serve` answers. `opened`
+ * gets each test's page and context before the test (to keep them, record events, load a page).
+ */
+export function scriptedBrowser(serve: ScriptedServe, opened: (page: Page, context: BrowserContext) => Promise<void> | void): void {
+  let bundle: string;
+  let browser: Browser | undefined;
+  let context: BrowserContext | undefined;
+  beforeAll(async () => {
+    bundle = await freshClientBundle();
+    browser = await launchChromium();
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+  beforeEach(async () => {
+    context = await browser!.newContext();
+    await context.route(`${SCRIPTED_ORIGIN}/**`, (route) => serve(route, bundle));
+    await opened(await context.newPage(), context);
+  });
+  afterEach(async () => {
+    await context?.close();
+  });
 }
 
 /** What `serveComponents` serves. */

@@ -4,12 +4,10 @@
  * focus never drops to `<body>` when a morph removes the focused element, and field messages are
  * linked to their fields with `aria-describedby`.
  */
-import type { Browser, BrowserContext, Page, Route } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Page, Route } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import { ATTR, CSRF_META_NAME, ROUTES } from '../../src/core/wire.js';
-import { browserTestsEnabled, launchChromium, recordEvents, type RecordedEvent, freshClientBundle } from './browser.js';
-
-const ORIGIN = 'http://lc.test';
+import { browserTestsEnabled, openLive, recordEvents, scriptedBrowser, SCRIPTED_ORIGIN, type RecordedEvent } from './browser.js';
 const ID = 'list:main';
 
 /**
@@ -40,9 +38,6 @@ const pageOf = (body: string): string => `<!doctype html><html><head><meta chars
 
 type Answer = { status: number; body: unknown };
 
-let bundle: string;
-let browser: Browser;
-let context: BrowserContext;
 let page: Page;
 let events: RecordedEvent[];
 let answer: () => Answer;
@@ -50,7 +45,7 @@ let pageHtml: string;
 
 const ok = (html: string): Answer => ({ status: 200, body: { html, state: {}, csrf_token: 'token-1' } });
 
-async function serve(route: Route): Promise<void> {
+async function serve(route: Route, bundle: string): Promise<void> {
   const url = new URL(route.request().url());
   if (url.pathname === ROUTES.clientScript) return route.fulfill({ contentType: 'text/javascript', body: bundle });
   if (url.pathname === ROUTES.action) {
@@ -63,8 +58,7 @@ async function serve(route: Route): Promise<void> {
 
 async function open(html: string): Promise<void> {
   pageHtml = pageOf(html);
-  await page.goto(`${ORIGIN}/`);
-  await page.waitForFunction(() => window.LiveComponents !== undefined);
+  await openLive(page, `${SCRIPTED_ORIGIN}/`);
 }
 
 /** The focused element: its tag, name, value, selection, and whether it is `mark`ed (the element focused before). */
@@ -86,21 +80,9 @@ const focused = () =>
 const call = (action: string) => page.evaluate(([id, a]) => window.LiveComponents!.call(id, a, {}).then((o) => o.type), [ID, action] as const);
 
 describe.runIf(browserTestsEnabled('focus across morphs'))('focus across morphs', () => {
-  beforeAll(async () => {
-    bundle = await freshClientBundle();
-    browser = await launchChromium();
-  });
-  afterAll(async () => {
-    await browser?.close();
-  });
-  beforeEach(async () => {
-    context = await browser.newContext();
-    await context.route(`${ORIGIN}/**`, serve);
-    page = await context.newPage();
+  scriptedBrowser(serve, async (opened) => {
+    page = opened;
     events = await recordEvents(page);
-  });
-  afterEach(async () => {
-    await context?.close();
   });
 
   it('a focused field without an id keeps focus, typed text and selection when a form is inserted before its form', async () => {

@@ -5,12 +5,11 @@
  * focused field or editable element without a `name` when the answer inserts an element of the same
  * tag above it (its typed text was lost, or went into the inserted field).
  */
-import type { Browser, BrowserContext, Page, Route } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Page, Route } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import { ATTR, CSRF_META_NAME, ROUTES } from '../../src/core/wire.js';
-import { browserTestsEnabled, freshClientBundle, launchChromium } from './browser.js';
+import { browserTestsEnabled, openLive, scriptedBrowser, SCRIPTED_ORIGIN as ORIGIN } from './browser.js';
 
-const ORIGIN = 'http://lc.test';
 const ID = 'demo:one';
 
 const pageOf = (body: string): string => `<!doctype html><html><head><meta charset="utf-8">
@@ -25,9 +24,6 @@ const withDialogs = (n: number): string => `<div ${ATTR.id}="${ID}"><output>${n}
 <details id="shut"><summary>more</summary>inside</details>
 <details id="shown" open><summary>less</summary>inside</details></div>`;
 
-let bundle: string;
-let browser: Browser;
-let context: BrowserContext;
 let page: Page;
 /** The next action answer's component HTML, from the number of actions answered so far. */
 let render: (n: number) => string;
@@ -35,7 +31,7 @@ let answered = 0;
 /** Error answers to give before the next renders. */
 let refusals: Array<{ status: number; code: string; error: string; errors?: object; retry_after?: number }> = [];
 
-async function serve(route: Route): Promise<void> {
+async function serve(route: Route, bundle: string): Promise<void> {
   const url = new URL(route.request().url());
   if (url.pathname === ROUTES.clientScript) return route.fulfill({ contentType: 'text/javascript', body: bundle });
   if (url.pathname === ROUTES.action) {
@@ -52,29 +48,14 @@ async function open(html: (n: number) => string): Promise<void> {
   render = html;
   refusals = [];
   answered = 0;
-  await page.goto(`${ORIGIN}/`);
-  await page.waitForFunction(() => window.LiveComponents !== undefined);
+  await openLive(page, `${ORIGIN}/`);
 }
 
 /** Re-renders the component from a script (a poll, another component's action): focus stays where it is. */
 const rerender = () => page.evaluate((id) => window.LiveComponents!.call(id, 'refresh', {}).then((o) => o.type), ID);
 
 describe.runIf(browserTestsEnabled('state a morph keeps'))('state a morph keeps', () => {
-  beforeAll(async () => {
-    bundle = await freshClientBundle();
-    browser = await launchChromium();
-  });
-  afterAll(async () => {
-    await browser?.close();
-  });
-  beforeEach(async () => {
-    context = await browser.newContext();
-    await context.route(`${ORIGIN}/**`, serve);
-    page = await context.newPage();
-  });
-  afterEach(async () => {
-    await context?.close();
-  });
+  scriptedBrowser(serve, (opened) => void (page = opened));
 
   it('a modal dialog opened by the page stays open, shown and usable through a re-render, and the page is usable once it closes', async () => {
     await open(withDialogs);

@@ -5,10 +5,10 @@
  * the server held 1). And a parent's field errors went into the child's slots and fields, and any
  * other parent answer cleared the child's own.
  */
-import type { Browser, BrowserContext, Page, Route } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Page, Route } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import { ATTR, BODY, CSRF_META_NAME, ROUTES } from '../../src/core/wire.js';
-import { browserTestsEnabled, freshClientBundle, launchChromium } from './browser.js';
+import { browserTestsEnabled, openLive, scriptedBrowser, SCRIPTED_ORIGIN } from './browser.js';
 
 const PARENT = 'parent:x';
 const CHILD = 'child:x';
@@ -28,9 +28,6 @@ const parent = (p: number, inner = child(0)): string => `<div ${ATTR.id}="${PARE
 
 type Refusal = { status: number; code: string; error: string; errors?: object };
 
-let bundle: string;
-let browser: Browser;
-let context: BrowserContext;
 let page: Page;
 /** Actions answered so far, per component. */
 let counts: Map<string, number>;
@@ -41,7 +38,7 @@ let refusals: Map<string, Refusal[]>;
 /** Per component, what its next answer waits for. */
 let gates: Map<string, Promise<void>>;
 
-async function serve(route: Route): Promise<void> {
+async function serve(route: Route, bundle: string): Promise<void> {
   const url = new URL(route.request().url());
   if (url.pathname === ROUTES.clientScript) return route.fulfill({ contentType: 'text/javascript', body: bundle });
   if (url.pathname === ROUTES.action) {
@@ -77,26 +74,13 @@ const invalid = (testId: string) => page.getByTestId(testId).getAttribute('aria-
 const ids = () => page.evaluate(() => Array.from(document.querySelectorAll('[id]'), (el) => el.id));
 
 describe.runIf(browserTestsEnabled('nested components'))('nested components', () => {
-  beforeAll(async () => {
-    bundle = await freshClientBundle();
-    browser = await launchChromium();
-  });
-  afterAll(async () => {
-    await browser?.close();
-  });
-  beforeEach(async () => {
+  scriptedBrowser(serve, async (opened) => {
     counts = new Map();
     refusals = new Map();
     gates = new Map();
     renderParent = (p) => parent(p);
-    context = await browser.newContext();
-    await context.route('http://lc.test/**', serve);
-    page = await context.newPage();
-    await page.goto('http://lc.test/');
-    await page.waitForFunction(() => window.LiveComponents !== undefined);
-  });
-  afterEach(async () => {
-    await context?.close();
+    page = opened;
+    await openLive(page, `${SCRIPTED_ORIGIN}/`);
   });
 
   it("the parent's re-render leaves the nested child's newer markup, its element and its typed, focused field as they are", async () => {

@@ -3,12 +3,10 @@
  * routes (origin http://lc.test, not a secure context), so every answer — slow, failed, refused —
  * is under the test's control.
  */
-import type { Browser, BrowserContext, Page, Route } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { BrowserContext, Page, Route } from 'playwright-core';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { ATTR, CSRF_META_NAME, CSRF_SINGLE_USE_ATTR, HEADERS, ROUTES } from '../../src/core/wire.js';
-import { browserTestsEnabled, humanDoubleClick, launchChromium, recordEvents, type RecordedEvent, freshClientBundle } from './browser.js';
-
-const ORIGIN = 'http://lc.test';
+import { browserTestsEnabled, humanDoubleClick, openLive, recordEvents, scriptedBrowser, SCRIPTED_ORIGIN as ORIGIN, type RecordedEvent } from './browser.js';
 
 /** The component as the fake server renders it, `n` being its state. */
 function render(n: number, extra = ''): string {
@@ -66,8 +64,6 @@ interface Call {
 type Answer = { status: number; body: unknown; headers?: Record<string, string> } | 'abort';
 type Handler = (call: Call, index: number) => Answer | Promise<Answer>;
 
-let bundle: string;
-let browser: Browser;
 let context: BrowserContext;
 let page: Page;
 let events: RecordedEvent[];
@@ -83,7 +79,7 @@ const success = (n: number, extra = '', componentId = 'demo:one'): Answer => ({
   body: { html: componentId === 'demo:two' ? OTHER : render(n, extra), state: { n }, csrf_token: `token-${n}` },
 });
 
-async function serve(route: Route): Promise<void> {
+async function serve(route: Route, bundle: string): Promise<void> {
   const url = new URL(route.request().url());
   // `/copy.js`: the same runtime under another URL, as an app bundle holding a second copy would be.
   if (url.pathname === ROUTES.clientScript || url.pathname === '/copy.js') return route.fulfill({ contentType: 'text/javascript', body: bundle });
@@ -121,35 +117,20 @@ function holdFirstAnswer(): () => void {
 /** Loads a page holding `body` (answered with `headers`) instead of the default one. */
 async function reopen(body: string, headers: Record<string, string> = {}): Promise<void> {
   pageAnswer = () => ({ status: 200, contentType: 'text/html', headers, body: pageOf(body) });
-  await page.goto(`${ORIGIN}/`);
-  await page.waitForFunction(() => window.LiveComponents !== undefined);
+  await openLive(page, `${ORIGIN}/`);
 }
 const meta = () => page.locator(`meta[name="${CSRF_META_NAME}"]`).getAttribute('content');
 const root = () => page.locator(`[${ATTR.id}="demo:one"]`);
 
 describe.runIf(browserTestsEnabled('browser runtime (scripted server)'))('browser runtime (scripted server)', () => {
-  beforeAll(async () => {
-    bundle = await freshClientBundle();
-    browser = await launchChromium();
-  });
-  afterAll(async () => {
-    await browser?.close();
-  });
-
-  beforeEach(async () => {
+  scriptedBrowser(serve, async (opened, openedContext) => {
     calls = [];
     handler = (call, i) => success(i + 1);
     pageAnswer = () => ({ status: 200, contentType: 'text/html', body: PAGE });
     pageLoads = 0;
-    context = await browser.newContext();
-    await context.route(`${ORIGIN}/**`, serve);
-    page = await context.newPage();
+    [page, context] = [opened, openedContext];
     events = await recordEvents(page);
-    await page.goto(`${ORIGIN}/`);
-    await page.waitForFunction(() => window.LiveComponents !== undefined);
-  });
-  afterEach(async () => {
-    await context?.close();
+    await openLive(page, `${ORIGIN}/`);
   });
 
   it('clicks call the action with data-lc-params, the page token and a UUID key, then morph and take the fresh token', async () => {
