@@ -6,13 +6,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { defineComponent, type ComponentDefinition } from '../../src/core/component.js';
-import { html } from '../../src/core/html.js';
 import { memorySecurityEvents } from '../../src/ops/security-events.js';
 import { createLiveComponents } from '../../src/runtime/setup.js';
 import type { Session } from '../../src/session/types.js';
 import { storeKeys } from '../../src/store/keys.js';
 import { createMemoryStore } from '../../src/store/memory/index.js';
+import { countingComponent } from '../helpers/counting-component.js';
 
 const LOCK_MS = 1_000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -20,21 +19,10 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 describe('the idempotency claim outlives a wait for the instance lock', () => {
   it('a retry reaching another process while the first request waited and ran: the action runs once', async () => {
     let runs = 0;
-    const slow = defineComponent({
-      name: 'slow',
-      initialState: { n: 0 },
-      publicState: ['n'],
-      actions: {
-        bump: {
-          run: async (s: { n: number }) => {
-            runs++;
-            await sleep(LOCK_MS / 2);
-            return { n: s.n + 1 };
-          },
-        },
-      },
-      render: (s) => html`<b>${s.n}</b>`,
-    }) as unknown as ComponentDefinition;
+    const slow = countingComponent('slow', 'bump', async () => {
+      runs++;
+      await sleep(LOCK_MS / 2);
+    });
     const store = createMemoryStore();
     const keys = { stateKeys: randomBytes(32).toString('base64'), sessionSecret: randomBytes(32).toString('base64') };
     // Both locks at 1 s, "raised together" as docs/security.md advises; two processes share the store.

@@ -9,11 +9,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { defineComponent, type ComponentDefinition } from '../../src/core/component.js';
-import { html } from '../../src/core/html.js';
 import type { LiveRuntime } from '../../src/runtime/index.js';
 import type { Session } from '../../src/session/types.js';
 import { storeKeys } from '../../src/store/keys.js';
+import { countingComponent } from '../helpers/counting-component.js';
 import { testRuntime } from '../helpers/demo.js';
 import { outageStore } from '../helpers/outage-store.js';
 
@@ -24,24 +23,13 @@ describe('a store outage during an action', () => {
     let running: () => void = () => {};
     let finish: () => void = () => {};
     let runs = 0;
-    const pay = defineComponent({
-      name: 'pay',
-      initialState: { n: 0 },
-      publicState: ['n'],
-      actions: {
-        charge: {
-          run: async (s: { n: number }) => {
-            runs++;
-            if (runs === 1) {
-              running();
-              await new Promise<void>((resolve) => (finish = resolve));
-            }
-            return { n: s.n + 1 };
-          },
-        },
-      },
-      render: (s) => html`<b>${s.n}</b>`,
-    }) as unknown as ComponentDefinition;
+    const pay = countingComponent('pay', 'charge', async () => {
+      runs++;
+      if (runs === 1) {
+        running();
+        await new Promise<void>((resolve) => (finish = resolve));
+      }
+    });
     const store = outageStore();
     const runtime = await testRuntime([pay], store);
     const session = await runtime.sessions.create();

@@ -8,9 +8,8 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
-import { defineComponent } from '../../src/core/component.js';
-import { html } from '../../src/core/html.js';
 import type { Store } from '../../src/store/types.js';
+import { countingComponent } from '../helpers/counting-component.js';
 import { oneComponentApp, openClient } from '../helpers/demo.js';
 import { REDIS_AVAILABLE, useRedisServer } from './server.js';
 
@@ -18,20 +17,7 @@ import { REDIS_AVAILABLE, useRedisServer } from './server.js';
 const TIMEOUT_MS = 300;
 
 let runs = 0;
-const job = defineComponent({
-  name: 'job',
-  initialState: { n: 0 },
-  publicState: ['n'],
-  actions: {
-    run: {
-      run: (s: { n: number }) => {
-        runs++;
-        return { n: s.n + 1 };
-      },
-    },
-  },
-  render: (s) => html`<p>${s.n}</p>`,
-});
+const job = countingComponent('job', 'run', () => void runs++);
 
 let app: FastifyInstance | undefined;
 afterEach(async () => {
