@@ -110,18 +110,26 @@ export async function settled(page: Page, id: string): Promise<void> {
   await page.waitForFunction(([attr, value]) => !document.querySelector(`[${attr}="${value}"]`)?.hasAttribute('aria-busy'), [ATTR.id, id] as const);
 }
 
+/** The reference app (`demoApp`; `auth`: its auth options) listening on a free loopback port, its origin `base`. */
+export async function listeningDemo(auth?: Parameters<typeof demoApp>[2]) {
+  const port = await freePort();
+  const demo = await demoApp({ HOST: '127.0.0.1', PORT: String(port) }, {}, auth);
+  await demo.app.listen({ port, host: '127.0.0.1' });
+  return { ...demo, base: `http://127.0.0.1:${port}` };
+}
+
+export type ListeningDemo = Awaited<ReturnType<typeof listeningDemo>>;
+
 /**
  * The reference app listening on a free loopback port (fast argon2 parameters) and a Chromium, for
  * the suites that use the app as a browser does; `stop` closes both.
  */
 export async function demoInChromium(auth: Partial<NonNullable<Parameters<typeof demoApp>[2]>> = {}) {
-  const port = await freePort();
-  const { app } = await demoApp({ HOST: '127.0.0.1', PORT: String(port) }, {}, { password: { memoryCost: 1024, timeCost: 1, parallelism: 1 }, ...auth });
-  await app.listen({ port, host: '127.0.0.1' });
+  const { app, base } = await listeningDemo({ password: { memoryCost: 1024, timeCost: 1, parallelism: 1 }, ...auth });
   const browser = await launchChromium();
   return {
     app,
-    base: `http://127.0.0.1:${port}`,
+    base,
     browser,
     async stop(): Promise<void> {
       await browser.close();

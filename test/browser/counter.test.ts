@@ -4,20 +4,14 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { freePort } from '../helpers/ports.js';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ATTR, CSRF_META_NAME, HEADERS, ROUTES } from '../../src/core/wire.js';
-import { demoApp } from '../helpers/demo.js';
 import { sessionKeyOf } from '../../src/session/index.js';
 import { storeKeys } from '../../src/store/keys.js';
-import { browserTestsEnabled, humanDoubleClick, launchChromium, recordEvents, type RecordedEvent, openLive, actionStatus } from './browser.js';
+import { browserTestsEnabled, humanDoubleClick, launchChromium, listeningDemo, recordEvents, type ListeningDemo, type RecordedEvent, openLive, actionStatus } from './browser.js';
 
-/** A port free right now: the app's origin (checked by CSRF) must be known before it starts. */
-
-type Demo = Awaited<ReturnType<typeof demoApp>>;
-let demo: Demo;
-let base: string;
+let demo: ListeningDemo;
 let browser: Browser;
 let context: BrowserContext;
 let page: Page;
@@ -25,7 +19,7 @@ let events: RecordedEvent[];
 /** Action requests the page sent. */
 let actionRequests: number;
 
-const open = (path: string): Promise<void> => openLive(page, `${base}${path}`);
+const open = (path: string): Promise<void> => openLive(page, `${demo.base}${path}`);
 
 /** Runs `act` and waits for the action response it causes. */
 const acting = (act: () => Promise<unknown>): Promise<number> => actionStatus(page, act);
@@ -34,10 +28,7 @@ const text = (selector: string) => page.locator(selector).textContent();
 
 describe.runIf(browserTestsEnabled('reference app in Chromium'))('reference app in Chromium', () => {
   beforeAll(async () => {
-    const port = await freePort();
-    demo = await demoApp({ HOST: '127.0.0.1', PORT: String(port) });
-    await demo.app.listen({ port, host: '127.0.0.1' });
-    base = `http://127.0.0.1:${port}`;
+    demo = await listeningDemo();
     browser = await launchChromium();
   });
   afterAll(async () => {
@@ -63,7 +54,7 @@ describe.runIf(browserTestsEnabled('reference app in Chromium'))('reference app 
     page.on('requestfailed', (r) => void problems.push(`failed: ${r.url()}`));
     page.on('response', (r) => void (r.status() >= 400 && problems.push(`${r.status()}: ${r.url()}`)));
     for (const path of ['/', '/orders', '/payment', '/login', '/forgot-password']) {
-      await page.goto(`${base}${path}`, { waitUntil: 'networkidle' });
+      await page.goto(`${demo.base}${path}`, { waitUntil: 'networkidle' });
     }
     expect(problems).toEqual([]);
   });
@@ -140,7 +131,7 @@ describe.runIf(browserTestsEnabled('reference app in Chromium'))('reference app 
     expect(await acting(() => item.press('Enter'))).toBe(200);
     await expect.poll(() => text('[data-orders]')).toBe('2');
     expect(await page.locator('ul.recent li').allTextContents()).toEqual(['coffee', 'tea']);
-    expect(page.url()).toBe(`${base}/orders`);
+    expect(page.url()).toBe(`${demo.base}/orders`);
   });
 
   it("shows the server's field message next to the field, and clears it when the order goes through", async () => {
@@ -242,17 +233,17 @@ describe.runIf(browserTestsEnabled('reference app in Chromium'))('reference app 
     const framer = (src: string) => `<!doctype html><title>frame</title><iframe id="victim" src="${src}" width="600" height="400"></iframe>`;
     // The other origin is a real server on another loopback port: a page from outside loopback would
     // be refused by Chromium's private-network rules whatever the app's headers say.
-    const attacker = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(framer(`${base}/payment`)));
+    const attacker = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(framer(`${demo.base}/payment`)));
     await new Promise<void>((resolve) => attacker.listen(0, '127.0.0.1', resolve));
-    await page.route(`${base}/framed-here`, (route) => route.fulfill({ contentType: 'text/html', body: framer(`${base}/payment`) }));
+    await page.route(`${demo.base}/framed-here`, (route) => route.fulfill({ contentType: 'text/html', body: framer(`${demo.base}/payment`) }));
     const paymentFrame = () => page.frames().find((f) => f !== page.mainFrame());
     try {
       await page.goto(`http://127.0.0.1:${(attacker.address() as AddressInfo).port}/`);
       await expect.poll(() => paymentFrame()?.url()).toBe('chrome-error://chromewebdata/');
       expect(await paymentFrame()?.locator('[data-balance]').count()).toBe(0);
 
-      await page.goto(`${base}/framed-here`);
-      await expect.poll(() => paymentFrame()?.url()).toBe(`${base}/payment`);
+      await page.goto(`${demo.base}/framed-here`);
+      await expect.poll(() => paymentFrame()?.url()).toBe(`${demo.base}/payment`);
       await expect.poll(() => paymentFrame()?.locator('[data-balance]').textContent()).toBe('1000');
     } finally {
       attacker.close();

@@ -7,13 +7,9 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ATTR, HEADERS, ROUTES } from '../../src/core/wire.js';
-import { demoApp } from '../helpers/demo.js';
-import { freePort } from '../helpers/ports.js';
-import { browserTestsEnabled, launchChromium, recordEvents, type RecordedEvent, openLive } from './browser.js';
+import { browserTestsEnabled, launchChromium, listeningDemo, recordEvents, type ListeningDemo, type RecordedEvent, openLive } from './browser.js';
 
-type Demo = Awaited<ReturnType<typeof demoApp>>;
-let demo: Demo;
-let base: string;
+let demo: ListeningDemo;
 let browser: Browser;
 let context: BrowserContext;
 let page: Page;
@@ -39,7 +35,7 @@ async function holdEnter(repeats: number): Promise<void> {
   await page.waitForTimeout(1000);
 }
 
-const open = (path: string): Promise<void> => openLive(page, `${base}${path}`);
+const open = (path: string): Promise<void> => openLive(page, `${demo.base}${path}`);
 
 /** Pays `amount` by a click on Pay, and waits for the runtime's event about it (the `n`th of the page). */
 async function pay(amount: string, n: number): Promise<void> {
@@ -57,10 +53,7 @@ describe.runIf(browserTestsEnabled('page handling in Chromium'))('page handling 
   });
 
   beforeEach(async () => {
-    const port = await freePort();
-    demo = await demoApp({ HOST: '127.0.0.1', PORT: String(port) });
-    await demo.app.listen({ port, host: '127.0.0.1' });
-    base = `http://127.0.0.1:${port}`;
+    demo = await listeningDemo();
   });
   afterEach(async () => {
     await context?.close();
@@ -187,19 +180,19 @@ describe.runIf(browserTestsEnabled('page handling in Chromium'))('page handling 
   it('without JavaScript: every page says it needs it, and a data-lc-action form posts (nothing in the address) and changes nothing', async () => {
     await newPage({ javaScriptEnabled: false });
     for (const path of ['/', '/orders', '/payment']) {
-      await page.goto(`${base}${path}`);
+      await page.goto(`${demo.base}${path}`);
       const notice = page.locator('p[data-lc-noscript]');
       expect(await notice.count(), path).toBe(1);
       expect(await notice.textContent(), path).toContain('needs JavaScript');
     }
-    await page.goto(`${base}/payment`);
+    await page.goto(`${demo.base}/payment`);
     await page.fill('input[name="amount"]', '5');
     const [navigation] = await Promise.all([page.waitForResponse((r) => r.request().resourceType() === 'document'), page.click(`${PAY_FORM} button[type="submit"]`)]);
     expect(navigation.request().method()).toBe('POST');
-    expect(page.url()).toBe(`${base}/payment`);
+    expect(page.url()).toBe(`${demo.base}/payment`);
     // No route posts to a page: the app's not-found handler refuses it plainly (JSON, `Allow: GET, HEAD`).
     expect([navigation.status(), (await navigation.json() as { code: string }).code]).toEqual([405, 'METHOD_NOT_ALLOWED']);
-    await page.goto(`${base}/payment`);
+    await page.goto(`${demo.base}/payment`);
     expect(await balance()).toBe('1000');
   });
 });
