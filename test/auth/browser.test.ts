@@ -46,6 +46,35 @@ async function startDemo(port: number) {
   return { app, logs, mail };
 }
 
+/**
+ * The reference app (see `startDemo`) on a free loopback port with Ada registered, and a Chromium;
+ * `stop` closes both. Each suite starts its own: their sign-ins share one login budget per app.
+ */
+async function adaInChromium() {
+  const port = await freePort();
+  const demo = await startDemo(port);
+  const base = `http://127.0.0.1:${port}`;
+  let browser: Browser;
+  try {
+    await register(base, 'ada@example.com', 'Ada');
+    browser = await launchChromium();
+  } catch (error) {
+    await demo.app.close(); // nothing else would close it: the suite gets no `stop`
+    throw error;
+  }
+  return {
+    ...demo,
+    base,
+    browser,
+    async stop(): Promise<void> {
+      await browser.close();
+      await demo.app.close();
+    },
+  };
+}
+
+type AdaInChromium = Awaited<ReturnType<typeof adaInChromium>>;
+
 async function register(base: string, email: string, name: string): Promise<void> {
   const registered = await fetch(`${base}/api/v1/auth/register`, {
     method: 'POST',
@@ -56,32 +85,20 @@ async function register(base: string, email: string, name: string): Promise<void
 }
 
 describe.runIf(browserTestsEnabled('sign-in and profile in Chromium'))('sign-in and profile in Chromium', () => {
-  let demo: Awaited<ReturnType<typeof startDemo>>;
-  let base: string;
-  let browser: Browser;
-
-  beforeAll(async () => {
-    const port = await freePort();
-    demo = await startDemo(port);
-    base = `http://127.0.0.1:${port}`;
-    browser = await launchChromium();
-    await register(base, 'ada@example.com', 'Ada');
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await demo?.app.close();
-  });
+  let demo: AdaInChromium;
+  beforeAll(async () => void (demo = await adaInChromium()));
+  afterAll(() => demo?.stop());
 
   it('signs in at /login, renames in profile:main, signs out, and the action then answers 401', async () => {
-    const context = await browser.newContext();
+    const context = await demo.browser.newContext();
     const page = await context.newPage();
     const actions: number[] = [];
     page.on('response', (r) => void (r.url().endsWith(ROUTES.action) && actions.push(r.status())));
 
-    await page.goto(`${base}/login`);
+    await page.goto(`${demo.base}/login`);
     await page.locator('input[name="email"]').fill('Ada@Example.com');
     await page.locator('input[name="password"]').fill(PASSWORD);
-    await Promise.all([page.waitForURL(`${base}/profile`), page.getByRole('button', { name: 'Sign in' }).click()]);
+    await Promise.all([page.waitForURL(`${demo.base}/profile`), page.getByRole('button', { name: 'Sign in' }).click()]);
     await page.waitForFunction(() => window.LiveComponents !== undefined);
     expect(await page.locator('[data-email]').textContent()).toBe('ada@example.com');
     expect(await page.locator('[data-name]').textContent()).toBe('Ada');
@@ -103,40 +120,40 @@ describe.runIf(browserTestsEnabled('sign-in and profile in Chromium'))('sign-in 
     await page.reload();
     expect(await page.locator('[data-name]').textContent()).toBe('Ada Lovelace');
 
-    await Promise.all([page.waitForURL(`${base}/login?signed_out`), page.getByTestId('sign-out').click()]);
+    await Promise.all([page.waitForURL(`${demo.base}/login?signed_out`), page.getByTestId('sign-out').click()]);
     expect(await page.locator('[data-login-notice]').textContent()).toBe('You are signed out.');
-    await page.goto(`${base}/profile`);
+    await page.goto(`${demo.base}/profile`);
     await page.waitForFunction(() => window.LiveComponents !== undefined);
     expect(await page.locator('[data-signed-out]').count()).toBe(1);
     const outcome = await page.evaluate(() => window.LiveComponents?.call('profile:main', 'rename', { name: 'Mallory' }));
     expect(outcome).toMatchObject({ type: 'error', detail: { status: 401, code: 'UNAUTHENTICATED' } });
     expect(actions).toEqual([200, 401]);
 
-    const login = await fetch(`${base}/api/v1/auth/login`, {
+    const login = await fetch(`${demo.base}/api/v1/auth/login`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ email: 'ada@example.com', password: PASSWORD }),
     });
     const { access_token: access } = (await login.json()) as { access_token: string };
-    const me = await fetch(`${base}/api/v1/auth/me`, { headers: { authorization: `Bearer ${access}` } });
+    const me = await fetch(`${demo.base}/api/v1/auth/me`, { headers: { authorization: `Bearer ${access}` } });
     expect(await me.json()).toMatchObject({ name: 'Ada Lovelace' });
     await context.close();
   });
 
   it('a non-ASCII local part (accepted by the API) signs in at /login and asks for a link at /forgot-password', async () => {
-    await register(base, 'jos\u00e9@example.com', 'Jos\u00e9');
-    const context = await browser.newContext();
+    await register(demo.base, 'jos\u00e9@example.com', 'Jos\u00e9');
+    const context = await demo.browser.newContext();
     const page = await context.newPage();
-    await page.goto(`${base}/login`);
+    await page.goto(`${demo.base}/login`);
     await page.locator('input[name="email"]').fill('Jos\u00e9@Example.com');
     await page.locator('input[name="password"]').fill(PASSWORD);
-    await Promise.all([page.waitForURL(`${base}/profile`), page.getByRole('button', { name: 'Sign in' }).click()]);
+    await Promise.all([page.waitForURL(`${demo.base}/profile`), page.getByRole('button', { name: 'Sign in' }).click()]);
     expect(await page.locator('[data-email]').textContent()).toBe('jos\u00e9@example.com');
 
-    await page.goto(`${base}/forgot-password`);
+    await page.goto(`${demo.base}/forgot-password`);
     await page.getByRole('textbox', { name: 'Email' }).fill('jos\u00e9@example.com');
     const [asked] = await Promise.all([
-      page.waitForResponse((r) => r.url() === `${base}/api/v1/auth/forgot-password`),
+      page.waitForResponse((r) => r.url() === `${demo.base}/api/v1/auth/forgot-password`),
       page.getByRole('button', { name: 'Send the link' }).click(),
     ]);
     expect(asked.status()).toBe(202);
@@ -146,14 +163,14 @@ describe.runIf(browserTestsEnabled('sign-in and profile in Chromium'))('sign-in 
   });
 
   it('asks for a link at /forgot-password, sets a new password at the mailed link, and signs in with it', async () => {
-    await register(base, 'grace@example.com', 'Grace');
-    const context = await browser.newContext();
+    await register(demo.base, 'grace@example.com', 'Grace');
+    const context = await demo.browser.newContext();
     const page = await context.newPage();
-    const auth = (path: string) => (r: { url(): string }) => r.url() === `${base}/api/v1/auth/${path}`;
+    const auth = (path: string) => (r: { url(): string }) => r.url() === `${demo.base}/api/v1/auth/${path}`;
 
-    await page.goto(`${base}/login`);
+    await page.goto(`${demo.base}/login`);
     expect(await page.locator('nav a[href="/login"]').textContent()).toBe('Sign in');
-    await Promise.all([page.waitForURL(`${base}/forgot-password`), page.getByRole('link', { name: 'Forgot your password?' }).click()]);
+    await Promise.all([page.waitForURL(`${demo.base}/forgot-password`), page.getByRole('link', { name: 'Forgot your password?' }).click()]);
     await page.locator('input[name="email"]').fill('Grace@Example.com');
     const [asked] = await Promise.all([page.waitForResponse(auth('forgot-password')), page.getByRole('button', { name: 'Send the link' }).click()]);
     expect(asked.status()).toBe(202);
@@ -165,13 +182,13 @@ describe.runIf(browserTestsEnabled('sign-in and profile in Chromium'))('sign-in 
     // The mail goes out in the background, after the answer.
     await demo.app.livecomponentsAuth.service.idle();
     expect(demo.mail.messages.map((m) => [m.to, m.subject])).toEqual([['grace@example.com', 'Reset your password']]);
-    const link = new RegExp(`^${base}/reset-password#token=([A-Za-z0-9_-]{43})$`, 'm').exec(demo.mail.messages[0]?.text ?? '');
+    const link = new RegExp(`^${demo.base}/reset-password#token=([A-Za-z0-9_-]{43})$`, 'm').exec(demo.mail.messages[0]?.text ?? '');
     expect(link).not.toBeNull();
     const [url, token] = link as unknown as [string, string];
 
     await page.goto(url);
     // The script (run before the load event) took the token and dropped it from the address bar.
-    expect(page.url()).toBe(`${base}/reset-password`);
+    expect(page.url()).toBe(`${demo.base}/reset-password`);
     expect(await page.content()).not.toContain(token);
     await page.locator('input[name="password"]').fill(NEW_PASSWORD);
     const [reset] = await Promise.all([page.waitForResponse(auth('reset-password')), page.getByRole('button', { name: 'Set the new password' }).click()]);
@@ -181,17 +198,17 @@ describe.runIf(browserTestsEnabled('sign-in and profile in Chromium'))('sign-in 
     expect(await status.textContent()).toBe('Your password is changed, and every sign-in of your account has ended. Sign in with the new password');
     expect(await page.locator('form[data-auth-form]').isHidden()).toBe(true);
 
-    await Promise.all([page.waitForURL(`${base}/login`), status.getByRole('link', { name: 'Sign in with the new password' }).click()]);
+    await Promise.all([page.waitForURL(`${demo.base}/login`), status.getByRole('link', { name: 'Sign in with the new password' }).click()]);
     await page.locator('input[name="email"]').fill('grace@example.com');
     await page.locator('input[name="password"]').fill(NEW_PASSWORD);
-    await Promise.all([page.waitForURL(`${base}/profile`), page.getByRole('button', { name: 'Sign in' }).click()]);
+    await Promise.all([page.waitForURL(`${demo.base}/profile`), page.getByRole('button', { name: 'Sign in' }).click()]);
     expect(await page.locator('[data-email]').textContent()).toBe('grace@example.com');
     expect(await page.locator('[data-name]').textContent()).toBe('Grace');
     expect(await page.locator('nav a[href="/login"]').textContent()).toBe('grace@example.com');
 
     // The link works once: opened again, the API's refusal shows in the alert line.
     await page.goto(url);
-    expect(page.url()).toBe(`${base}/reset-password`);
+    expect(page.url()).toBe(`${demo.base}/reset-password`);
     await page.locator('input[name="password"]').fill('yet another password');
     const [again] = await Promise.all([page.waitForResponse(auth('reset-password')), page.getByRole('button', { name: 'Set the new password' }).click()]);
     expect(again.status()).toBe(400);
@@ -202,7 +219,7 @@ describe.runIf(browserTestsEnabled('sign-in and profile in Chromium'))('sign-in 
     expect(await status.isHidden()).toBe(true);
 
     // Opened without its fragment, the page says so and its button stays disabled.
-    await page.goto(`${base}/reset-password`);
+    await page.goto(`${demo.base}/reset-password`);
     expect(await alert.textContent()).toBe(
       'This page opens from the link in the password reset mail, and this address has no token. Ask for a new link.',
     );
@@ -211,11 +228,11 @@ describe.runIf(browserTestsEnabled('sign-in and profile in Chromium'))('sign-in 
     // loads again and takes that token, so the form is usable and the address clean.
     await page.goto(url);
     await expect.poll(() => page.getByRole('button', { name: 'Set the new password' }).isEnabled()).toBe(true);
-    expect(page.url()).toBe(`${base}/reset-password`);
+    expect(page.url()).toBe(`${demo.base}/reset-password`);
     expect(await alert.textContent()).toBe('');
 
     // The old password is gone; the server saw the page requests but never the token.
-    const old = await fetch(`${base}/api/v1/auth/login`, {
+    const old = await fetch(`${demo.base}/api/v1/auth/login`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ email: 'grace@example.com', password: PASSWORD }),
@@ -229,47 +246,35 @@ describe.runIf(browserTestsEnabled('sign-in and profile in Chromium'))('sign-in 
 
 describe.runIf(browserTestsEnabled('sign-out from two tabs in Chromium'))('sign-out from two tabs in Chromium', () => {
   // An app of its own: the sign-ins here would go past the login budget (5 a minute) shared above.
-  let demo: Awaited<ReturnType<typeof startDemo>>;
-  let base: string;
-  let browser: Browser;
-
-  beforeAll(async () => {
-    const port = await freePort();
-    demo = await startDemo(port);
-    base = `http://127.0.0.1:${port}`;
-    browser = await launchChromium();
-    await register(base, 'ada@example.com', 'Ada');
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await demo?.app.close();
-  });
+  let demo: AdaInChromium;
+  beforeAll(async () => void (demo = await adaInChromium()));
+  afterAll(() => demo?.stop());
 
   async function signIn(page: Page): Promise<void> {
-    await page.goto(`${base}/login`);
+    await page.goto(`${demo.base}/login`);
     await page.locator('input[name="email"]').fill('ada@example.com');
     await page.locator('input[name="password"]').fill(PASSWORD);
-    await Promise.all([page.waitForURL(`${base}/profile`), page.getByRole('button', { name: 'Sign in' }).click()]);
+    await Promise.all([page.waitForURL(`${demo.base}/profile`), page.getByRole('button', { name: 'Sign in' }).click()]);
   }
 
   it('tab B signs out: "Sign out" in tab A says "You are signed out.", no token error; B signs in again: A is told to press Sign out again, and a reload posts nothing', async () => {
-    const context = await browser.newContext();
+    const context = await demo.browser.newContext();
     const tabA = await context.newPage();
     await signIn(tabA);
     const tabB = await context.newPage();
-    await tabB.goto(`${base}/profile`);
+    await tabB.goto(`${demo.base}/profile`);
 
-    await Promise.all([tabB.waitForURL(`${base}/login?signed_out`), tabB.getByTestId('sign-out').click()]);
-    await Promise.all([tabA.waitForURL(`${base}/login?signed_out`), tabA.getByTestId('sign-out').click()]);
+    await Promise.all([tabB.waitForURL(`${demo.base}/login?signed_out`), tabB.getByTestId('sign-out').click()]);
+    await Promise.all([tabA.waitForURL(`${demo.base}/login?signed_out`), tabA.getByTestId('sign-out').click()]);
     expect(await tabA.locator('[data-login-notice]').textContent()).toBe('You are signed out.');
     expect(await tabA.locator('[data-login-error]').count()).toBe(0);
 
     // Tab A back at a signed-in page; tab B signs out and in again.
     await signIn(tabA);
-    await tabB.goto(`${base}/profile`);
-    await Promise.all([tabB.waitForURL(`${base}/login?signed_out`), tabB.getByTestId('sign-out').click()]);
+    await tabB.goto(`${demo.base}/profile`);
+    await Promise.all([tabB.waitForURL(`${demo.base}/login?signed_out`), tabB.getByTestId('sign-out').click()]);
     await signIn(tabB);
-    await Promise.all([tabA.waitForURL(`${base}/login?sign_out_refused`), tabA.getByTestId('sign-out').click()]);
+    await Promise.all([tabA.waitForURL(`${demo.base}/login?sign_out_refused`), tabA.getByTestId('sign-out').click()]);
     expect(await tabA.title()).toBe('Account · LiveComponents');
     expect(await tabA.locator('[data-login-error]').textContent()).toBe(
       'You are still signed in: your session changed since that page was loaded, in another tab perhaps. Press Sign out again.',
@@ -280,7 +285,7 @@ describe.runIf(browserTestsEnabled('sign-out from two tabs in Chromium'))('sign-
     tabA.on('request', (r) => void (r.method() === 'POST' && posts.push(r.url())));
     await tabA.reload();
     expect(posts).toEqual([]);
-    await Promise.all([tabA.waitForURL(`${base}/login?signed_out`), tabA.getByTestId('sign-out').click()]);
+    await Promise.all([tabA.waitForURL(`${demo.base}/login?signed_out`), tabA.getByTestId('sign-out').click()]);
     expect(await tabA.locator('[data-login-notice]').textContent()).toBe('You are signed out.');
     await context.close();
   });
