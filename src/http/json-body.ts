@@ -3,10 +3,13 @@
  * §8.1), so a body in another charset, or whose bytes are not valid UTF-8, is refused: decoded
  * leniently, its bad bytes would become U+FFFD and be stored (in component state, in a password
  * hash) as something the client never sent. `__proto__` and `constructor.prototype` keys are
- * refused, not silently merged. A body nested deeper than `MAX_BODY_DEPTH`, or holding more than
- * `MAX_BODY_VALUES` values, is refused before it is parsed (`bodyBoundExceeded`, one pass over the
- * bytes): parsing (and then walking) 1 MiB of `[[[[…`, of `[[],[],…` or of an object with 100,000 keys
- * took the event loop a quarter of a second or more per request, with no session needed.
+ * refused, not silently merged. A string or key that is not well-formed Unicode (a lone surrogate,
+ * which only a `\uD800`–`\uDFFF` escape can make: UTF-8 has no bytes for one) is refused too: the
+ * page would show it as U+FFFD, and the next form post send U+FFFD back in its place. A body nested
+ * deeper than `MAX_BODY_DEPTH`, or holding more than `MAX_BODY_VALUES` values, is refused before it
+ * is parsed (`bodyBoundExceeded`, one pass over the bytes): parsing (and then walking) 1 MiB of
+ * `[[[[…`, of `[[],[],…` or of an object with 100,000 keys took the event loop a quarter of a second
+ * or more per request, with no session needed.
  */
 import { isUtf8 } from 'node:buffer';
 import type { FastifyInstance } from 'fastify';
@@ -17,9 +20,39 @@ import { bodyBoundExceeded, boundError, JSON_PARSE_OPTIONS, MAX_BODY_DEPTH, MAX_
 /** `charset=utf-8` (any case, quoted or not, or the common `utf8`), or none at all. */
 const CHARSET_RE = /;\s*charset\s*=\s*"?([^";\s]*)"?/i;
 
-function utf8Declared(contentType: string | undefined): boolean {
+/** Whether a body's `Content-Type` declares UTF-8, or no charset (also read by the reference app's form parser). */
+export function utf8Declared(contentType: string | undefined): boolean {
   const charset = contentType === undefined ? undefined : CHARSET_RE.exec(contentType)?.[1]?.toLowerCase();
   return charset === undefined || charset === 'utf-8' || charset === 'utf8';
+}
+
+/**
+ * `String.prototype.isWellFormed` (Node 20; typed from TypeScript's ES2024 lib, which this build does
+ * not load): false exactly when the auth module's `LONE_SURROGATE_RE` matches, and at once for a
+ * one-byte string.
+ */
+type WellFormed = string & { isWellFormed(): boolean };
+
+/** A `\u` escape of a surrogate, any case: the only way a JSON text can hold a lone one. */
+const SURROGATE_ESCAPE_RE = /\\u[dD][89a-fA-F][0-9a-fA-F]{2}/;
+
+const NOT_UNICODE_MESSAGE = 'The body is not valid Unicode text.';
+
+/** Whether `value` (parsed JSON) holds a string or key with a lone surrogate. Its depth is already bounded. */
+function holdsLoneSurrogate(value: unknown): boolean {
+  if (typeof value === 'string') return !(value as WellFormed).isWellFormed();
+  if (typeof value !== 'object' || value === null) return false;
+  if (Array.isArray(value)) return value.some(holdsLoneSurrogate);
+  return Object.entries(value).some(([key, child]) => !(key as WellFormed).isWellFormed() || holdsLoneSurrogate(child));
+}
+
+/**
+ * Whether parsed JSON `value`, of `text`, is not well-formed Unicode. The walk only runs when the
+ * text has a surrogate escape (a valid pair's too, as emoji sent by `JSON.stringify`-like encoders
+ * that escape non-ASCII have): other bodies cost one regex scan.
+ */
+export function notWellFormed(text: string, value: unknown): boolean {
+  return SURROGATE_ESCAPE_RE.test(text) && holdsLoneSurrogate(value);
 }
 
 /**
@@ -44,10 +77,13 @@ export function useJsonBodies(app: FastifyInstance, options: { bodyLimit: number
     if (bound !== null) return done(boundError(bound, maxDepth, maxValues), undefined);
     const text = bytes.toString('utf8');
     if (allowEmpty && text.trim() === '') return done(null, undefined);
+    let value: unknown;
     try {
-      done(null, secureJson.parse(text, undefined, JSON_PARSE_OPTIONS));
+      value = secureJson.parse(text, undefined, JSON_PARSE_OPTIONS);
     } catch {
-      done(new LiveError('INVALID_REQUEST', { message: NOT_JSON_MESSAGE }), undefined);
+      return done(new LiveError('INVALID_REQUEST', { message: NOT_JSON_MESSAGE }), undefined);
     }
+    if (notWellFormed(text, value)) return done(new LiveError('INVALID_REQUEST', { message: NOT_UNICODE_MESSAGE }), undefined);
+    done(null, value);
   });
 }

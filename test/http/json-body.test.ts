@@ -244,6 +244,65 @@ describe('the parser refuses deep bodies before parsing them', () => {
   });
 });
 
+describe('the parser refuses text that is not well-formed Unicode', () => {
+  let app: FastifyInstance;
+  const seen: unknown[] = [];
+  beforeAll(async () => {
+    app = Fastify();
+    await app.register(async (scope) => {
+      useJsonBodies(scope, { bodyLimit: 1_048_576 });
+      scope.setErrorHandler((error, request, reply) => sendError(error, request, reply));
+      scope.post('/echo', async (request) => {
+        seen.push(request.body);
+        return { ok: true };
+      });
+    });
+    await app.ready();
+  });
+  afterAll(() => app.close());
+  afterEach(() => {
+    seen.length = 0;
+  });
+
+  const post = (payload: string) => app.inject({ method: 'POST', url: '/echo', headers: { 'content-type': 'application/json' }, payload });
+  const NOT_UNICODE = { error: 'The body is not valid Unicode text.', code: 'INVALID_REQUEST', request_id: expect.any(String) as string };
+
+  // `String.raw`: each `\uD800` below is the six characters of a JSON escape, as a client would send it.
+  it.each([
+    ['a lone high surrogate', String.raw`{"label":"x\ud800y"}`],
+    ['a lone low surrogate', String.raw`{"label":"x\uDC00y"}`],
+    ['a high one at the end', String.raw`{"label":"xy\uD83D"}`],
+    ['a reversed pair', String.raw`{"label":"\uDE00\uD83D"}`],
+    ['two high ones', String.raw`{"label":"\uD83D\uD83D"}`],
+    ['an escaped high one before a raw character', String.raw`{"label":"\uD83D` + '\u00e9"}'],
+    ['in a key', String.raw`{"params":{"x\udfff":1}}`],
+    ['in a top-level key', String.raw`{"\uD800":1}`],
+    ['in an array', String.raw`{"params":{"list":["ok","\ud800"]}}`],
+    ['nested deep', `{"params":${'{"a":'.repeat(30)}${String.raw`"\udbff"`}${'}'.repeat(30)}}`],
+  ])('%s: 400 INVALID_REQUEST, nothing handed on', async (_name, payload) => {
+    expect(() => JSON.parse(payload) as unknown).not.toThrow();
+    const res = await post(payload);
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toEqual(NOT_UNICODE);
+    expect(seen).toEqual([]);
+  });
+
+  it('an escaped valid pair, any case, and a raw emoji pass as the characters they are', async () => {
+    for (const [payload, label] of [
+      [String.raw`{"label":"a\uD83D\uDE00b"}`, 'a\u{1F600}b'],
+      [String.raw`{"label":"\ud83d\ude00"}`, '\u{1F600}'],
+      ['{"label":"\u{1F600}"}', '\u{1F600}'],
+      [String.raw`{"label":"\u00e9\uFFFD\uE000"}`, '\u00e9\uFFFD\uE000'],
+      // An escaped backslash then `uD800`: text, not an escape.
+      [String.raw`{"label":"\\uD800"}`, String.raw`\uD800`],
+    ] as const) {
+      const res = await post(payload);
+      expect(res.statusCode, payload).toBe(200);
+      expect(seen.pop(), payload).toEqual({ label });
+    }
+  });
+});
+
 describe('on the reference app', () => {
   let demo: Awaited<ReturnType<typeof demoApp>>;
   beforeAll(async () => {
@@ -264,5 +323,26 @@ describe('on the reference app', () => {
     } finally {
       parse.mockRestore();
     }
+  });
+
+  it('the action route and the auth API refuse a lone surrogate with the same 400, before the session or the sign-in', async () => {
+    const client = await demo.client('/');
+    for (const [url, payload] of [
+      ['/api/livecomponents/action', String.raw`{"component_id":"counter:main","action":"setLabel","params":{"label":"x\ud800y"}}`],
+      ['/api/v1/auth/login', String.raw`{"email":"a@b.co","password":"correct-p\uDC00ssword-horse"}`],
+      ['/api/v1/auth/register', String.raw`{"email":"lone@example.com","password":"a long enough pass phrase","name":"\uD800"}`],
+    ]) {
+      const res = await demo.app.inject({
+        method: 'POST',
+        url,
+        headers: { 'content-type': 'application/json', cookie: client.cookie, 'x-csrf-token': client.token },
+        payload,
+      });
+      expect(res.statusCode, url).toBe(400);
+      expect(res.json(), url).toMatchObject({ error: 'The body is not valid Unicode text.', code: 'INVALID_REQUEST' });
+    }
+    // The label was never stored: the page still shows none.
+    const page = await demo.app.inject({ method: 'GET', url: '/', headers: { cookie: client.cookie } });
+    expect(page.body).toContain('name="label" value=""');
   });
 });
