@@ -11,15 +11,25 @@
  * server: the page's script reads it, and it never appears in the HTML or in a log.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { html, type LiveError, type PageView, type SafeHtml, type Session, type User } from '../../src/index.js';
+import { html, LiveError, type PageView, type SafeHtml, type Session, type User } from '../../src/index.js';
 import type { WebResult, WebSignIn } from '../../src/auth/index.js';
+import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../../src/auth/password.js';
 import { BODY } from '../../src/core/wire.js';
 import { profileStateFor } from './components/profile.js';
+import { maxlengthFor } from './components/text-length.js';
+import { formOf, useFormBodies } from './form-body.js';
 import { layout } from './layout.js';
 
 export interface AccountPagesOptions {
   web: WebSignIn;
 }
+
+/**
+ * The longest email field, in UTF-16 units: what the server reads (src/auth/email.ts). An address is
+ * at most 254 bytes in its ASCII form, but its Unicode domain can be longer than that: a `maxlength`
+ * of 254 cut a valid one.
+ */
+const EMAIL_INPUT_MAX = 1024;
 
 /** Largest form body. */
 const FORM_LIMIT = 16_384;
@@ -111,7 +121,7 @@ const ANSWER_LINES = html`<p class="notice" role="status" data-auth-status tabin
 const forgotPasswordBody = html`<section class="card">
   <p>Enter the email of your account: if it has one, a link to choose a new password is mailed to it.</p>
   <form method="post" class="stack" data-auth-form="forgot-password" data-testid="forgot-password-form">
-    <label class="field">Email <input type="text" inputmode="email" name="email" required maxlength="254" autocomplete="email" spellcheck="false" autocapitalize="off"></label>
+    <label class="field">Email <input type="text" inputmode="email" name="email" required maxlength="${EMAIL_INPUT_MAX}" autocomplete="email" spellcheck="false" autocapitalize="off"></label>
     <button type="submit" class="btn primary" disabled>Send the link</button>
   </form>
   ${ANSWER_LINES}
@@ -122,8 +132,8 @@ const forgotPasswordBody = html`<section class="card">
 const resetPasswordBody = html`<section class="card">
   <form method="post" class="stack" data-auth-form="reset-password" data-testid="reset-password-form">
     <input type="text" name="username" autocomplete="username" hidden>
-    <label class="field">New password <input type="password" name="password" required minlength="8" maxlength="128" autocomplete="new-password" aria-describedby="password-hint"></label>
-    <p class="muted" id="password-hint">8 to 128 characters. Every sign-in of your account ends when it changes.</p>
+    <label class="field">New password <input type="password" name="password" required minlength="${PASSWORD_MIN_LENGTH}" maxlength="${maxlengthFor(PASSWORD_MAX_LENGTH)}" autocomplete="new-password" aria-describedby="password-hint"></label>
+    <p class="muted" id="password-hint">${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters. Every sign-in of your account ends when it changes.</p>
     <button type="submit" class="btn primary" disabled>Set the new password</button>
   </form>
   ${ANSWER_LINES}
@@ -211,13 +221,7 @@ export async function accountPages(app: FastifyInstance, options: AccountPagesOp
   // Forms only: Fastify's default JSON and text parsers would otherwise remain in this scope, so a
   // JSON body ran the sign-in (a step of the login budget spent, without the UTF-8 check of the app's
   // JSON parser). Anything else is 415 UNSUPPORTED_MEDIA_TYPE (errors.md). This scope is this plugin's.
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: FORM_LIMIT }, (_req, text, done) => {
-    // No prototype: a field named `__proto__` is just a field.
-    const fields = Object.create(null) as Record<string, string>;
-    for (const [name, value] of new URLSearchParams(text as string)) if (!(name in fields)) fields[name] = value;
-    done(null, fields);
-  });
+  useFormBodies(app, { bodyLimit: FORM_LIMIT });
 
   app.get('/login', async (request, reply) => {
     const view = await app.livecomponents.view(request, reply);
@@ -227,14 +231,17 @@ export async function accountPages(app: FastifyInstance, options: AccountPagesOp
   });
 
   app.post('/login', { bodyLimit: FORM_LIMIT }, async (request, reply) => {
-    const form = (request.body ?? {}) as Record<string, unknown>;
+    const form = formOf(request);
+    if (form instanceof LiveError) return refusedPage(app, request, reply, { type: 'error', error: form, headers: {} }, '');
     const result = await web.signIn(request, reply, form);
     if (result.type === 'ok') return reply.code(303).header('location', '/profile').send();
     return refusedPage(app, request, reply, result, typeof form.email === 'string' ? form.email.slice(0, 254) : '');
   });
 
   app.post('/logout', { bodyLimit: FORM_LIMIT }, async (request, reply) => {
-    const form = (request.body ?? {}) as Record<string, unknown>;
+    const form = formOf(request);
+    // Not a form a browser sends: refused as the sign-in refuses one, nothing signed out.
+    if (form instanceof LiveError) return refusedPage(app, request, reply, { type: 'error', error: form, headers: {} }, '');
     const result = await web.signOut(request, reply, form);
     // Refused too, a redirect (Post/Redirect/Get): a reload then asks for the page again, and does
     // not post the stale token once more. `/login` says what is true by then (afterSignOut).
