@@ -1,5 +1,9 @@
 import { z } from 'zod';
 import { defineComponent, html } from '../../../src/index.js';
+import { charCount, maxlengthFor } from './text-length.js';
+
+/** The label's limit, in characters. */
+export const LABEL_MAX_CHARS = 40;
 
 /**
  * `counter:main` (PROTOCOL §2): public `count`, actions `increment` and `decrement`, default limit.
@@ -14,7 +18,7 @@ export const counter = defineComponent({
     increment: { run: (state) => ({ ...state, count: state.count + 1 }) },
     decrement: { run: (state) => ({ ...state, count: state.count - 1 }) },
     setLabel: {
-      params: z.object({ label: z.string().trim().max(40, 'At most 40 characters.') }),
+      params: z.object({ label: z.string().trim().refine((label) => charCount(label) <= LABEL_MAX_CHARS, `At most ${LABEL_MAX_CHARS} characters.`) }),
       run: (state, { label }) => ({ ...state, label }),
     },
   },
@@ -26,7 +30,7 @@ export const counter = defineComponent({
     </div>
     <form method="post" data-lc-action="setLabel" class="stack">
       <label class="field">Label (saved in the component's state, so the counter's re-renders keep it)
-        <input name="label" value="${state.label}" maxlength="40" data-testid="label" autocomplete="off" dir="auto" placeholder="Type here, then press Enter"></label>
+        <input name="label" value="${state.label}" maxlength="${maxlengthFor(LABEL_MAX_CHARS)}" data-testid="label" autocomplete="off" dir="auto" placeholder="Type here, then press Enter"></label>
       <span class="field-error" data-lc-error="label" hidden></span>
       <button type="submit" class="btn">Save label</button>
     </form>`,

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { defineComponent, html, LiveError } from '../../../src/index.js';
 import type { Accounts } from '../../../src/auth/index.js';
+import { NAME_MAX_LENGTH } from '../../../src/auth/input.js';
+import { maxlengthFor } from './text-length.js';
 
 /** What the profile component needs of the accounts: the display-name update. */
 export type ProfileAccounts = Pick<Accounts, 'setName'>;
@@ -22,7 +24,7 @@ export function createProfile(accounts: ProfileAccounts) {
     publicState: ['name', 'saves'],
     actions: {
       rename: {
-        params: z.object({ name: z.string().max(1000, 'At most 80 characters.') }),
+        params: z.object({ name: z.string().max(1000, `At most ${NAME_MAX_LENGTH} characters.`) }),
         rateLimit: 20,
         authorize: (ctx, state) => ctx.user !== null && state.owner === ctx.user.id,
         run: async (state, { name }, ctx) => {
@@ -40,7 +42,7 @@ export function createProfile(accounts: ProfileAccounts) {
     <p>Signed in as <strong data-email>${ctx.user.email}</strong></p>
     <p>Display name: <output data-name>${state.name === '' ? '(none yet)' : state.name}</output></p>
     <form method="post" data-lc-action="rename" class="stack">
-      <label class="field">New display name <input name="name" required maxlength="80" autocomplete="nickname" dir="auto" value="${state.name}"></label>
+      <label class="field">New display name <input name="name" required maxlength="${maxlengthFor(NAME_MAX_LENGTH)}" autocomplete="nickname" dir="auto" value="${state.name}"></label>
       <span class="field-error" data-lc-error="name" hidden></span>
       <button type="submit" class="btn primary">Save</button>
     </form>
