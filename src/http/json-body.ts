@@ -15,7 +15,16 @@ import { isUtf8 } from 'node:buffer';
 import type { FastifyInstance } from 'fastify';
 import secureJson from 'secure-json-parse';
 import { LiveError } from '../core/errors.js';
-import { bodyBoundExceeded, boundError, JSON_PARSE_OPTIONS, MAX_BODY_DEPTH, MAX_BODY_VALUES, NOT_JSON_MESSAGE } from '../runtime/action-body.js';
+import {
+  bodyBoundExceeded,
+  boundError,
+  JSON_PARSE_OPTIONS,
+  MAX_BODY_DEPTH,
+  MAX_BODY_VALUES,
+  NOT_JSON_MESSAGE,
+  NOT_UNICODE_MESSAGE,
+  notWellFormed,
+} from '../runtime/action-body.js';
 
 /** `charset=utf-8` (any case, quoted or not, or the common `utf8`), or none at all. */
 const CHARSET_RE = /;\s*charset\s*=\s*"?([^";\s]*)"?/i;
@@ -24,35 +33,6 @@ const CHARSET_RE = /;\s*charset\s*=\s*"?([^";\s]*)"?/i;
 export function utf8Declared(contentType: string | undefined): boolean {
   const charset = contentType === undefined ? undefined : CHARSET_RE.exec(contentType)?.[1]?.toLowerCase();
   return charset === undefined || charset === 'utf-8' || charset === 'utf8';
-}
-
-/**
- * `String.prototype.isWellFormed` (Node 20; typed from TypeScript's ES2024 lib, which this build does
- * not load): false exactly when the auth module's `LONE_SURROGATE_RE` matches, and at once for a
- * one-byte string.
- */
-type WellFormed = string & { isWellFormed(): boolean };
-
-/** A `\u` escape of a surrogate, any case: the only way a JSON text can hold a lone one. */
-const SURROGATE_ESCAPE_RE = /\\u[dD][89a-fA-F][0-9a-fA-F]{2}/;
-
-const NOT_UNICODE_MESSAGE = 'The body is not valid Unicode text.';
-
-/** Whether `value` (parsed JSON) holds a string or key with a lone surrogate. Its depth is already bounded. */
-function holdsLoneSurrogate(value: unknown): boolean {
-  if (typeof value === 'string') return !(value as WellFormed).isWellFormed();
-  if (typeof value !== 'object' || value === null) return false;
-  if (Array.isArray(value)) return value.some(holdsLoneSurrogate);
-  return Object.entries(value).some(([key, child]) => !(key as WellFormed).isWellFormed() || holdsLoneSurrogate(child));
-}
-
-/**
- * Whether parsed JSON `value`, of `text`, is not well-formed Unicode. The walk only runs when the
- * text has a surrogate escape (a valid pair's too, as emoji sent by `JSON.stringify`-like encoders
- * that escape non-ASCII have): other bodies cost one regex scan.
- */
-export function notWellFormed(text: string, value: unknown): boolean {
-  return SURROGATE_ESCAPE_RE.test(text) && holdsLoneSurrogate(value);
 }
 
 /**

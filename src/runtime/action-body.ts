@@ -110,6 +110,36 @@ export const JSON_PARSE_OPTIONS = { protoAction: 'error', constructorAction: 'er
 /** The refusal's sentence for a text that is not JSON, or holds a refused key. */
 export const NOT_JSON_MESSAGE = 'The body is not valid JSON.';
 
+/**
+ * `String.prototype.isWellFormed` (Node 20; typed from TypeScript's ES2024 lib, which this build does
+ * not load): false exactly when the auth module's `LONE_SURROGATE_RE` matches, and at once for a
+ * one-byte string.
+ */
+type WellFormed = string & { isWellFormed(): boolean };
+
+/** A `\u` escape of a surrogate, any case: the only way a JSON text can hold a lone one. */
+const SURROGATE_ESCAPE_RE = /\\u[dD][89a-fA-F][0-9a-fA-F]{2}/;
+
+/** The refusal's sentence for a body with a lone surrogate (in its JSON text, a `\uD800`–`\uDFFF` escape). */
+export const NOT_UNICODE_MESSAGE = 'The body is not valid Unicode text.';
+
+/** Whether `value` (parsed JSON) holds a string or key with a lone surrogate. Its depth is already bounded. */
+function holdsLoneSurrogate(value: unknown): boolean {
+  if (typeof value === 'string') return !(value as WellFormed).isWellFormed();
+  if (typeof value !== 'object' || value === null) return false;
+  if (Array.isArray(value)) return value.some(holdsLoneSurrogate);
+  return Object.entries(value).some(([key, child]) => !(key as WellFormed).isWellFormed() || holdsLoneSurrogate(child));
+}
+
+/**
+ * Whether parsed JSON `value`, of `text`, is not well-formed Unicode. The walk only runs when the
+ * text has a surrogate escape (a valid pair's too, as emoji sent by `JSON.stringify`-like encoders
+ * that escape non-ASCII have): other bodies cost one regex scan.
+ */
+export function notWellFormed(text: string, value: unknown): boolean {
+  return SURROGATE_ESCAPE_RE.test(text) && holdsLoneSurrogate(value);
+}
+
 const NOT_AN_OBJECT_MESSAGE = 'The body must be a JSON object.';
 
 /**
@@ -147,7 +177,8 @@ export function parseActionBody(rawBody: unknown, scanned = false): ActionBody |
  * A body given as a value, as the route would receive it: its JSON text, scanned as the HTTP parser
  * scans what it receives, then parsed as it parses. A `Date` arrives as its ISO string, `Infinity` as
  * `null`, a `Map` as `{}`, and an own `__proto__` key is refused: a test passing such params would
- * otherwise pass where a real client's request fails (or the reverse).
+ * otherwise pass where a real client's request fails (or the reverse). A lone surrogate (which
+ * `JSON.stringify` writes as its escape) is refused as the route refuses it.
  */
 function bodyAsSent(body: Record<string, unknown>): Record<string, unknown> | LiveError {
   let text: string;
@@ -165,6 +196,7 @@ function bodyAsSent(body: Record<string, unknown>): Record<string, unknown> | Li
   } catch {
     return invalid(NOT_JSON_MESSAGE);
   }
+  if (notWellFormed(text, parsed)) return invalid(NOT_UNICODE_MESSAGE);
   // An own `toJSON` can turn the object into anything.
   return isPlainObject(parsed) ? parsed : invalid(NOT_AN_OBJECT_MESSAGE);
 }

@@ -74,6 +74,21 @@ describe('the action body limit', () => {
     expect(await harness.fullState('note:main')).toEqual({ length: atLimit.length });
   });
 
+  it('refuses a lone surrogate in params as the route does (400 INVALID_REQUEST), and takes a valid pair', async () => {
+    const mounted = await mountComponent(note, undefined, { harness, instance: 'main' });
+    const before = await harness.fullState('note:main');
+    for (const text of ['x\ud800', '\udc00y', '\udc00\ud800']) {
+      const http = await client.action('note:main', 'save', { text });
+      expect(http.statusCode).toBe(400);
+      const { code, error } = http.json() as { code: string; error: string };
+      expect(code).toBe('INVALID_REQUEST');
+      const thrown = await callAction(mounted, 'save', { text }).catch((e: unknown) => e);
+      expect(refusal(thrown)).toBe(`400 ${code}: ${error}`);
+    }
+    expect(await harness.fullState('note:main')).toEqual(before);
+    expect((await callAction(mounted, 'save', { text: '\ud83d\ude00' })).state).toEqual({ length: 2 });
+  });
+
   it('is ACTION_BODY_LIMIT by default, as the plugin', async () => {
     const mounted = await mountComponent(note);
     expect(mounted.harness.actionBodyLimit).toBe(ACTION_BODY_LIMIT);
