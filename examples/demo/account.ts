@@ -98,7 +98,7 @@ async function loginBody(view: PageView, message: LoginMessage | null, email: st
   <form method="post" action="/login" class="stack" data-testid="login-form">
     <input type="hidden" name="${BODY.csrfToken}" value="${formToken}">
     <label class="field">Email <input type="text" inputmode="email" name="email" required autocomplete="username" spellcheck="false" autocapitalize="off" value="${email}"${fieldAttrs('email')}></label>
-    <label class="field">Password <input type="password" name="password" required minlength="8" maxlength="1024" autocomplete="current-password"${fieldAttrs('password')}></label>
+    <label class="field">Password <input type="password" name="password" required maxlength="1024" autocomplete="current-password"${fieldAttrs('password')}></label>
     <button type="submit" class="btn primary">Sign in</button>
   </form>
   <p class="muted"><a href="/forgot-password" data-testid="forgot-link">Forgot your password?</a></p>

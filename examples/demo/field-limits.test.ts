@@ -104,6 +104,13 @@ describe('maxlength holds what the server accepts', () => {
     expect(checked).toBeGreaterThanOrEqual(8);
   });
 
+  it('the sign-in password field sets no minlength: sign-in takes a password shorter than the policy of new ones', () => {
+    expect(readCredentials({ email: USER.email, password: 'short' }).ok).toBe(true);
+    const field = /<input type="password" name="password"[^>]*>/.exec(markups['/login']!)?.[0];
+    expect(field).toContain('autocomplete="current-password"');
+    expect(field).not.toContain('minlength');
+  });
+
   it('the action route takes the longest label and item, and shows them whole', async () => {
     const client = await demo.client('/');
     const label = await client.action('counter:main', 'setLabel', { label: astral(LABEL_MAX_CHARS) });

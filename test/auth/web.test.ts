@@ -150,13 +150,13 @@ eachEngine('browser sign-in', (engine) => {
     }
     expect(forgot.body).toContain('<title>Forgot your password? · LiveComponents</title>');
     expect(forgot.body).toContain('<form method="post" class="stack" data-auth-form="forgot-password" data-testid="forgot-password-form">');
-    expect(forgot.body).toContain('<input type="text" inputmode="email" name="email" required maxlength="254" autocomplete="email" spellcheck="false" autocapitalize="off">');
+    expect(forgot.body).toContain('<input type="text" inputmode="email" name="email" required maxlength="1024" autocomplete="email" spellcheck="false" autocapitalize="off">');
     expect(forgot.body).toContain('<button type="submit" class="btn primary" disabled>Send the link</button>');
 
     expect(reset.body).toContain('<title>Choose a new password · LiveComponents</title>');
     expect(reset.body).toContain('<form method="post" class="stack" data-auth-form="reset-password" data-testid="reset-password-form">');
     expect(reset.body).toContain(
-      '<input type="password" name="password" required minlength="8" maxlength="128" autocomplete="new-password" aria-describedby="password-hint"></label>',
+      '<input type="password" name="password" required minlength="8" maxlength="256" autocomplete="new-password" aria-describedby="password-hint"></label>',
     );
     expect(reset.body).toContain('<p class="muted" id="password-hint">8 to 128 characters.');
     // A (hidden) username field, so password managers know which saved password the new one replaces.
