@@ -14,7 +14,8 @@
  *   503, while readiness stays green), and how it persists. An ACL user refused `INFO` or `TIME`
  *   (NOPERM) is named with what cannot be checked, not reported as a Redis that did not answer.
  * - `database`: the SQL database answers; migrations still pending (start-up applies them), and a
- *   failure when one of them would meet a table of its name made by another tool (other columns).
+ *   failure when one of them would meet a table of its name made by another tool (other columns);
+ *   on PostgreSQL, a failure when the server-side timeouts are not in force (a pooler dropped them).
  * - `clock`: this machine's clock against Redis's and PostgreSQL's. Token lifetimes (access,
  *   refresh, reset) and idempotency replays are read on each instance's clock, so instances whose
  *   clocks drift apart disagree on them (rate limits on Redis run on Redis's clock).
@@ -29,7 +30,7 @@ import type { AppConfig } from '../ops/config.js';
 import { withDeadline } from '../core/deadline.js';
 import { messageOf } from '../core/errors.js';
 import { redisTarget } from '../runtime/backends.js';
-import { createDatabase, sqliteDriverNotBuilt } from '../sql/database.js';
+import { createDatabase, DEFAULT_QUERY_TIMEOUT_MS, serverTimeouts, sqliteDriverNotBuilt } from '../sql/database.js';
 import { migrationConflicts, newerMigrations, newerReleaseMessage, pendingMigrations } from '../sql/migrate.js';
 import { describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
 import { isAclRefusal, onNode, readNodeMemory } from '../store/redis/eviction.js';
@@ -168,12 +169,49 @@ async function checkDatabase(url: string, timeoutMs: number, now: () => number, 
     const { rows } = await sql<{ now_ms: string | number }>`select extract(epoch from clock_timestamp()) * 1000 as now_ms`.execute(db);
     const received = now();
     readings.push({ service: 'PostgreSQL', skewMs: (sent + received) / 2 - Number(rows[0]?.now_ms) });
-    return await schemaCheck(db, where, 'answers');
+    const timeouts = await missingServerTimeouts(db, url, where);
+    const schema = await schemaCheck(db, where, 'answers');
+    return timeouts === undefined ? schema : checked('database', [...schema.problems, timeouts], schema.summary);
   } catch (error) {
-    return failed('database', `DATABASE_URL: ${where} did not answer (${messageOf(error)})`);
+    // A server that refused (PgBouncer's "unsupported startup parameter", a wrong password) did answer.
+    const answered = sqlStateOf(error) === undefined ? 'did not answer' : 'answered with an error';
+    return failed('database', `DATABASE_URL: ${where} ${answered} (${messageOf(error)})`);
   } finally {
     await db.destroy();
   }
+}
+
+/**
+ * Why the server-side timeouts the app sends when it connects (`serverTimeouts`) are not in force,
+ * when any reads 0 (no limit): a pooler told to ignore them (PgBouncer's `ignore_startup_parameters`)
+ * drops them, and then a query waiting on a lock outlives the app's own bound, its backend left
+ * behind past the pool. The doctor connects as the app does, so it reads what the app would get.
+ */
+async function missingServerTimeouts<DB>(db: Kysely<DB>, url: string, where: string): Promise<string | undefined> {
+  const expected = serverTimeouts(DEFAULT_QUERY_TIMEOUT_MS);
+  const names = Object.keys(expected) as (keyof typeof expected)[];
+  const { rows } = await sql<Record<string, string>>`select ${sql.join(names.map((n) => sql`current_setting(${n}) as ${sql.ref(n)}`))}`.execute(db);
+  const off = names.filter((n) => rows[0]?.[n] === '0');
+  if (off.length === 0) return undefined;
+  const role = decodeURIComponent(new URL(url).username) || 'the app\'s role';
+  const settings = names.map((n) => `${n} = '${expected[n] / 1000}s'`).join(', ');
+  return `DATABASE_URL: ${where}: ${off.join(', ')} ${off.length === 1 ? 'is' : 'are'} 0 (no limit), though the app sends them when it connects: a pooler drops them (PgBouncer's ignore_startup_parameters), so queries waiting on a lock outlive the app's ${DEFAULT_QUERY_TIMEOUT_MS / 1000} s bound and their backends pile up beyond its pool; set them on the role: ALTER ROLE ${quoteIdentifier(role)} SET ${settings} (docs/scaling.md, "PgBouncer")`;
+}
+
+/**
+ * The SQLSTATE of an error the server sent, or of the error it wraps (`cause`). Only the server's
+ * errors carry a `severity` (a socket's EPIPE has a five-letter code too).
+ */
+function sqlStateOf(error: unknown): string | undefined {
+  for (let e = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    const { code, severity } = e as { code?: unknown; severity?: unknown };
+    if (typeof code === 'string' && typeof severity === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code;
+  }
+  return undefined;
+}
+
+function quoteIdentifier(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
 }
 
 async function checkSqliteFile(path: string, where: string, timeoutMs: number): Promise<ServiceCheckResult> {

@@ -27,7 +27,8 @@ export interface DatabaseOptions {
    */
   busyTimeoutMs?: number;
   /**
-   * PostgreSQL: most connections in the pool.
+   * PostgreSQL: most connections in the pool. The readiness check has one more of its own
+   * (`healthProbeOf`): at most `poolMax + 1` per database opened.
    * @default 10
    */
   poolMax?: number;
@@ -68,6 +69,8 @@ export interface DatabaseOptions {
 interface Handle {
   readonly engine: DatabaseEngine;
   readonly sqlite: BetterSqlite3.Database | undefined;
+  /** PostgreSQL: the same database on a connection of its own, for the readiness check. */
+  readonly probe: Kysely<DatabaseSchema> | undefined;
 }
 
 /**
@@ -96,6 +99,7 @@ const handles = new WeakMap<object, Handle>();
  *   server too: `serverTimeouts`), whose outages (connection refused or
  *   broken, a timeout, the server shutting down) reject as `StoreUnavailableError` (503 on the wire;
  *   `src/sql/pg-outage.ts`). BIGINT columns come back as numbers, as in SQLite (every BIGINT here is a millisecond time, far below 2^53).
+ *   One more connection, in a pool of its own, serves the readiness check (`healthProbeOf`).
  *
  * Run `migrateToLatest(db)` before use; `db.destroy()` closes it.
  *
@@ -118,26 +122,36 @@ export function createDatabase(url: string, options: DatabaseOptions = {}): Kyse
     // Write transactions begin with BEGIN IMMEDIATE, and outages (busy past busy_timeout, disk full,
     // I/O error…) reject as StoreUnavailableError: src/sql/sqlite-outage.ts.
     const db = new SqliteKysely({ dialect: new OutageAwareSqliteDialect(native) }, native, release);
-    handles.set(db, { engine: 'sqlite', sqlite: native });
+    handles.set(db, { engine: 'sqlite', sqlite: native, probe: undefined });
     return db;
   }
-  const queryTimeoutMs = timeoutOption('queryTimeoutMs', options.queryTimeoutMs ?? 10_000, false, MAX_QUERY_TIMEOUT_MS);
+  const queryTimeoutMs = timeoutOption('queryTimeoutMs', options.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS, false, MAX_QUERY_TIMEOUT_MS);
   const connectTimeoutMs = timeoutOption('connectTimeoutMs', options.connectTimeoutMs ?? 5_000, false, MAX_TIMER_MS);
-  const pool = new (loadPg().Pool)({
-    connectionString: target.connectionString,
-    max: positiveInteger('poolMax', options.poolMax ?? 10),
-    connectionTimeoutMillis: connectTimeoutMs,
-    // The outer bound, for a server or network that stops answering altogether.
-    query_timeout: queryTimeoutMs,
-    // Sent as startup parameters, so they hold on every connection of the pool from its first query.
-    ...serverTimeouts(queryTimeoutMs),
-    types: BIGINT_AS_NUMBER,
-  });
+  const poolMax = positiveInteger('poolMax', options.poolMax ?? 10);
   const onPoolError = options.onPoolError ?? (() => undefined);
-  pool.on('error', onPoolError);
+  const openPool = (max: number): pg.Pool => {
+    const pool = new (loadPg().Pool)({
+      connectionString: target.connectionString,
+      max,
+      connectionTimeoutMillis: connectTimeoutMs,
+      // The outer bound, for a server or network that stops answering altogether.
+      query_timeout: queryTimeoutMs,
+      // Sent as startup parameters, so they hold on every connection of the pool from its first query.
+      ...serverTimeouts(queryTimeoutMs),
+      types: BIGINT_AS_NUMBER,
+    });
+    pool.on('error', onPoolError);
+    return pool;
+  };
   // Outages (down, refusing, not answering) reject as StoreUnavailableError: 503, as for the other stores.
-  const db = new Kysely<DatabaseSchema>({ dialect: new PostgresDialect({ pool: withOutages(pool) }) });
-  handles.set(db, { engine: 'postgres', sqlite: undefined });
+  const dialectOf = (pool: pg.Pool) => new PostgresDialect({ pool: withOutages(pool) });
+  // Readiness asks on a connection of its own: on the app's pool it measured the pool, not PostgreSQL —
+  // requests waiting on a lock (an operator's ALTER TABLE) held every connection, the check found none
+  // within its timeout, and every instance left the balancer at once while PostgreSQL answered.
+  const probePool = openPool(1);
+  const probe = new Kysely<DatabaseSchema>({ dialect: dialectOf(probePool) });
+  const db = new PostgresKysely({ dialect: dialectOf(openPool(poolMax)) }, probePool);
+  handles.set(db, { engine: 'postgres', sqlite: undefined, probe });
   return db;
 }
 
@@ -152,6 +166,34 @@ export function databaseEngine<DB>(db: Kysely<DB>): DatabaseEngine | undefined {
  */
 export function sqliteConnectionOf<DB>(db: Kysely<DB>): BetterSqlite3.Database | undefined {
   return handles.get(db)?.sqlite;
+}
+
+/**
+ * The database to run the readiness check on: for PostgreSQL from `createDatabase`, the same database
+ * on a connection of its own (a pool of one, closed by `db.destroy()`), so a saturated app pool does
+ * not read as PostgreSQL not answering; `db` itself otherwise.
+ */
+export function healthProbeOf<T extends object>(db: T): T | Kysely<DatabaseSchema> {
+  return handles.get(db)?.probe ?? db;
+}
+
+/** `destroy()` also closes the readiness check's connection (`healthProbeOf`). */
+class PostgresKysely extends Kysely<DatabaseSchema> {
+  readonly #probePool: pg.Pool;
+
+  constructor(config: KyselyConfig, probePool: pg.Pool) {
+    super(config);
+    this.#probePool = probePool;
+  }
+
+  override async destroy(): Promise<void> {
+    try {
+      await super.destroy();
+    } finally {
+      // pg refuses a second end(); destroy() may be called twice (Kysely's own is idempotent).
+      if (!this.#probePool.ending) await this.#probePool.end();
+    }
+  }
 }
 
 /**
@@ -304,6 +346,9 @@ export function serverTimeouts(queryTimeoutMs: number): {
   const statement = Math.max(1, queryTimeoutMs - Math.min(1_000, Math.ceil(queryTimeoutMs / 5)));
   return { statement_timeout: statement, lock_timeout: statement, idle_in_transaction_session_timeout: 2 * queryTimeoutMs };
 }
+
+/** `queryTimeoutMs` by default, as the reference app opens its database. */
+export const DEFAULT_QUERY_TIMEOUT_MS = 10_000;
 
 /**
  * The longest `queryTimeoutMs`: `idle_in_transaction_session_timeout` is twice it, and PostgreSQL

@@ -21,9 +21,12 @@ const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE
  * that `createDatabase` sets (`serverTimeouts` in `database.ts`): 57014 (statement cancelled: its
  * `statement_timeout`, or an operator's `pg_cancel_backend`), 55P03 (`lock_timeout`), 25P03
  * (`idle_in_transaction_session_timeout`). A query that ran out of time is an overloaded or blocked
- * database, not a bug in the query: 503, like the client-side timeout it replaces.
+ * database, not a bug in the query: 503, like the client-side timeout it replaces. And 25006 (read-only
+ * transaction): a hot standby — after a failover, the URL still names the old primary — or
+ * `default_transaction_read_only`. Not in `STATEMENT_CANCELLED`: the connection is dropped, so the next
+ * one is made anew (DNS may by then name the new primary).
  */
-const SERVER_STATES = new Set(['57P01', '57P02', '57P03', '53300', '57014', '55P03', '25P03']);
+const SERVER_STATES = new Set(['57P01', '57P02', '57P03', '53300', '57014', '55P03', '25P03', '25006']);
 
 function isServerState(code: string): boolean {
   return code.startsWith('08') || SERVER_STATES.has(code);
@@ -48,8 +51,20 @@ export function isPostgresOutage(error: unknown): boolean {
 
 function outage(error: unknown): StoreUnavailableError {
   // The message only: a driver error can carry the query's parameters in its other fields.
-  return new StoreUnavailableError(`PostgreSQL failed: ${error instanceof Error ? error.message : String(error)}`, error);
+  const message = error instanceof Error ? error.message : String(error);
+  return new StoreUnavailableError(`PostgreSQL failed: ${message}${STARTUP_PARAMETER_REFUSED.test(message) ? `: ${STARTUP_PARAMETER_FIX}` : ''}`, error);
 }
+
+/** PgBouncer's refusal of a startup parameter it does not know (SQLSTATE 08P01, at connect). */
+const STARTUP_PARAMETER_REFUSED = /unsupported startup parameter/;
+
+/**
+ * What to do about that refusal: every connection sends the server-side timeouts as startup parameters
+ * (`serverTimeouts` in `database.ts`), which PgBouncer passes on only when told to ignore them — and then
+ * they must come from the role instead, or they are not in force at all.
+ */
+export const STARTUP_PARAMETER_FIX =
+  'a connection pooler (PgBouncer) refuses the timeouts the app sends when it connects; add `ignore_startup_parameters = statement_timeout,lock_timeout,idle_in_transaction_session_timeout` to pgbouncer.ini and set them on the role instead (`ALTER ROLE … SET statement_timeout = …`, see "PgBouncer" in docs/scaling.md)';
 
 /** `pool` for Kysely, with outages as `StoreUnavailableError` (see the module comment). */
 export function withOutages(pool: pg.Pool): PostgresPool {

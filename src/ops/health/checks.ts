@@ -3,10 +3,11 @@
  * dependency answers. Each run is bounded by a timeout, so a hung database makes readiness fail
  * quickly instead of hanging the probe (Kubernetes would then time the probe out with no detail).
  */
-import { sql, type QueryExecutorProvider } from 'kysely';
+import { PostgresAdapter, sql, type QueryExecutorProvider } from 'kysely';
 import { type Clock, systemClock } from '../../core/clock.js';
 import { withDeadline } from '../../core/deadline.js';
 import { messageOf } from '../../core/errors.js';
+import { healthProbeOf } from '../../sql/database.js';
 import type { Cluster, Redis } from 'ioredis';
 import { isAclRefusal, readMemoryProblems } from '../../store/redis/eviction.js';
 import type { Store } from '../../store/types.js';
@@ -127,15 +128,28 @@ export function storeHealthCheck(store: Pick<Store, 'health'>, name = 'store'): 
 }
 
 /**
- * A Kysely database (SQLite or PostgreSQL) answering `select 1`.
+ * A Kysely database (SQLite or PostgreSQL) answering `select 1` — on PostgreSQL, answering that it
+ * takes writes: a hot standby (after a failover the URL may still name the old primary) or
+ * `default_transaction_read_only` answers `select 1` while every sign-in, refresh and logout answers 503.
+ * A database from `createDatabase` is asked on a connection of its own (`healthProbeOf`), so requests
+ * holding the app's pool (waiting on a lock) do not read as PostgreSQL not answering.
  * @example registerHealth(app, { state, checks: [storeHealthCheck(store), sqlHealthCheck(db)] })
  */
 export function sqlHealthCheck(db: QueryExecutorProvider, name = 'sql'): HealthCheck {
+  const target = healthProbeOf(db);
   return {
     name,
     componentType: 'datastore',
     check: async () => {
-      await sql`select 1`.execute(db);
+      if (!(target.getExecutor().adapter instanceof PostgresAdapter)) {
+        await sql`select 1`.execute(target);
+        return;
+      }
+      const { rows } = await sql<{ standby: boolean; read_only: string }>`select pg_is_in_recovery() as standby, current_setting('transaction_read_only') as read_only`.execute(target);
+      const { standby, read_only: readOnly } = rows[0] ?? {};
+      if (standby === true || readOnly === 'on') {
+        throw new Error(`PostgreSQL is read-only (${standby === true ? 'a standby in recovery' : 'default_transaction_read_only'}): sign-in, refresh and logout answer 503 until DATABASE_URL reaches a primary that takes writes`);
+      }
     },
   };
 }
