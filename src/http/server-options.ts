@@ -11,10 +11,11 @@ import { readFileSync } from 'node:fs';
 import { createServer as createHttpsServer, type ServerOptions as HttpsServerOptions } from 'node:https';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { LogController, type FastifyHttpOptions, type FastifyInstance, type FastifyServerFactoryHandler, type FastifyServerOptions } from 'fastify';
+import { LogController, type FastifyBaseLogger, type FastifyHttpOptions, type FastifyInstance, type FastifyServerFactoryHandler, type FastifyServerOptions } from 'fastify';
 import { checkTimerDelay, MAX_TIMER_MS } from '../core/deadline.js';
 import { HEADERS } from '../core/wire.js';
 import { LOG_FIELDS } from '../ops/logging/fields.js';
+import { answerShedRequest, createLoadMonitor, DEFAULT_MAX_EVENT_LOOP_DELAY_MS, shouldShed } from '../ops/load-shedding/index.js';
 import { createClientIp } from '../pipeline/rate-limit/client-ip.js';
 import { answerClientError, answerConnect, answerRefusedRequest } from './client-errors.js';
 import { sendError } from './error-mapping.js';
@@ -92,6 +93,8 @@ export interface UnroutedAnswer {
    * it (a body that never finished) gets no answer of its own: this refusal was its answer.
    */
   readonly closedConnection: Socket | null;
+  /** Answered 503 because the event loop was overloaded (`maxEventLoopDelayMs`). */
+  readonly shed?: boolean;
 }
 
 export type UnroutedAnswerListener = (answer: UnroutedAnswer) => void;
@@ -172,6 +175,16 @@ export function serverOptions(options: {
    * @example serverOptions({ maxConnectionsPerAddress: 0 }) // behind nginx
    */
   maxConnectionsPerAddress?: number;
+  /**
+   * Load shedding: while the event loop lags more than this, in ms, every request but the health
+   * endpoints (`/health`, `/health/*`) and `/metrics` is answered at once, before routing, with 503
+   * `SERVICE_UNAVAILABLE` and `Retry-After: 1`, and counted in `livecomponents_requests_shed_total`;
+   * a warning is logged when it starts (at most once a minute). Without it, an overloaded server
+   * queued every request for seconds, liveness probes included (src/ops/load-shedding). `0` turns it off.
+   * @default 1000 (`DEFAULT_MAX_EVENT_LOOP_DELAY_MS`)
+   * @example serverOptions({ maxEventLoopDelayMs: 0 }) // never shed
+   */
+  maxEventLoopDelayMs?: number;
 } = {}): FastifyHttpOptions<Server> {
   const requestTimeout = checkTimerDelay(options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS, { max: MAX_REQUEST_TIMEOUT_MS, integer: true }, () => {
     return new TypeError(`serverOptions: requestTimeoutMs must be a positive whole number of ms, at most ${MAX_REQUEST_TIMEOUT_MS} (a timer is armed for 1.5 times it, and Node's timers wait at most ${MAX_TIMER_MS} ms)`);
@@ -186,7 +199,10 @@ export function serverOptions(options: {
   if (!(Number.isSafeInteger(maxConnectionsPerAddress) && maxConnectionsPerAddress >= 0)) {
     throw new TypeError('serverOptions: maxConnectionsPerAddress must be a whole number, 0 (off) or more');
   }
-  const caps: ConnectionCaps = { maxConnections, maxConnectionsPerAddress };
+  const maxEventLoopDelayMs = checkTimerDelay(options.maxEventLoopDelayMs ?? DEFAULT_MAX_EVENT_LOOP_DELAY_MS, { zero: true, integer: true }, () => {
+    return new TypeError(`serverOptions: maxEventLoopDelayMs must be a whole number of ms from 0 (off) to ${MAX_TIMER_MS}`);
+  });
+  const caps: ConnectionCaps = { maxConnections, maxConnectionsPerAddress, maxEventLoopDelayMs };
   return {
     // The Node server is built here rather than by Fastify, because `maxConnections` is a property of
     // the server object, not an option of `http.createServer`. Not in an onReady hook of the plugin:
@@ -221,7 +237,7 @@ export function serverOptions(options: {
     // Requests Node's parser refused answer in PROTOCOL's error shape too (see client-errors.ts).
     // Fastify calls it with `this` bound to the app.
     clientErrorHandler(this: FastifyInstance, error, socket) {
-      afterPendingAnswers(socket, () => {
+      afterPendingAnswers(socket, this.server.timeout || this.server.requestTimeout, () => {
         const statusCode = answerClientError(error, socket);
         if (statusCode !== null) notifyUnrouted(this.server, { method: null, statusCode, closedConnection: socket });
       });
@@ -245,6 +261,8 @@ interface FactoryOptions {
   requestTimeout: number;
   connectionTimeout: number;
   maxRequestsPerSocket?: number | null;
+  /** The app's logger (Fastify sets it before building the server). */
+  logger?: FastifyBaseLogger;
 }
 
 /** The caps `createNodeServer` adds to the server Fastify would build. */
@@ -252,6 +270,8 @@ interface ConnectionCaps {
   readonly maxConnections: number;
   /** 0: no cap per address. */
   readonly maxConnectionsPerAddress: number;
+  /** 0: no load shedding. */
+  readonly maxEventLoopDelayMs: number;
 }
 
 /**
@@ -279,12 +299,20 @@ function createNodeServer(handler: FastifyServerFactoryHandler, options: Factory
     const statusCode = answerRefusedRequest(res, requestIdOf(req), message);
     notifyUnrouted(server, { method: req.method ?? null, statusCode, closedConnection: null });
   };
+  const monitor = caps.maxEventLoopDelayMs > 0 ? createLoadMonitor(caps.maxEventLoopDelayMs, (delayMs) => warnShedding(options.logger, delayMs, caps.maxEventLoopDelayMs)) : null;
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
-    trackAnswer(req.socket as AnsweringSocket, res);
+    const state = trackAnswer(req.socket as AnsweringSocket, res);
     if (refusedSockets.has(req.socket)) {
       res.destroy();
       return;
     }
+    if (state.held.length > 0 || state.pending.size - state.held.length > MAX_ANSWERS_IN_PROGRESS) {
+      holdRequest(state, res, () => answer(req, res));
+      return;
+    }
+    answer(req, res);
+  };
+  const answer = (req: IncomingMessage, res: ServerResponse): void => {
     const hostRefusal = hostRefusalOf(req);
     if (hostRefusal !== null) {
       refuse(req, res, hostRefusal);
@@ -303,6 +331,11 @@ function createNodeServer(handler: FastifyServerFactoryHandler, options: Factory
         refuse(req, res, 'The request target must be a path beginning with "/".');
         return;
       }
+    }
+    if (shouldShed(monitor, req)) {
+      const statusCode = answerShedRequest(res, requestIdOf(req));
+      notifyUnrouted(server, { method: req.method ?? null, statusCode, closedConnection: null, shed: true });
+      return;
     }
     handler(req, res);
   };
@@ -328,7 +361,17 @@ function createNodeServer(handler: FastifyServerFactoryHandler, options: Factory
   if ((options.maxRequestsPerSocket ?? 0) > 0) server.maxRequestsPerSocket = options.maxRequestsPerSocket ?? null;
   server.maxConnections = caps.maxConnections;
   if (caps.maxConnectionsPerAddress > 0) capConnectionsPerAddress(server, caps.maxConnectionsPerAddress);
+  if (monitor !== null) {
+    server.on('listening', monitor.start);
+    server.on('close', monitor.stop);
+  }
   return server;
+}
+
+function warnShedding(logger: FastifyBaseLogger | undefined, delayMs: number, maxDelayMs: number): void {
+  logger?.warn(
+    `Overloaded: the event loop lagged ${delayMs} ms (over maxEventLoopDelayMs, ${maxDelayMs} ms); answering 503 with Retry-After to all but /health and /metrics meanwhile (counted in livecomponents_requests_shed_total; logged at most once a minute)`,
+  );
 }
 
 const SLASH = 0x2f;
@@ -388,10 +431,28 @@ function hostRefusalOf(req: IncomingMessage): string | null {
   return HOST_RE.test(host) ? null : 'The Host header is not a valid host[:port].';
 }
 
+/**
+ * Most answers one connection has in progress (not yet sent in full) before the requests pipelined
+ * behind them wait, the connection not read meanwhile. Browsers never pipeline (one request at a
+ * time per connection); without a cap one connection that pipelined 200,000 requests and read no
+ * answer had 83,408 of them run and their answers held (1.36 GB, the event loop stuck for 30 s).
+ * The requests wait rather than being refused: a client that does read gets every answer, in order.
+ */
+export const MAX_ANSWERS_IN_PROGRESS = 32;
+
+/** A request read but not yet handed to the app: `MAX_ANSWERS_IN_PROGRESS` were in progress. */
+interface HeldRequest {
+  readonly res: ServerResponse;
+  readonly run: () => void;
+}
+
 /** Per connection: the answers not yet sent in full, and how far it had been read when the last one was. */
 interface Answering {
   readonly socket: Socket;
+  /** Held requests' answers included. */
   readonly pending: Set<ServerResponse>;
+  /** In arrival order; their answers are in `pending` too. */
+  readonly held: HeldRequest[];
   readUpTo: number;
   /** What to do once `pending` is empty (the refusal of a malformed request pipelined behind them). */
   afterPending?: () => void;
@@ -407,21 +468,47 @@ type AnsweringSocket = Socket & { [ANSWERING]?: Answering };
 type TrackedAnswer = ServerResponse & { [ANSWERING]: Answering };
 
 function answeringOf(socket: AnsweringSocket): Answering {
-  return (socket[ANSWERING] ??= { socket, pending: new Set(), readUpTo: 0 });
+  return (socket[ANSWERING] ??= { socket, pending: new Set(), held: [], readUpTo: 0 });
 }
 
 /** Notes `res` as an answer in progress on `socket` until it closes (sent in full, or the connection gone). */
-function trackAnswer(socket: AnsweringSocket, res: ServerResponse): void {
+function trackAnswer(socket: AnsweringSocket, res: ServerResponse): Answering {
   const state = answeringOf(socket);
   state.pending.add(res);
   (res as TrackedAnswer)[ANSWERING] = state;
   res.on('close', answerClosed);
+  return state;
+}
+
+/** Runs the request later (`runHeld`), and stops reading the connection until then. */
+function holdRequest(state: Answering, res: ServerResponse, run: () => void): void {
+  state.held.push({ res, run });
+  // Node's parser still hands over the requests already read (at most one read: 64 KiB); they wait too.
+  state.socket.pause();
+}
+
+function isHeld(state: Answering, res: ServerResponse): boolean {
+  return state.held.some((h) => h.res === res);
+}
+
+/** Hands held requests to the app while fewer than `MAX_ANSWERS_IN_PROGRESS` are in progress; reads again once none waits. */
+function runHeld(state: Answering): void {
+  if (state.socket.destroyed) {
+    // Their answers could never be sent: running them would have effects the client cannot see.
+    state.held.length = 0;
+    return;
+  }
+  while (state.held.length > 0 && state.pending.size - state.held.length < MAX_ANSWERS_IN_PROGRESS) state.held.shift()?.run();
+  // Not while Node itself holds reading (`_paused`: answers written faster than the client reads):
+  // it resumes by itself once the socket drains.
+  if (state.held.length === 0 && state.afterPending === undefined && !(state.socket as Socket & { _paused?: boolean })._paused) state.socket.resume();
 }
 
 function answerClosed(this: TrackedAnswer): void {
   const state = this[ANSWERING];
   state.pending.delete(this);
   state.readUpTo = state.socket.bytesRead;
+  if (state.held.length > 0) runHeld(state);
   if (state.pending.size === 0 && state.afterPending !== undefined) {
     const then = state.afterPending;
     state.afterPending = undefined;
@@ -436,7 +523,7 @@ function answerClosed(this: TrackedAnswer): void {
  * cut off or malformed) is not waited for: it can no longer complete. Reading stops meanwhile; Node
  * reports the parser's error again for any further bytes, which changes nothing.
  */
-function afterPendingAnswers(socket: Socket, then: () => void): void {
+function afterPendingAnswers(socket: Socket, giveUpAfterMs: number, then: () => void): void {
   const state = (socket as AnsweringSocket)[ANSWERING];
   if (state === undefined) {
     then();
@@ -455,6 +542,30 @@ function afterPendingAnswers(socket: Socket, then: () => void): void {
   }
   state.afterPending = then;
   socket.pause();
+  giveUpWhenNotRead(state, then, giveUpAfterMs);
+}
+
+/**
+ * Closes the connection when, `ms` after the wait for its answers began (and every `ms` after), the
+ * app has finished them all but they are still not sent: the client does not read. Without it a
+ * client that never read waited out no timeout (one was held 145 s); an answer the app is still
+ * working on is waited for, as `closeIdleOnTimeout` does.
+ */
+function giveUpWhenNotRead(state: Answering, waitingFor: () => void, ms: number): void {
+  let timer: NodeJS.Timeout | undefined;
+  const check = (): void => {
+    if (state.afterPending !== waitingFor || state.socket.destroyed) return;
+    for (const res of state.pending) {
+      if (!res.writableEnded && !isHeld(state, res)) {
+        timer = setTimeout(check, ms).unref();
+        return;
+      }
+    }
+    state.afterPending = undefined;
+    state.socket.destroy();
+  };
+  timer = setTimeout(check, ms).unref();
+  state.socket.once('close', () => clearTimeout(timer));
 }
 
 /**
@@ -469,7 +580,8 @@ function closeIdleOnTimeout(server: Server): void {
   server.on('timeout', (socket: AnsweringSocket) => {
     const state = socket[ANSWERING];
     if (state !== undefined && state.pending.size > 0) {
-      for (const res of state.pending) if (!res.writableEnded) return;
+      // A held request is not being worked on: the client's not reading holds it.
+      for (const res of state.pending) if (!res.writableEnded && !isHeld(state, res)) return;
     } else if (socket.bytesRead > (state?.readUpTo ?? 0)) {
       // Spared once per new bytes, with the timer armed again: a socket timer does not re-arm after it
       // fires, and bytes that never start a request (a bare CRLF after an answer: the parser skips it)

@@ -50,6 +50,7 @@ describe('loadConfig defaults', () => {
       METRICS_TOKEN: undefined,
       METRICS_PORT: undefined,
       MAX_CONNECTIONS: undefined,
+      MAX_EVENT_LOOP_DELAY_MS: undefined,
       INSTANCES: 1,
       SMTP_URL: undefined,
       MAIL_FROM: 'LiveComponents <no-reply@localhost>',
@@ -107,6 +108,8 @@ describe('parsed values', () => {
   it('reads the operations variables', () => {
     const config = loadConfig({ BEHIND_PROXY: 'yes', INSTANCES: '3', METRICS_PORT: '9100', LOG_LEVEL: 'warn', LOG_FORMAT: 'JSON', TOKEN_CLEANUP_INTERVAL: '0', SESSION_TTL: '30', MAX_CONNECTIONS: '5000' });
     expect(config.MAX_CONNECTIONS).toBe(5000);
+    expect(loadConfig({ MAX_EVENT_LOOP_DELAY_MS: '0' }).MAX_EVENT_LOOP_DELAY_MS).toBe(0);
+    expect(loadConfig({ MAX_EVENT_LOOP_DELAY_MS: '2500' }).MAX_EVENT_LOOP_DELAY_MS).toBe(2500);
     expect([config.BEHIND_PROXY, config.INSTANCES, config.METRICS_PORT, config.LOG_LEVEL, config.LOG_FORMAT, config.TOKEN_CLEANUP_INTERVAL, config.SESSION_TTL]).toEqual([
       true, 3, 9100, 'warn', 'json', 0, 30,
     ]);
@@ -176,6 +179,8 @@ describe('a bad value names its variable', () => {
     ['SANCTUM_ACCESS_TOKEN_EXPIRATION', '52596001', 'SANCTUM_ACCESS_TOKEN_EXPIRATION: must be at most 52596000 minutes (100 years), the longest a token or session may live (got "52596001")'],
     ['SESSION_TTL', '200000000000', 'SESSION_TTL: must be at most 52596000 minutes (100 years), the longest a token or session may live (got "200000000000")'],
     ['MAX_CONNECTIONS', '0', 'MAX_CONNECTIONS: must be a whole number of at least 1 (got "0")'],
+    ['MAX_EVENT_LOOP_DELAY_MS', '1.5', 'MAX_EVENT_LOOP_DELAY_MS: must be a whole number of at least 0 (got "1.5")'],
+    ['MAX_EVENT_LOOP_DELAY_MS', '2147483648', 'MAX_EVENT_LOOP_DELAY_MS: must be at most 2147483647 ms (got "2147483648")'],
   ])('%s=%s', (name, value, message) => {
     expect(problemsOf({ [name]: value })).toEqual([message]);
   });

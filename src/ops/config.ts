@@ -7,6 +7,7 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { MAX_TIMER_MS } from '../core/deadline.js';
 import { createKeyRing, parseStateKeys } from '../pipeline/state/keyring.js';
 import { parseDatabaseUrl } from '../sql/url.js';
 import { parseLogDestination, parseLogFormat } from './logging/destination.js';
@@ -64,6 +65,13 @@ function logDestination(text: string): string {
   return text;
 }
 
+/** `serverOptions({ maxEventLoopDelayMs })`: ms, 0 (no load shedding) up to a timer's limit. */
+function eventLoopDelayMs(text: string): number {
+  const n = wholeNumber(0)(text);
+  if (n > MAX_TIMER_MS) throw new Error(`must be at most ${MAX_TIMER_MS} ms (got "${text}")`);
+  return n;
+}
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 /** Every variable the app reads. Each field accepts `undefined` (unset), so defaults apply later. */
@@ -88,6 +96,7 @@ export const envSchema = z.object({
   METRICS_TOKEN: variable(bearerToken),
   METRICS_PORT: variable(port),
   MAX_CONNECTIONS: variable(wholeNumber(1)),
+  MAX_EVENT_LOOP_DELAY_MS: variable(eventLoopDelayMs),
   INSTANCES: variable(wholeNumber(1)),
   SMTP_URL: variable(schemeUrl(['smtp:', 'smtps:'], 'smtp://user:pass@host:587 or smtps://…')),
   MAIL_FROM: variable(mailbox),
@@ -143,6 +152,8 @@ export interface AppConfig {
   METRICS_PORT: number | undefined;
   /** Most connections the server holds open (`serverOptions({ maxConnections })`). @default the open-files limit minus headroom */
   MAX_CONNECTIONS: number | undefined;
+  /** Event-loop lag, ms, past which requests are shed with 503 (`serverOptions({ maxEventLoopDelayMs })`); 0 turns it off. @default undefined (1000) */
+  MAX_EVENT_LOOP_DELAY_MS: number | undefined;
   /** Declared number of instances; more than 1 needs `REDIS_URL`. @default 1 */
   INSTANCES: number;
   /** Mail transport (password reset). @default undefined */

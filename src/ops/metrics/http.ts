@@ -21,7 +21,7 @@ import { CLIENT_CLOSED_REQUEST } from './names.js';
  * Adds the hooks to `app` (and so to every route of it). Call before `ready()`, on the root instance
  * (what `Fastify()` returned), before hooks that may answer in `onRequest`.
  */
-export function registerHttpMetrics(app: FastifyInstance, metrics: Pick<Metrics, 'observeHttp' | 'countUnroutedRequest' | 'countDroppedConnection'>): void {
+export function registerHttpMetrics(app: FastifyInstance, metrics: Pick<Metrics, 'observeHttp' | 'countUnroutedRequest' | 'countDroppedConnection' | 'countShedRequest'>): void {
   // Connections a parser refusal closed: a request the app was still reading on one (a body that
   // never finished) was answered by that refusal, and is counted there, not as a 499.
   const refusedConnections = new WeakSet<Socket>();
@@ -45,5 +45,6 @@ export function registerHttpMetrics(app: FastifyInstance, metrics: Pick<Metrics,
   onUnroutedAnswer(app, (refusal) => {
     if (refusal.closedConnection !== null) refusedConnections.add(refusal.closedConnection);
     metrics.countUnroutedRequest(refusal.method, refusal.statusCode);
+    if (refusal.shed === true) metrics.countShedRequest();
   });
 }

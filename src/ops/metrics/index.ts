@@ -49,6 +49,8 @@ export interface Metrics {
   countUnroutedRequest(method: string | null, statusCode: number): void;
   /** One connection closed on arrival: the server held its `maxConnections` (`serverOptions`). */
   countDroppedConnection(): void;
+  /** A request shed by `serverOptions()`'s load shedding (503 before routing). */
+  countShedRequest(): void;
   /** The exposition text. */
   render(): Promise<string>;
 }
@@ -147,6 +149,11 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     help: 'Connections closed on arrival because the server already held its maxConnections, or their client address its maxConnectionsPerAddress.',
     registers,
   });
+  const requestsShed = new Counter({
+    name: prefix + METRIC_NAMES.requestsShed,
+    help: 'Requests answered 503 SERVICE_UNAVAILABLE with Retry-After before routing, because the event loop lagged past maxEventLoopDelayMs.',
+    registers,
+  });
   // Every known event starts at 0, so rate() and alerts work from the first scrape instead of
   // only after the first occurrence.
   for (const event of SECURITY_EVENTS) securityEvents.inc({ event }, 0);
@@ -177,6 +184,9 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     },
     countDroppedConnection() {
       connectionsDropped.inc();
+    },
+    countShedRequest() {
+      requestsShed.inc();
     },
     render: () => registry.metrics(),
   };

@@ -20,6 +20,8 @@ export const METRIC_NAMES = {
   logRecordsDropped: 'livecomponents_log_records_dropped_total',
   /** Counter, no labels: connections closed on arrival because the server held `maxConnections`, or their client address held `maxConnectionsPerAddress`. */
   connectionsDropped: 'livecomponents_connections_dropped_total',
+  /** Counter, no labels: requests answered 503 at once because the event loop lagged past `maxEventLoopDelayMs` (load shedding). */
+  requestsShed: 'livecomponents_requests_shed_total',
 } as const;
 
 /**
