@@ -74,6 +74,7 @@ export async function createDemoApp(options: DemoAppOptions = {}): Promise<Fasti
       logger: options.logger ?? false,
       loggerInstance: options.loggerInstance,
       maxConnections: config.MAX_CONNECTIONS,
+      maxEventLoopDelayMs: config.MAX_EVENT_LOOP_DELAY_MS,
       // Behind a proxy every connection comes from the proxy: a cap per address would cap the proxy.
       // The proxy limits per client instead (deploy/nginx: `limit_conn`).
       maxConnectionsPerAddress: config.BEHIND_PROXY || config.TRUST_PROXY !== false ? 0 : undefined,

@@ -9,6 +9,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { serverOptions } from '../../src/http/server-options.js';
 import { createMetrics, METRIC_NAMES, registerHttpMetrics } from '../../src/ops/metrics/index.js';
+import { demoApp } from '../helpers/demo.js';
 
 const apps: FastifyInstance[] = [];
 const sockets: Socket[] = [];
@@ -89,5 +90,24 @@ describe('load shedding', () => {
     for (const maxEventLoopDelayMs of [-1, 1.5, Number.NaN, 2 ** 31]) {
       expect(() => serverOptions({ maxEventLoopDelayMs }), String(maxEventLoopDelayMs)).toThrow(TypeError);
     }
+  });
+});
+
+describe('the reference app', () => {
+  /** The demo app listening with `env`, `/` answered after a stall of the event loop. */
+  async function afterStall(env: Record<string, string>): Promise<string> {
+    const { app } = await demoApp(env);
+    apps.push(app);
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const c = await connected((app.server.address() as { port: number }).port);
+    busyWait(1500);
+    c.socket.write(request('/'));
+    return (await c.answer).split('\r\n')[0]!;
+  }
+
+  it('sheds by default and takes MAX_EVENT_LOOP_DELAY_MS (0: off) from its configuration', async () => {
+    expect(await afterStall({ MAX_EVENT_LOOP_DELAY_MS: '300' })).toBe('HTTP/1.1 503 Service Unavailable');
+    expect(await afterStall({})).toBe('HTTP/1.1 503 Service Unavailable');
+    expect(await afterStall({ MAX_EVENT_LOOP_DELAY_MS: '0' })).toBe('HTTP/1.1 200 OK');
   });
 });
