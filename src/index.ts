@@ -40,7 +40,7 @@ export { livecomponentsErrorHandler, sendError } from './http/error-mapping.js';
 export { notFoundHandler } from './http/not-found.js';
 export { createMemoryStore } from './store/memory/index.js';
 export { createSqliteStore } from './store/sqlite/index.js';
-export { createRedisStore, redisClientOf, redisClientOptions, redisClusterOptions } from './store/redis/index.js';
+export { createRedisStore, redisClientOf, redisClientOptions, redisClusterOptions, redisSentinelOptions } from './store/redis/index.js';
 export { readEvictionRisk, warnOnEvictionRisk } from './store/redis/eviction.js';
 export { openBackends } from './runtime/backends.js';
 export type { Backends, BackendOptions } from './runtime/backends.js';

@@ -5,8 +5,8 @@
  * one may create its `-wal`/`-shm` companions, as any reader of a WAL database does; the folder of
  * one not made yet is tried with a probe file, created and removed at once: doctor-files.ts).
  *
- * - `redis-server`: Redis answers, is no lone node of a Redis Cluster (`INFO cluster`; a cluster
- *   takes the seed nodes comma-separated), takes the store's writes (two through its batch script, as every
+ * - `redis-server`: Redis answers, is no lone node of a Redis Cluster (`INFO`; a cluster
+ *   takes the seed nodes comma-separated) and no Redis Sentinel (`redis_mode:sentinel`), takes the store's writes (two through its batch script, as every
  *   action sends: a PEXPIRE of a key that does not exist, which changes nothing — a replica answers
  *   READONLY, an ACL user barred from scripts NOPERM; the second goes by EVALSHA, as ioredis sends a
  *   script once the socket has it), cannot evict our keys (`maxmemory-policy`),
@@ -34,8 +34,8 @@ import { createDatabase, DEFAULT_QUERY_TIMEOUT_MS, serverTimeouts, sqliteDriverN
 import { migrationConflicts, newerMigrations, newerReleaseMessage, pendingMigrations } from '../sql/migrate.js';
 import { describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
 import { isAclRefusal, onNode, readNodeMemory } from '../store/redis/eviction.js';
-import { isSelectFailure } from '../store/redis/connection.js';
-import { CLUSTER_NODE_REFUSAL, commandTimeoutOf, explainWriteRefusal, isClusterNodeInfo, probeWrite, redisClientOptions, WRITE_CHECK_KEY } from '../store/redis/index.js';
+import { isSelectFailure, withoutEchoedArguments } from '../store/redis/connection.js';
+import { commandTimeoutOf, explainWriteRefusal, probeWrite, redisClientOptions, serverModeRefusal, WRITE_CHECK_KEY } from '../store/redis/index.js';
 import { loadIoredis } from '../store/redis/driver.js';
 import { defineLuaCommands } from '../store/redis/lua/index.js';
 import { folderRefusal, nearestExisting } from './doctor-files.js';
@@ -92,10 +92,10 @@ async function checkRedis(url: string | undefined, keyPrefix: string, timeoutMs:
       return failed('redis-server', `REDIS_URL: Redis refused the database the URL names (${messageOf(cause)}): the server has fewer databases (its databases setting), so the app's store would answer 503`);
     }
     await within(client.ping(), timeoutMs, 'PING');
-    // One URL is a single Redis: a cluster node answers PING, then refuses most of what the store sends.
+    // One URL is a single Redis: a cluster node or a Sentinel answers PING, then refuses most of what the store sends.
     if (!client.isCluster) {
-      const info = await within((client as Redis).info('cluster'), timeoutMs, 'INFO cluster').catch(() => '');
-      if (isClusterNodeInfo(info)) return failed('redis-server', `${CLUSTER_NODE_REFUSAL}, so the app's store would answer 503`);
+      const refusal = serverModeRefusal(await within((client as Redis).info(), timeoutMs, 'INFO').catch(() => ''));
+      if (refusal !== undefined) return failed('redis-server', `${refusal}, so the app's store would answer 503`);
     }
     // PING passes on a replica and for a user barred from scripts; every action of the app would not.
     defineLuaCommands(client);
@@ -105,7 +105,7 @@ async function checkRedis(url: string | undefined, keyPrefix: string, timeoutMs:
       try {
         await within(probeWrite(client, `${keyPrefix}${WRITE_CHECK_KEY}`), timeoutMs, attempt);
       } catch (error) {
-        const message = messageOf(error);
+        const message = withoutEchoedArguments(messageOf(error));
         if (/\bNOPERM\b.*'evalsha'/i.test(message)) {
           return failed('redis-server', `REDIS_URL: Redis refuses EVALSHA (${message}) though it ran the store's script by EVAL: the store sends each script by EVALSHA once loaded, so its actions would answer 503; grant the ACL user +evalsha`);
         }
@@ -116,7 +116,7 @@ async function checkRedis(url: string | undefined, keyPrefix: string, timeoutMs:
     }
     const problems: string[] = [];
     const refused = (what: string, consequence: string) => (error: unknown) => {
-      problems.push(`REDIS_URL: cannot read ${what} (${messageOf(error)}): ${consequence}`);
+      problems.push(`REDIS_URL: cannot read ${what} (${withoutEchoedArguments(messageOf(error))}): ${consequence}`);
       return undefined;
     };
     const memory = await aclRefusalAs(within(readNodeMemory(client), timeoutMs, 'INFO memory'), refused('INFO memory', 'the eviction policy and how full Redis is cannot be checked; grant the ACL user +info'));
@@ -138,7 +138,8 @@ async function checkRedis(url: string | undefined, keyPrefix: string, timeoutMs:
     const persists = aof ? 'persists with AOF' : 'AOF is off (a restart loses what was written since the last snapshot, or everything without RDB — idempotency records, sessions, rate-limit budgets: see docs/scaling.md)';
     return checked('redis-server', problems, `${kind} answers, never evicts our keys; ${persists}`);
   } catch (error) {
-    return failed('redis-server', `REDIS_URL: Redis did not answer (${messageOf(cause ?? error)})`);
+    // Redis echoes the arguments of a command it lacks (a renamed EVAL): the script and its keys.
+    return failed('redis-server', `REDIS_URL: Redis did not answer (${withoutEchoedArguments(messageOf(cause ?? error))})`);
   } finally {
     client.disconnect();
   }

@@ -67,6 +67,16 @@ export function reportingRetryReasons(strategy: ClusterOptions['clusterRetryStra
 }
 
 /**
+ * `message`, a Redis error's, without the arguments Redis echoes after an unknown or disabled command
+ * (`ERR unknown command 'set', with args beginning with: 'lc:{s:…}:session' '{"userId":…}'`: the
+ * keys and values of the call, as a Sentinel answers a data command or a managed Redis one it renamed).
+ */
+export function withoutEchoedArguments(message: string): string {
+  const at = message.indexOf(', with args beginning with:');
+  return at === -1 ? message : message.slice(0, at);
+}
+
+/**
  * True for the error ioredis emits when the server refused the `SELECT` of the URL's database
  * (`ERR DB index is out of range`). ioredis only emits it as an `error` event and carries on
  * connected to database 0, where a store must never read or write instead.

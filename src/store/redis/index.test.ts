@@ -3,7 +3,18 @@ import { StoreUnavailableError } from '../../core/errors.js';
 import { REDIS_AVAILABLE, useRedisServer } from '../../../test/redis/server.js';
 import { runStoreContract } from '../contract.js';
 import { Redis } from 'ioredis';
-import { commandTimeoutOf, createRedisStore, redisClientOptions, redisClusterOptions, type RedisStoreOperation } from './index.js';
+import {
+  CLUSTER_NODE_REFUSAL,
+  commandTimeoutOf,
+  createRedisStore,
+  explainWriteRefusal,
+  redisClientOptions,
+  redisClusterOptions,
+  redisSentinelOptions,
+  SENTINEL_REFUSAL,
+  serverModeRefusal,
+  type RedisStoreOperation,
+} from './index.js';
 import { BATCH_LUA, GCRA_LUA } from './lua/index.js';
 
 describe.skipIf(!REDIS_AVAILABLE)('redis store', () => {
@@ -206,5 +217,38 @@ describe('commandTimeoutOf', () => {
     expect(() => redisClusterOptions(0.5)).toThrow(TypeError);
     expect(commandTimeoutOf('doctor', 1.5, 'timeoutMs')).toBe(1.5);
     expect(redisClientOptions(1).socketTimeout).toBe(2_000);
+  });
+});
+
+describe('redisSentinelOptions', () => {
+  it("is redisClientOptions plus the failover detector, a READONLY reconnect and the store's capped backoff for the sentinels", () => {
+    const options = redisSentinelOptions(300);
+    expect(options).toMatchObject({ ...redisClientOptions(300), failoverDetector: true, sentinelCommandTimeout: 2_000 });
+    // ioredis's default left the client on a demoted master until Sentinel demoted it (~11 s of lost writes).
+    const backoff = [1, 2, 10, 100].map((attempt) => [options.sentinelRetryStrategy?.(attempt), options.sentinelReconnectStrategy?.(attempt)]);
+    expect(backoff).toEqual([
+      [100, 100],
+      [200, 200],
+      [1_000, 1_000],
+      [1_000, 1_000],
+    ]);
+    expect(options.reconnectOnError?.(new Error("READONLY You can't write against a read only replica. script: 7f44…, on @user_script:1."))).toBe(true);
+    expect(options.reconnectOnError?.(new Error('NOPERM this user has no permissions'))).toBe(false);
+    expect(() => redisSentinelOptions(0.5)).toThrow(/^redisSentinelOptions: commandTimeoutMs must be/);
+  });
+
+  it('health words: a Sentinel master answering as a replica is no wrong REDIS_URL', () => {
+    const readonly = "Redis failed: READONLY You can't write against a read only replica.";
+    expect(explainWriteRefusal(readonly)).toContain('REDIS_URL names a replica');
+    expect(explainWriteRefusal(readonly, 'mymaster')).toBe(
+      "Redis refuses writes (READONLY You can't write against a read only replica.): the master Redis Sentinel names 'mymaster' answers as a replica (a failover under way?)",
+    );
+  });
+
+  it('a Sentinel or a cluster node is refused by what INFO says', () => {
+    expect(serverModeRefusal('# Server\r\nredis_version:7.0.15\r\nredis_mode:sentinel\r\n')).toBe(SENTINEL_REFUSAL);
+    expect(serverModeRefusal('redis_mode:standalone\r\n# Cluster\r\ncluster_enabled:1\r\n')).toBe(CLUSTER_NODE_REFUSAL);
+    expect(serverModeRefusal('redis_mode:standalone\r\n# Cluster\r\ncluster_enabled:0\r\n')).toBeUndefined();
+    expect(serverModeRefusal('')).toBeUndefined();
   });
 });

@@ -40,7 +40,7 @@ import { checkCompare, checkKey, checkKeys, checkOp, checkRateLimitCall, checkTo
 import { batchArgs, decode, send, toPx, type RateLimitClock } from './commands.js';
 
 export type { RateLimitClock } from './commands.js';
-import { isSelectFailure, redisDatabaseOf, reportingRetryReasons, watchConnection } from './connection.js';
+import { isSelectFailure, redisDatabaseOf, reportingRetryReasons, watchConnection, withoutEchoedArguments } from './connection.js';
 import { defineLuaCommands, LUA_COMMANDS } from './lua/index.js';
 import { redisCredentialsOf } from '../../ops/config-fields.js';
 import { censorLine } from '../../ops/logging/redact.js';
@@ -68,8 +68,9 @@ export interface RedisStoreOptions {
    */
   url?: string;
   /**
-   * A client to use instead of `url`, for example a `Cluster`. Build it with
-   * `redisClientOptions()` / `redisClusterOptions()` so it fails fast and never replays commands.
+   * A client to use instead of `url`, for example a `Cluster`. Build it with `redisClientOptions()` /
+   * `redisClusterOptions()` (behind Redis Sentinel: `redisSentinelOptions()`) so it fails fast and
+   * never replays commands.
    * The store takes it over: `close()` quits it.
    * @example new Cluster([{ host: '10.0.0.1', port: 6379 }], redisClusterOptions())
    */
@@ -186,6 +187,44 @@ export function redisClientOptions(commandTimeoutMs = DEFAULT_TIMEOUT_MS): Redis
 }
 
 /**
+ * The `ioredis` options for a Redis behind Redis Sentinel, to add `sentinels` and the master's `name`
+ * to: `redisClientOptions` plus what makes the client leave a demoted master quickly.
+ *
+ * `failoverDetector: true`: the client subscribes to `+switch-master` on the sentinels and drops its
+ * connection the moment they promote a replica. ioredis's default (off) left it on the old master
+ * until Sentinel demoted it (measured: ~11 s after a `SENTINEL FAILOVER`), and everything written
+ * there meanwhile — idempotency records, state, lock releases that had answered 200 — was lost with
+ * the demotion: a retry with the same key ran the action again. With it the window is ~1 s, not none
+ * (docs/scaling.md, "Redis Sentinel").
+ * `reconnectOnError` on READONLY: a connection still on a node that has turned replica reconnects,
+ * asking the sentinels again, instead of answering 503 until something else drops it (the failed call
+ * is not sent again).
+ * The sentinels are asked again with the store's capped backoff (`sentinelRetryStrategy`), and a
+ * sentinel connection of the failover detector that dropped is reopened with it too
+ * (`sentinelReconnectStrategy`; ioredis waits a minute, blind to a failover announced meanwhile
+ * when every sentinel restarted). A sentinel that hangs is given up after the socket timeout
+ * (`sentinelCommandTimeout`; none by default: the client waited for it forever).
+ *
+ * @param commandTimeoutMs - the store's deadline (see `redisClientOptions`)
+ * @example new Redis({ ...redisSentinelOptions(), sentinels: [{ host: '10.0.0.1', port: 26379 }], name: 'mymaster' })
+ */
+export function redisSentinelOptions(commandTimeoutMs = DEFAULT_TIMEOUT_MS): RedisOptions {
+  commandTimeoutOf('redisSentinelOptions', commandTimeoutMs);
+  const client = redisClientOptions(commandTimeoutMs);
+  return {
+    ...client,
+    failoverDetector: true,
+    reconnectOnError: (error) => READONLY.test(error.message),
+    sentinelRetryStrategy: reconnectDelay,
+    sentinelReconnectStrategy: reconnectDelay,
+    sentinelCommandTimeout: client.socketTimeout,
+  };
+}
+
+/** A write refused by a replica. */
+const READONLY = /^READONLY\b/;
+
+/**
  * The `ioredis` Cluster options the store relies on (see `redisClientOptions`); the cluster itself
  * keeps reconnecting with the same capped backoff.
  *
@@ -273,7 +312,7 @@ export function createRedisStore(options: RedisStoreOptions): Store {
   /** What the default reporter already wrote since the connection was last ready. */
   const reported = new Set<string>();
   const secrets = passwordsOf(options.url, client);
-  /** Settles once the check of the last `ready` connection (`checkNotClusterNode`) is done. */
+  /** Settles once the check of the last `ready` connection (`checkServerMode`) is done. */
   let modeChecked: Promise<void> = Promise.resolve();
   /**
    * Whether a call may wait for the connection to be ready again: true from `ready` until an error.
@@ -306,7 +345,7 @@ export function createRedisStore(options: RedisStoreOptions): Store {
   client.on('ready', () => {
     lastError = undefined;
     reported.clear();
-    if (!client.isCluster) modeChecked = checkNotClusterNode();
+    if (!client.isCluster) modeChecked = checkServerMode();
     mayWait = true;
     wakeWaiters();
   });
@@ -314,13 +353,15 @@ export function createRedisStore(options: RedisStoreOptions): Store {
   /**
    * One URL is a single Redis. A node of a Redis Cluster answers it too, but refuses what the store
    * sends (CROSSSLOT for a batch with keys of several sessions' tags, MOVED for keys of other
-   * nodes' slots): every action failed while the health check passed. So the store reads
-   * `INFO cluster` once per connection and refuses a cluster node, as a refused database.
+   * nodes' slots): every action failed while the health check passed. A Redis Sentinel answers it
+   * too (PING, INFO), then every data command with "unknown command". So the store reads `INFO`
+   * once per connection and refuses either, as a refused database.
    * An INFO that fails (an ACL user without it) refuses nothing.
    */
-  function checkNotClusterNode(): Promise<void> {
-    return (client as Redis).info('cluster').then((text) => {
-      if (refused === undefined && !closed && isClusterNodeInfo(text)) refuse(new StoreUnavailableError(`${CLUSTER_NODE_REFUSAL}; the store stays unavailable.`));
+  function checkServerMode(): Promise<void> {
+    return (client as Redis).info().then((text) => {
+      const refusal = serverModeRefusal(text);
+      if (refused === undefined && !closed && refusal !== undefined) refuse(new StoreUnavailableError(`${refusal}; the store stays unavailable.`));
     }, ignore);
   }
   /** Drops the connection for good and fails every call with `error`: configuration, not an outage. */
@@ -528,7 +569,7 @@ export function createRedisStore(options: RedisStoreOptions): Store {
    */
   function health(): Promise<void> {
     const probe = () => probeActions(client, keyOf(WRITE_CHECK_KEY), rateLimitClock);
-    if (!client.isCluster) return call('health', probe).catch(explainRefusedWrite);
+    if (!client.isCluster) return call('health', probe).catch((error: unknown) => explainRefusedWrite(error, sentinelMasterOf(client as Redis)));
     return call('health', () => Promise.all([probe(), clusterCoverage(client as Cluster, timeoutMs)])).then(ignore, explainRefusedWrite);
   }
 
@@ -589,8 +630,9 @@ function redisTimeout(ms: number): StoreUnavailableError {
 
 function toUnavailable(error: unknown): StoreUnavailableError {
   if (error instanceof StoreUnavailableError) return error;
-  // Only the message: ioredis attaches the command and its arguments (keys, values) to its errors.
-  return new StoreUnavailableError(`Redis failed: ${error instanceof Error ? error.message : String(error)}`);
+  // Only the message: ioredis attaches the command and its arguments (keys, values) to its errors,
+  // and Redis echoes them in its own to an unknown command.
+  return new StoreUnavailableError(`Redis failed: ${withoutEchoedArguments(error instanceof Error ? error.message : String(error))}`);
 }
 
 /** The results of the batch script's `replies` to `ops`, in op order. */
@@ -750,6 +792,26 @@ export function isClusterNodeInfo(info: unknown): boolean {
   return /^cluster_enabled:1\s*$/m.test(String(info));
 }
 
+/** Why the store refuses a URL that names a Redis Sentinel (see `serverModeRefusal`). */
+export const SENTINEL_REFUSAL =
+  'REDIS_URL names a Redis Sentinel, not a Redis server: build the client with sentinels and the master\'s name ' +
+  '(docs/scaling.md, Redis Sentinel)';
+
+/**
+ * Why a single-Redis client must not use the server whose `INFO` (all default sections) is `info`:
+ * a node of a Redis Cluster, or a Redis Sentinel (`redis_mode:sentinel`); `undefined` for a Redis.
+ */
+export function serverModeRefusal(info: unknown): string | undefined {
+  if (/^redis_mode:sentinel\s*$/m.test(String(info))) return SENTINEL_REFUSAL;
+  return isClusterNodeInfo(info) ? CLUSTER_NODE_REFUSAL : undefined;
+}
+
+/** The master's name of a client that finds its Redis through Sentinel, else `undefined`. */
+function sentinelMasterOf(client: Redis): string | undefined {
+  const { sentinels, name } = client.options;
+  return sentinels !== null && sentinels !== undefined && sentinels.length > 0 && typeof name === 'string' ? name : undefined;
+}
+
 /** The key the health check and `doctor --connect` touch (after the key prefix): never written here, so PEXPIRE always finds it missing. */
 export { WRITE_CHECK_KEY };
 
@@ -815,9 +877,10 @@ const NEEDED_FOR: Readonly<Record<string, string>> = {
 
 /**
  * Why Redis refused the store's scripted write, in words an operator can act on, or `undefined`
- * when `message` is no such refusal.
+ * when `message` is no such refusal. `sentinelMaster`: the master's name when the client found the
+ * server through Sentinel (a replica then is no wrong URL: the node was demoted under it).
  */
-export function explainWriteRefusal(message: string): string | undefined {
+export function explainWriteRefusal(message: string, sentinelMaster?: string): string | undefined {
   // An ACL refusal inside a script (Redis 7.0 words, then 7.2+): a plain ERR, without NOPERM.
   const inScript = /(?:The user executing the script can't (?:run this command or subcommand|access at least one of the keys)|ACL failure in script:).*?(?= script: |$)/.exec(message)?.[0];
   if (inScript !== undefined) {
@@ -833,13 +896,16 @@ export function explainWriteRefusal(message: string): string | undefined {
   }
   const reply = /\b(READONLY|NOPERM)\b.*/.exec(message)?.[0];
   if (reply === undefined) return undefined;
-  return reply.startsWith('READONLY')
-    ? `Redis refuses writes (${reply}): REDIS_URL names a replica, as after a failover; point it at the master`
-    : `Redis refuses the store's scripts (${reply}): the ACL user of REDIS_URL needs EVAL/EVALSHA (+@scripting) and read/write access to the app's keys`;
+  if (reply.startsWith('READONLY')) {
+    return sentinelMaster === undefined
+      ? `Redis refuses writes (${reply}): REDIS_URL names a replica, as after a failover; point it at the master`
+      : `Redis refuses writes (${reply}): the master Redis Sentinel names '${sentinelMaster}' answers as a replica (a failover under way?)`;
+  }
+  return `Redis refuses the store's scripts (${reply}): the ACL user of REDIS_URL needs EVAL/EVALSHA (+@scripting) and read/write access to the app's keys`;
 }
 
-function explainRefusedWrite(error: unknown): never {
-  const explained = explainWriteRefusal(error instanceof Error ? error.message : String(error));
+function explainRefusedWrite(error: unknown, sentinelMaster?: string): never {
+  const explained = explainWriteRefusal(error instanceof Error ? error.message : String(error), sentinelMaster);
   throw explained === undefined ? error : new StoreUnavailableError(`${explained}.`, error);
 }
 
@@ -866,7 +932,7 @@ function passwordsOf(url: string | undefined, client: Redis | Cluster): string[]
  */
 function safeConnectionError(error: Error, secrets: readonly string[]): Error {
   const cause = (error as { lastNodeError?: unknown }).lastNodeError;
-  let message = error.message + (cause instanceof Error && !error.message.includes(cause.message) ? ` (${cause.message})` : '');
+  let message = withoutEchoedArguments(error.message) + (cause instanceof Error && !error.message.includes(cause.message) ? ` (${withoutEchoedArguments(cause.message)})` : '');
   for (const secret of secrets) message = message.split(secret).join('[Redacted]');
   message = censorLine(message);
   if (message.length > 300) message = `${message.slice(0, 299)}…`;
