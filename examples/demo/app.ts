@@ -94,7 +94,15 @@ export async function createDemoApp(options: DemoAppOptions = {}): Promise<Fasti
   const redisErrors = redisErrorLog(app.log);
   const backends =
     options.backends ??
-    (await openBackends({ databaseUrl: config.DATABASE_URL, redisUrl: config.REDIS_URL, redisKeyPrefix: config.REDIS_KEY_PREFIX, onRedisError: redisErrors.report }));
+    (await openBackends({
+      databaseUrl: config.DATABASE_URL,
+      redisUrl: config.REDIS_URL,
+      redisKeyPrefix: config.REDIS_KEY_PREFIX,
+      onRedisError: redisErrors.report,
+      // Without it a sweep failed silently (another process on the file held the write lock past the
+      // busy timeout, a full disk) while expired rows and the WAL grew.
+      onSweepError: (err) => app.log.warn({ err }, 'SQLite store: a sweep of expired rows or a WAL checkpoint failed (the next sweep, a minute later, tries again; expired rows read as absent meanwhile)'),
+    }));
   redisClientOf(backends.store)?.on('ready', redisErrors.connected);
   const accounts = createAccounts({ db: backends.db, clock: options.framework?.clock });
   const runtime = await createLiveComponents({

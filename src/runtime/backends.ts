@@ -36,6 +36,15 @@ export interface BackendOptions {
   redisKeyPrefix?: string | undefined;
   /** Told about Redis connection errors (the store reconnects by itself). */
   onRedisError?: ((error: Error) => void) | undefined;
+  /**
+   * SQLite store only: told when a background sweep of expired rows fails (another process held the
+   * write lock past the busy timeout, disk full…; the next sweep tries again) and when the WAL
+   * checkpoint worker dies or a checkpoint fails. Unset, a failed sweep leaves no trace at all while
+   * expired rows and the WAL keep growing. @default ignored
+   */
+  onSweepError?: ((error: unknown) => void) | undefined;
+  /** SQLite store only: ms between sweeps of expired rows. @default 60_000 */
+  sweepIntervalMs?: number | undefined;
 }
 
 export async function openBackends(options: BackendOptions = {}): Promise<Backends> {
@@ -45,15 +54,16 @@ export async function openBackends(options: BackendOptions = {}): Promise<Backen
     await migrateToLatest(db);
     let store: Store;
     let kvDb: Kysely<DatabaseSchema> | null = null;
+    const sweepOptions = { onSweepError: options.onSweepError, sweepIntervalMs: options.sweepIntervalMs };
     if (options.redisUrl) {
       store = createRedisStore({ ...redisTarget(options.redisUrl), keyPrefix: options.redisKeyPrefix, onConnectionError: options.onRedisError });
     } else if (parseDatabaseUrl(databaseUrl).engine === 'sqlite') {
-      store = await createSqliteStore({ db });
+      store = await createSqliteStore({ db, ...sweepOptions });
     } else {
       // PostgreSQL holds the relational data; without Redis the key-value data stays embedded.
       kvDb = createDatabase(DEFAULT_DATABASE_URL);
       await migrateToLatest(kvDb);
-      store = await createSqliteStore({ db: kvDb });
+      store = await createSqliteStore({ db: kvDb, ...sweepOptions });
     }
     return {
       db,
