@@ -4,7 +4,9 @@
  * (PROTOCOL §6); the others are reported by `livecomponents doctor` only. A check returns problems
  * that each start with the variable to change, and a summary line for when there are none.
  */
+import { isAbsolute } from 'node:path';
 import type { AppConfig, ConfigIssue, EnvVariable } from './config.js';
+import { DEFAULT_DATABASE_URL, parseDatabaseUrl } from '../sql/url.js';
 import { parseStateKeys } from '../pipeline/state/keyring.js';
 import { isLoopbackHost, lowEntropyReason, MIN_SECRET_BYTES, parseMailbox, placeholderReason, smtpSecurityOf, urlForMessage } from './config-fields.js';
 import { logDestinationForMessage } from './logging/destination.js';
@@ -175,17 +177,29 @@ const redis: ConfigCheck = {
     // Without Redis, sessions, state, idempotency and rate limits live in an embedded SQLite file
     // (runtime/backends.ts): durable, but on this machine only.
     if (c.INSTANCES === 1) return { problems: [], summary: '1 instance; sessions and state in an embedded SQLite file (no REDIS_URL)' };
+    const target = parseDatabaseUrl(c.DATABASE_URL);
+    // Processes on one file share it exactly (BEGIN IMMEDIATE across processes; docs/scaling.md).
+    if (target.engine === 'sqlite' && target.path !== ':memory:') return { problems: [], summary: sharedSqliteSummary(c) };
+    const where =
+      target.engine === 'postgres'
+        ? // PostgreSQL holds users and tokens only: the key-value data stays in the embedded file.
+          `with PostgreSQL they stay in the embedded SQLite file ${DEFAULT_DATABASE_URL} of each instance, which instances on other hosts do not share`
+        : 'each instance would keep its own in memory';
     return {
-      problems: [
-        problem(
-          'REDIS_URL',
-          `REDIS_URL is not set but INSTANCES=${c.INSTANCES}: sessions, state, idempotency records and rate limits would not be shared`,
-        ),
-      ],
+      problems: [problem('REDIS_URL', `REDIS_URL is not set but INSTANCES=${c.INSTANCES}: sessions, state, idempotency records and rate limits would not be shared (${where})`)],
       summary: '',
     };
   },
 };
+
+/** Several processes on one SQLite file: sound on one machine (the file's locks), not across hosts. */
+function sharedSqliteSummary(c: AppConfig): string {
+  const relative = !isAbsolute(c.DATABASE_URL.trim().replace(/^sqlite:(\/\/)?/, ''));
+  return (
+    `${c.INSTANCES} instances share the SQLite file ${c.DATABASE_URL.trim()} (no REDIS_URL), so they must all run on this one machine` +
+    `${relative ? ', from the same working directory' : ''}: writes take turns across the processes (a write blocked 2 s answers 503); several hosts need REDIS_URL`
+  );
+}
 
 const metrics: ConfigCheck = {
   name: 'metrics',

@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { CHECKS } from './config-rules.js';
+import { loadConfig } from './config.js';
+
+const redisCheck = CHECKS.find((check) => check.name === 'redis');
+const runRedis = (env: Record<string, string>) => {
+  if (redisCheck === undefined) throw new Error('no redis check');
+  return redisCheck.run(loadConfig(env));
+};
+
+describe('the redis check without REDIS_URL', () => {
+  it('passes several instances on one SQLite file (the default or a sqlite: URL), saying they must stay on this machine', () => {
+    expect(runRedis({ INSTANCES: '3', DATABASE_URL: 'sqlite:/var/lib/livecomponents/livecomponents.db' })).toEqual({
+      problems: [],
+      summary:
+        '3 instances share the SQLite file sqlite:/var/lib/livecomponents/livecomponents.db (no REDIS_URL), so they must all run on this one machine: writes take turns across the processes (a write blocked 2 s answers 503); several hosts need REDIS_URL',
+    });
+    expect(runRedis({ INSTANCES: '2' })).toEqual({
+      problems: [],
+      summary:
+        '2 instances share the SQLite file sqlite:./data/livecomponents.db (no REDIS_URL), so they must all run on this one machine, from the same working directory: writes take turns across the processes (a write blocked 2 s answers 503); several hosts need REDIS_URL',
+    });
+  });
+
+  it('fails several instances on PostgreSQL, whose key-value data stays in each instance’s embedded file', () => {
+    expect(runRedis({ INSTANCES: '3', DATABASE_URL: 'postgres://app@db.internal:5432/app' })).toEqual({
+      problems: [
+        {
+          variable: 'REDIS_URL',
+          message:
+            'REDIS_URL is not set but INSTANCES=3: sessions, state, idempotency records and rate limits would not be shared (with PostgreSQL they stay in the embedded SQLite file sqlite:./data/livecomponents.db of each instance, which instances on other hosts do not share)',
+        },
+      ],
+      summary: '',
+    });
+  });
+
+  it('fails several instances on an in-memory SQLite database, and passes one instance on anything', () => {
+    expect(runRedis({ INSTANCES: '2', DATABASE_URL: 'sqlite::memory:' }).problems.map((p) => p.message)).toEqual([
+      'REDIS_URL is not set but INSTANCES=2: sessions, state, idempotency records and rate limits would not be shared (each instance would keep its own in memory)',
+    ]);
+    expect(runRedis({ DATABASE_URL: 'postgres://app@db.internal:5432/app' }).problems).toEqual([]);
+  });
+});
