@@ -58,10 +58,11 @@ eachEngine('auth API', (engine) => {
       errors: { password: ['The password must be 8 to 128 characters long.'] },
     });
     expect((await t.post('/register', { email: 'a@example.com', password: PASSWORD, name: 'bad\u0007name' })).statusCode).toBe(400);
-    // Lone surrogates (JSON allows the escape) would be stored or hashed as U+FFFD.
-    expect((await t.post('/register', { email: 'a@example.com', password: 'my pass \ud800xx', name: 'Ada\udc00' })).json()).toMatchObject({
-      errors: { password: ['The password must be valid Unicode text.'], name: ['The name must be 1 to 80 characters, without control characters.'] },
-    });
+    // Lone surrogates (JSON allows the escape) would be stored or hashed as U+FFFD: the body parser
+    // refuses them before any field is read (the field checks stay for callers of the service itself).
+    const lone = await t.post('/register', { email: 'a@example.com', password: 'my pass \ud800xx', name: 'Ada\udc00' });
+    expect(lone.statusCode).toBe(400);
+    expect(lone.json()).toMatchObject({ code: 'INVALID_REQUEST', error: 'The body is not valid Unicode text.' });
     expect(await t.db.selectFrom('users').selectAll().execute()).toEqual([]);
   });
 
