@@ -1,10 +1,13 @@
 /**
  * Load shedding: while the event loop is stuck (every request queued behind the ones before it),
  * new requests are answered 503 `SERVICE_UNAVAILABLE` with `Retry-After` at once, before routing,
- * instead of waiting seconds each. Under 2000 connections the reference app answered nothing in
- * under 3 s, and 9 of 10 liveness probes timed out: Kubernetes would have restarted a healthy, busy
- * pod and moved its load to the others. A 503 costs a fraction of a served request, so the loop
- * catches up; the health and metrics endpoints are always served (see `isExemptFromShedding`).
+ * instead of waiting seconds each. A 503 costs a fraction of a served request, so a loop fed by
+ * traffic that arrives on its own (users, who do not all resend at once) catches up; the health and
+ * metrics endpoints are always served (see `isExemptFromShedding`). What it cannot do: answer a
+ * connection still waiting in the kernel's accept queue, nor slow down clients that resend at once
+ * whatever the answer. Under 2000 such connections (a load generator on the same 2 cores) liveness
+ * probes timed out with or without it; the proxy's per-instance connection bound and the liveness
+ * probe's tolerance (deploy/kubernetes: 5 s, 6 failures) are what keep a busy pod from a restart.
  *
  * Not `@fastify/under-pressure`: it is a Fastify plugin (an `onRequest` hook the app registers),
  * while this runs in `serverOptions()`'s Node request handler — on for every app built with it,
@@ -18,8 +21,7 @@ import { HEADERS } from '../../core/wire.js';
 /**
  * The default event-loop delay past which requests are shed: far above what a healthy server sees
  * (GC pauses, a big page render: tens of ms; password hashing runs off the loop), so a merely busy
- * server is never shed; and well under the liveness probe's timeout (deploy/kubernetes: 5 s), so
- * the probes, which are never shed, still get through in time.
+ * server is never shed; and well under the liveness probe's timeout (deploy/kubernetes: 5 s).
  */
 export const DEFAULT_MAX_EVENT_LOOP_DELAY_MS = 1000;
 
