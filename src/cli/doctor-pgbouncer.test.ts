@@ -7,6 +7,7 @@
  * with the parameters ignored it passed while the timeouts read 0.
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../ops/config.js';
 import { openBackends } from '../runtime/backends.js';
@@ -128,8 +129,25 @@ describe.skipIf(pgState.state === 'skip')('PostgreSQL behind PgBouncer', () => {
       const result = await database(pooler.url(schema.url));
       expect(result?.ok).toBe(false);
       expect(result?.problems).toEqual([
-        expect.stringMatching(/: statement_timeout, lock_timeout, idle_in_transaction_session_timeout are 0 \(no limit\), though the app sends them when it connects: .*ALTER ROLE "postgres" SET statement_timeout = '9s', lock_timeout = '9s', idle_in_transaction_session_timeout = '20s'/),
+        expect.stringMatching(/: statement_timeout, lock_timeout, idle_in_transaction_session_timeout are 0 \(no limit\), though the app sends them when it connects: .*ALTER ROLE "postgres" SET statement_timeout = '9s'; ALTER ROLE "postgres" SET lock_timeout = '9s'; ALTER ROLE "postgres" SET idle_in_transaction_session_timeout = '20s';/),
       ]);
+      // The statements it names run as printed (each in a transaction rolled back: the role stays as it was).
+      const statements = /set them on the role: ((?:ALTER ROLE [^;]+; ?)+)/.exec(result?.problems[0] ?? '')?.[1]?.trim().split(/(?<=;) /) ?? [];
+      expect(statements).toHaveLength(3);
+      const client = new pg.Client({ connectionString: TEST_POSTGRES_URL });
+      await client.connect();
+      try {
+        for (const statement of statements) {
+          await client.query('begin');
+          try {
+            await client.query(statement);
+          } finally {
+            await client.query('rollback');
+          }
+        }
+      } finally {
+        await client.end();
+      }
     });
 
     it('passes once the server sets them itself (here through the URL\'s options, as a role setting would)', async () => {

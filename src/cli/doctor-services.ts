@@ -195,8 +195,9 @@ async function missingServerTimeouts<DB>(db: Kysely<DB>, url: string, where: str
   const off = names.filter((n) => rows[0]?.[n] === '0');
   if (off.length === 0) return undefined;
   const role = decodeURIComponent(new URL(url).username) || 'the app\'s role';
-  const settings = names.map((n) => `${n} = '${expected[n] / 1000}s'`).join(', ');
-  return `DATABASE_URL: ${where}: ${off.join(', ')} ${off.length === 1 ? 'is' : 'are'} 0 (no limit), though the app sends them when it connects: a pooler drops them (PgBouncer's ignore_startup_parameters), so queries waiting on a lock outlive the app's ${DEFAULT_QUERY_TIMEOUT_MS / 1000} s bound and their backends pile up beyond its pool; set them on the role: ALTER ROLE ${quoteIdentifier(role)} SET ${settings} (docs/scaling.md, "PgBouncer")`;
+  // One statement per setting: ALTER ROLE … SET takes a single parameter.
+  const statements = names.map((n) => `ALTER ROLE ${quoteIdentifier(role)} SET ${n} = '${expected[n] / 1000}s';`).join(' ');
+  return `DATABASE_URL: ${where}: ${off.join(', ')} ${off.length === 1 ? 'is' : 'are'} 0 (no limit), though the app sends them when it connects: a pooler drops them (PgBouncer's ignore_startup_parameters), so queries waiting on a lock outlive the app's ${DEFAULT_QUERY_TIMEOUT_MS / 1000} s bound and their backends pile up beyond its pool; set them on the role: ${statements} (docs/scaling.md, "PgBouncer")`;
 }
 
 /**
