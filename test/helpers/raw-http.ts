@@ -1,5 +1,7 @@
 /** Raw HTTP over a socket, for requests no HTTP client would send (malformed, oversized, cut off). */
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { afterEach } from 'vitest';
 
 /**
  * Sends `bytes` on a fresh connection to `port`, then each of `later` in a write of its own 100 ms
@@ -27,4 +29,29 @@ export function rawExchange(port: number, bytes: string, ...later: string[]): Pr
 /** The status line of a raw answer (`''` when the server wrote nothing). */
 export function statusLineOf(answer: string): string {
   return answer.split('\r\n')[0] ?? '';
+}
+
+/**
+ * For a test file whose servers listen on real ports: `listening(app)` starts one on a free port and
+ * `track(socket)` keeps a raw connection; after each test every tracked socket is destroyed and
+ * every app closed.
+ */
+export function listenedServers(): { listening(app: FastifyInstance): Promise<number>; track<S extends Socket>(socket: S): S } {
+  const apps: FastifyInstance[] = [];
+  const sockets: Socket[] = [];
+  afterEach(async () => {
+    for (const s of sockets.splice(0)) s.destroy();
+    await Promise.all(apps.splice(0).map((a) => a.close()));
+  });
+  return {
+    async listening(app) {
+      apps.push(app);
+      await app.listen({ port: 0, host: '127.0.0.1' });
+      return (app.server.address() as { port: number }).port;
+    },
+    track(socket) {
+      sockets.push(socket);
+      return socket;
+    },
+  };
 }

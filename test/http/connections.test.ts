@@ -8,25 +8,15 @@
  */
 import { connect, type Socket } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, serverOptions } from '../../src/http/server-options.js';
 import { createMetrics, METRIC_NAMES, registerHttpMetrics } from '../../src/ops/metrics/index.js';
 import { demoApp } from '../helpers/demo.js';
+import { listenedServers } from '../helpers/raw-http.js';
 
-const apps: FastifyInstance[] = [];
-const sockets: Socket[] = [];
-afterEach(async () => {
-  for (const s of sockets.splice(0)) s.destroy();
-  await Promise.all(apps.splice(0).map((a) => a.close()));
-});
+const { listening, track } = listenedServers();
 
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function listening(app: FastifyInstance): Promise<number> {
-  apps.push(app);
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  return (app.server.address() as { port: number }).port;
-}
 
 /** A client connection (from `localAddress`, a loopback address) with everything it received and when it closed. */
 interface Client {
@@ -40,7 +30,7 @@ interface Client {
 
 function client(port: number, localAddress = '127.0.0.1'): Client {
   const socket = connect({ port, host: '127.0.0.1', localAddress });
-  sockets.push(socket);
+  track(socket);
   let received = '';
   const waiters: (() => void)[] = [];
   socket.setEncoding('latin1');

@@ -5,18 +5,14 @@
  * liveness probes included, and Kubernetes would restart a healthy busy pod.
  */
 import { connect, type Socket } from 'node:net';
-import Fastify, { type FastifyInstance } from 'fastify';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import Fastify from 'fastify';
+import { describe, expect, it, vi } from 'vitest';
 import { serverOptions } from '../../src/http/server-options.js';
 import { createMetrics, METRIC_NAMES, registerHttpMetrics } from '../../src/ops/metrics/index.js';
 import { demoApp } from '../helpers/demo.js';
+import { listenedServers } from '../helpers/raw-http.js';
 
-const apps: FastifyInstance[] = [];
-const sockets: Socket[] = [];
-afterEach(async () => {
-  for (const s of sockets.splice(0)) s.destroy();
-  await Promise.all(apps.splice(0).map((a) => a.close()));
-});
+const { listening, track } = listenedServers();
 
 /** Blocks the event loop, as a CPU-bound burst of requests does. */
 function busyWait(ms: number): void {
@@ -28,7 +24,7 @@ function busyWait(ms: number): void {
 
 async function connected(port: number): Promise<{ socket: Socket; answer: Promise<string> }> {
   const socket = connect({ port, host: '127.0.0.1' });
-  sockets.push(socket);
+  track(socket);
   let received = '';
   socket.setEncoding('latin1');
   socket.on('data', (chunk: string) => (received += chunk));
@@ -46,10 +42,9 @@ async function shedApp(maxEventLoopDelayMs: number): Promise<{ port: number; she
   registerHttpMetrics(app, metrics);
   app.get('/', async () => 'ok');
   app.get('/health/live', async () => ({ status: 'pass' }));
-  apps.push(app);
-  await app.listen({ port: 0, host: '127.0.0.1' });
+  const port = await listening(app);
   const shedCount = async (): Promise<number | undefined> => (await metrics.registry.getSingleMetric(METRIC_NAMES.requestsShed)?.get())?.values[0]?.value;
-  return { port: (app.server.address() as { port: number }).port, shedCount };
+  return { port, shedCount };
 }
 
 describe('load shedding', () => {
@@ -97,9 +92,7 @@ describe('the reference app', () => {
   /** The demo app listening with `env`, `/` answered after a stall of the event loop. */
   async function afterStall(env: Record<string, string>): Promise<string> {
     const { app } = await demoApp(env);
-    apps.push(app);
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    const c = await connected((app.server.address() as { port: number }).port);
+    const c = await connected(await listening(app));
     busyWait(1500);
     c.socket.write(request('/'));
     return (await c.answer).split('\r\n')[0]!;

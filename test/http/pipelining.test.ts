@@ -6,29 +6,19 @@
  * connection after the connection timeout instead of waiting for ever.
  */
 import { connect, type Socket } from 'node:net';
-import Fastify, { type FastifyInstance } from 'fastify';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import Fastify from 'fastify';
+import { describe, expect, it, vi } from 'vitest';
 import { MAX_ANSWERS_IN_PROGRESS, serverOptions } from '../../src/http/server-options.js';
+import { listenedServers } from '../helpers/raw-http.js';
 
-const apps: FastifyInstance[] = [];
-const sockets: Socket[] = [];
-afterEach(async () => {
-  for (const s of sockets.splice(0)) s.destroy();
-  await Promise.all(apps.splice(0).map((a) => a.close()));
-});
+const { listening, track } = listenedServers();
 
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function listening(app: FastifyInstance): Promise<number> {
-  apps.push(app);
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  return (app.server.address() as { port: number }).port;
-}
 
 /** A connection that sends `bytes` in one write and reads nothing until `read()`. */
 function pipeliner(port: number, bytes: string): { socket: Socket; read(): void; answers(): number } {
   const socket = connect({ port, host: '127.0.0.1' });
-  sockets.push(socket);
+  track(socket);
   let received = '';
   socket.setEncoding('latin1');
   socket.pause();
