@@ -195,7 +195,11 @@ describe('parseActionBody', () => {
   });
 });
 
-describe('the parser refuses deep bodies before parsing them', () => {
+/**
+ * A route behind `useJsonBodies` that keeps every body it is handed (`seen`), for the describe
+ * block it is called in; `post` sends it a JSON text.
+ */
+function echoRoute(): { seen: unknown[]; post: (payload: string) => ReturnType<FastifyInstance['inject']> } {
   let app: FastifyInstance;
   const seen: unknown[] = [];
   beforeAll(async () => {
@@ -211,12 +215,15 @@ describe('the parser refuses deep bodies before parsing them', () => {
     await app.ready();
   });
   afterAll(() => app.close());
+  return { seen, post: (payload) => app.inject({ method: 'POST', url: '/echo', headers: { 'content-type': 'application/json' }, payload }) };
+}
+
+describe('the parser refuses deep bodies before parsing them', () => {
+  const { seen, post } = echoRoute();
   afterEach(() => {
     vi.restoreAllMocks();
     seen.length = 0;
   });
-
-  const post = (payload: string) => app.inject({ method: 'POST', url: '/echo', headers: { 'content-type': 'application/json' }, payload });
 
   it('a 1 MB body nested 500,000 deep: 400 INVALID_REQUEST naming the bound, the JSON parser never called', async () => {
     const parse = vi.spyOn(secureJson, 'parse');
@@ -245,26 +252,10 @@ describe('the parser refuses deep bodies before parsing them', () => {
 });
 
 describe('the parser refuses text that is not well-formed Unicode', () => {
-  let app: FastifyInstance;
-  const seen: unknown[] = [];
-  beforeAll(async () => {
-    app = Fastify();
-    await app.register(async (scope) => {
-      useJsonBodies(scope, { bodyLimit: 1_048_576 });
-      scope.setErrorHandler((error, request, reply) => sendError(error, request, reply));
-      scope.post('/echo', async (request) => {
-        seen.push(request.body);
-        return { ok: true };
-      });
-    });
-    await app.ready();
-  });
-  afterAll(() => app.close());
+  const { seen, post } = echoRoute();
   afterEach(() => {
     seen.length = 0;
   });
-
-  const post = (payload: string) => app.inject({ method: 'POST', url: '/echo', headers: { 'content-type': 'application/json' }, payload });
   const NOT_UNICODE = { error: 'The body is not valid Unicode text.', code: 'INVALID_REQUEST', request_id: expect.any(String) as string };
 
   // `String.raw`: each `\uD800` below is the six characters of a JSON escape, as a client would send it.
