@@ -3,7 +3,7 @@
  * body of `[[[[…` used to be parsed (and walked) whole before the action body's depth check refused
  * it, a quarter of a second or more of event loop per request, with no session needed.
  */
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify';
 import secureJson from 'secure-json-parse';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { useJsonBodies } from '../../src/http/json-body.js';
@@ -199,7 +199,7 @@ describe('parseActionBody', () => {
  * A route behind `useJsonBodies` that keeps every body it is handed (`seen`), for the describe
  * block it is called in; `post` sends it a JSON text.
  */
-function echoRoute(): { seen: unknown[]; post: (payload: string) => ReturnType<FastifyInstance['inject']> } {
+function echoRoute(): { seen: unknown[]; post: (payload: string) => Promise<LightMyRequestResponse> } {
   let app: FastifyInstance;
   const seen: unknown[] = [];
   beforeAll(async () => {
