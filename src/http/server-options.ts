@@ -306,7 +306,7 @@ function createNodeServer(handler: FastifyServerFactoryHandler, options: Factory
       res.destroy();
       return;
     }
-    if (state.held.length > 0 || state.pending.size - state.held.length > MAX_ANSWERS_IN_PROGRESS) {
+    if (state.held.size > 0 || inProgress(state) > MAX_ANSWERS_IN_PROGRESS) {
       holdRequest(state, res, () => answer(req, res));
       return;
     }
@@ -440,19 +440,16 @@ function hostRefusalOf(req: IncomingMessage): string | null {
  */
 export const MAX_ANSWERS_IN_PROGRESS = 32;
 
-/** A request read but not yet handed to the app: `MAX_ANSWERS_IN_PROGRESS` were in progress. */
-interface HeldRequest {
-  readonly res: ServerResponse;
-  readonly run: () => void;
-}
-
 /** Per connection: the answers not yet sent in full, and how far it had been read when the last one was. */
 interface Answering {
   readonly socket: Socket;
   /** Held requests' answers included. */
   readonly pending: Set<ServerResponse>;
-  /** In arrival order; their answers are in `pending` too. */
-  readonly held: HeldRequest[];
+  /**
+   * Requests read but not yet handed to the app (`MAX_ANSWERS_IN_PROGRESS` were in progress), in
+   * arrival order, each with what runs it; their answers are in `pending` too.
+   */
+  readonly held: Map<ServerResponse, () => void>;
   readUpTo: number;
   /** What to do once `pending` is empty (the refusal of a malformed request pipelined behind them). */
   afterPending?: () => void;
@@ -468,7 +465,7 @@ type AnsweringSocket = Socket & { [ANSWERING]?: Answering };
 type TrackedAnswer = ServerResponse & { [ANSWERING]: Answering };
 
 function answeringOf(socket: AnsweringSocket): Answering {
-  return (socket[ANSWERING] ??= { socket, pending: new Set(), held: [], readUpTo: 0 });
+  return (socket[ANSWERING] ??= { socket, pending: new Set(), held: new Map(), readUpTo: 0 });
 }
 
 /** Notes `res` as an answer in progress on `socket` until it closes (sent in full, or the connection gone). */
@@ -482,33 +479,39 @@ function trackAnswer(socket: AnsweringSocket, res: ServerResponse): Answering {
 
 /** Runs the request later (`runHeld`), and stops reading the connection until then. */
 function holdRequest(state: Answering, res: ServerResponse, run: () => void): void {
-  state.held.push({ res, run });
+  state.held.set(res, run);
   // Node's parser still hands over the requests already read (at most one read: 64 KiB); they wait too.
   state.socket.pause();
 }
 
-function isHeld(state: Answering, res: ServerResponse): boolean {
-  return state.held.some((h) => h.res === res);
+/** Answers the app is working on or has not finished sending: the pending ones not held. */
+function inProgress(state: Answering): number {
+  return state.pending.size - state.held.size;
 }
 
 /** Hands held requests to the app while fewer than `MAX_ANSWERS_IN_PROGRESS` are in progress; reads again once none waits. */
 function runHeld(state: Answering): void {
   if (state.socket.destroyed) {
     // Their answers could never be sent: running them would have effects the client cannot see.
-    state.held.length = 0;
+    state.held.clear();
     return;
   }
-  while (state.held.length > 0 && state.pending.size - state.held.length < MAX_ANSWERS_IN_PROGRESS) state.held.shift()?.run();
+  // A Map iterates in insertion order (arrival), and deleting the entry being visited is safe.
+  for (const [res, run] of state.held) {
+    if (inProgress(state) >= MAX_ANSWERS_IN_PROGRESS) break;
+    state.held.delete(res);
+    run();
+  }
   // Not while Node itself holds reading (`_paused`: answers written faster than the client reads):
   // it resumes by itself once the socket drains.
-  if (state.held.length === 0 && state.afterPending === undefined && !(state.socket as Socket & { _paused?: boolean })._paused) state.socket.resume();
+  if (state.held.size === 0 && state.afterPending === undefined && !(state.socket as Socket & { _paused?: boolean })._paused) state.socket.resume();
 }
 
 function answerClosed(this: TrackedAnswer): void {
   const state = this[ANSWERING];
   state.pending.delete(this);
   state.readUpTo = state.socket.bytesRead;
-  if (state.held.length > 0) runHeld(state);
+  if (state.held.size > 0) runHeld(state);
   if (state.pending.size === 0 && state.afterPending !== undefined) {
     const then = state.afterPending;
     state.afterPending = undefined;
@@ -556,7 +559,7 @@ function giveUpWhenNotRead(state: Answering, waitingFor: () => void, ms: number)
   const check = (): void => {
     if (state.afterPending !== waitingFor || state.socket.destroyed) return;
     for (const res of state.pending) {
-      if (!res.writableEnded && !isHeld(state, res)) {
+      if (!res.writableEnded && !state.held.has(res)) {
         timer = setTimeout(check, ms).unref();
         return;
       }
@@ -581,7 +584,7 @@ function closeIdleOnTimeout(server: Server): void {
     const state = socket[ANSWERING];
     if (state !== undefined && state.pending.size > 0) {
       // A held request is not being worked on: the client's not reading holds it.
-      for (const res of state.pending) if (!res.writableEnded && !isHeld(state, res)) return;
+      for (const res of state.pending) if (!res.writableEnded && !state.held.has(res)) return;
     } else if (socket.bytesRead > (state?.readUpTo ?? 0)) {
       // Spared once per new bytes, with the timer armed again: a socket timer does not re-arm after it
       // fires, and bytes that never start a request (a bare CRLF after an answer: the parser skips it)
