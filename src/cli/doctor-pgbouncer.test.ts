@@ -6,12 +6,11 @@
  * Before: start-up failed with the bare refusal, the doctor said the server "did not answer", and
  * with the parameters ignored it passed while the timeouts read 0.
  */
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../ops/config.js';
 import { openBackends } from '../runtime/backends.js';
-import { createTestSchema, postgresAvailability, TEST_POSTGRES_URL, warnSkipped } from '../sql/test-postgres.js';
+import { createTestSchema, postgresAvailability, postgresProxyWith, TEST_POSTGRES_URL, warnSkipped, type PostgresProxy } from '../sql/test-postgres.js';
 import { runServiceChecks } from './doctor-services.js';
 
 const TIMEOUTS = ['statement_timeout', 'lock_timeout', 'idle_in_transaction_session_timeout'];
@@ -42,11 +41,8 @@ function refusal(name: string): Buffer {
 }
 
 /** A stand-in for PgBouncer in front of the test server: `refuse` (its default) or `ignore` the timeouts. */
-async function fakePooler(mode: 'refuse' | 'ignore'): Promise<{ url: (schemaUrl: string) => string; close: () => Promise<void> }> {
-  const target = new URL(TEST_POSTGRES_URL);
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((client) => {
-    sockets.add(client);
+async function fakePooler(mode: 'refuse' | 'ignore'): Promise<PostgresProxy> {
+  return postgresProxyWith((client, connectUpstream) => {
     client.on('error', () => undefined);
     let pending = Buffer.alloc(0);
     const onStartup = (chunk: Buffer) => {
@@ -61,8 +57,7 @@ async function fakePooler(mode: 'refuse' | 'ignore'): Promise<{ url: (schemaUrl:
         client.end(refusal(refused[0]));
         return;
       }
-      const upstream = connect({ host: target.hostname, port: Number(target.port || 5432) });
-      sockets.add(upstream);
+      const upstream = connectUpstream();
       upstream.on('error', () => undefined).on('close', () => client.destroy());
       client.on('close', () => upstream.destroy());
       upstream.write(startupMessage(message.readInt32BE(4), pairs.filter(([k]) => !TIMEOUTS.includes(k))));
@@ -72,20 +67,6 @@ async function fakePooler(mode: 'refuse' | 'ignore'): Promise<{ url: (schemaUrl:
     };
     client.on('data', onStartup);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  return {
-    url: (schemaUrl) => {
-      const u = new URL(schemaUrl);
-      u.hostname = '127.0.0.1';
-      u.port = String(port);
-      return u.toString();
-    },
-    close: () => {
-      for (const s of sockets) s.destroy();
-      return new Promise((resolve) => server.close(() => resolve()));
-    },
-  };
 }
 
 const pgState = await postgresAvailability();

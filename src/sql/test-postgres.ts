@@ -79,18 +79,28 @@ function redact(url: string): string {
   }
 }
 
-/** A proxy to PostgreSQL on a free port: `frozen` passes no bytes (a hung server), `close()` refuses. */
-export async function postgresProxy(): Promise<{ url: (schemaUrl: string) => string; freeze(): void; close(): Promise<void> }> {
+/** A proxy in front of the test server on a free port, built with `onClient`. */
+export interface PostgresProxy {
+  /** `schemaUrl` (a `createTestSchema` URL) through the proxy. */
+  url(schemaUrl: string): string;
+  /** Destroys every connection, then stops listening. */
+  close(): Promise<void>;
+}
+
+/**
+ * Listens on a free loopback port and hands each client connection to `onClient`, with a connection
+ * to the test server (`upstream`) to relay to; both are destroyed by `close()`.
+ */
+export async function postgresProxyWith(onClient: (client: Socket, upstream: () => Socket) => void): Promise<PostgresProxy> {
   const target = new URL(TEST_POSTGRES_URL);
   const sockets = new Set<Socket>();
-  let frozen = false;
   const server: Server = createServer((client) => {
     sockets.add(client);
-    const upstream = connect({ host: target.hostname, port: Number(target.port || 5432) });
-    sockets.add(upstream);
-    client.on('data', (chunk) => !frozen && upstream.write(chunk));
-    upstream.on('data', (chunk) => !frozen && client.write(chunk));
-    for (const s of [client, upstream]) s.on('error', () => undefined).on('close', () => (client.destroy(), upstream.destroy()));
+    onClient(client, () => {
+      const upstream = connect({ host: target.hostname, port: Number(target.port || 5432) });
+      sockets.add(upstream);
+      return upstream;
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as { port: number }).port;
@@ -101,10 +111,21 @@ export async function postgresProxy(): Promise<{ url: (schemaUrl: string) => str
       u.port = String(port);
       return u.toString();
     },
-    freeze: () => void (frozen = true),
     close: () => {
       for (const s of sockets) s.destroy();
       return new Promise((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** A proxy to PostgreSQL on a free port: `frozen` passes no bytes (a hung server), `close()` refuses. */
+export async function postgresProxy(): Promise<PostgresProxy & { freeze(): void }> {
+  let frozen = false;
+  const proxy = await postgresProxyWith((client, connectUpstream) => {
+    const upstream = connectUpstream();
+    client.on('data', (chunk) => !frozen && upstream.write(chunk));
+    upstream.on('data', (chunk) => !frozen && client.write(chunk));
+    for (const s of [client, upstream]) s.on('error', () => undefined).on('close', () => (client.destroy(), upstream.destroy()));
+  });
+  return { ...proxy, freeze: () => void (frozen = true) };
 }
