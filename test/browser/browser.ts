@@ -110,10 +110,15 @@ export async function settled(page: Page, id: string): Promise<void> {
   await page.waitForFunction(([attr, value]) => !document.querySelector(`[${attr}="${value}"]`)?.hasAttribute('aria-busy'), [ATTR.id, id] as const);
 }
 
-/** The reference app (`demoApp`; `auth`: its auth options) listening on a free loopback port, its origin `base`. */
+/**
+ * The reference app (`demoApp`; `auth`: its auth options) listening on a free loopback port, its origin `base`.
+ * Without load shedding: the test process shares the app's event loop, and its own synchronous work
+ * (terser minifying the client bundle beside the start-up) stalled it past 1 s on a loaded CI
+ * machine, so the suite's first request was shed (503) — the harness's lag, not the app's.
+ */
 export async function listeningDemo(auth?: Parameters<typeof demoApp>[2]) {
   const port = await freePort();
-  const demo = await demoApp({ HOST: '127.0.0.1', PORT: String(port) }, {}, auth);
+  const demo = await demoApp({ HOST: '127.0.0.1', PORT: String(port), MAX_EVENT_LOOP_DELAY_MS: '0' }, {}, auth);
   await demo.app.listen({ port, host: '127.0.0.1' });
   return { ...demo, base: `http://127.0.0.1:${port}` };
 }
