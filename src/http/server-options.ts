@@ -176,11 +176,13 @@ export function serverOptions(options: {
    */
   maxConnectionsPerAddress?: number;
   /**
-   * Load shedding: while the event loop lags more than this, in ms, every request but the health
-   * endpoints (`/health`, `/health/*`) and `/metrics` is answered at once, before routing, with 503
+   * Load shedding: when the event loop stalls more than this, in ms, the requests that waited through
+   * the stall, and while stalls follow each other every request, except on the health endpoints
+   * (`/health`, `/health/*`) and `/metrics`, are answered at once, before routing, with 503
    * `SERVICE_UNAVAILABLE` and `Retry-After: 1`, and counted in `livecomponents_requests_shed_total`;
-   * a warning is logged when it starts (at most once a minute). Without it, an overloaded server
-   * queued every request for seconds, liveness probes included (src/ops/load-shedding). `0` turns it off.
+   * once a one-off stall is over (a big `JSON.parse`, a long GC), requests are served again. A warning
+   * is logged when it starts (at most once a minute). Without it, an overloaded server queued every
+   * request for seconds, liveness probes included (src/ops/load-shedding). `0` turns it off.
    * @default 1000 (`DEFAULT_MAX_EVENT_LOOP_DELAY_MS`)
    * @example serverOptions({ maxEventLoopDelayMs: 0 }) // never shed
    */
@@ -370,7 +372,7 @@ function createNodeServer(handler: FastifyServerFactoryHandler, options: Factory
 
 function warnShedding(logger: FastifyBaseLogger | undefined, delayMs: number, maxDelayMs: number): void {
   logger?.warn(
-    `Overloaded: the event loop lagged ${delayMs} ms (over maxEventLoopDelayMs, ${maxDelayMs} ms); answering 503 with Retry-After to all but /health and /metrics meanwhile (counted in livecomponents_requests_shed_total; logged at most once a minute)`,
+    `Overloaded: the event loop lagged ${delayMs} ms (over maxEventLoopDelayMs, ${maxDelayMs} ms); answering 503 with Retry-After to the requests that waited through it, and to all while the lag persists, /health and /metrics excepted (counted in livecomponents_requests_shed_total; logged at most once a minute)`,
   );
 }
 

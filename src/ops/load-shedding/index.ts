@@ -1,7 +1,8 @@
 /**
- * Load shedding: while the event loop is stuck (every request queued behind the ones before it),
- * new requests are answered 503 `SERVICE_UNAVAILABLE` with `Retry-After` at once, before routing,
- * instead of waiting seconds each. A 503 costs a fraction of a served request, so a loop fed by
+ * Load shedding: the requests that waited through a stall of the event loop past the bound, and,
+ * while stalls follow each other (every request queued behind the ones before it), every new request,
+ * are answered 503 `SERVICE_UNAVAILABLE` with `Retry-After` at once, before routing, instead of
+ * waiting seconds each; once a one-off stall is over, requests are served (`createLoadMonitor`). A 503 costs a fraction of a served request, so a loop fed by
  * traffic that arrives on its own (users, who do not all resend at once) catches up; the health and
  * metrics endpoints are always served (see `isExemptFromShedding`). What it cannot do: answer a
  * connection still waiting in the kernel's accept queue, nor slow down clients that resend at once
@@ -14,7 +15,6 @@
  * before Fastify builds its request and reply, which keeps a shed request as cheap as can be.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { ERROR_CODES } from '../../core/errors.js';
 import { HEADERS } from '../../core/wire.js';
 
@@ -28,14 +28,49 @@ export const DEFAULT_MAX_EVENT_LOOP_DELAY_MS = 1000;
 /** `Retry-After` of a shed request, whole seconds: a stuck loop catches up within about one sample. */
 export const SHED_RETRY_AFTER_SECONDS = 1;
 
-/** How often the delay is judged; a request is shed at most this long after the loop caught up. */
-const SAMPLE_INTERVAL_MS = 500;
+/**
+ * How often the delay is judged: a tenth of the bound, from 10 to 100 ms. A stall shows as the
+ * lateness of the first sample after it, which misses at most one interval of it (the part before the
+ * sample was due), so a tenth keeps the bound's precision; 10 ms is `monitorEventLoopDelay`'s own
+ * default resolution, and 100 ms (the default bound's tenth) is 10 cheap timer calls a second.
+ */
+export function sampleIntervalMs(maxDelayMs: number): number {
+  return Math.min(100, Math.max(10, Math.round(maxDelayMs / 10)));
+}
 
-/** The histogram's timer period: what it measures past it is delay. */
-const HISTOGRAM_RESOLUTION_MS = 10;
+/**
+ * Loop turns a late sample sheds the requests of (see `createLoadMonitor`): its own, and the next one,
+ * which reads the connections its own accepted.
+ */
+const CATCH_UP_TURNS = 2;
 
 /** One log line at most this often while shedding goes on and off. */
 const LOG_INTERVAL_MS = 60_000;
+
+/** The time and the scheduling a load monitor runs on: the process's own (`systemLoopClock`), or a test's. */
+export interface LoopClock {
+  now(): number;
+  /** Calls `fn` once `ms` have passed, without keeping the process alive for it; returns its cancel. */
+  setTimer(ms: number, fn: () => void): () => void;
+  /**
+   * Calls `fn` once the loop has read the I/O ready now (`setImmediate`: the check phase, right after
+   * the poll phase that reads sockets); returns its cancel.
+   */
+  afterIo(fn: () => void): () => void;
+}
+
+export const systemLoopClock: LoopClock = {
+  now: () => performance.now(),
+  setTimer(ms, fn) {
+    // Unref'd: sampling never keeps the process alive on its own.
+    const timer = setTimeout(fn, ms).unref();
+    return () => clearTimeout(timer);
+  },
+  afterIo(fn) {
+    const immediate = setImmediate(fn).unref();
+    return () => clearImmediate(immediate);
+  },
+};
 
 export interface LoadMonitor {
   /** Starts sampling (the server listens). */
@@ -47,49 +82,82 @@ export interface LoadMonitor {
 }
 
 /**
- * Judges the event-loop delay every `SAMPLE_INTERVAL_MS`: the longest delay the loop had since the
- * last sample (`monitorEventLoopDelay`'s maximum: a stall between two samples counts too), and
- * how late this very sample ran. A request also finds the loop overloaded when the sample is
- * already late by more than `maxDelayMs`: right after a stall, requests read before the timers run
- * would otherwise still be served on the last, calm, sample. `onOverload` hears the delay each
- * time shedding turns on, at most once a minute (`LOG_INTERVAL_MS`).
+ * Samples the event loop every `sampleIntervalMs(maxDelayMs)`: a sample that runs more than
+ * `maxDelayMs` late comes right after a stall past the bound. Requests are shed
+ * - while a sample is already that late and has not run yet (the loop is inside or right behind a
+ *   stall: requests read before the timers run waited through it);
+ * - in the loop turn of a late sample and the next, until their poll phases have read the sockets
+ *   (`afterIo`): the first reads the requests sent during the stall on open connections and accepts
+ *   the connections that waited in the accept queue, whose requests the second reads. Requests read
+ *   in later turns came after the loop caught up: a stall that stays one of a kind (a big
+ *   `JSON.parse`, a synchronous minify, a long GC, start-up work after `listen` — the first sample is
+ *   judged like the others) sheds nothing more;
+ * - from a late sample that follows a late sample until the next calm one: the lag persists (the loop
+ *   stalled again before it ran calm for one interval), so every new request would queue behind the
+ *   next stall too. It ends at the first calm sample, with no hysteresis: while shedding, a calm
+ *   sample means the loop did catch up, and under a borderline load each new run of stalls is shed
+ *   from its second.
+ * Why two late samples in a row and not the delay of one: one sample cannot tell a stall that ended
+ * from one that goes on, whatever it measures (a max, a mean or a percentile of the ticks since the
+ * last sample: a 1.3 s stall fills a 100 ms window alone). Why not `monitorEventLoopDelay`'s max, as
+ * before: its `reset()` drops the stall that begins before its next tick (measured on Node 20: a 1.2 s
+ * stall right after `reset()` recorded as 10 ms), which under back-to-back 1.2 s turns is every stall,
+ * so such lag was shed after the first sample only. Each request costs one `now()` call.
+ * `onOverload` hears the lateness when a stall past the bound follows a calm sample, at most once a
+ * minute (`LOG_INTERVAL_MS`).
  */
-export function createLoadMonitor(maxDelayMs: number, onOverload: (delayMs: number) => void): LoadMonitor {
-  const histogram = monitorEventLoopDelay({ resolution: HISTOGRAM_RESOLUTION_MS });
-  let timer: NodeJS.Timeout | undefined;
+export function createLoadMonitor(maxDelayMs: number, onOverload: (delayMs: number) => void, clock: LoopClock = systemLoopClock): LoadMonitor {
+  const intervalMs = sampleIntervalMs(maxDelayMs);
+  let cancelSample: (() => void) | null = null;
+  let cancelCatchUp: (() => void) | null = null;
   let due = Infinity;
-  let shedding = false;
+  /** The last sample ran late past the bound. */
+  let stalled = false;
+  /** Two samples in a row did: shed until a calm one. */
+  let lagPersists = false;
+  /** Loop turns, from a late sample's, whose poll phase has not read the sockets yet. */
+  let catchUpTurns = 0;
   let loggedAt = -Infinity;
+  const endTurn = (): void => {
+    catchUpTurns -= 1;
+    cancelCatchUp = catchUpTurns > 0 ? clock.afterIo(endTurn) : null;
+  };
+  const schedule = (now: number): void => {
+    due = now + intervalMs;
+    cancelSample = clock.setTimer(intervalMs, sample);
+  };
   const sample = (): void => {
-    const now = performance.now();
-    const delayMs = Math.max(now - due, histogram.max / 1e6 - HISTOGRAM_RESOLUTION_MS);
-    histogram.reset();
-    const was = shedding;
-    shedding = delayMs > maxDelayMs;
-    if (shedding && !was && now - loggedAt >= LOG_INTERVAL_MS) {
-      loggedAt = now;
-      onOverload(Math.round(delayMs));
+    const now = clock.now();
+    const lateMs = now - due;
+    const wasStalled = stalled;
+    stalled = lateMs > maxDelayMs;
+    lagPersists = stalled && wasStalled;
+    if (stalled) {
+      cancelCatchUp ??= clock.afterIo(endTurn);
+      catchUpTurns = CATCH_UP_TURNS;
+      if (!wasStalled && now - loggedAt >= LOG_INTERVAL_MS) {
+        loggedAt = now;
+        onOverload(Math.round(lateMs));
+      }
     }
-    due = now + SAMPLE_INTERVAL_MS;
-    // Unref'd: sampling never keeps the process alive on its own.
-    timer = setTimeout(sample, SAMPLE_INTERVAL_MS).unref();
+    schedule(now);
   };
   return {
     start() {
-      if (timer !== undefined) return;
-      histogram.enable();
-      due = performance.now() + SAMPLE_INTERVAL_MS;
-      timer = setTimeout(sample, SAMPLE_INTERVAL_MS).unref();
+      if (cancelSample !== null) return;
+      schedule(clock.now());
     },
     stop() {
-      clearTimeout(timer);
-      timer = undefined;
-      histogram.disable();
-      histogram.reset();
+      cancelSample?.();
+      cancelCatchUp?.();
+      cancelSample = null;
+      cancelCatchUp = null;
       due = Infinity;
-      shedding = false;
+      stalled = false;
+      lagPersists = false;
+      catchUpTurns = 0;
     },
-    overloaded: () => shedding || performance.now() - due > maxDelayMs,
+    overloaded: () => lagPersists || catchUpTurns > 0 || clock.now() - due > maxDelayMs,
   };
 }
 
