@@ -22,7 +22,9 @@ export interface DatabaseOptions {
   /**
    * SQLite: how long a statement waits for another process's write lock before failing with
    * SQLITE_BUSY, in ms. The wait blocks the thread (the driver is synchronous), so keep it short.
-   * At most 2^31 − 1 (SQLite's busy timeout is a 32-bit `int`).
+   * The SQLite store's writes do not wait with it: they wait off the event loop, up to the store's
+   * own `timeoutMs` (`src/store/sqlite/lock-wait.ts`). At most 2^31 − 1 (SQLite's busy timeout is a
+   * 32-bit `int`).
    * @default 2_000
    */
   busyTimeoutMs?: number;

@@ -15,14 +15,20 @@
  * Group commit: a write transaction costs far more than the statements in it (WAL frames written
  * with two `pwrite`s each, shared-memory locks taken and released with six `fcntl`s), and an action
  * makes two of them. So every write call (and `batch`) made in one turn of the event loop is queued
- * and run in ONE `BEGIN IMMEDIATE` transaction on the next `setImmediate`: under load the two
+ * and run in ONE write transaction on the next `setImmediate`: under load the two
  * batches of a dozen concurrent actions share one commit (~3× less store CPU per action in the
  * bench). Each call keeps its own guarantees: it runs in its own savepoint (a call that fails rolls
  * back alone, and a failed `batch` writes nothing), its SQL runs synchronously (atomic in-process),
- * `BEGIN IMMEDIATE` makes it atomic across processes sharing the file, and its promise settles only
- * after the COMMIT, so it is exactly as durable as with a transaction of its own. Reads run at once
- * unless writes are queued, and then queue behind them, so calls keep their order. A lone call
- * waits one `setImmediate` (microseconds).
+ * the transaction is atomic across processes sharing the file (it writes only on the snapshot it
+ * read first, holding the write lock), and its promise settles only after the COMMIT, so it is
+ * exactly as durable as with a transaction of its own. Reads run at once unless writes are queued,
+ * and then queue behind them, so calls keep their order. A lone call waits one `setImmediate`
+ * (microseconds).
+ *
+ * Lock waits: while another connection holds the write lock (another process, the checkpoint
+ * worker's TRUNCATE), a transaction fails at its first write with nothing written, and runs again
+ * after a short timer, up to `timeoutMs`: the wait happens off the event loop, which keeps serving
+ * every other request (`./lock-wait.ts`). The calls made after it wait behind it, in order.
  */
 import { statSync } from 'node:fs';
 import BetterSqlite3 from 'better-sqlite3';
@@ -37,6 +43,7 @@ import type { DatabaseSchema } from '../../sql/schema.js';
 import type { RateLimitDecision, RateLimitPolicy, Store, StoreOp, StoreOpResult } from '../types.js';
 import * as SQL from './statements.js';
 import { checkpointerOf } from './checkpointer.js';
+import { busyPauseMs, isBusy } from './lock-wait.js';
 import { afterThisTurn } from '../after-this-turn.js';
 import { runBatch } from '../embedded-batch.js';
 import { WRITE_CHECK_KEY } from '../keys.js';
@@ -56,9 +63,11 @@ interface CommonOptions {
   sweepIntervalMs?: number;
   /**
    * Longest wait of one call, in ms: for a transaction that other code holds open on the shared
-   * connection (Kysely), and, with `url`, for another process's write lock (SQLite `busy_timeout`,
-   * a wait that blocks the thread). Past it the call rejects with `StoreUnavailableError`. At most
-   * 2^31 − 1 (`busy_timeout` is a C `int`; better-sqlite3 refuses more).
+   * connection (Kysely), for the calls ahead of it, and for a lock another connection holds (another
+   * process's write, the checkpoint worker's TRUNCATE). The lock is waited for off the event loop
+   * (`./lock-wait.ts`): the other requests are served meanwhile. Past it the call rejects with
+   * `StoreUnavailableError` (`database is locked` for the lock). With `url`, also the migration's
+   * `busy_timeout` at open. At most 2^31 − 1 (`busy_timeout` is a C `int`; better-sqlite3 refuses more).
    * @default 2_000
    */
   timeoutMs?: number;
@@ -153,10 +162,18 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
   } catch (error) {
     throw new Error('createSqliteStore: the lc_kv table is missing or unreadable; run migrateToLatest(db) first', { cause: error });
   }
-  const { get, set, insertOrTakeOver, touch, replaceIfEquals, deleteIfEquals, del, sweep, anyExpired } = stmts;
+  const { snapshot, get, set, insertOrTakeOver, touch, replaceIfEquals, deleteIfEquals, del, sweep, anyExpired } = stmts;
   const transaction = native.transaction((fn: () => unknown) => fn());
-  /** Runs `fn` in `BEGIN IMMEDIATE … COMMIT` (ROLLBACK when it throws). */
-  const immediate = <T>(fn: () => T): T => transaction.immediate(fn) as T;
+  /**
+   * Runs `fn` in `BEGIN … COMMIT` (ROLLBACK when it throws), after a read that takes the snapshot:
+   * the first write then takes the write lock or throws SQLITE_BUSY at once, with nothing written,
+   * instead of waiting for it on the event loop; `run` waits for it off the loop (`./lock-wait.ts`).
+   */
+  const writing = <T>(fn: () => T): T =>
+    transaction(() => {
+      snapshot.get();
+      return fn();
+    }) as T;
   /** Inside that transaction: runs `fn` in a savepoint (rolled back alone when it throws). */
   const savepoint = <T>(fn: () => T): T => transaction(fn) as T;
   let closed = false;
@@ -227,35 +244,65 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
     return error instanceof Error ? error : new Error(String(error));
   }
 
-  function attempt<T>(op: () => T): Promise<T> {
-    if (closed) return Promise.reject(unavailable('the store is closed'));
-    if (!native.open) return Promise.reject(unavailable('the database connection is closed'));
-    try {
-      return Promise.resolve(op());
-    } catch (error) {
-      return Promise.reject(mapError(error));
-    }
-  }
-
-  /** Calls waiting for a transaction that other code holds open on the shared connection. */
+  /** Calls waiting for a transaction that other code holds open on the shared connection, or for a lock. */
   let queue: Promise<unknown> = Promise.resolve();
   let queued = 0;
 
   /**
-   * Runs `op` now, unless other code (Kysely) holds a transaction open on the shared connection:
-   * then the call waits for its end, in arrival order, at most `timeoutMs`. It never joins that
-   * transaction, so a rollback there cannot undo a store write.
+   * Runs `op` now, unless other code (Kysely) holds a transaction open on the shared connection, or
+   * calls wait ahead of it: then it waits for them, in arrival order, at most `timeoutMs`. It never
+   * joins that transaction, so a rollback there cannot undo a store write. When another connection
+   * holds the lock (SQLITE_BUSY, nothing done), it waits for it the same way, off the event loop,
+   * and the calls after it wait behind it: they keep their order.
    */
   function run<T>(op: () => T): Promise<T> {
-    if (queued === 0 && !native.inTransaction) return attempt(op);
+    if (closed) return Promise.reject(unavailable('the store is closed'));
+    if (queued > 0 || native.inTransaction) return waitThenRun(op);
+    if (!native.open) return Promise.reject(unavailable('the database connection is closed'));
+    try {
+      return Promise.resolve(op());
+    } catch (error) {
+      return isBusy(error) ? waitThenRun(op, error) : Promise.reject(mapError(error));
+    }
+  }
+
+  /** `run`'s wait: behind the calls queued before it, then for the shared connection's transaction and the lock. */
+  function waitThenRun<T>(op: () => T, busy?: unknown): Promise<T> {
     queued++;
     const deadline = performance.now() + timeoutMs;
-    const result = queue.then(() => transactionEnd(deadline)).then(() => attempt(op));
+    const result = queue.then(() => runWhenFree(op, deadline, busy));
     queue = result.then(
       () => queued--,
       () => queued--,
     );
     return result;
+  }
+
+  /**
+   * Runs `op` once the shared connection has no transaction open and no other connection holds the
+   * lock, trying again after a short timer (`busyPauseMs`) while SQLite answers SQLITE_BUSY. Such a
+   * try did nothing: the first write of `writing` (or a statement outside a transaction) failed, and
+   * its transaction rolled back whole.
+   */
+  async function runWhenFree<T>(op: () => T, deadline: number, busy: unknown): Promise<T> {
+    for (let tries = 1; ; tries++) {
+      if (busy !== undefined) {
+        const left = deadline - performance.now();
+        // The same error as SQLite's busy handler gave when its timeout ran out: `database is locked`.
+        if (left <= 0) throw mapError(busy);
+        await new Promise((resolve) => setTimeout(resolve, Math.min(left, busyPauseMs(tries))));
+      }
+      await transactionEnd(deadline);
+      // `close()` ended the wait for that transaction: never join it.
+      if (closed && native.inTransaction) throw unavailable('the store is closed');
+      if (!native.open) throw unavailable('the database connection is closed');
+      try {
+        return op();
+      } catch (error) {
+        if (!isBusy(error)) throw mapError(error);
+        busy = error;
+      }
+    }
   }
 
   async function transactionEnd(deadline: number): Promise<void> {
@@ -270,7 +317,7 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
 
   /**
    * Group commit: queues `op` (a write, or a read issued while writes are queued, so calls keep
-   * their order) for ONE `BEGIN IMMEDIATE` transaction shared by every call made in this turn of
+   * their order) for ONE write transaction (`writing`) shared by every call made in this turn of
    * the event loop. Each call runs in its own savepoint, so a call that fails rolls back alone;
    * a call settles only after the COMMIT, so it is as durable as when it had its own transaction.
    */
@@ -303,15 +350,17 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
 
   /** Runs `jobs` in one transaction; throws (rolling all back) only when the transaction itself fails. */
   function commitJobs(jobs: readonly Job[]): Outcome[] {
-    if (jobs.length === 1) return [{ ok: true, value: immediate((jobs[0] as Job).op) }];
+    if (jobs.length === 1) return [{ ok: true, value: writing((jobs[0] as Job).op) }];
     const outcomes: Outcome[] = [];
-    immediate(() => {
+    writing(() => {
       for (const job of jobs) {
         try {
           outcomes.push({ ok: true, value: savepoint(job.op) });
         } catch (error) {
           // SQLite may have rolled the whole transaction back (disk full, I/O error): fail them all.
-          if (!native.inTransaction) throw error;
+          // SQLITE_BUSY comes from the first write, before anything was written: all of them wait
+          // for the lock and run again.
+          if (!native.inTransaction || isBusy(error)) throw error;
           outcomes.push({ ok: false, error: mapError(error) });
         }
       }
@@ -344,7 +393,7 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
   async function sweepExpired(): Promise<number> {
     let total = 0;
     for (;;) {
-      const { deleted, more } = await run(sweepChunk);
+      const { deleted, more } = await run(() => writing(sweepChunk));
       total += deleted;
       if (!more) break;
       await new Promise((resolve) => setImmediate(resolve));
@@ -353,7 +402,7 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
     return total;
   }
 
-  /** One sweep statement; a chunk may end early by bytes, so a short one does not mean the end. */
+  /** One sweep statement (in `writing`: the lock is waited for off the loop); a chunk may end early by bytes, so a short one does not mean the end. */
   function sweepChunk(): { deleted: number; more: boolean } {
     const now = clock.now();
     const deleted = sweep.run(now, SWEEP_CHUNK, SWEEP_CHUNK_BYTES).changes;
@@ -441,11 +490,13 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
     sweepExpired,
     async close() {
       if (closed) return;
-      // Calls already made still commit (or fail) before the store closes.
+      // Calls already made still commit (or fail) before the store closes, those waiting for a lock
+      // included (at most `timeoutMs`).
       commitGroup();
       closed = true;
       if (timer !== undefined) clearInterval(timer);
       unsubscribe?.();
+      await queue;
       // With the database its owner closes, the checkpoint worker stops (`db.destroy()` waits for it).
       if (ownsDb) await db.destroy();
     },
@@ -469,6 +520,7 @@ function connectionOf(db: Kysely<DatabaseSchema>): BetterSqlite3.Database {
 
 function prepare(native: BetterSqlite3.Database) {
   return {
+    snapshot: native.prepare(SQL.SNAPSHOT),
     get: native.prepare<[string, number], string>(SQL.GET).pluck(),
     set: native.prepare<[string, string, number]>(SQL.SET),
     insertOrTakeOver: native.prepare<[string, string, number, number]>(SQL.CLAIM),

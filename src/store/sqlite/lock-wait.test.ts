@@ -1,0 +1,222 @@
+/**
+ * The SQLite store waits for another connection's write lock off the event loop (`./lock-wait.ts`).
+ * The lock is held by a worker thread's own connection (another process, as far as SQLite knows):
+ * its `BEGIN IMMEDIATE` is what a second app process, the checkpoint worker's TRUNCATE or another
+ * process's sweep looks like to this one. The loop's freedom is measured by a 5 ms interval timer:
+ * before the fix a write held it for the whole wait (≥ 1,000 ms here), now it never stalls for long.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import BetterSqlite3 from 'better-sqlite3';
+import type { Kysely } from 'kysely';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { StoreUnavailableError } from '../../core/errors.js';
+import { createDatabase, sqliteConnectionOf } from '../../sql/database.js';
+import { migrateToLatest } from '../../sql/migrate.js';
+import type { DatabaseSchema } from '../../sql/schema.js';
+import type { Store } from '../types.js';
+import { createSqliteStore, type SqliteStore } from './index.js';
+import { busyPauseMs, isBusy } from './lock-wait.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'lc-sqlite-lock-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let files = 0;
+
+/** Generous for a loaded 2-core machine; the old wait stalled the loop for the whole lock (≥ 1,000 ms). */
+const MAX_STALL_MS = 300;
+
+const driver = createRequire(import.meta.url).resolve('better-sqlite3');
+
+/** A connection of its own, on a thread of its own, holding the write lock until `release()` or `holdMs`. */
+interface LockHolder {
+  readonly released: Promise<void>;
+  release(): void;
+}
+
+async function holdWriteLock(path: string, holdMs?: number): Promise<LockHolder> {
+  const worker = new Worker(
+    `const { workerData, parentPort } = require('node:worker_threads');
+     const db = new (require(workerData.driver))(workerData.path);
+     db.exec('BEGIN IMMEDIATE');
+     const release = () => { db.exec('COMMIT'); db.close(); parentPort.postMessage('released'); parentPort.close(); };
+     if (workerData.holdMs === undefined) parentPort.once('message', release); else setTimeout(release, workerData.holdMs);
+     parentPort.postMessage('locked');`,
+    { eval: true, workerData: { driver, path, holdMs } },
+  );
+  const released = new Promise<void>((resolve, reject) => {
+    worker.on('error', reject);
+    worker.on('message', (message) => {
+      if (message === 'released') resolve();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    worker.once('error', reject);
+    worker.once('message', () => resolve());
+  });
+  return { released, release: () => worker.postMessage('release') };
+}
+
+/** Measures the longest the event loop went without running a 5 ms interval timer, until `stop()`. */
+function loopWatch(): { stop(): number } {
+  let last = performance.now();
+  let worst = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    worst = Math.max(worst, now - last);
+    last = now;
+  }, 5);
+  return {
+    stop() {
+      clearInterval(timer);
+      return Math.max(worst, performance.now() - last);
+    },
+  };
+}
+
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('busyPauseMs', () => {
+  it('doubles from 1 ms to 32 ms, each pause between half and all of it', () => {
+    expect([1, 2, 3, 4, 5, 6, 7, 50].map((n) => busyPauseMs(n, () => 0.999_999))).toEqual([1, 2, 4, 8, 16, 32, 32, 32].map((ms) => expect.closeTo(ms, 3)));
+    expect([1, 2, 6, 50].map((n) => busyPauseMs(n, () => 0))).toEqual([0.5, 1, 16, 16]);
+  });
+});
+
+describe('isBusy', () => {
+  it('is SQLITE_BUSY and its extended codes, from the driver only', () => {
+    const sqlite = (code: string) => new BetterSqlite3.SqliteError('x', code);
+    expect(['SQLITE_BUSY', 'SQLITE_BUSY_SNAPSHOT', 'SQLITE_BUSY_RECOVERY'].map((code) => isBusy(sqlite(code)))).toEqual([true, true, true]);
+    expect(['SQLITE_LOCKED', 'SQLITE_BUSYX', 'SQLITE_FULL'].map((code) => isBusy(sqlite(code)))).toEqual([false, false, false]);
+    expect(isBusy(Object.assign(new Error('x'), { code: 'SQLITE_BUSY' }))).toBe(false);
+  });
+});
+
+describe.each(['shared db', 'url'] as const)('sqlite store (%s): another connection holds the write lock', (how) => {
+  let path: string;
+  let db: Kysely<DatabaseSchema> | undefined;
+  let store: SqliteStore;
+
+  async function open(timeoutMs?: number): Promise<SqliteStore> {
+    path = join(dir, `lock-${++files}.db`);
+    if (how === 'url') {
+      store = await createSqliteStore({ url: `sqlite:${path}`, timeoutMs, sweepIntervalMs: 0 });
+    } else {
+      db = createDatabase(`sqlite:${path}`);
+      await migrateToLatest(db);
+      store = await createSqliteStore({ db, timeoutMs, sweepIntervalMs: 0 });
+    }
+    return store;
+  }
+
+  afterEach(async () => {
+    await store.close();
+    await db?.destroy();
+    db = undefined;
+  });
+
+  it('waits for it off the event loop, then writes; the calls keep their order and their atomicity', async () => {
+    await open();
+    await store.set('expired', 'x', 1);
+    const policy = { algorithm: 'gcra' as const, limit: 1, windowMs: 60_000 };
+    const lock = await holdWriteLock(path, 1_500);
+    const events: string[] = [];
+    void lock.released.then(() => events.push('released'));
+    const watch = loopWatch();
+
+    const first = store.set('k', 'a', 60_000);
+    await nextTurn();
+    // One group of its own (two jobs in one transaction), behind the first.
+    const second = store.set('k', 'b', 60_000);
+    const claimed = store.claim('c', 'first', 60_000);
+    const allowed = store.rateLimit('rl', policy, Date.now());
+    await nextTurn();
+    const taken = store.claim('c', 'second', 60_000);
+    const refused = store.rateLimit('rl', policy, Date.now());
+    const read = store.get('k');
+    const batch = store.batch([
+      { op: 'get', key: 'k' },
+      { op: 'deleteIfEquals', key: 'c', expected: 'first' },
+      { op: 'claim', key: 'c', value: 'third', ttlMs: 60_000 },
+    ]);
+    const swept = store.sweepExpired();
+    void first.then(() => events.push('written'));
+
+    const results = await Promise.all([first, second, claimed, allowed, taken, refused, read, batch, swept]);
+    const stall = watch.stop();
+    expect(events).toEqual(['released', 'written']);
+    expect(results.map((r) => (typeof r === 'object' && r !== null && 'allowed' in r ? r.allowed : r))).toEqual([
+      undefined,
+      undefined,
+      null,
+      true,
+      'first',
+      false,
+      'b',
+      ['b', true, null],
+      1,
+    ]);
+    expect(await store.getMany(['k', 'c', 'expired'])).toEqual(['b', 'third', null]);
+    expect(stall).toBeLessThan(MAX_STALL_MS);
+  });
+
+  it('held past timeoutMs: the write fails with the error it always had, nothing half-written, and the loop stays free', async () => {
+    await open(1_000);
+    const lock = await holdWriteLock(path);
+    const watch = loopWatch();
+    const started = performance.now();
+    const outcomes = await Promise.allSettled([
+      store.set('k', 'v', 60_000),
+      store.batch([
+        { op: 'set', key: 'a', value: 'A', ttlMs: 60_000 },
+        { op: 'claim', key: 'c', value: 'C', ttlMs: 60_000 },
+      ]),
+      store.health(),
+    ]);
+    const waited = performance.now() - started;
+    const stall = watch.stop();
+    lock.release();
+    await lock.released;
+
+    for (const outcome of outcomes) {
+      expect(outcome.status).toBe('rejected');
+      const error = (outcome as PromiseRejectedResult).reason as StoreUnavailableError;
+      expect(error).toBeInstanceOf(StoreUnavailableError);
+      // SQLite's own words for a busy timeout that ran out, as before.
+      expect(error.message).toBe('SQLite store: database is locked');
+      expect((error.cause as { code?: string }).code).toBe('SQLITE_BUSY');
+    }
+    expect(waited).toBeGreaterThanOrEqual(990);
+    expect(await store.getMany(['k', 'a', 'c'])).toEqual([null, null, null]);
+    // Free again: the next write goes through at once.
+    await store.set('k', 'after', 60_000);
+    expect(await store.get('k')).toBe('after');
+    expect(stall).toBeLessThan(MAX_STALL_MS);
+  });
+
+  it('close() lets a write already waiting for the lock finish first', async () => {
+    await open();
+    const lock = await holdWriteLock(path, 300);
+    const write = store.set('k', 'kept', 60_000);
+    await nextTurn();
+    await store.close();
+    await expect(write).resolves.toBeUndefined();
+    await lock.released;
+    const reader = new BetterSqlite3(path, { readonly: true });
+    expect(reader.prepare('SELECT value FROM lc_kv WHERE key = ?').pluck().get('k')).toBe('kept');
+    reader.close();
+    await expect(store.get('k')).rejects.toThrow('SQLite store: the store is closed');
+  });
+
+  it('leaves the busy timeout of the connection as it was (Kysely, sharing it, still waits with it)', async () => {
+    await open();
+    const lock = await holdWriteLock(path, 200);
+    await store.set('k', 'v', 60_000);
+    await lock.released;
+    const native = how === 'url' ? undefined : sqliteConnectionOf(db as Kysely<DatabaseSchema>);
+    if (native !== undefined) expect(native.pragma('busy_timeout', { simple: true })).toBe(2_000);
+    expect(await (store as Store).get('k')).toBe('v');
+  });
+});
