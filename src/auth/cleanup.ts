@@ -9,6 +9,11 @@
  *   nothing but a second, empty pass.
  * - `livecomponents tokens:cleanup`, which calls `cleanupTokensCommand(env)`: for cron or a
  *   Kubernetes CronJob when the timer is off.
+ *
+ * A DELETE cannot be undone, so neither trusts this machine's clock alone: each run reads the
+ * database's clock once (PostgreSQL; an SQLite file is on this machine) and deletes by the earlier of
+ * the two. When they differ by more than `REVOKE_MARGIN_MS` the run is skipped and reported: a host a
+ * day ahead deleted every live access token of every instance (eight days: every refresh token too).
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -18,9 +23,10 @@ import { checkTimerDelay, MAX_TIMER_MS } from '../core/deadline.js';
 import { createDatabase } from '../sql/database.js';
 import type { DatabaseSchema } from '../sql/schema.js';
 import { DEFAULT_DATABASE_URL, describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
+import { databaseTimeOf, measureSkew, type ServiceTime } from '../ops/clock-skew/index.js';
 import type { Store } from '../store/types.js';
 import { authKeys } from './keys.js';
-import { createAuthRepository, type CleanupCounts } from './repository.js';
+import { createAuthRepository, REVOKE_MARGIN_MS, type CleanupCounts } from './repository.js';
 
 export type { CleanupCounts } from './repository.js';
 
@@ -32,20 +38,26 @@ export interface TokenCleanupOptions {
   store: Store;
   /** @default systemClock */
   clock?: Clock;
+  /**
+   * The database's clock, read once per run and compared with `clock`.
+   * @default PostgreSQL's `clock_timestamp()`; none on SQLite (the file is on this machine)
+   */
+  databaseTime?: ServiceTime;
   /** Time between runs in ms, at most 2^31 − 1 (Node's timer limit); `0` turns the timer off (`runNow` still works). @default 86_400_000 */
   intervalMs?: number;
   /** Delay of the first run after start-up. @default min(60_000, intervalMs) */
   firstRunAfterMs?: number;
   /** Told about each run this instance did (it held the lease). */
   onRun?: (counts: CleanupCounts) => void;
-  /** Told about a failed run (the next one tries again). @default console.error */
+  /** Told about a failed run, or one skipped because the clocks disagree (the next one tries again). @default console.error */
   onError?: (error: unknown) => void;
 }
 
 export interface TokenCleanup {
   /**
    * One run now, if this instance gets the lease: resolves the rows deleted, or `null` when
-   * another instance ran within the interval.
+   * another instance ran within the interval. Rejects, deleting nothing, when this machine's clock
+   * and the database's differ by more than `REVOKE_MARGIN_MS`.
    */
   runNow(): Promise<CleanupCounts | null>;
   /** Stops the timer and waits for a run in progress. */
@@ -77,8 +89,10 @@ export function startTokenCleanup(options: TokenCleanupOptions): TokenCleanup {
   let first: NodeJS.Timeout | undefined;
 
   async function runNow(): Promise<CleanupCounts | null> {
+    // Before the lease: an instance whose clock is off leaves the run to one whose clock is right.
+    const now = await cleanupTime(clock, options.databaseTime ?? databaseTimeOf(options.db));
     if ((await options.store.claim(authKeys.cleanupLease(), instance, leaseMs)) !== null) return null;
-    const counts = await repo.deleteDead(clock.now());
+    const counts = await repo.deleteDead(now);
     options.onRun?.(counts);
     return counts;
   }
@@ -115,6 +129,25 @@ export interface CleanupCommandOptions {
 }
 
 /**
+ * The time a clean-up deletes by: the earlier of this machine's clock and the database's (read now,
+ * at the middle of the round trip), so that neither clock running ahead deletes a live token.
+ * Rejects when they differ by more than `REVOKE_MARGIN_MS`: one of them is wrong, and which one
+ * cannot be told from here.
+ */
+async function cleanupTime(clock: Clock, databaseTime: ServiceTime | undefined): Promise<number> {
+  if (databaseTime === undefined) return clock.now();
+  const skewMs = await measureSkew(databaseTime, () => clock.now());
+  if (Math.abs(skewMs) > REVOKE_MARGIN_MS) {
+    const off = `${Math.abs(Math.round(skewMs / 1000))} s ${skewMs > 0 ? 'ahead of' : 'behind'}`;
+    throw new Error(
+      `this machine's clock is ${off} the database; clean-up skipped, nothing deleted (past ${REVOKE_MARGIN_MS / 1000} s apart it could delete tokens still live): sync the clocks with NTP`,
+    );
+  }
+  const local = clock.now();
+  return skewMs > 0 ? Math.floor(local - skewMs) : local;
+}
+
+/**
  * `livecomponents tokens:cleanup`: deletes dead tokens from the `DATABASE_URL` database and prints
  * how many. Needs a migrated database (`livecomponents migrate`).
  * @returns the exit code: 0 on success, 1 on failure (after printing why, never the URL's password)
@@ -138,7 +171,8 @@ export async function cleanupTokensCommand(
       throw new Error('the database does not exist (check DATABASE_URL; `livecomponents migrate` creates it)');
     }
     db = createDatabase(url, { cwd: options.cwd });
-    const counts = await createAuthRepository(db).deleteDead(wholeMsClock(options.clock ?? systemClock).now());
+    const now = await cleanupTime(wholeMsClock(options.clock ?? systemClock), databaseTimeOf(db));
+    const counts = await createAuthRepository(db).deleteDead(now);
     out(
       `tokens:cleanup: deleted ${counts.accessTokens} access tokens and sign-ins, ${counts.refreshTokens} refresh tokens, ` +
         `${counts.passwordResets} password resets from ${target}`,

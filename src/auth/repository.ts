@@ -386,7 +386,8 @@ export function createAuthRepository(db: Kysely<DatabaseSchema>) {
      * Deletes what can never be used again: revoked access tokens and web sign-ins, and those that
      * expired at least `REVOKE_MARGIN_MS` ago; refresh tokens that were revoked, or whose own end or
      * family's end is that long past (rotated tokens stay while they would still be live, so their
-     * reuse is still detected); spent or expired reset tokens. Unrevoked tokens that expired within
+     * reuse is still detected); spent reset tokens, and those that expired that long ago (a reset link
+     * still live on an instance whose clock is behind stays usable there). Unrevoked tokens that expired within
      * the margin are the revocations' (`revokeWhere`): the two never touch the same row. Idempotent:
      * several instances running it at once delete each row once between them. Deletes in pieces of
      * at most `batch` rows (`CLEANUP_BATCH`), however large the backlog.
@@ -433,7 +434,7 @@ export function createAuthRepository(db: Kysely<DatabaseSchema>) {
           .where(
             'token_hash',
             'in',
-            unlocked(db.selectFrom('password_resets').select('token_hash').where((eb) => eb.or([eb('expires_at', '<=', now), eb('used_at', 'is not', null)])).limit(batch)),
+            unlocked(db.selectFrom('password_resets').select('token_hash').where((eb) => eb.or([eb('expires_at', '<=', ended), eb('used_at', 'is not', null)])).limit(batch)),
           )
           .executeTakeFirst(),
       );

@@ -39,6 +39,7 @@ import { commandTimeoutOf, explainWriteRefusal, probeWrite, redisClientOptions, 
 import { loadIoredis } from '../store/redis/driver.js';
 import { defineLuaCommands } from '../store/redis/lua/index.js';
 import { folderRefusal, nearestExisting } from './doctor-files.js';
+import { CLOCK_SERVICES, describeSkew, measureSkew, postgresTime, redisTime, type ClockSkew } from '../ops/clock-skew/index.js';
 
 export const SERVICE_CHECK_NAMES = ['redis-server', 'database', 'clock'] as const;
 export type ServiceCheckName = (typeof SERVICE_CHECK_NAMES)[number];
@@ -58,18 +59,12 @@ export interface ServiceCheckOptions {
   maxSkewMs?: number;
 }
 
-/** A clock reading of a service: its time and when (locally) it was taken, the middle of the round trip. */
-interface ClockReading {
-  service: string;
-  skewMs: number;
-}
-
 export async function runServiceChecks(config: AppConfig, options: ServiceCheckOptions = {}): Promise<ServiceCheckResult[]> {
   // Checked before any service is asked: Node fires a timer of over 2^31 − 1 ms after 1 ms, so a
   // larger value failed every check (Redis's socket dropped at once, PostgreSQL refusing its timeouts).
   const timeoutMs = Math.ceil(commandTimeoutOf('doctor', options.timeoutMs ?? 3_000, 'timeoutMs'));
   const now = options.now ?? Date.now;
-  const readings: ClockReading[] = [];
+  const readings: ClockSkew[] = [];
   const [redis, database] = await Promise.all([
     checkRedis(config.REDIS_URL, config.REDIS_KEY_PREFIX ?? '', timeoutMs, now, readings),
     checkDatabase(config.DATABASE_URL, timeoutMs, now, readings),
@@ -77,7 +72,7 @@ export async function runServiceChecks(config: AppConfig, options: ServiceCheckO
   return [redis, database, checkClock(readings, options.maxSkewMs ?? 1_000)];
 }
 
-async function checkRedis(url: string | undefined, keyPrefix: string, timeoutMs: number, now: () => number, readings: ClockReading[]): Promise<ServiceCheckResult> {
+async function checkRedis(url: string | undefined, keyPrefix: string, timeoutMs: number, now: () => number, readings: ClockSkew[]): Promise<ServiceCheckResult> {
   if (url === undefined) return passed('redis-server', 'no REDIS_URL: sessions and state stay in the embedded SQLite file');
   const target = redisTarget(url, true);
   // One attempt, no reconnecting: the doctor reports and exits.
@@ -126,13 +121,11 @@ async function checkRedis(url: string | undefined, keyPrefix: string, timeoutMs:
     }
     const node = client.isCluster ? ((client as Cluster).nodes('master')[0] as Redis) : (client as Redis);
     const persistence = await aclRefusalAs(within(node.info('persistence'), timeoutMs, 'INFO persistence'), refused('INFO persistence', 'how Redis persists cannot be checked; grant the ACL user +info'));
-    const sent = now();
-    const time = await aclRefusalAs(
-      within(node.time(), timeoutMs, 'TIME') as Promise<[string | number, string | number]>,
+    const skewMs = await aclRefusalAs(
+      within(measureSkew(redisTime(client), now), timeoutMs, 'TIME'),
       refused('TIME', "rate-limited actions would fail (their scripts read Redis's clock) and the clocks cannot be compared; grant the ACL user +time"),
     );
-    const received = now();
-    if (time !== undefined) readings.push({ service: 'Redis', skewMs: (sent + received) / 2 - (Number(time[0]) * 1000 + Number(time[1]) / 1000) });
+    if (skewMs !== undefined) readings.push({ service: 'redis', skewMs });
     const aof = persistence !== undefined && /^aof_enabled:1\s*$/m.test(persistence);
     const kind = client.isCluster ? `a Redis Cluster of ${(client as Cluster).nodes('master').length} masters` : 'Redis';
     const persists = aof ? 'persists with AOF' : 'AOF is off (a restart loses what was written since the last snapshot, or everything without RDB — idempotency records, sessions, rate-limit budgets: see docs/scaling.md)';
@@ -145,7 +138,7 @@ async function checkRedis(url: string | undefined, keyPrefix: string, timeoutMs:
   }
 }
 
-async function checkDatabase(url: string, timeoutMs: number, now: () => number, readings: ClockReading[]): Promise<ServiceCheckResult> {
+async function checkDatabase(url: string, timeoutMs: number, now: () => number, readings: ClockSkew[]): Promise<ServiceCheckResult> {
   const target = parseDatabaseUrl(url);
   const where = describeDatabaseUrl(url);
   if (target.engine === 'sqlite') {
@@ -166,10 +159,7 @@ async function checkDatabase(url: string, timeoutMs: number, now: () => number, 
   }
   const db = createDatabase(url, { connectTimeoutMs: timeoutMs, queryTimeoutMs: timeoutMs, poolMax: 1 });
   try {
-    const sent = now();
-    const { rows } = await sql<{ now_ms: string | number }>`select extract(epoch from clock_timestamp()) * 1000 as now_ms`.execute(db);
-    const received = now();
-    readings.push({ service: 'PostgreSQL', skewMs: (sent + received) / 2 - Number(rows[0]?.now_ms) });
+    readings.push({ service: 'postgresql', skewMs: await measureSkew(postgresTime(db), now) });
     const timeouts = await missingServerTimeouts(db, url, where);
     const schema = await schemaCheck(db, where, 'answers');
     return timeouts === undefined ? schema : checked('database', [...schema.problems, timeouts], schema.summary);
@@ -265,13 +255,14 @@ async function schemaCheck<DB>(db: Kysely<DB>, where: string, answers: string): 
   );
 }
 
-function checkClock(readings: readonly ClockReading[], maxSkewMs: number): ServiceCheckResult {
+function checkClock(readings: readonly ClockSkew[], maxSkewMs: number): ServiceCheckResult {
   if (readings.length === 0) return passed('clock', 'no shared service answered to compare clocks with');
-  const describe = (r: ClockReading) => `${r.service} ${r.skewMs >= 0 ? '+' : '−'}${Math.abs(Math.round(r.skewMs))} ms`;
+  const describe = (r: ClockSkew) => `${CLOCK_SERVICES[r.service]} ${r.skewMs >= 0 ? '+' : '−'}${Math.abs(Math.round(r.skewMs))} ms`;
   const off = readings.filter((r) => Math.abs(r.skewMs) > maxSkewMs);
+  // No "clock:" of its own: the report puts the check's name before each problem.
   return checked(
     'clock',
-    off.map((r) => `clock: this machine is ${Math.abs(Math.round(r.skewMs))} ms ${r.skewMs > 0 ? 'ahead of' : 'behind'} ${r.service} (over ${maxSkewMs} ms): sync it with NTP, token lifetimes count on instances agreeing on the time`),
+    off.map((r) => `${describeSkew(r)} (over ${maxSkewMs} ms): sync it with NTP, token lifetimes count on instances agreeing on the time`),
     `within ${maxSkewMs} ms of ${readings.map(describe).join(', ')}`,
   );
 }
