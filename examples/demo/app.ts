@@ -12,6 +12,9 @@ import { redisClientOf } from '../../src/store/redis/index.js';
 import { warnOnEvictionRisk } from '../../src/store/redis/eviction.js';
 import { createMetrics, registerHttpMetrics, registerMetricsRoute } from '../../src/ops/metrics/index.js';
 import { droppedLogRecords } from '../../src/ops/logging/index.js';
+import { databaseTimeOf, redisTime, startClockSkewMonitor, type ClockSource } from '../../src/ops/clock-skew/index.js';
+import { REVOKE_MARGIN_MS } from '../../src/auth/repository.js';
+import { systemClock } from '../../src/core/clock.js';
 import { counter } from './components/counter.js';
 import { order } from './components/order.js';
 import { payment } from './components/payment.js';
@@ -48,11 +51,12 @@ const REDIS_ERROR_REPEAT_MS = 60_000;
  * (or, while it keeps failing the same way, once a minute): a reconnect loop retries every second.
  * The errors come from the store, which has already taken the credentials out of them.
  */
-function redisErrorLog(log: FastifyBaseLogger): { report(error: Error): void; connected(): void } {
+export function redisErrorLog(log: Pick<FastifyBaseLogger, 'error' | 'info'>): { report(error: Error): void; connected(): void } {
   const logged = new Map<string, number>();
   return {
     report(error) {
-      const now = Date.now();
+      // Monotonic: with the wall clock, a step back (NTP, a VM resumed) silenced the line for as long.
+      const now = performance.now();
       const last = logged.get(error.message);
       if (last !== undefined && now - last < REDIS_ERROR_REPEAT_MS) return;
       logged.set(error.message, now);
@@ -64,6 +68,26 @@ function redisErrorLog(log: FastifyBaseLogger): { report(error: Error): void; co
       log.info('Redis connected again');
     },
   };
+}
+
+/**
+ * This machine's clock against the shared services', at start-up (Redis once it is connected) and
+ * every 5 minutes: logged when it goes past 1 s or `REVOKE_MARGIN_MS`, and as a gauge. Not a readiness
+ * check on purpose: were the database's own clock the wrong one, every instance would see the same
+ * skew and all would leave the load balancer at once.
+ */
+function watchClockSkew(
+  app: FastifyInstance,
+  { backends, redis, clock, onSkew }: { backends: Backends; redis: ReturnType<typeof redisClientOf>; clock: LiveComponentsOptions['clock']; onSkew: (service: ClockSource['service'], seconds: number) => void },
+): void {
+  const database = databaseTimeOf(backends.db);
+  const sources: ClockSource[] = [...(redis === undefined ? [] : [{ service: 'redis' as const, read: redisTime(redis) }]), ...(database === undefined ? [] : [{ service: 'postgresql' as const, read: database }])];
+  if (sources.length === 0) return;
+  const now = clock ?? systemClock;
+  const monitor = startClockSkewMonitor({ sources, log: app.log, errorOverMs: REVOKE_MARGIN_MS, now: () => now.now(), onSkew });
+  // The store connects to Redis in the background: its first reading waits for the connection.
+  if (redis !== undefined && redis.status !== 'ready') redis.once('ready', () => void monitor.checkNow());
+  app.addHook('onClose', async () => monitor.stop());
 }
 
 export async function createDemoApp(options: DemoAppOptions = {}): Promise<FastifyInstance> {
@@ -151,6 +175,7 @@ export async function createDemoApp(options: DemoAppOptions = {}): Promise<Fasti
   // Redis that may evict keys forgets idempotency records under memory pressure: say so at once and in /health.
   const redis = redisClientOf(runtime.store);
   if (redis !== undefined) warnOnEvictionRisk(redis, (message) => app.log.warn(message));
+  watchClockSkew(app, { backends, redis, clock: options.framework?.clock, onSkew: metrics.observeClockSkew });
   registerHealth(app, {
     state: lifecycle,
     checks: [storeHealthCheck(runtime.store), sqlHealthCheck(backends.db), ...(redis === undefined ? [] : [redisEvictionCheck(redis)])],

@@ -160,3 +160,19 @@ describe('droppedLogRecords', () => {
     expect(() => createMetrics({ droppedLogRecords: 3 as unknown as () => number })).toThrow(/droppedLogRecords must be a function/);
   });
 });
+
+describe('clock skew', () => {
+  it('exposes the last reading per service, signed, in seconds; no sample before a service was read', async () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    const name = METRIC_NAMES.clockSkew;
+    expect(name).toBe('livecomponents_clock_skew_seconds');
+    expect(await metrics.render()).toContain(`# TYPE ${name} gauge\n`);
+    expect(await metrics.render()).not.toMatch(new RegExp(`^${name}\\{`, 'm'));
+    const observe = metrics.observeClockSkew;
+    observe('redis', 0.25);
+    observe('postgresql', -86_400.5);
+    observe('redis', 1.5);
+    const text = await metrics.render();
+    expect(text.split('\n').filter((l) => l.startsWith(`${name}{`))).toEqual([`${name}{service="redis"} 1.5`, `${name}{service="postgresql"} -86400.5`]);
+  });
+});

@@ -1,14 +1,15 @@
 /**
  * Prometheus metrics (PROTOCOL §5): prom-client's default process metrics plus HTTP, action,
- * security-event and auth counters, in a registry of the app's own — never prom-client's global
+ * security-event and auth counters and the clock-skew gauge, in a registry of the app's own — never prom-client's global
  * one, so several apps in one process (tests create many) never share or clash on metrics.
  */
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { ERROR_CODES } from '../../core/errors.js';
 import type { SecurityEvent } from '../security-events.js';
 import { SECURITY_EVENTS } from '../security-events.js';
 import type { ActionReport } from '../../runtime/index.js';
 import { InvalidOptionError } from '../health/options-error.js';
+import type { ClockService } from '../clock-skew/index.js';
 import { METRIC_NAMES, OTHER_METHOD, UNKNOWN_OUTCOME, UNMATCHED_ROUTE } from './names.js';
 
 export { CLIENT_CLOSED_REQUEST, METRIC_NAMES, METRICS_ROUTE, UNMATCHED_ROUTE } from './names.js';
@@ -51,6 +52,8 @@ export interface Metrics {
   countDroppedConnection(): void;
   /** A request shed by `serverOptions()`'s load shedding (503 before routing). */
   countShedRequest(): void;
+  /** The last clock reading of a shared service, in seconds (positive: this machine ahead): the clock-skew monitor's `onSkew`. Bound. */
+  observeClockSkew(service: ClockService, seconds: number): void;
   /** The exposition text. */
   render(): Promise<string>;
 }
@@ -154,6 +157,13 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     help: 'Requests answered 503 SERVICE_UNAVAILABLE with Retry-After before routing, because the event loop lagged past maxEventLoopDelayMs.',
     registers,
   });
+  // No sample until a service's clock was read: a 0 would claim clocks that agree.
+  const clockSkew = new Gauge({
+    name: prefix + METRIC_NAMES.clockSkew,
+    help: "This machine's clock minus a shared service's (redis, postgresql), in seconds, at the last check (every 5 minutes): positive when this machine is ahead.",
+    labelNames: ['service'] as const,
+    registers,
+  });
   // Every known event starts at 0, so rate() and alerts work from the first scrape instead of
   // only after the first occurrence.
   for (const event of SECURITY_EVENTS) securityEvents.inc({ event }, 0);
@@ -187,6 +197,9 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     },
     countShedRequest() {
       requestsShed.inc();
+    },
+    observeClockSkew(service, seconds) {
+      clockSkew.set({ service }, seconds);
     },
     render: () => registry.metrics(),
   };

@@ -22,6 +22,8 @@ export const METRIC_NAMES = {
   connectionsDropped: 'livecomponents_connections_dropped_total',
   /** Counter, no labels: requests answered 503 at once because the event loop lagged past `maxEventLoopDelayMs` (load shedding). */
   requestsShed: 'livecomponents_requests_shed_total',
+  /** Gauge; label `service` (`redis`, `postgresql`): this machine's clock minus the service's, in seconds (positive: ahead), at the last check. */
+  clockSkew: 'livecomponents_clock_skew_seconds',
 } as const;
 
 /**
