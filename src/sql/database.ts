@@ -20,11 +20,11 @@ export type DatabaseEngine = 'sqlite' | 'postgres';
 
 export interface DatabaseOptions {
   /**
-   * SQLite: how long a statement waits for another process's write lock before failing with
-   * SQLITE_BUSY, in ms. The wait blocks the thread (the driver is synchronous), so keep it short.
-   * The SQLite store's writes do not wait with it: they wait off the event loop, up to the store's
-   * own `timeoutMs` (`src/store/sqlite/lock-wait.ts`). At most 2^31 − 1 (SQLite's busy timeout is a
-   * 32-bit `int`).
+   * SQLite: how long a write waits for another process's write lock before failing with SQLITE_BUSY
+   * (503), in ms. It waits OFF the event loop: it tries again after short timers, the connection's own
+   * `busy_timeout` being 0 (`src/sql/sqlite-lock-wait.ts`); only opening the file (its PRAGMAs) waits
+   * with SQLite's busy handler, blocking the thread. The SQLite store's writes wait up to its own
+   * `timeoutMs`. At most 2^31 − 1 (SQLite's busy timeout is a 32-bit `int`).
    * @default 2_000
    */
   busyTimeoutMs?: number;
@@ -89,12 +89,13 @@ const handles = new WeakMap<object, Handle>();
  * Opens the database named by `url` (PROTOCOL §1 `DATABASE_URL`).
  *
  * - `sqlite:PATH`: one connection to the file (its folder is created), in WAL mode, with
- *   `busy_timeout`, `foreign_keys = ON`, `synchronous = NORMAL` (durable across process
+ *   `busy_timeout` at open and 0 after it, `foreign_keys = ON`, `synchronous = NORMAL` (durable across process
  *   crashes; the last commits may be lost on power loss). Its WAL is checkpointed on a worker thread,
  *   one per file per process (`src/store/sqlite/checkpointer.ts`), with the connection's automatic
  *   checkpoint every `WAL_AUTOCHECKPOINT_PAGES` pages as the backstop. `sqlite::memory:` for tests. Transactions begin with
  *   `BEGIN IMMEDIATE` (the write lock first, so a transaction that reads before it writes waits for
- *   another process's lock instead of failing with SQLITE_BUSY), and outages (busy past the timeout,
+ *   another process's lock instead of failing with SQLITE_BUSY), that lock is waited for off the
+ *   event loop up to `busyTimeoutMs` (`src/sql/sqlite-lock-wait.ts`), and outages (busy past it,
  *   disk full, I/O error, read-only or corrupt file) reject as `StoreUnavailableError`
  *   (`src/sql/sqlite-outage.ts`).
  * - `postgres://…`: a `pg` pool with connect and query timeouts (the query timeout enforced by the
@@ -113,17 +114,21 @@ export function createDatabase(url: string, options: DatabaseOptions = {}): Kyse
   const target = parseDatabaseUrl(url, options.cwd);
   if (target.engine === 'sqlite') {
     const pages = positiveInteger('walCheckpointPages', options.walCheckpointPages ?? CHECKPOINT_PAGES);
-    const native = openSqlite(target.path, options.busyTimeoutMs ?? 2_000, WAL_BACKSTOP_FACTOR * pages);
+    const busyTimeoutMs = options.busyTimeoutMs ?? 2_000;
+    const native = openSqlite(target.path, busyTimeoutMs, WAL_BACKSTOP_FACTOR * pages);
     let release: () => Promise<void>;
     try {
+      // Opened, the lock is waited for off the event loop, never in SQLite's busy handler (it sleeps
+      // inside the synchronous driver): src/sql/sqlite-lock-wait.ts.
+      native.pragma('busy_timeout = 0');
       release = attachCheckpointer(native, pages);
     } catch (error) {
       native.close();
       throw error;
     }
-    // Write transactions begin with BEGIN IMMEDIATE, and outages (busy past busy_timeout, disk full,
-    // I/O error…) reject as StoreUnavailableError: src/sql/sqlite-outage.ts.
-    const db = new SqliteKysely({ dialect: new OutageAwareSqliteDialect(native) }, native, release);
+    // Write transactions begin with BEGIN IMMEDIATE, the lock is waited for up to busyTimeoutMs, and
+    // outages (busy past it, disk full, I/O error…) reject as StoreUnavailableError: src/sql/sqlite-outage.ts.
+    const db = new SqliteKysely({ dialect: new OutageAwareSqliteDialect(native, busyTimeoutMs) }, native, release);
     handles.set(db, { engine: 'sqlite', sqlite: native, probe: undefined });
     return db;
   }

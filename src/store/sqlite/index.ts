@@ -28,7 +28,7 @@
  * Lock waits: while another connection holds the write lock (another process, the checkpoint
  * worker's TRUNCATE), a transaction fails at its first write with nothing written, and runs again
  * after a short timer, up to `timeoutMs`: the wait happens off the event loop, which keeps serving
- * every other request (`./lock-wait.ts`). The calls made after it wait behind it, in order.
+ * every other request (`src/sql/sqlite-lock-wait.ts`). The calls made after it wait behind it, in order.
  */
 import { statSync } from 'node:fs';
 import BetterSqlite3 from 'better-sqlite3';
@@ -43,7 +43,7 @@ import type { DatabaseSchema } from '../../sql/schema.js';
 import type { RateLimitDecision, RateLimitPolicy, Store, StoreOp, StoreOpResult } from '../types.js';
 import * as SQL from './statements.js';
 import { checkpointerOf } from './checkpointer.js';
-import { busyPauseMs, isBusy } from './lock-wait.js';
+import { busyPauseMs, isBusy } from '../../sql/sqlite-lock-wait.js';
 import { afterThisTurn } from '../after-this-turn.js';
 import { runBatch } from '../embedded-batch.js';
 import { WRITE_CHECK_KEY } from '../keys.js';
@@ -65,7 +65,7 @@ interface CommonOptions {
    * Longest wait of one call, in ms: for a transaction that other code holds open on the shared
    * connection (Kysely), for the calls ahead of it, and for a lock another connection holds (another
    * process's write, the checkpoint worker's TRUNCATE). The lock is waited for off the event loop
-   * (`./lock-wait.ts`): the other requests are served meanwhile. Past it the call rejects with
+   * (`src/sql/sqlite-lock-wait.ts`): the other requests are served meanwhile. Past it the call rejects with
    * `StoreUnavailableError` (`database is locked` for the lock). With `url`, also the migration's
    * `busy_timeout` at open. At most 2^31 − 1 (`busy_timeout` is a C `int`; better-sqlite3 refuses more).
    * @default 2_000
@@ -167,7 +167,7 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
   /**
    * Runs `fn` in `BEGIN … COMMIT` (ROLLBACK when it throws), after a read that takes the snapshot:
    * the first write then takes the write lock or throws SQLITE_BUSY at once, with nothing written,
-   * instead of waiting for it on the event loop; `run` waits for it off the loop (`./lock-wait.ts`).
+   * instead of waiting for it on the event loop; `run` waits for it off the loop (`src/sql/sqlite-lock-wait.ts`).
    */
   const writing = <T>(fn: () => T): T =>
     transaction(() => {

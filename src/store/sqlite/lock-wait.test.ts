@@ -1,5 +1,5 @@
 /**
- * The SQLite store waits for another connection's write lock off the event loop (`./lock-wait.ts`).
+ * The SQLite store waits for another connection's write lock off the event loop (`src/sql/sqlite-lock-wait.ts`).
  * The lock is held by a worker thread's own connection (another process, as far as SQLite knows):
  * its `BEGIN IMMEDIATE` is what a second app process, the checkpoint worker's TRUNCATE or another
  * process's sweep looks like to this one. The loop's freedom is measured by a 5 ms interval timer:
@@ -19,7 +19,6 @@ import { migrateToLatest } from '../../sql/migrate.js';
 import type { DatabaseSchema } from '../../sql/schema.js';
 import type { Store } from '../types.js';
 import { createSqliteStore, type SqliteStore } from './index.js';
-import { busyPauseMs, isBusy } from './lock-wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lc-sqlite-lock-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -77,22 +76,6 @@ function loopWatch(): { stop(): number } {
 }
 
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
-
-describe('busyPauseMs', () => {
-  it('doubles from 1 ms to 32 ms, each pause between half and all of it', () => {
-    expect([1, 2, 3, 4, 5, 6, 7, 50].map((n) => busyPauseMs(n, () => 0.999_999))).toEqual([1, 2, 4, 8, 16, 32, 32, 32].map((ms) => expect.closeTo(ms, 3)));
-    expect([1, 2, 6, 50].map((n) => busyPauseMs(n, () => 0))).toEqual([0.5, 1, 16, 16]);
-  });
-});
-
-describe('isBusy', () => {
-  it('is SQLITE_BUSY and its extended codes, from the driver only', () => {
-    const sqlite = (code: string) => new BetterSqlite3.SqliteError('x', code);
-    expect(['SQLITE_BUSY', 'SQLITE_BUSY_SNAPSHOT', 'SQLITE_BUSY_RECOVERY'].map((code) => isBusy(sqlite(code)))).toEqual([true, true, true]);
-    expect(['SQLITE_LOCKED', 'SQLITE_BUSYX', 'SQLITE_FULL'].map((code) => isBusy(sqlite(code)))).toEqual([false, false, false]);
-    expect(isBusy(Object.assign(new Error('x'), { code: 'SQLITE_BUSY' }))).toBe(false);
-  });
-});
 
 describe.each(['shared db', 'url'] as const)('sqlite store (%s): another connection holds the write lock', (how) => {
   let path: string;
@@ -210,13 +193,17 @@ describe.each(['shared db', 'url'] as const)('sqlite store (%s): another connect
     await expect(store.get('k')).rejects.toThrow('SQLite store: the store is closed');
   });
 
-  it('leaves the busy timeout of the connection as it was (Kysely, sharing it, still waits with it)', async () => {
+  it('Kysely sharing the connection waits for the lock off the event loop too (its busy_timeout is 0)', async () => {
     await open();
-    const lock = await holdWriteLock(path, 200);
-    await store.set('k', 'v', 60_000);
+    const lock = await holdWriteLock(path, 1_000);
+    const watch = loopWatch();
+    const kysely = db?.insertInto('lc_kv').values({ key: 'kysely', value: 'w', expires_at: Date.now() + 60_000 }).execute();
+    await Promise.all([store.set('k', 'v', 60_000), kysely]);
+    const stall = watch.stop();
     await lock.released;
     const native = how === 'url' ? undefined : sqliteConnectionOf(db as Kysely<DatabaseSchema>);
-    if (native !== undefined) expect(native.pragma('busy_timeout', { simple: true })).toBe(2_000);
-    expect(await (store as Store).get('k')).toBe('v');
+    if (native !== undefined) expect(native.pragma('busy_timeout', { simple: true })).toBe(0);
+    expect(await (store as Store).getMany(['k', 'kysely'])).toEqual(['v', how === 'url' ? null : 'w']);
+    expect(stall).toBeLessThan(MAX_STALL_MS);
   });
 });

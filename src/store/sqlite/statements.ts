@@ -36,7 +36,7 @@ export const DELETE_IF_EQUALS = 'DELETE FROM lc_kv WHERE key = ? AND value = ? A
 /**
  * `()`: the first statement of each write transaction, a read that takes its snapshot, so that its
  * first write fails at once (SQLITE_BUSY) instead of waiting in SQLite's busy handler, on the event
- * loop, while another connection holds the lock (`./lock-wait.ts`).
+ * loop, while another connection holds the lock (`src/sql/sqlite-lock-wait.ts`).
  */
 export const SNAPSHOT = 'SELECT 1 FROM lc_kv LIMIT 0';
 
