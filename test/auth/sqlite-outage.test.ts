@@ -2,10 +2,12 @@
  * The auth routes when the SQLite file cannot be written (disk full, read-only): 503
  * SERVICE_UNAVAILABLE, never 500, and the log names the real error — not the "cannot rollback - no
  * transaction is active" of a ROLLBACK sent after SQLite had already rolled back (src/sql/sqlite-outage.ts).
+ * And while another connection holds the write lock: waited for off the event loop, 503 past 2 s.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createDatabase, sqliteConnectionOf } from '../../src/sql/database.js';
 import { migrateToLatest } from '../../src/sql/migrate.js';
@@ -81,4 +83,45 @@ describe('auth routes when the SQLite file cannot be written', () => {
     // Reads still work: the token is still valid.
     expect((await t.me(session.access)).statusCode).toBe(200);
   });
+});
+
+describe('auth routes while another connection holds the SQLite write lock', () => {
+  let t: AuthApp;
+  let other: BetterSqlite3.Database | undefined;
+  afterEach(async () => {
+    other?.close();
+    await t?.close();
+  });
+
+  const accessTokens = async () =>
+    Number((await t.db.selectFrom('access_tokens').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+
+  it('a sign-in waits for it off the event loop (/health/live answers meanwhile) and answers 200 once it is released; held past 2 s, 503 and nothing written', async () => {
+    t = await authApp(sqliteFile);
+    expect((await t.register('ada@example.com')).statusCode).toBe(201);
+    // Another process, as far as SQLite knows; it commits on a timer of this event loop, which
+    // SQLite's busy handler used to block: the sign-in then waited its 2 s out and answered 503.
+    other = new BetterSqlite3(sqliteConnectionOf(t.db)!.name, { timeout: 0 });
+    other.exec('BEGIN IMMEDIATE');
+    let released = false;
+    setTimeout(() => {
+      other!.exec('COMMIT');
+      released = true;
+    }, 1_500);
+    const signIn = t.post('/login', { email: 'ada@example.com', password: PASSWORD });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const started = performance.now();
+    const live = await t.app.inject({ method: 'GET', url: '/health/live' });
+    expect([live.statusCode, performance.now() - started < 300, released]).toEqual([200, true, false]);
+    expect((await signIn).statusCode).toBe(200);
+    expect(released).toBe(true);
+    expect(await accessTokens()).toBe(1);
+
+    other.exec('BEGIN IMMEDIATE');
+    const refused = await t.post('/login', { email: 'ada@example.com', password: PASSWORD });
+    other.exec('ROLLBACK');
+    expect(refused.statusCode).toBe(503);
+    expect(failures(t)).toEqual([{ code: 'SERVICE_UNAVAILABLE', message: 'SQLite failed: database is locked: database is locked' }]);
+    expect(await accessTokens()).toBe(1);
+  }, 15_000);
 });
