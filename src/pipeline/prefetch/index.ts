@@ -22,7 +22,11 @@
  * store unavailable for a moment, a Cluster failover) — they alone are sent again in the background
  * until they succeed or their claims have expired (`release-retry.ts`): once the store is back the
  * component's next action runs at once and a retry of the key is not refused for the claim's TTL.
- * The rest of a failed after-action batch (new state, idempotency record) is never sent again.
+ * The rest of a failed after-action batch (new state, idempotency record) is never sent again — but
+ * for an idempotency record on a store whose batch is not one transaction (Redis Cluster, one script
+ * per hash tag): there the after-action batch goes in two steps, the record's completion after the
+ * state is stored, and a failed step settles the record in the background (`split-flush.ts`). That
+ * costs one more round trip per action with an idempotency key, on a Cluster only.
  *
  * A stage that needs the result of a deferred op (strict CSRF mode: whether the response's token
  * got the slot its request's token freed) queues it with `deferWithResult`, and is told the result
@@ -32,12 +36,14 @@
  * single use is the first op of the first batch (the `csrf-spend` stage, first of the later ones), so
  * the order of checks stays CSRF → rate limit → idempotency → … even though their ops travel together.
  */
-import { LiveError } from '../../core/errors.js';
+import { LiveError, StoreUnavailableError } from '../../core/errors.js';
 import type { SecurityEventSink } from '../../ops/security-events.js';
 import type { SessionManager } from '../../session/index.js';
 import type { Store, StoreOp, StoreOpResult } from '../../store/types.js';
 import { fail, type ActionContext, type Outcome, type PreparedOp, type Stage } from '../types.js';
+import { splitsBatchesByHashTag } from '../../store/redis/index.js';
 import { createReleaseRetry, releasesOf } from './release-retry.js';
+import { completionsOf, evidenceOf, splitCompletions, verdictOf, withoutReplacements, type SplitBatch } from './split-flush.js';
 
 export interface PrefetchStageOptions {
   store: Store;
@@ -58,6 +64,13 @@ export interface PrefetchStageOptions {
    * @default never aborted
    */
   signal?: AbortSignal | undefined;
+  /**
+   * Whether `store.batch` may apply some hash tags' ops and not others (Redis Cluster: one script per
+   * tag), so the after-action batch completes idempotency records in a step of their own, after the
+   * new state is stored (`split-flush.ts`).
+   * @default true for a Redis Cluster store from `createRedisStore`, else false
+   */
+  splitBatches?: boolean | undefined;
 }
 
 export function createPrefetchStage(options: PrefetchStageOptions): Stage {
@@ -65,6 +78,7 @@ export function createPrefetchStage(options: PrefetchStageOptions): Stage {
   const preparing = options.later.filter((s) => s.prepare !== undefined);
   const onFlushError = options.onFlushError ?? (() => {});
   const retryReleases = createReleaseRetry({ store, onError: onFlushError, signal: options.signal });
+  const splitBatches = options.splitBatches ?? splitsBatchesByHashTag(store);
 
   return {
     name: 'prefetch',
@@ -138,9 +152,9 @@ export function createPrefetchStage(options: PrefetchStageOptions): Stage {
 
   /** Retries the releases among `failed` of claims this request made in its first batch (`prepared`). */
   function retryLater(failed: readonly StoreOp[], prepared: readonly (PreparedOp | null)[]): void {
-    const claims: StoreOp[] = [];
-    for (const p of prepared) if (p !== null) claims.push(p.op);
-    retryReleases(releasesOf(failed, claims));
+    const claims = claimsOf(prepared);
+    // One transaction: the records' compare-and-replace ran whole with the state, or not at all.
+    retryReleases(releasesOf(splitBatches ? failed : withoutReplacements(failed, claims), claims));
   }
 
   async function flush(ctx: ActionContext, prepared: readonly (PreparedOp | null)[], deferred: StoreOp[]): Promise<void> {
@@ -153,13 +167,10 @@ export function createPrefetchStage(options: PrefetchStageOptions): Stage {
       }
     }
     if (deferred.length === 0) return;
-    let results: StoreOpResult[] | undefined;
+    const split = splitBatches ? splitCompletions(deferred, claimsOf(prepared)) : null;
+    let results: readonly (StoreOpResult | undefined)[] | undefined;
     try {
-      results = await store.batch(deferred);
-    } catch (error) {
-      // The lock and claim releases in it are safe to send again; the writes are not (see above).
-      retryLater(deferred, prepared);
-      throw error;
+      results = split === null ? await sendWhole(deferred, prepared) : await sendInSteps(split, deferred.length, prepared);
     } finally {
       // Stages waiting for the result of their deferred op (`deferWithResult`) are each told it, or
       // `undefined` when the batch failed, before the answer goes out.
@@ -170,4 +181,66 @@ export function createPrefetchStage(options: PrefetchStageOptions): Stage {
       }
     }
   }
+
+  async function sendWhole(deferred: readonly StoreOp[], prepared: readonly (PreparedOp | null)[]): Promise<StoreOpResult[]> {
+    try {
+      return await store.batch(deferred);
+    } catch (error) {
+      // The lock and claim releases in it are safe to send again; the writes are not (see above).
+      retryLater(deferred, prepared);
+      throw error;
+    }
+  }
+
+  /**
+   * The after-action batch on a store that splits batches, when it completes idempotency records:
+   * the rest first, then the records (`split-flush.ts`). Rejects only when the first step failed.
+   */
+  async function sendInSteps(split: SplitBatch, size: number, prepared: readonly (PreparedOp | null)[]): Promise<(StoreOpResult | undefined)[]> {
+    const claims = claimsOf(prepared);
+    const results = new Array<StoreOpResult | undefined>(size);
+    let first: StoreOpResult[];
+    try {
+      first = await store.batch(split.first);
+    } catch (error) {
+      settleLater(split, claims);
+      throw error;
+    }
+    for (let i = 0; i < first.length; i++) results[split.firstAt[i] as number] = first[i];
+    try {
+      const done = await store.batch(split.completions);
+      for (let i = 0; i < done.length; i++) results[split.completionsAt[i] as number] = done[i];
+    } catch (error) {
+      // The new state is stored: the answer stays 200, and the records are completed in the
+      // background (a retry with the key answers 409 until then, never runs the action again).
+      onFlushError(error);
+      retryReleases(completionsOf(split.completions, claims));
+    }
+    return results;
+  }
+
+  /**
+   * After a failed first step: asks the store whether it was stored (behind its late script), then
+   * releases the records' claims (not stored: a retry runs the action), completes them (stored: a
+   * retry replays it), or leaves them to expire (unknown). The step's own releases (the instance
+   * lock) go out with that question.
+   */
+  function settleLater(split: SplitBatch, claims: readonly StoreOp[]): void {
+    const evidence = evidenceOf(split.first, claims);
+    const completions = completionsOf(split.completions, claims);
+    const until = Math.min(...completions.map((c) => c.until));
+    retryReleases([{ ops: evidence.ops, until }], (results) => {
+      const verdict = verdictOf(evidence, results);
+      if (verdict === 'stored') retryReleases(completions);
+      else if (verdict === 'not-stored') retryReleases(releasesOf(withoutReplacements(split.completions, claims), claims));
+      else onFlushError(new StoreUnavailableError('After a failed batch the idempotency record is left pending until it expires: whether the new state was stored is unknown'));
+    });
+  }
+}
+
+/** The ops of a request's first batch. */
+function claimsOf(prepared: readonly (PreparedOp | null)[]): StoreOp[] {
+  const claims: StoreOp[] = [];
+  for (const p of prepared) if (p !== null) claims.push(p.op);
+  return claims;
 }

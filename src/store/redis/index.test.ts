@@ -220,6 +220,20 @@ describe('commandTimeoutOf', () => {
   });
 });
 
+describe('redisClusterOptions: TRYAGAIN', () => {
+  it('lets ioredis retry the owner for about one deadline: each TRYAGAIN may cost a MOVED back from the random master it is sent to', () => {
+    for (const deadline of [100, 500, 2_000]) {
+      const options = redisClusterOptions(deadline);
+      const delay = options.retryDelayOnTryAgain as number;
+      // Tries of the owner, each TRYAGAIN followed by a MOVED: their pauses must cover the deadline.
+      expect(Math.floor((options.maxRedirections as number) / 2) * delay, String(deadline)).toBeGreaterThanOrEqual(deadline);
+      // And not much more: a call ioredis still retried after the store answered 503 runs late.
+      expect((options.maxRedirections as number) * delay, String(deadline)).toBeLessThanOrEqual(2 * deadline);
+    }
+    expect(redisClusterOptions(50).maxRedirections).toBe(2);
+  });
+});
+
 describe('redisSentinelOptions', () => {
   it("is redisClientOptions plus the failover detector, a READONLY reconnect and the store's capped backoff for the sentinels", () => {
     const options = redisSentinelOptions(300);

@@ -238,9 +238,13 @@ const READONLY = /^READONLY\b/;
  * are bounded to that deadline too: a call ioredis still retried after the store had answered 503
  * ran late (TRYAGAIN during a slot migration, 100 ms apart up to 16 times; CLUSTERDOWN, every
  * 100 ms). `retryDelayOnClusterDown: 0`: CLUSTERDOWN fails at once, as a dead master does.
- * `retryDelayOnTryAgain: 50` with `maxRedirections` about one deadline's worth of them: a
- * migration of a few keys ends within that; a longer one answers 503 (TRYAGAIN) by itself. MOVED
- * and ASK count against `maxRedirections` too; at least 2 are always allowed.
+ * `retryDelayOnTryAgain: 50` with `maxRedirections` two deadlines' worth of them: ioredis sends a
+ * call refused with TRYAGAIN again to a random master, which answers MOVED back to the owner most of
+ * the time (counted as a redirection too), so a try of the owner costs up to two. With one deadline's
+ * worth (9 for 500 ms) only ~6 tries reached the owner and the call failed after ~350 ms with "Too
+ * many Cluster redirections"; now the owner is retried for about the deadline (at most two, when the
+ * random pick is the owner every time, while the store has answered 503 at one). A migration of a few
+ * keys ends within that; a longer one answers 503 (TRYAGAIN) by itself. At least 2 are always allowed.
  *
  * `slotsRefreshInterval` (`SLOTS_REFRESH_INTERVAL_MS`): the slot table is refreshed every 5 s even
  * with no traffic, so the calls of a failed-over master's slots find its promoted replica without
@@ -258,7 +262,7 @@ export function redisClusterOptions(commandTimeoutMs = DEFAULT_TIMEOUT_MS): Clus
     retryDelayOnFailover: 0,
     retryDelayOnClusterDown: 0,
     retryDelayOnTryAgain: TRY_AGAIN_DELAY_MS,
-    maxRedirections: Math.max(2, Math.floor(commandTimeoutMs / TRY_AGAIN_DELAY_MS) - 1),
+    maxRedirections: Math.max(2, 2 * Math.floor(commandTimeoutMs / TRY_AGAIN_DELAY_MS)),
     slotsRefreshTimeout: Math.max(1_000, commandTimeoutMs * 2),
     slotsRefreshInterval: SLOTS_REFRESH_INTERVAL_MS,
     redisOptions: redisClientOptions(commandTimeoutMs),
@@ -278,6 +282,15 @@ const clients = new WeakMap<Store, Redis | Cluster>();
 /** The ioredis client of a store from `createRedisStore`, `undefined` for any other store. */
 export function redisClientOf(store: Store): Redis | Cluster | undefined {
   return clients.get(store);
+}
+
+/**
+ * Whether a batch of `store` may apply some hash tags' ops and not others: true for a store from
+ * `createRedisStore` on a Redis Cluster (one script per hash tag), false for any other store. The
+ * prefetch stage then completes idempotency records after the new state is stored, not beside it.
+ */
+export function splitsBatchesByHashTag(store: Store): boolean {
+  return clients.get(store)?.isCluster === true;
 }
 
 export function createRedisStore(options: RedisStoreOptions): Store {
