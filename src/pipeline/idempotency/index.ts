@@ -19,7 +19,10 @@
  * Completing is `deleteIfEquals(pending)` then `claim(done)` in one batch: the two ops share the
  * key's hash tag, so every store applies them together (`Store.batch`) and no other request can
  * claim the key between them. If our lock expired and another request claimed the key meanwhile,
- * the delete finds their value, not ours, and our result does not overwrite theirs.
+ * the delete finds their value, not ours, and our result does not overwrite theirs. On a Redis
+ * Cluster the record lives on another node than the session's new state, and the prefetch stage sends
+ * the pair in a step of its own once that state is stored (`prefetch/split-flush.ts`): a record is
+ * never done over a lost state, and a stored state's pending claim is completed, never released.
  *
  * Limit: an action running longer than `lockTtlMs` loses its lock and a repeat may run it again:
  * choose `lockTtlMs` above the slowest action.

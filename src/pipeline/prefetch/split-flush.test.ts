@@ -18,6 +18,7 @@ import type { Store, StoreOp, StoreOpResult } from '../../store/types.js';
 import { createIdempotencyStage } from '../idempotency/index.js';
 import { createActionContext, ok, takePrefetched, type Outcome, type Stage } from '../types.js';
 import { createPrefetchStage } from './index.js';
+import { releasesOf } from './release-retry.js';
 import { evidenceOf, splitCompletions, verdictOf } from './split-flush.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -235,6 +236,10 @@ describe('verdictOf', () => {
     expect(split?.firstAt).toEqual([0, 3]);
     expect(evidence.ops).toEqual([batch[3], { op: 'get', key: 'lc:{s:a}:state:c' }]);
     expect(splitCompletions([batch[0] as StoreOp, batch[3] as StoreOp], claims)).toBeNull();
+  });
+
+  it("releasesOf never takes a compare-and-replace's delete for a release: only the lock's", () => {
+    expect(releasesOf(batch, claims).map((r) => r.ops)).toEqual([[batch[3]]]);
   });
 
   it('stored only when the lock was gone and the state is ours; not stored only when the lock was ours and the state is not', () => {
