@@ -28,14 +28,14 @@
  * Lock waits: while another connection holds the write lock (another process, the checkpoint
  * worker's TRUNCATE), a transaction fails at its first write with nothing written, and runs again
  * after a short timer, up to `timeoutMs`: the wait happens off the event loop, which keeps serving
- * every other request (`src/sql/sqlite-lock-wait.ts`). The calls made after it wait behind it, in order.
+ * every other request (`src/sql/sqlite-lock-wait.ts`). The calls made after it wait behind it, in
+ * order (`./call-queue.ts`).
  */
 import { statSync } from 'node:fs';
-import BetterSqlite3 from 'better-sqlite3';
+import type BetterSqlite3 from 'better-sqlite3';
 import type { Kysely } from 'kysely';
 import { systemClock, type Clock } from '../../core/clock.js';
 import { checkTimerDelay, MAX_TIMER_MS } from '../../core/deadline.js';
-import { StoreUnavailableError } from '../../core/errors.js';
 import { rateLimitPeek, rateLimitStep } from '../../pipeline/rate-limit/algorithms.js';
 import { createDatabase, sqliteConnectionOf } from '../../sql/database.js';
 import { migrateToLatest } from '../../sql/migrate.js';
@@ -43,7 +43,8 @@ import type { DatabaseSchema } from '../../sql/schema.js';
 import type { RateLimitDecision, RateLimitPolicy, Store, StoreOp, StoreOpResult } from '../types.js';
 import * as SQL from './statements.js';
 import { checkpointerOf } from './checkpointer.js';
-import { busyPauseMs, isBusy } from '../../sql/sqlite-lock-wait.js';
+import { isBusy } from '../../sql/sqlite-lock-wait.js';
+import { createCallQueue, storeError, unavailable } from './call-queue.js';
 import { afterThisTurn } from '../after-this-turn.js';
 import { runBatch } from '../embedded-batch.js';
 import { WRITE_CHECK_KEY } from '../keys.js';
@@ -232,85 +233,9 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
 
   const embedded = { apply, replace };
 
-  function unavailable(detail: string, cause?: unknown): StoreUnavailableError {
-    return new StoreUnavailableError(`SQLite store: ${detail}`, cause);
-  }
-
-  /** Driver failures (and a connection closed under us) become `StoreUnavailableError`; caller bugs pass through. */
-  function mapError(error: unknown): Error {
-    if (error instanceof BetterSqlite3.SqliteError || !native.open) {
-      return unavailable(error instanceof Error ? error.message : String(error), error);
-    }
-    return error instanceof Error ? error : new Error(String(error));
-  }
-
-  /** Calls waiting for a transaction that other code holds open on the shared connection, or for a lock. */
-  let queue: Promise<unknown> = Promise.resolve();
-  let queued = 0;
-
-  /**
-   * Runs `op` now, unless other code (Kysely) holds a transaction open on the shared connection, or
-   * calls wait ahead of it: then it waits for them, in arrival order, at most `timeoutMs`. It never
-   * joins that transaction, so a rollback there cannot undo a store write. When another connection
-   * holds the lock (SQLITE_BUSY, nothing done), it waits for it the same way, off the event loop,
-   * and the calls after it wait behind it: they keep their order.
-   */
-  function run<T>(op: () => T): Promise<T> {
-    if (closed) return Promise.reject(unavailable('the store is closed'));
-    if (queued > 0 || native.inTransaction) return waitThenRun(op);
-    if (!native.open) return Promise.reject(unavailable('the database connection is closed'));
-    try {
-      return Promise.resolve(op());
-    } catch (error) {
-      return isBusy(error) ? waitThenRun(op, error) : Promise.reject(mapError(error));
-    }
-  }
-
-  /** `run`'s wait: behind the calls queued before it, then for the shared connection's transaction and the lock. */
-  function waitThenRun<T>(op: () => T, busy?: unknown): Promise<T> {
-    queued++;
-    const deadline = performance.now() + timeoutMs;
-    const result = queue.then(() => runWhenFree(op, deadline, busy));
-    queue = result.then(
-      () => queued--,
-      () => queued--,
-    );
-    return result;
-  }
-
-  /**
-   * Runs `op` once the shared connection has no transaction open and no other connection holds the
-   * lock, trying again after a short timer (`busyPauseMs`) while SQLite answers SQLITE_BUSY. Such a
-   * try did nothing: the first write of `writing` (or a statement outside a transaction) failed, and
-   * its transaction rolled back whole.
-   */
-  async function runWhenFree<T>(op: () => T, deadline: number, busy: unknown): Promise<T> {
-    for (let tries = 1; ; tries++) {
-      if (busy !== undefined) {
-        const left = deadline - performance.now();
-        // The same error as SQLite's busy handler gave when its timeout ran out: `database is locked`.
-        if (left <= 0) throw mapError(busy);
-        await new Promise((resolve) => setTimeout(resolve, Math.min(left, busyPauseMs(tries))));
-      }
-      await transactionEnd(deadline);
-      // `close()` ended the wait for that transaction: never join it.
-      if (closed && native.inTransaction) throw unavailable('the store is closed');
-      if (!native.open) throw unavailable('the database connection is closed');
-      try {
-        return op();
-      } catch (error) {
-        if (!isBusy(error)) throw mapError(error);
-        busy = error;
-      }
-    }
-  }
-
-  async function transactionEnd(deadline: number): Promise<void> {
-    while (!closed && native.open && native.inTransaction) {
-      if (performance.now() >= deadline) throw unavailable(`a transaction on the shared connection stayed open over ${timeoutMs} ms`);
-      await new Promise((resolve) => setTimeout(resolve, 1));
-    }
-  }
+  const mapError = (error: unknown) => storeError(native, error);
+  const calls = createCallQueue(native, timeoutMs);
+  const { run } = calls;
 
   /** Calls waiting for the next group commit, in call order. */
   let group: Job[] = [];
@@ -494,9 +419,10 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
       // included (at most `timeoutMs`).
       commitGroup();
       closed = true;
+      const waiting = calls.close();
       if (timer !== undefined) clearInterval(timer);
       unsubscribe?.();
-      await queue;
+      await waiting;
       // With the database its owner closes, the checkpoint worker stops (`db.destroy()` waits for it).
       if (ownsDb) await db.destroy();
     },
