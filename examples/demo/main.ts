@@ -1,11 +1,43 @@
 /** Entry point of `npm start`: the reference app on PORT/HOST (PROTOCOL §1). */
-import { loadConfig, ConfigError } from '../../src/ops/config.js';
-import { createLifecycleState } from '../../src/ops/health/index.js';
-import { closeLogger, createLogger } from '../../src/ops/logging/index.js';
-import { installGracefulShutdown } from '../../src/ops/shutdown/index.js';
-import { createDemoApp } from './app.js';
+import type { Logger } from 'pino';
+
+/** 128 + the signal's number: what a shell reports for a process a signal ended. */
+const EXIT_BY_SIGNAL = { SIGINT: 130, SIGTERM: 143 } as const;
+type StopSignal = keyof typeof EXIT_BY_SIGNAL;
+const STOP_SIGNALS = Object.keys(EXIT_BY_SIGNAL) as StopSignal[];
+
+/** The app's logger once made: the start-up handler says why the process ended on it. */
+let startupLogger: Logger | undefined;
+
+/**
+ * SIGTERM/SIGINT before the app listens: exit at once with 128 + the signal's number. Installed
+ * first, before any module of the app loads (the imports below are dynamic for that: loading them
+ * takes 0.5–1.5 s), because a process that is PID 1 — `CMD ["node", …]` without an init, in Docker
+ * or Kubernetes — is not ended by a signal it has no handler for: the kernel drops it, and a pod
+ * scaled down while starting sat out its whole grace period and died by SIGKILL (137).
+ * Nothing is served yet, so nothing needs draining; and nothing is left half done: PostgreSQL runs
+ * all pending migrations in one transaction under a session advisory lock (Kysely's migrator), and
+ * the server rolls that transaction back and frees the lock when the connection drops with the
+ * process; SQLite's migrator runs no transaction, but each statement is atomic (the driver is
+ * synchronous, so this handler runs between two statements), a migration is recorded only after
+ * it completed, and ours are re-runnable (`ifNotExists`): the next start runs the unrecorded one
+ * again (src/sql/migrate.ts). Removed just before installGracefulShutdown takes over.
+ */
+function exitDuringStartup(signal: StopSignal): void {
+  // Written synchronously to stdout (the default destination); an asynchronous one may lose it.
+  startupLogger?.warn({ signal }, `shutdown: ${signal} during start-up, exiting at once`);
+  process.exit(EXIT_BY_SIGNAL[signal]);
+}
+for (const signal of STOP_SIGNALS) process.on(signal, exitDuringStartup);
 
 async function main(): Promise<void> {
+  const [{ loadConfig, ConfigError }, { createLifecycleState }, { closeLogger, createLogger }, { installGracefulShutdown }, { createDemoApp }] = await Promise.all([
+    import('../../src/ops/config.js'),
+    import('../../src/ops/health/index.js'),
+    import('../../src/ops/logging/index.js'),
+    import('../../src/ops/shutdown/index.js'),
+    import('./app.js'),
+  ]);
   let config;
   try {
     config = loadConfig();
@@ -19,8 +51,10 @@ async function main(): Promise<void> {
   const lifecycle = createLifecycleState();
   // LOG_FORMAT (pretty in development, json in production), LOG_DESTINATION, LOG_LEVEL.
   const logger = createLogger({ format: config.LOG_FORMAT, destination: config.LOG_DESTINATION, level: config.LOG_LEVEL });
+  startupLogger = logger;
   try {
     const app = await createDemoApp({ config, loggerInstance: logger, lifecycle });
+    for (const signal of STOP_SIGNALS) process.removeListener(signal, exitDuringStartup);
     // SIGTERM/SIGINT: readiness 503, drain, finish in-flight requests, close stores, exit 0.
     // The logger closes last, after "shutdown: complete", so buffered and batched lines are delivered;
     // within the grace period like the rest, so a log collector that never answers cannot hold the

@@ -4,7 +4,7 @@
  * or started: no engine runs in CI.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -13,6 +13,13 @@ import { runDoctor } from '../../src/cli/doctor.js';
 import { DEPLOY, haveTool, list, record, run } from './tools.js';
 
 const HAVE_COMPOSE = haveTool('docker-compose', 'version', 'apt-get install docker-compose', 'the compose file validation');
+
+describe('the app services of deploy/compose.yml', () => {
+  it('run under an init (PID 1 ignores signals it has no handler for; node would be PID 1)', () => {
+    const file = parse(readFileSync(join(DEPLOY, 'compose.yml'), 'utf8'), { merge: true }) as unknown;
+    for (const service of ['app1', 'app2']) expect(record(file, 'services', service).init, service).toBe(true);
+  });
+});
 
 describe.skipIf(!HAVE_COMPOSE)('docker-compose config', () => {
   const dir = mkdtempSync(join(tmpdir(), 'lc-compose-'));
