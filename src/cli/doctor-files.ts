@@ -27,6 +27,10 @@ import type { AppConfig } from '../ops/config.js';
 import { logDestinationForMessage, parseLogDestination } from '../ops/logging/destination.js';
 import { startingFile } from '../ops/logging/file-roller.js';
 import { describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
+import { errorReason as reason, nearestExisting } from '../ops/writable-path.js';
+
+// doctor-services.ts reads folders the same way.
+export { nearestExisting };
 
 export const FILE_CHECK_NAMES = ['data-dir', 'database-files', 'log-file'] as const;
 export type FileCheckName = (typeof FILE_CHECK_NAMES)[number];
@@ -271,31 +275,6 @@ function modeResetRefusal(file: string): string | undefined {
   const user = process.getuid?.();
   if ((mode & 0o077) === 0 || user === undefined || user === 0 || user === uid) return undefined;
   return `is too open (mode 0${(mode & 0o777).toString(8)}) and owned by uid ${uid}: start-up's reset to 0600 would fail (EPERM)`;
-}
-
-/** The nearest folder (or file) of `path` and its parents that exists. */
-export function nearestExisting(path: string): string {
-  let current = path;
-  while (!existsSync(current) && dirname(current) !== current) current = dirname(current);
-  return current;
-}
-
-const REASONS: Readonly<Record<string, string>> = {
-  EACCES: 'permission denied',
-  EPERM: 'operation not permitted',
-  EROFS: 'read-only file system',
-  ENOSPC: 'no space left on the device',
-  EDQUOT: 'disk quota exceeded',
-  ENOTDIR: 'a part of the path is not a folder',
-  ENOENT: 'does not exist',
-  EISDIR: 'is a folder',
-};
-
-/** `EROFS: read-only file system`, without the probe's random name that Node's message carries. */
-function reason(error: unknown): string {
-  const code = (error as NodeJS.ErrnoException).code;
-  if (code === undefined) return error instanceof Error ? error.message : String(error);
-  return REASONS[code] === undefined ? code : `${code}: ${REASONS[code]}`;
 }
 
 /** `0 MiB`, `512 MiB`, `3.2 GiB`: MiB rounded down, so a disk just under a limit never reads as at it. */

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { ComponentDefinition, User } from '../core/component.js';
 import type { Clock } from '../core/clock.js';
 import { createFileOnce } from '../core/create-file-once.js';
+import { writeRefusal } from '../ops/writable-path.js';
 import { pino } from 'pino';
 import type { SecurityEventSink } from '../ops/security-events.js';
 import { createSecurityLogger } from '../ops/security-logger.js';
@@ -136,10 +137,18 @@ export function decodeSecret(text: string): Buffer {
  */
 function devSessionSecret(dataDir: string, warn: (m: string) => void): Buffer {
   const file = join(dataDir, 'session-secret');
-  mkdirSync(dataDir, { recursive: true });
-  if (!existsSync(file) && createFileOnce(file, randomBytes(MIN_SECRET_BYTES).toString('base64'))) {
-    warn(`LC_SESSION_SECRET is not set: generated a development secret in ${file}. Set LC_SESSION_SECRET in production.`);
+  let created: boolean;
+  try {
+    mkdirSync(dataDir, { recursive: true });
+    created = !existsSync(file) && createFileOnce(file, randomBytes(MIN_SECRET_BYTES).toString('base64'));
+  } catch (error) {
+    // Node's own error named a relative path and no way out (ENOENT on a read-only root file system).
+    throw new Error(
+      `LC_SESSION_SECRET is not set and ${writeRefusal(dataDir, error)}, so the development session secret cannot be written: set LC_SESSION_SECRET (\`npx livecomponents keygen\` prints one) or make it writable for the app's user`,
+      { cause: error },
+    );
   }
+  if (created) warn(`LC_SESSION_SECRET is not set: generated a development secret in ${file}. Set LC_SESSION_SECRET in production.`);
   return decodeSecret(readFileSync(file, 'utf8'));
 }
 

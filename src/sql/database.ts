@@ -15,6 +15,7 @@ import { withOutages } from './pg-outage.js';
 import { OutageAwareSqliteDialect } from './sqlite-outage.js';
 import type { DatabaseSchema } from './schema.js';
 import { parseDatabaseUrl } from './url.js';
+import { writeRefusal } from '../ops/writable-path.js';
 
 export type DatabaseEngine = 'sqlite' | 'postgres';
 
@@ -230,16 +231,14 @@ class SqliteKysely extends Kysely<DatabaseSchema> {
 function openSqlite(path: string, busyTimeoutMs: number, autocheckpointPages: number): BetterSqlite3.Database {
   const timeout = timeoutOption('busyTimeoutMs', busyTimeoutMs, true, MAX_TIMER_MS);
   let native: BetterSqlite3.Database;
+  // Private to the app's user from the start: the file holds password hashes, emails and sessions
+  // (logs get 0640 for less). A folder or file that already exists keeps its mode; SQLite gives
+  // the -wal and -shm files the database file's. Only a missing file is created here: closing a
+  // descriptor to a file that this process already has open through SQLite (a second connection)
+  // would drop the POSIX locks SQLite holds on it.
+  if (path !== ':memory:') makeFolder(path);
   try {
-    if (path !== ':memory:') {
-      // Private to the app's user from the start: the file holds password hashes, emails and sessions
-      // (logs get 0640 for less). A folder or file that already exists keeps its mode; SQLite gives
-      // the -wal and -shm files the database file's. Only a missing file is created here: closing a
-      // descriptor to a file that this process already has open through SQLite (a second connection)
-      // would drop the POSIX locks SQLite holds on it.
-      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-      if (!existsSync(path)) createPrivate(path);
-    }
+    if (path !== ':memory:' && !existsSync(path)) createPrivate(path);
     native = new BetterSqlite3(path, { timeout });
   } catch (error) {
     throw new Error(sqliteOpenFailure(path, error), { cause: error });
@@ -249,6 +248,7 @@ function openSqlite(path: string, busyTimeoutMs: number, autocheckpointPages: nu
     if (path !== ':memory:' && mode !== 'wal') {
       throw new Error(`SQLite: could not switch ${path} to WAL mode (journal_mode is ${String(mode)})`);
     }
+    if (path !== ':memory:') checkWritable(native, path);
     native.pragma('foreign_keys = ON');
     native.pragma('synchronous = NORMAL');
     // The backstop only (the worker checkpoints first, off the event loop): this one blocks the event
@@ -264,6 +264,39 @@ function openSqlite(path: string, busyTimeoutMs: number, autocheckpointPages: nu
     throw error;
   }
   return native;
+}
+
+/**
+ * Makes the folder of the file at `path` (0700). On a read-only root file system (a container whose
+ * volume is mounted elsewhere) Node says ENOENT, or EACCES for the folder asked for: the message
+ * names the folder that refuses, why, and what to set, as the doctor does.
+ */
+function makeFolder(path: string): void {
+  const folder = dirname(path);
+  try {
+    mkdirSync(folder, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    throw new Error(
+      `SQLite: cannot open ${path} (${writeRefusal(folder, error)}): the file and its folder must be writable by this process; point DATABASE_URL at a writable folder, such as a mounted volume (/app/data in the image)`,
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * Fails (SQLITE_READONLY) unless SQLite can write the file. A file this process may not write
+ * (mode 0444, or root's 0644 for the app's user) is opened read-only without a word, and every
+ * write of every request then answered 503 while the liveness probe stayed green. A write of the
+ * header's `user_version` with the value it has asks SQLite itself, the -wal and -shm files
+ * included (`db.readonly` only tells how it was asked to open, and `access(W_OK)` says yes to root
+ * on any file); it changes nothing: no migration or store reads it.
+ */
+function checkWritable(native: BetterSqlite3.Database, path: string): void {
+  try {
+    native.pragma(`user_version = ${Number(native.pragma('user_version', { simple: true }))}`);
+  } catch (error) {
+    throw new Error(sqliteOpenFailure(path, error), { cause: error });
+  }
 }
 
 /**
@@ -292,12 +325,13 @@ function isSqliteDriverNotBuilt(error: unknown): boolean {
 }
 
 /**
- * The file system or SQLite refusing to open the file or make its folder (permissions, a read-only
- * file system, a file where a folder should be: `EEXIST` from making the folder, `ENOTDIR` below it):
- * what the writability hint is about. A driver that does not load, or a file that is not a database,
- * needs something else.
+ * The file system or SQLite refusing to create, open or write the file (permissions, a read-only
+ * file system or file — SQLITE_READONLY from `checkWritable` —, a folder where the file should be,
+ * `ENOENT` when its folder went away after `makeFolder`, which words its own failures): what the
+ * writability hint is about. A driver that does not load, or a file that is not a database, needs
+ * something else.
  */
-const OPEN_REFUSALS = ['EACCES', 'EPERM', 'EROFS', 'EEXIST', 'ENOTDIR', 'EISDIR', 'SQLITE_CANTOPEN', 'SQLITE_PERM', 'SQLITE_READONLY'];
+const OPEN_REFUSALS = ['EACCES', 'EPERM', 'EROFS', 'ENOENT', 'EEXIST', 'ENOTDIR', 'EISDIR', 'SQLITE_CANTOPEN', 'SQLITE_PERM', 'SQLITE_READONLY'];
 
 function isOpenRefusal(error: unknown): boolean {
   const code = error instanceof Error ? (error as NodeJS.ErrnoException).code : undefined;

@@ -24,6 +24,7 @@ import { lstat, open as openFile, readdir, rename, stat, symlink, unlink, type F
 import { basename, dirname, join } from 'node:path';
 import { MAX_TIMER_MS } from '../../core/deadline.js';
 import { lazyRequire } from '../../core/lazy-require.js';
+import { refusingFolder, writeRefusal } from '../writable-path.js';
 
 export interface RollerOptions {
   /** The configured path, absolute (`/var/log/app.log`). */
@@ -358,8 +359,25 @@ export class RollingFile {
   }
 
   on(event: 'error', listener: (error: Error) => void): void {
-    this.stream.on(event, listener);
+    this.stream.on(event, (error: Error) => listener(folderRefused(this.dir, error)));
   }
+}
+
+/**
+ * `error` reworded when the log's folder `dir` could not be made, or take a new file: on a read-only
+ * root file system Node's recursive mkdir says ENOENT for the folder asked for (`ENOENT: no such
+ * file or directory, mkdir '/var/log/livecomponents'`), which reads as a typo. Now it names the
+ * folder that refuses, why, and what to change. A file that refuses in a folder that does not keeps
+ * Node's words, which name the file. Starting anyway and trying again later is by design (file.ts):
+ * only the words change.
+ */
+function folderRefused(dir: string, error: Error): Error {
+  const { code, syscall } = error as NodeJS.ErrnoException;
+  let refused: string | undefined;
+  if (syscall === 'mkdir') refused = writeRefusal(dir, error);
+  else if (syscall === 'open' && (code === 'EACCES' || code === 'EPERM' || code === 'EROFS')) refused = refusingFolder(dir);
+  if (refused === undefined) return error;
+  return new Error(`${refused}: point LOG_DESTINATION at a writable folder (a mounted volume on a read-only root), or log to stdout`, { cause: error });
 }
 
 /** `10m` → bytes, as pino-roll read it (k, m, g; a bare number is megabytes). */

@@ -7,6 +7,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:f
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { createFileOnce } from '../../core/create-file-once.js';
+import { writeRefusal } from '../../ops/writable-path.js';
 import { sodium } from './seal-sodium.js';
 
 /** Bytes of a state key (XSalsa20-Poly1305). */
@@ -150,11 +151,21 @@ export function parseStateKeys(text: string, source = 'LC_STATE_KEYS'): StateKey
  * @example
  * const keys = env.LC_STATE_KEYS ? parseStateKeys(env.LC_STATE_KEYS) : loadOrCreateDevKeys('./data/state-keys', log.warn);
  * @throws {TypeError} when the existing file does not hold valid keys (see `parseStateKeys`)
+ * @throws {Error} naming the folder that refuses, and why, when the key cannot be written
  */
 export function loadOrCreateDevKeys(dir = './data/state-keys', warn: (message: string) => void = console.warn): StateKey[] {
   const file = join(dir, DEV_KEYS_FILE);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const created = !existsSync(file) && tryCreateKeyFile(file);
+  let created: boolean;
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    created = !existsSync(file) && tryCreateKeyFile(file);
+  } catch (error) {
+    // Node's own error named a relative path and no way out (ENOENT on a read-only root file system).
+    throw new Error(
+      `LC_STATE_KEYS is not set and ${writeRefusal(dir, error)}, so the development state key cannot be written: set LC_STATE_KEYS (\`npx livecomponents keygen\` prints one) or make it writable for the app's user`,
+      { cause: error },
+    );
+  }
   let note = '';
   if (!created && (statSync(file).mode & 0o077) !== 0) {
     chmodSync(file, 0o600);

@@ -1,0 +1,69 @@
+/**
+ * Which folder refuses to take a new file, and why: for the messages of start-up (the SQLite file's
+ * folder, the development keys', the log file's) and of `livecomponents doctor`, which judge a folder
+ * not made yet by its nearest existing parent, since that is where the app makes the rest.
+ *
+ * Node's own error hides it when a folder must be made: on a read-only file system a recursive
+ * `mkdir` reports ENOENT for the first missing parent (it could not create it, and the EROFS is lost
+ * on the way back), and EACCES names the folder asked for, not the parent that refused.
+ */
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+
+/** The nearest folder (or file) of `path` and its parents that exists. */
+export function nearestExisting(path: string): string {
+  let current = path;
+  while (!existsSync(current) && dirname(current) !== current) current = dirname(current);
+  return current;
+}
+
+const REASONS: Readonly<Record<string, string>> = {
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'read-only file system',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  ENOTDIR: 'a part of the path is not a folder',
+  ENOENT: 'does not exist',
+  EISDIR: 'is a folder',
+};
+
+/** `EROFS: read-only file system`, without the path that Node's message carries (a probe's random name, say). */
+export function errorReason(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === undefined) return error instanceof Error ? error.message : String(error);
+  return REASONS[code] === undefined ? code : `${code}: ${REASONS[code]}`;
+}
+
+/**
+ * Why nothing could be written into `folder` after `error` (from making it, or a file in it), as
+ * words that start with the absolute folder that refuses: `/srv/app/data is not writable (EACCES:
+ * permission denied)`, `/srv/app/db cannot be created: /srv/app is not writable (EROFS: read-only
+ * file system)`. A folder whose parent takes new files after all (a full disk, a race) gets
+ * `error`'s own reason.
+ */
+export function writeRefusal(folder: string, error: unknown): string {
+  const target = resolve(folder);
+  const refused = refusingFolder(target);
+  if (refused !== undefined) return refused;
+  return existsSync(target) ? `${target} is not writable (${errorReason(error)})` : `${target} cannot be created (${errorReason(error)})`;
+}
+
+/**
+ * The words of `writeRefusal` when `folder`, or the nearest existing parent it would be made in,
+ * refuses new files; undefined when it takes them. For a failure already seen, so `access(W_OK)`
+ * is exact here: it says yes to root whatever the permission bits, but root's write did not fail on
+ * them either, and it reports a read-only mount to everyone.
+ */
+export function refusingFolder(folder: string): string | undefined {
+  const target = resolve(folder);
+  const existing = nearestExisting(target);
+  const made = existing === target ? '' : `${target} cannot be created: `;
+  try {
+    if (!statSync(existing).isDirectory()) return `${made}${existing} is not a folder`;
+    accessSync(existing, constants.W_OK);
+    return undefined;
+  } catch (refused) {
+    return `${made}${existing} is not writable (${errorReason(refused)})`;
+  }
+}
