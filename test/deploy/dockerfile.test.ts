@@ -34,12 +34,29 @@ function parseDockerfile(text: string): Instruction[] {
   return out;
 }
 
-/** Whether a .dockerignore pattern list (the forms this project uses) leaves `path` out of the context. */
+/**
+ * Whether a .dockerignore pattern list leaves `path` out of the context, as BuildKit reads it:
+ * patterns anchored at the context's root, `*` within a name, `**` any number of folders, a folder
+ * left out with everything in it, and a later `!pattern` taking a path back in.
+ */
 function ignored(patterns: string[], path: string): boolean {
-  return patterns.some((p) => {
-    if (p.startsWith('**/')) return path.split('/').includes(p.slice(3));
-    return path === p || path.startsWith(`${p}/`);
+  let out = false;
+  for (const pattern of patterns) {
+    const negated = pattern.startsWith('!');
+    if (patternRegExp(negated ? pattern.slice(1) : pattern).test(path)) out = !negated;
+  }
+  return out;
+}
+
+function patternRegExp(pattern: string): RegExp {
+  const parts = pattern.split('/');
+  const last = parts.length - 1;
+  const body = parts.map((part, i) => {
+    if (part === '**') return i === last ? '.*' : '(?:[^/]+/)*';
+    const name = part.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]');
+    return i === last ? name : `${name}/`;
   });
+  return new RegExp(`^${body.join('')}(?:/.*)?$`);
 }
 
 const dockerfile = parseDockerfile(readDeploy('Dockerfile'));
@@ -52,6 +69,12 @@ const dockerignore = readDeploy('Dockerfile.dockerignore')
   .filter((l) => l !== '' && !l.startsWith('#'));
 
 describe('Dockerfile', () => {
+  it('keeps secrets out of the build context: QUICKSTART’s production.env and every .env', () => {
+    for (const secret of ['production.env', '.env', '.env.production', 'deploy/.env', 'deploy/production.env', 'examples/demo/.env']) {
+      expect(ignored(dockerignore, secret), secret).toBe(true);
+    }
+  });
+
   it('is multi-stage, every stage named, on Node 22 (Node 20 is out of support since 2026-04-30)', () => {
     expect(stages.length).toBeGreaterThanOrEqual(2);
     for (const from of stages) expect(from.stage, from.args).not.toBe('');
