@@ -43,8 +43,9 @@ function buildInfoFile() {
  *   "dist/ ready" line; `diagnosticsToStderr`: tsc's errors go to stderr, for callers whose stdout is
  *   the output of a command (`livecomponents keygen >> app.env`, `doctor --json`); `clean`: empty
  *   dist/ first and build everything.
- * @param {AbortSignal} [options.signal] - aborted, it stops tsc (npm start stopped during its build:
- *   a tsc left running kept writing dist/ under the next start) and the build rejects.
+ * @param {AbortSignal} [options.signal] - aborted, it stops tsc (`npm start` or bin/livecomponents.js
+ *   stopped during their build: a tsc left running kept writing dist/ under the next start) and the
+ *   build rejects.
  */
 export async function build({ quiet = false, diagnosticsToStderr = false, clean = false, signal } = {}) {
   // Before anything reads a source: what the build takes in is at most this recent (BUILD_STAMP).
@@ -71,6 +72,11 @@ export async function build({ quiet = false, diagnosticsToStderr = false, clean 
   if (!quiet) console.log(`build: dist/ ready; client bundle ${bundle.bytes} B (${bundle.gzipBytes} B gzip)`);
 }
 
+/** A command of the build (tsc) that ran and failed: it has printed its own errors. */
+export class BuildCommandError extends Error {
+  name = 'BuildCommandError';
+}
+
 /** Runs a command to its end, asynchronously so a signal handler can stop it; rejects unless it exits 0. */
 function run(command, args, options) {
   return new Promise((resolve, reject) => {
@@ -78,7 +84,7 @@ function run(command, args, options) {
     child.once('error', reject);
     child.once('exit', (code, signal) => {
       if (code === 0) resolve();
-      else reject(new Error(`Command failed: ${[command, ...args].join(' ')} (${signal ?? `exit code ${code}`})`));
+      else reject(new BuildCommandError(`Command failed: ${[command, ...args].join(' ')} (${signal ?? `exit code ${code}`})`));
     });
   });
 }
