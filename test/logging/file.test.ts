@@ -137,7 +137,7 @@ describe('file strategy failures', () => {
     // The five given up on; 'first' went to the worker that failed, which cannot say what it lost.
     expect(droppedLogRecords(logger)).toBe(5);
     expect(errors.map((e) => e.message)).toEqual([
-      expect.stringMatching(/^file .*app\.log: ENOTDIR: not a directory, mkdir /),
+      expect.stringMatching(/^file .*app\.log: .*\/logs cannot be created: .*\/plain-file is not a folder: point LOG_DESTINATION at a writable folder/),
       expect.stringMatching(/: closed with 5 line\(s\) dropped while it could not be written$/),
     ]);
   });
