@@ -6,19 +6,16 @@
  * to the timeout (measured: `/health/live` answered after 2 s, and load shedding then turned the
  * next requests away for another half second).
  *
- * So a statement that needs the lock fails at once with SQLITE_BUSY, having done nothing, and runs
- * again after a short timer (`busyPauseMs`) until its deadline, ending with the same `database is
- * locked` error the busy handler gave:
+ * So the connection's `busy_timeout` is 0 once open (`createDatabase`): a `BEGIN IMMEDIATE` or a
+ * statement outside a transaction that needs the lock fails at once with SQLITE_BUSY, having done
+ * nothing, and runs again after a short timer (`busyPauseMs`, `pausedBeforeRetry`) until its
+ * deadline, ending with the same `database is locked` error the busy handler gave:
  *
- * - the SQLite store (`src/store/sqlite/index.ts`): its write transactions begin with a plain
- *   `BEGIN` and a read, and SQLite never calls the busy handler for a transaction that already reads
- *   (it could deadlock), so their first write takes the lock or fails at once (SQLITE_BUSY, or
- *   SQLITE_BUSY_SNAPSHOT when another connection wrote since the read); the transaction rolls back
- *   and runs again, up to the store's `timeoutMs`;
- * - Kysely (`./sqlite-outage.ts`): the connection's `busy_timeout` is 0 (`createDatabase`), so a
- *   `BEGIN IMMEDIATE` or a statement outside a transaction fails at once; it runs again, up to
- *   `busyTimeoutMs`. A transaction's callback never runs twice: it starts once `BEGIN IMMEDIATE`
- *   holds the lock, and nothing inside waits for it then.
+ * - the SQLite store (`src/store/sqlite/call-queue.ts`): its write transaction runs again whole, up
+ *   to the store's `timeoutMs`;
+ * - Kysely (`./sqlite-outage.ts`): the statement runs again, up to `busyTimeoutMs`. A transaction's
+ *   callback never runs twice: it starts once `BEGIN IMMEDIATE` holds the lock, and nothing inside
+ *   waits for it then.
  */
 import BetterSqlite3 from 'better-sqlite3';
 
@@ -44,4 +41,15 @@ export function isBusy(error: unknown): boolean {
 export function busyPauseMs(n: number, random: () => number = Math.random): number {
   const pause = Math.min(FIRST_PAUSE_MS * 2 ** (n - 1), LAST_PAUSE_MS);
   return pause * (0.5 + random() / 2);
+}
+
+/**
+ * The pause before try `n` after SQLITE_BUSY (`busyPauseMs`), cut to what is left before `deadline`
+ * (`performance.now()` time); `false` at once when nothing is: give up with the last SQLITE_BUSY.
+ */
+export async function pausedBeforeRetry(n: number, deadline: number): Promise<boolean> {
+  const left = deadline - performance.now();
+  if (left <= 0) return false;
+  await new Promise((resolve) => setTimeout(resolve, Math.min(left, busyPauseMs(n))));
+  return true;
 }

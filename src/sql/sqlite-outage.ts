@@ -36,7 +36,7 @@ import {
   type TransactionSettings,
 } from 'kysely';
 import { StoreUnavailableError } from '../core/errors.js';
-import { busyPauseMs, isBusy } from './sqlite-lock-wait.js';
+import { isBusy, pausedBeforeRetry } from './sqlite-lock-wait.js';
 
 /**
  * Primary result codes (better-sqlite3's `err.code` carries the extended one, for example
@@ -183,9 +183,7 @@ function lockWaitingAndMapped(connection: DatabaseConnection, native: BetterSqli
 async function whenUnlocked<T>(statement: () => Promise<T>, busy: unknown, native: BetterSqlite3.Database, lockWaitMs: number): Promise<T> {
   const deadline = performance.now() + lockWaitMs;
   for (let tries = 1; ; tries++) {
-    const left = deadline - performance.now();
-    if (left <= 0) throw sqliteOutage(busy);
-    await new Promise((resolve) => setTimeout(resolve, Math.min(left, busyPauseMs(tries))));
+    if (!(await pausedBeforeRetry(tries, deadline))) throw sqliteOutage(busy);
     // Closed meanwhile (`db.destroy()`): still the lock that kept it from running.
     if (!native.open) throw sqliteOutage(busy);
     try {

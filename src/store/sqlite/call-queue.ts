@@ -8,7 +8,7 @@
  */
 import BetterSqlite3 from 'better-sqlite3';
 import { StoreUnavailableError } from '../../core/errors.js';
-import { busyPauseMs, isBusy } from '../../sql/sqlite-lock-wait.js';
+import { isBusy, pausedBeforeRetry } from '../../sql/sqlite-lock-wait.js';
 
 /** A failure of the SQLite store, as every store reports one: 503 `SERVICE_UNAVAILABLE`. */
 export function unavailable(detail: string, cause?: unknown): StoreUnavailableError {
@@ -66,18 +66,14 @@ export function createCallQueue(native: BetterSqlite3.Database, timeoutMs: numbe
 
   /**
    * Runs `op` once the shared connection has no transaction open and no other connection holds the
-   * lock, trying again after a short timer (`busyPauseMs`) while SQLite answers SQLITE_BUSY. Such a
-   * try did nothing: the first write of the store's write transaction (or a statement outside a
-   * transaction) failed, and its transaction rolled back whole.
+   * lock, trying again after a short timer (`pausedBeforeRetry`) while SQLite answers SQLITE_BUSY.
+   * Such a try did nothing: the store's `BEGIN IMMEDIATE` (or a statement outside a transaction)
+   * failed.
    */
   async function runWhenFree<T>(op: () => T, deadline: number, busy: unknown): Promise<T> {
     for (let tries = 1; ; tries++) {
-      if (busy !== undefined) {
-        const left = deadline - performance.now();
-        // The same error as SQLite's busy handler gave when its timeout ran out: `database is locked`.
-        if (left <= 0) throw mapError(busy);
-        await new Promise((resolve) => setTimeout(resolve, Math.min(left, busyPauseMs(tries))));
-      }
+      // Past the deadline, the same error as SQLite's busy handler gave when its timeout ran out: `database is locked`.
+      if (busy !== undefined && !(await pausedBeforeRetry(tries, deadline))) throw mapError(busy);
       await transactionEnd(deadline);
       // `close()` ended the wait for that transaction: never join it.
       if (closed && native.inTransaction) throw unavailable('the store is closed');

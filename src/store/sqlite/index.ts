@@ -19,14 +19,14 @@
  * batches of a dozen concurrent actions share one commit (~3× less store CPU per action in the
  * bench). Each call keeps its own guarantees: it runs in its own savepoint (a call that fails rolls
  * back alone, and a failed `batch` writes nothing), its SQL runs synchronously (atomic in-process),
- * the transaction is atomic across processes sharing the file (it writes only on the snapshot it
- * read first, holding the write lock), and its promise settles only after the COMMIT, so it is
+ * `BEGIN IMMEDIATE` makes it atomic across processes sharing the file, and its promise settles only after the COMMIT, so it is
  * exactly as durable as with a transaction of its own. Reads run at once unless writes are queued,
  * and then queue behind them, so calls keep their order. A lone call waits one `setImmediate`
  * (microseconds).
  *
  * Lock waits: while another connection holds the write lock (another process, the checkpoint
- * worker's TRUNCATE), a transaction fails at its first write with nothing written, and runs again
+ * worker's TRUNCATE), `BEGIN IMMEDIATE` fails at once with nothing written (the connection's
+ * `busy_timeout` is 0: `createDatabase`), and the transaction runs again
  * after a short timer, up to `timeoutMs`: the wait happens off the event loop, which keeps serving
  * every other request (`src/sql/sqlite-lock-wait.ts`). The calls made after it wait behind it, in
  * order (`./call-queue.ts`).
@@ -163,18 +163,15 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
   } catch (error) {
     throw new Error('createSqliteStore: the lc_kv table is missing or unreadable; run migrateToLatest(db) first', { cause: error });
   }
-  const { snapshot, get, set, insertOrTakeOver, touch, replaceIfEquals, deleteIfEquals, del, sweep, anyExpired } = stmts;
+  const { get, set, insertOrTakeOver, touch, replaceIfEquals, deleteIfEquals, del, sweep, anyExpired } = stmts;
   const transaction = native.transaction((fn: () => unknown) => fn());
   /**
-   * Runs `fn` in `BEGIN … COMMIT` (ROLLBACK when it throws), after a read that takes the snapshot:
-   * the first write then takes the write lock or throws SQLITE_BUSY at once, with nothing written,
-   * instead of waiting for it on the event loop; `run` waits for it off the loop (`src/sql/sqlite-lock-wait.ts`).
+   * Runs `fn` in `BEGIN IMMEDIATE … COMMIT` (ROLLBACK when it throws). The connection's
+   * `busy_timeout` is 0 (`createDatabase`), so while another connection holds the write lock
+   * `BEGIN IMMEDIATE` throws SQLITE_BUSY at once, with nothing written, instead of waiting for it on
+   * the event loop; `run` waits for it off the loop (`src/sql/sqlite-lock-wait.ts`).
    */
-  const writing = <T>(fn: () => T): T =>
-    transaction(() => {
-      snapshot.get();
-      return fn();
-    }) as T;
+  const writing = <T>(fn: () => T): T => transaction.immediate(fn) as T;
   /** Inside that transaction: runs `fn` in a savepoint (rolled back alone when it throws). */
   const savepoint = <T>(fn: () => T): T => transaction(fn) as T;
   let closed = false;
@@ -283,8 +280,7 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
           outcomes.push({ ok: true, value: savepoint(job.op) });
         } catch (error) {
           // SQLite may have rolled the whole transaction back (disk full, I/O error): fail them all.
-          // SQLITE_BUSY comes from the first write, before anything was written: all of them wait
-          // for the lock and run again.
+          // SQLITE_BUSY means nothing was written: all of them wait for the lock and run again.
           if (!native.inTransaction || isBusy(error)) throw error;
           outcomes.push({ ok: false, error: mapError(error) });
         }
@@ -335,18 +331,12 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
   }
 
   /**
-   * The sweep's `wal_checkpoint(TRUNCATE)` when no worker runs, without waiting: it would call the busy handler (up to the busy timeout,
-   * blocking the event loop: the driver is synchronous) while another process on the same file writes
-   * or reads an older snapshot. Then it does what it can and the next sweep tries again.
+   * The sweep's `wal_checkpoint(TRUNCATE)` when no worker runs, without waiting (the connection's
+   * `busy_timeout` is 0: `createDatabase`): while another process on the same file writes or reads
+   * an older snapshot, it does what it can and the next sweep tries again.
    */
   function truncateWal(): void {
-    const timeout = native.pragma('busy_timeout', { simple: true }) as number;
-    native.pragma('busy_timeout = 0');
-    try {
-      native.pragma('wal_checkpoint(TRUNCATE)');
-    } finally {
-      native.pragma(`busy_timeout = ${timeout}`);
-    }
+    native.pragma('wal_checkpoint(TRUNCATE)');
   }
 
   let sweeping = false;
@@ -446,7 +436,6 @@ function connectionOf(db: Kysely<DatabaseSchema>): BetterSqlite3.Database {
 
 function prepare(native: BetterSqlite3.Database) {
   return {
-    snapshot: native.prepare(SQL.SNAPSHOT),
     get: native.prepare<[string, number], string>(SQL.GET).pluck(),
     set: native.prepare<[string, string, number]>(SQL.SET),
     insertOrTakeOver: native.prepare<[string, string, number, number]>(SQL.CLAIM),

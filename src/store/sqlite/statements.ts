@@ -33,13 +33,6 @@ export const TOUCH = 'UPDATE lc_kv SET expires_at = ? WHERE key = ? AND expires_
 /** `(key, value, now)`: deletes the live row only when it holds exactly `value` (BINARY collation). */
 export const DELETE_IF_EQUALS = 'DELETE FROM lc_kv WHERE key = ? AND value = ? AND expires_at > ?';
 
-/**
- * `()`: the first statement of each write transaction, a read that takes its snapshot, so that its
- * first write fails at once (SQLITE_BUSY) instead of waiting in SQLite's busy handler, on the event
- * loop, while another connection holds the lock (`src/sql/sqlite-lock-wait.ts`).
- */
-export const SNAPSHOT = 'SELECT 1 FROM lc_kv LIMIT 0';
-
 /** `(key)` */
 export const DELETE = 'DELETE FROM lc_kv WHERE key = ?';
 
