@@ -153,8 +153,10 @@ export function createPrefetchStage(options: PrefetchStageOptions): Stage {
   /** Retries the releases among `failed` of claims this request made in its first batch (`prepared`). */
   function retryLater(failed: readonly StoreOp[], prepared: readonly (PreparedOp | null)[]): void {
     const claims = claimsOf(prepared);
-    // One transaction: the records' compare-and-replace ran whole with the state, or not at all.
-    retryReleases(releasesOf(splitBatches ? failed : withoutReplacements(failed, claims), claims));
+    // The batch was one transaction: a record's compare-and-replace in it ran whole with the state, or
+    // not at all, so its delete is a plain release. (A store that splits batches never gets here
+    // with one: `sendInSteps` sends those.)
+    retryReleases(releasesOf(withoutReplacements(failed, claims), claims));
   }
 
   async function flush(ctx: ActionContext, prepared: readonly (PreparedOp | null)[], deferred: StoreOp[]): Promise<void> {
