@@ -29,9 +29,6 @@ import { startingFile } from '../ops/logging/file-roller.js';
 import { describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
 import { errorReason as reason, nearestExisting } from '../ops/writable-path.js';
 
-// doctor-services.ts reads folders the same way.
-export { nearestExisting };
-
 export const FILE_CHECK_NAMES = ['data-dir', 'database-files', 'log-file'] as const;
 export type FileCheckName = (typeof FILE_CHECK_NAMES)[number];
 

@@ -38,7 +38,8 @@ import { isSelectFailure, withoutEchoedArguments } from '../store/redis/connecti
 import { commandTimeoutOf, explainWriteRefusal, probeWrite, redisClientOptions, serverModeRefusal, WRITE_CHECK_KEY } from '../store/redis/index.js';
 import { loadIoredis } from '../store/redis/driver.js';
 import { defineLuaCommands } from '../store/redis/lua/index.js';
-import { folderRefusal, nearestExisting } from './doctor-files.js';
+import { folderRefusal } from './doctor-files.js';
+import { nearestExisting } from '../ops/writable-path.js';
 import { CLOCK_SERVICES, describeSkew, measureSkew, postgresTime, redisTime, type ClockSkew } from '../ops/clock-skew/index.js';
 
 export const SERVICE_CHECK_NAMES = ['redis-server', 'database', 'clock'] as const;

@@ -50,6 +50,17 @@ export function writeRefusal(folder: string, error: unknown): string {
 }
 
 /**
+ * Start-up's error when the development file of `variable` (unset) cannot be written in `folder`
+ * after `error`: the folder that refuses, why, and the two ways out.
+ */
+export function devFileRefusal(variable: string, what: string, folder: string, error: unknown): Error {
+  return new Error(
+    `${variable} is not set and ${writeRefusal(folder, error)}, so the development ${what} cannot be written: set ${variable} (\`npx livecomponents keygen\` prints one) or make it writable for the app's user`,
+    { cause: error },
+  );
+}
+
+/**
  * The words of `writeRefusal` when `folder`, or the nearest existing parent it would be made in,
  * refuses new files; undefined when it takes them. For a failure already seen, so `access(W_OK)`
  * is exact here: it says yes to root whatever the permission bits, but root's write did not fail on

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { ComponentDefinition, User } from '../core/component.js';
 import type { Clock } from '../core/clock.js';
 import { createFileOnce } from '../core/create-file-once.js';
-import { writeRefusal } from '../ops/writable-path.js';
+import { devFileRefusal } from '../ops/writable-path.js';
 import { pino } from 'pino';
 import type { SecurityEventSink } from '../ops/security-events.js';
 import { createSecurityLogger } from '../ops/security-logger.js';
@@ -143,10 +143,7 @@ function devSessionSecret(dataDir: string, warn: (m: string) => void): Buffer {
     created = !existsSync(file) && createFileOnce(file, randomBytes(MIN_SECRET_BYTES).toString('base64'));
   } catch (error) {
     // Node's own error named a relative path and no way out (ENOENT on a read-only root file system).
-    throw new Error(
-      `LC_SESSION_SECRET is not set and ${writeRefusal(dataDir, error)}, so the development session secret cannot be written: set LC_SESSION_SECRET (\`npx livecomponents keygen\` prints one) or make it writable for the app's user`,
-      { cause: error },
-    );
+    throw devFileRefusal('LC_SESSION_SECRET', 'session secret', dataDir, error);
   }
   if (created) warn(`LC_SESSION_SECRET is not set: generated a development secret in ${file}. Set LC_SESSION_SECRET in production.`);
   return decodeSecret(readFileSync(file, 'utf8'));

@@ -7,7 +7,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:f
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { createFileOnce } from '../../core/create-file-once.js';
-import { writeRefusal } from '../../ops/writable-path.js';
+import { devFileRefusal } from '../../ops/writable-path.js';
 import { sodium } from './seal-sodium.js';
 
 /** Bytes of a state key (XSalsa20-Poly1305). */
@@ -161,10 +161,7 @@ export function loadOrCreateDevKeys(dir = './data/state-keys', warn: (message: s
     created = !existsSync(file) && tryCreateKeyFile(file);
   } catch (error) {
     // Node's own error named a relative path and no way out (ENOENT on a read-only root file system).
-    throw new Error(
-      `LC_STATE_KEYS is not set and ${writeRefusal(dir, error)}, so the development state key cannot be written: set LC_STATE_KEYS (\`npx livecomponents keygen\` prints one) or make it writable for the app's user`,
-      { cause: error },
-    );
+    throw devFileRefusal('LC_STATE_KEYS', 'state key', dir, error);
   }
   let note = '';
   if (!created && (statSync(file).mode & 0o077) !== 0) {
