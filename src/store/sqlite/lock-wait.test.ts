@@ -6,10 +6,8 @@
  * before the fix a write held it for the whole wait (≥ 1,000 ms here), now it never stalls for long.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
 import type { Kysely } from 'kysely';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -19,61 +17,12 @@ import { migrateToLatest } from '../../sql/migrate.js';
 import type { DatabaseSchema } from '../../sql/schema.js';
 import type { Store } from '../types.js';
 import { createSqliteStore, type SqliteStore } from './index.js';
+import { holdWriteLock, loopWatch, MAX_STALL_MS } from '../../../test/helpers/sqlite-lock.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lc-sqlite-lock-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let files = 0;
 
-/** Generous for a loaded 2-core machine; the old wait stalled the loop for the whole lock (≥ 1,000 ms). */
-const MAX_STALL_MS = 300;
-
-const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-
-/** A connection of its own, on a thread of its own, holding the write lock until `release()` or `holdMs`. */
-interface LockHolder {
-  readonly released: Promise<void>;
-  release(): void;
-}
-
-async function holdWriteLock(path: string, holdMs?: number): Promise<LockHolder> {
-  const worker = new Worker(
-    `const { workerData, parentPort } = require('node:worker_threads');
-     const db = new (require(workerData.driver))(workerData.path);
-     db.exec('BEGIN IMMEDIATE');
-     const release = () => { db.exec('COMMIT'); db.close(); parentPort.postMessage('released'); parentPort.close(); };
-     if (workerData.holdMs === undefined) parentPort.once('message', release); else setTimeout(release, workerData.holdMs);
-     parentPort.postMessage('locked');`,
-    { eval: true, workerData: { driver, path, holdMs } },
-  );
-  const released = new Promise<void>((resolve, reject) => {
-    worker.on('error', reject);
-    worker.on('message', (message) => {
-      if (message === 'released') resolve();
-    });
-  });
-  await new Promise<void>((resolve, reject) => {
-    worker.once('error', reject);
-    worker.once('message', () => resolve());
-  });
-  return { released, release: () => worker.postMessage('release') };
-}
-
-/** Measures the longest the event loop went without running a 5 ms interval timer, until `stop()`. */
-function loopWatch(): { stop(): number } {
-  let last = performance.now();
-  let worst = 0;
-  const timer = setInterval(() => {
-    const now = performance.now();
-    worst = Math.max(worst, now - last);
-    last = now;
-  }, 5);
-  return {
-    stop() {
-      clearInterval(timer);
-      return Math.max(worst, performance.now() - last);
-    },
-  };
-}
 
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 
