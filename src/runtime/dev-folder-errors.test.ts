@@ -10,7 +10,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { nobodyUnsupported, readOnlyUnsupported, runRestricted, src } from '../../test/helpers/restricted.js';
+import { nobodyUnsupported, outcomeRestricted, readOnlyUnsupported, type runRestricted, src } from '../../test/helpers/restricted.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lc-dev-folder-'));
 chmodSync(dir, 0o755);
@@ -27,21 +27,15 @@ function folder(prefix: string): string {
 
 /** What start-up says, run in a restricted child: `started`, or the message it throws. */
 function startIn(options: { dataDir?: string; stateKeys?: string }, restriction: Parameters<typeof runRestricted>[1]): string {
-  const run = runRestricted(
+  return outcomeRestricted(
     `import { createLiveComponents } from ${JSON.stringify(src('src/runtime/setup.ts'))};
 import { defineComponent } from ${JSON.stringify(src('src/core/component.ts'))};
 import { html } from ${JSON.stringify(src('src/core/html.ts'))};
-const counter = defineComponent({ name: 'counter', initialState: { n: 0 }, publicState: ['n'], actions: {}, render: (s) => html\`\${s.n}\` });
-try {
-  await createLiveComponents({ components: [counter], appOrigin: 'https://app.example.com', warn: () => {}, ...${JSON.stringify(options)} });
-  console.log('started');
-} catch (error) {
-  console.log(error.message);
-}`,
+const counter = defineComponent({ name: 'counter', initialState: { n: 0 }, publicState: ['n'], actions: {}, render: (s) => html\`\${s.n}\` });`,
+    `await createLiveComponents({ components: [counter], appOrigin: 'https://app.example.com', warn: () => {}, ...${JSON.stringify(options)} });`,
+    'started',
     restriction,
   );
-  if (run.status !== 0) throw new Error(`the child failed (${run.status}): ${run.stderr}`);
-  return run.stdout;
 }
 
 const KEYGEN = '(`npx livecomponents keygen` prints one) or make it writable for the app\'s user';

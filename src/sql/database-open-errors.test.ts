@@ -11,7 +11,8 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { chownToNobody, NOBODY_ID, nobodyUnsupported, readOnlyUnsupported, runRestricted, src } from '../../test/helpers/restricted.js';
+import type { runRestricted} from '../../test/helpers/restricted.js';
+import { chownToNobody, NOBODY_ID, nobodyUnsupported, outcomeRestricted, readOnlyUnsupported, src } from '../../test/helpers/restricted.js';
 import { createDatabase } from './database.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lc-sqlite-open-'));
@@ -20,18 +21,12 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** What `createDatabase(url)` does in a restricted child: `opened`, or the message it throws. */
 function openIn(url: string, restriction: Parameters<typeof runRestricted>[1]): string {
-  const run = runRestricted(
-    `import { createDatabase } from ${JSON.stringify(src('src/sql/database.ts'))};
-try {
-  await createDatabase(${JSON.stringify(url)}).destroy();
-  console.log('opened');
-} catch (error) {
-  console.log(error.message);
-}`,
+  return outcomeRestricted(
+    `import { createDatabase } from ${JSON.stringify(src('src/sql/database.ts'))};`,
+    `await createDatabase(${JSON.stringify(url)}).destroy();`,
+    'opened',
     restriction,
   );
-  if (run.status !== 0) throw new Error(`the child failed (${run.status}): ${run.stderr}`);
-  return run.stdout;
 }
 
 /** A migrated-looking SQLite file (WAL mode, one table) in a folder of its own that nobody may write. */

@@ -85,3 +85,22 @@ export function runRestricted(code: string, restriction: Restriction): { stdout:
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * Runs `attempt` (statements, after `imports`) restricted: its printed `done` when it completes, else
+ * the message it throws. A child that fails otherwise (exit status not 0) throws with its stderr.
+ */
+export function outcomeRestricted(imports: string, attempt: string, done: string, restriction: Restriction): string {
+  const run = runRestricted(
+    `${imports}
+try {
+  ${attempt}
+  console.log(${JSON.stringify(done)});
+} catch (error) {
+  console.log(error.message);
+}`,
+    restriction,
+  );
+  if (run.status !== 0) throw new Error(`the child failed (${run.status}): ${run.stderr}`);
+  return run.stdout;
+}
