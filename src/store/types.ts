@@ -22,6 +22,23 @@ export interface Store {
   /** Human name for logs and health checks (`memory`, `sqlite`, `redis`). */
   readonly kind: string;
 
+  /**
+   * Whether a `batch` may apply some hash tags' ops and not others: true for a store from
+   * `createRedisStore` on a Redis Cluster, which sends each tag's ops to that tag's node as a script
+   * of its own (see `batch`), so a node lost mid-batch leaves the other tags' ops applied. Absent or
+   * false: a batch applies entirely or not at all (memory, SQLite, a single Redis).
+   *
+   * The prefetch stage reads it from the store it is given: when true, the after-action batch
+   * completes idempotency records in a step of their own, after the new state is stored, so a record
+   * is never marked done over a state that was lost (`src/pipeline/prefetch/split-flush.ts`). A store
+   * that wraps another (a metrics or logging decorator, any object delegating to a store) must
+   * forward it — `{ ...inner, batch }` copies it; a class or a hand-written object must say
+   * `splitsBatchesByHashTag: inner.splitsBatchesByHashTag` — or a wrapped Cluster store is taken for
+   * an atomic one and an action may be half-saved.
+   * @default false
+   */
+  readonly splitsBatchesByHashTag?: boolean | undefined;
+
   get(key: string): Promise<string | null>;
 
   /** Reads several keys in one round trip; `null` where a key is missing or expired. */

@@ -23,10 +23,11 @@
  * until they succeed or their claims have expired (`release-retry.ts`): once the store is back the
  * component's next action runs at once and a retry of the key is not refused for the claim's TTL.
  * The rest of a failed after-action batch (new state, idempotency record) is never sent again — but
- * for an idempotency record on a store whose batch is not one transaction (Redis Cluster, one script
- * per hash tag): there the after-action batch goes in two steps, the record's completion after the
- * state is stored, and a failed step settles the record in the background (`split-flush.ts`). That
- * costs one more round trip per action with an idempotency key, on a Cluster only.
+ * for an idempotency record on a store whose batch is not one transaction (its
+ * `splitsBatchesByHashTag`: Redis Cluster, one script per hash tag): there the after-action batch
+ * goes in two steps, the record's completion after the state is stored, and a failed step settles
+ * the record in the background (`split-flush.ts`). That costs one more round trip per action with an
+ * idempotency key, on a Cluster only.
  *
  * A stage that needs the result of a deferred op (strict CSRF mode: whether the response's token
  * got the slot its request's token freed) queues it with `deferWithResult`, and is told the result
@@ -41,7 +42,6 @@ import type { SecurityEventSink } from '../../ops/security-events.js';
 import type { SessionManager } from '../../session/index.js';
 import type { Store, StoreOp, StoreOpResult } from '../../store/types.js';
 import { fail, type ActionContext, type Outcome, type PreparedOp, type Stage } from '../types.js';
-import { splitsBatchesByHashTag } from '../../store/redis/index.js';
 import { createReleaseRetry, releasesOf } from './release-retry.js';
 import { completionsOf, evidenceOf, splitCompletions, verdictOf, withoutReplacements, type SplitBatch } from './split-flush.js';
 
@@ -67,8 +67,8 @@ export interface PrefetchStageOptions {
   /**
    * Whether `store.batch` may apply some hash tags' ops and not others (Redis Cluster: one script per
    * tag), so the after-action batch completes idempotency records in a step of their own, after the
-   * new state is stored (`split-flush.ts`).
-   * @default true for a Redis Cluster store from `createRedisStore`, else false
+   * new state is stored (`split-flush.ts`). Only to override what the store says.
+   * @default `store.splitsBatchesByHashTag` (true for a Redis Cluster store; a wrapping store forwards it)
    */
   splitBatches?: boolean | undefined;
 }
@@ -78,7 +78,7 @@ export function createPrefetchStage(options: PrefetchStageOptions): Stage {
   const preparing = options.later.filter((s) => s.prepare !== undefined);
   const onFlushError = options.onFlushError ?? (() => {});
   const retryReleases = createReleaseRetry({ store, onError: onFlushError, signal: options.signal });
-  const splitBatches = options.splitBatches ?? splitsBatchesByHashTag(store);
+  const splitBatches = options.splitBatches ?? store.splitsBatchesByHashTag === true;
 
   return {
     name: 'prefetch',

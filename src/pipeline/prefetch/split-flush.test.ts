@@ -14,7 +14,7 @@ import { createSessionManager } from '../../session/index.js';
 import type { Session } from '../../session/types.js';
 import { storeKeys } from '../../store/keys.js';
 import { createMemoryStore } from '../../store/memory/index.js';
-import type { Store, StoreOp, StoreOpResult } from '../../store/types.js';
+import type { RateLimitPolicy, Store, StoreOp, StoreOpResult } from '../../store/types.js';
 import { createIdempotencyStage } from '../idempotency/index.js';
 import { createActionContext, ok, takePrefetched, type Outcome, type Stage } from '../types.js';
 import { createPrefetchStage } from './index.js';
@@ -39,14 +39,16 @@ const action = (() => {
 type Fault = { family: 's' | 'i'; mode: 'before' | 'after' };
 
 /**
- * Memory behind a cluster's batch: one group per hash tag, each applied whole on its own. An armed
- * fault fails the first batch with a group of its family: `before` it ran (never applied) or `after`
- * (applied, the reply lost); the other groups of that batch apply as usual.
+ * Memory behind a cluster's batch: one group per hash tag, each applied whole on its own, and it says
+ * so (`splitsBatchesByHashTag`). An armed fault fails the first batch with a group of its family:
+ * `before` it ran (never applied) or `after` (applied, the reply lost); the other groups of that batch
+ * apply as usual.
  */
 function splittingStore(): Store & { inner: Store; armed: Fault | null; batches: StoreOp[][] } {
   const inner = createMemoryStore();
   const store = {
     ...inner,
+    splitsBatchesByHashTag: true,
     inner,
     armed: null as Fault | null,
     batches: [] as StoreOp[][],
@@ -77,14 +79,43 @@ function splittingStore(): Store & { inner: Store; armed: Fault | null; batches:
   return store;
 }
 
+/**
+ * What an app's metrics decorator looks like: an object of its own that delegates every call to
+ * `inner` (no spread, no prototype), forwarding `splitsBatchesByHashTag` as a wrapper must.
+ */
+function countingStore(inner: Store): Store & { calls: number } {
+  const wrapper = {
+    kind: inner.kind,
+    splitsBatchesByHashTag: inner.splitsBatchesByHashTag,
+    calls: 0,
+    get: (key: string) => (wrapper.calls++, inner.get(key)),
+    getMany: (keys: readonly string[]) => (wrapper.calls++, inner.getMany(keys)),
+    set: (key: string, value: string, ttlMs: number) => (wrapper.calls++, inner.set(key, value, ttlMs)),
+    claim: (key: string, value: string, ttlMs: number) => (wrapper.calls++, inner.claim(key, value, ttlMs)),
+    touch: (key: string, ttlMs: number) => (wrapper.calls++, inner.touch(key, ttlMs)),
+    deleteIfEquals: (key: string, expected: string) => (wrapper.calls++, inner.deleteIfEquals(key, expected)),
+    delete: (key: string) => (wrapper.calls++, inner.delete(key)),
+    rateLimit: (key: string, policy: RateLimitPolicy, nowMs: number) => (wrapper.calls++, inner.rateLimit(key, policy, nowMs)),
+    batch: (ops: readonly StoreOp[]) => (wrapper.calls++, inner.batch(ops)),
+    health: () => inner.health(),
+    close: () => inner.close(),
+  };
+  return wrapper;
+}
+
 const closing: AbortController[] = [];
 afterEach(() => {
   for (const c of closing.splice(0)) c.abort();
 });
 
-async function setUp() {
+/**
+ * `wrapped`: the stages get the splitting store behind `countingStore`. `splitBatches`: the prefetch
+ * stage's override, unset by default (the stage reads the store's `splitsBatchesByHashTag`).
+ */
+async function setUp(options: { wrapped?: boolean; splitBatches?: boolean } = {}) {
   const store = splittingStore();
-  const sessions = createSessionManager({ store });
+  const given: Store = options.wrapped === true ? countingStore(store) : store;
+  const sessions = createSessionManager({ store: given });
   const session = await sessions.create();
   const stateKey = storeKeys.componentState(session.key, COMPONENT);
   const lockKey = storeKeys.instanceLock(session.key, COMPONENT);
@@ -114,15 +145,15 @@ async function setUp() {
   const abort = new AbortController();
   closing.push(abort);
   const flushErrors: unknown[] = [];
-  const idempotency = createIdempotencyStage({ store });
+  const idempotency = createIdempotencyStage({ store: given });
   const stage = createPrefetchStage({
-    store,
+    store: given,
     sessions,
     events: memorySecurityEvents(),
     later: [idempotency, lock, state],
     onFlushError: (e) => flushErrors.push(e),
     signal: abort.signal,
-    splitBatches: true,
+    splitBatches: options.splitBatches,
   });
   let seq = 0;
   const send = (s: Session, key: string | undefined, fault: Fault | null = null): Promise<Outcome> => {
@@ -149,7 +180,7 @@ async function setUp() {
     return text === null ? 0 : (JSON.parse(text) as { n: number }).n;
   };
   store.batches.length = 0;
-  return { store, session, send, counts, storedCount, flushErrors, lockKey };
+  return { store, session, send, counts, storedCount, flushErrors, lockKey, stateKey };
 }
 
 describe('after-action batch on a store that splits batches by hash tag', () => {
@@ -213,6 +244,34 @@ describe('after-action batch on a store that splits batches by hash tag', () => 
     expect(t.store.batches).toHaveLength(3); // first batch, the session's step, the record's step
     t.store.batches.length = 0;
     await t.send(t.session, undefined);
+    expect(t.store.batches).toHaveLength(2);
+  });
+});
+
+describe('a store wrapping one that splits batches (a decorator forwarding splitsBatchesByHashTag)', () => {
+  it("sends the session's ops, then the record's compare-and-replace, in two steps", async () => {
+    const t = await setUp({ wrapped: true });
+    expect(await t.send(t.session, 'k-1')).toMatchObject({ type: 'ok', result: { idempotency: { cached: false }, state: { n: 1 } } });
+    const [, sessionStep, recordStep] = t.store.batches;
+    expect(t.store.batches).toHaveLength(3);
+    expect(sessionStep?.map((op) => op.op)).toEqual(['touch', 'set', 'deleteIfEquals']);
+    expect(sessionStep?.map((op) => op.key)).toEqual([storeKeys.session(t.session.key), t.stateKey, t.lockKey]);
+    expect(recordStep?.map((op) => op.op)).toEqual(['deleteIfEquals', 'claim']);
+    expect(recordStep?.every((op) => op.key.includes('{i:'))).toBe(true);
+  });
+
+  it("the record's script fails: 200 with the state stored, the record completed later; the retry replays, the action ran once", async () => {
+    const t = await setUp({ wrapped: true });
+    expect((await t.send(t.session, 'k-1', { family: 'i', mode: 'before' })).type).toBe('ok');
+    expect(await t.storedCount()).toBe(1);
+    await sleep(400); // the background completion
+    expect(await t.send(t.session, 'k-1')).toMatchObject({ type: 'ok', result: { idempotency: { cached: true }, state: { n: 1 } } });
+    expect(t.counts.executions).toBe(1);
+  });
+
+  it('splitBatches: false overrides the store: the after-action batch goes whole', async () => {
+    const t = await setUp({ wrapped: true, splitBatches: false });
+    await t.send(t.session, 'k-1');
     expect(t.store.batches).toHaveLength(2);
   });
 });

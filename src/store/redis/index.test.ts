@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { StoreUnavailableError } from '../../core/errors.js';
 import { REDIS_AVAILABLE, useRedisServer } from '../../../test/redis/server.js';
 import { runStoreContract } from '../contract.js';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import {
   CLUSTER_NODE_REFUSAL,
   commandTimeoutOf,
@@ -217,6 +217,17 @@ describe('commandTimeoutOf', () => {
     expect(() => redisClusterOptions(0.5)).toThrow(TypeError);
     expect(commandTimeoutOf('doctor', 1.5, 'timeoutMs')).toBe(1.5);
     expect(redisClientOptions(1).socketTimeout).toBe(2_000);
+  });
+});
+
+describe('splitsBatchesByHashTag', () => {
+  it('is true on a Redis Cluster (one script per hash tag), false on a single Redis', async () => {
+    // Lazy clients: nothing connects, the store only looks at what kind of client it was given.
+    const cluster = createRedisStore({ client: new Cluster([{ host: '127.0.0.1', port: 7000 }], { ...redisClusterOptions(), lazyConnect: true }) });
+    const single = createRedisStore({ client: new Redis({ ...redisClientOptions(), lazyConnect: true }) });
+    expect(cluster.splitsBatchesByHashTag).toBe(true);
+    expect(single.splitsBatchesByHashTag).toBe(false);
+    await Promise.all([cluster.close(), single.close()]);
   });
 });
 

@@ -269,13 +269,6 @@ export function redisClusterOptions(commandTimeoutMs = DEFAULT_TIMEOUT_MS): Clus
   };
 }
 
-/**
- * A `Store` on Redis or Redis Cluster.
- *
- * @example
- * const store = createRedisStore({ url: process.env.REDIS_URL });
- * await store.health();
- */
 /** The client behind each store `createRedisStore` built (for checks that need Redis itself). */
 const clients = new WeakMap<Store, Redis | Cluster>();
 
@@ -285,14 +278,13 @@ export function redisClientOf(store: Store): Redis | Cluster | undefined {
 }
 
 /**
- * Whether a batch of `store` may apply some hash tags' ops and not others: true for a store from
- * `createRedisStore` on a Redis Cluster (one script per hash tag), false for any other store. The
- * prefetch stage then completes idempotency records after the new state is stored, not beside it.
+ * A `Store` on Redis or Redis Cluster. On a Cluster its `splitsBatchesByHashTag` is true (one script
+ * per hash tag, see `Store.batch`).
+ *
+ * @example
+ * const store = createRedisStore({ url: process.env.REDIS_URL });
+ * await store.health();
  */
-export function splitsBatchesByHashTag(store: Store): boolean {
-  return clients.get(store)?.isCluster === true;
-}
-
 export function createRedisStore(options: RedisStoreOptions): Store {
   const timeoutMs = commandTimeoutOf('createRedisStore', options.commandTimeoutMs ?? DEFAULT_TIMEOUT_MS);
   const prefix = options.keyPrefix ?? '';
@@ -603,6 +595,8 @@ export function createRedisStore(options: RedisStoreOptions): Store {
 
   const store: Store = {
     kind: 'redis',
+    // A Cluster runs a batch as one script per hash tag, each on its tag's node (`batch` above).
+    splitsBatchesByHashTag: client.isCluster,
     get: (key) => rejection(() => checkKey(key)) ?? call('get', () => client.get(keyOf(key))),
     getMany,
     set: (key, value, ttlMs) =>
