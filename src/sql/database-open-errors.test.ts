@@ -7,7 +7,7 @@
  * Node said ENOENT). The tests run as root in CI, who writes through file modes: those cases run in
  * a child process as nobody, or with a folder mounted read-only (test/helpers/restricted.ts).
  */
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -62,6 +62,29 @@ describe('createDatabase on an SQLite file it cannot open', () => {
 
   it.skipIf(!chownToNobody || nobodyUnsupported !== undefined)('refuses a file owned by root, mode 0644, for another user (a copy restored as root)', async () => {
     const file = await databaseFile('root-0644');
+    chmodSync(file, 0o644);
+    expect(openIn(`sqlite:${file}`, { asNobody: true })).toBe(`SQLite: cannot open ${file} (attempt to write a readonly database): ${READ_ONLY_HINT}`);
+  });
+
+  it.skipIf(nobodyUnsupported !== undefined)('refuses an empty file it may only read, in a folder it may write, with the same message (was: SQLite’s bare words, from the switch to WAL mode)', () => {
+    const folder = join(dir, 'empty-444');
+    mkdirSync(folder, { mode: 0o755 });
+    const file = join(folder, 'app.db');
+    writeFileSync(file, '');
+    if (chownToNobody) for (const path of [folder, file]) chownSync(path, NOBODY_ID, NOBODY_ID);
+    chmodSync(file, 0o444);
+    expect(openIn(`sqlite:${file}`, { asNobody: true })).toBe(`SQLite: cannot open ${file} (attempt to write a readonly database): ${READ_ONLY_HINT}`);
+  });
+
+  it.skipIf(!chownToNobody || nobodyUnsupported !== undefined)('refuses a migrated file owned by root, mode 0644, in a folder of root’s, for another user (was: SQLite’s bare words)', async () => {
+    const folder = join(dir, 'root-folder');
+    mkdirSync(folder, { mode: 0o755 });
+    const file = join(folder, 'app.db');
+    const db = createDatabase(`sqlite:${file}`);
+    await db.schema.createTable('t').addColumn('x', 'integer').execute();
+    await db.destroy();
+    rmSync(`${file}-wal`, { force: true });
+    rmSync(`${file}-shm`, { force: true });
     chmodSync(file, 0o644);
     expect(openIn(`sqlite:${file}`, { asNobody: true })).toBe(`SQLite: cannot open ${file} (attempt to write a readonly database): ${READ_ONLY_HINT}`);
   });

@@ -244,10 +244,7 @@ function openSqlite(path: string, busyTimeoutMs: number, autocheckpointPages: nu
     throw new Error(sqliteOpenFailure(path, error), { cause: error });
   }
   try {
-    const mode = native.pragma('journal_mode = WAL', { simple: true });
-    if (path !== ':memory:' && mode !== 'wal') {
-      throw new Error(`SQLite: could not switch ${path} to WAL mode (journal_mode is ${String(mode)})`);
-    }
+    switchToWal(native, path);
     if (path !== ':memory:') checkWritable(native, path);
     native.pragma('foreign_keys = ON');
     native.pragma('synchronous = NORMAL');
@@ -280,6 +277,23 @@ function makeFolder(path: string): void {
       `SQLite: cannot open ${path} (${writeRefusal(folder, error)}): the file and its folder must be writable by this process; point DATABASE_URL at a writable folder, such as a mounted volume (/app/data in the image)`,
       { cause: error },
     );
+  }
+}
+
+/**
+ * Puts the file in WAL mode. A file not yet in it (new, empty, or from elsewhere), and one in it
+ * whose -shm SQLite must create, is written here first: one this process may not write fails here,
+ * before `checkWritable`, and gets the same message (SQLite's own words name no file).
+ */
+function switchToWal(native: BetterSqlite3.Database, path: string): void {
+  let mode: unknown;
+  try {
+    mode = native.pragma('journal_mode = WAL', { simple: true });
+  } catch (error) {
+    throw new Error(sqliteOpenFailure(path, error), { cause: error });
+  }
+  if (path !== ':memory:' && mode !== 'wal') {
+    throw new Error(`SQLite: could not switch ${path} to WAL mode (journal_mode is ${String(mode)})`);
   }
 }
 
