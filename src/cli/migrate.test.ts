@@ -1,7 +1,9 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ownDatabase } from '../../test/helpers/postgres-database.js';
 import { createDatabase } from '../sql/database.js';
 import { createTestSchema, postgresAvailability, warnSkipped } from '../sql/test-postgres.js';
 import { migrateCommand } from './migrate.js';
@@ -10,10 +12,10 @@ const dir = mkdtempSync(join(tmpdir(), 'lc-migrate-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Runs the command, capturing what it prints. */
-async function migrate(env: Record<string, string | undefined>) {
+async function migrate(env: Record<string, string | undefined>, timeoutMs?: number) {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await migrateCommand(env, { out: (l) => out.push(l), err: (l) => err.push(l), cwd: dir });
+  const code = await migrateCommand(env, { out: (l) => out.push(l), err: (l) => err.push(l), cwd: dir, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
   return { code, out, err };
 }
 
@@ -79,7 +81,7 @@ describe('migrateCommand on SQLite', () => {
 });
 
 const pgState = await postgresAvailability();
-if (pgState.state === 'skip') warnSkipped('src/cli/migrate.test.ts › migrateCommand on PostgreSQL (2 tests)', pgState.reason);
+if (pgState.state === 'skip') warnSkipped('src/cli/migrate.test.ts › migrateCommand on PostgreSQL (4 tests)', pgState.reason);
 
 describe.skipIf(pgState.state === 'skip')('migrateCommand on PostgreSQL', () => {
   it('migrates a schema, then says it is up to date', async () => {
@@ -108,4 +110,57 @@ describe.skipIf(pgState.state === 'skip')('migrateCommand on PostgreSQL', () => 
       await drop();
     }
   });
+});
+
+/** Kysely's migration lock on PostgreSQL (its PostgresAdapter): a session advisory lock, database-wide. */
+const MIGRATION_LOCK = '3853314791062309107';
+
+/**
+ * Another process migrating: a connection holding the migration lock. A database of the test's own:
+ * advisory locks are per database, and other suites migrate their schemas in the shared one.
+ */
+async function lockHolder(url: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  await client.query(`select pg_advisory_lock(${MIGRATION_LOCK})`);
+  return client;
+}
+
+describe.skipIf(pgState.state === 'skip')('migrateCommand on PostgreSQL while another process migrates', () => {
+  it('waits for it past the app’s query timeout (was: gave up after 9 s with "canceling statement due to statement timeout")', async () => {
+    if (pgState.state === 'fail') throw new Error(pgState.reason);
+    const own = await ownDatabase('migrate_wait');
+    const holder = await lockHolder(own.url);
+    let released = false;
+    // Longer than the app's 10 s query timeout (its statement_timeout: 9 s), which migrations ran under.
+    const release = setTimeout(() => void holder.query(`select pg_advisory_unlock(${MIGRATION_LOCK})`).then(() => (released = true)), 10_500);
+    try {
+      const { code, out, err } = await migrate({ DATABASE_URL: own.url });
+      expect({ code, out, err, released }).toEqual({ code: 0, out: ['migrate: applied 001_lc_kv', 'migrate: applied 002_auth'], err: [], released: true });
+    } finally {
+      clearTimeout(release);
+      await holder.end();
+      await own.drop();
+    }
+  }, 60_000);
+
+  it('says that another process is migrating when it gives up waiting (was: "Migrations failed: PostgreSQL failed: canceling statement due to statement timeout")', async () => {
+    if (pgState.state === 'fail') throw new Error(pgState.reason);
+    const own = await ownDatabase('migrate_gives_up');
+    const holder = await lockHolder(own.url);
+    try {
+      const { code, out, err } = await migrate({ DATABASE_URL: own.url }, 1_500);
+      const name = new URL(own.url).pathname;
+      expect({ code, out, err }).toEqual({
+        code: 1,
+        out: [],
+        err: [
+          `migrate: postgres://127.0.0.1:5432${name}: Migrations waited about 1.5 s for another process that is migrating this database (its migrator holds the migration lock until its run ends) and gave up (PostgreSQL: canceling statement due to statement timeout): let that migration finish, then start again or run \`livecomponents migrate\``,
+        ],
+      });
+    } finally {
+      await holder.end();
+      await own.drop();
+    }
+  }, 60_000);
 });

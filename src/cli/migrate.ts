@@ -3,8 +3,8 @@
  * `sqlite:./data/livecomponents.db`) to the latest schema. The command-line entry point calls
  * `process.exitCode = await migrateCommand(process.env)`.
  */
-import { createDatabase } from '../sql/database.js';
 import { migrateToLatest, MigrationError } from '../sql/migrate.js';
+import { MIGRATION_TIMEOUT_MS, migrationWaitFailure, openMigrationDatabase } from '../sql/migration-database.js';
 import { DEFAULT_DATABASE_URL, describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
 
 export interface MigrateCommandOptions {
@@ -14,6 +14,11 @@ export interface MigrateCommandOptions {
   err?: (line: string) => void;
   /** The folder a relative `sqlite:` path is resolved against. @default process.cwd() */
   cwd?: string;
+  /**
+   * PostgreSQL: how long one migration statement, and the wait for another process's migration,
+   * may take, in ms (src/sql/migration-database.ts). @default MIGRATION_TIMEOUT_MS (10 min)
+   */
+  timeoutMs?: number;
 }
 
 /**
@@ -31,8 +36,9 @@ export async function migrateCommand(
   const out = options.out ?? ((line: string) => console.log(line));
   const err = options.err ?? ((line: string) => console.error(line));
   const url = env.DATABASE_URL?.trim() || DEFAULT_DATABASE_URL;
+  const timeoutMs = options.timeoutMs ?? MIGRATION_TIMEOUT_MS;
   let target: string;
-  let db: ReturnType<typeof createDatabase>;
+  let db: ReturnType<typeof openMigrationDatabase>;
   try {
     target = describeDatabaseUrl(url, options.cwd);
     // The database would vanish with this process: "applied" would be a lie.
@@ -40,7 +46,8 @@ export async function migrateCommand(
     if (where.engine === 'sqlite' && where.path === ':memory:') {
       throw new Error('DATABASE_URL is sqlite::memory:, which lives only inside one process; nothing would persist. Migrate a file or a PostgreSQL database (the app migrates its own in-memory one at start-up)');
     }
-    db = createDatabase(url, { cwd: options.cwd });
+    // On PostgreSQL a connection of its own, whose limits are not the app's requests'.
+    db = openMigrationDatabase(url, { cwd: options.cwd, timeoutMs });
   } catch (error) {
     err(`migrate: ${messageOf(error)}`);
     return 1;
@@ -52,7 +59,7 @@ export async function migrateCommand(
     return 0;
   } catch (error) {
     if (error instanceof MigrationError) for (const name of error.applied) out(`migrate: applied ${name}`);
-    err(`migrate: ${target}: ${messageOf(error)}`);
+    err(`migrate: ${target}: ${messageOf(migrationWaitFailure(error, timeoutMs))}`);
     return 1;
   } finally {
     await db.destroy().catch(() => undefined);

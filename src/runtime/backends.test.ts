@@ -2,8 +2,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
+import { sql } from 'kysely';
+import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ownDatabase } from '../../test/helpers/postgres-database.js';
 import { StoreUnavailableError } from '../core/errors.js';
+import { createDatabase } from '../sql/database.js';
+import { migrateToLatest, MigrationError } from '../sql/migrate.js';
+import { createTestSchema, postgresAvailability, warnSkipped } from '../sql/test-postgres.js';
 import { openBackends } from './backends.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lc-backends-'));
@@ -46,6 +52,73 @@ describe('openBackends on SQLite', () => {
       if (holder?.inTransaction) holder.exec('ROLLBACK');
       holder?.close();
       await backends.close();
+    }
+  }, 60_000);
+});
+
+/** Migrates `url`, then records a migration this release does not know, as a newer release would. */
+async function migratedByNewerRelease(url: string): Promise<void> {
+  const db = createDatabase(url);
+  try {
+    await migrateToLatest(db);
+    await sql`insert into kysely_migration (name, timestamp) values ('003_future', '2030-01-01T00:00:00.000Z')`.execute(db);
+  } finally {
+    await db.destroy();
+  }
+}
+
+const NEWER = 'the database was migrated by a newer release (003_future); this release cannot run on it: deploy that release, or restore a backup taken before it migrated';
+const KV_FILE = '(the embedded key-value store, as REDIS_URL is not set: sessions, state, idempotency records)';
+
+const pgState = await postgresAvailability();
+if (pgState.state === 'skip') warnSkipped('src/runtime/backends.test.ts › openBackends on PostgreSQL without Redis (3 tests)', pgState.reason);
+
+describe.skipIf(pgState.state === 'skip')('openBackends on PostgreSQL without Redis: two databases migrated at start-up', () => {
+  it('a failure of the embedded key-value file names that file (was: the same words as for PostgreSQL, naming neither)', async () => {
+    if (pgState.state === 'fail') throw new Error(pgState.reason);
+    const cwd = mkdtempSync(join(dir, 'kv-newer-'));
+    const { url, drop } = await createTestSchema('backends_kv_newer');
+    try {
+      await migratedByNewerRelease(`sqlite:${join(cwd, 'data', 'livecomponents.db')}`);
+      const error = await openBackends({ databaseUrl: url, cwd }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(MigrationError);
+      expect((error as Error).message).toBe(`sqlite:${join(cwd, 'data', 'livecomponents.db')} ${KV_FILE}: ${NEWER}`);
+    } finally {
+      await drop();
+    }
+  });
+
+  it('a failure of PostgreSQL names it and what it holds', async () => {
+    if (pgState.state === 'fail') throw new Error(pgState.reason);
+    const cwd = mkdtempSync(join(dir, 'pg-newer-'));
+    const { url, drop } = await createTestSchema('backends_pg_newer');
+    try {
+      await migratedByNewerRelease(url);
+      const error = await openBackends({ databaseUrl: url, cwd }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(MigrationError);
+      expect((error as Error).message).toBe(`postgres://127.0.0.1:5432/test (users and tokens): ${NEWER}`);
+    } finally {
+      await drop();
+    }
+  });
+
+  it('says that another process is migrating PostgreSQL when it gives up waiting for it (was: "Migrations failed: … statement timeout", after 9 s)', async () => {
+    if (pgState.state === 'fail') throw new Error(pgState.reason);
+    const cwd = mkdtempSync(join(dir, 'pg-lock-'));
+    // A database of its own: the migration lock (Kysely's advisory lock) is database-wide.
+    const own = await ownDatabase('backends_lock');
+    const holder = new pg.Client({ connectionString: own.url });
+    await holder.connect();
+    try {
+      await holder.query('select pg_advisory_lock(3853314791062309107)');
+      const error = await openBackends({ databaseUrl: own.url, cwd, migrationTimeoutMs: 1_500 }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(MigrationError);
+      expect((error as Error).message).toBe(
+        `postgres://127.0.0.1:5432${new URL(own.url).pathname} (users and tokens): Migrations waited about 1.5 s for another process that is migrating this database (its migrator holds the migration lock until its run ends) and gave up (PostgreSQL: canceling statement due to statement timeout): let that migration finish, then start again or run \`livecomponents migrate\``,
+      );
+    } finally {
+      await holder.end();
+      await own.drop();
     }
   }, 60_000);
 });

@@ -7,8 +7,9 @@
  *   as `DATABASE_URL` when that is SQLite, else the embedded default file.
  */
 import type { Kysely } from 'kysely';
-import { createDatabase, DEFAULT_DATABASE_URL, migrateToLatest, parseDatabaseUrl } from '../sql/index.js';
+import { createDatabase, DEFAULT_DATABASE_URL, describeDatabaseUrl, migrateToLatest, MigrationError, parseDatabaseUrl } from '../sql/index.js';
 import type { DatabaseSchema } from '../sql/index.js';
+import { MIGRATION_TIMEOUT_MS, migrationWaitFailure, openMigrationDatabase } from '../sql/migration-database.js';
 import type { Cluster } from 'ioredis';
 import { loadIoredis } from '../store/redis/driver.js';
 import { createRedisStore, redisClusterOptions } from '../store/redis/index.js';
@@ -45,25 +46,44 @@ export interface BackendOptions {
   onSweepError?: ((error: unknown) => void) | undefined;
   /** SQLite store only: ms between sweeps of expired rows. @default 60_000 */
   sweepIntervalMs?: number | undefined;
+  /** The folder relative `sqlite:` paths (the embedded key-value file's too) are resolved against. @default process.cwd() */
+  cwd?: string | undefined;
+  /**
+   * PostgreSQL: how long one migration statement, and the wait for another process's migration, may
+   * take at start-up, in ms (src/sql/migration-database.ts). @default MIGRATION_TIMEOUT_MS (10 min)
+   */
+  migrationTimeoutMs?: number | undefined;
 }
 
 export async function openBackends(options: BackendOptions = {}): Promise<Backends> {
   const databaseUrl = options.databaseUrl ?? DEFAULT_DATABASE_URL;
-  const db = createDatabase(databaseUrl);
+  const { cwd } = options;
+  const embeddedStore = !options.redisUrl && parseDatabaseUrl(databaseUrl, cwd).engine === 'postgres';
+  const db = createDatabase(databaseUrl, { cwd });
   try {
-    await migrateToLatest(db);
+    await migrate(databaseUrl, db, options.redisUrl || embeddedStore ? 'users and tokens' : 'users, tokens and the key-value store', options);
     let store: Store;
     let kvDb: Kysely<DatabaseSchema> | null = null;
     const sweepOptions = { onSweepError: options.onSweepError, sweepIntervalMs: options.sweepIntervalMs };
     if (options.redisUrl) {
       store = createRedisStore({ ...redisTarget(options.redisUrl), keyPrefix: options.redisKeyPrefix, onConnectionError: options.onRedisError });
-    } else if (parseDatabaseUrl(databaseUrl).engine === 'sqlite') {
+    } else if (!embeddedStore) {
       store = await createSqliteStore({ db, ...sweepOptions });
     } else {
       // PostgreSQL holds the relational data; without Redis the key-value data stays embedded.
-      kvDb = createDatabase(DEFAULT_DATABASE_URL);
-      await migrateToLatest(kvDb);
-      store = await createSqliteStore({ db: kvDb, ...sweepOptions });
+      const holds = 'the embedded key-value store, as REDIS_URL is not set: sessions, state, idempotency records';
+      try {
+        kvDb = createDatabase(DEFAULT_DATABASE_URL, { cwd });
+      } catch (error) {
+        throw labelled(error, `${describeDatabaseUrl(DEFAULT_DATABASE_URL, cwd)} (${holds})`);
+      }
+      try {
+        await migrate(DEFAULT_DATABASE_URL, kvDb, holds, options);
+        store = await createSqliteStore({ db: kvDb, ...sweepOptions });
+      } catch (error) {
+        await kvDb.destroy();
+        throw error;
+      }
     }
     return {
       db,
@@ -78,6 +98,34 @@ export async function openBackends(options: BackendOptions = {}): Promise<Backen
     await db.destroy();
     throw error;
   }
+}
+
+/**
+ * Migrates the database at `url` (`db`, or on PostgreSQL a migration connection of its own:
+ * src/sql/migration-database.ts). A failure names the database and what it holds (`holds`): with
+ * PostgreSQL and no Redis two databases are migrated, and "the database was migrated by a newer
+ * release" alone sent the operator to restore PostgreSQL when it was the embedded file.
+ */
+async function migrate(url: string, db: Kysely<DatabaseSchema>, holds: string, options: BackendOptions): Promise<void> {
+  const timeoutMs = options.migrationTimeoutMs ?? MIGRATION_TIMEOUT_MS;
+  const label = `${describeDatabaseUrl(url, options.cwd)} (${holds})`;
+  const postgres = parseDatabaseUrl(url, options.cwd).engine === 'postgres';
+  try {
+    const migrationDb = postgres ? openMigrationDatabase(url, { cwd: options.cwd, timeoutMs }) : db;
+    try {
+      await migrateToLatest(migrationDb);
+    } finally {
+      if (migrationDb !== db) await migrationDb.destroy();
+    }
+  } catch (error) {
+    throw labelled(migrationWaitFailure(error, timeoutMs), label);
+  }
+}
+
+/** `error` with `label: ` before its message, of the same class when it is a `MigrationError`. */
+function labelled(error: unknown, label: string): Error {
+  const message = `${label}: ${error instanceof Error ? error.message : String(error)}`;
+  return error instanceof MigrationError ? new MigrationError(message, error.migrationName, error.applied, error.cause) : new Error(message, { cause: error });
 }
 
 /**
