@@ -50,7 +50,7 @@ function mountAvailability(): { state: 'up' } | { state: 'skip' | 'fail'; reason
 
 const mounts = mountAvailability();
 if (mounts.state === 'skip') {
-  console.warn(`\n⚠️  SKIPPED src/cli/doctor-files.test.ts › on tmpfs mounts (5 tests): ${mounts.reason}. These tests run (and must pass) in CI, as root.\n`);
+  console.warn(`\n⚠️  SKIPPED src/cli/doctor-files.test.ts › on tmpfs mounts (7 tests): ${mounts.reason}. These tests run (and must pass) in CI, as root.\n`);
 }
 
 /** The doctor's checks by name, run with `env` (keys set unless `env` unsets them; no Redis). */
@@ -180,12 +180,29 @@ describe('doctor --connect: the folders the app writes to', () => {
     expect(readFileSync(join(dir, `app.${today()}.1.log`), 'utf8')).toBe('kept\n');
   });
 
-  it('needs no folder when keys are set, the database is PostgreSQL and logs go to stdout', async () => {
-    const { byName } = await doctor({ DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' }, { timeoutMs: 500 });
+  it('needs no folder when keys are set, the database is PostgreSQL, the store Redis and logs go to stdout', async () => {
+    const { byName } = await doctor({ DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', REDIS_URL: 'redis://127.0.0.1:1' }, { timeoutMs: 500 });
     expect([byName('data-dir'), byName('database-files'), byName('log-file')].map((c) => [c?.ok, c?.summary])).toEqual([
       [true, `LC_STATE_KEYS and LC_SESSION_SECRET are set: nothing is written to ${process.cwd()}/data`],
-      [true, 'no SQLite file: the database is PostgreSQL'],
+      [true, 'no SQLite file: the database is PostgreSQL and the key-value store Redis'],
       [true, 'no log file: logs go to stdout'],
+    ]);
+  });
+
+  it('checks the embedded key-value file when the database is PostgreSQL and REDIS_URL is not set (was: "no SQLite file")', async () => {
+    const cwd = mkdtempSync(join(base, 'pg-embedded-'));
+    const { config } = parseEnv({ LC_STATE_KEYS: KEY, LC_SESSION_SECRET: SECRET, DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' });
+    const checkOf = () => runFileChecks(config, { cwd, lowFreeBytes: 0 }).find((c) => c.name === 'database-files');
+    const file = join(cwd, 'data', 'livecomponents.db');
+    expect(checkOf()).toMatchObject({ ok: true, problems: [] });
+    expect(checkOf()?.summary).toMatch(new RegExp(`^the database is PostgreSQL; no REDIS_URL: sessions and state go to the embedded SQLite file sqlite:${file} does not exist yet; \\d+(\\.\\d)? [MG]iB free$`));
+    await createSqlite(file);
+    expect(checkOf()?.summary).toMatch(new RegExp(`^the database is PostgreSQL; no REDIS_URL: sessions and state go to the embedded SQLite file sqlite:${file} and its folder are writable; \\d+(\\.\\d)? [MG]iB free$`));
+    // Not a file (fails even for root): every write of the store would fail.
+    rmSync(file);
+    mkdirSync(file);
+    expect(checkOf()?.problems).toEqual([
+      `REDIS_URL is not set, so sessions and state go to the embedded SQLite file: ${file} is not writable (EISDIR: is a folder), so every write fails (503); make it writable for the app's user, or set REDIS_URL`,
     ]);
   });
 });
@@ -210,6 +227,15 @@ describe.skipIf(mounts.state === 'skip')('doctor --connect: the folders the app 
     ]);
     expect(byName('log-file')?.problems).toEqual([
       `LOG_DESTINATION: ${ro} ${EROFS}, so the app would start and every log line would be lost; make it writable for the app's user, or log to stdout`,
+    ]);
+  });
+
+  it('fails a read-only folder the embedded key-value file would be made in, with PostgreSQL and no REDIS_URL (was: "no SQLite file", then start-up stopped)', async () => {
+    up();
+    const cwd = tmpfs('embedded-ro', 'ro,size=64k');
+    const { config } = parseEnv({ LC_STATE_KEYS: KEY, LC_SESSION_SECRET: SECRET, DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' });
+    expect(runFileChecks(config, { cwd, minFreeBytes: 0 }).find((c) => c.name === 'database-files')?.problems).toEqual([
+      `REDIS_URL is not set, so sessions and state go to the embedded SQLite file: ${cwd} ${EROFS}, so start-up cannot create sqlite:${cwd}/data/livecomponents.db and stops; make it writable for the app's user, or set REDIS_URL`,
     ]);
   });
 

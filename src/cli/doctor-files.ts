@@ -10,7 +10,9 @@
  *   one too open must be the app user's, as start-up resets it to 0600), and its disk has room.
  * - `database-files`: the SQLite file, its `-wal`/`-shm` companions and its folder (SQLite creates
  *   the companions there) are writable, and its disk has room; in production none of the files may
- *   be readable by group or others (outside production the ok line says so).
+ *   be readable by group or others (outside production the ok line says so). With PostgreSQL and no
+ *   `REDIS_URL`, the embedded key-value file (`./data/livecomponents.db`) is checked the same way,
+ *   and the folder it will be made in when it does not exist yet.
  * - `log-file`: with `LOG_DESTINATION=file:PATH`, the folder of PATH takes a new file, the file of
  *   today that the app continues (if there) opens for appending, and its disk has room.
  *
@@ -26,7 +28,7 @@ import { passed, checked, type CheckResult } from './doctor-check.js';
 import type { AppConfig } from '../ops/config.js';
 import { logDestinationForMessage, parseLogDestination } from '../ops/logging/destination.js';
 import { startingFile } from '../ops/logging/file-roller.js';
-import { describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
+import { DEFAULT_DATABASE_URL, describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
 import { errorReason as reason, nearestExisting } from '../ops/writable-path.js';
 
 export const FILE_CHECK_NAMES = ['data-dir', 'database-files', 'log-file'] as const;
@@ -74,7 +76,7 @@ export function runFileChecks(config: AppConfig, options: FileCheckOptions = {})
   const limits = { min: options.minFreeBytes ?? MIN_FREE_BYTES, low: options.lowFreeBytes ?? LOW_FREE_BYTES };
   return [
     checkDataDir(config, resolve(cwd, options.dataDir ?? 'data'), limits),
-    checkDatabaseFiles(config.DATABASE_URL, cwd, limits, config.production),
+    checkDatabaseFiles(config, cwd, limits),
     checkLogFile(config.LOG_DESTINATION, cwd, limits),
   ];
 }
@@ -109,45 +111,80 @@ function checkDataDir(config: AppConfig, dataDir: string, limits: Limits): FileC
   return checked('data-dir', problems, `${generated.map((g) => g.variable).join(' and ')} not set: start-up can keep development values in ${dataDir}; ${space.note}`);
 }
 
-function checkDatabaseFiles(url: string, cwd: string, limits: Limits, production: boolean): FileCheckResult {
+function checkDatabaseFiles(config: AppConfig, cwd: string, limits: Limits): FileCheckResult {
+  const url = config.DATABASE_URL;
   const target = parseDatabaseUrl(url, cwd);
-  if (target.engine === 'postgres') return passed('database-files', 'no SQLite file: the database is PostgreSQL');
+  if (target.engine === 'postgres') {
+    if (config.REDIS_URL !== undefined) return passed('database-files', 'no SQLite file: the database is PostgreSQL and the key-value store Redis');
+    // Without Redis, start-up keeps sessions, state and idempotency records in the embedded file
+    // (src/runtime/backends.ts), which it creates and migrates: a folder it cannot write stops it
+    // while this line said "no SQLite file".
+    const embedded = parseDatabaseUrl(DEFAULT_DATABASE_URL, cwd);
+    if (embedded.engine !== 'sqlite') throw new Error('the embedded key-value store is an SQLite file');
+    const outcome = sqliteFiles(embedded.path, describeDatabaseUrl(DEFAULT_DATABASE_URL, cwd), EMBEDDED_STORE, limits, config.production);
+    return checked('database-files', outcome.problems, `the database is PostgreSQL; no REDIS_URL: sessions and state go to the embedded SQLite file ${outcome.summary}`);
+  }
   if (target.path === ':memory:') return passed('database-files', 'no SQLite file: in-memory SQLite');
-  const where = describeDatabaseUrl(url);
+  const outcome = sqliteFiles(target.path, describeDatabaseUrl(url), DATABASE_FILE, limits, config.production);
+  return checked('database-files', outcome.problems, outcome.summary);
+}
+
+/** Whose SQLite file `sqliteFiles` checks: the words before each problem, and the other way out. */
+interface SqliteFileRole {
+  readonly prefix: string;
+  readonly orElse: string;
+  /** Whether a file not made yet has its folder tried here (the `database` check does it for DATABASE_URL's). */
+  readonly tryFolderOfMissing: boolean;
+}
+
+const DATABASE_FILE: SqliteFileRole = { prefix: 'DATABASE_URL: ', orElse: '', tryFolderOfMissing: false };
+const EMBEDDED_STORE: SqliteFileRole = {
+  prefix: 'REDIS_URL is not set, so sessions and state go to the embedded SQLite file: ',
+  orElse: ', or set REDIS_URL',
+  tryFolderOfMissing: true,
+};
+
+/** The SQLite file at `path` (`where`, as messages name it), its -wal/-shm and its folder: problems, and the ok line. */
+function sqliteFiles(path: string, where: string, role: SqliteFileRole, limits: Limits, production: boolean): { problems: string[]; summary: string } {
+  const { prefix, orElse } = role;
   const problems: string[] = [];
-  if (!existsSync(target.path)) {
-    // Whether start-up can create it is the `database` check's; the disk it will fill is this one's.
-    const space = spaceProblem(nearestExisting(dirname(target.path)), limits, 'SQLite writes fail ("database or disk is full") and the app answers 503');
-    return checked('database-files', space.problem === undefined ? [] : [`DATABASE_URL: ${space.problem}`], `${where} does not exist yet; ${space.note}`);
+  if (!existsSync(path)) {
+    const parent = nearestExisting(dirname(path));
+    const refused = role.tryFolderOfMissing ? folderRefusal(parent) : undefined;
+    if (refused !== undefined) problems.push(`${prefix}${parent} ${refused}, so start-up cannot create ${where} and stops; make it writable for the app's user${orElse}`);
+    // Whether start-up can create DATABASE_URL's is the `database` check's; the disk it will fill is this one's.
+    const space = spaceProblem(parent, limits, 'SQLite writes fail ("database or disk is full") and the app answers 503');
+    if (space.problem !== undefined) problems.push(`${prefix}${space.problem}`);
+    return { problems, summary: `${where} does not exist yet; ${space.note}` };
   }
   // A symbolic link: SQLite opens the file it points to and keeps -wal and -shm beside that one.
-  const file = realpathSync(target.path);
+  const file = realpathSync(path);
   const folder = dirname(file);
   const folderRefused = folderRefusal(folder);
   if (folderRefused !== undefined) {
-    problems.push(`DATABASE_URL: ${folder} ${folderRefused}, so SQLite cannot create its -wal and -shm files beside ${where} and start-up or every write fails; make the folder writable for the app's user`);
+    problems.push(`${prefix}${folder} ${folderRefused}, so SQLite cannot create its -wal and -shm files beside ${where} and start-up or every write fails; make the folder writable for the app's user${orElse}`);
   }
   const open: string[] = [];
-  for (const path of [file, `${file}-wal`, `${file}-shm`]) {
-    if (!existsSync(path)) continue;
-    const refusal = openRefusal(path, 'r+');
-    if (refusal !== undefined) problems.push(`DATABASE_URL: ${path} ${refusal}, so every write fails (503); make it writable for the app's user`);
+  for (const companion of [file, `${file}-wal`, `${file}-shm`]) {
+    if (!existsSync(companion)) continue;
+    const refusal = openRefusal(companion, 'r+');
+    if (refusal !== undefined) problems.push(`${prefix}${companion} ${refusal}, so every write fails (503); make it writable for the app's user${orElse}`);
     // The app creates them 0600; a file from an older version, a copy or a restore may be readable
     // by every local user, and it holds password hashes, emails, sessions and sealed state.
-    const mode = statSync(path).mode & 0o777;
-    if ((mode & 0o077) !== 0) open.push(`${path} (mode 0${mode.toString(8)})`);
+    const mode = statSync(companion).mode & 0o777;
+    if ((mode & 0o077) !== 0) open.push(`${companion} (mode 0${mode.toString(8)})`);
   }
   const tooOpen = open.length === 0 ? '' : `${open.join(', ')} can be read by other local users, and the database holds password hashes, emails and sessions: \`chmod 600\` ${open.length === 1 ? 'it' : 'them'}`;
-  if (tooOpen !== '' && production) problems.push(`DATABASE_URL: ${tooOpen}`);
+  if (tooOpen !== '' && production) problems.push(`${prefix}${tooOpen}`);
   const space = spaceProblem(folder, limits, 'SQLite writes fail ("database or disk is full") and the app answers 503');
-  if (space.problem !== undefined) problems.push(`DATABASE_URL: ${space.problem}`);
+  if (space.problem !== undefined) problems.push(`${prefix}${space.problem}`);
   const wal = existsSync(`${file}-wal`) ? statSync(`${file}-wal`).size : 0;
   const walNote =
     wal > LARGE_WAL_BYTES
       ? `; its WAL is ${bytes(wal)} (large: a long-running reader holds checkpoints back; the app's sweep truncates it once none does)`
       : '';
   const openNote = tooOpen === '' ? '' : `; note: ${tooOpen}`;
-  return checked('database-files', problems, `${where} and its folder are writable; ${space.note}${walNote}${openNote}`);
+  return { problems, summary: `${where} and its folder are writable; ${space.note}${walNote}${openNote}` };
 }
 
 function checkLogFile(destination: string, cwd: string, limits: Limits): FileCheckResult {
