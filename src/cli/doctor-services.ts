@@ -14,7 +14,8 @@
  *   503, while readiness stays green), and how it persists. An ACL user refused `INFO` or `TIME`
  *   (NOPERM) is named with what cannot be checked, not reported as a Redis that did not answer.
  * - `database`: the SQL database answers; migrations still pending (start-up applies them), and a
- *   failure when one of them would meet a table of its name made by another tool (other columns);
+ *   failure when one of them would meet a table or index of its name made by another tool (other
+ *   columns), or when an applied one differs from this release's (checksum, or a column its tables lack);
  *   on PostgreSQL, a failure when the server-side timeouts are not in force (a pooler dropped them).
  * - `clock`: this machine's clock against Redis's and PostgreSQL's. Token lifetimes (access,
  *   refresh, reset) and idempotency replays are read on each instance's clock, so instances whose
@@ -31,7 +32,7 @@ import { withDeadline } from '../core/deadline.js';
 import { messageOf } from '../core/errors.js';
 import { redisTarget } from '../runtime/backends.js';
 import { createDatabase, DEFAULT_QUERY_TIMEOUT_MS, serverTimeouts, sqliteDriverNotBuilt } from '../sql/database.js';
-import { migrationConflicts, newerMigrations, newerReleaseMessage, pendingMigrations } from '../sql/migrate.js';
+import { changedMigrations, migrationConflicts, newerMigrations, newerReleaseMessage, pendingMigrations } from '../sql/migrate.js';
 import { describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
 import { isAclRefusal, onNode, readNodeMemory } from '../store/redis/eviction.js';
 import { isSelectFailure, withoutEchoedArguments } from '../store/redis/connection.js';
@@ -238,20 +239,21 @@ function openForCheck(path: string, options: BetterSqlite3.Options): BetterSqlit
 }
 
 /**
- * What the schema lacks, in words; a failure when a newer release migrated the database, or when a
- * pending migration would meet a table of its name with other columns (another tool's `users`):
- * start-up would refuse either.
+ * What the schema lacks, in words; a failure when a newer release migrated the database, when an
+ * applied migration differs from this release's, or when a pending migration would meet a table or
+ * index of its name that is something else (another tool's `users`): start-up would refuse each.
  */
 async function schemaCheck<DB>(db: Kysely<DB>, where: string, answers: string): Promise<ServiceCheckResult> {
   // Start-up and `migrate` refuse such a database (a rollback across a migration): no "up to date".
   const newer = await newerMigrations(db);
   if (newer.length > 0) return failed('database', `DATABASE_URL: ${where}: ${newerReleaseMessage(newer)}`);
+  const changed = (await changedMigrations(db)).map((c) => `DATABASE_URL: ${where}: ${c}`);
   const pending = await pendingMigrations(db);
-  if (pending.length === 0) return passed('database', `${where} ${answers}; schema up to date`);
+  if (pending.length === 0) return checked('database', changed, `${where} ${answers}; schema up to date`);
   const conflicts = await migrationConflicts(db, pending);
   return checked(
     'database',
-    conflicts.map((c) => `DATABASE_URL: ${where}: migration ${c}`),
+    [...changed, ...conflicts.map((c) => `DATABASE_URL: ${where}: migration ${c}`)],
     `${where} ${answers}; ${pending.length} migration(s) pending (${pending.join(', ')}), applied at start-up or by livecomponents migrate`,
   );
 }

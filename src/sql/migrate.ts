@@ -1,22 +1,20 @@
 /**
  * Brings a database to the latest schema with Kysely's `Migrator` and the static list in
  * `./migrations/index.ts`. Runs at start-up and from `livecomponents migrate`.
+ *
+ * Kysely's migrator knows applied migrations by name only, so a release whose copy of an applied
+ * migration differs (edited after it shipped) would be taken as current and fail on its first
+ * query. We record a checksum of each migration as it is applied (`lc_migration_checksums`, made
+ * here and not by a migration: it is read before the migrator runs, and a migration of its own
+ * would need checking in turn) and refuse a migration whose checksum differs, and we check that
+ * the tables the applied migrations made still have the columns this release expects (which also
+ * catches a database migrated before checksums were recorded, and columns dropped by hand). What
+ * the checksum covers, and why not the compiled SQL: `./migrations/plan.ts`.
  */
-import {
-  CreateTableNode,
-  DEFAULT_MIGRATION_TABLE,
-  DummyDriver,
-  Kysely,
-  Migrator,
-  PostgresAdapter,
-  SqliteAdapter,
-  SqliteIntrospector,
-  SqliteQueryCompiler,
-  sql,
-  type MigrationProvider,
-} from 'kysely';
-import { tableConflict } from './migrations/guard.js';
+import { DEFAULT_MIGRATION_TABLE, Migrator, PostgresAdapter, sql, type Kysely, type MigrationProvider } from 'kysely';
+import { indexConflict, tableConflict, tableShortfall } from './migrations/guard.js';
 import { MIGRATIONS } from './migrations/index.js';
+import { expectedTables, planOf } from './migrations/plan.js';
 
 const provider: MigrationProvider = {
   getMigrations: () => Promise.resolve(MIGRATIONS),
@@ -71,6 +69,29 @@ export async function migrateToLatest<DB>(db: Kysely<DB>): Promise<string[]> {
     throw new MigrationError(`Migrations could not start: ${messageOf(error)}`, undefined, [], error);
   }
   if (newer.length > 0) throw new MigrationError(newerReleaseMessage(newer), undefined, [], undefined);
+  // Before migrating: a schema that is not what this release's migrations made gets nothing more.
+  let changed: string[];
+  try {
+    changed = await changedMigrations(db, migrationTableSchema);
+  } catch (error) {
+    throw new MigrationError(`Migrations could not start: ${messageOf(error)}`, undefined, [], error);
+  }
+  if (changed.length > 0) throw new MigrationError(changed.join('; '), undefined, [], undefined);
+  const applied = await migratePending(db, migrationTableSchema);
+  try {
+    // The ones applied now, and once those a release before checksums applied (taken as they are).
+    await recordChecksums(db, migrationTableSchema);
+  } catch (error) {
+    // Nothing applied now: only the fill-in of a database migrated before checksums failed (a role
+    // without CREATE, a read-only standby). It starts as before; the column check above still
+    // runs, and the next run that may write records them.
+    if (applied.length === 0) return applied;
+    throw new MigrationError(`Migrations applied, but their checksums could not be recorded: ${messageOf(error)}`, undefined, applied, error);
+  }
+  return applied;
+}
+
+async function migratePending<DB>(db: Kysely<DB>, migrationTableSchema: string | undefined): Promise<string[]> {
   const transactional = db.getExecutor().adapter.supportsTransactionalDdl;
   const applied: string[] = [];
   for (let attempt = 1; ; attempt++) {
@@ -121,13 +142,8 @@ export async function pendingMigrations<DB>(db: Kysely<DB>): Promise<string[]> {
  * Kysely's migrator refuses to run). Empty for a database without the bookkeeping table. Read-only.
  */
 export async function newerMigrations<DB>(db: Kysely<DB>, schema?: string): Promise<string[]> {
-  const migrationTableSchema = schema ?? (await currentSchema(db));
-  const tables = await db.introspection.getTables({ withInternalKyselyTables: true });
-  const exists = tables.some((t) => t.name === DEFAULT_MIGRATION_TABLE && (migrationTableSchema === undefined || t.schema === migrationTableSchema));
-  if (!exists) return [];
-  const table = migrationTableSchema === undefined ? DEFAULT_MIGRATION_TABLE : `${migrationTableSchema}.${DEFAULT_MIGRATION_TABLE}`;
-  const { rows } = await sql<{ name: string }>`select name from ${sql.table(table)}`.execute(db);
-  return rows.map((r) => r.name).filter((name) => !Object.hasOwn(MIGRATIONS, name)).sort();
+  const names = await appliedNames(db, schema ?? (await currentSchema(db)));
+  return names.filter((name) => !Object.hasOwn(MIGRATIONS, name));
 }
 
 /** What `migrate`, start-up and `doctor --connect` say of a database `newerMigrations` found. */
@@ -136,51 +152,114 @@ export function newerReleaseMessage(names: readonly string[]): string {
 }
 
 /**
- * Why the `pending` migrations (`pendingMigrations(db)`) would fail on tables that already exist
- * with other columns (another tool's `users`, say), one line per table; empty when none would.
- * Read-only: each pending migration runs against a recorder that executes nothing, and the tables
- * it would create are compared with the database's. `doctor --connect` reports these as a failure.
+ * Why the `pending` migrations (`pendingMigrations(db)`) would fail on tables or indexes that
+ * already exist as something else (another tool's `users`, an index name taken on another table),
+ * one line per object; empty when none would. Read-only: each pending migration runs against a
+ * recorder that executes nothing (`./migrations/plan.ts`), and what it would create is compared
+ * with the database's. `doctor --connect` reports these as a failure.
  */
 export async function migrationConflicts<DB>(db: Kysely<DB>, pending: readonly string[]): Promise<string[]> {
   const problems: string[] = [];
   for (const name of pending) {
-    for (const table of await plannedTables(name)) {
+    const { tables, indexes } = await planOf(name);
+    for (const table of tables) {
       const problem = await tableConflict(db as Kysely<unknown>, table.name, table.columns);
+      if (problem !== undefined) problems.push(`${name}: ${problem}`);
+    }
+    for (const index of indexes) {
+      const problem = await indexConflict(db as Kysely<unknown>, index.name, index.table, index.columns);
       if (problem !== undefined) problems.push(`${name}: ${problem}`);
     }
   }
   return problems;
 }
 
-/** The tables migration `name` creates, with their columns, found by running it against nothing. */
-async function plannedTables(name: string): Promise<{ name: string; columns: string[] }[]> {
-  // By name: the plugin sees a statement more than once (compiling, then executing).
-  const tables = new Map<string, string[]>();
-  const recorder = new Kysely<unknown>({
-    dialect: {
-      createAdapter: () => new SqliteAdapter(),
-      createDriver: () => new DummyDriver(),
-      createIntrospector: (db) => new SqliteIntrospector(db),
-      createQueryCompiler: () => new SqliteQueryCompiler(),
-    },
-    plugins: [
-      {
-        transformQuery: ({ node }) => {
-          if (CreateTableNode.is(node)) {
-            tables.set(node.table.table.identifier.name, node.columns.map((c) => c.column.column.name));
-          }
-          return node;
-        },
-        transformResult: ({ result }) => Promise.resolve(result),
-      },
-    ],
-  });
-  try {
-    await MIGRATIONS[name]?.up(recorder);
-  } finally {
-    await recorder.destroy();
+/** Where the checksums of applied migrations are kept, beside Kysely's bookkeeping. */
+const CHECKSUM_TABLE = 'lc_migration_checksums';
+
+/** What every "differs from the one applied" message ends with. */
+const CHANGED_ADVICE =
+  'a migration must not change once applied (a change goes in a new one): deploy the release that applied it, or restore a backup taken before it was applied';
+
+/**
+ * The applied migrations this release's copy of differs from, one message each ("migration
+ * 002_auth differs from the one applied to this database: …"); empty when none does. A migration
+ * differs when its recorded checksum is not this release's, or when a table it made lacks a column
+ * this release's migrations give it. Read-only; start-up, `migrate` and `doctor --connect` refuse
+ * such a database.
+ */
+export async function changedMigrations<DB>(db: Kysely<DB>, schema?: string): Promise<string[]> {
+  const migrationTableSchema = schema ?? (await currentSchema(db));
+  const applied = (await appliedNames(db, migrationTableSchema)).filter((name) => Object.hasOwn(MIGRATIONS, name));
+  const recorded = await recordedChecksums(db, migrationTableSchema);
+  const problems = new Map<string, string>();
+  for (const name of applied) {
+    const checksum = (await planOf(name)).checksum;
+    const was = recorded.get(name);
+    if (was !== undefined && was !== checksum) {
+      problems.set(name, `its checksum is ${checksum.slice(0, 12)}…, the database recorded ${was.slice(0, 12)}…`);
+    }
   }
-  return [...tables].map(([table, columns]) => ({ name: table, columns }));
+  for (const [table, { columns, migration }] of await expectedTables(applied)) {
+    if (problems.has(migration)) continue;
+    const problem = await tableShortfall(db as Kysely<unknown>, table, columns);
+    if (problem !== undefined) problems.set(migration, problem);
+  }
+  return applied.flatMap((name) => {
+    const problem = problems.get(name);
+    return problem === undefined ? [] : [`migration ${name} differs from the one applied to this database: ${problem}: ${CHANGED_ADVICE}`];
+  });
+}
+
+/** The names in Kysely's bookkeeping table, sorted (the order they apply in); none without it. */
+async function appliedNames<DB>(db: Kysely<DB>, schema: string | undefined): Promise<string[]> {
+  if (!(await hasTable(db, schema, DEFAULT_MIGRATION_TABLE))) return [];
+  const { rows } = await sql<{ name: string }>`select name from ${sql.table(qualified(schema, DEFAULT_MIGRATION_TABLE))}`.execute(db);
+  return rows.map((r) => r.name).sort();
+}
+
+async function recordedChecksums<DB>(db: Kysely<DB>, schema: string | undefined): Promise<Map<string, string>> {
+  if (!(await hasTable(db, schema, CHECKSUM_TABLE))) return new Map();
+  const table = sql.table(qualified(schema, CHECKSUM_TABLE));
+  const { rows } = await sql<{ name: string; checksum: string }>`select name, checksum from ${table}`.execute(db);
+  return new Map(rows.map((r) => [r.name, r.checksum]));
+}
+
+/**
+ * Records this release's checksum of every applied migration that has none: those just applied,
+ * and, once, those a release before checksums applied. Writes nothing when none is missing (a
+ * read-only standby starts as before). Concurrent runs insert the same values and skip existing
+ * rows; on PostgreSQL a lock keeps two `create table if not exists` apart (run at once they can
+ * fail on the type catalog).
+ */
+async function recordChecksums<DB>(db: Kysely<DB>, schema: string | undefined): Promise<void> {
+  if ((await unrecorded(db, schema)).length === 0) return;
+  const table = qualified(schema, CHECKSUM_TABLE);
+  const write = async (trx: Kysely<DB>) => {
+    if (schema !== undefined) await sql`select pg_advisory_xact_lock(hashtext(${table}))`.execute(trx);
+    await sql`create table if not exists ${sql.table(table)} (name text primary key not null, checksum text not null)`.execute(trx);
+    for (const name of await unrecorded(trx, schema)) {
+      const { checksum } = await planOf(name);
+      await sql`insert into ${sql.table(table)} (name, checksum) values (${name}, ${checksum}) on conflict (name) do nothing`.execute(trx);
+    }
+  };
+  if (schema === undefined) await write(db);
+  else await db.transaction().execute(write);
+}
+
+/** The applied migrations of this release that have no recorded checksum. */
+async function unrecorded<DB>(db: Kysely<DB>, schema: string | undefined): Promise<string[]> {
+  const recorded = await recordedChecksums(db, schema);
+  return (await appliedNames(db, schema)).filter((name) => Object.hasOwn(MIGRATIONS, name) && !recorded.has(name));
+}
+
+async function hasTable<DB>(db: Kysely<DB>, schema: string | undefined, name: string): Promise<boolean> {
+  const tables = await db.introspection.getTables({ withInternalKyselyTables: true });
+  return tables.some((t) => t.name === name && (schema === undefined || t.schema === schema));
+}
+
+function qualified(schema: string | undefined, table: string): string {
+  return schema === undefined ? table : `${schema}.${table}`;
 }
 
 /** PostgreSQL: `current_schema()`; SQLite: none (one namespace). */

@@ -11,7 +11,7 @@ import { PostgresAdapter, sql, type CreateTableBuilder, type Kysely } from 'kyse
 
 /** The advice every conflict ends with. */
 const ELSEWHERE =
-  'the database holds a table of that name that LiveComponents did not create: point DATABASE_URL at a database of its own (on PostgreSQL a schema of its own, through search_path, also does)';
+  'the database holds an object of that name that LiveComponents did not create: point DATABASE_URL at a database of its own (on PostgreSQL a schema of its own, through search_path, also does)';
 
 /**
  * Runs `builder` (a `createTable(...).ifNotExists()`) unless its table already exists with exactly
@@ -37,7 +37,7 @@ export async function createTable(db: Kysely<unknown>, builder: CreateTableBuild
  */
 export async function createIndex(db: Kysely<unknown>, table: string, column: string): Promise<void> {
   const name = `${table}_${column}_idx`;
-  const problem = await indexConflict(db, name, table, column);
+  const problem = await indexConflict(db, name, table, [column]);
   if (problem !== undefined) throw new Error(problem);
   await db.schema.createIndex(name).ifNotExists().on(table).column(column).execute();
 }
@@ -61,12 +61,32 @@ export async function tableConflict(db: Kysely<unknown>, table: string, columns:
   return `table "${table}" already exists with other columns (${differences.join('; ')}): ${ELSEWHERE}`;
 }
 
-async function indexConflict(db: Kysely<unknown>, name: string, table: string, column: string): Promise<string | undefined> {
+/**
+ * Why index `name` on `table(columns)` cannot be created here: undefined when no relation of that
+ * name exists, or that very index does. Read-only; `doctor --connect` asks it too.
+ */
+export async function indexConflict(db: Kysely<unknown>, name: string, table: string, columns: readonly string[]): Promise<string | undefined> {
   const found = await describeRelation(db, name);
   if (found === undefined) return undefined;
-  if (found.kind === 'index' && found.table === table && found.columns.length === 1 && found.columns[0] === column) return undefined;
+  if (found.kind === 'index' && found.table === table && found.columns.join() === columns.join()) return undefined;
   const what = found.kind === 'index' ? `an index on ${found.table ?? '?'}(${found.columns.join(', ')})` : found.kind;
-  return `"${name}" already exists as ${what}, not an index on ${table}(${column}): ${ELSEWHERE}`;
+  return `"${name}" already exists as ${what}, not an index on ${table}(${columns.join(', ')}): ${ELSEWHERE}`;
+}
+
+/**
+ * What table `table` lacks of the `columns` applied migrations gave it ("table "users" lacks
+ * column name"), or undefined when it has them all. Columns it has beyond those are let be: one
+ * added by hand (an audit column, say) breaks our queries only if it is NOT NULL without a default,
+ * and refusing to start over every such column would be stricter than the failure it prevents.
+ * Read-only.
+ */
+export async function tableShortfall(db: Kysely<unknown>, table: string, columns: readonly string[]): Promise<string | undefined> {
+  const found = await describeRelation(db, table);
+  if (found === undefined) return `table "${table}" does not exist`;
+  if (found.kind !== 'table') return `"${table}" is ${found.kind === 'index' ? 'an' : 'a'} ${found.kind}, not a table`;
+  const missing = columns.filter((c) => !found.columns.includes(c));
+  if (missing.length === 0) return undefined;
+  return `table "${table}" lacks column${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`;
 }
 
 interface Relation {
