@@ -63,6 +63,8 @@ export interface Invoker {
    * and is sent once the answer in flight is in and its event dispatched — one at most, the latest
    * replacing an earlier one; its typed fields keep their text through that answer's morph. The very
    * submit in flight again (same form, same params: a second click on "Pay") is a repeat and dropped.
+   * Not sent when that answer reloads the component (a `RELOADING_CODES` refusal, or `outcomeUnknown`):
+   * it was made on markup the server no longer stands by; its typed text stays for the user to send again.
    */
   invoke(root: Element, action: string, params: Record<string, unknown>, form?: HTMLFormElement): Promise<ActionOutcome>;
   isBusy(root: Element): boolean;
@@ -150,6 +152,10 @@ export function createInvoker(transport: Transport, reload?: ComponentReloader):
             morphCurrent(fresh.outerHTML, form && !unknown ? noteFields(target, form) : []);
           }
           if (!unknown) detail.reloaded = fresh !== null;
+          // The form submitted meanwhile was made on the markup the server no longer stands by: not sent
+          // (on the instance the reload brought, perhaps another session's, unseen) — its typed text
+          // stays in the form, kept through the morph above, for the user to send again.
+          waiting.delete(componentId);
         }
         if (!target.isConnected) target = findRoot(doc, componentId) ?? target;
         showFieldErrors(target, result.error.code === VALIDATION_FAILED ? result.error.errors : undefined, form);

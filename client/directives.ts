@@ -33,12 +33,22 @@ export function bindDirectives(doc: Document, invoker: Invoker): void {
     const root = el.closest(`[${ATTR.id}]`);
     if (!root) return;
     const skip = el.matches(':disabled') || invoker.isBusy(root);
+    const box = el instanceof HTMLInputElement && (el.type === 'checkbox' || el.type === 'radio') && el;
     // A checkbox or radio keeps its toggle while the action goes out (the answer's markup then says
     // what is checked); the click of anything else only calls the action (a link does not navigate).
-    if (skip || !(el instanceof HTMLInputElement && (el.type === 'checkbox' || el.type === 'radio'))) event.preventDefault();
+    if (skip || !box) event.preventDefault();
     if (skip) return;
     const action = el.getAttribute(ATTR.action) ?? '';
-    void invoker.invoke(root, action, jsonParams(el));
+    void invoker.invoke(root, action, jsonParams(el)).then((outcome) => {
+      // A refusal brings no markup (a reload's left the boxes as it says): the box, and its radio group
+      // in the component, show again what the server last rendered (`checked` attributes), not a change
+      // it refused. (Replaced by a reload, the box is no longer in the component: nothing to do.)
+      if (box && outcome.type === 'error') {
+        for (const input of root.querySelectorAll('input')) {
+          if (input === box || (box.name && input.type === 'radio' && input.name === box.name && input.form === box.form)) input.checked = input.defaultChecked;
+        }
+      }
+    });
   };
 
   const onSubmit = (event: SubmitEvent): void => {
@@ -69,8 +79,9 @@ export function bindDirectives(doc: Document, invoker: Invoker): void {
 }
 
 function isSubmitter(target: Element, form: HTMLFormElement): boolean {
-  const button = target.closest('button, input');
-  return (button instanceof HTMLButtonElement || button instanceof HTMLInputElement) && button.form === form && button.type === 'submit';
+  // (Only a button or an input has a `form`: no other element's is `form`.)
+  const button = target.closest<HTMLButtonElement>('button, input');
+  return button?.form === form && button.type === 'submit';
 }
 
 /**

@@ -17,10 +17,14 @@ function isTextEntry(el: Element | null): boolean {
 
 type Field = HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement;
 
-/** Where a field is across re-renders without an `id`: its form's `data-lc-action` and `data-lc-params`, and its name. */
+/**
+ * Where a field or button is across re-renders without an `id`: its form's `data-lc-action` and
+ * `data-lc-params`, its own `data-lc-params` (each row's "Remove" button outside a form has its own;
+ * not its own action: a "Follow" button re-rendered as "Unfollow" is the same button), and its name.
+ */
 const placeKey = (el: Element): string => {
   const form = el.closest('form');
-  return [form?.getAttribute(ATTR.action), form?.getAttribute(ATTR.params), el.getAttribute('name')].join('\n');
+  return [form?.getAttribute(ATTR.action), form?.getAttribute(ATTR.params), el.getAttribute(ATTR.params), el.getAttribute('name')].join('\n');
 };
 
 /**
@@ -158,8 +162,8 @@ export function morphComponent(root: Element, html: string, reset?: Element): vo
       restoreFocus: !lent,
       // Matched with another field (of another form or name, or another rank), the focused one is
       // blurred first, so it takes that field's markup and value in full instead of carrying the typed
-      // text over; a focused button matched with another form's (a row's "Remove") is blurred too, so
-      // the next Enter does not press it: focus goes to the root below.
+      // text over; a focused button matched with another form's or another row's (a row's "Remove",
+      // its `data-lc-params`) is blurred too, so the next Enter does not press it: focus goes to the root below.
       callbacks: {
         beforeNodeMorphed: (old, el) => {
           const id = (old as Element).getAttribute?.(ATTR.id);

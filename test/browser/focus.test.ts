@@ -291,4 +291,16 @@ describe.runIf(browserTestsEnabled('focus across morphs'))('focus across morphs'
     expect(where.form === 'remove').toBe(false);
     expect(['add', null]).toContain(where.form);
   });
+
+  it('Enter on a row\'s "Remove" button outside any form: focus goes to the root, not to the next row\'s "Remove" (where a second Enter would remove that item)', async () => {
+    const list = (items: string[]) =>
+      `<ul ${ATTR.id}="${ID}">${items.map((item) => `<li>${item} <button type="button" ${ATTR.action}="remove" ${ATTR.params}='${JSON.stringify({ item })}'>Remove</button></li>`).join('')}</ul>`;
+    await open(list(['a', 'b', 'c']));
+    answer = () => ok(list(['b', 'c']));
+    await page.getByRole('button', { name: 'Remove' }).first().focus();
+    await page.keyboard.press('Enter');
+    await expect.poll(() => events.length).toBe(1);
+    expect(await page.locator('li').allTextContents()).toEqual(['b Remove', 'c Remove']);
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('data-lc-id') ?? document.activeElement?.outerHTML)).toBe(ID);
+  });
 });
