@@ -1,20 +1,21 @@
-/** Types for the part of idiomorph 0.7 the runtime uses (the package ships JavaScript only). */
+/**
+ * Types for the part of idiomorph 0.7 the runtime uses (the package ships JavaScript only), as the
+ * bundle takes it: scripts/bundle-client.mjs (`IDIOMORPH_EDITS`) leaves out its defaults, its other
+ * morph styles and callbacks, and its result, so every option used is passed.
+ */
 declare module 'idiomorph' {
   export interface IdiomorphConfig {
-    /** @default 'outerHTML' */
-    morphStyle?: 'outerHTML' | 'innerHTML';
-    /** Leave the focused element untouched. @default false */
-    ignoreActive?: boolean;
-    /** Keep the focused element's value (what the user is typing). @default false */
-    ignoreActiveValue?: boolean;
-    /** @default true */
-    restoreFocus?: boolean;
-    callbacks?: {
+    /** Keep the focused element's value (what the user is typing). */
+    ignoreActiveValue: boolean;
+    /** Put focus back, by id, on a focused input or textarea the morph replaced. */
+    restoreFocus: boolean;
+    callbacks: {
       /** Called before `oldNode` takes `newNode`'s markup; `false` leaves it as it is. */
-      beforeNodeMorphed?(oldNode: Node, newNode: Node): boolean | undefined;
+      beforeNodeMorphed(oldNode: Node, newNode: Node): boolean | undefined;
     };
   }
   export const Idiomorph: {
-    morph(oldNode: Element, newContent: string | Node, config?: IdiomorphConfig): Node[] | undefined;
+    /** Morphs `oldNode`, an element with a parent, into `newContent` (its outer HTML). */
+    morph(oldNode: Element, newContent: DocumentFragment, config: IdiomorphConfig): void;
   };
 }

@@ -154,7 +154,6 @@ export function morphComponent(root: Element, html: string, reset?: Element): vo
   }
   try {
     Idiomorph.morph(root, next, {
-      morphStyle: 'outerHTML',
       ignoreActiveValue: keep,
       // With the id lent, focus and selection are put back below only: idiomorph's own restoring (by id)
       // calls setSelectionRange on a field the answer turned into one without a selection (text →

@@ -84,26 +84,105 @@ const IDIOMORPH_EDITS = [
     // It merges `<head>` elements (loading scripts and styles, waiting on their promises) when it
     // morphs a whole document. The runtime only morphs component roots, whose markup is parsed as a
     // fragment and so never holds a `<head>`: ~370 B of the 8 KB gzip budget for code that never runs.
-    // The two head functions become what they do when there is no head.
     why: 'head merging',
     start: '  function withHeadBlocking(ctx, oldNode, newNode, callback) {',
     end: '  const createMorphContext = (function () {',
     mustHold: 'function handleHeadElement(',
-    replace: '  function withHeadBlocking(ctx, oldNode, newNode, callback) { return callback(ctx); }\n  function handleHeadElement() { return []; }\n',
+    replace: '',
   },
   {
-    // The runtime hands it parsed markup (a fragment: client/html.ts, for Trusted Types), never a
-    // string: its string parser (~120 B gzip) never runs.
-    why: 'string parser',
-    start: '    function parseContent(newContent) {',
-    end: '    return { normalizeElement, normalizeParent };',
-    replace: '    function parseContent() { throw new Error("livecomponents: idiomorph is given parsed markup only"); }\n',
+    // Its default configuration: the runtime passes every option it relies on (client/morph.ts:
+    // `ignoreActiveValue`, `restoreFocus`, `callbacks.beforeNodeMorphed`), and no other callback.
+    why: 'default configuration',
+    start: '  const noOp = () => {};',
+    end: '  function morph(oldNode, newContent, config = {}) {',
+    mustHold: 'shouldPreserve:',
+    replace: '',
   },
   {
-    // The runtime morphs with the outerHTML style only.
-    why: 'innerHTML morph style',
-    find: 'if (ctx.morphStyle === "innerHTML") {\n            morphChildren(ctx, oldNode, newNode);\n            return Array.from(oldNode.childNodes);\n          } else {\n            return morphOuterHTML(ctx, oldNode, newNode);\n          }',
-    replace: 'return morphOuterHTML(ctx, oldNode, newNode);',
+    // The runtime morphs with the outerHTML style only, an element that has a parent (a component
+    // root in the page), into parsed markup (a fragment), and reads no result: the old element's
+    // children are morphed between it and its next sibling in its own parent, as idiomorph does
+    // through a stand-in parent (SlicedParentNode, whose only calls used were insertBefore and
+    // moveBefore on the real parent), without the document, string and innerHTML paths.
+    why: 'morph entry (outerHTML style)',
+    start: '  function morph(oldNode, newContent, config = {}) {',
+    end: '  function saveAndRestoreFocus(ctx, fn) {',
+    mustHold: 'function morphOuterHTML(',
+    replace:
+      '  function morph(oldNode, newContent, config) {\n' +
+      '    const newNode = normalizeParent(newContent);\n' +
+      '    const ctx = createMorphContext(oldNode, newNode, config);\n' +
+      '    saveAndRestoreFocus(ctx, () => morphChildren(ctx, oldNode.parentNode, newNode, oldNode, oldNode.nextSibling));\n' +
+      '    ctx.pantry.remove();\n' +
+      '  }\n',
+  },
+  {
+    // The morph context from the options as given (no defaults to merge, no morph style to check),
+    // without the fields nothing reads.
+    why: 'morph context options',
+    start: '      const mergedConfig = mergeDefaults(config);',
+    end: '    function createPantry() {',
+    mustHold: 'function mergeDefaults(',
+    replace:
+      '      return {\n' +
+      '        target: oldNode,\n' +
+      '        config,\n' +
+      '        ignoreActiveValue: config.ignoreActiveValue,\n' +
+      '        idMap,\n' +
+      '        persistentIds,\n' +
+      '        pantry: createPantry(),\n' +
+      '        activeElementAndParents: createActiveElementAndParents(oldNode),\n' +
+      '        callbacks: config.callbacks,\n' +
+      '      };\n' +
+      '    }\n',
+  },
+  {
+    // Morphing one node: without `ignoreActive` (not used), the head branches (no `<head>` in a
+    // component) and the unused result; `beforeNodeMorphed` still runs first.
+    why: 'single node morph',
+    start: '    function morphNode(oldNode, newContent, ctx) {',
+    end: '    function morphAttributes(oldNode, newNode, ctx) {',
+    mustHold: 'ctx.ignoreActive &&',
+    replace:
+      '    function morphNode(oldNode, newContent, ctx) {\n' +
+      '      if (ctx.callbacks.beforeNodeMorphed(oldNode, newContent) === false) return;\n' +
+      '      morphAttributes(oldNode, newContent, ctx);\n' +
+      '      if (!ignoreValueOfActiveElement(oldNode, ctx)) morphChildren(ctx, oldNode, newContent);\n' +
+      '    }\n\n',
+  },
+  // The callbacks the runtime does not pass (they were no-ops).
+  ...[
+    '      if (ctx.callbacks.beforeNodeAdded(newChild) === false) return null;\n',
+    '        ctx.callbacks.afterNodeAdded(newEmptyChild);\n',
+    '        ctx.callbacks.afterNodeAdded(newClonedChild);\n',
+    '        if (ctx.callbacks.beforeNodeRemoved(node) === false) return;\n',
+    '        ctx.callbacks.afterNodeRemoved(node);\n',
+  ].map((find) => ({ why: 'unused callback', find, replace: '' })),
+  {
+    why: 'unused callback',
+    find: '      return (\n        ctx.callbacks.beforeAttributeUpdated(attr, element, updateType) ===\n        false\n      );\n',
+    replace: '      return false;\n',
+  },
+  {
+    // Its content normalizing: the runtime hands it a parsed fragment (client/html.ts, for Trusted
+    // Types), never a string (its parser), a document, a node list or a node with a parent, and the
+    // fragment goes into a parent of its own, as idiomorph did.
+    why: 'content normalizing and string parser',
+    start: '  const { normalizeElement, normalizeParent } = (function () {',
+    end: '  // This is what ends up becoming the Idiomorph global object',
+    mustHold: 'function parseContent(',
+    replace: '  function normalizeParent(newContent) {\n    const dummyParent = document.createElement("div");\n    dummyParent.append(newContent);\n    return dummyParent;\n  }\n\n',
+  },
+  {
+    why: 'stand-in parent root',
+    find: 'const newRoot = newContent.__idiomorphRoot || newContent;',
+    replace: 'const newRoot = newContent;',
+  },
+  {
+    why: 'default configuration',
+    find: '  return {\n    morph,\n    defaults,\n  };',
+    replace: '  return { morph };',
   },
   {
     // findBestMatch scans every later old sibling for each new node, looking for a node sharing an
