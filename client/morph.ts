@@ -92,6 +92,15 @@ function keepOpen(el: HTMLDetailsElement, next: Element): void {
   next.toggleAttribute('open', open || (!changed && next.hasAttribute('open')));
 }
 
+/**
+ * What identifies an element across re-renders, for the state the user gave it (`morphComponent`):
+ * its tag and attributes, but `open` (the user's, on a `<details>`).
+ */
+const shellOf = (el: Element): string => el.tagName + Array.from(el.attributes, (a) => (a.name === 'open' ? '' : ` ${a.name}=${a.value}`)).join('');
+
+/** The elements of `tree` with the shell of `el` (its tag's only are looked at), in tree order. */
+const shellsLike = (tree: ParentNode, el: Element): Element[] => [...tree.querySelectorAll(CSS.escape(el.localName))].filter((e) => shellOf(e) === shellOf(el));
+
 /** Ids lent so far on this page (below): each morph its own, so that none is one of the page's. */
 let lentCount = 0;
 
@@ -102,7 +111,8 @@ let lentCount = 0;
  * any other focused element — the button just clicked, a checkbox — takes the new markup like the
  * rest, and so does a focused field inside `reset` (a `data-lc-reset` form whose action succeeded:
  * its fields show what the server rendered). A `<dialog>` or `<details>` keeps the open state the
- * user or the page gave it (`keepOpen`). Throws when the HTML cannot be parsed or morphed (a CSP
+ * user or the page gave it (`keepOpen`), and stays with its own row, as does the scroll position of
+ * a box (below). Throws when the HTML cannot be parsed or morphed (a CSP
  * refusing the Trusted Types policy, say).
  *
  * Idiomorph keeps a focused field only when it can match it: by `id`, or by position. New markup
@@ -151,6 +161,25 @@ export function morphComponent(root: Element, html: string, reset?: Element): vo
     el.id = `lc-nested-${++lentCount}`;
     const counterpart = next.querySelector(`[${ATTR.id}="${CSS.escape(el.getAttribute(ATTR.id)!)}"]:not([id])`);
     if (counterpart) counterpart.id = el.id;
+  }
+  // State the user gave an element that its markup does not carry — a `<details>` or `<dialog>`
+  // opened or closed since the server rendered it, a box scrolled — stays with that element: idiomorph
+  // matches elements without an id by tag alone, and a row removed or inserted above would hand it to
+  // another (the next row's `<details>` opened, a box morphed into a notice inserted above it, back at
+  // the top). Its counterpart in the new markup is the one of the same tag and attributes (`shellOf`)
+  // and rank among those, or, when the answer has another number of them, the one rendered with the
+  // same content, if only one was; both are lent an id. Without one, it is lent an id alone, so that
+  // it is not morphed into another element: it goes, with its state (a focused field inside is found
+  // again as above).
+  for (const el of root.querySelectorAll<HTMLDetailsElement>('*')) {
+    if (el.id || (el.open === (rendered.get(el) ?? el.open) && !el.scrollTop && !el.scrollLeft)) continue;
+    const olds = shellsLike(root, el);
+    const news = shellsLike(next, el);
+    const same = olds.length === news.length ? [news[olds.indexOf(el)]] : news.filter((e) => e.innerHTML === el.innerHTML);
+    const counterpart = same.length === 1 && same[0];
+    el.id = `lc-kept-${++lentCount}`;
+    if (counterpart) counterpart.id = el.id;
+    nested.push(el);
   }
   try {
     Idiomorph.morph(root, next, {

@@ -194,6 +194,17 @@ const IDIOMORPH_EDITS = [
     find: '          if (ctx.activeElementAndParents.includes(cursor)) break;\n',
     replace: '          if (ctx.activeElementAndParents.includes(cursor)) break;\n          if (softMatch !== null && !ctx.idMap.has(node)) break;\n',
   },
+  {
+    // Nor does it look past an old node that holds an id the new markup has (one lent by
+    // client/morph.ts to an element the user scrolled or toggled, say) for a soft match: taking a
+    // later node would send that one to its hidden "pantry" until its own turn, and an element moved
+    // through it comes back scrolled to the top. It stops there, as it does at the focused element
+    // (whose move would blur it): the new node is inserted before it, or morphs a soft match found
+    // before it.
+    why: 'soft match past a node kept by id',
+    find: '          if (ctx.activeElementAndParents.includes(cursor)) break;\n',
+    replace: '          if (ctx.activeElementAndParents.includes(cursor) || ctx.idMap.has(cursor)) break;\n',
+  },
 ];
 
 /** @type {import('esbuild').Plugin} */
