@@ -31,12 +31,13 @@ function exitDuringStartup(signal: StopSignal): void {
 for (const signal of STOP_SIGNALS) process.on(signal, exitDuringStartup);
 
 async function main(): Promise<void> {
-  const [{ loadConfig, ConfigError }, { createLifecycleState }, { closeLogger, createLogger }, { installGracefulShutdown }, { createDemoApp }] = await Promise.all([
+  const [{ loadConfig, ConfigError }, { createLifecycleState }, { closeLogger, createLogger }, { installGracefulShutdown }, { createDemoApp }, { listenRefusal }] = await Promise.all([
     import('../../src/ops/config.js'),
     import('../../src/ops/health/index.js'),
     import('../../src/ops/logging/index.js'),
     import('../../src/ops/shutdown/index.js'),
     import('./app.js'),
+    import('../../src/ops/config-listen.js'),
   ]);
   let config;
   try {
@@ -63,8 +64,12 @@ async function main(): Promise<void> {
     await app.listen({ port: config.PORT, host: config.HOST });
   } catch (error) {
     // A port in use, a database that does not answer: one line in the app's format and destination
-    // (a log collector sees why the process ended), then exit 1.
-    logger.fatal({ err: error }, 'start-up failed');
+    // (a log collector sees why the process ended), then exit 1. HOST, PORT or METRICS_PORT that
+    // cannot be listened on is said in the words of `doctor --connect`'s listen check, naming the
+    // variable; Node's own error (`getaddrinfo ENOTFOUND …`, a stack) named none.
+    const refusal = listenRefusal(error, config);
+    if (refusal === undefined) logger.fatal({ err: error }, 'start-up failed');
+    else logger.fatal(`start-up failed: ${refusal}`);
     await closeLogger(logger).finally(() => process.exit(1));
   }
 }

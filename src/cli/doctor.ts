@@ -7,11 +7,12 @@
  */
 import { CHECKS, type CheckName } from '../ops/config-rules.js';
 import { runFileChecks, type FileCheckName, type FileCheckOptions } from './doctor-files.js';
+import { checkListen, type ListenCheckName } from './doctor-listen.js';
 import { runServiceChecks, type ServiceCheckName, type ServiceCheckOptions } from './doctor-services.js';
 import { ENV_VARIABLES, invalidVariables, parseEnv, type AppConfig, type ConfigIssue, type EnvVariable } from '../ops/config.js';
 
 export interface DoctorCheckResult {
-  readonly name: CheckName | ServiceCheckName | FileCheckName;
+  readonly name: CheckName | ServiceCheckName | ListenCheckName | FileCheckName;
   readonly ok: boolean;
   /** What was found, when the check passed. */
   readonly summary: string;
@@ -50,15 +51,20 @@ export function runDoctor(env: Readonly<Record<string, string | undefined>>, opt
 
 /**
  * `runDoctor`, then the checks only the services and this machine can answer (`doctor --connect`):
- * Redis, the SQL database and the clocks, asked read-only; then the folders the app writes to
- * (`data-dir`, `database-files`, `log-file`), tried with a probe file each, and their free space.
+ * Redis, the SQL database and the clocks, asked read-only; then `HOST`:`PORT` (and `METRICS_PORT`),
+ * listened on and closed at once (`listen`); then the folders the app writes to (`data-dir`,
+ * `database-files`, `log-file`), tried with a probe file each, and their free space.
  */
 export async function runDoctorConnected(
   env: Readonly<Record<string, string | undefined>>,
   options: DoctorOptions & ServiceCheckOptions & FileCheckOptions = {},
 ): Promise<DoctorReport> {
   const { config, checks, invalid } = environmentChecks(env, options);
-  const connected = [...(await runServiceChecks(config, options)), ...runFileChecks(config, options)];
+  const connected = [
+    ...(await runServiceChecks(config, options)),
+    await checkListen(config, options.timeoutMs ?? 3_000),
+    ...runFileChecks(config, options),
+  ];
   return report([...checks, ...connected.map((c) => notCheckedIfInvalid(c, invalid))], config.production);
 }
 
@@ -66,16 +72,17 @@ export async function runDoctorConnected(
  * The checks of a service that read one variable: when it does not parse, the configuration holds
  * its default (the SQLite file of `npm start`, no Redis), and a line about that one would read as the answer.
  */
-const READS: Partial<Record<DoctorCheckResult['name'], EnvVariable>> = {
-  database: 'DATABASE_URL',
-  'database-files': 'DATABASE_URL',
+const READS: Partial<Record<DoctorCheckResult['name'], readonly EnvVariable[]>> = {
+  database: ['DATABASE_URL'],
+  'database-files': ['DATABASE_URL'],
   // An invalid REDIS_URL is none in the configuration: "no REDIS_URL … embedded SQLite" would be wrong.
-  'redis-server': 'REDIS_URL',
+  'redis-server': ['REDIS_URL'],
+  listen: ['HOST', 'PORT', 'METRICS_PORT'],
 };
 
 function notCheckedIfInvalid(check: DoctorCheckResult, invalid: ReadonlySet<EnvVariable>): DoctorCheckResult {
-  const variable = READS[check.name];
-  if (variable === undefined || !invalid.has(variable)) return check;
+  const variable = READS[check.name]?.find((v) => invalid.has(v));
+  if (variable === undefined) return check;
   return { name: check.name, ok: true, summary: `not checked: ${variable} does not parse (see config)`, problems: [] };
 }
 

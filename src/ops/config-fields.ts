@@ -25,7 +25,11 @@ const HOST_NAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-
 
 /** The address to listen on: an IP address or a host name, as `listen({ host })` takes it. */
 export function listenHost(text: string): string {
-  if (isIP(text) !== 0 || HOST_NAME.test(text)) return text;
+  if (isIP(text) !== 0) return text;
+  // Digits and dots are an IPv4 address to the resolver, never a name: `256.1.1.1` passed as a host
+  // name here and stopped start-up with `getaddrinfo ENOTFOUND`.
+  if (/^[\d.]+$/.test(text)) throw new Error(`"${text}" is not an IPv4 address: four numbers from 0 to 255, such as 127.0.0.1 or 0.0.0.0`);
+  if (HOST_NAME.test(text)) return text;
   throw new Error(`must be an IP address or a host name without scheme, port or brackets, such as 0.0.0.0, :: or localhost (got "${text}")`);
 }
 

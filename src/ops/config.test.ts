@@ -210,6 +210,13 @@ describe('a bad value names its variable', () => {
     for (const host of ['0.0.0.0', '::', '::1', 'localhost', 'app-1.internal']) expect(loadConfig({ HOST: host }).HOST).toBe(host);
   });
 
+  it('refuses digits and dots that are no IPv4 address (they passed as a host name and stopped start-up with getaddrinfo ENOTFOUND)', () => {
+    for (const host of ['256.1.1.1', '10.0.0', '1.2.3.4.5', '127.0.0.01']) {
+      expect(problemsOf({ HOST: host }), host).toEqual([`HOST: "${host}" is not an IPv4 address: four numbers from 0 to 255, such as 127.0.0.1 or 0.0.0.0`]);
+    }
+    expect(loadConfig({ HOST: '10.0.0.1' }).HOST).toBe('10.0.0.1');
+  });
+
   it('reports every problem at once, each naming its variable, with a stable code', () => {
     let caught: unknown;
     try {

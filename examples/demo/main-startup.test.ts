@@ -1,0 +1,77 @@
+/**
+ * Start-up of the reference app (main.ts, run from the sources) against what `livecomponents doctor`
+ * says of the same environment:
+ * - a HOST start-up cannot listen on ended it with Node's error and stack (`listen EADDRNOTAVAIL:
+ *   address not available 192.0.2.1:3000`), naming no variable; it is now one line naming HOST, in
+ *   the words of `doctor --connect`'s `listen` check;
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+/** tsx by path: the app runs in a folder of its own, outside the checkout's node_modules. */
+const TSX = pathToFileURL(join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href;
+const KEY = Buffer.from(Array.from({ length: 32 }, (_, i) => (i * 37 + 11) % 256)).toString('base64');
+const SECRET = Buffer.from(Array.from({ length: 32 }, (_, i) => (i * 53 + 7) % 256)).toString('base64');
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+interface LogLine {
+  level: number;
+  msg: string;
+  check?: string;
+  err?: unknown;
+}
+
+/**
+ * Runs main.ts with `env` (JSON logs, a fresh working directory) until it exits, or until it listens,
+ * then stops it with SIGTERM. Resolves with the exit code and the log lines before shutdown began.
+ */
+function start(env: Record<string, string>): Promise<{ code: number | null; listened: boolean; lines: LogLine[]; text: string }> {
+  const cwd = mkdtempSync(join(tmpdir(), 'lc-main-startup-'));
+  dirs.push(cwd);
+  const child = spawn(process.execPath, ['--import', TSX, join(ROOT, 'examples/demo/main.ts')], {
+    cwd,
+    env: { PATH: process.env.PATH ?? '', PORT: '0', LOG_FORMAT: 'json', LC_STATE_KEYS: KEY, LC_SESSION_SECRET: SECRET, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let text = '';
+  let listened = false;
+  const onData = (chunk: Buffer) => {
+    text += chunk.toString();
+    if (!listened && text.includes('Server listening at')) {
+      listened = true;
+      child.kill('SIGTERM');
+    }
+  };
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
+  return new Promise((resolve) => {
+    child.on('close', (code) => {
+      const all = text.split('\n');
+      const end = all.findIndex((l) => l.includes('shutdown: readiness is now 503'));
+      const lines = all.slice(0, end === -1 ? undefined : end).flatMap((l) => (l.startsWith('{') ? [JSON.parse(l) as LogLine] : []));
+      resolve({ code, listened, lines, text });
+    });
+  });
+}
+
+describe('reference app start-up', () => {
+  it('a HOST it cannot listen on: exit 1 with one line naming HOST, no stack', async () => {
+    // 192.0.2.0/24 is TEST-NET-1 (RFC 5737): never an address of this machine.
+    const run = await start({ HOST: '192.0.2.1' });
+    expect([run.code, run.listened]).toEqual([1, false]);
+    const fatal = run.lines.filter((l) => l.level === 60);
+    expect(fatal).toEqual([
+      expect.objectContaining({
+        msg: 'start-up failed: HOST=192.0.2.1 is not an address of this machine (EADDRNOTAVAIL): set HOST to an address of this machine (127.0.0.1, or 0.0.0.0 for every interface) or a name that resolves to one',
+      }),
+    ]);
+    expect(fatal[0]?.err).toBeUndefined();
+    expect(run.text).not.toMatch(/\n\s+at /);
+  }, 60_000);
+});
