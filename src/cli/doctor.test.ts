@@ -101,6 +101,16 @@ describe('runDoctor', () => {
     expect([report.ok, report.production, report.lines.filter((l) => l.startsWith('FAIL')).length]).toEqual([false, true, 1]);
   });
 
+  it('with the production option still checks the NODE_ENV the app will get (PRODUCTION passed and stopped start-up)', () => {
+    for (const value of ['PRODUCTION', 'prod']) {
+      const report = runDoctor({ ...GOOD, NODE_ENV: value }, { production: true });
+      expect(report.lines.filter((l) => l.startsWith('FAIL')), value).toEqual([
+        `FAIL config: NODE_ENV: must be one of development, production, test (got "${value}")`,
+      ]);
+    }
+    expect(runDoctor({ ...GOOD, NODE_ENV: ' production ' }, { production: true }).ok).toBe(true);
+  });
+
   it('passes an empty development environment and says the production rules are off', () => {
     const report = runDoctor({});
     expect([report.ok, report.production, report.lines.length]).toEqual([true, false, 12]);

@@ -92,6 +92,9 @@ function environmentChecks(
   options: DoctorOptions,
 ): { config: AppConfig; checks: DoctorCheckResult[]; invalid: ReadonlySet<EnvVariable> } {
   const { config, issues } = parseEnv(options.production ? { ...env, NODE_ENV: 'production' } : env);
+  // `--production` checks as if NODE_ENV were production, but the NODE_ENV the app will get still
+  // has to parse: `PRODUCTION` or `prod` passed here and stopped start-up.
+  if (options.production) issues.unshift(...parseEnv({ NODE_ENV: env.NODE_ENV }).issues.filter((i) => i.variable === 'NODE_ENV'));
   const invalid = invalidVariables(issues);
   const formatProblems = (name: CheckName): ConfigIssue[] =>
     issues.filter((i) => (i.variable === undefined ? 'config' : (OWNER.get(i.variable) ?? 'config')) === name);
