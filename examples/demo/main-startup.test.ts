@@ -4,6 +4,8 @@
  * - a HOST start-up cannot listen on ended it with Node's error and stack (`listen EADDRNOTAVAIL:
  *   address not available 192.0.2.1:3000`), naming no variable; it is now one line naming HOST, in
  *   the words of `doctor --connect`'s `listen` check;
+ * - a check the doctor fails without it stopping a start (`metrics`, `logging`, `redis`…) was not
+ *   said at all by start-up: it is now a warning in the doctor's words.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -73,5 +75,15 @@ describe('reference app start-up', () => {
     ]);
     expect(fatal[0]?.err).toBeUndefined();
     expect(run.text).not.toMatch(/\n\s+at /);
+  }, 60_000);
+
+  it('a check the doctor fails but that does not stop a start is logged as a warning, in the doctor\'s words', async () => {
+    const run = await start({ NODE_ENV: 'production', APP_URL: 'https://app.example.com', LOG_LEVEL: 'debug' });
+    expect(run.listened, run.text).toBe(true);
+    const warnings = run.lines.filter((l) => l.level === 40 && l.check !== undefined).map((l) => `${l.check}: ${l.msg}`);
+    expect(warnings).toEqual([
+      'metrics: configuration: METRICS_TOKEN and METRICS_PORT are both unset: /metrics would be open to anyone (its security-event counters tell, for one, which emails asking for a reset mail have an account); set one of them (doctor: FAIL metrics)',
+      'redaction: configuration: LOG_LEVEL=debug in production: use info or higher so request details stay out of the logs (doctor: FAIL redaction)',
+    ]);
   }, 60_000);
 });

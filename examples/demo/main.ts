@@ -31,13 +31,14 @@ function exitDuringStartup(signal: StopSignal): void {
 for (const signal of STOP_SIGNALS) process.on(signal, exitDuringStartup);
 
 async function main(): Promise<void> {
-  const [{ loadConfig, ConfigError }, { createLifecycleState }, { closeLogger, createLogger }, { installGracefulShutdown }, { createDemoApp }, { listenRefusal }] = await Promise.all([
+  const [{ loadConfig, ConfigError }, { createLifecycleState }, { closeLogger, createLogger }, { installGracefulShutdown }, { createDemoApp }, { listenRefusal }, { startupWarnings }] = await Promise.all([
     import('../../src/ops/config.js'),
     import('../../src/ops/health/index.js'),
     import('../../src/ops/logging/index.js'),
     import('../../src/ops/shutdown/index.js'),
     import('./app.js'),
     import('../../src/ops/config-listen.js'),
+    import('../../src/ops/config-rules.js'),
   ]);
   let config;
   try {
@@ -53,6 +54,8 @@ async function main(): Promise<void> {
   // LOG_FORMAT (pretty in development, json in production), LOG_DESTINATION, LOG_LEVEL.
   const logger = createLogger({ format: config.LOG_FORMAT, destination: config.LOG_DESTINATION, level: config.LOG_LEVEL });
   startupLogger = logger;
+  // What `livecomponents doctor` reports as FAIL but does not stop a start: said once, in the same words.
+  for (const { check, message } of startupWarnings(config)) logger.warn({ check }, `configuration: ${message} (doctor: FAIL ${check})`);
   try {
     const app = await createDemoApp({ config, loggerInstance: logger, lifecycle });
     for (const signal of STOP_SIGNALS) process.removeListener(signal, exitDuringStartup);

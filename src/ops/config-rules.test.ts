@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CHECKS } from './config-rules.js';
+import { CHECKS, startupWarnings } from './config-rules.js';
 import { loadConfig } from './config.js';
 
 const redisCheck = CHECKS.find((check) => check.name === 'redis');
@@ -40,5 +40,15 @@ describe('the redis check without REDIS_URL', () => {
       'REDIS_URL is not set but INSTANCES=2: sessions, state, idempotency records and rate limits would not be shared (each instance would keep its own in memory)',
     ]);
     expect(runRedis({ DATABASE_URL: 'postgres://app@db.internal:5432/app' }).problems).toEqual([]);
+  });
+});
+
+describe('startupWarnings', () => {
+  it('lists the problems of the checks that do not stop a start, by check, and none of the start-up rules', () => {
+    const env = { INSTANCES: '2', DATABASE_URL: 'postgres://app@db.internal:5432/app', LOG_FORMAT: 'pretty' };
+    expect(startupWarnings(loadConfig(env)).map((w) => w.check)).toEqual(['redis']);
+    const production = { ...env, NODE_ENV: 'production', LC_STATE_KEYS: Buffer.from(Array.from({ length: 32 }, (_, i) => (i * 37 + 11) % 256)).toString('base64'), LC_SESSION_SECRET: 'q8Vd2mXz7LpR4tYw9NbK3hJc6GfS1aEu', APP_URL: 'https://app.example.com' };
+    expect(startupWarnings(loadConfig(production)).map((w) => w.check)).toEqual(['redis', 'metrics', 'logging']);
+    expect(startupWarnings(loadConfig({}))).toEqual([]);
   });
 });

@@ -308,3 +308,13 @@ export function startupProblems(config: AppConfig, invalid: ReadonlySet<EnvVaria
     check.run(config).problems.filter((p) => p.variable === undefined || !invalid.has(p.variable)),
   );
 }
+
+/**
+ * Problems of the checks that do not stop a start (`startup: false`: `cors`, `redis`, `metrics`,
+ * `mail`, `logging`, `redaction`), each with its check's name: start-up logs them as warnings, so a
+ * `FAIL` line of `livecomponents doctor` is never silent in the running app's log (`LOG_FORMAT=pretty`,
+ * an open `/metrics` or `INSTANCES=2` without Redis in production started without a word).
+ */
+export function startupWarnings(config: AppConfig): { check: CheckName; message: string }[] {
+  return CHECKS.filter((check) => !check.startup).flatMap((check) => check.run(config).problems.map((p) => ({ check: check.name, message: p.message })));
+}
