@@ -50,5 +50,13 @@ describe('startupWarnings', () => {
     const production = { ...env, NODE_ENV: 'production', LC_STATE_KEYS: Buffer.from(Array.from({ length: 32 }, (_, i) => (i * 37 + 11) % 256)).toString('base64'), LC_SESSION_SECRET: 'q8Vd2mXz7LpR4tYw9NbK3hJc6GfS1aEu', APP_URL: 'https://app.example.com' };
     expect(startupWarnings(loadConfig(production)).map((w) => w.check)).toEqual(['redis', 'metrics', 'logging']);
     expect(startupWarnings(loadConfig({}))).toEqual([]);
+    // A start-up rule that holds in every environment stops a production start, and only warns elsewhere.
+    expect(startupWarnings(loadConfig({ BEHIND_PROXY: 'true' }))).toEqual([
+      {
+        check: 'trust-proxy',
+        message:
+          'TRUST_PROXY is unset or false but BEHIND_PROXY=true: every client would share the proxy address (rate limits, logs); set the hop count or the proxy CIDR',
+      },
+    ]);
   });
 });

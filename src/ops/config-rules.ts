@@ -310,11 +310,15 @@ export function startupProblems(config: AppConfig, invalid: ReadonlySet<EnvVaria
 }
 
 /**
- * Problems of the checks that do not stop a start (`startup: false`: `cors`, `redis`, `metrics`,
- * `mail`, `logging`, `redaction`), each with its check's name: start-up logs them as warnings, so a
- * `FAIL` line of `livecomponents doctor` is never silent in the running app's log (`LOG_FORMAT=pretty`,
- * an open `/metrics` or `INSTANCES=2` without Redis in production started without a word).
+ * Problems of the checks that did not stop this start — those that never do (`startup: false`:
+ * `cors`, `redis`, `metrics`, `mail`, `logging`, `redaction`), and outside production the start-up
+ * rules too (`trust-proxy` holds in every environment) — each with its check's name: start-up logs
+ * them as warnings, so a `FAIL` line of `livecomponents doctor` is never silent in the running app's
+ * log (`LOG_FORMAT=pretty`, an open `/metrics` or `INSTANCES=2` without Redis in production, or
+ * `BEHIND_PROXY=true` without `TRUST_PROXY` in development, started without a word).
  */
 export function startupWarnings(config: AppConfig): { check: CheckName; message: string }[] {
-  return CHECKS.filter((check) => !check.startup).flatMap((check) => check.run(config).problems.map((p) => ({ check: check.name, message: p.message })));
+  return CHECKS.filter((check) => !(check.startup && config.production)).flatMap((check) =>
+    check.run(config).problems.map((p) => ({ check: check.name, message: p.message })),
+  );
 }
