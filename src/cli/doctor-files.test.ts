@@ -17,6 +17,7 @@ import { migrateToLatest } from '../sql/migrate.js';
 import { runDoctorConnected } from './doctor.js';
 import { runFileChecks } from './doctor-files.js';
 import { parseEnv } from '../ops/config.js';
+import { readDevSessionSecret } from '../runtime/setup.js';
 
 const KEY = Buffer.from(Array.from({ length: 32 }, (_, i) => (i * 37 + 11) % 256)).toString('base64');
 const SECRET = Buffer.from(Array.from({ length: 32 }, (_, i) => (i * 53 + 7) % 256)).toString('base64');
@@ -92,6 +93,26 @@ describe('doctor --connect: the folders the app writes to', () => {
     expect(byName('log-file')?.summary).toMatch(new RegExp(`^${dir}/logs can be created in ${dir}; \\d+(\\.\\d)? [MG]iB free$`));
     expect(report.lines.slice(-3).map((l) => l.slice(0, l.indexOf(':')))).toEqual(['ok  data-dir', 'ok  database-files', 'ok  log-file']);
     expect(listAll(dir)).toEqual(before);
+  });
+
+  it('fails development key files that read but hold no usable value (was: ok, then start-up stopped on them)', async () => {
+    const dir = mkdtempSync(join(base, 'dev-files-'));
+    mkdirSync(join(dir, 'data/state-keys'), { recursive: true, mode: 0o700 });
+    writeFileSync(join(dir, 'data/state-keys/LC_STATE_KEYS'), 'garbage\n', { mode: 0o600 });
+    writeFileSync(join(dir, 'data/session-secret'), 'short\n', { mode: 0o600 });
+    const { byName } = await doctor({ LC_STATE_KEYS: undefined, LC_SESSION_SECRET: undefined }, { cwd: dir, minFreeBytes: 0 });
+    expect(byName('data-dir')?.problems).toEqual([
+      `LC_STATE_KEYS is not set and the development file ${dir}/data/state-keys/LC_STATE_KEYS holds no usable key (entry at index 0 decodes to 5 bytes; a key must be exactly 32 (for example \`openssl rand -base64 32\`)), so start-up cannot use it: fix or delete the file (start-up then generates a new one), or set LC_STATE_KEYS (\`npx livecomponents keygen\` prints one)`,
+      `LC_SESSION_SECRET is not set and the development file ${dir}/data/session-secret holds fewer than 32 bytes, so start-up cannot use it: fix or delete the file (start-up then generates a new one), or set LC_SESSION_SECRET (\`npx livecomponents keygen\` prints one)`,
+    ]);
+    // Start-up says the same of the secret file (it named LC_SESSION_SECRET "must be at least 32 bytes", a variable that is not set).
+    expect(() => readDevSessionSecret(join(dir, 'data/session-secret'))).toThrow(byName('data-dir')?.problems[1] as string);
+    // The same key twice: parses, but start-up's key ring refuses it.
+    const key = Buffer.from(Array.from({ length: 32 }, (_, i) => (i * 29 + 5) % 256)).toString('base64');
+    writeFileSync(join(dir, 'data/state-keys/LC_STATE_KEYS'), `${key},${key}\n`, { mode: 0o600 });
+    writeFileSync(join(dir, 'data/session-secret'), `${SECRET}\n`, { mode: 0o600 });
+    const twice = await doctor({ LC_STATE_KEYS: undefined, LC_SESSION_SECRET: undefined }, { cwd: dir, minFreeBytes: 0 });
+    expect(twice.byName('data-dir')?.problems).toEqual([expect.stringMatching(/holds no usable key \(state keys at index 0 and 1 have the same key id /)]);
   });
 
   it('fails a database file other users can read in production (an older version made them 0644), and notes it elsewhere', async () => {

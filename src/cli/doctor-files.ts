@@ -29,7 +29,9 @@ import type { AppConfig } from '../ops/config.js';
 import { logDestinationForMessage, parseLogDestination } from '../ops/logging/destination.js';
 import { startingFile } from '../ops/logging/file-roller.js';
 import { DEFAULT_DATABASE_URL, describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
-import { errorReason as reason, nearestExisting } from '../ops/writable-path.js';
+import { devFileUnusable, errorReason as reason, nearestExisting } from '../ops/writable-path.js';
+import { createKeyRing, parseStateKeys } from '../pipeline/state/keyring.js';
+import { readDevSessionSecret } from '../runtime/setup.js';
 
 export const FILE_CHECK_NAMES = ['data-dir', 'database-files', 'log-file'] as const;
 export type FileCheckName = (typeof FILE_CHECK_NAMES)[number];
@@ -95,6 +97,10 @@ function checkDataDir(config: AppConfig, dataDir: string, limits: Limits): FileC
       const refusal = readRefusal(file) ?? (variable === 'LC_STATE_KEYS' ? modeResetRefusal(file) : undefined);
       if (refusal !== undefined) {
         problems.push(`${variable} is not set and ${file} ${refusal}, so start-up cannot use the ${what} and stops; give it to the app's user, or set ${variable} (\`npx livecomponents keygen\` prints one)`);
+      } else {
+        // Readable is not enough: start-up parses it, and stopped on a file that held no usable value.
+        const unusable = devFileContentProblem(variable, file);
+        if (unusable !== undefined) problems.push(unusable);
       }
       continue;
     }
@@ -297,6 +303,26 @@ function readRefusal(file: string): string | undefined {
     return undefined;
   } catch (error) {
     return `cannot be read (${reason(error)})`;
+  }
+}
+
+/**
+ * What start-up would say of a development file that reads but holds no usable value: a state key
+ * file that does not parse as keys (`parseStateKeys`, `createKeyRing`), a session secret of fewer than
+ * 32 bytes (`readDevSessionSecret`); undefined when it is usable. Key material is wiped, never shown.
+ */
+function devFileContentProblem(variable: string, file: string): string | undefined {
+  try {
+    if (variable === 'LC_STATE_KEYS') {
+      const keys = parseStateKeys(readFileSync(file, 'utf8'), 'its entry');
+      createKeyRing(keys);
+    } else {
+      readDevSessionSecret(file).fill(0);
+    }
+    return undefined;
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    return variable === 'LC_STATE_KEYS' ? devFileUnusable(variable, file, `holds no usable key (${message.replace(/^its entry:? /, '')})`) : message;
   }
 }
 

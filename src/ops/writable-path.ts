@@ -61,6 +61,15 @@ export function devFileRefusal(variable: string, what: string, folder: string, e
 }
 
 /**
+ * Start-up's and the doctor's words when the development file of `variable` (unset) exists but
+ * cannot serve: `why` says what is wrong with it (`cannot be read (EACCES: permission denied)`,
+ * `holds fewer than 32 bytes`).
+ */
+export function devFileUnusable(variable: string, file: string, why: string): string {
+  return `${variable} is not set and the development file ${resolve(file)} ${why}, so start-up cannot use it: fix or delete the file (start-up then generates a new one), or set ${variable} (\`npx livecomponents keygen\` prints one)`;
+}
+
+/**
  * The words of `writeRefusal` when `folder`, or the nearest existing parent it would be made in,
  * refuses new files; undefined when it takes them. For a failure already seen, so `access(W_OK)`
  * is exact here: it says yes to root whatever the permission bits, but root's write did not fail on

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { ComponentDefinition, User } from '../core/component.js';
 import type { Clock } from '../core/clock.js';
 import { createFileOnce } from '../core/create-file-once.js';
-import { devFileRefusal } from '../ops/writable-path.js';
+import { devFileRefusal, devFileUnusable, errorReason } from '../ops/writable-path.js';
 import { pino } from 'pino';
 import type { SecurityEventSink } from '../ops/security-events.js';
 import { createSecurityLogger } from '../ops/security-logger.js';
@@ -146,7 +146,27 @@ function devSessionSecret(dataDir: string, warn: (m: string) => void): Buffer {
     throw devFileRefusal('LC_SESSION_SECRET', 'session secret', dataDir, error);
   }
   if (created) warn(`LC_SESSION_SECRET is not set: generated a development secret in ${file}. Set LC_SESSION_SECRET in production.`);
-  return decodeSecret(readFileSync(file, 'utf8'));
+  return readDevSessionSecret(file);
+}
+
+/**
+ * The development session secret kept in `file`. A file that cannot be read, or holds fewer than 32
+ * bytes, throws words naming LC_SESSION_SECRET and the file (Node's `EACCES: permission denied, open
+ * 'data/session-secret'` and `LC_SESSION_SECRET must be at least 32 bytes`, of a variable that is not
+ * set, named neither). `livecomponents doctor --connect` (data-dir) reads it the same way.
+ */
+export function readDevSessionSecret(file: string): Buffer {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new Error(devFileUnusable('LC_SESSION_SECRET', file, `cannot be read (${errorReason(error)})`), { cause: error });
+  }
+  try {
+    return decodeSecret(text);
+  } catch (error) {
+    throw new Error(devFileUnusable('LC_SESSION_SECRET', file, `holds fewer than ${MIN_SECRET_BYTES} bytes`), { cause: error });
+  }
 }
 
 function legacyOption(value: boolean | undefined): boolean {
