@@ -8,7 +8,7 @@
  *   said at all by start-up: it is now a warning in the doctor's words.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -75,6 +75,15 @@ describe('reference app start-up', () => {
     ]);
     expect(fatal[0]?.err).toBeUndefined();
     expect(run.text).not.toMatch(/\n\s+at /);
+  }, 60_000);
+
+  it('another failure: the fatal line itself says why (it said only "start-up failed")', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lc-main-startup-db-'));
+    dirs.push(dir);
+    writeFileSync(join(dir, 'app.db'), 'not a database '.repeat(100));
+    const run = await start({ DATABASE_URL: `sqlite:${join(dir, 'app.db')}` });
+    expect([run.code, run.listened]).toEqual([1, false]);
+    expect(run.lines.filter((l) => l.level === 60).map((l) => l.msg)).toEqual([`start-up failed: SQLite: cannot open ${join(dir, 'app.db')} (file is not a database)`]);
   }, 60_000);
 
   it('a check the doctor fails but that does not stop a start is logged as a warning, in the doctor\'s words', async () => {

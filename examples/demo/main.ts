@@ -70,8 +70,10 @@ async function main(): Promise<void> {
     // (a log collector sees why the process ended), then exit 1. HOST, PORT or METRICS_PORT that
     // cannot be listened on is said in the words of `doctor --connect`'s listen check, naming the
     // variable; Node's own error (`getaddrinfo ENOTFOUND …`, a stack) named none.
+    // Other errors keep their stack (in `err`), but the line itself says why: `start-up failed:
+    // <message>` (it said only "start-up failed", the reason down in the error's fields).
     const refusal = listenRefusal(error, config);
-    if (refusal === undefined) logger.fatal({ err: error }, 'start-up failed');
+    if (refusal === undefined) logger.fatal({ err: error }, `start-up failed: ${error instanceof Error ? error.message : String(error)}`);
     else logger.fatal(`start-up failed: ${refusal}`);
     await closeLogger(logger).finally(() => process.exit(1));
   }

@@ -164,10 +164,14 @@ describe('graceful shutdown of the reference app', () => {
     const taken = createServer();
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
     try {
-      const { output, exited } = spawnApp({ PORT: String((taken.address() as AddressInfo).port) });
+      const port = (taken.address() as AddressInfo).port;
+      const { output, exited } = spawnApp({ PORT: String(port) });
       expect((await exited).code).toBe(1);
-      const lines = output().trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level: number; msg: string; err?: { code?: string } });
-      expect(lines.filter((l) => l.msg === 'start-up failed').map((l) => [l.level, l.err?.code])).toEqual([[60, 'EADDRINUSE']]);
+      const lines = output().trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level: number; msg: string });
+      // Named as doctor --connect's listen check names it (src/ops/config-listen.ts).
+      expect(lines.filter((l) => l.msg.startsWith('start-up failed')).map((l) => [l.level, l.msg])).toEqual([
+        [60, `start-up failed: PORT=${port} is in use on 127.0.0.1 by another process (EADDRINUSE): stop it, or set another PORT`],
+      ]);
     } finally {
       taken.close();
     }
