@@ -7,7 +7,8 @@
  * until the claim expires, then runs once. docs/scaling.md, "Crashes".
  *
  * The mid-action crash is made deterministic by writing, through the store's own API, the pending
- * claim a request leaves in its first round trip, with a short TTL in place of the 30 s default.
+ * claim a request leaves in its first round trip, and by making it expire at once after the 409
+ * instead of waiting out its 30 s.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -169,17 +170,19 @@ describe.each(backends)('SIGKILL and restart on $name', (backend) => {
       expect(replay.body).toMatchObject({ state: { balance: 993 }, idempotency: { key: 'pay-1', cached: true } });
       expect(replay.body.idempotency?.created_at).toBe(first.body.idempotency?.created_at);
 
-      // What a process killed mid-action leaves: its claim, no result (the claim's TTL shortened from 30 s).
+      // What a process killed mid-action leaves: its claim (the default lock, 30 s), no result.
       const store = await target.store();
       try {
         const storeKey = storeKeys.idempotency(`s:${client.sessionKey}`, 'pay-2');
-        const fp = requestFingerprint('payment:main', 'processPayment', { amount: 5 });
-        expect(await store.claim(storeKey, pendingRecordText(fp, 'dead-process', Date.now() + 3_000), 3_000)).toBeNull();
+        const pending = pendingRecordText(requestFingerprint('payment:main', 'processPayment', { amount: 5 }), 'dead-process', Date.now() + 30_000);
+        expect(await store.claim(storeKey, pending, 30_000)).toBeNull();
         const inUse = await pay(app.url, client, 'pay-2', 5);
         expect(inUse.status).toBe(409);
         expect(inUse.body.code).toBe('IDEMPOTENCY_KEY_IN_USE');
-        // Once the claim expired (polled in the store: every action counts against the limit of 5), one run.
-        while ((await store.get(storeKey)) !== null) await sleep(100);
+        // The lock expiring, made to happen now rather than waited out (polled in the store: every
+        // action counts against the payment's limit of 5).
+        await store.set(storeKey, pending, 1);
+        while ((await store.get(storeKey)) !== null) await sleep(10);
       } finally {
         await store.close();
       }
