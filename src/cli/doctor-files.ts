@@ -23,7 +23,7 @@
  */
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, realpathSync, rmSync, statfsSync, statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import { passed, checked, type CheckResult } from './doctor-check.js';
 import type { AppConfig } from '../ops/config.js';
 import { logDestinationForMessage, parseLogDestination } from '../ops/logging/destination.js';
@@ -77,13 +77,13 @@ export function runFileChecks(config: AppConfig, options: FileCheckOptions = {})
   const cwd = options.cwd ?? process.cwd();
   const limits = { min: options.minFreeBytes ?? MIN_FREE_BYTES, low: options.lowFreeBytes ?? LOW_FREE_BYTES };
   return [
-    checkDataDir(config, resolve(cwd, options.dataDir ?? 'data'), limits),
+    checkDataDir(config, resolve(cwd, options.dataDir ?? 'data'), limits, cwd),
     checkDatabaseFiles(config, cwd, limits),
     checkLogFile(config.LOG_DESTINATION, cwd, limits),
   ];
 }
 
-function checkDataDir(config: AppConfig, dataDir: string, limits: Limits): FileCheckResult {
+function checkDataDir(config: AppConfig, dataDir: string, limits: Limits, cwd: string): FileCheckResult {
   const generated = [
     ...(config.LC_STATE_KEYS === undefined ? [{ variable: 'LC_STATE_KEYS', file: join(dataDir, 'state-keys', 'LC_STATE_KEYS'), what: 'development state key' }] : []),
     ...(config.LC_SESSION_SECRET === undefined ? [{ variable: 'LC_SESSION_SECRET', file: join(dataDir, 'session-secret'), what: 'development session secret' }] : []),
@@ -91,7 +91,15 @@ function checkDataDir(config: AppConfig, dataDir: string, limits: Limits): FileC
   if (generated.length === 0) return passed('data-dir', `LC_STATE_KEYS and LC_SESSION_SECRET are set: nothing is written to ${dataDir}`);
   if (config.production) return passed('data-dir', 'production never generates keys into a file (the keys and secrets checks ask for them)');
   const problems: string[] = [];
+  // Start-up creates the database first: an SQLite file on the path of a development file (sqlite:./data)
+  // took the folder's place, and the key could not be written ("is not a folder").
+  const database = parseDatabaseUrl(config.DATABASE_URL, cwd);
+  const onPath = (file: string) => database.engine === 'sqlite' && (file === database.path || file.startsWith(`${database.path}${sep}`));
   for (const { variable, file, what } of generated) {
+    if (onPath(file) && database.engine === 'sqlite') {
+      problems.push(`${variable} is not set and DATABASE_URL names ${database.path}, on the path of ${file}: start-up creates the database file there first, then cannot write the ${what} and stops; give DATABASE_URL another file name, or set ${variable} (\`npx livecomponents keygen\` prints one)`);
+      continue;
+    }
     if (existsSync(file)) {
       // A file already there is only read, but it must be: start-up stops on EACCES otherwise.
       const refusal = readRefusal(file) ?? (variable === 'LC_STATE_KEYS' ? modeResetRefusal(file) : undefined);
