@@ -6,7 +6,8 @@
  * - `startTokenCleanup`: an in-process timer, daily by default (`TOKEN_CLEANUP_INTERVAL` minutes,
  *   0 = off). With several instances, each run first claims a lease in the shared store, so one
  *   instance does the work per interval; the DELETEs are idempotent anyway, so a lost lease costs
- *   nothing but a second, empty pass.
+ *   nothing but a second, empty pass. A run that fails (store or database down, clocks apart) is
+ *   tried again after a minute, then two, four… up to the interval, not a whole day later.
  * - `livecomponents tokens:cleanup`, which calls `cleanupTokensCommand(env)`: for cron or a
  *   Kubernetes CronJob when the timer is off.
  *
@@ -31,6 +32,8 @@ import { createAuthRepository, REVOKE_MARGIN_MS, type CleanupCounts } from './re
 export type { CleanupCounts } from './repository.js';
 
 export const DAY_MS = 86_400_000;
+/** The wait before the first retry of a failed run; each further failure doubles it, up to the interval. */
+export const CLEANUP_RETRY_MS = 60_000;
 
 export interface TokenCleanupOptions {
   db: Kysely<DatabaseSchema>;
@@ -49,7 +52,7 @@ export interface TokenCleanupOptions {
   firstRunAfterMs?: number;
   /** Told about each run this instance did (it held the lease). */
   onRun?: (counts: CleanupCounts) => void;
-  /** Told about a failed run, or one skipped because the clocks disagree (the next one tries again). @default console.error */
+  /** Told about a failed run, or one skipped because the clocks disagree (tried again after `CLEANUP_RETRY_MS`, doubling up to the interval). @default console.error */
   onError?: (error: unknown) => void;
 }
 
@@ -86,35 +89,57 @@ export function startTokenCleanup(options: TokenCleanupOptions): TokenCleanup {
   const leaseMs = intervalMs > 0 ? Math.max(1, intervalMs - Math.min(intervalMs / 10, 60_000)) : 60_000;
   let running: Promise<unknown> = Promise.resolve();
   let timer: NodeJS.Timeout | undefined;
-  let first: NodeJS.Timeout | undefined;
+  let stopped = false;
+  let failures = 0;
 
   async function runNow(): Promise<CleanupCounts | null> {
     // Before the lease: an instance whose clock is off leaves the run to one whose clock is right.
     const now = await cleanupTime(clock, options.databaseTime ?? databaseTimeOf(options.db));
     if ((await options.store.claim(authKeys.cleanupLease(), instance, leaseMs)) !== null) return null;
-    const counts = await repo.deleteDead(now);
+    let counts: CleanupCounts;
+    try {
+      counts = await repo.deleteDead(now);
+    } catch (error) {
+      // Give the lease back, or the retry (this instance's or another's) would find it taken and
+      // leave the tokens for a whole interval.
+      await options.store.deleteIfEquals(authKeys.cleanupLease(), instance).catch(() => undefined);
+      throw error;
+    }
     options.onRun?.(counts);
     return counts;
   }
 
-  function tick(): void {
-    running = runNow().catch(onError);
+  function schedule(delayMs: number): void {
+    clearTimeout(timer);
+    if (stopped) return;
+    timer = setTimeout(tick, delayMs);
+    timer.unref();
   }
 
-  if (intervalMs > 0) {
-    first = setTimeout(() => {
-      tick();
-      timer = setInterval(tick, intervalMs);
-      timer.unref();
-    }, firstRunAfterMs);
-    first.unref();
+  function tick(): void {
+    // The next regular run counts from this one's start, as with setInterval.
+    schedule(intervalMs);
+    running = runNow().then(
+      () => {
+        failures = 0;
+      },
+      (error: unknown) => {
+        onError(error);
+        // A store or database that was down for a minute must not leave dead tokens (and the
+        // failure) for a day: retry soon, backing off to the interval while it keeps failing.
+        failures++;
+        schedule(Math.min(intervalMs, CLEANUP_RETRY_MS * 2 ** (failures - 1)));
+      },
+    );
   }
+
+  if (intervalMs > 0) schedule(firstRunAfterMs);
 
   return {
     runNow,
     async stop() {
-      clearTimeout(first);
-      clearInterval(timer);
+      stopped = true;
+      clearTimeout(timer);
       await running;
     },
   };

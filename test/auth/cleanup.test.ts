@@ -11,6 +11,8 @@ import { cleanupTokensCommand, startTokenCleanup } from '../../src/auth/index.js
 import { main } from '../../src/cli/index.js';
 import { createDatabase, migrateToLatest } from '../../src/sql/index.js';
 import { createAuthRepository, REVOKE_MARGIN_MS } from '../../src/auth/repository.js';
+import { createMemoryStore } from '../../src/store/memory/index.js';
+import { StoreUnavailableError } from '../../src/core/errors.js';
 import { authApp, eachEngine, T0, type AuthApp } from './harness.js';
 
 const MINUTE = 60_000;
@@ -141,6 +143,71 @@ describe('the clean-up timer', () => {
     expect(runs[0]).toEqual({ accessTokens: 0, refreshTokens: 0, passwordResets: 0 });
     await db.destroy();
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('retries a failed run after a minute, doubling, and gives the lease back when the deletion failed', async () => {
+    vi.useFakeTimers();
+    const dir = mkdtempSync(join(tmpdir(), 'lc-cleanup-'));
+    const db = createDatabase(`sqlite:${join(dir, 'db.sqlite')}`);
+    await migrateToLatest(db);
+    const memory = createMemoryStore({ clock: { now: () => Date.now() } });
+    // The store is down for the first two runs; the database fails the third run's first DELETE.
+    let claimFailures = 2;
+    const store = {
+      ...memory,
+      claim: async (key: string, value: string, ttlMs: number) => {
+        if (claimFailures-- > 0) throw new StoreUnavailableError('the store is down');
+        return memory.claim(key, value, ttlMs);
+      },
+    };
+    let deleteFailures = 1;
+    const failing = db.withPlugin({
+      transformQuery: ({ node }) => {
+        if (node.kind === 'DeleteQueryNode' && deleteFailures-- > 0) throw new Error('database gone');
+        return node;
+      },
+      transformResult: async ({ result }) => result,
+    });
+    const errors: number[] = [];
+    const runs: number[] = [];
+    const start = Date.now();
+    const cleanup = startTokenCleanup({
+      db: failing,
+      store,
+      clock: { now: () => T0 },
+      intervalMs: DAY,
+      onRun: () => runs.push(Date.now() - start),
+      onError: () => errors.push(Date.now() - start),
+    });
+    try {
+      // Runs at 1 min (store down), 2 min (down), 4 min (the DELETE fails after the lease), 8 min (done).
+      await vi.advanceTimersByTimeAsync(8 * MINUTE);
+      await vi.waitFor(() => expect(runs).toHaveLength(1));
+      expect(errors).toEqual([MINUTE, 2 * MINUTE, 4 * MINUTE]);
+      expect(runs).toEqual([8 * MINUTE]);
+      // Then the regular interval again: nothing for a day, one run after it.
+      await vi.advanceTimersByTimeAsync(DAY - MINUTE);
+      expect(runs).toHaveLength(1);
+      await vi.advanceTimersByTimeAsync(MINUTE);
+      await vi.waitFor(() => expect(runs).toHaveLength(2));
+      expect(errors).toHaveLength(3);
+    } finally {
+      await cleanup.stop();
+      await db.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('backs off to the interval while runs keep failing', async () => {
+    vi.useFakeTimers();
+    const store = { claim: async () => Promise.reject(new StoreUnavailableError('the store is down')) } as unknown as Parameters<typeof startTokenCleanup>[0]['store'];
+    const errors: number[] = [];
+    const start = Date.now();
+    const cleanup = startTokenCleanup({ db: {} as never, store, clock: { now: () => T0 }, intervalMs: 10 * MINUTE, databaseTime: async () => T0, onError: () => errors.push(Date.now() - start) });
+    await vi.advanceTimersByTimeAsync(60 * MINUTE);
+    await cleanup.stop();
+    // The first at 1 min, then waits of 1, 2, 4, 8, then 10 (the interval) minutes.
+    expect(errors.map((ms) => ms / MINUTE)).toEqual([1, 2, 4, 8, 16, 26, 36, 46, 56]);
   });
 
   it("refuses an interval or first delay longer than Node's timers can wait (they would fire every millisecond)", () => {
