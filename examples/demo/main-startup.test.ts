@@ -8,7 +8,9 @@
  *   said at all by start-up: it is now a warning in the doctor's words.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createDatabase } from '../../src/sql/database.js';
+import { migrateToLatest } from '../../src/sql/migrate.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -45,7 +47,8 @@ function start(env: Record<string, string>): Promise<{ code: number | null; list
   let listened = false;
   const onData = (chunk: Buffer) => {
     text += chunk.toString();
-    if (!listened && text.includes('Server listening at')) {
+    // The app's own listener, not the separate metrics server's (METRICS_PORT), which listens first.
+    if (!listened && text.split('\n').some((l) => l.includes('Server listening at') && !l.includes('"server":"metrics"'))) {
       listened = true;
       child.kill('SIGTERM');
     }
@@ -84,6 +87,20 @@ describe('reference app start-up', () => {
     const run = await start({ DATABASE_URL: `sqlite:${join(dir, 'app.db')}` });
     expect([run.code, run.listened]).toEqual([1, false]);
     expect(run.lines.filter((l) => l.level === 60).map((l) => l.msg)).toEqual([`start-up failed: SQLite: cannot open ${join(dir, 'app.db')} (file is not a database)`]);
+  }, 60_000);
+
+  it('a file the doctor --connect fails (a database file other users may read, in production) is logged as a warning, in its words', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lc-main-startup-mode-'));
+    dirs.push(dir);
+    const file = join(dir, 'app.db');
+    const db = createDatabase(`sqlite:${file}`);
+    await migrateToLatest(db);
+    await db.destroy();
+    chmodSync(file, 0o644);
+    const run = await start({ NODE_ENV: 'production', APP_URL: 'https://app.example.com', METRICS_PORT: '0', DATABASE_URL: `sqlite:${file}` });
+    expect(run.listened, run.text).toBe(true);
+    const warnings = run.lines.filter((l) => l.level === 40 && l.check === 'database-files').map((l) => l.msg);
+    expect(warnings).toEqual([expect.stringMatching(new RegExp(`^files: DATABASE_URL: ${file}(-wal|-shm)? \\(mode 0644\\).* can be read by other local users, .*\\(doctor: FAIL database-files\\)$`))]);
   }, 60_000);
 
   it('a check the doctor fails but that does not stop a start is logged as a warning, in the doctor\'s words', async () => {

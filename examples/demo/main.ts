@@ -31,7 +31,7 @@ function exitDuringStartup(signal: StopSignal): void {
 for (const signal of STOP_SIGNALS) process.on(signal, exitDuringStartup);
 
 async function main(): Promise<void> {
-  const [{ loadConfig, ConfigError }, { createLifecycleState }, { closeLogger, createLogger }, { installGracefulShutdown }, { createDemoApp }, { listenRefusal }, { startupWarnings }] = await Promise.all([
+  const [{ loadConfig, ConfigError }, { createLifecycleState }, { closeLogger, createLogger }, { installGracefulShutdown }, { createDemoApp }, { listenRefusal }, { startupWarnings }, { runFileChecks }] = await Promise.all([
     import('../../src/ops/config.js'),
     import('../../src/ops/health/index.js'),
     import('../../src/ops/logging/index.js'),
@@ -39,6 +39,7 @@ async function main(): Promise<void> {
     import('./app.js'),
     import('../../src/ops/config-listen.js'),
     import('../../src/ops/config-rules.js'),
+    import('../../src/cli/doctor-files.js'),
   ]);
   let config;
   try {
@@ -58,6 +59,9 @@ async function main(): Promise<void> {
   for (const { check, message } of startupWarnings(config)) logger.warn({ check }, `configuration: ${message} (doctor: FAIL ${check})`);
   try {
     const app = await createDemoApp({ config, loggerInstance: logger, lifecycle });
+    // The files it now has open, as `doctor --connect` judges them (a database file other users may
+    // read in production, a disk nearly full): a FAIL there is a warning here, in the same words.
+    for (const check of runFileChecks(config)) for (const problem of check.problems) logger.warn({ check: check.name }, `files: ${problem} (doctor: FAIL ${check.name})`);
     for (const signal of STOP_SIGNALS) process.removeListener(signal, exitDuringStartup);
     // SIGTERM/SIGINT: readiness 503, drain, finish in-flight requests, close stores, exit 0.
     // The logger closes last, after "shutdown: complete", so buffered and batched lines are delivered;
