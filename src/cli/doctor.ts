@@ -8,11 +8,12 @@
 import { CHECKS, type CheckName } from '../ops/config-rules.js';
 import { runFileChecks, type FileCheckName, type FileCheckOptions } from './doctor-files.js';
 import { checkListen, type ListenCheckName } from './doctor-listen.js';
+import { checkLogCollector, type LogCollectorCheckName } from './doctor-log-collector.js';
 import { runServiceChecks, type ServiceCheckName, type ServiceCheckOptions } from './doctor-services.js';
 import { ENV_VARIABLES, invalidVariables, parseEnv, type AppConfig, type ConfigIssue, type EnvVariable } from '../ops/config.js';
 
 export interface DoctorCheckResult {
-  readonly name: CheckName | ServiceCheckName | ListenCheckName | FileCheckName;
+  readonly name: CheckName | ServiceCheckName | ListenCheckName | LogCollectorCheckName | FileCheckName;
   readonly ok: boolean;
   /** What was found, when the check passed. */
   readonly summary: string;
@@ -52,8 +53,9 @@ export function runDoctor(env: Readonly<Record<string, string | undefined>>, opt
 /**
  * `runDoctor`, then the checks only the services and this machine can answer (`doctor --connect`):
  * Redis, the SQL database and the clocks, asked read-only; then `HOST`:`PORT` (and `METRICS_PORT`),
- * listened on and closed at once (`listen`); then the folders the app writes to (`data-dir`,
- * `database-files`, `log-file`), tried with a probe file each, and their free space.
+ * listened on and closed at once (`listen`); a syslog or OTLP collector, connected to and closed at
+ * once (`log-collector`); then the folders the app writes to (`data-dir`, `database-files`,
+ * `log-file`), tried with a probe file each, and their free space.
  */
 export async function runDoctorConnected(
   env: Readonly<Record<string, string | undefined>>,
@@ -63,6 +65,7 @@ export async function runDoctorConnected(
   const connected = [
     ...(await runServiceChecks(config, options)),
     await checkListen(config, options.timeoutMs ?? 3_000),
+    await checkLogCollector(config, options.timeoutMs ?? 3_000),
     ...runFileChecks(config, options),
   ];
   return report([...checks, ...connected.map((c) => notCheckedIfInvalid(c, invalid))], config.production);
@@ -78,6 +81,7 @@ const READS: Partial<Record<DoctorCheckResult['name'], readonly EnvVariable[]>> 
   // An invalid REDIS_URL is none in the configuration: "no REDIS_URL … embedded SQLite" would be wrong.
   'redis-server': ['REDIS_URL'],
   listen: ['HOST', 'PORT', 'METRICS_PORT'],
+  'log-collector': ['LOG_DESTINATION'],
 };
 
 function notCheckedIfInvalid(check: DoctorCheckResult, invalid: ReadonlySet<EnvVariable>): DoctorCheckResult {
