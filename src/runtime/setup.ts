@@ -13,7 +13,7 @@ import { pino } from 'pino';
 import type { SecurityEventSink } from '../ops/security-events.js';
 import { createSecurityLogger } from '../ops/security-logger.js';
 import { createCsrfService } from '../pipeline/csrf/index.js';
-import { createKeyRing, createSealer, loadOrCreateDevKeys, parseStateKeys } from '../pipeline/state/seal.js';
+import { createKeyRing, createSealer, loadOrCreateDevKeys, parseStateKeys, type StateKey } from '../pipeline/state/seal.js';
 import { createMemoryStore } from '../store/memory/index.js';
 import type { Store } from '../store/types.js';
 import { createRuntime, type LiveRuntime, type RuntimeOptions } from './index.js';
@@ -99,7 +99,7 @@ export async function createLiveComponents(options: LiveComponentsOptions): Prom
   }
   if (production && !stateKeys) throw new Error('LC_STATE_KEYS is required in production (or the stateKeys option)');
   if (production && !sessionSecret) throw new Error('LC_SESSION_SECRET is required in production (or the sessionSecret option)');
-  const keys = stateKeys ? parseStateKeys(stateKeys) : loadOrCreateDevKeys(join(dataDir, 'state-keys'), warn);
+  const keys = stateKeys ? parseStateKeys(stateKeys) : devStateKeys(dataDir, warn);
   const secret = sessionSecret ? decodeSecret(sessionSecret) : devSessionSecret(dataDir, warn);
 
   const store = options.store ?? createMemoryStore({ clock: options.clock });
@@ -147,6 +147,32 @@ function devSessionSecret(dataDir: string, warn: (m: string) => void): Buffer {
   }
   if (created) warn(`LC_SESSION_SECRET is not set: generated a development secret in ${file}. Set LC_SESSION_SECRET in production.`);
   return readDevSessionSecret(file);
+}
+
+/**
+ * Development without `LC_STATE_KEYS`: the keys kept under `dataDir/state-keys`. A key file that
+ * cannot be read or holds no usable key throws words naming LC_STATE_KEYS and the file, as
+ * `doctor --connect` (data-dir) says them (the key ring's own errors named neither the variable nor a
+ * way out: `EACCES: permission denied, open 'data/state-keys/LC_STATE_KEYS'`,
+ * `data/state-keys/LC_STATE_KEYS: entry at index 0 decodes to 5 bytes; …`).
+ */
+function devStateKeys(dataDir: string, warn: (m: string) => void): StateKey[] {
+  const dir = join(dataDir, 'state-keys');
+  const file = join(dir, 'LC_STATE_KEYS');
+  try {
+    const keys = loadOrCreateDevKeys(dir, warn);
+    createKeyRing(keys);
+    return keys;
+  } catch (error) {
+    // A folder that refuses the new file: already said, naming the variable (devFileRefusal).
+    if (error instanceof Error && error.message.startsWith('LC_STATE_KEYS')) throw error;
+    const code = (error as NodeJS.ErrnoException | undefined)?.code;
+    const why =
+      typeof code === 'string' && !code.startsWith('ERR_')
+        ? `cannot be read (${errorReason(error)})`
+        : `holds no usable key (${(error instanceof Error ? error.message : String(error)).replace(`${file}: `, '').replace(`${file} `, '')})`;
+    throw new Error(devFileUnusable('LC_STATE_KEYS', file, why), { cause: error });
+  }
 }
 
 /**
