@@ -80,6 +80,24 @@ const rendered = new WeakMap<Element, boolean>();
 export const noteToggle = (event: Event): void => void (rendered.has(event.target as Element) || rendered.set(event.target as Element, (event as ToggleEvent).oldState === 'open'));
 
 /**
+ * The content the server last rendered in each editable element (`contenteditable`): what the user
+ * typed is in its markup, and it has no `defaultValue` to be found again by when rows are added or
+ * removed (`morphComponent`). Noted at each morph, and for the page's own markup before its first
+ * edit (`noteEdit`).
+ */
+const renderedContent = new WeakMap<Element, string>();
+
+/** Notes the content an editable element had before its first edit: the server's (bound on the document by directives.ts). */
+export const noteEdit = ({ target }: Event): void => void (renderedContent.has(target as Element) || renderedContent.set(target as Element, (target as Element).innerHTML));
+
+/**
+ * What `el` was rendered with: a field's `defaultValue`, else (an editable element, a select: their
+ * markup holds no typed text or choice but an editable element's) its content as the server last
+ * rendered it.
+ */
+const renderedValue = (el: Element): string => (el as HTMLInputElement).defaultValue ?? renderedContent.get(el) ?? el.innerHTML;
+
+/**
  * Gives `next`, the new markup of the `<dialog>` or `<details>` `el`, the open state that `el` is to
  * show: the user's or the page's when they changed it since the server rendered it, else the
  * server's — but an open one is never closed: a modal dialog losing `open` is hidden but stays
@@ -141,11 +159,12 @@ export function morphComponent(root: Element, html: string, reset?: Element): vo
   // (or box, or radio), and a field without a name whose kind the answer changed (a text field now a
   // search one): its own place, noted now, as idiomorph updates the form before asking.
   // Rows added or removed, a rank may name another row's field: the twin is then the one rendered with
-  // the value the focused one was rendered with, if only one was (none: the server's markup wins).
+  // the value (an editable element: the content, `renderedValue`) the focused one was rendered with, if
+  // only one was (none: the server's markup wins).
   const twins = fieldsLike(next as unknown as Element, key);
   const moved = twins.length > 0 && twins.length !== like.length;
-  const same = twins.filter((el) => (el as HTMLInputElement).defaultValue === active!.defaultValue);
-  const twin = moved ? (active!.defaultValue !== undefined && same.length === 1 ? same[0] : undefined) : twins[like.indexOf(active!)];
+  const same = twins.filter((el) => renderedValue(el) === renderedValue(active!));
+  const twin = moved ? (same.length === 1 ? same[0] : undefined) : twins[like.indexOf(active!)];
   const own = inside && placeKey(active!);
   // Both given the same (passing) id, the focused element and its twin are matched by idiomorph as
   // by an id of their own: the node stays, with its typed text, focus and caret, even when an element
@@ -197,6 +216,8 @@ export function morphComponent(root: Element, html: string, reset?: Element): vo
           const id = (old as Element).getAttribute?.(ATTR.id);
           if (old !== root && id && id === (el as Element).getAttribute(ATTR.id)) return false;
           if (old === active && (twin || moved || (key && active.name) ? el !== twin : placeKey(el as Element) !== own)) active.blur();
+          // What the server renders in it now (kept as typed when focused, else taken).
+          if ((old as HTMLElement).isContentEditable) renderedContent.set(old as Element, (el as Element).innerHTML);
           if ((old as Element).matches?.('dialog,details')) keepOpen(old as HTMLDetailsElement, el as Element);
         },
       },
