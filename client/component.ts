@@ -84,10 +84,32 @@ function markBusy(el: Element, busy: boolean): void {
 
 /** `reload`: fetches a component afresh (reload.ts); without it, those answers are only reported. */
 export function createInvoker(transport: Transport, reload?: ComponentReloader): Invoker {
-  /** Component ids with an action in flight, each with what was sent: the form, if any, and the params. */
-  const inFlight = new Map<string, [HTMLFormElement | undefined, string]>();
+  /**
+   * Component ids with an action in flight, each with what was sent — the form, if any, and the
+   * params — and the elements marked busy as its root (all unmarked when it ends, the page may have
+   * kept one it replaced).
+   */
+  const inFlight = new Map<string, [HTMLFormElement | undefined, string, Set<Element>]>();
   /** Per component id, the form submit waiting for the answer in flight: the form, and what sends it. */
   const waiting = new Map<string, [HTMLFormElement, (root: Element) => unknown]>();
+  /** The page of the actions in flight. */
+  let page: Document;
+  /** Marks the root of every instance with an action in flight that is on the page now, a nested one included. */
+  const markInFlight = (): void => {
+    for (const [id, [, , marked]] of inFlight) {
+      const busyRoot = findRoot(page, id);
+      if (busyRoot) {
+        marked.add(busyRoot);
+        markBusy(busyRoot, true);
+      }
+    }
+  };
+  /**
+   * While an action is in flight, a root put in the page in place of its instance's — by a morph,
+   * whose markup has no busy marks, or by the page's own script (another library's swap, a template
+   * rendered again) — is marked as the old one was.
+   */
+  const observer = new MutationObserver(markInFlight);
 
   async function invoke(root: Element, action: string, params: Record<string, unknown>, form?: HTMLFormElement): Promise<ActionOutcome> {
     const componentId = root.getAttribute(ATTR.id);
@@ -100,34 +122,37 @@ export function createInvoker(transport: Transport, reload?: ComponentReloader):
       else if (form) waiting.delete(componentId);
       return { type: 'busy' };
     }
-    inFlight.set(componentId, [form, sentParams]);
+    const marked = new Set([root]);
+    inFlight.set(componentId, [form, sentParams, marked]);
     markBusy(root, true);
-    const doc = root.ownerDocument;
+    const doc = (page = root.ownerDocument);
+    observer.observe(doc, { childList: true, subtree: true });
     const reset = form?.hasAttribute(ATTR.reset) ? form : undefined;
     /** What the `data-lc-reset` form held when sent: a field holding something else by the answer was typed in meanwhile. */
     const submitted = reset ? noteFields(root, reset) : [];
     let target = root;
+    /** Follows the instance's root to the one on the page now: another script or a page update may have replaced it. */
+    const follow = (): void => {
+      if (!target.isConnected) target = findRoot(doc, componentId) ?? target;
+    };
     /**
      * Morphs `html` into the instance's root — the one on the page now: another script or a page update
      * may have replaced it — resets `resetForm`, and puts back the `typed` fields and those of the form
      * waiting to be sent (a morph gives unfocused fields the server's values).
      */
     const morphCurrent = (html: string, typed: NotedField[], resetForm?: HTMLFormElement): void => {
-      if (!target.isConnected) target = findRoot(doc, componentId) ?? target;
+      follow();
       // Its own marks go first: an `aria-invalid` the new markup has is the server's, to be left alone.
       showFieldErrors(target, undefined);
       const next = waiting.get(componentId);
       if (next) typed = [...typed, ...noteFields(target, next[0])];
       morphComponent(target, html, resetForm);
-      if (!target.isConnected) target = findRoot(doc, componentId) ?? target;
+      follow();
       // Left in the page by the morph (not replaced): back to the defaults it now has, the server's.
       if (resetForm?.isConnected) resetForm.reset();
       restoreFields(target, typed);
-      // The new markup has no busy marks: put them back on every instance still waiting, a nested one included.
-      for (const id of inFlight.keys()) {
-        const busyRoot = id === componentId ? target : findRoot(doc, id);
-        if (busyRoot) markBusy(busyRoot, true);
-      }
+      // The new markup has no busy marks: put back at once (before the events), not when the observer hears of it.
+      markInFlight();
     };
     let status = 0;
     let outcome: ActionOutcome;
@@ -157,7 +182,7 @@ export function createInvoker(transport: Transport, reload?: ComponentReloader):
           // stays in the form, kept through the morph above, for the user to send again.
           waiting.delete(componentId);
         }
-        if (!target.isConnected) target = findRoot(doc, componentId) ?? target;
+        follow();
         showFieldErrors(target, result.error.code === VALIDATION_FAILED ? result.error.errors : undefined, form);
         outcome = { type: 'error', detail };
       }
@@ -168,8 +193,11 @@ export function createInvoker(transport: Transport, reload?: ComponentReloader):
       outcome = { type: 'error', detail: { componentId, action, status, code: CLIENT_CODES.renderFailed, error: `The answer could not be shown (${reason}).` } };
     } finally {
       inFlight.delete(componentId);
-      markBusy(root, false);
-      markBusy(target, false);
+      // Every root marked — the one it was sent from, those put in its place meanwhile — and the one on
+      // the page now (a copy of a marked one, say).
+      follow();
+      for (const el of marked.add(target)) markBusy(el, false);
+      if (!inFlight.size) observer.disconnect();
     }
     // Dispatched once the instance is free again, so a listener may start the next action.
     const event = outcome.type === 'ok' ? EVENTS.success : EVENTS.error;
