@@ -8,7 +8,7 @@
  *   said at all by start-up: it is now a warning in the doctor's words.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createDatabase } from '../../src/sql/database.js';
 import { migrateToLatest } from '../../src/sql/migrate.js';
 import { tmpdir } from 'node:os';
@@ -68,7 +68,9 @@ function start(env: Record<string, string>): Promise<{ code: number | null; list
 describe('reference app start-up', () => {
   it('a HOST it cannot listen on: exit 1 with one line naming HOST, no stack', async () => {
     // 192.0.2.0/24 is TEST-NET-1 (RFC 5737): never an address of this machine.
-    const run = await start({ HOST: '192.0.2.1' });
+    const dir = mkdtempSync(join(tmpdir(), 'lc-main-startup-host-'));
+    dirs.push(dir);
+    const run = await start({ HOST: '192.0.2.1', DATABASE_URL: `sqlite:${join(dir, 'app.db')}` });
     expect([run.code, run.listened]).toEqual([1, false]);
     const fatal = run.lines.filter((l) => l.level === 60);
     expect(fatal).toEqual([
@@ -78,6 +80,8 @@ describe('reference app start-up', () => {
     ]);
     expect(fatal[0]?.err).toBeUndefined();
     expect(run.text).not.toMatch(/\n\s+at /);
+    // The database it had opened and migrated is closed, not left with its WAL files (they were).
+    expect(readdirSync(dir).sort()).toEqual(['app.db']);
   }, 60_000);
 
   it('another failure: the fatal line itself says why (it said only "start-up failed")', async () => {

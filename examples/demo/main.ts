@@ -6,6 +6,9 @@ const EXIT_BY_SIGNAL = { SIGINT: 130, SIGTERM: 143 } as const;
 type StopSignal = keyof typeof EXIT_BY_SIGNAL;
 const STOP_SIGNALS = Object.keys(EXIT_BY_SIGNAL) as StopSignal[];
 
+/** Longest wait for the app to close its stores after a failed start-up, before exiting anyway. */
+const CLOSE_ON_FAILURE_MS = 5_000;
+
 /** The app's logger once made: the start-up handler says why the process ended on it. */
 let startupLogger: Logger | undefined;
 
@@ -57,8 +60,10 @@ async function main(): Promise<void> {
   startupLogger = logger;
   // What `livecomponents doctor` reports as FAIL but does not stop a start: said once, in the same words.
   for (const { check, message } of startupWarnings(config)) logger.warn({ check }, `configuration: ${message} (doctor: FAIL ${check})`);
+  /** Once made: closed when start-up fails after, so its SQLite files are closed (no -wal/-shm left). */
+  let app: Awaited<ReturnType<typeof createDemoApp>> | undefined;
   try {
-    const app = await createDemoApp({ config, loggerInstance: logger, lifecycle });
+    app = await createDemoApp({ config, loggerInstance: logger, lifecycle });
     // The files it now has open, as `doctor --connect` judges them (a database file other users may
     // read in production, a disk nearly full): a FAIL there is a warning here, in the same words.
     for (const check of runFileChecks(config)) for (const problem of check.problems) logger.warn({ check: check.name }, `files: ${problem} (doctor: FAIL ${check.name})`);
@@ -79,6 +84,9 @@ async function main(): Promise<void> {
     const refusal = listenRefusal(error, config);
     if (refusal === undefined) logger.fatal({ err: error }, `start-up failed: ${error instanceof Error ? error.message : String(error)}`);
     else logger.fatal(`start-up failed: ${refusal}`);
+    // The app made before listen failed holds the database and the store open: close them (the
+    // SQLite WAL is checkpointed and its -wal/-shm removed), within a bound, so nothing can hold the exit.
+    if (app !== undefined) await Promise.race([app.close().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, CLOSE_ON_FAILURE_MS).unref())]);
     await closeLogger(logger).finally(() => process.exit(1));
   }
 }
