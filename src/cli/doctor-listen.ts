@@ -12,7 +12,8 @@ import { passed, checked, type CheckResult } from './doctor-check.js';
 import type { AppConfig } from '../ops/config.js';
 import { listenRefusal, tryListen } from '../ops/config-listen.js';
 
-export type ListenCheckName = 'listen';
+export const LISTEN_CHECK_NAMES = ['listen'] as const;
+export type ListenCheckName = (typeof LISTEN_CHECK_NAMES)[number];
 
 /** Tries `HOST`:`PORT` and `HOST`:`METRICS_PORT`, each within `timeoutMs`. */
 export async function checkListen(config: AppConfig, timeoutMs: number): Promise<CheckResult<ListenCheckName>> {

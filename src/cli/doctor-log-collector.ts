@@ -13,7 +13,8 @@ import { passed, failed, type CheckResult } from './doctor-check.js';
 import type { AppConfig } from '../ops/config.js';
 import { logDestinationForMessage, parseLogDestination } from '../ops/logging/destination.js';
 
-export type LogCollectorCheckName = 'log-collector';
+export const LOG_COLLECTOR_CHECK_NAMES = ['log-collector'] as const;
+export type LogCollectorCheckName = (typeof LOG_COLLECTOR_CHECK_NAMES)[number];
 
 /** Connects to the collector of `LOG_DESTINATION` (or resolves its host, for UDP) within `timeoutMs`. */
 export async function checkLogCollector(config: AppConfig, timeoutMs: number): Promise<CheckResult<LogCollectorCheckName>> {
