@@ -87,7 +87,7 @@ describe('Kysely on SQLite: another connection holds the write lock', () => {
     const reader = createDatabase(`sqlite:${path}`);
     const lock = await holdWriteLock(path, 1_500);
     const events: string[] = [];
-    void lock.released.then(() => events.push('released'));
+    let writtenAt = 0;
     const watch = loopWatch();
     let callbacks = 0;
 
@@ -99,15 +99,19 @@ describe('Kysely on SQLite: another connection holds the write lock', () => {
       const { n } = await trx.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
       await trx.insertInto('lc_kv').values({ key: 'users', value: String(n), expires_at: Date.now() + HOUR }).execute();
     });
-    void registered.then(() => events.push('written'));
+    void registered.then(() => ((writtenAt = Date.now()), events.push('written')));
     // Reads outside a transaction never wait for a writer (WAL).
     const read = await reader.selectFrom('users').select('email').execute();
     events.push('read');
+    const readAt = Date.now();
     await reader.destroy();
 
     await Promise.all([registered, signedIn, transaction]);
     const stall = watch.stop();
-    expect(events).toEqual(['read', 'released', 'written']);
+    // The read is in before the lock is given up; the write only after.
+    expect(events).toEqual(['read', 'written']);
+    const releasedAt = await lock.released;
+    expect([readAt < releasedAt, writtenAt >= releasedAt]).toEqual([true, true]);
     expect(read).toEqual([{ email: 'ada@example.com' }]);
     expect(await signedIn).toBe(true);
     // The transaction's callback ran once: after BEGIN IMMEDIATE got the lock, never before.

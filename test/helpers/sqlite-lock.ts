@@ -11,7 +11,12 @@ export const MAX_STALL_MS = 300;
 const driver = createRequire(import.meta.url).resolve('better-sqlite3');
 
 export interface LockHolder {
-  readonly released: Promise<void>;
+  /**
+   * Resolves once the lock is given up, with the time (`Date.now()`) the holder took just before its
+   * COMMIT: a write that waited for the lock finished at or after it. (The order of this promise and
+   * the write's is no proof: the worker's message can arrive after the write it let through.)
+   */
+  readonly released: Promise<number>;
   release(): void;
 }
 
@@ -21,15 +26,15 @@ export async function holdWriteLock(path: string, holdMs?: number): Promise<Lock
     `const { workerData, parentPort } = require('node:worker_threads');
      const db = new (require(workerData.driver))(workerData.path);
      db.exec('BEGIN IMMEDIATE');
-     const release = () => { db.exec('COMMIT'); db.close(); parentPort.postMessage('released'); parentPort.close(); };
+     const release = () => { const at = Date.now(); db.exec('COMMIT'); db.close(); parentPort.postMessage({ releasedAt: at }); parentPort.close(); };
      if (workerData.holdMs === undefined) parentPort.once('message', release); else setTimeout(release, workerData.holdMs);
      parentPort.postMessage('locked');`,
     { eval: true, workerData: { driver, path, holdMs } },
   );
-  const released = new Promise<void>((resolve, reject) => {
+  const released = new Promise<number>((resolve, reject) => {
     worker.on('error', reject);
-    worker.on('message', (message) => {
-      if (message === 'released') resolve();
+    worker.on('message', (message: unknown) => {
+      if (typeof message === 'object' && message !== null && 'releasedAt' in message) resolve(message.releasedAt as number);
     });
   });
   await new Promise<void>((resolve, reject) => {

@@ -60,7 +60,8 @@ async function waitReady(url: string, child: ChildProcess, stderr: () => string)
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`instance exited with ${child.exitCode}: ${stderr()}`);
     try {
-      if ((await fetch(`${url}/health/live`)).ok || (await fetch(`${url}/`)).ok) return;
+      // Ready, not just live: its Redis (a Cluster client may still be taking the slot table) answers, as a balancer would wait for.
+      if ((await fetch(`${url}/health/ready`)).ok) return;
     } catch {
       // not listening yet
     }
