@@ -4,22 +4,14 @@
  * Node's words (`getaddrinfo ENOTFOUND example.invalid`). The check listens where the app will and
  * says it as start-up now does; a port in use passes (the instance being replaced holds it) and says so.
  */
-import { createServer, type AddressInfo, type Server } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
+import { busyPort, releaseBusyPorts } from '../../test/helpers/ports.js';
 import { runDoctorConnected } from './doctor.js';
 
 const KEY = Buffer.from(Array.from({ length: 32 }, (_, i) => (i * 37 + 11) % 256)).toString('base64');
 const SECRET = Buffer.from(Array.from({ length: 32 }, (_, i) => (i * 53 + 7) % 256)).toString('base64');
 
-const held: Server[] = [];
-afterAll(() => held.forEach((s) => s.close()));
-
-async function busyPort(): Promise<number> {
-  const server = createServer();
-  held.push(server);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return (server.address() as AddressInfo).port;
-}
+afterAll(releaseBusyPorts);
 
 async function listenCheck(env: Record<string, string>) {
   const report = await runDoctorConnected({ LC_STATE_KEYS: KEY, LC_SESSION_SECRET: SECRET, DATABASE_URL: 'sqlite::memory:', PORT: '0', ...env }, { timeoutMs: 3_000 });

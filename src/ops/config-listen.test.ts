@@ -4,23 +4,14 @@
  * example.invalid`, `listen EACCES: permission denied 127.0.0.1:80`), naming no variable, while
  * `doctor --connect` passed. The sentences here name the variable to change.
  */
-import { createServer, type AddressInfo, type Server } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
+import { busyPort, releaseBusyPorts } from '../../test/helpers/ports.js';
 import { listenRefusal, tryListen } from './config-listen.js';
 
 const config = { HOST: '127.0.0.1', PORT: 3000, METRICS_PORT: undefined };
 const failure = (code: string, syscall: string, port?: number) => Object.assign(new Error(`${syscall} ${code}`), { code, syscall, ...(port === undefined ? {} : { port }) });
 
-const held: Server[] = [];
-afterAll(() => held.forEach((s) => s.close()));
-
-/** A port held by another listener on 127.0.0.1. */
-async function busyPort(): Promise<number> {
-  const server = createServer();
-  held.push(server);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return (server.address() as AddressInfo).port;
-}
+afterAll(releaseBusyPorts);
 
 describe('listenRefusal', () => {
   it('names HOST for a name that does not resolve, an address of another machine, a link-local address without its interface', () => {

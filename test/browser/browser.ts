@@ -15,7 +15,7 @@ import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
 import { bundleClient } from '../../scripts/bundle-client.mjs';
 import { createLiveComponents, createMemoryStore, livecomponents, serverOptions } from '../../src/index.js';
 import type { LiveComponentsOptions, LiveRuntime, PageView, SafeHtml } from '../../src/index.js';
-import { ATTR, EVENTS, ROUTES } from '../../src/core/wire.js';
+import { ATTR, CSRF_META_NAME, EVENTS, ROUTES } from '../../src/core/wire.js';
 import { demoApp } from '../helpers/demo.js';
 import { freePort } from '../helpers/ports.js';
 
@@ -180,6 +180,45 @@ export function scriptedBrowser(serve: ScriptedServe, opened: (page: Page, conte
   afterEach(async () => {
     await context?.close();
   });
+}
+
+/**
+ * One component served by a scripted server, re-rendered by hand: the page is render 0, the n-th
+ * action answer is render n. `open(html)` loads a fresh page of it; `rerender()` has the runtime call
+ * an action from a script (a poll, another tab's change pushed here), so focus stays where it is,
+ * and resolves the outcome's type. Each test gets its own browser context (`scriptedBrowser`).
+ */
+export function scriptedRerenders(id: string, opened: (page: Page) => void): { open(html: (n: number) => string): Promise<void>; rerender(): Promise<string> } {
+  let page: Page | undefined;
+  let render: (n: number) => string = () => '';
+  let answered = 0;
+  const pageOf = (body: string): string => `<!doctype html><html><head><meta charset="utf-8">
+<meta name="${CSRF_META_NAME}" content="token-0">
+<script type="module" src="${ROUTES.clientScript}"></script></head><body>${body}</body></html>`;
+  scriptedBrowser(
+    async (route, bundle) => {
+      const url = new URL(route.request().url());
+      if (url.pathname === ROUTES.clientScript) return route.fulfill({ contentType: 'text/javascript', body: bundle });
+      if (url.pathname === ROUTES.action) {
+        const html = render(++answered);
+        return route.fulfill({ contentType: 'application/json', body: JSON.stringify({ html, state: {}, csrf_token: `token-${answered}` }) });
+      }
+      if (url.pathname === '/') return route.fulfill({ contentType: 'text/html', body: pageOf(render(0)) });
+      return route.fulfill({ status: 404, body: 'not here' });
+    },
+    (newPage) => {
+      page = newPage;
+      opened(newPage);
+    },
+  );
+  return {
+    async open(html) {
+      render = html;
+      answered = 0;
+      await openLive(page!, `${SCRIPTED_ORIGIN}/`);
+    },
+    rerender: () => page!.evaluate((componentId) => window.LiveComponents!.call(componentId, 'refresh', {}).then((o) => o.type), id),
+  };
 }
 
 /** What `serveComponents` serves. */

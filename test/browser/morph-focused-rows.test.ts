@@ -5,41 +5,14 @@
  * again by when the rows changed, so it was taken for gone: what the user was typing went, and focus
  * went to the component.
  */
-import type { Page, Route } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
-import { ATTR, CSRF_META_NAME, ROUTES } from '../../src/core/wire.js';
-import { browserTestsEnabled, openLive, scriptedBrowser, SCRIPTED_ORIGIN as ORIGIN } from './browser.js';
+import { ATTR } from '../../src/core/wire.js';
+import { browserTestsEnabled, scriptedRerenders } from './browser.js';
 
 const ID = 'demo:rows';
 
-const pageOf = (body: string): string => `<!doctype html><html><head><meta charset="utf-8">
-<meta name="${CSRF_META_NAME}" content="token-0">
-<script type="module" src="${ROUTES.clientScript}"></script></head><body>${body}</body></html>`;
-
 let page: Page;
-/** The next action answer's component HTML, from the number of actions answered so far. */
-let render: (n: number) => string;
-let answered = 0;
-
-async function serve(route: Route, bundle: string): Promise<void> {
-  const url = new URL(route.request().url());
-  if (url.pathname === ROUTES.clientScript) return route.fulfill({ contentType: 'text/javascript', body: bundle });
-  if (url.pathname === ROUTES.action) {
-    const html = render(++answered);
-    return route.fulfill({ contentType: 'application/json', body: JSON.stringify({ html, state: {}, csrf_token: `token-${answered}` }) });
-  }
-  if (url.pathname === '/') return route.fulfill({ contentType: 'text/html', body: pageOf(render(0)) });
-  return route.fulfill({ status: 404, body: 'not here' });
-}
-
-async function open(html: (n: number) => string): Promise<void> {
-  render = html;
-  answered = 0;
-  await openLive(page, `${ORIGIN}/`);
-}
-
-/** Re-renders the component from a script (another tab's change pushed to this one, a poll), focus staying where it is. */
-const rerender = () => page.evaluate((id) => window.LiveComponents!.call(id, 'refresh', {}).then((o) => o.type), ID);
 
 /** Rows without ids, each its name and `field(name)`: the names of the n-th render. */
 const rows = (names: string[][], field: (name: string) => string) => (n: number) =>
@@ -65,7 +38,7 @@ async function typeIn(name: string, text: string): Promise<void> {
 }
 
 describe.runIf(browserTestsEnabled('focused fields in rows'))('a focused field without an id or a name in rows that change', () => {
-  scriptedBrowser(serve, (opened) => void (page = opened));
+  const { open, rerender } = scriptedRerenders(ID, (opened) => void (page = opened));
 
   it('a focused editable element keeps its text, focus and caret when the row above is removed, then when one is inserted above', async () => {
     await open(rows([['a', 'b', 'c'], ['b', 'c'], ['z', 'b', 'c']], (name) => `<div contenteditable="true">note ${name}</div>`));
@@ -119,7 +92,7 @@ describe.runIf(browserTestsEnabled('focused fields in rows'))('a focused field w
 // What already held before the fix (an <input> or <textarea> has its `defaultValue`; an element with no
 // counterpart is blurred before it is morphed): kept as guards.
 describe.runIf(browserTestsEnabled('focused fields in rows'))('a focused field whose row goes, or without a unique rendered value', () => {
-  scriptedBrowser(serve, (opened) => void (page = opened));
+  const { open, rerender } = scriptedRerenders(ID, (opened) => void (page = opened));
 
   it("a focused editable element whose row is removed: nothing of what was typed lands in another row, and focus goes to the component", async () => {
     await open(rows([['a', 'b', 'c'], ['a', 'c']], (name) => `<div contenteditable="true">note ${name}</div>`));

@@ -6,41 +6,14 @@
  * (closed) and the next row opened, and a scrolled box morphed into a notice inserted above it went
  * back to the top.
  */
-import type { Page, Route } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
-import { ATTR, CSRF_META_NAME, ROUTES } from '../../src/core/wire.js';
-import { browserTestsEnabled, openLive, scriptedBrowser, SCRIPTED_ORIGIN as ORIGIN } from './browser.js';
+import { ATTR } from '../../src/core/wire.js';
+import { browserTestsEnabled, scriptedRerenders } from './browser.js';
 
 const ID = 'demo:rows';
 
-const pageOf = (body: string): string => `<!doctype html><html><head><meta charset="utf-8">
-<meta name="${CSRF_META_NAME}" content="token-0">
-<script type="module" src="${ROUTES.clientScript}"></script></head><body>${body}</body></html>`;
-
 let page: Page;
-/** The next action answer's component HTML, from the number of actions answered so far. */
-let render: (n: number) => string;
-let answered = 0;
-
-async function serve(route: Route, bundle: string): Promise<void> {
-  const url = new URL(route.request().url());
-  if (url.pathname === ROUTES.clientScript) return route.fulfill({ contentType: 'text/javascript', body: bundle });
-  if (url.pathname === ROUTES.action) {
-    const html = render(++answered);
-    return route.fulfill({ contentType: 'application/json', body: JSON.stringify({ html, state: {}, csrf_token: `token-${answered}` }) });
-  }
-  if (url.pathname === '/') return route.fulfill({ contentType: 'text/html', body: pageOf(render(0)) });
-  return route.fulfill({ status: 404, body: 'not here' });
-}
-
-async function open(html: (n: number) => string): Promise<void> {
-  render = html;
-  answered = 0;
-  await openLive(page, `${ORIGIN}/`);
-}
-
-/** Re-renders the component from a script (a poll, another component's action). */
-const rerender = () => page.evaluate((id) => window.LiveComponents!.call(id, 'refresh', {}).then((o) => o.type), ID);
 
 /** A list of rows without ids, each a `<details>` (rendered open: the names in `open`). */
 const detailsRows = (names: string[], open: string[] = []) =>
@@ -53,7 +26,7 @@ const openRows = () => page.locator('details').evaluateAll((els: HTMLDetailsElem
 const ids = () => page.evaluate(() => Array.from(document.querySelectorAll('[id]'), (el) => el.id));
 
 describe.runIf(browserTestsEnabled('user state a morph keeps'))('state the user gave elements without an id', () => {
-  scriptedBrowser(serve, (opened) => void (page = opened));
+  const { open, rerender } = scriptedRerenders(ID, (opened) => void (page = opened));
 
   it('a <details> the user opened stays open on its row when a row above it is removed, then when one is inserted above it; no other row opens', async () => {
     await open((n) => detailsRows([['a', 'b', 'c'], ['b', 'c'], ['z', 'b', 'c']][n]!));
