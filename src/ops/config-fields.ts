@@ -144,6 +144,8 @@ export function redisUrls(text: string): string {
   for (const entry of entries) {
     one(entry);
     const url = new URL(entry);
+    // Port 0 parses, but no Redis listens on it: start-up and the doctor only failed on connecting.
+    if (url.port === '0') throw new Error('has port 0; give the port Redis listens on, such as redis://host:6379');
     redisCredentialsOf(url);
     const db = redisDatabaseOf(url);
     // A Cluster has database 0 only: a number given for it would be ignored, sharing keys silently.

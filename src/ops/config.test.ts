@@ -169,6 +169,8 @@ describe('a bad value names its variable', () => {
     ['REDIS_URL', 'redis://127.0.0.1:6379/abc', 'REDIS_URL: has a path that is not a database number; use redis://host:6379 or redis://host:6379/2'],
     ['REDIS_URL', 'redis://127.0.0.1:6379/1/x', 'REDIS_URL: has a path that is not a database number; use redis://host:6379 or redis://host:6379/2'],
     ['REDIS_URL', 'redis://127.0.0.1:6379?db=2', 'REDIS_URL: names its database with ?db=; put the number in the path instead (redis://host:6379/2)'],
+    ['REDIS_URL', 'redis://127.0.0.1:0', 'REDIS_URL: has port 0; give the port Redis listens on, such as redis://host:6379'],
+    ['REDIS_URL', 'redis://10.0.0.1:6379,rediss://10.0.0.2:0', 'REDIS_URL: has port 0; give the port Redis listens on, such as redis://host:6379'],
     ['REDIS_URL', 'redis://10.0.0.1:6379/2,redis://10.0.0.2:6379/2', 'REDIS_URL: names a database, but a Redis Cluster has only database 0; separate apps with REDIS_KEY_PREFIX'],
     ['TRUST_PROXY', ',', 'TRUST_PROXY: lists no address; give false, true, a hop count, or proxy addresses such as 10.0.0.0/8 or loopback'],
     ['TRUST_PROXY', ' , ,', 'TRUST_PROXY: lists no address; give false, true, a hop count, or proxy addresses such as 10.0.0.0/8 or loopback'],
