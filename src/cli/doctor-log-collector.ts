@@ -9,6 +9,7 @@
  */
 import { lookup } from 'node:dns/promises';
 import { connect } from 'node:net';
+import { withDeadline } from '../core/deadline.js';
 import { passed, failed, type CheckResult } from './doctor-check.js';
 import type { AppConfig } from '../ops/config.js';
 import { logDestinationForMessage, parseLogDestination } from '../ops/logging/destination.js';
@@ -56,17 +57,15 @@ function connects(host: string, port: number, timeoutMs: number): Promise<string
 
 /** Why `host` does not resolve within `timeoutMs`, or undefined. */
 async function resolves(host: string, timeoutMs: number): Promise<string | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<string>((resolve) => {
-    timer = setTimeout(() => resolve(`no answer within ${timeoutMs} ms`), timeoutMs);
-  });
-  const looked = lookup(host).then(
-    () => undefined,
-    (error: NodeJS.ErrnoException) => `getaddrinfo ${error.code ?? error.message}`,
-  );
   try {
-    return await Promise.race([looked, late]);
-  } finally {
-    clearTimeout(timer);
+    await withDeadline(
+      lookup(host),
+      timeoutMs,
+      (ms) => new Error(`no answer within ${ms} ms`),
+      (error) => new Error(`getaddrinfo ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`),
+    );
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
   }
 }
