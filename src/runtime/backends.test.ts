@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
@@ -56,6 +56,31 @@ describe('openBackends on SQLite', () => {
   }, 60_000);
 });
 
+describe('openBackends when DATABASE_URL names an SQLite file it cannot open', () => {
+  it('names DATABASE_URL before the file and the reason (was: "SQLite: cannot open …" alone)', async () => {
+    const file = join(dir, 'not-a-database.db');
+    writeFileSync(file, 'not a database, but long enough to have a header '.repeat(4));
+    await expect(openBackends({ databaseUrl: `sqlite:${file}` })).rejects.toThrow(
+      new Error(`DATABASE_URL: SQLite: cannot open ${file} (file is not a database): it is not an SQLite database; name the app's database file, or a new file to create`),
+    );
+  });
+
+  it('a folder: names DATABASE_URL and says it is a folder', async () => {
+    const folder = mkdtempSync(join(dir, 'folder-'));
+    await expect(openBackends({ databaseUrl: `sqlite:${folder}` })).rejects.toThrow(
+      new Error(`DATABASE_URL: SQLite: cannot open ${folder} (unable to open database file): it is a folder, not an SQLite file; name a file in it, such as sqlite:${folder}/app.db`),
+    );
+  });
+
+  it('a migration failure names DATABASE_URL too (was: the file and what it holds only)', async () => {
+    const file = join(dir, 'newer.db');
+    await migratedByNewerRelease(`sqlite:${file}`);
+    const error = await openBackends({ databaseUrl: `sqlite:${file}` }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(MigrationError);
+    expect((error as Error).message).toBe(`DATABASE_URL: sqlite:${file} (users, tokens and the key-value store): ${NEWER}`);
+  });
+});
+
 /** Migrates `url`, then records a migration this release does not know, as a newer release would. */
 async function migratedByNewerRelease(url: string): Promise<void> {
   const db = createDatabase(url);
@@ -88,7 +113,7 @@ describe.skipIf(pgState.state === 'skip')('openBackends on PostgreSQL without Re
     }
   });
 
-  it('a failure of PostgreSQL names it and what it holds', async () => {
+  it('a failure of PostgreSQL names DATABASE_URL, the database and what it holds', async () => {
     if (pgState.state === 'fail') throw new Error(pgState.reason);
     const cwd = mkdtempSync(join(dir, 'pg-newer-'));
     const { url, drop } = await createTestSchema('backends_pg_newer');
@@ -96,7 +121,7 @@ describe.skipIf(pgState.state === 'skip')('openBackends on PostgreSQL without Re
       await migratedByNewerRelease(url);
       const error = await openBackends({ databaseUrl: url, cwd }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(MigrationError);
-      expect((error as Error).message).toBe(`postgres://127.0.0.1:5432/test (users and tokens): ${NEWER}`);
+      expect((error as Error).message).toBe(`DATABASE_URL: postgres://127.0.0.1:5432/test (users and tokens): ${NEWER}`);
     } finally {
       await drop();
     }
@@ -114,7 +139,7 @@ describe.skipIf(pgState.state === 'skip')('openBackends on PostgreSQL without Re
       const error = await openBackends({ databaseUrl: own.url, cwd, migrationTimeoutMs: 1_500 }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(MigrationError);
       expect((error as Error).message).toBe(
-        `postgres://127.0.0.1:5432${new URL(own.url).pathname} (users and tokens): Migrations waited about 1.5 s for another process that is migrating this database (its migrator holds the migration lock until its run ends) and gave up (PostgreSQL: canceling statement due to statement timeout): let that migration finish, then start again or run \`livecomponents migrate\``,
+        `DATABASE_URL: postgres://127.0.0.1:5432${new URL(own.url).pathname} (users and tokens): Migrations waited about 1.5 s for another process that is migrating this database (its migrator holds the migration lock until its run ends) and gave up (PostgreSQL: canceling statement due to statement timeout): let that migration finish, then start again or run \`livecomponents migrate\``,
       );
     } finally {
       await holder.end();

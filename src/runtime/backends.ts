@@ -59,9 +59,15 @@ export async function openBackends(options: BackendOptions = {}): Promise<Backen
   const databaseUrl = options.databaseUrl ?? DEFAULT_DATABASE_URL;
   const { cwd } = options;
   const embeddedStore = !options.redisUrl && parseDatabaseUrl(databaseUrl, cwd).engine === 'postgres';
-  const db = createDatabase(databaseUrl, { cwd });
+  let db: Kysely<DatabaseSchema>;
   try {
-    await migrate(databaseUrl, db, options.redisUrl || embeddedStore ? 'users and tokens' : 'users, tokens and the key-value store', options);
+    db = createDatabase(databaseUrl, { cwd });
+  } catch (error) {
+    // SQLite opens the file here ("SQLite: cannot open …"): name the setting to fix, as the doctor does.
+    throw labelled(error, 'DATABASE_URL');
+  }
+  try {
+    await migrate(databaseUrl, db, options.redisUrl || embeddedStore ? 'users and tokens' : 'users, tokens and the key-value store', options, 'DATABASE_URL: ');
     let store: Store;
     let kvDb: Kysely<DatabaseSchema> | null = null;
     const sweepOptions = { onSweepError: options.onSweepError, sweepIntervalMs: options.sweepIntervalMs };
@@ -78,7 +84,7 @@ export async function openBackends(options: BackendOptions = {}): Promise<Backen
         throw labelled(error, `${describeDatabaseUrl(DEFAULT_DATABASE_URL, cwd)} (${holds})`);
       }
       try {
-        await migrate(DEFAULT_DATABASE_URL, kvDb, holds, options);
+        await migrate(DEFAULT_DATABASE_URL, kvDb, holds, options, '');
         store = await createSqliteStore({ db: kvDb, ...sweepOptions });
       } catch (error) {
         await kvDb.destroy();
@@ -104,11 +110,12 @@ export async function openBackends(options: BackendOptions = {}): Promise<Backen
  * Migrates the database at `url` (`db`, or on PostgreSQL a migration connection of its own:
  * src/sql/migration-database.ts). A failure names the database and what it holds (`holds`): with
  * PostgreSQL and no Redis two databases are migrated, and "the database was migrated by a newer
- * release" alone sent the operator to restore PostgreSQL when it was the embedded file.
+ * release" alone sent the operator to restore PostgreSQL when it was the embedded file. `variable`
+ * (`DATABASE_URL: `, or nothing for the embedded file, which no setting names) comes first.
  */
-async function migrate(url: string, db: Kysely<DatabaseSchema>, holds: string, options: BackendOptions): Promise<void> {
+async function migrate(url: string, db: Kysely<DatabaseSchema>, holds: string, options: BackendOptions, variable: string): Promise<void> {
   const timeoutMs = options.migrationTimeoutMs ?? MIGRATION_TIMEOUT_MS;
-  const label = `${describeDatabaseUrl(url, options.cwd)} (${holds})`;
+  const label = `${variable}${describeDatabaseUrl(url, options.cwd)} (${holds})`;
   const postgres = parseDatabaseUrl(url, options.cwd).engine === 'postgres';
   try {
     const migrationDb = postgres ? openMigrationDatabase(url, { cwd: options.cwd, timeoutMs }) : db;

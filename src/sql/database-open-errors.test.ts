@@ -45,11 +45,19 @@ const FOLDER_HINT = 'the file and its folder must be writable by this process; p
 const READ_ONLY_HINT = 'the file and its folder must be writable by this process (WAL mode keeps app.db-wal and -shm beside it)';
 
 describe('createDatabase on an SQLite file it cannot open', () => {
-  it('names the file, SQLite’s reason and that the file and its folder must be writable', () => {
+  it('names the file, SQLite’s reason and, for a folder, that it is one (was: that the file and its folder must be writable)', () => {
     const folder = join(dir, 'app.db');
     mkdirSync(folder);
     expect(() => createDatabase(`sqlite:${folder}`)).toThrow(
-      new Error(`SQLite: cannot open ${folder} (unable to open database file): the file and its folder must be writable by this process (WAL mode keeps app.db-wal and -shm beside it)`),
+      new Error(`SQLite: cannot open ${folder} (unable to open database file): it is a folder, not an SQLite file; name a file in it, such as sqlite:${folder}/app.db`),
+    );
+  });
+
+  it('says a file that is not a database is not one (was: SQLite’s bare words)', () => {
+    const file = join(dir, 'garbage.db');
+    writeFileSync(file, 'not a database, but long enough to have a header '.repeat(4));
+    expect(() => createDatabase(`sqlite:${file}`)).toThrow(
+      new Error(`SQLite: cannot open ${file} (file is not a database): it is not an SQLite database; name the app's database file, or a new file to create`),
     );
   });
 

@@ -3,8 +3,8 @@
  * SQLite file (better-sqlite3, see `src/store/sqlite/index.ts` for why that driver) or on
  * PostgreSQL (`pg` pool). The schema and the migrations are the same for both.
  */
-import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
-import { basename, dirname } from 'node:path';
+import { closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, PostgresDialect, type KyselyConfig } from 'kysely';
 import type pg from 'pg';
@@ -359,13 +359,36 @@ function sqliteOpenFailure(path: string, error: unknown): string {
   if (driver !== undefined) return `SQLite: cannot open ${path}: ${driver}`;
   // SQLite's own words ("unable to open database file") name neither the file nor what to fix.
   const message = error instanceof Error ? error.message : String(error);
-  const fix = isOpenRefusal(error) ? `: the file and its folder must be writable by this process (WAL mode keeps ${basename(path)}-wal and -shm beside it)` : '';
-  return `SQLite: cannot open ${path} (${message})${fix}`;
+  return `SQLite: cannot open ${path} (${message})${openFix(path, error)}`;
+}
+
+/**
+ * What to fix, after the reason, as the doctor's `database` check says it. A folder is refused by
+ * SQLite as SQLITE_CANTOPEN, which alone read as a permission problem; a file that is not a
+ * database (SQLITE_NOTADB: another file, or one damaged or encrypted) is no writability problem either.
+ */
+function openFix(path: string, error: unknown): string {
+  if (isFolder(path)) {
+    return `: it is a folder, not an SQLite file; name a file in it, such as sqlite:${join(path, 'app.db')}`;
+  }
+  if (error instanceof Error && (error as NodeJS.ErrnoException).code === 'SQLITE_NOTADB') {
+    return ": it is not an SQLite database; name the app's database file, or a new file to create";
+  }
+  return isOpenRefusal(error) ? `: the file and its folder must be writable by this process (WAL mode keeps ${basename(path)}-wal and -shm beside it)` : '';
 }
 
 /** The first line of a message ("Could not locate the bindings file. Tried:" lists 13 paths below it). */
 function firstLine(message: string): string {
   return message.split('\n')[0]!.replace(/\.?\s*Tried:$/, '');
+}
+
+/** Whether `path` is a folder (false when it cannot be told: a parent this process may not search). */
+function isFolder(path: string): boolean {
+  try {
+    return path !== ':memory:' && statSync(path, { throwIfNoEntry: false })?.isDirectory() === true;
+  } catch {
+    return false;
+  }
 }
 
 /** Creates `path` (0600), unless another process just did. */
