@@ -3,6 +3,12 @@
  * `SameSite=Strict` (no other site can make the browser send it), `Secure` in production,
  * `Path=/api/v1/auth` (sent to the auth endpoints only), and `Max-Age` = what is left of the
  * token's life. The token never appears in a JSON body.
+ *
+ * Two `refresh_token` cookies of different values in one request are read as none. A sibling
+ * subdomain is same-site and may set a cookie for the whole site (`Domain=example.com`) on a longer
+ * path (`Path=/api/v1/auth/refresh-token`), which the browser sends before the app's own: read first
+ * (as the cookie parser reads), it rotated the planted token and signed the victim's page in to the
+ * planter's account. The server cannot tell which of the two is its own, so it uses neither.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
@@ -22,7 +28,10 @@ export function createRefreshCookie(secure: boolean): RefreshCookie {
   const attributes = { httpOnly: true, sameSite: 'strict', secure, path: AUTH_PREFIX } as const;
   return {
     name: REFRESH_COOKIE,
-    read: (request) => request.cookies[REFRESH_COOKIE],
+    read: (request) => {
+      const value = request.cookies[REFRESH_COOKIE];
+      return value === undefined || !ambiguous(request.headers.cookie, value) ? value : undefined;
+    },
     write: (reply, token, maxAgeSeconds) => {
       // Checked here, in the route: the cookie is serialised later, in an onSend hook, where a
       // refusal bypassed the app's error handler (Fastify's own JSON, without code or request_id).
@@ -31,4 +40,27 @@ export function createRefreshCookie(secure: boolean): RefreshCookie {
     },
     clear: (reply) => void reply.setCookie(REFRESH_COOKIE, '', { ...attributes, maxAge: 0, expires: new Date(0) }),
   };
+}
+
+/**
+ * Whether the `Cookie` header holds a `refresh_token` pair whose value differs from `value` (the one
+ * the parser kept). Values are compared as sent and percent-decoded, as the parser decodes them.
+ */
+function ambiguous(header: string | undefined, value: string): boolean {
+  if (header === undefined) return false;
+  for (const pair of header.split(';')) {
+    const eq = pair.indexOf('=');
+    if (eq === -1 || pair.slice(0, eq).trim() !== REFRESH_COOKIE) continue;
+    const raw = pair.slice(eq + 1).trim();
+    if (raw !== value && decoded(raw) !== value) return true;
+  }
+  return false;
+}
+
+function decoded(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
 }

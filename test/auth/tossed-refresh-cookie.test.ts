@@ -1,0 +1,66 @@
+/**
+ * Cookie tossing: a sibling subdomain (same site, so `SameSite=Strict` does not stop it) can set a
+ * `refresh_token` cookie for the app with `Domain=example.com` and a longer path
+ * (`Path=/api/v1/auth/refresh-token`). The browser then sends both, the longer path first:
+ * `Cookie: refresh_token=<attacker's>; refresh_token=<victim's>`. The cookie parser keeps the first,
+ * so `/refresh-token` rotated the attacker's token and handed the victim's page an access token of
+ * the attacker's account (the victim then types their data into it), and `/logout` revoked the
+ * attacker's sign-in instead of the victim's. The server cannot tell which of two refresh cookies
+ * is its own: it now refuses them both, rotates and revokes nothing.
+ */
+import { afterEach, expect, it } from 'vitest';
+import { authApp, eachEngine, refreshCookie, type AuthApp } from './harness.js';
+
+const ORIGIN = { origin: 'https://app.example.com' };
+
+eachEngine('two refresh cookies in one request (a tossed one)', (engine) => {
+  let t: AuthApp;
+  afterEach(async () => {
+    await t.close();
+  });
+
+  async function start(): Promise<void> {
+    t = await authApp(engine, { production: true });
+    await t.register('victim@example.com');
+    await t.register('attacker@example.com');
+  }
+  const emailOf = async (access: string) => (await t.me(access)).json().email as string;
+
+  it('/refresh-token: 401 REFRESH_TOKEN_INVALID, neither token rotated, no access token of the other account', async () => {
+    await start();
+    const victim = await t.login('victim@example.com');
+    const attacker = await t.login('attacker@example.com');
+
+    const res = await t.post('/refresh-token', undefined, { ...ORIGIN, cookie: `refresh_token=${attacker.refresh}; refresh_token=${victim.refresh}` });
+    expect([res.statusCode, res.json().code]).toEqual([401, 'REFRESH_TOKEN_INVALID']);
+    expect(res.json().access_token).toBeUndefined();
+
+    // Neither was spent: each still rotates once, alone, for its own account.
+    const own = await t.post('/refresh-token', undefined, { ...ORIGIN, cookie: `refresh_token=${victim.refresh}` });
+    expect(own.statusCode).toBe(200);
+    expect(await emailOf(own.json().access_token as string)).toBe('victim@example.com');
+    const theirs = await t.post('/refresh-token', undefined, { ...ORIGIN, cookie: `refresh_token=${attacker.refresh}` });
+    expect(theirs.statusCode).toBe(200);
+    expect(await emailOf(theirs.json().access_token as string)).toBe('attacker@example.com');
+  });
+
+  it('the same value twice is one cookie: rotated as usual', async () => {
+    await start();
+    const victim = await t.login('victim@example.com');
+    const res = await t.post('/refresh-token', undefined, { ...ORIGIN, cookie: `refresh_token=${victim.refresh}; refresh_token=${victim.refresh}` });
+    expect(res.statusCode).toBe(200);
+    expect(refreshCookie(res)).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(await emailOf(res.json().access_token as string)).toBe('victim@example.com');
+  });
+
+  it('/logout without a bearer: revokes neither family (401 INVALID_TOKEN, as with no cookie)', async () => {
+    await start();
+    const victim = await t.login('victim@example.com');
+    const attacker = await t.login('attacker@example.com');
+
+    const res = await t.post('/logout', undefined, { ...ORIGIN, cookie: `refresh_token=${attacker.refresh}; refresh_token=${victim.refresh}` });
+    expect([res.statusCode, res.json().code]).toEqual([401, 'INVALID_TOKEN']);
+    expect((await t.me(victim.access)).statusCode).toBe(200);
+    expect((await t.me(attacker.access)).statusCode).toBe(200);
+  });
+});
