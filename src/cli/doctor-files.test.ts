@@ -17,7 +17,9 @@ import { migrateToLatest } from '../sql/migrate.js';
 import { runDoctorConnected } from './doctor.js';
 import { runFileChecks } from './doctor-files.js';
 import { parseEnv } from '../ops/config.js';
-import { createLiveComponents, readDevSessionSecret } from '../runtime/setup.js';
+import { createLiveComponents } from '../runtime/setup.js';
+import { readDevSessionSecret } from '../runtime/dev-files.js';
+import { readDevStateKeys } from '../pipeline/state/keyring.js';
 import { createMemoryStore } from '../store/memory/index.js';
 
 const KEY = Buffer.from(Array.from({ length: 32 }, (_, i) => (i * 37 + 11) % 256)).toString('base64');
@@ -116,8 +118,9 @@ describe('doctor --connect: the folders the app writes to', () => {
       `LC_SESSION_SECRET is not set and the development file ${dir}/data/session-secret holds fewer than 32 bytes, so start-up cannot use it: fix or delete the file (start-up then generates a new one), or set LC_SESSION_SECRET (\`npx livecomponents keygen\` prints one)`,
     ]);
     // Start-up says the same of the secret file (it named LC_SESSION_SECRET "must be at least 32 bytes", a variable that is not set)
-    // and of the key file (it gave the key ring's "data/state-keys/LC_STATE_KEYS: entry at index 0 …").
+    // and of the key file (it gave the key ring's "data/state-keys/LC_STATE_KEYS: entry at index 0 …"): one reader each, shared.
     expect(() => readDevSessionSecret(join(dir, 'data/session-secret'))).toThrow(byName('data-dir')?.problems[1] as string);
+    expect(() => readDevStateKeys(join(dir, 'data/state-keys/LC_STATE_KEYS'))).toThrow(byName('data-dir')?.problems[0] as string);
     const start = () => createLiveComponents({ components: [], store: createMemoryStore(), appOrigin: 'http://localhost:3000', sessionSecret: SECRET, dataDir: join(dir, 'data'), warn: () => {} });
     await expect(start()).rejects.toThrow(byName('data-dir')?.problems[0] as string);
     // The same key twice: parses, but start-up's key ring refuses it.

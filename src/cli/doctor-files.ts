@@ -29,9 +29,10 @@ import type { AppConfig } from '../ops/config.js';
 import { logDestinationForMessage, parseLogDestination } from '../ops/logging/destination.js';
 import { startingFile } from '../ops/logging/file-roller.js';
 import { DEFAULT_DATABASE_URL, describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
-import { devFileUnusable, errorReason as reason, nearestExisting } from '../ops/writable-path.js';
-import { createKeyRing, parseStateKeys } from '../pipeline/state/keyring.js';
-import { readDevSessionSecret } from '../runtime/setup.js';
+import { errorReason as reason, nearestExisting } from '../ops/writable-path.js';
+// Not src/runtime/setup.ts: that would load the whole runtime into the `doctor` command.
+import { readDevStateKeys } from '../pipeline/state/keyring.js';
+import { readDevSessionSecret } from '../runtime/dev-files.js';
 
 export const FILE_CHECK_NAMES = ['data-dir', 'database-files', 'log-file'] as const;
 export type FileCheckName = (typeof FILE_CHECK_NAMES)[number];
@@ -315,22 +316,18 @@ function readRefusal(file: string): string | undefined {
 }
 
 /**
- * What start-up would say of a development file that reads but holds no usable value: a state key
- * file that does not parse as keys (`parseStateKeys`, `createKeyRing`), a session secret of fewer than
- * 32 bytes (`readDevSessionSecret`); undefined when it is usable. Key material is wiped, never shown.
+ * What start-up says of a development file that reads but holds no usable value — a state key file
+ * that is no key ring, a session secret of fewer than 32 bytes — read by start-up's own readers
+ * (`readDevStateKeys`, `readDevSessionSecret`: read only); undefined when it is usable. Key material
+ * is wiped where it can be, never shown.
  */
 function devFileContentProblem(variable: string, file: string): string | undefined {
   try {
-    if (variable === 'LC_STATE_KEYS') {
-      const keys = parseStateKeys(readFileSync(file, 'utf8'), 'its entry');
-      createKeyRing(keys);
-    } else {
-      readDevSessionSecret(file).fill(0);
-    }
+    if (variable === 'LC_STATE_KEYS') readDevStateKeys(file);
+    else readDevSessionSecret(file).fill(0);
     return undefined;
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    return variable === 'LC_STATE_KEYS' ? devFileUnusable(variable, file, `holds no usable key (${message.replace(/^its entry:? /, '')})`) : message;
+    return error instanceof Error ? error.message : String(error);
   }
 }
 

@@ -6,7 +6,7 @@
  * CI: the cases run in a child process with a folder mounted read-only, or as nobody
  * (test/helpers/restricted.ts).
  */
-import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -70,6 +70,17 @@ describe.skipIf(nobodyUnsupported !== undefined)('development keys in a data fol
     mkdirSync(dataDir, { mode: 0o555 });
     expect(startIn({ dataDir, stateKeys: STATE_KEY }, { asNobody: true })).toBe(
       `LC_SESSION_SECRET is not set and ${dataDir} is not writable (EACCES: permission denied), so the development session secret cannot be written: set LC_SESSION_SECRET ${KEYGEN}`,
+    );
+  });
+
+  it('no LC_STATE_KEYS, a key file too open that this user does not own: says so, not "cannot be read (EPERM)" of a file it read', () => {
+    const dataDir = join(folder('data-'), 'data');
+    mkdirSync(join(dataDir, 'state-keys'), { recursive: true, mode: 0o755 });
+    const file = join(dataDir, 'state-keys', 'LC_STATE_KEYS');
+    writeFileSync(file, `${STATE_KEY}\n`);
+    chmodSync(file, 0o644);
+    expect(startIn({ dataDir }, { asNobody: true })).toBe(
+      `LC_STATE_KEYS is not set and the development file ${file} is too open (mode 0644) and cannot be reset to 0600 (EPERM: operation not permitted), so start-up cannot use it: fix or delete the file (start-up then generates a new one), or set LC_STATE_KEYS (\`npx livecomponents keygen\` prints one)`,
     );
   });
 });

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { defineComponent } from '../core/component.js';
 import { html } from '../core/html.js';
 import { createMemoryStore } from '../store/memory/index.js';
+import { readDevStateKeys } from '../pipeline/state/keyring.js';
 import { createLiveComponents } from './setup.js';
 
 const counter = defineComponent({ name: 'counter', initialState: { n: 0 }, publicState: ['n'], actions: {}, render: (s) => html`${s.n}` });
@@ -47,5 +48,15 @@ describe('createLiveComponents and the environment', () => {
 
   it('refuses to start without appOrigin', async () => {
     await expect(createLiveComponents({ components: [counter] } as never)).rejects.toThrow(/appOrigin is required/);
+  });
+
+  it('a development key file that holds no key stops start-up in the words of doctor --connect, which reads it with the same reader', async () => {
+    vi.stubEnv('LC_STATE_KEYS', '');
+    const dataDir = mkdtempSync(join(tmpdir(), 'lc-setup-'));
+    mkdirSync(join(dataDir, 'state-keys'));
+    writeFileSync(join(dataDir, 'state-keys', 'LC_STATE_KEYS'), 'garbage\n', { mode: 0o600 });
+    const sentence = `LC_STATE_KEYS is not set and the development file ${dataDir}/state-keys/LC_STATE_KEYS holds no usable key (entry at index 0 decodes to 5 bytes; a key must be exactly 32 (for example \`openssl rand -base64 32\`)), so start-up cannot use it: fix or delete the file (start-up then generates a new one), or set LC_STATE_KEYS (\`npx livecomponents keygen\` prints one)`;
+    await expect(createLiveComponents({ components: [counter], appOrigin, sessionSecret: randomBytes(32).toString('base64'), dataDir, warn: () => {} })).rejects.toThrow(new Error(sentence));
+    expect(() => readDevStateKeys(join(dataDir, 'state-keys', 'LC_STATE_KEYS'))).toThrow(new Error(sentence));
   });
 });

@@ -2,22 +2,25 @@
  * `createLiveComponents(options)`: the one call an app makes. Turns configuration (keys as text,
  * defaults) into a runtime: store, state sealer, CSRF service, security events, pipeline.
  */
-import { mkdirSync, readFileSync, existsSync } from 'node:fs';
+import { mkdirSync, existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { ComponentDefinition, User } from '../core/component.js';
 import type { Clock } from '../core/clock.js';
 import { createFileOnce } from '../core/create-file-once.js';
-import { devFileRefusal, devFileUnusable, errorReason } from '../ops/writable-path.js';
+import { devFileRefusal } from '../ops/writable-path.js';
 import { pino } from 'pino';
 import type { SecurityEventSink } from '../ops/security-events.js';
 import { createSecurityLogger } from '../ops/security-logger.js';
 import { createCsrfService } from '../pipeline/csrf/index.js';
-import { createKeyRing, createSealer, loadOrCreateDevKeys, parseStateKeys, type StateKey } from '../pipeline/state/seal.js';
+import { createKeyRing, createSealer, loadOrCreateDevKeys, parseStateKeys } from '../pipeline/state/seal.js';
 import { createMemoryStore } from '../store/memory/index.js';
 import type { Store } from '../store/types.js';
 import { createRuntime, type LiveRuntime, type RuntimeOptions } from './index.js';
 import type { SecurityOptions } from './stages.js';
+import { decodeSecret, MIN_SECRET_BYTES, readDevSessionSecret } from './dev-files.js';
+
+export { decodeSecret } from './dev-files.js';
 
 export interface LiveComponentsOptions extends SecurityOptions {
   components: readonly ComponentDefinition[];
@@ -83,8 +86,6 @@ export interface LiveComponentsOptions extends SecurityOptions {
   warn?: (message: string) => void;
 }
 
-const MIN_SECRET_BYTES = 32;
-
 export async function createLiveComponents(options: LiveComponentsOptions): Promise<LiveRuntime> {
   const warn = options.warn ?? ((m: string) => console.warn(m));
   const dataDir = options.dataDir ?? './data';
@@ -99,7 +100,8 @@ export async function createLiveComponents(options: LiveComponentsOptions): Prom
   }
   if (production && !stateKeys) throw new Error('LC_STATE_KEYS is required in production (or the stateKeys option)');
   if (production && !sessionSecret) throw new Error('LC_SESSION_SECRET is required in production (or the sessionSecret option)');
-  const keys = stateKeys ? parseStateKeys(stateKeys) : devStateKeys(dataDir, warn);
+  // A development file that cannot serve stops start-up in the words of `doctor --connect` (data-dir).
+  const keys = stateKeys ? parseStateKeys(stateKeys) : loadOrCreateDevKeys(join(dataDir, 'state-keys'), warn);
   const secret = sessionSecret ? decodeSecret(sessionSecret) : devSessionSecret(dataDir, warn);
 
   const store = options.store ?? createMemoryStore({ clock: options.clock });
@@ -119,18 +121,6 @@ export async function createLiveComponents(options: LiveComponentsOptions): Prom
   });
 }
 
-/** `LC_SESSION_SECRET` as base64 (standard or url) when it decodes to >= 32 bytes, else its UTF-8 bytes. */
-export function decodeSecret(text: string): Buffer {
-  const trimmed = text.trim();
-  if (/^[A-Za-z0-9+/_-]+={0,2}$/.test(trimmed)) {
-    const decoded = Buffer.from(trimmed, 'base64');
-    if (decoded.length >= MIN_SECRET_BYTES) return decoded;
-  }
-  const raw = Buffer.from(trimmed, 'utf8');
-  if (raw.length < MIN_SECRET_BYTES) throw new TypeError(`LC_SESSION_SECRET must be at least ${MIN_SECRET_BYTES} bytes`);
-  return raw;
-}
-
 /**
  * Development without `LC_SESSION_SECRET`: the secret kept in `dataDir/session-secret`, created once
  * even when several processes start together (they must share it: each refuses the others' tokens).
@@ -147,52 +137,6 @@ function devSessionSecret(dataDir: string, warn: (m: string) => void): Buffer {
   }
   if (created) warn(`LC_SESSION_SECRET is not set: generated a development secret in ${file}. Set LC_SESSION_SECRET in production.`);
   return readDevSessionSecret(file);
-}
-
-/**
- * Development without `LC_STATE_KEYS`: the keys kept under `dataDir/state-keys`. A key file that
- * cannot be read or holds no usable key throws words naming LC_STATE_KEYS and the file, as
- * `doctor --connect` (data-dir) says them (the key ring's own errors named neither the variable nor a
- * way out: `EACCES: permission denied, open 'data/state-keys/LC_STATE_KEYS'`,
- * `data/state-keys/LC_STATE_KEYS: entry at index 0 decodes to 5 bytes; …`).
- */
-function devStateKeys(dataDir: string, warn: (m: string) => void): StateKey[] {
-  const dir = join(dataDir, 'state-keys');
-  const file = join(dir, 'LC_STATE_KEYS');
-  try {
-    const keys = loadOrCreateDevKeys(dir, warn);
-    createKeyRing(keys);
-    return keys;
-  } catch (error) {
-    // A folder that refuses the new file: already said, naming the variable (devFileRefusal).
-    if (error instanceof Error && error.message.startsWith('LC_STATE_KEYS')) throw error;
-    const code = (error as NodeJS.ErrnoException | undefined)?.code;
-    const why =
-      typeof code === 'string' && !code.startsWith('ERR_')
-        ? `cannot be read (${errorReason(error)})`
-        : `holds no usable key (${(error instanceof Error ? error.message : String(error)).replace(`${file}: `, '').replace(`${file} `, '')})`;
-    throw new Error(devFileUnusable('LC_STATE_KEYS', file, why), { cause: error });
-  }
-}
-
-/**
- * The development session secret kept in `file`. A file that cannot be read, or holds fewer than 32
- * bytes, throws words naming LC_SESSION_SECRET and the file (Node's `EACCES: permission denied, open
- * 'data/session-secret'` and `LC_SESSION_SECRET must be at least 32 bytes`, of a variable that is not
- * set, named neither). `livecomponents doctor --connect` (data-dir) reads it the same way.
- */
-export function readDevSessionSecret(file: string): Buffer {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new Error(devFileUnusable('LC_SESSION_SECRET', file, `cannot be read (${errorReason(error)})`), { cause: error });
-  }
-  try {
-    return decodeSecret(text);
-  } catch (error) {
-    throw new Error(devFileUnusable('LC_SESSION_SECRET', file, `holds fewer than ${MIN_SECRET_BYTES} bytes`), { cause: error });
-  }
 }
 
 function legacyOption(value: boolean | undefined): boolean {

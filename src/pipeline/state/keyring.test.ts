@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { inspect } from 'node:util';
-import { afterEach, describe, expect, it } from 'vitest';
-import { createKeyRing, DEV_KEYS_FILE, loadOrCreateDevKeys, parseStateKeys, StateKey } from './keyring.js';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { createKeyRing, DEV_KEYS_FILE, loadOrCreateDevKeys, parseStateKeys, readDevStateKeys, StateKey } from './keyring.js';
 
 function keyText(bytes = 32, encoding: 'base64' | 'base64url' = 'base64'): string {
   return randomBytes(bytes).toString(encoding);
@@ -150,6 +150,45 @@ describe('loadOrCreateDevKeys', () => {
     expect(warnings[1]).toContain('reset to 0600');
 
     writeFileSync(file, 'not a key');
-    expect(typeErrorOf(() => loadOrCreateDevKeys(dir, () => {}))).toMatch(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: entry at index 0`));
+    expect(() => loadOrCreateDevKeys(dir, () => {})).toThrow(unusable(file, 'holds no usable key (entry at index 0 is not base64 (standard or url alphabet))'));
+  });
+
+  it('reads a file that cannot serve before touching its mode: a folder in its place keeps its mode (was: reset to 0600)', () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, DEV_KEYS_FILE), { mode: 0o755 });
+    chmodSync(join(dir, DEV_KEYS_FILE), 0o755);
+    expect(() => loadOrCreateDevKeys(dir, () => expect.fail('no warning'))).toThrow(unusable(join(dir, DEV_KEYS_FILE), 'cannot be read (EISDIR: is a folder)'));
+    expect(statSync(join(dir, DEV_KEYS_FILE)).mode & 0o777).toBe(0o755);
+  });
+});
+
+/** Start-up's and the doctor's words for a development key file that cannot serve (devFileUnusable). */
+function unusable(file: string, why: string): string {
+  return `LC_STATE_KEYS is not set and the development file ${resolve(file)} ${why}, so start-up cannot use it: fix or delete the file (start-up then generates a new one), or set LC_STATE_KEYS (\`npx livecomponents keygen\` prints one)`;
+}
+
+describe('readDevStateKeys', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lc-read-keys-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('reads the keys and changes nothing: a too open file keeps its mode, a missing one is not created', () => {
+    const file = join(dir, 'keys');
+    const key = randomBytes(32);
+    writeFileSync(file, `${key.toString('base64')}\n`, { mode: 0o644 });
+    chmodSync(file, 0o644);
+    expect(readDevStateKeys(file).map((k) => k.material.equals(key))).toEqual([true]);
+    expect(statSync(file).mode & 0o777).toBe(0o644);
+    const missing = join(dir, 'none', DEV_KEYS_FILE);
+    expect(() => readDevStateKeys(missing)).toThrow(new Error(unusable(missing, 'cannot be read (ENOENT: does not exist)')));
+    expect(existsSync(join(dir, 'none'))).toBe(false);
+  });
+
+  it('names the variable and the file for text that is no key, and the same key twice', () => {
+    const file = join(dir, 'keys');
+    writeFileSync(file, ' \n');
+    expect(() => readDevStateKeys(file)).toThrow(new Error(unusable(file, 'holds no usable key (is empty: expected comma-separated base64 32-byte keys)')));
+    const key = keyText();
+    writeFileSync(file, `${key},${key}`);
+    expect(() => readDevStateKeys(file)).toThrow(/^LC_STATE_KEYS is not set and the development file .* holds no usable key \(state keys at index 0 and 1 have the same key id [0-9a-f]{8} \(the same key twice\?\)\), so start-up/);
   });
 });

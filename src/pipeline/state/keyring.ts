@@ -7,7 +7,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:f
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { createFileOnce } from '../../core/create-file-once.js';
-import { devFileRefusal } from '../../ops/writable-path.js';
+import { devFileRefusal, devFileUnusable, errorReason } from '../../ops/writable-path.js';
 import { sodium } from './seal-sodium.js';
 
 /** Bytes of a state key (XSalsa20-Poly1305). */
@@ -140,18 +140,19 @@ export function parseStateKeys(text: string, source = 'LC_STATE_KEYS'): StateKey
 }
 
 /**
- * Development without `LC_STATE_KEYS`: reads the keys kept in `dir/LC_STATE_KEYS`, or generates one
- * key and writes it there (mode 0600, folder 0700; created atomically, so two processes starting
- * together end up with the same key). Calls `warn` exactly once per call — saying whether the key
- * was generated or reused — and never with key material. Not for production: set `LC_STATE_KEYS`.
+ * Development without `LC_STATE_KEYS`: reads the keys kept in `dir/LC_STATE_KEYS` (`readDevStateKeys`),
+ * or generates one key and writes it there (mode 0600, folder 0700; created atomically, so two
+ * processes starting together end up with the same key); a file group or others may read is reset
+ * to 0600. Calls `warn` exactly once per call — saying whether the key was generated or reused — and
+ * never with key material. Not for production: set `LC_STATE_KEYS`.
  * @param dir folder for the key file
  * @param warn receives the one warning
  * @default dir './data/state-keys'
  * @default warn console.warn
  * @example
  * const keys = env.LC_STATE_KEYS ? parseStateKeys(env.LC_STATE_KEYS) : loadOrCreateDevKeys('./data/state-keys', log.warn);
- * @throws {TypeError} when the existing file does not hold valid keys (see `parseStateKeys`)
- * @throws {Error} naming the folder that refuses, and why, when the key cannot be written
+ * @throws {Error} naming LC_STATE_KEYS, the folder that refuses and why, when the key cannot be written;
+ * naming LC_STATE_KEYS and the file when it cannot be used (`readDevStateKeys`) or its mode reset
  */
 export function loadOrCreateDevKeys(dir = './data/state-keys', warn: (message: string) => void = console.warn): StateKey[] {
   const file = join(dir, DEV_KEYS_FILE);
@@ -163,18 +164,53 @@ export function loadOrCreateDevKeys(dir = './data/state-keys', warn: (message: s
     // Node's own error named a relative path and no way out (ENOENT on a read-only root file system).
     throw devFileRefusal('LC_STATE_KEYS', 'state key', dir, error);
   }
+  // Read first: a file that cannot serve (a folder in its place, text that is no key) is left as it was.
+  const keys = readDevStateKeys(file);
+  const mode = created ? 0o600 : statSync(file).mode & 0o777;
   let note = '';
-  if (!created && (statSync(file).mode & 0o077) !== 0) {
-    chmodSync(file, 0o600);
+  if ((mode & 0o077) !== 0) {
+    try {
+      chmodSync(file, 0o600);
+    } catch (error) {
+      // Another user's file (EPERM): Node's words named neither the variable nor the file's mode.
+      throw new Error(devFileUnusable('LC_STATE_KEYS', file, `is too open (mode 0${mode.toString(8)}) and cannot be reset to 0600 (${errorReason(error)})`), { cause: error });
+    }
     note = ' (its permissions were too open and were reset to 0600)';
   }
-  const keys = parseStateKeys(readFileSync(file, 'utf8'), file);
   warn(
     created
       ? `LC_STATE_KEYS is not set: generated a development state key in ${file}. Set LC_STATE_KEYS in production.`
       : `LC_STATE_KEYS is not set: using the development state key in ${file}${note}. Set LC_STATE_KEYS in production.`,
   );
   return keys;
+}
+
+/** How `readDevStateKeys` names the file to `parseStateKeys`, taken off again: the sentence names it already. */
+const THE_FILE = 'the file';
+
+/**
+ * The development state keys kept in `file`, read only: no folder made, no file created, no mode
+ * changed. Start-up reads them with it (`loadOrCreateDevKeys`), and so does `livecomponents doctor
+ * --connect` (data-dir), so both say the same words. A file that cannot be read, or holds no usable
+ * key ring (text that is no key, the same key twice), throws words naming LC_STATE_KEYS, the file and
+ * a way out (`devFileUnusable`): the key ring's own errors named neither the variable nor a way out.
+ * @throws {Error} `LC_STATE_KEYS is not set and the development file <path> holds no usable key (…), so start-up cannot use it: …`
+ */
+export function readDevStateKeys(file: string): StateKey[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new Error(devFileUnusable('LC_STATE_KEYS', file, `cannot be read (${errorReason(error)})`), { cause: error });
+  }
+  try {
+    const keys = parseStateKeys(text, THE_FILE);
+    createKeyRing(keys);
+    return keys;
+  } catch (error) {
+    const detail = (error instanceof Error ? error.message : String(error)).replace(new RegExp(`^${THE_FILE}:? `), '');
+    throw new Error(devFileUnusable('LC_STATE_KEYS', file, `holds no usable key (${detail})`), { cause: error });
+  }
 }
 
 /** Generates a key and creates `file` with it, unless another process created `file` first (false). */
