@@ -13,9 +13,13 @@
  *   is below 95 % of `maxmemory` (past it a `noeviction` Redis refuses writes: every action answers
  *   503, while readiness stays green), and how it persists. An ACL user refused `INFO` or `TIME`
  *   (NOPERM) is named with what cannot be checked, not reported as a Redis that did not answer.
+ *   Without `REDIS_URL`, where sessions and state go instead: with PostgreSQL, the embedded SQLite
+ *   file, given the `database` checks below (start-up migrates it and opens the store on it too).
  * - `database`: the SQL database answers; migrations still pending (start-up applies them), and a
  *   failure when one of them would meet a table or index of its name made by another tool (other
  *   columns), or when an applied one differs from this release's (checksum, or a column its tables lack);
+ *   in an SQLite file that holds the key-value store, a failure when the store's statements do not
+ *   compile against its `lc_kv` table (start-up stops on that);
  *   on PostgreSQL, a failure when the server-side timeouts are not in force (a pooler dropped them).
  * - `clock`: this machine's clock against Redis's and PostgreSQL's. Token lifetimes (access,
  *   refresh, reset) and idempotency replays are read on each instance's clock, so instances whose
@@ -33,12 +37,13 @@ import { messageOf } from '../core/errors.js';
 import { redisTarget } from '../runtime/backends.js';
 import { createDatabase, DEFAULT_QUERY_TIMEOUT_MS, serverTimeouts, sqliteDriverNotBuilt } from '../sql/database.js';
 import { changedMigrations, migrationConflicts, newerMigrations, newerReleaseMessage, pendingMigrations } from '../sql/migrate.js';
-import { describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
+import { DEFAULT_DATABASE_URL, describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
 import { isAclRefusal, onNode, readNodeMemory } from '../store/redis/eviction.js';
 import { isSelectFailure, withoutEchoedArguments } from '../store/redis/connection.js';
 import { commandTimeoutOf, explainWriteRefusal, probeWrite, redisClientOptions, serverModeRefusal, WRITE_CHECK_KEY } from '../store/redis/index.js';
 import { loadIoredis } from '../store/redis/driver.js';
 import { defineLuaCommands } from '../store/redis/lua/index.js';
+import { lcKvRefusal } from '../store/sqlite/index.js';
 import { folderRefusal } from './doctor-files.js';
 import { nearestExisting } from '../ops/writable-path.js';
 import { CLOCK_SERVICES, describeSkew, measureSkew, postgresTime, redisTime, type ClockSkew } from '../ops/clock-skew/index.js';
@@ -59,6 +64,14 @@ export interface ServiceCheckOptions {
   now?: () => number;
   /** Largest clock difference accepted, ms. @default 1000 */
   maxSkewMs?: number;
+  /** The folder relative `sqlite:` paths (the embedded key-value file's too) are read against. @default process.cwd() */
+  cwd?: string;
+}
+
+/** What one check found: its problems, and the line when there is none. */
+interface Outcome {
+  readonly problems: string[];
+  readonly summary: string;
 }
 
 export async function runServiceChecks(config: AppConfig, options: ServiceCheckOptions = {}): Promise<ServiceCheckResult[]> {
@@ -66,16 +79,34 @@ export async function runServiceChecks(config: AppConfig, options: ServiceCheckO
   // larger value failed every check (Redis's socket dropped at once, PostgreSQL refusing its timeouts).
   const timeoutMs = Math.ceil(commandTimeoutOf('doctor', options.timeoutMs ?? 3_000, 'timeoutMs'));
   const now = options.now ?? Date.now;
+  const cwd = options.cwd ?? process.cwd();
   const readings: ClockSkew[] = [];
   const [redis, database] = await Promise.all([
-    checkRedis(config.REDIS_URL, config.REDIS_KEY_PREFIX ?? '', timeoutMs, now, readings),
-    checkDatabase(config.DATABASE_URL, timeoutMs, now, readings),
+    config.REDIS_URL === undefined ? checkEmbeddedStore(config.DATABASE_URL, cwd, timeoutMs) : checkRedis(config.REDIS_URL, config.REDIS_KEY_PREFIX ?? '', timeoutMs, now, readings),
+    checkDatabase(config.DATABASE_URL, config.REDIS_URL === undefined, cwd, timeoutMs, now, readings),
   ]);
   return [redis, database, checkClock(readings, options.maxSkewMs ?? 1_000)];
 }
 
-async function checkRedis(url: string | undefined, keyPrefix: string, timeoutMs: number, now: () => number, readings: ClockSkew[]): Promise<ServiceCheckResult> {
-  if (url === undefined) return passed('redis-server', 'no REDIS_URL: sessions and state stay in the embedded SQLite file');
+/** The words before each problem of the embedded key-value file: the variable that would move it. */
+const EMBEDDED_FILE = 'REDIS_URL is not set, so sessions and state go to the embedded SQLite file: ';
+
+/**
+ * Without REDIS_URL, the store is DATABASE_URL's SQLite file (checked as `database`), or with
+ * PostgreSQL the embedded file, which start-up migrates and opens the store on just as it does
+ * DATABASE_URL's file (src/runtime/backends.ts): so it gets the same checks, read-only.
+ */
+async function checkEmbeddedStore(databaseUrl: string, cwd: string, timeoutMs: number): Promise<ServiceCheckResult> {
+  if (parseDatabaseUrl(databaseUrl, cwd).engine === 'sqlite') {
+    return passed('redis-server', "no REDIS_URL: sessions and state stay in DATABASE_URL's SQLite database (see database)");
+  }
+  const embedded = parseDatabaseUrl(DEFAULT_DATABASE_URL, cwd);
+  if (embedded.engine !== 'sqlite') throw new Error('the embedded key-value store is an SQLite file');
+  const file = await checkSqlite(embedded.path, describeDatabaseUrl(DEFAULT_DATABASE_URL, cwd), EMBEDDED_FILE, true, timeoutMs);
+  return checked('redis-server', file.problems, `no REDIS_URL: sessions and state go to the embedded SQLite file: ${file.summary}`);
+}
+
+async function checkRedis(url: string, keyPrefix: string, timeoutMs: number, now: () => number, readings: ClockSkew[]): Promise<ServiceCheckResult> {
   const target = redisTarget(url, true);
   // One attempt, no reconnecting: the doctor reports and exits.
   const client: Redis | Cluster = 'url' in target ? new (loadIoredis().Redis)(target.url, { ...redisClientOptions(timeoutMs), lazyConnect: true, retryStrategy: () => null }) : target.client;
@@ -140,31 +171,23 @@ async function checkRedis(url: string | undefined, keyPrefix: string, timeoutMs:
   }
 }
 
-async function checkDatabase(url: string, timeoutMs: number, now: () => number, readings: ClockSkew[]): Promise<ServiceCheckResult> {
-  const target = parseDatabaseUrl(url);
-  const where = describeDatabaseUrl(url);
+/**
+ * @param holdsStore - whether an SQLite DATABASE_URL holds the key-value store too (no REDIS_URL)
+ */
+async function checkDatabase(url: string, holdsStore: boolean, cwd: string, timeoutMs: number, now: () => number, readings: ClockSkew[]): Promise<ServiceCheckResult> {
+  const target = parseDatabaseUrl(url, cwd);
+  const where = describeDatabaseUrl(url, cwd);
   if (target.engine === 'sqlite') {
     if (target.path === ':memory:') return passed('database', 'in-memory SQLite (nothing survives a restart)');
-    if (!existsSync(target.path)) {
-      const folder = nearestExisting(dirname(target.path));
-      // Tried with a probe file: access(W_OK) says yes to root on a folder whose bits refuse writing.
-      if (folderRefusal(folder) !== undefined) {
-        return failed('database', `DATABASE_URL: ${where} does not exist and ${folder} is not a writable folder, so start-up cannot create it`);
-      }
-      // Start-up creates it only if the driver loads (an install with scripts off leaves it unbuilt): an in-memory database tries that alone.
-      const memory = openForCheck(':memory:', {});
-      if (typeof memory === 'string') return failed('database', `DATABASE_URL: ${where} does not exist yet, and start-up cannot create it${memory}`);
-      memory.close();
-      return passed('database', `${where} does not exist yet; start-up creates and migrates it`);
-    }
-    return await checkSqliteFile(target.path, where, timeoutMs);
+    const file = await checkSqlite(target.path, where, 'DATABASE_URL: ', holdsStore, timeoutMs);
+    return checked('database', file.problems, file.summary);
   }
   const db = createDatabase(url, { connectTimeoutMs: timeoutMs, queryTimeoutMs: timeoutMs, poolMax: 1 });
   try {
     readings.push({ service: 'postgresql', skewMs: await measureSkew(postgresTime(db), now) });
     const timeouts = await missingServerTimeouts(db, url, where);
-    const schema = await schemaCheck(db, where, 'answers');
-    return timeouts === undefined ? schema : checked('database', [...schema.problems, timeouts], schema.summary);
+    const schema = await schemaCheck(db, where, 'answers', 'DATABASE_URL: ');
+    return checked('database', timeouts === undefined ? schema.problems : [...schema.problems, timeouts], schema.summary);
   } catch (error) {
     // A server that refused (PgBouncer's "unsupported startup parameter", a wrong password) did answer.
     const answered = sqlStateOf(error) === undefined ? 'did not answer' : 'answered with an error';
@@ -208,15 +231,42 @@ function quoteIdentifier(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
-async function checkSqliteFile(path: string, where: string, timeoutMs: number): Promise<ServiceCheckResult> {
+/**
+ * The SQLite file at `path` (`where`, as messages name it, after `prefix`: the variable to change),
+ * or the folder start-up would create it in. `holdsStore`: the key-value store opens on it too.
+ */
+async function checkSqlite(path: string, where: string, prefix: string, holdsStore: boolean, timeoutMs: number): Promise<Outcome> {
+  if (existsSync(path)) return await checkSqliteFile(path, where, prefix, holdsStore, timeoutMs);
+  const folder = nearestExisting(dirname(path));
+  // Tried with a probe file: access(W_OK) says yes to root on a folder whose bits refuse writing.
+  if (folderRefusal(folder) !== undefined) {
+    return { problems: [`${prefix}${where} does not exist and ${folder} is not a writable folder, so start-up cannot create it`], summary: '' };
+  }
+  // Start-up creates it only if the driver loads (an install with scripts off leaves it unbuilt): an in-memory database tries that alone.
+  const memory = openForCheck(':memory:', {});
+  if (typeof memory === 'string') return { problems: [`${prefix}${where} does not exist yet, and start-up cannot create it${memory}`], summary: '' };
+  memory.close();
+  return { problems: [], summary: `${where} does not exist yet; start-up creates and migrates it` };
+}
+
+async function checkSqliteFile(path: string, where: string, prefix: string, holdsStore: boolean, timeoutMs: number): Promise<Outcome> {
   // Read-only: the doctor never writes the database (no WAL switch, no migration).
   const native = openForCheck(path, { readonly: true, fileMustExist: true, timeout: timeoutMs });
-  if (typeof native === 'string') return failed('database', `DATABASE_URL: ${where} cannot be opened${native}`);
+  if (typeof native === 'string') return { problems: [`${prefix}${where} cannot be opened${native}`], summary: '' };
   const db = new Kysely<unknown>({ dialect: new SqliteDialect({ database: native }) });
   try {
-    return await schemaCheck(db, where, 'opens');
+    const schema = await schemaCheck(db, where, 'opens', prefix);
+    // Start-up then prepares the store's statements on lc_kv, and stops when they do not compile
+    // (a table with the migration's columns but no primary key on `key` is taken as its own).
+    if (!holdsStore || schema.problems.length > 0 || !(await db.introspection.getTables()).some((t) => t.name === 'lc_kv')) return schema;
+    const refusal = lcKvRefusal(native);
+    if (refusal === undefined) return schema;
+    return {
+      problems: [`${prefix}${where}: table "lc_kv" is not the one migration 001_lc_kv makes: the key-value store's statements fail on it (${refusal}), so start-up would stop; restore a backup taken before it was changed`],
+      summary: '',
+    };
   } catch (error) {
-    return failed('database', `DATABASE_URL: ${where} cannot be read (${messageOf(error)})`);
+    return { problems: [`${prefix}${where} cannot be read (${messageOf(error)})`], summary: '' };
   } finally {
     await db.destroy();
   }
@@ -243,19 +293,18 @@ function openForCheck(path: string, options: BetterSqlite3.Options): BetterSqlit
  * applied migration differs from this release's, or when a pending migration would meet a table or
  * index of its name that is something else (another tool's `users`): start-up would refuse each.
  */
-async function schemaCheck<DB>(db: Kysely<DB>, where: string, answers: string): Promise<ServiceCheckResult> {
+async function schemaCheck<DB>(db: Kysely<DB>, where: string, answers: string, prefix: string): Promise<Outcome> {
   // Start-up and `migrate` refuse such a database (a rollback across a migration): no "up to date".
   const newer = await newerMigrations(db);
-  if (newer.length > 0) return failed('database', `DATABASE_URL: ${where}: ${newerReleaseMessage(newer)}`);
-  const changed = (await changedMigrations(db)).map((c) => `DATABASE_URL: ${where}: ${c}`);
+  if (newer.length > 0) return { problems: [`${prefix}${where}: ${newerReleaseMessage(newer)}`], summary: '' };
+  const changed = (await changedMigrations(db)).map((c) => `${prefix}${where}: ${c}`);
   const pending = await pendingMigrations(db);
-  if (pending.length === 0) return checked('database', changed, `${where} ${answers}; schema up to date`);
+  if (pending.length === 0) return { problems: changed, summary: `${where} ${answers}; schema up to date` };
   const conflicts = await migrationConflicts(db, pending);
-  return checked(
-    'database',
-    [...changed, ...conflicts.map((c) => `DATABASE_URL: ${where}: migration ${c}`)],
-    `${where} ${answers}; ${pending.length} migration(s) pending (${pending.join(', ')}), applied at start-up or by livecomponents migrate`,
-  );
+  return {
+    problems: [...changed, ...conflicts.map((c) => `${prefix}${where}: migration ${c}`)],
+    summary: `${where} ${answers}; ${pending.length} migration(s) pending (${pending.join(', ')}), applied at start-up or by livecomponents migrate`,
+  };
 }
 
 function checkClock(readings: readonly ClockSkew[], maxSkewMs: number): ServiceCheckResult {

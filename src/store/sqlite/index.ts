@@ -434,6 +434,21 @@ function connectionOf(db: Kysely<DatabaseSchema>): BetterSqlite3.Database {
   return native;
 }
 
+/**
+ * What SQLite says when the store's statements do not compile against the `lc_kv` table of
+ * `native` (a column missing, `key` not its primary key: "ON CONFLICT clause does not match any
+ * PRIMARY KEY or UNIQUE constraint"), or undefined when they do: `createSqliteStore` fails on the
+ * same. It prepares them and runs none, so a read-only connection will do (`doctor --connect`).
+ */
+export function lcKvRefusal(native: BetterSqlite3.Database): string | undefined {
+  try {
+    prepare(native);
+    return undefined;
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
+}
+
 function prepare(native: BetterSqlite3.Database) {
   return {
     get: native.prepare<[string, number], string>(SQL.GET).pluck(),
