@@ -4,15 +4,17 @@
  * and keep using it, so every process but the last to write held a secret the others refuse.
  */
 import { randomBytes } from 'node:crypto';
-import { linkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 
 /**
  * Writes `text` to a private temporary file (mode 0600), then links it into place only if `file` is
  * absent, so a concurrent reader never sees a half-written file. Where the file system has no hard
  * links, falls back to an exclusive create. False when another process created `file` first: read
- * theirs.
+ * theirs. First removes the temporary files of `file` that processes no longer running left behind.
  */
 export function createFileOnce(file: string, text: string): boolean {
+  removeDeadTemps(file);
   const temp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   try {
     writeFileSync(temp, text, { mode: 0o600, flag: 'wx' });
@@ -39,5 +41,41 @@ function createExclusive(file: string, text: string): boolean {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw error;
+  }
+}
+
+/**
+ * A process killed between its write and its unlink (SIGKILL, a crash, the machine stopping) left
+ * `file.<pid>.<hex>.tmp`, key material, for good. Those of a pid that no longer runs are removed; a
+ * running process's (this one's too) may still be linking its own, and is left alone. A pid reused
+ * since keeps its leftover until that process ends: rare, and only ever a file left, never one taken.
+ */
+function removeDeadTemps(file: string): void {
+  const name = basename(file);
+  let entries: string[];
+  try {
+    entries = readdirSync(dirname(file));
+  } catch {
+    return; // the folder cannot be read: the write below says why
+  }
+  for (const entry of entries) {
+    if (!entry.startsWith(`${name}.`)) continue;
+    const pid = /^\.(\d+)\.[0-9a-f]{12}\.tmp$/.exec(entry.slice(name.length))?.[1];
+    if (pid === undefined || running(Number(pid))) continue;
+    try {
+      unlinkSync(join(dirname(file), entry));
+    } catch {
+      // removed by another process sweeping too, or not ours to remove: it stays, as before
+    }
+  }
+}
+
+/** Whether a process with this pid runs (EPERM: it does, as another user's). */
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
   }
 }
