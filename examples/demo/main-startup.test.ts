@@ -90,7 +90,9 @@ describe('reference app start-up', () => {
     writeFileSync(join(dir, 'app.db'), 'not a database '.repeat(100));
     const run = await start({ DATABASE_URL: `sqlite:${join(dir, 'app.db')}` });
     expect([run.code, run.listened]).toEqual([1, false]);
-    expect(run.lines.filter((l) => l.level === 60).map((l) => l.msg)).toEqual([`start-up failed: SQLite: cannot open ${join(dir, 'app.db')} (file is not a database)`]);
+    expect(run.lines.filter((l) => l.level === 60).map((l) => l.msg)).toEqual([
+      `start-up failed: DATABASE_URL: SQLite: cannot open ${join(dir, 'app.db')} (file is not a database): it is not an SQLite database; name the app's database file, or a new file to create`,
+    ]);
   }, 60_000);
 
   it('a file the doctor --connect fails (a database file other users may read, in production) is logged as a warning, in its words', async () => {
