@@ -3,6 +3,7 @@
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { createLiveComponents, html, livecomponents, notFoundHandler, serverOptions, type LiveComponentsOptions } from '../../src/index.js';
+import { loadSecrets } from '../../src/runtime/setup.js';
 import { sendError } from '../../src/http/error-mapping.js';
 import { loadConfig, type AppConfig } from '../../src/ops/config.js';
 import { openBackends, type Backends } from '../../src/runtime/backends.js';
@@ -109,13 +110,18 @@ export async function createDemoApp(options: DemoAppOptions = {}): Promise<Fasti
   // Fastify's own error shape and FST_ codes instead of PROTOCOL's.
   app.setNotFoundHandler(notFoundHandler(app));
   app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
-  const lifecycle = options.lifecycle ?? createLifecycleState();
-  const logger = options.loggerInstance;
-  const metrics = createMetrics({ droppedLogRecords: logger === undefined ? undefined : () => droppedLogRecords(logger) });
-  registerHttpMetrics(app, metrics);
   // Why Redis cannot be reached (WRONGPASS, a TLS handshake, a cluster URL on a single Redis…): the
   // store reconnects every second and requests only say "not connected", so it is logged here, once.
   const redisErrors = redisErrorLog(app.log);
+  // Keys first: a development key file that cannot serve (or none in production) stops start-up
+  // before the database file is created and migrated.
+  const secrets = loadSecrets({
+    stateKeys: config.LC_STATE_KEYS,
+    sessionSecret: config.LC_SESSION_SECRET,
+    production: config.production,
+    warn: (message: string) => app.log.warn(message),
+    ...options.framework,
+  });
   const backends =
     options.backends ??
     (await openBackends({
@@ -127,6 +133,35 @@ export async function createDemoApp(options: DemoAppOptions = {}): Promise<Fasti
       // busy timeout, a full disk) while expired rows and the WAL grew.
       onSweepError: (err) => app.log.warn({ err }, 'SQLite store: a sweep of expired rows or a WAL checkpoint failed (the next sweep, a minute later, tries again; expired rows read as absent meanwhile)'),
     }));
+  // onClose hooks run last added first. Each closer is added once what it closes is open (the
+  // runtime's, auth's, the metrics server's… in assemble), so closing the app closes the later ones
+  // first and the backends last — also when a later step of start-up throws (the metrics port is
+  // taken, say): the database, Redis and the store were left open, and the process could not exit.
+  app.addHook('onClose', async () => backends.close());
+  try {
+    await assemble(app, { config, options, backends, secrets, redisErrors });
+  } catch (error) {
+    await app.close().catch((closing: unknown) => app.log.error({ err: closing }, 'start-up failed, and closing what it had opened failed too'));
+    throw error;
+  }
+  return app;
+}
+
+/** What `assemble` builds the app from, made before the backends were opened. */
+interface Assembly {
+  config: AppConfig;
+  options: DemoAppOptions;
+  backends: Backends;
+  secrets: Pick<LiveComponentsOptions, 'stateKeys' | 'sessionSecret'>;
+  redisErrors: ReturnType<typeof redisErrorLog>;
+}
+
+/** The app on open backends: the framework, auth, health, metrics and the pages. */
+async function assemble(app: FastifyInstance, { config, options, backends, secrets, redisErrors }: Assembly): Promise<void> {
+  const lifecycle = options.lifecycle ?? createLifecycleState();
+  const logger = options.loggerInstance;
+  const metrics = createMetrics({ droppedLogRecords: logger === undefined ? undefined : () => droppedLogRecords(logger) });
+  registerHttpMetrics(app, metrics);
   redisClientOf(backends.store)?.on('ready', redisErrors.connected);
   const accounts = createAccounts({ db: backends.db, clock: options.framework?.clock });
   const runtime = await createLiveComponents({
@@ -135,8 +170,6 @@ export async function createDemoApp(options: DemoAppOptions = {}): Promise<Fasti
     resolveUser: accounts.resolveUser,
     appOrigin: config.appOrigin,
     allowedOrigins: config.allowedOrigins,
-    stateKeys: config.LC_STATE_KEYS,
-    sessionSecret: config.LC_SESSION_SECRET,
     production: config.production,
     sessionTtlMs: config.SESSION_TTL * 60_000,
     warn: (message: string) => app.log.warn(message),
@@ -146,6 +179,12 @@ export async function createDemoApp(options: DemoAppOptions = {}): Promise<Fasti
     // themselves). The errors come from the store, which has already taken the credentials out of them.
     onBackgroundError: (err) => app.log.warn({ err }, 'livecomponents background store work failed (writes after a refused action, or lock and claim releases: those expire by their TTL)'),
     ...options.framework,
+    ...secrets,
+  });
+  // The runtime is the app's to close, before its store: no retry reaches a closed store.
+  app.addHook('onClose', async () => {
+    runtime.close();
+    if (runtime.store !== backends.store) await runtime.store.close();
   });
   await app.register(livecomponents, { runtime, secureCookies: config.secureCookies });
   const auth = await registerAuth(app, {
@@ -166,12 +205,6 @@ export async function createDemoApp(options: DemoAppOptions = {}): Promise<Fasti
     ...options.auth,
   });
   if (auth.web !== null) await app.register(accountPages, { web: auth.web });
-  app.addHook('onClose', async () => {
-    // The runtime is the app's to close, before its store: no retry reaches a closed store.
-    runtime.close();
-    if (runtime.store !== backends.store) await runtime.store.close();
-    await backends.close();
-  });
   // Redis that may evict keys forgets idempotency records under memory pressure: say so at once and in /health.
   const redis = redisClientOf(runtime.store);
   if (redis !== undefined) warnOnEvictionRisk(redis, (message) => app.log.warn(message));
@@ -213,6 +246,4 @@ export async function createDemoApp(options: DemoAppOptions = {}): Promise<Fasti
 <p class="muted">At most 5 payments per 5 minutes. A double click pays once.</p>`;
     return reply.type('text/html; charset=utf-8').send(layout(view, { title: 'Payment', path: '/payment', body }));
   });
-
-  return app;
 }

@@ -7,7 +7,7 @@ import { defineComponent } from '../core/component.js';
 import { html } from '../core/html.js';
 import { createMemoryStore } from '../store/memory/index.js';
 import { readDevStateKeys } from '../pipeline/state/keyring.js';
-import { createLiveComponents } from './setup.js';
+import { createLiveComponents, loadSecrets } from './setup.js';
 
 const counter = defineComponent({ name: 'counter', initialState: { n: 0 }, publicState: ['n'], actions: {}, render: (s) => html`${s.n}` });
 const appOrigin = 'https://app.example.com';
@@ -58,5 +58,21 @@ describe('createLiveComponents and the environment', () => {
     const sentence = `LC_STATE_KEYS is not set and the development file ${dataDir}/state-keys/LC_STATE_KEYS holds no usable key (entry at index 0 decodes to 5 bytes; a key must be exactly 32 (for example \`openssl rand -base64 32\`)), so start-up cannot use it: fix or delete the file (start-up then generates a new one), or set LC_STATE_KEYS (\`npx livecomponents keygen\` prints one)`;
     await expect(createLiveComponents({ components: [counter], appOrigin, sessionSecret: randomBytes(32).toString('base64'), dataDir, warn: () => {} })).rejects.toThrow(new Error(sentence));
     expect(() => readDevStateKeys(join(dataDir, 'state-keys', 'LC_STATE_KEYS'))).toThrow(new Error(sentence));
+  });
+
+  it('loadSecrets: the development keys and secret as createLiveComponents takes them, generated once, before anything else is made', async () => {
+    vi.stubEnv('LC_STATE_KEYS', '');
+    vi.stubEnv('LC_SESSION_SECRET', '');
+    const dataDir = mkdtempSync(join(tmpdir(), 'lc-setup-'));
+    const warnings: string[] = [];
+    const secrets = loadSecrets({ dataDir, warn: (m) => warnings.push(m) });
+    expect(warnings.map((w) => w.slice(0, w.indexOf(':')))).toEqual(['LC_STATE_KEYS is not set', 'LC_SESSION_SECRET is not set']);
+    const store = createMemoryStore();
+    const given = await createLiveComponents({ components: [counter], store, appOrigin, ...secrets, warn: () => expect.fail('read from the files again') });
+    const fromFiles = await createLiveComponents({ components: [counter], store, appOrigin, dataDir, warn: () => {} });
+    const session = await given.sessions.create();
+    await given.mount(session, 'counter:main', { n: 3 });
+    expect(await fromFiles.states.load(session, 'counter:main')).toMatchObject({ type: 'found', state: { n: 3 } });
+    expect(await fromFiles.csrf.verify(session, await given.csrf.issue(session))).toBe(true);
   });
 });

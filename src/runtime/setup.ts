@@ -13,7 +13,7 @@ import { pino } from 'pino';
 import type { SecurityEventSink } from '../ops/security-events.js';
 import { createSecurityLogger } from '../ops/security-logger.js';
 import { createCsrfService } from '../pipeline/csrf/index.js';
-import { createKeyRing, createSealer, loadOrCreateDevKeys, parseStateKeys } from '../pipeline/state/seal.js';
+import { createKeyRing, createSealer, loadOrCreateDevKeys, parseStateKeys, type StateKey } from '../pipeline/state/seal.js';
 import { createMemoryStore } from '../store/memory/index.js';
 import type { Store } from '../store/types.js';
 import { createRuntime, type LiveRuntime, type RuntimeOptions } from './index.js';
@@ -87,22 +87,10 @@ export interface LiveComponentsOptions extends SecurityOptions {
 }
 
 export async function createLiveComponents(options: LiveComponentsOptions): Promise<LiveRuntime> {
-  const warn = options.warn ?? ((m: string) => console.warn(m));
-  const dataDir = options.dataDir ?? './data';
-  // The documented variables, read here too: an app wired by hand (the README's) that generated keys
-  // per instance would refuse every other instance's tokens and state.
-  const env = process.env;
-  const production = options.production ?? env.NODE_ENV === 'production';
-  const stateKeys = options.stateKeys || env.LC_STATE_KEYS?.trim() || undefined;
-  const sessionSecret = options.sessionSecret || env.LC_SESSION_SECRET?.trim() || undefined;
   if (typeof options.appOrigin !== 'string' || options.appOrigin === '') {
     throw new TypeError("createLiveComponents: appOrigin is required: the app's public origin, such as 'https://app.example.com'");
   }
-  if (production && !stateKeys) throw new Error('LC_STATE_KEYS is required in production (or the stateKeys option)');
-  if (production && !sessionSecret) throw new Error('LC_SESSION_SECRET is required in production (or the sessionSecret option)');
-  // A development file that cannot serve stops start-up in the words of `doctor --connect` (data-dir).
-  const keys = stateKeys ? parseStateKeys(stateKeys) : loadOrCreateDevKeys(join(dataDir, 'state-keys'), warn);
-  const secret = sessionSecret ? decodeSecret(sessionSecret) : devSessionSecret(dataDir, warn);
+  const { keys, secret } = resolveSecrets(options);
 
   const store = options.store ?? createMemoryStore({ clock: options.clock });
   const events = options.events ?? createSecurityLogger({ logger: pino({ name: 'livecomponents' }), clock: options.clock });
@@ -119,6 +107,42 @@ export async function createLiveComponents(options: LiveComponentsOptions): Prom
     csrf,
     sealer: createSealer({ keyRing: createKeyRing(keys), acceptLegacyPlaintext: legacyOption(options.acceptLegacyPlaintext) }),
   });
+}
+
+/** The options `loadSecrets` reads: those of createLiveComponents that say where keys come from. */
+export type SecretOptions = Pick<LiveComponentsOptions, 'stateKeys' | 'sessionSecret' | 'production' | 'dataDir' | 'warn'>;
+
+/**
+ * The state keys and session secret `createLiveComponents(options)` would use, as the text of its
+ * `stateKeys` and `sessionSecret` options, with its checks, words and warnings: the option, else the
+ * environment variable, else outside production the development file under `dataDir` (generated the
+ * first time). An app that creates files of its own at start-up (a database) calls it first and passes
+ * the result on, so a key that cannot be had stops start-up before anything is made.
+ * @example
+ * const secrets = loadSecrets({ dataDir: './data' });
+ * const { store } = await openBackends({ databaseUrl: 'sqlite:./data/app.db' });
+ * const runtime = await createLiveComponents({ components, store, appOrigin, ...secrets });
+ */
+export function loadSecrets(options: SecretOptions): { stateKeys: string; sessionSecret: string } {
+  const { keys, secret } = resolveSecrets(options);
+  return { stateKeys: keys.map((key) => key.material.toString('base64')).join(','), sessionSecret: secret.toString('base64') };
+}
+
+function resolveSecrets(options: SecretOptions): { keys: StateKey[]; secret: Buffer } {
+  const warn = options.warn ?? ((m: string) => console.warn(m));
+  const dataDir = options.dataDir ?? './data';
+  // The documented variables, read here too: an app wired by hand (the README's) that generated keys
+  // per instance would refuse every other instance's tokens and state.
+  const env = process.env;
+  const production = options.production ?? env.NODE_ENV === 'production';
+  const stateKeys = options.stateKeys || env.LC_STATE_KEYS?.trim() || undefined;
+  const sessionSecret = options.sessionSecret || env.LC_SESSION_SECRET?.trim() || undefined;
+  if (production && !stateKeys) throw new Error('LC_STATE_KEYS is required in production (or the stateKeys option)');
+  if (production && !sessionSecret) throw new Error('LC_SESSION_SECRET is required in production (or the sessionSecret option)');
+  // A development file that cannot serve stops start-up in the words of `doctor --connect` (data-dir).
+  const keys = stateKeys ? parseStateKeys(stateKeys) : loadOrCreateDevKeys(join(dataDir, 'state-keys'), warn);
+  const secret = sessionSecret ? decodeSecret(sessionSecret) : devSessionSecret(dataDir, warn);
+  return { keys, secret };
 }
 
 /**
