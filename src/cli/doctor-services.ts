@@ -17,7 +17,8 @@
  *   file, given the `database` checks below (start-up migrates it and opens the store on it too).
  * - `database`: the SQL database answers; migrations still pending (start-up applies them), and a
  *   failure when one of them would meet a table or index of its name made by another tool (other
- *   columns), or when an applied one differs from this release's (checksum, or a column its tables lack);
+ *   columns), or when an applied one differs from this release's (checksum, or a column its tables lack),
+ *   or when one of their tables has a column of its own NOT NULL without a default (every insert fails);
  *   in an SQLite file that holds the key-value store, a failure when the store's statements do not
  *   compile against its `lc_kv` table (start-up stops on that);
  *   on PostgreSQL, a failure when the server-side timeouts are not in force (a pooler dropped them).
@@ -36,7 +37,7 @@ import { withDeadline } from '../core/deadline.js';
 import { messageOf } from '../core/errors.js';
 import { redisTarget } from '../runtime/backends.js';
 import { createDatabase, DEFAULT_QUERY_TIMEOUT_MS, serverTimeouts, sqliteDriverNotBuilt } from '../sql/database.js';
-import { changedMigrations, migrationConflicts, newerMigrations, newerReleaseMessage, pendingMigrations } from '../sql/migrate.js';
+import { changedMigrations, migrationConflicts, newerMigrations, newerReleaseMessage, pendingMigrations, unwritableTables } from '../sql/migrate.js';
 import { DEFAULT_DATABASE_URL, describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
 import { isAclRefusal, onNode, readNodeMemory } from '../store/redis/eviction.js';
 import { isSelectFailure, withoutEchoedArguments } from '../store/redis/connection.js';
@@ -292,12 +293,14 @@ function openForCheck(path: string, options: BetterSqlite3.Options): BetterSqlit
  * What the schema lacks, in words; a failure when a newer release migrated the database, when an
  * applied migration differs from this release's, or when a pending migration would meet a table or
  * index of its name that is something else (another tool's `users`): start-up would refuse each.
+ * And when a table of ours has a column NOT NULL without a default that we never write: start-up
+ * passes, and every insert into that table fails.
  */
 async function schemaCheck<DB>(db: Kysely<DB>, where: string, answers: string, prefix: string): Promise<Outcome> {
   // Start-up and `migrate` refuse such a database (a rollback across a migration): no "up to date".
   const newer = await newerMigrations(db);
   if (newer.length > 0) return { problems: [`${prefix}${where}: ${newerReleaseMessage(newer)}`], summary: '' };
-  const changed = (await changedMigrations(db)).map((c) => `${prefix}${where}: ${c}`);
+  const changed = [...(await changedMigrations(db)), ...(await unwritableTables(db))].map((c) => `${prefix}${where}: ${c}`);
   const pending = await pendingMigrations(db);
   if (pending.length === 0) return { problems: changed, summary: `${where} ${answers}; schema up to date` };
   const conflicts = await migrationConflicts(db, pending);

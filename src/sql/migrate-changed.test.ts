@@ -6,7 +6,8 @@
  * databases migrated before), the tables of applied migrations are checked for the columns this
  * release expects, and all three refuse such a database in one wording. Also: doctor --connect
  * reports an index name a pending migration would meet (migrate and start-up refused it, the
- * doctor said "ok"). Both engines.
+ * doctor said "ok"), and a table of ours with a column NOT NULL without a default, which made every
+ * insert into it fail while the doctor said "schema up to date". Both engines.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -121,6 +122,39 @@ function changedChecks(open: () => Promise<{ url: string; where: string }>) {
     expect(await databaseCheck(url)).toMatchObject({ ok: true, problems: [] });
   });
 
+  it('doctor --connect fails a table of ours with a column NOT NULL without a default, and lets nullable ones and defaults be', async () => {
+    const { url, where } = await open();
+    const postgres = url.startsWith('postgres');
+    await withDb(url, async (db) => {
+      await migrateToLatest(db);
+      // Columns that fill themselves: nullable, a default, and the engine's own (an identity; the rowid).
+      await sql`alter table users add column note text`.execute(db);
+      await sql`alter table users add column flag integer not null default 0`.execute(db);
+      if (postgres) await sql`alter table users add column seq integer generated always as identity`.execute(db);
+      else {
+        await sql`drop table password_resets`.execute(db);
+        await sql`create table password_resets (n integer primary key not null, token_hash text not null, user_id text not null, expires_at bigint not null, used_at bigint, created_at bigint not null)`.execute(db);
+      }
+    });
+    expect(await databaseCheck(url)).toMatchObject({ ok: true, problems: [] });
+    await withDb(url, async (db) => {
+      // SQLite adds no NOT NULL column without a default to a table: made again with one.
+      if (postgres) await sql`alter table lc_kv add column owner text not null`.execute(db);
+      else {
+        await sql`drop table lc_kv`.execute(db);
+        await sql`create table lc_kv (key text primary key not null, value text not null, expires_at bigint not null, owner text not null)`.execute(db);
+      }
+      // Why it fails: no insert of ours names the column.
+      await expect(sql`insert into lc_kv (key, value, expires_at) values ('k', 'v', 1)`.execute(db)).rejects.toThrow(/owner/);
+    });
+    expect(await databaseCheck(url)).toMatchObject({
+      ok: false,
+      problems: [`DATABASE_URL: ${where}: table "lc_kv" has column owner NOT NULL without a default, which this release does not write: every insert into "lc_kv" would fail; give it a default or allow NULL in it`],
+    });
+    // Start-up is not refused: on PostgreSQL a trigger may fill such a column.
+    await withDb(url, async (db) => expect(await migrateToLatest(db)).toEqual([]));
+  });
+
   it('doctor --connect reports an index name a pending migration would meet, as migrate then fails on it', async () => {
     const { url, where } = await open();
     await withDb(url, async (db) => {
@@ -147,7 +181,7 @@ describe('an applied migration that differs from this release\'s, on SQLite', ()
 });
 
 const pg = await postgresAvailability();
-if (pg.state === 'skip') warnSkipped('src/sql/migrate-changed.test.ts › PostgreSQL (6 tests)', pg.reason);
+if (pg.state === 'skip') warnSkipped('src/sql/migrate-changed.test.ts › PostgreSQL (7 tests)', pg.reason);
 
 describe.skipIf(pg.state === 'skip')('an applied migration that differs from this release\'s, on PostgreSQL', () => {
   const drops: (() => Promise<void>)[] = [];

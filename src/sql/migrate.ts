@@ -12,7 +12,7 @@
  * the checksum covers, and why not the compiled SQL: `./migrations/plan.ts`.
  */
 import { DEFAULT_MIGRATION_TABLE, Migrator, PostgresAdapter, sql, type Kysely, type MigrationProvider } from 'kysely';
-import { indexConflict, tableConflict, tableShortfall } from './migrations/guard.js';
+import { indexConflict, tableConflict, tableShortfall, unfilledColumns } from './migrations/guard.js';
 import { MIGRATIONS } from './migrations/index.js';
 import { expectedTables, planOf } from './migrations/plan.js';
 
@@ -209,6 +209,29 @@ export async function changedMigrations<DB>(db: Kysely<DB>, schema?: string): Pr
     const problem = problems.get(name);
     return problem === undefined ? [] : [`migration ${name} differs from the one applied to this database: ${problem}: ${CHANGED_ADVICE}`];
   });
+}
+
+/**
+ * The tables of applied migrations that every insert of this release fails on, one message each
+ * ("table "users" has column tenant_id NOT NULL without a default, …"): a column it does not know,
+ * NOT NULL without a default (added by hand, or another app's table of that name). Empty when none
+ * has one. Read-only. `doctor --connect` reports them; start-up and `migrate` do not refuse them
+ * (on PostgreSQL a trigger may fill such a column, which the catalog does not tell).
+ */
+export async function unwritableTables<DB>(db: Kysely<DB>, schema?: string): Promise<string[]> {
+  const applied = (await appliedNames(db, schema ?? (await currentSchema(db)))).filter((name) => Object.hasOwn(MIGRATIONS, name));
+  const problems: string[] = [];
+  for (const [table, { columns }] of await expectedTables(applied)) {
+    // One that lacks a column is a migration that differs (`changedMigrations`): said once (a renamed column).
+    if ((await tableShortfall(db as Kysely<unknown>, table, columns)) !== undefined) continue;
+    const unfilled = await unfilledColumns(db as Kysely<unknown>, table, columns);
+    if (unfilled.length === 0) continue;
+    const which = unfilled.length > 1 ? `columns ${unfilled.join(', ')}` : `column ${unfilled.join('')}`;
+    problems.push(
+      `table "${table}" has ${which} NOT NULL without a default, which this release does not write: every insert into "${table}" would fail; give ${unfilled.length > 1 ? 'each' : 'it'} a default or allow NULL in ${unfilled.length > 1 ? 'them' : 'it'}`,
+    );
+  }
+  return problems;
 }
 
 /** The names in Kysely's bookkeeping table, sorted (the order they apply in); none without it. */

@@ -76,9 +76,9 @@ export async function indexConflict(db: Kysely<unknown>, name: string, table: st
 /**
  * What table `table` lacks of the `columns` applied migrations gave it ("table "users" lacks
  * column name"), or undefined when it has them all. Columns it has beyond those are let be: one
- * added by hand (an audit column, say) breaks our queries only if it is NOT NULL without a default,
- * and refusing to start over every such column would be stricter than the failure it prevents.
- * Read-only.
+ * added by hand (an audit column, say) breaks our queries only if it is NOT NULL without a default
+ * (`unfilledColumns`), and refusing to start over every such column would be stricter than the
+ * failure it prevents. Read-only.
  */
 export async function tableShortfall(db: Kysely<unknown>, table: string, columns: readonly string[]): Promise<string | undefined> {
   const found = await describeRelation(db, table);
@@ -89,10 +89,25 @@ export async function tableShortfall(db: Kysely<unknown>, table: string, columns
   return `table "${table}" lacks column${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`;
 }
 
+/**
+ * The columns of table `table` beyond the `columns` applied migrations gave it that are NOT NULL
+ * without a default: our inserts never name them, so every insert into the table fails on them
+ * (a column added by hand, another app's table of that name). A nullable one, one with a default,
+ * an identity, a generated column and SQLite's INTEGER PRIMARY KEY (the rowid) fill themselves and
+ * are let be. Empty when there is no such table. Read-only.
+ */
+export async function unfilledColumns(db: Kysely<unknown>, table: string, columns: readonly string[]): Promise<string[]> {
+  const found = await describeRelation(db, table);
+  if (found?.kind !== 'table') return [];
+  return found.required.filter((c) => !columns.includes(c));
+}
+
 interface Relation {
   readonly kind: 'table' | 'index' | 'view' | 'other relation';
   /** A table's columns, or an index's. */
   readonly columns: string[];
+  /** A table's columns that an insert must name: NOT NULL, with nothing to fill them otherwise. */
+  readonly required: string[];
   /** An index's table. */
   readonly table?: string;
 }
@@ -100,8 +115,8 @@ interface Relation {
 /** The relation named `name` in the schema the migrations write to (PostgreSQL: `current_schema()`). */
 async function describeRelation(db: Kysely<unknown>, name: string): Promise<Relation | undefined> {
   if (db.getExecutor().adapter instanceof PostgresAdapter) {
-    const { rows } = await sql<{ relkind: string; attname: string | null; indtable: string | null }>`
-      select c.relkind, a.attname, t.relname as indtable
+    const { rows } = await sql<{ relkind: string; attname: string | null; required: boolean | null; indtable: string | null }>`
+      select c.relkind, a.attname, a.attnotnull and not a.atthasdef and a.attidentity = '' as required, t.relname as indtable
       from pg_class c
       join pg_namespace n on n.oid = c.relnamespace
       left join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
@@ -113,19 +128,26 @@ async function describeRelation(db: Kysely<unknown>, name: string): Promise<Rela
     if (first === undefined) return undefined;
     const kind = { r: 'table', p: 'table', i: 'index', v: 'view', m: 'view' }[first.relkind] ?? 'other relation';
     const columns = rows.flatMap((r) => (r.attname === null ? [] : [r.attname]));
-    return { kind: kind as Relation['kind'], columns, table: first.indtable ?? undefined };
+    // An index's attributes are NOT NULL in pg_attribute too; only a table's matter.
+    const required = kind === 'table' ? rows.flatMap((r) => (r.attname !== null && r.required === true ? [r.attname] : [])) : [];
+    return { kind: kind as Relation['kind'], columns, required, table: first.indtable ?? undefined };
   }
   const { rows } = await sql<{ type: string; tbl_name: string }>`
     select type, tbl_name from sqlite_master where name = ${name}`.execute(db);
   const first = rows[0];
   if (first === undefined) return undefined;
   if (first.type === 'table') {
-    const info = await sql<{ name: string }>`select name from pragma_table_info(${name}) order by cid`.execute(db);
-    return { kind: 'table', columns: info.rows.map((r) => r.name) };
+    // Generated columns are not listed (table_info leaves them out); they take no value anyway.
+    const info = await sql<{ name: string; type: string; notnull: number; dflt_value: string | null; pk: number }>`
+      select name, type, "notnull", dflt_value, pk from pragma_table_info(${name}) order by cid`.execute(db);
+    // A lone INTEGER PRIMARY KEY is the rowid: SQLite gives it a value when the insert does not.
+    const rowid = info.rows.filter((r) => r.pk > 0).length === 1 ? info.rows.find((r) => r.pk > 0 && r.type.toUpperCase() === 'INTEGER')?.name : undefined;
+    const required = info.rows.filter((r) => r.notnull === 1 && r.dflt_value === null && r.name !== rowid).map((r) => r.name);
+    return { kind: 'table', columns: info.rows.map((r) => r.name), required };
   }
   if (first.type === 'index') {
     const info = await sql<{ name: string }>`select name from pragma_index_info(${name}) order by seqno`.execute(db);
-    return { kind: 'index', columns: info.rows.map((r) => r.name), table: first.tbl_name };
+    return { kind: 'index', columns: info.rows.map((r) => r.name), required: [], table: first.tbl_name };
   }
-  return { kind: first.type === 'view' ? 'view' : 'other relation', columns: [] };
+  return { kind: first.type === 'view' ? 'view' : 'other relation', columns: [], required: [] };
 }
