@@ -34,7 +34,7 @@ function exitDuringStartup(signal: StopSignal): void {
 for (const signal of STOP_SIGNALS) process.on(signal, exitDuringStartup);
 
 async function main(): Promise<void> {
-  const [{ loadConfig, ConfigError }, { createLifecycleState }, { closeLogger, createLogger }, { installGracefulShutdown }, { createDemoApp }, { listenRefusal }, { startupWarnings }, { runFileChecks }] = await Promise.all([
+  const [{ loadConfig, ConfigError }, { createLifecycleState }, { closeLogger, createLogger }, { installGracefulShutdown }, { createDemoApp }, { listenRefusal }, { startupWarnings }, { runFileChecks }, { withDeadline }] = await Promise.all([
     import('../../src/ops/config.js'),
     import('../../src/ops/health/index.js'),
     import('../../src/ops/logging/index.js'),
@@ -43,6 +43,7 @@ async function main(): Promise<void> {
     import('../../src/ops/config-listen.js'),
     import('../../src/ops/config-rules.js'),
     import('../../src/cli/doctor-files.js'),
+    import('../../src/core/deadline.js'),
   ]);
   let config;
   try {
@@ -86,7 +87,7 @@ async function main(): Promise<void> {
     else logger.fatal(`start-up failed: ${refusal}`);
     // The app made before listen failed holds the database and the store open: close them (the
     // SQLite WAL is checkpointed and its -wal/-shm removed), within a bound, so nothing can hold the exit.
-    if (app !== undefined) await Promise.race([app.close().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, CLOSE_ON_FAILURE_MS).unref())]);
+    if (app !== undefined) await withDeadline(app.close(), CLOSE_ON_FAILURE_MS, (ms) => new Error(`closing took over ${ms} ms`)).catch(() => undefined);
     await closeLogger(logger).finally(() => process.exit(1));
   }
 }
