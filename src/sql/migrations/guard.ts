@@ -7,7 +7,15 @@
  * instead of being skipped silently and failing every query later. Not a migration itself: the
  * list in `./index.ts` is what runs.
  */
-import { PostgresAdapter, sql, type CreateTableBuilder, type Kysely } from 'kysely';
+import { PostgresAdapter, sql, SqliteAdapter, type CreateTableBuilder, type Kysely } from 'kysely';
+
+/**
+ * The adapter of the recorder that plans a migration without a database (`./plan.ts`). Under it
+ * the guard reads no catalog (there is none: nothing exists yet), so the recorder keeps every
+ * statement it is sent as the migration's own, raw SQL included, and the guard's reads stay out
+ * of the checksum.
+ */
+export class PlanningAdapter extends SqliteAdapter {}
 
 /** The advice every conflict ends with. */
 const ELSEWHERE =
@@ -114,7 +122,9 @@ interface Relation {
 
 /** The relation named `name` in the schema the migrations write to (PostgreSQL: `current_schema()`). */
 async function describeRelation(db: Kysely<unknown>, name: string): Promise<Relation | undefined> {
-  if (db.getExecutor().adapter instanceof PostgresAdapter) {
+  const { adapter } = db.getExecutor();
+  if (adapter instanceof PlanningAdapter) return undefined;
+  if (adapter instanceof PostgresAdapter) {
     const { rows } = await sql<{ relkind: string; attname: string | null; required: boolean | null; indtable: string | null }>`
       select c.relkind, a.attname, a.attnotnull and not a.atthasdef and a.attidentity = '' as required, t.relname as indtable
       from pg_class c

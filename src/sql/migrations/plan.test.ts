@@ -1,9 +1,9 @@
 /**
  * The recorded plan of a migration: its checksum (pinned: a shipped migration's must never change,
  * whatever Kysely version compiles it), the tables and indexes it creates, and the columns the
- * applied migrations leave when later ones alter tables.
+ * applied migrations leave when later ones alter tables. A raw-SQL statement counts like any other.
  */
-import type { Kysely, Migration } from 'kysely';
+import { CompiledQuery, sql, type Kysely, type Migration } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { createIndex, createTable } from './guard.js';
 import { MIGRATIONS } from './index.js';
@@ -44,6 +44,35 @@ describe('migration plans', () => {
       await checksum(variant((b) => b.addColumn('name', 'text', (col) => col.notNull()))),
     ];
     expect(new Set([base, ...others]).size).toBe(4);
+  });
+
+  it('gives an edited raw-SQL migration another checksum: sql`…`, sql.raw, CompiledQuery.raw', async () => {
+    // Once left out of the checksum (only db.schema statements were kept), so an edited one passed as applied.
+    const checksum = async (up: (db: Kysely<unknown>) => Promise<unknown>) => (await planOf('m', { m: { up: async (db) => void (await up(db)) } })).checksum;
+    const forms = [
+      (columns: string) => async (db: Kysely<unknown>) => sql`create table t (${sql.raw(columns)})`.execute(db),
+      (columns: string) => async (db: Kysely<unknown>) => sql.raw(`create table t (${columns})`).execute(db),
+      (columns: string) => async (db: Kysely<unknown>) => db.executeQuery(CompiledQuery.raw(`create table t (${columns})`)),
+    ];
+    for (const form of forms) {
+      const base = await checksum(form('id text'));
+      expect(await checksum(form('id text'))).toBe(base);
+      expect(await checksum(form('id text, name text'))).not.toBe(base);
+      expect(base).not.toBe(await checksum(async () => undefined));
+    }
+    // A parameter is part of the statement too (a data migration's value).
+    const update = (value: string) => async (db: Kysely<unknown>) => sql`update t set state = ${value}`.execute(db);
+    expect(await checksum(update('a'))).not.toBe(await checksum(update('b')));
+    const compiled = (value: string) => async (db: Kysely<unknown>) => db.executeQuery(CompiledQuery.raw('update t set state = ?', [value]));
+    expect(await checksum(compiled('a'))).toBe(await checksum(compiled('a')));
+    expect(await checksum(compiled('a'))).not.toBe(await checksum(compiled('b')));
+  });
+
+  it('gives a changed sql`…` piece of a db.schema statement another checksum (already covered: the piece is in the node)', async () => {
+    const checksum = async (piece: string) =>
+      (await planOf('m', { m: { up: (db: Kysely<unknown>) => db.schema.createTable('t').addColumn('n', 'bigint', (col) => col.defaultTo(sql.raw(piece))).execute() } })).checksum;
+    expect(await checksum('0')).toBe(await checksum('0'));
+    expect(await checksum('0')).not.toBe(await checksum('1'));
   });
 
   it('follows later migrations that add, drop and rename columns, rename and drop tables', async () => {

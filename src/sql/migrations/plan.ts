@@ -1,9 +1,10 @@
 /**
  * What a migration does, learnt without a database: its `up` runs against a recorder that executes
- * nothing, and the schema statements it builds are kept. From them: the tables and indexes it
- * creates (`doctor --connect` compares them with the database before they are made), the columns
- * the applied migrations leave (start-up and `migrate` compare them after), and a checksum of the
- * migration (recorded when it is applied, so a release whose copy of it differs is refused).
+ * nothing, and the statements it sends are kept, `db.schema` ones and raw SQL alike. From them: the
+ * tables and indexes it creates with `db.schema` (`doctor --connect` compares them with the database
+ * before they are made), the columns the applied migrations leave (start-up and `migrate` compare
+ * them after; a table made by raw SQL is not known to these), and a checksum of the migration, of
+ * every statement (recorded when it is applied, so a release whose copy of it differs is refused).
  * Not a migration itself: the list in `./index.ts` is what runs.
  */
 import { createHash } from 'node:crypto';
@@ -15,12 +16,18 @@ import {
   DropTableNode,
   DummyDriver,
   Kysely,
-  SqliteAdapter,
+  RawNode,
+  SelectQueryNode,
   SqliteIntrospector,
   SqliteQueryCompiler,
+  ValueNode,
+  type CompiledQuery,
+  type DatabaseConnection,
   type Migration,
   type OperationNode,
+  type QueryResult,
 } from 'kysely';
+import { PlanningAdapter } from './guard.js';
 import { MIGRATIONS } from './index.js';
 
 /** What one migration does, in the order it does it. */
@@ -29,7 +36,7 @@ export interface MigrationPlan {
   readonly tables: readonly { readonly name: string; readonly columns: readonly string[] }[];
   /** The indexes it creates. */
   readonly indexes: readonly { readonly name: string; readonly table: string; readonly columns: readonly string[] }[];
-  /** Its schema statements (create, alter, drop), as Kysely built them. */
+  /** Its statements (schema, raw SQL, data changes), as Kysely built them. */
   readonly statements: readonly OperationNode[];
   /** sha256 (hex) of `statements` in canonical form: see `checksumOf`. */
   readonly checksum: string;
@@ -114,40 +121,59 @@ function canonical(value: unknown): unknown {
 }
 
 /**
- * Schema statements only: the guard's reads of the catalog (`sql` templates, so `RawNode`) are not
- * part of what a migration does. A migration that must run raw DDL is not covered by the checksum;
- * ours build every statement with `db.schema`.
+ * A driver that runs nothing and keeps the statements it is sent, as Kysely compiled them for it:
+ * `db.schema` statements, and raw SQL (`sql\`…\``, `sql.raw`, `CompiledQuery.raw`) just the same,
+ * so editing a raw statement changes the checksum too. Selects built with Kysely are left out: they
+ * change nothing, and the introspection's are Kysely's own. The guard reads no catalog here
+ * (`PlanningAdapter`), so its reads are not taken for the migration's.
  */
-const SCHEMA_STATEMENT = /^(Create|Alter|Drop)[A-Za-z]*Node$/;
+class RecordingDriver extends DummyDriver {
+  constructor(private readonly statements: OperationNode[]) {
+    super();
+  }
+
+  override acquireConnection(): Promise<DatabaseConnection> {
+    const statements = this.statements;
+    return Promise.resolve({
+      executeQuery: <R>(query: CompiledQuery): Promise<QueryResult<R>> => {
+        if (!SelectQueryNode.is(query.query)) statements.push(withParameters(query));
+        return Promise.resolve({ rows: [] });
+      },
+      streamQuery: () => {
+        throw new Error('a migration being planned cannot stream');
+      },
+    });
+  }
+}
+
+/**
+ * The statement's node; for `CompiledQuery.raw(text, parameters)`, whose node holds the text only,
+ * with the parameters put in it (a node built by Kysely, `sql\`…\`` too, holds its own values).
+ */
+function withParameters(query: CompiledQuery): OperationNode {
+  const node = query.query;
+  if (!RawNode.is(node) || node.parameters.length > 0 || query.parameters.length === 0) return node;
+  return RawNode.create(node.sqlFragments, query.parameters.map((value) => ValueNode.create(value)));
+}
 
 async function record(name: string, migrations: Readonly<Record<string, Migration>>): Promise<OperationNode[]> {
   const migration = migrations[name];
   if (migration === undefined) throw new Error(`no migration named ${name}`);
-  // By query id: the plugin sees a statement more than once (as a node, compiling, executing).
-  const statements = new Map<string, OperationNode>();
+  const statements: OperationNode[] = [];
   const recorder = new Kysely<unknown>({
     dialect: {
-      createAdapter: () => new SqliteAdapter(),
-      createDriver: () => new DummyDriver(),
+      createAdapter: () => new PlanningAdapter(),
+      createDriver: () => new RecordingDriver(statements),
       createIntrospector: (db) => new SqliteIntrospector(db),
       createQueryCompiler: () => new SqliteQueryCompiler(),
     },
-    plugins: [
-      {
-        transformQuery: ({ node, queryId }) => {
-          if (SCHEMA_STATEMENT.test(node.kind)) statements.set(queryId.queryId, node);
-          return node;
-        },
-        transformResult: ({ result }) => Promise.resolve(result),
-      },
-    ],
   });
   try {
     await migration.up(recorder);
   } finally {
     await recorder.destroy();
   }
-  return [...statements.values()];
+  return statements;
 }
 
 function describe(statements: OperationNode[]): MigrationPlan {
