@@ -20,7 +20,7 @@
  * `app.1.log` (every N ms), numbers continuing from the files already there; the configured path
  * itself (`app.log`) is a symbolic link to the file being written (`pointLink`).
  */
-import { lstat, open as openFile, readdir, rename, stat, symlink, unlink, type FileHandle } from 'node:fs/promises';
+import { lstat, mkdir, open as openFile, readdir, rename, stat, symlink, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { MAX_TIMER_MS } from '../../core/deadline.js';
 import { lazyRequire } from '../../core/lazy-require.js';
@@ -220,11 +220,17 @@ export class RollingFile {
 
   /** Picks the file to write (the newest of this period, or the next number for timed rolls) and opens it. */
   static async open(options: RollerOptions): Promise<RollingFile> {
+    const dir = dirname(options.file);
+    try {
+      await makeFolder(dir);
+    } catch (error) {
+      throw folderRefused(dir, error as Error);
+    }
     let entries: string[] = [];
     try {
-      entries = await readdir(dirname(options.file));
+      entries = await readdir(dir);
     } catch {
-      // no folder yet (sonic-boom creates it), or an unusable one (its open reports that)
+      // an unusable folder (the file's open reports that)
     }
     const start = startingFile(options.file, options.frequency, entries, new Date());
     let written = 0;
@@ -364,12 +370,40 @@ export class RollingFile {
 }
 
 /**
+ * Makes `dir` and its missing parents, one `mkdir` at a time, from the nearest that exists. Node's
+ * recursive mkdir (sonic-boom's `mkdir: true`) never returns where a folder cannot be made in a
+ * parent that exists with ENOENT (`/proc/nonexistent`): it tries the parent again, finds it, and
+ * loops, one thread of libuv's pool at 100 % — the app ran with no log line and no error at all.
+ */
+async function makeFolder(dir: string): Promise<void> {
+  const missing: string[] = [];
+  for (let folder = dir; !(await exists(folder)) && dirname(folder) !== folder; folder = dirname(folder)) missing.unshift(folder);
+  for (const folder of missing) {
+    try {
+      await mkdir(folder);
+    } catch (error) {
+      // Another process (or a second logger) made it meanwhile.
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * `error` reworded when the log's folder `dir` could not be made, or take a new file: on a read-only
  * root file system Node's recursive mkdir says ENOENT for the folder asked for (`ENOENT: no such
  * file or directory, mkdir '/var/log/livecomponents'`), which reads as a typo. Now it names the
- * folder that refuses, why, and what to change. A file that refuses in a folder that does not keeps
- * Node's words, which name the file. Starting anyway and trying again later is by design (file.ts):
- * only the words change.
+ * variable, the folder that refuses, why, and what to change, as `doctor --connect`'s log-file
+ * check does. A file that refuses in a folder that does not keeps Node's words, which name the
+ * file. Starting anyway and trying again later is by design (file.ts): only the words change.
  */
 function folderRefused(dir: string, error: Error): Error {
   const { code, syscall } = error as NodeJS.ErrnoException;
@@ -377,8 +411,11 @@ function folderRefused(dir: string, error: Error): Error {
   if (syscall === 'mkdir') refused = writeRefusal(dir, error);
   else if (syscall === 'open' && (code === 'EACCES' || code === 'EPERM' || code === 'EROFS')) refused = refusingFolder(dir);
   if (refused === undefined) return error;
-  return new Error(`${refused}: point LOG_DESTINATION at a writable folder (a mounted volume on a read-only root), or log to stdout`, { cause: error });
+  return new Error(`LOG_DESTINATION: ${refused}, so log lines are lost until that is fixed (the app tries again); ${FOLDER_FIX}`, { cause: error });
 }
+
+/** What to change when the log's folder refuses. */
+const FOLDER_FIX = "make it writable for the app's user, point LOG_DESTINATION at a writable folder (a mounted volume on a read-only root), or log to stdout";
 
 /** `10m` → bytes, as pino-roll read it (k, m, g; a bare number is megabytes). */
 export function parseSize(size: string): number {
