@@ -8,7 +8,10 @@
  * subdomain is same-site and may set a cookie for the whole site (`Domain=example.com`) on a longer
  * path (`Path=/api/v1/auth/refresh-token`), which the browser sends before the app's own: read first
  * (as the cookie parser reads), it rotated the planted token and signed the victim's page in to the
- * planter's account. The server cannot tell which of the two is its own, so it uses neither.
+ * planter's account. The server cannot tell which of the two is its own, so it uses neither, and
+ * does not expire its own either: that `Set-Cookie` (host-only, `Path=/api/v1/auth`) cannot reach the
+ * planted one (another domain and path), so the browser's next request carried the planted cookie
+ * alone, read as the app's — the same sign-in to the planter's account, one request later.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
@@ -19,7 +22,11 @@ export interface RefreshCookie {
   readonly name: string;
   read(request: FastifyRequest): string | undefined;
   write(reply: FastifyReply, token: string, maxAgeSeconds: number): void;
-  /** Expires the cookie in the browser (`Max-Age=0`, an `Expires` in the past). */
+  /**
+   * Expires the cookie in the browser (`Max-Age=0`, an `Expires` in the past), unless the request
+   * carried two of different values (a tossed one): expiring the app's own would leave the planted one
+   * alone in the browser, read as the app's by the next request.
+   */
   clear(reply: FastifyReply): void;
 }
 
@@ -28,18 +35,23 @@ export function createRefreshCookie(secure: boolean): RefreshCookie {
   const attributes = { httpOnly: true, sameSite: 'strict', secure, path: AUTH_PREFIX } as const;
   return {
     name: REFRESH_COOKIE,
-    read: (request) => {
-      const value = request.cookies[REFRESH_COOKIE];
-      return value === undefined || !ambiguous(request.headers.cookie, value) ? value : undefined;
-    },
+    read: (request) => (tossed(request) ? undefined : request.cookies[REFRESH_COOKIE]),
     write: (reply, token, maxAgeSeconds) => {
       // Checked here, in the route: the cookie is serialised later, in an onSend hook, where a
       // refusal bypassed the app's error handler (Fastify's own JSON, without code or request_id).
       if (!(Number.isSafeInteger(maxAgeSeconds) && maxAgeSeconds >= 0)) throw new TypeError(`refresh cookie: Max-Age must be a whole number of seconds, got ${maxAgeSeconds}`);
       reply.setCookie(REFRESH_COOKIE, token, { ...attributes, maxAge: maxAgeSeconds });
     },
-    clear: (reply) => void reply.setCookie(REFRESH_COOKIE, '', { ...attributes, maxAge: 0, expires: new Date(0) }),
+    clear: (reply) => {
+      if (!tossed(reply.request)) reply.setCookie(REFRESH_COOKIE, '', { ...attributes, maxAge: 0, expires: new Date(0) });
+    },
   };
+}
+
+/** Whether the request carried two `refresh_token` cookies of different values. */
+function tossed(request: FastifyRequest): boolean {
+  const value = request.cookies[REFRESH_COOKIE];
+  return value !== undefined && ambiguous(request.headers.cookie, value);
 }
 
 /**
