@@ -72,6 +72,17 @@ describe('openBackends when DATABASE_URL names an SQLite file it cannot open', (
     );
   });
 
+  it('a DATABASE_URL that does not parse is named once, with REDIS_URL set or not (was "DATABASE_URL: DATABASE_URL: …" with it)', async () => {
+    for (const [url, words] of [
+      ['mysql://db/app', 'DATABASE_URL: unsupported scheme mysql:; use sqlite:PATH or postgres://…'],
+      ['sqlite:', 'DATABASE_URL: "sqlite:" needs a file path, for example sqlite:./data/app.db'],
+    ]) {
+      // The database is opened before the store: Redis is never reached.
+      await expect(openBackends({ databaseUrl: url, redisUrl: 'redis://127.0.0.1:1' })).rejects.toThrow(new TypeError(words));
+      await expect(openBackends({ databaseUrl: url })).rejects.toThrow(new TypeError(words));
+    }
+  });
+
   it('a migration failure names DATABASE_URL too (was: the file and what it holds only)', async () => {
     const file = join(dir, 'newer.db');
     await migratedByNewerRelease(`sqlite:${file}`);

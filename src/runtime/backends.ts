@@ -131,7 +131,10 @@ async function migrate(url: string, db: Kysely<DatabaseSchema>, holds: string, o
 
 /** `error` with `label: ` before its message, of the same class when it is a `MigrationError`. */
 function labelled(error: unknown, label: string): Error {
-  const message = `${label}: ${error instanceof Error ? error.message : String(error)}`;
+  const text = error instanceof Error ? error.message : String(error);
+  // DATABASE_URL's own refusals (parseDatabaseUrl: "DATABASE_URL: unsupported scheme …") name it already.
+  if (text.startsWith(`${label}: `) && error instanceof Error) return error;
+  const message = `${label}: ${text}`;
   return error instanceof MigrationError ? new MigrationError(message, error.migrationName, error.applied, error.cause) : new Error(message, { cause: error });
 }
 
