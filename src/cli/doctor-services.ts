@@ -40,7 +40,7 @@ import { createDatabase, DEFAULT_QUERY_TIMEOUT_MS, serverTimeouts, sqliteDriverN
 import { changedMigrations, migrationConflicts, newerMigrations, newerReleaseMessage, pendingMigrations, unwritableTables } from '../sql/migrate.js';
 import { DEFAULT_DATABASE_URL, describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
 import { isAclRefusal, onNode, readNodeMemory } from '../store/redis/eviction.js';
-import { isSelectFailure, withoutEchoedArguments } from '../store/redis/connection.js';
+import { isSelectFailure, schemeHintOf, withoutEchoedArguments } from '../store/redis/connection.js';
 import { commandTimeoutOf, explainWriteRefusal, probeWrite, redisClientOptions, serverModeRefusal, WRITE_CHECK_KEY } from '../store/redis/index.js';
 import { loadIoredis } from '../store/redis/driver.js';
 import { defineLuaCommands } from '../store/redis/lua/index.js';
@@ -113,7 +113,13 @@ async function checkRedis(url: string, keyPrefix: string, timeoutMs: number, now
   const client: Redis | Cluster = 'url' in target ? new (loadIoredis().Redis)(target.url, { ...redisClientOptions(timeoutMs), lazyConnect: true, retryStrategy: () => null }) : target.client;
   // ioredis rejects a failed connect with "Connection is closed."; the cause came as an event.
   let cause: Error | undefined;
-  client.on('error', (error: Error) => (cause ??= error));
+  // Read when the cause comes: the client's state then tells a TLS mismatch from an outage.
+  let hint: string | undefined;
+  client.on('error', (error: Error) => {
+    if (cause !== undefined) return;
+    cause = error;
+    hint = schemeHintOf(client, error);
+  });
   try {
     await within(client.connect(), timeoutMs, 'connecting');
     // ioredis reports a refused SELECT as an event only, then carries on with database 0.
@@ -166,7 +172,9 @@ async function checkRedis(url: string, keyPrefix: string, timeoutMs: number, now
     return checked('redis-server', problems, `${kind} answers, never evicts our keys; ${persists}`);
   } catch (error) {
     // Redis echoes the arguments of a command it lacks (a renamed EVAL): the script and its keys.
-    return failed('redis-server', `REDIS_URL: Redis did not answer (${withoutEchoedArguments(messageOf(cause ?? error))})`);
+    // No cause: the doctor's own deadline passed, in the state the client is still in.
+    const fix = cause === undefined ? schemeHintOf(client) : hint;
+    return failed('redis-server', `REDIS_URL: Redis did not answer (${withoutEchoedArguments(messageOf(cause ?? error))})${fix === undefined ? '' : `: ${fix}`}`);
   } finally {
     client.disconnect();
   }

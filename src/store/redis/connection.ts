@@ -76,6 +76,35 @@ export function withoutEchoedArguments(message: string): string {
   return at === -1 ? message : message.slice(0, at);
 }
 
+/** What a TLS handshake that a server without TLS never answers looks like (ioredis's `connectTimeout` covers the handshake). */
+const NO_TLS_ANSWER = new Set(['ETIMEDOUT', 'ECONNRESET', 'EPROTO', 'ERR_SSL_WRONG_VERSION_NUMBER', 'ERR_SSL_PACKET_LENGTH_TOO_LONG']);
+
+/**
+ * What to fix when the scheme of `REDIS_URL` may not match the server, or `undefined`. A `rediss://`
+ * client's handshake to a Redis without TLS gets no answer (Redis waits for the end of a command
+ * that never comes): the only report was `connect ETIMEDOUT`. A `redis://` client's first command
+ * to a Redis that takes only TLS is answered by a reset. Told apart from an outage by the state the
+ * client was in (`status` when `error` came; no `error` for a deadline of the caller's): still
+ * handshaking, or connected but not yet ready. A TLS server's refusal (a certificate not trusted)
+ * completed the handshake and gets no hint; neither does a refused TCP connection.
+ */
+export function schemeHint(tls: boolean, status: string, error?: Error): string | undefined {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (tls && status === 'connecting') {
+    const noAnswer = error === undefined || (code !== undefined && NO_TLS_ANSWER.has(code)) || /before secure TLS connection was established|wrong version number|packet length too long/i.test(error.message);
+    if (noAnswer) return 'the server did not answer TLS: if it does not use TLS, use redis:// instead of rediss:// in REDIS_URL';
+  }
+  if (!tls && status === 'connect' && (code === 'ECONNRESET' || code === 'EPIPE')) {
+    return 'the server closed the connection before answering: if it takes only TLS, use rediss:// instead of redis:// in REDIS_URL';
+  }
+  return undefined;
+}
+
+/** `schemeHint` for a single Redis client (a Cluster's errors come per node: `undefined`), in its state now. */
+export function schemeHintOf(client: Redis | Cluster, error?: Error): string | undefined {
+  return client.isCluster ? undefined : schemeHint(Boolean((client as Redis).options.tls), client.status, error);
+}
+
 /**
  * True for the error ioredis emits when the server refused the `SELECT` of the URL's database
  * (`ERR DB index is out of range`). ioredis only emits it as an `error` event and carries on

@@ -40,7 +40,7 @@ import { checkCompare, checkKey, checkKeys, checkOp, checkRateLimitCall, checkTo
 import { batchArgs, decode, send, toPx, type RateLimitClock } from './commands.js';
 
 export type { RateLimitClock } from './commands.js';
-import { isSelectFailure, redisDatabaseOf, reportingRetryReasons, watchConnection, withoutEchoedArguments } from './connection.js';
+import { isSelectFailure, redisDatabaseOf, reportingRetryReasons, schemeHintOf, watchConnection, withoutEchoedArguments } from './connection.js';
 import { defineLuaCommands, LUA_COMMANDS } from './lua/index.js';
 import { redisCredentialsOf } from '../../ops/config-fields.js';
 import { censorLine } from '../../ops/logging/redact.js';
@@ -383,7 +383,7 @@ export function createRedisStore(options: RedisStoreOptions): Store {
     // After a refusal, errors are the echoes of dropping the connection (commands still in flight).
     if (refused !== undefined) return;
     if (!isSelectFailure(error)) {
-      const safe = safeConnectionError(error, secrets);
+      const safe = safeConnectionError(error, secrets, schemeHintOf(client, error));
       lastError = safe.message;
       if (options.onConnectionError !== undefined) return options.onConnectionError(safe);
       // A refused password or permission will not heal by itself either: say so (once) without being asked.
@@ -935,11 +935,13 @@ function passwordsOf(url: string | undefined, client: Redis | Cluster): string[]
 /**
  * A connection error as it may be shown and logged: the client's message (a Cluster's with its
  * last node's error), without the command ioredis attaches (the arguments of AUTH and HELLO hold
- * the password) and with any URL credentials or known password censored; `code` kept.
+ * the password) and with any URL credentials or known password censored; `code` kept; `hint`
+ * (what to fix, from `schemeHint`) in brackets after it.
  */
-function safeConnectionError(error: Error, secrets: readonly string[]): Error {
+function safeConnectionError(error: Error, secrets: readonly string[], hint?: string): Error {
   const cause = (error as { lastNodeError?: unknown }).lastNodeError;
   let message = withoutEchoedArguments(error.message) + (cause instanceof Error && !error.message.includes(cause.message) ? ` (${withoutEchoedArguments(cause.message)})` : '');
+  if (hint !== undefined) message += ` (${hint})`;
   for (const secret of secrets) message = message.split(secret).join('[Redacted]');
   message = censorLine(message);
   if (message.length > 300) message = `${message.slice(0, 299)}…`;
