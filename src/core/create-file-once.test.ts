@@ -4,11 +4,11 @@
  * that no longer run, and never another running process's, which may be about to link it.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createFileOnce } from './create-file-once.js';
+import { createFileOnce, TEMP_FILE_GRACE_MS } from './create-file-once.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lc-create-once-'));
 const children: ReturnType<typeof spawn>[] = [];
@@ -16,6 +16,13 @@ afterAll(() => {
   for (const child of children) child.kill();
   rmSync(dir, { recursive: true, force: true });
 });
+
+/** Writes a leftover as a process that ended a while ago did: older than the grace. */
+function leftover(path: string, text = 'left behind'): void {
+  writeFileSync(path, text, { mode: 0o600 });
+  const then = new Date(Date.now() - 10 * TEMP_FILE_GRACE_MS);
+  utimesSync(path, then, then);
+}
 
 /** The pid of a process that has run and exited. */
 function deadPid(): number {
@@ -39,7 +46,7 @@ describe('createFileOnce', () => {
     const live = `session-secret.${await livePid()}.abcdef012345.tmp`;
     const own = `session-secret.${process.pid}.a1b2c3d4e5f6.tmp`;
     const other = `other-secret.${deadPid()}.0123456789ab.tmp`;
-    for (const name of [dead, live, own, other]) writeFileSync(join(dir, name), 'left behind', { mode: 0o600 });
+    for (const name of [dead, live, own, other]) leftover(join(dir, name));
 
     expect(createFileOnce(file, 'the secret')).toBe(true);
     expect(readFileSync(file, 'utf8')).toBe('the secret');
@@ -50,9 +57,21 @@ describe('createFileOnce', () => {
     const file = join(dir, 'keys');
     writeFileSync(file, 'theirs');
     const dead = `keys.${deadPid()}.fedcba987654.tmp`;
-    writeFileSync(join(dir, dead), 'left behind');
+    leftover(join(dir, dead));
     expect(createFileOnce(file, 'mine')).toBe(false);
     expect(readFileSync(file, 'utf8')).toBe('theirs');
     expect(readdirSync(dir)).not.toContain(dead);
+  });
+
+  it("leaves a fresh temporary file of a pid not running here: another PID namespace's process (a container on the same volume) is about to link it", () => {
+    const sub = mkdtempSync(join(dir, 'ns-'));
+    const file = join(sub, 'LC_STATE_KEYS');
+    // Just written by a process whose pid this one cannot see; its next step is linkSync(temp, file).
+    const theirs = join(sub, `LC_STATE_KEYS.${deadPid()}.0123456789ab.tmp`);
+    writeFileSync(theirs, 'their key', { mode: 0o600 });
+    writeFileSync(file, 'first');
+    expect(createFileOnce(file, 'mine')).toBe(false);
+    // Removed, their link failed with ENOENT and stopped their start-up.
+    expect(readdirSync(sub).sort()).toEqual(['LC_STATE_KEYS', basename(theirs)].sort());
   });
 });

@@ -4,7 +4,7 @@
  * and keep using it, so every process but the last to write held a secret the others refuse.
  */
 import { randomBytes } from 'node:crypto';
-import { linkSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, lstatSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 /**
@@ -45,10 +45,19 @@ function createExclusive(file: string, text: string): boolean {
 }
 
 /**
+ * A temporary file younger than this is left alone whatever its pid: the pid of a process in another
+ * PID namespace (two containers on one volume, a host and a container) does not run here, so that
+ * process's file, which it is about to link, looked left behind; removing it made its link fail
+ * (ENOENT) and its start-up stop. Writing and linking take far less.
+ */
+export const TEMP_FILE_GRACE_MS = 60_000;
+
+/**
  * A process killed between its write and its unlink (SIGKILL, a crash, the machine stopping) left
- * `file.<pid>.<hex>.tmp`, key material, for good. Those of a pid that no longer runs are removed; a
- * running process's (this one's too) may still be linking its own, and is left alone. A pid reused
- * since keeps its leftover until that process ends: rare, and only ever a file left, never one taken.
+ * `file.<pid>.<hex>.tmp`, key material, for good. Those of a pid that no longer runs, written over
+ * `TEMP_FILE_GRACE_MS` ago, are removed; a running process's (this one's too) may still be linking its
+ * own, and is left alone. A pid reused since keeps its leftover until that process ends: rare, and
+ * only ever a file left, never one taken.
  */
 function removeDeadTemps(file: string): void {
   const name = basename(file);
@@ -62,8 +71,11 @@ function removeDeadTemps(file: string): void {
     if (!entry.startsWith(`${name}.`)) continue;
     const pid = /^\.(\d+)\.[0-9a-f]{12}\.tmp$/.exec(entry.slice(name.length))?.[1];
     if (pid === undefined || running(Number(pid))) continue;
+    const path = join(dirname(file), entry);
     try {
-      unlinkSync(join(dirname(file), entry));
+      // lstat: a link is judged by its own time, and unlink removes the link, never what it names.
+      if (Date.now() - lstatSync(path).mtimeMs < TEMP_FILE_GRACE_MS) continue;
+      unlinkSync(path);
     } catch {
       // removed by another process sweeping too, or not ours to remove: it stays, as before
     }
