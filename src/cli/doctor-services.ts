@@ -38,7 +38,7 @@ import { messageOf } from '../core/errors.js';
 import { redisTarget } from '../runtime/backends.js';
 import { createDatabase, DEFAULT_QUERY_TIMEOUT_MS, serverTimeouts, sqliteDriverNotBuilt } from '../sql/database.js';
 import { changedMigrations, migrationConflicts, newerMigrations, newerReleaseMessage, pendingMigrations, unwritableTables } from '../sql/migrate.js';
-import { DEFAULT_DATABASE_URL, describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
+import { DEFAULT_DATABASE_URL, describeDatabaseUrl, parseDatabaseUrl, postgresTlsNote } from '../sql/url.js';
 import { isAclRefusal, onNode, readNodeMemory } from '../store/redis/eviction.js';
 import { isSelectFailure, schemeHintOf, withoutEchoedArguments } from '../store/redis/connection.js';
 import { commandTimeoutOf, explainWriteRefusal, probeWrite, redisClientOptions, serverModeRefusal, WRITE_CHECK_KEY } from '../store/redis/index.js';
@@ -192,15 +192,18 @@ async function checkDatabase(url: string, holdsStore: boolean, cwd: string, time
     return checked('database', file.problems, file.summary);
   }
   const db = createDatabase(url, { connectTimeoutMs: timeoutMs, queryTimeoutMs: timeoutMs, poolMax: 1 });
+  // What the URL's sslmode means, in place of pg's warning (src/sql/url.ts): with a failure too, which a certificate may be.
+  const tls = postgresTlsNote(url);
+  const note = tls === undefined ? '' : `; note: ${tls}`;
   try {
     readings.push({ service: 'postgresql', skewMs: await measureSkew(postgresTime(db), now) });
     const timeouts = await missingServerTimeouts(db, url, where);
     const schema = await schemaCheck(db, where, 'answers', 'DATABASE_URL: ');
-    return checked('database', timeouts === undefined ? schema.problems : [...schema.problems, timeouts], schema.summary);
+    return checked('database', timeouts === undefined ? schema.problems : [...schema.problems, timeouts], `${schema.summary}${note}`);
   } catch (error) {
     // A server that refused (PgBouncer's "unsupported startup parameter", a wrong password) did answer.
     const answered = sqlStateOf(error) === undefined ? 'did not answer' : 'answered with an error';
-    return failed('database', `DATABASE_URL: ${where} ${answered} (${messageOf(error)})`);
+    return failed('database', `DATABASE_URL: ${where} ${answered} (${messageOf(error)})${note}`);
   } finally {
     await db.destroy();
   }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_DATABASE_URL, describeDatabaseUrl, parseDatabaseUrl } from './url.js';
+import { runRestricted, src } from '../../test/helpers/restricted.js';
+import { DEFAULT_DATABASE_URL, describeDatabaseUrl, parseDatabaseUrl, postgresTlsNote } from './url.js';
 
 describe('parseDatabaseUrl', () => {
   it('reads SQLite paths relative to cwd, absolute, or in memory', () => {
@@ -11,7 +12,7 @@ describe('parseDatabaseUrl', () => {
   });
 
   it('passes PostgreSQL URLs through', () => {
-    for (const url of ['postgres://u:p@db:5432/app', 'postgresql://db/app?sslmode=require']) {
+    for (const url of ['postgres://u:p@db:5432/app', 'postgresql://db/app?sslmode=verify-full']) {
       expect(parseDatabaseUrl(url)).toEqual({ engine: 'postgres', connectionString: url });
     }
   });
@@ -86,5 +87,56 @@ describe('describeDatabaseUrl', () => {
   it('refuses a URL it cannot describe without the password, as parseDatabaseUrl does', () => {
     // Before: "postgres://tPart/morePart@127.0.0.1:5432/app".
     expect(() => describeDatabaseUrl('postgres://app:s3cr@tPart/morePart@127.0.0.1:5432/app')).toThrow(/^DATABASE_URL: has an "@" after the host/);
+  });
+});
+
+describe('sslmode in a PostgreSQL URL', () => {
+  it('writes prefer, require and verify-ca as verify-full, what pg 8 does with them, and nothing else of the URL changes', () => {
+    for (const mode of ['prefer', 'require', 'verify-ca']) {
+      expect(parseDatabaseUrl(`postgres://app:a%40b%3F@db:5432/app?application_name=x&sslmode=${mode}#f`)).toEqual({
+        engine: 'postgres',
+        connectionString: 'postgres://app:a%40b%3F@db:5432/app?application_name=x&sslmode=verify-full#f',
+      });
+    }
+  });
+
+  it('leaves the other modes, and libpq’s meaning asked for with uselibpqcompat=true, as written', () => {
+    for (const url of [
+      'postgres://db/app?sslmode=disable',
+      'postgres://db/app?sslmode=no-verify',
+      'postgres://db/app?sslmode=verify-full&sslrootcert=/etc/ca.pem',
+      'postgres://db/app?uselibpqcompat=true&sslmode=require',
+      'postgres://db/app?sslmode=require-not&x=sslmode=require',
+    ]) {
+      expect(parseDatabaseUrl(url), url).toEqual({ engine: 'postgres', connectionString: url });
+    }
+  });
+
+  it('says what a mode means when it is not what its name suggests or verifies less than verify-full, naming DATABASE_URL', () => {
+    expect(postgresTlsNote('postgres://db/app?sslmode=require')).toBe(
+      "DATABASE_URL: sslmode=require is read as verify-full (pg's meaning, not libpq's): the server's certificate and host name are verified, so a private CA needs sslrootcert=/path/ca.pem or NODE_EXTRA_CA_CERTS; for libpq's weaker meaning write uselibpqcompat=true&sslmode=require",
+    );
+    const unverified = "encrypts without verifying the server's certificate, so anyone on the network path can pose as the server; use sslmode=verify-full (a private CA: sslrootcert=/path/ca.pem or NODE_EXTRA_CA_CERTS)";
+    expect(postgresTlsNote('postgres://db/app?sslmode=no-verify')).toBe(`DATABASE_URL: sslmode=no-verify ${unverified}`);
+    expect(postgresTlsNote('postgres://db/app?ssl=no-verify')).toBe(`DATABASE_URL: sslmode=no-verify ${unverified}`);
+    expect(postgresTlsNote('postgres://db/app?uselibpqcompat=true&sslmode=require')).toBe(`DATABASE_URL: uselibpqcompat=true&sslmode=require ${unverified}`);
+    expect(postgresTlsNote('postgres://db/app?uselibpqcompat=true&sslmode=verify-ca')).toMatch(/verifies the server's certificate but not its host name; use sslmode=verify-full$/);
+    for (const url of ['postgres://db/app', 'postgres://db/app?sslmode=verify-full', 'postgres://db/app?sslmode=disable', 'postgres://db/app?uselibpqcompat=true&sslmode=verify-full']) {
+      expect(postgresTlsNote(url), url).toBeUndefined();
+    }
+  });
+
+  it('opening such a database writes nothing to stderr (was: pg-connection-string’s multi-line SECURITY WARNING)', () => {
+    // Port 1: nothing listens; pg reads the URL, and warned, when it first connects.
+    const run = runRestricted(
+      `import { createDatabase } from ${JSON.stringify(src('src/sql/database.ts'))};
+const db = createDatabase('postgres://app@127.0.0.1:1/app?sslmode=require', { connectTimeoutMs: 2000 });
+const outcome = await db.selectFrom('users').selectAll().execute().then(() => 'answered', (error) => error.message);
+await db.destroy();
+console.log(outcome);`,
+      {},
+    );
+    expect(run.stdout).toMatch(/ECONNREFUSED/);
+    expect(run.stderr).toBe('');
   });
 });

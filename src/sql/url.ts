@@ -38,7 +38,7 @@ export function parseDatabaseUrl(url: string, cwd: string = process.cwd()): Data
   }
   if (text.startsWith('postgres://') || text.startsWith('postgresql://')) {
     postgresUrl(text);
-    return { engine: 'postgres', connectionString: text };
+    return { engine: 'postgres', connectionString: withSslModeAsPgReadsIt(text) };
   }
   const scheme = /^[a-z][a-z0-9+.-]*:/i.exec(text)?.[0] ?? '(none)';
   throw new TypeError(`DATABASE_URL: unsupported scheme ${scheme}; use sqlite:PATH or postgres://…`);
@@ -114,4 +114,54 @@ export function describeDatabaseUrl(url: string, cwd: string = process.cwd()): s
   const socket = parsed.searchParams.get('host');
   const host = socket !== null ? socket : parsed.host;
   return `${parsed.protocol}//${host}/${parsed.pathname.slice(1)}`;
+}
+
+/** The sslmodes pg 8 reads as verify-full unless `uselibpqcompat=true` (pg-connection-string 2.x). */
+const VERIFY_FULL_ALIASES = new Set(['prefer', 'require', 'verify-ca']);
+
+/**
+ * `text` with `sslmode=prefer|require|verify-ca` written `verify-full`, which is what pg 8 does with
+ * them (the server's certificate checked against Node's CAs, and its host name): the same
+ * connection, without pg-connection-string's multi-line "SECURITY WARNING: The SSL modes 'prefer',
+ * 'require', and 'verify-ca' are treated as aliases for 'verify-full'…" on stderr at start-up, which
+ * named no setting. It also keeps that meaning when pg 9 gives these modes libpq's (require: encrypt,
+ * verify nothing). `uselibpqcompat=true` asks for libpq's meaning now: left as written. What each
+ * mode means is said once, by `postgresTlsNote` (the doctor's database line).
+ */
+function withSslModeAsPgReadsIt(text: string): string {
+  const query = text.indexOf('?');
+  if (query === -1) return text;
+  const hash = text.indexOf('#', query);
+  const end = hash === -1 ? text.length : hash;
+  const params = text.slice(query + 1, end).split('&');
+  if (new URLSearchParams(text.slice(query + 1, end)).get('uselibpqcompat') === 'true') return text;
+  const pinned = params.map((param) => {
+    const [name, value] = param.split('=', 2);
+    return name === 'sslmode' && value !== undefined && VERIFY_FULL_ALIASES.has(value) ? 'sslmode=verify-full' : param;
+  });
+  return `${text.slice(0, query + 1)}${pinned.join('&')}${text.slice(end)}`;
+}
+
+/**
+ * What the TLS settings of a `postgres://` URL mean, when they differ from what its words suggest or
+ * verify less than `verify-full`; `undefined` for `verify-full`, `disable` and no sslmode. For the
+ * doctor's database line: one sentence naming DATABASE_URL instead of pg's warning.
+ */
+export function postgresTlsNote(url: string): string | undefined {
+  const query = url.indexOf('?');
+  if (query === -1) return undefined;
+  const params = new URLSearchParams(url.slice(query + 1).split('#', 1)[0]);
+  const mode = params.get('sslmode') ?? (params.get('ssl') === 'no-verify' ? 'no-verify' : null);
+  const libpq = params.get('uselibpqcompat') === 'true';
+  const unverified = "encrypts without verifying the server's certificate, so anyone on the network path can pose as the server; use sslmode=verify-full (a private CA: sslrootcert=/path/ca.pem or NODE_EXTRA_CA_CERTS)";
+  if (mode === 'no-verify') return `DATABASE_URL: sslmode=no-verify ${unverified}`;
+  if (libpq && (mode === 'require' || mode === 'prefer')) {
+    if (mode === 'require' && params.has('sslrootcert')) return "DATABASE_URL: uselibpqcompat=true&sslmode=require with sslrootcert verifies the server's certificate but not its host name (libpq's verify-ca); use sslmode=verify-full";
+    return `DATABASE_URL: uselibpqcompat=true&sslmode=${mode} ${unverified}`;
+  }
+  if (libpq && mode === 'verify-ca') return "DATABASE_URL: uselibpqcompat=true&sslmode=verify-ca verifies the server's certificate but not its host name; use sslmode=verify-full";
+  if (mode !== null && VERIFY_FULL_ALIASES.has(mode)) {
+    return `DATABASE_URL: sslmode=${mode} is read as verify-full (pg's meaning, not libpq's): the server's certificate and host name are verified, so a private CA needs sslrootcert=/path/ca.pem or NODE_EXTRA_CA_CERTS; for libpq's weaker meaning write uselibpqcompat=true&sslmode=${mode}`;
+  }
+  return undefined;
 }
