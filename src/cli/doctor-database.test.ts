@@ -135,6 +135,24 @@ describe('doctor --connect: the key-value store\'s SQLite table', () => {
     expect(readdirSync(empty)).toEqual([]);
   });
 
+  it('leaves no -wal or -shm beside a file it checks (a read-only connection made both and could not remove them), and still reads a running app\'s', async () => {
+    const { cwd, file } = await embeddedFile([]);
+    expect(readdirSync(dirname(file))).toEqual(['livecomponents.db']);
+    expect(await redisServer(cwd)).toMatchObject({ ok: true, summary: `no REDIS_URL: sessions and state go to the embedded SQLite file: sqlite:${file} opens; schema up to date` });
+    expect(await database(`sqlite:${file}`)).toMatchObject({ ok: true, summary: `sqlite:${file} opens; schema up to date` });
+    expect(readdirSync(dirname(file))).toEqual(['livecomponents.db']);
+    // The app running (its -wal and -shm there): a commit still in the -wal is read.
+    const app = createDatabase(`sqlite:${file}`);
+    try {
+      await sql.raw('alter table lc_kv rename column value to val').execute(app);
+      expect(readdirSync(dirname(file)).sort()).toEqual(['livecomponents.db', 'livecomponents.db-shm', 'livecomponents.db-wal']);
+      expect(await redisServer(cwd)).toMatchObject({ ok: false, problems: [expect.stringContaining('table "lc_kv" lacks column value')] });
+    } finally {
+      await app.destroy();
+    }
+    expect(readdirSync(dirname(file))).toEqual(['livecomponents.db']);
+  });
+
   it('SQLite: fails a DATABASE_URL file whose lc_kv the store\'s statements fail on, unless the store is Redis', async () => {
     const { file } = await embeddedFile(NO_PRIMARY_KEY);
     const url = `sqlite:${file}`;

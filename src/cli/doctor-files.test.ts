@@ -137,14 +137,16 @@ describe('doctor --connect: the folders the app writes to', () => {
     await createSqlite(file);
     chmodSync(file, 0o644);
     const env = { DATABASE_URL: `sqlite:${file}` };
-    // The doctor's own `database` check opens it first: SQLite adds -wal and -shm with the file's mode.
-    const tooOpen = `${file} (mode 0644), ${file}-wal (mode 0644), ${file}-shm (mode 0644) can be read by other local users, and the database holds password hashes, emails and sessions: \`chmod 600\` them`;
+    // The doctor's own `database` check reads it first, and leaves no -wal or -shm (it left both, with
+    // the file's mode, which this check then named): only the file is too open.
+    const tooOpen = `${file} (mode 0644) can be read by other local users, and the database holds password hashes, emails and sessions: \`chmod 600\` it`;
     const production = (await doctor({ ...env, NODE_ENV: 'production', APP_URL: 'https://app.example.com' }, { lowFreeBytes: 0 })).byName('database-files');
     expect(production?.problems).toEqual([`DATABASE_URL: ${tooOpen}`]);
     const development = (await doctor(env, { lowFreeBytes: 0 })).byName('database-files');
     expect(development?.ok).toBe(true);
     expect(development?.summary.endsWith(`; note: ${tooOpen}`)).toBe(true);
-    for (const f of [file, `${file}-wal`, `${file}-shm`]) chmodSync(f, 0o600);
+    expect(readdirSync(dir)).toEqual(['app.db']);
+    chmodSync(file, 0o600);
     expect((await doctor({ ...env, NODE_ENV: 'production', APP_URL: 'https://app.example.com' }, { lowFreeBytes: 0 })).byName('database-files')?.problems).toEqual([]);
   });
 

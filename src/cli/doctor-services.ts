@@ -45,6 +45,7 @@ import { commandTimeoutOf, explainWriteRefusal, probeWrite, redisClientOptions, 
 import { loadIoredis } from '../store/redis/driver.js';
 import { defineLuaCommands } from '../store/redis/lua/index.js';
 import { lcKvRefusal } from '../store/sqlite/index.js';
+import { openSnapshot } from './doctor-sqlite-snapshot.js';
 import { folderRefusal } from './doctor-files.js';
 import { nearestExisting } from '../ops/writable-path.js';
 import { CLOCK_SERVICES, describeSkew, measureSkew, postgresTime, redisTime, type ClockSkew } from '../ops/clock-skew/index.js';
@@ -262,8 +263,9 @@ async function checkSqlite(path: string, where: string, prefix: string, holdsSto
 }
 
 async function checkSqliteFile(path: string, where: string, prefix: string, holdsStore: boolean, timeoutMs: number): Promise<Outcome> {
-  // Read-only: the doctor never writes the database (no WAL switch, no migration).
-  const native = openForCheck(path, { readonly: true, fileMustExist: true, timeout: timeoutMs });
+  // Read-only: the doctor never writes the database (no WAL switch, no migration), nor leaves a
+  // -wal/-shm beside it (a read-only connection makes them and cannot remove them): a copy in memory.
+  const native = openSnapshot(path) ?? openForCheck(path, { readonly: true, fileMustExist: true, timeout: timeoutMs });
   if (typeof native === 'string') return { problems: [`${prefix}${where} cannot be opened${native}`], summary: '' };
   const db = new Kysely<unknown>({ dialect: new SqliteDialect({ database: native }) });
   try {
