@@ -1,9 +1,8 @@
 /**
  * The SQLite file `doctor --connect` checks, opened without leaving a file behind. A read-only
  * connection to a WAL-mode database creates its `-wal` and `-shm` when they are missing (the app is
- * not running) and, read-only, cannot remove them on close: the doctor left both for good, made by
- * its own user (root, under `sudo` or `docker exec`: files the app's user may not open) with its
- * umask's mode (0644, which the next run's database-files check fails in production).
+ * not running) and, read-only, cannot remove them on close: the doctor left both for good (with the
+ * file's mode, so its own database-files check then named them too), against its read-only promise.
  */
 import { closeSync, existsSync, openSync, readSync, readFileSync, statSync } from 'node:fs';
 import BetterSqlite3 from 'better-sqlite3';
