@@ -178,6 +178,22 @@ describe('an applied migration that differs from this release\'s, on SQLite', ()
     const url = `sqlite:${join(dir, `db-${++n}.sqlite`)}`;
     return Promise.resolve({ url, where: url });
   });
+
+  it('doctor --connect fails an INTEGER PRIMARY KEY of a WITHOUT ROWID table: no rowid fills it (it passed as one, NOT NULL declared or not)', async () => {
+    for (const declared of ['', ' not null']) {
+      const url = `sqlite:${join(dir, `db-${++n}.sqlite`)}`;
+      await withDb(url, async (db) => {
+        await migrateToLatest(db);
+        await sql`drop table lc_kv`.execute(db);
+        await sql.raw(`create table lc_kv (n integer${declared} primary key, key text not null unique, value text not null, expires_at bigint not null) without rowid`).execute(db);
+        await expect(sql`insert into lc_kv (key, value, expires_at) values ('k', 'v', 1)`.execute(db)).rejects.toThrow('NOT NULL constraint failed: lc_kv.n');
+      });
+      expect(await databaseCheck(url)).toMatchObject({
+        ok: false,
+        problems: [expect.stringContaining(`table "lc_kv" has column n NOT NULL without a default, which this release does not write`)],
+      });
+    }
+  });
 });
 
 const pg = await postgresAvailability();

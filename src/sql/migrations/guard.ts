@@ -150,9 +150,13 @@ async function describeRelation(db: Kysely<unknown>, name: string): Promise<Rela
     // Generated columns are not listed (table_info leaves them out); they take no value anyway.
     const info = await sql<{ name: string; type: string; notnull: number; dflt_value: string | null; pk: number }>`
       select name, type, "notnull", dflt_value, pk from pragma_table_info(${name}) order by cid`.execute(db);
-    // A lone INTEGER PRIMARY KEY is the rowid: SQLite gives it a value when the insert does not.
-    const rowid = info.rows.filter((r) => r.pk > 0).length === 1 ? info.rows.find((r) => r.pk > 0 && r.type.toUpperCase() === 'INTEGER')?.name : undefined;
-    const required = info.rows.filter((r) => r.notnull === 1 && r.dflt_value === null && r.name !== rowid).map((r) => r.name);
+    // A WITHOUT ROWID table has no rowid, and its primary key is NOT NULL whether declared or not
+    // (table_info says notnull 0): an INTEGER PRIMARY KEY there takes no value by itself.
+    const withoutRowid = (await sql<{ wr: number }>`select wr from pragma_table_list(${name}) where schema = 'main'`.execute(db)).rows[0]?.wr === 1;
+    // Else a lone INTEGER PRIMARY KEY is the rowid: SQLite gives it a value when the insert does not.
+    const rowid =
+      !withoutRowid && info.rows.filter((r) => r.pk > 0).length === 1 ? info.rows.find((r) => r.pk > 0 && r.type.toUpperCase() === 'INTEGER')?.name : undefined;
+    const required = info.rows.filter((r) => (r.notnull === 1 || (withoutRowid && r.pk > 0)) && r.dflt_value === null && r.name !== rowid).map((r) => r.name);
     return { kind: 'table', columns: info.rows.map((r) => r.name), required };
   }
   if (first.type === 'index') {
