@@ -202,10 +202,13 @@ describe('doctor --connect: the folders the app writes to', () => {
       { dataDir: join(dir, 'data'), minFreeBytes: 0 },
     );
     expect(report.ok).toBe(false);
+    // Start-up's words, from its own readers (was: "…; give it to the app's user", of a folder).
     expect(byName('data-dir')?.problems).toEqual([
-      `LC_STATE_KEYS is not set and ${dir}/data/state-keys/LC_STATE_KEYS cannot be read (EISDIR: is a folder), so start-up cannot use the development state key and stops; give it to the app's user, or set LC_STATE_KEYS (\`npx livecomponents keygen\` prints one)`,
-      `LC_SESSION_SECRET is not set and ${dir}/data/session-secret cannot be read (EISDIR: is a folder), so start-up cannot use the development session secret and stops; give it to the app's user, or set LC_SESSION_SECRET (\`npx livecomponents keygen\` prints one)`,
+      `LC_STATE_KEYS is not set and the development file ${dir}/data/state-keys/LC_STATE_KEYS cannot be read (EISDIR: is a folder), so start-up cannot use it: fix or delete the file (start-up then generates a new one), or set LC_STATE_KEYS (\`npx livecomponents keygen\` prints one)`,
+      `LC_SESSION_SECRET is not set and the development file ${dir}/data/session-secret cannot be read (EISDIR: is a folder), so start-up cannot use it: fix or delete the file (start-up then generates a new one), or set LC_SESSION_SECRET (\`npx livecomponents keygen\` prints one)`,
     ]);
+    expect(() => readDevStateKeys(join(dir, 'data', 'state-keys', 'LC_STATE_KEYS'))).toThrow(new Error(byName('data-dir')?.problems[0]));
+    expect(() => readDevSessionSecret(join(dir, 'data', 'session-secret'))).toThrow(new Error(byName('data-dir')?.problems[1]));
     expect(byName('log-file')?.problems).toEqual([
       `LOG_DESTINATION: ${dir}/app.${today()}.2.log is not writable (EISDIR: is a folder), and the app continues that file today, so every log line would be lost; make it writable for the app's user, or move it away`,
     ]);
@@ -349,8 +352,9 @@ describe.skipIf(mounts.state === 'skip')('doctor --connect: the folders the app 
     expect(child.stderr).toBe('');
     expect(JSON.parse(child.stdout)).toEqual([
       [
-        `LC_STATE_KEYS is not set and ${dir}/data/state-keys/LC_STATE_KEYS is too open (mode 0644) and owned by uid 0: start-up's reset to 0600 would fail (EPERM), so start-up cannot use the development state key and stops; give it to the app's user, or set LC_STATE_KEYS (\`npx livecomponents keygen\` prints one)`,
-        `LC_SESSION_SECRET is not set and ${dir}/data/session-secret cannot be read (EACCES: permission denied), so start-up cannot use the development session secret and stops; give it to the app's user, or set LC_SESSION_SECRET (\`npx livecomponents keygen\` prints one)`,
+        // Start-up's words (src/runtime/dev-folder-errors.test.ts pins them, as nobody too).
+        `LC_STATE_KEYS is not set and the development file ${dir}/data/state-keys/LC_STATE_KEYS is too open (mode 0644) and cannot be reset to 0600 (EPERM: operation not permitted), so start-up cannot use it: fix or delete the file (start-up then generates a new one), or set LC_STATE_KEYS (\`npx livecomponents keygen\` prints one)`,
+        `LC_SESSION_SECRET is not set and the development file ${dir}/data/session-secret cannot be read (EACCES: permission denied), so start-up cannot use it: fix or delete the file (start-up then generates a new one), or set LC_SESSION_SECRET (\`npx livecomponents keygen\` prints one)`,
       ],
       [`LOG_DESTINATION: ${dir}/app.${today()}.1.log is not writable (EACCES: permission denied), and the app continues that file today, so every log line would be lost; make it writable for the app's user, or move it away`],
     ]);

@@ -21,7 +21,7 @@
  * judged by its nearest existing parent, since the app creates the rest. Run the doctor as the
  * user the app runs as: another user's answer says nothing about the app's.
  */
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, realpathSync, rmSync, statfsSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, realpathSync, rmSync, statfsSync, statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve, sep } from 'node:path';
 import { passed, checked, type CheckResult } from './doctor-check.js';
@@ -29,7 +29,7 @@ import type { AppConfig } from '../ops/config.js';
 import { logDestinationForMessage, parseLogDestination } from '../ops/logging/destination.js';
 import { startingFile } from '../ops/logging/file-roller.js';
 import { DEFAULT_DATABASE_URL, describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
-import { errorReason as reason, nearestExisting } from '../ops/writable-path.js';
+import { devFileUnusable, errorReason as reason, nearestExisting } from '../ops/writable-path.js';
 // Not src/runtime/setup.ts: that would load the whole runtime into the `doctor` command.
 import { readDevStateKeys } from '../pipeline/state/keyring.js';
 import { readDevSessionSecret } from '../runtime/dev-files.js';
@@ -102,15 +102,10 @@ function checkDataDir(config: AppConfig, dataDir: string, limits: Limits, cwd: s
       continue;
     }
     if (existsSync(file)) {
-      // A file already there is only read, but it must be: start-up stops on EACCES otherwise.
-      const refusal = readRefusal(file) ?? (variable === 'LC_STATE_KEYS' ? modeResetRefusal(file) : undefined);
-      if (refusal !== undefined) {
-        problems.push(`${variable} is not set and ${file} ${refusal}, so start-up cannot use the ${what} and stops; give it to the app's user, or set ${variable} (\`npx livecomponents keygen\` prints one)`);
-      } else {
-        // Readable is not enough: start-up parses it, and stopped on a file that held no usable value.
-        const unusable = devFileContentProblem(variable, file);
-        if (unusable !== undefined) problems.push(unusable);
-      }
+      // Read as start-up reads it, with its readers (their words: a file it cannot read, EACCES or a
+      // folder in its place, or one that holds no usable value), then the mode reset start-up makes.
+      const problem = devFileContentProblem(variable, file) ?? (variable === 'LC_STATE_KEYS' ? modeResetRefusal(file) : undefined);
+      if (problem !== undefined) problems.push(problem);
       continue;
     }
     const folder = nearestExisting(dirname(file));
@@ -305,21 +300,11 @@ function openRefusal(file: string, flags: 'r+' | 'a'): string | undefined {
   }
 }
 
-/** Why `file` cannot be read as start-up reads it (whole, as text), or undefined. The bytes are wiped. */
-function readRefusal(file: string): string | undefined {
-  try {
-    readFileSync(file).fill(0);
-    return undefined;
-  } catch (error) {
-    return `cannot be read (${reason(error)})`;
-  }
-}
-
 /**
- * What start-up says of a development file that reads but holds no usable value — a state key file
- * that is no key ring, a session secret of fewer than 32 bytes — read by start-up's own readers
- * (`readDevStateKeys`, `readDevSessionSecret`: read only); undefined when it is usable. Key material
- * is wiped where it can be, never shown.
+ * What start-up says of a development file that it cannot read or that holds no usable value — a
+ * state key file that is no key ring, a session secret of fewer than 32 bytes — read by start-up's
+ * own readers (`readDevStateKeys`, `readDevSessionSecret`: read only); undefined when it is usable.
+ * Key material is wiped where it can be, never shown.
  */
 function devFileContentProblem(variable: string, file: string): string | undefined {
   try {
@@ -333,13 +318,14 @@ function devFileContentProblem(variable: string, file: string): string | undefin
 
 /**
  * Start-up resets a state key file that group or others may read to 0600 (loadOrCreateDevKeys), and
- * only its owner (or root) may: why that would fail for this user, or undefined.
+ * only its owner (or root) may: start-up's words when that would fail for this user (the EPERM it
+ * gets), or undefined.
  */
 function modeResetRefusal(file: string): string | undefined {
   const { mode, uid } = statSync(file);
   const user = process.getuid?.();
   if ((mode & 0o077) === 0 || user === undefined || user === 0 || user === uid) return undefined;
-  return `is too open (mode 0${(mode & 0o777).toString(8)}) and owned by uid ${uid}: start-up's reset to 0600 would fail (EPERM)`;
+  return devFileUnusable('LC_STATE_KEYS', file, `is too open (mode 0${(mode & 0o777).toString(8)}) and cannot be reset to 0600 (EPERM: operation not permitted)`);
 }
 
 /** `0 MiB`, `512 MiB`, `3.2 GiB`: MiB rounded down, so a disk just under a limit never reads as at it. */
