@@ -50,6 +50,22 @@ describe('createDemoApp, when start-up fails', () => {
     expect(readdirSync(dir)).toEqual(['data']);
   });
 
+  it('DATABASE_URL on the path of the development keys (sqlite:DIR/data): writes the keys, then cannot open the folder they made, as doctor --connect says', async () => {
+    vi.stubEnv('LC_STATE_KEYS', '');
+    const dir = folder();
+    const dataDir = join(dir, 'data');
+    const config = configOf({ LC_SESSION_SECRET: SECRET, DATABASE_URL: `sqlite:${dataDir}` });
+    await expect(createDemoApp({ config, framework: { dataDir } })).rejects.toThrow(
+      `DATABASE_URL: SQLite: cannot open ${dataDir} (unable to open database file): it is a folder, not an SQLite file`,
+    );
+    expect(readdirSync(dataDir)).toEqual(['state-keys']);
+    const { runFileChecks } = await import('../../src/cli/doctor-files.js');
+    const dataDirCheck = runFileChecks(configOf({ LC_SESSION_SECRET: SECRET, DATABASE_URL: `sqlite:${join(dir, 'elsewhere', 'data')}` }), { cwd: dir, dataDir: join(dir, 'elsewhere', 'data'), minFreeBytes: 0 }).find((c) => c.name === 'data-dir');
+    expect(dataDirCheck?.problems).toEqual([
+      `LC_STATE_KEYS is not set and DATABASE_URL names ${dir}/elsewhere/data, on the path of ${dir}/elsewhere/data/state-keys/LC_STATE_KEYS: start-up writes the development state key there first, which makes ${dir}/elsewhere/data a folder, then cannot open the database file and stops; give DATABASE_URL another file name, or set LC_STATE_KEYS (\`npx livecomponents keygen\` prints one)`,
+    ]);
+  });
+
   it('the metrics port taken: rejects with the listen error, after closing the database and the stores it had opened', async () => {
     const dir = folder();
     const port = await busyPort();

@@ -98,11 +98,11 @@ describe('doctor --connect: the folders the app writes to', () => {
     expect(listAll(dir)).toEqual(before);
   });
 
-  it('fails a DATABASE_URL file on the path of the development keys (sqlite:./data: was ok, then start-up made the file and stopped)', async () => {
+  it('fails a DATABASE_URL file on the path of the development keys (sqlite:./data: was ok, then start-up wrote the keys and could not open a folder)', async () => {
     const dir = mkdtempSync(join(base, 'db-on-data-'));
     const { byName } = await doctor({ LC_STATE_KEYS: undefined, LC_SESSION_SECRET: 'x'.repeat(8) + SECRET, DATABASE_URL: 'sqlite:./data' }, { cwd: dir, minFreeBytes: 0 });
     expect(byName('data-dir')?.problems).toEqual([
-      `LC_STATE_KEYS is not set and DATABASE_URL names ${dir}/data, on the path of ${dir}/data/state-keys/LC_STATE_KEYS: start-up creates the database file there first, then cannot write the development state key and stops; give DATABASE_URL another file name, or set LC_STATE_KEYS (\`npx livecomponents keygen\` prints one)`,
+      `LC_STATE_KEYS is not set and DATABASE_URL names ${dir}/data, on the path of ${dir}/data/state-keys/LC_STATE_KEYS: start-up writes the development state key there first, which makes ${dir}/data a folder, then cannot open the database file and stops; give DATABASE_URL another file name, or set LC_STATE_KEYS (\`npx livecomponents keygen\` prints one)`,
     ]);
     expect(listAll(dir)).toEqual([]);
   });

@@ -92,13 +92,14 @@ function checkDataDir(config: AppConfig, dataDir: string, limits: Limits, cwd: s
   if (generated.length === 0) return passed('data-dir', `LC_STATE_KEYS and LC_SESSION_SECRET are set: nothing is written to ${dataDir}`);
   if (config.production) return passed('data-dir', 'production never generates keys into a file (the keys and secrets checks ask for them)');
   const problems: string[] = [];
-  // Start-up creates the database first: an SQLite file on the path of a development file (sqlite:./data)
-  // took the folder's place, and the key could not be written ("is not a folder").
+  // An SQLite file on the path of a development file (sqlite:./data): start-up writes the keys first
+  // (examples/demo/app.ts, since 1e777f0), which makes the path a folder, and then cannot open the
+  // database there ("it is a folder, not an SQLite file").
   const database = parseDatabaseUrl(config.DATABASE_URL, cwd);
   const onPath = (file: string) => database.engine === 'sqlite' && (file === database.path || file.startsWith(`${database.path}${sep}`));
   for (const { variable, file, what } of generated) {
     if (onPath(file) && database.engine === 'sqlite') {
-      problems.push(`${variable} is not set and DATABASE_URL names ${database.path}, on the path of ${file}: start-up creates the database file there first, then cannot write the ${what} and stops; give DATABASE_URL another file name, or set ${variable} (\`npx livecomponents keygen\` prints one)`);
+      problems.push(`${variable} is not set and DATABASE_URL names ${database.path}, on the path of ${file}: start-up writes the ${what} there first, which makes ${database.path} a folder, then cannot open the database file and stops; give DATABASE_URL another file name, or set ${variable} (\`npx livecomponents keygen\` prints one)`);
       continue;
     }
     if (existsSync(file)) {
