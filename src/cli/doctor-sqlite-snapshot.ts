@@ -20,7 +20,8 @@ const HEADER = Buffer.from('SQLite format 3\0', 'latin1');
  */
 export function openSnapshot(path: string): BetterSqlite3.Database | undefined {
   try {
-    if (existsSync(`${path}-wal`)) return undefined;
+    // A -journal: a rollback-mode write was cut short, and the main file alone may be half-written.
+    if (existsSync(`${path}-wal`) || existsSync(`${path}-journal`)) return undefined;
     const stat = statSync(path);
     if (!stat.isFile() || stat.size < 100 || stat.size > SNAPSHOT_MAX_BYTES || !startsWithHeader(path)) return undefined;
     const bytes = readFileSync(path);
