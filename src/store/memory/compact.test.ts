@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compact, expand, MIN_LENGTH } from './compact.js';
+import { compact, compactIfWellFormed, expand, MIN_LENGTH } from './compact.js';
 
 describe('memory store: compact values', () => {
   const roundTrip = (value: string) => {
@@ -38,6 +38,16 @@ describe('memory store: compact values', () => {
   it('gives back U+FFFD and surrogate pairs exactly (a lone surrogate never reaches it: the store refuses it)', () => {
     for (const value of [`${'a'.repeat(MIN_LENGTH)}\ufffd`, `\ufffd${'−'.repeat(MIN_LENGTH)}`, `${'a'.repeat(MIN_LENGTH)}\ud83d\ude42`, '🙂'.repeat(200)]) {
       expect(roundTrip(value)).toMatchObject({ utf8: true, back: value });
+    }
+  });
+
+  it('compactIfWellFormed: the compacted value when its bytes prove it well-formed, else null', () => {
+    for (const value of ['a'.repeat(MIN_LENGTH), 'é'.repeat(MIN_LENGTH), `${'−'.repeat(MIN_LENGTH)}\ud83d\ude42`]) {
+      expect(compactIfWellFormed(value)).toEqual(compact(value));
+    }
+    // A lone surrogate is written as U+FFFD's bytes, so both give null: the caller's isWellFormed tells them apart.
+    for (const value of [`${'−'.repeat(MIN_LENGTH)}\ud800`, `\udc00${'a'.repeat(MIN_LENGTH)}`, `${'a'.repeat(MIN_LENGTH)}\ufffd`, `${'a'.repeat(100_000)}\ud83d`]) {
+      expect(compactIfWellFormed(value)).toBeNull();
     }
   });
 });

@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { manualClock } from '../../core/clock.js';
+import { checkOp } from '../checks.js';
 import { runStoreContract } from '../contract.js';
+import type { StoreOp } from '../types.js';
 import { createMemoryStore } from './index.js';
 
 runStoreContract('memory', async (clock) => createMemoryStore({ clock }));
@@ -62,6 +64,31 @@ describe('memory store', () => {
     } finally {
       process.off('warning', onWarning);
     }
+  });
+
+  it('checks a long value of a batch through its compacted copy: the same refusals and errors as checkOp', async () => {
+    const store = createMemoryStore();
+    const long = (middle: string) => `${'−'.repeat(300)}${middle}${'x'.repeat(10)}`;
+    // Well-formed, a genuine U+FFFD (the bytes a lone surrogate would give) and a pair: kept exactly.
+    for (const value of [long(''), long('\uFFFD'), long('\uD83D\uDE42'), 'a'.repeat(300)]) {
+      expect(await store.batch([{ op: 'claim', key: 'k', value, ttlMs: 60_000 }, { op: 'get', key: 'k' }])).toEqual([null, value]);
+      expect(await store.batch([{ op: 'deleteIfEquals', key: 'k', expected: value }, { op: 'claim', key: 'k', value: `${value}.`, ttlMs: 60_000 }])).toEqual([true, null]);
+      expect(await store.get('k')).toBe(`${value}.`);
+      await store.delete('k');
+    }
+    // A lone surrogate, a bad key and a bad TTL: refused as checkOp refuses them, nothing written.
+    const refusals: [StoreOp, string][] = [
+      [{ op: 'set', key: 'k', value: long('\uD800'), ttlMs: 60_000 }, 'Store value must be well-formed UTF-16 (it has a lone surrogate)'],
+      [{ op: 'claim', key: 'k', value: long('\uDC00'), ttlMs: 60_000 }, 'Store value must be well-formed UTF-16 (it has a lone surrogate)'],
+      [{ op: 'set', key: 'k\uD800', value: long(''), ttlMs: 60_000 }, 'Store key must be well-formed UTF-16 (it has a lone surrogate)'],
+      [{ op: 'claim', key: 'k', value: long(''), ttlMs: 0 }, 'Store TTL must be a positive number of ms, got 0'],
+    ];
+    for (const [op, message] of refusals) {
+      expect(() => checkOp(op)).toThrow(message);
+      await expect(store.batch([{ op: 'set', key: 'first', value: long(''), ttlMs: 60_000 }, op])).rejects.toThrow(new TypeError(message));
+      expect(await store.getMany(['first', 'k'])).toEqual([null, null]);
+    }
+    await store.close();
   });
 
   it('lets rate-limit state expire on the store clock', async () => {

@@ -10,10 +10,10 @@ import { systemClock, type Clock } from '../../core/clock.js';
 import { StoreUnavailableError } from '../../core/errors.js';
 import { rateLimitPeek, rateLimitStep } from '../../pipeline/rate-limit/algorithms.js';
 import type { RateLimitDecision, RateLimitPolicy, Store, StoreOp, StoreOpResult } from '../types.js';
-import { checkCompare, checkKey, checkKeys, checkOp, checkRateLimitCall, checkTouch, checkWrite, sweepIntervalOf, wholeMs } from '../checks.js';
+import { checkCompare, checkKey, checkKeys, checkOp, checkRateLimitCall, checkTouch, checkTtl, checkWrite, sweepIntervalOf, wholeMs } from '../checks.js';
 import { keyFamily } from '../keys.js';
 import { runBatch } from '../embedded-batch.js';
-import { compact, expand } from './compact.js';
+import { compact, compactIfWellFormed, expand, MIN_LENGTH, type Compact } from './compact.js';
 
 export interface MemoryStoreOptions {
   /**
@@ -80,7 +80,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
    * (a component's state, a client's rate-limit counter, every action) keeps its entry: no new object.
    */
   function write(map: Map<string, Entry>, entry: Entry | undefined, key: string, value: string, ttlMs: number, now: number): void {
-    const { text, utf8 } = compact(value);
+    const { text, utf8 } = compactedOf(value);
     const expiresAt = now + wholeMs(ttlMs);
     if (entry === undefined) {
       map.set(key, { text, utf8, expiresAt });
@@ -192,6 +192,40 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     }
   }
 
+  /**
+   * Long values a batch's check already compacted (`checkBatchOp`), for its writes to take instead of
+   * compacting them again; emptied once the batch has run or was refused. Found by `===` (the same
+   * string object: a pointer comparison).
+   */
+  const compacted: { value: string; kept: Compact }[] = [];
+
+  function compactedOf(value: string): Compact {
+    for (let i = 0; i < compacted.length; i++) {
+      const c = compacted[i] as { value: string; kept: Compact };
+      if (c.value === value) return c.kept;
+    }
+    return compact(value);
+  }
+
+  /**
+   * `checkOp`, except that a long value to write (an idempotency record, on every keyed action) is
+   * proven well-formed by its compacted copy (`compactIfWellFormed`), kept for the write, rather than
+   * by `isWellFormed`; the same refusals, with the same errors (a possible lone surrogate goes
+   * through `checkOp`), in the same order (key, value, TTL).
+   */
+  function checkBatchOp(op: StoreOp): void {
+    if ((op.op === 'set' || op.op === 'claim') && typeof op.value === 'string' && op.value.length >= MIN_LENGTH) {
+      checkKey(op.key);
+      const kept = compactIfWellFormed(op.value);
+      if (kept !== null) {
+        checkTtl(op.ttlMs);
+        compacted.push({ value: op.value, kept });
+        return;
+      }
+    }
+    checkOp(op);
+  }
+
   const nothing = (): void => undefined;
 
   const embedded = { apply, replace };
@@ -251,14 +285,20 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
         () => checkRateLimitCall(key, policy, nowMs),
         () => rateLimit(key, policy, nowMs, clock.now()),
       ),
-    batch: (ops) =>
-      run(
-        // Check every op before running any, so a malformed batch changes nothing.
-        () => {
-          for (const op of ops) checkOp(op);
-        },
-        () => runBatch(ops, embedded, clock.now()),
-      ),
+    batch(ops) {
+      try {
+        return run(
+          // Check every op before running any, so a malformed batch changes nothing.
+          () => {
+            for (const op of ops) checkBatchOp(op);
+          },
+          () => runBatch(ops, embedded, clock.now()),
+        );
+      } finally {
+        // `run` checks and runs synchronously: the batch is over, refused or not.
+        compacted.length = 0;
+      }
+    },
     health: () => run(nothing, nothing),
     close() {
       if (!closed) {
