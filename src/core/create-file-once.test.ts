@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createFileOnce, TEMP_FILE_GRACE_MS } from './create-file-once.js';
+import { DEV_KEYS_FILE } from '../pipeline/state/keyring.js';
+import { loadSecrets } from '../runtime/setup.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lc-create-once-'));
 const children: ReturnType<typeof spawn>[] = [];
@@ -73,5 +75,30 @@ describe('createFileOnce', () => {
     expect(createFileOnce(file, 'mine')).toBe(false);
     // Removed, their link failed with ENOENT and stopped their start-up.
     expect(readdirSync(sub).sort()).toEqual(['LC_STATE_KEYS', basename(theirs)].sort());
+  });
+});
+
+describe('the development secrets sweep on every start', () => {
+  // A process killed after its link left its temporary file beside a file that exists; one killed
+  // before it, restarted within the grace, created the file and skipped the young leftover. Sweeping
+  // only when creating, no later start removed either.
+  it('removes an old leftover of an exited process though the key file and the secret file exist', () => {
+    const dataDir = mkdtempSync(join(dir, 'data-'));
+    const env = { keys: process.env.LC_STATE_KEYS, secret: process.env.LC_SESSION_SECRET };
+    delete process.env.LC_STATE_KEYS;
+    delete process.env.LC_SESSION_SECRET;
+    try {
+      const first = loadSecrets({ dataDir, production: false, warn: () => {} });
+      const keyLeftover = join(dataDir, 'state-keys', `${DEV_KEYS_FILE}.${deadPid()}.0123456789ab.tmp`);
+      const secretLeftover = join(dataDir, `session-secret.${deadPid()}.0123456789ab.tmp`);
+      leftover(keyLeftover);
+      leftover(secretLeftover);
+      expect(loadSecrets({ dataDir, production: false, warn: () => {} })).toEqual(first);
+      expect(readdirSync(join(dataDir, 'state-keys'))).toEqual([DEV_KEYS_FILE]);
+      expect(readdirSync(dataDir).sort()).toEqual(['session-secret', 'state-keys']);
+    } finally {
+      if (env.keys !== undefined) process.env.LC_STATE_KEYS = env.keys;
+      if (env.secret !== undefined) process.env.LC_SESSION_SECRET = env.secret;
+    }
   });
 });

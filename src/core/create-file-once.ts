@@ -14,7 +14,7 @@ import { basename, dirname, join } from 'node:path';
  * theirs. First removes the temporary files of `file` that processes no longer running left behind.
  */
 export function createFileOnce(file: string, text: string): boolean {
-  removeDeadTemps(file);
+  removeLeftoverTemps(file);
   const temp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   try {
     writeFileSync(temp, text, { mode: 0o600, flag: 'wx' });
@@ -57,9 +57,11 @@ export const TEMP_FILE_GRACE_MS = 60_000;
  * `file.<pid>.<hex>.tmp`, key material, for good. Those of a pid that no longer runs, written over
  * `TEMP_FILE_GRACE_MS` ago, are removed; a running process's (this one's too) may still be linking its
  * own, and is left alone. A pid reused since keeps its leftover until that process ends: rare, and
- * only ever a file left, never one taken.
+ * only ever a file left, never one taken. The development secrets' readers call it on every start
+ * too, not only when they create the file: a process killed after its link (the file exists), or a
+ * leftover still within the grace on a quick restart, would otherwise never be swept.
  */
-function removeDeadTemps(file: string): void {
+export function removeLeftoverTemps(file: string): void {
   const name = basename(file);
   let entries: string[];
   try {

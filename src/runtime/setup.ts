@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { ComponentDefinition, User } from '../core/component.js';
 import type { Clock } from '../core/clock.js';
-import { createFileOnce } from '../core/create-file-once.js';
+import { createFileOnce, removeLeftoverTemps } from '../core/create-file-once.js';
 import { devFileRefusal } from '../ops/writable-path.js';
 import { pino } from 'pino';
 import type { SecurityEventSink } from '../ops/security-events.js';
@@ -154,6 +154,7 @@ function devSessionSecret(dataDir: string, warn: (m: string) => void): Buffer {
   let created: boolean;
   try {
     mkdirSync(dataDir, { recursive: true });
+    removeLeftoverTemps(file);
     created = !existsSync(file) && createFileOnce(file, randomBytes(MIN_SECRET_BYTES).toString('base64'));
   } catch (error) {
     // Node's own error named a relative path and no way out (ENOENT on a read-only root file system).

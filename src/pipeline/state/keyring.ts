@@ -6,7 +6,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
-import { createFileOnce } from '../../core/create-file-once.js';
+import { createFileOnce, removeLeftoverTemps } from '../../core/create-file-once.js';
 import { devFileRefusal, devFileUnusable, errorReason } from '../../ops/writable-path.js';
 import { sodium } from './seal-sodium.js';
 
@@ -159,6 +159,7 @@ export function loadOrCreateDevKeys(dir = './data/state-keys', warn: (message: s
   let created: boolean;
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
+    removeLeftoverTemps(file);
     created = !existsSync(file) && tryCreateKeyFile(file);
   } catch (error) {
     // Node's own error named a relative path and no way out (ENOENT on a read-only root file system).
