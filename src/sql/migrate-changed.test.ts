@@ -153,6 +153,16 @@ function changedChecks(open: () => Promise<{ url: string; where: string }>) {
     });
     // Start-up is not refused: on PostgreSQL a trigger may fill such a column.
     await withDb(url, async (db) => expect(await migrateToLatest(db)).toEqual([]));
+    if (!postgres) return;
+    // And the doctor lets one be that a BEFORE INSERT row trigger fills; a disabled trigger fills nothing.
+    await withDb(url, async (db) => {
+      await sql`create function lc_test_fill_owner() returns trigger language plpgsql as $$ begin new.owner := 'app'; return new; end $$`.execute(db);
+      await sql`create trigger lc_test_fill_owner before insert on lc_kv for each row execute function lc_test_fill_owner()`.execute(db);
+      await sql`insert into lc_kv (key, value, expires_at) values ('k', 'v', 1)`.execute(db);
+    });
+    expect(await databaseCheck(url)).toMatchObject({ ok: true, problems: [] });
+    await withDb(url, (db) => sql`alter table lc_kv disable trigger lc_test_fill_owner`.execute(db));
+    expect(await databaseCheck(url)).toMatchObject({ ok: false, problems: [expect.stringContaining('table "lc_kv" has column owner NOT NULL without a default')] });
   });
 
   it('doctor --connect reports an index name a pending migration would meet, as migrate then fails on it', async () => {

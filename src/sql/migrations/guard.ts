@@ -102,7 +102,8 @@ export async function tableShortfall(db: Kysely<unknown>, table: string, columns
  * without a default: our inserts never name them, so every insert into the table fails on them
  * (a column added by hand, another app's table of that name). A nullable one, one with a default,
  * an identity, a generated column and SQLite's INTEGER PRIMARY KEY (the rowid) fill themselves and
- * are let be. Empty when there is no such table. Read-only.
+ * are let be, as are all of a PostgreSQL table with an enabled BEFORE INSERT row trigger, which may
+ * fill them (SQLite's triggers cannot set a new row's values). Empty when there is no such table. Read-only.
  */
 export async function unfilledColumns(db: Kysely<unknown>, table: string, columns: readonly string[]): Promise<string[]> {
   const found = await describeRelation(db, table);
@@ -126,7 +127,10 @@ async function describeRelation(db: Kysely<unknown>, name: string): Promise<Rela
   if (adapter instanceof PlanningAdapter) return undefined;
   if (adapter instanceof PostgresAdapter) {
     const { rows } = await sql<{ relkind: string; attname: string | null; required: boolean | null; indtable: string | null }>`
-      select c.relkind, a.attname, a.attnotnull and not a.atthasdef and a.attidentity = '' as required, t.relname as indtable
+      select c.relkind, a.attname, a.attnotnull and not a.atthasdef and a.attidentity = '' and not exists (
+          -- A BEFORE INSERT row trigger may fill the column (tgtype bits: 1 row, 2 before, 4 insert).
+          select 1 from pg_trigger tg where tg.tgrelid = c.oid and not tg.tgisinternal and tg.tgenabled <> 'D' and tg.tgtype & 7 = 7
+        ) as required, t.relname as indtable
       from pg_class c
       join pg_namespace n on n.oid = c.relnamespace
       left join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
