@@ -7,7 +7,7 @@
  * `mkdir` reports ENOENT for the first missing parent (it could not create it, and the EROFS is lost
  * on the way back), and EACCES names the folder asked for, not the parent that refused.
  */
-import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 
 /** The nearest folder (or file) of `path` and its parents that exists. */
@@ -67,6 +67,15 @@ export function devFileRefusal(variable: string, what: string, folder: string, e
  */
 export function devFileUnusable(variable: string, file: string, why: string): string {
   return `${variable} is not set and the development file ${resolve(file)} ${why}, so start-up cannot use it: fix or delete the file (start-up then generates a new one), or set ${variable} (\`npx livecomponents keygen\` prints one)`;
+}
+
+/** The text of the development file of `variable` (unset), or `devFileUnusable`'s words when it cannot be read. */
+export function readDevFile(variable: string, file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new Error(devFileUnusable(variable, file, `cannot be read (${errorReason(error)})`), { cause: error });
+  }
 }
 
 /**

@@ -4,8 +4,7 @@
  * says the same words, without loading the runtime (src/runtime/setup.ts). The state key file's
  * reader, `readDevStateKeys`, lives with the key ring (src/pipeline/state/keyring.ts).
  */
-import { readFileSync } from 'node:fs';
-import { devFileUnusable, errorReason } from '../ops/writable-path.js';
+import { devFileUnusable, readDevFile } from '../ops/writable-path.js';
 
 /** Fewest bytes a session secret may have. */
 export const MIN_SECRET_BYTES = 32;
@@ -29,12 +28,7 @@ export function decodeSecret(text: string): Buffer {
  * at least 32 bytes`, of a variable that is not set, named neither).
  */
 export function readDevSessionSecret(file: string): Buffer {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new Error(devFileUnusable('LC_SESSION_SECRET', file, `cannot be read (${errorReason(error)})`), { cause: error });
-  }
+  const text = readDevFile('LC_SESSION_SECRET', file);
   try {
     return decodeSecret(text);
   } catch (error) {

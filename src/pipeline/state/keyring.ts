@@ -3,11 +3,11 @@
  * sodium secure memory; its id is a short value derived from the key itself (not its position),
  * so it stays the same when keys are rotated. The first key of the ring seals; every key opens.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { createFileOnce, removeLeftoverTemps } from '../../core/create-file-once.js';
-import { devFileRefusal, devFileUnusable, errorReason } from '../../ops/writable-path.js';
+import { devFileRefusal, devFileUnusable, errorReason, readDevFile } from '../../ops/writable-path.js';
 import { sodium } from './seal-sodium.js';
 
 /** Bytes of a state key (XSalsa20-Poly1305). */
@@ -198,12 +198,7 @@ const THE_FILE = 'the file';
  * @throws {Error} `LC_STATE_KEYS is not set and the development file <path> holds no usable key (…), so start-up cannot use it: …`
  */
 export function readDevStateKeys(file: string): StateKey[] {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new Error(devFileUnusable('LC_STATE_KEYS', file, `cannot be read (${errorReason(error)})`), { cause: error });
-  }
+  const text = readDevFile('LC_STATE_KEYS', file);
   try {
     const keys = parseStateKeys(text, THE_FILE);
     createKeyRing(keys);
