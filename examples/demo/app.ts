@@ -132,6 +132,7 @@ export async function createDemoApp(options: DemoAppOptions = {}): Promise<Fasti
       // Without it a sweep failed silently (another process on the file held the write lock past the
       // busy timeout, a full disk) while expired rows and the WAL grew.
       onSweepError: (err) => app.log.warn({ err }, 'SQLite store: a sweep of expired rows or a WAL checkpoint failed (the next sweep, a minute later, tries again; expired rows read as absent meanwhile)'),
+      onSchemaWarning: (message) => app.log.warn(message),
     }));
   // onClose hooks run last added first. Each closer is added once what it closes is open (the
   // runtime's, auth's, the metrics server's… in assemble), so closing the app closes the later ones

@@ -107,7 +107,7 @@ const NEWER = 'the database was migrated by a newer release (003_future); this r
 const KV_FILE = '(the embedded key-value store, as REDIS_URL is not set: sessions, state, idempotency records)';
 
 const pgState = await postgresAvailability();
-if (pgState.state === 'skip') warnSkipped('src/runtime/backends.test.ts › openBackends on PostgreSQL without Redis (3 tests)', pgState.reason);
+if (pgState.state === 'skip') warnSkipped('src/runtime/backends.test.ts › openBackends on PostgreSQL without Redis (4 tests)', pgState.reason);
 
 describe.skipIf(pgState.state === 'skip')('openBackends on PostgreSQL without Redis: two databases migrated at start-up', () => {
   it('a failure of the embedded key-value file names that file (was: the same words as for PostgreSQL, naming neither)', async () => {
@@ -119,6 +119,26 @@ describe.skipIf(pgState.state === 'skip')('openBackends on PostgreSQL without Re
       const error = await openBackends({ databaseUrl: url, cwd }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(MigrationError);
       expect((error as Error).message).toBe(`sqlite:${join(cwd, 'data', 'livecomponents.db')} ${KV_FILE}: ${NEWER}`);
+    } finally {
+      await drop();
+    }
+  });
+
+  it('warns of a table of ours with a NOT NULL column without a default, which doctor --connect fails, and starts (was: silent until every insert failed)', async () => {
+    if (pgState.state === 'fail') throw new Error(pgState.reason);
+    const cwd = mkdtempSync(join(dir, 'pg-unfilled-'));
+    const { url, drop } = await createTestSchema('backends_pg_unfilled');
+    try {
+      const warnings: string[] = [];
+      const first = await openBackends({ databaseUrl: url, cwd, onSchemaWarning: (m) => warnings.push(m) });
+      await sql`alter table users add column tenant text not null`.execute(first.db);
+      await first.close();
+      expect(warnings).toEqual([]);
+      const again = await openBackends({ databaseUrl: url, cwd, onSchemaWarning: (m) => warnings.push(m) });
+      await again.close();
+      expect(warnings).toEqual([
+        'DATABASE_URL: postgres://127.0.0.1:5432/test (users and tokens): table "users" has column tenant NOT NULL without a default, which this release does not write: every insert into "users" would fail; give it a default or allow NULL in it',
+      ]);
     } finally {
       await drop();
     }

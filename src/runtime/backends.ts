@@ -10,6 +10,7 @@ import type { Kysely } from 'kysely';
 import { createDatabase, DEFAULT_DATABASE_URL, describeDatabaseUrl, migrateToLatest, MigrationError, parseDatabaseUrl } from '../sql/index.js';
 import type { DatabaseSchema } from '../sql/index.js';
 import { MIGRATION_TIMEOUT_MS, migrationWaitFailure, openMigrationDatabase } from '../sql/migration-database.js';
+import { unwritableTables } from '../sql/migrate.js';
 import type { Cluster } from 'ioredis';
 import { loadIoredis } from '../store/redis/driver.js';
 import { createRedisStore, redisClusterOptions } from '../store/redis/index.js';
@@ -53,6 +54,13 @@ export interface BackendOptions {
    * take at start-up, in ms (src/sql/migration-database.ts). @default MIGRATION_TIMEOUT_MS (10 min)
    */
   migrationTimeoutMs?: number | undefined;
+  /**
+   * Told, after migrating, of a table of ours with a column `NOT NULL` without a default that this
+   * release does not write (a local edit, another app's table of that name): every insert into it
+   * fails. `doctor --connect` fails on it; start-up only warns, since on PostgreSQL a trigger the
+   * catalog does not show (one on another table, a rule) may fill it. @default console.warn
+   */
+  onSchemaWarning?: ((message: string) => void) | undefined;
 }
 
 export async function openBackends(options: BackendOptions = {}): Promise<Backends> {
@@ -121,6 +129,9 @@ async function migrate(url: string, db: Kysely<DatabaseSchema>, holds: string, o
     const migrationDb = postgres ? openMigrationDatabase(url, { cwd: options.cwd, timeoutMs }) : db;
     try {
       await migrateToLatest(migrationDb);
+      const warn = options.onSchemaWarning ?? ((message: string) => console.warn(message));
+      // A warning only: a catalog read that fails here does not stop a start the migration allowed.
+      for (const problem of await unwritableTables(migrationDb).catch(() => [])) warn(`${label}: ${problem}`);
     } finally {
       if (migrationDb !== db) await migrationDb.destroy();
     }
