@@ -4,6 +4,7 @@
  */
 import type { Cluster, ClusterOptions, Redis } from 'ioredis';
 import { StoreUnavailableError } from '../../core/errors.js';
+import { ignore } from './ignore.js';
 
 export interface ConnectionWatch {
   /** The first connection attempt is still under way: calls may wait for `firstAttempt`. */
@@ -164,5 +165,3 @@ function mastersReady(cluster: Cluster): Promise<void> {
     ),
   ).then(ignore);
 }
-
-function ignore(): void {}

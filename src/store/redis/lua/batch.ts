@@ -3,7 +3,7 @@
  * and EXEC for both sides (one command to encode, send, parse and answer instead of N + 2), and
  * as atomic: Redis runs a script to its end before anything else, and a lost connection applies
  * all of it or none of it. On Redis Cluster, where the keys of one batch live in several slots,
- * the store sends one call per hash tag instead (see `src/store/redis/index.ts`).
+ * the store sends one call per hash tag instead (see `src/store/redis/batch.ts`).
  *
  * Each op is the same Redis call (or the same Lua function) as its single-call form, so both
  * paths keep the same semantics — except that a `deleteIfEquals` that deletes, directly followed by
