@@ -125,6 +125,11 @@ export function checkOp(op: StoreOp): void {
   else checkKey(op.key);
 }
 
+/** The ops of a `batch`, each checked (`checkOp`) before any is sent or run, so a malformed batch changes nothing. */
+export function checkOps(ops: readonly StoreOp[]): void {
+  for (const op of ops) checkOp(op);
+}
+
 /**
  * The rejection for a call whose arguments fail `check` (a `TypeError`), else `undefined`: lets a
  * store method answer a caller's bug as a rejected promise without an `async` wrapper of its own.

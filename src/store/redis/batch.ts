@@ -7,7 +7,7 @@
  */
 import type { Cluster, Redis } from 'ioredis';
 import { StoreUnavailableError } from '../../core/errors.js';
-import { checkOp, rejection } from '../checks.js';
+import { checkOps, rejection } from '../checks.js';
 import type { StoreOp, StoreOpResult } from '../types.js';
 import { storeClosed, type Call } from './calls.js';
 import { batchArgs, decode, type RateLimitClock } from './commands.js';
@@ -34,9 +34,7 @@ export function redisBatch({ client, state, call, keyOf, member, rateLimitClock 
   return function batch(ops: readonly StoreOp[]): Promise<StoreOpResult[]> {
     // Check every op before sending any, so a malformed batch changes nothing; and before looking
     // at `closed`, as every call does: a bad call is a bug in the caller whatever the store's state.
-    const invalid = rejection(() => {
-      for (const op of ops) checkOp(op);
-    });
+    const invalid = rejection(() => checkOps(ops));
     if (invalid !== undefined) return invalid;
     if (state.closed) return Promise.reject(storeClosed());
     if (ops.length === 0) return Promise.resolve([]);

@@ -48,7 +48,7 @@ import { createCallQueue, storeError, unavailable } from './call-queue.js';
 import { afterThisTurn } from '../after-this-turn.js';
 import { runBatch } from '../embedded-batch.js';
 import { WRITE_CHECK_KEY } from '../keys.js';
-import { checkCompare, checkKey, checkKeys, checkOp, checkRateLimitCall, checkTouch, checkWrite, rejection, sweepIntervalOf, wholeMs } from '../checks.js';
+import { checkCompare, checkKey, checkKeys, checkOps, checkRateLimitCall, checkTouch, checkWrite, rejection, sweepIntervalOf, wholeMs } from '../checks.js';
 
 interface CommonOptions {
   /**
@@ -386,9 +386,7 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
       rejection(() => checkRateLimitCall(key, policy, nowMs)) ?? grouped(() => rateLimit(key, policy, nowMs, clock.now())),
     batch(ops) {
       // Check every op before running any; a failing op rolls the whole batch back.
-      const invalid = rejection(() => {
-        for (const op of ops) checkOp(op);
-      });
+      const invalid = rejection(() => checkOps(ops));
       if (invalid !== undefined) return invalid;
       if (ops.length === 0) return closed ? Promise.reject(unavailable('the store is closed')) : Promise.resolve([]);
       return grouped(() => runBatch(ops, embedded, clock.now()));
