@@ -1,5 +1,6 @@
 /**
- * Fastify server options the framework relies on: request ids in and out, the body limit, the
+ * Fastify server options the framework relies on: request ids in and out, the caller's W3C trace
+ * context (`traceparent`) on request log lines, the body limit, the
  * `TRUST_PROXY` semantics for client IPs (only a trusted proxy's `X-Forwarded-For` counts), a
  * time limit for receiving a request, one for a connection that sends nothing, a cap on open
  * connections in all and per client address, and PROTOCOL's error shape for
@@ -21,6 +22,7 @@ import { answerClientError, answerConnect, answerRefusedRequest } from './client
 import { sendError } from './error-mapping.js';
 import { ROUTED_METHODS } from './not-found.js';
 import { ACTION_BODY_LIMIT } from './plugin.js';
+import { addTraceFields, parseTraceparent, TRACEPARENT_HEADER } from './trace-context.js';
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 
@@ -128,9 +130,31 @@ function requestIdOf(req: IncomingMessage): string {
   return typeof incoming === 'string' && REQUEST_ID_RE.test(incoming) ? incoming : randomUUID();
 }
 
+/**
+ * Fastify's logger for a request: its bindings (`request_id`, the log controller's label) plus,
+ * when the request carries a valid W3C `traceparent`, the caller's `trace_id`, `span_id` (its
+ * parent-id) and `trace_flags` (trace-context.ts). Fastify calls it once per request, before the
+ * request's first line, and pino serializes the bindings once for all of the request's lines
+ * (`request.log`, `reply.log`, Fastify's own). Without the header it does one property read more
+ * than Fastify's default factory.
+ */
+const requestChildLogger: NonNullable<FastifyServerOptions['childLoggerFactory']> = (logger, bindings, childOptions, req) => {
+  const traceparent = req.headers[TRACEPARENT_HEADER];
+  if (traceparent !== undefined) {
+    const trace = parseTraceparent(traceparent);
+    if (trace !== null) addTraceFields(bindings, trace);
+  }
+  return logger.child(bindings, childOptions);
+};
+
 export function serverOptions(options: {
   /** `false`, `true`, a hop count, or CIDRs/addresses (Fastify's `trustProxy`). @default false */
   trustProxy?: boolean | number | string | string[];
+  /**
+   * Fastify's logger (or `loggerInstance`: `createLogger()`'s). Every line logged for a request
+   * carries `request_id`, and `trace_id`, `span_id` and `trace_flags` when it came with a valid
+   * `traceparent` header (docs/logging.md, Trace context).
+   */
   logger?: FastifyServerOptions['logger'];
   loggerInstance?: FastifyServerOptions['loggerInstance'];
   /**
@@ -236,6 +260,9 @@ export function serverOptions(options: {
     // Request log lines carry `request_id` (Fastify's default label is `reqId`); Fastify 5 moved the
     // label from the deprecated top-level `requestIdLogLabel` to the log controller.
     logController: new LogController({ requestIdLogLabel: LOG_FIELDS.requestId }),
+    // And the caller's trace context, from `traceparent`. Only with a logger: without one Fastify
+    // skips making request loggers altogether, which a factory of ours would undo for nothing.
+    ...(options.loggerInstance || options.logger ? { childLoggerFactory: requestChildLogger } : {}),
     // Requests Node's parser refused answer in PROTOCOL's error shape too (see client-errors.ts).
     // Fastify calls it with `this` bound to the app.
     clientErrorHandler(this: FastifyInstance, error, socket) {

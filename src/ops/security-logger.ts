@@ -1,14 +1,19 @@
 /**
  * Security events into the app's pino stream, with the fields of the OWASP Logging Cheat Sheet
  * (datetime with offset, appid, event, level, description, source_ip, useragent, request_uri,
- * request_method) plus `request_id`, which ties the event to the request's other lines. Only those
- * fields are taken from the request: no header, cookie or token text.
+ * request_method) plus `request_id`, which ties the event to the request's other lines, and — when
+ * the request came with a valid W3C `traceparent` — `trace_id`, `span_id` and `trace_flags`, as on
+ * those lines (src/http/trace-context.ts), which tie it to the caller's trace. Only those fields are
+ * taken from the request: no other header, cookie or token text (the trace fields are hex digits
+ * only, or absent).
  *
  * The cheat sheet's `level` is written as `event_level`: pino already writes a numeric `level`
  * first, and a second `level` key would make the line a JSON object with a duplicate key (parsers
  * keep one or the other).
  */
 import { type Clock, systemClock } from '../core/clock.js';
+import { traceContextOf } from '../http/trace-context.js';
+import { LOG_FIELDS } from './logging/fields.js';
 import type { SecurityEvent, SecurityEventSink } from './security-events.js';
 
 /** The part of a pino logger used here. */
@@ -78,6 +83,9 @@ export function createSecurityLogger(options: SecurityLoggerOptions): SecurityEv
   return {
     emit(e) {
       const ua = e.request?.headers['user-agent'];
+      // Read from the headers as the request logger reads them, so the two always agree; only
+      // requests that sent a `traceparent` are parsed.
+      const trace = traceContextOf(e.request?.headers);
       const line = {
         security_event: true,
         datetime: isoWithOffset(clock.now()),
@@ -90,6 +98,9 @@ export function createSecurityLogger(options: SecurityLoggerOptions): SecurityEv
         request_uri: requestText(e.request?.url.split('?', 1)[0], MAX_URI),
         request_method: e.request?.method,
         request_id: e.request?.requestId,
+        [LOG_FIELDS.traceId]: trace?.traceId,
+        [LOG_FIELDS.spanId]: trace?.parentId,
+        [LOG_FIELDS.traceFlags]: trace?.flags,
       };
       if (e.level === 'CRITICAL') logger.error(line, line.description);
       else if (e.level === 'WARN') logger.warn(line, line.description);

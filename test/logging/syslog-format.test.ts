@@ -57,3 +57,28 @@ describe('RFC 5424 formatting', () => {
     expect(/^é+$/.test(parsed.msg)).toBe(true);
   });
 });
+
+describe('shortened datagrams keep the trace context', () => {
+  it('keeps trace_id, span_id and trace_flags beside request_id, so a cut line still leads to its trace', () => {
+    const trace = { trace_id: '4bf92f3577b34da6a3ce929d0e0e4736', span_id: '00f067aa0ba902b7', trace_flags: '01' };
+    const text = line({ level: 50, time: '2026-01-15T10:30:00.000Z', request_id: 'r-1', ...trace, stack: 's'.repeat(3000), msg: 'boom' });
+    const datagram = fitDatagram(text, parseLine(text), FIELDS, 480);
+    expect(datagram.length).toBeLessThanOrEqual(480);
+    expect(JSON.parse(datagram.toString('utf8').replace(/^(\S+ ){7}/, ''))).toEqual({
+      level: 50,
+      time: '2026-01-15T10:30:00.000Z',
+      msg: 'boom',
+      request_id: 'r-1',
+      ...trace,
+      truncated: true,
+      original_bytes: Buffer.byteLength(formatSyslog(text, parseLine(text), FIELDS)),
+    });
+
+    // A trace field an app logged as long text is left out: it would crowd the message out.
+    const long = line({ level: 30, time: '2026-01-15T10:30:00.000Z', trace_id: 't'.repeat(1000), span_id: 42, msg: 'kept' });
+    const parsed = JSON.parse(fitDatagram(long, parseLine(long), FIELDS, 480).toString('utf8').replace(/^(\S+ ){7}/, '')) as Record<string, unknown>;
+    expect(parsed['msg']).toBe('kept');
+    expect(parsed).not.toHaveProperty('trace_id');
+    expect(parsed).not.toHaveProperty('span_id');
+  });
+});

@@ -85,3 +85,23 @@ describe('security event fields', () => {
     expect(out.text()).toContain('WARN: origin "x\\u009b2J" refused\n');
   });
 });
+
+describe('security event trace context', () => {
+  const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
+  const PARENT = '00f067aa0ba902b7';
+
+  it('carries trace_id, span_id and trace_flags of a valid traceparent, as the request\'s other lines do, and nothing of an invalid one', () => {
+    const traced = emitted(request({ headers: { traceparent: `00-${TRACE}-${PARENT}-01`, tracestate: 'congo=t61rcWkgMzE' } }));
+    expect(traced.fields).toMatchObject({ request_id: 'req-1', trace_id: TRACE, span_id: PARENT, trace_flags: '01' });
+    // tracestate is not read, and the header text itself is never written.
+    expect(JSON.stringify(traced.fields)).not.toContain('congo');
+    expect(JSON.stringify(traced.fields)).not.toContain('traceparent');
+
+    for (const headers of [{}, { traceparent: `00-${TRACE.toUpperCase()}-${PARENT}-01` }, { traceparent: `00-${TRACE}-${PARENT}-01-x` }, { traceparent: [`00-${TRACE}-${PARENT}-01`] }, { traceparent: `${'\u009b'.repeat(60)}` }]) {
+      const line = emitted(request({ headers }));
+      expect(Object.keys(line.fields).filter((k) => /trace|span/.test(k)).map((k) => [k, line.fields[k]]).filter(([, v]) => v !== undefined)).toEqual([]);
+    }
+    // An event outside any request has none either.
+    expect(emitted(undefined).fields['trace_id']).toBeUndefined();
+  });
+});

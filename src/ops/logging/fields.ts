@@ -5,6 +5,17 @@
 export const LOG_FIELDS = {
   /** Every line logged while serving a request (Fastify's request logger binding). */
   requestId: 'request_id',
+  /**
+   * The caller's W3C trace context (`traceparent`), on the same lines as `request_id` when the
+   * request carried a valid one (src/http/trace-context.ts): the trace id (32 lowercase hex digits),
+   * the caller's parent-id (16: the span of the proxy or client that sent the request, since we
+   * start none), and the trace flags (2 hex digits, `01` sampled). The names of
+   * @opentelemetry/instrumentation-pino; the OTLP strategy moves them into the record's
+   * `traceId`, `spanId` and `flags`.
+   */
+  traceId: 'trace_id',
+  spanId: 'span_id',
+  traceFlags: 'trace_flags',
   /** The message. */
   message: 'msg',
   /** ISO 8601 UTC time of the line. */

@@ -6,10 +6,13 @@
  * - PRI = facility × 8 + severity (severity from the pino level, see `syslogSeverity`).
  * - MSGID is the security event name (`malicious_csrf`…) when the line is one, else `-`, so a
  *   syslog filter can pick security events without parsing the body.
- * - STRUCTURED-DATA is `-`: every field is in MSG, the whole JSON record; a private SD-ID would
- *   need an IANA enterprise number this project does not have.
+ * - STRUCTURED-DATA is `-`: every field is in MSG, the whole JSON record (`request_id`, and the
+ *   trace context's `trace_id`, `span_id`, `trace_flags` where a request carried one, included);
+ *   a private SD-ID would need an IANA enterprise number this project does not have, and no
+ *   registered SD-ID is meant for a trace context.
  * - MSG is sent as MSG-ANY (no BOM): receivers differ on the BOM, and JSON needs none.
  */
+import { LOG_FIELDS } from './fields.js';
 import { syslogSeverity, type LogRecord } from './record.js';
 
 export interface SyslogHeaderFields {
@@ -61,8 +64,11 @@ export function octetFrame(message: Buffer): Buffer {
 
 /**
  * Fits a message into one datagram. When the JSON record is too long, MSG becomes a smaller JSON
- * record (level, time, message, request id, event, `truncated`, the original size) so it stays
- * machine-readable; only if even that is too long is its message cut (on a UTF-8 boundary).
+ * record (level, time, message, request id, trace context, event, `truncated`, the original size)
+ * so it stays machine-readable and still leads to its request and its trace; only if even that is
+ * too long is its message cut (on a UTF-8 boundary). The trace fields are kept only as short
+ * strings (a request's are 32, 16 and 2 hex digits), so a long one an app logged under those names
+ * cannot crowd the message out.
  */
 export function fitDatagram(line: string, record: LogRecord, fields: SyslogHeaderFields, maxBytes: number): Buffer {
   const full = formatSyslog(line, record, fields);
@@ -73,7 +79,10 @@ export function fitDatagram(line: string, record: LogRecord, fields: SyslogHeade
       level: record.level,
       time: new Date(record.timeMs).toISOString(),
       msg,
-      request_id: record.fields['request_id'],
+      [LOG_FIELDS.requestId]: record.fields[LOG_FIELDS.requestId],
+      [LOG_FIELDS.traceId]: shortText(record.fields[LOG_FIELDS.traceId]),
+      [LOG_FIELDS.spanId]: shortText(record.fields[LOG_FIELDS.spanId]),
+      [LOG_FIELDS.traceFlags]: shortText(record.fields[LOG_FIELDS.traceFlags]),
       event: record.fields['event'],
       truncated: true,
       original_bytes: full.length,
@@ -83,6 +92,13 @@ export function fitDatagram(line: string, record: LogRecord, fields: SyslogHeade
   const overhead = header.length + Buffer.byteLength(summary(''), 'utf8');
   const msg = cutUtf8(record.msg ?? '', Math.max(0, Math.floor((maxBytes - overhead) / 6)));
   return Buffer.concat([header, Buffer.from(summary(msg), 'utf8')]).subarray(0, maxBytes);
+}
+
+/** Longest trace field kept in a shortened record: a W3C trace id is 32 characters. */
+const MAX_SHORT_FIELD = 64;
+
+function shortText(value: unknown): string | undefined {
+  return typeof value === 'string' && value.length <= MAX_SHORT_FIELD ? value : undefined;
 }
 
 /** At most `maxChars` code points: JSON may escape each to 6 bytes, hence the division above. */
