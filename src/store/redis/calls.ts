@@ -105,7 +105,8 @@ function redisTimeout(ms: number): StoreUnavailableError {
   return new StoreUnavailableError(`Redis did not answer within ${Math.round(ms)} ms.`);
 }
 
-function toUnavailable(error: unknown): StoreUnavailableError {
+/** `error` as the `StoreUnavailableError` a call rejects with: itself if it is one, else `Redis failed: <message>`. */
+export function toUnavailable(error: unknown): StoreUnavailableError {
   if (error instanceof StoreUnavailableError) return error;
   // Only the message: ioredis attaches the command and its arguments (keys, values) to its errors,
   // and Redis echoes them in its own to an unknown command.

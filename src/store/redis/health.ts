@@ -7,7 +7,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { WRITE_CHECK_KEY } from '../keys.js';
 import type { StoreOp } from '../types.js';
-import type { Call } from './calls.js';
+import { toUnavailable, type Call } from './calls.js';
 import { clusterCoverage } from './cluster-coverage.js';
 import { batchArgs, type RateLimitClock } from './commands.js';
 import { ignore } from './ignore.js';
@@ -57,8 +57,15 @@ export function probeActions(client: Redis | Cluster, key: string, clock: RateLi
  */
 export function healthCheck(client: Redis | Cluster, call: Call, keyOf: (key: string) => string, rateLimitClock: RateLimitClock, timeoutMs: number): () => Promise<void> {
   return function health(): Promise<void> {
-    const probe = () => probeActions(client, keyOf(WRITE_CHECK_KEY), rateLimitClock);
-    if (!client.isCluster) return call('health', probe).catch((error: unknown) => explainRefusedWrite(error, sentinelMasterOf(client as Redis)));
-    return call('health', () => Promise.all([probe(), clusterCoverage(client as Cluster, timeoutMs)])).then(ignore, explainRefusedWrite);
+    // Only the probe's own failure is explained. The store's refusals (a database refused, a Cluster
+    // node or a Sentinel behind the URL), a connection that is down and the cluster's coverage say
+    // why already, and a NOPERM in them (an ACL user without SELECT, PING or CLUSTER) was taken for
+    // a refusal of the scripts, sending the operator to grant EVAL instead.
+    const probe = () =>
+      probeActions(client, keyOf(WRITE_CHECK_KEY), rateLimitClock).catch((error: unknown) =>
+        explainRefusedWrite(toUnavailable(error), client.isCluster ? undefined : sentinelMasterOf(client as Redis)),
+      );
+    if (!client.isCluster) return call('health', probe);
+    return call('health', () => Promise.all([probe(), clusterCoverage(client as Cluster, timeoutMs)])).then(ignore);
   };
 }

@@ -189,6 +189,22 @@ describe.skipIf(!REDIS_AVAILABLE)('redis store', () => {
     expect(reported.map((e) => e.message)).toEqual([expect.stringMatching(/^Redis refused to select the database of the URL/)]);
   });
 
+  it("answers the health check with a refused database as it is, not as a refusal of the store's scripts (an ACL user without SELECT)", async () => {
+    await redis.admin.acl('SETUSER', 'no-select', 'on', '>no-select-pw', '~*', '&*', '+@all', '-select');
+    const url = new URL(redis.server.url);
+    url.username = 'no-select';
+    url.password = 'no-select-pw';
+    url.pathname = '/2';
+    const store = open({ url: url.href, onConnectionError: () => undefined });
+    const refusal = /^Redis refused to select the database of the URL \(NOPERM this user has no permissions to run the 'select' command\)/;
+    await expect(store.get('lc:{db}:a')).rejects.toThrow(refusal);
+    // The NOPERM of SELECT was explained as the scripts' ("needs EVAL/EVALSHA"): the health output sent operators to the wrong grant.
+    const health = await store.health().catch((error: unknown) => error as Error);
+    expect(health).toBeInstanceOf(StoreUnavailableError);
+    expect(health?.message).toMatch(refusal);
+    expect(health?.message).not.toMatch(/script|EVAL/);
+  });
+
   it('uses the database of the URL', async () => {
     const store = open({ url: `${redis.server.url}/9`, keyPrefix: 'db9:' });
     await store.set('lc:{db}:a', 'A', 10_000);
