@@ -211,6 +211,15 @@ export function serverOptions(options: {
    * @example serverOptions({ maxEventLoopDelayMs: 0 }) // never shed
    */
   maxEventLoopDelayMs?: number;
+  /**
+   * Whether request log lines carry the caller's `trace_id`, `span_id` and `trace_flags` from a valid
+   * `traceparent` header (docs/logging.md, Trace context). Turn it off when an OpenTelemetry SDK
+   * with @opentelemetry/instrumentation-pino writes the same keys from its own server span: both
+   * would be on every line, and strict JSON parsers refuse duplicate keys. Likewise
+   * `createSecurityLogger({ traceContext: false })`.
+   * @default true
+   */
+  traceContext?: boolean;
 } = {}): FastifyHttpOptions<Server> {
   const requestTimeout = checkTimerDelay(options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS, { max: MAX_REQUEST_TIMEOUT_MS, integer: true }, () => {
     return new TypeError(`serverOptions: requestTimeoutMs must be a positive whole number of ms, at most ${MAX_REQUEST_TIMEOUT_MS} (a timer is armed for 1.5 times it, and Node's timers wait at most ${MAX_TIMER_MS} ms)`);
@@ -228,6 +237,7 @@ export function serverOptions(options: {
   const maxEventLoopDelayMs = checkTimerDelay(options.maxEventLoopDelayMs ?? DEFAULT_MAX_EVENT_LOOP_DELAY_MS, { zero: true, integer: true }, () => {
     return new TypeError(`serverOptions: maxEventLoopDelayMs must be a whole number of ms from 0 (off) to ${MAX_TIMER_MS}`);
   });
+  if (options.traceContext !== undefined && typeof options.traceContext !== 'boolean') throw new TypeError('serverOptions: traceContext must be true or false');
   const caps: ConnectionCaps = { maxConnections, maxConnectionsPerAddress, maxEventLoopDelayMs };
   return {
     // The Node server is built here rather than by Fastify, because `maxConnections` is a property of
@@ -262,7 +272,7 @@ export function serverOptions(options: {
     logController: new LogController({ requestIdLogLabel: LOG_FIELDS.requestId }),
     // And the caller's trace context, from `traceparent`. Only with a logger: without one Fastify
     // skips making request loggers altogether, which a factory of ours would undo for nothing.
-    ...(options.loggerInstance || options.logger ? { childLoggerFactory: requestChildLogger } : {}),
+    ...((options.loggerInstance || options.logger) && options.traceContext !== false ? { childLoggerFactory: requestChildLogger } : {}),
     // Requests Node's parser refused answer in PROTOCOL's error shape too (see client-errors.ts).
     // Fastify calls it with `this` bound to the app.
     clientErrorHandler(this: FastifyInstance, error, socket) {

@@ -30,6 +30,12 @@ export interface SecurityLoggerOptions {
   clock?: Clock;
   /** Also called for each event (metrics counters). */
   onEvent?: (event: SecurityEvent) => void;
+  /**
+   * Whether events carry the request's `trace_id`, `span_id` and `trace_flags` (from `traceparent`),
+   * as its request log lines do; off with `serverOptions({ traceContext: false })`.
+   * @default true
+   */
+  traceContext?: boolean;
 }
 
 /** ISO 8601 with an explicit UTC offset, e.g. `2026-01-15T10:30:00.000+00:00`. */
@@ -80,12 +86,14 @@ export function createSecurityLogger(options: SecurityLoggerOptions): SecurityEv
   const { logger, onEvent } = options;
   const appid = options.appId ?? 'livecomponents';
   const clock = options.clock ?? systemClock;
+  if (options.traceContext !== undefined && typeof options.traceContext !== 'boolean') throw new TypeError('createSecurityLogger: traceContext must be true or false');
+  const withTrace = options.traceContext !== false;
   return {
     emit(e) {
       const ua = e.request?.headers['user-agent'];
       // Read from the headers as the request logger reads them, so the two always agree; only
       // requests that sent a `traceparent` are parsed.
-      const trace = traceContextOf(e.request?.headers);
+      const trace = withTrace ? traceContextOf(e.request?.headers) : null;
       const line = {
         security_event: true,
         datetime: isoWithOffset(clock.now()),

@@ -155,6 +155,24 @@ describe('trace context on request log lines, per strategy', () => {
     for (const record of others) expect(record).toMatchObject({ trace_id: TRACE, span_id: PARENT, trace_flags: '01' });
   });
 
+  it('traceContext: false (an OpenTelemetry SDK writes these keys itself): no trace field on any line or event, request_id still', async () => {
+    const out = capture();
+    const logger = createLogger({ format: 'json', stream: out });
+    const app = Fastify(serverOptions({ loggerInstance: logger, traceContext: false }));
+    const events = createSecurityLogger({ logger, traceContext: false });
+    app.get('/work', async (request) => {
+      request.log.info('working');
+      events.emit({ event: 'authz_fail', level: 'WARN', description: 'refused for the test', request: requestInfo(request) });
+      return { ok: true };
+    });
+    cleanups.push(() => app.close());
+    await app.inject({ method: 'GET', url: '/work', headers: { 'x-request-id': 'off', traceparent: VALID } });
+    const lines = out.records().map(lineOf);
+    expect(lines).toEqual(WORK_LINES.map((msg) => ({ request_id: 'off', msg })));
+    expect(() => serverOptions({ traceContext: 'no' as unknown as boolean })).toThrow('serverOptions: traceContext must be true or false');
+    expect(() => createSecurityLogger({ logger, traceContext: 0 as unknown as boolean })).toThrow('createSecurityLogger: traceContext must be true or false');
+  });
+
   it('json over a real connection: optional whitespace Node strips is fine, two traceparent field lines are not', async () => {
     const out = capture();
     const logger = createLogger({ format: 'json', stream: out });
