@@ -40,7 +40,7 @@ import { createDatabase, DEFAULT_QUERY_TIMEOUT_MS, serverTimeouts, sqliteDriverN
 import { changedMigrations, migrationConflicts, newerMigrations, newerReleaseMessage, pendingMigrations, unwritableTables } from '../sql/migrate.js';
 import { DEFAULT_DATABASE_URL, describeDatabaseUrl, parseDatabaseUrl, postgresTlsNote } from '../sql/url.js';
 import { isAclRefusal, onNode, readNodeMemory } from '../store/redis/eviction.js';
-import { isSelectFailure, schemeHintOf, withoutEchoedArguments } from '../store/redis/connection.js';
+import { isSelectFailure, schemeHintOf, selectFailureAdvice, withoutEchoedArguments } from '../store/redis/connection.js';
 import { commandTimeoutOf, explainWriteRefusal, probeWrite, redisClientOptions, serverModeRefusal, WRITE_CHECK_KEY } from '../store/redis/index.js';
 import { loadIoredis } from '../store/redis/driver.js';
 import { defineLuaCommands } from '../store/redis/lua/index.js';
@@ -125,7 +125,7 @@ async function checkRedis(url: string, keyPrefix: string, timeoutMs: number, now
     await within(client.connect(), timeoutMs, 'connecting');
     // ioredis reports a refused SELECT as an event only, then carries on with database 0.
     if (cause !== undefined && isSelectFailure(cause)) {
-      return failed('redis-server', `REDIS_URL: Redis refused the database the URL names (${messageOf(cause)}): the server has fewer databases (its databases setting), so the app's store would answer 503`);
+      return failed('redis-server', `REDIS_URL: Redis refused the database the URL names (${messageOf(cause)}), so the app's store would answer 503: ${selectFailureAdvice(cause)}`);
     }
     await within(client.ping(), timeoutMs, 'PING');
     // One URL is a single Redis: a cluster node or a Sentinel answers PING, then refuses most of what the store sends.

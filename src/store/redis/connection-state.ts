@@ -7,7 +7,7 @@
  */
 import type { Cluster, Redis } from 'ioredis';
 import { StoreUnavailableError } from '../../core/errors.js';
-import { isSelectFailure, schemeHintOf, watchConnection, type ConnectionWatch } from './connection.js';
+import { isSelectFailure, schemeHintOf, selectFailureAdvice, watchConnection, type ConnectionWatch } from './connection.js';
 import { ACCESS_ERROR, passwordsOf, reportRefusal, safeConnectionError } from './connection-errors.js';
 import { ignore } from './ignore.js';
 import type { RedisStoreOptions } from './options.js';
@@ -128,8 +128,8 @@ export function trackConnection(client: Redis | Cluster, options: Pick<RedisStor
     }
     refuse(
       new StoreUnavailableError(
-        `Redis refused to select the database of the URL (${error.message}); the store stays unavailable rather than use database 0. ` +
-          'Check the number after the port in REDIS_URL against the databases setting of the server.',
+        `Redis refused to select the database of the URL (${error.message}); the store stays unavailable rather than use database 0: ` +
+          `${selectFailureAdvice(error)}.`,
         error,
       ),
     );

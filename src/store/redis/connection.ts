@@ -116,6 +116,17 @@ export function isSelectFailure(error: unknown): boolean {
 }
 
 /**
+ * What to check when Redis refused the `SELECT` of the URL's database: an ACL that does not let the
+ * user run SELECT (`NOPERM`), else a number past the server's `databases` setting. Start-up's
+ * refusal and `doctor --connect` both say it.
+ */
+export function selectFailureAdvice(error: Error): string {
+  return /\bNOPERM\b/.test(error.message)
+    ? "REDIS_URL's user may not run SELECT (its ACL rules): allow +select for it, or drop the number after the port to use database 0"
+    : 'check the number after the port in REDIS_URL against the databases setting of the server';
+}
+
+/**
  * Watches `client` (and starts connecting it when it is lazy). A cluster counts as usable once
  * its master connections are ready too: ioredis connects nodes lazily, and a burst of commands to
  * a node that is still connecting is retried only after `retryDelayOnFailover` (~200 ms late).

@@ -186,7 +186,9 @@ describe.skipIf(!REDIS_AVAILABLE)('redis store', () => {
     await expect(store.health()).rejects.toBeInstanceOf(StoreUnavailableError);
     await expect(store.batch([{ op: 'set', key: 'lc:{db}:b', value: 'B', ttlMs: 10_000 }])).rejects.toBeInstanceOf(StoreUnavailableError);
     expect(await redis.admin.keys('refused-db:*')).toEqual([]);
-    expect(reported.map((e) => e.message)).toEqual([expect.stringMatching(/^Redis refused to select the database of the URL/)]);
+    expect(reported.map((e) => e.message)).toEqual([
+      "Redis refused to select the database of the URL (ERR DB index is out of range); the store stays unavailable rather than use database 0: check the number after the port in REDIS_URL against the databases setting of the server.",
+    ]);
   });
 
   it("answers the health check with a refused database as it is, not as a refusal of the store's scripts (an ACL user without SELECT)", async () => {
@@ -203,6 +205,8 @@ describe.skipIf(!REDIS_AVAILABLE)('redis store', () => {
     expect(health).toBeInstanceOf(StoreUnavailableError);
     expect(health?.message).toMatch(refusal);
     expect(health?.message).not.toMatch(/script|EVAL/);
+    // And the advice is the ACL's, not the databases setting's.
+    expect(health?.message).toContain(": REDIS_URL's user may not run SELECT (its ACL rules): allow +select for it, or drop the number after the port to use database 0.");
   });
 
   it('uses the database of the URL', async () => {
