@@ -215,7 +215,7 @@ async function assemble(app: FastifyInstance, { config, options, backends, secre
     checks: [storeHealthCheck(runtime.store), sqlHealthCheck(backends.db), ...(redis === undefined ? [] : [redisEvictionCheck(redis)])],
     token: config.HEALTH_TOKEN,
   });
-  await registerMetricsRoute(app, { metrics, token: config.METRICS_TOKEN, port: config.METRICS_PORT, host: config.HOST });
+  await registerMetricsRoute(app, { metrics, token: config.METRICS_TOKEN, port: config.METRICS_PORT, host: config.HOST, allowedHosts: config.METRICS_ALLOWED_HOSTS });
   app.addHook('onReady', async () => {
     lifecycle.startupDone = true;
   });

@@ -114,7 +114,7 @@ describe('reference app start-up', () => {
     expect(run.listened, run.text).toBe(true);
     const warnings = run.lines.filter((l) => l.level === 40 && l.check !== undefined).map((l) => `${l.check}: ${l.msg}`);
     expect(warnings).toEqual([
-      'metrics: configuration: METRICS_TOKEN and METRICS_PORT are both unset: /metrics would be open to anyone (its security-event counters tell, for one, which emails asking for a reset mail have an account); set one of them (doctor: FAIL metrics)',
+      'metrics: configuration: METRICS_TOKEN and METRICS_PORT are both unset: /metrics would be open to anyone (its counters tell the traffic and failures of every route, sign-in failures and the other security events); set one of them (doctor: FAIL metrics)',
       'redaction: configuration: LOG_LEVEL=debug in production: use info or higher so request details stay out of the logs (doctor: FAIL redaction)',
     ]);
   }, 60_000);

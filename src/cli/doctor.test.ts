@@ -30,7 +30,7 @@ describe('runDoctor', () => {
     expect(report.ok).toBe(true);
     expect(report.production).toBe(true);
     expect(report.lines).toEqual([
-      'ok  config: 28 variables read; NODE_ENV=production',
+      'ok  config: 29 variables read; NODE_ENV=production',
       `ok  keys: 1 state key(s), ids ${KEY_ID}; the first seals`,
       'ok  secrets: LC_SESSION_SECRET is strong; so is METRICS_TOKEN',
       'ok  https: public address https://app.example.com',
@@ -70,7 +70,7 @@ describe('runDoctor', () => {
       'FAIL cors: FRONTEND_URL: http://app.example.com is not https; production origins must be https',
       'FAIL trust-proxy: TRUST_PROXY is unset or false but BEHIND_PROXY=true: every client would share the proxy address (rate limits, logs); set the hop count or the proxy CIDR',
       'FAIL redis: REDIS_URL is not set but INSTANCES=2: sessions, state, idempotency records and rate limits would not be shared (with PostgreSQL they stay in the embedded SQLite file sqlite:./data/livecomponents.db of each instance, which instances on other hosts do not share)',
-      'FAIL metrics: METRICS_TOKEN and METRICS_PORT are both unset: /metrics would be open to anyone (its security-event counters tell, for one, which emails asking for a reset mail have an account); set one of them',
+      'FAIL metrics: METRICS_TOKEN and METRICS_PORT are both unset: /metrics would be open to anyone (its counters tell the traffic and failures of every route, sign-in failures and the other security events); set one of them',
       'ok  mail: SMTP_URL unset: no reset mail is sent (a warning is logged instead)',
       'FAIL logging: LOG_FORMAT=pretty in production; use json so collectors can parse each line',
       'FAIL redaction: LOG_LEVEL=debug in production: use info or higher so request details stay out of the logs',
@@ -115,7 +115,7 @@ describe('runDoctor', () => {
     const report = runDoctor({});
     expect([report.ok, report.production, report.lines.length]).toEqual([true, false, 12]);
     expect(report.lines[0]).toBe(
-      'ok  config: 28 variables read; NODE_ENV=development (production rules off: run with --production to apply them)',
+      'ok  config: 29 variables read; NODE_ENV=development (production rules off: run with --production to apply them)',
     );
   });
 

@@ -42,7 +42,7 @@ describe('livecomponents doctor', () => {
     expect(out.filter((line) => line.startsWith('FAIL '))).toEqual([
       'FAIL https: APP_URL must start with https:// in production',
       'FAIL cookies: APP_URL is not https, so cookies could not be Secure (the session cookie needs its __Host- prefix)',
-      'FAIL metrics: METRICS_TOKEN and METRICS_PORT are both unset: /metrics would be open to anyone (its security-event counters tell, for one, which emails asking for a reset mail have an account); set one of them',
+      'FAIL metrics: METRICS_TOKEN and METRICS_PORT are both unset: /metrics would be open to anyone (its counters tell the traffic and failures of every route, sign-in failures and the other security events); set one of them',
     ]);
   });
 

@@ -203,14 +203,16 @@ function sharedSqliteSummary(c: AppConfig): string {
 
 const metrics: ConfigCheck = {
   name: 'metrics',
-  variables: ['METRICS_PORT'],
+  variables: ['METRICS_PORT', 'METRICS_ALLOWED_HOSTS'],
   startup: false,
   run(c) {
-    if (c.METRICS_TOKEN !== undefined) return { problems: [], summary: '/metrics requires METRICS_TOKEN' };
-    if (c.METRICS_PORT !== undefined) return { problems: [], summary: `/metrics is served on METRICS_PORT=${c.METRICS_PORT}` };
-    if (!c.production) return { problems: [], summary: 'development: /metrics is open' };
+    // Said only when set: unset, the default Host check (loopback connections, no token) needs no word.
+    const hosts = c.METRICS_ALLOWED_HOSTS === undefined ? '' : `; every scrape must name it by IP address, localhost or ${c.METRICS_ALLOWED_HOSTS.join(', ')} (METRICS_ALLOWED_HOSTS)`;
+    if (c.METRICS_TOKEN !== undefined) return { problems: [], summary: `/metrics requires METRICS_TOKEN${hosts}` };
+    if (c.METRICS_PORT !== undefined) return { problems: [], summary: `/metrics is served on METRICS_PORT=${c.METRICS_PORT}${hosts}` };
+    if (!c.production) return { problems: [], summary: `development: /metrics is open${hosts}` };
     return {
-      problems: [problem('METRICS_TOKEN', 'METRICS_TOKEN and METRICS_PORT are both unset: /metrics would be open to anyone (its security-event counters tell, for one, which emails asking for a reset mail have an account); set one of them')],
+      problems: [problem('METRICS_TOKEN', 'METRICS_TOKEN and METRICS_PORT are both unset: /metrics would be open to anyone (its counters tell the traffic and failures of every route, sign-in failures and the other security events); set one of them')],
       summary: '',
     };
   },

@@ -49,6 +49,7 @@ describe('loadConfig defaults', () => {
       HEALTH_TOKEN: undefined,
       METRICS_TOKEN: undefined,
       METRICS_PORT: undefined,
+      METRICS_ALLOWED_HOSTS: undefined,
       MAX_CONNECTIONS: undefined,
       MAX_EVENT_LOOP_DELAY_MS: undefined,
       INSTANCES: 1,
@@ -113,6 +114,8 @@ describe('parsed values', () => {
     expect([config.BEHIND_PROXY, config.INSTANCES, config.METRICS_PORT, config.LOG_LEVEL, config.LOG_FORMAT, config.TOKEN_CLEANUP_INTERVAL, config.SESSION_TTL]).toEqual([
       true, 3, 9100, 'warn', 'json', 0, 30,
     ]);
+    // Host names are case-insensitive and `name.` is the same name: one spelling, no duplicates.
+    expect(loadConfig({ METRICS_ALLOWED_HOSTS: ' App1 , app1., metrics.internal.example ' }).METRICS_ALLOWED_HOSTS).toEqual(['app1', 'metrics.internal.example']);
   });
 });
 
@@ -155,6 +158,9 @@ describe('a bad value names its variable', () => {
     ['LOG_LEVEL', 'verbose', 'LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent (got "verbose")'],
     ['HEALTH_TOKEN', 'two words', 'HEALTH_TOKEN: must not contain white space: it is sent as `Authorization: Bearer <token>`'],
     ['METRICS_PORT', '-1', 'METRICS_PORT: must be a port number from 0 to 65535 (got "-1")'],
+    ['METRICS_ALLOWED_HOSTS', 'app1:9464', 'METRICS_ALLOWED_HOSTS: "app1:9464" must be a host name alone, without scheme or port: any port of a listed name passes'],
+    ['METRICS_ALLOWED_HOSTS', 'app1,,app2', 'METRICS_ALLOWED_HOSTS: has an empty entry: list host names separated by single commas, such as app1,app2'],
+    ['METRICS_ALLOWED_HOSTS', '*.example.com', 'METRICS_ALLOWED_HOSTS: "*.example.com" is not a host name (letters, digits, hyphens, underscores and dots)'],
     ['INSTANCES', '0', 'INSTANCES: must be a whole number of at least 1 (got "0")'],
     ['SMTP_URL', 'mail.example.com', 'SMTP_URL: must be a URL such as smtp://user:pass@host:587 or smtps://…'],
     ['MAIL_FROM', 'no-reply@app.example.com\r\nBcc: eve@evil.example', 'MAIL_FROM: must be one line: control characters such as CR or LF are refused'],

@@ -12,6 +12,7 @@ import { createKeyRing, parseStateKeys } from '../pipeline/state/keyring.js';
 import { parseDatabaseUrl } from '../sql/url.js';
 import { parseLogDestination, parseLogFormat } from './logging/destination.js';
 import { startupProblems } from './config-rules.js';
+import { allowedHostList } from './metrics/hosts.js';
 import {
   bearerToken,
   httpUrl,
@@ -95,6 +96,7 @@ export const envSchema = z.object({
   HEALTH_TOKEN: variable(bearerToken),
   METRICS_TOKEN: variable(bearerToken),
   METRICS_PORT: variable(port),
+  METRICS_ALLOWED_HOSTS: variable(allowedHostList),
   MAX_CONNECTIONS: variable(wholeNumber(1)),
   MAX_EVENT_LOOP_DELAY_MS: variable(eventLoopDelayMs),
   INSTANCES: variable(wholeNumber(1)),
@@ -150,6 +152,11 @@ export interface AppConfig {
   METRICS_TOKEN: string | undefined;
   /** Serve `/metrics` on this separate port instead. @default undefined */
   METRICS_PORT: number | undefined;
+  /**
+   * Host names `/metrics` answers to besides IP addresses and `localhost` (`registerMetricsRoute`'s
+   * `allowedHosts`); set, every scrape's `Host` is checked. @default undefined (only requests reaching a loopback address, without `METRICS_TOKEN`)
+   */
+  METRICS_ALLOWED_HOSTS: string[] | undefined;
   /** Most connections the server holds open (`serverOptions({ maxConnections })`). @default the open-files limit minus headroom */
   MAX_CONNECTIONS: number | undefined;
   /** Event-loop lag, ms, past which requests are shed with 503 (`serverOptions({ maxEventLoopDelayMs })`); 0 turns it off. @default undefined (1000) */

@@ -34,6 +34,15 @@ export interface SecurityEvent {
   /** A sentence for humans. Never a token, cookie, password or key. */
   description: string;
   request?: (Pick<RequestInfo, 'ip' | 'method' | 'url' | 'headers'> & { readonly requestId?: string }) | undefined;
+  /**
+   * `false`: written to the security log as usual, but left out of the metrics' event counters
+   * (`createMetrics().countSecurityEvent`). For an event that happens, or not, depending on whether
+   * an email has an account, in a flow whose answer must not tell (forgot-password, PROTOCOL §4):
+   * the log is the operator's own, while `/metrics` is read by dashboards shared widely, and a
+   * counter that moved for an existing account only would tell anyone who can read it.
+   * @default true
+   */
+  counted?: boolean;
 }
 
 export interface SecurityEventSink {

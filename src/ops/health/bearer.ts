@@ -58,6 +58,7 @@ export function tokenRefusalReporter(
   };
 }
 
-function pluginEventsOf(app: FastifyInstance): SecurityEventSink | undefined {
+/** The security-event sink of the `livecomponents` plugin registered on `app`, if any. */
+export function pluginEventsOf(app: FastifyInstance): SecurityEventSink | undefined {
   return app.hasDecorator('livecomponents') ? app.livecomponents.runtime.events : undefined;
 }

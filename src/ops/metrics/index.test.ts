@@ -138,6 +138,16 @@ describe('countSecurityEvent', () => {
     expect(auth.get('{"event":"authn_login_fail"}')).toBe(2);
     expect([...auth.values()].reduce((a, b) => a + b, 0)).toBe(2);
   });
+
+  it('leaves out an event logged with counted: false (one only an existing account causes), in both counters', async () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    metrics.countSecurityEvent({ ...event('authn_token_created'), counted: false });
+    metrics.countSecurityEvent({ ...event('excess_rate_limit_exceeded'), counted: false });
+    metrics.countSecurityEvent({ ...event('authn_token_created'), counted: true });
+    expect((await samples(metrics, METRIC_NAMES.securityEvents)).get('{"event":"authn_token_created"}')).toBe(1);
+    expect((await samples(metrics, METRIC_NAMES.securityEvents)).get('{"event":"excess_rate_limit_exceeded"}')).toBe(0);
+    expect((await samples(metrics, METRIC_NAMES.authEvents)).get('{"event":"authn_token_created"}')).toBe(1);
+  });
 });
 
 describe('droppedLogRecords', () => {

@@ -39,7 +39,10 @@ export interface Metrics {
   readonly contentType: string;
   /** For the runtime's `onActionDone` option. Bound: pass it as it is. */
   observeAction(report: ActionReport): void;
-  /** For the security logger's `onEvent` option. Bound: pass it as it is. */
+  /**
+   * For the security logger's `onEvent` option. Bound: pass it as it is. An event with
+   * `counted: false` is left out (see `SecurityEvent.counted`), as are unknown names.
+   */
   countSecurityEvent(event: SecurityEvent): void;
   /** One finished HTTP request (`route` is the template, `null` when no route matched). */
   observeHttp(method: string, route: string | null, statusCode: number, seconds: number): void;
@@ -181,6 +184,11 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     countSecurityEvent(e) {
       // The sink is typed, but a plain-JS caller could pass anything: unknown names never become labels.
       if (!KNOWN_EVENTS.has(e.event)) return;
+      // Logged, not counted (`SecurityEvent.counted`): an event only an existing account can cause,
+      // where the answer is the same for every email. Its count would be an account-enumeration
+      // oracle for anyone reading /metrics or a dashboard; both branches now count the same (nothing),
+      // and the outward outcome stays visible in `http_requests_total` (its status is one for all).
+      if (e.counted === false) return;
       securityEvents.inc({ event: e.event });
       if (e.event.startsWith('authn_')) authEvents.inc({ event: e.event });
     },

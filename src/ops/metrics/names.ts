@@ -12,9 +12,13 @@ export const METRIC_NAMES = {
   actions: 'livecomponents_actions_total',
   /** Histogram; labels `component`, `action`, `outcome`. */
   actionDuration: 'livecomponents_action_duration_seconds',
-  /** Counter; label `event` (OWASP Logging Vocabulary name). */
+  /**
+   * Counter; label `event` (OWASP Logging Vocabulary name). Not the events logged with
+   * `counted: false` (a forgot-password's reset token or withheld mail): their count would tell
+   * which emails have an account.
+   */
   securityEvents: 'livecomponents_security_events_total',
-  /** Counter; label `event` (the `authn_*` events). */
+  /** Counter; label `event` (the `authn_*` events), with the same exception. */
   authEvents: 'livecomponents_auth_events_total',
   /** Counter, no labels: log records the destination gave up on (`droppedLogRecords`). */
   logRecordsDropped: 'livecomponents_log_records_dropped_total',

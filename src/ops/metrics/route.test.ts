@@ -135,6 +135,8 @@ describe('registerMetricsRoute', () => {
     [{ port: 1.5 }, /port must be an integer from 0 to 65535/],
     [{ token: 'short' }, /token must be at least 16 characters/],
     [{ metrics: {} }, /metrics must come from createMetrics/],
+    [{ allowedHosts: 'app1' }, /allowedHosts must be an array of host names/],
+    [{ allowedHosts: ['app1:9464'] }, /allowedHosts: "app1:9464" must be a host name alone, without scheme or port/],
   ])('refuses %j with LC_INVALID_OPTION', async (extra, message) => {
     const metrics = createMetrics({ defaultMetrics: false });
     const app = appWithRoutes(metrics);

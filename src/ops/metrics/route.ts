@@ -1,15 +1,18 @@
 /**
  * `GET /metrics`: on the app itself (optionally behind `METRICS_TOKEN`), or on a separate small
- * server on `METRICS_PORT` so the scrape endpoint can stay off the public listener entirely.
+ * server on `METRICS_PORT` so the scrape endpoint can stay off the public listener entirely. Either
+ * way a `Host` that a DNS-rebinding page could send is refused first (`hosts.ts`).
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { LiveError } from '../../core/errors.js';
 import { sendError } from '../../http/error-mapping.js';
 import { notFoundHandler } from '../../http/not-found.js';
 import { serverOptions } from '../../http/server-options.js';
-import { bearerChecker, tokenRefusalReporter } from '../health/bearer.js';
+import { requestInfo } from '../../http/request-info.js';
+import { bearerChecker, pluginEventsOf, tokenRefusalReporter } from '../health/bearer.js';
 import { InvalidOptionError, optionalToken } from '../health/options-error.js';
 import type { SecurityEventSink } from '../security-events.js';
+import { checkAllowedHosts, hostCheck } from './hosts.js';
 import type { Metrics } from './index.js';
 import { METRICS_ROUTE } from './names.js';
 
@@ -31,6 +34,17 @@ export interface MetricsRouteOptions {
   port?: number | undefined;
   /** Address the separate metrics server listens on (only with `port`). @default '127.0.0.1' */
   host?: string | undefined;
+  /**
+   * `METRICS_ALLOWED_HOSTS`: host names (no port) a scrape may name in its `Host` header besides IP
+   * addresses and `localhost`, which always pass; given (even empty), every request is checked.
+   * Without it, only requests that reached a loopback address are, and only when no `token` is
+   * required. A request naming anything else is answered 400 `INVALID_REQUEST` and logged as an
+   * `authz_fail` security event: it is what a page rebinding its DNS name to this server sends
+   * (see `hosts.ts`).
+   * @default undefined (checked on loopback connections to a route without token)
+   * @example registerMetricsRoute(app, { metrics, port: 9464, host: '0.0.0.0', allowedHosts: ['app1', 'app1.internal'] })
+   */
+  allowedHosts?: readonly string[] | undefined;
 }
 
 /** The separate metrics server, when `port` was given. */
@@ -41,6 +55,13 @@ export interface MetricsServer {
 }
 
 const WHERE = 'registerMetricsRoute';
+
+/** The answer to a `Host` the route does not serve: the same for every such name. */
+const HOST_REFUSED =
+  'This server answers /metrics only to a Host that is an IP address, localhost, or a name it was given (METRICS_ALLOWED_HOSTS): name it so in the scrape target, or add the name.';
+
+/** Longest `Host` quoted in the log (a DNS name has 253 characters at most; a header up to 16 KiB). */
+const MAX_HOST_LOGGED = 260;
 
 /**
  * @returns the separate server when `port` is set, else `null` (the route is on `app`).
@@ -53,10 +74,29 @@ export async function registerMetricsRoute(app: FastifyInstance, options: Metric
   if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65_535)) {
     throw new InvalidOptionError(WHERE, `port must be an integer from 0 to 65535 (got ${String(port)})`);
   }
+  const allowedHosts = checkAllowedHosts(WHERE, options.allowedHosts);
   const check = token === undefined ? null : bearerChecker(token);
   const reportRefusal = tokenRefusalReporter(app, options.events, 'METRICS_TOKEN');
+  const hostRefused = hostCheck(allowedHosts, token !== undefined);
+
+  /** Logs one `authz_fail` (WARN) naming the refused `Host`: a rebinding page's, or a scraper's name to list. */
+  function reportHost(request: FastifyRequest): void {
+    const host = request.headers.host;
+    const named = host === undefined ? 'no Host header' : `Host ${JSON.stringify(host.slice(0, MAX_HOST_LOGGED))}`;
+    (options.events ?? pluginEventsOf(app))?.emit({
+      event: 'authz_fail',
+      level: 'WARN',
+      description: `/metrics refused ${named}: not an IP address, localhost or a name of METRICS_ALLOWED_HOSTS (a page rebinding its DNS name to this server, or a scrape target to name by address or to list)`,
+      request: requestInfo(request),
+    });
+  }
 
   async function handler(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    // Before the token: a rebinding page learns nothing from the token check either.
+    if (hostRefused?.(request) === true) {
+      reportHost(request);
+      return sendError(new LiveError('INVALID_REQUEST', { message: HOST_REFUSED }), request, reply);
+    }
     const verdict = check === null ? 'valid' : check(request.headers.authorization);
     if (verdict !== 'valid') {
       reportRefusal(request, verdict);
