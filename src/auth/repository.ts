@@ -10,6 +10,10 @@
  * revocation's UPDATEs never saw, and a sign-in whose password check began before a reset got tokens
  * after it: both outlived the revocation.
  *
+ * A refresh token's row holds the hash of its companion cookie (`binding_hash`, cookie.ts): the
+ * rotation's conditional UPDATE takes the row only with that binding (or none, a row from before
+ * bindings existed), so a token planted without its companion never rotates.
+ *
  * Web sign-ins are rows of `access_tokens` too, in a family named `web:<id>`, whose token hash is
  * the hash of a random value thrown away at once: nothing can present them as a bearer token, but
  * logout-all, a password reset and the clean-up reach them like every other grant.
@@ -17,6 +21,7 @@
 import { randomUUID } from 'node:crypto';
 import { PostgresAdapter, type Kysely, type Transaction } from 'kysely';
 import type { DatabaseSchema } from '../sql/schema.js';
+import { UNBOUND } from './tokens.js';
 
 type Db = Kysely<DatabaseSchema> | Transaction<DatabaseSchema>;
 
@@ -40,6 +45,12 @@ export interface TokenGrant {
   familyExpiresAt: number;
   /** The refresh token this one replaces (`null` at sign-in). */
   parentId: string | null;
+  /**
+   * `binding_hash` of the refresh token: the SHA-256 of its companion cookie, or `UNBOUND` (tokens.ts)
+   * where none is set. Omitted (the SQL layer's own tests): `UNBOUND`, which a service with `Secure`
+   * cookies refuses to rotate — never NULL, which only rows written before bindings existed have.
+   */
+  bindingHash?: string;
 }
 
 export interface RefreshRow {
@@ -50,6 +61,8 @@ export interface RefreshRow {
   expires_at: number;
   used_at: number | null;
   revoked_at: number | null;
+  /** See `TokenGrant.bindingHash`; NULL: written before bindings existed (migration `003_refresh_binding`). */
+  binding_hash: string | null;
 }
 
 export interface AccessGrant {
@@ -74,6 +87,7 @@ export interface CleanupCounts {
 export const WEB_FAMILY_PREFIX = 'web:';
 
 const USER_COLUMNS = ['id', 'email', 'name', 'password_hash', 'created_at', 'updated_at'] as const;
+const REFRESH_COLUMNS = ['id', 'user_id', 'family_id', 'family_expires_at', 'expires_at', 'used_at', 'revoked_at', 'binding_hash'] as const;
 
 export type AuthRepository = ReturnType<typeof createAuthRepository>;
 
@@ -104,6 +118,7 @@ export function createAuthRepository(db: Kysely<DatabaseSchema>) {
         used_at: null,
         revoked_at: null,
         created_at: now,
+        binding_hash: grant.bindingHash ?? UNBOUND,
       })
       .execute();
   }
@@ -211,9 +226,11 @@ export function createAuthRepository(db: Kysely<DatabaseSchema>) {
      * Rotation, in one transaction: marks the live refresh token `refreshHash` used with a
      * conditional UPDATE, and only when that changed exactly one row, writes its successor from
      * `next(row)`. Of any number of concurrent calls with the same token, one gets the row; the
-     * others get `null`.
+     * others get `null`. `binding` (tokens.ts `acceptedBinding`): the `binding_hash` the request may
+     * rotate besides NULL; a row bound to another is left as it is (`null`, nothing written). Omitted:
+     * `UNBOUND`, as over plain HTTP.
      */
-    async rotateRefresh(refreshHash: string, now: number, next: (row: RefreshRow) => TokenGrant): Promise<RefreshRow | null> {
+    async rotateRefresh(refreshHash: string, now: number, next: (row: RefreshRow) => TokenGrant, binding: string | null = UNBOUND): Promise<RefreshRow | null> {
       return db.transaction().execute(async (trx) => {
         const owner = await trx.selectFrom('refresh_tokens').select('user_id').where('token_hash', '=', refreshHash).executeTakeFirst();
         if (owner === undefined || !(await lockUser(trx, owner.user_id))) return null;
@@ -226,7 +243,9 @@ export function createAuthRepository(db: Kysely<DatabaseSchema>) {
           .where('revoked_at', 'is', null)
           .where('expires_at', '>', now)
           .where('family_expires_at', '>', now)
-          .returning(['id', 'user_id', 'family_id', 'family_expires_at', 'expires_at', 'used_at', 'revoked_at'])
+          // `bindingAccepts` (tokens.ts), in SQL: a legacy row, or the request's binding.
+          .where((eb) => (binding === null ? eb('binding_hash', 'is', null) : eb.or([eb('binding_hash', 'is', null), eb('binding_hash', '=', binding)])))
+          .returning(REFRESH_COLUMNS)
           .execute();
         if (rows.length !== 1) return null;
         const row = rows[0] as RefreshRow;
@@ -236,11 +255,7 @@ export function createAuthRepository(db: Kysely<DatabaseSchema>) {
     },
 
     async refreshByHash(refreshHash: string): Promise<RefreshRow | undefined> {
-      return db
-        .selectFrom('refresh_tokens')
-        .select(['id', 'user_id', 'family_id', 'family_expires_at', 'expires_at', 'used_at', 'revoked_at'])
-        .where('token_hash', '=', refreshHash)
-        .executeTakeFirst();
+      return db.selectFrom('refresh_tokens').select(REFRESH_COLUMNS).where('token_hash', '=', refreshHash).executeTakeFirst();
     },
 
     /** The live bearer grant of `accessHash` with its user (never a web sign-in row). */

@@ -104,18 +104,23 @@ export async function authRoutes(app: FastifyInstance, options: AuthRoutesOption
   app.post('/login', { onRequest: guard('login'), bodyLimit: AUTH_BODY_LIMIT }, async (request, reply) => {
     const result = await service.login(request.body, requestInfo(request), device.read(request));
     if (result.type === 'error') return fail(reply, request, result.error);
-    cookie.write(reply, result.tokens.refreshToken, result.tokens.refreshMaxAge);
+    cookie.write(reply, result.tokens.refreshToken, result.tokens.refreshMaxAge, result.tokens.binding);
     if (result.device !== null) device.write(reply, result.device);
     return reply.code(200).headers(headersOf(request)).send(tokenAnswer(result.tokens));
   });
 
+  /**
+   * With `Secure` cookies the token rotates only with its companion cookie (cookie.ts): a token
+   * planted alone by a sibling subdomain is refused like any invalid one. A refusal expires both
+   * cookies (not a planted one: another domain and path), unless two refresh cookies came (`clear`).
+   */
   app.post('/refresh-token', { onRequest: guard('refresh-token'), bodyLimit: AUTH_BODY_LIMIT }, async (request, reply) => {
-    const result = await service.refresh(cookie.read(request), requestInfo(request));
+    const result = await service.refresh(cookie.read(request), requestInfo(request), cookie.readBinding(request));
     if (result.type === 'error') {
       cookie.clear(reply);
       return fail(reply, request, result.error);
     }
-    cookie.write(reply, result.tokens.refreshToken, result.tokens.refreshMaxAge);
+    cookie.write(reply, result.tokens.refreshToken, result.tokens.refreshMaxAge, result.tokens.binding);
     return reply.code(200).headers(headersOf(request)).send(tokenAnswer(result.tokens));
   });
 
@@ -126,8 +131,12 @@ export async function authRoutes(app: FastifyInstance, options: AuthRoutesOption
    * check above is the one /refresh-token has, and the cookie is `SameSite=Strict`. That path counts
    * against the `logout` limit, checked only once the bearer is known not to be live, since each
    * cookie costs lookups and a locked transaction. Without either: 401 `INVALID_TOKEN`. Every one of
-   * these answers expires the cookie; a failure (503) or a 429 does not, so that a retry can still
-   * end the sign-in.
+   * these answers expires the cookie and its companion; a failure (503) or a 429 does not, so that a
+   * retry can still end the sign-in.
+   *
+   * The cookie path does not ask for the companion (cookie.ts): ending a sign-in is no sign-in, a
+   * planted token ends only its planter's own family, and whoever holds a token could end its family
+   * at `/refresh-token` anyway (presenting it again once its owner has rotated it is a reuse).
    */
   app.post('/logout', { onRequest: guard(null), bodyLimit: AUTH_BODY_LIMIT }, async (request, reply) => {
     const grant = await service.authenticate(request.headers.authorization);

@@ -14,6 +14,9 @@
  *   of a race counts as such a reuse too (see docs/auth.md: front ends serialise their refreshes);
  * - sign-out does not need a live access token: the refresh cookie names the family to revoke; a
  *   rotated one is a reuse there too (same revocation, same CRITICAL `authn_token_reuse`);
+ * - with `Secure` cookies a live refresh token rotates only in a request carrying its companion
+ *   cookie (cookie.ts), which a sibling subdomain cannot set: a token it planted is refused
+ *   (`malicious_csrf`), and nothing is rotated or revoked;
  * - a reset token is looked up before the new password is hashed: an unknown one costs no argon2;
  * - a new password (registration, reset) passes the policy of `password-policy.ts` (not a common
  *   password, not built on the account's email, not refused by the app's `isPasswordRejected`);
@@ -34,7 +37,7 @@ import { authKeys, deviceDigest } from './keys.js';
 import { askPasswordHook, PASSWORD_BREACHED, passwordRefusal } from './password-policy.js';
 import type { AccessGrant, RefreshRow, TokenGrant, UserRow } from './repository.js';
 import { resolveSettings, type AuthServiceOptions } from './settings.js';
-import { bearerToken, hashToken, isTokenShaped, newToken } from './tokens.js';
+import { acceptedBinding, bearerToken, bindingAccepts, hashToken, isTokenShaped, newToken, UNBOUND } from './tokens.js';
 
 export type { AuthServiceOptions } from './settings.js';
 
@@ -55,6 +58,8 @@ export interface IssuedTokens {
   refreshToken: string;
   /** Seconds the refresh cookie may live (the token's own expiry, capped by its family's). */
   refreshMaxAge: number;
+  /** The refresh token's companion cookie (cookie.ts), `null` without `Secure` cookies. */
+  binding: string | null;
 }
 
 export type Failure = { readonly type: 'error'; readonly error: LiveError };
@@ -120,6 +125,8 @@ export function createAuthService(options: AuthServiceOptions) {
   function grantFor(userId: string, familyId: string, familyExpiresAt: number, parentId: string | null, now: number) {
     const accessToken = newToken(s.random);
     const refreshToken = newToken(s.random);
+    // Its companion cookie: the token rotates only with it (cookie.ts). Only its hash is stored.
+    const binding = s.bindRefreshTokens ? newToken(s.random) : null;
     // Neither token outlives the family's absolute end (30 days after the sign-in by default).
     const refreshExpiresAt = Math.min(now + s.refreshTtlMs, familyExpiresAt);
     const accessExpiresAt = Math.min(now + s.accessTtlMs, familyExpiresAt);
@@ -132,6 +139,7 @@ export function createAuthService(options: AuthServiceOptions) {
       refreshExpiresAt,
       familyExpiresAt,
       parentId,
+      bindingHash: binding === null ? UNBOUND : hashToken(binding),
     };
     const tokens: IssuedTokens = {
       accessToken,
@@ -140,6 +148,7 @@ export function createAuthService(options: AuthServiceOptions) {
       expiresIn: Math.ceil((accessExpiresAt - now) / 1000),
       refreshToken,
       refreshMaxAge: Math.ceil((refreshExpiresAt - now) / 1000),
+      binding,
     };
     return { grant, tokens };
   }
@@ -285,10 +294,28 @@ export function createAuthService(options: AuthServiceOptions) {
     }
   }
 
-  /** A refresh token that did not rotate: reuse when it was rotated before, else merely invalid. */
-  async function refused(row: RefreshRow | undefined, request: Request): Promise<Failure> {
+  /**
+   * A refresh token that did not rotate: reuse when it was rotated before (whatever companion came
+   * with it: a rotated token is spent, and a copy replayed without one must still end its family),
+   * `unbound` when it is live but the request lacks its companion (`binding`: `acceptedBinding`),
+   * else merely invalid.
+   */
+  async function refused(row: RefreshRow | undefined, request: Request, binding: string | null, now: number): Promise<Failure> {
     if (row !== undefined && wasRotated(row)) await revokeAfterReuse(row, request);
+    else if (row !== undefined && row.revoked_at === null && row.expires_at > now && row.family_expires_at > now && !bindingAccepts(row.binding_hash, binding)) unbound(row, request);
     return fail('REFRESH_TOKEN_INVALID');
+  }
+
+  /**
+   * A live refresh token without its companion cookie: a token planted by a sibling subdomain in a
+   * browser with no sign-in of its own (a login CSRF: the page would be signed in to the planter's
+   * account), or one issued over plain HTTP and presented to this service. Nothing rotates, nothing is
+   * revoked (the planter's family is no victim's); the CSRF check's event, counted by its alert.
+   */
+  function unbound(row: RefreshRow, request: Request): void {
+    const why = row.binding_hash === UNBOUND ? 'it was issued over plain HTTP, without one' : 'the request lacks it';
+    const text = `Refresh token of user ${row.user_id} (family ${row.family_id}) refused: it rotates only with its companion cookie, and ${why}; nothing rotated or revoked`;
+    emit('malicious_csrf', 'WARN', text, request);
   }
 
   /** The cookie-only sign-out of a token that was never rotated (live, revoked or expired). */
@@ -342,17 +369,19 @@ export function createAuthService(options: AuthServiceOptions) {
 
     rememberDevice,
 
-    async refresh(refreshToken: string | undefined, request: Request): Promise<Result<{ tokens: IssuedTokens }>> {
+    /** `companion`: the request's companion cookie (cookie.ts `readBinding`), if any. */
+    async refresh(refreshToken: string | undefined, request: Request, companion?: string): Promise<Result<{ tokens: IssuedTokens }>> {
       if (!isTokenShaped(refreshToken)) return fail('REFRESH_TOKEN_INVALID');
       const refreshHash = hashToken(refreshToken);
+      const binding = acceptedBinding(s.bindRefreshTokens, companion);
       const now = clock.now();
       let tokens: IssuedTokens | undefined;
       const rotated = await repo.rotateRefresh(refreshHash, now, (row) => {
         const next = grantFor(row.user_id, row.family_id, row.family_expires_at, row.id, now);
         tokens = next.tokens;
         return next.grant;
-      });
-      if (rotated === null || tokens === undefined) return refused(await repo.refreshByHash(refreshHash), request);
+      }, binding);
+      if (rotated === null || tokens === undefined) return refused(await repo.refreshByHash(refreshHash), request, binding, now);
       emit('authn_token_created', 'INFO', `Refresh token of user ${rotated.user_id} rotated (family ${rotated.family_id})`, request);
       return { type: 'ok', tokens };
     },

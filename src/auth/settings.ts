@@ -98,6 +98,15 @@ export interface AuthServiceOptions {
   passwordCheckTimeoutMs?: number;
   /** Told when `isPasswordRejected` failed or was late (the password was accepted). @default console.warn */
   onPasswordCheckError?: (error: unknown) => void;
+  /**
+   * The refresh cookie is `Secure` (production; `registerAuth` passes its own `secureCookies`).
+   * Every sign-in and rotation then binds its refresh token to a companion cookie
+   * (`__Host-lc_refresh_binding_token`, cookie.ts), and a token rotates only in a request that
+   * carries its companion; a token issued without one (over plain HTTP) does not rotate at all.
+   * Without it, no companion is issued or asked for (a `__Host-` cookie needs `Secure`).
+   * @default false
+   */
+  secureCookies?: boolean;
 }
 
 export interface AuthSettings {
@@ -127,6 +136,8 @@ export interface AuthSettings {
   readonly isPasswordRejected: PasswordRejectedHook | null;
   readonly passwordCheckTimeoutMs: number;
   readonly onPasswordCheckError: (error: unknown) => void;
+  /** Bind refresh tokens to their companion cookie (`secureCookies`). */
+  readonly bindRefreshTokens: boolean;
 }
 
 export function resolveSettings(options: AuthServiceOptions): AuthSettings {
@@ -184,6 +195,7 @@ export function resolveSettings(options: AuthServiceOptions): AuthSettings {
     passwordCheckTimeoutMs,
     onPasswordCheckError:
       options.onPasswordCheckError ?? ((error) => console.warn('auth: isPasswordRejected failed or was late; the password was accepted without it', error)),
+    bindRefreshTokens: options.secureCookies === true,
   };
 }
 

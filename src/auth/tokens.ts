@@ -1,5 +1,6 @@
 /**
- * Opaque tokens (access, refresh, password reset): 256 random bits in base64url (43 characters).
+ * Opaque tokens (access, refresh, password reset, the refresh token's companion): 256 random bits
+ * in base64url (43 characters).
  * Only their SHA-256 is stored; a token is looked up by its hash, so a database dump holds nothing
  * that can be presented. High-entropy tokens need no salt or slow hash.
  */
@@ -21,6 +22,29 @@ export function hashToken(token: string): string {
 /** Whether `value` has the shape of a token this service issues (checked before any lookup). */
 export function isTokenShaped(value: unknown): value is string {
   return typeof value === 'string' && TOKEN_RE.test(value);
+}
+
+/**
+ * `refresh_tokens.binding_hash` of a token issued where no companion cookie can be set (plain HTTP:
+ * `__Host-` needs `Secure`). A service with `Secure` cookies refuses such a token (it cannot tell the
+ * browser it was issued to from one it was planted in); one without rotates it. Never a hash (64 hex digits).
+ */
+export const UNBOUND = 'unbound';
+
+/**
+ * The `binding_hash` a rotation with this request may take, besides NULL (a row written before
+ * bindings existed, taken once and bound at its rotation): on a service with `Secure` cookies the
+ * hash of the companion cookie the request carried, or `null` without a well-formed one (no bound row
+ * matches); over plain HTTP `UNBOUND`.
+ */
+export function acceptedBinding(secure: boolean, companion: string | undefined): string | null {
+  if (!secure) return UNBOUND;
+  return isTokenShaped(companion) ? hashToken(companion) : null;
+}
+
+/** Whether a row of `binding_hash` `stored` may rotate with `accepted` (`acceptedBinding`). */
+export function bindingAccepts(stored: string | null, accepted: string | null): boolean {
+  return stored === null || stored === accepted;
 }
 
 /**

@@ -49,6 +49,7 @@ async function expected(): Promise<{ name: string; checksum: string }[]> {
   return [
     { name: '001_lc_kv', checksum: (await planOf('001_lc_kv')).checksum },
     { name: '002_auth', checksum: (await planOf('002_auth')).checksum },
+    { name: '003_refresh_binding', checksum: (await planOf('003_refresh_binding')).checksum },
   ];
 }
 

@@ -24,7 +24,7 @@ const COLUMNS: Record<string, Record<string, boolean>> = {
   },
   refresh_tokens: {
     id: false, user_id: false, family_id: false, token_hash: false, parent_id: true, family_expires_at: false,
-    expires_at: false, used_at: true, revoked_at: true, created_at: false,
+    expires_at: false, used_at: true, revoked_at: true, created_at: false, binding_hash: true,
   },
   password_resets: { token_hash: false, user_id: false, expires_at: false, used_at: true, created_at: false },
 };

@@ -51,6 +51,12 @@ export interface RefreshTokensTable {
   used_at: number | null;
   revoked_at: number | null;
   created_at: number;
+  /**
+   * SHA-256 (hex) of the companion cookie issued with the token (`__Host-lc_refresh_binding_token`),
+   * which the token's rotation requires; `'unbound'` for a token issued over plain HTTP; NULL only
+   * for a row written before migration `003_refresh_binding` (see there).
+   */
+  binding_hash: string | null;
 }
 
 export interface PasswordResetsTable {

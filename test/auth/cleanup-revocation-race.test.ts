@@ -56,13 +56,13 @@ eachEngine('clean-up racing a revocation', (engine) => {
     // Three waves, each a third of the dead refresh tokens and one generation of every chain (a
     // parent is inserted before its child).
     const waves: DatabaseSchema['refresh_tokens'][][] = [[], [], []];
-    for (let i = 0; i < DEAD; i++) waves[i % 3]?.push({ ...dead(i), parent_id: null, family_expires_at: endOf(i), used_at: null });
+    for (let i = 0; i < DEAD; i++) waves[i % 3]?.push({ ...dead(i), parent_id: null, family_expires_at: endOf(i), used_at: null, binding_hash: null });
     for (const familyId of families) {
       access.push(row(familyId, now + 15 * MINUTE));
       let parentId: string | null = null;
       const chain = [[now - DAY, now - 2 * DAY], [now + DAY, now - DAY], [now + 7 * DAY, null]] as const;
       chain.forEach(([expiresAt, usedAt], generation) => {
-        const token = { ...row(familyId, expiresAt), parent_id: parentId, family_expires_at: now + 20 * DAY, used_at: usedAt };
+        const token = { ...row(familyId, expiresAt), parent_id: parentId, family_expires_at: now + 20 * DAY, used_at: usedAt, binding_hash: null };
         waves[generation]?.push(token);
         parentId = token.id;
       });

@@ -14,6 +14,7 @@ import type { Kysely } from 'kysely';
 import { pino } from 'pino';
 import { describe, it } from 'vitest';
 import { createDemoApp } from '../../examples/demo/app.js';
+import { BINDING_COOKIE } from '../../src/auth/cookie.js';
 import { capturedMailTransport, type RegisterAuthOptions } from '../../src/auth/index.js';
 import { manualClock } from '../../src/core/clock.js';
 import { parseEnv } from '../../src/ops/config.js';
@@ -165,7 +166,8 @@ export async function authApp(engine: Engine, options: AuthAppOptions = {}) {
     async login(email: string, password = PASSWORD, remoteAddress?: string): Promise<Session> {
       const res = await post('/login', { email, password }, {}, remoteAddress);
       if (res.statusCode !== 200) throw new Error(`login answered ${res.statusCode}: ${res.body}`);
-      return { access: (res.json() as { access_token: string }).access_token, refresh: refreshCookie(res) as string };
+      const binding = bindingCookie(res);
+      return { access: (res.json() as { access_token: string }).access_token, refresh: refreshCookie(res) as string, ...(binding === undefined ? {} : { binding }) };
     },
     refresh: (refresh: string | undefined, remoteAddress?: string) =>
       post('/refresh-token', undefined, refresh === undefined ? {} : { cookie: `refresh_token=${refresh}` }, remoteAddress),
@@ -179,6 +181,19 @@ export async function authApp(engine: Engine, options: AuthAppOptions = {}) {
 export interface Session {
   access: string;
   refresh: string;
+  /** The refresh token's companion cookie (production only: `__Host-`, src/auth/cookie.ts). */
+  binding?: string;
+}
+
+/** The `Cookie` header of a session's refresh cookie, with its companion when it has one. */
+export function refreshCookies(s: { refresh: string; binding?: string | undefined }): string {
+  return s.binding === undefined ? `refresh_token=${s.refresh}` : `refresh_token=${s.refresh}; ${BINDING_COOKIE}=${s.binding}`;
+}
+
+/** The value of the companion cookie set by an answer (`''` when it was cleared, `undefined` when not set). */
+export function bindingCookie(res: LightMyRequestResponse): string | undefined {
+  const line = setCookies(res).find((c) => c.startsWith(`${BINDING_COOKIE}=`));
+  return line === undefined ? undefined : (line.split(';')[0] as string).slice(BINDING_COOKIE.length + 1);
 }
 
 /** The `Set-Cookie` lines of an answer. */

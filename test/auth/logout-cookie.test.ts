@@ -13,7 +13,7 @@
 import { afterEach, expect, it } from 'vitest';
 import { REVOKE_MARGIN_MS } from '../../src/auth/repository.js';
 import { hashToken } from '../../src/auth/tokens.js';
-import { authApp, eachEngine, refreshCookie, refreshCookieLine, type AuthApp, type Session } from './harness.js';
+import { authApp, bindingCookie, eachEngine, refreshCookie, refreshCookieLine, refreshCookies, type AuthApp, type Session } from './harness.js';
 
 const ORIGIN = { origin: 'https://app.example.com' };
 const CLEARED = 'refresh_token=; Max-Age=0; Path=/api/v1/auth; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; Secure; SameSite=Strict';
@@ -34,10 +34,11 @@ eachEngine('logout with the refresh cookie', (engine) => {
   const login = () => t.login('ada@example.com');
   const logout = (headers: Record<string, string>) => t.post('/logout', undefined, { ...ORIGIN, ...headers });
   const withCookie = (refresh: string, headers: Record<string, string> = {}) => ({ cookie: `refresh_token=${refresh}`, ...headers });
+  // With its companion cookie (production: src/auth/cookie.ts), as the browser sends it.
   const rotate = async (s: Session): Promise<Session> => {
-    const res = await t.post('/refresh-token', undefined, { ...ORIGIN, cookie: `refresh_token=${s.refresh}` });
+    const res = await t.post('/refresh-token', undefined, { ...ORIGIN, cookie: refreshCookies(s) });
     expect(res.statusCode).toBe(200);
-    return { access: res.json().access_token as string, refresh: refreshCookie(res) as string };
+    return { access: res.json().access_token as string, refresh: refreshCookie(res) as string, binding: bindingCookie(res) as string };
   };
   const familyOf = async (refresh: string) =>
     (await t.db.selectFrom('refresh_tokens').select('family_id').where('token_hash', '=', hashToken(refresh)).executeTakeFirstOrThrow()).family_id;
@@ -233,7 +234,7 @@ eachEngine('logout with the refresh cookie', (engine) => {
       sessions.map(async (s) => {
         const [out, refreshed] = await Promise.all([
           logout(withCookie(s.refresh)),
-          t.post('/refresh-token', undefined, { ...ORIGIN, cookie: `refresh_token=${s.refresh}` }),
+          t.post('/refresh-token', undefined, { ...ORIGIN, cookie: refreshCookies(s) }),
         ]);
         return { out: out.statusCode, refreshed };
       }),

@@ -60,13 +60,31 @@ export async function tableConflict(db: Kysely<unknown>, table: string, columns:
   if (found === undefined) return undefined;
   if (found.kind !== 'table') return `"${table}" already exists as ${found.kind}, not a table: ${ELSEWHERE}`;
   const missing = columns.filter((c) => !found.columns.includes(c));
-  const unexpected = found.columns.filter((c) => !columns.includes(c));
+  let unexpected = found.columns.filter((c) => !columns.includes(c));
+  // Columns a later migration of ours adds (`003_refresh_binding`): the table is still ours, made by
+  // a run whose bookkeeping was lost after that migration too.
+  if (unexpected.length > 0) {
+    const later = await addedLater(table);
+    unexpected = unexpected.filter((c) => !later.includes(c));
+  }
   if (missing.length === 0 && unexpected.length === 0) return undefined;
   const differences = [
     missing.length > 0 ? `missing ${missing.join(', ')}` : '',
     unexpected.length > 0 ? `unexpected ${unexpected.join(', ')}` : '',
   ].filter(Boolean);
   return `table "${table}" already exists with other columns (${differences.join('; ')}): ${ELSEWHERE}`;
+}
+
+/**
+ * The columns this release's migrations give `table` after they create it (alterations). Imported
+ * when needed: `./plan.ts` imports this module.
+ */
+async function addedLater(table: string): Promise<string[]> {
+  const [{ MIGRATIONS }, { expectedTables, planOf }] = await Promise.all([import('./index.js'), import('./plan.js')]);
+  const names = Object.keys(MIGRATIONS).sort();
+  const created = new Set<string>();
+  for (const name of names) for (const t of (await planOf(name)).tables) if (t.name === table) t.columns.forEach((c) => created.add(c));
+  return ((await expectedTables(names)).get(table)?.columns ?? []).filter((c) => !created.has(c));
 }
 
 /**

@@ -17,6 +17,7 @@ describe('migration plans', () => {
     expect(checksums).toEqual({
       '001_lc_kv': '4aa250093b19475a69f918ccafdd3d728827534771a3589eb0d6aab541e67899',
       '002_auth': 'e636488e03c9cc4dde79e240917b54c13b1e59d901cd89a91b2613fb708563e3',
+      '003_refresh_binding': 'cbed2f5876053c0df627ef96a96c8c2df77d21de68249a94daa53b56a27c10f1',
     });
   });
 
