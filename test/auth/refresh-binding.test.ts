@@ -120,6 +120,8 @@ eachEngine('the refresh token bound to its companion cookie', (engine) => {
       s = next;
     }
     expect(t.events.filter((e) => e.event === 'malicious_csrf')).toEqual([]);
+    // Like the token, the companion is in no log line (request and answer headers are redacted).
+    expect(t.logs.join('\n')).not.toContain(s.binding);
   });
 
   it('a companion of another family is refused, both ways, and changes nothing', async () => {
