@@ -22,7 +22,9 @@
  *   password, not built on the account's email, not refused by the app's `isPasswordRejected`);
  *   sign-in does not apply it;
  * - forgot-password answers before it even looks the email up: the lookup, the token and the mail
- *   happen in the background, so the answer and its timing cannot depend on the account existing.
+ *   happen in the background, so the answer and its timing cannot depend on the account existing;
+ *   nor do the metrics: the events of that work (a reset token issued, a mail withheld) are logged
+ *   but not counted (`emitUncounted`).
  */
 import { randomUUID } from 'node:crypto';
 import { LiveError, type ErrorCode } from '../core/errors.js';
@@ -79,6 +81,13 @@ export function createAuthService(options: AuthServiceOptions) {
 
   const emit = (event: SecurityEvent['event'], level: SecurityEvent['level'], description: string, request: Request) =>
     events.emit({ event, level, description, request });
+  /**
+   * An event only an existing account can cause, in a flow that answers every email alike: logged
+   * in full for the operator, not counted in the metrics (`SecurityEvent.counted`), whose counters
+   * anyone who reads /metrics or a dashboard would otherwise watch to tell who has an account.
+   */
+  const emitUncounted = (event: SecurityEvent['event'], level: SecurityEvent['level'], description: string, request: Request) =>
+    events.emit({ event, level, description, request, counted: false });
   const fail = (code: ErrorCode): Failure => ({ type: 'error', error: new LiveError(code) });
 
   /**
@@ -448,7 +457,7 @@ export function createAuthService(options: AuthServiceOptions) {
         const withinBudget = async (key: string, limit: number, whose: string): Promise<boolean> => {
           if ((await s.store.rateLimit(key, { algorithm: 'sliding-window', limit, windowMs }, now)).allowed) return true;
           // "requested": a mail counts when it is asked for, whether the relay then took it or not.
-          emit('excess_rate_limit_exceeded', 'WARN', `Password reset mail for user ${user.id} withheld: ${limit} already requested ${whose} within ${windowMs / 1000} s`, request);
+          emitUncounted('excess_rate_limit_exceeded', 'WARN', `Password reset mail for user ${user.id} withheld: ${limit} already requested ${whose} within ${windowMs / 1000} s`, request);
           return false;
         };
         // Per client first: a flood from one client does not spend the account's budget.
@@ -457,7 +466,7 @@ export function createAuthService(options: AuthServiceOptions) {
         if (!(await withinBudget(authKeys.resetMails(user.id, null), perAccount, 'in all'))) return;
         const token = newToken(s.random);
         await repo.insertPasswordReset(hashToken(token), user.id, now, now + s.resetTtlMs);
-        emit('authn_token_created', 'INFO', `Password reset token issued for user ${user.id}`, request);
+        emitUncounted('authn_token_created', 'INFO', `Password reset token issued for user ${user.id}`, request);
         await s.mail.send({
           to: user.email,
           subject: 'Reset your password',
