@@ -197,7 +197,7 @@ async function assemble(app: FastifyInstance, { config, options, backends, secre
     resetUrl: `${config.appOrigin}/reset-password`,
     appOrigin: config.appOrigin,
     allowedOrigins: config.allowedOrigins,
-    secureCookies: config.production,
+    secureCookies: config.secureCookies,
     accessTokenMinutes: config.SANCTUM_ACCESS_TOKEN_EXPIRATION,
     refreshTokenMinutes: config.SANCTUM_REFRESH_TOKEN_EXPIRATION,
     cleanupIntervalMs: config.TOKEN_CLEANUP_INTERVAL * 60_000,
