@@ -153,6 +153,12 @@ export function resolveSettings(options: AuthServiceOptions): AuthSettings {
   const refreshTtlMs = minutes('refreshTokenMinutes', options.refreshTokenMinutes ?? 10_080);
   const familyTtlMs = minutes('refreshFamilyMinutes', options.refreshFamilyMinutes ?? 43_200);
   if (refreshTtlMs < accessTtlMs) throw new TypeError('Auth: the refresh token must live at least as long as the access token');
+  // One decision for the cookies and the binding: registerAuth's cookies take any truthy value as
+  // Secure, this took only `true`, so `'true'` (an environment string) made Secure cookies whose
+  // tokens were bound to no companion, the login-CSRF defence silently off.
+  if (options.secureCookies !== undefined && typeof options.secureCookies !== 'boolean') {
+    throw new TypeError(`Auth: secureCookies must be true or false, got ${typeof options.secureCookies}`);
+  }
   // The counters below are rate-limit policies in the store, which refuses a limit or window past
   // what the action rate limits accept: checked the same way here, or every sign-in answered 500.
   const failMax = options.loginFailMax ?? { failures: 5, windowSeconds: 900 };
