@@ -136,7 +136,9 @@ function requestIdOf(req: IncomingMessage): string {
  * parent-id) and `trace_flags` (trace-context.ts). Fastify calls it once per request, before the
  * request's first line, and pino serializes the bindings once for all of the request's lines
  * (`request.log`, `reply.log`, Fastify's own). Without the header it does one property read more
- * than Fastify's default factory.
+ * than Fastify's default factory; but Fastify checks the logger any factory but its own returns
+ * (`validateLogger`: an array of seven method names filtered, about 0.4 µs, some 2/3 of the child
+ * logger's own cost), on every request, header or not.
  */
 const requestChildLogger: NonNullable<FastifyServerOptions['childLoggerFactory']> = (logger, bindings, childOptions, req) => {
   const traceparent = req.headers[TRACEPARENT_HEADER];

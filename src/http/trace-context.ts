@@ -30,7 +30,8 @@
  *   specification's test suite, `test_traceparent_ows_handling`): Node strips it already; values
  *   set in code (`app.inject`) may still hold it. Other whitespace is invalid.
  *
- * Cost: nothing when the header is absent (one property read by the caller); otherwise the length
+ * Cost: nothing here when the header is absent (one property read by the caller; Fastify's check of
+ * a custom request logger, which every request pays, is server-options.ts's); otherwise the length
  * is checked before anything else (at most `MAX_TRACEPARENT_LENGTH`), then one pass over at most
  * that many characters, without a regular expression.
  */
