@@ -17,6 +17,7 @@ import { requestInfo } from '../../src/http/request-info.js';
 import { serverOptions } from '../../src/http/server-options.js';
 import { closeLogger, createLogger, flushLogger } from '../../src/ops/logging/index.js';
 import type { OtlpLogRecord } from '../../src/ops/logging/otlp-format.js';
+import { createMetrics, registerMetricsRoute } from '../../src/ops/metrics/index.js';
 import { createSecurityLogger } from '../../src/ops/security-logger.js';
 import { rawExchange } from '../helpers/raw-http.js';
 import { capture } from './capture.js';
@@ -171,6 +172,21 @@ describe('trace context on request log lines, per strategy', () => {
     expect(lines).toEqual(WORK_LINES.map((msg) => ({ request_id: 'off', msg })));
     expect(() => serverOptions({ traceContext: 'no' as unknown as boolean })).toThrow('serverOptions: traceContext must be true or false');
     expect(() => createSecurityLogger({ logger, traceContext: 0 as unknown as boolean })).toThrow('createSecurityLogger: traceContext must be true or false');
+  });
+
+  it('traceContext: false holds on the separate metrics server (METRICS_PORT) too, whose lines go to the app’s logger', async () => {
+    const out = capture();
+    const logger = createLogger({ format: 'json', stream: out });
+    const app = Fastify(serverOptions({ loggerInstance: logger, traceContext: false }));
+    cleanups.push(() => app.close());
+    const separate = await registerMetricsRoute(app, { metrics: createMetrics({ defaultMetrics: false }), port: 0 });
+    await app.ready();
+    const answer = await rawExchange(separate!.port, `GET /missing HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-Id: metrics-off\r\ntraceparent: ${VALID}\r\nConnection: close\r\n\r\n`);
+    expect(answer.split(' ')[1]).toBe('404');
+    await flushLogger(logger);
+    const lines = out.records().filter((r) => r['request_id'] === 'metrics-off');
+    expect(lines.map((r) => r['msg'])).toContain('request completed');
+    for (const line of lines) expect(Object.keys(line).filter((k) => k.startsWith('trace_') || k === 'span_id')).toEqual([]);
   });
 
   it('json over a real connection: optional whitespace Node strips is fine, two traceparent field lines are not', async () => {

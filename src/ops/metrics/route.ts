@@ -113,7 +113,9 @@ export async function registerMetricsRoute(app: FastifyInstance, options: Metric
   }
   // Scrapes are not request-logged: the route's logLevel is 'warn'. The app's server options: request
   // ids, the request time limit and PROTOCOL's error shape for requests Node's parser refuses.
-  const server = Fastify(serverOptions({ loggerInstance: app.log.child({ server: 'metrics' }) }));
+  // And the app's request logger factory: its trace context, or none where the app turned it off
+  // (`serverOptions({ traceContext: false })`: an OpenTelemetry SDK writes the same keys).
+  const server = Fastify({ ...serverOptions({ loggerInstance: app.log.child({ server: 'metrics' }) }), childLoggerFactory: app.childLoggerFactory });
   server.get(METRICS_ROUTE, routeOptions, handler);
   server.setNotFoundHandler(notFoundHandler(server));
   server.setErrorHandler((error, request, reply) => sendError(error, request, reply));
