@@ -56,9 +56,14 @@ export interface RefreshCookie {
 
 /** @param secure mark the cookie `Secure` (production), and pair each token with its companion. */
 export function createRefreshCookie(secure: boolean): RefreshCookie {
-  const attributes = { httpOnly: true, sameSite: 'strict', secure, path: AUTH_PREFIX } as const;
+  // Host-only and unsigned whatever the app's own @fastify/cookie sets as defaults (its
+  // `parseOptions`, applied to every setCookie): a default `domain` sent the refresh cookie to every
+  // sibling subdomain and made browsers refuse the companion (`__Host-` forbids `Domain`), so that
+  // every bound token was refused at its first refresh; a default `signed` made both unreadable.
+  const own = { domain: undefined, signed: false } as const;
+  const attributes = { ...own, httpOnly: true, sameSite: 'strict', secure, path: AUTH_PREFIX } as const;
   // What `__Host-` requires (Secure, Path=/, no Domain), which is what keeps a sibling from setting it.
-  const companion = { httpOnly: true, sameSite: 'strict', secure: true, path: '/' } as const;
+  const companion = { ...own, httpOnly: true, sameSite: 'strict', secure: true, path: '/' } as const;
   return {
     name: REFRESH_COOKIE,
     bindingName: secure ? BINDING_COOKIE : null,

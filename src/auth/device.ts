@@ -36,7 +36,8 @@ export interface DeviceCookie {
 /** @param secure mark the cookie `Secure` and use the `__Host-` name (production). */
 export function createDeviceCookie(secure: boolean): DeviceCookie {
   const name = secure ? '__Host-lc_device_token' : 'lc_device_token';
-  const attributes = { httpOnly: true, sameSite: 'strict', secure, path: '/', maxAge: DEVICE_TRUST_DAYS * DAY_SECONDS } as const;
+  // Host-only and unsigned whatever the app's own @fastify/cookie sets as defaults (cookie.ts).
+  const attributes = { domain: undefined, signed: false, httpOnly: true, sameSite: 'strict', secure, path: '/', maxAge: DEVICE_TRUST_DAYS * DAY_SECONDS } as const;
   return {
     name,
     read: (request) => request.cookies[name],
