@@ -6,11 +6,12 @@
 import { closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, PostgresDialect, type KyselyConfig } from 'kysely';
+import { Kysely, type KyselyConfig } from 'kysely';
 import type pg from 'pg';
 import { checkTimerDelay, MAX_TIMER_MS } from '../core/deadline.js';
 import { lazyRequire } from '../core/lazy-require.js';
 import { attachCheckpointer, CHECKPOINT_PAGES, WAL_BACKSTOP_FACTOR } from '../store/sqlite/checkpointer.js';
+import { OidIntrospectionPostgresDialect } from './pg-introspector.js';
 import { withOutages } from './pg-outage.js';
 import { OutageAwareSqliteDialect } from './sqlite-outage.js';
 import type { DatabaseSchema } from './schema.js';
@@ -152,7 +153,8 @@ export function createDatabase(url: string, options: DatabaseOptions = {}): Kyse
     return pool;
   };
   // Outages (down, refusing, not answering) reject as StoreUnavailableError: 503, as for the other stores.
-  const dialectOf = (pool: pg.Pool) => new PostgresDialect({ pool: withOutages(pool) });
+  // Catalog look-ups by OID: a schema dropped meanwhile by another session no longer fails the migrations.
+  const dialectOf = (pool: pg.Pool) => new OidIntrospectionPostgresDialect({ pool: withOutages(pool) });
   // Readiness asks on a connection of its own: on the app's pool it measured the pool, not PostgreSQL —
   // requests waiting on a lock (an operator's ALTER TABLE) held every connection, the check found none
   // within its timeout, and every instance left the balancer at once while PostgreSQL answered.
