@@ -34,7 +34,7 @@ describe('runDoctor', () => {
       `ok  keys: 1 state key(s), ids ${KEY_ID}; the first seals`,
       'ok  secrets: LC_SESSION_SECRET is strong; so is METRICS_TOKEN',
       'ok  https: public address https://app.example.com',
-      'ok  cookies: __Host-lc_session and refresh_token are Secure, HttpOnly and SameSite',
+      'ok  cookies: __Host-lc_session, refresh_token and its companion __Host-lc_refresh_binding_token are Secure, HttpOnly and SameSite',
       'ok  cors: exact origins with credentials: https://admin.example.com',
       'ok  trust-proxy: behind a proxy; trusting 10.0.0.0/8',
       'ok  redis: 2 instance(s) share Redis',

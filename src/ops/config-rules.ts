@@ -117,7 +117,7 @@ const cookies: ConfigCheck = {
   variables: [],
   startup: true,
   run(c) {
-    if (c.secureCookies) return { problems: [], summary: '__Host-lc_session and refresh_token are Secure, HttpOnly and SameSite' };
+    if (c.secureCookies) return { problems: [], summary: '__Host-lc_session, refresh_token and its companion __Host-lc_refresh_binding_token are Secure, HttpOnly and SameSite' };
     if (!c.production) return { problems: [], summary: 'development over http: lc_session is HttpOnly and SameSite, not Secure' };
     return {
       problems: [problem('APP_URL', 'APP_URL is not https, so cookies could not be Secure (the session cookie needs its __Host- prefix)')],
