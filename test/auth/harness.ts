@@ -16,7 +16,7 @@ import { describe, it } from 'vitest';
 import { createDemoApp } from '../../examples/demo/app.js';
 import { BINDING_COOKIE } from '../../src/auth/cookie.js';
 import { capturedMailTransport, type RegisterAuthOptions } from '../../src/auth/index.js';
-import { manualClock } from '../../src/core/clock.js';
+import { manualClock, type Clock } from '../../src/core/clock.js';
 import { parseEnv } from '../../src/ops/config.js';
 import type { SecurityEvent } from '../../src/ops/security-events.js';
 import { createSecurityLogger } from '../../src/ops/security-logger.js';
@@ -90,12 +90,11 @@ export interface AuthAppOptions {
 
 export type AuthApp = Awaited<ReturnType<typeof authApp>>;
 
-/** The reference app on a fresh database of `engine`. Close it with `close()`. */
-export async function authApp(engine: Engine, options: AuthAppOptions = {}) {
-  const clock = manualClock(T0);
+/** A fresh database of `engine` and a memory store on `clock`, as the reference app's backends; `close()` drops the database. */
+export async function testBackends(engine: Engine, clock: Clock): Promise<Backends> {
   const { db, drop } = await engine.open();
   const store = createMemoryStore({ clock });
-  const backends: Backends = {
+  return {
     db,
     store,
     async close() {
@@ -104,6 +103,13 @@ export async function authApp(engine: Engine, options: AuthAppOptions = {}) {
       await drop();
     },
   };
+}
+
+/** The reference app on a fresh database of `engine`. Close it with `close()`. */
+export async function authApp(engine: Engine, options: AuthAppOptions = {}) {
+  const clock = manualClock(T0);
+  const backends = await testBackends(engine, clock);
+  const { db, store } = backends;
   const logs: string[] = [];
   const logger = pino({ level: 'trace' }, { write: (line: string) => void logs.push(line) });
   const securityLog = createSecurityLogger({ logger, clock });

@@ -16,9 +16,7 @@ import { createDemoApp } from '../../examples/demo/app.js';
 import { capturedMailTransport } from '../../src/auth/index.js';
 import { manualClock } from '../../src/core/clock.js';
 import { parseEnv } from '../../src/ops/config.js';
-import type { Backends } from '../../src/runtime/backends.js';
-import { createMemoryStore } from '../../src/store/memory/index.js';
-import { eachEngine, FAST_ARGON2, PASSWORD, T0, type Engine } from '../auth/harness.js';
+import { eachEngine, FAST_ARGON2, PASSWORD, T0, testBackends, type Engine } from '../auth/harness.js';
 
 const OWNER = 'alice@example.com';
 const NOBODY = 'nobody@example.com';
@@ -35,17 +33,7 @@ afterEach(async () => {
  */
 async function app(engine: Engine) {
   const clock = manualClock(T0);
-  const { db, drop } = await engine.open();
-  const store = createMemoryStore({ clock });
-  const backends: Backends = {
-    db,
-    store,
-    async close() {
-      await store.close();
-      await db.destroy();
-      await drop();
-    },
-  };
+  const backends = await testBackends(engine, clock);
   const logs: string[] = [];
   const mail = capturedMailTransport();
   const { config, issues } = parseEnv({
