@@ -93,7 +93,7 @@ function tablesOf(rows: readonly ColumnRow[]): TableMetadata[] {
 
 /** Kysely's `PostgresDialect` with `OidPostgresIntrospector`. */
 export class OidIntrospectionPostgresDialect extends PostgresDialect {
-  override createIntrospector(db: Kysely<any>): DatabaseIntrospector {
+  override createIntrospector(db: Kysely<unknown>): DatabaseIntrospector {
     return new OidPostgresIntrospector(db);
   }
 }
