@@ -5,16 +5,17 @@
  * the store and the auth service; a captured mail transport; every log line kept; fast argon2
  * parameters (the OWASP ones have their own tests).
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LightMyRequestResponse } from 'fastify';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { pino } from 'pino';
 import { describe, it } from 'vitest';
 import { createDemoApp } from '../../examples/demo/app.js';
 import { BINDING_COOKIE } from '../../src/auth/cookie.js';
+import { hashToken } from '../../src/auth/tokens.js';
 import { capturedMailTransport, type RegisterAuthOptions } from '../../src/auth/index.js';
 import { manualClock, type Clock } from '../../src/core/clock.js';
 import { parseEnv } from '../../src/ops/config.js';
@@ -22,6 +23,7 @@ import type { SecurityEvent } from '../../src/ops/security-events.js';
 import { createSecurityLogger } from '../../src/ops/security-logger.js';
 import type { Backends } from '../../src/runtime/backends.js';
 import { createDatabase, migrateToLatest, type DatabaseSchema } from '../../src/sql/index.js';
+import { MIGRATIONS } from '../../src/sql/migrations/index.js';
 import { createTestSchema, postgresAvailability, warnSkipped } from '../../src/sql/test-postgres.js';
 import { createMemoryStore } from '../../src/store/memory/index.js';
 
@@ -79,6 +81,42 @@ export function eachEngine(title: string, suite: (engine: Engine) => void): void
     }
     suite(postgres);
   });
+}
+
+/** A sign-in (family) as the release before `003_refresh_binding` wrote it: no `binding_hash`. */
+export interface LegacyFamily {
+  familyId: string;
+  refresh: string;
+  access: string;
+}
+
+/**
+ * `engine`, whose databases hold `user` with live `families` of the release before
+ * `003_refresh_binding` (the migration rolled back, the rows written as the old code wrote them), then
+ * migrated by this release as start-up would: what a deploy of the companion cookie meets.
+ */
+export function engineBeforeRefreshBinding(engine: Engine, user: { id: string; email: string }, families: readonly LegacyFamily[]): Engine {
+  return {
+    name: engine.name,
+    async open() {
+      const opened = await engine.open();
+      const db = opened.db as unknown as Kysely<unknown>;
+      await MIGRATIONS['003_refresh_binding']?.down?.(db);
+      await sql`delete from kysely_migration where name = '003_refresh_binding'`.execute(db);
+      await sql`delete from lc_migration_checksums where name = '003_refresh_binding'`.execute(db);
+      const now = T0 - 60_000;
+      await sql`insert into users (id, email, password_hash, name, created_at, updated_at) values (${user.id}, ${user.email}, 'x', null, ${now}, ${now})`.execute(db);
+      for (const family of families) {
+        await sql`insert into access_tokens (id, user_id, token_hash, family_id, expires_at, revoked_at, created_at)
+          values (${randomUUID()}, ${user.id}, ${hashToken(family.access)}, ${family.familyId}, ${now + 15 * 60_000}, null, ${now})`.execute(db);
+        await sql`insert into refresh_tokens (id, user_id, family_id, token_hash, parent_id, family_expires_at, expires_at, used_at, revoked_at, created_at)
+          values (${randomUUID()}, ${user.id}, ${family.familyId}, ${hashToken(family.refresh)}, null, ${now + 30 * 86_400_000}, ${now + 7 * 86_400_000}, null, null, ${now})`.execute(db);
+      }
+      const applied = await migrateToLatest(opened.db as Kysely<DatabaseSchema>);
+      if (applied.join() !== '003_refresh_binding') throw new Error(`engineBeforeRefreshBinding: migrating applied [${applied.join(', ')}], not 003_refresh_binding alone`);
+      return opened;
+    },
+  };
 }
 
 export interface AuthAppOptions {

@@ -12,12 +12,10 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { sql, type Kysely } from 'kysely';
+import { sql } from 'kysely';
 import { afterEach, expect, it } from 'vitest';
-import { hashToken, newToken } from '../../src/auth/tokens.js';
-import { migrateToLatest, type DatabaseSchema } from '../../src/sql/index.js';
-import { MIGRATIONS } from '../../src/sql/migrations/index.js';
-import { authApp, bindingCookie, eachEngine, refreshCookie, refreshCookies, T0, type AuthApp, type Engine } from './harness.js';
+import { newToken } from '../../src/auth/tokens.js';
+import { authApp, bindingCookie, eachEngine, engineBeforeRefreshBinding, refreshCookie, refreshCookies, type AuthApp, type LegacyFamily } from './harness.js';
 
 const ORIGIN = { origin: 'https://app.example.com' };
 const MANY = { limit: 10_000, windowSeconds: 60 };
@@ -37,38 +35,10 @@ eachEngine('closing the legacy window with the statement of docs/auth.md', (engi
     await t.close();
   });
 
-  type Legacy = { refresh: string; access: string };
-
-  /** A database with two live families of the release before (no `binding_hash`), then migrated. */
-  function fromTheReleaseBefore(families: Legacy[]): Engine {
-    return {
-      name: engine.name,
-      async open() {
-        const opened = await engine.open();
-        const db = opened.db as unknown as Kysely<unknown>;
-        await MIGRATIONS['003_refresh_binding']?.down?.(db);
-        await sql`delete from kysely_migration where name = '003_refresh_binding'`.execute(db);
-        await sql`delete from lc_migration_checksums where name = '003_refresh_binding'`.execute(db);
-        const now = T0 - 60_000;
-        const userId = randomUUID();
-        await sql`insert into users (id, email, password_hash, name, created_at, updated_at) values (${userId}, 'ada@example.com', 'x', null, ${now}, ${now})`.execute(db);
-        for (const family of families) {
-          const familyId = randomUUID();
-          await sql`insert into access_tokens (id, user_id, token_hash, family_id, expires_at, revoked_at, created_at)
-            values (${randomUUID()}, ${userId}, ${hashToken(family.access)}, ${familyId}, ${now + 15 * 60_000}, null, ${now})`.execute(db);
-          await sql`insert into refresh_tokens (id, user_id, family_id, token_hash, parent_id, family_expires_at, expires_at, used_at, revoked_at, created_at)
-            values (${randomUUID()}, ${userId}, ${familyId}, ${hashToken(family.refresh)}, null, ${now + 30 * 86_400_000}, ${now + 7 * 86_400_000}, null, null, ${now})`.execute(db);
-        }
-        expect(await migrateToLatest(opened.db as Kysely<DatabaseSchema>)).toEqual(['003_refresh_binding']);
-        return opened;
-      },
-    };
-  }
-
   it('ends the legacy tokens still unrotated, and keeps the reuse detection of those rotated since the upgrade', async () => {
-    const rotatedSince: Legacy = { refresh: newToken(), access: newToken() };
-    const unrotated: Legacy = { refresh: newToken(), access: newToken() };
-    t = await authApp(fromTheReleaseBefore([rotatedSince, unrotated]), { production: true, auth: { limits: LIMITS } });
+    const rotatedSince: LegacyFamily = { familyId: randomUUID(), refresh: newToken(), access: newToken() };
+    const unrotated: LegacyFamily = { familyId: randomUUID(), refresh: newToken(), access: newToken() };
+    t = await authApp(engineBeforeRefreshBinding(engine, { id: randomUUID(), email: 'ada@example.com' }, [rotatedSince, unrotated]), { production: true, auth: { limits: LIMITS } });
     const refresh = (cookie: string) => t.post('/refresh-token', undefined, { ...ORIGIN, cookie });
 
     // A copy of a legacy token rotated first, without a companion (a thief's, or the owner's browser).

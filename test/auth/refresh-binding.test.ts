@@ -14,13 +14,10 @@
  */
 import type { LightMyRequestResponse } from 'fastify';
 import { randomUUID } from 'node:crypto';
-import { sql, type Kysely } from 'kysely';
 import { afterEach, expect, it } from 'vitest';
 import { BINDING_COOKIE } from '../../src/auth/cookie.js';
 import { hashToken, newToken, UNBOUND } from '../../src/auth/tokens.js';
-import { migrateToLatest, type DatabaseSchema } from '../../src/sql/index.js';
-import { MIGRATIONS } from '../../src/sql/migrations/index.js';
-import { authApp, bindingCookie, eachEngine, PASSWORD, refreshCookie, refreshCookies, setCookies, T0, type AuthApp, type Engine, type Session } from './harness.js';
+import { authApp, bindingCookie, eachEngine, engineBeforeRefreshBinding, PASSWORD, refreshCookie, refreshCookies, setCookies, type AuthApp, type Engine, type Session } from './harness.js';
 
 const ORIGIN = { origin: 'https://app.example.com' };
 const TOKEN = /^[A-Za-z0-9_-]{43}$/;
@@ -286,35 +283,9 @@ eachEngine('the refresh token bound to its companion cookie', (engine) => {
     expectRefused(await refresh(refreshCookies(s)), 'it was issued over plain HTTP, without one');
   });
 
-  /**
-   * A database with a live family of the release before (its rows have no `binding_hash`), migrated
-   * by this release at start-up: `003_refresh_binding` is rolled back, the family written as the old
-   * code wrote it, and the app starts (and migrates) on that database.
-   */
-  function fromTheReleaseBefore(legacy: { userId: string; familyId: string; refresh: string; access: string }): Engine {
-    return {
-      name: engine.name,
-      async open() {
-        const opened = await engine.open();
-        const db = opened.db as unknown as Kysely<unknown>;
-        await MIGRATIONS['003_refresh_binding']?.down?.(db);
-        await sql`delete from kysely_migration where name = '003_refresh_binding'`.execute(db);
-        await sql`delete from lc_migration_checksums where name = '003_refresh_binding'`.execute(db);
-        const now = T0 - 60_000;
-        await sql`insert into users (id, email, password_hash, name, created_at, updated_at) values (${legacy.userId}, 'attacker@example.com', 'x', null, ${now}, ${now})`.execute(db);
-        await sql`insert into access_tokens (id, user_id, token_hash, family_id, expires_at, revoked_at, created_at)
-          values (${randomUUID()}, ${legacy.userId}, ${hashToken(legacy.access)}, ${legacy.familyId}, ${now + 15 * 60_000}, null, ${now})`.execute(db);
-        await sql`insert into refresh_tokens (id, user_id, family_id, token_hash, parent_id, family_expires_at, expires_at, used_at, revoked_at, created_at)
-          values (${randomUUID()}, ${legacy.userId}, ${legacy.familyId}, ${hashToken(legacy.refresh)}, null, ${now + 30 * 86_400_000}, ${now + 7 * 86_400_000}, null, null, ${now})`.execute(db);
-        expect(await migrateToLatest(opened.db as Kysely<DatabaseSchema>)).toEqual(['003_refresh_binding']);
-        return opened;
-      },
-    };
-  }
-
   it('a family from before the change (no binding recorded) rotates once without a companion, is bound then, and needs it from then on; nothing new is unbound', async () => {
     const legacy = { userId: randomUUID(), familyId: randomUUID(), refresh: newToken(), access: newToken() };
-    t = await authApp(fromTheReleaseBefore(legacy), { production: true, auth: { limits: LIMITS } });
+    t = await authApp(engineBeforeRefreshBinding(engine, { id: legacy.userId, email: 'attacker@example.com' }, [legacy]), { production: true, auth: { limits: LIMITS } });
     expect((await t.me(legacy.access)).statusCode).toBe(200);
     const row = await t.db.selectFrom('refresh_tokens').select(['family_id', 'binding_hash']).where('token_hash', '=', hashToken(legacy.refresh)).executeTakeFirstOrThrow();
     expect(row).toEqual({ family_id: legacy.familyId, binding_hash: null });
