@@ -46,19 +46,24 @@ export function tokenRefusalReporter(
   events: SecurityEventSink | undefined,
   variable: TokenVariable,
 ): (request: FastifyRequest, verdict: Exclude<BearerResult, 'valid'>) => void {
+  const report = authzFailReporter(app, events);
   return (request, verdict) => {
-    const sink = events ?? pluginEventsOf(app);
     const why = verdict === 'absent' ? 'no bearer token' : 'wrong or malformed bearer token';
-    sink?.emit({
-      event: 'authz_fail',
-      level: 'WARN',
-      description: `${variable} check refused the request: ${why}`,
-      request: requestInfo(request),
-    });
+    report(request, `${variable} check refused the request: ${why}`);
+  };
+}
+
+/**
+ * Logs one `authz_fail` (WARN) with `description` for a request an operations route refused (a
+ * token, a `Host`), to `events` or else the `livecomponents` plugin's sink, looked up at each refusal.
+ */
+export function authzFailReporter(app: FastifyInstance, events: SecurityEventSink | undefined): (request: FastifyRequest, description: string) => void {
+  return (request, description) => {
+    (events ?? pluginEventsOf(app))?.emit({ event: 'authz_fail', level: 'WARN', description, request: requestInfo(request) });
   };
 }
 
 /** The security-event sink of the `livecomponents` plugin registered on `app`, if any. */
-export function pluginEventsOf(app: FastifyInstance): SecurityEventSink | undefined {
+function pluginEventsOf(app: FastifyInstance): SecurityEventSink | undefined {
   return app.hasDecorator('livecomponents') ? app.livecomponents.runtime.events : undefined;
 }

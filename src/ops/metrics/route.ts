@@ -8,8 +8,7 @@ import { LiveError } from '../../core/errors.js';
 import { sendError } from '../../http/error-mapping.js';
 import { notFoundHandler } from '../../http/not-found.js';
 import { serverOptions } from '../../http/server-options.js';
-import { requestInfo } from '../../http/request-info.js';
-import { bearerChecker, pluginEventsOf, tokenRefusalReporter } from '../health/bearer.js';
+import { authzFailReporter, bearerChecker, tokenRefusalReporter } from '../health/bearer.js';
 import { InvalidOptionError, optionalToken } from '../health/options-error.js';
 import type { SecurityEventSink } from '../security-events.js';
 import { checkAllowedHosts, hostCheck } from './hosts.js';
@@ -79,16 +78,16 @@ export async function registerMetricsRoute(app: FastifyInstance, options: Metric
   const reportRefusal = tokenRefusalReporter(app, options.events, 'METRICS_TOKEN');
   const hostRefused = hostCheck(allowedHosts, token !== undefined);
 
+  const reportAuthzFail = authzFailReporter(app, options.events);
+
   /** Logs one `authz_fail` (WARN) naming the refused `Host`: a rebinding page's, or a scraper's name to list. */
   function reportHost(request: FastifyRequest): void {
     const host = request.headers.host;
     const named = host === undefined ? 'no Host header' : `Host ${JSON.stringify(host.slice(0, MAX_HOST_LOGGED))}`;
-    (options.events ?? pluginEventsOf(app))?.emit({
-      event: 'authz_fail',
-      level: 'WARN',
-      description: `/metrics refused ${named}: not an IP address, localhost or a name of METRICS_ALLOWED_HOSTS (a page rebinding its DNS name to this server, or a scrape target to name by address or to list)`,
-      request: requestInfo(request),
-    });
+    reportAuthzFail(
+      request,
+      `/metrics refused ${named}: not an IP address, localhost or a name of METRICS_ALLOWED_HOSTS (a page rebinding its DNS name to this server, or a scrape target to name by address or to list)`,
+    );
   }
 
   async function handler(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
