@@ -12,8 +12,7 @@
  * keep one or the other).
  */
 import { type Clock, systemClock } from '../core/clock.js';
-import { traceContextOf } from '../http/trace-context.js';
-import { LOG_FIELDS } from './logging/fields.js';
+import { addTraceFields, traceContextOf } from '../http/trace-context.js';
 import type { SecurityEvent, SecurityEventSink } from './security-events.js';
 
 /** The part of a pino logger used here. */
@@ -106,10 +105,8 @@ export function createSecurityLogger(options: SecurityLoggerOptions): SecurityEv
         request_uri: requestText(e.request?.url.split('?', 1)[0], MAX_URI),
         request_method: e.request?.method,
         request_id: e.request?.requestId,
-        [LOG_FIELDS.traceId]: trace?.traceId,
-        [LOG_FIELDS.spanId]: trace?.parentId,
-        [LOG_FIELDS.traceFlags]: trace?.flags,
       };
+      if (trace !== null) addTraceFields(line, trace);
       if (e.level === 'CRITICAL') logger.error(line, line.description);
       else if (e.level === 'WARN') logger.warn(line, line.description);
       else logger.info(line, line.description);
