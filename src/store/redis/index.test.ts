@@ -221,12 +221,12 @@ describe.skipIf(!REDIS_AVAILABLE)('redis store', () => {
     }
   });
 
-  it('fails fast when Redis cannot be reached at start-up, within the deadline', async () => {
-    const store = open({ url: 'redis://127.0.0.1:1', commandTimeoutMs: 300 });
-    const started = performance.now();
+  // No timed assertion (shared, noisy machines): the command deadline is far beyond the test's own
+  // timeout, so a call that waited for it instead of failing on the refused connection fails the test.
+  it('fails fast when Redis cannot be reached at start-up, not at the command deadline', { timeout: 10_000 }, async () => {
+    const store = open({ url: 'redis://127.0.0.1:1', commandTimeoutMs: 120_000 });
     await expect(store.get('k')).rejects.toBeInstanceOf(StoreUnavailableError);
     await expect(store.health()).rejects.toBeInstanceOf(StoreUnavailableError);
-    expect(performance.now() - started).toBeLessThan(250);
   });
 });
 
