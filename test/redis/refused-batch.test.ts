@@ -37,7 +37,8 @@ describe.skipIf(!REDIS_AVAILABLE)('Redis hanging during the first round trip of 
   const claims = async () => (await redis.admin.keys('lc:*')).filter((key) => key.includes(':idem:') || key.includes(':lock:'));
 
   it('answers 503 and, once Redis resumes, leaves no claim behind: the retry runs once, the next action does not wait', async () => {
-    const store = redis.open({ commandTimeoutMs: TIMEOUT_MS });
+    const rounds: string[] = [];
+    const store = redis.open({ commandTimeoutMs: TIMEOUT_MS, onRoundTrip: (op) => rounds.push(op) });
     const c = await openClient(await start(store));
     expect((await c.action('job:main', 'run')).statusCode).toBe(200);
     expect(await claims()).toEqual([]);
@@ -65,10 +66,11 @@ describe.skipIf(!REDIS_AVAILABLE)('Redis hanging during the first round trip of 
     expect(retry.json()).toMatchObject({ state: { n: 2 }, idempotency: { key: 'order-1', cached: false } });
     expect(runs).toBe(1);
 
-    // A correctness bound, not a benchmark: a lock left behind would hold this for its 10 s TTL.
-    const started = performance.now();
+    // Counted, not timed (shared, noisy machines): a lock left behind would make this action poll
+    // it (one lone claim per round trip) until its 10 s TTL; it takes the two batches of any action.
+    rounds.length = 0;
     const next = await c.action('job:main', 'run', {}, { headers: { 'idempotency-key': 'order-2' } });
-    expect(performance.now() - started).toBeLessThan(3_000);
+    expect(rounds).toEqual(['batch', 'batch']);
     expect(next.statusCode).toBe(200);
     expect(next.json()).toMatchObject({ state: { n: 3 } });
     expect(runs).toBe(2);
