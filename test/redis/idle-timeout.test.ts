@@ -12,8 +12,6 @@ import type { Store } from '../../src/store/types.js';
 import { REDIS_AVAILABLE, sleep, startRedis, whenReady, type RedisServer } from './server.js';
 
 const TIMEOUT_MS = 500;
-/** Scheduling slack on a loaded two-core machine. */
-const SLACK_MS = 400;
 
 /** Resolves once the server has dropped `store`'s idle connection (its client is no longer ready). */
 async function dropped(store: Store, limitMs = 4_000): Promise<void> {
@@ -68,16 +66,16 @@ describe.skipIf(!REDIS_AVAILABLE)('a Redis that drops idle clients (timeout 1)',
     }
   }, 30_000);
 
+  // No timed assertion (shared, noisy machines): the calls' deadline is far beyond the test's own
+  // timeout, so a call that waited for it instead of rejecting on close fails the test by timeout.
   it('a call waiting for the connection rejects at once when the store is closed', async () => {
-    const store = createRedisStore({ url: server.url, commandTimeoutMs: 5_000 });
+    const store = createRedisStore({ url: server.url, commandTimeoutMs: 120_000 });
     await store.health();
     await dropped(store);
     const client = redisClientOf(store)!;
     const calls = [store.get('lc:{idle}:a'), store.health()];
-    const started = performance.now();
     await store.close();
     for (const call of calls) await expect(call).rejects.toThrow('The Redis store is closed.');
-    expect(performance.now() - started).toBeLessThan(1_000);
     await expect(store.get('lc:{idle}:a')).rejects.toThrow('The Redis store is closed.');
     expect(client.status).toBe('end');
   }, 10_000);
@@ -89,28 +87,35 @@ describe.skipIf(!REDIS_AVAILABLE)('an outage after an idle drop', () => {
     const store = createRedisStore({ url: server.url, commandTimeoutMs: TIMEOUT_MS });
     try {
       await store.health();
-      // SIGKILL closes the connection as an idle drop does (no error): the first calls wait.
+      // SIGKILL closes the connection as an idle drop does (no error): the first calls wait (once
+      // the client saw the close; before, they went out on the dead socket and failed there).
       await server.kill();
-      const timed = async () => {
-        const started = performance.now();
-        const error = await store.get('lc:{idle}:a').then(
+      await dropped(store);
+      // Not timed (shared, noisy machines): a call's outcome, and whether it had settled before the
+      // event loop's next turn — a call refused at once has, one waiting for the connection or for
+      // its deadline has not. Redis stays away until the restart below, so a call waiting for it
+      // rather than for the deadline fails the test by timeout.
+      const attempt = async () => {
+        let settled = false;
+        const outcome = store.get('lc:{idle}:a').then(
           () => undefined,
           (e: unknown) => e,
         );
-        return { error, ms: performance.now() - started };
+        void outcome.then(() => (settled = true));
+        await new Promise((resolve) => setImmediate(resolve));
+        return { atOnce: settled, error: await outcome };
       };
-      const first = await Promise.all(Array.from({ length: 20 }, timed));
-      for (const { error, ms } of first) {
+      const first = await Promise.all(Array.from({ length: 20 }, attempt));
+      for (const { error } of first) {
         expect(error).toBeInstanceOf(StoreUnavailableError);
-        expect(ms).toBeLessThan(TIMEOUT_MS + SLACK_MS);
       }
       await sleep(300);
       // A reconnect attempt was refused meanwhile: an outage, calls fail at once as before.
-      const later = await Promise.all(Array.from({ length: 20 }, timed));
-      for (const { error, ms } of later) {
+      const later = await Promise.all(Array.from({ length: 20 }, attempt));
+      for (const { error, atOnce } of later) {
         expect(error).toBeInstanceOf(StoreUnavailableError);
         expect(String(error)).toMatch(/Redis is not connected \(\w+; last error: .*ECONNREFUSED/);
-        expect(ms).toBeLessThan(SLACK_MS);
+        expect(atOnce).toBe(true);
       }
       await server.restart();
       await whenReady(redisClientOf(store)!);
