@@ -25,10 +25,10 @@ describe.skipIf(!REDIS_AVAILABLE)('store faults', () => {
 
   const ready = async () => (await demo.app.inject({ url: '/health/ready' })).statusCode;
 
-  async function until(check: () => Promise<boolean>, ms: number): Promise<number> {
+  async function until(check: () => Promise<boolean>, ms: number): Promise<void> {
     const start = Date.now();
     while (Date.now() - start < ms) {
-      if (await check()) return Date.now() - start;
+      if (await check()) return;
       await sleep(100);
     }
     throw new Error(`condition not met within ${ms} ms`);
@@ -39,17 +39,16 @@ describe.skipIf(!REDIS_AVAILABLE)('store faults', () => {
     expect((await c.action('counter:main', 'increment')).statusCode).toBe(200);
     expect(await ready()).toBe(200);
 
+    // Bounded by the store deadline, not by how long Redis stays away: it stays paused until every
+    // request has answered, so a request that waited for it fails the test by timeout (not timed:
+    // shared, noisy machines).
     redis.pause();
-    const started = Date.now();
     const results = await Promise.all(Array.from({ length: 20 }, () => c.action('counter:main', 'increment')));
-    const elapsed = Date.now() - started;
     for (const r of results) {
       expect(r.statusCode).toBe(503);
       expect(r.json()).toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
       expect(r.body).not.toMatch(/redis|timeout|ECONN/i);
     }
-    // Bounded by the store deadline, not by how long Redis stays away (generous margin for CI).
-    expect(elapsed).toBeLessThan(TIMEOUT_MS * 20);
     expect(await ready()).toBe(503);
 
     redis.resume();
@@ -76,8 +75,7 @@ describe.skipIf(!REDIS_AVAILABLE)('store faults', () => {
     expect(await ready()).toBe(503);
 
     await redis.restart();
-    const took = await until(async () => (await ready()) === 200, 15_000);
-    expect(took).toBeLessThan(15_000);
+    await until(async () => (await ready()) === 200, 15_000);
     // Redis kept nothing (no persistence): the browser reloads and carries on with a new session.
     const fresh = await demo.client('/');
     expect((await fresh.action('counter:main', 'increment')).statusCode).toBe(200);
