@@ -65,10 +65,12 @@ describe.skipIf(!REDIS_AVAILABLE)('Redis round trips', () => {
       await store.batch(after);
     });
     const elapsed = performance.now() - started;
+    // Two network latencies, not seven (one per op): counted on the wire, where a client waiting for
+    // a reply before sending more starts a new turn, not timed (shared, noisy machines).
     expect(counts).toEqual([2, 2]);
-    // Two network latencies, not seven (one per op).
-    expect(elapsed).toBeGreaterThanOrEqual(2 * LATENCY_MS);
-    expect(elapsed).toBeLessThan(5 * LATENCY_MS);
+    // The proxy's latency was on the path of both (a lower bound: timers never fire early, save
+    // rounding).
+    expect(elapsed).toBeGreaterThanOrEqual(2 * LATENCY_MS - 2);
   });
 
   it('a batch of 4 ops = 1 round trip; each single call = 1; getMany of 10 keys = 1', async () => {
