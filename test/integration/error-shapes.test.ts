@@ -116,7 +116,9 @@ describe("requests Node's parser refuses", () => {
     expectProtocolError(res.status, res.body, res.headers['x-request-id'], 'INVALID_REQUEST');
   });
 
-  it('a body that never finishes (slowloris): 408 REQUEST_TIMEOUT once the request timeout passes', async () => {
+  // Bounded above by the test's own timeout, not timed (shared, noisy machines): with Node's default
+  // check interval (30 s) instead of one scaled to the request timeout, the 408 comes too late.
+  it('a body that never finishes (slowloris): 408 REQUEST_TIMEOUT once the request timeout passes', { timeout: 10_000 }, async () => {
     const app = Fastify(serverOptions({ requestTimeoutMs: 400 }));
     app.post('/echo', async (request) => request.body);
     await app.listen({ port: 0, host: '127.0.0.1' });
@@ -129,9 +131,8 @@ describe("requests Node's parser refuses", () => {
       const res = parseRaw(text);
       expect(res.status).toBe(408);
       expectProtocolError(res.status, res.body, res.headers['x-request-id'], 'REQUEST_TIMEOUT');
-      // Cut after the timeout and within 1¼ of it (plus this machine's scheduling).
-      expect(performance.now() - started).toBeGreaterThanOrEqual(400);
-      expect(performance.now() - started).toBeLessThan(5_000);
+      // Cut after the timeout, not before (Node's timers never fire early; 2 ms for rounding).
+      expect(performance.now() - started).toBeGreaterThanOrEqual(398);
     } finally {
       await app.close();
     }
