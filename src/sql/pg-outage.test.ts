@@ -24,17 +24,18 @@ describe.skipIf(pgState.state === 'skip')('PostgreSQL outages as StoreUnavailabl
 
   const select1 = (db: ReturnType<typeof createDatabase>) => sql`select 1 as one`.execute(db);
 
-  it('a server that stops answering: the query times out as StoreUnavailableError', async () => {
+  // No timed assertion (shared, noisy machines): without the query timeout nothing ends the wait on a
+  // frozen server (TCP keep-alive takes hours), so a query that did not time out fails the test by
+  // its 10 s timeout.
+  it('a server that stops answering: the query times out as StoreUnavailableError', { timeout: 10_000 }, async () => {
     const p = await postgresProxy();
     const db = createDatabase(p.url(schema.url), { connectTimeoutMs: 500, queryTimeoutMs: 500 });
     try {
       expect((await select1(db)).rows).toEqual([{ one: 1 }]);
       p.freeze();
-      const started = Date.now();
       const error = await select1(db).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(StoreUnavailableError);
       expect((error as StoreUnavailableError).code).toBe('SERVICE_UNAVAILABLE');
-      expect(Date.now() - started).toBeLessThan(5_000);
     } finally {
       await p.close();
       await db.destroy().catch(() => undefined);
