@@ -1,7 +1,9 @@
 /**
  * The `html` tagged template: every interpolated value is escaped unless it is already `SafeHtml`.
  * The only way to put raw markup in is `unsafeRawHtml()`, named so it is easy to grep for in review.
+ * Where a value lands (html-context.ts) decides what else it must be.
  */
+import { analyse, attributeRule, NAME, PARAMS_MESSAGE, placeOf, REFUSED, STYLE, TEXT, VALUE, type Plan } from './html-context.js';
 
 const SAFE = Symbol('livecomponents.safeHtml');
 
@@ -37,29 +39,58 @@ export function escapeHtml(text: string): string {
 
 /**
  * A value the template accepts: text and numbers are escaped; `null`, `undefined` and `false` render
- * nothing. Any other object, a function or a symbol throws a TypeError.
+ * nothing. Any other object, a function or a symbol throws a TypeError. Where the value lands decides
+ * the rest (see `html`).
  */
 export type HtmlValue = SafeHtml | string | number | bigint | boolean | null | undefined | readonly HtmlValue[];
 
-function renderValue(value: HtmlValue, strings: TemplateStringsArray, i: number): string {
+/** Strings a `style` attribute takes: no `url(`, `;`, `:`, `\\`, quotes, `/` or `*` (comments). */
+const CSS_VALUE = /^[\w\s#%.,+-]*$/;
+/** Strings where an attribute name goes: bare names (`checked`, `aria-hidden`), no `=`, quotes, `<>/`. */
+const ATTR_NAMES = /^[\w\s:.-]*$/;
+
+function renderValue(value: HtmlValue, strings: TemplateStringsArray, i: number, kind: number): string {
   if (value === null || value === undefined || value === false) return '';
-  if (isSafeHtml(value)) return value.value;
-  if (Array.isArray(value)) return (value as readonly HtmlValue[]).map((item) => renderValue(item, strings, i)).join('');
+  if (isSafeHtml(value)) {
+    if (kind === VALUE || kind === STYLE) throw new TypeError(`html: cannot put an html\`…\` fragment or unsafeRawHtml() in an attribute value, in ${placeOf(strings, i)}: it is markup, and the attribute holds text; interpolate a string`);
+    return value.value;
+  }
+  if (Array.isArray(value)) return (value as readonly HtmlValue[]).map((item) => renderValue(item, strings, i, kind)).join('');
   const type = typeof value;
   // String() would put `[object Object]`, a function's source or `[object Promise]` on the page.
   if (type === 'object' || type === 'function' || type === 'symbol') throw new TypeError(notRenderable(value, strings, i));
-  return escapeHtml(String(value));
+  const text = String(value);
+  if (kind === STYLE && type !== 'number' && type !== 'bigint' && !CSS_VALUE.test(text)) {
+    throw new TypeError(
+      `html: a style attribute takes numbers, or strings of letters, digits, spaces and # % . , + - only, in ${placeOf(strings, i)}: this string holds other characters (url(…), ;, :, quotes…); pick styles from a fixed set of classes`,
+    );
+  }
+  if (kind === NAME && !ATTR_NAMES.test(text)) {
+    throw new TypeError(`html: where an attribute name goes, in ${placeOf(strings, i)}, a string may only hold attribute names (checked, disabled); write name="value" pairs as html\` title="\${…}"\` fragments`);
+  }
+  return escapeHtml(text);
 }
 
 function notRenderable(value: unknown, strings: TemplateStringsArray, i: number): string {
   const name = typeof value === 'object' ? (Object.getPrototypeOf(value) as { constructor?: { name?: unknown } } | null)?.constructor?.name : undefined;
   const what = typeof value !== 'object' ? `a ${typeof value}` : typeof name === 'string' && name !== '' && name !== 'Object' ? `a ${name}` : 'an object';
   const hint = name === 'Promise' ? ' (await it before rendering: render is synchronous)' : typeof value === 'function' ? ' (call it?)' : '';
-  const before = (strings[i] ?? '').slice(-40);
-  return `html: cannot render ${what}${hint} in \`…${before}\${…}\`: interpolate strings, numbers, booleans, null/undefined, arrays, or html\`…\` fragments (for an object, pick its fields)`;
+  return `html: cannot render ${what}${hint} in ${placeOf(strings, i)}: interpolate strings, numbers, booleans, null/undefined, arrays, or html\`…\` fragments (for an object, pick its fields)`;
 }
 
+/** One plan per call site: a template's strings array is the same object at every call. */
+const PLANS = new WeakMap<TemplateStringsArray, Plan>();
+
 /**
+ * Escapes every value, and checks it against where it lands, read from the template's static text:
+ * - element text, `<textarea>`/`<title>` content, comments, quoted attribute values: escaped;
+ * - a URL attribute (`href`, `src`, `action`, `srcset`…) whose scheme the static text before the value
+ *   does not settle (no `/ ? # :`): the whole value, as the browser decodes it, goes through `safeUrl`
+ *   (each candidate of `srcset`, `imagesrcset` and `ping`) and becomes `#` when unsafe;
+ * - a `style` attribute: numbers, and strings of letters, digits, spaces and `# % . , + -`;
+ * - where an attribute name goes (`<input ${x}>`): html`…` fragments, and strings of bare names;
+ * - TypeError at render: `on…` handlers, `srcdoc`, `<script>`, `<style>`, a tag name, an unquoted
+ *   attribute value, an html`…` fragment in an attribute value, `data-lc-params` built around a value.
  * @example
  * html`<p class="greeting">Hello, ${user.name}!</p>` // user.name is escaped
  */
@@ -68,11 +99,79 @@ export function html(strings: TemplateStringsArray, ...values: HtmlValue[]): Saf
   if (!Array.isArray(strings) || !Array.isArray((strings as TemplateStringsArray).raw)) {
     throw new TypeError('html is a template tag: write html`…${value}…`; trusted markup goes through unsafeRawHtml()');
   }
+  let plan = PLANS.get(strings);
+  if (plan === undefined) PLANS.set(strings, (plan = analyse(strings)));
+  const { kinds, refusals, urls } = plan;
   let out = strings[0] ?? '';
+  if (urls === null) {
+    for (let i = 0; i < values.length; i++) {
+      const kind = kinds[i] ?? TEXT;
+      out += (kind >= REFUSED ? renderDynamic(out, values[i], strings, i, refusals[i]) : renderValue(values[i], strings, i, kind)) + (strings[i + 1] ?? '');
+    }
+    return safe(out);
+  }
+  let open = urls.open[0] ?? -1;
+  let list = urls.list[0] === 1;
   for (let i = 0; i < values.length; i++) {
-    out += renderValue(values[i], strings, i) + (strings[i + 1] ?? '');
+    const kind = kinds[i] ?? TEXT;
+    out += kind >= REFUSED ? renderDynamic(out, values[i], strings, i, refusals[i]) : renderValue(values[i], strings, i, kind);
+    const next = strings[i + 1] ?? '';
+    const close = urls.close[i + 1] ?? -1;
+    if (close >= 0) {
+      const end = out.length + close;
+      out += next;
+      if (!urlIsSafe(out.slice(open, end), list)) out = `${out.slice(0, open)}#${out.slice(end)}`;
+    } else out += next;
+    const opens = urls.open[i + 1] ?? -1;
+    if (opens >= 0) {
+      open = out.length - next.length + opens;
+      list = urls.list[i + 1] === 1;
+    }
   }
   return safe(out);
+}
+
+/**
+ * A refused value (`refusal` is the message), or the whole value of an attribute whose name is
+ * interpolated (`${ATTR.params}="${x}"`): its name, read from the end of `out`, says what it must be.
+ */
+function renderDynamic(out: string, value: HtmlValue, strings: TemplateStringsArray, i: number, refusal: string | undefined): string {
+  if (refusal !== undefined) throw new TypeError(refusal);
+  const name = /([^\s"'>/=]+)\s*=\s*["']$/.exec(out.slice(-200))?.[1]?.toLowerCase() ?? '';
+  const tag = /^<([a-zA-Z][^\s/>]*)/.exec(out.slice(out.lastIndexOf('<')))?.[1]?.toLowerCase() ?? '';
+  const whole = (strings[i + 1] ?? '').startsWith(out.slice(-1));
+  const rule = attributeRule(name, tag);
+  const url = rule === 'url' || rule === 'urls';
+  const refused = rule.startsWith('!')
+    ? rule.slice(1)
+    : whole || !(url || rule === 'params')
+      ? undefined
+      : rule === 'params'
+        ? PARAMS_MESSAGE
+        : 'cannot interpolate into the value of an attribute whose name is interpolated, with text around it, in @: what it holds (a URL, code…) is unknown; write the name in the template';
+  if (refused !== undefined) throw new TypeError(`html: ${refused.replace('@', placeOf(strings, i))}`);
+  const text = renderValue(value, strings, i, rule === 'style' ? STYLE : VALUE);
+  return url && !urlIsSafe(text, rule === 'urls') ? '#' : text;
+}
+
+/** Named references that give ASCII characters a URL's scheme part is made of or ends at. */
+const NAMED: Readonly<Record<string, string>> = {
+  amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", colon: ':', tab: '\t', newline: '\n', plus: '+', period: '.', sol: '/', quest: '?', num: '#', semi: ';',
+};
+
+/** An attribute value as the browser reads it (its character references decoded), enough for `safeUrl`. */
+function decodeAttribute(value: string): string {
+  if (!value.includes('&')) return value;
+  return value.replace(/&(?:#(\d+)|#[xX]([0-9a-fA-F]+)|([a-zA-Z]+));?/g, (match, dec?: string, hex?: string, name?: string) => {
+    if (name !== undefined) return NAMED[name.toLowerCase()] ?? match;
+    const code = dec !== undefined ? Number.parseInt(dec, 10) : Number.parseInt(hex ?? '', 16);
+    return code > 0 && code <= 0x10ffff && (code < 0xd800 || code > 0xdfff) ? String.fromCodePoint(code) : '\ufffd';
+  });
+}
+
+function urlIsSafe(value: string, list: boolean): boolean {
+  const url = decodeAttribute(value);
+  return list ? url.split(/[\s,]+/).every((part) => safeUrl(part) === part) : safeUrl(url) === url;
 }
 
 /** Schemes `safeUrl` keeps; any other (`javascript:`, `data:`, `vbscript:`…) would run or load content. */

@@ -40,9 +40,9 @@ const invite = defineComponent({
   <input type="file" name="mails[]"><input name="mails[]" value="a@example.com"><input name="mails[]" value="not-an-email">
   <button data-testid="attach">Attach</button>
 </form>
-${[1, 2].map((id) => html`<form ${ATTR.action}="rename" ${ATTR.params}=${JSON.stringify({ id })}>
-  <input name="title" value="x"><span ${ATTR.error}="title" data-testid=${`title-error-${id}`} hidden></span>
-  <button data-testid=${`rename-${id}`}>Rename</button>
+${[1, 2].map((id) => html`<form ${ATTR.action}="rename" ${ATTR.params}="${JSON.stringify({ id })}">
+  <input name="title" value="x"><span ${ATTR.error}="title" data-testid="${`title-error-${id}`}" hidden></span>
+  <button data-testid="${`rename-${id}`}">Rename</button>
 </form>`)}`,
 });
 

@@ -1,0 +1,342 @@
+/**
+ * Where each interpolation of an `html` template lands, read from the template's static strings alone
+ * with a small HTML tokenizer: interpolated values are escaped (`& < > " ' \``), so they cannot move
+ * the tokenizer to another state. `html` builds one `Plan` per TemplateStringsArray (identity-stable
+ * per call site) and keeps it in a WeakMap, so a render costs a lookup plus its escaping.
+ */
+import { ATTR } from './wire.js';
+
+/** Element text, RCDATA (`<textarea>`, `<title>`), raw text that decodes nothing harmful, comments: escaped. */
+export const TEXT = 0;
+/** A quoted attribute value: escaped; an html`…` fragment there is refused. */
+export const VALUE = 1;
+/** A quoted `style` attribute value: numbers, and strings matching `CSS_VALUE`. */
+export const STYLE = 2;
+/** Where an attribute name goes: nothing, fragments, or bare attribute names. */
+export const NAME = 3;
+/** A place escaping cannot make safe: `Plan.refusals[i]` is the TypeError message. */
+export const REFUSED = 4;
+/**
+ * The whole quoted value (`="${x}"`) of an attribute whose name is interpolated (`${ATTR.params}="${x}"`):
+ * the name is read from the output at render and the value checked as `dynamicValue` says.
+ */
+export const DYNAMIC = 5;
+
+export interface Plan {
+  /** One of the constants above, per interpolation. */
+  readonly kinds: Uint8Array;
+  readonly refusals: readonly (string | undefined)[];
+  /**
+   * URL attribute values whose scheme the static text does not settle, by static string: the offset in
+   * `strings[j]` where such a value opens / closes (after the interpolations it holds), else -1. `list`:
+   * 1 when each space- or comma-separated part is a URL (`srcset`, `ping`). Null when there is none.
+   */
+  readonly urls: { readonly open: Int32Array; readonly close: Int32Array; readonly list: Uint8Array } | null;
+}
+
+/** `…text before${…}`, naming an interpolation the way every `html` TypeError does. */
+export function placeOf(strings: readonly string[], i: number): string {
+  return `\`…${(strings[i] ?? '').slice(-40)}\${…}\``;
+}
+
+/**
+ * Attributes holding a URL (HTML, SVG xlink, legacy), after Go html/template's attrTypeMap and
+ * DOMPurify's URI attributes. `data` counts on `<object>` only.
+ */
+const URL_ATTRS: ReadonlySet<string> = new Set([
+  'href', 'src', 'action', 'formaction', 'xlink:href', 'poster', 'cite', 'background', 'manifest', 'codebase',
+  'longdesc', 'usemap', 'lowsrc', 'dynsrc', 'archive', 'classid', 'icon', 'profile',
+]);
+/** URL lists: each candidate is checked. */
+const URL_LIST_ATTRS: ReadonlySet<string> = new Set(['srcset', 'imagesrcset', 'ping']);
+/** Text only up to their end tag (RCDATA and raw text); `script` and `style` refuse interpolations. */
+const RAW_TAGS: ReadonlySet<string> = new Set(['title', 'textarea', 'style', 'script', 'xmp', 'iframe', 'noembed', 'noframes', 'noscript']);
+
+const enum S {
+  Data, TagOpen, EndTagOpen, TagName, BeforeAttrName, AttrName, AfterAttrName, BeforeAttrValue,
+  ValueDouble, ValueSingle, ValueUnquoted, AfterValueQuoted, SelfClosing, MarkupDecl, Comment, BogusComment, Raw, Plaintext,
+}
+
+const SPACE = /[\t\n\f\r ]/;
+const LETTER = /[a-zA-Z]/;
+/** Static text after a value in a comment that the value (`-`, `--`, or nothing) could make its end. */
+const COMMENT_END_AFTER = /^-?!?>/;
+
+/** What a value in a quoted attribute named `name` (lower case) of `tag` must be, or the TypeError message (with `@` for the place). */
+export function attributeRule(name: string, tag: string): 'url' | 'urls' | 'style' | 'params' | 'text' | `!${string}` {
+  if (name.startsWith('on')) {
+    return `!cannot interpolate into the event handler attribute ${name} in @: the browser decodes entities before it runs the code; put the value in a quoted data-… attribute and read it from a script file`;
+  }
+  if (name === 'srcdoc') return '!cannot interpolate into srcdoc in @: the browser decodes entities and renders the value as a page; give the iframe a src URL instead';
+  if (name === 'style') return 'style';
+  if (name === ATTR.params) return 'params';
+  if (URL_LIST_ATTRS.has(name)) return 'urls';
+  return URL_ATTRS.has(name) || (name === 'data' && tag === 'object') ? 'url' : 'text';
+}
+
+/** `data-lc-params` built around a value, refused. */
+export const PARAMS_MESSAGE =
+  `cannot build ${ATTR.params} around an interpolation in @: a " in the value becomes &quot;, which the browser decodes back inside the JSON; ` +
+  `pass the whole value built by JSON.stringify: ${ATTR.params}="\${JSON.stringify(params)}"`;
+
+const TAG_NAME_MESSAGE = ': write the tag in the template (pick between html`…` fragments)';
+
+export function analyse(strings: readonly string[]): Plan {
+  const n = strings.length - 1;
+  const kinds = new Uint8Array(n);
+  const refusals: (string | undefined)[] = new Array<string | undefined>(n);
+  let urls = null as { open: Int32Array; close: Int32Array; list: Uint8Array } | null;
+  let state = S.Data as S;
+  let buf = ''; // tag name, comment tail, or raw-text end tag in progress
+  let isEnd = false;
+  let selfClosing = false;
+  let tag = '';
+  let attr = '';
+  let dynamicName = false;
+  let foreign = 0; // depth of <svg>/<math>
+  let rawTag = '';
+  // The attribute value being read.
+  let valueStatic = ''; // its static text so far
+  let valueFirst = -1; // its first interpolation
+  let valueCount = 0;
+  let valueStart = [0, 0];
+  let urlPending = false;
+
+  const refuse = (i: number, message: string): void => {
+    kinds[i] = REFUSED;
+    refusals[i] = `html: ${message.replace('@', placeOf(strings, i))}`;
+  };
+  const startAttr = (name: string, dynamic: boolean): void => {
+    attr = name;
+    dynamicName = dynamic;
+    state = S.AttrName;
+  };
+  const openValue = (j: number, offset: number): void => {
+    valueStatic = '';
+    valueFirst = -1;
+    valueCount = 0;
+    valueStart = [j, offset];
+    urlPending = false;
+  };
+  const closeValue = (j: number, offset: number): void => {
+    if (urlPending && urls !== null) urls.close[j] = offset;
+    urlPending = false;
+    if (!dynamicName && attr === ATTR.params && valueCount > 0 && (valueCount > 1 || valueStatic !== '')) {
+      for (let k = valueFirst; k < valueFirst + valueCount; k++) if (kinds[k] === VALUE) refuse(k, PARAMS_MESSAGE);
+    }
+  };
+  const emitTag = (): void => {
+    state = S.Data;
+    if (isEnd) {
+      if (foreign > 0 && (tag === 'svg' || tag === 'math')) foreign--;
+      return;
+    }
+    if (foreign > 0 ? tag === 'script' || tag === 'style' : RAW_TAGS.has(tag)) {
+      if (foreign === 0 || !selfClosing) {
+        state = S.Raw;
+        rawTag = tag;
+        buf = '';
+      }
+    } else if (foreign === 0 && tag === 'plaintext') state = S.Plaintext;
+    else if ((tag === 'svg' || tag === 'math') && !selfClosing) foreign++;
+  };
+  const interpolation = (i: number): void => {
+    switch (state) {
+      case S.Data:
+      case S.BogusComment:
+      case S.Plaintext:
+        return;
+      case S.Comment:
+        buf = 'x';
+        if (COMMENT_END_AFTER.test(strings[i + 1] ?? '')) refuse(i, 'cannot interpolate right before "->", "!>" or ">" in a comment, in @: the value could end the comment there; put a space after it');
+        return;
+      case S.Raw:
+        if (rawTag === 'script' || rawTag === 'style') {
+          refuse(
+            i,
+            rawTag === 'script'
+              ? 'cannot interpolate inside <script> in @: entities are not decoded there, so escaping does not apply; put the value in a quoted data-… attribute and read it from the script'
+              : 'cannot interpolate inside <style> in @: entities are not decoded there, so escaping does not apply; pick styles from a fixed set of classes',
+          );
+        } else if (buf !== '') refuse(i, `cannot interpolate a tag name in @${TAG_NAME_MESSAGE}`);
+        buf = '';
+        return;
+      case S.TagOpen:
+      case S.EndTagOpen:
+      case S.TagName:
+        refuse(i, `cannot interpolate a tag name in @${TAG_NAME_MESSAGE}`);
+        return;
+      case S.MarkupDecl:
+        refuse(i, 'cannot interpolate right after "<!" in @: the value could open a comment');
+        return;
+      case S.BeforeAttrValue:
+      case S.ValueUnquoted:
+        refuse(i, 'cannot interpolate an unquoted attribute value in @: quote it (name="${…}"); unquoted, a space in the value starts another attribute');
+        state = S.ValueUnquoted;
+        return;
+      case S.ValueDouble:
+      case S.ValueSingle:
+        attributeValue(i);
+        return;
+      case S.AttrName:
+        kinds[i] = NAME;
+        dynamicName = true;
+        return;
+      default: // before or after an attribute name, after a value, after `/`
+        kinds[i] = NAME;
+        startAttr('', true);
+    }
+  };
+  const attributeValue = (i: number): void => {
+    if (valueCount++ === 0) valueFirst = i;
+    kinds[i] = VALUE;
+    if (dynamicName) {
+      if (valueCount === 1 && valueStatic === '') kinds[i] = DYNAMIC;
+      else refuse(i, 'cannot interpolate into the value of an attribute whose name is interpolated, with text around it, in @: what it holds (a URL, code…) is unknown; write the name in the template');
+      return;
+    }
+    const rule = attributeRule(attr, tag);
+    if (rule.startsWith('!')) refuse(i, rule.slice(1));
+    else if (rule === 'style') kinds[i] = STYLE;
+    else if (valueCount === 1 && (rule === 'urls' || (rule === 'url' && (valueStatic.includes('&') || !/[/?#:]/.test(valueStatic))))) {
+      urls ??= { open: new Int32Array(strings.length).fill(-1), close: new Int32Array(strings.length).fill(-1), list: new Uint8Array(strings.length) };
+      urls.open[valueStart[0] ?? 0] = valueStart[1] ?? 0;
+      urls.list[valueStart[0] ?? 0] = rule === 'urls' ? 1 : 0;
+      urlPending = true;
+    }
+  };
+
+  for (let j = 0; j <= n; j++) {
+    const s = strings[j] ?? '';
+    for (let k = 0; k < s.length; k++) {
+      const c = s[k] as string;
+      switch (state) {
+        case S.Data:
+          if (c === '<') state = S.TagOpen;
+          break;
+        case S.TagOpen:
+          if (LETTER.test(c)) {
+            isEnd = false;
+            selfClosing = false;
+            buf = c.toLowerCase();
+            state = S.TagName;
+          } else if (c === '/') state = S.EndTagOpen;
+          else if (c === '!') {
+            buf = '';
+            state = S.MarkupDecl;
+          } else if (c === '?') state = S.BogusComment;
+          else {
+            state = S.Data;
+            k--;
+          }
+          break;
+        case S.EndTagOpen:
+          if (LETTER.test(c)) {
+            isEnd = true;
+            selfClosing = false;
+            buf = c.toLowerCase();
+            state = S.TagName;
+          } else state = c === '>' ? S.Data : S.BogusComment;
+          break;
+        case S.TagName:
+          if (SPACE.test(c) || c === '/' || c === '>') {
+            tag = buf;
+            state = S.BeforeAttrName;
+            k--;
+          } else buf += c.toLowerCase();
+          break;
+        case S.BeforeAttrName:
+        case S.AfterValueQuoted:
+          if (c === '/') state = S.SelfClosing;
+          else if (c === '>') emitTag();
+          else if (!SPACE.test(c)) startAttr(c.toLowerCase(), false);
+          else state = S.BeforeAttrName;
+          break;
+        case S.AttrName:
+          if (SPACE.test(c)) state = S.AfterAttrName;
+          else if (c === '/') state = S.SelfClosing;
+          else if (c === '>') emitTag();
+          else if (c === '=') state = S.BeforeAttrValue;
+          else attr += c.toLowerCase();
+          break;
+        case S.AfterAttrName:
+          if (c === '/') state = S.SelfClosing;
+          else if (c === '>') emitTag();
+          else if (c === '=') state = S.BeforeAttrValue;
+          else if (!SPACE.test(c)) startAttr(c.toLowerCase(), false);
+          break;
+        case S.BeforeAttrValue:
+          if (c === '"' || c === "'") {
+            state = c === '"' ? S.ValueDouble : S.ValueSingle;
+            openValue(j, k + 1);
+          } else if (c === '>') emitTag();
+          else if (!SPACE.test(c)) {
+            state = S.ValueUnquoted;
+            openValue(j, k);
+          }
+          break;
+        case S.ValueDouble:
+        case S.ValueSingle:
+          if (c === (state === S.ValueDouble ? '"' : "'")) {
+            closeValue(j, k);
+            state = S.AfterValueQuoted;
+          } else valueStatic += c;
+          break;
+        case S.ValueUnquoted:
+          if (SPACE.test(c)) {
+            closeValue(j, k);
+            state = S.BeforeAttrName;
+          } else if (c === '>') {
+            closeValue(j, k);
+            emitTag();
+          } else valueStatic += c;
+          break;
+        case S.SelfClosing:
+          if (c === '>') {
+            selfClosing = true;
+            emitTag();
+          } else {
+            state = S.BeforeAttrName;
+            k--;
+          }
+          break;
+        case S.MarkupDecl:
+          buf += c;
+          if (buf === '--') {
+            buf = '';
+            state = S.Comment;
+          } else if (buf !== '-') {
+            state = S.BogusComment;
+            if (c === '>') state = S.Data;
+          }
+          break;
+        case S.Comment:
+          buf += c;
+          if (buf === '>' || buf === '->' || buf.endsWith('-->') || buf.endsWith('--!>')) state = S.Data;
+          else if (buf.length > 4) buf = buf.slice(-4);
+          break;
+        case S.BogusComment:
+          if (c === '>') state = S.Data;
+          break;
+        case S.Raw:
+          if (c === '<') buf = '<';
+          else if (buf !== '') {
+            const end = `</${rawTag}`;
+            if (buf.length === end.length && (SPACE.test(c) || c === '/' || c === '>')) {
+              isEnd = true;
+              tag = rawTag;
+              state = S.BeforeAttrName;
+              k--;
+            } else if (buf.length < end.length && c.toLowerCase() === end[buf.length]) buf += c.toLowerCase();
+            else buf = '';
+          }
+          break;
+        case S.Plaintext:
+          break;
+      }
+    }
+    if (j < n) interpolation(j);
+  }
+  if (urlPending && urls !== null) urls.close[n] = (strings[n] ?? '').length;
+  return { kinds, refusals, urls };
+}
