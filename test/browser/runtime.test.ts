@@ -60,6 +60,8 @@ ${OTHER}`);
 interface Call {
   body: { component_id: string; action: string; params: Record<string, unknown> };
   headers: Record<string, string>;
+  /** `performance.now()` in the test process when the call reached the scripted server. */
+  at: number;
 }
 type Answer = { status: number; body: unknown; headers?: Record<string, string> } | 'abort';
 type Handler = (call: Call, index: number) => Answer | Promise<Answer>;
@@ -84,7 +86,7 @@ async function serve(route: Route, bundle: string): Promise<void> {
   // `/copy.js`: the same runtime under another URL, as an app bundle holding a second copy would be.
   if (url.pathname === ROUTES.clientScript || url.pathname === '/copy.js') return route.fulfill({ contentType: 'text/javascript', body: bundle });
   if (url.pathname === ROUTES.action) {
-    const call: Call = { body: route.request().postDataJSON() as Call['body'], headers: route.request().headers() };
+    const call: Call = { body: route.request().postDataJSON() as Call['body'], headers: route.request().headers(), at: performance.now() };
     calls.push(call);
     const answer = await handler(call, calls.length - 1);
     if (answer === 'abort') return route.abort('internetdisconnected');
@@ -221,11 +223,15 @@ describe.runIf(browserTestsEnabled('browser runtime (scripted server)'))('browse
 
   it('retries a network failure twice with the same key, then succeeds once', async () => {
     handler = (_call, i) => (i < 2 ? 'abort' : success(1));
-    const started = Date.now();
     await page.getByText('bump', { exact: true }).click();
     await expect.poll(() => text('[data-n]'), { timeout: 5000 }).toBe('1');
-    expect(Date.now() - started).toBeGreaterThanOrEqual(1200);
     expect(calls).toHaveLength(3);
+    // Each retry waited its delay (300 ms, then 1000 ms) after the failure it retries, which came
+    // after the failed call reached the server: lower bounds only (a timer never fires early; 2 ms
+    // for rounding), the page's clock being out of the test's hands.
+    const [first, second, third] = calls.map((c) => c.at) as [number, number, number];
+    expect(second - first).toBeGreaterThanOrEqual(298);
+    expect(third - second).toBeGreaterThanOrEqual(998);
     expect(new Set(calls.map((c) => c.headers[HEADERS.idempotencyKey])).size).toBe(1);
     expect(events.map((e) => e.type)).toEqual(['lc:success']);
   });
