@@ -25,8 +25,15 @@
  * cannot read the companion of its own sign-in into the victim's browser: its planted token is
  * refused there. Over plain HTTP (development) no `__Host-` cookie can be set: nothing changes there.
  * "token" in the name: log redaction censors its value anywhere, as the device cookie's.
+ *
+ * Both are read from the `Cookie` header and written as `Set-Cookie` lines by hand
+ * (http/cookie-header.ts, as the session cookie), not through `@fastify/cookie`: an app's own
+ * registration of that plugin applied its `parseOptions` to them — a `decode` made every refresh
+ * look tossed, an `encode` changed the tokens on the wire, a default `domain`, `partitioned`,
+ * `priority` or `expires` went out with them —, and with `hook: false` left `request.cookies` unset.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { cookieValues, decodeCookieValue, encodeCookieValue, putSetCookie } from '../http/cookie-header.js';
 
 export const AUTH_PREFIX = '/api/v1/auth';
 export const REFRESH_COOKIE = 'refresh_token';
@@ -54,66 +61,50 @@ export interface RefreshCookie {
   clear(reply: FastifyReply): void;
 }
 
+const EPOCH = 'Thu, 01 Jan 1970 00:00:00 GMT';
+
 /** @param secure mark the cookie `Secure` (production), and pair each token with its companion. */
 export function createRefreshCookie(secure: boolean): RefreshCookie {
-  // Host-only and unsigned whatever the app's own @fastify/cookie sets as defaults (its
-  // `parseOptions`, applied to every setCookie): a default `domain` sent the refresh cookie to every
-  // sibling subdomain and made browsers refuse the companion (`__Host-` forbids `Domain`), so that
-  // every bound token was refused at its first refresh; a default `signed` made both unreadable.
-  const own = { domain: undefined, signed: false } as const;
-  const attributes = { ...own, httpOnly: true, sameSite: 'strict', secure, path: AUTH_PREFIX } as const;
+  // The attributes in the order @fastify/cookie wrote them (Max-Age, Path, Expires, HttpOnly,
+  // Secure, SameSite); no Domain (host-only), whatever the app's own cookie defaults.
+  const flags = `; HttpOnly${secure ? '; Secure' : ''}; SameSite=Strict`;
+  const refreshLine = (value: string, maxAge: number, expires = '') => `${REFRESH_COOKIE}=${encodeCookieValue(value)}; Max-Age=${maxAge}; Path=${AUTH_PREFIX}${expires}${flags}`;
   // What `__Host-` requires (Secure, Path=/, no Domain), which is what keeps a sibling from setting it.
-  const companion = { ...own, httpOnly: true, sameSite: 'strict', secure: true, path: '/' } as const;
+  const companionLine = (value: string, maxAge: number, expires = '') => `${BINDING_COOKIE}=${encodeCookieValue(value)}; Max-Age=${maxAge}; Path=/${expires}; HttpOnly; Secure; SameSite=Strict`;
   return {
     name: REFRESH_COOKIE,
     bindingName: secure ? BINDING_COOKIE : null,
-    read: (request) => (tossed(request) ? undefined : request.cookies[REFRESH_COOKIE]),
-    readBinding: (request) => {
-      if (!secure) return undefined;
-      const value = request.cookies[BINDING_COOKIE];
-      return value === undefined || ambiguous(request.headers.cookie, BINDING_COOKIE, value) ? undefined : value;
-    },
+    read: (request) => single(request, REFRESH_COOKIE),
+    readBinding: (request) => (secure ? single(request, BINDING_COOKIE) : undefined),
     write: (reply, token, maxAgeSeconds, binding = null) => {
-      // Checked here, in the route: the cookie is serialised later, in an onSend hook, where a
-      // refusal bypassed the app's error handler (Fastify's own JSON, without code or request_id).
+      // A fraction, a negative or an unsafe number is no Max-Age a browser reads as meant.
       if (!(Number.isSafeInteger(maxAgeSeconds) && maxAgeSeconds >= 0)) throw new TypeError(`refresh cookie: Max-Age must be a whole number of seconds, got ${maxAgeSeconds}`);
-      reply.setCookie(REFRESH_COOKIE, token, { ...attributes, maxAge: maxAgeSeconds });
+      putSetCookie(reply, REFRESH_COOKIE, refreshLine(token, maxAgeSeconds));
       // Only where a `__Host-` cookie can be set; the service issues none elsewhere.
-      if (secure && binding !== null) reply.setCookie(BINDING_COOKIE, binding, { ...companion, maxAge: maxAgeSeconds });
+      if (secure && binding !== null) putSetCookie(reply, BINDING_COOKIE, companionLine(binding, maxAgeSeconds));
     },
     clear: (reply) => {
       if (tossed(reply.request)) return;
-      reply.setCookie(REFRESH_COOKIE, '', { ...attributes, maxAge: 0, expires: new Date(0) });
-      if (secure) reply.setCookie(BINDING_COOKIE, '', { ...companion, maxAge: 0, expires: new Date(0) });
+      putSetCookie(reply, REFRESH_COOKIE, refreshLine('', 0, `; Expires=${EPOCH}`));
+      if (secure) putSetCookie(reply, BINDING_COOKIE, companionLine('', 0, `; Expires=${EPOCH}`));
     },
   };
 }
 
+/**
+ * The request's cookies named `name`, in the `Cookie` header's order, percent-decoded as the cookie
+ * parser did before (tokens are base64url: a quoted one stays quoted, and is no token).
+ */
+const valuesOf = (request: FastifyRequest, name: string): string[] => cookieValues(request.headers.cookie, name).map(decodeCookieValue);
+
+/** The one value of the request's `name` cookies: `undefined` for none, and for two of different values. */
+function single(request: FastifyRequest, name: string): string | undefined {
+  const [first, ...others] = valuesOf(request, name);
+  return others.every((value) => value === first) ? first : undefined;
+}
+
 /** Whether the request carried two `refresh_token` cookies of different values. */
 function tossed(request: FastifyRequest): boolean {
-  const value = request.cookies[REFRESH_COOKIE];
-  return value !== undefined && ambiguous(request.headers.cookie, REFRESH_COOKIE, value);
-}
-
-/**
- * Whether the `Cookie` header holds a `name` pair whose value differs from `value` (the one the
- * parser kept). Values are compared as sent and percent-decoded, as the parser decodes them.
- */
-function ambiguous(header: string | undefined, name: string, value: string): boolean {
-  if (header === undefined) return false;
-  for (const pair of header.split(';')) {
-    const eq = pair.indexOf('=');
-    if (eq === -1 || pair.slice(0, eq).trim() !== name) continue;
-    const raw = pair.slice(eq + 1).trim();
-    if (raw !== value && decoded(raw) !== value) return true;
-  }
-  return false;
-}
-
-function decoded(raw: string): string {
-  try {
-    return decodeURIComponent(raw);
-  } catch {
-    return raw;
-  }
+  const [first, ...others] = valuesOf(request, REFRESH_COOKIE);
+  return others.some((value) => value !== first);
 }

@@ -17,6 +17,7 @@
  * it), and `__Host-lc_device_token` with `Secure` in production (no subdomain can overwrite it).
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { cookieValues, decodeCookieValue, encodeCookieValue, putSetCookie } from '../http/cookie-header.js';
 
 const DAY_SECONDS = 86_400;
 
@@ -36,11 +37,17 @@ export interface DeviceCookie {
 /** @param secure mark the cookie `Secure` and use the `__Host-` name (production). */
 export function createDeviceCookie(secure: boolean): DeviceCookie {
   const name = secure ? '__Host-lc_device_token' : 'lc_device_token';
-  // Host-only and unsigned whatever the app's own @fastify/cookie sets as defaults (cookie.ts).
-  const attributes = { domain: undefined, signed: false, httpOnly: true, sameSite: 'strict', secure, path: '/', maxAge: DEVICE_TRUST_DAYS * DAY_SECONDS } as const;
+  // Read and written by hand, as the refresh cookie (cookie.ts): whatever the app's own
+  // @fastify/cookie does (its `parseOptions`, `hook: false`), and without it (a hand-wired
+  // `authRoutes`). The attributes in the order that plugin wrote them; host-only (no Domain).
+  const attributes = `; Max-Age=${DEVICE_TRUST_DAYS * DAY_SECONDS}; Path=/; HttpOnly${secure ? '; Secure' : ''}; SameSite=Strict`;
   return {
     name,
-    read: (request) => request.cookies[name],
-    write: (reply, token) => void reply.setCookie(name, token, attributes),
+    // The first cookie of the name, percent-decoded, as the cookie parser read it.
+    read: (request) => {
+      const [raw] = cookieValues(request.headers.cookie, name);
+      return raw === undefined ? undefined : decodeCookieValue(raw);
+    },
+    write: (reply, token) => putSetCookie(reply, name, `${name}=${encodeCookieValue(token)}${attributes}`),
   };
 }

@@ -90,7 +90,7 @@ describe('auth timers', () => {
 describe('refresh cookie', () => {
   it('refuses a Max-Age the cookie serialiser would refuse later, outside the app error handler', () => {
     const set: unknown[] = [];
-    const reply = { setCookie: (...args: unknown[]) => set.push(args) };
+    const reply = { getHeader: () => undefined, header: (...args: unknown[]) => set.push(args) };
     const cookie = createRefreshCookie(false);
     for (const bad of [5.4e17, 1.5, -1, Number.NaN]) expect(() => cookie.write(reply as never, 'token', bad), String(bad)).toThrow(/Max-Age must be a whole number of seconds/);
     expect(set).toEqual([]);

@@ -52,8 +52,26 @@ function tokenAnswer(tokens: IssuedTokens) {
   return { access_token: tokens.accessToken, token_type: 'Bearer', expires_in: tokens.expiresIn } as const;
 }
 
+/**
+ * Refuses a refresh cookie and a service that disagree on the companion cookie (cookie.ts), which
+ * `registerAuth` derives from one `secureCookies` but a hand-wired `authRoutes` gets separately:
+ * `createRefreshCookie(true)` with a service created without `secureCookies: true` gave `Secure`
+ * cookies and tokens bound to nothing, the login-CSRF defence off without a word; the reverse (a
+ * service that binds, a cookie that sets no companion) refused every refresh.
+ */
+function checkCookieMatchesService(cookie: RefreshCookie, service: AuthService): void {
+  const carries = cookie.bindingName !== null;
+  if (carries === service.bindsRefreshTokens) return;
+  throw new TypeError(
+    carries
+      ? 'authRoutes: the refresh cookie carries the companion (createRefreshCookie(true)), but the service does not bind refresh tokens to it (createAuthService without secureCookies: true): pass secureCookies: true to createAuthService, or createRefreshCookie(false)'
+      : 'authRoutes: the service binds refresh tokens to the companion cookie (createAuthService with secureCookies: true), but the refresh cookie carries none (createRefreshCookie(false)): every refresh would be refused; use createRefreshCookie(true), or secureCookies: false',
+  );
+}
+
 export async function authRoutes(app: FastifyInstance, options: AuthRoutesOptions): Promise<void> {
   const { service, limiter, cookie, device, origins } = options;
+  checkCookieMatchesService(cookie, service);
 
   // A POST without a body (refresh, logout) reads nothing from it.
   useJsonBodies(app, { bodyLimit: AUTH_BODY_LIMIT, allowEmpty: true });

@@ -351,6 +351,12 @@ export function createAuthService(options: AuthServiceOptions) {
      */
     idle,
 
+    /**
+     * Whether refresh tokens are bound to their companion cookie (`secureCookies: true`): the refresh
+     * cookie the routes use must carry the companion exactly then (`authRoutes` checks it).
+     */
+    bindsRefreshTokens: s.bindRefreshTokens,
+
     async register(body: unknown, request: Request): Promise<Result<{ user: PublicUser }>> {
       const input = readRegistration(body);
       if (!input.ok) return { type: 'error', error: input.error };
