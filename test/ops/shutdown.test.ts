@@ -144,15 +144,13 @@ describe('graceful shutdown of the reference app', () => {
       const port = Number(/listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(received)?.[1]);
       expect((await get(port, '/health/live', new Agent())).status).toBe(200);
 
-      const signalled = performance.now();
       child?.kill('SIGTERM');
       const result = await exited;
-      const seconds = (performance.now() - signalled) / 1000;
       // The OTLP sink's close gives up on the POST under way after its closeTimeoutMs (5 s): before,
       // it waited for that POST's own timeout and then tried again (~20 s), and the grace period ended
       // the process with exit 1 instead. The grace period itself: src/ops/shutdown/index.test.ts.
+      // Exit 0 is the bound, not a stopwatch (shared, noisy machines): past the grace period it is 1.
       expect(result).toEqual({ code: 0, signal: null });
-      expect(seconds).toBeLessThan(9.5);
       expect(output()).toMatch(/otlp http:\/\/127\.0\.0\.1:\d+\/v1\/logs: closed with [1-9]\d* log record\(s\) undelivered/);
     } finally {
       for (const socket of held) socket.destroy();
