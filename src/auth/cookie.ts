@@ -56,7 +56,9 @@ export interface RefreshCookie {
    * Expires the cookie and its companion in the browser (`Max-Age=0`, an `Expires` in the past),
    * unless the request carried two refresh cookies of different values (a tossed one): expiring the
    * app's own would leave the planted one alone in the browser, read as the app's by the next request
-   * (and the app's own, kept, still needs its companion).
+   * (and the app's own, kept, still needs its companion). With `Secure` cookies, a refresh cookie
+   * that came without a companion is also expired where a sibling subdomain could have set it
+   * (`strayExpiries`), which never reaches the app's own (host-only).
    */
   clear(reply: FastifyReply): void;
 }
@@ -84,8 +86,12 @@ export function createRefreshCookie(secure: boolean): RefreshCookie {
       if (secure && binding !== null) putSetCookie(reply, BINDING_COOKIE, companionLine(binding, maxAgeSeconds));
     },
     clear: (reply) => {
-      if (tossed(reply.request)) return;
-      putSetCookie(reply, REFRESH_COOKIE, refreshLine('', 0, `; Expires=${EPOCH}`));
+      const request = reply.request;
+      if (tossed(request)) return;
+      const expired = refreshLine('', 0, `; Expires=${EPOCH}`);
+      // A refresh cookie without its companion may be no cookie of this host's: see `strayExpiries`.
+      const strays = secure && single(request, REFRESH_COOKIE) !== undefined && single(request, BINDING_COOKIE) === undefined ? strayExpiries(request) : [];
+      putSetCookie(reply, REFRESH_COOKIE, expired, ...strays);
       if (secure) putSetCookie(reply, BINDING_COOKIE, companionLine('', 0, `; Expires=${EPOCH}`));
     },
   };
@@ -107,4 +113,40 @@ function single(request: FastifyRequest, name: string): string | undefined {
 function tossed(request: FastifyRequest): boolean {
   const [first, ...others] = valuesOf(request, REFRESH_COOKIE);
   return others.some((value) => value !== first);
+}
+
+/**
+ * `Set-Cookie` lines expiring a `refresh_token` set for a parent domain of the request's host
+ * (`Domain=example.com` seen from `app.example.com`), at every path the browser sends to this
+ * request's path (`/`, `/api`, `/api/`, … the path itself). Such a cookie is none of this host's (it
+ * sets host-only ones): one planted by a sibling subdomain, or one this module set before it ignored
+ * the app's own `@fastify/cookie` default `domain` (bound to a companion the browser refused). A refusal
+ * expiring only the host-only cookie left it in the browser, refused again with a `malicious_csrf` at
+ * every page load that refreshes, for as long as it lives (the planter's `Max-Age`). A cookie's
+ * identity is its name, domain and path (RFC 6265 §5.3 step 11; a browser keys a domain cookie apart
+ * from a host-only one even for the same host), so none of these lines can expire the app's own
+ * cookie: a planter cannot use them to sign the browser out. The host's own name and a public suffix
+ * (which the browser refuses as a `Domain`) are harmless here; an IP address or a single label has
+ * no parent to try.
+ */
+function strayExpiries(request: FastifyRequest): string[] {
+  const host = request.hostname.toLowerCase();
+  if (host.includes(':') || /^[\d.]+$/.test(host)) return [];
+  const labels = host.split('.').filter((label) => label !== '');
+  const parents: string[] = [];
+  for (let i = 1; i < labels.length - 1; i++) parents.push(labels.slice(i).join('.'));
+  if (parents.length === 0) return [];
+  const path = request.url.split('?', 1)[0] as string;
+  const paths = ['/'];
+  for (let slash = path.indexOf('/', 1); slash !== -1; slash = path.indexOf('/', slash + 1)) paths.push(path.slice(0, slash), path.slice(0, slash + 1));
+  if (path !== '/' && !path.endsWith('/')) paths.push(path);
+  const lines: string[] = [];
+  for (const domain of parents) {
+    if (!/^[a-z0-9-]+(\.[a-z0-9-]+)+$/.test(domain)) continue;
+    for (const p of paths) {
+      if (!/^\/[\u0021-\u003A\u003C-\u007E]*$/.test(p)) continue;
+      lines.push(`${REFRESH_COOKIE}=; Max-Age=0; Domain=${domain}; Path=${p}; Expires=${EPOCH}; HttpOnly; Secure; SameSite=Strict`);
+    }
+  }
+  return lines;
 }
