@@ -56,11 +56,12 @@ describe.skipIf(!REDIS_AVAILABLE)('Redis store under faults', () => {
     // Every call settled, none hung, every failure was a 503-style error.
     expect(load.outcomes).toHaveLength(load.started);
     expectOnlyFastUnavailable(load.outcomes);
-    // Healthy before the kill; every call failed while Redis was down, and fast (no queueing).
+    // Healthy before the kill; every call failed while Redis was down, and at once (no queueing):
+    // settled before the event loop's next turn, not timed (shared, noisy machines).
     expect(load.outcomes.filter((o) => o.at < killedAt && o.ok).length).toBeGreaterThan(WORKERS);
     expect(downOutcomes.length).toBeGreaterThan(WORKERS);
     expect(downOutcomes.every((o) => !o.ok)).toBe(true);
-    expect(downOutcomes.filter((o) => o.ms < 50).length).toBeGreaterThan(downOutcomes.length * 0.9);
+    expect(downOutcomes.filter((o) => o.atOnce).length).toBeGreaterThan(downOutcomes.length * 0.9);
     // Back by itself (recoveryTime resolved; a store that stays down fails the test by timeout), and
     // every call after recovery succeeds.
     const after = load.outcomes.filter((o) => o.at > restartedAt + 100);
@@ -95,7 +96,7 @@ describe.skipIf(!REDIS_AVAILABLE)('Redis store under faults', () => {
     // Calls made once the silent socket was dropped fail at once instead of waiting the deadline.
     const late = hung.filter((o) => o.at > pausedAt + 3_000);
     expect(late.length).toBeGreaterThan(0);
-    expect(late.filter((o) => o.ms < 50).length).toBeGreaterThan(late.length * 0.9);
+    expect(late.filter((o) => o.atOnce).length).toBeGreaterThan(late.length * 0.9);
     // Back by itself: recoveryTime resolved (a store that stays down fails the test by timeout).
     const after = load.outcomes.filter((o) => o.at > resumedAt + 100);
     expect(after.filter((o) => !o.ok).map((o) => String(o.error))).toEqual([]);

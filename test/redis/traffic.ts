@@ -15,6 +15,12 @@ export const WORKERS = 200;
 export interface Outcome {
   ok: boolean;
   ms: number;
+  /**
+   * Settled before the event loop's next turn: refused (or answered) at once, without waiting for a
+   * socket, a reconnection or a deadline — an order, not a duration, so it does not depend on how
+   * busy the machine is.
+   */
+  atOnce: boolean;
   error?: unknown;
   /** performance.now() when the call started. */
   at: number;
@@ -47,11 +53,19 @@ export function traffic(store: Store) {
       const call = calls[(w + n) % calls.length] as (w: number, n: number) => Promise<unknown>;
       const at = performance.now();
       started++;
+      let settled = false;
+      const result = call(w, n);
+      void result.then(
+        () => (settled = true),
+        () => (settled = true),
+      );
+      await new Promise((resolve) => setImmediate(resolve));
+      const atOnce = settled;
       try {
-        await call(w, n);
-        outcomes.push({ ok: true, ms: performance.now() - at, at, w });
+        await result;
+        outcomes.push({ ok: true, ms: performance.now() - at, atOnce, at, w });
       } catch (error) {
-        outcomes.push({ ok: false, ms: performance.now() - at, error, at, w });
+        outcomes.push({ ok: false, ms: performance.now() - at, atOnce, error, at, w });
       }
       await sleep(2);
     }
