@@ -191,6 +191,14 @@ describe('html: where an attribute name goes', () => {
     expect(() => html`<p class="a"${' onclick=x'}>`).toThrow(new TypeError(message('<p class="a"')));
   });
 
+  it('reads a fragment that starts with an attribute as attributes', () => {
+    const attrs = (url: string): HtmlValue => html` href="${url}" title="${'a"b'}"`;
+    expect(html`<a ${attrs('javascript:alert(1)')}>x</a><a class="c"${attrs('/ok')}>y</a>`.value).toBe('<a  href="#" title="a&quot;b">x</a><a class="c" href="/ok" title="a&quot;b">y</a>');
+    expect(() => html`onclick="${'x'}"`).toThrow(TypeError);
+    // Text that does not start like an attribute stays text.
+    expect(html`Total: "${'5'}"`.value).toBe('Total: "5"');
+  });
+
   it('checks the value of an attribute whose name is interpolated by the name it gets', () => {
     expect(html`<button ${ATTR.params}="${JSON.stringify({ id: 1 })}" ${'data-x'}="${'a"b'}">`.value).toBe('<button data-lc-params="{&quot;id&quot;:1}" data-x="a&quot;b">');
     expect(html`<a ${'href'}="${'javascript:alert(1)'}">x</a>`.value).toBe('<a href="#">x</a>');

@@ -79,6 +79,9 @@ export const PARAMS_MESSAGE =
   `cannot build ${ATTR.params} around an interpolation in @: a " in the value becomes &quot;, which the browser decodes back inside the JSON; ` +
   `pass the whole value built by JSON.stringify: ${ATTR.params}="\${JSON.stringify(params)}"`;
 
+/** A fragment that starts as attributes do (html` title="${x}"`): read as inside a tag, not as text. */
+const ATTRIBUTE_START = /^[\t\n\f\r ]*[^\t\n\f\r "'<>/=]+[\t\n\f\r ]*=[\t\n\f\r ]*["']/;
+
 const TAG_NAME_MESSAGE = ': write the tag in the template (pick between html`…` fragments)';
 
 export function analyse(strings: readonly string[]): Plan {
@@ -86,7 +89,7 @@ export function analyse(strings: readonly string[]): Plan {
   const kinds = new Uint8Array(n);
   const refusals: (string | undefined)[] = new Array<string | undefined>(n);
   let urls = null as { open: Int32Array; close: Int32Array; list: Uint8Array } | null;
-  let state = S.Data as S;
+  let state = (ATTRIBUTE_START.test(strings[0] ?? '') ? S.BeforeAttrName : S.Data) as S;
   let buf = ''; // tag name, comment tail, or raw-text end tag in progress
   let isEnd = false;
   let selfClosing = false;
