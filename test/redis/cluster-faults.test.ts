@@ -142,11 +142,14 @@ describe.skipIf(!REDIS_AVAILABLE)('Redis Cluster store under faults', () => {
       const othersDown = down.filter((o) => !onVictim(o.w));
       expect(othersDown.length).toBeGreaterThan(WORKERS);
       expect(othersDown.filter((o) => !o.ok).map((o) => String(o.error))).toEqual([]);
-      // The dead master's slots failed, and fast: no call waits the deadline behind a dead node.
+      // The dead master's slots failed, and fast: no call waits the deadline behind a dead node. Told
+      // by the error, not by the time (shared, noisy machines): refused ("Connection is closed."),
+      // not the deadline's "did not answer within".
       const victimDown = down.filter((o) => onVictim(o.w));
       expect(victimDown.length).toBeGreaterThan(victimWorkers);
       expect(victimDown.filter((o) => o.ok)).toEqual([]);
-      expect(victimDown.filter((o) => o.ms < 100).length).toBeGreaterThan(victimDown.length * 0.9);
+      const refused = victimDown.filter((o) => !/did not answer within/.test(String(o.error)));
+      expect(refused.length).toBeGreaterThan(victimDown.length * 0.9);
       // Every slot served again after the restart, by itself (everySlotServed resolved; a slot that
       // stays unserved fails the test by timeout), and every call after that succeeds.
       const after = load.outcomes.filter((o) => o.at > allSlotsAt + 100);
