@@ -179,15 +179,6 @@ function outageStore() {
   return store;
 }
 
-/** Resolves once `check` holds, polling every 10 ms; rejects after `ms`. */
-async function until(check: () => Promise<boolean>, ms: number): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!(await check())) {
-    if (performance.now() > deadline) throw new Error(`not within ${ms} ms`);
-    await sleep(10);
-  }
-}
-
 const aborts: AbortController[] = [];
 afterEach(() => {
   for (const a of aborts.splice(0)) a.abort();
@@ -271,6 +262,7 @@ describe('prefetch stage: releases that failed are retried in the background', (
   });
 
   it('never deletes a lock or claim a later request took once ours expired (its token is not ours)', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const { store, stage, ctx } = await outageSetUp();
     await expect(stage.run(ctx, actionThenOutage(store))).rejects.toThrow('CLUSTERDOWN');
     // While the store was down our claims expired and later requests took the keys.
@@ -278,16 +270,17 @@ describe('prefetch stage: releases that failed are retried in the background', (
     await store.inner.delete(IDEM);
     await store.inner.claim(LOCK, 'token-2', 10_000);
     await store.inner.claim(IDEM, 'pending-2', 30_000);
-    await sleep(200);
+    await vi.advanceTimersByTimeAsync(200);
     store.down = false;
     const retried = store.batches.length;
-    await until(() => Promise.resolve(store.batches.length > retried), 2_000);
-    await sleep(20);
+    await vi.advanceTimersByTimeAsync(1_000); // the longest pause: a retry went out
+    expect(store.batches.length).toBeGreaterThan(retried);
     expect(await store.inner.get(LOCK)).toBe('token-2');
     expect(await store.inner.get(IDEM)).toBe('pending-2');
   });
 
   it('a failed take-back after a refused first batch is retried too', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const { store, stage, ctx, flushErrors } = await outageSetUp();
     // The first batch reaches the store (its claims are made) but is answered as failed; then the store is down.
     store.batch = (ops) => {
@@ -301,21 +294,25 @@ describe('prefetch stage: releases that failed are retried in the background', (
       return store.down ? Promise.reject(new StoreUnavailableError('CLUSTERDOWN The cluster is down')) : store.inner.batch(ops);
     };
     await expect(stage.run(ctx, () => Promise.resolve(DONE))).rejects.toThrow('within 500 ms');
-    await sleep(50);
+    await vi.advanceTimersByTimeAsync(50);
     expect(await store.inner.get(LOCK)).toBe('token-1');
     expect(flushErrors).toHaveLength(1); // the take-back's failure, as before
     store.down = false;
-    await until(async () => (await store.inner.get(LOCK)) === null && (await store.inner.get(IDEM)) === null, 1_000);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(await store.inner.get(LOCK)).toBeNull();
+    expect(await store.inner.get(IDEM)).toBeNull();
   });
 
   it('gives up once the claims have expired, saying so once; stops at once when the app closes', async () => {
+    // The claims' TTLs run on performance.now(): faked too, so they expire when the test says.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
     const short = await outageSetUp(300);
     await expect(short.stage.run(short.ctx, actionThenOutage(short.store))).rejects.toThrow('CLUSTERDOWN');
-    await sleep(800);
+    await vi.advanceTimersByTimeAsync(800);
     expect(short.flushErrors).toHaveLength(1);
     expect(String(short.flushErrors[0])).toContain('Gave up releasing claims');
     const sent = short.store.batches.length;
-    await sleep(300);
+    await vi.advanceTimersByTimeAsync(300);
     expect(short.store.batches.length).toBe(sent);
 
     const closed = await outageSetUp();
@@ -323,7 +320,8 @@ describe('prefetch stage: releases that failed are retried in the background', (
     closed.closing.abort();
     const before = closed.store.batches.length;
     closed.store.down = false;
-    await sleep(400);
+    await vi.advanceTimersByTimeAsync(400);
+    expect(vi.getTimerCount()).toBe(0); // no retry left scheduled
     expect(closed.store.batches.length).toBe(before);
     expect(closed.flushErrors).toEqual([]);
   });
