@@ -139,6 +139,8 @@ describe('html: places escaping cannot make safe', () => {
     refuses(() => html`<p class=${'a onfocus=alert(1) autofocus'}>`, `cannot interpolate an unquoted attribute value in ${at('<p class=')}: ${unquoted}`);
     refuses(() => html`<p class= ${'a'}>`, `cannot interpolate an unquoted attribute value in ${at('<p class= ')}: ${unquoted}`);
     refuses(() => html`<p class=a${'b'}>`, `cannot interpolate an unquoted attribute value in ${at('<p class=a')}: ${unquoted}`);
+    // The template's own text is quoted as it is, "$&" and "$'" included.
+    refuses(() => html`<p data-x="$&$'" class=${'b'}>`, `cannot interpolate an unquoted attribute value in ${at(`<p data-x="$&$'" class=`)}: ${unquoted}`);
   });
 
   it('refuses an html fragment or unsafeRawHtml in an attribute value', () => {

@@ -39,6 +39,12 @@ export function placeOf(strings: readonly string[], i: number): string {
   return `\`…${(strings[i] ?? '').slice(-40)}\${…}\``;
 }
 
+/** The TypeError message for `message`, whose ` in @` names the place of interpolation `i`. */
+export function refusal(message: string, strings: readonly string[], i: number): string {
+  // A function, so a `$&` or `$'` in the template's text is not read as a replacement pattern.
+  return `html: ${message.replace(' in @', () => ` in ${placeOf(strings, i)}`)}`;
+}
+
 /**
  * Attributes holding a URL (HTML, SVG xlink, legacy), after Go html/template's attrTypeMap and
  * DOMPurify's URI attributes. `data` counts on `<object>` only.
@@ -107,7 +113,7 @@ export function analyse(strings: readonly string[]): Plan {
 
   const refuse = (i: number, message: string): void => {
     kinds[i] = REFUSED;
-    refusals[i] = `html: ${message.replace('@', placeOf(strings, i))}`;
+    refusals[i] = refusal(message, strings, i);
   };
   const startAttr = (name: string, dynamic: boolean): void => {
     attr = name;

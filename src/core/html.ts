@@ -3,7 +3,7 @@
  * The only way to put raw markup in is `unsafeRawHtml()`, named so it is easy to grep for in review.
  * Where a value lands (html-context.ts) decides what else it must be.
  */
-import { analyse, attributeRule, NAME, PARAMS_MESSAGE, placeOf, REFUSED, STYLE, TEXT, VALUE, type Plan } from './html-context.js';
+import { analyse, attributeRule, NAME, PARAMS_MESSAGE, placeOf, REFUSED, refusal, STYLE, TEXT, VALUE, type Plan } from './html-context.js';
 
 const SAFE = Symbol('livecomponents.safeHtml');
 
@@ -132,24 +132,24 @@ export function html(strings: TemplateStringsArray, ...values: HtmlValue[]): Saf
 }
 
 /**
- * A refused value (`refusal` is the message), or the whole value of an attribute whose name is
+ * A refused value (`refused` is the message), or the whole value of an attribute whose name is
  * interpolated (`${ATTR.params}="${x}"`): its name, read from the end of `out`, says what it must be.
  */
-function renderDynamic(out: string, value: HtmlValue, strings: TemplateStringsArray, i: number, refusal: string | undefined): string {
-  if (refusal !== undefined) throw new TypeError(refusal);
+function renderDynamic(out: string, value: HtmlValue, strings: TemplateStringsArray, i: number, refused: string | undefined): string {
+  if (refused !== undefined) throw new TypeError(refused);
   const name = /([^\s"'>/=]+)\s*=\s*["']$/.exec(out.slice(-200))?.[1]?.toLowerCase() ?? '';
   const tag = /^<([a-zA-Z][^\s/>]*)/.exec(out.slice(out.lastIndexOf('<')))?.[1]?.toLowerCase() ?? '';
   const whole = (strings[i + 1] ?? '').startsWith(out.slice(-1));
   const rule = attributeRule(name, tag);
   const url = rule === 'url' || rule === 'urls';
-  const refused = rule.startsWith('!')
+  const rejected = rule.startsWith('!')
     ? rule.slice(1)
     : whole || !(url || rule === 'params')
       ? undefined
       : rule === 'params'
         ? PARAMS_MESSAGE
         : 'cannot interpolate into the value of an attribute whose name is interpolated, with text around it, in @: what it holds (a URL, code…) is unknown; write the name in the template';
-  if (refused !== undefined) throw new TypeError(`html: ${refused.replace('@', placeOf(strings, i))}`);
+  if (rejected !== undefined) throw new TypeError(refusal(rejected, strings, i));
   const text = renderValue(value, strings, i, rule === 'style' ? STYLE : VALUE);
   return url && !urlIsSafe(text, rule === 'urls') ? '#' : text;
 }
