@@ -115,6 +115,15 @@ function tossed(request: FastifyRequest): boolean {
   return others.some((value) => value !== first);
 }
 
+/** The longest DNS name (RFC 1035 §2.3.4: 255 octets on the wire, 253 characters without the root's dot). */
+const MAX_DNS_NAME = 253;
+/** Parent domains tried (`a.b.c.example.co.uk` → the 4 nearest the root); the public suffix among them is refused by the browser. */
+const MAX_STRAY_DOMAINS = 4;
+/** Paths tried per domain: `/api/v1/auth/refresh-token` has 8, a prefix of 4 more segments 16. */
+const MAX_STRAY_PATHS = 16;
+/** Longest request path whose prefixes are tried. */
+const MAX_STRAY_PATH = 256;
+
 /**
  * `Set-Cookie` lines expiring a `refresh_token` set for a parent domain of the request's host
  * (`Domain=example.com` seen from `app.example.com`), at every path the browser sends to this
@@ -130,16 +139,29 @@ function tossed(request: FastifyRequest): boolean {
  * no parent to try.
  */
 function strayExpiries(request: FastifyRequest): string[] {
-  const host = request.hostname.toLowerCase();
+  // The host and the path are the client's to choose (Host, X-Forwarded-Host under trustProxy; the
+  // path's slashes where the router ignores duplicate ones), and the lines are parents × paths, each
+  // as long as its domain and path: unbounded, an 8 KB Host of one-letter labels made 32,000 lines
+  // (132 MB) in one answer. A DNS name has at most 253 characters (RFC 1035 §2.3.4); beyond that, or
+  // a path longer than `MAX_STRAY_PATH` or with more than `MAX_STRAY_PATHS` prefixes, no browser
+  // sent it: only the host-only expiry, as before.
+  const hostname = request.hostname;
+  if (hostname.length > MAX_DNS_NAME + 1) return [];
+  const host = hostname.toLowerCase();
   if (host.includes(':') || /^[\d.]+$/.test(host)) return [];
   const labels = host.split('.').filter((label) => label !== '');
+  if (labels.join('.').length > MAX_DNS_NAME) return [];
   const parents: string[] = [];
-  for (let i = 1; i < labels.length - 1; i++) parents.push(labels.slice(i).join('.'));
+  // The parents nearest the root are the ones kept (`example.com`, `team.example.com`, …): any
+  // sibling of the site can set those.
+  for (let i = Math.max(1, labels.length - 1 - MAX_STRAY_DOMAINS); i < labels.length - 1; i++) parents.push(labels.slice(i).join('.'));
   if (parents.length === 0) return [];
   const path = request.url.split('?', 1)[0] as string;
+  if (path.length > MAX_STRAY_PATH) return [];
   const paths = ['/'];
   for (let slash = path.indexOf('/', 1); slash !== -1; slash = path.indexOf('/', slash + 1)) paths.push(path.slice(0, slash), path.slice(0, slash + 1));
   if (path !== '/' && !path.endsWith('/')) paths.push(path);
+  if (paths.length > MAX_STRAY_PATHS) return [];
   const lines: string[] = [];
   for (const domain of parents) {
     if (!/^[a-z0-9-]+(\.[a-z0-9-]+)+$/.test(domain)) continue;
