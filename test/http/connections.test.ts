@@ -61,11 +61,6 @@ function client(port: number, localAddress = '127.0.0.1'): Client {
   };
 }
 
-/** Whether `promise` settles within `ms`. */
-async function within<T>(promise: Promise<T>, ms: number): Promise<boolean> {
-  return Promise.race([promise.then(() => true), pause(ms).then(() => false)]);
-}
-
 const GET = 'GET / HTTP/1.1\r\nHost: x\r\n\r\n';
 
 describe('a connection that never sends a byte', () => {
@@ -119,7 +114,11 @@ frIb
 };
 
 describe('a connection that sends nothing of use', () => {
-  it('a keep-alive connection that sends a bare CRLF after its answer is still closed (the parser skips it: no Node timeout applies)', async () => {
+  // No upper bound on the time: once the CRLF is skipped, the keep-alive timeout (300 ms + Node's
+  // 1 s) fires, and the 'timeout' listener, spared once for the new bytes, arms the socket's timer
+  // again (600 ms); without that nothing would ever close the connection, and the test's timeout
+  // (10 s) fails it.
+  it('a keep-alive connection that sends a bare CRLF after its answer is still closed (the parser skips it: no Node timeout applies)', { timeout: 10_000 }, async () => {
     const app = Fastify({ ...serverOptions({ connectionTimeoutMs: 300, requestTimeoutMs: 400 }), keepAliveTimeout: 300 });
     app.get('/', async () => 'ok');
     const port = await listening(app);
@@ -127,34 +126,43 @@ describe('a connection that sends nothing of use', () => {
     await c.send(GET, 1);
     await pause(100);
     c.socket.write('\r\n');
-    expect(await within(c.closed, 4000), 'closed').toBe(true);
+    await c.closed;
+    expect(c.received().match(/HTTP\/1\.1 \d{3} /g), 'the one answer, nothing for the CRLF').toEqual(['HTTP/1.1 200 ']);
   });
 
-  it('over TLS, a TCP connection that never starts the handshake is closed after connectionTimeoutMs, not TLS\'s 120 s', async () => {
+  // No upper bound on the time: before a handshake only TLS's handshake timeout applies (Node's HTTP
+  // timeouts start after it), and left at TLS's default (120 s) it is far beyond the test's 10 s
+  // timeout, so connectionTimeoutMs closed it. The lower bound: from before connecting (the server's
+  // timer starts after it), with 2 ms for the rounding of the loop's clock.
+  it('over TLS, a TCP connection that never starts the handshake is closed after connectionTimeoutMs, not TLS\'s 120 s', { timeout: 10_000 }, async () => {
     const app = Fastify({ ...serverOptions({ connectionTimeoutMs: 300, requestTimeoutMs: 400 }), https: TEST_TLS } as unknown as ReturnType<typeof serverOptions>);
     app.get('/', async () => 'ok');
     const port = await listening(app);
+    const before = performance.now();
     const silent = client(port);
-    const opened = await silent.opened;
-    expect(await within(silent.closed, 3000), 'closed').toBe(true);
-    expect((await silent.closed) - opened).toBeGreaterThanOrEqual(250);
+    await silent.opened;
+    expect((await silent.closed) - before).toBeGreaterThanOrEqual(298);
+    expect(silent.received()).toBe('');
   });
 });
 
 describe('what the connection timeout spares', () => {
-  it('an idle keep-alive connection serves a second request within keepAliveTimeout, and is closed after it', async () => {
+  // No upper bound on the time: the other timeouts that could close the connection (headers and
+  // request, 60 s) are far beyond the test's 10 s timeout. The lower bound: Node arms keepAliveTimeout
+  // plus 1 s once the second answer is sent, so after `sent` (taken before that request), with 2 ms
+  // for the rounding of the loop's clock.
+  it('an idle keep-alive connection serves a second request within keepAliveTimeout, and is closed after it', { timeout: 10_000 }, async () => {
     const app = Fastify({ ...serverOptions({ connectionTimeoutMs: 300 }), keepAliveTimeout: 1200 });
     app.get('/', async () => 'ok');
     const port = await listening(app);
     const c = client(port);
     await c.send(GET, 1);
     await pause(800); // idle well past connectionTimeoutMs, within keepAliveTimeout
+    const sent = performance.now();
     const both = await c.send(GET, 2);
     expect(both.match(/HTTP\/1\.1 \d{3} /g)).toEqual(['HTTP/1.1 200 ', 'HTTP/1.1 200 ']);
-    const answered = performance.now();
     // Closed by the keep-alive timeout (Node adds 1 s to it), which the 'timeout' listener still honours.
-    expect(await within(c.closed, 5000), 'closed after keepAliveTimeout').toBe(true);
-    expect((await c.closed) - answered).toBeGreaterThanOrEqual(1000);
+    expect((await c.closed) - sent, 'closed after keepAliveTimeout').toBeGreaterThanOrEqual(1200 + 1000 - 2);
   });
 
   it('a slow answer (longer than the connection timeout) is delivered, on a first and a later request', async () => {
@@ -182,7 +190,10 @@ describe('what the connection timeout does not spare', () => {
     expect(await c.send('GET / HTTP/1.1\r\nHost: x\r\n', 1)).toMatch(/^HTTP\/1\.1 408 /);
   });
 
-  it('an answer the client does not read is cut after the connection timeout', async () => {
+  // No upper bound on the time: with the answer finished but unread, the headers and request timeouts
+  // (60 s) no longer apply and the keep-alive timeout is not armed yet, so nothing but the connection
+  // timeout closes it within the test's 10 s timeout.
+  it('an answer the client does not read is cut after the connection timeout', { timeout: 10_000 }, async () => {
     const app = Fastify(serverOptions({ connectionTimeoutMs: 300 }));
     const big = Buffer.alloc(64 * 1024 * 1024, 0x61);
     app.get('/big', async (_request, reply) => reply.type('application/octet-stream').send(big));
@@ -192,8 +203,7 @@ describe('what the connection timeout does not spare', () => {
     c.socket.pause(); // reads nothing: the answer fills the buffers and stalls
     c.socket.write('GET /big HTTP/1.1\r\nHost: x\r\n\r\n');
     const socket = await serverSide;
-    const closed = new Promise((resolve) => socket.once('close', resolve));
-    expect(await within(closed, 5000), 'closed by the server').toBe(true);
+    await new Promise((resolve) => socket.once('close', resolve)); // closed by the server
   });
 });
 
@@ -210,7 +220,21 @@ describe('the cap per client address', () => {
     return c;
   }
 
-  it('closes the connection past the cap at once and counts it, serves other addresses, and frees a slot when one closes', async () => {
+  /**
+   * Per connection `app`'s server accepts from now on, in order: whether it was already closed when
+   * its 'connection' event was over. The cap's listener runs before this one (registered earlier), so
+   * `true` is a connection closed on arrival, before the server read a byte of it or any timer ran.
+   */
+  function closedOnArrival(app: FastifyInstance): boolean[] {
+    const accepted: boolean[] = [];
+    app.server.on('connection', (socket: Socket) => accepted.push(socket.destroyed));
+    return accepted;
+  }
+
+  // No upper bound on the time: a refused connection not closed on arrival would be held until the
+  // connection timeout (60 s), far beyond the test's 10 s timeout; `closedOnArrival` says it was
+  // closed in the event that accepted it.
+  it('closes the connection past the cap at once and counts it, serves other addresses, and frees a slot when one closes', { timeout: 10_000 }, async () => {
     const app = Fastify(serverOptions({ maxConnectionsPerAddress: 3 }));
     const metrics = createMetrics({ defaultMetrics: false });
     registerHttpMetrics(app, metrics);
@@ -220,17 +244,19 @@ describe('the cap per client address', () => {
     const port = await listening(app);
     const dropped: { remoteAddress?: string }[] = [];
     app.server.on('drop', (data: { remoteAddress?: string }) => dropped.push(data));
+    const accepted = closedOnArrival(app);
 
     const holding = [await held(port), await held(port), await held(port)];
-    for (let i = 0; i < 100 && (await openConnections(app)) < 3; i++) await pause(10);
+    while ((await openConnections(app)) < 3) await pause(10);
 
-    // The 4th and 5th from 127.0.0.1: closed unanswered, at once (well before any timeout).
+    // The 4th and 5th from 127.0.0.1: closed unanswered, at once (on arrival).
     for (const _ of [4, 5]) {
       const refused = client(port);
       refused.socket.write(GET);
-      expect(await within(refused.closed, 1000), 'closed at once').toBe(true);
+      await refused.closed;
       expect(refused.received()).toBe('');
     }
+    expect(accepted, 'the 4th and 5th closed on arrival').toEqual([false, false, false, true, true]);
     // Another address is served meanwhile.
     const other = client(port, '127.0.0.2');
     expect(await other.send(GET, 1)).toMatch(/^HTTP\/1\.1 200/);
@@ -240,13 +266,14 @@ describe('the cap per client address', () => {
     // A held connection closes: its slot is free again, and only one.
     holding[0]!.socket.destroy();
     await holding[0]!.closed;
-    for (let i = 0; i < 100 && (await openConnections(app)) > 3; i++) await pause(10); // 2 held + `other`
+    while ((await openConnections(app)) > 3) await pause(10); // 2 held + `other`
     const again = client(port);
     expect(await again.send(GET, 1)).toMatch(/^HTTP\/1\.1 200/);
     const past = client(port);
     past.socket.write(GET);
-    expect(await within(past.closed, 1000), 'closed at once').toBe(true);
+    await past.closed;
     expect(past.received()).toBe('');
+    expect(accepted, '`other` and `again` served, `past` closed on arrival').toEqual([false, false, false, true, true, false, false, true]);
     expect(dropped).toHaveLength(3);
     expect(await droppedMetric()).toBe(3);
   });
@@ -265,21 +292,29 @@ describe('the cap per client address', () => {
     }
   });
 
+  // No upper bound on the time: the reference app's other timeouts (connection, headers, request:
+  // 60 s) are beyond the test's 20 s timeout; `closedOnArrival` says which was closed, and when.
   it('the reference app keeps the default cap, and turns it off behind a declared or trusted proxy (every connection is the proxy)', async () => {
-    const heldAt = async (env: Record<string, string>): Promise<Client[]> => {
+    const count = DEFAULT_MAX_CONNECTIONS_PER_ADDRESS + 1;
+    const heldAt = async (env: Record<string, string>): Promise<{ clients: Client[]; accepted: boolean[] }> => {
       const { app } = await demoApp(env);
       const port = await listening(app);
-      return Promise.all(Array.from({ length: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS + 1 }, () => held(port)));
+      const accepted = closedOnArrival(app);
+      return { clients: await Promise.all(Array.from({ length: count }, () => held(port))), accepted };
     };
     const direct = await heldAt({});
-    expect(await within(Promise.race(direct.map((c) => c.closed)), 2000), 'one is closed').toBe(true);
+    await Promise.race(direct.clients.map((c) => c.closed)); // one is closed
+    // The server accepts in arrival order: the 257th, and only it, was closed on arrival.
+    expect(direct.accepted, 'the one past 256 closed on arrival').toEqual([...Array.from({ length: count - 1 }, () => false), true]);
     await pause(100);
-    expect(direct.filter((c) => c.socket.destroyed), 'only the one past 256 is closed').toHaveLength(1);
+    expect(direct.clients.filter((c) => c.socket.destroyed), 'only the one past 256 is closed').toHaveLength(1);
     const proxies: Record<string, string>[] = [{ TRUST_PROXY: '127.0.0.1' }, { BEHIND_PROXY: 'true', TRUST_PROXY: '1' }];
     for (const env of proxies) {
       const proxied = await heldAt(env);
+      while (proxied.accepted.length < count) await pause(10);
+      expect(proxied.accepted.includes(true), `${JSON.stringify(env)}: none closed on arrival`).toBe(false);
       await pause(100);
-      expect(proxied.every((c) => !c.socket.destroyed), JSON.stringify(env)).toBe(true);
+      expect(proxied.clients.every((c) => !c.socket.destroyed), JSON.stringify(env)).toBe(true);
     }
   });
 });
