@@ -29,9 +29,12 @@ export interface Plan {
   /**
    * URL attribute values whose scheme the static text does not settle, by static string: the offset in
    * `strings[j]` where such a value opens / closes (after the interpolations it holds), else -1. `list`:
-   * 1 when each space- or comma-separated part is a URL (`srcset`, `ping`). Null when there is none.
+   * 1 when each space-, comma- or semicolon-separated part is a URL (`srcset`, `ping`, SVG animation
+   * values). Null when there is none.
    */
   readonly urls: { readonly open: Int32Array; readonly close: Int32Array; readonly list: Uint8Array } | null;
+  /** Whether the template was read as starting inside a tag (as attributes), not as text. */
+  readonly inTag: boolean;
 }
 
 /** `…text before${…}`, naming an interpolation the way every `html` TypeError does. */
@@ -55,6 +58,13 @@ const URL_ATTRS: ReadonlySet<string> = new Set([
 ]);
 /** URL lists: each candidate is checked. */
 const URL_LIST_ATTRS: ReadonlySet<string> = new Set(['srcset', 'imagesrcset', 'ping']);
+/**
+ * SVG animation elements: their `values`, `from`, `to` and `by` set the attribute `attributeName`
+ * names, `href` included (`<set attributeName="href" to="javascript:…">` runs in Chromium), so each
+ * `;`-separated value is checked as a URL.
+ */
+const ANIMATION_TAGS: ReadonlySet<string> = new Set(['animate', 'set', 'animatemotion', 'animatetransform', 'animatecolor']);
+const ANIMATION_VALUES: ReadonlySet<string> = new Set(['values', 'from', 'to', 'by']);
 /** Text only up to their end tag (RCDATA and raw text); `script` and `style` refuse interpolations. */
 const RAW_TAGS: ReadonlySet<string> = new Set(['title', 'textarea', 'style', 'script', 'xmp', 'iframe', 'noembed', 'noframes', 'noscript']);
 
@@ -76,7 +86,7 @@ export function attributeRule(name: string, tag: string): 'url' | 'urls' | 'styl
   if (name === 'srcdoc') return '!cannot interpolate into srcdoc in @: the browser decodes entities and renders the value as a page; give the iframe a src URL instead';
   if (name === 'style') return 'style';
   if (name === ATTR.params) return 'params';
-  if (URL_LIST_ATTRS.has(name)) return 'urls';
+  if (URL_LIST_ATTRS.has(name) || (ANIMATION_VALUES.has(name) && ANIMATION_TAGS.has(tag))) return 'urls';
   return URL_ATTRS.has(name) || (name === 'data' && tag === 'object') ? 'url' : 'text';
 }
 
@@ -90,12 +100,16 @@ const ATTRIBUTE_START = /^[\t\n\f\r ]*[^\t\n\f\r "'<>/=]+[\t\n\f\r ]*=[\t\n\f\r 
 
 const TAG_NAME_MESSAGE = ': write the tag in the template (pick between html`…` fragments)';
 
-export function analyse(strings: readonly string[]): Plan {
+/**
+ * `inTag`: read the template as attributes (as inside a tag), for a fragment put where an attribute
+ * name goes; by default, as attributes only when its first static string starts like one.
+ */
+export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test(strings[0] ?? '')): Plan {
   const n = strings.length - 1;
   const kinds = new Uint8Array(n);
   const refusals: (string | undefined)[] = new Array<string | undefined>(n);
   let urls = null as { open: Int32Array; close: Int32Array; list: Uint8Array } | null;
-  let state = (ATTRIBUTE_START.test(strings[0] ?? '') ? S.BeforeAttrName : S.Data) as S;
+  let state = (inTag ? S.BeforeAttrName : S.Data) as S;
   let buf = ''; // tag name, comment tail, or raw-text end tag in progress
   let isEnd = false;
   let selfClosing = false;
@@ -347,5 +361,5 @@ export function analyse(strings: readonly string[]): Plan {
     if (j < n) interpolation(j);
   }
   if (urlPending && urls !== null) urls.close[n] = (strings[n] ?? '').length;
-  return { kinds, refusals, urls };
+  return { kinds, refusals, urls, inTag };
 }

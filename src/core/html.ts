@@ -6,6 +6,8 @@
 import { analyse, attributeRule, NAME, PARAMS_MESSAGE, placeOf, REFUSED, refusal, STYLE, TEXT, VALUE, type Plan } from './html-context.js';
 
 const SAFE = Symbol('livecomponents.safeHtml');
+/** On a fragment read as text that holds values: its strings and values, to read it again as attributes. */
+const SOURCE = Symbol('livecomponents.safeHtml.source');
 
 export interface SafeHtml {
   readonly [SAFE]: true;
@@ -13,8 +15,14 @@ export interface SafeHtml {
   toString(): string;
 }
 
-function safe(value: string): SafeHtml {
-  return { [SAFE]: true, value, toString: () => value };
+interface Source {
+  readonly strings: TemplateStringsArray;
+  readonly values: readonly HtmlValue[];
+}
+
+function safe(value: string, source?: Source): SafeHtml {
+  const fragment = { [SAFE]: true as const, value, toString: () => value };
+  return source === undefined ? fragment : Object.assign(fragment, { [SOURCE]: source });
 }
 
 export function isSafeHtml(value: unknown): value is SafeHtml {
@@ -53,7 +61,10 @@ function renderValue(value: HtmlValue, strings: TemplateStringsArray, i: number,
   if (value === null || value === undefined || value === false) return '';
   if (isSafeHtml(value)) {
     if (kind === VALUE || kind === STYLE) throw new TypeError(`html: cannot put an html\`…\` fragment or unsafeRawHtml() in an attribute value, in ${placeOf(strings, i)}: it is markup, and the attribute holds text; interpolate a string`);
-    return value.value;
+    // A fragment read as text (html` download href="${url}"`) whose values are placed where attributes
+    // go: read it again as attributes, so its values are checked as what they are there.
+    const source = kind === NAME ? (value as { [SOURCE]?: Source })[SOURCE] : undefined;
+    return source === undefined ? value.value : render(source.strings, source.values, planOf(source.strings, true));
   }
   if (Array.isArray(value)) return (value as readonly HtmlValue[]).map((item) => renderValue(item, strings, i, kind)).join('');
   const type = typeof value;
@@ -80,15 +91,26 @@ function notRenderable(value: unknown, strings: TemplateStringsArray, i: number)
 
 /** One plan per call site: a template's strings array is the same object at every call. */
 const PLANS = new WeakMap<TemplateStringsArray, Plan>();
+/** The plans of templates read as text, read as attributes (for a fragment put where an attribute name goes). */
+const TAG_PLANS = new WeakMap<TemplateStringsArray, Plan>();
+
+function planOf(strings: TemplateStringsArray, inTag?: true): Plan {
+  const plans = inTag ? TAG_PLANS : PLANS;
+  let plan = plans.get(strings);
+  if (plan === undefined) plans.set(strings, (plan = analyse(strings, inTag)));
+  return plan;
+}
 
 /**
  * Escapes every value, and checks it against where it lands, read from the template's static text:
  * - element text, `<textarea>`/`<title>` content, comments, quoted attribute values: escaped;
  * - a URL attribute (`href`, `src`, `action`, `srcset`…) whose scheme the static text before the value
  *   does not settle (no `/ ? # :`): the whole value, as the browser decodes it, goes through `safeUrl`
- *   (each candidate of `srcset`, `imagesrcset` and `ping`) and becomes `#` when unsafe;
+ *   (each candidate of `srcset`, `imagesrcset` and `ping`, each value an SVG animation sets) and
+ *   becomes `#` when unsafe;
  * - a `style` attribute: numbers, and strings of letters, digits, spaces and `# % . , + -`;
- * - where an attribute name goes (`<input ${x}>`): html`…` fragments, and strings of bare names;
+ * - where an attribute name goes (`<input ${x}>`): html`…` fragments (read as attributes), and strings
+ *   of bare names;
  * - TypeError at render: `on…` handlers, `srcdoc`, `<script>`, `<style>`, a tag name, an unquoted
  *   attribute value, an html`…` fragment in an attribute value, `data-lc-params` built around a value.
  * @example
@@ -99,8 +121,11 @@ export function html(strings: TemplateStringsArray, ...values: HtmlValue[]): Saf
   if (!Array.isArray(strings) || !Array.isArray((strings as TemplateStringsArray).raw)) {
     throw new TypeError('html is a template tag: write html`…${value}…`; trusted markup goes through unsafeRawHtml()');
   }
-  let plan = PLANS.get(strings);
-  if (plan === undefined) PLANS.set(strings, (plan = analyse(strings)));
+  const plan = planOf(strings);
+  return safe(render(strings, values, plan), plan.inTag || values.length === 0 ? undefined : { strings, values });
+}
+
+function render(strings: TemplateStringsArray, values: readonly HtmlValue[], plan: Plan): string {
   const { kinds, refusals, urls } = plan;
   let out = strings[0] ?? '';
   if (urls === null) {
@@ -108,7 +133,7 @@ export function html(strings: TemplateStringsArray, ...values: HtmlValue[]): Saf
       const kind = kinds[i] ?? TEXT;
       out += (kind >= REFUSED ? renderDynamic(out, values[i], strings, i, refusals[i]) : renderValue(values[i], strings, i, kind)) + (strings[i + 1] ?? '');
     }
-    return safe(out);
+    return out;
   }
   let open = urls.open[0] ?? -1;
   let list = urls.list[0] === 1;
@@ -128,7 +153,7 @@ export function html(strings: TemplateStringsArray, ...values: HtmlValue[]): Saf
       list = urls.list[i + 1] === 1;
     }
   }
-  return safe(out);
+  return out;
 }
 
 /**
@@ -171,7 +196,7 @@ function decodeAttribute(value: string): string {
 
 function urlIsSafe(value: string, list: boolean): boolean {
   const url = decodeAttribute(value);
-  return list ? url.split(/[\s,]+/).every((part) => safeUrl(part) === part) : safeUrl(url) === url;
+  return list ? url.split(/[\s,;]+/).every((part) => safeUrl(part) === part) : safeUrl(url) === url;
 }
 
 /** Schemes `safeUrl` keeps; any other (`javascript:`, `data:`, `vbscript:`…) would run or load content. */

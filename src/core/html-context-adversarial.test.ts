@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { html, type HtmlValue } from './html.js';
+
+/** Each of these ran window.__xss=1 in Chromium (a click or a hover) before the fix. */
+const JS = 'javascript:window.__xss=1';
+
+describe('html: a fragment read as text, put where an attribute name goes', () => {
+  it('is read again as attributes: a URL after a bare name, a value or nothing before it is checked', () => {
+    // Read as text, html` download href="${url}"` left javascript: in the href.
+    expect(html`<a ${html` download href="${JS}"`}>x</a>`.value).toBe('<a  download href="#">x</a>');
+    expect(html`<a ${html` ${'download'} href="${JS}"`}>x</a>`.value).toBe('<a  download href="#">x</a>');
+    expect(html`<a ${html`rel=nofollow href="${JS}"`}>x</a>`.value).toBe('<a rel=nofollow href="#">x</a>');
+    expect(html`<svg><a ${html` target="_top" ${'x'} xlink:href="${JS}"`}></a></svg>`.value).toBe('<svg><a  target="_top" x xlink:href="#"></a></svg>');
+    // Nested fragments too, and arrays of them.
+    const link = (url: string): HtmlValue => html` download href="${url}"`;
+    expect(html`<a ${html` ${link(JS)}`}>x</a><a ${[link('/ok'), link(JS)]}>y</a>`.value).toBe('<a   download href="#">x</a><a  download href="/ok" download href="#">y</a>');
+    // Kept where the URL is safe, and as text where text goes.
+    expect(html`<a ${html` download href="${'/file.pdf'}"`}>x</a>`.value).toBe('<a  download href="/file.pdf">x</a>');
+    expect(html`<p>${html` download href="${JS}"`}</p>`.value).toBe(`<p> download href="${JS}"</p>`);
+  });
+
+  it('refuses there what an attribute refuses: an unquoted value, a handler, a string that is not bare names', () => {
+    // Read as text, html` title=${x}` let x = 'x onmouseover=…' add a handler.
+    expect(() => html`<a ${html` title=${'x onmouseover=window.__xss=1'}`}>x</a>`).toThrow(/cannot interpolate an unquoted attribute value/);
+    expect(() => html`<p ${html` hidden onclick="${'x'}"`}>`).toThrow(/event handler attribute onclick/);
+    expect(() => html`<input ${html`${'onfocus=window.__xss=1 autofocus'}`}>`).toThrow(/where an attribute name goes/);
+    // Text that does not go in a tag is not refused as attributes.
+    expect(html`<p>${html`Hello, ${"O'Brien"} = "${'5'}"`}</p>`.value).toBe('<p>Hello, O&#39;Brien = "5"</p>');
+  });
+});
+
+describe('html: SVG animation values', () => {
+  it('checks each value of values, from, to and by on animate and set, which can set href', () => {
+    // <set attributeName="href" to="javascript:…"> and <animate … values="…"> set the link's href in Chromium.
+    expect(html`<svg><a><set attributeName="href" to="${JS}"/></a></svg>`.value).toBe('<svg><a><set attributeName="href" to="#"/></a></svg>');
+    expect(html`<svg><a><animate attributeName="href" values="${`/a;${JS}`}"/></a></svg>`.value).toBe('<svg><a><animate attributeName="href" values="#"/></a></svg>');
+    expect(html`<svg><a><animate attributeName="href" values="/a;${JS}"/></a></svg>`.value).toBe('<svg><a><animate attributeName="href" values="#"/></a></svg>');
+    expect(html`<svg><a><animate attributeName="href" from="${JS}" by="${JS}"/></a></svg>`.value).toBe('<svg><a><animate attributeName="href" from="#" by="#"/></a></svg>');
+    expect(html`<svg><a><animateMotion ${'values'}="${JS}"/><set ${'to'}="${JS}"/></a></svg>`.value).toBe('<svg><a><animateMotion values="#"/><set to="#"/></a></svg>');
+  });
+
+  it('keeps numbers, colours and points', () => {
+    expect(html`<svg><animate attributeName="opacity" values="${'0;1;0.5'}" from="${0}" to="${1}" by="${0.1}"/><set attributeName="fill" to="${'#f00'}"/></svg>`.value).toBe(
+      '<svg><animate attributeName="opacity" values="0;1;0.5" from="0" to="1" by="0.1"/><set attributeName="fill" to="#f00"/></svg>',
+    );
+    expect(html`<svg><animateMotion values="${'0,0; 10,10'}"/></svg>`.value).toBe('<svg><animateMotion values="0,0; 10,10"/></svg>');
+  });
+});
