@@ -46,3 +46,23 @@ describe('html: SVG animation values', () => {
     expect(html`<svg><animateMotion values="${'0,0; 10,10'}"/></svg>`.value).toBe('<svg><animateMotion values="0,0; 10,10"/></svg>');
   });
 });
+
+describe('html: <title>, <textarea>… after an <svg> or <math>', () => {
+  it('reads them as markup too: the browser may still be in foreign content (a stray </svg>) and parse tags there', () => {
+    // Chromium: </svg> inside <math> is ignored, <textarea> is a MathML element, <p> leaves math: a real link.
+    expect(html`<math></svg><textarea><p><a href="${JS}">x</a></p></textarea></math>`.value).toBe('<math></svg><textarea><p><a href="#">x</a></p></textarea></math>');
+  });
+
+  it('refuses values after an end tag the two readings disagree on', () => {
+    // Chromium: </div> leaves the svg, so <title> is RCDATA and the comment's </title> ends it: a real link.
+    expect(() => html`<div><svg></div><title><!--</title><a href="${JS}">x</a>--></title>`).toThrow(/after an <svg> or <math>/);
+    expect(() => html`<svg><foreignObject><textarea><p title="</textarea><a href='${'/ok'}'>"></p></textarea></foreignObject></svg>`).toThrow(/after an <svg> or <math>/);
+    expect(() => html`<svg><title><!--</title${'x'}>`).toThrow(/after an <svg> or <math>/);
+  });
+
+  it('keeps the usual accessible svg, and <textarea> after an svg', () => {
+    expect(html`<svg role="img"><title>${'a <b> & c'}</title><desc>${'d'}</desc><use href="${'/i.svg#x'}"/></svg><textarea>${'</textarea>'}</textarea><title>${'t'}</title>`.value).toBe(
+      '<svg role="img"><title>a &lt;b&gt; &amp; c</title><desc>d</desc><use href="/i.svg#x"/></svg><textarea>&lt;/textarea&gt;</textarea><title>t</title>',
+    );
+  });
+});

@@ -98,6 +98,9 @@ export const PARAMS_MESSAGE =
 /** A fragment that starts as attributes do (html` title="${x}"`): read as inside a tag, not as text. */
 const ATTRIBUTE_START = /^[\t\n\f\r ]*[^\t\n\f\r "'<>/=]+[\t\n\f\r ]*=[\t\n\f\r ]*["']/;
 
+const AMBIGUOUS_MESSAGE =
+  'cannot interpolate in @: after an <svg> or <math>, a </title>, </textarea>… in a comment or an attribute value is read by the browser either as text or as that end tag, so where the value lands is not known; take the end tag out of the comment or value';
+
 const TAG_NAME_MESSAGE = ': write the tag in the template (pick between html`…` fragments)';
 
 /**
@@ -117,6 +120,16 @@ export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test
   let attr = '';
   let dynamicName = false;
   let foreign = 0; // depth of <svg>/<math>
+  // After an <svg> or <math>, whether the browser is in foreign content is not known from here on (a <p>
+  // or </div> leaves it, a stray </svg> does not), so <title>, <textarea>… are read as markup, and their
+  // raw-text reading is kept alongside: `shadow` is its end tag ("</title"), `shadowAt` how much of it
+  // the text has matched, `shadowInData` whether its "<" was in text. Where the two readings part (that
+  // end tag inside a comment or an attribute value), every later value is refused.
+  let sawForeign = false;
+  let shadow = '';
+  let shadowAt = 0;
+  let shadowInData = false;
+  let ambiguous = false;
   let rawTag = '';
   // The attribute value being read.
   let valueStatic = ''; // its static text so far
@@ -154,16 +167,26 @@ export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test
       if (foreign > 0 && (tag === 'svg' || tag === 'math')) foreign--;
       return;
     }
-    if (foreign > 0 ? tag === 'script' || tag === 'style' : RAW_TAGS.has(tag)) {
+    if (tag === 'script' || tag === 'style' || (!sawForeign && RAW_TAGS.has(tag))) {
       if (foreign === 0 || !selfClosing) {
         state = S.Raw;
         rawTag = tag;
         buf = '';
       }
-    } else if (foreign === 0 && tag === 'plaintext') state = S.Plaintext;
-    else if ((tag === 'svg' || tag === 'math') && !selfClosing) foreign++;
+    } else if (RAW_TAGS.has(tag)) {
+      if (shadow === '') shadow = `</${tag}`;
+    } else if (!sawForeign && tag === 'plaintext') state = S.Plaintext;
+    else if ((tag === 'svg' || tag === 'math') && !selfClosing) {
+      foreign++;
+      sawForeign = true;
+    }
   };
   const interpolation = (i: number): void => {
+    if (ambiguous || shadowAt > 0) {
+      refuse(i, AMBIGUOUS_MESSAGE);
+      shadowAt = 0;
+      return;
+    }
     switch (state) {
       case S.Data:
       case S.BogusComment:
@@ -233,6 +256,18 @@ export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test
     const s = strings[j] ?? '';
     for (let k = 0; k < s.length; k++) {
       const c = s[k] as string;
+      if (shadow !== '') {
+        if (c === '<') {
+          shadowAt = 1;
+          shadowInData = state === S.Data;
+        } else if (shadowAt === shadow.length) {
+          if (SPACE.test(c) || c === '/' || c === '>') {
+            ambiguous ||= !shadowInData;
+            shadow = '';
+          }
+          shadowAt = 0;
+        } else if (shadowAt > 0) shadowAt = c.toLowerCase() === shadow[shadowAt] ? shadowAt + 1 : 0;
+      }
       switch (state) {
         case S.Data:
           if (c === '<') state = S.TagOpen;
