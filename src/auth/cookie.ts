@@ -123,6 +123,15 @@ const MAX_STRAY_DOMAINS = 4;
 const MAX_STRAY_PATHS = 16;
 /** Longest request path whose prefixes are tried. */
 const MAX_STRAY_PATH = 256;
+/**
+ * The parent-domain lines' share of a refusal's header block, as a proxy reads it from the app
+ * (HTTP/1.1: `Set-Cookie: <line>\r\n` each). With the host-only pair (~270 bytes) every `Set-Cookie`
+ * of a refusal stays under 4 KB, and its whole header block well under the 8 KB a proxy must allow
+ * (docs/deployment.md; the shipped nginx site reads up to 16 KB).
+ */
+const MAX_STRAY_BYTES = 3_584;
+/** What HTTP/1.1 adds around each line: `Set-Cookie: ` and CRLF. */
+const SET_COOKIE_OVERHEAD = 'Set-Cookie: \r\n'.length;
 
 /**
  * `Set-Cookie` lines expiring a `refresh_token` set for a parent domain of the request's host
@@ -144,7 +153,7 @@ function strayExpiries(request: FastifyRequest): string[] {
   // as long as its domain and path: unbounded, an 8 KB Host of one-letter labels made 32,000 lines
   // (132 MB) in one answer. A DNS name has at most 253 characters (RFC 1035 §2.3.4); beyond that, or
   // a path longer than `MAX_STRAY_PATH` or with more than `MAX_STRAY_PATHS` prefixes, no browser
-  // sent it: only the host-only expiry, as before.
+  // sent it: only the host-only expiry, as before. Within those, the lines stop at `MAX_STRAY_BYTES`.
   const hostname = request.hostname;
   if (hostname.length > MAX_DNS_NAME + 1) return [];
   const host = hostname.toLowerCase();
@@ -162,13 +171,28 @@ function strayExpiries(request: FastifyRequest): string[] {
   for (let slash = path.indexOf('/', 1); slash !== -1; slash = path.indexOf('/', slash + 1)) paths.push(path.slice(0, slash), path.slice(0, slash + 1));
   if (path !== '/' && !path.endsWith('/')) paths.push(path);
   if (paths.length > MAX_STRAY_PATHS) return [];
-  const lines: string[] = [];
-  for (const domain of parents) {
+  const cookiePaths = paths.filter((p) => /^\/[\u0021-\u003A\u003C-\u007E]*$/.test(p));
+  // Each domain's lines whole, from the parent nearest the root (the one any sibling can set; each
+  // farther one is longer) while they fit in `MAX_STRAY_BYTES`: a longer header block made the
+  // shipped nginx (4 KB by default) answer 502 instead of the refusal. The answer keeps the order
+  // farthest first.
+  const kept: string[][] = [];
+  let bytes = 0;
+  for (const domain of [...parents].reverse()) {
     if (!/^[a-z0-9-]+(\.[a-z0-9-]+)+$/.test(domain)) continue;
-    for (const p of paths) {
-      if (!/^\/[\u0021-\u003A\u003C-\u007E]*$/.test(p)) continue;
-      lines.push(`${REFRESH_COOKIE}=; Max-Age=0; Domain=${domain}; Path=${p}; Expires=${EPOCH}; HttpOnly; Secure; SameSite=Strict`);
-    }
+    const lines = cookiePaths.map((p) => strayLine(domain, p));
+    bytes += lines.reduce((sum, line) => sum + line.length + SET_COOKIE_OVERHEAD, 0);
+    if (bytes > MAX_STRAY_BYTES) break;
+    kept.unshift(lines);
   }
-  return lines;
+  return kept.flat();
 }
+
+/**
+ * What a browser needs to delete the cookie of that name, domain and path, and no more: `Max-Age=0`
+ * deletes in every current browser (no `Expires` needed), `Secure` because these are sent only with
+ * `Secure` cookies and a browser may refuse a non-`Secure` line for a `Secure` cookie; `HttpOnly` and
+ * `SameSite` play no part in which cookie a line replaces (RFC 6265 §5.3 step 11). The app's own
+ * host-only expiry keeps its full attributes.
+ */
+const strayLine = (domain: string, path: string) => `${REFRESH_COOKIE}=; Max-Age=0; Domain=${domain}; Path=${path}; Secure`;

@@ -97,6 +97,8 @@ describe.runIf(browserTestsEnabled('planted refresh cookie in Chromium over HTTP
   let evilBase = '';
   /** What the evil page plants (the attacker's refresh token), set before the victim visits it. */
   let planted = '';
+  /** The `Set-Cookie` lines of the evil page for `planted`: one, at the module's own path, unless a test sets others. */
+  let plantLines = (token: string) => [`refresh_token=${token}; Domain=example.test; Path=/api/v1/auth; Secure; SameSite=Lax; Max-Age=3600`];
   const events = memorySecurityEvents();
 
   beforeAll(async () => {
@@ -137,7 +139,7 @@ describe.runIf(browserTestsEnabled('planted refresh cookie in Chromium over HTTP
     evilServer = createServer(tls, (_req, res) => {
       res.writeHead(200, {
         'content-type': 'text/html; charset=utf-8',
-        'set-cookie': `refresh_token=${planted}; Domain=example.test; Path=/api/v1/auth; Secure; SameSite=Lax; Max-Age=3600`,
+        'set-cookie': plantLines(planted),
       });
       res.end('<!doctype html><title>cute cats</title><p>Nothing to see here.');
     });
@@ -233,6 +235,56 @@ describe.runIf(browserTestsEnabled('planted refresh cookie in Chromium over HTTP
     // The attacker's family as it was: nothing rotated, revoked or issued.
     expect(await rows()).toEqual(before);
     expect(before.refresh.filter((r) => r.family_id === attackerFamily)).toHaveLength(1);
+  });
+
+  it('the same token planted at four other paths, HttpOnly or not, SameSite Strict, Lax or None: one refusal removes every one', async () => {
+    // The parent-domain expiries are `refresh_token=; Max-Age=0; Domain=…; Path=…; Secure` only (no
+    // Expires, HttpOnly or SameSite, so that a refusal fits a proxy's header buffer): Chromium must
+    // still delete a cookie of that name, domain and path whatever else it was set with.
+    const login = await app!.inject({
+      method: 'POST',
+      url: '/api/v1/auth/login',
+      headers: { 'content-type': 'application/json' },
+      payload: JSON.stringify({ email: 'attacker@example.test', password: PASSWORD }),
+    });
+    expect(login.statusCode).toBe(200);
+    const setCookie = ([] as string[]).concat(login.headers['set-cookie'] ?? []);
+    planted = (setCookie.find((c) => c.startsWith('refresh_token=')) as string).split(';')[0]!.slice('refresh_token='.length);
+    const at = { '/': 'Secure; SameSite=None', '/api': 'HttpOnly; Secure; SameSite=Strict', '/api/v1/auth/': 'Secure; SameSite=Lax', '/api/v1/auth/refresh-token': 'HttpOnly; Secure; SameSite=Strict' };
+    plantLines = (token) => Object.entries(at).map(([path, flags]) => `refresh_token=${token}; Max-Age=3600; Domain=example.test; Path=${path}; ${flags}`);
+    const csrfBefore = events.events.filter((e) => e.event === 'malicious_csrf').length;
+    const context = await newContext();
+    try {
+      const page = await context.newPage();
+      expect((await page.goto(`${evilBase}/`))?.status()).toBe(200);
+      const stored = named(await context.cookies(), 'refresh_token');
+      expect(stored.map((c) => [c.domain, c.path, c.httpOnly, c.sameSite]).sort()).toEqual([
+        ['.example.test', '/', false, 'None'],
+        ['.example.test', '/api', true, 'Strict'],
+        ['.example.test', '/api/v1/auth/', false, 'Lax'],
+        ['.example.test', '/api/v1/auth/refresh-token', true, 'Strict'],
+      ]);
+
+      await page.goto(`${appBase}/login`);
+      const [request, refreshed] = await Promise.all([
+        page.waitForRequest((r) => r.url() === `${appBase}/api/v1/auth/refresh-token`),
+        pageFetch(context, appBase, '/api/v1/auth/refresh-token'),
+      ]);
+      expect([refreshed.status, refreshed.json?.code]).toEqual([401, 'REFRESH_TOKEN_INVALID']);
+      // All four were sent (one value, so not a tossed pair), and all four are gone after one refusal.
+      const sent = ((await request.headerValue('cookie')) ?? '').split('; ').filter((pair) => pair.startsWith('refresh_token='));
+      expect(sent).toEqual(Array.from({ length: 4 }, () => `refresh_token=${planted}`));
+      // What did it: 8 minimal lines for Domain=example.test (before, each also carried Expires, HttpOnly and SameSite=Strict).
+      const lines = await (await request.response())!.headerValues('set-cookie');
+      const paths = ['/', '/api', '/api/', '/api/v1', '/api/v1/', '/api/v1/auth', '/api/v1/auth/', '/api/v1/auth/refresh-token'];
+      expect(lines.filter((line) => line.includes('; Domain='))).toEqual(paths.map((path) => `refresh_token=; Max-Age=0; Domain=example.test; Path=${path}; Secure`));
+      expect(named(await context.cookies(), 'refresh_token')).toEqual([]);
+      const again = await pageFetch(context, appBase, '/api/v1/auth/refresh-token');
+      expect([again.status, again.json?.code]).toEqual([401, 'REFRESH_TOKEN_INVALID']);
+      expect(events.events.filter((e) => e.event === 'malicious_csrf').length - csrfBefore).toBe(1);
+    } finally {
+      await context.close();
+    }
   });
 
   it('the app\'s own sign-in in Chromium: both cookies stored as meant, a refresh rotates both, /logout expires both', async () => {
