@@ -9,6 +9,7 @@
  * whatever X-Forwarded-For the client sends, and across both instances.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import { connect } from 'node:net';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,6 +38,12 @@ const HAVE_TOOLS =
   haveTool('openssl', 'version', 'apt-get install openssl', 'the nginx test (it makes its TLS certificate)');
 
 const SERVER_NAME = 'localhost';
+/**
+ * A second site from the same template, for a host name of 6 labels: a refused refresh there expires
+ * the refresh cookie at its 4 parent domains on 8 paths each (docs/auth.md, "A planted refresh
+ * cookie"), more headers than nginx's default proxy_buffer_size (4 KB) holds.
+ */
+const LONG_NAME = 'lc.eu-west-1.services.production.example.test';
 /** Client source addresses; nginx itself connects to the app from 127.0.0.1. */
 const CLIENTS = Array.from({ length: 8 }, (_, i) => `127.0.0.${i + 2}`);
 const METRICS_TOKEN = randomBytes(32).toString('hex');
@@ -46,6 +53,8 @@ describe.skipIf(!HAVE_TOOLS)('nginx in front of two instances', () => {
   let ca = '';
   let httpsPort = 0;
   let httpPort = 0;
+  let longHttpsPort = 0;
+  let longDir = '';
   let upstreams: [string, string] = ['', ''];
   let metricsPorts: number[] = [];
   let redis: RedisServer | undefined;
@@ -61,7 +70,7 @@ describe.skipIf(!HAVE_TOOLS)('nginx in front of two instances', () => {
     const key = join(dir, 'key.pem');
     const made = run('openssl', [
       'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', `/CN=${SERVER_NAME}`,
-      '-addext', `subjectAltName=DNS:${SERVER_NAME},IP:127.0.0.1`, '-keyout', key, '-out', cert,
+      '-addext', `subjectAltName=DNS:${SERVER_NAME},DNS:${LONG_NAME},IP:127.0.0.1`, '-keyout', key, '-out', cert,
     ]);
     if (made.status !== 0) throw new Error(`openssl failed: ${made.stderr}`);
     ca = readFileSync(cert, 'utf8');
@@ -78,6 +87,15 @@ describe.skipIf(!HAVE_TOOLS)('nginx in front of two instances', () => {
     });
     writeFileSync(join(dir, 'livecomponents.conf'), site);
     writeFileSync(join(dir, 'nginx.conf'), mainConfig(dir, join(dir, 'livecomponents.conf')));
+    // The second site: its own nginx (its own ports, pid, logs), the same two instances behind it.
+    longDir = join(dir, 'long');
+    longHttpsPort = await freePort();
+    for (const sub of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(longDir, sub), { recursive: true });
+    const longSite = renderSite(readDeploy('nginx/livecomponents.conf.template'), {
+      serverName: LONG_NAME, cert, key, upstreams, httpsPort: longHttpsPort, httpPort: await freePort(),
+    });
+    writeFileSync(join(longDir, 'livecomponents.conf'), longSite);
+    writeFileSync(join(longDir, 'nginx.conf'), mainConfig(longDir, join(longDir, 'livecomponents.conf')));
 
     // Shared by both instances, as a deployment shares them (compose .env, Kubernetes Secret).
     const shared = {
@@ -301,6 +319,52 @@ describe.skipIf(!HAVE_TOOLS)('nginx in front of two instances', () => {
     // `ssl_reject_handshake`: the handshake itself fails for another name, certificate aside.
     expect(await tlsHandshake(httpsPort, SERVER_NAME)).toBe('established');
     expect(await tlsHandshake(httpsPort, 'evil.example')).toMatch(/unrecognized name/i);
+  });
+
+  it('passes a refused refresh for a host of 6 labels whole: the 401 and its 34 Set-Cookie lines (a 502 with nginx\'s default 4 KB header buffer)', async () => {
+    const conf = ['-p', `${longDir}/`, '-e', join(longDir, 'error.log'), '-c', join(longDir, 'nginx.conf')];
+    const checked = run('nginx', ['-t', ...conf]);
+    expect(checked.status, checked.stderr).toBe(0);
+    const nginx = startChild('nginx (long name)', 'nginx', [...conf, '-g', 'daemon off;'], { cwd: longDir, env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin' } });
+    children.push(nginx);
+    await waitForPort(longHttpsPort, nginx);
+
+    // A browser with a planted refresh cookie and no companion: refused, and the cookie expired
+    // wherever a sibling could have set it.
+    const headers = { origin: `https://${SERVER_NAME}:${httpsPort}`, cookie: `refresh_token=${'A'.repeat(43)}` };
+    const refused = await httpsCall(longHttpsPort, LONG_NAME, ca, { method: 'POST', path: '/api/v1/auth/refresh-token', from: CLIENTS[3], headers });
+    expect(refused.status, `${refused.body}\n${readFileSync(join(longDir, 'error.log'), 'utf8')}`).toBe(401);
+    expect(JSON.parse(refused.body)).toMatchObject({ code: 'REFRESH_TOKEN_INVALID' });
+    const paths = ['/', '/api', '/api/', '/api/v1', '/api/v1/', '/api/v1/auth', '/api/v1/auth/', '/api/v1/auth/refresh-token'];
+    const parents = ['eu-west-1.services.production.example.test', 'services.production.example.test', 'production.example.test', 'example.test'];
+    const lines = refused.headers['set-cookie'] ?? [];
+    expect(lines).toHaveLength(34);
+    expect(lines.slice(1, -1)).toEqual(parents.flatMap((domain) => paths.map((path) => `refresh_token=; Max-Age=0; Domain=${domain}; Path=${path}; Secure`)));
+
+    // What nginx had to hold: the app's own header block for that answer (asked directly, as nginx
+    // asks it), beyond nginx's default buffer and within the 16 KB the site sets.
+    const head = await new Promise<string>((resolve, reject) => {
+      const [host, port] = upstreams[0].split(':') as [string, string];
+      const socket = connect({ host, port: Number(port) });
+      let received = '';
+      socket.on('data', (chunk) => {
+        received += chunk.toString('latin1');
+        const end = received.indexOf('\r\n\r\n');
+        if (end === -1) return;
+        socket.destroy();
+        resolve(received.slice(0, end + 4));
+      });
+      socket.on('error', reject);
+      socket.write(
+        `POST /api/v1/auth/refresh-token HTTP/1.1\r\nHost: ${LONG_NAME}\r\nX-Forwarded-Host: ${LONG_NAME}\r\nX-Forwarded-Proto: https\r\n` +
+          `X-Forwarded-For: ${CLIENTS[4]}\r\nOrigin: ${headers.origin}\r\nCookie: ${headers.cookie}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`,
+      );
+    });
+    expect(head).toMatch(/^HTTP\/1\.1 401 /);
+    expect(head.match(/^set-cookie: /gim)).toHaveLength(34);
+    expect(Buffer.byteLength(head, 'latin1')).toBeGreaterThan(4_096);
+    expect(Buffer.byteLength(head, 'latin1')).toBeLessThan(8_192);
+    expect(readFileSync(join(longDir, 'error.log'), 'utf8')).not.toMatch(/\[(emerg|alert|crit|error)\]/);
   });
 
   it('logged no error in nginx but the refused oversized body', () => {
