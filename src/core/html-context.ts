@@ -26,6 +26,8 @@ export interface Plan {
   /** One of the constants above, per interpolation. */
   readonly kinds: Uint8Array;
   readonly refusals: readonly (string | undefined)[];
+  /** For a `DYNAMIC` value, the (lower-case) name of its tag, `''` in a fragment read as attributes. */
+  readonly tags: readonly (string | undefined)[];
   /**
    * URL attribute values whose scheme the static text does not settle, by static string: the offset in
    * `strings[j]` where such a value opens / closes (after the interpolations it holds), else -1. `list`:
@@ -86,8 +88,9 @@ export function attributeRule(name: string, tag: string): 'url' | 'urls' | 'styl
   if (name === 'srcdoc') return '!cannot interpolate into srcdoc in @: the browser decodes entities and renders the value as a page; give the iframe a src URL instead';
   if (name === 'style') return 'style';
   if (name === ATTR.params) return 'params';
-  if (URL_LIST_ATTRS.has(name) || (ANIMATION_VALUES.has(name) && ANIMATION_TAGS.has(tag))) return 'urls';
-  return URL_ATTRS.has(name) || (name === 'data' && tag === 'object') ? 'url' : 'text';
+  // tag '': a fragment read as attributes, put into a tag not known here (<object ${…}>, <set ${…}>).
+  if (URL_LIST_ATTRS.has(name) || (ANIMATION_VALUES.has(name) && (tag === '' || ANIMATION_TAGS.has(tag)))) return 'urls';
+  return URL_ATTRS.has(name) || (name === 'data' && (tag === 'object' || tag === '')) ? 'url' : 'text';
 }
 
 /** `data-lc-params` built around a value, refused. */
@@ -111,6 +114,7 @@ export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test
   const n = strings.length - 1;
   const kinds = new Uint8Array(n);
   const refusals: (string | undefined)[] = new Array<string | undefined>(n);
+  const tags: (string | undefined)[] = [];
   let urls = null as { open: Int32Array; close: Int32Array; list: Uint8Array } | null;
   let state = (inTag ? S.BeforeAttrName : S.Data) as S;
   let buf = ''; // tag name, comment tail, or raw-text end tag in progress
@@ -237,7 +241,10 @@ export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test
     if (valueCount++ === 0) valueFirst = i;
     kinds[i] = VALUE;
     if (dynamicName) {
-      if (valueCount === 1 && valueStatic === '') kinds[i] = DYNAMIC;
+      if (valueCount === 1 && valueStatic === '') {
+        kinds[i] = DYNAMIC;
+        tags[i] = tag;
+      }
       else refuse(i, 'cannot interpolate into the value of an attribute whose name is interpolated, with text around it, in @: what it holds (a URL, code…) is unknown; write the name in the template');
       return;
     }
@@ -396,5 +403,5 @@ export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test
     if (j < n) interpolation(j);
   }
   if (urlPending && urls !== null) urls.close[n] = (strings[n] ?? '').length;
-  return { kinds, refusals, urls, inTag };
+  return { kinds, refusals, tags, urls, inTag };
 }

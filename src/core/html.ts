@@ -126,12 +126,12 @@ export function html(strings: TemplateStringsArray, ...values: HtmlValue[]): Saf
 }
 
 function render(strings: TemplateStringsArray, values: readonly HtmlValue[], plan: Plan): string {
-  const { kinds, refusals, urls } = plan;
+  const { kinds, refusals, tags, urls } = plan;
   let out = strings[0] ?? '';
   if (urls === null) {
     for (let i = 0; i < values.length; i++) {
       const kind = kinds[i] ?? TEXT;
-      out += (kind >= REFUSED ? renderDynamic(out, values[i], strings, i, refusals[i]) : renderValue(values[i], strings, i, kind)) + (strings[i + 1] ?? '');
+      out += (kind >= REFUSED ? renderDynamic(out, values[i], strings, i, refusals[i], tags[i] ?? '') : renderValue(values[i], strings, i, kind)) + (strings[i + 1] ?? '');
     }
     return out;
   }
@@ -139,7 +139,7 @@ function render(strings: TemplateStringsArray, values: readonly HtmlValue[], pla
   let list = urls.list[0] === 1;
   for (let i = 0; i < values.length; i++) {
     const kind = kinds[i] ?? TEXT;
-    out += kind >= REFUSED ? renderDynamic(out, values[i], strings, i, refusals[i]) : renderValue(values[i], strings, i, kind);
+    out += kind >= REFUSED ? renderDynamic(out, values[i], strings, i, refusals[i], tags[i] ?? '') : renderValue(values[i], strings, i, kind);
     const next = strings[i + 1] ?? '';
     const close = urls.close[i + 1] ?? -1;
     if (close >= 0) {
@@ -158,12 +158,11 @@ function render(strings: TemplateStringsArray, values: readonly HtmlValue[], pla
 
 /**
  * A refused value (`refused` is the message), or the whole value of an attribute whose name is
- * interpolated (`${ATTR.params}="${x}"`): its name, read from the end of `out`, says what it must be.
+ * interpolated (`${ATTR.params}="${x}"`): its name, read from the end of `out`, and its tag, read from the template, say what it must be.
  */
-function renderDynamic(out: string, value: HtmlValue, strings: TemplateStringsArray, i: number, refused: string | undefined): string {
+function renderDynamic(out: string, value: HtmlValue, strings: TemplateStringsArray, i: number, refused: string | undefined, tag: string): string {
   if (refused !== undefined) throw new TypeError(refused);
   const name = /([^\s"'>/=]+)\s*=\s*["']$/.exec(out.slice(-200))?.[1]?.toLowerCase() ?? '';
-  const tag = /^<([a-zA-Z][^\s/>]*)/.exec(out.slice(out.lastIndexOf('<')))?.[1]?.toLowerCase() ?? '';
   const whole = (strings[i + 1] ?? '').startsWith(out.slice(-1));
   const rule = attributeRule(name, tag);
   const url = rule === 'url' || rule === 'urls';
