@@ -55,9 +55,9 @@ describe('html: <title>, <textarea>… after an <svg> or <math>', () => {
 
   it('refuses values after an end tag the two readings disagree on', () => {
     // Chromium: </div> leaves the svg, so <title> is RCDATA and the comment's </title> ends it: a real link.
-    expect(() => html`<div><svg></div><title><!--</title><a href="${JS}">x</a>--></title>`).toThrow(/after an <svg> or <math>/);
-    expect(() => html`<svg><foreignObject><textarea><p title="</textarea><a href='${'/ok'}'>"></p></textarea></foreignObject></svg>`).toThrow(/after an <svg> or <math>/);
-    expect(() => html`<svg><title><!--</title${'x'}>`).toThrow(/after an <svg> or <math>/);
+    expect(() => html`<div><svg></div><title><!--</title><a href="${JS}">x</a>--></title>`).toThrow(/or after an <svg> or <math>/);
+    expect(() => html`<svg><foreignObject><textarea><p title="</textarea><a href='${'/ok'}'>"></p></textarea></foreignObject></svg>`).toThrow(/or after an <svg> or <math>/);
+    expect(() => html`<svg><title><!--</title${'x'}>`).toThrow(/or after an <svg> or <math>/);
   });
 
   it('keeps the usual accessible svg, and <textarea> after an svg', () => {
@@ -78,5 +78,14 @@ describe('html: the tag of a value is the one the template wrote', () => {
   it('reads the tag of a value whose attribute name is interpolated from the template, not from a < in an earlier value', () => {
     expect(html`<svg><a><set attributeName="href" class="a<b" ${'to'}="${JS}"/></a></svg>`.value).toBe('<svg><a><set attributeName="href" class="a<b" to="#"/></a></svg>');
     expect(html`<object title="${'<p'}" ${'data'}="${JS}"></object>`.value).toBe('<object title="&lt;p" data="#"></object>');
+  });
+});
+
+describe('html: <noscript>', () => {
+  it('is read as markup too: the client parses updates with scripting off (DOMParser), where it holds elements', () => {
+    // Chromium, DOMParser: <noscript><a href="javascript:…"> is a link element (display: none on the page).
+    expect(html`<noscript><a href="${JS}">x</a><img src="${JS}">${'<b>'}</noscript>`.value).toBe('<noscript><a href="#">x</a><img src="#">&lt;b&gt;</noscript>');
+    expect(() => html`<noscript><!--</noscript><a href="${JS}">--></noscript>`).toThrow(/in <noscript>, or after an <svg>/);
+    expect(html`<noscript><p>${'Turn on JavaScript'}</p></noscript><a href="${'/ok'}">`.value).toBe('<noscript><p>Turn on JavaScript</p></noscript><a href="/ok">');
   });
 });

@@ -102,7 +102,7 @@ export const PARAMS_MESSAGE =
 const ATTRIBUTE_START = /^[\t\n\f\r ]*[^\t\n\f\r "'<>/=]+[\t\n\f\r ]*=[\t\n\f\r ]*["']/;
 
 const AMBIGUOUS_MESSAGE =
-  'cannot interpolate in @: after an <svg> or <math>, a </title>, </textarea>… in a comment or an attribute value is read by the browser either as text or as that end tag, so where the value lands is not known; take the end tag out of the comment or value';
+  'cannot interpolate in @: in <noscript>, or after an <svg> or <math>, a </noscript>, </title>, </textarea>… in a comment or an attribute value is read by the browser either as text or as that end tag, so where the value lands is not known; take the end tag out of the comment or value';
 
 const TAG_NAME_MESSAGE = ': write the tag in the template (pick between html`…` fragments)';
 
@@ -171,7 +171,9 @@ export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test
       if (foreign > 0 && (tag === 'svg' || tag === 'math')) foreign--;
       return;
     }
-    if (tag === 'script' || tag === 'style' || (!sawForeign && RAW_TAGS.has(tag))) {
+    // <noscript> is raw text where scripting is on (the page) and markup where it is off (DOMParser,
+    // which the client parses updates with): both readings, as for the raw text after an <svg>.
+    if (tag === 'script' || tag === 'style' || (!sawForeign && tag !== 'noscript' && RAW_TAGS.has(tag))) {
       if (foreign === 0 || !selfClosing) {
         state = S.Raw;
         rawTag = tag;
