@@ -29,6 +29,35 @@ export function isSafeHtml(value: unknown): value is SafeHtml {
   return typeof value === 'object' && value !== null && (value as { [SAFE]?: unknown })[SAFE] === true;
 }
 
+const TRUSTED_URL = Symbol('livecomponents.trustedUrl');
+/** The objects `trustedUrl` made: a copy (`{ ...url }`, which keeps the symbol) or a look-alike is not one. */
+const TRUSTED_URLS = new WeakSet<object>();
+
+/** A URL its author built and trusts, from `trustedUrl()`: not markup (not a `SafeHtml`). */
+export interface TrustedUrl {
+  readonly [TRUSTED_URL]: true;
+  readonly value: string;
+  toString(): string;
+}
+
+function isTrustedUrl(value: unknown): value is TrustedUrl {
+  return typeof value === 'object' && value !== null && TRUSTED_URLS.has(value);
+}
+
+/**
+ * Marks a URL the author built and trusts, of any scheme (a `data:` image made on the server, a
+ * `blob:`, `sms:` or `geo:` link): where it starts a URL attribute's value (or a `srcset` candidate)
+ * and holds the scheme, `html` skips the `safeUrl` scheme check; it is still escaped. Anywhere else it
+ * is its text, as a string. Never pass user input: grep for it in review, as for `unsafeRawHtml`.
+ * @example html`<img src="${trustedUrl(`data:image/png;base64,${png.toString('base64')}`)}" alt="">`
+ */
+export function trustedUrl(url: string): TrustedUrl {
+  if (typeof url !== 'string') throw new TypeError(`trustedUrl takes a string, not ${url === null ? 'null' : typeof url}`);
+  const trusted: TrustedUrl = Object.freeze({ [TRUSTED_URL]: true as const, value: url, toString: () => url });
+  TRUSTED_URLS.add(trusted);
+  return trusted;
+}
+
 const ESCAPES: Record<string, string> = {
   '&': '&amp;',
   '<': '&lt;',
@@ -50,7 +79,7 @@ export function escapeHtml(text: string): string {
  * nothing. Any other object, a function or a symbol throws a TypeError. Where the value lands decides
  * the rest (see `html`).
  */
-export type HtmlValue = SafeHtml | string | number | bigint | boolean | null | undefined | readonly HtmlValue[];
+export type HtmlValue = SafeHtml | TrustedUrl | string | number | bigint | boolean | null | undefined | readonly HtmlValue[];
 
 /** Strings a `style` attribute takes: no `url(`, `;`, `:`, `\\`, quotes, `/` or `*` (comments). */
 const CSS_VALUE = /^[\w\s#%.,+-]*$/;
@@ -59,6 +88,8 @@ const ATTR_NAMES = /^[\w\s:.-]*$/;
 
 function renderValue(value: HtmlValue, strings: TemplateStringsArray, i: number, kind: number): string {
   if (value === null || value === undefined || value === false) return '';
+  // Its text, as a string: what it skips is the URL check, in render.
+  if (isTrustedUrl(value)) return renderValue(value.value, strings, i, kind);
   if (isSafeHtml(value)) {
     if (kind === VALUE || kind === STYLE) throw new TypeError(`html: cannot put an html\`…\` fragment or unsafeRawHtml() in an attribute value, in ${placeOf(strings, i)}: it is markup, and the attribute holds text; interpolate a string`);
     // A fragment read as text (html` download href="${url}"`) whose values are placed where attributes
@@ -108,6 +139,7 @@ function planOf(strings: TemplateStringsArray, inTag?: true): Plan {
  *   does not settle (no `/ ? # :`): the whole value, as the browser decodes it, goes through `safeUrl`
  *   (each candidate of `srcset`, `imagesrcset` and `ping`, each value an SVG animation sets) and
  *   becomes `#` when unsafe;
+ *   a `trustedUrl()` that starts the value (or a list candidate) and holds the scheme skips that check;
  * - a `style` attribute: numbers, and strings of letters, digits, spaces and `# % . , + -`;
  * - where an attribute name goes (`<input ${x}>`): html`…` fragments (read as attributes), and strings
  *   of bare names;
@@ -137,15 +169,20 @@ function render(strings: TemplateStringsArray, values: readonly HtmlValue[], pla
   }
   let open = urls.open[0] ?? -1;
   let list = urls.list[0] === 1;
+  let trusted: (readonly [number, number])[] = []; // where trustedUrl() values are in `out`
   for (let i = 0; i < values.length; i++) {
     const kind = kinds[i] ?? TEXT;
+    const start = out.length;
     out += kind >= REFUSED ? renderDynamic(out, values[i], strings, i, refusals[i], tags[i] ?? '') : renderValue(values[i], strings, i, kind);
+    if (kind === VALUE && isTrustedUrl(values[i])) trusted.push([start, out.length]);
     const next = strings[i + 1] ?? '';
     const close = urls.close[i + 1] ?? -1;
     if (close >= 0) {
       const end = out.length + close;
       out += next;
-      if (!urlIsSafe(out.slice(open, end), list)) out = `${out.slice(0, open)}#${out.slice(end)}`;
+      const spans = trusted.filter(([s]) => s >= open).map(([s, e]) => [s - open, e - open] as const);
+      if (!urlIsSafe(out.slice(open, end), list, spans)) out = `${out.slice(0, open)}#${out.slice(end)}`;
+      trusted = [];
     } else out += next;
     const opens = urls.open[i + 1] ?? -1;
     if (opens >= 0) {
@@ -175,7 +212,7 @@ function renderDynamic(out: string, value: HtmlValue, strings: TemplateStringsAr
         : 'cannot interpolate into the value of an attribute whose name is interpolated, with text around it, in @: what it holds (a URL, code…) is unknown; write the name in the template';
   if (rejected !== undefined) throw new TypeError(refusal(rejected, strings, i));
   const text = renderValue(value, strings, i, rule === 'style' ? STYLE : VALUE);
-  return url && !urlIsSafe(text, rule === 'urls') ? '#' : text;
+  return url && !urlIsSafe(text, rule === 'urls', isTrustedUrl(value) ? [[0, text.length]] : []) ? '#' : text;
 }
 
 /** Named references that give ASCII characters a URL's scheme part is made of or ends at. */
@@ -193,9 +230,37 @@ function decodeAttribute(value: string): string {
   });
 }
 
-function urlIsSafe(value: string, list: boolean): boolean {
-  const url = decodeAttribute(value);
-  return list ? url.split(/[\s,;]+/).every((part) => safeUrl(part) === part) : safeUrl(url) === url;
+/**
+ * Whether `value` (an attribute value, escaped) passes `safeUrl`, or each of its parts for a list.
+ * `trusted`: where `trustedUrl()` values are in it. One that starts the URL (or a list candidate: after
+ * a separator) and holds the scheme (its `:`, or a `/ ? #` before one) skips the check for the URL it
+ * starts (and the parts of it a list's `, ;` split makes): the text after it is not where a scheme goes.
+ */
+function urlIsSafe(value: string, list: boolean, trusted: readonly (readonly [number, number])[] = []): boolean {
+  // Decoded piece by piece around the trusted values that start a URL: their text is escaped, so no
+  // character reference runs across their end, and the text before one ends at a separator.
+  let url = '';
+  let at = 0;
+  const spans: [number, number][] = [];
+  for (const [s, e] of trusted) {
+    const before = value.slice(at, s);
+    const head = decodeAttribute(before);
+    if (s !== 0 && !(list && /[\s,;]$/.test(before) && /[\s,;]$/.test(head))) continue;
+    url += head;
+    const text = decodeAttribute(value.slice(s, e));
+    spans.push([url.length, url.length + text.length]);
+    url += text;
+    at = e;
+  }
+  url += decodeAttribute(value.slice(at));
+  const passes = (part: string, start: number): boolean => {
+    if (safeUrl(part) === part) return true;
+    const scheme = part.search(/[:/?#]/);
+    return scheme >= 0 && spans.some(([s, e]) => s <= start && start + scheme < e);
+  };
+  if (!list) return passes(url, 0);
+  for (const match of url.matchAll(/[^\s,;]+/g)) if (!passes(match[0], match.index)) return false;
+  return true;
 }
 
 /** Schemes `safeUrl` keeps; any other (`javascript:`, `data:`, `vbscript:`…) would run or load content. */
