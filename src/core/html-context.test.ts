@@ -168,7 +168,7 @@ describe('html: the style attribute', () => {
     for (const value of ['url(https://evil.test/x)', 'red; background: url(x)', 'expression(alert(1))', 'red\\3b', '"x"', "'x'", 'a/**/b', 'x:y']) {
       expect(() => html`<div style="color: ${value}">`, value).toThrow(
         new TypeError(
-          `html: a style attribute takes numbers, or strings of letters, digits, spaces and # % . , + - only, in ${at('<div style="color: ')}: this string holds other characters (url(…), ;, :, quotes…); pick styles from a fixed set of classes`,
+          `html: a style attribute takes numbers, or strings of letters, digits, _, spaces and # % . , + - only, in ${at('<div style="color: ')}: this string holds other characters (url(…), ;, :, quotes…); pick styles from a fixed set of classes`,
         ),
       );
     }

@@ -104,7 +104,7 @@ function renderValue(value: HtmlValue, strings: TemplateStringsArray, i: number,
   const text = String(value);
   if (kind === STYLE && type !== 'number' && type !== 'bigint' && !CSS_VALUE.test(text)) {
     throw new TypeError(
-      `html: a style attribute takes numbers, or strings of letters, digits, spaces and # % . , + - only, in ${placeOf(strings, i)}: this string holds other characters (url(…), ;, :, quotes…); pick styles from a fixed set of classes`,
+      `html: a style attribute takes numbers, or strings of letters, digits, _, spaces and # % . , + - only, in ${placeOf(strings, i)}: this string holds other characters (url(…), ;, :, quotes…); pick styles from a fixed set of classes`,
     );
   }
   if (kind === NAME && !ATTR_NAMES.test(text)) {
