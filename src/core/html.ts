@@ -235,24 +235,27 @@ function decodeAttribute(value: string): string {
  * `trusted`: where `trustedUrl()` values are in it. One that starts the URL (or a list candidate: after
  * a separator) and holds the scheme (its `:`, or a `/ ? #` before one) skips the check for the URL it
  * starts (and the parts of it a list's `, ;` split makes): the text after it is not where a scheme goes.
+ * Tab, LF and CR are dropped before the split: the URL parser removes them, so in an SVG animation value
+ * (split on `;` only) `javascript\n:x` is `javascript:x`, not two parts.
  */
 function urlIsSafe(value: string, list: boolean, trusted: readonly (readonly [number, number])[] = []): boolean {
   // Decoded piece by piece around the trusted values that start a URL: their text is escaped, so no
   // character reference runs across their end, and the text before one ends at a separator.
+  const decode = (text: string): string => decodeAttribute(text).replace(/[\t\n\r]/g, '');
   let url = '';
   let at = 0;
   const spans: [number, number][] = [];
   for (const [s, e] of trusted) {
     const before = value.slice(at, s);
-    const head = decodeAttribute(before);
+    const head = decode(before);
     if (s !== 0 && !(list && /[\s,;]$/.test(before) && /[\s,;]$/.test(head))) continue;
     url += head;
-    const text = decodeAttribute(value.slice(s, e));
+    const text = decode(value.slice(s, e));
     spans.push([url.length, url.length + text.length]);
     url += text;
     at = e;
   }
-  url += decodeAttribute(value.slice(at));
+  url += decode(value.slice(at));
   const passes = (part: string, start: number): boolean => {
     if (safeUrl(part) === part) return true;
     const scheme = part.search(/[:/?#]/);

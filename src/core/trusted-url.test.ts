@@ -46,6 +46,15 @@ describe('trustedUrl', () => {
     );
   });
 
+  it('a tab, LF or CR does not split a list part: the URL parser drops it, joining the scheme', () => {
+    // An SVG animation value is split on ; only: javascript\n:x sets href to javascript:x.
+    expect(html`<svg><set attributeName="href" to="${'javascript\n:alert(1)'}"/></svg>`.value).toBe('<svg><set attributeName="href" to="#"/></svg>');
+    expect(html`<svg><animate attributeName="href" values="${trustedUrl('blob:x')};${'java\tscript\r:alert(1)'}"/></svg>`.value).toBe(
+      '<svg><animate attributeName="href" values="#"/></svg>',
+    );
+    expect(html`<img srcset="${'/a.png'} 1x,\n  ${trustedUrl(PNG)} 2x">`.value).toBe(`<img srcset="/a.png 1x,\n  ${PNG} 2x">`);
+  });
+
   it('skips the check only where it starts the URL and holds its scheme: text after it is checked with it', () => {
     expect(html`<a href="${trustedUrl(SMS)}&x=${'javascript:y'}">t</a>`.value).toBe(`<a href="${SMS}&x=javascript:y">t</a>`);
     expect(html`<img src="${trustedUrl(BLOB)}${'#frag'}">`.value).toBe(`<img src="${BLOB}#frag">`);
