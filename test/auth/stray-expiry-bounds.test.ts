@@ -12,7 +12,7 @@
  */
 import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -22,6 +22,7 @@ import { manualClock } from '../../src/core/clock.js';
 import { memorySecurityEvents } from '../../src/ops/security-events.js';
 import { createDatabase, migrateToLatest } from '../../src/sql/index.js';
 import { createMemoryStore } from '../../src/store/memory/index.js';
+import { rawHead } from '../helpers/raw-http.js';
 import { FAST_ARGON2 } from './harness.js';
 
 const ORIGIN = 'https://app.example.com';
@@ -197,19 +198,7 @@ describe('the parent-domain expiry of a refused refresh fits a proxy\'s header b
     const { host } = largest;
     await app.listen({ port: 0, host: '127.0.0.1' });
     const { port } = app.server.address() as AddressInfo;
-    const head = await new Promise<string>((resolve, reject) => {
-      const socket = connect({ host: '127.0.0.1', port });
-      let received = '';
-      socket.on('data', (chunk) => {
-        received += chunk.toString('latin1');
-        const end = received.indexOf('\r\n\r\n');
-        if (end === -1) return;
-        socket.destroy();
-        resolve(received.slice(0, end + 4));
-      });
-      socket.on('error', reject);
-      socket.write(`POST /api/v1/auth/refresh-token HTTP/1.1\r\nHost: ${host}\r\nOrigin: ${ORIGIN}\r\nCookie: refresh_token=${'A'.repeat(43)}\r\nContent-Length: 0\r\n\r\n`);
-    });
+    const head = await rawHead(port, `POST /api/v1/auth/refresh-token HTTP/1.1\r\nHost: ${host}\r\nOrigin: ${ORIGIN}\r\nCookie: refresh_token=${'A'.repeat(43)}\r\nContent-Length: 0\r\n\r\n`);
     expect(head).toMatch(/^HTTP\/1\.1 401 /);
     expect(head.match(/^set-cookie: /gim)).toHaveLength(18);
     // Status line, CORS and rate-limit headers (756 left: 3 digits), Date, and 18 Set-Cookie lines.

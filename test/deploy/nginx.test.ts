@@ -9,7 +9,7 @@
  * whatever X-Forwarded-For the client sends, and across both instances.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { connect } from 'node:net';
+import { rawHead } from '../helpers/raw-http.js';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -343,23 +343,13 @@ describe.skipIf(!HAVE_TOOLS)('nginx in front of two instances', () => {
 
     // What nginx had to hold: the app's own header block for that answer (asked directly, as nginx
     // asks it), beyond nginx's default buffer and within the 16 KB the site sets.
-    const head = await new Promise<string>((resolve, reject) => {
-      const [host, port] = upstreams[0].split(':') as [string, string];
-      const socket = connect({ host, port: Number(port) });
-      let received = '';
-      socket.on('data', (chunk) => {
-        received += chunk.toString('latin1');
-        const end = received.indexOf('\r\n\r\n');
-        if (end === -1) return;
-        socket.destroy();
-        resolve(received.slice(0, end + 4));
-      });
-      socket.on('error', reject);
-      socket.write(
-        `POST /api/v1/auth/refresh-token HTTP/1.1\r\nHost: ${LONG_NAME}\r\nX-Forwarded-Host: ${LONG_NAME}\r\nX-Forwarded-Proto: https\r\n` +
-          `X-Forwarded-For: ${CLIENTS[4]}\r\nOrigin: ${headers.origin}\r\nCookie: ${headers.cookie}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`,
-      );
-    });
+    const [host, port] = upstreams[0].split(':') as [string, string];
+    const head = await rawHead(
+      Number(port),
+      `POST /api/v1/auth/refresh-token HTTP/1.1\r\nHost: ${LONG_NAME}\r\nX-Forwarded-Host: ${LONG_NAME}\r\nX-Forwarded-Proto: https\r\n` +
+        `X-Forwarded-For: ${CLIENTS[4]}\r\nOrigin: ${headers.origin}\r\nCookie: ${headers.cookie}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`,
+      host,
+    );
     expect(head).toMatch(/^HTTP\/1\.1 401 /);
     expect(head.match(/^set-cookie: /gim)).toHaveLength(34);
     expect(Buffer.byteLength(head, 'latin1')).toBeGreaterThan(4_096);

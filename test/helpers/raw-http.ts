@@ -26,6 +26,26 @@ export function rawExchange(port: number, bytes: string, ...later: string[]): Pr
   });
 }
 
+/**
+ * Sends `bytes` on a fresh connection to `host:port` and resolves the answer's head (status line and
+ * headers, through the blank line) as the server wrote it, without waiting for the body or a close.
+ */
+export function rawHead(port: number, bytes: string, host = '127.0.0.1'): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host, port });
+    let received = '';
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.toString('latin1');
+      const end = received.indexOf('\r\n\r\n');
+      if (end === -1) return;
+      socket.destroy();
+      resolve(received.slice(0, end + 4));
+    });
+    socket.on('error', reject);
+    socket.write(bytes);
+  });
+}
+
 /** The status line of a raw answer (`''` when the server wrote nothing). */
 export function statusLineOf(answer: string): string {
   return answer.split('\r\n')[0] ?? '';
