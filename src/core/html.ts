@@ -140,7 +140,7 @@ function planOf(strings: TemplateStringsArray, inTag?: true): Plan {
  *   (each candidate of `srcset`, `imagesrcset` and `ping`, each value an SVG animation sets) and
  *   becomes `#` when unsafe;
  *   a `trustedUrl()` that starts the value (or a list candidate) and holds the scheme skips that check;
- * - a `style` attribute: numbers, and strings of letters, digits, spaces and `# % . , + -`;
+ * - a `style` attribute: numbers, and strings of letters, digits, `_`, spaces and `# % . , + -`;
  * - where an attribute name goes (`<input ${x}>`): html`…` fragments (read as attributes), and strings
  *   of bare names;
  * - TypeError at render: `on…` handlers, `srcdoc`, `<script>`, `<style>`, a tag name, an unquoted
@@ -160,6 +160,7 @@ export function html(strings: TemplateStringsArray, ...values: HtmlValue[]): Saf
 function render(strings: TemplateStringsArray, values: readonly HtmlValue[], plan: Plan): string {
   const { kinds, refusals, tags, urls } = plan;
   let out = strings[0] ?? '';
+  // Most templates have no URL value to check: their loop keeps no spans.
   if (urls === null) {
     for (let i = 0; i < values.length; i++) {
       const kind = kinds[i] ?? TEXT;
