@@ -26,10 +26,11 @@ const CODE_BY_STATUS: ReadonlyMap<number, ErrorCode> = new Map<number, ErrorCode
   [414, 'URI_TOO_LONG'],
   [429, 'RATE_LIMIT_EXCEEDED'],
   [431, 'HEADERS_TOO_LARGE'],
+  [503, 'SERVICE_UNAVAILABLE'],
 ]);
 
 /**
- * The 4xx status `error` asks for, or `undefined`. Fastify's convention (its default error handler,
+ * The 4xx status `error` asks for (or a Fastify plugin's 503), or `undefined`. Fastify's convention (its default error handler,
  * `http-errors`, `@fastify/rate-limit`, an app's `onRequest` hook throwing `{ statusCode: 401 }`) is
  * that an error's `statusCode` is the answer's: trusted when the error has no `code`, or one of
  * Fastify's (`FST_…`, which plugins built with `@fastify/error` use too). An error with a code of its
@@ -39,9 +40,14 @@ const CODE_BY_STATUS: ReadonlyMap<number, ErrorCode> = new Map<number, ErrorCode
  */
 function refusalStatusOf(error: Partial<FastifyError> | null): number | undefined {
   const status = error?.statusCode;
-  if (typeof status !== 'number' || !Number.isInteger(status) || status < 400 || status > 499) return undefined;
+  if (typeof status !== 'number' || !Number.isInteger(status)) return undefined;
   const code: unknown = error?.code;
-  return code === undefined || (typeof code === 'string' && code.startsWith('FST_')) ? status : undefined;
+  const fastifys = typeof code === 'string' && code.startsWith('FST_');
+  if (status >= 400 && status <= 499) return code === undefined || fastifys ? status : undefined;
+  // A Fastify plugin shedding load answers 503 on purpose, with a Retry-After (`@fastify/under-pressure`'s
+  // FST_UNDER_PRESSURE): as a 500 logged with its stack, every shed request was a failure at `error`.
+  // A 503 without a Fastify code (an upstream's, carried by an HTTP client's error) stays a 500.
+  return status === 503 && fastifys ? status : undefined;
 }
 
 /**
@@ -120,10 +126,11 @@ export function sendError(error: unknown, request: FastifyRequest, reply: Fastif
     return undefined;
   }
   const live = withRetryAfter(toLiveError(error, request.server), error, reply);
-  if (live.statusCode >= 500) {
-    logFailure(request, error, live.code);
-  } else if (!isLiveError(error)) {
+  // A refusal by a hook or plugin (its status mapped to a registry code, a 503 among them) is its decision, not a failure.
+  if (!isLiveError(error) && live.code !== 'INTERNAL_ERROR') {
     request.log.info({ code: live.code, reason: (error as Error | null)?.message }, 'request refused');
+  } else if (live.statusCode >= 500) {
+    logFailure(request, error, live.code);
   }
   const res = errorResponse(live, String(request.id), {});
   return reply.code(res.status).headers(res.headers).send(res.body);

@@ -1,6 +1,6 @@
 /**
  * The not-found handler an app (and the metrics server) installs: 405 `METHOD_NOT_ALLOWED` with an
- * `Allow` header when the path has routes for other methods (RFC 9110 §15.5.6), else 404
+ * `Allow` header when the path has routes for other methods only (RFC 9110 §15.5.6), else 404
  * `NOT_FOUND`; both in PROTOCOL §3's shape. Fastify alone answers 404 for both. The action route's
  * 405 keeps that route's `ACTION_HEADERS` (no-store, nosniff).
  */
@@ -27,7 +27,10 @@ export function notFoundHandler(app: FastifyInstance): (request: FastifyRequest,
     const query = request.url.indexOf('?');
     const url = query === -1 ? request.url : request.url.slice(0, query);
     const allowed = ROUTED_METHODS.filter((method) => app.findRoute({ method, url }) !== null);
-    if (allowed.length === 0) return sendError(new LiveError('NOT_FOUND'), request, reply);
+    // A route of this very method matched and its handler found nothing (`reply.callNotFound()`: a
+    // static files plugin's wildcard route for a missing file): 404, not a 405 whose Allow names the
+    // method the client used.
+    if (allowed.length === 0 || allowed.includes(request.method as HTTPMethods)) return sendError(new LiveError('NOT_FOUND'), request, reply);
     const headers = PATH_HEADERS.get(url);
     return sendError(new LiveError('METHOD_NOT_ALLOWED', { headers: { allow: allowed.join(', ') } }), request, headers === undefined ? reply : reply.headers(headers));
   };

@@ -1,0 +1,83 @@
+/**
+ * A page behind `@fastify/helmet` (its defaults) and `@fastify/compress` in Chromium: the runtime loads
+ * under helmet's policy, the page, client.js and the action's JSON come compressed (br), and the action
+ * runs. A same-origin HTML form post, though, carries `Origin: null` under helmet's default
+ * `Referrer-Policy: no-referrer` (Fetch: a non-CORS POST's origin follows the referrer policy), and
+ * `verifyForm` refuses it; with `strict-origin-when-cross-origin` (ours) the form's session verifies.
+ */
+import compress from '@fastify/compress';
+import formbody from '@fastify/formbody';
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { defineComponent, html } from '../../src/index.js';
+import { ATTR } from '../../src/core/wire.js';
+import { actionStatus, browserTestsEnabled, launchChromium, serveComponents } from '../browser/browser.js';
+import { loadHelmet } from './app.js';
+
+const counter = defineComponent({
+  name: 'counter',
+  initialState: { n: 0 },
+  publicState: ['n'],
+  actions: { inc: { run: (s) => ({ n: s.n + 1 }) } },
+  render: (s) => html`<output data-n>${s.n}</output><button type="button" ${ATTR.action}="inc" data-testid="inc">+1</button>`,
+});
+
+/** What the page, the form post and the console showed. */
+async function visit(browser: Browser, helmetOptions: Record<string, unknown>) {
+  const helmet = await loadHelmet();
+  const server = await serveComponents({
+    components: [counter],
+    page: {
+      title: 'eco',
+      body: async (view) =>
+        html`${await view.mount('counter:main')}<form method="post" action="/form"><input type="hidden" name="_csrf_token" value="${await view.formToken()}"><button data-testid="send">Send</button></form>`,
+    },
+    setup: (app) => {
+      void app.register(helmet, helmetOptions);
+      void app.register(compress, { threshold: 0 });
+      void app.register(formbody);
+      app.post('/form', async (request, reply) => {
+        const session = await app.livecomponents.verifyForm(request, (request.body as { _csrf_token?: unknown })._csrf_token);
+        return reply.type('text/plain').send(`${session === null ? 'refused' : 'verified'}, Origin ${String(request.headers.origin)}`);
+      });
+    },
+  });
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    const violations: string[] = [];
+    page.on('console', (message) => {
+      if (/Content Security Policy/i.test(message.text())) violations.push(message.text());
+    });
+    const encodings = new Map<string, string | undefined>();
+    page.on('response', (response) => encodings.set(new URL(response.url()).pathname, response.headers()['content-encoding']));
+    await page.goto(`${server.base}/`);
+    const status = await actionStatus(page, () => page.getByTestId('inc').click());
+    await page.waitForFunction(() => document.querySelector('[data-n]')?.textContent === '1');
+    await Promise.all([page.waitForURL(`${server.base}/form`), page.getByTestId('send').click()]);
+    const form = (await page.textContent('body'))?.replace(server.base, 'APP');
+    return { status, form, violations, encodings: ['/', '/livecomponents/client.js', '/api/livecomponents/action'].map((path) => encodings.get(path)) };
+  } finally {
+    await context.close();
+    await server.close();
+  }
+}
+
+describe.runIf(browserTestsEnabled('@fastify/helmet and @fastify/compress in Chromium'))('@fastify/helmet and @fastify/compress in Chromium', () => {
+  let browser: Browser;
+  beforeAll(async () => {
+    browser = await launchChromium();
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  it("helmet's defaults: the runtime loads and its action runs, all compressed; the form post comes with Origin: null and is refused", async () => {
+    expect(await visit(browser, {})).toEqual({ status: 200, form: 'refused, Origin null', violations: [], encodings: ['br', 'br', 'br'] });
+  }, 60_000);
+
+  it("helmet with referrerPolicy strict-origin-when-cross-origin: the form post carries the app's origin and verifies", async () => {
+    const seen = await visit(browser, { referrerPolicy: { policy: 'strict-origin-when-cross-origin' } });
+    expect(seen).toEqual({ status: 200, form: 'verified, Origin APP', violations: [], encodings: ['br', 'br', 'br'] });
+  }, 60_000);
+});
