@@ -14,6 +14,7 @@ import { runServiceChecks } from '../../src/cli/doctor-services.js';
 import { loadConfig } from '../../src/ops/config.js';
 import { createRedisStore, redisSentinelOptions, SENTINEL_REFUSAL } from '../../src/store/redis/index.js';
 import type { Store } from '../../src/store/types.js';
+import { waitUntil } from '../helpers/wait-until.js';
 import { REDIS_AVAILABLE, sleep, startRedis } from './server.js';
 import { MASTER_NAME, startSentinelSet, type SentinelSet } from './sentinel.js';
 
@@ -60,17 +61,14 @@ describe.skipIf(!REDIS_AVAILABLE)('Redis Sentinel (master, replica, three sentin
     await store.health();
 
     const promoted = sentinelSet.replica.port;
-    // The sentinels may not find the replica good enough at once (its INFO not read yet): ask again.
-    for (let tries = 0; ; tries++) {
-      const answer = await sentinelSet.ask('SENTINEL', 'FAILOVER', MASTER_NAME).catch((error: unknown) => error);
-      if (answer === 'OK') break;
-      if (tries >= 100) throw new Error(`SENTINEL FAILOVER refused: ${String(answer)}`);
-      await sleep(100);
-    }
-    for (let tries = 0; (await sentinelSet.masterPort()) !== promoted; tries++) {
-      if (tries >= 200) throw new Error('the sentinels did not name the replica the master');
-      await sleep(100);
-    }
+    // The sentinels may not find the replica good enough at once (its INFO not read yet): ask again,
+    // for as long as the test's timeout lets (a loaded machine only makes them late).
+    let answer: unknown;
+    await waitUntil('SENTINEL FAILOVER to be accepted', async () => (answer = await sentinelSet.ask('SENTINEL', 'FAILOVER', MASTER_NAME).catch((error: unknown) => error)) === 'OK', {
+      seen: () => String(answer),
+    });
+    let named: number | undefined;
+    await waitUntil(`the sentinels to name the replica (${promoted}) the master`, async () => (named = await sentinelSet.masterPort()) === promoted, { seen: () => named });
     // From here on the client must move: one write at a time, each with a key of its own, until one
     // is found on the promoted replica. Without the failover detector the client stayed on the old
     // master until Sentinel demoted it (8 s or more: 80+ tries); 30 leave room for a loaded machine.

@@ -14,6 +14,7 @@ import type { Store } from '../../src/store/types.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { freePort } from '../helpers/ports.js';
+import { waitUntil } from '../helpers/wait-until.js';
 
 export { freePort };
 import { tmpdir } from 'node:os';
@@ -31,14 +32,30 @@ function findRedis(): boolean {
 export const REDIS_AVAILABLE = findRedis();
 
 
-/** Resolves once `PING` on `port` answers `PONG` (or NOAUTH, with a password); rejects after `timeoutMs`. */
-export async function waitForPong(port: number, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await pingOnce(port)) return;
-    if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not answer PING within ${timeoutMs} ms`);
-    await sleep(20);
-  }
+/**
+ * Resolves once `PING` on `port` answers `PONG` (or NOAUTH, with a password). Polled without a
+ * give-up of its own (a slow start on a loaded machine is only late): the caller's timeout is the limit.
+ */
+export async function waitForPong(port: number): Promise<void> {
+  await waitUntil(`redis on port ${port} to answer PING`, () => pingOnce(port));
+}
+
+/**
+ * Resolves on redis-server's "Ready to accept connections" log line (printed once it listens, and
+ * after loading its data); rejects as soon as the process exits first (a taken port, a bad argument),
+ * with its output. Its output is read for as long as it runs, so a full pipe never blocks it.
+ */
+function ready(proc: ChildProcess, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let output = '';
+    const read = (chunk: Buffer) => {
+      output = (output + chunk.toString()).slice(-8_000);
+      if (output.includes('Ready to accept connections')) resolve();
+    };
+    proc.stdout?.on('data', read);
+    proc.stderr?.on('data', read);
+    proc.once('exit', (code, signal) => reject(new Error(`redis-server on port ${port} exited (${signal ?? code}) before it was ready:\n${output}`)));
+  });
 }
 
 function pingOnce(port: number): Promise<boolean> {
@@ -99,11 +116,11 @@ export async function startRedis(port?: number, extraArgs: readonly string[] = [
   let child: ChildProcess | undefined;
 
   async function launch(): Promise<void> {
-    const proc = spawn('redis-server', args, { stdio: 'ignore' });
+    const proc = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child = proc;
     running.add(proc);
     proc.once('exit', () => running.delete(proc));
-    await waitForPong(p);
+    await ready(proc, p);
   }
 
   async function kill(): Promise<void> {
@@ -171,9 +188,8 @@ export interface RedisCluster {
  * them with `redis-cli --cluster create` and waits until every node reports `cluster_state:ok`.
  * Which node ends up master or replica is redis-cli's choice: ask `CLUSTER SLOTS`.
  */
-export async function startRedisCluster(masters = 3, options: { replicas?: number; timeoutMs?: number } = {}): Promise<RedisCluster> {
+export async function startRedisCluster(masters = 3, options: { replicas?: number } = {}): Promise<RedisCluster> {
   const replicas = options.replicas ?? 0;
-  const timeoutMs = options.timeoutMs ?? 30_000;
   const started = performance.now();
   const ports: number[] = [];
   const taken = new Set<number>();
@@ -191,17 +207,17 @@ export async function startRedisCluster(masters = 3, options: { replicas?: numbe
     const create = spawnSync(
       'redis-cli',
       ['--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', String(replicas), '--cluster-yes'],
-      { encoding: 'utf8', timeout: timeoutMs },
+      // spawnSync holds the event loop, so no hook timeout could end a hung redis-cli: this one can.
+      { encoding: 'utf8', timeout: 120_000 },
     );
     if (create.status !== 0) throw new Error(`redis-cli --cluster create failed: ${create.stdout}${create.stderr}`);
-    const deadline = performance.now() + timeoutMs;
     for (const port of ports) {
-      for (;;) {
-        const info = spawnSync('redis-cli', ['-p', String(port), 'cluster', 'info'], { encoding: 'utf8' }).stdout;
-        if (info.includes('cluster_state:ok')) break;
-        if (performance.now() > deadline) throw new Error(`cluster node ${port} not ok within ${timeoutMs} ms:\n${info}`);
-        await sleep(50);
-      }
+      let info = '';
+      await waitUntil(
+        `cluster node ${port} to report cluster_state:ok`,
+        () => (info = spawnSync('redis-cli', ['-p', String(port), 'cluster', 'info'], { encoding: 'utf8' }).stdout).includes('cluster_state:ok'),
+        { seen: () => info },
+      );
     }
   } catch (error) {
     await stop();

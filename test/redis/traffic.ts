@@ -5,6 +5,7 @@
 import { expect } from 'vitest';
 import { StoreUnavailableError } from '../../src/core/errors.js';
 import type { Store } from '../../src/store/types.js';
+import { waitUntil } from '../helpers/wait-until.js';
 import { sleep } from './server.js';
 
 export const TIMEOUT_MS = 500;
@@ -95,18 +96,20 @@ export function traffic(store: Store) {
   };
 }
 
-/** Polls `health()` until it resolves; returns how long that took. */
-export async function recoveryTime(store: Store, limitMs: number): Promise<number> {
+/**
+ * Polls `health()` until it resolves; returns how long that took. No give-up of its own: a store
+ * that does not come back fails the test by its timeout; how soon it did is reported, not asserted
+ * (shared, noisy machines).
+ */
+export async function recoveryTime(store: Store): Promise<number> {
   const since = performance.now();
-  while (performance.now() - since < limitMs) {
-    try {
-      await store.health();
-      return performance.now() - since;
-    } catch {
-      await sleep(50);
-    }
-  }
-  throw new Error(`the store did not recover within ${limitMs} ms`);
+  let last = '';
+  await waitUntil(
+    'the store to answer health() again',
+    () => store.health().then(() => true, (error: Error) => ((last = error.message), false)),
+    { every: 50, seen: () => last },
+  );
+  return performance.now() - since;
 }
 
 /**
