@@ -15,6 +15,7 @@ import { createMetrics, METRIC_NAMES, registerHttpMetrics, type Metrics } from '
 import { capture, type Capture } from '../logging/capture.js';
 import { loggedApp, type LoggedApp } from '../logging/logged-app.js';
 import { rawExchange, statusLineOf } from '../helpers/raw-http.js';
+import { waitUntil } from '../helpers/wait-until.js';
 
 /** Sends the head of a request announcing 100 bytes of body, then 5 of them, then closes the connection. */
 function abortedUpload(port: number, path: string, contentType = 'application/json'): Promise<void> {
@@ -26,14 +27,6 @@ function abortedUpload(port: number, path: string, contentType = 'application/js
     socket.on('close', () => resolve());
     socket.on('error', reject);
   });
-}
-
-async function until(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    if (await condition()) return;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  throw new Error(`gave up waiting for ${what}`);
 }
 
 async function requestCounts(metrics: Metrics): Promise<Record<string, number>> {
@@ -63,8 +56,8 @@ describe('on the reference app', () => {
     it(`${name}: an upload the client abandons is one info line without a stack, counted once as 499`, async () => {
       const before = abortLines(logged.out).length;
       await abortedUpload(port, path, type);
-      await until(() => abortLines(logged.out).length > before, 'the abort to be logged');
-      await until(async () => (await logged.app.inject('/metrics')).body.includes(`route="${path}",status_code="499"`), 'the abort to be counted');
+      await waitUntil('the abort to be logged', () => abortLines(logged.out).length > before);
+      await waitUntil('the abort to be counted', async () => (await logged.app.inject('/metrics')).body.includes(`route="${path}",status_code="499"`));
       const line = abortLines(logged.out).at(-1)!;
       expect(line.level).toBe(30);
       expect(line.request_id).toEqual(expect.any(String));
@@ -107,7 +100,7 @@ describe('with serverOptions, the metrics and a JSON route', () => {
     const { out, metrics, port } = await start(300);
     const answer = await rawExchange(port, 'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":');
     expect(statusLineOf(answer)).toBe('HTTP/1.1 408 Request Timeout');
-    await until(() => abortLines(out).length === 1, 'the abort to be logged');
+    await waitUntil('the abort to be logged', () => abortLines(out).length === 1, { seen: () => abortLines(out).length });
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(await requestCounts(metrics)).toEqual({ 'OTHER unmatched 408': 1 });
     expect(errorLines(out)).toEqual([]);
@@ -117,7 +110,7 @@ describe('with serverOptions, the metrics and a JSON route', () => {
   it('a client that leaves mid-body: counted once as 499, nothing at error level', async () => {
     const { out, metrics, port } = await start();
     await abortedUpload(port, '/echo');
-    await until(() => abortLines(out).length === 1, 'the abort to be logged');
+    await waitUntil('the abort to be logged', () => abortLines(out).length === 1, { seen: () => abortLines(out).length });
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(await requestCounts(metrics)).toEqual({ 'POST /echo 499': 1 });
     expect(errorLines(out)).toEqual([]);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { closeLogger, createLogger, droppedLogRecords, flushLogger } from '../../src/ops/logging/index.js';
+import { waitUntil } from '../helpers/wait-until.js';
 
 /** Daily files are named by the local date. */
 const now = new Date();
@@ -131,7 +132,7 @@ describe('file strategy failures', () => {
     const logger = createLogger({ destination: `file:${join(notADir, 'logs', 'app.log')}`, onError: (e) => errors.push(e) });
     logger.info('first');
     await expect(flushLogger(logger)).rejects.toThrow();
-    await until(() => errors.length > 0);
+    await waitUntil('the sink to report an error', () => errors.length > 0);
     for (let i = 0; i < 5; i++) logger.info(`dropped ${i}`);
     await closeLogger(logger);
     // 'first' and the five given up on: the folder is made before the first writer, so its failure
@@ -151,7 +152,7 @@ describe('file strategy failures', () => {
     const logger = createLogger({ destination: `file:${join(blocker, 'app.log')}`, file: { reopenMs: 20, maxReopenMs: 100 }, onError: (e) => errors.push(e) });
     try {
       logger.info('lost with the first writer');
-      await until(() => errors.length > 0);
+      await waitUntil('the sink to report an error', () => errors.length > 0);
       for (let i = 0; i < 3; i++) logger.warn({ security_event: true }, `dropped ${i}`);
       // Several attempts fail meanwhile; still one report for the outage.
       await new Promise((r) => setTimeout(r, 300));
@@ -160,7 +161,7 @@ describe('file strategy failures', () => {
 
       rmSync(blocker); // the disk is usable again
       let n = 0;
-      await until(() => (logger.warn({ security_event: true }, `after ${n++}`), errors.length > 1));
+      await waitUntil('the sink to report writing again', () => (logger.warn({ security_event: true }, `after ${n++}`), errors.length > 1), { seen: () => errors.map((e) => e.message) });
       await flushLogger(logger);
       logger.info('last');
       await flushLogger(logger);
@@ -178,11 +179,3 @@ describe('file strategy failures', () => {
     expect(msgs.slice(0, -1).every((m) => m.startsWith('after '))).toBe(true);
   });
 });
-
-/** Polls `check` every 20 ms, for at most 5 s. */
-async function until(check: () => boolean): Promise<void> {
-  for (const stop = Date.now() + 5_000; !check(); ) {
-    if (Date.now() > stop) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { closeLogger, createLogger, droppedLogRecords, flushLogger } from '../../src/ops/logging/index.js';
 import { createSecurityLogger } from '../../src/ops/security-logger.js';
+import { waitUntil } from '../helpers/wait-until.js';
 
 /** `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD MSG` with our choices for each field. */
 const RFC5424 = /^<(\d{1,3})>1 (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) web-1 shop (\d+) (\S+) - (\{.*\})$/s;
@@ -46,11 +47,6 @@ function octetDecoder(onMessage: (m: string) => void): (chunk: Buffer) => void {
       buffer = buffer.subarray(end);
     }
   };
-}
-
-async function until(condition: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !condition(); i++) await new Promise((r) => setTimeout(r, 10));
-  expect(condition()).toBe(true);
 }
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -188,7 +184,7 @@ describe('syslog over TCP (RFC 6587 octet counting)', () => {
     const total = 40_000;
     const pad = 'x'.repeat(400);
     // Connected first, so frames go to the socket (kernel, then Node's buffer) before any queue.
-    await until(() => stalled !== undefined);
+    await waitUntil('the stall to be reported', () => stalled !== undefined);
     await new Promise((r) => setTimeout(r, 50));
     for (let i = 0; i < total; i++) logger.info({ pad }, `r${i}`);
     await closeLogger(logger);

@@ -21,6 +21,7 @@ import { createMetrics, registerMetricsRoute } from '../../src/ops/metrics/index
 import { createSecurityLogger } from '../../src/ops/security-logger.js';
 import { rawExchange } from '../helpers/raw-http.js';
 import { capture } from './capture.js';
+import { waitUntil } from '../helpers/wait-until.js';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const PARENT = '00f067aa0ba902b7';
@@ -128,10 +129,6 @@ const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-async function until(condition: () => boolean, ms = 5_000): Promise<void> {
-  for (const stop = Date.now() + ms; !condition() && Date.now() < stop; ) await new Promise((r) => setTimeout(r, 10));
-}
 
 describe('trace context on request log lines, per strategy', () => {
   it('json: every line of a request with a valid traceparent carries trace_id, span_id and trace_flags; any other none', async () => {
@@ -271,7 +268,7 @@ describe('trace context on request log lines, per strategy', () => {
     await app.close();
     await flushLogger(logger);
     const expected = CASES.length * WORK_LINES.length;
-    await until(() => messages.length >= expected);
+    await waitUntil(`${expected} messages at the collector`, () => messages.length >= expected, { seen: () => messages.length });
     await closeLogger(logger);
 
     const parsed = messages.map((m) => {

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { closeLogger, createLogger, flushLogger } from './index.js';
+import { waitUntil } from '../../../test/helpers/wait-until.js';
 
 /** Daily files are named by the local date. */
 const now = new Date();
@@ -37,7 +38,7 @@ describe.runIf(existsSync('/proc/self/fd') && existsSync('/dev/full'))('file str
     const errors: Error[] = [];
     const logger = createLogger({ destination: `file:${join(dir, 'app.log')}`, file: { reopenMs: 10, maxReopenMs: 10 }, onError: (e) => errors.push(e) });
     try {
-      await until(() => (logger.info('on a full disk'), errors.length > 0));
+      await waitUntil('the first write to /dev/full to fail', () => (logger.info('on a full disk'), errors.length > 0));
       // A replacement every 10 ms or so, each failing on the first line it takes: many failed writers.
       for (const stop = Date.now() + 400; Date.now() < stop; ) {
         logger.info('on a full disk');
@@ -47,7 +48,7 @@ describe.runIf(existsSync('/proc/self/fd') && existsSync('/dev/full'))('file str
 
       unlinkSync(current); // room again: the next writer creates a real file
       let n = 0;
-      await until(() => (logger.info(`after ${n++}`), errors.length > 1));
+      await waitUntil('the sink to report writing again', () => (logger.info(`after ${n++}`), errors.length > 1), { seen: () => errors.map((e) => e.message) });
       logger.info('last');
       await flushLogger(logger);
     } finally {
@@ -56,8 +57,7 @@ describe.runIf(existsSync('/proc/self/fd') && existsSync('/dev/full'))('file str
     expect(errors[1]?.message).toMatch(/writing again; dropped \d+ line\(s\)/);
     expect(readFileSync(current, 'utf8').trim().split('\n').at(-1)).toContain('"msg":"last"');
     // Closing a failed writer's file takes a moment; none may stay open, and nothing else leaked.
-    await until(() => countTo('/dev/full') === 0, 2_000).catch(() => undefined);
-    expect(countTo('/dev/full')).toBe(0);
+    await waitUntil('every failed writer to close /dev/full', () => countTo('/dev/full') === 0, { seen: () => `${countTo('/dev/full')} open` });
     expect(countTo(current)).toBe(0);
     expect(openFds().length).toBe(before);
   });
@@ -77,10 +77,3 @@ describe('closing a file sink whose writer cannot open its file', () => {
   });
 });
 
-/** Polls `check` every 10 ms, for at most `ms`. */
-async function until(check: () => boolean, ms = 5_000): Promise<void> {
-  for (const stop = Date.now() + ms; !check(); ) {
-    if (Date.now() > stop) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { serverOptions } from '../../http/server-options.js';
 import { createMetrics, METRIC_NAMES, registerHttpMetrics, type Metrics } from './index.js';
 import { rawExchange as rawAnswer, statusLineOf } from '../../../test/helpers/raw-http.js';
+import { waitUntil } from '../../../test/helpers/wait-until.js';
 
 const apps: FastifyInstance[] = [];
 afterEach(async () => {
@@ -25,14 +26,6 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve = (): void => undefined;
   const promise = new Promise<void>((r) => (resolve = r));
   return { promise, resolve };
-}
-
-async function until(condition: () => Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    if (await condition()) return;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  throw new Error(`gave up waiting for ${what}`);
 }
 
 async function listen(app: FastifyInstance): Promise<number> {
@@ -77,7 +70,7 @@ describe('a client that hangs up before the answer', () => {
     req.end(method === 'POST' ? '{"email":"a@example.com"}' : undefined);
     await started.promise;
     req.destroy();
-    await until(async () => Object.keys((await httpSamples(metrics)).requests).length > 0, 'the abort to be counted');
+    await waitUntil('the abort to be counted', async () => Object.keys((await httpSamples(metrics)).requests).length > 0);
     gate.resolve();
     await finished.promise;
     await new Promise((resolve) => setTimeout(resolve, 20));
