@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { spawnedAppEnv } from '../helpers/demo.js';
+import { waitUntil } from '../helpers/wait-until.js';
 
 const ROOT = join(import.meta.dirname, '../..');
 const scratch = mkdtempSync(join(tmpdir(), 'lc-npm-start-'));
@@ -91,14 +92,6 @@ function npmStart() {
   return { proc, stdout: () => stdout, stderr: () => stderr, exited };
 }
 
-async function until<T>(what: string, probe: () => T | undefined | false, ms: number, log: () => string): Promise<T> {
-  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 100))) {
-    const value = probe();
-    if (value !== undefined && value !== false) return value;
-  }
-  throw new Error(`${what} within ${ms} ms; output:\n${log()}`);
-}
-
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -116,11 +109,21 @@ function portOpen(port: number): Promise<boolean> {
   });
 }
 
-/** Waits for the app's "listening" line; its pid and port. */
-async function listening(run: ReturnType<typeof npmStart>): Promise<{ appPid: number; port: number }> {
-  const log = (): string => run.stdout() + run.stderr();
-  const found = await until('the app listening', () => /"pid":(\d+)[^\n]*listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(run.stdout()) ?? undefined, 60_000, log);
-  return { appPid: Number(found[1]), port: Number(found[2]) };
+/**
+ * Waits for the app's "listening" line, as it is written (no clock: a loaded machine only makes it
+ * late, and the test's timeout is the limit); its pid and port. npm exiting first fails at once.
+ */
+function listening(run: ReturnType<typeof npmStart>): Promise<{ appPid: number; port: number }> {
+  return new Promise((resolve, reject) => {
+    const onData = (): void => {
+      const found = /"pid":(\d+)[^\n]*listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(run.stdout());
+      if (found === null) return;
+      run.proc.stdout.off('data', onData);
+      resolve({ appPid: Number(found[1]), port: Number(found[2]) });
+    };
+    run.proc.stdout.on('data', onData);
+    void run.exited.then((code) => reject(new Error(`npm start exited (${code}) before the app listened; output:\n${run.stdout()}${run.stderr()}`)));
+  });
 }
 
 /** SIGTERM to npm alone: the app shuts down gracefully, npm exits 0 and the port is free. */
@@ -130,7 +133,8 @@ async function stopsGracefully(run: ReturnType<typeof npmStart>, { appPid, port 
   process.kill(run.proc.pid!, 'SIGTERM');
   expect(await run.exited).toBe(0);
   // With `sh -c` between npm and node (no exec), npm's signal killed only the shell: the app ran on, orphaned.
-  await until('the app gone', () => !alive(appPid), 10_000, log);
+  // Polled (the app is npm's grandchild: no 'exit' event reaches us).
+  await waitUntil(`the app (pid ${appPid}) to be gone`, () => !alive(appPid), { seen: log });
   expect(await portOpen(port)).toBe(false);
   expect(run.stdout()).toMatch(/"msg":"shutdown: complete"/);
 }
@@ -188,12 +192,12 @@ await new Promise((resolve, reject) => {
     });
     const run = npmStart();
     const log = (): string => run.stdout() + run.stderr();
-    const tscPid = await until('the build running', () => existsSync(pidFile) && Number(readFileSync(pidFile, 'utf8')), 30_000, log);
+    const tscPid = await waitUntil('the build to write its pid file', () => existsSync(pidFile) && Number(readFileSync(pidFile, 'utf8')), { seen: log });
     process.kill(run.proc.pid!, 'SIGTERM');
     // npm passes on the code of the script it ran: 128 + 15.
     expect(await run.exited).toBe(143);
     // Before: the signal ended start.mjs only, and tsc ran on (and wrote dist/) with no parent.
-    await until('the build stopped', () => !alive(tscPid), 10_000, log);
+    await waitUntil(`the build (pid ${tscPid}) to stop`, () => !alive(tscPid), { seen: log });
     expect(run.stderr()).toBe('livecomponents: building dist/ from the sources (npm run build)...\n');
   });
 

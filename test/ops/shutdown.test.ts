@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, onTestFailed } from 'vitest';
 import { spawnedAppEnv } from '../helpers/demo.js';
+import { waitUntil } from '../helpers/wait-until.js';
 import { startLoad, type LoadRun } from './load.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -75,14 +76,6 @@ function get(port: number, path: string, agent: Agent): Promise<{ status: number
   });
 }
 
-async function until(condition: () => boolean, what: string, maxWaits = 3_000): Promise<void> {
-  for (let i = 0; i < maxWaits; i++) {
-    if (condition()) return;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  throw new Error(`gave up waiting for ${what}`);
-}
-
 describe('graceful shutdown of the reference app', () => {
   it('finishes every in-flight request, answers readiness 503, and exits 0 on SIGTERM', async () => {
     const app = await startApp();
@@ -95,7 +88,7 @@ describe('graceful shutdown of the reference app', () => {
 
       load = startLoad(app.port, CONNECTIONS);
       const run = load;
-      await until(() => run.finished >= WARM_UP, `${WARM_UP} warm-up requests`);
+      await waitUntil(`${WARM_UP} warm-up requests to finish`, () => run.finished >= WARM_UP, { seen: () => `${run.finished} finished` });
       const inFlightAtSignal = run.started - run.finished;
       child?.kill('SIGTERM');
       const stopping = run.stop();
@@ -140,7 +133,7 @@ describe('graceful shutdown of the reference app', () => {
       const collector = `http://127.0.0.1:${(blackhole.address() as AddressInfo).port}`;
       const { output, exited } = spawnApp({ LOG_DESTINATION: `otlp:${collector}` });
       onTestFailed(() => console.error(`--- output of the app ---\n${output()}\n--- received by the collector ---\n${received.slice(-3000)}`));
-      await until(() => /listening at http:\/\/127\.0\.0\.1:\d+/.test(received), 'the first log batch at the collector');
+      await waitUntil('the first log batch at the collector', () => /listening at http:\/\/127\.0\.0\.1:\d+/.test(received), { seen: () => received });
       const port = Number(/listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(received)?.[1]);
       expect((await get(port, '/health/live', new Agent())).status).toBe(200);
 
