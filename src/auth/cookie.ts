@@ -57,8 +57,9 @@ export interface RefreshCookie {
    * unless the request carried two refresh cookies of different values (a tossed one): expiring the
    * app's own would leave the planted one alone in the browser, read as the app's by the next request
    * (and the app's own, kept, still needs its companion). With `Secure` cookies, a refresh cookie
-   * that came without a companion is also expired where a sibling subdomain could have set it
-   * (`strayExpiries`), which never reaches the app's own (host-only).
+   * that came without a companion is also expired where a sibling subdomain could have set it: with
+   * a `Domain` (a parent domain's or the host's), partitioned or not (`strayExpiries`), which never
+   * reaches the app's own (host-only, unpartitioned).
    */
   clear(reply: FastifyReply): void;
 }
@@ -124,32 +125,42 @@ const MAX_STRAY_PATHS = 16;
 /** Longest request path whose prefixes are tried. */
 const MAX_STRAY_PATH = 256;
 /**
- * The parent-domain lines' share of a refusal's header block, as a proxy reads it from the app
- * (HTTP/1.1: `Set-Cookie: <line>\r\n` each). With the host-only pair (~270 bytes) every `Set-Cookie`
- * of a refusal stays under 4 KB, and its whole header block well under the 8 KB a proxy must allow
+ * The stray lines' share of a refusal's header block, as a proxy reads it from the app (HTTP/1.1:
+ * `Set-Cookie: <line>\r\n` each). With the host-only pair (~270 bytes) every `Set-Cookie` of a
+ * refusal stays under 4 KB, and its whole header block well under the 8 KB a proxy must allow
  * (docs/deployment.md; the shipped nginx site reads up to 16 KB).
  */
 const MAX_STRAY_BYTES = 3_584;
 /** What HTTP/1.1 adds around each line: `Set-Cookie: ` and CRLF. */
 const SET_COOKIE_OVERHEAD = 'Set-Cookie: \r\n'.length;
+/** A name a `Domain` attribute can hold here: two labels or more, ASCII (an IDN comes as punycode). */
+const DOMAIN_NAME = /^[a-z0-9-]+(\.[a-z0-9-]+)+$/;
 
 /**
- * `Set-Cookie` lines expiring a `refresh_token` set for a parent domain of the request's host
- * (`Domain=example.com` seen from `app.example.com`), at every path the browser sends to this
- * request's path (`/`, `/api`, `/api/`, … the path itself). Such a cookie is none of this host's (it
- * sets host-only ones): one planted by a sibling subdomain, or one this module set before it ignored
- * the app's own `@fastify/cookie` default `domain` (bound to a companion the browser refused). A refusal
- * expiring only the host-only cookie left it in the browser, refused again with a `malicious_csrf` at
- * every page load that refreshes, for as long as it lives (the planter's `Max-Age`). A cookie's
- * identity is its name, domain and path (RFC 6265 §5.3 step 11; a browser keys a domain cookie apart
- * from a host-only one even for the same host), so none of these lines can expire the app's own
- * cookie: a planter cannot use them to sign the browser out. The host's own name and a public suffix
- * (which the browser refuses as a `Domain`) are harmless here; an IP address or a single label has
- * no parent to try.
+ * `Set-Cookie` lines expiring a `refresh_token` that carries a `Domain`: one set for a parent domain
+ * of the request's host (`Domain=example.com` seen from `app.example.com`) or for the host itself
+ * (`Domain=app.example.com`), at every path the browser sends to this request's path (`/`, `/api`,
+ * `/api/`, … the path itself), and the same again with `Partitioned`. Such a cookie is none of this
+ * host's (it sets host-only ones): one planted by a sibling subdomain (a parent domain) or by a
+ * subdomain of the host (the host), or one this module set before it ignored the app's own
+ * `@fastify/cookie` default `domain` (bound to a companion the browser refused). A refusal expiring
+ * only the host-only cookie left it in the browser, refused again with a `malicious_csrf` at every
+ * page load that refreshes, for as long as it lives (the planter's `Max-Age`).
+ *
+ * A cookie's identity is its name, domain, path and host-only flag (RFC 6265 §5.3 step 11; a browser
+ * keys a `Domain=app.example.com` cookie apart from the host-only one of the same host), and with
+ * CHIPS also its partition (the top-level site): a `Partitioned` cookie that a sibling sets from its
+ * own page is keyed by the site both hosts share, so Chromium sends it with this host's requests, and
+ * only a `Partitioned` line deletes it (an unpartitioned one does not, nor the reverse:
+ * planted-refresh-cookie-browser.test.ts). So none of these lines can expire the app's own cookie
+ * (host-only, unpartitioned): a planter cannot use them to sign the browser out. A public suffix
+ * (which the browser refuses as a `Domain`) is harmless here; an IP address or a single label gets
+ * none (Chromium stores `Domain=127.0.0.1` from 127.0.0.1, `Domain=localhost` from localhost, as
+ * the host-only cookie, which the host-only expiry reaches).
  */
 function strayExpiries(request: FastifyRequest): string[] {
   // The host and the path are the client's to choose (Host, X-Forwarded-Host under trustProxy; the
-  // path's slashes where the router ignores duplicate ones), and the lines are parents × paths, each
+  // path's slashes where the router ignores duplicate ones), and the lines are domains × paths, each
   // as long as its domain and path: unbounded, an 8 KB Host of one-letter labels made 32,000 lines
   // (132 MB) in one answer. A DNS name has at most 253 characters (RFC 1035 §2.3.4); beyond that, or
   // a path longer than `MAX_STRAY_PATH` or with more than `MAX_STRAY_PATHS` prefixes, no browser
@@ -159,12 +170,14 @@ function strayExpiries(request: FastifyRequest): string[] {
   const host = hostname.toLowerCase();
   if (host.includes(':') || /^[\d.]+$/.test(host)) return [];
   const labels = host.split('.').filter((label) => label !== '');
-  if (labels.join('.').length > MAX_DNS_NAME) return [];
-  const parents: string[] = [];
-  // The parents nearest the root are the ones kept (`example.com`, `team.example.com`, …): any
-  // sibling of the site can set those.
-  for (let i = Math.max(1, labels.length - 1 - MAX_STRAY_DOMAINS); i < labels.length - 1; i++) parents.push(labels.slice(i).join('.'));
-  if (parents.length === 0) return [];
+  const name = labels.join('.');
+  if (name.length > MAX_DNS_NAME) return [];
+  // The parents nearest the root first (`example.com`, `team.example.com`, …: any sibling of the site
+  // can set those), at most `MAX_STRAY_DOMAINS`, then the host (only itself and its own subdomains
+  // can set that one).
+  const domains: string[] = [];
+  for (let i = labels.length - 2; i >= Math.max(1, labels.length - 1 - MAX_STRAY_DOMAINS); i--) domains.push(labels.slice(i).join('.'));
+  domains.push(name);
   const path = request.url.split('?', 1)[0] as string;
   if (path.length > MAX_STRAY_PATH) return [];
   const paths = ['/'];
@@ -172,27 +185,32 @@ function strayExpiries(request: FastifyRequest): string[] {
   if (path !== '/' && !path.endsWith('/')) paths.push(path);
   if (paths.length > MAX_STRAY_PATHS) return [];
   const cookiePaths = paths.filter((p) => /^\/[\u0021-\u003A\u003C-\u007E]*$/.test(p));
-  // Each domain's lines whole, from the parent nearest the root (the one any sibling can set; each
-  // farther one is longer) while they fit in `MAX_STRAY_BYTES`: a longer header block made the
-  // shipped nginx (4 KB by default) answer 502 instead of the refusal. The answer keeps the order
-  // farthest first.
+  // In that order, each domain's lines whole, then its `Partitioned` lines whole, while they fit in
+  // `MAX_STRAY_BYTES`: a longer header block made the shipped nginx (4 KB by default) answer 502
+  // instead of the refusal. The answer keeps the order farthest from the root first.
   const kept: string[][] = [];
   let bytes = 0;
-  for (const domain of [...parents].reverse()) {
-    if (!/^[a-z0-9-]+(\.[a-z0-9-]+)+$/.test(domain)) continue;
-    const lines = cookiePaths.map((p) => strayLine(domain, p));
-    bytes += lines.reduce((sum, line) => sum + line.length + SET_COOKIE_OVERHEAD, 0);
+  for (const domain of domains) {
+    if (!DOMAIN_NAME.test(domain)) continue;
+    const ofDomain: string[] = [];
+    for (const partitioned of [false, true]) {
+      const lines = cookiePaths.map((p) => strayLine(domain, p, partitioned));
+      bytes += lines.reduce((sum, line) => sum + line.length + SET_COOKIE_OVERHEAD, 0);
+      if (bytes > MAX_STRAY_BYTES) break;
+      ofDomain.push(...lines);
+    }
+    if (ofDomain.length > 0) kept.unshift(ofDomain);
     if (bytes > MAX_STRAY_BYTES) break;
-    kept.unshift(lines);
   }
   return kept.flat();
 }
 
 /**
- * What a browser needs to delete the cookie of that name, domain and path, and no more: `Max-Age=0`
- * deletes in every current browser (no `Expires` needed), `Secure` because these are sent only with
- * `Secure` cookies and a browser may refuse a non-`Secure` line for a `Secure` cookie; `HttpOnly` and
- * `SameSite` play no part in which cookie a line replaces (RFC 6265 §5.3 step 11). The app's own
- * host-only expiry keeps its full attributes.
+ * What a browser needs to delete the cookie of that name, domain, path (and partition), and no more:
+ * `Max-Age=0` deletes in every current browser (no `Expires` needed), `Secure` because these are
+ * sent only with `Secure` cookies and a browser may refuse a non-`Secure` line for a `Secure` cookie
+ * (and refuses a `Partitioned` one without it); `HttpOnly` and `SameSite` play no part in which
+ * cookie a line replaces (RFC 6265 §5.3 step 11). The app's own host-only expiry keeps its full
+ * attributes.
  */
-const strayLine = (domain: string, path: string) => `${REFRESH_COOKIE}=; Max-Age=0; Domain=${domain}; Path=${path}; Secure`;
+const strayLine = (domain: string, path: string, partitioned: boolean) => `${REFRESH_COOKIE}=; Max-Age=0; Domain=${domain}; Path=${path}; Secure${partitioned ? '; Partitioned' : ''}`;

@@ -42,13 +42,13 @@ const TOKEN = /^[A-Za-z0-9_-]{43}$/;
 
 const sha256 = (token: string) => createHash('sha256').update(token).digest('hex');
 
-/** A self-signed certificate for app.example.test and evil.example.test, made now. */
+/** A self-signed certificate for app.example.test, evil.example.test and x.app.example.test (a subdomain of the app's host), made now. */
 function selfSignedCertificate(dir: string): { key: Buffer; cert: Buffer } {
   const key = join(dir, 'key.pem');
   const cert = join(dir, 'cert.pem');
   execFileSync('openssl', [
     'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-keyout', key, '-out', cert,
-    '-subj', '/CN=app.example.test', '-addext', 'subjectAltName=DNS:app.example.test,DNS:evil.example.test',
+    '-subj', '/CN=app.example.test', '-addext', 'subjectAltName=DNS:app.example.test,DNS:evil.example.test,DNS:x.app.example.test',
   ], { stdio: 'ignore' });
   return { key: readFileSync(key), cert: readFileSync(cert) };
 }
@@ -95,10 +95,11 @@ describe.runIf(browserTestsEnabled('planted refresh cookie in Chromium over HTTP
   let db: ReturnType<typeof createDatabase>;
   let appBase = '';
   let evilBase = '';
+  let evilPort = 0;
   /** What the evil page plants (the attacker's refresh token), set before the victim visits it. */
   let planted = '';
-  /** The `Set-Cookie` lines of the evil page for `planted`: one, at the module's own path, unless a test sets others. */
-  let plantLines = (token: string) => [`refresh_token=${token}; Domain=example.test; Path=/api/v1/auth; Secure; SameSite=Lax; Max-Age=3600`];
+  /** The `Set-Cookie` lines of the evil page (served for `host`) for `planted`: one, at the module's own path, unless a test sets others. */
+  let plantLines = (token: string, _host: string) => [`refresh_token=${token}; Domain=example.test; Path=/api/v1/auth; Secure; SameSite=Lax; Max-Age=3600`];
   const events = memorySecurityEvents();
 
   beforeAll(async () => {
@@ -136,14 +137,15 @@ describe.runIf(browserTestsEnabled('planted refresh cookie in Chromium over HTTP
     await app.ready();
 
     // The attacker's sibling host: its page plants whatever `planted` holds, for the whole site.
-    evilServer = createServer(tls, (_req, res) => {
+    evilServer = createServer(tls, (req, res) => {
       res.writeHead(200, {
         'content-type': 'text/html; charset=utf-8',
-        'set-cookie': plantLines(planted),
+        'set-cookie': plantLines(planted, (req.headers.host ?? '').replace(/:\d+$/, '')),
       });
       res.end('<!doctype html><title>cute cats</title><p>Nothing to see here.');
     });
-    evilBase = `https://evil.example.test:${await listen(evilServer)}`;
+    evilPort = await listen(evilServer);
+    evilBase = `https://evil.example.test:${evilPort}`;
 
     for (const email of ['victim@example.test', 'attacker@example.test']) {
       const res = await app.inject({ method: 'POST', url: '/api/v1/auth/register', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ email, password: PASSWORD }) });
@@ -277,10 +279,89 @@ describe.runIf(browserTestsEnabled('planted refresh cookie in Chromium over HTTP
       // What did it: 8 minimal lines for Domain=example.test (before, each also carried Expires, HttpOnly and SameSite=Strict).
       const lines = await (await request.response())!.headerValues('set-cookie');
       const paths = ['/', '/api', '/api/', '/api/v1', '/api/v1/', '/api/v1/auth', '/api/v1/auth/', '/api/v1/auth/refresh-token'];
-      expect(lines.filter((line) => line.includes('; Domain='))).toEqual(paths.map((path) => `refresh_token=; Max-Age=0; Domain=example.test; Path=${path}; Secure`));
+      expect(lines.filter((line) => line.includes('; Domain=example.test;') && !line.endsWith('; Partitioned'))).toEqual(paths.map((path) => `refresh_token=; Max-Age=0; Domain=example.test; Path=${path}; Secure`));
       expect(named(await context.cookies(), 'refresh_token')).toEqual([]);
       const again = await pageFetch(context, appBase, '/api/v1/auth/refresh-token');
       expect([again.status, again.json?.code]).toEqual([401, 'REFRESH_TOKEN_INVALID']);
+      expect(events.events.filter((e) => e.event === 'malicious_csrf').length - csrfBefore).toBe(1);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('planted Partitioned (CHIPS) by the sibling, and at Domain=<the app\'s host> by a subdomain of it: sent to the app, one refusal removes every one; a nameless =refresh_token=… is not stored', async () => {
+    // A Partitioned cookie is keyed also by the top-level site; the sibling's page and the app's are
+    // of one site (https://example.test), so Chromium sends the sibling's partitioned cookie with the
+    // app's requests, and deletes it only by a Partitioned line (an unpartitioned one is another
+    // cookie; before, the refusal had none, and the cookie stayed). A cookie of Domain=app.example.test
+    // (which x.app.example.test may set, as an earlier release with the app's default domain did) is
+    // another cookie than the host-only one, which is all the refusal expired before.
+    const login = await app!.inject({
+      method: 'POST',
+      url: '/api/v1/auth/login',
+      headers: { 'content-type': 'application/json' },
+      payload: JSON.stringify({ email: 'attacker@example.test', password: PASSWORD }),
+    });
+    expect(login.statusCode).toBe(200);
+    const setCookie = ([] as string[]).concat(login.headers['set-cookie'] ?? []);
+    planted = (setCookie.find((c) => c.startsWith('refresh_token=')) as string).split(';')[0]!.slice('refresh_token='.length);
+    plantLines = (token, host) =>
+      host === 'evil.example.test'
+        ? [
+            `refresh_token=${token}; Max-Age=3600; Domain=example.test; Path=/api/v1/auth; Secure; Partitioned; SameSite=None`,
+            `refresh_token=${token}; Max-Age=3600; Domain=example.test; Path=/; Secure; Partitioned`,
+            // Nameless, its value `refresh_token=…`: sent, it would read as a refresh cookie.
+            `=refresh_token=${token}; Max-Age=3600; Domain=example.test; Path=/api/v1/auth/refresh-token; Secure`,
+            // Nameless, no '=': sent as `refresh_token`, which no reader takes for a refresh cookie.
+            `refresh_token; Max-Age=3600; Domain=example.test; Path=/api; Secure`,
+          ]
+        : [
+            `refresh_token=${token}; Max-Age=3600; Domain=app.example.test; Path=/api/v1/auth; HttpOnly; Secure; SameSite=Strict`,
+            `refresh_token=${token}; Max-Age=3600; Domain=app.example.test; Path=/api/v1/; Secure; Partitioned`,
+          ];
+    const csrfBefore = events.events.filter((e) => e.event === 'malicious_csrf').length;
+    const context = await newContext();
+    try {
+      const page = await context.newPage();
+      expect((await page.goto(`${evilBase}/`))?.status()).toBe(200);
+      expect((await page.goto(`https://x.app.example.test:${evilPort}/`))?.status()).toBe(200);
+      // The refresh cookies and the nameless ones (not the app's session cookie).
+      const summary = (cookies: Cookie[]) =>
+        cookies.filter((c) => c.name === 'refresh_token' || c.name === '').map((c) => [c.name, c.value === planted ? '<planted>' : c.value, c.domain, c.path, c.partitionKey ?? 'unpartitioned']).sort();
+      // Stored: both Partitioned ones with the site's key, the Domain=<host> ones; the nameless
+      // `=refresh_token=…` refused outright (Chromium stores no nameless cookie whose value has a '=').
+      expect(summary(await context.cookies())).toEqual([
+        ['', 'refresh_token', '.example.test', '/api', 'unpartitioned'],
+        ['refresh_token', '<planted>', '.app.example.test', '/api/v1/', 'https://example.test'],
+        ['refresh_token', '<planted>', '.app.example.test', '/api/v1/auth', 'unpartitioned'],
+        ['refresh_token', '<planted>', '.example.test', '/', 'https://example.test'],
+        ['refresh_token', '<planted>', '.example.test', '/api/v1/auth', 'https://example.test'],
+      ]);
+
+      await page.goto(`${appBase}/login`);
+      const [request, refreshed] = await Promise.all([
+        page.waitForRequest((r) => r.url() === `${appBase}/api/v1/auth/refresh-token`),
+        pageFetch(context, appBase, '/api/v1/auth/refresh-token'),
+      ]);
+      expect([refreshed.status, refreshed.json?.code, refreshed.json?.access_token]).toEqual([401, 'REFRESH_TOKEN_INVALID', undefined]);
+      // All four sent, partitioned or not (one value: no tossed pair), and the nameless one as `refresh_token`.
+      const sent = ((await request.headerValue('cookie')) ?? '').split('; ').filter((pair) => pair.startsWith('refresh_token'));
+      expect(sent.sort()).toEqual(['refresh_token', ...Array.from({ length: 4 }, () => `refresh_token=${planted}`)]);
+      // The lines: the host-only pair, then app.example.test and example.test, 8 paths each, unpartitioned and Partitioned.
+      const lines = await (await request.response())!.headerValues('set-cookie');
+      expect(lines).toHaveLength(34);
+      expect(lines.filter((line) => line.includes('; Domain=app.example.test;') && line.endsWith('; Secure; Partitioned'))).toHaveLength(8);
+      expect(lines.filter((line) => line.includes('; Domain=example.test;') && line.endsWith('; Secure; Partitioned'))).toHaveLength(8);
+      // Every refresh_token gone; the nameless one (sent as `refresh_token`, no refresh cookie) left alone.
+      expect(summary(await context.cookies())).toEqual([['', 'refresh_token', '.example.test', '/api', 'unpartitioned']]);
+      for (let load = 0; load < 3; load++) {
+        const [request, again] = await Promise.all([
+          page.waitForRequest((r) => r.url() === `${appBase}/api/v1/auth/refresh-token`),
+          pageFetch(context, appBase, '/api/v1/auth/refresh-token'),
+        ]);
+        expect([again.status, again.json?.code]).toEqual([401, 'REFRESH_TOKEN_INVALID']);
+        expect(((await request.headerValue('cookie')) ?? '').split('; ').filter((pair) => pair.startsWith('refresh_token='))).toEqual([]);
+      }
       expect(events.events.filter((e) => e.event === 'malicious_csrf').length - csrfBefore).toBe(1);
     } finally {
       await context.close();

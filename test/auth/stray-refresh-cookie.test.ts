@@ -9,13 +9,16 @@
  * `malicious_csrf` at every load, for as long as the cookie lived (the planter's `Max-Age`). The
  * module's own leftover also made every later sign-in a tossed pair (the new host-only cookie beside
  * it), refused until it expired. Now the first refusal also expires `refresh_token` at the parent
- * domains, on every path sent to the endpoint; a browser keys those apart from the host-only one, so
- * the app's own cookie is never reached (a planter gains no way to sign the browser out), and the
- * planted token is still never rotated.
+ * domains and at the host itself (`Domain=app.example.com`, which the host-only expiry does not
+ * reach either), on every path sent to the endpoint, unpartitioned and `Partitioned` (CHIPS: a
+ * sibling's partitioned cookie is sent here, and only a `Partitioned` line deletes it); a browser
+ * keys those apart from the host-only, unpartitioned one, so the app's own cookie is never reached
+ * (a planter gains no way to sign the browser out), and the planted token is still never rotated.
  *
  * The browser is a cookie jar modelled on RFC 6265 §5.3 as Chromium keys it (name, domain,
- * host-only, path) and §5.4 (which cookies a request carries, longer paths first); the real
- * Chromium check is in planted-refresh-cookie-browser.test.ts.
+ * host-only, path, and partitioned or not: every cookie here is of one top-level site) and §5.4
+ * (which cookies a request carries, longer paths first); the real Chromium check is in
+ * planted-refresh-cookie-browser.test.ts.
  */
 import { afterEach, expect, it } from 'vitest';
 import { BINDING_COOKIE } from '../../src/auth/cookie.js';
@@ -31,18 +34,20 @@ interface Stored {
   domain: string;
   hostOnly: boolean;
   path: string;
+  partitioned: boolean;
 }
 
 /** A browser's cookie jar for `HOST`. */
 class Jar {
   readonly cookies = new Map<string, Stored>();
-  private key = (c: Omit<Stored, 'value'>) => `${c.name}|${c.domain}|${c.hostOnly}|${c.path}`;
+  private key = (c: Omit<Stored, 'value'>) => `${c.name}|${c.domain}|${c.hostOnly}|${c.path}|${c.partitioned}`;
 
   set(line: string): void {
     const [pair, ...attributes] = line.split(';').map((part) => part.trim());
     const eq = pair!.indexOf('=');
-    const cookie: Stored = { name: pair!.slice(0, eq), value: pair!.slice(eq + 1), domain: HOST, hostOnly: true, path: '/' };
+    const cookie: Stored = { name: pair!.slice(0, eq), value: pair!.slice(eq + 1), domain: HOST, hostOnly: true, path: '/', partitioned: false };
     let maxAge: number | undefined;
+    let secure = false;
     for (const attribute of attributes) {
       const [name, value = ''] = attribute.split('=') as [string, string?];
       if (/^domain$/i.test(name)) {
@@ -52,7 +57,10 @@ class Jar {
       }
       if (/^path$/i.test(name)) cookie.path = value;
       if (/^max-age$/i.test(name)) maxAge = Number(value);
+      if (/^secure$/i.test(name)) secure = true;
+      if (/^partitioned$/i.test(name)) cookie.partitioned = true;
     }
+    if (cookie.partitioned && !secure) return; // Partitioned needs Secure: refused
     if (maxAge !== undefined && maxAge <= 0) this.cookies.delete(this.key(cookie));
     else this.cookies.set(this.key(cookie), cookie);
   }
@@ -143,6 +151,44 @@ eachEngine('a refresh cookie of a parent domain, without its companion', (engine
     expect(t.takeEvents().filter((e) => e === 'malicious_csrf')).toEqual([]);
   });
 
+  it('left with Domain=<the host itself> (an earlier release, the app\'s default domain its own name): one refusal, then a new sign-in refreshes', async () => {
+    await start();
+    const old = await t.login('victim@example.com');
+    const jar = new Jar();
+    // A cookie of this host with a Domain attribute: another cookie than the host-only one (the
+    // host-only expiry does not reach it), sent to this host and its subdomains.
+    jar.set(`refresh_token=${old.refresh}; Max-Age=604800; Domain=${HOST}; Path=/api/v1/auth; HttpOnly; Secure; SameSite=Strict`);
+    expect(jar.named('refresh_token')).toEqual([expect.objectContaining({ domain: HOST, hostOnly: false })]);
+    t.takeEvents();
+    for (let load = 0; load < 4; load++) await pageLoad(jar);
+    expect(t.takeEvents().filter((e) => e === 'malicious_csrf')).toEqual(['malicious_csrf']);
+    expect(jar.named('refresh_token')).toEqual([]);
+
+    // The user signs in again: the new (host-only) pair alone, and it rotates; a refusal's Domain
+    // lines, had one come now, would not reach it (another cookie).
+    const login = await t.post('/login', { email: 'victim@example.com', password: 'correct horse battery staple' }, HEADERS);
+    jar.take(login);
+    expect((await pageLoad(jar)).statusCode).toBe(200);
+    expect(t.takeEvents().filter((e) => e === 'malicious_csrf')).toEqual([]);
+  });
+
+  it('planted Partitioned by a sibling (CHIPS, keyed by the site both hosts share): one refusal removes it, and one at the host', async () => {
+    await start();
+    const attacker = await t.login('attacker@example.com');
+    const jar = new Jar();
+    jar.set(`refresh_token=${attacker.refresh}; Domain=example.com; Path=/api/v1/auth/refresh-token; Secure; Partitioned; SameSite=None; Max-Age=31536000`);
+    jar.set(`refresh_token=${attacker.refresh}; Domain=example.com; Path=/; Secure; Partitioned; Max-Age=31536000`);
+    // …and by a subdomain of the host (x.app.example.com), which can set Domain=app.example.com.
+    jar.set(`refresh_token=${attacker.refresh}; Domain=${HOST}; Path=/api; Secure; Partitioned; Max-Age=31536000`);
+    expect(jar.named('refresh_token')).toHaveLength(3);
+    t.takeEvents();
+    const statuses: number[] = [];
+    for (let load = 0; load < 5; load++) statuses.push((await pageLoad(jar)).statusCode);
+    expect(statuses).toEqual([401, 401, 401, 401, 401]);
+    expect(t.takeEvents().filter((e) => e === 'malicious_csrf')).toEqual(['malicious_csrf']);
+    expect(jar.named('refresh_token')).toEqual([]);
+  });
+
   it('the app\'s own pair beside a planted cookie (tossed): refused, and the own pair left as it was', async () => {
     await start();
     const victim = await t.post('/login', { email: 'victim@example.com', password: 'correct horse battery staple' }, HEADERS);
@@ -158,20 +204,21 @@ eachEngine('a refresh cookie of a parent domain, without its companion', (engine
     expect(jar.named('refresh_token')).toEqual(expect.arrayContaining(own));
   });
 
-  it('the lines: the host-only expiry first (as before), then one per parent-domain path; none with a companion', async () => {
+  it('the lines: the host-only expiry first (as before), then per domain (the host, then its parent) one per path, and one per path with Partitioned; none with a companion', async () => {
     await start();
     const attacker = await t.login('attacker@example.com');
     const res = await t.post('/refresh-token', undefined, { ...HEADERS, cookie: `refresh_token=${attacker.refresh}` });
     const tail = '; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; Secure; SameSite=Strict';
-    expect(setCookies(res)).toEqual([
-      `refresh_token=; Max-Age=0; Path=/api/v1/auth${tail}`,
-      ...['/', '/api', '/api/', '/api/v1', '/api/v1/', '/api/v1/auth', '/api/v1/auth/', '/api/v1/auth/refresh-token'].map(
-        // Only what deletes that name, domain and path: no Expires, HttpOnly or SameSite (the answer's
-        // headers must fit a proxy's buffer, deploy/nginx), Secure kept.
-        (path) => `refresh_token=; Max-Age=0; Domain=example.com; Path=${path}; Secure`,
-      ),
-      `${BINDING_COOKIE}=; Max-Age=0; Path=/${tail}`,
-    ]);
+    const paths = ['/', '/api', '/api/', '/api/v1', '/api/v1/', '/api/v1/auth', '/api/v1/auth/', '/api/v1/auth/refresh-token'];
+    // Only what deletes that name, domain, path and partition: no Expires, HttpOnly or SameSite (the
+    // answer's headers must fit a proxy's buffer, deploy/nginx), Secure kept (Partitioned needs it).
+    const of = (domain: string) => [
+      ...paths.map((path) => `refresh_token=; Max-Age=0; Domain=${domain}; Path=${path}; Secure`),
+      ...paths.map((path) => `refresh_token=; Max-Age=0; Domain=${domain}; Path=${path}; Secure; Partitioned`),
+    ];
+    const lines = setCookies(res);
+    expect(lines).toEqual([`refresh_token=; Max-Age=0; Path=/api/v1/auth${tail}`, ...of('app.example.com'), ...of('example.com'), `${BINDING_COOKIE}=; Max-Age=0; Path=/${tail}`]);
+    expect(lines).toHaveLength(34);
     // With its companion (a sign-out of the app's own sign-in): as before, two lines.
     const victim = await t.login('victim@example.com');
     const out = await t.post('/logout', undefined, { ...HEADERS, cookie: `refresh_token=${victim.refresh}; ${BINDING_COOKIE}=${victim.binding}` });
