@@ -1,4 +1,4 @@
-import { html, type PageView, type SafeHtml } from '../../src/index.js';
+import { html, trustedUrl, type PageView, type SafeHtml } from '../../src/index.js';
 import { assetUrl } from './assets.js';
 
 const NAV = [
@@ -26,8 +26,8 @@ export function layout(view: PageView, page: LayoutPage): string {
     title: `${page.title} · LiveComponents`,
     // No icon of its own: an empty one, so browsers do not ask for /favicon.ico (a 404 in every first visit's console).
     head: html`<link rel="icon" href="data:,">
-<link rel="stylesheet" href="${assetUrl('app.css')}">
-<script type="module" src="${assetUrl('app.js')}"></script>`,
+<link rel="stylesheet" href="${trustedUrl(assetUrl('app.css'))}">
+<script type="module" src="${trustedUrl(assetUrl('app.js'))}"></script>`,
     body: html`<header><nav>
   <a class="brand" href="/">LiveComponents</a>
   ${NAV.map(([href, label]) => html`<a href="${href}" ${current(href, page.path)}>${label}</a>`)}

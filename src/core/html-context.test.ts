@@ -76,13 +76,13 @@ describe('html: URL attributes', () => {
     expect(html`<A HREF = "${x}">a</A><a
   href
   =
-  '${x}'>b</a><svg><a xlink:href="${x}"></a></svg><object data="${x}"></object><video poster="${x}"></video><blockquote cite="${x}"></blockquote><a ping="${'/p ' + x}">c</a>`.value).toBe(
+  '${x}'>b</a><svg><a xlink:href="${x}"></a></svg><video poster="${x}"></video><blockquote cite="${x}"></blockquote><a ping="${'/p ' + x}">c</a>`.value).toBe(
       `<A HREF = "#">a</A><a
   href
   =
-  '#'>b</a><svg><a xlink:href="#"></a></svg><object data="#"></object><video poster="#"></video><blockquote cite="#"></blockquote><a ping="#">c</a>`,
+  '#'>b</a><svg><a xlink:href="#"></a></svg><video poster="#"></video><blockquote cite="#"></blockquote><a ping="#">c</a>`,
     );
-    // data= of another element is not a URL.
+    // <object data> is a resource URL (resource-urls.test.ts); data= of another element is not a URL.
     expect(html`<p data="${x}"></p>`.value).toBe(`<p data="${x}"></p>`);
   });
 

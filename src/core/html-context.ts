@@ -14,13 +14,24 @@ export const VALUE = 1;
 export const STYLE = 2;
 /** Where an attribute name goes: nothing, fragments, or bare attribute names. */
 export const NAME = 3;
+/**
+ * A value in a resource URL (`<script src>`…) whose value starts with a value: escaped, and at render
+ * the text before it must settle the origin, or it must be a `trustedUrl()` that starts the value;
+ * else `Plan.refusals[i]` is the TypeError message. Always inside a `Plan.urls` span.
+ */
+export const ORIGIN = 4;
 /** A place escaping cannot make safe: `Plan.refusals[i]` is the TypeError message. */
-export const REFUSED = 4;
+export const REFUSED = 5;
 /**
  * The whole quoted value (`="${x}"`) of an attribute whose name is interpolated (`${ATTR.params}="${x}"`):
  * the name is read from the output at render and the value checked as `dynamicValue` says.
  */
-export const DYNAMIC = 5;
+export const DYNAMIC = 6;
+
+/** `Plan.urls.mode` bits: each part of the value is a URL (`srcset`…). */
+export const URL_LIST = 1;
+/** `Plan.urls.mode` bits: the static text before the value is `/` alone, so a `/` or `\` after it must not make `//host`. */
+export const URL_ROOT = 2;
 
 export interface Plan {
   /** One of the constants above, per interpolation. */
@@ -29,12 +40,13 @@ export interface Plan {
   /** For a `DYNAMIC` value, the (lower-case) name of its tag, `''` in a fragment read as attributes. */
   readonly tags: readonly (string | undefined)[];
   /**
-   * URL attribute values whose scheme the static text does not settle, by static string: the offset in
-   * `strings[j]` where such a value opens / closes (after the interpolations it holds), else -1. `list`:
-   * 1 when each space-, comma- or semicolon-separated part is a URL (`srcset`, `ping`, SVG animation
-   * values). Null when there is none.
+   * URL attribute values checked at render (their scheme is not settled by the static text, or it is
+   * `/` alone), by static string: the offset in `strings[j]` where such a value opens / closes (after
+   * the interpolations it holds), else -1. `mode`: `URL_LIST` when each space-, comma- or
+   * semicolon-separated part is a URL (`srcset`, `ping`, SVG animation values), `URL_ROOT` when the
+   * value follows a `/` alone. Null when there is none.
    */
-  readonly urls: { readonly open: Int32Array; readonly close: Int32Array; readonly list: Uint8Array } | null;
+  readonly urls: { readonly open: Int32Array; readonly close: Int32Array; readonly mode: Uint8Array } | null;
   /** Whether the template was read as starting inside a tag (as attributes), not as text. */
   readonly inTag: boolean;
 }
@@ -80,8 +92,89 @@ const LETTER = /[a-zA-Z]/;
 /** Static text after a value in a comment that the value (`-`, `--`, or nothing) could make its end. */
 const COMMENT_END_AFTER = /^-?!?>/;
 
+/**
+ * Attributes that load what runs in, or rules, our page, by tag: a script (`<script src>`, SVG's
+ * `href`), every relative URL after it (`<base href>`), a plugin or document (`<object data>`,
+ * `<embed src>`, frames), a stylesheet or preload (`<link href>`, unless its rel only names a page:
+ * `LINK_PAGE_RELS`). Escaping and the scheme check cannot help there: an https URL of an attacker's
+ * site passes both. After safevalues' TrustedResourceUrl: the template's text must settle the origin.
+ */
+const RESOURCE_ATTRS: Readonly<Record<string, readonly string[]>> = {
+  script: ['src', 'href', 'xlink:href'], base: ['href'], object: ['data'], embed: ['src'], iframe: ['src'], frame: ['src'], link: ['href'],
+};
+/** `<link>` rels that name a page, which the browser does not load: `<link rel="canonical" href="${url}">` is a plain URL. */
+const LINK_PAGE_RELS: ReadonlySet<string> = new Set(['alternate', 'author', 'canonical', 'help', 'license', 'me', 'next', 'prev', 'privacy-policy', 'terms-of-service']);
+
+export function resourceMessage(tag: string, name: string): string {
+  const link = tag === 'link' ? ` (a rel other than ${[...LINK_PAGE_RELS].join(', ')})` : '';
+  return `a value cannot choose where <${tag} ${name}>${link} loads from, in @: what it loads runs in, or rules, the page, and an https URL of any site passes the URL check; ` +
+    `put the origin in the template (${name}="/static/\${file}", ${name}="https://cdn.example.com/\${path}"), or interpolate a URL you built yourself (from configuration, never from user input) as trustedUrl(url), the whole value`;
+}
+
+/** `<meta http-equiv="refresh" content="0;url=…">` navigates, unchecked: its content is refused a value. */
+export const REFRESH_MESSAGE =
+  'cannot interpolate into the content of <meta http-equiv="refresh"> in @: it sends the page to whatever URL it holds, and no check applies; send a redirect from the server (a 303 with Location) instead';
+
+/** Named references that give ASCII characters a URL's scheme, host or path start is made of or ends at. */
+const NAMED: Readonly<Record<string, string>> = {
+  amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", colon: ':', tab: '\t', newline: '\n', plus: '+', period: '.', sol: '/', bsol: '\\', quest: '?', num: '#', semi: ';', commat: '@',
+};
+const REFERENCE = /&(?:#(\d+)|#[xX]([0-9a-fA-F]+)|([a-zA-Z]+));?/g;
+
+function decodeReference(match: string, dec?: string, hex?: string, name?: string): string {
+  if (name !== undefined) return NAMED[name.toLowerCase()] ?? match;
+  const code = dec !== undefined ? Number.parseInt(dec, 10) : Number.parseInt(hex ?? '', 16);
+  return code > 0 && code <= 0x10ffff && (code < 0xd800 || code > 0xdfff) ? String.fromCodePoint(code) : '\ufffd';
+}
+
+/** An attribute value as the browser reads it (its character references decoded), enough for the URL checks. */
+export function decodeAttribute(value: string): string {
+  return value.includes('&') ? value.replace(REFERENCE, decodeReference) : value;
+}
+
+/**
+ * The start of a URL as the URL parser reads it, from an attribute value's text, up to the first `&`
+ * not known to decode (a reference this table lacks, or one the text after it could complete):
+ * tab, LF and CR dropped, leading spaces and controls too.
+ */
+export function urlStart(value: string): string {
+  let decoded = value;
+  if (value.includes('&')) {
+    decoded = '';
+    let at = 0;
+    for (const match of value.matchAll(REFERENCE)) {
+      const [text, dec, hex, name] = match;
+      const char = text.endsWith(';') ? decodeReference(text, dec, hex, name) : text;
+      decoded += value.slice(at, match.index);
+      if (char === text) return normalise(decoded);
+      decoded += char;
+      at = match.index + text.length;
+    }
+    const rest = value.slice(at);
+    const amp = rest.indexOf('&');
+    decoded += amp < 0 ? rest : rest.slice(0, amp);
+  }
+  return normalise(decoded);
+}
+
+const normalise = (url: string): string => url.replace(/[\t\n\r]/g, '').replace(/^[\u0000-\u0020]+/, '');
+
+/**
+ * Whether `start`, the start of a URL (`urlStart`), fixes its origin whatever follows: an http(s) URL
+ * whose host ends (`https://cdn.example.com/`), a path from the root (`/static/`, not `/` alone nor
+ * `//`), a relative path that cannot grow into a scheme (`./`, `assets/`, `?v=`). Not: `''`,
+ * `https://`, `https://cdn.example.com` (`.evil.test` could follow), `//`, `/`, `app` (`app:` could).
+ */
+export function originSettled(start: string): boolean {
+  const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):/.exec(start);
+  if (scheme !== null) return /^https?$/i.test(scheme[1] ?? '') && /^[/\\]*[^/\\?#]+[/\\?#]/.test(start.slice(scheme[0].length));
+  if (/^[/\\]{2}/.test(start)) return /^[/\\]+[^/\\?#]+[/\\?#]/.test(start);
+  if (/^[/\\]/.test(start)) return start.length > 1;
+  return start !== '' && !/^[a-zA-Z][a-zA-Z0-9+.-]*$/.test(start);
+}
+
 /** What a value in a quoted attribute named `name` (lower case) of `tag` must be, or the TypeError message (with `@` for the place). */
-export function attributeRule(name: string, tag: string): 'url' | 'urls' | 'style' | 'params' | 'text' | `!${string}` {
+export function attributeRule(name: string, tag: string): 'resource' | 'url' | 'urls' | 'style' | 'params' | 'text' | `!${string}` {
   if (name.startsWith('on')) {
     return `!cannot interpolate into the event handler attribute ${name} in @: the browser decodes entities before it runs the code; put the value in a quoted data-… attribute and read it from a script file`;
   }
@@ -90,6 +183,7 @@ export function attributeRule(name: string, tag: string): 'url' | 'urls' | 'styl
   if (name === ATTR.params) return 'params';
   // tag '': a fragment read as attributes, put into a tag not known here (<object ${…}>, <set ${…}>).
   if (URL_LIST_ATTRS.has(name) || (ANIMATION_VALUES.has(name) && (tag === '' || ANIMATION_TAGS.has(tag)))) return 'urls';
+  if (RESOURCE_ATTRS[tag]?.includes(name) === true) return 'resource';
   return URL_ATTRS.has(name) || (name === 'data' && (tag === 'object' || tag === '')) ? 'url' : 'text';
 }
 
@@ -115,7 +209,7 @@ export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test
   const kinds = new Uint8Array(n);
   const refusals: (string | undefined)[] = new Array<string | undefined>(n);
   const tags: (string | undefined)[] = [];
-  let urls = null as { open: Int32Array; close: Int32Array; list: Uint8Array } | null;
+  let urls = null as { open: Int32Array; close: Int32Array; mode: Uint8Array } | null;
   let state = (inTag ? S.BeforeAttrName : S.Data) as S;
   let buf = ''; // tag name, comment tail, or raw-text end tag in progress
   let isEnd = false;
@@ -141,6 +235,13 @@ export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test
   let valueCount = 0;
   let valueStart = [0, 0];
   let urlPending = false;
+  let originAtRender = false; // the value starts with a value, in a resource URL: ORIGIN kinds
+  // In the tag being read: whether its first rel is known to name a page only (1) or not (2), and
+  // whether an http-equiv may be refresh; the <link href> and <meta content> values whose kind waits
+  // for the end of the tag (rel and http-equiv may come after them), with their kind as a resource.
+  let rel = 0;
+  let refresh = false;
+  let waiting: [number, number, string | undefined][] = [];
 
   const refuse = (i: number, message: string): void => {
     kinds[i] = REFUSED;
@@ -150,6 +251,20 @@ export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test
     attr = name;
     dynamicName = dynamic;
     state = S.AttrName;
+    // An attribute fragment or name before the first rel may hold a rel of its own, which would win.
+    if (dynamic && rel === 0) rel = 2;
+  };
+  /** At the end of a tag (or of the template inside one): the <link href> and <meta content> values that wait on rel / http-equiv. */
+  const settleTag = (): void => {
+    for (const [i, kind, message] of waiting) {
+      if (tag === 'meta' || tag === '') {
+        if (refresh) refuse(i, REFRESH_MESSAGE);
+      } else if (rel !== 1) {
+        kinds[i] = kind;
+        refusals[i] = message;
+      }
+    }
+    waiting = [];
   };
   const openValue = (j: number, offset: number): void => {
     valueStatic = '';
@@ -161,12 +276,18 @@ export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test
   const closeValue = (j: number, offset: number): void => {
     if (urlPending && urls !== null) urls.close[j] = offset;
     urlPending = false;
+    if (!dynamicName && attr === 'rel' && rel === 0) {
+      const rels = decodeAttribute(valueStatic).toLowerCase().split(/[\t\n\f\r ]+/).filter((r) => r !== '');
+      rel = valueCount === 0 && rels.length > 0 && rels.every((r) => LINK_PAGE_RELS.has(r)) ? 1 : 2;
+    }
+    if (!dynamicName && attr === 'http-equiv' && (valueCount > 0 || decodeAttribute(valueStatic).trim().toLowerCase() === 'refresh')) refresh = true;
     if (!dynamicName && attr === ATTR.params && valueCount > 0 && (valueCount > 1 || valueStatic !== '')) {
       for (let k = valueFirst; k < valueFirst + valueCount; k++) if (kinds[k] === VALUE) refuse(k, PARAMS_MESSAGE);
     }
   };
   const emitTag = (): void => {
     state = S.Data;
+    settleTag();
     if (isEnd) {
       if (foreign > 0 && (tag === 'svg' || tag === 'math')) foreign--;
       return;
@@ -233,6 +354,7 @@ export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test
       case S.AttrName:
         kinds[i] = NAME;
         dynamicName = true;
+        if (rel === 0) rel = 2;
         return;
       default: // before or after an attribute name, after a value, after `/`
         kinds[i] = NAME;
@@ -253,10 +375,31 @@ export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test
     const rule = attributeRule(attr, tag);
     if (rule.startsWith('!')) refuse(i, rule.slice(1));
     else if (rule === 'style') kinds[i] = STYLE;
-    else if (valueCount === 1 && (rule === 'urls' || (rule === 'url' && (valueStatic.includes('&') || !/[/?#:]/.test(valueStatic))))) {
-      urls ??= { open: new Int32Array(strings.length).fill(-1), close: new Int32Array(strings.length).fill(-1), list: new Uint8Array(strings.length) };
+    else if (rule === 'text' && attr === 'content' && (tag === 'meta' || tag === '')) waiting.push([i, VALUE, undefined]);
+    else if (rule === 'resource' || rule === 'url' || rule === 'urls') url(i, rule);
+  };
+  const url = (i: number, rule: 'resource' | 'url' | 'urls'): void => {
+    const first = valueCount === 1;
+    if (rule === 'resource') {
+      // A <link> waits for its rel: as a page's URL, it is an ordinary one.
+      const later = tag === 'link';
+      if (first) originAtRender = valueStatic === '';
+      const message = refusal(resourceMessage(tag, attr), strings, i);
+      const kind = originAtRender ? ORIGIN : first && !originSettled(urlStart(valueStatic)) ? REFUSED : VALUE;
+      if (later) waiting.push([i, kind, kind === VALUE ? undefined : message]);
+      else if (kind !== VALUE) {
+        kinds[i] = kind;
+        refusals[i] = message;
+      }
+    }
+    if (!first) return;
+    const start = urlStart(valueStatic);
+    // href="/${x}": a / or \ the value starts with makes //host, another origin (URL_ROOT).
+    const root = rule !== 'urls' && (start === '/' || start === '\\');
+    if (root || rule === 'urls' || valueStatic.includes('&') || !/[/?#:]/.test(valueStatic)) {
+      urls ??= { open: new Int32Array(strings.length).fill(-1), close: new Int32Array(strings.length).fill(-1), mode: new Uint8Array(strings.length) };
       urls.open[valueStart[0] ?? 0] = valueStart[1] ?? 0;
-      urls.list[valueStart[0] ?? 0] = rule === 'urls' ? 1 : 0;
+      urls.mode[valueStart[0] ?? 0] = (rule === 'urls' ? URL_LIST : 0) | (root ? URL_ROOT : 0);
       urlPending = true;
     }
   };
@@ -287,6 +430,8 @@ export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test
             selfClosing = false;
             buf = c.toLowerCase();
             state = S.TagName;
+            rel = 0;
+            refresh = false;
           } else if (c === '/') state = S.EndTagOpen;
           else if (c === '!') {
             buf = '';
@@ -405,5 +550,6 @@ export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test
     if (j < n) interpolation(j);
   }
   if (urlPending && urls !== null) urls.close[n] = (strings[n] ?? '').length;
+  settleTag();
   return { kinds, refusals, tags, urls, inTag };
 }

@@ -3,7 +3,9 @@
  * The only way to put raw markup in is `unsafeRawHtml()`, named so it is easy to grep for in review.
  * Where a value lands (html-context.ts) decides what else it must be.
  */
-import { analyse, attributeRule, NAME, PARAMS_MESSAGE, placeOf, REFUSED, refusal, STYLE, TEXT, VALUE, type Plan } from './html-context.js';
+import {
+  analyse, attributeRule, decodeAttribute, NAME, ORIGIN, originSettled, PARAMS_MESSAGE, placeOf, REFUSED, refusal, resourceMessage, STYLE, TEXT, URL_LIST, URL_ROOT, urlStart, VALUE, type Plan,
+} from './html-context.js';
 
 const SAFE = Symbol('livecomponents.safeHtml');
 /** On a fragment read as text that holds values: its strings and values, to read it again as attributes. */
@@ -47,9 +49,12 @@ function isTrustedUrl(value: unknown): value is TrustedUrl {
 /**
  * Marks a URL the author built and trusts, of any scheme (a `data:` image made on the server, a
  * `blob:`, `sms:` or `geo:` link): where it starts a URL attribute's value (or a `srcset` candidate)
- * and holds the scheme, `html` skips the `safeUrl` scheme check; it is still escaped. Anywhere else it
- * is its text, as a string. Never pass user input: grep for it in review, as for `unsafeRawHtml`.
+ * and holds the scheme, `html` skips the `safeUrl` scheme check; it is still escaped. Where it starts
+ * a resource URL (`<script src>`, `<link href>`…), it may choose the origin, which a string may not.
+ * Anywhere else it is its text, as a string. Never pass user input: grep for it in review, as for
+ * `unsafeRawHtml`.
  * @example html`<img src="${trustedUrl(`data:image/png;base64,${png.toString('base64')}`)}" alt="">`
+ * @example html`<script type="module" src="${trustedUrl(`${config.cdn}/app.js`)}"></script>`
  */
 export function trustedUrl(url: string): TrustedUrl {
   if (typeof url !== 'string') throw new TypeError(`trustedUrl takes a string, not ${url === null ? 'null' : typeof url}`);
@@ -91,7 +96,7 @@ function renderValue(value: HtmlValue, strings: TemplateStringsArray, i: number,
   // Its text, as a string: what it skips is the URL check, in render.
   if (isTrustedUrl(value)) return renderValue(value.value, strings, i, kind);
   if (isSafeHtml(value)) {
-    if (kind === VALUE || kind === STYLE) throw new TypeError(`html: cannot put an html\`…\` fragment or unsafeRawHtml() in an attribute value, in ${placeOf(strings, i)}: it is markup, and the attribute holds text; interpolate a string`);
+    if (kind === VALUE || kind === STYLE || kind === ORIGIN) throw new TypeError(`html: cannot put an html\`…\` fragment or unsafeRawHtml() in an attribute value, in ${placeOf(strings, i)}: it is markup, and the attribute holds text; interpolate a string`);
     // A fragment read as text (html` download href="${url}"`) whose values are placed where attributes
     // go: read it again as attributes, so its values are checked as what they are there.
     const source = kind === NAME ? (value as { [SOURCE]?: Source })[SOURCE] : undefined;
@@ -140,10 +145,15 @@ function planOf(strings: TemplateStringsArray, inTag?: true): Plan {
  *   (each candidate of `srcset`, `imagesrcset` and `ping`, each value an SVG animation sets) and
  *   becomes `#` when unsafe;
  *   a `trustedUrl()` that starts the value (or a list candidate) and holds the scheme skips that check;
+ *   a `/` or `\` a value starts with right after a lone `/` is written `%2F` / `%5C` (no `//host`);
+ * - a resource URL (`<script src>`, `<base href>`, `<iframe src>`, `<object data>`, `<embed src>`,
+ *   `<link href>` unless its first rel names pages only): the static text before the first value must
+ *   settle the origin (`/static/`, `./`, `https://cdn.example.com/`), or the value that starts it be a
+ *   `trustedUrl()`; else a TypeError at render;
  * - a `style` attribute: numbers, and strings of letters, digits, `_`, spaces and `# % . , + -`;
  * - where an attribute name goes (`<input ${x}>`): html`…` fragments (read as attributes), and strings
  *   of bare names;
- * - TypeError at render: `on…` handlers, `srcdoc`, `<script>`, `<style>`, a tag name, an unquoted
+ * - TypeError at render: `on…` handlers, `srcdoc`, `<meta http-equiv="refresh">` content, `<script>`, `<style>`, a tag name, an unquoted
  *   attribute value, an html`…` fragment in an attribute value, `data-lc-params` built around a value.
  * @example
  * html`<p class="greeting">Hello, ${user.name}!</p>` // user.name is escaped
@@ -169,29 +179,67 @@ function render(strings: TemplateStringsArray, values: readonly HtmlValue[], pla
     return out;
   }
   let open = urls.open[0] ?? -1;
-  let list = urls.list[0] === 1;
+  let mode = urls.mode[0] ?? 0;
   let trusted: (readonly [number, number])[] = []; // where trustedUrl() values are in `out`
   for (let i = 0; i < values.length; i++) {
     const kind = kinds[i] ?? TEXT;
     const start = out.length;
+    // A resource URL that starts with a value: what is before this value must fix the origin, unless
+    // it is the trustedUrl() that starts the URL.
+    if (kind === ORIGIN && !(start === open && isTrustedUrl(values[i])) && !originSettled(urlStart(out.slice(open)))) throw new TypeError(refusals[i]);
     out += kind >= REFUSED ? renderDynamic(out, values[i], strings, i, refusals[i], tags[i] ?? '') : renderValue(values[i], strings, i, kind);
-    if (kind === VALUE && isTrustedUrl(values[i])) trusted.push([start, out.length]);
+    if ((kind === VALUE || kind === ORIGIN) && isTrustedUrl(values[i])) trusted.push([start, out.length]);
     const next = strings[i + 1] ?? '';
     const close = urls.close[i + 1] ?? -1;
     if (close >= 0) {
-      const end = out.length + close;
+      let end = out.length + close;
       out += next;
+      if ((mode & URL_ROOT) !== 0) {
+        const path = keepRoot(out.slice(open, end));
+        out = out.slice(0, open) + path + out.slice(end);
+        end = open + path.length;
+      }
       const spans = trusted.filter(([s]) => s >= open).map(([s, e]) => [s - open, e - open] as const);
-      if (!urlIsSafe(out.slice(open, end), list, spans)) out = `${out.slice(0, open)}#${out.slice(end)}`;
+      if (!urlIsSafe(out.slice(open, end), (mode & URL_LIST) !== 0, spans)) out = `${out.slice(0, open)}#${out.slice(end)}`;
       trusted = [];
     } else out += next;
     const opens = urls.open[i + 1] ?? -1;
     if (opens >= 0) {
       open = out.length - next.length + opens;
-      list = urls.list[i + 1] === 1;
+      mode = urls.mode[i + 1] ?? 0;
     }
   }
   return out;
+}
+
+/** One character reference, at `lastIndex`. */
+const REFERENCE_AT = /&(?:#\d+|#[xX][0-9a-fA-F]+|[a-zA-Z]+);?/y;
+
+/**
+ * `url` (an attribute value, escaped, that starts with a `/` of the template's) with the `/` or `\`
+ * that would come right after that one, as the URL parser reads it (tab, LF and CR dropped), encoded
+ * (`%2F`, `%5C`): `href="/${'/evil.test'}"` stays a path on this origin, `/%2Fevil.test`, instead of
+ * `//evil.test`, another host. It may be the template's text after an empty value (`/${''}/edit`).
+ */
+function keepRoot(url: string): string {
+  let slashes = 0;
+  for (let k = 0; k < url.length; ) {
+    let char = url[k] as string;
+    let length = 1;
+    if (char === '&') {
+      REFERENCE_AT.lastIndex = k;
+      const reference = REFERENCE_AT.exec(url)?.[0];
+      if (reference !== undefined) {
+        char = decodeAttribute(reference);
+        length = reference.length;
+      }
+    }
+    if (char === '/' || char === '\\') {
+      if (slashes++ === 1) return `${url.slice(0, k)}${char === '/' ? '%2F' : '%5C'}${url.slice(k + length)}`;
+    } else if (!(/^[\t\n\r]$/.test(char) || (slashes === 0 && /^[\u0000-\u0020]$/.test(char)))) return url;
+    k += length;
+  }
+  return url;
 }
 
 /**
@@ -203,7 +251,7 @@ function renderDynamic(out: string, value: HtmlValue, strings: TemplateStringsAr
   const name = /([^\s"'>/=]+)\s*=\s*["']$/.exec(out.slice(-200))?.[1]?.toLowerCase() ?? '';
   const whole = (strings[i + 1] ?? '').startsWith(out.slice(-1));
   const rule = attributeRule(name, tag);
-  const url = rule === 'url' || rule === 'urls';
+  const url = rule === 'url' || rule === 'urls' || rule === 'resource';
   const rejected = rule.startsWith('!')
     ? rule.slice(1)
     : whole || !(url || rule === 'params')
@@ -212,23 +260,9 @@ function renderDynamic(out: string, value: HtmlValue, strings: TemplateStringsAr
         ? PARAMS_MESSAGE
         : 'cannot interpolate into the value of an attribute whose name is interpolated, with text around it, in @: what it holds (a URL, code…) is unknown; write the name in the template';
   if (rejected !== undefined) throw new TypeError(refusal(rejected, strings, i));
+  if (rule === 'resource' && !isTrustedUrl(value)) throw new TypeError(refusal(resourceMessage(tag, name), strings, i));
   const text = renderValue(value, strings, i, rule === 'style' ? STYLE : VALUE);
   return url && !urlIsSafe(text, rule === 'urls', isTrustedUrl(value) ? [[0, text.length]] : []) ? '#' : text;
-}
-
-/** Named references that give ASCII characters a URL's scheme part is made of or ends at. */
-const NAMED: Readonly<Record<string, string>> = {
-  amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", colon: ':', tab: '\t', newline: '\n', plus: '+', period: '.', sol: '/', quest: '?', num: '#', semi: ';',
-};
-
-/** An attribute value as the browser reads it (its character references decoded), enough for `safeUrl`. */
-function decodeAttribute(value: string): string {
-  if (!value.includes('&')) return value;
-  return value.replace(/&(?:#(\d+)|#[xX]([0-9a-fA-F]+)|([a-zA-Z]+));?/g, (match, dec?: string, hex?: string, name?: string) => {
-    if (name !== undefined) return NAMED[name.toLowerCase()] ?? match;
-    const code = dec !== undefined ? Number.parseInt(dec, 10) : Number.parseInt(hex ?? '', 16);
-    return code > 0 && code <= 0x10ffff && (code < 0xd800 || code > 0xdfff) ? String.fromCodePoint(code) : '\ufffd';
-  });
 }
 
 /**

@@ -5,7 +5,7 @@
 import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { LiveError, isLiveError } from '../core/errors.js';
-import { html, unsafeRawHtml, type SafeHtml } from '../core/html.js';
+import { html, trustedUrl, unsafeRawHtml, type SafeHtml } from '../core/html.js';
 import { CSRF_META_NAME, CSRF_SINGLE_USE_ATTR, ROUTES } from '../core/wire.js';
 import type { LiveRuntime } from '../runtime/index.js';
 import type { Session } from '../session/types.js';
@@ -190,7 +190,7 @@ function view(
     const nonce = options?.nonce ?? defaultNonce;
     const nonceAttr = nonce === undefined ? null : html` nonce="${nonce}"`;
     return html`<meta name="${CSRF_META_NAME}" content="${csrfToken}"${singleUse}>
-<script type="module" src="${ROUTES.clientScript}"${nonceAttr}></script>`;
+<script type="module" src="${trustedUrl(ROUTES.clientScript)}"${nonceAttr}></script>`;
   };
   // Each instance is one root on the page.
   const mountOnce = async (componentId: string, initialState?: Record<string, unknown>): Promise<SafeHtml> => {

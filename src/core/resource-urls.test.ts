@@ -1,0 +1,124 @@
+import { describe, expect, it } from 'vitest';
+import { html, trustedUrl, type HtmlValue } from './html.js';
+
+/** Each loaded, framed or navigated to another site in Chromium before the fix (test/browser/resource-urls.test.ts). */
+const EVIL = 'https://evil.test/x.js';
+/** The TypeError `html` throws for a value after `before` in the resource URL `<tag name>`. */
+const refused = (tag: string, name: string) => new RegExp(`^html: a value cannot choose where <${tag} ${name}>.* loads from, in `);
+
+describe('html: resource URLs (<script src>, <base href>, <object data>, <embed src>, frames, <link href>)', () => {
+  it('refuses a value where the template does not settle the origin, and escapes one where it does', () => {
+    const cases: [() => unknown, string, string][] = [
+      [() => html`<script src="${EVIL}"></script>`, 'script', 'src'],
+      [() => html`<script src="https://${'evil.test'}/a.js"></script>`, 'script', 'src'],
+      [() => html`<script src="https://cdn.example.com${'.evil.test'}/a.js"></script>`, 'script', 'src'],
+      [() => html`<script src="https://cdn.example.com:${443}/a.js"></script>`, 'script', 'src'],
+      [() => html`<script src="//${'evil.test/a.js'}"></script>`, 'script', 'src'],
+      [() => html`<script src="/${'/evil.test/a.js'}"></script>`, 'script', 'src'],
+      [() => html`<script src="\\${'evil.test/a.js'}"></script>`, 'script', 'src'],
+      [() => html`<script src="app${'.js'}"></script>`, 'script', 'src'],
+      [() => html`<script src="data:text/javascript,${'alert(1)'}"></script>`, 'script', 'src'],
+      [() => html`<script src="/&${'#47;evil.test/a.js'}"></script>`, 'script', 'src'],
+      [() => html`<base href="${EVIL}">`, 'base', 'href'],
+      [() => html`<object data="${EVIL}"></object>`, 'object', 'data'],
+      [() => html`<embed src="${EVIL}">`, 'embed', 'src'],
+      [() => html`<iframe src="${EVIL}"></iframe>`, 'iframe', 'src'],
+      [() => html`<frameset><frame src="${EVIL}"></frameset>`, 'frame', 'src'],
+      [() => html`<svg><script href="${EVIL}"></script><script xlink:href="${EVIL}"></script></svg>`, 'script', 'href'],
+      [() => html`<script ${'src'}="${EVIL}"></script>`, 'script', 'src'],
+    ];
+    for (const [render, tag, name] of cases) expect(render, String(render)).toThrow(refused(tag, name));
+    // After text that settles it (a path from the root, a relative path, a host that ends), a value is escaped.
+    expect(html`<script src="/static/${EVIL}"></script><script src="https://cdn.example.com/${'a.js'}"></script><script src="./${'//x'}"></script>`.value).toBe(
+      `<script src="/static/${EVIL}"></script><script src="https://cdn.example.com/a.js"></script><script src="./${'//x'}"></script>`,
+    );
+    expect(html`<iframe src="assets/${'a"b'}"></iframe><base href="//cdn.example.com/${'x'}"><object data="/files/${'a.pdf'}"></object><embed src="?v=${'1'}">`.value).toBe(
+      '<iframe src="assets/a&quot;b"></iframe><base href="//cdn.example.com/x"><object data="/files/a.pdf"></object><embed src="?v=1">',
+    );
+  });
+
+  it('names the place, and says what to do', () => {
+    expect(() => html`<script src="${EVIL}"></script>`).toThrow(
+      new TypeError(
+        'html: a value cannot choose where <script src> loads from, in `…<script src="${…}`: what it loads runs in, or rules, the page, and an https URL of any site passes the URL check; ' +
+          'put the origin in the template (src="/static/${file}", src="https://cdn.example.com/${path}"), or interpolate a URL you built yourself (from configuration, never from user input) as trustedUrl(url), the whole value',
+      ),
+    );
+  });
+
+  it('takes a trustedUrl() that starts the value, and checks what follows it as text after it', () => {
+    const cdn = trustedUrl('https://cdn.example.com');
+    expect(html`<script src="${trustedUrl('https://cdn.example.com/app.js')}"></script><script src="${cdn}/${'a.js'}"></script>`.value).toBe(
+      '<script src="https://cdn.example.com/app.js"></script><script src="https://cdn.example.com/a.js"></script>',
+    );
+    expect(html`<script ${'src'}="${trustedUrl('/livecomponents/client.js')}"></script>`.value).toBe('<script src="/livecomponents/client.js"></script>');
+    // https://cdn.example.com.evil.test: the trusted URL does not end its host, and the value goes on.
+    expect(() => html`<script src="${cdn}${'.evil.test/a.js'}"></script>`).toThrow(refused('script', 'src'));
+    // Not where it starts the value: after static text, or after another value.
+    expect(() => html`<script src="https://${trustedUrl('cdn.example.com')}/a.js"></script>`).toThrow(refused('script', 'src'));
+    expect(() => html`<script src="${''}${trustedUrl('https://cdn.example.com/a.js')}"></script>`).toThrow(refused('script', 'src'));
+    // A look-alike is not one.
+    expect(() => html`<script src="${{ value: EVIL, toString: () => EVIL } as unknown as HtmlValue}"></script>`).toThrow(refused('script', 'src'));
+  });
+
+  it('reads <link href> as a resource, unless the tag first rel names a page only, wherever it is in the tag', () => {
+    for (const link of [
+      () => html`<link rel="stylesheet" href="${EVIL}">`,
+      () => html`<link href="${EVIL}" rel="modulepreload">`,
+      () => html`<link rel="alternate stylesheet" href="${EVIL}">`,
+      () => html`<link href="${EVIL}">`,
+      () => html`<link rel="${'canonical'}" href="${EVIL}">`,
+      // An attribute fragment before the rel may hold a rel, which would be the one the browser reads.
+      () => html`<link ${html`rel="preload" as="script"`} rel="canonical" href="${EVIL}">`,
+      () => html`<link rel="preload" rel="canonical" href="${EVIL}">`,
+    ]) {
+      expect(link, String(link)).toThrow(refused('link', 'href'));
+    }
+    expect(html`<link rel="canonical" href="${'https://example.com/a'}"><link href="${'/b?page=2'}" rel="next"><link rel=" Alternate " hreflang="de" href="${'/de/'}">`.value).toBe(
+      '<link rel="canonical" href="https://example.com/a"><link href="/b?page=2" rel="next"><link rel=" Alternate " hreflang="de" href="/de/">',
+    );
+    // As an ordinary URL: its scheme is checked.
+    expect(html`<link href="${'javascript:alert(1)'}" rel="next">`.value).toBe('<link href="#" rel="next">');
+    expect(html`<link rel="stylesheet" href="/css/${'a.css'}"><link rel="stylesheet" href="${trustedUrl('/app.css')}">`.value).toBe(
+      '<link rel="stylesheet" href="/css/a.css"><link rel="stylesheet" href="/app.css">',
+    );
+  });
+
+  it('refuses a value in the content of <meta http-equiv="refresh">, which navigates to it unchecked', () => {
+    const message = /^html: cannot interpolate into the content of <meta http-equiv="refresh">/;
+    expect(() => html`<meta http-equiv="refresh" content="0;url=${EVIL}">`).toThrow(message);
+    expect(() => html`<meta content="0; url=${'javascript:alert(1)'}" HTTP-EQUIV=" Refresh ">`).toThrow(message);
+    expect(() => html`<meta http-equiv="${'refresh'}" content="${'0;url=/x'}">`).toThrow(message);
+    expect(() => html`<meta ${html` http-equiv="refresh" content="${EVIL}"`}>`).toThrow(message);
+    expect(html`<meta name="description" content="${'a "b"'}"><meta http-equiv="content-language" content="${'de'}">`.value).toBe(
+      '<meta name="description" content="a &quot;b&quot;"><meta http-equiv="content-language" content="de">',
+    );
+  });
+});
+
+describe('html: a value right after a / alone in a URL', () => {
+  it('encodes a / or \\ it starts with, which would make //host: the URL stays a path on this origin', () => {
+    expect(html`<a href="/${'/evil.test'}">x</a><a href="/${'\\evil.test'}">y</a><form action="/${'//evil.test/x'}"></form>`.value).toBe(
+      '<a href="/%2Fevil.test">x</a><a href="/%5Cevil.test">y</a><form action="/%2F/evil.test/x"></form>',
+    );
+    // The URL parser drops tab, LF and CR, so they do not keep the two apart.
+    expect(html`<a href="/${'\t/evil.test'}">x</a><a href="/${'\n\r\\evil.test'}">y</a>`.value).toBe('<a href="/\t%2Fevil.test">x</a><a href="/\n\r%5Cevil.test">y</a>');
+    // The template's / spelled as a reference, or with a tab after it, counts too.
+    expect(html`<a href="&#47;${'/evil.test'}">x</a><a href=" /&Tab;${'/evil.test'}">y</a>`.value).toBe('<a href="&#47;%2Fevil.test">x</a><a href=" /&Tab;%2Fevil.test">y</a>');
+    // Every other value is left alone.
+    expect(html`<a href="/${'users/1'}">x</a><a href="/${''}">y</a><a href="/${'a//b'}">z</a><a href="/${'?q=/x'}">q</a>`.value).toBe(
+      '<a href="/users/1">x</a><a href="/">y</a><a href="/a//b">z</a><a href="/?q=/x">q</a>',
+    );
+    // A value that starts the URL may be any safe URL, //cdn.example.com/ included; after more text than /, a path.
+    expect(html`<a href="${'//cdn.example.com/a'}">x</a><a href="/p/${'/x'}">y</a><a href="${'/a'}/${'/b'}">z</a>`.value).toBe(
+      '<a href="//cdn.example.com/a">x</a><a href="/p//x">y</a><a href="/a//b">z</a>',
+    );
+    expect(html`<img srcset="/${'/cdn.example.com/a.png'} 1x">`.value).toBe('<img srcset="//cdn.example.com/a.png 1x">');
+  });
+
+  it('also when the value is empty and what follows starts with / (the template text or the next value)', () => {
+    expect(html`<a href="/${''}/edit">x</a><a href="/${''}${'/evil.test'}">y</a><a href="/${'\t'}${'\\evil.test'}">z</a>`.value).toBe(
+      '<a href="/%2Fedit">x</a><a href="/%2Fevil.test">y</a><a href="/\t%5Cevil.test">z</a>',
+    );
+  });
+});

@@ -1,0 +1,100 @@
+/**
+ * Resource URLs and root paths in Chromium, against two servers on two loopback ports (two origins):
+ * the app, whose pages put a user's value in `html` templates, and an attacker's, which counts every
+ * request it gets. Before the fix, `<script src="${value}">` ran the attacker's script in the app's
+ * page, `<base href>` moved the page's own relative script there, a frame and a stylesheet loaded from
+ * there, and `<a href="/${'/host:port/x'}">` led to the attacker's host; now each template is refused
+ * (TypeError) or the link stays a path on the app's origin, and the attacker's server gets no request.
+ */
+import { createServer, type Server } from 'node:http';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { html, trustedUrl, type SafeHtml } from '../../src/index.js';
+import { freePort } from '../helpers/ports.js';
+import { browserTestsEnabled, launchChromium } from './browser.js';
+
+/** Pages of the app, by path: each renders the attacker's URL (`evil`) into a template. */
+const PAGES: Record<string, (evil: string) => SafeHtml> = {
+  '/script': (evil) => html`<script src="${`${evil}/x.js`}"></script>`,
+  '/base': (evil) => html`<base href="${`${evil}/`}"><script src="app.js"></script>`,
+  '/iframe': (evil) => html`<iframe src="${`${evil}/frame`}"></iframe>`,
+  '/stylesheet': (evil) => html`<link rel="stylesheet" href="${`${evil}/x.css`}">`,
+  '/cdn-host': (evil) => html`<script src="http://${evil.slice('http://'.length)}/x.js"></script>`,
+  '/refresh': (evil) => html`<meta http-equiv="refresh" content="0;url=${`${evil}/refreshed`}">`,
+  // The author's own script, as the template writes it, and as a trustedUrl: loaded from the app.
+  '/own': () => html`<script src="/static/${'app.js'}"></script><script src="${trustedUrl('/app.js')}"></script>`,
+  '/link': (evil) => html`<a id="slash" href="/${`/${evil.slice('http://'.length)}/x`}">a</a><a id="backslash" href="/${`\\${evil.slice('http://'.length)}/x`}">b</a><a id="tab" href="/${`\t/${evil.slice('http://'.length)}/x`}">c</a>`,
+};
+
+/** A server on a free loopback port answering with `answer`; `requests` lists the paths it got. */
+async function listen(answer: (path: string) => { type: string; body: string }): Promise<{ server: Server; origin: string; requests: string[] }> {
+  const requests: string[] = [];
+  const server = createServer((request, response) => {
+    requests.push(request.url ?? '');
+    const { type, body } = answer(request.url ?? '/');
+    response.writeHead(200, { 'content-type': type, 'cache-control': 'no-store' }).end(body);
+  });
+  const port = await freePort();
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return { server, origin: `http://127.0.0.1:${port}`, requests };
+}
+
+const bodyOf = (path: string): { type: string; body: string } =>
+  path.endsWith('.js') ? { type: 'text/javascript', body: 'window.__ran = (window.__ran || 0) + 1;' } : path.endsWith('.css') ? { type: 'text/css', body: 'body { color: red }' } : { type: 'text/html', body: '<p>page</p>' };
+
+describe.runIf(browserTestsEnabled('resource URLs in Chromium'))('resource URLs in Chromium', () => {
+  let browser: Browser;
+  let app: Awaited<ReturnType<typeof listen>>;
+  let evil: Awaited<ReturnType<typeof listen>>;
+  let context: BrowserContext;
+  let page: Page;
+  beforeAll(async () => {
+    evil = await listen(bodyOf);
+    app = await listen((path) => {
+      const render = PAGES[path];
+      if (render === undefined) return bodyOf(path);
+      try {
+        return { type: 'text/html', body: `<!doctype html><html><head>${render(evil.origin).value}</head><body><p id="rendered">rendered</p></body></html>` };
+      } catch (error) {
+        return { type: 'text/html', body: `<!doctype html><p id="refused">${(error as Error).name}</p>` };
+      }
+    });
+    browser = await launchChromium();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    app?.server.close();
+    evil?.server.close();
+  });
+  beforeEach(async () => {
+    evil.requests.length = 0;
+    context = await browser.newContext();
+    page = await context.newPage();
+  });
+  afterEach(async () => {
+    await context.close();
+  });
+
+  it.each(['/script', '/base', '/iframe', '/stylesheet', '/cdn-host', '/refresh'])('%s: the template is refused; the other origin gets no request', async (path) => {
+    // goto waits for the load event: after the scripts, the frame and the stylesheet.
+    await page.goto(`${app.origin}${path}`);
+    expect(evil.requests).toEqual([]);
+    expect(await page.evaluate(() => (window as { __ran?: number }).__ran)).toBeUndefined();
+    expect(await page.locator('#refused').allTextContents()).toEqual(['TypeError']);
+  });
+
+  it("a value after a / alone cannot make //host: the link stays a path on the page's origin, and leads there; the author's own scripts load", async () => {
+    await page.goto(`${app.origin}/own`);
+    expect(await page.locator('#rendered').count()).toBe(1);
+    expect(await page.evaluate(() => (window as { __ran?: number }).__ran)).toBe(2);
+    expect(app.requests).toEqual(expect.arrayContaining(['/static/app.js', '/app.js']));
+    await page.goto(`${app.origin}/link`);
+    const appHost = new URL(app.origin).host;
+    for (const id of ['slash', 'backslash', 'tab']) {
+      expect(await page.locator(`#${id}`).evaluate((a) => new URL((a as HTMLAnchorElement).href).host), id).toBe(appHost);
+    }
+    await Promise.all([page.waitForURL((url) => url.pathname !== '/link'), page.click('#slash')]);
+    expect(new URL(page.url()).host).toBe(appHost);
+    expect(evil.requests).toEqual([]);
+  });
+});
