@@ -70,7 +70,7 @@ describe.skipIf(!REDIS_AVAILABLE)('Redis hanging during the first round trip of 
     // it (one lone claim per round trip) until its 10 s TTL; it takes the two batches of any action.
     rounds.length = 0;
     const next = await c.action('job:main', 'run', {}, { headers: { 'idempotency-key': 'order-2' } });
-    expect(rounds).toEqual(['batch', 'batch']);
+    expect(rounds, 'an action takes two round trips (one batch before, one after): a lock left behind adds lone claims').toEqual(['batch', 'batch']);
     expect(next.statusCode).toBe(200);
     expect(next.json()).toMatchObject({ state: { n: 3 } });
     expect(runs).toBe(2);
