@@ -32,6 +32,12 @@ describe('@fastify/compress registered before the plugin', () => {
     expect(gunzipSync(res.rawPayload).toString()).toContain('<meta name="csrf-token"');
   });
 
+  it("a cookie-less HEAD of the page: still no Content-Length (our onSend's empty stream, then compress's)", async () => {
+    const app = await start('before');
+    const head = await app.inject({ method: 'HEAD', url: '/', headers: { 'accept-encoding': 'gzip' } });
+    expect([head.statusCode, head.headers['content-length'], head.headers['set-cookie'], head.rawPayload.length]).toEqual([200, undefined, undefined, 0]);
+  });
+
   it('the action: br, PROTOCOL §3 JSON inside, its headers kept', async () => {
     const app = await start('before');
     const client = await openClient(app);
