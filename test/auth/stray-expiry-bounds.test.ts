@@ -134,6 +134,19 @@ describe('the parent-domain expiry of a refused refresh is bounded', () => {
     ]);
   });
 
+  it('many planted cookies: 180 of one value get the same 34 lines as one (the lines depend on the host and path alone); one other value among them, none', async () => {
+    await start();
+    const token = 'A'.repeat(43);
+    const many = Array.from({ length: 180 }, () => `refresh_token=${token}`).join('; ');
+    const res = await app.inject({ method: 'POST', url: '/api/v1/auth/refresh-token', headers: { origin: ORIGIN, host: 'app.example.com', cookie: many } });
+    expect(res.statusCode).toBe(401);
+    expect(res.headers['set-cookie']).toEqual([HOST_ONLY, ...APP_LINES, COMPANION]);
+    // A tossed pair among them (two values): nothing expired, as ever.
+    const tossed = await app.inject({ method: 'POST', url: '/api/v1/auth/refresh-token', headers: { origin: ORIGIN, host: 'app.example.com', cookie: `${many}; refresh_token=${'B'.repeat(43)}` } });
+    expect(tossed.statusCode).toBe(401);
+    expect(tossed.headers['set-cookie']).toBeUndefined();
+  });
+
   it('X-Forwarded-Host under trustProxy: the same bound', async () => {
     await start({ trustProxy: true });
     expect(await refused('/api/v1/auth/refresh-token', { host: 'app.example.com', 'x-forwarded-host': `${'b.'.repeat(2_000)}example.com` })).toEqual([HOST_ONLY, COMPANION]);
