@@ -8,7 +8,7 @@
  * The rows are placed around the real time, which PostgreSQL's clock (on this host) agrees with.
  */
 import type { Kysely } from 'kysely';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cleanupTokensCommand, startTokenCleanup } from '../../src/auth/index.js';
 import { REVOKE_MARGIN_MS } from '../../src/auth/repository.js';
 import type { Clock } from '../../src/core/clock.js';
@@ -17,6 +17,7 @@ import { createDatabase, migrateToLatest } from '../../src/sql/index.js';
 import type { DatabaseSchema } from '../../src/sql/schema.js';
 import { createTestSchema, postgresAvailability } from '../../src/sql/test-postgres.js';
 import { eachEngine } from './harness.js';
+import { waitUntil } from '../helpers/wait-until.js';
 
 const MINUTE = 60_000;
 const DAY = 1440 * MINUTE;
@@ -122,7 +123,7 @@ eachEngine('token clean-up against the database clock', (engine) => {
       const store = createMemoryStore();
       const errors: unknown[] = [];
       const ahead = startTokenCleanup({ db, store, clock: offBy(DAY), intervalMs: DAY, firstRunAfterMs: 1, onError: (e) => errors.push(e) });
-      await vi.waitFor(() => expect(errors).toHaveLength(1));
+      await waitUntil('the skipped run to be reported', () => errors.length === 1, { seen: () => errors });
       await ahead.stop();
       expect(String(errors[0])).toMatch(/^Error: this machine's clock is 8640\d s ahead of the database; clean-up skipped/);
       expect(await left(db)).toEqual(EVERYTHING);

@@ -14,6 +14,7 @@ import { createAuthRepository, REVOKE_MARGIN_MS } from '../../src/auth/repositor
 import { createMemoryStore } from '../../src/store/memory/index.js';
 import { StoreUnavailableError } from '../../src/core/errors.js';
 import { authApp, eachEngine, T0, type AuthApp } from './harness.js';
+import { waitUntil } from '../helpers/wait-until.js';
 
 const MINUTE = 60_000;
 const DAY = 1440 * MINUTE;
@@ -133,9 +134,9 @@ describe('the clean-up timer', () => {
     await vi.advanceTimersByTimeAsync(MINUTE - 1);
     expect(runs).toHaveLength(0);
     await vi.advanceTimersByTimeAsync(1);
-    await vi.waitFor(() => expect(runs).toHaveLength(1));
+    await waitUntil('the cleanup run to finish', () => runs.length === 1, { seen: () => runs });
     await vi.advanceTimersByTimeAsync(20 * MINUTE);
-    await vi.waitFor(() => expect(runs).toHaveLength(3));
+    await waitUntil('the third cleanup run to finish', () => runs.length === 3, { seen: () => runs });
     await cleanup.stop();
     await vi.advanceTimersByTimeAsync(60 * MINUTE);
     expect(runs).toHaveLength(3);
@@ -182,14 +183,14 @@ describe('the clean-up timer', () => {
     try {
       // Runs at 1 min (store down), 2 min (down), 4 min (the DELETE fails after the lease), 8 min (done).
       await vi.advanceTimersByTimeAsync(8 * MINUTE);
-      await vi.waitFor(() => expect(runs).toHaveLength(1));
+      await waitUntil('the cleanup run to finish', () => runs.length === 1, { seen: () => runs });
       expect(errors).toEqual([MINUTE, 2 * MINUTE, 4 * MINUTE]);
       expect(runs).toEqual([8 * MINUTE]);
       // Then the regular interval again: nothing for a day, one run after it.
       await vi.advanceTimersByTimeAsync(DAY - MINUTE);
       expect(runs).toHaveLength(1);
       await vi.advanceTimersByTimeAsync(MINUTE);
-      await vi.waitFor(() => expect(runs).toHaveLength(2));
+      await waitUntil('the second cleanup run to finish', () => runs.length === 2, { seen: () => runs });
       expect(errors).toHaveLength(3);
     } finally {
       await cleanup.stop();

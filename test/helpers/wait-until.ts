@@ -25,6 +25,10 @@ export interface WaitOptions {
 type NotYet = undefined | null | false;
 
 const FIRST_NOTE_MS = 5_000;
+// The real clock and timer, taken when test files import this (before any vi.useFakeTimers): a wait
+// in a test with fake timers still polls in real time, as the awaited work (I/O) runs in real time.
+const realSetTimeout = globalThis.setTimeout;
+const now = performance.now.bind(performance);
 
 /**
  * Polls `check` until it returns something other than `undefined`, `null` or `false`, and resolves
@@ -46,7 +50,7 @@ export async function waitUntil<T>(what: string, check: () => T | NotYet | Promi
       for (const error of task.result?.errors ?? []) error.message += `\n(still waiting for ${what}; last seen: ${seen()})`;
     });
   });
-  const since = performance.now();
+  const since = now();
   let nextNote = FIRST_NOTE_MS;
   for (let pause = 5; ; pause = Math.min(pause * 2, every)) {
     const value = await check();
@@ -55,12 +59,12 @@ export async function waitUntil<T>(what: string, check: () => T | NotYet | Promi
       return value;
     }
     last = value;
-    const waited = performance.now() - since;
+    const waited = now() - since;
     if (waited >= nextNote) {
       console.warn(`[waitUntil] still waiting for ${what} after ${Math.round(waited / 1000)} s; last seen: ${seen()}`);
       nextNote *= 2;
     }
-    await new Promise<void>((resolve) => setTimeout(resolve, pause).unref());
+    await new Promise<void>((resolve) => realSetTimeout(resolve, pause).unref());
     // The test is over (failed by its timeout): leave this promise pending, nobody awaits it.
     if (stopped) return new Promise<T>(() => {});
   }

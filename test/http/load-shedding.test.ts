@@ -6,11 +6,12 @@
  */
 import { connect, type Socket } from 'node:net';
 import Fastify from 'fastify';
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { serverOptions } from '../../src/http/server-options.js';
 import { createMetrics, METRIC_NAMES, registerHttpMetrics } from '../../src/ops/metrics/index.js';
 import { demoApp } from '../helpers/demo.js';
 import { listenedServers } from '../helpers/raw-http.js';
+import { waitUntil } from '../helpers/wait-until.js';
 
 const { listening, track } = listenedServers();
 
@@ -80,13 +81,17 @@ describe('load shedding', () => {
     }
     expect((await probe.answer).split('\r\n')[0]).toBe('HTTP/1.1 200 OK');
     expect(await shedCount()).toBe(3);
-    await vi.waitFor(
+    let status = '';
+    await waitUntil(
+      'a new request to be served again (200)',
       async () => {
-        const again = await connected(port);
+        const again = await connected(port).catch((error: Error) => error);
+        if (again instanceof Error) return ((status = again.message), false);
         again.socket.write(request('/'));
-        expect((await again.answer).split('\r\n')[0]).toBe('HTTP/1.1 200 OK');
+        status = (await again.answer).split('\r\n')[0] ?? '';
+        return status === 'HTTP/1.1 200 OK';
       },
-      { timeout: 10_000, interval: 200 },
+      { every: 200, seen: () => status },
     );
   });
 

@@ -7,9 +7,10 @@
  */
 import { connect, type Socket } from 'node:net';
 import Fastify from 'fastify';
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MAX_ANSWERS_IN_PROGRESS, serverOptions } from '../../src/http/server-options.js';
 import { listenedServers } from '../helpers/raw-http.js';
+import { waitUntil } from '../helpers/wait-until.js';
 
 const { listening, track } = listenedServers();
 
@@ -43,7 +44,7 @@ describe('a connection that pipelines many requests', () => {
     const port = await listening(app);
     const total = 200;
     const c = pipeliner(port, Array.from({ length: total }, (_, i) => get(`/slow/${i}`)).join(''));
-    await vi.waitFor(() => expect(started.length).toBe(MAX_ANSWERS_IN_PROGRESS), { timeout: 10_000 });
+    await waitUntil(`${MAX_ANSWERS_IN_PROGRESS} answers started`, () => started.length === MAX_ANSWERS_IN_PROGRESS, { seen: () => `${started.length} started` });
     await pause(300); // more would have arrived by now
     expect(started.length).toBe(MAX_ANSWERS_IN_PROGRESS);
     c.read();
@@ -52,7 +53,7 @@ describe('a connection that pipelines many requests', () => {
       for (const go of release.splice(0)) go();
       await pause(10);
     }
-    await vi.waitFor(() => expect(c.answers()).toBe(total), { timeout: 10_000 });
+    await waitUntil(`all ${total} answers`, () => c.answers() === total, { seen: () => `${c.answers()} answers` });
     expect(started).toEqual(Array.from({ length: total }, (_, i) => i));
   });
 
@@ -66,7 +67,7 @@ describe('a connection that pipelines many requests', () => {
     });
     const port = await listening(app);
     const c = pipeliner(port, get('/big').repeat(5000));
-    await vi.waitFor(() => expect(reached).toBeGreaterThanOrEqual(MAX_ANSWERS_IN_PROGRESS), { timeout: 10_000 });
+    await waitUntil(`${MAX_ANSWERS_IN_PROGRESS} answers in progress`, () => reached >= MAX_ANSWERS_IN_PROGRESS, { seen: () => `${reached} reached` });
     await pause(500);
     // What the sockets' buffers hold (a few MiB on loopback) went out; the rest waits for the client.
     expect(reached).toBeLessThan(MAX_ANSWERS_IN_PROGRESS + 100);

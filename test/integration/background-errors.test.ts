@@ -26,6 +26,7 @@ import type { Session } from '../../src/session/types.js';
 import { storeKeys } from '../../src/store/keys.js';
 import { openClient, testRuntime } from '../helpers/demo.js';
 import { outageStore, type OutageStore } from '../helpers/outage-store.js';
+import { waitUntil } from '../helpers/wait-until.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -154,7 +155,7 @@ describe('closing stops the background release retries', () => {
     const atRecovery = store.batches;
     store.down = false;
     // Retried from 100 ms on (a runtime closed with the first app sent nothing more: its lock stayed 10 s).
-    await expect.poll(() => store.batches, { timeout: 3_000 }).toBeGreaterThan(atRecovery);
+    await waitUntil('a store batch after the recovery', () => store.batches > atRecovery, { seen: () => `${store.batches} batches, ${atRecovery} at the recovery` });
     await second.close();
     runtime.close();
     // Not closed by the runtime: whoever opened it closes it.

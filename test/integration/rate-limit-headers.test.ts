@@ -21,6 +21,7 @@ import { createMemoryStore } from '../../src/store/memory/index.js';
 import { createRedisStore } from '../../src/store/redis/index.js';
 import type { Store } from '../../src/store/types.js';
 import { REDIS_AVAILABLE, startRedis, type RedisServer } from '../redis/server.js';
+import { waitUntil } from '../helpers/wait-until.js';
 
 const ORIGIN = 'http://localhost:3000';
 const FIELDS = ['x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset', 'ratelimit-policy', 'ratelimit'] as const;
@@ -323,7 +324,7 @@ describe.skipIf(!REDIS_AVAILABLE)('rate-limit headers when Redis is down', () =>
     expect(fields(refused)).toEqual(none);
     // Back up (an empty Redis: the session is gone, and the step of that refusal is the first).
     await server.restart();
-    await expect.poll(() => h.runtime.store.health().then(() => true, () => false)).toBe(true);
+    await waitUntil('the store to answer health() again', () => h.runtime.store.health().then(() => true, () => false));
     const fresh = await h.session('user-down');
     admittedWithBudget(await h.send(fresh), h.budget(1));
   });

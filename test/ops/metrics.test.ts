@@ -19,6 +19,7 @@ import { openClient } from '../helpers/demo.js';
 import { capture } from '../logging/capture.js';
 import { promtoolAvailability, promtoolCheck } from './promtool.js';
 import { rawExchange as rawAnswer, statusLineOf } from '../helpers/raw-http.js';
+import { waitUntil } from '../helpers/wait-until.js';
 
 const METRICS_TOKEN = 'scrape-token-0123456789abcdef';
 const HEALTH_TOKEN = 'health-token-0123456789abcdef';
@@ -150,7 +151,7 @@ describe('reference app metrics: the log destination', () => {
     const { app } = await opsApp({}, {}, logger);
     await app.ready();
     app.log.warn('reaches the failing writer');
-    await expect.poll(() => errors.length).toBeGreaterThan(0);
+    await waitUntil('the first error', () => errors.length > 0);
     const value = async (): Promise<number> =>
       Number(/^livecomponents_log_records_dropped_total (\d+)$/m.exec((await app.inject({ url: '/metrics', headers: scrape })).body)?.[1]);
     const before = await value();

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase } from '../../sql/database.js';
 import { createTestSchema, postgresAvailability, warnSkipped } from '../../sql/test-postgres.js';
 import { prepareChecks, runCheck, sqlHealthCheck } from './checks.js';
+import { waitUntil } from '../../../test/helpers/wait-until.js';
 
 const pgState = await postgresAvailability();
 if (pgState.state === 'skip') warnSkipped('SQL readiness on a connection of its own', pgState.reason);
@@ -43,7 +44,8 @@ describe.skipIf(pgState.state === 'skip')('SQL readiness on a connection of its 
     await locker.query('lock table t in access exclusive mode');
     const blocked = [1, 2].map(() => sql`select count(*) from t`.execute(db).catch((error: unknown) => error));
     try {
-      await expect.poll(async () => (await other.query("select count(*)::int as n from pg_stat_activity where application_name = $1 and wait_event_type = 'Lock'", [name])).rows[0].n).toBe(2);
+      let waiting = 0;
+      await waitUntil('two sessions waiting on the lock', async () => (waiting = (await other.query("select count(*)::int as n from pg_stat_activity where application_name = $1 and wait_event_type = 'Lock'", [name])).rows[0].n) === 2, { seen: () => waiting });
       // Both pooled connections are taken: a query on the pool would wait for the lock too.
       expect(await runCheck(check, 1_000, 1_000)).toMatchObject({ status: 'pass', output: undefined });
     } finally {
@@ -52,6 +54,7 @@ describe.skipIf(pgState.state === 'skip')('SQL readiness on a connection of its 
       await Promise.all(blocked);
     }
     await db.destroy();
-    await expect.poll(async () => (await other.query('select count(*)::int as n from pg_stat_activity where application_name = $1', [name])).rows[0].n).toBe(0);
+    let left = 0;
+    await waitUntil('every session of the health check gone', async () => (left = (await other.query('select count(*)::int as n from pg_stat_activity where application_name = $1', [name])).rows[0].n) === 0, { seen: () => left });
   });
 });

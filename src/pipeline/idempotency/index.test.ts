@@ -11,6 +11,7 @@ import type { Store } from '../../store/types.js';
 import { createActionContext, fail, ok, type ActionContext, type ActionResult, type Outcome } from '../types.js';
 import { requestFingerprint } from './fingerprint.js';
 import { createIdempotencyStage, type IdempotencyStageOptions } from './index.js';
+import { waitUntil } from '../../../test/helpers/wait-until.js';
 
 const T0 = Date.UTC(2026, 0, 15, 10, 30);
 const KEY = '5f0c2a4e-8b1d-4c3e-9f7a-2d6b8e1c4a90';
@@ -191,7 +192,7 @@ describe('idempotency stage', () => {
     const slow = gated({ html: 'A', state: {} });
     next.mockImplementationOnce(slow.run);
     const first = call();
-    await vi.waitFor(() => expect(next).toHaveBeenCalledTimes(1));
+    await waitUntil('the first call to reach the action', () => next.mock.calls.length === 1, { seen: () => `${next.mock.calls.length} calls` });
     expect(codeOf((await call({ params: { item: 'pen' } })).outcome)).toBe('IDEMPOTENCY_KEY_REUSED');
     expect(codeOf((await call()).outcome)).toBe('IDEMPOTENCY_KEY_IN_USE');
     slow.open();
@@ -243,7 +244,7 @@ describe('idempotency stage', () => {
     const crashed = gated({ html: 'late', state: { orders: 99 } });
     next.mockImplementationOnce(crashed.run);
     const first = call();
-    await vi.waitFor(() => expect(next).toHaveBeenCalledTimes(1));
+    await waitUntil('the first call to reach the action', () => next.mock.calls.length === 1, { seen: () => `${next.mock.calls.length} calls` });
     expect(await record()).toMatchObject({ s: 'pending', fp: expect.any(String), lock: expect.any(String), exp: T0 + 5_000 });
     clock.advance(4_999);
     expect(codeOf((await call()).outcome)).toBe('IDEMPOTENCY_KEY_IN_USE');
@@ -260,7 +261,7 @@ describe('idempotency stage', () => {
     const slow = gated({ html: 'slow', state: { orders: 1 } });
     next.mockImplementationOnce(slow.run);
     const first = call();
-    await vi.waitFor(() => expect(next).toHaveBeenCalledTimes(1));
+    await waitUntil('the first call to reach the action', () => next.mock.calls.length === 1, { seen: () => `${next.mock.calls.length} calls` });
     clock.advance(10_000);
     slow.open();
     await first;
