@@ -1,9 +1,10 @@
 /**
  * A page behind `@fastify/helmet` (its defaults) and `@fastify/compress` in Chromium: the runtime loads
  * under helmet's policy, the page, client.js and the action's JSON come compressed (br), and the action
- * runs. A same-origin HTML form post, though, carries `Origin: null` under helmet's default
- * `Referrer-Policy: no-referrer` (Fetch: a non-CORS POST's origin follows the referrer policy), and
- * `verifyForm` refuses it; with `strict-origin-when-cross-origin` (ours) the form's session verifies.
+ * runs. A same-origin HTML form post carries `Origin: null` under helmet's default
+ * `Referrer-Policy: no-referrer` (Fetch: a non-CORS POST's origin follows the referrer policy), with
+ * `Sec-Fetch-Site: same-origin`: `verifyForm` takes that as a same-origin post and verifies its token;
+ * with `strict-origin-when-cross-origin` (ours) the form carries the app's origin.
  */
 import compress from '@fastify/compress';
 import formbody from '@fastify/formbody';
@@ -72,8 +73,8 @@ describe.runIf(browserTestsEnabled('@fastify/helmet and @fastify/compress in Chr
     await browser?.close();
   });
 
-  it("helmet's defaults: the runtime loads and its action runs, all compressed; the form post comes with Origin: null and is refused", async () => {
-    expect(await visit(browser, {})).toEqual({ status: 200, form: 'refused, Origin null', violations: [], encodings: ['br', 'br', 'br'] });
+  it("helmet's defaults: the runtime loads and its action runs, all compressed; the form post comes with Origin: null, same-origin, and verifies", async () => {
+    expect(await visit(browser, {})).toEqual({ status: 200, form: 'verified, Origin null', violations: [], encodings: ['br', 'br', 'br'] });
   }, 60_000);
 
   it("helmet with referrerPolicy strict-origin-when-cross-origin: the form post carries the app's origin and verifies", async () => {

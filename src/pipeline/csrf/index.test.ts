@@ -290,6 +290,29 @@ describe('csrf stage: request source', () => {
     await expectRefused(s, s.context({ origin, 'x-csrf-token': token }), token);
   });
 
+  // A page under Referrer-Policy: no-referrer (helmet's default) posts with Origin: null; the browser's
+  // Sec-Fetch-Site says same-origin, which no page can forge (an opaque origin is cross-site).
+  it('passes Origin "null" with Sec-Fetch-Site same-origin and a valid token', async () => {
+    const s = setup();
+    await expectPassed(s, s.context({ origin: 'null', 'sec-fetch-site': 'same-origin', 'x-csrf-token': await s.csrf.issue(s.session) }));
+  });
+
+  it.each(['same-site', 'none', 'Same-Origin', 'same-origin, same-origin', 'same-origin, cross-site', 'cross-site'])(
+    'refuses Origin "null" with Sec-Fetch-Site %j even with a valid token',
+    async (site) => {
+      const s = setup();
+      const token = await s.csrf.issue(s.session);
+      await expectRefused(s, s.context({ origin: 'null', 'sec-fetch-site': site, 'x-csrf-token': token }), token);
+    },
+  );
+
+  it('refuses Origin "null" with Sec-Fetch-Site same-origin and a forged or missing token', async () => {
+    const s = setup();
+    await expectRefused(s, s.context({ origin: 'null', 'sec-fetch-site': 'same-origin', 'x-csrf-token': 'v1.nope' }));
+    const t = setup();
+    await expectRefused(t, t.context({ origin: 'null', 'sec-fetch-site': 'same-origin' }));
+  });
+
   it('names the trusted origins (configuration, not request data) in the event, never the origin received', async () => {
     const s = setup();
     const token = await s.csrf.issue(s.session);

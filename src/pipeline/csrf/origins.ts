@@ -39,6 +39,10 @@ const CROSS_SITE = /(?:^|,)[ \t]*cross-site[ \t]*(?:,|$)/i;
  * `Origin` header that is present but not exactly one of `trusted` (`null`, look-alike hosts,
  * another scheme or port, a trailing slash, repeated headers all fail). A request without `Origin`
  * passes this layer: older browsers and non-browser clients still need a valid token.
+ * `Origin: null` with `Sec-Fetch-Site: same-origin` (one value) passes as if absent: a page under
+ * `Referrer-Policy: no-referrer` (`@fastify/helmet`'s default) makes the browser write its POSTs'
+ * origin as `null`, and the browser sets `Sec-Fetch-Site`, which a page cannot forge: an opaque origin
+ * (a sandboxed frame, a `data:` page) or a redirect through another site is `cross-site`. The token decides.
  */
 export function checkSource(
   headers: Readonly<Record<string, string | string[] | undefined>>,
@@ -48,6 +52,6 @@ export function checkSource(
   // A repeated header reaches us joined with ", " (Node): any of its values being cross-site refuses.
   if (site !== undefined && CROSS_SITE.test(typeof site === 'string' ? site : site.join(','))) return 'cross-site';
   const origin = headers.origin;
-  if (origin !== undefined && (typeof origin !== 'string' || !trusted.has(origin))) return 'origin';
-  return null;
+  if (origin === undefined || (origin === 'null' && site === 'same-origin')) return null;
+  return typeof origin !== 'string' || !trusted.has(origin) ? 'origin' : null;
 }
