@@ -3,9 +3,8 @@
  * The only way to put raw markup in is `unsafeRawHtml()`, named so it is easy to grep for in review.
  * Where a value lands (html-context.ts) decides what else it must be.
  */
-import {
-  analyse, attributeRule, decodeAttribute, NAME, ORIGIN, originSettled, PARAMS_MESSAGE, placeOf, REFUSED, refusal, resourceMessage, STYLE, TEXT, URL_LIST, URL_ROOT, urlStart, VALUE, type Plan,
-} from './html-context.js';
+import { analyse, attributeRule, NAME, ORIGIN, PARAMS_MESSAGE, placeOf, REFUSED, refusal, STYLE, TEXT, URL_LIST, URL_ROOT, VALUE, type Plan } from './html-context.js';
+import { decodeAttribute, originSettled, resourceMessage, urlStart } from './html-urls.js';
 
 const SAFE = Symbol('livecomponents.safeHtml');
 /** On a fragment read as text that holds values: its strings and values, to read it again as attributes. */
