@@ -11,6 +11,7 @@ import { createDatabase } from '../sql/database.js';
 import { migrateToLatest, MigrationError } from '../sql/migrate.js';
 import { createTestSchema, postgresAvailability, warnSkipped } from '../sql/test-postgres.js';
 import { openBackends } from './backends.js';
+import { waitUntil } from '../../test/helpers/wait-until.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lc-backends-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -38,9 +39,10 @@ describe('openBackends on SQLite', () => {
       holder = new BetterSqlite3(file);
       holder.exec('BEGIN IMMEDIATE');
       const rows = holder.prepare('SELECT count(*) AS n FROM lc_kv WHERE key = ?');
-      // A liveness bound, not a timing assertion: each failed run blocks for the 2 s busy timeout.
-      const deadline = Date.now() + 50_000;
-      while ((errors.length < 2 || (rows.get('expired') as { n: number }).n > 0) && Date.now() < deadline) await sleep(20);
+      // Each failed run blocks for the 2 s busy timeout: polled until the test's own timeout (60 s).
+      await waitUntil('two failed sweeps, then the expired row swept', () => errors.length >= 2 && (rows.get('expired') as { n: number }).n === 0, {
+        seen: () => `${errors.length} failed sweeps, expired row ${(rows.get('expired') as { n: number }).n === 0 ? 'gone' : 'still there'}`,
+      });
       expect((rows.get('expired') as { n: number }).n).toBe(0);
       await sleep(300); // a few more sweeps, which succeed
       expect(errors).toHaveLength(2);

@@ -11,6 +11,7 @@ import { connect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
 import { ROOT } from './tools.js';
+import { waitUntil } from '../helpers/wait-until.js';
 
 export interface SiteValues {
   serverName: string;
@@ -163,25 +164,28 @@ export function startChild(name: string, command: string, args: readonly string[
   };
 }
 
-/** Resolves once `port` on 127.0.0.1 accepts a TCP connection; rejects when `child` exits or after `timeoutMs`. */
-export async function waitForPort(port: number, child: Child, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (child.process.exitCode !== null || child.process.signalCode !== null) {
-      throw new Error(`${child.name} exited (${child.process.exitCode ?? child.process.signalCode}) before listening:\n${child.output()}`);
-    }
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = connect({ host: '127.0.0.1', port });
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
+/**
+ * Resolves once `port` on 127.0.0.1 accepts a TCP connection; rejects at once when `child` exits.
+ * No give-up of its own (a loaded machine only makes it late): the hook's timeout is the limit.
+ */
+export async function waitForPort(port: number, child: Child): Promise<void> {
+  await waitUntil(
+    `${child.name} to listen on ${port}`,
+    () => {
+      if (child.process.exitCode !== null || child.process.signalCode !== null) {
+        throw new Error(`${child.name} exited (${child.process.exitCode ?? child.process.signalCode}) before listening:\n${child.output()}`);
+      }
+      return new Promise<boolean>((resolve) => {
+        const socket = connect({ host: '127.0.0.1', port });
+        socket.once('connect', () => {
+          socket.destroy();
+          resolve(true);
+        });
+        socket.once('error', () => resolve(false));
       });
-      socket.once('error', () => resolve(false));
-    });
-    if (open) return;
-    if (Date.now() > deadline) throw new Error(`${child.name} did not listen on ${port} within ${timeoutMs} ms:\n${child.output()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+    },
+    { every: 50, seen: () => child.output() },
+  );
 }
 
 export interface Reply {

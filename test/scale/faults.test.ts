@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisStore } from '../../src/store/redis/index.js';
 import { demoApp, type TestClient } from '../helpers/demo.js';
 import { REDIS_AVAILABLE, sleep, startRedis, type RedisServer } from '../redis/server.js';
+import { waitUntil } from '../helpers/wait-until.js';
 
 const TIMEOUT_MS = 300;
 
@@ -25,14 +26,6 @@ describe.skipIf(!REDIS_AVAILABLE)('store faults', () => {
 
   const ready = async () => (await demo.app.inject({ url: '/health/ready' })).statusCode;
 
-  async function until(check: () => Promise<boolean>, ms: number): Promise<void> {
-    const start = Date.now();
-    while (Date.now() - start < ms) {
-      if (await check()) return;
-      await sleep(100);
-    }
-    throw new Error(`condition not met within ${ms} ms`);
-  }
 
   it('answers 503 fast while Redis hangs, keeps the data, and recovers when it answers again', async () => {
     const c: TestClient = await demo.client('/');
@@ -52,7 +45,7 @@ describe.skipIf(!REDIS_AVAILABLE)('store faults', () => {
     expect(await ready()).toBe(503);
 
     redis.resume();
-    await until(async () => (await ready()) === 200, 10_000);
+    await waitUntil('readiness to answer 200 again', async () => (await ready()) === 200);
     const res = await c.action('counter:main', 'increment');
     expect(res.statusCode).toBe(200);
     // Nothing partial: the 20 refused increments left no trace.
@@ -75,7 +68,7 @@ describe.skipIf(!REDIS_AVAILABLE)('store faults', () => {
     expect(await ready()).toBe(503);
 
     await redis.restart();
-    await until(async () => (await ready()) === 200, 15_000);
+    await waitUntil('readiness to answer 200 again', async () => (await ready()) === 200);
     // Redis kept nothing (no persistence): the browser reloads and carries on with a new session.
     const fresh = await demo.client('/');
     expect((await fresh.action('counter:main', 'increment')).statusCode).toBe(200);

@@ -8,6 +8,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../redis/server.js';
+import { waitUntil } from '../helpers/wait-until.js';
 
 export interface Instance {
   readonly url: string;
@@ -55,19 +56,20 @@ export async function startInstances(count: number, env: Record<string, string>)
   };
 }
 
+/** Polled until the hook's timeout (a loaded machine only makes it late); an instance that exits fails at once. */
 async function waitReady(url: string, child: ChildProcess, stderr: () => string): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`instance exited with ${child.exitCode}: ${stderr()}`);
-    try {
+  let last = '';
+  await waitUntil(
+    `the instance at ${url} to answer /health/ready with 2xx`,
+    async () => {
+      if (child.exitCode !== null) throw new Error(`instance exited with ${child.exitCode}: ${stderr()}`);
       // Ready, not just live: its Redis (a Cluster client may still be taking the slot table) answers, as a balancer would wait for.
-      if ((await fetch(`${url}/health/ready`)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`instance at ${url} did not start: ${stderr()}`);
+      const answer = await fetch(`${url}/health/ready`).catch((error: Error) => error);
+      last = answer instanceof Error ? `not listening yet (${answer.message})` : `status ${answer.status}`;
+      return !(answer instanceof Error) && answer.ok;
+    },
+    { seen: () => `${last}; stderr: ${stderr()}` },
+  );
 }
 
 /** A browser-like client: one session cookie and the latest CSRF token, usable against any instance. */
