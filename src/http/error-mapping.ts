@@ -127,7 +127,8 @@ export function sendError(error: unknown, request: FastifyRequest, reply: Fastif
   }
   const live = withRetryAfter(toLiveError(error, request.server), error, reply);
   // A refusal by a hook or plugin (its status mapped to a registry code, a 503 among them) is its decision, not a failure.
-  if (!isLiveError(error) && live.code !== 'INTERNAL_ERROR') {
+  // Fastify's own handler timeout (`handlerTimeout`: FST_ERR_HANDLER_TIMEOUT, a 503) is a handler that hung: a failure.
+  if (!isLiveError(error) && live.code !== 'INTERNAL_ERROR' && (error as Partial<FastifyError> | null)?.code !== 'FST_ERR_HANDLER_TIMEOUT') {
     request.log.info({ code: live.code, reason: (error as Error | null)?.message }, 'request refused');
   } else if (live.statusCode >= 500) {
     logFailure(request, error, live.code);
