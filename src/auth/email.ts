@@ -175,6 +175,10 @@ function roundTrips(typed: string, asciiLabels: readonly string[]): boolean {
   return typedLabels.every((label, i) => {
     const ascii = asciiLabels[i]!;
     const decoded = ascii.startsWith('xn--') ? domainToUnicode(ascii) : ascii;
+    // An xn-- label that does not decode (bad punycode, a joiner CONTEXTJ refuses): Node 22 and older
+    // return '' for it, Node 24 (ada 3) the label unchanged, so `xn--example-b06c` (exa\u200cmple) passed.
+    // A U-label never starts with `xn--` (RFC 5891 4.2.3.1).
+    if (ascii.startsWith('xn--') && (decoded === '' || decoded.startsWith('xn--'))) return false;
     if (MISPLACED_JOINER_RE.test(decoded)) return false;
     return label === (ASCII_RE.test(label) ? ascii : decoded);
   });
