@@ -4,7 +4,9 @@
  * runs. A same-origin HTML form post carries `Origin: null` under helmet's default
  * `Referrer-Policy: no-referrer` (Fetch: a non-CORS POST's origin follows the referrer policy), with
  * `Sec-Fetch-Site: same-origin`: `verifyForm` takes that as a same-origin post and verifies its token;
- * with `strict-origin-when-cross-origin` (ours) the form carries the app's origin.
+ * with `strict-origin-when-cross-origin` (ours) the form carries the app's origin. The same form, with
+ * its valid token, posted from a sandboxed frame of the app's own page (an opaque origin: also
+ * `Origin: null`) comes with `Sec-Fetch-Site: cross-site`, and is refused before the token.
  */
 import compress from '@fastify/compress';
 import formbody from '@fastify/formbody';
@@ -12,6 +14,7 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineComponent, html } from '../../src/index.js';
 import { ATTR } from '../../src/core/wire.js';
+import { memorySecurityEvents } from '../../src/ops/security-events.js';
 import { actionStatus, browserTestsEnabled, launchChromium, serveComponents } from '../browser/browser.js';
 import { loadHelmet } from './app.js';
 
@@ -64,6 +67,45 @@ async function visit(browser: Browser, helmetOptions: Record<string, unknown>) {
   }
 }
 
+/** The app's own page in a `sandbox="allow-forms allow-scripts"` frame (no allow-same-origin) of the app's own page; its form sent from there. */
+async function sandboxed(browser: Browser) {
+  const helmet = await loadHelmet();
+  const events = memorySecurityEvents();
+  const sites: unknown[] = [];
+  const server = await serveComponents({
+    components: [counter],
+    runtimeOptions: { events },
+    page: {
+      title: 'eco',
+      body: async (view) =>
+        html`<form method="post" action="/form"><input type="hidden" name="_csrf_token" value="${await view.formToken()}"><button data-testid="send">Send</button></form>`,
+    },
+    setup: (app) => {
+      void app.register(helmet, {});
+      void app.register(formbody);
+      app.get('/framed', async (_request, reply) => reply.type('text/html').send('<!doctype html><iframe sandbox="allow-forms allow-scripts" src="/"></iframe>'));
+      app.post('/form', async (request, reply) => {
+        sites.push(request.headers['sec-fetch-site']);
+        const session = await app.livecomponents.verifyForm(request, (request.body as { _csrf_token?: unknown })._csrf_token);
+        return reply.type('text/plain').send(`${session === null ? 'refused' : 'verified'}, Origin ${String(request.headers.origin)}`);
+      });
+    },
+  });
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    await page.goto(`${server.base}/framed`);
+    const frame = page.frames().find((f) => f !== page.mainFrame());
+    if (frame === undefined) throw new Error('no frame');
+    await frame.waitForSelector('[data-testid="send"]');
+    await Promise.all([frame.waitForURL(`${server.base}/form`), frame.getByTestId('send').click()]);
+    return { form: await frame.textContent('body'), sites, events: events.events.map((e) => [e.event, e.description]) };
+  } finally {
+    await context.close();
+    await server.close();
+  }
+}
+
 describe.runIf(browserTestsEnabled('@fastify/helmet and @fastify/compress in Chromium'))('@fastify/helmet and @fastify/compress in Chromium', () => {
   let browser: Browser;
   beforeAll(async () => {
@@ -80,5 +122,13 @@ describe.runIf(browserTestsEnabled('@fastify/helmet and @fastify/compress in Chr
   it("helmet with referrerPolicy strict-origin-when-cross-origin: the form post carries the app's origin and verifies", async () => {
     const seen = await visit(browser, { referrerPolicy: { policy: 'strict-origin-when-cross-origin' } });
     expect(seen).toEqual({ status: 200, form: 'verified, Origin APP', violations: [], encodings: ['br', 'br', 'br'] });
+  }, 60_000);
+
+  it("helmet's defaults: the form, valid token and all, posted from a sandboxed frame of the app's own page is Origin: null, cross-site, refused", async () => {
+    expect(await sandboxed(browser)).toEqual({
+      form: 'refused, Origin null',
+      sites: ['cross-site'],
+      events: [['malicious_csrf', 'Form post refused: Sec-Fetch-Site is cross-site']],
+    });
   }, 60_000);
 });
