@@ -176,7 +176,7 @@ function roundTrips(typed: string, asciiLabels: readonly string[]): boolean {
     const ascii = asciiLabels[i]!;
     const decoded = ascii.startsWith('xn--') ? domainToUnicode(ascii) : ascii;
     // An xn-- label that does not decode (bad punycode, a joiner CONTEXTJ refuses): Node 22 and older
-    // return '' for it, Node 24 (ada 3) the label unchanged, so `xn--example-b06c` (exa\u200cmple) passed.
+    // return '' for it, Node 24 (ada 4) the label unchanged, so `xn--example-b06c` (exa\u200cmple) passed.
     // A U-label never starts with `xn--` (RFC 5891 4.2.3.1).
     if (ascii.startsWith('xn--') && (decoded === '' || decoded.startsWith('xn--'))) return false;
     if (MISPLACED_JOINER_RE.test(decoded)) return false;
