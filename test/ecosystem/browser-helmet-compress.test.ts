@@ -6,16 +6,17 @@
  * `Sec-Fetch-Site: same-origin`: `verifyForm` takes that as a same-origin post and verifies its token;
  * with `strict-origin-when-cross-origin` (ours) the form carries the app's origin. The same form, with
  * its valid token, posted from a sandboxed frame of the app's own page (an opaque origin: also
- * `Origin: null`) comes with `Sec-Fetch-Site: cross-site`, and is refused before the token.
+ * `Origin: null`) comes with `Sec-Fetch-Site: cross-site`, and is refused before the token. Over
+ * plain HTTP to a host name (not localhost) no `Sec-Fetch-Site` comes at all: refused, as before 265838a.
  */
 import compress from '@fastify/compress';
 import formbody from '@fastify/formbody';
-import type { Browser } from 'playwright-core';
+import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineComponent, html } from '../../src/index.js';
 import { ATTR } from '../../src/core/wire.js';
 import { memorySecurityEvents } from '../../src/ops/security-events.js';
-import { actionStatus, browserTestsEnabled, launchChromium, serveComponents } from '../browser/browser.js';
+import { actionStatus, browserTestsEnabled, CHROMIUM_ARGS, CHROMIUM_PATH, launchChromium, serveComponents } from '../browser/browser.js';
 import { loadHelmet } from './app.js';
 
 const counter = defineComponent({
@@ -67,8 +68,12 @@ async function visit(browser: Browser, helmetOptions: Record<string, unknown>) {
   }
 }
 
-/** The app's own page in a `sandbox="allow-forms allow-scripts"` frame (no allow-same-origin) of the app's own page; its form sent from there. */
-async function sandboxed(browser: Browser) {
+/**
+ * Under helmet's defaults, the app's page's form sent from `where`: `sandboxed`, the page in a
+ * `sandbox="allow-forms allow-scripts"` frame (no allow-same-origin) of the app's own page; `plain-http`,
+ * the page itself at `http://app.example.test:<port>` (a browser mapping that name to 127.0.0.1).
+ */
+async function sendForm(browser: Browser, where: 'sandboxed' | 'plain-http') {
   const helmet = await loadHelmet();
   const events = memorySecurityEvents();
   const sites: unknown[] = [];
@@ -81,7 +86,8 @@ async function sandboxed(browser: Browser) {
         html`<form method="post" action="/form"><input type="hidden" name="_csrf_token" value="${await view.formToken()}"><button data-testid="send">Send</button></form>`,
     },
     setup: (app) => {
-      void app.register(helmet, {});
+      // Over plain HTTP helmet's default CSP (upgrade-insecure-requests) would send the post to https.
+      void app.register(helmet, where === 'sandboxed' ? {} : { contentSecurityPolicy: false });
       void app.register(formbody);
       app.get('/framed', async (_request, reply) => reply.type('text/html').send('<!doctype html><iframe sandbox="allow-forms allow-scripts" src="/"></iframe>'));
       app.post('/form', async (request, reply) => {
@@ -94,11 +100,12 @@ async function sandboxed(browser: Browser) {
   const context = await browser.newContext();
   try {
     const page = await context.newPage();
-    await page.goto(`${server.base}/framed`);
-    const frame = page.frames().find((f) => f !== page.mainFrame());
+    const base = where === 'sandboxed' ? server.base : server.base.replace('127.0.0.1', 'app.example.test');
+    await page.goto(where === 'sandboxed' ? `${base}/framed` : `${base}/`);
+    const frame = where === 'sandboxed' ? page.frames().find((f) => f !== page.mainFrame()) : page.mainFrame();
     if (frame === undefined) throw new Error('no frame');
     await frame.waitForSelector('[data-testid="send"]');
-    await Promise.all([frame.waitForURL(`${server.base}/form`), frame.getByTestId('send').click()]);
+    await Promise.all([frame.waitForURL(`${base}/form`), frame.getByTestId('send').click()]);
     return { form: await frame.textContent('body'), sites, events: events.events.map((e) => [e.event, e.description]) };
   } finally {
     await context.close();
@@ -125,10 +132,26 @@ describe.runIf(browserTestsEnabled('@fastify/helmet and @fastify/compress in Chr
   }, 60_000);
 
   it("helmet's defaults: the form, valid token and all, posted from a sandboxed frame of the app's own page is Origin: null, cross-site, refused", async () => {
-    expect(await sandboxed(browser)).toEqual({
+    expect(await sendForm(browser, 'sandboxed')).toEqual({
       form: 'refused, Origin null',
       sites: ['cross-site'],
       events: [['malicious_csrf', 'Form post refused: Sec-Fetch-Site is cross-site']],
     });
+  }, 60_000);
+
+  // Browsers send Sec-Fetch-* to secure origins only (HTTPS, localhost, 127.0.0.1): over plain HTTP
+  // to any other name the same-origin post is Origin: null alone, and refused. (Helmet's default CSP,
+  // upgrade-insecure-requests, would not let the post go over HTTP at all: its CSP is off here.)
+  it("helmet's no-referrer over plain HTTP to a host name: no Sec-Fetch-Site, the same-origin form post is refused as Origin null", async () => {
+    const mapped = await chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: [...CHROMIUM_ARGS, '--host-resolver-rules=MAP app.example.test 127.0.0.1'] });
+    try {
+      expect(await sendForm(mapped, 'plain-http')).toEqual({
+        form: 'refused, Origin null',
+        sites: [undefined],
+        events: [['malicious_csrf', 'Form post refused: Origin header is not a trusted origin']],
+      });
+    } finally {
+      await mapped.close();
+    }
   }, 60_000);
 });
