@@ -4,7 +4,7 @@
  * the tokenizer to another state. `html` builds one `Plan` per TemplateStringsArray (identity-stable
  * per call site) and keeps it in a WeakMap, so a render costs a lookup plus its escaping.
  */
-import { decodeAttribute, LINK_PAGE_RELS, originSettled, REFRESH_MESSAGE, RESOURCE_ATTRS, resourceMessage, urlStart } from './html-urls.js';
+import { CODE_URL_MESSAGE, decodeAttribute, LINK_PAGE_RELS, META_NAME_MESSAGE, originSettled, REFRESH_MESSAGE, RESOURCE_ATTRS, resourceMessage, runsCode, urlStart } from './html-urls.js';
 import { ATTR } from './wire.js';
 
 /** Element text, RCDATA (`<textarea>`, `<title>`), raw text that decodes nothing harmful, comments: escaped. */
@@ -28,6 +28,12 @@ export const REFUSED = 5;
  * the name is read from the output at render and the value checked as `dynamicValue` says.
  */
 export const DYNAMIC = 6;
+/**
+ * Where an attribute name goes in a tag that loads a resource or may refresh (`<script ${…}>`,
+ * `<meta ${…}>`): a fragment there is read again as attributes of that tag (`Plan.tags[i]`), so its
+ * values meet that tag's rules.
+ */
+export const TAGGED = 7;
 
 /** `Plan.urls.mode` bits: each part of the value is a URL (`srcset`…). */
 export const URL_LIST = 1;
@@ -38,7 +44,7 @@ export interface Plan {
   /** One of the constants above, per interpolation. */
   readonly kinds: Uint8Array;
   readonly refusals: readonly (string | undefined)[];
-  /** For a `DYNAMIC` value, the (lower-case) name of its tag, `''` in a fragment read as attributes. */
+  /** For a `DYNAMIC` or `TAGGED` value, the (lower-case) name of its tag, `''` in a fragment read as attributes of an unknown tag. */
   readonly tags: readonly (string | undefined)[];
   /**
    * URL attribute values checked at render (their scheme is not settled by the static text, or it is
@@ -120,11 +126,15 @@ const AMBIGUOUS_MESSAGE =
 
 const TAG_NAME_MESSAGE = ': write the tag in the template (pick between html`…` fragments)';
 
+/** A tag whose attributes a fragment or name put among them may make load a resource, or refresh the page. */
+const isTaggedTag = (tag: string): boolean => RESOURCE_ATTRS[tag] !== undefined || tag === 'meta';
+
 /**
  * `inTag`: read the template as attributes (as inside a tag), for a fragment put where an attribute
- * name goes; by default, as attributes only when its first static string starts like one.
+ * name goes; by default, as attributes only when its first static string starts like one. `outerTag`:
+ * the tag such a fragment is put into (`TAGGED`), whose rel or http-equiv outside it is not known here.
  */
-export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test(strings[0] ?? '')): Plan {
+export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test(strings[0] ?? ''), outerTag = ''): Plan {
   const n = strings.length - 1;
   const kinds = new Uint8Array(n);
   const refusals: (string | undefined)[] = new Array<string | undefined>(n);
@@ -134,7 +144,7 @@ export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test
   let buf = ''; // tag name, comment tail, or raw-text end tag in progress
   let isEnd = false;
   let selfClosing = false;
-  let tag = '';
+  let tag = outerTag;
   let attr = '';
   let dynamicName = false;
   let foreign = 0; // depth of <svg>/<math>
@@ -157,10 +167,12 @@ export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test
   let urlPending = false;
   let originAtRender = false; // the value starts with a value, in a resource URL: ORIGIN kinds
   // In the tag being read: whether its first rel is known to name a page only (1) or not (2), and
-  // whether an http-equiv may be refresh; the <link href> and <meta content> values whose kind waits
-  // for the end of the tag (rel and http-equiv may come after them), with their kind as a resource.
-  let rel = 0;
-  let refresh = false;
+  // why a <meta content> is refused (its http-equiv is, or may be, refresh); the <link href> and
+  // <meta content> values whose kind waits for the end of the tag (rel and http-equiv may come after
+  // them), with their kind as a resource. The outer tag's rel and http-equiv are not known here.
+  let rel = outerTag === 'link' ? 2 : 0;
+  let refresh = outerTag === 'meta' ? META_NAME_MESSAGE : undefined;
+  let codeUrl = false; // the static text before the value's first interpolation starts a javascript:… URL
   let waiting: [number, number, string | undefined][] = [];
 
   const refuse = (i: number, message: string): void => {
@@ -178,7 +190,7 @@ export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test
   const settleTag = (): void => {
     for (const [i, kind, message] of waiting) {
       if (tag === 'meta' || tag === '') {
-        if (refresh) refuse(i, REFRESH_MESSAGE);
+        if (refresh !== undefined) refuse(i, refresh);
       } else if (rel !== 1) {
         kinds[i] = kind;
         refusals[i] = message;
@@ -196,11 +208,13 @@ export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test
   const closeValue = (j: number, offset: number): void => {
     if (urlPending && urls !== null) urls.close[j] = offset;
     urlPending = false;
+    // <meta ${'http-equiv'}="refresh">: a fragment's http-equiv is refused at render (html.ts), in the outer tag.
+    if (dynamicName && tag === 'meta') refresh ??= META_NAME_MESSAGE;
     if (!dynamicName && attr === 'rel' && rel === 0) {
       const rels = decodeAttribute(valueStatic).toLowerCase().split(/[\t\n\f\r ]+/).filter((r) => r !== '');
       rel = valueCount === 0 && rels.length > 0 && rels.every((r) => LINK_PAGE_RELS.has(r)) ? 1 : 2;
     }
-    if (!dynamicName && attr === 'http-equiv' && (valueCount > 0 || decodeAttribute(valueStatic).trim().toLowerCase() === 'refresh')) refresh = true;
+    if (!dynamicName && attr === 'http-equiv' && (valueCount > 0 || decodeAttribute(valueStatic).trim().toLowerCase() === 'refresh')) refresh = REFRESH_MESSAGE;
     if (!dynamicName && attr === ATTR.params && valueCount > 0 && (valueCount > 1 || valueStatic !== '')) {
       for (let k = valueFirst; k < valueFirst + valueCount; k++) if (kinds[k] === VALUE) refuse(k, PARAMS_MESSAGE);
     }
@@ -272,20 +286,20 @@ export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test
         attributeValue(i);
         return;
       case S.AttrName:
-        kinds[i] = NAME;
-        dynamicName = true;
-        if (rel === 0) rel = 2;
-        return;
+        startAttr(attr, true);
+        break;
       default: // before or after an attribute name, after a value, after `/`
-        kinds[i] = NAME;
         startAttr('', true);
     }
+    kinds[i] = isTaggedTag(tag) ? TAGGED : NAME;
+    tags[i] = tag;
   };
   const attributeValue = (i: number): void => {
     if (valueCount++ === 0) valueFirst = i;
     kinds[i] = VALUE;
     if (dynamicName) {
-      if (valueCount === 1 && valueStatic === '') {
+      if (tag === 'meta') refuse(i, META_NAME_MESSAGE);
+      else if (valueCount === 1 && valueStatic === '') {
         kinds[i] = DYNAMIC;
         tags[i] = tag;
       }
@@ -295,6 +309,7 @@ export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test
     const rule = attributeRule(attr, tag);
     if (rule.startsWith('!')) refuse(i, rule.slice(1));
     else if (rule === 'style') kinds[i] = STYLE;
+    else if (rule === 'url' && (valueCount === 1 ? (codeUrl = runsCode(urlStart(valueStatic))) : codeUrl)) refuse(i, CODE_URL_MESSAGE);
     else if (rule === 'text' && attr === 'content' && (tag === 'meta' || tag === '')) waiting.push([i, VALUE, undefined]);
     else if (rule === 'resource' || rule === 'url' || rule === 'urls') url(i, rule);
   };
@@ -351,7 +366,7 @@ export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test
             buf = c.toLowerCase();
             state = S.TagName;
             rel = 0;
-            refresh = false;
+            refresh = undefined;
           } else if (c === '/') state = S.EndTagOpen;
           else if (c === '!') {
             buf = '';

@@ -26,6 +26,29 @@ export function resourceMessage(tag: string, name: string): string {
 export const REFRESH_MESSAGE =
   'cannot interpolate into the content of <meta http-equiv="refresh"> in @: it sends the page to whatever URL it holds, and no check applies; send a redirect from the server (a 303 with Location) instead';
 
+/**
+ * A `<meta>` attribute whose name is interpolated, or the content of a `<meta>` whose http-equiv is not
+ * written in the template (a fragment or name may make it refresh): refused a value.
+ */
+export const META_NAME_MESSAGE =
+  'cannot interpolate into a <meta> whose attribute names (or http-equiv) are not written in the template, in @: http-equiv="refresh" sends the page to whatever URL its content holds, and no check applies; write the names in the template';
+
+/**
+ * A URL attribute whose static text starts a `javascript:` or `vbscript:` URL, or a `data:` one other
+ * than an image, audio or video: the browser decodes the value's `&#39;` back to `'` before it runs
+ * the code, so escaping does not keep a value a string there. A `trustedUrl()` is refused too: it may
+ * choose a scheme where it starts the URL, and here the template has chosen one.
+ */
+export const CODE_URL_MESSAGE =
+  'cannot interpolate into a javascript:, vbscript: or data: URL written in the template, in @: the browser decodes entities before it runs the code; put the value in a quoted data-… attribute and read it from a script file';
+
+/** Whether `start`, the start of a URL (`urlStart`), is a URL of code or of a page the browser renders from its text. */
+export function runsCode(start: string): boolean {
+  const url = start.replace(/[\u0000-\u0020\u007f]/g, '');
+  const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):/.exec(url)?.[1]?.toLowerCase();
+  return scheme === 'javascript' || scheme === 'vbscript' || (scheme === 'data' && !/^data:(?:image|audio|video)\//i.test(url));
+}
+
 /** Named references that give ASCII characters a URL's scheme, host or path start is made of or ends at. */
 const NAMED: Readonly<Record<string, string>> = {
   amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", colon: ':', tab: '\t', newline: '\n', plus: '+', period: '.', sol: '/', bsol: '\\', quest: '?', num: '#', semi: ';', commat: '@',

@@ -3,11 +3,14 @@
  * The only way to put raw markup in is `unsafeRawHtml()`, named so it is easy to grep for in review.
  * Where a value lands (html-context.ts) decides what else it must be.
  */
-import { analyse, attributeRule, NAME, ORIGIN, PARAMS_MESSAGE, placeOf, REFUSED, refusal, STYLE, TEXT, URL_LIST, URL_ROOT, VALUE, type Plan } from './html-context.js';
-import { decodeAttribute, originSettled, resourceMessage, urlStart } from './html-urls.js';
+import { analyse, attributeRule, NAME, ORIGIN, PARAMS_MESSAGE, placeOf, REFUSED, refusal, STYLE, TAGGED, TEXT, URL_LIST, URL_ROOT, VALUE, type Plan } from './html-context.js';
+import { decodeAttribute, META_NAME_MESSAGE, originSettled, resourceMessage, urlStart } from './html-urls.js';
 
 const SAFE = Symbol('livecomponents.safeHtml');
-/** On a fragment read as text that holds values: its strings and values, to read it again as attributes. */
+/**
+ * On a fragment that holds values: its strings and values, to read it again as attributes (when read
+ * as text), or as attributes of the tag it is put into (`TAGGED`).
+ */
 const SOURCE = Symbol('livecomponents.safeHtml.source');
 
 export interface SafeHtml {
@@ -19,6 +22,8 @@ export interface SafeHtml {
 interface Source {
   readonly strings: TemplateStringsArray;
   readonly values: readonly HtmlValue[];
+  /** Whether it was read as attributes already. */
+  readonly inTag: boolean;
 }
 
 function safe(value: string, source?: Source): SafeHtml {
@@ -99,7 +104,7 @@ function renderValue(value: HtmlValue, strings: TemplateStringsArray, i: number,
     // A fragment read as text (html` download href="${url}"`) whose values are placed where attributes
     // go: read it again as attributes, so its values are checked as what they are there.
     const source = kind === NAME ? (value as { [SOURCE]?: Source })[SOURCE] : undefined;
-    return source === undefined ? value.value : render(source.strings, source.values, planOf(source.strings, true));
+    return source === undefined || source.inTag ? value.value : render(source.strings, source.values, planOf(source.strings, ''));
   }
   if (Array.isArray(value)) return (value as readonly HtmlValue[]).map((item) => renderValue(item, strings, i, kind)).join('');
   const type = typeof value;
@@ -126,14 +131,32 @@ function notRenderable(value: unknown, strings: TemplateStringsArray, i: number)
 
 /** One plan per call site: a template's strings array is the same object at every call. */
 const PLANS = new WeakMap<TemplateStringsArray, Plan>();
-/** The plans of templates read as text, read as attributes (for a fragment put where an attribute name goes). */
-const TAG_PLANS = new WeakMap<TemplateStringsArray, Plan>();
+/** Templates read as attributes of a tag (`''`: not known), by tag: for a fragment put where an attribute name goes. */
+const TAG_PLANS = new WeakMap<TemplateStringsArray, Map<string, Plan>>();
 
-function planOf(strings: TemplateStringsArray, inTag?: true): Plan {
-  const plans = inTag ? TAG_PLANS : PLANS;
-  let plan = plans.get(strings);
-  if (plan === undefined) plans.set(strings, (plan = analyse(strings, inTag)));
+/** The template's plan; with `tag`, read as attributes of that tag. */
+function planOf(strings: TemplateStringsArray, tag?: string): Plan {
+  if (tag === undefined) {
+    let plan = PLANS.get(strings);
+    if (plan === undefined) PLANS.set(strings, (plan = analyse(strings)));
+    return plan;
+  }
+  let byTag = TAG_PLANS.get(strings);
+  if (byTag === undefined) TAG_PLANS.set(strings, (byTag = new Map()));
+  let plan = byTag.get(tag);
+  if (plan === undefined) byTag.set(tag, (plan = analyse(strings, true, tag)));
   return plan;
+}
+
+/**
+ * A value where an attribute name goes in a resource tag or `<meta>` (`<script ${…}>`): a fragment
+ * with values is rendered again as attributes of that tag, so `html\` src="${x}"\`` meets `<script src>`'s
+ * rule. Anything else is as where any attribute name goes.
+ */
+function renderTagged(value: HtmlValue, strings: TemplateStringsArray, i: number, tag: string): string {
+  if (Array.isArray(value)) return (value as readonly HtmlValue[]).map((item) => renderTagged(item, strings, i, tag)).join('');
+  const source = isSafeHtml(value) ? (value as { [SOURCE]?: Source })[SOURCE] : undefined;
+  return source === undefined ? renderValue(value, strings, i, NAME) : render(source.strings, source.values, planOf(source.strings, tag));
 }
 
 /**
@@ -148,11 +171,13 @@ function planOf(strings: TemplateStringsArray, inTag?: true): Plan {
  * - a resource URL (`<script src>`, `<base href>`, `<iframe src>`, `<object data>`, `<embed src>`,
  *   `<link href>` unless its first rel names pages only): the static text before the first value must
  *   settle the origin (`/static/`, `./`, `https://cdn.example.com/`), or the value that starts it be a
- *   `trustedUrl()`; else a TypeError at render;
+ *   `trustedUrl()`; else a TypeError at render; a fragment put where an attribute name goes in such a
+ *   tag (or a `<meta>`) is read again as that tag's attributes;
  * - a `style` attribute: numbers, and strings of letters, digits, `_`, spaces and `# % . , + -`;
  * - where an attribute name goes (`<input ${x}>`): html`…` fragments (read as attributes), and strings
  *   of bare names;
- * - TypeError at render: `on…` handlers, `srcdoc`, `<meta http-equiv="refresh">` content, `<script>`, `<style>`, a tag name, an unquoted
+ * - TypeError at render: `on…` handlers, `srcdoc`, a URL the template starts with `javascript:`, `vbscript:` or `data:` (not an image,
+ *   audio, video), `<meta http-equiv="refresh">` content (or a `<meta>` whose names or http-equiv are interpolated), `<script>`, `<style>`, a tag name, an unquoted
  *   attribute value, an html`…` fragment in an attribute value, `data-lc-params` built around a value.
  * @example
  * html`<p class="greeting">Hello, ${user.name}!</p>` // user.name is escaped
@@ -163,7 +188,7 @@ export function html(strings: TemplateStringsArray, ...values: HtmlValue[]): Saf
     throw new TypeError('html is a template tag: write html`…${value}…`; trusted markup goes through unsafeRawHtml()');
   }
   const plan = planOf(strings);
-  return safe(render(strings, values, plan), plan.inTag || values.length === 0 ? undefined : { strings, values });
+  return safe(render(strings, values, plan), values.length === 0 ? undefined : { strings, values, inTag: plan.inTag });
 }
 
 function render(strings: TemplateStringsArray, values: readonly HtmlValue[], plan: Plan): string {
@@ -173,7 +198,7 @@ function render(strings: TemplateStringsArray, values: readonly HtmlValue[], pla
   if (urls === null) {
     for (let i = 0; i < values.length; i++) {
       const kind = kinds[i] ?? TEXT;
-      out += (kind >= REFUSED ? renderDynamic(out, values[i], strings, i, refusals[i], tags[i] ?? '') : renderValue(values[i], strings, i, kind)) + (strings[i + 1] ?? '');
+      out += (kind >= REFUSED ? renderDynamic(kind, out, values[i], strings, i, refusals[i], tags[i] ?? '') : renderValue(values[i], strings, i, kind)) + (strings[i + 1] ?? '');
     }
     return out;
   }
@@ -186,7 +211,7 @@ function render(strings: TemplateStringsArray, values: readonly HtmlValue[], pla
     // A resource URL that starts with a value: what is before this value must fix the origin, unless
     // it is the trustedUrl() that starts the URL.
     if (kind === ORIGIN && !(start === open && isTrustedUrl(values[i])) && !originSettled(urlStart(out.slice(open)))) throw new TypeError(refusals[i]);
-    out += kind >= REFUSED ? renderDynamic(out, values[i], strings, i, refusals[i], tags[i] ?? '') : renderValue(values[i], strings, i, kind);
+    out += kind >= REFUSED ? renderDynamic(kind, out, values[i], strings, i, refusals[i], tags[i] ?? '') : renderValue(values[i], strings, i, kind);
     if ((kind === VALUE || kind === ORIGIN) && isTrustedUrl(values[i])) trusted.push([start, out.length]);
     const next = strings[i + 1] ?? '';
     const close = urls.close[i + 1] ?? -1;
@@ -242,11 +267,17 @@ function keepRoot(url: string): string {
 }
 
 /**
- * A refused value (`refused` is the message), or the whole value of an attribute whose name is
- * interpolated (`${ATTR.params}="${x}"`): its name, read from the end of `out`, and its tag, read from the template, say what it must be.
+ * A refused value (`refused` is the message), a `TAGGED` one, or the whole value of an attribute whose
+ * name is interpolated (`${ATTR.params}="${x}"`): its name, read from the end of `out`, and its tag, read from the template, say what it must be.
  */
-function renderDynamic(out: string, value: HtmlValue, strings: TemplateStringsArray, i: number, refused: string | undefined, tag: string): string {
+function renderDynamic(kind: number, out: string, value: HtmlValue, strings: TemplateStringsArray, i: number, refused: string | undefined, tag: string): string {
   if (refused !== undefined) throw new TypeError(refused);
+  if (kind === TAGGED) {
+    const text = renderTagged(value, strings, i, tag);
+    // An http-equiv from a fragment would rule the content the template wrote, values and all.
+    if (tag === 'meta' && /http-equiv/i.test(text)) throw new TypeError(refusal(META_NAME_MESSAGE, strings, i));
+    return text;
+  }
   const name = /([^\s"'>/=]+)\s*=\s*["']$/.exec(out.slice(-200))?.[1]?.toLowerCase() ?? '';
   const whole = (strings[i + 1] ?? '').startsWith(out.slice(-1));
   const rule = attributeRule(name, tag);

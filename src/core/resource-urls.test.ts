@@ -122,3 +122,67 @@ describe('html: a value right after a / alone in a URL', () => {
     );
   });
 });
+
+describe('html: a fragment put where an attribute name goes, in a resource tag or <meta>', () => {
+  it("is read again as that tag's attributes: its values meet the tag's rules, and what settles them passes", () => {
+    for (const [render, tag, name] of [
+      [() => html`<script ${html` src="${EVIL}"`}></script>`, 'script', 'src'],
+      [() => html`<base ${html` href="${EVIL}"`}>`, 'base', 'href'],
+      [() => html`<iframe ${html` src="${EVIL}"`}></iframe>`, 'iframe', 'src'],
+      [() => html`<embed ${html` src="${EVIL}"`}>`, 'embed', 'src'],
+      [() => html`<link rel="stylesheet" ${html` href="${EVIL}"`}>`, 'link', 'href'],
+      // The outer rel is not known to the fragment, and its own rel would come second.
+      [() => html`<link rel="stylesheet" ${html` rel="canonical" href="${EVIL}"`}>`, 'link', 'href'],
+      // Read as text (it does not start as attributes do), in an array, nested.
+      [() => html`<script ${html`async src="${EVIL}"`}></script>`, 'script', 'src'],
+      [() => html`<script ${[html` src="${EVIL}"`]}></script>`, 'script', 'src'],
+      [() => html`<script ${html` ${html` src="${EVIL}"`}`}></script>`, 'script', 'src'],
+      [() => html`<script ${html` ${'src'}="${EVIL}"`}></script>`, 'script', 'src'],
+    ] as const) {
+      expect(render, String(render)).toThrow(refused(tag, name));
+    }
+    // The TypeError names the place in the fragment.
+    expect(() => html`<script ${html` src="${EVIL}"`}></script>`).toThrow(/ in `… src="\$\{…\}`/);
+    // It keeps what the fragment settles, a trustedUrl(), names, and fragments elsewhere.
+    expect(html`<script ${html` src="/static/${'app.js'}"`}></script><script ${html` src="${trustedUrl(EVIL)}"`} ${'async'}></script>`.value).toBe(
+      `<script  src="/static/app.js"></script><script  src="${EVIL}" async></script>`,
+    );
+    expect(html`<link rel="stylesheet" ${html` media="${'print'}"`} href="/a.css"><a ${html` href="${EVIL}"`}>x</a>`.value).toBe(
+      `<link rel="stylesheet"  media="print" href="/a.css"><a  href="${EVIL}">x</a>`,
+    );
+  });
+
+  it('refuses a value in a <meta> content where a fragment or interpolated name may make it refresh', () => {
+    const message = /^html: cannot interpolate into a <meta> whose attribute names \(or http-equiv\) are not written in the template/;
+    expect(() => html`<meta http-equiv="refresh" ${html` content="0;url=${EVIL}"`}>`).toThrow(message);
+    expect(() => html`<meta http-equiv="refresh" ${'content'}="${`0;url=${EVIL}`}">`).toThrow(message);
+    expect(() => html`<meta ${'http-equiv'}="refresh" content="0;url=${EVIL}">`).toThrow(message);
+    expect(() => html`<meta ${html` http-equiv="refresh"`} content="0;url=${EVIL}">`).toThrow(message);
+    expect(() => html`<meta ${html` HTTP-EQUIV="${'refresh'}"`} content="0;url=${EVIL}">`).toThrow(message);
+    // A fragment without an http-equiv, beside a content the template wrote (src/http/page.ts's CSRF meta).
+    expect(html`<meta ${html` name="description"`} content="${'d'}"><meta name="csrf" content="${'t'}"${html` ${'data-single-use'}`}>`.value).toBe(
+      '<meta  name="description" content="d"><meta name="csrf" content="t" data-single-use>',
+    );
+  });
+});
+
+describe('html: a URL whose static text starts a javascript:, vbscript: or data: URL', () => {
+  it('refuses a value there, as in an event handler: the browser decodes &#39; back before it runs the code', () => {
+    const message = /^html: cannot interpolate into a javascript:, vbscript: or data: URL written in the template, in `…/;
+    for (const render of [
+      () => html`<a href="javascript:go('${"');alert(1)//"}')">x</a>`,
+      () => html`<a href="JavaScript:void(0)" title="x" onclick="" ${'data-x'}>y</a><a href=" \tjava&#x73;cript:go('${'x'}')">x</a>`,
+      () => html`<a href="java&#x0A;script:${'x'}">x</a>`,
+      () => html`<form action="vbscript:${'x'}"></form>`,
+      () => html`<a href="data:text/html,${'<script>alert(1)</script>'}">x</a>`,
+      () => html`<a href="javascript:go('${'a'}', '${'b'}')">x</a>`,
+      // A trustedUrl() chooses a scheme where it starts the URL; here the template has chosen one.
+      () => html`<a href="javascript:go('${trustedUrl('x')}')">x</a>`,
+    ]) {
+      expect(render, String(render)).toThrow(message);
+    }
+    expect(html`<img src="data:image/png;base64,${'AAAA'}"><a href="/p?next=javascript:${'x'}">a</a><a href="https://example.com/javascript:${'x'}">b</a>`.value).toBe(
+      '<img src="data:image/png;base64,AAAA"><a href="/p?next=javascript:x">a</a><a href="https://example.com/javascript:x">b</a>',
+    );
+  });
+});

