@@ -107,7 +107,7 @@ export function attributeRule(name: string, tag: string): 'resource' | 'url' | '
   if (name === 'srcdoc') return '!cannot interpolate into srcdoc in @: the browser decodes entities and renders the value as a page; give the iframe a src URL instead';
   if (name === 'style') return 'style';
   if (name === ATTR.params) return 'params';
-  // tag '': a fragment read as attributes, put into a tag not known here (<object ${…}>, <set ${…}>).
+  // tag '': a fragment read as attributes, put into a tag not known here (<set ${…}>; a resource tag's is known: TAGGED).
   if (URL_LIST_ATTRS.has(name) || (ANIMATION_VALUES.has(name) && (tag === '' || ANIMATION_TAGS.has(tag)))) return 'urls';
   if (RESOURCE_ATTRS[tag]?.includes(name) === true) return 'resource';
   return URL_ATTRS.has(name) || (name === 'data' && (tag === 'object' || tag === '')) ? 'url' : 'text';
@@ -208,7 +208,7 @@ export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test
   const closeValue = (j: number, offset: number): void => {
     if (urlPending && urls !== null) urls.close[j] = offset;
     urlPending = false;
-    // <meta ${'http-equiv'}="refresh">: a fragment's http-equiv is refused at render (html.ts), in the outer tag.
+    // <meta ${'http-equiv'}="refresh">: the http-equiv is not known. A fragment naming one is refused at render (html.ts).
     if (dynamicName && tag === 'meta') refresh ??= META_NAME_MESSAGE;
     if (!dynamicName && attr === 'rel' && rel === 0) {
       const rels = decodeAttribute(valueStatic).toLowerCase().split(/[\t\n\f\r ]+/).filter((r) => r !== '');
