@@ -94,7 +94,8 @@ let fallbackLog: FastifyBaseLogger | undefined;
  * is kept.
  */
 function failureLog(request: FastifyRequest): FastifyBaseLogger {
-  if (request.log.error.name !== 'noop') return request.log;
+  // pino's disabled levels are functions named `noop` too; a logger with a `level` is a real one.
+  if (request.log.error.name !== 'noop' || request.log.level !== undefined) return request.log;
   fallbackLog ??= createLogger({ stream: process.stdout });
   return fallbackLog.child({ [LOG_FIELDS.requestId]: String(request.id) });
 }

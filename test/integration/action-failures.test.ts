@@ -68,10 +68,11 @@ afterEach(async () => {
   app = undefined;
 });
 
-async function start(framework: Partial<LiveComponentsOptions> = {}, fastifyLogger = true) {
+async function start(framework: Partial<LiveComponentsOptions> = {}, fastifyLogger: boolean | 'silent' = true) {
   const logs: LogLine[] = [];
   const events = memorySecurityEvents();
-  app = Fastify(fastifyLogger ? serverOptions({ logger: { level: 'info', stream: { write: (line: string) => void logs.push(JSON.parse(line) as LogLine) } } }) : {});
+  const level = fastifyLogger === 'silent' ? 'silent' : 'info';
+  app = Fastify(fastifyLogger !== false ? serverOptions({ logger: { level, stream: { write: (line: string) => void logs.push(JSON.parse(line) as LogLine) } } }) : {});
   const runtime = await createLiveComponents({
     components: [flaky, hoard],
     store: createMemoryStore(),
@@ -135,6 +136,24 @@ describe('an action that throws', () => {
       [50, 'INTERNAL_ERROR', 'Your card was declined (acct_secret_123)', res.json<{ request_id: string }>().request_id],
     ]);
     expect(failures[0]?.err?.stack).toContain('action-failures.test.ts');
+  });
+
+  it("writes nothing when the app set its logger to silent (the app's choice; pino's disabled levels are named noop too)", async () => {
+    const { client } = await start({}, 'silent');
+    const c = await client();
+    const written: string[] = [];
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      written.push(String(chunk));
+      return true;
+    });
+    let res;
+    try {
+      res = await c.action('flaky:main', 'declined');
+    } finally {
+      spy.mockRestore();
+    }
+    expect(res.statusCode).toBe(500);
+    expect(written.filter((line) => line.includes('request failed'))).toEqual([]);
   });
 
   it('carries the rate-limit headers and a fresh token that works for the next action (per-session tokens)', async () => {
