@@ -49,14 +49,19 @@ export function runsCode(start: string): boolean {
   return scheme === 'javascript' || scheme === 'vbscript' || (scheme === 'data' && !/^data:(?:image|audio|video)\//i.test(url));
 }
 
-/** Named references that give ASCII characters a URL's scheme, host or path start is made of or ends at. */
+/**
+ * Named references that give ASCII characters a URL's scheme, host or path start is made of or ends at,
+ * spelled as HTML spells them: names are case-sensitive (`&Tab;`, never `&tab;`; `&SOL;` is not `/` but
+ * its own text, which Chromium keeps in a host: `https://cdn.example.com&SOL;.evil.test/`).
+ */
 const NAMED: Readonly<Record<string, string>> = {
-  amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", colon: ':', tab: '\t', newline: '\n', plus: '+', period: '.', sol: '/', bsol: '\\', quest: '?', num: '#', semi: ';', commat: '@',
+  amp: '&', AMP: '&', lt: '<', LT: '<', gt: '>', GT: '>', quot: '"', QUOT: '"', apos: "'", colon: ':', Tab: '\t', NewLine: '\n',
+  plus: '+', period: '.', sol: '/', bsol: '\\', quest: '?', num: '#', semi: ';', commat: '@',
 };
 const REFERENCE = /&(?:#(\d+)|#[xX]([0-9a-fA-F]+)|([a-zA-Z]+));?/g;
 
 function decodeReference(match: string, dec?: string, hex?: string, name?: string): string {
-  if (name !== undefined) return NAMED[name.toLowerCase()] ?? match;
+  if (name !== undefined) return Object.hasOwn(NAMED, name) ? (NAMED[name] as string) : match;
   const code = dec !== undefined ? Number.parseInt(dec, 10) : Number.parseInt(hex ?? '', 16);
   return code > 0 && code <= 0x10ffff && (code < 0xd800 || code > 0xdfff) ? String.fromCodePoint(code) : '\ufffd';
 }

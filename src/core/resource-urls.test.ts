@@ -26,6 +26,13 @@ describe('html: resource URLs (<script src>, <base href>, <object data>, <embed 
       [() => html`<frameset><frame src="${EVIL}"></frameset>`, 'frame', 'src'],
       [() => html`<svg><script href="${EVIL}"></script><script xlink:href="${EVIL}"></script></svg>`, 'script', 'href'],
       [() => html`<script ${'src'}="${EVIL}"></script>`, 'script', 'src'],
+      // Reference names are case-sensitive: &SOL;, &QUEST;, &NUM;, &BSOL; are their own text, which
+      // Chromium keeps in the host (cdn.example.com&sol;.evil.test), not a / ? # \ that ends it.
+      [() => html`<script src="https://cdn.example.com&SOL;${'.evil.test/a.js'}"></script>`, 'script', 'src'],
+      [() => html`<iframe src="https://cdn.example.com&QUEST;${'.evil.test/'}"></iframe>`, 'iframe', 'src'],
+      [() => html`<link rel="stylesheet" href="https://cdn.example.com&NUM;${'.evil.test/a.css'}">`, 'link', 'href'],
+      [() => html`<base href="https://cdn.example.com&BSOL;${'.evil.test/'}">`, 'base', 'href'],
+      [() => html`<script src="https://cdn.example.com&toString;${'.evil.test/a.js'}"></script>`, 'script', 'src'],
     ];
     for (const [render, tag, name] of cases) expect(render, String(render)).toThrow(refused(tag, name));
     // After text that settles it (a path from the root, a relative path, a host that ends), a value is escaped.
@@ -34,6 +41,10 @@ describe('html: resource URLs (<script src>, <base href>, <object data>, <embed 
     );
     expect(html`<iframe src="assets/${'a"b'}"></iframe><base href="//cdn.example.com/${'x'}"><object data="/files/${'a.pdf'}"></object><embed src="?v=${'1'}">`.value).toBe(
       '<iframe src="assets/a&quot;b"></iframe><base href="//cdn.example.com/x"><object data="/files/a.pdf"></object><embed src="?v=1">',
+    );
+    // Spelled as HTML spells it, a reference ends the host as its character does.
+    expect(html`<script src="https:&sol;&sol;cdn.example.com&sol;${'a.js'}"></script><script src="/static&Tab;/${'a.js'}"></script>`.value).toBe(
+      '<script src="https:&sol;&sol;cdn.example.com&sol;a.js"></script><script src="/static&Tab;/a.js"></script>',
     );
   });
 

@@ -9,11 +9,11 @@
  * a `<meta>`, and a `javascript:` URL the template writes (its link, clicked, fetched from there).
  */
 import { createServer, type Server } from 'node:http';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { html, trustedUrl, type SafeHtml } from '../../src/index.js';
 import { freePort } from '../helpers/ports.js';
-import { browserTestsEnabled, launchChromium } from './browser.js';
+import { browserTestsEnabled, CHROMIUM_ARGS, CHROMIUM_PATH, launchChromium } from './browser.js';
 
 /** Pages of the app, by path: each renders the attacker's URL (`evil`) into a template. */
 const PAGES: Record<string, (evil: string) => SafeHtml> = {
@@ -35,6 +35,8 @@ const PAGES: Record<string, (evil: string) => SafeHtml> = {
   // A javascript: URL in the template's text: the browser decodes the value's &#39; back before running it.
   '/javascript-url': (evil) => html`<a id="js" href="javascript:void('${`');fetch('${evil}/ran');//`}')">a</a>`,
   // The author's own script, as the template writes it, and as a trustedUrl: loaded from the app.
+  // &SOL; is not a reference (names are case-sensitive): Chromium keeps it in the host, cdn.example.com&sol;.evil.test.
+  '/entity-case': (evil) => html`<script src="http://cdn.example.com&SOL;${`.evil.test:${new URL(evil).port}/x.js`}"></script>`,
   '/own': () => html`<script src="/static/${'app.js'}"></script><script src="${trustedUrl('/app.js')}"></script>`,
   '/link': (evil) => html`<a id="slash" href="/${`/${evil.slice('http://'.length)}/x`}">a</a><a id="backslash" href="/${`\\${evil.slice('http://'.length)}/x`}">b</a><a id="tab" href="/${`\t/${evil.slice('http://'.length)}/x`}">c</a>`,
 };
@@ -99,6 +101,20 @@ describe.runIf(browserTestsEnabled('resource URLs in Chromium'))('resource URLs 
     expect(evil.requests).toEqual([]);
     expect(await page.evaluate(() => (window as { __ran?: number }).__ran)).toBeUndefined();
     expect(await page.locator('#refused').allTextContents()).toEqual(['TypeError']);
+  });
+
+  it('a reference name in the wrong case does not end the host: refused (Chromium, resolving *.evil.test to the attacker, loaded its script)', async () => {
+    // A browser of its own, whose resolver sends every *.evil.test name to the attacker's loopback server.
+    const resolving = await chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: [...CHROMIUM_ARGS, '--host-resolver-rules=MAP *.evil.test 127.0.0.1'] });
+    try {
+      const tab = await resolving.newPage();
+      await tab.goto(`${app.origin}/entity-case`);
+      expect(evil.requests).toEqual([]);
+      expect(await tab.evaluate(() => (window as { __ran?: number }).__ran)).toBeUndefined();
+      expect(await tab.locator('#refused').allTextContents()).toEqual(['TypeError']);
+    } finally {
+      await resolving.close();
+    }
   });
 
   it("a value after a / alone cannot make //host: the link stays a path on the page's origin, and leads there; the author's own scripts load", async () => {
