@@ -101,6 +101,10 @@ describe('html: a fragment that ends inside a tag, an attribute value, <script> 
     expect(() => html`<p>${[html`<a href="`]}${JS}">x</a></p>`).toThrow(open);
     expect(() => html`${html`<meta content="${'0;url=https://evil.test/'}" `}http-equiv="refresh">`).toThrow(open);
     expect(() => html`<script ${html` src="`}${'x'}"></script>`).toThrow(open);
+    // With values, read again as the tag's attributes: its src ended inside, and https:evil.test (a name) went on.
+    expect(() => html`<script ${html` title="${'t'}" src="`}${'https:evil.test'}"></script>`).toThrow(open);
+    expect(() => html`<iframe ${html`${'title'}="t" src="`}${'https:evil.test'}"></iframe>`).toThrow(open);
+    expect(() => html`<a ${html`${'title'}="t" href="`}${'javascript:alert'}">x</a>`).toThrow(open);
   });
 
   it('is not refused when it ends as it started: in text, a comment or <textarea>, or after an attribute', () => {

@@ -105,15 +105,11 @@ function renderValue(value: HtmlValue, strings: TemplateStringsArray, i: number,
   if (isTrustedUrl(value)) return renderValue(value.value, strings, i, kind);
   if (isSafeHtml(value)) {
     if (kind === VALUE || kind === STYLE || kind === ORIGIN) throw new TypeError(`html: cannot put an html\`…\` fragment or unsafeRawHtml() in an attribute value, in ${placeOf(strings, i)}: it is markup, and the attribute holds text; interpolate a string`);
-    if ((value as { [OPEN]?: true })[OPEN] === true) {
-      throw new TypeError(
-        `html: cannot put an html\`…\` fragment that ends inside a tag, an attribute value, <script> or <style> in ${placeOf(strings, i)}: the template's text after it would land there unchecked; end the tag (or value) in the fragment`,
-      );
-    }
+    if ((value as { [OPEN]?: true })[OPEN] === true) throw new TypeError(openMessage(strings, i));
     // A fragment read as text (html` download href="${url}"`) whose values are placed where attributes
     // go: read it again as attributes, so its values are checked as what they are there.
     const source = kind === NAME ? (value as { [SOURCE]?: Source })[SOURCE] : undefined;
-    return source === undefined || source.inTag ? value.value : render(source.strings, source.values, planOf(source.strings, ''));
+    return source === undefined || source.inTag ? value.value : renderAs(source, planOf(source.strings, ''), strings, i);
   }
   if (Array.isArray(value)) return (value as readonly HtmlValue[]).map((item) => renderValue(item, strings, i, kind)).join('');
   const type = typeof value;
@@ -129,6 +125,18 @@ function renderValue(value: HtmlValue, strings: TemplateStringsArray, i: number,
     throw new TypeError(`html: where an attribute name goes, in ${placeOf(strings, i)}, a string may only hold attribute names (checked, disabled); write name="value" pairs as html\` title="\${…}"\` fragments`);
   }
   return escapeHtml(text);
+}
+
+function openMessage(strings: TemplateStringsArray, i: number): string {
+  return `html: cannot put an html\`…\` fragment that ends inside a tag, an attribute value, <script> or <style> in ${placeOf(strings, i)}: the template's text after it would land there unchecked; end the tag (or value) in the fragment`;
+}
+
+/** A fragment read again as attributes (`plan`): refused if, read so, it ends inside a value. */
+function renderAs(source: Source, plan: Plan, strings: TemplateStringsArray, i: number): string {
+  // Its own refusals first (html` title=${x}` ends in an unquoted value: that is what to fix).
+  const text = render(source.strings, source.values, plan);
+  if (plan.open) throw new TypeError(openMessage(strings, i));
+  return text;
 }
 
 function notRenderable(value: unknown, strings: TemplateStringsArray, i: number): string {
@@ -165,7 +173,7 @@ function planOf(strings: TemplateStringsArray, tag?: string): Plan {
 function renderTagged(value: HtmlValue, strings: TemplateStringsArray, i: number, tag: string): string {
   if (Array.isArray(value)) return (value as readonly HtmlValue[]).map((item) => renderTagged(item, strings, i, tag)).join('');
   const source = isSafeHtml(value) ? (value as { [SOURCE]?: Source })[SOURCE] : undefined;
-  return source === undefined ? renderValue(value, strings, i, NAME) : render(source.strings, source.values, planOf(source.strings, tag));
+  return source === undefined ? renderValue(value, strings, i, NAME) : renderAs(source, planOf(source.strings, tag), strings, i);
 }
 
 /**
