@@ -68,6 +68,20 @@ afterEach(async () => {
   app = undefined;
 });
 
+/** What `run` wrote to standard output (kept from the terminal), and its result. */
+async function stdoutDuring<T>(run: () => Promise<T>): Promise<{ written: string[]; res: T }> {
+  const written: string[] = [];
+  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    written.push(String(chunk));
+    return true;
+  });
+  try {
+    return { written, res: await run() };
+  } finally {
+    spy.mockRestore();
+  }
+}
+
 async function start(framework: Partial<LiveComponentsOptions> = {}, fastifyLogger: boolean | 'silent' = true) {
   const logs: LogLine[] = [];
   const events = memorySecurityEvents();
@@ -119,17 +133,7 @@ describe('an action that throws', () => {
   it("is logged on standard output when the app's Fastify logger is off (Fastify's default), with its stack and request id", async () => {
     const { client } = await start({}, false);
     const c = await client();
-    const written: string[] = [];
-    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      written.push(String(chunk));
-      return true;
-    });
-    let res;
-    try {
-      res = await c.action('flaky:main', 'declined');
-    } finally {
-      spy.mockRestore();
-    }
+    const { written, res } = await stdoutDuring(() => c.action('flaky:main', 'declined'));
     expect(res.statusCode).toBe(500);
     const failures = written.map((line) => JSON.parse(line) as LogLine & { request_id: string }).filter((l) => l.msg === 'request failed');
     expect(failures.map((l) => [l.level, l.code, l.err?.message, l.request_id])).toEqual([
@@ -141,17 +145,7 @@ describe('an action that throws', () => {
   it("writes nothing when the app set its logger to silent (the app's choice; pino's disabled levels are named noop too)", async () => {
     const { client } = await start({}, 'silent');
     const c = await client();
-    const written: string[] = [];
-    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      written.push(String(chunk));
-      return true;
-    });
-    let res;
-    try {
-      res = await c.action('flaky:main', 'declined');
-    } finally {
-      spy.mockRestore();
-    }
+    const { written, res } = await stdoutDuring(() => c.action('flaky:main', 'declined'));
     expect(res.statusCode).toBe(500);
     expect(written.filter((line) => line.includes('request failed'))).toEqual([]);
   });
