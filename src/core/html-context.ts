@@ -4,7 +4,11 @@
  * the tokenizer to another state. `html` builds one `Plan` per TemplateStringsArray (identity-stable
  * per call site) and keeps it in a WeakMap, so a render costs a lookup plus its escaping.
  */
-import { CODE_URL_MESSAGE, decodeAttribute, LINK_PAGE_RELS, META_NAME_MESSAGE, originSettled, REFRESH_MESSAGE, RESOURCE_ATTRS, resourceMessage, runsCode, urlStart } from './html-urls.js';
+import {
+  AMBIGUOUS_MESSAGE, attributeRule, CODE_URL_MESSAGE, COMMENT_END_MESSAGE, DYNAMIC_VALUE_MESSAGE, LINK_PAGE_RELS, MARKUP_DECLARATION_MESSAGE, META_NAME_MESSAGE,
+  PARAMS_MESSAGE, REFRESH_MESSAGE, refusal, RESOURCE_ATTRS, resourceMessage, SCRIPT_MESSAGE, STYLE_MESSAGE, TAG_NAME_MESSAGE, UNQUOTED_MESSAGE,
+} from './html-rules.js';
+import { decodeAttribute, originSettled, runsCode, urlStart } from './html-urls.js';
 import { ATTR } from './wire.js';
 
 /** Element text, RCDATA (`<textarea>`, `<title>`), raw text that decodes nothing harmful, comments: escaped. */
@@ -64,34 +68,6 @@ export interface Plan {
   readonly open: boolean;
 }
 
-/** `…text before${…}`, naming an interpolation the way every `html` TypeError does. */
-export function placeOf(strings: readonly string[], i: number): string {
-  return `\`…${(strings[i] ?? '').slice(-40)}\${…}\``;
-}
-
-/** The TypeError message for `message`, whose ` in @` names the place of interpolation `i`. */
-export function refusal(message: string, strings: readonly string[], i: number): string {
-  // A function, so a `$&` or `$'` in the template's text is not read as a replacement pattern.
-  return `html: ${message.replace(' in @', () => ` in ${placeOf(strings, i)}`)}`;
-}
-
-/**
- * Attributes holding a URL (HTML, SVG xlink, legacy), after Go html/template's attrTypeMap and
- * DOMPurify's URI attributes. `data` counts on `<object>` only.
- */
-const URL_ATTRS: ReadonlySet<string> = new Set([
-  'href', 'src', 'action', 'formaction', 'xlink:href', 'poster', 'cite', 'background', 'manifest', 'codebase',
-  'longdesc', 'usemap', 'lowsrc', 'dynsrc', 'archive', 'classid', 'icon', 'profile',
-]);
-/** URL lists: each candidate is checked. */
-const URL_LIST_ATTRS: ReadonlySet<string> = new Set(['srcset', 'imagesrcset', 'ping']);
-/**
- * SVG animation elements: their `values`, `from`, `to` and `by` set the attribute `attributeName`
- * names, `href` included (`<set attributeName="href" to="javascript:…">` runs in Chromium), so each
- * `;`-separated value is checked as a URL.
- */
-const ANIMATION_TAGS: ReadonlySet<string> = new Set(['animate', 'set', 'animatemotion', 'animatetransform', 'animatecolor']);
-const ANIMATION_VALUES: ReadonlySet<string> = new Set(['values', 'from', 'to', 'by']);
 /** Text only up to their end tag (RCDATA and raw text); `script` and `style` refuse interpolations. */
 const RAW_TAGS: ReadonlySet<string> = new Set(['title', 'textarea', 'style', 'script', 'xmp', 'iframe', 'noembed', 'noframes', 'noscript']);
 
@@ -105,32 +81,8 @@ const LETTER = /[a-zA-Z]/;
 /** Static text after a value in a comment that the value (`-`, `--`, or nothing) could make its end. */
 const COMMENT_END_AFTER = /^-?!?>/;
 
-/** What a value in a quoted attribute named `name` (lower case) of `tag` must be, or the TypeError message (with `@` for the place). */
-export function attributeRule(name: string, tag: string): 'resource' | 'url' | 'urls' | 'style' | 'params' | 'text' | `!${string}` {
-  if (name.startsWith('on')) {
-    return `!cannot interpolate into the event handler attribute ${name} in @: the browser decodes entities before it runs the code; put the value in a quoted data-… attribute and read it from a script file`;
-  }
-  if (name === 'srcdoc') return '!cannot interpolate into srcdoc in @: the browser decodes entities and renders the value as a page; give the iframe a src URL instead';
-  if (name === 'style') return 'style';
-  if (name === ATTR.params) return 'params';
-  // tag '': a fragment read as attributes, put into a tag not known here (<set ${…}>; a resource tag's is known: TAGGED).
-  if (URL_LIST_ATTRS.has(name) || (ANIMATION_VALUES.has(name) && (tag === '' || ANIMATION_TAGS.has(tag)))) return 'urls';
-  if (RESOURCE_ATTRS[tag]?.includes(name) === true) return 'resource';
-  return URL_ATTRS.has(name) || (name === 'data' && (tag === 'object' || tag === '')) ? 'url' : 'text';
-}
-
-/** `data-lc-params` built around a value, refused. */
-export const PARAMS_MESSAGE =
-  `cannot build ${ATTR.params} around an interpolation in @: a " in the value becomes &quot;, which the browser decodes back inside the JSON; ` +
-  `pass the whole value built by JSON.stringify: ${ATTR.params}="\${JSON.stringify(params)}"`;
-
 /** A fragment that starts as attributes do (html` title="${x}"`): read as inside a tag, not as text. */
 const ATTRIBUTE_START = /^[\t\n\f\r ]*[^\t\n\f\r "'<>/=]+[\t\n\f\r ]*=[\t\n\f\r ]*["']/;
-
-const AMBIGUOUS_MESSAGE =
-  'cannot interpolate in @: in <noscript>, or after an <svg> or <math>, a </noscript>, </title>, </textarea>… in a comment or an attribute value is read by the browser either as text or as that end tag, so where the value lands is not known; take the end tag out of the comment or value';
-
-const TAG_NAME_MESSAGE = ': write the tag in the template (pick between html`…` fragments)';
 
 /** A tag whose attributes a fragment or name put among them may make load a resource, or refresh the page. */
 const isTaggedTag = (tag: string): boolean => RESOURCE_ATTRS[tag] !== undefined || tag === 'meta';
@@ -261,30 +213,25 @@ export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test
         return;
       case S.Comment:
         buf = 'x';
-        if (COMMENT_END_AFTER.test(strings[i + 1] ?? '')) refuse(i, 'cannot interpolate right before "->", "!>" or ">" in a comment, in @: the value could end the comment there; put a space after it');
+        if (COMMENT_END_AFTER.test(strings[i + 1] ?? '')) refuse(i, COMMENT_END_MESSAGE);
         return;
       case S.Raw:
         if (rawTag === 'script' || rawTag === 'style') {
-          refuse(
-            i,
-            rawTag === 'script'
-              ? 'cannot interpolate inside <script> in @: entities are not decoded there, so escaping does not apply; put the value in a quoted data-… attribute and read it from the script'
-              : 'cannot interpolate inside <style> in @: entities are not decoded there, so escaping does not apply; pick styles from a fixed set of classes',
-          );
-        } else if (buf !== '') refuse(i, `cannot interpolate a tag name in @${TAG_NAME_MESSAGE}`);
+          refuse(i, rawTag === 'script' ? SCRIPT_MESSAGE : STYLE_MESSAGE);
+        } else if (buf !== '') refuse(i, TAG_NAME_MESSAGE);
         buf = '';
         return;
       case S.TagOpen:
       case S.EndTagOpen:
       case S.TagName:
-        refuse(i, `cannot interpolate a tag name in @${TAG_NAME_MESSAGE}`);
+        refuse(i, TAG_NAME_MESSAGE);
         return;
       case S.MarkupDecl:
-        refuse(i, 'cannot interpolate right after "<!" in @: the value could open a comment');
+        refuse(i, MARKUP_DECLARATION_MESSAGE);
         return;
       case S.BeforeAttrValue:
       case S.ValueUnquoted:
-        refuse(i, 'cannot interpolate an unquoted attribute value in @: quote it (name="${…}"); unquoted, a space in the value starts another attribute');
+        refuse(i, UNQUOTED_MESSAGE);
         state = S.ValueUnquoted;
         return;
       case S.ValueDouble:
@@ -309,7 +256,7 @@ export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test
         kinds[i] = DYNAMIC;
         tags[i] = tag;
       }
-      else refuse(i, 'cannot interpolate into the value of an attribute whose name is interpolated, with text around it, in @: what it holds (a URL, code…) is unknown; write the name in the template');
+      else refuse(i, DYNAMIC_VALUE_MESSAGE);
       return;
     }
     const rule = attributeRule(attr, tag);

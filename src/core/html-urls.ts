@@ -1,46 +1,8 @@
 /**
  * URLs in `html` templates as the browser reads them: an attribute value's character references,
- * where a URL's origin is fixed, and the resource URLs whose origin the template's text must fix.
+ * where a URL starts and whether its origin is fixed. Which attributes are resources, and the
+ * messages: html-rules.ts.
  */
-
-/**
- * Attributes that load what runs in, or rules, our page, by tag: a script (`<script src>`, SVG's
- * `href`), every relative URL after it (`<base href>`), a plugin or document (`<object data>`,
- * `<embed src>`, frames), a stylesheet or preload (`<link href>`, unless its rel only names a page:
- * `LINK_PAGE_RELS`). Escaping and the scheme check cannot help there: an https URL of an attacker's
- * site passes both. After safevalues' TrustedResourceUrl: the template's text must settle the origin.
- */
-export const RESOURCE_ATTRS: Readonly<Record<string, readonly string[]>> = {
-  script: ['src', 'href', 'xlink:href'], base: ['href'], object: ['data'], embed: ['src'], iframe: ['src'], frame: ['src'], link: ['href'],
-};
-/** `<link>` rels that name a page, which the browser does not load: `<link rel="canonical" href="${url}">` is a plain URL. */
-export const LINK_PAGE_RELS: ReadonlySet<string> = new Set(['alternate', 'author', 'canonical', 'help', 'license', 'me', 'next', 'prev', 'privacy-policy', 'terms-of-service']);
-
-export function resourceMessage(tag: string, name: string): string {
-  const link = tag === 'link' ? ` (a rel other than ${[...LINK_PAGE_RELS].join(', ')})` : '';
-  return `a value cannot choose where <${tag} ${name}>${link} loads from, in @: what it loads runs in, or rules, the page, and an https URL of any site passes the URL check; ` +
-    `put the origin in the template (${name}="/static/\${file}", ${name}="https://cdn.example.com/\${path}"), or interpolate a URL you built yourself (from configuration, never from user input) as trustedUrl(url), the whole value`;
-}
-
-/** `<meta http-equiv="refresh" content="0;url=…">` navigates, unchecked: its content is refused a value. */
-export const REFRESH_MESSAGE =
-  'cannot interpolate into the content of <meta http-equiv="refresh"> in @: it sends the page to whatever URL it holds, and no check applies; send a redirect from the server (a 303 with Location) instead';
-
-/**
- * A `<meta>` attribute whose name is interpolated, or the content of a `<meta>` whose http-equiv is not
- * written in the template (a fragment or name may make it refresh): refused a value.
- */
-export const META_NAME_MESSAGE =
-  'cannot interpolate into a <meta> whose attribute names (or http-equiv) are not written in the template, in @: http-equiv="refresh" sends the page to whatever URL its content holds, and no check applies; write the names in the template';
-
-/**
- * A URL attribute whose static text starts a `javascript:` or `vbscript:` URL, or a `data:` one other
- * than an image, audio or video: the browser decodes the value's `&#39;` back to `'` before it runs
- * the code, so escaping does not keep a value a string there. A `trustedUrl()` is refused too: it may
- * choose a scheme where it starts the URL, and here the template has chosen one.
- */
-export const CODE_URL_MESSAGE =
-  'cannot interpolate into a javascript:, vbscript: or data: URL written in the template, in @: the browser decodes entities before it runs the code; put the value in a quoted data-… attribute and read it from a script file';
 
 /** Whether `start`, the start of a URL (`urlStart`), is a URL of code or of a page the browser renders from its text. */
 export function runsCode(start: string): boolean {

@@ -3,8 +3,9 @@
  * The only way to put raw markup in is `unsafeRawHtml()`, named so it is easy to grep for in review.
  * Where a value lands (html-context.ts) decides what else it must be.
  */
-import { analyse, attributeRule, NAME, ORIGIN, PARAMS_MESSAGE, placeOf, REFUSED, refusal, STYLE, TAGGED, TEXT, URL_LIST, URL_ROOT, VALUE, type Plan } from './html-context.js';
-import { decodeAttribute, META_NAME_MESSAGE, originSettled, resourceMessage, urlStart } from './html-urls.js';
+import { analyse, NAME, ORIGIN, REFUSED, STYLE, TAGGED, TEXT, URL_LIST, URL_ROOT, VALUE, type Plan } from './html-context.js';
+import { attributeRule, DYNAMIC_VALUE_MESSAGE, META_NAME_MESSAGE, PARAMS_MESSAGE, placeOf, refusal, resourceMessage } from './html-rules.js';
+import { decodeAttribute, originSettled, urlStart } from './html-urls.js';
 
 const SAFE = Symbol('livecomponents.safeHtml');
 /**
@@ -306,7 +307,7 @@ function renderDynamic(kind: number, out: string, value: HtmlValue, strings: Tem
       ? undefined
       : rule === 'params'
         ? PARAMS_MESSAGE
-        : 'cannot interpolate into the value of an attribute whose name is interpolated, with text around it, in @: what it holds (a URL, code…) is unknown; write the name in the template';
+        : DYNAMIC_VALUE_MESSAGE;
   if (rejected !== undefined) throw new TypeError(refusal(rejected, strings, i));
   if (rule === 'resource' && !isTrustedUrl(value)) throw new TypeError(refusal(resourceMessage(tag, name), strings, i));
   const text = renderValue(value, strings, i, rule === 'style' ? STYLE : VALUE);
