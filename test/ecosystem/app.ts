@@ -37,6 +37,20 @@ export async function ecosystemApp(options: EcosystemAppOptions = {}): Promise<F
   return app;
 }
 
+/** One JSON log line of the app, as a test reads it. */
+export interface LogLine {
+  level: number;
+  msg: string;
+  code?: string;
+  err?: { type?: string; code?: string; stack?: string };
+}
+
+/** A logger at `info` whose lines land, parsed, in `logs` (pass `logger` as `server.logger`). */
+export function capturedLogs(): { logs: LogLine[]; logger: { level: string; stream: { write(line: string): void } } } {
+  const logs: LogLine[] = [];
+  return { logs, logger: { level: 'info', stream: { write: (line: string) => void logs.push(JSON.parse(line) as LogLine) } } };
+}
+
 /** Closes the apps a test file made, after each test. */
 export function appsToClose(): { track(app: FastifyInstance): FastifyInstance; closeAll(): Promise<void> } {
   const open: FastifyInstance[] = [];

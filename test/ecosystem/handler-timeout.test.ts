@@ -11,17 +11,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { livecomponentsErrorHandler } from '../../src/index.js';
-import { appsToClose, ecosystemApp } from './app.js';
+import { appsToClose, capturedLogs, ecosystemApp } from './app.js';
 
 const apps = appsToClose();
 afterEach(apps.closeAll);
-
-interface LogLine {
-  level: number;
-  msg: string;
-  code?: string;
-  err?: { type?: string; code?: string; stack?: string };
-}
 
 /** Returns the reply (already sent by then) once Fastify aborts the request at its timeout. */
 const hang = async (request: FastifyRequest, reply: FastifyReply) => {
@@ -31,10 +24,10 @@ const hang = async (request: FastifyRequest, reply: FastifyReply) => {
 
 describe('a route that outlives its handlerTimeout', () => {
   it('answers 503 SERVICE_UNAVAILABLE, logged as a failure at error with its stack, not as a refusal', async () => {
-    const logs: LogLine[] = [];
+    const { logs, logger } = capturedLogs();
     const app = apps.track(
       await ecosystemApp({
-        server: { logger: { level: 'info', stream: { write: (line: string) => void logs.push(JSON.parse(line) as LogLine) } } },
+        server: { logger },
         before: (a: FastifyInstance) => a.setErrorHandler(livecomponentsErrorHandler),
         after: (a: FastifyInstance) => a.get('/slow', { handlerTimeout: 20 }, hang),
       }),

@@ -9,24 +9,18 @@ import underPressure from '@fastify/under-pressure';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { livecomponentsErrorHandler } from '../../src/index.js';
-import { appsToClose, ecosystemApp } from './app.js';
+import { appsToClose, capturedLogs, ecosystemApp } from './app.js';
 
 const apps = appsToClose();
 afterEach(apps.closeAll);
 
-interface LogLine {
-  level: number;
-  msg: string;
-  code?: string;
-}
-
 const shed = (app: FastifyInstance) => app.register(underPressure, { maxHeapUsedBytes: 1, retryAfter: 7 });
 
 async function shedding(order: 'before' | 'after') {
-  const logs: LogLine[] = [];
+  const { logs, logger } = capturedLogs();
   const app = apps.track(
     await ecosystemApp({
-      server: { logger: { level: 'info', stream: { write: (line: string) => void logs.push(JSON.parse(line) as LogLine) } } },
+      server: { logger },
       before: (a: FastifyInstance) => {
         a.setErrorHandler(livecomponentsErrorHandler);
         if (order === 'before') return shed(a);
