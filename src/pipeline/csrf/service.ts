@@ -1,6 +1,7 @@
 /**
  * The CSRF token service: issues masked tokens bound to the session's derived secret and verifies
- * them (token layout in `token.ts`).
+ * them (token layout in `token.ts`). Tokens are made with the server secret; those of the fallback
+ * secrets (a rotation under way) still verify.
  *
  * - `per-session` (default): every masked token of the session's current secret is valid, so
  *   several tabs, the back button and concurrent requests keep working. Issuing and verifying
@@ -40,7 +41,8 @@ export type CsrfRotation = 'per-session' | 'per-action';
 
 /**
  * What `check` found: `valid` (and, in `per-action` mode, now consumed); `forged` — malformed, or
- * not made with this session's secret (another session's, an old session id's, a guess); `spent` —
+ * not made with this session's secret under the server secret or a fallback (another session's, an
+ * old session id's, a retired server secret's, a guess); `spent` —
  * made with this session's secret, but its `per-action` slot no longer holds it (used, pushed out
  * by newer tokens, or unused past `tokenTtlMs`). Only `per-action` mode answers `spent`.
  */
@@ -49,9 +51,21 @@ export type CsrfCheck = 'valid' | 'forged' | 'spent';
 export interface CsrfServiceOptions {
   /**
    * The server secret (`LC_SESSION_SECRET`), at least 32 bytes. Each session's CSRF secret is
-   * derived from it and the session id. The service keeps its own copy.
+   * derived from it and the session id. The service keeps its own copy. Every token it issues is
+   * made with this secret.
    */
   secret: Buffer;
+  /**
+   * Secrets whose tokens still verify but are never issued (`LC_SESSION_SECRET_FALLBACKS`): the
+   * previous secret during a rotation, or the next one in the first step of a rolling one. Each at
+   * least 32 bytes, none equal to `secret` or to another. A token of a fallback passes in both
+   * rotation modes (in `per-action` mode it is still single-use: its slot is the same whatever
+   * secret made it), and the response carries a token of `secret`. Tokens of the current secret
+   * cost nothing more; only a token that fails it is tried against these.
+   * @default []
+   * @example createCsrfService({ secret: next, fallbacks: [previous] })
+   */
+  fallbacks?: readonly Buffer[];
   /**
    * `per-session`: any token of the session's current secret is valid until the session id changes.
    * `per-action`: tokens are single-use, at most `maxOutstanding` outstanding per session.
@@ -157,9 +171,10 @@ export function createCsrfService(options: CsrfServiceOptions): CsrfService {
     throw new TypeError(`createCsrfService: secret must be a Buffer of at least ${MIN_SECRET_BYTES} bytes`);
   }
   const serverSecret = Buffer.from(options.secret);
+  const fallbacks = fallbackSecrets(serverSecret, options.fallbacks);
   const random = options.random ?? randomBytes;
   const rotation = options.rotation ?? 'per-session';
-  if (rotation === 'per-session') return perSession(serverSecret, random);
+  if (rotation === 'per-session') return perSession(serverSecret, fallbacks, random);
   if (rotation !== 'per-action') throw new TypeError(`createCsrfService: unknown rotation "${String(rotation)}"`);
 
   const max = options.maxOutstanding ?? 32;
@@ -170,18 +185,50 @@ export function createCsrfService(options: CsrfServiceOptions): CsrfService {
   if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new TypeError('createCsrfService: tokenTtlMs must be a positive number');
   if (options.store === undefined) throw new TypeError("createCsrfService: rotation 'per-action' needs a store");
   const ring = createSlotRing(options.store, max, ttlMs, (n) => random(4).readUInt32BE(0) % n);
-  return perAction(serverSecret, random, ring, options.clock ?? systemClock);
+  return perAction(serverSecret, fallbacks, random, ring, options.clock ?? systemClock);
+}
+
+/** Copies of the fallback secrets, checked: Buffers of 32+ bytes, none equal to the secret or to another. */
+function fallbackSecrets(secret: Buffer, given: readonly Buffer[] | undefined): readonly Buffer[] {
+  if (given === undefined) return [];
+  if (!Array.isArray(given)) throw new TypeError('createCsrfService: fallbacks must be an array of Buffers');
+  const copies: Buffer[] = [];
+  given.forEach((fallback: unknown, index) => {
+    if (!Buffer.isBuffer(fallback) || fallback.length < MIN_SECRET_BYTES) {
+      throw new TypeError(`createCsrfService: fallbacks[${index}] must be a Buffer of at least ${MIN_SECRET_BYTES} bytes`);
+    }
+    if (fallback.equals(secret)) throw new TypeError(`createCsrfService: fallbacks[${index}] is the secret itself`);
+    const twin = copies.findIndex((c) => c.equals(fallback));
+    if (twin !== -1) throw new TypeError(`createCsrfService: fallbacks[${index}] repeats fallbacks[${twin}]`);
+    copies.push(Buffer.from(fallback));
+  });
+  return copies;
+}
+
+/**
+ * Whether `matches` holds for any of `candidates`, each tried (no early exit: the time does not
+ * say which one, or whether a later one, matched). Called only after the current secret failed.
+ */
+function anyOf<T>(candidates: readonly T[], matches: (candidate: T) => boolean): boolean {
+  let found = false;
+  for (const candidate of candidates) found = matches(candidate) || found;
+  return found;
 }
 
 /** Sessions whose derived secrets stay memoised (the derivation is two HMACs). */
 const MEMO_SESSIONS = 10_000;
 
-function perSession(serverSecret: Buffer, random: (size: number) => Buffer): CsrfService {
-  const tagOfId = boundedMemo(MEMO_SESSIONS, (id) => sessionTag(deriveSessionSecret(serverSecret, id)), MAX_SESSION_ID);
+function perSession(serverSecret: Buffer, fallbacks: readonly Buffer[], random: (size: number) => Buffer): CsrfService {
+  const tagMemo = (secret: Buffer) => boundedMemo(MEMO_SESSIONS, (id) => sessionTag(deriveSessionSecret(secret, id)), MAX_SESSION_ID);
+  const tagOfId = tagMemo(serverSecret);
+  // Built once: with no fallback, a token that fails the current secret costs one length check more.
+  const fallbackTags = fallbacks.map(tagMemo);
   const tagOf = (session: Session): Buffer => tagOfId(session.id);
   const valid = (session: Session, token: string | undefined): boolean => {
     const payload = unmaskToken(token, SESSION_PAYLOAD_BYTES);
-    return payload !== null && safeEqual(payload, tagOf(session));
+    if (payload === null) return false;
+    if (safeEqual(payload, tagOf(session))) return true;
+    return fallbackTags.length !== 0 && anyOf(fallbackTags, (tagOfFallback) => safeEqual(payload, tagOfFallback(session.id)));
   };
   const check = (session: Session, token: string | undefined): CsrfCheck => (valid(session, token) ? 'valid' : 'forged');
   return {
@@ -198,8 +245,10 @@ function perSession(serverSecret: Buffer, random: (size: number) => Buffer): Csr
   };
 }
 
-function perAction(serverSecret: Buffer, random: (size: number) => Buffer, ring: SlotRing, clock: Clock): CsrfService {
-  const secretOf = boundedMemo(MEMO_SESSIONS, (id) => deriveSessionSecret(serverSecret, id), MAX_SESSION_ID);
+function perAction(serverSecret: Buffer, fallbacks: readonly Buffer[], random: (size: number) => Buffer, ring: SlotRing, clock: Clock): CsrfService {
+  const secretMemo = (secret: Buffer) => boundedMemo(MEMO_SESSIONS, (id) => deriveSessionSecret(secret, id), MAX_SESSION_ID);
+  const secretOf = secretMemo(serverSecret);
+  const fallbackSecretsOf = fallbacks.map(secretMemo);
   /**
    * The last token `consume` used up with this `Session` object, a hint for its next `issue` (the
    * `check`/`verify` path: a form handler, the spend stage run without a prefetch): that slot is
@@ -223,13 +272,17 @@ function perAction(serverSecret: Buffer, random: (size: number) => Buffer, ring:
     return maskToken(payload, random(ACTION_PAYLOAD_BYTES));
   };
 
+  const ofFallback = (id: string, nonce: Buffer, tag: Buffer): boolean =>
+    fallbackSecretsOf.length !== 0 && anyOf(fallbackSecretsOf, (secretOfFallback) => safeEqual(tag, actionTag(secretOfFallback(id), nonce)));
+
   function open(session: Session, token: string | undefined): CsrfCheck | CsrfSpend {
     const payload = unmaskToken(token, ACTION_PAYLOAD_BYTES);
     if (payload === null) return 'forged';
     const nonce = payload.subarray(0, NONCE_BYTES);
     const tag = payload.subarray(NONCE_BYTES);
-    // The HMAC first: a forged or foreign token never reaches the store.
-    if (!safeEqual(tag, actionTag(secretOf(session.id), nonce))) return 'forged';
+    // The HMAC first: a forged or foreign token never reaches the store. A token of a fallback
+    // secret goes on to the same slot: single use does not depend on the secret that made it.
+    if (!safeEqual(tag, actionTag(secretOf(session.id), nonce)) && !ofFallback(session.id, nonce, tag)) return 'forged';
     const slot = nonce[0] as number;
     const value = nonce.toString('hex');
     const op = ring.consumeOp(session.key, slot, value);

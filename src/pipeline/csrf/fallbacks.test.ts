@@ -1,0 +1,112 @@
+/**
+ * Session secret rotation (`fallbacks`): tokens of a fallback secret verify, in both rotation
+ * modes; every token issued is of the current secret; a secret taken off the list, another
+ * session's token and a used strict-mode token are refused, whatever secret made them.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Session } from '../../session/types.js';
+import { createMemoryStore } from '../../store/memory/index.js';
+import type { Store } from '../../store/types.js';
+import { createCsrfService, type CsrfRotation, type CsrfService } from './service.js';
+
+const OLD = randomBytes(32);
+const NEW = randomBytes(32);
+const OTHER = randomBytes(32);
+
+function newSession(): Session {
+  const id = randomBytes(16).toString('base64url');
+  return { id, key: createHash('sha256').update(id).digest('base64url'), userId: null, createdAt: 0 };
+}
+
+const stores: Store[] = [];
+afterEach(async () => {
+  await Promise.all(stores.splice(0).map((s) => s.close()));
+});
+
+/** Every service of a test shares one store, as instances share Redis. */
+function servicesOn(rotation: CsrfRotation): (secret: Buffer, fallbacks?: Buffer[]) => CsrfService {
+  const store = createMemoryStore({ sweepIntervalMs: 0 });
+  stores.push(store);
+  return (secret, fallbacks) => createCsrfService({ secret, fallbacks, rotation, store });
+}
+
+describe.each(['per-session', 'per-action'] as const)('fallback secrets, %s', (rotation) => {
+  it("a token of a fallback passes; the tokens issued after it are of the current secret only", async () => {
+    const service = servicesOn(rotation);
+    const before = service(OLD);
+    const rotated = service(NEW, [OLD]);
+    const session = newSession();
+    const oldToken = await before.issue(session);
+    expect(await rotated.check(session, oldToken)).toBe('valid');
+    // The answer's token: verified by the current secret alone, not by the old one alone.
+    const fresh = await rotated.issue(session);
+    expect(await service(NEW).check(session, fresh)).toBe('valid');
+    const another = await rotated.issue(session);
+    expect(await service(OLD).check(session, another)).toBe('forged');
+  });
+
+  it('a token of a secret taken off the list, or of one never listed, is forged', async () => {
+    const service = servicesOn(rotation);
+    const session = newSession();
+    const oldToken = await service(OLD).issue(session);
+    const otherToken = await service(OTHER).issue(session);
+    expect(await service(NEW).check(session, oldToken)).toBe('forged');
+    expect(await service(NEW, [OLD]).check(session, otherToken)).toBe('forged');
+  });
+
+  it("another session's token made with a fallback is forged", async () => {
+    const service = servicesOn(rotation);
+    const [mine, theirs] = [newSession(), newSession()];
+    const theirOldToken = await service(OLD).issue(theirs);
+    await service(OLD).issue(mine);
+    expect(await service(NEW, [OLD]).check(mine, theirOldToken)).toBe('forged');
+  });
+
+  it('several fallbacks: each one passes', async () => {
+    const service = servicesOn(rotation);
+    const session = newSession();
+    const rotated = service(NEW, [OLD, OTHER]);
+    expect(await rotated.check(session, await service(OLD).issue(session))).toBe('valid');
+    expect(await rotated.check(session, await service(OTHER).issue(session))).toBe('valid');
+  });
+});
+
+describe('fallback secrets, per-action single use', () => {
+  it('a fallback token used once is spent, on this instance and on one that still signs with it', async () => {
+    const service = servicesOn('per-action');
+    const session = newSession();
+    const old = service(OLD);
+    const rotated = service(NEW, [OLD]);
+    const token = await old.issue(session);
+    expect(await rotated.check(session, token)).toBe('valid');
+    expect(await rotated.check(session, token)).toBe('spent');
+    expect(await old.check(session, token)).toBe('spent');
+    // And the other way: used where it was made, refused where it is a fallback.
+    const second = await old.issue(session);
+    expect(await old.check(session, second)).toBe('valid');
+    expect(await rotated.check(session, second)).toBe('spent');
+  });
+});
+
+describe('fallback secrets, options', () => {
+  it('refuses a fallback equal to the secret, a repeated one, a short one, a non-Buffer', () => {
+    expect(() => createCsrfService({ secret: NEW, fallbacks: [Buffer.from(NEW)] })).toThrow(new TypeError('createCsrfService: fallbacks[0] is the secret itself'));
+    expect(() => createCsrfService({ secret: NEW, fallbacks: [OLD, Buffer.from(OLD)] })).toThrow(new TypeError('createCsrfService: fallbacks[1] repeats fallbacks[0]'));
+    expect(() => createCsrfService({ secret: NEW, fallbacks: [OLD.subarray(0, 31)] })).toThrow(
+      new TypeError('createCsrfService: fallbacks[0] must be a Buffer of at least 32 bytes'),
+    );
+    expect(() => createCsrfService({ secret: NEW, fallbacks: [OLD.toString('base64') as unknown as Buffer] })).toThrow(
+      new TypeError('createCsrfService: fallbacks[0] must be a Buffer of at least 32 bytes'),
+    );
+  });
+
+  it('keeps its own copies: changing the Buffers given later changes nothing', async () => {
+    const given = Buffer.from(OLD);
+    const rotated = createCsrfService({ secret: NEW, fallbacks: [given] });
+    const session = newSession();
+    const token = await createCsrfService({ secret: OLD }).issue(session);
+    given.fill(0);
+    expect(await rotated.check(session, token)).toBe('valid');
+  });
+});
