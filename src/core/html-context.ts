@@ -8,7 +8,7 @@ import {
   AMBIGUOUS_MESSAGE, attributeRule, CODE_URL_MESSAGE, COMMENT_END_MESSAGE, DYNAMIC_VALUE_MESSAGE, LINK_PAGE_RELS, MARKUP_DECLARATION_MESSAGE, META_NAME_MESSAGE,
   PARAMS_MESSAGE, REFRESH_MESSAGE, refusal, RESOURCE_ATTRS, resourceMessage, SCRIPT_MESSAGE, STYLE_MESSAGE, TAG_NAME_MESSAGE, UNQUOTED_MESSAGE,
 } from './html-rules.js';
-import { decodeAttribute, originSettled, runsCode, urlStart } from './html-urls.js';
+import { decodeAttribute, originSettled, rootAt, runsCode, urlStart } from './html-urls.js';
 import { ATTR } from './wire.js';
 
 /** Element text, RCDATA (`<textarea>`, `<title>`), raw text that decodes nothing harmful, comments: escaped. */
@@ -41,8 +41,6 @@ export const TAGGED = 7;
 
 /** `Plan.urls.mode` bits: each part of the value is a URL (`srcset`…). */
 export const URL_LIST = 1;
-/** `Plan.urls.mode` bits: the static text before the value is `/` alone, so a `/` or `\` after it must not make `//host`. */
-export const URL_ROOT = 2;
 
 export interface Plan {
   /** One of the constants above, per interpolation. */
@@ -54,10 +52,12 @@ export interface Plan {
    * URL attribute values checked at render (their scheme is not settled by the static text, or it is
    * `/` alone), by static string: the offset in `strings[j]` where such a value opens / closes (after
    * the interpolations it holds), else -1. `mode`: `URL_LIST` when each space-, comma- or
-   * semicolon-separated part is a URL (`srcset`, `ping`, SVG animation values), `URL_ROOT` when the
-   * value follows a `/` alone. Null when there is none.
+   * semicolon-separated part is a URL (`srcset`, `ping`, SVG animation values). `roots`, by
+   * interpolation: where in `strings[i]` the URL (or list candidate) the value goes on starts, when
+   * the template's text of it is a `/` alone (`rootAt`), so the value must not make `//host`; else -1.
+   * Null when there is none.
    */
-  readonly urls: { readonly open: Int32Array; readonly close: Int32Array; readonly mode: Uint8Array } | null;
+  readonly urls: { readonly open: Int32Array; readonly close: Int32Array; readonly mode: Uint8Array; readonly roots: Int32Array } | null;
   /** Whether the template was read as starting inside a tag (as attributes), not as text. */
   readonly inTag: boolean;
   /**
@@ -97,7 +97,7 @@ export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test
   const kinds = new Uint8Array(n);
   const refusals: (string | undefined)[] = new Array<string | undefined>(n);
   const tags: (string | undefined)[] = [];
-  let urls = null as { open: Int32Array; close: Int32Array; mode: Uint8Array } | null;
+  let urls = null as { open: Int32Array; close: Int32Array; mode: Uint8Array; roots: Int32Array } | null;
   let state = (inTag ? S.BeforeAttrName : S.Data) as S;
   let buf = ''; // tag name, comment tail, or raw-text end tag in progress
   let isEnd = false;
@@ -268,28 +268,31 @@ export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test
   };
   const url = (i: number, rule: 'resource' | 'url' | 'urls'): void => {
     const first = valueCount === 1;
+    // href="/${x}", srcset="/a.png 1x, /${x} 2x": a / or \ the value starts with would make //host,
+    // another origin (keepRoot, at render). A list's later values may start a candidate of their own.
+    const opensHere = valueStart[0] === i;
+    const at = first || rule === 'urls' ? rootAt(opensHere ? (strings[i] ?? '').slice(valueStart[1]) : (strings[i] ?? ''), opensHere, rule === 'urls') : -1;
     if (rule === 'resource') {
       // A <link> waits for its rel: as a page's URL, it is an ordinary one.
       const later = tag === 'link';
       if (first) originAtRender = valueStatic === '';
       const message = refusal(resourceMessage(tag, attr), strings, i);
-      const kind = originAtRender ? ORIGIN : first && !originSettled(urlStart(valueStatic)) ? REFUSED : VALUE;
+      // After a / alone, the value cannot leave the origin: a path from the root.
+      const kind = originAtRender ? ORIGIN : first && at < 0 && !originSettled(urlStart(valueStatic)) ? REFUSED : VALUE;
       if (later) waiting.push([i, kind, kind === VALUE ? undefined : message]);
       else if (kind !== VALUE) {
         kinds[i] = kind;
         refusals[i] = message;
       }
     }
-    if (!first) return;
-    const start = urlStart(valueStatic);
-    // href="/${x}": a / or \ the value starts with makes //host, another origin (URL_ROOT).
-    const root = rule !== 'urls' && (start === '/' || start === '\\');
-    if (root || rule === 'urls' || valueStatic.includes('&') || !/[/?#:]/.test(valueStatic)) {
-      urls ??= { open: new Int32Array(strings.length).fill(-1), close: new Int32Array(strings.length).fill(-1), mode: new Uint8Array(strings.length) };
+    if (first && (at >= 0 || rule === 'urls' || valueStatic.includes('&') || !/[/?#:]/.test(valueStatic))) {
+      const size = strings.length;
+      urls ??= { open: new Int32Array(size).fill(-1), close: new Int32Array(size).fill(-1), mode: new Uint8Array(size), roots: new Int32Array(size).fill(-1) };
       urls.open[valueStart[0] ?? 0] = valueStart[1] ?? 0;
-      urls.mode[valueStart[0] ?? 0] = (rule === 'urls' ? URL_LIST : 0) | (root ? URL_ROOT : 0);
+      urls.mode[valueStart[0] ?? 0] = rule === 'urls' ? URL_LIST : 0;
       urlPending = true;
     }
+    if (at >= 0 && urls !== null) urls.roots[i] = (opensHere ? (valueStart[1] ?? 0) : 0) + at;
   };
 
   for (let j = 0; j <= n; j++) {

@@ -73,3 +73,68 @@ export function originSettled(start: string): boolean {
   if (/^[/\\]/.test(start)) return start.length > 1;
   return start !== '' && !/^[a-zA-Z][a-zA-Z0-9+.-]*$/.test(start);
 }
+
+/** One character reference, at `lastIndex`. */
+const REFERENCE_AT = /&(?:#\d+|#[xX][0-9a-fA-F]+|[a-zA-Z]+);?/y;
+
+/** The character at `k` of an attribute value's text as the browser reads it, and how long its text is (a reference). */
+function charAt(text: string, k: number): [string, number] {
+  const char = text[k] as string;
+  if (char !== '&') return [char, 1];
+  REFERENCE_AT.lastIndex = k;
+  const reference = REFERENCE_AT.exec(text)?.[0];
+  return reference === undefined ? [char, 1] : [decodeAttribute(reference), reference.length];
+}
+
+/**
+ * Where, in `text` (an attribute value's static text right before a value), the URL that value goes
+ * on starts, when what the text holds of it is a `/` or `\` alone (leading spaces and controls, and
+ * tab, LF and CR anywhere, not counted): the value must not make it `//host` (`keepRoot`). Else -1.
+ * `starts`: `text` starts the attribute value. `list`: the value is a URL list (`srcset`, `ping`, SVG
+ * animation values), where a URL also starts after white space, `,` or `;`.
+ */
+export function rootAt(text: string, starts: boolean, list: boolean): number {
+  let from = starts ? 0 : -1;
+  let slashes = 0;
+  let other = false;
+  for (let k = 0; k < text.length; ) {
+    const [char, length] = charAt(text, k);
+    k += length;
+    if (list && /^[\s,;]$/.test(char)) {
+      from = k;
+      slashes = 0;
+      other = false;
+    } else if (char === '/' || char === '\\') slashes++;
+    else if (!(/^[\t\n\r]$/.test(char) || (slashes === 0 && /^[\u0000-\u0020]$/.test(char)))) other = true;
+  }
+  return from >= 0 && slashes === 1 && !other ? from : -1;
+}
+
+/**
+ * In `url` (an attribute value, escaped, from a `/` of the template's that `rootAt` found), the `/` or
+ * `\` that would come right after that one, as the URL parser reads it (tab, LF and CR dropped): its
+ * offset and length, to be written `%2F` / `%5C` (`href="/${'/evil.test'}"` stays a path on this
+ * origin, `/%2Fevil.test`, not `//evil.test`, another host); else null. It may be the template's text
+ * after an empty value (`/${''}/edit`).
+ */
+export function secondSlash(url: string): readonly [number, number, string] | null {
+  let slashes = 0;
+  // As charAt, without a pair per character: this runs at render.
+  for (let k = 0; k < url.length; ) {
+    let char = url[k] as string;
+    let length = 1;
+    if (char === '&') {
+      REFERENCE_AT.lastIndex = k;
+      const reference = REFERENCE_AT.exec(url)?.[0];
+      if (reference !== undefined) {
+        char = decodeAttribute(reference);
+        length = reference.length;
+      }
+    }
+    if (char === '/' || char === '\\') {
+      if (slashes++ === 1) return [k, length, char === '/' ? '%2F' : '%5C'];
+    } else if (!(/^[\t\n\r]$/.test(char) || (slashes === 0 && /^[\u0000-\u0020]$/.test(char)))) return null;
+    k += length;
+  }
+  return null;
+}

@@ -3,9 +3,9 @@
  * The only way to put raw markup in is `unsafeRawHtml()`, named so it is easy to grep for in review.
  * Where a value lands (html-context.ts) decides what else it must be.
  */
-import { analyse, NAME, ORIGIN, REFUSED, STYLE, TAGGED, TEXT, URL_LIST, URL_ROOT, VALUE, type Plan } from './html-context.js';
+import { analyse, NAME, ORIGIN, REFUSED, STYLE, TAGGED, TEXT, URL_LIST, VALUE, type Plan } from './html-context.js';
 import { attributeRule, DYNAMIC_VALUE_MESSAGE, META_NAME_MESSAGE, PARAMS_MESSAGE, placeOf, refusal, resourceMessage } from './html-rules.js';
-import { decodeAttribute, originSettled, urlStart } from './html-urls.js';
+import { decodeAttribute, originSettled, secondSlash, urlStart } from './html-urls.js';
 
 const SAFE = Symbol('livecomponents.safeHtml');
 /**
@@ -224,7 +224,15 @@ function render(strings: TemplateStringsArray, values: readonly HtmlValue[], pla
   let open = urls.open[0] ?? -1;
   let mode = urls.mode[0] ?? 0;
   let trusted: (readonly [number, number])[] = []; // where trustedUrl() values are in `out`
+  let root = -1; // where in `out` the URL (or list candidate) the template starts with a / alone begins
   for (let i = 0; i < values.length; i++) {
+    const at = urls.roots[i] ?? -1;
+    if (at >= 0) {
+      const before = (strings[i] ?? '').length - at;
+      // A list's earlier candidate ends where this one starts.
+      if (root >= 0) out = keepRoot(out, root, out.length - before, trusted);
+      root = out.length - before;
+    }
     const kind = kinds[i] ?? TEXT;
     const start = out.length;
     // A resource URL that starts with a value: what is before this value must fix the origin, unless
@@ -237,10 +245,11 @@ function render(strings: TemplateStringsArray, values: readonly HtmlValue[], pla
     if (close >= 0) {
       let end = out.length + close;
       out += next;
-      if ((mode & URL_ROOT) !== 0) {
-        const path = keepRoot(out.slice(open, end));
-        out = out.slice(0, open) + path + out.slice(end);
-        end = open + path.length;
+      if (root >= 0) {
+        const length = out.length;
+        out = keepRoot(out, root, end, trusted);
+        end += out.length - length;
+        root = -1;
       }
       const spans = trusted.filter(([s]) => s >= open).map(([s, e]) => [s - open, e - open] as const);
       if (!urlIsSafe(out.slice(open, end), (mode & URL_LIST) !== 0, spans)) out = `${out.slice(0, open)}#${out.slice(end)}`;
@@ -255,34 +264,22 @@ function render(strings: TemplateStringsArray, values: readonly HtmlValue[], pla
   return out;
 }
 
-/** One character reference, at `lastIndex`. */
-const REFERENCE_AT = /&(?:#\d+|#[xX][0-9a-fA-F]+|[a-zA-Z]+);?/y;
-
 /**
- * `url` (an attribute value, escaped, that starts with a `/` of the template's) with the `/` or `\`
- * that would come right after that one, as the URL parser reads it (tab, LF and CR dropped), encoded
- * (`%2F`, `%5C`): `href="/${'/evil.test'}"` stays a path on this origin, `/%2Fevil.test`, instead of
- * `//evil.test`, another host. It may be the template's text after an empty value (`/${''}/edit`).
+ * `out` with the `/` or `\` that would follow the template's `/` at `root` (up to `end`) written `%2F` /
+ * `%5C` (`secondSlash`): `href="/${'/evil.test'}"` stays a path on this origin. The `trusted` spans
+ * after it move with the text.
  */
-function keepRoot(url: string): string {
-  let slashes = 0;
-  for (let k = 0; k < url.length; ) {
-    let char = url[k] as string;
-    let length = 1;
-    if (char === '&') {
-      REFERENCE_AT.lastIndex = k;
-      const reference = REFERENCE_AT.exec(url)?.[0];
-      if (reference !== undefined) {
-        char = decodeAttribute(reference);
-        length = reference.length;
-      }
-    }
-    if (char === '/' || char === '\\') {
-      if (slashes++ === 1) return `${url.slice(0, k)}${char === '/' ? '%2F' : '%5C'}${url.slice(k + length)}`;
-    } else if (!(/^[\t\n\r]$/.test(char) || (slashes === 0 && /^[\u0000-\u0020]$/.test(char)))) return url;
-    k += length;
+function keepRoot(out: string, root: number, end: number, trusted: (readonly [number, number])[]): string {
+  const found = secondSlash(out.slice(root, end));
+  if (found === null) return out;
+  const [k, length, code] = found;
+  const at = root + k;
+  const shift = code.length - length;
+  for (let t = 0; t < trusted.length; t++) {
+    const [s, e] = trusted[t] as readonly [number, number];
+    if (e > at) trusted[t] = [s > at ? s + shift : s, e + shift];
   }
-  return url;
+  return out.slice(0, at) + code + out.slice(at + length);
 }
 
 /**

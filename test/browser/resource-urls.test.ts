@@ -13,6 +13,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { html, trustedUrl, type SafeHtml } from '../../src/index.js';
 import { freePort } from '../helpers/ports.js';
+import { waitUntil } from '../helpers/wait-until.js';
 import { browserTestsEnabled, CHROMIUM_ARGS, CHROMIUM_PATH, launchChromium } from './browser.js';
 
 /** Pages of the app, by path: each renders the attacker's URL (`evil`) into a template. */
@@ -40,8 +41,17 @@ const PAGES: Record<string, (evil: string) => SafeHtml> = {
   // &SOL; is not a reference (names are case-sensitive): Chromium keeps it in the host, cdn.example.com&sol;.evil.test.
   '/entity-case': (evil) => html`<script src="http://cdn.example.com&SOL;${`.evil.test:${new URL(evil).port}/x.js`}"></script>`,
   '/own': () => html`<script src="/static/${'app.js'}"></script><script src="${trustedUrl('/app.js')}"></script>`,
+  // A value after a / that starts a URL of a list (ping's, srcset's, imagesrcset's candidates): //host.
+  '/ping': (evil) => html`<a id="ping" href="/landed" ping="/${`/${hostOf(evil)}/beacon`}">p</a>`,
+  '/ping-second': (evil) => html`<a id="ping" href="/landed" ping="/pinged /${`/${hostOf(evil)}/beacon`}">p</a>`,
+  '/srcset': (evil) => html`<img srcset="/${`/${hostOf(evil)}/one.png`} 1x"><img srcset="/two.png 2x, /${`\\${hostOf(evil)}/two.png`} 1x">`,
+  '/imagesrcset': (evil) => html`<link rel="preload" as="image" imagesrcset="/${`/${hostOf(evil)}/three.png`} 1x">`,
+  // A value after a / alone in a resource URL: it cannot make //host, so the origin is the page's.
+  '/root-script': (evil) => html`<script src="/${`/${hostOf(evil)}/x.js`}"></script><script src="/${`\\${hostOf(evil)}/y.js`}"></script>`,
   '/link': (evil) => html`<a id="slash" href="/${`/${evil.slice('http://'.length)}/x`}">a</a><a id="backslash" href="/${`\\${evil.slice('http://'.length)}/x`}">b</a><a id="tab" href="/${`\t/${evil.slice('http://'.length)}/x`}">c</a>`,
 };
+
+const hostOf = (origin: string): string => new URL(origin).host;
 
 /** A server on a free loopback port answering with `answer`; `requests` lists the paths it got. */
 async function listen(answer: (path: string) => { type: string; body: string }): Promise<{ server: Server; origin: string; requests: string[] }> {
@@ -132,5 +142,41 @@ describe.runIf(browserTestsEnabled('resource URLs in Chromium'))('resource URLs 
     await Promise.all([page.waitForURL((url) => url.pathname !== '/link'), page.click('#slash')]);
     expect(new URL(page.url()).host).toBe(appHost);
     expect(evil.requests).toEqual([]);
+  });
+
+  describe('a value after a / that starts a URL of a list, or a resource URL', () => {
+    /** The paths either server got that end with `suffix`, once one has. */
+    const requested = (suffix: string) =>
+      waitUntil(`a request for …${suffix}`, () => {
+        const all = [...app.requests, ...evil.requests.map((path) => `evil:${path}`)].filter((path) => path.endsWith(suffix));
+        return all.length > 0 && all;
+      });
+
+    it("ping: the ping goes to the page's origin (Chromium sent it to the other origin: //host)", async () => {
+      for (const path of ['/ping', '/ping-second']) {
+        app.requests.length = 0;
+        await page.goto(`${app.origin}${path}`);
+        await Promise.all([page.waitForURL((url) => url.pathname === '/landed'), page.click('#ping')]);
+        expect(await requested('/beacon'), path).toEqual([`/%2F${hostOf(evil.origin)}/beacon`]);
+      }
+      expect(evil.requests).toEqual([]);
+    });
+
+    it("srcset and imagesrcset: each candidate loads from the page's origin", async () => {
+      await page.goto(`${app.origin}/srcset`);
+      expect(await requested('/one.png')).toEqual([`/%2F${hostOf(evil.origin)}/one.png`]);
+      expect(await requested('/two.png')).toEqual([`/%5C${hostOf(evil.origin)}/two.png`]);
+      await page.goto(`${app.origin}/imagesrcset`);
+      expect(await requested('/three.png')).toEqual([`/%2F${hostOf(evil.origin)}/three.png`]);
+      expect(evil.requests).toEqual([]);
+    });
+
+    it('<script src="/${…}">: rendered, and the scripts load from the page\'s origin', async () => {
+      await page.goto(`${app.origin}/root-script`);
+      expect(await page.locator('#rendered').count()).toBe(1);
+      expect(app.requests).toEqual(expect.arrayContaining([`/%2F${hostOf(evil.origin)}/x.js`, `/%5C${hostOf(evil.origin)}/y.js`]));
+      expect(await page.evaluate(() => (window as { __ran?: number }).__ran)).toBe(2);
+      expect(evil.requests).toEqual([]);
+    });
   });
 });
