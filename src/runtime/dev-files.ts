@@ -22,6 +22,43 @@ export function decodeSecret(text: string): Buffer {
 }
 
 /**
+ * `LC_SESSION_SECRET_FALLBACKS`: comma-separated secrets, each read as `decodeSecret` reads
+ * `LC_SESSION_SECRET` (base64 of 32+ bytes, else text of 32+ bytes). Base64 has no comma; a text
+ * secret with a comma is listed as its base64 (`printf %s "$old" | base64 -w0`), which decodes to
+ * the same bytes. Surrounding white space is dropped; an empty entry is refused (a stray comma).
+ * Never quotes a value.
+ */
+export function parseSecretList(text: string, variable = 'LC_SESSION_SECRET_FALLBACKS'): Buffer[] {
+  const entries = text.split(',').map((entry) => entry.trim());
+  if (entries.length === 1 && entries[0] === '') return [];
+  return entries.map((entry, index) => {
+    if (entry === '') throw new TypeError(`${variable}: entry at index ${index} is empty (a stray comma?)`);
+    try {
+      return decodeSecret(entry);
+    } catch {
+      throw new TypeError(`${variable}: entry at index ${index} is shorter than ${MIN_SECRET_BYTES} bytes`);
+    }
+  });
+}
+
+/**
+ * Why `fallbacks` cannot go with `secret`, or undefined: one of them is the secret itself (its text,
+ * or its base64, which decodes to the same bytes) or repeats another. Start-up and the configuration
+ * check share it.
+ */
+export function fallbackProblem(secret: Buffer | undefined, fallbacks: readonly Buffer[], variable = 'LC_SESSION_SECRET_FALLBACKS'): string | undefined {
+  for (let i = 0; i < fallbacks.length; i++) {
+    const fallback = fallbacks[i] as Buffer;
+    if (secret !== undefined && fallback.equals(secret)) {
+      return `${variable}: entry at index ${i} is the current session secret (LC_SESSION_SECRET) itself; list only other secrets (the previous one, or the next one while it rolls out)`;
+    }
+    const twin = fallbacks.findIndex((other) => other.equals(fallback));
+    if (twin !== i) return `${variable}: entry at index ${i} repeats the entry at index ${twin}`;
+  }
+  return undefined;
+}
+
+/**
  * The development session secret kept in `file`, read only (nothing is created or changed). A file
  * that cannot be read, or holds fewer than 32 bytes, throws words naming LC_SESSION_SECRET and the
  * file (Node's `EACCES: permission denied, open 'data/session-secret'` and `LC_SESSION_SECRET must be

@@ -18,7 +18,7 @@ import { createMemoryStore } from '../store/memory/index.js';
 import type { Store } from '../store/types.js';
 import { createRuntime, type LiveRuntime, type RuntimeOptions } from './index.js';
 import type { SecurityOptions } from './stages.js';
-import { decodeSecret, MIN_SECRET_BYTES, readDevSessionSecret } from './dev-files.js';
+import { decodeSecret, fallbackProblem, MIN_SECRET_BYTES, parseSecretList, readDevSessionSecret } from './dev-files.js';
 
 export { decodeSecret } from './dev-files.js';
 
@@ -37,6 +37,15 @@ export interface LiveComponentsOptions extends SecurityOptions {
    * @default the `LC_SESSION_SECRET` environment variable; else as for `stateKeys`
    */
   sessionSecret?: string;
+  /**
+   * Secrets whose CSRF tokens still verify, though none is issued with them: the previous
+   * `sessionSecret` while pages it served are open, or the next one in the first step of a rolling
+   * rotation (docs/deployment.md §9). Each as `sessionSecret` (base64 or text, 32+ bytes), none
+   * equal to `sessionSecret` or to another; start-up refuses them otherwise.
+   * @default the comma-separated `LC_SESSION_SECRET_FALLBACKS` environment variable; else none
+   * @example { sessionSecret: process.env.NEW_SECRET, sessionSecretFallbacks: [process.env.OLD_SECRET] }
+   */
+  sessionSecretFallbacks?: readonly string[];
   /** Refuse generated keys and secrets. @default `NODE_ENV === 'production'` */
   production?: boolean;
   /** Folder for development keys. @default './data' */
@@ -90,12 +99,13 @@ export async function createLiveComponents(options: LiveComponentsOptions): Prom
   if (typeof options.appOrigin !== 'string' || options.appOrigin === '') {
     throw new TypeError("createLiveComponents: appOrigin is required: the app's public origin, such as 'https://app.example.com'");
   }
-  const { keys, secret } = resolveSecrets(options);
+  const { keys, secret, fallbacks } = resolveSecrets(options);
 
   const store = options.store ?? createMemoryStore({ clock: options.clock });
   const events = options.events ?? createSecurityLogger({ logger: pino({ name: 'livecomponents' }), clock: options.clock });
   const csrf = createCsrfService({
     secret,
+    fallbacks,
     rotation: options.csrf?.rotation ?? 'per-session',
     store,
     maxOutstanding: options.csrf?.maxOutstanding,
@@ -110,7 +120,7 @@ export async function createLiveComponents(options: LiveComponentsOptions): Prom
 }
 
 /** The options `loadSecrets` reads: those of createLiveComponents that say where keys come from. */
-export type SecretOptions = Pick<LiveComponentsOptions, 'stateKeys' | 'sessionSecret' | 'production' | 'dataDir' | 'warn'>;
+export type SecretOptions = Pick<LiveComponentsOptions, 'stateKeys' | 'sessionSecret' | 'sessionSecretFallbacks' | 'production' | 'dataDir' | 'warn'>;
 
 /**
  * The state keys and session secret `createLiveComponents(options)` would use, as the text of its
@@ -123,12 +133,16 @@ export type SecretOptions = Pick<LiveComponentsOptions, 'stateKeys' | 'sessionSe
  * const { store } = await openBackends({ databaseUrl: 'sqlite:./data/app.db' });
  * const runtime = await createLiveComponents({ components, store, appOrigin, ...secrets });
  */
-export function loadSecrets(options: SecretOptions): { stateKeys: string; sessionSecret: string } {
-  const { keys, secret } = resolveSecrets(options);
-  return { stateKeys: keys.map((key) => key.material.toString('base64')).join(','), sessionSecret: secret.toString('base64') };
+export function loadSecrets(options: SecretOptions): { stateKeys: string; sessionSecret: string; sessionSecretFallbacks: string[] } {
+  const { keys, secret, fallbacks } = resolveSecrets(options);
+  return {
+    stateKeys: keys.map((key) => key.material.toString('base64')).join(','),
+    sessionSecret: secret.toString('base64'),
+    sessionSecretFallbacks: fallbacks.map((fallback) => fallback.toString('base64')),
+  };
 }
 
-function resolveSecrets(options: SecretOptions): { keys: StateKey[]; secret: Buffer } {
+function resolveSecrets(options: SecretOptions): { keys: StateKey[]; secret: Buffer; fallbacks: Buffer[] } {
   const warn = options.warn ?? ((m: string) => console.warn(m));
   const dataDir = options.dataDir ?? './data';
   // The documented variables, read here too: an app wired by hand (the README's) that generated keys
@@ -142,7 +156,24 @@ function resolveSecrets(options: SecretOptions): { keys: StateKey[]; secret: Buf
   // A development file that cannot serve stops start-up in the words of `doctor --connect` (data-dir).
   const keys = stateKeys ? parseStateKeys(stateKeys) : loadOrCreateDevKeys(join(dataDir, 'state-keys'), warn);
   const secret = sessionSecret ? decodeSecret(sessionSecret) : devSessionSecret(dataDir, warn);
-  return { keys, secret };
+  const fallbacks = sessionSecretFallbacks(options.sessionSecretFallbacks, env.LC_SESSION_SECRET_FALLBACKS);
+  const problem = fallbackProblem(secret, fallbacks, options.sessionSecretFallbacks === undefined ? 'LC_SESSION_SECRET_FALLBACKS' : 'sessionSecretFallbacks');
+  if (problem !== undefined) throw new Error(problem);
+  return { keys, secret, fallbacks };
+}
+
+/** The option (each entry read as `sessionSecret` is), else the environment variable's list, else none. */
+function sessionSecretFallbacks(option: readonly string[] | undefined, variable: string | undefined): Buffer[] {
+  if (option === undefined) return parseSecretList(variable ?? '');
+  if (!Array.isArray(option)) throw new TypeError('createLiveComponents: sessionSecretFallbacks must be an array of strings');
+  return option.map((text: unknown, index) => {
+    if (typeof text !== 'string') throw new TypeError(`createLiveComponents: sessionSecretFallbacks[${index}] must be a string`);
+    try {
+      return decodeSecret(text);
+    } catch {
+      throw new TypeError(`createLiveComponents: sessionSecretFallbacks[${index}] is shorter than ${MIN_SECRET_BYTES} bytes`);
+    }
+  });
 }
 
 /**
