@@ -55,9 +55,9 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   keygen: {
     synopsis: 'keygen [--rotate]',
     summary: 'print new LC_STATE_KEYS and LC_SESSION_SECRET (--rotate: a new key before the current ones)',
-    options: { rotate: { type: 'boolean' } },
+    options: { rotate: { type: 'boolean' }, 'rotate-session-secret': { type: 'boolean' } },
     async run(values, io) {
-      const result = keygen(io.env, values.rotate === true);
+      const result = keygen(io.env, { rotate: values.rotate === true, rotateSessionSecret: values['rotate-session-secret'] === true });
       result.out.forEach((line) => io.out(line));
       result.err.forEach((line) => io.err(line));
       return result.code;

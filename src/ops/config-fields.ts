@@ -257,6 +257,21 @@ export function secretText(text: string): string {
   return text;
 }
 
+/**
+ * `LC_SESSION_SECRET_FALLBACKS`: comma-separated secrets, each at least `MIN_SECRET_BYTES` UTF-8
+ * bytes as `secretText` checks it (a text secret holding a comma goes in as its base64). Surrounding
+ * white space is dropped; an empty entry is refused. No value is ever quoted.
+ */
+export function secretList(text: string): string[] {
+  const entries = text.split(',').map((entry) => entry.trim());
+  return entries.map((entry, index) => {
+    if (entry === '') throw new Error(`entry at index ${index} is empty (a stray comma?)`);
+    const bytes = Buffer.byteLength(entry, 'utf8');
+    if (bytes < MIN_SECRET_BYTES) throw new Error(`entry at index ${index} is too short (${bytes} bytes; at least ${MIN_SECRET_BYTES} are needed)`);
+    return entry;
+  });
+}
+
 /** Words that mark a secret copied from an example rather than generated (six letters or more, so random text almost never contains one). */
 const PLACEHOLDER_WORDS = ['changeme', 'change-me', 'change_me', 'secret', 'password', 'passwd', 'example', 'placeholder', 'default', 'replace', 'insecure', 'letmein', 'qwerty'];
 

@@ -61,10 +61,13 @@ const keys: ConfigCheck = {
 };
 
 const TOKENS = ['HEALTH_TOKEN', 'METRICS_TOKEN'] as const;
+/** The tokens accepted beside them while they change, checked as they are. */
+const PREVIOUS_TOKENS = ['HEALTH_TOKEN_PREVIOUS', 'METRICS_TOKEN_PREVIOUS'] as const;
+const FALLBACKS = 'LC_SESSION_SECRET_FALLBACKS';
 
 const secrets: ConfigCheck = {
   name: 'secrets',
-  variables: ['LC_SESSION_SECRET', ...TOKENS],
+  variables: ['LC_SESSION_SECRET', FALLBACKS, ...TOKENS, ...PREVIOUS_TOKENS],
   startup: true,
   run(c) {
     if (!c.production) return { problems: [], summary: 'development: secret strength is checked in production only' };
@@ -76,8 +79,15 @@ const secrets: ConfigCheck = {
       const reason = weakness(secret);
       if (reason) problems.push(problem('LC_SESSION_SECRET', `LC_SESSION_SECRET is weak (${reason}); ${KEYGEN}`));
     }
-    const seen = new Map<string, EnvVariable>(secret === undefined ? [] : [[secret, 'LC_SESSION_SECRET']]);
-    for (const name of TOKENS) {
+    // Which setting holds each value: no token may be a session secret, current or fallback, nor another token.
+    const seen = new Map<string, string>(secret === undefined ? [] : [[secret, 'LC_SESSION_SECRET']]);
+    const fallbacks = c[FALLBACKS] ?? [];
+    fallbacks.forEach((fallback, index) => {
+      const reason = weakness(fallback);
+      if (reason) problems.push(problem(FALLBACKS, `${FALLBACKS}: entry at index ${index} is weak (${reason}); ${KEYGEN}`));
+      if (!seen.has(fallback)) seen.set(fallback, `${FALLBACKS} (entry at index ${index})`);
+    });
+    for (const name of [...TOKENS, ...PREVIOUS_TOKENS]) {
       const token = c[name];
       if (token === undefined) continue;
       const length = Buffer.byteLength(token, 'utf8');
@@ -87,9 +97,10 @@ const secrets: ConfigCheck = {
       if (twin) problems.push(problem(name, `${name} has the same value as ${twin}; give each its own secret`));
       seen.set(token, name);
     }
-    const tokens = TOKENS.filter((n) => c[n] !== undefined);
+    const tokens = [...TOKENS, ...PREVIOUS_TOKENS].filter((n) => c[n] !== undefined);
     const also = tokens.length === 0 ? '' : `; so ${tokens.length === 1 ? 'is' : 'are'} ${tokens.join(' and ')}`;
-    return { problems, summary: `LC_SESSION_SECRET is strong${also}` };
+    const rotating = fallbacks.length === 0 ? '' : ` (and its ${fallbacks.length} fallback(s), which verify but never sign)`;
+    return { problems, summary: `LC_SESSION_SECRET is strong${rotating}${also}` };
   },
 };
 
@@ -208,7 +219,8 @@ const metrics: ConfigCheck = {
   run(c) {
     // Said only when set: unset, the default Host check (loopback connections, no token) needs no word.
     const hosts = c.METRICS_ALLOWED_HOSTS === undefined ? '' : `; every scrape must name it by IP address, localhost or ${c.METRICS_ALLOWED_HOSTS.join(', ')} (METRICS_ALLOWED_HOSTS)`;
-    if (c.METRICS_TOKEN !== undefined) return { problems: [], summary: `/metrics requires METRICS_TOKEN${hosts}` };
+    const previous = c.METRICS_TOKEN_PREVIOUS === undefined ? '' : ' (or METRICS_TOKEN_PREVIOUS, until it is dropped)';
+    if (c.METRICS_TOKEN !== undefined) return { problems: [], summary: `/metrics requires METRICS_TOKEN${previous}${hosts}` };
     if (c.METRICS_PORT !== undefined) return { problems: [], summary: `/metrics is served on METRICS_PORT=${c.METRICS_PORT}${hosts}` };
     if (!c.production) return { problems: [], summary: `development: /metrics is open${hosts}` };
     return {

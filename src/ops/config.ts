@@ -11,6 +11,7 @@ import { MAX_TIMER_MS } from '../core/deadline.js';
 import { createKeyRing, parseStateKeys } from '../pipeline/state/keyring.js';
 import { parseDatabaseUrl } from '../sql/url.js';
 import { parseLogDestination, parseLogFormat } from './logging/destination.js';
+import { decodeSecret, fallbackProblem } from '../runtime/dev-files.js';
 import { startupProblems } from './config-rules.js';
 import { allowedHostList } from './metrics/hosts.js';
 import {
@@ -19,6 +20,7 @@ import {
   oneOf,
   origins,
   port,
+  secretList,
   secretText,
   schemeUrl,
   redisKeyPrefix,
@@ -85,6 +87,7 @@ export const envSchema = z.object({
   REDIS_KEY_PREFIX: variable(redisKeyPrefix),
   LC_STATE_KEYS: variable(stateKeys),
   LC_SESSION_SECRET: variable(secretText),
+  LC_SESSION_SECRET_FALLBACKS: variable(secretList),
   CORS_ALLOWED_ORIGINS: variable(origins),
   FRONTEND_URL: variable(origins),
   APP_URL: variable(httpUrl),
@@ -94,7 +97,9 @@ export const envSchema = z.object({
   LOG_DESTINATION: variable(logDestination),
   LOG_LEVEL: variable(oneOf(LOG_LEVELS)),
   HEALTH_TOKEN: variable(bearerToken),
+  HEALTH_TOKEN_PREVIOUS: variable(bearerToken),
   METRICS_TOKEN: variable(bearerToken),
+  METRICS_TOKEN_PREVIOUS: variable(bearerToken),
   METRICS_PORT: variable(port),
   METRICS_ALLOWED_HOSTS: variable(allowedHostList),
   MAX_CONNECTIONS: variable(wholeNumber(1)),
@@ -130,6 +135,11 @@ export interface AppConfig {
   LC_STATE_KEYS: string | undefined;
   /** Secret of at least 32 bytes for session/CSRF HMACs. @default undefined (development: generated) */
   LC_SESSION_SECRET: string | undefined;
+  /**
+   * Comma-separated secrets whose CSRF tokens still verify (none is issued with them): the previous
+   * `LC_SESSION_SECRET` during a rotation, or the next one in its first step. @default undefined (none)
+   */
+  LC_SESSION_SECRET_FALLBACKS: string[] | undefined;
   /** Exact origins from `CORS_ALLOWED_ORIGINS`. @default undefined */
   CORS_ALLOWED_ORIGINS: string[] | undefined;
   /** Exact origins from `FRONTEND_URL` (seed name, same meaning). @default undefined */
@@ -148,8 +158,12 @@ export interface AppConfig {
   LOG_LEVEL: (typeof LOG_LEVELS)[number];
   /** Bearer token for the detailed health report. @default undefined */
   HEALTH_TOKEN: string | undefined;
+  /** A second token `GET /health` also accepts while `HEALTH_TOKEN` changes (needs `HEALTH_TOKEN`). @default undefined */
+  HEALTH_TOKEN_PREVIOUS: string | undefined;
   /** Bearer token that `/metrics` requires. @default undefined */
   METRICS_TOKEN: string | undefined;
+  /** A second token `/metrics` also accepts while `METRICS_TOKEN` changes (needs `METRICS_TOKEN`). @default undefined */
+  METRICS_TOKEN_PREVIOUS: string | undefined;
   /** Serve `/metrics` on this separate port instead. @default undefined */
   METRICS_PORT: number | undefined;
   /**
@@ -292,6 +306,7 @@ function crossFieldIssues(c: AppConfig): ConfigIssue[] {
   if (c.METRICS_PORT !== undefined && c.METRICS_PORT !== 0 && c.METRICS_PORT === c.PORT) {
     found.push(configIssue('METRICS_PORT', `METRICS_PORT must differ from PORT (both are ${c.PORT})`));
   }
+  found.push(...rotationIssues(c));
   if (c.SANCTUM_REFRESH_TOKEN_EXPIRATION < c.SANCTUM_ACCESS_TOKEN_EXPIRATION) {
     found.push(
       configIssue(
@@ -299,6 +314,30 @@ function crossFieldIssues(c: AppConfig): ConfigIssue[] {
         `SANCTUM_REFRESH_TOKEN_EXPIRATION (${c.SANCTUM_REFRESH_TOKEN_EXPIRATION} min) must be at least SANCTUM_ACCESS_TOKEN_EXPIRATION (${c.SANCTUM_ACCESS_TOKEN_EXPIRATION} min)`,
       ),
     );
+  }
+  return found;
+}
+
+/**
+ * The settings of a rotation under way, in every environment (start-up would refuse them, or they
+ * would do nothing): a fallback that is the session secret itself or repeats another, and a previous
+ * token without a current one (the route would be open) or equal to it.
+ */
+function rotationIssues(c: AppConfig): ConfigIssue[] {
+  const found: ConfigIssue[] = [];
+  if (c.LC_SESSION_SECRET_FALLBACKS !== undefined) {
+    const current = c.LC_SESSION_SECRET === undefined ? undefined : decodeSecret(c.LC_SESSION_SECRET);
+    const problem = fallbackProblem(current, c.LC_SESSION_SECRET_FALLBACKS.map(decodeSecret));
+    if (problem !== undefined) found.push(configIssue('LC_SESSION_SECRET_FALLBACKS', problem));
+  }
+  for (const [previous, current] of [['HEALTH_TOKEN_PREVIOUS', 'HEALTH_TOKEN'], ['METRICS_TOKEN_PREVIOUS', 'METRICS_TOKEN']] as const) {
+    const value = c[previous];
+    if (value === undefined) continue;
+    if (c[current] === undefined) {
+      found.push(configIssue(previous, `${previous} is set but ${current} is not: set ${current} to the new token (${previous} is only accepted beside it)`));
+    } else if (c[current] === value) {
+      found.push(configIssue(previous, `${previous} has the same value as ${current}; leave it unset, or set it to the token being replaced`));
+    }
   }
   return found;
 }
