@@ -1,6 +1,6 @@
 /**
- * Types for the part of idiomorph 0.7 the runtime uses (the package ships JavaScript only), as the
- * bundle takes it: scripts/bundle-client.mjs (`IDIOMORPH_EDITS`) leaves out its defaults, its other
+ * Types for the part of idiomorph 0.8 the runtime uses, as the bundle takes it (the package's own
+ * declarations describe the whole library; this ambient module wins over them): scripts/bundle-client.mjs (`IDIOMORPH_EDITS`) leaves out its defaults, its other
  * morph styles and callbacks, and its result, so every option used is passed.
  */
 declare module 'idiomorph' {

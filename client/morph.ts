@@ -204,8 +204,8 @@ export function morphComponent(root: Element, html: string, reset?: Element): vo
     Idiomorph.morph(root, next, {
       ignoreActiveValue: keep,
       // With the id lent, focus and selection are put back below only: idiomorph's own restoring (by id)
-      // calls setSelectionRange on a field the answer turned into one without a selection (text →
-      // email), which throws.
+      // called setSelectionRange on a field the answer turned into one without a selection (text →
+      // email), which threw before idiomorph 0.8 (it now ignores the error).
       restoreFocus: !lent,
       // Matched with another field (of another form or name, or another rank), the focused one is
       // blurred first, so it takes that field's markup and value in full instead of carrying the typed

@@ -122,17 +122,19 @@ const IDIOMORPH_EDITS = [
     // without the fields nothing reads.
     why: 'morph context options',
     start: '      const mergedConfig = mergeDefaults(config);',
-    end: '    function createPantry() {',
+    end: '    function createPantry(doc) {',
     mustHold: 'function mergeDefaults(',
     replace:
+      '      const doc = oldNode.ownerDocument;\n' +
       '      return {\n' +
       '        target: oldNode,\n' +
+      '        doc,\n' +
       '        config,\n' +
       '        ignoreActiveValue: config.ignoreActiveValue,\n' +
       '        idMap,\n' +
       '        persistentIds,\n' +
-      '        pantry: createPantry(),\n' +
-      '        activeElementAndParents: createActiveElementAndParents(oldNode),\n' +
+      '        pantry: createPantry(doc),\n' +
+      '        activeElementAndParents: createActiveElementAndParents(oldNode, doc),\n' +
       '        callbacks: config.callbacks,\n' +
       '      };\n' +
       '    }\n',
@@ -167,10 +169,11 @@ const IDIOMORPH_EDITS = [
   {
     // Its content normalizing: the runtime hands it a parsed fragment (client/html.ts, for Trusted
     // Types), never a string (its parser), a document, a node list or a node with a parent, and the
-    // fragment goes into a parent of its own, as idiomorph did.
+    // fragment goes into a parent of its own, as idiomorph did. (Its node type checks, `is`, which
+    // follow, stay: the morph uses them.)
     why: 'content normalizing and string parser',
     start: '  const { normalizeElement, normalizeParent } = (function () {',
-    end: '  // This is what ends up becoming the Idiomorph global object',
+    end: '  // Realm-safe node type checks',
     mustHold: 'function parseContent(',
     replace: '  function normalizeParent(newContent) {\n    const dummyParent = document.createElement("div");\n    dummyParent.append(newContent);\n    return dummyParent;\n  }\n\n',
   },
