@@ -12,14 +12,24 @@ import type { SecurityEventSink } from '../security-events.js';
 
 export type BearerResult = 'absent' | 'valid' | 'invalid';
 
-/** A checker for one configured token, hashed once at start-up. */
-export function bearerChecker(token: string): (authorization: string | undefined) => BearerResult {
-  const expected = sha256(token);
+/**
+ * A checker for the configured token and, while it changes, the one it replaces (`previous`:
+ * `HEALTH_TOKEN_PREVIOUS`, `METRICS_TOKEN_PREVIOUS`): either is `valid`. Hashed once at start-up;
+ * the presented token is hashed once and compared with every accepted one, each compare
+ * constant-time and none skipped, so the time tells neither which one matched nor whether there
+ * are two.
+ * @example const check = bearerChecker(process.env.METRICS_TOKEN!, process.env.METRICS_TOKEN_PREVIOUS);
+ */
+export function bearerChecker(token: string, previous?: string | undefined): (authorization: string | undefined) => BearerResult {
+  const expected = previous === undefined ? [sha256(token)] : [sha256(token), sha256(previous)];
   return (authorization) => {
     if (authorization === undefined || authorization === '') return 'absent';
     const match = /^Bearer[ ]+(\S+)\s*$/i.exec(authorization);
     if (match === null) return 'invalid';
-    return timingSafeEqual(sha256(match[1] as string), expected) ? 'valid' : 'invalid';
+    const presented = sha256(match[1] as string);
+    let valid = false;
+    for (const accepted of expected) valid = timingSafeEqual(presented, accepted) || valid;
+    return valid ? 'valid' : 'invalid';
   };
 }
 
@@ -27,7 +37,7 @@ function sha256(text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest();
 }
 
-/** The setting a token comes from: named in the event, never its value. */
+/** The setting a token comes from: named in the event, never its value (a previous token is named by its current one). */
 export type TokenVariable = 'HEALTH_TOKEN' | 'METRICS_TOKEN';
 
 /**

@@ -23,6 +23,14 @@ export interface MetricsRouteOptions {
    * @default undefined (no token needed)
    */
   token?: string | undefined;
+  /**
+   * `METRICS_TOKEN_PREVIOUS`: a second token accepted beside `token` while it changes, so the
+   * scraper's credentials can follow the app's: the app accepts both, then the scraper's file is
+   * changed, then this is dropped. Needs `token`; must differ from it.
+   * @default undefined (only `token`)
+   * @example registerMetricsRoute(app, { metrics, token: newToken, previousToken: oldToken })
+   */
+  previousToken?: string | undefined;
   /** Where a refused token is reported. @default the sink of the `livecomponents` plugin on `app`, if any */
   events?: SecurityEventSink | undefined;
   /**
@@ -70,11 +78,15 @@ export async function registerMetricsRoute(app: FastifyInstance, options: Metric
   const { metrics, port } = options;
   if (typeof metrics?.render !== 'function') throw new InvalidOptionError(WHERE, 'metrics must come from createMetrics()');
   const token = optionalToken(WHERE, 'token', options.token);
+  const previousToken = optionalToken(WHERE, 'previousToken', options.previousToken);
+  if (previousToken !== undefined && (token === undefined || previousToken === token)) {
+    throw new InvalidOptionError(WHERE, token === undefined ? 'previousToken needs token (it is only accepted beside it)' : 'previousToken must differ from token');
+  }
   if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65_535)) {
     throw new InvalidOptionError(WHERE, `port must be an integer from 0 to 65535 (got ${String(port)})`);
   }
   const allowedHosts = checkAllowedHosts(WHERE, options.allowedHosts);
-  const check = token === undefined ? null : bearerChecker(token);
+  const check = token === undefined ? null : bearerChecker(token, previousToken);
   const reportRefusal = tokenRefusalReporter(app, options.events, 'METRICS_TOKEN');
   const hostRefused = hostCheck(allowedHosts, token !== undefined);
 
