@@ -73,6 +73,26 @@ const COMMANDS: Readonly<Record<string, Command>> = {
       return migrateCommand(io.env, { out: io.out, err: io.err });
     },
   },
+  'move-data': {
+    synopsis: 'move-data [--from sqlite:PATH] [--to-database postgres://…] [--to-redis redis://…] [--redis-key-prefix P] [--dry-run]',
+    summary: 'copy the embedded SQLite file\'s data (users, tokens; sessions, state, idempotency records, rate limits) into PostgreSQL and Redis (targets default to DATABASE_URL and REDIS_URL); stop the app first',
+    options: {
+      from: { type: 'string' },
+      'to-database': { type: 'string' },
+      'to-redis': { type: 'string' },
+      'redis-key-prefix': { type: 'string' },
+      'dry-run': { type: 'boolean' },
+    },
+    async run(values, io) {
+      // Loaded on demand, like migrate: the SQL and Redis drivers.
+      const { moveData } = await import('./move-data.js');
+      const text = (name: string) => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
+      return moveData(
+        { from: text('from'), toDatabase: text('to-database'), toRedis: text('to-redis'), redisKeyPrefix: text('redis-key-prefix'), dryRun: values['dry-run'] === true },
+        { env: io.env, out: io.out, err: io.err },
+      );
+    },
+  },
   'tokens:cleanup': {
     synopsis: 'tokens:cleanup',
     summary: 'delete expired and revoked auth tokens',

@@ -1,0 +1,285 @@
+/**
+ * `livecomponents move-data`: moves the data of the embedded default (one SQLite file) to the
+ * engines several instances share — the relational data (users, tokens, password resets) into
+ * PostgreSQL, the key-value data (sessions, sealed state, CSRF nonces, idempotency records,
+ * rate-limit state) into Redis — so that growing from one machine to several signs no one out and
+ * runs no paid action twice. docs/scaling.md, "Moving from one machine to several".
+ *
+ * The source is opened with an exclusive lock (SQLite's `locking_mode = EXCLUSIVE`, `BEGIN EXCLUSIVE`)
+ * held for the whole run: a process that has the file open — the app, its checkpoint worker, a
+ * `sqlite3` shell — makes it fail at once, and no app can open the file while the move runs.
+ * The source must be migrated by this release; the target database is migrated to it (the same
+ * code as `livecomponents migrate`, which refuses a database whose applied migrations differ).
+ */
+import { readdirSync, readlinkSync, realpathSync } from 'node:fs';
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, SqliteDialect } from 'kysely';
+import { changedMigrations, migrateToLatest, newerMigrations, newerReleaseMessage, pendingMigrations } from '../sql/migrate.js';
+import { MIGRATION_TIMEOUT_MS, migrationWaitFailure, openMigrationDatabase } from '../sql/migration-database.js';
+import { DEFAULT_DATABASE_URL, describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
+import { redisTarget } from '../runtime/backends.js';
+import { createRedisStore, redisClientOf } from '../store/redis/index.js';
+import { copyTables, readSourceTables, type SourceTable } from './move-data-sql.js';
+import { classify, copyToRedis, emptyCounts, KV_KINDS, SKIPPED_KINDS, type KvCounts, type KvRow } from './move-data-kv.js';
+
+export interface MoveDataArgs {
+  /** `sqlite:PATH` of the file to move. @default 'sqlite:./data/livecomponents.db' */
+  readonly from?: string | undefined;
+  /** `postgres://…`. @default env DATABASE_URL when it is a PostgreSQL URL */
+  readonly toDatabase?: string | undefined;
+  /** One Redis URL, or a Cluster's seed URLs comma-separated. @default env REDIS_URL */
+  readonly toRedis?: string | undefined;
+  /** The Redis store's key prefix. @default env REDIS_KEY_PREFIX */
+  readonly redisKeyPrefix?: string | undefined;
+  /** Check and count, write nothing. */
+  readonly dryRun?: boolean | undefined;
+}
+
+export interface MoveDataIo {
+  readonly env: Readonly<Record<string, string | undefined>>;
+  out(line: string): void;
+  err(line: string): void;
+  /** The folder relative `sqlite:` paths are resolved against. @default process.cwd() */
+  readonly cwd?: string | undefined;
+  /** The clock `expires_at` is compared with. @default Date.now */
+  readonly now?: () => number;
+}
+
+/** A refusal: printed as one line, exit code 1 (a usage error: 2). */
+class Refusal extends Error {
+  constructor(message: string, readonly code: 1 | 2 = 1) {
+    super(message);
+  }
+}
+
+/**
+ * Runs the move and prints what it copied.
+ * @returns 0 moved (or, with `dryRun`, would move), 1 refused or failed (nothing written to the
+ *   database; the key-value copy may be run again), 2 a usage error
+ * @example
+ * process.exitCode = await moveData({ from: 'sqlite:./data/livecomponents.db' }, { env: process.env, out: console.log, err: console.error });
+ */
+export async function moveData(args: MoveDataArgs, io: MoveDataIo): Promise<number> {
+  try {
+    await run(args, io);
+    return 0;
+  } catch (error) {
+    io.err(`move-data: ${error instanceof Error ? error.message : String(error)}`);
+    return error instanceof Refusal ? error.code : 1;
+  }
+}
+
+async function run(args: MoveDataArgs, io: MoveDataIo): Promise<void> {
+  const { out } = io;
+  const now = io.now ?? Date.now;
+  const dryRun = args.dryRun === true;
+  const fromUrl = args.from?.trim() || DEFAULT_DATABASE_URL;
+  const databaseUrl = args.toDatabase?.trim() || (/^postgres(ql)?:\/\//.test(io.env.DATABASE_URL?.trim() ?? '') ? io.env.DATABASE_URL?.trim() : undefined);
+  const redisUrl = args.toRedis?.trim() || io.env.REDIS_URL?.trim() || undefined;
+  const keyPrefix = args.redisKeyPrefix ?? io.env.REDIS_KEY_PREFIX ?? '';
+  if (databaseUrl === undefined && redisUrl === undefined) {
+    throw new Refusal('nothing to move to: give --to-database postgres://… and/or --to-redis redis://… (or set DATABASE_URL to a postgres:// URL, REDIS_URL)', 2);
+  }
+  const source = parseDatabaseUrl(fromUrl, io.cwd);
+  if (source.engine !== 'sqlite' || source.path === ':memory:') throw new Refusal('--from must name a SQLite file (sqlite:PATH)', 2);
+  if (databaseUrl !== undefined && parseDatabaseUrl(databaseUrl, io.cwd).engine !== 'postgres') {
+    throw new Refusal('--to-database must be a postgres:// URL (to move a SQLite file elsewhere, copy the file while the app is stopped)', 2);
+  }
+
+  const native = openExclusively(source.path);
+  try {
+    const sourceDb = new Kysely<unknown>({ dialect: new SqliteDialect({ database: native }) });
+    await checkSource(sourceDb, fromUrl, io.cwd);
+    out(`move-data: ${describeDatabaseUrl(fromUrl, io.cwd)}: opened exclusively (no other process has it open)${dryRun ? '; dry run, nothing is written' : ''}`);
+    if (databaseUrl !== undefined) await moveTables(native, databaseUrl, dryRun, io);
+    else out('move-data: no --to-database (nor a postgres:// DATABASE_URL): the relational tables are not moved');
+    if (redisUrl !== undefined) await moveKeyValues(native, redisUrl, keyPrefix, dryRun, now, out);
+    else out('move-data: no --to-redis (nor REDIS_URL): the key-value rows are not moved');
+    out(dryRun ? 'move-data: dry run done: nothing was written' : 'move-data: done: point DATABASE_URL and REDIS_URL at the targets and start the app');
+  } finally {
+    if (native.inTransaction) native.exec('ROLLBACK');
+    native.close();
+  }
+}
+
+/**
+ * The source file, opened with an exclusive lock held until it is closed: refused at once while any
+ * other process has it open (in WAL mode every connection holds a lock on it as long as it is open).
+ */
+function openExclusively(path: string): BetterSqlite3.Database {
+  const holders = processesWithOpen(path);
+  if (holders.length > 0) throw new Refusal(`${path} is open in another process (pid ${holders.join(', ')}: the app, another instance, a sqlite3 shell, a backup): stop every process that uses it, then run move-data again`);
+  let native: BetterSqlite3.Database;
+  try {
+    native = new BetterSqlite3(path, { fileMustExist: true, timeout: 0 });
+  } catch (error) {
+    throw new Refusal(`cannot open ${path}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  try {
+    native.pragma('locking_mode = EXCLUSIVE');
+    native.exec('BEGIN EXCLUSIVE');
+    return native;
+  } catch (error) {
+    native.close();
+    if ((error as { code?: unknown }).code === 'SQLITE_BUSY') {
+      throw new Refusal(`${path} is open in another process (the app, another instance, a sqlite3 shell, a backup): stop every process that uses it, then run move-data again`);
+    }
+    throw error;
+  }
+}
+
+/**
+ * The other processes that have `path` (or its -wal, -shm or -journal file) open, read from Linux's
+ * `/proc/<pid>/fd` (processes of other users are seen when this one runs as root or as their user);
+ * empty elsewhere. SQLite's own locks cannot tell: a running app was seen holding none on its file
+ * while idle, and a connection that takes itself for the last one checkpoints and deletes the WAL
+ * on close — the running app's writes then go to a deleted file.
+ */
+function processesWithOpen(path: string): number[] {
+  let real: string;
+  try {
+    real = realpathSync(path);
+  } catch {
+    return [];
+  }
+  const names = new Set(['', '-wal', '-shm', '-journal'].map((suffix) => real + suffix));
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  const pids: number[] = [];
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${entry}/fd`);
+    } catch {
+      continue;
+    }
+    const holds = fds.some((fd) => {
+      try {
+        return names.has(readlinkSync(`/proc/${entry}/fd/${fd}`).replace(/ \(deleted\)$/, ''));
+      } catch {
+        return false;
+      }
+    });
+    if (holds) pids.push(Number(entry));
+  }
+  return pids;
+}
+
+async function checkSource(db: Kysely<unknown>, url: string, cwd: string | undefined): Promise<void> {
+  const where = describeDatabaseUrl(url, cwd);
+  const newer = await newerMigrations(db);
+  if (newer.length > 0) throw new Refusal(`${where}: ${newerReleaseMessage(newer)}`);
+  const changed = await changedMigrations(db);
+  if (changed.length > 0) throw new Refusal(`${where}: ${changed.join('; ')}`);
+  const pending = await pendingMigrations(db);
+  if (pending.length > 0) {
+    throw new Refusal(`${where} is not migrated to this release (pending: ${pending.join(', ')}): start this release's app on it once, or run \`livecomponents migrate\` with DATABASE_URL=${url}, then stop it and move`);
+  }
+}
+
+async function moveTables(native: BetterSqlite3.Database, url: string, dryRun: boolean, io: MoveDataIo): Promise<void> {
+  const where = describeDatabaseUrl(url, io.cwd);
+  const tables = await readSourceTables(native);
+  const db = openMigrationDatabase(url, { cwd: io.cwd });
+  try {
+    const pending = await migrateTarget(db, where, dryRun, io.out);
+    // A dry run against a database without our tables yet: nothing there to refuse.
+    const state = dryRun && pending.length > 0 ? await copyTables(db, tables, true).catch(() => ({ state: 'empty' }) as const) : await copyTables(db, tables, dryRun);
+    if (state.state === 'occupied') {
+      const held = Object.entries(state.counts).map(([t, n]) => `${t} ${n}`).join(', ');
+      throw new Refusal(`${where} already holds data (${held}) that is not this file's: move-data copies into an empty database only (no merge); nothing was written. Point --to-database at a new database, or empty this one if its data is not wanted`);
+    }
+    const verb = state.state === 'same' ? 'already there (an earlier run copied them), left as they are' : dryRun ? 'would be copied' : 'copied';
+    for (const table of tables) io.out(`move-data: table ${table.name}: ${table.rows.length} rows ${verb}`);
+    io.out(`move-data: ${where}: ${summary(tables)}${state.state === 'empty' && !dryRun ? ', in one transaction' : ''}`);
+  } finally {
+    await db.destroy().catch(() => undefined);
+  }
+}
+
+/** Migrates the target (a dry run only reads what it would do); returns the migrations pending before. */
+async function migrateTarget(db: ReturnType<typeof openMigrationDatabase>, where: string, dryRun: boolean, out: (line: string) => void): Promise<string[]> {
+  try {
+    const newer = await newerMigrations(db);
+    if (newer.length > 0) throw new Refusal(`${where}: ${newerReleaseMessage(newer)}`);
+    const changed = await changedMigrations(db);
+    if (changed.length > 0) throw new Refusal(`${where}: ${changed.join('; ')}`);
+    const pending = await pendingMigrations(db);
+    if (dryRun) {
+      if (pending.length > 0) out(`move-data: ${where}: would apply ${pending.join(', ')}`);
+      return pending;
+    }
+    for (const name of await migrateToLatest(db)) out(`move-data: ${where}: applied ${name}`);
+    return pending;
+  } catch (error) {
+    if (error instanceof Refusal) throw error;
+    const reason = migrationWaitFailure(error, MIGRATION_TIMEOUT_MS);
+    throw new Refusal(`${where}: ${reason instanceof Error ? reason.message : String(reason)}`);
+  }
+}
+
+function summary(tables: readonly SourceTable[]): string {
+  return `${tables.reduce((n, t) => n + t.rows.length, 0)} rows in ${tables.length} tables`;
+}
+
+async function moveKeyValues(native: BetterSqlite3.Database, url: string, keyPrefix: string, dryRun: boolean, now: () => number, out: (line: string) => void): Promise<void> {
+  const at = now();
+  const all = native.prepare('SELECT key, value, expires_at FROM lc_kv').all() as KvRow[];
+  const live = all.filter((row) => row.expires_at > at);
+  const counts = emptyCounts();
+  let expired = all.length - live.length;
+  const where = redisDescription(url);
+  if (dryRun) {
+    for (const row of live) {
+      const move = classify(row.key, row.value);
+      if (move.as === 'skip') counts[move.kind].skipped++;
+      else counts[move.kind].moved++;
+    }
+  } else {
+    const store = createRedisStore({ ...redisTarget(url), keyPrefix, onConnectionError: () => undefined, commandTimeoutMs: 10_000 });
+    try {
+      const client = redisClientOf(store);
+      if (client === undefined) throw new Error('the Redis store has no client');
+      expired += await copyToRedis(live, counts, { store, client, keyPrefix, now });
+    } finally {
+      await store.close();
+    }
+  }
+  printCounts(counts, expired, where, dryRun, out);
+}
+
+function printCounts(counts: KvCounts, expired: number, where: string, dryRun: boolean, out: (line: string) => void): void {
+  for (const kind of KV_KINDS) {
+    const { moved, present, skipped } = counts[kind];
+    const reason = SKIPPED_KINDS[kind];
+    if (reason !== undefined) {
+      out(`move-data: key-value ${kind}: ${skipped} not moved (${reason})`);
+      continue;
+    }
+    const there = present > 0 ? `, ${present} already in Redis (left as they are)` : '';
+    out(`move-data: key-value ${kind}: ${moved} ${dryRun ? 'would be copied' : 'copied'}${there}`);
+  }
+  out(`move-data: key-value expired: ${expired} not moved (past their TTL)`);
+  const total = Object.values(counts).reduce((n, c) => n + c.moved, 0);
+  out(`move-data: ${where}: ${total} key-value records ${dryRun ? 'would be copied' : 'copied'} with the TTL each had left`);
+}
+
+/** `url` without credentials: scheme, hosts and database. */
+function redisDescription(url: string): string {
+  return url
+    .split(',')
+    .map((u) => {
+      try {
+        const parsed = new URL(u.trim());
+        return `${parsed.protocol}//${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`;
+      } catch {
+        return '(unparsable URL)';
+      }
+    })
+    .join(',');
+}
