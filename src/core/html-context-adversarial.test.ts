@@ -112,3 +112,54 @@ describe('html: a fragment that ends inside a tag, an attribute value, <script> 
     expect(html`<input ${html` type="text" value="${'v'}"`} ${html` checked`}>`.value).toBe('<input  type="text" value="v"  checked>');
   });
 });
+
+describe('html: an attribute fragment in a <meta> that writes no http-equiv (Open Graph tags)', () => {
+  const META = /^html: cannot interpolate into a <meta> whose attribute names \(or http-equiv\) are not written in the template, in `…/;
+  const REFRESH = /^html: cannot interpolate into the content of <meta http-equiv="refresh"> in `…/;
+  const URL = '0;url=https://evil.test/';
+
+  it('takes a content value when the fragment or the tag names the meta (name, property, itemprop) and neither writes an http-equiv', () => {
+    const og = (property: string, content: string): HtmlValue => html` property="${property}" content="${content}"`;
+    expect(html`<meta ${og('og:title', 'A "title"')}><meta ${[og('og:url', URL), html` name="description" content="${'d'}"`]}><meta ${html` itemprop="name" content="${'n'}"`}>`.value).toBe(
+      `<meta  property="og:title" content="A &quot;title&quot;"><meta  property="og:url" content="${URL}" name="description" content="d"><meta  itemprop="name" content="n">`,
+    );
+    expect(html`<meta property="og:image" ${html` content="${'/i.png'}"`}><meta name="x" content="${'y'}"${html` ${'data-x'}`}>`.value).toBe(
+      '<meta property="og:image"  content="/i.png"><meta name="x" content="y" data-x>',
+    );
+  });
+
+  it('still refuses where an http-equiv is, or may be, in the tag', () => {
+    const frag = html` property="og:title" content="${URL}"`;
+    for (const [render, message] of [
+      // The tag writes an http-equiv, before or after the fragment, refresh or not.
+      [() => html`<meta http-equiv="refresh" ${frag}>`, META],
+      [() => html`<meta ${frag} http-equiv="refresh">`, META],
+      [() => html`<meta http-equiv="content-language" ${frag}>`, META],
+      [() => html`<meta ${'http-equiv'}="refresh" ${frag}>`, META],
+      // The fragment writes one, interpolates a name, or names nothing.
+      [() => html`<meta ${html` name="a" http-equiv="refresh" content="${URL}"`}>`, REFRESH],
+      [() => html`<meta ${html` property="p" ${'http-equiv'}="refresh" content="${URL}"`}>`, META],
+      [() => html`<meta ${html` ${'name'}="p" content="${URL}"`}>`, META],
+      [() => html`<meta ${html` content="${URL}"`}>`, META],
+      [() => html`<meta ${html` data-name="a" content="${URL}"`}>`, META],
+      // Another fragment or name in the tag writes it.
+      [() => html`<meta ${frag} ${html` http-equiv="refresh"`}>`, META],
+      [() => html`<meta ${'http-equiv'} ${frag}>`, META],
+      [() => html`<meta ${html` property="p" ${html` HTTP-EQUIV="refresh"`} content="${URL}"`}>`, META],
+    ] as const) {
+      expect(render, String(render)).toThrow(message);
+    }
+  });
+});
+
+describe('html: an attribute fragment that ends the tag it is put in', () => {
+  const open = /^html: cannot put an html`…` fragment that ends inside a tag, an attribute value, <script> or <style> in /;
+  it('is refused: the template attributes after it would go to a tag it did not read (Chromium loaded the script)', () => {
+    expect(() => html`<img ${html` alt="x"><script `} src="${'https://evil.test/x.js'}">`).toThrow(open);
+    expect(() => html`<p ${html`class="a"><script `} src="${'https://evil.test/x.js'}"></script>`).toThrow(open);
+    expect(() => html`<meta ${html` name="a"><meta content="${'0;url=https://evil.test/'}" `} http-equiv="refresh">`).toThrow(open);
+    expect(() => html`<a ${html` title="${'t'}"><a `} href="${'//evil.test/'}">x</a>`).toThrow(open);
+    // One that stays in its tag passes.
+    expect(html`<img ${html` alt="${'x'}"`} src="/a.png">`.value).toBe('<img  alt="x" src="/a.png">');
+  });
+});

@@ -62,8 +62,8 @@ export interface Plan {
   readonly inTag: boolean;
   /**
    * Whether it ends where its values were not read as the template it is put into reads what follows:
-   * inside a tag, an attribute value, `<script>` or `<style>` (read as text), or an attribute value (read
-   * as attributes). `html\`\${html\`<script \`}src="\${x}">\`` would load x, read as text there.
+   * inside a tag, an attribute value, `<script>` or `<style>` (read as text), or an attribute value or
+   * after the end of the tag it starts in (read as attributes). `html\`\${html\`<script \`}src="\${x}">\`` would load x, read as text there.
    */
   readonly open: boolean;
 }
@@ -88,12 +88,26 @@ const ATTRIBUTE_START = /^[\t\n\f\r ]*[^\t\n\f\r "'<>/=]+[\t\n\f\r ]*=[\t\n\f\r 
 const isTaggedTag = (tag: string): boolean => RESOURCE_ATTRS[tag] !== undefined || tag === 'meta';
 
 /**
+ * `Plan.tags` of a fragment put where an attribute name goes in a `<meta>` whose attributes, as the
+ * template writes them, hold no http-equiv (no interpolated name with a value either): with a name,
+ * property or itemprop (`META_NAMED`), or without (`META_PLAIN`). Such a fragment's content takes a
+ * value when the fragment's own text writes no http-equiv, and one of those names or the tag does
+ * (`<meta ${html` property="og:title" content="${t}"`}>`). `'meta'`: the tag has, or may have, one.
+ */
+export const META_NAMED = 'meta name';
+export const META_PLAIN = 'meta plain';
+/** The attributes that name a `<meta>` that is not an http-equiv one. */
+const META_NAMES: ReadonlySet<string> = new Set(['name', 'property', 'itemprop']);
+
+/**
  * `inTag`: read the template as attributes (as inside a tag), for a fragment put where an attribute
  * name goes; by default, as attributes only when its first static string starts like one. `outerTag`:
  * the tag such a fragment is put into (`TAGGED`), whose rel or http-equiv outside it is not known here.
  */
 export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test(strings[0] ?? ''), outerTag = ''): Plan {
   const n = strings.length - 1;
+  // In a <meta>: whether the outer tag may have an http-equiv (0), has none (1), has none and a name (2).
+  const outerMeta = outerTag === META_NAMED ? 2 : outerTag === META_PLAIN ? 1 : outerTag === 'meta' ? 0 : -1;
   const kinds = new Uint8Array(n);
   const refusals: (string | undefined)[] = new Array<string | undefined>(n);
   const tags: (string | undefined)[] = [];
@@ -102,7 +116,7 @@ export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test
   let buf = ''; // tag name, comment tail, or raw-text end tag in progress
   let isEnd = false;
   let selfClosing = false;
-  let tag = outerTag;
+  let tag = outerMeta >= 0 ? 'meta' : outerTag;
   let attr = '';
   let dynamicName = false;
   let foreign = 0; // depth of <svg>/<math>
@@ -129,7 +143,14 @@ export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test
   // <meta content> values whose kind waits for the end of the tag (rel and http-equiv may come after
   // them), with their kind as a resource. The outer tag's rel and http-equiv are not known here.
   let rel = outerTag === 'link' ? 2 : 0;
-  let refresh = outerTag === 'meta' ? META_NAME_MESSAGE : undefined;
+  let refresh = outerMeta === 0 ? META_NAME_MESSAGE : undefined;
+  // In a <meta>: whether it writes an http-equiv with a value, or a name (META_NAMES); its TAGGED values.
+  let equiv = false;
+  let named = outerMeta === 2;
+  let metaTagged: number[] = [];
+  // Whether a template read as attributes ended the tag it started in: the outer template's attributes
+  // after it would go to the tag it ends in, which the outer template did not read (<img ${html` alt=""><script `} src="${x}">).
+  let ended = false;
   let codeUrl = false; // the static text before the value's first interpolation starts a javascript:… URL
   let waiting: [number, number, string | undefined][] = [];
 
@@ -146,6 +167,13 @@ export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test
   };
   /** At the end of a tag (or of the template inside one): the <link href> and <meta content> values that wait on rel / http-equiv. */
   const settleTag = (): void => {
+    if (tag === 'meta') {
+      // A fragment in a <meta> that writes no http-equiv: its content takes a value if it, or the tag, names the meta.
+      if (outerMeta === 1 && (!named || equiv)) refresh ??= META_NAME_MESSAGE;
+      const plain = refresh === undefined && !equiv && outerMeta !== 0;
+      for (const i of metaTagged) tags[i] = !plain ? 'meta' : named ? META_NAMED : META_PLAIN;
+    }
+    metaTagged = [];
     for (const [i, kind, message] of waiting) {
       if (tag === 'meta' || tag === '') {
         if (refresh !== undefined) refuse(i, refresh);
@@ -172,6 +200,8 @@ export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test
       const rels = decodeAttribute(valueStatic).toLowerCase().split(/[\t\n\f\r ]+/).filter((r) => r !== '');
       rel = valueCount === 0 && rels.length > 0 && rels.every((r) => LINK_PAGE_RELS.has(r)) ? 1 : 2;
     }
+    if (!dynamicName && attr === 'http-equiv') equiv = true;
+    if (!dynamicName && META_NAMES.has(attr)) named = true;
     if (!dynamicName && attr === 'http-equiv' && (valueCount > 0 || decodeAttribute(valueStatic).trim().toLowerCase() === 'refresh')) refresh = REFRESH_MESSAGE;
     if (!dynamicName && attr === ATTR.params && valueCount > 0 && (valueCount > 1 || valueStatic !== '')) {
       for (let k = valueFirst; k < valueFirst + valueCount; k++) if (kinds[k] === VALUE) refuse(k, PARAMS_MESSAGE);
@@ -180,6 +210,7 @@ export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test
   const emitTag = (): void => {
     state = S.Data;
     settleTag();
+    ended = true;
     if (isEnd) {
       if (foreign > 0 && (tag === 'svg' || tag === 'math')) foreign--;
       return;
@@ -246,6 +277,7 @@ export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test
     }
     kinds[i] = isTaggedTag(tag) ? TAGGED : NAME;
     tags[i] = tag;
+    if (tag === 'meta') metaTagged.push(i);
   };
   const attributeValue = (i: number): void => {
     if (valueCount++ === 0) valueFirst = i;
@@ -323,6 +355,8 @@ export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test
             state = S.TagName;
             rel = 0;
             refresh = undefined;
+            equiv = false;
+            named = false;
           } else if (c === '/') state = S.EndTagOpen;
           else if (c === '!') {
             buf = '';
@@ -443,7 +477,7 @@ export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test
   if (urlPending && urls !== null) urls.close[n] = (strings[n] ?? '').length;
   settleTag();
   const open = inTag
-    ? !(state === S.BeforeAttrName || state === S.AttrName || state === S.AfterAttrName || state === S.AfterValueQuoted || state === S.SelfClosing)
+    ? ended || !(state === S.BeforeAttrName || state === S.AttrName || state === S.AfterAttrName || state === S.AfterValueQuoted || state === S.SelfClosing)
     : !(state === S.Data || state === S.Comment || state === S.BogusComment || state === S.Plaintext || (state === S.Raw && rawTag !== 'script' && rawTag !== 'style'));
   return { kinds, refusals, tags, urls, inTag, open };
 }

@@ -3,7 +3,7 @@
  * The only way to put raw markup in is `unsafeRawHtml()`, named so it is easy to grep for in review.
  * Where a value lands (html-context.ts) decides what else it must be.
  */
-import { analyse, NAME, ORIGIN, REFUSED, STYLE, TAGGED, TEXT, URL_LIST, VALUE, type Plan } from './html-context.js';
+import { analyse, META_NAMED, META_PLAIN, NAME, ORIGIN, REFUSED, STYLE, TAGGED, TEXT, URL_LIST, VALUE, type Plan } from './html-context.js';
 import { attributeRule, DYNAMIC_VALUE_MESSAGE, META_NAME_MESSAGE, PARAMS_MESSAGE, placeOf, refusal, resourceMessage } from './html-rules.js';
 import { decodeAttribute, originSettled, secondSlash, urlStart } from './html-urls.js';
 
@@ -291,7 +291,7 @@ function renderDynamic(kind: number, out: string, value: HtmlValue, strings: Tem
   if (kind === TAGGED) {
     const text = renderTagged(value, strings, i, tag);
     // An http-equiv from a fragment would rule the content the template wrote, values and all.
-    if (tag === 'meta' && /http-equiv/i.test(text)) throw new TypeError(refusal(META_NAME_MESSAGE, strings, i));
+    if ((tag === 'meta' || tag === META_NAMED || tag === META_PLAIN) && /http-equiv/i.test(text)) throw new TypeError(refusal(META_NAME_MESSAGE, strings, i));
     return text;
   }
   const name = /([^\s"'>/=]+)\s*=\s*["']$/.exec(out.slice(-200))?.[1]?.toLowerCase() ?? '';

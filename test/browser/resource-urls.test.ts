@@ -40,6 +40,10 @@ const PAGES: Record<string, (evil: string) => SafeHtml> = {
   '/split-script': (evil) => html`${html`<script `}src="${`${evil}/x.js`}"></script>`,
   // &SOL; is not a reference (names are case-sensitive): Chromium keeps it in the host, cdn.example.com&sol;.evil.test.
   '/entity-case': (evil) => html`<script src="http://cdn.example.com&SOL;${`.evil.test:${new URL(evil).port}/x.js`}"></script>`,
+  // An attribute fragment that ends its tag: the template's src went to the <script> it opened.
+  '/fragment-new-tag': (evil) => html`<img ${html` alt="x"><script `} src="${`${evil}/x.js`}">`,
+  // Open Graph tags from fragments: a content that reads as a refresh does nothing without an http-equiv.
+  '/og-meta': (evil) => html`<meta ${html` property="og:url" content="${`0;url=${evil}/refreshed`}"`}><meta name="x" ${html` content="${`0;url=${evil}/refreshed`}"`}>`,
   '/own': () => html`<script src="/static/${'app.js'}"></script><script src="${trustedUrl('/app.js')}"></script>`,
   // A value after a / that starts a URL of a list (ping's, srcset's, imagesrcset's candidates): //host.
   '/ping': (evil) => html`<a id="ping" href="/landed" ping="/${`/${hostOf(evil)}/beacon`}">p</a>`,
@@ -104,7 +108,7 @@ describe.runIf(browserTestsEnabled('resource URLs in Chromium'))('resource URLs 
 
   it.each([
     '/script', '/base', '/iframe', '/stylesheet', '/cdn-host', '/refresh',
-    '/fragment-script', '/fragment-base', '/fragment-iframe', '/fragment-stylesheet', '/fragment-refresh', '/name-refresh', '/name-http-equiv', '/javascript-url', '/split-script',
+    '/fragment-script', '/fragment-base', '/fragment-iframe', '/fragment-stylesheet', '/fragment-refresh', '/name-refresh', '/name-http-equiv', '/javascript-url', '/split-script', '/fragment-new-tag',
   ])('%s: the template is refused; the other origin gets no request', async (path) => {
     // goto waits for the load event: after the scripts, the frame and the stylesheet.
     await page.goto(`${app.origin}${path}`);
@@ -141,6 +145,13 @@ describe.runIf(browserTestsEnabled('resource URLs in Chromium'))('resource URLs 
     }
     await Promise.all([page.waitForURL((url) => url.pathname !== '/link'), page.click('#slash')]);
     expect(new URL(page.url()).host).toBe(appHost);
+    expect(evil.requests).toEqual([]);
+  });
+
+  it('Open Graph <meta> tags from fragments: rendered, parsed with no http-equiv, so nothing refreshes', async () => {
+    await page.goto(`${app.origin}/og-meta`);
+    expect(await page.locator('#rendered').count()).toBe(1);
+    expect(await page.evaluate(() => [...document.querySelectorAll('meta')].map((meta) => [...meta.attributes].map((a) => a.name).join(' ')))).toEqual(['property content', 'name content']);
     expect(evil.requests).toEqual([]);
   });
 
