@@ -80,7 +80,7 @@ export const META_NAME_MESSAGE =
 
 /**
  * A URL attribute whose static text starts a `javascript:` or `vbscript:` URL, or a `data:` one other
- * than an image, audio or video: the browser decodes the value's `&#39;` back to `'` before it runs
+ * than an image, audio, video or plain text (`runsCode`): the browser decodes the value's `&#39;` back to `'` before it runs
  * the code, so escaping does not keep a value a string there. A `trustedUrl()` is refused too: it may
  * choose a scheme where it starts the URL, and here the template has chosen one.
  */

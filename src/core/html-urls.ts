@@ -4,11 +4,16 @@
  * messages: html-rules.ts.
  */
 
-/** Whether `start`, the start of a URL (`urlStart`), is a URL of code or of a page the browser renders from its text. */
+/**
+ * Whether `start`, the start of a URL (`urlStart`), is a URL of code or of a page the browser renders
+ * from its text. Not: a `data:` image, audio or video, nor `data:text/plain` whose media type the
+ * template ends with its `,` (`<a download="notes.txt" href="data:text/plain;charset=utf-8,${text}">`:
+ * plain text runs nothing, and Chromium does not navigate a page to a data: URL, only downloads it).
+ */
 export function runsCode(start: string): boolean {
   const url = start.replace(/[\u0000-\u0020\u007f]/g, '');
   const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):/.exec(url)?.[1]?.toLowerCase();
-  return scheme === 'javascript' || scheme === 'vbscript' || (scheme === 'data' && !/^data:(?:image|audio|video)\//i.test(url));
+  return scheme === 'javascript' || scheme === 'vbscript' || (scheme === 'data' && !/^data:(?:(?:image|audio|video)\/|text\/plain(?:;[^,]*)?,)/i.test(url));
 }
 
 /**

@@ -248,3 +248,33 @@ describe('html: a value after a / alone in a resource URL', () => {
     expect(() => html`<embed src="/${'a'}${'/b'}" ${'src'}="/${'x'}">`).toThrow(/cannot interpolate into the value of an attribute whose name is interpolated, with text around it/);
   });
 });
+
+describe('html: a data:text/plain URL the template writes up to its comma', () => {
+  it('takes a value: plain text runs nothing (Chromium only downloads it, never navigates a page there)', () => {
+    expect(html`<a download="notes.txt" href="data:text/plain;charset=utf-8,${'<script>alert(1)</script>'}">n</a><a href="DATA:Text/Plain,${"'x'"}">m</a>`.value).toBe(
+      '<a download="notes.txt" href="data:text/plain;charset=utf-8,&lt;script&gt;alert(1)&lt;/script&gt;">n</a><a href="DATA:Text/Plain,&#39;x&#39;">m</a>',
+    );
+    expect(html`<a href="data:text/plain;base64,${'PHNjcmlwdD4='}">b</a>`.value).toBe('<a href="data:text/plain;base64,PHNjcmlwdD4=">b</a>');
+  });
+
+  it('still refuses a data: URL whose media type the value could reach, or another type', () => {
+    const message = (before: string) =>
+      new TypeError(
+        `html: cannot interpolate into a javascript:, vbscript: or data: URL written in the template, in \`…${before}\${…}\`: the browser decodes entities before it runs the code; put the value in a quoted data-… attribute and read it from a script file`,
+      );
+    for (const [render, before] of [
+      [() => html`<a href="data:text/plain${';x,'}">x</a>`, '<a href="data:text/plain'],
+      [() => html`<a href="data:text/plain;${'x'},y">x</a>`, '<a href="data:text/plain;'],
+      [() => html`<a href="data:text/${'html'},x">x</a>`, '<a href="data:text/'],
+      [() => html`<a href="data:text/plainx,${'x'}">x</a>`, '<a href="data:text/plainx,'],
+      [() => html`<a href="data:text/html,${'x'}">x</a>`, '<a href="data:text/html,'],
+      [() => html`<a href="data:,${'x'}">x</a>`, '<a href="data:,'],
+      [() => html`<a href="data:text/plain&${'#44;<script>'}">x</a>`, '<a href="data:text/plain&'],
+    ] as const) {
+      expect(render, String(render)).toThrow(message(before));
+    }
+    // A resource stays one: a stylesheet or frame of plain text is refused as any other origin.
+    expect(() => html`<link rel="stylesheet" href="data:text/plain,${'x'}">`).toThrow(refused('link', 'href'));
+    expect(() => html`<iframe src="data:text/plain,${'x'}"></iframe>`).toThrow(refused('iframe', 'src'));
+  });
+});

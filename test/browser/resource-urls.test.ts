@@ -8,6 +8,7 @@
  * The same through an attribute fragment (`<script ${html` src="${value}"`}>`), an interpolated name in
  * a `<meta>`, and a `javascript:` URL the template writes (its link, clicked, fetched from there).
  */
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -44,6 +45,11 @@ const PAGES: Record<string, (evil: string) => SafeHtml> = {
   '/fragment-new-tag': (evil) => html`<img ${html` alt="x"><script `} src="${`${evil}/x.js`}">`,
   // Open Graph tags from fragments: a content that reads as a refresh does nothing without an http-equiv.
   '/og-meta': (evil) => html`<meta ${html` property="og:url" content="${`0;url=${evil}/refreshed`}"`}><meta name="x" ${html` content="${`0;url=${evil}/refreshed`}"`}>`,
+  // Plain text in a data: URL: a download link.
+  '/data-text': (evil) => {
+    const text = `<script>fetch('${evil}/ran')</script>`;
+    return html`<a id="download" download="notes.txt" href="data:text/plain;charset=utf-8,${text}">d</a><a id="navigate" href="data:text/plain,${text}">n</a>`;
+  },
   '/own': () => html`<script src="/static/${'app.js'}"></script><script src="${trustedUrl('/app.js')}"></script>`,
   // A value after a / that starts a URL of a list (ping's, srcset's, imagesrcset's candidates): //host.
   '/ping': (evil) => html`<a id="ping" href="/landed" ping="/${`/${hostOf(evil)}/beacon`}">p</a>`,
@@ -152,6 +158,18 @@ describe.runIf(browserTestsEnabled('resource URLs in Chromium'))('resource URLs 
     await page.goto(`${app.origin}/og-meta`);
     expect(await page.locator('#rendered').count()).toBe(1);
     expect(await page.evaluate(() => [...document.querySelectorAll('meta')].map((meta) => [...meta.attributes].map((a) => a.name).join(' ')))).toEqual(['property content', 'name content']);
+    expect(evil.requests).toEqual([]);
+  });
+
+  it('a data:text/plain link: rendered; it downloads the text, and Chromium does not navigate the page to it', async () => {
+    await page.goto(`${app.origin}/data-text`);
+    expect(await page.locator('#rendered').count()).toBe(1);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+    const saved = await download.path();
+    expect(readFileSync(saved, 'utf8')).toBe(`<script>fetch('${evil.origin}/ran')</script>`);
+    const [refusal] = await Promise.all([page.waitForEvent('console', (message) => message.text().includes('Not allowed to navigate top frame to data URL')), page.click('#navigate')]);
+    expect(refusal.type()).toBe('error');
+    expect(new URL(page.url()).pathname).toBe('/data-text');
     expect(evil.requests).toEqual([]);
   });
 
