@@ -67,6 +67,14 @@ export function resourceMessage(tag: string, name: string): string {
     `put the origin in the template (${name}="/static/\${file}", ${name}="https://cdn.example.com/\${path}"), or interpolate a URL you built yourself (from configuration, never from user input) as trustedUrl(url), the whole value`;
 }
 
+/**
+ * `<link ${'href'}="${url}">`: a value names the attribute, so the template does not say it is an
+ * href, and the tag's rel is not read for it (a page's URL or a stylesheet's); refused as a resource.
+ */
+export const LINK_NAME_MESSAGE =
+  'a value cannot choose where <link href> loads from when a value names the attribute, in @: the template does not say the value is an href, so the tag\'s rel is not read for it, and as a stylesheet or preload it would load from any origin; ' +
+  'write the name in the template (<link rel="canonical" href="${url}"> takes any safe URL; a rel that loads takes an origin written in the template), or interpolate a URL you built yourself as trustedUrl(url)';
+
 /** `<meta http-equiv="refresh" content="0;url=…">` navigates, unchecked: its content is refused a value. */
 export const REFRESH_MESSAGE =
   'cannot interpolate into the content of <meta http-equiv="refresh"> in @: it sends the page to whatever URL it holds, and no check applies; send a redirect from the server (a 303 with Location) instead';

@@ -4,7 +4,7 @@
  * Where a value lands (html-context.ts) decides what else it must be.
  */
 import { analyse, META_NAMED, META_PLAIN, NAME, ORIGIN, REFUSED, STYLE, TAGGED, TEXT, URL_LIST, VALUE, type Plan } from './html-context.js';
-import { attributeRule, DYNAMIC_VALUE_MESSAGE, META_NAME_MESSAGE, PARAMS_MESSAGE, placeOf, refusal, resourceMessage } from './html-rules.js';
+import { attributeRule, DYNAMIC_VALUE_MESSAGE, LINK_NAME_MESSAGE, META_NAME_MESSAGE, PARAMS_MESSAGE, placeOf, refusal, resourceMessage } from './html-rules.js';
 import { decodeAttribute, originSettled, secondSlash, urlStart } from './html-urls.js';
 
 const SAFE = Symbol('livecomponents.safeHtml');
@@ -306,7 +306,7 @@ function renderDynamic(kind: number, out: string, value: HtmlValue, strings: Tem
         ? PARAMS_MESSAGE
         : DYNAMIC_VALUE_MESSAGE;
   if (rejected !== undefined) throw new TypeError(refusal(rejected, strings, i));
-  if (rule === 'resource' && !isTrustedUrl(value)) throw new TypeError(refusal(resourceMessage(tag, name), strings, i));
+  if (rule === 'resource' && !isTrustedUrl(value)) throw new TypeError(refusal(tag === 'link' ? LINK_NAME_MESSAGE : resourceMessage(tag, name), strings, i));
   const text = renderValue(value, strings, i, rule === 'style' ? STYLE : VALUE);
   return url && !urlIsSafe(text, rule === 'urls', isTrustedUrl(value) ? [[0, text.length]] : []) ? '#' : text;
 }

@@ -278,3 +278,19 @@ describe('html: a data:text/plain URL the template writes up to its comma', () =
     expect(() => html`<iframe src="data:text/plain,${'x'}"></iframe>`).toThrow(refused('iframe', 'src'));
   });
 });
+
+describe('html: <link> with an attribute name from a value', () => {
+  it('is refused as a resource whatever the rel, saying so and what to write instead', () => {
+    const message = (before: string) =>
+      new TypeError(
+        `html: a value cannot choose where <link href> loads from when a value names the attribute, in \`…${before}\${…}\`: the template does not say the value is an href, so the tag's rel is not read for it, and as a stylesheet or preload it would load from any origin; ` +
+          'write the name in the template (<link rel="canonical" href="${url}"> takes any safe URL; a rel that loads takes an origin written in the template), or interpolate a URL you built yourself as trustedUrl(url)',
+      );
+    expect(() => html`<link rel="canonical" ${'href'}="${'https://example.com/a'}">`).toThrow(message('="'));
+    expect(() => html`<link rel="stylesheet" ${'href'}="${EVIL}">`).toThrow(message('="'));
+    // The alternatives.
+    expect(html`<link rel="canonical" href="${'https://example.com/a'}"><link rel="stylesheet" ${'href'}="${trustedUrl('/app.css')}">`.value).toBe(
+      '<link rel="canonical" href="https://example.com/a"><link rel="stylesheet" href="/app.css">',
+    );
+  });
+});
