@@ -131,9 +131,10 @@ function openExclusively(path: string): BetterSqlite3.Database {
 /**
  * The other processes that have `path` (or its -wal, -shm or -journal file) open, read from Linux's
  * `/proc/<pid>/fd` (processes of other users are seen when this one runs as root or as their user);
- * empty elsewhere. SQLite's own locks cannot tell: a running app was seen holding none on its file
- * while idle, and a connection that takes itself for the last one checkpoints and deletes the WAL
- * on close — the running app's writes then go to a deleted file.
+ * empty elsewhere. SQLite's own locks cannot tell: the app's start-up file check (doctor-files.ts,
+ * `openRefusal`) opens and closes the database's files, which drops the process's POSIX locks on
+ * them, SQLite's included; a running app then holds none, and a connection that takes itself for the
+ * last one checkpoints and deletes the WAL on close — the running app's writes go to a deleted file.
  */
 function processesWithOpen(path: string): number[] {
   let real: string;
