@@ -2,7 +2,9 @@
  * The development session secret (no `LC_SESSION_SECRET`) as start-up reads it from its file. Its own
  * module so that `livecomponents doctor --connect` (data-dir) reads the file with the same code, and
  * says the same words, without loading the runtime (src/runtime/setup.ts). The state key file's
- * reader, `readDevStateKeys`, lives with the key ring (src/pipeline/state/keyring.ts).
+ * reader, `readDevStateKeys`, lives with the key ring (src/pipeline/state/keyring.ts). Also the
+ * reading and checks of `LC_SESSION_SECRET_FALLBACKS` that start-up, the configuration and `keygen`
+ * share (`parseSecretList`, `fallbackProblem`).
  */
 import { devFileUnusable, readDevFile } from '../ops/writable-path.js';
 

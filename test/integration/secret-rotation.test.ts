@@ -7,17 +7,21 @@
  * where the one-step order does not.
  */
 import { randomBytes } from 'node:crypto';
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
+import { livecomponents } from '../../src/http/plugin.js';
+import { memorySecurityEvents } from '../../src/ops/security-events.js';
 import { createMemoryStore } from '../../src/store/memory/index.js';
 import type { Store } from '../../src/store/types.js';
-import { demoApp, openClient, type TestClient } from '../helpers/demo.js';
+import { demoApp, openClient, testRuntime, tinyCounter, type TestClient } from '../helpers/demo.js';
 
 type Demo = Awaited<ReturnType<typeof demoApp>>;
 const apps: Demo[] = [];
+const servers: FastifyInstance[] = [];
 const stores: Store[] = [];
 afterEach(async () => {
   await Promise.all(apps.splice(0).map((d) => d.app.close()));
+  await Promise.all(servers.splice(0).map((s) => s.close()));
   await Promise.all(stores.splice(0).map((s) => s.close()));
 });
 
@@ -147,5 +151,47 @@ describe('rolling a new LC_SESSION_SECRET across two instances (docs/deployment.
     // Its own page's token passes on both; each answer of the rotated instance carries a token the old one refuses.
     expect(await alternate(rotated, old)).toEqual([200, 403, 200, 403, 200, 403]);
     expect([csrfRefusals(rotated), csrfRefusals(old)]).toEqual([0, 3]);
+  });
+});
+
+describe('form posts (verifyForm) during a rotation', () => {
+  /** A bare app on `store`: a page with a form token on GET /, a form handler on POST /form. */
+  async function formApp(store: Store, stateKeys: string, sessionSecret: string, sessionSecretFallbacks: string[], rotation: 'per-session' | 'per-action') {
+    const events = memorySecurityEvents();
+    const runtime = await testRuntime([tinyCounter], store, { stateKeys, sessionSecret, sessionSecretFallbacks, events, csrf: { rotation } });
+    const server = Fastify();
+    servers.push(server);
+    await server.register(livecomponents, { runtime });
+    server.get('/', async (request, reply) => {
+      const view = await server.livecomponents.view(request, reply);
+      return reply.type('text/html').send(`<form><input name="_csrf_token" value="${await view.formToken()}"></form>`);
+    });
+    server.post('/form', async (request, reply) => {
+      const session = await server.livecomponents.verifyForm(request, (request.body as { _csrf_token?: unknown })._csrf_token);
+      return reply.code(session === null ? 403 : 204).send();
+    });
+    await server.ready();
+    return { server, events };
+  }
+
+  it.each(['per-session', 'per-action'] as const)('%s: a form of the old secret posts to an instance rotated to [new, old]; off the list it is refused, one malicious_csrf', async (rotation) => {
+    const store = createMemoryStore({ sweepIntervalMs: 0 });
+    stores.push(store);
+    const stateKeys = b64();
+    const old = await formApp(store, stateKeys, OLD, [], rotation);
+    const rotated = await formApp(store, stateKeys, NEW, [OLD], rotation);
+    const newOnly = await formApp(store, stateKeys, NEW, [], rotation);
+    const post = async (server: FastifyInstance, cookie: string, token: string) =>
+      (await server.inject({ method: 'POST', url: '/form', headers: { cookie, 'content-type': 'application/json' }, payload: JSON.stringify({ _csrf_token: token }) })).statusCode;
+    const page = async () => {
+      const res = await old.server.inject({ method: 'GET', url: '/' });
+      const cookie = String(res.headers['set-cookie']).split(';')[0] as string;
+      return { cookie, token: /value="([^"]+)"/.exec(res.body)?.[1] as string };
+    };
+    const first = await page();
+    expect(await post(newOnly.server, first.cookie, first.token)).toBe(403);
+    expect(newOnly.events.events.map((e) => e.event)).toEqual(['malicious_csrf']);
+    expect(await post(rotated.server, first.cookie, first.token)).toBe(204);
+    expect(rotated.events.events).toEqual([]);
   });
 });
