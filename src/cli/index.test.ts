@@ -151,6 +151,25 @@ describe('livecomponents usage', () => {
   });
 });
 
+describe('livecomponents move-data: usage', () => {
+  it('exits 2 with nothing to move to, a target that is not PostgreSQL, or a source that is not a file; touching nothing', async () => {
+    expect(await run(['move-data'])).toEqual({
+      code: 2,
+      out: [],
+      err: ['move-data: nothing to move to: give --to-database postgres://… and/or --to-redis redis://… (or set DATABASE_URL to a postgres:// URL, REDIS_URL)'],
+    });
+    // DATABASE_URL naming the SQLite file itself is no target.
+    expect((await run(['move-data'], { DATABASE_URL: 'sqlite:./data/livecomponents.db' })).code).toBe(2);
+    const sqliteTarget = await run(['move-data', '--to-database', 'sqlite:./other.db']);
+    expect([sqliteTarget.code, sqliteTarget.err]).toEqual([2, ['move-data: --to-database must be a postgres:// URL (to move a SQLite file elsewhere, copy the file while the app is stopped)']]);
+    const memory = await run(['move-data', '--from', 'sqlite::memory:', '--to-redis', 'redis://127.0.0.1:1']);
+    expect([memory.code, memory.err]).toEqual([2, ['move-data: --from must name a SQLite file (sqlite:PATH)']]);
+    const missing = await run(['move-data', '--from', 'sqlite:/nonexistent/lc-move/app.db', '--to-redis', 'redis://127.0.0.1:1']);
+    expect(missing.code).toBe(1);
+    expect(missing.err[0]).toMatch(/^move-data: cannot open \/nonexistent\/lc-move\/app\.db: /);
+  });
+});
+
 describe('livecomponents serve, migrate, tokens:cleanup', () => {
   it('serve starts the app it is given', async () => {
     let started = 0;

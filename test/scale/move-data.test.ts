@@ -315,6 +315,17 @@ describe.skipIf(skip)('livecomponents move-data: SQLite file → PostgreSQL + Re
     expect(await redisClient.exists(stateKey)).toBe(0);
   });
 
+  it('refuses a target whose applied migrations differ from this release\'s (the migrate code\'s refusal), writing nothing', async () => {
+    const other = await createTestSchema('move_data_changed');
+    drops.push(other.drop);
+    expect(await migrateCommand({ DATABASE_URL: other.url }, { out: () => undefined })).toBe(0);
+    await query(other.url, `update lc_migration_checksums set checksum = 'edited' where name = '002_auth'`);
+    const refused = await move('--from', from, '--to-database', other.url);
+    expect(refused.code).toBe(1);
+    expect(refused.err.join('\n')).toMatch(/migration 002_auth differs from the one applied to this database: its checksum is/);
+    expect(await counts(other.url)).toEqual({ users: 0, access_tokens: 0, refresh_tokens: 0, password_resets: 0 });
+  });
+
   it('a violation half-way (a refresh token of a user that does not exist) leaves the target as it was; fixed, the run completes', async () => {
     const other = await createTestSchema('move_data_fail');
     drops.push(other.drop);
