@@ -183,14 +183,21 @@ function view(
 ): PageView {
   const { csrfToken } = parts;
   // Single-use tokens: concurrent actions must not share one, and a retry must not resend a used one.
-  const singleUse = runtime.csrf.rotation === 'per-action' ? html` ${CSRF_SINGLE_USE_ATTR}` : null;
+  const singleUse = runtime.csrf.rotation === 'per-action';
   // The runtime's own script, which a nonce-based policy refuses without its nonce ('strict-dynamic'
-  // then lets the modules it imports load). The value is escaped as any attribute value.
+  // then lets the modules it imports load). The value is escaped as any attribute value. Each tag is
+  // one template with its attributes written out: an attribute fragment put in a <meta> or <script>
+  // is rendered again as that tag's attributes, twice the work for the same text.
   const head = (options?: ScriptOptions): SafeHtml => {
     const nonce = options?.nonce ?? defaultNonce;
-    const nonceAttr = nonce === undefined ? null : html` nonce="${nonce}"`;
-    return html`<meta name="${CSRF_META_NAME}" content="${csrfToken}"${singleUse}>
-<script type="module" src="${trustedUrl(ROUTES.clientScript)}"${nonceAttr}></script>`;
+    const meta = singleUse
+      ? html`<meta name="${CSRF_META_NAME}" content="${csrfToken}" ${CSRF_SINGLE_USE_ATTR}>`
+      : html`<meta name="${CSRF_META_NAME}" content="${csrfToken}">`;
+    const script = nonce === undefined
+      ? html`<script type="module" src="${trustedUrl(ROUTES.clientScript)}"></script>`
+      : html`<script type="module" src="${trustedUrl(ROUTES.clientScript)}" nonce="${nonce}"></script>`;
+    return html`${meta}
+${script}`;
   };
   // Each instance is one root on the page.
   const mountOnce = async (componentId: string, initialState?: Record<string, unknown>): Promise<SafeHtml> => {
