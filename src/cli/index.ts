@@ -74,8 +74,9 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     },
   },
   'move-data': {
-    synopsis: 'move-data [--from sqlite:PATH] [--to-database postgres://…] [--to-redis redis://…] [--redis-key-prefix P] [--dry-run]',
-    summary: 'copy the embedded SQLite file\'s data (users, tokens; sessions, state, idempotency records, rate limits) into PostgreSQL and Redis (targets default to DATABASE_URL and REDIS_URL); stop the app first',
+    synopsis: 'move-data [options]',
+    summary:
+      'stop the app, then copy its SQLite file\'s data (users, tokens; sessions, state, idempotency records, rate limits) into PostgreSQL and Redis: --from sqlite:PATH (default sqlite:./data/livecomponents.db), --to-database postgres://… (default DATABASE_URL), --to-redis URL[,URL…] (default REDIS_URL), --redis-key-prefix P (default REDIS_KEY_PREFIX), --dry-run',
     options: {
       from: { type: 'string' },
       'to-database': { type: 'string' },
