@@ -52,7 +52,11 @@ interface SonicBoomStream {
   readonly file: string;
 }
 
-/** sonic-boom, the stream pino.destination() returns (pino loads it anyway: no import cost). */
+/**
+ * sonic-boom, the stream pino.destination() returns (pino loads it anyway: no import cost). Keep the
+ * major pino depends on (pino 10: ^4): with sonic-boom 5 here, pino would load its own 4.x besides it,
+ * and stdout and files would be written by two versions that flush and drain differently.
+ */
 const loadSonicBoom = lazyRequire<new (options: object) => SonicBoomStream>('sonic-boom');
 
 const pad = (n: number, width = 2): string => String(n).padStart(width, '0');

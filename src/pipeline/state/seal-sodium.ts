@@ -3,6 +3,11 @@
  * package ships no declarations. Loaded with `createRequire` (it is a CommonJS native addon).
  * Every function takes `Uint8Array` views and honours their byte offset, so callers can pass
  * `subarray`s of one work buffer without copying.
+ *
+ * Kept on sodium-native 4.x (checked against 5.1.0): 5 has the same functions and prebuilds (they load
+ * on Node 20 and 22 without a compiler) but wraps each call in JavaScript argument checks, and a seal +
+ * open of 1 KiB took ~10% longer on Node 20 (5.0–5.3 → 5.4–5.9 µs, over the 5 µs target of
+ * `bench/seal.mjs`), 2–5% on Node 22; it also adds 13 packages for the Bare runtime to the install.
  */
 import { createRequire } from 'node:module';
 
