@@ -185,19 +185,23 @@ function renderTagged(value: HtmlValue, strings: TemplateStringsArray, i: number
  *   (each candidate of `srcset`, `imagesrcset` and `ping`, each value an SVG animation sets) and
  *   becomes `#` when unsafe;
  *   a `trustedUrl()` that starts the value (or a list candidate) and holds the scheme skips that check;
- *   a `/` or `\` a value starts with right after a lone `/` is written `%2F` / `%5C` (no `//host`);
+ *   a `/` or `\` a value starts with right after a lone `/` of the template (that starts the URL, or a
+ *   `srcset`, `ping`… candidate) is written `%2F` / `%5C` (no `//host`);
  * - a resource URL (`<script src>`, `<base href>`, `<iframe src>`, `<object data>`, `<embed src>`,
  *   `<link href>` unless its first rel names pages only): the static text before the first value must
- *   settle the origin (`/static/`, `./`, `https://cdn.example.com/`), or the value that starts it be a
+ *   settle the origin (`/static/`, `/` alone, `./`, `https://cdn.example.com/`), or the value that starts it be a
  *   `trustedUrl()`; else a TypeError at render; a fragment put where an attribute name goes in such a
  *   tag (or a `<meta>`) is read again as that tag's attributes;
  * - a `style` attribute: numbers, and strings of letters, digits, `_`, spaces and `# % . , + -`;
  * - where an attribute name goes (`<input ${x}>`): html`…` fragments (read as attributes), and strings
  *   of bare names;
  * - TypeError at render: `on…` handlers, `srcdoc`, a URL the template starts with `javascript:`, `vbscript:` or `data:` (not an image,
- *   audio, video), `<meta http-equiv="refresh">` content (or a `<meta>` whose names or http-equiv are interpolated), `<script>`, `<style>`, a tag name, an unquoted
+ *   audio, video, nor `data:text/plain…,`), `<meta http-equiv="refresh">` content (or a `<meta>` whose names or http-equiv are
+ *   interpolated, or not written in the template: a fragment's content takes a value when it or the tag writes name, property or
+ *   itemprop and neither an http-equiv), `<script>`, `<style>`, a tag name, an unquoted
  *   attribute value, an html`…` fragment in an attribute value, `data-lc-params` built around a value,
- *   an html`…` fragment that ends inside a tag, a value, `<script>` or `<style>` where text or a name goes.
+ *   an html`…` fragment that ends inside a tag, a value, `<script>` or `<style>` where text or a name goes, or one
+ *   put where a name goes that ends the tag.
  * @example
  * html`<p class="greeting">Hello, ${user.name}!</p>` // user.name is escaped
  */
