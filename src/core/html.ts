@@ -3,7 +3,8 @@
  * The only way to put raw markup in is `unsafeRawHtml()`, named so it is easy to grep for in review.
  * Where a value lands (html-context.ts) decides what else it must be.
  */
-import { analyse, META_NAMED, META_PLAIN, NAME, ORIGIN, REFUSED, STYLE, TAGGED, TEXT, URL_LIST, VALUE, type Plan } from './html-context.js';
+import { analyse } from './html-context.js';
+import { META_NAMED, META_PLAIN, NAME, ORIGIN, REFUSED, STYLE, TAGGED, TEXT, URL_LIST, VALUE, type Plan } from './html-plan.js';
 import { attributeRule, DYNAMIC_VALUE_MESSAGE, LINK_NAME_MESSAGE, META_NAME_MESSAGE, PARAMS_MESSAGE, placeOf, refusal, resourceMessage } from './html-rules.js';
 import { decodeAttribute, originSettled, secondSlash, urlStart } from './html-urls.js';
 
