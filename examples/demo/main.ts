@@ -67,7 +67,8 @@ async function main(): Promise<void> {
     app = await createDemoApp({ config, loggerInstance: logger, lifecycle });
     // The files it now has open, as `doctor --connect` judges them (a database file other users may
     // read in production, a disk nearly full): a FAIL there is a warning here, in the same words.
-    for (const check of runFileChecks(config)) for (const problem of check.problems) logger.warn({ check: check.name }, `files: ${problem} (doctor: FAIL ${check.name})`);
+    // Without opening its SQLite files: closing one would drop SQLite's locks (databaseOpenHere).
+    for (const check of runFileChecks(config, { databaseOpenHere: true })) for (const problem of check.problems) logger.warn({ check: check.name }, `files: ${problem} (doctor: FAIL ${check.name})`);
     for (const signal of STOP_SIGNALS) process.removeListener(signal, exitDuringStartup);
     // SIGTERM/SIGINT: readiness 503, drain, finish in-flight requests, close stores, exit 0.
     // The logger closes last, after "shutdown: complete", so buffered and batched lines are delivered;

@@ -66,17 +66,28 @@ export interface FileCheckOptions {
   minFreeBytes?: number;
   /** Free space below which their ok line calls the disk low, bytes. @default LOW_FREE_BYTES (1 GiB) */
   lowFreeBytes?: number;
+  /**
+   * This process has the SQLite database open (start-up's own check, after opening it): its file,
+   * -wal and -shm are not opened to try them. POSIX record locks belong to the process, and closing
+   * any descriptor of a file drops every one it holds there — SQLite's included, so the next process
+   * to close the file would think itself the last, checkpoint and delete the WAL the app still
+   * writes to. SQLite's own open has proved them writable (src/sql/database.ts, checkWritable).
+   * @default false (the doctor, a process of its own)
+   */
+  databaseOpenHere?: boolean;
 }
 
 interface Limits {
   readonly min: number;
   readonly low: number;
+  /** FileCheckOptions.databaseOpenHere. */
+  readonly databaseOpenHere: boolean;
 }
 
 /** Every file check, in order. Synchronous: a few system calls per folder. */
 export function runFileChecks(config: AppConfig, options: FileCheckOptions = {}): FileCheckResult[] {
   const cwd = options.cwd ?? process.cwd();
-  const limits = { min: options.minFreeBytes ?? MIN_FREE_BYTES, low: options.lowFreeBytes ?? LOW_FREE_BYTES };
+  const limits = { min: options.minFreeBytes ?? MIN_FREE_BYTES, low: options.lowFreeBytes ?? LOW_FREE_BYTES, databaseOpenHere: options.databaseOpenHere === true };
   return [
     checkDataDir(config, resolve(cwd, options.dataDir ?? 'data'), limits, cwd),
     checkDatabaseFiles(config, cwd, limits),
@@ -178,7 +189,7 @@ function sqliteFiles(path: string, where: string, role: SqliteFileRole, limits: 
   const open: string[] = [];
   for (const companion of [file, `${file}-wal`, `${file}-shm`]) {
     if (!existsSync(companion)) continue;
-    const refusal = openRefusal(companion, 'r+');
+    const refusal = limits.databaseOpenHere ? undefined : openRefusal(companion, 'r+');
     if (refusal !== undefined) problems.push(`${prefix}${companion} ${refusal}, so every write fails (503); make it writable for the app's user${orElse}`);
     // The app creates them 0600; a file from an older version, a copy or a restore may be readable
     // by every local user, and it holds password hashes, emails, sessions and sealed state.

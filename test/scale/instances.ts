@@ -30,7 +30,8 @@ export async function startInstances(count: number, env: Record<string, string>)
     const dir = mkdtempSync(join(tmpdir(), `lc-instance-${i}-`));
     const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'examples/demo/main.ts')], {
       cwd: root,
-      env: { ...process.env, ...shared, PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: `sqlite:${join(dir, 'app.db')}` },
+      // A file of its own unless `env` names one (a test that restarts an instance on its file).
+      env: { ...process.env, DATABASE_URL: `sqlite:${join(dir, 'app.db')}`, ...shared, PORT: String(port), HOST: '127.0.0.1' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';
