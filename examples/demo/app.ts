@@ -118,6 +118,7 @@ export async function createDemoApp(options: DemoAppOptions = {}): Promise<Fasti
   const secrets = loadSecrets({
     stateKeys: config.LC_STATE_KEYS,
     sessionSecret: config.LC_SESSION_SECRET,
+    sessionSecretFallbacks: config.LC_SESSION_SECRET_FALLBACKS,
     production: config.production,
     warn: (message: string) => app.log.warn(message),
     ...options.framework,
@@ -153,7 +154,7 @@ interface Assembly {
   config: AppConfig;
   options: DemoAppOptions;
   backends: Backends;
-  secrets: Pick<LiveComponentsOptions, 'stateKeys' | 'sessionSecret'>;
+  secrets: Pick<LiveComponentsOptions, 'stateKeys' | 'sessionSecret' | 'sessionSecretFallbacks'>;
   redisErrors: ReturnType<typeof redisErrorLog>;
 }
 
@@ -214,8 +215,9 @@ async function assemble(app: FastifyInstance, { config, options, backends, secre
     state: lifecycle,
     checks: [storeHealthCheck(runtime.store), sqlHealthCheck(backends.db), ...(redis === undefined ? [] : [redisEvictionCheck(redis)])],
     token: config.HEALTH_TOKEN,
+    previousToken: config.HEALTH_TOKEN_PREVIOUS,
   });
-  await registerMetricsRoute(app, { metrics, token: config.METRICS_TOKEN, port: config.METRICS_PORT, host: config.HOST, allowedHosts: config.METRICS_ALLOWED_HOSTS });
+  await registerMetricsRoute(app, { metrics, token: config.METRICS_TOKEN, previousToken: config.METRICS_TOKEN_PREVIOUS, port: config.METRICS_PORT, host: config.HOST, allowedHosts: config.METRICS_ALLOWED_HOSTS });
   app.addHook('onReady', async () => {
     lifecycle.startupDone = true;
   });

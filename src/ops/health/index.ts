@@ -47,6 +47,13 @@ export interface HealthOptions {
    * @default undefined (error text is never shown)
    */
   token?: string | undefined;
+  /**
+   * `HEALTH_TOKEN_PREVIOUS`: a second token accepted beside `token` while it changes (the probe's
+   * configuration follows the app's: the app accepts both, the probe changes, this is dropped).
+   * Needs `token`; must differ from it.
+   * @default undefined (only `token`)
+   */
+  previousToken?: string | undefined;
   /** Where a refused token is reported. @default the sink of the `livecomponents` plugin on `app`, if any */
   events?: SecurityEventSink | undefined;
   /** How long one check may take before it counts as failed, in ms, at most 2^31 − 1 (a timer's limit). @default 1000 */
@@ -78,7 +85,11 @@ export function registerHealth(app: FastifyInstance, options: HealthOptions): vo
   const timeoutMs = positiveMs(WHERE, 'timeoutMs', options.timeoutMs ?? 1000);
   const warnMs = positiveMs(WHERE, 'warnMs', options.warnMs ?? Math.max(1, timeoutMs / 2));
   const token = optionalToken(WHERE, 'token', options.token);
-  const checkBearer = token === undefined ? (): BearerResult => 'absent' : bearerChecker(token);
+  const previousToken = optionalToken(WHERE, 'previousToken', options.previousToken);
+  if (previousToken !== undefined && (token === undefined || previousToken === token)) {
+    throw new InvalidOptionError(WHERE, token === undefined ? 'previousToken needs token (it is only accepted beside it)' : 'previousToken must differ from token');
+  }
+  const checkBearer = token === undefined ? (): BearerResult => 'absent' : bearerChecker(token, previousToken);
   const reportRefusal = tokenRefusalReporter(app, options.events, 'HEALTH_TOKEN');
   const clock = options.clock ?? systemClock;
 
