@@ -148,6 +148,9 @@ export function actionBodyLimitOf(value: number | undefined, where = 'livecompon
   return value;
 }
 
+/** `application/json`, with parameters or none: the one body type the action route parses. */
+const JSON_MEDIA_TYPE = /^\s*application\/json\s*(?:;|$)/i;
+
 /** The action route lives in its own context: only JSON is parsed there, errors map to our codes. */
 async function actionRoute(app: FastifyInstance, opts: { runtime: LiveRuntime; sessionCookie: SessionCookie; bodyLimit: number }): Promise<void> {
   const { runtime, sessionCookie, bodyLimit } = opts;
@@ -156,7 +159,17 @@ async function actionRoute(app: FastifyInstance, opts: { runtime: LiveRuntime; s
   // JSON.stringify's text; the HTML the idempotency record just encoded is not escaped twice.
   app.setReplySerializer(serializeActionBody);
 
-  app.post(ROUTES.action, { bodyLimit }, async (request, reply) => {
+  // A body that is not JSON, from another site: what a browser posts cross-site without asking (a
+  // form, `text/plain`, no body), as no page of the app does. Refused as CSRF before the parser reads
+  // it — 403 and its `malicious_csrf` (PROTOCOL §3: CSRF first) — where the parser answered 415 or 400
+  // and no event was logged. A JSON body goes on to the pipeline, whose CSRF stage checks the same.
+  const onRequest = (request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void): void => {
+    if (JSON_MEDIA_TYPE.test(request.headers['content-type'] ?? '')) return done();
+    const refused = runtime.refuseForeignSource(requestInfo(request));
+    if (refused === null) return done();
+    reply.code(refused.status).headers(ACTION_HEADERS).send(refused.body);
+  };
+  app.post(ROUTES.action, { bodyLimit, onRequest }, async (request, reply) => {
     // Only parsed here: the pipeline verifies the session in its first store round trip.
     const session = runtime.sessions.fromCookie(sessionCookie.read(request));
     const res = await runtime.handleAction(requestInfo(request), request.body, session, BODY_SCANNED);

@@ -16,7 +16,7 @@ import { createExecutor, renderComponent } from '../pipeline/execute/index.js';
 import { ActionComponentContext } from '../pipeline/execute/component-context.js';
 import { migrateState, stateVersionOf } from '../pipeline/state/migrate.js';
 import { createStateRepository, DEFAULT_MAX_STATE_BYTES, type StateRepository, type StateSealer } from '../pipeline/state/repository.js';
-import { createActionContext, type Outcome, type RequestInfo } from '../pipeline/types.js';
+import { createActionContext, type ActionBody, type Outcome, type RequestInfo } from '../pipeline/types.js';
 import { createSessionManager, type SessionManager } from '../session/index.js';
 import type { Session } from '../session/types.js';
 import type { Store } from '../store/types.js';
@@ -24,6 +24,7 @@ import { parseActionBody } from './action-body.js';
 import { actionTimeoutOf, buildStages, csrfOriginsOf, type SecurityOptions } from './stages.js';
 import { createNewSessionGate } from './new-session-limit.js';
 import { trustedOrigins as normalisedOrigins, type CsrfService } from '../pipeline/csrf/index.js';
+import { checkSource } from '../pipeline/csrf/origins.js';
 
 export interface RuntimeOptions extends SecurityOptions {
   components: readonly ComponentDefinition[];
@@ -102,6 +103,14 @@ export interface LiveRuntime {
    */
   handleAction(request: RequestInfo, body: unknown, session: Session | null, options?: HandleActionOptions): Promise<RuntimeResponse>;
   /**
+   * The CSRF stage's source check alone (`Sec-Fetch-Site: cross-site`, an `Origin` not trusted), for
+   * an action request before its body is read: its 403 `CSRF_TOKEN_INVALID`, with the stage's
+   * `malicious_csrf` event, or `null` when the source passes (the pipeline checks the rest). A
+   * cross-site page can only send a body a browser posts without asking (a form, `text/plain`): the
+   * body parser answered those 415 (or 400, 413) before the pipeline ran, and no event was logged.
+   */
+  refuseForeignSource(request: RequestInfo): RuntimeResponse<ErrorBody> | null;
+  /**
    * Mounts (or finds) an instance in a session and renders it. `initialState`: fields over the
    * component's `initialState` (only its fields), for an instance not mounted yet. `user` is the session's user when the
    * caller has it already (a page view looks it up once for all its components); else looked up.
@@ -126,6 +135,9 @@ export interface LiveRuntime {
   close(): void;
 }
 
+/** What a request refused before its body was read is taken to name: nothing. */
+const UNREAD_BODY: ActionBody = Object.freeze({ componentId: '', action: '', params: Object.freeze({}), csrfToken: undefined, idempotencyKey: undefined });
+
 export function createRuntime(options: RuntimeOptions): LiveRuntime {
   const clock = options.clock ?? systemClock;
   const registry = createRegistry(options.components);
@@ -146,6 +158,13 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
 
   async function userOf(session: Session): Promise<User | null> {
     return session.userId !== null && resolveUser !== undefined ? resolveUser(session.userId) : null;
+  }
+
+  function refuseForeignSource(request: RequestInfo): RuntimeResponse<ErrorBody> | null {
+    if (checkSource(request.headers, trustedOrigins) === null) return null;
+    // The stage's own check, so the event and its description are the stage's: the source comes first there.
+    const refused = csrfScreen({ request, body: UNREAD_BODY, session: sessions.ephemeral() });
+    return errorResponse(refused?.type === 'error' ? refused.error : new LiveError('CSRF_TOKEN_INVALID'), request.requestId, {});
   }
 
   async function handleAction(request: RequestInfo, rawBody: unknown, maybeSession: Session | null, opts?: HandleActionOptions): Promise<RuntimeResponse> {
@@ -307,7 +326,7 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
   }
 
   const close = (): void => closing.abort();
-  return { registry, sessions, states, csrf, store: options.store, events, trustedOrigins, handleAction, mount, renderInitial, userOf, admitNewSession, close };
+  return { registry, sessions, states, csrf, store: options.store, events, trustedOrigins, handleAction, refuseForeignSource, mount, renderInitial, userOf, admitNewSession, close };
 }
 
 /**

@@ -4,13 +4,16 @@
  * from a chosen loopback source address with the test certificate as the only trusted CA.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { createHash, randomBytes, X509Certificate } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
-import { ROOT } from './tools.js';
+import { freePort, readDeploy, ROOT, run } from './tools.js';
+import { startRedis, type RedisServer } from '../redis/server.js';
 import { waitUntil } from '../helpers/wait-until.js';
 
 export interface SiteValues {
@@ -259,4 +262,146 @@ function collect(res: IncomingMessage, resolve: (r: Reply) => void, reject: (e: 
 /** The `name=value` pairs of a response's Set-Cookie headers, joined for a Cookie header. */
 export function cookieHeader(reply: Reply): string {
   return (reply.headers['set-cookie'] ?? []).map((c) => c.split(';')[0]).join('; ');
+}
+
+/** What `startProductionSite` starts: the shipped nginx site in front of two production instances on one Redis. */
+export interface ProductionSiteOptions {
+  /** `LC_SERVER_NAME`, and the host of `APP_URL`. */
+  serverName: string;
+  /** `APP_URL` of both instances (the origin browsers see), e.g. `https://app.lc.test`. */
+  appUrl: string;
+  /** More names in the certificate's subjectAltName (another site the test serves with it). */
+  altNames?: readonly string[];
+  /**
+   * `DATABASE_URL` both instances share (PostgreSQL: users and tokens must be the same on both, or a
+   * user registered through one instance cannot sign in through the other). @default a SQLite file per instance
+   */
+  databaseUrl?: string;
+  /** More environment for both instances. */
+  env?: Record<string, string>;
+}
+
+export interface ProductionSite {
+  readonly dir: string;
+  /** The certificate (PEM), its key's file, and the base64 SHA-256 of its SubjectPublicKeyInfo (Chromium's `--ignore-certificate-errors-spki-list`). */
+  readonly cert: string;
+  readonly certPath: string;
+  readonly keyPath: string;
+  readonly spki: string;
+  /** nginx's loopback ports standing for 443 and 80. */
+  readonly httpsPort: number;
+  readonly httpPort: number;
+  /** `127.0.0.1:<port>` of each instance, as nginx's `$upstream_addr` names them. */
+  readonly upstreams: readonly [string, string];
+  readonly metricsPorts: readonly [number, number];
+  readonly metricsToken: string;
+  /** Each instance's JSON log lines so far (LOG_DESTINATION=file:…), parsed. */
+  logLines(instance: 0 | 1): Record<string, unknown>[];
+  /** nginx's access and error logs so far. */
+  nginxLog(which: 'access' | 'error'): string;
+  /** Every child's recent output, for failure messages. */
+  diagnostics(): string;
+  stop(): Promise<void>;
+}
+
+/** The base64 SHA-256 of a PEM certificate's SubjectPublicKeyInfo. */
+export function spkiHash(pem: string): string {
+  return createHash('sha256').update(new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' })).digest('base64');
+}
+
+/**
+ * The production shape on one machine: a certificate made with openssl, a test-owned redis-server,
+ * two instances of the built reference app (NODE_ENV=production, APP_URL `appUrl`, TRUST_PROXY =
+ * nginx's address, JSON logs at info level to a file each, metrics on METRICS_PORT), and nginx with
+ * the shipped site file in front of them. `stop` ends all of it and removes the folder.
+ */
+export async function startProductionSite(options: ProductionSiteOptions): Promise<ProductionSite> {
+  ensureBuilt();
+  const dir = mkdtempSync(join(tmpdir(), 'lc-site-'));
+  const children: Child[] = [];
+  let redis: RedisServer | undefined;
+  const stop = async () => {
+    await Promise.all(children.map((c) => c.stop()));
+    await redis?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const certPath = join(dir, 'cert.pem');
+    const keyPath = join(dir, 'key.pem');
+    const names = [options.serverName, ...(options.altNames ?? [])].map((n) => `DNS:${n}`).join(',');
+    const made = run('openssl', [
+      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', `/CN=${options.serverName}`,
+      '-addext', `subjectAltName=${names}`, '-keyout', keyPath, '-out', certPath,
+    ]);
+    if (made.status !== 0) throw new Error(`openssl failed: ${made.stderr}`);
+    const cert = readFileSync(certPath, 'utf8');
+    redis = await startRedis();
+    const appPorts = [await freePort(), await freePort()] as const;
+    const metricsPorts = [await freePort(), await freePort()] as const;
+    const httpsPort = await freePort();
+    const httpPort = await freePort();
+    const upstreams = [`127.0.0.1:${appPorts[0]}`, `127.0.0.1:${appPorts[1]}`] as const;
+    for (const sub of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, sub));
+    const site = renderSite(readDeploy('nginx/livecomponents.conf.template'), {
+      serverName: options.serverName, cert: certPath, key: keyPath, upstreams, httpsPort, httpPort,
+    });
+    writeFileSync(join(dir, 'livecomponents.conf'), site);
+    writeFileSync(join(dir, 'nginx.conf'), mainConfig(dir, join(dir, 'livecomponents.conf')));
+    const metricsToken = randomBytes(32).toString('hex');
+    const shared = {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      NODE_ENV: 'production',
+      HOST: '127.0.0.1',
+      APP_URL: options.appUrl,
+      TRUST_PROXY: '127.0.0.1',
+      BEHIND_PROXY: 'true',
+      REDIS_URL: redis.url,
+      INSTANCES: '2',
+      LC_STATE_KEYS: randomBytes(32).toString('base64'),
+      LC_SESSION_SECRET: randomBytes(32).toString('base64'),
+      METRICS_TOKEN: metricsToken,
+      HEALTH_TOKEN: randomBytes(32).toString('hex'),
+      LOG_LEVEL: 'info',
+      ...options.env,
+    };
+    const logFiles = appPorts.map((_, i) => join(dir, `app${i + 1}`, 'app.log'));
+    appPorts.forEach((port, i) => {
+      const cwd = join(dir, `app${i + 1}`);
+      mkdirSync(cwd);
+      children.push(
+        startChild(`app${i + 1}`, process.execPath, [join(ROOT, 'dist/examples/demo/main.js')], {
+          cwd,
+          env: {
+            ...shared,
+            PORT: String(port),
+            METRICS_PORT: String(metricsPorts[i]),
+            DATABASE_URL: options.databaseUrl ?? `sqlite:${join(cwd, 'app.db')}`,
+            LOG_DESTINATION: `file:${logFiles[i]}`,
+          },
+        }),
+      );
+    });
+    await Promise.all(appPorts.map((port, i) => waitForPort(port, children[i] as Child)));
+    const conf = ['-p', `${dir}/`, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf')];
+    const checked = run('nginx', ['-t', ...conf]);
+    if (checked.status !== 0) throw new Error(`nginx -t refused the site:\n${checked.stderr}`);
+    const nginx = startChild('nginx', 'nginx', [...conf, '-g', 'daemon off;'], { cwd: dir, env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin' } });
+    children.push(nginx);
+    await waitForPort(httpsPort, nginx);
+    const readText = (path: string) => (existsSync(path) ? readFileSync(path, 'utf8') : '');
+    return {
+      dir, cert, certPath, keyPath, spki: spkiHash(cert), httpsPort, httpPort, upstreams, metricsPorts, metricsToken,
+      logLines: (instance) =>
+        readText(logFiles[instance] as string)
+          .split('\n')
+          .filter((line) => line.startsWith('{'))
+          .map((line) => JSON.parse(line) as Record<string, unknown>),
+      nginxLog: (which) => readText(join(dir, `${which}.log`)),
+      diagnostics: () => children.map((c) => `--- ${c.name}\n${c.output()}`).join('\n'),
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
 }
