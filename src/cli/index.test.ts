@@ -145,7 +145,10 @@ describe('livecomponents usage', () => {
     expect(out.slice(3).map((line) => line.trim().split(' ')[0])).toEqual(['serve', 'doctor', 'keygen', 'migrate', 'move-data', 'tokens:cleanup', 'help']);
     expect(await run(['keygen', '--help'])).toEqual({
       code: 0,
-      out: ['usage: livecomponents keygen [--rotate]', '  print new LC_STATE_KEYS and LC_SESSION_SECRET (--rotate: a new key before the current ones)'],
+      out: [
+        'usage: livecomponents keygen [--rotate] [--rotate-session-secret]',
+        '  print new LC_STATE_KEYS and LC_SESSION_SECRET (--rotate: a new key before the current ones; --rotate-session-secret: a new LC_SESSION_SECRET, the current one in LC_SESSION_SECRET_FALLBACKS)',
+      ],
       err: [],
     });
   });

@@ -53,8 +53,8 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     },
   },
   keygen: {
-    synopsis: 'keygen [--rotate]',
-    summary: 'print new LC_STATE_KEYS and LC_SESSION_SECRET (--rotate: a new key before the current ones)',
+    synopsis: 'keygen [--rotate] [--rotate-session-secret]',
+    summary: 'print new LC_STATE_KEYS and LC_SESSION_SECRET (--rotate: a new key before the current ones; --rotate-session-secret: a new LC_SESSION_SECRET, the current one in LC_SESSION_SECRET_FALLBACKS)',
     options: { rotate: { type: 'boolean' }, 'rotate-session-secret': { type: 'boolean' } },
     async run(values, io) {
       const result = keygen(io.env, { rotate: values.rotate === true, rotateSessionSecret: values['rotate-session-secret'] === true });
