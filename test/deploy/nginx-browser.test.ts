@@ -24,7 +24,7 @@ import { browserTestsEnabled, CHROMIUM_ARGS, CHROMIUM_PATH } from '../browser/br
 import { REDIS_AVAILABLE } from '../redis/server.js';
 import { waitUntil } from '../helpers/wait-until.js';
 import { freePort } from '../helpers/ports.js';
-import { startProductionSite, type ProductionSite } from './nginx-harness.js';
+import { httpsCall, startProductionSite, type ProductionSite } from './nginx-harness.js';
 import { haveTool } from './tools.js';
 import { createTestSchema, postgresAvailability, warnSkipped } from '../../src/sql/test-postgres.js';
 
@@ -370,6 +370,34 @@ describe.runIf(HAVE_TOOLS)('nginx + HTTPS + two production instances, in Chromiu
     expect(failed.map((s) => `${s.method} ${s.url} ${s.status}`)).toEqual([]);
     expect(problems).toEqual([]);
     await user.close();
+  });
+
+  it('serves /livecomponents/client.js through nginx with one ETag from both instances, revalidated by either (304)', async () => {
+    await waitUntil('the recorded answers to be read', () => pending.size === 0);
+    const loaded = seen.filter((s) => new URL(s.url).pathname === '/livecomponents/client.js');
+    expect(loaded.length).toBeGreaterThan(0);
+    for (const s of loaded) expect(s.headers['cache-control']).toBe('public, max-age=300, must-revalidate');
+    const etags = new Set(loaded.map((s) => s.headers.etag));
+    expect(etags.size).toBe(1);
+    const [etag] = [...etags] as [string];
+    // Straight through nginx (the browser's cache hides which instance it asked): each instance
+    // answers the same tag, and a revalidation with it is a 304 wherever it lands.
+    const get = (headers: Record<string, string> = {}) => httpsCall(site.httpsPort, APP, site.cert, { path: '/livecomponents/client.js', headers });
+    const full = new Map<string, string>();
+    const revalidated = new Map<string, number>();
+    // Requests in a row alternate between the instances (a pair of calls, full then conditional,
+    // would put every conditional one on the same instance).
+    for (let i = 0; i < 8 && full.size < 2; i++) {
+      const res = await get();
+      full.set(String(res.headers['x-upstream']), String(res.headers.etag));
+    }
+    for (let i = 0; i < 8 && revalidated.size < 2; i++) {
+      const again = await get({ 'if-none-match': etag });
+      revalidated.set(String(again.headers['x-upstream']), again.status);
+      expect(again.headers['strict-transport-security']).toBe(HSTS);
+    }
+    expect(Object.fromEntries(full)).toEqual(Object.fromEntries(site.upstreams.map((u) => [u, etag])));
+    expect(Object.fromEntries(revalidated)).toEqual(Object.fromEntries(site.upstreams.map((u) => [u, 304])));
   });
 
   /** Opens an attacker's page in a fresh context (no HSTS known) and resolves the answers the app gave it. */
