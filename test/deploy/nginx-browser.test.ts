@@ -43,6 +43,8 @@ const HAVE_TOOLS =
 const APP = 'app.lc.test';
 const ORIGIN = `https://${APP}`;
 const EVIL = 'evil.test';
+/** A sibling subdomain: another origin of the same site, so the browser sends SameSite cookies (Strict ones too) with its posts. */
+const SIBLING = 'evil.lc.test';
 const ACTION = '/api/livecomponents/action';
 const HSTS = 'max-age=63072000';
 const PASSWORD = 'a long and unusual passphrase 7141';
@@ -73,7 +75,7 @@ describe.runIf(HAVE_TOOLS)('nginx + HTTPS + two production instances, in Chromiu
   beforeAll(async () => {
     const schema = await createTestSchema('nginx_browser');
     dropSchema = schema.drop;
-    site = await startProductionSite({ serverName: APP, appUrl: ORIGIN, altNames: [EVIL], databaseUrl: schema.url });
+    site = await startProductionSite({ serverName: APP, appUrl: ORIGIN, altNames: [EVIL, SIBLING], databaseUrl: schema.url });
     const key = readFileSync(site.keyPath);
     // The attacker's site: pages that post to the app, over HTTPS and over plain HTTP.
     const evilPage = (request: { url?: string }, response: ServerResponse, scheme: 'https' | 'http') => {
@@ -92,6 +94,7 @@ describe.runIf(HAVE_TOOLS)('nginx + HTTPS + two production instances, in Chromiu
       `MAP ${APP}:80 127.0.0.1:${site.httpPort}`,
       `MAP ${EVIL}:443 127.0.0.1:${evilHttpsPort}`,
       `MAP ${EVIL}:80 127.0.0.1:${evilHttpPort}`,
+      `MAP ${SIBLING}:443 127.0.0.1:${evilHttpsPort}`,
     ].join(', ');
     browser = await chromium.launch({
       executablePath: CHROMIUM_PATH,
@@ -400,6 +403,43 @@ describe.runIf(HAVE_TOOLS)('nginx + HTTPS + two production instances, in Chromiu
     expect(Object.fromEntries(revalidated)).toEqual(Object.fromEntries(site.upstreams.map((u) => [u, 304])));
   });
 
+  it('refuses a sibling subdomain (same site, so the cookies go along): its action post 403 CSRF_TOKEN_INVALID, its refresh 403 with the refresh cookie untouched', async () => {
+    const before = await securityEvents('malicious_csrf');
+    const { answers, shown } = await attack(`https://${SIBLING}/form`, 1);
+    expect(answers.map((a) => a.status)).toEqual([403]);
+    expect(JSON.parse(shown)).toMatchObject({ code: 'CSRF_TOKEN_INVALID' });
+    expect(await securityEvents('malicious_csrf')).toBe(before + 1);
+
+    // Signed in through the API in this browser, then the sibling's page posts to the refresh endpoint:
+    // SameSite=Strict does not stop a same-site post, the origin check does.
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${ORIGIN}/login`);
+    const post = (path: string, body?: unknown) =>
+      page.evaluate(
+        async ({ p, b }) => {
+          const res = await fetch(`/api/v1/auth/${p}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: b === undefined ? undefined : JSON.stringify(b) });
+          return res.status;
+        },
+        { p: path, b: body },
+      );
+    expect(await post('login', { email: 'ada@example.test', password: PASSWORD })).toBe(200);
+    const refreshOf = async () => (await context.cookies(`${ORIGIN}/api/v1/auth`)).find((c) => c.name === 'refresh_token')?.value;
+    const issued = await refreshOf();
+    expect(issued).toBeDefined();
+    const evil = await context.newPage();
+    const [refused] = await Promise.all([
+      evil.waitForResponse((r) => r.url() === `${ORIGIN}/api/v1/auth/refresh-token`),
+      evil.goto(`https://${SIBLING}/refresh`),
+    ]);
+    expect(refused.status()).toBe(403);
+    expect(await refreshOf()).toBe(issued);
+    // The user's own refresh still works: nothing was rotated or revoked by the sibling's post.
+    expect(await post('refresh-token')).toBe(200);
+    expect(await refreshOf()).not.toBe(issued);
+    await context.close();
+  });
+
   /** Opens an attacker's page in a fresh context (no HSTS known) and resolves the answers the app gave it. */
   async function attack(url: string, answers: number): Promise<{ answers: Seen[]; shown: string }> {
     const context = await browser.newContext();
@@ -446,6 +486,7 @@ describe.runIf(HAVE_TOOLS)('nginx + HTTPS + two production instances, in Chromiu
 
   it('a plain-HTTP page posting to http:// gets nginx’s 308 to https://, then the same 403 and one malicious_csrf each', async () => {
     const before = await securityEvents('malicious_csrf');
+    const logged = loggedEvents('malicious_csrf').length;
     for (const kind of ['form', 'fetch-form']) {
       const { answers, shown } = await attack(`http://${EVIL}/${kind}`, 2);
       expect(answers.map((a) => [a.method, a.url, a.status])).toEqual([
@@ -456,8 +497,8 @@ describe.runIf(HAVE_TOOLS)('nginx + HTTPS + two production instances, in Chromiu
       if (kind === 'form') expect(JSON.parse(shown)).toMatchObject({ code: 'CSRF_TOKEN_INVALID' });
     }
     expect(await securityEvents('malicious_csrf')).toBe(before + 2);
-    await waitUntil('5 malicious_csrf log lines in all', () => loggedEvents('malicious_csrf').length >= 5);
-    expect(loggedEvents('malicious_csrf').length).toBe(5);
+    await waitUntil('2 more malicious_csrf log lines', () => loggedEvents('malicious_csrf').length >= logged + 2);
+    expect(loggedEvents('malicious_csrf').length).toBe(logged + 2);
   });
 
   it('once the browser has HSTS for the app, the http:// post never reaches port 80: Chromium upgrades it itself, and the app refuses it', async () => {
@@ -491,6 +532,8 @@ function attackPage(path: string, target: string): string | null {
     case '/fetch-json':
       // text/plain: a "simple" request, sent without a CORS preflight.
       return page(`fetch(${JSON.stringify(target)}, { method: 'POST', mode: 'no-cors', credentials: 'include', headers: { 'content-type': 'text/plain' }, body: ${JSON.stringify(payload)} });`);
+    case '/refresh':
+      return page(`fetch(${JSON.stringify(new URL('/api/v1/auth/refresh-token', target).href)}, { method: 'POST', mode: 'no-cors', credentials: 'include' });`);
     case '/fetch-form':
       return page(`fetch(${JSON.stringify(target)}, { method: 'POST', mode: 'no-cors', credentials: 'include', body: new URLSearchParams({ component_id: 'counter:main', action: 'increment' }) });`);
     default:
