@@ -440,6 +440,40 @@ describe.runIf(HAVE_TOOLS)('nginx + HTTPS + two production instances, in Chromiu
     await context.close();
   });
 
+  it('a rotated refresh cookie replayed from another browser revokes the family (RFC 9700): both browsers 401, one authn_token_reuse', async () => {
+    const reuse = await securityEvents('authn_token_reuse');
+    const victim = await browser.newContext();
+    const page = await victim.newPage();
+    await page.goto(`${ORIGIN}/login`);
+    const post = (on: Page, path: string, body?: unknown) =>
+      on.evaluate(
+        async ({ p, b }) => {
+          const res = await fetch(`/api/v1/auth/${p}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: b === undefined ? undefined : JSON.stringify(b) });
+          return { status: res.status, body: await res.text() };
+        },
+        { p: path, b: body },
+      );
+    expect((await post(page, 'login', { email: 'ada@example.test', password: PASSWORD })).status).toBe(200);
+    // What a thief copies: the refresh cookie and its companion, as they are now.
+    const stolen = (await victim.cookies(`${ORIGIN}/api/v1/auth`)).filter((c) => c.name === 'refresh_token' || c.name === '__Host-lc_refresh_binding_token');
+    expect(stolen.map((c) => c.name).sort()).toEqual(['__Host-lc_refresh_binding_token', 'refresh_token']);
+    expect((await post(page, 'refresh-token')).status).toBe(200);
+
+    const thief = await browser.newContext();
+    await thief.addCookies(stolen);
+    const thiefPage = await thief.newPage();
+    await thiefPage.goto(`${ORIGIN}/login`);
+    const replayed = await post(thiefPage, 'refresh-token');
+    expect(replayed.status, replayed.body).toBe(401);
+    expect(JSON.parse(replayed.body)).toMatchObject({ code: 'REFRESH_TOKEN_INVALID' });
+    // The family is revoked: the victim's current cookie is refused too, wherever it lands.
+    const after = await post(page, 'refresh-token');
+    expect(after.status, after.body).toBe(401);
+    expect(await securityEvents('authn_token_reuse')).toBe(reuse + 1);
+    await thief.close();
+    await victim.close();
+  });
+
   /** Opens an attacker's page in a fresh context (no HSTS known) and resolves the answers the app gave it. */
   async function attack(url: string, answers: number): Promise<{ answers: Seen[]; shown: string }> {
     const context = await browser.newContext();
