@@ -115,6 +115,31 @@ describe.skipIf(!REDIS_AVAILABLE)('move-data: key-value rows into Redis', { time
     return { store, prefix: 'shop:', close: () => store.close() };
   });
 
+  it('a key Redis holds as another type (a sorted set where the file has a string) is left as it is and counted; the rows around it are copied', async () => {
+    const store = createRedisStore({ url: single.url, keyPrefix: 'wt:' });
+    try {
+      const client = redisClientOf(store);
+      if (client === undefined) throw new Error('no client');
+      await store.health();
+      const now = Date.now();
+      const gcra = storeKeys.rateLimit('ip:10.9.9.9', 'payment', 'processPayment');
+      // An app on Redis keeps this limit as a sliding window now: its sorted set is newer than the file's GCRA string.
+      await client.zadd(`wt:${gcra}`, now, 'm1');
+      const rows: KvRow[] = [
+        { key: storeKeys.session('wt-before'), value: '{"id":"before"}', expires_at: now + 60_000 },
+        { key: gcra, value: `g:${now + 1_000}`, expires_at: now + 60_000 },
+        { key: storeKeys.session('wt-after'), value: '{"id":"after"}', expires_at: now + 60_000 },
+      ];
+      const counts = emptyCounts();
+      expect(await copyToRedis(rows, counts, { store, client, keyPrefix: 'wt:' })).toBe(0);
+      expect([counts.session, counts['rate-limit counter']]).toEqual([{ moved: 2, present: 0, skipped: 0 }, { moved: 0, present: 1, skipped: 0 }]);
+      expect([await client.type(`wt:${gcra}`), await client.zcard(`wt:${gcra}`)]).toEqual(['zset', 1]);
+      expect([await store.get(storeKeys.session('wt-before')), await store.get(storeKeys.session('wt-after'))]).toEqual(['{"id":"before"}', '{"id":"after"}']);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('a row whose TTL ran out before its batch is not written', async () => {
     const store = createRedisStore({ url: single.url });
     try {

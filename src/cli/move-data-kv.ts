@@ -5,11 +5,12 @@
  * each with the TTL it had left.
  *
  * Both stores keep the same keys (`src/store/keys.ts`, `src/auth/keys.ts`; the Redis store adds only
- * its `keyPrefix`) and the same value strings, written through the store's own `claim` (SET … PX … NX
- * GET): the one exception is sliding-window rate-limit state, a string `w:<t1>,<t2>,…` in SQLite
- * (`rateLimitStep` in src/pipeline/rate-limit/algorithms.ts) and a sorted set on Redis whose scores are
- * those times and whose members are unique ids (`src/store/redis/lua/sliding-window.ts`), written
- * here by `SLIDING_WINDOW_IMPORT`. GCRA state is the same `g:<tat>` string in both.
+ * its `keyPrefix`) and the same value strings, written with SET … PX … NX (the store's `claim` without
+ * its GET, which answers WRONGTYPE for a key of another type): the one exception is sliding-window
+ * rate-limit state, a string `w:<t1>,<t2>,…` in SQLite (`rateLimitStep` in
+ * src/pipeline/rate-limit/algorithms.ts) and a sorted set on Redis whose scores are those times
+ * and whose members are unique ids (`src/store/redis/lua/sliding-window.ts`), written here by
+ * `SLIDING_WINDOW_IMPORT`. GCRA state is the same `g:<tat>` string in both.
  *
  * Never over what Redis holds: a key already there is left as it is (counted), so a run that failed
  * half-way is run again safely, and a record an app on Redis changed meanwhile keeps its newer value.
@@ -17,7 +18,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { parseRecord } from '../pipeline/idempotency/record.js';
-import type { Store, StoreOp } from '../store/types.js';
+import type { Store } from '../store/types.js';
 
 /** What a `lc_kv` row is, by its key (and, for idempotency records and rate-limit state, its value). */
 export type KvKind =
@@ -132,7 +133,7 @@ export function emptyCounts(): KvCounts {
 }
 
 export interface KvCopyOptions {
-  /** The Redis store (its `claim` writes the strings). */
+  /** The Redis store (its health check opens the copy). */
   readonly store: Store;
   /** Its client, for the sliding-window logs. */
   readonly client: Redis | Cluster;
@@ -169,7 +170,7 @@ export async function copyToRedis(rows: readonly KvRow[], counts: KvCounts, opti
   }
   for (let i = 0; i < strings.length; i += size) {
     started = now();
-    const ops: StoreOp[] = [];
+    const ops: { key: string; value: string; ttlMs: number }[] = [];
     const sent: { row: KvRow; kind: KvKind }[] = [];
     for (const entry of strings.slice(i, i + size)) {
       const ttlMs = entry.row.expires_at - started - transit;
@@ -177,17 +178,23 @@ export async function copyToRedis(rows: readonly KvRow[], counts: KvCounts, opti
         expired++;
         continue;
       }
-      ops.push({ op: 'claim', key: entry.row.key, value: entry.row.value, ttlMs });
+      ops.push({ key: entry.row.key, value: entry.row.value, ttlMs: Math.ceil(ttlMs) });
       sent.push(entry);
     }
     if (ops.length === 0) continue;
-    const results = await options.store.batch(ops);
+    // SET … PX … NX, without the store's GET: a key of another type (a sorted set an app on Redis
+    // keeps for a limit now configured as a sliding window) answers nil, not WRONGTYPE, and is left.
+    // All of a batch are sent at once (one pipeline on one connection; a Cluster client routes each).
+    const results = await Promise.allSettled(ops.map((op) => options.client.set(options.keyPrefix + op.key, op.value, 'PX', op.ttlMs, 'NX')));
     transit = Math.max(1, now() - started);
-    results.forEach((held, j) => {
+    results.forEach((result, j) => {
       const { kind } = sent[j] as (typeof sent)[number];
-      if (held === null) counts[kind].moved++;
+      if (result.status === 'rejected') return;
+      if (result.value === 'OK') counts[kind].moved++;
       else counts[kind].present++;
     });
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) throw failed.reason instanceof Error ? failed.reason : new Error(String(failed.reason));
   }
   const memberPrefix = `m:${randomBytes(6).toString('base64url')}:`;
   for (const { row, kind, times } of logs) {
