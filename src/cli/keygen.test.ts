@@ -77,6 +77,15 @@ describe('livecomponents keygen --rotate-session-secret', () => {
     for (const [env, message] of cases) expect(await run(['keygen', '--rotate-session-secret'], env)).toEqual({ code: 1, out: [], err: [message] });
   });
 
+  it('refuses to list a fifth fallback: exit 1, no line printed', async () => {
+    const env = { LC_SESSION_SECRET: b64(), LC_SESSION_SECRET_FALLBACKS: Array.from({ length: 4 }, b64).join(',') };
+    expect(await run(['keygen', '--rotate-session-secret'], env)).toEqual({
+      code: 1,
+      out: [],
+      err: ['keygen --rotate-session-secret: LC_SESSION_SECRET_FALLBACKS already holds 4 secrets, the most start-up accepts; drop the oldest before this rotation'],
+    });
+  });
+
   it('with --rotate too: both rotations, or neither when one cannot be made', async () => {
     const keys = b64();
     const both = await run(['keygen', '--rotate', '--rotate-session-secret'], { LC_STATE_KEYS: keys, LC_SESSION_SECRET: b64() });

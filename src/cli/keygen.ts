@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createKeyRing, parseStateKeys, STATE_KEY_BYTES } from '../pipeline/state/keyring.js';
-import { decodeSecret, fallbackProblem, parseSecretList } from '../runtime/dev-files.js';
+import { decodeSecret, fallbackProblem, MAX_SECRET_FALLBACKS, parseSecretList } from '../runtime/dev-files.js';
 
 /** Bytes of the generated `LC_SESSION_SECRET` (the minimum the config accepts). */
 export const SESSION_SECRET_BYTES = 32;
@@ -92,6 +92,10 @@ function rotateSecret(env: Readonly<Record<string, string | undefined>>): Keygen
     const fallbacks = parseSecretList(env.LC_SESSION_SECRET_FALLBACKS ?? '');
     const problem = fallbackProblem(secret, fallbacks);
     if (problem !== undefined) throw new Error(problem);
+    // The current secret joins the list: one more than start-up takes would be printed to be refused.
+    if (fallbacks.length >= MAX_SECRET_FALLBACKS) {
+      throw new Error(`LC_SESSION_SECRET_FALLBACKS already holds ${fallbacks.length} secrets, the most start-up accepts; drop the oldest before this rotation`);
+    }
     listed = (env.LC_SESSION_SECRET_FALLBACKS ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
   } catch (error) {
     return { code: 1, out: [], err: [`${where}: ${error instanceof Error ? error.message : String(error)}`] };

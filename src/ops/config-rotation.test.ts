@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { runDoctor } from '../cli/doctor.js';
 import { ConfigError, loadConfig } from './config.js';
+import { loadSecrets } from '../runtime/setup.js';
 
 const b64 = (): string => randomBytes(32).toString('base64');
 const hex = (): string => randomBytes(32).toString('hex');
@@ -55,6 +56,17 @@ describe('LC_SESSION_SECRET_FALLBACKS', () => {
       expect(doctorSecrets(env), message).toEqual([message]);
       expect(message).not.toContain(old);
     }
+  });
+
+  it('refuses more than 4 fallbacks, in every environment and at start-up (each costs an HMAC on every refused token)', () => {
+    const five = Array.from({ length: 5 }, b64);
+    const message = 'LC_SESSION_SECRET_FALLBACKS holds 5 secrets, more than 4 (each is tried on every CSRF token the secret refuses, a forged one too); drop the oldest';
+    expect(problemsOf({ LC_SESSION_SECRET_FALLBACKS: five.join(',') })).toEqual([message]);
+    expect(doctorSecrets({ ...productionEnv(), LC_SESSION_SECRET_FALLBACKS: five.join(',') })).toEqual([message]);
+    expect(() => loadSecrets({ stateKeys: b64(), sessionSecret: b64(), sessionSecretFallbacks: five })).toThrow(
+      new Error(message.replace('LC_SESSION_SECRET_FALLBACKS', 'sessionSecretFallbacks')),
+    );
+    expect(problemsOf({ LC_SESSION_SECRET_FALLBACKS: five.slice(1).join(',') })).toEqual([]);
   });
 
   it('production: a weak fallback, or one that is also a token, is refused like the secret', () => {

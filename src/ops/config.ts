@@ -137,7 +137,8 @@ export interface AppConfig {
   LC_SESSION_SECRET: string | undefined;
   /**
    * Comma-separated secrets whose CSRF tokens still verify (none is issued with them): the previous
-   * `LC_SESSION_SECRET` during a rotation, or the next one in its first step. @default undefined (none)
+   * `LC_SESSION_SECRET` during a rotation, or the next one in its first step; at most 4.
+   * @default undefined (none)
    */
   LC_SESSION_SECRET_FALLBACKS: string[] | undefined;
   /** Exact origins from `CORS_ALLOWED_ORIGINS`. @default undefined */

@@ -7,6 +7,9 @@
  * share (`parseSecretList`, `fallbackProblem`).
  */
 import { devFileUnusable, readDevFile } from '../ops/writable-path.js';
+import { MAX_SECRET_FALLBACKS } from '../pipeline/csrf/token.js';
+
+export { MAX_SECRET_FALLBACKS };
 
 /** Fewest bytes a session secret may have. */
 export const MIN_SECRET_BYTES = 32;
@@ -44,11 +47,15 @@ export function parseSecretList(text: string, variable = 'LC_SESSION_SECRET_FALL
 }
 
 /**
- * Why `fallbacks` cannot go with `secret`, or undefined: one of them is the secret itself (its text,
- * or its base64, which decodes to the same bytes) or repeats another. Start-up and the configuration
- * check share it.
+ * Why `fallbacks` cannot go with `secret`, or undefined: more than `MAX_SECRET_FALLBACKS` of them
+ * (each is an HMAC on every refused CSRF token), or one is the secret itself (its text, or its
+ * base64, which decodes to the same bytes) or repeats another. Start-up, the configuration check and
+ * `keygen` share it.
  */
 export function fallbackProblem(secret: Buffer | undefined, fallbacks: readonly Buffer[], variable = 'LC_SESSION_SECRET_FALLBACKS'): string | undefined {
+  if (fallbacks.length > MAX_SECRET_FALLBACKS) {
+    return `${variable} holds ${fallbacks.length} secrets, more than ${MAX_SECRET_FALLBACKS} (each is tried on every CSRF token the secret refuses, a forged one too); drop the oldest`;
+  }
   for (let i = 0; i < fallbacks.length; i++) {
     const fallback = fallbacks[i] as Buffer;
     if (secret !== undefined && fallback.equals(secret)) {

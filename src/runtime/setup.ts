@@ -41,7 +41,8 @@ export interface LiveComponentsOptions extends SecurityOptions {
    * Secrets whose CSRF tokens still verify, though none is issued with them: the previous
    * `sessionSecret` while pages it served are open, or the next one in the first step of a rolling
    * rotation (docs/deployment.md §9). Each as `sessionSecret` (base64 or text, 32+ bytes), none
-   * equal to `sessionSecret` or to another; start-up refuses them otherwise.
+   * equal to `sessionSecret` or to another, at most 4 (each is tried on every token the secret
+   * refuses); start-up refuses them otherwise.
    * @default the comma-separated `LC_SESSION_SECRET_FALLBACKS` environment variable; else none
    * @example { sessionSecret: process.env.NEW_SECRET, sessionSecretFallbacks: [process.env.OLD_SECRET] }
    */

@@ -101,6 +101,16 @@ describe('fallback secrets, options', () => {
     );
   });
 
+  it('refuses more than 4 fallbacks: each is an HMAC on every token the secret refuses, a forged one too', async () => {
+    const four = Array.from({ length: 4 }, () => randomBytes(32));
+    const service = createCsrfService({ secret: NEW, fallbacks: four });
+    const session = newSession();
+    expect(await service.check(session, await createCsrfService({ secret: four[3] as Buffer }).issue(session))).toBe('valid');
+    expect(() => createCsrfService({ secret: NEW, fallbacks: [...four, OLD] })).toThrow(
+      new TypeError('createCsrfService: fallbacks holds 5 secrets, more than 4: each is tried on every token the secret refuses'),
+    );
+  });
+
   it('keeps its own copies: changing the Buffers given later changes nothing', async () => {
     const given = Buffer.from(OLD);
     const rotated = createCsrfService({ secret: NEW, fallbacks: [given] });

@@ -25,6 +25,7 @@ import type { Store, StoreOp, StoreOpResult } from '../../store/types.js';
 import { createSlotRing, stampOf, type SlotRing } from './slots.js';
 import {
   ACTION_PAYLOAD_BYTES,
+  MAX_SECRET_FALLBACKS,
   NONCE_BYTES,
   NONCE_RANDOM_BYTES,
   SESSION_PAYLOAD_BYTES,
@@ -58,7 +59,8 @@ export interface CsrfServiceOptions {
   /**
    * Secrets whose tokens still verify but are never issued (`LC_SESSION_SECRET_FALLBACKS`): the
    * previous secret during a rotation, or the next one in the first step of a rolling one. Each at
-   * least 32 bytes, none equal to `secret` or to another. A token of a fallback passes in both
+   * least 32 bytes, none equal to `secret` or to another, at most `MAX_SECRET_FALLBACKS` (4): a token
+   * the secret refuses (a forged one too) is tried against each. A token of a fallback passes in both
    * rotation modes (in `per-action` mode it is still single-use: its slot is the same whatever
    * secret made it), and the response carries a token of `secret`. Tokens of the current secret
    * cost nothing more; only a token that fails it is tried against these.
@@ -188,10 +190,13 @@ export function createCsrfService(options: CsrfServiceOptions): CsrfService {
   return perAction(serverSecret, fallbacks, random, ring, options.clock ?? systemClock);
 }
 
-/** Copies of the fallback secrets, checked: Buffers of 32+ bytes, none equal to the secret or to another. */
+/** Copies of the fallback secrets, checked: at most MAX_SECRET_FALLBACKS Buffers of 32+ bytes, none equal to the secret or to another. */
 function fallbackSecrets(secret: Buffer, given: readonly Buffer[] | undefined): readonly Buffer[] {
   if (given === undefined) return [];
   if (!Array.isArray(given)) throw new TypeError('createCsrfService: fallbacks must be an array of Buffers');
+  if (given.length > MAX_SECRET_FALLBACKS) {
+    throw new TypeError(`createCsrfService: fallbacks holds ${given.length} secrets, more than ${MAX_SECRET_FALLBACKS}: each is tried on every token the secret refuses`);
+  }
   const copies: Buffer[] = [];
   given.forEach((fallback: unknown, index) => {
     if (!Buffer.isBuffer(fallback) || fallback.length < MIN_SECRET_BYTES) {

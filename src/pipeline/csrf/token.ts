@@ -33,6 +33,14 @@ export const STAMP_OFFSET = 1;
 const RANDOM_OFFSET = STAMP_OFFSET + 8;
 export const NONCE_RANDOM_BYTES = NONCE_BYTES - RANDOM_OFFSET;
 
+/**
+ * Most fallback secrets a CSRF service takes (`LC_SESSION_SECRET_FALLBACKS`). A token the current
+ * secret refuses — any forged one, which needs no session to send — is tried against every fallback:
+ * one HMAC each in `per-action` mode (the nonce differs per token), so the list bounds that work. A
+ * rotation needs one; two rotations within a `SESSION_TTL` two.
+ */
+export const MAX_SECRET_FALLBACKS = 4;
+
 const SECRET_LABEL = 'lc-csrf-v1\0';
 const SESSION_LABEL = 'lc-csrf-v1\0session';
 const ACTION_LABEL = 'lc-csrf-v1\0action\0';
