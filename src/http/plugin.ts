@@ -151,6 +151,12 @@ export function actionBodyLimitOf(value: number | undefined, where = 'livecompon
 /** `application/json`, with parameters or none: the one body type the action route parses. */
 const JSON_MEDIA_TYPE = /^\s*application\/json\s*(?:;|$)/i;
 
+/** Whether an HTTP/1 request announces a body (a length above 0, or chunks). */
+function bodyAnnounced(request: FastifyRequest): boolean {
+  const { headers } = request;
+  return request.raw.httpVersionMajor === 1 && (headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && headers['content-length'] !== '0'));
+}
+
 /** The action route lives in its own context: only JSON is parsed there, errors map to our codes. */
 async function actionRoute(app: FastifyInstance, opts: { runtime: LiveRuntime; sessionCookie: SessionCookie; bodyLimit: number }): Promise<void> {
   const { runtime, sessionCookie, bodyLimit } = opts;
@@ -163,8 +169,14 @@ async function actionRoute(app: FastifyInstance, opts: { runtime: LiveRuntime; s
   // form, `text/plain`, no body), as no page of the app does. Refused as CSRF before the parser reads
   // it — 403 and its `malicious_csrf` (PROTOCOL §3: CSRF first) — where the parser answered 415 or 400
   // and no event was logged. A JSON body goes on to the pipeline, whose CSRF stage checks the same.
+  //
+  // Either answer (this 403, or the 415 of the parser lookup for the app's own origin) goes before the
+  // body is read, and Node then reads an unread body to its end on a kept-alive connection, past
+  // `bodyLimit` (a cross-site 64 MiB text/plain post was read whole): so the connection closes after
+  // the answer, as Fastify does after a parser error (413). HTTP/1 only: HTTP/2 has no such header.
   const onRequest = (request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void): void => {
     if (JSON_MEDIA_TYPE.test(request.headers['content-type'] ?? '')) return done();
+    if (bodyAnnounced(request)) reply.header('connection', 'close');
     const refused = runtime.refuseForeignSource(requestInfo(request));
     if (refused === null) return done();
     reply.code(refused.status).headers(ACTION_HEADERS).send(refused.body);
