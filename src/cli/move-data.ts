@@ -17,8 +17,10 @@ import { Kysely, SqliteDialect } from 'kysely';
 import { changedMigrations, migrateToLatest, newerMigrations, newerReleaseMessage, pendingMigrations } from '../sql/migrate.js';
 import { MIGRATION_TIMEOUT_MS, migrationWaitFailure, openMigrationDatabase } from '../sql/migration-database.js';
 import { DEFAULT_DATABASE_URL, describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
+import { redisKeyPrefix } from '../ops/config-fields.js';
 import { redisTarget } from '../runtime/backends.js';
 import { createRedisStore, redisClientOf } from '../store/redis/index.js';
+import type { Store } from '../store/types.js';
 import { copyTables, readSourceTables, type SourceTable } from './move-data-sql.js';
 import { classify, copyToRedis, emptyCounts, KV_KINDS, SKIPPED_KINDS, type KvCounts, type KvRow } from './move-data-kv.js';
 
@@ -86,19 +88,68 @@ async function run(args: MoveDataArgs, io: MoveDataIo): Promise<void> {
     throw new Refusal('--to-database must be a postgres:// URL (to move a SQLite file elsewhere, copy the file while the app is stopped)', 2);
   }
 
+  if (keyPrefix !== '') {
+    try {
+      redisKeyPrefix(keyPrefix);
+    } catch (error) {
+      throw new Refusal(`--redis-key-prefix (or REDIS_KEY_PREFIX) ${(error as Error).message}`, 2);
+    }
+  }
+
   const native = openExclusively(source.path);
+  let redis: Store | undefined;
   try {
     const sourceDb = new Kysely<unknown>({ dialect: new SqliteDialect({ database: native }) });
     await checkSource(sourceDb, fromUrl, io.cwd);
     out(`move-data: ${describeDatabaseUrl(fromUrl, io.cwd)}: opened exclusively (no other process has it open)${dryRun ? '; dry run, nothing is written' : ''}`);
+    // Redis is reached, and its completion mark read, before anything is written: a Redis URL that is
+    // wrong or down is refused with the database untouched.
+    if (redisUrl !== undefined) redis = await openRedis(redisUrl, keyPrefix);
     if (databaseUrl !== undefined) await moveTables(native, databaseUrl, dryRun, io);
     else out('move-data: no --to-database (nor a postgres:// DATABASE_URL): the relational tables are not moved');
-    if (redisUrl !== undefined) await moveKeyValues(native, redisUrl, keyPrefix, dryRun, now, out);
+    if (redis !== undefined && redisUrl !== undefined) await moveKeyValues(native, redis, redisUrl, keyPrefix, dryRun, now, out);
     else out('move-data: no --to-redis (nor REDIS_URL): the key-value rows are not moved');
     out(dryRun ? 'move-data: dry run done: nothing was written' : 'move-data: done: point DATABASE_URL and REDIS_URL at the targets and start the app');
   } finally {
     if (native.inTransaction) native.exec('ROLLBACK');
     native.close();
+    await redis?.close().catch(() => undefined);
+  }
+}
+
+/**
+ * Written once every key-value record is in Redis, for as long as the longest-lived one. A second copy into a Redis in use would
+ * bring back what the app on Redis deleted since — a used single-use CSRF token, a session ended by a
+ * sign-out, a reset failure count — since SET … NX sees only that the key is missing: so a Redis that
+ * has the mark is refused, before anything is written.
+ */
+export const MOVED_MARK_KEY = 'lc:{move-data}:done';
+/** The mark lives as long as the longest-lived record moved, and at least this long. */
+const MARK_MIN_TTL_MS = 24 * 3_600_000;
+
+/** The Redis store at `url`, answering, without this move's completion mark. */
+async function openRedis(url: string, keyPrefix: string): Promise<Store> {
+  const where = redisDescription(url);
+  let store: Store;
+  try {
+    store = createRedisStore({ ...redisTarget(url), keyPrefix, onConnectionError: () => undefined, commandTimeoutMs: 10_000 });
+  } catch (error) {
+    throw new Refusal(`--to-redis (or REDIS_URL): ${(error as Error).message}`, 2);
+  }
+  try {
+    await store.health();
+    const mark = await store.get(MOVED_MARK_KEY);
+    if (mark !== null) {
+      const at = /"at":"([^"]*)"/.exec(mark)?.[1];
+      throw new Refusal(
+        `${where} holds the mark of a completed move (${at ?? 'time unknown'}): copying again would bring back records the app on Redis deleted since (used CSRF tokens, ended sessions); nothing was written. To move into this Redis again, delete the key ${keyPrefix}${MOVED_MARK_KEY} first`,
+      );
+    }
+    return store;
+  } catch (error) {
+    await store.close().catch(() => undefined);
+    if (error instanceof Refusal) throw error;
+    throw new Refusal(`${where}: ${(error as Error).message}`);
   }
 }
 
@@ -228,7 +279,7 @@ function summary(tables: readonly SourceTable[]): string {
   return `${tables.reduce((n, t) => n + t.rows.length, 0)} rows in ${tables.length} tables`;
 }
 
-async function moveKeyValues(native: BetterSqlite3.Database, url: string, keyPrefix: string, dryRun: boolean, now: () => number, out: (line: string) => void): Promise<void> {
+async function moveKeyValues(native: BetterSqlite3.Database, store: Store, url: string, keyPrefix: string, dryRun: boolean, now: () => number, out: (line: string) => void): Promise<void> {
   const at = now();
   const all = native.prepare('SELECT key, value, expires_at FROM lc_kv').all() as KvRow[];
   const live = all.filter((row) => row.expires_at > at);
@@ -242,14 +293,12 @@ async function moveKeyValues(native: BetterSqlite3.Database, url: string, keyPre
       else counts[move.kind].moved++;
     }
   } else {
-    const store = createRedisStore({ ...redisTarget(url), keyPrefix, onConnectionError: () => undefined, commandTimeoutMs: 10_000 });
-    try {
-      const client = redisClientOf(store);
-      if (client === undefined) throw new Error('the Redis store has no client');
-      expired += await copyToRedis(live, counts, { store, client, keyPrefix, now });
-    } finally {
-      await store.close();
-    }
+    const client = redisClientOf(store);
+    if (client === undefined) throw new Error('the Redis store has no client');
+    expired += await copyToRedis(live, counts, { store, client, keyPrefix, now });
+    // As long as the longest-lived record moved: past it, a copy again finds every row expired.
+    const lastExpiry = live.reduce((max, row) => Math.max(max, row.expires_at), 0);
+    await store.set(MOVED_MARK_KEY, JSON.stringify({ at: new Date(now()).toISOString() }), Math.max(MARK_MIN_TTL_MS, lastExpiry - now()));
   }
   printCounts(counts, expired, where, dryRun, out);
 }

@@ -221,6 +221,11 @@ describe.skipIf(skip)('livecomponents move-data: SQLite file → PostgreSQL + Re
     const file = new BetterSqlite3(join(dir, 'app.db'), { readonly: true });
     const rows = file.prepare('select key, expires_at from lc_kv').all() as { key: string; expires_at: number }[];
     file.close();
+    // The counter's GCRA state lives as long as its two increments take to refill (about 2 s): past
+    // it, so that it is among the expired on a fast machine as on a slow one.
+    const counter = rows.filter((r) => r.key.endsWith(':rl:counter:increment'));
+    expect(counter).toHaveLength(1);
+    await waitUntil('the counter\'s rate-limit state to expire', async () => Date.now() > (counter[0] as { expires_at: number }).expires_at);
     const moved = await move('--from', from, '--to-database', target.url, '--to-redis', redis.url);
     // Expired by the time of the move: the planted record, and state whose TTL ran out since (a
     // counter's GCRA state lives as long as its budget takes to refill).
@@ -261,12 +266,19 @@ describe.skipIf(skip)('livecomponents move-data: SQLite file → PostgreSQL + Re
     expect(stateTtl).toBeLessThanOrEqual(24 * 3_600_000);
   });
 
-  it('run again: the tables are recognised as copied, every key-value record is found in Redis', async () => {
+  it('run again after it completed: refused by the completion mark, nothing written — a record deleted since stays deleted', async () => {
+    // What an app on Redis deletes (a used CSRF token, an ended session, a reset window): here the
+    // account's sign-in window. SET … NX alone would write it back.
+    const attempts = (await redisClient.keys('*:auth:attempts'))[0] as string;
+    expect(await redisClient.del(attempts)).toBe(1);
+    const size = await redisClient.dbsize();
     const again = await move('--from', from, '--to-database', target.url, '--to-redis', redis.url);
-    expect(again.code).toBe(0);
-    expect(again.out).toContain('move-data: table users: 1 rows already there (an earlier run copied them), left as they are');
-    expect(again.out).toContain('move-data: key-value idempotency record: 0 copied, 1 already in Redis (left as they are)');
+    expect([again.code, await redisClient.exists(attempts), await redisClient.dbsize()]).toEqual([1, 0, size]);
+    const at = /"at":"([^"]+)"/.exec((await redisClient.get('lc:{move-data}:done')) ?? '')?.[1];
+    expect(again.err).toEqual([`move-data: ${redis.url} holds the mark of a completed move (${at}): copying again would bring back records the app on Redis deleted since (used CSRF tokens, ended sessions); nothing was written. To move into this Redis again, delete the key lc:{move-data}:done first`]);
     expect(await counts(target.url)).toEqual({ users: 1, access_tokens: 2, refresh_tokens: 2, password_resets: 0 });
+    // The mark lives as long as the longest-lived record moved (a day at least).
+    expect(await redisClient.pttl('lc:{move-data}:done')).toBeGreaterThan(23 * 3_600_000);
   });
 
   it('the app on PostgreSQL + Redis carries on: sign-in, refresh rotation and reuse, the payment replayed, the counter', async () => {
@@ -308,6 +320,8 @@ describe.skipIf(skip)('livecomponents move-data: SQLite file → PostgreSQL + Re
     expect(before.users).toBe(2);
     const stateKey = storeKeys.componentState(sessionKey, 'counter:main');
     expect(await redisClient.del(stateKey)).toBe(1);
+    // The completion mark deleted, as its refusal says to: the database's refusal is next.
+    expect(await redisClient.del('lc:{move-data}:done')).toBe(1);
     const refused = await move('--from', from, '--to-database', target.url, '--to-redis', redis.url);
     expect(refused.code).toBe(1);
     expect(refused.err.join('\n')).toMatch(/already holds data \(users 2, access_tokens \d+, refresh_tokens \d+, password_resets 0\) that is not this file's: move-data copies into an empty database only \(no merge\); nothing was written/);
@@ -340,6 +354,7 @@ describe.skipIf(skip)('livecomponents move-data: SQLite file → PostgreSQL + Re
       values ('orphan', 'no-such-user', 'f', 'h-orphan', null, 1, ${Date.now() + 60_000}, 1, 'unbound')`).run();
     edit.close();
 
+    await redisClient.del('lc:{move-data}:done');
     const failed = await move('--from', `sqlite:${broken}`, '--to-database', other.url, '--to-redis', redis.url);
     expect(failed.code).toBe(1);
     expect(failed.err.join('\n')).toMatch(/foreign key/);

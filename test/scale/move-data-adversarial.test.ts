@@ -1,0 +1,223 @@
+/**
+ * `livecomponents move-data` against what an operator's data and targets can be (docs/scaling.md,
+ * "Moving from one machine to several"): every column of every table read back through the auth
+ * repository and raw on both engines (unicode and emoji, the longest names, NULLs, the largest exact
+ * times, a refresh chain stored children first, a row from before refresh bindings); a Redis that is
+ * wrong or down refused before the database is written; a Redis that refuses writes half-way (out of
+ * memory), then the run repeated: every record there once, none twice.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { Redis } from 'ioredis';
+import { sql, type Kysely } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAuthRepository, type AuthRepository } from '../../src/auth/repository.js';
+import { main } from '../../src/cli/index.js';
+import { migrateCommand } from '../../src/cli/migrate.js';
+import { createDatabase } from '../../src/sql/database.js';
+import type { DatabaseSchema } from '../../src/sql/schema.js';
+import { createTestSchema, postgresAvailability, warnSkipped } from '../../src/sql/test-postgres.js';
+import { storeKeys } from '../../src/store/keys.js';
+import { createSqliteStore } from '../../src/store/sqlite/index.js';
+import { REDIS_AVAILABLE, startRedis, type RedisServer } from '../redis/server.js';
+
+const availability = await postgresAvailability();
+if (availability.state === 'fail') throw new Error(availability.reason);
+if (availability.state === 'skip') warnSkipped('move-data adversarial (PostgreSQL + Redis)', availability.reason);
+const skip = availability.state !== 'up' || !REDIS_AVAILABLE;
+
+const TABLES = { users: 'id', access_tokens: 'id', refresh_tokens: 'id', password_resets: 'token_hash' } as const;
+const NOW = 1_796_449_544_751;
+const HASH = '$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$ZmFrZWhhc2hmYWtlaGFzaGZha2VoYXNoZmFrZWhhc2g';
+
+async function move(...args: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(['move-data', ...args], { env: {}, out: (l) => out.push(l), err: (l) => err.push(l) });
+  return { code, out, err };
+}
+
+/** Every row of every table, ordered by its key, as Kysely reads it (PostgreSQL BIGINT as numbers). */
+async function dump(db: Kysely<DatabaseSchema>): Promise<Record<string, unknown[]>> {
+  const result: Record<string, unknown[]> = {};
+  for (const [table, key] of Object.entries(TABLES)) {
+    result[table] = (await sql<Record<string, unknown>>`select * from ${sql.table(table)} order by ${sql.ref(key)}`.execute(db)).rows.map((row) =>
+      Object.fromEntries(Object.entries(row).sort(([a], [b]) => a.localeCompare(b))),
+    );
+  }
+  return result;
+}
+
+async function tableCount(url: string): Promise<number> {
+  const db = createDatabase(url);
+  try {
+    const { rows } = await sql<{ n: string | number }>`select count(*) as n from information_schema.tables where table_schema = current_schema()`.execute(db);
+    return Number(rows[0]?.n);
+  } finally {
+    await db.destroy();
+  }
+}
+
+describe.skipIf(skip)('livecomponents move-data: adversarial data and targets', { timeout: 120_000 }, () => {
+  const drops: (() => Promise<void>)[] = [];
+  let dir: string;
+  let redis: RedisServer;
+  let client: Redis;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'lc-move-adv-'));
+    redis = await startRedis();
+    client = new Redis(redis.url);
+  });
+
+  afterAll(async () => {
+    client?.disconnect();
+    await redis?.stop();
+    for (const drop of drops) await drop().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function migratedFile(name: string): Promise<string> {
+    const url = `sqlite:${join(dir, name)}`;
+    expect(await migrateCommand({ DATABASE_URL: url }, { out: () => undefined })).toBe(0);
+    return url;
+  }
+
+  async function schema(label: string): Promise<string> {
+    const s = await createTestSchema(label);
+    drops.push(s.drop);
+    return s.url;
+  }
+
+  it('every column of every table reads the same through the repository and raw on PostgreSQL; the next registration works', async () => {
+    const from = await migratedFile('fidelity.db');
+    const source = createDatabase(from);
+    const repo = createAuthRepository(source);
+    const people = [
+      { email: 'zoë+tag@exämple.com', passwordHash: HASH, name: '👩🏽‍💻 Zoë Ünïcode 漢字 עברית' },
+      { email: 'no-name@example.com', passwordHash: `${HASH}2`, name: null },
+      { email: `${'l'.repeat(64)}@${'d'.repeat(63)}.${'e'.repeat(63)}.example`, passwordHash: `${HASH}3`, name: '🦄'.repeat(80) },
+      { email: "o'brien\"\\@example.com", passwordHash: `${HASH}4`, name: "'; drop table users; --" },
+    ];
+    const users = [];
+    for (const [i, p] of people.entries()) users.push((await repo.insertUser(p, NOW + i)) as Exclude<Awaited<ReturnType<AuthRepository['insertUser']>>, 'taken'>);
+    const [zoe, plain] = users as [(typeof users)[number], (typeof users)[number]];
+    // A sign-in, rotated twice (a chain of three), with the largest exact time as the family's end.
+    expect(
+      await repo.createGrant(
+        { userId: zoe.id, familyId: 'fam-1', accessHash: 'a1', accessExpiresAt: NOW + 900_000, refreshHash: 'r1', refreshExpiresAt: NOW + 600_000, familyExpiresAt: Number.MAX_SAFE_INTEGER, parentId: null, bindingHash: 'b'.repeat(64) },
+        NOW,
+        HASH,
+      ),
+    ).toBe(true);
+    for (const [from2, to] of [['r1', 'r2'], ['r2', 'r3']] as const) {
+      const rotated = await repo.rotateRefresh(from2, NOW + 10, (row) => ({ userId: row.user_id, familyId: row.family_id, accessHash: `a-${to}`, accessExpiresAt: NOW + 900_000, refreshHash: to, refreshExpiresAt: NOW + 600_000, familyExpiresAt: row.family_expires_at, parentId: row.id, bindingHash: 'b'.repeat(64) }), 'b'.repeat(64));
+      expect(rotated).not.toBeNull();
+    }
+    expect(await repo.createWebSession(plain.id, 'unusable', NOW, NOW + 3_600_000, `${HASH}2`)).not.toBeNull();
+    await repo.insertPasswordReset('reset-used', plain.id, NOW, NOW + 3_600_000);
+    await repo.insertPasswordReset('reset-live', zoe.id, NOW, Number.MAX_SAFE_INTEGER);
+    expect(await repo.redeemPasswordReset('reset-used', `${HASH}new`, NOW + 5)).not.toBeNull();
+    await source.destroy();
+    // A row from before refresh bindings (NULL), and the chain stored children first (rowid order).
+    const file = new BetterSqlite3(join(dir, 'fidelity.db'));
+    file.prepare(`update refresh_tokens set binding_hash = null where token_hash = 'r3'`).run();
+    file.pragma('foreign_keys = OFF');
+    const rows = file.prepare('select * from refresh_tokens order by created_at desc, rowid desc').all() as Record<string, unknown>[];
+    file.prepare('delete from refresh_tokens').run();
+    const insert = file.prepare('insert into refresh_tokens (id, user_id, family_id, token_hash, parent_id, family_expires_at, expires_at, used_at, revoked_at, created_at, binding_hash) values (@id, @user_id, @family_id, @token_hash, @parent_id, @family_expires_at, @expires_at, @used_at, @revoked_at, @created_at, @binding_hash)');
+    for (const row of rows) insert.run(row);
+    expect((file.prepare('select token_hash from refresh_tokens order by rowid').all() as { token_hash: string }[]).map((r) => r.token_hash)).toEqual(['r3', 'r2', 'r1']);
+    file.close();
+
+    const target = await schema('move_fidelity');
+    const moved = await move('--from', from, '--to-database', target);
+    expect([moved.code, moved.err]).toEqual([0, []]);
+    expect(moved.out).toContain('move-data: table users: 4 rows copied');
+    expect(moved.out).toContain('move-data: table refresh_tokens: 3 rows copied');
+    // Nothing of the rows in what it prints: no hash, no email, no name.
+    expect(moved.out.join('\n')).not.toMatch(/argon2|zoë|exämple|🦄|r1|reset-/);
+
+    const [a, b] = [createDatabase(from), createDatabase(target)];
+    try {
+      const [wantRaw, gotRaw] = [await dump(a), await dump(b)];
+      expect(Object.values(wantRaw).map((r) => r.length)).toEqual([4, 4, 3, 2]);
+      expect(gotRaw).toEqual(wantRaw);
+      const [ra, rb] = [createAuthRepository(a), createAuthRepository(b)];
+      for (const p of people) {
+        const user = await ra.userByEmail(p.email);
+        // The redeemed reset changed the second one's password.
+        expect([user?.email, user?.name, user?.password_hash]).toEqual([p.email, p.name, p === people[1] ? `${HASH}new` : p.passwordHash]);
+        expect(await rb.userByEmail(p.email)).toEqual(user);
+        expect(await rb.userById(user?.id as string)).toEqual(user);
+      }
+      for (const hash of ['r1', 'r2', 'r3']) expect(await rb.refreshByHash(hash)).toEqual(await ra.refreshByHash(hash));
+      expect((await rb.refreshByHash('r3'))?.binding_hash).toBeNull();
+      for (const hash of ['a1', 'a-r2', 'a-r3']) expect(await rb.accessGrant(hash, NOW + 20)).toEqual(await ra.accessGrant(hash, NOW + 20));
+      expect(await rb.liveResetEmail('reset-live', NOW + 20)).toBe(people[0]?.email);
+      expect(await rb.liveResetEmail('reset-used', NOW + 20)).toBeUndefined();
+      // The next registration on PostgreSQL: a new one goes in, a moved email is taken.
+      expect(await rb.insertUser({ email: 'new@example.com', passwordHash: HASH, name: null }, NOW + 100)).not.toBe('taken');
+      expect(await rb.insertUser({ email: people[0]?.email as string, passwordHash: HASH, name: null }, NOW + 100)).toBe('taken');
+    } finally {
+      await Promise.all([a.destroy(), b.destroy()]);
+    }
+  });
+
+  it('a Redis that is wrong or down is refused before the database is written: exit 2 for a usage error, 1 when unreachable', async () => {
+    const from = await migratedFile('usage.db');
+    const target = await schema('move_usage');
+    const prefix = await move('--from', from, '--to-database', target, '--to-redis', redis.url, '--redis-key-prefix', '{shop}:');
+    expect([prefix.code, prefix.err]).toEqual([2, ['move-data: --redis-key-prefix (or REDIS_KEY_PREFIX) must be 1 to 64 printable characters without spaces, "{" or "}", such as shop: (got an invalid value)']]);
+    const url = await move('--from', from, '--to-database', target, '--to-redis', 'redis://:pw@[bad');
+    expect([url.code, url.err]).toEqual([2, ['move-data: --to-redis (or REDIS_URL): createRedisStore: the url Invalid URL']]);
+    const down = await move('--from', from, '--to-database', target, '--to-redis', 'redis://:pw@127.0.0.1:1');
+    expect(down.code).toBe(1);
+    expect(down.err).toHaveLength(1);
+    expect(down.err[0]).toMatch(/^move-data: redis:\/\/127\.0\.0\.1:1: Redis is not connected .*ECONNREFUSED/);
+    // Not even migrated: nothing was written to PostgreSQL.
+    expect(await tableCount(target)).toBe(0);
+    expect(await client.dbsize()).toBe(0);
+  });
+
+  it('a Redis that refuses writes half-way (out of memory): exit 1; the run repeated copies the rest, every record there once', async () => {
+    const from = await migratedFile('oom.db');
+    const store = await createSqliteStore({ url: from, sweepIntervalMs: 0 });
+    const SESSIONS = 600;
+    const value = 'x'.repeat(2_000);
+    for (let i = 0; i < SESSIONS; i += 100) {
+      await store.batch(Array.from({ length: 100 }, (_, j) => ({ op: 'set' as const, key: storeKeys.session(`oom-${i + j}`), value: `${i + j}:${value}`, ttlMs: 3_600_000 })));
+    }
+    const windows = 50;
+    for (let i = 0; i < windows; i++) await store.set(storeKeys.rateLimit(`ip:10.1.0.${i}`, '~auth', 'login'), `w:${Date.now() - 1_000},${Date.now()}`, 60_000);
+    await store.close();
+    const target = await schema('move_oom');
+    const used = Number(/used_memory:(\d+)/.exec(await client.info('memory'))?.[1]);
+    // Room for about a third of the sessions.
+    await client.config('SET', 'maxmemory', String(used + (SESSIONS / 3) * 2_200));
+    await client.config('SET', 'maxmemory-policy', 'noeviction');
+    try {
+      const failed = await move('--from', from, '--to-database', target, '--to-redis', redis.url);
+      expect(failed.code).toBe(1);
+      expect(failed.err).toHaveLength(1);
+      expect(failed.err[0]).toMatch(/OOM/);
+      expect(failed.err[0]).not.toMatch(/xxxx|oom-\d/);
+    } finally {
+      await client.config('SET', 'maxmemory', '0');
+    }
+    const partial = await client.dbsize();
+    expect(partial).toBeGreaterThan(0);
+    expect(partial).toBeLessThan(SESSIONS);
+    const again = await move('--from', from, '--to-database', target, '--to-redis', redis.url);
+    expect([again.code, again.err]).toEqual([0, []]);
+    expect(again.out).toContain('move-data: table users: 0 rows copied');
+    expect(again.out).toContain(`move-data: key-value session: ${SESSIONS - partial} copied, ${partial} already in Redis (left as they are)`);
+    expect(again.out).toContain(`move-data: key-value rate-limit counter: ${windows} copied`);
+    // Every session once, with its own value; every window one sorted set of its two times; the mark.
+    expect(await client.dbsize()).toBe(SESSIONS + windows + 1);
+    for (const i of [0, SESSIONS / 2, SESSIONS - 1]) expect((await client.get(storeKeys.session(`oom-${i}`)))?.startsWith(`${i}:`)).toBe(true);
+    for (let i = 0; i < windows; i++) expect(await client.zcard(storeKeys.rateLimit(`ip:10.1.0.${i}`, '~auth', 'login'))).toBe(2);
+  });
+});
