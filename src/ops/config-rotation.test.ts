@@ -83,6 +83,24 @@ describe('LC_SESSION_SECRET_FALLBACKS', () => {
   });
 });
 
+describe('a token that is a session secret written another way', () => {
+  it('production: a token equal to a fallback or the secret as start-up reads them (base64 without padding, base64url) is refused', () => {
+    // 32 bytes whose base64 has + and / and one = (start-up reads every spelling as the same bytes).
+    const bytes = Buffer.from(Array.from({ length: 32 }, (_, i) => (i * 37 + 251) % 256));
+    const fallback = bytes.toString('base64');
+    expect(fallback).toMatch(/[+/].*=$/);
+    const env = { ...productionEnv(), LC_SESSION_SECRET_FALLBACKS: fallback, HEALTH_TOKEN: fallback.replace(/=+$/, ''), METRICS_TOKEN: bytes.toString('base64url') };
+    expect(problemsOf(env)).toEqual([
+      'HEALTH_TOKEN has the same value as LC_SESSION_SECRET_FALLBACKS (entry at index 0); give each its own secret',
+      'METRICS_TOKEN has the same value as LC_SESSION_SECRET_FALLBACKS (entry at index 0); give each its own secret',
+    ]);
+    const secret = productionEnv().LC_SESSION_SECRET as string;
+    expect(problemsOf({ ...productionEnv(), LC_SESSION_SECRET: secret, METRICS_TOKEN_PREVIOUS: secret.replace(/=+$/, '') })).toEqual([
+      'METRICS_TOKEN_PREVIOUS has the same value as LC_SESSION_SECRET; give each its own secret',
+    ]);
+  });
+});
+
 describe('HEALTH_TOKEN_PREVIOUS, METRICS_TOKEN_PREVIOUS', () => {
   it('production starts with a current and a previous token, each strong and its own', () => {
     const env = { ...productionEnv(), HEALTH_TOKEN: hex(), HEALTH_TOKEN_PREVIOUS: hex(), METRICS_TOKEN_PREVIOUS: hex() };

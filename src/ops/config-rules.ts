@@ -10,6 +10,7 @@ import { DEFAULT_DATABASE_URL, parseDatabaseUrl } from '../sql/url.js';
 import { parseStateKeys } from '../pipeline/state/keyring.js';
 import { isLoopbackHost, lowEntropyReason, MIN_SECRET_BYTES, parseMailbox, placeholderReason, smtpSecurityOf, urlForMessage } from './config-fields.js';
 import { logDestinationForMessage } from './logging/destination.js';
+import { decodeSecret } from '../runtime/dev-files.js';
 import { censorLine, REDACT_PATHS } from './logging/redact.js';
 
 export const CHECK_NAMES = [
@@ -79,13 +80,16 @@ const secrets: ConfigCheck = {
       const reason = weakness(secret);
       if (reason) problems.push(problem('LC_SESSION_SECRET', `LC_SESSION_SECRET is weak (${reason}); ${KEYGEN}`));
     }
-    // Which setting holds each value: no token may be a session secret, current or fallback, nor another token.
-    const seen = new Map<string, string>(secret === undefined ? [] : [[secret, 'LC_SESSION_SECRET']]);
+    // Which setting holds each value: no token may be a session secret, current or fallback, nor another
+    // token. Compared as the secret bytes start-up reads (`secretBytes`), so a token that is a secret's
+    // base64 written another way (without padding, base64url) is the same value, as it is to the HMACs.
+    const seen = new Map<string, string>(secret === undefined ? [] : [[secretBytes(secret), 'LC_SESSION_SECRET']]);
     const fallbacks = c[FALLBACKS] ?? [];
     fallbacks.forEach((fallback, index) => {
       const reason = weakness(fallback);
       if (reason) problems.push(problem(FALLBACKS, `${FALLBACKS}: entry at index ${index} is weak (${reason}); ${KEYGEN}`));
-      if (!seen.has(fallback)) seen.set(fallback, `${FALLBACKS} (entry at index ${index})`);
+      const bytes = secretBytes(fallback);
+      if (!seen.has(bytes)) seen.set(bytes, `${FALLBACKS} (entry at index ${index})`);
     });
     for (const name of [...TOKENS, ...PREVIOUS_TOKENS]) {
       const token = c[name];
@@ -93,9 +97,10 @@ const secrets: ConfigCheck = {
       const length = Buffer.byteLength(token, 'utf8');
       const reason = length < MIN_SECRET_BYTES ? `${length} bytes; at least ${MIN_SECRET_BYTES} are needed` : weakness(token);
       if (reason) problems.push(problem(name, `${name} is weak (${reason}); ${KEYGEN}`));
-      const twin = seen.get(token);
+      const bytes = secretBytes(token);
+      const twin = seen.get(bytes);
       if (twin) problems.push(problem(name, `${name} has the same value as ${twin}; give each its own secret`));
-      seen.set(token, name);
+      else seen.set(bytes, name);
     }
     const tokens = [...TOKENS, ...PREVIOUS_TOKENS].filter((n) => c[n] !== undefined);
     const also = tokens.length === 0 ? '' : `; so ${tokens.length === 1 ? 'is' : 'are'} ${tokens.join(' and ')}`;
@@ -103,6 +108,16 @@ const secrets: ConfigCheck = {
     return { problems, summary: `LC_SESSION_SECRET is strong${rotating}${also}` };
   },
 };
+
+/** A secret's or token's bytes as start-up reads a session secret (`decodeSecret`: base64 of 32+ bytes, else the text), as hex. */
+function secretBytes(text: string): string {
+  try {
+    return decodeSecret(text).toString('hex');
+  } catch {
+    // Shorter than a session secret can be: compared as its text.
+    return Buffer.from(text.trim(), 'utf8').toString('hex');
+  }
+}
 
 function weakness(text: string): string | undefined {
   return placeholderReason(text) ?? lowEntropyReason(Buffer.from(text, 'utf8'), 10);
