@@ -163,3 +163,56 @@ describe('html: an attribute fragment that ends the tag it is put in', () => {
     expect(html`<img ${html` alt="${'x'}"`} src="/a.png">`.value).toBe('<img  alt="x" src="/a.png">');
   });
 });
+
+describe('html: a fragment right after an attribute name, or without values, where attribute names go', () => {
+  const giving = (before: string) =>
+    new TypeError(
+      `html: cannot put an html\`…\` fragment that gives a value to the attribute name written before it, in \`…${before}\${…}\`: the browser reads hr\${html\`ef="\${x}"\`} as href="…" and href \${html\` ="…"\`} as href's value, which no check saw as that attribute; ` +
+        'write the whole attribute, name and value, in the fragment (html` href="${url}"`) or in the template',
+    );
+  const open = (before: string) =>
+    new TypeError(
+      `html: cannot put an html\`…\` fragment that ends inside a tag, an attribute value, <script> or <style> in \`…${before}\${…}\`: the template's text after it would land there unchecked; end the tag (or value) in the fragment`,
+    );
+
+  it('is refused where it gives a value to the name written before it (Chromium ran the href, the handler, the refresh, the script)', () => {
+    for (const [render, before] of [
+      // Read by the fragment as ef and error (text), by the browser as href and onerror.
+      [() => html`<a hr${html`ef="${JS}"`}>x</a>`, '<a hr'],
+      [() => html`<img src="/x.png" on${html`error="${'window.__xss=1'}"`}>`, '<img src="/x.png" on'],
+      // A value with no name before it: the name before the fragment's = is the tag's.
+      [() => html`<script src${html`="${'https:evil.test'}"`}></script>`, '<script src'],
+      [() => html`<script src ${html` ="${'https:evil.test'}"`}></script>`, '<script src '],
+      [() => html`<meta name="x" http-equiv ${html` ="refresh"`} content="0;url=${'https://evil.test/'}">`, '<meta name="x" http-equiv '],
+      [() => html`<meta name="x" http-equiv${html`="refresh"`} content="0;url=${'https://evil.test/'}">`, '<meta name="x" http-equiv'],
+      [() => html`<a hr${''}${html`ef="${JS}"`}>x</a>`, ''],
+      // The items of an array follow each other.
+      [() => html`<a ${[html` hr`, html`ef="${JS}"`]}>x</a>`, '<a '],
+      [() => html`<script ${[html` src`, html`="${'https:evil.test'}"`]}></script>`, '<script '],
+    ] as const) {
+      expect(render, String(render)).toThrow(giving(before));
+    }
+  });
+
+  it('is refused, without values, where it ends the tag or ends inside a value (Chromium loaded the script)', () => {
+    for (const [render, before] of [
+      [() => html`<p ${html`>`}<script src="${'https://evil.test/x.js'}"></script>`, '<p '],
+      [() => html`<p ${html` hidden>`}<script src="${'https://evil.test/x.js'}"></script>`, '<p '],
+      [() => html`<p ${html` hidden/>`}<script src="${'https://evil.test/x.js'}"></script>`, '<p '],
+      [() => html`<script ${html` src=`}"${'https:evil.test'}"></script>`, '<script '],
+      [() => html`<a ${[html` download`, html` title=`]}"${'x'}">x</a>`, '<a '],
+    ] as const) {
+      expect(render, String(render)).toThrow(open(before));
+    }
+  });
+
+  it('passes where it starts an attribute of its own, or continues a name without a value', () => {
+    expect(html`<input required ${html`aria-invalid="${'true'}"`}><input required${html` aria-invalid="${'true'}"`}><a href="/x"${html`title="${'t'}"`}>x</a>`.value).toBe(
+      '<input required aria-invalid="true"><input required aria-invalid="true"><a href="/x"title="t">x</a>',
+    );
+    expect(html`<div data-${html`x`}="${'1'}" ${html` hidden`} ${[html` a`, html` b="${'c'}"`]} title="${'a > b'}">${html`<p title=">">x</p>`}</div>`.value).toBe(
+      '<div data-x="1"  hidden  a b="c" title="a &gt; b"><p title=">">x</p></div>',
+    );
+    expect(html`<img ${html` alt="a > b"`} src="/a.png">`.value).toBe('<img  alt="a > b" src="/a.png">');
+  });
+});

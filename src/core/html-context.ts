@@ -8,8 +8,8 @@ import {
   AMBIGUOUS_MESSAGE, attributeRule, CODE_URL_MESSAGE, COMMENT_END_MESSAGE, DYNAMIC_VALUE_MESSAGE, LINK_PAGE_RELS, MARKUP_DECLARATION_MESSAGE, META_NAME_MESSAGE,
   PARAMS_MESSAGE, REFRESH_MESSAGE, refusal, RESOURCE_ATTRS, resourceMessage, SCRIPT_MESSAGE, STYLE_MESSAGE, TAG_NAME_MESSAGE, UNQUOTED_MESSAGE,
 } from './html-rules.js';
-import { DYNAMIC, META_NAMED, META_PLAIN, NAME, ORIGIN, REFUSED, STYLE, TAGGED, URL_LIST, VALUE, type Plan } from './html-plan.js';
-import { decodeAttribute, originSettled, rootAt, runsCode, urlStart } from './html-urls.js';
+import { AFTER_NAME, DYNAMIC, META_NAMED, META_PLAIN, NAME, ORIGIN, REFUSED, STYLE, TAGGED, URL_LIST, VALUE, type Plan } from './html-plan.js';
+import { decodeAttribute, listInner, originSettled, rootAt, runsCode, urlStart } from './html-urls.js';
 import { ATTR } from './wire.js';
 
 /** Text only up to their end tag (RCDATA and raw text); `script` and `style` refuse interpolations. */
@@ -46,7 +46,7 @@ export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test
   const kinds = new Uint8Array(n);
   const refusals: (string | undefined)[] = new Array<string | undefined>(n);
   const tags: (string | undefined)[] = [];
-  let urls = null as { open: Int32Array; close: Int32Array; mode: Uint8Array; roots: Int32Array } | null;
+  let urls = null as { open: Int32Array; close: Int32Array; mode: Uint8Array; roots: Int32Array; inner: Uint8Array } | null;
   let state = (inTag ? S.BeforeAttrName : S.Data) as S;
   let buf = ''; // tag name, comment tail, or raw-text end tag in progress
   let isEnd = false;
@@ -68,6 +68,7 @@ export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test
   let rawTag = '';
   // The attribute value being read.
   let valueStatic = ''; // its static text so far
+  let valueText = ''; // its static text so far, with U+0001 for each interpolation
   let valueFirst = -1; // its first interpolation
   let valueCount = 0;
   let valueStart = [0, 0];
@@ -121,6 +122,7 @@ export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test
   };
   const openValue = (j: number, offset: number): void => {
     valueStatic = '';
+    valueText = '';
     valueFirst = -1;
     valueCount = 0;
     valueStart = [j, offset];
@@ -167,6 +169,7 @@ export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test
     }
   };
   const interpolation = (i: number): void => {
+    const afterName = state === S.AttrName || state === S.AfterAttrName;
     if (ambiguous || shadowAt > 0) {
       refuse(i, AMBIGUOUS_MESSAGE);
       shadowAt = 0;
@@ -203,6 +206,7 @@ export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test
       case S.ValueDouble:
       case S.ValueSingle:
         attributeValue(i);
+        valueText += '\u0001';
         return;
       case S.AttrName:
         startAttr(attr, true);
@@ -210,7 +214,8 @@ export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test
       default: // before or after an attribute name, after a value, after `/`
         startAttr('', true);
     }
-    kinds[i] = isTaggedTag(tag) ? TAGGED : NAME;
+    // Right after a name (hr${…}, href ${…}), what the value renders must not give that name a value.
+    kinds[i] = isTaggedTag(tag) ? TAGGED : afterName ? AFTER_NAME : NAME;
     tags[i] = tag;
     if (tag === 'meta') metaTagged.push(i);
   };
@@ -254,11 +259,15 @@ export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test
     }
     if (first && (at >= 0 || rule === 'urls' || valueStatic.includes('&') || !/[/?#:]/.test(valueStatic))) {
       const size = strings.length;
-      urls ??= { open: new Int32Array(size).fill(-1), close: new Int32Array(size).fill(-1), mode: new Uint8Array(size), roots: new Int32Array(size).fill(-1) };
+      urls ??= {
+        open: new Int32Array(size).fill(-1), close: new Int32Array(size).fill(-1), mode: new Uint8Array(size), roots: new Int32Array(size).fill(-1), inner: new Uint8Array(size),
+      };
       urls.open[valueStart[0] ?? 0] = valueStart[1] ?? 0;
       urls.mode[valueStart[0] ?? 0] = rule === 'urls' ? URL_LIST : 0;
       urlPending = true;
     }
+    // srcset="/img/${x} 2x": a separator in x would start a candidate of its own, from any origin.
+    if (rule === 'urls' && urls !== null) urls.inner[i] = listInner(attr, valueText);
     if (at >= 0 && urls !== null) urls.roots[i] = (opensHere ? (valueStart[1] ?? 0) : 0) + at;
   };
 
@@ -352,7 +361,10 @@ export function analyse(strings: readonly string[], inTag = ATTRIBUTE_START.test
           if (c === (state === S.ValueDouble ? '"' : "'")) {
             closeValue(j, k);
             state = S.AfterValueQuoted;
-          } else valueStatic += c;
+          } else {
+            valueStatic += c;
+            valueText += c;
+          }
           break;
         case S.ValueUnquoted:
           if (SPACE.test(c)) {

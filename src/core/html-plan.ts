@@ -30,9 +30,25 @@ export const DYNAMIC = 6;
  * values meet that tag's rules.
  */
 export const TAGGED = 7;
+/**
+ * Where an attribute name goes right after one, in a tag that is not `TAGGED` (`<a hr${…}>`,
+ * `<a href ${…}>`): as `NAME`, and what it renders must not give that name a value (`=…`, or name
+ * characters then `=`): the browser would read `hr${html`ef="${x}"`}` as an href the fragment did not check.
+ */
+export const AFTER_NAME = 8;
 
 /** `Plan.urls.mode` bits: each part of the value is a URL (`srcset`…). */
 export const URL_LIST = 1;
+
+/**
+ * `Plan.urls.inner`, by interpolation: a value in a URL list with text of its candidate before it
+ * (`ping="/${x}"`, `srcset="/img/${x} 2x"`, `srcset="/a.png 2${x}"`), whose list separators are written
+ * percent-encoded, so it cannot add a candidate (`'a //evil.example/p'`): `ping`'s white space
+ * (`INNER_SPACE`), `srcset`'s white space and `,` (`INNER_COMMA`), SVG animation values' `;` (`INNER_SEMICOLON`).
+ */
+export const INNER_SPACE = 1;
+export const INNER_COMMA = 2;
+export const INNER_SEMICOLON = 3;
 
 export interface Plan {
   /** One of the constants above, per interpolation. */
@@ -47,9 +63,9 @@ export interface Plan {
    * semicolon-separated part is a URL (`srcset`, `ping`, SVG animation values). `roots`, by
    * interpolation: where in `strings[i]` the URL (or list candidate) the value goes on starts, when
    * the template's text of it is a `/` alone (`rootAt`), so the value must not make `//host`; else -1.
-   * Null when there is none.
+   * `inner`, by interpolation: 0, or `INNER_SPACE`… for a list value inside a candidate. Null when there is none.
    */
-  readonly urls: { readonly open: Int32Array; readonly close: Int32Array; readonly mode: Uint8Array; readonly roots: Int32Array } | null;
+  readonly urls: { readonly open: Int32Array; readonly close: Int32Array; readonly mode: Uint8Array; readonly roots: Int32Array; readonly inner: Uint8Array } | null;
   /** Whether the template was read as starting inside a tag (as attributes), not as text. */
   readonly inTag: boolean;
   /**

@@ -108,6 +108,14 @@ export const DYNAMIC_VALUE_MESSAGE =
 export const AMBIGUOUS_MESSAGE =
   'cannot interpolate in @: in <noscript>, or after an <svg> or <math>, a </noscript>, </title>, </textarea>… in a comment or an attribute value is read by the browser either as text or as that end tag, so where the value lands is not known; take the end tag out of the comment or value';
 
+/**
+ * A fragment right after an attribute name that gives it a value: `<a hr${html`ef="${x}"`}>` is an
+ * href for the browser, an `ef` for the fragment; `<meta http-equiv ${html` ="refresh"`}>` a refresh.
+ */
+export const NAME_VALUE_MESSAGE =
+  'cannot put an html`…` fragment that gives a value to the attribute name written before it, in @: the browser reads hr${html`ef="${x}"`} as href="…" and href ${html` ="…"`} as href\'s value, which no check saw as that attribute; ' +
+  'write the whole attribute, name and value, in the fragment (html` href="${url}"`) or in the template';
+
 export const TAG_NAME_MESSAGE = 'cannot interpolate a tag name in @: write the tag in the template (pick between html`…` fragments)';
 
 export const COMMENT_END_MESSAGE = 'cannot interpolate right before "->", "!>" or ">" in a comment, in @: the value could end the comment there; put a space after it';

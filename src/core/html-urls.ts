@@ -3,6 +3,7 @@
  * where a URL starts and whether its origin is fixed. Which attributes are resources, and the
  * messages: html-rules.ts.
  */
+import { INNER_COMMA, INNER_SEMICOLON, INNER_SPACE } from './html-plan.js';
 
 /**
  * Whether `start`, the start of a URL (`urlStart`), is a URL of code or of a page the browser renders
@@ -17,13 +18,14 @@ export function runsCode(start: string): boolean {
 }
 
 /**
- * Named references that give ASCII characters a URL's scheme, host or path start is made of or ends at,
+ * Named references that give ASCII characters a URL's scheme, host or path start is made of or ends at
+ * (or a URL list's separators: `&comma;`),
  * spelled as HTML spells them: names are case-sensitive (`&Tab;`, never `&tab;`; `&SOL;` is not `/` but
  * its own text, which Chromium keeps in a host: `https://cdn.example.com&SOL;.evil.test/`).
  */
 const NAMED: Readonly<Record<string, string>> = {
   amp: '&', AMP: '&', lt: '<', LT: '<', gt: '>', GT: '>', quot: '"', QUOT: '"', apos: "'", colon: ':', Tab: '\t', NewLine: '\n',
-  plus: '+', period: '.', sol: '/', bsol: '\\', quest: '?', num: '#', semi: ';', commat: '@',
+  plus: '+', period: '.', sol: '/', bsol: '\\', quest: '?', num: '#', semi: ';', comma: ',', commat: '@',
 };
 const REFERENCE = /&(?:#(\d+)|#[xX]([0-9a-fA-F]+)|([a-zA-Z]+));?/g;
 
@@ -142,4 +144,18 @@ export function secondSlash(url: string): readonly [number, number, string] | nu
     k += length;
   }
   return null;
+}
+
+/**
+ * Whether a value in the URL list `name` (`ping`, `srcset`, `imagesrcset`, SVG animation values) has
+ * text of its candidate before it, in `text` (the attribute value's text before the value, U+0001 for
+ * each earlier value), and which separators it must then not write (`Plan.urls.inner`): `ping`'s URLs
+ * end at white space, `srcset`'s candidates (a URL and its descriptors) at `,`, animation values at `;`.
+ */
+export function listInner(name: string, text: string): number {
+  const decoded = decodeAttribute(text);
+  if (name === 'ping') return /[^\t\n\f\r ]$/.test(decoded) ? INNER_SPACE : 0;
+  const comma = name === 'srcset' || name === 'imagesrcset';
+  const candidate = decoded.slice(decoded.lastIndexOf(comma ? ',' : ';') + 1);
+  return !/[^\t\n\f\r ]/.test(candidate) ? 0 : comma ? INNER_COMMA : INNER_SEMICOLON;
 }

@@ -4,8 +4,8 @@
  * Where a value lands (html-context.ts) decides what else it must be.
  */
 import { analyse } from './html-context.js';
-import { META_NAMED, META_PLAIN, NAME, ORIGIN, REFUSED, STYLE, TAGGED, TEXT, URL_LIST, VALUE, type Plan } from './html-plan.js';
-import { attributeRule, DYNAMIC_VALUE_MESSAGE, LINK_NAME_MESSAGE, META_NAME_MESSAGE, PARAMS_MESSAGE, placeOf, refusal, resourceMessage } from './html-rules.js';
+import { AFTER_NAME, INNER_COMMA, INNER_SEMICOLON, INNER_SPACE, META_NAMED, META_PLAIN, NAME, ORIGIN, REFUSED, STYLE, TAGGED, TEXT, URL_LIST, VALUE, type Plan } from './html-plan.js';
+import { attributeRule, DYNAMIC_VALUE_MESSAGE, LINK_NAME_MESSAGE, META_NAME_MESSAGE, NAME_VALUE_MESSAGE, PARAMS_MESSAGE, placeOf, refusal, resourceMessage } from './html-rules.js';
 import { decodeAttribute, originSettled, secondSlash, urlStart } from './html-urls.js';
 
 const SAFE = Symbol('livecomponents.safeHtml');
@@ -108,12 +108,18 @@ function renderValue(value: HtmlValue, strings: TemplateStringsArray, i: number,
   if (isSafeHtml(value)) {
     if (kind === VALUE || kind === STYLE || kind === ORIGIN) throw new TypeError(`html: cannot put an html\`…\` fragment or unsafeRawHtml() in an attribute value, in ${placeOf(strings, i)}: it is markup, and the attribute holds text; interpolate a string`);
     if ((value as { [OPEN]?: true })[OPEN] === true) throw new TypeError(openMessage(strings, i));
+    if (kind !== NAME) return value.value;
     // A fragment read as text (html` download href="${url}"`) whose values are placed where attributes
-    // go: read it again as attributes, so its values are checked as what they are there.
-    const source = kind === NAME ? (value as { [SOURCE]?: Source })[SOURCE] : undefined;
+    // go: read it again as attributes, so its values are checked as what they are there. One without
+    // values (or unsafeRawHtml) must not end the tag there either: <p ${html` hidden>`}<script src="${x}">.
+    const source = (value as { [SOURCE]?: Source })[SOURCE];
+    if (source === undefined && attributesOpen(value.value)) throw new TypeError(openMessage(strings, i));
     return source === undefined || source.inTag ? value.value : renderAs(source, planOf(source.strings, ''), strings, i);
   }
-  if (Array.isArray(value)) return (value as readonly HtmlValue[]).map((item) => renderValue(item, strings, i, kind)).join('');
+  if (Array.isArray(value)) {
+    if (kind === NAME) return joinNames(value as readonly HtmlValue[], (item) => renderValue(item, strings, i, NAME), strings, i);
+    return (value as readonly HtmlValue[]).map((item) => renderValue(item, strings, i, kind)).join('');
+  }
   const type = typeof value;
   // String() would put `[object Object]`, a function's source or `[object Promise]` on the page.
   if (type === 'object' || type === 'function' || type === 'symbol') throw new TypeError(notRenderable(value, strings, i));
@@ -131,6 +137,45 @@ function renderValue(value: HtmlValue, strings: TemplateStringsArray, i: number,
 
 function openMessage(strings: TemplateStringsArray, i: number): string {
   return `html: cannot put an html\`…\` fragment that ends inside a tag, an attribute value, <script> or <style> in ${placeOf(strings, i)}: the template's text after it would land there unchecked; end the tag (or value) in the fragment`;
+}
+
+/** Whether `text`, a fragment without values, read as attributes ends the tag, or inside a value. */
+function attributesOpen(text: string): boolean {
+  let open = ATTRIBUTES_OPEN.get(text);
+  if (open === undefined) {
+    open = analyse([text], true).open;
+    // Keyed by the template's own string (a fragment without values is its text): a few per call site.
+    if (ATTRIBUTES_OPEN.size < 1024) ATTRIBUTES_OPEN.set(text, open);
+  }
+  return open;
+}
+const ATTRIBUTES_OPEN = new Map<string, boolean>();
+
+/** `=` after an attribute name, white space and all: a value for it. */
+const VALUE_START = /^[\t\n\f\r ]*=/;
+/** Name characters, then `=`: the rest of a name and its value. */
+const NAME_THEN_VALUE = /^[^\t\n\f\r />=]+[\t\n\f\r ]*=/;
+/** Text that ends in an attribute name (not after a quoted value, white space or `/`). */
+const ENDS_IN_NAME = /[^\t\n\f\r "'/>]$/;
+
+/**
+ * Whether `text`, where an attribute name goes after `before`, gives a value to a name it does not
+ * write whole: `<a hr` + `ef="…"`, `<meta http-equiv ` + ` ="refresh"`. A name's value is checked as
+ * the template that writes `=` reads the name, so a value there would be checked as another attribute.
+ */
+function givesValue(before: string, text: string): boolean {
+  return VALUE_START.test(text) || (ENDS_IN_NAME.test(before) && NAME_THEN_VALUE.test(text));
+}
+
+/** Items where an attribute name goes, joined: refused where one gives a value to the name the one before ends with. */
+function joinNames(items: readonly HtmlValue[], render: (item: HtmlValue) => string, strings: TemplateStringsArray, i: number): string {
+  let text = '';
+  for (const item of items) {
+    const part = render(item);
+    if (text !== '' && givesValue(text, part)) throw new TypeError(refusal(NAME_VALUE_MESSAGE, strings, i));
+    text += part;
+  }
+  return text;
 }
 
 /** A fragment read again as attributes (`plan`): refused if, read so, it ends inside a value. */
@@ -173,7 +218,7 @@ function planOf(strings: TemplateStringsArray, tag?: string): Plan {
  * rule. Anything else is as where any attribute name goes.
  */
 function renderTagged(value: HtmlValue, strings: TemplateStringsArray, i: number, tag: string): string {
-  if (Array.isArray(value)) return (value as readonly HtmlValue[]).map((item) => renderTagged(item, strings, i, tag)).join('');
+  if (Array.isArray(value)) return joinNames(value as readonly HtmlValue[], (item) => renderTagged(item, strings, i, tag), strings, i);
   const source = isSafeHtml(value) ? (value as { [SOURCE]?: Source })[SOURCE] : undefined;
   return source === undefined ? renderValue(value, strings, i, NAME) : renderAs(source, planOf(source.strings, tag), strings, i);
 }
@@ -243,7 +288,9 @@ function render(strings: TemplateStringsArray, values: readonly HtmlValue[], pla
     // A resource URL that starts with a value: what is before this value must fix the origin, unless
     // it is the trustedUrl() that starts the URL.
     if (kind === ORIGIN && !(start === open && isTrustedUrl(values[i])) && !originSettled(urlStart(out.slice(open)))) throw new TypeError(refusals[i]);
-    out += kind >= REFUSED ? renderDynamic(kind, out, values[i], strings, i, refusals[i], tags[i] ?? '') : renderValue(values[i], strings, i, kind);
+    const text = kind >= REFUSED ? renderDynamic(kind, out, values[i], strings, i, refusals[i], tags[i] ?? '') : renderValue(values[i], strings, i, kind);
+    const inner = urls.inner[i] ?? 0;
+    out += inner === 0 ? text : text.replace(SEPARATORS[inner] as RegExp, percentEncode);
     if ((kind === VALUE || kind === ORIGIN) && isTrustedUrl(values[i])) trusted.push([start, out.length]);
     const next = strings[i + 1] ?? '';
     const close = urls.close[i + 1] ?? -1;
@@ -270,6 +317,17 @@ function render(strings: TemplateStringsArray, values: readonly HtmlValue[], pla
 }
 
 /**
+ * By `Plan.urls.inner`: the separators a list value inside a candidate writes percent-encoded (escaped
+ * text: its character references are kept whole, `&amp;` is not split at its `;`).
+ */
+const SEPARATORS: readonly (RegExp | undefined)[] = Object.assign([], {
+  [INNER_SPACE]: /&(?:amp|lt|gt|quot|#39|#96);|[\t\n\f\r ]/g,
+  [INNER_COMMA]: /&(?:amp|lt|gt|quot|#39|#96);|[\t\n\f\r ,]/g,
+  [INNER_SEMICOLON]: /&(?:amp|lt|gt|quot|#39|#96);|;/g,
+});
+const percentEncode = (match: string): string => (match.length > 1 ? match : `%${match.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+
+/**
  * `out` with the `/` or `\` that would follow the template's `/` at `root` (up to `end`) written `%2F` /
  * `%5C` (`secondSlash`): `href="/${'/evil.test'}"` stays a path on this origin. The `trusted` spans
  * after it move with the text.
@@ -293,8 +351,9 @@ function keepRoot(out: string, root: number, end: number, trusted: (readonly [nu
  */
 function renderDynamic(kind: number, out: string, value: HtmlValue, strings: TemplateStringsArray, i: number, refused: string | undefined, tag: string): string {
   if (refused !== undefined) throw new TypeError(refused);
-  if (kind === TAGGED) {
-    const text = renderTagged(value, strings, i, tag);
+  if (kind === TAGGED || kind === AFTER_NAME) {
+    const text = kind === TAGGED ? renderTagged(value, strings, i, tag) : renderValue(value, strings, i, NAME);
+    if (givesValue(out, text)) throw new TypeError(refusal(NAME_VALUE_MESSAGE, strings, i));
     // An http-equiv from a fragment would rule the content the template wrote, values and all.
     if ((tag === 'meta' || tag === META_NAMED || tag === META_PLAIN) && /http-equiv/i.test(text)) throw new TypeError(refusal(META_NAME_MESSAGE, strings, i));
     return text;

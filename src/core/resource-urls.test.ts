@@ -202,7 +202,8 @@ describe('html: a value after a / that starts a URL of a list (ping, srcset, ima
       '<a href="/a" ping="/%2Fevil.test/ping">x</a><a href="/b" ping="/pinged /%5Cevil.test/ping">y</a>',
     );
     expect(html`<img srcset="/a.png 2x, /${'/evil.test/b.png'} 1x"><img srcset="/${'/evil.test/c.png'} 1x,/${'\t/evil.test/d.png'} 2x">`.value).toBe(
-      '<img srcset="/a.png 2x, /%2Fevil.test/b.png 1x"><img srcset="/%2Fevil.test/c.png 1x,/\t%2Fevil.test/d.png 2x">',
+      // The tab, a separator in srcset, is written %09 (below: a value inside a candidate).
+      '<img srcset="/a.png 2x, /%2Fevil.test/b.png 1x"><img srcset="/%2Fevil.test/c.png 1x,/%09/evil.test/d.png 2x">',
     );
     expect(html`<link rel="preload" as="image" imagesrcset="/${'/evil.test/e.png'} 1x"><svg><a><set attributeName="href" to="/${'/evil.test'}"/><animate attributeName="href" values="/a;/${'/evil.test'}"/></a></svg>`.value).toBe(
       '<link rel="preload" as="image" imagesrcset="/%2Fevil.test/e.png 1x"><svg><a><set attributeName="href" to="/%2Fevil.test"/><animate attributeName="href" values="/a;/%2Fevil.test"/></a></svg>',
@@ -291,6 +292,35 @@ describe('html: <link> with an attribute name from a value', () => {
     // The alternatives.
     expect(html`<link rel="canonical" href="${'https://example.com/a'}"><link rel="stylesheet" ${'href'}="${trustedUrl('/app.css')}">`.value).toBe(
       '<link rel="canonical" href="https://example.com/a"><link rel="stylesheet" href="/app.css">',
+    );
+  });
+});
+
+describe('html: a value inside a candidate of a URL list (ping, srcset, imagesrcset, SVG animation values)', () => {
+  it("writes the list's separators it holds percent-encoded: it cannot add a candidate from another origin (Chromium pinged and loaded //evil.test)", () => {
+    // ping: white space separates its URLs.
+    expect(html`<a href="/x" ping="/${'a //evil.test/p'}">x</a><a href="/x" ping="/track/${'a\t//evil.test/p'} /b">y</a>`.value).toBe(
+      '<a href="/x" ping="/a%20//evil.test/p">x</a><a href="/x" ping="/track/a%09//evil.test/p /b">y</a>',
+    );
+    // srcset: white space ends the URL, a , the candidate (after a descriptor too: no space needed).
+    expect(html`<img srcset="/${'a.png 0.5x, //evil.test/b.png 1x'}"><img srcset="/a.png 2${'x,//evil.test/b.png'}"><img srcset="/img/${'a.png\f1x,'} 2x">`.value).toBe(
+      '<img srcset="/a.png%200.5x%2C%20//evil.test/b.png%201x"><img srcset="/a.png 2x%2C//evil.test/b.png"><img srcset="/img/a.png%0C1x%2C 2x">',
+    );
+    expect(html`<link rel="preload" as="image" imagesrcset="/${'a.png 0.5x, //evil.test/b.png'}">`.value).toBe('<link rel="preload" as="image" imagesrcset="/a.png%200.5x%2C%20//evil.test/b.png">');
+    // SVG animation values: a ; starts a value. The value's own character references stay whole.
+    expect(html`<svg><a><animate attributeName="href" values="/a;/${'x;//evil.test'}"/><animate attributeName="href" values="/${"a&b'c;d"}"/></a></svg>`.value).toBe(
+      '<svg><a><animate attributeName="href" values="/a;/x%3B//evil.test"/><animate attributeName="href" values="/a&amp;b&#39;c%3Bd"/></a></svg>',
+    );
+    // &comma; is a , for the browser: the lone / after it starts a candidate.
+    expect(html`<img srcset="/a.png 1x&comma;/${'/evil.test/b.png'}">`.value).toBe('<img srcset="/a.png 1x&comma;/%2Fevil.test/b.png">');
+  });
+
+  it('leaves a value that starts a candidate (it may be any safe URL, or a whole list) and a list of its own', () => {
+    expect(html`<img srcset="${'/a.png 1x, /b.png 2x'}"><img srcset="/a.png 1x, ${'/b.png 2x, /c.png 3x'}"><a ping="/p ${'/q /r'}">x</a>`.value).toBe(
+      '<img srcset="/a.png 1x, /b.png 2x"><img srcset="/a.png 1x, /b.png 2x, /c.png 3x"><a ping="/p /q /r">x</a>',
+    );
+    expect(html`<img srcset="/img/${'a.png'} 1x, /img/${'b,c.png'} 2x"><svg><set attributeName="href" to="/${'a b'}"/></svg>`.value).toBe(
+      '<img srcset="/img/a.png 1x, /img/b%2Cc.png 2x"><svg><set attributeName="href" to="/a b"/></svg>',
     );
   });
 });

@@ -58,6 +58,17 @@ const PAGES: Record<string, (evil: string) => SafeHtml> = {
   '/imagesrcset': (evil) => html`<link rel="preload" as="image" imagesrcset="/${`/${hostOf(evil)}/three.png`} 1x">`,
   // A value after a / alone in a resource URL: it cannot make //host, so the origin is the page's.
   '/root-script': (evil) => html`<script src="/${`/${hostOf(evil)}/x.js`}"></script><script src="/${`\\${hostOf(evil)}/y.js`}"></script>`,
+  // A fragment right after an attribute name gives that name its value: the browser reads href, onerror, http-equiv.
+  '/name-href': (evil) => html`<a id="js" hr${html`ef="${`javascript:fetch('${evil}/ran')`}"`}>a</a>`,
+  '/name-onerror': (evil) => html`<img src="/missing.png" on${html`error="${`fetch('${evil}/ran')`}"`}>`,
+  '/name-equals-refresh': (evil) => html`<meta name="x" http-equiv ${html` ="refresh"`} content="0;url=${`${evil}/refreshed`}">`,
+  '/name-array': (evil) => html`<a id="js" ${[html` hr`, html`ef="${`javascript:fetch('${evil}/ran')`}"`]}>a</a>`,
+  // A fragment without values that ends the tag: the template's src went to a <script> it read as attributes of the <p>.
+  '/bare-fragment-new-tag': (evil) => html`<p ${html` hidden>`}<script src="${`${evil}/x.js`}"></script>`,
+  // A value inside a list's candidate that holds the list's separators: a candidate of its own, from the other origin.
+  '/ping-space': (evil) => html`<a id="ping" href="/landed" ping="/${`a //${hostOf(evil)}/beacon`}">p</a>`,
+  '/srcset-space': (evil) => html`<img srcset="/${`x.png 0.5x, //${hostOf(evil)}/four.png 1x`}">`,
+  '/srcset-comma': (evil) => html`<img srcset="/five.png 2${`x,//${hostOf(evil)}/five.png`}">`,
   '/link': (evil) => html`<a id="slash" href="/${`/${evil.slice('http://'.length)}/x`}">a</a><a id="backslash" href="/${`\\${evil.slice('http://'.length)}/x`}">b</a><a id="tab" href="/${`\t/${evil.slice('http://'.length)}/x`}">c</a>`,
 };
 
@@ -115,6 +126,7 @@ describe.runIf(browserTestsEnabled('resource URLs in Chromium'))('resource URLs 
   it.each([
     '/script', '/base', '/iframe', '/stylesheet', '/cdn-host', '/refresh',
     '/fragment-script', '/fragment-base', '/fragment-iframe', '/fragment-stylesheet', '/fragment-refresh', '/name-refresh', '/name-http-equiv', '/javascript-url', '/split-script', '/fragment-new-tag',
+    '/name-href', '/name-onerror', '/name-equals-refresh', '/name-array', '/bare-fragment-new-tag',
   ])('%s: the template is refused; the other origin gets no request', async (path) => {
     // goto waits for the load event: after the scripts, the frame and the stylesheet.
     await page.goto(`${app.origin}${path}`);
@@ -197,6 +209,19 @@ describe.runIf(browserTestsEnabled('resource URLs in Chromium'))('resource URLs 
       expect(await requested('/two.png')).toEqual([`/%5C${hostOf(evil.origin)}/two.png`]);
       await page.goto(`${app.origin}/imagesrcset`);
       expect(await requested('/three.png')).toEqual([`/%2F${hostOf(evil.origin)}/three.png`]);
+      expect(evil.requests).toEqual([]);
+    });
+
+    it("a value inside a ping or srcset candidate with spaces or commas: one URL on the page's origin (Chromium pinged and loaded the candidate it added, from the other origin)", async () => {
+      app.requests.length = 0;
+      await page.goto(`${app.origin}/ping-space`);
+      await Promise.all([page.waitForURL((url) => url.pathname === '/landed'), page.click('#ping')]);
+      expect(await requested('/beacon')).toEqual([`/a%20//${hostOf(evil.origin)}/beacon`]);
+      // goto waits for the load event: after the images.
+      await page.goto(`${app.origin}/srcset-space`);
+      expect(await requested('four.png%201x')).toEqual([`/x.png%200.5x%2C%20//${hostOf(evil.origin)}/four.png%201x`]);
+      await page.goto(`${app.origin}/srcset-comma`);
+      expect(await page.locator('img').evaluate((img) => (img as HTMLImageElement).currentSrc)).toBe('');
       expect(evil.requests).toEqual([]);
     });
 
