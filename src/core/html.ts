@@ -232,7 +232,8 @@ function renderTagged(value: HtmlValue, strings: TemplateStringsArray, i: number
  *   becomes `#` when unsafe;
  *   a `trustedUrl()` that starts the value (or a list candidate) and holds the scheme skips that check;
  *   a `/` or `\` a value starts with right after a lone `/` of the template (that starts the URL, or a
- *   `srcset`, `ping`… candidate) is written `%2F` / `%5C` (no `//host`);
+ *   `srcset`, `ping`… candidate) is written `%2F` / `%5C` (no `//host`); a value inside a list's
+ *   candidate writes the list's separators percent-encoded (no candidate of its own);
  * - a resource URL (`<script src>`, `<base href>`, `<iframe src>`, `<object data>`, `<embed src>`,
  *   `<link href>` unless its first rel names pages only): the static text before the first value must
  *   settle the origin (`/static/`, `/` alone, `./`, `https://cdn.example.com/`), or the value that starts it be a
@@ -247,7 +248,8 @@ function renderTagged(value: HtmlValue, strings: TemplateStringsArray, i: number
  *   itemprop and neither an http-equiv), `<script>`, `<style>`, a tag name, an unquoted
  *   attribute value, an html`…` fragment in an attribute value, `data-lc-params` built around a value,
  *   an html`…` fragment that ends inside a tag, a value, `<script>` or `<style>` where text or a name goes, or one
- *   put where a name goes that ends the tag.
+ *   put where a name goes that ends the tag or inside a value (with values or not), or that gives a value to
+ *   the attribute name right before it (`hr${html`ef="${x}"`}`).
  * @example
  * html`<p class="greeting">Hello, ${user.name}!</p>` // user.name is escaped
  */
