@@ -63,6 +63,16 @@ describe('livecomponents keygen --rotate-session-secret', () => {
     expect(decodeSecret(listed).equals(Buffer.from(current, 'utf8'))).toBe(true);
   });
 
+  it('lists a text secret an env file would change (space and #, quotes, backslash, $) as its base64, the same secret', async () => {
+    for (const current of ['a passphrase of many words #and a hash', 'a "quoted" secret of 32+ bytes here', "it's a secret\\with a backslash, $HOME"]) {
+      const { code, out } = await run(['keygen', '--rotate-session-secret'], { LC_SESSION_SECRET: current });
+      expect(code).toBe(0);
+      const listed = envOf(out).LC_SESSION_SECRET_FALLBACKS as string;
+      expect(listed, current).toMatch(/^[A-Za-z0-9+/]+={0,2}$/);
+      expect(decodeSecret(listed).equals(Buffer.from(current, 'utf8'))).toBe(true);
+    }
+  });
+
   it('refuses, exit 1 and no line printed: no current secret, a short one, a fallback equal to it', async () => {
     const current = b64();
     const cases: [Record<string, string>, string][] = [

@@ -13,6 +13,9 @@ import { decodeSecret, fallbackProblem, MAX_SECRET_FALLBACKS, parseSecretList } 
 /** Bytes of the generated `LC_SESSION_SECRET` (the minimum the config accepts). */
 export const SESSION_SECRET_BYTES = 32;
 
+/** The characters of base64 (standard or url): a secret written in these alone is listed as it is. */
+const SECRET_CHARACTERS = /^[A-Za-z0-9+/_-]+={0,2}$/;
+
 /** Above this many state keys (or session secrets), `--rotate` (`--rotate-session-secret`) reminds the operator to retire the oldest. */
 const MANY_KEYS = 3;
 
@@ -100,8 +103,10 @@ function rotateSecret(env: Readonly<Record<string, string | undefined>>): Keygen
   } catch (error) {
     return { code: 1, out: [], err: [`${where}: ${error instanceof Error ? error.message : String(error)}`] };
   }
-  // A text secret with a comma goes into the comma-separated list as its base64 (the same bytes).
-  const previous = current.includes(',') ? decodeSecret(current).toString('base64') : current;
+  // A text secret goes into the list as its base64 (the same bytes) unless it is written in base64's
+  // characters alone: a comma would split it, and white space, #, quotes, \ or $ are changed by env
+  // files (compose's .env drops ` #…`, systemd reads quotes and backslashes, a shell expands $).
+  const previous = SECRET_CHARACTERS.test(current) ? current : decodeSecret(current).toString('base64');
   const fallbacks = [previous, ...listed];
   const err = [
     `${where}: with several instances, roll out in two steps (docs/deployment.md §9): first every instance keeps its LC_SESSION_SECRET and gets the new one in LC_SESSION_SECRET_FALLBACKS; then these lines`,
