@@ -1,38 +1,31 @@
 /**
  * deploy/nginx/livecomponents.conf.template for real: `nginx -t` on the rendered file, then a real
  * nginx (TLS with a certificate made here) in front of two instances of the built reference app
- * running as in production: NODE_ENV=production, one shared Redis (REDIS_URL), TRUST_PROXY = the
- * proxy's address only, metrics on METRICS_PORT behind METRICS_TOKEN.
+ * running as in production (`startProductionSite`): NODE_ENV=production, one shared Redis
+ * (REDIS_URL) and one shared PostgreSQL (DATABASE_URL: users and tokens, as several instances are
+ * deployed, PROTOCOL §1 and docs/scaling.md), TRUST_PROXY = the proxy's address only, metrics on
+ * METRICS_PORT behind METRICS_TOKEN.
  *
  * Clients connect from distinct loopback addresses (127.0.0.2, 127.0.0.3, …), so the address nginx
  * sees differs from nginx's own address (127.0.0.1): the rate limiter must count per real client,
  * whatever X-Forwarded-For the client sends, and across both instances.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { rawHead } from '../helpers/raw-http.js';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { waitUntil } from '../helpers/wait-until.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  cookieHeader,
-  ensureBuilt,
-  httpCall,
-  httpsCall,
-  mainConfig,
-  renderSite,
-  startChild,
-  tlsHandshake,
-  waitForPort,
-  type Call,
-  type Child,
-  type Reply,
-} from './nginx-harness.js';
-import { REDIS_AVAILABLE, startRedis, type RedisServer } from '../redis/server.js';
+import { cookieHeader, httpCall, httpsCall, startProductionSite, tlsHandshake, type Call, type NginxSite, type ProductionSite, type Reply } from './nginx-harness.js';
+import { REDIS_AVAILABLE } from '../redis/server.js';
 import { exposedSeriesNames, metricNames } from './promql.js';
-import { at, freePort, haveTool, list, readDeploy, ROOT, run, yamlDocument } from './tools.js';
+import { at, haveTool, list, readDeploy, yamlDocument } from './tools.js';
+import { createTestSchema, postgresAvailability, warnSkipped } from '../../src/sql/test-postgres.js';
+
+const POSTGRES = await postgresAvailability();
+if (POSTGRES.state === 'fail') throw new Error(`${POSTGRES.reason}: required under CI by the nginx test (both instances share it)`);
+if (POSTGRES.state === 'skip') warnSkipped('nginx in front of two instances', POSTGRES.reason);
 
 const HAVE_TOOLS =
+  POSTGRES.state === 'up' &&
   REDIS_AVAILABLE &&
   haveTool('nginx', '-v', 'apt-get install nginx', 'the nginx config test and the two-instance proxy test') &&
   haveTool('openssl', 'version', 'apt-get install openssl', 'the nginx test (it makes its TLS certificate)');
@@ -47,105 +40,49 @@ const SERVER_NAME = 'localhost';
 const LONG_NAME = 'lc.eu.svc.production-cluster.example.test';
 /** Client source addresses; nginx itself connects to the app from 127.0.0.1. */
 const CLIENTS = Array.from({ length: 8 }, (_, i) => `127.0.0.${i + 2}`);
-const METRICS_TOKEN = randomBytes(32).toString('hex');
 
 describe.skipIf(!HAVE_TOOLS)('nginx in front of two instances', () => {
-  let dir = '';
-  let ca = '';
-  let httpsPort = 0;
-  let httpPort = 0;
-  let longHttpsPort = 0;
-  let longDir = '';
-  let upstreams: [string, string] = ['', ''];
-  let metricsPorts: number[] = [];
-  let redis: RedisServer | undefined;
-  const children: Child[] = [];
+  let site: ProductionSite;
+  /** The nginx of LONG_NAME: its own ports, pid and logs, the same two instances behind it. */
+  let long: NginxSite;
+  let dropSchema: (() => Promise<void>) | undefined;
 
-  const call = (c: Call): Promise<Reply> => httpsCall(httpsPort, SERVER_NAME, ca, c);
-  const diagnostics = () => children.map((c) => `--- ${c.name}\n${c.output()}`).join('\n');
+  const call = (c: Call): Promise<Reply> => site.call(c);
+  const diagnostics = () => site.diagnostics();
+  /** One instance's /metrics (METRICS_PORT), with the bearer token or without. */
+  const scrape = async (port: number, token?: string) => {
+    const res = await fetch(`http://127.0.0.1:${port}/metrics`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+    return { status: res.status, text: await res.text() };
+  };
 
   beforeAll(async () => {
-    ensureBuilt();
-    dir = mkdtempSync(join(tmpdir(), 'lc-nginx-'));
-    const cert = join(dir, 'cert.pem');
-    const key = join(dir, 'key.pem');
-    const made = run('openssl', [
-      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', `/CN=${SERVER_NAME}`,
-      '-addext', `subjectAltName=DNS:${SERVER_NAME},DNS:${LONG_NAME},IP:127.0.0.1`, '-keyout', key, '-out', cert,
-    ]);
-    if (made.status !== 0) throw new Error(`openssl failed: ${made.stderr}`);
-    ca = readFileSync(cert, 'utf8');
-
-    redis = await startRedis();
-    const appPorts = [await freePort(), await freePort()];
-    metricsPorts = [await freePort(), await freePort()];
-    httpsPort = await freePort();
-    httpPort = await freePort();
-    upstreams = [`127.0.0.1:${appPorts[0]}`, `127.0.0.1:${appPorts[1]}`];
-    for (const sub of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, sub));
-    const site = renderSite(readDeploy('nginx/livecomponents.conf.template'), {
-      serverName: SERVER_NAME, cert, key, upstreams, httpsPort, httpPort,
+    const schema = await createTestSchema('nginx');
+    dropSchema = schema.drop;
+    // nginx is started by the tests below, after their `nginx -t`. The instances log at info level (it was
+    // warn) to a file each: no longer into the output kept for failure messages, so nothing is lost by more.
+    site = await startProductionSite({
+      serverName: SERVER_NAME,
+      appUrl: (httpsPort) => `https://${SERVER_NAME}:${httpsPort}`,
+      altNames: [LONG_NAME, '127.0.0.1'],
+      databaseUrl: schema.url,
+      startNginx: false,
     });
-    writeFileSync(join(dir, 'livecomponents.conf'), site);
-    writeFileSync(join(dir, 'nginx.conf'), mainConfig(dir, join(dir, 'livecomponents.conf')));
-    // The second site: its own nginx (its own ports, pid, logs), the same two instances behind it.
-    longDir = join(dir, 'long');
-    longHttpsPort = await freePort();
-    for (const sub of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(longDir, sub), { recursive: true });
-    const longSite = renderSite(readDeploy('nginx/livecomponents.conf.template'), {
-      serverName: LONG_NAME, cert, key, upstreams, httpsPort: longHttpsPort, httpPort: await freePort(),
-    });
-    writeFileSync(join(longDir, 'livecomponents.conf'), longSite);
-    writeFileSync(join(longDir, 'nginx.conf'), mainConfig(longDir, join(longDir, 'livecomponents.conf')));
-
-    // Shared by both instances, as a deployment shares them (compose .env, Kubernetes Secret).
-    const shared = {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      NODE_ENV: 'production',
-      HOST: '127.0.0.1',
-      APP_URL: `https://${SERVER_NAME}:${httpsPort}`,
-      TRUST_PROXY: '127.0.0.1',
-      BEHIND_PROXY: 'true',
-      REDIS_URL: redis.url,
-      INSTANCES: '2',
-      LC_STATE_KEYS: randomBytes(32).toString('base64'),
-      LC_SESSION_SECRET: randomBytes(32).toString('base64'),
-      METRICS_TOKEN,
-      HEALTH_TOKEN: randomBytes(32).toString('hex'),
-      LOG_LEVEL: 'warn',
-    };
-    appPorts.forEach((port, i) => {
-      const cwd = join(dir, `app${i + 1}`);
-      mkdirSync(cwd);
-      children.push(
-        startChild(`app${i + 1}`, process.execPath, [join(ROOT, 'dist/examples/demo/main.js')], {
-          cwd,
-          env: { ...shared, PORT: String(port), METRICS_PORT: String(metricsPorts[i]), DATABASE_URL: `sqlite:${join(cwd, 'app.db')}` },
-        }),
-      );
-    });
-    await Promise.all(appPorts.map((port, i) => waitForPort(port, children[i] as Child)));
+    long = await site.addNginx(LONG_NAME);
   }, 120_000);
 
   afterAll(async () => {
-    await Promise.all(children.map((c) => c.stop()));
-    await redis?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await site?.stop();
+    await dropSchema?.();
   });
 
   it('nginx -t accepts the rendered site file', () => {
-    const result = run('nginx', ['-t', '-p', `${dir}/`, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf')]);
+    const result = site.nginx.check();
     expect(result.status, result.stderr).toBe(0);
     expect(result.stderr).toContain('test is successful');
   });
 
   it('starts nginx in front of both instances', async () => {
-    const nginx = startChild('nginx', 'nginx', ['-p', `${dir}/`, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'], {
-      cwd: dir,
-      env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin' },
-    });
-    children.push(nginx);
-    await waitForPort(httpsPort, nginx);
+    await site.nginx.start();
   });
 
   it('serves the health probes over TLS (certificate verified) and spreads requests over both instances', async () => {
@@ -156,7 +93,7 @@ describe.skipIf(!HAVE_TOOLS)('nginx in front of two instances', () => {
       expect(res.headers['strict-transport-security']).toBe('max-age=63072000');
       answered.add(String(res.headers['x-upstream']));
     }
-    expect(answered).toEqual(new Set(upstreams));
+    expect(answered).toEqual(new Set(site.upstreams));
     for (const path of ['/health/ready', '/health/startup']) {
       const res = await call({ path, from: CLIENTS[0] });
       expect(res.status, `${path}: ${res.body}`).toBe(200);
@@ -197,7 +134,7 @@ describe.skipIf(!HAVE_TOOLS)('nginx in front of two instances', () => {
         'content-type': 'application/json',
         cookie: client.cookie,
         'x-csrf-token': client.token,
-        origin: `https://${SERVER_NAME}:${httpsPort}`,
+        origin: site.appUrl,
         'sec-fetch-site': 'same-origin',
         'idempotency-key': randomUUID(),
         'x-forwarded-for': spoofedFor,
@@ -226,7 +163,7 @@ describe.skipIf(!HAVE_TOOLS)('nginx in front of two instances', () => {
     expect(statuses, `${last?.body}\n${diagnostics()}`).toEqual([200, 200, 200, 200, 200, 429]);
     expect(remaining).toEqual(['4', '3', '2', '1', '0', '0']);
     // One counter in Redis, one session: both instances served this client.
-    expect(servedBy).toEqual(new Set(upstreams));
+    expect(servedBy).toEqual(new Set(site.upstreams));
     const refused = JSON.parse(last?.body ?? '{}') as { code?: string; limit?: number; window?: number };
     expect(refused).toMatchObject({ code: 'RATE_LIMIT_EXCEEDED', limit: 5, window: 300 });
     expect(Number(last?.headers['retry-after'])).toBeGreaterThan(0);
@@ -245,14 +182,10 @@ describe.skipIf(!HAVE_TOOLS)('nginx in front of two instances', () => {
   });
 
   it('counts those actions in each instance’s metrics (METRICS_PORT, bearer token), under every name the dashboard and alerts use', async () => {
-    const scrape = async (port: number, token?: string) => {
-      const res = await fetch(`http://127.0.0.1:${port}/metrics`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
-      return { status: res.status, text: await res.text() };
-    };
     const texts: string[] = [];
-    for (const port of metricsPorts) {
+    for (const port of site.metricsPorts) {
       expect((await scrape(port)).status, 'no token').toBe(401);
-      const res = await scrape(port, METRICS_TOKEN);
+      const res = await scrape(port, site.metricsToken);
       expect(res.status).toBe(200);
       texts.push(res.text);
     }
@@ -312,29 +245,92 @@ describe.skipIf(!HAVE_TOOLS)('nginx in front of two instances', () => {
   });
 
   it('redirects plain HTTP to HTTPS on the configured name and drops unknown hosts', async () => {
-    const redirect = await httpCall(httpPort, SERVER_NAME, '/payment?x=1');
+    const redirect = await httpCall(site.httpPort, SERVER_NAME, '/payment?x=1');
     expect(redirect.status).toBe(308);
     expect(redirect.headers.location).toBe(`https://${SERVER_NAME}/payment?x=1`);
     // `return 444`: nginx closes the connection without an answer.
-    await expect(httpCall(httpPort, 'evil.example', '/')).rejects.toMatchObject({ code: 'ECONNRESET' });
+    await expect(httpCall(site.httpPort, 'evil.example', '/')).rejects.toMatchObject({ code: 'ECONNRESET' });
     // `ssl_reject_handshake`: the handshake itself fails for another name, certificate aside.
-    expect(await tlsHandshake(httpsPort, SERVER_NAME)).toBe('established');
-    expect(await tlsHandshake(httpsPort, 'evil.example')).toMatch(/unrecognized name/i);
+    expect(await tlsHandshake(site.httpsPort, SERVER_NAME)).toBe('established');
+    expect(await tlsHandshake(site.httpsPort, 'evil.example')).toMatch(/unrecognized name/i);
+  });
+
+  /** `livecomponents_security_events_total{event}` of each instance. */
+  const securityEvents = async (event: string) =>
+    Promise.all(
+      site.metricsPorts.map(async (port) => {
+        const { text } = await scrape(port, site.metricsToken);
+        return Number(new RegExp(`^livecomponents_security_events_total\\{event="${event}"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+      }),
+    );
+
+  it('shares users and tokens between the instances (one PostgreSQL): registered through A, signed in through B; a refresh cookie rotated through A rotates once through B, and its reuse through A revokes the family (one authn_token_reuse)', async () => {
+    // Each step is sent to the instance chosen (its own port, with the headers nginx adds), not left to least_conn.
+    const [a, b] = [0, 1] as const;
+    const from = CLIENTS[6] as string;
+    const auth = (instance: 0 | 1, path: string, headers: Record<string, string>, body?: unknown) =>
+      site.callInstance(instance, {
+        method: path === 'me' ? 'GET' : 'POST',
+        path: `/api/v1/auth/${path}`,
+        from,
+        headers: { origin: site.appUrl, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    const email = `shared-${randomUUID()}@example.test`;
+    const password = 'a shared and unusual passphrase 5823';
+    expect(await securityEvents('authn_token_reuse')).toEqual([0, 0]);
+
+    const registered = await auth(a, 'register', {}, { email, password, name: 'Grace' });
+    expect(registered.status, `${registered.body}\n${diagnostics()}`).toBe(201);
+    // With a database per instance, B has no such user: 401 INVALID_CREDENTIALS.
+    const login = await auth(b, 'login', {}, { email, password });
+    expect(login.status, login.body).toBe(200);
+    const issued = JSON.parse(login.body) as { access_token: string };
+    const me = await auth(a, 'me', { authorization: `Bearer ${issued.access_token}` });
+    expect(me.status, me.body).toBe(200);
+    expect(me.body).toContain(email);
+
+    // The refresh cookie and its __Host- companion, rotated through A; that new pair rotates once through B.
+    const jar = (reply: Reply) => {
+      const cookie = cookieHeader(reply);
+      expect(cookie).toMatch(/(^|; )refresh_token=[^;]+/);
+      expect(cookie).toMatch(/(^|; )__Host-lc_refresh_binding_token=[^;]+/);
+      return cookie;
+    };
+    const viaA = await auth(a, 'refresh-token', { cookie: jar(login) });
+    expect(viaA.status, viaA.body).toBe(200);
+    const rotatedThroughA = jar(viaA);
+    const viaB = await auth(b, 'refresh-token', { cookie: rotatedThroughA });
+    expect(viaB.status, viaB.body).toBe(200);
+    const current = jar(viaB);
+    expect(new Set([jar(login), rotatedThroughA, current]).size).toBe(3);
+
+    // The cookie B rotated, replayed through A: a reuse there, the family revoked for both instances.
+    const reused = await auth(a, 'refresh-token', { cookie: rotatedThroughA });
+    expect(reused.status, reused.body).toBe(401);
+    expect(JSON.parse(reused.body)).toMatchObject({ code: 'REFRESH_TOKEN_INVALID' });
+    const next = await auth(b, 'refresh-token', { cookie: current });
+    expect(next.status, next.body).toBe(401);
+    expect(JSON.parse(next.body)).toMatchObject({ code: 'REFRESH_TOKEN_INVALID' });
+    const lastAccess = (JSON.parse(viaB.body) as { access_token: string }).access_token;
+    expect((await auth(a, 'me', { authorization: `Bearer ${lastAccess}` })).status).toBe(401);
+
+    expect(await securityEvents('authn_token_reuse')).toEqual([1, 0]);
+    const logged = (instance: 0 | 1) => site.logLines(instance).filter((line) => line.event === 'authn_token_reuse');
+    await waitUntil('the authn_token_reuse log line of instance A', () => logged(a).length > 0, { seen: () => site.logLines(a).slice(-5) });
+    expect([logged(a).length, logged(b).length]).toEqual([1, 0]);
   });
 
   it('passes a refused refresh for a host of 6 labels whole: the 401 and its 34 Set-Cookie lines (a 502 with nginx\'s default 4 KB header buffer)', async () => {
-    const conf = ['-p', `${longDir}/`, '-e', join(longDir, 'error.log'), '-c', join(longDir, 'nginx.conf')];
-    const checked = run('nginx', ['-t', ...conf]);
+    const checked = long.check();
     expect(checked.status, checked.stderr).toBe(0);
-    const nginx = startChild('nginx (long name)', 'nginx', [...conf, '-g', 'daemon off;'], { cwd: longDir, env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin' } });
-    children.push(nginx);
-    await waitForPort(longHttpsPort, nginx);
+    await long.start();
 
     // A browser with a planted refresh cookie and no companion: refused, and the cookie expired
     // wherever a sibling could have set it.
-    const headers = { origin: `https://${SERVER_NAME}:${httpsPort}`, cookie: `refresh_token=${'A'.repeat(43)}` };
-    const refused = await httpsCall(longHttpsPort, LONG_NAME, ca, { method: 'POST', path: '/api/v1/auth/refresh-token', from: CLIENTS[3], headers });
-    expect(refused.status, `${refused.body}\n${readFileSync(join(longDir, 'error.log'), 'utf8')}`).toBe(401);
+    const headers = { origin: site.appUrl, cookie: `refresh_token=${'A'.repeat(43)}` };
+    const refused = await httpsCall(long.httpsPort, LONG_NAME, site.cert, { method: 'POST', path: '/api/v1/auth/refresh-token', from: CLIENTS[3], headers });
+    expect(refused.status, `${refused.body}\n${long.log('error')}`).toBe(401);
     expect(JSON.parse(refused.body)).toMatchObject({ code: 'REFRESH_TOKEN_INVALID' });
     const paths = ['/', '/api', '/api/', '/api/v1', '/api/v1/', '/api/v1/auth', '/api/v1/auth/', '/api/v1/auth/refresh-token'];
     // The 2 parents nearest the root, each unpartitioned and Partitioned (3,216 bytes): the next
@@ -347,7 +343,7 @@ describe.skipIf(!HAVE_TOOLS)('nginx in front of two instances', () => {
 
     // What nginx had to hold: the app's own header block for that answer (asked directly, as nginx
     // asks it), beyond nginx's default buffer and within the 16 KB the site sets.
-    const [host, port] = upstreams[0].split(':') as [string, string];
+    const [host, port] = site.upstreams[0].split(':') as [string, string];
     const head = await rawHead(
       Number(port),
       `POST /api/v1/auth/refresh-token HTTP/1.1\r\nHost: ${LONG_NAME}\r\nX-Forwarded-Host: ${LONG_NAME}\r\nX-Forwarded-Proto: https\r\n` +
@@ -358,11 +354,11 @@ describe.skipIf(!HAVE_TOOLS)('nginx in front of two instances', () => {
     expect(head.match(/^set-cookie: /gim)).toHaveLength(34);
     expect(Buffer.byteLength(head, 'latin1')).toBeGreaterThan(4_096);
     expect(Buffer.byteLength(head, 'latin1')).toBeLessThan(8_192);
-    expect(readFileSync(join(longDir, 'error.log'), 'utf8')).not.toMatch(/\[(emerg|alert|crit|error)\]/);
+    expect(long.log('error')).not.toMatch(/\[(emerg|alert|crit|error)\]/);
   });
 
   it('logged no error in nginx but the refused oversized body', () => {
-    const log = readFileSync(join(dir, 'error.log'), 'utf8');
+    const log = site.nginxLog('error');
     const errors = log.split('\n').filter((line) => /\[(emerg|alert|crit|error)\]/.test(line));
     expect(errors.filter((line) => !line.includes('client intended to send too large body: 1048577 bytes'))).toEqual([]);
     expect(errors).toHaveLength(1);
