@@ -7,7 +7,9 @@
  *
  * The source is opened with an exclusive lock (SQLite's `locking_mode = EXCLUSIVE`, `BEGIN EXCLUSIVE`)
  * held for the whole run: a process that has the file open — the app, its checkpoint worker, a
- * `sqlite3` shell — makes it fail at once, and no app can open the file while the move runs.
+ * `sqlite3` shell, an app in another container sharing the volume — makes it fail at once (in WAL
+ * mode every open connection holds a SHARED lock on the file), and no app can open the file while
+ * the move runs. `/proc/<pid>/fd` is read first, to name the processes it can see.
  * The source must be migrated by this release; the target database is migrated to it (the same
  * code as `livecomponents migrate`, which refuses a database whose applied migrations differ).
  */
@@ -155,7 +157,12 @@ async function openRedis(url: string, keyPrefix: string): Promise<Store> {
 
 /**
  * The source file, opened with an exclusive lock held until it is closed: refused at once while any
- * other process has it open (in WAL mode every connection holds a lock on it as long as it is open).
+ * other process has it open. In WAL mode every connection holds a SHARED lock on the database file
+ * from its first read until it closes (the app since a02724d: its start-up file check used to drop
+ * it), and `BEGIN EXCLUSIVE` under `locking_mode = EXCLUSIVE` needs the file's EXCLUSIVE lock: this is
+ * the check that sees an app in another PID namespace (a container sharing the volume), where
+ * `/proc` shows nothing (test/scale/move-data-live-app.test.ts). Refused, the move has written nothing
+ * and leaves the app's WAL as it is. A network filesystem that does not carry POSIX locks defeats it.
  */
 function openExclusively(path: string): BetterSqlite3.Database {
   const holders = processesWithOpen(path);
@@ -181,11 +188,10 @@ function openExclusively(path: string): BetterSqlite3.Database {
 
 /**
  * The other processes that have `path` (or its -wal, -shm or -journal file) open, read from Linux's
- * `/proc/<pid>/fd` (processes of other users are seen when this one runs as root or as their user);
- * empty elsewhere. SQLite's own locks cannot tell: the app's start-up file check (doctor-files.ts,
- * `openRefusal`) opens and closes the database's files, which drops the process's POSIX locks on
- * them, SQLite's included; a running app then holds none, and a connection that takes itself for the
- * last one checkpoints and deletes the WAL on close — the running app's writes go to a deleted file.
+ * `/proc/<pid>/fd` (processes of other users are seen when this one runs as root or as their user;
+ * those of another PID namespace never); empty elsewhere. Checked before SQLite's lock for its pids,
+ * and for a process that lost its locks: closing any descriptor of a file drops every POSIX lock the
+ * process holds on it, SQLite's included (as the app's start-up file check did before a02724d).
  */
 function processesWithOpen(path: string): number[] {
   let real: string;
