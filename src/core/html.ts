@@ -144,8 +144,9 @@ function attributesOpen(text: string): boolean {
   let open = ATTRIBUTES_OPEN.get(text);
   if (open === undefined) {
     open = analyse([text], true).open;
-    // Keyed by the template's own string (a fragment without values is its text): a few per call site.
-    if (ATTRIBUTES_OPEN.size < 1024) ATTRIBUTES_OPEN.set(text, open);
+    // Keyed by the template's own string (a fragment without values is its text): one per call site;
+    // bounded, for unsafeRawHtml() text.
+    if (text.length <= 512 && ATTRIBUTES_OPEN.size < 1024) ATTRIBUTES_OPEN.set(text, open);
   }
   return open;
 }
