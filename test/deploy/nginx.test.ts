@@ -305,7 +305,7 @@ describe.skipIf(!HAVE_TOOLS)('nginx in front of two instances', () => {
     const current = jar(viaB);
     expect(new Set([jar(login), rotatedThroughA, current]).size).toBe(3);
 
-    // The cookie B rotated, replayed through A: a reuse there, the family revoked for both instances.
+    // The pair A issued, spent by B's rotation, replayed through A: a reuse, the family revoked on both instances.
     const reused = await auth(a, 'refresh-token', { cookie: rotatedThroughA });
     expect(reused.status, reused.body).toBe(401);
     expect(JSON.parse(reused.body)).toMatchObject({ code: 'REFRESH_TOKEN_INVALID' });
