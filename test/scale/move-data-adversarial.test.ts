@@ -4,9 +4,11 @@
  * repository and raw on both engines (unicode and emoji, the longest names, NULLs, the largest exact
  * times, a refresh chain stored children first, a row from before refresh bindings); a Redis that is
  * wrong or down refused before the database is written; a Redis that refuses writes half-way (out of
- * memory), then the run repeated: every record there once, none twice.
+ * memory), then the run repeated: every record there once, none twice; the process SIGKILLed in the
+ * middle of its PostgreSQL transaction, then the run repeated.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
@@ -21,6 +23,7 @@ import type { DatabaseSchema } from '../../src/sql/schema.js';
 import { createTestSchema, postgresAvailability, warnSkipped } from '../../src/sql/test-postgres.js';
 import { storeKeys } from '../../src/store/keys.js';
 import { createSqliteStore } from '../../src/store/sqlite/index.js';
+import { waitUntil } from '../helpers/wait-until.js';
 import { REDIS_AVAILABLE, startRedis, type RedisServer } from '../redis/server.js';
 
 const availability = await postgresAvailability();
@@ -219,5 +222,63 @@ describe.skipIf(skip)('livecomponents move-data: adversarial data and targets', 
     expect(await client.dbsize()).toBe(SESSIONS + windows + 1);
     for (const i of [0, SESSIONS / 2, SESSIONS - 1]) expect((await client.get(storeKeys.session(`oom-${i}`)))?.startsWith(`${i}:`)).toBe(true);
     for (let i = 0; i < windows; i++) expect(await client.zcard(storeKeys.rateLimit(`ip:10.1.0.${i}`, '~auth', 'login'))).toBe(2);
+  });
+
+  it('SIGKILL in the middle of the PostgreSQL copy: nothing of it stays; the run repeated copies every row and record once', async () => {
+    const from = await migratedFile('killed.db');
+    const source = createDatabase(from);
+    const repo = createAuthRepository(source);
+    for (let i = 0; i < 3; i++) {
+      const user = await repo.insertUser({ email: `k${i}@example.com`, passwordHash: HASH, name: null }, NOW);
+      if (user === 'taken') throw new Error('taken');
+      await repo.insertPasswordReset(`reset-${i}`, user.id, NOW, Number.MAX_SAFE_INTEGER);
+    }
+    await source.destroy();
+    const store = await createSqliteStore({ url: from, sweepIntervalMs: 0 });
+    for (let i = 0; i < 20; i++) await store.set(storeKeys.session(`killed-${i}`), `{"i":${i}}`, 3_600_000);
+    await store.close();
+    const target = await schema('move_killed');
+    expect(await migrateCommand({ DATABASE_URL: target }, { out: () => undefined })).toBe(0);
+    // password_resets is copied last: its insert sleeps, with users already inserted in the transaction.
+    const admin = createDatabase(target);
+    // The run before this one completed into this Redis: its mark would refuse this one.
+    await client.del('lc:{move-data}:done');
+    const redisBefore = await client.dbsize();
+    try {
+      await sql`create function lc_test_slow() returns trigger language plpgsql as $$ begin perform pg_sleep(3); return null; end $$`.execute(admin);
+      await sql`create trigger lc_test_slow before insert on password_resets for each statement execute function lc_test_slow()`.execute(admin);
+      const script = join(dir, 'move-killed.mts');
+      writeFileSync(
+        script,
+        `import { main } from ${JSON.stringify(join(import.meta.dirname, '..', '..', 'src/cli/index.ts'))};
+process.exitCode = await main(['move-data', '--from', ${JSON.stringify(from)}, '--to-database', ${JSON.stringify(target)}, '--to-redis', ${JSON.stringify(redis.url)}], { env: {}, out: () => undefined, err: () => undefined });
+`,
+      );
+      const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: join(import.meta.dirname, '..', '..'), stdio: 'ignore' });
+      let exit: string | number | null | undefined;
+      const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve((exit = signal ?? code))));
+      await waitUntil('the move to be inside its insert into password_resets', async () => {
+        if (exit !== undefined) throw new Error(`the move exited (${exit}) before its insert`);
+        const { rows } = await sql<{ n: string | number }>`select count(*) as n from pg_stat_activity where query like 'insert into "password_resets"%' and wait_event = 'PgSleep'`.execute(admin);
+        return Number(rows[0]?.n) === 1;
+      });
+      child.kill('SIGKILL');
+      expect(await exited).toBe('SIGKILL');
+      // Waits for the dead client's transaction to end (the server sees it gone after the sleep).
+      await sql`drop trigger lc_test_slow on password_resets`.execute(admin);
+      await sql`drop function lc_test_slow()`.execute(admin);
+      const { rows } = await sql<{ n: string | number }>`select count(*) as n from users`.execute(admin);
+      expect(Number(rows[0]?.n)).toBe(0);
+    } finally {
+      await admin.destroy();
+    }
+    expect(await client.dbsize()).toBe(redisBefore);
+    const again = await move('--from', from, '--to-database', target, '--to-redis', redis.url);
+    expect([again.code, again.err]).toEqual([0, []]);
+    expect(again.out).toContain('move-data: table users: 3 rows copied');
+    expect(again.out).toContain('move-data: table password_resets: 3 rows copied');
+    expect(again.out).toContain('move-data: key-value session: 20 copied');
+    // The 20 sessions and the completion mark.
+    expect(await client.dbsize()).toBe(redisBefore + 21);
   });
 });
