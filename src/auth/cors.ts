@@ -17,7 +17,7 @@ import { LiveError } from '../core/errors.js';
 import { HEADERS, ROUTES } from '../core/wire.js';
 import { sendError } from '../http/error-mapping.js';
 import type { SecurityEventSink } from '../ops/security-events.js';
-import { normaliseOrigin } from '../pipeline/csrf/origins.js';
+import { isSameOriginNull, normaliseOrigin } from '../pipeline/csrf/origins.js';
 
 export interface ApiCorsOptions {
   /** From `resolveApiOrigins`. */
@@ -106,7 +106,7 @@ export async function registerApiCors(app: FastifyInstance, options: ApiCorsOpti
     // which logs `malicious_csrf` naming the check: logged here too, it would be two events. One that
     // never reaches it — a body refused before the pipeline (415 for a text/plain form post, the
     // classic CSRF attempt; 400; 413) — would leave none: so the decision waits for the answer.
-    if (isAction(request) && typeof request.headers.origin === 'string' && !origins.has(request.headers.origin)) {
+    if (isAction(request) && typeof request.headers.origin === 'string' && !origins.has(request.headers.origin) && !isSameOriginNull(request.headers)) {
       // 'close' comes for every response, also one the client gave up on.
       reply.raw.once('close', () => {
         if (reply.statusCode !== 403) logRefused(request);
@@ -130,7 +130,8 @@ export async function registerApiCors(app: FastifyInstance, options: ApiCorsOpti
     delegator(request: FastifyRequest, callback) {
       if (!request.url.startsWith(prefix)) return callback(null, refused);
       const origin = request.headers.origin;
-      if (origin === undefined) return callback(null, refused);
+      // The app's own page under `Referrer-Policy: no-referrer`: same-origin, so no CORS and no event.
+      if (origin === undefined || isSameOriginNull(request.headers)) return callback(null, refused);
       if (typeof origin === 'string' && origins.has(origin)) return callback(null, { ...allowed, origin });
       // An action is logged once it is answered (the hook above), by whichever layer refused it.
       if (!isAction(request)) logRefused(request);
@@ -148,8 +149,11 @@ const pathOf = (url: string): string => {
   return query === -1 ? url : url.slice(0, query);
 };
 
-/** Whether a request's `Origin` (when it has one) is one of `origins`. Requests without `Origin` pass. */
+/**
+ * Whether a request's `Origin` (when it has one) is one of `origins`. Requests without `Origin` pass,
+ * and so does the app's own page under `Referrer-Policy: no-referrer` (`isSameOriginNull`).
+ */
 export function originAllowed(headers: FastifyRequest['headers'], origins: ReadonlySet<string>): boolean {
   const origin = headers.origin;
-  return origin === undefined || (typeof origin === 'string' && origins.has(origin));
+  return origin === undefined || (typeof origin === 'string' && origins.has(origin)) || isSameOriginNull(headers);
 }

@@ -100,6 +100,24 @@ eachEngine('CORS', (engine) => {
     expect(t.takeEvents()).toEqual([]);
   });
 
+  it("the app's own page under Referrer-Policy: no-referrer (Origin: null, Sec-Fetch-Site: same-origin) signs in, no CORS headers, no event; null without it stays refused", async () => {
+    const own = { origin: 'null', 'sec-fetch-site': 'same-origin' };
+    const login = await t.post('/login', { email: 'ada@example.com', password: 'correct horse battery staple' }, own);
+    expect(login.statusCode).toBe(200);
+    expect(refreshCookie(login)).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(login.headers['access-control-allow-origin']).toBeUndefined();
+    const action = await t.app.inject({ method: 'POST', url: '/api/livecomponents/action', headers: { ...own, 'content-type': 'text/plain' }, payload: 'x' });
+    expect(action.statusCode).toBe(415);
+    expect(t.takeEvents().filter((event) => event.startsWith('malicious'))).toEqual([]);
+    // A sandboxed frame or a data: page also sends null, without same-origin: refused and logged, once each.
+    for (const site of [undefined, 'cross-site', 'same-site', 'same-origin, cross-site']) {
+      const headers: Record<string, string> = site === undefined ? { origin: 'null' } : { origin: 'null', 'sec-fetch-site': site };
+      const refused = await t.post('/login', { email: 'ada@example.com', password: 'correct horse battery staple' }, headers);
+      expect([site, refused.statusCode, refused.headers['set-cookie']]).toEqual([site, 403, undefined]);
+    }
+    expect(t.takeEvents()).toEqual(['malicious_cors', 'malicious_cors', 'malicious_cors', 'malicious_cors']);
+  });
+
   it('auth POSTs from a disallowed origin are refused before anything happens: no cookie, no rotation', async () => {
     const login = await t.post('/login', { email: 'ada@example.com', password: 'correct horse battery staple' }, { origin: 'https://evil.test' });
     expect([login.statusCode, login.json().code]).toEqual([403, 'FORBIDDEN']);

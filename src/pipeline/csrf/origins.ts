@@ -31,6 +31,15 @@ export function trustedOrigins(appOrigin: string, allowed: readonly string[]): R
   return new Set([appOrigin, ...allowed].map(normaliseOrigin));
 }
 
+/**
+ * `Origin: null` with `Sec-Fetch-Site: same-origin` (one value): a POST of the app's own page under
+ * `Referrer-Policy: no-referrer` (see `checkSource`), to be read as a request without `Origin` by every
+ * origin check — the CSRF source check, CORS's `malicious_cors` and the auth API's origin refusal.
+ */
+export function isSameOriginNull(headers: Readonly<Record<string, string | string[] | undefined>>): boolean {
+  return headers.origin === 'null' && headers['sec-fetch-site'] === 'same-origin';
+}
+
 /** `cross-site` as one comma-separated value of the header, in any case, with optional spaces. */
 const CROSS_SITE = /(?:^|,)[ \t]*cross-site[ \t]*(?:,|$)/i;
 
@@ -52,6 +61,6 @@ export function checkSource(
   // A repeated header reaches us joined with ", " (Node): any of its values being cross-site refuses.
   if (site !== undefined && CROSS_SITE.test(typeof site === 'string' ? site : site.join(','))) return 'cross-site';
   const origin = headers.origin;
-  if (origin === undefined || (origin === 'null' && site === 'same-origin')) return null;
+  if (origin === undefined || isSameOriginNull(headers)) return null;
   return typeof origin !== 'string' || !trusted.has(origin) ? 'origin' : null;
 }
