@@ -281,4 +281,63 @@ process.exitCode = await main(['move-data', '--from', ${JSON.stringify(from)}, '
     // The 20 sessions and the completion mark.
     expect(await client.dbsize()).toBe(redisBefore + 21);
   });
+
+  it('a source at an older migration is refused, naming what to run; run, the move completes (rows of before bindings keep NULL)', async () => {
+    const from = await migratedFile('older.db');
+    const source = createDatabase(from);
+    const user = await createAuthRepository(source).insertUser({ email: 'old@example.com', passwordHash: HASH, name: null }, NOW);
+    await source.destroy();
+    if (user === 'taken') throw new Error('taken');
+    // The file as the release before 003_refresh_binding left it, with a refresh token of then.
+    const file = new BetterSqlite3(join(dir, 'older.db'));
+    file.exec(`alter table refresh_tokens drop column binding_hash; delete from kysely_migration where name = '003_refresh_binding'; delete from lc_migration_checksums where name = '003_refresh_binding'`);
+    file.prepare(`insert into refresh_tokens (id, user_id, family_id, token_hash, parent_id, family_expires_at, expires_at, created_at) values ('old-r', ?, 'f', 'h-old', null, ?, ?, ?)`).run(user.id, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, NOW);
+    file.close();
+    const target = await schema('move_older');
+    const refused = await move('--from', from, '--to-database', target);
+    expect([refused.code, refused.err]).toEqual([1, [`move-data: ${from} is not migrated to this release (pending: 003_refresh_binding): start this release's app on it once, or run \`livecomponents migrate\` with DATABASE_URL=${from}, then stop it and move`]]);
+    expect(await tableCount(target)).toBe(0);
+    expect(await migrateCommand({ DATABASE_URL: from }, { out: () => undefined })).toBe(0);
+    const moved = await move('--from', from, '--to-database', target);
+    expect([moved.code, moved.err]).toEqual([0, []]);
+    expect(moved.out).toContain('move-data: table refresh_tokens: 1 rows copied');
+    const db = createDatabase(target);
+    try {
+      expect(await createAuthRepository(db).refreshByHash('h-old')).toEqual({ id: 'old-r', user_id: user.id, family_id: 'f', family_expires_at: Number.MAX_SAFE_INTEGER, expires_at: Number.MAX_SAFE_INTEGER, used_at: null, revoked_at: null, binding_hash: null });
+    } finally {
+      await db.destroy();
+    }
+  });
+
+  it('a target database holding another app\'s tables: ours are made beside them, theirs are left as they were; another app\'s users table is refused', async () => {
+    const from = await migratedFile('beside.db');
+    const source = createDatabase(from);
+    await createAuthRepository(source).insertUser({ email: 'beside@example.com', passwordHash: HASH, name: null }, NOW);
+    await source.destroy();
+    const target = await schema('move_beside');
+    const db = createDatabase(target);
+    try {
+      await sql`create table orders (id serial primary key, total numeric(12, 2))`.execute(db);
+      await sql`insert into orders (total) values (12.34), (99999999.99)`.execute(db);
+      const moved = await move('--from', from, '--to-database', target);
+      expect([moved.code, moved.err]).toEqual([0, []]);
+      expect(moved.out).toContain('move-data: table users: 1 rows copied');
+      expect((await sql<{ id: number; total: string }>`select id, total from orders order by id`.execute(db)).rows).toEqual([{ id: 1, total: '12.34' }, { id: 2, total: '99999999.99' }]);
+      // Another app's users table (other columns) in a second database: refused by the migration's guard, nothing written.
+      const other = await schema('move_other_users');
+      const odb = createDatabase(other);
+      try {
+        await sql`create table users (id serial primary key, login text)`.execute(odb);
+        const refused = await move('--from', from, '--to-database', other);
+        expect(refused.code).toBe(1);
+        expect(refused.err).toHaveLength(1);
+        expect(refused.err[0]).toMatch(/table "users" already exists with other columns \(missing email, password_hash, name, created_at, updated_at; unexpected login\)/);
+        expect((await sql<{ n: string | number }>`select count(*) as n from users`.execute(odb)).rows[0]?.n).toBe(0);
+      } finally {
+        await odb.destroy();
+      }
+    } finally {
+      await db.destroy();
+    }
+  });
 });
