@@ -9,7 +9,6 @@
  * records are not moved, a target holding other users is refused with nothing written, a violation
  * half-way leaves the target as it was, and a run repeated after it copies what is left.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,11 +23,10 @@ import { sessionKeyOf } from '../../src/session/index.js';
 import { storeKeys } from '../../src/store/keys.js';
 import { createSqliteStore } from '../../src/store/sqlite/index.js';
 import { createTestSchema, postgresAvailability, warnSkipped } from '../../src/sql/test-postgres.js';
-import { freePort } from '../helpers/ports.js';
 import { waitUntil } from '../helpers/wait-until.js';
 import { REDIS_AVAILABLE, startRedis, type RedisServer } from '../redis/server.js';
+import { startInstances, type Instance } from './instances.js';
 
-const root = join(import.meta.dirname, '..', '..');
 const keys = { LC_STATE_KEYS: randomBytes(32).toString('base64'), LC_SESSION_SECRET: randomBytes(32).toString('base64') };
 const PASSWORD = 'correct horse battery staple 42';
 const TABLES = ['users', 'access_tokens', 'refresh_tokens', 'password_resets'];
@@ -43,34 +41,17 @@ interface App {
   stop(): Promise<void>;
 }
 
-const children = new Set<ChildProcess>();
+const running = new Set<() => Promise<void>>();
 
+/** The reference app on `env` (its DATABASE_URL, REDIS_URL) with this file's keys, ready. */
 async function startApp(env: Record<string, string>): Promise<App> {
-  const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'examples/demo/main.ts')], {
-    cwd: root,
-    env: { ...process.env, ...keys, ...env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', NODE_ENV: 'development' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  children.add(child);
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const url = `http://127.0.0.1:${port}`;
-  await waitUntil(
-    `the app at ${url} to be ready`,
-    async () => {
-      if (child.exitCode !== null) throw new Error(`the app exited with ${child.exitCode}: ${stderr}`);
-      return fetch(`${url}/health/ready`).then((r) => r.ok, () => false);
-    },
-    { seen: () => stderr },
-  );
+  const { instances, stop } = await startInstances(1, { ...keys, NODE_ENV: 'development', ...env });
+  running.add(stop);
   return {
-    url,
+    url: (instances[0] as Instance).url,
     async stop() {
-      child.kill('SIGTERM');
-      await exited;
-      children.delete(child);
+      running.delete(stop);
+      await stop();
     },
   };
 }
@@ -167,7 +148,7 @@ describe.skipIf(skip)('livecomponents move-data: SQLite file → PostgreSQL + Re
   });
 
   afterAll(async () => {
-    for (const child of children) child.kill('SIGKILL');
+    await Promise.all([...running].map((stop) => stop()));
     redisClient?.disconnect();
     await redis?.stop();
     for (const drop of drops) await drop().catch(() => undefined);
