@@ -46,7 +46,8 @@ export async function startInstances(count: number, env: Record<string, string>)
         instances.map(
           (i) =>
             new Promise<void>((resolve) => {
-              if (i.process.exitCode !== null) return resolve();
+              // Ended already (a test's SIGKILL leaves exitCode null and signalCode set): no 'exit' to wait for.
+              if (i.process.exitCode !== null || i.process.signalCode !== null) return resolve();
               i.process.once('exit', () => resolve());
               i.process.kill('SIGTERM');
               setTimeout(() => i.process.kill('SIGKILL'), 5_000).unref();
