@@ -20,7 +20,7 @@ import { bearerChecker, type BearerResult, tokenRefusalReporter } from './bearer
 import { type CheckResult, type HealthCheck, prepareChecks, runCheck } from './checks.js';
 import { HEALTH_CONTENT_TYPE, type HealthDocument, healthDocument, httpStatusOf } from './document.js';
 import type { LifecycleState } from './lifecycle.js';
-import { InvalidOptionError, optionalToken, positiveMs } from './options-error.js';
+import { InvalidOptionError, optionalPreviousToken, optionalToken, positiveMs } from './options-error.js';
 
 export { createLifecycleState, type LifecycleState } from './lifecycle.js';
 export { storeHealthCheck, sqlHealthCheck, redisHealthCheck, redisEvictionCheck, type HealthCheck, type HealthStatus, type HealthWarning } from './checks.js';
@@ -85,10 +85,7 @@ export function registerHealth(app: FastifyInstance, options: HealthOptions): vo
   const timeoutMs = positiveMs(WHERE, 'timeoutMs', options.timeoutMs ?? 1000);
   const warnMs = positiveMs(WHERE, 'warnMs', options.warnMs ?? Math.max(1, timeoutMs / 2));
   const token = optionalToken(WHERE, 'token', options.token);
-  const previousToken = optionalToken(WHERE, 'previousToken', options.previousToken);
-  if (previousToken !== undefined && (token === undefined || previousToken === token)) {
-    throw new InvalidOptionError(WHERE, token === undefined ? 'previousToken needs token (it is only accepted beside it)' : 'previousToken must differ from token');
-  }
+  const previousToken = optionalPreviousToken(WHERE, token, options.previousToken);
   const checkBearer = token === undefined ? (): BearerResult => 'absent' : bearerChecker(token, previousToken);
   const reportRefusal = tokenRefusalReporter(app, options.events, 'HEALTH_TOKEN');
   const clock = options.clock ?? systemClock;

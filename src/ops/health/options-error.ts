@@ -34,4 +34,16 @@ export function optionalToken(where: string, name: string, value: string | undef
   return value;
 }
 
+/**
+ * The `previousToken` option beside `token` (a token changing: both accepted): checked as a token,
+ * and refused without `token` or equal to it. Shared by the health and metrics routes.
+ */
+export function optionalPreviousToken(where: string, token: string | undefined, value: string | undefined): string | undefined {
+  const previous = optionalToken(where, 'previousToken', value);
+  if (previous !== undefined && (token === undefined || previous === token)) {
+    throw new InvalidOptionError(where, token === undefined ? 'previousToken needs token (it is only accepted beside it)' : 'previousToken must differ from token');
+  }
+  return previous;
+}
+
 const MIN_TOKEN_LENGTH = 16;

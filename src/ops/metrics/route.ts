@@ -9,7 +9,7 @@ import { sendError } from '../../http/error-mapping.js';
 import { notFoundHandler } from '../../http/not-found.js';
 import { serverOptions } from '../../http/server-options.js';
 import { authzFailReporter, bearerChecker, tokenRefusalReporter } from '../health/bearer.js';
-import { InvalidOptionError, optionalToken } from '../health/options-error.js';
+import { InvalidOptionError, optionalPreviousToken, optionalToken } from '../health/options-error.js';
 import type { SecurityEventSink } from '../security-events.js';
 import { checkAllowedHosts, hostCheck } from './hosts.js';
 import type { Metrics } from './index.js';
@@ -78,10 +78,7 @@ export async function registerMetricsRoute(app: FastifyInstance, options: Metric
   const { metrics, port } = options;
   if (typeof metrics?.render !== 'function') throw new InvalidOptionError(WHERE, 'metrics must come from createMetrics()');
   const token = optionalToken(WHERE, 'token', options.token);
-  const previousToken = optionalToken(WHERE, 'previousToken', options.previousToken);
-  if (previousToken !== undefined && (token === undefined || previousToken === token)) {
-    throw new InvalidOptionError(WHERE, token === undefined ? 'previousToken needs token (it is only accepted beside it)' : 'previousToken must differ from token');
-  }
+  const previousToken = optionalPreviousToken(WHERE, token, options.previousToken);
   if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65_535)) {
     throw new InvalidOptionError(WHERE, `port must be an integer from 0 to 65535 (got ${String(port)})`);
   }
