@@ -44,6 +44,25 @@ export interface DemoAppOptions {
   auth?: Partial<RegisterAuthOptions>;
 }
 
+/**
+ * The Content-Security-Policy of every page the reference app serves (components through `view()`,
+ * the account pages), fixed at start-up: no nonce, since the runtime's tag has none (PROTOCOL §2) and
+ * the app's own script and style are files (public/). Nothing inline runs or applies, so markup
+ * slipped into a page (a missed escape) can neither run a script nor restyle the page; each
+ * directive is explained in docs/security.md ("The reference app's policy").
+ */
+export const DEMO_CONTENT_SECURITY_POLICY = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self'",
+  "connect-src 'self'",
+  "object-src 'none'",
+  "base-uri 'self'",
+  "frame-ancestors 'self'",
+  "form-action 'self'",
+].join('; ');
+
 /** A message logged again only this long after, while Redis keeps failing the same way. */
 const REDIS_ERROR_REPEAT_MS = 60_000;
 
@@ -188,7 +207,7 @@ async function assemble(app: FastifyInstance, { config, options, backends, secre
     runtime.close();
     if (runtime.store !== backends.store) await runtime.store.close();
   });
-  await app.register(livecomponents, { runtime, secureCookies: config.secureCookies });
+  await app.register(livecomponents, { runtime, secureCookies: config.secureCookies, pageHeaders: { 'content-security-policy': DEMO_CONTENT_SECURITY_POLICY } });
   const auth = await registerAuth(app, {
     db: backends.db,
     store: runtime.store,

@@ -4,6 +4,9 @@
  * version never runs with a browser's cached copy of the previous version's script (the reset page's
  * form stayed disabled with the old one). A URL with the current hash is cached for good
  * (`immutable`); any other (no `v`, an old one) must be revalidated against the ETag.
+ *
+ * Everything a page runs or applies is here, none of it inline: the pages' Content-Security-Policy
+ * (app.ts) allows scripts, styles and images from this origin only.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -25,6 +28,8 @@ function read(file: string, type: string): Asset {
 const ASSETS: Readonly<Record<string, Asset>> = {
   'app.css': read('app.css', 'text/css; charset=utf-8'),
   'app.js': read('app.js', 'text/javascript; charset=utf-8'),
+  // A file, not a `data:` URL: the pages' policy allows images from this origin only (app.ts).
+  'icon.svg': read('icon.svg', 'image/svg+xml'),
 };
 
 /** The URL a page links `name` by: `/assets/app.js?v=<content hash>`. */
