@@ -24,7 +24,8 @@ import { browserTestsEnabled, CHROMIUM_ARGS, CHROMIUM_PATH } from '../browser/br
 import { REDIS_AVAILABLE } from '../redis/server.js';
 import { waitUntil } from '../helpers/wait-until.js';
 import { freePort } from '../helpers/ports.js';
-import { httpsCall, startProductionSite, type ProductionSite } from './nginx-harness.js';
+import { httpsCall } from './nginx-harness.js';
+import { startProductionSite, type ProductionSite } from './production-site.js';
 import { haveTool } from './tools.js';
 import { createTestSchema, postgresAvailability, warnSkipped } from '../../src/sql/test-postgres.js';
 
