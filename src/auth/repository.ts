@@ -77,6 +77,18 @@ export interface Revoked {
   refreshTokens: number;
 }
 
+/**
+ * Rows changed by an operator's bulk revocation (`revokeUsers`, `livecomponents revoke-sessions`):
+ * bearer access tokens and browser sign-ins (both rows of `access_tokens`) counted apart.
+ */
+export interface BulkRevoked {
+  accessTokens: number;
+  webSignIns: number;
+  refreshTokens: number;
+  /** Unspent reset tokens marked spent. */
+  passwordResets: number;
+}
+
 /** Rows deleted by one clean-up. */
 export interface CleanupCounts {
   accessTokens: number;
@@ -298,6 +310,104 @@ export function createAuthRepository(db: Kysely<DatabaseSchema>) {
           return revokeWhere(trx, now, userId);
         }),
       ),
+
+    /**
+     * The ids of the users after `afterId` in id order, at most `limit`: a walk over every user in
+     * pieces (`''` first). A user registered during the walk may be passed over; it had no token
+     * before the walk began.
+     */
+    async userIdsAfter(afterId: string, limit: number): Promise<string[]> {
+      const rows = await db.selectFrom('users').select('id').where('id', '>', afterId).orderBy('id').limit(limit).execute();
+      return rows.map((row) => row.id);
+    },
+
+    /**
+     * The operator's revocation (`livecomponents revoke-sessions`): every access token, browser
+     * sign-in and refresh token of `userIds` that `revokeWhere` would take, and their unspent reset
+     * tokens (marked spent, within the same margin), in one transaction under the users' locks, like
+     * every other revocation: a rotation, sign-in or reset of one of them either committed before it
+     * (and its rows are taken here) or runs after it. The users' rows are locked by one UPDATE; the
+     * app's transactions lock one user each, so no cycle forms with them (two runs at once may
+     * deadlock: run again, `retryOnConflict`). `dryRun`: counts the same rows, changes nothing.
+     */
+    revokeUsers: (userIds: readonly string[], now: number, dryRun = false): Promise<BulkRevoked> =>
+      userIds.length === 0
+        ? Promise.resolve({ accessTokens: 0, webSignIns: 0, refreshTokens: 0, passwordResets: 0 })
+        : retryOnConflict(() =>
+            db.transaction().execute(async (trx) => {
+              const since = now - REVOKE_MARGIN_MS;
+              const ids = [...userIds];
+              if (!dryRun) {
+                await trx
+                  .updateTable('users')
+                  .set((eb) => ({ updated_at: eb.ref('updated_at') }))
+                  .where('id', 'in', ids)
+                  .execute();
+              }
+              const web = `${WEB_FAMILY_PREFIX}%`;
+              const count = async (query: { executeTakeFirst(): Promise<{ n: string | number | bigint } | undefined> }) => Number((await query.executeTakeFirst())?.n ?? 0);
+              const changed = async (query: { executeTakeFirst(): Promise<{ numUpdatedRows: bigint }> }) => Number((await query.executeTakeFirst()).numUpdatedRows);
+              if (dryRun) {
+                const accessCount = (isWeb: boolean) =>
+                  count(
+                    trx
+                      .selectFrom('access_tokens')
+                      .select((eb) => eb.fn.countAll().as('n'))
+                      .where('user_id', 'in', ids)
+                      .where('revoked_at', 'is', null)
+                      .where('expires_at', '>', since)
+                      .where('family_id', isWeb ? 'like' : 'not like', web),
+                  );
+                return {
+                  accessTokens: await accessCount(false),
+                  webSignIns: await accessCount(true),
+                  refreshTokens: await count(
+                    trx
+                      .selectFrom('refresh_tokens')
+                      .select((eb) => eb.fn.countAll().as('n'))
+                      .where('user_id', 'in', ids)
+                      .where('revoked_at', 'is', null)
+                      .where('expires_at', '>', since)
+                      .where('family_expires_at', '>', since),
+                  ),
+                  passwordResets: await count(
+                    trx
+                      .selectFrom('password_resets')
+                      .select((eb) => eb.fn.countAll().as('n'))
+                      .where('user_id', 'in', ids)
+                      .where('used_at', 'is', null)
+                      .where('expires_at', '>', since),
+                  ),
+                };
+              }
+              const revokeAccess = (isWeb: boolean) =>
+                changed(
+                  trx
+                    .updateTable('access_tokens')
+                    .set({ revoked_at: now })
+                    .where('user_id', 'in', ids)
+                    .where('revoked_at', 'is', null)
+                    .where('expires_at', '>', since)
+                    .where('family_id', isWeb ? 'like' : 'not like', web),
+                );
+              return {
+                accessTokens: await revokeAccess(false),
+                webSignIns: await revokeAccess(true),
+                refreshTokens: await changed(
+                  trx
+                    .updateTable('refresh_tokens')
+                    .set({ revoked_at: now })
+                    .where('user_id', 'in', ids)
+                    .where('revoked_at', 'is', null)
+                    .where('expires_at', '>', since)
+                    .where('family_expires_at', '>', since),
+                ),
+                passwordResets: await changed(
+                  trx.updateTable('password_resets').set({ used_at: now }).where('user_id', 'in', ids).where('used_at', 'is', null).where('expires_at', '>', since),
+                ),
+              };
+            }),
+          ),
 
     /**
      * Records a web sign-in (see the module comment) while the user's password is still

@@ -142,7 +142,7 @@ describe('livecomponents usage', () => {
   it('prints help with exit 0, for the whole command and for one', async () => {
     const { code, out } = await run(['help']);
     expect([code, out]).toEqual([0, usage()]);
-    expect(out.slice(3).map((line) => line.trim().split(' ')[0])).toEqual(['serve', 'doctor', 'keygen', 'migrate', 'move-data', 'tokens:cleanup', 'help']);
+    expect(out.slice(3).map((line) => line.trim().split(' ')[0])).toEqual(['serve', 'doctor', 'keygen', 'migrate', 'move-data', 'revoke-sessions', 'tokens:cleanup', 'help']);
     expect(await run(['keygen', '--help'])).toEqual({
       code: 0,
       out: [

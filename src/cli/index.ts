@@ -94,6 +94,20 @@ const COMMANDS: Readonly<Record<string, Command>> = {
       );
     },
   },
+  'revoke-sessions': {
+    synopsis: 'revoke-sessions (--all | --user EMAIL) [--dry-run]',
+    summary:
+      'sign everyone (--all) or one user (--user EMAIL) out: revoke their access tokens, browser sign-ins and refresh tokens and spend their unused reset tokens in DATABASE_URL, end their sessions in REDIS_URL (REDIS_KEY_PREFIX) or the SQLite store; after restoring a backup, or in an incident; --dry-run counts only',
+    options: { all: { type: 'boolean' }, user: { type: 'string' }, 'dry-run': { type: 'boolean' } },
+    async run(values, io) {
+      // Loaded on demand, like migrate: the SQL and Redis drivers.
+      const { revokeSessions } = await import('./revoke-sessions.js');
+      return revokeSessions(
+        { all: values.all === true, user: typeof values.user === 'string' ? values.user : undefined, dryRun: values['dry-run'] === true },
+        { env: io.env, out: io.out, err: io.err },
+      );
+    },
+  },
   'tokens:cleanup': {
     synopsis: 'tokens:cleanup',
     summary: 'delete expired and revoked auth tokens',

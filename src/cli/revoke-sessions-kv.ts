@@ -1,0 +1,226 @@
+/**
+ * `livecomponents revoke-sessions`, the key-value half: ends browser sessions in the store the app
+ * keeps them in — the SQLite store's `lc_kv` table, or Redis (one server, or every master of a
+ * Cluster) under the app's key prefix. A session is its record, `lc:{s:<key>}:session`
+ * (src/store/keys.ts), whose JSON names its user (`u`: `null` when anonymous, the user id, or
+ * `<user id>/<sign-in id>` for a sign-in of the auth module, src/auth/accounts.ts). Ending one
+ * deletes the record and the keys of its hash tag that only it reads: its sealed component state and
+ * its CSRF nonces. Its instance locks are left to expire (seconds): an action holding one is still
+ * running, and whatever it writes afterwards belongs to a session that no longer exists.
+ *
+ * Nothing else is touched: idempotency records, rate-limit state, trusted devices, other apps' keys
+ * (another key prefix, or none of ours). An action running meanwhile cannot bring a deleted record
+ * back: it renews its session with a `touch`, which writes nothing on a missing key
+ * (src/session/index.ts).
+ */
+import type { Cluster, Redis } from 'ioredis';
+import type { Kysely } from 'kysely';
+import type { DatabaseSchema } from '../sql/schema.js';
+
+/** Which sessions to end: all of them, or those whose record names this user id. */
+export type SessionTarget = { readonly all: true } | { readonly all: false; readonly userId: string };
+
+/** What one run ended (or, dry, would end). */
+export interface SessionCounts {
+  /** Session records naming a user. */
+  signedIn: number;
+  /** Session records of no user. */
+  anonymous: number;
+  componentStates: number;
+  csrfNonces: number;
+}
+
+export function emptySessionCounts(): SessionCounts {
+  return { signedIn: 0, anonymous: 0, componentStates: 0, csrfNonces: 0 };
+}
+
+/** The first key of the sessions' family and the first one past it (`;` follows `:`). */
+const SESSION_FAMILY = 'lc:{s:';
+const PAST_SESSION_FAMILY = 'lc:{s;';
+
+/** A session-family key split: the session's key (the hash tag's content) and what the key holds. */
+function parseSessionKey(key: string): { session: string; part: 'session' | 'state' | 'csrf' | 'lock' | 'other' } | null {
+  const match = /^lc:\{s:([^}]*)\}:(session$|state:|csrf:|lock:)?/s.exec(key);
+  if (match === null) return null;
+  const part = match[2] === undefined ? 'other' : match[2] === 'session' ? 'session' : (match[2].slice(0, -1) as 'state' | 'csrf' | 'lock');
+  return { session: match[1] as string, part };
+}
+
+/**
+ * The user a session record names, `null` for an anonymous one, `undefined` for a value that is no
+ * record (the app reads it as no session either).
+ */
+function recordUser(raw: string): string | null | undefined {
+  try {
+    const value = JSON.parse(raw) as { u?: unknown };
+    if (typeof value !== 'object' || value === null) return undefined;
+    return value.u === null ? null : typeof value.u === 'string' ? value.u : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether a record naming `user` is a session of `userId`: the id itself, or a sign-in of it. */
+function namesUser(user: string | null | undefined, userId: string): boolean {
+  return typeof user === 'string' && (user === userId || user.startsWith(`${userId}/`));
+}
+
+/** Counts one key that is deleted (or would be) into `counts`; a record by the user it names. */
+function countKey(counts: SessionCounts, part: string, user: string | null | undefined): void {
+  if (part === 'session') {
+    if (typeof user === 'string') counts.signedIn++;
+    else counts.anonymous++;
+  } else if (part === 'state') counts.componentStates++;
+  else if (part === 'csrf') counts.csrfNonces++;
+}
+
+/** Rows read and deleted per statement: each piece is one short write transaction. */
+const SQLITE_PIECE = 500;
+
+/**
+ * Ends the sessions of `target` in an SQLite store's `lc_kv` (live rows only: an expired row reads as
+ * absent already, and the store's sweep deletes it). Walks the sessions' key range in pieces, each
+ * read and deleted in one short write transaction, so the app sharing the file waits milliseconds at
+ * most. With one user: a first walk finds that user's session records, a second deletes their keys.
+ */
+export async function endSqliteSessions(db: Kysely<DatabaseSchema>, target: SessionTarget, now: number, dryRun: boolean): Promise<SessionCounts> {
+  const counts = emptySessionCounts();
+  const owned = target.all ? null : await sqliteSessionsOf(db, target.userId, now);
+  if (owned !== null && owned.size === 0) return counts;
+  let after = SESSION_FAMILY;
+  for (;;) {
+    const piece = await db.transaction().execute(async (trx) => {
+      const rows = await trx
+        .selectFrom('lc_kv')
+        .select(['key', 'value'])
+        .where('key', '>=', after)
+        .where('key', '<', PAST_SESSION_FAMILY)
+        .where('expires_at', '>', now)
+        .orderBy('key')
+        .limit(SQLITE_PIECE)
+        .execute();
+      const doomed: string[] = [];
+      for (const row of rows) {
+        const parsed = parseSessionKey(row.key);
+        if (parsed === null || parsed.part === 'lock' || parsed.part === 'other') continue;
+        if (owned !== null && !owned.has(parsed.session)) continue;
+        countKey(counts, parsed.part, parsed.part === 'session' ? recordUser(row.value) : undefined);
+        doomed.push(row.key);
+      }
+      if (!dryRun && doomed.length > 0) await trx.deleteFrom('lc_kv').where('key', 'in', doomed).execute();
+      return rows;
+    });
+    if (piece.length < SQLITE_PIECE) return counts;
+    // Past the last key read: `>=` on the next key up (the key plus the lowest character).
+    after = `${(piece[piece.length - 1] as { key: string }).key}\u0000`;
+    // Between pieces the app's requests get their turn (the driver is synchronous).
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+/** The session keys (hash-tag contents) whose live record in `lc_kv` names `userId`. */
+async function sqliteSessionsOf(db: Kysely<DatabaseSchema>, userId: string, now: number): Promise<Set<string>> {
+  const found = new Set<string>();
+  let after = SESSION_FAMILY;
+  for (;;) {
+    const rows = await db
+      .selectFrom('lc_kv')
+      .select(['key', 'value'])
+      .where('key', '>=', after)
+      .where('key', '<', PAST_SESSION_FAMILY)
+      .where('expires_at', '>', now)
+      .orderBy('key')
+      .limit(SQLITE_PIECE)
+      .execute();
+    for (const row of rows) {
+      const parsed = parseSessionKey(row.key);
+      if (parsed?.part === 'session' && namesUser(recordUser(row.value), userId)) found.add(parsed.session);
+    }
+    if (rows.length < SQLITE_PIECE) return found;
+    after = `${(rows[rows.length - 1] as { key: string }).key}\u0000`;
+  }
+}
+
+/** Keys asked for per SCAN call. */
+const SCAN_COUNT = 1_000;
+
+/** `text` with Redis glob's special characters escaped, to match itself in a SCAN pattern. */
+function globEscape(text: string): string {
+  return text.replace(/[*?[\]\\^]/g, (c) => `\\${c}`);
+}
+
+/**
+ * The nodes that hold keys: the one server, or every master of a Cluster (each SCANned on its own:
+ * a Cluster client's SCAN reaches one node only).
+ */
+function nodesOf(client: Redis | Cluster): Redis[] {
+  return (client as Partial<Cluster>).isCluster === true ? (client as Cluster).nodes('master') : [client as Redis];
+}
+
+/**
+ * Every session-family key under `keyPrefix` on `node`, a page at a time, to `visit`. SCAN returns
+ * every key present for the whole walk at least once (a key may come twice: `visit` must not mind);
+ * a key written during the walk may or may not come.
+ */
+async function scanSessions(node: Redis, keyPrefix: string, visit: (keys: string[]) => Promise<void>): Promise<void> {
+  const pattern = `${globEscape(keyPrefix)}${globEscape(SESSION_FAMILY)}*`;
+  let cursor = '0';
+  do {
+    const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT);
+    cursor = next;
+    if (keys.length > 0) await visit(keys);
+  } while (cursor !== '0');
+}
+
+/**
+ * Ends the sessions of `target` in Redis: SCANs each node for the sessions' keys under `keyPrefix`
+ * and deletes them there (UNLINK, one key per command: on a Cluster the keys of one call must share a
+ * slot). With one user: a first walk reads every session record and keeps those naming the user, a
+ * second deletes their keys. A key seen twice by SCAN is counted once: the count is of keys this run
+ * deleted (UNLINK answered 1), or in a dry run of distinct keys seen.
+ */
+export async function endRedisSessions(client: Redis | Cluster, keyPrefix: string, target: SessionTarget, dryRun: boolean): Promise<SessionCounts> {
+  const counts = emptySessionCounts();
+  const nodes = nodesOf(client);
+  let owned: Set<string> | null = null;
+  if (!target.all) {
+    const found = new Set<string>();
+    for (const node of nodes) {
+      await scanSessions(node, keyPrefix, async (keys) => {
+        const records = keys.filter((key) => parseSessionKey(key.slice(keyPrefix.length))?.part === 'session');
+        const values = await Promise.all(records.map((key) => node.get(key)));
+        records.forEach((key, i) => {
+          const value = values[i];
+          if (value !== null && value !== undefined && namesUser(recordUser(value), target.userId)) {
+            found.add((parseSessionKey(key.slice(keyPrefix.length)) as { session: string }).session);
+          }
+        });
+      });
+    }
+    if (found.size === 0) return counts;
+    owned = found;
+  }
+  const seen = new Set<string>();
+  for (const node of nodes) {
+    await scanSessions(node, keyPrefix, async (keys) => {
+      const doomed: { key: string; part: string }[] = [];
+      for (const key of keys) {
+        const parsed = parseSessionKey(key.slice(keyPrefix.length));
+        if (parsed === null || parsed.part === 'lock' || parsed.part === 'other') continue;
+        if (owned !== null && !owned.has(parsed.session)) continue;
+        if (dryRun && seen.has(key)) continue;
+        doomed.push({ key, part: parsed.part });
+      }
+      // The record is read for its count (signed in or anonymous), by the same round trip's GETs.
+      const users = await Promise.all(doomed.map(({ key, part }) => (part === 'session' ? node.get(key) : Promise.resolve(null))));
+      const removed = dryRun ? doomed.map(() => 1) : await Promise.all(doomed.map(({ key }) => node.unlink(key)));
+      doomed.forEach(({ key, part }, i) => {
+        if (removed[i] !== 1) return;
+        const raw = users[i];
+        countKey(counts, part, raw === null || raw === undefined ? undefined : recordUser(raw));
+        if (dryRun) seen.add(key);
+      });
+    });
+  }
+  return counts;
+}

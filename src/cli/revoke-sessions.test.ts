@@ -1,0 +1,195 @@
+/**
+ * `livecomponents revoke-sessions` on the embedded default (one SQLite file holding users, tokens
+ * and the key-value store): usage refusals, exact counts per kind for `--user` and `--all`, a dry run
+ * changing nothing, a second run revoking nothing more, other users' tokens and sessions and every
+ * other key (idempotency records, rate limits) untouched, and the security event.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createAuthRepository, type AuthRepository } from '../auth/repository.js';
+import { hashToken } from '../auth/tokens.js';
+import { memorySecurityEvents } from '../ops/security-events.js';
+import { createDatabase } from '../sql/database.js';
+import { migrateToLatest } from '../sql/migrate.js';
+import { createSessionManager, sessionKeyOf, type Session } from '../session/index.js';
+import { storeKeys } from '../store/keys.js';
+import { createSqliteStore } from '../store/sqlite/index.js';
+import type { Store } from '../store/types.js';
+import { main } from './index.js';
+import { revokeSessions } from './revoke-sessions.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'lc-revoke-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const HOUR = 3_600_000;
+
+async function run(argv: string[], env: Record<string, string>) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(['revoke-sessions', ...argv], { env, out: (l) => out.push(l), err: (l) => err.push(l) });
+  return { code, out, err };
+}
+
+/** The counts printed, by kind. */
+function counts(out: readonly string[]): Record<string, number> {
+  const result: Record<string, number> = {};
+  for (const line of out) {
+    const match = /^revoke-sessions: ([a-z -]+): (\d+) /.exec(line);
+    if (match !== null) result[match[1] as string] = Number(match[2]);
+  }
+  return result;
+}
+
+describe('revoke-sessions: usage', () => {
+  it('exits 2 unless exactly one of --all and --user is given, or for a --user that is no email', async () => {
+    const env = { DATABASE_URL: `sqlite:${join(dir, 'absent.db')}` };
+    const say = 'revoke-sessions: say whom to sign out: --all (every user and every session) or --user EMAIL (one user), exactly one of them';
+    expect(await run([], env)).toEqual({ code: 2, out: [], err: [say] });
+    expect(await run(['--dry-run'], env)).toEqual({ code: 2, out: [], err: [say] });
+    expect(await run(['--all', '--user', 'ada@example.com'], env)).toEqual({ code: 2, out: [], err: [say] });
+    expect(await run(['--user', 'not an email'], env)).toEqual({ code: 2, out: [], err: ['revoke-sessions: --user must be the email address of an account'] });
+    expect((await run(['--all', '--user'], env)).code).toBe(2);
+    expect((await run(['--all'], { ...env, REDIS_KEY_PREFIX: 'a{b}' })).code).toBe(2);
+  });
+
+  it('exits 2 for sqlite::memory:, 1 for a file that does not exist (not created)', async () => {
+    expect((await run(['--all'], { DATABASE_URL: 'sqlite::memory:' })).code).toBe(2);
+    const absent = join(dir, 'nested', 'absent.db');
+    const missing = await run(['--all'], { DATABASE_URL: `sqlite:${absent}` });
+    expect(missing.code).toBe(1);
+    expect(missing.err[0]).toMatch(/^revoke-sessions: .*absent\.db does not exist/);
+  });
+});
+
+describe('revoke-sessions on the embedded SQLite file', () => {
+  let path: string;
+  let repo: AuthRepository;
+  let store: Store;
+  let close: () => Promise<void>;
+  let now: number;
+
+  beforeEach(async () => {
+    path = join(dir, `app-${Math.random().toString(36).slice(2)}.db`);
+    const db = createDatabase(`sqlite:${path}`);
+    await migrateToLatest(db);
+    repo = createAuthRepository(db);
+    store = await createSqliteStore({ db, sweepIntervalMs: 0 });
+    close = async () => {
+      await store.close();
+      await db.destroy();
+    };
+    now = Date.now();
+  });
+  afterEach(async () => close());
+
+  /** A user with one API sign-in rotated once, one browser sign-in and its session (with state), and one reset link. */
+  async function user(email: string) {
+    const row = await repo.insertUser({ email, passwordHash: 'hash', name: null }, now);
+    if (row === 'taken') throw new Error('taken');
+    const family = `family-${email}`;
+    const grant = (n: number, parentId: string | null) => ({
+      userId: row.id,
+      familyId: family,
+      accessHash: hashToken(`access-${email}-${n}`),
+      accessExpiresAt: now + HOUR,
+      refreshHash: hashToken(`refresh-${email}-${n}`),
+      refreshExpiresAt: now + 24 * HOUR,
+      familyExpiresAt: now + 48 * HOUR,
+      parentId,
+    });
+    expect(await repo.createGrant(grant(1, null), now, 'hash')).toBe(true);
+    expect(await repo.rotateRefresh(hashToken(`refresh-${email}-1`), now, (r) => grant(2, r.id))).not.toBeNull();
+    const web = await repo.createWebSession(row.id, hashToken(`web-${email}`), now, now + 24 * HOUR, 'hash');
+    await repo.insertPasswordReset(hashToken(`reset-${email}`), row.id, now, now + HOUR);
+    const sessions = createSessionManager({ store });
+    const session = await sessions.regenerate(null, `${row.id}/${web}`);
+    await store.set(storeKeys.componentState(session.key, 'counter:main'), 'sealed', HOUR);
+    await store.set(storeKeys.csrfNonce(session.key, 'n1'), '1', HOUR);
+    return { id: row.id, email, session, web: web as string };
+  }
+
+  async function live(u: Awaited<ReturnType<typeof user>>) {
+    return {
+      access: (await repo.accessGrant(hashToken(`access-${u.email}-2`), Date.now())) !== undefined,
+      web: (await repo.webSessionUser(u.id, u.web, Date.now())) !== undefined,
+      refresh: (await repo.refreshByHash(hashToken(`refresh-${u.email}-2`)))?.revoked_at === null,
+      reset: (await repo.liveResetEmail(hashToken(`reset-${u.email}`), Date.now())) !== undefined,
+      session: (await store.get(storeKeys.session(u.session.key))) !== null,
+      state: (await store.get(storeKeys.componentState(u.session.key, 'counter:main'))) !== null,
+    };
+  }
+  const allLive = { access: true, web: true, refresh: true, reset: true, session: true, state: true };
+  const noneLive = { access: false, web: false, refresh: false, reset: false, session: false, state: false };
+
+  it('--user ends that user\'s tokens and sessions only, with exact counts; a dry run first changes nothing; a second run revokes nothing more', async () => {
+    const ada = await user('ada@example.com');
+    const bob = await user('bob@example.com');
+    const anonymous: Session = await createSessionManager({ store }).create();
+    const idempotency = storeKeys.idempotency(`s:${anonymous.key}`, 'key-1');
+    await store.set(idempotency, 'record', HOUR);
+    const env = { DATABASE_URL: `sqlite:${path}` };
+
+    const dry = await run(['--user', ' ADA@example.com ', '--dry-run'], env);
+    expect([dry.code, dry.err]).toEqual([0, []]);
+    // Two access tokens (the rotation's successor and the first one, still unexpired), both refresh tokens of the family.
+    expect(counts(dry.out)).toEqual({ 'access tokens': 2, 'browser sign-ins': 1, 'refresh tokens': 2, 'password reset tokens': 1, 'sessions signed in': 1, 'sessions anonymous': 0, 'component states': 1, 'csrf nonces': 1 });
+    expect(dry.out.at(-1)).toBe('revoke-sessions: dry run done: nothing was changed');
+    expect(await live(ada)).toEqual(allLive);
+
+    const events = memorySecurityEvents();
+    const out: string[] = [];
+    const err: string[] = [];
+    expect(await revokeSessions({ user: 'ada@example.com' }, { env, out: (l) => out.push(l), err: (l) => err.push(l), events })).toBe(0);
+    expect(err).toEqual([]);
+    expect(counts(out)).toEqual({ 'access tokens': 2, 'browser sign-ins': 1, 'refresh tokens': 2, 'password reset tokens': 1, 'sessions signed in': 1, 'sessions anonymous': 0, 'component states': 1, 'csrf nonces': 1 });
+    expect(await live(ada)).toEqual(noneLive);
+    expect(await live(bob)).toEqual(allLive);
+    expect(await store.get(storeKeys.session(anonymous.key))).not.toBeNull();
+    expect(await store.get(idempotency)).toBe('record');
+    expect(events.events).toEqual([
+      {
+        event: 'authn_token_revoked',
+        level: 'WARN',
+        description: expect.stringMatching(
+          new RegExp(`^Operator revoked the sign-ins of user ${ada.id} \\(livecomponents revoke-sessions, run by .+\\): 2 access tokens, 1 browser sign-ins and 2 refresh tokens revoked, 1 reset tokens spent, 1 sessions ended$`),
+        ),
+      },
+    ]);
+
+    const again = await run(['--user', 'ada@example.com'], env);
+    expect(again.code).toBe(0);
+    expect(Object.values(counts(again.out))).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
+  });
+
+  it('--all ends every user\'s tokens and every session, anonymous ones included; users and other keys stay; the event goes to stderr as JSON', async () => {
+    const ada = await user('ada@example.com');
+    const bob = await user('bob@example.com');
+    const anonymous = await createSessionManager({ store }).create();
+    const rateLimit = storeKeys.rateLimit('ip:192.0.2.1', 'counter', 'increment');
+    await store.set(rateLimit, 'g:1', HOUR);
+    const { code, out, err } = await run(['--all'], { DATABASE_URL: `sqlite:${path}` });
+    expect(code).toBe(0);
+    expect(counts(out)).toEqual({ 'access tokens': 4, 'browser sign-ins': 2, 'refresh tokens': 4, 'password reset tokens': 2, 'sessions signed in': 2, 'sessions anonymous': 1, 'component states': 2, 'csrf nonces': 2 });
+    expect(await live(ada)).toEqual(noneLive);
+    expect(await live(bob)).toEqual(noneLive);
+    expect(await store.get(storeKeys.session(anonymous.key))).toBeNull();
+    expect(await store.get(rateLimit)).toBe('g:1');
+    expect(await repo.userByEmail('bob@example.com')).toBeDefined();
+    expect(err).toHaveLength(1);
+    expect(JSON.parse(err[0] as string)).toMatchObject({ security_event: true, event: 'authn_token_revoked', event_level: 'WARN', appid: 'livecomponents' });
+
+    const again = await run(['--all'], { DATABASE_URL: `sqlite:${path}` });
+    expect(Object.values(counts(again.out))).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
+  });
+
+  it('--user with an email that has no account exits 1 and changes nothing', async () => {
+    const ada = await user('ada@example.com');
+    const result = await run(['--user', 'nobody@example.com'], { DATABASE_URL: `sqlite:${path}` });
+    expect(result.code).toBe(1);
+    expect(result.err).toEqual([expect.stringMatching(/has no account with the email nobody@example\.com; nothing was changed$/)]);
+    expect(await live(ada)).toEqual(allLive);
+    expect(sessionKeyOf(ada.session.id)).toBe(ada.session.key);
+  });
+});

@@ -1,0 +1,319 @@
+/**
+ * `livecomponents revoke-sessions --all | --user EMAIL [--dry-run]`: signs everyone (or one user)
+ * out from the operator's shell, in the stores the app uses (`DATABASE_URL`, `REDIS_URL`,
+ * `REDIS_KEY_PREFIX`):
+ *
+ * - in the SQL database, every access token, browser sign-in and refresh token that could still be
+ *   used is revoked, and unspent password-reset tokens are marked spent (`revokeUsers`,
+ *   src/auth/repository.ts: under each user's lock, like logout-all);
+ * - in the key-value store (Redis when `REDIS_URL` is set, else the SQLite store: the `DATABASE_URL`
+ *   file, or with PostgreSQL the embedded `./data/livecomponents.db` of the working directory) every
+ *   session — or every session of the user — is ended (`revoke-sessions-kv.ts`).
+ *
+ * Why: restoring a backup (docs/deployment.md §8) brings back what was revoked after it was taken —
+ * rotated and revoked refresh tokens, sessions ended by sign-outs, used reset tokens —, and incident
+ * response (a leaked secret, a compromised account) needs "sign out everyone" or "sign out this user"
+ * without the user's own token.
+ *
+ * Safe while the app serves: every write is a revocation (an UPDATE setting `revoked_at`/`used_at`) or
+ * the delete of a session's own keys; nothing else is written. The database comes first, the store
+ * second, so a sign-in made while it runs is either revoked by it or made after its user's
+ * revocation; its session is then ended, or left live (a new sign-in, after the command). Run again,
+ * it revokes what was signed in since, and nothing twice.
+ *
+ * Each run (not a dry run) logs one security event, `authn_token_revoked` (WARN), where the app logs
+ * its own (`LOG_DESTINATION`; on `stdout`, to this command's standard error, so the counts on
+ * standard output stay apart).
+ */
+import { existsSync } from 'node:fs';
+import { hostname, userInfo } from 'node:os';
+import type { Kysely } from 'kysely';
+import { normaliseEmail } from '../auth/email.js';
+import { createAuthRepository, type BulkRevoked } from '../auth/repository.js';
+import { systemClock, wholeMsClock, type Clock } from '../core/clock.js';
+import { redisKeyPrefix } from '../ops/config-fields.js';
+import { closeLogger, createLogger } from '../ops/logging/index.js';
+import type { SecurityEventSink } from '../ops/security-events.js';
+import { createSecurityLogger } from '../ops/security-logger.js';
+import { redisTarget } from '../runtime/backends.js';
+import { createDatabase } from '../sql/database.js';
+import { newerMigrations, newerReleaseMessage, pendingMigrations } from '../sql/migrate.js';
+import type { DatabaseSchema } from '../sql/schema.js';
+import { DEFAULT_DATABASE_URL, describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
+import { createRedisStore, redisClientOf } from '../store/redis/index.js';
+import type { Store } from '../store/types.js';
+import { endRedisSessions, endSqliteSessions, type SessionCounts, type SessionTarget } from './revoke-sessions-kv.js';
+
+export interface RevokeSessionsArgs {
+  /** Every user and every session. */
+  readonly all?: boolean | undefined;
+  /** The email of the one user whose tokens and sessions end. */
+  readonly user?: string | undefined;
+  /** Count, change nothing. */
+  readonly dryRun?: boolean | undefined;
+}
+
+export interface RevokeSessionsIo {
+  readonly env: Readonly<Record<string, string | undefined>>;
+  out(line: string): void;
+  err(line: string): void;
+  /** The folder relative `sqlite:` paths (and the embedded store's) are resolved against. @default process.cwd() */
+  readonly cwd?: string | undefined;
+  /** @default systemClock */
+  readonly clock?: Clock;
+  /** Where the run's security event goes. @default the app's log destination (see the module comment) */
+  readonly events?: SecurityEventSink;
+}
+
+/** A refusal: printed as one line; exit code 1, or 2 for a usage error. Nothing was changed. */
+class Refusal extends Error {
+  constructor(message: string, readonly code: 1 | 2 = 1) {
+    super(message);
+  }
+}
+
+/** Users revoked per transaction: their rows are locked for its few milliseconds. */
+const USERS_PER_PIECE = 500;
+
+/**
+ * Runs the command and prints the counts per kind.
+ * @returns 0 done (or, with `dryRun`, counted), 1 refused or failed (what was revoked before the
+ *   failure stays revoked; run it again), 2 a usage error
+ * @example
+ * process.exitCode = await revokeSessions({ all: true }, { env: process.env, out: console.log, err: console.error });
+ */
+export async function revokeSessions(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<number> {
+  try {
+    await run(args, io);
+    return 0;
+  } catch (error) {
+    io.err(`revoke-sessions: ${error instanceof Error ? error.message : String(error)}`);
+    return error instanceof Refusal ? error.code : 1;
+  }
+}
+
+async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<void> {
+  const dryRun = args.dryRun === true;
+  const scope = readScope(args);
+  const databaseUrl = io.env.DATABASE_URL?.trim() || DEFAULT_DATABASE_URL;
+  const redisUrl = io.env.REDIS_URL?.trim() || undefined;
+  const keyPrefix = io.env.REDIS_KEY_PREFIX ?? '';
+  if (keyPrefix !== '') {
+    try {
+      redisKeyPrefix(keyPrefix);
+    } catch (error) {
+      throw new Refusal(`REDIS_KEY_PREFIX ${(error as Error).message}`, 2);
+    }
+  }
+  const database = existingDatabase(databaseUrl, io.cwd, 'DATABASE_URL');
+  // Without Redis, sessions are in the SQLite store: the DATABASE_URL file, or beside PostgreSQL the
+  // embedded default file (src/runtime/backends.ts), which may not exist (the app never started here).
+  const embeddedUrl = redisUrl === undefined && database.engine === 'postgres' ? DEFAULT_DATABASE_URL : undefined;
+  const clock = wholeMsClock(io.clock ?? systemClock);
+  const db = createDatabase(databaseUrl, { cwd: io.cwd });
+  let kvDb: Kysely<DatabaseSchema> | undefined;
+  let redis: Store | undefined;
+  let events: SecurityEventSink | undefined;
+  try {
+    // Made before anything changes: a log destination that does not parse refuses the run.
+    events = dryRun ? undefined : (io.events ?? securityLog(io));
+    await checkSchema(db, describeDatabaseUrl(databaseUrl, io.cwd));
+    const repo = createAuthRepository(db);
+    let target: SessionTarget = { all: true };
+    if (scope.email !== undefined) {
+      const user = await repo.userByEmail(scope.email);
+      if (user === undefined) throw new Refusal(`${describeDatabaseUrl(databaseUrl, io.cwd)} has no account with the email ${scope.email}; nothing was changed`);
+      target = { all: false, userId: user.id };
+    }
+    // The store is reached before anything is revoked: a Redis that is down refuses the run untouched.
+    if (redisUrl !== undefined) redis = await openRedis(redisUrl, keyPrefix);
+    const who = target.all ? 'every user' : `user ${target.userId}`;
+    out(io, `${dryRun ? 'dry run, nothing is changed: ' : ''}${who}: ${describeDatabaseUrl(databaseUrl, io.cwd)}`);
+
+    const revoked = await revokeTokens(repo, target, clock, dryRun);
+    const verb = dryRun ? 'would be revoked' : 'revoked';
+    out(io, `access tokens: ${revoked.accessTokens} ${verb}`);
+    out(io, `browser sign-ins: ${revoked.webSignIns} ${verb}`);
+    out(io, `refresh tokens: ${revoked.refreshTokens} ${verb}`);
+    out(io, `password reset tokens: ${revoked.passwordResets} ${dryRun ? 'would be spent' : 'spent (unused ones)'}`);
+
+    let sessions: SessionCounts;
+    let where: string;
+    if (redis !== undefined && redisUrl !== undefined) {
+      const client = redisClientOf(redis);
+      if (client === undefined) throw new Error('the Redis store has no client');
+      where = `${redisDescription(redisUrl)}${keyPrefix === '' ? '' : ` (key prefix ${keyPrefix})`}`;
+      sessions = await endRedisSessions(client, keyPrefix, target, dryRun);
+    } else if (embeddedUrl === undefined) {
+      where = describeDatabaseUrl(databaseUrl, io.cwd);
+      sessions = await endSqliteSessions(db, target, clock.now(), dryRun);
+    } else {
+      where = describeDatabaseUrl(embeddedUrl, io.cwd);
+      const path = parseDatabaseUrl(embeddedUrl, io.cwd);
+      if (path.engine === 'sqlite' && !existsSync(path.path)) {
+        out(io, `sessions: none to end: REDIS_URL is not set and ${where} (the embedded store beside PostgreSQL) does not exist here; run this in the app's working directory`);
+        sessions = { signedIn: 0, anonymous: 0, componentStates: 0, csrfNonces: 0 };
+        where = '';
+      } else {
+        kvDb = createDatabase(embeddedUrl, { cwd: io.cwd });
+        sessions = await endSqliteSessions(kvDb, target, clock.now(), dryRun);
+      }
+    }
+    if (where !== '') {
+      const ended = dryRun ? 'would be ended' : 'ended';
+      const deleted = dryRun ? 'would be deleted' : 'deleted';
+      out(io, `sessions in ${where}:`);
+      out(io, `sessions signed in: ${sessions.signedIn} ${ended}`);
+      out(io, `sessions anonymous: ${sessions.anonymous} ${ended}`);
+      out(io, `component states: ${sessions.componentStates} ${deleted}`);
+      out(io, `csrf nonces: ${sessions.csrfNonces} ${deleted}`);
+    }
+    if (events !== undefined) {
+      events.emit({
+        event: 'authn_token_revoked',
+        level: 'WARN',
+        description:
+          `Operator revoked the sign-ins of ${who} (livecomponents revoke-sessions, run by ${operator()}): ` +
+          `${revoked.accessTokens} access tokens, ${revoked.webSignIns} browser sign-ins and ${revoked.refreshTokens} refresh tokens revoked, ` +
+          `${revoked.passwordResets} reset tokens spent, ${sessions.signedIn + sessions.anonymous} sessions ended`,
+      });
+    }
+    out(io, dryRun ? 'dry run done: nothing was changed' : 'done');
+  } finally {
+    await redis?.close().catch(() => undefined);
+    await kvDb?.destroy().catch(() => undefined);
+    await db.destroy().catch(() => undefined);
+    if (events !== undefined && io.events === undefined) await closeSecurityLog(events);
+  }
+}
+
+function out(io: RevokeSessionsIo, line: string): void {
+  io.out(`revoke-sessions: ${line}`);
+}
+
+/** `--all` or `--user EMAIL`, exactly one of them: signing everyone out is never a default. */
+function readScope(args: RevokeSessionsArgs): { email: string | undefined } {
+  const all = args.all === true;
+  if (all === (args.user !== undefined)) {
+    throw new Refusal('say whom to sign out: --all (every user and every session) or --user EMAIL (one user), exactly one of them', 2);
+  }
+  if (all) return { email: undefined };
+  const email = normaliseEmail(args.user);
+  if (email === null) throw new Refusal('--user must be the email address of an account', 2);
+  return { email };
+}
+
+/** The parsed `url`, refused when it names no database another process could share, or none yet. */
+function existingDatabase(url: string, cwd: string | undefined, name: string): ReturnType<typeof parseDatabaseUrl> {
+  let where: ReturnType<typeof parseDatabaseUrl>;
+  try {
+    where = parseDatabaseUrl(url, cwd);
+  } catch (error) {
+    throw new Refusal(`${name}: ${(error as Error).message}`, 2);
+  }
+  if (where.engine === 'sqlite' && where.path === ':memory:') {
+    throw new Refusal(`${name} is sqlite::memory:, which lives only inside the app's process: nothing here can reach it (restart that app instead)`, 2);
+  }
+  // Opening an SQLite path creates the file: a mistyped path would leave an empty database behind.
+  if (where.engine === 'sqlite' && !existsSync(where.path)) {
+    throw new Refusal(`${describeDatabaseUrl(url, cwd)} does not exist (check ${name}, and run this in the app's working directory for a relative path)`);
+  }
+  return where;
+}
+
+/** Refuses a database this release cannot run on: its tables may lack what the revocation writes. */
+async function checkSchema(db: Kysely<DatabaseSchema>, where: string): Promise<void> {
+  const newer = await newerMigrations(db);
+  if (newer.length > 0) throw new Refusal(`${where}: ${newerReleaseMessage(newer)}`);
+  const pending = await pendingMigrations(db);
+  if (pending.length > 0) throw new Refusal(`${where} is not migrated to this release (pending: ${pending.join(', ')}): run \`livecomponents migrate\` first`);
+}
+
+/** Every user in pieces of `USERS_PER_PIECE` (one transaction each), or the one user. */
+async function revokeTokens(repo: ReturnType<typeof createAuthRepository>, target: SessionTarget, clock: Clock, dryRun: boolean): Promise<BulkRevoked> {
+  if (!target.all) return repo.revokeUsers([target.userId], clock.now(), dryRun);
+  const total: BulkRevoked = { accessTokens: 0, webSignIns: 0, refreshTokens: 0, passwordResets: 0 };
+  let after = '';
+  for (;;) {
+    const ids = await repo.userIdsAfter(after, USERS_PER_PIECE);
+    const piece = await repo.revokeUsers(ids, clock.now(), dryRun);
+    total.accessTokens += piece.accessTokens;
+    total.webSignIns += piece.webSignIns;
+    total.refreshTokens += piece.refreshTokens;
+    total.passwordResets += piece.passwordResets;
+    if (ids.length < USERS_PER_PIECE) return total;
+    after = ids[ids.length - 1] as string;
+  }
+}
+
+async function openRedis(url: string, keyPrefix: string): Promise<Store> {
+  let store: Store;
+  try {
+    store = createRedisStore({ ...redisTarget(url), keyPrefix, onConnectionError: () => undefined, commandTimeoutMs: 10_000 });
+  } catch (error) {
+    throw new Refusal(`REDIS_URL: ${(error as Error).message}`, 2);
+  }
+  try {
+    await store.health();
+    return store;
+  } catch (error) {
+    await store.close().catch(() => undefined);
+    throw new Refusal(`${redisDescription(url)}: ${(error as Error).message}; nothing was changed`);
+  }
+}
+
+/** `url` without credentials: scheme, hosts and database. */
+function redisDescription(url: string): string {
+  return url
+    .split(',')
+    .map((u) => {
+      try {
+        const parsed = new URL(u.trim());
+        return `${parsed.protocol}//${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`;
+      } catch {
+        return '(unparsable URL)';
+      }
+    })
+    .join(',');
+}
+
+/** Who ran it, for the event: the OS user and host (a container may have no user name). */
+function operator(): string {
+  let user: string;
+  try {
+    user = userInfo().username;
+  } catch {
+    user = `uid ${process.getuid?.() ?? 'unknown'}`;
+  }
+  return `${user} on ${hostname()}`;
+}
+
+/** Per sink made here, the logger to close once the event is written. */
+const ownLoggers = new WeakMap<SecurityEventSink, ReturnType<typeof createLogger>>();
+
+/**
+ * The security log of the app's configuration (`LOG_FORMAT`, default json; `LOG_DESTINATION`): on
+ * `stdout`, written to this command's standard error instead.
+ */
+function securityLog(io: RevokeSessionsIo): SecurityEventSink {
+  const destination = io.env.LOG_DESTINATION?.trim() || 'stdout';
+  let logger: ReturnType<typeof createLogger>;
+  try {
+    logger = createLogger({
+      format: io.env.LOG_FORMAT?.trim() || 'json',
+      destination,
+      stream: { write: (chunk: string) => io.err(chunk.replace(/\n$/, '')) },
+      onError: (error) => io.err(`revoke-sessions: the security log: ${error.message}`),
+    });
+  } catch (error) {
+    throw new Refusal(`LOG_FORMAT or LOG_DESTINATION: ${(error as Error).message}`, 2);
+  }
+  const sink = createSecurityLogger({ logger });
+  ownLoggers.set(sink, logger);
+  return sink;
+}
+
+async function closeSecurityLog(sink: SecurityEventSink): Promise<void> {
+  const logger = ownLoggers.get(sink);
+  if (logger !== undefined) await closeLogger(logger).catch(() => undefined);
+}
