@@ -13,22 +13,23 @@ import type { User } from '../core/component.js';
 import { requestInfo } from './request-info.js';
 import type { SessionCookie } from './session-cookie.js';
 
-/** Why a page view stores nothing (`PageView.unstoredReason`). */
+/**
+ * Why a page view stores nothing (`PageView.unstoredReason`). Only `'head'` happens:
+ * `'new-session-limit'` is kept for apps that test for it, but past `newSessionLimit` `view()` now
+ * rejects with 429 `RATE_LIMIT_EXCEEDED` instead of rendering an unstored page.
+ */
 export type UnstoredReason = 'head' | 'new-session-limit';
 
 export interface PageView {
   /** The visitor's session; an unstored one (no cookie) when `stored` is false. */
   readonly session: Session;
   /**
-   * `false` when this visitor has no session and either its client started too many lately
-   * (`newSessionLimit`) or the request is a `HEAD`: the page renders, components in their initial
-   * state, but nothing is stored and no cookie is set, so its actions are refused (403) until a later visit.
+   * `false` when this visitor has no session and the request is a `HEAD`: the page renders, components
+   * in their initial state, but nothing is stored and no cookie is set. (A GET without a session from a
+   * client past `newSessionLimit` gets no view: `view()` rejects with 429 `RATE_LIMIT_EXCEEDED`.)
    */
   readonly stored: boolean;
-  /**
-   * Why nothing is stored, when `stored` is false: `'new-session-limit'` — tell the visitor the page
-   * is read-only for now; `'head'` — a HEAD answer has no body, so nothing to say. `null` when stored.
-   */
+  /** Why nothing is stored, when `stored` is false: `'head'` (a HEAD answer has no body). `null` when stored. */
   readonly unstoredReason: UnstoredReason | null;
   /** The session's signed-in user (the app's `resolveUser`), or `null`: for a nav, a greeting. */
   readonly user: User | null;
@@ -79,7 +80,9 @@ export interface ScriptOptions {
 
 /**
  * The page view of `request` (`app.livecomponents.view`). What fails in it, or later in its `mount`
- * and `formToken`, reaches the app's route as `pageFailure` makes it.
+ * and `formToken`, reaches the app's route as `pageFailure` makes it. A GET without a session from a
+ * client that started `newSessionLimit` sessions lately rejects with 429 `RATE_LIMIT_EXCEEDED`
+ * (`Retry-After`, rate-limit fields), having stored nothing and set no cookie.
  */
 export function createPageView(runtime: LiveRuntime, cookie: SessionCookie, request: FastifyRequest, reply: FastifyReply): Promise<PageView> {
   return safely(() => openPageView(runtime, cookie, request, reply));
@@ -90,14 +93,19 @@ async function openPageView(runtime: LiveRuntime, cookie: SessionCookie, request
   let session = await runtime.sessions.load(cookie.read(request));
   if (session === null) {
     // A HEAD answer has no body, so no token or component to use a session for (uptime monitors
-    // probe with HEAD every few seconds); and a client that started too many: render, store nothing.
+    // probe with HEAD every few seconds): render, store nothing, take no budget.
     if (request.method === 'HEAD') {
       // Its page lacks the token and cookie a GET's would have, so its length is not the one GET
       // would send, and a HEAD may announce only that one (RFC 9110 §8.6): none is sent.
       (reply as LengthWithheldReply)[LENGTH_WITHHELD] = true;
       return unstoredView(runtime, runtime.sessions.ephemeral(), 'head', nonce, mountedIdsOf(request));
     }
-    if (!(await runtime.admitNewSession(requestInfo(request)))) return unstoredView(runtime, runtime.sessions.ephemeral(), 'new-session-limit', nonce, mountedIdsOf(request));
+    // Every GET without a session stores one, with its components' state, for the session's
+    // lifetime: a client that started too many lately is refused (429) before anything is written,
+    // rather than served a page that would break PROTOCOL §2 (no cookie, no token) and that crawlers
+    // would index. The step is the only round trip this costs, and only on this cookie-less path.
+    const admission = await runtime.checkNewSession(requestInfo(request));
+    if (!admission.allowed) throw admission.error;
     session = await runtime.sessions.create();
     cookie.write(reply, session);
   }
@@ -121,7 +129,7 @@ async function openPageView(runtime: LiveRuntime, cookie: SessionCookie, request
   });
 }
 
-/** A page view with nothing stored: initial states, no token (no per-action CSRF nonce written either). */
+/** A page view with nothing stored (a HEAD): initial states, no token (no per-action CSRF nonce written either). */
 function unstoredView(runtime: LiveRuntime, session: Session, reason: UnstoredReason, nonce: string | undefined, mounted: Set<string>): PageView {
   return view(runtime, nonce, mounted, {
     session,

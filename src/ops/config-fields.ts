@@ -7,6 +7,7 @@ import { isIP } from 'node:net';
 import { MAX_TIMER_MS } from '../core/deadline.js';
 import { MAX_LIFETIME_MINUTES, MAX_LIFETIME_TEXT } from '../pipeline/options.js';
 import { redisDatabaseOf } from '../store/redis/connection.js';
+import { MAX_RATE_LIMIT } from '../store/checks.js';
 
 /** Minimum bytes of `LC_SESSION_SECRET` (and of the tokens in production). */
 export const MIN_SECRET_BYTES = 32;
@@ -63,6 +64,16 @@ export function timerMinutes(text: string): number {
 export function lifetimeMinutes(text: string): number {
   const n = wholeNumber(1)(text);
   if (n > MAX_LIFETIME_MINUTES) throw new Error(`must be at most ${MAX_LIFETIME_TEXT}, the longest a token or session may live (got "${text}")`);
+  return n;
+}
+
+/**
+ * A rate-limit count that may be turned off: 0 (off) up to `MAX_RATE_LIMIT` (2^31 − 1), the largest
+ * limit every store takes (a larger one started and then failed each limited request).
+ */
+export function limitOrOff(text: string): number {
+  const n = wholeNumber(0)(text);
+  if (n > MAX_RATE_LIMIT) throw new Error(`must be at most ${MAX_RATE_LIMIT} (got "${text}")`);
   return n;
 }
 

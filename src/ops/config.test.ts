@@ -7,7 +7,7 @@ import { openBackends, redisTarget } from '../runtime/backends.js';
 import { createRedisStore } from '../store/redis/index.js';
 import { decodeSecret } from '../runtime/setup.js';
 import { lowEntropyReason, placeholderReason } from './config-fields.js';
-import { ConfigError, loadConfig, type AppConfig } from './config.js';
+import { ConfigError, loadConfig, newSessionLimitOf, type AppConfig } from './config.js';
 
 const b64 = (bytes = 32): string => randomBytes(bytes).toString('base64');
 
@@ -62,6 +62,7 @@ describe('loadConfig defaults', () => {
       SANCTUM_REFRESH_TOKEN_EXPIRATION: 10_080,
       TOKEN_CLEANUP_INTERVAL: 1440,
       SESSION_TTL: 1440,
+      NEW_SESSION_LIMIT: 300,
       appOrigin: 'http://127.0.0.1:3000',
       allowedOrigins: ['http://localhost:3000'],
       production: false,
@@ -116,6 +117,12 @@ describe('parsed values', () => {
     expect(loadConfig({ MAX_EVENT_LOOP_DELAY_MS: '2500' }).MAX_EVENT_LOOP_DELAY_MS).toBe(2500);
     expect([config.BEHIND_PROXY, config.INSTANCES, config.METRICS_PORT, config.LOG_LEVEL, config.LOG_FORMAT, config.TOKEN_CLEANUP_INTERVAL, config.SESSION_TTL]).toEqual([
       true, 3, 9100, 'warn', 'json', 0, 30,
+    ]);
+    // New sessions per client per minute for `newSessionLimit`; 0 turns the limit off.
+    expect([loadConfig({ NEW_SESSION_LIMIT: '60' }), loadConfig({ NEW_SESSION_LIMIT: '0' }), loadConfig({})].map(newSessionLimitOf)).toEqual([
+      { limit: 60, windowSeconds: 60 },
+      false,
+      { limit: 300, windowSeconds: 60 },
     ]);
     // Host names are case-insensitive and `name.` is the same name: one spelling, no duplicates.
     expect(loadConfig({ METRICS_ALLOWED_HOSTS: ' App1 , app1., metrics.internal.example ' }).METRICS_ALLOWED_HOSTS).toEqual(['app1', 'metrics.internal.example']);
@@ -192,6 +199,10 @@ describe('a bad value names its variable', () => {
     ['MAX_CONNECTIONS', '0', 'MAX_CONNECTIONS: must be a whole number of at least 1 (got "0")'],
     ['MAX_EVENT_LOOP_DELAY_MS', '1.5', 'MAX_EVENT_LOOP_DELAY_MS: must be a whole number of at least 0 (got "1.5")'],
     ['MAX_EVENT_LOOP_DELAY_MS', '2147483648', 'MAX_EVENT_LOOP_DELAY_MS: must be at most 2147483647 ms (got "2147483648")'],
+    ['NEW_SESSION_LIMIT', '-1', 'NEW_SESSION_LIMIT: must be a whole number of at least 0 (got "-1")'],
+    ['NEW_SESSION_LIMIT', '300/min', 'NEW_SESSION_LIMIT: must be a whole number of at least 0 (got "300/min")'],
+    // Past the largest limit every store takes, each cookie-less page view would answer 500.
+    ['NEW_SESSION_LIMIT', '2147483648', 'NEW_SESSION_LIMIT: must be at most 2147483647 (got "2147483648")'],
   ])('%s=%s', (name, value, message) => {
     expect(problemsOf({ [name]: value })).toEqual([message]);
   });

@@ -14,6 +14,7 @@ import { parseLogDestination, parseLogFormat } from './logging/destination.js';
 import { decodeSecret, fallbackProblem } from '../runtime/dev-files.js';
 import { startupProblems } from './config-rules.js';
 import { allowedHostList } from './metrics/hosts.js';
+import { DEFAULT_NEW_SESSIONS } from '../pipeline/rate-limit/new-sessions.js';
 import {
   bearerToken,
   httpUrl,
@@ -26,6 +27,7 @@ import {
   redisKeyPrefix,
   redisUrls,
   lifetimeMinutes,
+  limitOrOff,
   listenHost,
   mailbox,
   timerMinutes,
@@ -111,6 +113,7 @@ export const envSchema = z.object({
   SANCTUM_REFRESH_TOKEN_EXPIRATION: variable(lifetimeMinutes),
   TOKEN_CLEANUP_INTERVAL: variable(timerMinutes),
   SESSION_TTL: variable(lifetimeMinutes),
+  NEW_SESSION_LIMIT: variable(limitOrOff),
 });
 
 /** The names of every variable the schema reads. */
@@ -193,6 +196,12 @@ export interface AppConfig {
   TOKEN_CLEANUP_INTERVAL: number;
   /** Session idle lifetime, minutes, at most `MAX_LIFETIME_MINUTES` (100 years). @default 1440 */
   SESSION_TTL: number;
+  /**
+   * New sessions a signed-out client (its IP under `TRUST_PROXY`, IPv6 by /56) may start per minute
+   * (`newSessionLimit`: a burst of this many, then this many spread over the minute); past it a page
+   * view without a session answers 429 and stores nothing. `0` turns the limit off. @default 300
+   */
+  NEW_SESSION_LIMIT: number;
   /** The app's own origin for CSRF origin checks: `APP_URL`'s origin, else `http://HOST:PORT`. */
   appOrigin: string;
   /** Exact origins allowed besides the app's own (CORS and CSRF): both lists, or the default. */
@@ -223,6 +232,14 @@ export class ConfigError extends Error {
     this.name = 'ConfigError';
     this.problems = problems;
   }
+}
+
+/**
+ * The runtime's `newSessionLimit` for `NEW_SESSION_LIMIT` (per minute; `0`: off), for the app to pass
+ * to `createLiveComponents`.
+ */
+export function newSessionLimitOf(config: Pick<AppConfig, 'NEW_SESSION_LIMIT'>): false | { limit: number; windowSeconds: number } {
+  return config.NEW_SESSION_LIMIT === 0 ? false : { limit: config.NEW_SESSION_LIMIT, windowSeconds: DEFAULT_NEW_SESSIONS.windowSeconds };
 }
 
 /** The variables that have a format problem (their value fell back to the default). */
@@ -277,6 +294,7 @@ export function parseEnv(env: Readonly<Record<string, string | undefined>>): { c
     SANCTUM_REFRESH_TOKEN_EXPIRATION: e.SANCTUM_REFRESH_TOKEN_EXPIRATION ?? 10_080,
     TOKEN_CLEANUP_INTERVAL: e.TOKEN_CLEANUP_INTERVAL ?? 1440,
     SESSION_TTL: e.SESSION_TTL ?? 1440,
+    NEW_SESSION_LIMIT: e.NEW_SESSION_LIMIT ?? DEFAULT_NEW_SESSIONS.limit,
     MAIL_FROM: e.MAIL_FROM ?? defaultMailFrom(e.APP_URL),
     appOrigin: e.APP_URL ? new URL(e.APP_URL).origin : `http://${hostForUrl}:${PORT}`,
     allowedOrigins: listed.length > 0 ? [...new Set(listed)] : production ? [] : [...DEVELOPMENT_ORIGINS],

@@ -22,7 +22,8 @@ import type { Session } from '../session/types.js';
 import type { Store } from '../store/types.js';
 import { parseActionBody } from './action-body.js';
 import { actionTimeoutOf, buildStages, csrfOriginsOf, type SecurityOptions } from './stages.js';
-import { createNewSessionGate } from './new-session-limit.js';
+import { createNewSessionLimiter } from '../pipeline/rate-limit/new-sessions.js';
+import type { LimitDecision } from '../pipeline/rate-limit/route-limiter.js';
 import { trustedOrigins as normalisedOrigins, type CsrfService } from '../pipeline/csrf/index.js';
 import { checkSource } from '../pipeline/csrf/origins.js';
 
@@ -122,10 +123,13 @@ export interface LiveRuntime {
   renderInitial(componentId: string, initialState?: Record<string, unknown>): string;
   userOf(session: Session): Promise<User | null>;
   /**
-   * Whether the signed-out client of `request` may start a stored session now (`newSessionLimit`);
-   * takes one step of its budget when it may. Rejects only when the store fails (and not failOpen).
+   * Whether the signed-out client of `request` may start a stored session now (`newSessionLimit`):
+   * one step of its budget (one store round trip; none for an allowlisted or loopback client, or with
+   * the limit off). Refused, `error` is the 429 `RATE_LIMIT_EXCEEDED` to answer, with `Retry-After`
+   * and the rate-limit fields in its `headers`, and `excess_rate_limit_exceeded` was logged. Rejects
+   * only when the store fails (and not `rateLimit.failOpen`).
    */
-  admitNewSession(request: RequestInfo): Promise<boolean>;
+  checkNewSession(request: RequestInfo): Promise<LimitDecision>;
   /**
    * Stops the runtime's background work: the retries of lock and claim releases a failed batch left
    * (their timers never keep the process alive anyway). It does not close the store: whoever opened
@@ -154,7 +158,16 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
   const actionTimeoutMs = actionTimeoutOf(options);
   const pipeline: Pipeline = composePipeline(stages, createExecutor({ timeoutMs: actionTimeoutMs }));
   const serialized = oneAtATime();
-  const admitNewSession = createNewSessionGate({ ...options, clock });
+  const checkNewSession = createNewSessionLimiter({
+    limit: options.newSessionLimit,
+    allowlist: options.rateLimit?.allowlist,
+    ipv6PrefixLength: options.rateLimit?.ipv6PrefixLength,
+    failOpen: options.rateLimit?.failOpen,
+    onFailOpen: options.rateLimit?.onFailOpen,
+    store: options.store,
+    events,
+    clock,
+  });
 
   async function userOf(session: Session): Promise<User | null> {
     return session.userId !== null && resolveUser !== undefined ? resolveUser(session.userId) : null;
@@ -326,7 +339,7 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
   }
 
   const close = (): void => closing.abort();
-  return { registry, sessions, states, csrf, store: options.store, events, trustedOrigins, handleAction, refuseForeignSource, mount, renderInitial, userOf, admitNewSession, close };
+  return { registry, sessions, states, csrf, store: options.store, events, trustedOrigins, handleAction, refuseForeignSource, mount, renderInitial, userOf, checkNewSession, close };
 }
 
 /**

@@ -1,8 +1,8 @@
 /**
  * A cookie-less HEAD of a page stores nothing: its page view says so (`unstoredReason: 'head'`), so
  * the reference layout shows no "too many new visits" notice for it, and its answer announces no
- * Content-Length (GET's page, with a token and a cookie, would have another: RFC 9110 §8.6). The
- * notice stays for a client past the new-session limit.
+ * Content-Length (GET's page, with a token and a cookie, would have another: RFC 9110 §8.6). A GET
+ * past the new-session limit gets no page: 429, also in an app that kept Fastify's own error handler.
  */
 import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -50,13 +50,17 @@ it('a cookie-less HEAD: 200, unstoredReason "head", no notice, no Content-Length
   expect(head.headers['content-type']).toBe('text/html; charset=utf-8');
 });
 
-it('GET: stored (reason null, its Content-Length); past the new-session limit: "new-session-limit" and the notice', async () => {
+it('GET: stored (reason null, its Content-Length); past the new-session limit: 429 with Retry-After under Fastify\'s own error handler', async () => {
   const first = await app.inject({ method: 'GET', url: '/', remoteAddress: '192.0.2.2' });
   expect([first.headers['x-test-reason'], first.headers['x-test-notice']]).toEqual(['null', 'false']);
   expect(first.headers['content-length']).toBe(String(Buffer.byteLength(first.body)));
   const second = await app.inject({ method: 'GET', url: '/', remoteAddress: '192.0.2.2' });
-  expect([second.headers['x-test-reason'], second.headers['x-test-notice']]).toEqual(['new-session-limit', 'true']);
-  expect(second.body).toContain(String(html`Too many new visits from your network just now`));
+  expect(second.statusCode).toBe(429);
+  expect(second.headers['retry-after']).toBe('60');
+  expect(second.headers['set-cookie']).toBeUndefined();
+  expect(second.headers['x-test-reason']).toBeUndefined();
+  expect(second.json()).toMatchObject({ code: 'RATE_LIMIT_EXCEEDED', message: 'Too many requests. Please wait and try again.' });
+  expect(second.body).not.toContain(String(html`Too many new visits from your network just now`));
 });
 
 it('a HEAD with a session announces its length as GET does', async () => {
