@@ -1,0 +1,209 @@
+/**
+ * `livecomponents revoke-sessions` when sessions live in Redis (`REDIS_URL`, `REDIS_KEY_PREFIX`): a
+ * Redis restored from an RDB/AOF brings back the sessions ended since, as a SQLite file does, and the
+ * command ends them there. Exact counts for `--user` and then `--all`, with a dry run between that
+ * changes nothing; the other users' sessions survive `--user`; idempotency records and rate-limit
+ * state survive both; the keys of other apps — another key prefix in the same database, the same
+ * prefix in another database — survive both. Then on a Redis Cluster of three masters, whose
+ * sessions are spread over all of them.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Cluster, Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAuthRepository, type AuthRepository } from '../../src/auth/repository.js';
+import { hashToken } from '../../src/auth/tokens.js';
+import { revokeSessions } from '../../src/cli/revoke-sessions.js';
+import { memorySecurityEvents } from '../../src/ops/security-events.js';
+import { redisTarget } from '../../src/runtime/backends.js';
+import { createSessionManager } from '../../src/session/index.js';
+import { createDatabase } from '../../src/sql/database.js';
+import { migrateToLatest } from '../../src/sql/migrate.js';
+import { storeKeys } from '../../src/store/keys.js';
+import { createRedisStore } from '../../src/store/redis/index.js';
+import type { Store } from '../../src/store/types.js';
+import { REDIS_AVAILABLE, startRedis, startRedisCluster, whenReady, type RedisCluster, type RedisServer } from '../redis/server.js';
+
+const HOUR = 3_600_000;
+const PREFIX = 'drill:';
+const dir = mkdtempSync(join(tmpdir(), 'lc-restore-redis-'));
+const file = join(dir, 'auth.db');
+const db = createDatabase(`sqlite:${file}`);
+let repo: AuthRepository;
+const users: Record<string, string> = {};
+
+beforeAll(async () => {
+  await migrateToLatest(db);
+  repo = createAuthRepository(db);
+  for (const email of ['ada@example.com', 'bob@example.com']) {
+    const row = await repo.insertUser({ email, passwordHash: 'hash', name: null }, Date.now());
+    if (row === 'taken') throw new Error('taken');
+    users[email] = row.id;
+  }
+});
+afterAll(async () => {
+  await db.destroy();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** A browser sign-in of `email` and its session in `store` (with `state` sealed component states and a CSRF nonce each); `null`: anonymous. */
+async function session(store: Store, email: string | null, state = 0): Promise<string> {
+  const sessions = createSessionManager({ store });
+  let userId: string | null = null;
+  if (email !== null) {
+    const id = users[email] as string;
+    const web = await repo.createWebSession(id, hashToken(`web-${Math.random()}`), Date.now(), Date.now() + HOUR, 'hash');
+    userId = `${id}/${web}`;
+  }
+  const created = await sessions.regenerate(null, userId);
+  for (let i = 0; i < state; i++) {
+    await store.set(storeKeys.componentState(created.key, `counter:c${i}`), 'sealed', HOUR);
+    await store.set(storeKeys.csrfNonce(created.key, `n${i}`), '1', HOUR);
+  }
+  return created.key;
+}
+
+/** `revoke-sessions` in this process: exit code, counts by kind, lines. */
+async function revoke(args: { all?: boolean; user?: string; dryRun?: boolean }, env: Record<string, string>) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await revokeSessions(args, { env: { DATABASE_URL: `sqlite:${file}`, ...env }, out: (l) => out.push(l), err: (l) => err.push(l), events: memorySecurityEvents() });
+  const counts: Record<string, number> = {};
+  for (const line of out) {
+    const match = /^revoke-sessions: ([a-z -]+): (\d+) /.exec(line);
+    if (match !== null) counts[match[1] as string] = Number(match[2]);
+  }
+  return { code, counts, out, err };
+}
+
+const sessionCounts = (signedIn: number, anonymous: number, states: number, nonces: number) => ({
+  'sessions signed in': signedIn,
+  'sessions anonymous': anonymous,
+  'component states': states,
+  'csrf nonces': nonces,
+});
+
+describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions on Redis (key prefix, database number)', () => {
+  let server: RedisServer;
+  let ours: Store;
+  let otherPrefix: Store;
+  let otherDatabase: Store;
+  let admin2: Redis;
+  let admin0: Redis;
+  beforeAll(async () => {
+    server = await startRedis();
+    ours = createRedisStore({ url: `${server.url}/2`, keyPrefix: PREFIX });
+    otherPrefix = createRedisStore({ url: `${server.url}/2`, keyPrefix: 'shop:' });
+    otherDatabase = createRedisStore({ url: `${server.url}/0`, keyPrefix: PREFIX });
+    admin2 = new Redis(`${server.url}/2`);
+    admin0 = new Redis(`${server.url}/0`);
+  });
+  afterAll(async () => {
+    await Promise.all([ours?.close(), otherPrefix?.close(), otherDatabase?.close()]);
+    admin2?.disconnect();
+    admin0?.disconnect();
+    await server?.stop();
+  });
+
+  it('--user ends that user\'s sessions only; a dry run changes nothing; --all ends the rest; other apps\' keys stay', { timeout: 60_000 }, async () => {
+    const env = { REDIS_URL: `${server.url}/2`, REDIS_KEY_PREFIX: PREFIX };
+    const ada1 = await session(ours, 'ada@example.com', 2);
+    const ada2 = await session(ours, 'ada@example.com');
+    const bob = await session(ours, 'bob@example.com', 1);
+    const anonymous = [await session(ours, null, 1), await session(ours, null)];
+    await ours.set(storeKeys.idempotency(`s:${anonymous[0]}`, 'pay-1'), 'record', HOUR);
+    await ours.set(storeKeys.rateLimit('ip:192.0.2.1', 'counter', 'increment'), 'g:1', HOUR);
+    // Other apps: one in the same database under another prefix, one in database 0 under ours; both
+    // hold sessions naming Ada's id, which are not this app's to end.
+    await session(otherPrefix, 'ada@example.com', 1);
+    await session(otherDatabase, 'ada@example.com', 1);
+    await session(otherDatabase, null);
+    const theirs = async () => ({ db0: (await admin0.keys('*')).sort(), shop: (await admin2.keys('shop:*')).sort() });
+    const before = await theirs();
+    expect(before.db0).toHaveLength(4);
+    expect(before.shop).toHaveLength(3);
+
+    const one = await revoke({ user: 'ada@example.com' }, env);
+    expect([one.code, one.err]).toEqual([0, []]);
+    // The database is shared by the three apps here: Ada's sign-ins of the other two are revoked too
+    // (her tokens are hers wherever she signed in), their sessions are not this app's to end.
+    expect(one.counts).toEqual({ 'access tokens': 0, 'browser sign-ins': 4, 'refresh tokens': 0, 'password reset tokens': 0, ...sessionCounts(2, 0, 2, 2) });
+    for (const key of [ada1, ada2]) expect(await ours.get(storeKeys.session(key))).toBeNull();
+    for (const key of [bob, ...anonymous]) expect(await ours.get(storeKeys.session(key))).not.toBeNull();
+    expect(await ours.get(storeKeys.componentState(bob, 'counter:c0'))).toBe('sealed');
+    expect(await theirs()).toEqual(before);
+
+    const dryKeys = (await admin2.keys(`${PREFIX}*`)).sort();
+    const dry = await revoke({ all: true, dryRun: true }, env);
+    expect(dry.counts).toEqual({ 'access tokens': 0, 'browser sign-ins': 1, 'refresh tokens': 0, 'password reset tokens': 0, ...sessionCounts(1, 2, 2, 2) });
+    expect((await admin2.keys(`${PREFIX}*`)).sort()).toEqual(dryKeys);
+
+    const all = await revoke({ all: true }, env);
+    expect([all.code, all.err]).toEqual([0, []]);
+    expect(all.counts).toEqual({ 'access tokens': 0, 'browser sign-ins': 1, 'refresh tokens': 0, 'password reset tokens': 0, ...sessionCounts(1, 2, 2, 2) });
+    // Only what is no session's is left of this app: the idempotency record and the rate-limit state.
+    expect((await admin2.keys(`${PREFIX}*`)).sort()).toEqual(
+      [PREFIX + storeKeys.idempotency(`s:${anonymous[0]}`, 'pay-1'), PREFIX + storeKeys.rateLimit('ip:192.0.2.1', 'counter', 'increment')].sort(),
+    );
+    expect(await theirs()).toEqual(before);
+
+    const again = await revoke({ all: true }, env);
+    expect(again.counts).toEqual({ 'access tokens': 0, 'browser sign-ins': 0, 'refresh tokens': 0, 'password reset tokens': 0, ...sessionCounts(0, 0, 0, 0) });
+  });
+
+  it('refuses a Redis that does not answer, exit 1, nothing revoked', { timeout: 60_000 }, async () => {
+    const web = await repo.createWebSession(users['bob@example.com'] as string, hashToken('web-refused'), Date.now(), Date.now() + HOUR, 'hash');
+    const refused = await revoke({ all: true }, { REDIS_URL: 'redis://127.0.0.1:1' });
+    expect(refused.code).toBe(1);
+    expect(refused.err).toEqual([expect.stringMatching(/^revoke-sessions: redis:\/\/127\.0\.0\.1:1: .*; nothing was changed$/)]);
+    expect(await repo.webSessionUser(users['bob@example.com'] as string, web as string, Date.now())).toBeDefined();
+  });
+});
+
+describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions on a Redis Cluster', () => {
+  let cluster: RedisCluster;
+  let url: string;
+  let ours: Store;
+  let theirs: Store;
+  beforeAll(async () => {
+    cluster = await startRedisCluster(3);
+    url = cluster.nodes.map((n) => n.url).join(',');
+    ours = createRedisStore({ ...redisTarget(url), keyPrefix: PREFIX });
+    theirs = createRedisStore({ ...redisTarget(url), keyPrefix: 'shop:' });
+    // The cluster clients learn the slot table first (calls fail at once until they are connected).
+    await ours.health();
+    await theirs.health();
+  }, 180_000);
+  afterAll(async () => {
+    await Promise.all([ours?.close(), theirs?.close()]);
+    await cluster?.stop();
+  });
+
+  it('finds the sessions on every master: --user, then --all, exact counts; another prefix untouched', { timeout: 120_000 }, async () => {
+    const ada: string[] = [];
+    for (let i = 0; i < 12; i++) ada.push(await session(ours, 'ada@example.com', 1));
+    for (let i = 0; i < 12; i++) await session(ours, null);
+    for (let i = 0; i < 4; i++) await session(theirs, 'ada@example.com', 1);
+    const admin = new Cluster(cluster.nodes.map((n) => ({ host: '127.0.0.1', port: n.port })));
+    try {
+      await whenReady(admin);
+      /** Keys of `prefix` per master. */
+      const perMaster = async (prefix: string) => Promise.all(admin.nodes('master').map(async (node) => (await node.keys(`${prefix}*`)).length));
+      expect((await perMaster(PREFIX)).filter((n) => n > 0).length, 'sessions on more than one master').toBeGreaterThan(1);
+      const shop = await perMaster('shop:');
+      const env = { REDIS_URL: url, REDIS_KEY_PREFIX: PREFIX };
+
+      const one = await revoke({ user: 'ada@example.com' }, env);
+      expect([one.code, one.err]).toEqual([0, []]);
+      expect(one.counts).toMatchObject(sessionCounts(12, 0, 12, 12));
+      for (const key of ada) expect(await ours.get(storeKeys.session(key))).toBeNull();
+      const all = await revoke({ all: true }, env);
+      expect(all.counts).toMatchObject(sessionCounts(0, 12, 0, 0));
+      expect(await perMaster(PREFIX)).toEqual([0, 0, 0]);
+      expect(await perMaster('shop:')).toEqual(shop);
+    } finally {
+      admin.disconnect();
+    }
+  });
+});
