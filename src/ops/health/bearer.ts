@@ -17,19 +17,29 @@ export type BearerResult = 'absent' | 'valid' | 'invalid';
  * `HEALTH_TOKEN_PREVIOUS`, `METRICS_TOKEN_PREVIOUS`): either is `valid`. Hashed once at start-up;
  * the presented token is hashed once and compared with every accepted one, each compare
  * constant-time and none skipped, so the time tells neither which one matched nor whether there
- * are two.
- * @example const check = bearerChecker(process.env.METRICS_TOKEN!, process.env.METRICS_TOKEN_PREVIOUS);
+ * are two. `onPrevious` is told each time `previous` alone let a request in (the secret-fallback
+ * counter: when it stays flat, the old token can go), after both compares.
+ * @example const check = bearerChecker(process.env.METRICS_TOKEN!, process.env.METRICS_TOKEN_PREVIOUS, () => metrics.countSecretFallback('metrics_token'));
  */
-export function bearerChecker(token: string, previous?: string | undefined): (authorization: string | undefined) => BearerResult {
-  const expected = previous === undefined ? [sha256(token)] : [sha256(token), sha256(previous)];
+export function bearerChecker(
+  token: string,
+  previous?: string | undefined,
+  onPrevious?: (() => void) | undefined,
+): (authorization: string | undefined) => BearerResult {
+  const current = sha256(token);
+  const prior = previous === undefined ? null : sha256(previous);
   return (authorization) => {
     if (authorization === undefined || authorization === '') return 'absent';
     const match = /^Bearer[ ]+(\S+)\s*$/i.exec(authorization);
     if (match === null) return 'invalid';
     const presented = sha256(match[1] as string);
-    let valid = false;
-    for (const accepted of expected) valid = timingSafeEqual(presented, accepted) || valid;
-    return valid ? 'valid' : 'invalid';
+    const isCurrent = timingSafeEqual(presented, current);
+    if (prior === null) return isCurrent ? 'valid' : 'invalid';
+    // Both compares run whatever the first found. The tokens differ (`optionalPreviousToken`), so
+    // at most one matches.
+    const isPrevious = timingSafeEqual(presented, prior);
+    if (isPrevious && !isCurrent) onPrevious?.();
+    return isCurrent || isPrevious ? 'valid' : 'invalid';
   };
 }
 

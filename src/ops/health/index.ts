@@ -54,6 +54,14 @@ export interface HealthOptions {
    * @default undefined (only `token`)
    */
   previousToken?: string | undefined;
+  /**
+   * Told each time `previousToken` alone let a request in: wire it to the secret-fallback counter,
+   * which tells when the probe has moved to `token` and `previousToken` can go (docs/deployment.md §9).
+   * Not called for `token`, nor for a refused token. Must not throw.
+   * @default none
+   * @example registerHealth(app, { state, checks, token, previousToken, onPreviousToken: () => metrics.countSecretFallback('health_token') })
+   */
+  onPreviousToken?: (() => void) | undefined;
   /** Where a refused token is reported. @default the sink of the `livecomponents` plugin on `app`, if any */
   events?: SecurityEventSink | undefined;
   /** How long one check may take before it counts as failed, in ms, at most 2^31 − 1 (a timer's limit). @default 1000 */
@@ -86,7 +94,8 @@ export function registerHealth(app: FastifyInstance, options: HealthOptions): vo
   const warnMs = positiveMs(WHERE, 'warnMs', options.warnMs ?? Math.max(1, timeoutMs / 2));
   const token = optionalToken(WHERE, 'token', options.token);
   const previousToken = optionalPreviousToken(WHERE, token, options.previousToken);
-  const checkBearer = token === undefined ? (): BearerResult => 'absent' : bearerChecker(token, previousToken);
+  if (options.onPreviousToken !== undefined && typeof options.onPreviousToken !== 'function') throw new InvalidOptionError(WHERE, 'onPreviousToken must be a function');
+  const checkBearer = token === undefined ? (): BearerResult => 'absent' : bearerChecker(token, previousToken, options.onPreviousToken);
   const reportRefusal = tokenRefusalReporter(app, options.events, 'HEALTH_TOKEN');
   const clock = options.clock ?? systemClock;
 

@@ -1,6 +1,6 @@
 /**
  * Prometheus metrics (PROTOCOL §5): prom-client's default process metrics plus HTTP, action,
- * security-event and auth counters and the clock-skew gauge, in a registry of the app's own — never prom-client's global
+ * security-event, auth and secret-fallback counters and the clock-skew gauge, in a registry of the app's own — never prom-client's global
  * one, so several apps in one process (tests create many) never share or clash on metrics.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -10,9 +10,9 @@ import { SECURITY_EVENTS } from '../security-events.js';
 import type { ActionReport } from '../../runtime/index.js';
 import { InvalidOptionError } from '../health/options-error.js';
 import type { ClockService } from '../clock-skew/index.js';
-import { METRIC_NAMES, OTHER_METHOD, UNKNOWN_OUTCOME, UNMATCHED_ROUTE } from './names.js';
+import { METRIC_NAMES, OTHER_METHOD, SECRET_FALLBACKS, UNKNOWN_OUTCOME, UNMATCHED_ROUTE, type SecretFallback } from './names.js';
 
-export { CLIENT_CLOSED_REQUEST, METRIC_NAMES, METRICS_ROUTE, UNMATCHED_ROUTE } from './names.js';
+export { CLIENT_CLOSED_REQUEST, METRIC_NAMES, METRICS_ROUTE, SECRET_FALLBACKS, UNMATCHED_ROUTE, type SecretFallback } from './names.js';
 export { registerHttpMetrics } from './http.js';
 export { registerMetricsRoute, type MetricsRouteOptions, type MetricsServer } from './route.js';
 
@@ -57,6 +57,12 @@ export interface Metrics {
   countShedRequest(): void;
   /** The last clock reading of a shared service, in seconds (positive: this machine ahead): the clock-skew monitor's `onSkew`. Bound. */
   observeClockSkew(service: ClockService, seconds: number): void;
+  /**
+   * One request let in only by the older value of a secret being rotated (`SECRET_FALLBACKS`): the
+   * runtime's `onSecretFallback` option, `registerHealth`'s `onPreviousToken` (`() =>
+   * metrics.countSecretFallback('health_token')`); `registerMetricsRoute` counts its own. Bound.
+   */
+  countSecretFallback(secret: SecretFallback): void;
   /** The exposition text. */
   render(): Promise<string>;
 }
@@ -167,10 +173,20 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     labelNames: ['service'] as const,
     registers,
   });
+  const secretFallbackUsed = new Counter({
+    name: prefix + METRIC_NAMES.secretFallbackUsed,
+    help: 'Requests let in only by the older value of a secret being rotated (LC_SESSION_SECRET_FALLBACKS, an older key of LC_STATE_KEYS, METRICS_TOKEN_PREVIOUS, HEALTH_TOKEN_PREVIOUS), by secret: once flat, the older value can be dropped.',
+    labelNames: ['secret'] as const,
+    registers,
+  });
   // Every known event starts at 0, so rate() and alerts work from the first scrape instead of
   // only after the first occurrence.
   for (const event of SECURITY_EVENTS) securityEvents.inc({ event }, 0);
   for (const event of AUTHN_EVENTS) authEvents.inc({ event }, 0);
+  // The same for the fallbacks, whose 0 is the answer a rotation waits for. Their children are bound
+  // here, once: counting one is a property read and an add, with no label object built.
+  const fallbackChildren = new Map<string, ReturnType<typeof secretFallbackUsed.labels>>(SECRET_FALLBACKS.map((secret) => [secret, secretFallbackUsed.labels({ secret })]));
+  for (const child of fallbackChildren.values()) child.inc(0);
 
   return {
     registry,
@@ -208,6 +224,10 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     },
     observeClockSkew(service, seconds) {
       clockSkew.set({ service }, seconds);
+    },
+    countSecretFallback(secret) {
+      // Typed, but a plain-JS caller could pass anything: unknown names never become labels.
+      fallbackChildren.get(secret)?.inc();
     },
     render: () => registry.metrics(),
   };

@@ -28,7 +28,23 @@ export const METRIC_NAMES = {
   requestsShed: 'livecomponents_requests_shed_total',
   /** Gauge; label `service` (`redis`, `postgresql`): this machine's clock minus the service's, in seconds (positive: ahead), at the last check. */
   clockSkew: 'livecomponents_clock_skew_seconds',
+  /**
+   * Counter; label `secret` (`SECRET_FALLBACKS`): requests let in only by the value a rotation keeps
+   * accepted beside the current one. Flat for long enough, that value can be dropped (docs/deployment.md §9).
+   */
+  secretFallbackUsed: 'livecomponents_secret_fallback_used_total',
 } as const;
+
+/**
+ * The `secret` label of `livecomponents_secret_fallback_used_total`: which setting's older value let a
+ * request in. Named after the setting, never its value or its position in a list.
+ * - `session_secret`: a CSRF token verified by `LC_SESSION_SECRET_FALLBACKS` (action route, `verifyForm`);
+ * - `state_key`: sealed state opened with a key of `LC_STATE_KEYS` other than the first (re-sealed on its next write);
+ * - `metrics_token`: a scrape let in by `METRICS_TOKEN_PREVIOUS`;
+ * - `health_token`: a `/health` request let in by `HEALTH_TOKEN_PREVIOUS`.
+ */
+export const SECRET_FALLBACKS = ['session_secret', 'state_key', 'metrics_token', 'health_token'] as const;
+export type SecretFallback = (typeof SECRET_FALLBACKS)[number];
 
 /**
  * The `route` label of requests that matched no route (404s), and of those refused before routing

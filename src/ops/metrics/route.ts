@@ -16,7 +16,8 @@ import type { Metrics } from './index.js';
 import { METRICS_ROUTE } from './names.js';
 
 export interface MetricsRouteOptions {
-  metrics: Pick<Metrics, 'render' | 'contentType'>;
+  /** From `createMetrics()`: a scrape let in by `previousToken` is counted in its `countSecretFallback` (`metrics_token`), when it has one. */
+  metrics: Pick<Metrics, 'render' | 'contentType'> & Partial<Pick<Metrics, 'countSecretFallback'>>;
   /**
    * `METRICS_TOKEN`: scrapes must send `Authorization: Bearer <token>`; anything else is answered
    * 401 `INVALID_TOKEN` and logged as an `authz_fail` security event.
@@ -83,7 +84,10 @@ export async function registerMetricsRoute(app: FastifyInstance, options: Metric
     throw new InvalidOptionError(WHERE, `port must be an integer from 0 to 65535 (got ${String(port)})`);
   }
   const allowedHosts = checkAllowedHosts(WHERE, options.allowedHosts);
-  const check = token === undefined ? null : bearerChecker(token, previousToken);
+  // Bound once: the count of scrapes still sending the previous token tells when it can go.
+  const countFallback = metrics.countSecretFallback;
+  const onPrevious = typeof countFallback === 'function' ? () => countFallback('metrics_token') : undefined;
+  const check = token === undefined ? null : bearerChecker(token, previousToken, onPrevious);
   const reportRefusal = tokenRefusalReporter(app, options.events, 'METRICS_TOKEN');
   const hostRefused = hostCheck(allowedHosts, token !== undefined);
 

@@ -131,7 +131,7 @@ export function createCsrfStages(options: CsrfStageOptions): CsrfStages {
     const { spend } = spending;
     // Without a prefetch (the stage run alone) it sends the op itself.
     const result = takePrefetched(ctx, spendStage);
-    const check = result === undefined ? await csrf.consume(ctx.session, spend) : csrf.settle(result === true);
+    const check = result === undefined ? await csrf.consume(ctx.session, spend) : csrf.settle(result === true, spend);
     if (check !== 'valid') return refuse(ctx, 'invalid');
     ctx.csrfVerified = true;
     try {

@@ -69,6 +69,15 @@ export interface CsrfServiceOptions {
    */
   fallbacks?: readonly Buffer[];
   /**
+   * Told each time a token is found valid only because a fallback made it (`check`, `verify`, and the
+   * action route's `open` then `settle`): wire it to the secret-fallback counter, which tells when
+   * the fallbacks are no longer needed. Not for a token of `secret`, a forged one, nor a `per-action`
+   * one found `spent`. Called synchronously, so it must not throw.
+   * @default none
+   * @example createCsrfService({ secret, fallbacks, onFallback: () => metrics.countSecretFallback('session_secret') })
+   */
+  onFallback?: (() => void) | undefined;
+  /**
    * `per-session`: any token of the session's current secret is valid until the session id changes.
    * `per-action`: tokens are single-use, at most `maxOutstanding` outstanding per session.
    * @default 'per-session'
@@ -103,6 +112,8 @@ export interface CsrfSpend {
   /** The slot the token names, and its stored value (hex nonce). */
   readonly slot: number;
   readonly value: string;
+  /** Made with a fallback secret, not the current one: counted (`onFallback`) once it settles valid. */
+  readonly fallback: boolean;
 }
 
 /**
@@ -124,8 +135,11 @@ export interface CsrfService {
    * `per-session` mode: nothing more to check), `spent` (a slot out of range), or a `CsrfSpend`.
    */
   open(session: Session, token: string | undefined): CsrfCheck | CsrfSpend;
-  /** The result of a `CsrfSpend`'s op read (`true`: it consumed the token): `valid` or `spent`. */
-  settle(consumed: boolean): 'valid' | 'spent';
+  /**
+   * The result of a `CsrfSpend`'s op read (`true`: it consumed the token): `valid` or `spent`. Give
+   * `spend` too, so a token of a fallback secret is counted (`onFallback`) when it proves valid.
+   */
+  settle(consumed: boolean, spend?: CsrfSpend): 'valid' | 'spent';
   /**
    * Sends `spend.op` and settles it (one store call). When it consumed the token, the next `issue`
    * of this `Session` object first tries the slot it freed (one `claim`, no read).
@@ -175,8 +189,10 @@ export function createCsrfService(options: CsrfServiceOptions): CsrfService {
   const serverSecret = Buffer.from(options.secret);
   const fallbacks = fallbackSecrets(serverSecret, options.fallbacks);
   const random = options.random ?? randomBytes;
+  const onFallback = options.onFallback;
+  if (onFallback !== undefined && typeof onFallback !== 'function') throw new TypeError('createCsrfService: onFallback must be a function');
   const rotation = options.rotation ?? 'per-session';
-  if (rotation === 'per-session') return perSession(serverSecret, fallbacks, random);
+  if (rotation === 'per-session') return perSession(serverSecret, fallbacks, random, onFallback);
   if (rotation !== 'per-action') throw new TypeError(`createCsrfService: unknown rotation "${String(rotation)}"`);
 
   const max = options.maxOutstanding ?? 32;
@@ -187,7 +203,7 @@ export function createCsrfService(options: CsrfServiceOptions): CsrfService {
   if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new TypeError('createCsrfService: tokenTtlMs must be a positive number');
   if (options.store === undefined) throw new TypeError("createCsrfService: rotation 'per-action' needs a store");
   const ring = createSlotRing(options.store, max, ttlMs, (n) => random(4).readUInt32BE(0) % n);
-  return perAction(serverSecret, fallbacks, random, ring, options.clock ?? systemClock);
+  return perAction(serverSecret, fallbacks, random, ring, options.clock ?? systemClock, onFallback);
 }
 
 /** Copies of the fallback secrets, checked: at most MAX_SECRET_FALLBACKS Buffers of 32+ bytes, none equal to the secret or to another. */
@@ -223,7 +239,7 @@ function anyOf<T>(candidates: readonly T[], matches: (candidate: T) => boolean):
 /** Sessions whose derived secrets stay memoised (the derivation is two HMACs). */
 const MEMO_SESSIONS = 10_000;
 
-function perSession(serverSecret: Buffer, fallbacks: readonly Buffer[], random: (size: number) => Buffer): CsrfService {
+function perSession(serverSecret: Buffer, fallbacks: readonly Buffer[], random: (size: number) => Buffer, onFallback: (() => void) | undefined): CsrfService {
   const tagMemo = (secret: Buffer) => boundedMemo(MEMO_SESSIONS, (id) => sessionTag(deriveSessionSecret(secret, id)), MAX_SESSION_ID);
   const tagOfId = tagMemo(serverSecret);
   // Built once: with no fallback, a token that fails the current secret costs one length check more.
@@ -233,7 +249,10 @@ function perSession(serverSecret: Buffer, fallbacks: readonly Buffer[], random: 
     const payload = unmaskToken(token, SESSION_PAYLOAD_BYTES);
     if (payload === null) return false;
     if (safeEqual(payload, tagOf(session))) return true;
-    return fallbackTags.length !== 0 && anyOf(fallbackTags, (tagOfFallback) => safeEqual(payload, tagOfFallback(session.id)));
+    // Counted past the current secret only: a token of it costs nothing more.
+    const ofFallback = fallbackTags.length !== 0 && anyOf(fallbackTags, (tagOfFallback) => safeEqual(payload, tagOfFallback(session.id)));
+    if (ofFallback) onFallback?.();
+    return ofFallback;
   };
   const check = (session: Session, token: string | undefined): CsrfCheck => (valid(session, token) ? 'valid' : 'forged');
   return {
@@ -250,7 +269,14 @@ function perSession(serverSecret: Buffer, fallbacks: readonly Buffer[], random: 
   };
 }
 
-function perAction(serverSecret: Buffer, fallbacks: readonly Buffer[], random: (size: number) => Buffer, ring: SlotRing, clock: Clock): CsrfService {
+function perAction(
+  serverSecret: Buffer,
+  fallbacks: readonly Buffer[],
+  random: (size: number) => Buffer,
+  ring: SlotRing,
+  clock: Clock,
+  onFallback: (() => void) | undefined,
+): CsrfService {
   const secretMemo = (secret: Buffer) => boundedMemo(MEMO_SESSIONS, (id) => deriveSessionSecret(secret, id), MAX_SESSION_ID);
   const secretOf = secretMemo(serverSecret);
   const fallbackSecretsOf = fallbacks.map(secretMemo);
@@ -287,17 +313,25 @@ function perAction(serverSecret: Buffer, fallbacks: readonly Buffer[], random: (
     const tag = payload.subarray(NONCE_BYTES);
     // The HMAC first: a forged or foreign token never reaches the store. A token of a fallback
     // secret goes on to the same slot: single use does not depend on the secret that made it.
-    if (!safeEqual(tag, actionTag(secretOf(session.id), nonce)) && !ofFallback(session.id, nonce, tag)) return 'forged';
+    const fallback = !safeEqual(tag, actionTag(secretOf(session.id), nonce));
+    if (fallback && !ofFallback(session.id, nonce, tag)) return 'forged';
     const slot = nonce[0] as number;
     const value = nonce.toString('hex');
     const op = ring.consumeOp(session.key, slot, value);
-    return op === null ? 'spent' : { op, slot, value };
+    return op === null ? 'spent' : { op, slot, value, fallback };
+  }
+
+  /** `valid` or `spent`; a fallback's token counted only once it proves valid (a replay is no use of the fallback). */
+  function settle(consumed: boolean, spend: CsrfSpend | undefined): 'valid' | 'spent' {
+    if (!consumed) return 'spent';
+    if (spend?.fallback === true) onFallback?.();
+    return 'valid';
   }
 
   async function consume(session: Session, spend: CsrfSpend): Promise<'valid' | 'spent'> {
-    if (!(await ring.consume(session.key, spend.slot, spend.value))) return 'spent';
-    freedOf.set(session, spend);
-    return 'valid';
+    const check = settle(await ring.consume(session.key, spend.slot, spend.value), spend);
+    if (check === 'valid') freedOf.set(session, spend);
+    return check;
   }
 
   async function check(session: Session, token: string | undefined): Promise<CsrfCheck> {
@@ -318,7 +352,7 @@ function perAction(serverSecret: Buffer, fallbacks: readonly Buffer[], random: (
     verify: async (session, token) => (await check(session, token)) === 'valid',
     check,
     open,
-    settle: (consumed) => (consumed ? 'valid' : 'spent'),
+    settle,
     consume,
     issueOp(session, spend) {
       // Stamped above the token it replaces, as `issue` does into a freed slot.

@@ -99,6 +99,16 @@ export interface SealerOptions {
    * of one per seal; nonces are public and only need to be unique, so pooling costs no security)
    */
   random?: (buf: Uint8Array) => void;
+  /**
+   * Told each time a blob sealed with a key of the ring other than the newest opens (`needsReseal`,
+   * legacy plaintext aside): wire it to the secret-fallback counter, which tells when the older keys
+   * are no longer read and can be removed from `LC_STATE_KEYS`. The state is sealed with the newest
+   * key on its next write (or, for a page view, at once), so each stored state counts until then.
+   * Not for the newest key, nor for a blob that does not open. Called synchronously; must not throw.
+   * @default none
+   * @example createSealer({ keyRing, onOlderKey: () => metrics.countSecretFallback('state_key') })
+   */
+  onOlderKey?: (() => void) | undefined;
 }
 
 export interface Sealer {
@@ -127,6 +137,8 @@ const WRONG_BINDING: OpenResult = Object.freeze({ ok: false, reason: 'wrong_bind
 export function createSealer(options: SealerOptions): Sealer {
   const ring = options.keyRing;
   const acceptLegacy = options.acceptLegacyPlaintext ?? true;
+  const onOlderKey = options.onOlderKey;
+  if (onOlderKey !== undefined && typeof onOlderKey !== 'function') throw new TypeError('createSealer: onOlderKey must be a function');
   const random = options.random ?? pooledRandom(sodium.randombytes_buf, NONCE_BYTES * POOLED_NONCES);
   // Reused between calls: everything here is synchronous, so no two calls share them at once.
   let work: Buffer = Buffer.alloc(4096);
@@ -217,10 +229,14 @@ export function createSealer(options: SealerOptions): Sealer {
       const headerLength = writeHeader(exp, 0, key.idValue, binding);
       const textAt = BODY_AT + headerLength;
       let result: OpenResult = WRONG_BINDING;
+      let older = false;
       if (headerLength > 0 && textAt <= size && constantTimeEqual(buf, BODY_AT, exp, 0, headerLength)) {
-        result = { ok: true, plaintext: buf.toString('utf8', textAt, size), needsReseal: key !== ring.current, legacy: false };
+        older = key !== ring.current;
+        result = { ok: true, plaintext: buf.toString('utf8', textAt, size), needsReseal: older, legacy: false };
       }
       body.fill(0); // do not leave decrypted state behind in the work buffer
+      // Only a blob that opened: one of another session or component is no use of the older key.
+      if (older) onOlderKey?.();
       return result;
     },
   };
