@@ -85,6 +85,14 @@ export interface LiveComponentsOptions extends SecurityOptions {
   /** Told about every action that reached a known component action (metrics). @default none */
   onActionDone?: RuntimeOptions['onActionDone'];
   /**
+   * Told each time a request is let in only by an older secret a rotation keeps (docs/deployment.md
+   * §9): `session_secret`, a CSRF token of `sessionSecretFallbacks`; `state_key`, state sealed with a
+   * key of `stateKeys` other than the first (sealed again with the first on its next write). For the
+   * secret-fallback counter: `metrics.countSecretFallback`. Called synchronously; must not throw.
+   * @default none
+   */
+  onSecretFallback?: (secret: 'session_secret' | 'state_key') => void;
+  /**
    * Told about failures of store work done after the answer or outside any request: the writes after
    * a refused action, the take-back of a refused first batch, and a background retry of lock and
    * claim releases that gave up (the claims then expire by themselves). Log it (the errors are the
@@ -104,19 +112,26 @@ export async function createLiveComponents(options: LiveComponentsOptions): Prom
 
   const store = options.store ?? createMemoryStore({ clock: options.clock });
   const events = options.events ?? createSecurityLogger({ logger: pino({ name: 'livecomponents' }), clock: options.clock });
+  const onFallback = options.onSecretFallback;
+  if (onFallback !== undefined && typeof onFallback !== 'function') throw new TypeError('createLiveComponents: onSecretFallback must be a function');
   const csrf = createCsrfService({
     secret,
     fallbacks,
     rotation: options.csrf?.rotation ?? 'per-session',
     store,
     maxOutstanding: options.csrf?.maxOutstanding,
+    onFallback: onFallback === undefined ? undefined : () => onFallback('session_secret'),
   });
   return createRuntime({
     ...options,
     store,
     events,
     csrf,
-    sealer: createSealer({ keyRing: createKeyRing(keys), acceptLegacyPlaintext: legacyOption(options.acceptLegacyPlaintext) }),
+    sealer: createSealer({
+      keyRing: createKeyRing(keys),
+      acceptLegacyPlaintext: legacyOption(options.acceptLegacyPlaintext),
+      onOlderKey: onFallback === undefined ? undefined : () => onFallback('state_key'),
+    }),
   });
 }
 
