@@ -102,10 +102,11 @@ export async function registerApiCors(app: FastifyInstance, options: ApiCorsOpti
     });
 
   app.addHook('onRequest', (request, reply, done) => {
-    // An action from a foreign origin that reaches the action's CSRF stage is refused there (403),
-    // which logs `malicious_csrf` naming the check: logged here too, it would be two events. One that
-    // never reaches it — a body refused before the pipeline (415 for a text/plain form post, the
-    // classic CSRF attempt; 400; 413) — would leave none: so the decision waits for the answer.
+    // An action from an origin the CSRF source check does not trust is refused as CSRF (403, before
+    // its body is read: the plugin's onRequest), which logs `malicious_csrf` naming the check: logged
+    // here too, it would be two events. These origins are the app's to configure apart from the CSRF
+    // stage's (`registerAuth` and the runtime each take `allowedOrigins`): an origin the stage trusts
+    // but CORS does not gets another answer, and is logged here. So the decision waits for the answer.
     if (isAction(request) && typeof request.headers.origin === 'string' && !origins.has(request.headers.origin) && !isSameOriginNull(request.headers)) {
       // 'close' comes for every response, also one the client gave up on.
       reply.raw.once('close', () => {

@@ -13,6 +13,7 @@ import { LiveError } from '../core/errors.js';
 import { sendError } from '../http/error-mapping.js';
 import { useJsonBodies } from '../http/json-body.js';
 import { requestInfo } from '../http/request-info.js';
+import { closeIfBodyUnread, JSON_MEDIA_TYPE } from '../http/unread-body.js';
 import { errorResponse } from '../runtime/index.js';
 import type { RefreshCookie } from './cookie.js';
 import type { DeviceCookie } from './device.js';
@@ -80,23 +81,36 @@ export async function authRoutes(app: FastifyInstance, options: AuthRoutesOption
     reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
   });
 
-  /** One step of `route`'s rate limit; false after answering 429. Its headers go with the answer. */
-  async function withinLimit(route: LimitedRoute, request: FastifyRequest, reply: FastifyReply): Promise<boolean> {
+  /**
+   * One step of `route`'s rate limit; false after answering 429. Its headers go with the answer.
+   * `bodyUnread`: called before the body is read (the `onRequest` guard), so a 429 closes the connection.
+   */
+  async function withinLimit(route: LimitedRoute, request: FastifyRequest, reply: FastifyReply, bodyUnread = false): Promise<boolean> {
     const decision = await limiter.check(route, requestInfo(request));
     limitHeaders.set(request, decision.headers);
     if (decision.allowed) return true;
+    if (bodyUnread) closeIfBodyUnread(request, reply);
     await fail(reply, request, decision.error);
     return false;
   }
 
-  /** `onRequest` hook: the origin check, then the endpoint's rate limit. */
+  /**
+   * `onRequest` hook: the origin check, then the endpoint's rate limit, both before the body is read
+   * (a foreign origin's malformed, wrong-charset or oversize JSON is refused 403 here, never 400, 415
+   * or 413 by the parser). Either refusal, and the parser's 415 for a body that is not JSON (answered
+   * before it is read too), closes the connection when a body was announced: Node would read the rest
+   * to its end on a kept-alive connection, past `AUTH_BODY_LIMIT` (a 32 MiB post from a foreign
+   * origin was read whole).
+   */
   const guard = (route: LimitedRoute | null) =>
     async function guardHook(request: FastifyRequest, reply: FastifyReply): Promise<void> {
       if (request.method === 'POST' && !originAllowed(request.headers, origins)) {
+        closeIfBodyUnread(request, reply);
         await fail(reply, request, new LiveError('FORBIDDEN', { message: 'This origin may not call the auth API.' }));
         return;
       }
-      if (route !== null) await withinLimit(route, request, reply);
+      if (!JSON_MEDIA_TYPE.test(request.headers['content-type'] ?? '')) closeIfBodyUnread(request, reply);
+      if (route !== null) await withinLimit(route, request, reply, true);
     };
 
   /** The 401 `INVALID_TOKEN` answer with `WWW-Authenticate` (RFC 6750 §3). */

@@ -1,26 +1,35 @@
 /**
- * What a browser posts to the action route from another site without asking first (no CORS
- * preflight): a form (`application/x-www-form-urlencoded`, `multipart/form-data`), `text/plain`
- * (a `fetch` in `no-cors` mode), no body at all. The JSON parser answered those 415 or 400 before
- * the pipeline ran, so the CSRF stage never saw them: no 403, no `malicious_csrf` (found in Chromium
- * through nginx, test/deploy/nginx-browser.test.ts). Each is now 403 CSRF_TOKEN_INVALID with exactly
- * one event; the same bodies from the app's own origin, or from a client that names no source, are
- * answered as before.
+ * The action route refuses a post whose source the CSRF stage's source check refuses
+ * (`Sec-Fetch-Site: cross-site`, an `Origin` neither the app's nor a configured one) in `onRequest`,
+ * before its body is read, whatever its media type: 403 CSRF_TOKEN_INVALID, exactly one
+ * `malicious_csrf`, no `malicious_cors` beside it (PROTOCOL §3: CSRF first).
+ *
+ * First what a browser posts from another site without asking (no CORS preflight): a form
+ * (`application/x-www-form-urlencoded`, `multipart/form-data`), `text/plain` (a `fetch` in `no-cors`
+ * mode), no body at all — answered 415 or 400 by the JSON parser before the pipeline ran (found in
+ * Chromium through nginx, test/deploy/nginx-browser.test.ts). Then JSON bodies the parser or the body
+ * check refused before the CSRF stage: malformed (400), a charset other than UTF-8 (415), over the
+ * body limit (413), naming no action (400), each with no CSRF event (a foreign Origin's only trace was
+ * CORS's `malicious_cors`). The same bodies from the app's own origin, a configured one, or a client
+ * that names no source are answered as before, with no event.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { demoApp } from '../../test/helpers/demo.js';
 import type { SecurityEvent } from '../ops/security-events.js';
+import { ACTION_BODY_LIMIT } from './plugin.js';
 
 const APP = 'https://app.example.test';
 const EVIL = 'https://evil.example';
+/** A configured origin (CORS_ALLOWED_ORIGINS): the CSRF stage trusts it too. */
+const ADMIN = 'https://admin.example.test';
 const ACTION = '/api/livecomponents/action';
 
-describe('action route: cross-site bodies that are not JSON', () => {
+describe('action route: a refused source is refused before its body, whatever the body', () => {
   let app: FastifyInstance;
   let events: SecurityEvent[];
   beforeAll(async () => {
-    const demo = await demoApp({ APP_URL: APP });
+    const demo = await demoApp({ APP_URL: APP, CORS_ALLOWED_ORIGINS: ADMIN });
     app = demo.app;
     events = demo.events.events;
   });
@@ -63,11 +72,55 @@ describe('action route: cross-site bodies that are not JSON', () => {
     expect(csrfEvents().length).toBe(before);
   });
 
-  it('leaves a cross-site JSON request to the pipeline: one event, the rate-limit headers of its action', async () => {
-    const before = csrfEvents().length;
-    const res = await post({ 'content-type': 'application/json', 'sec-fetch-site': 'cross-site', origin: EVIL }, JSON.stringify({ component_id: 'counter:main', action: 'increment', params: {} }));
-    expect(res.statusCode).toBe(403);
-    expect(res.headers['x-ratelimit-limit']).toBe('60');
-    expect(csrfEvents().length - before).toBe(1);
+  const ACTION_JSON = JSON.stringify({ component_id: 'counter:main', action: 'increment', params: {} });
+  /** What is wrong with each, its content type and body, and the parser's (or body check's) answer to the app's own page. */
+  const JSON_BODIES: [string, string, string, number, string][] = [
+    ['malformed JSON', 'application/json', '{"component_id":"counter:main",', 400, 'INVALID_REQUEST'],
+    ['a charset other than UTF-8', 'application/json; charset=iso-8859-1', ACTION_JSON, 415, 'UNSUPPORTED_MEDIA_TYPE'],
+    ['JSON over the body limit', 'application/json', JSON.stringify({ component_id: 'counter:main', action: 'increment', params: { x: 'a'.repeat(ACTION_BODY_LIMIT) } }), 413, 'PAYLOAD_TOO_LARGE'],
+    ['JSON that names no action', 'application/json', JSON.stringify({ params: {} }), 400, 'INVALID_REQUEST'],
+  ];
+  const FOREIGN: [string, Record<string, string>, RegExp][] = [
+    ['Sec-Fetch-Site cross-site', { 'sec-fetch-site': 'cross-site' }, /^CSRF: action refused, Sec-Fetch-Site is cross-site$/],
+    ['a foreign Origin', { origin: EVIL }, /^CSRF: action refused, Origin header is not a trusted origin/],
+  ];
+  const OWN: [string, Record<string, string>][] = [
+    ['the app’s own page', { 'sec-fetch-site': 'same-origin', origin: APP }],
+    ['a configured origin', { 'sec-fetch-site': 'same-site', origin: ADMIN }],
+    ['the app’s page under no-referrer (Origin null, same-origin)', { 'sec-fetch-site': 'same-origin', origin: 'null' }],
+    ['a client naming no source', {}],
+  ];
+
+  for (const [body, contentType, payload] of JSON_BODIES) {
+    for (const [source, headers, description] of FOREIGN) {
+      it(`refuses ${body} from ${source}: 403 CSRF_TOKEN_INVALID, exactly one malicious_csrf, Connection: close`, async () => {
+        const before = events.length;
+        const res = await post({ ...headers, 'content-type': contentType }, payload);
+        expect(res.statusCode, res.body).toBe(403);
+        expect(res.json()).toMatchObject({ code: 'CSRF_TOKEN_INVALID' });
+        expect(res.headers.connection).toBe('close');
+        // Refused before the body names an action: no action's rate-limit fields.
+        expect(res.headers['x-ratelimit-limit']).toBeUndefined();
+        expect(events.slice(before).map((e) => e.event)).toEqual(['malicious_csrf']);
+        expect(events.at(-1)?.description).toMatch(description);
+      });
+    }
+    for (const [source, headers] of OWN) {
+      it(`answers ${body} from ${source} as before, with no event`, async () => {
+        const [, , , status, code] = JSON_BODIES.find(([what]) => what === body)!;
+        const before = events.length;
+        const res = await post({ ...headers, 'content-type': contentType }, payload);
+        expect([res.statusCode, res.json().code], res.body).toEqual([status, code]);
+        expect(events.length - before).toBe(0);
+      });
+    }
+  }
+
+  it('refuses a cross-site JSON action before its body is read too: one event, no rate-limit fields (no action is known yet)', async () => {
+    const before = events.length;
+    const res = await post({ 'content-type': 'application/json', 'sec-fetch-site': 'cross-site', origin: EVIL }, ACTION_JSON);
+    expect([res.statusCode, res.json().code]).toEqual([403, 'CSRF_TOKEN_INVALID']);
+    expect(res.headers['x-ratelimit-limit']).toBeUndefined();
+    expect(events.slice(before).map((e) => e.event)).toEqual(['malicious_csrf']);
   });
 });

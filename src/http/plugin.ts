@@ -8,6 +8,7 @@ import fp from 'fastify-plugin';
 import { HEADERS, ROUTES } from '../core/wire.js';
 import type { LiveRuntime } from '../runtime/index.js';
 import { InvalidOptionError } from '../ops/health/options-error.js';
+import { checkSource } from '../pipeline/csrf/origins.js';
 import type { Session } from '../session/types.js';
 import { serializeActionBody } from './action-json.js';
 import { registerClientAsset } from './client-asset.js';
@@ -18,6 +19,7 @@ import { createPageView, headPayloadOf, type PageView } from './page.js';
 import { requestInfo } from './request-info.js';
 import { ACTION_HEADERS, pageHeadersOf, setPageHeaders } from './security-headers.js';
 import { createSessionCookie, type SessionCookie } from './session-cookie.js';
+import { closeIfBodyUnread, JSON_MEDIA_TYPE } from './unread-body.js';
 
 /** Largest action body accepted by default (PROTOCOL §3: 413 beyond); the plugin's `actionBodyLimit`. */
 export const ACTION_BODY_LIMIT = 1_048_576;
@@ -148,15 +150,6 @@ export function actionBodyLimitOf(value: number | undefined, where = 'livecompon
   return value;
 }
 
-/** `application/json`, with parameters or none: the one body type the action route parses. */
-const JSON_MEDIA_TYPE = /^\s*application\/json\s*(?:;|$)/i;
-
-/** Whether an HTTP/1 request announces a body (a length above 0, or chunks). */
-function bodyAnnounced(request: FastifyRequest): boolean {
-  const { headers } = request;
-  return request.raw.httpVersionMajor === 1 && (headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && headers['content-length'] !== '0'));
-}
-
 /** The action route lives in its own context: only JSON is parsed there, errors map to our codes. */
 async function actionRoute(app: FastifyInstance, opts: { runtime: LiveRuntime; sessionCookie: SessionCookie; bodyLimit: number }): Promise<void> {
   const { runtime, sessionCookie, bodyLimit } = opts;
@@ -165,20 +158,26 @@ async function actionRoute(app: FastifyInstance, opts: { runtime: LiveRuntime; s
   // JSON.stringify's text; the HTML the idempotency record just encoded is not escaped twice.
   app.setReplySerializer(serializeActionBody);
 
-  // A body that is not JSON, from another site: what a browser posts cross-site without asking (a
-  // form, `text/plain`, no body), as no page of the app does. Refused as CSRF before the parser reads
-  // it — 403 and its `malicious_csrf` (PROTOCOL §3: CSRF first) — where the parser answered 415 or 400
-  // and no event was logged. A JSON body goes on to the pipeline, whose CSRF stage checks the same.
+  // A post whose source the CSRF stage would refuse (`Sec-Fetch-Site: cross-site`, an `Origin` that is
+  // not trusted: checkSource, the stage's own rule) is refused here, before its body is read, whatever
+  // its media type: 403 and the stage's one `malicious_csrf` (PROTOCOL §3: CSRF first). Read first,
+  // the body was answered by the parser instead — a form or `text/plain` 415, malformed JSON 400, a
+  // wrong charset 415, an oversize body 413, JSON naming no action 400 — with no CSRF event (a foreign
+  // Origin's only trace was CORS's `malicious_cors`). Such a request names no action yet, so its
+  // answer has no rate-limit fields. The pipeline keeps its own source check, for direct runtime use;
+  // a request refused here never reaches it (one event). On every action: header reads, and a Set
+  // lookup of the `Origin` a browser sends, nothing allocated unless refused.
   //
-  // Either answer (this 403, or the 415 of the parser lookup for the app's own origin) goes before the
-  // body is read, and Node then reads an unread body to its end on a kept-alive connection, past
-  // `bodyLimit` (a cross-site 64 MiB text/plain post was read whole): so the connection closes after
-  // the answer, as Fastify does after a parser error (413). HTTP/1 only: HTTP/2 has no such header.
+  // Any answer given here, or the 415 of the parser lookup for a body that is not JSON, goes before
+  // the body is read: so the connection closes after it when a body was announced (unread-body.ts).
+  const { trustedOrigins } = runtime;
   const onRequest = (request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void): void => {
-    if (JSON_MEDIA_TYPE.test(request.headers['content-type'] ?? '')) return done();
-    if (bodyAnnounced(request)) reply.header('connection', 'close');
-    const refused = runtime.refuseForeignSource(requestInfo(request));
-    if (refused === null) return done();
+    const refused = checkSource(request.headers, trustedOrigins) === null ? null : runtime.refuseForeignSource(requestInfo(request));
+    if (refused === null) {
+      if (!JSON_MEDIA_TYPE.test(request.headers['content-type'] ?? '')) closeIfBodyUnread(request, reply);
+      return done();
+    }
+    closeIfBodyUnread(request, reply);
     reply.code(refused.status).headers(ACTION_HEADERS).send(refused.body);
   };
   app.post(ROUTES.action, { bodyLimit, onRequest }, async (request, reply) => {

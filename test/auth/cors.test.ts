@@ -3,7 +3,10 @@
  * answered, look-alike origins refused and logged as `malicious_cors`; and the auth endpoints
  * refuse browser POSTs from other origins outright.
  */
+import type { Socket } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { AUTH_BODY_LIMIT } from '../../src/auth/routes.js';
+import { postPart } from '../helpers/partial-post.js';
 import { authApp, eachEngine, refreshCookie, type AuthApp } from './harness.js';
 
 const ALLOWED = ['https://front.example.com', 'https://admin.example.com:8443', 'http://localhost:5173'];
@@ -131,6 +134,70 @@ eachEngine('CORS', (engine) => {
     expect(ok.statusCode).toBe(200);
     expect(ok.headers['access-control-allow-origin']).toBe('https://front.example.com');
     expect(refreshCookie(ok)).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  });
+});
+
+eachEngine('auth API: a disallowed origin is refused before the body is read', (engine) => {
+  let t: AuthApp;
+  let port: number;
+  const sockets: Socket[] = [];
+  beforeAll(async () => {
+    t = await authApp(engine, { env: { CORS_ALLOWED_ORIGINS: 'https://front.example.com', APP_URL: 'https://app.example.com' } });
+    await t.app.listen({ port: 0, host: '127.0.0.1' });
+    port = (t.app.server.address() as { port: number }).port;
+  });
+  afterAll(async () => {
+    for (const socket of sockets) socket.destroy();
+    await t.close();
+  });
+
+  const LOGIN = JSON.stringify({ email: 'ada@example.com', password: 'correct horse battery staple' });
+  /** Each body, its content type, and what the parser answers an allowed origin. */
+  const BODIES: [string, string, string, number, string][] = [
+    ['malformed JSON', 'application/json', '{"email":', 400, 'INVALID_REQUEST'],
+    ['a charset other than UTF-8', 'application/json; charset=iso-8859-1', LOGIN, 415, 'UNSUPPORTED_MEDIA_TYPE'],
+    ['JSON over the body limit', 'application/json', JSON.stringify({ email: 'ada@example.com', password: 'a'.repeat(AUTH_BODY_LIMIT) }), 413, 'PAYLOAD_TOO_LARGE'],
+  ];
+  const post = (origin: string, contentType: string, payload: string) =>
+    t.app.inject({ method: 'POST', url: '/api/v1/auth/login', headers: { origin, 'content-type': contentType }, payload });
+
+  it('malformed, wrong-charset and oversize JSON from a disallowed origin: 403 FORBIDDEN, one malicious_cors each, Connection: close; from an allowed one the parser answers, no event', async () => {
+    t.takeEvents();
+    for (const [what, contentType, payload, status, code] of BODIES) {
+      const refused = await post('https://evil.test', contentType, payload);
+      expect([what, refused.statusCode, refused.json().code, refused.json().error, refused.headers.connection]).toEqual([
+        what,
+        403,
+        'FORBIDDEN',
+        'This origin may not call the auth API.',
+        'close',
+      ]);
+      expect(t.takeEvents()).toEqual(['malicious_cors']);
+      const allowed = await post('https://front.example.com', contentType, payload);
+      expect([what, allowed.statusCode, allowed.json().code]).toEqual([what, status, code]);
+      expect(t.takeEvents()).toEqual([]);
+    }
+  });
+
+  it('over a socket, a body announced and not sent is not waited for: the origin refusal (403), the 415 of a body that is not JSON and a 429 each close the connection', async () => {
+    t.takeEvents();
+    // 8 MiB announced, far past AUTH_BODY_LIMIT: read to its end before, on a kept-alive connection.
+    const foreign = await postPart(port, '/api/v1/auth/login', { 'content-type': 'application/json', origin: 'https://evil.test' }, sockets, 8 * 1024 * 1024);
+    expect([foreign.status, foreign.headers.connection]).toEqual(['HTTP/1.1 403 Forbidden', 'close']);
+    await foreign.ended;
+    expect(t.takeEvents()).toEqual(['malicious_cors']);
+    const plain = await postPart(port, '/api/v1/auth/login', { 'content-type': 'text/plain', origin: 'https://front.example.com' }, sockets, 8 * 1024 * 1024);
+    expect([plain.status, plain.headers.connection]).toEqual(['HTTP/1.1 415 Unsupported Media Type', 'close']);
+    await plain.ended;
+    // forgot-password allows 3 a minute (the manual clock stands still): the fourth is 429 before its body.
+    for (let i = 0; i < 3; i++) {
+      const res = await t.post('/forgot-password', { email: `nobody${i}@example.com` }, { origin: 'https://front.example.com' }, '127.0.0.1');
+      expect(res.statusCode).toBe(202);
+    }
+    const limited = await postPart(port, '/api/v1/auth/forgot-password', { 'content-type': 'application/json', origin: 'https://front.example.com' }, sockets, 8 * 1024);
+    expect([limited.status, limited.headers.connection]).toEqual(['HTTP/1.1 429 Too Many Requests', 'close']);
+    await limited.ended;
+    await t.idle();
   });
 });
 

@@ -47,10 +47,9 @@ describe('CSRF over HTTP', () => {
     // One event per refusal: the reference app's CORS layer (it covers /api/*) leaves the action
     // route's foreign origins to the CSRF stage.
     expect(count(demo.events, 'malicious_cors')).toBe(0);
-    // A foreign origin's body that is not JSON (the classic CSRF form post, text/plain) is refused as
-    // CSRF before the parser reads it: 403 and malicious_csrf (it was 415, logged only by the CORS
-    // layer). A JSON body the parser refuses (400) never reaches the CSRF stage: the CORS layer logs
-    // that one. Still one event per request.
+    // A foreign origin's post is refused as CSRF before its body is read, whatever the body: the
+    // classic CSRF form post, text/plain (415 before, logged only by the CORS layer) and malformed
+    // JSON (400 before, the same) are each 403 and one malicious_csrf, no malicious_cors beside it.
     const before = demo.events.events.length;
     const foreign = { origin: 'https://evil.example', cookie: a.cookie };
     const refusedEarly = [
@@ -58,8 +57,8 @@ describe('CSRF over HTTP', () => {
       await demo.app.inject({ method: 'POST', url: '/api/livecomponents/action', headers: { ...foreign, 'content-type': 'application/x-www-form-urlencoded' }, payload: 'a=1' }),
       await demo.app.inject({ method: 'POST', url: '/api/livecomponents/action', headers: { ...foreign, 'content-type': 'application/json' }, payload: '{bad' }),
     ];
-    expect(refusedEarly.map((r) => r.statusCode)).toEqual([403, 403, 400]);
-    expect(demo.events.events.slice(before).map((e) => e.event)).toEqual(['malicious_csrf', 'malicious_csrf', 'malicious_cors']);
+    expect(refusedEarly.map((r) => [r.statusCode, r.json().code])).toEqual([403, 403, 403].map((status) => [status, 'CSRF_TOKEN_INVALID']));
+    expect(demo.events.events.slice(before).map((e) => e.event)).toEqual(['malicious_csrf', 'malicious_csrf', 'malicious_csrf']);
     // Nothing ran: the counter is still at 0 for session a.
     const ok = await a.action('counter:main', 'increment', {}, { headers: { origin: 'http://127.0.0.1:3000', 'sec-fetch-site': 'same-origin' } });
     expect(ok.statusCode).toBe(200);
