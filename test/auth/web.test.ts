@@ -175,7 +175,7 @@ eachEngine('browser sign-in', (engine) => {
 
   it('links its own assets by content hash: the current URL is cached for good, any other revalidated', async () => {
     const { res } = await load('/');
-    for (const name of ['app.js', 'app.css']) {
+    for (const name of ['app.js', 'app.css', 'icon.svg']) {
       const url = new RegExp(`/assets/${name.replace('.', '\\.')}\\?v=([A-Za-z0-9_-]{16})"`).exec(res.body)?.[1];
       expect(url, name).toBeDefined();
       const current = await t.app.inject({ url: `/assets/${name}?v=${url}` });
