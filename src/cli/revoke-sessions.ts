@@ -114,6 +114,8 @@ async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<void
   let kvDb: Kysely<DatabaseSchema> | undefined;
   let redis: Store | undefined;
   let events: SecurityEventSink | undefined;
+  /** Whom the revocation is for, once it has begun to change things. */
+  let begun: string | undefined;
   try {
     // Made before anything changes: a log destination that does not parse refuses the run.
     events = dryRun ? undefined : (io.events ?? securityLog(io));
@@ -130,6 +132,7 @@ async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<void
     const who = target.all ? 'every user' : `user ${target.userId}`;
     out(io, `${dryRun ? 'dry run, nothing is changed: ' : ''}${who}: ${describeDatabaseUrl(databaseUrl, io.cwd)}`);
 
+    begun = who;
     const revoked = await revokeTokens(repo, target, clock, dryRun);
     const verb = dryRun ? 'would be revoked' : 'revoked';
     out(io, `access tokens: ${revoked.accessTokens} ${verb}`);
@@ -179,6 +182,16 @@ async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<void
       });
     }
     out(io, dryRun ? 'dry run done: nothing was changed' : 'done');
+  } catch (error) {
+    // A run that failed half-way has changed things all the same: the log says so, and what to do.
+    if (events !== undefined && begun !== undefined) {
+      events.emit({
+        event: 'authn_token_revoked',
+        level: 'WARN',
+        description: `Operator's revocation of the sign-ins of ${begun} (livecomponents revoke-sessions, run by ${operator()}) failed part-way: ${error instanceof Error ? error.message : String(error)}; what it revoked stays revoked, run it again`,
+      });
+    }
+    throw error;
   } finally {
     await redis?.close().catch(() => undefined);
     await kvDb?.destroy().catch(() => undefined);
