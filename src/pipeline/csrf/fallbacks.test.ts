@@ -2,6 +2,8 @@
  * Session secret rotation (`fallbacks`): tokens of a fallback secret verify, in both rotation
  * modes; every token issued is of the current secret; a secret taken off the list, another
  * session's token and a used strict-mode token are refused, whatever secret made them.
+ * Each token let in only by a fallback is told to `onFallback` once (never a current, forged or
+ * replayed one).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -118,5 +120,83 @@ describe('fallback secrets, options', () => {
     const token = await createCsrfService({ secret: OLD }).issue(session);
     given.fill(0);
     expect(await rotated.check(session, token)).toBe('valid');
+  });
+});
+
+describe.each(['per-session', 'per-action'] as const)('fallback uses told to onFallback, %s', (rotation) => {
+  /** A rotated service on one store with an older one, and how many times it told `onFallback`. */
+  function rotatedWithCount(fallbacks: Buffer[] = [OLD]) {
+    const store = createMemoryStore({ sweepIntervalMs: 0 });
+    stores.push(store);
+    let told = 0;
+    const rotated = createCsrfService({ secret: NEW, fallbacks, rotation, store, onFallback: () => told++ });
+    const old = createCsrfService({ secret: OLD, rotation, store });
+    return { rotated, old, told: () => told };
+  }
+
+  it('3 tokens of the fallback and 2 of the current secret: told 3 times (check and verify alike)', async () => {
+    const { rotated, old, told } = rotatedWithCount();
+    const session = newSession();
+    expect(await rotated.check(session, await old.issue(session))).toBe('valid');
+    expect(await rotated.verify(session, await old.issue(session))).toBe(true);
+    expect(await rotated.check(session, await old.issue(session))).toBe('valid');
+    expect(await rotated.check(session, await rotated.issue(session))).toBe('valid');
+    expect(await rotated.verify(session, await rotated.issue(session))).toBe(true);
+    expect(told()).toBe(3);
+  });
+
+  it('a forged token, a token of a secret not listed, another session’s fallback token: never told (a fallback token then is)', async () => {
+    const { rotated, old, told } = rotatedWithCount();
+    const [mine, theirs] = [newSession(), newSession()];
+    const forged = `v1.${'A'.repeat((await rotated.issue(mine)).length - 3)}`;
+    expect(await rotated.check(mine, forged)).toBe('forged');
+    expect(await rotated.check(mine, await createCsrfService({ secret: OTHER }).issue(mine))).toBe('forged');
+    expect(await rotated.check(mine, await old.issue(theirs))).toBe('forged');
+    expect(await rotated.check(mine, undefined)).toBe('forged');
+    expect(told()).toBe(0);
+    expect(await rotated.check(mine, await old.issue(mine))).toBe('valid');
+    expect(told()).toBe(1);
+  });
+
+  it('the action route’s path (open, then settle with the spend): told once the token proves valid', async () => {
+    const { rotated, old, told } = rotatedWithCount();
+    const session = newSession();
+    const opened = rotated.open(session, await old.issue(session));
+    if (rotation === 'per-session') {
+      expect(opened).toBe('valid');
+      expect(told()).toBe(1);
+      return;
+    }
+    if (typeof opened === 'string') throw new Error(`opened ${opened}`);
+    expect(told()).toBe(0);
+    // The store said the op did not consume it (used meanwhile): spent, not told.
+    expect(rotated.settle(false, opened)).toBe('spent');
+    expect(told()).toBe(0);
+    expect(rotated.settle(true, opened)).toBe('valid');
+    expect(told()).toBe(1);
+    // A spend of the current secret settles valid without telling.
+    const current = rotated.open(session, await rotated.issue(session));
+    if (typeof current === 'string') throw new Error(`opened ${current}`);
+    expect(rotated.settle(true, current)).toBe('valid');
+    expect(told()).toBe(1);
+  });
+});
+
+describe('fallback uses told to onFallback, per-action single use', () => {
+  it('a fallback token replayed is spent, and told only for its first use', async () => {
+    const store = createMemoryStore({ sweepIntervalMs: 0 });
+    stores.push(store);
+    let told = 0;
+    const rotated = createCsrfService({ secret: NEW, fallbacks: [OLD], rotation: 'per-action', store, onFallback: () => told++ });
+    const session = newSession();
+    const token = await createCsrfService({ secret: OLD, rotation: 'per-action', store }).issue(session);
+    expect([await rotated.check(session, token), await rotated.check(session, token), await rotated.verify(session, token)]).toEqual(['valid', 'spent', false]);
+    expect(told).toBe(1);
+  });
+
+  it('refuses an onFallback that is not a function', () => {
+    expect(() => createCsrfService({ secret: NEW, fallbacks: [OLD], onFallback: 'count' as unknown as () => void })).toThrow(
+      new TypeError('createCsrfService: onFallback must be a function'),
+    );
   });
 });
