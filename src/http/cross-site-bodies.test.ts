@@ -116,11 +116,34 @@ describe('action route: a refused source is refused before its body, whatever th
     }
   }
 
-  it('refuses a cross-site JSON action before its body is read too: one event, no rate-limit fields (no action is known yet)', async () => {
+  it('refuses a cross-site JSON action before its body is read too: one event, no rate-limit fields (no action is known yet), no store call', async () => {
+    // Every store method counted: the pipeline's refusal read the address's budget (one round trip).
+    const store = app.livecomponents.runtime.store as unknown as Record<string, unknown>;
+    const calls: string[] = [];
+    const restore: (() => void)[] = [];
+    for (let proto: object | null = store; proto !== null && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
+      for (const name of Object.getOwnPropertyNames(proto)) {
+        const method = store[name];
+        if (name === 'constructor' || typeof method !== 'function' || restore.length > 100) continue;
+        const own = Object.prototype.hasOwnProperty.call(store, name);
+        store[name] = (...args: unknown[]) => (calls.push(name), (method as (...a: unknown[]) => unknown).apply(store, args));
+        restore.push(() => (own ? (store[name] = method) : delete store[name]));
+      }
+    }
     const before = events.length;
-    const res = await post({ 'content-type': 'application/json', 'sec-fetch-site': 'cross-site', origin: EVIL }, ACTION_JSON);
-    expect([res.statusCode, res.json().code]).toEqual([403, 'CSRF_TOKEN_INVALID']);
-    expect(res.headers['x-ratelimit-limit']).toBeUndefined();
-    expect(events.slice(before).map((e) => e.event)).toEqual(['malicious_csrf']);
+    try {
+      const res = await post({ 'content-type': 'application/json', 'sec-fetch-site': 'cross-site', origin: EVIL }, ACTION_JSON);
+      expect([res.statusCode, res.json().code]).toEqual([403, 'CSRF_TOKEN_INVALID']);
+      expect(res.headers['x-ratelimit-limit']).toBeUndefined();
+      expect(calls).toEqual([]);
+      // The counting works: the same action without a token from the app's own page meets the
+      // pipeline's CSRF stage, whose refusal reads the address's budget for its rate-limit fields.
+      const own = await post({ 'content-type': 'application/json', 'sec-fetch-site': 'same-origin', origin: APP }, ACTION_JSON);
+      expect([own.statusCode, own.headers['x-ratelimit-limit']]).toEqual([403, '60']);
+      expect(calls.length).toBeGreaterThan(0);
+    } finally {
+      for (const undo of restore) undo();
+    }
+    expect(events.slice(before).map((e) => e.event)).toEqual(['malicious_csrf', 'malicious_csrf']);
   });
 });
