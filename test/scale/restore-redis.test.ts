@@ -23,6 +23,7 @@ import { migrateToLatest } from '../../src/sql/migrate.js';
 import { storeKeys } from '../../src/store/keys.js';
 import { createRedisStore } from '../../src/store/redis/index.js';
 import type { Store } from '../../src/store/types.js';
+import { waitUntil } from '../helpers/wait-until.js';
 import { REDIS_AVAILABLE, startRedis, startRedisCluster, whenReady, type RedisCluster, type RedisServer } from '../redis/server.js';
 
 const HOUR = 3_600_000;
@@ -98,6 +99,8 @@ describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions on Redis (key prefix, databas
     otherDatabase = createRedisStore({ url: `${server.url}/0`, keyPrefix: PREFIX });
     admin2 = new Redis(`${server.url}/2`);
     admin0 = new Redis(`${server.url}/0`);
+    // The RDB test restarts the server: the clients reconnect by themselves.
+    for (const admin of [admin2, admin0]) admin.on('error', () => undefined);
   });
   afterAll(async () => {
     await Promise.all([ours?.close(), otherPrefix?.close(), otherDatabase?.close()]);
@@ -150,6 +153,26 @@ describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions on Redis (key prefix, databas
 
     const again = await revoke({ all: true }, env);
     expect(again.counts).toEqual({ 'access tokens': 0, 'browser sign-ins': 0, 'refresh tokens': 0, 'password reset tokens': 0, ...sessionCounts(0, 0, 0, 0) });
+  });
+
+  it('an RDB snapshot restored brings back a session ended after it; --user ends it again', { timeout: 60_000 }, async () => {
+    const env = { REDIS_URL: `${server.url}/2`, REDIS_KEY_PREFIX: PREFIX };
+    const sessions = createSessionManager({ store: ours });
+    const id = users['bob@example.com'] as string;
+    const web = await repo.createWebSession(id, hashToken('web-rdb'), Date.now(), Date.now() + HOUR, 'hash');
+    const bob = await sessions.regenerate(null, `${id}/${web}`);
+    await admin2.save();
+    // Bob signs out after the snapshot: the record goes, and the sign-in is revoked in the database.
+    await sessions.destroy(bob);
+    expect(await repo.revokeWebSession(web as string, Date.now())).toBe(true);
+    // Redis restarts from the snapshot (the test server's folder keeps dump.rdb; no AOF).
+    await server.restart();
+    await waitUntil('the store to answer after the restart', () => ours.health().then(() => true, () => false));
+    expect(await ours.get(storeKeys.session(bob.key)), 'the ended session is back').not.toBeNull();
+    const ended = await revoke({ user: 'bob@example.com' }, env);
+    expect([ended.code, ended.err]).toEqual([0, []]);
+    expect(ended.counts).toMatchObject(sessionCounts(1, 0, 0, 0));
+    expect(await ours.get(storeKeys.session(bob.key))).toBeNull();
   });
 
   it('refuses a Redis that does not answer, exit 1, nothing revoked', { timeout: 60_000 }, async () => {
