@@ -5,7 +5,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { createLiveComponents, html, livecomponents, notFoundHandler, serverOptions, type LiveComponentsOptions } from '../../src/index.js';
 import { loadSecrets } from '../../src/runtime/setup.js';
 import { sendError } from '../../src/http/error-mapping.js';
-import { loadConfig, type AppConfig } from '../../src/ops/config.js';
+import { loadConfig, newSessionLimitOf, type AppConfig } from '../../src/ops/config.js';
 import { openBackends, type Backends } from '../../src/runtime/backends.js';
 import { createSecurityLogger } from '../../src/ops/security-logger.js';
 import { createLifecycleState, redisEvictionCheck, registerHealth, sqlHealthCheck, storeHealthCheck, type LifecycleState } from '../../src/ops/health/index.js';
@@ -193,6 +193,8 @@ async function assemble(app: FastifyInstance, { config, options, backends, secre
     allowedOrigins: config.allowedOrigins,
     production: config.production,
     sessionTtlMs: config.SESSION_TTL * 60_000,
+    // NEW_SESSION_LIMIT: new sessions per signed-out client per minute (0: off).
+    newSessionLimit: newSessionLimitOf(config),
     warn: (message: string) => app.log.warn(message),
     events: createSecurityLogger({ logger: app.log, onEvent: metrics.countSecurityEvent }),
     onActionDone: metrics.observeAction,

@@ -36,7 +36,6 @@ export function layout(view: PageView, page: LayoutPage): string {
 </nav></header>
 <main>
   <h1>${page.title}</h1>
-  ${view.unstoredReason !== 'new-session-limit' ? null : html`<p class="flash" role="alert" data-unstored>Too many new visits from your network just now: this page is read-only. Reload it in a minute to use it.</p>`}
   ${page.body}
   <p class="flash" role="status" data-flash></p>
 </main>`,

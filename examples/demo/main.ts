@@ -34,7 +34,7 @@ function exitDuringStartup(signal: StopSignal): void {
 for (const signal of STOP_SIGNALS) process.on(signal, exitDuringStartup);
 
 async function main(): Promise<void> {
-  const [{ loadConfig, ConfigError, newSessionLimitOf }, { createLifecycleState }, { closeLogger, createLogger }, { installGracefulShutdown }, { createDemoApp }, { listenRefusal }, { startupWarnings }, { runFileChecks }, { withDeadline }] = await Promise.all([
+  const [{ loadConfig, ConfigError }, { createLifecycleState }, { closeLogger, createLogger }, { installGracefulShutdown }, { createDemoApp }, { listenRefusal }, { startupWarnings }, { runFileChecks }, { withDeadline }] = await Promise.all([
     import('../../src/ops/config.js'),
     import('../../src/ops/health/index.js'),
     import('../../src/ops/logging/index.js'),
@@ -64,8 +64,7 @@ async function main(): Promise<void> {
   /** Once made: closed when start-up fails after, so its SQLite files are closed (no -wal/-shm left). */
   let app: Awaited<ReturnType<typeof createDemoApp>> | undefined;
   try {
-    // NEW_SESSION_LIMIT: new sessions per signed-out client per minute (0: off).
-    app = await createDemoApp({ config, loggerInstance: logger, lifecycle, framework: { newSessionLimit: newSessionLimitOf(config) } });
+    app = await createDemoApp({ config, loggerInstance: logger, lifecycle });
     // The files it now has open, as `doctor --connect` judges them (a database file other users may
     // read in production, a disk nearly full): a FAIL there is a warning here, in the same words.
     // Without opening its SQLite files: closing one would drop SQLite's locks (databaseOpenHere).

@@ -14,11 +14,10 @@ import { requestInfo } from './request-info.js';
 import type { SessionCookie } from './session-cookie.js';
 
 /**
- * Why a page view stores nothing (`PageView.unstoredReason`). Only `'head'` happens:
- * `'new-session-limit'` is kept for apps that test for it, but past `newSessionLimit` `view()` now
- * rejects with 429 `RATE_LIMIT_EXCEEDED` instead of rendering an unstored page.
+ * Why a page view stores nothing (`PageView.unstoredReason`): a `HEAD` without a session. Past
+ * `newSessionLimit` there is no view: `view()` rejects with 429 `RATE_LIMIT_EXCEEDED`.
  */
-export type UnstoredReason = 'head' | 'new-session-limit';
+export type UnstoredReason = 'head';
 
 export interface PageView {
   /** The visitor's session; an unstored one (no cookie) when `stored` is false. */

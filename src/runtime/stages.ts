@@ -48,8 +48,8 @@ export interface SecurityOptions {
    * New sessions a signed-out client (its IP; IPv6 by network, as for `rateLimit`) may start, per
    * window: every page view without a session stores one, with its components' state, for the
    * session's lifetime, so a flood of cookie-less page views (a crawler, an attacker) would fill the
-   * store. Past it a page still renders — components in their initial state, nothing stored, no
-   * cookie — and its actions are refused until a later visit. Loopback clients (the machine itself,
+   * store. Past it a page view without a session answers 429 `RATE_LIMIT_EXCEEDED` with
+   * `Retry-After`, storing nothing and setting no cookie (`NEW_SESSION_LIMIT` in the reference app). Loopback clients (the machine itself,
    * tests; a proxy whose clients are all loopback means `TRUST_PROXY` is missing) are exempt unless
    * `exemptLoopback` is false; `rateLimit.allowlist` applies too. `false` turns the limit off.
    * @default { limit: 300, windowSeconds: 60 } (a burst of 300, then five a second)
