@@ -6,7 +6,8 @@
  * Before anything else, a POST from a browser whose `Origin` is not allowed is refused (403
  * `FORBIDDEN`): the refresh cookie is `SameSite=Strict`, but a sibling subdomain is same-site, and
  * it must not be able to rotate or clear the cookie. Then the rate limit of the endpoint applies
- * (before the body is even parsed, so malformed requests count too).
+ * (before the body is even parsed, so malformed requests count too). Both come before the body is
+ * read, whatever it holds, and close the connection when one was announced (`guard`).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { LiveError } from '../core/errors.js';
