@@ -99,14 +99,12 @@ async function openPageView(runtime: LiveRuntime, cookie: SessionCookie, request
       (reply as LengthWithheldReply)[LENGTH_WITHHELD] = true;
       return unstoredView(runtime, runtime.sessions.ephemeral(), 'head', nonce, mountedIdsOf(request));
     }
-    // Every GET without a session stores one, with its components' state, for the session's
-    // lifetime: a client that started too many lately is refused (429) before anything is written,
-    // rather than served a page that would break PROTOCOL §2 (no cookie, no token) and that crawlers
-    // would index. The step is the only round trip this costs, and only on this cookie-less path.
-    const admission = await runtime.checkNewSession(requestInfo(request));
-    if (!admission.allowed) throw admission.error;
-    session = await runtime.sessions.create();
-    cookie.write(reply, session);
+    // One new session per request, however many views it opens (a layout helper's beside the
+    // route's): each used to store its own and set its cookie over the last, so the page's token came
+    // from a session the browser no longer had (every action 403), and the visit took two steps.
+    let created = CREATED_SESSIONS.get(request);
+    if (created === undefined) CREATED_SESSIONS.set(request, (created = newSession(runtime, cookie, request, reply)));
+    session = await created;
   }
   const current = session;
   const info = requestInfo(request);
@@ -127,6 +125,24 @@ async function openPageView(runtime: LiveRuntime, cookie: SessionCookie, request
     mount: async (componentId, initialState) => unsafeRawHtml(await runtime.mount(current, componentId, initialState, user, info)),
   });
 }
+
+/**
+ * The session a cookie-less GET stores, with its cookie. Every GET without a session stores one, with
+ * its components' state, for the session's lifetime: a client that started too many lately is refused
+ * (429) before anything is written, rather than served a page that would break PROTOCOL §2 (no
+ * cookie, no token) and that crawlers would index. The step is the only round trip this costs, and
+ * only on this cookie-less path.
+ */
+async function newSession(runtime: LiveRuntime, cookie: SessionCookie, request: FastifyRequest, reply: FastifyReply): Promise<Session> {
+  const admission = await runtime.checkNewSession(requestInfo(request));
+  if (!admission.allowed) throw admission.error;
+  const session = await runtime.sessions.create();
+  cookie.write(reply, session);
+  return session;
+}
+
+/** The session `newSession` is storing or stored for a request, which every view of it shares (refused: the same 429). */
+const CREATED_SESSIONS = new WeakMap<FastifyRequest, Promise<Session>>();
 
 /** A page view with nothing stored (a HEAD): initial states, no token (no per-action CSRF nonce written either). */
 function unstoredView(runtime: LiveRuntime, session: Session, reason: UnstoredReason, nonce: string | undefined, mounted: Set<string>): PageView {
