@@ -1,7 +1,9 @@
 /**
- * A body the action route does not read is answered before it is read: 403 for a post whose source
- * the CSRF source check refuses (in `onRequest`, whatever its media type: a form, `text/plain`, JSON
- * of any size), 415 for a body that is not JSON from the app's own origin. Node then reads what is
+ * A body the action route does not read is answered before it is read: 403 for a post that is not
+ * JSON whose source the CSRF source check refuses (in `onRequest`: a form, `text/plain`), and for
+ * JSON announced over the body limit from such a source (Fastify's 413, before reading, becomes the
+ * CSRF refusal), 415 for a body that is not JSON from the app's own origin. (JSON within the limit
+ * is read, from any source: a client that is no browser can leave out `Origin` anyway.) Node then reads what is
  * left of an unread body to its end on a kept-alive connection, whatever `actionBodyLimit` says: a
  * cross-site `text/plain` post announcing 64 MiB was read whole (probed: every byte accepted,
  * `Connection: keep-alive`), where a JSON body over the limit gets 413 and the connection closed
@@ -62,16 +64,6 @@ describe('action route: a body it does not parse is not read', () => {
   it('JSON over the body limit from a foreign Origin: 403 (not 413), Connection: close, the server ends the connection; one malicious_csrf', async () => {
     const before = events.length;
     const answer = await postPart(port, { 'content-type': 'application/json', origin: EVIL }, sockets);
-    expect(answer.status).toBe('HTTP/1.1 403 Forbidden');
-    expect(answer.headers.connection).toBe('close');
-    await answer.ended;
-    expect(events.slice(before).map((e) => e.event)).toEqual(['malicious_csrf']);
-  });
-
-  it('JSON within the limit from another site is answered before the rest of it comes: 403, Connection: close; one malicious_csrf', async () => {
-    const before = events.length;
-    // 64 KiB announced, 1 KiB sent: the parser would wait for the other 63 before any answer.
-    const answer = await postPart(port, { 'content-type': 'application/json', origin: EVIL, 'sec-fetch-site': 'cross-site' }, sockets, 64 * 1024);
     expect(answer.status).toBe('HTTP/1.1 403 Forbidden');
     expect(answer.headers.connection).toBe('close');
     await answer.ended;

@@ -8,11 +8,10 @@ import fp from 'fastify-plugin';
 import { HEADERS, ROUTES } from '../core/wire.js';
 import type { LiveRuntime } from '../runtime/index.js';
 import { InvalidOptionError } from '../ops/health/options-error.js';
-import { checkSource } from '../pipeline/csrf/origins.js';
 import type { Session } from '../session/types.js';
 import { serializeActionBody } from './action-json.js';
 import { registerClientAsset } from './client-asset.js';
-import { logFailure, sendError } from './error-mapping.js';
+import { isClientAbort, logFailure, sendError } from './error-mapping.js';
 import { createFormSessions } from './forms.js';
 import { useJsonBodies } from './json-body.js';
 import { createPageView, headPayloadOf, type PageView } from './page.js';
@@ -154,30 +153,32 @@ export function actionBodyLimitOf(value: number | undefined, where = 'livecompon
 async function actionRoute(app: FastifyInstance, opts: { runtime: LiveRuntime; sessionCookie: SessionCookie; bodyLimit: number }): Promise<void> {
   const { runtime, sessionCookie, bodyLimit } = opts;
   useJsonBodies(app, { bodyLimit });
-  app.setErrorHandler((error, request, reply) => sendError(error, request, reply.headers(ACTION_HEADERS)));
+  // A JSON body the parser refuses (malformed 400, another charset 415, over `bodyLimit` 413) from a
+  // source the CSRF stage refuses (`Sec-Fetch-Site: cross-site`, an untrusted `Origin`) is answered as
+  // that stage would: 403 and its one `malicious_csrf` (PROTOCOL §3: CSRF first), not the parser's
+  // status with at most CORS's `malicious_cors`. The error path only: nothing added to an action.
+  app.setErrorHandler((error, request, reply) => {
+    reply.headers(ACTION_HEADERS);
+    const refused = isClientError(error) && !isClientAbort(error, request) ? runtime.refuseForeignSource(requestInfo(request)) : null;
+    if (refused === null) return sendError(error, request, reply);
+    return reply.code(refused.status).send(refused.body);
+  });
   // JSON.stringify's text; the HTML the idempotency record just encoded is not escaped twice.
   app.setReplySerializer(serializeActionBody);
 
-  // A post whose source the CSRF stage would refuse (`Sec-Fetch-Site: cross-site`, an `Origin` that is
-  // not trusted: checkSource, the stage's own rule) is refused here, before its body is read, whatever
-  // its media type: 403 and the stage's one `malicious_csrf` (PROTOCOL §3: CSRF first). Read first,
-  // the body was answered by the parser instead — a form or `text/plain` 415, malformed JSON 400, a
-  // wrong charset 415, an oversize body 413, JSON naming no action 400 — with no CSRF event (a foreign
-  // Origin's only trace was CORS's `malicious_cors`). Such a request names no action yet, so its
-  // answer has no rate-limit fields. The pipeline keeps its own source check, for direct runtime use;
-  // a request refused here never reaches it (one event). On every action: header reads, and a Set
-  // lookup of the `Origin` a browser sends, nothing allocated unless refused.
+  // A body that is not JSON, from a source the CSRF stage refuses: what a browser posts cross-site
+  // without asking (a form, `text/plain`, no body), as no page of the app does. Refused as CSRF before
+  // the parser reads it — 403 and its `malicious_csrf` — where the parser answered 415. A JSON body
+  // goes on: the pipeline's CSRF stage refuses it with the action's rate-limit fields (PROTOCOL §3:
+  // on every action response), and a JSON body that is no action is refused so by `handleAction`.
   //
-  // Any answer given here, or the 415 of the parser lookup for a body that is not JSON, goes before
-  // the body is read: so the connection closes after it when a body was announced (unread-body.ts).
-  const { trustedOrigins } = runtime;
+  // Either answer (this 403, or the 415 of the parser lookup for the app's own origin) goes before the
+  // body is read: so the connection closes after it when a body was announced (unread-body.ts).
   const onRequest = (request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void): void => {
-    const refused = checkSource(request.headers, trustedOrigins) === null ? null : runtime.refuseForeignSource(requestInfo(request));
-    if (refused === null) {
-      if (!JSON_MEDIA_TYPE.test(request.headers['content-type'] ?? '')) closeIfBodyUnread(request, reply);
-      return done();
-    }
+    if (JSON_MEDIA_TYPE.test(request.headers['content-type'] ?? '')) return done();
     closeIfBodyUnread(request, reply);
+    const refused = runtime.refuseForeignSource(requestInfo(request));
+    if (refused === null) return done();
     reply.code(refused.status).headers(ACTION_HEADERS).send(refused.body);
   };
   app.post(ROUTES.action, { bodyLimit, onRequest }, async (request, reply) => {
@@ -187,6 +188,12 @@ async function actionRoute(app: FastifyInstance, opts: { runtime: LiveRuntime; s
     if (res.failure !== undefined) logFailure(request, res.failure, (res.body as { code: string }).code);
     return reply.code(res.status).headers(ACTION_HEADERS).headers(res.headers).send(res.body);
   });
+}
+
+/** A 4xx the body parser or Fastify raised before the handler ran (400, 413, 415): the request's fault. */
+function isClientError(error: unknown): boolean {
+  const status = (error as { statusCode?: unknown } | null)?.statusCode;
+  return typeof status === 'number' && status >= 400 && status < 500;
 }
 
 export const livecomponents = fp(plugin, { fastify: '5.x', name: 'livecomponents' });

@@ -105,10 +105,12 @@ export interface LiveRuntime {
   handleAction(request: RequestInfo, body: unknown, session: Session | null, options?: HandleActionOptions): Promise<RuntimeResponse>;
   /**
    * The CSRF stage's source check alone (`Sec-Fetch-Site: cross-site`, an `Origin` not trusted), for
-   * an action request before its body is read: its 403 `CSRF_TOKEN_INVALID`, with the stage's
-   * `malicious_csrf` event, or `null` when the source passes (the pipeline checks the rest). A
-   * cross-site page can only send a body a browser posts without asking (a form, `text/plain`): the
-   * body parser answered those 415 (or 400, 413) before the pipeline ran, and no event was logged.
+   * an action request that names no action: its 403 `CSRF_TOKEN_INVALID`, with the stage's
+   * `malicious_csrf` event, or `null` when the source passes (the pipeline checks the rest). The
+   * plugin calls it for a body that is not JSON (a form, `text/plain`: what a browser posts
+   * cross-site without asking) before reading it, and for a JSON body the parser refuses (400, 413,
+   * 415); `handleAction` for JSON that is no action. Answered first, those got the parser's status
+   * and no CSRF event.
    */
   refuseForeignSource(request: RequestInfo): RuntimeResponse<ErrorBody> | null;
   /**
@@ -182,7 +184,9 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
 
   async function handleAction(request: RequestInfo, rawBody: unknown, maybeSession: Session | null, opts?: HandleActionOptions): Promise<RuntimeResponse> {
     const body = parseActionBody(rawBody, opts?.bodyScanned === true);
-    if (body instanceof LiveError) return errorResponse(body, request.requestId, {});
+    // No action named, so no token checked (it may be in the body); but a source the CSRF stage
+    // refuses is refused whatever the body (PROTOCOL §3: CSRF first): 403 and its `malicious_csrf`.
+    if (body instanceof LiveError) return refuseForeignSource(request) ?? errorResponse(body, request.requestId, {});
     // Without a session no token can verify: an ephemeral session lets the CSRF checks refuse it.
     const session = maybeSession ?? sessions.ephemeral();
     const id = parseComponentId(body.componentId);
