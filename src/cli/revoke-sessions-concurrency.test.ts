@@ -40,6 +40,11 @@ describe.skipIf(availability.state !== 'up')('revoke-sessions --user during rota
     const db = createDatabase(schema.url);
     try {
       await migrateToLatest(db);
+      // The app's working directory, with its embedded key-value store (PostgreSQL without Redis).
+      const appDir = mkdtempSync(join(dir, 'app-'));
+      const kv = createDatabase(`sqlite:${join(appDir, 'data', 'livecomponents.db')}`);
+      await migrateToLatest(kv);
+      await kv.destroy();
       const repo = createAuthRepository(db);
       const user = await repo.insertUser({ email: 'ada@example.com', passwordHash: 'hash', name: null }, Date.now());
       if (user === 'taken') throw new Error('taken');
@@ -82,7 +87,7 @@ describe.skipIf(availability.state !== 'up')('revoke-sessions --user during rota
       };
       const loops = Promise.all(['f1', 'f2', 'f3', 'f4'].map(loop));
       await waitUntil('the loops to have rotated', () => rotations >= 20);
-      expect(await revokeSessions({ user: 'ada@example.com' }, quiet({ DATABASE_URL: schema.url }))).toBe(0);
+      expect(await revokeSessions({ user: 'ada@example.com' }, { ...quiet({ DATABASE_URL: schema.url }), cwd: appDir })).toBe(0);
       await loops;
       const live = await db.selectFrom('refresh_tokens').select('id').where('user_id', '=', user.id).where('revoked_at', 'is', null).execute();
       const liveAccess = await db.selectFrom('access_tokens').select('id').where('user_id', '=', user.id).where('revoked_at', 'is', null).execute();

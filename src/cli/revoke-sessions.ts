@@ -7,8 +7,9 @@
  *   used is revoked, and unspent password-reset tokens are marked spent (`revokeUsers`,
  *   src/auth/repository.ts: under each user's lock, like logout-all);
  * - in the key-value store (Redis when `REDIS_URL` is set, else the SQLite store: the `DATABASE_URL`
- *   file, or with PostgreSQL the embedded `./data/livecomponents.db` of the working directory) every
- *   session — or every session of the user — is ended (`revoke-sessions-kv.ts`).
+ *   file, or with PostgreSQL the embedded `./data/livecomponents.db` of the working directory, which
+ *   must exist: run elsewhere, the command refuses before it changes anything) every session — or
+ *   every session of the user — is ended (`revoke-sessions-kv.ts`).
  *
  * Why: restoring a backup (docs/deployment.md §8) brings back what was revoked after it was taken —
  * rotated and revoked refresh tokens, sessions ended by sign-outs, used reset tokens —, and incident
@@ -107,7 +108,7 @@ async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<void
   }
   const database = existingDatabase(databaseUrl, io.cwd, 'DATABASE_URL');
   // Without Redis, sessions are in the SQLite store: the DATABASE_URL file, or beside PostgreSQL the
-  // embedded default file (src/runtime/backends.ts), which may not exist (the app never started here).
+  // embedded default file (src/runtime/backends.ts): missing, this is not the app's working directory.
   const embeddedUrl = redisUrl === undefined && database.engine === 'postgres' ? DEFAULT_DATABASE_URL : undefined;
   const clock = wholeMsClock(io.clock ?? systemClock);
   const db = createDatabase(databaseUrl, { cwd: io.cwd });
@@ -120,6 +121,7 @@ async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<void
     // Made before anything changes: a log destination that does not parse refuses the run.
     events = dryRun ? undefined : (io.events ?? securityLog(io));
     await checkSchema(db, describeDatabaseUrl(databaseUrl, io.cwd));
+    if (embeddedUrl !== undefined) kvDb = await openEmbeddedStore(embeddedUrl, io.cwd);
     const repo = createAuthRepository(db);
     let target: SessionTarget = { all: true };
     if (scope.email !== undefined) {
@@ -127,7 +129,8 @@ async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<void
       if (user === undefined) throw new Refusal(`${describeDatabaseUrl(databaseUrl, io.cwd)} has no account with the email ${scope.email}; nothing was changed`);
       target = { all: false, userId: user.id };
     }
-    // The store is reached before anything is revoked: a Redis that is down refuses the run untouched.
+    // The store is reached before anything is revoked: a Redis that is down (or, beside PostgreSQL, an
+    // embedded store that is missing or no store of this release, above) refuses the run untouched.
     if (redisUrl !== undefined) redis = await openRedis(redisUrl, keyPrefix);
     const who = target.all ? 'every user' : `user ${target.userId}`;
     out(io, `${dryRun ? 'dry run, nothing is changed: ' : ''}${who}: ${describeDatabaseUrl(databaseUrl, io.cwd)}`);
@@ -147,30 +150,17 @@ async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<void
       if (client === undefined) throw new Error('the Redis store has no client');
       where = `${redisDescription(redisUrl)}${keyPrefix === '' ? '' : ` (key prefix ${keyPrefix})`}`;
       sessions = await endRedisSessions(client, keyPrefix, target, dryRun);
-    } else if (embeddedUrl === undefined) {
-      where = describeDatabaseUrl(databaseUrl, io.cwd);
-      sessions = await endSqliteSessions(db, target, clock.now(), dryRun);
     } else {
-      where = describeDatabaseUrl(embeddedUrl, io.cwd);
-      const path = parseDatabaseUrl(embeddedUrl, io.cwd);
-      if (path.engine === 'sqlite' && !existsSync(path.path)) {
-        out(io, `sessions: none to end: REDIS_URL is not set and ${where} (the embedded store beside PostgreSQL) does not exist here; run this in the app's working directory`);
-        sessions = { signedIn: 0, anonymous: 0, componentStates: 0, csrfNonces: 0 };
-        where = '';
-      } else {
-        kvDb = createDatabase(embeddedUrl, { cwd: io.cwd });
-        sessions = await endSqliteSessions(kvDb, target, clock.now(), dryRun);
-      }
+      where = describeDatabaseUrl(embeddedUrl ?? databaseUrl, io.cwd);
+      sessions = await endSqliteSessions(kvDb ?? db, target, clock.now(), dryRun);
     }
-    if (where !== '') {
-      const ended = dryRun ? 'would be ended' : 'ended';
-      const deleted = dryRun ? 'would be deleted' : 'deleted';
-      out(io, `sessions in ${where}:`);
-      out(io, `sessions signed in: ${sessions.signedIn} ${ended}`);
-      out(io, `sessions anonymous: ${sessions.anonymous} ${ended}`);
-      out(io, `component states: ${sessions.componentStates} ${deleted}`);
-      out(io, `csrf nonces: ${sessions.csrfNonces} ${deleted}`);
-    }
+    const ended = dryRun ? 'would be ended' : 'ended';
+    const deleted = dryRun ? 'would be deleted' : 'deleted';
+    out(io, `sessions in ${where}:`);
+    out(io, `sessions signed in: ${sessions.signedIn} ${ended}`);
+    out(io, `sessions anonymous: ${sessions.anonymous} ${ended}`);
+    out(io, `component states: ${sessions.componentStates} ${deleted}`);
+    out(io, `csrf nonces: ${sessions.csrfNonces} ${deleted}`);
     if (events !== undefined) {
       events.emit({
         event: 'authn_token_revoked',
@@ -232,6 +222,32 @@ function existingDatabase(url: string, cwd: string | undefined, name: string): R
     throw new Refusal(`${describeDatabaseUrl(url, cwd)} does not exist (check ${name}, and run this in the app's working directory for a relative path)`);
   }
   return where;
+}
+
+/**
+ * The embedded key-value store beside PostgreSQL (`./data/livecomponents.db` of the app's working
+ * directory, src/runtime/backends.ts), opened and checked before anything is revoked. A missing
+ * file means this is not the app's working directory (the app creates it at start-up): ending no
+ * session there and reporting success left every session of the app live.
+ */
+async function openEmbeddedStore(url: string, cwd: string | undefined): Promise<Kysely<DatabaseSchema>> {
+  const where = describeDatabaseUrl(url, cwd);
+  const target = parseDatabaseUrl(url, cwd);
+  if (target.engine === 'sqlite' && !existsSync(target.path)) {
+    throw new Refusal(
+      `REDIS_URL is not set, so the app keeps its sessions in the embedded store ${where} of its working directory, which does not exist here: run this in the app's working directory (or with the app's REDIS_URL); nothing was changed`,
+    );
+  }
+  let kvDb: Kysely<DatabaseSchema> | undefined;
+  try {
+    kvDb = createDatabase(url, { cwd });
+    await checkSchema(kvDb, `${where} (the embedded store)`);
+    return kvDb;
+  } catch (error) {
+    await kvDb?.destroy().catch(() => undefined);
+    if (error instanceof Refusal) throw error;
+    throw new Refusal(`${where} (the embedded store): ${(error as Error).message}; nothing was changed`);
+  }
 }
 
 /** Refuses a database this release cannot run on: its tables may lack what the revocation writes. */

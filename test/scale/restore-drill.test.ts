@@ -29,6 +29,7 @@ import { loadConfig } from '../../src/ops/config.js';
 import { memorySecurityEvents } from '../../src/ops/security-events.js';
 import type { Backends } from '../../src/runtime/backends.js';
 import { createDatabase } from '../../src/sql/database.js';
+import { migrateToLatest } from '../../src/sql/migrate.js';
 import { postgresAvailability, warnSkipped } from '../../src/sql/test-postgres.js';
 import { createMemoryStore } from '../../src/store/memory/index.js';
 import { FAST_ARGON2 } from '../auth/harness.js';
@@ -130,15 +131,24 @@ describe.skipIf(availability.state !== 'up')('restore drill: PostgreSQL (pg_dump
       const a3 = (revived.json() as { access_token: string }).access_token;
       expect((await back.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { authorization: `Bearer ${a3}` } })).statusCode).toBe(200);
 
-      // The command, while the restored app serves. Its store is not on disk here (no REDIS_URL, no
-      // embedded file in this folder): the line says so.
+      // The command, while the restored app serves. Run from a folder without the app's embedded
+      // store (no REDIS_URL, no ./data/livecomponents.db here), it refuses and changes nothing.
       const empty = mkdtempSync(join(dir, 'cwd-'));
+      const elsewhere = await revokeAll({ DATABASE_URL: restored.url }, empty);
+      expect(elsewhere.code).toBe(1);
+      expect(elsewhere.err).toEqual([expect.stringMatching(/^revoke-sessions: REDIS_URL is not set, so the app keeps its sessions in the embedded store .* which does not exist here: .*; nothing was changed$/)]);
+      expect(elsewhere.counts).toEqual({});
+      // In the app's working directory (this drill's app keeps its store in memory: an empty embedded
+      // file stands for it).
+      const kv = createDatabase(`sqlite:${join(empty, 'data', 'livecomponents.db')}`);
+      await migrateToLatest(kv);
+      await kv.destroy();
       const revoked = await revokeAll({ DATABASE_URL: restored.url }, empty);
       expect([revoked.code, revoked.err]).toEqual([0, []]);
       // Live on the restored database: the access tokens of the sign-in, the rotation and the revived
       // rotation; the three refresh tokens of the family (two rotated: their reuse is detected).
-      expect(revoked.counts).toEqual({ 'access tokens': 3, 'browser sign-ins': 0, 'refresh tokens': 3, 'password reset tokens': 0 });
-      expect(revoked.out).toContainEqual(expect.stringMatching(/^revoke-sessions: sessions: none to end: REDIS_URL is not set and .* does not exist here/));
+      expect(revoked.counts).toEqual({ 'access tokens': 3, 'browser sign-ins': 0, 'refresh tokens': 3, 'password reset tokens': 0, 'sessions signed in': 0, 'sessions anonymous': 0, 'component states': 0, 'csrf nonces': 0 });
+      expect(revoked.out).toContain(`revoke-sessions: sessions in sqlite:${join(empty, 'data', 'livecomponents.db')}:`);
       for (const token of [r2, r3]) {
         const refused = await api(back, 'refresh-token', { refresh: token });
         expect([refused.statusCode, refused.json().code]).toEqual([401, 'REFRESH_TOKEN_INVALID']);
@@ -150,7 +160,7 @@ describe.skipIf(availability.state !== 'up')('restore drill: PostgreSQL (pg_dump
       expect((await api(back, 'refresh-token', { refresh: setCookie(again, 'refresh_token') as string })).statusCode).toBe(200);
       // Run again: nothing more to revoke but the new sign-in.
       const second = await revokeAll({ DATABASE_URL: restored.url }, empty);
-      expect(second.counts).toEqual({ 'access tokens': 2, 'browser sign-ins': 0, 'refresh tokens': 2, 'password reset tokens': 0 });
+      expect(second.counts).toEqual({ 'access tokens': 2, 'browser sign-ins': 0, 'refresh tokens': 2, 'password reset tokens': 0, 'sessions signed in': 0, 'sessions anonymous': 0, 'component states': 0, 'csrf nonces': 0 });
     } finally {
       await Promise.all(apps.map((a) => a.close().catch(() => undefined)));
       await source.drop();
