@@ -198,6 +198,8 @@ async function assemble(app: FastifyInstance, { config, options, backends, secre
     warn: (message: string) => app.log.warn(message),
     events: createSecurityLogger({ logger: app.log, onEvent: metrics.countSecurityEvent }),
     onActionDone: metrics.observeAction,
+    // Requests let in only by LC_SESSION_SECRET_FALLBACKS or an older key of LC_STATE_KEYS: once flat, the rotation's last step can be taken.
+    onSecretFallback: metrics.countSecretFallback,
     // A store write after a refused action failed, or releases of its locks gave up (they expire by
     // themselves). The errors come from the store, which has already taken the credentials out of them.
     onBackgroundError: (err) => app.log.warn({ err }, 'livecomponents background store work failed (writes after a refused action, or lock and claim releases: those expire by their TTL)'),
@@ -237,6 +239,7 @@ async function assemble(app: FastifyInstance, { config, options, backends, secre
     checks: [storeHealthCheck(runtime.store), sqlHealthCheck(backends.db), ...(redis === undefined ? [] : [redisEvictionCheck(redis)])],
     token: config.HEALTH_TOKEN,
     previousToken: config.HEALTH_TOKEN_PREVIOUS,
+    onPreviousToken: () => metrics.countSecretFallback('health_token'),
   });
   await registerMetricsRoute(app, { metrics, token: config.METRICS_TOKEN, previousToken: config.METRICS_TOKEN_PREVIOUS, port: config.METRICS_PORT, host: config.HOST, allowedHosts: config.METRICS_ALLOWED_HOSTS });
   app.addHook('onReady', async () => {

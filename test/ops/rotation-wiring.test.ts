@@ -24,6 +24,10 @@ describe('rotation variables in the reference app', () => {
     expect([await get('/metrics', metricsNew), await get('/metrics', metricsOld), await get('/metrics', hex())]).toEqual([200, 200, 401]);
     expect([await get('/health', healthNew), await get('/health', healthOld), await get('/health', hex())]).toEqual([200, 200, 401]);
     expect(demo.events.events.filter((e) => e.event === 'authz_fail')).toHaveLength(2);
+    // Each request let in by a previous token counted once, under its own name (this scrape sends the current token).
+    const scrape = (await demo.app.inject({ url: '/metrics', headers: { authorization: `Bearer ${metricsNew}` } })).body;
+    expect(scrape).toContain('livecomponents_secret_fallback_used_total{secret="metrics_token"} 1\n');
+    expect(scrape).toContain('livecomponents_secret_fallback_used_total{secret="health_token"} 1\n');
   });
 
   it('LC_SESSION_SECRET_FALLBACKS from the configuration verifies a page of the old secret', async () => {
@@ -41,5 +45,9 @@ describe('rotation variables in the reference app', () => {
       payload: JSON.stringify({ component_id: 'counter:main', action: 'increment', params: {} }),
     });
     expect(res.statusCode).toBe(200);
+    // Counted by the rotated instance, the one whose fallback let the token in.
+    const scrape = (await rotated.app.inject({ url: '/metrics' })).body;
+    expect(scrape).toContain('livecomponents_secret_fallback_used_total{secret="session_secret"} 1\n');
+    expect(scrape).toContain('livecomponents_secret_fallback_used_total{secret="state_key"} 0\n');
   });
 });
