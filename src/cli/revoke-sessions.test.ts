@@ -184,6 +184,22 @@ describe('revoke-sessions on the embedded SQLite file', () => {
     expect(Object.values(counts(again.out))).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
   });
 
+  it('--user finds an account registered before the lookalike and mixed-script rules, as sign-in does (its address as typed)', async () => {
+    // Registration refuses these addresses now; sign-in and forgot-password still look them up as typed
+    // (src/auth/input.ts lookupEmail), so such an account signs in, and must be one --user can sign out.
+    const cyrillic = await user('\u0430lice@example.com');
+    const ligature = await user('\ufb01nance@example.com');
+    const bob = await user('bob@example.com');
+    for (const [typed, account] of [['\u0430lice@EXAMPLE.com', cyrillic], ['\ufb01nance@example.com', ligature]] as const) {
+      const result = await run(['--user', typed], { DATABASE_URL: `sqlite:${path}` });
+      expect(result.code).toBe(0);
+      expect(result.out[0]).toMatch(new RegExp(`^revoke-sessions: user ${account.id}: `));
+      expect(counts(result.out)).toMatchObject({ 'browser sign-ins': 1, 'sessions signed in': 1 });
+      expect(await live(account)).toEqual(noneLive);
+    }
+    expect(await live(bob)).toEqual(allLive);
+  });
+
   it('--user with an email that has no account exits 1 and changes nothing', async () => {
     const ada = await user('ada@example.com');
     const result = await run(['--user', 'nobody@example.com'], { DATABASE_URL: `sqlite:${path}` });

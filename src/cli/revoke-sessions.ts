@@ -29,7 +29,7 @@
 import { existsSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import type { Kysely } from 'kysely';
-import { normaliseEmail } from '../auth/email.js';
+import { readEmail } from '../auth/email.js';
 import { createAuthRepository, type BulkRevoked } from '../auth/repository.js';
 import { systemClock, wholeMsClock, type Clock } from '../core/clock.js';
 import { redisKeyPrefix } from '../ops/config-fields.js';
@@ -201,9 +201,12 @@ function readScope(args: RevokeSessionsArgs): { email: string | undefined } {
     throw new Refusal('say whom to sign out: --all (every user and every session) or --user EMAIL (one user), exactly one of them', 2);
   }
   if (all) return { email: undefined };
-  const email = normaliseEmail(args.user);
-  if (email === null) throw new Refusal('--user must be the email address of an account', 2);
-  return { email };
+  // As sign-in looks an account up (src/auth/input.ts lookupEmail): a lookalike or mixed-script
+  // address, which registration now refuses, is looked up as typed, so an account registered before
+  // those rules, which still signs in, can be signed out too.
+  const read = readEmail(args.user);
+  if (!read.ok && read.reason === 'malformed') throw new Refusal('--user must be the email address of an account', 2);
+  return { email: read.ok ? read.email : read.asTyped };
 }
 
 /** The parsed `url`, refused when it names no database another process could share, or none yet. */
