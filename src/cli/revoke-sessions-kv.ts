@@ -180,6 +180,18 @@ async function scanSessions(node: Redis, keyPrefix: string, visit: (keys: string
 }
 
 /**
+ * The value of a session record. A key of another type there (a hash, a set: GET answers WRONGTYPE)
+ * is no record, like a value that does not parse: the app cannot read it as a session either. Let
+ * through, one such key failed every run, each time after the database's revocation.
+ */
+function recordValue(node: Redis, key: string): Promise<string | null> {
+  return node.get(key).catch((error: unknown) => {
+    if (error instanceof Error && error.message.startsWith('WRONGTYPE')) return null;
+    throw error;
+  });
+}
+
+/**
  * Ends the sessions of `target` in Redis: SCANs each node for the sessions' keys under `keyPrefix`
  * and deletes them there (UNLINK, one key per command: on a Cluster the keys of one call must share a
  * slot). With one user: a first walk reads every session record and keeps those naming the user, a
@@ -195,7 +207,7 @@ export async function endRedisSessions(client: Redis | Cluster, keyPrefix: strin
     for (const node of nodes) {
       await scanSessions(node, keyPrefix, async (keys) => {
         const records = keys.filter((key) => parseSessionKey(key.slice(keyPrefix.length))?.part === 'session');
-        const values = await Promise.all(records.map((key) => node.get(key)));
+        const values = await Promise.all(records.map((key) => recordValue(node, key)));
         records.forEach((key, i) => {
           const value = values[i];
           if (value !== null && value !== undefined && namesUser(recordUser(value), target.userId)) {
@@ -219,7 +231,7 @@ export async function endRedisSessions(client: Redis | Cluster, keyPrefix: strin
         doomed.push({ key, part: parsed.part });
       }
       // The record is read for its count (signed in or anonymous), by the same round trip's GETs.
-      const users = await Promise.all(doomed.map(({ key, part }) => (part === 'session' ? node.get(key) : Promise.resolve(null))));
+      const users = await Promise.all(doomed.map(({ key, part }) => (part === 'session' ? recordValue(node, key) : Promise.resolve(null))));
       const removed = dryRun ? doomed.map(() => 1) : await Promise.all(doomed.map(({ key }) => node.unlink(key)));
       doomed.forEach(({ key, part }, i) => {
         if (removed[i] !== 1) return;

@@ -175,6 +175,34 @@ describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions on Redis (key prefix, databas
     expect(await ours.get(storeKeys.session(bob.key))).toBeNull();
   });
 
+  it('a key of another type where a session record would be (WRONGTYPE for GET) is no record: --user and --all finish', { timeout: 60_000 }, async () => {
+    const odd = createRedisStore({ url: `${server.url}/3`, keyPrefix: 'odd:' });
+    const admin3 = new Redis(`${server.url}/3`);
+    try {
+      const env = { REDIS_URL: `${server.url}/3`, REDIS_KEY_PREFIX: 'odd:' };
+      const ada = await session(odd, 'ada@example.com', 1);
+      const anonymous = await session(odd, null);
+      await admin3.hset('odd:lc:{s:not-a-record}:session', 'field', 'value');
+      const one = await revoke({ user: 'ada@example.com' }, env);
+      expect([one.code, one.err]).toEqual([0, []]);
+      expect(one.counts).toMatchObject(sessionCounts(1, 0, 1, 1));
+      expect(await odd.get(storeKeys.session(ada))).toBeNull();
+      expect(await admin3.exists('odd:lc:{s:not-a-record}:session')).toBe(1);
+      const dry = await revoke({ all: true, dryRun: true }, env);
+      expect([dry.code, dry.err]).toEqual([0, []]);
+      // Like a value that does not parse, it counts as a session of no user.
+      expect(dry.counts).toMatchObject(sessionCounts(0, 2, 0, 0));
+      const all = await revoke({ all: true }, env);
+      expect([all.code, all.err]).toEqual([0, []]);
+      expect(all.counts).toMatchObject(sessionCounts(0, 2, 0, 0));
+      expect(await odd.get(storeKeys.session(anonymous))).toBeNull();
+      expect(await admin3.keys('odd:lc:{s:*')).toEqual([]);
+    } finally {
+      await odd.close();
+      admin3.disconnect();
+    }
+  });
+
   it('refuses a Redis that does not answer, exit 1, nothing revoked', { timeout: 60_000 }, async () => {
     const web = await repo.createWebSession(users['bob@example.com'] as string, hashToken('web-refused'), Date.now(), Date.now() + HOUR, 'hash');
     const refused = await revoke({ all: true }, { REDIS_URL: 'redis://127.0.0.1:1' });
