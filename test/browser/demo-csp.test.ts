@@ -12,9 +12,11 @@
  */
 import type { Browser, BrowserContext, Page, Response } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { DEMO_CONTENT_SECURITY_POLICY } from '../../examples/demo/app.js';
+import { defineComponent, html } from '../../src/index.js';
 import { ATTR, ROUTES } from '../../src/core/wire.js';
 import { waitUntil } from '../helpers/wait-until.js';
-import { actionStatus, browserTestsEnabled, demoInChromium, settled } from './browser.js';
+import { actionStatus, browserTestsEnabled, demoInChromium, launchChromium, serveComponents, settled } from './browser.js';
 
 /** The policy, written out: a change to the app's constant has to be made here too, knowingly. */
 const POLICY =
@@ -217,5 +219,52 @@ describe.runIf(browserTestsEnabled("the reference app under its Content-Security
     await waitUntil('the style-src-attr violation of the style attribute', () => reports.events.includes('style-src-attr inline') && reports.console.length > 0, { seen: () => reports });
     expect(reports.events).toEqual(['style-src-attr inline']);
     expect(reports.console).toHaveLength(1);
+  });
+});
+
+/**
+ * A component that renders a `style` attribute (docs/components.md allows `style="width:${pct}%"`)
+ * under the reference app's policy: refused in the page as served and again after a morph (the
+ * runtime's update sets the attribute; CSSOM would pass, an attribute does not), so an app starting
+ * from this policy styles with classes. Pinned for docs/security.md §7's "no style attribute applies".
+ */
+const bar = defineComponent({
+  name: 'bar',
+  initialState: { red: 255 },
+  publicState: ['red'],
+  actions: { fade: { run: (s) => ({ red: s.red - 55 }) } },
+  render: (s) => html`<div><p data-bar style="color: rgb(${s.red}, 0, 0)">${s.red}</p><button type="button" data-lc-action="fade">Fade</button></div>`,
+});
+
+describe.runIf(browserTestsEnabled('a style attribute under the reference app\'s policy'))("a component's style attribute under the reference app's policy", () => {
+  it('is refused as served and after a morph (style-src-attr), and never applies', async () => {
+    const served = await serveComponents({
+      components: [bar],
+      page: { title: 'bar', body: (view) => view.mount('bar:main') },
+      setup: (app) => app.addHook('onRequest', async (_request, reply) => void reply.header('content-security-policy', DEMO_CONTENT_SECURITY_POLICY)),
+    });
+    const chromium = await launchChromium();
+    try {
+      const barPage = await chromium.newPage();
+      const seen = await watch(barPage);
+      const color = () => barPage.evaluate(() => getComputedStyle(document.querySelector('[data-bar]')!).color);
+      await barPage.goto(`${served.base}/`);
+      await barPage.waitForFunction(() => window.LiveComponents !== undefined);
+      expect(seen.documents.map((d) => d.policy)).toEqual([POLICY]);
+      await waitUntil('the style-src-attr violation of the served page', () => seen.events.includes('style-src-attr inline'), { seen: () => seen });
+      expect(seen.events).toEqual(['style-src-attr inline']);
+      expect(await color()).not.toBe('rgb(255, 0, 0)');
+
+      const [response] = await Promise.all([barPage.waitForResponse((r) => r.url().endsWith(ROUTES.action)), barPage.getByRole('button', { name: 'Fade' }).click()]);
+      expect(response.status()).toBe(200);
+      await settled(barPage, 'bar:main');
+      expect(await barPage.locator('[data-bar]').getAttribute('style')).toBe('color: rgb(200, 0, 0)');
+      await waitUntil('a style-src-attr violation of the morph', () => seen.events.length > 1, { seen: () => seen });
+      expect(new Set(seen.events)).toEqual(new Set(['style-src-attr inline']));
+      expect(await color()).not.toBe('rgb(200, 0, 0)');
+    } finally {
+      await chromium.close();
+      await served.close();
+    }
   });
 });
