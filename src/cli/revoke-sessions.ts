@@ -98,7 +98,9 @@ async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<void
   const scope = readScope(args);
   const databaseUrl = io.env.DATABASE_URL?.trim() || DEFAULT_DATABASE_URL;
   const redisUrl = io.env.REDIS_URL?.trim() || undefined;
-  const keyPrefix = io.env.REDIS_KEY_PREFIX ?? '';
+  // Trimmed, as the app's configuration reads it (src/ops/config.ts): a value ending in a line break
+  // named the same prefix there and was refused here.
+  const keyPrefix = io.env.REDIS_KEY_PREFIX?.trim() ?? '';
   if (keyPrefix !== '') {
     try {
       redisKeyPrefix(keyPrefix);

@@ -203,6 +203,20 @@ describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions on Redis (key prefix, databas
     }
   });
 
+  it('REDIS_KEY_PREFIX is read as the app reads it (trimmed: a value ending in a line break names the same prefix)', { timeout: 60_000 }, async () => {
+    const trimmed = createRedisStore({ url: `${server.url}/4`, keyPrefix: 'trim:' });
+    try {
+      const anonymous = await session(trimmed, null);
+      const result = await revoke({ all: true }, { REDIS_URL: `${server.url}/4`, REDIS_KEY_PREFIX: ' trim:\n' });
+      expect([result.code, result.err]).toEqual([0, []]);
+      expect(result.out).toContain(`revoke-sessions: sessions in ${server.url}/4 (key prefix trim:):`);
+      expect(result.counts).toMatchObject(sessionCounts(0, 1, 0, 0));
+      expect(await trimmed.get(storeKeys.session(anonymous))).toBeNull();
+    } finally {
+      await trimmed.close();
+    }
+  });
+
   it('refuses a Redis that does not answer, exit 1, nothing revoked', { timeout: 60_000 }, async () => {
     const web = await repo.createWebSession(users['bob@example.com'] as string, hashToken('web-refused'), Date.now(), Date.now() + HOUR, 'hash');
     const refused = await revoke({ all: true }, { REDIS_URL: 'redis://127.0.0.1:1' });
