@@ -51,8 +51,11 @@ export interface CsrfStageOptions {
 export interface CsrfStages {
   readonly check: Stage;
   /**
-   * Strict mode's single use, `null` in the default mode. In strict mode the pipeline MUST hold it
-   * after `check`: `check` alone passes a genuine token on without spending it.
+   * Strict mode's single use; in the default mode, while the service has fallback secrets
+   * (`fallbackSpends`), where a token of one is counted (`onFallback`) — after the prefetch's session
+   * check, so a request whose session is gone counts nothing, as in strict mode; else `null`. The
+   * pipeline MUST hold it after `check`: `check` alone passes a genuine strict-mode token on without
+   * spending it.
    */
   readonly spend: Stage | null;
   /**
@@ -109,8 +112,9 @@ export function createCsrfStages(options: CsrfStageOptions): CsrfStages {
   const spendStage: Stage = {
     name: 'csrf-spend',
     prepare: (ctx) => {
-      const spending = ctx.stageData?.get(spendStage) as Spending | undefined;
-      return spending === undefined ? null : { op: spending.spend.op };
+      const op = (ctx.stageData?.get(spendStage) as Spending | undefined)?.spend.op;
+      // No op: a default-mode token of a fallback secret, nothing to use up (`consume` settles it).
+      return op == null ? null : { op };
     },
     run: spendRun,
   };
@@ -127,7 +131,11 @@ export function createCsrfStages(options: CsrfStageOptions): CsrfStages {
 
   async function spendRun(ctx: ActionContext, next: Next): Promise<Outcome> {
     const spending = ctx.stageData?.get(spendStage) as Spending | undefined;
-    if (spending === undefined) throw new Error('csrf-spend stage: no token opened (the csrf stage must run before it)');
+    if (spending === undefined) {
+      // Default mode: a token of the current secret, which `check` let through.
+      if (csrf.rotation === 'per-session' && ctx.csrfVerified) return next(ctx);
+      throw new Error('csrf-spend stage: no token opened (the csrf stage must run before it)');
+    }
     const { spend } = spending;
     // Without a prefetch (the stage run alone) it sends the op itself.
     const result = takePrefetched(ctx, spendStage);
@@ -168,7 +176,8 @@ export function createCsrfStages(options: CsrfStageOptions): CsrfStages {
         return next(ctx);
       }
       if ('type' in opened) return Promise.resolve(opened);
-      // Strict mode: the token is genuine; `csrf-spend` uses it up with the first batch.
+      // Strict mode: the token is genuine; `csrf-spend` uses it up with the first batch. Default mode,
+      // a token of a fallback secret: `csrf-spend` counts it once the session is found.
       const spending: Spending = { spend: opened, claim: null };
       (ctx.stageData ??= new Map()).set(spendStage, spending);
       return next(ctx);
@@ -178,5 +187,5 @@ export function createCsrfStages(options: CsrfStageOptions): CsrfStages {
     const opened = open(ctx);
     return opened !== null && 'type' in opened ? opened : null;
   };
-  return { check, spend: csrf.rotation === 'per-action' ? spendStage : null, screen };
+  return { check, spend: csrf.rotation === 'per-action' || csrf.fallbackSpends === true ? spendStage : null, screen };
 }

@@ -355,7 +355,7 @@ describe("per-action tokens (rotation: 'per-action')", () => {
   /** `check` as the action pipeline makes it: `open`, its op in one batch, `settle`, then the claim of the freed slot in another. */
   async function spendInBatches(csrf: CsrfService, store: Store, session: Session, token: string): Promise<string | null> {
     const opened = csrf.open(session, token);
-    if (typeof opened === 'string') return null;
+    if (typeof opened === 'string' || opened.op === null) return null;
     const [consumed] = await store.batch([opened.op]);
     if (csrf.settle(consumed === true) !== 'valid') return null;
     const claim = csrf.issueOp(session, opened);
@@ -412,7 +412,7 @@ describe("per-action tokens (rotation: 'per-action')", () => {
     const session = newSession();
     const token = await csrf.issue(session);
     const opened = csrf.open(session, token);
-    if (typeof opened === 'string') throw new Error('test: not opened');
+    if (typeof opened === 'string' || opened.op === null) throw new Error('test: not opened');
     expect(csrf.settle((await store.batch([opened.op]))[0] === true)).toBe('valid');
     const claim = csrf.issueOp(session, opened);
     if (claim === null) throw new Error('test: nothing to place');
@@ -437,7 +437,7 @@ describe("per-action tokens (rotation: 'per-action')", () => {
       const [tokenA, tokenB, third] = [await csrf.issue(session), await csrf.issue(session), await csrf.issue(session)];
       const a = csrf.open(session, tokenA);
       const b = csrf.open(session, tokenB);
-      if (typeof a === 'string' || typeof b === 'string') throw new Error('test: not opened');
+      if (typeof a === 'string' || typeof b === 'string' || a.op === null || b.op === null) throw new Error('test: not opened');
       const [spentA, spentB] = await store.batch([a.op, b.op]);
       expect(csrf.settle(spentA === true)).toBe('valid');
       expect(csrf.settle(spentB === true)).toBe('valid');

@@ -70,9 +70,11 @@ export interface CsrfServiceOptions {
   fallbacks?: readonly Buffer[];
   /**
    * Told each time a token is found valid only because a fallback made it (`check`, `verify`, and the
-   * action route's `open` then `settle`): wire it to the secret-fallback counter, which tells when
-   * the fallbacks are no longer needed. Not for a token of `secret`, a forged one, nor a `per-action`
-   * one found `spent`. Called synchronously, so it must not throw.
+   * action route's `open` then `settle`, in both modes: after the session is found): wire it to the
+   * secret-fallback counter, which tells when the fallbacks are no longer needed. Not for a token of
+   * `secret`, a forged one, a `per-action` one found `spent`, nor one `open` alone found valid (a
+   * request whose session is gone, or that names no known action). Called synchronously, so it must
+   * not throw.
    * @default none
    * @example createCsrfService({ secret, fallbacks, onFallback: () => metrics.countSecretFallback('session_secret') })
    */
@@ -105,10 +107,12 @@ export interface CsrfServiceOptions {
 /**
  * What `open` found for a `per-action` token that passed every check but its single use: the store
  * op that uses it up (a `deleteIfEquals` of its slot; `true` when it did). Send the op and tell
- * `settle` its result, or hand the spend to `consume`, which sends it.
+ * `settle` its result, or hand the spend to `consume`, which sends it. In `per-session` mode, a
+ * token valid only by a fallback secret: nothing to use up (`op` `null`), to `settle(true, spend)`
+ * once the request is let in (its session found), so that it is counted then (`onFallback`).
  */
 export interface CsrfSpend {
-  readonly op: StoreOp;
+  readonly op: StoreOp | null;
   /** The slot the token names, and its stored value (hex nonce). */
   readonly slot: number;
   readonly value: string;
@@ -130,9 +134,17 @@ export interface CsrfClaim {
 export interface CsrfService {
   readonly rotation: CsrfRotation;
   /**
+   * Whether `open` may answer a `per-session` token of a fallback secret (a `CsrfSpend` whose `op` is
+   * `null`): the action pipeline then settles it after the session check (`CsrfStages.spend`).
+   * @default false
+   */
+  readonly fallbackSpends?: boolean;
+  /**
    * `check` in two halves, so the action pipeline sends the store step with its other reads. `open`
    * makes every check that needs no store (format, HMAC) and answers `forged`, `valid` (the
-   * `per-session` mode: nothing more to check), `spent` (a slot out of range), or a `CsrfSpend`.
+   * `per-session` mode, a token of `secret`: nothing more to check), `spent` (a slot out of range),
+   * or a `CsrfSpend` (in `per-session` mode, a token of a fallback secret, `op` `null`). It tells
+   * `onFallback` nothing: `settle` does, once the spend proves valid.
    */
   open(session: Session, token: string | undefined): CsrfCheck | CsrfSpend;
   /**
@@ -236,6 +248,9 @@ function anyOf<T>(candidates: readonly T[], matches: (candidate: T) => boolean):
   return found;
 }
 
+/** What a `per-session` `open` answers for a token valid only by a fallback secret: nothing to use up. */
+const FALLBACK: CsrfSpend = Object.freeze({ op: null, slot: -1, value: '', fallback: true });
+
 /** Sessions whose derived secrets stay memoised (the derivation is two HMACs). */
 const MEMO_SESSIONS = 10_000;
 
@@ -245,25 +260,34 @@ function perSession(serverSecret: Buffer, fallbacks: readonly Buffer[], random: 
   // Built once: with no fallback, a token that fails the current secret costs one length check more.
   const fallbackTags = fallbacks.map(tagMemo);
   const tagOf = (session: Session): Buffer => tagOfId(session.id);
-  const valid = (session: Session, token: string | undefined): boolean => {
+  /** `valid`, `forged`, or `FALLBACK` (valid, made by a fallback secret: not told yet). */
+  const open = (session: Session, token: string | undefined): CsrfCheck | CsrfSpend => {
     const payload = unmaskToken(token, SESSION_PAYLOAD_BYTES);
-    if (payload === null) return false;
-    if (safeEqual(payload, tagOf(session))) return true;
-    // Counted past the current secret only: a token of it costs nothing more.
-    const ofFallback = fallbackTags.length !== 0 && anyOf(fallbackTags, (tagOfFallback) => safeEqual(payload, tagOfFallback(session.id)));
-    if (ofFallback) onFallback?.();
-    return ofFallback;
+    if (payload === null) return 'forged';
+    if (safeEqual(payload, tagOf(session))) return 'valid';
+    // Past the current secret only: a token of it costs nothing more.
+    return fallbackTags.length !== 0 && anyOf(fallbackTags, (tagOfFallback) => safeEqual(payload, tagOfFallback(session.id))) ? FALLBACK : 'forged';
   };
-  const check = (session: Session, token: string | undefined): CsrfCheck => (valid(session, token) ? 'valid' : 'forged');
+  const settle = (consumed: boolean, spend?: CsrfSpend): 'valid' | 'spent' => {
+    if (!consumed || spend === undefined) return 'spent';
+    if (spend.fallback) onFallback?.();
+    return 'valid';
+  };
+  /** `check` and `verify` are given a loaded session (`verifyForm`): a fallback's token counts at once. */
+  const check = (session: Session, token: string | undefined): CsrfCheck => {
+    const opened = open(session, token);
+    return typeof opened === 'string' ? opened : settle(true, opened);
+  };
   return {
     rotation: 'per-session',
+    fallbackSpends: fallbacks.length !== 0,
     issue: (session) => Promise.resolve(maskToken(tagOf(session), random(SESSION_PAYLOAD_BYTES))),
-    verify: (session, token) => Promise.resolve(valid(session, token)),
+    verify: (session, token) => Promise.resolve(check(session, token) === 'valid'),
     check: (session, token) => Promise.resolve(check(session, token)),
-    open: check,
-    // Never given a spend (`open` answers none): nothing is stored in this mode.
-    settle: () => 'spent',
-    consume: () => Promise.resolve('spent'),
+    open,
+    // Given only `FALLBACK` spends (nothing is stored in this mode): valid, and counted, when told consumed.
+    settle,
+    consume: (_session, spend) => Promise.resolve(settle(spend.op === null, spend)),
     issueOp: () => null,
     placed: () => null,
   };
