@@ -1,8 +1,8 @@
 /**
  * The reference app's account pages: `GET /login` (the sign-in form, or who is signed in),
  * `POST /login` and `POST /logout` (HTML forms, CSRF-protected with the page's form token,
- * `view.formToken()`, through the auth module's browser sign-in; `/logout` answers with a redirect,
- * refused or not), `GET /profile` with the `profile:main` component, and the
+ * `view.formToken()`, through the auth module's browser sign-in, a foreign source refused before the
+ * body is read; `/logout` answers with a redirect, refused or not), `GET /profile` with the `profile:main` component, and the
  * password recovery pages `GET /forgot-password` and `GET /reset-password`.
  *
  * The recovery forms carry `data-auth-form`: public/app.js posts them as JSON to the auth API
@@ -33,6 +33,9 @@ const EMAIL_INPUT_MAX = 1024;
 
 /** Largest form body. */
 const FORM_LIMIT = 16_384;
+
+/** Where a refused sign-out leads (`afterSignOut` says why). */
+const SIGN_OUT_REFUSED = '/login?sign_out_refused';
 
 /** `formToken`: the page's `view.formToken()`, not `view.csrfToken`, which strict mode's first action uses up. */
 function signOutForm(formToken: string): SafeHtml {
@@ -230,7 +233,14 @@ export async function accountPages(app: FastifyInstance, options: AccountPagesOp
       .send(layout(view, { title: loginTitle(view), path: '/login', body: await loginBody(view, afterSignOut(view, request.query), '') }));
   });
 
-  app.post('/login', { bodyLimit: FORM_LIMIT }, async (request, reply) => {
+  // A post from a source the form check refuses (cross-site, a foreign Origin) is refused as CSRF
+  // before its body is read, whatever it holds: the answer of a refused token (the sign-in page, 403;
+  // the sign-out redirect) and one `malicious_csrf`, not the parser's 413, 415 or 400 and no event.
+  // Login CSRF: a foreign page must not be able to sign this browser in to an account of its choice.
+  const refusedSignIn = web.refuseForeignForms((request, reply, error) => refusedPage(app, request, reply, { type: 'error', error, headers: {} }, ''));
+  const refusedSignOut = web.refuseForeignForms((_request, reply) => reply.code(303).header('location', SIGN_OUT_REFUSED).send());
+
+  app.post('/login', { bodyLimit: FORM_LIMIT, onRequest: refusedSignIn }, async (request, reply) => {
     const form = formOf(request);
     if (form instanceof LiveError) return refusedPage(app, request, reply, { type: 'error', error: form, headers: {} }, '');
     const result = await web.signIn(request, reply, form);
@@ -238,7 +248,7 @@ export async function accountPages(app: FastifyInstance, options: AccountPagesOp
     return refusedPage(app, request, reply, result, typeof form.email === 'string' ? form.email.slice(0, 254) : '');
   });
 
-  app.post('/logout', { bodyLimit: FORM_LIMIT }, async (request, reply) => {
+  app.post('/logout', { bodyLimit: FORM_LIMIT, onRequest: refusedSignOut }, async (request, reply) => {
     const form = formOf(request);
     // Not a form a browser sends: refused as the sign-in refuses one, nothing signed out.
     if (form instanceof LiveError) return refusedPage(app, request, reply, { type: 'error', error: form, headers: {} }, '');
@@ -247,7 +257,7 @@ export async function accountPages(app: FastifyInstance, options: AccountPagesOp
     // not post the stale token once more. `/login` says what is true by then (afterSignOut).
     return reply
       .code(303)
-      .header('location', result.type === 'ok' ? '/login?signed_out' : '/login?sign_out_refused')
+      .header('location', result.type === 'ok' ? '/login?signed_out' : SIGN_OUT_REFUSED)
       .send();
   });
 

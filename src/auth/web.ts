@@ -7,11 +7,13 @@
  * also rotates the CSRF secret, derived from it — and sets the new cookie. Sign-out revokes the
  * sign-in and regenerates the session as an anonymous one; a session signed out already (by another
  * tab) is left as it is, with or without a valid token: nothing changes. The form checks and the
- * session switch are the plugin's own (src/http/forms.ts, `app.livecomponents.verifyForm` / `switchUser`).
+ * session switch are the plugin's own (src/http/forms.ts, `app.livecomponents.verifyForm` / `switchUser`);
+ * the routes' `onRequest` hook, `refuseForeignForms`, refuses a foreign source before the body is read.
  */
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import type { User } from '../core/component.js';
 import { LiveError } from '../core/errors.js';
+import { refuseForeignForms, type ForeignFormAnswer } from '../http/form-source.js';
 import { createFormSessions } from '../http/forms.js';
 import { checkSource } from '../pipeline/csrf/origins.js';
 import { requestInfo } from '../http/request-info.js';
@@ -48,6 +50,15 @@ export type WebResult =
 export interface WebSignIn {
   signIn(request: FastifyRequest, reply: FastifyReply, form: SignInForm): Promise<WebResult>;
   signOut(request: FastifyRequest, reply: FastifyReply, form: { _csrf_token?: unknown }): Promise<WebResult>;
+  /**
+   * The `onRequest` hook of the sign-in and sign-out routes (`refuseForeignForms` on this sign-in's
+   * runtime): a post from a source `signIn` / `signOut` refuse as CSRF is refused before its body is
+   * read, whatever it holds, with `answer` — the route's answer to their `CSRF_TOKEN_INVALID` — and
+   * one `malicious_csrf`. Without it, an oversize, `text/plain` or malformed cross-site post got the
+   * body parser's 413, 415 or 400 and no event (login CSRF: the sign-in form planting a session).
+   * @example app.post('/login', { onRequest: web.refuseForeignForms(answerRefusedSignIn) }, …)
+   */
+  refuseForeignForms(answer: ForeignFormAnswer): onRequestHookHandler;
 }
 
 export function createWebSignIn(options: WebSignInOptions): WebSignIn {
@@ -77,6 +88,8 @@ export function createWebSignIn(options: WebSignInOptions): WebSignIn {
   }
 
   return {
+    refuseForeignForms: (answer) => refuseForeignForms(runtime, answer),
+
     async signIn(request, reply, form) {
       const session = await verifyForm(request, form._csrf_token);
       if (session === null) return refused(new LiveError('CSRF_TOKEN_INVALID'));

@@ -5,9 +5,9 @@
  * auth module's `/login` and `/logout` (src/auth/web.ts) are both these two functions.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { checkSource, type SourceRefusal } from '../pipeline/csrf/origins.js';
 import type { LiveRuntime } from '../runtime/index.js';
 import type { Session } from '../session/types.js';
+import { formSourceRefused } from './form-source.js';
 import { requestInfo } from './request-info.js';
 import type { SessionCookie } from './session-cookie.js';
 
@@ -20,6 +20,9 @@ export interface FormSessions {
    * Each refusal logs one security event: `session_use_after_expire` for a same-origin post whose
    * session has expired or was signed out elsewhere (an old tab), `malicious_csrf` for the rest.
    * `token` is the form's `_csrf_token` field as parsed: anything but a string is refused.
+   * Its source check runs after the route's body parser: give the route `refuseForeignForms`
+   * (form-source.ts) as its `onRequest` hook, so a foreign post is refused as CSRF whatever its body
+   * (an oversize, `text/plain` or malformed one got the parser's 413, 415 or 400 and no event).
    */
   verifyForm(request: FastifyRequest, token: unknown): Promise<Session | null>;
   /**
@@ -31,16 +34,14 @@ export interface FormSessions {
   switchUser(reply: FastifyReply, session: Session, userId: string | null): Promise<Session>;
 }
 
-/** Event descriptions: which check failed, never request data or token text. */
-const REFUSED: Readonly<Record<Exclude<SourceRefusal, null> | 'session' | 'token', string>> = {
-  'cross-site': 'Form post refused: Sec-Fetch-Site is cross-site',
-  origin: 'Form post refused: Origin header is not a trusted origin',
+/** Event descriptions: which check failed, never request data or token text (the source's: form-source.ts). */
+const REFUSED: Readonly<Record<'session' | 'token', string>> = {
   session: 'Form post refused: no session',
   token: 'Form post refused: CSRF token missing, invalid or from another session',
 };
 
 export function createFormSessions(runtime: LiveRuntime, cookie: SessionCookie): FormSessions {
-  const { sessions, csrf, events, trustedOrigins } = runtime;
+  const { sessions, csrf, events } = runtime;
 
   function refuse(request: FastifyRequest, reason: keyof typeof REFUSED): null {
     events.emit({ event: 'malicious_csrf', level: 'WARN', description: REFUSED[reason], request: requestInfo(request) });
@@ -49,9 +50,9 @@ export function createFormSessions(runtime: LiveRuntime, cookie: SessionCookie):
 
   return {
     async verifyForm(request, token) {
-      // A foreign source is refused before any store round trip.
-      const source = checkSource(request.headers, trustedOrigins);
-      if (source !== null) return refuse(request, source);
+      // A foreign source is refused before any store round trip (logged there). A route with
+      // `refuseForeignForms` refused it before its body was read: the handler does not run then.
+      if (formSourceRefused(runtime, request)) return null;
       const cookieValue = cookie.read(request);
       const session = await sessions.load(cookieValue);
       if (session === null) {

@@ -1,0 +1,89 @@
+/**
+ * The CSRF source check of a form route, before its body is read. `verifyForm` refuses a post whose
+ * source is foreign (`Sec-Fetch-Site: cross-site`, an `Origin` that is not trusted) — but only once
+ * the route's body parser has read the body and let it through: a cross-site post of an oversize
+ * form got the parser's 413, `text/plain` or multipart its 415 (the body read to its end on a kept-
+ * alive connection), a form that is not UTF-8 its 400, and none of them a `malicious_csrf`. Only a
+ * well-formed form met the CSRF refusal. `refuseForeignForms` is the route's `onRequest` hook that
+ * runs the same check first (PROTOCOL §3: CSRF first), as the action route does for its bodies:
+ * whatever the body, a foreign source gets the route's CSRF refusal and one `malicious_csrf`, and
+ * the connection closes after the answer when a body was announced (unread-body.ts).
+ */
+import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
+import { LiveError } from '../core/errors.js';
+import { checkSource, type SourceRefusal } from '../pipeline/csrf/origins.js';
+import type { LiveRuntime } from '../runtime/index.js';
+import { sendError } from './error-mapping.js';
+import { requestInfo } from './request-info.js';
+import { closeIfBodyUnread } from './unread-body.js';
+
+/** Descriptions of a form post refused for its source: which check failed, never request data. */
+export const FOREIGN_FORM_REFUSED: Readonly<Record<Exclude<SourceRefusal, null>, string>> = {
+  'cross-site': 'Form post refused: Sec-Fetch-Site is cross-site',
+  origin: 'Form post refused: Origin header is not a trusted origin',
+};
+
+/**
+ * Whether the source of a form post is refused (`checkSource` against `runtime.trustedOrigins`, the
+ * action route's origins); when it is, its one `malicious_csrf` has been logged. `verifyForm`'s first
+ * step and `refuseForeignForms`' check: one event, one description, whichever refuses.
+ */
+export function formSourceRefused(runtime: LiveRuntime, request: FastifyRequest): boolean {
+  const source = checkSource(request.headers, runtime.trustedOrigins);
+  if (source === null) return false;
+  runtime.events.emit({ event: 'malicious_csrf', level: 'WARN', description: FOREIGN_FORM_REFUSED[source], request: requestInfo(request) });
+  return true;
+}
+
+/**
+ * The route's answer to a form post `verifyForm` would refuse for its source, given before the body is
+ * read (`request.body` is `undefined`). It must answer: `reply.send(…)` (or `reply.redirect(…)`), and
+ * return the reply or a promise of it. `error` is the `CSRF_TOKEN_INVALID` (403) the route's own
+ * refusal would show.
+ */
+export type ForeignFormAnswer = (request: FastifyRequest, reply: FastifyReply, error: LiveError) => unknown;
+
+/** The default answer: the JSON error body of PROTOCOL §3, 403 `CSRF_TOKEN_INVALID`. */
+const answerJson: ForeignFormAnswer = (request, reply, error) => sendError(error, request, reply);
+
+/**
+ * An `onRequest` hook for a form route of the app (a route that calls `verifyForm`): a post from a
+ * source `verifyForm` refuses — `Sec-Fetch-Site: cross-site`, or an `Origin` that is not one of
+ * `runtime.trustedOrigins` (`Origin: null` with `Sec-Fetch-Site: same-origin` passes, as there) — is
+ * refused here, before its body is read, whatever the body holds (oversize, `text/plain`, multipart,
+ * malformed, none): one `malicious_csrf` with `verifyForm`'s description, then `answer`, with
+ * `Connection: close` when a body was announced (Node would otherwise read it to its end). Give it
+ * the answer the route gives when `verifyForm` returns `null`, so a refusal looks the same whichever
+ * refused it. Any other source goes on to the parser and the route unchanged, and `verifyForm` still
+ * checks its session and token.
+ * @example
+ * const { runtime } = app.livecomponents;
+ * app.post('/contact', { onRequest: refuseForeignForms(runtime, (request, reply) => reply.code(403).type('text/html').send(REFUSED_PAGE)) }, async (request, reply) => {
+ *   const session = await app.livecomponents.verifyForm(request, request.body._csrf_token);
+ *   if (session === null) return reply.code(403).type('text/html').send(REFUSED_PAGE);
+ *   …
+ * });
+ * @param answer default: 403 `CSRF_TOKEN_INVALID` as JSON (PROTOCOL §3's error shape)
+ */
+export function refuseForeignForms(runtime: LiveRuntime, answer: ForeignFormAnswer = answerJson): onRequestHookHandler {
+  // A callback hook: `done` is called only for a source that goes on. A refused request never reaches
+  // the parser, whether or not `answer` has finished sending by the time its promise settles.
+  return function refuseForeignForm(request, reply, done) {
+    if (!formSourceRefused(runtime, request)) return done();
+    closeIfBodyUnread(request, reply);
+    let answered: unknown;
+    try {
+      answered = answer(request, reply, new LiveError('CSRF_TOKEN_INVALID'));
+    } catch (error) {
+      return done(asError(error));
+    }
+    // A promise (or the reply itself: Fastify's resolves once the answer is written) that fails before
+    // any of the answer was sent goes to the error handler, as a failing route would; later, the
+    // response is under way and Fastify reports it.
+    Promise.resolve(answered).then(undefined, (error: unknown) => {
+      if (!reply.raw.headersSent) done(asError(error));
+    });
+  };
+}
+
+const asError = (error: unknown): Error => (error instanceof Error ? error : new Error(String(error)));
