@@ -16,6 +16,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { sql, type Kysely } from 'kysely';
 import type { DatabaseSchema } from '../sql/schema.js';
+import { WRITE_CHECK_KEY } from '../store/keys.js';
 
 /** Which sessions to end: all of them, or those whose record names this user id. */
 export type SessionTarget = { readonly all: true } | { readonly all: false; readonly userId: string };
@@ -177,6 +178,21 @@ async function scanSessions(node: Redis, keyPrefix: string, visit: (keys: string
     cursor = next;
     if (keys.length > 0) await visit(keys);
   } while (cursor !== '0');
+}
+
+/**
+ * Asks each node for the commands the walk sends — SCAN (on every node: it reaches one only), GET and
+ * UNLINK (of the stores' write-check key, which is never written) — before anything is revoked. The
+ * store's own health check sends its scripts only: an ACL user granted what the app needs and not
+ * these passed it, then failed every run at its first SCAN, after the database's revocation.
+ * @throws the server's refusal (NOPERM …)
+ */
+export async function checkRedisCommands(client: Redis | Cluster, keyPrefix: string): Promise<void> {
+  const pattern = `${globEscape(keyPrefix)}${globEscape(SESSION_FAMILY)}*`;
+  for (const node of nodesOf(client)) await node.scan('0', 'MATCH', pattern, 'COUNT', 1);
+  // On a Cluster the client routes the key to its master.
+  await client.get(`${keyPrefix}${WRITE_CHECK_KEY}`);
+  await client.unlink(`${keyPrefix}${WRITE_CHECK_KEY}`);
 }
 
 /**

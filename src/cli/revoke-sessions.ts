@@ -43,7 +43,7 @@ import type { DatabaseSchema } from '../sql/schema.js';
 import { DEFAULT_DATABASE_URL, describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
 import { createRedisStore, redisClientOf } from '../store/redis/index.js';
 import type { Store } from '../store/types.js';
-import { endRedisSessions, endSqliteSessions, type SessionCounts, type SessionTarget } from './revoke-sessions-kv.js';
+import { checkRedisCommands, endRedisSessions, endSqliteSessions, type SessionCounts, type SessionTarget } from './revoke-sessions-kv.js';
 
 export interface RevokeSessionsArgs {
   /** Every user and every session. */
@@ -134,6 +134,15 @@ async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<void
     // The store is reached before anything is revoked: a Redis that is down (or, beside PostgreSQL, an
     // embedded store that is missing or no store of this release, above) refuses the run untouched.
     if (redisUrl !== undefined) redis = await openRedis(redisUrl, keyPrefix);
+    if (redis !== undefined && redisUrl !== undefined) {
+      const client = redisClientOf(redis);
+      if (client === undefined) throw new Error('the Redis store has no client');
+      await checkRedisCommands(client, keyPrefix).catch((error: unknown) => {
+        throw new Refusal(
+          `${redisDescription(redisUrl)}: ${(error as Error).message}: ending sessions needs SCAN, GET and UNLINK (grant the ACL user +scan +get +unlink on the app's keys); nothing was changed`,
+        );
+      });
+    }
     const who = target.all ? 'every user' : `user ${target.userId}`;
     out(io, `${dryRun ? 'dry run, nothing is changed: ' : ''}${who}: ${describeDatabaseUrl(databaseUrl, io.cwd)}`);
 

@@ -217,6 +217,30 @@ describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions on Redis (key prefix, databas
     }
   });
 
+  it('an ACL user that runs the app\'s scripts but not SCAN or UNLINK: exit 1 before anything is revoked, naming the grant', { timeout: 60_000 }, async () => {
+    const id = users['bob@example.com'] as string;
+    const web = await repo.createWebSession(id, hashToken('web-acl'), Date.now(), Date.now() + HOUR, 'hash');
+    const acl = createRedisStore({ url: `${server.url}/5`, keyPrefix: 'acl:' });
+    try {
+      const anonymous = await session(acl, null);
+      for (const command of ['scan', 'unlink']) {
+        await admin0.call('ACL', 'SETUSER', `no-${command}`, 'on', '>secret-pw', '~*', '&*', '+@all', `-${command}`);
+        const url = `${server.url.replace('redis://', `redis://no-${command}:secret-pw@`)}/5`;
+        for (const dryRun of [true, false]) {
+          const refused = await revoke({ all: true, dryRun }, { REDIS_URL: url, REDIS_KEY_PREFIX: 'acl:' });
+          expect(refused.code).toBe(1);
+          expect(refused.out).toEqual([]);
+          expect(refused.err).toEqual([expect.stringMatching(new RegExp(`^revoke-sessions: redis://127\\.0\\.0\\.1:\\d+/5: NOPERM .*'${command}'.*: ending sessions needs SCAN, GET and UNLINK .*; nothing was changed$`))]);
+          expect(refused.err[0]).not.toContain('secret-pw');
+        }
+      }
+      expect(await repo.webSessionUser(id, web as string, Date.now())).toBeDefined();
+      expect(await acl.get(storeKeys.session(anonymous))).not.toBeNull();
+    } finally {
+      await acl.close();
+    }
+  });
+
   it('refuses a Redis that does not answer, exit 1, nothing revoked', { timeout: 60_000 }, async () => {
     const web = await repo.createWebSession(users['bob@example.com'] as string, hashToken('web-refused'), Date.now(), Date.now() + HOUR, 'hash');
     const refused = await revoke({ all: true }, { REDIS_URL: 'redis://127.0.0.1:1' });
