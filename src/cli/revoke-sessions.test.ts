@@ -54,6 +54,14 @@ describe('revoke-sessions: usage', () => {
     expect((await run(['--all'], { ...env, REDIS_KEY_PREFIX: 'a{b}' })).code).toBe(2);
   });
 
+  it('exits 2 for a DATABASE_URL that does not parse, naming it once', async () => {
+    expect(await run(['--all'], { DATABASE_URL: 'mysql://db/app' })).toEqual({
+      code: 2,
+      out: [],
+      err: ['revoke-sessions: DATABASE_URL: unsupported scheme mysql:; use sqlite:PATH or postgres://…'],
+    });
+  });
+
   it('exits 2 for sqlite::memory:, 1 for a file that does not exist (not created)', async () => {
     expect((await run(['--all'], { DATABASE_URL: 'sqlite::memory:' })).code).toBe(2);
     const absent = join(dir, 'nested', 'absent.db');

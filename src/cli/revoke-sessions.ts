@@ -226,7 +226,9 @@ function existingDatabase(url: string, cwd: string | undefined, name: string): R
   try {
     where = parseDatabaseUrl(url, cwd);
   } catch (error) {
-    throw new Refusal(`${name}: ${(error as Error).message}`, 2);
+    // parseDatabaseUrl's messages name DATABASE_URL already ("DATABASE_URL: unsupported scheme …").
+    const message = (error as Error).message;
+    throw new Refusal(message.startsWith(`${name}: `) ? message : `${name}: ${message}`, 2);
   }
   if (where.engine === 'sqlite' && where.path === ':memory:') {
     throw new Refusal(`${name} is sqlite::memory:, which lives only inside the app's process: nothing here can reach it (restart that app instead)`, 2);
