@@ -39,6 +39,8 @@ describe('refuseForeignForms on an app’s own form route (verifyForm users)', (
         return reply.send('ok');
       });
       scope.post('/default', { onRequest: refuseForeignForms(runtime) }, async () => 'not reached');
+      scope.post('/throws', { onRequest: refuseForeignForms(runtime, () => { throw new Error('answer failed'); }) }, async () => 'not reached');
+      scope.post('/rejects', { onRequest: refuseForeignForms(runtime, async () => { throw new Error('answer failed'); }) }, async () => 'not reached');
     });
     await server.ready();
   });
@@ -72,5 +74,14 @@ describe('refuseForeignForms on an app’s own form route (verifyForm users)', (
     expect(res.json()).toMatchObject({ code: 'CSRF_TOKEN_INVALID', error: REFUSED_TOKEN });
     expect(res.headers.connection).toBe('close');
     expect(events.events.map((e) => [e.event, e.description])).toEqual([['malicious_csrf', CROSS_SITE_EVENT]]);
+  });
+
+  it('an answer that throws or rejects before answering: the error handler’s 500, never the parser or the handler (refused all the same, one event)', async () => {
+    for (const url of ['/throws', '/rejects']) {
+      events.events.length = 0;
+      const res = await post(url, { origin: EVIL }, `a=${'x'.repeat(500)}`);
+      expect([url, res.statusCode, res.body.includes('not reached'), res.headers.connection]).toEqual([url, 500, false, 'close']);
+      expect(events.events.map((e) => e.event)).toEqual(['malicious_csrf']);
+    }
   });
 });
