@@ -116,7 +116,8 @@ export function createCsrfStages(options: CsrfStageOptions): CsrfStages {
       // No op: a default-mode token of a fallback secret, nothing to use up (`consume` settles it).
       return op == null ? null : { op };
     },
-    run: spendRun,
+    // Default mode, a token of the current secret (`check` let it through): straight on, no promise of its own.
+    run: (ctx, next) => (csrf.rotation === 'per-session' && ctx.csrfVerified && ctx.stageData?.get(spendStage) === undefined ? next(ctx) : spendRun(ctx, next)),
   };
 
   /** The response's token: queued with the after-action batch, as a claim of the slot the used token freed. */
@@ -131,11 +132,7 @@ export function createCsrfStages(options: CsrfStageOptions): CsrfStages {
 
   async function spendRun(ctx: ActionContext, next: Next): Promise<Outcome> {
     const spending = ctx.stageData?.get(spendStage) as Spending | undefined;
-    if (spending === undefined) {
-      // Default mode: a token of the current secret, which `check` let through.
-      if (csrf.rotation === 'per-session' && ctx.csrfVerified) return next(ctx);
-      throw new Error('csrf-spend stage: no token opened (the csrf stage must run before it)');
-    }
+    if (spending === undefined) throw new Error('csrf-spend stage: no token opened (the csrf stage must run before it)');
     const { spend } = spending;
     // Without a prefetch (the stage run alone) it sends the op itself.
     const result = takePrefetched(ctx, spendStage);
