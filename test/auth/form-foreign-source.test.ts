@@ -13,7 +13,7 @@ import type { Socket } from 'node:net';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SecurityEvent } from '../../src/ops/security-events.js';
-import { demoApp } from '../helpers/demo.js';
+import { demoApp, openClient } from '../helpers/demo.js';
 import { postPart } from '../helpers/partial-post.js';
 import { FAST_ARGON2 } from './harness.js';
 
@@ -159,6 +159,16 @@ describe('form routes: a foreign source is refused as CSRF before the body is re
       const { res, logged } = await post('/login', BODIES['a malformed form (not UTF-8)'] as Body, headers);
       expect([res.statusCode, logged.length]).toEqual([400, 0]);
     }
+  });
+
+  it('a listed origin of another site (CORS_ALLOWED_ORIGINS) cannot call an action either: with Sec-Fetch-Site: cross-site, 403 CSRF_TOKEN_INVALID and one malicious_csrf even with a valid cookie and token; sent same-site, it passes', async () => {
+    const client = await openClient(app);
+    const before = events.length;
+    const cross = await client.action('counter:main', 'increment', {}, { headers: { origin: LISTED_OTHER_SITE, 'sec-fetch-site': 'cross-site' } });
+    expect([cross.statusCode, (cross.json() as { code: string }).code]).toEqual([403, 'CSRF_TOKEN_INVALID']);
+    expect(events.slice(before).map((e) => [e.event, e.description])).toEqual([['malicious_csrf', 'CSRF: action refused, Sec-Fetch-Site is cross-site']]);
+    const sibling = await client.action('counter:main', 'increment', {}, { headers: { origin: LISTED_OTHER_SITE, 'sec-fetch-site': 'same-site' } });
+    expect(sibling.statusCode).toBe(200);
   });
 
   it('over a socket: a foreign text/plain post announcing 8 MiB to /login is answered 403 and the connection ended, its body unread; one malicious_csrf', async () => {
