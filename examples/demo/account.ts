@@ -2,8 +2,9 @@
  * The reference app's account pages: `GET /login` (the sign-in form, or who is signed in),
  * `POST /login` and `POST /logout` (HTML forms, CSRF-protected with the page's form token,
  * `view.formToken()`, through the auth module's browser sign-in, a foreign source refused before the
- * body is read; `/logout` answers with a redirect, refused or not), `GET /profile` with the `profile:main` component, and the
- * password recovery pages `GET /forgot-password` and `GET /reset-password`.
+ * body is read; `/logout` answers with a redirect, refused or not), `GET /profile` with the
+ * `profile:main` component, and the password recovery pages `GET /forgot-password` and
+ * `GET /reset-password`.
  *
  * The recovery forms carry `data-auth-form`: public/app.js posts them as JSON to the auth API
  * (`/api/v1/auth/forgot-password`, `/api/v1/auth/reset-password`) and shows the answer. The reset
