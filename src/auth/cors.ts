@@ -102,8 +102,8 @@ export async function registerApiCors(app: FastifyInstance, options: ApiCorsOpti
     });
 
   app.addHook('onRequest', (request, reply, done) => {
-    // An action from an origin the CSRF source check does not trust is refused as CSRF (403, before
-    // its body is read: the plugin's onRequest), which logs `malicious_csrf` naming the check: logged
+    // An action from an origin the CSRF source check does not trust is refused as CSRF (403, by the
+    // plugin or the pipeline, whatever its body), which logs `malicious_csrf` naming the check: logged
     // here too, it would be two events. These origins are the app's to configure apart from the CSRF
     // stage's (`registerAuth` and the runtime each take `allowedOrigins`): an origin the stage trusts
     // but CORS does not gets another answer, and is logged here. So the decision waits for the answer.
@@ -141,14 +141,12 @@ export async function registerApiCors(app: FastifyInstance, options: ApiCorsOpti
   });
 }
 
-/** A POST to the component action route. */
-const isAction = (request: FastifyRequest): boolean => request.method === 'POST' && pathOf(request.url) === ROUTES.action;
-
-/** The path of a request target, without its query. */
-const pathOf = (url: string): string => {
-  const query = url.indexOf('?');
-  return query === -1 ? url : url.slice(0, query);
-};
+/**
+ * A POST the router sends to the component action route: its route, not the raw target, which
+ * `/api/livecomponents/%61ction` spells otherwise (the router decodes it; the CSRF stage refused it and
+ * CORS, comparing text, logged it too: two events for one request).
+ */
+const isAction = (request: FastifyRequest): boolean => request.method === 'POST' && request.routeOptions.url === ROUTES.action;
 
 /**
  * Whether a request's `Origin` (when it has one) is one of `origins`. Requests without `Origin` pass,

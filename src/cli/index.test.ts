@@ -139,6 +139,15 @@ describe('livecomponents usage', () => {
     expect((await run(['keygen', 'extra'])).code).toBe(2);
   });
 
+  it('refuses an option that takes a value given twice (parseArgs kept the last: --user a --user b signed out b alone), exit 2, nothing run', async () => {
+    for (const args of [['revoke-sessions', '--user', 'a@example.com', '--user', 'b@example.com'], ['revoke-sessions', '--user=a@example.com', '--all', '--user', 'a@example.com'], ['move-data', '--to-database', 'postgres://a/x', '--to-database=postgres://b/y']]) {
+      const { code, out, err } = await run(args);
+      expect([code, out], args.join(' ')).toEqual([2, []]);
+      expect(err[0]).toMatch(new RegExp(`^livecomponents ${args[0]}: --(user|to-database) is given more than once; it takes one value`));
+      expect(err[1]).toMatch(/^usage: livecomponents /);
+    }
+  });
+
   it('prints help with exit 0, for the whole command and for one', async () => {
     const { code, out } = await run(['help']);
     expect([code, out]).toEqual([0, usage()]);

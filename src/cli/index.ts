@@ -179,7 +179,9 @@ async function runCommand(argv: readonly string[], io: CliIo): Promise<number> {
   }
   let values: Record<string, string | boolean | undefined>;
   try {
-    ({ values } = parseArgs({ args: [...rest], options: { ...command.options, help: { type: 'boolean', short: 'h' } }, strict: true }));
+    let tokens;
+    ({ values, tokens } = parseArgs({ args: [...rest], options: { ...command.options, help: { type: 'boolean', short: 'h' } }, strict: true, tokens: true }));
+    refuseRepeatedValues(tokens);
   } catch (error) {
     io.err(`livecomponents ${name}: ${error instanceof Error ? error.message : String(error)}`);
     io.err(`usage: livecomponents ${command.synopsis}`);
@@ -195,6 +197,19 @@ async function runCommand(argv: readonly string[], io: CliIo): Promise<number> {
   } catch (error) {
     io.err(`livecomponents ${name}: ${error instanceof Error ? error.message : String(error)}`);
     return 1;
+  }
+}
+
+/**
+ * An option that takes a value given twice: parseArgs keeps the last one, so `revoke-sessions --user a
+ * --user b` signed out b alone and said nothing of a. Every command takes one value per option.
+ */
+function refuseRepeatedValues(tokens: ReturnType<typeof parseArgs>['tokens']): void {
+  const seen = new Set<string>();
+  for (const token of tokens ?? []) {
+    if (token.kind !== 'option' || token.value === undefined) continue;
+    if (seen.has(token.name)) throw new Error(`--${token.name} is given more than once; it takes one value (run the command once per value)`);
+    seen.add(token.name);
   }
 }
 

@@ -126,4 +126,11 @@ describe('action route: a refused source is refused as CSRF, whatever the body',
     expect(res.headers['x-ratelimit-limit']).toBe('60');
     expect(events.slice(before).map((e) => e.event)).toEqual(['malicious_csrf']);
   });
+
+  it('counts one event for an action path the router decodes (/api/livecomponents/%61ction): CORS sees the route, not the text', async () => {
+    const before = events.length;
+    const res = await app.inject({ method: 'POST', url: '/api/livecomponents/%61ction', headers: { origin: EVIL, 'content-type': 'text/plain' }, payload: 'x' });
+    expect([res.statusCode, res.json().code]).toEqual([403, 'CSRF_TOKEN_INVALID']);
+    expect(events.slice(before).map((e) => e.event)).toEqual(['malicious_csrf']);
+  });
 });
