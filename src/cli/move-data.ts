@@ -80,7 +80,8 @@ async function run(args: MoveDataArgs, io: MoveDataIo): Promise<void> {
   const fromUrl = args.from?.trim() || DEFAULT_DATABASE_URL;
   const databaseUrl = args.toDatabase?.trim() || (/^postgres(ql)?:\/\//.test(io.env.DATABASE_URL?.trim() ?? '') ? io.env.DATABASE_URL?.trim() : undefined);
   const redisUrl = args.toRedis?.trim() || io.env.REDIS_URL?.trim() || undefined;
-  const keyPrefix = args.redisKeyPrefix ?? io.env.REDIS_KEY_PREFIX ?? '';
+  // Trimmed, as the app reads it (a value from an env file may end in a newline or spaces).
+  const keyPrefix = args.redisKeyPrefix?.trim() ?? io.env.REDIS_KEY_PREFIX?.trim() ?? '';
   if (databaseUrl === undefined && redisUrl === undefined) {
     throw new Refusal('nothing to move to: give --to-database postgres://… and/or --to-redis redis://… (or set DATABASE_URL to a postgres:// URL, REDIS_URL)', 2);
   }
