@@ -38,6 +38,9 @@ const FORM_LIMIT = 16_384;
 /** Where a refused sign-out leads (`afterSignOut` says why). */
 const SIGN_OUT_REFUSED = '/login?sign_out_refused';
 
+/** Where a sign-in posted from a foreign source leads (`afterSignOut` says why). */
+const SIGN_IN_REFUSED = '/login?sign_in_refused';
+
 /** `formToken`: the page's `view.formToken()`, not `view.csrfToken`, which strict mode's first action uses up. */
 function signOutForm(formToken: string): SafeHtml {
   return html`<form method="post" action="/logout" class="inline">
@@ -187,13 +190,15 @@ async function refusedPage(
 const loginTitle = (view: PageView): string => (view.user === null ? 'Sign in' : 'Account');
 
 /**
- * What `/login` says after a sign-out (`?signed_out`) or a refused one (`?sign_out_refused`, sent by
+ * What `/login` says after a sign-in posted from another site (`?sign_in_refused`: refused before
+ * its body was read), a sign-out (`?signed_out`) or a refused one (`?sign_out_refused`, sent by
  * `POST /logout` when the page's token no longer fits the session: it changed in another tab, signed
  * out and in again). Said from who is signed in now, so the page never contradicts itself: signed
  * out, whichever way it happened, the notice; still signed in, why, and that "Sign out" works now.
  */
 function afterSignOut(view: PageView, query: unknown): LoginMessage | null {
   const flags = query as Record<string, unknown>;
+  if (flags.sign_in_refused !== undefined && view.user === null) return { kind: 'error', text: 'That sign-in was sent from another site and was refused. Sign in here.' };
   if (flags.signed_out === undefined && flags.sign_out_refused === undefined) return null;
   if (view.user === null) return { kind: 'notice', text: 'You are signed out.' };
   if (flags.sign_out_refused === undefined) return null;
@@ -235,10 +240,13 @@ export async function accountPages(app: FastifyInstance, options: AccountPagesOp
   });
 
   // A post from a source the form check refuses (cross-site, a foreign Origin) is refused as CSRF
-  // before its body is read, whatever it holds: the answer of a refused token (the sign-in page, 403;
-  // the sign-out redirect) and one `malicious_csrf`, not the parser's 413, 415 or 400 and no event.
-  // Login CSRF: a foreign page must not be able to sign this browser in to an account of its choice.
-  const refusedSignIn = web.refuseForeignForms((request, reply, error) => refusedPage(app, request, reply, { type: 'error', error, headers: {} }, ''));
+  // before its body is read, whatever it holds: a redirect to `/login` saying so (sign-out: to its own
+  // refusal) and one `malicious_csrf`, not the parser's 413, 415 or 400 and no event. Login CSRF: a
+  // foreign page must not be able to sign this browser in to an account of its choice. A redirect, not
+  // the sign-in page: a cross-site POST carries no `SameSite=Lax` session cookie, so a page rendered
+  // for it (`view()`) started a session and its `Set-Cookie` replaced the browser's — any site could
+  // sign a user out. The GET the redirect leads to is a top-level navigation: it carries the cookie.
+  const refusedSignIn = web.refuseForeignForms((_request, reply) => reply.code(303).header('location', SIGN_IN_REFUSED).send());
   const refusedSignOut = web.refuseForeignForms((_request, reply) => reply.code(303).header('location', SIGN_OUT_REFUSED).send());
 
   app.post('/login', { bodyLimit: FORM_LIMIT, onRequest: refusedSignIn }, async (request, reply) => {

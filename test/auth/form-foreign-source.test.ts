@@ -1,8 +1,11 @@
 /**
  * The reference app's form routes (`POST /login`, `POST /logout`) refuse a post from a source the form
  * check refuses — `Sec-Fetch-Site: cross-site`, a foreign `Origin`, `Origin: null` cross-site — before
- * its body is read, whatever the body (`refuseForeignForms`, src/http/form-source.ts): the answer of a
- * refused token (the sign-in page, 403; the sign-out redirect, 303) and exactly one `malicious_csrf`.
+ * its body is read, whatever the body (`refuseForeignForms`, src/http/form-source.ts): a redirect
+ * (sign-in: 303 to /login?sign_in_refused; sign-out: 303 to its refusal) with no session cookie, and
+ * exactly one `malicious_csrf`. The sign-in's answer was its page (403), whose view started a session
+ * for the cookie-less cross-site post (a browser sends no SameSite=Lax cookie with it): its
+ * Set-Cookie replaced the browser's, so any site could sign a user out.
  * Before, the body parser answered first: 413 for an oversize form, 415 for `text/plain` or multipart
  * (kept alive, the body read to its end), 400 for a form that is not UTF-8, and no event; only a
  * well-formed form met the CSRF refusal. Posts from the app's own pages get what they got before.
@@ -22,7 +25,6 @@ const EVIL = 'https://evil.example';
 /** On another site, but listed in `CORS_ALLOWED_ORIGINS` (so trusted by the `Origin` check). */
 const LISTED_OTHER_SITE = 'https://admin.other-site.example';
 const FORM = 'application/x-www-form-urlencoded';
-const REFUSED_TOKEN = 'Invalid security token. Please refresh the page.';
 const CROSS_SITE_EVENT = 'Form post refused: Sec-Fetch-Site is cross-site';
 const ORIGIN_EVENT = 'Form post refused: Origin header is not a trusted origin';
 
@@ -86,11 +88,14 @@ describe('form routes: a foreign source is refused as CSRF before the body is re
 
   for (const [bodyName, body] of Object.entries(BODIES)) {
     for (const [sourceName, source] of Object.entries(SOURCES)) {
-      it(`POST /login, ${bodyName}, ${sourceName}: the sign-in page's 403 (${REFUSED_TOKEN}), one malicious_csrf`, async () => {
+      it(`POST /login, ${bodyName}, ${sourceName}: 303 to /login?sign_in_refused, no session cookie, one malicious_csrf`, async () => {
         const { res, logged } = await post('/login', body, source.headers);
-        expect([res.statusCode, res.headers['content-type'], res.headers.connection]).toEqual([403, 'text/html; charset=utf-8', body.announced ? 'close' : 'keep-alive']);
-        expect(res.body).toContain(`<p class="flash" role="alert" id="login-error" data-login-error>${REFUSED_TOKEN}</p>`);
-        expect(res.body).toContain('data-testid="login-form"');
+        expect([res.statusCode, res.headers.location, res.headers.connection, res.headers['set-cookie']]).toEqual([
+          303,
+          '/login?sign_in_refused',
+          body.announced ? 'close' : 'keep-alive',
+          undefined,
+        ]);
         expect(logged.map((e) => [e.event, e.description])).toEqual([['malicious_csrf', source.description]]);
       });
 
@@ -107,17 +112,26 @@ describe('form routes: a foreign source is refused as CSRF before the body is re
     }
   }
 
-  it('a well-formed sign-in from a foreign source: the same 403 page and one malicious_csrf (as before), its email not echoed (the body is not read)', async () => {
+  it('a cross-site sign-in post as a browser sends it (no SameSite=Lax cookie): no Set-Cookie, so the browser keeps its session', async () => {
+    const form = new URLSearchParams({ email: 'mallory@example.com', password: 'x' }).toString();
+    const res = await app.inject({ method: 'POST', url: '/login', headers: { 'content-type': FORM, origin: EVIL, 'sec-fetch-site': 'cross-site' }, payload: form });
+    expect([res.statusCode, res.headers['set-cookie']]).toEqual([303, undefined]);
+    // The signed-in session of the test's browser still acts.
+    expect((await app.inject({ method: 'GET', url: '/login', headers: { cookie } })).statusCode).toBe(200);
+  });
+
+  it('a well-formed sign-in from a foreign source: the same redirect and one malicious_csrf; the page it leads to says why', async () => {
     const page = await app.inject({ method: 'GET', url: '/login', headers: { cookie } });
     const token = /name="_csrf_token" value="([^"]+)"/.exec(page.body)?.[1] ?? '';
     const form = { type: FORM, payload: new URLSearchParams({ _csrf_token: token, email: 'mallory@example.com', password: 'x' }).toString() };
     for (const source of Object.values(SOURCES)) {
       const { res, logged } = await post('/login', form, source.headers);
-      expect([res.statusCode, res.headers.connection]).toEqual([403, 'close']);
-      expect(res.body).toContain(REFUSED_TOKEN);
-      expect(res.body).not.toContain('mallory');
+      expect([res.statusCode, res.headers.location, res.headers.connection]).toEqual([303, '/login?sign_in_refused', 'close']);
       expect(logged.map((e) => e.event)).toEqual(['malicious_csrf']);
     }
+    const shown = await app.inject({ method: 'GET', url: '/login?sign_in_refused', headers: { cookie } });
+    expect(shown.statusCode).toBe(200);
+    expect(shown.body).toContain('That sign-in was sent from another site and was refused. Sign in here.');
   });
 
   // Controls: the same bodies from the app's own page get what they got before the hook.
@@ -171,10 +185,10 @@ describe('form routes: a foreign source is refused as CSRF before the body is re
     expect(sibling.statusCode).toBe(200);
   });
 
-  it('over a socket: a foreign text/plain post announcing 8 MiB to /login is answered 403 and the connection ended, its body unread; one malicious_csrf', async () => {
+  it('over a socket: a foreign text/plain post announcing 8 MiB to /login is answered 303 and the connection ended, its body unread; one malicious_csrf', async () => {
     const before = events.length;
     const answer = await postPart(port, '/login', { 'content-type': 'text/plain', origin: EVIL, 'sec-fetch-site': 'cross-site', cookie }, sockets, 8 * 1024 * 1024);
-    expect(answer.status).toBe('HTTP/1.1 403 Forbidden');
+    expect(answer.status).toBe('HTTP/1.1 303 See Other');
     expect(answer.headers.connection).toBe('close');
     await answer.ended;
     expect(events.slice(before).map((e) => e.event)).toEqual(['malicious_csrf']);

@@ -219,8 +219,6 @@ eachEngine('browser sign-in', (engine) => {
     const cases: [Record<string, string>, Record<string, string>][] = [
       [{ email: 'ada@example.com', password: PASSWORD }, {}],
       [{ _csrf_token: other.browser.token, email: 'ada@example.com', password: PASSWORD }, {}],
-      [{ _csrf_token: browser.token, email: 'ada@example.com', password: PASSWORD }, { origin: 'https://evil.test' }],
-      [{ _csrf_token: browser.token, email: 'ada@example.com', password: PASSWORD }, { 'sec-fetch-site': 'cross-site' }],
     ];
     for (const [fields, headers] of cases) {
       const res = await form('/login', browser, fields, headers);
@@ -230,6 +228,11 @@ eachEngine('browser sign-in', (engine) => {
       expect(res.body).toContain(' aria-describedby="login-error"');
       expect(res.body).not.toContain('aria-invalid');
       expect(sessionCookieOf(res)).toBeUndefined();
+    }
+    // From another site: refused before the form is read, with a redirect to /login saying so.
+    for (const headers of [{ origin: 'https://evil.test' }, { 'sec-fetch-site': 'cross-site' }]) {
+      const res = await form('/login', browser, { _csrf_token: browser.token, email: 'ada@example.com', password: PASSWORD }, headers);
+      expect([res.statusCode, res.headers.location, sessionCookieOf(res)]).toEqual([303, '/login?sign_in_refused', undefined]);
     }
     expect(t.takeEvents()).toEqual(Array(4).fill('malicious_csrf'));
   });
