@@ -32,6 +32,7 @@ export type { LiveRuntime, RuntimeOptions, RuntimeResponse } from './runtime/ind
 export { createLiveComponents } from './runtime/setup.js';
 export type { LiveComponentsOptions } from './runtime/setup.js';
 export { livecomponents, ACTION_BODY_LIMIT } from './http/plugin.js';
+export { refuseForeignForms, type ForeignFormAnswer } from './http/form-source.js';
 export { DEFAULT_PAGE_HEADERS, ACTION_HEADERS } from './http/security-headers.js';
 export type { LiveComponentsPluginOptions, LiveComponentsDecorator } from './http/plugin.js';
 export type { PageView, ScriptOptions, UnstoredReason } from './http/page.js';

@@ -67,7 +67,10 @@ export interface LiveComponentsDecorator {
    * `Origin` against `runtime.trustedOrigins` (the action route's origins), the session against the
    * store, then the token (`runtime.csrf.verify`; strict mode spends it, so put `view.formToken()` in
    * forms). A refusal logs one security event: `session_use_after_expire` for a same-origin post of
-   * an expired or signed-out session (an old tab), `malicious_csrf` for everything else.
+   * an expired or signed-out session (an old tab), `malicious_csrf` for everything else. Its source
+   * check runs after the route's body parser: give the route `onRequest:
+   * refuseForeignForms(app.livecomponents.runtime, answer)`, so a foreign post is refused as CSRF
+   * before its body is read, whatever the body.
    * @example
    * const session = await app.livecomponents.verifyForm(request, request.body._csrf_token);
    * if (session === null) return reply.code(403).send('Refused');

@@ -230,7 +230,7 @@ eachEngine('browser sign-in', (engine) => {
       expect(sessionCookieOf(res)).toBeUndefined();
     }
     // From another site: refused before the form is read, with a redirect to /login saying so.
-    for (const headers of [{ origin: 'https://evil.test' }, { 'sec-fetch-site': 'cross-site' }]) {
+    for (const headers of [{ origin: 'https://evil.test' }, { 'sec-fetch-site': 'cross-site' }] as Record<string, string>[]) {
       const res = await form('/login', browser, { _csrf_token: browser.token, email: 'ada@example.com', password: PASSWORD }, headers);
       expect([res.statusCode, res.headers.location, sessionCookieOf(res)]).toEqual([303, '/login?sign_in_refused', undefined]);
     }
