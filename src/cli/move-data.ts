@@ -23,6 +23,7 @@ import { redisKeyPrefix } from '../ops/config-fields.js';
 import { redisTarget } from '../runtime/backends.js';
 import { createRedisStore, redisClientOf } from '../store/redis/index.js';
 import type { Store } from '../store/types.js';
+import { Refusal, type CommandIo } from './command.js';
 import { copyTables, readSourceTables, type SourceTable } from './move-data-sql.js';
 import { classify, copyToRedis, emptyCounts, KV_KINDS, SKIPPED_KINDS, type KvCounts, type KvRow } from './move-data-kv.js';
 
@@ -39,21 +40,9 @@ export interface MoveDataArgs {
   readonly dryRun?: boolean | undefined;
 }
 
-export interface MoveDataIo {
-  readonly env: Readonly<Record<string, string | undefined>>;
-  out(line: string): void;
-  err(line: string): void;
-  /** The folder relative `sqlite:` paths are resolved against. @default process.cwd() */
-  readonly cwd?: string | undefined;
+export interface MoveDataIo extends CommandIo {
   /** The clock `expires_at` is compared with. @default Date.now */
   readonly now?: () => number;
-}
-
-/** A refusal: printed as one line, exit code 1 (a usage error: 2). */
-class Refusal extends Error {
-  constructor(message: string, readonly code: 1 | 2 = 1) {
-    super(message);
-  }
 }
 
 /**

@@ -98,15 +98,7 @@ export async function endSqliteSessions(db: Kysely<DatabaseSchema>, target: Sess
   let after = SESSION_FAMILY;
   for (;;) {
     const piece = await db.transaction().execute(async (trx) => {
-      const rows = await trx
-        .selectFrom('lc_kv')
-        .select(['key', RECORD_VALUE])
-        .where('key', '>=', after)
-        .where('key', '<', PAST_SESSION_FAMILY)
-        .where('expires_at', '>', now)
-        .orderBy('key')
-        .limit(SQLITE_PIECE)
-        .execute();
+      const rows = await sessionRowsFrom(trx, after, now);
       const doomed: string[] = [];
       for (const row of rows) {
         const parsed = parseSessionKey(row.key);
@@ -126,20 +118,25 @@ export async function endSqliteSessions(db: Kysely<DatabaseSchema>, target: Sess
   }
 }
 
+/** Up to `SQLITE_PIECE` live rows of the session family in `lc_kv`, in key order from `after` (a transaction too). */
+function sessionRowsFrom(db: Kysely<DatabaseSchema>, after: string, now: number) {
+  return db
+    .selectFrom('lc_kv')
+    .select(['key', RECORD_VALUE])
+    .where('key', '>=', after)
+    .where('key', '<', PAST_SESSION_FAMILY)
+    .where('expires_at', '>', now)
+    .orderBy('key')
+    .limit(SQLITE_PIECE)
+    .execute();
+}
+
 /** The session keys (hash-tag contents) whose live record in `lc_kv` names `userId`. */
 async function sqliteSessionsOf(db: Kysely<DatabaseSchema>, userId: string, now: number): Promise<Set<string>> {
   const found = new Set<string>();
   let after = SESSION_FAMILY;
   for (;;) {
-    const rows = await db
-      .selectFrom('lc_kv')
-      .select(['key', RECORD_VALUE])
-      .where('key', '>=', after)
-      .where('key', '<', PAST_SESSION_FAMILY)
-      .where('expires_at', '>', now)
-      .orderBy('key')
-      .limit(SQLITE_PIECE)
-      .execute();
+    const rows = await sessionRowsFrom(db, after, now);
     for (const row of rows) {
       const parsed = parseSessionKey(row.key);
       if (parsed?.part === 'session' && row.value !== null && namesUser(recordUser(row.value), userId)) found.add(parsed.session);

@@ -43,6 +43,7 @@ import type { DatabaseSchema } from '../sql/schema.js';
 import { DEFAULT_DATABASE_URL, describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
 import { createRedisStore, redisClientOf } from '../store/redis/index.js';
 import type { Store } from '../store/types.js';
+import { Refusal, type CommandIo } from './command.js';
 import { checkRedisCommands, endRedisSessions, endSqliteSessions, type SessionCounts, type SessionTarget } from './revoke-sessions-kv.js';
 
 export interface RevokeSessionsArgs {
@@ -54,23 +55,12 @@ export interface RevokeSessionsArgs {
   readonly dryRun?: boolean | undefined;
 }
 
-export interface RevokeSessionsIo {
-  readonly env: Readonly<Record<string, string | undefined>>;
-  out(line: string): void;
-  err(line: string): void;
-  /** The folder relative `sqlite:` paths (and the embedded store's) are resolved against. @default process.cwd() */
-  readonly cwd?: string | undefined;
+/** `cwd`: also the folder the embedded store (`./data/livecomponents.db`) is looked for in. */
+export interface RevokeSessionsIo extends CommandIo {
   /** @default systemClock */
   readonly clock?: Clock;
   /** Where the run's security event goes. @default the app's log destination (see the module comment) */
   readonly events?: SecurityEventSink;
-}
-
-/** A refusal: printed as one line; exit code 1, or 2 for a usage error. Nothing was changed. */
-class Refusal extends Error {
-  constructor(message: string, readonly code: 1 | 2 = 1) {
-    super(message);
-  }
 }
 
 /** Users revoked per transaction: their rows are locked for its few milliseconds. */
