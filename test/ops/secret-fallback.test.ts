@@ -55,13 +55,13 @@ function cluster() {
   };
 }
 
-/** `client`'s increment on `app` with `token` (default: its latest); a 200 answer's token becomes its latest. */
-async function increment(app: FastifyInstance, client: TestClient, token = client.token): Promise<number> {
+/** `client`'s increment on `app` (of `componentId`) with `token` (default: its latest); a 200 answer's token becomes its latest. */
+async function increment(app: FastifyInstance, client: TestClient, token = client.token, componentId = 'counter:main'): Promise<number> {
   const res = await app.inject({
     method: 'POST',
     url: '/api/livecomponents/action',
     headers: { 'content-type': 'application/json', cookie: client.cookie, 'x-csrf-token': token },
-    payload: JSON.stringify({ component_id: 'counter:main', action: 'inc', params: {} }),
+    payload: JSON.stringify({ component_id: componentId, action: 'inc', params: {} }),
   });
   if (res.statusCode === 200) client.token = (res.json() as { csrf_token: string }).csrf_token;
   return res.statusCode;
@@ -115,6 +115,36 @@ describe.each(['per-session', 'per-action'] as const)('secret_fallback_used_tota
     const current = await openClient(rotated.app);
     expect(await post(current, current.token)).toBe(200);
     expect(await post(current, 'v1.forged')).toBe(403);
+    expect(await fallbackCount(rotated.metrics, 'session_secret')).toBe(1);
+  });
+});
+
+// Counted only for a request the fallback let in. The default mode counted when the CSRF stage
+// verified the token, before the prefetch looked the session up; strict mode counts once the spend
+// settles, after it: a token of the fallback whose session is gone (expired, signed out: 403) or
+// that names no known component (404) let nothing in.
+describe.each(['per-session', 'per-action'] as const)('session_secret fallback counted only for a request it let in, %s', (rotation) => {
+  it('a fallback token whose session is gone: 403, not counted', async () => {
+    const [OLD, NEW, stateKeys] = [b64(), b64(), b64()];
+    const csrf = { rotation };
+    const old = await cluster()({ stateKeys, sessionSecret: OLD, csrf });
+    // Another store: the page's session does not exist there, as after its expiry or a sign-out.
+    const rotated = await cluster()({ stateKeys, sessionSecret: NEW, sessionSecretFallbacks: [OLD], csrf });
+    const client = await openClient(old.app);
+    expect(await increment(rotated.app, client)).toBe(403);
+    expect(await fallbackCount(rotated.metrics, 'session_secret')).toBe(0);
+  });
+
+  it('a fallback token naming no known component: 404, not counted; the same token on a known action: counted once', async () => {
+    const [OLD, NEW, stateKeys] = [b64(), b64(), b64()];
+    const csrf = { rotation };
+    const instance = cluster();
+    const old = await instance({ stateKeys, sessionSecret: OLD, csrf });
+    const rotated = await instance({ stateKeys, sessionSecret: NEW, sessionSecretFallbacks: [OLD], csrf });
+    const client = await openClient(old.app);
+    expect(await increment(rotated.app, client, client.token, 'nothing:main')).toBe(404);
+    expect(await fallbackCount(rotated.metrics, 'session_secret')).toBe(0);
+    expect(await increment(rotated.app, client)).toBe(200);
     expect(await fallbackCount(rotated.metrics, 'session_secret')).toBe(1);
   });
 });
