@@ -63,6 +63,9 @@ export interface RevokeSessionsIo extends CommandIo {
   readonly events?: SecurityEventSink;
 }
 
+/** An error's message without its closing full stop, for a line that goes on after it. */
+const sentence = (error: unknown): string => (error as Error).message.replace(/\.$/, '');
+
 /** Users revoked per transaction: their rows are locked for its few milliseconds. */
 const USERS_PER_PIECE = 500;
 
@@ -129,7 +132,7 @@ async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<void
       if (client === undefined) throw new Error('the Redis store has no client');
       await checkRedisCommands(client, keyPrefix).catch((error: unknown) => {
         throw new Refusal(
-          `${redisDescription(redisUrl)}: ${(error as Error).message}: ending sessions needs SCAN, GET and UNLINK (grant the ACL user +scan +get +unlink on the app's keys); nothing was changed`,
+          `${redisDescription(redisUrl)}: ${sentence(error)}: ending sessions needs SCAN, GET and UNLINK (grant the ACL user +scan +get +unlink on the app's keys); nothing was changed`,
         );
       });
     }
@@ -252,7 +255,7 @@ async function openEmbeddedStore(url: string, cwd: string | undefined): Promise<
   } catch (error) {
     await kvDb?.destroy().catch(() => undefined);
     if (error instanceof Refusal) throw error;
-    throw new Refusal(`${where} (the embedded store): ${(error as Error).message}; nothing was changed`);
+    throw new Refusal(`${where} (the embedded store): ${sentence(error)}; nothing was changed`);
   }
 }
 
@@ -293,7 +296,7 @@ async function openRedis(url: string, keyPrefix: string): Promise<Store> {
     return store;
   } catch (error) {
     await store.close().catch(() => undefined);
-    throw new Refusal(`${redisDescription(url)}: ${(error as Error).message}; nothing was changed`);
+    throw new Refusal(`${redisDescription(url)}: ${sentence(error)}; nothing was changed`);
   }
 }
 
