@@ -55,7 +55,9 @@ const answerJson: ForeignFormAnswer = (request, reply, error) => sendError(error
  * `Connection: close` when a body was announced (Node would otherwise read it to its end). Give it
  * the answer the route gives when `verifyForm` returns `null`, so a refusal looks the same whichever
  * refused it. Any other source goes on to the parser and the route unchanged, and `verifyForm` still
- * checks its session and token.
+ * checks its session and token. A GET, HEAD or OPTIONS always goes on (a route that serves the form
+ * and takes its post may have the hook on both methods). An `answer` that returns without sending is
+ * the error handler's 500.
  * @example
  * const { runtime } = app.livecomponents;
  * app.post('/contact', { onRequest: refuseForeignForms(runtime, (request, reply) => reply.code(403).type('text/html').send(REFUSED_PAGE)) }, async (request, reply) => {
@@ -69,7 +71,9 @@ export function refuseForeignForms(runtime: LiveRuntime, answer: ForeignFormAnsw
   // A callback hook: `done` is called only for a source that goes on. A refused request never reaches
   // the parser, whether or not `answer` has finished sending by the time its promise settles.
   return function refuseForeignForm(request, reply, done) {
-    if (!formSourceRefused(runtime, request)) return done();
+    // A GET, HEAD or OPTIONS is no form post (a route serving the form and taking its post has the
+    // hook on both): a link from another site is a top-level navigation, not CSRF.
+    if (SAFE_METHODS.has(request.method) || !formSourceRefused(runtime, request)) return done();
     closeIfBodyUnread(request, reply);
     let answered: unknown;
     try {
@@ -77,13 +81,26 @@ export function refuseForeignForms(runtime: LiveRuntime, answer: ForeignFormAnsw
     } catch (error) {
       return done(asError(error));
     }
+    // An answer that did not send (the reply returned without `.send()`, a promise settled without
+    // sending) left the request hanging until a timeout: the error handler's 500 instead.
+    if (answered === reply && !reply.sent) return done(new Error(UNSENT));
     // A promise (or the reply itself: Fastify's resolves once the answer is written) that fails before
     // any of the answer was sent goes to the error handler, as a failing route would; later, the
     // response is under way and Fastify reports it.
-    Promise.resolve(answered).then(undefined, (error: unknown) => {
-      if (!reply.raw.headersSent) done(asError(error));
-    });
+    Promise.resolve(answered).then(
+      () => {
+        if (!reply.sent) done(new Error(UNSENT));
+      },
+      (error: unknown) => {
+        if (!reply.raw.headersSent) done(asError(error));
+      },
+    );
   };
 }
+
+/** Methods that never carry a form post: passed on whatever their source. */
+const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+const UNSENT = 'refuseForeignForms: the answer to a refused form post did not send a reply';
 
 const asError = (error: unknown): Error => (error instanceof Error ? error : new Error(String(error)));

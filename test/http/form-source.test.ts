@@ -41,6 +41,10 @@ describe('refuseForeignForms on an app’s own form route (verifyForm users)', (
       scope.post('/default', { onRequest: refuseForeignForms(runtime) }, async () => 'not reached');
       scope.post('/throws', { onRequest: refuseForeignForms(runtime, () => { throw new Error('answer failed'); }) }, async () => 'not reached');
       scope.post('/rejects', { onRequest: refuseForeignForms(runtime, async () => { throw new Error('answer failed'); }) }, async () => 'not reached');
+      // Forgot `.send()`: the reply is returned, never sent.
+      scope.post('/unsent', { onRequest: refuseForeignForms(runtime, (_request, reply) => reply.code(303).header('location', '/')) }, async () => 'not reached');
+      // One route for the form and its post, as many apps write it: the hook is on both methods.
+      scope.route({ method: ['GET', 'POST'], url: '/page', onRequest: refuseForeignForms(runtime, (_request, reply) => refused(reply)), handler: async (request) => (request.method === 'GET' ? 'the form' : 'posted') });
     });
     await server.ready();
   });
@@ -83,5 +87,25 @@ describe('refuseForeignForms on an app’s own form route (verifyForm users)', (
       expect([url, res.statusCode, res.body.includes('not reached'), res.headers.connection]).toEqual([url, 500, false, 'close']);
       expect(events.events.map((e) => e.event)).toEqual(['malicious_csrf']);
     }
+  });
+
+  it('an answer that resolves without sending: the error handler’s 500, not a connection left hanging until a timeout (one event)', async () => {
+    events.events.length = 0;
+    const res = await post('/unsent', { origin: EVIL }, 'a=1');
+    expect([res.statusCode, res.body.includes('not reached'), res.headers.connection]).toEqual([500, false, 'close']);
+    expect(events.events.map((e) => e.event)).toEqual(['malicious_csrf']);
+  });
+
+  it('a GET or HEAD of a route the hook is on goes on whatever its source: a link from another site is no form post (no refusal, no event); its POST is refused', async () => {
+    events.events.length = 0;
+    for (const method of ['GET', 'HEAD'] as const) {
+      const res = await server.inject({ method, url: '/page', headers: { origin: EVIL, 'sec-fetch-site': 'cross-site' } });
+      expect([method, res.statusCode]).toEqual([method, 200]);
+    }
+    expect((await server.inject({ method: 'GET', url: '/page', headers: { 'sec-fetch-site': 'cross-site' } })).body).toBe('the form');
+    expect(events.events).toEqual([]);
+    const posted = await post('/page', { 'sec-fetch-site': 'cross-site' }, 'a=1');
+    expect([posted.statusCode, posted.body]).toEqual([403, '<p>Refused</p>']);
+    expect(events.events.map((e) => [e.event, e.description])).toEqual([['malicious_csrf', CROSS_SITE_EVENT]]);
   });
 });
