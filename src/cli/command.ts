@@ -21,3 +21,18 @@ export class Refusal extends Error {
     super(message);
   }
 }
+
+/** A Redis URL (or a Cluster's seeds, comma-separated) without credentials, for a message: scheme, hosts and database. */
+export function redisDescription(url: string): string {
+  return url
+    .split(',')
+    .map((u) => {
+      try {
+        const parsed = new URL(u.trim());
+        return `${parsed.protocol}//${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`;
+      } catch {
+        return '(unparsable URL)';
+      }
+    })
+    .join(',');
+}

@@ -23,7 +23,7 @@ import { redisKeyPrefix } from '../ops/config-fields.js';
 import { redisTarget } from '../runtime/backends.js';
 import { createRedisStore, redisClientOf } from '../store/redis/index.js';
 import type { Store } from '../store/types.js';
-import { Refusal, type CommandIo } from './command.js';
+import { redisDescription, Refusal, type CommandIo } from './command.js';
 import { copyTables, readSourceTables, type SourceTable } from './move-data-sql.js';
 import { classify, copyToRedis, emptyCounts, KV_KINDS, SKIPPED_KINDS, type KvCounts, type KvRow } from './move-data-kv.js';
 
@@ -313,19 +313,4 @@ function printCounts(counts: KvCounts, expired: number, where: string, dryRun: b
   out(`move-data: key-value expired: ${expired} not moved (past their TTL)`);
   const total = Object.values(counts).reduce((n, c) => n + c.moved, 0);
   out(`move-data: ${where}: ${total} key-value records ${dryRun ? 'would be copied' : 'copied'} with the TTL each had left`);
-}
-
-/** `url` without credentials: scheme, hosts and database. */
-function redisDescription(url: string): string {
-  return url
-    .split(',')
-    .map((u) => {
-      try {
-        const parsed = new URL(u.trim());
-        return `${parsed.protocol}//${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`;
-      } catch {
-        return '(unparsable URL)';
-      }
-    })
-    .join(',');
 }

@@ -43,7 +43,7 @@ import type { DatabaseSchema } from '../sql/schema.js';
 import { DEFAULT_DATABASE_URL, describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
 import { createRedisStore, redisClientOf } from '../store/redis/index.js';
 import type { Store } from '../store/types.js';
-import { Refusal, type CommandIo } from './command.js';
+import { redisDescription, Refusal, type CommandIo } from './command.js';
 import { checkRedisCommands, endRedisSessions, endSqliteSessions, type SessionCounts, type SessionTarget } from './revoke-sessions-kv.js';
 
 export interface RevokeSessionsArgs {
@@ -298,21 +298,6 @@ async function openRedis(url: string, keyPrefix: string): Promise<Store> {
     await store.close().catch(() => undefined);
     throw new Refusal(`${redisDescription(url)}: ${sentence(error)}; nothing was changed`);
   }
-}
-
-/** `url` without credentials: scheme, hosts and database. */
-function redisDescription(url: string): string {
-  return url
-    .split(',')
-    .map((u) => {
-      try {
-        const parsed = new URL(u.trim());
-        return `${parsed.protocol}//${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`;
-      } catch {
-        return '(unparsable URL)';
-      }
-    })
-    .join(',');
 }
 
 /** Who ran it, for the event: the OS user and host (a container may have no user name). */
