@@ -137,9 +137,10 @@ describe('form routes: a foreign source is refused as CSRF before the body is re
   // Controls: the same bodies from the app's own page get what they got before the hook.
   const sameOriginLogin: Record<string, [number, string, string, string[]]> = {
     'an oversize form': [413, 'application/json; charset=utf-8', 'close', []],
-    'text/plain': [415, 'application/json; charset=utf-8', 'keep-alive', []],
+    // Another type is answered before the body is read, and the connection closed (form-body.ts).
+    'text/plain': [415, 'application/json; charset=utf-8', 'close', []],
     'a malformed form (not UTF-8)': [400, 'text/html; charset=utf-8', 'keep-alive', []],
-    multipart: [415, 'application/json; charset=utf-8', 'keep-alive', []],
+    multipart: [415, 'application/json; charset=utf-8', 'close', []],
     // No token: refused by verifyForm's token check, as before.
     'no body': [403, 'text/html; charset=utf-8', 'keep-alive', ['malicious_csrf']],
   };
@@ -192,6 +193,15 @@ describe('form routes: a foreign source is refused as CSRF before the body is re
     expect(answer.headers.connection).toBe('close');
     await answer.ended;
     expect(events.slice(before).map((e) => e.event)).toEqual(['malicious_csrf']);
+  });
+
+  it('over a socket: a text/plain post announcing 8 MiB from the app’s own page: 415, the connection ended, its body unread; no event', async () => {
+    const before = events.length;
+    const answer = await postPart(port, '/login', { 'content-type': 'text/plain', ...SAME_ORIGIN, cookie }, sockets, 8 * 1024 * 1024);
+    expect(answer.status).toBe('HTTP/1.1 415 Unsupported Media Type');
+    expect(answer.headers.connection).toBe('close');
+    await answer.ended;
+    expect(events.length - before).toBe(0);
   });
 
   it('over a socket: a cross-site form announcing 8 MiB to /logout: 303 and the connection ended; one malicious_csrf', async () => {
