@@ -1,6 +1,7 @@
 /**
  * What the operational commands that change data (`move-data`, `revoke-sessions`) share: the I/O they
- * are given, and the refusal that ends them with one line and an exit code before anything changed.
+ * are given, the refusal that ends them with one line and an exit code before anything changed, and
+ * `runCommand`, which turns a run's end into that line and code.
  */
 
 /** The environment a command reads and its two kinds of output line; `cwd` resolves relative `sqlite:` paths. */
@@ -19,6 +20,20 @@ export class Refusal extends Error {
     readonly code: 1 | 2 = 1,
   ) {
     super(message);
+  }
+}
+
+/**
+ * Runs one command's `run` and turns its end into the exit code: 0 when it returns, the code of a
+ * `Refusal` (printed as `NAME: message`), 1 for any other error (printed the same way). A code `run`
+ * returns itself (an interrupted run's, say) stands.
+ */
+export async function runCommand(name: string, io: Pick<CommandIo, 'err'>, run: () => Promise<number | void>): Promise<number> {
+  try {
+    return (await run()) ?? 0;
+  } catch (error) {
+    io.err(`${name}: ${error instanceof Error ? error.message : String(error)}`);
+    return error instanceof Refusal ? error.code : 1;
   }
 }
 

@@ -23,7 +23,7 @@ import { redisKeyPrefix } from '../ops/config-fields.js';
 import { redisTarget } from '../runtime/backends.js';
 import { createRedisStore, redisClientOf } from '../store/redis/index.js';
 import type { Store } from '../store/types.js';
-import { redisDescription, Refusal, type CommandIo } from './command.js';
+import { redisDescription, Refusal, runCommand, type CommandIo } from './command.js';
 import { copyTables, readSourceTables, type SourceTable } from './move-data-sql.js';
 import { classify, copyToRedis, emptyCounts, KV_KINDS, SKIPPED_KINDS, type KvCounts, type KvRow } from './move-data-kv.js';
 
@@ -53,13 +53,7 @@ export interface MoveDataIo extends CommandIo {
  * process.exitCode = await moveData({ from: 'sqlite:./data/livecomponents.db' }, { env: process.env, out: console.log, err: console.error });
  */
 export async function moveData(args: MoveDataArgs, io: MoveDataIo): Promise<number> {
-  try {
-    await run(args, io);
-    return 0;
-  } catch (error) {
-    io.err(`move-data: ${error instanceof Error ? error.message : String(error)}`);
-    return error instanceof Refusal ? error.code : 1;
-  }
+  return runCommand('move-data', io, () => run(args, io));
 }
 
 async function run(args: MoveDataArgs, io: MoveDataIo): Promise<void> {

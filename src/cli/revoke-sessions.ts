@@ -43,7 +43,7 @@ import type { DatabaseSchema } from '../sql/schema.js';
 import { DEFAULT_DATABASE_URL, describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
 import { createRedisStore, redisClientOf } from '../store/redis/index.js';
 import type { Store } from '../store/types.js';
-import { redisDescription, Refusal, type CommandIo } from './command.js';
+import { redisDescription, Refusal, runCommand, type CommandIo } from './command.js';
 import { checkRedisCommands, endRedisSessions, endSqliteSessions, type SessionCounts, type SessionTarget } from './revoke-sessions-kv.js';
 
 export interface RevokeSessionsArgs {
@@ -77,13 +77,7 @@ const USERS_PER_PIECE = 500;
  * process.exitCode = await revokeSessions({ all: true }, { env: process.env, out: console.log, err: console.error });
  */
 export async function revokeSessions(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<number> {
-  try {
-    await run(args, io);
-    return 0;
-  } catch (error) {
-    io.err(`revoke-sessions: ${error instanceof Error ? error.message : String(error)}`);
-    return error instanceof Refusal ? error.code : 1;
-  }
+  return runCommand('revoke-sessions', io, () => run(args, io));
 }
 
 async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<void> {
