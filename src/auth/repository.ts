@@ -19,7 +19,7 @@
  * logout-all, a password reset and the clean-up reach them like every other grant.
  */
 import { randomUUID } from 'node:crypto';
-import { PostgresAdapter, type Kysely, type Transaction } from 'kysely';
+import { PostgresAdapter, type Kysely, type Transaction, type WhereInterface } from 'kysely';
 import type { DatabaseSchema } from '../sql/schema.js';
 import { UNBOUND } from './tokens.js';
 
@@ -179,6 +179,30 @@ export function createAuthRepository(db: Kysely<DatabaseSchema>) {
     const accessResult = await access.executeTakeFirst();
     const refreshResult = await refresh.executeTakeFirst();
     return { accessTokens: Number(accessResult.numUpdatedRows), refreshTokens: Number(refreshResult.numUpdatedRows) };
+  }
+
+  /**
+   * The rows of `userIds` an operator's bulk revocation (`revokeUsers`) takes, one predicate per table
+   * for both its dry run's COUNTs and its UPDATEs, so the dry run counts exactly what the run changes:
+   * what `revokeWhere` takes (unrevoked, unexpired or expired less than `REVOKE_MARGIN_MS` before
+   * `since + REVOKE_MARGIN_MS`), bearer tokens and browser sign-ins apart, and unspent reset tokens.
+   */
+  function bulkRevocable(userIds: string[], since: number) {
+    const web = `${WEB_FAMILY_PREFIX}%`;
+    return {
+      access:
+        (isWeb: boolean) =>
+        <Q extends WhereInterface<DatabaseSchema, 'access_tokens'>>(qb: Q): Q =>
+          qb
+            .where('user_id', 'in', userIds)
+            .where('revoked_at', 'is', null)
+            .where('expires_at', '>', since)
+            .where('family_id', isWeb ? 'like' : 'not like', web) as Q,
+      refresh: <Q extends WhereInterface<DatabaseSchema, 'refresh_tokens'>>(qb: Q): Q =>
+        qb.where('user_id', 'in', userIds).where('revoked_at', 'is', null).where('expires_at', '>', since).where('family_expires_at', '>', since) as Q,
+      reset: <Q extends WhereInterface<DatabaseSchema, 'password_resets'>>(qb: Q): Q =>
+        qb.where('user_id', 'in', userIds).where('used_at', 'is', null).where('expires_at', '>', since) as Q,
+    };
   }
 
   return {
@@ -344,67 +368,22 @@ export function createAuthRepository(db: Kysely<DatabaseSchema>) {
                   .where('id', 'in', ids)
                   .execute();
               }
-              const web = `${WEB_FAMILY_PREFIX}%`;
               const count = async (query: { executeTakeFirst(): Promise<{ n: string | number | bigint } | undefined> }) => Number((await query.executeTakeFirst())?.n ?? 0);
               const changed = async (query: { executeTakeFirst(): Promise<{ numUpdatedRows: bigint }> }) => Number((await query.executeTakeFirst()).numUpdatedRows);
+              const rows = bulkRevocable(ids, since);
               if (dryRun) {
-                const accessCount = (isWeb: boolean) =>
-                  count(
-                    trx
-                      .selectFrom('access_tokens')
-                      .select((eb) => eb.fn.countAll().as('n'))
-                      .where('user_id', 'in', ids)
-                      .where('revoked_at', 'is', null)
-                      .where('expires_at', '>', since)
-                      .where('family_id', isWeb ? 'like' : 'not like', web),
-                  );
                 return {
-                  accessTokens: await accessCount(false),
-                  webSignIns: await accessCount(true),
-                  refreshTokens: await count(
-                    trx
-                      .selectFrom('refresh_tokens')
-                      .select((eb) => eb.fn.countAll().as('n'))
-                      .where('user_id', 'in', ids)
-                      .where('revoked_at', 'is', null)
-                      .where('expires_at', '>', since)
-                      .where('family_expires_at', '>', since),
-                  ),
-                  passwordResets: await count(
-                    trx
-                      .selectFrom('password_resets')
-                      .select((eb) => eb.fn.countAll().as('n'))
-                      .where('user_id', 'in', ids)
-                      .where('used_at', 'is', null)
-                      .where('expires_at', '>', since),
-                  ),
+                  accessTokens: await count(trx.selectFrom('access_tokens').select((eb) => eb.fn.countAll().as('n')).$call(rows.access(false))),
+                  webSignIns: await count(trx.selectFrom('access_tokens').select((eb) => eb.fn.countAll().as('n')).$call(rows.access(true))),
+                  refreshTokens: await count(trx.selectFrom('refresh_tokens').select((eb) => eb.fn.countAll().as('n')).$call(rows.refresh)),
+                  passwordResets: await count(trx.selectFrom('password_resets').select((eb) => eb.fn.countAll().as('n')).$call(rows.reset)),
                 };
               }
-              const revokeAccess = (isWeb: boolean) =>
-                changed(
-                  trx
-                    .updateTable('access_tokens')
-                    .set({ revoked_at: now })
-                    .where('user_id', 'in', ids)
-                    .where('revoked_at', 'is', null)
-                    .where('expires_at', '>', since)
-                    .where('family_id', isWeb ? 'like' : 'not like', web),
-                );
               return {
-                accessTokens: await revokeAccess(false),
-                webSignIns: await revokeAccess(true),
-                refreshTokens: await changed(
-                  trx
-                    .updateTable('refresh_tokens')
-                    .set({ revoked_at: now })
-                    .where('user_id', 'in', ids)
-                    .where('revoked_at', 'is', null)
-                    .where('expires_at', '>', since)
-                    .where('family_expires_at', '>', since),
-                ),
-                passwordResets: await changed(
-                  trx.updateTable('password_resets').set({ used_at: now }).where('user_id', 'in', ids).where('used_at', 'is', null).where('expires_at', '>', since),
-                ),
+                accessTokens: await changed(trx.updateTable('access_tokens').set({ revoked_at: now }).$call(rows.access(false))),
+                webSignIns: await changed(trx.updateTable('access_tokens').set({ revoked_at: now }).$call(rows.access(true))),
+                refreshTokens: await changed(trx.updateTable('refresh_tokens').set({ revoked_at: now }).$call(rows.refresh)),
+                passwordResets: await changed(trx.updateTable('password_resets').set({ used_at: now }).$call(rows.reset)),
               };
             }),
           ),
