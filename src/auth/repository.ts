@@ -184,8 +184,8 @@ export function createAuthRepository(db: Kysely<DatabaseSchema>) {
   /**
    * The rows of `userIds` an operator's bulk revocation (`revokeUsers`) takes, one predicate per table
    * for both its dry run's COUNTs and its UPDATEs, so the dry run counts exactly what the run changes:
-   * what `revokeWhere` takes (unrevoked, unexpired or expired less than `REVOKE_MARGIN_MS` before
-   * `since + REVOKE_MARGIN_MS`), bearer tokens and browser sign-ins apart, and unspent reset tokens.
+   * what `revokeWhere` takes (unrevoked, and expiring after `since`, which is now less
+   * `REVOKE_MARGIN_MS`), bearer tokens and browser sign-ins apart, and unspent reset tokens.
    */
   function bulkRevocable(userIds: string[], since: number) {
     const web = `${WEB_FAMILY_PREFIX}%`;
