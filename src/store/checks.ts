@@ -113,12 +113,12 @@ export function checkRateLimitNumbers(policy: RateLimitPolicy, nowMs: number): v
   }
 }
 
-const OPS: ReadonlySet<string> = new Set<StoreOp['op']>(['get', 'set', 'claim', 'touch', 'deleteIfEquals', 'delete', 'rateLimit', 'rateLimitPeek']);
+const OPS: ReadonlySet<string> = new Set<StoreOp['op']>(['get', 'set', 'claim', 'touch', 'deleteIfEquals', 'delete', 'rateLimit', 'rateLimitPeek', 'setIfAllowed']);
 
 /** Throws `TypeError` for an op a store must refuse before doing anything (a batch checks all first). */
 export function checkOp(op: StoreOp): void {
   if (!OPS.has(op.op)) throw new TypeError(`Unknown store op "${String(op.op)}"`);
-  if (op.op === 'set' || op.op === 'claim') checkWrite(op.key, op.value, op.ttlMs);
+  if (op.op === 'set' || op.op === 'claim' || op.op === 'setIfAllowed') checkWrite(op.key, op.value, op.ttlMs);
   else if (op.op === 'touch') checkTouch(op.key, op.ttlMs);
   else if (op.op === 'deleteIfEquals') checkCompare(op.key, op.expected);
   else if (op.op === 'rateLimit' || op.op === 'rateLimitPeek') checkRateLimitCall(op.key, op.policy, op.nowMs);
@@ -127,7 +127,17 @@ export function checkOp(op: StoreOp): void {
 
 /** The ops of a `batch`, each checked (`checkOp`) before any is sent or run, so a malformed batch changes nothing. */
 export function checkOps(ops: readonly StoreOp[]): void {
-  for (const op of ops) checkOp(op);
+  for (let i = 0; i < ops.length; i++) {
+    checkOp(ops[i] as StoreOp);
+    checkGuard(ops, i);
+  }
+}
+
+/** A `setIfAllowed` at `i` of `ops` must follow the `rateLimit` step that guards it. */
+export function checkGuard(ops: readonly StoreOp[], i: number): void {
+  if (ops[i]?.op === 'setIfAllowed' && ops[i - 1]?.op !== 'rateLimit') {
+    throw new TypeError('Store op "setIfAllowed" must come right after the "rateLimit" step that guards it, in the same batch');
+  }
 }
 
 /**

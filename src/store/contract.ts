@@ -339,6 +339,66 @@ export function runStoreContract(
       expect(await store.getMany([a, b])).toEqual([null, null]);
     });
 
+    it('setIfAllowed writes only when the rateLimit step right before it admitted: true, else false and nothing written', async () => {
+      const now = clock.now();
+      for (const algorithm of ['gcra', 'sliding-window'] as const) {
+        const [rl, a, b, held] = [key('rl'), key('a'), key('b'), key('held')];
+        await store.set(held, 'before', 60_000);
+        const policy = { algorithm, limit: 1, windowMs: 60_000 };
+        const guarded = (k: string, ttlMs = 60_000): StoreOp[] => [
+          { op: 'rateLimit', key: rl, policy, nowMs: now },
+          { op: 'setIfAllowed', key: k, value: 'v', ttlMs },
+        ];
+        const results = await store.batch([...guarded(a, SHORT_TTL), ...guarded(b), ...guarded(held)]);
+        expect(results.map((r) => (typeof r === 'object' && r !== null ? r.allowed : r)), algorithm).toEqual([true, true, false, false, false, false]);
+        expect(await store.getMany([a, b, held]), algorithm).toEqual(['v', null, 'before']);
+        // It keeps its own TTL, as `set` does.
+        await elapse(realTime ? SHORT_TTL * 2 : SHORT_TTL);
+        expect(await store.get(a), algorithm).toBeNull();
+      }
+    });
+
+    it('setIfAllowed anywhere but right after a rateLimit step rejects the batch with TypeError, before anything is written or charged', async () => {
+      const now = clock.now();
+      const policy = { algorithm: 'gcra' as const, limit: 1, windowMs: 60_000 };
+      const [rl, a, b] = [key('rl'), key('a'), key('b')];
+      const misplaced: StoreOp[][] = [
+        [{ op: 'setIfAllowed', key: a, value: 'v', ttlMs: 60_000 }],
+        [{ op: 'set', key: a, value: 'v', ttlMs: 60_000 }, { op: 'setIfAllowed', key: b, value: 'v', ttlMs: 60_000 }],
+        [{ op: 'rateLimitPeek', key: rl, policy, nowMs: now }, { op: 'setIfAllowed', key: b, value: 'v', ttlMs: 60_000 }],
+        [{ op: 'rateLimit', key: rl, policy, nowMs: now }, { op: 'get', key: a }, { op: 'setIfAllowed', key: b, value: 'v', ttlMs: 60_000 }],
+        [{ op: 'rateLimit', key: rl, policy, nowMs: now }, { op: 'setIfAllowed', key: b, value: 'v', ttlMs: 0 }],
+      ];
+      for (const ops of misplaced) await expect(store.batch(ops), JSON.stringify(ops.map((op) => op.op))).rejects.toBeInstanceOf(TypeError);
+      expect(await store.getMany([a, b])).toEqual([null, null]);
+      // The step of a refused batch charged nothing: its one request is still there, and the same
+      // write in its place (right after the step) is admitted and written.
+      const placed = await store.batch([
+        { op: 'rateLimit', key: rl, policy, nowMs: now },
+        { op: 'setIfAllowed', key: b, value: 'v', ttlMs: 60_000 },
+      ]);
+      expect([(placed[0] as { allowed: boolean }).allowed, placed[1]]).toEqual([true, true]);
+      expect(await store.getMany([a, b])).toEqual([null, 'v']);
+    });
+
+    it('setIfAllowed under 200 concurrent guarded batches: exactly the 60 admitted write', async () => {
+      const rl = key('rl');
+      const policy = { algorithm: 'gcra' as const, limit: 60, windowMs: 3_600_000 };
+      const now = clock.now();
+      const keys = Array.from({ length: 200 }, () => key('guarded'));
+      const results = await Promise.all(
+        keys.map((k) =>
+          store.batch([
+            { op: 'rateLimit', key: rl, policy, nowMs: now },
+            { op: 'setIfAllowed', key: k, value: 'v', ttlMs: 60_000 },
+          ]),
+        ),
+      );
+      expect(results.filter(([d, written]) => (d as { allowed: boolean }).allowed && written === true)).toHaveLength(60);
+      expect(results.filter(([d, written]) => !(d as { allowed: boolean }).allowed && written === false)).toHaveLength(140);
+      expect((await store.getMany(keys)).filter((v) => v === 'v')).toHaveLength(60);
+    });
+
     it('stores 1 MiB values intact', async () => {
       const k = key();
       const big = 'x'.repeat(1024 * 1024 - 1) + 'y';

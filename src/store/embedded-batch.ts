@@ -4,12 +4,16 @@
  * in `ops.ts`: how an idempotency claim becomes its result) is first offered to the store's `replace`, which does both
  * in one step when the entry holds the expected value: the results (`true`, `null`) and end state of
  * the two ops, with one lookup and no entry removed and made again. When `replace` returns false
- * (having changed nothing), the two ops run one by one as usual.
+ * (having changed nothing), the two ops run one by one as usual. A `setIfAllowed` is the `set` it
+ * guards, run only when the `rateLimit` step right before it admitted.
  */
-import type { StoreOp, StoreOpResult } from './types.js';
+import type { RateLimitDecision, StoreOp, StoreOpResult } from './types.js';
+
+/** The ops a store applies one by one; `setIfAllowed` is run here, as the `set` it guards. */
+export type PlainOp = Exclude<StoreOp, { op: 'setIfAllowed' }>;
 
 export interface EmbeddedOps {
-  apply(op: StoreOp, now: number): StoreOpResult;
+  apply(op: PlainOp, now: number): StoreOpResult;
   /** Gives `key` the `value` (expiring after `ttlMs`) only when its live entry holds `expected`; whether it did. */
   replace(key: string, expected: string, value: string, ttlMs: number, now: number): boolean;
 }
@@ -27,6 +31,11 @@ export function runBatch(ops: readonly StoreOp[], store: EmbeddedOps, now: numbe
     ) {
       results.push(true, null);
       i++;
+    } else if (op.op === 'setIfAllowed') {
+      // Checked before the batch ran: the op before it is its `rateLimit` step.
+      const allowed = (results[i - 1] as RateLimitDecision).allowed;
+      if (allowed) store.apply({ op: 'set', key: op.key, value: op.value, ttlMs: op.ttlMs }, now);
+      results.push(allowed);
     } else {
       results.push(store.apply(op, now));
     }

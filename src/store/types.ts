@@ -162,10 +162,21 @@ export type StoreOp =
    * and the same `nextMs` (0 at a full budget), or, when the step is refused, that refusal's numbers. Nothing is
    * written: any number of peeks leave the next step's decision as it was.
    */
-  | { readonly op: 'rateLimitPeek'; readonly key: string; readonly policy: RateLimitPolicy; readonly nowMs: number };
+  | { readonly op: 'rateLimitPeek'; readonly key: string; readonly policy: RateLimitPolicy; readonly nowMs: number }
+  /**
+   * A write that a rate-limit step guards: `set` of `key`, run only when the batch's op right before
+   * it, which must be a `rateLimit` step (any other place rejects the batch with a `TypeError`,
+   * before anything is written), admitted; after a refused step nothing is written. Its result:
+   * `true` when written, `false` when not. How a page view without a session stores its new session
+   * in the round trip of its new-session limit step, and a client past that limit stores nothing
+   * (src/pipeline/rate-limit/new-sessions.ts). The two keys need not share a hash tag on the embedded
+   * stores and a single Redis; on a store that splits batches by hash tag (Redis Cluster:
+   * `splitsBatchesByHashTag`) they must, else the batch rejects with a `TypeError`.
+   */
+  | { readonly op: 'setIfAllowed'; readonly key: string; readonly value: string; readonly ttlMs: number };
 
 /**
- * Per op: `get`/`claim` → `string | null`; `set`/`delete` → `null`; `touch`/`deleteIfEquals` → boolean;
+ * Per op: `get`/`claim` → `string | null`; `set`/`delete` → `null`; `touch`/`deleteIfEquals`/`setIfAllowed` → boolean;
  * `rateLimit`/`rateLimitPeek` → decision.
  */
 export type StoreOpResult = string | null | boolean | RateLimitDecision;

@@ -10,9 +10,9 @@ import { systemClock, type Clock } from '../../core/clock.js';
 import { StoreUnavailableError } from '../../core/errors.js';
 import { rateLimitPeek, rateLimitStep } from '../../pipeline/rate-limit/algorithms.js';
 import type { RateLimitDecision, RateLimitPolicy, Store, StoreOp, StoreOpResult } from '../types.js';
-import { checkCompare, checkKey, checkKeys, checkOp, checkRateLimitCall, checkTouch, checkTtl, checkWrite, sweepIntervalOf, wholeMs } from '../checks.js';
+import { checkCompare, checkGuard, checkKey, checkKeys, checkOp, checkRateLimitCall, checkTouch, checkTtl, checkWrite, sweepIntervalOf, wholeMs } from '../checks.js';
 import { keyFamily } from '../keys.js';
-import { runBatch } from '../embedded-batch.js';
+import { runBatch, type PlainOp } from '../embedded-batch.js';
 import { compact, compactIfWellFormed, expand, MIN_LENGTH, type Compact } from './compact.js';
 
 export interface MemoryStoreOptions {
@@ -154,7 +154,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   }
 
   /** One op of a batch; every op reads the same `now`. */
-  function apply(op: StoreOp, now: number): StoreOpResult {
+  function apply(op: PlainOp, now: number): StoreOpResult {
     switch (op.op) {
       case 'get':
         return get(op.key, now);
@@ -290,7 +290,10 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
         return run(
           // Check every op before running any, so a malformed batch changes nothing.
           () => {
-            for (const op of ops) checkBatchOp(op);
+            for (let i = 0; i < ops.length; i++) {
+              checkBatchOp(ops[i] as StoreOp);
+              checkGuard(ops, i);
+            }
           },
           () => runBatch(ops, embedded, clock.now()),
         );

@@ -12,7 +12,7 @@ import type { StoreOp, StoreOpResult } from '../types.js';
 import { storeClosed, type Call } from './calls.js';
 import { batchArgs, decode, type RateLimitClock } from './commands.js';
 import type { ConnectionState } from './connection-state.js';
-import { byHashTag } from './hash-tags.js';
+import { byHashTag, type HashTagGroup } from './hash-tags.js';
 import { lateBatches } from './late-batches.js';
 
 /** What a store's `batch` runs on (see `createRedisStore`). */
@@ -43,6 +43,9 @@ export function redisBatch({ client, state, call, keyOf, member, rateLimitClock 
       // slot, so the ops on one key, such as an idempotency record's compare-and-replace, stay
       // atomic together), all sent at once, each to its node.
       const groups = byHashTag(ops, keyOf);
+      // A guarded write runs in its step's script: both on one node, else it could not see the step.
+      const split = rejection(() => checkGuardsInOneTag(ops, groups));
+      if (split !== undefined) return split;
       const sent: Promise<unknown>[] = [];
       return call('batch', () =>
         Promise.all(
@@ -79,4 +82,19 @@ function decodeBatch(ops: readonly StoreOp[], replies: unknown): StoreOpResult[]
   const results: StoreOpResult[] = new Array<StoreOpResult>(ops.length);
   for (let i = 0; i < ops.length; i++) results[i] = decode(ops[i] as StoreOp, replies[i]);
   return results;
+}
+
+/**
+ * On a cluster each hash tag's ops are one script on their own node: a `setIfAllowed` must share its
+ * `rateLimit` step's tag (it then directly follows the step in that group too), else `TypeError`.
+ */
+function checkGuardsInOneTag(ops: readonly StoreOp[], groups: readonly HashTagGroup[]): void {
+  for (const { indexes } of groups) {
+    for (let j = 0; j < indexes.length; j++) {
+      const i = indexes[j] as number;
+      if (ops[i]?.op === 'setIfAllowed' && indexes[j - 1] !== i - 1) {
+        throw new TypeError('Store op "setIfAllowed" on Redis Cluster: its key must share the hash tag of the rateLimit step that guards it');
+      }
+    }
+  }
 }

@@ -66,6 +66,9 @@ export function issue<C extends ClientContext>(
       const now = timeArg(clock, op.nowMs);
       return op.policy.algorithm === 'gcra' ? target.lcGcraPeek(key, limit, windowMs, now) : target.lcSlidingWindowPeek(key, limit, windowMs, now);
     }
+    case 'setIfAllowed':
+      // Guarded by the step before it in a batch: only the batch script runs it.
+      throw new TypeError('Store op "setIfAllowed" runs only in a batch, after its rateLimit step');
   }
 }
 
@@ -80,6 +83,7 @@ export function decode(op: StoreOp, reply: unknown): StoreOpResult {
       return null;
     case 'touch':
     case 'deleteIfEquals':
+    case 'setIfAllowed':
       return reply === 1;
     case 'rateLimit':
     case 'rateLimitPeek':
@@ -148,6 +152,9 @@ export function batchArgs(
         args.push(op.policy.algorithm === 'gcra' ? BATCH_CODES.gcraPeek : BATCH_CODES.slidingWindowPeek, limit, windowMs, now);
         break;
       }
+      case 'setIfAllowed':
+        args.push(BATCH_CODES.setIfAllowed, op.value, toPx(op.ttlMs));
+        break;
     }
   }
   return args;

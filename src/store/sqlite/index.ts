@@ -40,13 +40,13 @@ import { rateLimitPeek, rateLimitStep } from '../../pipeline/rate-limit/algorith
 import { createDatabase, sqliteConnectionOf } from '../../sql/database.js';
 import { migrateToLatest } from '../../sql/migrate.js';
 import type { DatabaseSchema } from '../../sql/schema.js';
-import type { RateLimitDecision, RateLimitPolicy, Store, StoreOp, StoreOpResult } from '../types.js';
+import type { RateLimitDecision, RateLimitPolicy, Store, StoreOpResult } from '../types.js';
 import * as SQL from './statements.js';
 import { checkpointerOf } from './checkpointer.js';
 import { isBusy } from '../../sql/sqlite-lock-wait.js';
 import { createCallQueue, storeError, unavailable } from './call-queue.js';
 import { afterThisTurn } from '../after-this-turn.js';
-import { runBatch } from '../embedded-batch.js';
+import { runBatch, type PlainOp } from '../embedded-batch.js';
 import { WRITE_CHECK_KEY } from '../keys.js';
 import { checkCompare, checkKey, checkKeys, checkOps, checkRateLimitCall, checkTouch, checkWrite, rejection, sweepIntervalOf, wholeMs } from '../checks.js';
 
@@ -204,7 +204,7 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
   }
 
   /** One op of a batch (already checked); every op reads the same `now`. */
-  function apply(op: StoreOp, now: number): StoreOpResult {
+  function apply(op: PlainOp, now: number): StoreOpResult {
     switch (op.op) {
       case 'get':
         return read(op.key, now);

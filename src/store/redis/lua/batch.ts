@@ -16,9 +16,10 @@
  * KEYS[i] the key of op i. ARGV: for each op in order, its code and then its arguments:
  * `g` get · `s` value px (set) · `c` value px (claim) · `t` px (touch) · `d` expected (deleteIfEquals) ·
  * `x` delete · `r` limit windowMs nowMs (GCRA) · `w` limit windowMs nowMs member (sliding window) ·
- * `p` limit windowMs nowMs (GCRA peek) · `q` limit windowMs nowMs (sliding-window peek); nowMs may be
+ * `p` limit windowMs nowMs (GCRA peek) · `q` limit windowMs nowMs (sliding-window peek) · `a` value px
+ * (setIfAllowed: a `SET` only when the op before it, its rate-limit step, admitted); nowMs may be
  * `SERVER_TIME` (`time.ts`).
- * Returns one reply per op: the value or nil (`g`, `c`), 1|0 (`t`, `d`), 0 (`s`, `x`), or the rate-limit
+ * Returns one reply per op: the value or nil (`g`, `c`), 1|0 (`t`, `d`, `a`), 0 (`s`, `x`), or the rate-limit
  * reply {allowed, remaining, resetMs, retryAfterMs, nextMs} (`r`, `w`, `p`, `q`).
  */
 import { GCRA_FUNCTION } from './gcra.js';
@@ -38,6 +39,7 @@ export const BATCH_CODES = {
   slidingWindow: 'w',
   gcraPeek: 'p',
   slidingWindowPeek: 'q',
+  setIfAllowed: 'a',
 } as const;
 
 export const BATCH_LUA = `${NOW_FUNCTION}
@@ -95,6 +97,15 @@ while i <= #KEYS do
   elseif code == 'q' then
     out[i] = slidingWindowPeek(key, tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), nowOf(ARGV[a + 3]))
     a = a + 4
+  elseif code == 'a' then
+    local step = out[i - 1]
+    if type(step) == 'table' and step[1] == 1 then
+      redis.call('SET', key, ARGV[a + 1], 'PX', ARGV[a + 2])
+      out[i] = 1
+    else
+      out[i] = 0
+    end
+    a = a + 3
   else
     return redis.error_reply('lcBatch: unknown op code')
   end
