@@ -37,9 +37,9 @@ export function formSourceRefused(runtime: LiveRuntime, request: FastifyRequest)
 
 /**
  * The route's answer to a form post `verifyForm` would refuse for its source, given before the body is
- * read (`request.body` is `undefined`). It must answer: `reply.send(…)` (or `reply.redirect(…)`), and
- * return the reply or a promise of it. `error` is the `CSRF_TOKEN_INVALID` (403) the route's own
- * refusal would show.
+ * read (`request.body` is `undefined`). It must answer — `reply.send(…)` (or `reply.redirect(…)`) —
+ * before it returns, or before the promise it returns settles (an `async` answer). `error` is the
+ * `CSRF_TOKEN_INVALID` (403) the route's own refusal would show.
  */
 export type ForeignFormAnswer = (request: FastifyRequest, reply: FastifyReply, error: LiveError) => unknown;
 
@@ -56,8 +56,10 @@ const answerJson: ForeignFormAnswer = (request, reply, error) => sendError(error
  * the answer the route gives when `verifyForm` returns `null`, so a refusal looks the same whichever
  * refused it. Any other source goes on to the parser and the route unchanged, and `verifyForm` still
  * checks its session and token. A GET, HEAD or OPTIONS always goes on (a route that serves the form
- * and takes its post may have the hook on both methods). An `answer` that returns without sending is
- * the error handler's 500.
+ * and takes its post may have the hook on both methods). An `answer` that does not send — returns
+ * nothing or the unsent reply, synchronously or as an `async` one — or that throws or rejects before
+ * sending goes to the route's error handler (a 500): the request is never left hanging, and never
+ * goes on to the parser or the handler.
  * @example
  * const { runtime } = app.livecomponents;
  * app.post('/contact', { onRequest: refuseForeignForms(runtime, (request, reply) => reply.code(403).type('text/html').send(REFUSED_PAGE)) }, async (request, reply) => {
@@ -68,39 +70,72 @@ const answerJson: ForeignFormAnswer = (request, reply, error) => sendError(error
  * @param answer default: 403 `CSRF_TOKEN_INVALID` as JSON (PROTOCOL §3's error shape)
  */
 export function refuseForeignForms(runtime: LiveRuntime, answer: ForeignFormAnswer = answerJson): onRequestHookHandler {
-  // A callback hook: `done` is called only for a source that goes on. A refused request never reaches
-  // the parser, whether or not `answer` has finished sending by the time its promise settles.
+  // A callback hook: `done` is called only for a source that goes on, or with the error of an answer
+  // that failed or did not send. A refused request never reaches the parser or the handler.
   return function refuseForeignForm(request, reply, done) {
     // A GET, HEAD or OPTIONS is no form post (a route serving the form and taking its post has the
     // hook on both): a link from another site is a top-level navigation, not CSRF.
     if (SAFE_METHODS.has(request.method) || !formSourceRefused(runtime, request)) return done();
     closeIfBodyUnread(request, reply);
-    let answered: unknown;
-    try {
-      answered = answer(request, reply, new LiveError('CSRF_TOKEN_INVALID'));
-    } catch (error) {
-      return done(asError(error));
-    }
-    // An answer that did not send (the reply returned without `.send()`, a promise settled without
-    // sending) left the request hanging until a timeout: the error handler's 500 instead.
-    if (answered === reply && !reply.sent) return done(new Error(UNSENT));
-    // A promise (or the reply itself: Fastify's resolves once the answer is written) that fails before
-    // any of the answer was sent goes to the error handler, as a failing route would; later, the
-    // response is under way and Fastify reports it.
-    Promise.resolve(answered).then(
-      () => {
-        if (!reply.sent) done(new Error(UNSENT));
-      },
-      (error: unknown) => {
-        if (!reply.raw.headersSent) done(asError(error));
-      },
-    );
+    runAnswer(answer, request, reply, done);
   };
 }
+
+/** The parts of a reply `runAnswer` shadows while the answer runs (own properties over the prototype's). */
+type WatchedReply = Partial<Record<'send' | 'then', unknown>>;
+
+/**
+ * Runs `answer` and makes sure the request ends: an answer that sent (or started to: an app's async
+ * `onSend` hook may still hold the response) stands; one that did not — it returned nothing, or the
+ * reply without `.send()`, synchronously or as a promise — is `UNSENT`, and one that threw or rejected
+ * before sending is its error, both for the route's error handler (a 500). A failure after the answer
+ * started to send is logged: the response is under way.
+ *
+ * Two things are watched while the answer runs, as own properties of the reply, removed when it has
+ * settled: `send` (which `redirect` and the view plugins call too), since `reply.sent` is true only
+ * once the response has ended; and `then`, shadowed, because a Fastify reply is a thenable that
+ * settles once its response is written — an `async` answer returning the reply unsent
+ * (`async (request, reply) => reply.code(303)`) adopted it and never settled, and the request hung
+ * until a timeout. With `then` shadowed, its promise settles with the reply, which has not sent.
+ */
+function runAnswer(answer: ForeignFormAnswer, request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void): void {
+  const watched = reply as unknown as WatchedReply;
+  let sending = false;
+  const send = reply.send;
+  watched.send = function sendWatched(this: FastifyReply, payload?: unknown) {
+    sending = true;
+    return send.call(this, payload);
+  };
+  Object.defineProperty(watched, 'then', { value: undefined, configurable: true, writable: true });
+  const settle = (failed: boolean, error?: unknown): void => {
+    delete watched.send;
+    delete watched.then;
+    const started = sending || reply.sent || reply.raw.headersSent;
+    if (started) {
+      if (failed) request.log.error({ err: error }, 'refuseForeignForms: the answer to a refused form post failed after it started to send');
+      return;
+    }
+    done(failed ? asError(error) : new Error(UNSENT));
+  };
+  let answered: unknown;
+  try {
+    answered = answer(request, reply, new LiveError('CSRF_TOKEN_INVALID'));
+  } catch (error) {
+    return settle(true, error);
+  }
+  if (!isThenable(answered)) return settle(false);
+  Promise.resolve(answered).then(
+    () => settle(false),
+    (error: unknown) => settle(true, error),
+  );
+}
+
+const isThenable = (value: unknown): value is PromiseLike<unknown> =>
+  value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function';
 
 /** Methods that never carry a form post: passed on whatever their source. */
 const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 const UNSENT = 'refuseForeignForms: the answer to a refused form post did not send a reply';
 
-const asError = (error: unknown): Error => (error instanceof Error ? error : new Error(String(error)));
+const asError = (error: unknown): Error => (error instanceof Error ? error : new Error(`refuseForeignForms: the answer to a refused form post failed with ${String(error)}`));
