@@ -14,6 +14,7 @@
 import { type Clock, systemClock } from '../core/clock.js';
 import { addTraceFields, traceContextOf } from '../http/trace-context.js';
 import type { SecurityEvent, SecurityEventSink } from './security-events.js';
+import { guardOptionalObserver } from './observer-guard.js';
 
 /** The part of a pino logger used here. */
 export interface EventLogger {
@@ -27,8 +28,12 @@ export interface SecurityLoggerOptions {
   /** `appid` field. @default 'livecomponents' */
   appId?: string;
   clock?: Clock;
-  /** Also called for each event (metrics counters). */
-  onEvent?: (event: SecurityEvent) => void;
+  /**
+   * Also called for each event (metrics counters), after its line is written. An observer: a throw or
+   * a rejected promise from it is caught and logged on `logger` (error; the first at once, then at
+   * most one line a minute with the count since the last), never the answer of the request it was told about.
+   */
+  onEvent?: (event: SecurityEvent) => unknown;
   /**
    * Whether events carry the request's `trace_id`, `span_id` and `trace_flags` (from `traceparent`),
    * as its request log lines do; off with `serverOptions({ traceContext: false })`.
@@ -82,7 +87,9 @@ export function requestText(value: string | undefined, max: number): string | un
 }
 
 export function createSecurityLogger(options: SecurityLoggerOptions): SecurityEventSink {
-  const { logger, onEvent } = options;
+  const { logger } = options;
+  // Bound once: a hook that fails is reported on the same logger, and the request goes on.
+  const onEvent = guardOptionalObserver('onEvent', options.onEvent, { report: (message, error) => logger.error({ err: error }, message), clock: options.clock });
   const appid = options.appId ?? 'livecomponents';
   const clock = options.clock ?? systemClock;
   if (options.traceContext !== undefined && typeof options.traceContext !== 'boolean') throw new TypeError('createSecurityLogger: traceContext must be true or false');

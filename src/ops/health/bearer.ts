@@ -9,6 +9,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type {} from '../../http/plugin.js';
 import { requestInfo } from '../../http/request-info.js';
 import type { SecurityEventSink } from '../security-events.js';
+import { guardOptionalObserver, type ObserverFailureReport } from '../observer-guard.js';
 
 export type BearerResult = 'absent' | 'valid' | 'invalid';
 
@@ -18,14 +19,18 @@ export type BearerResult = 'absent' | 'valid' | 'invalid';
  * the presented token is hashed once and compared with every accepted one, each compare
  * constant-time and none skipped, so the time tells neither which one matched nor whether there
  * are two. `onPrevious` is told each time `previous` alone let a request in (the secret-fallback
- * counter: when it stays flat, the old token can go), after both compares.
+ * counter: when it stays flat, the old token can go), after both compares. An observer: its throw or
+ * rejected promise is caught and handed to `failure.report` (at most one a minute, `guardObserver`), never the
+ * request's answer.
  * @example const check = bearerChecker(process.env.METRICS_TOKEN!, process.env.METRICS_TOKEN_PREVIOUS, () => metrics.countSecretFallback('metrics_token'));
  */
 export function bearerChecker(
   token: string,
   previous?: string | undefined,
-  onPrevious?: (() => void) | undefined,
+  onPrevious?: (() => unknown) | undefined,
+  failure: { hookName: string; report?: ObserverFailureReport | undefined } = { hookName: 'onPrevious' },
 ): (authorization: string | undefined) => BearerResult {
+  const told = guardOptionalObserver(failure.hookName, onPrevious, { report: failure.report });
   const current = sha256(token);
   const prior = previous === undefined ? null : sha256(previous);
   return (authorization) => {
@@ -38,7 +43,7 @@ export function bearerChecker(
     // Both compares run whatever the first found. The tokens differ (`optionalPreviousToken`), so
     // at most one matches.
     const isPrevious = timingSafeEqual(presented, prior);
-    if (isPrevious && !isCurrent) onPrevious?.();
+    if (isPrevious && !isCurrent) told?.();
     return isCurrent || isPrevious ? 'valid' : 'invalid';
   };
 }

@@ -57,7 +57,9 @@ export interface HealthOptions {
   /**
    * Told each time `previousToken` alone let a request in: wire it to the secret-fallback counter,
    * which tells when the probe has moved to `token` and `previousToken` can go (docs/deployment.md §9).
-   * Not called for `token`, nor for a refused token. Must not throw.
+   * Not called for `token`, nor for a refused token. An observer: a throw or a rejected promise from
+   * it is caught and logged on `app.log` (error; the first at once, then at most one line a minute with
+   * the count since the last), never the request's answer.
    * @default none
    * @example registerHealth(app, { state, checks, token, previousToken, onPreviousToken: () => metrics.countSecretFallback('health_token') })
    */
@@ -95,7 +97,10 @@ export function registerHealth(app: FastifyInstance, options: HealthOptions): vo
   const token = optionalToken(WHERE, 'token', options.token);
   const previousToken = optionalPreviousToken(WHERE, token, options.previousToken);
   if (options.onPreviousToken !== undefined && typeof options.onPreviousToken !== 'function') throw new InvalidOptionError(WHERE, 'onPreviousToken must be a function');
-  const checkBearer = token === undefined ? (): BearerResult => 'absent' : bearerChecker(token, previousToken, options.onPreviousToken);
+  const checkBearer = token === undefined ? (): BearerResult => 'absent' : bearerChecker(token, previousToken, options.onPreviousToken, {
+          hookName: 'onPreviousToken',
+          report: (message, error) => app.log.error({ err: error }, message),
+        });
   const reportRefusal = tokenRefusalReporter(app, options.events, 'HEALTH_TOKEN');
   const clock = options.clock ?? systemClock;
 

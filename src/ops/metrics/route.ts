@@ -87,7 +87,10 @@ export async function registerMetricsRoute(app: FastifyInstance, options: Metric
   // Bound once: the count of scrapes still sending the previous token tells when it can go.
   const countFallback = metrics.countSecretFallback;
   const onPrevious = typeof countFallback === 'function' ? () => countFallback('metrics_token') : undefined;
-  const check = token === undefined ? null : bearerChecker(token, previousToken, onPrevious);
+  const check = token === undefined ? null : bearerChecker(token, previousToken, onPrevious, {
+          hookName: 'countSecretFallback',
+          report: (message, error) => app.log.error({ err: error }, message),
+        });
   const reportRefusal = tokenRefusalReporter(app, options.events, 'METRICS_TOKEN');
   const hostRefused = hostCheck(allowedHosts, token !== undefined);
 

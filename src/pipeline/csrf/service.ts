@@ -23,6 +23,7 @@ import type { Session } from '../../session/types.js';
 import { MAX_SESSION_ID } from '../../session/index.js';
 import type { Store, StoreOp, StoreOpResult } from '../../store/types.js';
 import { createSlotRing, stampOf, type SlotRing } from './slots.js';
+import { guardOptionalObserver, type ObserverFailureReport } from '../../ops/observer-guard.js';
 import {
   ACTION_PAYLOAD_BYTES,
   MAX_SECRET_FALLBACKS,
@@ -73,12 +74,19 @@ export interface CsrfServiceOptions {
    * action route's `open` then `settle`, in both modes: after the session is found): wire it to the
    * secret-fallback counter, which tells when the fallbacks are no longer needed. Not for a token of
    * `secret`, a forged one, a `per-action` one found `spent`, nor one `open` alone found valid (a
-   * request whose session is gone, or that names no known action). Called synchronously, so it must
-   * not throw.
+   * request whose session is gone, or that names no known action). Called synchronously. An observer:
+   * a throw or a rejected promise from it is caught and reported (`onHookFailure`), never the request's
+   * answer.
    * @default none
    * @example createCsrfService({ secret, fallbacks, onFallback: () => metrics.countSecretFallback('session_secret') })
    */
-  onFallback?: (() => void) | undefined;
+  onFallback?: (() => unknown) | undefined;
+  /**
+   * Where a failure of `onFallback` is reported: the first at once, then at most one report a minute
+   * with the count since the last (`guardObserver`).
+   * @default console.error
+   */
+  onHookFailure?: ObserverFailureReport | undefined;
   /**
    * `per-session`: any token of the session's current secret is valid until the session id changes.
    * `per-action`: tokens are single-use, at most `maxOutstanding` outstanding per session.
@@ -201,8 +209,9 @@ export function createCsrfService(options: CsrfServiceOptions): CsrfService {
   const serverSecret = Buffer.from(options.secret);
   const fallbacks = fallbackSecrets(serverSecret, options.fallbacks);
   const random = options.random ?? randomBytes;
-  const onFallback = options.onFallback;
-  if (onFallback !== undefined && typeof onFallback !== 'function') throw new TypeError('createCsrfService: onFallback must be a function');
+  if (options.onFallback !== undefined && typeof options.onFallback !== 'function') throw new TypeError('createCsrfService: onFallback must be a function');
+  // Bound once: a hook that fails is reported, and the request it observed goes on.
+  const onFallback = guardOptionalObserver("onSecretFallback('session_secret')", options.onFallback, { report: options.onHookFailure });
   const rotation = options.rotation ?? 'per-session';
   if (rotation === 'per-session') return perSession(serverSecret, fallbacks, random, onFallback);
   if (rotation !== 'per-action') throw new TypeError(`createCsrfService: unknown rotation "${String(rotation)}"`);

@@ -31,6 +31,7 @@
  */
 import type { KeyRing } from './keyring.js';
 import { sodium } from './seal-sodium.js';
+import { guardOptionalObserver, type ObserverFailureReport } from '../../ops/observer-guard.js';
 
 export { createKeyRing, loadOrCreateDevKeys, parseStateKeys, StateKey, type KeyRing } from './keyring.js';
 
@@ -104,11 +105,18 @@ export interface SealerOptions {
    * legacy plaintext aside): wire it to the secret-fallback counter, which tells when the older keys
    * are no longer read and can be removed from `LC_STATE_KEYS`. The state is sealed with the newest
    * key on its next write (or, for a page view, at once), so each stored state counts until then.
-   * Not for the newest key, nor for a blob that does not open. Called synchronously; must not throw.
+   * Not for the newest key, nor for a blob that does not open. Called synchronously. An observer: a
+   * throw or a rejected promise from it is caught and reported (`onHookFailure`), never the request's answer.
    * @default none
    * @example createSealer({ keyRing, onOlderKey: () => metrics.countSecretFallback('state_key') })
    */
-  onOlderKey?: (() => void) | undefined;
+  onOlderKey?: (() => unknown) | undefined;
+  /**
+   * Where a failure of `onOlderKey` is reported: the first at once, then at most one report a minute
+   * with the count since the last (`guardObserver`).
+   * @default console.error
+   */
+  onHookFailure?: ObserverFailureReport | undefined;
 }
 
 export interface Sealer {
@@ -137,8 +145,9 @@ const WRONG_BINDING: OpenResult = Object.freeze({ ok: false, reason: 'wrong_bind
 export function createSealer(options: SealerOptions): Sealer {
   const ring = options.keyRing;
   const acceptLegacy = options.acceptLegacyPlaintext ?? true;
-  const onOlderKey = options.onOlderKey;
-  if (onOlderKey !== undefined && typeof onOlderKey !== 'function') throw new TypeError('createSealer: onOlderKey must be a function');
+  if (options.onOlderKey !== undefined && typeof options.onOlderKey !== 'function') throw new TypeError('createSealer: onOlderKey must be a function');
+  // Bound once: a hook that fails is reported, and the request it observed goes on.
+  const onOlderKey = guardOptionalObserver("onSecretFallback('state_key')", options.onOlderKey, { report: options.onHookFailure });
   const random = options.random ?? pooledRandom(sodium.randombytes_buf, NONCE_BYTES * POOLED_NONCES);
   // Reused between calls: everything here is synchronous, so no two calls share them at once.
   let work: Buffer = Buffer.alloc(4096);
