@@ -192,6 +192,58 @@ export async function checkRedisCommands(client: Redis | Cluster, keyPrefix: str
   await client.unlink(`${keyPrefix}${WRITE_CHECK_KEY}`);
 }
 
+/** A key of this framework (src/store/keys.ts, src/auth/keys.ts) under some prefix: the prefix, the family letter, whether it is a session record. */
+const FRAMEWORK_KEY = /^([^{]*)lc:\{([a-z]+)[:}]/s;
+
+/** What a Redis holds of this framework's keys when there is none under the configured prefix. */
+export interface PrefixSurvey {
+  /** Whether any key of this framework is under the configured prefix: the app uses it. */
+  readonly inUse: boolean;
+  /** When not: per other prefix (`''`: none) holding keys of this framework, its session records. */
+  readonly elsewhere: ReadonlyMap<string, number>;
+}
+
+/**
+ * Whether `keyPrefix` is the app's: a key of this framework (`lc:{…`) under it, on any node, is enough
+ * (the walk stops at the first). When there is none, every node is SCANned for this framework's keys
+ * under any other prefix (a key prefix holds no `{`, so the prefix is what comes before the first
+ * `lc:{`), counting their session records per prefix. A wrong or missing `REDIS_KEY_PREFIX` walked an
+ * empty key range, ended no session, and said "0 ended": the operator believed everyone signed out.
+ */
+export async function surveyPrefixes(client: Redis | Cluster, keyPrefix: string): Promise<PrefixSurvey> {
+  const nodes = nodesOf(client);
+  const ours = `${globEscape(keyPrefix)}${globEscape('lc:{')}*`;
+  for (const node of nodes) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', ours, 'COUNT', SCAN_COUNT);
+      if (keys.length > 0) return { inUse: true, elsewhere: new Map() };
+      cursor = next;
+    } while (cursor !== '0');
+  }
+  const elsewhere = new Map<string, number>();
+  const records = new Set<string>();
+  for (const node of nodes) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', `*${globEscape('lc:{')}*`, 'COUNT', SCAN_COUNT);
+      cursor = next;
+      for (const key of keys) {
+        const match = FRAMEWORK_KEY.exec(key);
+        if (match === null) continue;
+        const prefix = match[1] as string;
+        if (!elsewhere.has(prefix)) elsewhere.set(prefix, 0);
+        // A key SCAN returns twice is counted once.
+        if (match[2] === 's' && parseSessionKey(key.slice(prefix.length))?.part === 'session' && !records.has(key)) {
+          records.add(key);
+          elsewhere.set(prefix, (elsewhere.get(prefix) as number) + 1);
+        }
+      }
+    } while (cursor !== '0');
+  }
+  return { inUse: false, elsewhere };
+}
+
 /**
  * The value of a session record. A key of another type there (a hash, a set: GET answers WRONGTYPE)
  * is no record, like a value that does not parse: the app cannot read it as a session either. Let

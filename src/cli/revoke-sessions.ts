@@ -44,7 +44,7 @@ import { DEFAULT_DATABASE_URL, describeDatabaseUrl, parseDatabaseUrl } from '../
 import { createRedisStore, redisClientOf } from '../store/redis/index.js';
 import type { Store } from '../store/types.js';
 import { redisDescription, Refusal, runCommand, type CommandIo } from './command.js';
-import { checkRedisCommands, endRedisSessions, endSqliteSessions, type SessionCounts, type SessionTarget } from './revoke-sessions-kv.js';
+import { checkRedisCommands, endRedisSessions, endSqliteSessions, surveyPrefixes, type PrefixSurvey, type SessionCounts, type SessionTarget } from './revoke-sessions-kv.js';
 
 export interface RevokeSessionsArgs {
   /** Every user and every session. */
@@ -106,6 +106,8 @@ async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<void
   let events: SecurityEventSink | undefined;
   /** Whom the revocation is for, once it has begun to change things. */
   let begun: string | undefined;
+  /** Said with the sessions' counts when Redis holds no session of this framework at all. */
+  let empty: string | undefined;
   try {
     // Made before anything changes: a log destination that does not parse refuses the run.
     events = dryRun ? undefined : (io.events ?? securityLog(io));
@@ -129,6 +131,7 @@ async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<void
           `${redisDescription(redisUrl)}: ${sentence(error)}: ending sessions needs SCAN, GET and UNLINK (grant the ACL user +scan +get +unlink on the app's keys); nothing was changed`,
         );
       });
+      empty = emptyStoreNote(await surveyPrefixes(client, keyPrefix), redisDescription(redisUrl), keyPrefix);
     }
     const who = target.all ? 'every user' : `user ${target.userId}`;
     out(io, `${dryRun ? 'dry run, nothing is changed: ' : ''}${who}: ${describeDatabaseUrl(databaseUrl, io.cwd)}`);
@@ -155,6 +158,7 @@ async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<void
     const ended = dryRun ? 'would be ended' : 'ended';
     const deleted = dryRun ? 'would be deleted' : 'deleted';
     out(io, `sessions in ${where}:`);
+    if (empty !== undefined) out(io, empty);
     out(io, `sessions signed in: ${sessions.signedIn} ${ended}`);
     out(io, `sessions anonymous: ${sessions.anonymous} ${ended}`);
     out(io, `component states: ${sessions.componentStates} ${deleted}`);
@@ -276,6 +280,30 @@ async function revokeTokens(repo: ReturnType<typeof createAuthRepository>, targe
     if (ids.length < USERS_PER_PIECE) return total;
     after = ids[ids.length - 1] as string;
   }
+}
+
+/** A key prefix, quoted, for a message; the empty one said plainly. */
+function prefixName(prefix: string): string {
+  return prefix === '' ? '"" (no prefix)' : JSON.stringify(prefix);
+}
+
+/**
+ * Refuses a `REDIS_KEY_PREFIX` that is not the app's — no key of this framework under it, sessions of
+ * it under other prefixes — naming those prefixes, before anything changed: the walk under a wrong
+ * prefix ended no session and the run said "0 ended". A Redis holding no session under any prefix
+ * (every session already ended, or expired) is no refusal: the line returned says so plainly.
+ */
+function emptyStoreNote(survey: PrefixSurvey, where: string, keyPrefix: string): string | undefined {
+  if (survey.inUse) return undefined;
+  const withSessions = [...survey.elsewhere].filter(([, n]) => n > 0).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  if (withSessions.length > 0) {
+    const list = withSessions.map(([prefix, n]) => `${prefixName(prefix)} (${n} ${n === 1 ? 'session' : 'sessions'})`).join(', ');
+    throw new Refusal(
+      `${where}: no key of this app under the key prefix ${prefixName(keyPrefix)} (REDIS_KEY_PREFIX), but sessions under ${list}: set REDIS_KEY_PREFIX as the app's environment sets it; nothing was changed`,
+    );
+  }
+  const others = [...survey.elsewhere.keys()].sort().map(prefixName);
+  return `none to end: no session under any key prefix in ${where}${others.length > 0 ? ` (other keys of this framework under ${others.join(', ')})` : ''}`;
 }
 
 async function openRedis(url: string, keyPrefix: string): Promise<Store> {
