@@ -8,15 +8,11 @@ import { isUtf8 } from 'node:buffer';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { LiveError } from '../../src/index.js';
 import { utf8Declared } from '../../src/http/json-body.js';
-import { closeIfBodyUnread } from '../../src/http/unread-body.js';
 
 /** A form's fields, the first of each name; no prototype, so a field named `__proto__` is just a field. */
 export type FormFields = Record<string, string>;
 
 const NOT_UTF8_MESSAGE = 'The form is not valid UTF-8 text.';
-
-/** `application/x-www-form-urlencoded`, with parameters or none: the one body type parsed here. */
-const FORM_MEDIA_TYPE = /^\s*application\/x-www-form-urlencoded\s*(?:;|$)/i;
 
 /**
  * The fields of a urlencoded body, or `null` when its bytes, or the bytes of a percent-escape, are
@@ -55,12 +51,8 @@ function decodeField(encoded: string): string | null {
  */
 export function useFormBodies(app: FastifyInstance, options: { bodyLimit: number }): void {
   app.removeAllContentTypeParsers();
-  // Another type is 415 from the parser lookup, before the body is read; Node would then read it to
-  // its end on a kept-alive connection, whatever `bodyLimit` says: close after the answer instead.
-  app.addHook('onRequest', (request, reply, done) => {
-    if (!FORM_MEDIA_TYPE.test(request.headers['content-type'] ?? '')) closeIfBodyUnread(request, reply);
-    done();
-  });
+  // Another type is 415 from the parser lookup, before the body is read: the plugin's onSend closes
+  // the connection after it, or Node would read the body to its end (src/http/unread-body.ts).
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'buffer', bodyLimit: options.bodyLimit }, (request, body, done) => {
     if (!utf8Declared(request.headers['content-type'])) return done(new LiveError('UNSUPPORTED_MEDIA_TYPE', { message: 'Forms must be UTF-8.' }), undefined);
     done(null, parseForm(body as Buffer) ?? new LiveError('INVALID_REQUEST', { message: NOT_UTF8_MESSAGE }));

@@ -23,6 +23,7 @@ import { sendError } from './error-mapping.js';
 import { ROUTED_METHODS } from './not-found.js';
 import { ACTION_BODY_LIMIT } from './plugin.js';
 import { addTraceFields, parseTraceparent, TRACEPARENT_HEADER } from './trace-context.js';
+import { bodyUnread } from './unread-body.js';
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 
@@ -284,8 +285,10 @@ export function serverOptions(options: {
       });
     },
     // And so do the URLs Fastify's router refuses (a malformed percent-encoding such as `/%`); such a
-    // reply skips the app's hooks, so the request id header is set here.
+    // reply skips the app's hooks, so the request id header is set here, and `Connection: close` for a
+    // body left unread (as the plugin's onSend does: unread-body.ts).
     frameworkErrors: (error, request, reply) => {
+      if (bodyUnread(request.raw)) reply.header('connection', 'close');
       sendError(error, request, reply.header(HEADERS.requestId, request.id));
       notifyUnrouted(request.server.server, { method: request.method, statusCode: reply.statusCode, closedConnection: null });
     },
@@ -374,6 +377,7 @@ function createNodeServer(handler: FastifyServerFactoryHandler, options: Factory
       }
     }
     if (shouldShed(monitor, req)) {
+      closeIfBodyUnread(req, res);
       const statusCode = answerShedRequest(res, requestIdOf(req));
       notifyUnrouted(server, { method: req.method ?? null, statusCode, closedConnection: null, shed: true });
       return;
@@ -417,11 +421,21 @@ function warnShedding(logger: FastifyBaseLogger | undefined, delayMs: number, ma
 
 const SLASH = 0x2f;
 
+/**
+ * `Connection: close` on an answer these handlers give themselves (load shedding, `OPTIONS *`) when
+ * it leaves a body unread, or Node would read the rest to its end (unread-body.ts). Their refusals
+ * close the connection anyway; the app's answers get it from the plugin's `onSend`.
+ */
+function closeIfBodyUnread(req: IncomingMessage, res: ServerResponse): void {
+  if (bodyUnread(req)) res.shouldKeepAlive = false;
+}
+
 /** What `OPTIONS *` (the server as a whole, RFC 9110 §9.3.7) is told the server handles. */
 const SERVER_ALLOW = [...ROUTED_METHODS, 'OPTIONS'].join(', ');
 
 /** `OPTIONS *`: 204 with the methods the server's routes may have; no route is asked (none is "*"). */
 function answerServerOptions(req: IncomingMessage, res: ServerResponse): void {
+  closeIfBodyUnread(req, res);
   res.writeHead(204, { allow: SERVER_ALLOW, [HEADERS.requestId]: requestIdOf(req) });
   res.end();
 }

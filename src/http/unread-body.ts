@@ -1,20 +1,51 @@
 /**
- * Answers given before a request's body is read (in `onRequest`: a refused source, a rate limit, a
- * media type no parser takes). Node then reads what is left of an unread body to its end on a
- * kept-alive connection, whatever the route's `bodyLimit` says: a cross-site `text/plain` post
- * announcing 64 MiB to the action route, and a foreign-Origin JSON post of 32 MiB to the auth API,
- * were read whole (probed over a socket, every byte accepted, `Connection: keep-alive`). So such an
- * answer closes the connection, as Fastify does after a parser error (413).
+ * Answers given before a request's body is read: in `onRequest` (a refused source, a rate limit), a
+ * media type no parser takes (Fastify's 415, or the not-found handler's 404/405, which Fastify runs
+ * without reading the body), an app's hook that answers, a GET page served with a body announced,
+ * `serverOptions()`' own answers (load shedding, `OPTIONS *`). Node then reads what is left of an
+ * unread body to its end on a kept-alive connection, whatever the route's `bodyLimit` says: a
+ * cross-site `text/plain` post announcing 64 MiB to the action route, a foreign-Origin JSON post of
+ * 32 MiB to the auth API, a POST of 8 MiB to a GET-only page (405) were read whole (probed over a
+ * socket, every byte accepted, `Connection: keep-alive`). So such an answer closes the connection, as
+ * Fastify does after a parser error (413): the plugin's `onSend` hook does it for every answer that
+ * passes through Fastify (`bodyUnread`), `serverOptions()`' handlers for their own.
+ *
+ * HTTP/2 (which `serverOptions()` refuses: it ends at the proxy) has no `Connection` header; a
+ * stream's unread body is the proxy's to limit.
  */
+import type { IncomingMessage } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
 /** `application/json`, with parameters or none: the one body type the action route and the auth API parse. */
 export const JSON_MEDIA_TYPE = /^\s*application\/json\s*(?:;|$)/i;
 
 /** Whether an HTTP/1 request announces a body (a length above 0, or chunks). HTTP/2 has no `Connection` header. */
+export function announcesBody(req: IncomingMessage): boolean {
+  const { headers } = req;
+  return req.httpVersionMajor === 1 && (headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && headers['content-length'] !== '0'));
+}
+
+/** `announcesBody` of a Fastify request. */
 export function bodyAnnounced(request: FastifyRequest): boolean {
-  const { headers } = request;
-  return request.raw.httpVersionMajor === 1 && (headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && headers['content-length'] !== '0'));
+  return announcesBody(request.raw);
+}
+
+/**
+ * Whether an answer to `req` now would leave part of its body on the wire for Node to read: a body
+ * was announced and Node's parser does not have all of it yet (`complete`). A body all received but
+ * not read (a small one that came with the head) is no cost: Node drops what it buffered, and the
+ * connection stays open. `readableEnded` (the body read to its end): for `inject`'s requests, which
+ * have no `complete`.
+ *
+ * Any size counts, even 10 bytes still to come: a request whose body is refused unread is a mistake
+ * or an attack (a form posted to the wrong path, a foreign post), rare enough that the client's next
+ * request paying for a new connection costs nothing that matters, while a size below which the rest is
+ * read (a length to compare, none at all for chunks) would be one more rule to get wrong.
+ *
+ * After a body was read (an action), one property read: `complete` is true.
+ */
+export function bodyUnread(req: IncomingMessage): boolean {
+  return req.complete !== true && req.readableEnded !== true && announcesBody(req);
 }
 
 /** `Connection: close` on `reply` when `request` announces a body its answer leaves unread. */
