@@ -12,6 +12,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { livecomponents } from '../../src/http/plugin.js';
 import { createMetrics, METRIC_NAMES, type Metrics, type SecretFallback } from '../../src/ops/metrics/index.js';
 import type { LiveComponentsOptions } from '../../src/runtime/setup.js';
+import { defineComponent, type ComponentDefinition } from '../../src/core/component.js';
+import { html } from '../../src/core/html.js';
 import { createMemoryStore } from '../../src/store/memory/index.js';
 import type { Store } from '../../src/store/types.js';
 import { openClient, testRuntime, tinyCounter, type TestClient } from '../helpers/demo.js';
@@ -33,12 +35,12 @@ async function fallbackCount(metrics: Metrics, secret: SecretFallback): Promise<
 }
 
 /** Instances of one app on one store: each with its own settings and metrics, a counter page on `/`, and a form route (`verifyForm`). */
-function cluster() {
+function cluster(components: readonly ComponentDefinition[] = [tinyCounter]) {
   const store = createMemoryStore({ sweepIntervalMs: 0 });
   stores.push(store);
   return async (settings: Partial<LiveComponentsOptions>) => {
     const metrics = createMetrics({ defaultMetrics: false });
-    const runtime = await testRuntime([tinyCounter], store, { ...settings, onSecretFallback: metrics.countSecretFallback });
+    const runtime = await testRuntime(components, store, { ...settings, onSecretFallback: metrics.countSecretFallback });
     const app = Fastify();
     servers.push(app);
     await app.register(livecomponents, { runtime });
@@ -56,12 +58,12 @@ function cluster() {
 }
 
 /** `client`'s increment on `app` (of `componentId`) with `token` (default: its latest); a 200 answer's token becomes its latest. */
-async function increment(app: FastifyInstance, client: TestClient, token = client.token, componentId = 'counter:main'): Promise<number> {
+async function increment(app: FastifyInstance, client: TestClient, token = client.token, componentId = 'counter:main', action = 'inc'): Promise<number> {
   const res = await app.inject({
     method: 'POST',
     url: '/api/livecomponents/action',
     headers: { 'content-type': 'application/json', cookie: client.cookie, 'x-csrf-token': token },
-    payload: JSON.stringify({ component_id: componentId, action: 'inc', params: {} }),
+    payload: JSON.stringify({ component_id: componentId, action, params: {} }),
   });
   if (res.statusCode === 200) client.token = (res.json() as { csrf_token: string }).csrf_token;
   return res.statusCode;
@@ -175,5 +177,54 @@ describe('secret_fallback_used_total{secret="state_key"}', () => {
     expect(await increment(newOnly.app, lost)).toBe(409);
     expect([await fallbackCount(rotated.metrics, 'state_key'), await fallbackCount(newOnly.metrics, 'state_key')]).toEqual([2, 0]);
     expect(await fallbackCount(rotated.metrics, 'session_secret')).toBe(0);
+  });
+
+  // The counter counts requests that needed the older key; every such request re-seals the state it
+  // opened, so each stored state counts once and the counter stops moving once none is left (the
+  // runbook's "wait until it stops moving"). Before, an action that wrote nothing (refused by its
+  // authorization, failed) re-sealed nothing, and each one counted again, for as long as the page
+  // kept trying: the counter never went flat.
+  it.each([
+    ['refused by its authorization (401 UNAUTHENTICATED: no user)', 'deny', 401],
+    ['that throws (500 INTERNAL_ERROR)', 'fail', 500],
+  ])('an action %s re-seals the state it opened with the older key: 3 such actions count 1, and the state opens on an instance without the old key', async (_what, action, status) => {
+    const guarded = defineComponent({
+      name: 'counter',
+      initialState: { n: 0 },
+      publicState: ['n'],
+      actions: {
+        inc: { run: (s) => ({ n: s.n + 1 }) },
+        deny: { authorize: () => false, run: (s) => ({ n: s.n + 100 }) },
+        fail: {
+          run: (): { n: number } => {
+            throw new Error('action broke');
+          },
+        },
+      },
+      render: (s) => html`<i>${s.n}</i>`,
+    });
+    const [secret, oldKey, newKey] = [b64(), b64(), b64()];
+    const instance = cluster([guarded]);
+    const old = await instance({ sessionSecret: secret, stateKeys: oldKey });
+    const rotated = await instance({ sessionSecret: secret, stateKeys: `${newKey},${oldKey}` });
+    const newOnly = await instance({ sessionSecret: secret, stateKeys: newKey });
+    const client = await openClient(old.app);
+    expect(await increment(old.app, client)).toBe(200); // n = 1, sealed with the old key
+    const refused = [];
+    for (let i = 0; i < 3; i++) refused.push(await increment(rotated.app, client, client.token, 'counter:main', action));
+    expect(refused).toEqual([status, status, status]);
+    expect(await fallbackCount(rotated.metrics, 'state_key')).toBe(1);
+    // Sealed with the new key by the first of them, its content unchanged: the instance that lost the
+    // old key opens it (not 409 STATE_INVALID), and its action goes on from n = 1.
+    const res = await newOnly.app.inject({
+      method: 'POST',
+      url: '/api/livecomponents/action',
+      headers: { 'content-type': 'application/json', cookie: client.cookie, 'x-csrf-token': client.token },
+      payload: JSON.stringify({ component_id: 'counter:main', action: 'inc', params: {} }),
+    });
+    expect([res.statusCode, (res.json() as { state?: unknown }).state]).toEqual([200, { n: 2 }]);
+    expect([await fallbackCount(rotated.metrics, 'state_key'), await fallbackCount(newOnly.metrics, 'state_key'), await fallbackCount(old.metrics, 'state_key')]).toEqual([
+      1, 0, 0,
+    ]);
   });
 });

@@ -2,7 +2,8 @@
  * The state stage: loads the instance's sealed state before `authorize` and the action, and seals
  * and stores the new state after a successful action — only then, so a failure never leaves a
  * partial write. State opened with a retired key or stored as legacy plaintext is re-sealed with
- * the newest key on this write. State of an earlier version of the component's state shape is
+ * the newest key on this write, or, for an action that writes nothing (refused after the state was
+ * read, or failed), by a compare-and-replace of its own in the same batch. State of an earlier version of the component's state shape is
  * migrated (`./migrate.ts`) before `authorize` and the action see it, and stored in the current
  * version by the action's write; one of a later version, or whose migration throws, fails the
  * action (500, logged) and stays as it is.
@@ -40,15 +41,31 @@ export function createStateStage(options: { states: StateRepository; events: Sec
         return fail(new LiveError('STATE_INVALID'));
       }
       const version = stateVersionOf(ctx.component);
+      // Opened with an older key (or legacy plaintext): sealed again with the newest even when the
+      // action writes nothing (refused by its authorization or validation, or failed). Else each such action opened it with the older key again, and counted again
+      // (`onOlderKey`, the `state_key` fallback counter): a state only ever read by refused actions
+      // kept the counter moving for good, and the key could never be dropped by it.
+      const reseal = loaded.needsReseal ? loaded : null;
       // Thrown (a 500 the runtime logs) before anything runs on it: the stored state stays.
       ctx.state = loaded.version === version ? loaded.state : migrateState(ctx.component, componentId, loaded.state, loaded.version);
-      const outcome = await next(ctx);
-      if (outcome.type !== 'ok') return outcome;
-      const { nextState } = outcome.result;
+      let outcome;
+      try {
+        outcome = await next(ctx);
+      } catch (error) {
+        // The after-action batch still goes (prefetch); without one, the 500 is not delayed for it.
+        if (reseal !== null && ctx.deferred) ctx.deferred.push(...states.resealOps(ctx.session, componentId, reseal.blob, reseal.state, reseal.version));
+        throw error;
+      }
+      const nextState = outcome.type === 'ok' ? outcome.result.nextState : undefined;
       if (nextState !== undefined) {
         if (ctx.deferred) ctx.deferred.push(states.saveOp(ctx.session, componentId, nextState, version));
         else await states.save(ctx.session, componentId, nextState, version);
+      } else if (reseal !== null) {
+        const ops = states.resealOps(ctx.session, componentId, reseal.blob, reseal.state, reseal.version);
+        if (ctx.deferred) ctx.deferred.push(...ops);
+        else if (ops.length !== 0) await states.replace(ctx.session, componentId, reseal.blob, reseal.state, reseal.version);
       }
+      if (outcome.type !== 'ok') return outcome;
       return { type: 'ok', result: withoutNextState(outcome.result) };
     },
   };

@@ -50,6 +50,13 @@ export interface StateRepository {
    */
   replace(session: Session, componentId: string, blob: string, state: StateShape, version?: number): Promise<boolean>;
   /**
+   * The writes that seal `state` (stored as `blob`, with `version`) again with the newest key, only if
+   * the instance's state is still `blob` (compare-and-replace), for a batched round trip: for state
+   * opened with an older key (`needsReseal`) by an action that writes nothing (refused, failed, or
+   * leaving the state as it was). Empty when `state` is over `maxStateBytes` (it stays as it is).
+   */
+  resealOps(session: Session, componentId: string, blob: string, state: StateShape, version: number): StoreOp[];
+  /**
    * Deletes the instance's state if it is still `blob` (compare-and-delete: a state written
    * meanwhile stays); the next page view mounts the instance afresh.
    */
@@ -164,6 +171,16 @@ export function createStateRepository(options: StateRepositoryOptions): StateRep
     },
     async replace(session, componentId, blob, state, version) {
       return storeIfUnchanged(storeKeys.componentState(session.key, componentId), blob, encode(session, componentId, state, version));
+    },
+    resealOps(session, componentId, blob, state, version) {
+      let value: string;
+      try {
+        value = encode(session, componentId, state, version);
+      } catch (error) {
+        if (error instanceof LiveError) return []; // over a since-lowered maxStateBytes: kept as it is
+        throw error;
+      }
+      return compareAndReplace(storeKeys.componentState(session.key, componentId), blob, value, ttlMs);
     },
     async discard(session, componentId, blob) {
       await store.deleteIfEquals(storeKeys.componentState(session.key, componentId), blob);
