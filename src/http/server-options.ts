@@ -329,7 +329,8 @@ interface ConnectionCaps {
  * a request target that is neither a path nor absolute-form (`toOriginForm`), which Fastify's router
  * would serve as if it began with '/'. All are 400 `INVALID_REQUEST` in PROTOCOL's shape, close the
  * connection, and reach no route or hook. `OPTIONS *` is answered here (204, `Allow`), and a CONNECT
- * (which Node would close without a word) 405 `METHOD_NOT_ALLOWED` in the same shape.
+ * (which Node would close without a word) 405 `METHOD_NOT_ALLOWED` in the same shape. A request with
+ * `Expect: 100-continue` gets its `100 Continue` only once its body is read (`continueOnRead`).
  */
 function createNodeServer(handler: FastifyServerFactoryHandler, options: FactoryOptions, caps: ConnectionCaps): Server {
   /**
@@ -394,6 +395,12 @@ function createNodeServer(handler: FastifyServerFactoryHandler, options: Factory
   const handshakeTimeout = options.connectionTimeout > 0 ? { handshakeTimeout: options.connectionTimeout } : {};
   const server: Server = tls ? createHttpsServer({ ...options.http, ...handshakeTimeout, ...tls }, handle) : createServer(options.http ?? {}, handle);
   server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => refuse(req, res, 'The Expect header asks for something this server does not do.'));
+  // `Expect: 100-continue`: without a listener Node answers `100 Continue` on arrival, before any
+  // hook, inviting the body of a request about to be refused. Here it waits for the body's first read.
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    continueOnRead(req, res);
+    handle(req, res);
+  });
   // A CONNECT (a tunnel through a proxy) gets the bare socket; with no listener Node closes it silently.
   server.on('connect', (req: IncomingMessage, socket: Socket) => {
     const statusCode = answerConnect(socket, requestIdOf(req), SERVER_ALLOW);
@@ -420,6 +427,28 @@ function warnShedding(logger: FastifyBaseLogger | undefined, delayMs: number, ma
 }
 
 const SLASH = 0x2f;
+
+/**
+ * Sends a request's `100 Continue` (it came with `Expect: 100-continue`) when its body is first read
+ * — by its route's parser or the app's own stream — and not before: a refusal before then (a source
+ * refused in `onRequest`, a media type no parser takes, 404, load shedding) is the final answer, with
+ * no 100, and the client need not send the body at all. Node closes the connection after such an
+ * answer (it does whenever a request that expected a 100 is answered without one), and the body of a
+ * client that sends it anyway (curl does after a second) goes with it. A body that arrives without
+ * waiting (the client sent it with the head) is read as usual, and the 100 then goes out only if the
+ * read begins before all of it is in (no harm: RFC 9110 §10.1.1 lets a client take it either way).
+ * One own `_read` per such request, put back at the first read; the action route's requests do not
+ * come this way (browsers never send `Expect`).
+ */
+function continueOnRead(req: IncomingMessage, res: ServerResponse): void {
+  const read = req._read;
+  req._read = function readAfterContinue(this: IncomingMessage, size: number): void {
+    this._read = read;
+    // Never after the final answer's head: Node reads what is left of a body to drop it (`_dump`).
+    if (!res.headersSent) res.writeContinue();
+    read.call(this, size);
+  };
+}
 
 /**
  * `Connection: close` on an answer these handlers give themselves (load shedding, `OPTIONS *`) when
