@@ -48,7 +48,11 @@ export function bodyUnread(req: IncomingMessage): boolean {
   return req.complete !== true && req.readableEnded !== true && announcesBody(req);
 }
 
-/** `Connection: close` on `reply` when `request` announces a body its answer leaves unread. */
+/**
+ * `Connection: close` on `reply` when `request` announces a body its answer leaves unread. For hooks
+ * that may run in an app without the plugin (the auth API, `refuseForeignForms`): with it, its
+ * `onSend` closes the connection after any such answer already.
+ */
 export function closeIfBodyUnread(request: FastifyRequest, reply: FastifyReply): void {
   if (bodyAnnounced(request)) reply.header('connection', 'close');
 }
