@@ -4,7 +4,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { createLiveComponents, html, livecomponents, notFoundHandler, serverOptions, type LiveComponentsOptions } from '../../src/index.js';
 import { loadSecrets } from '../../src/runtime/setup.js';
-import { sendError } from '../../src/http/error-mapping.js';
+import { pageHeadersOf } from '../../src/http/security-headers.js';
 import { loadConfig, newSessionLimitOf, type AppConfig } from '../../src/ops/config.js';
 import { openBackends, type Backends } from '../../src/runtime/backends.js';
 import { createSecurityLogger } from '../../src/ops/security-logger.js';
@@ -23,6 +23,7 @@ import { layout } from './layout.js';
 import { registerAssets } from './assets.js';
 import { createAccounts, mailTransportFor, registerAuth, type RegisterAuthOptions } from '../../src/auth/index.js';
 import { accountPages } from './account.js';
+import { errorHandlerWithPages, notFoundHandlerWithPages } from './error-page.js';
 import { createProfile } from './components/profile.js';
 
 export const demoComponents = [counter, order, payment] as const;
@@ -62,6 +63,12 @@ export const DEMO_CONTENT_SECURITY_POLICY = [
   "frame-ancestors 'self'",
   "form-action 'self'",
 ].join('; ');
+
+/** The plugin's `pageHeaders`: the policy above over the framework's page headers. */
+const DEMO_PAGE_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'content-security-policy': DEMO_CONTENT_SECURITY_POLICY });
+
+/** The headers every page gets (`pageHeadersOf`, as the plugin makes them): the error page's too. */
+const DEMO_PAGE_HEADERS_SET = pageHeadersOf(DEMO_PAGE_HEADERS);
 
 /** A message logged again only this long after, while Redis keeps failing the same way. */
 const REDIS_ERROR_REPEAT_MS = 60_000;
@@ -127,8 +134,12 @@ export async function createDemoApp(options: DemoAppOptions = {}): Promise<Fasti
   // First: a route takes the error handler its plugin had when the plugin finished loading, so
   // plugins registered before these lines (CORS's preflight route, the account pages) would answer
   // Fastify's own error shape and FST_ codes instead of PROTOCOL's.
-  app.setNotFoundHandler(notFoundHandler(app));
-  app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
+  //
+  // A person in a browser gets an HTML page saying what happened (a 429 past NEW_SESSION_LIMIT: how
+  // long to wait), with the JSON answer's status and headers; the API and clients that do not ask for
+  // HTML get PROTOCOL §3's JSON, as before. The rule (the path, then `Accept`) and why: error-page.ts.
+  app.setNotFoundHandler(notFoundHandlerWithPages(DEMO_PAGE_HEADERS_SET, notFoundHandler(app)));
+  app.setErrorHandler(errorHandlerWithPages(DEMO_PAGE_HEADERS_SET));
   // Why Redis cannot be reached (WRONGPASS, a TLS handshake, a cluster URL on a single Redis…): the
   // store reconnects every second and requests only say "not connected", so it is logged here, once.
   const redisErrors = redisErrorLog(app.log);
@@ -211,7 +222,7 @@ async function assemble(app: FastifyInstance, { config, options, backends, secre
     runtime.close();
     if (runtime.store !== backends.store) await runtime.store.close();
   });
-  await app.register(livecomponents, { runtime, secureCookies: config.secureCookies, pageHeaders: { 'content-security-policy': DEMO_CONTENT_SECURITY_POLICY } });
+  await app.register(livecomponents, { runtime, secureCookies: config.secureCookies, pageHeaders: DEMO_PAGE_HEADERS });
   const auth = await registerAuth(app, {
     db: backends.db,
     store: runtime.store,

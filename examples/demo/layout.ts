@@ -1,7 +1,8 @@
 import { html, trustedUrl, type PageView, type SafeHtml } from '../../src/index.js';
 import { assetUrl } from './assets.js';
 
-const NAV = [
+/** The navigation's pages, in their order (the error page shows them too). */
+export const NAV = [
   ['/', 'Counter'],
   ['/orders', 'Orders'],
   ['/payment', 'Payment'],
@@ -14,6 +15,14 @@ export interface LayoutPage {
   body: SafeHtml;
 }
 
+/**
+ * Every page's icon and stylesheet, shared with the error page (error-page.ts), which has no view and
+ * runs no script. An icon of its own, so browsers do not ask for /favicon.ico (a 404 in every first
+ * visit's console); files, as the pages' policy (app.ts) refuses a `data:` icon and inline style.
+ */
+export const STYLE_LINKS: SafeHtml = html`<link rel="icon" href="${trustedUrl(assetUrl('icon.svg'))}" type="image/svg+xml">
+<link rel="stylesheet" href="${trustedUrl(assetUrl('app.css'))}">`;
+
 const current = (href: string, path: string): SafeHtml | null => (href === path ? html`aria-current="page"` : null);
 
 /** The reference app's page frame: navigation (with "Sign in" or the signed-in account), the content, a line for errors. */
@@ -24,10 +33,7 @@ export function layout(view: PageView, page: LayoutPage): string {
       : html`<a href="/login" ${current('/login', page.path)} data-nav-account title="Account">${view.user.email}</a>`;
   return view.document({
     title: `${page.title} · LiveComponents`,
-    // An icon of its own, so browsers do not ask for /favicon.ico (a 404 in every first visit's
-    // console); a file, as the policy refuses a `data:` one (img-src 'self').
-    head: html`<link rel="icon" href="${trustedUrl(assetUrl('icon.svg'))}" type="image/svg+xml">
-<link rel="stylesheet" href="${trustedUrl(assetUrl('app.css'))}">
+    head: html`${STYLE_LINKS}
 <script type="module" src="${trustedUrl(assetUrl('app.js'))}"></script>`,
     body: html`<header><nav>
   <a class="brand" href="/">LiveComponents</a>
