@@ -62,7 +62,7 @@ export function renderSite(template: string, v: SiteValues): string {
     text,
     /^(\s*)(add_header Strict-Transport-Security .*)$/,
     '$1$2\n$1add_header X-Upstream $upstream_addr always;',
-    3, // the server's, and those the 413 and the per-address 429 repeat
+    4, // the server's, and those the 413, the per-address 429 and the upstream's 503 repeat
   );
   return text;
 }
