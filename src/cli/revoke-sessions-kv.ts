@@ -35,6 +35,24 @@ export function emptySessionCounts(): SessionCounts {
   return { signedIn: 0, anonymous: 0, componentStates: 0, csrfNonces: 0 };
 }
 
+/** The signal a run was asked to stop by (SIGINT, SIGTERM), once it was; asked at each safe point. */
+export type StopCheck = () => NodeJS.Signals | undefined;
+
+const NEVER: StopCheck = () => undefined;
+
+/** Thrown at a safe point (between two pieces, nothing half-written) of a run asked to stop. */
+export class Interrupted extends Error {
+  constructor(readonly signal: NodeJS.Signals) {
+    super(`interrupted by ${signal}`);
+  }
+}
+
+/** Throws `Interrupted` when the run was asked to stop. */
+export function stopIfAsked(stop: StopCheck): void {
+  const signal = stop();
+  if (signal !== undefined) throw new Interrupted(signal);
+}
+
 /** The first key of the sessions' family and the first one past it (`;` follows `:`). */
 const SESSION_FAMILY = 'lc:{s:';
 const PAST_SESSION_FAMILY = 'lc:{s;';
@@ -90,13 +108,22 @@ const RECORD_VALUE = sql<string | null>`case when substr(key, -8) = ':session' t
  * absent already, and the store's sweep deletes it). Walks the sessions' key range in pieces, each
  * read and deleted in one short write transaction, so the app sharing the file waits milliseconds at
  * most. With one user: a first walk finds that user's session records, a second deletes their keys.
+ * Counts into `counts` as each piece commits; `stop` is asked before each piece (`Interrupted`).
  */
-export async function endSqliteSessions(db: Kysely<DatabaseSchema>, target: SessionTarget, now: number, dryRun: boolean): Promise<SessionCounts> {
-  const counts = emptySessionCounts();
-  const owned = target.all ? null : await sqliteSessionsOf(db, target.userId, now);
+export async function endSqliteSessions(
+  db: Kysely<DatabaseSchema>,
+  target: SessionTarget,
+  now: number,
+  dryRun: boolean,
+  counts: SessionCounts = emptySessionCounts(),
+  stop: StopCheck = NEVER,
+): Promise<SessionCounts> {
+  const owned = target.all ? null : await sqliteSessionsOf(db, target.userId, now, stop);
   if (owned !== null && owned.size === 0) return counts;
   let after = SESSION_FAMILY;
   for (;;) {
+    stopIfAsked(stop);
+    const pieceCounts = emptySessionCounts();
     const piece = await db.transaction().execute(async (trx) => {
       const rows = await sessionRowsFrom(trx, after, now);
       const doomed: string[] = [];
@@ -104,12 +131,13 @@ export async function endSqliteSessions(db: Kysely<DatabaseSchema>, target: Sess
         const parsed = parseSessionKey(row.key);
         if (parsed === null || parsed.part === 'lock' || parsed.part === 'other') continue;
         if (owned !== null && !owned.has(parsed.session)) continue;
-        countKey(counts, parsed.part, parsed.part === 'session' && row.value !== null ? recordUser(row.value) : undefined);
+        countKey(pieceCounts, parsed.part, parsed.part === 'session' && row.value !== null ? recordUser(row.value) : undefined);
         doomed.push(row.key);
       }
       if (!dryRun && doomed.length > 0) await trx.deleteFrom('lc_kv').where('key', 'in', doomed).execute();
       return rows;
     });
+    addCounts(counts, pieceCounts);
     if (piece.length < SQLITE_PIECE) return counts;
     // Past the last key read: `>=` on the next key up (the key plus the lowest character).
     after = `${(piece[piece.length - 1] as { key: string }).key}\u0000`;
@@ -131,11 +159,19 @@ function sessionRowsFrom(db: Kysely<DatabaseSchema>, after: string, now: number)
     .execute();
 }
 
+function addCounts(total: SessionCounts, piece: SessionCounts): void {
+  total.signedIn += piece.signedIn;
+  total.anonymous += piece.anonymous;
+  total.componentStates += piece.componentStates;
+  total.csrfNonces += piece.csrfNonces;
+}
+
 /** The session keys (hash-tag contents) whose live record in `lc_kv` names `userId`. */
-async function sqliteSessionsOf(db: Kysely<DatabaseSchema>, userId: string, now: number): Promise<Set<string>> {
+async function sqliteSessionsOf(db: Kysely<DatabaseSchema>, userId: string, now: number, stop: StopCheck): Promise<Set<string>> {
   const found = new Set<string>();
   let after = SESSION_FAMILY;
   for (;;) {
+    stopIfAsked(stop);
     const rows = await sessionRowsFrom(db, after, now);
     for (const row of rows) {
       const parsed = parseSessionKey(row.key);
@@ -167,10 +203,11 @@ function nodesOf(client: Redis | Cluster): Redis[] {
  * every key present for the whole walk at least once (a key may come twice: `visit` must not mind);
  * a key written during the walk may or may not come.
  */
-async function scanSessions(node: Redis, keyPrefix: string, visit: (keys: string[]) => Promise<void>): Promise<void> {
+async function scanSessions(node: Redis, keyPrefix: string, visit: (keys: string[]) => Promise<void>, stop: StopCheck): Promise<void> {
   const pattern = `${globEscape(keyPrefix)}${globEscape(SESSION_FAMILY)}*`;
   let cursor = '0';
   do {
+    stopIfAsked(stop);
     const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT);
     cursor = next;
     if (keys.length > 0) await visit(keys);
@@ -261,10 +298,17 @@ function recordValue(node: Redis, key: string): Promise<string | null> {
  * and deletes them there (UNLINK, one key per command: on a Cluster the keys of one call must share a
  * slot). With one user: a first walk reads every session record and keeps those naming the user, a
  * second deletes their keys. A key seen twice by SCAN is counted once: the count is of keys this run
- * deleted (UNLINK answered 1), or in a dry run of distinct keys seen.
+ * deleted (UNLINK answered 1), or in a dry run of distinct keys seen. Counts into `counts` as each
+ * page's deletes are answered; `stop` is asked before each SCAN (`Interrupted`).
  */
-export async function endRedisSessions(client: Redis | Cluster, keyPrefix: string, target: SessionTarget, dryRun: boolean): Promise<SessionCounts> {
-  const counts = emptySessionCounts();
+export async function endRedisSessions(
+  client: Redis | Cluster,
+  keyPrefix: string,
+  target: SessionTarget,
+  dryRun: boolean,
+  counts: SessionCounts = emptySessionCounts(),
+  stop: StopCheck = NEVER,
+): Promise<SessionCounts> {
   const nodes = nodesOf(client);
   let owned: Set<string> | null = null;
   if (!target.all) {
@@ -279,7 +323,7 @@ export async function endRedisSessions(client: Redis | Cluster, keyPrefix: strin
             found.add((parseSessionKey(key.slice(keyPrefix.length)) as { session: string }).session);
           }
         });
-      });
+      }, stop);
     }
     if (found.size === 0) return counts;
     owned = found;
@@ -304,7 +348,7 @@ export async function endRedisSessions(client: Redis | Cluster, keyPrefix: strin
         countKey(counts, part, raw === null || raw === undefined ? undefined : recordUser(raw));
         if (dryRun) seen.add(key);
       });
-    });
+    }, stop);
   }
   return counts;
 }

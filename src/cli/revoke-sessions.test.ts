@@ -4,6 +4,7 @@
  * changing nothing, a second run revoking nothing more, other users' tokens and sessions and every
  * other key (idempotency records, rate limits) untouched, and the security event.
  */
+import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -206,6 +207,62 @@ describe('revoke-sessions on the embedded SQLite file', () => {
       expect(await live(account)).toEqual(noneLive);
     }
     expect(await live(bob)).toEqual(allLive);
+  });
+
+  it('SIGTERM between the tokens and the sessions: the tokens stay revoked, no session is ended, the counts so far are printed and logged once, exit 143', async () => {
+    const ada = await user('ada@example.com');
+    const bob = await user('bob@example.com');
+    const signals = new EventEmitter();
+    const events = memorySecurityEvents();
+    const out: string[] = [];
+    const err: string[] = [];
+    const io = {
+      env: { DATABASE_URL: `sqlite:${path}` },
+      // The signal comes as the tokens' last count is printed: the run stops before the sessions' first piece.
+      out: (line: string) => {
+        out.push(line);
+        if (line.startsWith('revoke-sessions: password reset tokens:')) signals.emit('SIGTERM', 'SIGTERM');
+      },
+      err: (line: string) => err.push(line),
+      events,
+      signals,
+    };
+    expect(await revokeSessions({ all: true }, io)).toBe(143);
+    expect(err).toEqual(['revoke-sessions: SIGTERM: stopping after the transaction under way (at most seconds), then printing and logging what was done']);
+    expect(counts(out)).toEqual({ 'access tokens': 4, 'browser sign-ins': 2, 'refresh tokens': 4, 'password reset tokens': 2, 'sessions signed in': 0, 'sessions anonymous': 0, 'component states': 0, 'csrf nonces': 0 });
+    expect(out.at(-1)).toBe(
+      'revoke-sessions: interrupted by SIGTERM: done only what is counted above; not done: the sessions not reached yet (the tokens above are all revoked): run it again to finish',
+    );
+    const sessionsLeft = { access: false, web: false, refresh: false, reset: false, session: true, state: true };
+    expect(await live(ada)).toEqual(sessionsLeft);
+    expect(await live(bob)).toEqual(sessionsLeft);
+    expect(events.events).toEqual([
+      {
+        event: 'authn_token_revoked',
+        level: 'WARN',
+        description: expect.stringMatching(
+          /^Operator's revocation of the sign-ins of every user \(livecomponents revoke-sessions, run by .+\) was interrupted by SIGTERM at a safe point: 4 access tokens, 2 browser sign-ins and 4 refresh tokens revoked, 2 reset tokens spent, 0 sessions ended; not done: the sessions not reached yet \(the tokens above are all revoked\), run it again$/,
+        ),
+      },
+    ]);
+    expect(signals.listenerCount('SIGTERM') + signals.listenerCount('SIGINT')).toBe(0);
+
+    // A signal before anything changed: nothing changes, no event, exit 130 for SIGINT.
+    const early = new EventEmitter();
+    const quiet = memorySecurityEvents();
+    const lines: string[] = [];
+    const run2 = revokeSessions({ all: true }, { env: { DATABASE_URL: `sqlite:${path}` }, out: (l) => lines.push(l), err: () => undefined, events: quiet, signals: early });
+    early.emit('SIGINT', 'SIGINT');
+    expect(await run2).toBe(130);
+    expect(lines.at(-1)).toBe('revoke-sessions: interrupted by SIGINT before anything changed');
+    expect(quiet.events).toEqual([]);
+    expect(await live(ada)).toEqual(sessionsLeft);
+
+    // Run again: it finishes.
+    const again = await run(['--all'], { DATABASE_URL: `sqlite:${path}` });
+    expect(again.code).toBe(0);
+    expect(counts(again.out)).toMatchObject({ 'access tokens': 0, 'sessions signed in': 2 });
+    expect(await live(ada)).toEqual(noneLive);
   });
 
   it('--user with an email that has no account exits 1 and changes nothing', async () => {

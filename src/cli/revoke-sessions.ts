@@ -24,7 +24,8 @@
  *
  * Each run (not a dry run) logs one security event, `authn_token_revoked` (WARN), where the app logs
  * its own (`LOG_DESTINATION`; on `stdout`, to this command's standard error, so the counts on
- * standard output stay apart).
+ * standard output stay apart): also a run that failed, or was stopped by SIGINT or SIGTERM, part-way,
+ * with what it had done.
  */
 import { existsSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
@@ -44,7 +45,18 @@ import { DEFAULT_DATABASE_URL, describeDatabaseUrl, parseDatabaseUrl } from '../
 import { createRedisStore, redisClientOf } from '../store/redis/index.js';
 import type { Store } from '../store/types.js';
 import { redisDescription, Refusal, runCommand, type CommandIo } from './command.js';
-import { checkRedisCommands, endRedisSessions, endSqliteSessions, surveyPrefixes, type PrefixSurvey, type SessionCounts, type SessionTarget } from './revoke-sessions-kv.js';
+import {
+  checkRedisCommands,
+  emptySessionCounts,
+  endRedisSessions,
+  endSqliteSessions,
+  Interrupted,
+  stopIfAsked,
+  surveyPrefixes,
+  type PrefixSurvey,
+  type SessionTarget,
+  type StopCheck,
+} from './revoke-sessions-kv.js';
 
 export interface RevokeSessionsArgs {
   /** Every user and every session. */
@@ -61,7 +73,21 @@ export interface RevokeSessionsIo extends CommandIo {
   readonly clock?: Clock;
   /** Where the run's security event goes. @default the app's log destination (see the module comment) */
   readonly events?: SecurityEventSink;
+  /**
+   * What sends SIGINT and SIGTERM, listened to while the run lasts: the first stops it at the next
+   * safe point (see `run`). @default process
+   */
+  readonly signals?: SignalSource;
 }
+
+/** The part of `process` the run listens to for SIGINT and SIGTERM. */
+export interface SignalSource {
+  on(signal: 'SIGINT' | 'SIGTERM', listener: (signal: NodeJS.Signals) => void): unknown;
+  off(signal: 'SIGINT' | 'SIGTERM', listener: (signal: NodeJS.Signals) => void): unknown;
+}
+
+/** The exit code of a run stopped by `signal`: 128 and the signal's number, as a shell reports it. */
+const SIGNAL_EXIT: Readonly<Record<string, number>> = { SIGINT: 130, SIGTERM: 143 };
 
 /** An error's message without its closing full stop, for a line that goes on after it. */
 const sentence = (error: unknown): string => (error as Error).message.replace(/\.$/, '');
@@ -72,7 +98,8 @@ const USERS_PER_PIECE = 500;
 /**
  * Runs the command and prints the counts per kind.
  * @returns 0 done (or, with `dryRun`, counted), 1 refused or failed (what was revoked before the
- *   failure stays revoked; run it again), 2 a usage error
+ *   failure stays revoked; run it again), 2 a usage error, 130 (SIGINT) or 143 (SIGTERM) stopped by
+ *   the signal at a safe point (what was done is printed and logged; run it again)
  * @example
  * process.exitCode = await revokeSessions({ all: true }, { env: process.env, out: console.log, err: console.error });
  */
@@ -80,7 +107,13 @@ export async function revokeSessions(args: RevokeSessionsArgs, io: RevokeSession
   return runCommand('revoke-sessions', io, () => run(args, io));
 }
 
-async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<void> {
+/**
+ * SIGINT or SIGTERM (Ctrl-C, a container stopped) while it runs: the transaction or Redis page under
+ * way finishes, then the run stops before the next one, prints what was done and what was not, logs
+ * the event with the counts so far, and exits 130 or 143. Killed where it stood instead (Node's
+ * default), the tokens it had revoked were in no log.
+ */
+async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<number> {
   const dryRun = args.dryRun === true;
   const scope = readScope(args);
   const databaseUrl = io.env.DATABASE_URL?.trim() || DEFAULT_DATABASE_URL;
@@ -108,6 +141,42 @@ async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<void
   let begun: string | undefined;
   /** Said with the sessions' counts when Redis holds no session of this framework at all. */
   let empty: string | undefined;
+  /** What was done so far, counted as each piece commits. */
+  const revoked: BulkRevoked & { pieces: number } = { accessTokens: 0, webSignIns: 0, refreshTokens: 0, passwordResets: 0, pieces: 0 };
+  const sessions = emptySessionCounts();
+  let stage: 'tokens' | 'sessions' = 'tokens';
+  let where = '';
+  let stopping: NodeJS.Signals | undefined;
+  const stop = () => stopping;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping === undefined) {
+      stopping = signal;
+      io.err(`revoke-sessions: ${signal}: stopping after the transaction under way (at most seconds), then printing and logging what was done`);
+    } else io.err(`revoke-sessions: ${signal}: already stopping, after the transaction under way`);
+  };
+  const signals = io.signals ?? process;
+  signals.on('SIGINT', onSignal);
+  signals.on('SIGTERM', onSignal);
+  const verb = dryRun ? 'would be revoked' : 'revoked';
+  const printTokens = () => {
+    out(io, `access tokens: ${revoked.accessTokens} ${verb}`);
+    out(io, `browser sign-ins: ${revoked.webSignIns} ${verb}`);
+    out(io, `refresh tokens: ${revoked.refreshTokens} ${verb}`);
+    out(io, `password reset tokens: ${revoked.passwordResets} ${dryRun ? 'would be spent' : 'spent (unused ones)'}`);
+  };
+  const printSessions = () => {
+    const ended = dryRun ? 'would be ended' : 'ended';
+    const deleted = dryRun ? 'would be deleted' : 'deleted';
+    out(io, `sessions in ${where}:`);
+    if (empty !== undefined) out(io, empty);
+    out(io, `sessions signed in: ${sessions.signedIn} ${ended}`);
+    out(io, `sessions anonymous: ${sessions.anonymous} ${ended}`);
+    out(io, `component states: ${sessions.componentStates} ${deleted}`);
+    out(io, `csrf nonces: ${sessions.csrfNonces} ${deleted}`);
+  };
+  const counted = () =>
+    `${revoked.accessTokens} access tokens, ${revoked.webSignIns} browser sign-ins and ${revoked.refreshTokens} refresh tokens revoked, ` +
+    `${revoked.passwordResets} reset tokens spent, ${sessions.signedIn + sessions.anonymous} sessions ended`;
   try {
     // Made before anything changes: a log destination that does not parse refuses the run.
     events = dryRun ? undefined : (io.events ?? securityLog(io));
@@ -137,44 +206,50 @@ async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<void
     out(io, `${dryRun ? 'dry run, nothing is changed: ' : ''}${who}: ${describeDatabaseUrl(databaseUrl, io.cwd)}`);
 
     begun = who;
-    const revoked = await revokeTokens(repo, target, clock, dryRun);
-    const verb = dryRun ? 'would be revoked' : 'revoked';
-    out(io, `access tokens: ${revoked.accessTokens} ${verb}`);
-    out(io, `browser sign-ins: ${revoked.webSignIns} ${verb}`);
-    out(io, `refresh tokens: ${revoked.refreshTokens} ${verb}`);
-    out(io, `password reset tokens: ${revoked.passwordResets} ${dryRun ? 'would be spent' : 'spent (unused ones)'}`);
+    await revokeTokens(repo, target, clock, dryRun, revoked, stop);
+    printTokens();
 
-    let sessions: SessionCounts;
-    let where: string;
+    stage = 'sessions';
     if (redis !== undefined && redisUrl !== undefined) {
       const client = redisClientOf(redis);
       if (client === undefined) throw new Error('the Redis store has no client');
       where = `${redisDescription(redisUrl)}${keyPrefix === '' ? '' : ` (key prefix ${keyPrefix})`}`;
-      sessions = await endRedisSessions(client, keyPrefix, target, dryRun);
+      await endRedisSessions(client, keyPrefix, target, dryRun, sessions, stop);
     } else {
       where = describeDatabaseUrl(embeddedUrl ?? databaseUrl, io.cwd);
-      sessions = await endSqliteSessions(kvDb ?? db, target, clock.now(), dryRun);
+      await endSqliteSessions(kvDb ?? db, target, clock.now(), dryRun, sessions, stop);
     }
-    const ended = dryRun ? 'would be ended' : 'ended';
-    const deleted = dryRun ? 'would be deleted' : 'deleted';
-    out(io, `sessions in ${where}:`);
-    if (empty !== undefined) out(io, empty);
-    out(io, `sessions signed in: ${sessions.signedIn} ${ended}`);
-    out(io, `sessions anonymous: ${sessions.anonymous} ${ended}`);
-    out(io, `component states: ${sessions.componentStates} ${deleted}`);
-    out(io, `csrf nonces: ${sessions.csrfNonces} ${deleted}`);
+    printSessions();
     if (events !== undefined) {
       events.emit({
         event: 'authn_token_revoked',
         level: 'WARN',
-        description:
-          `Operator revoked the sign-ins of ${who} (livecomponents revoke-sessions, run by ${operator()}): ` +
-          `${revoked.accessTokens} access tokens, ${revoked.webSignIns} browser sign-ins and ${revoked.refreshTokens} refresh tokens revoked, ` +
-          `${revoked.passwordResets} reset tokens spent, ${sessions.signedIn + sessions.anonymous} sessions ended`,
+        description: `Operator revoked the sign-ins of ${who} (livecomponents revoke-sessions, run by ${operator()}): ${counted()}`,
       });
     }
     out(io, dryRun ? 'dry run done: nothing was changed' : 'done');
+    return 0;
   } catch (error) {
+    if (error instanceof Interrupted) {
+      const code = SIGNAL_EXIT[error.signal] ?? 1;
+      if (begun === undefined || revoked.pieces === 0) {
+        out(io, `interrupted by ${error.signal} before anything changed`);
+        return code;
+      }
+      if (stage === 'tokens') printTokens();
+      else printSessions();
+      const notDone =
+        stage === 'tokens'
+          ? 'the tokens of the users not reached yet, and every session'
+          : `the sessions not reached yet${dryRun ? '' : ' (the tokens above are all revoked)'}`;
+      out(io, `interrupted by ${error.signal}: ${dryRun ? 'counted' : 'done'} only what is counted above; not ${dryRun ? 'counted' : 'done'}: ${notDone}: run it again to finish`);
+      events?.emit({
+        event: 'authn_token_revoked',
+        level: 'WARN',
+        description: `Operator's revocation of the sign-ins of ${begun} (livecomponents revoke-sessions, run by ${operator()}) was interrupted by ${error.signal} at a safe point: ${counted()}; not done: ${notDone}, run it again`,
+      });
+      return code;
+    }
     // A run that failed half-way has changed things all the same: the log says so, and what to do.
     if (events !== undefined && begun !== undefined) {
       events.emit({
@@ -185,6 +260,8 @@ async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<void
     }
     throw error;
   } finally {
+    signals.off('SIGINT', onSignal);
+    signals.off('SIGTERM', onSignal);
     await redis?.close().catch(() => undefined);
     await kvDb?.destroy().catch(() => undefined);
     await db.destroy().catch(() => undefined);
@@ -265,19 +342,29 @@ async function checkSchema(db: Kysely<DatabaseSchema>, where: string): Promise<v
   if (pending.length > 0) throw new Refusal(`${where} is not migrated to this release (pending: ${pending.join(', ')}): run \`livecomponents migrate\` first`);
 }
 
-/** Every user in pieces of `USERS_PER_PIECE` (one transaction each), or the one user. */
-async function revokeTokens(repo: ReturnType<typeof createAuthRepository>, target: SessionTarget, clock: Clock, dryRun: boolean): Promise<BulkRevoked> {
-  if (!target.all) return repo.revokeUsers([target.userId], clock.now(), dryRun);
-  const total: BulkRevoked = { accessTokens: 0, webSignIns: 0, refreshTokens: 0, passwordResets: 0 };
+/**
+ * Every user in pieces of `USERS_PER_PIECE` (one transaction each), or the one user, counted into
+ * `total` as each piece commits (`pieces`: how many did); `stop` is asked before each piece.
+ */
+async function revokeTokens(
+  repo: ReturnType<typeof createAuthRepository>,
+  target: SessionTarget,
+  clock: Clock,
+  dryRun: boolean,
+  total: BulkRevoked & { pieces: number },
+  stop: StopCheck,
+): Promise<void> {
   let after = '';
   for (;;) {
-    const ids = await repo.userIdsAfter(after, USERS_PER_PIECE);
+    stopIfAsked(stop);
+    const ids = target.all ? await repo.userIdsAfter(after, USERS_PER_PIECE) : [target.userId];
     const piece = await repo.revokeUsers(ids, clock.now(), dryRun);
     total.accessTokens += piece.accessTokens;
     total.webSignIns += piece.webSignIns;
     total.refreshTokens += piece.refreshTokens;
     total.passwordResets += piece.passwordResets;
-    if (ids.length < USERS_PER_PIECE) return total;
+    total.pieces++;
+    if (!target.all || ids.length < USERS_PER_PIECE) return;
     after = ids[ids.length - 1] as string;
   }
 }
