@@ -130,15 +130,15 @@ async function openPageView(runtime: LiveRuntime, cookie: SessionCookie, request
  * The session a cookie-less GET stores, with its cookie. Every GET without a session stores one, with
  * its components' state, for the session's lifetime: a client that started too many lately is refused
  * (429) before anything is written, rather than served a page that would break PROTOCOL §2 (no
- * cookie, no token) and that crawlers would index. The step is the only round trip this costs, and
- * only on this cookie-less path.
+ * cookie, no token) and that crawlers would index. The limit's step and the session's write are one
+ * round trip (`runtime.startSession`: the write guarded by the step), and the cookie is set only once
+ * it is stored; the components' mounts take the view's second, as on every page view.
  */
 async function newSession(runtime: LiveRuntime, cookie: SessionCookie, request: FastifyRequest, reply: FastifyReply): Promise<Session> {
-  const admission = await runtime.checkNewSession(requestInfo(request));
-  if (!admission.allowed) throw admission.error;
-  const session = await runtime.sessions.create();
-  cookie.write(reply, session);
-  return session;
+  const started = await runtime.startSession(requestInfo(request));
+  if (started.session === null) throw started.error;
+  cookie.write(reply, started.session);
+  return started.session;
 }
 
 /** The session `newSession` is storing or stored for a request, which every view of it shares (refused: the same 429). */

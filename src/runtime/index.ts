@@ -133,6 +133,16 @@ export interface LiveRuntime {
    */
   checkNewSession(request: RequestInfo): Promise<LimitDecision>;
   /**
+   * A new stored session for the signed-out client of `request` (a page view without one), within
+   * `newSessionLimit`: the step of `checkNewSession` and the session's write in ONE store round trip,
+   * the write guarded by the step (`setIfAllowed`: stored only when admitted), so a refused client
+   * stores nothing. Two round trips on a store that cannot guard it (Redis Cluster) or with
+   * `rateLimit.failOpen`; one, the write, without a step (limit off, allowlisted or loopback
+   * client). Refused: `session` is `null` and `error` the 429 of `checkNewSession`. Resolves once the
+   * session is stored; rejects only when the store fails (and not `rateLimit.failOpen`).
+   */
+  startSession(request: RequestInfo): Promise<StartedSession>;
+  /**
    * Stops the runtime's background work: the retries of lock and claim releases a failed batch left
    * (their timers never keep the process alive anyway). It does not close the store: whoever opened
    * it closes it, after this. Idempotent. Called by whoever made the runtime (never by the Fastify
@@ -140,6 +150,9 @@ export interface LiveRuntime {
    */
   close(): void;
 }
+
+/** What `startSession` resolves: the new session, stored, or the 429 refusing it (nothing stored). */
+export type StartedSession = { readonly session: Session; readonly error: null } | { readonly session: null; readonly error: LiveError };
 
 /** What a request refused before its body was read is taken to name: nothing. */
 const UNREAD_BODY: ActionBody = Object.freeze({ componentId: '', action: '', params: Object.freeze({}), csrfToken: undefined, idempotencyKey: undefined });
@@ -160,7 +173,7 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
   const actionTimeoutMs = actionTimeoutOf(options);
   const pipeline: Pipeline = composePipeline(stages, createExecutor({ timeoutMs: actionTimeoutMs }));
   const serialized = oneAtATime();
-  const checkNewSession = createNewSessionLimiter({
+  const newSessionStep = createNewSessionLimiter({
     limit: options.newSessionLimit,
     allowlist: options.rateLimit?.allowlist,
     ipv6PrefixLength: options.rateLimit?.ipv6PrefixLength,
@@ -170,6 +183,14 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
     events,
     clock,
   });
+
+  const checkNewSession = (request: RequestInfo): Promise<LimitDecision> => newSessionStep(request);
+
+  async function startSession(request: RequestInfo): Promise<StartedSession> {
+    const { session, write } = sessions.prepare();
+    const admission = await newSessionStep(request, write);
+    return admission.allowed ? { session, error: null } : { session: null, error: admission.error };
+  }
 
   async function userOf(session: Session): Promise<User | null> {
     return session.userId !== null && resolveUser !== undefined ? resolveUser(session.userId) : null;
@@ -343,7 +364,7 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
   }
 
   const close = (): void => closing.abort();
-  return { registry, sessions, states, csrf, store: options.store, events, trustedOrigins, handleAction, refuseForeignSource, mount, renderInitial, userOf, checkNewSession, close };
+  return { registry, sessions, states, csrf, store: options.store, events, trustedOrigins, handleAction, refuseForeignSource, mount, renderInitial, userOf, checkNewSession, startSession, close };
 }
 
 /**

@@ -86,6 +86,12 @@ export interface SessionManager {
   /** Creates and stores a new anonymous session. */
   create(): Promise<Session>;
   /**
+   * A new anonymous session and the write that stores it, not sent: for a caller that sends it in a
+   * round trip it makes anyway (a page view without a session: with its new-session limit step,
+   * which guards it). The session exists once that write is done; until then, hand out nothing of it.
+   */
+  prepare(): { session: Session; write: StoreOp & { op: 'set' } };
+  /**
    * A new session id for the same browser (sign-in and sign-out): the old record is deleted, so the
    * old id and every CSRF token derived from it stop working.
    */
@@ -129,12 +135,17 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
     return { id, key: sessionKeyOf(id), userId, createdAt: now };
   }
 
-  async function write(session: Session, now: number): Promise<void> {
+  function writeOp(session: Session, now: number): StoreOp & { op: 'set' } {
     // `t` is no longer read (nothing throttles the renewal now), but versions before this one refuse
     // a record without a numeric `t`: during a rolling deploy, or after a rollback, they would take
     // every session this version creates for a missing one and sign its user out. It costs a few bytes.
     const record: SessionRecord = { u: session.userId, c: session.createdAt, t: now };
-    await store.set(storeKeys.session(session.key), JSON.stringify(record), ttlMs);
+    return { op: 'set', key: storeKeys.session(session.key), value: JSON.stringify(record), ttlMs };
+  }
+
+  async function write(session: Session, now: number): Promise<void> {
+    const op = writeOp(session, now);
+    await store.set(op.key, op.value, op.ttlMs);
   }
 
   function fromCookie(cookieValue: string | undefined): Session | null {
@@ -178,6 +189,11 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
       const session = newSession(null, now);
       await write(session, now);
       return session;
+    },
+    prepare() {
+      const now = clock.now();
+      const session = newSession(null, now);
+      return { session, write: writeOp(session, now) };
     },
     async regenerate(old, userId) {
       const now = clock.now();

@@ -8,7 +8,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { manualClock } from '../../src/core/clock.js';
 import { createMemoryStore } from '../../src/store/memory/index.js';
-import type { Store } from '../../src/store/types.js';
+import type { Store, StoreOp, StoreOpResult } from '../../src/store/types.js';
 import { demoApp } from '../helpers/demo.js';
 
 type Demo = Awaited<ReturnType<typeof demoApp>>;
@@ -39,7 +39,8 @@ async function calls(store: Store, work: () => Promise<unknown>): Promise<string
   const restore: (() => void)[] = [];
   for (const name of names) {
     const original = store[name].bind(store) as (...a: unknown[]) => unknown;
-    (store as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => (seen.push(name), original(...args));
+    const named = (args: unknown[]) => (name === 'batch' ? `batch(${(args[0] as StoreOp[]).map((op) => op.op).join(',')})` : name);
+    (store as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => (seen.push(named(args)), original(...args));
     restore.push(() => ((store as unknown as Record<string, unknown>)[name] = original));
   }
   try {
@@ -55,11 +56,15 @@ describe('new sessions: cookies that name no live session', () => {
     const { d, store } = await start(2);
     for (let i = 0; i < 2; i++) expect((await visit(d)).statusCode).toBe(200);
     const writes = [vi.spyOn(store, 'set'), vi.spyOn(store, 'claim')];
+    const batches = vi.spyOn(store, 'batch');
     for (const cookie of MADE_UP) {
       const page = await visit(d, cookie);
       expect([page.statusCode, page.headers['set-cookie'], page.json<{ code: string }>().code], cookie).toEqual([429, undefined, 'RATE_LIMIT_EXCEEDED']);
     }
     for (const write of writes) expect(write).not.toHaveBeenCalled();
+    // The session's write went with each refused step, and was not made.
+    const guarded = batches.mock.calls.flatMap(([ops], i) => (ops.some((op: StoreOp) => op.op === 'setIfAllowed') ? [batches.mock.results[i]?.value as Promise<StoreOpResult[]>] : []));
+    expect((await Promise.all(guarded)).map((results) => results[1])).toEqual(MADE_UP.map(() => false));
     expect(d.events.events.filter((e) => e.event === 'excess_rate_limit_exceeded')).toHaveLength(MADE_UP.length);
   });
 
@@ -77,9 +82,9 @@ describe('new sessions: cookies that name no live session', () => {
     expect((await visit(d, first)).statusCode).toBe(429);
   });
 
-  it("a made-up cookie's page view: the record read, then the step, the session write, the mount (four round trips)", async () => {
+  it("a made-up cookie's page view: the record read, then the step with the session's write it guards, then the mount (three round trips)", async () => {
     const { d, store } = await start(10);
-    expect(await calls(store, () => visit(d))).toEqual(['rateLimit', 'set', 'batch']);
-    expect(await calls(store, () => visit(d, MADE_UP[0]))).toEqual(['batch', 'rateLimit', 'set', 'batch']);
+    expect(await calls(store, () => visit(d))).toEqual(['batch(rateLimit,setIfAllowed)', 'batch(claim,touch)']);
+    expect(await calls(store, () => visit(d, MADE_UP[0]))).toEqual(['batch(get,touch)', 'batch(rateLimit,setIfAllowed)', 'batch(claim,touch)']);
   });
 });

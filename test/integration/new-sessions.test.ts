@@ -10,6 +10,7 @@ import { manualClock } from '../../src/core/clock.js';
 import { DEFAULT_NEW_SESSIONS } from '../../src/pipeline/rate-limit/new-sessions.js';
 import type { LiveComponentsOptions } from '../../src/runtime/setup.js';
 import { createMemoryStore } from '../../src/store/memory/index.js';
+import type { Store } from '../../src/store/types.js';
 import { demoApp } from '../helpers/demo.js';
 
 type Demo = Awaited<ReturnType<typeof demoApp>>;
@@ -35,7 +36,8 @@ describe('new sessions per client (newSessionLimit)', () => {
     const { demo: d, store } = await start();
     expect(DEFAULT_NEW_SESSIONS).toEqual({ limit: 300, windowSeconds: 60 });
     for (let i = 0; i < 300; i++) expect(stored(await visit(d, '192.0.2.1')), String(i)).toBe(true);
-    const writes = [vi.spyOn(store, 'set'), vi.spyOn(store, 'claim'), vi.spyOn(store, 'batch')];
+    const writes = [vi.spyOn(store, 'set'), vi.spyOn(store, 'claim')];
+    const batches = vi.spyOn(store, 'batch');
     const page = await visit(d, '192.0.2.1');
     expect(page.statusCode).toBe(429);
     expect(page.headers['set-cookie']).toBeUndefined();
@@ -47,6 +49,10 @@ describe('new sessions per client (newSessionLimit)', () => {
     expect(page.json()).toMatchObject({ code: 'RATE_LIMIT_EXCEEDED', retry_after: 1, limit: 300, window: 60 });
     expect(page.body).not.toContain('data-lc-id');
     for (const write of writes) expect(write).not.toHaveBeenCalled();
+    // One round trip: the refused step, with the session's write it guards, not made.
+    expect(batches.mock.calls.map(([ops]) => ops.map((op) => op.op))).toEqual([['rateLimit', 'setIfAllowed']]);
+    const [, written] = await (batches.mock.results[0]?.value as ReturnType<Store['batch']>);
+    expect(written).toBe(false);
     expect(d.events.events.filter((e) => e.event === 'excess_rate_limit_exceeded')).toHaveLength(1);
     // Another client has its own budget.
     expect(stored(await visit(d, '192.0.2.2'))).toBe(true);
