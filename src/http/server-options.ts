@@ -397,9 +397,10 @@ function createNodeServer(handler: FastifyServerFactoryHandler, options: Factory
   server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => refuse(req, res, 'The Expect header asks for something this server does not do.'));
   // `Expect: 100-continue`: without a listener Node answers `100 Continue` on arrival, before any
   // hook, inviting the body of a request about to be refused. Here it waits for the body's first read.
+  // Then on as Node goes on: a 'request' event, which instrumentation (OpenTelemetry's) listens for too.
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
     continueOnRead(req, res);
-    handle(req, res);
+    server.emit('request', req, res);
   });
   // A CONNECT (a tunnel through a proxy) gets the bare socket; with no listener Node closes it silently.
   server.on('connect', (req: IncomingMessage, socket: Socket) => {
