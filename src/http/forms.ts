@@ -29,9 +29,31 @@ export interface FormSessions {
    * Signs `session` in as `userId` (a string) or out (`null`): a new session id (the old one and
    * every CSRF token of it stop working, since the CSRF secret derives from the id), stored, and set
    * as the cookie on `reply`. Returns the new session. The components' state does not carry over:
-   * it is sealed to the old id, and the new one starts every component afresh.
+   * it is sealed to the old id, and the new one starts every component afresh. A page view opened
+   * later in the same request (`view()`) is the new session's: the signed-in user's page, or the
+   * signed-out one, with no other session made (`switchedSessionCookie`).
    */
   switchUser(reply: FastifyReply, session: Session, userId: string | null): Promise<Session>;
+}
+
+/**
+ * The session each request switched to (`switchUser`), by request: its id, the value of the cookie
+ * `switchUser` set. Kept with the request, so it goes with it. Module-wide, since the plugin's
+ * `switchUser` and the auth module's (src/auth/web.ts) are two `createFormSessions` of one runtime.
+ */
+const SWITCHED = new WeakMap<FastifyRequest, string>();
+
+/**
+ * `cookie`, but reading, for a request that has switched its session (`switchUser`), the session it
+ * switched to: the cookie its reply sets, which the browser holds from then on. The page view reads
+ * the session cookie with it (the plugin's `view()`): a route that signed a user in or out and then
+ * rendered a page in the same request read the old cookie, whose session `switchUser` had just
+ * ended, found none, and stored a new anonymous one whose `Set-Cookie` replaced the switched one —
+ * the user was signed out again (and the page spent a step of `newSessionLimit`). Any other request
+ * reads its `Cookie` header as ever.
+ */
+export function switchedSessionCookie(cookie: SessionCookie): SessionCookie {
+  return { ...cookie, read: (request) => SWITCHED.get(request) ?? cookie.read(request) };
 }
 
 /** Event descriptions: which check failed, never request data or token text (the source's: form-source.ts). */
@@ -69,6 +91,8 @@ export function createFormSessions(runtime: LiveRuntime, cookie: SessionCookie):
     async switchUser(reply, session, userId) {
       const next = await sessions.regenerate(session, userId);
       cookie.write(reply, next);
+      // A page view later in this request finds this session, not the old cookie's (ended).
+      SWITCHED.set(reply.request, next.id);
       return next;
     },
   };

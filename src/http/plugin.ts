@@ -12,7 +12,7 @@ import type { Session } from '../session/types.js';
 import { serializeActionBody } from './action-json.js';
 import { registerClientAsset } from './client-asset.js';
 import { isClientAbort, logFailure, sendError } from './error-mapping.js';
-import { createFormSessions } from './forms.js';
+import { createFormSessions, switchedSessionCookie } from './forms.js';
 import { useJsonBodies } from './json-body.js';
 import { createPageView, headPayloadOf, type PageView } from './page.js';
 import { requestInfo } from './request-info.js';
@@ -81,7 +81,8 @@ export interface LiveComponentsDecorator {
    * CSRF tokens stop working), stores the new session, sets its cookie on `reply` and returns it. Call
    * it with the session `verifyForm` returned, after checking the user's credentials. The components'
    * state does not carry over: it is sealed to the old id, and every component starts afresh in the
-   * new session; keep what must survive a sign-in in your own tables, keyed by user.
+   * new session; keep what must survive a sign-in in your own tables, keyed by user. A `view()` later
+   * in the same request is the new session's (the signed-in page, or the signed-out one).
    * @example
    * await app.livecomponents.switchUser(reply, session, user.id);
    * return reply.code(303).header('location', '/').send();
@@ -102,13 +103,15 @@ const plugin: FastifyPluginAsync<LiveComponentsPluginOptions> = async (app, opti
   const sessionCookie = createSessionCookie(options.secureCookies ?? false);
   const pageHeaders = pageHeadersOf(options.pageHeaders);
   const forms = createFormSessions(runtime, sessionCookie);
+  // Page views read the session a `switchUser` of the same request switched to, if any (forms.ts).
+  const pageCookie = switchedSessionCookie(sessionCookie);
   // No @fastify/cookie: the session cookie is read and written by session-cookie.ts alone, so an
   // app may register its own before or after ours, configured as it likes.
 
   app.decorate('livecomponents', {
     runtime,
     cookie: sessionCookie,
-    view: (request: FastifyRequest, reply: FastifyReply) => createPageView(runtime, sessionCookie, request, setPageHeaders(reply, pageHeaders)),
+    view: (request: FastifyRequest, reply: FastifyReply) => createPageView(runtime, pageCookie, request, setPageHeaders(reply, pageHeaders)),
     verifyForm: forms.verifyForm,
     switchUser: forms.switchUser,
   } satisfies LiveComponentsDecorator);
