@@ -1,6 +1,6 @@
 /**
  * Prometheus metrics (PROTOCOL §5): prom-client's default process metrics plus HTTP, action,
- * security-event, auth and secret-fallback counters and the clock-skew gauge, in a registry of the app's own — never prom-client's global
+ * security-event, auth and secret-fallback counters, the clock-skew and configured-fallback gauges, in a registry of the app's own — never prom-client's global
  * one, so several apps in one process (tests create many) never share or clash on metrics.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -63,6 +63,15 @@ export interface Metrics {
    * metrics.countSecretFallback('health_token')`); `registerMetricsRoute` counts its own. Bound.
    */
   countSecretFallback(secret: SecretFallback): void;
+  /**
+   * How many older values of `secret` this instance accepts beside the current one, for
+   * `livecomponents_secret_fallbacks_configured`: set once at start-up from the settings
+   * (`session_secret`: `LC_SESSION_SECRET_FALLBACKS`' length; `state_key`: the keys of `LC_STATE_KEYS`
+   * after the first; `health_token`: 1 with `HEALTH_TOKEN_PREVIOUS`); `registerMetricsRoute` sets
+   * `metrics_token` itself. Every series starts at 0. Bound.
+   * @throws {InvalidOptionError} for an unknown secret or a count that is not a non-negative integer
+   */
+  setSecretFallbacksConfigured(secret: SecretFallback, count: number): void;
   /** The exposition text. */
   render(): Promise<string>;
 }
@@ -179,6 +188,13 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     labelNames: ['secret'] as const,
     registers,
   });
+  const fallbacksConfigured = new Gauge({
+    name: prefix + METRIC_NAMES.secretFallbacksConfigured,
+    help: 'Older values of a secret this instance still accepts beside the current one (LC_SESSION_SECRET_FALLBACKS, LC_STATE_KEYS after the first, METRICS_TOKEN_PREVIOUS, HEALTH_TOKEN_PREVIOUS), set at start-up, by secret: above 0 with no use for days, a rotation was left unfinished.',
+    labelNames: ['secret'] as const,
+    registers,
+  });
+  for (const secret of SECRET_FALLBACKS) fallbacksConfigured.set({ secret }, 0);
   // Every known event starts at 0, so rate() and alerts work from the first scrape instead of
   // only after the first occurrence.
   for (const event of SECURITY_EVENTS) securityEvents.inc({ event }, 0);
@@ -228,6 +244,11 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     countSecretFallback(secret) {
       // Typed, but a plain-JS caller could pass anything: unknown names never become labels.
       fallbackChildren.get(secret)?.inc();
+    },
+    setSecretFallbacksConfigured(secret, count) {
+      if (!fallbackChildren.has(secret)) throw new InvalidOptionError('setSecretFallbacksConfigured', `unknown secret ${JSON.stringify(secret)} (one of ${SECRET_FALLBACKS.join(', ')})`);
+      if (!Number.isSafeInteger(count) || count < 0) throw new InvalidOptionError('setSecretFallbacksConfigured', `count must be a non-negative integer (got ${String(count)})`);
+      fallbacksConfigured.set({ secret }, count);
     },
     render: () => registry.metrics(),
   };

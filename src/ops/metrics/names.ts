@@ -33,6 +33,12 @@ export const METRIC_NAMES = {
    * accepted beside the current one. Flat for long enough, that value can be dropped (docs/deployment.md §9).
    */
   secretFallbackUsed: 'livecomponents_secret_fallback_used_total',
+  /**
+   * Gauge; label `secret` (`SECRET_FALLBACKS`): how many older values of that secret this instance
+   * still accepts (fallback secrets, state keys after the first, a previous token), set at start-up.
+   * Above 0 while its uses stay flat for days: a rotation whose last step was never taken.
+   */
+  secretFallbacksConfigured: 'livecomponents_secret_fallbacks_configured',
 } as const;
 
 /**

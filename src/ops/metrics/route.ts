@@ -16,8 +16,12 @@ import type { Metrics } from './index.js';
 import { METRICS_ROUTE } from './names.js';
 
 export interface MetricsRouteOptions {
-  /** From `createMetrics()`: a scrape let in by `previousToken` is counted in its `countSecretFallback` (`metrics_token`), when it has one. */
-  metrics: Pick<Metrics, 'render' | 'contentType'> & Partial<Pick<Metrics, 'countSecretFallback'>>;
+  /**
+   * From `createMetrics()`: a scrape let in by `previousToken` is counted in its `countSecretFallback`
+   * (`metrics_token`), when it has one; whether `previousToken` is set goes to its
+   * `setSecretFallbacksConfigured('metrics_token', 0 or 1)`, once.
+   */
+  metrics: Pick<Metrics, 'render' | 'contentType'> & Partial<Pick<Metrics, 'countSecretFallback' | 'setSecretFallbacksConfigured'>>;
   /**
    * `METRICS_TOKEN`: scrapes must send `Authorization: Bearer <token>`; anything else is answered
    * 401 `INVALID_TOKEN` and logged as an `authz_fail` security event.
@@ -85,6 +89,8 @@ export async function registerMetricsRoute(app: FastifyInstance, options: Metric
   }
   const allowedHosts = checkAllowedHosts(WHERE, options.allowedHosts);
   // Bound once: the count of scrapes still sending the previous token tells when it can go.
+  // The previous token is configured for as long as this process runs: told once, here.
+  if (typeof metrics.setSecretFallbacksConfigured === 'function') metrics.setSecretFallbacksConfigured('metrics_token', previousToken === undefined ? 0 : 1);
   const countFallback = metrics.countSecretFallback;
   const onPrevious = typeof countFallback === 'function' ? () => countFallback('metrics_token') : undefined;
   const check = token === undefined ? null : bearerChecker(token, previousToken, onPrevious, {

@@ -131,3 +131,40 @@ describe('bearerChecker onPrevious', () => {
     expect(told).toBe(2);
   });
 });
+
+describe('livecomponents_secret_fallbacks_configured', () => {
+  /** The gauge's sample of `secret` in `text`, `undefined` when absent. */
+  const configuredIn = (text: string, secret: string): number | undefined => {
+    const line = text.split('\n').find((l) => l.startsWith(`${METRIC_NAMES.secretFallbacksConfigured}{secret="${secret}"} `));
+    return line === undefined ? undefined : Number(line.split(' ')[1]);
+  };
+
+  it('starts at 0 for every secret; setSecretFallbacksConfigured sets one, unbound as wired; refuses an unknown secret or a bad count', async () => {
+    expect(METRIC_NAMES.secretFallbacksConfigured).toBe('livecomponents_secret_fallbacks_configured');
+    const metrics = createMetrics({ defaultMetrics: false });
+    let text = await metrics.render();
+    expect(SECRET_FALLBACKS.map((s) => configuredIn(text, s))).toEqual([0, 0, 0, 0]);
+    expect(text).toContain(`# TYPE ${METRIC_NAMES.secretFallbacksConfigured} gauge`);
+    const { setSecretFallbacksConfigured } = metrics;
+    setSecretFallbacksConfigured('session_secret', 2);
+    setSecretFallbacksConfigured('state_key', 1);
+    setSecretFallbacksConfigured('state_key', 3);
+    expect(() => setSecretFallbacksConfigured('the-secret-itself' as SecretFallback, 1)).toThrow(/unknown secret "the-secret-itself"/);
+    for (const bad of [-1, 1.5, Number.NaN, '1' as unknown as number]) expect(() => setSecretFallbacksConfigured('health_token', bad)).toThrow(/non-negative integer/);
+    text = await metrics.render();
+    expect(SECRET_FALLBACKS.map((s) => configuredIn(text, s))).toEqual([2, 3, 0, 0]);
+    expect(text).not.toContain('the-secret-itself');
+  });
+
+  it('registerMetricsRoute sets metrics_token: 1 with a previous token, 0 without', async () => {
+    const values = [];
+    for (const previous of [token(), undefined]) {
+      const metrics = createMetrics({ defaultMetrics: false });
+      const app = Fastify();
+      apps.push(app);
+      await registerMetricsRoute(app, { metrics, token: token(), previousToken: previous, events: memorySecurityEvents() });
+      values.push(configuredIn(await metrics.render(), 'metrics_token'));
+    }
+    expect(values).toEqual([1, 0]);
+  });
+});
