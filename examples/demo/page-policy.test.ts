@@ -1,8 +1,9 @@
 /**
  * Every HTML answer of the reference app carries its Content-Security-Policy, exactly: the component
  * pages, the account pages signed out and in, and the sign-in page answering a refused form. Its
- * other errors are JSON (PROTOCOL §3), no document a policy would govern. The policy at work in
- * Chromium: test/browser/demo-csp.test.ts.
+ * other errors are JSON (PROTOCOL §3) for clients that do not ask for HTML, as these requests do; a
+ * browser gets the error page under the same policy (examples/demo/error-page.test.ts). The policy at
+ * work in Chromium: test/browser/demo-csp.test.ts.
  */
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

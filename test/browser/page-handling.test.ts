@@ -190,8 +190,9 @@ describe.runIf(browserTestsEnabled('page handling in Chromium'))('page handling 
     const [navigation] = await Promise.all([page.waitForResponse((r) => r.request().resourceType() === 'document'), page.click(`${PAY_FORM} button[type="submit"]`)]);
     expect(navigation.request().method()).toBe('POST');
     expect(page.url()).toBe(`${demo.base}/payment`);
-    // No route posts to a page: the app's not-found handler refuses it plainly (JSON, `Allow: GET, HEAD`).
-    expect([navigation.status(), (await navigation.json() as { code: string }).code]).toEqual([405, 'METHOD_NOT_ALLOWED']);
+    // No route posts to a page: the app's not-found handler refuses it, `Allow: GET, HEAD`, with the
+    // error page a browser is shown (examples/demo/error-page.ts), not JSON.
+    expect([navigation.status(), navigation.headers().allow, await page.locator('[data-error-code]').getAttribute('data-error-code')]).toEqual([405, 'GET, HEAD', 'METHOD_NOT_ALLOWED']);
     await page.goto(`${demo.base}/payment`);
     expect(await balance()).toBe('1000');
   });
