@@ -22,7 +22,7 @@ describe('guardObserver', () => {
     await flush();
     expect(calls).toBe(6);
     expect(reports.map(([m]) => m)).toEqual([
-      'livecomponents: the onThing hook failed once since its last report; the requests it observed went on without it (reported at most once a minute)',
+      'livecomponents: the onThing hook failed once since its last report; what it observed went on without it (reported at most once a minute)',
     ]);
     expect((reports[0]?.[1] as Error).message).toBe('sync 0');
     clock.advance(OBSERVER_REPORT_INTERVAL_MS - 1);
@@ -32,7 +32,7 @@ describe('guardObserver', () => {
     hook(8);
     expect(reports.length).toBe(2);
     // 1, 2, 3, 4, 5 (two of them rejections), 6 and 8: seven since the first report.
-    expect(reports[1]?.[0]).toBe('livecomponents: the onThing hook failed 7 times since its last report; the requests it observed went on without it (reported at most once a minute)');
+    expect(reports[1]?.[0]).toBe('livecomponents: the onThing hook failed 7 times since its last report; what it observed went on without it (reported at most once a minute)');
     expect((reports[1]?.[1] as Error).message).toBe('sync 8');
   });
 

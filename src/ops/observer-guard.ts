@@ -29,9 +29,9 @@ const consoleReport: ObserverFailureReport = (message, error) => console.error(m
  * check of the hook's result.
  * @example const onFallback = guardObserver('onSecretFallback', options.onSecretFallback, { report: (m, e) => logger.error({ err: e }, m) });
  */
-export function guardObserver<A extends [] | [unknown]>(name: string, hook: (...args: A) => unknown, options: ObserverGuardOptions = {}): (...args: A) => void {
-  // One argument at most, passed on as one (no rest array built per call).
-  const call = hook as (arg?: unknown) => unknown;
+export function guardObserver<A extends [] | [unknown] | [unknown, unknown]>(name: string, hook: (...args: A) => unknown, options: ObserverGuardOptions = {}): (...args: A) => void {
+  // Two arguments at most, passed on as they are (no rest array built per call).
+  const call = hook as (first?: unknown, second?: unknown) => unknown;
   const report = options.report ?? consoleReport;
   const clock = options.clock ?? systemClock;
   let unreported = 0;
@@ -44,14 +44,14 @@ export function guardObserver<A extends [] | [unknown]>(name: string, hook: (...
     const times = unreported === 1 ? 'once' : `${unreported} times`;
     unreported = 0;
     try {
-      report(`livecomponents: the ${name} hook failed ${times} since its last report; the requests it observed went on without it (reported at most once a minute)`, error);
+      report(`livecomponents: the ${name} hook failed ${times} since its last report; what it observed went on without it (reported at most once a minute)`, error);
     } catch {
       // The report itself failed: nothing better to tell it to.
     }
   };
-  const guarded = (arg?: unknown): void => {
+  const guarded = (first?: unknown, second?: unknown): void => {
     try {
-      const result = call(arg);
+      const result = call(first, second);
       if (result instanceof Promise) result.then(undefined, failed);
     } catch (error) {
       failed(error);
@@ -61,7 +61,7 @@ export function guardObserver<A extends [] | [unknown]>(name: string, hook: (...
 }
 
 /** `hook` guarded (`guardObserver`), or `undefined` when there is none. */
-export function guardOptionalObserver<A extends [] | [unknown]>(
+export function guardOptionalObserver<A extends [] | [unknown] | [unknown, unknown]>(
   name: string,
   hook: ((...args: A) => unknown) | undefined,
   options?: ObserverGuardOptions,

@@ -108,7 +108,7 @@ describe.each([
     const reports = consoleReports(spy, "onSecretFallback('session_secret')");
     expect(reports.length).toBe(1);
     expect(reports[0]?.[0]).toBe(
-      "livecomponents: the onSecretFallback('session_secret') hook failed once since its last report; the requests it observed went on without it (reported at most once a minute)",
+      "livecomponents: the onSecretFallback('session_secret') hook failed once since its last report; what it observed went on without it (reported at most once a minute)",
     );
     expect(spy.mock.calls.length).toBe(1);
   });

@@ -116,4 +116,25 @@ describe('startClockSkewMonitor', () => {
     expect(gauge).toEqual([]);
     expect(log.lines).toEqual([]);
   });
+
+  it('an onSkew that throws: the reading is still logged (warn past 1 s), and one error line says the hook failed, however many readings', async () => {
+    const log = capturedLog();
+    const local = 1_800_000_000_000;
+    monitor = startClockSkewMonitor({
+      sources: [{ service: 'redis', read: async () => local - 2_000 }],
+      log,
+      errorOverMs: 5 * MINUTE,
+      now: () => local,
+      onSkew: () => {
+        throw new Error('gauge broke');
+      },
+    });
+    await monitor.checkNow();
+    await monitor.checkNow();
+    await monitor.checkNow();
+    expect(log.lines.map((l) => l.replace(/: clock: .*/, ': clock'))).toEqual([
+      'error: livecomponents: the onSkew hook failed once since its last report; what it observed went on without it (reported at most once a minute)',
+      'warn: clock',
+    ]);
+  });
 });

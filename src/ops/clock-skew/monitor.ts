@@ -10,6 +10,7 @@
  * prometheus/alerts.yml, LiveComponentsClockSkew) and the log are how it shows.
  */
 import { withDeadline } from '../../core/deadline.js';
+import { guardOptionalObserver } from '../observer-guard.js';
 import { CLOCK_SERVICES, describeSkew, measureSkew, type ClockService, type ServiceTime } from './read.js';
 
 /** A service whose clock is compared: its label and how to read it. */
@@ -38,8 +39,12 @@ export interface ClockSkewMonitorOptions {
   intervalMs?: number;
   /** Longest wait for one reading; a service that does not answer is skipped until the next check. @default 3000 */
   timeoutMs?: number;
-  /** Every reading, in seconds (positive: this machine ahead): the gauge's setter. */
-  onSkew?: (service: ClockService, seconds: number) => void;
+  /**
+   * Every reading, in seconds (positive: this machine ahead): the gauge's setter. An observer: a throw
+   * or a rejected promise from it is logged on `log` (error, at most once a minute), and the reading
+   * is still logged and kept as without it.
+   */
+  onSkew?: (service: ClockService, seconds: number) => unknown;
 }
 
 export interface ClockSkewMonitor {
@@ -62,6 +67,7 @@ export function startClockSkewMonitor(options: ClockSkewMonitorOptions): ClockSk
   const warnOverMs = options.warnOverMs ?? 1_000;
   const now = options.now ?? Date.now;
   const timeoutMs = options.timeoutMs ?? 3_000;
+  const onSkew = guardOptionalObserver('onSkew', options.onSkew, { report: (message) => log.error(message) });
   // Every service starts "ok": a healthy start logs nothing.
   const levels = new Map<ClockService, SkewLevel>();
   let running: Promise<void> | undefined;
@@ -74,7 +80,7 @@ export function startClockSkewMonitor(options: ClockSkewMonitorOptions): ClockSk
       // A service that is down says so in /health and its own log lines; its clock is read next time.
       return;
     }
-    options.onSkew?.(service, skewMs / 1000);
+    onSkew?.(service, skewMs / 1000);
     const level: SkewLevel = Math.abs(skewMs) > errorOverMs ? 'error' : Math.abs(skewMs) > warnOverMs ? 'warn' : 'ok';
     const previous = levels.get(service) ?? 'ok';
     levels.set(service, level);
