@@ -8,13 +8,20 @@
  * its CSRF nonces. Its instance locks are left to expire (seconds): an action holding one is still
  * running, and whatever it writes afterwards belongs to a session that no longer exists.
  *
- * Nothing else is touched: idempotency records, rate-limit state, trusted devices, other apps' keys
+ * It also forgets the trusted devices of the accounts it signs out (`endSqliteDevices`,
+ * `endRedisDevices`): a browser that signed in to an account keeps a sign-in budget of its own for it
+ * (src/auth/device.ts), apart from the per-account one, for 90 days; after an incident, the browser of
+ * whoever signed in must not keep guessing at the account's new password while everyone else is held
+ * to the account's limit.
+ *
+ * Nothing else is touched: idempotency records, rate-limit state, other apps' keys
  * (another key prefix, or none of ours). An action running meanwhile cannot bring a deleted record
  * back: it renews its session with a `touch`, which writes nothing on a missing key
  * (src/session/index.ts).
  */
 import type { Cluster, Redis } from 'ioredis';
 import { sql, type Kysely } from 'kysely';
+import { authKeys } from '../auth/keys.js';
 import type { DatabaseSchema } from '../sql/schema.js';
 import { WRITE_CHECK_KEY } from '../store/keys.js';
 
@@ -286,7 +293,7 @@ export async function surveyPrefixes(client: Redis | Cluster, keyPrefix: string)
  * is no record, like a value that does not parse: the app cannot read it as a session either. Let
  * through, one such key failed every run, each time after the database's revocation.
  */
-function recordValue(node: Redis, key: string): Promise<string | null> {
+function recordValue(node: Redis | Cluster, key: string): Promise<string | null> {
   return node.get(key).catch((error: unknown) => {
     if (error instanceof Error && error.message.startsWith('WRONGTYPE')) return null;
     throw error;
@@ -349,6 +356,103 @@ export async function endRedisSessions(
         if (dryRun) seen.add(key);
       });
     }, stop);
+  }
+  return counts;
+}
+
+/** Which accounts' trusted devices to forget: every account's, or those of one (normalised) email. */
+export type DeviceTarget = { readonly all: true } | { readonly all: false; readonly email: string };
+
+/** Trusted devices forgotten (or, dry, that would be): the accounts' lists and the devices in them. */
+export interface DeviceCounts {
+  accounts: number;
+  devices: number;
+}
+
+/** A key of an account's trusted devices (src/auth/keys.ts `authKeys.devices`). */
+const DEVICES_KEY = /^lc:\{a:[^}]*\}:auth:devices$/;
+const ACCOUNT_FAMILY = 'lc:{a:';
+const PAST_ACCOUNT_FAMILY = 'lc:{a;';
+
+/** How many devices a list holds (digests, space-separated). */
+function devicesIn(value: string | null | undefined): number {
+  return value === null || value === undefined ? 0 : value.split(' ').filter((d) => d !== '').length;
+}
+
+/**
+ * Forgets the trusted devices of `target` in an SQLite store's `lc_kv` (live rows): one account's key,
+ * or every account's, walked in pieces of one short write transaction each. Counts into `counts` as
+ * each piece commits; `stop` is asked before each piece.
+ */
+export async function endSqliteDevices(
+  db: Kysely<DatabaseSchema>,
+  target: DeviceTarget,
+  now: number,
+  dryRun: boolean,
+  counts: DeviceCounts = { accounts: 0, devices: 0 },
+  stop: StopCheck = NEVER,
+): Promise<DeviceCounts> {
+  let after = ACCOUNT_FAMILY;
+  for (;;) {
+    stopIfAsked(stop);
+    const piece = await db.transaction().execute(async (trx) => {
+      let query = trx.selectFrom('lc_kv').select(['key', 'value']).where('expires_at', '>', now);
+      query = target.all
+        ? query.where('key', '>=', after).where('key', '<', PAST_ACCOUNT_FAMILY).where('key', 'like', '%:auth:devices').orderBy('key').limit(SQLITE_PIECE)
+        : query.where('key', '=', authKeys.devices(target.email));
+      const rows = (await query.execute()).filter((row) => DEVICES_KEY.test(row.key));
+      if (!dryRun && rows.length > 0) await trx.deleteFrom('lc_kv').where('key', 'in', rows.map((row) => row.key)).execute();
+      return rows;
+    });
+    counts.accounts += piece.length;
+    for (const row of piece) counts.devices += devicesIn(row.value);
+    if (!target.all || piece.length < SQLITE_PIECE) return counts;
+    after = `${(piece[piece.length - 1] as { key: string }).key}\u0000`;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+/**
+ * Forgets the trusted devices of `target` in Redis under `keyPrefix`: one account's key (GET, then
+ * UNLINK), or every account's, SCANned on every node. Counted once per key this run deleted (UNLINK
+ * answered 1), or in a dry run per distinct key seen; `stop` is asked before each SCAN.
+ */
+export async function endRedisDevices(
+  client: Redis | Cluster,
+  keyPrefix: string,
+  target: DeviceTarget,
+  dryRun: boolean,
+  counts: DeviceCounts = { accounts: 0, devices: 0 },
+  stop: StopCheck = NEVER,
+): Promise<DeviceCounts> {
+  const forget = async (node: Redis | Cluster, keys: string[]) => {
+    const values = await Promise.all(keys.map((key) => recordValue(node, key)));
+    // A dry run counts the lists that are there (a key of another type is no list: not counted).
+    const removed = dryRun ? values.map((value) => (value === null ? 0 : 1)) : await Promise.all(keys.map((key) => node.unlink(key)));
+    keys.forEach((_key, i) => {
+      if (removed[i] !== 1) return;
+      counts.accounts++;
+      counts.devices += devicesIn(values[i]);
+    });
+  };
+  if (!target.all) {
+    stopIfAsked(stop);
+    // On a Cluster the client routes the key to its master.
+    await forget(client, [`${keyPrefix}${authKeys.devices(target.email)}`]);
+    return counts;
+  }
+  const pattern = `${globEscape(keyPrefix)}${globEscape(ACCOUNT_FAMILY)}*${globEscape('}:auth:devices')}`;
+  const seen = new Set<string>();
+  for (const node of nodesOf(client)) {
+    let cursor = '0';
+    do {
+      stopIfAsked(stop);
+      const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT);
+      cursor = next;
+      const fresh = keys.filter((key) => DEVICES_KEY.test(key.slice(keyPrefix.length)) && !(dryRun && seen.has(key)));
+      for (const key of fresh) seen.add(key);
+      if (fresh.length > 0) await forget(node, fresh);
+    } while (cursor !== '0');
   }
   return counts;
 }

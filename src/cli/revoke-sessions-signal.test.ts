@@ -110,7 +110,7 @@ describe.skipIf(availability.state !== 'up')('revoke-sessions --all stopped by S
       const lines = stdout.trim().split('\n');
       expect(lines).toContain('revoke-sessions: access tokens: 1000 revoked');
       expect(lines).toContain('revoke-sessions: browser sign-ins: 0 revoked');
-      expect(lines.at(-1)).toBe('revoke-sessions: interrupted by SIGINT: done only what is counted above; not done: the tokens of the users not reached yet, and every session: run it again to finish');
+      expect(lines.at(-1)).toBe('revoke-sessions: interrupted by SIGINT: done only what is counted above; not done: the tokens of the users not reached yet, every session and every trusted device: run it again to finish');
       expect(lines.some((l) => l.startsWith('revoke-sessions: sessions'))).toBe(false);
       const events = stderr
         .split('\n')
@@ -120,7 +120,7 @@ describe.skipIf(availability.state !== 'up')('revoke-sessions --all stopped by S
       expect(events[0]).toMatchObject({
         event: 'authn_token_revoked',
         description: expect.stringMatching(
-          /^Operator's revocation of the sign-ins of every user \(livecomponents revoke-sessions, run by .+\) was interrupted by SIGINT at a safe point: 1000 access tokens, 0 browser sign-ins and 0 refresh tokens revoked, 0 reset tokens spent, 0 sessions ended; not done: /,
+          /^Operator's revocation of the sign-ins of every user \(livecomponents revoke-sessions, run by .+\) was interrupted by SIGINT at a safe point: 1000 access tokens, 0 browser sign-ins and 0 refresh tokens revoked, 0 reset tokens spent, 0 sessions ended, 0 trusted devices forgotten; not done: /,
         ),
       });
       const kvAfter = createDatabase(`sqlite:${join(appDir, 'data', 'livecomponents.db')}`);

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createAuthRepository, type AuthRepository } from '../auth/repository.js';
+import { authKeys, deviceDigest } from '../auth/keys.js';
 import { hashToken } from '../auth/tokens.js';
 import { memorySecurityEvents } from '../ops/security-events.js';
 import { createDatabase } from '../sql/database.js';
@@ -18,6 +19,7 @@ import { createSessionManager, sessionKeyOf, type Session } from '../session/ind
 import { storeKeys } from '../store/keys.js';
 import { createSqliteStore } from '../store/sqlite/index.js';
 import type { Store } from '../store/types.js';
+import { waitUntil } from '../../test/helpers/wait-until.js';
 import { main } from './index.js';
 import { revokeSessions } from './revoke-sessions.js';
 
@@ -162,7 +164,7 @@ describe('revoke-sessions on the embedded SQLite file', () => {
         event: 'authn_token_revoked',
         level: 'WARN',
         description: expect.stringMatching(
-          new RegExp(`^Operator revoked the sign-ins of user ${ada.id} \\(livecomponents revoke-sessions, run by .+\\): 2 access tokens, 1 browser sign-ins and 2 refresh tokens revoked, 1 reset tokens spent, 1 sessions ended$`),
+          new RegExp(`^Operator revoked the sign-ins of user ${ada.id} \\(livecomponents revoke-sessions, run by .+\\): 2 access tokens, 1 browser sign-ins and 2 refresh tokens revoked, 1 reset tokens spent, 1 sessions ended, 0 trusted devices forgotten$`),
         ),
       },
     ]);
@@ -231,7 +233,7 @@ describe('revoke-sessions on the embedded SQLite file', () => {
     expect(err).toEqual(['revoke-sessions: SIGTERM: stopping after the transaction under way (at most seconds), then printing and logging what was done']);
     expect(counts(out)).toEqual({ 'access tokens': 4, 'browser sign-ins': 2, 'refresh tokens': 4, 'password reset tokens': 2, 'sessions signed in': 0, 'sessions anonymous': 0, 'component states': 0, 'csrf nonces': 0 });
     expect(out.at(-1)).toBe(
-      'revoke-sessions: interrupted by SIGTERM: done only what is counted above; not done: the sessions not reached yet (the tokens above are all revoked): run it again to finish',
+      'revoke-sessions: interrupted by SIGTERM: done only what is counted above; not done: the sessions not reached yet and every trusted device (the tokens above are all revoked): run it again to finish',
     );
     const sessionsLeft = { access: false, web: false, refresh: false, reset: false, session: true, state: true };
     expect(await live(ada)).toEqual(sessionsLeft);
@@ -241,7 +243,7 @@ describe('revoke-sessions on the embedded SQLite file', () => {
         event: 'authn_token_revoked',
         level: 'WARN',
         description: expect.stringMatching(
-          /^Operator's revocation of the sign-ins of every user \(livecomponents revoke-sessions, run by .+\) was interrupted by SIGTERM at a safe point: 4 access tokens, 2 browser sign-ins and 4 refresh tokens revoked, 2 reset tokens spent, 0 sessions ended; not done: the sessions not reached yet \(the tokens above are all revoked\), run it again$/,
+          /^Operator's revocation of the sign-ins of every user \(livecomponents revoke-sessions, run by .+\) was interrupted by SIGTERM at a safe point: 4 access tokens, 2 browser sign-ins and 4 refresh tokens revoked, 2 reset tokens spent, 0 sessions ended, 0 trusted devices forgotten; not done: the sessions not reached yet and every trusted device \(the tokens above are all revoked\), run it again$/,
         ),
       },
     ]);
@@ -262,6 +264,51 @@ describe('revoke-sessions on the embedded SQLite file', () => {
     const again = await run(['--all'], { DATABASE_URL: `sqlite:${path}` });
     expect(again.code).toBe(0);
     expect(counts(again.out)).toMatchObject({ 'access tokens': 0, 'sessions signed in': 2 });
+    expect(await live(ada)).toEqual(noneLive);
+  });
+
+  it('trusted devices (their own sign-in budget, src/auth/device.ts): --user forgets that account\'s, --all every account\'s, counted in the dry run and the run', async () => {
+    const ada = await user('ada@example.com');
+    const bob = await user('bob@example.com');
+    // What the auth service keeps and reads (service.ts trustedDevice): the digests of the device tokens.
+    const adaDevices = authKeys.devices('ada@example.com');
+    const bobDevices = authKeys.devices('bob@example.com');
+    await store.set(adaDevices, `${deviceDigest('laptop')} ${deviceDigest('phone')}`, HOUR);
+    await store.set(bobDevices, deviceDigest('desktop'), HOUR);
+    // Rate-limit state of a device stays, like every rate limit; an expired list is absent already.
+    const attempts = authKeys.deviceAttempts('ada@example.com', 'laptop');
+    await store.set(attempts, 'g:1', HOUR);
+    await store.set(authKeys.devices('gone@example.com'), deviceDigest('old'), 1);
+    await waitUntil('the short-lived list to expire', async () => (await store.get(authKeys.devices('gone@example.com'))) === null);
+    const env = { DATABASE_URL: `sqlite:${path}` };
+
+    const dry = await run(['--user', 'ada@example.com', '--dry-run'], env);
+    expect(dry.code).toBe(0);
+    expect(dry.out).toContain('revoke-sessions: trusted devices of 1 account: 2 would be forgotten');
+    expect(await store.get(adaDevices)).not.toBeNull();
+
+    const events = memorySecurityEvents();
+    const out: string[] = [];
+    expect(await revokeSessions({ user: 'ada@example.com' }, { env, out: (l) => out.push(l), err: () => undefined, events })).toBe(0);
+    expect(out).toContain('revoke-sessions: trusted devices of 1 account: 2 forgotten');
+    expect(out.at(-1)).toBe('revoke-sessions: done');
+    expect(await store.get(adaDevices)).toBeNull();
+    expect(await store.get(bobDevices)).toBe(deviceDigest('desktop'));
+    expect(await store.get(attempts)).toBe('g:1');
+    expect(events.events).toHaveLength(1);
+    expect(events.events[0]?.description).toMatch(/, 1 sessions ended, 2 trusted devices forgotten$/);
+    expect(await live(bob)).toEqual(allLive);
+
+    const again = await run(['--user', 'ada@example.com'], env);
+    expect(again.out).toContain('revoke-sessions: trusted devices of 0 accounts: 0 forgotten');
+
+    const dryAll = await run(['--all', '--dry-run'], env);
+    expect(dryAll.out).toContain('revoke-sessions: trusted devices of 1 account: 1 would be forgotten');
+    const all = await run(['--all'], env);
+    expect(all.code).toBe(0);
+    expect(all.out).toContain('revoke-sessions: trusted devices of 1 account: 1 forgotten');
+    expect(await store.get(bobDevices)).toBeNull();
+    expect(await store.get(attempts)).toBe('g:1');
     expect(await live(ada)).toEqual(noneLive);
   });
 

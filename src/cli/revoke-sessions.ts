@@ -9,7 +9,8 @@
  * - in the key-value store (Redis when `REDIS_URL` is set, else the SQLite store: the `DATABASE_URL`
  *   file, or with PostgreSQL the embedded `./data/livecomponents.db` of the working directory, which
  *   must exist: run elsewhere, the command refuses before it changes anything) every session — or
- *   every session of the user — is ended (`revoke-sessions-kv.ts`).
+ *   every session of the user — is ended, and every account's trusted devices (or the user's) are
+ *   forgotten (`revoke-sessions-kv.ts`).
  *
  * Why: restoring a backup (docs/deployment.md §8) brings back what was revoked after it was taken —
  * rotated and revoked refresh tokens, sessions ended by sign-outs, used reset tokens —, and incident
@@ -48,11 +49,15 @@ import { redisDescription, Refusal, runCommand, type CommandIo } from './command
 import {
   checkRedisCommands,
   emptySessionCounts,
+  endRedisDevices,
   endRedisSessions,
+  endSqliteDevices,
   endSqliteSessions,
   Interrupted,
   stopIfAsked,
   surveyPrefixes,
+  type DeviceCounts,
+  type DeviceTarget,
   type PrefixSurvey,
   type SessionTarget,
   type StopCheck,
@@ -144,7 +149,8 @@ async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<numb
   /** What was done so far, counted as each piece commits. */
   const revoked: BulkRevoked & { pieces: number } = { accessTokens: 0, webSignIns: 0, refreshTokens: 0, passwordResets: 0, pieces: 0 };
   const sessions = emptySessionCounts();
-  let stage: 'tokens' | 'sessions' = 'tokens';
+  const devices: DeviceCounts = { accounts: 0, devices: 0 };
+  let stage: 'tokens' | 'sessions' | 'devices' = 'tokens';
   let where = '';
   let stopping: NodeJS.Signals | undefined;
   const stop = () => stopping;
@@ -176,7 +182,9 @@ async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<numb
   };
   const counted = () =>
     `${revoked.accessTokens} access tokens, ${revoked.webSignIns} browser sign-ins and ${revoked.refreshTokens} refresh tokens revoked, ` +
-    `${revoked.passwordResets} reset tokens spent, ${sessions.signedIn + sessions.anonymous} sessions ended`;
+    `${revoked.passwordResets} reset tokens spent, ${sessions.signedIn + sessions.anonymous} sessions ended, ${devices.devices} trusted devices forgotten`;
+  const printDevices = () =>
+    out(io, `trusted devices of ${devices.accounts} ${devices.accounts === 1 ? 'account' : 'accounts'}: ${devices.devices} ${dryRun ? 'would be forgotten' : 'forgotten'}`);
   try {
     // Made before anything changes: a log destination that does not parse refuses the run.
     events = dryRun ? undefined : (io.events ?? securityLog(io));
@@ -184,10 +192,12 @@ async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<numb
     if (embeddedUrl !== undefined) kvDb = await openEmbeddedStore(embeddedUrl, io.cwd);
     const repo = createAuthRepository(db);
     let target: SessionTarget = { all: true };
+    let deviceTarget: DeviceTarget = { all: true };
     if (scope.email !== undefined) {
       const user = await repo.userByEmail(scope.email);
       if (user === undefined) throw new Refusal(`${describeDatabaseUrl(databaseUrl, io.cwd)} has no account with the email ${scope.email}; nothing was changed`);
       target = { all: false, userId: user.id };
+      deviceTarget = { all: false, email: user.email };
     }
     // The store is reached before anything is revoked: a Redis that is down (or, beside PostgreSQL, an
     // embedded store that is missing or no store of this release, above) refuses the run untouched.
@@ -210,9 +220,9 @@ async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<numb
     printTokens();
 
     stage = 'sessions';
-    if (redis !== undefined && redisUrl !== undefined) {
-      const client = redisClientOf(redis);
-      if (client === undefined) throw new Error('the Redis store has no client');
+    const client = redis === undefined ? undefined : redisClientOf(redis);
+    if (redis !== undefined && client === undefined) throw new Error('the Redis store has no client');
+    if (client !== undefined && redisUrl !== undefined) {
       where = `${redisDescription(redisUrl)}${keyPrefix === '' ? '' : ` (key prefix ${keyPrefix})`}`;
       await endRedisSessions(client, keyPrefix, target, dryRun, sessions, stop);
     } else {
@@ -220,6 +230,11 @@ async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<numb
       await endSqliteSessions(kvDb ?? db, target, clock.now(), dryRun, sessions, stop);
     }
     printSessions();
+
+    stage = 'devices';
+    if (client !== undefined) await endRedisDevices(client, keyPrefix, deviceTarget, dryRun, devices, stop);
+    else await endSqliteDevices(kvDb ?? db, deviceTarget, clock.now(), dryRun, devices, stop);
+    printDevices();
     if (events !== undefined) {
       events.emit({
         event: 'authn_token_revoked',
@@ -237,11 +252,14 @@ async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<numb
         return code;
       }
       if (stage === 'tokens') printTokens();
-      else printSessions();
+      else if (stage === 'sessions') printSessions();
+      else printDevices();
       const notDone =
         stage === 'tokens'
-          ? 'the tokens of the users not reached yet, and every session'
-          : `the sessions not reached yet${dryRun ? '' : ' (the tokens above are all revoked)'}`;
+          ? 'the tokens of the users not reached yet, every session and every trusted device'
+          : stage === 'sessions'
+            ? `the sessions not reached yet and every trusted device${dryRun ? '' : ' (the tokens above are all revoked)'}`
+            : `the trusted devices not reached yet${dryRun ? '' : ' (the tokens and sessions above are all done)'}`;
       out(io, `interrupted by ${error.signal}: ${dryRun ? 'counted' : 'done'} only what is counted above; not ${dryRun ? 'counted' : 'done'}: ${notDone}: run it again to finish`);
       events?.emit({
         event: 'authn_token_revoked',
