@@ -273,7 +273,7 @@ async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<numb
       events.emit({
         event: 'authn_token_revoked',
         level: 'WARN',
-        description: `Operator's revocation of the sign-ins of ${begun} (livecomponents revoke-sessions, run by ${operator()}) failed part-way: ${error instanceof Error ? error.message : String(error)}; what it revoked stays revoked, run it again`,
+        description: `Operator's revocation of the sign-ins of ${begun} (livecomponents revoke-sessions, run by ${operator()}) failed part-way: ${error instanceof Error ? error.message : String(error)}; done before it: ${counted()}; what it revoked stays revoked, run it again`,
       });
     }
     throw error;
