@@ -112,6 +112,10 @@ export function createPrefetchStage(options: PrefetchStageOptions): Stage {
         // event, not `malicious_csrf`: users coming back to an old tab are no attack, and must not
         // set off the CSRF alert.
         events.emit({ event: 'session_use_after_expire', level: 'INFO', description: 'Action for an unknown or expired session', request: ctx.request });
+        // Its token verified against the cookie's session id, but that session is gone: a token made
+        // for it could never be used (the page reloads, and takes a new session's token). No token in
+        // the answer, as in strict mode, where the token is only spent past this point.
+        ctx.csrfVerified = false;
         outcome = fail(new LiveError('CSRF_TOKEN_INVALID'));
       } else {
         // The renewal (a `touch`) travels in the after-action batch: no round trip of its own, and a
