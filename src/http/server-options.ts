@@ -449,6 +449,19 @@ function continueOnRead(req: IncomingMessage, res: ServerResponse): void {
     if (!res.headersSent) res.writeContinue();
     read.call(this, size);
   };
+  // Node's writeHead closes the connection when the 100 was not sent (`_expect_continue`, set before
+  // 'checkContinue'): the client may yet send the body, or not. Not when there is no body
+  // (`Content-Length: 0`, a GET) or all of it is in (sent with the head: a read begun after that asks
+  // no 100): nothing more can come, so the connection serves the next request, as after Node's own 100.
+  const expecting = res as ServerResponse & { _expect_continue?: boolean };
+  let expected = expecting._expect_continue === true;
+  Object.defineProperty(expecting, '_expect_continue', {
+    configurable: true,
+    get: () => expected && bodyUnread(req),
+    set: (value: boolean) => {
+      expected = value;
+    },
+  });
 }
 
 /**

@@ -49,8 +49,11 @@ interface Exchange {
   send(bytes: string): void;
 }
 
-/** Opens a connection and sends the head of `POST path` with `Expect: 100-continue`, announcing `length` body bytes. */
-function expecting(path: string, headers: Record<string, string>, length: number): Exchange {
+/**
+ * Opens a connection and sends the head of `POST path` with `Expect: 100-continue`, announcing `length`
+ * body bytes; `first`: bytes sent in the same write as the head (the body, when the client does not wait).
+ */
+function expecting(path: string, headers: Record<string, string>, length: number, first = '', method = 'POST'): Exchange {
   const socket = connect({ port, host: '127.0.0.1' });
   sockets.push(socket);
   let received = '';
@@ -66,7 +69,7 @@ function expecting(path: string, headers: Record<string, string>, length: number
   const head = Object.entries({ host: 'app.example.test', 'content-length': String(length), expect: '100-continue', ...headers })
     .map(([name, value]) => `${name}: ${value}\r\n`)
     .join('');
-  socket.write(`POST ${path} HTTP/1.1\r\n${head}\r\n`);
+  socket.write(`${method} ${path} HTTP/1.1\r\n${head}\r\n${first}`);
   return {
     received: () => received,
     until(re) {
@@ -88,6 +91,8 @@ const statusLines = (answer: string): string[] => answer.match(/HTTP\/1\.1 \d{3}
 const connectionOf = (answer: string): string | undefined => /\r\nconnection: ([^\r]*)/i.exec(answer)?.[1];
 /** Resolves at the final answer's head (a status other than 1xx, then its blank line). */
 const FINAL_HEAD = /HTTP\/1\.1 [2-5]\d\d[^\r]*\r\n(?:[^\r]+\r\n)*\r\n/;
+/** Resolves at the second final answer's head on one connection. */
+const SECOND_FINAL_HEAD = new RegExp(`${FINAL_HEAD.source}[^]*${FINAL_HEAD.source}`);
 
 describe('Expect: 100-continue', () => {
   it('a cross-site text/plain post to the action route: 403 with no 100 Continue, Connection: close, the connection ended; one malicious_csrf', async () => {
@@ -164,5 +169,26 @@ describe('Expect: 100-continue', () => {
     // The 100 goes out if the body's read began before all of it was in; either way it comes first.
     expect(statusLines(answer).filter((line) => line !== 'HTTP/1.1 100 Continue')).toEqual(['HTTP/1.1 200 OK']);
     expect(statusLines(answer).at(-1)).toBe('HTTP/1.1 200 OK');
+  });
+
+  it('a body all in before it is read (sent with the head, or none: Content-Length: 0, a GET): served, the connection kept for the next request', async () => {
+    // The auth API reads the body after its (async) origin and rate-limit checks: by then all of it is in.
+    const body = JSON.stringify({ email: 'nobody@example.com', password: 'not the password' });
+    const login = expecting('/api/v1/auth/login', { 'content-type': 'application/json', origin: APP }, Buffer.byteLength(body), body);
+    const answer = await login.until(FINAL_HEAD);
+    expect([statusLines(answer).filter((line) => line !== 'HTTP/1.1 100 Continue'), connectionOf(answer)]).toEqual([['HTTP/1.1 401 Unauthorized'], 'keep-alive']);
+    login.send('GET /health/live HTTP/1.1\r\nhost: app.example.test\r\n\r\n');
+    expect(statusLines(await login.until(SECOND_FINAL_HEAD)).at(-1)).toBe('HTTP/1.1 200 OK');
+
+    for (const [method, path, headers] of [
+      ['POST', '/api/v1/auth/logout', { 'content-type': 'application/json', origin: APP }],
+      ['GET', '/health/live', {}],
+    ] as const) {
+      const empty = expecting(path, headers, 0, '', method);
+      const first = await empty.until(FINAL_HEAD);
+      expect([statusLines(first), connectionOf(first)]).toEqual([[expect.stringMatching(/^HTTP\/1\.1 [24]\d\d /)], 'keep-alive']);
+      empty.send('GET /health/live HTTP/1.1\r\nhost: app.example.test\r\n\r\n');
+      expect(statusLines(await empty.until(SECOND_FINAL_HEAD)).at(-1)).toBe('HTTP/1.1 200 OK');
+    }
   });
 });
