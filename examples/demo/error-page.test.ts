@@ -161,3 +161,45 @@ describe('prefersHtml: Accept negotiation between the page and the JSON', () => 
     expect(prefersHtml(accept)).toBe(expected);
   });
 });
+
+describe('review: the API path is the path the router matched, however it is spelled', () => {
+  let demo: Awaited<ReturnType<typeof demoApp>>;
+  beforeAll(async () => {
+    demo = await demoApp({ APP_URL: APP });
+  });
+  afterAll(() => demo?.app.close());
+
+  it('an API route reached by a percent-encoded path (/%61pi/…, the router decodes it): its 405 is the JSON, not the page', async () => {
+    const urls = ['/%61pi/livecomponents/action', '/%61pi/v1/auth/login', '/api/v1/auth/%6Cogin', '/%61%70%69/livecomponents/action?x=1'];
+    const answers = await Promise.all(urls.map((url) => demo.app.inject({ method: 'GET', url, remoteAddress: '192.0.2.45', headers: { accept: BROWSER } })));
+    expect(answers.map((res) => [res.statusCode, String(res.headers['content-type']), res.headers.allow, String(res.headers.vary).includes('Accept')])).toEqual(
+      urls.map(() => [405, 'application/json; charset=utf-8', 'POST', false]),
+    );
+    expect(answers.map((res) => res.json<{ code: string }>().code)).toEqual(urls.map(() => 'METHOD_NOT_ALLOWED'));
+    // Not the API: spelled otherwise, the router finds no route either (the page 404 stands).
+    for (const url of ['/API/livecomponents/action', '//api/livecomponents/action']) {
+      const res = await demo.app.inject({ method: 'GET', url, remoteAddress: '192.0.2.45', headers: { accept: BROWSER } });
+      expect([url, res.statusCode, String(res.headers['content-type'])]).toEqual([url, 404, 'text/html; charset=utf-8']);
+    }
+  });
+});
+
+describe('review: prefersHtml reads a browser’s Accept, not any length of header', () => {
+  /** Calls of String.prototype.split while `accept` is read: the work it costs, counted rather than timed. */
+  function splitsFor(accept: string): [boolean, number] {
+    const split = vi.spyOn(String.prototype, 'split');
+    try {
+      const answer = prefersHtml(accept);
+      return [answer, split.mock.calls.length];
+    } finally {
+      split.mockRestore();
+    }
+  }
+
+  it('a 16 KiB Accept (8,000 ranges, or one range with 16,000 parameters) is no browser’s: the JSON, read in a bounded number of steps', () => {
+    const shapes = ['text/html,' + 'a,'.repeat(8000), 'text/html' + ';'.repeat(16000), 'text/html,' + Array.from({ length: 1300 }, (_, i) => `a/b${i};q=0.5`).join(',')];
+    expect(shapes.map((accept) => splitsFor(accept))).toEqual(shapes.map(() => [false, 0]));
+    // A browser's is read as before.
+    expect(splitsFor(BROWSER)[0]).toBe(true);
+  });
+});

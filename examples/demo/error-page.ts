@@ -36,6 +36,31 @@ import { NAV, STYLE_LINKS } from './layout.js';
 /** Paths whose answers are JSON whatever the client accepts: the action route and the auth API. */
 const API_PREFIX = '/api/';
 
+/**
+ * Whether `request` is for the API: its path as the router reads it — percent-decoded (`/%61pi/…`
+ * reaches the API's routes, and a 405 of one came from the not-found handler as the page), query
+ * left off. A path that does not decode (the router refuses those before any handler) counts as the
+ * API's: the JSON.
+ */
+function isApiPath(url: string): boolean {
+  const query = url.indexOf('?');
+  const path = query === -1 ? url : url.slice(0, query);
+  if (!path.includes('%')) return path.startsWith(API_PREFIX);
+  try {
+    return decodeURIComponent(path).startsWith(API_PREFIX);
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * The longest `Accept` read: a browser's navigation sends well under this (Chromium's, the longest,
+ * 135 characters). A longer one is no navigation's, and parsing a header of any length (16 KiB of
+ * `;` or `,` cost 7–10 ms per refused request, where a 404 costs well under one) is work an attacker
+ * chooses: the JSON, unread.
+ */
+const MAX_ACCEPT_LENGTH = 256;
+
 /** Media types of an HTML page. */
 const HTML_TYPES: ReadonlySet<string> = new Set(['text/html', 'application/xhtml+xml']);
 
@@ -62,16 +87,18 @@ function weightOf(params: readonly string[]): number {
  * weight above JSON's. No header, the any-type range alone, or JSON listed as high: no.
  */
 export function prefersHtml(accept: string | undefined): boolean {
-  if (accept === undefined) return false;
+  if (accept === undefined || accept.length > MAX_ACCEPT_LENGTH) return false;
   let htmlWeight = 0;
   let jsonWeight = 0;
   let jsonSpecificity = -1;
   for (const part of accept.split(',')) {
     const [range = '', ...params] = part.split(';');
     const type = range.trim().toLowerCase();
-    const weight = weightOf(params);
-    if (HTML_TYPES.has(type)) htmlWeight = Math.max(htmlWeight, weight);
     const specificity = JSON_RANGES.get(type) ?? -1;
+    const isHtml = HTML_TYPES.has(type);
+    if (!isHtml && specificity < 0) continue;
+    const weight = weightOf(params);
+    if (isHtml) htmlWeight = Math.max(htmlWeight, weight);
     if (specificity > jsonSpecificity) [jsonSpecificity, jsonWeight] = [specificity, weight];
     else if (specificity === jsonSpecificity && specificity >= 0) jsonWeight = Math.max(jsonWeight, weight);
   }
@@ -150,7 +177,7 @@ type SendShadow = Partial<Record<'send', unknown>>;
  * `Vary: Accept`, unless the path is the API's (its answers never vary).
  */
 export function answerError<T>(request: FastifyRequest, reply: FastifyReply, pageHeaders: Readonly<Record<string, string>>, answer: (reply: FastifyReply) => T): T {
-  if (request.url.startsWith(API_PREFIX)) return answer(reply);
+  if (isApiPath(request.url)) return answer(reply);
   const vary = reply.getHeader('vary');
   reply.header('vary', vary === undefined ? 'Accept' : `${String(vary)}, Accept`);
   if (!prefersHtml(request.headers.accept)) return answer(reply);
