@@ -91,8 +91,8 @@ type WatchedReply = Partial<Record<'send' | 'then', unknown>>;
  * before sending is its error, both for the route's error handler (a 500). A failure after the answer
  * started to send is logged: the response is under way.
  *
- * Two things are watched while the answer runs, as own properties of the reply, removed when it has
- * settled: `send` (which `redirect` and the view plugins call too), since `reply.sent` is true only
+ * Two things are watched while the answer runs, as own properties of the reply, put back as they were
+ * (none, as a rule) when it has settled: `send` (which `redirect` and the view plugins call too), since `reply.sent` is true only
  * once the response has ended; and `then`, shadowed, because a Fastify reply is a thenable that
  * settles once its response is written — an `async` answer returning the reply unsent
  * (`async (request, reply) => reply.code(303)`) adopted it and never settled, and the request hung
@@ -100,6 +100,9 @@ type WatchedReply = Partial<Record<'send' | 'then', unknown>>;
  */
 function runAnswer(answer: ForeignFormAnswer, request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void): void {
   const watched = reply as unknown as WatchedReply;
+  // What was there is put back, not deleted: an answer may run another such hook first (hooks
+  // composed), whose own `send` and `then` go over these and must not take them away when it settles.
+  const found = { send: Object.getOwnPropertyDescriptor(watched, 'send'), then: Object.getOwnPropertyDescriptor(watched, 'then') };
   let sending = false;
   const send = reply.send;
   watched.send = function sendWatched(this: FastifyReply, payload?: unknown) {
@@ -108,8 +111,8 @@ function runAnswer(answer: ForeignFormAnswer, request: FastifyRequest, reply: Fa
   };
   Object.defineProperty(watched, 'then', { value: undefined, configurable: true, writable: true });
   const settle = (failed: boolean, error?: unknown): void => {
-    delete watched.send;
-    delete watched.then;
+    restore(watched, 'send', found.send);
+    restore(watched, 'then', found.then);
     const started = sending || reply.sent || reply.raw.headersSent;
     if (started) {
       if (failed) request.log.error({ err: error }, 'refuseForeignForms: the answer to a refused form post failed after it started to send');
@@ -128,6 +131,12 @@ function runAnswer(answer: ForeignFormAnswer, request: FastifyRequest, reply: Fa
     () => settle(false),
     (error: unknown) => settle(true, error),
   );
+}
+
+/** Puts `key` of `target` back as it was: the own property found, or none. */
+function restore(target: WatchedReply, key: keyof WatchedReply, descriptor: PropertyDescriptor | undefined): void {
+  if (descriptor === undefined) delete target[key];
+  else Object.defineProperty(target, key, descriptor);
 }
 
 const isThenable = (value: unknown): value is PromiseLike<unknown> =>
