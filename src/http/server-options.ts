@@ -609,6 +609,11 @@ function answerClosed(this: TrackedAnswer): void {
   const state = this[ANSWERING];
   state.pending.delete(this);
   state.readUpTo = state.socket.bytesRead;
+  // An answer sent before its body arrived that kept the connection: one written past Fastify's
+  // onSend (`reply.hijack()`), whose head no `Connection: close` of ours reached. Node now reads the
+  // rest of the body to its end (unread-body.ts): the connection ends instead, once the answer is
+  // flushed. After a body was read, one property read (`complete`).
+  if (bodyUnread(this.req) && !state.socket.destroyed) state.socket.destroySoon();
   if (state.held.size > 0) runHeld(state);
   if (state.pending.size === 0 && state.afterPending !== undefined) {
     const then = state.afterPending;

@@ -31,6 +31,12 @@ beforeAll(async () => {
   // An app's own refusals before the body: an auth hook, a preParsing check.
   app.post('/hooked', { onRequest: async (_request, reply) => reply.code(401).send({ code: 'UNAUTHENTICATED' }) }, async () => 'never');
   app.post('/pre-parsing', { preParsing: async (_request, reply) => reply.code(403).send({ code: 'FORBIDDEN' }) }, async () => 'never');
+  // An answer written past Fastify (`reply.hijack()`): no onSend runs, no header of ours goes with it.
+  app.post('/hijacked', { onRequest: (_request, reply, done) => {
+    reply.hijack();
+    reply.raw.writeHead(403, { 'content-type': 'text/plain' }).end('refused');
+    done();
+  } }, async () => 'never');
   await app.listen({ port: 0, host: '127.0.0.1' });
   port = (app.server.address() as { port: number }).port;
 });
@@ -161,6 +167,17 @@ describe('answers given before the body is read close the connection', () => {
 
   it('a URL the router refuses (frameworkErrors, 400): Connection: close, ended', async () => {
     expect(await closed(await sendPart('POST', '/%', { 'content-type': 'application/json' }))).toEqual(['HTTP/1.1 400 Bad Request', 'close']);
+  });
+
+  it('a hijacked reply answering before the body (no onSend, its own head): the connection ended after it', async () => {
+    const answer = await sendPart('POST', '/hijacked', { 'content-type': 'application/json' });
+    expect(answer.status).toBe('HTTP/1.1 403 Forbidden');
+    await answer.ended;
+    // A body all received keeps it.
+    expect(await twoOnOne('POST /hijacked HTTP/1.1\r\nhost: a\r\ncontent-length: 0\r\n\r\n')).toEqual([
+      'HTTP/1.1 403 Forbidden / keep-alive',
+      'HTTP/1.1 403 Forbidden / keep-alive',
+    ]);
   });
 
   it('OPTIONS * with a body (204): Connection: close, ended', async () => {
