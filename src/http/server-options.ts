@@ -434,10 +434,11 @@ const SLASH = 0x2f;
  * — by its route's parser or the app's own stream — and not before: a refusal before then (a source
  * refused in `onRequest`, a media type no parser takes, 404, load shedding) is the final answer, with
  * no 100, and the client need not send the body at all. Node closes the connection after such an
- * answer (it does whenever a request that expected a 100 is answered without one), and the body of a
- * client that sends it anyway (curl does after a second) goes with it. A body that arrives without
- * waiting (the client sent it with the head) is read as usual, and the 100 then goes out only if the
- * read begins before all of it is in (no harm: RFC 9110 §10.1.1 lets a client take it either way).
+ * answer (it does whenever a request that expected a 100 is answered without one while its body may
+ * yet come), and the body of a client that sends it anyway (curl does after a second) goes with it. A
+ * body that arrives without waiting (the client sent it with the head) is read as usual, and the 100
+ * then goes out only if the read begins before all of it is in (no harm: RFC 9110 §10.1.1 lets a
+ * client take it either way); all in, or none, the connection stays open.
  * One own `_read` per such request, put back at the first read; the action route's requests do not
  * come this way (browsers never send `Expect`).
  */

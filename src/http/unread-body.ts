@@ -8,7 +8,8 @@
  * 32 MiB to the auth API, a POST of 8 MiB to a GET-only page (405) were read whole (probed over a
  * socket, every byte accepted, `Connection: keep-alive`). So such an answer closes the connection, as
  * Fastify does after a parser error (413): the plugin's `onSend` hook does it for every answer that
- * passes through Fastify (`bodyUnread`), `serverOptions()`' handlers for their own.
+ * passes through Fastify (`bodyUnread`), `serverOptions()`' handlers for their own, and its server
+ * ends the connection after an answer written past `onSend` (a hijacked reply).
  *
  * HTTP/2 (which `serverOptions()` refuses: it ends at the proxy) has no `Connection` header; a
  * stream's unread body is the proxy's to limit.
@@ -34,8 +35,10 @@ export function bodyAnnounced(request: FastifyRequest): boolean {
  * Whether an answer to `req` now would leave part of its body on the wire for Node to read: a body
  * was announced and Node's parser does not have all of it yet (`complete`). A body all received but
  * not read (a small one that came with the head) is no cost: Node drops what it buffered, and the
- * connection stays open. `readableEnded` (the body read to its end): for `inject`'s requests, which
- * have no `complete`.
+ * connection stays open. Only once the parser is past it, though: an answer given in the very read
+ * that brought the head (every hook before it synchronous: a callback `onRequest` refusal, the
+ * not-found handler) sees the body not yet parsed, and closes. `readableEnded` (the body read to its
+ * end): for `inject`'s requests, which have no `complete`.
  *
  * Any size counts, even 10 bytes still to come: a request whose body is refused unread is a mistake
  * or an attack (a form posted to the wrong path, a foreign post), rare enough that the client's next
