@@ -106,8 +106,11 @@ function runAnswer(answer: ForeignFormAnswer, request: FastifyRequest, reply: Fa
   let sending = false;
   const send = reply.send;
   watched.send = function sendWatched(this: FastifyReply, payload?: unknown) {
+    // Counted once it returns: a `send` that throws wrote nothing (an invalid payload type, say, in an
+    // app without an `onSend` hook), and the answer's failure goes to the error handler.
+    const sent = send.call(this, payload);
     sending = true;
-    return send.call(this, payload);
+    return sent;
   };
   Object.defineProperty(watched, 'then', { value: undefined, configurable: true, writable: true });
   const settle = (failed: boolean, error?: unknown): void => {
