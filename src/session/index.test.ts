@@ -24,6 +24,19 @@ describe('sessions', () => {
     expect(await store.get(storeKeys.session(a.id))).toBeNull();
   });
 
+  it('prepare: a new session and the write that stores it, nothing written until the write is sent', async () => {
+    const { sessions, store } = setup();
+    const { session, write } = sessions.prepare();
+    expect(session.id).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect([session.key, session.userId]).toEqual([sessionKeyOf(session.id), null]);
+    expect([write.op, write.key, write.ttlMs]).toEqual(['set', storeKeys.session(session.key), 60_000]);
+    expect(await sessions.load(session.id)).toBeNull();
+    expect(await store.get(write.key)).toBeNull();
+    await store.batch([write]);
+    expect(await sessions.load(session.id)).toEqual(session);
+    expect(sessions.prepare().session.id).not.toBe(session.id);
+  });
+
   it('loads a known id and refuses malformed, unknown and expired ones', async () => {
     const { sessions, clock } = setup();
     const s = await sessions.create();
