@@ -45,7 +45,9 @@ export function createStateStage(options: { states: StateRepository; events: Sec
       // action writes nothing (refused by its authorization or validation, or failed). Else each such action opened it with the older key again, and counted again
       // (`onOlderKey`, the `state_key` fallback counter): a state only ever read by refused actions
       // kept the counter moving for good, and the key could never be dropped by it.
-      const reseal = loaded.needsReseal ? loaded : null;
+      // The text it opened to is sealed again, not `ctx.state`: migrate, authorize and the action get
+      // that object, and one that changed it in place before refusing or failing must write nothing.
+      const reseal = loaded.needsReseal && loaded.plaintext !== undefined ? { blob: loaded.blob, plaintext: loaded.plaintext } : null;
       // Thrown (a 500 the runtime logs) before anything runs on it: the stored state stays.
       ctx.state = loaded.version === version ? loaded.state : migrateState(ctx.component, componentId, loaded.state, loaded.version);
       let outcome;
@@ -53,7 +55,7 @@ export function createStateStage(options: { states: StateRepository; events: Sec
         outcome = await next(ctx);
       } catch (error) {
         // The after-action batch still goes (prefetch); without one, the 500 is not delayed for it.
-        if (reseal !== null && ctx.deferred) ctx.deferred.push(...states.resealOps(ctx.session, componentId, reseal.blob, reseal.state, reseal.version));
+        if (reseal !== null && ctx.deferred) ctx.deferred.push(...states.resealOps(ctx.session, componentId, reseal.blob, reseal.plaintext));
         throw error;
       }
       const nextState = outcome.type === 'ok' ? outcome.result.nextState : undefined;
@@ -61,9 +63,8 @@ export function createStateStage(options: { states: StateRepository; events: Sec
         if (ctx.deferred) ctx.deferred.push(states.saveOp(ctx.session, componentId, nextState, version));
         else await states.save(ctx.session, componentId, nextState, version);
       } else if (reseal !== null) {
-        const ops = states.resealOps(ctx.session, componentId, reseal.blob, reseal.state, reseal.version);
-        if (ctx.deferred) ctx.deferred.push(...ops);
-        else if (ops.length !== 0) await states.replace(ctx.session, componentId, reseal.blob, reseal.state, reseal.version);
+        if (ctx.deferred) ctx.deferred.push(...states.resealOps(ctx.session, componentId, reseal.blob, reseal.plaintext));
+        else await states.reseal(ctx.session, componentId, reseal.blob, reseal.plaintext);
       }
       if (outcome.type !== 'ok') return outcome;
       return { type: 'ok', result: withoutNextState(outcome.result) };

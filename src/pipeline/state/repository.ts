@@ -29,8 +29,20 @@ export interface StateSealer {
 }
 
 export type LoadedState =
-  /** `version`: the state version it was stored with; `blob`: the stored text, for `replace`. */
-  | { readonly type: 'found'; readonly state: StateShape; readonly needsReseal: boolean; readonly version: number; readonly blob: string }
+  /**
+   * `version`: the state version it was stored with; `blob`: the stored text, for `replace`;
+   * `plaintext`: the text it opened to (version marker included), for `resealOps` — a string, so
+   * nothing `migrate`, `authorize` or an action does to `state` reaches it. Absent on a state
+   * `mount` just made.
+   */
+  | {
+      readonly type: 'found';
+      readonly state: StateShape;
+      readonly needsReseal: boolean;
+      readonly version: number;
+      readonly blob: string;
+      readonly plaintext?: string;
+    }
   | { readonly type: 'missing' }
   /** `blob`: the stored text that failed, for `discard`. */
   | { readonly type: 'invalid'; readonly reason: string; readonly blob: string };
@@ -50,12 +62,17 @@ export interface StateRepository {
    */
   replace(session: Session, componentId: string, blob: string, state: StateShape, version?: number): Promise<boolean>;
   /**
-   * The writes that seal `state` (stored as `blob`, with `version`) again with the newest key, only if
-   * the instance's state is still `blob` (compare-and-replace), for a batched round trip: for state
-   * opened with an older key (`needsReseal`) by an action that writes nothing (refused, failed, or
-   * leaving the state as it was). Empty when `state` is over `maxStateBytes` (it stays as it is).
+   * The writes that seal `plaintext` (what `blob` opened to: `LoadedState`'s `plaintext`) again with
+   * the newest key, only if the instance's state is still `blob` (compare-and-replace), for a batched
+   * round trip: for state opened with an older key (`needsReseal`) by an action that writes nothing
+   * (refused or failed). Exactly the text that was read, its version marker included — never the
+   * state object, which `migrate` (in the current version, under the old version's marker),
+   * `authorize` or a failed action may have changed in place. Empty when its JSON is over
+   * `maxStateBytes` (it stays as it is).
    */
-  resealOps(session: Session, componentId: string, blob: string, state: StateShape, version: number): StoreOp[];
+  resealOps(session: Session, componentId: string, blob: string, plaintext: string): StoreOp[];
+  /** `resealOps` sent on its own (no after-action batch); resolves whether it replaced `blob`. */
+  reseal(session: Session, componentId: string, blob: string, plaintext: string): Promise<boolean>;
   /**
    * Deletes the instance's state if it is still `blob` (compare-and-delete: a state written
    * meanwhile stays); the next page view mounts the instance afresh.
@@ -114,7 +131,7 @@ export function createStateRepository(options: StateRepositoryOptions): StateRep
       return { type: 'invalid', reason: 'not_json', blob };
     }
     if (typeof state !== 'object' || state === null || Array.isArray(state)) return { type: 'invalid', reason: 'not_object', blob };
-    return { type: 'found', state: state as StateShape, needsReseal: opened.needsReseal, version, blob };
+    return { type: 'found', state: state as StateShape, needsReseal: opened.needsReseal, version, blob, plaintext: opened.plaintext };
   }
 
   function encode(session: Session, componentId: string, state: StateShape, version = 1): string {
@@ -156,6 +173,14 @@ export function createStateRepository(options: StateRepositoryOptions): StateRep
     return results[1] === null;
   }
 
+  function resealOps(session: Session, componentId: string, blob: string, plaintext: string): StoreOp[] {
+    // The JSON after a version marker is what maxStateBytes measures (`encode`).
+    const text = plaintext.charCodeAt(0) === VERSION_MARK ? plaintext.slice(plaintext.indexOf('\n') + 1) : plaintext;
+    if (text.length > maxBytes || (text.length * 3 > maxBytes && Buffer.byteLength(text) > maxBytes)) return []; // over a since-lowered maxStateBytes: kept as it is
+    const value = sealer.seal(plaintext, { sessionKey: session.key, componentId });
+    return compareAndReplace(storeKeys.componentState(session.key, componentId), blob, value, ttlMs);
+  }
+
   const mounts = mountBatcher(store, ttlMs);
 
   return {
@@ -172,15 +197,10 @@ export function createStateRepository(options: StateRepositoryOptions): StateRep
     async replace(session, componentId, blob, state, version) {
       return storeIfUnchanged(storeKeys.componentState(session.key, componentId), blob, encode(session, componentId, state, version));
     },
-    resealOps(session, componentId, blob, state, version) {
-      let value: string;
-      try {
-        value = encode(session, componentId, state, version);
-      } catch (error) {
-        if (error instanceof LiveError) return []; // over a since-lowered maxStateBytes: kept as it is
-        throw error;
-      }
-      return compareAndReplace(storeKeys.componentState(session.key, componentId), blob, value, ttlMs);
+    resealOps,
+    async reseal(session, componentId, blob, plaintext) {
+      const ops = resealOps(session, componentId, blob, plaintext);
+      return ops.length !== 0 && (await store.batch(ops))[1] === null;
     },
     async discard(session, componentId, blob) {
       await store.deleteIfEquals(storeKeys.componentState(session.key, componentId), blob);
