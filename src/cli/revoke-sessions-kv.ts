@@ -253,13 +253,16 @@ export interface PrefixSurvey {
  * under any other prefix (a key prefix holds no `{`, so the prefix is what comes before the first
  * `lc:{`), counting their session records per prefix. A wrong or missing `REDIS_KEY_PREFIX` walked an
  * empty key range, ended no session, and said "0 ended": the operator believed everyone signed out.
+ * On a Redis of millions of keys the walks take a while: `stop` is asked before each SCAN
+ * (`Interrupted`; nothing has changed yet).
  */
-export async function surveyPrefixes(client: Redis | Cluster, keyPrefix: string): Promise<PrefixSurvey> {
+export async function surveyPrefixes(client: Redis | Cluster, keyPrefix: string, stop: StopCheck = NEVER): Promise<PrefixSurvey> {
   const nodes = nodesOf(client);
   const ours = `${globEscape(keyPrefix)}${globEscape('lc:{')}*`;
   for (const node of nodes) {
     let cursor = '0';
     do {
+      stopIfAsked(stop);
       const [next, keys] = await node.scan(cursor, 'MATCH', ours, 'COUNT', SCAN_COUNT);
       if (keys.length > 0) return { inUse: true, elsewhere: new Map() };
       cursor = next;
@@ -270,6 +273,7 @@ export async function surveyPrefixes(client: Redis | Cluster, keyPrefix: string)
   for (const node of nodes) {
     let cursor = '0';
     do {
+      stopIfAsked(stop);
       const [next, keys] = await node.scan(cursor, 'MATCH', `*${globEscape('lc:{')}*`, 'COUNT', SCAN_COUNT);
       cursor = next;
       for (const key of keys) {

@@ -70,6 +70,12 @@ export interface RevokeSessionsArgs {
   readonly user?: string | undefined;
   /** Count, change nothing. */
   readonly dryRun?: boolean | undefined;
+  /**
+   * The operator says the app has no key under `REDIS_KEY_PREFIX` now (its Redis emptied or lost, the
+   * app stopped): the run goes on though other prefixes hold sessions (another app's, left alone),
+   * instead of being refused as a mistyped prefix (`--key-prefix-empty`).
+   */
+  readonly keyPrefixEmpty?: boolean | undefined;
 }
 
 /** `cwd`: also the folder the embedded store (`./data/livecomponents.db`) is looked for in. */
@@ -210,7 +216,7 @@ async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<numb
           `${redisDescription(redisUrl)}: ${sentence(error)}: ending sessions needs SCAN, GET and UNLINK (grant the ACL user +scan +get +unlink on the app's keys); nothing was changed`,
         );
       });
-      empty = emptyStoreNote(await surveyPrefixes(client, keyPrefix), redisDescription(redisUrl), keyPrefix);
+      empty = emptyStoreNote(await surveyPrefixes(client, keyPrefix, stop), redisDescription(redisUrl), keyPrefix, args.keyPrefixEmpty === true);
     }
     const who = target.all ? 'every user' : `user ${target.userId}`;
     out(io, `${dryRun ? 'dry run, nothing is changed: ' : ''}${who}: ${describeDatabaseUrl(databaseUrl, io.cwd)}`);
@@ -397,14 +403,22 @@ function prefixName(prefix: string): string {
  * it under other prefixes — naming those prefixes, before anything changed: the walk under a wrong
  * prefix ended no session and the run said "0 ended". A Redis holding no session under any prefix
  * (every session already ended, or expired) is no refusal: the line returned says so plainly.
+ * `confirmedEmpty` (`--key-prefix-empty`): the operator knows the app has no key there now (a Redis
+ * emptied or lost beside a restored database, shared with other apps, the app stopped): no refusal;
+ * the other prefixes' sessions are named and left alone. Without it that deployment could not run the
+ * command at all, and the database's tokens stayed live.
  */
-function emptyStoreNote(survey: PrefixSurvey, where: string, keyPrefix: string): string | undefined {
+function emptyStoreNote(survey: PrefixSurvey, where: string, keyPrefix: string, confirmedEmpty: boolean): string | undefined {
   if (survey.inUse) return undefined;
   const withSessions = [...survey.elsewhere].filter(([, n]) => n > 0).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   if (withSessions.length > 0) {
     const list = withSessions.map(([prefix, n]) => `${prefixName(prefix)} (${n} ${n === 1 ? 'session' : 'sessions'})`).join(', ');
+    if (confirmedEmpty) {
+      return `none to end: no key of this app under the key prefix ${prefixName(keyPrefix)} in ${where} (--key-prefix-empty); the sessions under ${list} are left alone`;
+    }
     throw new Refusal(
-      `${where}: no key of this app under the key prefix ${prefixName(keyPrefix)} (REDIS_KEY_PREFIX), but sessions under ${list}: set REDIS_KEY_PREFIX as the app's environment sets it; nothing was changed`,
+      `${where}: no key of this app under the key prefix ${prefixName(keyPrefix)} (REDIS_KEY_PREFIX), but sessions under ${list}: set REDIS_KEY_PREFIX as the app's environment sets it ` +
+        `(or, when the app has no key there now, its Redis emptied and the app stopped, add --key-prefix-empty); nothing was changed`,
     );
   }
   const others = [...survey.elsewhere.keys()].sort().map(prefixName);

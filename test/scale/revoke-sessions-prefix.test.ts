@@ -110,7 +110,7 @@ describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions: a REDIS_KEY_PREFIX that is n
     expect(before).toHaveLength(7);
     const where = `${server.url}/6`;
     const refusal = (named: string) =>
-      `revoke-sessions: ${where}: no key of this app under the key prefix ${named} (REDIS_KEY_PREFIX), but sessions under "app:" (3 sessions): set REDIS_KEY_PREFIX as the app's environment sets it; nothing was changed`;
+      `revoke-sessions: ${where}: no key of this app under the key prefix ${named} (REDIS_KEY_PREFIX), but sessions under "app:" (3 sessions): set REDIS_KEY_PREFIX as the app's environment sets it (or, when the app has no key there now, its Redis emptied and the app stopped, add --key-prefix-empty); nothing was changed`;
 
     const cases: [Record<string, string>, { all?: boolean; user?: string; dryRun?: boolean }, string][] = [
       [{}, { all: true }, '"" (no prefix)'],
@@ -154,7 +154,7 @@ describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions: a REDIS_KEY_PREFIX that is n
     const refused = await revoke({ all: true }, { REDIS_URL: `${server.url}/7`, REDIS_KEY_PREFIX: 'c:' });
     expect(refused.code).toBe(1);
     expect(refused.err).toEqual([
-      `revoke-sessions: ${server.url}/7: no key of this app under the key prefix "c:" (REDIS_KEY_PREFIX), but sessions under "" (no prefix) (1 session), "a:" (2 sessions): set REDIS_KEY_PREFIX as the app's environment sets it; nothing was changed`,
+      `revoke-sessions: ${server.url}/7: no key of this app under the key prefix "c:" (REDIS_KEY_PREFIX), but sessions under "" (no prefix) (1 session), "a:" (2 sessions): set REDIS_KEY_PREFIX as the app's environment sets it (or, when the app has no key there now, its Redis emptied and the app stopped, add --key-prefix-empty); nothing was changed`,
     ]);
     expect(await admin(7).dbsize()).toBe(6);
   });

@@ -1,0 +1,133 @@
+/**
+ * `livecomponents revoke-sessions` on a Redis shared by several apps (`app1:`, `app2:`), found by
+ * review R3:
+ *
+ * - The documented restore (docs/deployment.md §8: the app stopped, its database restored, its Redis
+ *   keys gone) on a Redis another app shares: `app1:` holds no key of the framework, `app2:` holds
+ *   sessions, so the run for app1 was refused as a mistyped prefix, exit 1, and nothing let it
+ *   through: the restored database's tokens stayed live. `keyPrefixEmpty` (`--key-prefix-empty`)
+ *   lets it go on; app2's sessions stay, and the refusal names it.
+ * - SIGINT before the prefix survey was not asked during it: on a Redis of millions of keys the
+ *   survey walks them all (twice for a prefix with no key), and Ctrl-C waited for it, then the run
+ *   was refused (exit 1) instead of stopping (130). `surveyPrefixes` asks `stop` before each SCAN.
+ */
+import { EventEmitter } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAuthRepository, type AuthRepository } from '../../src/auth/repository.js';
+import { hashToken } from '../../src/auth/tokens.js';
+import { revokeSessions, type RevokeSessionsArgs } from '../../src/cli/revoke-sessions.js';
+import { Interrupted, surveyPrefixes } from '../../src/cli/revoke-sessions-kv.js';
+import { memorySecurityEvents } from '../../src/ops/security-events.js';
+import { createSessionManager } from '../../src/session/index.js';
+import { createDatabase } from '../../src/sql/database.js';
+import { migrateToLatest } from '../../src/sql/migrate.js';
+import { createRedisStore } from '../../src/store/redis/index.js';
+import type { Store } from '../../src/store/types.js';
+import { REDIS_AVAILABLE, startRedis, type RedisServer } from '../redis/server.js';
+
+const HOUR = 3_600_000;
+const dir = mkdtempSync(join(tmpdir(), 'lc-revoke-shared-'));
+const file = join(dir, 'auth.db');
+const db = createDatabase(`sqlite:${file}`);
+let repo: AuthRepository;
+let ada: string;
+
+beforeAll(async () => {
+  await migrateToLatest(db);
+  repo = createAuthRepository(db);
+  const row = await repo.insertUser({ email: 'ada@example.com', passwordHash: 'hash', name: null }, Date.now());
+  if (row === 'taken') throw new Error('taken');
+  ada = row.id;
+});
+afterAll(async () => {
+  await db.destroy();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function revoke(args: RevokeSessionsArgs, env: Record<string, string>, signals?: EventEmitter) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const events = memorySecurityEvents();
+  const running = revokeSessions(args, { env: { DATABASE_URL: `sqlite:${file}`, ...env }, out: (l) => out.push(l), err: (l) => err.push(l), events, ...(signals ? { signals } : {}) });
+  // Listened to from the call on: a signal now comes before anything is read.
+  signals?.emit('SIGINT', 'SIGINT');
+  const code = await running;
+  return { code, out, err, events: events.events.length };
+}
+
+describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions: a Redis shared by two apps, the first one\'s keys all gone', () => {
+  let server: RedisServer;
+  const opened: Store[] = [];
+  const admins: Redis[] = [];
+  const open = (database: number, keyPrefix: string) => {
+    const store = createRedisStore({ url: `${server.url}/${database}`, keyPrefix });
+    opened.push(store);
+    return store;
+  };
+  const admin = (database: number) => {
+    const client = new Redis(`${server.url}/${database}`);
+    admins.push(client);
+    return client;
+  };
+  beforeAll(async () => {
+    server = await startRedis();
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.all(opened.map((s) => s.close()));
+    for (const a of admins) a.disconnect();
+    await server?.stop();
+  });
+
+  it('--key-prefix-empty: app1\'s tokens are revoked, app2\'s 3 sessions stay; without it, refused naming the option', { timeout: 60_000 }, async () => {
+    const app2 = open(3, 'app2:');
+    for (let i = 0; i < 3; i++) await createSessionManager({ store: app2 }).regenerate(null, null);
+    const keys = admin(3);
+    const before = (await keys.keys('*')).sort();
+    expect(before).toHaveLength(3);
+    const web = (await repo.createWebSession(ada, hashToken('web-1'), Date.now(), Date.now() + HOUR, 'hash')) as string;
+    const env = { REDIS_URL: `${server.url}/3`, REDIS_KEY_PREFIX: 'app1:' };
+
+    const refused = await revoke({ all: true }, env);
+    expect([refused.code, refused.out, refused.events]).toEqual([1, [], 0]);
+    expect(refused.err).toEqual([expect.stringContaining('but sessions under "app2:" (3 sessions): set REDIS_KEY_PREFIX as the app\'s environment sets it (or, when the app has no key there now, its Redis emptied and the app stopped, add --key-prefix-empty); nothing was changed')]);
+
+    const dry = await revoke({ all: true, dryRun: true, keyPrefixEmpty: true }, env);
+    expect([dry.code, dry.err, dry.events]).toEqual([0, [], 0]);
+    expect(dry.out).toContain('revoke-sessions: browser sign-ins: 1 would be revoked');
+    expect(dry.out).toContain(`revoke-sessions: none to end: no key of this app under the key prefix "app1:" in ${server.url}/3 (--key-prefix-empty); the sessions under "app2:" (3 sessions) are left alone`);
+    expect((await repo.webSessionUser(ada, web, Date.now())) !== undefined).toBe(true);
+
+    const done = await revoke({ all: true, keyPrefixEmpty: true }, env);
+    expect([done.code, done.err, done.events]).toEqual([0, [], 1]);
+    expect(done.out).toContain('revoke-sessions: browser sign-ins: 1 revoked');
+    expect(done.out).toContain('revoke-sessions: sessions anonymous: 0 ended');
+    expect(done.out.at(-1)).toBe('revoke-sessions: done');
+    expect(await repo.webSessionUser(ada, web, Date.now())).toBeUndefined();
+    expect((await keys.keys('*')).sort()).toEqual(before);
+  });
+
+  it('SIGINT before the survey: stopped (130) before anything changed, not refused after walking every key', { timeout: 60_000 }, async () => {
+    const keys = admin(4);
+    // Another app's 5,000 keys of this framework: the survey of an unused prefix takes 10 SCANs or more.
+    const pipeline = keys.pipeline();
+    for (let i = 0; i < 5_000; i++) pipeline.set(`app2:lc:{s:k${i}}:session`, '{"u":null}');
+    await pipeline.exec();
+
+    const signals = new EventEmitter();
+    const stopped = await revoke({ all: true }, { REDIS_URL: `${server.url}/4`, REDIS_KEY_PREFIX: 'app1:' }, signals);
+    expect([stopped.code, stopped.events]).toEqual([130, 0]);
+    expect(stopped.out.at(-1)).toBe('revoke-sessions: interrupted by SIGINT before anything changed');
+    expect(signals.listenerCount('SIGINT') + signals.listenerCount('SIGTERM')).toBe(0);
+    expect(await keys.dbsize()).toBe(5_000);
+
+    // surveyPrefixes itself: asked before each SCAN, it stops at the third.
+    let asked = 0;
+    const survey = surveyPrefixes(keys, 'app1:', () => (++asked === 3 ? 'SIGTERM' : undefined));
+    await expect(survey).rejects.toBeInstanceOf(Interrupted);
+    expect(asked).toBe(3);
+  });
+});
