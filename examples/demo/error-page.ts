@@ -30,6 +30,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { html } from '../../src/index.js';
 import type { ErrorBody } from '../../src/core/wire.js';
 import { sendError } from '../../src/http/error-mapping.js';
+import { routedPath } from '../../src/http/routed-path.js';
 import { setPageHeaders } from '../../src/http/security-headers.js';
 import { NAV, STYLE_LINKS } from './layout.js';
 
@@ -43,14 +44,8 @@ const API_PREFIX = '/api/';
  * API's: the JSON.
  */
 function isApiPath(url: string): boolean {
-  const query = url.indexOf('?');
-  const path = query === -1 ? url : url.slice(0, query);
-  if (!path.includes('%')) return path.startsWith(API_PREFIX);
-  try {
-    return decodeURIComponent(path).startsWith(API_PREFIX);
-  } catch {
-    return true;
-  }
+  const path = routedPath(url);
+  return path === null || path.startsWith(API_PREFIX);
 }
 
 /**

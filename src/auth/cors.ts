@@ -16,6 +16,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { LiveError } from '../core/errors.js';
 import { HEADERS, ROUTES } from '../core/wire.js';
 import { sendError } from '../http/error-mapping.js';
+import { routedPath } from '../http/routed-path.js';
 import type { SecurityEventSink } from '../ops/security-events.js';
 import { isSameOriginNull, normaliseOrigin } from '../pipeline/csrf/origins.js';
 
@@ -118,7 +119,7 @@ export async function registerApiCors(app: FastifyInstance, options: ApiCorsOpti
       request.headers['access-control-request-method'] === undefined &&
       typeof request.headers.origin === 'string' &&
       origins.has(request.headers.origin) &&
-      request.url.startsWith(prefix)
+      isUnder(request.url, prefix)
     ) {
       sendError(new LiveError('INVALID_REQUEST', { message: INVALID_PREFLIGHT }), request, reply);
       return;
@@ -129,7 +130,7 @@ export async function registerApiCors(app: FastifyInstance, options: ApiCorsOpti
   await app.register(cors, {
     hook: 'onRequest',
     delegator(request: FastifyRequest, callback) {
-      if (!request.url.startsWith(prefix)) return callback(null, refused);
+      if (!isUnder(request.url, prefix)) return callback(null, refused);
       const origin = request.headers.origin;
       // The app's own page under `Referrer-Policy: no-referrer`: same-origin, so no CORS and no event.
       if (origin === undefined || isSameOriginNull(request.headers)) return callback(null, refused);
@@ -156,3 +157,6 @@ export function originAllowed(headers: FastifyRequest['headers'], origins: Reado
   const origin = headers.origin;
   return origin === undefined || (typeof origin === 'string' && origins.has(origin)) || isSameOriginNull(headers);
 }
+
+/** Whether `url` is under `prefix` as the router reads it (`/%61pi/…` is routed to the API too; an undecodable path, which the router refuses first, as its text). */
+const isUnder = (url: string, prefix: string): boolean => (routedPath(url) ?? url).startsWith(prefix);

@@ -93,6 +93,19 @@ eachEngine('CORS', (engine) => {
     expect(t.takeEvents()).toEqual(['malicious_cors']);
   });
 
+  it('reads the path as the router does: /%61pi/… is the API (CORS headers for an allowed origin, one malicious_cors for another)', async () => {
+    const allowed = await t.app.inject({ method: 'GET', url: '/%61pi/v1/auth/me', headers: { origin: 'https://front.example.com' } });
+    expect(allowed.headers['access-control-allow-origin']).toBe('https://front.example.com');
+    const refused = await t.app.inject({
+      method: 'POST',
+      url: '/%61pi/v1/auth/login',
+      headers: { origin: 'https://evil.test', 'content-type': 'application/json' },
+      payload: JSON.stringify({ email: 'ada@example.com', password: 'correct horse battery staple' }),
+    });
+    expect([refused.statusCode, refused.headers['set-cookie'], refused.headers['access-control-allow-origin']]).toEqual([403, undefined, undefined]);
+    expect(t.takeEvents()).toEqual(['malicious_cors']);
+  });
+
   it('leaves requests without Origin and paths outside /api alone', async () => {
     const plain = await t.app.inject({ method: 'GET', url: '/api/v1/auth/me' });
     expect(plain.headers['access-control-allow-origin']).toBeUndefined();
