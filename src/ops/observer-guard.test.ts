@@ -1,3 +1,4 @@
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { manualClock } from '../core/clock.js';
 import { guardObserver, OBSERVER_REPORT_INTERVAL_MS } from './observer-guard.js';
@@ -52,5 +53,55 @@ describe('guardObserver', () => {
     expect(() => bad()).not.toThrow();
     await flush();
     expect(seen).toEqual(['a']);
+  });
+});
+
+describe('guardObserver: thenables and clock steps', () => {
+  it("a rejected thenable that is not this realm's Promise (a vm context's, a promise library's) is caught and reported too", async () => {
+    const reports: unknown[] = [];
+    const report = (_message: string, error: unknown) => void reports.push(error);
+    // Another realm's promise: `instanceof Promise` is false, and its rejection was left unhandled.
+    const otherRealm = guardObserver('onRealm', () => runInNewContext('Promise.reject(new Error("vm realm"))') as unknown, { report });
+    // A promise library's: a `then` of its own, rejecting later.
+    const library = guardObserver(
+      'onLibrary',
+      () => ({
+        then(_resolve: unknown, reject: (error: unknown) => void) {
+          setImmediate(() => reject(new Error('library')));
+        },
+      }),
+      { report },
+    );
+    otherRealm();
+    library();
+    await flush();
+    await flush();
+    expect(reports.map((e) => (e as Error).message)).toEqual(['vm realm', 'library']);
+  });
+
+  it('a clock set back (an NTP step, a VM restored) does not silence the reports until it has caught up again', () => {
+    const clock = manualClock();
+    const reports: string[] = [];
+    const hook = guardObserver(
+      'onStep',
+      () => {
+        throw new Error('broken');
+      },
+      { clock, report: (message) => void reports.push(message) },
+    );
+    hook();
+    expect(reports.length).toBe(1);
+    clock.advance(-3_600_000); // an hour back
+    hook();
+    hook();
+    // One more report at once (2 failures since the last), then a minute of quiet from the new time.
+    expect(reports.length).toBe(2);
+    expect(reports[1]).toContain('failed once since');
+    hook();
+    expect(reports.length).toBe(2);
+    clock.advance(OBSERVER_REPORT_INTERVAL_MS);
+    hook();
+    expect(reports.length).toBe(3);
+    expect(reports[2]).toContain('failed 3 times since');
   });
 });

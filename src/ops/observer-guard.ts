@@ -7,6 +7,7 @@
  * not one per request — and the request goes on as it would have without the hook.
  */
 import { type Clock, systemClock } from '../core/clock.js';
+import { isThenable } from '../core/thenable.js';
 
 /** Least time between two reports of one hook's failures, in ms. */
 export const OBSERVER_REPORT_INTERVAL_MS = 60_000;
@@ -26,7 +27,7 @@ const consoleReport: ObserverFailureReport = (message, error) => console.error(m
 /**
  * `hook`, made safe to call on a request's path: it never throws and never leaves a rejection
  * unhandled. `name` is the option's name, for the report. Bound once; a call costs a try and a type
- * check of the hook's result.
+ * check of the hook's result (a `then` looked up only on an object or function).
  * @example const onFallback = guardObserver('onSecretFallback', options.onSecretFallback, { report: (m, e) => logger.error({ err: e }, m) });
  */
 export function guardObserver<A extends [] | [unknown] | [unknown, unknown]>(name: string, hook: (...args: A) => unknown, options: ObserverGuardOptions = {}): (...args: A) => void {
@@ -39,7 +40,8 @@ export function guardObserver<A extends [] | [unknown] | [unknown, unknown]>(nam
   const failed = (error: unknown): void => {
     unreported++;
     const now = clock.now();
-    if (now < quietUntil) return;
+    // Quiet for a minute after a report — not for as long as a clock set back takes to catch up.
+    if (now < quietUntil && now >= quietUntil - OBSERVER_REPORT_INTERVAL_MS) return;
     quietUntil = now + OBSERVER_REPORT_INTERVAL_MS;
     const times = unreported === 1 ? 'once' : `${unreported} times`;
     unreported = 0;
@@ -52,7 +54,8 @@ export function guardObserver<A extends [] | [unknown] | [unknown, unknown]>(nam
   const guarded = (first?: unknown, second?: unknown): void => {
     try {
       const result = call(first, second);
-      if (result instanceof Promise) result.then(undefined, failed);
+      // Any thenable (another realm's promise, a promise library's), not only this realm's Promise.
+      if (isThenable(result)) result.then(undefined, failed);
     } catch (error) {
       failed(error);
     }
