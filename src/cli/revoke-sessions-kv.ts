@@ -293,6 +293,19 @@ export async function surveyPrefixes(client: Redis | Cluster, keyPrefix: string,
 }
 
 /**
+ * The answers of one page's UNLINKs, sent together: when one is refused (NOPERM, a connection lost),
+ * the others have deleted their keys all the same. `count` is called with every answer that came
+ * (so what was deleted is counted), then the first refusal is thrown. With `Promise.all` the page's
+ * deletes went uncounted, and a failed run's event said fewer sessions ended than it had ended.
+ */
+async function unlinkCounted(node: Redis | Cluster, keys: readonly string[], count: (removed: number[]) => void): Promise<void> {
+  const settled = await Promise.allSettled(keys.map((key) => node.unlink(key)));
+  count(settled.map((result) => (result.status === 'fulfilled' ? result.value : 0)));
+  const refused = settled.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+  if (refused !== undefined) throw refused.reason;
+}
+
+/**
  * The value of a session record. A key of another type there (a hash, a set: GET answers WRONGTYPE)
  * is no record, like a value that does not parse: the app cannot read it as a session either. Let
  * through, one such key failed every run, each time after the database's revocation.
@@ -352,13 +365,15 @@ export async function endRedisSessions(
       }
       // The record is read for its count (signed in or anonymous), by the same round trip's GETs.
       const users = await Promise.all(doomed.map(({ key, part }) => (part === 'session' ? recordValue(node, key) : Promise.resolve(null))));
-      const removed = dryRun ? doomed.map(() => 1) : await Promise.all(doomed.map(({ key }) => node.unlink(key)));
-      doomed.forEach(({ key, part }, i) => {
-        if (removed[i] !== 1) return;
-        const raw = users[i];
-        countKey(counts, part, raw === null || raw === undefined ? undefined : recordUser(raw));
-        if (dryRun) seen.add(key);
-      });
+      const count = (removed: number[]) =>
+        doomed.forEach(({ key, part }, i) => {
+          if (removed[i] !== 1) return;
+          const raw = users[i];
+          countKey(counts, part, raw === null || raw === undefined ? undefined : recordUser(raw));
+          if (dryRun) seen.add(key);
+        });
+      if (dryRun) count(doomed.map(() => 1));
+      else await unlinkCounted(node, doomed.map(({ key }) => key), count);
     }, stop);
   }
   return counts;
@@ -432,12 +447,14 @@ export async function endRedisDevices(
   const forget = async (node: Redis | Cluster, keys: string[]) => {
     const values = await Promise.all(keys.map((key) => recordValue(node, key)));
     // A dry run counts the lists that are there (a key of another type is no list: not counted).
-    const removed = dryRun ? values.map((value) => (value === null ? 0 : 1)) : await Promise.all(keys.map((key) => node.unlink(key)));
-    keys.forEach((_key, i) => {
-      if (removed[i] !== 1) return;
-      counts.accounts++;
-      counts.devices += devicesIn(values[i]);
-    });
+    const count = (removed: number[]) =>
+      keys.forEach((_key, i) => {
+        if (removed[i] !== 1) return;
+        counts.accounts++;
+        counts.devices += devicesIn(values[i]);
+      });
+    if (dryRun) count(values.map((value) => (value === null ? 0 : 1)));
+    else await unlinkCounted(node, keys, count);
   };
   if (!target.all) {
     stopIfAsked(stop);
