@@ -26,6 +26,7 @@ import { createNewSessionLimiter } from '../pipeline/rate-limit/new-sessions.js'
 import type { LimitDecision } from '../pipeline/rate-limit/route-limiter.js';
 import { trustedOrigins as normalisedOrigins, type CsrfService } from '../pipeline/csrf/index.js';
 import { checkSource } from '../pipeline/csrf/origins.js';
+import { guardOptionalObserver } from '../ops/observer-guard.js';
 
 export interface RuntimeOptions extends SecurityOptions {
   components: readonly ComponentDefinition[];
@@ -163,7 +164,10 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
   const sessions = createSessionManager({ store: options.store, clock, ttlMs: options.sessionTtlMs });
   const states = createStateRepository({ store: options.store, sealer: options.sealer, ttlMs: sessions.ttlMs, maxStateBytes: options.maxStateBytes });
   refuseOversizedInitialStates(options.components, options.maxStateBytes ?? DEFAULT_MAX_STATE_BYTES);
-  const { csrf, events, resolveUser, onActionDone } = options;
+  const { csrf, events, resolveUser } = options;
+  // An observer (metrics): a throw or a rejected promise from it never becomes the answer of an action
+  // that already ran and stored its state; reported at most once a minute (guardObserver).
+  const onActionDone = guardOptionalObserver('onActionDone', options.onActionDone);
   const origins = csrfOriginsOf(options);
   const trustedOrigins = normalisedOrigins(origins.appOrigin, origins.allowed ?? []);
   // Aborted by `close()`: the prefetch stage's background retries stop.
