@@ -433,8 +433,8 @@ export async function endSqliteDevices(
 
 /**
  * Forgets the trusted devices of `target` in Redis under `keyPrefix`: one account's key (GET, then
- * UNLINK), or every account's, SCANned on every node. Counted once per key this run deleted (UNLINK
- * answered 1), or in a dry run per distinct key seen; `stop` is asked before each SCAN.
+ * UNLINK of a list found), or every account's, SCANned on every node. Counted once per list this run
+ * deleted (UNLINK answered 1), or in a dry run per distinct list seen; `stop` is asked before each SCAN.
  */
 export async function endRedisDevices(
   client: Redis | Cluster,
@@ -444,16 +444,19 @@ export async function endRedisDevices(
   counts: DeviceCounts = { accounts: 0, devices: 0 },
   stop: StopCheck = NEVER,
 ): Promise<DeviceCounts> {
-  const forget = async (node: Redis | Cluster, keys: string[]) => {
-    const values = await Promise.all(keys.map((key) => recordValue(node, key)));
-    // A dry run counts the lists that are there (a key of another type is no list: not counted).
+  const forget = async (node: Redis | Cluster, candidates: string[]) => {
+    const read = await Promise.all(candidates.map((key) => recordValue(node, key)));
+    // The lists that are there, counted by the dry run and forgotten by the run alike: a key of
+    // another type is no list (the app reads none there) and is left, like every key not the app's.
+    const keys = candidates.filter((_key, i) => read[i] !== null);
+    const values = read.filter((value) => value !== null);
     const count = (removed: number[]) =>
       keys.forEach((_key, i) => {
         if (removed[i] !== 1) return;
         counts.accounts++;
         counts.devices += devicesIn(values[i]);
       });
-    if (dryRun) count(values.map((value) => (value === null ? 0 : 1)));
+    if (dryRun) count(keys.map(() => 1));
     else await unlinkCounted(node, keys, count);
   };
   if (!target.all) {
