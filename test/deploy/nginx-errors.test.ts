@@ -1,10 +1,13 @@
 /**
  * deploy/nginx/livecomponents.conf.template's own answers when no instance does: a real nginx with the
  * shipped site (rendered as nginx.test.ts renders it) in front of upstreams that are down (nothing
- * listens: nginx's 502), or that accept and never answer (nginx's 504). Either way the client gets the
- * app's error shape (PROTOCOL §3): 503 `SERVICE_UNAVAILABLE` with `Retry-After`, never cached, with the
- * security headers of the app's answers — not nginx's HTML page without them. An answer the app itself
- * gives (its own 503 or 502) passes through as it is. No app, Redis or database needed.
+ * listens: nginx's 502), that accept and never answer (nginx's 504), or that read the request and close
+ * the connection (nginx's 502). Nothing reached an instance: the app's error shape (PROTOCOL §3), 503
+ * `SERVICE_UNAVAILABLE` with `Retry-After`. The request reached one (the action may have run): the
+ * status stays 504 or 502, in JSON without a `code`, which the browser runtime (client/transport.ts,
+ * run on the reply) reports as an unknown outcome, not as a refusal before anything ran. Always never
+ * cached, with the security headers of the app's answers — not nginx's HTML page without them. An
+ * answer the app itself gives (its own 503 or 502) passes through as it is. No app, Redis or database needed.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
@@ -12,6 +15,7 @@ import { createServer as createTcpServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTransport, type SendResult } from '../../client/transport.js';
 import { ERROR_CODES } from '../../src/core/errors.js';
 import { httpsCall, mainConfig, renderSite, startChild, waitForPort, type Child, type Reply } from './nginx-harness.js';
 import { freePort, haveTool, readDeploy, run } from './tools.js';
@@ -22,6 +26,19 @@ const HAVE_TOOLS =
 const SERVER_NAME = 'localhost';
 /** The shipped proxy_read_timeout, and the one the slow site uses so that its 504 comes within a second. */
 const SHIPPED_READ_TIMEOUT = /^(\s*)proxy_read_timeout 30s;$/;
+
+/** What the browser runtime (client/transport.ts) makes of `reply` as the answer to an action, sent once. */
+async function clientResult(reply: Reply): Promise<SendResult> {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(reply.headers)) if (typeof value === 'string') headers.set(name, value);
+  const transport = createTransport({
+    fetch: async () => new Response(reply.body, { status: reply.status, headers }),
+    sleep: async () => {},
+    newKey: () => 'key',
+    csrf: { get: () => 'token', set: () => {} },
+  });
+  return transport.send('counter:main', 'increment', {});
+}
 
 /** The headers every nginx-made 503 carries, exactly (HSTS as the server sets it). */
 const UNAVAILABLE_HEADERS = {
@@ -104,6 +121,24 @@ describe.skipIf(!HAVE_TOOLS)("nginx's own answers when no instance answers", () 
     return body.request_id as string;
   }
 
+  /**
+   * `reply` is nginx's `status` (502, 504) after the request reached an instance: a JSON body without
+   * `code` saying it may have run, the same headers as the 503, and the browser runtime reports the
+   * outcome unknown (not a refusal before anything ran, which the user would answer with a second click).
+   */
+  async function expectUnanswered(reply: Reply, status: number): Promise<void> {
+    expect(reply.status, reply.body).toBe(status);
+    const body = JSON.parse(reply.body) as Record<string, unknown>;
+    expect(Object.keys(body)).toEqual(['error', 'request_id']);
+    expect(body.error).toMatch(/the request may have been carried out\.$/);
+    expect(body.request_id).toMatch(/^[0-9a-f]{32}$/);
+    expect(reply.headers['x-request-id']).toBe(body.request_id);
+    const headers = Object.fromEntries(Object.keys(UNAVAILABLE_HEADERS).map((name) => [name, reply.headers[name]]));
+    expect(headers).toEqual(UNAVAILABLE_HEADERS);
+    const result = await clientResult(reply);
+    expect(result.type === 'error' ? [result.error.status, result.error.code, result.error.outcomeUnknown] : result).toEqual([status, 'INVALID_RESPONSE', true]);
+  }
+
   /** Upstreams that answer 503 and 502 themselves: those answers pass through nginx as they are (proxy_intercept_errors stays off). */
   async function expectAppAnswersPass(): Promise<void> {
     const answers = [
@@ -136,7 +171,11 @@ describe.skipIf(!HAVE_TOOLS)("nginx's own answers when no instance answers", () 
 
   it('both upstreams down (nothing listens; nginx would answer 502): a page and an action get 503 SERVICE_UNAVAILABLE, headers exact; the app\'s own 503 and 502 pass as they are', async () => {
     const down = await site('down', [`127.0.0.1:${await freePort()}`, `127.0.0.1:${await freePort()}`]);
-    const ids = [expectUnavailable(await down.get('/')), expectUnavailable(await down.action()), expectUnavailable(await down.get('/payment'))];
+    const refused = await down.action();
+    const ids = [expectUnavailable(await down.get('/')), expectUnavailable(refused), expectUnavailable(await down.get('/payment'))];
+    // Nothing reached an instance: the runtime reads the app's own refusal, the action did not run.
+    const result = await clientResult(refused);
+    expect(result.type === 'error' ? [result.error.status, result.error.code, result.error.outcomeUnknown, result.error.retry_after] : result).toEqual([503, 'SERVICE_UNAVAILABLE', undefined, 5]);
     // The failed servers are now marked failed (max_fails): nginx's "no live upstreams" 502 gets the same answer.
     expect(new Set(ids).size).toBe(3);
     expect(down.errorLog()).toMatch(/connect\(\) failed \(111: Connection refused\)/);
@@ -144,7 +183,7 @@ describe.skipIf(!HAVE_TOOLS)("nginx's own answers when no instance answers", () 
     await expectAppAnswersPass();
   });
 
-  it('both upstreams accept and never answer (nginx would answer 504 past proxy_read_timeout): 503 SERVICE_UNAVAILABLE, headers exact', async () => {
+  it('both upstreams accept and never answer (nginx\'s 504 past proxy_read_timeout): the request reached the app, so 504 in JSON without a code, headers exact, and the runtime reports the outcome unknown', async () => {
     const ports = [await freePort(), await freePort()] as const;
     for (const port of ports) {
       const silent = createTcpServer((socket) => {
@@ -161,8 +200,26 @@ describe.skipIf(!HAVE_TOOLS)("nginx's own answers when no instance answers", () 
       if (found !== 1) throw new Error(`expected one "proxy_read_timeout 30s;" in the nginx template, found ${found}`);
       return text.replace(new RegExp(SHIPPED_READ_TIMEOUT.source, 'm'), '$1proxy_read_timeout 1s;');
     });
-    expectUnavailable(await slow.get('/'));
-    expectUnavailable(await slow.action());
+    await expectUnanswered(await slow.get('/'), 504);
+    await expectUnanswered(await slow.action(), 504);
     expect(slow.errorLog()).toMatch(/upstream timed out \(110: Connection timed out\) while reading response header from upstream/);
+  });
+
+  it('both upstreams read the request and close the connection (an instance crashing mid-action; nginx\'s 502): 502 in JSON without a code, and the runtime reports the outcome unknown', async () => {
+    const ports = [await freePort(), await freePort()] as const;
+    for (const port of ports) {
+      const crashing = createTcpServer((socket) => {
+        sockets.add(socket);
+        socket.on('error', () => {});
+        socket.on('close', () => sockets.delete(socket));
+        socket.once('data', () => socket.destroy());
+      });
+      await new Promise<void>((resolve) => crashing.listen(port, '127.0.0.1', resolve));
+      servers.push(crashing as unknown as Server);
+    }
+    const broken = await site('broken', [`127.0.0.1:${ports[0]}`, `127.0.0.1:${ports[1]}`]);
+    await expectUnanswered(await broken.action(), 502);
+    await expectUnanswered(await broken.get('/'), 502);
+    expect(broken.errorLog()).toMatch(/upstream prematurely closed connection while reading response header from upstream/);
   });
 });
