@@ -25,6 +25,7 @@ import { createAccounts, mailTransportFor, registerAuth, type RegisterAuthOption
 import { accountPages } from './account.js';
 import { errorHandlerWithPages, notFoundHandlerWithPages } from './error-page.js';
 import { createProfile } from './components/profile.js';
+import { parseStateKeys } from '../../src/pipeline/state/keyring.js';
 
 export const demoComponents = [counter, order, payment] as const;
 
@@ -194,6 +195,11 @@ async function assemble(app: FastifyInstance, { config, options, backends, secre
   const logger = options.loggerInstance;
   const metrics = createMetrics({ droppedLogRecords: logger === undefined ? undefined : () => droppedLogRecords(logger) });
   registerHttpMetrics(app, metrics);
+  // Older values still accepted (a rotation not finished), for the alert
+  // LiveComponentsSecretRotationUnfinished; METRICS_TOKEN_PREVIOUS: registerMetricsRoute sets its own.
+  metrics.setSecretFallbacksConfigured('session_secret', secrets.sessionSecretFallbacks?.length ?? 0);
+  metrics.setSecretFallbacksConfigured('state_key', secrets.stateKeys === undefined ? 0 : parseStateKeys(secrets.stateKeys).length - 1);
+  metrics.setSecretFallbacksConfigured('health_token', config.HEALTH_TOKEN_PREVIOUS === undefined ? 0 : 1);
   redisClientOf(backends.store)?.on('ready', redisErrors.connected);
   const accounts = createAccounts({ db: backends.db, clock: options.framework?.clock });
   const runtime = await createLiveComponents({

@@ -30,6 +30,27 @@ describe('rotation variables in the reference app', () => {
     expect(scrape).toContain('livecomponents_secret_fallback_used_total{secret="health_token"} 1\n');
   });
 
+  it('exposes how many older values each secret still has configured (livecomponents_secret_fallbacks_configured)', async () => {
+    const key = (): string => randomBytes(32).toString('base64');
+    const metricsToken = hex();
+    const rotating = await demoApp({
+      LC_STATE_KEYS: [key(), key(), key()].join(','),
+      LC_SESSION_SECRET: key(),
+      LC_SESSION_SECRET_FALLBACKS: [key(), key()].join(','),
+      HEALTH_TOKEN: hex(),
+      HEALTH_TOKEN_PREVIOUS: hex(),
+      METRICS_TOKEN: metricsToken,
+      METRICS_TOKEN_PREVIOUS: hex(),
+    });
+    apps.push(rotating);
+    const configured = (scrape: string) => [...scrape.matchAll(/^livecomponents_secret_fallbacks_configured\{secret="([a-z_]+)"\} (\d+)$/gm)].map((m) => `${m[1]}=${m[2]}`).sort();
+    const scrape = (await rotating.app.inject({ url: '/metrics', headers: { authorization: `Bearer ${metricsToken}` } })).body;
+    expect(configured(scrape)).toEqual(['health_token=1', 'metrics_token=1', 'session_secret=2', 'state_key=2']);
+    const settled = await demoApp({ LC_STATE_KEYS: key() });
+    apps.push(settled);
+    expect(configured((await settled.app.inject({ url: '/metrics' })).body)).toEqual(['health_token=0', 'metrics_token=0', 'session_secret=0', 'state_key=0']);
+  });
+
   it('LC_SESSION_SECRET_FALLBACKS from the configuration verifies a page of the old secret', async () => {
     const [stateKeys, oldSecret] = [randomBytes(32).toString('base64'), randomBytes(32).toString('base64')];
     const old = await demoApp({ LC_STATE_KEYS: stateKeys, LC_SESSION_SECRET: oldSecret });
