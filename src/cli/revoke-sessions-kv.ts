@@ -239,11 +239,17 @@ export async function checkRedisCommands(client: Redis | Cluster, keyPrefix: str
 /** A key of this framework (src/store/keys.ts, src/auth/keys.ts) under some prefix: the prefix, the family letter, whether it is a session record. */
 const FRAMEWORK_KEY = /^([^{]*)lc:\{([a-z]+)[:}]/s;
 
+/**
+ * Session records of one other prefix the survey counts (each once: it remembers their keys) before it
+ * says "or more": a neighbour's millions of sessions cost it 10,000 keys of memory, not millions.
+ */
+export const SURVEY_CAP = 10_000;
+
 /** What a Redis holds of this framework's keys when there is none under the configured prefix. */
 export interface PrefixSurvey {
   /** Whether any key of this framework is under the configured prefix: the app uses it. */
   readonly inUse: boolean;
-  /** When not: per other prefix (`''`: none) holding keys of this framework, its session records. */
+  /** When not: per other prefix (`''`: none) holding keys of this framework, its session records (at most `SURVEY_CAP`: or more). */
   readonly elsewhere: ReadonlyMap<string, number>;
 }
 
@@ -281,8 +287,8 @@ export async function surveyPrefixes(client: Redis | Cluster, keyPrefix: string,
         if (match === null) continue;
         const prefix = match[1] as string;
         if (!elsewhere.has(prefix)) elsewhere.set(prefix, 0);
-        // A key SCAN returns twice is counted once.
-        if (match[2] === 's' && parseSessionKey(key.slice(prefix.length))?.part === 'session' && !records.has(key)) {
+        // A key SCAN returns twice is counted once; past the cap, none is remembered.
+        if (match[2] === 's' && (elsewhere.get(prefix) as number) < SURVEY_CAP && parseSessionKey(key.slice(prefix.length))?.part === 'session' && !records.has(key)) {
           records.add(key);
           elsewhere.set(prefix, (elsewhere.get(prefix) as number) + 1);
         }

@@ -55,6 +55,7 @@ import {
   endSqliteSessions,
   Interrupted,
   stopIfAsked,
+  SURVEY_CAP,
   surveyPrefixes,
   type DeviceCounts,
   type DeviceTarget,
@@ -412,7 +413,7 @@ function emptyStoreNote(survey: PrefixSurvey, where: string, keyPrefix: string, 
   if (survey.inUse) return undefined;
   const withSessions = [...survey.elsewhere].filter(([, n]) => n > 0).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   if (withSessions.length > 0) {
-    const list = withSessions.map(([prefix, n]) => `${prefixName(prefix)} (${n} ${n === 1 ? 'session' : 'sessions'})`).join(', ');
+    const list = withSessions.map(([prefix, n]) => `${prefixName(prefix)} (${n}${n >= SURVEY_CAP ? ' or more' : ''} ${n === 1 ? 'session' : 'sessions'})`).join(', ');
     if (confirmedEmpty) {
       return `none to end: no key of this app under the key prefix ${prefixName(keyPrefix)} in ${where} (--key-prefix-empty); the sessions under ${list} are left alone`;
     }

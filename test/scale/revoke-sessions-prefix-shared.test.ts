@@ -10,6 +10,8 @@
  * - SIGINT before the prefix survey was not asked during it: on a Redis of millions of keys the
  *   survey walks them all (twice for a prefix with no key), and Ctrl-C waited for it, then the run
  *   was refused (exit 1) instead of stopping (130). `surveyPrefixes` asks `stop` before each SCAN.
+ * - The survey kept every session key of every other prefix in memory to count each once: millions
+ *   for a big neighbour. It remembers 10,000 per prefix (`SURVEY_CAP`) and says "or more" past it.
  */
 import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -129,5 +131,18 @@ describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions: a Redis shared by two apps, 
     const survey = surveyPrefixes(keys, 'app1:', () => (++asked === 3 ? 'SIGTERM' : undefined));
     await expect(survey).rejects.toBeInstanceOf(Interrupted);
     expect(asked).toBe(3);
+  });
+
+  it('the survey remembers at most 10,000 session keys of another prefix: past it, "or more"', { timeout: 60_000 }, async () => {
+    const keys = admin(5);
+    const pipeline = keys.pipeline();
+    for (let i = 0; i < 10_005; i++) pipeline.set(`big:lc:{s:k${i}}:session`, '{"u":null}');
+    for (let i = 0; i < 2; i++) pipeline.set(`small:lc:{s:k${i}}:session`, '{"u":null}');
+    await pipeline.exec();
+    const survey = await surveyPrefixes(keys, 'app1:');
+    expect(survey).toEqual({ inUse: false, elsewhere: new Map([['big:', 10_000], ['small:', 2]]) });
+    const refused = await revoke({ all: true }, { REDIS_URL: `${server.url}/5`, REDIS_KEY_PREFIX: 'app1:' });
+    expect(refused.code).toBe(1);
+    expect(refused.err).toEqual([expect.stringContaining('but sessions under "big:" (10000 or more sessions), "small:" (2 sessions): ')]);
   });
 });
