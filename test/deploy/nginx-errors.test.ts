@@ -222,4 +222,26 @@ describe.skipIf(!HAVE_TOOLS)("nginx's own answers when no instance answers", () 
     await expectUnanswered(await broken.get('/'), 502);
     expect(broken.errorLog()).toMatch(/upstream prematurely closed connection while reading response header from upstream/);
   });
+
+  it('an instance that ran the action and answered with headers over proxy_buffer_size (nginx\'s 502 "too big header"): 502 in JSON without a code, the outcome unknown', async () => {
+    const ports = [await freePort(), await freePort()] as const;
+    let answered = 0;
+    for (const port of ports) {
+      const app = createHttpServer((req, res) => {
+        req.resume();
+        req.on('end', () => {
+          answered++;
+          res.writeHead(200, { 'content-type': 'application/json', 'x-padding': 'p'.repeat(20_000) });
+          res.end('{"html":"<div></div>","state":{}}');
+        });
+      });
+      await new Promise<void>((resolve) => app.listen(port, '127.0.0.1', resolve));
+      servers.push(app);
+    }
+    const big = await site('big-header', [`127.0.0.1:${ports[0]}`, `127.0.0.1:${ports[1]}`]);
+    await expectUnanswered(await big.action(), 502);
+    // The POST went to one instance only, which ran it (nginx never resends a POST it sent).
+    expect(answered).toBe(1);
+    expect(big.errorLog()).toMatch(/upstream sent too big header while reading response header from upstream/);
+  });
 });
