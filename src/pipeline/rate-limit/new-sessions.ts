@@ -112,13 +112,18 @@ export function createNewSessionLimiter(options: NewSessionLimiterOptions): NewS
     const ctx = createActionContext({ request, body: BODY, session: NO_SESSION, user: null, component, action, componentContext });
     // `null`: an allowlisted or loopback client, which takes no step.
     const prepared = write !== undefined && guards ? (stage.prepare?.(ctx) ?? null) : null;
+    let written = false;
     if (prepared !== null && write !== undefined) {
       const results = await store.batch([prepared.op, { op: 'setIfAllowed', key: write.key, value: write.value, ttlMs: write.ttlMs }]);
       ctx.prefetched = new Map([[stage, results[0] as StoreOpResult]]);
+      written = results[1] === true;
     }
     const outcome = await stage.run(ctx, PASS);
     if (outcome.type === 'ok') {
-      if (prepared === null) await writeAlone(write);
+      // Admitted: the session must be stored before its cookie goes out. A store that did not
+      // confirm the guarded write (one of the app's own, written before `setIfAllowed`, answering
+      // it with anything but `true`) gets it on its own, as where there is no step.
+      if (!written) await writeAlone(write);
       return { allowed: true, headers: ctx.headers };
     }
     // The page answers with the error alone (no reply headers were set for it): the budget fields go with it.
