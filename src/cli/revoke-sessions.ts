@@ -285,12 +285,14 @@ async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<numb
     }
     throw error;
   } finally {
-    signals.off('SIGINT', onSignal);
-    signals.off('SIGTERM', onSignal);
     await redis?.close().catch(() => undefined);
     await kvDb?.destroy().catch(() => undefined);
     await db.destroy().catch(() => undefined);
     if (events !== undefined && io.events === undefined) await closeSecurityLog(events);
+    // Last: closing the log delivers the event (an OTLP destination posts it then, within its close
+    // timeout); a signal meanwhile must not kill the process with Node's default before it is out.
+    signals.off('SIGINT', onSignal);
+    signals.off('SIGTERM', onSignal);
   }
 }
 
