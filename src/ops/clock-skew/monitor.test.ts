@@ -133,7 +133,7 @@ describe('startClockSkewMonitor', () => {
     await monitor.checkNow();
     await monitor.checkNow();
     expect(log.lines.map((l) => l.replace(/: clock: .*/, ': clock'))).toEqual([
-      'error: livecomponents: the onSkew hook failed once since its last report; what it observed went on without it (reported at most once a minute)',
+      'error: livecomponents: the onSkew hook failed once since its last report; what it observed went on without it (reported at most once a minute): gauge broke',
       'warn: clock',
     ]);
   });

@@ -67,7 +67,7 @@ export function startClockSkewMonitor(options: ClockSkewMonitorOptions): ClockSk
   const warnOverMs = options.warnOverMs ?? 1_000;
   const now = options.now ?? Date.now;
   const timeoutMs = options.timeoutMs ?? 3_000;
-  const onSkew = guardOptionalObserver('onSkew', options.onSkew, { report: (message) => log.error(message) });
+  const onSkew = guardOptionalObserver('onSkew', options.onSkew, { report: (message, error) => log.error(`${message}: ${error instanceof Error ? error.message : String(error)}`) });
   // Every service starts "ok": a healthy start logs nothing.
   const levels = new Map<ClockService, SkewLevel>();
   let running: Promise<void> | undefined;
