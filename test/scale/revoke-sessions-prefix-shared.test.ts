@@ -21,6 +21,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuthRepository, type AuthRepository } from '../../src/auth/repository.js';
 import { hashToken } from '../../src/auth/tokens.js';
+import { main } from '../../src/cli/index.js';
 import { revokeSessions, type RevokeSessionsArgs } from '../../src/cli/revoke-sessions.js';
 import { Interrupted, surveyPrefixes } from '../../src/cli/revoke-sessions-kv.js';
 import { memorySecurityEvents } from '../../src/ops/security-events.js';
@@ -102,6 +103,10 @@ describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions: a Redis shared by two apps, 
     expect(dry.out).toContain('revoke-sessions: browser sign-ins: 1 would be revoked');
     expect(dry.out).toContain(`revoke-sessions: none to end: no key of this app under the key prefix "app1:" in ${server.url}/3 (--key-prefix-empty); the sessions under "app2:" (3 sessions) are left alone`);
     expect((await repo.webSessionUser(ada, web, Date.now())) !== undefined).toBe(true);
+    // The same dry run from the command line: the option parses (it was an unknown option, exit 2).
+    const cli: string[] = [];
+    const cliCode = await main(['revoke-sessions', '--all', '--dry-run', '--key-prefix-empty'], { env: { DATABASE_URL: `sqlite:${file}`, ...env }, out: (l) => cli.push(l), err: (l) => cli.push(l) });
+    expect([cliCode, cli]).toEqual([0, dry.out]);
 
     const done = await revoke({ all: true, keyPrefixEmpty: true }, env);
     expect([done.code, done.err, done.events]).toEqual([0, [], 1]);
