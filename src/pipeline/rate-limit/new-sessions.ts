@@ -105,8 +105,9 @@ export function createNewSessionLimiter(options: NewSessionLimiterOptions): NewS
   const component: ComponentDefinition = Object.freeze({ name: NAME, initialState: {}, publicState: [], actions: new Map([[ROUTE, action]]), render: () => html`` });
   const componentContext = Object.freeze({ user: null, componentId: COMPONENT_ID, instance: 'api', signal: NEVER_ABORTED });
   // The stage prepares no op with `failOpen` (its step keeps its own round trip); a cluster runs a
-  // batch's hash tags on their own nodes, where the session's write could not see the step.
-  const guards = store.splitsBatchesByHashTag !== true;
+  // batch's hash tags on their own nodes, where the session's write could not see the step. Turned
+  // off too by a guarded batch refused with a `TypeError` (see below).
+  let guards = store.splitsBatchesByHashTag !== true;
 
   return async (request, write) => {
     const ctx = createActionContext({ request, body: BODY, session: NO_SESSION, user: null, component, action, componentContext });
@@ -114,9 +115,22 @@ export function createNewSessionLimiter(options: NewSessionLimiterOptions): NewS
     const prepared = write !== undefined && guards ? (stage.prepare?.(ctx) ?? null) : null;
     let written = false;
     if (prepared !== null && write !== undefined) {
-      const results = await store.batch([prepared.op, { op: 'setIfAllowed', key: write.key, value: write.value, ttlMs: write.ttlMs }]);
-      ctx.prefetched = new Map([[stage, results[0] as StoreOpResult]]);
-      written = results[1] === true;
+      let results: StoreOpResult[] | null = null;
+      try {
+        results = await store.batch([prepared.op, { op: 'setIfAllowed', key: write.key, value: write.value, ttlMs: write.ttlMs }]);
+      } catch (error) {
+        // A store that cannot run this batch refuses it with a `TypeError` before running any of it
+        // (every store checks its ops first): a Redis Cluster store behind a wrapper that does not
+        // forward `splitsBatchesByHashTag`, a store of the app's own that does not know the op. Every
+        // first visit would answer 500: do as on a cluster instead (the step, then the write), now
+        // and from now on.
+        if (!(error instanceof TypeError)) throw error;
+        guards = false;
+      }
+      if (results !== null) {
+        ctx.prefetched = new Map([[stage, results[0] as StoreOpResult]]);
+        written = results[1] === true;
+      }
     }
     const outcome = await stage.run(ctx, PASS);
     if (outcome.type === 'ok') {
