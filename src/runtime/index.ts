@@ -137,7 +137,8 @@ export interface LiveRuntime {
    * A new stored session for the signed-out client of `request` (a page view without one), within
    * `newSessionLimit`: the step of `checkNewSession` and the session's write in ONE store round trip,
    * the write guarded by the step (`setIfAllowed`: stored only when admitted), so a refused client
-   * stores nothing. Two round trips on a store that cannot guard it (Redis Cluster) or with
+   * stores nothing. Two round trips on a store that cannot guard it (Redis Cluster; a store that
+   * refuses the guarded batch with a `TypeError` or does not confirm the write) or with
    * `rateLimit.failOpen`; one, the write, without a step (limit off, allowlisted or loopback
    * client). Refused: `session` is `null` and `error` the 429 of `checkNewSession`. Resolves once the
    * session is stored; rejects only when the store fails (and not `rateLimit.failOpen`).

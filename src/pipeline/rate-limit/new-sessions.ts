@@ -63,8 +63,9 @@ export type SessionWrite = StoreOp & { op: 'set' };
  * fields in `error.headers`). `write`, when given, is stored exactly when the step is allowed: in the
  * step's own round trip (guarded by it), or after it in one of its own where the store cannot guard
  * it (a Redis Cluster, whose batches split by hash tag; `failOpen`, whose step keeps its own round
- * trip so that its failure can let the view through) or there is no step (the limit off, an exempt
- * client). Refused, nothing is written. Rejects only when the store fails (and not `failOpen`).
+ * trip so that its failure can let the view through; a store that refuses the guarded batch with a
+ * `TypeError` or does not confirm its write) or there is no step (the limit off, an exempt client).
+ * Refused, nothing is written. Rejects only when the store fails (and not `failOpen`).
  */
 export type NewSessionLimiter = (request: RequestInfo, write?: SessionWrite) => Promise<LimitDecision>;
 
