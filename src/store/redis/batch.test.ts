@@ -24,10 +24,10 @@ function clusterStub(scripts: number[]): Cluster {
   return { isCluster: true, lcBatch } as unknown as Cluster;
 }
 
-function batchOn(scripts: number[]) {
+function batchOn(scripts: number[], closed = false) {
   return redisBatch({
     client: clusterStub(scripts),
-    state: { closed: false } as ConnectionState,
+    state: { closed } as ConnectionState,
     call: (_operation, send) => send(),
     keyOf: (key) => key,
     member: () => 'm',
@@ -50,5 +50,16 @@ describe('setIfAllowed on a Redis Cluster', () => {
     await expect(batch(guarded('lc:{r:client}:rl:~session:create', 'lc:{s:a}:session'))).rejects.toBeInstanceOf(TypeError);
     await expect(batch([{ op: 'get', key: 'lc:{s:a}:x' }, ...guarded('lc:{r:c}:rl', 'lc:{s:a}:session')])).rejects.toBeInstanceOf(TypeError);
     expect(scripts).toEqual([2]);
+  });
+
+  it('a guarded write under another tag is a TypeError on a closed store too, as every bad call is (not StoreUnavailableError)', async () => {
+    const scripts: number[] = [];
+    const batch = batchOn(scripts, true);
+    const ops: StoreOp[] = [
+      { op: 'rateLimit', key: 'lc:{r:client}:rl:~session:create', policy, nowMs: 0 },
+      { op: 'setIfAllowed', key: 'lc:{s:a}:session', value: 'v', ttlMs: 60_000 },
+    ];
+    await expect(batch(ops)).rejects.toBeInstanceOf(TypeError);
+    expect(scripts).toEqual([]);
   });
 });

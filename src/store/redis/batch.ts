@@ -36,16 +36,17 @@ export function redisBatch({ client, state, call, keyOf, member, rateLimitClock 
     // at `closed`, as every call does: a bad call is a bug in the caller whatever the store's state.
     const invalid = rejection(() => checkOps(ops));
     if (invalid !== undefined) return invalid;
+    // Keys of one batch on a cluster live in several slots: one script call per hash tag (its keys
+    // share a slot, so the ops on one key, such as an idempotency record's compare-and-replace, stay
+    // atomic together), all sent at once, each to its node. A guarded write runs in its step's
+    // script: both on one node, else it could not see the step — a bad call, refused (as above)
+    // whatever the store's state.
+    const groups = client.isCluster ? byHashTag(ops, keyOf) : null;
+    const split = groups === null ? undefined : rejection(() => checkGuardsInOneTag(ops, groups));
+    if (split !== undefined) return split;
     if (state.closed) return Promise.reject(storeClosed());
     if (ops.length === 0) return Promise.resolve([]);
-    if (client.isCluster) {
-      // Keys of one batch live in several slots: one script call per hash tag (its keys share a
-      // slot, so the ops on one key, such as an idempotency record's compare-and-replace, stay
-      // atomic together), all sent at once, each to its node.
-      const groups = byHashTag(ops, keyOf);
-      // A guarded write runs in its step's script: both on one node, else it could not see the step.
-      const split = rejection(() => checkGuardsInOneTag(ops, groups));
-      if (split !== undefined) return split;
+    if (groups !== null) {
       const sent: Promise<unknown>[] = [];
       return call('batch', () =>
         Promise.all(
