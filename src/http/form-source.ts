@@ -11,6 +11,7 @@
  */
 import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import { LiveError } from '../core/errors.js';
+import { isThenable } from '../core/thenable.js';
 import { checkSource, type SourceRefusal } from '../pipeline/csrf/origins.js';
 import type { LiveRuntime } from '../runtime/index.js';
 import { sendError } from './error-mapping.js';
@@ -141,9 +142,6 @@ function restore(target: WatchedReply, key: keyof WatchedReply, descriptor: Prop
   if (descriptor === undefined) delete target[key];
   else Object.defineProperty(target, key, descriptor);
 }
-
-const isThenable = (value: unknown): value is PromiseLike<unknown> =>
-  value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function';
 
 /** Methods that never carry a form post: passed on whatever their source. */
 const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS']);
