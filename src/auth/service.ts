@@ -223,6 +223,38 @@ export function createAuthService(options: AuthServiceOptions) {
   }
 
   /**
+   * Forgets the devices trusted for `email` (`device.ts`): after a password reset and sign-out
+   * everywhere, a browser whoever took the account signed in with must not keep a sign-in budget of
+   * its own (`LOGIN_PER_DEVICE`, 20 tries an hour at the new password for up to 90 days). Called once
+   * the revocation committed, and after it on purpose: the revocation is what the user asked for, and
+   * a store that refuses this delete must not undo or fail it. The error goes to `onBackgroundError`
+   * (as `rememberDevice`'s does) and the event says the devices were not forgotten; resolves whether
+   * they were.
+   *
+   * Order against a concurrent sign-in: one that completes after the delete records only its own
+   * browser, and it knew the new password (the password check and the grant's insert after the
+   * commit see the new hash; one checked against the old hash is refused, `passwordChangedMeanwhile`).
+   * Left open, each a window of one store round trip: `rememberDevice` reads the list, then writes it,
+   * so a sign-in whose read came just before this delete and whose write just after it writes the old
+   * list back; and a sign-in with the old password whose grant committed just before the revocation
+   * (and was revoked by it) still records its browser if that write lands after this delete. After an
+   * incident, `revoke-sessions --user` forgets the list once more.
+   */
+  async function forgetDevices(email: string): Promise<boolean> {
+    try {
+      await s.store.delete(authKeys.devices(email));
+      return true;
+    } catch (error) {
+      s.onBackgroundError(error);
+      return false;
+    }
+  }
+
+  /** The end of a revocation event's text: whether `forgetDevices` forgot the account's trusted devices. */
+  const devicesOutcome = (forgotten: boolean): string =>
+    forgotten ? '; trusted devices forgotten' : '; its trusted devices could not be forgotten (store error, reported)';
+
+  /**
    * Checks a password for an email, the same way whether the account exists or not, within the
    * sign-in limits (`signInLimited`: a 429 then, even with the right password). `device` is the
    * browser's device cookie, if any. Logs `authn_login_success` or `authn_login_fail`, and
@@ -438,10 +470,17 @@ export function createAuthService(options: AuthServiceOptions) {
       return true;
     },
 
-    /** Revokes every token and every browser sign-in of the grant's user. */
+    /** Revokes every token and every browser sign-in of the grant's user, and forgets its trusted devices (`forgetDevices`). */
     async logoutAll(grant: AccessGrant, request: Request): Promise<void> {
       const revoked = await repo.revokeUser(grant.user.id, clock.now());
-      emit('authn_token_revoked', 'INFO', `User ${grant.user.id} signed out everywhere: ${revoked.accessTokens} access grants and ${revoked.refreshTokens} refresh tokens revoked`, request);
+      // After the commit, never instead of it: a store failure here leaves the sign-out done (`forgetDevices`).
+      const forgotten = await forgetDevices(grant.user.email);
+      emit(
+        'authn_token_revoked',
+        'INFO',
+        `User ${grant.user.id} signed out everywhere: ${revoked.accessTokens} access grants and ${revoked.refreshTokens} refresh tokens revoked${devicesOutcome(forgotten)}`,
+        request,
+      );
       emit('session_logout', 'INFO', `User ${grant.user.id} ended every session`, request);
     },
 
@@ -495,7 +534,7 @@ export function createAuthService(options: AuthServiceOptions) {
 
     /**
      * Sets a new password with a reset token (single use), revoking every token and sign-in of the
-     * user. The token is looked up first: only a live one costs an argon2 hash (an unknown token
+     * user and forgetting its trusted devices (`forgetDevices`). The token is looked up first: only a live one costs an argon2 hash (an unknown token
      * cost one too), names the account whose email the password must not contain, and gets the
      * password to the `isPasswordRejected` hook. The redemption after the hash is still the
      * conditional UPDATE that decides between concurrent resets with one token; one spent meanwhile
@@ -525,11 +564,14 @@ export function createAuthService(options: AuthServiceOptions) {
       const passwordHash = await hasher.hash(input.value.password);
       const redeemed = await repo.redeemPasswordReset(tokenHash, passwordHash, clock.now());
       if (redeemed === null) return spentOrUnknown();
+      // `email` is the account's (read with the token; an account's email never changes). After the
+      // commit: a store failure leaves the reset done and answered ok (`forgetDevices`).
+      const forgotten = await forgetDevices(email);
       emit('authn_password_change', 'INFO', `Password of user ${redeemed.userId} changed with a reset token`, request);
       emit(
         'authn_token_revoked',
         'INFO',
-        `Password of user ${redeemed.userId} reset: ${redeemed.revoked.accessTokens} access grants and ${redeemed.revoked.refreshTokens} refresh tokens revoked`,
+        `Password of user ${redeemed.userId} reset: ${redeemed.revoked.accessTokens} access grants and ${redeemed.revoked.refreshTokens} refresh tokens revoked${devicesOutcome(forgotten)}`,
         request,
       );
       return { type: 'ok' };
