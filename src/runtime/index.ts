@@ -23,7 +23,6 @@ import type { Store } from '../store/types.js';
 import { parseActionBody } from './action-body.js';
 import { actionTimeoutOf, buildStages, csrfOriginsOf, type SecurityOptions } from './stages.js';
 import { createNewSessionLimiter } from '../pipeline/rate-limit/new-sessions.js';
-import type { LimitDecision } from '../pipeline/rate-limit/route-limiter.js';
 import { trustedOrigins as normalisedOrigins, type CsrfService } from '../pipeline/csrf/index.js';
 import { checkSource } from '../pipeline/csrf/origins.js';
 import { guardOptionalObserver } from '../ops/observer-guard.js';
@@ -126,21 +125,14 @@ export interface LiveRuntime {
   renderInitial(componentId: string, initialState?: Record<string, unknown>): string;
   userOf(session: Session): Promise<User | null>;
   /**
-   * Whether the signed-out client of `request` may start a stored session now (`newSessionLimit`):
-   * one step of its budget (one store round trip; none for an allowlisted or loopback client, or with
-   * the limit off). Refused, `error` is the 429 `RATE_LIMIT_EXCEEDED` to answer, with `Retry-After`
-   * and the rate-limit fields in its `headers`, and `excess_rate_limit_exceeded` was logged. Rejects
-   * only when the store fails (and not `rateLimit.failOpen`).
-   */
-  checkNewSession(request: RequestInfo): Promise<LimitDecision>;
-  /**
    * A new stored session for the signed-out client of `request` (a page view without one), within
-   * `newSessionLimit`: the step of `checkNewSession` and the session's write in ONE store round trip,
+   * `newSessionLimit`: one step of its budget and the session's write in ONE store round trip,
    * the write guarded by the step (`setIfAllowed`: stored only when admitted), so a refused client
    * stores nothing. Two round trips on a store that cannot guard it (Redis Cluster; a store that
    * refuses the guarded batch with a `TypeError` or does not confirm the write) or with
    * `rateLimit.failOpen`; one, the write, without a step (limit off, allowlisted or loopback
-   * client). Refused: `session` is `null` and `error` the 429 of `checkNewSession`. Resolves once the
+   * client). Refused: `session` is `null` and `error` the 429 `RATE_LIMIT_EXCEEDED` to answer, with
+   * `Retry-After` and the rate-limit fields in its `headers` (`excess_rate_limit_exceeded` was logged). Resolves once the
    * session is stored; rejects only when the store fails (and not `rateLimit.failOpen`).
    */
   startSession(request: RequestInfo): Promise<StartedSession>;
@@ -188,8 +180,6 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
     events,
     clock,
   });
-
-  const checkNewSession = (request: RequestInfo): Promise<LimitDecision> => newSessionStep(request);
 
   async function startSession(request: RequestInfo): Promise<StartedSession> {
     const { session, write } = sessions.prepare();
@@ -369,7 +359,7 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
   }
 
   const close = (): void => closing.abort();
-  return { registry, sessions, states, csrf, store: options.store, events, trustedOrigins, handleAction, refuseForeignSource, mount, renderInitial, userOf, checkNewSession, startSession, close };
+  return { registry, sessions, states, csrf, store: options.store, events, trustedOrigins, handleAction, refuseForeignSource, mount, renderInitial, userOf, startSession, close };
 }
 
 /**
