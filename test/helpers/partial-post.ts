@@ -15,8 +15,19 @@ export interface PartialPostAnswer {
   ended: Promise<void>;
 }
 
-/** Sends the head of a POST to `path` announcing `announced` body bytes, and 1 KiB of them; resolves at the answer's head. `sockets` collects the socket, for the suite to destroy. */
-export function postPart(port: number, path: string, headers: Record<string, string>, sockets: Socket[], announced: number): Promise<PartialPostAnswer> {
+/**
+ * Sends the head of a POST to `path` announcing `announced` body bytes, and `sent` of them (1 KiB, or
+ * all when fewer; in one chunk with `transfer-encoding: chunked`, which announces no length); resolves
+ * at the answer's head. `sockets` collects the socket, for the suite to destroy. `method` replaces POST.
+ */
+export function postPart(
+  port: number,
+  path: string,
+  headers: Record<string, string>,
+  sockets: Socket[],
+  announced: number,
+  { method = 'POST', sent = 1024 }: { method?: string; sent?: number } = {},
+): Promise<PartialPostAnswer> {
   return new Promise((resolve, reject) => {
     const socket = connect({ port, host: '127.0.0.1' });
     sockets.push(socket);
@@ -35,10 +46,12 @@ export function postPart(port: number, path: string, headers: Record<string, str
       const parsed = Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]));
       resolve({ status, headers: parsed, ended });
     });
-    const head = Object.entries({ host: 'app.example.test', 'content-length': String(announced), ...headers })
+    const chunked = headers['transfer-encoding'] === 'chunked';
+    const head = Object.entries({ host: 'app.example.test', ...(chunked ? {} : { 'content-length': String(announced) }), ...headers })
       .map(([name, value]) => `${name}: ${value}\r\n`)
       .join('');
-    socket.write(`POST ${path} HTTP/1.1\r\n${head}\r\n`);
-    socket.write(Buffer.alloc(1024, 0x61));
+    socket.write(`${method} ${path} HTTP/1.1\r\n${head}\r\n`);
+    const part = Buffer.alloc(Math.min(sent, announced), 0x61);
+    socket.write(chunked ? Buffer.concat([Buffer.from(`${part.length.toString(16)}\r\n`), part, Buffer.from('\r\n')]) : part);
   });
 }

@@ -15,6 +15,7 @@ import { livecomponents } from '../../src/http/plugin.js';
 import { serverOptions } from '../../src/http/server-options.js';
 import { createMemoryStore } from '../../src/store/memory/index.js';
 import { testRuntime, tinyCounter } from '../helpers/demo.js';
+import { postPart, type PartialPostAnswer } from '../helpers/partial-post.js';
 
 const ANNOUNCED = 8 * 1024 * 1024;
 
@@ -45,47 +46,13 @@ afterAll(async () => {
   await app.close();
 });
 
-interface PartAnswer {
-  /** Status line, e.g. `HTTP/1.1 404 Not Found`. */
-  status: string;
-  /** Headers of the answer (lower-cased names). */
-  headers: Record<string, string>;
-  /** Resolves once the server ended the connection. */
-  ended: Promise<void>;
-}
-
 /**
  * `method path` over a new connection, announcing `announced` body bytes (8 MiB by default; chunks
  * with `transfer-encoding: chunked`) and sending `sent` of them (1 KiB, or all when fewer); resolves at
  * the answer's head.
  */
-function sendPart(method: string, path: string, headers: Record<string, string>, announced = ANNOUNCED, sent = 1024): Promise<PartAnswer> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ port, host: '127.0.0.1' });
-    sockets.push(socket);
-    let received = '';
-    let resolveEnded: () => void = () => undefined;
-    const ended = new Promise<void>((r) => (resolveEnded = r));
-    socket.on('end', () => resolveEnded());
-    socket.on('close', () => resolveEnded());
-    socket.on('error', reject);
-    socket.on('data', (chunk: Buffer) => {
-      const before = received.indexOf('\r\n\r\n') !== -1;
-      received += chunk.toString('latin1');
-      const end = received.indexOf('\r\n\r\n');
-      if (before || end === -1) return;
-      const [status = '', ...lines] = received.slice(0, end).split('\r\n');
-      const parsed = Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]));
-      resolve({ status, headers: parsed, ended });
-    });
-    const chunked = headers['transfer-encoding'] === 'chunked';
-    const head = Object.entries({ host: 'app.example.test', ...(chunked ? {} : { 'content-length': String(announced) }), ...headers })
-      .map(([name, value]) => `${name}: ${value}\r\n`)
-      .join('');
-    socket.write(`${method} ${path} HTTP/1.1\r\n${head}\r\n`);
-    const part = Buffer.alloc(Math.min(sent, announced), 0x61);
-    socket.write(chunked ? Buffer.concat([Buffer.from(`${part.length.toString(16)}\r\n`), part, Buffer.from('\r\n')]) : part);
-  });
+function sendPart(method: string, path: string, headers: Record<string, string>, announced = ANNOUNCED, sent = 1024): Promise<PartialPostAnswer> {
+  return postPart(port, path, headers, sockets, announced, { method, sent });
 }
 
 /** Two requests on one connection, each `bytes`; resolves the status line and `Connection` of both answers. */
@@ -107,7 +74,7 @@ function twoOnOne(bytes: string): Promise<string[]> {
 }
 
 /** The status and `Connection` of `answer`, then waits for the server to end the connection. */
-async function closed(answer: PartAnswer): Promise<[string, string | undefined]> {
+async function closed(answer: PartialPostAnswer): Promise<[string, string | undefined]> {
   const seen: [string, string | undefined] = [answer.status, answer.headers.connection];
   if (seen[1] === 'close') await answer.ended;
   return seen;
