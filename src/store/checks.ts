@@ -32,7 +32,7 @@ export function checkKeys(keys: readonly string[]): void {
   for (let i = 0; i < keys.length; i++) checkText(keys[i] as string, 'key');
 }
 
-/** A value to write (`set`, `claim`) or to compare (`deleteIfEquals`'s `expected`). */
+/** A value to write (`set`, `claim`) or to compare (`deleteIfEquals`'s and `replaceIfEquals`'s `expected`). */
 export function checkValue(value: string): void {
   checkText(value, 'value');
 }
@@ -59,6 +59,14 @@ export function checkTouch(key: string, ttlMs: number): void {
 export function checkCompare(key: string, expected: string): void {
   checkKey(key);
   checkValue(expected);
+}
+
+/** The arguments of the `replaceIfEquals` batch op: key, expected, value, TTL, in that order. */
+export function checkReplace(key: string, expected: string, value: string, ttlMs: number): void {
+  checkKey(key);
+  checkValue(expected);
+  checkValue(value);
+  checkTtl(ttlMs);
 }
 
 /** The arguments of `rateLimit` (and of the `rateLimitPeek` batch op). */
@@ -113,7 +121,7 @@ export function checkRateLimitNumbers(policy: RateLimitPolicy, nowMs: number): v
   }
 }
 
-const OPS: ReadonlySet<string> = new Set<StoreOp['op']>(['get', 'set', 'claim', 'touch', 'deleteIfEquals', 'delete', 'rateLimit', 'rateLimitPeek', 'setIfAllowed']);
+const OPS: ReadonlySet<string> = new Set<StoreOp['op']>(['get', 'set', 'claim', 'touch', 'deleteIfEquals', 'delete', 'rateLimit', 'rateLimitPeek', 'setIfAllowed', 'replaceIfEquals']);
 
 /** Throws `TypeError` for an op a store must refuse before doing anything (a batch checks all first). */
 export function checkOp(op: StoreOp): void {
@@ -121,6 +129,7 @@ export function checkOp(op: StoreOp): void {
   if (op.op === 'set' || op.op === 'claim' || op.op === 'setIfAllowed') checkWrite(op.key, op.value, op.ttlMs);
   else if (op.op === 'touch') checkTouch(op.key, op.ttlMs);
   else if (op.op === 'deleteIfEquals') checkCompare(op.key, op.expected);
+  else if (op.op === 'replaceIfEquals') checkReplace(op.key, op.expected, op.value, op.ttlMs);
   else if (op.op === 'rateLimit' || op.op === 'rateLimitPeek') checkRateLimitCall(op.key, op.policy, op.nowMs);
   else checkKey(op.key);
 }

@@ -11,6 +11,7 @@ import { manualClock } from '../core/clock.js';
 import { StoreUnavailableError } from '../core/errors.js';
 import type { RateLimitAlgorithm, Store, StoreOp } from './types.js';
 import { runRateLimitPeekContract } from './contract-peek.js';
+import { runConditionalWriteContract } from './contract-conditional.js';
 
 /** The clock handed to `makeStore`: tests move it by hand. */
 export type ManualClock = ReturnType<typeof manualClock>;
@@ -25,7 +26,8 @@ export interface StoreContractOptions {
 }
 
 /**
- * Registers the contract suite for one backend (with the `rateLimitPeek` op's, `contract-peek.ts`).
+ * Registers the contract suite for one backend (with the `rateLimitPeek` op's, `contract-peek.ts`,
+ * and the conditional writes', `contract-conditional.ts`).
  *
  * @param makeStore - builds a fresh, open store for each test; gets the test's manual clock
  * @example
@@ -658,4 +660,6 @@ export function runStoreContract(
   });
   // The read-only rate-limit op, in a file of its own (`contract-peek.ts`).
   runRateLimitPeekContract(name, makeStore);
+  // `replaceIfEquals` and `setIfAllowed`'s algorithms and TTL, in a file of their own (`contract-conditional.ts`).
+  runConditionalWriteContract(name, makeStore, realTime);
 }

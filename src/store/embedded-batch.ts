@@ -5,12 +5,13 @@
  * in one step when the entry holds the expected value: the results (`true`, `null`) and end state of
  * the two ops, with one lookup and no entry removed and made again. When `replace` returns false
  * (having changed nothing), the two ops run one by one as usual. A `setIfAllowed` is the `set` it
- * guards, run only when the `rateLimit` step right before it admitted.
+ * guards, run only when the `rateLimit` step right before it admitted. A `replaceIfEquals` is that
+ * same `replace` alone: its result, and nothing else (a missing or expired key stays so).
  */
 import type { RateLimitDecision, StoreOp, StoreOpResult } from './types.js';
 
-/** The ops a store applies one by one; `setIfAllowed` is run here, as the `set` it guards. */
-export type PlainOp = Exclude<StoreOp, { op: 'setIfAllowed' }>;
+/** The ops a store applies one by one; `setIfAllowed` (the `set` it guards) and `replaceIfEquals` (`replace`) are run here. */
+export type PlainOp = Exclude<StoreOp, { op: 'setIfAllowed' | 'replaceIfEquals' }>;
 
 export interface EmbeddedOps {
   apply(op: PlainOp, now: number): StoreOpResult;
@@ -36,6 +37,8 @@ export function runBatch(ops: readonly StoreOp[], store: EmbeddedOps, now: numbe
       const allowed = (results[i - 1] as RateLimitDecision).allowed;
       if (allowed) store.apply({ op: 'set', key: op.key, value: op.value, ttlMs: op.ttlMs }, now);
       results.push(allowed);
+    } else if (op.op === 'replaceIfEquals') {
+      results.push(store.replace(op.key, op.expected, op.value, op.ttlMs, now));
     } else {
       results.push(store.apply(op, now));
     }

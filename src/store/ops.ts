@@ -9,6 +9,10 @@ import type { StoreOp } from './types.js';
  * those of the two ops: `deleteIfEquals` (true when it held `expected`), then `claim` (`null` when
  * `value` was placed, else the value found).
  *
+ * Not for a write that must replace only what was read (a list written back whole, state sealed
+ * again): after a delete meanwhile (a sign-out) this pair makes the key again. That is the strict
+ * `replaceIfEquals` batch op (`types.ts`), which writes nothing over a missing or expired key.
+ *
  * Kept as exactly this adjacent pair on purpose: in a batch nothing runs between the ops of one hash
  * tag (`Store.batch`), and the batch runners recognise the pair by its shape — the embedded stores
  * replace in place (`embedded-batch.ts`), the Redis script sends one `SET` (`lua/batch.ts`).

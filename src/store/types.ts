@@ -173,10 +173,23 @@ export type StoreOp =
    * stores and a single Redis; on a store that splits batches by hash tag (Redis Cluster:
    * `splitsBatchesByHashTag`) they must, else the batch rejects with a `TypeError`.
    */
-  | { readonly op: 'setIfAllowed'; readonly key: string; readonly value: string; readonly ttlMs: number };
+  | { readonly op: 'setIfAllowed'; readonly key: string; readonly value: string; readonly ttlMs: number }
+  /**
+   * A strict conditional write: `key` takes `value` (expiring after `ttlMs`) only while its live
+   * value is exactly `expected`; a missing, expired or other value → nothing written, not even a key
+   * made. Its result: `true` when it replaced, else `false`. For a write that must replace only what
+   * was read — a list read then written back whole, state sealed again — where a delete meanwhile
+   * must win: a sign-out's or a password reset's delete is never undone by a write that read before
+   * it. Unlike `compareAndReplace` (`ops.ts`), which also places its value on a key that expired or
+   * went (an idempotency claim becoming its record, an instance lock renewed). Atomic: one Redis
+   * script call, one SQL `UPDATE`, one synchronous step in memory. A batch op only (no `Store`
+   * method), so a store that wraps another by forwarding `batch` needs nothing new; alone it is
+   * `store.batch([op])`, one round trip as well.
+   */
+  | { readonly op: 'replaceIfEquals'; readonly key: string; readonly expected: string; readonly value: string; readonly ttlMs: number };
 
 /**
- * Per op: `get`/`claim` → `string | null`; `set`/`delete` → `null`; `touch`/`deleteIfEquals`/`setIfAllowed` → boolean;
+ * Per op: `get`/`claim` → `string | null`; `set`/`delete` → `null`; `touch`/`deleteIfEquals`/`setIfAllowed`/`replaceIfEquals` → boolean;
  * `rateLimit`/`rateLimitPeek` → decision.
  */
 export type StoreOpResult = string | null | boolean | RateLimitDecision;

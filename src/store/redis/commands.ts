@@ -69,6 +69,9 @@ export function issue<C extends ClientContext>(
     case 'setIfAllowed':
       // Guarded by the step before it in a batch: only the batch script runs it.
       throw new TypeError('Store op "setIfAllowed" runs only in a batch, after its rateLimit step');
+    case 'replaceIfEquals':
+      // A batch op (no `Store` method): only the batch script runs it.
+      throw new TypeError('Store op "replaceIfEquals" runs only in a batch');
   }
 }
 
@@ -84,6 +87,7 @@ export function decode(op: StoreOp, reply: unknown): StoreOpResult {
     case 'touch':
     case 'deleteIfEquals':
     case 'setIfAllowed':
+    case 'replaceIfEquals':
       return reply === 1;
     case 'rateLimit':
     case 'rateLimitPeek':
@@ -154,6 +158,9 @@ export function batchArgs(
       }
       case 'setIfAllowed':
         args.push(BATCH_CODES.setIfAllowed, op.value, toPx(op.ttlMs));
+        break;
+      case 'replaceIfEquals':
+        args.push(BATCH_CODES.replaceIfEquals, op.expected, op.value, toPx(op.ttlMs));
         break;
     }
   }

@@ -17,9 +17,10 @@
  * `g` get · `s` value px (set) · `c` value px (claim) · `t` px (touch) · `d` expected (deleteIfEquals) ·
  * `x` delete · `r` limit windowMs nowMs (GCRA) · `w` limit windowMs nowMs member (sliding window) ·
  * `p` limit windowMs nowMs (GCRA peek) · `q` limit windowMs nowMs (sliding-window peek) · `a` value px
- * (setIfAllowed: a `SET` only when the op before it, its rate-limit step, admitted); nowMs may be
- * `SERVER_TIME` (`time.ts`).
- * Returns one reply per op: the value or nil (`g`, `c`), 1|0 (`t`, `d`, `a`), 0 (`s`, `x`), or the rate-limit
+ * (setIfAllowed: a `SET` only when the op before it, its rate-limit step, admitted) · `e` expected
+ * value px (replaceIfEquals: a `SET` only while `GET` answers exactly `expected`; a missing key is
+ * nil, never equal, so nothing is made); nowMs may be `SERVER_TIME` (`time.ts`).
+ * Returns one reply per op: the value or nil (`g`, `c`), 1|0 (`t`, `d`, `a`, `e`), 0 (`s`, `x`), or the rate-limit
  * reply {allowed, remaining, resetMs, retryAfterMs, nextMs} (`r`, `w`, `p`, `q`).
  */
 import { GCRA_FUNCTION } from './gcra.js';
@@ -40,6 +41,7 @@ export const BATCH_CODES = {
   gcraPeek: 'p',
   slidingWindowPeek: 'q',
   setIfAllowed: 'a',
+  replaceIfEquals: 'e',
 } as const;
 
 export const BATCH_LUA = `${NOW_FUNCTION}
@@ -106,6 +108,14 @@ while i <= #KEYS do
       out[i] = 0
     end
     a = a + 3
+  elseif code == 'e' then
+    if redis.call('GET', key) == ARGV[a + 1] then
+      redis.call('SET', key, ARGV[a + 2], 'PX', ARGV[a + 3])
+      out[i] = 1
+    else
+      out[i] = 0
+    end
+    a = a + 4
   else
     return redis.error_reply('lcBatch: unknown op code')
   end
