@@ -435,14 +435,17 @@ export async function endSqliteDevices(
       query = target.all
         ? query.where('key', '>=', after).where('key', '<', PAST_ACCOUNT_FAMILY).where('key', 'like', '%:auth:devices').orderBy('key').limit(SQLITE_PIECE)
         : query.where('key', '=', authKeys.devices(target.email));
-      const rows = (await query.execute()).filter((row) => DEVICES_KEY.test(row.key));
+      const read = await query.execute();
+      // LIKE is case-insensitive and `%` spans `}`: the stricter pattern keeps the lists the app reads.
+      const rows = read.filter((row) => DEVICES_KEY.test(row.key));
       if (!dryRun && rows.length > 0) await trx.deleteFrom('lc_kv').where('key', 'in', rows.map((row) => row.key)).execute();
-      return rows;
+      return { read, rows };
     });
-    counts.accounts += piece.length;
-    for (const row of piece) counts.devices += devicesIn(row.value);
-    if (!target.all || piece.length < SQLITE_PIECE) return counts;
-    after = `${(piece[piece.length - 1] as { key: string }).key}\u0000`;
+    counts.accounts += piece.rows.length;
+    for (const row of piece.rows) counts.devices += devicesIn(row.value);
+    // Paged by the rows read, not those kept: a full page with a row filtered out is no last page.
+    if (!target.all || piece.read.length < SQLITE_PIECE) return counts;
+    after = `${(piece.read[piece.read.length - 1] as { key: string }).key}\u0000`;
     await new Promise((resolve) => setImmediate(resolve));
   }
 }
