@@ -39,6 +39,8 @@ export type { PageView, ScriptOptions, UnstoredReason } from './http/page.js';
 export { serverOptions } from './http/server-options.js';
 export { livecomponentsErrorHandler, sendError } from './http/error-mapping.js';
 export { notFoundHandler } from './http/not-found.js';
+export { useErrorPages, errorPageHandlers, defaultErrorPage, errorHeading, retrySentence, prefersHtml } from './http/error-pages.js';
+export type { ErrorPagesOptions, ErrorPageHandlers, ErrorPageRender } from './http/error-pages.js';
 export { createMemoryStore } from './store/memory/index.js';
 export { createSqliteStore } from './store/sqlite/index.js';
 export { createRedisStore, redisClientOf, redisClientOptions, redisClusterOptions, redisSentinelOptions } from './store/redis/index.js';

@@ -2,9 +2,8 @@
  * The reference app (`npm start`): the pages and components of PROTOCOL §2 on the framework.
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { createLiveComponents, html, livecomponents, notFoundHandler, serverOptions, type LiveComponentsOptions } from '../../src/index.js';
+import { createLiveComponents, html, livecomponents, serverOptions, useErrorPages, type LiveComponentsOptions } from '../../src/index.js';
 import { loadSecrets } from '../../src/runtime/setup.js';
-import { pageHeadersOf } from '../../src/http/security-headers.js';
 import { loadConfig, newSessionLimitOf, type AppConfig } from '../../src/ops/config.js';
 import { openBackends, type Backends } from '../../src/runtime/backends.js';
 import { createSecurityLogger } from '../../src/ops/security-logger.js';
@@ -23,7 +22,7 @@ import { layout } from './layout.js';
 import { registerAssets } from './assets.js';
 import { createAccounts, mailTransportFor, registerAuth, type RegisterAuthOptions } from '../../src/auth/index.js';
 import { accountPages } from './account.js';
-import { errorHandlerWithPages, notFoundHandlerWithPages } from './error-page.js';
+import { errorPage } from './error-page.js';
 import { createProfile } from './components/profile.js';
 import { parseStateKeys } from '../../src/pipeline/state/keyring.js';
 
@@ -67,9 +66,6 @@ export const DEMO_CONTENT_SECURITY_POLICY = [
 
 /** The plugin's `pageHeaders`: the policy above over the framework's page headers. */
 const DEMO_PAGE_HEADERS: Readonly<Record<string, string>> = Object.freeze({ 'content-security-policy': DEMO_CONTENT_SECURITY_POLICY });
-
-/** The headers every page gets (`pageHeadersOf`, as the plugin makes them): the error page's too. */
-const DEMO_PAGE_HEADERS_SET = pageHeadersOf(DEMO_PAGE_HEADERS);
 
 /** A message logged again only this long after, while Redis keeps failing the same way. */
 const REDIS_ERROR_REPEAT_MS = 60_000;
@@ -138,9 +134,9 @@ export async function createDemoApp(options: DemoAppOptions = {}): Promise<Fasti
   //
   // A person in a browser gets an HTML page saying what happened (a 429 past NEW_SESSION_LIMIT: how
   // long to wait), with the JSON answer's status and headers; the API and clients that do not ask for
-  // HTML get PROTOCOL §3's JSON, as before. The rule (the path, then `Accept`) and why: error-page.ts.
-  app.setNotFoundHandler(notFoundHandlerWithPages(DEMO_PAGE_HEADERS_SET, notFoundHandler(app)));
-  app.setErrorHandler(errorHandlerWithPages(DEMO_PAGE_HEADERS_SET));
+  // HTML get PROTOCOL §3's JSON, as before. The rule (the path, then `Accept`) and why:
+  // src/http/error-pages.ts; the page's look: error-page.ts. The page gets the pages' headers (policy).
+  useErrorPages(app, { pageHeaders: DEMO_PAGE_HEADERS, render: errorPage });
   // Why Redis cannot be reached (WRONGPASS, a TLS handshake, a cluster URL on a single Redis…): the
   // store reconnects every second and requests only say "not connected", so it is logged here, once.
   const redisErrors = redisErrorLog(app.log);

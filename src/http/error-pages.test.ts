@@ -1,0 +1,205 @@
+/**
+ * The framework's error pages (error-pages.ts): which requests get the page (the API never; an
+ * `Accept` preferring HTML only), the JSON answer's status and headers kept, `Vary: Accept` merged
+ * into one already set, the default page escaped and without inline script or style, options checked
+ * at start-up. Through Fastify's `inject`, on an app wired with `useErrorPages` alone.
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import { describe, expect, it } from 'vitest';
+import { LiveError } from '../core/errors.js';
+import type { ErrorBody } from '../core/wire.js';
+import { InvalidOptionError } from '../ops/health/options-error.js';
+import { MAX_ACCEPT_LENGTH } from './error-pages-accept.js';
+import { defaultErrorPage, prefersHtml, useErrorPages, type ErrorPagesOptions } from './error-pages.js';
+
+/** What Chromium sends with a navigation. */
+const BROWSER = 'text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7';
+const POLICY = "default-src 'self'; script-src 'self'; style-src 'self'";
+
+/** An app with error pages and routes refusing in the ways an app's do. */
+async function appWith(options: ErrorPagesOptions = { pageHeaders: { 'content-security-policy': POLICY } }): Promise<FastifyInstance> {
+  const app = Fastify();
+  useErrorPages(app, options);
+  // A limiter's 429 (`@fastify/rate-limit`'s shape): its Retry-After stays on the page.
+  app.get('/limited', async (_request, reply) => {
+    reply.header('retry-after', '42');
+    throw Object.assign(new Error('limited'), { statusCode: 429 });
+  });
+  app.get('/api/thing', async () => {
+    throw new LiveError('FORBIDDEN');
+  });
+  app.get('/internal/thing', async () => {
+    throw new LiveError('FORBIDDEN');
+  });
+  app.get('/hostile', async () => {
+    throw new LiveError('FORBIDDEN', { message: '<script>alert(1)</script> & "quoted"' });
+  });
+  // Another hook's Vary, in the spellings a hook may use.
+  app.addHook('onRequest', async (request, reply) => {
+    const vary = request.headers['x-test-vary'];
+    if (typeof vary === 'string') reply.header('vary', vary.includes('|') ? vary.split('|') : vary);
+  });
+  app.post('/form', async () => 'ok');
+  await app.ready();
+  return app;
+}
+
+describe('prefersHtml: hostile and edge Accept headers', () => {
+  it.each([
+    [BROWSER, true],
+    ['TEXT/HTML', true],
+    [' text/html ; q=0.9 , */* ; q=0.1', true],
+    ['text/html;q=0', false],
+    ['text/html;q=0, */*', false],
+    ['text/html;q=0.000', false],
+    ['text/html;q=1.0001', false],
+    ['text/html;q=-1', false],
+    ['text/html;q=', false],
+    ['text/html;q', false],
+    ['text/html;;;;', true],
+    [',,,;;;===', false],
+    ['text/html\u0000', false],
+    ['application/json, text/html', false],
+    ['*/*;q=0, text/html;q=0.001', true],
+    ['text/*', false],
+  ])('%j: %s', (accept, expected) => {
+    expect(prefersHtml(accept)).toBe(expected);
+  });
+
+  it(`an Accept longer than ${MAX_ACCEPT_LENGTH} characters is not read: the JSON, even with text/html first`, () => {
+    const at = (length: number): string => `text/html,${'x'.repeat(length - 'text/html,'.length)}`;
+    expect([prefersHtml(at(MAX_ACCEPT_LENGTH)), prefersHtml(at(MAX_ACCEPT_LENGTH + 1))]).toEqual([true, false]);
+  });
+});
+
+describe('useErrorPages: the page or the JSON', () => {
+  it('a browser past a limiter: the page with the JSON answer’s status and Retry-After, the page headers, no-store, Vary: Accept; curl and fetch get the JSON', async () => {
+    const app = await appWith();
+    const page = await app.inject({ method: 'GET', url: '/limited', headers: { accept: BROWSER } });
+    expect([page.statusCode, page.headers['content-type'], page.headers['retry-after'], page.headers['cache-control'], page.headers.vary]).toEqual([
+      429,
+      'text/html; charset=utf-8',
+      '42',
+      'no-store',
+      'Accept',
+    ]);
+    expect([page.headers['content-security-policy'], page.headers['x-frame-options'], page.headers['x-content-type-options'], page.headers['set-cookie']]).toEqual([POLICY, 'SAMEORIGIN', 'nosniff', undefined]);
+    expect(page.body).toContain('<h1>Too many requests</h1>');
+    expect(page.body).toContain('<p data-retry-after="42">Try again in 42 seconds.</p>');
+    expect(page.body).toMatch(/Error 429 · <code>RATE_LIMIT_EXCEEDED<\/code> · request <code>[^<]+<\/code>/);
+    for (const accept of [undefined, '*/*', 'application/json', 'application/json, text/html', 'text/html;q=0']) {
+      const res = await app.inject({ method: 'GET', url: '/limited', headers: accept === undefined ? {} : { accept } });
+      expect([accept, res.statusCode, res.headers['content-type'], res.headers['retry-after'], res.headers.vary, res.json<ErrorBody>().code]).toEqual([
+        accept,
+        429,
+        'application/json; charset=utf-8',
+        '42',
+        'Accept',
+        'RATE_LIMIT_EXCEEDED',
+      ]);
+    }
+    await app.close();
+  });
+
+  it('404 and 405 (Allow kept) as pages; a HEAD gets the page’s headers and no body', async () => {
+    const app = await appWith();
+    const missing = await app.inject({ method: 'GET', url: '/nowhere', headers: { accept: BROWSER } });
+    const wrongMethod = await app.inject({ method: 'GET', url: '/form', headers: { accept: BROWSER } });
+    const head = await app.inject({ method: 'HEAD', url: '/nowhere', headers: { accept: BROWSER } });
+    expect([missing.statusCode, missing.headers['content-type'], /<h1>Page not found<\/h1>/.test(missing.body)]).toEqual([404, 'text/html; charset=utf-8', true]);
+    expect([wrongMethod.statusCode, wrongMethod.headers.allow, wrongMethod.headers['content-type']]).toEqual([405, 'POST', 'text/html; charset=utf-8']);
+    expect([head.statusCode, head.headers['content-type'], head.body]).toEqual([404, 'text/html; charset=utf-8', '']);
+    await app.close();
+  });
+
+  it('the API (default /api/, percent-encoded too, and a path that does not decode) keeps the JSON and no Vary; apiPrefixes replaces the default', async () => {
+    const app = await appWith();
+    for (const url of ['/api/thing', '/%61pi/thing', '/api/nowhere', '/%61pi/nowhere?x=1']) {
+      const res = await app.inject({ method: 'GET', url, headers: { accept: BROWSER } });
+      expect([url, res.headers['content-type'], res.headers.vary]).toEqual([url, 'application/json; charset=utf-8', undefined]);
+    }
+    const custom = await appWith({ apiPrefixes: ['/internal/'] });
+    const internal = await custom.inject({ method: 'GET', url: '/internal/thing', headers: { accept: BROWSER } });
+    const api = await custom.inject({ method: 'GET', url: '/api/thing', headers: { accept: BROWSER } });
+    expect([internal.headers['content-type'], api.headers['content-type'], api.statusCode]).toEqual(['application/json; charset=utf-8', 'text/html; charset=utf-8', 403]);
+    await Promise.all([app.close(), custom.close()]);
+  });
+});
+
+describe('useErrorPages: Vary', () => {
+  it.each([
+    ['Accept', 'Accept'],
+    ['accept', 'accept'],
+    ['Origin', 'Origin, Accept'],
+    ['Origin, ACCEPT', 'Origin, ACCEPT'],
+    ['*', '*'],
+    // Set as several lines: left so when Accept is among them (the same header), else joined.
+    ['Origin|accept', ['Origin', 'accept']],
+    ['Origin|X-Theme', 'Origin, X-Theme, Accept'],
+  ])('Vary %j already set: %j on the page and on the JSON', async (set, expected) => {
+    const app = await appWith();
+    for (const accept of [BROWSER, '*/*']) {
+      const res = await app.inject({ method: 'GET', url: '/nowhere', headers: { accept, 'x-test-vary': set } });
+      expect([accept, res.headers.vary]).toEqual([accept, expected]);
+    }
+    await app.close();
+  });
+});
+
+describe('the default page', () => {
+  it('escapes the error’s sentence, code and request id, and has no script, no style, no handler', async () => {
+    const body: ErrorBody = { error: '<script>alert(1)</script> & "q"', code: '<b>X</b>', request_id: '"><img src=x onerror=alert(1)>', retry_after: 1 };
+    const page = defaultErrorPage(429, body);
+    expect(page).toContain('&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;q&quot;');
+    expect(page).toContain('<code>&lt;b&gt;X&lt;/b&gt;</code>');
+    expect(page).toContain('Try again in 1 second.');
+    // Tags only: the escaped text may say anything.
+    expect(page).not.toMatch(/<(?:script|style|img)\b|<[^>]*\s(?:on[a-z]+|style)=|javascript:/i);
+    const app = await appWith({});
+    const res = await app.inject({ method: 'GET', url: '/hostile', headers: { accept: BROWSER } });
+    expect(res.statusCode).toBe(403);
+    expect(res.body).not.toMatch(/<script/);
+    expect(res.body).toContain('&lt;script&gt;');
+    await app.close();
+  });
+
+  it('an app’s render that throws: the JSON answer, unchanged', async () => {
+    const app = await appWith({
+      render: () => {
+        throw new Error('template bug');
+      },
+    });
+    const res = await app.inject({ method: 'GET', url: '/limited', headers: { accept: BROWSER } });
+    expect([res.statusCode, res.headers['content-type'], res.headers['retry-after'], res.json<ErrorBody>().code]).toEqual([429, 'application/json; charset=utf-8', '42', 'RATE_LIMIT_EXCEEDED']);
+    await app.close();
+  });
+});
+
+describe('options, checked at start-up', () => {
+  it.each([
+    [{ apiPrefixes: ['/api'] }, '"/api" is no path prefix'],
+    [{ apiPrefixes: ['api/'] }, '"api/" is no path prefix'],
+    [{ apiPrefixes: ['/%61pi/'] }, '"/%61pi/" is no path prefix'],
+    [{ apiPrefixes: ['/api/?x/'] }, 'is no path prefix'],
+    [{ apiPrefixes: [42] }, '42 is no path prefix'],
+    [{ apiPrefixes: '/api/' }, 'apiPrefixes must be an array'],
+    [{ render: 'page' }, 'render must be a function'],
+  ])('%j: LC_INVALID_OPTION', (options, message) => {
+    const app = Fastify();
+    const attempt = (): void => useErrorPages(app, options as unknown as ErrorPagesOptions);
+    expect(attempt).toThrow(InvalidOptionError);
+    expect(attempt).toThrow(message);
+    expect((() => {
+      try {
+        attempt();
+      } catch (error) {
+        return (error as { code?: string }).code;
+      }
+      return undefined;
+    })()).toBe('LC_INVALID_OPTION');
+  });
+
+  it('a pageHeaders that would let a shared cache keep the page: a TypeError, as the plugin’s', () => {
+    expect(() => useErrorPages(Fastify(), { pageHeaders: { 'cache-control': 'public, max-age=60' } })).toThrow(TypeError);
+  });
+});

@@ -1,0 +1,222 @@
+/**
+ * Error pages for browsers: an app's error and not-found answers (PROTOCOL §3's JSON: a 429, a 404, a
+ * 405, a 500…) shown as an HTML page to a person who opened a page, where the JSON would be read as
+ * text. Opt-in, wired in one place (`useErrorPages(app, options)`); the app gives its look (`render`),
+ * the framework the rest:
+ * - which requests get the page: not the API's (`apiPrefixes`, `/api/` by default: the action route
+ *   and the auth API, whose JSON is the contract their scripts parse whatever `Accept` they send),
+ *   and only one whose `Accept` prefers HTML (error-pages-accept.ts). Path alone would change the
+ *   answer curl and probes of page routes get; `Accept` alone would let a header change the API's
+ *   contract. Outside the API both answers carry `Vary: Accept`, merged into the one already set.
+ * - the page *is* the JSON answer: `sendError` and `notFoundHandler` build it as ever (status,
+ *   `Retry-After`, the rate-limit fields, `Allow`), and only its body is rendered as HTML. It is made
+ *   without a page view — no session looked up or created, no cookie — since a view is what a 429
+ *   past the new-session limit refused, and a store that is down fails it. It carries the pages'
+ *   headers (the app's `pageHeaders`: its CSP, no framing, nosniff) and `Cache-Control: no-store`.
+ * - the default page has no inline script or style (any CSP allows it) and escapes what it shows.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { createAddFieldnameToVary } from '@fastify/cors/vary.js';
+import { html } from '../core/html.js';
+import type { ErrorBody } from '../core/wire.js';
+import { InvalidOptionError } from '../ops/health/options-error.js';
+import { prefersHtml } from './error-pages-accept.js';
+import { sendError } from './error-mapping.js';
+import { notFoundHandler } from './not-found.js';
+import { routedPath } from './routed-path.js';
+import { pageHeadersOf, setPageHeaders } from './security-headers.js';
+
+export { prefersHtml } from './error-pages-accept.js';
+
+/** The page for an error answer: a whole HTML document. Escape everything taken from `body` (`html`). */
+export type ErrorPageRender = (status: number, body: ErrorBody) => string;
+
+export interface ErrorPagesOptions {
+  /**
+   * Renders the page of an error answer with `status` and PROTOCOL §3's `body` (`error`, `code`,
+   * `request_id`, `retry_after` of a 429…). It runs with no session: show nothing of the user's. A
+   * render that throws gets the JSON answer instead (logged).
+   * @default defaultErrorPage
+   * @example render: (status, body) => `<!doctype html>${html`<title>${errorHeading(status)}</title><p>${body.error}</p>`}`
+   */
+  render?: ErrorPageRender;
+  /**
+   * Path prefixes whose answers stay JSON whatever the client accepts, as the router reads the path
+   * (percent-decoded, query left off). Each begins and ends with `/`.
+   * @default ['/api/']
+   */
+  apiPrefixes?: readonly string[];
+  /**
+   * The page headers, as given to the plugin's `pageHeaders` (give the same value): the page gets
+   * them, as `view()` pages do, and `Cache-Control: no-store`.
+   * @default DEFAULT_PAGE_HEADERS
+   */
+  pageHeaders?: Readonly<Record<string, string | false>>;
+}
+
+/** The handlers `useErrorPages` installs, for an app that installs them itself (or in a child context). */
+export interface ErrorPageHandlers {
+  errorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply | undefined;
+  notFoundHandler(request: FastifyRequest, reply: FastifyReply): FastifyReply;
+}
+
+const WHERE = 'errorPages';
+
+/** Adds `Accept` to a reply's `Vary`: case-insensitive, once, `*` kept (@fastify/cors' helper, as its `Origin`). */
+const varyOnAccept: (reply: FastifyReply) => void = createAddFieldnameToVary('Accept');
+
+/**
+ * The app's error and not-found handlers with error pages: `sendError`'s and `notFoundHandler(app)`'s
+ * answers, as the page for a browser. Options are checked here, once.
+ * @throws {InvalidOptionError} (`LC_INVALID_OPTION`) for a bad `apiPrefixes` or `render`; a TypeError for bad `pageHeaders`
+ */
+export function errorPageHandlers(app: FastifyInstance, options: ErrorPagesOptions = {}): ErrorPageHandlers {
+  const answering = answeringOf(options);
+  const notFound = notFoundHandler(app);
+  return {
+    errorHandler: (error, request, reply) => answerError(answering, request, reply, (r) => sendError(error, request, r)),
+    notFoundHandler: (request, reply) => answerError(answering, request, reply, (r) => notFound(request, r)),
+  };
+}
+
+/**
+ * Installs `errorPageHandlers` as `app`'s error and not-found handlers. Call it first, before
+ * registering plugins: a route takes the error handler its plugin had when the plugin finished
+ * loading (as for `livecomponentsErrorHandler`).
+ * @example
+ * const app = Fastify(serverOptions());
+ * useErrorPages(app, { pageHeaders: PAGE_HEADERS, render: (status, body) => myLayout(errorHeading(status), body) });
+ * await app.register(livecomponents, { runtime, pageHeaders: PAGE_HEADERS });
+ */
+export function useErrorPages(app: FastifyInstance, options: ErrorPagesOptions = {}): void {
+  const handlers = errorPageHandlers(app, options);
+  app.setNotFoundHandler(handlers.notFoundHandler);
+  app.setErrorHandler(handlers.errorHandler);
+}
+
+/** What one answer needs, resolved from the options at start-up. */
+interface Answering {
+  render: ErrorPageRender;
+  apiPrefixes: readonly string[];
+  pageHeaders: Readonly<Record<string, string>>;
+}
+
+function answeringOf(options: ErrorPagesOptions): Answering {
+  const render = options.render ?? defaultErrorPage;
+  if (typeof render !== 'function') throw new InvalidOptionError(WHERE, 'render must be a function (status, body) => HTML');
+  const apiPrefixes = options.apiPrefixes ?? ['/api/'];
+  if (!Array.isArray(apiPrefixes)) throw new InvalidOptionError(WHERE, 'apiPrefixes must be an array of path prefixes');
+  for (const prefix of apiPrefixes as unknown[]) {
+    // A prefix without its closing '/' would take other paths too ('/api' takes '/apiary'); one with
+    // '%', '?' or '#' could never match a decoded path.
+    if (typeof prefix !== 'string' || !/^\/(?:[^%?#]*\/)?$/.test(prefix)) {
+      throw new InvalidOptionError(WHERE, `apiPrefixes: ${JSON.stringify(prefix)} is no path prefix (it must begin and end with "/", and hold no "%", "?" or "#")`);
+    }
+  }
+  return { render, apiPrefixes: Object.freeze([...apiPrefixes]), pageHeaders: pageHeadersOf(options.pageHeaders) };
+}
+
+/**
+ * Whether `url` is for the API: its path as the router reads it (`/%61pi/…` reaches the API's routes).
+ * A path that does not decode (the router refuses those before any handler) counts as the API's.
+ */
+function isApiPath(url: string, prefixes: readonly string[]): boolean {
+  const path = routedPath(url);
+  return path === null || prefixes.some((prefix) => path.startsWith(prefix));
+}
+
+/** An error body of PROTOCOL §3, as `sendError` and the not-found handler send it. */
+function isErrorBody(payload: unknown): payload is ErrorBody {
+  const body = payload as Partial<ErrorBody> | null;
+  return typeof body === 'object' && body !== null && typeof body.error === 'string' && typeof body.code === 'string' && typeof body.request_id === 'string';
+}
+
+/** The reply's `send` while an error answer is made; removed once it has sent. */
+type SendShadow = Partial<Record<'send', unknown>>;
+
+/**
+ * `answer` on `reply`, whose error body goes out as the page when the request wants it: the same
+ * status and headers, the page headers and `no-store`; else the JSON as it is. Either way `Vary:
+ * Accept`, unless the path is the API's (its answers never vary).
+ */
+function answerError<T>(answering: Answering, request: FastifyRequest, reply: FastifyReply, answer: (reply: FastifyReply) => T): T {
+  if (isApiPath(request.url, answering.apiPrefixes)) return answer(reply);
+  varyOnAccept(reply);
+  if (!prefersHtml(request.headers.accept)) return answer(reply);
+  const shadow = reply as unknown as SendShadow;
+  const send = reply.send;
+  // Only the one answer is rewritten: the own property goes once used, or once the answer returned
+  // without sending (a client abort), so nothing else sent on this reply is touched.
+  shadow.send = function sendPage(this: FastifyReply, payload?: unknown) {
+    delete shadow.send;
+    if (!isErrorBody(payload)) return send.call(this, payload);
+    let page: string;
+    try {
+      page = answering.render(this.statusCode, payload);
+    } catch (err) {
+      request.log.error({ err }, 'errorPages: render failed; the JSON answer is sent instead');
+      return send.call(this, payload);
+    }
+    setPageHeaders(this, answering.pageHeaders);
+    return send.call(this.header('cache-control', 'no-store').type('text/html; charset=utf-8'), page);
+  };
+  try {
+    return answer(reply);
+  } finally {
+    if (Object.hasOwn(shadow, 'send')) delete shadow.send;
+  }
+}
+
+/** A heading for each status the framework answers; by class for any other. */
+const HEADINGS: ReadonlyMap<number, string> = new Map([
+  [400, 'This request could not be read'],
+  [401, 'Sign-in needed'],
+  [403, 'Refused'],
+  [404, 'Page not found'],
+  [405, 'Not allowed here'],
+  [408, 'The request took too long'],
+  [413, 'Too much data'],
+  [414, 'The address is too long'],
+  [415, 'This kind of data is not accepted here'],
+  [429, 'Too many requests'],
+  [431, 'The request headers are too large'],
+  [500, 'Something went wrong'],
+  [503, 'Temporarily unavailable'],
+]);
+
+/** A short heading for an error page of `status` ("Too many requests"), for a `render` of the app's. */
+export function errorHeading(status: number): string {
+  return HEADINGS.get(status) ?? (status >= 500 ? 'Something went wrong' : 'This request was refused');
+}
+
+/** "Try again in 1 second." / "… in 42 seconds.": the wait of a 429's or 503's `retry_after`. */
+export function retrySentence(seconds: number): string {
+  return `Try again in ${seconds} ${seconds === 1 ? 'second' : 'seconds'}.`;
+}
+
+/**
+ * The framework's page: the heading, the error's sentence, the wait of a `retry_after`, the status,
+ * code and request id to quote, a link to `/`. Everything from `body` is escaped; nothing inline (no
+ * script, no style), so the strictest policy shows it as it is.
+ */
+export function defaultErrorPage(status: number, body: ErrorBody): string {
+  const heading = errorHeading(status);
+  const retry = typeof body.retry_after === 'number' ? html`<p data-retry-after="${body.retry_after}">${retrySentence(body.retry_after)}</p>` : null;
+  return `<!doctype html>
+${html`<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${heading}</title>
+</head>
+<body>
+<main>
+<h1>${heading}</h1>
+<p role="alert" data-error-code="${body.code}">${body.error}</p>
+${retry}
+<p>Error ${status} · <code>${body.code}</code> · request <code>${body.request_id}</code></p>
+<p><a href="/">Back to the start page</a></p>
+</main>
+</body>
+</html>`}`;
+}
