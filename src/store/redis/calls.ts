@@ -5,7 +5,6 @@
  * (answered as 503). And the store's `close`, its last round trip.
  */
 import type { Cluster, Redis } from 'ioredis';
-import { withDeadline } from '../../core/deadline.js';
 import { StoreUnavailableError } from '../../core/errors.js';
 import { withoutEchoedArguments } from './connection.js';
 import type { ConnectionState } from './connection-state.js';
@@ -30,44 +29,83 @@ export function createCalls(
   /**
    * Runs `send` as one round trip within the deadline, or rejects at once when Redis is down.
    * During start-up, and while the connection comes back after an idle drop (`mayWait`), the call
-   * first waits for it within the same deadline; `send` runs only on a ready connection (no offline
+   * first waits for it, within the same deadline; `send` runs only on a ready connection (no offline
    * queue), so a call that timed out waiting was never sent.
    */
   function call<T>(operation: RedisStoreOperation, send: () => Promise<T>): Promise<T> {
     if (state.closed) return Promise.reject(storeClosed());
     if (state.refused !== undefined) return Promise.reject(state.refused);
-    if (state.connection.starting) return afterWaiting(state.connection.firstAttempt, operation, send, false);
+    if (state.connection.starting) return afterWaiting(state.started, operation, send, false);
     if (client.status === 'ready') {
       onRoundTrip?.(operation);
       coalesce();
-      return withinDeadline(send(), timeoutMs);
+      return withinDeadline(send, timeoutMs);
     }
     if (!state.mayWait || client.status === 'end') return Promise.reject(state.notConnected(client.status));
     return afterWaiting(state.whenReconnected(), operation, send, true);
   }
 
   /**
-   * Waits for `connecting` within the deadline, then sends within what is left of it. A wait that
-   * failed answers why the connection is down (`notConnected`) when `explain` says it is known.
+   * Waits for `connecting`, then sends: ONE deadline for both, armed when the call starts. (Two, the
+   * wait's then a send within "what was left", let a call settle past its deadline: by the time
+   * between the wait settling and the send, by the left-over's rounding up to 1 ms, and by
+   * `performance.now()` not being the timers' clock.) A wait that failed, or that the deadline ended,
+   * answers why the connection is down (`notConnected`) when `explain` says it is known.
    */
   function afterWaiting<T>(connecting: Promise<void>, operation: RedisStoreOperation, send: () => Promise<T>, explain: boolean): Promise<T> {
-    const started = performance.now();
-    return withinDeadline(connecting, timeoutMs).then(
-      () => {
-        if (state.refused !== undefined) throw state.refused;
-        if (state.closed) throw storeClosed();
-        if (client.status !== 'ready') throw state.notConnected(client.status);
-        onRoundTrip?.(operation);
-        return withinDeadline(send(), Math.max(1, timeoutMs - (performance.now() - started)));
-      },
-      (error: unknown) => {
-        if (state.refused !== undefined) throw state.refused;
-        if (state.closed) throw storeClosed();
-        // Say why the connection is down, as calls refused at once do.
-        if ((explain || state.lastError !== undefined) && error instanceof StoreUnavailableError) throw state.notConnected(client.status);
-        throw error;
-      },
-    );
+    return new Promise<T>((resolve, reject) => {
+      /** Until `connecting` settles or the deadline passes, whichever comes first. */
+      let waiting = true;
+      const timer = setTimeout(() => {
+        reject(waiting ? waitFailed(redisTimeout(timeoutMs), explain) : redisTimeout(timeoutMs));
+        waiting = false;
+      }, timeoutMs);
+      connecting.then(
+        () => {
+          // The deadline passed first: the call has failed, and is never sent.
+          if (!waiting) return;
+          waiting = false;
+          const down = state.refused ?? (state.closed ? storeClosed() : client.status === 'ready' ? undefined : state.notConnected(client.status));
+          if (down !== undefined) {
+            clearTimeout(timer);
+            reject(down);
+            return;
+          }
+          try {
+            onRoundTrip?.(operation);
+            send().then(
+              (value) => {
+                clearTimeout(timer);
+                resolve(value);
+              },
+              (error: unknown) => {
+                clearTimeout(timer);
+                reject(toUnavailable(error));
+              },
+            );
+          } catch (error) {
+            // A bug of the caller's (`onRoundTrip`, `send` throwing): its own error, as before.
+            clearTimeout(timer);
+            reject(error);
+          }
+        },
+        (error: unknown) => {
+          if (!waiting) return;
+          waiting = false;
+          clearTimeout(timer);
+          reject(waitFailed(error, explain));
+        },
+      );
+    });
+  }
+
+  /** What a call whose wait for the connection failed with `error` (the deadline's, or the attempt's) rejects with. */
+  function waitFailed(error: unknown, explain: boolean): unknown {
+    if (state.refused !== undefined) return state.refused;
+    if (state.closed) return storeClosed();
+    // Say why the connection is down, as calls refused at once do.
+    if ((explain || state.lastError !== undefined) && error instanceof StoreUnavailableError) return state.notConnected(client.status);
+    return error;
   }
 
   /** The store's `close`: later calls fail at once; a connected client quits (within the deadline), then is dropped. */
@@ -77,7 +115,7 @@ export function createCalls(
     try {
       if (client.status === 'ready') {
         onRoundTrip?.('close');
-        await withinDeadline(client.quit(), timeoutMs);
+        await withinDeadline(() => client.quit(), timeoutMs);
       }
     } catch {
       // Quitting politely failed: drop the connection below.
@@ -94,11 +132,36 @@ export function storeClosed(): StoreUnavailableError {
 }
 
 /**
- * Settles like `promise`, or rejects with `StoreUnavailableError` after `ms`; any other failure
- * becomes a `StoreUnavailableError` too (its message stays in the log detail, never on the wire).
+ * Runs `send` and settles like its promise, or rejects with `StoreUnavailableError` once `ms` pass
+ * from now; any other failure becomes a `StoreUnavailableError` too (its message stays in the log
+ * detail, never on the wire). The timer is armed BEFORE `send` runs, so the deadline counts from the
+ * call's start, `send`'s own synchronous work (building and writing the command) included. As many
+ * allocations as `withDeadline` (core/deadline.ts), which took the promise after `send` had run: one
+ * promise, one timer, three closures. `ms` is a `commandTimeoutMs`, at most `MAX_COMMAND_TIMEOUT_MS`,
+ * below the longest timer.
  */
-function withinDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
-  return withDeadline(promise, ms, redisTimeout, toUnavailable);
+function withinDeadline<T>(send: () => Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(redisTimeout(ms)), ms);
+    let sent: Promise<T>;
+    try {
+      sent = send();
+    } catch (error) {
+      // A bug of the caller's: its own error (the executor's throw rejects with it), and no timer left behind.
+      clearTimeout(timer);
+      throw error;
+    }
+    sent.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(toUnavailable(error));
+      },
+    );
+  });
 }
 
 function redisTimeout(ms: number): StoreUnavailableError {

@@ -22,8 +22,13 @@ export interface ConnectionState {
   readonly lastError: string | undefined;
   /** Whether a call may wait for the connection to be ready again (see `mayWait` below). */
   readonly mayWait: boolean;
-  /** The first connection attempt, which calls made during start-up wait for (`watchConnection`). */
+  /** The first connection attempt (`watchConnection`): whether it is still under way. */
   readonly connection: ConnectionWatch;
+  /**
+   * What a call made during start-up waits for: the first connection attempt (see `connection`), or
+   * the store closed or refusing its server meanwhile, whichever comes first: then look at the state.
+   */
+  readonly started: Promise<void>;
   /** Resolves when the connection is ready again, or when waiting is pointless: then look at the state. */
   whenReconnected(): Promise<void>;
   /** Marks the store closed and wakes the waiting calls (the store's `close`). */
@@ -67,6 +72,14 @@ export function trackConnection(client: Redis | Cluster, options: Pick<RedisStor
    * refused): the calls then look at the state. `undefined` while nobody waits.
    */
   let reconnected: { promise: Promise<void>; settle: () => void } | undefined;
+  /**
+   * Resolved when the store is closed or refuses its server. The first attempt alone may settle only
+   * long after `close()`: ioredis ends a socket still connecting (a host that does not answer) or
+   * waiting for a hung server's reply to its ready check once the connect timeout (four deadlines)
+   * drops it, so the calls waiting for it were held to their deadline instead of failing at once.
+   */
+  let stop = ignore;
+  const stopped = new Promise<void>((resolve) => (stop = resolve));
   const wakeWaiters = () => {
     const waiting = reconnected;
     reconnected = undefined;
@@ -106,6 +119,7 @@ export function trackConnection(client: Redis | Cluster, options: Pick<RedisStor
   function refuse(error: StoreUnavailableError): void {
     refused = error;
     wakeWaiters();
+    stop();
     client.disconnect();
     // Reported even without onConnectionError: unlike a dropped connection it will not heal by itself.
     (options.onConnectionError ?? reportRefusal)(error);
@@ -135,6 +149,11 @@ export function trackConnection(client: Redis | Cluster, options: Pick<RedisStor
     );
   });
   const connection = watchConnection(client, () => modeChecked);
+  // One race for all the calls made during start-up (none adds a reaction of its own to `stopped`,
+  // which may stay pending for the store's life). Its rejection (the first attempt failed) is read
+  // by those calls, if any.
+  const started = Promise.race([connection.firstAttempt, stopped]);
+  started.catch(ignore);
 
   return {
     get closed() {
@@ -150,10 +169,12 @@ export function trackConnection(client: Redis | Cluster, options: Pick<RedisStor
       return mayWait;
     },
     connection,
+    started,
     whenReconnected,
     markClosed() {
       closed = true;
       wakeWaiters();
+      stop();
     },
     notConnected(status: string): StoreUnavailableError {
       return new StoreUnavailableError(`Redis is not connected (${status}${lastError === undefined ? '' : `; last error: ${lastError}`}).`);
