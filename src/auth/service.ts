@@ -201,21 +201,38 @@ export function createAuthService(options: AuthServiceOptions) {
   }
 
   /**
-   * After a successful sign-in, once its tokens or browser session exist: the device token to set in
-   * the browser's cookie, trusted for `email` for `DEVICE_TRUST_DAYS` from now — the trusted one kept,
-   * else a fresh one, never the one presented (a planted value must not become trusted). `null` when
-   * the store refused the write (reported to `onBackgroundError`): the sign-in stands without it. Two
-   * sign-ins at once may each drop the other's entry; that browser is asked again at its next sign-in.
+   * After a successful sign-in (or password reset), once its tokens or browser session exist: the
+   * device token to set in the browser's cookie, trusted for `email` for `DEVICE_TRUST_DAYS` from
+   * now — the trusted one kept, else a fresh one, never the one presented (a planted value must not
+   * become trusted). `null` when the store refused the write, or when the list kept changing under it
+   * `DEVICE_WRITE_TRIES` times (both reported to `onBackgroundError`): the sign-in stands without it.
+   *
+   * The list is written only over what was read: `claim` when there was none, else the strict
+   * `replaceIfEquals`; on a conflict it starts again from the list as it now is. So a sign-in racing
+   * `forgetDevices` never writes the old list back (after the delete it finds none and records only
+   * its own browser), and two sign-ins at once both end up in the list.
    */
   async function rememberDevice(email: string, trusted: string | null): Promise<string | null> {
     const token = trusted ?? newToken(s.random);
     const digest = deviceDigest(token);
     const key = authKeys.devices(email);
     try {
-      const others = ((await s.store.get(key))?.split(' ') ?? []).filter((d) => d !== '' && d !== digest);
-      const kept = others.slice(Math.max(0, others.length - (MAX_TRUSTED_DEVICES - 1)));
-      await s.store.set(key, [...kept, digest].join(' '), deviceTtlMs);
-      return token;
+      let read = await s.store.get(key);
+      for (let tries = 1; ; tries++) {
+        const list = withDevice(read, digest);
+        if (read === null) {
+          const held = await s.store.claim(key, list, deviceTtlMs);
+          if (held === null) return token;
+          read = held; // another sign-in made the list meanwhile: that is the list to add to
+        } else {
+          const [replaced] = await s.store.batch([{ op: 'replaceIfEquals', key, expected: read, value: list, ttlMs: deviceTtlMs }]);
+          if (replaced === true) return token;
+          read = await s.store.get(key);
+        }
+        if (tries === DEVICE_WRITE_TRIES) {
+          throw new Error(`Trusted device not recorded: the account's device list changed under ${DEVICE_WRITE_TRIES} writes in a row (concurrent sign-ins or sign-outs)`);
+        }
+      }
     } catch (error) {
       s.onBackgroundError(error);
       return null;
@@ -234,11 +251,12 @@ export function createAuthService(options: AuthServiceOptions) {
    * Order against a concurrent sign-in: one that completes after the delete records only its own
    * browser, and it knew the new password (the password check and the grant's insert after the
    * commit see the new hash; one checked against the old hash is refused, `passwordChangedMeanwhile`).
-   * Left open, each a window of one store round trip: `rememberDevice` reads the list, then writes it,
-   * so a sign-in whose read came just before this delete and whose write just after it writes the old
-   * list back; and a sign-in with the old password whose grant committed just before the revocation
-   * (and was revoked by it) still records its browser if that write lands after this delete. After an
-   * incident, `revoke-sessions --user` forgets the list once more.
+   * One whose read of the list came before this delete and whose write comes after it does not write
+   * the old list back: `rememberDevice` writes only over the exact list it read, so it finds none and
+   * records only its own browser. Left open, a window of one store round trip: a sign-in with the old
+   * password whose grant committed just before the revocation (and was revoked by it) still records
+   * its browser if that write lands after this delete. After an incident, `revoke-sessions --user`
+   * forgets the list once more.
    */
   async function forgetDevices(email: string): Promise<boolean> {
     try {
@@ -601,6 +619,26 @@ export function createAuthService(options: AuthServiceOptions) {
     /** Deletes dead tokens now (see `cleanup.ts` for the schedule). */
     deleteDeadTokens: () => repo.deleteDead(clock.now()),
   };
+}
+
+/**
+ * Writes of the device list `rememberDevice` tries, each after reading the list again, before it
+ * gives up. Each conflict means another write landed after this sign-in's read — a sign-in
+ * recording its browser, mostly: after `MAX_TRUSTED_DEVICES` of them this browser would have been
+ * evicted had its first write succeeded, so giving up then loses nothing. Sign-ins of one account
+ * rarely overlap; this bounds the round trips of the worst case (20 at once, each retry a lost race).
+ */
+const DEVICE_WRITE_TRIES = MAX_TRUSTED_DEVICES;
+
+/**
+ * The device list `read` (`null`: none) with `digest` moved or added to its end (most recent last),
+ * keeping the `MAX_TRUSTED_DEVICES` most recently used: the least recent go first.
+ */
+function withDevice(read: string | null, digest: string): string {
+  const others = (read?.split(' ') ?? []).filter((d) => d !== '' && d !== digest);
+  const kept = others.slice(Math.max(0, others.length - (MAX_TRUSTED_DEVICES - 1)));
+  kept.push(digest);
+  return kept.join(' ');
 }
 
 /** A refresh token already exchanged for its successor: presenting it again is a reuse. */

@@ -155,16 +155,30 @@ eachEngine('device cookies', (engine) => {
     t = await authApp(engine, { auth: { onBackgroundError: (error) => void reported.push(error) } });
     const app = t;
     await app.register('ada@example.com');
-    const set = app.store.set.bind(app.store);
-    app.store.set = async (key, value, ttlMs) => {
-      if (key === authKeys.devices('ada@example.com')) throw new Error('store down');
-      return set(key, value, ttlMs);
+    // Every write of the list refused: `claim` (no list yet) and the batch of `replaceIfEquals` (one there).
+    const devices = authKeys.devices('ada@example.com');
+    const claim = app.store.claim.bind(app.store);
+    const batch = app.store.batch.bind(app.store);
+    app.store.claim = async (key, value, ttlMs) => {
+      if (key === devices) throw new Error('store down');
+      return claim(key, value, ttlMs);
+    };
+    app.store.batch = async (ops) => {
+      if (ops.some((op) => op.key === devices)) throw new Error('store down');
+      return batch(ops);
     };
     const res = await signIn(app, 'ada@example.com', '203.0.113.1');
     expect(res.statusCode).toBe(200);
     expect(setCookies(res).some((c) => c.startsWith('refresh_token='))).toBe(true);
     expect(deviceCookie(res)).toBeUndefined();
     expect(reported.map((e) => (e as Error).message)).toEqual(['store down']);
+    // With a list already there (written behind the refusing store's back), the replace is refused alike.
+    await app.store.set(devices, 'a-device-digest', 60_000);
+    const again = await signIn(app, 'ada@example.com', '203.0.113.2');
+    expect(again.statusCode).toBe(200);
+    expect(deviceCookie(again)).toBeUndefined();
+    expect(reported.map((e) => (e as Error).message)).toEqual(['store down', 'store down']);
+    expect(await app.store.get(devices)).toBe('a-device-digest');
   });
 
   it('the browser form at /login reads and sets the same cookie', async () => {
