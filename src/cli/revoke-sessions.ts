@@ -193,6 +193,24 @@ async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<numb
     `${revoked.passwordResets} reset tokens spent, ${sessions.signedIn + sessions.anonymous} sessions ended, ${devices.devices} trusted devices forgotten`;
   const printDevices = () =>
     out(io, `trusted devices of ${devices.accounts} ${devices.accounts === 1 ? 'account' : 'accounts'}: ${devices.devices} ${dryRun ? 'would be forgotten' : 'forgotten'}`);
+  /**
+   * A run ended before its last stage (a signal, a failure): the counts of the stage under way, then
+   * what was done and what was not. Said alike for both: a failed run's sessions ended went unprinted.
+   * @returns what was not done, for the event
+   */
+  const printSoFar = (why: string): string => {
+    if (stage === 'tokens') printTokens();
+    else if (stage === 'sessions') printSessions();
+    else printDevices();
+    const notDone =
+      stage === 'tokens'
+        ? 'the tokens of the users not reached yet, every session and every trusted device'
+        : stage === 'sessions'
+          ? `the sessions not reached yet and every trusted device${dryRun ? '' : ' (the tokens above are all revoked)'}`
+          : `the trusted devices not reached yet${dryRun ? '' : ' (the tokens and sessions above are all done)'}`;
+    out(io, `${why}: ${dryRun ? 'counted' : 'done'} only what is counted above; not ${dryRun ? 'counted' : 'done'}: ${notDone}: run it again to finish`);
+    return notDone;
+  };
   try {
     // Made before anything changes: a log destination that does not parse refuses the run.
     events = dryRun ? undefined : (io.events ?? securityLog(io));
@@ -259,16 +277,7 @@ async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<numb
         out(io, `interrupted by ${error.signal} before anything changed`);
         return code;
       }
-      if (stage === 'tokens') printTokens();
-      else if (stage === 'sessions') printSessions();
-      else printDevices();
-      const notDone =
-        stage === 'tokens'
-          ? 'the tokens of the users not reached yet, every session and every trusted device'
-          : stage === 'sessions'
-            ? `the sessions not reached yet and every trusted device${dryRun ? '' : ' (the tokens above are all revoked)'}`
-            : `the trusted devices not reached yet${dryRun ? '' : ' (the tokens and sessions above are all done)'}`;
-      out(io, `interrupted by ${error.signal}: ${dryRun ? 'counted' : 'done'} only what is counted above; not ${dryRun ? 'counted' : 'done'}: ${notDone}: run it again to finish`);
+      const notDone = printSoFar(`interrupted by ${error.signal}`);
       events?.emit({
         event: 'authn_token_revoked',
         level: 'WARN',
@@ -276,7 +285,9 @@ async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<numb
       });
       return code;
     }
-    // A run that failed half-way has changed things all the same: the log says so, and what to do.
+    // A run that failed half-way has changed things all the same: the output and the log say so, and
+    // what to do (the error's own line follows, from runCommand).
+    if (begun !== undefined && revoked.pieces > 0) printSoFar('failed part-way');
     if (events !== undefined && begun !== undefined) {
       events.emit({
         event: 'authn_token_revoked',
