@@ -13,7 +13,9 @@
  */
 import { type Clock, systemClock } from '../core/clock.js';
 import { addTraceFields, traceContextOf } from '../http/trace-context.js';
-import type { SecurityEvent, SecurityEventSink } from './security-events.js';
+import { createFloodLimiter, resolveFloodLimit, type FloodLimitOptions, type FloodSummary } from './log-flood.js';
+import { beforeLoggerClose } from './logging/sink.js';
+import { EVENT_LINES, type SecurityEvent, type SecurityEventSink, type SecurityLevel } from './security-events.js';
 import { guardOptionalObserver } from './observer-guard.js';
 
 /** The part of a pino logger used here. */
@@ -40,6 +42,39 @@ export interface SecurityLoggerOptions {
    * @default true
    */
   traceContext?: boolean;
+  /**
+   * Lines of one refusal event (`EVENT_LINES`: `summarised`) written per client (`source_ip`) and
+   * window; the rest are counted, and one summary line with `suppressed` follows the window's end
+   * (docs/logging.md, Floods). `onEvent` still sees every event. `false` writes every line.
+   * @default { linesPerWindow: 10, windowMs: 60_000, maxClients: 10_000 }
+   * @example createSecurityLogger({ logger, floodLimit: { linesPerWindow: 5, windowMs: 300_000 } })
+   */
+  floodLimit?: FloodLimitOptions | false;
+}
+
+/** The security logger: a sink, and the close that writes what its flood limit still counts. */
+export interface SecurityLogger extends SecurityEventSink {
+  /**
+   * Writes a summary for every window with lines counted but not yet summarised, stops the sweep
+   * timer, and writes every later line (nothing would summarise it). Idempotent. `closeLogger` on
+   * the logger given (made by `createLogger`) calls it first; call it yourself on another logger.
+   */
+  close(): void;
+}
+
+/** One security event line, as written. */
+interface EventLine {
+  security_event: true;
+  datetime: string;
+  appid: string;
+  event: string;
+  event_level: SecurityLevel;
+  description: string;
+  source_ip: string | undefined;
+  useragent: string | undefined;
+  request_uri: string | undefined;
+  request_method: string | undefined;
+  request_id: string | undefined;
 }
 
 /** ISO 8601 with an explicit UTC offset, e.g. `2026-01-15T10:30:00.000+00:00`. */
@@ -86,7 +121,7 @@ export function requestText(value: string | undefined, max: number): string | un
   return value === undefined ? undefined : escapeControls(value.slice(0, max));
 }
 
-export function createSecurityLogger(options: SecurityLoggerOptions): SecurityEventSink {
+export function createSecurityLogger(options: SecurityLoggerOptions): SecurityLogger {
   const { logger } = options;
   // Bound once: a hook that fails is reported on the same logger, and the request goes on.
   const onEvent = guardOptionalObserver('onEvent', options.onEvent, { report: (message, error) => logger.error({ err: error }, message), clock: options.clock });
@@ -94,13 +129,19 @@ export function createSecurityLogger(options: SecurityLoggerOptions): SecurityEv
   const clock = options.clock ?? systemClock;
   if (options.traceContext !== undefined && typeof options.traceContext !== 'boolean') throw new TypeError('createSecurityLogger: traceContext must be true or false');
   const withTrace = options.traceContext !== false;
+  const write = (line: EventLine, msg: string): void => {
+    if (line.event_level === 'CRITICAL') logger.error(line, msg);
+    else if (line.event_level === 'WARN') logger.warn(line, msg);
+    else logger.info(line, msg);
+  };
+  const flood = floodLimiter(options.floodLimit, logger, write, clock);
   return {
     emit(e) {
       const ua = e.request?.headers['user-agent'];
       // Read from the headers as the request logger reads them, so the two always agree; only
       // requests that sent a `traceparent` are parsed.
       const trace = withTrace ? traceContextOf(e.request?.headers) : null;
-      const line = {
+      const line: EventLine = {
         security_event: true,
         datetime: isoWithOffset(clock.now()),
         appid,
@@ -114,10 +155,68 @@ export function createSecurityLogger(options: SecurityLoggerOptions): SecurityEv
         request_id: e.request?.requestId,
       };
       if (trace !== null) addTraceFields(line, trace);
-      if (e.level === 'CRITICAL') logger.error(line, line.description);
-      else if (e.level === 'WARN') logger.warn(line, line.description);
-      else logger.info(line, line.description);
+      // The client is the bounded source_ip: a forwarded address of kilobytes makes a key of 64 characters.
+      if (flood === undefined || EVENT_LINES[e.event] !== 'summarised' || flood.admit(e.event, line.source_ip ?? '', line)) write(line, line.description);
       onEvent?.(e);
     },
+    close() {
+      flood?.close();
+    },
   };
+}
+
+/** Field names of a summary line (docs/logging.md, Floods). */
+export const SUMMARY_FIELDS = {
+  suppressed: 'suppressed',
+  scope: 'suppressed_scope',
+  windowStart: 'suppressed_window_start',
+  windowEnd: 'suppressed_window_end',
+} as const;
+
+/** The summary line of a window: the last counted line's fields, the count and the window. */
+function summaryLine(last: EventLine, s: FloodSummary): { line: EventLine; msg: string } {
+  const line = {
+    ...last,
+    [SUMMARY_FIELDS.suppressed]: s.suppressed,
+    [SUMMARY_FIELDS.scope]: s.scope,
+    [SUMMARY_FIELDS.windowStart]: isoWithOffset(s.start),
+    [SUMMARY_FIELDS.windowEnd]: isoWithOffset(s.end),
+  };
+  const from = s.scope === 'client' ? 'this client' : 'clients past the tracked limit';
+  return { line, msg: `${last.description} (${s.suppressed} more ${last.event} line(s) from ${from} not written between ${line.suppressed_window_start} and ${line.suppressed_window_end})` };
+}
+
+/**
+ * The flood limit of one security logger, or `undefined` when off: its limiter, the one unref'd
+ * timer that sweeps ended windows when no further line comes, and its close (registered with the
+ * logger's destination, so `closeLogger` writes the pending summaries before closing it).
+ */
+function floodLimiter(
+  option: FloodLimitOptions | false | undefined,
+  logger: EventLogger,
+  write: (line: EventLine, msg: string) => void,
+  clock: Clock,
+): { admit(event: string, client: string, line: EventLine): boolean; close(): void } | undefined {
+  if (option === false) return undefined;
+  const limit = resolveFloodLimit(option);
+  let timer: NodeJS.Timeout | undefined;
+  let closed = false;
+  const summarise = (last: EventLine, s: FloodSummary): void => {
+    const { line, msg } = summaryLine(last, s);
+    write(line, msg);
+  };
+  const limiter = createFloodLimiter<EventLine>(limit, summarise, (ms) => {
+    clearTimeout(timer);
+    // Unref'd: a pending summary never holds the process open; close() writes it instead.
+    timer = setTimeout(() => limiter.sweep(clock.now()), ms).unref();
+  });
+  const close = (): void => {
+    if (closed) return;
+    closed = true;
+    clearTimeout(timer);
+    unregister();
+    limiter.flush(clock.now());
+  };
+  const unregister = beforeLoggerClose(logger, close);
+  return { admit: (event, client, line) => closed || limiter.admit(event, client, line, clock.now()), close };
 }

@@ -37,10 +37,45 @@ function isLogSink(value: unknown): value is LogSink {
 /**
  * Flushes and closes the destination of a logger made by `createLogger` (or any of its children,
  * such as Fastify's `app.log`). Call it last on shutdown: lines logged afterwards are dropped.
+ * First it runs what `beforeLoggerClose` registered for that destination (a security logger's
+ * pending flood summaries), so those lines are written and delivered with the rest.
  */
 export async function closeLogger(logger: Logger): Promise<void> {
   const stream = destinationOf(logger);
+  runBeforeClose(stream);
   if (isLogSink(stream)) await stream.close();
+}
+
+/** Per destination, what to write before it closes. Weak: a destination dropped takes its hooks along. */
+const beforeClose = new WeakMap<object, Set<() => void>>();
+
+/**
+ * Runs `write` once when `closeLogger` is called on `logger` or any logger sharing its destination
+ * (Fastify's `app.log` and the logger it was made from), before the destination closes. Returns the
+ * call that takes it back. For loggers without a destination object (a test's recorder) nothing is
+ * registered.
+ */
+export function beforeLoggerClose(logger: object, write: () => void): () => void {
+  const stream = destinationOf(logger);
+  if (typeof stream !== 'object' || stream === null) return () => undefined;
+  let hooks = beforeClose.get(stream);
+  if (hooks === undefined) beforeClose.set(stream, (hooks = new Set()));
+  hooks.add(write);
+  return () => void hooks.delete(write);
+}
+
+function runBeforeClose(stream: unknown): void {
+  if (typeof stream !== 'object' || stream === null) return;
+  const hooks = beforeClose.get(stream);
+  if (hooks === undefined) return;
+  beforeClose.delete(stream);
+  for (const write of hooks) {
+    try {
+      write();
+    } catch {
+      // A hook that fails must not keep the destination from closing and delivering the rest.
+    }
+  }
 }
 
 /** The destination pino writes `logger`'s lines to (shared by its children); anything, for any object. */
