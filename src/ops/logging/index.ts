@@ -130,7 +130,7 @@ function createSink(destination: LogDestination, format: LogFormat, appName: str
   }
 }
 
-export { closeLogger, flushLogger } from './sink.js';
+export { beforeLoggerClose, closeLogger, flushLogger } from './sink.js';
 export type { DeliveryReport, LogSink, TextStream } from './sink.js';
 export { LogConfigError, parseLogDestination, parseLogFormat, LOG_FORMATS, SYSLOG_FACILITIES } from './destination.js';
 export type { LogConfigErrorCode, LogDestination, LogFormat } from './destination.js';
