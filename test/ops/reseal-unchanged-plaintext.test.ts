@@ -33,9 +33,8 @@ async function stateKeyFallbacks(metrics: Metrics): Promise<number | undefined> 
   return (await metric?.get())?.values.find((v) => v.labels.secret === 'state_key')?.value;
 }
 
-/** Instances of one app on one store, each with its own components, keys and metrics, a page on `/`. */
-function cluster() {
-  const store = createMemoryStore({ sweepIntervalMs: 0 });
+/** Instances of one app on one store (`store`, else a new memory store), each with its own components, keys and metrics, a page on `/`. */
+function cluster(store: Store = createMemoryStore({ sweepIntervalMs: 0 })) {
   stores.push(store);
   return async (components: readonly ComponentDefinition[], settings: Partial<LiveComponentsOptions>) => {
     const metrics = createMetrics({ defaultMetrics: false });
@@ -143,5 +142,36 @@ describe('the re-seal of an action that writes nothing stores the state as it wa
     expect(await stateKeyFallbacks(rotated.metrics)).toBe(1);
     // Still version 1 with n = 1: migrated once now (10), then incremented. Was 101 (n = 10 stored as version 1, migrated again).
     expect(await act(newOnly.app, client, 'inc')).toEqual({ status: 200, state: { n: 11 } });
+  });
+
+  it("a state deleted between the action's read and its after-action batch (its session signed out) stays deleted: the re-seal of a refused action makes no key", async () => {
+    const [secret, oldKey, newKey] = [b64(), b64(), b64()];
+    const inner = createMemoryStore({ sweepIntervalMs: 0 });
+    /** Armed: the next batch that writes the instance's state deletes it first, as a sign-out landing just before it. */
+    let armed = false;
+    let deleted: string | undefined;
+    const store: Store = {
+      ...inner,
+      async batch(ops) {
+        const write = armed ? ops.find((op) => op.key.endsWith(':state:counter:main') && op.op !== 'get' && op.op !== 'touch') : undefined;
+        if (write !== undefined) {
+          armed = false;
+          deleted = write.key;
+          await inner.delete(write.key);
+        }
+        return inner.batch(ops);
+      },
+    };
+    const instance = cluster(store);
+    const old = await instance([scribbler], { sessionSecret: secret, stateKeys: oldKey });
+    const rotated = await instance([scribbler], { sessionSecret: secret, stateKeys: `${newKey},${oldKey}` });
+    const client = await openClient(old.app);
+    expect(await act(old.app, client, 'inc')).toEqual({ status: 200, state: { n: 1 } });
+    armed = true;
+    expect((await act(rotated.app, client, 'deny')).status).toBe(401);
+    expect(await stateKeyFallbacks(rotated.metrics)).toBe(1);
+    expect(deleted).toBeDefined();
+    // Was made again by the re-seal (compare-and-replace places its value on a key that went), orphaned until its TTL.
+    expect(await inner.get(deleted as string)).toBeNull();
   });
 });

@@ -3,7 +3,8 @@
  * and stores the new state after a successful action — only then, so a failure never leaves a
  * partial write. State opened with a retired key or stored as legacy plaintext is re-sealed with
  * the newest key on this write, or, for an action that writes nothing (refused after the state was
- * read, or failed), by a compare-and-replace of its own in the same batch. State of an earlier version of the component's state shape is
+ * read, or failed), by a strict replace of the blob read (`replaceIfEquals`) in the same batch: a
+ * state deleted meanwhile (its session signed out) stays deleted. State of an earlier version of the component's state shape is
  * migrated (`./migrate.ts`) before `authorize` and the action see it, and stored in the current
  * version by the action's write; one of a later version, or whose migration throws, fails the
  * action (500, logged) and stays as it is.

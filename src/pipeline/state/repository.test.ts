@@ -96,6 +96,35 @@ describe('StateRepository.mount', () => {
     await store.close();
   });
 
+  it('a state deleted meanwhile (its session signed out) stays deleted: the re-seal (mount, action) does not make it again', async () => {
+    const store = createMemoryStore({ sweepIntervalMs: 0 });
+    const [oldKey, newKey] = [StateKey.generate(), StateKey.generate()];
+    const before = createStateRepository({ store, sealer: createSealer({ keyRing: createKeyRing([oldKey]) }), ttlMs: TTL });
+    const rotated = createStateRepository({ store, sealer: createSealer({ keyRing: createKeyRing([newKey, oldKey]) }), ttlMs: TTL });
+    const s = session();
+    const key = storeKeys.componentState(s.key, 'counter:main');
+    await before.save(s, 'counter:main', { count: 3 });
+    // The mount's re-seal: the state is deleted right after the mount's read (its claim + touch batch).
+    const batch = store.batch.bind(store);
+    const spy = vi.spyOn(store, 'batch').mockImplementation(async (ops) => {
+      const results = await batch(ops);
+      if (ops[0]?.op === 'claim') await store.delete(key);
+      return results;
+    });
+    expect(await rotated.mount(s, 'counter:main', { count: 0 })).toMatchObject({ type: 'found', state: { count: 3 }, needsReseal: true });
+    expect(await store.get(key)).toBeNull();
+    spy.mockRestore();
+    // An action's re-seal (alone, and its ops in a batch of their own), after a delete.
+    await before.save(s, 'counter:main', { count: 4 });
+    const read = await rotated.load(s, 'counter:main');
+    if (read.type !== 'found' || read.plaintext === undefined) throw new Error('state not found');
+    await store.delete(key);
+    expect(await rotated.reseal(s, 'counter:main', read.blob, read.plaintext)).toBe(false);
+    expect(await store.batch(rotated.resealOps(s, 'counter:main', read.blob, read.plaintext))).toEqual([false]);
+    expect(await store.get(key)).toBeNull();
+    await store.close();
+  });
+
   describe.skipIf(!REDIS_AVAILABLE)('on Redis', () => {
     const redis = useRedisServer();
 

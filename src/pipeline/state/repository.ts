@@ -62,8 +62,10 @@ export interface StateRepository {
    */
   replace(session: Session, componentId: string, blob: string, state: StateShape, version?: number): Promise<boolean>;
   /**
-   * The writes that seal `plaintext` (what `blob` opened to: `LoadedState`'s `plaintext`) again with
-   * the newest key, only if the instance's state is still `blob` (compare-and-replace), for a batched
+   * The write that seals `plaintext` (what `blob` opened to: `LoadedState`'s `plaintext`) again with
+   * the newest key, only if the instance's state is still `blob` (`replaceIfEquals`: a state written
+   * meanwhile keeps its value, one deleted meanwhile — its session signed out or revoked — is not
+   * made again, orphaned until its TTL), for a batched
    * round trip: for state opened with an older key (`needsReseal`) by an action that writes nothing
    * (refused or failed). Exactly the text that was read, its version marker included — never the
    * state object, which `migrate` (in the current version, under the old version's marker),
@@ -153,8 +155,9 @@ export function createStateRepository(options: StateRepositoryOptions): StateRep
   /**
    * Page views now keep an instance alive without writing it, so one sealed with an older key (or
    * stored as legacy plaintext) is sealed again with the newest key when a page shows it: removing the
-   * old key once `SESSION_TTL` has passed since the rotation stays safe. Compare-and-replace, so an
-   * action that wrote the instance meanwhile keeps its state. Once per instance after a rotation.
+   * old key once `SESSION_TTL` has passed since the rotation stays safe. Only over the blob read
+   * (`storeIfUnchanged`), so an action that wrote the instance meanwhile keeps its state, and a state
+   * deleted meanwhile stays deleted. Once per instance after a rotation.
    */
   async function reseal(key: string, blob: string, session: Session, componentId: string, state: StateShape, version: number): Promise<string | null> {
     let value: string;
@@ -167,8 +170,21 @@ export function createStateRepository(options: StateRepositoryOptions): StateRep
     return (await storeIfUnchanged(key, blob, value)) ? value : null;
   }
 
-  /** Stores `value` at `key` only while it still holds `blob` (compare-and-replace): whether it did. */
+  /**
+   * Stores `value` at `key` only while it still holds `blob` (`replaceIfEquals`; not
+   * `compareAndReplace`, which would make a deleted state again): whether it did.
+   */
   async function storeIfUnchanged(key: string, blob: string, value: string): Promise<boolean> {
+    const [replaced] = await store.batch([{ op: 'replaceIfEquals', key, expected: blob, value, ttlMs }]);
+    return replaced === true;
+  }
+
+  /**
+   * `replace`'s write: compare-and-replace for now, so a state deleted meanwhile is made again in the
+   * current version (test/authoring/state-versions.test.ts watches for this op shape; moving it to
+   * `storeIfUnchanged` is a follow-up).
+   */
+  async function migratedIfUnchanged(key: string, blob: string, value: string): Promise<boolean> {
     const results = await store.batch(compareAndReplace(key, blob, value, ttlMs));
     return results[1] === null;
   }
@@ -178,7 +194,7 @@ export function createStateRepository(options: StateRepositoryOptions): StateRep
     const text = plaintext.charCodeAt(0) === VERSION_MARK ? plaintext.slice(plaintext.indexOf('\n') + 1) : plaintext;
     if (text.length > maxBytes || (text.length * 3 > maxBytes && Buffer.byteLength(text) > maxBytes)) return []; // over a since-lowered maxStateBytes: kept as it is
     const value = sealer.seal(plaintext, { sessionKey: session.key, componentId });
-    return compareAndReplace(storeKeys.componentState(session.key, componentId), blob, value, ttlMs);
+    return [{ op: 'replaceIfEquals', key: storeKeys.componentState(session.key, componentId), expected: blob, value, ttlMs }];
   }
 
   const mounts = mountBatcher(store, ttlMs);
@@ -195,12 +211,12 @@ export function createStateRepository(options: StateRepositoryOptions): StateRep
       await store.set(op.key, op.value, op.ttlMs);
     },
     async replace(session, componentId, blob, state, version) {
-      return storeIfUnchanged(storeKeys.componentState(session.key, componentId), blob, encode(session, componentId, state, version));
+      return migratedIfUnchanged(storeKeys.componentState(session.key, componentId), blob, encode(session, componentId, state, version));
     },
     resealOps,
     async reseal(session, componentId, blob, plaintext) {
       const ops = resealOps(session, componentId, blob, plaintext);
-      return ops.length !== 0 && (await store.batch(ops))[1] === null;
+      return ops.length !== 0 && (await store.batch(ops))[0] === true;
     },
     async discard(session, componentId, blob) {
       await store.deleteIfEquals(storeKeys.componentState(session.key, componentId), blob);
