@@ -14,7 +14,7 @@ import { createDatabase } from '../sql/database.js';
 import { migrateToLatest } from '../sql/migrate.js';
 import { createSqliteStore } from '../store/sqlite/index.js';
 import { memorySecurityEvents } from '../ops/security-events.js';
-import { endSqliteDevices } from './revoke-sessions-kv.js';
+import { endSqliteDevices } from './revoke-sessions-devices.js';
 import { revokeSessions } from './revoke-sessions.js';
 
 const HOUR = 3_600_000;

@@ -8,8 +8,7 @@
  * its CSRF nonces. Its instance locks are left to expire (seconds): an action holding one is still
  * running, and whatever it writes afterwards belongs to a session that no longer exists.
  *
- * It also forgets the trusted devices of the accounts it signs out (`endSqliteDevices`,
- * `endRedisDevices`): a browser that signed in to an account keeps a sign-in budget of its own for it
+ * It also forgets the trusted devices of the accounts it signs out (`revoke-sessions-devices.ts`): a browser that signed in to an account keeps a sign-in budget of its own for it
  * (src/auth/device.ts), apart from the per-account one, for 90 days; after an incident, the browser of
  * whoever signed in must not keep guessing at the account's new password while everyone else is held
  * to the account's limit.
@@ -21,7 +20,6 @@
  */
 import type { Cluster, Redis } from 'ioredis';
 import { sql, type Kysely } from 'kysely';
-import { authKeys } from '../auth/keys.js';
 import type { DatabaseSchema } from '../sql/schema.js';
 import { WRITE_CHECK_KEY } from '../store/keys.js';
 
@@ -45,7 +43,7 @@ export function emptySessionCounts(): SessionCounts {
 /** The signal a run was asked to stop by (SIGINT, SIGTERM), once it was; asked at each safe point. */
 export type StopCheck = () => NodeJS.Signals | undefined;
 
-const NEVER: StopCheck = () => undefined;
+export const NEVER: StopCheck = () => undefined;
 
 /** Thrown at a safe point (between two pieces, nothing half-written) of a run asked to stop. */
 export class Interrupted extends Error {
@@ -105,7 +103,7 @@ function countKey(counts: SessionCounts, part: string, user: string | null | und
  * about its size (the store's sweep measured 316 ms for 500 states of 1.4 MB): 200 keeps a piece of
  * such states near a tenth of the 2 s the app's writes wait for the lock.
  */
-const SQLITE_PIECE = 200;
+export const SQLITE_PIECE = 200;
 
 /** The value of a session record only: the states beside it may be megabytes each, and are not read. */
 const RECORD_VALUE = sql<string | null>`case when substr(key, -8) = ':session' then value end`.as('value');
@@ -190,10 +188,10 @@ async function sqliteSessionsOf(db: Kysely<DatabaseSchema>, userId: string, now:
 }
 
 /** Keys asked for per SCAN call. */
-const SCAN_COUNT = 1_000;
+export const SCAN_COUNT = 1_000;
 
 /** `text` with Redis glob's special characters escaped, to match itself in a SCAN pattern. */
-function globEscape(text: string): string {
+export function globEscape(text: string): string {
   return text.replace(/[*?[\]\\^]/g, (c) => `\\${c}`);
 }
 
@@ -201,7 +199,7 @@ function globEscape(text: string): string {
  * The nodes that hold keys: the one server, or every master of a Cluster (each SCANned on its own:
  * a Cluster client's SCAN reaches one node only).
  */
-function nodesOf(client: Redis | Cluster): Redis[] {
+export function nodesOf(client: Redis | Cluster): Redis[] {
   return (client as Partial<Cluster>).isCluster === true ? (client as Cluster).nodes('master') : [client as Redis];
 }
 
@@ -314,7 +312,7 @@ export async function surveyPrefixes(client: Redis | Cluster, keyPrefix: string,
  * (so what was deleted is counted), then the first refusal is thrown. With `Promise.all` the page's
  * deletes went uncounted, and a failed run's event said fewer sessions ended than it had ended.
  */
-async function unlinkCounted(node: Redis | Cluster, keys: readonly string[], count: (removed: number[]) => void): Promise<void> {
+export async function unlinkCounted(node: Redis | Cluster, keys: readonly string[], count: (removed: number[]) => void): Promise<void> {
   const settled = await Promise.allSettled(keys.map((key) => node.unlink(key)));
   count(settled.map((result) => (result.status === 'fulfilled' ? result.value : 0)));
   const refused = settled.find((result): result is PromiseRejectedResult => result.status === 'rejected');
@@ -326,7 +324,7 @@ async function unlinkCounted(node: Redis | Cluster, keys: readonly string[], cou
  * is no record, like a value that does not parse: the app cannot read it as a session either. Let
  * through, one such key failed every run, each time after the database's revocation.
  */
-function recordValue(node: Redis | Cluster, key: string): Promise<string | null> {
+export function recordValue(node: Redis | Cluster, key: string): Promise<string | null> {
   return node.get(key).catch((error: unknown) => {
     if (error instanceof Error && error.message.startsWith('WRONGTYPE')) return null;
     throw error;
@@ -391,111 +389,6 @@ export async function endRedisSessions(
       if (dryRun) count(doomed.map(() => 1));
       else await unlinkCounted(node, doomed.map(({ key }) => key), count);
     }, stop);
-  }
-  return counts;
-}
-
-/** Which accounts' trusted devices to forget: every account's, or those of one (normalised) email. */
-export type DeviceTarget = { readonly all: true } | { readonly all: false; readonly email: string };
-
-/** Trusted devices forgotten (or, dry, that would be): the accounts' lists and the devices in them. */
-export interface DeviceCounts {
-  accounts: number;
-  devices: number;
-}
-
-/** A key of an account's trusted devices (src/auth/keys.ts `authKeys.devices`). */
-const DEVICES_KEY = /^lc:\{a:[^}]*\}:auth:devices$/;
-const ACCOUNT_FAMILY = 'lc:{a:';
-const PAST_ACCOUNT_FAMILY = 'lc:{a;';
-
-/** How many devices a list holds (digests, space-separated). */
-function devicesIn(value: string | null | undefined): number {
-  return value === null || value === undefined ? 0 : value.split(' ').filter((d) => d !== '').length;
-}
-
-/**
- * Forgets the trusted devices of `target` in an SQLite store's `lc_kv` (live rows): one account's key,
- * or every account's, walked in pieces of one short write transaction each. Counts into `counts` as
- * each piece commits; `stop` is asked before each piece.
- */
-export async function endSqliteDevices(
-  db: Kysely<DatabaseSchema>,
-  target: DeviceTarget,
-  now: number,
-  dryRun: boolean,
-  counts: DeviceCounts = { accounts: 0, devices: 0 },
-  stop: StopCheck = NEVER,
-): Promise<DeviceCounts> {
-  let after = ACCOUNT_FAMILY;
-  for (;;) {
-    stopIfAsked(stop);
-    const piece = await db.transaction().execute(async (trx) => {
-      let query = trx.selectFrom('lc_kv').select(['key', 'value']).where('expires_at', '>', now);
-      query = target.all
-        ? query.where('key', '>=', after).where('key', '<', PAST_ACCOUNT_FAMILY).where('key', 'like', '%:auth:devices').orderBy('key').limit(SQLITE_PIECE)
-        : query.where('key', '=', authKeys.devices(target.email));
-      const read = await query.execute();
-      // LIKE is case-insensitive and `%` spans `}`: the stricter pattern keeps the lists the app reads.
-      const rows = read.filter((row) => DEVICES_KEY.test(row.key));
-      if (!dryRun && rows.length > 0) await trx.deleteFrom('lc_kv').where('key', 'in', rows.map((row) => row.key)).execute();
-      return { read, rows };
-    });
-    counts.accounts += piece.rows.length;
-    for (const row of piece.rows) counts.devices += devicesIn(row.value);
-    // Paged by the rows read, not those kept: a full page with a row filtered out is no last page.
-    if (!target.all || piece.read.length < SQLITE_PIECE) return counts;
-    after = `${(piece.read[piece.read.length - 1] as { key: string }).key}\u0000`;
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}
-
-/**
- * Forgets the trusted devices of `target` in Redis under `keyPrefix`: one account's key (GET, then
- * UNLINK of a list found), or every account's, SCANned on every node. Counted once per list this run
- * deleted (UNLINK answered 1), or in a dry run per distinct list seen; `stop` is asked before each SCAN.
- */
-export async function endRedisDevices(
-  client: Redis | Cluster,
-  keyPrefix: string,
-  target: DeviceTarget,
-  dryRun: boolean,
-  counts: DeviceCounts = { accounts: 0, devices: 0 },
-  stop: StopCheck = NEVER,
-): Promise<DeviceCounts> {
-  const forget = async (node: Redis | Cluster, candidates: string[]) => {
-    const read = await Promise.all(candidates.map((key) => recordValue(node, key)));
-    // The lists that are there, counted by the dry run and forgotten by the run alike: a key of
-    // another type is no list (the app reads none there) and is left, like every key not the app's.
-    const keys = candidates.filter((_key, i) => read[i] !== null);
-    const values = read.filter((value) => value !== null);
-    const count = (removed: number[]) =>
-      keys.forEach((_key, i) => {
-        if (removed[i] !== 1) return;
-        counts.accounts++;
-        counts.devices += devicesIn(values[i]);
-      });
-    if (dryRun) count(keys.map(() => 1));
-    else await unlinkCounted(node, keys, count);
-  };
-  if (!target.all) {
-    stopIfAsked(stop);
-    // On a Cluster the client routes the key to its master.
-    await forget(client, [`${keyPrefix}${authKeys.devices(target.email)}`]);
-    return counts;
-  }
-  const pattern = `${globEscape(keyPrefix)}${globEscape(ACCOUNT_FAMILY)}*${globEscape('}:auth:devices')}`;
-  const seen = new Set<string>();
-  for (const node of nodesOf(client)) {
-    let cursor = '0';
-    do {
-      stopIfAsked(stop);
-      const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT);
-      cursor = next;
-      const fresh = keys.filter((key) => DEVICES_KEY.test(key.slice(keyPrefix.length)) && !(dryRun && seen.has(key)));
-      for (const key of fresh) seen.add(key);
-      if (fresh.length > 0) await forget(node, fresh);
-    } while (cursor !== '0');
   }
   return counts;
 }

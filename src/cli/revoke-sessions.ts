@@ -10,7 +10,7 @@
  *   file, or with PostgreSQL the embedded `./data/livecomponents.db` of the working directory, which
  *   must exist: run elsewhere, the command refuses before it changes anything) every session — or
  *   every session of the user — is ended, and every account's trusted devices (or the user's) are
- *   forgotten (`revoke-sessions-kv.ts`).
+ *   forgotten (`revoke-sessions-kv.ts`, `revoke-sessions-devices.ts`).
  *
  * Why: restoring a backup (docs/deployment.md §8) brings back what was revoked after it was taken —
  * rotated and revoked refresh tokens, sessions ended by sign-outs, used reset tokens —, and incident
@@ -29,15 +29,12 @@
  * with what it had done.
  */
 import { existsSync } from 'node:fs';
-import { hostname, userInfo } from 'node:os';
 import type { Kysely } from 'kysely';
 import { readEmail } from '../auth/email.js';
 import { createAuthRepository, type BulkRevoked } from '../auth/repository.js';
 import { systemClock, wholeMsClock, type Clock } from '../core/clock.js';
 import { redisKeyPrefix } from '../ops/config-fields.js';
-import { closeLogger, createLogger } from '../ops/logging/index.js';
 import type { SecurityEventSink } from '../ops/security-events.js';
-import { createSecurityLogger } from '../ops/security-logger.js';
 import { redisTarget } from '../runtime/backends.js';
 import { createDatabase } from '../sql/database.js';
 import { newerMigrations, newerReleaseMessage, pendingMigrations } from '../sql/migrate.js';
@@ -46,20 +43,17 @@ import { DEFAULT_DATABASE_URL, describeDatabaseUrl, parseDatabaseUrl } from '../
 import { createRedisStore, redisClientOf } from '../store/redis/index.js';
 import type { Store } from '../store/types.js';
 import { redisDescription, Refusal, runCommand, type CommandIo } from './command.js';
+import { endRedisDevices, endSqliteDevices, type DeviceCounts, type DeviceTarget } from './revoke-sessions-devices.js';
+import { closeSecurityLog, operator, securityLog } from './revoke-sessions-log.js';
+import { emptyStoreNote } from './revoke-sessions-prefix.js';
 import {
   checkRedisCommands,
   emptySessionCounts,
-  endRedisDevices,
   endRedisSessions,
-  endSqliteDevices,
   endSqliteSessions,
   Interrupted,
   stopIfAsked,
-  SURVEY_CAP,
   surveyPrefixes,
-  type DeviceCounts,
-  type DeviceTarget,
-  type PrefixSurvey,
   type SessionTarget,
   type StopCheck,
 } from './revoke-sessions-kv.js';
@@ -408,51 +402,6 @@ async function revokeTokens(
   }
 }
 
-/** A key prefix, quoted, for a message; the empty one said plainly. */
-function prefixName(prefix: string): string {
-  return prefix === '' ? '"" (no prefix)' : JSON.stringify(prefix);
-}
-
-/**
- * Refuses a `REDIS_KEY_PREFIX` that is not the app's — no session of this framework under it,
- * sessions of it under other prefixes — naming those prefixes, before anything changed: the walk
- * under a wrong prefix ended no session and the run said "0 ended". Other keys of the framework under
- * the prefix (a rate limit, an idempotency record) do not let it through: an old deployment or a test
- * leaves them under a mistyped prefix as well, and they outlive the sessions the app's last run ended.
- * A Redis holding no session under any prefix (a fresh deploy, every session expired or ended) is no
- * refusal: the line returned says so plainly.
- * `confirmedEmpty` (`--key-prefix-empty`): the operator knows the app has no session there now (a
- * Redis emptied or lost beside a restored database, every session expired or ended by an earlier run,
- * a fresh deploy, on a Redis shared with other apps): no refusal; the other prefixes' sessions are
- * named and left alone. Without it that deployment could not run the command at all, and the
- * database's tokens stayed live.
- */
-function emptyStoreNote(survey: PrefixSurvey, where: string, keyPrefix: string, confirmedEmpty: boolean): string | undefined {
-  if (survey.inUse) return undefined;
-  /** Keys of the framework under the prefix, none a session. */
-  const ownKeys = survey.elsewhere.has(keyPrefix);
-  const others = [...survey.elsewhere].filter(([prefix]) => prefix !== keyPrefix).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  const withSessions = others.filter(([, n]) => n > 0);
-  if (withSessions.length > 0) {
-    const list = withSessions.map(([prefix, n]) => `${prefixName(prefix)} (${n}${n >= SURVEY_CAP ? ' or more' : ''} ${n === 1 ? 'session' : 'sessions'})`).join(', ');
-    if (confirmedEmpty) {
-      return `none to end: no ${ownKeys ? 'session' : 'key of this app'} under the key prefix ${prefixName(keyPrefix)} in ${where} (--key-prefix-empty); the sessions under ${list} are left alone`;
-    }
-    if (ownKeys) {
-      throw new Refusal(
-        `${where}: no session under the key prefix ${prefixName(keyPrefix)} (REDIS_KEY_PREFIX; only other keys of this framework, rate limits or idempotency records, which an old deployment or a test may leave there), ` +
-          `but sessions under ${list}: set REDIS_KEY_PREFIX as the app's environment sets it (or, when the app has no session now — a fresh deploy, every session expired or ended by an earlier run — add --key-prefix-empty); nothing was changed`,
-      );
-    }
-    throw new Refusal(
-      `${where}: no key of this app under the key prefix ${prefixName(keyPrefix)} (REDIS_KEY_PREFIX), but sessions under ${list}: set REDIS_KEY_PREFIX as the app's environment sets it ` +
-        `(or, when the app has no key there now, its Redis emptied and the app stopped, add --key-prefix-empty); nothing was changed`,
-    );
-  }
-  const named = others.map(([prefix]) => prefixName(prefix));
-  return `none to end: no session under any key prefix in ${where}${named.length > 0 ? ` (other keys of this framework under ${named.join(', ')})` : ''}`;
-}
-
 async function openRedis(url: string, keyPrefix: string): Promise<Store> {
   let store: Store;
   try {
@@ -467,45 +416,4 @@ async function openRedis(url: string, keyPrefix: string): Promise<Store> {
     await store.close().catch(() => undefined);
     throw new Refusal(`${redisDescription(url)}: ${sentence(error)}; nothing was changed`);
   }
-}
-
-/** Who ran it, for the event: the OS user and host (a container may have no user name). */
-function operator(): string {
-  let user: string;
-  try {
-    user = userInfo().username;
-  } catch {
-    user = `uid ${process.getuid?.() ?? 'unknown'}`;
-  }
-  return `${user} on ${hostname()}`;
-}
-
-/** Per sink made here, the logger to close once the event is written. */
-const ownLoggers = new WeakMap<SecurityEventSink, ReturnType<typeof createLogger>>();
-
-/**
- * The security log of the app's configuration (`LOG_FORMAT`, default json; `LOG_DESTINATION`): on
- * `stdout`, written to this command's standard error instead.
- */
-function securityLog(io: RevokeSessionsIo): SecurityEventSink {
-  const destination = io.env.LOG_DESTINATION?.trim() || 'stdout';
-  let logger: ReturnType<typeof createLogger>;
-  try {
-    logger = createLogger({
-      format: io.env.LOG_FORMAT?.trim() || 'json',
-      destination,
-      stream: { write: (chunk: string) => io.err(chunk.replace(/\n$/, '')) },
-      onError: (error) => io.err(`revoke-sessions: the security log: ${error.message}`),
-    });
-  } catch (error) {
-    throw new Refusal(`LOG_FORMAT or LOG_DESTINATION: ${(error as Error).message}`, 2);
-  }
-  const sink = createSecurityLogger({ logger });
-  ownLoggers.set(sink, logger);
-  return sink;
-}
-
-async function closeSecurityLog(sink: SecurityEventSink): Promise<void> {
-  const logger = ownLoggers.get(sink);
-  if (logger !== undefined) await closeLogger(logger).catch(() => undefined);
 }

@@ -1,0 +1,115 @@
+/**
+ * `livecomponents revoke-sessions`, the trusted devices: forgets the lists of browsers trusted to
+ * sign in to an account (src/auth/device.ts) in the store the sessions are in, for every account or
+ * one; walked with the key-value half's helpers (`revoke-sessions-kv.ts`).
+ */
+import type { Cluster, Redis } from 'ioredis';
+import type { Kysely } from 'kysely';
+import { authKeys } from '../auth/keys.js';
+import type { DatabaseSchema } from '../sql/schema.js';
+import { globEscape, NEVER, nodesOf, recordValue, SCAN_COUNT, SQLITE_PIECE, stopIfAsked, unlinkCounted, type StopCheck } from './revoke-sessions-kv.js';
+
+/** Which accounts' trusted devices to forget: every account's, or those of one (normalised) email. */
+export type DeviceTarget = { readonly all: true } | { readonly all: false; readonly email: string };
+
+/** Trusted devices forgotten (or, dry, that would be): the accounts' lists and the devices in them. */
+export interface DeviceCounts {
+  accounts: number;
+  devices: number;
+}
+
+/** A key of an account's trusted devices (src/auth/keys.ts `authKeys.devices`). */
+const DEVICES_KEY = /^lc:\{a:[^}]*\}:auth:devices$/;
+const ACCOUNT_FAMILY = 'lc:{a:';
+const PAST_ACCOUNT_FAMILY = 'lc:{a;';
+
+/** How many devices a list holds (digests, space-separated). */
+function devicesIn(value: string | null | undefined): number {
+  return value === null || value === undefined ? 0 : value.split(' ').filter((d) => d !== '').length;
+}
+
+/**
+ * Forgets the trusted devices of `target` in an SQLite store's `lc_kv` (live rows): one account's key,
+ * or every account's, walked in pieces of one short write transaction each. Counts into `counts` as
+ * each piece commits; `stop` is asked before each piece.
+ */
+export async function endSqliteDevices(
+  db: Kysely<DatabaseSchema>,
+  target: DeviceTarget,
+  now: number,
+  dryRun: boolean,
+  counts: DeviceCounts = { accounts: 0, devices: 0 },
+  stop: StopCheck = NEVER,
+): Promise<DeviceCounts> {
+  let after = ACCOUNT_FAMILY;
+  for (;;) {
+    stopIfAsked(stop);
+    const piece = await db.transaction().execute(async (trx) => {
+      let query = trx.selectFrom('lc_kv').select(['key', 'value']).where('expires_at', '>', now);
+      query = target.all
+        ? query.where('key', '>=', after).where('key', '<', PAST_ACCOUNT_FAMILY).where('key', 'like', '%:auth:devices').orderBy('key').limit(SQLITE_PIECE)
+        : query.where('key', '=', authKeys.devices(target.email));
+      const read = await query.execute();
+      // LIKE is case-insensitive and `%` spans `}`: the stricter pattern keeps the lists the app reads.
+      const rows = read.filter((row) => DEVICES_KEY.test(row.key));
+      if (!dryRun && rows.length > 0) await trx.deleteFrom('lc_kv').where('key', 'in', rows.map((row) => row.key)).execute();
+      return { read, rows };
+    });
+    counts.accounts += piece.rows.length;
+    for (const row of piece.rows) counts.devices += devicesIn(row.value);
+    // Paged by the rows read, not those kept: a full page with a row filtered out is no last page.
+    if (!target.all || piece.read.length < SQLITE_PIECE) return counts;
+    after = `${(piece.read[piece.read.length - 1] as { key: string }).key}\u0000`;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+/**
+ * Forgets the trusted devices of `target` in Redis under `keyPrefix`: one account's key (GET, then
+ * UNLINK of a list found), or every account's, SCANned on every node. Counted once per list this run
+ * deleted (UNLINK answered 1), or in a dry run per distinct list seen; `stop` is asked before each SCAN.
+ */
+export async function endRedisDevices(
+  client: Redis | Cluster,
+  keyPrefix: string,
+  target: DeviceTarget,
+  dryRun: boolean,
+  counts: DeviceCounts = { accounts: 0, devices: 0 },
+  stop: StopCheck = NEVER,
+): Promise<DeviceCounts> {
+  const forget = async (node: Redis | Cluster, candidates: string[]) => {
+    const read = await Promise.all(candidates.map((key) => recordValue(node, key)));
+    // The lists that are there, counted by the dry run and forgotten by the run alike: a key of
+    // another type is no list (the app reads none there) and is left, like every key not the app's.
+    const keys = candidates.filter((_key, i) => read[i] !== null);
+    const values = read.filter((value) => value !== null);
+    const count = (removed: number[]) =>
+      keys.forEach((_key, i) => {
+        if (removed[i] !== 1) return;
+        counts.accounts++;
+        counts.devices += devicesIn(values[i]);
+      });
+    if (dryRun) count(keys.map(() => 1));
+    else await unlinkCounted(node, keys, count);
+  };
+  if (!target.all) {
+    stopIfAsked(stop);
+    // On a Cluster the client routes the key to its master.
+    await forget(client, [`${keyPrefix}${authKeys.devices(target.email)}`]);
+    return counts;
+  }
+  const pattern = `${globEscape(keyPrefix)}${globEscape(ACCOUNT_FAMILY)}*${globEscape('}:auth:devices')}`;
+  const seen = new Set<string>();
+  for (const node of nodesOf(client)) {
+    let cursor = '0';
+    do {
+      stopIfAsked(stop);
+      const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT);
+      cursor = next;
+      const fresh = keys.filter((key) => DEVICES_KEY.test(key.slice(keyPrefix.length)) && !(dryRun && seen.has(key)));
+      for (const key of fresh) seen.add(key);
+      if (fresh.length > 0) await forget(node, fresh);
+    } while (cursor !== '0');
+  }
+  return counts;
+}
