@@ -7,14 +7,14 @@
  * `FORBIDDEN`): the refresh cookie is `SameSite=Strict`, but a sibling subdomain is same-site, and
  * it must not be able to rotate or clear the cookie. Then the rate limit of the endpoint applies
  * (before the body is even parsed, so malformed requests count too). Both come before the body is
- * read, whatever it holds, and close the connection when one was announced (`guard`).
+ * read, whatever it holds, and close the connection when the body announced is not all in (`guard`).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { LiveError } from '../core/errors.js';
 import { sendError } from '../http/error-mapping.js';
 import { useJsonBodies } from '../http/json-body.js';
 import { requestInfo } from '../http/request-info.js';
-import { closeIfBodyUnread, JSON_MEDIA_TYPE } from '../http/unread-body.js';
+import { closeIfBodyUnread, headParsed, JSON_MEDIA_TYPE } from '../http/unread-body.js';
 import { errorResponse } from '../runtime/index.js';
 import type { RefreshCookie } from './cookie.js';
 import type { DeviceCookie } from './device.js';
@@ -78,19 +78,23 @@ export async function authRoutes(app: FastifyInstance, options: AuthRoutesOption
   // A POST without a body (refresh, logout) reads nothing from it.
   useJsonBodies(app, { bodyLimit: AUTH_BODY_LIMIT, allowEmpty: true });
   app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
-  app.addHook('onSend', async (_request, reply) => {
+  // And `Connection: close` after an answer that leaves part of a body on the wire (unread-body.ts),
+  // decided as it goes out: here too, for an app without the livecomponents plugin's own onSend.
+  app.addHook('onSend', async (request, reply) => {
     reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
+    closeIfBodyUnread(request, reply);
   });
 
   /**
-   * One step of `route`'s rate limit; false after answering 429. Its headers go with the answer.
-   * `bodyUnread`: called before the body is read (the `onRequest` guard), so a 429 closes the connection.
+   * One step of `route`'s rate limit; false after answering 429. Its headers go with the answer. The
+   * 429 waits for the read that brought the head to be parsed (a store in memory decides before it):
+   * a small body all in then keeps the connection (unread-body.ts).
    */
-  async function withinLimit(route: LimitedRoute, request: FastifyRequest, reply: FastifyReply, bodyUnread = false): Promise<boolean> {
+  async function withinLimit(route: LimitedRoute, request: FastifyRequest, reply: FastifyReply): Promise<boolean> {
     const decision = await limiter.check(route, requestInfo(request));
     limitHeaders.set(request, decision.headers);
     if (decision.allowed) return true;
-    if (bodyUnread) closeIfBodyUnread(request, reply);
+    await headParsed(request);
     await fail(reply, request, decision.error);
     return false;
   }
@@ -99,19 +103,21 @@ export async function authRoutes(app: FastifyInstance, options: AuthRoutesOption
    * `onRequest` hook: the origin check, then the endpoint's rate limit, both before the body is read
    * (a foreign origin's malformed, wrong-charset or oversize JSON is refused 403 here, never 400, 415
    * or 413 by the parser). Either refusal, and the parser's 415 for a body that is not JSON (answered
-   * before it is read too), closes the connection when a body was announced: Node would read the rest
-   * to its end on a kept-alive connection, past `AUTH_BODY_LIMIT` (a 32 MiB post from a foreign
-   * origin was read whole).
+   * before it is read too), closes the connection when the body announced is not all in (the onSend
+   * hook): Node would read the rest to its end on a kept-alive connection, past `AUTH_BODY_LIMIT` (a
+   * 32 MiB post from a foreign origin was read whole). A small body all in keeps it.
    */
   const guard = (route: LimitedRoute | null) =>
     async function guardHook(request: FastifyRequest, reply: FastifyReply): Promise<void> {
       if (request.method === 'POST' && !originAllowed(request.headers, origins)) {
-        closeIfBodyUnread(request, reply);
+        // Not in the read that brought the head: a small body that came with it is all in then (unread-body.ts).
+        await headParsed(request);
         await fail(reply, request, new LiveError('FORBIDDEN', { message: 'This origin may not call the auth API.' }));
         return;
       }
-      if (!JSON_MEDIA_TYPE.test(request.headers['content-type'] ?? '')) closeIfBodyUnread(request, reply);
-      if (route !== null) await withinLimit(route, request, reply, true);
+      // Fastify's 415 follows, unread: it too waits for the read to be parsed.
+      if (!JSON_MEDIA_TYPE.test(request.headers['content-type'] ?? '')) await headParsed(request);
+      if (route !== null) await withinLimit(route, request, reply);
     };
 
   /** The 401 `INVALID_TOKEN` answer with `WWW-Authenticate` (RFC 6750 §3). */
@@ -207,6 +213,8 @@ export async function authRoutes(app: FastifyInstance, options: AuthRoutesOption
     const result = await service.resetPassword(request.body, requestInfo(request));
     if (result.type === 'error') return fail(reply, request, result.error);
     cookie.clear(reply);
+    // The browser that chose the new password is trusted for the account (service.ts resetPassword).
+    if (result.device !== null) device.write(reply, result.device);
     return reply.code(204).headers(headersOf(request)).send();
   });
 }

@@ -7,7 +7,7 @@
  * well-formed form met the CSRF refusal. `refuseForeignForms` is the route's `onRequest` hook that
  * runs the same check first (PROTOCOL §3: CSRF first), as the action route does for its bodies:
  * whatever the body, a foreign source gets the route's CSRF refusal and one `malicious_csrf`, and
- * the connection closes after the answer when a body was announced (unread-body.ts).
+ * the connection closes after the answer when the body announced is not all in (unread-body.ts).
  */
 import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import { LiveError } from '../core/errors.js';
@@ -16,7 +16,7 @@ import { checkSource, type SourceRefusal } from '../pipeline/csrf/origins.js';
 import type { LiveRuntime } from '../runtime/index.js';
 import { sendError } from './error-mapping.js';
 import { requestInfo } from './request-info.js';
-import { closeIfBodyUnread } from './unread-body.js';
+import { afterHeadParsed, closeIfBodyUnread } from './unread-body.js';
 
 /** Descriptions of a form post refused for its source: which check failed, never request data. */
 export const FOREIGN_FORM_REFUSED: Readonly<Record<Exclude<SourceRefusal, null>, string>> = {
@@ -53,7 +53,8 @@ const answerJson: ForeignFormAnswer = (request, reply, error) => sendError(error
  * `runtime.trustedOrigins` (`Origin: null` with `Sec-Fetch-Site: same-origin` passes, as there) — is
  * refused here, before its body is read, whatever the body holds (oversize, `text/plain`, multipart,
  * malformed, none): one `malicious_csrf` with `verifyForm`'s description, then `answer`, with
- * `Connection: close` when a body was announced (Node would otherwise read it to its end). Give it
+ * `Connection: close` when the body announced is not all in (Node would otherwise read the rest to its
+ * end; a small body that came with the head keeps the connection for the client's next request). Give it
  * the answer the route gives when `verifyForm` returns `null`, so a refusal looks the same whichever
  * refused it. Any other source goes on to the parser and the route unchanged, and `verifyForm` still
  * checks its session and token. A GET, HEAD or OPTIONS always goes on (a route that serves the form
@@ -77,8 +78,12 @@ export function refuseForeignForms(runtime: LiveRuntime, answer: ForeignFormAnsw
     // A GET, HEAD or OPTIONS is no form post (a route serving the form and taking its post has the
     // hook on both): a link from another site is a top-level navigation, not CSRF.
     if (SAFE_METHODS.has(request.method) || !formSourceRefused(runtime, request)) return done();
-    closeIfBodyUnread(request, reply);
-    runAnswer(answer, request, reply, done);
+    // Answered once the read that brought the head is parsed: a small form that came with it is all
+    // in then, and the connection stays open for the client's next request (unread-body.ts).
+    afterHeadParsed(request, () => {
+      closeIfBodyUnread(request, reply);
+      runAnswer(answer, request, reply, done);
+    });
   };
 }
 

@@ -26,19 +26,15 @@ export function announcesBody(req: IncomingMessage): boolean {
   return req.httpVersionMajor === 1 && (headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && headers['content-length'] !== '0'));
 }
 
-/** `announcesBody` of a Fastify request. */
-export function bodyAnnounced(request: FastifyRequest): boolean {
-  return announcesBody(request.raw);
-}
-
 /**
  * Whether an answer to `req` now would leave part of its body on the wire for Node to read: a body
  * was announced and Node's parser does not have all of it yet (`complete`). A body all received but
  * not read (a small one that came with the head) is no cost: Node drops what it buffered, and the
  * connection stays open. Only once the parser is past it, though: an answer given in the very read
  * that brought the head (every hook before it synchronous: a callback `onRequest` refusal, the
- * not-found handler) sees the body not yet parsed, and closes. `readableEnded` (the body read to its
- * end): for `inject`'s requests, which have no `complete`.
+ * not-found handler) sees the body not yet parsed, and closes — a refusal of ours waits for the read to
+ * be parsed (`afterHeadParsed`). `readableEnded` (the body read to its end): for `inject`'s requests, which
+ * have no `complete`.
  *
  * Any size counts, even 10 bytes still to come: a request whose body is refused unread is a mistake
  * or an attack (a form posted to the wrong path, a foreign post), rare enough that the client's next
@@ -52,10 +48,34 @@ export function bodyUnread(req: IncomingMessage): boolean {
 }
 
 /**
- * `Connection: close` on `reply` when `request` announces a body its answer leaves unread. For hooks
- * that may run in an app without the plugin (the auth API, `refuseForeignForms`): with it, its
- * `onSend` closes the connection after any such answer already.
+ * Runs `then` once Node's parser is past the read that brought `request`'s head: at once when no body
+ * is left unread (none announced, or all in), else at the event loop's next check phase
+ * (`setImmediate`). Node emits the request as soon as its head is parsed, in the middle of that read,
+ * and parses the rest of the read (a small body that came with the head) only after — after the
+ * microtasks too (Node 20 parses in C++, each callback into JS its own scope: measured, `complete` is
+ * still false in a microtask or a `nextTick`, true in a `setImmediate`). A refusal answered there saw
+ * that body as not yet in (`bodyUnread`) and closed a connection a keep-alive client was about to use
+ * again. After the wait, only a body still on its way (8 MiB announced, 1 KiB sent) counts as unread.
+ * For refusals answered before the body is read (`refuseForeignForms`, the auth API's guard); the
+ * answer itself then decides with `closeIfBodyUnread` (or the plugin's `onSend`). Refusals only: one
+ * turn of the loop each, nothing on an admitted request's way.
+ */
+export function afterHeadParsed(request: FastifyRequest, then: () => void): void {
+  if (bodyUnread(request.raw)) setImmediate(then);
+  else then();
+}
+
+/** `afterHeadParsed` as a promise, for an `async` hook. */
+export function headParsed(request: FastifyRequest): Promise<void> {
+  return new Promise((resolve) => afterHeadParsed(request, resolve));
+}
+
+/**
+ * `Connection: close` on `reply` when `request`'s body is not all in (`bodyUnread`, the plugin's
+ * `onSend` check): Node would otherwise read the rest to its end. For answers of hooks that may run in
+ * an app without the plugin (the auth API, `refuseForeignForms`); call it as the answer is given,
+ * after `afterHeadParsed` when that is before the body is read.
  */
 export function closeIfBodyUnread(request: FastifyRequest, reply: FastifyReply): void {
-  if (bodyAnnounced(request)) reply.header('connection', 'close');
+  if (bodyUnread(request.raw)) reply.header('connection', 'close');
 }
