@@ -14,6 +14,7 @@
 import { type Clock, systemClock } from '../core/clock.js';
 import { addTraceFields, traceContextOf } from '../http/trace-context.js';
 import { createFloodLimiter, resolveFloodLimit, type FloodLimitOptions, type FloodSummary } from './log-flood.js';
+import { LOG_FIELDS } from './logging/fields.js';
 import { beforeLoggerClose } from './logging/sink.js';
 import { EVENT_LINES, type SecurityEvent, type SecurityEventSink, type SecurityLevel } from './security-events.js';
 import { guardOptionalObserver } from './observer-guard.js';
@@ -141,9 +142,10 @@ export function createSecurityLogger(options: SecurityLoggerOptions): SecurityLo
       // Read from the headers as the request logger reads them, so the two always agree; only
       // requests that sent a `traceparent` are parsed.
       const trace = withTrace ? traceContextOf(e.request?.headers) : null;
+      const now = clock.now();
       const line: EventLine = {
         security_event: true,
-        datetime: isoWithOffset(clock.now()),
+        datetime: isoWithOffset(now),
         appid,
         event: e.event,
         event_level: e.level,
@@ -156,7 +158,7 @@ export function createSecurityLogger(options: SecurityLoggerOptions): SecurityLo
       };
       if (trace !== null) addTraceFields(line, trace);
       // The client is the bounded source_ip: a forwarded address of kilobytes makes a key of 64 characters.
-      if (flood === undefined || EVENT_LINES[e.event] !== 'summarised' || flood.admit(e.event, line.source_ip ?? '', line)) write(line, line.description);
+      if (flood === undefined || EVENT_LINES[e.event] !== 'summarised' || flood.admit(e.event, line.source_ip ?? '', line, now)) write(line, line.description);
       onEvent?.(e);
     },
     close() {
@@ -165,25 +167,19 @@ export function createSecurityLogger(options: SecurityLoggerOptions): SecurityLo
   };
 }
 
-/** Field names of a summary line (docs/logging.md, Floods). */
-export const SUMMARY_FIELDS = {
-  suppressed: 'suppressed',
-  scope: 'suppressed_scope',
-  windowStart: 'suppressed_window_start',
-  windowEnd: 'suppressed_window_end',
-} as const;
-
 /** The summary line of a window: the last counted line's fields, the count and the window. */
 function summaryLine(last: EventLine, s: FloodSummary): { line: EventLine; msg: string } {
+  const start = isoWithOffset(s.start);
+  const end = isoWithOffset(s.end);
   const line = {
     ...last,
-    [SUMMARY_FIELDS.suppressed]: s.suppressed,
-    [SUMMARY_FIELDS.scope]: s.scope,
-    [SUMMARY_FIELDS.windowStart]: isoWithOffset(s.start),
-    [SUMMARY_FIELDS.windowEnd]: isoWithOffset(s.end),
+    [LOG_FIELDS.suppressed]: s.suppressed,
+    [LOG_FIELDS.suppressedScope]: s.scope,
+    [LOG_FIELDS.suppressedWindowStart]: start,
+    [LOG_FIELDS.suppressedWindowEnd]: end,
   };
   const from = s.scope === 'client' ? 'this client' : 'clients past the tracked limit';
-  return { line, msg: `${last.description} (${s.suppressed} more ${last.event} line(s) from ${from} not written between ${line.suppressed_window_start} and ${line.suppressed_window_end})` };
+  return { line, msg: `${last.description} (${s.suppressed} more ${last.event} line(s) from ${from} not written between ${start} and ${end})` };
 }
 
 /**
@@ -196,7 +192,7 @@ function floodLimiter(
   logger: EventLogger,
   write: (line: EventLine, msg: string) => void,
   clock: Clock,
-): { admit(event: string, client: string, line: EventLine): boolean; close(): void } | undefined {
+): { admit(event: string, client: string, line: EventLine, now: number): boolean; close(): void } | undefined {
   if (option === false) return undefined;
   const limit = resolveFloodLimit(option);
   let timer: NodeJS.Timeout | undefined;
@@ -208,7 +204,13 @@ function floodLimiter(
   const limiter = createFloodLimiter<EventLine>(limit, summarise, (ms) => {
     clearTimeout(timer);
     // Unref'd: a pending summary never holds the process open; close() writes it instead.
-    timer = setTimeout(() => limiter.sweep(clock.now()), ms).unref();
+    timer = setTimeout(() => {
+      try {
+        limiter.sweep(clock.now());
+      } catch {
+        // The logger itself threw: nowhere to report it, and a timer's throw would end the process.
+      }
+    }, ms).unref();
   });
   const close = (): void => {
     if (closed) return;
@@ -218,5 +220,5 @@ function floodLimiter(
     limiter.flush(clock.now());
   };
   const unregister = beforeLoggerClose(logger, close);
-  return { admit: (event, client, line) => closed || limiter.admit(event, client, line, clock.now()), close };
+  return { admit: (event, client, line, now) => closed || limiter.admit(event, client, line, now), close };
 }

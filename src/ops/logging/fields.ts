@@ -22,4 +22,13 @@ export const LOG_FIELDS = {
   time: 'time',
   /** pino's numeric level: 10 trace, 20 debug, 30 info, 40 warn, 50 error, 60 fatal. */
   level: 'level',
+  /**
+   * On a security event's flood summary (docs/logging.md, Floods): the lines of that event counted
+   * and not written in the window, whose (`client`: one `source_ip`; `all_clients`: the clients past
+   * the tracked limit), and the window (ISO 8601 with offset, as `datetime`).
+   */
+  suppressed: 'suppressed',
+  suppressedScope: 'suppressed_scope',
+  suppressedWindowStart: 'suppressed_window_start',
+  suppressedWindowEnd: 'suppressed_window_end',
 } as const;
