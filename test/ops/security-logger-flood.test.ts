@@ -9,6 +9,7 @@ import { closeLogger, createLogger } from '../../src/ops/logging/index.js';
 import { createMetrics, METRIC_NAMES } from '../../src/ops/metrics/index.js';
 import type { SecurityEvent } from '../../src/ops/security-events.js';
 import { createSecurityLogger, type EventLogger } from '../../src/ops/security-logger.js';
+import { prng } from '../helpers/prng.js';
 import { capture } from '../logging/capture.js';
 
 const WINDOW = 60_000;
@@ -168,5 +169,34 @@ describe('security logger flood limit', () => {
       // Closed: later refusals are all written (nothing would summarise them), and close again does nothing.
       events.close();
     }
+  });
+
+  it.each([1, 2, 3])('accounts for every event exactly under a random interleaving of clients, events and time (seed %i)', (seed) => {
+    const random = prng(seed);
+    const clock = manualClock();
+    const logger = recorder();
+    const events = createSecurityLogger({ logger, clock, floodLimit: { linesPerWindow: 3, windowMs: 1000, maxClients: 20 } });
+    const names = ['malicious_csrf', 'authz_fail', 'authn_token_reuse'] as const;
+    const emitted: Record<string, number> = {};
+    for (let i = 0; i < 20_000; i++) {
+      const event = names[Math.floor(random() * names.length)] as (typeof names)[number];
+      events.emit(refusal(`10.0.0.${Math.floor(random() * 40)}`, i, event));
+      emitted[event] = (emitted[event] ?? 0) + 1;
+      clock.advance(Math.floor(random() * 3));
+    }
+    events.close();
+    const written: Record<string, number> = {};
+    for (const l of logger.lines) {
+      const event = l.fields['event'] as string;
+      written[event] = (written[event] ?? 0) + ((l.fields['suppressed'] as number | undefined) ?? 1);
+    }
+    // Each event is a line or counted in exactly one summary; the audit event is never summarised.
+    expect(written).toEqual(emitted);
+    expect(logger.lines.filter((l) => l.fields['event'] === 'authn_token_reuse' && l.fields['suppressed'] !== undefined)).toEqual([]);
+    // And the refusals were summarised: at most 3 lines per window of 1 s for each of 20 tracked
+    // clients and 2 buckets, per event (~20 s of clock here), far below one line each.
+    const refusalLines = logger.lines.filter((l) => l.fields['event'] !== 'authn_token_reuse').length;
+    const refusals = (emitted['malicious_csrf'] ?? 0) + (emitted['authz_fail'] ?? 0);
+    expect(refusalLines).toBeLessThan(refusals / 4);
   });
 });
