@@ -97,7 +97,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   'revoke-sessions': {
     synopsis: 'revoke-sessions (--all | --user EMAIL) [--dry-run] [--key-prefix-empty]',
     summary:
-      'sign everyone (--all) or one user (--user EMAIL) out: revoke their access tokens, browser sign-ins and refresh tokens and spend their unused reset tokens in DATABASE_URL, end their sessions and forget their trusted devices in REDIS_URL (REDIS_KEY_PREFIX, refused when the app\'s keys are under another prefix; --key-prefix-empty: the app has no key under REDIS_KEY_PREFIX now, its Redis emptied, go on though other prefixes hold sessions) or the SQLite store; after restoring a backup, or in an incident; --dry-run counts only; Ctrl-C stops at a safe point (exit 130)',
+      'sign everyone (--all) or one user (--user EMAIL) out: revoke their access tokens, browser sign-ins and refresh tokens and spend their unused reset tokens in DATABASE_URL, end their sessions and forget their trusted devices in REDIS_URL (REDIS_KEY_PREFIX, refused when no session is under it while other prefixes hold sessions; --key-prefix-empty: the app has no session under REDIS_KEY_PREFIX now, its Redis emptied, a fresh deploy or every session ended, go on though other prefixes hold sessions) or the SQLite store; after restoring a backup, or in an incident; --dry-run counts only; Ctrl-C stops at a safe point (exit 130)',
     options: { all: { type: 'boolean' }, user: { type: 'string' }, 'dry-run': { type: 'boolean' }, 'key-prefix-empty': { type: 'boolean' } },
     async run(values, io) {
       // Loaded on demand, like migrate: the SQL and Redis drivers.

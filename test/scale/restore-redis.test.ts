@@ -66,7 +66,7 @@ async function session(store: Store, email: string | null, state = 0): Promise<s
 }
 
 /** `revoke-sessions` in this process: exit code, counts by kind, lines. */
-async function revoke(args: { all?: boolean; user?: string; dryRun?: boolean }, env: Record<string, string>) {
+async function revoke(args: { all?: boolean; user?: string; dryRun?: boolean; keyPrefixEmpty?: boolean }, env: Record<string, string>) {
   const out: string[] = [];
   const err: string[] = [];
   const code = await revokeSessions(args, { env: { DATABASE_URL: `sqlite:${file}`, ...env }, out: (l) => out.push(l), err: (l) => err.push(l), events: memorySecurityEvents() });
@@ -151,7 +151,13 @@ describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions on Redis (key prefix, databas
     );
     expect(await theirs()).toEqual(before);
 
-    const again = await revoke({ all: true }, env);
+    // Every session of the app ended, the other app's under 'shop:': the prefix is refused as possibly
+    // mistyped, unless the operator says the app has no session now.
+    const refused = await revoke({ all: true }, env);
+    expect([refused.code, refused.out]).toEqual([1, []]);
+    expect(refused.err).toEqual([expect.stringContaining(`no session under the key prefix "${PREFIX}" (REDIS_KEY_PREFIX; only other keys of this framework`)]);
+    const again = await revoke({ all: true, keyPrefixEmpty: true }, env);
+    expect([again.code, again.err]).toEqual([0, []]);
     expect(again.counts).toEqual({ 'access tokens': 0, 'browser sign-ins': 0, 'refresh tokens': 0, 'password reset tokens': 0, ...sessionCounts(0, 0, 0, 0) });
   });
 

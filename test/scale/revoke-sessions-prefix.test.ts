@@ -60,7 +60,7 @@ async function session(store: Store, signedIn: boolean): Promise<string | undefi
   return web;
 }
 
-async function revoke(args: { all?: boolean; user?: string; dryRun?: boolean }, env: Record<string, string>) {
+async function revoke(args: { all?: boolean; user?: string; dryRun?: boolean; keyPrefixEmpty?: boolean }, env: Record<string, string>) {
   const out: string[] = [];
   const err: string[] = [];
   const events = memorySecurityEvents();
@@ -133,11 +133,16 @@ describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions: a REDIS_KEY_PREFIX that is n
     expect((await keys.keys('*')).sort()).toEqual(['app:' + storeKeys.rateLimit('ip:192.0.2.1', 'counter', 'increment'), 'unrelated:key'].sort());
 
     // Run again with sessions of another app under another prefix: the app's prefix holds a key of it
-    // (the rate-limit state), so it is in use; no session of its own is left, none of the other's is ended.
+    // (the rate-limit state) but no session, as a mistyped prefix a test or an old deployment left a
+    // key under would: refused, unless the operator says the app has no session now; with that, no
+    // session of its own is left to end, none of the other's is ended.
     const shop = open(6, 'shop:');
     await session(shop, false);
     await session(shop, false);
-    const again = await revoke({ all: true }, { REDIS_URL: where, REDIS_KEY_PREFIX: 'app:' });
+    const refused = await revoke({ all: true }, { REDIS_URL: where, REDIS_KEY_PREFIX: 'app:' });
+    expect([refused.code, refused.out]).toEqual([1, []]);
+    expect(refused.err).toEqual([expect.stringContaining('no session under the key prefix "app:" (REDIS_KEY_PREFIX; only other keys of this framework')]);
+    const again = await revoke({ all: true, keyPrefixEmpty: true }, { REDIS_URL: where, REDIS_KEY_PREFIX: 'app:' });
     expect([again.code, again.err]).toEqual([0, []]);
     expect(again.counts).toMatchObject({ 'sessions signed in': 0, 'sessions anonymous': 0 });
     expect(await keys.keys('shop:*')).toHaveLength(2);
