@@ -213,6 +213,8 @@ export async function authRoutes(app: FastifyInstance, options: AuthRoutesOption
     const result = await service.resetPassword(request.body, requestInfo(request));
     if (result.type === 'error') return fail(reply, request, result.error);
     cookie.clear(reply);
+    // The browser that chose the new password is trusted for the account (service.ts resetPassword).
+    if (result.device !== null) device.write(reply, result.device);
     return reply.code(204).headers(headersOf(request)).send();
   });
 }

@@ -557,8 +557,16 @@ export function createAuthService(options: AuthServiceOptions) {
      * password to the `isPasswordRejected` hook. The redemption after the hash is still the
      * conditional UPDATE that decides between concurrent resets with one token; one spent meanwhile
      * is refused like a used one.
+     *
+     * On success, `device` is a fresh device token trusted for the account (`rememberDevice`, once
+     * the devices were forgotten; `null` when they were not, or it could not be recorded), for the browser that made
+     * the reset: it proved control of the mailbox (the single-use token went only there) and chose
+     * the new password, so it is the owner's, and whoever can do that owns the account anyway. Else a
+     * reset during an attack on the shared sign-in budget (`LOGIN_PER_ACCOUNT`) left the owner
+     * locked out of it at the new password, every trusted browser just forgotten. Never the token
+     * presented: that browser's cookie may be a planted value, or one of the devices just forgotten.
      */
-    async resetPassword(body: unknown, request: Request): Promise<Result<object>> {
+    async resetPassword(body: unknown, request: Request): Promise<Result<{ device: string | null }>> {
       const input = readReset(body);
       if (!input.ok) return { type: 'error', error: input.error };
       if (!isTokenShaped(input.value.token)) {
@@ -592,7 +600,8 @@ export function createAuthService(options: AuthServiceOptions) {
         `Password of user ${redeemed.userId} reset: ${redeemed.revoked.accessTokens} access grants and ${redeemed.revoked.refreshTokens} refresh tokens revoked${devicesOutcome(forgotten)}`,
         request,
       );
-      return { type: 'ok' };
+      // Only over a forgotten list: one the store refused to delete stays as the event says.
+      return { type: 'ok', device: forgotten ? await rememberDevice(email, null) : null };
     },
 
     /**

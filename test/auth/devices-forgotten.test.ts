@@ -47,13 +47,13 @@ eachEngine('a password reset and sign-out everywhere forget the trusted devices'
     return { adaDevice, bobDevice, access, refresh: setCookies(ada).find((c) => c.startsWith('refresh_token='))?.split(';')[0] as string };
   }
 
-  /** Ada's password reset to `NEW_PASSWORD` through the API, as the reference app's reset page posts it. */
-  async function reset(app: AuthApp): Promise<LightMyRequestResponse> {
+  /** Ada's password reset to `NEW_PASSWORD` through the API, as the reference app's reset page posts it (from a browser with `device`, if given). */
+  async function reset(app: AuthApp, device?: string): Promise<LightMyRequestResponse> {
     expect((await app.post('/forgot-password', { email: 'ada@example.com' })).statusCode).toBe(202);
     await app.idle();
     const token = /#token=([A-Za-z0-9_-]{43})/.exec(app.mail.messages.at(-1)?.text ?? '')?.[1];
     if (token === undefined) throw new Error('no reset mail');
-    return app.post('/reset-password', { token, password: NEW_PASSWORD });
+    return app.post('/reset-password', { token, password: NEW_PASSWORD }, device === undefined ? {} : { cookie: `lc_device_token=${device}` });
   }
 
   /**
@@ -89,13 +89,36 @@ eachEngine('a password reset and sign-out everywhere forget the trusted devices'
     const app = t;
     const { adaDevice, bobDevice } = await twoAccounts(app);
     app.events.splice(0);
-    expect((await reset(app)).statusCode).toBe(204);
+    const answer = await reset(app);
+    expect(answer.statusCode).toBe(204);
     await formerlyTrustedCountsAsNew(app, adaDevice, NEW_PASSWORD);
-    expect(await app.store.get(authKeys.devices('ada@example.com'))).toBeNull();
+    // Only the browser that made the reset is trusted now (below).
+    expect(await app.store.get(authKeys.devices('ada@example.com'))).toBe(deviceDigest(deviceCookie(answer) as string));
     expect(app.events.filter((e) => e.event === 'authn_token_revoked').map((e) => e.description)).toEqual([
       expect.stringMatching(/^Password of user [0-9a-f-]{36} reset: 1 access grants and 1 refresh tokens revoked; trusted devices forgotten$/),
     ]);
     await bobUntouched(app, bobDevice);
+  });
+
+  it('the browser that made the reset is trusted at the new password, with a fresh token: with the shared budget spent, it signs in', async () => {
+    t = await authApp(engine, { auth: { limits: SHARED } });
+    const app = t;
+    const { adaDevice } = await twoAccounts(app);
+    // Reset from the formerly trusted browser: its cookie is forgotten and not taken back, a new one is set.
+    const answer = await reset(app, adaDevice);
+    expect(answer.statusCode).toBe(204);
+    const resetDevice = deviceCookie(answer) as string;
+    expect(resetDevice).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(resetDevice).not.toBe(adaDevice);
+    expect(await app.store.get(authKeys.devices('ada@example.com'))).toBe(deviceDigest(resetDevice));
+    // Someone spends the shared budget (Ada's sign-in took 1 of 3): a new browser is refused, even with the new password.
+    for (let i = 0; i < 2; i++) expect((await signIn(app, 'ada@example.com', `wrong ${i}`)).statusCode).toBe(401);
+    expect((await signIn(app, 'ada@example.com', NEW_PASSWORD)).statusCode).toBe(429);
+    expect((await signIn(app, 'ada@example.com', NEW_PASSWORD, adaDevice)).statusCode).toBe(429);
+    // The reset's browser has a budget of its own: it signs in and keeps its token.
+    const owner = await signIn(app, 'ada@example.com', NEW_PASSWORD, resetDevice);
+    expect(owner.statusCode).toBe(200);
+    expect(deviceCookie(owner)).toBe(resetDevice);
   });
 
   it("after sign-out everywhere, likewise; Bob's devices stay", async () => {
