@@ -175,6 +175,27 @@ describe('the default page', () => {
   });
 });
 
+describe('render: exact calls', () => {
+  it('once per page answer, with its status and body; never for the API, JSON clients or a long Accept', async () => {
+    const calls: [number, string][] = [];
+    const app = await appWith({ render: (status, body) => (calls.push([status, body.code]), `<!doctype html><p>${status}</p>`) });
+    const asks: [string, string | undefined][] = [
+      ['/limited', BROWSER],
+      ['/nowhere', BROWSER],
+      ['/api/thing', BROWSER],
+      ['/limited', '*/*'],
+      ['/limited', undefined],
+      ['/limited', `text/html,${'a'.repeat(300)}`],
+    ];
+    await Promise.all(asks.map(([url, accept]) => app.inject({ method: 'GET', url, headers: accept === undefined ? {} : { accept } })));
+    expect(calls.sort()).toEqual([
+      [404, 'NOT_FOUND'],
+      [429, 'RATE_LIMIT_EXCEEDED'],
+    ]);
+    await app.close();
+  });
+});
+
 describe('options, checked at start-up', () => {
   it.each([
     [{ apiPrefixes: ['/api'] }, '"/api" is no path prefix'],
