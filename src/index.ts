@@ -57,11 +57,14 @@ export type { HealthOptions, HealthCheck, HealthStatus, HealthWarning, HealthDoc
 export { createMetrics, registerHttpMetrics, registerMetricsRoute, METRIC_NAMES } from './ops/metrics/index.js';
 export type { Metrics, MetricsOptions, MetricsRouteOptions, MetricsServer } from './ops/metrics/index.js';
 export { installGracefulShutdown } from './ops/shutdown/index.js';
-export { createLogger, closeLogger, droppedLogRecords, flushLogger, parseLogDestination, parseLogFormat, LogConfigError, REDACT_PATHS, CENSOR, LOG_FIELDS } from './ops/logging/index.js';
+export { createLogger, closeLogger, beforeLoggerClose, droppedLogRecords, flushLogger, parseLogDestination, parseLogFormat, LogConfigError, REDACT_PATHS, CENSOR, LOG_FIELDS } from './ops/logging/index.js';
 export type { CreateLoggerOptions, LogDestination, LogFormat, FileLogOptions, SyslogLogOptions, OtlpLogOptions } from './ops/logging/index.js';
 export type { GracefulShutdown, GracefulShutdownOptions } from './ops/shutdown/index.js';
 export type { ActionReport } from './runtime/index.js';
 export { createSecurityLogger } from './ops/security-logger.js';
+export type { SecurityLogger, SecurityLoggerOptions } from './ops/security-logger.js';
+export type { FloodLimitOptions } from './ops/log-flood.js';
+export { EVENT_LINES } from './ops/security-events.js';
 export {
   registerAuth,
   createAccounts,
