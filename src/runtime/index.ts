@@ -347,8 +347,9 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
         { cause: error },
       );
     }
-    // Stored in the current version only if it is still the state read (compare-and-replace, as the
-    // re-seal after a key rotation): an action that wrote the instance meanwhile keeps its state.
+    // Stored in the current version only if it is still the state read (a strict replace of the blob
+    // read, as the re-seal after a key rotation): an action that wrote the instance meanwhile keeps
+    // its state, and one deleted meanwhile (its session signed out) stays deleted.
     if (migrated) await states.replace(session, componentId, loaded.blob, state, version);
     return rendered;
   }

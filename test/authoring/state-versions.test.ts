@@ -218,7 +218,7 @@ describe('state versions', () => {
     let started = false;
     let interleaved: RuntimeResponse | undefined;
     async function actFirst(ops: readonly StoreOp[]): Promise<void> {
-      if (started || !ops.some((op) => op.key === key && (op.op === 'set' || op.op === 'deleteIfEquals'))) return;
+      if (started || !ops.some((op) => op.key === key && (op.op === 'set' || op.op === 'deleteIfEquals' || op.op === 'replaceIfEquals'))) return;
       started = true;
       interleaved = await act(after, after.session);
     }
@@ -228,6 +228,29 @@ describe('state versions', () => {
     expect(await after.runtime.mount(after.session, 'todo:main')).toBe('<div data-lc-id="todo:main"><ul><li>milk</li></ul></div>');
     expect(interleaved?.status).toBe(200);
     expect(await after.runtime.states.load(after.session, 'todo:main')).toMatchObject({ type: 'found', version: 2, state: { entries: [{ text: 'milk' }, { text: '#1' }] } });
+  });
+
+  it('a state deleted while a page view migrates it (its session signed out) stays deleted: the page view does not make it again', async () => {
+    const store = createMemoryStore({ sweepIntervalMs: 0 });
+    const before = await createTestHarness([v1], { store });
+    await mountComponent(v1, { items: ['milk'] }, { harness: before, instance: 'main' });
+    const after = await before.redeploy([v2With(rename)]);
+    const key = storeKeys.componentState(after.session.key, 'todo:main');
+    const batch = store.batch.bind(store);
+    const writes: string[] = [];
+    vi.spyOn(store, 'batch').mockImplementation(async (ops) => {
+      // The mount's read (a claim of the initial state, which finds the stored one) passes; the
+      // migrated state's write finds the state gone.
+      if (ops.some((op) => op.key === key && ['set', 'deleteIfEquals', 'replaceIfEquals'].includes(op.op))) {
+        writes.push(ops.map((op) => op.op).join('+'));
+        await store.delete(key);
+      }
+      return batch(ops);
+    });
+
+    expect(await after.runtime.mount(after.session, 'todo:main')).toBe('<div data-lc-id="todo:main"><ul><li>milk</li></ul></div>');
+    expect(writes).toEqual(['replaceIfEquals']);
+    expect(await store.get(key)).toBeNull();
   });
 
   it('flipping the version in a sealed blob fails to open (STATE_INVALID), as any tampering does', async () => {

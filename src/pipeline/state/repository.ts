@@ -16,7 +16,6 @@ import { LiveError } from '../../core/errors.js';
 import { positiveInteger } from '../options.js';
 import type { Store, StoreOp } from '../../store/types.js';
 import { storeKeys } from '../../store/keys.js';
-import { compareAndReplace } from '../../store/ops.js';
 import type { Session } from '../../session/types.js';
 
 /** The part of the sealer the repository needs. */
@@ -56,8 +55,9 @@ export interface StateRepository {
   saveOp(session: Session, componentId: string, state: StateShape, version?: number): StoreOp & { op: 'set' };
   save(session: Session, componentId: string, state: StateShape, version?: number): Promise<void>;
   /**
-   * Stores `state` (with `version`) only if the instance's state is still `blob` (compare-and-replace:
-   * an action that wrote it meanwhile keeps its state); resolves whether it did.
+   * Stores `state` (with `version`) only if the instance's state is still `blob` (`replaceIfEquals`:
+   * an action that wrote it meanwhile keeps its state, one deleted meanwhile stays deleted); resolves
+   * whether it did.
    * @throws {LiveError} INTERNAL_ERROR when `state` is over `maxStateBytes` (nothing is written)
    */
   replace(session: Session, componentId: string, blob: string, state: StateShape, version?: number): Promise<boolean>;
@@ -179,16 +179,6 @@ export function createStateRepository(options: StateRepositoryOptions): StateRep
     return replaced === true;
   }
 
-  /**
-   * `replace`'s write: compare-and-replace for now, so a state deleted meanwhile is made again in the
-   * current version (test/authoring/state-versions.test.ts watches for this op shape; moving it to
-   * `storeIfUnchanged` is a follow-up).
-   */
-  async function migratedIfUnchanged(key: string, blob: string, value: string): Promise<boolean> {
-    const results = await store.batch(compareAndReplace(key, blob, value, ttlMs));
-    return results[1] === null;
-  }
-
   function resealOps(session: Session, componentId: string, blob: string, plaintext: string): StoreOp[] {
     // The JSON after a version marker is what maxStateBytes measures (`encode`).
     const text = plaintext.charCodeAt(0) === VERSION_MARK ? plaintext.slice(plaintext.indexOf('\n') + 1) : plaintext;
@@ -211,7 +201,7 @@ export function createStateRepository(options: StateRepositoryOptions): StateRep
       await store.set(op.key, op.value, op.ttlMs);
     },
     async replace(session, componentId, blob, state, version) {
-      return migratedIfUnchanged(storeKeys.componentState(session.key, componentId), blob, encode(session, componentId, state, version));
+      return storeIfUnchanged(storeKeys.componentState(session.key, componentId), blob, encode(session, componentId, state, version));
     },
     resealOps,
     async reseal(session, componentId, blob, plaintext) {
