@@ -7,6 +7,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { LiveError } from '../core/errors.js';
+import { html } from '../core/html.js';
 import type { ErrorBody } from '../core/wire.js';
 import { InvalidOptionError } from '../ops/health/options-error.js';
 import { MAX_ACCEPT_LENGTH } from './error-pages-accept.js';
@@ -171,6 +172,32 @@ describe('the default page', () => {
     });
     const res = await app.inject({ method: 'GET', url: '/limited', headers: { accept: BROWSER } });
     expect([res.statusCode, res.headers['content-type'], res.headers['retry-after'], res.json<ErrorBody>().code]).toEqual([429, 'application/json; charset=utf-8', '42', 'RATE_LIMIT_EXCEEDED']);
+    await app.close();
+  });
+});
+
+describe('render returning no string', () => {
+  it('the SafeHtml of an html template: its text, as the page', async () => {
+    const app = await appWith({ render: (status, body) => html`<p data-status="${status}">${body.error}</p>` });
+    const res = await app.inject({ method: 'GET', url: '/nowhere', headers: { accept: BROWSER } });
+    expect([res.statusCode, res.headers['content-type']]).toEqual([404, 'text/html; charset=utf-8']);
+    expect(res.body).toMatch(/^<p data-status="404">[^<]+<\/p>$/);
+    await app.close();
+  });
+
+  it.each([
+    ['a number', () => 42],
+    ['undefined', () => undefined],
+    ['null', () => null],
+    ['an object', () => ({ page: '<p>x</p>' })],
+    ['a promise (an async render)', async () => '<p>late</p>'],
+    ['a promise that rejects', async () => Promise.reject(new Error('template bug'))],
+  ])('%s: the JSON answer, with its status and headers (not Fastify’s 500, not an empty page)', async (_name, render) => {
+    const app = await appWith({ render: render as unknown as ErrorPagesOptions['render'] });
+    const limited = await app.inject({ method: 'GET', url: '/limited', headers: { accept: BROWSER } });
+    expect([limited.statusCode, limited.headers['content-type'], limited.headers['retry-after'], limited.json<ErrorBody>().code]).toEqual([429, 'application/json; charset=utf-8', '42', 'RATE_LIMIT_EXCEEDED']);
+    const missing = await app.inject({ method: 'GET', url: '/nowhere', headers: { accept: BROWSER } });
+    expect([missing.statusCode, missing.headers['content-type'], missing.json<ErrorBody>().code]).toEqual([404, 'application/json; charset=utf-8', 'NOT_FOUND']);
     await app.close();
   });
 });

@@ -17,7 +17,8 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createAddFieldnameToVary } from '@fastify/cors/vary.js';
-import { html } from '../core/html.js';
+import { html, isSafeHtml, type SafeHtml } from '../core/html.js';
+import { isThenable } from '../core/thenable.js';
 import type { ErrorBody } from '../core/wire.js';
 import { InvalidOptionError } from '../ops/health/options-error.js';
 import { prefersHtml } from './error-pages-accept.js';
@@ -28,14 +29,18 @@ import { pageHeadersOf, setPageHeaders } from './security-headers.js';
 
 export { prefersHtml } from './error-pages-accept.js';
 
-/** The page for an error answer: a whole HTML document. Escape everything taken from `body` (`html`). */
-export type ErrorPageRender = (status: number, body: ErrorBody) => string;
+/**
+ * The page for an error answer: a whole HTML document, as a string or the `SafeHtml` of an `html`
+ * template. Escape everything taken from `body` (`html`). Synchronous: the answer is being sent.
+ */
+export type ErrorPageRender = (status: number, body: ErrorBody) => string | SafeHtml;
 
 export interface ErrorPagesOptions {
   /**
    * Renders the page of an error answer with `status` and PROTOCOL §3's `body` (`error`, `code`,
    * `request_id`, `retry_after` of a 429…). It runs with no session: show nothing of the user's. A
-   * render that throws gets the JSON answer instead (logged).
+   * render that throws, or returns anything but a string or `SafeHtml` (a promise: it must not be
+   * `async`), gets the JSON answer instead (logged).
    * @default defaultErrorPage
    * @example render: (status, body) => `<!doctype html>${html`<title>${errorHeading(status)}</title><p>${body.error}</p>`}`
    */
@@ -150,13 +155,8 @@ function answerError<T>(answering: Answering, request: FastifyRequest, reply: Fa
   shadow.send = function sendPage(this: FastifyReply, payload?: unknown) {
     delete shadow.send;
     if (!isErrorBody(payload)) return send.call(this, payload);
-    let page: string;
-    try {
-      page = answering.render(this.statusCode, payload);
-    } catch (err) {
-      request.log.error({ err }, 'errorPages: render failed; the JSON answer is sent instead');
-      return send.call(this, payload);
-    }
+    const page = pageOf(answering.render, this.statusCode, payload, request);
+    if (page === null) return send.call(this, payload);
     setPageHeaders(this, answering.pageHeaders);
     return send.call(this.header('cache-control', 'no-store').type('text/html; charset=utf-8'), page);
   };
@@ -165,6 +165,28 @@ function answerError<T>(answering: Answering, request: FastifyRequest, reply: Fa
   } finally {
     if (Object.hasOwn(shadow, 'send')) delete shadow.send;
   }
+}
+
+/**
+ * The page `render` makes of an error answer, or `null` (logged) when it throws or returns no page:
+ * the JSON answer goes then, with its status. Sent as it was, anything but text (a `SafeHtml` is
+ * its text) was Fastify's own 500 (`FST_ERR_REP_INVALID_PAYLOAD_TYPE`, its error shape, not
+ * PROTOCOL §3's) in place of the 404 or 429, and `undefined` an empty page.
+ */
+function pageOf(render: ErrorPageRender, status: number, body: ErrorBody, request: FastifyRequest): string | null {
+  let page: unknown;
+  try {
+    page = render(status, body);
+  } catch (err) {
+    request.log.error({ err }, 'errorPages: render failed; the JSON answer is sent instead');
+    return null;
+  }
+  if (typeof page === 'string') return page;
+  if (isSafeHtml(page)) return page.value;
+  // An `async` render: its page comes after the answer went. A rejection of it is logged, not left unhandled.
+  if (isThenable(page)) page.then(undefined, (err: unknown) => request.log.error({ err }, 'errorPages: render failed'));
+  request.log.error({ returned: isThenable(page) ? 'a promise' : page === null ? 'null' : typeof page }, 'errorPages: render returned no page (a string or SafeHtml); the JSON answer is sent instead');
+  return null;
 }
 
 /** A heading for each status the framework answers; by class for any other. */
