@@ -204,8 +204,9 @@ export function createAuthService(options: AuthServiceOptions) {
    * After a successful sign-in (or password reset), once its tokens or browser session exist: the
    * device token to set in the browser's cookie, trusted for `email` for `DEVICE_TRUST_DAYS` from
    * now — the trusted one kept, else a fresh one, never the one presented (a planted value must not
-   * become trusted). `null` when the store refused the write, or when the list kept changing under it
-   * `DEVICE_WRITE_TRIES` times (both reported to `onBackgroundError`): the sign-in stands without it.
+   * become trusted). `null` when the store refused the write, answered `replaceIfEquals` with no
+   * boolean (a store of the app's own without the op), or when the list kept changing under it
+   * `DEVICE_WRITE_TRIES` times (each reported to `onBackgroundError`): the sign-in stands without it.
    *
    * The list is written only over what was read: `claim` when there was none, else the strict
    * `replaceIfEquals`; on a conflict it starts again from the list as it now is. So a sign-in racing
@@ -227,6 +228,10 @@ export function createAuthService(options: AuthServiceOptions) {
         } else {
           const [replaced] = await s.store.batch([{ op: 'replaceIfEquals', key, expected: read, value: list, ttlMs: deviceTtlMs }]);
           if (replaced === true) return token;
+          // Anything but a boolean is a store that does not implement the op (one of the app's own):
+          // taken for a conflict, it was retried DEVICE_WRITE_TRIES times and reported as concurrent
+          // sign-ins, and a list it did write left the browser without its cookie.
+          if (replaced !== false) throw new TypeError(replaceAnswerRefusal(replaced));
           read = await s.store.get(key);
         }
         if (tries === DEVICE_WRITE_TRIES) {
@@ -638,6 +643,12 @@ export function createAuthService(options: AuthServiceOptions) {
  * rarely overlap; this bounds the round trips of the worst case (20 at once, each retry a lost race).
  */
 const DEVICE_WRITE_TRIES = MAX_TRUSTED_DEVICES;
+
+/** What `rememberDevice` reports for a `replaceIfEquals` answered with anything but a boolean. */
+function replaceAnswerRefusal(answer: unknown): string {
+  const shown = typeof answer === 'string' ? JSON.stringify(answer.slice(0, 40)) : typeof answer === 'object' && answer !== null ? 'an object' : String(answer);
+  return `Trusted device not recorded: the store answered the replaceIfEquals batch op with ${shown}, not true or false; a store of your own must implement it (src/store/contract-conditional.ts)`;
+}
 
 /**
  * The device list `read` (`null`: none) with `digest` moved or added to its end (most recent last),
