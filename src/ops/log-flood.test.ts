@@ -3,12 +3,12 @@
  * under a spoofed-address flood, and the sweeps that end windows.
  */
 import { describe, expect, it } from 'vitest';
-import { createFloodLimiter, FLOOD_LIMIT_DEFAULTS, resolveFloodLimit, type FloodSummary } from './log-flood.js';
+import { createFloodLimiter, FLOOD_LIMIT_DEFAULTS, resolveFloodLimit, type FloodSummary, type ResolvedFloodLimit } from './log-flood.js';
 
 const WINDOW = 60_000;
 const T0 = 1_000_000;
 
-function limiter(limit = FLOOD_LIMIT_DEFAULTS) {
+function limiter(limit: Omit<ResolvedFloodLimit, 'ipv6PrefixLength'> = FLOOD_LIMIT_DEFAULTS) {
   const summaries: { last: string; summary: FloodSummary }[] = [];
   const scheduled: number[] = [];
   const flood = createFloodLimiter<string>(limit, (last, summary) => void summaries.push({ last, summary }), (ms) => void scheduled.push(ms));
@@ -26,7 +26,7 @@ describe('createFloodLimiter', () => {
     flood.sweep(T0 + WINDOW - 1);
     expect(summaries).toEqual([]);
     flood.sweep(T0 + WINDOW);
-    expect(summaries).toEqual([{ last: 'line 999', summary: { suppressed: 990, scope: 'client', start: T0, end: T0 + WINDOW } }]);
+    expect(summaries).toEqual([{ last: 'line 999', summary: { suppressed: 990, scope: 'client', client: '203.0.113.7', start: T0, end: T0 + WINDOW } }]);
     expect(flood.tracked).toBe(0);
     // A sweep again writes nothing more; a new window admits 10 again.
     flood.sweep(T0 + 2 * WINDOW);
@@ -91,20 +91,22 @@ describe('createFloodLimiter', () => {
     expect(summaries).toEqual([]);
     // The bucket's window ends: its count is summarised apart from d's own.
     flood.sweep(T0 + WINDOW + 2);
-    expect(summaries).toEqual([{ last: 'd1', summary: { suppressed: 1, scope: 'all_clients', start: T0 + 2, end: T0 + WINDOW + 2 } }]);
+    expect(summaries).toEqual([{ last: 'd1', summary: { suppressed: 1, scope: 'all_clients', client: undefined, start: T0 + 2, end: T0 + WINDOW + 2 } }]);
     flood.flush(T0 + WINDOW + 3);
-    expect(summaries[1]).toEqual({ last: 'd3', summary: { suppressed: 1, scope: 'client', start: T0 + WINDOW, end: T0 + WINDOW + 3 } });
+    expect(summaries[1]).toEqual({ last: 'd3', summary: { suppressed: 1, scope: 'client', client: 'd', start: T0 + WINDOW, end: T0 + WINDOW + 3 } });
   });
 
   it('ends a window when the clock goes back, and summarises a window cut short at flush with its real end', () => {
     const { flood, summaries } = limiter({ linesPerWindow: 1, windowMs: WINDOW, maxClients: 10 });
     flood.admit('authz_fail', 'a', 'a1', T0);
     flood.admit('authz_fail', 'a', 'a2', T0 + 10);
+    flood.admit('authz_fail', 'a', 'a2b', T0 + 20);
     expect(flood.admit('authz_fail', 'a', 'a3', T0 - 5_000)).toBe(true);
-    expect(summaries).toEqual([{ last: 'a2', summary: { suppressed: 1, scope: 'client', start: T0, end: T0 } }]);
+    // The lines not written came until T0 + 20: a window said to end at its start would claim none did.
+    expect(summaries).toEqual([{ last: 'a2b', summary: { suppressed: 2, scope: 'client', client: 'a', start: T0, end: T0 + 20 } }]);
     flood.admit('authz_fail', 'a', 'a4', T0 - 4_000);
     flood.flush(T0 - 3_000);
-    expect(summaries[1]).toEqual({ last: 'a4', summary: { suppressed: 1, scope: 'client', start: T0 - 5_000, end: T0 - 3_000 } });
+    expect(summaries[1]).toEqual({ last: 'a4', summary: { suppressed: 1, scope: 'client', client: 'a', start: T0 - 5_000, end: T0 - 3_000 } });
   });
 
   it('asks for another sweep while windows still hold counted lines', () => {
@@ -121,12 +123,34 @@ describe('createFloodLimiter', () => {
     expect(summaries.map((s) => s.last)).toEqual(['a2', 'b2']);
     expect(scheduled).toHaveLength(2);
   });
+
+  it('asks again when its timer fires before the due time by the clock (a busy loop, a clock set back), so the summary still comes', () => {
+    const { flood, summaries, scheduled } = limiter({ linesPerWindow: 1, windowMs: WINDOW, maxClients: 10 });
+    flood.admit('authz_fail', 'a', 'a1', T0);
+    flood.admit('authz_fail', 'a', 'a2', T0);
+    expect(scheduled).toEqual([WINDOW]);
+    // Node counts a timer from the loop's cached time: after 5 ms of work in that turn it fires 5 ms
+    // early by the clock. Nothing has ended yet; another sweep is asked for (the least delay, 1 s).
+    flood.sweep(T0 + WINDOW - 5);
+    expect(summaries).toEqual([]);
+    expect(scheduled).toEqual([WINDOW, 1000]);
+    flood.sweep(T0 + WINDOW + 995);
+    expect(summaries.map((s) => [s.last, s.summary.suppressed])).toEqual([['a2', 1]]);
+    // The clock set back an hour while a window counts: the timer's sweep ends it and the next one is asked for.
+    flood.admit('authz_fail', 'b', 'b1', T0 + 2 * WINDOW);
+    flood.admit('authz_fail', 'b', 'b2', T0 + 2 * WINDOW);
+    flood.sweep(T0 + 2 * WINDOW - 3_600_000 + WINDOW);
+    expect(summaries.map((s) => s.last)).toEqual(['a2', 'b2']);
+    flood.admit('authz_fail', 'c', 'c1', T0 - 3_600_000 + 3 * WINDOW);
+    flood.admit('authz_fail', 'c', 'c2', T0 - 3_600_000 + 3 * WINDOW);
+    expect(scheduled).toEqual([WINDOW, 1000, WINDOW, WINDOW]);
+  });
 });
 
 describe('resolveFloodLimit', () => {
   it('takes the defaults and whole numbers within bounds', () => {
-    expect(resolveFloodLimit(undefined)).toEqual({ linesPerWindow: 10, windowMs: 60_000, maxClients: 10_000 });
-    expect(resolveFloodLimit({ linesPerWindow: 1, windowMs: 1000 })).toEqual({ linesPerWindow: 1, windowMs: 1000, maxClients: 10_000 });
+    expect(resolveFloodLimit(undefined)).toEqual({ linesPerWindow: 10, windowMs: 60_000, maxClients: 10_000, ipv6PrefixLength: 56 });
+    expect(resolveFloodLimit({ linesPerWindow: 1, windowMs: 1000, ipv6PrefixLength: 128 })).toEqual({ linesPerWindow: 1, windowMs: 1000, maxClients: 10_000, ipv6PrefixLength: 128 });
   });
 
   it.each([
@@ -137,6 +161,8 @@ describe('resolveFloodLimit', () => {
     [{ windowMs: 0 }, 'floodLimit.windowMs'],
     [{ windowMs: 2 ** 31 }, 'floodLimit.windowMs'],
     [{ lines: 5 }, 'floodLimit.lines is not an option'],
+    [{ ipv6PrefixLength: 16 }, 'floodLimit.ipv6PrefixLength must be a whole number from 32 to 128'],
+    [{ ipv6PrefixLength: 129 }, 'floodLimit.ipv6PrefixLength must be a whole number from 32 to 128'],
     ['on', 'floodLimit must be an object or false'],
   ])('refuses %j with LC_INVALID_OPTION', (option, message) => {
     expect(() => resolveFloodLimit(option as never)).toThrow(expect.objectContaining({ code: 'LC_INVALID_OPTION', message: expect.stringContaining(message) as unknown }));

@@ -13,6 +13,7 @@
  * ended are at its front: a sweep costs one look when none has.
  */
 import { MAX_TIMER_MS } from '../core/deadline.js';
+import { DEFAULT_IPV6_PREFIX_LENGTH } from '../pipeline/rate-limit/client-ip.js';
 import { InvalidOptionError, positiveMs } from './health/options-error.js';
 
 export interface FloodLimitOptions {
@@ -25,12 +26,20 @@ export interface FloodLimitOptions {
    * share one bucket per event until windows end and free room. @default 10_000
    */
   maxClients?: number;
+  /**
+   * An IPv6 `source_ip` counts as its network of this many bits, as for rate limiting
+   * (`rateLimit.ipv6PrefixLength`): one host picks any address of its /64 or /56, and counted one by
+   * one its addresses would each get fresh lines and fill `maxClients`, silencing the other clients'
+   * lines in the shared bucket. 128 counts single addresses. From 32 to 128. @default 56
+   */
+  ipv6PrefixLength?: number;
 }
 
 export interface ResolvedFloodLimit {
   readonly linesPerWindow: number;
   readonly windowMs: number;
   readonly maxClients: number;
+  readonly ipv6PrefixLength: number;
 }
 
 /** What a summary tells, beside the fields of the last line not written. */
@@ -39,51 +48,64 @@ export interface FloodSummary {
   suppressed: number;
   /** `client`: one client's lines; `all_clients`: clients past `maxClients`, together. */
   scope: 'client' | 'all_clients';
-  /** Window start and end, ms since the epoch (the end is earlier when cut short by a close). */
+  /** The client the lines came from, as given to `admit`; `undefined` for `all_clients`. */
+  client: string | undefined;
+  /**
+   * Window start and end, ms since the epoch. The end is earlier when cut short by a close; when the
+   * clock went back, it is the time of the last line counted (the window's lines all came by then).
+   */
   start: number;
   end: number;
 }
 
-export const FLOOD_LIMIT_DEFAULTS: ResolvedFloodLimit = { linesPerWindow: 10, windowMs: 60_000, maxClients: 10_000 };
+export const FLOOD_LIMIT_DEFAULTS: ResolvedFloodLimit = { linesPerWindow: 10, windowMs: 60_000, maxClients: 10_000, ipv6PrefixLength: DEFAULT_IPV6_PREFIX_LENGTH };
 
 /** Above it a map of windows would hold hundreds of MB of last lines: a typo, not a setting. */
 const MAX_CLIENTS_CEILING = 1_000_000;
 /** Least time between two timer sweeps, so windows started a millisecond apart do not each wake the process. */
 const MIN_SWEEP_MS = 1_000;
 const WHERE = 'createSecurityLogger';
-const OPTION_KEYS = new Set(['linesPerWindow', 'windowMs', 'maxClients']);
+const OPTION_KEYS = new Set(['linesPerWindow', 'windowMs', 'maxClients', 'ipv6PrefixLength']);
 
 /** The options checked once at start-up; a bad one throws `InvalidOptionError` (code `LC_INVALID_OPTION`). */
 export function resolveFloodLimit(options: FloodLimitOptions | undefined): ResolvedFloodLimit {
   if (options === undefined) return FLOOD_LIMIT_DEFAULTS;
   if (typeof options !== 'object' || options === null) throw new InvalidOptionError(WHERE, 'floodLimit must be an object or false');
   // A misspelt key would otherwise leave the default silently in place.
-  for (const key of Object.keys(options)) if (!OPTION_KEYS.has(key)) throw new InvalidOptionError(WHERE, `floodLimit.${key} is not an option (linesPerWindow, windowMs, maxClients)`);
-  const count = (name: 'linesPerWindow' | 'maxClients', max: number): number => {
+  for (const key of Object.keys(options)) {
+    if (!OPTION_KEYS.has(key)) throw new InvalidOptionError(WHERE, `floodLimit.${key} is not an option (${[...OPTION_KEYS].join(', ')})`);
+  }
+  const count = (name: 'linesPerWindow' | 'maxClients' | 'ipv6PrefixLength', min: number, max: number): number => {
     const value = options[name] ?? FLOOD_LIMIT_DEFAULTS[name];
-    if (!Number.isSafeInteger(value) || value < 1 || value > max) throw new InvalidOptionError(WHERE, `floodLimit.${name} must be a whole number from 1 to ${max} (got ${String(value)})`);
+    if (!Number.isSafeInteger(value) || value < min || value > max) throw new InvalidOptionError(WHERE, `floodLimit.${name} must be a whole number from ${min} to ${max} (got ${String(value)})`);
     return value;
   };
   return {
-    linesPerWindow: count('linesPerWindow', MAX_CLIENTS_CEILING),
+    linesPerWindow: count('linesPerWindow', 1, MAX_CLIENTS_CEILING),
     windowMs: positiveMs(WHERE, 'floodLimit.windowMs', options.windowMs ?? FLOOD_LIMIT_DEFAULTS.windowMs),
-    maxClients: count('maxClients', MAX_CLIENTS_CEILING),
+    maxClients: count('maxClients', 1, MAX_CLIENTS_CEILING),
+    ipv6PrefixLength: count('ipv6PrefixLength', 32, 128),
   };
 }
 
 interface Window<L> {
   readonly start: number;
   readonly scope: FloodSummary['scope'];
+  readonly client: string | undefined;
   written: number;
   suppressed: number;
-  /** The last line counted, whose fields the summary carries (set with the first count). */
+  /** The last line counted, whose fields the summary carries (set with the first count), and its time. */
   last: L | undefined;
+  lastAt: number;
 }
 
 export interface FloodLimiter<L> {
   /** True: write `line`. False: it was counted, for the summary of its window. */
   admit(event: string, client: string, line: L, now: number): boolean;
-  /** Summarises and forgets the windows that have ended by `now`. */
+  /**
+   * The sweep asked for by `schedule` (its timer fired): summarises and forgets the windows that have
+   * ended by `now`, and asks for the next one if some window still counts lines.
+   */
   sweep(now: number): void;
   /** Summarises every window with counted lines now, ended or not, and forgets them all. */
   flush(now: number): void;
@@ -97,7 +119,7 @@ export interface FloodLimiter<L> {
  * while some window holds counted lines and no sweep is due, so summaries come at most about a
  * second after their window ends even when no further line arrives.
  */
-export function createFloodLimiter<L>(limit: ResolvedFloodLimit, summarise: (last: L, summary: FloodSummary) => void, schedule?: (ms: number) => void): FloodLimiter<L> {
+export function createFloodLimiter<L>(limit: Omit<ResolvedFloodLimit, 'ipv6PrefixLength'>, summarise: (last: L, summary: FloodSummary) => void, schedule?: (ms: number) => void): FloodLimiter<L> {
   const { linesPerWindow, windowMs, maxClients } = limit;
   const clients = new Map<string, Window<L>>();
   const overflow = new Map<string, Window<L>>();
@@ -110,7 +132,9 @@ export function createFloodLimiter<L>(limit: ResolvedFloodLimit, summarise: (las
   const close = (w: Window<L>, now: number): void => {
     if (w.suppressed === 0) return;
     pending--;
-    summarise(w.last as L, { suppressed: w.suppressed, scope: w.scope, start: w.start, end: Math.max(w.start, Math.min(now, w.start + windowMs)) });
+    // A clock set back: the lines counted came between the start and the last of them, not at the start.
+    const end = now < w.start ? w.lastAt : Math.min(now, w.start + windowMs);
+    summarise(w.last as L, { suppressed: w.suppressed, scope: w.scope, client: w.client, start: w.start, end });
   };
   /**
    * Asks for a sweep at the end of the earliest window (the front of `clients`, or a bucket) when
@@ -142,7 +166,7 @@ export function createFloodLimiter<L>(limit: ResolvedFloodLimit, summarise: (las
     }
     arm(now);
   };
-  const opened = (now: number, scope: FloodSummary['scope']): Window<L> => ({ start: now, scope, written: 0, suppressed: 0, last: undefined });
+  const opened = (now: number, scope: FloodSummary['scope'], client: string | undefined): Window<L> => ({ start: now, scope, client, written: 0, suppressed: 0, last: undefined, lastAt: now });
   const windowOf = (event: string, client: string, now: number): Window<L> => {
     const key = `${event}\u0000${client}`;
     const tracked = clients.get(key);
@@ -153,12 +177,12 @@ export function createFloodLimiter<L>(limit: ResolvedFloodLimit, summarise: (las
       close(tracked, now);
     }
     if (clients.size < maxClients) {
-      const w = opened(now, 'client');
+      const w = opened(now, 'client', client);
       clients.set(key, w);
       return w;
     }
     let shared = overflow.get(event);
-    if (shared === undefined) overflow.set(event, (shared = opened(now, 'all_clients')));
+    if (shared === undefined) overflow.set(event, (shared = opened(now, 'all_clients', undefined)));
     return shared;
   };
 
@@ -171,13 +195,21 @@ export function createFloodLimiter<L>(limit: ResolvedFloodLimit, summarise: (las
         return true;
       }
       w.last = line;
+      w.lastAt = Math.max(w.lastAt, now);
       if (w.suppressed++ === 0) {
         pending++;
         arm(now);
       }
       return false;
     },
-    sweep,
+    sweep(now) {
+      // The timer fired, so no sweep is due any more, whatever the clock says: Node counts a timer
+      // from the loop's cached time, which a busy loop leaves behind, so it may fire before `now`
+      // reaches the due time (and a clock set back delays it by as much). Left due, `arm` would
+      // never ask again and pending summaries would wait for the next line or the close.
+      sweepDueAt = Infinity;
+      sweep(now);
+    },
     flush(now) {
       for (const w of clients.values()) close(w, now);
       for (const w of overflow.values()) close(w, now);

@@ -13,6 +13,7 @@
  */
 import { type Clock, systemClock } from '../core/clock.js';
 import { addTraceFields, traceContextOf } from '../http/trace-context.js';
+import { createClientIp } from '../pipeline/rate-limit/client-ip.js';
 import { createFloodLimiter, resolveFloodLimit, type FloodLimitOptions, type FloodSummary } from './log-flood.js';
 import { LOG_FIELDS } from './logging/fields.js';
 import { beforeLoggerClose } from './logging/sink.js';
@@ -157,7 +158,8 @@ export function createSecurityLogger(options: SecurityLoggerOptions): SecurityLo
         request_id: e.request?.requestId,
       };
       if (trace !== null) addTraceFields(line, trace);
-      // The client is the bounded source_ip: a forwarded address of kilobytes makes a key of 64 characters.
+      // The client is the bounded source_ip (a forwarded address of kilobytes makes a key of 64
+      // characters), an IPv6 one counted as its network (floodLimit.ipv6PrefixLength).
       if (flood === undefined || EVENT_LINES[e.event] !== 'summarised' || flood.admit(e.event, line.source_ip ?? '', line, now)) write(line, line.description);
       onEvent?.(e);
     },
@@ -167,18 +169,29 @@ export function createSecurityLogger(options: SecurityLoggerOptions): SecurityLo
   };
 }
 
-/** The summary line of a window: the last counted line's fields, the count and the window. */
+/**
+ * The fields naming one request or client. An `all_clients` summary leaves them out: its count is
+ * of many clients, and carrying the last one's address would pin it on that one (whoever came last,
+ * maybe a legitimate client; a rule blocking by `source_ip` would block it).
+ */
+const ONE_CLIENT_FIELDS = ['source_ip', 'useragent', 'request_id', LOG_FIELDS.traceId, LOG_FIELDS.spanId, LOG_FIELDS.traceFlags] as const;
+
+/** The summary line of a window: the last counted line's fields, the count, whose, and the window. */
 function summaryLine(last: EventLine, s: FloodSummary): { line: EventLine; msg: string } {
   const start = isoWithOffset(s.start);
   const end = isoWithOffset(s.end);
-  const line = {
+  const line: EventLine & Record<string, unknown> = {
     ...last,
     [LOG_FIELDS.suppressed]: s.suppressed,
     [LOG_FIELDS.suppressedScope]: s.scope,
+    [LOG_FIELDS.suppressedClient]: s.client,
     [LOG_FIELDS.suppressedWindowStart]: start,
     [LOG_FIELDS.suppressedWindowEnd]: end,
   };
-  const from = s.scope === 'client' ? 'this client' : 'clients past the tracked limit';
+  // Undefined fields are not written (pino, like JSON.stringify, leaves them out).
+  if (s.scope === 'all_clients') for (const field of ONE_CLIENT_FIELDS) line[field] = undefined;
+  // An IPv6 client is its network: its lines came from many addresses, not only the one on the line.
+  const from = s.scope === 'all_clients' ? 'clients past the tracked limit' : s.client === last.source_ip ? 'this client' : s.client;
   return { line, msg: `${last.description} (${s.suppressed} more ${last.event} line(s) from ${from} not written between ${start} and ${end})` };
 }
 
@@ -192,9 +205,10 @@ function floodLimiter(
   logger: EventLogger,
   write: (line: EventLine, msg: string) => void,
   clock: Clock,
-): { admit(event: string, client: string, line: EventLine, now: number): boolean; close(): void } | undefined {
+): { admit(event: string, ip: string, line: EventLine, now: number): boolean; close(): void } | undefined {
   if (option === false) return undefined;
   const limit = resolveFloodLimit(option);
+  const clientOf = createClientIp(limit.ipv6PrefixLength);
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
   const summarise = (last: EventLine, s: FloodSummary): void => {
@@ -220,5 +234,5 @@ function floodLimiter(
     limiter.flush(clock.now());
   };
   const unregister = beforeLoggerClose(logger, close);
-  return { admit: (event, client, line, now) => closed || limiter.admit(event, client, line, now), close };
+  return { admit: (event, ip, line, now) => closed || limiter.admit(event, clientOf(ip), line, now), close };
 }

@@ -24,11 +24,13 @@ export const LOG_FIELDS = {
   level: 'level',
   /**
    * On a security event's flood summary (docs/logging.md, Floods): the lines of that event counted
-   * and not written in the window, whose (`client`: one `source_ip`; `all_clients`: the clients past
-   * the tracked limit), and the window (ISO 8601 with offset, as `datetime`).
+   * and not written in the window, whose (`client`: one client, `suppressed_client` — an IPv4
+   * address, or an IPv6 network such as `2001:db8:0:100::/56`; `all_clients`: the clients past the
+   * tracked limit, and no `source_ip`), and the window (ISO 8601 with offset, as `datetime`).
    */
   suppressed: 'suppressed',
   suppressedScope: 'suppressed_scope',
+  suppressedClient: 'suppressed_client',
   suppressedWindowStart: 'suppressed_window_start',
   suppressedWindowEnd: 'suppressed_window_end',
 } as const;
