@@ -138,7 +138,9 @@ export interface LiveRuntime {
   startSession(request: RequestInfo): Promise<StartedSession>;
   /**
    * Stops the runtime's background work: the retries of lock and claim releases a failed batch left
-   * (their timers never keep the process alive anyway). It does not close the store: whoever opened
+   * (their timers never keep the process alive anyway), and, for a runtime `createLiveComponents`
+   * made without `events`, the close of the security logger it made (its pending flood summaries
+   * written, docs/logging.md). It does not close the store: whoever opened
    * it closes it, after this. Idempotent. Called by whoever made the runtime (never by the Fastify
    * plugin: one runtime may serve several apps).
    */

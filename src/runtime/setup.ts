@@ -111,7 +111,9 @@ export async function createLiveComponents(options: LiveComponentsOptions): Prom
   const { keys, secret, fallbacks } = resolveSecrets(options);
 
   const store = options.store ?? createMemoryStore({ clock: options.clock });
-  const events = options.events ?? createSecurityLogger({ logger: pino({ name: 'livecomponents' }), clock: options.clock });
+  // Ours when the app passes no `events`: nobody else can close it (its pino logger is ours too).
+  const ownEvents = options.events === undefined ? createSecurityLogger({ logger: pino({ name: 'livecomponents' }), clock: options.clock }) : undefined;
+  const events = options.events ?? (ownEvents as SecurityEventSink);
   const onFallback = options.onSecretFallback;
   if (onFallback !== undefined && typeof onFallback !== 'function') throw new TypeError('createLiveComponents: onSecretFallback must be a function');
   const csrf = createCsrfService({
@@ -122,7 +124,7 @@ export async function createLiveComponents(options: LiveComponentsOptions): Prom
     maxOutstanding: options.csrf?.maxOutstanding,
     onFallback: onFallback === undefined ? undefined : () => onFallback('session_secret'),
   });
-  return createRuntime({
+  const runtime = createRuntime({
     ...options,
     store,
     events,
@@ -133,6 +135,16 @@ export async function createLiveComponents(options: LiveComponentsOptions): Prom
       onOlderKey: onFallback === undefined ? undefined : () => onFallback('state_key'),
     }),
   });
+  if (ownEvents === undefined) return runtime;
+  // Its flood limit holds counts not yet written (docs/logging.md, Floods): without this close, the
+  // summaries of the last windows were lost at exit.
+  return {
+    ...runtime,
+    close() {
+      runtime.close();
+      ownEvents.close();
+    },
+  };
 }
 
 /** The options `loadSecrets` reads: those of createLiveComponents that say where keys come from. */
