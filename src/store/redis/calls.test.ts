@@ -180,4 +180,35 @@ describe('Redis calls: one deadline per call', () => {
     expect(vi.getTimerCount()).toBe(0);
     expect(trips).toEqual(['get', 'set']);
   });
+
+  it('a send that returns no promise (a bug) rejects with its TypeError and leaves no timer behind', async () => {
+    const { client, call } = callsOn('ready');
+    client.emit('ready');
+    await flush();
+    const bad = watch(call('get', (() => 'A') as unknown as () => Promise<string>));
+    await flush();
+    expect(bad.error).toBeInstanceOf(TypeError);
+    // Left armed, the deadline's timer held the process open for 500 ms and fired into a settled call.
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('a second close settles with the first: not before QUIT is answered and the connection dropped', async () => {
+    const { client, call, close, trips } = callsOn('ready');
+    client.emit('ready');
+    await flush();
+    let answer = (): void => undefined;
+    client.quit = () => new Promise<'OK'>((resolve) => (answer = () => resolve('OK')));
+    const first = watch(close());
+    const second = watch(close());
+    await flush();
+    // The shutdown awaiting the second close would go on with the connection still open.
+    expect([first.settled, second.settled, client.disconnects]).toEqual([false, false, 0]);
+    expect((await call('get', () => Promise.resolve('A')).catch((error: unknown) => error)) as Error).toEqual(new StoreUnavailableError('The Redis store is closed.'));
+    answer();
+    await flush();
+    expect([first.settled, second.settled, client.disconnects]).toEqual([true, true, 1]);
+    await close();
+    expect(client.disconnects).toBe(1);
+    expect(trips).toEqual(['close']);
+  });
 });

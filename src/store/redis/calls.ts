@@ -108,9 +108,17 @@ export function createCalls(
     return error;
   }
 
-  /** The store's `close`: later calls fail at once; a connected client quits (within the deadline), then is dropped. */
-  async function close(): Promise<void> {
-    if (state.closed) return;
+  /**
+   * The store's `close`: later calls fail at once; a connected client quits (within the deadline),
+   * then is dropped. A second close (a shutdown hook and the app's own) settles with the first: else it
+   * resolved at once, while the first still waited for QUIT and the connection was still open.
+   */
+  let closing: Promise<void> | undefined;
+  function close(): Promise<void> {
+    closing ??= quit();
+    return closing;
+  }
+  async function quit(): Promise<void> {
     state.markClosed();
     try {
       if (client.status === 'ready') {
@@ -143,24 +151,23 @@ export function storeClosed(): StoreUnavailableError {
 function withinDeadline<T>(send: () => Promise<T>, ms: number): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => reject(redisTimeout(ms)), ms);
-    let sent: Promise<T>;
     try {
-      sent = send();
+      send().then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          reject(toUnavailable(error));
+        },
+      );
     } catch (error) {
-      // A bug of the caller's: its own error (the executor's throw rejects with it), and no timer left behind.
+      // A bug of the caller's (`send` throwing, or returning no promise): its own error (the
+      // executor's throw rejects with it), and no timer left behind to hold the process.
       clearTimeout(timer);
       throw error;
     }
-    sent.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        reject(toUnavailable(error));
-      },
-    );
   });
 }
 
