@@ -35,6 +35,7 @@ import type { RequestInfo } from '../pipeline/types.js';
 import { parseSessionUserId } from './accounts.js';
 import { passwordInvalid, readCredentials, readEmailOnly, readRegistration, readReset } from './input.js';
 import { DEVICE_TRUST_DAYS, MAX_TRUSTED_DEVICES } from './device.js';
+import { replacedAnswer } from '../store/ops.js';
 import { authKeys, deviceDigest } from './keys.js';
 import { askPasswordHook, PASSWORD_BREACHED, passwordRefusal } from './password-policy.js';
 import type { AccessGrant, RefreshRow, TokenGrant, UserRow } from './repository.js';
@@ -227,11 +228,9 @@ export function createAuthService(options: AuthServiceOptions) {
           read = held; // another sign-in made the list meanwhile: that is the list to add to
         } else {
           const [replaced] = await s.store.batch([{ op: 'replaceIfEquals', key, expected: read, value: list, ttlMs: deviceTtlMs }]);
-          if (replaced === true) return token;
-          // Anything but a boolean is a store that does not implement the op (one of the app's own):
-          // taken for a conflict, it was retried DEVICE_WRITE_TRIES times and reported as concurrent
-          // sign-ins, and a list it did write left the browser without its cookie.
-          if (replaced !== false) throw new TypeError(replaceAnswerRefusal(replaced));
+          // Anything but a boolean (a store without the op) throws: taken for a conflict, it was
+          // retried DEVICE_WRITE_TRIES times and reported as concurrent sign-ins.
+          if (replacedAnswer(replaced, 'Trusted device not recorded')) return token;
           read = await s.store.get(key);
         }
         if (tries === DEVICE_WRITE_TRIES) {
@@ -645,11 +644,6 @@ export function createAuthService(options: AuthServiceOptions) {
 const DEVICE_WRITE_TRIES = MAX_TRUSTED_DEVICES;
 
 /** What `rememberDevice` reports for a `replaceIfEquals` answered with anything but a boolean. */
-function replaceAnswerRefusal(answer: unknown): string {
-  const shown = typeof answer === 'string' ? JSON.stringify(answer.slice(0, 40)) : typeof answer === 'object' && answer !== null ? 'an object' : String(answer);
-  return `Trusted device not recorded: the store answered the replaceIfEquals batch op with ${shown}, not true or false; a store of your own must implement it (src/store/contract-conditional.ts)`;
-}
-
 /**
  * The device list `read` (`null`: none) with `digest` moved or added to its end (most recent last),
  * keeping the `MAX_TRUSTED_DEVICES` most recently used: the least recent go first.

@@ -23,3 +23,17 @@ export function compareAndReplace(key: string, expected: string, value: string, 
     { op: 'claim', key, value, ttlMs },
   ];
 }
+
+/**
+ * A `replaceIfEquals` result as the boolean it must be. Anything else is a store that does not
+ * implement the op (one of the app's own, answering `undefined`, or passing a raw reply such as `1`
+ * through): read as "not replaced" it would pass for a conflict — retried, or a write silently never
+ * made — so it is refused at once, naming the op and the contract a store must pass.
+ * @param what - whose write it was, for the message ("Trusted device not recorded")
+ * @throws {TypeError} for an answer other than `true` or `false`
+ */
+export function replacedAnswer(answer: unknown, what: string): boolean {
+  if (typeof answer === 'boolean') return answer;
+  const shown = typeof answer === 'string' ? JSON.stringify(answer.slice(0, 40)) : typeof answer === 'object' && answer !== null ? 'an object' : String(answer);
+  throw new TypeError(`${what}: the store answered the replaceIfEquals batch op with ${shown}, not true or false; a store of your own must implement it (src/store/contract-conditional.ts)`);
+}

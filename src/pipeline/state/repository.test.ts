@@ -125,6 +125,25 @@ describe('StateRepository.mount', () => {
     await store.close();
   });
 
+  it('a store answering replaceIfEquals with no boolean (one of the app\'s own without the op) is refused at once, not taken for "changed meanwhile"', async () => {
+    const store = createMemoryStore({ sweepIntervalMs: 0 });
+    const [oldKey, newKey] = [StateKey.generate(), StateKey.generate()];
+    const before = createStateRepository({ store, sealer: createSealer({ keyRing: createKeyRing([oldKey]) }), ttlMs: TTL });
+    const rotated = createStateRepository({ store, sealer: createSealer({ keyRing: createKeyRing([newKey, oldKey]) }), ttlMs: TTL });
+    const s = session();
+    await before.save(s, 'counter:main', { count: 3 });
+    const read = await rotated.load(s, 'counter:main');
+    if (read.type !== 'found' || read.plaintext === undefined) throw new Error('state not found');
+    for (const answer of [undefined, null, 1, 'OK']) {
+      const spy = vi.spyOn(store, 'batch').mockResolvedValueOnce([answer as never]);
+      await expect(rotated.reseal(s, 'counter:main', read.blob, read.plaintext)).rejects.toThrow(
+        new TypeError(`State not re-sealed: the store answered the replaceIfEquals batch op with ${typeof answer === 'string' ? '"OK"' : String(answer)}, not true or false; a store of your own must implement it (src/store/contract-conditional.ts)`),
+      );
+      spy.mockRestore();
+    }
+    await store.close();
+  });
+
   describe.skipIf(!REDIS_AVAILABLE)('on Redis', () => {
     const redis = useRedisServer();
 

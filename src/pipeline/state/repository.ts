@@ -16,6 +16,7 @@ import { LiveError } from '../../core/errors.js';
 import { positiveInteger } from '../options.js';
 import type { Store, StoreOp } from '../../store/types.js';
 import { storeKeys } from '../../store/keys.js';
+import { replacedAnswer } from '../../store/ops.js';
 import type { Session } from '../../session/types.js';
 
 /** The part of the sealer the repository needs. */
@@ -176,7 +177,7 @@ export function createStateRepository(options: StateRepositoryOptions): StateRep
    */
   async function storeIfUnchanged(key: string, blob: string, value: string): Promise<boolean> {
     const [replaced] = await store.batch([{ op: 'replaceIfEquals', key, expected: blob, value, ttlMs }]);
-    return replaced === true;
+    return replacedAnswer(replaced, 'State not re-sealed');
   }
 
   function resealOps(session: Session, componentId: string, blob: string, plaintext: string): StoreOp[] {
@@ -206,7 +207,7 @@ export function createStateRepository(options: StateRepositoryOptions): StateRep
     resealOps,
     async reseal(session, componentId, blob, plaintext) {
       const ops = resealOps(session, componentId, blob, plaintext);
-      return ops.length !== 0 && (await store.batch(ops))[0] === true;
+      return ops.length !== 0 && replacedAnswer((await store.batch(ops))[0], 'State not re-sealed');
     },
     async discard(session, componentId, blob) {
       await store.deleteIfEquals(storeKeys.componentState(session.key, componentId), blob);
