@@ -18,7 +18,7 @@ import { createPageView, headPayloadOf, type PageView } from './page.js';
 import { requestInfo } from './request-info.js';
 import { ACTION_HEADERS, pageHeadersOf, setPageHeaders } from './security-headers.js';
 import { createSessionCookie, type SessionCookie } from './session-cookie.js';
-import { bodyUnread, JSON_MEDIA_TYPE } from './unread-body.js';
+import { afterHeadParsed, bodyUnread, closeIfBodyUnread, JSON_MEDIA_TYPE } from './unread-body.js';
 
 /** Largest action body accepted by default (PROTOCOL §3: 413 beyond); the plugin's `actionBodyLimit`. */
 export const ACTION_BODY_LIMIT = 1_048_576;
@@ -118,12 +118,19 @@ const plugin: FastifyPluginAsync<LiveComponentsPluginOptions> = async (app, opti
 
   // A callback hook, not an async one: no promise per response on the hot path. Every answer of the
   // app passes here, so here an answer given before its body was read (a refusal in a hook, Fastify's
-  // 415, the not-found handler's 404/405: Fastify reads no body for those) closes the connection, or
-  // Node would read the rest to its end (unread-body.ts). After a body was read: one property read.
+  // 415, the not-found handler's 404/405: Fastify reads no body for those) closes the connection when
+  // the body is not all in, or Node would read the rest to its end (unread-body.ts). Decided once the
+  // read that brought the head is parsed: most such answers are given inside it, where a small body
+  // that came with the head is not parsed yet, and closed a connection for nothing. After a body was
+  // read: one property read.
   app.addHook('onSend', (request, reply, payload, done) => {
     reply.header(HEADERS.requestId, request.id);
-    if (bodyUnread(request.raw)) reply.header('connection', 'close');
-    done(null, headPayloadOf(reply, payload));
+    const body = headPayloadOf(reply, payload);
+    if (!bodyUnread(request.raw)) return done(null, body);
+    afterHeadParsed(request, () => {
+      closeIfBodyUnread(request, reply);
+      done(null, body);
+    });
   });
 
   // No onClose hook closing the runtime: the app made it and may share it with another Fastify
@@ -183,7 +190,7 @@ async function actionRoute(app: FastifyInstance, opts: { runtime: LiveRuntime; s
   // on every action response), and a JSON body that is no action is refused so by `handleAction`.
   //
   // Either answer (this 403, or the 415 of the parser lookup for the app's own origin) goes before the
-  // body is read: the plugin's onSend closes the connection after it when a body was announced.
+  // body is read: the plugin's onSend closes the connection after it when the body announced is not all in.
   const onRequest = (request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void): void => {
     if (JSON_MEDIA_TYPE.test(request.headers['content-type'] ?? '')) return done();
     const refused = runtime.refuseForeignSource(requestInfo(request));

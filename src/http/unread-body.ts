@@ -32,9 +32,9 @@ export function announcesBody(req: IncomingMessage): boolean {
  * not read (a small one that came with the head) is no cost: Node drops what it buffered, and the
  * connection stays open. Only once the parser is past it, though: an answer given in the very read
  * that brought the head (every hook before it synchronous: a callback `onRequest` refusal, the
- * not-found handler) sees the body not yet parsed, and closes — a refusal of ours waits for the read to
- * be parsed (`afterHeadParsed`). `readableEnded` (the body read to its end): for `inject`'s requests, which
- * have no `complete`.
+ * not-found handler, Fastify's 415) sees the body not yet parsed, and closes — so the plugin's `onSend`
+ * and a refusal of ours wait for the read to be parsed (`afterHeadParsed`). `readableEnded` (the body
+ * read to its end): for `inject`'s requests, which have no `complete`.
  *
  * Any size counts, even 10 bytes still to come: a request whose body is refused unread is a mistake
  * or an attack (a form posted to the wrong path, a foreign post), rare enough that the client's next
@@ -57,8 +57,9 @@ export function bodyUnread(req: IncomingMessage): boolean {
  * that body as not yet in (`bodyUnread`) and closed a connection a keep-alive client was about to use
  * again. After the wait, only a body still on its way (8 MiB announced, 1 KiB sent) counts as unread.
  * For refusals answered before the body is read (`refuseForeignForms`, the auth API's guard); the
- * answer itself then decides with `closeIfBodyUnread` (or the plugin's `onSend`). Refusals only: one
- * turn of the loop each, nothing on an admitted request's way.
+ * answer itself then decides with `closeIfBodyUnread`. And for the plugin's `onSend`, which decides so
+ * for every answer (the not-found handler's 404/405, Fastify's 415, an app hook's refusal). Answers
+ * before the body only: one turn of the loop each, nothing on an admitted request's way.
  */
 export function afterHeadParsed(request: FastifyRequest, then: () => void): void {
   if (bodyUnread(request.raw)) setImmediate(then);

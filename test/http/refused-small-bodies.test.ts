@@ -3,7 +3,9 @@
  * all in (src/http/unread-body.ts): a small body that came with the head is no cost (Node drops what
  * it buffered), and a keep-alive client must not pay a new connection for its next request. Before,
  * the auth API's refusals (a foreign origin's 403, a 429, a body that is not JSON) and
- * `refuseForeignForms` closed it whenever a body was announced, however small and complete.
+ * `refuseForeignForms` closed it whenever a body was announced, however small and complete; and the
+ * plugin's onSend still closed it after the answers Fastify gives in the read that brought the head
+ * (the not-found handler's 404/405 for a body no parser takes, the parser lookup's 415).
  * Over real sockets, on the reference app as production builds it: each request is written in one
  * write (head and body together, as a browser sends a small form), and the next request goes on the
  * same connection once the answer is in; "answered" is the exact count of answers on that socket.
@@ -109,11 +111,28 @@ describe('a small body all in, refused before it is read: the connection serves 
   });
 });
 
+describe('answers the plugin’s onSend closes for an unread body: a small one all in keeps the connection', () => {
+  // Fastify answers these in the read that brought the head, without reading the body: the
+  // not-found handler for a body no parser takes (404, 405), the parser lookup's 415.
+  const OCTETS = { 'content-type': 'application/octet-stream' };
+  it.each([
+    ['404 for a POST to no route', request('POST', '/nowhere', OCTETS, 'hello'), 'HTTP/1.1 404 Not Found'],
+    ['405 for a POST to a GET-only page', request('POST', '/', OCTETS, 'hello'), 'HTTP/1.1 405 Method Not Allowed'],
+    ['405 for a PUT to the action route', request('PUT', '/api/livecomponents/action', OCTETS, 'hello'), 'HTTP/1.1 405 Method Not Allowed'],
+    ['415 for a body the sign-in form’s parser does not take', request('POST', '/login', { ...OCTETS, origin: APP }, 'hello'), 'HTTP/1.1 415 Unsupported Media Type'],
+    ['a browser’s 404 page', request('POST', '/nowhere', { ...OCTETS, accept: 'text/html' }, 'hello'), 'HTTP/1.1 404 Not Found'],
+  ])('%s: kept, the next request answered', async (_name, refused, status) => {
+    expect(await onOneConnection([refused, refused, HEALTH])).toEqual([`${status} / keep-alive`, `${status} / keep-alive`, 'HTTP/1.1 200 OK / keep-alive']);
+  });
+});
+
 describe('controls: a body announced at 8 MiB with 1 KiB sent, refused the same ways: Connection: close, ended', () => {
   it.each([
     ['a foreign Origin to the auth API (403)', '/api/v1/auth/login', { ...JSON_TYPE, origin: EVIL }, 'HTTP/1.1 403 Forbidden'],
     ['text/plain to the auth API (415)', '/api/v1/auth/forgot-password', { 'content-type': 'text/plain', origin: APP }, 'HTTP/1.1 415 Unsupported Media Type'],
     ['a cross-site form (303)', '/login', { 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-site': 'cross-site' }, 'HTTP/1.1 303 See Other'],
+    ['a body no parser takes, to no route (404)', '/nowhere', { 'content-type': 'application/octet-stream' }, 'HTTP/1.1 404 Not Found'],
+    ['a body the sign-in form’s parser does not take (415)', '/login', { 'content-type': 'application/octet-stream', origin: APP }, 'HTTP/1.1 415 Unsupported Media Type'],
   ])('%s', async (_name, path, headers, status) => {
     const answer = await postPart(port, path, headers, sockets, ANNOUNCED);
     expect([answer.status, answer.headers.connection]).toEqual([status, 'close']);
