@@ -127,6 +127,30 @@ describe('useErrorPages: the page or the JSON', () => {
   });
 });
 
+describe('useErrorPages: the framework’s own API', () => {
+  it('stays JSON (no Vary) with apiPrefixes of the app’s own: the action route’s 405, the auth API’s 404', async () => {
+    const app = Fastify();
+    useErrorPages(app, { apiPrefixes: ['/rest/'] });
+    app.post('/api/livecomponents/action', async () => 'action');
+    await app.ready();
+    const asks: [string, string, number][] = [
+      ['GET', '/api/livecomponents/action', 405],
+      ['GET', '/api/livecomponents/nowhere', 404],
+      ['GET', '/api/v1/auth/nowhere', 404],
+      ['POST', '/%61pi/v1/auth/nowhere', 404],
+      ['GET', '/rest/nowhere', 404],
+    ];
+    for (const [method, url, status] of asks) {
+      const res = await app.inject({ method: method as 'GET', url, headers: { accept: BROWSER } });
+      expect([url, res.statusCode, res.headers['content-type'], res.headers.vary]).toEqual([url, status, 'application/json; charset=utf-8', undefined]);
+    }
+    // Only those: another path under /api/ is the app's, a page with these prefixes.
+    const other = await app.inject({ method: 'GET', url: '/api/v1/authx', headers: { accept: BROWSER } });
+    expect([other.statusCode, other.headers['content-type']]).toEqual([404, 'text/html; charset=utf-8']);
+    await app.close();
+  });
+});
+
 describe('useErrorPages: Vary', () => {
   it.each([
     ['Accept', 'Accept'],

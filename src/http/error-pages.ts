@@ -17,9 +17,10 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createAddFieldnameToVary } from '@fastify/cors/vary.js';
+import { AUTH_PREFIX } from '../auth/cookie.js';
 import { html, isSafeHtml, type SafeHtml } from '../core/html.js';
 import { isThenable } from '../core/thenable.js';
-import type { ErrorBody } from '../core/wire.js';
+import { ROUTES, type ErrorBody } from '../core/wire.js';
 import { InvalidOptionError } from '../ops/health/options-error.js';
 import { prefersHtml } from './error-pages-accept.js';
 import { sendError } from './error-mapping.js';
@@ -47,7 +48,8 @@ export interface ErrorPagesOptions {
   render?: ErrorPageRender;
   /**
    * Path prefixes whose answers stay JSON whatever the client accepts, as the router reads the path
-   * (percent-decoded, query left off). Each begins and ends with `/`.
+   * (percent-decoded, query left off). Each begins and ends with `/`. The framework's own API
+   * (`/api/livecomponents/`, `/api/v1/auth/`) stays JSON whatever is given.
    * @default ['/api/']
    */
   apiPrefixes?: readonly string[];
@@ -106,6 +108,13 @@ interface Answering {
   pageHeaders: Readonly<Record<string, string>>;
 }
 
+/**
+ * The framework's own API, always JSON whatever `apiPrefixes` says: PROTOCOL fixes its paths (the
+ * action route, the auth API), and its clients parse the JSON of its 404s and 405s (the not-found
+ * handler's, at the root). An app giving `['/rest/']` for its own API made them pages.
+ */
+const FRAMEWORK_API_PREFIXES: readonly string[] = [ROUTES.action.slice(0, ROUTES.action.lastIndexOf('/') + 1), `${AUTH_PREFIX}/`];
+
 function answeringOf(options: ErrorPagesOptions): Answering {
   const render = options.render ?? defaultErrorPage;
   if (typeof render !== 'function') throw new InvalidOptionError(WHERE, 'render must be a function (status, body) => HTML');
@@ -118,7 +127,7 @@ function answeringOf(options: ErrorPagesOptions): Answering {
       throw new InvalidOptionError(WHERE, `apiPrefixes: ${JSON.stringify(prefix)} is no path prefix (it must begin and end with "/", and hold no "%", "?" or "#")`);
     }
   }
-  return { render, apiPrefixes: Object.freeze([...apiPrefixes]), pageHeaders: pageHeadersOf(options.pageHeaders) };
+  return { render, apiPrefixes: Object.freeze([...FRAMEWORK_API_PREFIXES, ...apiPrefixes]), pageHeaders: pageHeadersOf(options.pageHeaders) };
 }
 
 /**
