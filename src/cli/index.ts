@@ -76,20 +76,28 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   'move-data': {
     synopsis: 'move-data [options]',
     summary:
-      'stop the app, then copy its SQLite file\'s data (users, tokens; sessions, state, idempotency records, rate limits) into PostgreSQL and Redis: --from sqlite:PATH (default sqlite:./data/livecomponents.db), --to-database postgres://… (default DATABASE_URL), --to-redis URL[,URL…] (default REDIS_URL), --redis-key-prefix P (default REDIS_KEY_PREFIX), --dry-run',
+      'stop the app, then copy its SQLite file\'s data (users, tokens; sessions, state, idempotency records, rate limits) into PostgreSQL and Redis: --from sqlite:PATH (default sqlite:./data/livecomponents.db), --to-database postgres://… (default DATABASE_URL), --to-redis URL[,URL…] (default REDIS_URL), --redis-key-prefix P (default REDIS_KEY_PREFIX), --dry-run; each part moved is marked in the file, which the app, revoke-sessions and move-data then refuse; --unmark [--from sqlite:PATH]: clear that mark, to go back to the file as it was',
     options: {
       from: { type: 'string' },
       'to-database': { type: 'string' },
       'to-redis': { type: 'string' },
       'redis-key-prefix': { type: 'string' },
       'dry-run': { type: 'boolean' },
+      unmark: { type: 'boolean' },
     },
     async run(values, io) {
       // Loaded on demand, like migrate: the SQL and Redis drivers.
       const { moveData } = await import('./move-data.js');
       const text = (name: string) => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
       return moveData(
-        { from: text('from'), toDatabase: text('to-database'), toRedis: text('to-redis'), redisKeyPrefix: text('redis-key-prefix'), dryRun: values['dry-run'] === true },
+        {
+          from: text('from'),
+          toDatabase: text('to-database'),
+          toRedis: text('to-redis'),
+          redisKeyPrefix: text('redis-key-prefix'),
+          dryRun: values['dry-run'] === true,
+          unmark: values.unmark === true,
+        },
         { env: io.env, out: io.out, err: io.err },
       );
     },

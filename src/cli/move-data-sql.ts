@@ -1,7 +1,7 @@
 /**
  * `livecomponents move-data`, the relational half: every table this release's migrations create
  * (users, access and refresh tokens, password resets, and whatever a later migration adds), but
- * `lc_kv` (the key-value rows, which go to Redis) and the migration bookkeeping, copied from the
+ * `lc_kv` (the key-value rows, which go to Redis), `lc_moved` (this file's marks) and the migration bookkeeping, copied from the
  * SQLite file into PostgreSQL row for row — ids, hashes and times as they are — in ONE transaction:
  * a failure anywhere (a constraint the target enforces, a lost connection) leaves the target as it
  * was. A target that holds rows already is refused (no merge), unless they are exactly the rows
@@ -12,9 +12,12 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { sql, type Kysely } from 'kysely';
 import { MIGRATIONS } from '../sql/migrations/index.js';
 import { expectedTables } from '../sql/migrations/plan.js';
+import { MOVED_TABLE } from '../sql/moved-mark.js';
 
 /** The key-value table: moved to Redis, not to PostgreSQL (`./move-data-kv.ts`). */
 const KV_TABLE = 'lc_kv';
+/** The source's own marks of a move (`./move-data-mark.ts`): about this file, never copied (the target keeps its table empty). */
+const NOT_COPIED = new Set([KV_TABLE, MOVED_TABLE]);
 
 export interface SourceTable {
   readonly name: string;
@@ -31,7 +34,7 @@ export async function readSourceTables(native: BetterSqlite3.Database): Promise<
   const tables = await expectedTables(Object.keys(MIGRATIONS).sort());
   const result: SourceTable[] = [];
   for (const [name, { columns }] of tables) {
-    if (name === KV_TABLE) continue;
+    if (NOT_COPIED.has(name)) continue;
     const list = columns.map((c) => `"${c}"`).join(', ');
     const rows = native.prepare(`SELECT ${list} FROM "${name}" ORDER BY rowid`).all() as Record<string, unknown>[];
     result.push({ name, columns, rows: parentsFirst(native, name, rows) });

@@ -25,6 +25,8 @@ import { createRedisStore, redisClientOf } from '../store/redis/index.js';
 import type { Store } from '../store/types.js';
 import { redisDescription, Refusal, runCommand, type CommandIo } from './command.js';
 import { copyTables, readSourceTables, type SourceTable } from './move-data-sql.js';
+import { clearMarks, partsToSkip, writeMark, type RequestedParts } from './move-data-mark.js';
+import { describeMark, movedMarks } from '../sql/moved-mark.js';
 import { classify, copyToRedis, emptyCounts, KV_KINDS, SKIPPED_KINDS, type KvCounts, type KvRow } from './move-data-kv.js';
 
 export interface MoveDataArgs {
@@ -38,6 +40,11 @@ export interface MoveDataArgs {
   readonly redisKeyPrefix?: string | undefined;
   /** Check and count, write nothing. */
   readonly dryRun?: boolean | undefined;
+  /**
+   * Clear the source's mark of a completed move (move-data-mark.ts), so that the app and the commands
+   * use the file again; alone (with `from` only).
+   */
+  readonly unmark?: boolean | undefined;
 }
 
 export interface MoveDataIo extends CommandIo {
@@ -65,6 +72,10 @@ async function run(args: MoveDataArgs, io: MoveDataIo): Promise<void> {
   const redisUrl = args.toRedis?.trim() || io.env.REDIS_URL?.trim() || undefined;
   // Trimmed, as the app reads it (a value from an env file may end in a newline or spaces).
   const keyPrefix = args.redisKeyPrefix?.trim() ?? io.env.REDIS_KEY_PREFIX?.trim() ?? '';
+  if (args.unmark === true) {
+    if (args.toDatabase !== undefined || args.toRedis !== undefined || args.redisKeyPrefix !== undefined || dryRun) throw new Refusal('--unmark takes --from only', 2);
+    return unmarkFile(fromUrl, io);
+  }
   if (databaseUrl === undefined && redisUrl === undefined) {
     throw new Refusal('nothing to move to: give --to-database postgres://… and/or --to-redis redis://… (or set DATABASE_URL to a postgres:// URL, REDIS_URL)', 2);
   }
@@ -87,15 +98,33 @@ async function run(args: MoveDataArgs, io: MoveDataIo): Promise<void> {
   try {
     const sourceDb = new Kysely<unknown>({ dialect: new SqliteDialect({ database: native }) });
     await checkSource(sourceDb, fromUrl, io.cwd);
-    out(`move-data: ${describeDatabaseUrl(fromUrl, io.cwd)}: opened exclusively (no other process has it open)${dryRun ? '; dry run, nothing is written' : ''}`);
+    const where = describeDatabaseUrl(fromUrl, io.cwd);
+    // As the marks record them: no credentials (describeDatabaseUrl, redisDescription).
+    const targets: RequestedParts = {
+      ...(databaseUrl === undefined ? {} : { relational: describeDatabaseUrl(databaseUrl, io.cwd) }),
+      ...(redisUrl === undefined ? {} : { 'key-value': `${redisDescription(redisUrl)}${keyPrefix === '' ? '' : ` (key prefix ${keyPrefix})`}` }),
+    };
+    const skip = partsToSkip(await movedMarks(sourceDb, ['relational', 'key-value']), targets, where);
+    out(`move-data: ${where}: opened exclusively (no other process has it open)${dryRun ? '; dry run, nothing is written' : ''}`);
+    for (const part of skip) out(`move-data: the ${part} part was moved to ${targets[part]} already (marked in ${where}): not copied again`);
     // Redis is reached, and its completion mark read, before anything is written: a Redis URL that is
     // wrong or down is refused with the database untouched.
-    if (redisUrl !== undefined) redis = await openRedis(redisUrl, keyPrefix);
-    if (databaseUrl !== undefined) await moveTables(native, databaseUrl, dryRun, io);
-    else out('move-data: no --to-database (nor a postgres:// DATABASE_URL): the relational tables are not moved');
-    if (redis !== undefined && redisUrl !== undefined) await moveKeyValues(native, redis, redisUrl, keyPrefix, dryRun, now, out);
-    else out('move-data: no --to-redis (nor REDIS_URL): the key-value rows are not moved');
-    out(dryRun ? 'move-data: dry run done: nothing was written' : 'move-data: done: point DATABASE_URL and REDIS_URL at the targets and start the app');
+    if (redisUrl !== undefined && !skip.has('key-value')) redis = await openRedis(redisUrl, keyPrefix);
+    if (databaseUrl !== undefined && targets.relational !== undefined) {
+      if (!skip.has('relational')) {
+        await moveTables(native, databaseUrl, dryRun, io);
+        if (!dryRun) out(`move-data: ${where}: marked: ${describeMark(writeMark(native, 'relational', targets.relational, now()))}`);
+      }
+    } else out('move-data: no --to-database (nor a postgres:// DATABASE_URL): the relational tables are not moved');
+    if (redis !== undefined && redisUrl !== undefined && targets['key-value'] !== undefined) {
+      await moveKeyValues(native, redis, redisUrl, keyPrefix, dryRun, now, out);
+      if (!dryRun) out(`move-data: ${where}: marked: ${describeMark(writeMark(native, 'key-value', targets['key-value'], now()))}`);
+    } else if (redisUrl === undefined) out('move-data: no --to-redis (nor REDIS_URL): the key-value rows are not moved');
+    out(
+      dryRun
+        ? 'move-data: dry run done: nothing was written'
+        : `move-data: done: point DATABASE_URL and REDIS_URL at the targets and start the app (the app, revoke-sessions and move-data now refuse the moved parts of ${where}; \`livecomponents move-data --unmark\` clears that)`,
+    );
   } finally {
     if (native.inTransaction) native.exec('ROLLBACK');
     native.close();
@@ -210,6 +239,20 @@ function processesWithOpen(path: string): number[] {
     if (holds) pids.push(Number(entry));
   }
   return pids;
+}
+
+/** `--unmark`: the file opened exclusively (the app stopped), migrated by this release, its marks cleared. */
+async function unmarkFile(fromUrl: string, io: MoveDataIo): Promise<void> {
+  const source = parseDatabaseUrl(fromUrl, io.cwd);
+  if (source.engine !== 'sqlite' || source.path === ':memory:') throw new Refusal('--from must name a SQLite file (sqlite:PATH)', 2);
+  const native = openExclusively(source.path);
+  try {
+    await checkSource(new Kysely<unknown>({ dialect: new SqliteDialect({ database: native }) }), fromUrl, io.cwd);
+    clearMarks(native, describeDatabaseUrl(fromUrl, io.cwd), io.out);
+  } finally {
+    if (native.inTransaction) native.exec('ROLLBACK');
+    native.close();
+  }
 }
 
 async function checkSource(db: Kysely<unknown>, url: string, cwd: string | undefined): Promise<void> {

@@ -37,6 +37,7 @@ import { redisKeyPrefix } from '../ops/config-fields.js';
 import type { SecurityEventSink } from '../ops/security-events.js';
 import { redisTarget } from '../runtime/backends.js';
 import { createDatabase } from '../sql/database.js';
+import { refuseMovedStores } from '../sql/moved-mark.js';
 import { newerMigrations, newerReleaseMessage, pendingMigrations } from '../sql/migrate.js';
 import type { DatabaseSchema } from '../sql/schema.js';
 import { DEFAULT_DATABASE_URL, describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
@@ -210,6 +211,7 @@ async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<numb
     events = dryRun ? undefined : (io.events ?? securityLog(io));
     await checkSchema(db, describeDatabaseUrl(databaseUrl, io.cwd));
     if (embeddedUrl !== undefined) kvDb = await openEmbeddedStore(embeddedUrl, io.cwd);
+    await refuseMovedStores({ databaseUrl, redisUrl, db, kvDb, cwd: io.cwd }, 'revoke-sessions would change that stale copy, not the sessions and tokens in use; nothing was changed');
     const repo = createAuthRepository(db);
     let target: SessionTarget = { all: true };
     let deviceTarget: DeviceTarget = { all: true };

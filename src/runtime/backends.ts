@@ -11,6 +11,7 @@ import { createDatabase, DEFAULT_DATABASE_URL, describeDatabaseUrl, migrateToLat
 import type { DatabaseSchema } from '../sql/index.js';
 import { MIGRATION_TIMEOUT_MS, migrationWaitFailure, openMigrationDatabase } from '../sql/migration-database.js';
 import { unwritableTables } from '../sql/migrate.js';
+import { refuseMovedStores } from '../sql/moved-mark.js';
 import type { Cluster } from 'ioredis';
 import { loadIoredis } from '../store/redis/driver.js';
 import { createRedisStore, redisClusterOptions } from '../store/redis/index.js';
@@ -79,6 +80,8 @@ export async function openBackends(options: BackendOptions = {}): Promise<Backen
     let store: Store;
     let kvDb: Kysely<DatabaseSchema> | null = null;
     const sweepOptions = { onSweepError: options.onSweepError, sweepIntervalMs: options.sweepIntervalMs };
+    // Before any store opens on it: a file `move-data` copied elsewhere is stale (src/sql/moved-mark.ts).
+    if (!embeddedStore) await refuseMovedStores({ databaseUrl, redisUrl: options.redisUrl, db, cwd }, 'the app does not start on it');
     if (options.redisUrl) {
       store = createRedisStore({ ...redisTarget(options.redisUrl), keyPrefix: options.redisKeyPrefix, onConnectionError: options.onRedisError });
     } else if (!embeddedStore) {
@@ -93,6 +96,7 @@ export async function openBackends(options: BackendOptions = {}): Promise<Backen
       }
       try {
         await migrate(DEFAULT_DATABASE_URL, kvDb, holds, options, '');
+        await refuseMovedStores({ databaseUrl, redisUrl: options.redisUrl, db, kvDb, cwd }, 'the app does not start on it');
         store = await createSqliteStore({ db: kvDb, ...sweepOptions });
       } catch (error) {
         await kvDb.destroy();

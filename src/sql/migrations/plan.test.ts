@@ -18,6 +18,7 @@ describe('migration plans', () => {
       '001_lc_kv': '4aa250093b19475a69f918ccafdd3d728827534771a3589eb0d6aab541e67899',
       '002_auth': 'e636488e03c9cc4dde79e240917b54c13b1e59d901cd89a91b2613fb708563e3',
       '003_refresh_binding': 'cbed2f5876053c0df627ef96a96c8c2df77d21de68249a94daa53b56a27c10f1',
+      '004_lc_moved': '3892e21fc5275cab46c4e9b39fb60e246dc55cc70bf217cc61a27cc917d498f1',
     });
   });
 
