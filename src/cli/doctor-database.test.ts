@@ -45,7 +45,7 @@ describe('doctor --connect: a table another tool made', () => {
 
     const clean = `sqlite:${join(dir, 'clean.db')}`;
     await createDatabase(clean).destroy();
-    expect(await database(clean)).toMatchObject({ ok: true, summary: `${clean} opens; 3 migration(s) pending (001_lc_kv, 002_auth, 003_refresh_binding), applied at start-up or by livecomponents migrate` });
+    expect(await database(clean)).toMatchObject({ ok: true, summary: `${clean} opens; 4 migration(s) pending (001_lc_kv, 002_auth, 003_refresh_binding, 004_lc_moved), applied at start-up or by livecomponents migrate` });
   });
 });
 

@@ -21,7 +21,7 @@ async function migrate(env: Record<string, string | undefined>, timeoutMs?: numb
 
 describe('migrateCommand on SQLite', () => {
   it('migrates the default database under ./data, one line per migration, then says it is up to date', async () => {
-    expect(await migrate({})).toEqual({ code: 0, out: ['migrate: applied 001_lc_kv', 'migrate: applied 002_auth', 'migrate: applied 003_refresh_binding'], err: [] });
+    expect(await migrate({})).toEqual({ code: 0, out: ['migrate: applied 001_lc_kv', 'migrate: applied 002_auth', 'migrate: applied 003_refresh_binding', 'migrate: applied 004_lc_moved'], err: [] });
     expect(existsSync(join(dir, 'data', 'livecomponents.db'))).toBe(true);
     const again = await migrate({ DATABASE_URL: '' });
     expect(again).toEqual({ code: 0, out: [`migrate: sqlite:${join(dir, 'data', 'livecomponents.db')} is up to date`], err: [] });
@@ -30,7 +30,7 @@ describe('migrateCommand on SQLite', () => {
   it('uses DATABASE_URL', async () => {
     const { code, out } = await migrate({ DATABASE_URL: 'sqlite:./other/app.db' });
     expect(code).toBe(0);
-    expect(out).toHaveLength(3);
+    expect(out).toHaveLength(4);
     expect(existsSync(join(dir, 'other', 'app.db'))).toBe(true);
   });
 
@@ -88,7 +88,7 @@ describe.skipIf(pgState.state === 'skip')('migrateCommand on PostgreSQL', () => 
     if (pgState.state === 'fail') throw new Error(pgState.reason);
     const { url, drop } = await createTestSchema('cli');
     try {
-      expect(await migrate({ DATABASE_URL: url })).toMatchObject({ code: 0, out: ['migrate: applied 001_lc_kv', 'migrate: applied 002_auth', 'migrate: applied 003_refresh_binding'] });
+      expect(await migrate({ DATABASE_URL: url })).toMatchObject({ code: 0, out: ['migrate: applied 001_lc_kv', 'migrate: applied 002_auth', 'migrate: applied 003_refresh_binding', 'migrate: applied 004_lc_moved'] });
       expect((await migrate({ DATABASE_URL: url })).out).toEqual(['migrate: postgres://127.0.0.1:5432/test is up to date']);
     } finally {
       await drop();
@@ -136,7 +136,7 @@ describe.skipIf(pgState.state === 'skip')('migrateCommand on PostgreSQL while an
     const release = setTimeout(() => void holder.query(`select pg_advisory_unlock(${MIGRATION_LOCK})`).then(() => (released = true)), 10_500);
     try {
       const { code, out, err } = await migrate({ DATABASE_URL: own.url });
-      expect({ code, out, err, released }).toEqual({ code: 0, out: ['migrate: applied 001_lc_kv', 'migrate: applied 002_auth', 'migrate: applied 003_refresh_binding'], err: [], released: true });
+      expect({ code, out, err, released }).toEqual({ code: 0, out: ['migrate: applied 001_lc_kv', 'migrate: applied 002_auth', 'migrate: applied 003_refresh_binding', 'migrate: applied 004_lc_moved'], err: [], released: true });
     } finally {
       clearTimeout(release);
       await holder.end();

@@ -50,6 +50,7 @@ async function expected(): Promise<{ name: string; checksum: string }[]> {
     { name: '001_lc_kv', checksum: (await planOf('001_lc_kv')).checksum },
     { name: '002_auth', checksum: (await planOf('002_auth')).checksum },
     { name: '003_refresh_binding', checksum: (await planOf('003_refresh_binding')).checksum },
+    { name: '004_lc_moved', checksum: (await planOf('004_lc_moved')).checksum },
   ];
 }
 

@@ -101,9 +101,11 @@ export function engineBeforeRefreshBinding(engine: Engine, user: { id: string; e
     async open() {
       const opened = await engine.open();
       const db = opened.db as unknown as Kysely<unknown>;
+      // The migrations after it too: Kysely refuses an applied migration after a pending one.
+      await MIGRATIONS['004_lc_moved']?.down?.(db);
       await MIGRATIONS['003_refresh_binding']?.down?.(db);
-      await sql`delete from kysely_migration where name = '003_refresh_binding'`.execute(db);
-      await sql`delete from lc_migration_checksums where name = '003_refresh_binding'`.execute(db);
+      await sql`delete from kysely_migration where name in ('003_refresh_binding', '004_lc_moved')`.execute(db);
+      await sql`delete from lc_migration_checksums where name in ('003_refresh_binding', '004_lc_moved')`.execute(db);
       const now = T0 - 60_000;
       await sql`insert into users (id, email, password_hash, name, created_at, updated_at) values (${user.id}, ${user.email}, 'x', null, ${now}, ${now})`.execute(db);
       for (const family of families) {
@@ -113,7 +115,7 @@ export function engineBeforeRefreshBinding(engine: Engine, user: { id: string; e
           values (${randomUUID()}, ${user.id}, ${family.familyId}, ${hashToken(family.refresh)}, null, ${now + 30 * 86_400_000}, ${now + 7 * 86_400_000}, null, null, ${now})`.execute(db);
       }
       const applied = await migrateToLatest(opened.db as Kysely<DatabaseSchema>);
-      if (applied.join() !== '003_refresh_binding') throw new Error(`engineBeforeRefreshBinding: migrating applied [${applied.join(', ')}], not 003_refresh_binding alone`);
+      if (applied.join() !== '003_refresh_binding,004_lc_moved') throw new Error(`engineBeforeRefreshBinding: migrating applied [${applied.join(', ')}], not 003_refresh_binding and 004_lc_moved`);
       return opened;
     },
   };

@@ -99,7 +99,7 @@ describe.skipIf(!REDIS_AVAILABLE)('livecomponents doctor --connect', () => {
     try {
       const where = `postgres://127.0.0.1:5432/test`;
       const [, fresh, clock] = await services({ DATABASE_URL: schema.url });
-      expect(fresh).toMatchObject({ ok: true, summary: `${where} answers; 3 migration(s) pending (001_lc_kv, 002_auth, 003_refresh_binding), applied at start-up or by livecomponents migrate` });
+      expect(fresh).toMatchObject({ ok: true, summary: `${where} answers; 4 migration(s) pending (001_lc_kv, 002_auth, 003_refresh_binding, 004_lc_moved), applied at start-up or by livecomponents migrate` });
       expect(clock?.summary).toMatch(/^within 1000 ms of PostgreSQL [+−]\d+ ms$/);
       const db = createDatabase(schema.url);
       await migrateToLatest(db);

@@ -253,6 +253,12 @@ describe.skipIf(skip)('livecomponents move-data: SQLite file → PostgreSQL + Re
     const attempts = (await redisClient.keys('*:auth:attempts'))[0] as string;
     expect(await redisClient.del(attempts)).toBe(1);
     const size = await redisClient.dbsize();
+    // Refused first by the file's own mark (src/sql/moved-mark.ts), nothing written…
+    const marked = await move('--from', from, '--to-database', target.url, '--to-redis', redis.url);
+    expect([marked.code, marked.err]).toEqual([1, [expect.stringContaining('nothing left to move; nothing was written')]]);
+    expect([await redisClient.exists(attempts), await redisClient.dbsize()]).toEqual([0, size]);
+    // …and, that mark cleared (move-data --unmark), by Redis's.
+    expect((await move('--unmark', '--from', from)).code).toBe(0);
     const again = await move('--from', from, '--to-database', target.url, '--to-redis', redis.url);
     expect([again.code, await redisClient.exists(attempts), await redisClient.dbsize()]).toEqual([1, 0, size]);
     const at = /"at":"([^"]+)"/.exec((await redisClient.get('lc:{move-data}:done')) ?? '')?.[1];
@@ -331,6 +337,8 @@ describe.skipIf(skip)('livecomponents move-data: SQLite file → PostgreSQL + Re
     source.close();
     const edit = new BetterSqlite3(broken);
     edit.pragma('foreign_keys = OFF');
+    // A copy of a moved file carries its marks: cleared, this copy is a source of its own.
+    edit.prepare('delete from lc_moved').run();
     edit.prepare(`insert into refresh_tokens (id, user_id, family_id, token_hash, parent_id, family_expires_at, expires_at, created_at, binding_hash)
       values ('orphan', 'no-such-user', 'f', 'h-orphan', null, 1, ${Date.now() + 60_000}, 1, 'unbound')`).run();
     edit.close();
