@@ -73,16 +73,7 @@ export function createCalls(
           }
           try {
             onRoundTrip?.(operation);
-            send().then(
-              (value) => {
-                clearTimeout(timer);
-                resolve(value);
-              },
-              (error: unknown) => {
-                clearTimeout(timer);
-                reject(toUnavailable(error));
-              },
-            );
+            settleBy(send(), timer, resolve, reject);
           } catch (error) {
             // A bug of the caller's (`onRoundTrip`, `send` throwing): its own error, as before.
             clearTimeout(timer);
@@ -152,16 +143,7 @@ function withinDeadline<T>(send: () => Promise<T>, ms: number): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => reject(redisTimeout(ms)), ms);
     try {
-      send().then(
-        (value) => {
-          clearTimeout(timer);
-          resolve(value);
-        },
-        (error: unknown) => {
-          clearTimeout(timer);
-          reject(toUnavailable(error));
-        },
-      );
+      settleBy(send(), timer, resolve, reject);
     } catch (error) {
       // A bug of the caller's (`send` throwing, or returning no promise): its own error (the
       // executor's throw rejects with it), and no timer left behind to hold the process.
@@ -169,6 +151,24 @@ function withinDeadline<T>(send: () => Promise<T>, ms: number): Promise<T> {
       throw error;
     }
   });
+}
+
+/**
+ * Settles a call like `sent` (a failure as `toUnavailable`), first clearing its deadline's `timer`.
+ * Throws at once (a `TypeError`) when `sent` is no promise: the caller's bug, which its caller
+ * clears the timer for and rejects with.
+ */
+function settleBy<T>(sent: Promise<T>, timer: ReturnType<typeof setTimeout>, resolve: (value: T) => void, reject: (error: unknown) => void): void {
+  sent.then(
+    (value) => {
+      clearTimeout(timer);
+      resolve(value);
+    },
+    (error: unknown) => {
+      clearTimeout(timer);
+      reject(toUnavailable(error));
+    },
+  );
 }
 
 function redisTimeout(ms: number): StoreUnavailableError {
