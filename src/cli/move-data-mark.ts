@@ -6,10 +6,35 @@
  */
 import type BetterSqlite3 from 'better-sqlite3';
 import { describeMark, MOVED_TABLE, type MovedMark, type MovedPart } from '../sql/moved-mark.js';
+import { describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
 import { Refusal } from './command.js';
 
 /** The parts a run was asked to move, each with its target as a mark records it (no credentials). */
 export type RequestedParts = Partial<Record<MovedPart, string>>;
+
+/**
+ * The PostgreSQL target of the relational part as a mark records it and a re-run compares it: host
+ * and database (describeDatabaseUrl: no password, no query string), then what picks the schema inside
+ * that database — a `search_path` set in the URL's `options`, else the user (PostgreSQL's default
+ * search_path starts with "$user"). Host and database alone made two schemas of one database one
+ * target: a run into the second skipped the relational part as "moved there already" and said done,
+ * leaving the app pointed at it without its users. Neither a user name nor a schema is a secret.
+ */
+export function relationalTarget(url: string, cwd?: string): string {
+  const where = describeDatabaseUrl(url, cwd);
+  const target = parseDatabaseUrl(url, cwd);
+  if (target.engine !== 'postgres') return where;
+  let parsed: URL;
+  try {
+    parsed = new URL(target.connectionString);
+  } catch {
+    return where;
+  }
+  const schema = /(?:^|\s)(?:-c\s*|--)search_path=(\S+)/.exec(parsed.searchParams.get('options') ?? '')?.[1];
+  if (schema !== undefined) return `${where} (search_path ${schema})`;
+  // As written (percent-encoded): compared, not connected with.
+  return parsed.username === '' ? where : `${where} (user ${parsed.username})`;
+}
 
 /**
  * The requested parts the source's `marks` say are moved already, to skip. A part moved to the same

@@ -25,7 +25,7 @@ import { createRedisStore, redisClientOf } from '../store/redis/index.js';
 import type { Store } from '../store/types.js';
 import { redisDescription, Refusal, runCommand, type CommandIo } from './command.js';
 import { copyTables, readSourceTables, type SourceTable } from './move-data-sql.js';
-import { clearMarks, partsToSkip, writeMark, type RequestedParts } from './move-data-mark.js';
+import { clearMarks, partsToSkip, relationalTarget, writeMark, type RequestedParts } from './move-data-mark.js';
 import { describeMark, movedMarks } from '../sql/moved-mark.js';
 import { classify, copyToRedis, emptyCounts, KV_KINDS, SKIPPED_KINDS, type KvCounts, type KvRow } from './move-data-kv.js';
 
@@ -101,7 +101,7 @@ async function run(args: MoveDataArgs, io: MoveDataIo): Promise<void> {
     const where = describeDatabaseUrl(fromUrl, io.cwd);
     // As the marks record them: no credentials (describeDatabaseUrl, redisDescription).
     const targets: RequestedParts = {
-      ...(databaseUrl === undefined ? {} : { relational: describeDatabaseUrl(databaseUrl, io.cwd) }),
+      ...(databaseUrl === undefined ? {} : { relational: relationalTarget(databaseUrl, io.cwd) }),
       ...(redisUrl === undefined ? {} : { 'key-value': `${redisDescription(redisUrl)}${keyPrefix === '' ? '' : ` (key prefix ${keyPrefix})`}` }),
     };
     const skip = partsToSkip(await movedMarks(sourceDb, ['relational', 'key-value']), targets, where);

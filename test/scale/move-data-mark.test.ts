@@ -118,6 +118,10 @@ describe.skipIf(skip)('move-data marks the file it moved', { timeout: 120_000 },
     return undefined;
   }
 
+  /** The relational target as a mark records it: host, database and the schema (search_path). */
+  const pgWhereOf = (url: string) => `postgres://127.0.0.1:5432/test (search_path ${new URL(url).searchParams.get('options')?.split('=')[1]})`;
+  const escaped = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
   const noSecret = (text: string) => {
     expect(text).not.toContain(PG_PASSWORD);
     expect(text).not.toContain(REDIS_PASSWORD);
@@ -147,7 +151,7 @@ describe.skipIf(skip)('move-data marks the file it moved', { timeout: 120_000 },
   it('each part marked as it moves; the app, revoke-sessions, move-data and doctor refuse what is marked; --unmark clears it', async () => {
     const { file, from, cwd } = await appFolder('full');
     const target = await schema('mark_full');
-    const pgWhere = `postgres://127.0.0.1:5432/test`;
+    const pgWhere = pgWhereOf(target);
     const redisWhere = `redis://127.0.0.1:${redis.port}`;
 
     // The relational part alone: only it is marked.
@@ -236,7 +240,7 @@ describe.skipIf(skip)('move-data marks the file it moved', { timeout: 120_000 },
     expect([unmark.code, unmark.err]).toEqual([0, []]);
     expect(unmark.out).toEqual([
       expect.stringMatching(new RegExp(`^move-data: ${from}: mark cleared: its sessions, .* \\(the key-value part\\) were moved to ${redisWhere} by`)),
-      expect.stringMatching(new RegExp(`^move-data: ${from}: mark cleared: its users, .* \\(the relational part\\) were moved to ${pgWhere} by`)),
+      expect.stringMatching(new RegExp(`^move-data: ${from}: mark cleared: its users, .* \\(the relational part\\) were moved to ${escaped(pgWhere)} by`)),
       `move-data: ${from}: the app and the commands use this file again, as it was when it was moved: what changed since on the new stores is not in it`,
     ]);
     expect(marks(file)).toEqual([]);
@@ -255,7 +259,7 @@ describe.skipIf(skip)('move-data marks the file it moved', { timeout: 120_000 },
     expect(marks(file)).toEqual([]);
     // Tables moved, the key-value part not yet (as after a failure of it).
     expect((await move('--from', from, '--to-database', target)).code).toBe(0);
-    // Another target (compared as the mark records it: host and database as written) is refused.
+    // Another target (compared as the mark records it: host, database and schema as written) is refused.
     const other = (await schema('mark_repeat_other')).replace('127.0.0.1', 'localhost');
     const elsewhere = await move('--from', from, '--to-database', other, '--to-redis', redisUrl);
     expect(elsewhere.code).toBe(1);
@@ -263,7 +267,7 @@ describe.skipIf(skip)('move-data marks the file it moved', { timeout: 120_000 },
     expect(marks(file).map((m) => m.part)).toEqual(['relational']);
     const repeated = await move('--from', from, '--to-database', target, '--to-redis', redisUrl);
     expect([repeated.code, repeated.err]).toEqual([0, []]);
-    expect(repeated.out).toContain(`move-data: the relational part was moved to postgres://127.0.0.1:5432/test already (marked in ${from}): not copied again`);
+    expect(repeated.out).toContain(`move-data: the relational part was moved to ${pgWhereOf(target)} already (marked in ${from}): not copied again`);
     expect(marks(file).map((m) => m.part)).toEqual(['key-value', 'relational']);
   });
 });
