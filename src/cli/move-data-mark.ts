@@ -32,8 +32,9 @@ export function relationalTarget(url: string, cwd?: string): string {
   }
   const schema = /(?:^|\s)(?:-c\s*|--)search_path=(\S+)/.exec(parsed.searchParams.get('options') ?? '')?.[1];
   if (schema !== undefined) return `${where} (search_path ${schema})`;
-  // As written (percent-encoded): compared, not connected with.
-  return parsed.username === '' ? where : `${where} (user ${parsed.username})`;
+  // As written (percent-encoded): compared, not connected with. `?user=` is pg's other spelling.
+  const user = parsed.username || encodeURIComponent(parsed.searchParams.get('user') ?? '');
+  return user === '' ? where : `${where} (user ${user})`;
 }
 
 /**
