@@ -43,7 +43,9 @@ export function createStateStage(options: { states: StateRepository; events: Sec
       }
       const version = stateVersionOf(ctx.component);
       // Opened with an older key (or legacy plaintext): sealed again with the newest even when the
-      // action writes nothing (refused by its authorization or validation, or failed). Else each such action opened it with the older key again, and counted again
+      // action writes nothing (refused by its authorization or by the action itself, or failed;
+      // CSRF, rate limit and validation refuse before this stage opens it). Else each such action
+      // opened it with the older key again, and counted again
       // (`onOlderKey`, the `state_key` fallback counter): a state only ever read by refused actions
       // kept the counter moving for good, and the key could never be dropped by it.
       // The text it opened to is sealed again, not `ctx.state`: migrate, authorize and the action get
