@@ -56,6 +56,12 @@ describe('metrics server: answers before the body is read', () => {
     expect(await answer.ended).toBe(true);
   });
 
+  it('a small POST to /metrics (a type no parser takes) sent whole with its head gets its 405 and keeps the connection (nothing left to read)', async () => {
+    const port = await metricsPort();
+    const answer = await exchange(port, 'POST /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\nContent-Length: 2\r\n\r\n', 'ab');
+    expect([answer.status, answer.connection]).toEqual(['HTTP/1.1 405 Method Not Allowed', 'keep-alive']);
+  });
+
   it('a GET without a body keeps its connection (control)', async () => {
     const port = await metricsPort();
     const answer = await exchange(port, 'GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n', '');

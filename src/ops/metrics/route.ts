@@ -8,7 +8,7 @@ import { LiveError } from '../../core/errors.js';
 import { sendError } from '../../http/error-mapping.js';
 import { notFoundHandler } from '../../http/not-found.js';
 import { serverOptions } from '../../http/server-options.js';
-import { bodyUnread } from '../../http/unread-body.js';
+import { afterHeadParsed, bodyUnread, closeIfBodyUnread } from '../../http/unread-body.js';
 import { authzFailReporter, bearerChecker, tokenRefusalReporter } from '../health/bearer.js';
 import { InvalidOptionError, optionalPreviousToken, optionalToken } from '../health/options-error.js';
 import type { SecurityEventSink } from '../security-events.js';
@@ -141,10 +141,15 @@ export async function registerMetricsRoute(app: FastifyInstance, options: Metric
   server.get(METRICS_ROUTE, routeOptions, handler);
   server.setNotFoundHandler(notFoundHandler(server));
   // No plugin here, so not its onSend: an answer that leaves a body unread (405 for a POST to
-  // /metrics, a GET with a body) closes the connection, or Node reads the body to its end.
+  // /metrics, a GET with a body) closes the connection, or Node reads the body to its end. Decided
+  // once the read that brought the head is parsed (unread-body.ts): the 405 is answered inside it,
+  // before a small body that came with the head is parsed, which must not cost the connection.
   server.addHook('onSend', (request, reply, payload, done) => {
-    if (bodyUnread(request.raw)) reply.header('connection', 'close');
-    done(null, payload);
+    if (!bodyUnread(request.raw)) return done(null, payload);
+    afterHeadParsed(request, () => {
+      closeIfBodyUnread(request, reply);
+      done(null, payload);
+    });
   });
   server.setErrorHandler((error, request, reply) => sendError(error, request, reply));
   // Hooked before listening: if listen fails, closing the app still releases this server.
