@@ -1,6 +1,6 @@
 /**
  * The relational target a `move-data` mark records (relationalTarget): what tells one PostgreSQL
- * target from another — host, database, and the schema (search_path in `options`, else the user) —
+ * target from another — host, database, and the schema (search_path in `options`), not the user —
  * and never a password, however the URL carries it.
  */
 import { describe, expect, it } from 'vitest';
@@ -15,10 +15,9 @@ describe('relationalTarget', () => {
     expect(relationalTarget('postgres://db/prod?options=--search_path%3Dx')).toBe('postgres://db/prod (search_path x)');
   });
 
-  it('without a search_path, names the user ("$user" comes first in the default one), from the URL or ?user=', () => {
-    expect(relationalTarget('postgres://alice:pw@db/prod')).toBe('postgres://db/prod (user alice)');
-    expect(relationalTarget('postgres://db/prod?user=bob&password=hunter2')).toBe('postgres://db/prod (user bob)');
-    expect(relationalTarget('postgres://db/prod')).toBe('postgres://db/prod');
+  it('leaves the user out: the owner running the move and the app\'s own user reach the same tables', () => {
+    expect(relationalTarget('postgres://owner:pw@db/prod')).toBe('postgres://db/prod');
+    expect(relationalTarget('postgres://db/prod?user=app&password=hunter2')).toBe(relationalTarget('postgres://owner@db/prod'));
   });
 
   it('never carries a password', () => {

@@ -14,27 +14,26 @@ export type RequestedParts = Partial<Record<MovedPart, string>>;
 
 /**
  * The PostgreSQL target of the relational part as a mark records it and a re-run compares it: host
- * and database (describeDatabaseUrl: no password, no query string), then what picks the schema inside
- * that database — a `search_path` set in the URL's `options`, else the user (PostgreSQL's default
- * search_path starts with "$user"). Host and database alone made two schemas of one database one
- * target: a run into the second skipped the relational part as "moved there already" and said done,
- * leaving the app pointed at it without its users. Neither a user name nor a schema is a secret.
+ * and database (describeDatabaseUrl: no password, no query string), then the schema a `search_path`
+ * in the URL's `options` picks. Host and database alone made two schemas of one database one target:
+ * a run into the second skipped the relational part as "moved there already" and said done, leaving
+ * the app pointed at it without its users. The user is left out: a move run as the owner and an app
+ * (or a later key-value-only run, whose --to-database defaults to the app's DATABASE_URL) connecting as
+ * a less privileged user reach the same tables in `public`, and must not be told "moved elsewhere".
  */
 export function relationalTarget(url: string, cwd?: string): string {
   const where = describeDatabaseUrl(url, cwd);
   const target = parseDatabaseUrl(url, cwd);
   if (target.engine !== 'postgres') return where;
-  let parsed: URL;
+  let options: string;
   try {
-    parsed = new URL(target.connectionString);
+    options = new URL(target.connectionString).searchParams.get('options') ?? '';
   } catch {
     return where;
   }
-  const schema = /(?:^|\s)(?:-c\s*|--)search_path=(\S+)/.exec(parsed.searchParams.get('options') ?? '')?.[1];
-  if (schema !== undefined) return `${where} (search_path ${schema})`;
-  // As written (percent-encoded): compared, not connected with. `?user=` is pg's other spelling.
-  const user = parsed.username || encodeURIComponent(parsed.searchParams.get('user') ?? '');
-  return user === '' ? where : `${where} (user ${user})`;
+  // A schema name is no secret; nothing else of `options` is kept.
+  const schema = /(?:^|\s)(?:-c\s*|--)search_path=(\S+)/.exec(options)?.[1];
+  return schema === undefined ? where : `${where} (search_path ${schema})`;
 }
 
 /**
