@@ -6,6 +6,7 @@
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { cleanupTokensCommand, startTokenCleanup } from '../../src/auth/index.js';
 import { main } from '../../src/cli/index.js';
@@ -304,6 +305,19 @@ describe('livecomponents tokens:cleanup', () => {
     expect(err).toHaveLength(1);
     expect(err[0]).toMatch(/^tokens:cleanup: postgres:\/\/127\.0\.0\.1:1\/app: /);
     expect(err[0]).not.toContain('hunter2');
+  });
+
+  it('refuses a file move-data moved elsewhere (exit 1, nothing deleted): a cron job left on the old DATABASE_URL must not report success', async () => {
+    const url = await seeded();
+    const db = createDatabase(url);
+    await sql`insert into lc_moved (part, target, moved_at) values ('relational', 'postgres://db.internal:5432/app', '2026-12-05T10:00:00.000Z')`.execute(db);
+    const err: string[] = [];
+    expect(await cleanupTokensCommand({ DATABASE_URL: url }, { err: (l) => err.push(l) })).toBe(1);
+    expect(err).toEqual([expect.stringContaining('tokens:cleanup would clean that stale copy, not the tokens in use; nothing was deleted')]);
+    expect(err[0]).toContain('postgres://db.internal:5432/app');
+    const left = await Promise.all((['access_tokens', 'refresh_tokens', 'password_resets'] as const).map(async (table) => (await db.selectFrom(table).select('user_id').execute()).length));
+    expect(left).toEqual([3, 1, 1]);
+    await db.destroy();
   });
 
   it('fails on a database that was never migrated', async () => {
