@@ -1,9 +1,11 @@
 /**
- * Types of @fastify/cors' `vary.js` (a dependency already; the file ships untyped), whose
- * `createAddFieldnameToVary` error-pages.ts uses to add `Accept` to `Vary` as CORS adds `Origin`.
+ * Types of the `vary` package (a dependency; it ships untyped), whose `append` error-pages.ts uses to
+ * add `Accept` to a `Vary` header value.
  */
-declare module '@fastify/cors/vary.js' {
-  import type { FastifyReply } from 'fastify';
-  /** A function adding `fieldname` to a reply's `Vary`: once, case-insensitively, `*` kept. */
-  export function createAddFieldnameToVary(fieldname: string): (reply: FastifyReply) => void;
+declare module 'vary' {
+  const vary: {
+    /** `header` (a `Vary` value, `''` for none) with `field` added: once, case-insensitively, `*` kept. */
+    append(header: string, field: string | string[]): string;
+  };
+  export default vary;
 }

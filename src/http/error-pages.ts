@@ -16,7 +16,7 @@
  * - the default page has no inline script or style (any CSP allows it) and escapes what it shows.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { createAddFieldnameToVary } from '@fastify/cors/vary.js';
+import vary from 'vary';
 import { AUTH_PREFIX } from '../auth/cookie.js';
 import { html, isSafeHtml, type SafeHtml } from '../core/html.js';
 import { isThenable } from '../core/thenable.js';
@@ -69,8 +69,17 @@ export interface ErrorPageHandlers {
 
 const WHERE = 'errorPages';
 
-/** Adds `Accept` to a reply's `Vary`: case-insensitive, once, `*` kept (@fastify/cors' helper, as its `Origin`). */
-const varyOnAccept: (reply: FastifyReply) => void = createAddFieldnameToVary('Accept');
+/**
+ * Adds `Accept` to a reply's `Vary`: case-insensitive, once, `*` kept (the `vary` package's `append`,
+ * on Fastify's headers, which `vary(res)` would not see before the reply is sent). A `Vary` already
+ * naming it is left as it was set (several lines stay several).
+ */
+function varyOnAccept(reply: FastifyReply): void {
+  const current = reply.getHeader('vary');
+  const set = Array.isArray(current) ? current.join(', ') : current === undefined ? '' : String(current);
+  const merged = vary.append(set, 'Accept');
+  if (merged !== set) reply.header('vary', merged);
+}
 
 /**
  * The app's error and not-found handlers with error pages: `sendError`'s and `notFoundHandler(app)`'s
