@@ -226,30 +226,39 @@ export async function startRedisCluster(masters = 3, options: { replicas?: numbe
   return { nodes, startupMs: performance.now() - started, stop };
 }
 
+/** `createRedisStore`'s options for `useRedisServer().open`: the URL is the server's unless given. */
+export type TestStoreOptions = Omit<Parameters<typeof createRedisStore>[0], 'client'> & {
+  /** The logical database the store uses (the URL's `/<n>`), so tests of one server keep apart. @default the URL's (0) */
+  database?: number;
+};
+
 /**
  * A test-owned Redis for the enclosing `describe`: started before its tests and stopped after them.
- * `admin` is a plain client for looking at keys and changing settings; `open` makes stores on the
- * server that are closed after each test.
+ * `admin` is a plain client for looking at keys and changing settings (`adminOf(n)`: one on database
+ * `n`, disconnected after the tests); `open` makes stores on the server that are closed after each test.
  */
 export function useRedisServer() {
   let server: RedisServer | undefined;
   let admin: Redis | undefined;
+  const admins: Redis[] = [];
   const stores: Store[] = [];
+  // redis-server's start has no give-up of its own: on a loaded machine it is only late.
   beforeAll(async () => {
     server = await startRedis();
     admin = new Redis(server.url);
-  });
+  }, 60_000);
   afterEach(async () => {
     await Promise.all(stores.splice(0).map((s) => s.close()));
   });
   afterAll(async () => {
-    admin?.disconnect();
+    for (const client of [admin, ...admins.splice(0)]) client?.disconnect();
     await server?.stop();
   });
   const started = <T>(value: T | undefined): T => {
     if (value === undefined) throw new Error('useRedisServer: the server is not started yet (use it inside a test)');
     return value;
   };
+  const urlOf = (database: number) => `${started(server).url}/${database}`;
   return {
     get server(): RedisServer {
       return started(server);
@@ -257,8 +266,15 @@ export function useRedisServer() {
     get admin(): Redis {
       return started(admin);
     },
-    open(extra: Omit<Parameters<typeof createRedisStore>[0], 'client'> = {}): Store {
-      const store = createRedisStore({ url: started(server).url, ...extra });
+    /** The server's URL with database `database` selected: `redis://127.0.0.1:<port>/<database>`. */
+    urlOf,
+    adminOf(database: number): Redis {
+      const client = new Redis(urlOf(database));
+      admins.push(client);
+      return client;
+    },
+    open({ database, ...extra }: TestStoreOptions = {}): Store {
+      const store = createRedisStore({ url: database === undefined ? started(server).url : urlOf(database), ...extra });
       stores.push(store);
       return store;
     },

@@ -9,7 +9,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAccounts } from '../../src/auth/accounts.js';
 import { createAuthRepository } from '../../src/auth/repository.js';
@@ -21,9 +20,7 @@ import { createSessionManager } from '../../src/session/index.js';
 import { createDatabase } from '../../src/sql/database.js';
 import { migrateToLatest } from '../../src/sql/migrate.js';
 import { storeKeys } from '../../src/store/keys.js';
-import { createRedisStore } from '../../src/store/redis/index.js';
-import type { Store } from '../../src/store/types.js';
-import { REDIS_AVAILABLE, startRedis, type RedisServer } from '../redis/server.js';
+import { REDIS_AVAILABLE, useRedisServer } from '../redis/server.js';
 
 const HOUR = 3_600_000;
 const dir = mkdtempSync(join(tmpdir(), 'lc-revoke-leftover-'));
@@ -53,27 +50,9 @@ async function revoke(args: RevokeSessionsArgs, env: Record<string, string>) {
 }
 
 describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions: a mistyped REDIS_KEY_PREFIX holding a leftover key of the framework', () => {
-  let server: RedisServer;
-  const opened: Store[] = [];
-  const admins: Redis[] = [];
-  const open = (database: number, keyPrefix: string) => {
-    const store = createRedisStore({ url: `${server.url}/${database}`, keyPrefix });
-    opened.push(store);
-    return store;
-  };
-  const admin = (database: number) => {
-    const client = new Redis(`${server.url}/${database}`);
-    admins.push(client);
-    return client;
-  };
-  beforeAll(async () => {
-    server = await startRedis();
-  }, 60_000);
-  afterAll(async () => {
-    await Promise.all(opened.map((s) => s.close()));
-    for (const a of admins) a.disconnect();
-    await server?.stop();
-  });
+  const redis = useRedisServer();
+  const open = (database: number, keyPrefix: string) => redis.open({ database, keyPrefix });
+  const admin = (database: number) => redis.adminOf(database);
 
   it('a rate-limit key under "ap:", the sessions under "app:": refused (dry run too), nothing changed; --key-prefix-empty goes on and leaves "app:" alone', { timeout: 60_000 }, async () => {
     const app = open(1, 'app:');
@@ -87,7 +66,7 @@ describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions: a mistyped REDIS_KEY_PREFIX 
     const keys = admin(1);
     const before = (await keys.keys('*')).sort();
     expect(before).toHaveLength(4);
-    const where = `${server.url}/1`;
+    const where = `${redis.urlOf(1)}`;
     const env = { REDIS_URL: where, REDIS_KEY_PREFIX: 'ap:' };
 
     const refusal =
@@ -121,11 +100,11 @@ describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions: a mistyped REDIS_KEY_PREFIX 
     const fresh = open(2, 'app:');
     await fresh.set(storeKeys.rateLimit('ip:192.0.2.1', 'counter', 'increment'), 'g:1', HOUR);
     await open(2, 'other:').set(storeKeys.rateLimit('ip:192.0.2.2', 'counter', 'increment'), 'g:1', HOUR);
-    const env = { REDIS_URL: `${server.url}/2`, REDIS_KEY_PREFIX: 'app:' };
+    const env = { REDIS_URL: `${redis.urlOf(2)}`, REDIS_KEY_PREFIX: 'app:' };
     const first = await revoke({ all: true }, env);
     expect([first.code, first.err]).toEqual([0, []]);
     // The app's own prefix is not listed among the "other" keys.
-    expect(first.out).toContain(`revoke-sessions: none to end: no session under any key prefix in ${server.url}/2 (other keys of this framework under "other:")`);
+    expect(first.out).toContain(`revoke-sessions: none to end: no session under any key prefix in ${redis.urlOf(2)} (other keys of this framework under "other:")`);
 
     // A session of the app and one of another app: the app's prefix is in use, the other's stays.
     const session = await createSessionManager({ store: fresh }).regenerate(null, null);

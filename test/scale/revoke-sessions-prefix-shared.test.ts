@@ -17,7 +17,6 @@ import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuthRepository, type AuthRepository } from '../../src/auth/repository.js';
 import { hashToken } from '../../src/auth/tokens.js';
@@ -28,9 +27,7 @@ import { memorySecurityEvents } from '../../src/ops/security-events.js';
 import { createSessionManager } from '../../src/session/index.js';
 import { createDatabase } from '../../src/sql/database.js';
 import { migrateToLatest } from '../../src/sql/migrate.js';
-import { createRedisStore } from '../../src/store/redis/index.js';
-import type { Store } from '../../src/store/types.js';
-import { REDIS_AVAILABLE, startRedis, type RedisServer } from '../redis/server.js';
+import { REDIS_AVAILABLE, useRedisServer } from '../redis/server.js';
 
 const HOUR = 3_600_000;
 const dir = mkdtempSync(join(tmpdir(), 'lc-revoke-shared-'));
@@ -63,27 +60,9 @@ async function revoke(args: RevokeSessionsArgs, env: Record<string, string>, sig
 }
 
 describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions: a Redis shared by two apps, the first one\'s keys all gone', () => {
-  let server: RedisServer;
-  const opened: Store[] = [];
-  const admins: Redis[] = [];
-  const open = (database: number, keyPrefix: string) => {
-    const store = createRedisStore({ url: `${server.url}/${database}`, keyPrefix });
-    opened.push(store);
-    return store;
-  };
-  const admin = (database: number) => {
-    const client = new Redis(`${server.url}/${database}`);
-    admins.push(client);
-    return client;
-  };
-  beforeAll(async () => {
-    server = await startRedis();
-  }, 60_000);
-  afterAll(async () => {
-    await Promise.all(opened.map((s) => s.close()));
-    for (const a of admins) a.disconnect();
-    await server?.stop();
-  });
+  const redis = useRedisServer();
+  const open = (database: number, keyPrefix: string) => redis.open({ database, keyPrefix });
+  const admin = (database: number) => redis.adminOf(database);
 
   it('--key-prefix-empty: app1\'s tokens are revoked, app2\'s 3 sessions stay; without it, refused naming the option', { timeout: 60_000 }, async () => {
     const app2 = open(3, 'app2:');
@@ -92,7 +71,7 @@ describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions: a Redis shared by two apps, 
     const before = (await keys.keys('*')).sort();
     expect(before).toHaveLength(3);
     const web = (await repo.createWebSession(ada, hashToken('web-1'), Date.now(), Date.now() + HOUR, 'hash')) as string;
-    const env = { REDIS_URL: `${server.url}/3`, REDIS_KEY_PREFIX: 'app1:' };
+    const env = { REDIS_URL: `${redis.urlOf(3)}`, REDIS_KEY_PREFIX: 'app1:' };
 
     const refused = await revoke({ all: true }, env);
     expect([refused.code, refused.out, refused.events]).toEqual([1, [], 0]);
@@ -101,7 +80,7 @@ describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions: a Redis shared by two apps, 
     const dry = await revoke({ all: true, dryRun: true, keyPrefixEmpty: true }, env);
     expect([dry.code, dry.err, dry.events]).toEqual([0, [], 0]);
     expect(dry.out).toContain('revoke-sessions: browser sign-ins: 1 would be revoked');
-    expect(dry.out).toContain(`revoke-sessions: none to end: no key of this app under the key prefix "app1:" in ${server.url}/3 (--key-prefix-empty); the sessions under "app2:" (3 sessions) are left alone`);
+    expect(dry.out).toContain(`revoke-sessions: none to end: no key of this app under the key prefix "app1:" in ${redis.urlOf(3)} (--key-prefix-empty); the sessions under "app2:" (3 sessions) are left alone`);
     expect((await repo.webSessionUser(ada, web, Date.now())) !== undefined).toBe(true);
     // The same dry run from the command line: the option parses (it was an unknown option, exit 2).
     const cli: string[] = [];
@@ -125,7 +104,7 @@ describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions: a Redis shared by two apps, 
     await pipeline.exec();
 
     const signals = new EventEmitter();
-    const stopped = await revoke({ all: true }, { REDIS_URL: `${server.url}/4`, REDIS_KEY_PREFIX: 'app1:' }, signals);
+    const stopped = await revoke({ all: true }, { REDIS_URL: `${redis.urlOf(4)}`, REDIS_KEY_PREFIX: 'app1:' }, signals);
     expect([stopped.code, stopped.events]).toEqual([130, 0]);
     expect(stopped.out.at(-1)).toBe('revoke-sessions: interrupted by SIGINT before anything changed');
     expect(signals.listenerCount('SIGINT') + signals.listenerCount('SIGTERM')).toBe(0);
@@ -146,7 +125,7 @@ describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions: a Redis shared by two apps, 
     await pipeline.exec();
     const survey = await surveyPrefixes(keys, 'app1:');
     expect(survey).toEqual({ inUse: false, elsewhere: new Map([['big:', 10_000], ['small:', 2]]) });
-    const refused = await revoke({ all: true }, { REDIS_URL: `${server.url}/5`, REDIS_KEY_PREFIX: 'app1:' });
+    const refused = await revoke({ all: true }, { REDIS_URL: `${redis.urlOf(5)}`, REDIS_KEY_PREFIX: 'app1:' });
     expect(refused.code).toBe(1);
     expect(refused.err).toEqual([expect.stringContaining('but sessions under "big:" (10000 or more sessions), "small:" (2 sessions): ')]);
   });

@@ -10,7 +10,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Cluster, Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuthRepository, type AuthRepository } from '../../src/auth/repository.js';
 import { hashToken } from '../../src/auth/tokens.js';
@@ -23,7 +23,7 @@ import { migrateToLatest } from '../../src/sql/migrate.js';
 import { storeKeys } from '../../src/store/keys.js';
 import { createRedisStore } from '../../src/store/redis/index.js';
 import type { Store } from '../../src/store/types.js';
-import { REDIS_AVAILABLE, startRedis, startRedisCluster, whenReady, type RedisCluster, type RedisServer } from '../redis/server.js';
+import { REDIS_AVAILABLE, startRedisCluster, useRedisServer, whenReady, type RedisCluster } from '../redis/server.js';
 
 const HOUR = 3_600_000;
 const dir = mkdtempSync(join(tmpdir(), 'lc-revoke-prefix-'));
@@ -76,27 +76,9 @@ async function revoke(args: { all?: boolean; user?: string; dryRun?: boolean; ke
 const liveWeb = async (web: string | undefined) => (await repo.webSessionUser(ada, web as string, Date.now())) !== undefined;
 
 describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions: a REDIS_KEY_PREFIX that is not the app\'s (one server)', () => {
-  let server: RedisServer;
-  const opened: Store[] = [];
-  const admins: Redis[] = [];
-  const open = (database: number, keyPrefix: string) => {
-    const store = createRedisStore({ url: `${server.url}/${database}`, keyPrefix });
-    opened.push(store);
-    return store;
-  };
-  const admin = (database: number) => {
-    const client = new Redis(`${server.url}/${database}`);
-    admins.push(client);
-    return client;
-  };
-  beforeAll(async () => {
-    server = await startRedis();
-  }, 60_000);
-  afterAll(async () => {
-    await Promise.all(opened.map((s) => s.close()));
-    for (const a of admins) a.disconnect();
-    await server?.stop();
-  });
+  const redis = useRedisServer();
+  const open = (database: number, keyPrefix: string) => redis.open({ database, keyPrefix });
+  const admin = (database: number) => redis.adminOf(database);
 
   it('unset, mistyped or a prefix of the app\'s: exit 1 before anything changes (dry run too), naming the prefix found, its sessions and the variable', { timeout: 60_000 }, async () => {
     const app = open(6, 'app:');
@@ -108,7 +90,7 @@ describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions: a REDIS_KEY_PREFIX that is n
     await keys.set('unrelated:key', 'x');
     const before = (await keys.keys('*')).sort();
     expect(before).toHaveLength(7);
-    const where = `${server.url}/6`;
+    const where = `${redis.urlOf(6)}`;
     const refusal = (named: string) =>
       `revoke-sessions: ${where}: no key of this app under the key prefix ${named} (REDIS_KEY_PREFIX), but sessions under "app:" (3 sessions): set REDIS_KEY_PREFIX as the app's environment sets it (or, when the app has no key there now, its Redis emptied and the app stopped, add --key-prefix-empty); nothing was changed`;
 
@@ -156,23 +138,23 @@ describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions: a REDIS_KEY_PREFIX that is n
     await session(a, false);
     await session(a, true);
     await b.set(storeKeys.rateLimit('ip:192.0.2.1', 'counter', 'increment'), 'g:1', HOUR);
-    const refused = await revoke({ all: true }, { REDIS_URL: `${server.url}/7`, REDIS_KEY_PREFIX: 'c:' });
+    const refused = await revoke({ all: true }, { REDIS_URL: `${redis.urlOf(7)}`, REDIS_KEY_PREFIX: 'c:' });
     expect(refused.code).toBe(1);
     expect(refused.err).toEqual([
-      `revoke-sessions: ${server.url}/7: no key of this app under the key prefix "c:" (REDIS_KEY_PREFIX), but sessions under "" (no prefix) (1 session), "a:" (2 sessions): set REDIS_KEY_PREFIX as the app's environment sets it (or, when the app has no key there now, its Redis emptied and the app stopped, add --key-prefix-empty); nothing was changed`,
+      `revoke-sessions: ${redis.urlOf(7)}: no key of this app under the key prefix "c:" (REDIS_KEY_PREFIX), but sessions under "" (no prefix) (1 session), "a:" (2 sessions): set REDIS_KEY_PREFIX as the app's environment sets it (or, when the app has no key there now, its Redis emptied and the app stopped, add --key-prefix-empty); nothing was changed`,
     ]);
     expect(await admin(7).dbsize()).toBe(6);
   });
 
   it('a Redis holding no session under any prefix is said plainly, exit 0', { timeout: 60_000 }, async () => {
-    const empty = await revoke({ all: true }, { REDIS_URL: `${server.url}/9`, REDIS_KEY_PREFIX: 'app:' });
+    const empty = await revoke({ all: true }, { REDIS_URL: `${redis.urlOf(9)}`, REDIS_KEY_PREFIX: 'app:' });
     expect([empty.code, empty.err, empty.events]).toEqual([0, [], 1]);
-    expect(empty.out).toContain(`revoke-sessions: none to end: no session under any key prefix in ${server.url}/9`);
+    expect(empty.out).toContain(`revoke-sessions: none to end: no session under any key prefix in ${redis.urlOf(9)}`);
     // Keys of this framework, none a session, under another prefix: named, still no refusal.
     await open(10, 'x:').set(storeKeys.rateLimit('ip:192.0.2.1', 'counter', 'increment'), 'g:1', HOUR);
-    const dry = await revoke({ all: true, dryRun: true }, { REDIS_URL: `${server.url}/10`, REDIS_KEY_PREFIX: 'app:' });
+    const dry = await revoke({ all: true, dryRun: true }, { REDIS_URL: `${redis.urlOf(10)}`, REDIS_KEY_PREFIX: 'app:' });
     expect([dry.code, dry.err]).toEqual([0, []]);
-    expect(dry.out).toContain(`revoke-sessions: none to end: no session under any key prefix in ${server.url}/10 (other keys of this framework under "x:")`);
+    expect(dry.out).toContain(`revoke-sessions: none to end: no session under any key prefix in ${redis.urlOf(10)} (other keys of this framework under "x:")`);
   });
 });
 
