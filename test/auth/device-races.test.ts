@@ -10,34 +10,22 @@
  * reads of the list can be held after they read (not by timing): the test lets the other writes
  * land, then releases them.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_TRUSTED_DEVICES } from '../../src/auth/device.js';
 import { createAuthService } from '../../src/auth/index.js';
 import { authKeys, deviceDigest } from '../../src/auth/keys.js';
 import { capturedMailTransport } from '../../src/auth/mail.js';
 import { manualClock } from '../../src/core/clock.js';
 import { memorySecurityEvents } from '../../src/ops/security-events.js';
-import { createDatabase, migrateToLatest } from '../../src/sql/index.js';
 import { createMemoryStore } from '../../src/store/memory/index.js';
 import type { Store } from '../../src/store/types.js';
 import { waitUntil } from '../helpers/wait-until.js';
-import { FAST_ARGON2 } from './harness.js';
+import { FAST_ARGON2, useSqliteAuthDatabase } from './harness.js';
 
 const EMAIL = 'ada@example.com';
 const KEY = authKeys.devices(EMAIL);
 
-const dir = mkdtempSync(join(tmpdir(), 'lc-device-races-'));
-const db = createDatabase(`sqlite:${join(dir, 'auth.db')}`);
-beforeAll(async () => {
-  await migrateToLatest(db);
-});
-afterAll(async () => {
-  await db.destroy();
-  rmSync(dir, { recursive: true, force: true });
-});
+const db = useSqliteAuthDatabase('device-races');
 
 /**
  * A memory store whose next `hold(n)` reads of the account's device list are held once they have

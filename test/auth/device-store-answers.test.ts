@@ -7,32 +7,20 @@
  * wrong diagnosis — and a list the store did write left the browser without its cookie. It is now
  * refused at the first answer, as the store bug it is, naming the op.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { createAuthService } from '../../src/auth/index.js';
 import { authKeys, deviceDigest } from '../../src/auth/keys.js';
 import { capturedMailTransport } from '../../src/auth/mail.js';
 import { manualClock } from '../../src/core/clock.js';
 import { memorySecurityEvents } from '../../src/ops/security-events.js';
-import { createDatabase, migrateToLatest } from '../../src/sql/index.js';
 import { createMemoryStore } from '../../src/store/memory/index.js';
 import type { Store, StoreOp, StoreOpResult } from '../../src/store/types.js';
-import { FAST_ARGON2 } from './harness.js';
+import { FAST_ARGON2, useSqliteAuthDatabase } from './harness.js';
 
 const EMAIL = 'ada@example.com';
 const KEY = authKeys.devices(EMAIL);
 
-const dir = mkdtempSync(join(tmpdir(), 'lc-device-answers-'));
-const db = createDatabase(`sqlite:${join(dir, 'auth.db')}`);
-beforeAll(async () => {
-  await migrateToLatest(db);
-});
-afterAll(async () => {
-  await db.destroy();
-  rmSync(dir, { recursive: true, force: true });
-});
+const db = useSqliteAuthDatabase('device-answers');
 
 const stores: Store[] = [];
 afterEach(async () => {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { LightMyRequestResponse } from 'fastify';
 import { sql, type Kysely } from 'kysely';
 import { pino } from 'pino';
-import { describe, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { createDemoApp } from '../../examples/demo/app.js';
 import { BINDING_COOKIE } from '../../src/auth/cookie.js';
 import { hashToken } from '../../src/auth/tokens.js';
@@ -39,15 +39,38 @@ export interface Engine {
   open(): Promise<{ db: Kysely<DatabaseSchema>; drop: () => Promise<void> }>;
 }
 
+/** A database on a new temporary SQLite file (not migrated yet) and how to delete the file. */
+function sqliteFile(label: string): { db: Kysely<DatabaseSchema>; drop: () => Promise<void> } {
+  const dir = mkdtempSync(join(tmpdir(), `lc-${label}-`));
+  const db = createDatabase(`sqlite:${join(dir, 'auth.db')}`);
+  return { db, drop: async () => rmSync(dir, { recursive: true, force: true }) };
+}
+
 const sqlite: Engine = {
   name: 'sqlite',
   async open() {
-    const dir = mkdtempSync(join(tmpdir(), 'lc-auth-'));
-    const db = createDatabase(`sqlite:${join(dir, 'auth.db')}`);
-    await migrateToLatest(db);
-    return { db, drop: async () => rmSync(dir, { recursive: true, force: true }) };
+    const opened = sqliteFile('auth');
+    await migrateToLatest(opened.db);
+    return opened;
   },
 };
+
+/**
+ * One migrated SQLite database for a whole test file that wires the auth service or its routes
+ * itself (with a store of its own): opened at once, so it can be passed around at the module's top
+ * level, migrated before the file's tests, closed and deleted after them. `label` names its folder.
+ */
+export function useSqliteAuthDatabase(label: string): Kysely<DatabaseSchema> {
+  const { db, drop } = sqliteFile(label);
+  beforeAll(async () => {
+    await migrateToLatest(db);
+  });
+  afterAll(async () => {
+    await db.destroy();
+    await drop();
+  });
+  return db;
+}
 
 const postgres: Engine = {
   name: 'postgres',

@@ -12,19 +12,15 @@
  * × 8 paths, unpartitioned and `Partitioned`.
  */
 import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify';
-import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { BINDING_COOKIE } from '../../src/auth/cookie.js';
 import { capturedMailTransport, registerAuth } from '../../src/auth/index.js';
 import { manualClock } from '../../src/core/clock.js';
 import { memorySecurityEvents } from '../../src/ops/security-events.js';
-import { createDatabase, migrateToLatest } from '../../src/sql/index.js';
 import { createMemoryStore } from '../../src/store/memory/index.js';
 import { rawHead } from '../helpers/raw-http.js';
-import { FAST_ARGON2 } from './harness.js';
+import { FAST_ARGON2, useSqliteAuthDatabase } from './harness.js';
 
 const ORIGIN = 'https://app.example.com';
 const MANY = { limit: 1_000, windowSeconds: 60 };
@@ -46,15 +42,7 @@ const wire = (lines: string[]) => lines.reduce((sum, line) => sum + Buffer.byteL
 /** Every `Set-Cookie` of a refusal stays under 4 KB, the host-only pair (271 bytes) included. */
 const SET_COOKIE_BUDGET = 4_096;
 
-const dir = mkdtempSync(join(tmpdir(), 'lc-stray-bounds-'));
-const db = createDatabase(`sqlite:${join(dir, 'auth.db')}`);
-beforeAll(async () => {
-  await migrateToLatest(db);
-});
-afterAll(async () => {
-  await db.destroy();
-  rmSync(dir, { recursive: true, force: true });
-});
+const db = useSqliteAuthDatabase('stray-bounds');
 
 let app: FastifyInstance;
 afterEach(async () => {
