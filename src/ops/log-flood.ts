@@ -111,6 +111,8 @@ export interface FloodLimiter<L> {
   flush(now: number): void;
   /** Clients tracked now (the per-event buckets past the cap not included). */
   readonly tracked: number;
+  /** Whether `client` has its own window of `event` (false: none, or it shares the bucket past `maxClients`). */
+  isTracked(event: string, client: string): boolean;
 }
 
 /**
@@ -220,6 +222,9 @@ export function createFloodLimiter<L>(limit: Omit<ResolvedFloodLimit, 'ipv6Prefi
     },
     get tracked() {
       return clients.size;
+    },
+    isTracked(event, client) {
+      return clients.has(`${event}\u0000${client}`);
     },
   };
 }

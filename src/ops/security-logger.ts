@@ -16,6 +16,7 @@ import { addTraceFields, traceContextOf } from '../http/trace-context.js';
 import { createClientIp } from '../pipeline/rate-limit/client-ip.js';
 import { createFloodLimiter, resolveFloodLimit, type FloodLimitOptions, type FloodSummary } from './log-flood.js';
 import { LOG_FIELDS } from './logging/fields.js';
+import { requestLineGate } from './logging/request-lines.js';
 import { beforeLoggerClose } from './logging/sink.js';
 import { EVENT_LINES, type SecurityEvent, type SecurityEventSink, type SecurityLevel } from './security-events.js';
 import { guardOptionalObserver } from './observer-guard.js';
@@ -160,7 +161,7 @@ export function createSecurityLogger(options: SecurityLoggerOptions): SecurityLo
       if (trace !== null) addTraceFields(line, trace);
       // The client is the bounded source_ip (a forwarded address of kilobytes makes a key of 64
       // characters), an IPv6 one counted as its network (floodLimit.ipv6PrefixLength).
-      if (flood === undefined || EVENT_LINES[e.event] !== 'summarised' || flood.admit(e.event, line.source_ip ?? '', line, now)) write(line, line.description);
+      if (flood === undefined || EVENT_LINES[e.event] !== 'summarised' || flood.admit(e.event, line.source_ip ?? '', line, now, e.request?.headers)) write(line, line.description);
       onEvent?.(e);
     },
     close() {
@@ -177,7 +178,7 @@ export function createSecurityLogger(options: SecurityLoggerOptions): SecurityLo
 const ONE_CLIENT_FIELDS = ['source_ip', 'useragent', 'request_id', LOG_FIELDS.traceId, LOG_FIELDS.spanId, LOG_FIELDS.traceFlags] as const;
 
 /** The summary line of a window: the last counted line's fields, the count, whose, and the window. */
-function summaryLine(last: EventLine, s: FloodSummary): { line: EventLine; msg: string } {
+function summaryLine(last: EventLine, s: FloodSummary, requestLines: number | undefined): { line: EventLine; msg: string } {
   const start = isoWithOffset(s.start);
   const end = isoWithOffset(s.end);
   const line: EventLine & Record<string, unknown> = {
@@ -187,32 +188,39 @@ function summaryLine(last: EventLine, s: FloodSummary): { line: EventLine; msg: 
     [LOG_FIELDS.suppressedClient]: s.client,
     [LOG_FIELDS.suppressedWindowStart]: start,
     [LOG_FIELDS.suppressedWindowEnd]: end,
+    [LOG_FIELDS.requestLinesSuppressed]: requestLines,
   };
   // Undefined fields are not written (pino, like JSON.stringify, leaves them out).
   if (s.scope === 'all_clients') for (const field of ONE_CLIENT_FIELDS) line[field] = undefined;
   // An IPv6 client is its network: its lines came from many addresses, not only the one on the line.
   const from = s.scope === 'all_clients' ? 'clients past the tracked limit' : s.client === last.source_ip ? 'this client' : s.client;
-  return { line, msg: `${last.description} (${s.suppressed} more ${last.event} line(s) from ${from} not written between ${start} and ${end})` };
+  const requests = requestLines === undefined ? '' : `, and ${requestLines} request line(s) of those requests`;
+  return { line, msg: `${last.description} (${s.suppressed} more ${last.event} line(s) from ${from}${requests} not written between ${start} and ${end})` };
 }
 
 /**
  * The flood limit of one security logger, or `undefined` when off: its limiter, the one unref'd
  * timer that sweeps ended windows when no further line comes, and its close (registered with the
- * logger's destination, so `closeLogger` writes the pending summaries before closing it).
+ * logger's destination, so `closeLogger` writes the pending summaries before closing it). A refusal
+ * line not written marks its request, whose own request lines Fastify then does not write either
+ * (logging/request-lines.ts, when the app's `logController` is a `FloodLogController`); the
+ * window's summary counts them.
  */
 function floodLimiter(
   option: FloodLimitOptions | false | undefined,
   logger: EventLogger,
   write: (line: EventLine, msg: string) => void,
   clock: Clock,
-): { admit(event: string, ip: string, line: EventLine, now: number): boolean; close(): void } | undefined {
+): { admit(event: string, ip: string, line: EventLine, now: number, headers: object | undefined): boolean; close(): void } | undefined {
   if (option === false) return undefined;
   const limit = resolveFloodLimit(option);
   const clientOf = createClientIp(limit.ipv6PrefixLength);
+  // The request's `ip` as a client key, exactly as `admit` below makes it from `source_ip`.
+  const gate = requestLineGate(logger, (ip) => clientOf(requestText(ip, MAX_SOURCE_IP) ?? ''));
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
   const summarise = (last: EventLine, s: FloodSummary): void => {
-    const { line, msg } = summaryLine(last, s);
+    const { line, msg } = summaryLine(last, s, gate?.release(s.client, last.event));
     write(line, msg);
   };
   const limiter = createFloodLimiter<EventLine>(limit, summarise, (ms) => {
@@ -232,7 +240,15 @@ function floodLimiter(
     clearTimeout(timer);
     unregister();
     limiter.flush(clock.now());
+    gate?.close();
   };
   const unregister = beforeLoggerClose(logger, close);
-  return { admit: (event, ip, line, now) => closed || limiter.admit(event, clientOf(ip), line, now), close };
+  const admit = (event: string, ip: string, line: EventLine, now: number, headers: object | undefined): boolean => {
+    if (closed) return true;
+    const client = clientOf(ip);
+    if (limiter.admit(event, client, line, now)) return true;
+    if (gate !== undefined && headers !== undefined) gate.quiet(headers, limiter.isTracked(event, client) ? client : undefined, event);
+    return false;
+  };
+  return { admit, close };
 }

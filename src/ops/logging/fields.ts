@@ -33,4 +33,10 @@ export const LOG_FIELDS = {
   suppressedClient: 'suppressed_client',
   suppressedWindowStart: 'suppressed_window_start',
   suppressedWindowEnd: 'suppressed_window_end',
+  /**
+   * On the same summary, when the app logs with `createLogger` and Fastify's `logController` is a
+   * `FloodLogController`: Fastify's request lines (`incoming request`, `request completed`) of the
+   * window's refused requests not written, counted with those of the client's other refusals.
+   */
+  requestLinesSuppressed: 'request_lines_suppressed',
 } as const;

@@ -1,0 +1,140 @@
+/**
+ * Fastify's own request lines (`incoming request`, `request completed`) under the security
+ * logger's flood limit (log-flood.ts, one mechanism for both). A request whose refusal line the
+ * limit did not write (a 403 `malicious_csrf`, a 429 `excess_rate_limit_exceeded`, …: the
+ * `summarised` events) does not get its request lines written either; they are counted, and the
+ * summary of the refusal's window says how many (`request_lines_suppressed`). Without it 2,000
+ * refusals from one client wrote 11 security lines but still 4,000 request lines, half the bytes.
+ *
+ * `incoming request` is written before any refusal, so it is held back by client: while a client's
+ * refusals are being counted (it has a window that did not write its last line), its incoming lines
+ * wait for the request's end: dropped with the completed line when the request was refused too,
+ * else written then, just before the completed line (same fields, a later `time`).
+ *
+ * Hot path: while no client anywhere is being counted, each request line costs one compare of a
+ * module counter more than Fastify's controller; no Map lookup and no allocation. Only then does a
+ * line look its request up (a WeakSet keyed by the request's headers object, which only the
+ * request holds: a client cannot name another request, as it could with a request id it chose).
+ */
+import { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
+import { destinationOf } from './sink.js';
+
+/** Counted request lines of one client (or, past the tracked limit, of all those clients). */
+export interface QuietClient {
+  /** Open while some window of the client counts lines; closed, its requests' lines are written again. */
+  open: boolean;
+  /** Request lines not written since the last summary that took the count. */
+  suppressed: number;
+  /** Events whose window for this client is counting (it closes when the last is summarised). */
+  readonly events: Set<string>;
+}
+
+/** The request lines of the loggers writing to one destination: what the security logger marks. */
+export interface RequestLineGate {
+  /** Marks the request (by its headers object) whose refusal line was counted: its lines are too. */
+  quiet(headers: object, client: string | undefined, event: string): QuietClient;
+  /** A window of `event` for `client` was summarised: the lines counted so far, taken; the client reopened when no window of it counts. */
+  release(client: string | undefined, event: string): number;
+  /** Forgets every client (the security logger closed): their lines are written again. */
+  close(): void;
+}
+
+/** Clients with counting windows, over all gates (the shared entry past the tracked limit too). */
+let openClients = 0;
+/**
+ * Incoming lines held and not yet written or dropped. Both 0, every line takes Fastify's path. (A
+ * held request whose connection is cut before its answer ends never comes back: it only keeps the
+ * slow path on, one WeakMap look per request line, until the process ends.)
+ */
+let heldLines = 0;
+/** Refused requests whose lines are counted, to the client they count for. Weak: an aborted request leaves nothing behind. */
+const marked = new WeakMap<object, QuietClient>();
+/** Requests whose incoming line was held back. */
+const held = new WeakSet<object>();
+const gates = new WeakMap<object, { clients: Map<string, QuietClient>; keyOf: (ip: string) => string }>();
+/** The client key of overflowed clients (past `maxClients`), whose incoming lines are never held (they could be anyone). */
+const ALL = '\u0000all';
+
+/**
+ * The gate of `logger`'s destination (the security logger's `logger`, sharing it with Fastify's
+ * request loggers), or `undefined` for a logger without one (nothing can then be matched).
+ * `keyOf` maps a request's `ip` to the client key the flood limit uses.
+ */
+export function requestLineGate(logger: object, keyOf: (ip: string) => string): RequestLineGate | undefined {
+  const stream = destinationOf(logger);
+  if (typeof stream !== 'object' || stream === null) return undefined;
+  const clients = new Map<string, QuietClient>();
+  gates.set(stream, { clients, keyOf });
+  const forget = (key: string, c: QuietClient): void => {
+    c.open = false;
+    clients.delete(key);
+    openClients--;
+  };
+  return {
+    quiet(headers, client, event) {
+      const key = client ?? ALL;
+      let c = clients.get(key);
+      if (c === undefined) {
+        clients.set(key, (c = { open: true, suppressed: 0, events: new Set() }));
+        openClients++;
+      }
+      c.events.add(event);
+      marked.set(headers, c);
+      return c;
+    },
+    release(client, event) {
+      const key = client ?? ALL;
+      const c = clients.get(key);
+      if (c === undefined) return 0;
+      const n = c.suppressed;
+      c.suppressed = 0;
+      c.events.delete(event);
+      if (c.events.size === 0) forget(key, c);
+      return n;
+    },
+    close() {
+      for (const [key, c] of clients) forget(key, c);
+      if (gates.get(stream)?.clients === clients) gates.delete(stream);
+    },
+  };
+}
+
+/**
+ * Fastify's log controller with the flood limit on request lines; pass it as `logController` (with
+ * the same `requestIdLogLabel`). Behaves as Fastify's own for every request while no client is
+ * being counted.
+ */
+export class FloodLogController extends LogController {
+  override incomingRequest(request: FastifyRequest, reply: FastifyReply): void {
+    if (openClients !== 0 && holdIncoming(request)) return;
+    super.incomingRequest(request, reply);
+  }
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    if (openClients !== 0 || heldLines !== 0) {
+      const headers = request.raw.headers;
+      const c = marked.get(headers);
+      const wasHeld = held.delete(headers);
+      if (wasHeld) heldLines--;
+      if (c !== undefined) {
+        marked.delete(headers);
+        if (c.open) {
+          c.suppressed += wasHeld ? 2 : 1;
+          return;
+        }
+      }
+      // Admitted (or its client's count already summarised): its held incoming line, late.
+      if (wasHeld) super.incomingRequest(request, reply);
+    }
+    super.requestCompleted(error, request, reply);
+  }
+}
+
+/** Holds the incoming line of a request from a client being counted; true when held. */
+function holdIncoming(request: FastifyRequest): boolean {
+  const gate = gates.get(destinationOf(request.log) as object);
+  if (gate === undefined || !gate.clients.has(gate.keyOf(request.ip))) return false;
+  held.add(request.raw.headers);
+  heldLines++;
+  return true;
+}
