@@ -23,7 +23,7 @@ import { sendError } from './error-mapping.js';
 import { ROUTED_METHODS } from './not-found.js';
 import { ACTION_BODY_LIMIT } from './plugin.js';
 import { addTraceFields, parseTraceparent, TRACEPARENT_HEADER } from './trace-context.js';
-import { bodyUnread } from './unread-body.js';
+import { afterHeadParsed, afterRawHeadParsed, bodyUnread, closeIfBodyUnread } from './unread-body.js';
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 
@@ -286,11 +286,14 @@ export function serverOptions(options: {
     },
     // And so do the URLs Fastify's router refuses (a malformed percent-encoding such as `/%`); such a
     // reply skips the app's hooks, so the request id header is set here, and `Connection: close` for a
-    // body left unread (as the plugin's onSend does: unread-body.ts).
+    // body left unread, decided as the plugin's onSend does (unread-body.ts): the router refuses in the
+    // read that brought the head, where a small body sent with it is not parsed yet.
     frameworkErrors: (error, request, reply) => {
-      if (bodyUnread(request.raw)) reply.header('connection', 'close');
-      sendError(error, request, reply.header(HEADERS.requestId, request.id));
-      notifyUnrouted(request.server.server, { method: request.method, statusCode: reply.statusCode, closedConnection: null });
+      afterHeadParsed(request, () => {
+        closeIfBodyUnread(request, reply);
+        sendError(error, request, reply.header(HEADERS.requestId, request.id));
+        notifyUnrouted(request.server.server, { method: request.method, statusCode: reply.statusCode, closedConnection: null });
+      });
     },
     genReqId: requestIdOf,
   };
@@ -367,9 +370,11 @@ function createNodeServer(handler: FastifyServerFactoryHandler, options: Factory
     // `GET /`, `POST *api/livecomponents/action` ran an action. Only origin-form ('/…') reaches it.
     if (req.url?.charCodeAt(0) !== SLASH) {
       if (req.url === '*' && req.method === 'OPTIONS') {
-        answerServerOptions(req, res);
-        // Not a refusal, but answered before routing all the same: the HTTP metrics count it here.
-        notifyUnrouted(server, { method: 'OPTIONS', statusCode: 204, closedConnection: null });
+        afterRawHeadParsed(req, () => {
+          answerServerOptions(req, res);
+          // Not a refusal, but answered before routing all the same: the HTTP metrics count it here.
+          notifyUnrouted(server, { method: 'OPTIONS', statusCode: 204, closedConnection: null });
+        });
         return;
       }
       if (!toOriginForm(req)) {
@@ -378,9 +383,11 @@ function createNodeServer(handler: FastifyServerFactoryHandler, options: Factory
       }
     }
     if (shouldShed(monitor, req)) {
-      closeIfBodyUnread(req, res);
-      const statusCode = answerShedRequest(res, requestIdOf(req));
-      notifyUnrouted(server, { method: req.method ?? null, statusCode, closedConnection: null, shed: true });
+      afterRawHeadParsed(req, () => {
+        closeRawIfBodyUnread(req, res);
+        const statusCode = answerShedRequest(res, requestIdOf(req));
+        notifyUnrouted(server, { method: req.method ?? null, statusCode, closedConnection: null, shed: true });
+      });
       return;
     }
     handler(req, res);
@@ -467,10 +474,14 @@ function continueOnRead(req: IncomingMessage, res: ServerResponse): void {
 
 /**
  * `Connection: close` on an answer these handlers give themselves (load shedding, `OPTIONS *`) when
- * it leaves a body unread, or Node would read the rest to its end (unread-body.ts). Their refusals
- * close the connection anyway; the app's answers get it from the plugin's `onSend`.
+ * it leaves a body unread, or Node would read the rest to its end (unread-body.ts); decided once the
+ * read that brought the head is parsed (`afterRawHeadParsed`), so a small body sent with the head
+ * keeps the connection. Their refusals (no or a bad `Host`, a target that is no path, an `Expect`)
+ * close it whatever the body: a request so malformed is no client's to keep talking to, and the
+ * requests pipelined behind it are not run (`refusedSockets`). Node's parser refusals (400, 408, 414,
+ * 431) must close: the connection's framing is lost. The app's answers get it from the plugin's `onSend`.
  */
-function closeIfBodyUnread(req: IncomingMessage, res: ServerResponse): void {
+function closeRawIfBodyUnread(req: IncomingMessage, res: ServerResponse): void {
   if (bodyUnread(req)) res.shouldKeepAlive = false;
 }
 
@@ -479,7 +490,7 @@ const SERVER_ALLOW = [...ROUTED_METHODS, 'OPTIONS'].join(', ');
 
 /** `OPTIONS *`: 204 with the methods the server's routes may have; no route is asked (none is "*"). */
 function answerServerOptions(req: IncomingMessage, res: ServerResponse): void {
-  closeIfBodyUnread(req, res);
+  closeRawIfBodyUnread(req, res);
   res.writeHead(204, { allow: SERVER_ALLOW, [HEADERS.requestId]: requestIdOf(req) });
   res.end();
 }

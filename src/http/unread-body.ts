@@ -58,11 +58,21 @@ export function bodyUnread(req: IncomingMessage): boolean {
  * again. After the wait, only a body still on its way (8 MiB announced, 1 KiB sent) counts as unread.
  * For refusals answered before the body is read (`refuseForeignForms`, the auth API's guard); the
  * answer itself then decides with `closeIfBodyUnread`. And for the plugin's `onSend`, which decides so
- * for every answer (the not-found handler's 404/405, Fastify's 415, an app hook's refusal). Answers
+ * for every answer (the not-found handler's 404/405, Fastify's 415, an app hook's refusal), and for
+ * `serverOptions()`' answers before routing (a URL the router refuses; `afterRawHeadParsed`). Answers
  * before the body only: one turn of the loop each, nothing on an admitted request's way.
  */
 export function afterHeadParsed(request: FastifyRequest, then: () => void): void {
-  if (bodyUnread(request.raw)) setImmediate(then);
+  afterRawHeadParsed(request.raw, then);
+}
+
+/**
+ * `afterHeadParsed` for Node's request, where Fastify has none yet: `serverOptions()`' own answers
+ * before routing (`OPTIONS *`, load shedding's 503), given in the read that brought the head as the
+ * not-found handler's are.
+ */
+export function afterRawHeadParsed(req: IncomingMessage, then: () => void): void {
+  if (bodyUnread(req)) setImmediate(then);
   else then();
 }
 

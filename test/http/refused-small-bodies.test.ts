@@ -10,10 +10,14 @@
  * write (head and body together, as a browser sends a small form), and the next request goes on the
  * same connection once the answer is in; "answered" is the exact count of answers on that socket.
  * The controls: the same refusals for a body announced at 8 MiB of which 1 KiB is sent close it.
+ * The same holds for `serverOptions()`' own answers given before routing (`OPTIONS *`, a URL the
+ * router refuses, load shedding's 503), which decided at once, in the read that brought the head, and
+ * so closed the connection after a small body sent with it too.
  */
 import { connect, type Socket } from 'node:net';
-import type { FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serverOptions } from '../../src/http/server-options.js';
 import { createMemoryStore } from '../../src/store/memory/index.js';
 import { demoApp } from '../helpers/demo.js';
 import { postPart } from '../helpers/partial-post.js';
@@ -48,13 +52,14 @@ function request(method: string, path: string, headers: Record<string, string>, 
 }
 
 /**
- * `requests` one after another on one connection, each written once the answer to the one before is
- * in (head and its `content-length` body); stops at an answer saying `Connection: close`, or when the
- * server ends the connection. Resolves `status / connection` of each answer received.
+ * `requests` one after another on one connection to `to` (the reference app's port by default), each
+ * written once the answer to the one before is in (head and its `content-length` body); stops at an
+ * answer saying `Connection: close`, or when the server ends the connection. `beforeFirst` runs once
+ * connected, before the first request is written. Resolves `status / connection` of each answer received.
  */
-function onOneConnection(requests: readonly string[]): Promise<string[]> {
+function onOneConnection(requests: readonly string[], to = port, beforeFirst?: () => void): Promise<string[]> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ port, host: '127.0.0.1' });
+    const socket = connect({ port: to, host: '127.0.0.1' });
     sockets.push(socket);
     const answers: string[] = [];
     let received = Buffer.alloc(0);
@@ -80,7 +85,10 @@ function onOneConnection(requests: readonly string[]): Promise<string[]> {
       if (connection === 'close') return; // the server ends it: 'close' resolves
       next();
     });
-    socket.on('connect', next);
+    socket.on('connect', () => {
+      beforeFirst?.();
+      next();
+    });
   });
 }
 
@@ -137,5 +145,44 @@ describe('controls: a body announced at 8 MiB with 1 KiB sent, refused the same 
     const answer = await postPart(port, path, headers, sockets, ANNOUNCED);
     expect([answer.status, answer.headers.connection]).toEqual([status, 'close']);
     await answer.ended;
+  });
+});
+
+describe('serverOptions()’ own answers, before routing: a small body all in keeps the connection, one still coming closes it', () => {
+  // Answered by its Node request handler or Fastify's `frameworkErrors`, where no hook of the app
+  // runs: they decided in the read that brought the head, and closed after a small body too.
+  it.each([
+    ['OPTIONS * (204)', 'OPTIONS', '*', 'HTTP/1.1 204 No Content'],
+    ['a URL the router refuses (400)', 'POST', '/%', 'HTTP/1.1 400 Bad Request'],
+  ])('%s', async (_name, method, path, status) => {
+    const refused = request(method, path, { 'content-type': 'text/plain' }, 'hello');
+    expect(await onOneConnection([refused, refused, HEALTH])).toEqual([`${status} / keep-alive`, `${status} / keep-alive`, 'HTTP/1.1 200 OK / keep-alive']);
+    const answer = await postPart(port, path, { 'content-type': 'text/plain' }, sockets, ANNOUNCED, { method });
+    expect([answer.status, answer.headers.connection]).toEqual([status, 'close']);
+    await answer.ended;
+  });
+
+  it('load shedding’s 503', async () => {
+    const shedding = Fastify(serverOptions({ maxEventLoopDelayMs: 300 }));
+    shedding.get('/', async () => 'ok');
+    shedding.post('/', async () => 'ok');
+    await shedding.listen({ port: 0, host: '127.0.0.1' });
+    const to = (shedding.server.address() as { port: number }).port;
+    // The loop stuck past the limit, as a burst of CPU-bound requests does: a request read right after
+    // it is shed; the next one, once the loop has caught up, is served.
+    const stall = (): void => {
+      const end = performance.now() + 1500;
+      while (performance.now() < end) {
+        // spin
+      }
+    };
+    try {
+      const small = request('POST', '/', { 'content-type': 'text/plain' }, 'hello');
+      expect(await onOneConnection([small, request('GET', '/', {})], to, stall)).toEqual(['HTTP/1.1 503 Service Unavailable / keep-alive', 'HTTP/1.1 200 OK / keep-alive']);
+      const large = `POST / HTTP/1.1\r\nhost: a\r\ncontent-type: text/plain\r\ncontent-length: ${ANNOUNCED}\r\n\r\n${'a'.repeat(1024)}`;
+      expect(await onOneConnection([large, request('GET', '/', {})], to, stall)).toEqual(['HTTP/1.1 503 Service Unavailable / close']);
+    } finally {
+      await shedding.close();
+    }
   });
 });
