@@ -138,6 +138,19 @@ describe('runDoctor', () => {
     expect(dev.lines).toContain('ok  mail: smtp://smtp.example.com:587, TLS not required; sender no-reply@localhost');
   });
 
+  it('warns, without failing, on TRUST_PROXY=true (each spoofed X-Forwarded-For address its own client), with or without BEHIND_PROXY; a hop count or CIDR passes quietly', () => {
+    const warning =
+      'ok  trust-proxy: warning: TRUST_PROXY=true believes every X-Forwarded-For entry, so behind a proxy that appends to the header a client picks its own address, a new one per request: rate limits, new-session limits and log flood limits then count per spoofed address; set TRUST_PROXY to the number of proxies in front (e.g. 1) or to the proxy addresses or CIDR (e.g. 10.0.0.0/8)';
+    for (const env of [{ ...GOOD, TRUST_PROXY: 'true' }, { ...GOOD, TRUST_PROXY: 'true', BEHIND_PROXY: 'false' }, { TRUST_PROXY: 'true' }]) {
+      const report = runDoctor(env);
+      expect(report.lines.filter((l) => l.includes('trust-proxy'))).toEqual([warning]);
+      expect(report.checks.find((c) => c.name === 'trust-proxy')?.ok).toBe(true);
+    }
+    expect(runDoctor({ ...GOOD, TRUST_PROXY: 'true' }).ok).toBe(true);
+    expect(runDoctor({ ...GOOD, TRUST_PROXY: '1' }).lines).toContain('ok  trust-proxy: behind a proxy; trusting 1');
+    expect(runDoctor({ ...GOOD, TRUST_PROXY: '10.0.0.0/8,fd00::/8' }).lines.filter((l) => l.includes('trust-proxy'))).toEqual(['ok  trust-proxy: behind a proxy; trusting 10.0.0.0/8,fd00::/8']);
+  });
+
   it('checks a declared proxy and the instance count in development too', () => {
     const report = runDoctor({ BEHIND_PROXY: 'true', INSTANCES: '3', DATABASE_URL: 'postgres://app@db.example.com:5432/app' });
     expect(report.checks.filter((c) => !c.ok).map((c) => c.name)).toEqual(['trust-proxy', 'redis']);

@@ -169,12 +169,23 @@ const cors: ConfigCheck = {
   },
 };
 
+/**
+ * `TRUST_PROXY=true` believes the first X-Forwarded-For entry, which the client writes: behind a
+ * proxy that appends its peer to the header (nginx `$proxy_add_x_forwarded_for`, most load
+ * balancers), every request may name a new address, and each counts as a client of its own.
+ */
+export const TRUST_ALL_WARNING =
+  'warning: TRUST_PROXY=true believes every X-Forwarded-For entry, so behind a proxy that appends to the header a client picks its own address, a new one per request: rate limits, new-session limits and log flood limits then count per spoofed address; set TRUST_PROXY to the number of proxies in front (e.g. 1) or to the proxy addresses or CIDR (e.g. 10.0.0.0/8)';
+
 const trustProxy: ConfigCheck = {
   name: 'trust-proxy',
   variables: ['TRUST_PROXY', 'BEHIND_PROXY'],
   startup: true,
   run(c) {
     const trust = c.TRUST_PROXY;
+    // A warning, not a problem (the doctor has no level between ok and FAIL, so it is the ok line's
+    // text): `true` is right when the proxy replaces X-Forwarded-For, and nothing here can tell.
+    if (trust === true) return { problems: [], summary: TRUST_ALL_WARNING };
     if (!c.BEHIND_PROXY) {
       return { problems: [], summary: trust === false ? 'no proxy declared; X-Forwarded-For is ignored' : `TRUST_PROXY=${String(trust)}` };
     }
@@ -189,8 +200,7 @@ const trustProxy: ConfigCheck = {
         summary: '',
       };
     }
-    const what = trust === true ? 'every hop (safe only when the app is reachable through the proxy alone)' : String(trust);
-    return { problems: [], summary: `behind a proxy; trusting ${what}` };
+    return { problems: [], summary: `behind a proxy; trusting ${String(trust)}` };
   },
 };
 
