@@ -5,7 +5,7 @@
  * at start-up. Through Fastify's `inject`, on an app wired with `useErrorPages` alone.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { LiveError } from '../core/errors.js';
 import { html } from '../core/html.js';
 import type { ErrorBody } from '../core/wire.js';
@@ -196,6 +196,61 @@ describe('the default page', () => {
     });
     const res = await app.inject({ method: 'GET', url: '/limited', headers: { accept: BROWSER } });
     expect([res.statusCode, res.headers['content-type'], res.headers['retry-after'], res.json<ErrorBody>().code]).toEqual([429, 'application/json; charset=utf-8', '42', 'RATE_LIMIT_EXCEEDED']);
+    await app.close();
+  });
+});
+
+/** What `run` wrote to standard output (kept from the terminal), parsed as log lines. */
+async function stdoutLines(run: () => Promise<unknown>): Promise<Record<string, unknown>[]> {
+  const written: string[] = [];
+  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    written.push(String(chunk));
+    return true;
+  });
+  try {
+    await run();
+  } finally {
+    spy.mockRestore();
+  }
+  return written.flatMap((text) => text.split('\n')).filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+describe('a render that fails, with the app’s Fastify logger off (its default)', () => {
+  // request.log is then a no-op: the failure was logged nowhere, and every browser quietly got JSON.
+  // It is logged as a 500's cause is (error-mapping.ts `logFailure`): on standard output then.
+  it.each([
+    ['throws', () => {
+      throw new Error('template bug');
+    }, /render threw.*template bug/],
+    ['returns no page', () => 42, /render returned a number/],
+    ['rejects (an async render)', async () => Promise.reject(new Error('template bug')), /render returned a promise[^|]*\| errorPages: render rejected: template bug/],
+  ])('%s: the JSON answer, and an error line naming it', async (_name, render, message) => {
+    const app = await appWith({ render: render as unknown as ErrorPagesOptions['render'] });
+    const lines = await stdoutLines(async () => {
+      const res = await app.inject({ method: 'GET', url: '/limited', headers: { accept: BROWSER } });
+      expect([res.statusCode, res.headers['content-type'], res.json<ErrorBody>().code]).toEqual([429, 'application/json; charset=utf-8', 'RATE_LIMIT_EXCEEDED']);
+      // A rejection is heard a few microtasks later.
+      await new Promise((resolve) => setImmediate(resolve));
+    });
+    const errors = lines.filter((line) => line.level === 50);
+    expect(errors.length).toBeGreaterThanOrEqual(1);
+    expect(errors.map((line) => (line.err as { message: string }).message).join(' | ')).toMatch(message);
+    expect(errors.every((line) => typeof line.request_id === 'string')).toBe(true);
+    await app.close();
+  });
+
+  it('with a logger of the app’s own: on it, and nothing on standard output', async () => {
+    const logged: Record<string, unknown>[] = [];
+    const app = Fastify({ logger: { level: 'info', stream: { write: (line: string) => void logged.push(JSON.parse(line) as Record<string, unknown>) } } });
+    useErrorPages(app, {
+      render: () => {
+        throw new Error('template bug');
+      },
+    });
+    await app.ready();
+    const lines = await stdoutLines(() => app.inject({ method: 'GET', url: '/nowhere', headers: { accept: BROWSER } }));
+    expect(lines).toEqual([]);
+    expect(logged.filter((line) => line.level === 50).map((line) => (line.err as { message: string }).message)).toEqual([expect.stringMatching(/render threw.*template bug/)]);
     await app.close();
   });
 });

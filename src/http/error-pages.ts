@@ -23,7 +23,7 @@ import { isThenable } from '../core/thenable.js';
 import { ROUTES, type ErrorBody } from '../core/wire.js';
 import { InvalidOptionError } from '../ops/health/options-error.js';
 import { prefersHtml } from './error-pages-accept.js';
-import { sendError } from './error-mapping.js';
+import { logFailure, sendError } from './error-mapping.js';
 import { notFoundHandler } from './not-found.js';
 import { routedPath } from './routed-path.js';
 import { pageHeadersOf, setPageHeaders } from './security-headers.js';
@@ -41,7 +41,8 @@ export interface ErrorPagesOptions {
    * Renders the page of an error answer with `status` and PROTOCOL §3's `body` (`error`, `code`,
    * `request_id`, `retry_after` of a 429…). It runs with no session: show nothing of the user's. A
    * render that throws, or returns anything but a string or `SafeHtml` (a promise: it must not be
-   * `async`), gets the JSON answer instead (logged).
+   * `async`), gets the JSON answer instead, logged at `error` as a 500's cause is: on standard output
+   * when the app's Fastify logger is off.
    * @default defaultErrorPage
    * @example render: (status, body) => `<!doctype html>${html`<title>${errorHeading(status)}</title><p>${body.error}</p>`}`
    */
@@ -196,15 +197,26 @@ function pageOf(render: ErrorPageRender, status: number, body: ErrorBody, reques
   try {
     page = render(status, body);
   } catch (err) {
-    request.log.error({ err }, 'errorPages: render failed; the JSON answer is sent instead');
+    renderFailed(request, body, new Error('errorPages: render threw; the JSON answer is sent instead', { cause: err }));
     return null;
   }
   if (typeof page === 'string') return page;
   if (isSafeHtml(page)) return page.value;
-  // An `async` render: its page comes after the answer went. A rejection of it is logged, not left unhandled.
-  if (isThenable(page)) page.then(undefined, (err: unknown) => request.log.error({ err }, 'errorPages: render failed'));
-  request.log.error({ returned: isThenable(page) ? 'a promise' : page === null ? 'null' : typeof page }, 'errorPages: render returned no page (a string or SafeHtml); the JSON answer is sent instead');
+  const returned = isThenable(page) ? 'a promise (an async render)' : page === null ? 'null' : `a ${typeof page}`;
+  renderFailed(request, body, new TypeError(`errorPages: render returned ${returned}, not a page (a string or SafeHtml); the JSON answer is sent instead`));
+  // Its page comes after the answer went. A rejection of it is logged too, not left unhandled.
+  if (isThenable(page)) page.then(undefined, (err: unknown) => renderFailed(request, body, new Error('errorPages: render rejected', { cause: err })));
   return null;
+}
+
+/**
+ * Logs a render that gave no page as the cause of a 500 is logged (`logFailure`, at `error`, with
+ * the answer's code): on the request's logger, or on standard output when the app's Fastify logger
+ * is off (its default). On `request.log` alone such a bug was silent there, every browser quietly
+ * getting the JSON.
+ */
+function renderFailed(request: FastifyRequest, body: ErrorBody, error: Error): void {
+  logFailure(request, error, body.code);
 }
 
 /** A heading for each status the framework answers; by class for any other. */
