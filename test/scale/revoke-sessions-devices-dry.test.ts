@@ -8,49 +8,41 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authKeys } from '../../src/auth/keys.js';
 import { revokeSessions } from '../../src/cli/revoke-sessions.js';
 import { memorySecurityEvents } from '../../src/ops/security-events.js';
 import { createDatabase } from '../../src/sql/database.js';
 import { migrateToLatest } from '../../src/sql/migrate.js';
-import { REDIS_AVAILABLE, startRedis, type RedisServer } from '../redis/server.js';
+import { REDIS_AVAILABLE, useRedisServer } from '../redis/server.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lc-revoke-devices-dry-'));
 const file = join(dir, 'auth.db');
 
 describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions: trusted devices, the dry run and the run', () => {
-  let server: RedisServer;
-  let admin: Redis;
+  const redis = useRedisServer();
   beforeAll(async () => {
     const db = createDatabase(`sqlite:${file}`);
     await migrateToLatest(db);
     await db.destroy();
-    server = await startRedis();
-    admin = new Redis(server.url);
-  }, 60_000);
-  afterAll(async () => {
-    admin?.disconnect();
-    await server?.stop();
-    rmSync(dir, { recursive: true, force: true });
   });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('a key of another type at a devices key: counted by neither, left by both; the list: 1 account, 2 devices each time', { timeout: 60_000 }, async () => {
     const hashKey = `app:${authKeys.devices('ada@example.com')}`;
-    await admin.hset(hashKey, 'x', '1');
-    await admin.set(`app:${authKeys.devices('bob@example.com')}`, 'd1 d2', 'PX', 3_600_000);
+    await redis.admin.hset(hashKey, 'x', '1');
+    await redis.admin.set(`app:${authKeys.devices('bob@example.com')}`, 'd1 d2', 'PX', 3_600_000);
     const run = async (dryRun: boolean) => {
       const out: string[] = [];
       const err: string[] = [];
       const code = await revokeSessions(
         { all: true, dryRun },
-        { env: { DATABASE_URL: `sqlite:${file}`, REDIS_URL: server.url, REDIS_KEY_PREFIX: 'app:' }, out: (l) => out.push(l), err: (l) => err.push(l), events: memorySecurityEvents() },
+        { env: { DATABASE_URL: `sqlite:${file}`, REDIS_URL: redis.server.url, REDIS_KEY_PREFIX: 'app:' }, out: (l) => out.push(l), err: (l) => err.push(l), events: memorySecurityEvents() },
       );
       return [code, err, out.find((l) => l.startsWith('revoke-sessions: trusted devices'))];
     };
     expect(await run(true)).toEqual([0, [], 'revoke-sessions: trusted devices of 1 account: 2 would be forgotten']);
     expect(await run(false)).toEqual([0, [], 'revoke-sessions: trusted devices of 1 account: 2 forgotten']);
-    expect(await admin.keys('app:*')).toEqual([hashKey]);
+    expect(await redis.admin.keys('app:*')).toEqual([hashKey]);
   });
 });

@@ -8,7 +8,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Cluster, Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authKeys, deviceDigest } from '../../src/auth/keys.js';
 import { createAuthRepository } from '../../src/auth/repository.js';
@@ -19,7 +19,7 @@ import { createDatabase } from '../../src/sql/database.js';
 import { migrateToLatest } from '../../src/sql/migrate.js';
 import { createRedisStore } from '../../src/store/redis/index.js';
 import type { Store } from '../../src/store/types.js';
-import { REDIS_AVAILABLE, startRedis, startRedisCluster, whenReady, type RedisCluster, type RedisServer } from '../redis/server.js';
+import { REDIS_AVAILABLE, startRedisCluster, useRedisServer, whenReady, type RedisCluster } from '../redis/server.js';
 
 const HOUR = 3_600_000;
 const EMAILS = Array.from({ length: 8 }, (_, i) => `user${i}@example.com`);
@@ -82,24 +82,12 @@ async function forgets(url: string, ours: Store, theirs: Store, keysOf: (prefix:
 }
 
 describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions forgets trusted devices in Redis', () => {
-  let server: RedisServer;
-  beforeAll(async () => {
-    server = await startRedis();
-  }, 60_000);
-  afterAll(async () => server?.stop());
+  const redis = useRedisServer();
 
   it('one server: --user that account\'s list, --all every account\'s, exact counts; another prefix untouched', { timeout: 60_000 }, async () => {
-    const url = `${server.url}/3`;
-    const ours = createRedisStore({ url, keyPrefix: 'app:' });
-    const theirs = createRedisStore({ url, keyPrefix: 'shop:' });
-    const admin = new Redis(url);
-    try {
-      await forgets(url, ours, theirs, async (prefix) => (await admin.keys(`${prefix}*`)).length);
-    } finally {
-      await ours.close();
-      await theirs.close();
-      admin.disconnect();
-    }
+    const [ours, theirs] = [redis.open({ database: 3, keyPrefix: 'app:' }), redis.open({ database: 3, keyPrefix: 'shop:' })];
+    const admin = redis.adminOf(3);
+    await forgets(redis.urlOf(3), ours, theirs, async (prefix) => (await admin.keys(`${prefix}*`)).length);
   });
 });
 

@@ -9,46 +9,38 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { revokeSessions } from '../../src/cli/revoke-sessions.js';
 import { memorySecurityEvents } from '../../src/ops/security-events.js';
 import { createDatabase } from '../../src/sql/database.js';
 import { migrateToLatest } from '../../src/sql/migrate.js';
-import { REDIS_AVAILABLE, startRedis, type RedisServer } from '../redis/server.js';
+import { REDIS_AVAILABLE, useRedisServer } from '../redis/server.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lc-revoke-partial-'));
 const file = join(dir, 'auth.db');
 
 describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions: one UNLINK of a page refused', () => {
-  let server: RedisServer;
-  let admin: Redis;
+  const redis = useRedisServer();
   beforeAll(async () => {
     const db = createDatabase(`sqlite:${file}`);
     await migrateToLatest(db);
     await db.destroy();
-    server = await startRedis();
-    admin = new Redis(server.url);
-  }, 60_000);
-  afterAll(async () => {
-    admin?.disconnect();
-    await server?.stop();
-    rmSync(dir, { recursive: true, force: true });
   });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('the event counts the sessions the page ended before the refusal (1 of 2)', { timeout: 60_000 }, async () => {
-    await admin.set('app:lc:{s:A1}:session', '{"u":null}');
-    await admin.set('app:lc:{s:B1}:session', '{"u":null}');
-    await admin.call('ACL', 'SETUSER', 'r3', 'on', '>pw', 'resetkeys', '~app:lc:{health}*', '~app:lc:{s:A*', '%R~app:lc:{s:B*', '+@all');
+    await redis.admin.set('app:lc:{s:A1}:session', '{"u":null}');
+    await redis.admin.set('app:lc:{s:B1}:session', '{"u":null}');
+    await redis.admin.call('ACL', 'SETUSER', 'r3', 'on', '>pw', 'resetkeys', '~app:lc:{health}*', '~app:lc:{s:A*', '%R~app:lc:{s:B*', '+@all');
     const events = memorySecurityEvents();
     const err: string[] = [];
     const code = await revokeSessions(
       { all: true },
-      { env: { DATABASE_URL: `sqlite:${file}`, REDIS_URL: server.url.replace('redis://', 'redis://r3:pw@'), REDIS_KEY_PREFIX: 'app:' }, out: () => undefined, err: (l) => err.push(l), events },
+      { env: { DATABASE_URL: `sqlite:${file}`, REDIS_URL: redis.server.url.replace('redis://', 'redis://r3:pw@'), REDIS_KEY_PREFIX: 'app:' }, out: () => undefined, err: (l) => err.push(l), events },
     );
     expect(code).toBe(1);
     expect(err).toEqual([expect.stringMatching(/^revoke-sessions: NOPERM/)]);
-    expect(await admin.keys('app:*')).toEqual(['app:lc:{s:B1}:session']);
+    expect(await redis.admin.keys('app:*')).toEqual(['app:lc:{s:B1}:session']);
     expect(events.events).toHaveLength(1);
     expect(events.events[0]?.description).toMatch(/failed part-way: NOPERM.*; done before it: 0 access tokens, .* 1 sessions ended, 0 trusted devices forgotten;/);
   });
