@@ -59,7 +59,7 @@ function connects(host: string, port: number, timeoutMs: number): Promise<string
 async function resolves(host: string, timeoutMs: number): Promise<string | undefined> {
   try {
     await withDeadline(
-      lookup(host),
+      () => lookup(host),
       timeoutMs,
       (ms) => new Error(`no answer within ${ms} ms`),
       (error) => new Error(`getaddrinfo ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`),

@@ -123,15 +123,15 @@ async function checkRedis(url: string, keyPrefix: string, timeoutMs: number, now
     hint = schemeHintOf(client, error);
   });
   try {
-    await within(client.connect(), timeoutMs, 'connecting');
+    await within(() => client.connect(), timeoutMs, 'connecting');
     // ioredis reports a refused SELECT as an event only, then carries on with database 0.
     if (cause !== undefined && isSelectFailure(cause)) {
       return failed('redis-server', `REDIS_URL: Redis refused the database the URL names (${messageOf(cause)}), so the app's store would answer 503: ${selectFailureAdvice(cause)}`);
     }
-    await within(client.ping(), timeoutMs, 'PING');
+    await within(() => client.ping(), timeoutMs, 'PING');
     // One URL is a single Redis: a cluster node or a Sentinel answers PING, then refuses most of what the store sends.
     if (!client.isCluster) {
-      const refusal = serverModeRefusal(await within((client as Redis).info(), timeoutMs, 'INFO').catch(() => ''));
+      const refusal = serverModeRefusal(await within(() => (client as Redis).info(), timeoutMs, 'INFO').catch(() => ''));
       if (refusal !== undefined) return failed('redis-server', `${refusal}, so the app's store would answer 503`);
     }
     // PING passes on a replica and for a user barred from scripts; every action of the app would not.
@@ -140,7 +140,7 @@ async function checkRedis(url: string, keyPrefix: string, timeoutMs: number, now
     // ACL user refused EVALSHA alone passed one probe while every action after the first answered 503.
     for (const attempt of ['a scripted write', 'a scripted write by EVALSHA']) {
       try {
-        await within(probeWrite(client, `${keyPrefix}${WRITE_CHECK_KEY}`), timeoutMs, attempt);
+        await within(() => probeWrite(client, `${keyPrefix}${WRITE_CHECK_KEY}`), timeoutMs, attempt);
       } catch (error) {
         const message = withoutEchoedArguments(messageOf(error));
         if (/\bNOPERM\b.*'evalsha'/i.test(message)) {
@@ -156,15 +156,15 @@ async function checkRedis(url: string, keyPrefix: string, timeoutMs: number, now
       problems.push(`REDIS_URL: cannot read ${what} (${withoutEchoedArguments(messageOf(error))}): ${consequence}`);
       return undefined;
     };
-    const memory = await aclRefusalAs(within(readNodeMemory(client), timeoutMs, 'INFO memory'), refused('INFO memory', 'the eviction policy and how full Redis is cannot be checked; grant the ACL user +info'));
+    const memory = await aclRefusalAs(within(() => readNodeMemory(client), timeoutMs, 'INFO memory'), refused('INFO memory', 'the eviction policy and how full Redis is cannot be checked; grant the ACL user +info'));
     for (const { node, evictionRisk, pressure } of memory ?? []) {
       if (evictionRisk !== null) problems.push(`Redis ${onNode(node, evictionRisk)}`);
       if (pressure !== null) problems.push(onNode(node, pressure));
     }
     const node = client.isCluster ? ((client as Cluster).nodes('master')[0] as Redis) : (client as Redis);
-    const persistence = await aclRefusalAs(within(node.info('persistence'), timeoutMs, 'INFO persistence'), refused('INFO persistence', 'how Redis persists cannot be checked; grant the ACL user +info'));
+    const persistence = await aclRefusalAs(within(() => node.info('persistence'), timeoutMs, 'INFO persistence'), refused('INFO persistence', 'how Redis persists cannot be checked; grant the ACL user +info'));
     const skewMs = await aclRefusalAs(
-      within(measureSkew(redisTime(client), now), timeoutMs, 'TIME'),
+      within(() => measureSkew(redisTime(client), now), timeoutMs, 'TIME'),
       refused('TIME', "rate-limited actions would fail (their scripts read Redis's clock) and the clocks cannot be compared; grant the ACL user +time"),
     );
     if (skewMs !== undefined) readings.push({ service: 'redis', skewMs });
@@ -354,8 +354,11 @@ async function aclRefusalAs<T>(promise: Promise<T>, onRefusal: (error: unknown) 
   }
 }
 
-/** `promise`, or an error naming `what` once `ms` pass. */
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  return withDeadline(promise, ms, () => new Error(`${what} timed out after ${ms} ms`));
+/**
+ * What `probe` answers, or an error naming `what` once `ms` pass. The deadline calls `probe` after
+ * arming its timer, so a probe's own synchronous part (building the command) counts too.
+ */
+function within<T>(probe: () => Promise<T>, ms: number, what: string): Promise<T> {
+  return withDeadline(probe, ms, () => new Error(`${what} timed out after ${ms} ms`));
 }
 

@@ -13,6 +13,9 @@ import { withDeadline } from '../../core/deadline.js';
 import { guardOptionalObserver } from '../observer-guard.js';
 import { CLOCK_SERVICES, describeSkew, measureSkew, type ClockService, type ServiceTime } from './read.js';
 
+/** A reading that took longer than `timeoutMs` (never logged: the service is read again next time). */
+const timedOut = () => new Error('timed out');
+
 /** A service whose clock is compared: its label and how to read it. */
 export interface ClockSource {
   service: ClockService;
@@ -75,7 +78,7 @@ export function startClockSkewMonitor(options: ClockSkewMonitorOptions): ClockSk
   async function checkOne({ service, read }: ClockSource): Promise<void> {
     let skewMs: number;
     try {
-      skewMs = await withDeadline(measureSkew(read, now), timeoutMs, () => new Error('timed out'));
+      skewMs = await withDeadline(() => measureSkew(read, now), timeoutMs, timedOut);
     } catch {
       // A service that is down says so in /health and its own log lines; its clock is read next time.
       return;

@@ -97,8 +97,10 @@ export async function runCheck(c: PreparedCheck, timeoutMs: number, warnMs: numb
   let failed = false;
   let warning: string | undefined;
   try {
-    // `new Promise` turns a synchronous throw inside check() into a rejection like any other.
-    const result = await withDeadline(new Promise<void | HealthWarning>((resolve) => resolve(c.check())), timeoutMs, checkTimeout);
+    // Called by the deadline, after its timer is armed: a check that computes before it awaits is
+    // timed from its start. A synchronous throw rejects like any other failure; `Promise.resolve`
+    // takes a check of the app's own (plain JavaScript) that returns no promise.
+    const result = await withDeadline(() => Promise.resolve(c.check()), timeoutMs, checkTimeout);
     if (typeof result === 'object' && result !== null && typeof result.warn === 'string') warning = result.warn;
   } catch (error) {
     failed = true;

@@ -23,6 +23,10 @@ export function settleInTime<T>(ctx: ActionContext, work: PromiseLike<T>, step: 
   const budget = cc instanceof ActionComponentContext;
   const ms = budget ? cc.remainingMs() : fallbackMs;
   if (ms === undefined) return Promise.resolve(work);
+  // A promise, not a function for the deadline to call: the step was called first to learn whether
+  // it is async at all (a synchronous step, the common case, costs no timer and no clock read), and
+  // the budget starts at the first async step; a later step's synchronous part is spent from the
+  // budget read just above.
   return withDeadline(Promise.resolve(work), ms, () => timedOut(ctx, step, budget ? cc.timeoutMs : ms));
 }
 

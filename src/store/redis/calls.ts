@@ -5,6 +5,7 @@
  * (answered as 503). And the store's `close`, its last round trip.
  */
 import type { Cluster, Redis } from 'ioredis';
+import { withDeadline } from '../../core/deadline.js';
 import { StoreUnavailableError } from '../../core/errors.js';
 import { withoutEchoedArguments } from './connection.js';
 import type { ConnectionState } from './connection-state.js';
@@ -39,7 +40,7 @@ export function createCalls(
     if (client.status === 'ready') {
       onRoundTrip?.(operation);
       coalesce();
-      return withinDeadline(send, timeoutMs);
+      return withDeadline(send, timeoutMs, redisTimeout, toUnavailable);
     }
     if (!state.mayWait || client.status === 'end') return Promise.reject(state.notConnected(client.status));
     return afterWaiting(state.whenReconnected(), operation, send, true);
@@ -114,7 +115,7 @@ export function createCalls(
     try {
       if (client.status === 'ready') {
         onRoundTrip?.('close');
-        await withinDeadline(() => client.quit(), timeoutMs);
+        await withDeadline(() => client.quit(), timeoutMs, redisTimeout, toUnavailable);
       }
     } catch {
       // Quitting politely failed: drop the connection below.
@@ -131,32 +132,9 @@ export function storeClosed(): StoreUnavailableError {
 }
 
 /**
- * Runs `send` and settles like its promise, or rejects with `StoreUnavailableError` once `ms` pass
- * from now; any other failure becomes a `StoreUnavailableError` too (its message stays in the log
- * detail, never on the wire). The timer is armed BEFORE `send` runs, so the deadline counts from the
- * call's start, `send`'s own synchronous work (building and writing the command) included. As many
- * allocations as `withDeadline` (core/deadline.ts), which took the promise after `send` had run: one
- * promise, one timer, three closures. `ms` is a `commandTimeoutMs`, at most `MAX_COMMAND_TIMEOUT_MS`,
- * below the longest timer.
- */
-function withinDeadline<T>(send: () => Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(redisTimeout(ms)), ms);
-    try {
-      settleBy(send(), timer, resolve, reject);
-    } catch (error) {
-      // A bug of the caller's (`send` throwing, or returning no promise): its own error (the
-      // executor's throw rejects with it), and no timer left behind to hold the process.
-      clearTimeout(timer);
-      throw error;
-    }
-  });
-}
-
-/**
- * Settles a call like `sent` (a failure as `toUnavailable`), first clearing its deadline's `timer`.
- * Throws at once (a `TypeError`) when `sent` is no promise: the caller's bug, which its caller
- * clears the timer for and rejects with.
+ * Settles a call that waited for the connection like `sent` (a failure as `toUnavailable`), first
+ * clearing its deadline's `timer`. Throws at once (a `TypeError`) when `sent` is no promise: the
+ * caller's bug, which its caller clears the timer for and rejects with.
  */
 function settleBy<T>(sent: Promise<T>, timer: ReturnType<typeof setTimeout>, resolve: (value: T) => void, reject: (error: unknown) => void): void {
   sent.then(
