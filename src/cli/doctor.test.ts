@@ -30,7 +30,7 @@ describe('runDoctor', () => {
     expect(report.ok).toBe(true);
     expect(report.production).toBe(true);
     expect(report.lines).toEqual([
-      'ok  config: 33 variables read; NODE_ENV=production',
+      'ok  config: 35 variables read; NODE_ENV=production',
       `ok  keys: 1 state key(s), ids ${KEY_ID}; the first seals`,
       'ok  secrets: LC_SESSION_SECRET is strong; so is METRICS_TOKEN',
       'ok  https: public address https://app.example.com',
@@ -115,7 +115,7 @@ describe('runDoctor', () => {
     const report = runDoctor({});
     expect([report.ok, report.production, report.lines.length]).toEqual([true, false, 12]);
     expect(report.lines[0]).toBe(
-      'ok  config: 33 variables read; NODE_ENV=development (production rules off: run with --production to apply them)',
+      'ok  config: 35 variables read; NODE_ENV=development (production rules off: run with --production to apply them)',
     );
   });
 

@@ -15,6 +15,7 @@ import { decodeSecret, fallbackProblem } from '../runtime/dev-files.js';
 import { startupProblems } from './config-rules.js';
 import { allowedHostList } from './metrics/hosts.js';
 import { DEFAULT_NEW_SESSIONS } from '../pipeline/rate-limit/new-sessions.js';
+import { FLOOD_LIMIT_DEFAULTS, MAX_FLOOD_LINES, type FloodLimitOptions } from './log-flood.js';
 import {
   bearerToken,
   httpUrl,
@@ -70,6 +71,20 @@ function logDestination(text: string): string {
   return text;
 }
 
+/** `floodLimit.linesPerWindow` of the security logger: 0 (off) up to the option's own bound. */
+function floodLines(text: string): number {
+  const n = wholeNumber(0)(text);
+  if (n > MAX_FLOOD_LINES) throw new Error(`must be at most ${MAX_FLOOD_LINES} (got "${text}")`);
+  return n;
+}
+
+/** `floodLimit.windowMs`: ms, 1 up to a timer's limit (the window's sweep is a timer). */
+function floodWindowMs(text: string): number {
+  const n = wholeNumber(1)(text);
+  if (n > MAX_TIMER_MS) throw new Error(`must be at most ${MAX_TIMER_MS} ms (got "${text}")`);
+  return n;
+}
+
 /** `serverOptions({ maxEventLoopDelayMs })`: ms, 0 (no load shedding) up to a timer's limit. */
 function eventLoopDelayMs(text: string): number {
   const n = wholeNumber(0)(text);
@@ -114,6 +129,8 @@ export const envSchema = z.object({
   TOKEN_CLEANUP_INTERVAL: variable(timerMinutes),
   SESSION_TTL: variable(lifetimeMinutes),
   NEW_SESSION_LIMIT: variable(limitOrOff),
+  LOG_FLOOD_LIMIT: variable(floodLines),
+  LOG_FLOOD_WINDOW_MS: variable(floodWindowMs),
 });
 
 /** The names of every variable the schema reads. */
@@ -202,6 +219,15 @@ export interface AppConfig {
    * view without a session answers 429 and stores nothing. `0` turns the limit off. @default 300
    */
   NEW_SESSION_LIMIT: number;
+  /**
+   * Lines of one refusal security event (`malicious_csrf`, `excess_rate_limit_exceeded`, …) written
+   * per client and window, with the request lines of those requests; the rest counted into one
+   * summary line (`createSecurityLogger({ floodLimit })`, docs/logging.md "Floods"). `0` writes
+   * every line. From 0 to 1000000. @default undefined (10)
+   */
+  LOG_FLOOD_LIMIT?: number | undefined;
+  /** The window of `LOG_FLOOD_LIMIT`, ms from a client's first line of an event (`floodLimit.windowMs`). @default undefined (60000) */
+  LOG_FLOOD_WINDOW_MS?: number | undefined;
   /** The app's own origin for CSRF origin checks: `APP_URL`'s origin, else `http://HOST:PORT`. */
   appOrigin: string;
   /** Exact origins allowed besides the app's own (CORS and CSRF): both lists, or the default. */
@@ -240,6 +266,16 @@ export class ConfigError extends Error {
  */
 export function newSessionLimitOf(config: Pick<AppConfig, 'NEW_SESSION_LIMIT'>): false | { limit: number; windowSeconds: number } {
   return config.NEW_SESSION_LIMIT === 0 ? false : { limit: config.NEW_SESSION_LIMIT, windowSeconds: DEFAULT_NEW_SESSIONS.windowSeconds };
+}
+
+/**
+ * The security logger's `floodLimit` for `LOG_FLOOD_LIMIT` and `LOG_FLOOD_WINDOW_MS` (`0` lines:
+ * `false`, every line written), for the app to pass to `createSecurityLogger`. Unset, the library's
+ * defaults (`FLOOD_LIMIT_DEFAULTS`).
+ */
+export function floodLimitOf(config: Pick<AppConfig, 'LOG_FLOOD_LIMIT' | 'LOG_FLOOD_WINDOW_MS'>): false | FloodLimitOptions {
+  if (config.LOG_FLOOD_LIMIT === 0) return false;
+  return { linesPerWindow: config.LOG_FLOOD_LIMIT ?? FLOOD_LIMIT_DEFAULTS.linesPerWindow, windowMs: config.LOG_FLOOD_WINDOW_MS ?? FLOOD_LIMIT_DEFAULTS.windowMs };
 }
 
 /** The variables that have a format problem (their value fell back to the default). */

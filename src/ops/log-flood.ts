@@ -62,6 +62,8 @@ export const FLOOD_LIMIT_DEFAULTS: ResolvedFloodLimit = { linesPerWindow: 10, wi
 
 /** Above it a map of windows would hold hundreds of MB of last lines: a typo, not a setting. */
 const MAX_CLIENTS_CEILING = 1_000_000;
+/** The most `linesPerWindow` (`LOG_FLOOD_LIMIT` in the reference app checks the same bound). */
+export const MAX_FLOOD_LINES = MAX_CLIENTS_CEILING;
 /** Least time between two timer sweeps, so windows started a millisecond apart do not each wake the process. */
 const MIN_SWEEP_MS = 1_000;
 const WHERE = 'createSecurityLogger';
@@ -81,7 +83,7 @@ export function resolveFloodLimit(options: FloodLimitOptions | undefined): Resol
     return value;
   };
   return {
-    linesPerWindow: count('linesPerWindow', 1, MAX_CLIENTS_CEILING),
+    linesPerWindow: count('linesPerWindow', 1, MAX_FLOOD_LINES),
     windowMs: positiveMs(WHERE, 'floodLimit.windowMs', options.windowMs ?? FLOOD_LIMIT_DEFAULTS.windowMs),
     maxClients: count('maxClients', 1, MAX_CLIENTS_CEILING),
     ipv6PrefixLength: count('ipv6PrefixLength', 32, 128),
