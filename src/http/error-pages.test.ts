@@ -17,9 +17,11 @@ import { defaultErrorPage, prefersHtml, useErrorPages, type ErrorPagesOptions } 
 const BROWSER = 'text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7';
 const POLICY = "default-src 'self'; script-src 'self'; style-src 'self'";
 
-/** An app with error pages and routes refusing in the ways an app's do. */
-async function appWith(options: ErrorPagesOptions = { pageHeaders: { 'content-security-policy': POLICY } }): Promise<FastifyInstance> {
-  const app = Fastify();
+/** A logger of the app's, silent: a failing render's line is not written to the test's output. */
+const QUIET = { logger: { level: 'silent' } };
+
+/** An app with error pages and routes refusing in the ways an app's do; `app`: a bare one to set up. */
+async function appWith(options: ErrorPagesOptions = { pageHeaders: { 'content-security-policy': POLICY } }, app: FastifyInstance = Fastify(QUIET)): Promise<FastifyInstance> {
   useErrorPages(app, options);
   // A limiter's 429 (`@fastify/rate-limit`'s shape): its Retry-After stays on the page.
   app.get('/limited', async (_request, reply) => {
@@ -225,7 +227,7 @@ describe('a render that fails, with the app’s Fastify logger off (its default)
     ['returns no page', () => 42, /render returned a number/],
     ['rejects (an async render)', async () => Promise.reject(new Error('template bug')), /render returned a promise[^|]*\| errorPages: render rejected: template bug/],
   ])('%s: the JSON answer, and an error line naming it', async (_name, render, message) => {
-    const app = await appWith({ render: render as unknown as ErrorPagesOptions['render'] });
+    const app = await appWith({ render: render as unknown as ErrorPagesOptions['render'] }, Fastify());
     const lines = await stdoutLines(async () => {
       const res = await app.inject({ method: 'GET', url: '/limited', headers: { accept: BROWSER } });
       expect([res.statusCode, res.headers['content-type'], res.json<ErrorBody>().code]).toEqual([429, 'application/json; charset=utf-8', 'RATE_LIMIT_EXCEEDED']);

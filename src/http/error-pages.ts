@@ -97,18 +97,39 @@ export function errorPageHandlers(app: FastifyInstance, options: ErrorPagesOptio
 }
 
 /**
- * Installs `errorPageHandlers` as `app`'s error and not-found handlers. Call it first, before
- * registering plugins: a route takes the error handler its plugin had when the plugin finished
- * loading (as for `livecomponentsErrorHandler`).
+ * Installs `errorPageHandlers` as `app`'s error and not-found handlers. Call it first, right after
+ * `Fastify(…)`, before any route or plugin: a route takes the error handler its plugin had when the
+ * plugin finished loading (as for `livecomponentsErrorHandler`).
+ * @throws {InvalidOptionError} (`LC_INVALID_OPTION`) when `app` already has routes, or for a bad option
  * @example
  * const app = Fastify(serverOptions());
  * useErrorPages(app, { pageHeaders: PAGE_HEADERS, render: (status, body) => myLayout(errorHeading(status), body) });
  * await app.register(livecomponents, { runtime, pageHeaders: PAGE_HEADERS });
  */
 export function useErrorPages(app: FastifyInstance, options: ErrorPagesOptions = {}): void {
+  refuseAfterRoutes(app);
   const handlers = errorPageHandlers(app, options);
   app.setNotFoundHandler(handlers.notFoundHandler);
   app.setErrorHandler(handlers.errorHandler);
+}
+
+/** `printRoutes()` of an app without routes (find-my-way's printout of an empty tree). */
+const NO_ROUTES = '(empty tree)';
+
+/**
+ * Refuses an `app` that already has routes. Fastify fixes a route's error handler once the plugin
+ * that added it has loaded (`await app.register(…)`), so such a route, the plugin's client script
+ * among them, went on answering its errors in Fastify's own shape (its `message`, no code, no page)
+ * while every other route got the pages: an order the docs called wrong, and nothing told. Any route
+ * counts, even one not yet fixed (added in this same turn): it stays right only until an `await`
+ * comes between it and this call. The check reads the router's printout once, at start-up.
+ */
+function refuseAfterRoutes(app: FastifyInstance): void {
+  if (app.printRoutes() === NO_ROUTES) return;
+  throw new InvalidOptionError(
+    WHERE,
+    'useErrorPages must be called before any route is added (right after Fastify(…), before registering plugins): a route keeps the error handler it had when its plugin loaded, and would answer its errors in Fastify’s own shape. In a plugin of your own, install errorPageHandlers(app) with setErrorHandler and setNotFoundHandler instead',
+  );
 }
 
 /** What one answer needs, resolved from the options at start-up. */
@@ -202,11 +223,17 @@ function pageOf(render: ErrorPageRender, status: number, body: ErrorBody, reques
   }
   if (typeof page === 'string') return page;
   if (isSafeHtml(page)) return page.value;
-  const returned = isThenable(page) ? 'a promise (an async render)' : page === null ? 'null' : `a ${typeof page}`;
-  renderFailed(request, body, new TypeError(`errorPages: render returned ${returned}, not a page (a string or SafeHtml); the JSON answer is sent instead`));
+  renderFailed(request, body, new TypeError(`errorPages: render returned ${whatIs(page)}, not a page (a string or SafeHtml); the JSON answer is sent instead`));
   // Its page comes after the answer went. A rejection of it is logged too, not left unhandled.
   if (isThenable(page)) page.then(undefined, (err: unknown) => renderFailed(request, body, new Error('errorPages: render rejected', { cause: err })));
   return null;
+}
+
+/** What a render returned, for the log: "a promise (an async render)", "a number", "null"… */
+function whatIs(value: unknown): string {
+  if (isThenable(value)) return 'a promise (an async render)';
+  if (value === null || value === undefined) return String(value);
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }
 
 /**
