@@ -46,7 +46,8 @@ function sqliteFile(label: string): { db: Kysely<DatabaseSchema>; drop: () => Pr
   return { db, drop: async () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-const sqlite: Engine = {
+/** SQLite: each `open()` a new temporary file, migrated. */
+export const sqliteEngine: Engine = {
   name: 'sqlite',
   async open() {
     const opened = sqliteFile('auth');
@@ -89,7 +90,7 @@ const pgState = await postgresAvailability();
  * it is skipped with one loud warning.
  */
 export function eachEngine(title: string, suite: (engine: Engine) => void): void {
-  describe(`${title} (SQLite)`, () => suite(sqlite));
+  describe(`${title} (SQLite)`, () => suite(sqliteEngine));
   if (pgState.state === 'skip') {
     warnSkipped(`${title} (PostgreSQL)`, pgState.reason);
     describe.skip(`${title} (PostgreSQL)`, () => suite(postgres));

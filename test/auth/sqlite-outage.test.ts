@@ -4,24 +4,10 @@
  * transaction is active" of a ROLLBACK sent after SQLite had already rolled back (src/sql/sqlite-outage.ts).
  * And while another connection holds the write lock: waited for off the event loop, 503 past 2 s.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createDatabase, sqliteConnectionOf } from '../../src/sql/database.js';
-import { migrateToLatest } from '../../src/sql/migrate.js';
-import { authApp, PASSWORD, type AuthApp, type Engine } from './harness.js';
-
-const sqliteFile: Engine = {
-  name: 'sqlite',
-  async open() {
-    const dir = mkdtempSync(join(tmpdir(), 'lc-auth-sqlite-outage-'));
-    const db = createDatabase(`sqlite:${join(dir, 'auth.db')}`);
-    await migrateToLatest(db);
-    return { db, drop: async () => rmSync(dir, { recursive: true, force: true }) };
-  },
-};
+import { sqliteConnectionOf } from '../../src/sql/database.js';
+import { authApp, PASSWORD, sqliteEngine, type AuthApp } from './harness.js';
 
 /** The `request failed` log lines: their answer code and error message (with its causes). */
 function failures(t: AuthApp): { code: string; message: string }[] {
@@ -34,7 +20,7 @@ function failures(t: AuthApp): { code: string; message: string }[] {
 describe('auth routes when the SQLite file cannot be written', () => {
   let t: AuthApp;
   beforeEach(async () => {
-    t = await authApp(sqliteFile, { auth: { limits: { login: { limit: 1_000, windowSeconds: 60 } } } });
+    t = await authApp(sqliteEngine, { auth: { limits: { login: { limit: 1_000, windowSeconds: 60 } } } });
     expect((await t.register('ada@example.com')).statusCode).toBe(201);
   });
   afterEach(async () => {
@@ -97,7 +83,7 @@ describe('auth routes while another connection holds the SQLite write lock', () 
     Number((await t.db.selectFrom('access_tokens').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
 
   it('a sign-in waits for it off the event loop (/health/live answers meanwhile) and answers 200 once it is released; held past 2 s, 503 and nothing written', async () => {
-    t = await authApp(sqliteFile);
+    t = await authApp(sqliteEngine);
     expect((await t.register('ada@example.com')).statusCode).toBe(201);
     // Another process, as far as SQLite knows; it commits on a timer of this event loop, which
     // SQLite's busy handler used to block: the sign-in then waited its 2 s out and answered 503.
