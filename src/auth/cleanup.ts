@@ -25,7 +25,7 @@ import { createDatabase } from '../sql/database.js';
 import type { DatabaseSchema } from '../sql/schema.js';
 import { DEFAULT_DATABASE_URL, describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
 import { databaseTimeOf, measureSkew, type ServiceTime } from '../ops/clock-skew/index.js';
-import { refuseMovedFile } from '../sql/moved-mark.js';
+import { refuseMovedDatabase } from '../sql/moved-mark.js';
 import type { Store } from '../store/types.js';
 import { authKeys } from './keys.js';
 import { createAuthRepository, REVOKE_MARGIN_MS, type CleanupCounts } from './repository.js';
@@ -199,9 +199,7 @@ export async function cleanupTokensCommand(
     db = createDatabase(url, { cwd: options.cwd });
     // A file `move-data` moved elsewhere: cleaning it would say done while the tokens in use (on
     // PostgreSQL now) are never cleaned, a cron job left on the old DATABASE_URL reporting success.
-    if (where.engine === 'sqlite' && where.path !== ':memory:') {
-      await refuseMovedFile(db, target, ['relational'], 'tokens:cleanup would clean that stale copy, not the tokens in use; nothing was deleted');
-    }
+    await refuseMovedDatabase(url, db, 'tokens:cleanup would clean that stale copy, not the tokens in use; nothing was deleted', ['relational'], options.cwd);
     const now = await cleanupTime(wholeMsClock(options.clock ?? systemClock), databaseTimeOf(db));
     const counts = await createAuthRepository(db).deleteDead(now);
     out(

@@ -5,8 +5,9 @@
  * since), and cleared by `move-data --unmark`, the one documented way back to the file.
  */
 import type BetterSqlite3 from 'better-sqlite3';
-import { describeMark, MOVED_TABLE, type MovedMark, type MovedPart } from '../sql/moved-mark.js';
-import { describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
+import { sql, type Kysely } from 'kysely';
+import { describeMark, MOVED_TABLE, unmarkCommand, type MovedMark, type MovedPart } from '../sql/moved-mark.js';
+import { describeDatabaseUrl } from '../sql/url.js';
 import { Refusal } from './command.js';
 
 /** The parts a run was asked to move, each with its target as a mark records it (no credentials). */
@@ -14,26 +15,31 @@ export type RequestedParts = Partial<Record<MovedPart, string>>;
 
 /**
  * The PostgreSQL target of the relational part as a mark records it and a re-run compares it: host
- * and database (describeDatabaseUrl: no password, no query string), then the schema a `search_path`
- * in the URL's `options` picks. Host and database alone made two schemas of one database one target:
- * a run into the second skipped the relational part as "moved there already" and said done, leaving
- * the app pointed at it without its users. The user is left out: a move run as the owner and an app
- * (or a later key-value-only run, whose --to-database defaults to the app's DATABASE_URL) connecting as
- * a less privileged user reach the same tables in `public`, and must not be told "moved elsewhere".
+ * and database (describeDatabaseUrl: no password, no query string), then `schema`, the schema the
+ * server puts the tables in for this connection (`effectiveSchema`). Host and database alone made two
+ * schemas of one database one target: a run into the second skipped the relational part as "moved
+ * there already" and said done, leaving the app pointed at it without its users. The schema is the
+ * server's answer, not the URL's `search_path`: a path holding `$user` (PostgreSQL's default,
+ * `"$user", public`) picks each user's own schema when it exists, so two users of one database may
+ * reach two sets of tables. The user is left out otherwise: a move run as the owner and an app (or a
+ * later key-value-only run, whose --to-database defaults to the app's DATABASE_URL) connecting as a
+ * less privileged user reach the same tables in `public`, and must not be told "moved elsewhere".
  */
-export function relationalTarget(url: string, cwd?: string): string {
-  const where = describeDatabaseUrl(url, cwd);
-  const target = parseDatabaseUrl(url, cwd);
-  if (target.engine !== 'postgres') return where;
-  let options: string;
-  try {
-    options = new URL(target.connectionString).searchParams.get('options') ?? '';
-  } catch {
-    return where;
-  }
-  // A schema name is no secret; nothing else of `options` is kept.
-  const schema = /(?:^|\s)(?:-c\s*|--)search_path=(\S+)/.exec(options)?.[1];
-  return schema === undefined ? where : `${where} (search_path ${schema})`;
+export function relationalTarget(url: string, schema: string, cwd?: string): string {
+  // A schema name is no secret; nothing of the URL's query is kept.
+  return `${describeDatabaseUrl(url, cwd)} (schema ${schema})`;
+}
+
+/**
+ * The schema PostgreSQL creates and finds unqualified tables in for `db`'s connection: the first
+ * schema of its search_path that exists, `$user` read as the connecting user (`current_schema()`).
+ * @throws Refusal when no schema of the path exists (the migrations could create nothing)
+ */
+export async function effectiveSchema<DB>(db: Kysely<DB>, where: string): Promise<string> {
+  const { rows } = await sql<{ schema: string | null }>`select current_schema() as schema`.execute(db);
+  const schema = rows[0]?.schema;
+  if (typeof schema !== 'string') throw new Refusal(`${where}: no schema of the connection's search_path exists (select current_schema() is null): create it, or set search_path in the URL's options; nothing was written`);
+  return schema;
 }
 
 /**
@@ -49,7 +55,7 @@ export function partsToSkip(marks: readonly MovedMark[], requested: RequestedPar
     if (target === undefined) continue;
     if (target !== mark.target) {
       throw new Refusal(
-        `${where}: ${describeMark(mark)}: the file is stale since, and copying it to ${target} would bring back what was changed there (sessions signed out, tokens revoked, passwords changed); nothing was written. To move from this file again anyway, run \`livecomponents move-data --unmark --from ${where}\` first`,
+        `${where}: ${describeMark(mark)}: the file is stale since, and copying it to ${target} would bring back what was changed there (sessions signed out, tokens revoked, passwords changed); nothing was written. To move from this file again anyway, run \`${unmarkCommand(where)}\` first`,
       );
     }
     skip.add(mark.part);
@@ -61,18 +67,64 @@ export function partsToSkip(marks: readonly MovedMark[], requested: RequestedPar
   return skip;
 }
 
+/** The `part` of the row the write probe puts in and takes out again: never a mark, never left. */
+const PROBE_PART = 'write-probe';
+
+/**
+ * Tries, before anything is written to a target, that the source takes the write its mark will be:
+ * a row put into `lc_moved`, taken out again, and committed (SQLite writes the changed page). A file
+ * SQLite opened read-only, a read-only mount or a full disk fails here, and the move stops with the
+ * targets untouched. Found only after the copy, as it was, the move ended with the data in the
+ * targets and the file unmarked: an app started on it again served it, stale.
+ * @throws Refusal naming the file and SQLite's answer
+ */
+export function probeMark(native: BetterSqlite3.Database, where: string): void {
+  try {
+    native.prepare(`INSERT INTO ${MOVED_TABLE} (part, target, moved_at) VALUES (?, '', '')`).run(PROBE_PART);
+    native.prepare(`DELETE FROM ${MOVED_TABLE} WHERE part = ?`).run(PROBE_PART);
+    native.exec('COMMIT');
+  } catch (error) {
+    throw new Refusal(`${where} cannot take the mark of the move (${messageOf(error)}): the app would start on it afterwards as if nothing had moved, so nothing was moved; make the file and its folder writable (and the disk not full), then run move-data again`);
+  } finally {
+    // As after writeMark: the run goes on (or ends) inside its exclusive transaction.
+    if (!native.inTransaction) native.exec('BEGIN EXCLUSIVE');
+  }
+}
+
 /**
  * Records in the source (opened exclusively, inside `BEGIN EXCLUSIVE`) that `part` is now in `target`,
  * and commits it at once: a failure of the next part must not take this one's mark back with it.
+ * Called at the part's commit point — before the target's COMMIT for the relational part, before the
+ * Redis completion mark for the key-value one —, so a mark the file refuses stops the part there.
  * Under `locking_mode = EXCLUSIVE` the lock stays held across the commit; the transaction is opened
  * again so the run goes on as before.
  */
 export function writeMark(native: BetterSqlite3.Database, part: MovedPart, target: string, at: number): MovedMark {
   const mark: MovedMark = { part, target, movedAt: new Date(at).toISOString() };
-  native.prepare(`INSERT INTO ${MOVED_TABLE} (part, target, moved_at) VALUES (?, ?, ?)`).run(mark.part, mark.target, mark.movedAt);
-  native.exec('COMMIT');
-  native.exec('BEGIN EXCLUSIVE');
+  try {
+    native.prepare(`INSERT INTO ${MOVED_TABLE} (part, target, moved_at) VALUES (?, ?, ?)`).run(mark.part, mark.target, mark.movedAt);
+    native.exec('COMMIT');
+  } finally {
+    if (!native.inTransaction) native.exec('BEGIN EXCLUSIVE');
+  }
   return mark;
+}
+
+/**
+ * Takes back the mark of `part`, written before a commit that then failed (the target rolled back
+ * what it had): left, it would make a re-run skip the part as moved. Throws when the file refuses.
+ */
+export function removeMark(native: BetterSqlite3.Database, part: MovedPart): void {
+  try {
+    native.prepare(`DELETE FROM ${MOVED_TABLE} WHERE part = ?`).run(part);
+    native.exec('COMMIT');
+  } finally {
+    if (!native.inTransaction) native.exec('BEGIN EXCLUSIVE');
+  }
+}
+
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 /**

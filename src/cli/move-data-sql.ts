@@ -79,8 +79,10 @@ const MAX_PARAMETERS = 30_000;
  * Copies `tables` into `target` (migrated to this release) in one transaction, unless the target's
  * tables hold rows already. The tables are locked first (SHARE ROW EXCLUSIVE: reads go on, no
  * other writer gets in between the check and the commit). `dryRun`: checks, writes nothing.
+ * `beforeCommit` runs once every row is inserted, before the COMMIT: the source's mark is written
+ * there, so a source that cannot take it rolls the copy back (a throw) instead of being left unmarked.
  */
-export async function copyTables<DB>(target: Kysely<DB>, tables: readonly SourceTable[], dryRun: boolean): Promise<TargetState> {
+export async function copyTables<DB>(target: Kysely<DB>, tables: readonly SourceTable[], dryRun: boolean, beforeCommit: () => void = () => undefined): Promise<TargetState> {
   return target.transaction().execute(async (trx) => {
     if (!dryRun) await sql`lock table ${sql.join(tables.map((t) => sql.table(t.name)))} in share row exclusive mode`.execute(trx);
     const state = await targetState(trx, tables);
@@ -93,6 +95,7 @@ export async function copyTables<DB>(target: Kysely<DB>, tables: readonly Source
         await sql`insert into ${sql.table(table.name)} (${sql.join(table.columns.map((c) => sql.ref(c)))}) values ${values}`.execute(trx);
       }
     }
+    beforeCommit();
     return state;
   });
 }

@@ -25,8 +25,8 @@ import { createRedisStore, redisClientOf } from '../store/redis/index.js';
 import type { Store } from '../store/types.js';
 import { redisDescription, Refusal, runCommand, type CommandIo } from './command.js';
 import { copyTables, readSourceTables, type SourceTable } from './move-data-sql.js';
-import { clearMarks, partsToSkip, relationalTarget, writeMark, type RequestedParts } from './move-data-mark.js';
-import { describeMark, movedMarks } from '../sql/moved-mark.js';
+import { clearMarks, effectiveSchema, messageOf, partsToSkip, probeMark, relationalTarget, removeMark, writeMark, type RequestedParts } from './move-data-mark.js';
+import { describeMark, movedMarks, unmarkCommand, type MovedMark } from '../sql/moved-mark.js';
 import { classify, copyToRedis, emptyCounts, KV_KINDS, SKIPPED_KINDS, type KvCounts, type KvRow } from './move-data-kv.js';
 
 export interface MoveDataArgs {
@@ -101,10 +101,12 @@ async function run(args: MoveDataArgs, io: MoveDataIo): Promise<void> {
     const where = describeDatabaseUrl(fromUrl, io.cwd);
     // As the marks record them: no credentials (describeDatabaseUrl, redisDescription).
     const targets: RequestedParts = {
-      ...(databaseUrl === undefined ? {} : { relational: relationalTarget(databaseUrl, io.cwd) }),
+      ...(databaseUrl === undefined ? {} : { relational: relationalTarget(databaseUrl, await targetSchema(databaseUrl, io.cwd), io.cwd) }),
       ...(redisUrl === undefined ? {} : { 'key-value': `${redisDescription(redisUrl)}${keyPrefix === '' ? '' : ` (key prefix ${keyPrefix})`}` }),
     };
     const skip = partsToSkip(await movedMarks(sourceDb, ['relational', 'key-value']), targets, where);
+    // Before any target is written: a file that cannot take the mark is never left moved and unmarked.
+    if (!dryRun) probeMark(native, where);
     out(`move-data: ${where}: opened exclusively (no other process has it open)${dryRun ? '; dry run, nothing is written' : ''}`);
     for (const part of skip) out(`move-data: the ${part} part was moved to ${targets[part]} already (marked in ${where}): not copied again`);
     // Redis is reached, and its completion mark read, before anything is written: a Redis URL that is
@@ -112,13 +114,25 @@ async function run(args: MoveDataArgs, io: MoveDataIo): Promise<void> {
     if (redisUrl !== undefined && !skip.has('key-value')) redis = await openRedis(redisUrl, keyPrefix);
     if (databaseUrl !== undefined && targets.relational !== undefined) {
       if (!skip.has('relational')) {
-        await moveTables(native, databaseUrl, dryRun, io);
-        if (!dryRun) out(`move-data: ${where}: marked: ${describeMark(writeMark(native, 'relational', targets.relational, now()))}`);
+        const mark = await moveTables(native, databaseUrl, dryRun, io, { where, target: targets.relational, now });
+        if (mark !== undefined) out(`move-data: ${where}: marked: ${describeMark(mark)}`);
       }
     } else out('move-data: no --to-database (nor a postgres:// DATABASE_URL): the relational tables are not moved');
     if (redis !== undefined && redisUrl !== undefined && targets['key-value'] !== undefined) {
-      await moveKeyValues(native, redis, redisUrl, keyPrefix, dryRun, now, out);
-      if (!dryRun) out(`move-data: ${where}: marked: ${describeMark(writeMark(native, 'key-value', targets['key-value'], now()))}`);
+      const target = targets['key-value'];
+      // Once every record is in Redis, before its completion mark: a file refusing its mark leaves a
+      // Redis a run can finish (no completion mark), and the command exits 1 saying so.
+      const markFile = () => {
+        try {
+          return writeMark(native, 'key-value', target, now());
+        } catch (error) {
+          throw new Refusal(
+            `${where} cannot take the mark of the move (${messageOf(error)}): the key-value records are in ${redisDescription(redisUrl)}, but neither the file nor Redis is marked as moved, so the app would still start on the file; make it writable (and the disk not full), then run the same move-data again (records in Redis are left as they are)`,
+          );
+        }
+      };
+      const mark = await moveKeyValues(native, redis, redisUrl, keyPrefix, dryRun, now, out, markFile);
+      if (mark !== undefined) out(`move-data: ${where}: marked: ${describeMark(mark)}`);
     } else if (redisUrl === undefined) out('move-data: no --to-redis (nor REDIS_URL): the key-value rows are not moved');
     out(
       dryRun
@@ -267,14 +281,37 @@ async function checkSource(db: Kysely<unknown>, url: string, cwd: string | undef
   }
 }
 
-async function moveTables(native: BetterSqlite3.Database, url: string, dryRun: boolean, io: MoveDataIo): Promise<void> {
+/** Where the relational part's mark goes: the source (`where`), what it records (`target`), its clock. */
+interface MarkPlace {
+  readonly where: string;
+  readonly target: string;
+  readonly now: () => number;
+}
+
+/**
+ * Copies the tables and, unless a dry run, marks the source as moved: the mark is written once every
+ * row is in the target's transaction and before its COMMIT, so a source that refuses it rolls the
+ * copy back; a COMMIT that fails after it takes the mark back out (else a re-run would skip the part).
+ * @returns the mark written, or undefined for a dry run
+ */
+async function moveTables(native: BetterSqlite3.Database, url: string, dryRun: boolean, io: MoveDataIo, place: MarkPlace): Promise<MovedMark | undefined> {
   const where = describeDatabaseUrl(url, io.cwd);
   const tables = await readSourceTables(native);
   const db = openMigrationDatabase(url, { cwd: io.cwd });
+  let mark: MovedMark | undefined;
+  const markSource = () => {
+    try {
+      mark = writeMark(native, 'relational', place.target, place.now());
+    } catch (error) {
+      throw new Refusal(
+        `${place.where} cannot take the mark of the move (${messageOf(error)}): the copy into ${where} was rolled back, nothing of it was written there; make the file writable (and the disk not full), then run move-data again`,
+      );
+    }
+  };
   try {
     const pending = await migrateTarget(db, where, dryRun, io.out);
     // A dry run against a database without our tables yet: nothing there to refuse.
-    const state = dryRun && pending.length > 0 ? await copyTables(db, tables, true).catch(() => ({ state: 'empty' }) as const) : await copyTables(db, tables, dryRun);
+    const state = dryRun && pending.length > 0 ? await copyTables(db, tables, true).catch(() => ({ state: 'empty' }) as const) : await copyTables(db, tables, dryRun, dryRun ? undefined : markSource);
     if (state.state === 'occupied') {
       const held = Object.entries(state.counts).map(([t, n]) => `${t} ${n}`).join(', ');
       throw new Refusal(`${where} already holds data (${held}) that is not this file's: move-data copies into an empty database only (no merge); nothing was written. Point --to-database at a new database, or empty this one if its data is not wanted`);
@@ -282,8 +319,29 @@ async function moveTables(native: BetterSqlite3.Database, url: string, dryRun: b
     const verb = state.state === 'same' ? 'already there (an earlier run copied them), left as they are' : dryRun ? 'would be copied' : 'copied';
     for (const table of tables) io.out(`move-data: table ${table.name}: ${table.rows.length} rows ${verb}`);
     io.out(`move-data: ${where}: ${summary(tables)}${state.state === 'empty' && !dryRun ? ', in one transaction' : ''}`);
+    // The rows an earlier run copied (no transaction of ours to commit): marked now.
+    if (!dryRun && mark === undefined) markSource();
+    return mark;
+  } catch (error) {
+    if (mark !== undefined) takeBackMark(native, place.where, where, error);
+    throw error;
   } finally {
     await db.destroy().catch(() => undefined);
+  }
+}
+
+/**
+ * The target's COMMIT failed after the source's mark was written (the connection lost at the last
+ * moment): the mark is taken back, so that a re-run copies the part instead of skipping it. When the
+ * file refuses that too, the error says what is left and how to clear it.
+ */
+function takeBackMark(native: BetterSqlite3.Database, where: string, target: string, cause: unknown): void {
+  try {
+    removeMark(native, 'relational');
+  } catch (error) {
+    throw new Refusal(
+      `${messageOf(cause)}; and the mark written in ${where} before the copy's commit could not be taken back (${messageOf(error)}): if ${target} holds no users of the file, the copy did not commit, and a re-run would skip it as moved: run \`${unmarkCommand(where)}\`, then move-data again`,
+    );
   }
 }
 
@@ -308,17 +366,46 @@ async function migrateTarget(db: ReturnType<typeof openMigrationDatabase>, where
   }
 }
 
+/** The schema the relational target's tables are in for this URL's connection (effectiveSchema). */
+async function targetSchema(url: string, cwd: string | undefined): Promise<string> {
+  const where = describeDatabaseUrl(url, cwd);
+  const db = openMigrationDatabase(url, { cwd });
+  try {
+    return await effectiveSchema(db, where);
+  } catch (error) {
+    if (error instanceof Refusal) throw error;
+    throw new Refusal(`${where}: ${messageOf(error)}`);
+  } finally {
+    await db.destroy().catch(() => undefined);
+  }
+}
+
 function summary(tables: readonly SourceTable[]): string {
   return `${tables.reduce((n, t) => n + t.rows.length, 0)} rows in ${tables.length} tables`;
 }
 
-async function moveKeyValues(native: BetterSqlite3.Database, store: Store, url: string, keyPrefix: string, dryRun: boolean, now: () => number, out: (line: string) => void): Promise<void> {
+/**
+ * Copies the key-value rows into Redis and, unless a dry run, marks the source (`markSource`, once
+ * every record is in) and then Redis (its completion mark).
+ * @returns the source's mark, or undefined for a dry run
+ */
+async function moveKeyValues(
+  native: BetterSqlite3.Database,
+  store: Store,
+  url: string,
+  keyPrefix: string,
+  dryRun: boolean,
+  now: () => number,
+  out: (line: string) => void,
+  markSource: () => MovedMark,
+): Promise<MovedMark | undefined> {
   const at = now();
   const all = native.prepare('SELECT key, value, expires_at FROM lc_kv').all() as KvRow[];
   const live = all.filter((row) => row.expires_at > at);
   const counts = emptyCounts();
   let expired = all.length - live.length;
   const where = redisDescription(url);
+  let mark: MovedMark | undefined;
   if (dryRun) {
     for (const row of live) {
       const move = classify(row.key, row.value);
@@ -331,9 +418,11 @@ async function moveKeyValues(native: BetterSqlite3.Database, store: Store, url: 
     expired += await copyToRedis(live, counts, { store, client, keyPrefix, now });
     // As long as the longest-lived record moved: past it, a copy again finds every row expired.
     const lastExpiry = live.reduce((max, row) => Math.max(max, row.expires_at), 0);
+    mark = markSource();
     await store.set(MOVED_MARK_KEY, JSON.stringify({ at: new Date(now()).toISOString() }), Math.max(MARK_MIN_TTL_MS, lastExpiry - now()));
   }
   printCounts(counts, expired, where, dryRun, out);
+  return mark;
 }
 
 function printCounts(counts: KvCounts, expired: number, where: string, dryRun: boolean, out: (line: string) => void): void {

@@ -71,8 +71,23 @@ export function movedMessage(where: string, marks: readonly MovedMark[], using: 
   const point = marks.map((m) => `${VARIABLE[m.part]} at ${m.target}`).join(' and ');
   return (
     `${where}: ${marks.map(describeMark).join('; ')}: ${using}, since the file is as it was then — sessions signed out, refresh tokens revoked and passwords changed since would be valid here again, and writes would split across two stores. ` +
-    `Point ${point}; or, only to go back to this file for good (losing what changed there since), stop every process using it and run \`livecomponents move-data --unmark --from ${where}\``
+    `Point ${point}; or, only to go back to this file for good (losing what changed there since), stop every process using it and run \`${unmarkCommand(where)}\``
   );
+}
+
+/**
+ * The command that clears the marks of `where` (`sqlite:PATH`), ready to paste into a POSIX shell:
+ * the path quoted when it holds anything but the characters no shell reads specially. Printed as
+ * it was, a path with a space or a quote split into several words or left the shell waiting.
+ */
+export function unmarkCommand(where: string): string {
+  return `livecomponents move-data --unmark --from ${shellQuote(where)}`;
+}
+
+/** `word` as one POSIX shell word: as it is when it needs no quoting, else in single quotes (each `'` as `'\''`). */
+export function shellQuote(word: string): string {
+  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word;
+  return `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
 /** Throws `MovedFileError` when `db` (an SQLite file, `where`) has any of `parts` marked as moved. */
@@ -100,10 +115,18 @@ export interface OpenedStores<DB> {
 export async function refuseMovedStores<DB>(stores: OpenedStores<DB>, using: string): Promise<void> {
   const { databaseUrl, cwd } = stores;
   const noRedis = !stores.redisUrl;
-  const target = parseDatabaseUrl(databaseUrl, cwd);
-  if (target.engine === 'sqlite' && target.path !== ':memory:') {
-    const parts: MovedPart[] = noRedis && stores.kvDb === undefined ? ['relational', 'key-value'] : ['relational'];
-    await refuseMovedFile(stores.db, describeDatabaseUrl(databaseUrl, cwd), parts, using);
-  }
+  await refuseMovedDatabase(databaseUrl, stores.db, using, noRedis && stores.kvDb === undefined ? ['relational', 'key-value'] : ['relational'], cwd);
   if (noRedis && stores.kvDb !== undefined) await refuseMovedFile(stores.kvDb, describeDatabaseUrl(DEFAULT_DATABASE_URL, cwd), ['key-value'], using);
+}
+
+/**
+ * Throws `MovedFileError` when `url` (a DATABASE_URL, opened as `db`) names an SQLite file whose
+ * `parts` (by default the relational one: users and tokens) are marked as moved. PostgreSQL and
+ * `sqlite::memory:` hold no mark: nothing to refuse. The one place that decides which databases can
+ * carry a mark, for the app (refuseMovedStores) and the commands that open DATABASE_URL alone.
+ */
+export async function refuseMovedDatabase<DB>(url: string, db: Kysely<DB>, using: string, parts: readonly MovedPart[] = ['relational'], cwd?: string): Promise<void> {
+  const target = parseDatabaseUrl(url, cwd);
+  if (target.engine !== 'sqlite' || target.path === ':memory:') return;
+  await refuseMovedFile(db, describeDatabaseUrl(url, cwd), parts, using);
 }

@@ -3,7 +3,7 @@
  * be detected), the lease that lets one of several instances run per interval, the timer, and
  * `livecomponents tokens:cleanup`.
  */
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
@@ -318,6 +318,21 @@ describe('livecomponents tokens:cleanup', () => {
     const left = await Promise.all((['access_tokens', 'refresh_tokens', 'password_resets'] as const).map(async (table) => (await db.selectFrom(table).select('user_id').execute()).length));
     expect(left).toEqual([3, 1, 1]);
     await db.destroy();
+  });
+
+  it('a moved file named relative to cwd, in a folder with a space and a quote: refused, with an --unmark command a shell takes as one path', async () => {
+    const folder = join(dir, "it's here");
+    const url = await seeded();
+    mkdirSync(folder);
+    renameSync(join(dir, 'app.db'), join(folder, 'app.db'));
+    const db = createDatabase(`sqlite:${join(folder, 'app.db')}`);
+    await sql`insert into lc_moved (part, target, moved_at) values ('relational', 'postgres://db.internal:5432/app', '2026-12-05T10:00:00.000Z')`.execute(db);
+    await db.destroy();
+    expect(url).toContain(dir);
+    const err: string[] = [];
+    // Relative, as a cron job's DATABASE_URL may be: resolved against cwd as the command opens it.
+    expect(await cleanupTokensCommand({ DATABASE_URL: 'sqlite:./app.db' }, { cwd: folder, err: (l) => err.push(l) })).toBe(1);
+    expect(err).toEqual([expect.stringContaining(`\`livecomponents move-data --unmark --from 'sqlite:${join(dir, "it'\\''s here")}/app.db'\``)]);
   });
 
   it('fails on a database that was never migrated', async () => {

@@ -8,40 +8,24 @@
  * middle of its PostgreSQL transaction, then the run repeated.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { Redis } from 'ioredis';
 import { sql, type Kysely } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createAuthRepository, type AuthRepository } from '../../src/auth/repository.js';
-import { main } from '../../src/cli/index.js';
 import { migrateCommand } from '../../src/cli/migrate.js';
 import { createDatabase } from '../../src/sql/database.js';
 import type { DatabaseSchema } from '../../src/sql/schema.js';
-import { createTestSchema, postgresAvailability, warnSkipped } from '../../src/sql/test-postgres.js';
 import { storeKeys } from '../../src/store/keys.js';
 import { createSqliteStore } from '../../src/store/sqlite/index.js';
 import { waitUntil } from '../helpers/wait-until.js';
-import { REDIS_AVAILABLE, startRedis, type RedisServer } from '../redis/server.js';
+import { HASH, move, moveFixture, skipWithoutServices } from './move-data-fixture.js';
 
-const availability = await postgresAvailability();
-if (availability.state === 'fail') throw new Error(availability.reason);
-if (availability.state === 'skip') warnSkipped('move-data adversarial (PostgreSQL + Redis)', availability.reason);
-const skip = availability.state !== 'up' || !REDIS_AVAILABLE;
+const skip = await skipWithoutServices('move-data adversarial');
 
 const TABLES = { users: 'id', access_tokens: 'id', refresh_tokens: 'id', password_resets: 'token_hash' } as const;
 const NOW = 1_796_449_544_751;
-const HASH = '$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$ZmFrZWhhc2hmYWtlaGFzaGZha2VoYXNoZmFrZWhhc2g';
-
-async function move(...args: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(['move-data', ...args], { env: {}, out: (l) => out.push(l), err: (l) => err.push(l) });
-  return { code, out, err };
-}
-
 /** Every row of every table, ordered by its key, as Kysely reads it (PostgreSQL BIGINT as numbers). */
 async function dump(db: Kysely<DatabaseSchema>): Promise<Record<string, unknown[]>> {
   const result: Record<string, unknown[]> = {};
@@ -64,35 +48,14 @@ async function tableCount(url: string): Promise<number> {
 }
 
 describe.skipIf(skip)('livecomponents move-data: adversarial data and targets', { timeout: 120_000 }, () => {
-  const drops: (() => Promise<void>)[] = [];
+  const fixture = moveFixture('lc-move-adv-');
+  const { migratedFile, schema } = fixture;
   let dir: string;
-  let redis: RedisServer;
-  let client: Redis;
-
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'lc-move-adv-'));
-    redis = await startRedis();
-    client = new Redis(redis.url);
+  let redis: { url: string };
+  let client: typeof fixture.client;
+  beforeAll(() => {
+    ({ dir, redis, client } = fixture);
   });
-
-  afterAll(async () => {
-    client?.disconnect();
-    await redis?.stop();
-    for (const drop of drops) await drop().catch(() => undefined);
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  async function migratedFile(name: string): Promise<string> {
-    const url = `sqlite:${join(dir, name)}`;
-    expect(await migrateCommand({ DATABASE_URL: url }, { out: () => undefined })).toBe(0);
-    return url;
-  }
-
-  async function schema(label: string): Promise<string> {
-    const s = await createTestSchema(label);
-    drops.push(s.drop);
-    return s.url;
-  }
 
   it('every column of every table reads the same through the repository and raw on PostgreSQL; the next registration works', async () => {
     const from = await migratedFile('fidelity.db');
@@ -216,7 +179,7 @@ describe.skipIf(skip)('livecomponents move-data: adversarial data and targets', 
     const again = await move('--from', from, '--to-database', target, '--to-redis', redis.url);
     expect([again.code, again.err]).toEqual([0, []]);
     // The tables were copied and marked before Redis failed: not copied again; the key-value part, which failed, was not marked.
-    expect(again.out).toContainEqual(expect.stringMatching(/^move-data: the relational part was moved to postgres:\/\/\S+ \(search_path \S+\) already \(marked in sqlite:.*oom\.db\): not copied again$/));
+    expect(again.out).toContainEqual(expect.stringMatching(/^move-data: the relational part was moved to postgres:\/\/\S+ \(schema \S+\) already \(marked in sqlite:.*oom\.db\): not copied again$/));
     expect(again.out).toContain(`move-data: key-value session: ${SESSIONS - partial} copied, ${partial} already in Redis (left as they are)`);
     expect(again.out).toContain(`move-data: key-value rate-limit counter: ${windows} copied`);
     // Every session once, with its own value; every window one sorted set of its two times; the mark.

@@ -5,15 +5,11 @@
  * refuses to copy the stale file again (into a fresh Redis too), `doctor --connect` fails naming it,
  * and `move-data --unmark` clears it, printing what it cleared. No message carries a password.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createAuthRepository } from '../../src/auth/repository.js';
 import { runServiceChecks } from '../../src/cli/doctor-services.js';
-import { main } from '../../src/cli/index.js';
 import { migrateCommand } from '../../src/cli/migrate.js';
 import { revokeSessions } from '../../src/cli/revoke-sessions.js';
 import { loadConfig } from '../../src/ops/config.js';
@@ -21,36 +17,13 @@ import { memorySecurityEvents } from '../../src/ops/security-events.js';
 import { openBackends } from '../../src/runtime/backends.js';
 import { createDatabase } from '../../src/sql/database.js';
 import { MOVED_FILE_CODE, MovedFileError } from '../../src/sql/moved-mark.js';
-import { createTestSchema, postgresAvailability, warnSkipped } from '../../src/sql/test-postgres.js';
-import { createSqliteStore } from '../../src/store/sqlite/index.js';
-import { REDIS_AVAILABLE, startRedis, type RedisServer } from '../redis/server.js';
+import { startRedis } from '../redis/server.js';
+import { HASH, marksOf as marks, move, moveFixture, SESSION_KEY, skipWithoutServices } from './move-data-fixture.js';
 
-const availability = await postgresAvailability();
-if (availability.state === 'fail') throw new Error(availability.reason);
-if (availability.state === 'skip') warnSkipped('move-data marks (PostgreSQL + Redis)', availability.reason);
-if (!REDIS_AVAILABLE) {
-  if (process.env.CI) throw new Error('redis-server is not installed: the move-data mark tests need it');
-  warnSkipped('move-data marks (PostgreSQL + Redis)', 'redis-server is not installed');
-}
-const skip = availability.state !== 'up' || !REDIS_AVAILABLE;
+const skip = await skipWithoutServices('move-data marks');
 
-const HASH = '$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$ZmFrZWhhc2hmYWtlaGFzaGZha2VoYXNoZmFrZWhhc2g';
 const PG_PASSWORD = 'pg-Secret-7f3a';
 const REDIS_PASSWORD = 'redis-Secret-91c2';
-const SESSION_KEY = 'lc:{s:abc}:session';
-
-interface Run {
-  code: number;
-  out: string[];
-  err: string[];
-}
-
-async function move(...args: string[]): Promise<Run> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(['move-data', ...args], { env: {}, out: (l) => out.push(l), err: (l) => err.push(l) });
-  return { code, out, err };
-}
 
 /** `url` with a password put in (PostgreSQL here trusts local connections: it is never asked for). */
 function withPassword(url: string, password: string): string {
@@ -60,56 +33,8 @@ function withPassword(url: string, password: string): string {
 }
 
 describe.skipIf(skip)('move-data marks the file it moved', { timeout: 120_000 }, () => {
-  const drops: (() => Promise<void>)[] = [];
-  let dir: string;
-  let redis: RedisServer;
-  let redisUrl: string;
-  let client: Redis;
-
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'lc-move-mark-'));
-    redis = await startRedis(undefined, ['--requirepass', REDIS_PASSWORD]);
-    redisUrl = `redis://:${REDIS_PASSWORD}@127.0.0.1:${redis.port}`;
-    client = new Redis(redisUrl);
-  });
-
-  afterAll(async () => {
-    client?.disconnect();
-    await redis?.stop();
-    for (const drop of drops) await drop().catch(() => undefined);
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  async function schema(label: string): Promise<string> {
-    const s = await createTestSchema(label);
-    drops.push(s.drop);
-    return withPassword(s.url, PG_PASSWORD);
-  }
-
-  /** An app folder whose embedded file (data/livecomponents.db) holds a user and a live session. */
-  async function appFolder(name: string): Promise<{ cwd: string; file: string; from: string }> {
-    const cwd = join(dir, name);
-    mkdirSync(join(cwd, 'data'), { recursive: true });
-    const file = join(cwd, 'data', 'livecomponents.db');
-    const from = `sqlite:${file}`;
-    expect(await migrateCommand({ DATABASE_URL: from }, { out: () => undefined })).toBe(0);
-    const db = createDatabase(from);
-    await createAuthRepository(db).insertUser({ email: `${name}@example.com`, passwordHash: HASH, name: null }, Date.now());
-    await db.destroy();
-    const store = await createSqliteStore({ url: from, sweepIntervalMs: 0 });
-    await store.set(SESSION_KEY, '{"v":1}', 3_600_000);
-    await store.close();
-    return { cwd, file, from };
-  }
-
-  function marks(file: string): { part: string; target: string; moved_at: string }[] {
-    const native = new BetterSqlite3(file, { readonly: true });
-    try {
-      return native.prepare('SELECT part, target, moved_at FROM lc_moved ORDER BY part').all() as { part: string; target: string; moved_at: string }[];
-    } finally {
-      native.close();
-    }
-  }
+  const fixture = moveFixture('lc-move-mark-', { redisPassword: REDIS_PASSWORD, schemaUrl: (url) => withPassword(url, PG_PASSWORD) });
+  const { schema, appFolder } = fixture;
 
   async function startError(options: Parameters<typeof openBackends>[0]): Promise<unknown> {
     const backends = await openBackends({ ...options, sweepIntervalMs: 0, onSchemaWarning: () => undefined }).catch((error: unknown) => error);
@@ -118,8 +43,8 @@ describe.skipIf(skip)('move-data marks the file it moved', { timeout: 120_000 },
     return undefined;
   }
 
-  /** The relational target as a mark records it: host, database and the schema (search_path). */
-  const pgWhereOf = (url: string) => `postgres://127.0.0.1:5432/test (search_path ${new URL(url).searchParams.get('options')?.split('=')[1]})`;
+  /** The relational target as a mark records it: host, database and the schema (the search_path here). */
+  const pgWhereOf = (url: string) => `postgres://127.0.0.1:5432/test (schema ${new URL(url).searchParams.get('options')?.split('=')[1]})`;
   const escaped = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
   const noSecret = (text: string) => {
@@ -130,7 +55,7 @@ describe.skipIf(skip)('move-data marks the file it moved', { timeout: 120_000 },
   it('a dry run marks nothing; a failed relational part marks nothing', async () => {
     const { file, from } = await appFolder('dry');
     const target = await schema('mark_dry');
-    const dry = await move('--from', from, '--to-database', target, '--to-redis', redisUrl, '--dry-run');
+    const dry = await move('--from', from, '--to-database', target, '--to-redis', fixture.redisUrl, '--dry-run');
     expect([dry.code, dry.err]).toEqual([0, []]);
     expect(marks(file)).toEqual([]);
     // A target holding another app's user: refused in the copy, nothing written, nothing marked.
@@ -152,7 +77,7 @@ describe.skipIf(skip)('move-data marks the file it moved', { timeout: 120_000 },
     const { file, from, cwd } = await appFolder('full');
     const target = await schema('mark_full');
     const pgWhere = pgWhereOf(target);
-    const redisWhere = `redis://127.0.0.1:${redis.port}`;
+    const redisWhere = `redis://127.0.0.1:${fixture.redis.port}`;
 
     // The relational part alone: only it is marked.
     const tables = await move('--from', from, '--to-database', target);
@@ -161,7 +86,7 @@ describe.skipIf(skip)('move-data marks the file it moved', { timeout: 120_000 },
     tables.out.forEach(noSecret);
 
     // Started on the file as DATABASE_URL (users from it): refused, whatever REDIS_URL says.
-    const relational = await startError({ databaseUrl: from, redisUrl, cwd });
+    const relational = await startError({ databaseUrl: from, redisUrl: fixture.redisUrl, cwd });
     expect(relational).toBeInstanceOf(MovedFileError);
     expect(relational).toMatchObject({ code: MOVED_FILE_CODE });
     const message = (relational as Error).message;
@@ -173,7 +98,7 @@ describe.skipIf(skip)('move-data marks the file it moved', { timeout: 120_000 },
     expect(await startError({ databaseUrl: target, cwd })).toBeUndefined();
 
     // The key-value part: now both are marked.
-    const kv = await move('--from', from, '--to-redis', redisUrl);
+    const kv = await move('--from', from, '--to-redis', fixture.redisUrl);
     expect([kv.code, kv.err]).toEqual([0, []]);
     expect(marks(file).map((m) => [m.part, m.target])).toEqual([
       ['key-value', redisWhere],
@@ -187,7 +112,7 @@ describe.skipIf(skip)('move-data marks the file it moved', { timeout: 120_000 },
     expect((keyValue as MovedFileError).marks.map((m) => m.part)).toEqual(['key-value']);
     noSecret((keyValue as Error).message);
     // Started on the new stores: no file involved, it starts.
-    expect(await startError({ databaseUrl: target, redisUrl, cwd })).toBeUndefined();
+    expect(await startError({ databaseUrl: target, redisUrl: fixture.redisUrl, cwd })).toBeUndefined();
 
     // revoke-sessions on the stale file: exit 1, nothing changed, no event.
     for (const env of [{ DATABASE_URL: from }, { DATABASE_URL: target }]) {
@@ -229,13 +154,13 @@ describe.skipIf(skip)('move-data marks the file it moved', { timeout: 120_000 },
       await fresh.stop();
     }
     // The same command again: nothing left to move.
-    const same = await move('--from', from, '--to-database', target, '--to-redis', redisUrl);
+    const same = await move('--from', from, '--to-database', target, '--to-redis', fixture.redisUrl);
     expect(same.code).toBe(1);
     expect(same.err[0]).toContain('nothing left to move; nothing was written');
     same.err.forEach(noSecret);
 
     // --unmark: printed, cleared; the app starts on the file again.
-    expect((await move('--unmark', '--from', from, '--to-redis', redisUrl)).code).toBe(2);
+    expect((await move('--unmark', '--from', from, '--to-redis', fixture.redisUrl)).code).toBe(2);
     const unmark = await move('--unmark', '--from', from);
     expect([unmark.code, unmark.err]).toEqual([0, []]);
     expect(unmark.out).toEqual([
@@ -252,7 +177,7 @@ describe.skipIf(skip)('move-data marks the file it moved', { timeout: 120_000 },
     const { file, from } = await appFolder('repeat');
     const target = await schema('mark_repeat');
     // Without the completion mark the run above left in Redis (a Redis that has it is refused).
-    await client.flushall();
+    await fixture.client.flushall();
     // Redis unreachable: refused before anything is written, nothing marked.
     const down = await move('--from', from, '--to-database', target, '--to-redis', 'redis://127.0.0.1:1');
     expect(down.code).toBe(1);
@@ -261,11 +186,11 @@ describe.skipIf(skip)('move-data marks the file it moved', { timeout: 120_000 },
     expect((await move('--from', from, '--to-database', target)).code).toBe(0);
     // Another target (compared as the mark records it: host, database and schema as written) is refused.
     const other = (await schema('mark_repeat_other')).replace('127.0.0.1', 'localhost');
-    const elsewhere = await move('--from', from, '--to-database', other, '--to-redis', redisUrl);
+    const elsewhere = await move('--from', from, '--to-database', other, '--to-redis', fixture.redisUrl);
     expect(elsewhere.code).toBe(1);
     expect(elsewhere.err[0]).toContain('the file is stale since');
     expect(marks(file).map((m) => m.part)).toEqual(['relational']);
-    const repeated = await move('--from', from, '--to-database', target, '--to-redis', redisUrl);
+    const repeated = await move('--from', from, '--to-database', target, '--to-redis', fixture.redisUrl);
     expect([repeated.code, repeated.err]).toEqual([0, []]);
     expect(repeated.out).toContain(`move-data: the relational part was moved to ${pgWhereOf(target)} already (marked in ${from}): not copied again`);
     expect(marks(file).map((m) => m.part)).toEqual(['key-value', 'relational']);
