@@ -10,6 +10,7 @@ import { StoreUnavailableError } from '../../src/core/errors.js';
 import { createRedisStore, redisClientOf } from '../../src/store/redis/index.js';
 import type { Store } from '../../src/store/types.js';
 import { REDIS_AVAILABLE, sleep, startRedis, whenReady, type RedisServer } from './server.js';
+import { expectOnlyFastUnavailable, TIMEOUT_MS as WATCHED_TIMEOUT_MS, watched } from './traffic.js';
 
 const TIMEOUT_MS = 500;
 
@@ -65,6 +66,36 @@ describe.skipIf(!REDIS_AVAILABLE)('a Redis that drops idle clients (timeout 1)',
       await store.close();
     }
   }, 30_000);
+
+  // The per-call watchdog of the fault tests (traffic.ts): a call waiting for the connection must
+  // settle by the deadline armed when it started. Here the connection comes back (the calls are
+  // sent), then Redis hangs: each call ends at its deadline, none may outlast its watchdog. The calls
+  // are made after the event loop was held (a busy request): the timers' clock, read at the start of
+  // the loop's turn, then lags behind `performance.now()`, so a deadline re-armed at the send from a
+  // `performance.now()` reckoning of "what was left" (two deadlines, the old wait) fell past it.
+  it('a waiting call, sent once the connection is back and then unanswered, settles by its own deadline (watchdog)', async () => {
+    const store = createRedisStore({ url: server.url, commandTimeoutMs: WATCHED_TIMEOUT_MS });
+    const client = redisClientOf(store)!;
+    try {
+      await store.health();
+      await sleep(1_500);
+      await dropped(store);
+      // Redis stops answering the moment the connection is ready again: the waiting calls go out
+      // after this (their sends are promise reactions of the same 'ready'), and hang.
+      client.once('ready', () => server.pause());
+      const held = performance.now() + 100;
+      while (performance.now() < held); // the busy request
+      const outcomes = await Promise.all(Array.from({ length: 200 }, (_, i) => watched(() => (i % 2 === 0 ? store.get(`lc:{idle}:w${i}`) : store.health()))));
+      server.resume();
+      expectOnlyFastUnavailable(outcomes);
+      // They did wait, were sent, and met the deadline unanswered (not refused at once, nor while waiting).
+      expect(outcomes.filter((o) => o.atOnce)).toEqual([]);
+      expect(outcomes.filter((o) => String(o.error).includes(`did not answer within ${WATCHED_TIMEOUT_MS} ms`)).length).toBeGreaterThan(100);
+    } finally {
+      server.resume();
+      await store.close();
+    }
+  }, 20_000);
 
   // No timed assertion (shared, noisy machines): the calls' deadline is far beyond the test's own
   // timeout, so a call that waited for it instead of rejecting on close fails the test by timeout.

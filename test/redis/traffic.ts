@@ -67,26 +67,8 @@ export function traffic(store: Store) {
   async function worker(w: number): Promise<void> {
     for (let n = 0; running; n++) {
       const call = calls[(w + n) % calls.length] as (w: number, n: number) => Promise<unknown>;
-      const at = performance.now();
       started++;
-      let settled = false;
-      const result = call(w, n);
-      void result.then(
-        () => (settled = true),
-        () => (settled = true),
-      );
-      let overran = false;
-      const watchdog = setTimeout(() => (overran = !settled), WATCHDOG_MS);
-      await new Promise((resolve) => setImmediate(resolve));
-      const atOnce = settled;
-      try {
-        await result;
-        outcomes.push({ ok: true, ms: performance.now() - at, atOnce, inDeadline: !overran, at, w });
-      } catch (error) {
-        outcomes.push({ ok: false, ms: performance.now() - at, atOnce, inDeadline: !overran, error, at, w });
-      } finally {
-        clearTimeout(watchdog);
-      }
+      outcomes.push(await watched(() => call(w, n), w));
       await sleep(2);
     }
   }
@@ -101,6 +83,32 @@ export function traffic(store: Store) {
       await done;
     },
   };
+}
+
+/**
+ * Starts `call` and arms its watchdog (`WATCHDOG_MS`) right after it, in the same turn of the event
+ * loop; resolves with its outcome once it has settled. `w`: the worker, for the traffic's outcomes.
+ */
+export async function watched(call: () => Promise<unknown>, w = 0): Promise<Outcome> {
+  const at = performance.now();
+  let settled = false;
+  const result = call();
+  void result.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  let overran = false;
+  const watchdog = setTimeout(() => (overran = !settled), WATCHDOG_MS);
+  await new Promise((resolve) => setImmediate(resolve));
+  const atOnce = settled;
+  try {
+    await result;
+    return { ok: true, ms: performance.now() - at, atOnce, inDeadline: !overran, at, w };
+  } catch (error) {
+    return { ok: false, ms: performance.now() - at, atOnce, inDeadline: !overran, error, at, w };
+  } finally {
+    clearTimeout(watchdog);
+  }
 }
 
 /**
