@@ -33,8 +33,12 @@ export interface QuietClient {
 export interface RequestLineGate {
   /** Marks the request (by its headers object) whose refusal line was counted: its lines are too. */
   quiet(headers: object, client: string | undefined, event: string): QuietClient;
-  /** A window of `event` for `client` was summarised: the lines counted so far, taken; the client reopened when no window of it counts. */
-  release(client: string | undefined, event: string): number;
+  /**
+   * A window of `event` for `client` was summarised: the lines counted so far, taken (`undefined`
+   * when no `FloodLogController` was made: Fastify writes them all); the client reopened when no
+   * window of it counts.
+   */
+  release(client: string | undefined, event: string): number | undefined;
   /** Forgets every client (the security logger closed): their lines are written again. */
   close(): void;
 }
@@ -52,6 +56,8 @@ const marked = new WeakMap<object, QuietClient>();
 /** Requests whose incoming line was held back. */
 const held = new WeakSet<object>();
 const gates = new WeakMap<object, { clients: Map<string, QuietClient>; keyOf: (ip: string) => string }>();
+/** Whether a `FloodLogController` exists: without one Fastify writes every request line, and summaries do not count them. */
+let controllerMade = false;
 /** The client key of overflowed clients (past `maxClients`), whose incoming lines are never held (they could be anyone). */
 const ALL = '\u0000all';
 
@@ -85,12 +91,14 @@ export function requestLineGate(logger: object, keyOf: (ip: string) => string): 
     release(client, event) {
       const key = client ?? ALL;
       const c = clients.get(key);
-      if (c === undefined) return 0;
-      const n = c.suppressed;
-      c.suppressed = 0;
-      c.events.delete(event);
-      if (c.events.size === 0) forget(key, c);
-      return n;
+      let n = 0;
+      if (c !== undefined) {
+        n = c.suppressed;
+        c.suppressed = 0;
+        c.events.delete(event);
+        if (c.events.size === 0) forget(key, c);
+      }
+      return controllerMade ? n : undefined;
     },
     close() {
       for (const [key, c] of clients) forget(key, c);
@@ -105,6 +113,11 @@ export function requestLineGate(logger: object, keyOf: (ip: string) => string): 
  * being counted.
  */
 export class FloodLogController extends LogController {
+  constructor(options?: ConstructorParameters<typeof LogController>[0]) {
+    super(options);
+    controllerMade = true;
+  }
+
   override incomingRequest(request: FastifyRequest, reply: FastifyReply): void {
     if (openClients !== 0 && holdIncoming(request)) return;
     super.incomingRequest(request, reply);
