@@ -624,14 +624,21 @@ function answerClosed(this: TrackedAnswer): void {
   // An answer sent before its body arrived that kept the connection: one written past Fastify's
   // onSend (`reply.hijack()`), whose head no `Connection: close` of ours reached. Node now reads the
   // rest of the body to its end (unread-body.ts): the connection ends instead, once the answer is
-  // flushed. After a body was read, one property read (`complete`).
-  if (bodyUnread(this.req) && !state.socket.destroyed) state.socket.destroySoon();
+  // flushed. Decided once the read that brought the head is parsed: an answer written in it closes
+  // here before a small body sent with the head is parsed, and that body costs nothing. After a body
+  // was read, one property read (`complete`).
+  if (bodyUnread(this.req)) afterRawHeadParsed(this.req, () => endIfBodyUnread(this.req, state.socket));
   if (state.held.size > 0) runHeld(state);
   if (state.pending.size === 0 && state.afterPending !== undefined) {
     const then = state.afterPending;
     state.afterPending = undefined;
     then();
   }
+}
+
+/** Ends `socket` once what it is sending is flushed, when `req`'s body is not all in (`answerClosed`). */
+function endIfBodyUnread(req: IncomingMessage, socket: Socket): void {
+  if (bodyUnread(req) && !socket.destroyed) socket.destroySoon();
 }
 
 /**

@@ -162,6 +162,30 @@ describe('serverOptions()’ own answers, before routing: a small body all in ke
     await answer.ended;
   });
 
+  it('a hijacked reply (written past onSend, so its head says keep-alive): the server ends the connection only for a body still coming', async () => {
+    const hijacking = Fastify(serverOptions({ maxEventLoopDelayMs: 0 }));
+    hijacking.get('/', async () => 'ok');
+    hijacking.post('/hijacked', {
+      onRequest: (_request, reply, done) => {
+        reply.hijack();
+        reply.raw.writeHead(403, { 'content-type': 'text/plain', 'content-length': '7' }).end('refused');
+        done();
+      },
+    }, async () => 'never');
+    await hijacking.listen({ port: 0, host: '127.0.0.1' });
+    const to = (hijacking.server.address() as { port: number }).port;
+    try {
+      const small = request('POST', '/hijacked', { 'content-type': 'text/plain' }, 'hello');
+      expect(await onOneConnection([small, small, request('GET', '/', {})], to)).toEqual(['HTTP/1.1 403 Forbidden / keep-alive', 'HTTP/1.1 403 Forbidden / keep-alive', 'HTTP/1.1 200 OK / keep-alive']);
+      const answer = await postPart(to, '/hijacked', { 'content-type': 'text/plain' }, sockets, ANNOUNCED);
+      expect(answer.status).toBe('HTTP/1.1 403 Forbidden');
+      await answer.ended;
+    } finally {
+      for (const socket of sockets) socket.destroy(); // a connection still open would hold close()
+      await hijacking.close();
+    }
+  });
+
   it('load shedding’s 503', async () => {
     const shedding = Fastify(serverOptions({ maxEventLoopDelayMs: 300 }));
     shedding.get('/', async () => 'ok');
