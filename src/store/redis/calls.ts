@@ -40,6 +40,8 @@ export function createCalls(
     if (client.status === 'ready') {
       onRoundTrip?.(operation);
       coalesce();
+      // Its timer armed before `send` runs: the deadline counts from here, the command's building and
+      // writing included, and an answer read once it has passed is a timeout too (core/deadline.ts).
       return withDeadline(send, timeoutMs, redisTimeout, toUnavailable);
     }
     if (!state.mayWait || client.status === 'end') return Promise.reject(state.notConnected(client.status));
@@ -52,6 +54,8 @@ export function createCalls(
    * between the wait settling and the send, by the left-over's rounding up to 1 ms, and by
    * `performance.now()` not being the timers' clock.) A wait that failed, or that the deadline ended,
    * answers why the connection is down (`notConnected`) when `explain` says it is known.
+   * Its own timer, not `withDeadline`'s: the deadline's error depends on the phase (waiting or sent),
+   * and a failure before the send (the store closed or refused, a caller's bug) keeps its own error.
    */
   function afterWaiting<T>(connecting: Promise<void>, operation: RedisStoreOperation, send: () => Promise<T>, explain: boolean): Promise<T> {
     return new Promise<T>((resolve, reject) => {
