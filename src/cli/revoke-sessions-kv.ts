@@ -331,6 +331,20 @@ export function recordValue(node: Redis | Cluster, key: string): Promise<string 
   });
 }
 
+/** A key of the session family that is there but holds no string (a hash, a set): no record, deleted all the same. */
+const OTHER_TYPE = Symbol('not a string');
+
+/**
+ * A session record's value as `recordValue` reads it, but a key of another type (there, no record the
+ * app reads, and deleted like the rest of the session) told apart from a key that is gone (null).
+ */
+function sessionRecord(node: Redis | Cluster, key: string): Promise<string | null | typeof OTHER_TYPE> {
+  return node.get(key).catch((error: unknown) => {
+    if (error instanceof Error && error.message.startsWith('WRONGTYPE')) return OTHER_TYPE;
+    throw error;
+  });
+}
+
 /**
  * Ends the sessions of `target` in Redis: SCANs each node for the sessions' keys under `keyPrefix`
  * and deletes them there (UNLINK, one key per command: on a Cluster the keys of one call must share a
@@ -378,15 +392,17 @@ export async function endRedisSessions(
         doomed.push({ key, part: parsed.part });
       }
       // The record is read for its count (signed in or anonymous), by the same round trip's GETs.
-      const users = await Promise.all(doomed.map(({ key, part }) => (part === 'session' ? recordValue(node, key) : Promise.resolve(null))));
+      const users = await Promise.all(doomed.map(({ key, part }) => (part === 'session' ? sessionRecord(node, key) : Promise.resolve(OTHER_TYPE))));
       const count = (removed: number[]) =>
         doomed.forEach(({ key, part }, i) => {
           if (removed[i] !== 1) return;
           const raw = users[i];
-          countKey(counts, part, raw === null || raw === undefined ? undefined : recordUser(raw));
+          countKey(counts, part, typeof raw === 'string' ? recordUser(raw) : undefined);
           if (dryRun) seen.add(key);
         });
-      if (dryRun) count(doomed.map(() => 1));
+      // The dry run counts what UNLINK would delete: a record gone between SCAN and GET (signed out,
+      // expired) would answer 0, so it is left out — it was counted as an anonymous session.
+      if (dryRun) count(users.map((raw) => (raw === null ? 0 : 1)));
       else await unlinkCounted(node, doomed.map(({ key }) => key), count);
     }, stop);
   }

@@ -282,14 +282,15 @@ async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<numb
       return code;
     }
     // A run that failed half-way has changed things all the same: the output and the log say so, and
-    // what to do (the error's own line follows, from runCommand).
-    if (begun !== undefined && revoked.pieces > 0) printSoFar('failed part-way');
+    // what to do (the error's own line follows, from runCommand). One that failed in its first piece
+    // of tokens changed nothing (that piece's transaction rolled back): said so, not "part-way … 0".
+    const changed = begun !== undefined && revoked.pieces > 0;
+    if (changed) printSoFar('failed part-way');
+    else if (begun !== undefined) out(io, `failed before anything ${dryRun ? 'was counted' : 'changed'}`);
     if (events !== undefined && begun !== undefined) {
-      events.emit({
-        event: 'authn_token_revoked',
-        level: 'WARN',
-        description: `Operator's revocation of the sign-ins of ${begun} (livecomponents revoke-sessions, run by ${operator()}) failed part-way: ${error instanceof Error ? error.message : String(error)}; done before it: ${counted()}; what it revoked stays revoked, run it again`,
-      });
+      const reason = error instanceof Error ? error.message : String(error);
+      const what = changed ? `failed part-way: ${reason}; done before it: ${counted()}; what it revoked stays revoked, run it again` : `failed before it changed anything: ${reason}; nothing was revoked, run it again`;
+      events.emit({ event: 'authn_token_revoked', level: 'WARN', description: `Operator's revocation of the sign-ins of ${begun} (livecomponents revoke-sessions, run by ${operator()}) ${what}` });
     }
     throw error;
   } finally {
