@@ -25,7 +25,7 @@ import { FAST_ARGON2, useSqliteAuthDatabase } from './harness.js';
 const EMAIL = 'ada@example.com';
 const KEY = authKeys.devices(EMAIL);
 
-const db = useSqliteAuthDatabase('device-races');
+const { db } = useSqliteAuthDatabase('device-races');
 
 /**
  * A memory store whose next `hold(n)` reads of the account's device list are held once they have

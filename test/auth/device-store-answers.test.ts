@@ -20,7 +20,7 @@ import { FAST_ARGON2, useSqliteAuthDatabase } from './harness.js';
 const EMAIL = 'ada@example.com';
 const KEY = authKeys.devices(EMAIL);
 
-const db = useSqliteAuthDatabase('device-answers');
+const { db } = useSqliteAuthDatabase('device-answers');
 
 const stores: Store[] = [];
 afterEach(async () => {

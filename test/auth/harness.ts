@@ -39,30 +39,31 @@ export interface Engine {
   open(): Promise<{ db: Kysely<DatabaseSchema>; drop: () => Promise<void> }>;
 }
 
-/** A database on a new temporary SQLite file (not migrated yet) and how to delete the file. */
-function sqliteFile(label: string): { db: Kysely<DatabaseSchema>; drop: () => Promise<void> } {
+/** A database on a new temporary SQLite file (not migrated yet), its URL, and how to delete the file. */
+function sqliteFile(label: string): { db: Kysely<DatabaseSchema>; url: string; drop: () => Promise<void> } {
   const dir = mkdtempSync(join(tmpdir(), `lc-${label}-`));
-  const db = createDatabase(`sqlite:${join(dir, 'auth.db')}`);
-  return { db, drop: async () => rmSync(dir, { recursive: true, force: true }) };
+  const url = `sqlite:${join(dir, 'auth.db')}`;
+  return { db: createDatabase(url), url, drop: async () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 /** SQLite: each `open()` a new temporary file, migrated. */
 export const sqliteEngine: Engine = {
   name: 'sqlite',
   async open() {
-    const opened = sqliteFile('auth');
-    await migrateToLatest(opened.db);
-    return opened;
+    const { db, drop } = sqliteFile('auth');
+    await migrateToLatest(db);
+    return { db, drop };
   },
 };
 
 /**
  * One migrated SQLite database for a whole test file that wires the auth service or its routes
- * itself (with a store of its own): opened at once, so it can be passed around at the module's top
- * level, migrated before the file's tests, closed and deleted after them. `label` names its folder.
+ * itself (with a store of its own), or runs a command on it (`url`, its `DATABASE_URL`): opened at
+ * once, so it can be passed around at the module's top level, migrated before the file's tests,
+ * closed and deleted after them. `label` names its folder.
  */
-export function useSqliteAuthDatabase(label: string): Kysely<DatabaseSchema> {
-  const { db, drop } = sqliteFile(label);
+export function useSqliteAuthDatabase(label: string): { db: Kysely<DatabaseSchema>; url: string } {
+  const { db, url, drop } = sqliteFile(label);
   beforeAll(async () => {
     await migrateToLatest(db);
   });
@@ -70,7 +71,7 @@ export function useSqliteAuthDatabase(label: string): Kysely<DatabaseSchema> {
     await db.destroy();
     await drop();
   });
-  return db;
+  return { db, url };
 }
 
 const postgres: Engine = {

@@ -42,7 +42,7 @@ const wire = (lines: string[]) => lines.reduce((sum, line) => sum + Buffer.byteL
 /** Every `Set-Cookie` of a refusal stays under 4 KB, the host-only pair (271 bytes) included. */
 const SET_COOKIE_BUDGET = 4_096;
 
-const db = useSqliteAuthDatabase('stray-bounds');
+const { db } = useSqliteAuthDatabase('stray-bounds');
 
 let app: FastifyInstance;
 afterEach(async () => {

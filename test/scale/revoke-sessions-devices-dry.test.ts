@@ -5,28 +5,17 @@
  * an account forgotten: "of 1 account" dry, "of 2 accounts" for real. Now the run forgets the keys the
  * dry run counts, the lists, and leaves such a key as it leaves every key that is not the app's.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { authKeys } from '../../src/auth/keys.js';
 import { revokeSessions } from '../../src/cli/revoke-sessions.js';
 import { memorySecurityEvents } from '../../src/ops/security-events.js';
-import { createDatabase } from '../../src/sql/database.js';
-import { migrateToLatest } from '../../src/sql/migrate.js';
+import { useSqliteAuthDatabase } from '../auth/harness.js';
 import { REDIS_AVAILABLE, useRedisServer } from '../redis/server.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'lc-revoke-devices-dry-'));
-const file = join(dir, 'auth.db');
+const { url: databaseUrl } = useSqliteAuthDatabase('revoke-devices-dry');
 
 describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions: trusted devices, the dry run and the run', () => {
   const redis = useRedisServer();
-  beforeAll(async () => {
-    const db = createDatabase(`sqlite:${file}`);
-    await migrateToLatest(db);
-    await db.destroy();
-  });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('a key of another type at a devices key: counted by neither, left by both; the list: 1 account, 2 devices each time', { timeout: 60_000 }, async () => {
     const hashKey = `app:${authKeys.devices('ada@example.com')}`;
@@ -37,7 +26,7 @@ describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions: trusted devices, the dry run
       const err: string[] = [];
       const code = await revokeSessions(
         { all: true, dryRun },
-        { env: { DATABASE_URL: `sqlite:${file}`, REDIS_URL: redis.server.url, REDIS_KEY_PREFIX: 'app:' }, out: (l) => out.push(l), err: (l) => err.push(l), events: memorySecurityEvents() },
+        { env: { DATABASE_URL: databaseUrl, REDIS_URL: redis.server.url, REDIS_KEY_PREFIX: 'app:' }, out: (l) => out.push(l), err: (l) => err.push(l), events: memorySecurityEvents() },
       );
       return [code, err, out.find((l) => l.startsWith('revoke-sessions: trusted devices'))];
     };

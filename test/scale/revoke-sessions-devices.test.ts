@@ -5,9 +5,6 @@
  * server and on every master of a Cluster. Exact counts (accounts, devices) in the dry run and the
  * run; another prefix's lists and the devices' rate-limit state stay.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authKeys, deviceDigest } from '../../src/auth/keys.js';
@@ -15,35 +12,27 @@ import { createAuthRepository } from '../../src/auth/repository.js';
 import { revokeSessions } from '../../src/cli/revoke-sessions.js';
 import { memorySecurityEvents } from '../../src/ops/security-events.js';
 import { redisTarget } from '../../src/runtime/backends.js';
-import { createDatabase } from '../../src/sql/database.js';
-import { migrateToLatest } from '../../src/sql/migrate.js';
 import { createRedisStore } from '../../src/store/redis/index.js';
 import type { Store } from '../../src/store/types.js';
+import { useSqliteAuthDatabase } from '../auth/harness.js';
 import { REDIS_AVAILABLE, startRedisCluster, useRedisServer, whenReady, type RedisCluster } from '../redis/server.js';
 
 const HOUR = 3_600_000;
 const EMAILS = Array.from({ length: 8 }, (_, i) => `user${i}@example.com`);
-const dir = mkdtempSync(join(tmpdir(), 'lc-revoke-devices-'));
-const file = join(dir, 'auth.db');
-const db = createDatabase(`sqlite:${file}`);
+const { db, url: databaseUrl } = useSqliteAuthDatabase('revoke-devices');
 
 beforeAll(async () => {
-  await migrateToLatest(db);
   const repo = createAuthRepository(db);
   for (const email of EMAILS) {
     if ((await repo.insertUser({ email, passwordHash: 'hash', name: null }, Date.now())) === 'taken') throw new Error('taken');
   }
-});
-afterAll(async () => {
-  await db.destroy();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 async function revoke(args: { all?: boolean; user?: string; dryRun?: boolean }, env: Record<string, string>) {
   const out: string[] = [];
   const err: string[] = [];
   const events = memorySecurityEvents();
-  const code = await revokeSessions(args, { env: { DATABASE_URL: `sqlite:${file}`, ...env }, out: (l) => out.push(l), err: (l) => err.push(l), events });
+  const code = await revokeSessions(args, { env: { DATABASE_URL: databaseUrl, ...env }, out: (l) => out.push(l), err: (l) => err.push(l), events });
   return { code, err, devices: out.find((l) => l.startsWith('revoke-sessions: trusted devices')), events: events.events };
 }
 

@@ -6,27 +6,16 @@
  * is counted before the failure is thrown. The refusal is made by an ACL user that may read the
  * second session's keys but not delete them (`%R~`), so exactly one UNLINK of the page fails.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { revokeSessions } from '../../src/cli/revoke-sessions.js';
 import { memorySecurityEvents } from '../../src/ops/security-events.js';
-import { createDatabase } from '../../src/sql/database.js';
-import { migrateToLatest } from '../../src/sql/migrate.js';
+import { useSqliteAuthDatabase } from '../auth/harness.js';
 import { REDIS_AVAILABLE, useRedisServer } from '../redis/server.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'lc-revoke-partial-'));
-const file = join(dir, 'auth.db');
+const { url: databaseUrl } = useSqliteAuthDatabase('revoke-partial');
 
 describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions: one UNLINK of a page refused', () => {
   const redis = useRedisServer();
-  beforeAll(async () => {
-    const db = createDatabase(`sqlite:${file}`);
-    await migrateToLatest(db);
-    await db.destroy();
-  });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('the event counts the sessions the page ended before the refusal (1 of 2)', { timeout: 60_000 }, async () => {
     await redis.admin.set('app:lc:{s:A1}:session', '{"u":null}');
@@ -36,7 +25,7 @@ describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions: one UNLINK of a page refused
     const err: string[] = [];
     const code = await revokeSessions(
       { all: true },
-      { env: { DATABASE_URL: `sqlite:${file}`, REDIS_URL: redis.server.url.replace('redis://', 'redis://r3:pw@'), REDIS_KEY_PREFIX: 'app:' }, out: () => undefined, err: (l) => err.push(l), events },
+      { env: { DATABASE_URL: databaseUrl, REDIS_URL: redis.server.url.replace('redis://', 'redis://r3:pw@'), REDIS_KEY_PREFIX: 'app:' }, out: () => undefined, err: (l) => err.push(l), events },
     );
     expect(code).toBe(1);
     expect(err).toEqual([expect.stringMatching(/^revoke-sessions: NOPERM/)]);

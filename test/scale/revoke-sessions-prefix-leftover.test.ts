@@ -6,10 +6,7 @@
  * other prefixes do is refused (exit 1, dry run too, nothing changed) unless `--key-prefix-empty`
  * says the app has no session now; an app with no session anywhere (a fresh deploy) is not refused.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createAccounts } from '../../src/auth/accounts.js';
 import { createAuthRepository } from '../../src/auth/repository.js';
 import { hashToken } from '../../src/auth/tokens.js';
@@ -17,53 +14,43 @@ import { revokeSessions, type RevokeSessionsArgs } from '../../src/cli/revoke-se
 import { surveyPrefixes } from '../../src/cli/revoke-sessions-kv.js';
 import { memorySecurityEvents } from '../../src/ops/security-events.js';
 import { createSessionManager } from '../../src/session/index.js';
-import { createDatabase } from '../../src/sql/database.js';
-import { migrateToLatest } from '../../src/sql/migrate.js';
 import { storeKeys } from '../../src/store/keys.js';
+import { useSqliteAuthDatabase } from '../auth/harness.js';
 import { REDIS_AVAILABLE, useRedisServer } from '../redis/server.js';
 
 const HOUR = 3_600_000;
-const dir = mkdtempSync(join(tmpdir(), 'lc-revoke-leftover-'));
-const file = join(dir, 'auth.db');
-const db = createDatabase(`sqlite:${file}`);
+const { db, url: databaseUrl } = useSqliteAuthDatabase('revoke-leftover');
 const repo = createAuthRepository(db);
 const accounts = createAccounts({ db });
 let ada: string;
 
 beforeAll(async () => {
-  await migrateToLatest(db);
   const row = await repo.insertUser({ email: 'ada@example.com', passwordHash: 'hash', name: null }, Date.now());
   if (row === 'taken') throw new Error('taken');
   ada = row.id;
-});
-afterAll(async () => {
-  await db.destroy();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 async function revoke(args: RevokeSessionsArgs, env: Record<string, string>) {
   const out: string[] = [];
   const err: string[] = [];
   const events = memorySecurityEvents();
-  const code = await revokeSessions(args, { env: { DATABASE_URL: `sqlite:${file}`, ...env }, out: (l) => out.push(l), err: (l) => err.push(l), events });
+  const code = await revokeSessions(args, { env: { DATABASE_URL: databaseUrl, ...env }, out: (l) => out.push(l), err: (l) => err.push(l), events });
   return { code, out, err, events: events.events.length };
 }
 
 describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions: a mistyped REDIS_KEY_PREFIX holding a leftover key of the framework', () => {
   const redis = useRedisServer();
-  const open = (database: number, keyPrefix: string) => redis.open({ database, keyPrefix });
-  const admin = (database: number) => redis.adminOf(database);
 
   it('a rate-limit key under "ap:", the sessions under "app:": refused (dry run too), nothing changed; --key-prefix-empty goes on and leaves "app:" alone', { timeout: 60_000 }, async () => {
-    const app = open(1, 'app:');
+    const app = redis.open({ database: 1, keyPrefix: 'app:' });
     const web = (await repo.createWebSession(ada, hashToken('web-leftover'), Date.now(), Date.now() + HOUR, 'hash')) as string;
     const signedIn = await createSessionManager({ store: app }).regenerate(null, `${ada}/${web}`);
     await createSessionManager({ store: app }).regenerate(null, null);
     // What a test or an old deployment left under the mistyped prefix: a rate limit and an idempotency record.
-    const old = open(1, 'ap:');
+    const old = redis.open({ database: 1, keyPrefix: 'ap:' });
     await old.set(storeKeys.rateLimit('ip:192.0.2.1', 'counter', 'increment'), 'g:1', HOUR);
     await old.set(storeKeys.idempotency('u:1', 'key-1'), 'record', HOUR);
-    const keys = admin(1);
+    const keys = redis.adminOf(1);
     const before = (await keys.keys('*')).sort();
     expect(before).toHaveLength(4);
     const where = `${redis.urlOf(1)}`;
@@ -97,9 +84,9 @@ describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions: a mistyped REDIS_KEY_PREFIX 
   });
 
   it('an app with no session anywhere (a fresh deploy: its rate limits only) is not refused; sessions of its own besides another prefix\'s are ended', { timeout: 60_000 }, async () => {
-    const fresh = open(2, 'app:');
+    const fresh = redis.open({ database: 2, keyPrefix: 'app:' });
     await fresh.set(storeKeys.rateLimit('ip:192.0.2.1', 'counter', 'increment'), 'g:1', HOUR);
-    await open(2, 'other:').set(storeKeys.rateLimit('ip:192.0.2.2', 'counter', 'increment'), 'g:1', HOUR);
+    await redis.open({ database: 2, keyPrefix: 'other:' }).set(storeKeys.rateLimit('ip:192.0.2.2', 'counter', 'increment'), 'g:1', HOUR);
     const env = { REDIS_URL: `${redis.urlOf(2)}`, REDIS_KEY_PREFIX: 'app:' };
     const first = await revoke({ all: true }, env);
     expect([first.code, first.err]).toEqual([0, []]);
@@ -108,12 +95,12 @@ describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions: a mistyped REDIS_KEY_PREFIX 
 
     // A session of the app and one of another app: the app's prefix is in use, the other's stays.
     const session = await createSessionManager({ store: fresh }).regenerate(null, null);
-    await createSessionManager({ store: open(2, 'other:') }).regenerate(null, null);
+    await createSessionManager({ store: redis.open({ database: 2, keyPrefix: 'other:' }) }).regenerate(null, null);
     const second = await revoke({ all: true }, env);
     expect([second.code, second.err]).toEqual([0, []]);
     expect(second.out).toContain('revoke-sessions: sessions anonymous: 1 ended');
     expect(await fresh.get(storeKeys.session(session.key))).toBeNull();
-    expect(await admin(2).keys('other:lc:{s:*')).toHaveLength(1);
+    expect(await redis.adminOf(2).keys('other:lc:{s:*')).toHaveLength(1);
 
     // Run again, the app's sessions all ended, the other app's there: refused, saying what to do.
     const again = await revoke({ all: true }, env);

@@ -14,45 +14,33 @@
  *   for a big neighbour. It remembers 10,000 per prefix (`SURVEY_CAP`) and says "or more" past it.
  */
 import { EventEmitter } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAuthRepository, type AuthRepository } from '../../src/auth/repository.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createAuthRepository } from '../../src/auth/repository.js';
 import { hashToken } from '../../src/auth/tokens.js';
 import { main } from '../../src/cli/index.js';
 import { revokeSessions, type RevokeSessionsArgs } from '../../src/cli/revoke-sessions.js';
 import { Interrupted, surveyPrefixes } from '../../src/cli/revoke-sessions-kv.js';
 import { memorySecurityEvents } from '../../src/ops/security-events.js';
 import { createSessionManager } from '../../src/session/index.js';
-import { createDatabase } from '../../src/sql/database.js';
-import { migrateToLatest } from '../../src/sql/migrate.js';
+import { useSqliteAuthDatabase } from '../auth/harness.js';
 import { REDIS_AVAILABLE, useRedisServer } from '../redis/server.js';
 
 const HOUR = 3_600_000;
-const dir = mkdtempSync(join(tmpdir(), 'lc-revoke-shared-'));
-const file = join(dir, 'auth.db');
-const db = createDatabase(`sqlite:${file}`);
-let repo: AuthRepository;
+const { db, url: databaseUrl } = useSqliteAuthDatabase('revoke-shared');
+const repo = createAuthRepository(db);
 let ada: string;
 
 beforeAll(async () => {
-  await migrateToLatest(db);
-  repo = createAuthRepository(db);
   const row = await repo.insertUser({ email: 'ada@example.com', passwordHash: 'hash', name: null }, Date.now());
   if (row === 'taken') throw new Error('taken');
   ada = row.id;
-});
-afterAll(async () => {
-  await db.destroy();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 async function revoke(args: RevokeSessionsArgs, env: Record<string, string>, signals?: EventEmitter) {
   const out: string[] = [];
   const err: string[] = [];
   const events = memorySecurityEvents();
-  const running = revokeSessions(args, { env: { DATABASE_URL: `sqlite:${file}`, ...env }, out: (l) => out.push(l), err: (l) => err.push(l), events, ...(signals ? { signals } : {}) });
+  const running = revokeSessions(args, { env: { DATABASE_URL: databaseUrl, ...env }, out: (l) => out.push(l), err: (l) => err.push(l), events, ...(signals ? { signals } : {}) });
   // Listened to from the call on: a signal now comes before anything is read.
   signals?.emit('SIGINT', 'SIGINT');
   const code = await running;
@@ -61,13 +49,11 @@ async function revoke(args: RevokeSessionsArgs, env: Record<string, string>, sig
 
 describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions: a Redis shared by two apps, the first one\'s keys all gone', () => {
   const redis = useRedisServer();
-  const open = (database: number, keyPrefix: string) => redis.open({ database, keyPrefix });
-  const admin = (database: number) => redis.adminOf(database);
 
   it('--key-prefix-empty: app1\'s tokens are revoked, app2\'s 3 sessions stay; without it, refused naming the option', { timeout: 60_000 }, async () => {
-    const app2 = open(3, 'app2:');
+    const app2 = redis.open({ database: 3, keyPrefix: 'app2:' });
     for (let i = 0; i < 3; i++) await createSessionManager({ store: app2 }).regenerate(null, null);
-    const keys = admin(3);
+    const keys = redis.adminOf(3);
     const before = (await keys.keys('*')).sort();
     expect(before).toHaveLength(3);
     const web = (await repo.createWebSession(ada, hashToken('web-1'), Date.now(), Date.now() + HOUR, 'hash')) as string;
@@ -84,7 +70,7 @@ describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions: a Redis shared by two apps, 
     expect((await repo.webSessionUser(ada, web, Date.now())) !== undefined).toBe(true);
     // The same dry run from the command line: the option parses (it was an unknown option, exit 2).
     const cli: string[] = [];
-    const cliCode = await main(['revoke-sessions', '--all', '--dry-run', '--key-prefix-empty'], { env: { DATABASE_URL: `sqlite:${file}`, ...env }, out: (l) => cli.push(l), err: (l) => cli.push(l) });
+    const cliCode = await main(['revoke-sessions', '--all', '--dry-run', '--key-prefix-empty'], { env: { DATABASE_URL: databaseUrl, ...env }, out: (l) => cli.push(l), err: (l) => cli.push(l) });
     expect([cliCode, cli]).toEqual([0, dry.out]);
 
     const done = await revoke({ all: true, keyPrefixEmpty: true }, env);
@@ -97,7 +83,7 @@ describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions: a Redis shared by two apps, 
   });
 
   it('SIGINT before the survey: stopped (130) before anything changed, not refused after walking every key', { timeout: 60_000 }, async () => {
-    const keys = admin(4);
+    const keys = redis.adminOf(4);
     // Another app's 5,000 keys of this framework: the survey of an unused prefix takes 10 SCANs or more.
     const pipeline = keys.pipeline();
     for (let i = 0; i < 5_000; i++) pipeline.set(`app2:lc:{s:k${i}}:session`, '{"u":null}');
@@ -118,7 +104,7 @@ describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions: a Redis shared by two apps, 
   });
 
   it('the survey remembers at most 10,000 session keys of another prefix: past it, "or more"', { timeout: 60_000 }, async () => {
-    const keys = admin(5);
+    const keys = redis.adminOf(5);
     const pipeline = keys.pipeline();
     for (let i = 0; i < 10_005; i++) pipeline.set(`big:lc:{s:k${i}}:session`, '{"u":null}');
     for (let i = 0; i < 2; i++) pipeline.set(`small:lc:{s:k${i}}:session`, '{"u":null}');

@@ -7,41 +7,29 @@
  * under any prefix is said plainly (exit 0). A prefix in use whose sessions are all ended already is
  * no refusal. On one server and on a Cluster of three masters.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAuthRepository, type AuthRepository } from '../../src/auth/repository.js';
+import { createAuthRepository } from '../../src/auth/repository.js';
 import { hashToken } from '../../src/auth/tokens.js';
 import { revokeSessions } from '../../src/cli/revoke-sessions.js';
 import { memorySecurityEvents } from '../../src/ops/security-events.js';
 import { redisTarget } from '../../src/runtime/backends.js';
 import { createSessionManager } from '../../src/session/index.js';
-import { createDatabase } from '../../src/sql/database.js';
-import { migrateToLatest } from '../../src/sql/migrate.js';
 import { storeKeys } from '../../src/store/keys.js';
 import { createRedisStore } from '../../src/store/redis/index.js';
 import type { Store } from '../../src/store/types.js';
+import { useSqliteAuthDatabase } from '../auth/harness.js';
 import { REDIS_AVAILABLE, startRedisCluster, useRedisServer, whenReady, type RedisCluster } from '../redis/server.js';
 
 const HOUR = 3_600_000;
-const dir = mkdtempSync(join(tmpdir(), 'lc-revoke-prefix-'));
-const file = join(dir, 'auth.db');
-const db = createDatabase(`sqlite:${file}`);
-let repo: AuthRepository;
+const { db, url: databaseUrl } = useSqliteAuthDatabase('revoke-prefix');
+const repo = createAuthRepository(db);
 let ada: string;
 
 beforeAll(async () => {
-  await migrateToLatest(db);
-  repo = createAuthRepository(db);
   const row = await repo.insertUser({ email: 'ada@example.com', passwordHash: 'hash', name: null }, Date.now());
   if (row === 'taken') throw new Error('taken');
   ada = row.id;
-});
-afterAll(async () => {
-  await db.destroy();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 /** A session in `store`: Ada's browser sign-in (with one component state and one CSRF nonce), or anonymous. Resolves the web sign-in's id, if any. */
@@ -64,7 +52,7 @@ async function revoke(args: { all?: boolean; user?: string; dryRun?: boolean; ke
   const out: string[] = [];
   const err: string[] = [];
   const events = memorySecurityEvents();
-  const code = await revokeSessions(args, { env: { DATABASE_URL: `sqlite:${file}`, ...env }, out: (l) => out.push(l), err: (l) => err.push(l), events });
+  const code = await revokeSessions(args, { env: { DATABASE_URL: databaseUrl, ...env }, out: (l) => out.push(l), err: (l) => err.push(l), events });
   const counts: Record<string, number> = {};
   for (const line of out) {
     const match = /^revoke-sessions: ([a-z -]+): (\d+) /.exec(line);
@@ -77,16 +65,14 @@ const liveWeb = async (web: string | undefined) => (await repo.webSessionUser(ad
 
 describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions: a REDIS_KEY_PREFIX that is not the app\'s (one server)', () => {
   const redis = useRedisServer();
-  const open = (database: number, keyPrefix: string) => redis.open({ database, keyPrefix });
-  const admin = (database: number) => redis.adminOf(database);
 
   it('unset, mistyped or a prefix of the app\'s: exit 1 before anything changes (dry run too), naming the prefix found, its sessions and the variable', { timeout: 60_000 }, async () => {
-    const app = open(6, 'app:');
+    const app = redis.open({ database: 6, keyPrefix: 'app:' });
     const web = await session(app, true);
     await session(app, false);
     await session(app, false);
     await app.set(storeKeys.rateLimit('ip:192.0.2.1', 'counter', 'increment'), 'g:1', HOUR);
-    const keys = admin(6);
+    const keys = redis.adminOf(6);
     await keys.set('unrelated:key', 'x');
     const before = (await keys.keys('*')).sort();
     expect(before).toHaveLength(7);
@@ -118,7 +104,7 @@ describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions: a REDIS_KEY_PREFIX that is n
     // (the rate-limit state) but no session, as a mistyped prefix a test or an old deployment left a
     // key under would: refused, unless the operator says the app has no session now; with that, no
     // session of its own is left to end, none of the other's is ended.
-    const shop = open(6, 'shop:');
+    const shop = redis.open({ database: 6, keyPrefix: 'shop:' });
     await session(shop, false);
     await session(shop, false);
     const refused = await revoke({ all: true }, { REDIS_URL: where, REDIS_KEY_PREFIX: 'app:' });
@@ -131,9 +117,9 @@ describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions: a REDIS_KEY_PREFIX that is n
   });
 
   it('sessions under several other prefixes (one of them none): each named with its count, sorted', { timeout: 60_000 }, async () => {
-    const none = open(7, '');
-    const a = open(7, 'a:');
-    const b = open(7, 'b:');
+    const none = redis.open({ database: 7, keyPrefix: '' });
+    const a = redis.open({ database: 7, keyPrefix: 'a:' });
+    const b = redis.open({ database: 7, keyPrefix: 'b:' });
     await session(none, false);
     await session(a, false);
     await session(a, true);
@@ -143,7 +129,7 @@ describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions: a REDIS_KEY_PREFIX that is n
     expect(refused.err).toEqual([
       `revoke-sessions: ${redis.urlOf(7)}: no key of this app under the key prefix "c:" (REDIS_KEY_PREFIX), but sessions under "" (no prefix) (1 session), "a:" (2 sessions): set REDIS_KEY_PREFIX as the app's environment sets it (or, when the app has no key there now, its Redis emptied and the app stopped, add --key-prefix-empty); nothing was changed`,
     ]);
-    expect(await admin(7).dbsize()).toBe(6);
+    expect(await redis.adminOf(7).dbsize()).toBe(6);
   });
 
   it('a Redis holding no session under any prefix is said plainly, exit 0', { timeout: 60_000 }, async () => {
@@ -151,7 +137,7 @@ describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions: a REDIS_KEY_PREFIX that is n
     expect([empty.code, empty.err, empty.events]).toEqual([0, [], 1]);
     expect(empty.out).toContain(`revoke-sessions: none to end: no session under any key prefix in ${redis.urlOf(9)}`);
     // Keys of this framework, none a session, under another prefix: named, still no refusal.
-    await open(10, 'x:').set(storeKeys.rateLimit('ip:192.0.2.1', 'counter', 'increment'), 'g:1', HOUR);
+    await redis.open({ database: 10, keyPrefix: 'x:' }).set(storeKeys.rateLimit('ip:192.0.2.1', 'counter', 'increment'), 'g:1', HOUR);
     const dry = await revoke({ all: true, dryRun: true }, { REDIS_URL: `${redis.urlOf(10)}`, REDIS_KEY_PREFIX: 'app:' });
     expect([dry.code, dry.err]).toEqual([0, []]);
     expect(dry.out).toContain(`revoke-sessions: none to end: no session under any key prefix in ${redis.urlOf(10)} (other keys of this framework under "x:")`);
