@@ -79,9 +79,12 @@ function unsupportedMediaTypeMessage(route: FastifyInstance | undefined): string
   return `The request body must be ${taken.join(' or ')}.`;
 }
 
-/** Logs the cause of a 5xx answer, with its stack: the answer itself shows none of it. */
-export function logFailure(request: FastifyRequest, error: unknown, code: string): void {
-  failureLog(request).error({ err: error, code }, 'request failed');
+/**
+ * Logs the cause of a 5xx answer, with its stack: the answer itself shows none of it. `message`
+ * names what failed when it was not the request's handler (an error page's render, say).
+ */
+export function logFailure(request: FastifyRequest, error: unknown, code: string, message = 'request failed'): void {
+  failureLog(request).error({ err: error, code }, message);
 }
 
 let fallbackLog: FastifyBaseLogger | undefined;

@@ -243,7 +243,7 @@ function whatIs(value: unknown): string {
  * getting the JSON.
  */
 function renderFailed(request: FastifyRequest, body: ErrorBody, error: Error): void {
-  logFailure(request, error, body.code);
+  logFailure(request, error, body.code, 'error page failed');
 }
 
 /** A heading for each status the framework answers; by class for any other. */

@@ -14,7 +14,7 @@ import { LiveError } from '../core/errors.js';
 import { isThenable } from '../core/thenable.js';
 import { checkSource, type SourceRefusal } from '../pipeline/csrf/origins.js';
 import type { LiveRuntime } from '../runtime/index.js';
-import { sendError } from './error-mapping.js';
+import { logFailure, sendError } from './error-mapping.js';
 import { requestInfo } from './request-info.js';
 import { afterHeadParsed, closeIfBodyUnread } from './unread-body.js';
 
@@ -124,7 +124,9 @@ function runAnswer(answer: ForeignFormAnswer, request: FastifyRequest, reply: Fa
     restore(watched, 'then', found.then);
     const started = sending || reply.sent || reply.raw.headersSent;
     if (started) {
-      if (failed) request.log.error({ err: error }, 'refuseForeignForms: the answer to a refused form post failed after it started to send');
+      // As a 500's cause is logged: on request.log, or on standard output when the app's logger is
+      // off (Fastify's default), where request.log.error alone said nothing.
+      if (failed) logFailure(request, error, 'CSRF_TOKEN_INVALID', 'refuseForeignForms: the answer to a refused form post failed after it started to send');
       return;
     }
     done(failed ? asError(error) : new Error(UNSENT));
