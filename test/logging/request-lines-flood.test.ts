@@ -4,10 +4,13 @@
  * counted in the window's summary; every other request's lines are written as Fastify writes them.
  * Exact counts, hostile clients: one address, many spoofed forwarded addresses, an IPv6 /56.
  */
+import { request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { expect, it } from 'vitest';
 import { closeLogger, createLogger } from '../../src/ops/logging/index.js';
-import { FloodLogController } from '../../src/ops/logging/request-lines.js';
+import { FloodLogController, heldRequestLines } from '../../src/ops/logging/request-lines.js';
+import { waitUntil } from '../helpers/wait-until.js';
 import { createSecurityLogger } from '../../src/ops/security-logger.js';
 import { requestInfo } from '../../src/http/request-info.js';
 import type { FloodLimitOptions } from '../../src/ops/log-flood.js';
@@ -17,7 +20,7 @@ const LABEL = { requestIdLogLabel: 'request_id' };
 type App = Pick<FastifyInstance, 'inject'>;
 
 /** An app refusing (403, `malicious_csrf`) every request with `x-refuse`, serving the others. */
-async function floodApp(options: { controller?: LogController; floodLimit?: FloodLimitOptions | false } = {}): Promise<{ app: App; out: Capture; done: () => Promise<void> }> {
+async function floodApp(options: { controller?: LogController; floodLimit?: FloodLimitOptions | false; routes?: (app: FastifyInstance) => void } = {}): Promise<{ app: App; out: Capture; done: () => Promise<void>; listen: () => Promise<number> }> {
   const out = capture();
   const logger = createLogger({ format: 'json', stream: out });
   let requestId = 0;
@@ -29,10 +32,15 @@ async function floodApp(options: { controller?: LogController; floodLimit?: Floo
     return reply.code(403).send({ code: 'CSRF_INVALID' });
   });
   app.get('/x', async () => 'ok');
+  options.routes?.(app as unknown as FastifyInstance);
   await app.ready();
   return {
     app,
     out,
+    listen: async () => {
+      await app.listen({ port: 0, host: '127.0.0.1' });
+      return (app.server.address() as AddressInfo).port;
+    },
     done: async () => {
       await app.close();
       await closeLogger(logger);
@@ -120,4 +128,20 @@ it('a forwarded address of kilobytes is keyed as the security line keys it (cut 
   for (let i = 0; i < 40; i++) await refused(app, i % 2 === 0 ? long : `${long}${i}`);
   await done();
   expect([count(out, 'incoming request'), count(out, 'request completed')]).toEqual([11, 10]);
+});
+
+it('a held incoming line of a request whose connection is cut before the answer is let go (else every later request would take the slow path)', async () => {
+  let answer: (() => void) | undefined;
+  const { app, done, listen } = await floodApp({ routes: (a) => a.get('/slow', () => new Promise((resolve) => (answer = () => resolve('late')))) });
+  for (let i = 0; i < 12; i++) await refused(app, '203.0.113.7');
+  const port = await listen();
+  expect(heldRequestLines()).toBe(0);
+  const req = httpRequest({ port, host: '127.0.0.1', path: '/slow', headers: { 'x-forwarded-for': '203.0.113.7' } });
+  req.on('error', () => undefined);
+  req.end();
+  await waitUntil('the /slow request to be held', () => heldRequestLines() === 1 && answer !== undefined);
+  req.destroy();
+  await waitUntil('the cut request to be let go', () => heldRequestLines() === 0, { seen: heldRequestLines });
+  answer?.();
+  await done();
 });

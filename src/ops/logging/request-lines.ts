@@ -46,9 +46,10 @@ export interface RequestLineGate {
 /** Clients with counting windows, over all gates (the shared entry past the tracked limit too). */
 let openClients = 0;
 /**
- * Incoming lines held and not yet written or dropped. Both 0, every line takes Fastify's path. (A
- * held request whose connection is cut before its answer ends never comes back: it only keeps the
- * slow path on, one WeakMap look per request line, until the process ends.)
+ * Incoming lines held and not yet written or dropped. Both 0, every line takes Fastify's path. A
+ * held request whose connection is cut before its answer ends never reaches `requestCompleted`:
+ * its answer's `close` takes it off, else a client cutting its requests would keep every other
+ * request on the slow path for good.
  */
 let heldLines = 0;
 /** Refused requests whose lines are counted, to the client they count for. Weak: an aborted request leaves nothing behind. */
@@ -119,7 +120,7 @@ export class FloodLogController extends LogController {
   }
 
   override incomingRequest(request: FastifyRequest, reply: FastifyReply): void {
-    if (openClients !== 0 && holdIncoming(request)) return;
+    if (openClients !== 0 && holdIncoming(request, reply)) return;
     super.incomingRequest(request, reply);
   }
 
@@ -144,10 +145,23 @@ export class FloodLogController extends LogController {
 }
 
 /** Holds the incoming line of a request from a client being counted; true when held. */
-function holdIncoming(request: FastifyRequest): boolean {
+function holdIncoming(request: FastifyRequest, reply: FastifyReply): boolean {
   const gate = gates.get(destinationOf(request.log) as object);
   if (gate === undefined || !gate.clients.has(gate.keyOf(request.ip))) return false;
-  held.add(request.raw.headers);
+  const headers = request.raw.headers;
+  held.add(headers);
   heldLines++;
+  // Cut before its answer was sent: Fastify logs nothing more for it, so nothing will take it off.
+  // (An answer sent has `writableFinished`; its line comes through `requestCompleted`, maybe after
+  // async onResponse hooks, so `close` must not take it first.)
+  const res = reply.raw;
+  res.once('close', () => {
+    if (!res.writableFinished && held.delete(headers)) heldLines--;
+  });
   return true;
+}
+
+/** Incoming lines held now, over all apps: 0 once every held request has ended (or been cut). */
+export function heldRequestLines(): number {
+  return heldLines;
 }
