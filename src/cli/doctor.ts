@@ -9,11 +9,12 @@ import { CHECKS, type CheckName } from '../ops/config-rules.js';
 import { runFileChecks, type FileCheckName, type FileCheckOptions } from './doctor-files.js';
 import { checkListen, type ListenCheckName } from './doctor-listen.js';
 import { checkLogCollector, type LogCollectorCheckName } from './doctor-log-collector.js';
+import { checkMovedData, type MovedCheckName } from './move-data-doctor.js';
 import { runServiceChecks, type ServiceCheckName, type ServiceCheckOptions } from './doctor-services.js';
 import { ENV_VARIABLES, invalidVariables, parseEnv, type AppConfig, type ConfigIssue, type EnvVariable } from '../ops/config.js';
 
 export interface DoctorCheckResult {
-  readonly name: CheckName | ServiceCheckName | ListenCheckName | LogCollectorCheckName | FileCheckName;
+  readonly name: CheckName | ServiceCheckName | ListenCheckName | LogCollectorCheckName | FileCheckName | MovedCheckName;
   readonly ok: boolean;
   /** What was found, when the check passed. */
   readonly summary: string;
@@ -64,6 +65,8 @@ export async function runDoctorConnected(
   const { config, checks, invalid } = environmentChecks(env, options);
   const connected = [
     ...(await runServiceChecks(config, options)),
+    // Its own line: a file move-data moved fails here, and the file's other checks still report.
+    await checkMovedData(config, options.cwd),
     await checkListen(config, options.timeoutMs ?? 3_000),
     await checkLogCollector(config, options.timeoutMs ?? 3_000),
     ...runFileChecks(config, options),
@@ -78,6 +81,7 @@ export async function runDoctorConnected(
 const READS: Partial<Record<DoctorCheckResult['name'], readonly EnvVariable[]>> = {
   database: ['DATABASE_URL'],
   'database-files': ['DATABASE_URL'],
+  'moved-data': ['DATABASE_URL', 'REDIS_URL'],
   // An invalid REDIS_URL is none in the configuration: "no REDIS_URL … embedded SQLite" would be wrong.
   'redis-server': ['REDIS_URL'],
   listen: ['HOST', 'PORT', 'METRICS_PORT'],

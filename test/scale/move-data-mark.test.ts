@@ -9,7 +9,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { createAuthRepository } from '../../src/auth/repository.js';
-import { runServiceChecks } from '../../src/cli/doctor-services.js';
+import { checkMovedData } from '../../src/cli/move-data-doctor.js';
 import { migrateCommand } from '../../src/cli/migrate.js';
 import { revokeSessions } from '../../src/cli/revoke-sessions.js';
 import { loadConfig } from '../../src/ops/config.js';
@@ -131,11 +131,11 @@ describe.skipIf(skip)('move-data marks the file it moved', { timeout: 120_000 },
       native.close();
     }
 
-    // doctor --connect: the database check fails, naming the file and the move.
-    const [, database] = await runServiceChecks(loadConfig({ DATABASE_URL: from }), { timeoutMs: 2_000, cwd });
-    expect(database).toMatchObject({ name: 'database', ok: false, problems: [expect.stringMatching(new RegExp(`^DATABASE_URL: ${from}: its sessions, .*; its users, tokens and password resets \\(the relational part\\)`))] });
-    const [embedded] = await runServiceChecks(loadConfig({ DATABASE_URL: target }), { timeoutMs: 2_000, cwd });
-    expect(embedded).toMatchObject({ name: 'redis-server', ok: false, problems: [expect.stringContaining('(the key-value part) were moved to')] });
+    // doctor --connect: its moved-data check fails, naming the file and the move.
+    const database = await checkMovedData(loadConfig({ DATABASE_URL: from }), cwd);
+    expect(database).toMatchObject({ name: 'moved-data', ok: false, problems: [expect.stringMatching(new RegExp(`^DATABASE_URL: ${from}: its sessions, .*; its users, tokens and password resets \\(the relational part\\)`))] });
+    const embedded = await checkMovedData(loadConfig({ DATABASE_URL: target }), cwd);
+    expect(embedded).toMatchObject({ name: 'moved-data', ok: false, problems: [expect.stringContaining('(the key-value part) were moved to')] });
 
     // move-data again, into a fresh Redis (its completion mark not there): refused, nothing written.
     const fresh = await startRedis();
