@@ -4,7 +4,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { createLiveComponents, html, livecomponents, serverOptions, useErrorPages, type LiveComponentsOptions } from '../../src/index.js';
 import { loadSecrets } from '../../src/runtime/setup.js';
-import { loadConfig, newSessionLimitOf, type AppConfig } from '../../src/ops/config.js';
+import { floodLimitOf, loadConfig, newSessionLimitOf, type AppConfig } from '../../src/ops/config.js';
 import { openBackends, type Backends } from '../../src/runtime/backends.js';
 import { createSecurityLogger } from '../../src/ops/security-logger.js';
 import { createLifecycleState, redisEvictionCheck, registerHealth, sqlHealthCheck, storeHealthCheck, type LifecycleState } from '../../src/ops/health/index.js';
@@ -209,7 +209,8 @@ async function assemble(app: FastifyInstance, { config, options, backends, secre
     // NEW_SESSION_LIMIT: new sessions per signed-out client per minute (0: off).
     newSessionLimit: newSessionLimitOf(config),
     warn: (message: string) => app.log.warn(message),
-    events: createSecurityLogger({ logger: app.log, onEvent: metrics.countSecurityEvent }),
+    // LOG_FLOOD_LIMIT / LOG_FLOOD_WINDOW_MS: refusal lines (and their request lines) per client and window (0: every line).
+    events: createSecurityLogger({ logger: app.log, onEvent: metrics.countSecurityEvent, floodLimit: floodLimitOf(config) }),
     onActionDone: metrics.observeAction,
     // Requests let in only by LC_SESSION_SECRET_FALLBACKS or an older key of LC_STATE_KEYS: once flat, the rotation's last step can be taken.
     onSecretFallback: metrics.countSecretFallback,

@@ -12,10 +12,11 @@ import { readFileSync } from 'node:fs';
 import { createServer as createHttpsServer, type ServerOptions as HttpsServerOptions } from 'node:https';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { LogController, type FastifyBaseLogger, type FastifyHttpOptions, type FastifyInstance, type FastifyServerFactoryHandler, type FastifyServerOptions } from 'fastify';
+import { type FastifyBaseLogger, type FastifyHttpOptions, type FastifyInstance, type FastifyServerFactoryHandler, type FastifyServerOptions } from 'fastify';
 import { checkTimerDelay, MAX_TIMER_MS } from '../core/deadline.js';
 import { HEADERS } from '../core/wire.js';
 import { LOG_FIELDS } from '../ops/logging/fields.js';
+import { FloodLogController } from '../ops/logging/request-lines.js';
 import { answerShedRequest, createLoadMonitor, DEFAULT_MAX_EVENT_LOOP_DELAY_MS, shouldShed } from '../ops/load-shedding/index.js';
 import { createClientIp } from '../pipeline/rate-limit/client-ip.js';
 import { answerClientError, answerConnect, answerRefusedRequest } from './client-errors.js';
@@ -272,7 +273,7 @@ export function serverOptions(options: {
     ...(options.loggerInstance ? { loggerInstance: options.loggerInstance } : { logger: options.logger ?? false }),
     // Request log lines carry `request_id` (Fastify's default label is `reqId`); Fastify 5 moved the
     // label from the deprecated top-level `requestIdLogLabel` to the log controller.
-    logController: new LogController({ requestIdLogLabel: LOG_FIELDS.requestId }),
+    logController: new FloodLogController({ requestIdLogLabel: LOG_FIELDS.requestId }),
     // And the caller's trace context, from `traceparent`. Only with a logger: without one Fastify
     // skips making request loggers altogether, which a factory of ours would undo for nothing.
     ...((options.loggerInstance || options.logger) && options.traceContext !== false ? { childLoggerFactory: requestChildLogger } : {}),
