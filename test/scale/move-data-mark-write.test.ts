@@ -5,11 +5,13 @@
  * root, whom file modes do not stop. Refusing every write: the probe stops the run before any target
  * is written. Refusing only one part's mark (the probe passes, as when the disk fills meanwhile): the
  * relational copy rolls back; the key-value records stay in Redis without its completion mark, and the
- * same command finishes the move once the file takes writes.
+ * same command finishes the move once the file takes writes. And a PostgreSQL COMMIT refused after the
+ * mark was written: the mark is taken back, or a re-run would skip the part as moved.
  */
 import BetterSqlite3 from 'better-sqlite3';
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
+import { migrateCommand } from '../../src/cli/migrate.js';
 import { createDatabase } from '../../src/sql/database.js';
 import { marksOf, move, moveFixture, skipWithoutServices } from './move-data-fixture.js';
 
@@ -67,6 +69,31 @@ describe.skipIf(skip)('move-data with a source that cannot take its mark', { tim
     expect([again.code, again.err]).toEqual([0, []]);
     expect(marksOf(file).map((m) => m.part)).toEqual(['key-value', 'relational']);
     expect(await users(target)).toBe(1);
+  });
+
+  it('PostgreSQL refusing the COMMIT after the mark was written: the mark is taken back, so the re-run copies the part instead of skipping it', async () => {
+    const { file, from } = await fixture.appFolder('commit');
+    const target = await fixture.schema('mark_write_commit');
+    expect(await migrateCommand({ DATABASE_URL: target }, { out: () => undefined })).toBe(0);
+    // A deferred constraint trigger fails at COMMIT: after every insert, and after the source's mark.
+    const db = createDatabase(target);
+    try {
+      await sql`create function lc_test_refuse() returns trigger language plpgsql as $$ begin raise exception 'refused at commit (test)'; end $$`.execute(db);
+      await sql`create constraint trigger lc_test_refuse after insert on users deferrable initially deferred for each row execute function lc_test_refuse()`.execute(db);
+      const run = await move('--from', from, '--to-database', target);
+      expect(run.code).toBe(1);
+      expect(run.err).toEqual([expect.stringContaining('refused at commit (test)')]);
+      expect(marksOf(file)).toEqual([]);
+      expect(await users(target)).toBe(0);
+      await sql`drop trigger lc_test_refuse on users`.execute(db);
+      await sql`drop function lc_test_refuse()`.execute(db);
+    } finally {
+      await db.destroy();
+    }
+    const again = await move('--from', from, '--to-database', target);
+    expect([again.code, again.err]).toEqual([0, []]);
+    expect(again.out).toContain('move-data: table users: 1 rows copied');
+    expect(marksOf(file).map((m) => m.part)).toEqual(['relational']);
   });
 
   it('the relational mark refused at the commit: the copy rolls back, Redis untouched; the key-value mark refused: no completion mark, the re-run finishes', async () => {
