@@ -64,6 +64,7 @@ export type { ActionReport } from './runtime/index.js';
 export { createSecurityLogger } from './ops/security-logger.js';
 export type { SecurityLogger, SecurityLoggerOptions } from './ops/security-logger.js';
 export type { FloodLimitOptions } from './ops/log-flood.js';
+export { FloodLogController } from './ops/logging/request-lines.js';
 export { EVENT_LINES } from './ops/security-events.js';
 export {
   registerAuth,
