@@ -16,7 +16,8 @@ import { DEFAULT_DATABASE_URL, describeDatabaseUrl, parseDatabaseUrl } from '../
 import { checked, type CheckResult } from './doctor-check.js';
 import { openSnapshot } from './doctor-sqlite-snapshot.js';
 
-export type MovedCheckName = 'moved-data';
+export const MOVED_CHECK_NAMES = ['moved-data'] as const;
+export type MovedCheckName = (typeof MOVED_CHECK_NAMES)[number];
 
 /** A file the app would open, the variable that sends it there, and the parts it would use of it. */
 interface UsedFile {
