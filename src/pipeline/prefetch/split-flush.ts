@@ -100,6 +100,13 @@ export interface Evidence {
   readonly written: string[];
 }
 
+/**
+ * The question to ask after a failed first step: its releases of this request's claims, then a read
+ * of every key it `set`. Only `set`s: a first step that completes a record carries the action's new
+ * state as a `set` (`saveOp`); the state stage's `replaceIfEquals` (a re-seal, the same state under the
+ * newest key) goes only with an action that wrote nothing, whose record is released, never completed.
+ * Read back, it would also turn a step that ran but found the state changed meanwhile into `unknown`.
+ */
 export function evidenceOf(first: readonly StoreOp[], claims: readonly StoreOp[]): Evidence {
   const ops: StoreOp[] = [];
   for (const op of first) if (op.op === 'deleteIfEquals' && claimOf(op, claims) !== undefined) ops.push(op);
