@@ -46,7 +46,6 @@ import { loadIoredis } from '../store/redis/driver.js';
 import { defineLuaCommands } from '../store/redis/lua/index.js';
 import { lcKvRefusal } from '../store/sqlite/index.js';
 import { openSnapshot } from './doctor-sqlite-snapshot.js';
-import { movedMarks, movedMessage, type MovedPart } from '../sql/moved-mark.js';
 import { folderRefusal } from './doctor-files.js';
 import { nearestExisting } from '../ops/writable-path.js';
 import { CLOCK_SERVICES, describeSkew, measureSkew, postgresTime, redisTime, type ClockSkew } from '../ops/clock-skew/index.js';
@@ -105,7 +104,7 @@ async function checkEmbeddedStore(databaseUrl: string, cwd: string, timeoutMs: n
   }
   const embedded = parseDatabaseUrl(DEFAULT_DATABASE_URL, cwd);
   if (embedded.engine !== 'sqlite') throw new Error('the embedded key-value store is an SQLite file');
-  const file = await checkSqlite(embedded.path, describeDatabaseUrl(DEFAULT_DATABASE_URL, cwd), EMBEDDED_FILE, true, timeoutMs, false);
+  const file = await checkSqlite(embedded.path, describeDatabaseUrl(DEFAULT_DATABASE_URL, cwd), EMBEDDED_FILE, true, timeoutMs);
   return checked('redis-server', file.problems, `no REDIS_URL: sessions and state go to the embedded SQLite file: ${file.summary}`);
 }
 
@@ -190,7 +189,7 @@ async function checkDatabase(url: string, holdsStore: boolean, cwd: string, time
   const where = describeDatabaseUrl(url, cwd);
   if (target.engine === 'sqlite') {
     if (target.path === ':memory:') return passed('database', 'in-memory SQLite (nothing survives a restart)');
-    const file = await checkSqlite(target.path, where, 'DATABASE_URL: ', holdsStore, timeoutMs, true);
+    const file = await checkSqlite(target.path, where, 'DATABASE_URL: ', holdsStore, timeoutMs);
     return checked('database', file.problems, file.summary);
   }
   const db = createDatabase(url, { connectTimeoutMs: timeoutMs, queryTimeoutMs: timeoutMs, poolMax: 1 });
@@ -247,11 +246,10 @@ function quoteIdentifier(name: string): string {
 
 /**
  * The SQLite file at `path` (`where`, as messages name it, after `prefix`: the variable to change),
- * or the folder start-up would create it in. `holdsStore`: the key-value store opens on it too;
- * `relational`: the users and tokens too (DATABASE_URL's file).
+ * or the folder start-up would create it in. `holdsStore`: the key-value store opens on it too.
  */
-async function checkSqlite(path: string, where: string, prefix: string, holdsStore: boolean, timeoutMs: number, relational: boolean): Promise<Outcome> {
-  if (existsSync(path)) return await checkSqliteFile(path, where, prefix, holdsStore, timeoutMs, relational);
+async function checkSqlite(path: string, where: string, prefix: string, holdsStore: boolean, timeoutMs: number): Promise<Outcome> {
+  if (existsSync(path)) return await checkSqliteFile(path, where, prefix, holdsStore, timeoutMs);
   const folder = nearestExisting(dirname(path));
   // Tried with a probe file: access(W_OK) says yes to root on a folder whose bits refuse writing.
   if (folderRefusal(folder) !== undefined) {
@@ -264,7 +262,7 @@ async function checkSqlite(path: string, where: string, prefix: string, holdsSto
   return { problems: [], summary: `${where} does not exist yet; start-up creates and migrates it` };
 }
 
-async function checkSqliteFile(path: string, where: string, prefix: string, holdsStore: boolean, timeoutMs: number, relational: boolean): Promise<Outcome> {
+async function checkSqliteFile(path: string, where: string, prefix: string, holdsStore: boolean, timeoutMs: number): Promise<Outcome> {
   // Read-only: the doctor never writes the database (no WAL switch, no migration), nor leaves a
   // -wal/-shm beside it (a read-only connection makes them and cannot remove them): a copy in memory.
   const native = openSnapshot(path) ?? openForCheck(path, { readonly: true, fileMustExist: true, timeout: timeoutMs });
@@ -272,10 +270,7 @@ async function checkSqliteFile(path: string, where: string, prefix: string, hold
   const db = new Kysely<unknown>({ dialect: new SqliteDialect({ database: native }) });
   try {
     const schema = await schemaCheck(db, where, 'opens', prefix);
-    // A part `move-data` moved elsewhere: start-up refuses it (src/sql/moved-mark.ts), so does the doctor.
-    const parts: MovedPart[] = [...(relational ? (['relational'] as const) : []), ...(holdsStore ? (['key-value'] as const) : [])];
-    const marks = await movedMarks(db, parts);
-    if (marks.length > 0) return { problems: [`${prefix}${movedMessage(where, marks, 'the app does not start on it')}`], summary: '' };
+    // A part `move-data` moved elsewhere is the `moved-data` check's (src/cli/move-data-doctor.ts): this one goes on.
     // Start-up then prepares the store's statements on lc_kv, and stops when they do not compile
     // (a table with the migration's columns but no primary key on `key` is taken as its own).
     if (!holdsStore || schema.problems.length > 0 || !(await db.introspection.getTables()).some((t) => t.name === 'lc_kv')) return schema;

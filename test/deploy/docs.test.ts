@@ -11,8 +11,9 @@ import { FILE_CHECK_NAMES } from '../../src/cli/doctor-files.js';
 import { SERVICE_CHECK_NAMES } from '../../src/cli/doctor-services.js';
 import { LISTEN_CHECK_NAMES } from '../../src/cli/doctor-listen.js';
 import { LOG_COLLECTOR_CHECK_NAMES } from '../../src/cli/doctor-log-collector.js';
+import { MOVED_CHECK_NAMES } from '../../src/cli/move-data-doctor.js';
 
-const CHECK_NAMES = [...CONFIG_CHECK_NAMES, ...SERVICE_CHECK_NAMES, ...FILE_CHECK_NAMES, ...LISTEN_CHECK_NAMES, ...LOG_COLLECTOR_CHECK_NAMES];
+const CHECK_NAMES = [...CONFIG_CHECK_NAMES, ...SERVICE_CHECK_NAMES, ...FILE_CHECK_NAMES, ...LISTEN_CHECK_NAMES, ...LOG_COLLECTOR_CHECK_NAMES, ...MOVED_CHECK_NAMES];
 import { ROOT } from './tools.js';
 
 const DOCS = ['QUICKSTART.md', 'docs/deployment.md', 'docs/deployment-checklist.md', 'deploy/README.md'];
