@@ -8,8 +8,10 @@
  *
  * `incoming request` is written before any refusal, so it is held back by client: while a client's
  * refusals are being counted (it has a window that did not write its last line), its incoming lines
- * wait for the request's end: dropped with the completed line when the request was refused too,
- * else written then, just before the completed line (same fields, a later `time`).
+ * wait for the request's end: dropped with the completed line when the request was refused too
+ * (its answer an error status, or none), else written then, just before the completed line (same
+ * fields, a later `time`); a request ending without a completed line (cut, or answered by Fastify's
+ * `frameworkErrors`) has it written, or counted, when its answer closes.
  *
  * Hot path: while no client anywhere is being counted, each request line costs one compare of a
  * module counter more than Fastify's controller; no Map lookup and no allocation. Only then does a
@@ -120,7 +122,8 @@ export class FloodLogController extends LogController {
   }
 
   override incomingRequest(request: FastifyRequest, reply: FastifyReply): void {
-    if (openClients !== 0 && holdIncoming(request, reply)) return;
+    // A request whose lines are off (`disableRequestLogging`) has nothing to hold or count.
+    if (openClients !== 0 && !this.isLogDisabled(request) && holdIncoming(this, request, reply)) return;
     super.incomingRequest(request, reply);
   }
 
@@ -132,8 +135,9 @@ export class FloodLogController extends LogController {
       if (wasHeld) heldLines--;
       if (c !== undefined) {
         marked.delete(headers);
-        if (c.open) {
-          c.suppressed += wasHeld ? 2 : 1;
+        if (c.open && refusedBy(reply)) {
+          // Lines Fastify would not write anyway (`disableRequestLogging`) are not counted.
+          if (!this.isLogDisabled(request)) c.suppressed += wasHeld ? 2 : 1;
           return;
         }
       }
@@ -144,19 +148,35 @@ export class FloodLogController extends LogController {
   }
 }
 
+/**
+ * Whether a marked request was refused: its answer is an error status, or none went out (cut). An
+ * event counted for a request that was then served (`malicious_cors` of an `/api` request CORS only
+ * leaves without its headers) does not take the request's lines: else a client adding a foreign
+ * `Origin` would have its served requests' lines dropped past the first ten.
+ */
+function refusedBy(reply: FastifyReply): boolean {
+  return reply.statusCode >= 400 || !reply.raw.headersSent;
+}
+
 /** Holds the incoming line of a request from a client being counted; true when held. */
-function holdIncoming(request: FastifyRequest, reply: FastifyReply): boolean {
+function holdIncoming(controller: LogController, request: FastifyRequest, reply: FastifyReply): boolean {
   const gate = gates.get(destinationOf(request.log) as object);
   if (gate === undefined || !gate.clients.has(gate.keyOf(request.ip))) return false;
   const headers = request.raw.headers;
   held.add(headers);
   heldLines++;
-  // Cut before its answer was sent: Fastify logs nothing more for it, so nothing will take it off.
-  // (An answer sent has `writableFinished`; its line comes through `requestCompleted`, maybe after
-  // async onResponse hooks, so `close` must not take it first.)
+  // Still held when its answer closes, the request has not reached `requestCompleted`: cut before
+  // its answer, answered where Fastify never calls it (`frameworkErrors`: a URL its router refuses),
+  // or its async onResponse hooks still running. Its incoming line is settled now, as Fastify's own
+  // controller would have it: counted when the request was refused by a counted line, else written
+  // (never lost); a `requestCompleted` coming later deals with the completed line alone.
   const res = reply.raw;
   res.once('close', () => {
-    if (!res.writableFinished && held.delete(headers)) heldLines--;
+    if (!held.delete(headers)) return;
+    heldLines--;
+    const c = marked.get(headers);
+    if (c !== undefined && c.open && refusedBy(reply)) c.suppressed++;
+    else LogController.prototype.incomingRequest.call(controller, request, reply);
   });
   return true;
 }
