@@ -104,3 +104,36 @@ describe('withDeadline given a function (armed, then run)', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 });
+
+describe("withDeadline with late: 'keep'", () => {
+  it('keeps an answer read past the deadline before its timer ran; a failure stays itself', async () => {
+    const kept = withDeadline(
+      () => {
+        block(30);
+        return Promise.resolve('done');
+      },
+      10,
+      () => new Error('late'),
+      undefined,
+      'keep',
+    );
+    await expect(kept).resolves.toBe('done');
+    const failed = withDeadline(
+      () => {
+        block(30);
+        return Promise.reject(new Error('refused'));
+      },
+      10,
+      () => new Error('late'),
+      (error) => new Error(`wrapped: ${(error as Error).message}`),
+      'keep',
+    );
+    await expect(failed).rejects.toThrow('wrapped: refused');
+    // The timer still ends a work that does not answer, and its answer after that is not looked at.
+    let answer: (value: string) => void = () => undefined;
+    const hung = withDeadline(() => new Promise<string>((resolve) => (answer = resolve)), 10, (ms) => new Error(`late after ${ms}`), undefined, 'keep');
+    await expect(hung).rejects.toThrow('late after 10');
+    answer('done');
+    await expect(hung).rejects.toThrow('late after 10');
+  });
+});

@@ -80,11 +80,25 @@ export function checkTimerDelay(value: unknown, bounds: TimerDelayBounds, error:
  * `app.close()` on a failed start. Prefer a function: this form's timer is armed only after the
  * work's synchronous part has run.
  *
- * The hot path (every Redis call): one promise, one timer, one clock read at each end, no
- * per-call option objects. The factories are called only when needed, so callers can pass
- * module-level functions.
+ * `late: 'keep'` drops the late-answer rule (the second paragraph): an answer in hand before the timer ran is the call's, however
+ * late it was read. For a work whose success must not be lost (a Redis write that Redis ran and
+ * answered: failing it answered 503 over a stored state, and sent an idempotency record to the
+ * unknown-outcome path; `store/redis/calls.ts`), and for a reading whose slowness is reported, not
+ * failed (a health check: a slow answer is `warn`, while "timed out" turned /health/ready 503 under an
+ * event-loop stall, and named a check that had answered at once). The timer alone ends the wait then,
+ * and the clock is not read.
+ *
+ * The hot path (every Redis call): one promise, one timer, no per-call option objects (and, with
+ * `late: 'reject'`, one clock read at each end). The factories are called only when needed, so
+ * callers can pass module-level functions.
  */
-export function withDeadline<T>(run: (() => PromiseLike<T>) | PromiseLike<T>, ms: number, timeoutError: (ms: number) => Error, rejection?: (error: unknown) => unknown): Promise<T> {
+export function withDeadline<T>(
+  run: (() => PromiseLike<T>) | PromiseLike<T>,
+  ms: number,
+  timeoutError: (ms: number) => Error,
+  rejection?: (error: unknown) => unknown,
+  late: LateAnswer = 'reject',
+): Promise<T> {
   // One closure scope for the whole call (the executor only hands out resolve and reject): measured
   // ~870 bytes a call with a scope in the executor and another for the reactions, ~770 with one.
   let resolve!: (value: T) => void;
@@ -95,8 +109,9 @@ export function withDeadline<T>(run: (() => PromiseLike<T>) | PromiseLike<T>, ms
   });
   // Read before the timer is armed: the timer's own clock (the event loop's, read at the start of
   // its turn) is no later, so by this reading the deadline never passes before the timer's does.
-  // `PAST` once the timer has settled the call: a late answer is then not looked at.
-  let due = performance.now() + ms;
+  // `PAST` once the timer has settled the call: a late answer is then not looked at. `KEPT` when a
+  // late answer counts (`late: 'keep'`): no clock read at either end.
+  let due = late === 'keep' ? KEPT : performance.now() + ms;
   // Capped: a budget's remainder (`deadline - now`, in floating point) can come out a fraction
   // above an `actionTimeoutMs` of exactly MAX_TIMER_MS, and Node would fire that timer after 1 ms.
   const timer = setTimeout(() => {
@@ -108,7 +123,7 @@ export function withDeadline<T>(run: (() => PromiseLike<T>) | PromiseLike<T>, ms
       (value) => {
         if (due === PAST) return;
         clearTimeout(timer);
-        if (performance.now() >= due) reject(timeoutError(ms));
+        if (due !== KEPT && performance.now() >= due) reject(timeoutError(ms));
         else resolve(value);
       },
       (error: unknown) => {
@@ -125,5 +140,14 @@ export function withDeadline<T>(run: (() => PromiseLike<T>) | PromiseLike<T>, ms
   return settled;
 }
 
+/**
+ * What `withDeadline` does with a successful answer read once its `ms` have passed, before its timer
+ * ran: `reject` it with the deadline's error (the call never succeeds past its deadline), or `keep` it
+ * (only the timer ends the wait).
+ */
+export type LateAnswer = 'reject' | 'keep';
+
 /** `due` in `withDeadline` once its timer fired: no real deadline (`performance.now()` + ms) is negative. */
 const PAST = -1;
+/** `due` in `withDeadline` when a late answer is kept: never reached. */
+const KEPT = Number.POSITIVE_INFINITY;

@@ -65,6 +65,46 @@ describe('check factories', () => {
   });
 });
 
+// A stall of the event loop (a GC pause, a CPU spike) while the probe's checks start: here inside the
+// second check's synchronous part, the first check's answer already in hand. Neither dependency is
+// down: both answered, late only because the loop was held. A slow answer is `warn` (the module's
+// rule); reading it as "timed out" failed /health/ready (503, the pod drained) and named the first
+// check, which had answered at once, as the one that timed out.
+describe('a probe during an event-loop stall', () => {
+  /** Holds the event loop (no timer can run) until `ms` have passed. */
+  function block(ms: number): void {
+    const until = performance.now() + ms;
+    while (performance.now() < until);
+  }
+
+  it('an answer in hand is not a timeout: /health/ready stays 200, each check warns as slow', async () => {
+    const state = createLifecycleState();
+    state.startupDone = true;
+    const app = Fastify();
+    const instant: HealthCheck = { name: 'store', check: () => Promise.resolve() };
+    const stalled: HealthCheck = {
+      name: 'sql',
+      check: () => {
+        block(60);
+        return Promise.resolve();
+      },
+    };
+    registerHealth(app, { checks: [instant, stalled], state, clock, timeoutMs: 40, warnMs: 20, token: 'health-token-0123456789' });
+    try {
+      const ready = await app.inject({ method: 'GET', url: '/health/ready' });
+      expect(ready.statusCode).toBe(200);
+      const full = await app.inject({ method: 'GET', url: '/health', headers: { authorization: 'Bearer health-token-0123456789' } });
+      const checks = (full.json() as { checks: Record<string, { status: string; output?: string }[]> }).checks;
+      for (const key of ['store:responsiveness', 'sql:responsiveness']) {
+        expect(checks[key]?.[0]?.status).toBe('warn');
+        expect(checks[key]?.[0]?.output).toMatch(/^answered in [\d.]+ ms, over the 20 ms warning threshold$/);
+      }
+    } finally {
+      await app.close();
+    }
+  });
+});
+
 describe('worstStatus', () => {
   it('orders fail over warn over pass', () => {
     expect(worstStatus([])).toBe('pass');

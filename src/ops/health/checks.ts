@@ -99,8 +99,12 @@ export async function runCheck(c: PreparedCheck, timeoutMs: number, warnMs: numb
   try {
     // Called by the deadline, after its timer is armed: a check that computes before it awaits is
     // timed from its start. A synchronous throw rejects like any other failure; `Promise.resolve`
-    // takes a check of the app's own (plain JavaScript) that returns no promise.
-    const result = await withDeadline(() => Promise.resolve(c.check()), timeoutMs, checkTimeout);
+    // takes a check of the app's own (plain JavaScript) that returns no promise. An answer read late
+    // (the event loop held: a GC pause, a CPU spike, another check's synchronous part) is kept, and
+    // reads `warn` below: only a check still unanswered when its timer runs fails. Failing it turned
+    // /health/ready 503 on a loaded pod whose dependencies all answered, and blamed the check that
+    // happened to be waiting, even one that had answered at once.
+    const result = await withDeadline(() => Promise.resolve(c.check()), timeoutMs, checkTimeout, undefined, 'keep');
     if (typeof result === 'object' && result !== null && typeof result.warn === 'string') warning = result.warn;
   } catch (error) {
     failed = true;

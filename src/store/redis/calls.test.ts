@@ -211,4 +211,52 @@ describe('Redis calls: one deadline per call', () => {
     expect(client.disconnects).toBe(1);
     expect(trips).toEqual(['close']);
   });
+
+  // An answer Redis gave, read once the deadline has passed but before its timer ran (the event loop
+  // held between the reply's arrival and its reading: a GC pause, a CPU spike, a long poll phase). A
+  // write Redis ran and answered is known stored: failing it answered 503 over a stored state (and on a
+  // Cluster sent the idempotency record to the unknown-outcome path, left pending, then run again).
+  // And the same answer must read the same whether the call waited for the connection or not.
+  it('an answer read past the deadline, before the timer ran, is the call\'s: on a ready connection as after a wait', async () => {
+    const { client, state, call } = callsOn('ready');
+    client.emit('ready');
+    await flush();
+    /** Sends answered together from the check phase (real `setImmediate`), the loop held past the deadline first. */
+    const answers: (() => void)[] = [];
+    const lateAnswer =
+      <T>(value: T) =>
+      () =>
+        new Promise<T>((resolve) => answers.push(() => resolve(value)));
+    const answerLate = () =>
+      setImmediate(() => {
+        block(TIMEOUT_MS + 20);
+        for (const answer of answers.splice(0)) answer();
+      });
+    const ready = Promise.allSettled([call('set', lateAnswer('OK')), call('batch', lateAnswer([1, 'A'])), call('get', lateAnswer('A'))]);
+    answerLate();
+    expect(await ready).toEqual([
+      { status: 'fulfilled', value: 'OK' },
+      { status: 'fulfilled', value: [1, 'A'] },
+      { status: 'fulfilled', value: 'A' },
+    ]);
+
+    expect(state.mayWait).toBe(true);
+    client.status = 'reconnecting';
+    const waited = Promise.allSettled([call('set', lateAnswer('OK')), call('get', lateAnswer('A'))]);
+    client.becomeReady();
+    await flush();
+    expect(answers).toHaveLength(2);
+    answerLate();
+    expect(await waited).toEqual([
+      { status: 'fulfilled', value: 'OK' },
+      { status: 'fulfilled', value: 'A' },
+    ]);
+    expect(vi.getTimerCount()).toBe(0);
+  });
 });
+
+/** Holds the event loop (no timer can run) until `ms` have passed. */
+function block(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until);
+}

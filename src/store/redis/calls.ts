@@ -41,8 +41,12 @@ export function createCalls(
       onRoundTrip?.(operation);
       coalesce();
       // Its timer armed before `send` runs: the deadline counts from here, the command's building and
-      // writing included, and an answer read once it has passed is a timeout too (core/deadline.ts).
-      return withDeadline(send, timeoutMs, redisTimeout, toUnavailable);
+      // writing included (core/deadline.ts). An answer read before the timer ran is kept, however late
+      // (the loop held between the reply's arrival and its reading): Redis ran the command. Failing a
+      // write it had run answered 503 over a stored state, and on a Cluster sent the idempotency record
+      // to the unknown-outcome path (`prefetch/split-flush.ts`); a call that waited (`afterWaiting`)
+      // keeps such an answer too.
+      return withDeadline(send, timeoutMs, redisTimeout, toUnavailable, 'keep');
     }
     if (!state.mayWait || client.status === 'end') return Promise.reject(state.notConnected(client.status));
     return afterWaiting(state.whenReconnected(), operation, send, true);
@@ -56,6 +60,7 @@ export function createCalls(
    * answers why the connection is down (`notConnected`) when `explain` says it is known.
    * Its own timer, not `withDeadline`'s: the deadline's error depends on the phase (waiting or sent),
    * and a failure before the send (the store closed or refused, a caller's bug) keeps its own error.
+   * Like the ready path, it keeps an answer read before its timer ran, however late.
    */
   function afterWaiting<T>(connecting: Promise<void>, operation: RedisStoreOperation, send: () => Promise<T>, explain: boolean): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -119,7 +124,7 @@ export function createCalls(
     try {
       if (client.status === 'ready') {
         onRoundTrip?.('close');
-        await withDeadline(() => client.quit(), timeoutMs, redisTimeout, toUnavailable);
+        await withDeadline(() => client.quit(), timeoutMs, redisTimeout, toUnavailable, 'keep');
       }
     } catch {
       // Quitting politely failed: drop the connection below.
