@@ -7,7 +7,7 @@
  */
 import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import { expect, it } from 'vitest';
 import { registerApiCors } from '../../src/auth/cors.js';
 import { requestInfo } from '../../src/http/request-info.js';
@@ -28,7 +28,7 @@ interface FloodApp {
 }
 
 /** An app refusing (403, `malicious_csrf`) every request with `x-refuse`; `routes` adds its own. */
-async function floodApp(routes?: (app: FastifyInstance, events: SecurityLogger) => void | Promise<void>, controller = new FloodLogController({ requestIdLogLabel: 'request_id' })): Promise<FloodApp> {
+async function floodApp(routes?: (app: FastifyInstance, events: SecurityLogger) => void | Promise<void>, controller: LogController = new FloodLogController({ requestIdLogLabel: 'request_id' })): Promise<FloodApp> {
   const out = capture();
   const logger = createLogger({ format: 'json', stream: out });
   let requestId = 0;
@@ -171,4 +171,18 @@ it('request lines turned off for some requests (disableRequestLogging): theirs a
   expect([lines(out, 'incoming request'), lines(out, 'request completed')]).toEqual([11, 10]);
   // The 11th's completed line and the 12th's two; none of the 20 requests whose lines are off.
   expect(summaries(out)).toMatchObject([{ suppressed: 22, request_lines_suppressed: 3 }]);
+});
+
+it('an app with Fastify\'s own controller, in a process where another server made a FloodLogController: its summaries claim no request lines (all were written)', async () => {
+  // As serverOptions() makes one for another server of the process (a metrics server).
+  const other = await floodApp();
+  await other.done();
+  const { app, out, done } = await floodApp(undefined, new LogController({ requestIdLogLabel: 'request_id' }));
+  await flood(app, 30);
+  await done();
+  expect([lines(out, 'incoming request'), lines(out, 'request completed')]).toEqual([30, 30]);
+  const [summary] = summaries(out);
+  expect(summary).toMatchObject({ suppressed: 20 });
+  expect(summary?.['request_lines_suppressed']).toBeUndefined();
+  expect(summary?.['msg']).not.toContain('request line(s)');
 });

@@ -29,6 +29,18 @@ export interface QuietClient {
   suppressed: number;
   /** Events whose window for this client is counting (it closes when the last is summarised). */
   readonly events: Set<string>;
+  /** Its gate's request lines (shared by the gate's clients). */
+  readonly lines: GateLines;
+}
+
+/** What is known of the request lines written to a gate's destination. */
+export interface GateLines {
+  /**
+   * A `FloodLogController` handled one of them while a client was counted (held it, or saw a marked
+   * request end). Until then summaries do not count request lines: an app with Fastify's own
+   * controller writes them all, whatever other server of the process made a `FloodLogController`.
+   */
+  controlled: boolean;
 }
 
 /** The request lines of the loggers writing to one destination: what the security logger marks. */
@@ -37,8 +49,8 @@ export interface RequestLineGate {
   quiet(headers: object, client: string | undefined, event: string): QuietClient;
   /**
    * A window of `event` for `client` was summarised: the lines counted so far, taken (`undefined`
-   * when no `FloodLogController` was made: Fastify writes them all); the client reopened when no
-   * window of it counts.
+   * while no `FloodLogController` handled a line of this destination: Fastify writes them all); the
+   * client reopened when no window of it counts.
    */
   release(client: string | undefined, event: string): number | undefined;
   /** Forgets every client (the security logger closed): their lines are written again. */
@@ -58,9 +70,7 @@ let heldLines = 0;
 const marked = new WeakMap<object, QuietClient>();
 /** Requests whose incoming line was held back. */
 const held = new WeakSet<object>();
-const gates = new WeakMap<object, { clients: Map<string, QuietClient>; keyOf: (ip: string) => string }>();
-/** Whether a `FloodLogController` exists: without one Fastify writes every request line, and summaries do not count them. */
-let controllerMade = false;
+const gates = new WeakMap<object, { clients: Map<string, QuietClient>; keyOf: (ip: string) => string; lines: GateLines }>();
 /** The client key of overflowed clients (past `maxClients`), whose incoming lines are never held (they could be anyone). */
 const ALL = '\u0000all';
 
@@ -73,7 +83,8 @@ export function requestLineGate(logger: object, keyOf: (ip: string) => string): 
   const stream = destinationOf(logger);
   if (typeof stream !== 'object' || stream === null) return undefined;
   const clients = new Map<string, QuietClient>();
-  gates.set(stream, { clients, keyOf });
+  const lines: GateLines = { controlled: false };
+  gates.set(stream, { clients, keyOf, lines });
   const forget = (key: string, c: QuietClient): void => {
     c.open = false;
     clients.delete(key);
@@ -84,7 +95,7 @@ export function requestLineGate(logger: object, keyOf: (ip: string) => string): 
       const key = client ?? ALL;
       let c = clients.get(key);
       if (c === undefined) {
-        clients.set(key, (c = { open: true, suppressed: 0, events: new Set() }));
+        clients.set(key, (c = { open: true, suppressed: 0, events: new Set(), lines }));
         openClients++;
       }
       c.events.add(event);
@@ -101,7 +112,7 @@ export function requestLineGate(logger: object, keyOf: (ip: string) => string): 
         c.events.delete(event);
         if (c.events.size === 0) forget(key, c);
       }
-      return controllerMade ? n : undefined;
+      return lines.controlled ? n : undefined;
     },
     close() {
       for (const [key, c] of clients) forget(key, c);
@@ -116,11 +127,6 @@ export function requestLineGate(logger: object, keyOf: (ip: string) => string): 
  * being counted.
  */
 export class FloodLogController extends LogController {
-  constructor(options?: ConstructorParameters<typeof LogController>[0]) {
-    super(options);
-    controllerMade = true;
-  }
-
   override incomingRequest(request: FastifyRequest, reply: FastifyReply): void {
     // A request whose lines are off (`disableRequestLogging`) has nothing to hold or count.
     if (openClients !== 0 && !this.isLogDisabled(request) && holdIncoming(this, request, reply)) return;
@@ -135,6 +141,7 @@ export class FloodLogController extends LogController {
       if (wasHeld) heldLines--;
       if (c !== undefined) {
         marked.delete(headers);
+        c.lines.controlled = true;
         if (c.open && refusedBy(reply)) {
           // Lines Fastify would not write anyway (`disableRequestLogging`) are not counted.
           if (!this.isLogDisabled(request)) c.suppressed += wasHeld ? 2 : 1;
@@ -161,7 +168,9 @@ function refusedBy(reply: FastifyReply): boolean {
 /** Holds the incoming line of a request from a client being counted; true when held. */
 function holdIncoming(controller: LogController, request: FastifyRequest, reply: FastifyReply): boolean {
   const gate = gates.get(destinationOf(request.log) as object);
-  if (gate === undefined || !gate.clients.has(gate.keyOf(request.ip))) return false;
+  if (gate === undefined) return false;
+  gate.lines.controlled = true;
+  if (!gate.clients.has(gate.keyOf(request.ip))) return false;
   const headers = request.raw.headers;
   held.add(headers);
   heldLines++;
@@ -175,6 +184,7 @@ function holdIncoming(controller: LogController, request: FastifyRequest, reply:
     if (!held.delete(headers)) return;
     heldLines--;
     const c = marked.get(headers);
+    if (c !== undefined) c.lines.controlled = true;
     if (c !== undefined && c.open && refusedBy(reply)) c.suppressed++;
     else LogController.prototype.incomingRequest.call(controller, request, reply);
   });
