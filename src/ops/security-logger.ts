@@ -239,8 +239,13 @@ function floodLimiter(
     closed = true;
     clearTimeout(timer);
     unregister();
-    limiter.flush(clock.now());
-    gate?.close();
+    // A summary that fails to write (a full disk) leaves the later windows unsummarised: their
+    // clients are let go all the same, else their incoming lines would be held for good.
+    try {
+      limiter.flush(clock.now());
+    } finally {
+      gate?.close();
+    }
   };
   const unregister = beforeLoggerClose(logger, close);
   const admit = (event: string, ip: string, line: EventLine, now: number, headers: object | undefined): boolean => {

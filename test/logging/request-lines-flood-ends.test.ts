@@ -186,3 +186,37 @@ it('an app with Fastify\'s own controller, in a process where another server mad
   expect(summary?.['request_lines_suppressed']).toBeUndefined();
   expect(summary?.['msg']).not.toContain('request line(s)');
 });
+
+it('a security logger whose close fails writing its summaries (a full disk) still lets its clients go: their incoming lines are not held for good', async () => {
+  let broken = false;
+  const out = capture();
+  const stream = {
+    write(chunk: string) {
+      if (broken && chunk.includes('"suppressed"')) throw new Error('ENOSPC');
+      return out.write(chunk);
+    },
+  };
+  const logger = createLogger({ format: 'json', stream });
+  let answer: (() => void) | undefined;
+  const app = Fastify({ loggerInstance: logger, logController: new FloodLogController({ requestIdLogLabel: 'request_id' }) }) as unknown as FastifyInstance;
+  const events = createSecurityLogger({ logger: app.log });
+  app.get('/refuse', async (request, reply) => {
+    events.emit({ event: 'malicious_csrf', level: 'WARN', description: 'CSRF token missing', request: requestInfo(request) });
+    return reply.code(403).send({ code: 'CSRF_INVALID' });
+  });
+  app.get('/slow', () => new Promise((resolve) => (answer = () => resolve('late'))));
+  // Two clients counted: the first one's summary fails, the second's is never reached.
+  for (const ip of [CLIENT, '198.51.100.9']) for (let i = 0; i < 12; i++) expect((await app.inject({ url: '/refuse', remoteAddress: ip })).statusCode).toBe(403);
+  broken = true;
+  expect(() => events.close()).toThrow('ENOSPC');
+  broken = false;
+  const slow = app.inject({ url: '/slow', remoteAddress: '198.51.100.9' });
+  await waitUntil('the /slow request to reach its handler', () => answer !== undefined);
+  // Closed, the security logger counts nothing: the line is written at once, as Fastify writes it.
+  expect(heldRequestLines()).toBe(0);
+  expect(lines(out, 'incoming request', '/slow')).toBe(1);
+  answer?.();
+  expect((await slow).statusCode).toBe(200);
+  await app.close();
+  await closeLogger(logger);
+});
