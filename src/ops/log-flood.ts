@@ -158,17 +158,22 @@ export function createFloodLimiter<L>(limit: Omit<ResolvedFloodLimit, 'ipv6Prefi
   };
   const sweep = (now: number): void => {
     if (now >= sweepDueAt) sweepDueAt = Infinity;
-    for (const [key, w] of clients) {
-      if (!ended(w, now)) break;
-      clients.delete(key);
-      close(w, now);
+    // A summary that throws (its destination full) stops the sweep: the next one is still asked
+    // for, else the windows left would wait for another line or the close.
+    try {
+      for (const [key, w] of clients) {
+        if (!ended(w, now)) break;
+        clients.delete(key);
+        close(w, now);
+      }
+      for (const [event, w] of overflow) {
+        if (!ended(w, now)) continue;
+        overflow.delete(event);
+        close(w, now);
+      }
+    } finally {
+      arm(now);
     }
-    for (const [event, w] of overflow) {
-      if (!ended(w, now)) continue;
-      overflow.delete(event);
-      close(w, now);
-    }
-    arm(now);
   };
   const opened = (now: number, scope: FloodSummary['scope'], client: string | undefined): Window<L> => ({ start: now, scope, client, written: 0, suppressed: 0, last: undefined, lastAt: now });
   const windowOf = (event: string, client: string, now: number): Window<L> => {
