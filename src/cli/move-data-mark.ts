@@ -45,8 +45,8 @@ export async function effectiveSchema<DB>(db: Kysely<DB>, where: string): Promis
 /**
  * The requested parts the source's `marks` say are moved already, to skip. A part moved to the same
  * target is skipped (a run repeated after its key-value half failed finishes the move); a part moved
- * elsewhere, or a run with nothing left to do, is refused before anything is written: copying a
- * stale file again would bring back what the app on the new stores changed since.
+ * elsewhere is refused before anything is written: copying a stale file again would bring back
+ * what the app on the new stores changed since. (A run with nothing left to do: `nothingLeft`.)
  */
 export function partsToSkip(marks: readonly MovedMark[], requested: RequestedParts, where: string): Set<MovedPart> {
   const skip = new Set<MovedPart>();
@@ -60,11 +60,18 @@ export function partsToSkip(marks: readonly MovedMark[], requested: RequestedPar
     }
     skip.add(mark.part);
   }
-  const parts = Object.keys(requested) as MovedPart[];
-  if (parts.length > 0 && parts.every((part) => skip.has(part))) {
-    throw new Refusal(`${where}: ${marks.filter((m) => skip.has(m.part)).map(describeMark).join('; ')}: nothing left to move; nothing was written`);
-  }
   return skip;
+}
+
+/** Whether every part `requested` is in `skip` (moved there already). */
+export function nothingLeft(requested: RequestedParts, skip: ReadonlySet<MovedPart>): boolean {
+  const parts = Object.keys(requested) as MovedPart[];
+  return parts.length > 0 && parts.every((part) => skip.has(part));
+}
+
+/** The refusal of a run with every part it was asked to move moved there already. */
+export function nothingLeftRefusal(marks: readonly MovedMark[], skip: ReadonlySet<MovedPart>, where: string): Refusal {
+  return new Refusal(`${where}: ${marks.filter((m) => skip.has(m.part)).map(describeMark).join('; ')}: nothing left to move; nothing was written`);
 }
 
 /** The `part` of the row the write probe puts in and takes out again: never a mark, never left. */
@@ -102,7 +109,8 @@ export function probeMark(native: BetterSqlite3.Database, where: string): void {
 export function writeMark(native: BetterSqlite3.Database, part: MovedPart, target: string, at: number): MovedMark {
   const mark: MovedMark = { part, target, movedAt: new Date(at).toISOString() };
   try {
-    native.prepare(`INSERT INTO ${MOVED_TABLE} (part, target, moved_at) VALUES (?, ?, ?)`).run(mark.part, mark.target, mark.movedAt);
+    // OR REPLACE: a mark left by a run stopped before the target's COMMIT, the part copied again (move-data.ts).
+    native.prepare(`INSERT OR REPLACE INTO ${MOVED_TABLE} (part, target, moved_at) VALUES (?, ?, ?)`).run(mark.part, mark.target, mark.movedAt);
     native.exec('COMMIT');
   } finally {
     if (!native.inTransaction) native.exec('BEGIN EXCLUSIVE');

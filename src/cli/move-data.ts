@@ -20,13 +20,13 @@ import { checkSource, openExclusively } from './move-data-source.js';
 import { MIGRATION_TIMEOUT_MS, migrationWaitFailure, openMigrationDatabase } from '../sql/migration-database.js';
 import { DEFAULT_DATABASE_URL, describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
 import { redisKeyPrefix } from '../ops/config-fields.js';
-import { redisTarget } from '../runtime/backends.js';
-import { createRedisStore, redisClientOf } from '../store/redis/index.js';
+import { redisClientOf } from '../store/redis/index.js';
 import type { Store } from '../store/types.js';
 import { redisDescription, Refusal, runCommand, type CommandIo } from './command.js';
-import { copyTables, readSourceTables, type SourceTable } from './move-data-sql.js';
-import { clearMarks, effectiveSchema, messageOf, partsToSkip, probeMark, relationalTarget, removeMark, writeMark, type RequestedParts } from './move-data-mark.js';
+import { copyTables, readSourceTables, type SourceTable, type TargetState } from './move-data-sql.js';
+import { clearMarks, effectiveSchema, messageOf, nothingLeft, nothingLeftRefusal, partsToSkip, probeMark, relationalTarget, removeMark, writeMark, type RequestedParts } from './move-data-mark.js';
 import { describeMark, movedMarks, unmarkCommand, type MovedMark } from '../sql/moved-mark.js';
+import { openRedis, unfinishedRedis, writeCompletionMark } from './move-data-redis.js';
 import { classify, copyToRedis, emptyCounts, KV_KINDS, SKIPPED_KINDS, type KvCounts, type KvRow } from './move-data-kv.js';
 
 export interface MoveDataArgs {
@@ -104,11 +104,30 @@ async function run(args: MoveDataArgs, io: MoveDataIo): Promise<void> {
       ...(databaseUrl === undefined ? {} : { relational: relationalTarget(databaseUrl, await targetSchema(databaseUrl, io.cwd), io.cwd) }),
       ...(redisUrl === undefined ? {} : { 'key-value': `${redisDescription(redisUrl)}${keyPrefix === '' ? '' : ` (key prefix ${keyPrefix})`}` }),
     };
-    const skip = partsToSkip(await movedMarks(sourceDb, ['relational', 'key-value']), targets, where);
+    const marks = await movedMarks(sourceDb, ['relational', 'key-value']);
+    const skip = partsToSkip(marks, targets, where);
+    // The relational part marked, but PostgreSQL holds none of the file's rows: the run that marked it
+    // stopped before the COMMIT (killed, or the mark kept when the target could not say): copied now.
+    if (databaseUrl !== undefined && skip.has('relational') && (await commitMissing(native, databaseUrl, io.cwd))) {
+      skip.delete('relational');
+      out(`move-data: the relational part is marked in ${where} as moved to ${targets.relational}, which holds none of its rows (a run stopped before PostgreSQL's COMMIT): ${dryRun ? 'would be copied' : 'copied now'}`);
+    }
+    // The key-value part marked in the file, but a run stopped before Redis's completion mark: it
+    // is written now (skipping the part would leave Redis without it for good, taking a second copy).
+    if (!dryRun && redisUrl !== undefined && skip.has('key-value')) redis = await unfinishedRedis(redisUrl, keyPrefix);
+    const done = nothingLeft(targets, skip);
+    if (done && redis === undefined) throw nothingLeftRefusal(marks, skip, where);
     // Before any target is written: a file that cannot take the mark is never left moved and unmarked.
-    if (!dryRun) probeMark(native, where);
+    if (!dryRun && !done) probeMark(native, where);
     out(`move-data: ${where}: opened exclusively (no other process has it open)${dryRun ? '; dry run, nothing is written' : ''}`);
     for (const part of skip) out(`move-data: the ${part} part was moved to ${targets[part]} already (marked in ${where}): not copied again`);
+    if (redis !== undefined && redisUrl !== undefined) {
+      await writeCompletionMark(native, redis, now);
+      out(`move-data: ${redisDescription(redisUrl)}: completion mark written (the run that copied the key-value records stopped before it)`);
+      if (done) return;
+      await redis.close();
+      redis = undefined;
+    }
     // Redis is reached, and its completion mark read, before anything is written: a Redis URL that is
     // wrong or down is refused with the database untouched.
     if (redisUrl !== undefined && !skip.has('key-value')) redis = await openRedis(redisUrl, keyPrefix);
@@ -145,43 +164,6 @@ async function run(args: MoveDataArgs, io: MoveDataIo): Promise<void> {
     await redis?.close().catch(() => undefined);
   }
 }
-
-/**
- * Written once every key-value record is in Redis, for as long as the longest-lived one. A second copy into a Redis in use would
- * bring back what the app on Redis deleted since — a used single-use CSRF token, a session ended by a
- * sign-out, a reset failure count — since SET … NX sees only that the key is missing: so a Redis that
- * has the mark is refused, before anything is written.
- */
-export const MOVED_MARK_KEY = 'lc:{move-data}:done';
-/** The mark lives as long as the longest-lived record moved, and at least this long. */
-const MARK_MIN_TTL_MS = 24 * 3_600_000;
-
-/** The Redis store at `url`, answering, without this move's completion mark. */
-async function openRedis(url: string, keyPrefix: string): Promise<Store> {
-  const where = redisDescription(url);
-  let store: Store;
-  try {
-    store = createRedisStore({ ...redisTarget(url), keyPrefix, onConnectionError: () => undefined, commandTimeoutMs: 10_000 });
-  } catch (error) {
-    throw new Refusal(`--to-redis (or REDIS_URL): ${(error as Error).message}`, 2);
-  }
-  try {
-    await store.health();
-    const mark = await store.get(MOVED_MARK_KEY);
-    if (mark !== null) {
-      const at = /"at":"([^"]*)"/.exec(mark)?.[1];
-      throw new Refusal(
-        `${where} holds the mark of a completed move (${at ?? 'time unknown'}): copying again would bring back records the app on Redis deleted since (used CSRF tokens, ended sessions); nothing was written. To move into this Redis again, delete the key ${keyPrefix}${MOVED_MARK_KEY} first`,
-      );
-    }
-    return store;
-  } catch (error) {
-    await store.close().catch(() => undefined);
-    if (error instanceof Refusal) throw error;
-    throw new Refusal(`${where}: ${(error as Error).message}`);
-  }
-}
-
 
 /** `--unmark`: the file opened exclusively (the app stopped), migrated by this release, its marks cleared. */
 async function unmarkFile(fromUrl: string, io: MoveDataIo): Promise<void> {
@@ -240,11 +222,62 @@ async function moveTables(native: BetterSqlite3.Database, url: string, dryRun: b
     if (!dryRun && mark === undefined) markSource();
     return mark;
   } catch (error) {
-    if (mark !== undefined) takeBackMark(native, place.where, where, error);
+    if (mark !== undefined) await settleMark(native, url, io.cwd, tables, place.where, error);
     throw error;
   } finally {
     await db.destroy().catch(() => undefined);
   }
+}
+
+/**
+ * Whether the target at `url` holds none of the rows of the source's relational tables while the
+ * source has some: every table empty (an app on it since would have left its users there).
+ */
+async function commitMissing(native: BetterSqlite3.Database, url: string, cwd: string | undefined): Promise<boolean> {
+  const tables = await readSourceTables(native);
+  if (tables.every((table) => table.rows.length === 0)) return false;
+  const db = openMigrationDatabase(url, { cwd });
+  try {
+    return (await copyTables(db, tables, true)).state === 'empty';
+  } catch {
+    // Not this release's tables there (nothing a move of this file put in): skipped as marked.
+    return false;
+  } finally {
+    await db.destroy().catch(() => undefined);
+  }
+}
+
+/**
+ * The copy failed after the source's mark was written — at the COMMIT, or its answer lost on the way
+ * back. Which, only the target tells: asked again on a connection of its own, it holds the file's
+ * rows (the COMMIT went through: the mark stays, or an app started on the file would serve it
+ * stale), none of its tables' rows (rolled back: the mark is taken back, so a re-run copies the
+ * part), or it cannot say (the mark stays, and the error says how to tell).
+ * @throws Refusal, but for a copy rolled back whose mark was taken back (the copy's error is thrown on)
+ */
+async function settleMark(native: BetterSqlite3.Database, url: string, cwd: string | undefined, tables: readonly SourceTable[], where: string, cause: unknown): Promise<void> {
+  const target = describeDatabaseUrl(url, cwd);
+  const db = openMigrationDatabase(url, { cwd });
+  let state: TargetState['state'] | undefined;
+  try {
+    state = (await copyTables(db, tables, true)).state;
+  } catch {
+    state = undefined;
+  } finally {
+    await db.destroy().catch(() => undefined);
+  }
+  if (state === 'empty') {
+    takeBackMark(native, where, target, cause);
+    return;
+  }
+  if (state === 'same') {
+    throw new Refusal(
+      `${messageOf(cause)}; but the copy is in PostgreSQL: its COMMIT went through, only its answer was lost. ${where} stays marked as moved to ${target}: run the same move-data again for what is left of the move`,
+    );
+  }
+  throw new Refusal(
+    `${messageOf(cause)}; whether the copy's COMMIT went through is unknown (${target} ${state === undefined ? 'did not answer' : 'holds other rows than the file\'s'}), so ${where} stays marked as moved: run the same move-data again once ${target} answers (it copies the part when ${target} holds none of the file's rows, and skips it as moved when it holds them)`,
+  );
 }
 
 /**
@@ -257,7 +290,7 @@ function takeBackMark(native: BetterSqlite3.Database, where: string, target: str
     removeMark(native, 'relational');
   } catch (error) {
     throw new Refusal(
-      `${messageOf(cause)}; and the mark written in ${where} before the copy's commit could not be taken back (${messageOf(error)}): if ${target} holds no users of the file, the copy did not commit, and a re-run would skip it as moved: run \`${unmarkCommand(where)}\`, then move-data again`,
+      `${messageOf(cause)}; and the mark written in ${where} before the copy's commit could not be taken back (${messageOf(error)}): the app refuses the file until the same move-data, run again, copies the part (${target} holds none of its rows), or \`${unmarkCommand(where)}\` clears the mark`,
     );
   }
 }
@@ -333,10 +366,14 @@ async function moveKeyValues(
     const client = redisClientOf(store);
     if (client === undefined) throw new Error('the Redis store has no client');
     expired += await copyToRedis(live, counts, { store, client, keyPrefix, now });
-    // As long as the longest-lived record moved: past it, a copy again finds every row expired.
-    const lastExpiry = live.reduce((max, row) => Math.max(max, row.expires_at), 0);
     mark = markSource();
-    await store.set(MOVED_MARK_KEY, JSON.stringify({ at: new Date(now()).toISOString() }), Math.max(MARK_MIN_TTL_MS, lastExpiry - now()));
+    try {
+      await writeCompletionMark(native, store, now);
+    } catch (error) {
+      throw new Refusal(
+        `${where} did not take the completion mark of the move (${messageOf(error)}): the key-value records are in it and the file is marked as moved there; run the same move-data again to write that mark (it refuses a second copy into this Redis)`,
+      );
+    }
   }
   printCounts(counts, expired, where, dryRun, out);
   return mark;
