@@ -220,3 +220,17 @@ it('a security logger whose close fails writing its summaries (a full disk) stil
   await app.close();
   await closeLogger(logger);
 });
+
+it('a route whose request lines its level leaves out (logLevel warn, as /metrics and /health have): its refusals count no request lines', async () => {
+  const { app, out, done } = await floodApp((a, events) => {
+    a.get('/metrics', { logLevel: 'warn' }, async (request, reply) => {
+      events.emit({ event: 'authz_fail', level: 'WARN', description: 'metrics: bearer token refused', request: requestInfo(request) });
+      return reply.code(401).send({ code: 'UNAUTHENTICATED' });
+    });
+  });
+  for (let i = 0; i < 30; i++) expect((await app.inject({ url: '/metrics', remoteAddress: CLIENT })).statusCode).toBe(401);
+  await done();
+  expect([lines(out, 'incoming request'), lines(out, 'request completed')]).toEqual([0, 0]);
+  // 20 authz_fail lines counted; Fastify would have written none of their request lines.
+  expect(summaries(out)).toMatchObject([{ event: 'authz_fail', suppressed: 20, request_lines_suppressed: 0 }]);
+});

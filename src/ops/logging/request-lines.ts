@@ -128,8 +128,9 @@ export function requestLineGate(logger: object, keyOf: (ip: string) => string): 
  */
 export class FloodLogController extends LogController {
   override incomingRequest(request: FastifyRequest, reply: FastifyReply): void {
-    // A request whose lines are off (`disableRequestLogging`) has nothing to hold or count.
-    if (openClients !== 0 && !this.isLogDisabled(request) && holdIncoming(this, request, reply)) return;
+    // A request whose line is not written anyway (`disableRequestLogging`, a route's `logLevel`
+    // above info) has nothing to hold or count.
+    if (openClients !== 0 && !this.isLogDisabled(request) && writes(request.log, 'info') && holdIncoming(this, request, reply)) return;
     super.incomingRequest(request, reply);
   }
 
@@ -143,8 +144,10 @@ export class FloodLogController extends LogController {
         marked.delete(headers);
         c.lines.controlled = true;
         if (c.open && refusedBy(reply)) {
-          // Lines Fastify would not write anyway (`disableRequestLogging`) are not counted.
-          if (!this.isLogDisabled(request)) c.suppressed += wasHeld ? 2 : 1;
+          // Only lines Fastify would write are counted (not with `disableRequestLogging`, nor
+          // under a route's `logLevel`: /metrics and /health write none at info).
+          if (wasHeld) c.suppressed++;
+          if (!this.isLogDisabled(request) && writes(reply.log, error ? 'error' : 'info')) c.suppressed++;
           return;
         }
       }
@@ -153,6 +156,12 @@ export class FloodLogController extends LogController {
     }
     super.requestCompleted(error, request, reply);
   }
+}
+
+/** Whether `log` writes lines of `level` (a logger without `isLevelEnabled` is taken to). */
+function writes(log: object, level: 'info' | 'error'): boolean {
+  const { isLevelEnabled } = log as { isLevelEnabled?: (level: string) => boolean };
+  return isLevelEnabled === undefined || isLevelEnabled.call(log, level);
 }
 
 /**
