@@ -276,7 +276,9 @@ async function settleMark(native: BetterSqlite3.Database, url: string, cwd: stri
     );
   }
   throw new Refusal(
-    `${messageOf(cause)}; whether the copy's COMMIT went through is unknown (${target} ${state === undefined ? 'did not answer' : 'holds other rows than the file\'s'}), so ${where} stays marked as moved: run the same move-data again once ${target} answers (it copies the part when ${target} holds none of the file's rows, and skips it as moved when it holds them)`,
+    state === undefined
+      ? `${messageOf(cause)}; whether the copy's COMMIT went through is unknown (${target} did not answer), so ${where} stays marked as moved: run the same move-data again once ${target} answers (it copies the part when ${target} holds none of the file's rows, and skips it as moved when it holds them)`
+      : `${messageOf(cause)}; whether the copy's COMMIT went through is unknown (${target} holds rows other than the file's), so ${where} stays marked as moved: if none of the file's users are in ${target}, the copy did not commit: run \`${unmarkCommand(where)}\`, then look at what ${target} holds before moving again`,
   );
 }
 
