@@ -61,9 +61,9 @@ export interface RequestLineGate {
 let openClients = 0;
 /**
  * Incoming lines held and not yet written or dropped. Both 0, every line takes Fastify's path. A
- * held request whose connection is cut before its answer ends never reaches `requestCompleted`:
- * its answer's `close` takes it off, else a client cutting its requests would keep every other
- * request on the slow path for good.
+ * held request that never reaches `requestCompleted` (cut before its answer, or answered through
+ * `frameworkErrors`) is taken off by its answer's `close`, its line written or counted there, else
+ * such requests would keep every other request on the slow path for good.
  */
 let heldLines = 0;
 /** Refused requests whose lines are counted, to the client they count for. Weak: an aborted request leaves nothing behind. */
