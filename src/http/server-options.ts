@@ -334,32 +334,35 @@ interface ConnectionCaps {
  * would serve as if it began with '/'. All are 400 `INVALID_REQUEST` in PROTOCOL's shape, close the
  * connection, and reach no route or hook. `OPTIONS *` is answered here (204, `Allow`), and a CONNECT
  * (which Node would close without a word) 405 `METHOD_NOT_ALLOWED` in the same shape. A request with
- * `Expect: 100-continue` gets its `100 Continue` only once its body is read (`continueOnRead`).
+ * `Expect: 100-continue` gets its `100 Continue` only once its body is read (`continueOnRead`). A
+ * request pipelined behind an answer that closes the connection is not run (`behindAnswers`).
  */
 function createNodeServer(handler: FastifyServerFactoryHandler, options: FactoryOptions, caps: ConnectionCaps): Server {
-  /**
-   * Connections a refusal closed. Node still hands over requests already pipelined behind the refused
-   * one; run, they would have their effects while their answers are thrown away (the connection is
-   * closing), so the client could not tell they ran. They are not run.
-   */
-  const refusedSockets = new WeakSet<object>();
   const refuse = (req: IncomingMessage, res: ServerResponse, message: string): void => {
-    refusedSockets.add(req.socket);
+    // A refusal closes the connection: the requests pipelined behind it are not run (`behindAnswers`).
+    // Marked here, as `checkExpectation`'s refusals come past `handle` and are not among its answers.
+    answeringOf(req.socket as AnsweringSocket).closing = true;
     const statusCode = answerRefusedRequest(res, requestIdOf(req), message);
     notifyUnrouted(server, { method: req.method ?? null, statusCode, closedConnection: null });
   };
   const monitor = caps.maxEventLoopDelayMs > 0 ? createLoadMonitor(caps.maxEventLoopDelayMs, (delayMs) => warnShedding(options.logger, delayMs, caps.maxEventLoopDelayMs)) : null;
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const state = trackAnswer(req.socket as AnsweringSocket, res);
-    if (refusedSockets.has(req.socket)) {
-      res.destroy();
+    // What every request pays for requests behind an answer that closes the connection: this read.
+    if (state.closing) {
+      dropRequest(state, res);
       return;
     }
-    if (state.held.size > 0 || inProgress(state) > MAX_ANSWERS_IN_PROGRESS) {
+    const running = inProgress(state);
+    if (state.held.size > 0 || running > MAX_ANSWERS_IN_PROGRESS) {
       holdRequest(state, res, () => answer(req, res));
       return;
     }
-    answer(req, res);
+    // Pipelined behind answers in progress (never a browser's: one request at a time per connection).
+    const next = running > 1 ? behindAnswers(state, res) : RUN;
+    if (next === RUN) answer(req, res);
+    else if (next === WAIT) holdRequest(state, res, () => answer(req, res));
+    else dropRequest(state, res);
   };
   const answer = (req: IncomingMessage, res: ServerResponse): void => {
     const hostRefusal = hostRefusalOf(req);
@@ -479,7 +482,7 @@ function continueOnRead(req: IncomingMessage, res: ServerResponse): void {
  * read that brought the head is parsed (`afterRawHeadParsed`), so a small body sent with the head
  * keeps the connection. Their refusals (no or a bad `Host`, a target that is no path, an `Expect`)
  * close it whatever the body: a request so malformed is no client's to keep talking to, and the
- * requests pipelined behind it are not run (`refusedSockets`). Node's parser refusals (400, 408, 414,
+ * requests pipelined behind it are not run (`behindAnswers`). Node's parser refusals (400, 408, 414,
  * 431) must close: the connection's framing is lost. The app's answers get it from the plugin's `onSend`.
  */
 function closeRawIfBodyUnread(req: IncomingMessage, res: ServerResponse): void {
@@ -557,11 +560,17 @@ interface Answering {
   /** Held requests' answers included. */
   readonly pending: Set<ServerResponse>;
   /**
-   * Requests read but not yet handed to the app (`MAX_ANSWERS_IN_PROGRESS` were in progress), in
-   * arrival order, each with what runs it; their answers are in `pending` too.
+   * Requests read but not yet handed to the app (`MAX_ANSWERS_IN_PROGRESS` were in progress, or
+   * answers before it were and it or one of them is unsafe: `behindAnswers`), in arrival order, each with
+   * what runs it; their answers are in `pending` too, after every answer not held.
    */
   readonly held: Map<ServerResponse, () => void>;
   readUpTo: number;
+  /**
+   * An answer on this connection closes it (`answerCloses`), or a refusal answered past `handle`
+   * did: the requests after it are not run (`behindAnswers`).
+   */
+  closing: boolean;
   /** What to do once `pending` is empty (the refusal of a malformed request pipelined behind them). */
   afterPending?: () => void;
 }
@@ -576,7 +585,73 @@ type AnsweringSocket = Socket & { [ANSWERING]?: Answering };
 type TrackedAnswer = ServerResponse & { [ANSWERING]: Answering };
 
 function answeringOf(socket: AnsweringSocket): Answering {
-  return (socket[ANSWERING] ??= { socket, pending: new Set(), held: new Map(), readUpTo: 0 });
+  return (socket[ANSWERING] ??= { socket, pending: new Set(), held: new Map(), readUpTo: 0, closing: false });
+}
+
+/** What `answerCloses` reads of an answer: Node's own fields, set when its head is stored. */
+type ClosableAnswer = ServerResponse & { _last?: boolean };
+
+/**
+ * Whether `res` closes its connection once sent: Node decided so in its head (`_last`: `Connection:
+ * close` a handler set, an answer to HTTP/1.0 without `Content-Length`, such as a 204 or a stream,
+ * which Node can only end by closing; a request that did not ask to keep the connection), or, head
+ * not yet written, the request did not ask to keep it (`shouldKeepAlive`: `Connection: close`, or
+ * HTTP/1.0 without keep-alive — RFC 9112 §9.6: no request after it is processed).
+ */
+function answerCloses(res: ClosableAnswer): boolean {
+  return res.headersSent ? res._last === true : !res.shouldKeepAlive;
+}
+
+const RUN = 0;
+const WAIT = 1;
+const DROP = 2;
+
+/**
+ * What becomes of `next`, a request read while answers before it on its connection are in progress
+ * (pipelined), or the first held one (`runHeld`).
+ *
+ * - `DROP` when one of those answers closes the connection (`answerCloses`; remembered). Node still
+ *   emits the requests pipelined behind such an answer, and queues their answers behind it: they
+ *   would never be sent, so the client could not tell their routes ran (an action's effects without
+ *   its answer).
+ * - `WAIT` unless it and all of those are of safe methods (RFC 9112 §9.3.2: only such a sequence may
+ *   run in parallel): it runs once they are sent (`runHeld`), when it is known whether one closes the
+ *   connection. A safe one that runs alongside (GETs) has no effects to lose if one turns out to.
+ * - `RUN` otherwise.
+ *
+ * Only the answers in progress are read, at most `MAX_ANSWERS_IN_PROGRESS`: `pending` is in arrival
+ * order, the held ones last.
+ */
+function behindAnswers(state: Answering, next: ServerResponse): typeof RUN | typeof WAIT | typeof DROP {
+  if (state.closing) return DROP;
+  const safe = isSafe(next.req);
+  let parallel = true;
+  for (const res of state.pending) {
+    if (res === next || state.held.has(res)) break;
+    if (answerCloses(res)) {
+      state.closing = true;
+      return DROP;
+    }
+    parallel &&= safe && isSafe(res.req);
+  }
+  return parallel ? RUN : WAIT;
+}
+
+/**
+ * A request not run: the connection closes after an answer before it. Its answer, queued behind that
+ * one by Node, is never written; Node ends the connection once that answer is sent (its own
+ * `destroySoon`), and the request with it. No longer counted as in progress.
+ */
+function dropRequest(state: Answering, res: ServerResponse): void {
+  state.pending.delete(res);
+}
+
+/** RFC 9110 §9.2.1; RFC 9112 §9.3.2 lets a server run pipelined requests in parallel only when safe. */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
+
+/** GET, HEAD, OPTIONS, TRACE (`behindAnswers`). */
+function isSafe(req: IncomingMessage): boolean {
+  return SAFE_METHODS.has(req.method ?? '');
 }
 
 /** Notes `res` as an answer in progress on `socket` until it closes (sent in full, or the connection gone). */
@@ -602,14 +677,18 @@ function inProgress(state: Answering): number {
 
 /** Hands held requests to the app while fewer than `MAX_ANSWERS_IN_PROGRESS` are in progress; reads again once none waits. */
 function runHeld(state: Answering): void {
-  if (state.socket.destroyed) {
-    // Their answers could never be sent: running them would have effects the client cannot see.
-    state.held.clear();
-    return;
-  }
   // A Map iterates in insertion order (arrival), and deleting the entry being visited is safe.
   for (const [res, run] of state.held) {
     if (inProgress(state) >= MAX_ANSWERS_IN_PROGRESS) break;
+    // Checked before each, as one run may answer at once (a refusal) and close the connection.
+    const next = state.socket.destroyed ? DROP : behindAnswers(state, res);
+    if (next === WAIT) break;
+    if (next === DROP) {
+      // Their answers could never be sent: running them would have effects the client cannot see.
+      for (const dropped of state.held.keys()) dropRequest(state, dropped);
+      state.held.clear();
+      return;
+    }
     state.held.delete(res);
     run();
   }
@@ -621,6 +700,8 @@ function runHeld(state: Answering): void {
 function answerClosed(this: TrackedAnswer): void {
   const state = this[ANSWERING];
   state.pending.delete(this);
+  // Node ends the connection after it (`destroySoon`); requests still to come on it are not run.
+  if ((this as ClosableAnswer)._last === true) state.closing = true;
   state.readUpTo = state.socket.bytesRead;
   // An answer sent before its body arrived that kept the connection: one written past Fastify's
   // onSend (`reply.hijack()`), whose head no `Connection: close` of ours reached. Node now reads the
