@@ -45,7 +45,8 @@ export async function createTestSchema(label: string): Promise<{ url: string; sc
   return { url: url.toString(), schema, drop: () => admin(`drop schema if exists "${schema}" cascade`) };
 }
 
-async function admin(statement: string): Promise<void> {
+/** Runs `statement` as the test server's administrator, on a connection of its own. */
+export async function admin(statement: string): Promise<void> {
   const client = new pg.Client({ connectionString: TEST_POSTGRES_URL, connectionTimeoutMillis: 2_000 });
   await client.connect();
   try {

@@ -6,27 +6,16 @@
  * schema would start with no users. And the single-file case after a key-value-only move: the file
  * still serves the relational part beside Redis, and is refused without it.
  */
-import pg from 'pg';
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createAuthRepository } from '../../src/auth/repository.js';
 import { openBackends } from '../../src/runtime/backends.js';
 import { MovedFileError } from '../../src/sql/moved-mark.js';
-import { TEST_POSTGRES_URL } from '../../src/sql/test-postgres.js';
+import { admin, TEST_POSTGRES_URL } from '../../src/sql/test-postgres.js';
 import { marksOf, move, moveFixture, SESSION_KEY, skipWithoutServices } from './move-data-fixture.js';
 
 const skip = await skipWithoutServices('move-data mark targets');
 
-/** Runs `statement` as the test server's administrator. */
-async function admin(statement: string): Promise<void> {
-  const client = new pg.Client({ connectionString: TEST_POSTGRES_URL, connectionTimeoutMillis: 2_000 });
-  await client.connect();
-  try {
-    await client.query(statement);
-  } finally {
-    await client.end();
-  }
-}
 
 describe.skipIf(skip)('move-data mark targets', { timeout: 120_000 }, () => {
   const fixture = moveFixture('lc-move-mark-target-');
