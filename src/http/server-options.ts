@@ -741,7 +741,11 @@ function afterPendingAnswers(socket: Socket, giveUpAfterMs: number, then: () => 
   let waiting = false;
   for (const res of state.pending) {
     if (res.req.complete) waiting = true;
-    else state.pending.delete(res);
+    else {
+      // Cut short, never to run: a held one too (`runHeld` would run it once the answers before it are sent).
+      state.pending.delete(res);
+      state.held.delete(res);
+    }
   }
   if (!waiting) {
     then();
