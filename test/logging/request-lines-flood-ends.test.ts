@@ -6,63 +6,18 @@
  * line of it was counted (`malicious_cors` of an `/api` request CORS does not refuse).
  */
 import { request as httpRequest } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { expect, it } from 'vitest';
 import { registerApiCors } from '../../src/auth/cors.js';
 import { requestInfo } from '../../src/http/request-info.js';
 import { closeLogger, createLogger } from '../../src/ops/logging/index.js';
 import { FloodLogController, heldRequestLines } from '../../src/ops/logging/request-lines.js';
-import { createSecurityLogger, type SecurityLogger } from '../../src/ops/security-logger.js';
+import { createSecurityLogger } from '../../src/ops/security-logger.js';
 import { waitUntil } from '../helpers/wait-until.js';
 import { capture, type Capture } from './capture.js';
+import { floodApp } from './flood-app.js';
 
 const CLIENT = '203.0.113.7';
-
-interface FloodApp {
-  app: FastifyInstance;
-  out: Capture;
-  events: SecurityLogger;
-  done: () => Promise<void>;
-  listen: () => Promise<number>;
-}
-
-/** An app refusing (403, `malicious_csrf`) every request with `x-refuse`; `routes` adds its own. */
-async function floodApp(routes?: (app: FastifyInstance, events: SecurityLogger) => void | Promise<void>, controller: LogController = new FloodLogController({ requestIdLogLabel: 'request_id' })): Promise<FloodApp> {
-  const out = capture();
-  const logger = createLogger({ format: 'json', stream: out });
-  let requestId = 0;
-  const app = Fastify({
-    loggerInstance: logger,
-    trustProxy: true,
-    logController: controller,
-    genReqId: () => `r${++requestId}`,
-    // As serverOptions() answers the URLs the router refuses.
-    frameworkErrors: (error, _request, reply) => void (reply as unknown as FastifyReply).code(400).send({ code: 'INVALID_REQUEST', error: error.message }),
-  }) as unknown as FastifyInstance;
-  const events = createSecurityLogger({ logger: app.log });
-  app.addHook('onRequest', async (request, reply) => {
-    if (request.headers['x-refuse'] === undefined) return;
-    events.emit({ event: 'malicious_csrf', level: 'WARN', description: 'CSRF token missing', request: requestInfo(request) });
-    return reply.code(403).send({ code: 'CSRF_INVALID' });
-  });
-  app.get('/x', async () => 'ok');
-  await routes?.(app, events);
-  await app.ready();
-  return {
-    app,
-    out,
-    events,
-    listen: async () => {
-      await app.listen({ port: 0, host: '127.0.0.1' });
-      return (app.server.address() as AddressInfo).port;
-    },
-    done: async () => {
-      await app.close();
-      await closeLogger(logger);
-    },
-  };
-}
 
 /** `n` refusals from `ip`: past the first 10 its client is counted (its incoming lines held). */
 async function flood(app: FastifyInstance, n: number, ip = CLIENT): Promise<void> {
@@ -86,9 +41,9 @@ const summaries = (out: Capture) => out.records().filter((r) => r['suppressed'] 
 
 it('an admitted request from the counted address (a client behind the same NAT) cut before its answer: its incoming line is written, as Fastify writes it', async () => {
   let answer: (() => void) | undefined;
-  const { app, out, done, listen } = await floodApp((a) => {
+  const { app, out, done, listen } = await floodApp({ routes: (a) => {
     a.get('/slow', () => new Promise((resolve) => (answer = () => resolve('late'))));
-  });
+  } });
   await flood(app, 12);
   const port = await listen();
   const { cut } = send(port, '/slow');
@@ -106,13 +61,13 @@ it('an admitted request from the counted address (a client behind the same NAT) 
 
 it('a refused request cut before its answer: its held incoming line is counted in request_lines_suppressed, exactly', async () => {
   let answer: (() => void) | undefined;
-  const { app, out, done, listen } = await floodApp((a, events) => {
+  const { app, out, done, listen } = await floodApp({ routes: (a, events) => {
     a.get('/refuse-late', async (request, reply) => {
       events.emit({ event: 'malicious_csrf', level: 'WARN', description: 'CSRF token missing', request: requestInfo(request) });
       await new Promise<void>((resolve) => (answer = resolve));
       return reply.code(403).send({ code: 'CSRF_INVALID' });
     });
-  });
+  } });
   await flood(app, 12);
   const port = await listen();
   const { cut } = send(port, '/refuse-late');
@@ -148,10 +103,10 @@ it('a URL the router refuses (frameworkErrors, no requestCompleted) from the cou
 });
 
 it('an /api request CORS serves (200) to a disallowed origin: its malicious_cors lines are summarised, its request lines all written', async () => {
-  const { app, out, done } = await floodApp(async (a, events) => {
+  const { app, out, done } = await floodApp({ routes: async (a, events) => {
     await registerApiCors(a, { origins: new Set(['http://localhost:3000']), events });
     a.get('/api/data', async () => ({ ok: true }));
-  });
+  } });
   for (let i = 0; i < 30; i++) {
     const res = await app.inject({ url: '/api/data', headers: { origin: 'https://evil.example', 'x-forwarded-for': CLIENT } });
     expect(res.statusCode).toBe(200);
@@ -164,7 +119,7 @@ it('an /api request CORS serves (200) to a disallowed origin: its malicious_cors
 });
 
 it('request lines turned off for some requests (disableRequestLogging): theirs are neither held nor counted, the others\' are', async () => {
-  const { app, out, done } = await floodApp(undefined, new FloodLogController({ requestIdLogLabel: 'request_id', disableRequestLogging: (request) => request.headers['x-quiet'] !== undefined }));
+  const { app, out, done } = await floodApp({ controller: new FloodLogController({ requestIdLogLabel: 'request_id', disableRequestLogging: (request) => request.headers['x-quiet'] !== undefined }) });
   await flood(app, 12);
   for (let i = 0; i < 20; i++) expect((await app.inject({ url: '/x', remoteAddress: CLIENT, headers: { 'x-refuse': '1', 'x-quiet': '1' } })).statusCode).toBe(403);
   await done();
@@ -177,7 +132,7 @@ it('an app with Fastify\'s own controller, in a process where another server mad
   // As serverOptions() makes one for another server of the process (a metrics server).
   const other = await floodApp();
   await other.done();
-  const { app, out, done } = await floodApp(undefined, new LogController({ requestIdLogLabel: 'request_id' }));
+  const { app, out, done } = await floodApp({ controller: new LogController({ requestIdLogLabel: 'request_id' }) });
   await flood(app, 30);
   await done();
   expect([lines(out, 'incoming request'), lines(out, 'request completed')]).toEqual([30, 30]);
@@ -222,12 +177,12 @@ it('a security logger whose close fails writing its summaries (a full disk) stil
 });
 
 it('a route whose request lines its level leaves out (logLevel warn, as /metrics and /health have): its refusals count no request lines', async () => {
-  const { app, out, done } = await floodApp((a, events) => {
+  const { app, out, done } = await floodApp({ routes: (a, events) => {
     a.get('/metrics', { logLevel: 'warn' }, async (request, reply) => {
       events.emit({ event: 'authz_fail', level: 'WARN', description: 'metrics: bearer token refused', request: requestInfo(request) });
       return reply.code(401).send({ code: 'UNAUTHENTICATED' });
     });
-  });
+  } });
   for (let i = 0; i < 30; i++) expect((await app.inject({ url: '/metrics', remoteAddress: CLIENT })).statusCode).toBe(401);
   await done();
   expect([lines(out, 'incoming request'), lines(out, 'request completed')]).toEqual([0, 0]);

@@ -5,48 +5,15 @@
  * Exact counts, hostile clients: one address, many spoofed forwarded addresses, an IPv6 /56.
  */
 import { request as httpRequest } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import { LogController, type FastifyInstance } from 'fastify';
 import { expect, it } from 'vitest';
-import { closeLogger, createLogger } from '../../src/ops/logging/index.js';
 import { FloodLogController, heldRequestLines } from '../../src/ops/logging/request-lines.js';
 import { waitUntil } from '../helpers/wait-until.js';
-import { createSecurityLogger } from '../../src/ops/security-logger.js';
-import { requestInfo } from '../../src/http/request-info.js';
-import type { FloodLimitOptions } from '../../src/ops/log-flood.js';
-import { capture, type Capture } from './capture.js';
+import type { Capture } from './capture.js';
+import { floodApp } from './flood-app.js';
 
 const LABEL = { requestIdLogLabel: 'request_id' };
 type App = Pick<FastifyInstance, 'inject'>;
-
-/** An app refusing (403, `malicious_csrf`) every request with `x-refuse`, serving the others. */
-async function floodApp(options: { controller?: LogController; floodLimit?: FloodLimitOptions | false; routes?: (app: FastifyInstance) => void } = {}): Promise<{ app: App; out: Capture; done: () => Promise<void>; listen: () => Promise<number> }> {
-  const out = capture();
-  const logger = createLogger({ format: 'json', stream: out });
-  let requestId = 0;
-  const app = Fastify({ loggerInstance: logger, trustProxy: true, logController: options.controller ?? new FloodLogController(LABEL), genReqId: () => `r${++requestId}` });
-  const events = createSecurityLogger({ logger: app.log, floodLimit: options.floodLimit });
-  app.addHook('onRequest', async (request, reply) => {
-    if (request.headers['x-refuse'] === undefined) return;
-    events.emit({ event: 'malicious_csrf', level: 'WARN', description: 'CSRF token missing', request: requestInfo(request) });
-    return reply.code(403).send({ code: 'CSRF_INVALID' });
-  });
-  app.get('/x', async () => 'ok');
-  options.routes?.(app as unknown as FastifyInstance);
-  await app.ready();
-  return {
-    app,
-    out,
-    listen: async () => {
-      await app.listen({ port: 0, host: '127.0.0.1' });
-      return (app.server.address() as AddressInfo).port;
-    },
-    done: async () => {
-      await app.close();
-      await closeLogger(logger);
-    },
-  };
-}
 
 const refused = (app: App, ip: string) => app.inject({ url: '/x', headers: { 'x-refuse': '1', 'x-forwarded-for': ip } });
 const admitted = (app: App, ip: string) => app.inject({ url: '/x', headers: { 'x-forwarded-for': ip } });
