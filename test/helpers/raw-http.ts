@@ -53,10 +53,18 @@ export function statusLineOf(answer: string): string {
 
 /**
  * For a test file whose servers listen on real ports: `listening(app)` starts one on a free port and
- * `track(socket)` keeps a raw connection; after each test every tracked socket is destroyed and
+ * `track(socket)` keeps a raw connection (`keptConnection(port)` opens one and records what it
+ * receives); after each test every tracked socket is destroyed and
  * every app closed.
  */
-export function listenedServers(): { listening(app: FastifyInstance): Promise<number>; track<S extends Socket>(socket: S): S } {
+/** A connection kept open by the test: what it received so far, and whether the server closed it. */
+export interface KeptConnection {
+  send(bytes: string): void;
+  received(): string;
+  closed(): boolean;
+}
+
+export function listenedServers(): { listening(app: FastifyInstance): Promise<number>; track<S extends Socket>(socket: S): S; keptConnection(port: number): KeptConnection } {
   const apps: FastifyInstance[] = [];
   const sockets: Socket[] = [];
   afterEach(async () => {
@@ -72,6 +80,17 @@ export function listenedServers(): { listening(app: FastifyInstance): Promise<nu
     track(socket) {
       sockets.push(socket);
       return socket;
+    },
+    keptConnection(port) {
+      const socket = connect({ port, host: '127.0.0.1' });
+      sockets.push(socket);
+      let received = '';
+      let closed = false;
+      socket.setEncoding('latin1');
+      socket.on('data', (chunk: string) => (received += chunk));
+      socket.on('close', () => (closed = true));
+      socket.on('error', () => undefined); // a reset is a close like any other here
+      return { send: (bytes) => void socket.write(bytes), received: () => received, closed: () => closed };
     },
   };
 }

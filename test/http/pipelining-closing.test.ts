@@ -11,7 +11,6 @@
  * in order, over HTTP/1.1 and HTTP/1.0 keep-alive alike; an unsafe request runs once the answers before
  * it are sent (RFC 9112 §9.3.2: only safe ones run in parallel), so a GET behind POSTs runs after them.
  */
-import { connect } from 'node:net';
 import { PassThrough, Readable } from 'node:stream';
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
@@ -19,7 +18,7 @@ import { serverOptions } from '../../src/http/server-options.js';
 import { listenedServers, rawExchange } from '../helpers/raw-http.js';
 import { waitUntil } from '../helpers/wait-until.js';
 
-const { listening, track } = listenedServers();
+const { listening, keptConnection } = listenedServers();
 
 /**
  * An app whose `POST /effect` notes the `n` of its body in `runs` (an effect), with routes whose
@@ -66,18 +65,6 @@ async function runsAfterSentinel(port: number, runs: string[]): Promise<string[]
   const answer = await rawExchange(port, post11('sentinel').replace('Host: x\r\n', 'Host: x\r\nConnection: close\r\n'));
   expect(answer.startsWith('HTTP/1.1 200 OK\r\n')).toBe(true);
   return runs.filter((n) => n !== 'sentinel');
-}
-
-/** A connection kept open by the test: what it received so far, and whether the server closed it. */
-function keptConnection(port: number): { send(bytes: string): void; received(): string; closed(): boolean } {
-  const socket = track(connect({ port, host: '127.0.0.1' }));
-  let received = '';
-  let closed = false;
-  socket.setEncoding('latin1');
-  socket.on('data', (chunk: string) => (received += chunk));
-  socket.on('close', () => (closed = true));
-  socket.on('error', () => undefined); // a reset is a close like any other here
-  return { send: (bytes) => socket.write(bytes), received: () => received, closed: () => closed };
 }
 
 describe('a request pipelined behind an answer that closes the connection is not run', () => {

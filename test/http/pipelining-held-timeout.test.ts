@@ -5,14 +5,13 @@
  * closes after the 408. Before, it was dropped from the answers waited for but stayed held, and its route
  * ran after the 408 was decided (its answer written ahead of the 408).
  */
-import { connect } from 'node:net';
 import Fastify from 'fastify';
 import { expect, it } from 'vitest';
 import { serverOptions } from '../../src/http/server-options.js';
 import { listenedServers } from '../helpers/raw-http.js';
 import { waitUntil } from '../helpers/wait-until.js';
 
-const { listening, track } = listenedServers();
+const { listening, keptConnection } = listenedServers();
 
 it('a POST held behind a GET in progress, its body cut short past the request timeout: its route not run, only the GET answered, then 408', async () => {
   const app = Fastify(serverOptions({ requestTimeoutMs: 200 }));
@@ -30,17 +29,11 @@ it('a POST held behind a GET in progress, its body cut short past the request ti
     if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') timedOut = true;
   });
   const port = await listening(app);
-  const socket = track(connect({ port, host: '127.0.0.1' }));
-  let received = '';
-  let closed = false;
-  socket.setEncoding('latin1');
-  socket.on('data', (chunk: string) => (received += chunk));
-  socket.on('close', () => (closed = true));
-  socket.on('error', () => undefined);
-  socket.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\nPOST /effect HTTP/1.1\r\nHost: x\r\nContent-Type: text/x\r\nContent-Length: 10\r\n\r\nab');
+  const { send, received, closed } = keptConnection(port);
+  send('GET /slow HTTP/1.1\r\nHost: x\r\n\r\nPOST /effect HTTP/1.1\r\nHost: x\r\nContent-Type: text/x\r\nContent-Length: 10\r\n\r\nab');
   await waitUntil('the request timeout', () => timedOut && release !== undefined);
   release?.();
-  await waitUntil('the connection closed', () => closed, { seen: () => received });
-  expect([...received.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => m[1])).toEqual(['200', '408']);
+  await waitUntil('the connection closed', closed, { seen: received });
+  expect([...received().matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => m[1])).toEqual(['200', '408']);
   expect(runs).toEqual([]);
 });
