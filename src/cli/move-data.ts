@@ -236,12 +236,20 @@ async function moveTables(native: BetterSqlite3.Database, url: string, dryRun: b
 async function commitMissing(native: BetterSqlite3.Database, url: string, cwd: string | undefined): Promise<boolean> {
   const tables = await readSourceTables(native);
   if (tables.every((table) => table.rows.length === 0)) return false;
+  // Not answering, or not this release's tables there (nothing a move of this file put in): skipped as marked.
+  return (await targetStateOf(url, cwd, tables)) === 'empty';
+}
+
+/**
+ * What the target at `url` holds of `tables` (copyTables' dry run, on a connection of its own), or
+ * undefined when it cannot say (no answer, not this release's tables).
+ */
+async function targetStateOf(url: string, cwd: string | undefined, tables: readonly SourceTable[]): Promise<TargetState['state'] | undefined> {
   const db = openMigrationDatabase(url, { cwd });
   try {
-    return (await copyTables(db, tables, true)).state === 'empty';
+    return (await copyTables(db, tables, true)).state;
   } catch {
-    // Not this release's tables there (nothing a move of this file put in): skipped as marked.
-    return false;
+    return undefined;
   } finally {
     await db.destroy().catch(() => undefined);
   }
@@ -257,15 +265,7 @@ async function commitMissing(native: BetterSqlite3.Database, url: string, cwd: s
  */
 async function settleMark(native: BetterSqlite3.Database, url: string, cwd: string | undefined, tables: readonly SourceTable[], where: string, cause: unknown): Promise<void> {
   const target = describeDatabaseUrl(url, cwd);
-  const db = openMigrationDatabase(url, { cwd });
-  let state: TargetState['state'] | undefined;
-  try {
-    state = (await copyTables(db, tables, true)).state;
-  } catch {
-    state = undefined;
-  } finally {
-    await db.destroy().catch(() => undefined);
-  }
+  const state = await targetStateOf(url, cwd, tables);
   if (state === 'empty') {
     takeBackMark(native, where, target, cause);
     return;
