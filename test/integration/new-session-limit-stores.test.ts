@@ -9,14 +9,13 @@
  * Windows are an hour long, so no budget refills while a test runs (Redis steps on its own clock).
  */
 import Database from 'better-sqlite3';
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createMemoryStore } from '../../src/store/memory/index.js';
 import { createRedisStore } from '../../src/store/redis/index.js';
 import type { Store, StoreOp } from '../../src/store/types.js';
 import type { LiveComponentsOptions } from '../../src/runtime/setup.js';
 import { demoApp } from '../helpers/demo.js';
-import { REDIS_AVAILABLE, startRedis, type RedisServer } from '../redis/server.js';
+import { REDIS_AVAILABLE, useRedisServer } from '../redis/server.js';
 import { startInstances } from '../scale/instances.js';
 
 type Demo = Awaited<ReturnType<typeof demoApp>>;
@@ -63,8 +62,8 @@ function keyRecording(inner: Store): { store: Store; live(pattern: RegExp): Prom
 const SESSION_KEY = /^lc:\{s:[^}]+\}:session$/;
 const STATE_KEY = /^lc:\{s:[^}]+\}:state:/;
 
-let redis: RedisServer | undefined;
-let admin: Redis | undefined;
+/** The test-owned redis-server of the Redis suite (set while it is declared, started before its tests). */
+let redis: ReturnType<typeof useRedisServer> | undefined;
 let prefixes = 0;
 
 const engines: Engine[] = [
@@ -95,12 +94,12 @@ const engines: Engine[] = [
   {
     name: 'redis',
     async open(env, framework) {
-      if (redis === undefined || admin === undefined) throw new Error('redis-server is not started');
+      if (redis === undefined) throw new Error('redis-server is not started');
       const prefix = `test-nsl-${++prefixes}:`;
-      // The app's own Redis store, with a command timeout a loaded test machine does not run into.
-      const store = createRedisStore({ url: redis.url, keyPrefix: prefix, commandTimeoutMs: 10_000 });
+      // The app's own Redis store (closed with the app), with a command timeout a loaded test machine does not run into.
+      const store = createRedisStore({ url: redis.server.url, keyPrefix: prefix, commandTimeoutMs: 10_000 });
       const demo = await demoApp(env, { store, ...framework });
-      const client = admin;
+      const client = redis.admin;
       const count = async (pattern: string) => (await client.keys(`${prefix}${pattern}`)).length;
       return { demo, sessions: () => count('lc:{s:*}:session'), states: () => count('lc:{s:*}:state:*') };
     },
@@ -148,16 +147,7 @@ async function roundTrips(store: Store, work: () => Promise<unknown>): Promise<s
 
 for (const engine of engines) {
   describe.skipIf(engine.name === 'redis' && !REDIS_AVAILABLE)(`new sessions per client on ${engine.name}`, () => {
-    if (engine.name === 'redis') {
-      beforeAll(async () => {
-        redis = await startRedis();
-        admin = new Redis(redis.url);
-      });
-      afterAll(async () => {
-        admin?.disconnect();
-        await redis?.stop();
-      });
-    }
+    if (engine.name === 'redis') redis = useRedisServer();
 
     const open = async (limit: number, env: Record<string, string> = {}, framework: Partial<LiveComponentsOptions> = {}) => {
       const opened = await engine.open(env, { newSessionLimit: { limit, windowSeconds: HOUR }, ...framework });

@@ -235,13 +235,15 @@ export type TestStoreOptions = Omit<Parameters<typeof createRedisStore>[0], 'cli
 /**
  * A test-owned Redis for the enclosing `describe`: started before its tests and stopped after them.
  * `admin` is a plain client for looking at keys and changing settings (`adminOf(n)`: one on database
- * `n`, disconnected after the tests); `open` makes stores on the server that are closed after each test.
+ * `n`, disconnected after the tests); `open` makes stores on the server that are closed after each test,
+ * `openShared` (in a `beforeAll`) ones for all the tests, closed after them.
  */
 export function useRedisServer() {
   let server: RedisServer | undefined;
   let admin: Redis | undefined;
   const admins: Redis[] = [];
   const stores: Store[] = [];
+  const shared: Store[] = [];
   // redis-server's start has no give-up of its own: on a loaded machine it is only late.
   beforeAll(async () => {
     server = await startRedis();
@@ -251,6 +253,7 @@ export function useRedisServer() {
     await Promise.all(stores.splice(0).map((s) => s.close()));
   });
   afterAll(async () => {
+    await Promise.all(shared.splice(0).map((s) => s.close()));
     for (const client of [admin, ...admins.splice(0)]) client?.disconnect();
     await server?.stop();
   });
@@ -259,6 +262,8 @@ export function useRedisServer() {
     return value;
   };
   const urlOf = (database: number) => `${started(server).url}/${database}`;
+  const create = ({ database, ...extra }: TestStoreOptions): Store =>
+    createRedisStore({ url: database === undefined ? started(server).url : urlOf(database), ...extra });
   return {
     get server(): RedisServer {
       return started(server);
@@ -273,9 +278,15 @@ export function useRedisServer() {
       admins.push(client);
       return client;
     },
-    open({ database, ...extra }: TestStoreOptions = {}): Store {
-      const store = createRedisStore({ url: database === undefined ? started(server).url : urlOf(database), ...extra });
+    open(options: TestStoreOptions = {}): Store {
+      const store = create(options);
       stores.push(store);
+      return store;
+    },
+    /** As `open`, for all the tests (call it in a `beforeAll`): closed after them, before the server stops. */
+    openShared(options: TestStoreOptions = {}): Store {
+      const store = create(options);
+      shared.push(store);
       return store;
     },
   };

@@ -6,52 +6,40 @@
  * cookie). Where the step cannot guard the write (`rateLimit.failOpen`) or there is no step (an
  * exempt client), the write takes a round trip of its own, as before.
  */
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { RedisStoreOperation } from '../../src/store/redis/options.js';
-import { createRedisStore } from '../../src/store/redis/index.js';
 import type { LiveComponentsOptions } from '../../src/runtime/setup.js';
 import type { Store } from '../../src/store/types.js';
 import { demoApp } from '../helpers/demo.js';
-import { REDIS_AVAILABLE, startRedis, type RedisServer } from '../redis/server.js';
+import { REDIS_AVAILABLE, useRedisServer } from '../redis/server.js';
 
 type Demo = Awaited<ReturnType<typeof demoApp>>;
 
 const HOUR = 3600;
 
 describe.skipIf(!REDIS_AVAILABLE)('round trips per page view on Redis', () => {
-  let server: RedisServer;
-  let admin: Redis;
+  const redis = useRedisServer();
   let trips: RedisStoreOperation[] = [];
-  const opened: { demo: Demo; store: Store }[] = [];
-
-  beforeAll(async () => {
-    server = await startRedis();
-    admin = new Redis(server.url);
-  });
-  afterAll(async () => {
-    admin?.disconnect();
-    for (const { demo, store } of opened) {
-      await demo.app.close();
-      await store.close();
-    }
-    await server?.stop();
+  const opened: Demo[] = [];
+  // Registered after useRedisServer's: runs before it closes the test's stores.
+  afterEach(async () => {
+    for (const demo of opened.splice(0)) await demo.app.close();
   });
 
   async function open(framework: Partial<LiveComponentsOptions> = {}, wrap: (store: Store) => Store = (store) => store): Promise<Demo> {
-    const store = createRedisStore({ url: server.url, onRoundTrip: (op) => void trips.push(op) });
+    const store = redis.open({ onRoundTrip: (op) => void trips.push(op) });
     const demo = await demoApp({}, { store: wrap(store), newSessionLimit: { limit: 3, windowSeconds: HOUR }, ...framework });
-    opened.push({ demo, store });
+    opened.push(demo);
     return demo;
   }
 
   /** The page of `/` for `address` (with `cookie`), its round trips, and the session records it added. */
   async function view(demo: Demo, address: string, cookie?: string) {
-    const before = (await admin.keys('*:session')).length;
+    const before = (await redis.admin.keys('*:session')).length;
     trips = [];
     const page = await demo.app.inject({ url: '/', remoteAddress: address, headers: cookie === undefined ? {} : { cookie } });
     const counted = trips;
-    const added = (await admin.keys('*:session')).length - before;
+    const added = (await redis.admin.keys('*:session')).length - before;
     const setCookie = page.headers['set-cookie'];
     return { page, trips: counted, added, cookie: setCookie === undefined ? undefined : String(setCookie).split(';')[0] };
   }
@@ -103,12 +91,12 @@ describe.skipIf(!REDIS_AVAILABLE)('round trips per page view on Redis', () => {
 
   it('200 concurrent cookie-less views of one client against a limit of 3: 3 sessions stored, 197 × 429 without a cookie, one round trip each refused', async () => {
     const demo = await open();
-    const before = (await admin.keys('*:session')).length;
+    const before = (await redis.admin.keys('*:session')).length;
     trips = [];
     const pages = await Promise.all(Array.from({ length: 200 }, () => demo.app.inject({ url: '/', remoteAddress: '192.0.2.82' })));
     expect(pages.filter((p) => p.statusCode === 200 && p.headers['set-cookie'] !== undefined)).toHaveLength(3);
     expect(pages.filter((p) => p.statusCode === 429 && p.headers['set-cookie'] === undefined)).toHaveLength(197);
-    expect((await admin.keys('*:session')).length - before).toBe(3);
+    expect((await redis.admin.keys('*:session')).length - before).toBe(3);
     expect(trips).toEqual(Array.from({ length: 3 + 200 }, () => 'batch'));
   });
 });

@@ -7,10 +7,7 @@
  * prefix in another database — survive both. Then on a Redis Cluster of three masters, whose
  * sessions are spread over all of them.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Cluster, Redis } from 'ioredis';
+import { Cluster, type Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuthRepository, type AuthRepository } from '../../src/auth/repository.js';
 import { hashToken } from '../../src/auth/tokens.js';
@@ -18,34 +15,26 @@ import { revokeSessions } from '../../src/cli/revoke-sessions.js';
 import { memorySecurityEvents } from '../../src/ops/security-events.js';
 import { redisTarget } from '../../src/runtime/backends.js';
 import { createSessionManager } from '../../src/session/index.js';
-import { createDatabase } from '../../src/sql/database.js';
-import { migrateToLatest } from '../../src/sql/migrate.js';
 import { storeKeys } from '../../src/store/keys.js';
 import { createRedisStore } from '../../src/store/redis/index.js';
 import type { Store } from '../../src/store/types.js';
+import { useSqliteAuthDatabase } from '../auth/harness.js';
 import { waitUntil } from '../helpers/wait-until.js';
-import { REDIS_AVAILABLE, startRedis, startRedisCluster, whenReady, type RedisCluster, type RedisServer } from '../redis/server.js';
+import { REDIS_AVAILABLE, startRedisCluster, useRedisServer, whenReady, type RedisCluster } from '../redis/server.js';
 
 const HOUR = 3_600_000;
 const PREFIX = 'drill:';
-const dir = mkdtempSync(join(tmpdir(), 'lc-restore-redis-'));
-const file = join(dir, 'auth.db');
-const db = createDatabase(`sqlite:${file}`);
+const { db, url: databaseUrl } = useSqliteAuthDatabase('restore-redis');
 let repo: AuthRepository;
 const users: Record<string, string> = {};
 
 beforeAll(async () => {
-  await migrateToLatest(db);
   repo = createAuthRepository(db);
   for (const email of ['ada@example.com', 'bob@example.com']) {
     const row = await repo.insertUser({ email, passwordHash: 'hash', name: null }, Date.now());
     if (row === 'taken') throw new Error('taken');
     users[email] = row.id;
   }
-});
-afterAll(async () => {
-  await db.destroy();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 /** A browser sign-in of `email` and its session in `store` (with `state` sealed component states and a CSRF nonce each); `null`: anonymous. */
@@ -69,7 +58,7 @@ async function session(store: Store, email: string | null, state = 0): Promise<s
 async function revoke(args: { all?: boolean; user?: string; dryRun?: boolean; keyPrefixEmpty?: boolean }, env: Record<string, string>) {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await revokeSessions(args, { env: { DATABASE_URL: `sqlite:${file}`, ...env }, out: (l) => out.push(l), err: (l) => err.push(l), events: memorySecurityEvents() });
+  const code = await revokeSessions(args, { env: { DATABASE_URL: databaseUrl, ...env }, out: (l) => out.push(l), err: (l) => err.push(l), events: memorySecurityEvents() });
   const counts: Record<string, number> = {};
   for (const line of out) {
     const match = /^revoke-sessions: ([a-z -]+): (\d+) /.exec(line);
@@ -86,31 +75,24 @@ const sessionCounts = (signedIn: number, anonymous: number, states: number, nonc
 });
 
 describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions on Redis (key prefix, database number)', () => {
-  let server: RedisServer;
+  const redis = useRedisServer();
   let ours: Store;
   let otherPrefix: Store;
   let otherDatabase: Store;
   let admin2: Redis;
   let admin0: Redis;
-  beforeAll(async () => {
-    server = await startRedis();
-    ours = createRedisStore({ url: `${server.url}/2`, keyPrefix: PREFIX });
-    otherPrefix = createRedisStore({ url: `${server.url}/2`, keyPrefix: 'shop:' });
-    otherDatabase = createRedisStore({ url: `${server.url}/0`, keyPrefix: PREFIX });
-    admin2 = new Redis(`${server.url}/2`);
-    admin0 = new Redis(`${server.url}/0`);
+  beforeAll(() => {
+    ours = redis.openShared({ database: 2, keyPrefix: PREFIX });
+    otherPrefix = redis.openShared({ database: 2, keyPrefix: 'shop:' });
+    otherDatabase = redis.openShared({ database: 0, keyPrefix: PREFIX });
+    admin2 = redis.adminOf(2);
+    admin0 = redis.admin;
     // The RDB test restarts the server: the clients reconnect by themselves.
     for (const admin of [admin2, admin0]) admin.on('error', () => undefined);
   });
-  afterAll(async () => {
-    await Promise.all([ours?.close(), otherPrefix?.close(), otherDatabase?.close()]);
-    admin2?.disconnect();
-    admin0?.disconnect();
-    await server?.stop();
-  });
 
   it('--user ends that user\'s sessions only; a dry run changes nothing; --all ends the rest; other apps\' keys stay', { timeout: 60_000 }, async () => {
-    const env = { REDIS_URL: `${server.url}/2`, REDIS_KEY_PREFIX: PREFIX };
+    const env = { REDIS_URL: redis.urlOf(2), REDIS_KEY_PREFIX: PREFIX };
     const ada1 = await session(ours, 'ada@example.com', 2);
     const ada2 = await session(ours, 'ada@example.com');
     const bob = await session(ours, 'bob@example.com', 1);
@@ -162,7 +144,7 @@ describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions on Redis (key prefix, databas
   });
 
   it('an RDB snapshot restored brings back a session ended after it; --user ends it again', { timeout: 60_000 }, async () => {
-    const env = { REDIS_URL: `${server.url}/2`, REDIS_KEY_PREFIX: PREFIX };
+    const env = { REDIS_URL: redis.urlOf(2), REDIS_KEY_PREFIX: PREFIX };
     const sessions = createSessionManager({ store: ours });
     const id = users['bob@example.com'] as string;
     const web = await repo.createWebSession(id, hashToken('web-rdb'), Date.now(), Date.now() + HOUR, 'hash');
@@ -172,7 +154,7 @@ describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions on Redis (key prefix, databas
     await sessions.destroy(bob);
     expect(await repo.revokeWebSession(web as string, Date.now())).toBe(true);
     // Redis restarts from the snapshot (the test server's folder keeps dump.rdb; no AOF).
-    await server.restart();
+    await redis.server.restart();
     await waitUntil('the store to answer after the restart', () => ours.health().then(() => true, () => false));
     expect(await ours.get(storeKeys.session(bob.key)), 'the ended session is back').not.toBeNull();
     const ended = await revoke({ user: 'bob@example.com' }, env);
@@ -182,69 +164,56 @@ describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions on Redis (key prefix, databas
   });
 
   it('a key of another type where a session record would be (WRONGTYPE for GET) is no record: --user and --all finish', { timeout: 60_000 }, async () => {
-    const odd = createRedisStore({ url: `${server.url}/3`, keyPrefix: 'odd:' });
-    const admin3 = new Redis(`${server.url}/3`);
-    try {
-      const env = { REDIS_URL: `${server.url}/3`, REDIS_KEY_PREFIX: 'odd:' };
-      const ada = await session(odd, 'ada@example.com', 1);
-      const anonymous = await session(odd, null);
-      await admin3.hset('odd:lc:{s:not-a-record}:session', 'field', 'value');
-      const one = await revoke({ user: 'ada@example.com' }, env);
-      expect([one.code, one.err]).toEqual([0, []]);
-      expect(one.counts).toMatchObject(sessionCounts(1, 0, 1, 1));
-      expect(await odd.get(storeKeys.session(ada))).toBeNull();
-      expect(await admin3.exists('odd:lc:{s:not-a-record}:session')).toBe(1);
-      const dry = await revoke({ all: true, dryRun: true }, env);
-      expect([dry.code, dry.err]).toEqual([0, []]);
-      // Like a value that does not parse, it counts as a session of no user.
-      expect(dry.counts).toMatchObject(sessionCounts(0, 2, 0, 0));
-      const all = await revoke({ all: true }, env);
-      expect([all.code, all.err]).toEqual([0, []]);
-      expect(all.counts).toMatchObject(sessionCounts(0, 2, 0, 0));
-      expect(await odd.get(storeKeys.session(anonymous))).toBeNull();
-      expect(await admin3.keys('odd:lc:{s:*')).toEqual([]);
-    } finally {
-      await odd.close();
-      admin3.disconnect();
-    }
+    const odd = redis.open({ database: 3, keyPrefix: 'odd:' });
+    const admin3 = redis.adminOf(3);
+    const env = { REDIS_URL: redis.urlOf(3), REDIS_KEY_PREFIX: 'odd:' };
+    const ada = await session(odd, 'ada@example.com', 1);
+    const anonymous = await session(odd, null);
+    await admin3.hset('odd:lc:{s:not-a-record}:session', 'field', 'value');
+    const one = await revoke({ user: 'ada@example.com' }, env);
+    expect([one.code, one.err]).toEqual([0, []]);
+    expect(one.counts).toMatchObject(sessionCounts(1, 0, 1, 1));
+    expect(await odd.get(storeKeys.session(ada))).toBeNull();
+    expect(await admin3.exists('odd:lc:{s:not-a-record}:session')).toBe(1);
+    const dry = await revoke({ all: true, dryRun: true }, env);
+    expect([dry.code, dry.err]).toEqual([0, []]);
+    // Like a value that does not parse, it counts as a session of no user.
+    expect(dry.counts).toMatchObject(sessionCounts(0, 2, 0, 0));
+    const all = await revoke({ all: true }, env);
+    expect([all.code, all.err]).toEqual([0, []]);
+    expect(all.counts).toMatchObject(sessionCounts(0, 2, 0, 0));
+    expect(await odd.get(storeKeys.session(anonymous))).toBeNull();
+    expect(await admin3.keys('odd:lc:{s:*')).toEqual([]);
   });
 
   it('REDIS_KEY_PREFIX is read as the app reads it (trimmed: a value ending in a line break names the same prefix)', { timeout: 60_000 }, async () => {
-    const trimmed = createRedisStore({ url: `${server.url}/4`, keyPrefix: 'trim:' });
-    try {
-      const anonymous = await session(trimmed, null);
-      const result = await revoke({ all: true }, { REDIS_URL: `${server.url}/4`, REDIS_KEY_PREFIX: ' trim:\n' });
-      expect([result.code, result.err]).toEqual([0, []]);
-      expect(result.out).toContain(`revoke-sessions: sessions in ${server.url}/4 (key prefix trim:):`);
-      expect(result.counts).toMatchObject(sessionCounts(0, 1, 0, 0));
-      expect(await trimmed.get(storeKeys.session(anonymous))).toBeNull();
-    } finally {
-      await trimmed.close();
-    }
+    const trimmed = redis.open({ database: 4, keyPrefix: 'trim:' });
+    const anonymous = await session(trimmed, null);
+    const result = await revoke({ all: true }, { REDIS_URL: redis.urlOf(4), REDIS_KEY_PREFIX: ' trim:\n' });
+    expect([result.code, result.err]).toEqual([0, []]);
+    expect(result.out).toContain(`revoke-sessions: sessions in ${redis.server.url}/4 (key prefix trim:):`);
+    expect(result.counts).toMatchObject(sessionCounts(0, 1, 0, 0));
+    expect(await trimmed.get(storeKeys.session(anonymous))).toBeNull();
   });
 
   it('an ACL user that runs the app\'s scripts but not SCAN or UNLINK: exit 1 before anything is revoked, naming the grant', { timeout: 60_000 }, async () => {
     const id = users['bob@example.com'] as string;
     const web = await repo.createWebSession(id, hashToken('web-acl'), Date.now(), Date.now() + HOUR, 'hash');
-    const acl = createRedisStore({ url: `${server.url}/5`, keyPrefix: 'acl:' });
-    try {
-      const anonymous = await session(acl, null);
-      for (const command of ['scan', 'unlink']) {
-        await admin0.call('ACL', 'SETUSER', `no-${command}`, 'on', '>secret-pw', '~*', '&*', '+@all', `-${command}`);
-        const url = `${server.url.replace('redis://', `redis://no-${command}:secret-pw@`)}/5`;
-        for (const dryRun of [true, false]) {
-          const refused = await revoke({ all: true, dryRun }, { REDIS_URL: url, REDIS_KEY_PREFIX: 'acl:' });
-          expect(refused.code).toBe(1);
-          expect(refused.out).toEqual([]);
-          expect(refused.err).toEqual([expect.stringMatching(new RegExp(`^revoke-sessions: redis://127\\.0\\.0\\.1:\\d+/5: NOPERM .*'${command}'.*: ending sessions needs SCAN, GET and UNLINK .*; nothing was changed$`))]);
-          expect(refused.err[0]).not.toContain('secret-pw');
-        }
+    const acl = redis.open({ database: 5, keyPrefix: 'acl:' });
+    const anonymous = await session(acl, null);
+    for (const command of ['scan', 'unlink']) {
+      await admin0.call('ACL', 'SETUSER', `no-${command}`, 'on', '>secret-pw', '~*', '&*', '+@all', `-${command}`);
+      const url = redis.urlOf(5).replace('redis://', `redis://no-${command}:secret-pw@`);
+      for (const dryRun of [true, false]) {
+        const refused = await revoke({ all: true, dryRun }, { REDIS_URL: url, REDIS_KEY_PREFIX: 'acl:' });
+        expect(refused.code).toBe(1);
+        expect(refused.out).toEqual([]);
+        expect(refused.err).toEqual([expect.stringMatching(new RegExp(`^revoke-sessions: redis://127\\.0\\.0\\.1:\\d+/5: NOPERM .*'${command}'.*: ending sessions needs SCAN, GET and UNLINK .*; nothing was changed$`))]);
+        expect(refused.err[0]).not.toContain('secret-pw');
       }
-      expect(await repo.webSessionUser(id, web as string, Date.now())).toBeDefined();
-      expect(await acl.get(storeKeys.session(anonymous))).not.toBeNull();
-    } finally {
-      await acl.close();
     }
+    expect(await repo.webSessionUser(id, web as string, Date.now())).toBeDefined();
+    expect(await acl.get(storeKeys.session(anonymous))).not.toBeNull();
   });
 
   it('refuses a Redis that does not answer, exit 1, nothing revoked', { timeout: 60_000 }, async () => {

@@ -3,21 +3,16 @@
  * before the action and one after, whatever the outcome (ARCHITECTURE: at most two). Strict CSRF
  * mode too: the token's nonce is spent in the first batch, the response's token placed in the second.
  */
-import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { counter } from '../../examples/demo/components/counter.js';
 import type { ComponentDefinition } from '../../src/core/component.js';
 import { SESSION_COOKIE } from '../../src/core/wire.js';
-import { memorySecurityEvents } from '../../src/ops/security-events.js';
 import type { LiveRuntime, RuntimeResponse } from '../../src/runtime/index.js';
-import { createLiveComponents } from '../../src/runtime/setup.js';
 import type { Session } from '../../src/session/types.js';
 import { createMemoryStore } from '../../src/store/memory/index.js';
 import { createRedisStore } from '../../src/store/redis/index.js';
-import type { Store } from '../../src/store/types.js';
-import { demoApp, type TestClient } from '../helpers/demo.js';
-import { REDIS_AVAILABLE, startRedis, type RedisServer } from '../redis/server.js';
+import { demoApp, testRuntime, type TestClient } from '../helpers/demo.js';
+import { REDIS_AVAILABLE, useRedisServer } from '../redis/server.js';
 
 /** The round trips of the store, as its `onRoundTrip` hook reports them (both suites share it). */
 let trips: string[] = [];
@@ -99,21 +94,15 @@ async function count(work: () => Promise<{ statusCode: number }>, status: number
 }
 
 describe.skipIf(!REDIS_AVAILABLE)('round trips per action on Redis', () => {
-  let server: RedisServer;
-  let store: Store;
+  const redis = useRedisServer();
   let demo: Awaited<ReturnType<typeof demoApp>>;
-  let admin: Redis;
 
+  // The app's store for all the tests (closed with the app): not one of redis.open's, closed after each test.
   beforeAll(async () => {
-    server = await startRedis();
-    admin = new Redis(server.url);
-    store = createRedisStore({ url: server.url, onRoundTrip: (op) => void trips.push(op) });
-    demo = await demoApp({}, { store });
+    demo = await demoApp({}, { store: createRedisStore({ url: redis.server.url, onRoundTrip: (op) => void trips.push(op) }) });
   });
   afterAll(async () => {
-    admin?.disconnect();
     await demo?.app.close();
-    await server?.stop();
   });
 
 
@@ -153,9 +142,9 @@ describe.skipIf(!REDIS_AVAILABLE)('round trips per action on Redis', () => {
    * itself left out), by name, from `INFO commandstats`.
    */
   async function commandsDuring(work: () => Promise<{ statusCode: number }>, status: number): Promise<Record<string, number>> {
-    await admin.config('RESETSTAT');
+    await redis.admin.config('RESETSTAT');
     expect((await work()).statusCode).toBe(status);
-    const info = await admin.info('commandstats');
+    const info = await redis.admin.info('commandstats');
     const calls: Record<string, number> = {};
     for (const [, name, n] of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
       if (!['evalsha', 'eval', 'script|load', 'config|resetstat', 'info'].includes(name as string)) calls[name as string] = Number(n);
@@ -192,7 +181,7 @@ describe.skipIf(!REDIS_AVAILABLE)('round trips per action on Redis', () => {
 
   it('refuses a session that is gone with the step of its first batch: no round trip more than before', async () => {
     const c = await demo.client('/', '192.0.2.56');
-    await admin.flushdb();
+    await redis.admin.flushdb();
     const refused = await count(() => c.action('counter:main', 'increment', {}), 403);
     // The first batch (session GET, rate-limit step, state read, instance lock claim), then the lock's release.
     expect(refused).toEqual(['batch', 'batch']);
@@ -200,19 +189,16 @@ describe.skipIf(!REDIS_AVAILABLE)('round trips per action on Redis', () => {
 });
 
 describe.skipIf(!REDIS_AVAILABLE)("round trips per action on Redis, strict CSRF mode (rotation 'per-action')", () => {
-  let server: RedisServer;
-  let store: Store;
+  const redis = useRedisServer();
   let demo: Awaited<ReturnType<typeof demoApp>>;
 
   beforeAll(async () => {
-    server = await startRedis();
-    store = createRedisStore({ url: server.url, onRoundTrip: (op) => void trips.push(op) });
+    const store = createRedisStore({ url: redis.server.url, onRoundTrip: (op) => void trips.push(op) });
     // A budget the concurrency test below does not run out of.
     demo = await demoApp({}, { store, csrf: { rotation: 'per-action' }, rateLimit: { limit: 1000 } });
   });
   afterAll(async () => {
     await demo?.app.close();
-    await server?.stop();
   });
 
 
@@ -304,16 +290,7 @@ describe.skipIf(!REDIS_AVAILABLE)("round trips per action on Redis, strict CSRF 
 describe("one Session object shared by concurrent strict-mode actions (rotation 'per-action'), on memory", () => {
   it('passes bursts of 20 concurrent actions through handleAction sharing ONE Session object; every token returned works once, no slot stays reserved', async () => {
     const store = createMemoryStore({ sweepIntervalMs: 0 });
-    const runtime = await createLiveComponents({
-      components: [counter as unknown as ComponentDefinition],
-      store,
-      appOrigin: 'http://localhost:3000',
-      stateKeys: randomBytes(32).toString('base64'),
-      sessionSecret: randomBytes(32).toString('base64'),
-      events: memorySecurityEvents(),
-      csrf: { rotation: 'per-action', maxOutstanding: 24 },
-      rateLimit: { limit: 1000 },
-    });
+    const runtime = await testRuntime([counter as unknown as ComponentDefinition], store, { csrf: { rotation: 'per-action', maxOutstanding: 24 }, rateLimit: { limit: 1000 } });
     try {
       await burstsOnOneSession(runtime, await runtime.sessions.create(), 20, 24);
     } finally {
