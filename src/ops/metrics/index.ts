@@ -11,6 +11,7 @@ import type { ActionReport } from '../../runtime/index.js';
 import { InvalidOptionError } from '../health/options-error.js';
 import type { ClockService } from '../clock-skew/index.js';
 import { METRIC_NAMES, OTHER_METHOD, SECRET_FALLBACKS, UNKNOWN_OUTCOME, UNMATCHED_ROUTE, type SecretFallback } from './names.js';
+import { statusCodeLabel } from './status-code.js';
 
 export { CLIENT_CLOSED_REQUEST, METRIC_NAMES, METRICS_ROUTE, SECRET_FALLBACKS, UNMATCHED_ROUTE, type SecretFallback } from './names.js';
 export { registerHttpMetrics } from './http.js';
@@ -44,7 +45,10 @@ export interface Metrics {
    * `counted: false` is left out (see `SecurityEvent.counted`), as are unknown names.
    */
   countSecurityEvent(event: SecurityEvent): void;
-  /** One finished HTTP request (`route` is the template, `null` when no route matched). */
+  /**
+   * One finished HTTP request (`route` is the template, `null` when no route matched). A status
+   * outside Node's `STATUS_CODES` (and 499) is counted under its class, `4xx` (`statusCodeLabel`).
+   */
   observeHttp(method: string, route: string | null, statusCode: number, seconds: number): void;
   /**
    * One request refused before routing (`method` `null` when Node's parser refused it): counted with
@@ -225,12 +229,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       if (e.event.startsWith('authn_')) authEvents.inc({ event: e.event });
     },
     observeHttp(method, route, statusCode, seconds) {
-      const labels = { method: methodLabel(method), route: route ?? UNMATCHED_ROUTE, status_code: String(statusCode) };
+      const labels = { method: methodLabel(method), route: route ?? UNMATCHED_ROUTE, status_code: statusCodeLabel(statusCode) };
       httpRequests.inc(labels);
       httpDuration.observe(labels, seconds);
     },
     countUnroutedRequest(method, statusCode) {
-      httpRequests.inc({ method: methodLabel(method), route: UNMATCHED_ROUTE, status_code: String(statusCode) });
+      httpRequests.inc({ method: methodLabel(method), route: UNMATCHED_ROUTE, status_code: statusCodeLabel(statusCode) });
     },
     countDroppedConnection() {
       connectionsDropped.inc();

@@ -61,6 +61,13 @@ export const UNMATCHED_ROUTE = 'unmatched';
 /** The `status_code` of a request whose client hung up before the answer: nginx's "client closed request". */
 export const CLIENT_CLOSED_REQUEST = 499;
 
+/**
+ * The `status_code` of a status that is no class at all (not an integer from 100 to 999): only a
+ * direct `observeHttp` call can pass one, Node sends none. A status outside Node's `STATUS_CODES` (and
+ * 499) is counted under its class instead, `4xx`, `5xx`…: see `statusCodeLabel` (status-code.ts).
+ */
+export const OTHER_STATUS = 'other';
+
 /** The `method` label for anything outside the standard methods. */
 export const OTHER_METHOD = 'OTHER';
 
