@@ -20,13 +20,10 @@
  */
 import cookie from '@fastify/cookie';
 import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { FAST_ARGON2, sqliteEngine } from '../../test/auth/harness.js';
 import { manualClock } from '../core/clock.js';
 import { memorySecurityEvents } from '../ops/security-events.js';
-import { createDatabase, migrateToLatest } from '../sql/index.js';
 import { createMemoryStore } from '../store/memory/index.js';
 import { BINDING_COOKIE, createRefreshCookie } from './cookie.js';
 import { createDeviceCookie } from './device.js';
@@ -121,9 +118,7 @@ describe('the auth cookies ignore the options of an app\'s own @fastify/cookie',
 /** The auth API with the app's own @fastify/cookie registered first: sign-in, two refreshes, sign-out. */
 describe('registerAuth after an app\'s own @fastify/cookie', () => {
   async function authWith(parseOptions: Record<string, unknown>) {
-    const dir = mkdtempSync(join(tmpdir(), 'lc-cookie-defaults-'));
-    const db = createDatabase(`sqlite:${join(dir, 'auth.db')}`);
-    await migrateToLatest(db);
+    const { db, drop } = await sqliteEngine.open();
     const events = memorySecurityEvents();
     app = Fastify();
     await app.register(cookie, { secret: SECRET, parseOptions });
@@ -132,14 +127,14 @@ describe('registerAuth after an app\'s own @fastify/cookie', () => {
       store: createMemoryStore({ clock: manualClock(Date.now()) }),
       events,
       mail: capturedMailTransport(),
-      password: { memoryCost: 1024, timeCost: 1, parallelism: 1 },
+      password: FAST_ARGON2,
       resetUrl: 'https://app.example.com/reset-password',
       appOrigin: 'https://app.example.com',
       secureCookies: true,
       cleanupIntervalMs: 0,
     });
     cleanup = () => {
-      void db.destroy().finally(() => rmSync(dir, { recursive: true, force: true }));
+      void db.destroy().finally(drop);
     };
     return events;
   }

@@ -10,29 +10,18 @@
  * Registering the routes now refuses the mismatch with a TypeError naming both settings.
  */
 import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FAST_ARGON2, useSqliteAuthDatabase } from '../../test/auth/harness.js';
 import { manualClock } from '../core/clock.js';
 import { memorySecurityEvents } from '../ops/security-events.js';
-import { createDatabase, migrateToLatest } from '../sql/index.js';
 import { createMemoryStore } from '../store/memory/index.js';
 import { createDeviceCookie } from './device.js';
 import { AUTH_PREFIX, authRoutes, createAuthLimiter, createAuthService, createRefreshCookie, resolveApiOrigins } from './index.js';
 import { capturedMailTransport } from './mail.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'lc-hand-wiring-'));
-const db = createDatabase(`sqlite:${join(dir, 'auth.db')}`);
+const { db } = useSqliteAuthDatabase('hand-wiring');
 const store = createMemoryStore({ clock: manualClock(Date.now()) });
 const events = memorySecurityEvents();
-beforeAll(async () => {
-  await migrateToLatest(db);
-});
-afterAll(async () => {
-  await db.destroy();
-  rmSync(dir, { recursive: true, force: true });
-});
 
 let app: FastifyInstance;
 afterEach(async () => {
@@ -45,7 +34,7 @@ async function wire(serviceSecure: boolean | undefined, cookieSecure: boolean): 
     store,
     events,
     mail: capturedMailTransport(),
-    password: { memoryCost: 1024, timeCost: 1, parallelism: 1 },
+    password: FAST_ARGON2,
     resetUrl: 'https://app.example.com/reset-password',
     ...(serviceSecure === undefined ? {} : { secureCookies: serviceSecure }),
   });
