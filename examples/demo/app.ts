@@ -5,6 +5,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { createLiveComponents, html, livecomponents, serverOptions, useErrorPages, type LiveComponentsOptions } from '../../src/index.js';
 import { loadSecrets } from '../../src/runtime/setup.js';
 import { floodLimitOf, loadConfig, newSessionLimitOf, type AppConfig } from '../../src/ops/config.js';
+import { startupCautions } from '../../src/ops/config-rules.js';
 import { openBackends, type Backends } from '../../src/runtime/backends.js';
 import { createSecurityLogger } from '../../src/ops/security-logger.js';
 import { createLifecycleState, redisEvictionCheck, registerHealth, sqlHealthCheck, storeHealthCheck, type LifecycleState } from '../../src/ops/health/index.js';
@@ -137,6 +138,9 @@ export async function createDemoApp(options: DemoAppOptions = {}): Promise<Fasti
   // HTML get PROTOCOL §3's JSON, as before. The rule (the path, then `Accept`) and why:
   // src/http/error-pages.ts; the page's look: error-page.ts. The page gets the pages' headers (policy).
   useErrorPages(app, { pageHeaders: DEMO_PAGE_HEADERS, render: errorPage });
+  // TRUST_PROXY=true lets any client forge X-Forwarded-For for a fresh rate-limit budget; only the
+  // doctor said so. Said once here, in its words (config-rules.ts).
+  for (const { check, message } of startupCautions(config)) app.log.warn({ check }, message);
   // Why Redis cannot be reached (WRONGPASS, a TLS handshake, a cluster URL on a single Redis…): the
   // store reconnects every second and requests only say "not connected", so it is logged here, once.
   const redisErrors = redisErrorLog(app.log);

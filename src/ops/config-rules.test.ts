@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CHECKS, startupWarnings } from './config-rules.js';
+import { CHECKS, startupCautions, startupWarnings, TRUST_ALL_WARNING } from './config-rules.js';
 import { loadConfig } from './config.js';
 
 const redisCheck = CHECKS.find((check) => check.name === 'redis');
@@ -58,5 +58,24 @@ describe('startupWarnings', () => {
           'TRUST_PROXY is unset or false but BEHIND_PROXY=true: every client would share the proxy address (rate limits, logs); set the hop count or the proxy CIDR',
       },
     ]);
+  });
+});
+
+describe('startupCautions', () => {
+  it('TRUST_PROXY=true: one caution, in the doctor’s words, not among the startupWarnings (which would say FAIL)', () => {
+    const config = loadConfig({ TRUST_PROXY: 'true' });
+    expect(startupCautions(config)).toEqual([
+      {
+        check: 'trust-proxy',
+        message:
+          'configuration: TRUST_PROXY=true believes every X-Forwarded-For entry, so behind a proxy that appends to the header a client picks its own address, a new one per request: rate limits, new-session limits and log flood limits then count per spoofed address; set TRUST_PROXY to the number of proxies in front (e.g. 1) or to the proxy addresses or CIDR (e.g. 10.0.0.0/8) (doctor: warning trust-proxy)',
+      },
+    ]);
+    expect(startupCautions(config)[0]?.message).toBe(`configuration: ${TRUST_ALL_WARNING.replace(/^warning: /, '')} (doctor: warning trust-proxy)`);
+    expect(startupWarnings(config)).toEqual([]);
+  });
+
+  it.each([[{}], [{ TRUST_PROXY: 'false' }], [{ TRUST_PROXY: '2' }], [{ TRUST_PROXY: '10.0.0.0/8, loopback' }], [{ TRUST_PROXY: '1', BEHIND_PROXY: 'true' }]])('%j: none', (env) => {
+    expect(startupCautions(loadConfig(env))).toEqual([]);
   });
 });

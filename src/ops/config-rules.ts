@@ -174,8 +174,22 @@ const cors: ConfigCheck = {
  * proxy that appends its peer to the header (nginx `$proxy_add_x_forwarded_for`, most load
  * balancers), every request may name a new address, and each counts as a client of its own.
  */
-export const TRUST_ALL_WARNING =
-  'warning: TRUST_PROXY=true believes every X-Forwarded-For entry, so behind a proxy that appends to the header a client picks its own address, a new one per request: rate limits, new-session limits and log flood limits then count per spoofed address; set TRUST_PROXY to the number of proxies in front (e.g. 1) or to the proxy addresses or CIDR (e.g. 10.0.0.0/8)';
+const TRUST_ALL_RISK =
+  'TRUST_PROXY=true believes every X-Forwarded-For entry, so behind a proxy that appends to the header a client picks its own address, a new one per request: rate limits, new-session limits and log flood limits then count per spoofed address; set TRUST_PROXY to the number of proxies in front (e.g. 1) or to the proxy addresses or CIDR (e.g. 10.0.0.0/8)';
+
+/** The doctor's `trust-proxy` line for `TRUST_PROXY=true`. */
+export const TRUST_ALL_WARNING = `warning: ${TRUST_ALL_RISK}`;
+
+/**
+ * What the running app says once at start-up, at `warn`, of settings the doctor passes with a
+ * warning (its `ok` line reads `warning: …`), in the doctor's words: `TRUST_PROXY=true`. Only the
+ * doctor said so, and an app started without running it gave no sign that any client could buy a
+ * fresh rate-limit budget with a forged `X-Forwarded-For`. Not in `startupWarnings`, which lists the
+ * doctor's FAILs. A hop count, addresses or CIDRs, or no proxy trusted: none.
+ */
+export function startupCautions(config: AppConfig): { check: CheckName; message: string }[] {
+  return config.TRUST_PROXY === true ? [{ check: 'trust-proxy', message: `configuration: ${TRUST_ALL_RISK} (doctor: warning trust-proxy)` }] : [];
+}
 
 const trustProxy: ConfigCheck = {
   name: 'trust-proxy',
