@@ -16,7 +16,7 @@
  */
 import { ATTR, BODY } from '../src/core/wire.js';
 import type { Invoker } from './component.js';
-import { noteEdit, noteToggle } from './morph.js';
+import { noteEdit, watchOpenState } from './morph.js';
 
 type Params = Record<string, unknown>;
 
@@ -74,9 +74,9 @@ export function bindDirectives(doc: Document, invoker: Invoker): void {
   doc.addEventListener('click', onClick);
   doc.addEventListener('submit', onSubmit);
   doc.addEventListener('keydown', onKeydown);
-  // (`toggle` does not bubble; a page's handler may stop `beforeinput` on its way up.)
-  doc.addEventListener('toggle', noteToggle, true);
+  // (A page's handler may stop `beforeinput` on its way up.)
   doc.addEventListener('beforeinput', noteEdit, true);
+  watchOpenState(doc);
 }
 
 function isSubmitter(target: Element, form: HTMLFormElement): boolean {

@@ -71,13 +71,32 @@ export function restoreFields(root: Element, noted: NotedField[]): void {
 
 /**
  * The open state the server last rendered on each `<dialog>` and `<details>`: another one is the
- * user's or the page script's. Noted at each morph, and for the page's own markup at its first
- * toggle (`noteToggle`).
+ * user's or the page script's. Noted at each morph, and for the page's own markup at the first change
+ * of its `open` attribute (`watchOpenState`).
  */
 const rendered = new WeakMap<Element, boolean>();
 
-/** Notes the open state a `<dialog>` or `<details>` had before its first toggle: the server's (bound on the document by directives.ts). */
-export const noteToggle = (event: Event): void => void (rendered.has(event.target as Element) || rendered.set(event.target as Element, (event as ToggleEvent).oldState === 'open'));
+/** Notes, for each `<dialog>` or `<details>` whose `open` attribute changed, the state before its first change: the server's. */
+const noteOpenChanges = (records: MutationRecord[]): void => {
+  for (const { target, oldValue } of records) if ((target as Element).matches('dialog,details') && !rendered.has(target as Element)) rendered.set(target as Element, oldValue !== null);
+};
+
+/** Watches the `open` attributes of `doc` (one observer per page: directives.ts binds it once). */
+let openWatcher: MutationObserver | undefined;
+
+/**
+ * Watches `doc` for the `open` attribute of `<dialog>` and `<details>` changing — the user opening or
+ * closing one, a page script — to note the server's state before it (`noteOpenChanges`). Not the
+ * `toggle` event: the parser queues one ("closed" → "open") for each `<details open>` it inserts,
+ * which fires before or after the runtime binds, as the browser's timing has it; taken for the
+ * user's, every `<details>` rendered open was noted as rendered closed (one the user then closed
+ * looked unchanged and took another row's state). The parser sets no attribute on an element in the
+ * page, so it makes no record here; and a morph takes the records still pending first.
+ */
+export function watchOpenState(doc: Document): void {
+  openWatcher = new MutationObserver(noteOpenChanges);
+  openWatcher.observe(doc, { subtree: true, attributeFilter: ['open'], attributeOldValue: true });
+}
 
 /**
  * The content the server last rendered in each editable element (`contenteditable`): what the user
@@ -143,6 +162,8 @@ let lentCount = 0;
  */
 export function morphComponent(root: Element, html: string, reset?: Element): void {
   const doc = root.ownerDocument;
+  // Changes of `open` since the last records were delivered (a click in this very task).
+  noteOpenChanges(openWatcher?.takeRecords() ?? []);
   const active = doc.activeElement as HTMLInputElement | null;
   // (A component root never contains `<body>`.)
   const inside = root.contains(active);
@@ -235,8 +256,9 @@ export function morphComponent(root: Element, html: string, reset?: Element): vo
       el.removeAttribute('id');
     }
   }
-  // The ones the answer inserted show the server's state.
+  // The ones the answer inserted show the server's state; the morph's own changes of `open` are the server's, not the user's.
   for (const el of root.querySelectorAll<HTMLDetailsElement>('dialog,details')) if (!rendered.has(el)) rendered.set(el, el.open);
+  openWatcher?.takeRecords();
   // (A root replaced by another tag is left to idiomorph: components keep theirs.)
   if (!inside || !root.isConnected) return;
   const field = doc.activeElement === active ? undefined : fieldsLike(root, key)[twins.indexOf(twin!)];

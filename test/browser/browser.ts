@@ -188,13 +188,23 @@ export function scriptedBrowser(serve: ScriptedServe, opened: (page: Page, conte
  * an action from a script (a poll, another tab's change pushed here), so focus stays where it is,
  * and resolves the outcome's type. Each test gets its own browser context (`scriptedBrowser`).
  */
-export function scriptedRerenders(id: string, opened: (page: Page) => void): { open(html: (n: number) => string): Promise<void>; rerender(): Promise<string> } {
+export function scriptedRerenders(
+  id: string,
+  opened: (page: Page) => void,
+  { runtimeBeforeBody = false }: { runtimeBeforeBody?: boolean } = {},
+): { open(html: (n: number) => string): Promise<void>; rerender(): Promise<string> } {
   let page: Page | undefined;
   let render: (n: number) => string = () => '';
   let answered = 0;
-  const pageOf = (body: string): string => `<!doctype html><html><head><meta charset="utf-8">
+  // `runtimeBeforeBody`: the runtime (its module exports left out) runs as a classic script before
+  // the body is parsed, so it is bound before any task the parser queues — the `toggle` event of each
+  // `<details open>` of the markup. As a module (the page's way) it runs once the page is parsed,
+  // before or after those tasks: the browser's timing decides.
+  const runtime = (bundle: string): string =>
+    runtimeBeforeBody ? `<script>${bundle.replace(/export\{[^}]*\};?\s*$/, '')}</script>` : `<script type="module" src="${ROUTES.clientScript}"></script>`;
+  const pageOf = (body: string, bundle: string): string => `<!doctype html><html><head><meta charset="utf-8">
 <meta name="${CSRF_META_NAME}" content="token-0">
-<script type="module" src="${ROUTES.clientScript}"></script></head><body>${body}</body></html>`;
+${runtime(bundle)}</head><body>${body}</body></html>`;
   scriptedBrowser(
     async (route, bundle) => {
       const url = new URL(route.request().url());
@@ -203,7 +213,7 @@ export function scriptedRerenders(id: string, opened: (page: Page) => void): { o
         const html = render(++answered);
         return route.fulfill({ contentType: 'application/json', body: JSON.stringify({ html, state: {}, csrf_token: `token-${answered}` }) });
       }
-      if (url.pathname === '/') return route.fulfill({ contentType: 'text/html', body: pageOf(render(0)) });
+      if (url.pathname === '/') return route.fulfill({ contentType: 'text/html', body: pageOf(render(0), bundle) });
       return route.fulfill({ status: 404, body: 'not here' });
     },
     (newPage) => {
