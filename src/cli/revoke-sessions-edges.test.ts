@@ -31,6 +31,7 @@ function redisWith(values: Record<string, string | null | 'hash'>): Redis {
       if (value === 'hash') throw new Error('WRONGTYPE Operation against a key holding the wrong kind of value');
       return value ?? null;
     },
+    exists: async (key: string) => (values[key] === null || values[key] === undefined ? 0 : 1),
     unlink: async (key: string) => (values[key] === null ? 0 : 1),
   } as unknown as Redis;
 }

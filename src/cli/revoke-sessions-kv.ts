@@ -20,6 +20,7 @@
  */
 import type { Cluster, Redis } from 'ioredis';
 import { sql, type Kysely } from 'kysely';
+import type { Clock } from '../core/clock.js';
 import type { DatabaseSchema } from '../sql/schema.js';
 import { WRITE_CHECK_KEY } from '../store/keys.js';
 
@@ -114,32 +115,45 @@ const RECORD_VALUE = sql<string | null>`case when substr(key, -8) = ':session' t
  * read and deleted in one short write transaction, so the app sharing the file waits milliseconds at
  * most. With one user: a first walk finds that user's session records, a second deletes their keys.
  * Counts into `counts` as each piece commits; `stop` is asked before each piece (`Interrupted`).
+ *
+ * Each piece asks `clock` for the time it reads at: with one time for the whole walk (a large store
+ * takes seconds), a state or nonce that expired while the walk went on was still counted, by the dry
+ * run and the run alike. The run counts the rows its DELETE returned (live ones: an expired row is
+ * left to the sweep), not the rows its read listed.
  */
 export async function endSqliteSessions(
   db: Kysely<DatabaseSchema>,
   target: SessionTarget,
-  now: number,
+  clock: Clock,
   dryRun: boolean,
   counts: SessionCounts = emptySessionCounts(),
   stop: StopCheck = NEVER,
 ): Promise<SessionCounts> {
-  const owned = target.all ? null : await sqliteSessionsOf(db, target.userId, now, stop);
+  const owned = target.all ? null : await sqliteSessionsOf(db, target.userId, clock, stop);
   if (owned !== null && owned.size === 0) return counts;
   let after = SESSION_FAMILY;
   for (;;) {
     stopIfAsked(stop);
     const pieceCounts = emptySessionCounts();
     const piece = await db.transaction().execute(async (trx) => {
+      const now = clock.now();
       const rows = await sessionRowsFrom(trx, after, now);
-      const doomed: string[] = [];
+      const doomed = new Map<string, { part: string; user: string | null | undefined }>();
       for (const row of rows) {
         const parsed = parseSessionKey(row.key);
         if (parsed === null || parsed.part === 'lock' || parsed.part === 'other') continue;
         if (owned !== null && !owned.has(parsed.session)) continue;
-        countKey(pieceCounts, parsed.part, parsed.part === 'session' && row.value !== null ? recordUser(row.value) : undefined);
-        doomed.push(row.key);
+        doomed.set(row.key, { part: parsed.part, user: parsed.part === 'session' && row.value !== null ? recordUser(row.value) : undefined });
       }
-      if (!dryRun && doomed.length > 0) await trx.deleteFrom('lc_kv').where('key', 'in', doomed).execute();
+      let ended: Iterable<string> = doomed.keys();
+      if (!dryRun && doomed.size > 0) {
+        const deleted = await trx.deleteFrom('lc_kv').where('key', 'in', [...doomed.keys()]).where('expires_at', '>', now).returning('key').execute();
+        ended = deleted.map((row) => row.key);
+      }
+      for (const key of ended) {
+        const { part, user } = doomed.get(key) as { part: string; user: string | null | undefined };
+        countKey(pieceCounts, part, user);
+      }
       return rows;
     });
     addCounts(counts, pieceCounts);
@@ -172,12 +186,12 @@ function addCounts(total: SessionCounts, piece: SessionCounts): void {
 }
 
 /** The session keys (hash-tag contents) whose live record in `lc_kv` names `userId`. */
-async function sqliteSessionsOf(db: Kysely<DatabaseSchema>, userId: string, now: number, stop: StopCheck): Promise<Set<string>> {
+async function sqliteSessionsOf(db: Kysely<DatabaseSchema>, userId: string, clock: Clock, stop: StopCheck): Promise<Set<string>> {
   const found = new Set<string>();
   let after = SESSION_FAMILY;
   for (;;) {
     stopIfAsked(stop);
-    const rows = await sessionRowsFrom(db, after, now);
+    const rows = await sessionRowsFrom(db, after, clock.now());
     for (const row of rows) {
       const parsed = parseSessionKey(row.key);
       if (parsed?.part === 'session' && row.value !== null && namesUser(recordUser(row.value), userId)) found.add(parsed.session);
@@ -232,6 +246,14 @@ export async function checkRedisCommands(client: Redis | Cluster, keyPrefix: str
   // On a Cluster the client routes the key to its master.
   await client.get(`${keyPrefix}${WRITE_CHECK_KEY}`);
   await client.unlink(`${keyPrefix}${WRITE_CHECK_KEY}`);
+}
+
+/**
+ * Asks for the command only a dry run sends, EXISTS (it looks for each state and nonce SCAN listed),
+ * before anything is counted. @throws the server's refusal (NOPERM …)
+ */
+export async function checkRedisDryRunCommands(client: Redis | Cluster, keyPrefix: string): Promise<void> {
+  await client.exists(`${keyPrefix}${WRITE_CHECK_KEY}`);
 }
 
 /** A key of this framework (src/store/keys.ts, src/auth/keys.ts) under some prefix: the prefix, the family letter, whether it is a session record. */
@@ -345,12 +367,17 @@ function sessionRecord(node: Redis | Cluster, key: string): Promise<string | nul
   });
 }
 
+/** A key of the session family that is not read (a state, a nonce): there (no value read), or gone (null). */
+async function stillThere(node: Redis | Cluster, key: string): Promise<null | typeof OTHER_TYPE> {
+  return (await node.exists(key)) === 1 ? OTHER_TYPE : null;
+}
+
 /**
  * Ends the sessions of `target` in Redis: SCANs each node for the sessions' keys under `keyPrefix`
  * and deletes them there (UNLINK, one key per command: on a Cluster the keys of one call must share a
  * slot). With one user: a first walk reads every session record and keeps those naming the user, a
  * second deletes their keys. A key seen twice by SCAN is counted once: the count is of keys this run
- * deleted (UNLINK answered 1), or in a dry run of distinct keys seen. Counts into `counts` as each
+ * deleted (UNLINK answered 1), or in a dry run of distinct keys still there when read (GET, EXISTS). Counts into `counts` as each
  * page's deletes are answered; `stop` is asked before each SCAN (`Interrupted`).
  */
 export async function endRedisSessions(
@@ -391,8 +418,12 @@ export async function endRedisSessions(
         if (dryRun && seen.has(key)) continue;
         doomed.push({ key, part: parsed.part });
       }
-      // The record is read for its count (signed in or anonymous), by the same round trip's GETs.
-      const users = await Promise.all(doomed.map(({ key, part }) => (part === 'session' ? sessionRecord(node, key) : Promise.resolve(OTHER_TYPE))));
+      // The record is read for its count (signed in or anonymous), by the same round trip's GETs; in a
+      // dry run the other keys are looked for too (EXISTS: a state may be megabytes), so one gone since
+      // SCAN listed it (expired, its session ended) is not counted as one the run would delete.
+      const users = await Promise.all(
+        doomed.map(({ key, part }) => (part === 'session' ? sessionRecord(node, key) : dryRun ? stillThere(node, key) : Promise.resolve(OTHER_TYPE))),
+      );
       const count = (removed: number[]) =>
         doomed.forEach(({ key, part }, i) => {
           if (removed[i] !== 1) return;
@@ -400,8 +431,8 @@ export async function endRedisSessions(
           countKey(counts, part, typeof raw === 'string' ? recordUser(raw) : undefined);
           if (dryRun) seen.add(key);
         });
-      // The dry run counts what UNLINK would delete: a record gone between SCAN and GET (signed out,
-      // expired) would answer 0, so it is left out — it was counted as an anonymous session.
+      // The dry run counts what UNLINK would delete: a key gone between SCAN and its GET or EXISTS
+      // (signed out, expired) would answer 0, so it is left out.
       if (dryRun) count(users.map((raw) => (raw === null ? 0 : 1)));
       else await unlinkCounted(node, doomed.map(({ key }) => key), count);
     }, stop);

@@ -49,6 +49,7 @@ import { closeSecurityLog, operator, securityLog } from './revoke-sessions-log.j
 import { emptyStoreNote } from './revoke-sessions-prefix.js';
 import {
   checkRedisCommands,
+  checkRedisDryRunCommands,
   emptySessionCounts,
   endRedisSessions,
   endSqliteSessions,
@@ -232,6 +233,13 @@ async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<numb
           `${redisDescription(redisUrl)}: ${sentence(error)}: ending sessions needs SCAN, GET and UNLINK (grant the ACL user +scan +get +unlink on the app's keys); nothing was changed`,
         );
       });
+      if (dryRun) {
+        await checkRedisDryRunCommands(client, keyPrefix).catch((error: unknown) => {
+          throw new Refusal(
+            `${redisDescription(redisUrl)}: ${sentence(error)}: a dry run looks for each session key it counts with EXISTS (grant the ACL user +exists on the app's keys); nothing was changed`,
+          );
+        });
+      }
       empty = emptyStoreNote(await surveyPrefixes(client, keyPrefix, stop), redisDescription(redisUrl), keyPrefix, args.keyPrefixEmpty === true);
     }
     const who = target.all ? 'every user' : `user ${target.userId}`;
@@ -249,7 +257,7 @@ async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<numb
       await endRedisSessions(client, keyPrefix, target, dryRun, sessions, stop);
     } else {
       where = describeDatabaseUrl(embeddedUrl ?? databaseUrl, io.cwd);
-      await endSqliteSessions(kvDb ?? db, target, clock.now(), dryRun, sessions, stop);
+      await endSqliteSessions(kvDb ?? db, target, clock, dryRun, sessions, stop);
     }
     printSessions();
 
