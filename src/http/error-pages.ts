@@ -99,7 +99,10 @@ export function errorPageHandlers(app: FastifyInstance, options: ErrorPagesOptio
 /**
  * Installs `errorPageHandlers` as `app`'s error and not-found handlers. Call it first, right after
  * `Fastify(…)`, before any route or plugin: a route takes the error handler its plugin had when the
- * plugin finished loading (as for `livecomponentsErrorHandler`).
+ * plugin finished loading (as for `livecomponentsErrorHandler`). The rule is the order, whatever the
+ * timing: a route that exists at the call refuses it, even one added in the same turn; every route
+ * added after gets the pages, those of a plugin registered before without `await` too (a plugin adds
+ * its routes when it loads, after this synchronous call).
  * @throws {InvalidOptionError} (`LC_INVALID_OPTION`) when `app` already has routes, or for a bad option
  * @example
  * const app = Fastify(serverOptions());
