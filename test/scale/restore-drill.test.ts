@@ -24,7 +24,6 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createDemoApp } from '../../examples/demo/app.js';
 import { capturedMailTransport } from '../../src/auth/index.js';
 import { main } from '../../src/cli/index.js';
-import { revokeSessions } from '../../src/cli/revoke-sessions.js';
 import { loadConfig } from '../../src/ops/config.js';
 import { memorySecurityEvents } from '../../src/ops/security-events.js';
 import type { Backends } from '../../src/runtime/backends.js';
@@ -34,6 +33,7 @@ import { postgresAvailability, warnSkipped } from '../../src/sql/test-postgres.j
 import { createMemoryStore } from '../../src/store/memory/index.js';
 import { FAST_ARGON2 } from '../auth/harness.js';
 import { ownDatabase } from '../helpers/postgres-database.js';
+import { runRevokeSessions } from './revoke-sessions.js';
 
 const PASSWORD = 'correct horse battery staple 42';
 const EMAIL = 'ada@example.com';
@@ -76,14 +76,7 @@ function api(app: FastifyInstance, route: string, options: { body?: object; refr
 
 /** `revoke-sessions --all` against `env`, in this process, from `cwd`: exit code, counts by kind, lines. */
 async function revokeAll(env: Record<string, string>, cwd: string) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await revokeSessions({ all: true }, { env, cwd, out: (l) => out.push(l), err: (l) => err.push(l), events: memorySecurityEvents() });
-  const counts: Record<string, number> = {};
-  for (const line of out) {
-    const match = /^revoke-sessions: ([a-z -]+): (\d+) /.exec(line);
-    if (match !== null) counts[match[1] as string] = Number(match[2]);
-  }
+  const { code, counts, out, err } = await runRevokeSessions({ all: true }, { env, cwd });
   return { code, counts, out, err };
 }
 

@@ -11,8 +11,7 @@ import { Cluster, type Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuthRepository, type AuthRepository } from '../../src/auth/repository.js';
 import { hashToken } from '../../src/auth/tokens.js';
-import { revokeSessions } from '../../src/cli/revoke-sessions.js';
-import { memorySecurityEvents } from '../../src/ops/security-events.js';
+import type { RevokeSessionsArgs } from '../../src/cli/revoke-sessions.js';
 import { redisTarget } from '../../src/runtime/backends.js';
 import { createSessionManager } from '../../src/session/index.js';
 import { storeKeys } from '../../src/store/keys.js';
@@ -21,6 +20,7 @@ import type { Store } from '../../src/store/types.js';
 import { useSqliteAuthDatabase } from '../auth/harness.js';
 import { waitUntil } from '../helpers/wait-until.js';
 import { REDIS_AVAILABLE, startRedisCluster, useRedisServer, whenReady, type RedisCluster } from '../redis/server.js';
+import { runRevokeSessions } from './revoke-sessions.js';
 
 const HOUR = 3_600_000;
 const PREFIX = 'drill:';
@@ -55,15 +55,8 @@ async function session(store: Store, email: string | null, state = 0): Promise<s
 }
 
 /** `revoke-sessions` in this process: exit code, counts by kind, lines. */
-async function revoke(args: { all?: boolean; user?: string; dryRun?: boolean; keyPrefixEmpty?: boolean }, env: Record<string, string>) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await revokeSessions(args, { env: { DATABASE_URL: databaseUrl, ...env }, out: (l) => out.push(l), err: (l) => err.push(l), events: memorySecurityEvents() });
-  const counts: Record<string, number> = {};
-  for (const line of out) {
-    const match = /^revoke-sessions: ([a-z -]+): (\d+) /.exec(line);
-    if (match !== null) counts[match[1] as string] = Number(match[2]);
-  }
+async function revoke(args: RevokeSessionsArgs, env: Record<string, string>) {
+  const { code, counts, out, err } = await runRevokeSessions(args, { env: { DATABASE_URL: databaseUrl, ...env } });
   return { code, counts, out, err };
 }
 

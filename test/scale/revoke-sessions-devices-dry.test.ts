@@ -7,10 +7,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { authKeys } from '../../src/auth/keys.js';
-import { revokeSessions } from '../../src/cli/revoke-sessions.js';
-import { memorySecurityEvents } from '../../src/ops/security-events.js';
 import { useSqliteAuthDatabase } from '../auth/harness.js';
 import { REDIS_AVAILABLE, useRedisServer } from '../redis/server.js';
+import { runRevokeSessions } from './revoke-sessions.js';
 
 const { url: databaseUrl } = useSqliteAuthDatabase('revoke-devices-dry');
 
@@ -22,12 +21,7 @@ describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions: trusted devices, the dry run
     await redis.admin.hset(hashKey, 'x', '1');
     await redis.admin.set(`app:${authKeys.devices('bob@example.com')}`, 'd1 d2', 'PX', 3_600_000);
     const run = async (dryRun: boolean) => {
-      const out: string[] = [];
-      const err: string[] = [];
-      const code = await revokeSessions(
-        { all: true, dryRun },
-        { env: { DATABASE_URL: databaseUrl, REDIS_URL: redis.server.url, REDIS_KEY_PREFIX: 'app:' }, out: (l) => out.push(l), err: (l) => err.push(l), events: memorySecurityEvents() },
-      );
+      const { code, err, out } = await runRevokeSessions({ all: true, dryRun }, { env: { DATABASE_URL: databaseUrl, REDIS_URL: redis.server.url, REDIS_KEY_PREFIX: 'app:' } });
       return [code, err, out.find((l) => l.startsWith('revoke-sessions: trusted devices'))];
     };
     expect(await run(true)).toEqual([0, [], 'revoke-sessions: trusted devices of 1 account: 2 would be forgotten']);

@@ -9,13 +9,13 @@ import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authKeys, deviceDigest } from '../../src/auth/keys.js';
 import { createAuthRepository } from '../../src/auth/repository.js';
-import { revokeSessions } from '../../src/cli/revoke-sessions.js';
-import { memorySecurityEvents } from '../../src/ops/security-events.js';
+import type { RevokeSessionsArgs } from '../../src/cli/revoke-sessions.js';
 import { redisTarget } from '../../src/runtime/backends.js';
 import { createRedisStore } from '../../src/store/redis/index.js';
 import type { Store } from '../../src/store/types.js';
 import { useSqliteAuthDatabase } from '../auth/harness.js';
 import { REDIS_AVAILABLE, startRedisCluster, useRedisServer, whenReady, type RedisCluster } from '../redis/server.js';
+import { runRevokeSessions } from './revoke-sessions.js';
 
 const HOUR = 3_600_000;
 const EMAILS = Array.from({ length: 8 }, (_, i) => `user${i}@example.com`);
@@ -28,12 +28,9 @@ beforeAll(async () => {
   }
 });
 
-async function revoke(args: { all?: boolean; user?: string; dryRun?: boolean }, env: Record<string, string>) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const events = memorySecurityEvents();
-  const code = await revokeSessions(args, { env: { DATABASE_URL: databaseUrl, ...env }, out: (l) => out.push(l), err: (l) => err.push(l), events });
-  return { code, err, devices: out.find((l) => l.startsWith('revoke-sessions: trusted devices')), events: events.events };
+async function revoke(args: RevokeSessionsArgs, env: Record<string, string>) {
+  const { code, err, out, events } = await runRevokeSessions(args, { env: { DATABASE_URL: databaseUrl, ...env } });
+  return { code, err, devices: out.find((l) => l.startsWith('revoke-sessions: trusted devices')), events };
 }
 
 /** Each account i trusts i + 1 devices (36 in all over 8 accounts), in `store`. */

@@ -10,13 +10,13 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createAccounts } from '../../src/auth/accounts.js';
 import { createAuthRepository } from '../../src/auth/repository.js';
 import { hashToken } from '../../src/auth/tokens.js';
-import { revokeSessions, type RevokeSessionsArgs } from '../../src/cli/revoke-sessions.js';
+import type { RevokeSessionsArgs } from '../../src/cli/revoke-sessions.js';
 import { surveyPrefixes } from '../../src/cli/revoke-sessions-kv.js';
-import { memorySecurityEvents } from '../../src/ops/security-events.js';
 import { createSessionManager } from '../../src/session/index.js';
 import { storeKeys } from '../../src/store/keys.js';
 import { useSqliteAuthDatabase } from '../auth/harness.js';
 import { REDIS_AVAILABLE, useRedisServer } from '../redis/server.js';
+import { runRevokeSessions } from './revoke-sessions.js';
 
 const HOUR = 3_600_000;
 const { db, url: databaseUrl } = useSqliteAuthDatabase('revoke-leftover');
@@ -30,12 +30,10 @@ beforeAll(async () => {
   ada = row.id;
 });
 
+/** `revoke-sessions` on this file's database, with `env`: `events`, how many it emitted. */
 async function revoke(args: RevokeSessionsArgs, env: Record<string, string>) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const events = memorySecurityEvents();
-  const code = await revokeSessions(args, { env: { DATABASE_URL: databaseUrl, ...env }, out: (l) => out.push(l), err: (l) => err.push(l), events });
-  return { code, out, err, events: events.events.length };
+  const { code, out, err, events } = await runRevokeSessions(args, { env: { DATABASE_URL: databaseUrl, ...env } });
+  return { code, out, err, events: events.length };
 }
 
 describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions: a mistyped REDIS_KEY_PREFIX holding a leftover key of the framework', () => {

@@ -18,12 +18,12 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createAuthRepository } from '../../src/auth/repository.js';
 import { hashToken } from '../../src/auth/tokens.js';
 import { main } from '../../src/cli/index.js';
-import { revokeSessions, type RevokeSessionsArgs } from '../../src/cli/revoke-sessions.js';
+import type { RevokeSessionsArgs } from '../../src/cli/revoke-sessions.js';
 import { Interrupted, surveyPrefixes } from '../../src/cli/revoke-sessions-kv.js';
-import { memorySecurityEvents } from '../../src/ops/security-events.js';
 import { createSessionManager } from '../../src/session/index.js';
 import { useSqliteAuthDatabase } from '../auth/harness.js';
 import { REDIS_AVAILABLE, useRedisServer } from '../redis/server.js';
+import { runRevokeSessions } from './revoke-sessions.js';
 
 const HOUR = 3_600_000;
 const { db, url: databaseUrl } = useSqliteAuthDatabase('revoke-shared');
@@ -36,15 +36,11 @@ beforeAll(async () => {
   ada = row.id;
 });
 
+/** `revoke-sessions` on this file's database, with `env`: `events`, how many it emitted. With `signals`, a SIGINT from them as it starts. */
 async function revoke(args: RevokeSessionsArgs, env: Record<string, string>, signals?: EventEmitter) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const events = memorySecurityEvents();
-  const running = revokeSessions(args, { env: { DATABASE_URL: databaseUrl, ...env }, out: (l) => out.push(l), err: (l) => err.push(l), events, ...(signals ? { signals } : {}) });
   // Listened to from the call on: a signal now comes before anything is read.
-  signals?.emit('SIGINT', 'SIGINT');
-  const code = await running;
-  return { code, out, err, events: events.events.length };
+  const { code, out, err, events } = await runRevokeSessions(args, { env: { DATABASE_URL: databaseUrl, ...env }, ...(signals ? { signals } : {}) }, () => signals?.emit('SIGINT', 'SIGINT'));
+  return { code, out, err, events: events.length };
 }
 
 describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions: a Redis shared by two apps, the first one\'s keys all gone', () => {

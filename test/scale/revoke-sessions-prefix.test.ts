@@ -11,8 +11,7 @@ import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuthRepository } from '../../src/auth/repository.js';
 import { hashToken } from '../../src/auth/tokens.js';
-import { revokeSessions } from '../../src/cli/revoke-sessions.js';
-import { memorySecurityEvents } from '../../src/ops/security-events.js';
+import type { RevokeSessionsArgs } from '../../src/cli/revoke-sessions.js';
 import { redisTarget } from '../../src/runtime/backends.js';
 import { createSessionManager } from '../../src/session/index.js';
 import { storeKeys } from '../../src/store/keys.js';
@@ -20,6 +19,7 @@ import { createRedisStore } from '../../src/store/redis/index.js';
 import type { Store } from '../../src/store/types.js';
 import { useSqliteAuthDatabase } from '../auth/harness.js';
 import { REDIS_AVAILABLE, startRedisCluster, useRedisServer, whenReady, type RedisCluster } from '../redis/server.js';
+import { runRevokeSessions } from './revoke-sessions.js';
 
 const HOUR = 3_600_000;
 const { db, url: databaseUrl } = useSqliteAuthDatabase('revoke-prefix');
@@ -48,17 +48,10 @@ async function session(store: Store, signedIn: boolean): Promise<string | undefi
   return web;
 }
 
-async function revoke(args: { all?: boolean; user?: string; dryRun?: boolean; keyPrefixEmpty?: boolean }, env: Record<string, string>) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const events = memorySecurityEvents();
-  const code = await revokeSessions(args, { env: { DATABASE_URL: databaseUrl, ...env }, out: (l) => out.push(l), err: (l) => err.push(l), events });
-  const counts: Record<string, number> = {};
-  for (const line of out) {
-    const match = /^revoke-sessions: ([a-z -]+): (\d+) /.exec(line);
-    if (match !== null) counts[match[1] as string] = Number(match[2]);
-  }
-  return { code, out, err, counts, events: events.events.length };
+/** `revoke-sessions` on this file's database, with `env`: `events`, how many it emitted. */
+async function revoke(args: RevokeSessionsArgs, env: Record<string, string>) {
+  const { code, out, err, counts, events } = await runRevokeSessions(args, { env: { DATABASE_URL: databaseUrl, ...env } });
+  return { code, out, err, counts, events: events.length };
 }
 
 const liveWeb = async (web: string | undefined) => (await repo.webSessionUser(ada, web as string, Date.now())) !== undefined;

@@ -1,0 +1,35 @@
+/**
+ * `livecomponents revoke-sessions` run in this process for the tests of test/scale: its exit code, the
+ * lines it printed, its counts by kind and the security events it emitted.
+ */
+import { revokeSessions, type RevokeSessionsArgs, type RevokeSessionsIo } from '../../src/cli/revoke-sessions.js';
+import { memorySecurityEvents, type SecurityEvent } from '../../src/ops/security-events.js';
+
+export interface RevokeRun {
+  readonly code: number;
+  readonly out: string[];
+  readonly err: string[];
+  /** The counts printed, by kind: `revoke-sessions: sessions signed in: 2 …` is `{ 'sessions signed in': 2 }`. */
+  readonly counts: Record<string, number>;
+  readonly events: SecurityEvent[];
+}
+
+/**
+ * Runs `revoke-sessions` with `io` (`env`, `cwd`, `signals`…), what it prints and emits kept.
+ * `started`: called once the run is under way, before it reads anything (a signal sent then comes
+ * first).
+ */
+export async function runRevokeSessions(args: RevokeSessionsArgs, io: Omit<RevokeSessionsIo, 'out' | 'err' | 'events'>, started?: () => void): Promise<RevokeRun> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const events = memorySecurityEvents();
+  const running = revokeSessions(args, { ...io, out: (l) => out.push(l), err: (l) => err.push(l), events });
+  started?.();
+  const code = await running;
+  const counts: Record<string, number> = {};
+  for (const line of out) {
+    const match = /^revoke-sessions: ([a-z -]+): (\d+) /.exec(line);
+    if (match !== null) counts[match[1] as string] = Number(match[2]);
+  }
+  return { code, out, err, counts, events: events.events };
+}
