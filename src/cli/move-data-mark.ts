@@ -69,9 +69,9 @@ export function nothingLeft(requested: RequestedParts, skip: ReadonlySet<MovedPa
   return parts.length > 0 && parts.every((part) => skip.has(part));
 }
 
-/** The refusal of a run with every part it was asked to move moved there already. */
-export function nothingLeftRefusal(marks: readonly MovedMark[], skip: ReadonlySet<MovedPart>, where: string): Refusal {
-  return new Refusal(`${where}: ${marks.filter((m) => skip.has(m.part)).map(describeMark).join('; ')}: nothing left to move; nothing was written`);
+/** The refusal of a run with every part it was asked to move moved there already; `more`, what else it has to say. */
+export function nothingLeftRefusal(marks: readonly MovedMark[], skip: ReadonlySet<MovedPart>, where: string, more?: string): Refusal {
+  return new Refusal(`${where}: ${marks.filter((m) => skip.has(m.part)).map(describeMark).join('; ')}: nothing left to move; nothing was written${more === undefined ? '' : `; ${more}`}`);
 }
 
 /** The `part` of the row the write probe puts in and takes out again: never a mark, never left. */

@@ -7,6 +7,7 @@ import { redisTarget } from '../runtime/backends.js';
 import { createRedisStore } from '../store/redis/index.js';
 import type { Store } from '../store/types.js';
 import { redisDescription, Refusal } from './command.js';
+import { messageOf } from './move-data-mark.js';
 
 /**
  * Written once every key-value record is in Redis, for as long as the longest-lived one. A second copy into a Redis in use would
@@ -23,19 +24,56 @@ const MARK_MIN_TTL_MS = 24 * 3_600_000;
  * again finds every row expired), and at least MARK_MIN_TTL_MS.
  */
 export async function writeCompletionMark(native: BetterSqlite3.Database, store: Store, now: () => number): Promise<void> {
+  const at = now();
+  await store.set(MOVED_MARK_KEY, JSON.stringify({ at: new Date(at).toISOString() }), completionMarkUntil(native, at) - at);
+}
+
+/** When a completion mark written at `at` expires: with the file's longest-lived record, a day at least. */
+function completionMarkUntil(native: BetterSqlite3.Database, at: number): number {
   const { last } = native.prepare('SELECT coalesce(max(expires_at), 0) AS last FROM lc_kv').get() as { last: number };
-  await store.set(MOVED_MARK_KEY, JSON.stringify({ at: new Date(now()).toISOString() }), Math.max(MARK_MIN_TTL_MS, last - now()));
+  return Math.max(at + MARK_MIN_TTL_MS, last);
 }
 
 /**
- * For a key-value part the file says was moved to `url`: the Redis store, answering, when it lacks
- * the completion mark (the run that copied stopped before writing it), else undefined.
+ * What a re-run learns of Redis's completion mark for a key-value part the file says was moved there:
+ * there; missing (the store, answering, to write it); or unknown, Redis not answering — which does not
+ * stop the run: the file's mark proves the records are in, only that guard is left unchecked.
  */
-export async function unfinishedRedis(url: string, keyPrefix: string): Promise<Store | undefined> {
-  const { store, mark } = await connectRedis(url, keyPrefix);
-  if (mark === null) return store;
+export type CompletionMark = { readonly state: 'there' } | { readonly state: 'missing'; readonly store: Store } | { readonly state: 'unknown'; readonly reason: string };
+
+/** Redis's completion mark at `url` (see CompletionMark). @throws Refusal (exit 2) for a URL the store refuses */
+export async function completionMarkOf(url: string, keyPrefix: string): Promise<CompletionMark> {
+  const store = createStore(url, keyPrefix);
+  let mark: string | null;
+  try {
+    mark = await readMark(store);
+  } catch (error) {
+    await store.close().catch(() => undefined);
+    return { state: 'unknown', reason: messageOf(error) };
+  }
+  if (mark === null) return { state: 'missing', store };
   await store.close().catch(() => undefined);
-  return undefined;
+  return { state: 'there' };
+}
+
+/**
+ * Why Redis had no completion mark for a key-value part the file marked as moved at `movedAt` (ISO),
+ * as far as the re-run at `now` can tell: a mark written then would last until the file's last record
+ * expires (a day at least). Before that, its absence means the run stopped before writing it, or
+ * Redis lost it; past it, the mark would have expired anyway, and which of the two happened is unknown.
+ */
+export function missingMarkNote(native: BetterSqlite3.Database, movedAt: string, now: number): string {
+  const at = Date.parse(movedAt);
+  if (!Number.isFinite(at)) return `none was there: the run that copied the key-value records stopped before writing it, or it expired or was deleted since`;
+  const until = completionMarkUntil(native, at);
+  return now < until
+    ? `none was there, though one written with the file's mark at ${movedAt} would last until ${new Date(until).toISOString()}: the run that copied the key-value records stopped before writing it, or Redis lost it since (deleted, evicted, or restarted without its data)`
+    : `none was there; one written with the file's mark at ${movedAt} would have expired at ${new Date(until).toISOString()}, with the last record moved, so whether the run that copied the key-value records wrote it cannot be told`;
+}
+
+/** What a re-run says of a Redis that did not answer when asked for its completion mark (`reason`). */
+export function unansweredNote(url: string, reason: string): string {
+  return `${redisDescription(url)} (--to-redis or REDIS_URL) did not answer (${reason}), so whether it holds the completion mark of the move, which refuses a second copy into it, is unknown: run the same move-data again once it answers, to write that mark if it is missing`;
 }
 
 /** The Redis store at `url`, answering, without this move's completion mark. */
@@ -54,18 +92,26 @@ export async function openRedis(url: string, keyPrefix: string): Promise<Store> 
 
 /** The Redis store at `url`, answering, and its completion mark (null when there is none). */
 async function connectRedis(url: string, keyPrefix: string): Promise<{ store: Store; mark: string | null }> {
-  const where = redisDescription(url);
-  let store: Store;
+  const store = createStore(url, keyPrefix);
   try {
-    store = createRedisStore({ ...redisTarget(url), keyPrefix, onConnectionError: () => undefined, commandTimeoutMs: 10_000 });
+    return { store, mark: await readMark(store) };
+  } catch (error) {
+    await store.close().catch(() => undefined);
+    throw new Refusal(`${redisDescription(url)}: ${(error as Error).message}`);
+  }
+}
+
+/** The Redis store at `url`, not yet connected. @throws Refusal (exit 2) for a URL the store refuses */
+function createStore(url: string, keyPrefix: string): Store {
+  try {
+    return createRedisStore({ ...redisTarget(url), keyPrefix, onConnectionError: () => undefined, commandTimeoutMs: 10_000 });
   } catch (error) {
     throw new Refusal(`--to-redis (or REDIS_URL): ${(error as Error).message}`, 2);
   }
-  try {
-    await store.health();
-    return { store, mark: await store.get(MOVED_MARK_KEY) };
-  } catch (error) {
-    await store.close().catch(() => undefined);
-    throw new Refusal(`${where}: ${(error as Error).message}`);
-  }
+}
+
+/** The completion mark `store` holds (null when none), once it answers its health check. */
+async function readMark(store: Store): Promise<string | null> {
+  await store.health();
+  return store.get(MOVED_MARK_KEY);
 }

@@ -26,7 +26,7 @@ import { redisDescription, Refusal, runCommand, type CommandIo } from './command
 import { copyTables, readSourceTables, type SourceTable, type TargetState } from './move-data-sql.js';
 import { clearMarks, effectiveSchema, messageOf, nothingLeft, nothingLeftRefusal, partsToSkip, probeMark, relationalTarget, removeMark, writeMark, type RequestedParts } from './move-data-mark.js';
 import { describeMark, movedMarks, unmarkCommand, type MovedMark } from '../sql/moved-mark.js';
-import { openRedis, unfinishedRedis, writeCompletionMark } from './move-data-redis.js';
+import { completionMarkOf, missingMarkNote, openRedis, unansweredNote, writeCompletionMark } from './move-data-redis.js';
 import { classify, copyToRedis, emptyCounts, KV_KINDS, SKIPPED_KINDS, type KvCounts, type KvRow } from './move-data-kv.js';
 
 export interface MoveDataArgs {
@@ -112,18 +112,23 @@ async function run(args: MoveDataArgs, io: MoveDataIo): Promise<void> {
       skip.delete('relational');
       out(`move-data: the relational part is marked in ${where} as moved to ${targets.relational}, which holds none of its rows (a run stopped before PostgreSQL's COMMIT): ${dryRun ? 'would be copied' : 'copied now'}`);
     }
-    // The key-value part marked in the file, but a run stopped before Redis's completion mark: it
-    // is written now (skipping the part would leave Redis without it for good, taking a second copy).
-    if (!dryRun && redisUrl !== undefined && skip.has('key-value')) redis = await unfinishedRedis(redisUrl, keyPrefix);
+    // The key-value part marked in the file: Redis is asked for its completion mark, written now when
+    // missing (skipping the part would leave Redis without it for good, taking a second copy). Redis not
+    // answering does not stop the run (the file's mark proves the records are in): it says so.
+    const redisMark = !dryRun && redisUrl !== undefined && skip.has('key-value') ? await completionMarkOf(redisUrl, keyPrefix) : undefined;
+    if (redisMark?.state === 'missing') redis = redisMark.store;
+    const unanswered = redisMark?.state === 'unknown' && redisUrl !== undefined ? unansweredNote(redisUrl, redisMark.reason) : undefined;
     const done = nothingLeft(targets, skip);
-    if (done && redis === undefined) throw nothingLeftRefusal(marks, skip, where);
+    if (done && redis === undefined) throw nothingLeftRefusal(marks, skip, where, unanswered);
     // Before any target is written: a file that cannot take the mark is never left moved and unmarked.
     if (!dryRun && !done) probeMark(native, where);
     out(`move-data: ${where}: opened exclusively (no other process has it open)${dryRun ? '; dry run, nothing is written' : ''}`);
     for (const part of skip) out(`move-data: the ${part} part was moved to ${targets[part]} already (marked in ${where}): not copied again`);
+    if (unanswered !== undefined) out(`move-data: ${unanswered}`);
     if (redis !== undefined && redisUrl !== undefined) {
+      const why = missingMarkNote(native, marks.find((m) => m.part === 'key-value')?.movedAt ?? '', now());
       await writeCompletionMark(native, redis, now);
-      out(`move-data: ${redisDescription(redisUrl)}: completion mark written (the run that copied the key-value records stopped before it)`);
+      out(`move-data: ${redisDescription(redisUrl)}: completion mark written (${why})`);
       if (done) return;
       await redis.close();
       redis = undefined;
