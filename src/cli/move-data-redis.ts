@@ -1,6 +1,8 @@
 /**
  * `livecomponents move-data`, its Redis target: the store opened and checked for the completion mark
- * a run leaves once every key-value record is in, and that mark written.
+ * a run leaves once every key-value record is in, and that mark written; for a re-run of a part the
+ * file marks as moved, the mark asked for without failing on a Redis that does not answer, and what
+ * can be told of why it is missing (a run stopped, or it expired).
  */
 import type BetterSqlite3 from 'better-sqlite3';
 import { redisTarget } from '../runtime/backends.js';
