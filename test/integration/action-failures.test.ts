@@ -7,7 +7,6 @@
  *   one it sent) and the rate-limit headers; a request whose token did not verify gets no token;
  * - bodies that are not UTF-8 JSON and URLs the router cannot decode get PROTOCOL's error shape.
  */
-import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { defineComponent } from '../../src/core/component.js';
@@ -15,9 +14,9 @@ import { html } from '../../src/core/html.js';
 import { livecomponents } from '../../src/http/plugin.js';
 import { serverOptions } from '../../src/http/server-options.js';
 import { memorySecurityEvents } from '../../src/ops/security-events.js';
-import { createLiveComponents, type LiveComponentsOptions } from '../../src/runtime/setup.js';
+import type { LiveComponentsOptions } from '../../src/runtime/setup.js';
 import { createMemoryStore } from '../../src/store/memory/index.js';
-import { openClient, type TestClient } from '../helpers/demo.js';
+import { openClient, testRuntime, type TestClient } from '../helpers/demo.js';
 
 /** An error as payment SDKs and HTTP clients throw them: with a status of the call they made. */
 class DeclinedError extends Error {
@@ -87,15 +86,7 @@ async function start(framework: Partial<LiveComponentsOptions> = {}, fastifyLogg
   const events = memorySecurityEvents();
   const level = fastifyLogger === 'silent' ? 'silent' : 'info';
   app = Fastify(fastifyLogger !== false ? serverOptions({ logger: { level, stream: { write: (line: string) => void logs.push(JSON.parse(line) as LogLine) } } }) : {});
-  const runtime = await createLiveComponents({
-    components: [flaky, hoard],
-    store: createMemoryStore(),
-    appOrigin: 'http://localhost:3000',
-    stateKeys: randomBytes(32).toString('base64'),
-    sessionSecret: randomBytes(32).toString('base64'),
-    events,
-    ...framework,
-  });
+  const runtime = await testRuntime([flaky, hoard], createMemoryStore(), { events, ...framework });
   await app.register(livecomponents, { runtime });
   const server = app;
   server.get('/', async (request, reply) => {

@@ -6,20 +6,19 @@
  * header value is exact: GCRA 60 per 60 s, one request back per second, so after `used` steps at
  * one instant the budget shows `60 - used` remaining, a reset `used` seconds on, and `t=1`.
  */
-import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { counter } from '../../examples/demo/components/counter.js';
 import { manualClock } from '../../src/core/clock.js';
 import { livecomponents } from '../../src/http/plugin.js';
 import { serverOptions } from '../../src/http/server-options.js';
-import { memorySecurityEvents } from '../../src/ops/security-events.js';
 import type { LiveRuntime } from '../../src/runtime/index.js';
-import { createLiveComponents, type LiveComponentsOptions } from '../../src/runtime/setup.js';
+import type { LiveComponentsOptions } from '../../src/runtime/setup.js';
 import type { Session } from '../../src/session/types.js';
 import { createMemoryStore } from '../../src/store/memory/index.js';
 import { createRedisStore } from '../../src/store/redis/index.js';
 import type { Store } from '../../src/store/types.js';
+import { testRuntime } from '../helpers/demo.js';
 import { REDIS_AVAILABLE, startRedis, type RedisServer } from '../redis/server.js';
 import { waitUntil } from '../helpers/wait-until.js';
 
@@ -43,14 +42,9 @@ interface Harness {
 
 async function harness(store: Store, options: Partial<LiveComponentsOptions> = {}): Promise<Harness> {
   const clock = manualClock();
-  const runtime = await createLiveComponents({
-    components: [counter],
-    store,
+  const runtime = await testRuntime([counter], store, {
     clock,
     appOrigin: ORIGIN,
-    stateKeys: randomBytes(32).toString('base64'),
-    sessionSecret: randomBytes(32).toString('base64'),
-    events: memorySecurityEvents(),
     resolveUser: (id) => Promise.resolve({ id, email: `${id}@example.com`, name: id }),
     ...options,
   });

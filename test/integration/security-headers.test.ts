@@ -3,13 +3,12 @@
  * (clickjacking), pins `<base>`, forbids sniffing and shared caching; every action answer — success or
  * error, however early it was refused — is `no-store` and `nosniff`. An app can change the page set.
  */
-import { randomBytes } from 'node:crypto';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createMemoryStore, createLiveComponents, livecomponents, serverOptions } from '../../src/index.js';
+import { createMemoryStore, livecomponents, serverOptions } from '../../src/index.js';
 import { counter } from '../../examples/demo/components/counter.js';
 import { DEMO_CONTENT_SECURITY_POLICY } from '../../examples/demo/app.js';
-import { demoApp } from '../helpers/demo.js';
+import { demoApp, testRuntime } from '../helpers/demo.js';
 
 const PAGE = {
   'content-security-policy': "base-uri 'self'; frame-ancestors 'self'",
@@ -57,8 +56,7 @@ describe('security headers of the reference app', () => {
 
 describe('pageHeaders option', () => {
   it('changes and drops page headers; the action headers stay', async () => {
-    const keys = { stateKeys: randomBytes(32).toString('base64'), sessionSecret: randomBytes(32).toString('base64') };
-    const runtime = await createLiveComponents({ components: [counter], store: createMemoryStore(), appOrigin: 'http://localhost', events: { emit() {} }, ...keys });
+    const runtime = await testRuntime([counter], createMemoryStore(), { appOrigin: 'http://localhost', events: { emit() {} } });
     const app = Fastify(serverOptions());
     await app.register(livecomponents, { runtime, pageHeaders: { 'content-security-policy': "default-src 'self'; frame-ancestors 'none'", 'x-frame-options': 'DENY', 'referrer-policy': false } });
     app.get('/', async (request, reply) => {
@@ -78,8 +76,7 @@ describe('pageHeaders option', () => {
   });
 
   it('a header the app set for this request (a nonce CSP from an onRequest hook, as @fastify/helmet does) wins; a shared-cacheable cache-control does not', async () => {
-    const keys = { stateKeys: randomBytes(32).toString('base64'), sessionSecret: randomBytes(32).toString('base64') };
-    const runtime = await createLiveComponents({ components: [counter], store: createMemoryStore(), appOrigin: 'http://localhost', events: { emit() {} }, ...keys });
+    const runtime = await testRuntime([counter], createMemoryStore(), { appOrigin: 'http://localhost', events: { emit() {} } });
     const app = Fastify(serverOptions());
     const strict = "default-src 'self'; script-src 'self' 'nonce-abc'; frame-ancestors 'none'";
     app.addHook('onRequest', async (_request, reply) => {
@@ -101,14 +98,10 @@ describe('pageHeaders option', () => {
   });
 
   it('may loosen cache-control for signed-out pages only: a signed-in page stays no-store', async () => {
-    const keys = { stateKeys: randomBytes(32).toString('base64'), sessionSecret: randomBytes(32).toString('base64') };
-    const runtime = await createLiveComponents({
-      components: [counter],
-      store: createMemoryStore(),
+    const runtime = await testRuntime([counter], createMemoryStore(), {
       appOrigin: 'http://localhost',
       events: { emit() {} },
       resolveUser: (id: string) => Promise.resolve({ id, email: 'ada@example.com', name: 'Ada' }),
-      ...keys,
     });
     const app = Fastify(serverOptions());
     await app.register(livecomponents, { runtime, pageHeaders: { 'cache-control': 'private, max-age=60' } });
