@@ -9,7 +9,6 @@
  */
 import { Cluster, type Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAuthRepository, type AuthRepository } from '../../src/auth/repository.js';
 import { hashToken } from '../../src/auth/tokens.js';
 import type { RevokeSessionsArgs } from '../../src/cli/revoke-sessions.js';
 import { redisTarget } from '../../src/runtime/backends.js';
@@ -17,25 +16,13 @@ import { createSessionManager } from '../../src/session/index.js';
 import { storeKeys } from '../../src/store/keys.js';
 import { createRedisStore } from '../../src/store/redis/index.js';
 import type { Store } from '../../src/store/types.js';
-import { useSqliteAuthDatabase } from '../auth/harness.js';
 import { waitUntil } from '../helpers/wait-until.js';
 import { REDIS_AVAILABLE, startRedisCluster, useRedisServer, whenReady, type RedisCluster } from '../redis/server.js';
-import { runRevokeSessions } from './revoke-sessions.js';
+import { runRevokeSessions, useUsersDatabase } from './revoke-sessions.js';
 
 const HOUR = 3_600_000;
 const PREFIX = 'drill:';
-const { db, url: databaseUrl } = useSqliteAuthDatabase('restore-redis');
-let repo: AuthRepository;
-const users: Record<string, string> = {};
-
-beforeAll(async () => {
-  repo = createAuthRepository(db);
-  for (const email of ['ada@example.com', 'bob@example.com']) {
-    const row = await repo.insertUser({ email, passwordHash: 'hash', name: null }, Date.now());
-    if (row === 'taken') throw new Error('taken');
-    users[email] = row.id;
-  }
-});
+const { url: databaseUrl, repo, users } = useUsersDatabase('restore-redis', ['ada@example.com', 'bob@example.com']);
 
 /** A browser sign-in of `email` and its session in `store` (with `state` sealed component states and a CSRF nonce each); `null`: anonymous. */
 async function session(store: Store, email: string | null, state = 0): Promise<string> {

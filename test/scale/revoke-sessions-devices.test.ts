@@ -8,25 +8,16 @@
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authKeys, deviceDigest } from '../../src/auth/keys.js';
-import { createAuthRepository } from '../../src/auth/repository.js';
 import type { RevokeSessionsArgs } from '../../src/cli/revoke-sessions.js';
 import { redisTarget } from '../../src/runtime/backends.js';
 import { createRedisStore } from '../../src/store/redis/index.js';
 import type { Store } from '../../src/store/types.js';
-import { useSqliteAuthDatabase } from '../auth/harness.js';
 import { REDIS_AVAILABLE, startRedisCluster, useRedisServer, whenReady, type RedisCluster } from '../redis/server.js';
-import { runRevokeSessions } from './revoke-sessions.js';
+import { runRevokeSessions, useUsersDatabase } from './revoke-sessions.js';
 
 const HOUR = 3_600_000;
 const EMAILS = Array.from({ length: 8 }, (_, i) => `user${i}@example.com`);
-const { db, url: databaseUrl } = useSqliteAuthDatabase('revoke-devices');
-
-beforeAll(async () => {
-  const repo = createAuthRepository(db);
-  for (const email of EMAILS) {
-    if ((await repo.insertUser({ email, passwordHash: 'hash', name: null }, Date.now())) === 'taken') throw new Error('taken');
-  }
-});
+const { url: databaseUrl } = useUsersDatabase('revoke-devices', EMAILS);
 
 async function revoke(args: RevokeSessionsArgs, env: Record<string, string>) {
   const { code, err, out, events } = await runRevokeSessions(args, { env: { DATABASE_URL: databaseUrl, ...env } });

@@ -8,26 +8,21 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createAccounts } from '../../src/auth/accounts.js';
-import { createAuthRepository } from '../../src/auth/repository.js';
 import { hashToken } from '../../src/auth/tokens.js';
 import type { RevokeSessionsArgs } from '../../src/cli/revoke-sessions.js';
 import { surveyPrefixes } from '../../src/cli/revoke-sessions-kv.js';
 import { createSessionManager } from '../../src/session/index.js';
 import { storeKeys } from '../../src/store/keys.js';
-import { useSqliteAuthDatabase } from '../auth/harness.js';
 import { REDIS_AVAILABLE, useRedisServer } from '../redis/server.js';
-import { runRevokeSessions } from './revoke-sessions.js';
+import { runRevokeSessions, useUsersDatabase } from './revoke-sessions.js';
 
 const HOUR = 3_600_000;
-const { db, url: databaseUrl } = useSqliteAuthDatabase('revoke-leftover');
-const repo = createAuthRepository(db);
+const { db, url: databaseUrl, repo, users } = useUsersDatabase('revoke-leftover', ['ada@example.com']);
 const accounts = createAccounts({ db });
 let ada: string;
 
-beforeAll(async () => {
-  const row = await repo.insertUser({ email: 'ada@example.com', passwordHash: 'hash', name: null }, Date.now());
-  if (row === 'taken') throw new Error('taken');
-  ada = row.id;
+beforeAll(() => {
+  ada = users['ada@example.com'] as string;
 });
 
 /** `revoke-sessions` on this file's database, with `env`: `events`, how many it emitted. */

@@ -15,25 +15,20 @@
  */
 import { EventEmitter } from 'node:events';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createAuthRepository } from '../../src/auth/repository.js';
 import { hashToken } from '../../src/auth/tokens.js';
 import { main } from '../../src/cli/index.js';
 import type { RevokeSessionsArgs } from '../../src/cli/revoke-sessions.js';
 import { Interrupted, surveyPrefixes } from '../../src/cli/revoke-sessions-kv.js';
 import { createSessionManager } from '../../src/session/index.js';
-import { useSqliteAuthDatabase } from '../auth/harness.js';
 import { REDIS_AVAILABLE, useRedisServer } from '../redis/server.js';
-import { runRevokeSessions } from './revoke-sessions.js';
+import { runRevokeSessions, useUsersDatabase } from './revoke-sessions.js';
 
 const HOUR = 3_600_000;
-const { db, url: databaseUrl } = useSqliteAuthDatabase('revoke-shared');
-const repo = createAuthRepository(db);
+const { url: databaseUrl, repo, users } = useUsersDatabase('revoke-shared', ['ada@example.com']);
 let ada: string;
 
-beforeAll(async () => {
-  const row = await repo.insertUser({ email: 'ada@example.com', passwordHash: 'hash', name: null }, Date.now());
-  if (row === 'taken') throw new Error('taken');
-  ada = row.id;
+beforeAll(() => {
+  ada = users['ada@example.com'] as string;
 });
 
 /** `revoke-sessions` on this file's database, with `env`: `events`, how many it emitted. With `signals`, a SIGINT from them as it starts. */

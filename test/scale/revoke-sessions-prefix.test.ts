@@ -9,7 +9,6 @@
  */
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAuthRepository } from '../../src/auth/repository.js';
 import { hashToken } from '../../src/auth/tokens.js';
 import type { RevokeSessionsArgs } from '../../src/cli/revoke-sessions.js';
 import { redisTarget } from '../../src/runtime/backends.js';
@@ -17,19 +16,15 @@ import { createSessionManager } from '../../src/session/index.js';
 import { storeKeys } from '../../src/store/keys.js';
 import { createRedisStore } from '../../src/store/redis/index.js';
 import type { Store } from '../../src/store/types.js';
-import { useSqliteAuthDatabase } from '../auth/harness.js';
 import { REDIS_AVAILABLE, startRedisCluster, useRedisServer, whenReady, type RedisCluster } from '../redis/server.js';
-import { runRevokeSessions } from './revoke-sessions.js';
+import { runRevokeSessions, useUsersDatabase } from './revoke-sessions.js';
 
 const HOUR = 3_600_000;
-const { db, url: databaseUrl } = useSqliteAuthDatabase('revoke-prefix');
-const repo = createAuthRepository(db);
+const { url: databaseUrl, repo, users } = useUsersDatabase('revoke-prefix', ['ada@example.com']);
 let ada: string;
 
-beforeAll(async () => {
-  const row = await repo.insertUser({ email: 'ada@example.com', passwordHash: 'hash', name: null }, Date.now());
-  if (row === 'taken') throw new Error('taken');
-  ada = row.id;
+beforeAll(() => {
+  ada = users['ada@example.com'] as string;
 });
 
 /** A session in `store`: Ada's browser sign-in (with one component state and one CSRF nonce), or anonymous. Resolves the web sign-in's id, if any. */

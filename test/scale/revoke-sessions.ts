@@ -1,9 +1,36 @@
 /**
  * `livecomponents revoke-sessions` run in this process for the tests of test/scale: its exit code, the
- * lines it printed, its counts by kind and the security events it emitted.
+ * lines it printed, its counts by kind and the security events it emitted; and the auth database of
+ * users it runs on.
  */
+import type { Kysely } from 'kysely';
+import { beforeAll } from 'vitest';
+import { createAuthRepository, type AuthRepository } from '../../src/auth/repository.js';
 import { revokeSessions, type RevokeSessionsArgs, type RevokeSessionsIo } from '../../src/cli/revoke-sessions.js';
 import { memorySecurityEvents, type SecurityEvent } from '../../src/ops/security-events.js';
+import type { DatabaseSchema } from '../../src/sql/index.js';
+import { useSqliteAuthDatabase } from '../auth/harness.js';
+
+/**
+ * The file's SQLite auth database (`useSqliteAuthDatabase(label)`: `url` its `DATABASE_URL`) holding
+ * the users `emails`, inserted before the file's tests: `users` their ids by email from then on.
+ */
+export function useUsersDatabase(
+  label: string,
+  emails: readonly string[],
+): { db: Kysely<DatabaseSchema>; url: string; repo: AuthRepository; users: Record<string, string> } {
+  const { db, url } = useSqliteAuthDatabase(label);
+  const repo = createAuthRepository(db);
+  const users: Record<string, string> = {};
+  beforeAll(async () => {
+    for (const email of emails) {
+      const row = await repo.insertUser({ email, passwordHash: 'hash', name: null }, Date.now());
+      if (row === 'taken') throw new Error(`useUsersDatabase: ${email} taken`);
+      users[email] = row.id;
+    }
+  });
+  return { db, url, repo, users };
+}
 
 export interface RevokeRun {
   readonly code: number;
