@@ -1,13 +1,15 @@
 /**
  * `livecomponents revoke-sessions`, the trusted devices: forgets the lists of browsers trusted to
  * sign in to an account (src/auth/device.ts) in the store the sessions are in, for every account or
- * one; walked with the key-value half's helpers (`revoke-sessions-kv.ts`).
+ * one; walked with the sessions' helpers (`revoke-sessions-redis-commands.ts`, `revoke-sessions-sqlite.ts`).
  */
 import type { Cluster, Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import { authKeys } from '../auth/keys.js';
 import type { DatabaseSchema } from '../sql/schema.js';
-import { globEscape, NEVER, nodesOf, recordValue, SCAN_COUNT, SQLITE_PIECE, stopIfAsked, unlinkCounted, type StopCheck } from './revoke-sessions-kv.js';
+import { globEscape, nodesOf, recordValue, SCAN_COUNT, unlinkCounted } from './revoke-sessions-redis-commands.js';
+import { SQLITE_PIECE } from './revoke-sessions-sqlite.js';
+import { NEVER, stopIfAsked, type StopCheck } from './revoke-sessions-stop.js';
 
 /** Which accounts' trusted devices to forget: every account's, or those of one (normalised) email. */
 export type DeviceTarget = { readonly all: true } | { readonly all: false; readonly email: string };

@@ -1,9 +1,9 @@
 /**
  * `livecomponents revoke-sessions`: whether `REDIS_KEY_PREFIX` is where the app keeps its sessions,
- * from the survey of the Redis (`surveyPrefixes`, `revoke-sessions-kv.ts`), before anything changes.
+ * from the survey of the Redis (`surveyPrefixes`, `revoke-sessions-redis-survey.ts`), before anything changes.
  */
 import { Refusal } from './command.js';
-import { SURVEY_CAP, type PrefixSurvey } from './revoke-sessions-kv.js';
+import { SURVEY_CAP, type PrefixSurvey } from './revoke-sessions-redis-survey.js';
 
 /** A key prefix, quoted, for a message; the empty one said plainly. */
 function prefixName(prefix: string): string {
