@@ -47,7 +47,8 @@ export interface Metrics {
   countSecurityEvent(event: SecurityEvent): void;
   /**
    * One finished HTTP request (`route` is the template, `null` when no route matched). A status
-   * outside Node's `STATUS_CODES` (and 499) is counted under its class, `4xx` (`statusCodeLabel`).
+   * Node's `STATUS_CODES` names, and 499, keeps its value; any other is counted under its class,
+   * `4xx` for a 420; no status at all as `other` (`statusCodeLabel`). The same for `countUnroutedRequest`.
    */
   observeHttp(method: string, route: string | null, statusCode: number, seconds: number): void;
   /**

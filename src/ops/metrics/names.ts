@@ -63,8 +63,9 @@ export const CLIENT_CLOSED_REQUEST = 499;
 
 /**
  * The `status_code` of a status that is no class at all (not an integer from 100 to 999): only a
- * direct `observeHttp` call can pass one, Node sends none. A status outside Node's `STATUS_CODES` (and
- * 499) is counted under its class instead, `4xx`, `5xx`…: see `statusCodeLabel` (status-code.ts).
+ * direct `observeHttp` or `countUnroutedRequest` call can pass one, Node sends none. An integer status
+ * Node's `STATUS_CODES` does not name (499 aside, which keeps its value) is counted under its class
+ * instead, `4xx`, `5xx`… (`6xx` to `9xx` too, set through `reply.raw`): see `statusCodeLabel` (status-code.ts).
  */
 export const OTHER_STATUS = 'other';
 
