@@ -240,7 +240,9 @@ function isAddressOrCidr(entry: string): boolean {
   const family = isIP(address);
   if (family === 0 || extra !== undefined) return false;
   if (prefix === undefined) return true;
-  return DIGITS.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+  // From /1: proxy-addr (Fastify's trustProxy) refuses a /0 at start-up ("invalid range on address"),
+  // and a range of every address is TRUST_PROXY=true.
+  return DIGITS.test(prefix) && Number(prefix) >= 1 && Number(prefix) <= (family === 4 ? 32 : 128);
 }
 
 /** A token sent as `Authorization: Bearer <token>`: no white space. The value is never quoted. */
