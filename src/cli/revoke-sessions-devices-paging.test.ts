@@ -38,7 +38,7 @@ it('--all forgets every list past a page with rows the key pattern filters out: 
       await store.set(key, `${deviceDigest(`a${i}`)} ${deviceDigest(`b${i}`)}`, HOUR);
     }
     const now = Date.now();
-    expect(await endSqliteDevices(db, { all: true }, now, true)).toEqual({ accounts: 250, devices: 500 });
+    expect(await endSqliteDevices(db, { all: true }, { now: () => now }, true)).toEqual({ accounts: 250, devices: 500 });
     expect((await Promise.all(lists.map((key) => store.get(key)))).filter((v) => v === null)).toHaveLength(0);
 
     const out: string[] = [];

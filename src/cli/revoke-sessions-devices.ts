@@ -6,6 +6,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import { authKeys } from '../auth/keys.js';
+import type { Clock } from '../core/clock.js';
 import type { DatabaseSchema } from '../sql/schema.js';
 import { globEscape, nodesOf, recordValue, SCAN_COUNT, unlinkCounted } from './revoke-sessions-redis-commands.js';
 import { SQLITE_PIECE } from './revoke-sessions-sqlite.js';
@@ -34,11 +35,16 @@ function devicesIn(value: string | null | undefined): number {
  * Forgets the trusted devices of `target` in an SQLite store's `lc_kv` (live rows): one account's key,
  * or every account's, walked in pieces of one short write transaction each. Counts into `counts` as
  * each piece commits; `stop` is asked before each piece.
+ *
+ * Each piece asks `clock` for the time it reads at, as the sessions' walk does: with one time for the
+ * whole walk, a list that expired while it went on (the app reads it as absent) was counted by the dry
+ * run and the run alike. The run counts the rows its DELETE returned (live ones: an expired row is left
+ * to the sweep), not the rows its read listed.
  */
 export async function endSqliteDevices(
   db: Kysely<DatabaseSchema>,
   target: DeviceTarget,
-  now: number,
+  clock: Clock,
   dryRun: boolean,
   counts: DeviceCounts = { accounts: 0, devices: 0 },
   stop: StopCheck = NEVER,
@@ -47,18 +53,23 @@ export async function endSqliteDevices(
   for (;;) {
     stopIfAsked(stop);
     const piece = await db.transaction().execute(async (trx) => {
+      const now = clock.now();
       let query = trx.selectFrom('lc_kv').select(['key', 'value']).where('expires_at', '>', now);
       query = target.all
         ? query.where('key', '>=', after).where('key', '<', PAST_ACCOUNT_FAMILY).where('key', 'like', '%:auth:devices').orderBy('key').limit(SQLITE_PIECE)
         : query.where('key', '=', authKeys.devices(target.email));
       const read = await query.execute();
       // LIKE is case-insensitive and `%` spans `}`: the stricter pattern keeps the lists the app reads.
-      const rows = read.filter((row) => DEVICES_KEY.test(row.key));
-      if (!dryRun && rows.length > 0) await trx.deleteFrom('lc_kv').where('key', 'in', rows.map((row) => row.key)).execute();
-      return { read, rows };
+      const lists = new Map(read.filter((row) => DEVICES_KEY.test(row.key)).map((row) => [row.key, row.value]));
+      let ended: Iterable<string> = lists.keys();
+      if (!dryRun && lists.size > 0) {
+        const deleted = await trx.deleteFrom('lc_kv').where('key', 'in', [...lists.keys()]).where('expires_at', '>', now).returning('key').execute();
+        ended = deleted.map((row) => row.key);
+      }
+      return { read, values: [...ended].map((key) => lists.get(key)) };
     });
-    counts.accounts += piece.rows.length;
-    for (const row of piece.rows) counts.devices += devicesIn(row.value);
+    counts.accounts += piece.values.length;
+    for (const value of piece.values) counts.devices += devicesIn(value);
     // Paged by the rows read, not those kept: a full page with a row filtered out is no last page.
     if (!target.all || piece.read.length < SQLITE_PIECE) return counts;
     after = `${(piece.read[piece.read.length - 1] as { key: string }).key}\u0000`;

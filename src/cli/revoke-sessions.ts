@@ -172,7 +172,7 @@ async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<numb
 
     report.stage = 'devices';
     if (client !== undefined) await endRedisDevices(client, keyPrefix, deviceTarget, dryRun, devices, stop);
-    else await endSqliteDevices(kvDb ?? db, deviceTarget, clock.now(), dryRun, devices, stop);
+    else await endSqliteDevices(kvDb ?? db, deviceTarget, clock, dryRun, devices, stop);
     report.printDevices();
     if (events !== undefined) {
       events.emit({
