@@ -13,16 +13,24 @@ export type SourceRefusal = 'cross-site' | 'origin' | null;
  * `*`, `null`, a scheme other than http/https) is a configuration mistake and throws.
  */
 export function normaliseOrigin(value: string): string {
+  const text = value.trim();
+  // `localhost:3000` parses as a URL of scheme `localhost:`: say the scheme is missing, with the fix.
+  if (!text.includes('://') && /^[^\s/:]+:\d+$/.test(text)) {
+    throw new TypeError(`CSRF origin "${value}" has no scheme: write it as scheme://host[:port], such as http://${text}`);
+  }
   let url: URL;
   try {
-    url = new URL(value.trim());
+    url = new URL(text);
   } catch {
     throw new TypeError(`CSRF origin "${value}" is not a URL origin such as https://app.example.com`);
   }
+  const http = url.protocol === 'https:' || url.protocol === 'http:';
   const bare = url.pathname === '/' && url.search === '' && url.hash === '' && url.username === '' && url.password === '';
-  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || !bare) {
-    throw new TypeError(`CSRF origin "${value}" must be exactly scheme://host[:port] (http or https)`);
+  if (http && !bare) {
+    // An address with a path (`APP_URL` copied into `appOrigin`): name the origin it meant.
+    throw new TypeError(`CSRF origin "${value}" must be exactly scheme://host[:port], with no path, query or credentials: ${url.origin}`);
   }
+  if (!http) throw new TypeError(`CSRF origin "${value}" must be exactly scheme://host[:port] (http or https)`);
   return url.origin;
 }
 
