@@ -34,7 +34,15 @@ export interface RollerOptions {
   frequency: 'daily' | 'hourly' | number;
   /** Rotated files kept besides the current one (also counting those of earlier runs). */
   keep: number;
+  /**
+   * Most bytes waiting for the disk (sonic-boom's `maxLength`); a line past it is dropped (`write`
+   * answers false). @default DEFAULT_MAX_BUFFERED
+   */
+  maxBuffered?: number;
 }
+
+/** The file sink's default `maxBuffered`: 16 MiB, some 30,000 lines of a few hundred bytes. */
+export const DEFAULT_MAX_BUFFERED = 16 * 1024 * 1024;
 
 /** What the file sink uses of sonic-boom. */
 interface SonicBoomStream {
@@ -176,6 +184,8 @@ export class RollingFile {
   private timer: NodeJS.Timeout | undefined;
   /** Deleting old files, one pass at a time; close() waits for it. */
   private cleaning: Promise<void> = Promise.resolve();
+  /** Set by sonic-boom's 'drop' (emitted within `write`): the line did not fit under `maxBuffered`. */
+  private refused = false;
 
   private constructor(
     private readonly options: RollerOptions,
@@ -199,7 +209,11 @@ export class RollingFile {
       // sonic-boom's flush() waits for the disk only when minLength > 0 (with 0 it returns at
       // once); 1 byte still writes every line straight away.
       minLength: 1,
+      // Unbounded, a disk that stalls (an NFS server gone quiet, a throttled volume) held every line
+      // logged meanwhile in memory, at the app's request rate, until the process ran out of it.
+      maxLength: options.maxBuffered ?? DEFAULT_MAX_BUFFERED,
     });
+    this.stream.on('drop', () => (this.refused = true));
     this.stream.once('close', () => clearTimeout(this.timer));
     this.stream.on('write', (bytes: number) => {
       this.written += bytes;
@@ -264,8 +278,11 @@ export class RollingFile {
     return this.stream.destroyed;
   }
 
-  write(line: string): void {
+  /** False when `line` was dropped: `maxBuffered` bytes are already waiting for the disk. */
+  write(line: string): boolean {
+    this.refused = false;
     this.stream.write(line);
+    return !this.refused;
   }
 
   /** Asks sonic-boom to continue in the next file (once the write in flight is done). */

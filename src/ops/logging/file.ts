@@ -13,7 +13,7 @@
  */
 import { resolve } from 'node:path';
 import { LogConfigError, timerOption, wholeOption } from './destination.js';
-import { parseSize, RollingFile } from './file-roller.js';
+import { DEFAULT_MAX_BUFFERED, parseSize, RollingFile } from './file-roller.js';
 import type { DeliveryReport, LogSink } from './sink.js';
 
 export interface FileLogOptions {
@@ -30,6 +30,12 @@ export interface FileLogOptions {
   reopenMs?: number;
   /** At most 2^31 − 1 ms. @default 60_000 */
   maxReopenMs?: number;
+  /**
+   * Most bytes of lines waiting in memory for the disk (a slow or stalled one); lines past it are
+   * dropped and counted (`onDropped`), and reported once until one fits again. Same suffixes as
+   * `size`; a line larger than it is always dropped. @default '16m'
+   */
+  maxBuffered?: string;
 }
 
 export function createFileSink(path: string, options: FileLogOptions, { onError, onDropped }: DeliveryReport): LogSink {
@@ -45,9 +51,11 @@ export function createFileSink(path: string, options: FileLogOptions, { onError,
   // Timers' delays: Node fires a longer one after 1 ms, and a failing writer was restarted in a busy loop.
   const baseDelay = timerOption('file.reopenMs', options.reopenMs, 1_000);
   const maxDelay = Math.max(timerOption('file.maxReopenMs', options.maxReopenMs, 60_000), baseDelay);
+  const maxBuffered = options.maxBuffered === undefined ? DEFAULT_MAX_BUFFERED : Math.floor(parseSize(options.maxBuffered));
+  if (!(maxBuffered >= 1)) throw new LogConfigError('LOG_OPTION_INVALID', 'file.maxBuffered', `must be a size above 0 with an optional k, m or g suffix (e.g. '16m'), got "${options.maxBuffered}"`);
   const file = resolve(path);
 
-  const rollOptions = { file, size: sizeBytes, frequency, keep };
+  const rollOptions = { file, size: sizeBytes, frequency, keep, maxBuffered };
 
   /** The newest writer; undefined until the first one is made. */
   let current: RollingFile | undefined;
@@ -55,8 +63,14 @@ export function createFileSink(path: string, options: FileLogOptions, { onError,
   let live: RollingFile | undefined;
   /** Writers that failed: destroyed (their file closed), never written to or ended again. */
   const failed = new WeakSet<RollingFile>();
-  /** The roller looks at the folder before it makes a writer; meanwhile the first one's lines and flushes wait here. */
-  let early: { lines: string[]; flushes: ((error?: Error) => void)[] } | undefined = { lines: [], flushes: [] };
+  /**
+   * The roller looks at the folder before it makes a writer; meanwhile the first one's lines and
+   * flushes wait here (`bytes` of lines, at most `maxBuffered`, as in the writer: a folder on a
+   * stalled disk holds them up as long).
+   */
+  let early: { lines: string[]; bytes: number; flushes: ((error?: Error) => void)[] } | undefined = { lines: [], bytes: 0, flushes: [] };
+  /** Lines are being dropped because `maxBuffered` bytes wait for the disk (reported once until one fits again). */
+  let behind = false;
   /** A writer being prepared. */
   let opening: Promise<void> | undefined;
   /** Between a writer's failure (reported) and the first line on disk again. */
@@ -91,7 +105,7 @@ export function createFileSink(path: string, options: FileLogOptions, { onError,
           const waiting = early;
           early = undefined;
           live = stream;
-          for (const line of waiting?.lines ?? []) stream.write(line);
+          for (const line of waiting?.lines ?? []) if (!stream.write(line)) overflow();
           for (const cb of waiting?.flushes ?? []) stream.flush((error) => cb(error ?? undefined));
         } else if (stream.fd >= 0) {
           live = stream;
@@ -149,12 +163,27 @@ export function createFileSink(path: string, options: FileLogOptions, { onError,
   };
   process.once('exit', flushAtExit);
 
+  /** A line that did not fit under `maxBuffered`: counted; the first of a run is reported. */
+  function overflow(): void {
+    onDropped(1);
+    if (behind) return;
+    behind = true;
+    onError(new Error(`file ${file}: the disk is not keeping up: ${maxBuffered} bytes wait for it, and lines past them are dropped until it catches up`));
+  }
+
   open(true);
   return {
     write(line) {
       if (closing !== undefined) return;
       if (early !== undefined) {
+        const bytes = Buffer.byteLength(line);
+        if (early.bytes + bytes > maxBuffered) {
+          overflow();
+          return;
+        }
+        early.bytes += bytes;
         early.lines.push(line);
+        behind = false;
         return;
       }
       if (live === undefined) {
@@ -162,7 +191,11 @@ export function createFileSink(path: string, options: FileLogOptions, { onError,
         onDropped(1);
         return;
       }
-      live.write(line);
+      if (!live.write(line)) {
+        overflow();
+        return;
+      }
+      behind = false;
       if (outage && !confirming) confirm(live);
     },
     flush(cb) {
