@@ -43,7 +43,14 @@ function completionMarkUntil(native: BetterSqlite3.Database, at: number): number
  */
 export type CompletionMark = { readonly state: 'there' } | { readonly state: 'missing'; readonly store: Store } | { readonly state: 'unknown'; readonly reason: string };
 
-/** Redis's completion mark at `url` (see CompletionMark). @throws Refusal (exit 2) for a URL the store refuses */
+/**
+ * Redis's completion mark at `url` (see CompletionMark): unknown only when Redis did not answer
+ * (`didNotAnswer`). A Redis that answered with a refusal — a password or ACL it rejects, a replica,
+ * a database it will not select, no single Redis behind the URL — is a wrong URL, not an outage:
+ * refused as a re-run always refused it (exit 1, nothing written), or the run went on, said done, and
+ * left REDIS_URL pointing at a Redis the app cannot use, with the mark never checked.
+ * @throws Refusal (exit 2) for a URL the store refuses; (exit 1) for a Redis that refused the store
+ */
 export async function completionMarkOf(url: string, keyPrefix: string): Promise<CompletionMark> {
   const store = createStore(url, keyPrefix);
   let mark: string | null;
@@ -51,11 +58,33 @@ export async function completionMarkOf(url: string, keyPrefix: string): Promise<
     mark = await readMark(store);
   } catch (error) {
     await store.close().catch(() => undefined);
-    return { state: 'unknown', reason: messageOf(error) };
+    const reason = messageOf(error);
+    if (!didNotAnswer(reason)) throw new Refusal(`${redisDescription(url)}: ${reason}`);
+    return { state: 'unknown', reason };
   }
   if (mark === null) return { state: 'missing', store };
   await store.close().catch(() => undefined);
   return { state: 'there' };
+}
+
+/** Connection failures of a Redis that is down or out of reach, as the store's last connection error names them. */
+const UNREACHED = /^(?:connect |read |write |getaddrinfo )?(?:ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EHOSTDOWN|EPIPE|ENOTFOUND|EAI_AGAIN)\b[^()]*$|^Connection is closed\.$|^Socket closed unexpectedly\.?$/;
+
+/**
+ * Whether `message`, a Redis store's failure, is one of a Redis that did not answer: no connection
+ * (refused, reset, timed out, host unreachable, name not resolved), no answer within the deadline,
+ * or still loading its data (`LOADING`) or busy with a script (`BUSY`). Anything else is an answer —
+ * WRONGPASS, NOAUTH, NOPERM, READONLY, a database or server kind the store refused, a hint that the
+ * URL's scheme does not match the server's TLS — or a failure not known here: either is refused.
+ */
+export function didNotAnswer(message: string): boolean {
+  if (/^Redis did not answer within \d+ ms\.$|^Redis could not be reached\.$|^Redis is not connected \([a-z]+\)\.$/.test(message)) return true;
+  if (/^Redis failed: (?:LOADING|BUSY) /.test(message)) return true;
+  const last = /^Redis is not connected \([a-z]+; last error: (.*)\)\.$/s.exec(message)?.[1];
+  if (last === undefined) return false;
+  // A Cluster's: its seeds' slot tables not read, with the last node's error.
+  const node = /^Failed to refresh slots cache\. \((.*)\)$/s.exec(last)?.[1];
+  return UNREACHED.test(node ?? last);
 }
 
 /**

@@ -114,7 +114,8 @@ async function run(args: MoveDataArgs, io: MoveDataIo): Promise<void> {
     }
     // The key-value part marked in the file: Redis is asked for its completion mark, written now when
     // missing (skipping the part would leave Redis without it for good, taking a second copy). Redis not
-    // answering does not stop the run (the file's mark proves the records are in): it says so.
+    // answering (didNotAnswer; a refusal is refused) does not stop the rest of the run (the file's mark
+    // proves the records are in): it says so, and the run exits 1 at its end.
     const redisMark = !dryRun && redisUrl !== undefined && skip.has('key-value') ? await completionMarkOf(redisUrl, keyPrefix) : undefined;
     if (redisMark?.state === 'missing') redis = redisMark.store;
     const unanswered = redisMark?.state === 'unknown' && redisUrl !== undefined ? unansweredNote(redisUrl, redisMark.reason) : undefined;
@@ -158,6 +159,13 @@ async function run(args: MoveDataArgs, io: MoveDataIo): Promise<void> {
       const mark = await moveKeyValues(native, redis, redisUrl, keyPrefix, dryRun, now, out, markFile);
       if (mark !== undefined) out(`move-data: ${where}: marked: ${describeMark(mark)}`);
     } else if (redisUrl === undefined) out('move-data: no --to-redis (nor REDIS_URL): the key-value rows are not moved');
+    // The rest is moved, but not the move: a first run whose Redis did not take the completion mark
+    // exits 1 the same way (moveKeyValues). Said done (exit 0), a script went on to start the app, and
+    // nothing ran move-data again to write a missing mark: a stale copy of the file (a backup from
+    // before the move) was then copied into the Redis in use, bringing back what the app deleted.
+    if (unanswered !== undefined && redisUrl !== undefined) {
+      throw new Refusal(`${redisDescription(redisUrl)}: its completion mark is unchecked (it did not answer, above), so the move is not done, though the rest of it is: run the same move-data again once it answers, before starting the app on it`);
+    }
     out(
       dryRun
         ? 'move-data: dry run done: nothing was written'
