@@ -41,6 +41,23 @@ export async function scanSessions(node: Redis, keyPrefix: string, visit: (keys:
 }
 
 /**
+ * Sends `ask` to every node (`nodesOf`): on a Cluster each master has ACLs of its own (ACL SETUSER, an
+ * ACL file, reach one node), so a command allowed by the key's master may be refused by another. A
+ * node that allows the command but does not hold the key answers MOVED or ASK (Redis checks the ACL
+ * before the key's slot): allowed. Asked of the key's master alone, a master refusing a command passed
+ * the check and failed the run mid-walk, after the database's revocation.
+ * @throws the first refusal (NOPERM …)
+ */
+async function askEveryNode(client: Redis | Cluster, ask: (node: Redis) => Promise<unknown>): Promise<void> {
+  for (const node of nodesOf(client)) {
+    await ask(node).catch((error: unknown) => {
+      if (error instanceof Error && /^(MOVED|ASK) /.test(error.message)) return;
+      throw error;
+    });
+  }
+}
+
+/**
  * Asks each node for the commands the walk sends — SCAN (on every node: it reaches one only), GET and
  * UNLINK (of the stores' write-check key, which is never written) — before anything is revoked. The
  * store's own health check sends its scripts only: an ACL user granted what the app needs and not
@@ -50,17 +67,16 @@ export async function scanSessions(node: Redis, keyPrefix: string, visit: (keys:
 export async function checkRedisCommands(client: Redis | Cluster, keyPrefix: string): Promise<void> {
   const pattern = `${globEscape(keyPrefix)}${globEscape(SESSION_FAMILY)}*`;
   for (const node of nodesOf(client)) await node.scan('0', 'MATCH', pattern, 'COUNT', 1);
-  // On a Cluster the client routes the key to its master.
-  await client.get(`${keyPrefix}${WRITE_CHECK_KEY}`);
-  await client.unlink(`${keyPrefix}${WRITE_CHECK_KEY}`);
+  await askEveryNode(client, (node) => node.get(`${keyPrefix}${WRITE_CHECK_KEY}`));
+  await askEveryNode(client, (node) => node.unlink(`${keyPrefix}${WRITE_CHECK_KEY}`));
 }
 
 /**
- * Asks for the command only a dry run sends, EXISTS (it looks for each state and nonce SCAN listed),
- * before anything is counted. @throws the server's refusal (NOPERM …)
+ * Asks each node for the command only a dry run sends, EXISTS (it looks for each state and nonce SCAN
+ * listed), before anything is counted. @throws the server's refusal (NOPERM …)
  */
 export async function checkRedisDryRunCommands(client: Redis | Cluster, keyPrefix: string): Promise<void> {
-  await client.exists(`${keyPrefix}${WRITE_CHECK_KEY}`);
+  await askEveryNode(client, (node) => node.exists(`${keyPrefix}${WRITE_CHECK_KEY}`));
 }
 
 /**
