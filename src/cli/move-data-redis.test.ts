@@ -44,6 +44,22 @@ describe('missingMarkNote', () => {
     expect(missingMarkNote(file, 'yesterday', MOVED_AT)).toBe(BOTH);
   });
 
+  it('a mark time Date.parse reads only by guessing (a number, no time zone): both causes named, no date made up; an offset is read', () => {
+    file.prepare('INSERT INTO lc_kv VALUES (?, ?, ?)').run('lc:{s:a}:session', '{}', MOVED_AT + HOUR);
+    // Date.parse('12') is 2001-12-01: "would have expired at 2001-12-02".
+    expect(missingMarkNote(file, '12', MOVED_AT)).toBe(BOTH);
+    // Without a zone, the local time of the machine the re-run is on.
+    expect(missingMarkNote(file, '2026-03-01 10:00:00', MOVED_AT)).toBe(BOTH);
+    expect(missingMarkNote(file, '2026-03-01T11:00:00+01:00', MOVED_AT + HOUR)).toBe(
+      `none was there, though one written with the file's mark at 2026-03-01T11:00:00+01:00 would last until 2026-03-02T10:00:00.000Z: the run that copied the key-value records stopped before writing it, or Redis lost it since (deleted, evicted, or restarted without its data)`,
+    );
+  });
+
+  it('a record whose expires_at no Date holds (a file edited by hand): both causes named, the run not failed', () => {
+    // toISOString threw "Invalid time value": the re-run failed before writing the mark it explains.
+    file.prepare('INSERT INTO lc_kv VALUES (?, ?, ?)').run('lc:{s:a}:session', '{}', 9e15);
+    expect(missingMarkNote(file, '2026-03-01T10:00:00.000Z', MOVED_AT)).toBe(BOTH);
+  });
 });
 
 describe('didNotAnswer: only silence leaves the completion mark unchecked; an answer is refused', () => {

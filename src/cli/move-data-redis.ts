@@ -30,6 +30,11 @@ export async function writeCompletionMark(native: BetterSqlite3.Database, store:
   await store.set(MOVED_MARK_KEY, JSON.stringify({ at: new Date(at).toISOString() }), completionMarkUntil(native, at) - at);
 }
 
+/** A time as the marks write it (`toISOString`), or with an explicit offset. */
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,3})?(?:Z|[+-]\d{2}:\d{2})$/;
+/** The latest time a Date holds (ECMAScript's ±8.64e15 ms). */
+const MAX_DATE_MS = 8.64e15;
+
 /** When a completion mark written at `at` expires: with the file's longest-lived record, a day at least. */
 function completionMarkUntil(native: BetterSqlite3.Database, at: number): number {
   const { last } = native.prepare('SELECT coalesce(max(expires_at), 0) AS last FROM lc_kv').get() as { last: number };
@@ -94,9 +99,13 @@ export function didNotAnswer(message: string): boolean {
  * Redis lost it; past it, the mark would have expired anyway, and which of the two happened is unknown.
  */
 export function missingMarkNote(native: BetterSqlite3.Database, movedAt: string, now: number): string {
-  const at = Date.parse(movedAt);
-  if (!Number.isFinite(at)) return `none was there: the run that copied the key-value records stopped before writing it, or it expired or was deleted since`;
-  const until = completionMarkUntil(native, at);
+  // Only a time as the mark writes it (toISOString), or with an offset: Date.parse reads '12' as
+  // December 2001 and a time without a zone as local time, making up the date this says it cannot tell.
+  const at = ISO_TIME.test(movedAt) ? Date.parse(movedAt) : NaN;
+  // A file's expires_at past what a Date holds (edited by hand) made toISOString throw, failing the
+  // run before the mark this only explains was written.
+  const until = Number.isFinite(at) ? completionMarkUntil(native, at) : NaN;
+  if (!(Math.abs(until) <= MAX_DATE_MS)) return `none was there: the run that copied the key-value records stopped before writing it, or it expired or was deleted since`;
   return now < until
     ? `none was there, though one written with the file's mark at ${movedAt} would last until ${new Date(until).toISOString()}: the run that copied the key-value records stopped before writing it, or Redis lost it since (deleted, evicted, or restarted without its data)`
     : `none was there; one written with the file's mark at ${movedAt} would have expired at ${new Date(until).toISOString()}, with the last record moved, so whether the run that copied the key-value records wrote it cannot be told`;
