@@ -22,7 +22,11 @@ import { fitDatagram, formatSyslog, octetFrame, type SyslogHeaderFields } from '
 export interface SyslogLogOptions {
   /** Largest UDP datagram sent; longer records are shortened (see `fitDatagram`). RFC 5426 §3.2. @default 2048 */
   maxDatagramBytes?: number;
-  /** TCP: messages kept while disconnected; beyond it the oldest are dropped (reported once per outage). @default 10_000 */
+  /**
+   * TCP: messages kept while disconnected; beyond it the oldest are dropped (reported once per outage).
+   * UDP: datagrams waiting to be sent (for the host name's lookup, or for room in the kernel's send
+   * buffer); beyond it new ones are dropped (reported once until all have gone). @default 10_000
+   */
   maxQueued?: number;
   /** TCP: first reconnect delay, doubled up to `maxReconnectMs`; in ms, at most 2^31 − 1 (a timer's limit). @default 100 */
   reconnectMs?: number;
@@ -82,8 +86,11 @@ function createUdpSink(dest: SyslogDestination, header: SyslogHeaderFields, opti
   let address: Promise<string> | undefined;
   const resolveHost = (): Promise<string> =>
     (address ??= lookup(dest.host, { family }).then((r) => r.address));
+  const maxQueued = wholeOption('syslog.maxQueued', options.maxQueued, 10_000);
   let inFlight = 0;
   let failing = false;
+  /** `maxQueued` datagrams are waiting: new ones are dropped (reported once until none waits). */
+  let full = false;
   const waiters: (() => void)[] = [];
   let closing: Promise<void> | undefined;
   const done = (error: Error | null | undefined): void => {
@@ -95,12 +102,24 @@ function createUdpSink(dest: SyslogDestination, header: SyslogHeaderFields, opti
       if (!failing) onError(new Error(`syslog udp://${dest.host}:${dest.port}: ${error.message}`, { cause: error }));
       failing = true;
     } else failing = false;
-    if (inFlight === 0) for (const w of waiters.splice(0)) w();
+    if (inFlight === 0) {
+      full = false;
+      for (const w of waiters.splice(0)) w();
+    }
   };
   const drained = (): Promise<void> => new Promise((resolve) => (inFlight === 0 ? resolve() : waiters.push(resolve)));
   return {
     write(line) {
       if (closing !== undefined) return;
+      // Each waiting datagram holds its bytes and a callback: unbounded, a resolver that does not
+      // answer (its timeouts, for every line meanwhile) or a send buffer that stays full held every
+      // line logged meanwhile, at the app's request rate.
+      if (inFlight >= maxQueued) {
+        onDropped(1);
+        if (!full) onError(new Error(`syslog udp://${dest.host}:${dest.port}: ${maxQueued} datagrams are waiting to be sent; dropping new ones until they have gone`));
+        full = true;
+        return;
+      }
       const datagram = fitDatagram(line, parseLine(line), header, maxBytes);
       inFlight++;
       // Datagrams leave in write order: every send waits on the same resolved promise.
