@@ -39,7 +39,7 @@ async function executeAction(ctx: ActionContext, timeoutMs: number): Promise<Out
   if (isThenable(nextState)) nextState = await settleInTime(ctx, nextState, 'run', timeoutMs);
   if (typeof nextState !== 'object' || nextState === null || Array.isArray(nextState)) {
     // A bug in the component, not a client error: answered as 500 without detail.
-    throw new TypeError(`Action ${ctx.component.name}.${ctx.action.name} must return the new state object`);
+    throw new TypeError(`Action ${ctx.component.name}.${ctx.action.name} must return the new state object (got ${returned(nextState)})`);
   }
   // Checked before anything is stored: JSON would change it without a word (a Date into a string).
   const problem = jsonStateProblem(nextState);
@@ -52,10 +52,28 @@ async function executeAction(ctx: ActionContext, timeoutMs: number): Promise<Out
   });
 }
 
+/** What a component function returned instead, and the likely slip: for its error message. */
+function returned(value: unknown): string {
+  if (value === undefined) return 'undefined: a forgotten `return`?';
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (isThenable(value)) return 'a promise';
+  return typeof value;
+}
+
+/** The end of render's error message: what it returned, then what to do for the usual slips. */
+function renderHint(value: unknown): string {
+  if (typeof value === 'string') return "string): tag the template literal with html, imported from 'livecomponents'";
+  if (isThenable(value)) {
+    return 'a promise): render is synchronous; load what it shows in an action and keep it in the state';
+  }
+  return `${returned(value)})`;
+}
+
 /** Renders an instance inside its root element `<div data-lc-id="…">`. */
 export function renderComponent(def: ComponentDefinition, state: StateShape, cc: ComponentContext): string {
   const inner: SafeHtml = def.render(state as never, cc);
   // A plain string (the html tag forgotten) would render as "undefined"; a look-alike object as trusted markup.
-  if (!isSafeHtml(inner)) throw new TypeError(`${def.name}.render must return html\`…\` (got ${inner === null ? 'null' : typeof inner})`);
+  if (!isSafeHtml(inner)) throw new TypeError(`${def.name}.render must return html\`…\` (got ${renderHint(inner)}`);
   return `<div ${ATTR.id}="${escapeHtml(cc.componentId)}">${inner.value}</div>`;
 }
