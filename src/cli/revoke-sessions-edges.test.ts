@@ -13,7 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { memorySecurityEvents } from '../ops/security-events.js';
 import { createDatabase } from '../sql/database.js';
 import { migrateToLatest } from '../sql/migrate.js';
-import { endRedisSessions } from './revoke-sessions-kv.js';
+import { endRedisSessions } from './revoke-sessions-redis.js';
 import { revokeSessions } from './revoke-sessions.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lc-revoke-edges-'));

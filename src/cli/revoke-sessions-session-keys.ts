@@ -1,9 +1,27 @@
 /**
- * `livecomponents revoke-sessions`: the sessions' keys and what they count as. A session is its record,
- * `lc:{s:<key>}:session` (src/store/keys.ts), whose JSON names its user (`u`: `null` when anonymous,
- * the user id, or `<user id>/<sign-in id>` for a sign-in of the auth module, src/auth/accounts.ts),
- * and the keys of its hash tag that only it reads: its sealed component states and its CSRF nonces
- * (counted), and its instance locks (left to expire).
+ * `livecomponents revoke-sessions`, the key-value half: ends browser sessions in the store the app
+ * keeps them in — the SQLite store's `lc_kv` table (`revoke-sessions-sqlite.ts`), or Redis (one
+ * server, or every master of a Cluster) under the app's key prefix (`revoke-sessions-redis.ts`, its
+ * commands checked first in `revoke-sessions-redis-commands.ts`, the key prefixes surveyed in
+ * `revoke-sessions-redis-survey.ts`), stopping at safe points (`revoke-sessions-stop.ts`). This
+ * module: the sessions' keys and what they count as.
+ *
+ * A session is its record, `lc:{s:<key>}:session` (src/store/keys.ts), whose JSON names its user
+ * (`u`: `null` when anonymous, the user id, or `<user id>/<sign-in id>` for a sign-in of the auth
+ * module, src/auth/accounts.ts). Ending one deletes the record and the keys of its hash tag that only
+ * it reads: its sealed component states and its CSRF nonces (counted). Its instance locks are left to
+ * expire (seconds): an action holding one is still running, and whatever it writes afterwards belongs
+ * to a session that no longer exists.
+ *
+ * The command also forgets the trusted devices of the accounts it signs out
+ * (`revoke-sessions-devices.ts`): a browser that signed in to an account keeps a sign-in budget of its
+ * own for it (src/auth/device.ts), apart from the per-account one, for 90 days; after an incident, the
+ * browser of whoever signed in must not keep guessing at the account's new password while everyone
+ * else is held to the account's limit.
+ *
+ * Nothing else is touched: idempotency records, rate-limit state, other apps' keys (another key
+ * prefix, or none of ours). An action running meanwhile cannot bring a deleted record back: it renews
+ * its session with a `touch`, which writes nothing on a missing key (src/session/index.ts).
  */
 
 /** Which sessions to end: all of them, or those whose record names this user id. */

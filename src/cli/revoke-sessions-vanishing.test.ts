@@ -22,7 +22,9 @@ import { migrateToLatest } from '../sql/migrate.js';
 import type { DatabaseSchema } from '../sql/schema.js';
 import { createTestSchema, postgresAvailability, warnSkipped } from '../sql/test-postgres.js';
 import { REDIS_AVAILABLE, useRedisServer } from '../../test/redis/server.js';
-import { endRedisSessions, SQLITE_PIECE, type SessionTarget } from './revoke-sessions-kv.js';
+import { endRedisSessions } from './revoke-sessions-redis.js';
+import type { SessionTarget } from './revoke-sessions-session-keys.js';
+import { SQLITE_PIECE } from './revoke-sessions-sqlite.js';
 import { revokeSessions } from './revoke-sessions.js';
 
 const HOUR = 3_600_000;

@@ -10,7 +10,7 @@
  *   file, or with PostgreSQL the embedded `./data/livecomponents.db` of the working directory, which
  *   must exist: run elsewhere, the command refuses before it changes anything) every session — or
  *   every session of the user — is ended, and every account's trusted devices (or the user's) are
- *   forgotten (`revoke-sessions-kv.ts`, `revoke-sessions-devices.ts`).
+ *   forgotten (`revoke-sessions-session-keys.ts`, `revoke-sessions-devices.ts`).
  *
  * Why: restoring a backup (docs/deployment.md §8) brings back what was revoked after it was taken —
  * rotated and revoked refresh tokens, sessions ended by sign-outs, used reset tokens —, and incident

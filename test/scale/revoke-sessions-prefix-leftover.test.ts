@@ -10,7 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createAccounts } from '../../src/auth/accounts.js';
 import { hashToken } from '../../src/auth/tokens.js';
 import type { RevokeSessionsArgs } from '../../src/cli/revoke-sessions.js';
-import { surveyPrefixes } from '../../src/cli/revoke-sessions-kv.js';
+import { surveyPrefixes } from '../../src/cli/revoke-sessions-redis-survey.js';
 import { createSessionManager } from '../../src/session/index.js';
 import { storeKeys } from '../../src/store/keys.js';
 import { REDIS_AVAILABLE, useRedisServer } from '../redis/server.js';
