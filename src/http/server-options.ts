@@ -547,12 +547,23 @@ function hostRefusalOf(req: IncomingMessage): string | null {
 
 /**
  * Most answers one connection has in progress (not yet sent in full) before the requests pipelined
- * behind them wait, the connection not read meanwhile. Browsers never pipeline (one request at a
+ * behind them wait (at most `MAX_HELD_REQUESTS` of them). Browsers never pipeline (one request at a
  * time per connection); without a cap one connection that pipelined 200,000 requests and read no
  * answer had 83,408 of them run and their answers held (1.36 GB, the event loop stuck for 30 s).
  * The requests wait rather than being refused: a client that does read gets every answer, in order.
  */
 export const MAX_ANSWERS_IN_PROGRESS = 32;
+
+/**
+ * Most requests one connection may have waiting (`held`) behind its answers in progress; one more
+ * closes the connection. Pausing the socket does not stop the reading: Node's parser reads on after
+ * every complete request (`readStart` in `parserOnMessageComplete`, held back only by Node's own
+ * `_paused`), so a client that pipelined requests behind an unsafe one and read no answer had every
+ * request it sent held: 99,305 from 4.7 MB on one connection, 196 MB of heap, still growing. A
+ * waiting request costs about 2 KB (its request and response objects): at most ~2 MB a connection.
+ * Browsers never pipeline; a client that pipelines fewer than this many at once is never cut.
+ */
+export const MAX_HELD_REQUESTS = 1_024;
 
 /** Per connection: the answers not yet sent in full, and how far it had been read when the last one was. */
 interface Answering {
@@ -663,8 +674,18 @@ function trackAnswer(socket: AnsweringSocket, res: ServerResponse): Answering {
   return state;
 }
 
-/** Runs the request later (`runHeld`), and stops reading the connection until then. */
+/**
+ * Runs the request later (`runHeld`), and pauses the socket until then (which Node undoes after each
+ * complete request it parses: `MAX_HELD_REQUESTS` bounds what waits); past the bound, closes the connection.
+ */
 function holdRequest(state: Answering, res: ServerResponse, run: () => void): void {
+  if (state.held.size >= MAX_HELD_REQUESTS) {
+    // Past the bound (see MAX_HELD_REQUESTS): the connection ends, its held requests are dropped
+    // (`runHeld` on the answers' close) and those still in its last read are not run.
+    state.closing = true;
+    state.socket.destroy();
+    return;
+  }
   state.held.set(res, run);
   // Node's parser still hands over the requests already read (at most one read: 64 KiB); they wait too.
   state.socket.pause();
