@@ -91,6 +91,13 @@ describe('loadConfig defaults', () => {
     expect(loadConfig({ HOST: '::1', PORT: '8080' }).appOrigin).toBe('http://[::1]:8080');
     expect(loadConfig({ APP_URL: 'https://app.example.com/base/' }).appOrigin).toBe('https://app.example.com');
   });
+
+  it('outside production also trusts http://localhost on the PORT served, besides http://localhost:3000 (was: 3000 only, every action refused at localhost:3001)', () => {
+    expect(loadConfig({ PORT: '3001' }).allowedOrigins).toEqual(['http://localhost:3000', 'http://localhost:3001']);
+    expect(loadConfig({ PORT: '3000' }).allowedOrigins).toEqual(['http://localhost:3000']);
+    expect(loadConfig({ PORT: '3001', CORS_ALLOWED_ORIGINS: 'http://localhost:5173' }).allowedOrigins).toEqual(['http://localhost:5173']);
+    expect(loadConfig({ ...productionEnv(), PORT: '3001' }).allowedOrigins).toEqual([]);
+  });
 });
 
 describe('parsed values', () => {

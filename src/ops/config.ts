@@ -288,8 +288,13 @@ export function configIssue(variable: EnvVariable, message: string): ConfigIssue
   return { variable, message: message.startsWith(variable) ? message : `${variable}: ${message}` };
 }
 
-/** The default of `CORS_ALLOWED_ORIGINS` outside production; production allows only its own origin by default. */
-const DEVELOPMENT_ORIGINS = ['http://localhost:3000'];
+/**
+ * The default of `CORS_ALLOWED_ORIGINS` outside production (production allows only its own origin by
+ * default): `http://localhost:3000`, and `http://localhost:PORT` too on another port — the app's own
+ * origin is `http://127.0.0.1:PORT`, and a developer who opened `localhost` on `PORT=3001` saw the
+ * page and every action refused (403), the page only saying it was refreshed.
+ */
+const developmentOrigins = (port: number): string[] => [...new Set(['http://localhost:3000', `http://localhost:${port}`])];
 
 /**
  * Parses `env` without judging production readiness: the configuration (an invalid variable falls
@@ -333,7 +338,7 @@ export function parseEnv(env: Readonly<Record<string, string | undefined>>): { c
     NEW_SESSION_LIMIT: e.NEW_SESSION_LIMIT ?? DEFAULT_NEW_SESSIONS.limit,
     MAIL_FROM: e.MAIL_FROM ?? defaultMailFrom(e.APP_URL),
     appOrigin: e.APP_URL ? new URL(e.APP_URL).origin : `http://${hostForUrl}:${PORT}`,
-    allowedOrigins: listed.length > 0 ? [...new Set(listed)] : production ? [] : [...DEVELOPMENT_ORIGINS],
+    allowedOrigins: listed.length > 0 ? [...new Set(listed)] : production ? [] : developmentOrigins(PORT),
     production,
     secureCookies: production && e.APP_URL?.startsWith('https:') === true,
   };
