@@ -43,3 +43,28 @@ it(`a connection that pipelines 5,000 POSTs behind one that never answers has at
   // The first ran; the others waited behind it (POST: unsafe, one at a time) and never ran.
   expect(reached).toBe(1);
 });
+
+it(`a connection that pipelines 5,000 GETs behind an answer that closes it and never ends is closed after ${MAX_HELD_REQUESTS} of them`, async () => {
+  // Node keeps the response of each request read behind that answer until it is sent: never, here.
+  const app = Fastify(serverOptions());
+  let reached = 0;
+  app.get('/stream', (_request, reply) => {
+    reached++;
+    reply.hijack();
+    reply.raw.writeHead(200, { connection: 'close', 'content-type': 'text/plain' });
+    reply.raw.write('x');
+  });
+  const port = await listening(app);
+  const socket = connect({ port, host: '127.0.0.1' });
+  track(socket);
+  socket.on('error', () => undefined);
+  let received = '';
+  let closed = false;
+  socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+  socket.once('close', () => (closed = true));
+  socket.once('connect', () => socket.write('GET /stream HTTP/1.1\r\nHost: x\r\n\r\n'));
+  await waitUntil('the stream began', () => received.includes('\r\nx\r\n'), { seen: () => JSON.stringify(received) });
+  socket.write('GET /x HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(5_000));
+  await waitUntil('the server closed the connection', () => closed, { seen: () => `${reached} reached` });
+  expect(reached).toBe(1);
+});
