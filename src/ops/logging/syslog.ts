@@ -11,7 +11,7 @@
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
-import { connect, isIPv6, type Socket as TcpSocket } from 'node:net';
+import { connect, isIP, isIPv6, type Socket as TcpSocket } from 'node:net';
 import { hostname } from 'node:os';
 import { MAX_TIMER_MS } from '../../core/deadline.js';
 import { LogConfigError, timerOption, wholeOption, type LogDestination } from './destination.js';
@@ -82,21 +82,23 @@ function createUdpSink(dest: SyslogDestination, header: SyslogHeaderFields, opti
   socket.unref();
   socket.on('error', onError);
   // The name is resolved once, not on every send (dgram would look it up per datagram); a failed
-  // send forgets it, so a moved server is found again.
-  let address: Promise<string> | undefined;
-  const resolveHost = (): Promise<string> =>
-    (address ??= lookup(dest.host, { family }).then((r) => r.address));
+  // send forgets it, so a moved server is found again. An address given literally needs no lookup.
+  let ip: string | undefined = isIP(dest.host) === 0 ? undefined : dest.host;
+  /** Datagrams logged while the name is being looked up, in write order: sent once it answers. */
+  const waiting: Buffer[] = [];
+  let looking = false;
   const maxQueued = wholeOption('syslog.maxQueued', options.maxQueued, 10_000);
+  /** Sent but not yet called back (`flush` and `close` wait for them). */
   let inFlight = 0;
   let failing = false;
-  /** `maxQueued` datagrams are waiting: new ones are dropped (reported once until none waits). */
+  /** `maxQueued` datagrams are waiting: new ones are dropped (reported once until none is in flight). */
   let full = false;
   const waiters: (() => void)[] = [];
   let closing: Promise<void> | undefined;
   const done = (error: Error | null | undefined): void => {
     inFlight--;
     if (error) {
-      address = undefined;
+      ip = undefined;
       onDropped(1);
       // One report per outage, not one per datagram.
       if (!failing) onError(new Error(`syslog udp://${dest.host}:${dest.port}: ${error.message}`, { cause: error }));
@@ -107,14 +109,31 @@ function createUdpSink(dest: SyslogDestination, header: SyslogHeaderFields, opti
       for (const w of waiters.splice(0)) w();
     }
   };
+  const lookUp = (): void => {
+    looking = true;
+    lookup(dest.host, { family }).then(
+      ({ address }) => {
+        looking = false;
+        ip = address;
+        // In write order, before any line logged from now on (those are sent at once).
+        for (const datagram of waiting.splice(0)) socket.send(datagram, dest.port, address, done);
+      },
+      (error: Error) => {
+        looking = false;
+        for (const _ of waiting.splice(0)) done(error);
+      },
+    );
+  };
   const drained = (): Promise<void> => new Promise((resolve) => (inFlight === 0 ? resolve() : waiters.push(resolve)));
   return {
     write(line) {
       if (closing !== undefined) return;
-      // Each waiting datagram holds its bytes and a callback: unbounded, a resolver that does not
-      // answer (its timeouts, for every line meanwhile) or a send buffer that stays full held every
-      // line logged meanwhile, at the app's request rate.
-      if (inFlight >= maxQueued) {
+      // What waits holds its bytes and a callback: unbounded, a resolver that does not answer (its
+      // timeouts, for every line meanwhile) or a send buffer that stays full held every line logged
+      // meanwhile, at the app's request rate. Only those count: a send Node calls back on the next
+      // tick at the earliest, so counting every send not yet called back dropped all but `maxQueued`
+      // of a burst logged in one go (a loop logging a line per row) to a destination taking them all.
+      if (waiting.length + (ip === undefined ? 0 : socket.getSendQueueCount()) >= maxQueued) {
         onDropped(1);
         if (!full) onError(new Error(`syslog udp://${dest.host}:${dest.port}: ${maxQueued} datagrams are waiting to be sent; dropping new ones until they have gone`));
         full = true;
@@ -122,11 +141,12 @@ function createUdpSink(dest: SyslogDestination, header: SyslogHeaderFields, opti
       }
       const datagram = fitDatagram(line, parseLine(line), header, maxBytes);
       inFlight++;
-      // Datagrams leave in write order: every send waits on the same resolved promise.
-      resolveHost().then(
-        (ip) => socket.send(datagram, dest.port, ip, done),
-        (error: Error) => done(error),
-      );
+      if (ip !== undefined) {
+        socket.send(datagram, dest.port, ip, done);
+        return;
+      }
+      waiting.push(datagram);
+      if (!looking) lookUp();
     },
     flush(cb) {
       void drained().then(() => cb());
