@@ -150,6 +150,9 @@ export interface LiveRuntime {
 /** What `startSession` resolves: the new session, stored, or the 429 refusing it (nothing stored). */
 export type StartedSession = { readonly session: Session; readonly error: null } | { readonly session: null; readonly error: LiveError };
 
+/** How many registered names an "Unknown component" message lists. */
+const LISTED_NAMES = 20;
+
 /** What a request refused before its body was read is taken to name: nothing. */
 const UNREAD_BODY: ActionBody = Object.freeze({ componentId: '', action: '', params: Object.freeze({}), csrfToken: undefined, idempotencyKey: undefined });
 
@@ -294,13 +297,25 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
   /**
    * Why `componentId` names no instance. "Unknown component" only when its name is not registered: a
    * malformed instance of a registered one (`counter:a b`, `counter:`) says what an instance id is.
+   * An unknown name lists the registered ones (a typo, `countr:main`, shows at once). For the
+   * developer only: this goes to the exception `view.mount` and `renderInitial` throw, whose page
+   * answers the generic 500 and logs it; the action route answers its own 404 `COMPONENT_NOT_FOUND`
+   * with the registry's sentence, so a client never learns the names.
    */
   function unknownIdMessage(componentId: string): string {
     const colon = componentId.indexOf(':');
     const name = colon < 0 ? componentId : componentId.slice(0, colon);
-    if (registry.get(name) === undefined) return `Unknown component "${componentId}"`;
+    if (registry.get(name) === undefined) return `Unknown component "${componentId}" (${registeredNames()})`;
     if (colon < 0) return `Invalid component id ${JSON.stringify(componentId)}: a component id is "${name}:<instance>", and ${INSTANCE_RULE}`;
     return `Invalid instance id ${JSON.stringify(componentId.slice(colon + 1))} in ${JSON.stringify(componentId)}: ${INSTANCE_RULE}`;
+  }
+
+  /** "registered components: a, b, …" in name order, the first LISTED_NAMES then "…and N more". */
+  function registeredNames(): string {
+    const names = [...registry.all()].map((c) => c.name).sort();
+    if (names.length === 0) return 'no component is registered';
+    const more = names.length - LISTED_NAMES;
+    return `registered components: ${names.slice(0, LISTED_NAMES).join(', ')}${more > 0 ? ` …and ${more} more` : ''}`;
   }
 
   async function mount(

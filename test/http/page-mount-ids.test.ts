@@ -3,8 +3,9 @@
  * - the same instance twice in one page view (one after the other, or started together): both
  *   roots had its id, the browser runtime updated and marked busy only one, and nothing warned;
  * - an id whose instance is malformed (`counter:a b`): once reported as `Unknown component` though
- *   `counter` is registered. Now the message says what an instance id is; an unknown name keeps
- *   its message, and the action route keeps PROTOCOL's 404 `COMPONENT_NOT_FOUND` for both.
+ *   `counter` is registered. Now the message says what an instance id is; an unknown name says so
+ *   and lists the registered names (test/http/unknown-component-names.test.ts), and the action
+ *   route keeps PROTOCOL's 404 `COMPONENT_NOT_FOUND` for both.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -134,10 +135,12 @@ describe('an id whose instance is malformed', () => {
     }
   });
 
-  it('of a name not registered: "Unknown component", as before', async () => {
+  it('of a name not registered: "Unknown component", naming the registered ones (was: the id alone)', async () => {
     const h = await createTestHarness([tinyCounter]);
     for (const id of ['nope:main', 'nope:a b', 'Counter:main', ':main', 'nope', '']) {
-      await expect(h.runtime.mount(h.session, id)).rejects.toThrow(new TypeError(`Unknown component "${id}"`));
+      const message = `Unknown component "${id}" (registered components: counter)`;
+      await expect(h.runtime.mount(h.session, id)).rejects.toThrow(new TypeError(message));
+      expect(() => h.runtime.renderInitial(id)).toThrow(new TypeError(message));
     }
   });
 

@@ -3,6 +3,7 @@
  * already names them (a start-up failure read `… PostgreSQL failed: X: PostgreSQL failed: X: X`).
  */
 import { describe, expect, it } from 'vitest';
+import { LiveError } from '../../src/core/errors.js';
 import { closeLogger, createLogger } from '../../src/ops/logging/index.js';
 import { capture } from './capture.js';
 
@@ -33,6 +34,23 @@ describe('the err serializer', () => {
     const b = new Error('b', { cause: a });
     (a as { cause?: unknown }).cause = b;
     expect((await logged(b))['message']).toBe('b: a');
+  });
+
+  it('a LiveError that only wraps its cause reads "internal error: <cause>" (was: "Something went wrong on our side.: <cause>"), stack and causes kept', async () => {
+    const cause = new TypeError('Unknown component "countr:main" (registered components: counter)');
+    const err = await logged(new LiveError('INTERNAL_ERROR', { cause }));
+    expect(err['message']).toBe('internal error: Unknown component "countr:main" (registered components: counter)');
+    expect(err['type']).toBe('LiveError');
+    expect(err['code']).toBe('INTERNAL_ERROR');
+    expect(String(err['stack'])).toMatch(/^LiveError: Something went wrong on our side\.\n[\s\S]*\ncaused by: TypeError: Unknown component "countr:main"/);
+    const store = new Error('Redis: connection lost', { cause: new Error('ECONNRESET') });
+    expect((await logged(new LiveError('SERVICE_UNAVAILABLE', { cause: store })))['message']).toBe('service unavailable: Redis: connection lost: ECONNRESET');
+  });
+
+  it('a LiveError with a message of its own keeps it first; one without a cause keeps the sentence', async () => {
+    const cause = new Error('boom');
+    expect((await logged(new LiveError('INTERNAL_ERROR', { message: 'Component "cart" failed to migrate: boom', cause })))['message']).toBe('Component "cart" failed to migrate: boom');
+    expect((await logged(new LiveError('INTERNAL_ERROR')))['message']).toBe('Something went wrong on our side.');
   });
 
   it('leaves other values to pino', async () => {

@@ -1,5 +1,5 @@
 /**
- * The `err` serializer of `createLogger`: pino's own, plus two changes.
+ * The `err` serializer of `createLogger`: pino's own, plus three changes.
  *
  * 1. The message of an error with causes. pino's serializer writes `message` as the error's message
  *    followed by every cause's (`A: B: C`). Our errors often name their cause already (`PostgreSQL
@@ -7,7 +7,9 @@
  *    (`Migrations could not start: PostgreSQL failed: …`) made the start-up line read `… PostgreSQL
  *    failed: X: PostgreSQL failed: X: X`. Here a cause's message is appended only when the text so far
  *    does not contain it already.
- * 2. The arguments of a failed command. ioredis attaches the command to its errors
+ * 2. A `LiveError` that only wraps its cause (`wrapperLabel`) is written as `internal error: <the
+ *    cause's message>`, not the visitor's sentence before it (`Something went wrong on our side.: …`).
+ * 3. The arguments of a failed command. ioredis attaches the command to its errors
  *    (`command: { name: 'auth', args: ['default', PASSWORD] }`, `{ name: 'hello', args: ['3', 'AUTH',
  *    'default', PASSWORD] }`), a Cluster's `ClusterAllFailedError` carries such an error in
  *    `lastNodeError`, an `AggregateError` in `errors`. pino copies every enumerable property, nested
@@ -18,6 +20,7 @@
  *    the same objects may still be in use (ioredis's retries, the caller's own handling).
  */
 import pino from 'pino';
+import { ERROR_CODES, isLiveError } from '../../core/errors.js';
 import { CENSOR } from './redact.js';
 
 const MAX_CAUSES = 10;
@@ -37,7 +40,8 @@ export function serializeError(error: unknown): unknown {
 }
 
 function messageWithNewCauses(error: Error): string {
-  let message = error.message;
+  const label = wrapperLabel(error);
+  let message = label === undefined ? error.message : '';
   const seen = new Set<unknown>([error]);
   let cause: unknown = error.cause;
   for (let depth = 0; cause instanceof Error && !seen.has(cause) && depth < MAX_CAUSES; depth++) {
@@ -45,7 +49,22 @@ function messageWithNewCauses(error: Error): string {
     if (cause.message !== '' && !message.includes(cause.message)) message = message === '' ? cause.message : `${message}: ${cause.message}`;
     cause = cause.cause;
   }
-  return message;
+  if (label === undefined) return message;
+  return message === '' ? error.message : `${label}: ${message}`;
+}
+
+/**
+ * For a `LiveError` that only wraps its cause — its message is the registry's sentence for the
+ * visitor, the detail is in `cause` (a page's render bug or a typo in `view.mount`: 500
+ * `INTERNAL_ERROR`; a store down: 503) — its code in words ("internal error"), written before the
+ * cause's message instead of that sentence: the line read `Something went wrong on our side.:
+ * Unknown component "countr:main" …`. Else `undefined`. The answer keeps its sentence; the stack,
+ * causes included, is as pino writes it.
+ */
+function wrapperLabel(error: Error): string | undefined {
+  if (!isLiveError(error) || !(error.cause instanceof Error)) return undefined;
+  if (error.message !== ERROR_CODES[error.code].message) return undefined;
+  return error.code.toLowerCase().replaceAll('_', ' ');
 }
 
 interface Walk {
