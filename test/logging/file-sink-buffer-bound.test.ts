@@ -76,6 +76,30 @@ describe('the file sink while the disk does not take its lines', () => {
     expect(reader.text().slice(64 * 1024, 64 * 1024 + 8)).toBe('00001000');
   });
 
+  it('says so once while the disk stays behind, though a shorter line still fits, and again only after it caught up', async () => {
+    const s = stalledSink({ maxBuffered: '64k' });
+    /** `bytes` long, newline included. */
+    const sized = (i: number, bytes: number): string => `${String(i).padStart(8, '0')}${'x'.repeat(bytes - 9)}\n`;
+    // 65 lines of 1,000 bytes wait (536 bytes left): a 1,000-byte line is dropped, a 100-byte one fits.
+    for (let i = 0; i < 65; i++) s.sink.write(sized(i, 1_000));
+    s.sink.write(sized(65, 1_000));
+    s.sink.write(sized(66, 100));
+    s.sink.write(sized(67, 1_000));
+    s.sink.write(sized(68, 100));
+    s.sink.write(sized(69, 1_000));
+    expect(s.dropped()).toBe(3);
+    // One report: the disk has not caught up (a line that fits in what is left says nothing about it).
+    expect(s.errors).toHaveLength(1);
+    const reader = s.unstall();
+    const kept = 65 * 1_000 + 2 * 100;
+    await waitUntil('the lines that waited reached the reader', () => reader.text().length === kept, { seen: () => `${reader.text().length} bytes` });
+    // Caught up: falling behind again is a new report.
+    for (let i = 0; i < 200; i++) s.sink.write(sized(100 + i, 1_000));
+    expect(s.errors).toHaveLength(2);
+    await s.sink.close();
+    await reader.ended;
+  });
+
   it('bounds the writer itself (sonic-boom), not only the lines logged before it is ready', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'lc-log-stall-'));
     const fifo = join(dir, `app.${DAY}.1.log`);
@@ -91,6 +115,25 @@ describe('the file sink while the disk does not take its lines', () => {
     roller.end();
     await ended;
     expect(text.length).toBe(64 * 1024);
+  });
+
+  it('counts bytes, not characters: lines of 513 characters and 1 KiB keep 64 under 64k, before the writer and in it', async () => {
+    // 'é' is 2 bytes in UTF-8: 511 of them, an 'x' and the newline make 1,024 bytes in 513 characters.
+    const wide = (i: number): string => `${'é'.repeat(511)}${i % 10}\n`;
+    const s = stalledSink({ maxBuffered: '64k' });
+    for (let i = 0; i < 100; i++) s.sink.write(wide(i));
+    expect(s.dropped()).toBe(100 - 64);
+    const reader = s.unstall();
+    await s.sink.close();
+    await reader.ended;
+    expect(Buffer.byteLength(reader.text(), 'latin1')).toBe(64 * 1024);
+    const dir = mkdtempSync(join(tmpdir(), 'lc-log-stall-'));
+    execFileSync('mkfifo', [join(dir, `app.${DAY}.1.log`)]);
+    const roller = await RollingFile.open({ file: join(dir, 'app.log'), size: 1024 ** 3, frequency: 'daily', keep: 1, maxBuffered: 64 * 1024 });
+    expect(Array.from({ length: 100 }, (_, i) => roller.write(wide(i))).filter(Boolean).length).toBe(64);
+    const ended = new Promise<void>((resolve) => createReadStream(join(dir, `app.${DAY}.1.log`)).resume().once('close', () => resolve()));
+    roller.end();
+    await ended;
   });
 
   it('refuses a `maxBuffered` that is not a size above 0', () => {

@@ -381,6 +381,11 @@ export class RollingFile {
     this.stream.destroy();
   }
 
+  /** sonic-boom's 'drain': what waited for the disk is written (its buffer ran empty), or a roll found none waiting. */
+  onDrain(listener: () => void): void {
+    this.stream.on('drain', listener);
+  }
+
   once(event: 'close' | 'ready', listener: () => void): void {
     this.stream.once(event, listener);
   }

@@ -32,7 +32,7 @@ export interface FileLogOptions {
   maxReopenMs?: number;
   /**
    * Most bytes of lines waiting in memory for the disk (a slow or stalled one); lines past it are
-   * dropped and counted (`onDropped`), and reported once until one fits again. Same suffixes as
+   * dropped and counted (`onDropped`), and reported once until the disk has caught up (nothing waits). Same suffixes as
    * `size`; a line larger than it is always dropped. @default '16m'
    */
   maxBuffered?: string;
@@ -69,7 +69,12 @@ export function createFileSink(path: string, options: FileLogOptions, { onError,
    * stalled disk holds them up as long).
    */
   let early: { lines: string[]; bytes: number; flushes: ((error?: Error) => void)[] } | undefined = { lines: [], bytes: 0, flushes: [] };
-  /** Lines are being dropped because `maxBuffered` bytes wait for the disk (reported once until one fits again). */
+  /**
+   * Lines are being dropped because `maxBuffered` bytes wait for the disk: reported once until the
+   * writer caught up (its 'drain': nothing waits). Not until a line fits again: under a disk slower
+   * than the app, every write that frees a few KiB lets a line fit, and each of them began a new
+   * report, one line on stderr per write for as long as the disk stayed behind.
+   */
   let behind = false;
   /** A writer being prepared. */
   let opening: Promise<void> | undefined;
@@ -89,6 +94,7 @@ export function createFileSink(path: string, options: FileLogOptions, { onError,
       (stream) => {
         opening = undefined;
         current = stream;
+        stream.onDrain(() => (behind = false));
         stream.on('error', (error) => {
           // destroy() may report a failing close as well: one failure per writer.
           if (failed.has(stream)) return;
@@ -163,7 +169,7 @@ export function createFileSink(path: string, options: FileLogOptions, { onError,
   };
   process.once('exit', flushAtExit);
 
-  /** A line that did not fit under `maxBuffered`: counted; the first of a run is reported. */
+  /** A line that did not fit under `maxBuffered`: counted; the first since the writer last caught up is reported. */
   function overflow(): void {
     onDropped(1);
     if (behind) return;
@@ -183,7 +189,6 @@ export function createFileSink(path: string, options: FileLogOptions, { onError,
         }
         early.bytes += bytes;
         early.lines.push(line);
-        behind = false;
         return;
       }
       if (live === undefined) {
@@ -195,7 +200,6 @@ export function createFileSink(path: string, options: FileLogOptions, { onError,
         overflow();
         return;
       }
-      behind = false;
       if (outage && !confirming) confirm(live);
     },
     flush(cb) {
