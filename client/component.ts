@@ -7,7 +7,7 @@ import { ATTR, EVENTS, type IdempotencyMeta } from '../src/core/wire.js';
 import { showFieldErrors } from './field-errors.js';
 import { morphComponent, noteFields, restoreFields, type NotedField } from './morph.js';
 import type { ComponentReloader } from './reload.js';
-import { CLIENT_CODES, type ActionError, type Transport } from './transport.js';
+import { CLIENT_CODES, reasonOf, type ActionError, type Transport } from './transport.js';
 
 /** `detail` of `lc:success`. */
 export interface SuccessDetail {
@@ -166,6 +166,8 @@ export function createInvoker(transport: Transport, reload?: ComponentReloader):
         outcome = { type: 'ok', detail: { componentId, action, state, ...(idempotency && { idempotency }) } };
       } else {
         const detail: ErrorDetail = { componentId, action, ...result.error };
+        // A typo in `data-lc-action` (ACTION_NOT_FOUND), an instance never mounted: otherwise silent on the page.
+        if (detail.status === 404) console.warn(`LiveComponents: action "${action}" on ${componentId}: ${detail.code}`);
         // Done while the instance still counts as busy, so no click goes out against the old markup meanwhile.
         // An action that may have run: the page shows what the server holds now, whatever it was.
         const unknown = result.error.outcomeUnknown === true;
@@ -189,8 +191,7 @@ export function createInvoker(transport: Transport, reload?: ComponentReloader):
     } catch (cause) {
       // The answer came but could not be shown (a CSP refusing the HTML, a script breaking the DOM):
       // reported like any failure instead of an unhandled rejection. The action may have run.
-      const reason = cause instanceof Error ? cause.message : String(cause);
-      outcome = { type: 'error', detail: { componentId, action, status, code: CLIENT_CODES.renderFailed, error: `The answer could not be shown (${reason}).` } };
+      outcome = { type: 'error', detail: { componentId, action, status, code: CLIENT_CODES.renderFailed, error: `The answer could not be shown (${reasonOf(cause)}).` } };
     } finally {
       inFlight.delete(componentId);
       // Every root marked — the one it was sent from, those put in its place meanwhile — and the one on
@@ -211,6 +212,7 @@ export function createInvoker(transport: Transport, reload?: ComponentReloader):
 
   return {
     invoke,
-    isBusy: (root) => inFlight.has(root.getAttribute(ATTR.id) ?? ''),
+    // (A root has the attribute: `null` is not a key either.)
+    isBusy: (root) => inFlight.has(root.getAttribute(ATTR.id)!),
   };
 }

@@ -17,6 +17,7 @@
 import { ATTR, BODY } from '../src/core/wire.js';
 import type { Invoker } from './component.js';
 import { noteEdit, watchOpenState } from './morph.js';
+import { reasonOf } from './transport.js';
 
 type Params = Record<string, unknown>;
 
@@ -38,8 +39,8 @@ export function bindDirectives(doc: Document, invoker: Invoker): void {
     // what is checked); the click of anything else only calls the action (a link does not navigate).
     if (skip || !box) event.preventDefault();
     if (skip) return;
-    const action = el.getAttribute(ATTR.action) ?? '';
-    void invoker.invoke(root, action, jsonParams(el)).then((outcome) => {
+    // (Matched by its attribute: it has one.)
+    void invoker.invoke(root, el.getAttribute(ATTR.action)!, jsonParams(el)).then((outcome) => {
       // A refusal brings no markup (a reload's left the boxes as it says): the box, and its radio group
       // in the component, show again what the server last rendered (`checked` attributes), not a change
       // it refused. (Replaced by a reload, the box is no longer in the component: nothing to do.)
@@ -59,7 +60,7 @@ export function bindDirectives(doc: Document, invoker: Invoker): void {
     event.preventDefault();
     const submitter = event.submitter instanceof HTMLElement ? event.submitter : null;
     const params = { ...formParams(form, submitter), ...jsonParams(form), ...(submitter ? jsonParams(submitter) : {}) };
-    void invoker.invoke(root, form.getAttribute(ATTR.action) ?? '', params, form);
+    void invoker.invoke(root, form.getAttribute(ATTR.action)!, params, form);
   };
 
   // A held Enter repeats its keydown ~30 times a second, and each one submits the form (or clicks the
@@ -86,15 +87,23 @@ function isSubmitter(target: Element, form: HTMLFormElement): boolean {
 }
 
 /**
- * The JSON object in `data-lc-params`, or `{}`. A malformed value is a page bug: it throws, and so
- * does a `__proto__` key (the server refuses any body holding one).
+ * The JSON object in `data-lc-params`, or `{}`. A malformed value is a page bug: it throws, naming
+ * the attribute and the element, and so does a `__proto__` key (the server refuses any body holding one).
  */
 export function jsonParams(el: Element): Params {
   const text = el.getAttribute(ATTR.params);
   if (text === null) return {};
-  const value: unknown = JSON.parse(text);
+  let value: unknown;
+  let why = text;
+  try {
+    value = JSON.parse(text);
+  } catch (cause) {
+    why = reasonOf(cause);
+  }
   if (!value || typeof value !== 'object' || Array.isArray(value)) {
-    throw new TypeError(`${ATTR.params} must hold a JSON object, got ${text}`);
+    // Named: the parse error alone names neither the attribute nor the element.
+    const action = el.getAttribute(ATTR.action);
+    throw new TypeError(`${ATTR.params} of <${el.localName}${action === null ? '' : ` ${ATTR.action}="${action}"`}> is not a JSON object: ${why}`);
   }
   if (Object.hasOwn(value, PROTO)) throw reserved(`${ATTR.params} key`);
   return value as Params;

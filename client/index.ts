@@ -20,11 +20,15 @@ export { CLIENT_CODES } from './transport.js';
 const meta = (): HTMLMetaElement | null => document.querySelector(`meta[name="${CSRF_META_NAME}"]`);
 
 const page = { fetch: (input: RequestInfo | URL, init?: RequestInit) => fetch(input, init), pageUrl: () => location.href };
+/** Set once the page was told it has no CSRF meta tag: once, not per action (each is refused without it). */
+let toldNoMeta: unknown;
 const csrf = {
-  get: () => meta()?.content ?? '',
+  get: () =>
+    meta()?.content ??
+    (toldNoMeta ||= (console.warn(`LiveComponents: no <meta name="${CSRF_META_NAME}"> (view.head() renders it): actions are refused.`), 1), ''),
   set: (token: string) => meta()?.setAttribute('content', token),
   get singleUse() {
-    return meta()?.hasAttribute(CSRF_SINGLE_USE_ATTR) ?? false;
+    return meta()?.hasAttribute(CSRF_SINGLE_USE_ATTR);
   },
   refresh: async () => {
     const doc = await fetchPage(page);

@@ -28,8 +28,8 @@ const PAGE_DEADLINE_MS = 10_000;
  */
 export async function fetchPage(deps: PageDeps): Promise<Document | null> {
   try {
+    // (Credentials: fetch's default, same-origin.)
     const res = await deps.fetch(deps.pageUrl(), {
-      credentials: 'same-origin',
       cache: 'no-store',
       headers: { accept: 'text/html' },
       // Covers reading the body too (a stalled network, a server that never answers).

@@ -211,9 +211,12 @@ export function createTransport(deps: TransportDeps): Transport {
 /** Added to the message of a `NETWORK_ERROR` or `INVALID_RESPONSE` marked `outcomeUnknown`. */
 const MAY_HAVE_RUN = ' The request may have been carried out.';
 
+/** What went wrong, as `cause` (an Error, or anything thrown) says it. */
+export const reasonOf = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause));
+
 /** No attempt got an answer; each was sent, so the action may have run (`outcomeUnknown`). */
 function networkError(cause: unknown, timeoutMs: number): SendResult {
-  const reason = cause instanceof Error ? cause.message : String(cause);
+  const reason = reasonOf(cause);
   const message = cause instanceof Error && cause.name === 'TimeoutError'
     ? `The request timed out: no answer within ${timeoutMs / 1000} s.`
     : `The server could not be reached (${reason}).`;
