@@ -68,3 +68,38 @@ it(`a connection that pipelines 5,000 GETs behind an answer that closes it and n
   await waitUntil('the server closed the connection', () => closed, { seen: () => `${reached} reached` });
   expect(reached).toBe(1);
 });
+
+it('a keep-alive connection that sends 3,000 requests one at a time, GETs and POSTs, has every one answered 200 and stays open', async () => {
+  // Never pipelined, so nothing is ever held or dropped: the bounds never come near such a client.
+  const app = Fastify(serverOptions());
+  app.get('/n', () => 'ok');
+  app.post('/n', () => 'ok');
+  const port = await listening(app);
+  const socket = connect({ port, host: '127.0.0.1' });
+  track(socket);
+  socket.on('error', () => undefined);
+  let closed = false;
+  socket.once('close', () => (closed = true));
+  let received = '';
+  let answered = 0;
+  let sent = 0;
+  const send = (): void => {
+    sent++;
+    socket.write(sent % 2 === 0 ? 'POST /n HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n' : 'GET /n HTTP/1.1\r\nHost: x\r\n\r\n');
+  };
+  socket.on('data', (chunk: Buffer) => {
+    received += chunk.toString('latin1');
+    // Each answer ends with its 2-byte body 'ok'; the next request goes once it is in.
+    for (let end = received.indexOf('\r\n\r\nok'); end !== -1; end = received.indexOf('\r\n\r\nok')) {
+      expect(received.startsWith('HTTP/1.1 200 OK\r\n')).toBe(true);
+      received = received.slice(end + 6);
+      answered++;
+      if (sent < 3_000) send();
+    }
+  });
+  socket.once('connect', send);
+  await waitUntil('3,000 answers', () => answered === 3_000 || closed, { seen: () => `${answered} answered, ${sent} sent, closed: ${closed}` });
+  expect(answered).toBe(3_000);
+  expect(received).toBe('');
+  expect(closed).toBe(false);
+});
