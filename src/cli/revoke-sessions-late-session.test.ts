@@ -22,20 +22,11 @@ import { migrateToLatest } from '../sql/migrate.js';
 import { storeKeys } from '../store/keys.js';
 import { createSqliteStore } from '../store/sqlite/index.js';
 import { revokeSessions } from './revoke-sessions.js';
+import { printedCounts as counts } from '../../test/scale/revoke-sessions.js';
 
 const HOUR = 3_600_000;
 const dir = mkdtempSync(join(tmpdir(), 'lc-revoke-late-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-/** The counts printed, by kind. */
-function counts(out: readonly string[]): Record<string, number> {
-  const result: Record<string, number> = {};
-  for (const line of out) {
-    const match = /^revoke-sessions: ([a-z -]+): (\d+) /.exec(line);
-    if (match !== null) result[match[1] as string] = Number(match[2]);
-  }
-  return result;
-}
 
 it('a sign-in committed before the run whose session is written after its walk: counted revoked, its record left and signed out; a second run ends it', async () => {
   const path = join(dir, 'app.db');

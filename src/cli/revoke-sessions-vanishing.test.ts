@@ -26,6 +26,7 @@ import { endRedisSessions } from './revoke-sessions-redis.js';
 import type { SessionTarget } from './revoke-sessions-session-keys.js';
 import { SQLITE_PIECE } from './revoke-sessions-sqlite.js';
 import { revokeSessions } from './revoke-sessions.js';
+import { printedCounts as counts } from '../../test/scale/revoke-sessions.js';
 
 const HOUR = 3_600_000;
 const dir = mkdtempSync(join(tmpdir(), 'lc-revoke-vanishing-'));
@@ -34,16 +35,6 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const availability = await postgresAvailability();
 if (availability.state === 'fail') throw new Error(availability.reason);
 if (availability.state === 'skip') warnSkipped('revoke-sessions vanishing keys (PostgreSQL with the embedded store)', availability.reason);
-
-/** The counts printed, by kind. */
-function counts(out: readonly string[]): Record<string, number> {
-  const result: Record<string, number> = {};
-  for (const line of out) {
-    const match = /^revoke-sessions: ([a-z -]+): (\d+) /.exec(line);
-    if (match !== null) result[match[1] as string] = Number(match[2]);
-  }
-  return result;
-}
 
 /** Anonymous sessions filling the first piece exactly (a record and a state each), all live for an hour. */
 const FIRST_PIECE_SESSIONS = SQLITE_PIECE / 2;

@@ -22,6 +22,7 @@ import type { Store } from '../store/types.js';
 import { waitUntil } from '../../test/helpers/wait-until.js';
 import { main } from './index.js';
 import { revokeSessions } from './revoke-sessions.js';
+import { printedCounts as counts } from '../../test/scale/revoke-sessions.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lc-revoke-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -33,16 +34,6 @@ async function run(argv: string[], env: Record<string, string>) {
   const err: string[] = [];
   const code = await main(['revoke-sessions', ...argv], { env, out: (l) => out.push(l), err: (l) => err.push(l) });
   return { code, out, err };
-}
-
-/** The counts printed, by kind. */
-function counts(out: readonly string[]): Record<string, number> {
-  const result: Record<string, number> = {};
-  for (const line of out) {
-    const match = /^revoke-sessions: ([a-z -]+): (\d+) /.exec(line);
-    if (match !== null) result[match[1] as string] = Number(match[2]);
-  }
-  return result;
 }
 
 describe('revoke-sessions: usage', () => {

@@ -53,10 +53,15 @@ export async function runRevokeSessions(args: RevokeSessionsArgs, io: Omit<Revok
   const running = revokeSessions(args, { ...io, out: (l) => out.push(l), err: (l) => err.push(l), events });
   started?.();
   const code = await running;
+  return { code, out, err, counts: printedCounts(out), events: events.events };
+}
+
+/** The counts `revoke-sessions` printed in `out`, by kind: `revoke-sessions: sessions signed in: 2 …` is `{ 'sessions signed in': 2 }`. */
+export function printedCounts(out: readonly string[]): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const line of out) {
     const match = /^revoke-sessions: ([a-z -]+): (\d+) /.exec(line);
     if (match !== null) counts[match[1] as string] = Number(match[2]);
   }
-  return { code, out, err, counts, events: events.events };
+  return counts;
 }
