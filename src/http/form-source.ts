@@ -12,13 +12,17 @@
 import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import { LiveError } from '../core/errors.js';
 import { isThenable } from '../core/thenable.js';
+import { untrustedOriginAdvice } from '../pipeline/csrf/index.js';
 import { checkSource, type SourceRefusal } from '../pipeline/csrf/origins.js';
 import type { LiveRuntime } from '../runtime/index.js';
 import { logFailure, sendError } from './error-mapping.js';
 import { requestInfo } from './request-info.js';
 import { afterHeadParsed, closeIfBodyUnread } from './unread-body.js';
 
-/** Descriptions of a form post refused for its source: which check failed, never request data. */
+/**
+ * Descriptions of a form post refused for its source: which check failed, never request data. The
+ * `origin` one is followed by the trusted origins and what to do (`untrustedOriginAdvice`).
+ */
 export const FOREIGN_FORM_REFUSED: Readonly<Record<Exclude<SourceRefusal, null>, string>> = {
   'cross-site': 'Form post refused: Sec-Fetch-Site is cross-site',
   origin: 'Form post refused: Origin header is not a trusted origin',
@@ -32,7 +36,8 @@ export const FOREIGN_FORM_REFUSED: Readonly<Record<Exclude<SourceRefusal, null>,
 export function formSourceRefused(runtime: LiveRuntime, request: FastifyRequest): boolean {
   const source = checkSource(request.headers, runtime.trustedOrigins);
   if (source === null) return false;
-  runtime.events.emit({ event: 'malicious_csrf', level: 'WARN', description: FOREIGN_FORM_REFUSED[source], request: requestInfo(request) });
+  const description = source === 'origin' ? `${FOREIGN_FORM_REFUSED.origin}${untrustedOriginAdvice(runtime.trustedOrigins)}` : FOREIGN_FORM_REFUSED[source];
+  runtime.events.emit({ event: 'malicious_csrf', level: 'WARN', description, request: requestInfo(request) });
   return true;
 }
 

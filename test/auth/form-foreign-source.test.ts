@@ -26,7 +26,7 @@ const EVIL = 'https://evil.example';
 const LISTED_OTHER_SITE = 'https://admin.other-site.example';
 const FORM = 'application/x-www-form-urlencoded';
 const CROSS_SITE_EVENT = 'Form post refused: Sec-Fetch-Site is cross-site';
-const ORIGIN_EVENT = 'Form post refused: Origin header is not a trusted origin';
+const ORIGIN_EVENT = `Form post refused: Origin header is not a trusted origin (trusted: ${APP}, ${LISTED_OTHER_SITE}): open the app at one of these, or set appOrigin/allowedOrigins`;
 
 interface Body {
   type?: string;

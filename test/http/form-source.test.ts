@@ -17,7 +17,7 @@ const EVIL = 'https://evil.example';
 const FORM = 'application/x-www-form-urlencoded';
 const REFUSED_TOKEN = 'Invalid security token. Please refresh the page.';
 const CROSS_SITE_EVENT = 'Form post refused: Sec-Fetch-Site is cross-site';
-const ORIGIN_EVENT = 'Form post refused: Origin header is not a trusted origin';
+const ORIGIN_EVENT = 'Form post refused: Origin header is not a trusted origin (trusted: http://localhost:3000): open the app at one of these, or set appOrigin/allowedOrigins';
 
 describe('refuseForeignForms on an app’s own form route (verifyForm users)', () => {
   let server: FastifyInstance;

@@ -88,6 +88,16 @@ describe('csrf stage: token', () => {
     await expectRefused(s, s.context({ 'x-csrf-token': '' }));
   });
 
+  it('says of a missing or empty token its likely cause, the page without the CSRF meta tag (was: "no CSRF token" alone)', async () => {
+    for (const headers of [{}, { 'x-csrf-token': '' }]) {
+      const s = setup();
+      await expectRefused(s, s.context(headers));
+      expect(s.events.events[0]?.description).toBe(
+        'CSRF: action refused, no CSRF token (does the page lack <meta name="csrf-token">? view.head() and view.document() render it)',
+      );
+    }
+  });
+
   it('refuses a wrong token', async () => {
     const s = setup();
     await expectRefused(s, s.context({ 'x-csrf-token': 'v1.invalid_token' }));
@@ -318,7 +328,7 @@ describe('csrf stage: request source', () => {
     const token = await s.csrf.issue(s.session);
     await expectRefused(s, s.context({ origin: 'http://localhost:3000', 'x-csrf-token': token }), token);
     expect(s.events.events[0]?.description).toBe(
-      `CSRF: action refused, Origin header is not a trusted origin (trusted: ${APP}, https://admin.example.com)`,
+      `CSRF: action refused, Origin header is not a trusted origin (trusted: ${APP}, https://admin.example.com): open the app at one of these, or set appOrigin/allowedOrigins`,
     );
   });
 

@@ -82,10 +82,22 @@ type Reason = 'cross-site' | 'origin' | 'missing' | 'ambiguous' | 'invalid';
 const DESCRIPTIONS: Readonly<Record<Reason, string>> = {
   'cross-site': 'CSRF: action refused, Sec-Fetch-Site is cross-site',
   origin: 'CSRF: action refused, Origin header is not a trusted origin',
-  missing: 'CSRF: action refused, no CSRF token',
+  // The usual cause when a browser sends none: the page has no meta tag for the browser runtime to read.
+  missing: 'CSRF: action refused, no CSRF token (does the page lack <meta name="csrf-token">? view.head() and view.document() render it)',
   ambiguous: 'CSRF: action refused, several CSRF token headers',
   invalid: 'CSRF: action refused, CSRF token invalid, expired, used or from another session',
 };
+
+/**
+ * What an "Origin header is not a trusted origin" description ends with: the origins trusted, then
+ * what to do. They are configuration, not request data (the origin received is never named): a
+ * developer who opened the app at http://localhost:3000 while it trusts http://127.0.0.1:3000 is
+ * told what to change. ` (trusted: A, B, C and 2 more): open the app at one of these, or set appOrigin/allowedOrigins`
+ */
+export function untrustedOriginAdvice(trusted: Iterable<string>): string {
+  const listed = [...trusted];
+  return ` (trusted: ${listed.slice(0, 3).join(', ')}${listed.length > 3 ? ` and ${listed.length - 3} more` : ''}): open the app at one of these, or set appOrigin/allowedOrigins`;
+}
 
 /**
  * @example
@@ -96,13 +108,7 @@ const DESCRIPTIONS: Readonly<Record<Reason, string>> = {
 export function createCsrfStages(options: CsrfStageOptions): CsrfStages {
   const { csrf, events } = options;
   const trusted = trustedOrigins(options.origins.appOrigin, options.origins.allowed ?? []);
-  // The origins this app trusts are configuration, not request data: naming them tells a developer
-  // who opened the app at http://localhost:3000 while it trusts http://127.0.0.1:3000 what to change.
-  const listed = [...trusted];
-  const descriptions: Readonly<Record<Reason, string>> = {
-    ...DESCRIPTIONS,
-    origin: `${DESCRIPTIONS.origin} (trusted: ${listed.slice(0, 3).join(', ')}${listed.length > 3 ? ` and ${listed.length - 3} more` : ''})`,
-  };
+  const descriptions: Readonly<Record<Reason, string>> = { ...DESCRIPTIONS, origin: `${DESCRIPTIONS.origin}${untrustedOriginAdvice(trusted)}` };
 
   function refuse(ctx: CsrfRequest, reason: Reason): Outcome {
     events.emit({ event: 'malicious_csrf', level: 'WARN', description: descriptions[reason], request: ctx.request });
