@@ -68,4 +68,13 @@ describe('syslog over UDP to a destination that takes every datagram', () => {
     expect(s.dropped()).toBe(0);
     expect(s.errors).toEqual([]);
   });
+
+  it('drops, counts and reports once the lines of a send dgram refuses at once (port 0), never throwing into the logging call', async () => {
+    const s = sinkTo('127.0.0.1', 0);
+    for (let i = 0; i < 3; i++) expect(() => s.sink.write(line(i))).not.toThrow();
+    await flushed(s.sink);
+    expect(s.dropped()).toBe(3);
+    expect(s.errors).toHaveLength(1);
+    expect(s.errors[0]).toMatch(/^syslog udp:\/\/127\.0\.0\.1:0: /);
+  });
 });

@@ -109,6 +109,14 @@ function createUdpSink(dest: SyslogDestination, header: SyslogHeaderFields, opti
       for (const w of waiters.splice(0)) w();
     }
   };
+  /** Hands `datagram` to the socket; one dgram refuses at once (port 0: ERR_SOCKET_BAD_PORT) is dropped like a failed send. */
+  const send = (datagram: Buffer, to: string): void => {
+    try {
+      socket.send(datagram, dest.port, to, done);
+    } catch (error) {
+      done(error as Error);
+    }
+  };
   const lookUp = (): void => {
     looking = true;
     lookup(dest.host, { family }).then(
@@ -116,7 +124,7 @@ function createUdpSink(dest: SyslogDestination, header: SyslogHeaderFields, opti
         looking = false;
         ip = address;
         // In write order, before any line logged from now on (those are sent at once).
-        for (const datagram of waiting.splice(0)) socket.send(datagram, dest.port, address, done);
+        for (const datagram of waiting.splice(0)) send(datagram, address);
       },
       (error: Error) => {
         looking = false;
@@ -142,7 +150,7 @@ function createUdpSink(dest: SyslogDestination, header: SyslogHeaderFields, opti
       const datagram = fitDatagram(line, parseLine(line), header, maxBytes);
       inFlight++;
       if (ip !== undefined) {
-        socket.send(datagram, dest.port, ip, done);
+        send(datagram, ip);
         return;
       }
       waiting.push(datagram);
