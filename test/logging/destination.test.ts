@@ -47,6 +47,8 @@ describe('parseLogDestination', () => {
     ['syslog:udp://host:514?facility=local9', 'LOG_DESTINATION: unknown syslog facility "local9"'],
     ['syslog:udp://host:514?format=cee', 'LOG_DESTINATION: unknown syslog option "format"'],
     ['syslog:udp://host:99999', 'LOG_DESTINATION: "udp://host:99999" is not a URL'],
+    ['syslog:udp://host:0', 'LOG_DESTINATION: syslog:udp://host:0: the port must be from 1 to 65535'],
+    ['syslog:tcp://host:0', 'LOG_DESTINATION: syslog:tcp://host:0: the port must be from 1 to 65535'],
     ['otlp:grpc://collector:4317', 'LOG_DESTINATION: otlp needs an http:// or https:// URL, got "grpc:"'],
   ])('refuses %j with a clear message', (text, message) => {
     const error = errorOf(() => parseLogDestination(text));

@@ -97,6 +97,8 @@ function parseSyslog(text: string): LogDestination {
     if (key !== 'facility') return fail(`unknown syslog option "${key}" (only facility is accepted)`);
   }
   const port = url.port === '' ? SYSLOG_DEFAULT_PORT : Number(url.port);
+  // Node's socket refuses port 0 at every send: each line would be lost.
+  if (port === 0) return fail(`syslog:${urlForMessage(text)}: the port must be from 1 to 65535`);
   // WHATWG URL keeps IPv6 literals bracketed; sockets want them bare.
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   return { kind: 'syslog', transport, host, port, facility };
