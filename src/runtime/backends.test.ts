@@ -106,6 +106,31 @@ async function migratedByNewerRelease(url: string): Promise<void> {
 }
 
 const NEWER = 'the database was migrated by a newer release (003_future); this release cannot run on it: deploy that release, or restore a backup taken before it migrated';
+
+describe('openBackends on the embedded default file a newer release migrated', () => {
+  it('outside production adds that deleting the data folder (or pointing DATABASE_URL at another file) starts afresh (was: production\'s words only)', async () => {
+    const cwd = mkdtempSync(join(dir, 'dev-newer-'));
+    const file = join(cwd, 'data', 'livecomponents.db');
+    await migratedByNewerRelease(`sqlite:${file}`);
+    const error = await openBackends({ cwd, production: false }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(MigrationError);
+    expect((error as Error).message).toBe(
+      `DATABASE_URL: sqlite:${file} (users, tokens and the key-value store): ${NEWER}; in development, deleting ${join(cwd, 'data')}/ (or pointing DATABASE_URL at another file) starts afresh`,
+    );
+  });
+
+  it('in production, or on a file of its own choosing, keeps production\'s words', async () => {
+    const cwd = mkdtempSync(join(dir, 'prod-newer-'));
+    const file = join(cwd, 'data', 'livecomponents.db');
+    await migratedByNewerRelease(`sqlite:${file}`);
+    const error = await openBackends({ cwd, production: true }).catch((e: unknown) => e);
+    expect((error as Error).message).toBe(`DATABASE_URL: sqlite:${file} (users, tokens and the key-value store): ${NEWER}`);
+    const own = join(cwd, 'own.db');
+    await migratedByNewerRelease(`sqlite:${own}`);
+    const ownError = await openBackends({ cwd, databaseUrl: `sqlite:${own}`, production: false }).catch((e: unknown) => e);
+    expect((ownError as Error).message).toBe(`DATABASE_URL: sqlite:${own} (users, tokens and the key-value store): ${NEWER}`);
+  });
+});
 const KV_FILE = '(the embedded key-value store, as REDIS_URL is not set: sessions, state, idempotency records)';
 
 const pgState = await postgresAvailability();
@@ -120,7 +145,8 @@ describe.skipIf(pgState.state === 'skip')('openBackends on PostgreSQL without Re
       await migratedByNewerRelease(`sqlite:${join(cwd, 'data', 'livecomponents.db')}`);
       const error = await openBackends({ databaseUrl: url, cwd }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(MigrationError);
-      expect((error as Error).message).toBe(`sqlite:${join(cwd, 'data', 'livecomponents.db')} ${KV_FILE}: ${NEWER}`);
+      // Outside production (vitest's NODE_ENV is 'test'): how to start afresh, no DATABASE_URL to point elsewhere.
+      expect((error as Error).message).toBe(`sqlite:${join(cwd, 'data', 'livecomponents.db')} ${KV_FILE}: ${NEWER}; in development, deleting ${join(cwd, 'data')}/ starts afresh`);
     } finally {
       await drop();
     }

@@ -6,11 +6,12 @@
  *   Redis when `REDIS_URL` is set (shared by every instance), else the SQLite file — the same one
  *   as `DATABASE_URL` when that is SQLite, else the embedded default file.
  */
+import { dirname, resolve, sep } from 'node:path';
 import type { Kysely } from 'kysely';
 import { createDatabase, DEFAULT_DATABASE_URL, describeDatabaseUrl, migrateToLatest, MigrationError, parseDatabaseUrl } from '../sql/index.js';
 import type { DatabaseSchema } from '../sql/index.js';
 import { MIGRATION_TIMEOUT_MS, migrationWaitFailure, openMigrationDatabase } from '../sql/migration-database.js';
-import { unwritableTables } from '../sql/migrate.js';
+import { unwritableTables, type DevelopmentReset } from '../sql/migrate.js';
 import { refuseMovedStores } from '../sql/moved-mark.js';
 import type { Cluster } from 'ioredis';
 import { loadIoredis } from '../store/redis/driver.js';
@@ -62,6 +63,12 @@ export interface BackendOptions {
    * catalog does not show (one on another table, a rule) may fill it. @default console.warn
    */
   onSchemaWarning?: ((message: string) => void) | undefined;
+  /**
+   * Production: a database a newer release migrated is refused in production's words only. Outside
+   * it, on the embedded default file (`sqlite:./data/livecomponents.db`), the refusal adds that
+   * deleting `./data/` starts afresh. @default `NODE_ENV === 'production'`
+   */
+  production?: boolean | undefined;
 }
 
 export async function openBackends(options: BackendOptions = {}): Promise<Backends> {
@@ -132,7 +139,7 @@ async function migrate(url: string, db: Kysely<DatabaseSchema>, holds: string, o
   try {
     const migrationDb = postgres ? openMigrationDatabase(url, { cwd: options.cwd, timeoutMs }) : db;
     try {
-      await migrateToLatest(migrationDb);
+      await migrateToLatest(migrationDb, { developmentReset: developmentReset(url, options, variable) });
       const warn = options.onSchemaWarning ?? ((message: string) => console.warn(message));
       // A warning only: a catalog read that fails here does not stop a start the migration allowed.
       for (const problem of await unwritableTables(migrationDb).catch(() => [])) warn(`${label}: ${problem}`);
@@ -142,6 +149,19 @@ async function migrate(url: string, db: Kysely<DatabaseSchema>, holds: string, o
   } catch (error) {
     throw labelled(migrationWaitFailure(error, timeoutMs), label);
   }
+}
+
+/**
+ * Outside production, for the embedded default file: the folder to delete to start afresh, and the
+ * setting that could name another file (`DATABASE_URL`, when it names this one); else `undefined`.
+ */
+function developmentReset(url: string, options: BackendOptions, variable: string): DevelopmentReset | undefined {
+  if (options.production ?? process.env.NODE_ENV === 'production') return undefined;
+  const target = parseDatabaseUrl(url, options.cwd);
+  const embedded = parseDatabaseUrl(DEFAULT_DATABASE_URL, options.cwd);
+  if (target.engine !== 'sqlite' || embedded.engine !== 'sqlite' || target.path !== embedded.path) return undefined;
+  const folder = options.cwd === undefined || resolve(options.cwd) === process.cwd() ? './data/' : `${dirname(embedded.path)}${sep}`;
+  return { folder, variable: variable === '' ? undefined : 'DATABASE_URL' };
 }
 
 /** `error` with `label: ` before its message, of the same class when it is a `MigrationError`. */

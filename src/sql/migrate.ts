@@ -48,12 +48,14 @@ const SQLITE_ATTEMPTS = 5;
  * On PostgreSQL the migration bookkeeping tables go into the connection's current schema (the
  * first of its `search_path`), so each schema is migrated on its own.
  *
+ * @param options - `developmentReset`: the caller's word that this is the embedded default file
+ *   outside production (the refusal of a database a newer release migrated then says how to start afresh)
  * @returns the names of the migrations applied now (empty when the schema was already current)
  * @throws MigrationError naming the migration that failed and why
  * @example
  * for (const name of await migrateToLatest(db)) console.log(`applied ${name}`);
  */
-export async function migrateToLatest<DB>(db: Kysely<DB>): Promise<string[]> {
+export async function migrateToLatest<DB>(db: Kysely<DB>, options: MigrateOptions = {}): Promise<string[]> {
   let migrationTableSchema: string | undefined;
   try {
     migrationTableSchema = await currentSchema(db);
@@ -68,7 +70,7 @@ export async function migrateToLatest<DB>(db: Kysely<DB>): Promise<string[]> {
   } catch (error) {
     throw new MigrationError(`Migrations could not start: ${messageOf(error)}`, undefined, [], error);
   }
-  if (newer.length > 0) throw new MigrationError(newerReleaseMessage(newer), undefined, [], undefined);
+  if (newer.length > 0) throw new MigrationError(newerReleaseMessage(newer, options.developmentReset), undefined, [], undefined);
   // Before migrating: a schema that is not what this release's migrations made gets nothing more.
   let changed: string[];
   try {
@@ -146,9 +148,32 @@ export async function newerMigrations<DB>(db: Kysely<DB>, schema?: string): Prom
   return names.filter((name) => !Object.hasOwn(MIGRATIONS, name));
 }
 
-/** What `migrate`, start-up and `doctor --connect` say of a database `newerMigrations` found. */
-export function newerReleaseMessage(names: readonly string[]): string {
-  return `the database was migrated by a newer release (${names.join(', ')}); this release cannot run on it: deploy that release, or restore a backup taken before it migrated`;
+/**
+ * The embedded default SQLite file outside production, as the caller knows it (src/runtime/backends.ts):
+ * what the refusal of a database a newer release migrated adds — there, starting afresh is a fix too.
+ */
+export interface DevelopmentReset {
+  /** The folder that holds the file, as the developer would delete it. @example './data/' */
+  readonly folder: string;
+  /** The setting that names the file, when one does. @example 'DATABASE_URL' */
+  readonly variable?: string | undefined;
+}
+
+/** What `migrateToLatest` is told by its caller. */
+export interface MigrateOptions {
+  /** Given only for the embedded default file outside production. @default none: the production wording */
+  readonly developmentReset?: DevelopmentReset | undefined;
+}
+
+/**
+ * What `migrate`, start-up and `doctor --connect` say of a database `newerMigrations` found; with
+ * `development` (start-up on the embedded default file outside production), also how to start afresh.
+ */
+export function newerReleaseMessage(names: readonly string[], development?: DevelopmentReset): string {
+  const message = `the database was migrated by a newer release (${names.join(', ')}); this release cannot run on it: deploy that release, or restore a backup taken before it migrated`;
+  if (development === undefined) return message;
+  const other = development.variable === undefined ? '' : ` (or pointing ${development.variable} at another file)`;
+  return `${message}; in development, deleting ${development.folder}${other} starts afresh`;
 }
 
 /**
