@@ -8,6 +8,7 @@
  *   said at all by start-up: it is now a warning in the doctor's words.
  */
 import { spawn } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { chmodSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createDatabase } from '../../src/sql/database.js';
 import { migrateToLatest } from '../../src/sql/migrate.js';
@@ -65,7 +66,25 @@ function start(env: Record<string, string>): Promise<{ code: number | null; list
   });
 }
 
+/** A port free now (listened on, then closed), for a start-up whose address is http://HOST:PORT. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
 describe('reference app start-up', () => {
+  it('once listening, names the address to open: the app\'s origin, http://HOST:PORT without APP_URL (was: Fastify\'s bind address only)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lc-main-startup-open-'));
+    dirs.push(dir);
+    const port = await freePort();
+    const run = await start({ HOST: '0.0.0.0', PORT: String(port), DATABASE_URL: `sqlite:${join(dir, 'app.db')}` });
+    expect(run.listened, run.text).toBe(true);
+    expect(run.lines.filter((l) => l.msg.startsWith('open ')).map((l) => [l.level, l.msg])).toEqual([[30, `open http://localhost:${port}`]]);
+  }, 60_000);
+
   it('a HOST it cannot listen on: exit 1 with one line naming HOST, no stack', async () => {
     // 192.0.2.0/24 is TEST-NET-1 (RFC 5737): never an address of this machine.
     const dir = mkdtempSync(join(tmpdir(), 'lc-main-startup-host-'));
@@ -112,6 +131,8 @@ describe('reference app start-up', () => {
   it('a check the doctor fails but that does not stop a start is logged as a warning, in the doctor\'s words', async () => {
     const run = await start({ NODE_ENV: 'production', APP_URL: 'https://app.example.com', LOG_LEVEL: 'debug' });
     expect(run.listened, run.text).toBe(true);
+    // Once listening: the address to open, APP_URL's origin (Fastify's line names the address bound).
+    expect(run.lines.filter((l) => l.msg.startsWith('open ')).map((l) => [l.level, l.msg])).toEqual([[30, 'open https://app.example.com']]);
     const warnings = run.lines.filter((l) => l.level === 40 && l.check !== undefined).map((l) => `${l.check}: ${l.msg}`);
     expect(warnings).toEqual([
       'metrics: configuration: METRICS_TOKEN and METRICS_PORT are both unset: /metrics would be open to anyone (its counters tell the traffic and failures of every route, sign-in failures and the other security events); set one of them (doctor: FAIL metrics)',

@@ -76,6 +76,10 @@ async function main(): Promise<void> {
     // exit (an OTLP close may wait for a POST in flight, then for a last one).
     installGracefulShutdown(app, { state: lifecycle, flushLogs: () => closeLogger(logger) });
     await app.listen({ port: config.PORT, host: config.HOST });
+    // Fastify's "Server listening at" names the address bound (0.0.0.0, ::1…), which is not always one
+    // the app trusts: a page opened at another origin has every action refused (403). This is the one
+    // it trusts, its appOrigin (APP_URL's origin, else http://HOST:PORT).
+    logger.info(`open ${config.appOrigin}`);
   } catch (error) {
     // A port in use, a database that does not answer: one line in the app's format and destination
     // (a log collector sees why the process ended), then exit 1. HOST, PORT or METRICS_PORT that
