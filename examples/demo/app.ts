@@ -165,6 +165,8 @@ export async function createDemoApp(options: DemoAppOptions = {}): Promise<Fasti
       // busy timeout, a full disk) while expired rows and the WAL grew.
       onSweepError: (err) => app.log.warn({ err }, 'SQLite store: a sweep of expired rows or a WAL checkpoint failed (the next sweep, a minute later, tries again; expired rows read as absent meanwhile)'),
       onSchemaWarning: (message) => app.log.warn(message),
+      // The configuration's, not NODE_ENV's: a newer release's database is refused in production's words.
+      production: config.production,
     }));
   // onClose hooks run last added first. Each closer is added once what it closes is open (the
   // runtime's, auth's, the metrics server's… in assemble), so closing the app closes the later ones
