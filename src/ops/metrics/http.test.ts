@@ -2,25 +2,15 @@ import { request as httpRequest } from 'node:http';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { serverOptions } from '../../http/server-options.js';
-import { createMetrics, METRIC_NAMES, registerHttpMetrics, type Metrics } from './index.js';
+import { createMetrics, registerHttpMetrics, type Metrics } from './index.js';
 import { rawExchange as rawAnswer, statusLineOf } from '../../../test/helpers/raw-http.js';
 import { waitUntil } from '../../../test/helpers/wait-until.js';
+import { httpSamples } from '../../../test/helpers/metrics-samples.js';
 
 const apps: FastifyInstance[] = [];
 afterEach(async () => {
   await Promise.all(apps.splice(0).map((a) => a.close()));
 });
-
-/** `http_requests_total` and the duration histogram's count, as `method route status → value`. */
-async function httpSamples(metrics: Metrics): Promise<{ requests: Record<string, number>; timed: Record<string, number> }> {
-  const key = (l: Record<string, unknown>) => `${String(l.method)} ${String(l.route)} ${String(l.status_code)}`;
-  const requests = (await metrics.registry.getSingleMetric(METRIC_NAMES.httpRequests)!.get()).values;
-  const duration = (await metrics.registry.getSingleMetric(METRIC_NAMES.httpRequestDuration)!.get()).values as { metricName?: string; labels: Record<string, unknown>; value: number }[];
-  return {
-    requests: Object.fromEntries(requests.map((v) => [key(v.labels), v.value])),
-    timed: Object.fromEntries(duration.filter((v) => v.metricName?.endsWith('_count')).map((v) => [key(v.labels), v.value])),
-  };
-}
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve = (): void => undefined;

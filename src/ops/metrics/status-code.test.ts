@@ -6,24 +6,14 @@
 import { STATUS_CODES } from 'node:http';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createMetrics, METRIC_NAMES, registerHttpMetrics, type Metrics } from './index.js';
+import { createMetrics, registerHttpMetrics, type Metrics } from './index.js';
 import { statusCodeLabel } from './status-code.js';
+import { httpSamples } from '../../../test/helpers/metrics-samples.js';
 
 const apps: FastifyInstance[] = [];
 afterEach(async () => {
   await Promise.all(apps.splice(0).map((a) => a.close()));
 });
-
-/** `method route status_code → value` of the counter, and of the histogram's `_count`. */
-async function httpSeries(metrics: Metrics): Promise<{ requests: Record<string, number>; timed: Record<string, number> }> {
-  const key = (l: Record<string, unknown>) => `${String(l.method)} ${String(l.route)} ${String(l.status_code)}`;
-  const requests = (await metrics.registry.getSingleMetric(METRIC_NAMES.httpRequests)!.get()).values;
-  const duration = (await metrics.registry.getSingleMetric(METRIC_NAMES.httpRequestDuration)!.get()).values as { metricName?: string; labels: Record<string, unknown>; value: number }[];
-  return {
-    requests: Object.fromEntries(requests.map((v) => [key(v.labels), v.value])),
-    timed: Object.fromEntries(duration.filter((v) => v.metricName?.endsWith('_count')).map((v) => [key(v.labels), v.value])),
-  };
-}
 
 /** An app answering whatever status the query asks for, as a careless handler would. */
 function echoStatusApp(metrics: Metrics): FastifyInstance {
@@ -100,7 +90,7 @@ describe('statuses a client picks through the app', () => {
       'GET /status 4xx': 3,
       'GET /status 5xx': 2,
     };
-    expect(await httpSeries(metrics)).toEqual({ requests: expected, timed: expected });
+    expect(await httpSamples(metrics)).toEqual({ requests: expected, timed: expected });
   });
 
   it('every status from 100 to 599 makes one series per known status and one per class, not 500', async () => {
@@ -108,7 +98,7 @@ describe('statuses a client picks through the app', () => {
     const app = echoStatusApp(metrics);
     const every = Array.from({ length: 500 }, (_, i) => 100 + i);
     expect(await askStatuses(app, every)).toEqual(every);
-    const { requests, timed } = await httpSeries(metrics);
+    const { requests, timed } = await httpSamples(metrics);
     const known = Object.keys(STATUS_CODES).map(Number).filter((c) => c >= 100 && c <= 599);
     const ownValues = [...known, 499].map(String);
     const expected = Object.fromEntries([
@@ -130,6 +120,6 @@ describe('statuses a client picks through the app', () => {
     metrics.countUnroutedRequest(null, 400);
     metrics.countUnroutedRequest(null, 477);
     metrics.countUnroutedRequest('GET', 431);
-    expect((await httpSeries(metrics)).requests).toEqual({ 'OTHER unmatched 400': 1, 'OTHER unmatched 4xx': 1, 'GET unmatched 431': 1 });
+    expect((await httpSamples(metrics)).requests).toEqual({ 'OTHER unmatched 400': 1, 'OTHER unmatched 4xx': 1, 'GET unmatched 431': 1 });
   });
 });
