@@ -7,6 +7,7 @@ import { INSTANCE_RULE, NEVER_ABORTED, type ComponentContext, type ComponentDefi
 import { type Clock, systemClock } from '../core/clock.js';
 import { LiveError, isLiveError, messageOf } from '../core/errors.js';
 import { isPlainObject, jsonStateProblem } from '../core/json-state.js';
+import { listFirst } from '../core/list-first.js';
 import { createRegistry, parseComponentId, type ComponentRegistry } from '../core/registry.js';
 import type { ActionSuccessBody, ErrorBody } from '../core/wire.js';
 import type { SecurityEventSink } from '../ops/security-events.js';
@@ -314,8 +315,7 @@ export function createRuntime(options: RuntimeOptions): LiveRuntime {
   function registeredNames(): string {
     const names = [...registry.all()].map((c) => c.name).sort();
     if (names.length === 0) return 'no component is registered';
-    const more = names.length - LISTED_NAMES;
-    return `registered components: ${names.slice(0, LISTED_NAMES).join(', ')}${more > 0 ? ` …and ${more} more` : ''}`;
+    return `registered components: ${listFirst(names, LISTED_NAMES, '…and')}`;
   }
 
   async function mount(

@@ -16,6 +16,7 @@
  * the claims of the later stages in that batch (a rate-limit step taken stays taken).
  */
 import { LiveError } from '../../core/errors.js';
+import { listFirst } from '../../core/list-first.js';
 import { HEADERS } from '../../core/wire.js';
 import type { SecurityEventSink } from '../../ops/security-events.js';
 import { deferWithResult, fail, takePrefetched, type ActionContext, type DeferredDone, type Next, type Outcome, type Stage } from '../types.js';
@@ -88,6 +89,9 @@ const DESCRIPTIONS: Readonly<Record<Reason, string>> = {
   invalid: 'CSRF: action refused, CSRF token invalid, expired, used or from another session',
 };
 
+/** Trusted origins named in full in `untrustedOriginAdvice`; the rest are counted. */
+const LISTED_ORIGINS = 3;
+
 /**
  * What an "Origin header is not a trusted origin" description ends with: the origins trusted, then
  * what to do. They are configuration, not request data (the origin received is never named): a
@@ -95,8 +99,7 @@ const DESCRIPTIONS: Readonly<Record<Reason, string>> = {
  * told what to change. ` (trusted: A, B, C and 2 more): open the app at one of these, or set appOrigin/allowedOrigins`
  */
 export function untrustedOriginAdvice(trusted: Iterable<string>): string {
-  const listed = [...trusted];
-  return ` (trusted: ${listed.slice(0, 3).join(', ')}${listed.length > 3 ? ` and ${listed.length - 3} more` : ''}): open the app at one of these, or set appOrigin/allowedOrigins`;
+  return ` (trusted: ${listFirst([...trusted], LISTED_ORIGINS)}): open the app at one of these, or set appOrigin/allowedOrigins`;
 }
 
 /**
