@@ -145,6 +145,9 @@ const cookies: ConfigCheck = {
   run(c) {
     if (c.secureCookies) return { problems: [], summary: '__Host-lc_session, refresh_token and its companion __Host-lc_refresh_binding_token are Secure, HttpOnly and SameSite' };
     if (!c.production) return { problems: [], summary: 'development over http: lc_session is HttpOnly and SameSite, not Secure' };
+    // Unset (or not a URL, reported by the https check too): the https check asks for an https://
+    // address already, so one problem, not two; a set http:// address still gets its own below.
+    if (c.APP_URL === undefined) return { problems: [], summary: 'not checked until APP_URL is an https:// address (see https)' };
     return {
       problems: [problem('APP_URL', 'APP_URL is not https, so cookies could not be Secure (the session cookie needs its __Host- prefix)')],
       summary: '',

@@ -326,7 +326,6 @@ describe('production refuses to start', () => {
       'LC_STATE_KEYS is not set; production needs at least one 32-byte key (`npx livecomponents keygen` prints one)',
       'LC_SESSION_SECRET is not set; production needs at least 32 random bytes (`npx livecomponents keygen` prints one)',
       'APP_URL is not set; production needs the public https:// address of the app',
-      'APP_URL is not https, so cookies could not be Secure (the session cookie needs its __Host- prefix)',
     ]);
   });
 
