@@ -337,6 +337,11 @@ export function createAuthService(options: AuthServiceOptions) {
       const passwordHash = await hasher.hash(input.value.password);
       const row = await repo.insertUser({ email: input.value.email, passwordHash, name: input.value.name }, clock.now());
       if (row === 'taken') return fail('EMAIL_TAKEN');
+      // The device list is keyed by the email, not the id: one left by an account of this email that
+      // an operator deleted in SQL (nothing else ends an account) made that person's browsers trusted
+      // for this new one, each with a sign-in budget of its own. A sign-in of the new account racing
+      // this delete loses only its browser's trust, which its next sign-in restores.
+      await forgetDevices(row.email);
       emit('user_created', 'INFO', `User ${row.id} registered`, request);
       return { type: 'ok', user: publicUser(row) };
     },
