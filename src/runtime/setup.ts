@@ -14,11 +14,13 @@ import type { SecurityEventSink } from '../ops/security-events.js';
 import { createSecurityLogger } from '../ops/security-logger.js';
 import { createCsrfService } from '../pipeline/csrf/index.js';
 import { createKeyRing, createSealer, loadOrCreateDevKeys, parseStateKeys, type StateKey } from '../pipeline/state/seal.js';
+import { DEV_KEYS_FILE } from '../pipeline/state/keyring.js';
 import { createMemoryStore } from '../store/memory/index.js';
 import type { Store } from '../store/types.js';
 import { createRuntime, type LiveRuntime, type RuntimeOptions } from './index.js';
 import type { SecurityOptions } from './stages.js';
 import { decodeSecret, fallbackProblem, MIN_SECRET_BYTES, parseSecretList, readDevSessionSecret } from './dev-files.js';
+import { withChangedKeyHint } from './dev-key-hint.js';
 
 export { decodeSecret } from './dev-files.js';
 
@@ -100,7 +102,10 @@ export interface LiveComponentsOptions extends SecurityOptions {
    * @default console.error
    */
   onBackgroundError?: RuntimeOptions['onBackgroundError'];
-  /** Receives start-up warnings (generated development keys…). @default console.warn */
+  /**
+   * Receives start-up warnings (generated development keys…) and, outside production, once per
+   * runtime, the hint that stored state no longer opens because the state key changed. @default console.warn
+   */
   warn?: (message: string) => void;
 }
 
@@ -108,7 +113,7 @@ export async function createLiveComponents(options: LiveComponentsOptions): Prom
   if (typeof options.appOrigin !== 'string' || options.appOrigin === '') {
     throw new TypeError("createLiveComponents: appOrigin is required: the app's public origin, such as 'https://app.example.com'");
   }
-  const { keys, secret, fallbacks } = resolveSecrets(options);
+  const { keys, secret, fallbacks, production, warn } = resolveSecrets(options);
 
   const store = options.store ?? createMemoryStore({ clock: options.clock });
   // Ours when the app passes no `events`: nobody else can close it (its pino logger is ours too).
@@ -124,16 +129,17 @@ export async function createLiveComponents(options: LiveComponentsOptions): Prom
     maxOutstanding: options.csrf?.maxOutstanding,
     onFallback: onFallback === undefined ? undefined : () => onFallback('session_secret'),
   });
+  const sealer = createSealer({
+    keyRing: createKeyRing(keys),
+    acceptLegacyPlaintext: legacyOption(options.acceptLegacyPlaintext),
+    onOlderKey: onFallback === undefined ? undefined : () => onFallback('state_key'),
+  });
   const runtime = createRuntime({
     ...options,
     store,
     events,
     csrf,
-    sealer: createSealer({
-      keyRing: createKeyRing(keys),
-      acceptLegacyPlaintext: legacyOption(options.acceptLegacyPlaintext),
-      onOlderKey: onFallback === undefined ? undefined : () => onFallback('state_key'),
-    }),
+    sealer: production ? sealer : withChangedKeyHint(sealer, join(devKeysDir(options), DEV_KEYS_FILE), warn),
   });
   if (ownEvents === undefined) return runtime;
   // Its flood limit holds counts not yet written (docs/logging.md, Floods): without this close, the
@@ -170,7 +176,12 @@ export function loadSecrets(options: SecretOptions): { stateKeys: string; sessio
   };
 }
 
-function resolveSecrets(options: SecretOptions): { keys: StateKey[]; secret: Buffer; fallbacks: Buffer[] } {
+/** The folder of the development state key file: `<dataDir>/state-keys`. */
+function devKeysDir(options: Pick<SecretOptions, 'dataDir'>): string {
+  return join(options.dataDir ?? './data', 'state-keys');
+}
+
+function resolveSecrets(options: SecretOptions): { keys: StateKey[]; secret: Buffer; fallbacks: Buffer[]; production: boolean; warn: (message: string) => void } {
   const warn = options.warn ?? ((m: string) => console.warn(m));
   const dataDir = options.dataDir ?? './data';
   // The documented variables, read here too: an app wired by hand (the README's) that generated keys
@@ -182,12 +193,12 @@ function resolveSecrets(options: SecretOptions): { keys: StateKey[]; secret: Buf
   if (production && !stateKeys) throw new Error('LC_STATE_KEYS is required in production (or the stateKeys option)');
   if (production && !sessionSecret) throw new Error('LC_SESSION_SECRET is required in production (or the sessionSecret option)');
   // A development file that cannot serve stops start-up in the words of `doctor --connect` (data-dir).
-  const keys = stateKeys ? parseStateKeys(stateKeys) : loadOrCreateDevKeys(join(dataDir, 'state-keys'), warn);
+  const keys = stateKeys ? parseStateKeys(stateKeys) : loadOrCreateDevKeys(devKeysDir(options), warn);
   const secret = sessionSecret ? decodeSecret(sessionSecret) : devSessionSecret(dataDir, warn);
   const fallbacks = sessionSecretFallbacks(options.sessionSecretFallbacks, env.LC_SESSION_SECRET_FALLBACKS);
   const problem = fallbackProblem(secret, fallbacks, options.sessionSecretFallbacks === undefined ? 'LC_SESSION_SECRET_FALLBACKS' : 'sessionSecretFallbacks');
   if (problem !== undefined) throw new Error(problem);
-  return { keys, secret, fallbacks };
+  return { keys, secret, fallbacks, production, warn };
 }
 
 /** The option (each entry read as `sessionSecret` is), else the environment variable's list, else none. */
