@@ -54,7 +54,6 @@ describe('livecomponents doctor', () => {
       'FAIL keys',
       'FAIL secrets',
       'FAIL https',
-      'FAIL cookies',
       'FAIL metrics',
     ]);
   });
