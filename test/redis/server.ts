@@ -232,24 +232,42 @@ export type TestStoreOptions = Omit<Parameters<typeof createRedisStore>[0], 'cli
   database?: number;
 };
 
+/** What `useRedisServer` starts: the default is a plain `startRedis()`. */
+export interface UseRedisServerOptions {
+  /**
+   * More `redis-server` arguments (ACL users, `--timeout`, `--appendonly yes`…). A function is called
+   * when the server starts, after the `beforeAll`s declared before it: e.g. `--replicaof` another
+   * `useRedisServer`'s port.
+   */
+  args?: readonly string[] | (() => readonly string[]);
+  /** Started with `--requirepass`: `admin`, `adminOf`, `urlOf`, `open` and `openShared` authenticate with it. */
+  password?: string;
+}
+
 /**
- * A test-owned Redis for the enclosing `describe`: started before its tests and stopped after them.
- * `admin` is a plain client for looking at keys and changing settings (`adminOf(n)`: one on database
- * `n`, disconnected after the tests); `open` makes stores on the server that are closed after each test,
+ * A test-owned Redis for the enclosing `describe`: started before its tests and stopped after them
+ * (also when they fail); `server` kills, restarts, pauses it (resumed after each test). `admin` is a plain client for looking
+ * at keys and changing settings, connected on first use (a server that drops idle clients or wants
+ * a password sees no client the test did not ask for); `adminOf(n)`: one on database `n`; both
+ * disconnected after the tests. `open` makes stores on the server that are closed after each test,
  * `openShared` (in a `beforeAll`) ones for all the tests, closed after them.
  */
-export function useRedisServer() {
+export function useRedisServer(options: UseRedisServerOptions = {}) {
   let server: RedisServer | undefined;
   let admin: Redis | undefined;
   const admins: Redis[] = [];
   const stores: Store[] = [];
   const shared: Store[] = [];
+  const { password } = options;
   // redis-server's start has no give-up of its own: on a loaded machine it is only late.
   beforeAll(async () => {
-    server = await startRedis();
-    admin = new Redis(server.url);
+    const args = typeof options.args === 'function' ? options.args() : (options.args ?? []);
+    server = await startRedis(undefined, [...(password === undefined ? [] : ['--requirepass', password]), ...args]);
   }, 60_000);
   afterEach(async () => {
+    // A test that failed while the server was paused: the next test, and the stores' and the
+    // test's own teardown (an app's close), need it answering.
+    server?.resume();
     await Promise.all(stores.splice(0).map((s) => s.close()));
   });
   afterAll(async () => {
@@ -261,17 +279,18 @@ export function useRedisServer() {
     if (value === undefined) throw new Error('useRedisServer: the server is not started yet (use it inside a test)');
     return value;
   };
-  const urlOf = (database: number) => `${started(server).url}/${database}`;
-  const create = ({ database, ...extra }: TestStoreOptions): Store =>
-    createRedisStore({ url: database === undefined ? started(server).url : urlOf(database), ...extra });
+  const auth = password === undefined ? '' : `:${encodeURIComponent(password)}@`;
+  const urlOf = (database?: number) => `redis://${auth}127.0.0.1:${started(server).port}${database === undefined ? '' : `/${database}`}`;
+  const create = ({ database, ...extra }: TestStoreOptions): Store => createRedisStore({ url: urlOf(database), ...extra });
   return {
     get server(): RedisServer {
       return started(server);
     },
     get admin(): Redis {
-      return started(admin);
+      admin ??= new Redis(urlOf());
+      return admin;
     },
-    /** The server's URL with database `database` selected: `redis://127.0.0.1:<port>/<database>`. */
+    /** The server's URL (`redis://127.0.0.1:<port>`, `redis://:<password>@…` with one), with `/<database>` when given. */
     urlOf,
     adminOf(database: number): Redis {
       const client = new Redis(urlOf(database));
