@@ -446,8 +446,19 @@ export function createAuthRepository(db: Kysely<DatabaseSchema>) {
       return row?.email;
     },
 
-    async insertPasswordReset(tokenHash: string, userId: string, now: number, expiresAt: number): Promise<void> {
-      await db.insertInto('password_resets').values({ token_hash: tokenHash, user_id: userId, expires_at: expiresAt, used_at: null, created_at: now }).execute();
+    /**
+     * Stores a reset token; resolves `false` when the user's row is gone (its foreign key refused the
+     * insert): an operator deleted the account in SQL after forgot-password looked it up. Not an error
+     * of the app's: there is no one to mail.
+     */
+    async insertPasswordReset(tokenHash: string, userId: string, now: number, expiresAt: number): Promise<boolean> {
+      try {
+        await db.insertInto('password_resets').values({ token_hash: tokenHash, user_id: userId, expires_at: expiresAt, used_at: null, created_at: now }).execute();
+        return true;
+      } catch (error) {
+        if (isForeignKeyViolation(error)) return false;
+        throw error;
+      }
     },
 
     /**
@@ -607,6 +618,12 @@ async function retryOnConflict<T>(work: () => Promise<T>): Promise<T> {
 function isConflict(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return code === '40P01' || code === '40001';
+}
+
+/** A FOREIGN KEY constraint failed: SQLite (`SQLITE_CONSTRAINT_FOREIGNKEY`) or PostgreSQL (`23503`). */
+function isForeignKeyViolation(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'SQLITE_CONSTRAINT_FOREIGNKEY' || code === '23503';
 }
 
 /** A UNIQUE constraint failed: SQLite (`SQLITE_CONSTRAINT_UNIQUE`) or PostgreSQL (`23505`). */

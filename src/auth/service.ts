@@ -459,7 +459,8 @@ export function createAuthService(options: AuthServiceOptions) {
         if (client !== null && !(await withinBudget(authKeys.resetMails(user.id, client), perClient, 'at the requests of this client'))) return;
         if (!(await withinBudget(authKeys.resetMails(user.id, null), perAccount, 'in all'))) return;
         const token = newToken(s.random);
-        await repo.insertPasswordReset(hashToken(token), user.id, now, now + s.resetTtlMs);
+        // The account deleted (in SQL, by an operator) since the lookup: nothing to send, nothing to report.
+        if (!(await repo.insertPasswordReset(hashToken(token), user.id, now, now + s.resetTtlMs))) return;
         emitUncounted('authn_token_created', 'INFO', `Password reset token issued for user ${user.id}`, request);
         await s.mail.send({
           to: user.email,
