@@ -6,8 +6,8 @@
  * - ioredis sends a script by EVAL the first time on a socket, by EVALSHA after: one probe passed a
  *   user with `-evalsha`, and the app then answered 503 on every action.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REDIS_AVAILABLE, startRedis, type RedisServer } from '../../test/redis/server.js';
+import { describe, expect, it } from 'vitest';
+import { REDIS_AVAILABLE, useRedisServer } from '../../test/redis/server.js';
 import { runDoctorConnected } from './doctor.js';
 
 const PASSWORD = 'Ee4SECRETee';
@@ -25,15 +25,9 @@ describe('doctor --connect with a REDIS_URL that does not parse', () => {
 });
 
 describe.skipIf(!REDIS_AVAILABLE)('doctor --connect with an ACL user refused EVALSHA', () => {
-  let server: RedisServer;
-  beforeAll(async () => {
-    server = await startRedis(undefined, ['--user', 'noevalsha', 'on', `>${PASSWORD}`, '~*', '&*', '+@all', '-evalsha', '--user', 'app', 'on', `>${PASSWORD}`, '~*', '&*', '+@all']);
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const redis = useRedisServer({ args: ['--user', 'noevalsha', 'on', `>${PASSWORD}`, '~*', '&*', '+@all', '-evalsha', '--user', 'app', 'on', `>${PASSWORD}`, '~*', '&*', '+@all'] });
   const check = async (user: string) => {
-    const report = await runDoctorConnected({ REDIS_URL: `redis://${user}:${PASSWORD}@127.0.0.1:${server.port}`, DATABASE_URL: 'sqlite::memory:' }, { timeoutMs: 2_000 });
+    const report = await runDoctorConnected({ REDIS_URL: `redis://${user}:${PASSWORD}@127.0.0.1:${redis.server.port}`, DATABASE_URL: 'sqlite::memory:' }, { timeoutMs: 2_000 });
     return report.lines.filter((l) => / redis-server: /.test(l));
   };
 

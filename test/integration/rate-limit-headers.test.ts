@@ -19,7 +19,7 @@ import { createMemoryStore } from '../../src/store/memory/index.js';
 import { createRedisStore } from '../../src/store/redis/index.js';
 import type { Store } from '../../src/store/types.js';
 import { testRuntime } from '../helpers/demo.js';
-import { REDIS_AVAILABLE, startRedis, type RedisServer } from '../redis/server.js';
+import { REDIS_AVAILABLE, startRedis, useRedisServer } from '../redis/server.js';
 import { waitUntil } from '../helpers/wait-until.js';
 
 const ORIGIN = 'http://localhost:3000';
@@ -284,17 +284,14 @@ describe('rate-limit headers for allowlisted clients', () => {
 });
 
 describe.skipIf(!REDIS_AVAILABLE)('rate-limit headers when Redis is down', () => {
-  let server: RedisServer;
+  const redis = useRedisServer();
   let h: Harness;
 
   beforeAll(async () => {
-    server = await startRedis();
-    h = await harness(createRedisStore({ url: server.url, rateLimitClock: 'caller', commandTimeoutMs: 200 }));
+    h = await harness(createRedisStore({ url: redis.server.url, rateLimitClock: 'caller', commandTimeoutMs: 200 }));
   });
   afterAll(async () => {
-    server?.resume();
     await h?.app.close();
-    await server?.stop();
   });
 
   it('answers 503 without the fields, and a CSRF refusal without them (its peek failed), then works again', async () => {
@@ -302,12 +299,12 @@ describe.skipIf(!REDIS_AVAILABLE)('rate-limit headers when Redis is down', () =>
     admittedWithBudget(await h.send(a), h.budget(1));
     const none = Object.fromEntries(FIELDS.map((name) => [name, undefined]));
     // Hanging (the peek runs out of time), then gone (the peek fails at once).
-    server.pause();
+    redis.server.pause();
     const hanging = await h.send({ cookie: a.cookie, token: 'v1.forged' });
     expect(hanging.statusCode).toBe(403);
     expect(fields(hanging)).toEqual(none);
-    server.resume();
-    await server.kill();
+    redis.server.resume();
+    await redis.server.kill();
     const down = await h.send(a);
     expect(down.statusCode).toBe(503);
     expect(down.json().code).toBe('SERVICE_UNAVAILABLE');
@@ -317,7 +314,7 @@ describe.skipIf(!REDIS_AVAILABLE)('rate-limit headers when Redis is down', () =>
     expect(refused.json().code).toBe('CSRF_TOKEN_INVALID');
     expect(fields(refused)).toEqual(none);
     // Back up (an empty Redis: the session is gone, and the step of that refusal is the first).
-    await server.restart();
+    await redis.server.restart();
     await waitUntil('the store to answer health() again', () => h.runtime.store.health().then(() => true, () => false));
     const fresh = await h.session('user-down');
     admittedWithBudget(await h.send(fresh), h.budget(1));

@@ -17,7 +17,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { createDemoApp } from '../../examples/demo/app.js';
 import { capturedMailTransport } from '../../src/auth/index.js';
 import { manualClock } from '../../src/core/clock.js';
@@ -30,7 +30,7 @@ import { createRedisStore } from '../../src/store/redis/index.js';
 import { createSqliteStore } from '../../src/store/sqlite/index.js';
 import type { Store, StoreOp, StoreOpResult } from '../../src/store/types.js';
 import { FAST_ARGON2, PASSWORD, T0, setCookies } from '../auth/harness.js';
-import { REDIS_AVAILABLE, startRedis, type RedisServer } from '../redis/server.js';
+import { REDIS_AVAILABLE, useRedisServer } from '../redis/server.js';
 
 type Clock = ReturnType<typeof manualClock>;
 const HOUR = 3_600_000;
@@ -122,13 +122,7 @@ function driver(app: FastifyInstance, origin: string) {
 
 const sessionKeyOfCookie = (cookie: string) => storeKeys.session(sessionKeyOf(cookie.slice(`${COOKIE}=`.length)));
 
-let redis: RedisServer | undefined;
-beforeAll(async () => {
-  if (REDIS_AVAILABLE) redis = await startRedis();
-});
-afterAll(async () => {
-  await redis?.stop();
-});
+const redis = REDIS_AVAILABLE ? useRedisServer() : undefined;
 
 const stores: [string, (clock: Clock) => Promise<Store>][] = [
   ['memory', async (clock) => createMemoryStore({ clock, sweepIntervalMs: 0 })],
@@ -136,7 +130,7 @@ const stores: [string, (clock: Clock) => Promise<Store>][] = [
 ];
 const withRedis: [string, (clock: Clock) => Promise<Store>][] = [
   ...stores,
-  ...(REDIS_AVAILABLE ? [['redis', async () => createRedisStore({ url: (redis as RedisServer).url })] as [string, (clock: Clock) => Promise<Store>]] : []),
+  ...(REDIS_AVAILABLE ? [['redis', async () => createRedisStore({ url: redis?.server.url })] as [string, (clock: Clock) => Promise<Store>]] : []),
 ];
 
 let app: FastifyInstance | undefined;

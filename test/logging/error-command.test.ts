@@ -5,9 +5,9 @@
  * (through `lastNodeError`) and an `AggregateError` of such errors.
  */
 import { Cluster, Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CENSOR, closeLogger, createLogger } from '../../src/ops/logging/index.js';
-import { REDIS_AVAILABLE, startRedis, type RedisServer } from '../redis/server.js';
+import { REDIS_AVAILABLE, useRedisServer } from '../redis/server.js';
 import { capture } from './capture.js';
 
 const PASSWORD = 'Qq7RightRedisPw';
@@ -25,17 +25,11 @@ async function logged(...errors: unknown[]): Promise<{ text: string; errs: Recor
 const withCommand = (message: string, name: string, args: string[]) => Object.assign(new Error(message), { command: { name, args } });
 
 describe.skipIf(!REDIS_AVAILABLE)('logged ioredis errors (a password-protected redis-server)', () => {
-  let server: RedisServer;
-  beforeAll(async () => {
-    server = await startRedis(undefined, ['--requirepass', PASSWORD]);
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const redis = useRedisServer({ password: PASSWORD });
 
   /** The first error a client with `password` reports (`error` event) or a call of `act` rejects with. */
   async function firstError(password: string, act?: (client: Redis) => Promise<unknown>): Promise<Error> {
-    const client = new Redis({ host: '127.0.0.1', port: server.port, password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const client = new Redis({ host: '127.0.0.1', port: redis.server.port, password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     try {
       return await new Promise<Error>((resolve) => {
         client.once('error', resolve);
@@ -76,7 +70,7 @@ describe.skipIf(!REDIS_AVAILABLE)('logged ioredis errors (a password-protected r
   });
 
   it("a Cluster's ClusterAllFailedError loses the arguments of its lastNodeError's command", async () => {
-    const cluster = new Cluster([{ host: '127.0.0.1', port: server.port }], {
+    const cluster = new Cluster([{ host: '127.0.0.1', port: redis.server.port }], {
       redisOptions: { password: WRONG },
       clusterRetryStrategy: () => null,
       lazyConnect: true,

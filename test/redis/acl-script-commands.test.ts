@@ -6,25 +6,21 @@
  * and /health said only Redis's words. The health probe now reads TIME too (one round trip still),
  * and the refusal names the command to grant.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createRedisStore, explainWriteRefusal, refusedScriptCommand } from '../../src/store/redis/index.js';
 import type { Store } from '../../src/store/types.js';
-import { REDIS_AVAILABLE, startRedis, type RedisServer } from './server.js';
+import { REDIS_AVAILABLE, useRedisServer } from './server.js';
 
 describe.skipIf(!REDIS_AVAILABLE)('an ACL user without a command the store scripts run', () => {
-  let server: RedisServer;
-  beforeAll(async () => {
-    server = await startRedis(undefined, [
+  const redis = useRedisServer({
+    args: [
       '--user', 'notime', 'on', '>notime-pw', '~*', '&*', '+@all', '-time',
       '--user', 'nopexpire', 'on', '>nopexpire-pw', '~*', '&*', '+@all', '-pexpire',
-    ]);
-  }, 30_000);
-  afterAll(async () => {
-    await server?.stop();
+    ],
   });
 
   const open = (user: string, extra: Partial<Parameters<typeof createRedisStore>[0]> = {}): Store =>
-    createRedisStore({ url: `redis://${user}:${user}-pw@127.0.0.1:${server.port}`, ...extra });
+    createRedisStore({ url: `redis://${user}:${user}-pw@127.0.0.1:${redis.server.port}`, ...extra });
 
   it('without +time: health fails naming TIME, as the rate-limited calls fail', async () => {
     const rounds: string[] = [];

@@ -7,33 +7,24 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Cluster, Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { Cluster } from 'ioredis';
+import { describe, expect, it, vi } from 'vitest';
 import { createDemoApp } from '../../examples/demo/app.js';
 import { loadConfig } from '../../src/ops/config.js';
 import { closeLogger, createLogger } from '../../src/ops/logging/index.js';
 import { createRedisStore, redisClusterOptions } from '../../src/store/redis/index.js';
 import { capture } from '../logging/capture.js';
-import { REDIS_AVAILABLE, sleep, startRedis, type RedisServer } from './server.js';
+import { REDIS_AVAILABLE, sleep, startRedis, useRedisServer } from './server.js';
 
 const PASSWORD = 'Zz9SECRETzz-right';
 const WRONG = 'Zz9SECRETzz-wrong';
 const TOKEN = 'h'.repeat(32);
 
 describe.skipIf(!REDIS_AVAILABLE)('Redis connection errors', () => {
-  let server: RedisServer;
-  let admin: Redis;
-  beforeAll(async () => {
-    server = await startRedis(undefined, ['--requirepass', PASSWORD]);
-    admin = new Redis({ port: server.port, host: '127.0.0.1', password: PASSWORD });
-  });
-  afterAll(async () => {
-    admin?.disconnect();
-    await server?.stop();
-  });
-  const wrongUrl = () => `redis://:${WRONG}@127.0.0.1:${server.port}`;
+  const redis = useRedisServer({ password: PASSWORD });
+  const wrongUrl = () => `redis://:${WRONG}@127.0.0.1:${redis.server.port}`;
   /** Connections the server has accepted so far (each reconnect attempt is one). */
-  const connections = async () => Number(/total_connections_received:(\d+)/.exec(await admin.info('stats'))?.[1]);
+  const connections = async () => Number(/total_connections_received:(\d+)/.exec(await redis.admin.info('stats'))?.[1]);
 
   it('calls refused while reconnecting name the last error; reported errors carry no command or password', async () => {
     const reported: Error[] = [];

@@ -4,23 +4,17 @@
  * keys and values must not reach a store error (logged, shown by the health check) nor the doctor's
  * report.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runServiceChecks } from '../../src/cli/doctor-services.js';
 import { loadConfig } from '../../src/ops/config.js';
-import { REDIS_AVAILABLE, startRedis, type RedisServer } from './server.js';
+import { REDIS_AVAILABLE, useRedisServer } from './server.js';
 import { createRedisStore } from '../../src/store/redis/index.js';
 
 describe.skipIf(!REDIS_AVAILABLE)('a Redis without the commands the store sends', () => {
-  let server: RedisServer | undefined;
-  beforeAll(async () => {
-    server = await startRedis(undefined, ['--rename-command', 'set', '', '--rename-command', 'eval', '', '--rename-command', 'evalsha', '']);
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const renamed = useRedisServer({ args: ['--rename-command', 'set', '', '--rename-command', 'eval', '', '--rename-command', 'evalsha', ''] });
 
   it("store errors say which command is missing, never the call's keys or values", async () => {
-    const store = createRedisStore({ url: server?.url as string });
+    const store = createRedisStore({ url: renamed.server.url });
     try {
       const failures = await Promise.all([
         store.set('lc:{s:abc}:session', '{"userId":"alice","secret":"s3cr3t-value"}', 1_000).catch((error: unknown) => error),
@@ -37,7 +31,7 @@ describe.skipIf(!REDIS_AVAILABLE)('a Redis without the commands the store sends'
   });
 
   it("doctor --connect names the missing command without the script's arguments", async () => {
-    const [redis] = await runServiceChecks(loadConfig({ REDIS_URL: server?.url, DATABASE_URL: 'sqlite::memory:' }), { timeoutMs: 2_000 });
+    const [redis] = await runServiceChecks(loadConfig({ REDIS_URL: renamed.server.url, DATABASE_URL: 'sqlite::memory:' }), { timeoutMs: 2_000 });
     expect(redis?.ok).toBe(false);
     expect(redis?.problems).toHaveLength(1);
     expect(redis?.problems[0]).toMatch(/^REDIS_URL: Redis did not answer \(ERR unknown command 'eval(?:sha)?'\)$/);

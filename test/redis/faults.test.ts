@@ -8,40 +8,38 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { StoreUnavailableError } from '../../src/core/errors.js';
 import { createRedisStore } from '../../src/store/redis/index.js';
 import type { Store, StoreOp } from '../../src/store/types.js';
-import { REDIS_AVAILABLE, sleep, startRedis, type RedisServer } from './server.js';
+import { REDIS_AVAILABLE, sleep, useRedisServer } from './server.js';
 import { TIMEOUT_MS, WORKERS, expectOnlyFastUnavailable, recoveryTime, slowestOf, traffic } from './traffic.js';
 
 describe.skipIf(!REDIS_AVAILABLE)('Redis store under faults', () => {
-  let server: RedisServer;
+  const redis = useRedisServer();
   let store: Store;
   const unhandled: unknown[] = [];
   const onUnhandled = (reason: unknown) => unhandled.push(reason);
 
-  beforeAll(async () => {
-    server = await startRedis();
+  beforeAll(() => {
     process.on('unhandledRejection', onUnhandled);
   });
   beforeEach(async () => {
-    store = createRedisStore({ url: server.url, commandTimeoutMs: TIMEOUT_MS });
+    store = createRedisStore({ url: redis.server.url, commandTimeoutMs: TIMEOUT_MS });
     await store.health();
   });
   afterEach(async () => {
     await store.close();
     expect(unhandled).toEqual([]);
   });
-  afterAll(async () => {
+  afterAll(() => {
     process.off('unhandledRejection', onUnhandled);
-    await server?.stop();
   });
 
   it('Redis killed under 200 concurrent callers, then restarted on the same port', async () => {
     const load = traffic(store);
     await sleep(300);
     const killedAt = performance.now();
-    await server.kill();
+    await redis.server.kill();
     await sleep(1_000);
     const downOutcomes = load.outcomes.filter((o) => o.at > killedAt + 50);
-    await server.restart();
+    await redis.server.restart();
     const recovered = await recoveryTime(store);
     const restartedAt = performance.now();
     await sleep(500);
@@ -71,11 +69,11 @@ describe.skipIf(!REDIS_AVAILABLE)('Redis store under faults', () => {
     const load = traffic(store);
     await sleep(200);
     const pausedAt = performance.now();
-    server.pause();
+    redis.server.pause();
     try {
       await sleep(3_500);
     } finally {
-      server.resume();
+      redis.server.resume();
     }
     const hung = load.outcomes.filter((o) => o.at > pausedAt + 50);
     const recovered = await recoveryTime(store);
@@ -101,7 +99,7 @@ describe.skipIf(!REDIS_AVAILABLE)('Redis store under faults', () => {
   });
 
   it('connections killed mid-batch: each batch applies entirely or not at all', async () => {
-    const admin = new Redis(server.url);
+    const admin = new Redis(redis.server.url);
     const big = 'b'.repeat(1024 * 1024);
     let killing = true;
     const killer = (async () => {

@@ -5,11 +5,11 @@
  * so 2 actions of 30 answered 503. A call not yet sent now waits for the connection, within its own
  * deadline; an outage still fails every call within the deadline, and a closed store at once.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { StoreUnavailableError } from '../../src/core/errors.js';
 import { createRedisStore, redisClientOf } from '../../src/store/redis/index.js';
 import type { Store } from '../../src/store/types.js';
-import { REDIS_AVAILABLE, sleep, startRedis, whenReady, type RedisServer } from './server.js';
+import { REDIS_AVAILABLE, sleep, useRedisServer, whenReady } from './server.js';
 import { expectOnlyFastUnavailable, TIMEOUT_MS as WATCHED_TIMEOUT_MS, watched } from './traffic.js';
 
 const TIMEOUT_MS = 500;
@@ -25,17 +25,11 @@ async function dropped(store: Store, limitMs = 4_000): Promise<void> {
 }
 
 describe.skipIf(!REDIS_AVAILABLE)('a Redis that drops idle clients (timeout 1)', () => {
-  let server: RedisServer;
-  beforeAll(async () => {
-    server = await startRedis(undefined, ['--timeout', '1']);
-  }, 30_000);
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const idle = useRedisServer({ args: ['--timeout', '1'] });
 
   it('every call after an idle gap succeeds, sent once the connection is back', async () => {
     const rounds: string[] = [];
-    const store = createRedisStore({ url: server.url, commandTimeoutMs: TIMEOUT_MS, onRoundTrip: (op) => rounds.push(op) });
+    const store = createRedisStore({ url: idle.server.url, commandTimeoutMs: TIMEOUT_MS, onRoundTrip: (op) => rounds.push(op) });
     const client = redisClientOf(store)!;
     try {
       await store.health();
@@ -74,7 +68,7 @@ describe.skipIf(!REDIS_AVAILABLE)('a Redis that drops idle clients (timeout 1)',
   // the loop's turn, then lags behind `performance.now()`, so a deadline re-armed at the send from a
   // `performance.now()` reckoning of "what was left" (two deadlines, the old wait) fell past it.
   it('a waiting call, sent once the connection is back and then unanswered, settles by its own deadline (watchdog)', async () => {
-    const store = createRedisStore({ url: server.url, commandTimeoutMs: WATCHED_TIMEOUT_MS });
+    const store = createRedisStore({ url: idle.server.url, commandTimeoutMs: WATCHED_TIMEOUT_MS });
     const client = redisClientOf(store)!;
     try {
       await store.health();
@@ -82,17 +76,17 @@ describe.skipIf(!REDIS_AVAILABLE)('a Redis that drops idle clients (timeout 1)',
       await dropped(store);
       // Redis stops answering the moment the connection is ready again: the waiting calls go out
       // after this (their sends are promise reactions of the same 'ready'), and hang.
-      client.once('ready', () => server.pause());
+      client.once('ready', () => idle.server.pause());
       const held = performance.now() + 100;
       while (performance.now() < held); // the busy request
       const outcomes = await Promise.all(Array.from({ length: 200 }, (_, i) => watched(() => (i % 2 === 0 ? store.get(`lc:{idle}:w${i}`) : store.health()))));
-      server.resume();
+      idle.server.resume();
       expectOnlyFastUnavailable(outcomes);
       // They did wait, were sent, and met the deadline unanswered (not refused at once, nor while waiting).
       expect(outcomes.filter((o) => o.atOnce)).toEqual([]);
       expect(outcomes.filter((o) => String(o.error).includes(`did not answer within ${WATCHED_TIMEOUT_MS} ms`)).length).toBeGreaterThan(100);
     } finally {
-      server.resume();
+      idle.server.resume();
       await store.close();
     }
   }, 20_000);
@@ -100,7 +94,7 @@ describe.skipIf(!REDIS_AVAILABLE)('a Redis that drops idle clients (timeout 1)',
   // No timed assertion (shared, noisy machines): the calls' deadline is far beyond the test's own
   // timeout, so a call that waited for it instead of rejecting on close fails the test by timeout.
   it('a call waiting for the connection rejects at once when the store is closed', async () => {
-    const store = createRedisStore({ url: server.url, commandTimeoutMs: 120_000 });
+    const store = createRedisStore({ url: idle.server.url, commandTimeoutMs: 120_000 });
     await store.health();
     await dropped(store);
     const client = redisClientOf(store)!;
@@ -113,8 +107,9 @@ describe.skipIf(!REDIS_AVAILABLE)('a Redis that drops idle clients (timeout 1)',
 });
 
 describe.skipIf(!REDIS_AVAILABLE)('an outage after an idle drop', () => {
+  const redis = useRedisServer();
   it('calls fail within the deadline while Redis is down, and fast once a reconnect failed; back after restart', async () => {
-    const server = await startRedis();
+    const { server } = redis;
     const store = createRedisStore({ url: server.url, commandTimeoutMs: TIMEOUT_MS });
     try {
       await store.health();
@@ -153,7 +148,6 @@ describe.skipIf(!REDIS_AVAILABLE)('an outage after an idle drop', () => {
       await expect(store.health()).resolves.toBeUndefined();
     } finally {
       await store.close();
-      await server.stop();
     }
   }, 20_000);
 });

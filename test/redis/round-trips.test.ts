@@ -8,20 +8,19 @@ import { storeKeys } from '../../src/store/keys.js';
 import { createRedisStore } from '../../src/store/redis/index.js';
 import type { Store, StoreOp } from '../../src/store/types.js';
 import { startCountingProxy, type CountingProxy } from './proxy.js';
-import { REDIS_AVAILABLE, startRedis, type RedisServer } from './server.js';
+import { REDIS_AVAILABLE, useRedisServer } from './server.js';
 
 /** Simulated network latency (server → client), so the wall time shows the round trips too. */
 const LATENCY_MS = 40;
 
 describe.skipIf(!REDIS_AVAILABLE)('Redis round trips', () => {
-  let server: RedisServer;
+  const redis = useRedisServer();
   let proxy: CountingProxy;
   let store: Store;
   let hooked = 0;
 
   beforeAll(async () => {
-    server = await startRedis();
-    proxy = await startCountingProxy(server.port, LATENCY_MS);
+    proxy = await startCountingProxy(redis.server.port, LATENCY_MS);
     store = createRedisStore({ url: proxy.url, onRoundTrip: () => hooked++ });
     await store.health(); // connection handshake and first command, not counted below
   });
@@ -32,7 +31,6 @@ describe.skipIf(!REDIS_AVAILABLE)('Redis round trips', () => {
   afterAll(async () => {
     await store?.close();
     await proxy?.close();
-    await server?.stop();
   });
 
   /** Runs `work` and returns [round trips on the wire, round trips the hook reported]. */

@@ -5,35 +5,26 @@
  * fails too and `doctor --connect` says FAIL, both naming the cause; a master stays ready, even a
  * full one (the health write is a PEXPIRE of a missing key: nothing created, no memory needed).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runServiceChecks } from '../../src/cli/doctor-services.js';
 import { loadConfig } from '../../src/ops/config.js';
 import { createRedisStore, redisClientOf } from '../../src/store/redis/index.js';
 import type { Store } from '../../src/store/types.js';
 import { demoApp } from '../helpers/demo.js';
-import { REDIS_AVAILABLE, startRedis, whenReady, type RedisServer } from './server.js';
+import { REDIS_AVAILABLE, useRedisServer, whenReady } from './server.js';
 import { Redis } from 'ioredis';
 
 const TOKEN = 'h'.repeat(32);
 
 describe.skipIf(!REDIS_AVAILABLE)('a Redis that refuses the store writes', () => {
-  let master: RedisServer;
-  let replica: RedisServer;
+  const master = useRedisServer({ args: ['--user', 'app', 'on', '>app-pw', '~*', '&*', '+@all', '-@scripting'] });
+  const replica = useRedisServer({ args: () => ['--replicaof', '127.0.0.1', String(master.server.port)] });
   /** An ACL user with every command but scripts (EVAL, EVALSHA…). */
-  let noScripts: string;
-  beforeAll(async () => {
-    master = await startRedis(undefined, ['--user', 'app', 'on', '>app-pw', '~*', '&*', '+@all', '-@scripting']);
-    replica = await startRedis(undefined, ['--replicaof', '127.0.0.1', String(master.port)]);
-    noScripts = `redis://app:app-pw@127.0.0.1:${master.port}`;
-  }, 30_000);
-  afterAll(async () => {
-    await replica?.stop();
-    await master?.stop();
-  });
+  const noScripts = () => `redis://app:app-pw@127.0.0.1:${master.server.port}`;
 
   const cases = () => [
-    { name: 'a replica', url: replica.url, cause: /READONLY You can't write against a read only replica.*REDIS_URL names a replica/ },
-    { name: 'an ACL user without scripts', url: noScripts, cause: /NOPERM this user has no permissions to run the 'eval(sha)?' command.*\+@scripting/ },
+    { name: 'a replica', url: replica.server.url, cause: /READONLY You can't write against a read only replica.*REDIS_URL names a replica/ },
+    { name: 'an ACL user without scripts', url: noScripts(), cause: /NOPERM this user has no permissions to run the 'eval(sha)?' command.*\+@scripting/ },
   ];
 
   it('the store health check rejects, naming READONLY or NOPERM; on the master it passes', async () => {
@@ -47,7 +38,7 @@ describe.skipIf(!REDIS_AVAILABLE)('a Redis that refuses the store writes', () =>
         await expect(redisClientOf(store)!.ping()).resolves.toBe('PONG');
         await expect(store.health()).rejects.toThrow(cause);
       }
-      const good = createRedisStore({ url: master.url });
+      const good = createRedisStore({ url: master.server.url });
       stores.push(good);
       await expect(good.health()).resolves.toBeUndefined();
       // The probe key was never created.
@@ -58,8 +49,8 @@ describe.skipIf(!REDIS_AVAILABLE)('a Redis that refuses the store writes', () =>
   });
 
   it('a full master (maxmemory reached, noeviction) stays healthy: the health write needs no memory', async () => {
-    const admin = new Redis(master.url);
-    const store = createRedisStore({ url: master.url });
+    const admin = new Redis(master.server.url);
+    const store = createRedisStore({ url: master.server.url });
     try {
       await admin.config('SET', 'maxmemory-policy', 'noeviction');
       await admin.config('SET', 'maxmemory', '1');
@@ -73,7 +64,7 @@ describe.skipIf(!REDIS_AVAILABLE)('a Redis that refuses the store writes', () =>
   });
 
   it('the reference app is not ready on either (503, cause in /health), and ready on the master', async () => {
-    for (const { url, cause } of [...cases(), { name: 'the master', url: master.url, cause: undefined }]) {
+    for (const { url, cause } of [...cases(), { name: 'the master', url: master.server.url, cause: undefined }]) {
       const demo = await demoApp({ REDIS_URL: url, HEALTH_TOKEN: TOKEN });
       try {
         await whenReady(redisClientOf(demo.app.livecomponents.runtime.store)!);
@@ -104,7 +95,7 @@ describe.skipIf(!REDIS_AVAILABLE)('a Redis that refuses the store writes', () =>
       expect(result?.problems).toEqual([expect.stringMatching(/^REDIS_URL: Redis refuses .*so the app's store would answer 503$/)]);
       expect(result?.problems[0]).toMatch(cause);
     }
-    const good = await check(master.url);
+    const good = await check(master.server.url);
     expect(good).toMatchObject({ ok: true, problems: [] });
   });
 });

@@ -5,23 +5,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisStore } from '../../src/store/redis/index.js';
 import { demoApp, type TestClient } from '../helpers/demo.js';
-import { REDIS_AVAILABLE, sleep, startRedis, type RedisServer } from '../redis/server.js';
+import { REDIS_AVAILABLE, sleep, useRedisServer } from '../redis/server.js';
 import { waitUntil } from '../helpers/wait-until.js';
 
 const TIMEOUT_MS = 300;
 
 describe.skipIf(!REDIS_AVAILABLE)('store faults', () => {
-  let redis: RedisServer;
+  const redis = useRedisServer();
   let demo: Awaited<ReturnType<typeof demoApp>>;
 
   beforeAll(async () => {
-    redis = await startRedis();
-    demo = await demoApp({}, { store: createRedisStore({ url: redis.url, commandTimeoutMs: TIMEOUT_MS }) });
+    demo = await demoApp({}, { store: createRedisStore({ url: redis.server.url, commandTimeoutMs: TIMEOUT_MS }) });
   });
   afterAll(async () => {
-    redis?.resume();
     await demo?.app.close();
-    await redis?.stop();
   });
 
   const ready = async () => (await demo.app.inject({ url: '/health/ready' })).statusCode;
@@ -35,7 +32,7 @@ describe.skipIf(!REDIS_AVAILABLE)('store faults', () => {
     // Bounded by the store deadline, not by how long Redis stays away: it stays paused until every
     // request has answered, so a request that waited for it fails the test by timeout (not timed:
     // shared, noisy machines).
-    redis.pause();
+    redis.server.pause();
     const results = await Promise.all(Array.from({ length: 20 }, () => c.action('counter:main', 'increment')));
     for (const r of results) {
       expect(r.statusCode).toBe(503);
@@ -44,7 +41,7 @@ describe.skipIf(!REDIS_AVAILABLE)('store faults', () => {
     }
     expect(await ready()).toBe(503);
 
-    redis.resume();
+    redis.server.resume();
     await waitUntil('readiness to answer 200 again', async () => (await ready()) === 200);
     const res = await c.action('counter:main', 'increment');
     expect(res.statusCode).toBe(200);
@@ -61,13 +58,13 @@ describe.skipIf(!REDIS_AVAILABLE)('store faults', () => {
       }),
     );
     await sleep(100);
-    await redis.kill();
+    await redis.server.kill();
     const statuses = await traffic;
     expect(statuses.every((s) => s === 200 || s === 503)).toBe(true);
     expect(statuses).toContain(503);
     expect(await ready()).toBe(503);
 
-    await redis.restart();
+    await redis.server.restart();
     await waitUntil('readiness to answer 200 again', async () => (await ready()) === 200);
     // Redis kept nothing (no persistence): the browser reloads and carries on with a new session.
     const fresh = await demo.client('/');

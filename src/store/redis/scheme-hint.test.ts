@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, REDIS_AVAILABLE, sleep, startRedis, type RedisServer } from '../../../test/redis/server.js';
+import { freePort, REDIS_AVAILABLE, sleep, startRedis, useRedisServer, type RedisServer } from '../../../test/redis/server.js';
 import { runDoctorConnected } from '../../cli/doctor.js';
 import { schemeHint } from './connection.js';
 import { createRedisStore } from './index.js';
@@ -45,16 +45,12 @@ describe('schemeHint', () => {
 });
 
 describe.skipIf(!REDIS_AVAILABLE)('rediss:// to a Redis without TLS', () => {
-  let server: RedisServer;
-  beforeAll(async () => {
-    server = await startRedis();
-  });
-  afterAll(() => server.stop());
+  const redis = useRedisServer();
 
   it('the store reports the hint with the timeout, and its calls carry it (was: "connect ETIMEDOUT" alone)', async () => {
     const errors: string[] = [];
     // A short command timeout: the connect timeout is four of them (at least 1 s).
-    const store = createRedisStore({ url: `rediss://127.0.0.1:${server.port}`, commandTimeoutMs: 250, onConnectionError: (e) => errors.push(e.message) });
+    const store = createRedisStore({ url: `rediss://127.0.0.1:${redis.server.port}`, commandTimeoutMs: 250, onConnectionError: (e) => errors.push(e.message) });
     try {
       // A liveness bound, not a timing assertion.
       for (let i = 0; i < 1_000 && errors.length === 0; i++) await sleep(10);
@@ -66,7 +62,7 @@ describe.skipIf(!REDIS_AVAILABLE)('rediss:// to a Redis without TLS', () => {
   });
 
   it('doctor --connect adds the hint to its redis-server line (was: "connecting timed out after 500 ms")', async () => {
-    const report = await runDoctorConnected({ REDIS_URL: `rediss://127.0.0.1:${server.port}`, DATABASE_URL: 'sqlite::memory:' }, { timeoutMs: 500 });
+    const report = await runDoctorConnected({ REDIS_URL: `rediss://127.0.0.1:${redis.server.port}`, DATABASE_URL: 'sqlite::memory:' }, { timeoutMs: 500 });
     expect(report.lines.filter((l) => l.includes('redis-server'))).toEqual([`FAIL redis-server: REDIS_URL: Redis did not answer (connecting timed out after 500 ms): ${NO_TLS}`]);
   });
 });
