@@ -27,6 +27,7 @@ import { describeMark, movedMarks } from '../sql/moved-mark.js';
 import { completionMarkOf, missingMarkNote, openRedis, unansweredNote, writeCompletionMark } from './move-data-redis.js';
 import { commitMissing, moveTables, targetSchema } from './move-data-relational-part.js';
 import { moveKeyValues } from './move-data-key-value-part.js';
+import { heldOfMove, missingMarkPlan } from './move-data-redis-holds.js';
 
 export interface MoveDataArgs {
   /** `sqlite:PATH` of the file to move. @default 'sqlite:./data/livecomponents.db' */
@@ -116,7 +117,18 @@ async function run(args: MoveDataArgs, io: MoveDataIo): Promise<void> {
     // answering (didNotAnswer; a refusal is refused) does not stop the rest of the run (the file's mark
     // proves the records are in): it says so, and the run exits 1 at its end.
     const redisMark = !dryRun && redisUrl !== undefined && skip.has('key-value') ? await completionMarkOf(redisUrl, keyPrefix) : undefined;
-    if (redisMark?.state === 'missing') redis = redisMark.store;
+    if (redisMark?.state === 'missing' && redisUrl !== undefined && targets['key-value'] !== undefined) {
+      // Written only over the move's records (move-data-redis-holds.ts): a Redis that lost them, or
+      // another Redis, got the mark over none, and the app started there without them.
+      redis = redisMark.store;
+      const plan = missingMarkPlan(await heldOfMove(native, redis, keyPrefix, now()), { where, target: targets['key-value'], url: redisUrl });
+      if (plan.plan === 'copy') {
+        await redis.close().catch(() => undefined);
+        redis = undefined;
+        skip.delete('key-value');
+        out(`move-data: ${plan.note}: copied again`);
+      }
+    }
     const unanswered = redisMark?.state === 'unknown' && redisUrl !== undefined ? unansweredNote(redisUrl, redisMark.reason) : undefined;
     const done = nothingLeft(targets, skip);
     if (done && redis === undefined) throw nothingLeftRefusal(marks, skip, where, unanswered);
