@@ -8,7 +8,7 @@
  */
 import { sql } from 'kysely';
 import { afterEach, expect, it } from 'vitest';
-import { authApp, eachEngine, type AuthApp } from '../auth/harness.js';
+import { authApp, eachEngine, type AuthApp } from './harness.js';
 
 const EMAIL = 'ada@example.com';
 

@@ -11,7 +11,7 @@
 import type { LightMyRequestResponse } from 'fastify';
 import { sql } from 'kysely';
 import { afterEach, expect, it } from 'vitest';
-import { authApp, eachEngine, PASSWORD, setCookies, type AuthApp, type Session } from '../auth/harness.js';
+import { authApp, eachEngine, PASSWORD, setCookies, type AuthApp, type Session } from './harness.js';
 
 const EMAIL = 'ada@example.com';
 

@@ -11,7 +11,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import { sql } from 'kysely';
 import { afterEach, expect, it } from 'vitest';
 import { authKeys } from '../../src/auth/keys.js';
-import { authApp, eachEngine, PASSWORD, setCookies, type AuthApp } from '../auth/harness.js';
+import { authApp, eachEngine, PASSWORD, setCookies, type AuthApp } from './harness.js';
 
 const EMAIL = 'ada@example.com';
 const NEW_PASSWORD = 'the new owner password';
