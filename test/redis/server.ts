@@ -246,10 +246,10 @@ export interface UseRedisServerOptions {
 
 /**
  * A test-owned Redis for the enclosing `describe`: started before its tests and stopped after them
- * (also when they fail); `server` kills, restarts, pauses it (resumed after each test). `admin` is a plain client for looking
- * at keys and changing settings, connected on first use (a server that drops idle clients or wants
- * a password sees no client the test did not ask for); `adminOf(n)`: one on database `n`; both
- * disconnected after the tests. `open` makes stores on the server that are closed after each test,
+ * (also when they fail); `server` kills, restarts, pauses it (resumed after each test). `admin` is a
+ * plain client for looking at keys and changing settings, connected on first use (a server that
+ * drops idle clients or wants a password sees no client the test did not ask for); `adminOf(n)`: one
+ * on database `n`; both disconnected after the tests. `open` makes stores on the server that are closed after each test,
  * `openShared` (in a `beforeAll`) ones for all the tests, closed after them.
  */
 export function useRedisServer(options: UseRedisServerOptions = {}) {
