@@ -40,6 +40,10 @@ export type ErrorDetail = { componentId: string; action: string; reloaded?: bool
  * root: `reloaded: false`, the markup stays.
  */
 const RELOADING_CODES: readonly string[] = ['STATE_INVALID', 'COMPONENT_NOT_FOUND', 'CSRF_TOKEN_INVALID', 'UNAUTHENTICATED'];
+
+/** The app's 404 refusals (PROTOCOL §3) that a developer's mistake explains: the console hint names them. */
+const NOT_FOUND_CODES: readonly string[] = ['ACTION_NOT_FOUND', 'COMPONENT_NOT_FOUND'];
+
 /** The server's code for params refused by the action's schema: its `errors` are shown by field. */
 const VALIDATION_FAILED = 'VALIDATION_FAILED';
 
@@ -166,8 +170,10 @@ export function createInvoker(transport: Transport, reload?: ComponentReloader):
         outcome = { type: 'ok', detail: { componentId, action, state, ...(idempotency && { idempotency }) } };
       } else {
         const detail: ErrorDetail = { componentId, action, ...result.error };
-        // A typo in `data-lc-action` (ACTION_NOT_FOUND), an instance never mounted: otherwise silent on the page.
-        if (detail.status === 404) console.warn(`LiveComponents: action "${action}" on ${componentId}: ${detail.code}`);
+        // A typo in `data-lc-action` (ACTION_NOT_FOUND), an instance never mounted (COMPONENT_NOT_FOUND):
+        // otherwise silent on the page. The app's own 404 answers only, not a proxy's or a load
+        // balancer's 404 page (a rolling deploy's, say: INVALID_RESPONSE), which names no such mistake.
+        if (detail.status === 404 && NOT_FOUND_CODES.includes(detail.code)) console.warn(`LiveComponents: action "${action}" on ${componentId}: ${detail.code}`);
         // Done while the instance still counts as busy, so no click goes out against the old markup meanwhile.
         // An action that may have run: the page shows what the server holds now, whatever it was.
         const unknown = result.error.outcomeUnknown === true;

@@ -21,11 +21,17 @@ const meta = (): HTMLMetaElement | null => document.querySelector(`meta[name="${
 
 const page = { fetch: (input: RequestInfo | URL, init?: RequestInit) => fetch(input, init), pageUrl: () => location.href };
 /** Set once the page was told it has no CSRF meta tag: once, not per action (each is refused without it). */
-let toldNoMeta: unknown;
+let toldNoMeta = false;
 const csrf = {
-  get: () =>
-    meta()?.content ??
-    (toldNoMeta ||= (console.warn(`LiveComponents: no <meta name="${CSRF_META_NAME}"> (view.head() renders it): actions are refused.`), 1), ''),
+  get: () => {
+    const token = meta()?.content;
+    if (token !== undefined) return token;
+    if (!toldNoMeta) {
+      toldNoMeta = true;
+      console.warn(`LiveComponents: no <meta name="${CSRF_META_NAME}"> (view.head() renders it): actions are refused.`);
+    }
+    return '';
+  },
   set: (token: string) => meta()?.setAttribute('content', token),
   get singleUse() {
     return meta()?.hasAttribute(CSRF_SINGLE_USE_ATTR);

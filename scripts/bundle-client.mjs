@@ -167,6 +167,114 @@ const IDIOMORPH_EDITS = [
     replace: '      return false;\n',
   },
   {
+    // Its attribute guard, with `beforeAttributeUpdated` gone, holds for the `value` of the focused
+    // element under `ignoreActiveValue` only. So the calls for `checked`, `disabled` and `selected`
+    // (syncBooleanAttribute) always went on, and those for `value` in syncInputValue too: it runs only
+    // when the element is not the focused one under `ignoreActiveValue` (morphAttributes checks), and
+    // syncing `checked` or `disabled` focuses nothing. The guard is then `value` and
+    // ignoreValueOfActiveElement, whose `!== body` test never held either: the nodes morphed are the
+    // component root and what it holds, never `<body>` (client/morph.ts).
+    why: 'attribute guards that always went on',
+    start: '    function syncInputValue(oldElement, newElement, ctx) {',
+    end: '    return morphNode;\n  })();',
+    mustHold: 'function syncBooleanAttribute(',
+    replace:
+      '    function syncInputValue(oldElement, newElement) {\n' +
+      '      if (is.inputElement(oldElement) && is.inputElement(newElement) && newElement.type !== "file") {\n' +
+      '        const newValue = newElement.value;\n' +
+      '        const oldValue = oldElement.value;\n' +
+      '        syncBooleanAttribute(oldElement, newElement, "checked");\n' +
+      '        syncBooleanAttribute(oldElement, newElement, "disabled");\n' +
+      '        if (!newElement.hasAttribute("value")) {\n' +
+      '          oldElement.value = "";\n' +
+      '          oldElement.removeAttribute("value");\n' +
+      '        } else if (oldValue !== newValue) {\n' +
+      '          oldElement.setAttribute("value", newValue);\n' +
+      '          oldElement.value = newValue;\n' +
+      '        }\n' +
+      '      } else if (is.optionElement(oldElement) && is.optionElement(newElement)) {\n' +
+      '        syncBooleanAttribute(oldElement, newElement, "selected");\n' +
+      '      } else if (is.textAreaElement(oldElement) && is.textAreaElement(newElement)) {\n' +
+      '        const newValue = newElement.value;\n' +
+      '        if (newValue !== oldElement.value) oldElement.value = newValue;\n' +
+      '        if (oldElement.firstChild && oldElement.firstChild.nodeValue !== newValue) oldElement.firstChild.nodeValue = newValue;\n' +
+      '      }\n' +
+      '    }\n\n' +
+      '    function syncBooleanAttribute(oldElement, newElement, attributeName) {\n' +
+      '      const newLiveValue = newElement[attributeName];\n' +
+      '      if (newLiveValue !== oldElement[attributeName]) {\n' +
+      '        oldElement[attributeName] = newLiveValue;\n' +
+      '        if (newLiveValue) oldElement.setAttribute(attributeName, "");\n' +
+      '        else oldElement.removeAttribute(attributeName);\n' +
+      '      }\n' +
+      '    }\n\n' +
+      '    function ignoreValueOfActiveElement(possibleActiveElement, ctx) {\n' +
+      '      return ctx.ignoreActiveValue && possibleActiveElement === ctx.doc.activeElement;\n' +
+      '    }\n\n',
+  },
+  ...[
+    ['      if (ignoreAttribute(newAttribute.name, oldElt, "update", ctx)) {\n', '      if (newAttribute.name === "value" && ignoreValueOfActiveElement(oldElt, ctx)) {\n'],
+    ['            if (ignoreAttribute(oldAttribute.name, oldElt, "remove", ctx)) {\n', '            if (oldAttribute.name === "value" && ignoreValueOfActiveElement(oldElt, ctx)) {\n'],
+    ['          syncInputValue(oldElt, newElt, ctx);\n', '          syncInputValue(oldElt, newElt);\n'],
+  ].map(([find, replace]) => ({ why: 'attribute guards that always went on', find, replace })),
+  {
+    // Its node type checks are realm-safe through `nodeType` already (`instanceof` only a shortcut);
+    // the node, document and head checks went with the code that used them (normalizing, head
+    // merging). A node of another kind has no `localName` (only elements and attributes do).
+    why: 'node type checks',
+    start: '  const is = (function () {',
+    end: '  //=============================================================================\n  // This is what ends up becoming the Idiomorph global object',
+    mustHold: 'headElement:',
+    replace:
+      '  const htmlElement = (localName) => (value) => value?.localName === localName && value.namespaceURI === "http://www.w3.org/1999/xhtml";\n' +
+      '  const is = {\n' +
+      '    element: (value) => value?.nodeType === 1,\n' +
+      '    templateElement: htmlElement("template"),\n' +
+      '    inputElement: htmlElement("input"),\n' +
+      '    optionElement: htmlElement("option"),\n' +
+      '    textAreaElement: htmlElement("textarea"),\n' +
+      '  };\n\n',
+  },
+  {
+    // The roots it looks ids up in are elements (the component root, the new markup's stand-in
+    // parent), never a text node or a fragment.
+    why: 'id lookup in a root without querySelectorAll or getAttribute',
+    find: 'for (const elt of rootElt.querySelectorAll?.("[id]") ?? []) {',
+    replace: 'for (const elt of rootElt.querySelectorAll("[id]")) {',
+  },
+  {
+    why: 'id lookup in a root without querySelectorAll or getAttribute',
+    find: 'const rootId = rootElt.getAttribute?.("id");',
+    replace: 'const rootId = rootElt.getAttribute("id");',
+  },
+  {
+    why: 'id lookup in a root without querySelectorAll or getAttribute',
+    find: '(ctx.target.getAttribute?.("id") === id && ctx.target) ||',
+    replace: '(ctx.target.getAttribute("id") === id && ctx.target) ||',
+  },
+  {
+    // Its `moveBefore` feature test: calling a `moveBefore` the browser lacks throws, and the catch
+    // falls back to insertBefore as the test's other branch did.
+    why: 'moveBefore feature test',
+    start: '      if (parentNode.moveBefore) {',
+    end: '    return morphChildren;\n  })();',
+    mustHold: '} else {\n        parentNode.insertBefore(element, after);',
+    replace:
+      '      try {\n' +
+      '        parentNode.moveBefore(element, after);\n' +
+      '      } catch {\n' +
+      '        parentNode.insertBefore(element, after);\n' +
+      '      }\n' +
+      '    }\n\n',
+  },
+  {
+    // Its defaults for where to start and stop: unset (undefined) reads as null where they are read,
+    // in `||=` and the loose `!=` comparisons.
+    why: 'morphChildren defaults',
+    find: '      insertionPoint = null,\n      endPoint = null,\n',
+    replace: '      insertionPoint,\n      endPoint,\n',
+  },
+  {
     // Its content normalizing: the runtime hands it a parsed fragment (client/html.ts, for Trusted
     // Types), never a string (its parser), a document, a node list or a node with a parent, and the
     // fragment goes into a parent of its own, as idiomorph did. (Its node type checks, `is`, which
@@ -187,6 +295,23 @@ const IDIOMORPH_EDITS = [
     find: '  return {\n    morph,\n    defaults,\n  };',
     replace: '  return { morph };',
   },
+  {
+    // Its modules are closures returning one function each (morphChildren, findBestMatch, morphNode,
+    // createMorphContext), whose inner function names do not clash: unwrapped into idiomorph's own
+    // closure, terser inlines and renames across them. (Last: earlier edits end at these lines.)
+    why: 'module closures',
+    find: '  const morphChildren = (function () {\n',
+    replace: '',
+  },
+  ...[
+    '    return morphChildren;\n  })();\n',
+    '    const findBestMatch = (function () {\n',
+    '      return findBestMatch;\n    })();\n',
+    '  const morphNode = (function () {\n',
+    '    return morphNode;\n  })();\n',
+    '  const createMorphContext = (function () {\n',
+    '    return createMorphContext;\n  })();\n',
+  ].map((find) => ({ why: 'module closures', find, replace: '' })),
   {
     // findBestMatch scans every later old sibling for each new node, looking for a node sharing an
     // id with it, even when the new node holds no id — a match that cannot come. Once its soft match

@@ -4,7 +4,8 @@
  * - a page without the CSRF meta tag: every action is refused (403); one warning per page, when an
  *   action is sent, naming the tag and `view.head()` (client/index.ts);
  * - an action the server does not know (a typo in `data-lc-action`) or an instance it does not hold
- *   (404): a warning naming the action sent, the component id and the code (client/component.ts);
+ *   (404): a warning naming the action sent, the component id and the code (client/component.ts) —
+ *   not for a 404 that is not the app's (a proxy's page during a rolling deploy, say);
  * - a malformed `data-lc-params`: the error thrown names the attribute, the element and the parse
  *   error (client/directives.ts), not only JSON.parse's message.
  */
@@ -29,7 +30,8 @@ ${meta ? `<meta name="${CSRF_META_NAME}" content="token-0">` : ''}
 <script type="module" src="${ROUTES.clientScript}"></script></head>
 <body>${body}</body></html>`;
 
-type Answer = { status: number; body: unknown };
+/** An action's answer: `body` sent as JSON, or as it is (`raw`, of `contentType`: a proxy's page, say). */
+type Answer = { status: number; body: unknown; raw?: string; contentType?: string };
 
 let page: Page;
 let events: RecordedEvent[];
@@ -54,7 +56,7 @@ async function serve(route: Route, bundle: string): Promise<void> {
     const body = route.request().postDataJSON() as { action: string; params: unknown };
     sent.push(`${body.action} ${JSON.stringify(body.params)}`);
     const a = answer(sent.length - 1);
-    return route.fulfill({ status: a.status, contentType: 'application/json', body: JSON.stringify(a.body) });
+    return route.fulfill({ status: a.status, contentType: a.contentType ?? 'application/json', body: a.raw ?? JSON.stringify(a.body) });
   }
   if (url.pathname === '/') return route.fulfill({ contentType: 'text/html', body: pageHtml });
   return route.fulfill({ status: 404, body: 'not here' });
@@ -133,6 +135,34 @@ describe.runIf(browserTestsEnabled('dev hints in the console'))('hints in the co
       await clickAndSettle('add', 1);
       expect(events.map((e) => [e.detail.code, e.detail.reloaded])).toEqual([['COMPONENT_NOT_FOUND', true]]);
       expect(hints()).toEqual([`LiveComponents: action "add" on ${ID}: COMPONENT_NOT_FOUND`]);
+    });
+
+    it("a 404 that is not the app's (a proxy's HTML page, a JSON one without the app's codes) gives no such warning; the page is told through lc:error as before", async () => {
+      // nginx's own page (a rolling deploy: the instance behind it gone), a framework's default JSON
+      // 404 (no `code`), and a gateway's JSON 404 with a code of its own.
+      const nginx = '<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n<center><h1>404 Not Found</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n';
+      const answers: Answer[] = [
+        { status: 404, body: null, raw: nginx, contentType: 'text/html' },
+        { status: 404, body: { message: `Route POST:${ROUTES.action} not found`, error: 'Not Found', statusCode: 404 } },
+        refusal(404, 'NOT_FOUND', 'No route.'),
+      ];
+      let i = 0;
+      answer = () => answers[i++]!;
+      await open(pageOf(render(0)));
+      await clickAndSettle('add', 1);
+      await clickAndSettle('add', 2);
+      await clickAndSettle('typo', 3);
+      expect(sent).toEqual(['add {"by":1}', 'add {"by":1}', 'ad {}']);
+      // As before: not the app's answer (INVALID_RESPONSE, its status kept), the action did not run
+      // (a 4xx of a first attempt), nothing reloaded, the markup as it was.
+      expect(events.map((e) => [e.type, e.detail.status, e.detail.code, e.detail.outcomeUnknown, e.detail.reloaded])).toEqual([
+        ['lc:error', 404, 'INVALID_RESPONSE', undefined, undefined],
+        ['lc:error', 404, 'INVALID_RESPONSE', undefined, undefined],
+        ['lc:error', 404, 'NOT_FOUND', undefined, undefined],
+      ]);
+      expect(await page.locator('output[data-n]').textContent()).toBe('0');
+      expect(hints()).toEqual([]);
+      expect(warnings.filter((text) => text.includes('NOT_FOUND') || text.includes('INVALID_RESPONSE'))).toEqual([]);
     });
 
     it('other refusals (403, 400) give no such warning: the page is told through lc:error', async () => {
