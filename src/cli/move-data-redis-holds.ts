@@ -28,7 +28,7 @@ import { redisClientOf } from '../store/redis/index.js';
 import type { Store } from '../store/types.js';
 import { redisDescription, Refusal } from './command.js';
 import { classify, type KvRow } from './move-data-kv.js';
-import { MOVED_MARK_KEY } from './move-data-redis.js';
+import { completionMarkOf, MOVED_MARK_KEY, unansweredNote } from './move-data-redis.js';
 import { globEscape, nodesOf, SCAN_COUNT } from './revoke-sessions-redis-commands.js';
 
 /** What a Redis without the completion mark holds of the file's key-value records still live. */
@@ -104,4 +104,38 @@ export function missingMarkPlan(held: HeldOfMove, place: ReRunPlace): { readonly
     plan: 'copy',
     note: `the key-value part is marked in ${place.where} as moved to ${place.target}, which holds ${holds}, no completion mark and no other key of this framework (Redis lost them since — restarted without its data, flushed, evicted — or the URL now reaches another Redis; no app has written there since)`,
   };
+}
+
+/** What a re-run does about a key-value part the file marks as moved to `place.target`. */
+export interface KeyValueReRun {
+  /** The store to write the missing completion mark on (the records are there); the caller closes it. */
+  readonly markOn?: Store;
+  /** Set when the part is to be copied again: the line saying why. */
+  readonly copyAgain?: string;
+  /** Set when Redis did not answer: the note saying its mark is unchecked. */
+  readonly unanswered?: string;
+}
+
+/**
+ * Asks Redis for the completion mark of the move the file records, and when it is missing, what Redis
+ * holds of the move (missingMarkPlan). A dry run writes nothing and asks only what it can without
+ * failing where it did not before (a Redis down or refusing): the part it would copy again, or refuse.
+ */
+export async function keyValueReRun(
+  native: BetterSqlite3.Database,
+  run: ReRunPlace & { readonly keyPrefix: string; readonly dryRun: boolean; readonly now: () => number },
+): Promise<KeyValueReRun> {
+  const mark = run.dryRun ? await completionMarkOf(run.url, run.keyPrefix).catch(() => undefined) : await completionMarkOf(run.url, run.keyPrefix);
+  if (mark?.state === 'unknown') return run.dryRun ? {} : { unanswered: unansweredNote(run.url, mark.reason) };
+  if (mark?.state !== 'missing') return {};
+  let plan: ReturnType<typeof missingMarkPlan>;
+  try {
+    plan = missingMarkPlan(await heldOfMove(native, mark.store, run.keyPrefix, run.now()), run);
+  } catch (error) {
+    await mark.store.close().catch(() => undefined);
+    throw error;
+  }
+  if (plan.plan === 'mark' && !run.dryRun) return { markOn: mark.store };
+  await mark.store.close().catch(() => undefined);
+  return plan.plan === 'copy' ? { copyAgain: `${plan.note}: ${run.dryRun ? 'would be copied again' : 'copied again'}` } : {};
 }

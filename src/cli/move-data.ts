@@ -24,10 +24,10 @@ import type { Store } from '../store/types.js';
 import { redisDescription, Refusal, runCommand, type CommandIo } from './command.js';
 import { clearMarks, messageOf, nothingLeft, nothingLeftRefusal, partsToSkip, probeMark, relationalTarget, writeMark, type RequestedParts } from './move-data-mark.js';
 import { describeMark, movedMarks } from '../sql/moved-mark.js';
-import { completionMarkOf, missingMarkNote, openRedis, unansweredNote, writeCompletionMark } from './move-data-redis.js';
+import { missingMarkNote, openRedis, writeCompletionMark } from './move-data-redis.js';
 import { commitMissing, moveTables, targetSchema } from './move-data-relational-part.js';
 import { moveKeyValues } from './move-data-key-value-part.js';
-import { heldOfMove, missingMarkPlan } from './move-data-redis-holds.js';
+import { keyValueReRun } from './move-data-redis-holds.js';
 
 export interface MoveDataArgs {
   /** `sqlite:PATH` of the file to move. @default 'sqlite:./data/livecomponents.db' */
@@ -112,24 +112,18 @@ async function run(args: MoveDataArgs, io: MoveDataIo): Promise<void> {
       skip.delete('relational');
       out(`move-data: the relational part is marked in ${where} as moved to ${targets.relational}, which holds none of its rows (a run stopped before PostgreSQL's COMMIT): ${dryRun ? 'would be copied' : 'copied now'}`);
     }
-    // The key-value part marked in the file: Redis is asked for its completion mark, written now when
-    // missing (skipping the part would leave Redis without it for good, taking a second copy). Redis not
-    // answering (didNotAnswer; a refusal is refused) does not stop the rest of the run (the file's mark
-    // proves the records are in): it says so, and the run exits 1 at its end.
-    const redisMark = !dryRun && redisUrl !== undefined && skip.has('key-value') ? await completionMarkOf(redisUrl, keyPrefix) : undefined;
-    if (redisMark?.state === 'missing' && redisUrl !== undefined && targets['key-value'] !== undefined) {
-      // Written only over the move's records (move-data-redis-holds.ts): a Redis that lost them, or
-      // another Redis, got the mark over none, and the app started there without them.
-      redis = redisMark.store;
-      const plan = missingMarkPlan(await heldOfMove(native, redis, keyPrefix, now()), { where, target: targets['key-value'], url: redisUrl });
-      if (plan.plan === 'copy') {
-        await redis.close().catch(() => undefined);
-        redis = undefined;
-        skip.delete('key-value');
-        out(`move-data: ${plan.note}: copied again`);
-      }
+    // The key-value part marked in the file: Redis is asked for its completion mark and what it holds
+    // of the move (keyValueReRun): the mark written when missing over the move's records, the part
+    // copied again when Redis lost them, or refused. Redis not answering (a refusal is refused) does
+    // not stop the rest of the run (the file's mark proves the records were put in): it says so, and
+    // the run exits 1 at its end.
+    const reRun = redisUrl !== undefined && targets['key-value'] !== undefined && skip.has('key-value') ? await keyValueReRun(native, { where, target: targets['key-value'], url: redisUrl, keyPrefix, dryRun, now }) : undefined;
+    redis = reRun?.markOn;
+    if (reRun?.copyAgain !== undefined) {
+      skip.delete('key-value');
+      out(`move-data: ${reRun.copyAgain}`);
     }
-    const unanswered = redisMark?.state === 'unknown' && redisUrl !== undefined ? unansweredNote(redisUrl, redisMark.reason) : undefined;
+    const unanswered = reRun?.unanswered;
     const done = nothingLeft(targets, skip);
     if (done && redis === undefined) throw nothingLeftRefusal(marks, skip, where, unanswered);
     // Before any target is written: a file that cannot take the mark is never left moved and unmarked.

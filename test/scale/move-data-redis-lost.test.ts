@@ -68,6 +68,13 @@ describe.skipIf(skip)('move-data re-run into a Redis without the move\'s records
     // Redis loses its data (FLUSHALL, or a restart without persistence) before the app started on it.
     await fixture.client.flushall();
 
+    // A dry run says so, and writes nothing.
+    const dry = await move('--from', from, '--to-database', target, '--to-redis', fixture.redis.url, '--dry-run');
+    expect([dry.code, dry.err]).toEqual([0, []]);
+    expect(dry.out[0]).toBe(`move-data: the key-value part is marked in ${from} as moved to ${fixture.redis.url}, which holds none of the 1 records of it still live, ${LOST.replace(/copied again$/, 'would be copied again')}`);
+    expect(dry.out).toContain('move-data: key-value session: 1 would be copied');
+    expect(await fixture.client.dbsize()).toBe(0);
+
     const again = await move('--from', from, '--to-database', target, '--to-redis', fixture.redis.url);
     expect([again.code, again.err]).toEqual([0, []]);
     const relational = marksOf(file).find((m) => m.part === 'relational')?.target;
@@ -139,6 +146,9 @@ describe.skipIf(skip)('move-data re-run into a Redis without the move\'s records
     });
     expect(await fixture.client.exists(DONE, SESSION_KEY)).toBe(0);
     expect(marksOf(file)).toEqual([{ part: 'key-value', target: fixture.redis.url, moved_at: movedAt }]);
+    // A dry run is refused the same way.
+    const dry = await move('--from', from, '--to-redis', fixture.redis.url, '--dry-run');
+    expect([dry.code, dry.err]).toEqual([1, again.err]);
     // Keys of other apps (not this framework's) are no sign of an app on it: only this framework's are.
     await fixture.client.flushall();
     await fixture.client.set('other-app:cache', 'x');
