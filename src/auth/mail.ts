@@ -108,13 +108,39 @@ export function smtpMailTransport(url: string, from: string, options: SmtpOption
   return {
     kind: 'smtp',
     async send(message) {
-      await transporter.sendMail({ from: sender, to: message.to, subject: message.subject, text: message.text });
+      try {
+        await transporter.sendMail({ from: sender, to: message.to, subject: message.subject, text: message.text });
+      } catch (error) {
+        throw withoutAddresses(error, sender.address);
+      }
     },
     async close() {
       // `force` also ends the connections in the middle of a send, so nothing holds the process.
       (transporter.close as (options?: { force?: boolean }) => void)({ force: true });
     },
   };
+}
+
+/** Something shaped like an email address, as relays echo one (`<ada@example.com>`, `ada@example.com`). */
+const ADDRESS = /[^\s<>@"',;:()[\]]+@[^\s<>@"',;:()[\]]+/g;
+
+/**
+ * The relay's refusal without the recipient's address: relays echo it (`550 5.1.1 <ada@example.com>:
+ * Recipient address rejected`), nodemailer adds it to the error (`rejected`, `rejectedErrors`), and
+ * the app logs the error (`onBackgroundError`). Logs name users by id, never by email: an erased
+ * account's address would stay in them. Kept: what tells the operator what went wrong (the relay's
+ * words, `code`, `responseCode`, `command`, `permanent`) and the sender, which is configuration.
+ */
+function withoutAddresses(error: unknown, sender: string): unknown {
+  if (!(error instanceof Error)) return error;
+  const hide = (text: string) => text.replace(ADDRESS, (address) => (address.toLowerCase() === sender.toLowerCase() ? address : 'recipient'));
+  const safe = new Error(hide(error.message)) as Error & Record<string, unknown>;
+  safe.name = error.name;
+  safe.stack = hide(error.stack ?? '');
+  const fields = error as Error & Record<string, unknown>;
+  for (const key of ['code', 'responseCode', 'command', 'permanent']) if (fields[key] !== undefined) safe[key] = fields[key];
+  if (typeof fields.response === 'string') safe.response = hide(fields.response);
+  return safe;
 }
 
 function senderOf(from: string): { name: string; address: string } {

@@ -26,9 +26,10 @@ interface Relay {
 /**
  * A relay on 127.0.0.1 that offers AUTH PLAIN and no STARTTLS, and takes whatever it is given.
  * `silent`: accepts connections and never says a word. `proxy`: answers an HTTP CONNECT first (as
- * a proxy would), so the client believes it talks to a remote host.
+ * a proxy would), so the client believes it talks to a remote host. `rejectRecipient`: refuses every
+ * RCPT TO with a 550 that echoes the address, as relays do.
  */
-async function startRelay(options: { silent?: boolean; proxy?: boolean } = {}): Promise<Relay> {
+async function startRelay(options: { silent?: boolean; proxy?: boolean; rejectRecipient?: boolean } = {}): Promise<Relay> {
   const commands: string[] = [];
   const messages: string[] = [];
   const sockets = new Set<Socket>();
@@ -70,6 +71,7 @@ async function startRelay(options: { silent?: boolean; proxy?: boolean } = {}): 
         const verb = line.split(' ')[0]?.toUpperCase();
         if (verb === 'EHLO') reply('250-relay.test\r\n250-AUTH PLAIN\r\n250 8BITMIME');
         else if (verb === 'AUTH') reply('235 2.7.0 accepted');
+        else if (verb === 'RCPT' && options.rejectRecipient) reply(`550 5.1.1 ${line.slice(line.indexOf('<'))}: Recipient address rejected: User unknown`);
         else if (verb === 'DATA') {
           stage = 'data';
           reply('354 go ahead');
@@ -100,7 +102,7 @@ afterEach(async () => {
   for (const item of opened.splice(0).reverse()) await item.close?.();
 });
 
-async function relay(options?: { silent?: boolean; proxy?: boolean }): Promise<Relay> {
+async function relay(options?: { silent?: boolean; proxy?: boolean; rejectRecipient?: boolean }): Promise<Relay> {
   const r = await startRelay(options);
   opened.push(r);
   return r;
@@ -159,6 +161,20 @@ describe('smtpMailTransport', () => {
     }
     expect(local.commands.filter((c) => /^(AUTH|MAIL|RCPT|DATA)\b/i.test(c))).toEqual([]);
     expect(local.messages).toEqual([]);
+  });
+
+  it("a relay's refusal reaches the logs without the recipient's address: logs name users by id, never by email", async () => {
+    const refusing = await relay({ rejectRecipient: true });
+    const transport = smtp(`smtp://127.0.0.1:${refusing.port}`, 'Shop <no-reply@shop.example>', SHORT);
+    const error = await transport.send({ ...MESSAGE, to: 'Ada.Lovelace@Example.com' }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(refusing.commands.filter((c) => /^RCPT TO:<Ada\.Lovelace@example\.com>$/i.test(c))).toHaveLength(1);
+    expect(error).toBeInstanceOf(Error);
+    const logged = JSON.stringify({ ...(error as object), message: (error as Error).message, stack: (error as Error).stack });
+    expect(logged).not.toMatch(/lovelace/i);
+    expect(error).toMatchObject({ message: expect.stringContaining('550 5.1.1 <recipient>: Recipient address rejected'), code: 'EENVELOPE', responseCode: 550 });
   });
 
   it('refuses a sender that is not exactly one address (no header injection)', () => {
