@@ -15,10 +15,11 @@
  * - some or none there, and no other key of this framework: no app has used this Redis since, so
  *   nothing there can have been deleted by one — the part is copied again (SET … NX: what is there is
  *   left), then marked in the file and in Redis, as a first run does;
- * - some there, and other keys: the move happened here and an app has used it since (what is missing
- *   it deleted, or Redis evicted): the mark is written, as before — copying again would bring back
- *   what the app deleted (used CSRF tokens, ended sessions);
- * - none there, and other keys: another Redis, or one that lost the records and an app has written
+ * - some there, a session's record among them, and other keys: the move happened here and an app has
+ *   used it since (what is missing it deleted, or Redis evicted): the mark is written, as before —
+ *   copying again would bring back what the app deleted (used CSRF tokens, ended sessions);
+ * - none there (or no session's: a rate limit's or idempotency key may be in another deployment's
+ *   Redis too), and other keys: another Redis, or one that lost the records and an app has written
  *   there since — neither is honest (the mark would claim a move that is not there, a copy would bring
  *   back records deleted since into a Redis in use): refused, nothing written.
  */
@@ -37,6 +38,12 @@ export interface HeldOfMove {
   readonly live: number;
   /** How many of them Redis holds (their keys, whatever the values: an app may have changed them). */
   readonly there: number;
+  /**
+   * How many of those are named by a session's random id (a session, its state, its CSRF nonces): no
+   * other Redis holds one by chance, where a rate limit's key (an address, an account) or an
+   * idempotency key (the client's) may be in another deployment's Redis too.
+   */
+  readonly sessionsThere: number;
   /** Whether Redis holds any other key of this framework under the prefix: an app has written there. */
   readonly othersWritten: boolean;
 }
@@ -51,14 +58,21 @@ export async function heldOfMove(native: BetterSqlite3.Database, store: Store, k
   const rows = native.prepare('SELECT key, value, expires_at FROM lc_kv WHERE expires_at > ?').all(now) as KvRow[];
   const keys = rows.filter((row) => classify(row.key, row.value).as !== 'skip').map((row) => keyPrefix + row.key);
   let there = 0;
+  let sessionsThere = 0;
+  const session = `${keyPrefix}lc:{s:`;
   for (let i = 0; i < keys.length; i += BATCH) {
+    const batch = keys.slice(i, i + BATCH);
     // One key per EXISTS: a Cluster client routes each to its slot's master.
-    const found = await Promise.all(keys.slice(i, i + BATCH).map((key) => client.exists(key)));
-    there += found.reduce((n, f) => n + f, 0);
+    const found = await Promise.all(batch.map((key) => client.exists(key)));
+    found.forEach((f, j) => {
+      there += f;
+      if (f === 1 && (batch[j] as string).startsWith(session)) sessionsThere++;
+    });
   }
+  const held = { live: keys.length, there, sessionsThere };
   // All there: the move is in this Redis, whoever wrote there since; no walk of its keys needed.
-  if (there === keys.length) return { live: keys.length, there, othersWritten: false };
-  return { live: keys.length, there, othersWritten: await otherKeyUnder(client, keyPrefix, new Set(keys)) };
+  if (there === keys.length) return { ...held, othersWritten: false };
+  return { ...held, othersWritten: await otherKeyUnder(client, keyPrefix, new Set(keys)) };
 }
 
 /**
@@ -93,11 +107,12 @@ export interface ReRunPlace {
  * @throws Refusal for a Redis holding none of the records and other keys of this framework
  */
 export function missingMarkPlan(held: HeldOfMove, place: ReRunPlace): { readonly plan: 'mark' } | { readonly plan: 'copy'; readonly note: string } {
-  if (held.there === held.live || (held.there > 0 && held.othersWritten)) return { plan: 'mark' };
+  // Beside an app's keys, only a session's record proves the move was here (sessionsThere).
+  if (held.there === held.live || (held.sessionsThere > 0 && held.othersWritten)) return { plan: 'mark' };
   const holds = held.there === 0 ? `none of the ${held.live} records of it still live` : `${held.there} of the ${held.live} records of it still live`;
   if (held.othersWritten) {
     throw new Refusal(
-      `${redisDescription(place.url)} has no completion mark of the move and ${holds} that ${place.where} marks as moved to ${place.target}, but other keys of this framework: the URL reaches another Redis than the move's, or this one lost the records and an app has written there since; writing the mark would claim a move that is not there, and copying again would bring back into a Redis in use records deleted since (used CSRF tokens, ended sessions); nothing was written. Point --to-redis (or REDIS_URL) at the Redis the move went to`,
+      `${redisDescription(place.url)} has no completion mark of the move and ${holds} that ${place.where} marks as moved to ${place.target}${held.there > 0 ? " (none a session's, which no other Redis holds by chance)" : ''}, but other keys of this framework: the URL reaches another Redis than the move's, or this one lost the records and an app has written there since; writing the mark would claim a move that is not there, and copying again would bring back into a Redis in use records deleted since (used CSRF tokens, ended sessions); nothing was written. Point --to-redis (or REDIS_URL) at the Redis the move went to`,
     );
   }
   return {

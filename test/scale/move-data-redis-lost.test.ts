@@ -18,6 +18,7 @@ const skip = await skipWithoutServices('move-data into a Redis that lost the mov
 
 const DONE = 'lc:{move-data}:done';
 const OTHER_SESSION = 'lc:{s:def}:session';
+const FAIL_COUNT = 'lc:{a:elsewhere@example.com}:auth:fail';
 /** What the copy-again line says after its counts. */
 const LOST = 'no completion mark and no other key of this framework (Redis lost them since — restarted without its data, flushed, evicted — or the URL now reaches another Redis; no app has written there since): copied again';
 
@@ -160,6 +161,10 @@ describe.skipIf(skip)('move-data re-run into a Redis without the move\'s records
 
   it('the same URL now reaching another Redis: an empty one gets the part copied (the mark over the records); one in use is refused; the move\'s Redis is untouched', async () => {
     const { file, from } = await fixture.appFolder('elsewhere');
+    // A sign-in failure count: its key (an account's) may be in another deployment's Redis too.
+    const store = await createSqliteStore({ url: from, sweepIntervalMs: 0 });
+    await store.set(FAIL_COUNT, 'g:1', 3_600_000);
+    await store.close();
     const first = await ownRedis();
     const other = await ownRedis();
     let behind = first.port;
@@ -172,26 +177,33 @@ describe.skipIf(skip)('move-data re-run into a Redis without the move\'s records
       firstClient.disconnect();
       otherClient.disconnect();
     });
-    expect(await firstClient.exists(SESSION_KEY, DONE)).toBe(2);
+    expect(await firstClient.exists(SESSION_KEY, FAIL_COUNT, DONE)).toBe(3);
 
     // The URL reaches the other Redis now (a name resolving elsewhere, a tunnel to another server),
-    // and that one is used by an app: refused, nothing written there.
+    // and that one is used by an app — another deployment, with a failure count of the same account:
+    // refused, nothing written there (that key is no proof the move was there; a session's would be).
     behind = other.port;
     await otherClient.set('lc:{s:theirs}:session', '{"v":9}', 'PX', 3_600_000);
+    await otherClient.set(FAIL_COUNT, 'g:2', 'PX', 3_600_000);
     const inUse = await move('--from', from, '--to-redis', url.url);
     expect(inUse.code).toBe(1);
-    expect(inUse.err).toEqual([expect.stringContaining(`${url.url} has no completion mark of the move and none of the 1 records of it still live that ${from} marks as moved to ${url.url}, but other keys of this framework`)]);
+    expect(inUse.err).toEqual([
+      expect.stringContaining(
+        `${url.url} has no completion mark of the move and 1 of the 2 records of it still live that ${from} marks as moved to ${url.url} (none a session's, which no other Redis holds by chance), but other keys of this framework`,
+      ),
+    ]);
     expect(await otherClient.exists(DONE, SESSION_KEY)).toBe(0);
+    expect(await otherClient.get(FAIL_COUNT)).toBe('g:2');
 
     // Empty: the records are copied there, then marked (the mark says what that Redis holds).
     await otherClient.flushall();
     const copied = await move('--from', from, '--to-redis', url.url);
     expect([copied.code, copied.err]).toEqual([0, []]);
-    expect(copied.out[0]).toBe(`move-data: the key-value part is marked in ${from} as moved to ${url.url}, which holds none of the 1 records of it still live, ${LOST}`);
+    expect(copied.out[0]).toBe(`move-data: the key-value part is marked in ${from} as moved to ${url.url}, which holds none of the 2 records of it still live, ${LOST}`);
     expect(await otherClient.get(SESSION_KEY)).toBe('{"v":1}');
     expect(await otherClient.exists(DONE)).toBe(1);
     expect(marksOf(file).map((m) => m.part)).toEqual(['key-value']);
     // The first Redis is as the first run left it.
-    expect(await firstClient.exists(SESSION_KEY, DONE)).toBe(2);
+    expect(await firstClient.exists(SESSION_KEY, FAIL_COUNT, DONE)).toBe(3);
   });
 });
