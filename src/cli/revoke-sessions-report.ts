@@ -27,6 +27,8 @@ export interface RunReport {
   printTokens(): void;
   printSessions(): void;
   printDevices(): void;
+  /** How many tokens, session keys and trusted-device lists were found (revoked, ended, or in a dry run counted). */
+  found(): number;
   /** Every count in one sentence, for the security event. */
   counted(): string;
   /**
@@ -69,6 +71,13 @@ export function createReport(io: Pick<CommandIo, 'out'>, dryRun: boolean): RunRe
     printDevices() {
       const { devices } = report;
       report.line(`trusted devices of ${devices.accounts} ${devices.accounts === 1 ? 'account' : 'accounts'}: ${devices.devices} ${dryRun ? 'would be forgotten' : 'forgotten'}`);
+    },
+    found() {
+      const { revoked, sessions, devices } = report;
+      return (
+        revoked.accessTokens + revoked.webSignIns + revoked.refreshTokens + revoked.passwordResets +
+        sessions.signedIn + sessions.anonymous + sessions.componentStates + sessions.csrfNonces + devices.accounts
+      );
     },
     counted() {
       const { revoked, sessions, devices } = report;

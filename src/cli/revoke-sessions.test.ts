@@ -37,14 +37,25 @@ async function run(argv: string[], env: Record<string, string>) {
 }
 
 describe('revoke-sessions: usage', () => {
-  it('exits 2 unless exactly one of --all and --user is given, or for a --user that is no email', async () => {
+  it('exits 2 unless exactly one of --all, --user and --user-id is given (--user may come with --user-id), or for a --user that is no email or a --user-id that is no UUID', async () => {
     const env = { DATABASE_URL: `sqlite:${join(dir, 'absent.db')}` };
-    const say = 'revoke-sessions: say whom to sign out: --all (every user and every session) or --user EMAIL (one user), exactly one of them';
+    const say =
+      "revoke-sessions: say whom to sign out: --all (every user and every session), --user EMAIL (one user) or --user-id ID (one user, also one whose account was deleted; with --user EMAIL too, that email's trusted devices are forgotten as well)";
     expect(await run([], env)).toEqual({ code: 2, out: [], err: [say] });
     expect(await run(['--dry-run'], env)).toEqual({ code: 2, out: [], err: [say] });
     expect(await run(['--all', '--user', 'ada@example.com'], env)).toEqual({ code: 2, out: [], err: [say] });
     expect(await run(['--user', 'not an email'], env)).toEqual({ code: 2, out: [], err: ['revoke-sessions: --user must be the email address of an account'] });
     expect((await run(['--all', '--user'], env)).code).toBe(2);
+    const id = '0b9f4c1e-6d2a-4f3b-9c8e-2a7d5e1f0c4b';
+    expect(await run(['--all', '--user-id', id], env)).toEqual({ code: 2, out: [], err: [say] });
+    expect(await run(['--all', '--user-id', id, '--user', 'ada@example.com'], env)).toEqual({ code: 2, out: [], err: [say] });
+    const notAnId = 'revoke-sessions: --user-id must be the id of an account, a UUID such as 0b9f4c1e-6d2a-4f3b-9c8e-2a7d5e1f0c4b';
+    // An email where the id goes, an id cut short, an id with a stray character: usage errors, before any store is opened.
+    for (const typed of ['ada@example.com', id.slice(0, -1), `${id}x`, '', `{${id}}`]) {
+      expect(await run(['--user-id', typed], env), typed).toEqual({ code: 2, out: [], err: [notAnId] });
+    }
+    expect(await run(['--user-id', id, '--user', 'not an email'], env)).toEqual({ code: 2, out: [], err: ['revoke-sessions: --user must be the email address of an account'] });
+    expect((await run(['--user-id', id, '--user-id', id], env)).code).toBe(2);
     expect((await run(['--all'], { ...env, REDIS_KEY_PREFIX: 'a{b}' })).code).toBe(2);
   });
 
@@ -303,11 +314,15 @@ describe('revoke-sessions on the embedded SQLite file', () => {
     expect(await live(ada)).toEqual(noneLive);
   });
 
-  it('--user with an email that has no account exits 1 and changes nothing', async () => {
+  it('--user with an email that has no account exits 1 and changes nothing, saying what to run if the account was deleted', async () => {
     const ada = await user('ada@example.com');
     const result = await run(['--user', 'nobody@example.com'], { DATABASE_URL: `sqlite:${path}` });
     expect(result.code).toBe(1);
-    expect(result.err).toEqual([expect.stringMatching(/has no account with the email nobody@example\.com; nothing was changed$/)]);
+    expect(result.err).toEqual([
+      expect.stringMatching(
+        /has no account with the email nobody@example\.com; nothing was changed\. If that account was deleted, its sessions live on until they expire: run revoke-sessions --user-id ID --user nobody@example\.com to end them and forget the email's trusted devices \(its id is in the security events: "User ID registered" \(user_created\) and "User ID signed in" \(authn_login_success\) name it, by time and IP, never by email; or in a backup taken before the DELETE\)$/,
+      ),
+    ]);
     expect(await live(ada)).toEqual(allLive);
     expect(sessionKeyOf(ada.session.id)).toBe(ada.session.key);
   });

@@ -1,6 +1,7 @@
 /**
- * `livecomponents revoke-sessions --all | --user EMAIL [--dry-run]`: signs everyone (or one user)
- * out from the operator's shell, in the stores the app uses (`DATABASE_URL`, `REDIS_URL`,
+ * `livecomponents revoke-sessions --all | --user EMAIL | --user-id ID [--user EMAIL] [--dry-run]`: signs
+ * everyone (or one user, also one whose account was deleted: `revoke-sessions-scope.ts`) out from the
+ * operator's shell, in the stores the app uses (`DATABASE_URL`, `REDIS_URL`,
  * `REDIS_KEY_PREFIX`):
  *
  * - in the SQL database, every access token, browser sign-in and refresh token that could still be
@@ -29,7 +30,6 @@
  * with what it had done.
  */
 import type { Kysely } from 'kysely';
-import { readEmail } from '../auth/email.js';
 import { createAuthRepository } from '../auth/repository.js';
 import { systemClock, wholeMsClock, type Clock } from '../core/clock.js';
 import { redisKeyPrefix } from '../ops/config-fields.js';
@@ -41,14 +41,14 @@ import { DEFAULT_DATABASE_URL, describeDatabaseUrl } from '../sql/url.js';
 import { redisClientOf } from '../store/redis/index.js';
 import type { Store } from '../store/types.js';
 import { redisDescription, Refusal, runCommand, type CommandIo } from './command.js';
-import { endRedisDevices, endSqliteDevices, type DeviceTarget } from './revoke-sessions-devices.js';
+import { endRedisDevices, endSqliteDevices } from './revoke-sessions-devices.js';
 import { closeSecurityLog, operator, securityLog } from './revoke-sessions-log.js';
 import { endRedisSessions } from './revoke-sessions-redis.js';
 import { createReport } from './revoke-sessions-report.js';
-import type { SessionTarget } from './revoke-sessions-session-keys.js';
 import { listenForStop, SIGNAL_EXIT, type SignalSource } from './revoke-sessions-signals.js';
 import { endSqliteSessions } from './revoke-sessions-sqlite.js';
 import { Interrupted } from './revoke-sessions-stop.js';
+import { readScope, resolveTargets } from './revoke-sessions-scope.js';
 import { checkSchema, checkSessionsRedis, existingDatabase, openEmbeddedStore, openRedis } from './revoke-sessions-stores.js';
 import { revokeTokens } from './revoke-sessions-tokens.js';
 
@@ -59,6 +59,12 @@ export interface RevokeSessionsArgs {
   readonly all?: boolean | undefined;
   /** The email of the one user whose tokens and sessions end. */
   readonly user?: string | undefined;
+  /**
+   * The id of the one user whose tokens and sessions end, whether or not the account still exists
+   * (deleted: its sessions still name it). With `user` too, that email's trusted devices are
+   * forgotten: a deleted account's email is known from nothing else.
+   */
+  readonly userId?: string | undefined;
   /** Count, change nothing. */
   readonly dryRun?: boolean | undefined;
   /**
@@ -137,22 +143,15 @@ async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<numb
     if (embeddedUrl !== undefined) kvDb = await openEmbeddedStore(embeddedUrl, io.cwd);
     await refuseMovedStores({ databaseUrl, redisUrl, db, kvDb, cwd: io.cwd }, 'revoke-sessions would change that stale copy, not the sessions and tokens in use; nothing was changed');
     const repo = createAuthRepository(db);
-    let target: SessionTarget = { all: true };
-    let deviceTarget: DeviceTarget = { all: true };
-    if (scope.email !== undefined) {
-      const user = await repo.userByEmail(scope.email);
-      if (user === undefined) throw new Refusal(`${describeDatabaseUrl(databaseUrl, io.cwd)} has no account with the email ${scope.email}; nothing was changed`);
-      target = { all: false, userId: user.id };
-      deviceTarget = { all: false, email: user.email };
-    }
+    const { target, devices: deviceTarget, who, noAccount } = await resolveTargets(repo, scope, describeDatabaseUrl(databaseUrl, io.cwd));
     // The store is reached before anything is revoked: a Redis that is down (or, beside PostgreSQL, an
     // embedded store that is missing or no store of this release, above) refuses the run untouched.
     if (redisUrl !== undefined) {
       redis = await openRedis(redisUrl, keyPrefix);
       report.empty = await checkSessionsRedis(redis, redisUrl, keyPrefix, { dryRun, keyPrefixEmpty: args.keyPrefixEmpty === true, stop });
     }
-    const who = target.all ? 'every user' : `user ${target.userId}`;
-    report.line(`${dryRun ? 'dry run, nothing is changed: ' : ''}${who}: ${describeDatabaseUrl(databaseUrl, io.cwd)}`);
+    const whom = noAccount ? `${who}, which has no account (deleted, or never was)` : who;
+    report.line(`${dryRun ? 'dry run, nothing is changed: ' : ''}${whom}: ${describeDatabaseUrl(databaseUrl, io.cwd)}`);
 
     begun = who;
     await revokeTokens(repo, target, clock, dryRun, revoked, stop);
@@ -171,9 +170,16 @@ async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<numb
     report.printSessions();
 
     report.stage = 'devices';
-    if (client !== undefined) await endRedisDevices(client, keyPrefix, deviceTarget, dryRun, devices, stop);
-    else await endSqliteDevices(kvDb ?? db, deviceTarget, clock, dryRun, devices, stop);
-    report.printDevices();
+    if (deviceTarget === null) {
+      // Kept by the email alone (src/auth/keys.ts), which no row tells any more: said, not passed over.
+      report.line(`trusted devices: not looked for: they are kept by email, and ${who} has no account to tell it (add --user EMAIL to forget that email's)`);
+    } else {
+      if (client !== undefined) await endRedisDevices(client, keyPrefix, deviceTarget, dryRun, devices, stop);
+      else await endSqliteDevices(kvDb ?? db, deviceTarget, clock, dryRun, devices, stop);
+      report.printDevices();
+    }
+    // Zero counts alone would not tell a mistyped id from one whose sessions are gone.
+    if (noAccount && report.found() === 0) report.line(`nothing of ${who} was found: its sessions are gone already, or the id is mistyped`);
     if (events !== undefined) {
       events.emit({
         event: 'authn_token_revoked',
@@ -221,17 +227,3 @@ async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<numb
   }
 }
 
-/** `--all` or `--user EMAIL`, exactly one of them: signing everyone out is never a default. */
-function readScope(args: RevokeSessionsArgs): { email: string | undefined } {
-  const all = args.all === true;
-  if (all === (args.user !== undefined)) {
-    throw new Refusal('say whom to sign out: --all (every user and every session) or --user EMAIL (one user), exactly one of them', 2);
-  }
-  if (all) return { email: undefined };
-  // As sign-in looks an account up (src/auth/input.ts lookupEmail): a lookalike or mixed-script
-  // address, which registration now refuses, is looked up as typed, so an account registered before
-  // those rules, which still signs in, can be signed out too.
-  const read = readEmail(args.user);
-  if (!read.ok && read.reason === 'malformed') throw new Refusal('--user must be the email address of an account', 2);
-  return { email: read.ok ? read.email : read.asTyped };
-}
