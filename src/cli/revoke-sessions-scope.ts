@@ -27,7 +27,7 @@ const SAY_WHOM =
 
 /** Where the id of a deleted account is found, said wherever the operator is told to use it. */
 export const WHERE_IDS_ARE =
-  'its id is in the security events: "User ID registered" (user_created) and "User ID signed in" (authn_login_success) name it, by time and IP, never by email; or in a backup taken before the DELETE';
+  'its id is in the security events: "User ID registered" (user_created) and "User ID signed in" (authn_login_success) name it, with the time and source_ip of the request, never the email; or in a backup taken before the DELETE';
 
 /**
  * Exactly one of `--all`, `--user` and `--user-id` (signing everyone out is never a default), but

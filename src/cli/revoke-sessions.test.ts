@@ -320,7 +320,7 @@ describe('revoke-sessions on the embedded SQLite file', () => {
     expect(result.code).toBe(1);
     expect(result.err).toEqual([
       expect.stringMatching(
-        /has no account with the email nobody@example\.com; nothing was changed\. If that account was deleted, its sessions live on until they expire: run revoke-sessions --user-id ID --user nobody@example\.com to end them and forget the email's trusted devices \(its id is in the security events: "User ID registered" \(user_created\) and "User ID signed in" \(authn_login_success\) name it, by time and IP, never by email; or in a backup taken before the DELETE\)$/,
+        /has no account with the email nobody@example\.com; nothing was changed\. If that account was deleted, its sessions live on until they expire: run revoke-sessions --user-id ID --user nobody@example\.com to end them and forget the email's trusted devices \(its id is in the security events: "User ID registered" \(user_created\) and "User ID signed in" \(authn_login_success\) name it, with the time and source_ip of the request, never the email; or in a backup taken before the DELETE\)$/,
       ),
     ]);
     expect(await live(ada)).toEqual(allLive);

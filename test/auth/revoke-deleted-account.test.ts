@@ -156,6 +156,31 @@ describe('revoke-sessions --user-id after DELETE FROM users, on the embedded SQL
       });
     });
   }
+
+  describe('a DELETE that cascaded nothing (the sqlite3 shell opens the file with foreign keys off)', () => {
+    const { db, url } = useSqliteAuthDatabase('revoke-orphans');
+    it('--user-id revokes the token rows left behind, and ends the sessions', async () => {
+      const store = await createSqliteStore({ db, sweepIntervalMs: 0 });
+      try {
+        const ada = await signedIn(db, store, 'ada@example.com');
+        // As the shell does: foreign keys off for the DELETE (outside any transaction, as SQLite wants), on again after.
+        await sql`pragma foreign_keys = off`.execute(db);
+        await sql`delete from users where id = ${ada.id}`.execute(db);
+        await sql`pragma foreign_keys = on`.execute(db);
+        const orphans = await db.selectFrom('access_tokens').select('id').where('user_id', '=', ada.id).execute();
+        expect(orphans).toHaveLength(2);
+
+        const run = await runRevokeSessions({ userId: ada.id }, { env: { DATABASE_URL: url } });
+        expect([run.code, run.err]).toEqual([0, []]);
+        expect(run.counts).toEqual({ 'access tokens': 1, 'browser sign-ins': 1, 'refresh tokens': 1, 'password reset tokens': 1, 'sessions signed in': 1, 'sessions anonymous': 0, 'component states': 1, 'csrf nonces': 1 });
+        expect(await present(store, ada.keys)).toEqual([]);
+        const live = await db.selectFrom('access_tokens').select('id').where('user_id', '=', ada.id).where('revoked_at', 'is', null).execute();
+        expect(live).toEqual([]);
+      } finally {
+        await store.close();
+      }
+    });
+  });
 });
 
 if (pg.state === 'skip') warnSkipped('revoke-sessions --user-id on PostgreSQL + Redis', pg.reason);
