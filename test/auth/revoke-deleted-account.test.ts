@@ -77,6 +77,11 @@ async function deleteThenRevoke(db: Kysely<DatabaseSchema>, store: Store, env: R
   expect(byEmail.err).toEqual([expect.stringContaining(`has no account with the email ada@example.com; nothing was changed. If that account was deleted, its sessions live on until they expire: run revoke-sessions --user-id ID --user ada@example.com`)]);
   expect(byEmail.events).toEqual([]);
   expect(await present(store, adaKeys)).toEqual(adaKeys);
+  // The deleted id beside an email that has an account (another person's, or the email registered again): refused.
+  const otherEmail = await runRevokeSessions({ userId: ada.id, user: bob.email }, { env });
+  expect(otherEmail.code).toBe(1);
+  expect(otherEmail.err).toEqual([expect.stringContaining(`: the email bob@example.com is the account of user ${bob.id}, and no account has the id ${ada.id}; nothing was changed`)]);
+  expect(await present(store, [...adaKeys, ...others])).toEqual([...adaKeys, ...others]);
 
   const dry = await runRevokeSessions({ userId: ada.id, dryRun: true }, { env });
   expect([dry.code, dry.err]).toEqual([0, []]);
