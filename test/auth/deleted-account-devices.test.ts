@@ -1,5 +1,5 @@
 /**
- * Probe P5: what an account deleted in SQL (an operator's erasure; there is no "delete user" feature)
+ * What an account deleted in SQL (an operator's erasure; there is no "delete user" feature)
  * leaves in the key-value store for the next account of its email. The trusted-device list
  * (`authKeys.devices(email)`, src/auth/keys.ts) is keyed by the normalised email, not by the user id,
  * and nothing forgets it when the row goes. Before registration forgot it, a new account with that

@@ -1,5 +1,5 @@
 /**
- * Probe P5, an account that goes away: an operator deletes the user's row in SQL (`DELETE FROM users
+ * An account that goes away: an operator deletes the user's row in SQL (`DELETE FROM users
  * WHERE email = …`, a GDPR erasure or an abuse case; the library has no "delete user" feature) while
  * the user is signed in everywhere: a bearer access token, a refresh cookie, a browser session whose
  * record names the user, a trusted device, a reset link not yet used. Pinned here, on SQLite and on

@@ -1,5 +1,5 @@
 /**
- * Probe P5: an account deleted in SQL (an operator's erasure) while forgot-password's background work
+ * An account deleted in SQL (an operator's erasure) while forgot-password's background work
  * is under way for it — after its lookup found the user, before the reset token's insert. The insert
  * meets the foreign key of the row just deleted. Before, that was an error reported to
  * `onBackgroundError` (the reference app logs it at error level: "auth background task failed",

@@ -1,11 +1,10 @@
 /**
- * Probe P5, the erasure order that leaves nothing behind: `livecomponents revoke-sessions --user EMAIL`
+ * The erasure order that leaves nothing behind: `livecomponents revoke-sessions --user EMAIL`
  * first, then `DELETE FROM users WHERE email = …`. The command ends the user's tokens, browser
  * sign-ins, reset links, session records with their component states, and the email's trusted
  * devices; the DELETE then cascades to the (revoked) token rows, and the store holds nothing of the
- * person. Its security event names the user by id, never by email. The other order is refused by the
- * command (no account with that email), so the store keeps the sessions until they expire: see the
- * P5 report. On the embedded SQLite file, and on PostgreSQL with Redis (the shared-store shape).
+ * person. Its security event names the user by id, never by email. The other order is cleaned by
+ * `revoke-sessions --user-id ID --user EMAIL` (revoke-deleted-account.test.ts). On the embedded SQLite file, and on PostgreSQL with Redis (the shared-store shape).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
