@@ -22,6 +22,8 @@
  *   Redis too), and other keys: another Redis, or one that lost the records and an app has written
  *   there since — neither is honest (the mark would claim a move that is not there, a copy would bring
  *   back records deleted since into a Redis in use): refused, nothing written.
+ * Records whose expiry falls about the lookup's time count neither way (EXPIRY_SLACK_MS). A Redis that
+ * stops answering during the lookup leaves the mark unchecked, as one that did not answer for it.
  */
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Cluster, Redis } from 'ioredis';
@@ -29,6 +31,7 @@ import { redisClientOf } from '../store/redis/index.js';
 import type { Store } from '../store/types.js';
 import { redisDescription, Refusal } from './command.js';
 import { classify, type KvRow } from './move-data-kv.js';
+import { messageOf } from './move-data-mark.js';
 import { completionMarkOf, MOVED_MARK_KEY, unansweredNote } from './move-data-redis.js';
 import { globEscape, nodesOf, SCAN_COUNT } from './revoke-sessions-redis-commands.js';
 
@@ -48,31 +51,77 @@ export interface HeldOfMove {
   readonly othersWritten: boolean;
 }
 
-/** Keys looked up per round trip. */
+/** Keys looked up per round trip (sent together on one connection: a pipeline, not a wait each). */
 const BATCH = 500;
 
-/** What `store` (a Redis without the completion mark) holds of the records `native` would move at `now`. */
-export async function heldOfMove(native: BetterSqlite3.Database, store: Store, keyPrefix: string, now: number): Promise<HeldOfMove> {
+/**
+ * Around the lookup, a record's expiry tells nothing either way: its copy in Redis expires up to a
+ * batch's time in transit before or after the file's `expires_at` (copyToRedis gives it the TTL left
+ * less the previous round trip, counted from when Redis receives the SET), and a lookup of a large
+ * file takes seconds. Counted, a copy that had just expired made "every record there" false and
+ * refused a Redis the move is in, and a copy that outlived its row by milliseconds counted as a key
+ * an app wrote.
+ */
+export const EXPIRY_SLACK_MS = 5_000;
+
+/**
+ * A failure of Redis during the lookup (not of the file): `answered` when Redis answered with an error
+ * (NOPERM: an ACL user without EXISTS or SCAN), else no answer (a connection dropped or never made,
+ * LOADING, BUSY). The client's own failures are not Redis's answers: a connection dropped mid-lookup
+ * fails the command with "Reached the max retries per request limit" (maxRetriesPerRequest is 0).
+ */
+export class LookupFailed extends Error {
+  readonly answered: boolean;
+  constructor(cause: unknown) {
+    super(messageOf(cause));
+    this.answered = cause instanceof Error && cause.name === 'ReplyError' && !/^(?:LOADING|BUSY) /.test(cause.message);
+  }
+}
+
+/**
+ * What `store` (a Redis without the completion mark) holds of the records `native` would move: those
+ * live past the lookup (EXPIRY_SLACK_MS), and any other key of this framework under `keyPrefix`.
+ * @throws LookupFailed when Redis refuses or does not answer a lookup
+ */
+export async function heldOfMove(native: BetterSqlite3.Database, store: Store, keyPrefix: string, now: () => number): Promise<HeldOfMove> {
   const client = redisClientOf(store);
   if (client === undefined) throw new Error('the Redis store has no client');
-  const rows = native.prepare('SELECT key, value, expires_at FROM lc_kv WHERE expires_at > ?').all(now) as KvRow[];
-  const keys = rows.filter((row) => classify(row.key, row.value).as !== 'skip').map((row) => keyPrefix + row.key);
+  const started = now();
+  const rows = (native.prepare('SELECT key, value, expires_at FROM lc_kv WHERE expires_at > ?').all(started - EXPIRY_SLACK_MS) as KvRow[]).filter(
+    (row) => classify(row.key, row.value).as !== 'skip',
+  );
+  const found: number[] = [];
+  try {
+    for (let i = 0; i < rows.length; i += BATCH) {
+      // One key per EXISTS, the batch's sent at once: a Cluster client routes each to its slot's master.
+      found.push(...(await Promise.all(rows.slice(i, i + BATCH).map((row) => client.exists(keyPrefix + row.key)))));
+    }
+  } catch (error) {
+    throw new LookupFailed(error);
+  }
+  const certainUntil = now() + EXPIRY_SLACK_MS;
+  const session = /^lc:\{s:/;
+  let live = 0;
   let there = 0;
   let sessionsThere = 0;
-  const session = `${keyPrefix}lc:{s:`;
-  for (let i = 0; i < keys.length; i += BATCH) {
-    const batch = keys.slice(i, i + BATCH);
-    // One key per EXISTS: a Cluster client routes each to its slot's master.
-    const found = await Promise.all(batch.map((key) => client.exists(key)));
-    found.forEach((f, j) => {
-      there += f;
-      if (f === 1 && (batch[j] as string).startsWith(session)) sessionsThere++;
-    });
-  }
-  const held = { live: keys.length, there, sessionsThere };
+  rows.forEach((row, i) => {
+    // Expired in the file at the start, or missing from Redis and expiring about now: no evidence.
+    if (row.expires_at <= started || (found[i] === 0 && row.expires_at <= certainUntil)) return;
+    live++;
+    if (found[i] === 0) return;
+    there++;
+    if (session.test(row.key)) sessionsThere++;
+  });
+  const held = { live, there, sessionsThere };
   // All there: the move is in this Redis, whoever wrote there since; no walk of its keys needed.
-  if (there === keys.length) return { ...held, othersWritten: false };
-  return { ...held, othersWritten: await otherKeyUnder(client, keyPrefix, new Set(keys)) };
+  if (there === live) return { ...held, othersWritten: false };
+  // The keys of every row looked up are the move's, even one the file says expired a moment ago.
+  const moved = new Set(rows.map((row) => keyPrefix + row.key));
+  try {
+    return { ...held, othersWritten: await otherKeyUnder(client, keyPrefix, moved) };
+  } catch (error) {
+    throw new LookupFailed(error);
+  }
 }
 
 /**
@@ -125,6 +174,8 @@ export function missingMarkPlan(held: HeldOfMove, place: ReRunPlace): { readonly
 export interface KeyValueReRun {
   /** The store to write the missing completion mark on (the records are there); the caller closes it. */
   readonly markOn?: Store;
+  /** A dry run's: the real run would write the missing completion mark (the records are there). */
+  readonly markWouldBeWritten?: true;
   /** Set when the part is to be copied again: the line saying why. */
   readonly copyAgain?: string;
   /** Set when Redis did not answer: the note saying its mark is unchecked. */
@@ -134,7 +185,10 @@ export interface KeyValueReRun {
 /**
  * Asks Redis for the completion mark of the move the file records, and when it is missing, what Redis
  * holds of the move (missingMarkPlan). A dry run writes nothing and asks only what it can without
- * failing where it did not before (a Redis down or refusing): the part it would copy again, or refuse.
+ * failing where it did not before (a Redis down or refusing its mark): the part it would copy again,
+ * the mark it would write, or refused as the run would be. A Redis that stops answering during the
+ * lookup leaves the mark unchecked, as one that did not answer for it; one that refuses the lookup
+ * (an ACL user without EXISTS or SCAN) is refused, naming what to grant.
  */
 export async function keyValueReRun(
   native: BetterSqlite3.Database,
@@ -145,12 +199,21 @@ export async function keyValueReRun(
   if (mark?.state !== 'missing') return {};
   let plan: ReturnType<typeof missingMarkPlan>;
   try {
-    plan = missingMarkPlan(await heldOfMove(native, mark.store, run.keyPrefix, run.now()), run);
+    plan = missingMarkPlan(await heldOfMove(native, mark.store, run.keyPrefix, run.now), run);
   } catch (error) {
     await mark.store.close().catch(() => undefined);
-    throw error;
+    if (!(error instanceof LookupFailed)) throw error;
+    if (!error.answered) return run.dryRun ? {} : { unanswered: unansweredNote(run.url, error.message) };
+    const grant = /^NOPERM /.test(error.message) ? 'Grant the ACL user of --to-redis (or REDIS_URL) EXISTS and SCAN (+exists +scan: move-data looks the move\'s records up with them), then run' : 'Run';
+    throw new Refusal(
+      `${redisDescription(run.url)} has no completion mark of the move, and what it holds of the records ${run.where} marks as moved to ${run.target} could not be looked up (${error.message}): neither the mark nor the records were written. ${grant} the same move-data again`,
+    );
   }
-  if (plan.plan === 'mark' && !run.dryRun) return { markOn: mark.store };
+  if (plan.plan === 'mark') {
+    if (!run.dryRun) return { markOn: mark.store };
+    await mark.store.close().catch(() => undefined);
+    return { markWouldBeWritten: true };
+  }
   await mark.store.close().catch(() => undefined);
-  return plan.plan === 'copy' ? { copyAgain: `${plan.note}: ${run.dryRun ? 'would be copied again' : 'copied again'}` } : {};
+  return { copyAgain: `${plan.note}: ${run.dryRun ? 'would be copied again' : 'copied again'}` };
 }

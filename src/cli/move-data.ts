@@ -124,20 +124,28 @@ async function run(args: MoveDataArgs, io: MoveDataIo): Promise<void> {
       out(`move-data: ${reRun.copyAgain}`);
     }
     const unanswered = reRun?.unanswered;
+    // A dry run says the mark it would write, as the run would (exit 0), not "nothing left to move".
+    const markDue = redis !== undefined || reRun?.markWouldBeWritten === true;
     const done = nothingLeft(targets, skip);
-    if (done && redis === undefined) throw nothingLeftRefusal(marks, skip, where, unanswered);
+    if (done && !markDue) throw nothingLeftRefusal(marks, skip, where, unanswered);
     // Before any target is written: a file that cannot take the mark is never left moved and unmarked.
     if (!dryRun && !done) probeMark(native, where);
     out(`move-data: ${where}: opened exclusively (no other process has it open)${dryRun ? '; dry run, nothing is written' : ''}`);
     for (const part of skip) out(`move-data: the ${part} part was moved to ${targets[part]} already (marked in ${where}): not copied again`);
     if (unanswered !== undefined) out(`move-data: ${unanswered}`);
-    if (redis !== undefined && redisUrl !== undefined) {
+    if (markDue && redisUrl !== undefined) {
       const why = missingMarkNote(native, marks.find((m) => m.part === 'key-value')?.movedAt ?? '', now());
-      await writeCompletionMark(native, redis, now);
-      out(`move-data: ${redisDescription(redisUrl)}: completion mark written (${why})`);
-      if (done) return;
-      await redis.close();
-      redis = undefined;
+      if (redis === undefined) out(`move-data: ${redisDescription(redisUrl)}: completion mark would be written (${why})`);
+      else {
+        await writeCompletionMark(native, redis, now);
+        out(`move-data: ${redisDescription(redisUrl)}: completion mark written (${why})`);
+        await redis.close();
+        redis = undefined;
+      }
+      if (done) {
+        if (dryRun) out('move-data: dry run done: nothing was written');
+        return;
+      }
     }
     // Redis is reached, and its completion mark read, before anything is written: a Redis URL that is
     // wrong or down is refused with the database untouched.
