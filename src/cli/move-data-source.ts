@@ -6,6 +6,7 @@ import { readdirSync, readlinkSync, realpathSync } from 'node:fs';
 import BetterSqlite3 from 'better-sqlite3';
 import type { Kysely } from 'kysely';
 import { changedMigrations, newerMigrations, newerReleaseMessage, pendingMigrations } from '../sql/migrate.js';
+import { shellQuote } from '../sql/moved-mark.js';
 import { describeDatabaseUrl } from '../sql/url.js';
 import { Refusal } from './command.js';
 
@@ -93,4 +94,76 @@ export async function checkSource(db: Kysely<unknown>, url: string, cwd: string 
   if (pending.length > 0) {
     throw new Refusal(`${where} is not migrated to this release (pending: ${pending.join(', ')}): start this release's app on it once, or run \`livecomponents migrate\` with DATABASE_URL=${url}, then stop it and move`);
   }
+}
+
+/** A row of `PRAGMA foreign_key_check`: a row of `table` whose foreign key `fkid` names no row of `parent`. */
+interface ForeignKeyViolation {
+  readonly table: string;
+  readonly rowid: number | null;
+  readonly parent: string;
+  readonly fkid: number;
+}
+
+/** A row of `PRAGMA foreign_key_list`: one column of the foreign key `id` (`to` null: the parent's primary key). */
+interface ForeignKeyColumn {
+  readonly id: number;
+  readonly seq: number;
+  readonly from: string;
+  readonly to: string | null;
+  readonly on_delete: string;
+}
+
+const quoteName = (name: string) => `"${name.replace(/"/g, '""')}"`;
+/** A name as the SQL printed for the operator writes it: bare when it needs no quotes. */
+const sqlName = (name: string) => (/^[a-z_][a-z0-9_]*$/i.test(name) ? name : quoteName(name));
+
+/**
+ * Refuses a source holding rows whose parent row is gone, before either target is touched. SQLite
+ * enforces foreign keys per connection: the app turns them on, the `sqlite3` shell does not, so a
+ * `DELETE FROM users` made there cascaded nothing and left the account's tokens and reset links.
+ * PostgreSQL enforces them: the copy failed at the first such row, after the target's migrations,
+ * with only PostgreSQL's words. Read-only (`PRAGMA foreign_key_check`); the message counts them per
+ * table and gives the SQL that removes them as the app's deletes would have (CASCADE: deleted; SET
+ * NULL: the reference cleared).
+ * @throws Refusal naming the rows and the SQL
+ */
+export function checkForeignKeys(native: BetterSqlite3.Database, where: string, path: string): void {
+  const violations = native.prepare('PRAGMA foreign_key_check').all() as ForeignKeyViolation[];
+  if (violations.length === 0) return;
+  // Per table (by name: the check's own order is the schema's), per foreign key, the rows in breach.
+  const tables = new Map<string, { rows: Set<number | string>; keys: Map<number, { parent: string; count: number }> }>();
+  violations.forEach((v, i) => {
+    const table = tables.get(v.table) ?? { rows: new Set(), keys: new Map() };
+    tables.set(v.table, table);
+    table.rows.add(v.rowid ?? `row ${i}`);
+    const key = table.keys.get(v.fkid) ?? { parent: v.parent, count: 0 };
+    table.keys.set(v.fkid, key);
+    key.count++;
+  });
+  const counts: string[] = [];
+  const deletes: string[] = [];
+  const clears: string[] = [];
+  for (const [name, table] of [...tables].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const described: string[] = [];
+    for (const [fkid, { parent, count }] of table.keys) {
+      const columns = (native.prepare(`PRAGMA foreign_key_list(${quoteName(name)})`).all() as ForeignKeyColumn[]).filter((c) => c.id === fkid).sort((a, b) => a.seq - b.seq);
+      const from = columns.map((c) => sqlName(c.from));
+      const to = columns.map((c) => c.to ?? primaryKeyOf(native, parent)[c.seq] ?? 'rowid').map(sqlName);
+      const orphans = `${from.length === 1 ? from[0] : `(${from.join(', ')})`} NOT IN (SELECT ${to.join(', ')} FROM ${sqlName(parent)})`;
+      described.push(`${from.join(', ')} naming no row of ${parent}${table.keys.size > 1 ? `: ${count}` : ''}`);
+      // As the app's delete of the parent would have done: CASCADE deletes the row, SET NULL clears the reference.
+      if (/^set null$/i.test(columns[0]?.on_delete ?? '')) clears.push(`UPDATE ${sqlName(name)} SET ${from.map((c) => `${c} = NULL`).join(', ')} WHERE ${orphans};`);
+      else deletes.push(`DELETE FROM ${sqlName(name)} WHERE ${orphans};`);
+    }
+    counts.push(`${name} ${table.rows.size} (${described.join('; ')})`);
+  }
+  throw new Refusal(
+    `${where} holds rows whose parent row is gone: ${counts.join(', ')} — deleted with foreign keys off, as the sqlite3 shell opens a file. PostgreSQL would refuse them, so nothing was moved, nor written anywhere. With every process on the file stopped, remove them as the app's deletes would have: sqlite3 ${shellQuote(path)} ${shellQuote(['PRAGMA foreign_keys = ON;', ...deletes, ...clears].join(' '))} — then run move-data again (and run PRAGMA foreign_keys = ON; first in a sqlite3 shell before deleting rows, so that deletes cascade as in the app)`,
+  );
+}
+
+/** The primary key columns of `table`, in order. */
+function primaryKeyOf(native: BetterSqlite3.Database, table: string): string[] {
+  const columns = native.prepare(`PRAGMA table_info(${quoteName(table)})`).all() as { name: string; pk: number }[];
+  return columns.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk).map((c) => c.name);
 }

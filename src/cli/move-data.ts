@@ -17,7 +17,7 @@
  * parts); each part's move is in move-data-relational-part.ts and move-data-key-value-part.ts.
  */
 import { Kysely, SqliteDialect } from 'kysely';
-import { checkSource, openExclusively } from './move-data-source.js';
+import { checkForeignKeys, checkSource, openExclusively } from './move-data-source.js';
 import { DEFAULT_DATABASE_URL, describeDatabaseUrl, parseDatabaseUrl } from '../sql/url.js';
 import { redisKeyPrefix } from '../ops/config-fields.js';
 import type { Store } from '../store/types.js';
@@ -112,6 +112,9 @@ async function run(args: MoveDataArgs, io: MoveDataIo): Promise<void> {
       skip.delete('relational');
       out(`move-data: the relational part is marked in ${where} as moved to ${targets.relational}, which holds none of its rows (a run stopped before PostgreSQL's COMMIT): ${dryRun ? 'would be copied' : 'copied now'}`);
     }
+    // PostgreSQL enforces the foreign keys a file edited in the sqlite3 shell may not hold to: refused
+    // here, before either target is touched, naming the rows and the SQL that removes them.
+    if (databaseUrl !== undefined && !skip.has('relational')) checkForeignKeys(native, where, source.path);
     // The key-value part marked in the file: Redis is asked for its completion mark and what it holds
     // of the move (keyValueReRun): the mark written when missing over the move's records, the part
     // copied again when Redis lost them, or refused. Redis not answering (a refusal is refused) does
