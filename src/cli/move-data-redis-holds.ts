@@ -184,26 +184,28 @@ export interface KeyValueReRun {
 
 /**
  * Asks Redis for the completion mark of the move the file records, and when it is missing, what Redis
- * holds of the move (missingMarkPlan). A dry run writes nothing and asks only what it can without
- * failing where it did not before (a Redis down or refusing its mark): the part it would copy again,
- * the mark it would write, or refused as the run would be. A Redis that stops answering during the
- * lookup leaves the mark unchecked, as one that did not answer for it; one that refuses the lookup
- * (an ACL user without EXISTS or SCAN) is refused, naming what to grant.
+ * holds of the move (missingMarkPlan). A dry run writes nothing and gives the run's verdict: the part
+ * it would copy again, the mark it would write, a refusal, or the mark unchecked. Taking a Redis that
+ * refused the URL, or did not answer, for one without a word, a dry run said "done" (exit 0) where the
+ * run then failed. A Redis that stops answering during the lookup leaves the mark unchecked, as one
+ * that did not answer for it; one that refuses the lookup (an ACL user without EXISTS or SCAN) is
+ * refused, naming what to grant.
  */
 export async function keyValueReRun(
   native: BetterSqlite3.Database,
   run: ReRunPlace & { readonly keyPrefix: string; readonly dryRun: boolean; readonly now: () => number },
 ): Promise<KeyValueReRun> {
-  const mark = run.dryRun ? await completionMarkOf(run.url, run.keyPrefix).catch(() => undefined) : await completionMarkOf(run.url, run.keyPrefix);
-  if (mark?.state === 'unknown') return run.dryRun ? {} : { unanswered: unansweredNote(run.url, mark.reason) };
-  if (mark?.state !== 'missing') return {};
+  // A dry run too: a Redis refusing the URL is refused, one not answering leaves the mark unchecked.
+  const mark = await completionMarkOf(run.url, run.keyPrefix);
+  if (mark.state === 'unknown') return { unanswered: unansweredNote(run.url, mark.reason) };
+  if (mark.state !== 'missing') return {};
   let plan: ReturnType<typeof missingMarkPlan>;
   try {
     plan = missingMarkPlan(await heldOfMove(native, mark.store, run.keyPrefix, run.now), run);
   } catch (error) {
     await mark.store.close().catch(() => undefined);
     if (!(error instanceof LookupFailed)) throw error;
-    if (!error.answered) return run.dryRun ? {} : { unanswered: unansweredNote(run.url, error.message) };
+    if (!error.answered) return { unanswered: unansweredNote(run.url, error.message) };
     const grant = /^NOPERM /.test(error.message) ? 'Grant the ACL user of --to-redis (or REDIS_URL) EXISTS and SCAN (+exists +scan: move-data looks the move\'s records up with them), then run' : 'Run';
     throw new Refusal(
       `${redisDescription(run.url)} has no completion mark of the move, and what it holds of the records ${run.where} marks as moved to ${run.target} could not be looked up (${error.message}): neither the mark nor the records were written. ${grant} the same move-data again`,

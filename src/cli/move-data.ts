@@ -180,7 +180,11 @@ async function run(args: MoveDataArgs, io: MoveDataIo): Promise<void> {
     // nothing ran move-data again to write a missing mark: a stale copy of the file (a backup from
     // before the move) was then copied into the Redis in use, bringing back what the app deleted.
     if (unanswered !== undefined && redisUrl !== undefined) {
-      throw new Refusal(`${redisDescription(redisUrl)}: its completion mark is unchecked (it did not answer, above), so the move is not done, though the rest of it is: run the same move-data again once it answers, before starting the app on it`);
+      throw new Refusal(
+        dryRun
+          ? `${redisDescription(redisUrl)}: its completion mark is unchecked (it did not answer, above), so the run would not be done: it would move the rest and exit 1; run it once Redis answers`
+          : `${redisDescription(redisUrl)}: its completion mark is unchecked (it did not answer, above), so the move is not done, though the rest of it is: run the same move-data again once it answers, before starting the app on it`,
+      );
     }
     out(
       dryRun
