@@ -62,7 +62,7 @@ const BATCH = 500;
  * refused a Redis the move is in, and a copy that outlived its row by milliseconds counted as a key
  * an app wrote.
  */
-export const EXPIRY_SLACK_MS = 5_000;
+const EXPIRY_SLACK_MS = 5_000;
 
 /**
  * A failure of Redis during the lookup (not of the file): `answered` when Redis answered with an error
@@ -70,7 +70,7 @@ export const EXPIRY_SLACK_MS = 5_000;
  * LOADING, BUSY). The client's own failures are not Redis's answers: a connection dropped mid-lookup
  * fails the command with "Reached the max retries per request limit" (maxRetriesPerRequest is 0).
  */
-export class LookupFailed extends Error {
+class LookupFailed extends Error {
   readonly answered: boolean;
   constructor(cause: unknown) {
     super(messageOf(cause));
