@@ -23,6 +23,7 @@
  * prefix, or none of ours). An action running meanwhile cannot bring a deleted record back: it renews
  * its session with a `touch`, which writes nothing on a missing key (src/session/index.ts).
  */
+import { parseSessionUserId } from '../auth/accounts.js';
 
 /** Which sessions to end: all of them, or those whose record names this user id. */
 export type SessionTarget = { readonly all: true } | { readonly all: false; readonly userId: string };
@@ -67,9 +68,22 @@ export function recordUser(raw: string): string | null | undefined {
   }
 }
 
-/** Whether a record naming `user` is a session of `userId`: the id itself, or a sign-in of it. */
+/** A UUID in either case: the same id, whichever case a user store keeps it in (RFC 9562). */
+const UUID_ANY_CASE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Whether a record naming `user` is a session of `userId`: a browser sign-in of it exactly as the
+ * auth module writes one (`<user id>/<sign-in id>`, both lower-case UUIDs: `parseSessionUserId`), or
+ * the id alone, as an app's own `switchUser` names it — a UUID in any case (an app's own user store
+ * may keep them in capitals: typed so, `--user-id` found nothing and said the sessions were gone).
+ * Nothing else: a value that merely begins with `<user id>/` (`<id>/admin`, an app's own id of
+ * someone else) is no session of this user, and the auth module's `resolveUser` refuses it.
+ */
 export function namesUser(user: string | null | undefined, userId: string): boolean {
-  return typeof user === 'string' && (user === userId || user.startsWith(`${userId}/`));
+  if (typeof user !== 'string') return false;
+  if (user === userId) return true;
+  if (UUID_ANY_CASE.test(userId) && user.toLowerCase() === userId.toLowerCase()) return true;
+  return parseSessionUserId(user)?.userId === userId;
 }
 
 /** Counts one key that is deleted (or would be) into `counts`; a record by the user it names. */

@@ -154,6 +154,9 @@ function deletingAfterScan(client: Redis, after: number, gone: readonly string[]
 describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions on Redis: keys deleted between SCAN and the reads', () => {
   const redis = useRedisServer();
   const PREFIX = 'v:';
+  /** User u1 and one browser sign-in of it, as the auth module names them (UUIDs: anything else is no sign-in of u1). */
+  const U1 = '11111111-1111-4111-8111-111111111111';
+  const W1 = '22222222-2222-4222-8222-222222222222';
   /** Two sessions: `a` anonymous (record, state, nonce), `b` of user u1 (record, state, two nonces). */
   const KEYS = {
     aRecord: `${PREFIX}lc:{s:a}:session`,
@@ -167,7 +170,7 @@ describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions on Redis: keys deleted betwee
   const write = async (admin: Redis) => {
     await admin.flushdb();
     await admin.set(KEYS.aRecord, '{"u":null}', 'PX', HOUR);
-    await admin.set(KEYS.bRecord, '{"u":"u1/w1"}', 'PX', HOUR);
+    await admin.set(KEYS.bRecord, JSON.stringify({ u: `${U1}/${W1}` }), 'PX', HOUR);
     for (const key of [KEYS.aState, KEYS.aNonce, KEYS.bState, KEYS.bNonce1, KEYS.bNonce2]) await admin.set(key, 'sealed', 'PX', HOUR);
   };
   const sessionKeys = async (admin: Redis) => (await admin.keys(`${PREFIX}lc:{s:*`)).sort();
@@ -183,7 +186,7 @@ describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions on Redis: keys deleted betwee
     {
       // The user's walk SCANs first (records), the deleting walk second.
       name: '--user',
-      target: { all: false, userId: 'u1' },
+      target: { all: false, userId: U1 },
       scan: 2,
       expected: { signedIn: 1, anonymous: 0, componentStates: 0, csrfNonces: 1 },
       left: [KEYS.aNonce, KEYS.aRecord, KEYS.aState],
