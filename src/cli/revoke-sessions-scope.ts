@@ -99,3 +99,15 @@ export async function resolveTargets(repo: AuthRepository, scope: Scope, where: 
   const email = byId?.email ?? scope.email;
   return { target, devices: email === undefined ? null : { all: false, email }, who: `user ${scope.userId}`, noAccount: byId === undefined };
 }
+
+/**
+ * The other account the email of `devices` belongs to now, if any: one registered with it since
+ * `resolveTargets` looked (a deleted account's email is free to register again, and during a long run
+ * someone may). Its trusted devices are that account's then, and are not forgotten for the wrong
+ * person. Asked just before they would be; a registration in the milliseconds after is not seen.
+ */
+export async function devicesNowOf(repo: AuthRepository, target: SessionTarget, devices: DeviceTarget | null): Promise<string | undefined> {
+  if (devices === null || devices.all || target.all) return undefined;
+  const owner = await repo.userByEmail(devices.email);
+  return owner !== undefined && owner.id !== target.userId ? owner.id : undefined;
+}

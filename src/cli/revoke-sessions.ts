@@ -48,7 +48,7 @@ import { createReport } from './revoke-sessions-report.js';
 import { listenForStop, SIGNAL_EXIT, type SignalSource } from './revoke-sessions-signals.js';
 import { endSqliteSessions } from './revoke-sessions-sqlite.js';
 import { Interrupted } from './revoke-sessions-stop.js';
-import { readScope, resolveTargets } from './revoke-sessions-scope.js';
+import { devicesNowOf, readScope, resolveTargets } from './revoke-sessions-scope.js';
 import { checkSchema, checkSessionsRedis, existingDatabase, openEmbeddedStore, openRedis } from './revoke-sessions-stores.js';
 import { revokeTokens } from './revoke-sessions-tokens.js';
 
@@ -92,7 +92,8 @@ export interface RevokeSessionsIo extends CommandIo {
 /**
  * Runs the command and prints the counts per kind.
  * @returns 0 done (or, with `dryRun`, counted), 1 refused or failed (what was revoked before the
- *   failure stays revoked; run it again), 2 a usage error, 130 (SIGINT) or 143 (SIGTERM) stopped by
+ *   failure stays revoked; run it again) or done but for the trusted devices, whose email another
+ *   account registered while it ran (`devicesNowOf`), 2 a usage error, 130 (SIGINT) or 143 (SIGTERM) stopped by
  *   the signal at a safe point (what was done is printed and logged; run it again)
  * @example
  * process.exitCode = await revokeSessions({ all: true }, { env: process.env, out: console.log, err: console.error });
@@ -170,9 +171,12 @@ async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<numb
     report.printSessions();
 
     report.stage = 'devices';
+    const devicesOwner = await devicesNowOf(repo, target, deviceTarget);
     if (deviceTarget === null) {
       // Kept by the email alone (src/auth/keys.ts), which no row tells any more: said, not passed over.
       report.line(`trusted devices: not looked for: they are kept by email, and ${who} has no account to tell it (add --user EMAIL to forget that email's)`);
+    } else if (devicesOwner !== undefined) {
+      report.line(`trusted devices: not forgotten: their email has been the account of user ${devicesOwner} since this run began (registered again), so they are that account's now`);
     } else {
       if (client !== undefined) await endRedisDevices(client, keyPrefix, deviceTarget, dryRun, devices, stop);
       else await endSqliteDevices(kvDb ?? db, deviceTarget, clock, dryRun, devices, stop);
@@ -184,8 +188,13 @@ async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<numb
       events.emit({
         event: 'authn_token_revoked',
         level: 'WARN',
-        description: `Operator revoked the sign-ins of ${who} (livecomponents revoke-sessions, run by ${operator()}): ${report.counted()}`,
+        description: `Operator revoked the sign-ins of ${who} (livecomponents revoke-sessions, run by ${operator()}): ${report.counted()}${devicesOwner === undefined ? '' : `; the trusted devices were not forgotten: their email is the account of user ${devicesOwner} now`}`,
       });
+    }
+    // Not done: the devices asked for are still trusted, and a rerun is refused (the email has an account).
+    if (devicesOwner !== undefined) {
+      report.line(`${dryRun ? 'dry run done, nothing was changed' : 'done'}, except the trusted devices (above): the email is another account's now`);
+      return 1;
     }
     report.line(dryRun ? 'dry run done: nothing was changed' : 'done');
     return 0;
