@@ -176,7 +176,7 @@ async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<numb
       // Kept by the email alone (src/auth/keys.ts), which no row tells any more: said, not passed over.
       report.line(`trusted devices: not looked for: they are kept by email, and ${who} has no account to tell it (add --user EMAIL to forget that email's)`);
     } else if (devicesOwner !== undefined) {
-      report.line(`trusted devices: not forgotten: their email has been the account of user ${devicesOwner} since this run began (registered again), so they are that account's now`);
+      report.line(`trusted devices: ${dryRun ? 'would not be forgotten' : 'not forgotten'}: their email has been the account of user ${devicesOwner} since this run began (registered again), so they are that account's now`);
     } else {
       if (client !== undefined) await endRedisDevices(client, keyPrefix, deviceTarget, dryRun, devices, stop);
       else await endSqliteDevices(kvDb ?? db, deviceTarget, clock, dryRun, devices, stop);
@@ -193,7 +193,7 @@ async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<numb
     }
     // Not done: the devices asked for are still trusted, and a rerun is refused (the email has an account).
     if (devicesOwner !== undefined) {
-      report.line(`${dryRun ? 'dry run done, nothing was changed' : 'done'}, except the trusted devices (above): the email is another account's now`);
+      report.line(dryRun ? "dry run done: nothing was changed; the trusted devices would be kept (above): the email is another account's now" : "done, except the trusted devices (above): the email is another account's now");
       return 1;
     }
     report.line(dryRun ? 'dry run done: nothing was changed' : 'done');
