@@ -58,6 +58,15 @@ export interface DatabaseOptions {
    */
   onPoolError?: (error: Error) => void;
   /**
+   * PostgreSQL: how long a pooled connection lives, in ms (rounded up to whole seconds); one in use
+   * then is closed when it is given back. A failover that moves the address (DNS, a virtual IP) moves
+   * new connections only: without a limit, a busy pool kept every connection on the old primary, left
+   * up and writable, and wrote there for as long as traffic lasted (probe P6: 6,001 rotations in 30 s,
+   * none on the new primary), all of it lost when that server is shut down. 0: no limit.
+   * @default 60_000
+   */
+  connectionLifetimeMs?: number;
+  /**
    * SQLite: WAL pages from which the checkpoint worker checkpoints (src/store/sqlite/checkpointer.ts);
    * the connection's own automatic checkpoint, the backstop, runs at 4 times that.
    * @default 2_000
@@ -103,7 +112,8 @@ const handles = new WeakMap<object, Handle>();
  * - `postgres://…`: a `pg` pool with connect and query timeouts (the query timeout enforced by the
  *   server too: `serverTimeouts`), whose outages (connection refused or
  *   broken, a timeout, the server shutting down) reject as `StoreUnavailableError` (503 on the wire;
- *   `src/sql/pg-outage.ts`). BIGINT columns come back as numbers, as in SQLite (every BIGINT here is a millisecond time, far below 2^53).
+ *   `src/sql/pg-outage.ts`). Each connection is replaced after `connectionLifetimeMs` (a minute), so the pool follows
+ *   its address to a new primary after a failover. BIGINT columns come back as numbers, as in SQLite (every BIGINT here is a millisecond time, far below 2^53).
  *   One more connection, in a pool of its own, serves the readiness check (`healthProbeOf`).
  *
  * Run `migrateToLatest(db)` before use; `db.destroy()` closes it.
@@ -138,11 +148,14 @@ export function createDatabase(url: string, options: DatabaseOptions = {}): Kyse
   const connectTimeoutMs = timeoutOption('connectTimeoutMs', options.connectTimeoutMs ?? 5_000, false, MAX_TIMER_MS);
   const poolMax = positiveInteger('poolMax', options.poolMax ?? 10);
   const onPoolError = options.onPoolError ?? (() => undefined);
+  const lifetimeMs = timeoutOption('connectionLifetimeMs', options.connectionLifetimeMs ?? DEFAULT_CONNECTION_LIFETIME_MS, true, MAX_CONNECTION_LIFETIME_MS);
   const openPool = (max: number): pg.Pool => {
     const pool = new (loadPg().Pool)({
       connectionString: target.connectionString,
       max,
       connectionTimeoutMillis: connectTimeoutMs,
+      // Replaced now and then, so the pool follows the address to a new primary (connectionLifetimeMs).
+      maxLifetimeSeconds: Math.ceil(lifetimeMs / 1_000),
       // The outer bound, for a server or network that stops answering altogether.
       query_timeout: queryTimeoutMs,
       // Sent as startup parameters, so they hold on every connection of the pool from its first query.
@@ -426,6 +439,12 @@ export function serverTimeouts(queryTimeoutMs: number): {
   const statement = Math.max(1, queryTimeoutMs - Math.min(1_000, Math.ceil(queryTimeoutMs / 5)));
   return { statement_timeout: statement, lock_timeout: statement, idle_in_transaction_session_timeout: 2 * queryTimeoutMs };
 }
+
+/** `connectionLifetimeMs` by default: a reconnection a minute per pooled connection costs next to nothing. */
+export const DEFAULT_CONNECTION_LIFETIME_MS = 60_000;
+
+/** pg-pool takes whole seconds and sets a timer of that many thousand ms: rounded up, it must stay a timer's. */
+const MAX_CONNECTION_LIFETIME_MS = Math.floor(MAX_TIMER_MS / 1_000) * 1_000;
 
 /** `queryTimeoutMs` by default, as the reference app opens its database. */
 export const DEFAULT_QUERY_TIMEOUT_MS = 10_000;
