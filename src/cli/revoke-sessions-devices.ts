@@ -91,7 +91,7 @@ export async function endRedisDevices(
   stop: StopCheck = NEVER,
 ): Promise<DeviceCounts> {
   const forget = async (node: Redis | Cluster, candidates: string[]) => {
-    const read = await Promise.all(candidates.map((key) => recordValue(node, key)));
+    const read = await Promise.all(candidates.map((key) => recordValue(node, key, client)));
     // The lists that are there, counted by the dry run and forgotten by the run alike: a key of
     // another type is no list (the app reads none there) and is left, like every key not the app's.
     const keys = candidates.filter((_key, i) => read[i] !== null);
@@ -103,7 +103,7 @@ export async function endRedisDevices(
         counts.devices += devicesIn(values[i]);
       });
     if (dryRun) count(keys.map(() => 1));
-    else await unlinkCounted(node, keys, count);
+    else await unlinkCounted(node, keys, count, client);
   };
   if (!target.all) {
     stopIfAsked(stop);

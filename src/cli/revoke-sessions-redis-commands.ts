@@ -80,13 +80,28 @@ export async function checkRedisDryRunCommands(client: Redis | Cluster, keyPrefi
 }
 
 /**
+ * `send` about one key SCAN listed on `node`, sent to `node`; when it answers MOVED or ASK (it does
+ * not serve the key's slot now: during a reshard the importing master lists the keys moved so far
+ * and redirects them to the slot's owner; a failover), sent again through the Cluster `client`, which
+ * follows the redirection (ASKING for a slot being moved). Sent to the node alone, such a key failed
+ * the run with a bare MOVED after the database's revocation: no session could be ended while a
+ * reshard went on.
+ */
+export function redirected<T>(node: Redis | Cluster, client: Redis | Cluster, send: (to: Redis | Cluster) => Promise<T>): Promise<T> {
+  return send(node).catch((error: unknown) => {
+    if (node !== client && error instanceof Error && /^(MOVED|ASK) /.test(error.message)) return send(client);
+    throw error;
+  });
+}
+
+/**
  * The answers of one page's UNLINKs, sent together: when one is refused (NOPERM, a connection lost),
  * the others have deleted their keys all the same. `count` is called with every answer that came
- * (so what was deleted is counted), then the first refusal is thrown. With `Promise.all` the page's
+ * (so what was deleted is counted), then the first refusal is thrown. `client`: see `redirected`. With `Promise.all` the page's
  * deletes went uncounted, and a failed run's event said fewer sessions ended than it had ended.
  */
-export async function unlinkCounted(node: Redis | Cluster, keys: readonly string[], count: (removed: number[]) => void): Promise<void> {
-  const settled = await Promise.allSettled(keys.map((key) => node.unlink(key)));
+export async function unlinkCounted(node: Redis | Cluster, keys: readonly string[], count: (removed: number[]) => void, client: Redis | Cluster = node): Promise<void> {
+  const settled = await Promise.allSettled(keys.map((key) => redirected(node, client, (to) => to.unlink(key))));
   count(settled.map((result) => (result.status === 'fulfilled' ? result.value : 0)));
   const refused = settled.find((result): result is PromiseRejectedResult => result.status === 'rejected');
   if (refused !== undefined) throw refused.reason;
@@ -97,8 +112,8 @@ export async function unlinkCounted(node: Redis | Cluster, keys: readonly string
  * is no record, like a value that does not parse: the app cannot read it as a session either. Let
  * through, one such key failed every run, each time after the database's revocation.
  */
-export function recordValue(node: Redis | Cluster, key: string): Promise<string | null> {
-  return node.get(key).catch((error: unknown) => {
+export function recordValue(node: Redis | Cluster, key: string, client: Redis | Cluster = node): Promise<string | null> {
+  return redirected(node, client, (to) => to.get(key)).catch((error: unknown) => {
     if (error instanceof Error && error.message.startsWith('WRONGTYPE')) return null;
     throw error;
   });

@@ -3,7 +3,7 @@
  * or every master of a Cluster, counting what UNLINK deleted (or, dry, what is still there when read).
  */
 import type { Cluster, Redis } from 'ioredis';
-import { nodesOf, recordValue, scanSessions, unlinkCounted } from './revoke-sessions-redis-commands.js';
+import { nodesOf, recordValue, redirected, scanSessions, unlinkCounted } from './revoke-sessions-redis-commands.js';
 import { countKey, emptySessionCounts, namesUser, parseSessionKey, recordUser, type SessionCounts, type SessionTarget } from './revoke-sessions-session-keys.js';
 import { NEVER, type StopCheck } from './revoke-sessions-stop.js';
 
@@ -14,16 +14,16 @@ const OTHER_TYPE = Symbol('not a string');
  * A session record's value as `recordValue` reads it, but a key of another type (there, no record the
  * app reads, and deleted like the rest of the session) told apart from a key that is gone (null).
  */
-function sessionRecord(node: Redis | Cluster, key: string): Promise<string | null | typeof OTHER_TYPE> {
-  return node.get(key).catch((error: unknown) => {
+function sessionRecord(node: Redis | Cluster, client: Redis | Cluster, key: string): Promise<string | null | typeof OTHER_TYPE> {
+  return redirected(node, client, (to) => to.get(key)).catch((error: unknown) => {
     if (error instanceof Error && error.message.startsWith('WRONGTYPE')) return OTHER_TYPE;
     throw error;
   });
 }
 
 /** A key of the session family that is not read (a state, a nonce): there (no value read), or gone (null). */
-async function stillThere(node: Redis | Cluster, key: string): Promise<null | typeof OTHER_TYPE> {
-  return (await node.exists(key)) === 1 ? OTHER_TYPE : null;
+async function stillThere(node: Redis | Cluster, client: Redis | Cluster, key: string): Promise<null | typeof OTHER_TYPE> {
+  return (await redirected(node, client, (to) => to.exists(key))) === 1 ? OTHER_TYPE : null;
 }
 
 /**
@@ -31,7 +31,9 @@ async function stillThere(node: Redis | Cluster, key: string): Promise<null | ty
  * and deletes them there (UNLINK, one key per command: on a Cluster the keys of one call must share a
  * slot). With one user: a first walk reads every session record and keeps those naming the user, a
  * second deletes their keys. A key seen twice by SCAN is counted once: the count is of keys this run
- * deleted (UNLINK answered 1), or in a dry run of distinct keys still there when read (GET, EXISTS). Counts into `counts` as each
+ * deleted (UNLINK answered 1), or in a dry run of distinct keys still there when read (GET, EXISTS). A key
+ * listed by a master that no longer serves its slot (a reshard under way) is read and deleted through
+ * the Cluster client (`redirected`). Counts into `counts` as each
  * page's deletes are answered; `stop` is asked before each SCAN (`Interrupted`).
  */
 export async function endRedisSessions(
@@ -49,7 +51,7 @@ export async function endRedisSessions(
     for (const node of nodes) {
       await scanSessions(node, keyPrefix, async (keys) => {
         const records = keys.filter((key) => parseSessionKey(key.slice(keyPrefix.length))?.part === 'session');
-        const values = await Promise.all(records.map((key) => recordValue(node, key)));
+        const values = await Promise.all(records.map((key) => recordValue(node, key, client)));
         records.forEach((key, i) => {
           const value = values[i];
           if (value !== null && value !== undefined && namesUser(recordUser(value), target.userId)) {
@@ -76,7 +78,7 @@ export async function endRedisSessions(
       // dry run the other keys are looked for too (EXISTS: a state may be megabytes), so one gone since
       // SCAN listed it (expired, its session ended) is not counted as one the run would delete.
       const users = await Promise.all(
-        doomed.map(({ key, part }) => (part === 'session' ? sessionRecord(node, key) : dryRun ? stillThere(node, key) : Promise.resolve(OTHER_TYPE))),
+        doomed.map(({ key, part }) => (part === 'session' ? sessionRecord(node, client, key) : dryRun ? stillThere(node, client, key) : Promise.resolve(OTHER_TYPE))),
       );
       const count = (removed: number[]) =>
         doomed.forEach(({ key, part }, i) => {
@@ -88,7 +90,7 @@ export async function endRedisSessions(
       // The dry run counts what UNLINK would delete: a key gone between SCAN and its GET or EXISTS
       // (signed out, expired) would answer 0, so it is left out.
       if (dryRun) count(users.map((raw) => (raw === null ? 0 : 1)));
-      else await unlinkCounted(node, doomed.map(({ key }) => key), count);
+      else await unlinkCounted(node, doomed.map(({ key }) => key), count, client);
     }, stop);
   }
   return counts;

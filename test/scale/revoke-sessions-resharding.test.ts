@@ -1,0 +1,117 @@
+/**
+ * `livecomponents revoke-sessions --user-id ID` on a Redis Cluster while a slot moves between masters
+ * (a reshard under way: the slot MIGRATING on its master, IMPORTING on the other, some of its keys
+ * moved already), which a large reshard keeps up for minutes. The keys moved so far are listed by the
+ * importing master, which answers MOVED to anything but ASKING: sent there, the run failed with a
+ * bare MOVED after the database's revocation, and no session could be ended until the reshard was
+ * over. Review R4.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Cluster, type Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { authKeys } from '../../src/auth/keys.js';
+import { revokeSessions } from '../../src/cli/revoke-sessions.js';
+import { memorySecurityEvents } from '../../src/ops/security-events.js';
+import { createDatabase } from '../../src/sql/database.js';
+import { migrateToLatest } from '../../src/sql/migrate.js';
+import { REDIS_AVAILABLE, startRedisCluster, whenReady, type RedisCluster } from '../redis/server.js';
+import { printedCounts } from './revoke-sessions.js';
+
+const HOUR = 3_600_000;
+const PREFIX = 'reshard:';
+const USER = '3f0c8a52-1b7e-4d29-9a61-5c2e8f0b7d14';
+const SIGN_IN = '9d4b2e71-6a3c-4f8e-b105-7e9a2c4d6f08';
+const dir = mkdtempSync(join(tmpdir(), 'lc-revoke-reshard-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions on a Cluster during a reshard', () => {
+  let cluster: RedisCluster;
+  let admin: Cluster;
+  beforeAll(async () => {
+    cluster = await startRedisCluster(3);
+    admin = new Cluster(cluster.nodes.map((n) => ({ host: '127.0.0.1', port: n.port })));
+    await whenReady(admin);
+  }, 180_000);
+  afterAll(async () => {
+    admin?.disconnect();
+    await cluster?.stop();
+  });
+
+  /** The master serving `key`'s slot, another master, and both's node ids. */
+  async function mastersOf(key: string) {
+    const slot = Number(await admin.cluster('KEYSLOT', key));
+    const masters = admin.nodes('master');
+    const ids = await Promise.all(masters.map((node) => node.cluster('MYID') as Promise<string>));
+    const holds = await Promise.all(masters.map(async (node) => Number(await node.cluster('COUNTKEYSINSLOT', slot)) > 0));
+    const from = holds.indexOf(true);
+    const to = (from + 1) % masters.length;
+    return { slot, source: masters[from] as Redis, sourceId: ids[from] as string, target: masters[to] as Redis, targetId: ids[to] as string };
+  }
+
+  /** Puts `key`'s slot in the middle of a reshard: MIGRATING on its master, IMPORTING on another, `key` moved already. */
+  async function moveMidReshard(key: string): Promise<void> {
+    const { slot, source, sourceId, target, targetId } = await mastersOf(key);
+    await target.cluster('SETSLOT', slot, 'IMPORTING', sourceId);
+    await source.cluster('SETSLOT', slot, 'MIGRATING', targetId);
+    await source.call('MIGRATE', '127.0.0.1', Number(target.options.port), '', 0, 5000, 'KEYS', key);
+  }
+
+  /** The run (`dryRun`: its dry run) on a fresh SQLite database, against the Cluster under `PREFIX`. */
+  async function run(args: { userId?: string; all?: boolean; dryRun?: boolean }, name: string) {
+    const path = join(dir, `${name}-${args.dryRun === true ? 'dry' : 'run'}.db`);
+    const db = createDatabase(`sqlite:${path}`);
+    try {
+      await migrateToLatest(db);
+    } finally {
+      await db.destroy();
+    }
+    const out: string[] = [];
+    const err: string[] = [];
+    const url = cluster.nodes.map((n) => n.url).join(',');
+    const code = await revokeSessions(args, {
+      env: { DATABASE_URL: `sqlite:${path}`, REDIS_URL: url, REDIS_KEY_PREFIX: PREFIX },
+      out: (l) => out.push(l),
+      err: (l) => err.push(l),
+      events: memorySecurityEvents(),
+    });
+    return { code, out, err, counts: printedCounts(out) };
+  }
+
+  it('--user-id: a session whose record moved to the importing master is ended (it failed with a bare MOVED after the tokens); the dry run counts the same', { timeout: 60_000 }, async () => {
+    const record = `${PREFIX}lc:{s:moving}:session`;
+    const state = `${PREFIX}lc:{s:moving}:state:profile:main`;
+    await admin.set(record, JSON.stringify({ u: `${USER}/${SIGN_IN}`, c: 1, t: 1 }), 'PX', HOUR);
+    await admin.set(state, 'sealed', 'PX', HOUR);
+    await moveMidReshard(record);
+    const expected = { 'sessions signed in': 1, 'sessions anonymous': 0, 'component states': 1, 'csrf nonces': 0 };
+
+    const dry = await run({ userId: USER, dryRun: true }, 'user');
+    expect([dry.code, dry.err]).toEqual([0, []]);
+    expect(dry.counts).toMatchObject(expected);
+    const done = await run({ userId: USER }, 'user');
+    expect([done.code, done.err, done.out.at(-1)]).toEqual([0, [], 'revoke-sessions: done']);
+    expect(done.counts).toMatchObject(expected);
+    expect([await admin.get(record), await admin.get(state)]).toEqual([null, null]);
+  });
+
+  it('--all: a session record and a trusted-device list moved to the importing master are ended and forgotten', { timeout: 60_000 }, async () => {
+    const record = `${PREFIX}lc:{s:moving-anonymous}:session`;
+    const devices = `${PREFIX}${authKeys.devices('ada@example.com')}`;
+    await admin.set(record, JSON.stringify({ u: null, c: 1, t: 1 }), 'PX', HOUR);
+    await admin.set(devices, 'digest-of-a-browser', 'PX', HOUR);
+    await moveMidReshard(record);
+    await moveMidReshard(devices);
+
+    const dry = await run({ all: true, dryRun: true }, 'all');
+    expect([dry.code, dry.err]).toEqual([0, []]);
+    expect(dry.counts).toMatchObject({ 'sessions anonymous': 1 });
+    expect(dry.out).toContain('revoke-sessions: trusted devices of 1 account: 1 would be forgotten');
+    const done = await run({ all: true }, 'all');
+    expect([done.code, done.err, done.out.at(-1)]).toEqual([0, [], 'revoke-sessions: done']);
+    expect(done.counts).toMatchObject({ 'sessions anonymous': 1 });
+    expect(done.out).toContain('revoke-sessions: trusted devices of 1 account: 1 forgotten');
+    expect([await admin.get(record), await admin.get(devices)]).toEqual([null, null]);
+  });
+});
