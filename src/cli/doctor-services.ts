@@ -21,7 +21,8 @@
  *   or when one of their tables has a column of its own NOT NULL without a default (every insert fails);
  *   in an SQLite file that holds the key-value store, a failure when the store's statements do not
  *   compile against its `lc_kv` table (start-up stops on that);
- *   on PostgreSQL, a failure when the server-side timeouts are not in force (a pooler dropped them).
+ *   on PostgreSQL, a failure when the server-side timeouts are not in force (a pooler dropped them),
+ *   and when it takes no writes (a hot standby, `default_transaction_read_only`).
  * - `clock`: this machine's clock against Redis's and PostgreSQL's. Token lifetimes (access,
  *   refresh, reset) and idempotency replays are read on each instance's clock, so instances whose
  *   clocks drift apart disagree on them (rate limits on Redis run on Redis's clock).
@@ -199,8 +200,10 @@ async function checkDatabase(url: string, holdsStore: boolean, cwd: string, time
   try {
     readings.push({ service: 'postgresql', skewMs: await measureSkew(postgresTime(db), now) });
     const timeouts = await missingServerTimeouts(db, url, where);
+    const readOnly = await readOnlyRefusal(db, where);
     const schema = await schemaCheck(db, where, 'answers', 'DATABASE_URL: ');
-    return checked('database', timeouts === undefined ? schema.problems : [...schema.problems, timeouts], `${schema.summary}${note}`);
+    const problems = [readOnly, ...schema.problems, timeouts].filter((p): p is string => p !== undefined);
+    return checked('database', problems, `${schema.summary}${note}`);
   } catch (error) {
     // A server that refused (PgBouncer's "unsupported startup parameter", a wrong password) did answer.
     const answered = sqlStateOf(error) === undefined ? 'did not answer' : 'answered with an error';
@@ -226,6 +229,20 @@ async function missingServerTimeouts<DB>(db: Kysely<DB>, url: string, where: str
   // One statement per setting: ALTER ROLE … SET takes a single parameter.
   const statements = names.map((n) => `ALTER ROLE ${quoteIdentifier(role)} SET ${n} = '${expected[n] / 1000}s';`).join(' ');
   return `DATABASE_URL: ${where}: ${off.join(', ')} ${off.length === 1 ? 'is' : 'are'} 0 (no limit), though the app sends them when it connects: a pooler drops them (PgBouncer's ignore_startup_parameters), so queries waiting on a lock outlive the app's ${DEFAULT_QUERY_TIMEOUT_MS / 1000} s bound and their backends pile up beyond its pool; set them on the role: ${statements} (docs/scaling.md, "PgBouncer")`;
+}
+
+/**
+ * Why the app could not write to the server, when it is a hot standby (after a failover the URL may
+ * still name the old primary) or sessions start read-only (`default_transaction_read_only`): it answers
+ * every read, so it passed as "up to date", while every sign-in, refresh and logout answers 503.
+ * Readiness fails on the same query (`sqlHealthCheck`, src/ops/health/checks.ts), in the same words.
+ */
+async function readOnlyRefusal<DB>(db: Kysely<DB>, where: string): Promise<string | undefined> {
+  const { rows } = await sql<{ standby: boolean; read_only: string }>`select pg_is_in_recovery() as standby, current_setting('transaction_read_only') as read_only`.execute(db);
+  const { standby, read_only: readOnly } = rows[0] ?? {};
+  if (standby !== true && readOnly !== 'on') return undefined;
+  const why = standby === true ? 'a standby in recovery' : 'default_transaction_read_only';
+  return `DATABASE_URL: ${where} is read-only (${why}): sign-in, refresh and logout would answer 503; point DATABASE_URL at the primary (after a failover: the promoted server)`;
 }
 
 /**
