@@ -42,6 +42,7 @@ import { redisClientOf } from '../store/redis/index.js';
 import type { Store } from '../store/types.js';
 import { redisDescription, Refusal, runCommand, type CommandIo } from './command.js';
 import { endRedisDevices, endSqliteDevices } from './revoke-sessions-devices.js';
+import { clusterLayout, slotsMoved, type ClusterLayout } from './revoke-sessions-cluster-layout.js';
 import { closeSecurityLog, operator, securityLog } from './revoke-sessions-log.js';
 import { endRedisSessions } from './revoke-sessions-redis.js';
 import { createReport } from './revoke-sessions-report.js';
@@ -93,7 +94,8 @@ export interface RevokeSessionsIo extends CommandIo {
  * Runs the command and prints the counts per kind.
  * @returns 0 done (or, with `dryRun`, counted), 1 refused or failed (what was revoked before the
  *   failure stays revoked; run it again) or done but for the trusted devices, whose email another
- *   account registered while it ran (`devicesNowOf`), 2 a usage error, 130 (SIGINT) or 143 (SIGTERM) stopped by
+ *   account registered while it ran (`devicesNowOf`), or but for what a reshard may have moved past
+ *   the walk (`revoke-sessions-cluster-layout.ts`), 2 a usage error, 130 (SIGINT) or 143 (SIGTERM) stopped by
  *   the signal at a safe point (what was done is printed and logged; run it again)
  * @example
  * process.exitCode = await revokeSessions({ all: true }, { env: process.env, out: console.log, err: console.error });
@@ -131,6 +133,7 @@ async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<numb
   const db = createDatabase(databaseUrl, { cwd: io.cwd });
   let kvDb: Kysely<DatabaseSchema> | undefined;
   let redis: Store | undefined;
+  let layoutBefore: ClusterLayout | null = null;
   let events: SecurityEventSink | undefined;
   /** Whom the revocation is for, once it has begun to change things. */
   let begun: string | undefined;
@@ -150,6 +153,9 @@ async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<numb
     if (redisUrl !== undefined) {
       redis = await openRedis(redisUrl, keyPrefix);
       report.empty = await checkSessionsRedis(redis, redisUrl, keyPrefix, { dryRun, keyPrefixEmpty: args.keyPrefixEmpty === true, stop });
+      // Where a Cluster's slots are, before anything changes; compared once the walks are done.
+      const before = redisClientOf(redis);
+      layoutBefore = before === undefined ? null : await clusterLayout(before);
     }
     const whom = noAccount ? `${who}, which has no account (deleted, or never was)` : who;
     report.line(`${dryRun ? 'dry run, nothing is changed: ' : ''}${whom}: ${describeDatabaseUrl(databaseUrl, io.cwd)}`);
@@ -182,18 +188,27 @@ async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<numb
       else await endSqliteDevices(kvDb ?? db, deviceTarget, clock, dryRun, devices, stop);
       report.printDevices();
     }
+    const moved = client === undefined ? undefined : slotsMoved(layoutBefore, await clusterLayout(client));
+    if (moved !== undefined) {
+      report.line(`${moved}: a session or trusted-device list moved from a master not walked yet to one walked already was passed over${dryRun ? ' by the counts' : ''}; run it again once the slots stay put`);
+    }
     // Zero counts alone would not tell a mistyped id from one whose sessions are gone.
     if (noAccount && report.found() === 0) report.line(`nothing of ${who} was found: its sessions are gone already, or the id is mistyped`);
     if (events !== undefined) {
       events.emit({
         event: 'authn_token_revoked',
         level: 'WARN',
-        description: `Operator revoked the sign-ins of ${who} (livecomponents revoke-sessions, run by ${operator()}): ${report.counted()}${devicesOwner === undefined ? '' : `; the trusted devices were not forgotten: their email is the account of user ${devicesOwner} now`}`,
+        description: `Operator revoked the sign-ins of ${who} (livecomponents revoke-sessions, run by ${operator()}): ${report.counted()}${devicesOwner === undefined ? '' : `; the trusted devices were not forgotten: their email is the account of user ${devicesOwner} now`}${moved === undefined ? '' : `; ${moved}: some sessions may have been passed over, run it again`}`,
       });
     }
-    // Not done: the devices asked for are still trusted, and a rerun is refused (the email has an account).
-    if (devicesOwner !== undefined) {
-      report.line(dryRun ? "dry run done: nothing was changed; the trusted devices would be kept (above): the email is another account's now" : "done, except the trusted devices (above): the email is another account's now");
+    // Not done: the devices asked for are still trusted, and a rerun is refused (the email has an
+    // account); or sessions may have been passed over (slots moving).
+    const notDone = [
+      ...(devicesOwner === undefined ? [] : [dryRun ? "the trusted devices would be kept (above): the email is another account's now" : "the trusted devices (above): the email is another account's now"]),
+      ...(moved === undefined ? [] : [`what moved between the Cluster's masters while it ran (above): run it again`]),
+    ];
+    if (notDone.length > 0) {
+      report.line(dryRun ? `dry run done: nothing was changed; ${notDone.join('; ')}` : `done, except ${notDone.join('; ')}`);
       return 1;
     }
     report.line(dryRun ? 'dry run done: nothing was changed' : 'done');
