@@ -8,12 +8,12 @@
  */
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { createServer, connect, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { migrateCommand } from '../../src/cli/migrate.js';
 import { createDatabase } from '../../src/sql/database.js';
+import { startTcpForwarder, type Link } from '../helpers/tcp-forwarder.js';
 import { waitUntil } from '../helpers/wait-until.js';
 import { marksOf, move, moveFixture, skipWithoutServices } from './move-data-fixture.js';
 
@@ -26,33 +26,23 @@ const DONE = 'lc:{move-data}:done';
  * `lock table` on the same connection (move-data's copy): the server commits, the client never hears.
  */
 async function commitAnswerLost(): Promise<{ url: (schemaUrl: string) => string; close: () => Promise<void> }> {
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((client) => {
-    const upstream = connect(5432, '127.0.0.1');
-    sockets.add(client).add(upstream);
-    let copying = false;
-    let committing = false;
-    client.on('data', (chunk) => {
+  // Per connection: `lock table` seen, then a simple query (Q) with COMMIT.
+  const copying = new WeakSet<Link>();
+  const committing = new WeakSet<Link>();
+  const { port, close } = await startTcpForwarder({
+    target: () => 5432,
+    fromClient: (chunk, link) => {
       const text = chunk.toString('latin1').toLowerCase();
-      if (text.includes('lock table')) copying = true;
-      if (copying && chunk[0] === 0x51 && text.includes('commit')) committing = true;
-      upstream.write(chunk);
-    });
-    upstream.on('data', (chunk) => {
-      if (committing) {
-        client.destroy();
-        upstream.destroy();
-        return;
-      }
-      client.write(chunk);
-    });
-    client.on('error', () => upstream.destroy());
-    upstream.on('error', () => client.destroy());
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
+      if (text.includes('lock table')) copying.add(link);
+      if (copying.has(link) && chunk[0] === 0x51 && text.includes('commit')) committing.add(link);
+      return true;
+    },
+    fromServer: (_chunk, link) => {
+      if (!committing.has(link)) return true;
+      link.drop();
+      return false;
+    },
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
   return {
     url: (schemaUrl) => {
       const url = new URL(schemaUrl);
@@ -60,10 +50,7 @@ async function commitAnswerLost(): Promise<{ url: (schemaUrl: string) => string;
       url.port = String(port);
       return url.toString();
     },
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    close,
   };
 }
 

@@ -12,12 +12,12 @@
  *   before its row refused a Redis the move is in, and one that outlived its row counted as an app's key;
  * - on a Redis Cluster, each master is looked at (the lingering key on one of three).
  */
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import BetterSqlite3 from 'better-sqlite3';
 import { Cluster } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { moveData } from '../../src/cli/move-data.js';
 import { createDatabase } from '../../src/sql/database.js';
+import { startTcpForwarder } from '../helpers/tcp-forwarder.js';
 import { startRedisCluster, whenReady, type RedisCluster } from '../redis/server.js';
 import { marksOf, move, moveFixture, SESSION_KEY, skipWithoutServices, type MoveRun } from './move-data-fixture.js';
 
@@ -56,37 +56,18 @@ function putRows(from: string, rows: readonly [string, string, number][]): void 
  * connection and takes no new one: a Redis that stops answering in the middle of the lookup.
  */
 async function cutAtExists(port: number): Promise<{ url: string; arm: () => void; close: () => Promise<void> }> {
-  const sockets = new Set<Socket>();
   let armed = false;
   let cut = false;
-  const server: Server = createServer((client) => {
-    if (cut) return void client.destroy();
-    const upstream = connect(port, '127.0.0.1');
-    sockets.add(client).add(upstream);
-    client.on('data', (chunk: Buffer) => {
-      if (armed && /\r\nexists\r\n/i.test(chunk.toString('latin1'))) {
-        cut = true;
-        for (const socket of sockets) socket.destroy();
-        return;
-      }
-      upstream.write(chunk);
-    });
-    upstream.pipe(client);
-    client.on('error', () => upstream.destroy());
-    upstream.on('error', () => client.destroy());
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port: own } = server.address() as { port: number };
-  return {
-    url: `redis://127.0.0.1:${own}`,
-    arm: () => void (armed = true),
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+  const forwarder = await startTcpForwarder({
+    target: () => (cut ? undefined : port),
+    fromClient: (chunk) => {
+      if (!armed || !/\r\nexists\r\n/i.test(chunk.toString('latin1'))) return true;
+      cut = true;
+      forwarder.dropAll();
+      return false;
     },
-  };
+  });
+  return { url: `redis://127.0.0.1:${forwarder.port}`, arm: () => void (armed = true), close: forwarder.close };
 }
 
 describe.skipIf(skip)('move-data re-run: the lookup of the move in a Redis without the completion mark', { timeout: 120_000 }, () => {

@@ -8,9 +8,9 @@
  * again; none there but keys an app wrote, refused (exit 1, nothing written); some there beside an
  * app's keys, only the mark is written (copying would bring back what the app deleted).
  */
-import { createServer, connect, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSqliteStore } from '../../src/store/sqlite/index.js';
+import { startTcpForwarder } from '../helpers/tcp-forwarder.js';
 import { startRedis, type RedisServer } from '../redis/server.js';
 import { marksOf, move, moveFixture, SESSION_KEY, skipWithoutServices } from './move-data-fixture.js';
 
@@ -21,29 +21,6 @@ const OTHER_SESSION = 'lc:{s:def}:session';
 const FAIL_COUNT = 'lc:{a:elsewhere@example.com}:auth:fail';
 /** What the copy-again line says after its counts. */
 const LOST = 'no completion mark and no other key of this framework (Redis lost them since — restarted without its data, flushed, evicted — or the URL now reaches another Redis; no app has written there since): copied again';
-
-/** A TCP forwarder on a port of its own, to the Redis `to` names: one URL that reaches another Redis once `to` changes. */
-async function forwarder(to: () => number): Promise<{ url: string; close: () => Promise<void> }> {
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((client) => {
-    const upstream = connect(to(), '127.0.0.1');
-    sockets.add(client).add(upstream);
-    client.pipe(upstream).pipe(client);
-    client.on('error', () => upstream.destroy());
-    upstream.on('error', () => client.destroy());
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
 
 describe.skipIf(skip)('move-data re-run into a Redis without the move\'s records', { timeout: 120_000 }, () => {
   const fixture = moveFixture('lc-move-redis-lost-');
@@ -167,9 +144,11 @@ describe.skipIf(skip)('move-data re-run into a Redis without the move\'s records
     await store.close();
     const first = await ownRedis();
     const other = await ownRedis();
+    // One URL, on a forwarder of its own, that reaches another Redis once `behind` changes.
     let behind = first.port;
-    const url = await forwarder(() => behind);
-    cleanups.push(url.close);
+    const forwarder = await startTcpForwarder({ target: () => behind });
+    cleanups.push(forwarder.close);
+    const url = { url: `redis://127.0.0.1:${forwarder.port}` }; // url.url, as the checks below read it
     expect((await move('--from', from, '--to-redis', url.url)).code).toBe(0);
     const firstClient = fixture.client.duplicate({ port: first.port });
     const otherClient = fixture.client.duplicate({ port: other.port });
