@@ -9,7 +9,11 @@
  * (`redirected`, `revoke-sessions-redis-commands.ts`).
  */
 import type { Cluster, Redis } from 'ioredis';
+import { listFirst } from '../core/list-first.js';
 import { nodesOf } from './revoke-sessions-redis-commands.js';
+
+/** Moving slots named in full in `slotsMoved`; the rest are counted. */
+const LISTED_SLOTS = 5;
 
 /** Where a Cluster's slots are: each master's own slots and moves, in one comparable string. */
 export interface ClusterLayout {
@@ -58,8 +62,7 @@ export function slotsMoved(before: ClusterLayout | null, after: ClusterLayout | 
   if (before === null || after === null) return undefined;
   const moving = [...new Set([...before.moving, ...after.moving])].sort((a, b) => a - b);
   if (moving.length > 0) {
-    const shown = moving.length > 5 ? `${moving.slice(0, 5).join(', ')} and ${moving.length - 5} more` : moving.join(', ');
-    return `a reshard was under way (${moving.length === 1 ? 'slot' : 'slots'} ${shown} moving between masters)`;
+    return `a reshard was under way (${moving.length === 1 ? 'slot' : 'slots'} ${listFirst(moving.map(String), LISTED_SLOTS)} moving between masters)`;
   }
   if (before.layout !== after.layout) return "the Cluster's slots moved between masters while it ran (a reshard or a failover)";
   return undefined;
