@@ -12,8 +12,8 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import pg from 'pg';
+import { startTcpForwarder } from '../helpers/tcp-forwarder.js';
 
 /** Where the server binaries are: `PG_BIN`, else the newest of /usr/lib/postgresql/<version>/bin. */
 export function postgresBin(): string | undefined {
@@ -150,48 +150,16 @@ export interface SwitchableProxy {
 
 export async function switchableProxy(initialPort: number): Promise<SwitchableProxy> {
   let target = initialPort;
-  interface Link {
-    client: Socket;
-    upstream: Socket;
-    silent: boolean;
-  }
-  const links = new Set<Link>();
-  const server: Server = createServer((client) => {
-    const upstream = connect({ host: '127.0.0.1', port: target });
-    const link: Link = { client, upstream, silent: false };
-    links.add(link);
-    client.on('data', (chunk) => !link.silent && upstream.write(chunk));
-    upstream.on('data', (chunk) => !link.silent && client.write(chunk));
-    const end = () => {
-      links.delete(link);
-      client.destroy();
-      upstream.destroy();
-    };
-    // A blackholed link stays open on the client's side whatever the old server does.
-    client.on('error', () => undefined).on('close', end);
-    upstream.on('error', () => undefined).on('close', () => (link.silent ? upstream.destroy() : end()));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
+  const forwarder = await startTcpForwarder({ target: () => target });
   return {
-    port,
-    url: (database = 'test') => `postgres://postgres@127.0.0.1:${port}/${database}`,
+    port: forwarder.port,
+    url: (database = 'test') => `postgres://postgres@127.0.0.1:${forwarder.port}/${database}`,
     switchTo(next, existing) {
       target = next;
-      for (const link of links) {
-        if (existing === 'drop') {
-          link.client.destroy();
-          link.upstream.destroy();
-        } else if (existing === 'blackhole') link.silent = true;
-      }
+      if (existing === 'drop') forwarder.dropAll();
+      else if (existing === 'blackhole') for (const link of forwarder.links) link.blackhole();
     },
-    open: () => links.size,
-    close: () => {
-      for (const link of links) {
-        link.client.destroy();
-        link.upstream.destroy();
-      }
-      return new Promise((resolve) => server.close(() => resolve()));
-    },
+    open: () => forwarder.links.size,
+    close: forwarder.close,
   };
 }
