@@ -197,10 +197,11 @@ export function createAuthService(options: AuthServiceOptions) {
   /**
    * Checks a password for an email, the same way whether the account exists or not, within the
    * sign-in limits (`signInLimited`: a 429 then, even with the right password). `device` is the
-   * browser's device cookie, if any. Logs `authn_login_success` or `authn_login_fail`, and
-   * `authn_login_fail_max` at the Nth failure in a row for one email within the window. A wrong
-   * password is `INVALID_CREDENTIALS`. On success, `trustedDevice` is the device cookie when it is
-   * trusted for this email (else `null`), for `rememberDevice` once the sign-in is recorded.
+   * browser's device cookie, if any. Logs `authn_login_fail`, and `authn_login_fail_max` at the Nth
+   * failure in a row for one email within the window; not `authn_login_success`, which `signedIn`
+   * logs once the sign-in is recorded (its grant or web session written). A wrong password is
+   * `INVALID_CREDENTIALS`. On success, `trustedDevice` is the device cookie when it is trusted for
+   * this email (else `null`), for `rememberDevice` once the sign-in is recorded.
    */
   async function verifyCredentials(email: string, password: string, request: Request, device?: string): Promise<Result<{ user: UserRow; trustedDevice: string | null }>> {
     const trusted = await trustedDevice(email, device);
@@ -228,8 +229,17 @@ export function createAuthService(options: AuthServiceOptions) {
       const rehashed = await hasher.hash(password);
       if (await repo.rehashPassword(user.id, user.password_hash, rehashed, clock.now())) verified = { ...user, password_hash: rehashed };
     }
-    emit('authn_login_success', 'INFO', `User ${user.id} signed in`, request);
     return { type: 'ok', user: verified, trustedDevice: trusted };
+  }
+
+  /**
+   * `authn_login_success`, once the sign-in's grant or web session is written: logged when the
+   * password checked out, a sign-in that then failed (a read-only standby, the database down: 503; a
+   * reset committed meanwhile: `authn_login_fail`) left a success in the audit log for a sign-in
+   * that never happened.
+   */
+  function signedIn(user: UserRow, request: Request): void {
+    emit('authn_login_success', 'INFO', `User ${user.id} signed in`, request);
   }
 
   /** The sign-in's grant was refused: the password changed (a reset) while it was being checked. */
@@ -244,6 +254,7 @@ export function createAuthService(options: AuthServiceOptions) {
     const familyId = randomUUID();
     const { grant, tokens } = grantFor(user.id, familyId, now + s.familyTtlMs, null, now);
     if (!(await repo.createGrant(grant, now, user.password_hash))) return null;
+    signedIn(user, request);
     emit('session_created', 'INFO', `User ${user.id} started token family ${familyId}`, request);
     emit('authn_token_created', 'INFO', `Access and refresh token issued to user ${user.id} (family ${familyId})`, request);
     return tokens;
@@ -542,6 +553,7 @@ export function createAuthService(options: AuthServiceOptions) {
       const now = clock.now();
       const id = await repo.createWebSession(user.id, hashToken(newToken(s.random)), now, now + s.webSessionTtlMs, user.password_hash);
       if (id === null) return passwordChangedMeanwhile(user, request);
+      signedIn(user, request);
       emit('session_created', 'INFO', `User ${user.id} signed in to a browser session`, request);
       return { type: 'ok', sessionUserId: `${user.id}/${id}` };
     },
