@@ -8,7 +8,7 @@
  * sent before Redis's first answers (to its first commands) reach the client, so those early
  * answers cannot split one round trip in two.
  */
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { startTcpForwarder, type Link } from '../helpers/tcp-forwarder.js';
 
 export interface CountingProxy {
   readonly port: number;
@@ -21,50 +21,37 @@ export interface CountingProxy {
 
 export async function startCountingProxy(targetPort: number, latencyMs = 0): Promise<CountingProxy> {
   let turns = 0;
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((client) => {
-    const upstream = connect({ host: '127.0.0.1', port: targetPort });
-    let clientSending = false;
-    sockets.add(client).add(upstream);
-    client.on('data', (chunk) => {
-      if (!clientSending) {
-        clientSending = true;
+  /** Connections whose client has sent since it last received: its turn is under way. */
+  const sending = new WeakSet<Link>();
+  const forwarder = await startTcpForwarder({
+    target: () => targetPort,
+    fromClient: (_chunk, link) => {
+      if (!sending.has(link)) {
+        sending.add(link);
         turns++;
       }
-      upstream.write(chunk);
-    });
-    const deliver = (chunk: Buffer) => {
-      clientSending = false;
-      if (!client.destroyed) client.write(chunk);
-    };
-    upstream.on('data', (chunk: Buffer) => {
-      if (latencyMs > 0) setTimeout(deliver, latencyMs, chunk);
-      else deliver(chunk);
-    });
-    const drop = () => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    client.on('close', drop).on('error', drop);
-    upstream.on('close', drop).on('error', drop);
+      return true;
+    },
+    // Replies are written here rather than by the forwarder, to deliver them late.
+    fromServer: (chunk, link) => {
+      const deliver = () => {
+        sending.delete(link);
+        if (!link.client.destroyed) link.client.write(chunk);
+      };
+      if (latencyMs > 0) setTimeout(deliver, latencyMs);
+      else deliver();
+      return false;
+    },
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : 0;
   return {
-    port,
-    url: `redis://127.0.0.1:${port}`,
+    port: forwarder.port,
+    url: `redis://127.0.0.1:${forwarder.port}`,
     get turns() {
       return turns;
     },
     reset() {
       turns = 0;
     },
-    close() {
-      for (const socket of sockets) socket.destroy();
-      return new Promise((resolve) => server.close(() => resolve()));
-    },
+    close: forwarder.close,
   };
 }
