@@ -58,6 +58,7 @@ export { createMetrics, registerHttpMetrics, registerMetricsRoute, METRIC_NAMES 
 export type { Metrics, MetricsOptions, MetricsRouteOptions, MetricsServer } from './ops/metrics/index.js';
 export { installGracefulShutdown } from './ops/shutdown/index.js';
 export { createLogger, closeLogger, beforeLoggerClose, droppedLogRecords, flushLogger, parseLogDestination, parseLogFormat, LogConfigError, REDACT_PATHS, CENSOR, LOG_FIELDS } from './ops/logging/index.js';
+export { serializeError } from './ops/logging/error-serializer.js';
 export type { CreateLoggerOptions, LogDestination, LogFormat, FileLogOptions, SyslogLogOptions, OtlpLogOptions } from './ops/logging/index.js';
 export type { GracefulShutdown, GracefulShutdownOptions } from './ops/shutdown/index.js';
 export type { ActionReport } from './runtime/index.js';

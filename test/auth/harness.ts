@@ -23,6 +23,7 @@ import type { SecurityEvent } from '../../src/ops/security-events.js';
 import { createSecurityLogger } from '../../src/ops/security-logger.js';
 import type { Backends } from '../../src/runtime/backends.js';
 import { createDatabase, migrateToLatest, type DatabaseSchema } from '../../src/sql/index.js';
+import { serializeError } from '../../src/ops/logging/error-serializer.js';
 import { MIGRATIONS } from '../../src/sql/migrations/index.js';
 import { createTestSchema, postgresAvailability, warnSkipped } from '../../src/sql/test-postgres.js';
 import { createMemoryStore } from '../../src/store/memory/index.js';
@@ -176,7 +177,8 @@ export async function authApp(engine: Engine, options: AuthAppOptions = {}) {
   const backends = await testBackends(engine, clock);
   const { db, store } = backends;
   const logs: string[] = [];
-  const logger = pino({ level: 'trace' }, { write: (line: string) => void logs.push(line) });
+  // The app's error serializer, so the lines read as the app writes them (causes once, command args censored).
+  const logger = pino({ level: 'trace', serializers: { err: serializeError, error: serializeError } }, { write: (line: string) => void logs.push(line) });
   const securityLog = createSecurityLogger({ logger, clock });
   const events: SecurityEvent[] = [];
   const sink = { emit: (e: SecurityEvent) => (events.push(e), securityLog.emit(e)) };

@@ -2,7 +2,9 @@
  * An error's causes in a log line: appended to its message once each, not again when the message
  * already names them (a start-up failure read `… PostgreSQL failed: X: PostgreSQL failed: X: X`).
  */
+import pino from 'pino';
 import { describe, expect, it } from 'vitest';
+import { serializeError } from '../../src/index.js';
 import { LiveError } from '../../src/core/errors.js';
 import { closeLogger, createLogger } from '../../src/ops/logging/index.js';
 import { capture } from './capture.js';
@@ -51,6 +53,16 @@ describe('the err serializer', () => {
     const cause = new Error('boom');
     expect((await logged(new LiveError('INTERNAL_ERROR', { message: 'Component "cart" failed to migrate: boom', cause })))['message']).toBe('Component "cart" failed to migrate: boom');
     expect((await logged(new LiveError('INTERNAL_ERROR')))['message']).toBe('Something went wrong on our side.');
+  });
+
+  it("serves a pino logger of the app's own through the package's serializeError: the cause once, a command's args censored", () => {
+    const lines: string[] = [];
+    const logger = pino({ serializers: { err: serializeError, error: serializeError } }, { write: (line: string) => void lines.push(line) });
+    const root = Object.assign(new Error('Connection terminated unexpectedly'), { command: { name: 'auth', args: ['default', 'hunter2-password'] } });
+    logger.error({ err: new Error(`PostgreSQL failed: ${root.message}`, { cause: root }) }, 'failed');
+    const err = (JSON.parse(lines[0] as string) as { err: Record<string, unknown> }).err;
+    expect(err['message']).toBe('PostgreSQL failed: Connection terminated unexpectedly');
+    expect(lines[0]).not.toContain('hunter2');
   });
 
   it('leaves other values to pino', async () => {
