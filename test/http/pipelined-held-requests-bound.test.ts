@@ -12,7 +12,7 @@ import { MAX_HELD_REQUESTS, serverOptions } from '../../src/http/server-options.
 import { listenedServers } from '../helpers/raw-http.js';
 import { waitUntil } from '../helpers/wait-until.js';
 
-const { listening, track } = listenedServers();
+const { listening, track, keptConnection } = listenedServers();
 
 /** The connection's held requests, read through its state's symbol (module-private in server-options.ts). */
 function heldOf(socket: Socket): number {
@@ -31,14 +31,9 @@ it(`a connection that pipelines 5,000 POSTs behind one that never answers has at
   let mostHeld = 0;
   // After serverOptions()' own handler (registered first): the request has been held or run by now.
   app.server.on('request', (req: { socket: Socket }) => (mostHeld = Math.max(mostHeld, heldOf(req.socket))));
-  const port = await listening(app);
-  const socket = connect({ port, host: '127.0.0.1' });
-  track(socket);
-  socket.on('error', () => undefined);
-  let closed = false;
-  socket.once('close', () => (closed = true));
-  socket.once('connect', () => socket.write('POST /never HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n'.repeat(5_000)));
-  await waitUntil('the server closed the connection', () => closed, { seen: () => `${mostHeld} held, ${reached} reached` });
+  const connection = keptConnection(await listening(app));
+  connection.send('POST /never HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n'.repeat(5_000));
+  await waitUntil('the server closed the connection', () => connection.closed(), { seen: () => `${mostHeld} held, ${reached} reached` });
   expect(mostHeld).toBe(MAX_HELD_REQUESTS);
   // The first ran; the others waited behind it (POST: unsafe, one at a time) and never ran.
   expect(reached).toBe(1);
@@ -54,18 +49,11 @@ it(`a connection that pipelines 5,000 GETs behind an answer that closes it and n
     reply.raw.writeHead(200, { connection: 'close', 'content-type': 'text/plain' });
     reply.raw.write('x');
   });
-  const port = await listening(app);
-  const socket = connect({ port, host: '127.0.0.1' });
-  track(socket);
-  socket.on('error', () => undefined);
-  let received = '';
-  let closed = false;
-  socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
-  socket.once('close', () => (closed = true));
-  socket.once('connect', () => socket.write('GET /stream HTTP/1.1\r\nHost: x\r\n\r\n'));
-  await waitUntil('the stream began', () => received.includes('\r\nx\r\n'), { seen: () => JSON.stringify(received) });
-  socket.write('GET /x HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(5_000));
-  await waitUntil('the server closed the connection', () => closed, { seen: () => `${reached} reached` });
+  const connection = keptConnection(await listening(app));
+  connection.send('GET /stream HTTP/1.1\r\nHost: x\r\n\r\n');
+  await waitUntil('the stream began', () => connection.received().includes('\r\nx\r\n'), { seen: () => JSON.stringify(connection.received()) });
+  connection.send('GET /x HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(5_000));
+  await waitUntil('the server closed the connection', () => connection.closed(), { seen: () => `${reached} reached` });
   expect(reached).toBe(1);
 });
 
