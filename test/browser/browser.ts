@@ -155,6 +155,37 @@ export const SCRIPTED_ORIGIN = 'http://lc.test';
 /** Answers one request of a scripted server; `bundle` is the browser runtime for `ROUTES.clientScript`. */
 export type ScriptedServe = (route: Route, bundle: string) => Promise<unknown>;
 
+/** A scripted action answer: `body` sent as JSON, or `raw` as it is (of `contentType`: a proxy's page, say); `'abort'`: the network fails. */
+export type ScriptedAnswer = { status: number; body: unknown; raw?: string; contentType?: string } | 'abort';
+
+/** One page and its action answers as a test scripts them; read at each request, so a test may swap them. */
+export interface PageScript {
+  /** What `GET /` answers: the page as first opened, and as the runtime fetches it again to reload. */
+  page(): string;
+  /** Where the action requests the page sent go, in order: `action params`. */
+  sent(): string[];
+  /** What the action request of index `i` is answered with (awaited: it may hold the answer). */
+  answer(i: number): ScriptedAnswer | Promise<ScriptedAnswer>;
+}
+
+/** A scripted server of one page (`/`), the runtime and the action route, answering as `script` says; anything else 404. */
+export function servePageScript(script: PageScript): ScriptedServe {
+  return async (route, bundle) => {
+    const url = new URL(route.request().url());
+    if (url.pathname === ROUTES.clientScript) return route.fulfill({ contentType: 'text/javascript', body: bundle });
+    if (url.pathname === ROUTES.action) {
+      const body = route.request().postDataJSON() as { action: string; params: unknown };
+      const sent = script.sent();
+      sent.push(`${body.action} ${JSON.stringify(body.params)}`);
+      const a = await script.answer(sent.length - 1);
+      if (a === 'abort') return route.abort('internetdisconnected');
+      return route.fulfill({ status: a.status, contentType: a.contentType ?? 'application/json', body: a.raw ?? JSON.stringify(a.body) });
+    }
+    if (url.pathname === '/') return route.fulfill({ contentType: 'text/html', body: script.page() });
+    return route.fulfill({ status: 404, body: 'not here' });
+  };
+}
+
 /**
  * For a suite in Chromium against a scripted server (every answer under the test's control):
  * registers the calling `describe`'s hooks, which bundle the runtime and start Chromium once, and

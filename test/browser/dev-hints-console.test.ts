@@ -9,11 +9,11 @@
  * - a malformed `data-lc-params`: the error thrown names the attribute, the element and the parse
  *   error (client/directives.ts), not only JSON.parse's message.
  */
-import type { Page, Route } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { ATTR, CSRF_META_NAME, ROUTES } from '../../src/core/wire.js';
 import { waitUntil } from '../helpers/wait-until.js';
-import { browserTestsEnabled, openLive, recordEvents, scriptedBrowser, SCRIPTED_ORIGIN, type RecordedEvent } from './browser.js';
+import { browserTestsEnabled, openLive, recordEvents, scriptedBrowser, SCRIPTED_ORIGIN, servePageScript, type RecordedEvent, type ScriptedAnswer } from './browser.js';
 
 const ID = 'counter:main';
 
@@ -30,8 +30,8 @@ ${meta ? `<meta name="${CSRF_META_NAME}" content="token-0">` : ''}
 <script type="module" src="${ROUTES.clientScript}"></script></head>
 <body>${body}</body></html>`;
 
-/** An action's answer: `body` sent as JSON, or as it is (`raw`, of `contentType`: a proxy's page, say). */
-type Answer = { status: number; body: unknown; raw?: string; contentType?: string };
+/** An action's answer (never `'abort'` here). */
+type Answer = Exclude<ScriptedAnswer, 'abort'>;
 
 let page: Page;
 let events: RecordedEvent[];
@@ -49,18 +49,7 @@ let pageHtml: string;
 const ok = (n: number): Answer => ({ status: 200, body: { html: render(n), state: {}, csrf_token: 'token-1' } });
 const refusal = (status: number, code: string, error = 'Refused.'): Answer => ({ status, body: { error, code, request_id: 'r' } });
 
-async function serve(route: Route, bundle: string): Promise<void> {
-  const url = new URL(route.request().url());
-  if (url.pathname === ROUTES.clientScript) return route.fulfill({ contentType: 'text/javascript', body: bundle });
-  if (url.pathname === ROUTES.action) {
-    const body = route.request().postDataJSON() as { action: string; params: unknown };
-    sent.push(`${body.action} ${JSON.stringify(body.params)}`);
-    const a = answer(sent.length - 1);
-    return route.fulfill({ status: a.status, contentType: a.contentType ?? 'application/json', body: a.raw ?? JSON.stringify(a.body) });
-  }
-  if (url.pathname === '/') return route.fulfill({ contentType: 'text/html', body: pageHtml });
-  return route.fulfill({ status: 404, body: 'not here' });
-}
+const serve = servePageScript({ page: () => pageHtml, sent: () => sent, answer: (i) => answer(i) });
 
 /** Opens the page `html` (`/`, also what a reload fetches). */
 async function open(html: string): Promise<void> {

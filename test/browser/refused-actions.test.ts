@@ -5,10 +5,10 @@
  * and an action checkbox or radio the user toggled shows again what the server rendered when the
  * refusal brought no markup (client/directives.ts).
  */
-import type { Page, Route } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { ATTR, CSRF_META_NAME, ROUTES } from '../../src/core/wire.js';
-import { browserTestsEnabled, openLive, recordEvents, scriptedBrowser, SCRIPTED_ORIGIN, type RecordedEvent } from './browser.js';
+import { browserTestsEnabled, openLive, recordEvents, scriptedBrowser, SCRIPTED_ORIGIN, servePageScript, type RecordedEvent, type ScriptedAnswer } from './browser.js';
 
 const ID = 'pay:main';
 
@@ -33,7 +33,7 @@ const pageOf = (body: string, token = 'token-0'): string => `<!doctype html><htm
 <script type="module" src="${ROUTES.clientScript}"></script></head>
 <body>${body}</body></html>`;
 
-type Answer = { status: number; body: unknown } | 'abort';
+type Answer = ScriptedAnswer;
 
 let page: Page;
 let events: RecordedEvent[];
@@ -47,19 +47,7 @@ let pageHtml: string;
 const ok = (balance: number, state: Parameters<typeof render>[1] = {}): Answer => ({ status: 200, body: { html: render(balance, state), state: {}, csrf_token: 'token-1' } });
 const refusal = (status: number, code: string): Answer => ({ status, body: { error: 'Refused.', code, request_id: 'r' } });
 
-async function serve(route: Route, bundle: string): Promise<void> {
-  const url = new URL(route.request().url());
-  if (url.pathname === ROUTES.clientScript) return route.fulfill({ contentType: 'text/javascript', body: bundle });
-  if (url.pathname === ROUTES.action) {
-    const body = route.request().postDataJSON() as { action: string; params: unknown };
-    sent.push(`${body.action} ${JSON.stringify(body.params)}`);
-    const a = await answer(sent.length - 1);
-    if (a === 'abort') return route.abort('internetdisconnected');
-    return route.fulfill({ status: a.status, contentType: 'application/json', body: JSON.stringify(a.body) });
-  }
-  if (url.pathname === '/') return route.fulfill({ contentType: 'text/html', body: pageHtml });
-  return route.fulfill({ status: 404, body: 'not here' });
-}
+const serve = servePageScript({ page: () => pageHtml, sent: () => sent, answer: (i) => answer(i) });
 
 const eventCodes = () => events.map((e) => `${e.type} ${String(e.detail.code ?? 'ok')}${e.detail.reloaded === undefined ? '' : ` reloaded=${String(e.detail.reloaded)}`}`);
 const pay = async (amount: string) => {
