@@ -39,6 +39,7 @@ import { messageOf } from '../core/errors.js';
 import { redisTarget } from '../runtime/backends.js';
 import { createDatabase, DEFAULT_QUERY_TIMEOUT_MS, serverTimeouts, sqliteDriverNotBuilt } from '../sql/database.js';
 import { changedMigrations, migrationConflicts, newerMigrations, newerReleaseMessage, pendingMigrations, unwritableTables } from '../sql/migrate.js';
+import { postgresReadOnlyReason } from '../sql/read-only.js';
 import { DEFAULT_DATABASE_URL, describeDatabaseUrl, parseDatabaseUrl, postgresTlsNote } from '../sql/url.js';
 import { isAclRefusal, onNode, readNodeMemory } from '../store/redis/eviction.js';
 import { isSelectFailure, schemeHintOf, selectFailureAdvice, withoutEchoedArguments } from '../store/redis/connection.js';
@@ -235,13 +236,11 @@ async function missingServerTimeouts<DB>(db: Kysely<DB>, url: string, where: str
  * Why the app could not write to the server, when it is a hot standby (after a failover the URL may
  * still name the old primary) or sessions start read-only (`default_transaction_read_only`): it answers
  * every read, so it passed as "up to date", while every sign-in, refresh and logout answers 503.
- * Readiness fails on the same query (`sqlHealthCheck`, src/ops/health/checks.ts), in the same words.
+ * Readiness asks the same (`postgresReadOnlyReason`, src/sql/read-only.ts).
  */
 async function readOnlyRefusal<DB>(db: Kysely<DB>, where: string): Promise<string | undefined> {
-  const { rows } = await sql<{ standby: boolean; read_only: string }>`select pg_is_in_recovery() as standby, current_setting('transaction_read_only') as read_only`.execute(db);
-  const { standby, read_only: readOnly } = rows[0] ?? {};
-  if (standby !== true && readOnly !== 'on') return undefined;
-  const why = standby === true ? 'a standby in recovery' : 'default_transaction_read_only';
+  const why = await postgresReadOnlyReason(db);
+  if (why === undefined) return undefined;
   return `DATABASE_URL: ${where} is read-only (${why}): sign-in, refresh and logout would answer 503; point DATABASE_URL at the primary (after a failover: the promoted server)`;
 }
 

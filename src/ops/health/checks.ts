@@ -8,6 +8,7 @@ import { type Clock, systemClock } from '../../core/clock.js';
 import { withDeadline } from '../../core/deadline.js';
 import { messageOf } from '../../core/errors.js';
 import { healthProbeOf } from '../../sql/database.js';
+import { postgresReadOnlyReason } from '../../sql/read-only.js';
 import type { Cluster, Redis } from 'ioredis';
 import { isAclRefusal, readMemoryProblems } from '../../store/redis/eviction.js';
 import type { Store } from '../../store/types.js';
@@ -151,10 +152,9 @@ export function sqlHealthCheck(db: QueryExecutorProvider, name = 'sql'): HealthC
         await sql`select 1`.execute(target);
         return;
       }
-      const { rows } = await sql<{ standby: boolean; read_only: string }>`select pg_is_in_recovery() as standby, current_setting('transaction_read_only') as read_only`.execute(target);
-      const { standby, read_only: readOnly } = rows[0] ?? {};
-      if (standby === true || readOnly === 'on') {
-        throw new Error(`PostgreSQL is read-only (${standby === true ? 'a standby in recovery' : 'default_transaction_read_only'}): sign-in, refresh and logout answer 503 until DATABASE_URL reaches a primary that takes writes`);
+      const readOnly = await postgresReadOnlyReason(target);
+      if (readOnly !== undefined) {
+        throw new Error(`PostgreSQL is read-only (${readOnly}): sign-in, refresh and logout answer 503 until DATABASE_URL reaches a primary that takes writes`);
       }
     },
   };
