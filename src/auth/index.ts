@@ -18,8 +18,10 @@ import { AUTH_PREFIX, createRefreshCookie } from './cookie.js';
 import { registerApiCors, resolveApiOrigins } from './cors.js';
 import { createDeviceCookie } from './device.js';
 import { createAuthLimiter, type AuthLimiter } from './limits.js';
+import { createPasswordChange } from './password-change.js';
 import { authRoutes } from './routes.js';
 import { createAuthService, type AuthService, type AuthServiceOptions } from './service.js';
+import { resolveSettings } from './settings.js';
 import { createWebSignIn, type WebSignIn } from './web.js';
 
 export interface RegisterAuthOptions extends AuthServiceOptions {
@@ -65,7 +67,9 @@ export interface Auth {
 export async function registerAuth(app: FastifyInstance, options: RegisterAuthOptions): Promise<Auth> {
   const closeWaitMs = closeWaitOf(options.closeWaitMs ?? 5_000);
   const origins = resolveApiOrigins(options.appOrigin, options.allowedOrigins ?? []);
-  const service = createAuthService({ ...options, ipv6PrefixLength: options.rateLimit?.ipv6PrefixLength ?? options.ipv6PrefixLength });
+  const serviceOptions = { ...options, ipv6PrefixLength: options.rateLimit?.ipv6PrefixLength ?? options.ipv6PrefixLength };
+  const service = createAuthService(serviceOptions);
+  const passwordChange = createPasswordChange(resolveSettings(serviceOptions));
   const limiter = createAuthLimiter({ store: options.store, events: options.events, clock: options.clock, limits: options.limits, ...options.rateLimit });
   const cleanup = startTokenCleanup({
     db: options.db,
@@ -85,7 +89,7 @@ export async function registerAuth(app: FastifyInstance, options: RegisterAuthOp
   if (options.cors ?? true) await registerApiCors(app, { origins, events: options.events });
   const secure = options.secureCookies ?? false;
   const device = createDeviceCookie(secure);
-  await app.register(authRoutes, { prefix: AUTH_PREFIX, service, limiter, origins, cookie: createRefreshCookie(secure), device });
+  await app.register(authRoutes, { prefix: AUTH_PREFIX, service, limiter, origins, cookie: createRefreshCookie(secure), device, passwordChange });
 
   const web = app.hasDecorator('livecomponents')
     ? createWebSignIn({ runtime: app.livecomponents.runtime, cookie: app.livecomponents.cookie, service, limiter, device })
@@ -122,6 +126,7 @@ export {
 } from './mail.js';
 export { PASSWORD_BREACHED, PASSWORD_COMMON, PASSWORD_HAS_EMAIL, passwordRefusal, type PasswordRejectedHook } from './password-policy.js';
 export { checkPassword, createPasswordHasher, needsRehash, OWASP_ARGON2ID, type PasswordHasher, type PasswordParams } from './password.js';
+export { createPasswordChange, passwordChangedMail, type PasswordChange, type PasswordChangeResult } from './password-change.js';
 export { authRoutes, FORGOT_PASSWORD_ANSWER, type AuthRoutesOptions } from './routes.js';
 export { createAuthService, type AuthService, type AuthServiceOptions, type IssuedTokens, type PublicUser } from './service.js';
 export { createWebSignIn, type SignInForm, type WebResult, type WebSignIn } from './web.js';

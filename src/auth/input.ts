@@ -51,9 +51,9 @@ function invalid(errors: FieldErrors): { ok: false; error: LiveError } {
   return { ok: false, error: new LiveError('VALIDATION_FAILED', { fields: { errors } }) };
 }
 
-/** The `VALIDATION_FAILED` of a refused new password, shaped as the readers' own. */
-export function passwordInvalid(message: string): LiveError {
-  return invalid({ password: [message] }).error;
+/** The `VALIDATION_FAILED` of a refused new password, shaped as the readers' own (`field`: the change's `new_password`). */
+export function passwordInvalid(message: string, field = 'password'): LiveError {
+  return invalid({ [field]: [message] }).error;
 }
 
 const NOT_OBJECT = { ok: false, error: new LiveError('INVALID_REQUEST', { message: 'The body must be a JSON object.' }) } as const;
@@ -118,6 +118,30 @@ export function readCredentials(body: unknown): Read<{ email: string; password: 
   if (!ok) errors.password = ['Enter your password.'];
   if (email === null || !ok) return invalid(errors);
   return { ok: true, value: { email, password: (o.password as string).normalize('NFKC') } };
+}
+
+/** The message of a new password equal to the current one (`readPasswordChange`). */
+export const PASSWORD_UNCHANGED = 'The new password must differ from the current one.';
+
+/**
+ * `{current_password, new_password}` of a password change. The current password is read as a
+ * sign-in reads it (any string of at most 1024 characters, NFKC: it may predate the policy); the new
+ * one passes `checkPassword` and the policy against the account's `email` (`passwordRefusal`), and
+ * must differ from the current one (after normalisation: the two would verify alike).
+ */
+export function readPasswordChange(body: unknown, email: string): Read<{ current: string; password: string }> {
+  const o = object(body);
+  if (o === null) return NOT_OBJECT;
+  const errors: FieldErrors = {};
+  const current = o.current_password;
+  const currentOk = typeof current === 'string' && current.length > 0 && current.length <= MAX_SIGN_IN_PASSWORD && !LONE_SURROGATE_RE.test(current);
+  if (!currentOk) errors.current_password = ['Enter your current password.'];
+  const password = checkPassword(o.new_password);
+  const refusal = password.ok ? passwordRefusal(password.password, email) : password.message;
+  if (refusal !== null) errors.new_password = [refusal];
+  else if (currentOk && password.ok && (current as string).normalize('NFKC') === password.password) errors.new_password = [PASSWORD_UNCHANGED];
+  if (Object.keys(errors).length > 0 || !password.ok) return invalid(errors);
+  return { ok: true, value: { current: (current as string).normalize('NFKC'), password: password.password } };
 }
 
 export function readEmailOnly(body: unknown): Read<{ email: string }> {

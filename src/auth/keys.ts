@@ -25,6 +25,8 @@ export const authKeys = {
   devices: (email: string) => `${PREFIX}{a:${digest(`login:${email}`)}}:auth:devices`,
   /** Sign-in attempts on one email from one trusted device, for the per-device limit (`LOGIN_PER_DEVICE`). */
   deviceAttempts: (email: string, token: string) => `${PREFIX}{a:${digest(`login:${email}`)}}:auth:device-attempts:${deviceDigest(token)}`,
+  /** Password changes tried by one signed-in user (`PASSWORD_CHANGE_PER_ACCOUNT`): each guesses the current password. */
+  passwordChangeAttempts: (userId: string) => `${PREFIX}{a:${digest(`change:${userId}`)}}:auth:change-attempts`,
   /** Reset mails sent to one account (`client` null), or to it at the requests of one client, for `resetMailMax`. */
   resetMails: (userId: string, client: string | null) =>
     `${PREFIX}{a:${digest(client === null ? `reset:${userId}` : `reset:${userId}:${client}`)}}:auth:reset-mail`,

@@ -10,7 +10,7 @@ import { createRouteLimiter, type RouteLimit, type RouteLimiter } from '../pipel
 
 export type { LimitDecision, RouteLimit } from '../pipeline/rate-limit/route-limiter.js';
 
-export type LimitedRoute = 'register' | 'login' | 'refresh-token' | 'logout' | 'forgot-password' | 'reset-password';
+export type LimitedRoute = 'register' | 'login' | 'refresh-token' | 'logout' | 'forgot-password' | 'reset-password' | 'change-password';
 
 /**
  * PROTOCOL §4, plus `logout`: only its sign-out by the refresh cookie alone (beyond PROTOCOL) is
@@ -24,6 +24,8 @@ export const AUTH_LIMITS: Readonly<Record<LimitedRoute, RouteLimit>> = Object.fr
   logout: { limit: 10, windowSeconds: 60 },
   'forgot-password': { limit: 3, windowSeconds: 60 },
   'reset-password': { limit: 5, windowSeconds: 60 },
+  // Beyond PROTOCOL: each attempt checks a current password (argon2), like a sign-in.
+  'change-password': { limit: 5, windowSeconds: 60 },
 });
 
 /**
@@ -43,6 +45,14 @@ export const LOGIN_PER_ACCOUNT: Readonly<RouteLimit> = Object.freeze({ limit: 10
  * guesses an hour. Override with `limits: { 'login-device': … }`.
  */
 export const LOGIN_PER_DEVICE: Readonly<RouteLimit> = Object.freeze({ limit: 20, windowSeconds: 3600 });
+
+/**
+ * Password changes one signed-in user may try (`/change-password`), whatever the clients: each
+ * checks a current password, so a stolen access token would otherwise buy a guess per request for
+ * as long as it lives and rotates. Its own budget, not `LOGIN_PER_ACCOUNT`: guesses at the public
+ * sign-in must not stop the owner from changing a password.
+ */
+export const PASSWORD_CHANGE_PER_ACCOUNT: Readonly<RouteLimit> = Object.freeze({ limit: 10, windowSeconds: 3600 });
 
 /** Overrides of `AUTH_LIMITS` (per client), `LOGIN_PER_ACCOUNT` (`'login-account'`) and `LOGIN_PER_DEVICE` (`'login-device'`). */
 export type AuthLimitOverrides = Partial<Record<LimitedRoute | 'login-account' | 'login-device', RouteLimit>>;

@@ -20,6 +20,7 @@ import type { RefreshCookie } from './cookie.js';
 import type { DeviceCookie } from './device.js';
 import { originAllowed } from './cors.js';
 import type { AuthLimiter, LimitedRoute } from './limits.js';
+import type { PasswordChange } from './password-change.js';
 import type { AccessGrant } from './repository.js';
 import type { AuthService, IssuedTokens } from './service.js';
 
@@ -34,6 +35,8 @@ export interface AuthRoutesOptions {
   device: DeviceCookie;
   /** Origins whose browsers may call these endpoints (see `resolveApiOrigins`). */
   origins: ReadonlySet<string>;
+  /** `POST /change-password` (`password-change.ts`); without it the route is not registered. */
+  passwordChange?: PasswordChange;
 }
 
 /** `202` body of forgot-password, the same for every email. */
@@ -72,7 +75,7 @@ function checkCookieMatchesService(cookie: RefreshCookie, service: AuthService):
 }
 
 export async function authRoutes(app: FastifyInstance, options: AuthRoutesOptions): Promise<void> {
-  const { service, limiter, cookie, device, origins } = options;
+  const { service, limiter, cookie, device, origins, passwordChange } = options;
   checkCookieMatchesService(cookie, service);
 
   // A POST without a body (refresh, logout) reads nothing from it.
@@ -196,6 +199,24 @@ export async function authRoutes(app: FastifyInstance, options: AuthRoutesOption
     cookie.clear(reply);
     return reply.code(204).send();
   });
+
+  /**
+   * Beyond PROTOCOL (ASVS 5.0 6.2.2, 6.2.3): Bearer, `{current_password, new_password}` → 204. Every
+   * sign-in of the user ends, this one too: the refresh cookie is expired, and the browser that made
+   * the change is trusted afresh (`password-change.ts`). A wrong current password is 401
+   * `INVALID_CREDENTIALS`, a refused new one 400 `VALIDATION_FAILED` on `new_password`.
+   */
+  if (passwordChange !== undefined) {
+    app.post('/change-password', { onRequest: guard('change-password'), bodyLimit: AUTH_BODY_LIMIT }, async (request, reply) => {
+      const grant = await bearer(request, reply);
+      if (grant === null) return reply;
+      const result = await passwordChange.change(grant, request.body, requestInfo(request));
+      if (result.type === 'error') return fail(reply, request, result.error);
+      cookie.clear(reply);
+      if (result.device !== null) device.write(reply, result.device);
+      return reply.code(204).headers(headersOf(request)).send();
+    });
+  }
 
   app.get('/me', async (request, reply) => {
     const grant = await bearer(request, reply);
