@@ -1,0 +1,708 @@
+/**
+ * A model-based random probe of the reference app over HTTP (Fastify `inject`): several simulated
+ * clients (sessions with cookies, some signed in, some anonymous) send a seeded sequence of page
+ * views and actions — valid, foreign, stale and missing CSRF tokens; fresh, replayed, reused and
+ * concurrent idempotency keys; valid, invalid and over-balance payments; concurrent counter clicks;
+ * rate limits — and a model predicts every answer's status, code and public state (PROTOCOL §2–§3,
+ * docs/security.md). The run stops at the first disagreement, naming the seed, the operation and
+ * the operations before it; `MODEL_SEED` / `MODEL_OPS` replay or lengthen a run.
+ *
+ * Rate limits run on the store's real clock (Redis's own time on Redis), so the model keeps each
+ * budget's GCRA arrival time as an interval [lo, hi] from the request's send and answer times: an
+ * answer is refused only where no time in that span could give it.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import type { InjectOptions, LightMyRequestResponse } from 'fastify';
+import { prng } from './prng.js';
+
+/** Where requests go: one app, or several sharing a store (`instance` picks one). */
+export interface ProbeTarget {
+  readonly instances: number;
+  send(instance: number, request: InjectOptions): Promise<LightMyRequestResponse>;
+  /** The app's origin (sign-in form posts carry it). */
+  readonly origin: string;
+}
+
+type Component = 'counter' | 'order' | 'payment';
+const PAGE_OF: Record<Component, string> = { counter: '/', order: '/orders', payment: '/payment' };
+const ACTION_ROUTE = '/api/livecomponents/action';
+const PASSWORD = 'correct horse battery staple';
+
+/** The policies of PROTOCOL §2: limit per window (seconds); idempotency TTL. */
+const POLICY: Record<string, { limit: number; window: number; ttl: number }> = {
+  'counter.increment': { limit: 60, window: 60, ttl: 3600 },
+  'counter.decrement': { limit: 60, window: 60, ttl: 3600 },
+  'order.createOrder': { limit: 60, window: 60, ttl: 3600 },
+  'payment.processPayment': { limit: 5, window: 300, ttl: 86_400 },
+};
+
+/** Every code docs/reference/errors.md lists. */
+export const DOCUMENTED_CODES: ReadonlySet<string> = new Set(
+  [...readFileSync(join(import.meta.dirname, '..', '..', 'docs', 'reference', 'errors.md'), 'utf8').matchAll(/^\| \d{3} \| `([A-Z_]+)`/gm)].map((m) => m[1] as string),
+);
+
+interface Session {
+  readonly name: string;
+  readonly ip: string;
+  /** The model's user label when signed in. */
+  readonly user: string | null;
+  cookie: string;
+  token: string;
+  /** A token this session held before sign-in replaced its id (signed-in sessions), else a forged one. */
+  staleToken: string;
+  counter: number;
+  orders: number;
+  balance: number;
+  /** Amounts of payments the app ran (answered cached: false). */
+  paid: number[];
+}
+
+interface IdemRecord {
+  fingerprint: string;
+  html: string;
+  state: unknown;
+  createdAt: string;
+}
+
+type TokenKind = 'valid' | 'foreign' | 'stale' | 'none';
+
+interface ActionRequest {
+  session: Session;
+  component: Component;
+  action: string;
+  params: Record<string, unknown>;
+  token: TokenKind;
+  key?: string;
+  instance: number;
+}
+
+/** A failed check: what was expected, what came. */
+export class ModelMismatch extends Error {}
+
+function fail(message: string): never {
+  throw new ModelMismatch(message);
+}
+
+/** Counts of what the run did, for the report and for tests of the probe itself. */
+export interface ProbeStats {
+  ops: number;
+  requests: number;
+  byStatus: Record<string, number>;
+  replays: number;
+  ran: number;
+}
+
+export interface ProbeOptions {
+  seed: number;
+  ops: number;
+  /** Trace lines kept for the failure message. @default 30 */
+  traceLength?: number;
+}
+
+/**
+ * Runs the probe against `target` and resolves with its counts; rejects with the seed, the
+ * failing operation and the trace before it at the first disagreement.
+ */
+export async function runModelProbe(target: ProbeTarget, options: ProbeOptions): Promise<ProbeStats> {
+  const probe = new Probe(target, options.seed);
+  const trace: string[] = [];
+  const keep = options.traceLength ?? 30;
+  let op = -1;
+  try {
+    await probe.setUp();
+    for (op = 0; op < options.ops; op++) {
+      const line = await probe.step();
+      trace.push(`#${op} ${line}`);
+      if (trace.length > keep) trace.shift();
+    }
+    op = -2;
+    await probe.finalChecks();
+  } catch (error) {
+    const where = op === -1 ? 'set-up' : op === -2 ? 'final checks' : `operation #${op} (${probe.current})`;
+    const message = error instanceof Error ? error.message : String(error);
+    const wrapped = new Error(
+      `model probe failed, seed ${options.seed} (replay: MODEL_SEED=${options.seed} MODEL_OPS=${options.ops}), at ${where}:\n${message}\n-- last operations:\n${trace.join('\n')}`,
+    );
+    wrapped.cause = error;
+    throw wrapped;
+  }
+  return probe.stats;
+}
+
+/** The GCRA arrival time of one budget, known within [lo, hi] (ms). */
+interface Bucket {
+  lo: number;
+  hi: number;
+}
+
+class Probe {
+  readonly stats: ProbeStats = { ops: 0, requests: 0, byStatus: {}, replays: 0, ran: 0 };
+  current = '';
+  private readonly rnd: () => number;
+  private readonly sessions: Session[] = [];
+  private readonly buckets = new Map<string, Bucket>();
+  private readonly records = new Map<string, IdemRecord>();
+  /** Keys already sent, by scope, for replays. */
+  private readonly usedKeys = new Map<string, { key: string; component: Component; action: string; params: Record<string, unknown> }[]>();
+  private keyCounter = 0;
+
+  constructor(
+    private readonly target: ProbeTarget,
+    private readonly seed: number,
+  ) {
+    this.rnd = prng(seed);
+  }
+
+  private int(n: number): number {
+    return Math.floor(this.rnd() * n);
+  }
+
+  private pick<T>(items: readonly T[]): T {
+    return items[this.int(items.length)] as T;
+  }
+
+  private chance(p: number): boolean {
+    return this.rnd() < p;
+  }
+
+  private instance(): number {
+    return this.int(this.target.instances);
+  }
+
+  private async send(instance: number, request: InjectOptions): Promise<LightMyRequestResponse> {
+    const res = await this.target.send(instance, request);
+    this.stats.requests++;
+    this.stats.byStatus[res.statusCode] = (this.stats.byStatus[res.statusCode] ?? 0) + 1;
+    if (res.statusCode >= 500) fail(`${request.method} ${request.url} answered ${res.statusCode}: ${res.body.slice(0, 500)}`);
+    return res;
+  }
+
+  // --- set-up -------------------------------------------------------------------------------
+
+  async setUp(): Promise<void> {
+    // Two sessions of one user (shared budget and idempotency scope), one of another user, three
+    // anonymous sessions: two behind one address (one budget), one alone.
+    const users = [`ada${this.seed}@example.com`, `bob${this.seed}@example.com`];
+    for (const [i, email] of users.entries()) {
+      const res = await this.send(0, {
+        method: 'POST',
+        url: '/api/v1/auth/register',
+        remoteAddress: `10.1.${i}.1`,
+        headers: { 'content-type': 'application/json' },
+        payload: JSON.stringify({ email, password: PASSWORD }),
+      });
+      if (res.statusCode !== 201) fail(`register ${email}: ${res.statusCode} ${res.body}`);
+    }
+    const plan: { name: string; ip: string; user: number | null }[] = [
+      { name: 'ada-1', ip: '10.1.0.1', user: 0 },
+      { name: 'ada-2', ip: '10.1.0.2', user: 0 },
+      { name: 'bob', ip: '10.1.1.1', user: 1 },
+      { name: 'anon-a', ip: '10.2.0.1', user: null },
+      { name: 'anon-b', ip: '10.2.0.1', user: null },
+      { name: 'anon-c', ip: '10.2.0.3', user: null },
+    ];
+    for (const p of plan) {
+      const login = await this.send(this.instance(), { method: 'GET', url: '/login', remoteAddress: p.ip });
+      if (login.statusCode !== 200) fail(`GET /login: ${login.statusCode}`);
+      let cookie = sessionCookie(login) ?? fail('GET /login set no session cookie');
+      const first = tokenOf(login.body);
+      let staleToken = forged(first);
+      if (p.user !== null) {
+        const formToken = /action="\/login"[\s\S]*?name="_csrf_token" value="([^"]+)"/.exec(login.body)?.[1] ?? fail('no sign-in form token');
+        const signIn = await this.send(this.instance(), {
+          method: 'POST',
+          url: '/login',
+          remoteAddress: p.ip,
+          headers: { 'content-type': 'application/x-www-form-urlencoded', cookie, origin: this.target.origin },
+          payload: new URLSearchParams({ _csrf_token: formToken, email: users[p.user] as string, password: PASSWORD }).toString(),
+        });
+        if (signIn.statusCode !== 303) fail(`sign-in of ${p.name}: ${signIn.statusCode} ${signIn.body.slice(0, 300)}`);
+        const next = sessionCookie(signIn) ?? fail('sign-in set no new session cookie');
+        if (next === cookie) fail('sign-in kept the session id');
+        cookie = next;
+        staleToken = first;
+      }
+      const session: Session = {
+        name: p.name,
+        ip: p.ip,
+        user: p.user === null ? null : `u${p.user}`,
+        cookie,
+        token: '',
+        staleToken,
+        counter: 0,
+        orders: 0,
+        balance: 1000,
+        paid: [],
+      };
+      this.sessions.push(session);
+      // Mount every component of the session (an action needs its instance mounted).
+      for (const component of ['counter', 'order', 'payment'] as const) await this.pageView(session, component, this.instance());
+    }
+  }
+
+  // --- operations ---------------------------------------------------------------------------
+
+  async step(): Promise<string> {
+    this.stats.ops++;
+    const r = this.rnd();
+    const s = this.pick(this.sessions);
+    if (r < 0.08) {
+      const component = this.pick(['counter', 'order', 'payment'] as const);
+      this.current = `${s.name} GET ${PAGE_OF[component]}`;
+      await this.pageView(s, component, this.instance());
+    } else if (r < 0.3) {
+      const action = this.chance(0.6) ? 'increment' : 'decrement';
+      const req = this.actionRequest(s, 'counter', action, {});
+      this.current = describe(req);
+      await this.single(req);
+    } else if (r < 0.4) {
+      await this.counterBurst(s);
+    } else if (r < 0.58) {
+      const req = this.actionRequest(s, 'order', 'createOrder', this.orderParams());
+      this.withKey(req);
+      this.current = describe(req);
+      await this.single(req);
+    } else if (r < 0.73) {
+      const req = this.actionRequest(s, 'payment', 'processPayment', this.paymentParams(s));
+      this.withKey(req);
+      this.current = describe(req);
+      await this.single(req);
+    } else if (r < 0.88) {
+      await this.keyBurst(s);
+    } else {
+      await this.keyFromAnotherSession(s);
+    }
+    return this.current;
+  }
+
+  private actionRequest(session: Session, component: Component, action: string, params: Record<string, unknown>): ActionRequest {
+    const t = this.rnd();
+    const token: TokenKind = t < 0.82 ? 'valid' : t < 0.88 ? 'foreign' : t < 0.94 ? 'stale' : 'none';
+    return { session, component, action, params, token, instance: this.instance() };
+  }
+
+  private orderParams(): Record<string, unknown> {
+    const r = this.rnd();
+    if (r < 0.8) return { item: this.pick(['tea', 'coffee', 'bread', ' jam ', 'élan']) };
+    if (r < 0.9) return { item: this.pick(['', '   ']) };
+    return {};
+  }
+
+  private paymentParams(s: Session): Record<string, unknown> {
+    const r = this.rnd();
+    if (r < 0.6) return { amount: 1 + this.int(Math.max(1, Math.min(s.balance, 400))) };
+    if (r < 0.75) return { amount: s.balance + 1 + this.int(50) };
+    return { amount: this.pick([0, -5, 1.5, '10', null]) };
+  }
+
+  /** A fresh key (50 %), a key of this scope sent before (30 %: same or other params), or none. */
+  private withKey(req: ActionRequest): void {
+    const r = this.rnd();
+    const used = this.usedKeys.get(scopeOf(req.session)) ?? [];
+    if (r < 0.5 || (r < 0.8 && used.length === 0)) {
+      req.key = this.freshKey();
+    } else if (r < 0.8) {
+      const u = this.pick(used);
+      req.key = u.key;
+      if (this.chance(0.6)) {
+        req.component = u.component;
+        req.action = u.action;
+        req.params = u.params;
+      }
+    }
+  }
+
+  private freshKey(): string {
+    return `k${this.seed}-${++this.keyCounter}`;
+  }
+
+  private async counterBurst(s: Session): Promise<void> {
+    const n = 2 + this.int(4);
+    const reqs: ActionRequest[] = Array.from({ length: n }, () => ({
+      session: s,
+      component: 'counter' as const,
+      action: this.chance(0.6) ? 'increment' : 'decrement',
+      params: {},
+      token: 'valid' as const,
+      instance: this.instance(),
+    }));
+    this.current = `${s.name} ${n} concurrent counter actions: ${reqs.map((q) => q.action).join(',')}`;
+    const { answers, t0, t1 } = await this.sendAll(reqs);
+    const start = s.counter;
+    const admitted = this.admitGroup(reqs, answers, t0, t1);
+    let inc = 0;
+    let dec = 0;
+    for (const [i, res] of answers.entries()) {
+      if (!admitted[i]) continue;
+      const req = reqs[i] as ActionRequest;
+      this.expectStatus(req, res, 200);
+      if (req.action === 'increment') inc++;
+      else dec++;
+    }
+    const counts = answers.flatMap((res, i) => (admitted[i] ? [(res.json() as { state: { count: number } }).state.count] : []));
+    for (const c of counts) if (c < start - dec || c > start + inc) fail(`a concurrent counter answered ${c}, outside [${start - dec}, ${start + inc}]`);
+    if (dec === 0) {
+      const expected = Array.from({ length: inc }, (_, i) => start + i + 1);
+      if (!isDeepStrictEqual([...counts].sort((a, b) => a - b), expected)) fail(`concurrent increments answered ${counts.join(',')}, expected each of ${expected.join(',')} once`);
+    }
+    s.counter = start + inc - dec;
+  }
+
+  /** 2–5 requests with one key at once, from this session or from other sessions of its scope. */
+  private async keyBurst(s: Session): Promise<void> {
+    const n = 2 + this.int(4);
+    const payment = this.chance(0.5);
+    const component: Component = payment ? 'payment' : 'order';
+    const action = payment ? 'processPayment' : 'createOrder';
+    const used = this.usedKeys.get(scopeOf(s)) ?? [];
+    let key = this.freshKey();
+    let params = payment ? this.paymentParams(s) : this.orderParams();
+    if (used.length > 0 && this.chance(0.25)) {
+      const u = this.pick(used);
+      key = u.key;
+      if (u.component === component) params = u.params;
+    }
+    const mates = this.sessions.filter((o) => scopeOf(o) === scopeOf(s));
+    const reqs: ActionRequest[] = Array.from({ length: n }, () => ({
+      session: this.pick(mates),
+      component,
+      action,
+      params,
+      token: 'valid' as const,
+      key,
+      instance: this.instance(),
+    }));
+    this.current = `${n} concurrent ${component}.${action}(${JSON.stringify(params)}) key ${key} from ${reqs.map((q) => q.session.name).join(',')}`;
+    const { answers, t0, t1 } = await this.sendAll(reqs);
+    const admitted = this.admitGroup(reqs, answers, t0, t1);
+    const live = answers.map((res, i) => ({ res, req: reqs[i] as ActionRequest })).filter((_, i) => admitted[i]);
+    if (live.length === 0) return;
+    const first = live[0]?.req as ActionRequest;
+    const record = this.records.get(recordKey(first));
+    const fp = fingerprint(first);
+    if (record !== undefined) {
+      for (const { req, res } of live) {
+        if (record.fingerprint === fp) this.expectReplay(req, res, record);
+        else this.expectError(req, res, 422, 'IDEMPOTENCY_KEY_REUSED');
+      }
+      return;
+    }
+    // Sessions of one user hold their own instances: whether the action is refused (a payment over
+    // the balance) depends on the session whose request claims the key first.
+    const runners = live.filter(({ res }) => res.statusCode === 200 && (res.json() as { idempotency?: { cached?: boolean } }).idempotency?.cached === false);
+    if (runners.length > 1) fail(`${live.length} concurrent requests with key ${key}: ${runners.length} ran (answered cached: false), expected at most 1`);
+    const runner = runners[0];
+    if (runner === undefined) {
+      if (live.every(({ req }) => this.refusalOf(req) === null)) fail(`${live.length} concurrent requests with key ${key}: none ran; statuses ${live.map(({ res }) => res.statusCode).join(',')}`);
+      let refused = 0;
+      for (const { req, res } of live) {
+        if (res.statusCode === 409) this.expectError(req, res, 409, 'IDEMPOTENCY_KEY_IN_USE');
+        else {
+          this.expectError(req, res, 400, this.refusalOf(req) ?? fail(`${describe(req)}: refused ${res.statusCode}, but its session's state allows it`));
+          refused++;
+        }
+      }
+      if (refused === 0) fail(`${live.length} concurrent requests with key ${key} and none ran: none was refused either, all answered 409`);
+      return;
+    }
+    if (this.refusalOf(runner.req) !== null) fail(`${describe(runner.req)}: ran, but the model refuses it (${String(this.refusalOf(runner.req))})`);
+    const refusals = new Map(live.map(({ req }) => [req, this.refusalOf(req)]));
+    this.expectRun(runner.req, runner.res);
+    const stored = this.records.get(recordKey(first)) as IdemRecord;
+    for (const { req, res } of live) {
+      if (res === runner.res) continue;
+      if (res.statusCode === 409) this.expectError(req, res, 409, 'IDEMPOTENCY_KEY_IN_USE');
+      else if (res.statusCode === 400) this.expectError(req, res, 400, refusals.get(req) ?? fail(`${describe(req)}: refused 400, but its session's state allowed it`));
+      else this.expectReplay(req, res, stored);
+    }
+  }
+
+  /** A key this scope used, sent by a session of another scope: it runs its own request. */
+  private async keyFromAnotherSession(s: Session): Promise<void> {
+    const owners = [...this.usedKeys.entries()].filter(([scope, keys]) => scope !== scopeOf(s) && keys.length > 0);
+    if (owners.length === 0) {
+      this.current = `${s.name} (no foreign key yet) GET /`;
+      await this.pageView(s, 'counter', this.instance());
+      return;
+    }
+    const [, keys] = this.pick(owners);
+    const u = this.pick(keys);
+    const req: ActionRequest = { session: s, component: u.component, action: u.action, params: u.params, token: 'valid', key: u.key, instance: this.instance() };
+    this.current = `${describe(req)} (a key of another scope)`;
+    await this.single(req);
+  }
+
+  // --- one request --------------------------------------------------------------------------
+
+  private body(req: ActionRequest): InjectOptions {
+    const headers: Record<string, string> = { 'content-type': 'application/json', cookie: req.session.cookie };
+    const token = this.tokenFor(req);
+    if (token !== undefined) headers['x-csrf-token'] = token;
+    if (req.key !== undefined) headers['idempotency-key'] = req.key;
+    return {
+      method: 'POST',
+      url: ACTION_ROUTE,
+      remoteAddress: req.session.ip,
+      headers,
+      payload: JSON.stringify({ component_id: `${req.component}:main`, action: req.action, params: req.params }),
+    };
+  }
+
+  private tokenFor(req: ActionRequest): string | undefined {
+    switch (req.token) {
+      case 'valid':
+        return req.session.token;
+      case 'foreign':
+        return this.pick(this.sessions.filter((o) => o !== req.session)).token;
+      case 'stale':
+        return req.session.staleToken;
+      case 'none':
+        return undefined;
+    }
+  }
+
+  private async sendAll(reqs: ActionRequest[]): Promise<{ answers: LightMyRequestResponse[]; t0: number; t1: number }> {
+    for (const req of reqs) if (req.key !== undefined) this.noteKey(req);
+    const t0 = Date.now();
+    const answers = await Promise.all(reqs.map((req) => this.send(req.instance, this.body(req))));
+    const t1 = Date.now();
+    for (const [i, res] of answers.entries()) this.checkShape(reqs[i] as ActionRequest, res);
+    return { answers, t0, t1 };
+  }
+
+  private async single(req: ActionRequest): Promise<void> {
+    const { answers, t0, t1 } = await this.sendAll([req]);
+    const res = answers[0] as LightMyRequestResponse;
+    if (req.token !== 'valid') {
+      this.expectError(req, res, 403, 'CSRF_TOKEN_INVALID');
+      return;
+    }
+    if (!this.admitGroup([req], answers, t0, t1)[0]) return;
+    if (req.key !== undefined) {
+      const record = this.records.get(recordKey(req));
+      if (record !== undefined) {
+        if (record.fingerprint === fingerprint(req)) this.expectReplay(req, res, record);
+        else this.expectError(req, res, 422, 'IDEMPOTENCY_KEY_REUSED');
+        return;
+      }
+    }
+    const refusal = this.refusalOf(req);
+    if (refusal !== null) {
+      this.expectError(req, res, 400, refusal);
+      return;
+    }
+    this.expectRun(req, res);
+  }
+
+  /** The code the app must refuse `req` with for its params and the state (not counting limits and keys), or null. */
+  private refusalOf(req: ActionRequest): string | null {
+    if (req.component === 'order') {
+      const item = req.params.item;
+      return typeof item === 'string' && item.trim().length > 0 ? null : 'VALIDATION_FAILED';
+    }
+    if (req.component === 'payment') {
+      const amount = req.params.amount;
+      if (typeof amount !== 'number' || !Number.isInteger(amount) || amount <= 0) return 'VALIDATION_FAILED';
+      return amount > req.session.balance ? 'VALIDATION_FAILED' : null;
+    }
+    return null;
+  }
+
+  /** The action ran: 200, the model's new state, cached: false; the model moves on. */
+  private expectRun(req: ActionRequest, res: LightMyRequestResponse): void {
+    this.expectStatus(req, res, 200);
+    const s = req.session;
+    const body = res.json() as { html: string; state: unknown; csrf_token: string; idempotency?: { key: string; cached: boolean; ttl: number; created_at: string } };
+    let expected: unknown;
+    if (req.component === 'counter') expected = { count: (s.counter += req.action === 'increment' ? 1 : -1) };
+    else if (req.component === 'order') expected = { orders: ++s.orders };
+    else {
+      const amount = req.params.amount as number;
+      s.balance -= amount;
+      s.paid.push(amount);
+      expected = { balance: s.balance };
+    }
+    if (!isDeepStrictEqual(body.state, expected)) fail(`${describe(req)}: state ${JSON.stringify(body.state)}, model ${JSON.stringify(expected)}`);
+    this.stats.ran++;
+    if (req.key === undefined) {
+      if (body.idempotency !== undefined) fail(`${describe(req)}: idempotency metadata without a key`);
+      return;
+    }
+    const policy = POLICY[`${req.component}.${req.action}`] as { ttl: number };
+    const meta = body.idempotency;
+    if (meta === undefined || meta.cached !== false || meta.key !== req.key || meta.ttl !== policy.ttl || typeof meta.created_at !== 'string') {
+      fail(`${describe(req)}: idempotency ${JSON.stringify(meta)}, expected key ${req.key}, cached false, ttl ${policy.ttl}`);
+    }
+    if (res.headers['idempotent-replayed'] !== undefined) fail(`${describe(req)}: a first run answered Idempotent-Replayed`);
+    this.records.set(recordKey(req), { fingerprint: fingerprint(req), html: body.html, state: body.state, createdAt: meta.created_at });
+  }
+
+  private expectReplay(req: ActionRequest, res: LightMyRequestResponse, record: IdemRecord): void {
+    this.expectStatus(req, res, 200);
+    const body = res.json() as { html: string; state: unknown; idempotency?: { key: string; cached: boolean; ttl: number; created_at: string } };
+    const meta = body.idempotency;
+    const policy = POLICY[`${req.component}.${req.action}`] as { ttl: number };
+    if (meta?.cached !== true || meta.key !== req.key || meta.created_at !== record.createdAt || !(meta.ttl > 0 && meta.ttl <= policy.ttl)) {
+      fail(`${describe(req)}: a replay answered idempotency ${JSON.stringify(meta)}; expected cached true, key ${req.key}, created_at ${record.createdAt}, 0 < ttl <= ${policy.ttl}`);
+    }
+    if (body.html !== record.html) fail(`${describe(req)}: the replay's html differs from the original:\n${body.html}\n---\n${record.html}`);
+    if (!isDeepStrictEqual(body.state, record.state)) fail(`${describe(req)}: the replay's state ${JSON.stringify(body.state)}, original ${JSON.stringify(record.state)}`);
+    if (res.headers['idempotent-replayed'] !== 'true') fail(`${describe(req)}: a replay without Idempotent-Replayed: true`);
+    this.stats.replays++;
+  }
+
+  private expectStatus(req: ActionRequest, res: LightMyRequestResponse, status: number): void {
+    if (res.statusCode !== status) fail(`${describe(req)}: status ${res.statusCode}, model ${status}: ${res.body.slice(0, 400)}`);
+    if (status === 200) {
+      const body = res.json() as { csrf_token?: unknown; html?: unknown };
+      if (typeof body.csrf_token !== 'string' || typeof body.html !== 'string') fail(`${describe(req)}: a 200 without html or csrf_token`);
+      if (!body.html.includes(`data-lc-id="${req.component}:main"`)) fail(`${describe(req)}: html without its root element: ${body.html.slice(0, 200)}`);
+      req.session.token = body.csrf_token;
+    }
+  }
+
+  private expectError(req: ActionRequest, res: LightMyRequestResponse, status: number, code: string): void {
+    const got = res.statusCode === 200 ? undefined : (res.json() as { code?: string }).code;
+    if (res.statusCode !== status || got !== code) fail(`${describe(req)}: ${res.statusCode} ${got ?? ''}, model ${status} ${code}: ${res.body.slice(0, 400)}`);
+  }
+
+  /** PROTOCOL §3's shapes: the error envelope, the rate-limit headers, 429's fields. */
+  private checkShape(req: ActionRequest, res: LightMyRequestResponse): void {
+    const policy = POLICY[`${req.component}.${req.action}`] as { limit: number; window: number };
+    if (res.headers['cache-control'] !== 'no-store') fail(`${describe(req)}: Cache-Control ${String(res.headers['cache-control'])}`);
+    if (res.statusCode !== 200) {
+      const body = res.json() as Record<string, unknown>;
+      if (typeof body.error !== 'string' || typeof body.code !== 'string' || typeof body.request_id !== 'string') fail(`${describe(req)}: error body ${res.body}`);
+      if (!DOCUMENTED_CODES.has(body.code)) fail(`${describe(req)}: code ${body.code} is not in docs/reference/errors.md`);
+      if (res.headers['x-request-id'] !== body.request_id) fail(`${describe(req)}: X-Request-Id ${String(res.headers['x-request-id'])} != request_id ${body.request_id}`);
+      if (res.statusCode === 429) {
+        const retry = body.retry_after;
+        if (body.code !== 'RATE_LIMIT_EXCEEDED' || !Number.isInteger(retry) || (retry as number) < 1 || body.limit !== policy.limit || body.window !== policy.window) {
+          fail(`${describe(req)}: 429 body ${res.body}, expected retry_after >= 1, limit ${policy.limit}, window ${policy.window}`);
+        }
+        if (res.headers['retry-after'] !== String(retry)) fail(`${describe(req)}: Retry-After ${String(res.headers['retry-after'])} != retry_after ${String(retry)}`);
+      }
+    }
+    if (res.statusCode === 403) return; // the address's budget (docs/security.md §2), not this client's
+    const limit = res.headers['x-ratelimit-limit'];
+    const remaining = Number(res.headers['x-ratelimit-remaining']);
+    if (limit !== String(policy.limit) || !Number.isInteger(remaining) || remaining < 0 || remaining > policy.limit || !/^\d+$/.test(String(res.headers['x-ratelimit-reset']))) {
+      fail(`${describe(req)}: rate-limit headers ${JSON.stringify({ limit, remaining: res.headers['x-ratelimit-remaining'], reset: res.headers['x-ratelimit-reset'] })}, limit ${policy.limit}`);
+    }
+    if (res.headers['ratelimit-policy'] === undefined || res.headers.ratelimit === undefined) fail(`${describe(req)}: no RateLimit-Policy / RateLimit`);
+  }
+
+  // --- rate limits --------------------------------------------------------------------------
+
+  /**
+   * Which of `reqs` (sent at once within [t0, t1], valid tokens) the limiter admitted (anything
+   * but 429), checked against GCRA: per budget, the admissions must be possible one after another,
+   * and a refusal possible after them. Requests with other tokens never reach the limiter.
+   */
+  private admitGroup(reqs: ActionRequest[], answers: LightMyRequestResponse[], t0: number, t1: number): boolean[] {
+    const admitted = answers.map((res, i) => (reqs[i] as ActionRequest).token === 'valid' && res.statusCode !== 429);
+    const byBucket = new Map<string, number[]>();
+    for (const [i, req] of reqs.entries()) {
+      if (req.token !== 'valid') continue;
+      const k = `${rateClient(req.session)}|${req.component}.${req.action}`;
+      byBucket.set(k, [...(byBucket.get(k) ?? []), i]);
+    }
+    for (const [k, indices] of byBucket) {
+      const policy = POLICY[k.split('|')[1] as string] as { limit: number; window: number };
+      const T = (policy.window * 1000) / policy.limit;
+      const slack = policy.window * 1000 - T;
+      const b = this.buckets.get(k) ?? { lo: -Infinity, hi: -Infinity };
+      const yes = indices.filter((i) => admitted[i]).length;
+      for (let j = 0; j < yes; j++) {
+        // Admitted at some t in [t0, t1] needs TAT - t <= slack: impossible if even the latest t fails.
+        if (b.lo - t1 > slack + 1) fail(`${k}: admission ${j + 1} of ${yes} in a group of ${indices.length}, but the model's budget is spent (arrival ${b.lo - t1} ms ahead of the latest possible time, slack ${slack})`);
+        b.lo = Math.max(b.lo, t0) + T;
+        b.hi = Math.max(b.hi, t1) + T;
+      }
+      if (yes < indices.length && b.hi - t0 <= slack - 1) {
+        fail(`${k}: ${indices.length - yes} of ${indices.length} refused with 429, but the model's budget still had room after ${yes} admissions`);
+      }
+      this.buckets.set(k, b);
+    }
+    return admitted;
+  }
+
+  // --- pages and the end --------------------------------------------------------------------
+
+  private async pageView(s: Session, component: Component, instance: number): Promise<void> {
+    const res = await this.send(instance, { method: 'GET', url: PAGE_OF[component], remoteAddress: s.ip, headers: { cookie: s.cookie } });
+    if (res.statusCode !== 200) fail(`${s.name} GET ${PAGE_OF[component]}: ${res.statusCode}`);
+    const set = sessionCookie(res);
+    if (set !== undefined && set !== s.cookie) fail(`${s.name} GET ${PAGE_OF[component]}: the page replaced the session cookie`);
+    s.token = tokenOf(res.body);
+    if (!res.body.includes(`data-lc-id="${component}:main"`)) fail(`${s.name} GET ${PAGE_OF[component]}: no ${component}:main root`);
+    const shown = renderedValue(component, res.body);
+    const model = component === 'counter' ? s.counter : component === 'order' ? s.orders : s.balance;
+    if (shown !== model) fail(`${s.name} GET ${PAGE_OF[component]}: the page shows ${shown}, the model ${model}`);
+  }
+
+  async finalChecks(): Promise<void> {
+    this.current = 'final page views';
+    for (const s of this.sessions) {
+      for (const component of ['counter', 'order', 'payment'] as const) await this.pageView(s, component, this.instance());
+      if (s.balance < 0) fail(`${s.name}: balance ${s.balance} below 0`);
+      const expected = 1000 - s.paid.reduce((a, b) => a + b, 0);
+      if (s.balance !== expected) fail(`${s.name}: balance ${s.balance}, 1000 minus the payments that ran is ${expected}`);
+    }
+  }
+
+  private noteKey(req: ActionRequest): void {
+    const scope = scopeOf(req.session);
+    const list = this.usedKeys.get(scope) ?? [];
+    if (!list.some((u) => u.key === req.key && u.component === req.component && isDeepStrictEqual(u.params, req.params))) {
+      list.push({ key: req.key as string, component: req.component, action: req.action, params: req.params });
+    }
+    this.usedKeys.set(scope, list);
+  }
+}
+
+/** The idempotency scope (docs/security.md §3): the user when signed in, else the session. */
+function scopeOf(s: Session): string {
+  return s.user ?? `session:${s.name}`;
+}
+
+/** The rate-limit client (PROTOCOL §2): the user, else the address. */
+function rateClient(s: Session): string {
+  return s.user === null ? `ip:${s.ip}` : `user:${s.user}`;
+}
+
+function recordKey(req: ActionRequest): string {
+  return `${scopeOf(req.session)}|${req.key as string}`;
+}
+
+function fingerprint(req: ActionRequest): string {
+  return JSON.stringify([req.component, req.action, req.params]);
+}
+
+function describe(req: ActionRequest): string {
+  return `${req.session.name}@${req.instance} ${req.component}.${req.action}(${JSON.stringify(req.params)}) token=${req.token}${req.key === undefined ? '' : ` key=${req.key}`}`;
+}
+
+function sessionCookie(res: LightMyRequestResponse): string | undefined {
+  const set = res.headers['set-cookie'];
+  const lines = Array.isArray(set) ? set : set === undefined ? [] : [set];
+  return lines.map((c) => c.split(';')[0] as string).find((c) => c.startsWith('lc_session='));
+}
+
+function tokenOf(body: string): string {
+  return /<meta name="csrf-token" content="([^"]+)"/.exec(body)?.[1] ?? fail('no csrf-token meta tag in the page');
+}
+
+/** A token of the right shape whose last character is changed. */
+function forged(token: string): string {
+  const last = token.at(-1) === 'A' ? 'B' : 'A';
+  return `${token.slice(0, -1)}${last}`;
+}
+
+function renderedValue(component: Component, body: string): number {
+  const pattern = component === 'counter' ? /<output data-count[^>]*>(-?\d+)<\/output>/ : component === 'order' ? /<output data-orders>(\d+)<\/output>/ : /<output data-balance>(-?\d+)<\/output>/;
+  const m = pattern.exec(body);
+  return m === null ? fail(`no rendered ${component} value in the page`) : Number(m[1]);
+}

@@ -1,0 +1,105 @@
+/**
+ * The model-based random probe (test/helpers/model-probe.ts) against the reference app on each
+ * backend: memory, SQLite, Redis, and two app instances sharing one Redis (and one SQLite file for
+ * the accounts), each request of a session sent to either. A failure names its seed;
+ * `MODEL_SEED=<n> MODEL_OPS=<n> npx vitest run test/integration/model-probe.test.ts` replays it.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createMemoryStore } from '../../src/store/memory/index.js';
+import { REDIS_AVAILABLE, startRedis, type RedisServer } from '../redis/server.js';
+import { demoApp } from '../helpers/demo.js';
+import { DOCUMENTED_CODES, runModelProbe, type ProbeTarget } from '../helpers/model-probe.js';
+
+const FAST_ARGON2 = { password: { memoryCost: 1024, timeCost: 1, parallelism: 1 } };
+const OPS = Number(process.env.MODEL_OPS ?? 300);
+const seedFor = (fallback: number): number => (process.env.MODEL_SEED === undefined ? fallback : Number(process.env.MODEL_SEED));
+/** Local hunting: `MODEL_RUNS=n` runs n consecutive seeds from the first, each on a fresh app. */
+const RUNS = Number(process.env.MODEL_RUNS ?? 1);
+const TIMEOUT = 60_000 * RUNS * Math.max(1, OPS / 300);
+
+function targetOf(apps: FastifyInstance[], origin: string): ProbeTarget {
+  return { instances: apps.length, origin, send: (i, request) => (apps[i] as FastifyInstance).inject(request) };
+}
+
+/** Runs the probe `RUNS` times, each on apps `start` opens afresh. */
+async function probeRuns(start: () => Promise<{ apps: FastifyInstance[]; origin: string }>, firstSeed: number): Promise<void> {
+  for (let run = 0; run < RUNS; run++) {
+    const { apps, origin } = await start();
+    try {
+      await probe(apps, origin, firstSeed + run);
+    } finally {
+      for (const app of apps) await app.close();
+    }
+  }
+}
+
+async function probe(apps: FastifyInstance[], origin: string, seed: number): Promise<void> {
+  const stats = await runModelProbe(targetOf(apps, origin), { seed, ops: OPS });
+  // The run did what it is for: actions ran, keys replayed, budgets ran out, tokens were refused.
+  expect(stats.ops).toBe(OPS);
+  expect(stats.ran).toBeGreaterThan(0);
+  expect(stats.replays).toBeGreaterThan(0);
+  expect(stats.byStatus['429'] ?? 0).toBeGreaterThan(0);
+  expect(stats.byStatus['403'] ?? 0).toBeGreaterThan(0);
+  expect(stats.byStatus['422'] ?? 0).toBeGreaterThan(0);
+}
+
+describe('model probe of the reference app', () => {
+  it('reads the error codes of docs/reference/errors.md', () => {
+    expect(DOCUMENTED_CODES.has('IDEMPOTENCY_KEY_REUSED')).toBe(true);
+    expect(DOCUMENTED_CODES.size).toBeGreaterThan(20);
+  });
+
+  it('on the memory store', async () => {
+    await probeRuns(async () => {
+      const demo = await demoApp({}, { store: createMemoryStore() }, FAST_ARGON2);
+      return { apps: [demo.app], origin: demo.config.appOrigin };
+    }, seedFor(101));
+  }, TIMEOUT);
+
+  it('on SQLite', async () => {
+    await probeRuns(async () => {
+      const demo = await demoApp({}, {}, FAST_ARGON2);
+      return { apps: [demo.app], origin: demo.config.appOrigin };
+    }, seedFor(202));
+  }, TIMEOUT);
+
+  describe.skipIf(!REDIS_AVAILABLE)('on Redis', () => {
+    let redis: RedisServer | undefined;
+    afterAll(async () => redis?.stop());
+
+    it('one instance', async () => {
+      const server = (redis ??= await startRedis());
+      let run = 0;
+      await probeRuns(async () => {
+        const demo = await demoApp({ REDIS_URL: server.url, REDIS_KEY_PREFIX: `one${run++}:` }, {}, FAST_ARGON2);
+        return { apps: [demo.app], origin: demo.config.appOrigin };
+      }, seedFor(303));
+    }, TIMEOUT);
+
+    it('two instances sharing it, requests of one session spread over both', async () => {
+      const server = (redis ??= await startRedis());
+      let run = 0;
+      await probeRuns(async () => {
+        const shared = {
+          REDIS_URL: server.url,
+          REDIS_KEY_PREFIX: `two${run++}:`,
+          LC_STATE_KEYS: randomBytes(32).toString('base64'),
+          LC_SESSION_SECRET: randomBytes(32).toString('base64'),
+          DATABASE_URL: `sqlite:${join(mkdtempSync(join(tmpdir(), 'lc-model-')), 'shared.db')}`,
+        };
+        const a = await demoApp(shared, {}, FAST_ARGON2);
+        const b = await demoApp(shared, {}, FAST_ARGON2).catch(async (error: unknown) => {
+          await a.app.close();
+          throw error;
+        });
+        return { apps: [a.app, b.app], origin: a.config.appOrigin };
+      }, seedFor(404));
+    }, TIMEOUT);
+  });
+});
