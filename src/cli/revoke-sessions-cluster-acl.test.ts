@@ -9,7 +9,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Cluster, type Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuthRepository } from '../auth/repository.js';
 import { hashToken } from '../auth/tokens.js';
@@ -17,7 +17,7 @@ import { memorySecurityEvents } from '../ops/security-events.js';
 import { createDatabase } from '../sql/database.js';
 import { migrateToLatest } from '../sql/migrate.js';
 import { WRITE_CHECK_KEY } from '../store/keys.js';
-import { REDIS_AVAILABLE, startRedisCluster, whenReady, type RedisCluster } from '../../test/redis/server.js';
+import { REDIS_AVAILABLE, useRedisCluster } from '../../test/redis/server.js';
 import { revokeSessions } from './revoke-sessions.js';
 
 const HOUR = 3_600_000;
@@ -27,14 +27,11 @@ const dir = mkdtempSync(join(tmpdir(), 'lc-revoke-cluster-acl-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions on a Cluster with one master refusing a command the run sends', () => {
-  let cluster: RedisCluster;
-  let admin: Cluster;
+  const cluster = useRedisCluster();
   /** A master that does not hold the write-check key, and holds some of the sessions. */
   let other: Redis;
   beforeAll(async () => {
-    cluster = await startRedisCluster(3);
-    admin = new Cluster(cluster.nodes.map((n) => ({ host: '127.0.0.1', port: n.port })));
-    await whenReady(admin);
+    const { admin } = cluster;
     for (let i = 0; i < SESSIONS; i++) {
       await admin.set(`${PREFIX}lc:{s:k${i}}:session`, '{"u":null}', 'PX', HOUR);
       await admin.set(`${PREFIX}lc:{s:k${i}}:state:counter:main`, 'sealed', 'PX', HOUR);
@@ -45,21 +42,17 @@ describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions on a Cluster with one master 
     const index = masters.findIndex((_node, i) => holders[i] === false && (keysOn[i] as number) > 0);
     expect(index).toBeGreaterThanOrEqual(0);
     other = masters[index] as Redis;
-  }, 180_000);
-  afterAll(async () => {
-    admin?.disconnect();
-    await cluster?.stop();
   });
 
   /** The same user on every master, `refused` taken away on `other` only. */
   async function userWithout(name: string, refused: string): Promise<string> {
-    for (const node of admin.nodes('master')) {
+    for (const node of cluster.admin.nodes('master')) {
       await node.call('ACL', 'SETUSER', name, 'on', '>secret-pw', '~*', '&*', '+@all', ...(node === other ? [`-${refused}`] : []));
     }
     return cluster.nodes.map((n) => n.url.replace('redis://', `redis://${name}:secret-pw@`)).join(',');
   }
 
-  const sessionKeys = async () => (await Promise.all(admin.nodes('master').map((node) => node.keys(`${PREFIX}*`)))).flat().length;
+  const sessionKeys = async () => (await Promise.all(cluster.admin.nodes('master').map((node) => node.keys(`${PREFIX}*`)))).flat().length;
 
   for (const { refused, dryRun, grant } of [
     { refused: 'unlink', dryRun: false, grant: 'ending sessions needs SCAN, GET and UNLINK (grant the ACL user +scan +get +unlink on the app\'s keys)' },

@@ -7,7 +7,7 @@
  * warning — except under CI (`process.env.CI` set), where importing this module fails the run.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { createRedisStore } from '../../src/store/redis/index.js';
 import type { Store } from '../../src/store/types.js';
@@ -307,6 +307,45 @@ export function useRedisServer(options: UseRedisServerOptions = {}) {
       const store = create(options);
       shared.push(store);
       return store;
+    },
+  };
+}
+
+/**
+ * A test-owned Redis Cluster for the enclosing `describe` (`startRedisCluster(masters, options)`):
+ * started before its tests and stopped after them (also when they fail). `nodes` are its servers;
+ * `admin` a Cluster client of them, connected before the tests, disconnected after them; `url` their
+ * URLs comma-separated, as REDIS_URL names a Cluster.
+ */
+export function useRedisCluster(masters = 3, options: { replicas?: number } = {}) {
+  let cluster: RedisCluster | undefined;
+  let admin: Cluster | undefined;
+  // Longer than one server's start: every node, `redis-cli --cluster create` (which may take up to
+  // 120 s, holding the event loop), then each node's cluster_state:ok. On a loaded machine it is only late.
+  beforeAll(async () => {
+    cluster = await startRedisCluster(masters, options);
+    admin = new Cluster(cluster.nodes.map((n) => ({ host: '127.0.0.1', port: n.port })));
+    await whenReady(admin);
+  }, 180_000);
+  afterAll(async () => {
+    admin?.disconnect();
+    await cluster?.stop();
+  });
+  const started = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error('useRedisCluster: the cluster is not started yet (use it inside a test)');
+    return value;
+  };
+  return {
+    /** The cluster's `redis-server`s (kill, pause…). */
+    get nodes(): readonly RedisServer[] {
+      return started(cluster).nodes;
+    },
+    get admin(): Cluster {
+      return started(admin);
+    },
+    /** `redis://127.0.0.1:<port>,redis://127.0.0.1:<port>,…`: every node. */
+    get url(): string {
+      return started(cluster).nodes.map((n) => n.url).join(',');
     },
   };
 }

@@ -13,12 +13,11 @@
  * - on a Redis Cluster, each master is looked at (the lingering key on one of three).
  */
 import BetterSqlite3 from 'better-sqlite3';
-import { Cluster } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { moveData } from '../../src/cli/move-data.js';
 import { createDatabase } from '../../src/sql/database.js';
 import { startTcpForwarder } from '../helpers/tcp-forwarder.js';
-import { startRedisCluster, whenReady, type RedisCluster } from '../redis/server.js';
+import { useRedisCluster } from '../redis/server.js';
 import { marksOf, move, moveFixture, SESSION_KEY, skipWithoutServices, type MoveRun } from './move-data-fixture.js';
 
 const skip = await skipWithoutServices('move-data lookup of the move in Redis');
@@ -198,52 +197,40 @@ describe.skipIf(skip)('move-data re-run: the lookup of the move in a Redis witho
 
 describe.skipIf(skip)('move-data re-run: the lookup on a Redis Cluster', { timeout: 180_000 }, () => {
   const fixture = moveFixture('lc-move-lookup-cluster-');
-  let cluster: RedisCluster;
-  let url: string;
-  let admin: Cluster;
+  const cluster = useRedisCluster();
   /** How many of `keys` the cluster holds (one EXISTS each: the keys are on several slots). */
-  const held = async (...keys: string[]) => (await Promise.all(keys.map((key) => admin.exists(key)))).reduce((n, e) => n + e, 0);
-  beforeAll(async () => {
-    cluster = await startRedisCluster(3);
-    url = cluster.nodes.map((n) => n.url).join(',');
-    admin = new Cluster(cluster.nodes.map((n) => ({ host: '127.0.0.1', port: n.port })));
-    await whenReady(admin);
-  }, 180_000);
-  afterAll(async () => {
-    admin?.disconnect();
-    await cluster?.stop();
-  });
+  const held = async (...keys: string[]) => (await Promise.all(keys.map((key) => cluster.admin.exists(key)))).reduce((n, e) => n + e, 0);
 
   it('records on every master: lost ones copied again (a copy outliving its row no app key), then the mark beside an app, then refused', async () => {
     const from = await fixture.migratedFile('cluster.db');
     const at = Date.now();
     const sessions = Array.from({ length: 12 }, (_, i) => `lc:{s:c${i}}:session`);
     putRows(from, [...sessions.map((key): [string, string, number] => [key, '{"v":1}', at + HOUR]), ['lc:{i:k4}:idem:d', RESULT, at + 2_000]]);
-    const first = await moveAt(at, '--from', from, '--to-redis', url);
+    const first = await moveAt(at, '--from', from, '--to-redis', cluster.url);
     expect([first.code, first.err]).toEqual([0, []]);
-    const masters = admin.nodes('master');
+    const masters = cluster.admin.nodes('master');
     expect((await Promise.all(masters.map((node) => node.dbsize()))).filter((n) => n > 0).length, 'records on more than one master').toBeGreaterThan(1);
 
     await Promise.all(masters.map((node) => node.flushall()));
-    await admin.set('lc:{i:k4}:idem:d', RESULT, 'PX', HOUR);
-    const again = await moveAt(at + 3_000, '--from', from, '--to-redis', url);
+    await cluster.admin.set('lc:{i:k4}:idem:d', RESULT, 'PX', HOUR);
+    const again = await moveAt(at + 3_000, '--from', from, '--to-redis', cluster.url);
     expect([again.code, again.err]).toEqual([0, []]);
     expect(again.out[0]).toMatch(/which holds none of the 12 records of it still live, no completion mark and no other key of this framework .*: copied again$/);
     expect(await held(...sessions)).toBe(12);
 
     // An app used it (a session of its own) and one of the file's sessions ended: the mark only.
-    await admin.del(DONE);
-    await admin.del(sessions[0] as string);
-    await admin.set('lc:{s:new}:session', '{"v":3}', 'PX', HOUR);
-    const used = await moveAt(at + 4_000, '--from', from, '--to-redis', url);
+    await cluster.admin.del(DONE);
+    await cluster.admin.del(sessions[0] as string);
+    await cluster.admin.set('lc:{s:new}:session', '{"v":3}', 'PX', HOUR);
+    const used = await moveAt(at + 4_000, '--from', from, '--to-redis', cluster.url);
     expect([used.code, used.err]).toEqual([0, []]);
     expect(used.out.at(-1)).toMatch(/: completion mark written \(none was there/);
-    expect(await admin.exists(sessions[0] as string)).toBe(0);
+    expect(await cluster.admin.exists(sessions[0] as string)).toBe(0);
 
     // Emptied, then an app wrote there: refused.
     await Promise.all(masters.map((node) => node.flushall()));
-    await admin.set('lc:{s:new}:session', '{"v":3}', 'PX', HOUR);
-    const refused = await moveAt(at + 5_000, '--from', from, '--to-redis', url);
+    await cluster.admin.set('lc:{s:new}:session', '{"v":3}', 'PX', HOUR);
+    const refused = await moveAt(at + 5_000, '--from', from, '--to-redis', cluster.url);
     expect(refused.code).toBe(1);
     expect(refused.err).toEqual([expect.stringContaining('has no completion mark of the move and none of the 12 records of it still live')]);
     expect(await held(DONE, ...sessions)).toBe(0);

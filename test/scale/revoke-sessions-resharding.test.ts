@@ -11,14 +11,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Cluster, type Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
 import { authKeys } from '../../src/auth/keys.js';
 import { revokeSessions } from '../../src/cli/revoke-sessions.js';
 import { memorySecurityEvents } from '../../src/ops/security-events.js';
 import { createDatabase } from '../../src/sql/database.js';
 import { migrateToLatest } from '../../src/sql/migrate.js';
-import { REDIS_AVAILABLE, startRedisCluster, whenReady, type RedisCluster } from '../redis/server.js';
+import { REDIS_AVAILABLE, useRedisCluster } from '../redis/server.js';
 import { printedCounts } from './revoke-sessions.js';
 
 const HOUR = 3_600_000;
@@ -33,22 +33,12 @@ const dir = mkdtempSync(join(tmpdir(), 'lc-revoke-reshard-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions on a Cluster during a reshard', () => {
-  let cluster: RedisCluster;
-  let admin: Cluster;
-  beforeAll(async () => {
-    cluster = await startRedisCluster(3);
-    admin = new Cluster(cluster.nodes.map((n) => ({ host: '127.0.0.1', port: n.port })));
-    await whenReady(admin);
-  }, 180_000);
-  afterAll(async () => {
-    admin?.disconnect();
-    await cluster?.stop();
-  });
+  const cluster = useRedisCluster();
 
   /** The master serving `key`'s slot, another master, and both's node ids. */
   async function mastersOf(key: string) {
-    const slot = Number(await admin.cluster('KEYSLOT', key));
-    const masters = admin.nodes('master');
+    const slot = Number(await cluster.admin.cluster('KEYSLOT', key));
+    const masters = cluster.admin.nodes('master');
     const ids = await Promise.all(masters.map((node) => node.cluster('MYID') as Promise<string>));
     const holds = await Promise.all(masters.map(async (node) => Number(await node.cluster('COUNTKEYSINSLOT', slot)) > 0));
     const from = holds.indexOf(true);
@@ -76,9 +66,8 @@ describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions on a Cluster during a reshard
     const out: string[] = [];
     const err: string[] = [];
     const events = memorySecurityEvents();
-    const url = cluster.nodes.map((n) => n.url).join(',');
     const code = await revokeSessions(args, {
-      env: { DATABASE_URL: `sqlite:${path}`, REDIS_URL: url, REDIS_KEY_PREFIX: PREFIX },
+      env: { DATABASE_URL: `sqlite:${path}`, REDIS_URL: cluster.url, REDIS_KEY_PREFIX: PREFIX },
       out: (l) => out.push(l),
       err: (l) => err.push(l),
       events,
@@ -89,8 +78,8 @@ describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions on a Cluster during a reshard
   it('--user-id: a session whose record moved to the importing master is ended (it failed with a bare MOVED after the tokens), the reshard said, exit 1; the dry run counts the same', { timeout: 60_000 }, async () => {
     const record = `${PREFIX}lc:{s:moving}:session`;
     const state = `${PREFIX}lc:{s:moving}:state:profile:main`;
-    await admin.set(record, JSON.stringify({ u: `${USER}/${SIGN_IN}`, c: 1, t: 1 }), 'PX', HOUR);
-    await admin.set(state, 'sealed', 'PX', HOUR);
+    await cluster.admin.set(record, JSON.stringify({ u: `${USER}/${SIGN_IN}`, c: 1, t: 1 }), 'PX', HOUR);
+    await cluster.admin.set(state, 'sealed', 'PX', HOUR);
     await moveMidReshard(record);
     const expected = { 'sessions signed in': 1, 'sessions anonymous': 0, 'component states': 1, 'csrf nonces': 0 };
 
@@ -104,14 +93,14 @@ describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions on a Cluster during a reshard
     expect(done.out).toContainEqual(expect.stringMatching(UNDER_WAY));
     expect(done.events.map((e) => e.description)).toEqual([expect.stringMatching(/; a reshard was under way \(slot \d+ moving between masters\): some sessions may have been passed over, run it again$/)]);
     expect(done.counts).toMatchObject(expected);
-    expect([await admin.get(record), await admin.get(state)]).toEqual([null, null]);
+    expect([await cluster.admin.get(record), await cluster.admin.get(state)]).toEqual([null, null]);
   });
 
   it('--all: a session record and a trusted-device list moved to the importing master are ended and forgotten, the reshard said, exit 1', { timeout: 60_000 }, async () => {
     const record = `${PREFIX}lc:{s:moving-anonymous}:session`;
     const devices = `${PREFIX}${authKeys.devices('ada@example.com')}`;
-    await admin.set(record, JSON.stringify({ u: null, c: 1, t: 1 }), 'PX', HOUR);
-    await admin.set(devices, 'digest-of-a-browser', 'PX', HOUR);
+    await cluster.admin.set(record, JSON.stringify({ u: null, c: 1, t: 1 }), 'PX', HOUR);
+    await cluster.admin.set(devices, 'digest-of-a-browser', 'PX', HOUR);
     await moveMidReshard(record);
     await moveMidReshard(devices);
 
@@ -124,6 +113,6 @@ describe.skipIf(!REDIS_AVAILABLE)('revoke-sessions on a Cluster during a reshard
     expect(done.out).toContainEqual(expect.stringMatching(/^revoke-sessions: a reshard was under way \(slots \d+, \d+, \d+ moving between masters\): /));
     expect(done.counts).toMatchObject({ 'sessions anonymous': 1 });
     expect(done.out).toContain('revoke-sessions: trusted devices of 1 account: 1 forgotten');
-    expect([await admin.get(record), await admin.get(devices)]).toEqual([null, null]);
+    expect([await cluster.admin.get(record), await cluster.admin.get(devices)]).toEqual([null, null]);
   });
 });
