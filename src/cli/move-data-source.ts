@@ -5,6 +5,7 @@
 import { readdirSync, readlinkSync, realpathSync } from 'node:fs';
 import BetterSqlite3 from 'better-sqlite3';
 import type { Kysely } from 'kysely';
+import { quoteIdentifier } from '../sql/identifiers.js';
 import { changedMigrations, newerMigrations, newerReleaseMessage, pendingMigrations } from '../sql/migrate.js';
 import { shellQuote } from '../sql/moved-mark.js';
 import { describeDatabaseUrl } from '../sql/url.js';
@@ -113,9 +114,8 @@ interface ForeignKeyColumn {
   readonly on_delete: string;
 }
 
-const quoteName = (name: string) => `"${name.replace(/"/g, '""')}"`;
 /** A name as the SQL printed for the operator writes it: bare when it needs no quotes. */
-const sqlName = (name: string) => (/^[a-z_][a-z0-9_]*$/i.test(name) ? name : quoteName(name));
+const sqlName = (name: string) => (/^[a-z_][a-z0-9_]*$/i.test(name) ? name : quoteIdentifier(name));
 
 /**
  * Refuses a source holding rows whose parent row is gone, before either target is touched. SQLite
@@ -146,7 +146,7 @@ export function checkForeignKeys(native: BetterSqlite3.Database, where: string, 
   for (const [name, table] of [...tables].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const described: string[] = [];
     for (const [fkid, { parent, count }] of table.keys) {
-      const columns = (native.prepare(`PRAGMA foreign_key_list(${quoteName(name)})`).all() as ForeignKeyColumn[]).filter((c) => c.id === fkid).sort((a, b) => a.seq - b.seq);
+      const columns = (native.prepare(`PRAGMA foreign_key_list(${quoteIdentifier(name)})`).all() as ForeignKeyColumn[]).filter((c) => c.id === fkid).sort((a, b) => a.seq - b.seq);
       const from = columns.map((c) => sqlName(c.from));
       const to = columns.map((c) => c.to ?? primaryKeyOf(native, parent)[c.seq] ?? 'rowid').map(sqlName);
       const orphans = `${from.length === 1 ? from[0] : `(${from.join(', ')})`} NOT IN (SELECT ${to.join(', ')} FROM ${sqlName(parent)})`;
@@ -164,6 +164,6 @@ export function checkForeignKeys(native: BetterSqlite3.Database, where: string, 
 
 /** The primary key columns of `table`, in order. */
 function primaryKeyOf(native: BetterSqlite3.Database, table: string): string[] {
-  const columns = native.prepare(`PRAGMA table_info(${quoteName(table)})`).all() as { name: string; pk: number }[];
+  const columns = native.prepare(`PRAGMA table_info(${quoteIdentifier(table)})`).all() as { name: string; pk: number }[];
   return columns.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk).map((c) => c.name);
 }
