@@ -47,7 +47,9 @@ interface Session {
   readonly name: string;
   readonly ip: string;
   /** The model's user label when signed in. */
-  readonly user: string | null;
+  user: string | null;
+  /** The components mounted in the current session id (a page view mounts; sign-in and sign-out start afresh). */
+  mounted: Set<Component>;
   cookie: string;
   token: string;
   /** A token this session held before sign-in replaced its id (signed-in sessions), else a forged one. */
@@ -147,12 +149,17 @@ class Probe {
   /** Keys already sent, by scope, for replays. */
   private readonly usedKeys = new Map<string, { key: string; component: Component; action: string; params: Record<string, unknown> }[]>();
   private keyCounter = 0;
+  /** Session ids replaced by a sign-in or sign-out, with a token of theirs. */
+  private readonly ghosts: { cookie: string; token: string; ip: string; user: string | null }[] = [];
+  private readonly emails: string[];
+  private signIns = 0;
 
   constructor(
     private readonly target: ProbeTarget,
     private readonly seed: number,
   ) {
     this.rnd = prng(seed);
+    this.emails = [`ada${seed}@example.com`, `bob${seed}@example.com`];
   }
 
   private int(n: number): number {
@@ -184,7 +191,7 @@ class Probe {
   async setUp(): Promise<void> {
     // Two sessions of one user (shared budget and idempotency scope), one of another user, three
     // anonymous sessions: two behind one address (one budget), one alone.
-    const users = [`ada${this.seed}@example.com`, `bob${this.seed}@example.com`];
+    const users = this.emails;
     for (const [i, email] of users.entries()) {
       const res = await this.send(0, {
         method: 'POST',
@@ -235,6 +242,7 @@ class Probe {
         orders: 0,
         balance: 1000,
         paid: [],
+        mounted: new Set(),
       };
       this.sessions.push(session);
       // Mount every component of the session (an action needs its instance mounted).
@@ -254,19 +262,26 @@ class Probe {
       await this.pageView(s, component, this.instance());
     } else if (r < 0.3) {
       const action = this.chance(0.6) ? 'increment' : 'decrement';
+      await this.mountMostly(s, 'counter');
       const req = this.actionRequest(s, 'counter', action, {});
       this.current = describe(req);
       await this.single(req);
+    } else if (r < 0.32) {
+      await this.switchUser(s);
+    } else if (r < 0.34 && this.ghosts.length > 0) {
+      await this.ghostAction();
     } else if (r < 0.4) {
       await this.counterBurst(s);
     } else if (r < 0.58) {
       const req = this.actionRequest(s, 'order', 'createOrder', this.orderParams());
       this.withKey(req);
+      await this.mountMostly(s, req.component);
       this.current = describe(req);
       await this.single(req);
     } else if (r < 0.73) {
       const req = this.actionRequest(s, 'payment', 'processPayment', this.paymentParams(s));
       this.withKey(req);
+      await this.mountMostly(s, req.component);
       this.current = describe(req);
       await this.single(req);
     } else if (r < 0.88) {
@@ -275,6 +290,82 @@ class Probe {
       await this.keyFromAnotherSession(s);
     }
     return this.current;
+  }
+
+  /** Mounts `component` in `s` when it is not (by a page view), mostly: else the action probes an unmounted instance. */
+  private async mountMostly(s: Session, component: Component): Promise<void> {
+    if (!s.mounted.has(component) && this.chance(0.7)) await this.pageView(s, component, this.instance());
+  }
+
+  /**
+   * Signs an anonymous session in (as one of the two users) or a signed-in one out, through the
+   * `/login` and `/logout` forms: a new session id, the old one and its tokens dead, no component
+   * state carried over (docs/auth.md, "Browser sign-in for components").
+   */
+  private async switchUser(s: Session): Promise<void> {
+    const instance = this.instance();
+    const login = await this.send(instance, { method: 'GET', url: '/login', remoteAddress: s.ip, headers: { cookie: s.cookie } });
+    if (login.statusCode !== 200) fail(`${s.name} GET /login: ${login.statusCode}`);
+    const old = { cookie: s.cookie, token: tokenOf(login.body), ip: s.ip, user: s.user };
+    const signingIn = s.user === null;
+    // The login budget (5 a minute): a few sign-ins per run.
+    if (signingIn && this.signIns >= 3) {
+      this.current = `${s.name} GET /login (no more sign-ins this run)`;
+      return;
+    }
+    const form = signingIn ? 'login' : 'logout';
+    const formToken = new RegExp(`action="/${form}"[\\s\\S]*?name="_csrf_token" value="([^"]+)"`).exec(login.body)?.[1] ?? fail(`no /${form} form token`);
+    const user = this.int(2);
+    this.current = signingIn ? `${s.name} signs in as u${user}` : `${s.name} signs out`;
+    const fields: Record<string, string> = { _csrf_token: formToken };
+    if (signingIn) Object.assign(fields, { email: this.emails[user] as string, password: PASSWORD });
+    const res = await this.send(this.instance(), {
+      method: 'POST',
+      url: `/${form}`,
+      remoteAddress: s.ip,
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: s.cookie, origin: this.target.origin },
+      payload: new URLSearchParams(fields).toString(),
+    });
+    if (res.statusCode !== 303) fail(`${this.current}: ${res.statusCode} ${res.body.slice(0, 300)}`);
+    if (signingIn) this.signIns++;
+    const next = sessionCookie(res) ?? fail(`${this.current}: no new session cookie`);
+    if (next === s.cookie) fail(`${this.current}: the session id was kept`);
+    this.ghosts.push(old);
+    s.cookie = next;
+    s.staleToken = old.token;
+    s.user = signingIn ? `u${user}` : null;
+    s.mounted = new Set();
+    s.counter = 0;
+    s.orders = 0;
+    s.balance = 1000;
+    s.paid = [];
+    await this.pageView(s, 'counter', this.instance());
+  }
+
+  /** An action with the cookie and a token of a session id a sign-in or sign-out replaced: 403. */
+  private async ghostAction(): Promise<void> {
+    const ghost = this.pick(this.ghosts);
+    this.current = `an action of a replaced session id (${ghost.user ?? ghost.ip})`;
+    const res = await this.send(this.instance(), {
+      method: 'POST',
+      url: ACTION_ROUTE,
+      remoteAddress: ghost.ip,
+      headers: { 'content-type': 'application/json', cookie: ghost.cookie, 'x-csrf-token': ghost.token },
+      payload: JSON.stringify({ component_id: 'counter:main', action: 'increment', params: {} }),
+    });
+    const body = res.json() as { code?: string };
+    if (res.statusCode !== 403 || body.code !== 'CSRF_TOKEN_INVALID') fail(`${this.current}: ${res.statusCode} ${res.body.slice(0, 300)}`);
+    // A session found gone has spent one step of its client's budget (docs/security.md §2): perhaps.
+    this.maybeCharge(`ip:${ghost.ip}|counter.increment`);
+    if (ghost.user !== null) this.maybeCharge(`user:${ghost.user}|counter.increment`);
+  }
+
+  /** A step the app may or may not have taken: only the late end of the budget's arrival time moves. */
+  private maybeCharge(bucket: string): void {
+    const policy = POLICY[bucket.split('|')[1] as string] as { limit: number; window: number };
+    const b = this.buckets.get(bucket) ?? { lo: -Infinity, hi: -Infinity };
+    b.hi = Math.max(b.hi, Date.now()) + (policy.window * 1000) / policy.limit;
+    this.buckets.set(bucket, b);
   }
 
   private actionRequest(session: Session, component: Component, action: string, params: Record<string, unknown>): ActionRequest {
@@ -319,6 +410,7 @@ class Probe {
   }
 
   private async counterBurst(s: Session): Promise<void> {
+    if (!s.mounted.has('counter')) await this.pageView(s, 'counter', this.instance());
     const n = 2 + this.int(4);
     const reqs: ActionRequest[] = Array.from({ length: n }, () => ({
       session: s,
@@ -365,6 +457,7 @@ class Probe {
       if (u.component === component) params = u.params;
     }
     const mates = this.sessions.filter((o) => scopeOf(o) === scopeOf(s));
+    for (const m of mates) if (!m.mounted.has(component)) await this.pageView(m, component, this.instance());
     const reqs: ActionRequest[] = Array.from({ length: n }, () => ({
       session: this.pick(mates),
       component,
@@ -429,6 +522,7 @@ class Probe {
     }
     const [, keys] = this.pick(owners);
     const u = this.pick(keys);
+    if (!s.mounted.has(u.component)) await this.pageView(s, u.component, this.instance());
     const req: ActionRequest = { session: s, component: u.component, action: u.action, params: u.params, token: 'valid', key: u.key, instance: this.instance() };
     this.current = `${describe(req)} (a key of another scope)`;
     await this.single(req);
@@ -440,14 +534,13 @@ class Probe {
     const headers: Record<string, string> = { 'content-type': 'application/json', cookie: req.session.cookie };
     const token = this.tokenFor(req);
     if (token !== undefined) headers['x-csrf-token'] = token;
-    if (req.key !== undefined) headers['idempotency-key'] = req.key;
-    return {
-      method: 'POST',
-      url: ACTION_ROUTE,
-      remoteAddress: req.session.ip,
-      headers,
-      payload: JSON.stringify({ component_id: `${req.component}:main`, action: req.action, params: req.params }),
-    };
+    const envelope: Record<string, unknown> = { component_id: `${req.component}:main`, action: req.action, params: req.params };
+    // The key as a bare header value, an RFC 8941 string, or the body field (PROTOCOL §3): one key.
+    const via = req.key === undefined ? 0 : this.int(3);
+    if (via === 1) headers['idempotency-key'] = req.key as string;
+    else if (via === 2) headers['idempotency-key'] = `"${req.key as string}"`;
+    if (via === 0 && req.key !== undefined) envelope.idempotency_key = req.key;
+    return { method: 'POST', url: ACTION_ROUTE, remoteAddress: req.session.ip, headers, payload: JSON.stringify(envelope) };
   }
 
   private tokenFor(req: ActionRequest): string | undefined {
@@ -488,6 +581,12 @@ class Probe {
         return;
       }
     }
+    // The instance is loaded after validation (docs/security.md: … → validation → state load → …):
+    // one never mounted in this session id answers 404 only to params the schema takes.
+    if (!req.session.mounted.has(req.component) && !this.schemaRefuses(req)) {
+      this.expectError(req, res, 404, 'COMPONENT_NOT_FOUND');
+      return;
+    }
     const refusal = this.refusalOf(req);
     if (refusal !== null) {
       this.expectError(req, res, 400, refusal);
@@ -496,17 +595,23 @@ class Probe {
     this.expectRun(req, res);
   }
 
-  /** The code the app must refuse `req` with for its params and the state (not counting limits and keys), or null. */
-  private refusalOf(req: ActionRequest): string | null {
+  /** Whether the action's schema refuses `req`'s params (PROTOCOL §2). */
+  private schemaRefuses(req: ActionRequest): boolean {
     if (req.component === 'order') {
       const item = req.params.item;
-      return typeof item === 'string' && item.trim().length > 0 ? null : 'VALIDATION_FAILED';
+      return !(typeof item === 'string' && item.trim().length > 0);
     }
     if (req.component === 'payment') {
       const amount = req.params.amount;
-      if (typeof amount !== 'number' || !Number.isInteger(amount) || amount <= 0) return 'VALIDATION_FAILED';
-      return amount > req.session.balance ? 'VALIDATION_FAILED' : null;
+      return typeof amount !== 'number' || !Number.isInteger(amount) || amount <= 0;
     }
+    return false;
+  }
+
+  /** The code the app must refuse `req` with for its params and the state (not counting limits and keys), or null. */
+  private refusalOf(req: ActionRequest): string | null {
+    if (this.schemaRefuses(req)) return 'VALIDATION_FAILED';
+    if (req.component === 'payment') return (req.params.amount as number) > req.session.balance ? 'VALIDATION_FAILED' : null;
     return null;
   }
 
@@ -637,6 +742,7 @@ class Probe {
     const set = sessionCookie(res);
     if (set !== undefined && set !== s.cookie) fail(`${s.name} GET ${PAGE_OF[component]}: the page replaced the session cookie`);
     s.token = tokenOf(res.body);
+    s.mounted.add(component);
     if (!res.body.includes(`data-lc-id="${component}:main"`)) fail(`${s.name} GET ${PAGE_OF[component]}: no ${component}:main root`);
     const shown = renderedValue(component, res.body);
     const model = component === 'counter' ? s.counter : component === 'order' ? s.orders : s.balance;
@@ -663,9 +769,9 @@ class Probe {
   }
 }
 
-/** The idempotency scope (docs/security.md §3): the user when signed in, else the session. */
+/** The idempotency scope (docs/security.md §3): the user when signed in, else the session id (a sign-in or sign-out starts a new one). */
 function scopeOf(s: Session): string {
-  return s.user ?? `session:${s.name}`;
+  return s.user ?? `session:${s.cookie}`;
 }
 
 /** The rate-limit client (PROTOCOL §2): the user, else the address. */
