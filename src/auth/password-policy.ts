@@ -7,12 +7,20 @@
  */
 import { domainToUnicode } from 'node:url';
 import { COMMON_PASSWORDS } from './common-passwords.js';
+import { TOP_PASSWORDS } from './common-passwords-top.js';
 import { foldCase } from './email.js';
 
 export const PASSWORD_COMMON =
   'This password is one of the most common passwords, which attackers try first. Choose another: a few unrelated words make a strong one.';
 export const PASSWORD_HAS_EMAIL = 'The password must not contain your email address or the part before the @. Choose another.';
 export const PASSWORD_BREACHED = 'This password appears in known data breaches, which attackers try first. Choose another.';
+
+/**
+ * The 5,000 most common passwords of 8 characters or more (`TOP_PASSWORDS`): OWASP ASVS 5.0 6.2.4
+ * asks for at least the top 3,000 that the length rule lets through, and the hand-picked
+ * `COMMON_PASSWORDS` (217) missed 49 of the 100 most common (`corvette`, `steelers`, `startrek`…).
+ */
+const TOP = new Set(TOP_PASSWORDS);
 
 /**
  * A local part shorter than this is not looked for inside the password: `ada` would refuse
@@ -22,7 +30,7 @@ const LOCAL_MIN = 4;
 
 /**
  * Why a new password (already NFKC, as `checkPassword` returns it) is refused, or `null`. Compared
- * after case folding (`foldCase`): on the list of common passwords; equal to, or containing, the
+ * after case folding (`foldCase`): on a list of common passwords (`COMMON_PASSWORDS`, `TOP`); equal to, or containing, the
  * whole `email` (its stored form, and with the domain in Unicode) or its local part of 4 or more
  * characters. Without `email` (a reset before its token is looked up), the list alone.
  * @example passwordRefusal('Password1') // PASSWORD_COMMON
@@ -30,7 +38,7 @@ const LOCAL_MIN = 4;
  */
 export function passwordRefusal(password: string, email?: string): string | null {
   const folded = foldCase(password.normalize('NFKC'));
-  if (COMMON_PASSWORDS.has(folded)) return PASSWORD_COMMON;
+  if (COMMON_PASSWORDS.has(folded) || TOP.has(folded)) return PASSWORD_COMMON;
   if (email === undefined) return null;
   const at = email.lastIndexOf('@');
   const local = email.slice(0, at);
