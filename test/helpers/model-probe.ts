@@ -59,6 +59,10 @@ interface Session {
   balance: number;
   /** Amounts of payments the app ran (answered cached: false). */
   paid: number[];
+  /** Strict CSRF mode: unused tokens, oldest first, with their issue numbers; and tokens spent. */
+  pool: { token: string; issued: number }[];
+  spent: string[];
+  issued: number;
 }
 
 interface IdemRecord {
@@ -101,6 +105,13 @@ export interface ProbeOptions {
   ops: number;
   /** Trace lines kept for the failure message. @default 30 */
   traceLength?: number;
+  /**
+   * The app runs `csrf: { rotation: 'per-action' }` (single-use tokens): each valid request takes an
+   * unused token of its session (the newest: the app must keep at least the 200 newest, so give it
+   * `maxOutstanding: 256`), a spent one is refused, and every answer after a verified token brings
+   * a fresh one. @default false
+   */
+  strictCsrf?: boolean;
 }
 
 /**
@@ -108,7 +119,7 @@ export interface ProbeOptions {
  * failing operation and the trace before it at the first disagreement.
  */
 export async function runModelProbe(target: ProbeTarget, options: ProbeOptions): Promise<ProbeStats> {
-  const probe = new Probe(target, options.seed);
+  const probe = new Probe(target, options.seed, options.strictCsrf ?? false);
   const trace: string[] = [];
   const keep = options.traceLength ?? 30;
   let op = -1;
@@ -157,6 +168,7 @@ class Probe {
   constructor(
     private readonly target: ProbeTarget,
     private readonly seed: number,
+    private readonly strict: boolean,
   ) {
     this.rnd = prng(seed);
     this.emails = [`ada${seed}@example.com`, `bob${seed}@example.com`];
@@ -243,6 +255,9 @@ class Probe {
         balance: 1000,
         paid: [],
         mounted: new Set(),
+        pool: [],
+        spent: [],
+        issued: 0,
       };
       this.sessions.push(session);
       // Mount every component of the session (an action needs its instance mounted).
@@ -339,6 +354,8 @@ class Probe {
     s.orders = 0;
     s.balance = 1000;
     s.paid = [];
+    s.pool = [];
+    s.spent = [];
     await this.pageView(s, 'counter', this.instance());
   }
 
@@ -545,12 +562,16 @@ class Probe {
 
   private tokenFor(req: ActionRequest): string | undefined {
     switch (req.token) {
-      case 'valid':
-        return req.session.token;
+      case 'valid': {
+        if (!this.strict) return req.session.token;
+        const next = req.session.pool.pop() ?? fail(`${describe(req)}: no unused token left (the probe refills before sending)`);
+        req.session.spent.push(next.token);
+        return next.token;
+      }
       case 'foreign':
         return this.pick(this.sessions.filter((o) => o !== req.session)).token;
       case 'stale':
-        return req.session.staleToken;
+        return this.strict && req.session.spent.length > 0 ? this.pick(req.session.spent) : req.session.staleToken;
       case 'none':
         return undefined;
     }
@@ -558,11 +579,36 @@ class Probe {
 
   private async sendAll(reqs: ActionRequest[]): Promise<{ answers: LightMyRequestResponse[]; t0: number; t1: number }> {
     for (const req of reqs) if (req.key !== undefined) this.noteKey(req);
+    if (this.strict) {
+      for (const s of new Set(reqs.map((r) => r.session))) {
+        const needed = reqs.filter((r) => r.session === s && r.token === 'valid').length;
+        while (this.usable(s) < needed) await this.pageView(s, s.mounted.values().next().value ?? 'counter', this.instance());
+      }
+    }
+    const bodies = reqs.map((req) => this.body(req));
     const t0 = Date.now();
-    const answers = await Promise.all(reqs.map((req) => this.send(req.instance, this.body(req))));
+    const answers = await Promise.all(reqs.map((req, i) => this.send(req.instance, bodies[i] as InjectOptions)));
     const t1 = Date.now();
-    for (const [i, res] of answers.entries()) this.checkShape(reqs[i] as ActionRequest, res);
+    for (const [i, res] of answers.entries()) {
+      const req = reqs[i] as ActionRequest;
+      this.checkShape(req, res);
+      if (!this.strict) continue;
+      const fresh = (res.json() as { csrf_token?: unknown }).csrf_token;
+      // Every answer after a verified token brings a fresh one (docs/security.md §1, strict mode).
+      if (req.token === 'valid' && res.statusCode !== 403 && typeof fresh !== 'string') fail(`${describe(req)}: a ${res.statusCode} after a verified token without a fresh csrf_token`);
+      if (typeof fresh === 'string') this.issue(req.session, fresh);
+    }
     return { answers, t0, t1 };
+  }
+
+  /** Strict mode: a token the app issued to `s`; only the newest 200 are used (it keeps `maxOutstanding`). */
+  private issue(s: Session, token: string): void {
+    s.pool.push({ token, issued: ++s.issued });
+    s.pool = s.pool.filter((t) => t.issued > s.issued - 200);
+  }
+
+  private usable(s: Session): number {
+    return s.pool.length;
   }
 
   private async single(req: ActionRequest): Promise<void> {
@@ -570,6 +616,8 @@ class Probe {
     const res = answers[0] as LightMyRequestResponse;
     if (req.token !== 'valid') {
       this.expectError(req, res, 403, 'CSRF_TOKEN_INVALID');
+      // Strict mode: a spent token is refused after its rate-limit step was taken (docs/security.md §1).
+      if (this.strict && req.token === 'stale') this.maybeCharge(`${rateClient(req.session)}|${req.component}.${req.action}`);
       return;
     }
     if (!this.admitGroup([req], answers, t0, t1)[0]) return;
@@ -742,6 +790,7 @@ class Probe {
     const set = sessionCookie(res);
     if (set !== undefined && set !== s.cookie) fail(`${s.name} GET ${PAGE_OF[component]}: the page replaced the session cookie`);
     s.token = tokenOf(res.body);
+    if (this.strict) this.issue(s, s.token);
     s.mounted.add(component);
     if (!res.body.includes(`data-lc-id="${component}:main"`)) fail(`${s.name} GET ${PAGE_OF[component]}: no ${component}:main root`);
     const shown = renderedValue(component, res.body);

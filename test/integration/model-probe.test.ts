@@ -26,20 +26,26 @@ function targetOf(apps: FastifyInstance[], origin: string): ProbeTarget {
   return { instances: apps.length, origin, send: (i, request) => (apps[i] as FastifyInstance).inject(request) };
 }
 
+/** The two CSRF modes of docs/security.md §1; strict keeps 256 tokens a session (the probe uses the newest 200). */
+const MODES = [
+  { mode: 'per-session CSRF tokens', strict: false, framework: {}, seedOffset: 0 },
+  { mode: 'single-use CSRF tokens', strict: true, framework: { csrf: { rotation: 'per-action' as const, maxOutstanding: 256 } }, seedOffset: 50 },
+];
+
 /** Runs the probe `RUNS` times, each on apps `start` opens afresh. */
-async function probeRuns(start: () => Promise<{ apps: FastifyInstance[]; origin: string }>, firstSeed: number): Promise<void> {
+async function probeRuns(start: () => Promise<{ apps: FastifyInstance[]; origin: string }>, firstSeed: number, strictCsrf: boolean): Promise<void> {
   for (let run = 0; run < RUNS; run++) {
     const { apps, origin } = await start();
     try {
-      await probe(apps, origin, firstSeed + run);
+      await probe(apps, origin, firstSeed + run, strictCsrf);
     } finally {
       for (const app of apps) await app.close();
     }
   }
 }
 
-async function probe(apps: FastifyInstance[], origin: string, seed: number): Promise<void> {
-  const stats = await runModelProbe(targetOf(apps, origin), { seed, ops: OPS });
+async function probe(apps: FastifyInstance[], origin: string, seed: number, strictCsrf: boolean): Promise<void> {
+  const stats = await runModelProbe(targetOf(apps, origin), { seed, ops: OPS, strictCsrf });
   // The run did what it is for: actions ran, keys replayed, budgets ran out, tokens were refused.
   expect(stats.ops).toBe(OPS);
   expect(stats.ran).toBeGreaterThan(0);
@@ -49,24 +55,24 @@ async function probe(apps: FastifyInstance[], origin: string, seed: number): Pro
   expect(stats.byStatus['422'] ?? 0).toBeGreaterThan(0);
 }
 
-describe('model probe of the reference app', () => {
-  it('reads the error codes of docs/reference/errors.md', () => {
-    expect(DOCUMENTED_CODES.has('IDEMPOTENCY_KEY_REUSED')).toBe(true);
-    expect(DOCUMENTED_CODES.size).toBeGreaterThan(20);
-  });
+it('reads the error codes of docs/reference/errors.md', () => {
+  expect(DOCUMENTED_CODES.has('IDEMPOTENCY_KEY_REUSED')).toBe(true);
+  expect(DOCUMENTED_CODES.size).toBeGreaterThan(20);
+});
 
+describe.each(MODES)('model probe of the reference app, $mode', ({ strict, framework, seedOffset }) => {
   it('on the memory store', async () => {
     await probeRuns(async () => {
-      const demo = await demoApp({}, { store: createMemoryStore() }, FAST_ARGON2);
+      const demo = await demoApp({}, { ...framework, store: createMemoryStore() }, FAST_ARGON2);
       return { apps: [demo.app], origin: demo.config.appOrigin };
-    }, seedFor(101));
+    }, seedFor(101 + seedOffset), strict);
   }, TIMEOUT);
 
   it('on SQLite', async () => {
     await probeRuns(async () => {
-      const demo = await demoApp({}, {}, FAST_ARGON2);
+      const demo = await demoApp({}, framework, FAST_ARGON2);
       return { apps: [demo.app], origin: demo.config.appOrigin };
-    }, seedFor(202));
+    }, seedFor(202 + seedOffset), strict);
   }, TIMEOUT);
 
   describe.skipIf(!REDIS_AVAILABLE)('on Redis', () => {
@@ -77,9 +83,9 @@ describe('model probe of the reference app', () => {
       const server = (redis ??= await startRedis());
       let run = 0;
       await probeRuns(async () => {
-        const demo = await demoApp({ REDIS_URL: server.url, REDIS_KEY_PREFIX: `one${run++}:` }, {}, FAST_ARGON2);
+        const demo = await demoApp({ REDIS_URL: server.url, REDIS_KEY_PREFIX: `one${run++}:` }, framework, FAST_ARGON2);
         return { apps: [demo.app], origin: demo.config.appOrigin };
-      }, seedFor(303));
+      }, seedFor(303 + seedOffset), strict);
     }, TIMEOUT);
 
     it('two instances sharing it, requests of one session spread over both', async () => {
@@ -93,13 +99,13 @@ describe('model probe of the reference app', () => {
           LC_SESSION_SECRET: randomBytes(32).toString('base64'),
           DATABASE_URL: `sqlite:${join(mkdtempSync(join(tmpdir(), 'lc-model-')), 'shared.db')}`,
         };
-        const a = await demoApp(shared, {}, FAST_ARGON2);
-        const b = await demoApp(shared, {}, FAST_ARGON2).catch(async (error: unknown) => {
+        const a = await demoApp(shared, framework, FAST_ARGON2);
+        const b = await demoApp(shared, framework, FAST_ARGON2).catch(async (error: unknown) => {
           await a.app.close();
           throw error;
         });
         return { apps: [a.app, b.app], origin: a.config.appOrigin };
-      }, seedFor(404));
+      }, seedFor(404 + seedOffset), strict);
     }, TIMEOUT);
   });
 });
