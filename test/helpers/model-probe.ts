@@ -299,6 +299,8 @@ class Probe {
       await this.mountMostly(s, req.component);
       this.current = describe(req);
       await this.single(req);
+    } else if (r < 0.8) {
+      await this.paymentBurst(s);
     } else if (r < 0.88) {
       await this.keyBurst(s);
     } else {
@@ -457,6 +459,56 @@ class Probe {
       if (!isDeepStrictEqual([...counts].sort((a, b) => a - b), expected)) fail(`concurrent increments answered ${counts.join(',')}, expected each of ${expected.join(',')} once`);
     }
     s.counter = start + inc - dec;
+  }
+
+  /**
+   * 2–4 payments of one session at once, each with a key of its own or none, together often above
+   * the balance: they run one at a time (the instance lock), so the balance never goes below 0 and
+   * the answers form one serial order.
+   */
+  private async paymentBurst(s: Session): Promise<void> {
+    if (!s.mounted.has('payment')) await this.pageView(s, 'payment', this.instance());
+    const n = 2 + this.int(3);
+    const reqs: ActionRequest[] = Array.from({ length: n }, () => {
+      const req: ActionRequest = {
+        session: s,
+        component: 'payment',
+        action: 'processPayment',
+        params: { amount: 1 + this.int(Math.max(1, Math.ceil((s.balance * 2) / n))) },
+        token: 'valid',
+        instance: this.instance(),
+      };
+      if (this.chance(0.5)) req.key = this.freshKey();
+      return req;
+    });
+    this.current = `${s.name} ${n} concurrent payments ${reqs.map((q) => `${String(q.params.amount)}${q.key === undefined ? '' : `/${q.key}`}`).join(',')} on balance ${s.balance}`;
+    const { answers, t0, t1 } = await this.sendAll(reqs);
+    const admitted = this.admitGroup(reqs, answers, t0, t1);
+    const start = s.balance;
+    const ran: { req: ActionRequest; res: LightMyRequestResponse; after: number }[] = [];
+    const refused: ActionRequest[] = [];
+    for (const [i, res] of answers.entries()) {
+      const req = reqs[i] as ActionRequest;
+      if (!admitted[i]) continue;
+      if (res.statusCode === 200) ran.push({ req, res, after: (res.json() as { state: { balance: number } }).state.balance });
+      else {
+        this.expectError(req, res, 400, 'VALIDATION_FAILED');
+        refused.push(req);
+      }
+    }
+    // The serial order: balances strictly falling, each step one runner's amount.
+    ran.sort((a, b) => b.after - a.after);
+    let balance = start;
+    for (const { req, after } of ran) {
+      const amount = req.params.amount as number;
+      if (balance - amount !== after) fail(`${this.current}: answers ${ran.map((x) => `${String(x.req.params.amount)}->${x.after}`).join(', ')} are no serial order from ${start}`);
+      balance = after;
+    }
+    for (const req of refused) {
+      if ((req.params.amount as number) <= balance) fail(`${this.current}: ${String(req.params.amount)} refused, but the balance never fell below ${balance}`);
+    }
+    // Apply to the model in that order (expectRun checks each answer's state again).
+    for (const { req, res } of ran) this.expectRun(req, res);
   }
 
   /** 2–5 requests with one key at once, from this session or from other sessions of its scope. */
