@@ -81,6 +81,8 @@ interface ActionRequest {
   params: Record<string, unknown>;
   token: TokenKind;
   key?: string;
+  /** A key PROTOCOL §3 refuses (400 IDEMPOTENCY_KEY_INVALID): too long, not ASCII, header and body disagreeing. */
+  badKey?: 'long' | 'not-ascii' | 'disagree';
   instance: number;
 }
 
@@ -96,6 +98,8 @@ export interface ProbeStats {
   ops: number;
   requests: number;
   byStatus: Record<string, number>;
+  /** Answers by error code. */
+  byCode: Record<string, number>;
   replays: number;
   ran: number;
 }
@@ -151,7 +155,7 @@ interface Bucket {
 }
 
 class Probe {
-  readonly stats: ProbeStats = { ops: 0, requests: 0, byStatus: {}, replays: 0, ran: 0 };
+  readonly stats: ProbeStats = { ops: 0, requests: 0, byStatus: {}, byCode: {}, replays: 0, ran: 0 };
   current = '';
   private readonly rnd: () => number;
   private readonly sessions: Session[] = [];
@@ -411,7 +415,9 @@ class Probe {
   private withKey(req: ActionRequest): void {
     const r = this.rnd();
     const used = this.usedKeys.get(scopeOf(req.session)) ?? [];
-    if (r < 0.5 || (r < 0.8 && used.length === 0)) {
+    if (r < 0.05) {
+      req.badKey = this.pick(['long', 'not-ascii', 'disagree'] as const);
+    } else if (r < 0.5 || (r < 0.8 && used.length === 0)) {
       req.key = this.freshKey();
     } else if (r < 0.8) {
       const u = this.pick(used);
@@ -609,6 +615,12 @@ class Probe {
     if (via === 1) headers['idempotency-key'] = req.key as string;
     else if (via === 2) headers['idempotency-key'] = `"${req.key as string}"`;
     if (via === 0 && req.key !== undefined) envelope.idempotency_key = req.key;
+    if (req.badKey === 'long') headers['idempotency-key'] = 'k'.repeat(256);
+    else if (req.badKey === 'not-ascii') envelope.idempotency_key = 'clé-1';
+    else if (req.badKey === 'disagree') {
+      headers['idempotency-key'] = 'one-key';
+      envelope.idempotency_key = 'another-key';
+    }
     return { method: 'POST', url: ACTION_ROUTE, remoteAddress: req.session.ip, headers, payload: JSON.stringify(envelope) };
   }
 
@@ -673,6 +685,10 @@ class Probe {
       return;
     }
     if (!this.admitGroup([req], answers, t0, t1)[0]) return;
+    if (req.badKey !== undefined) {
+      this.expectError(req, res, 400, 'IDEMPOTENCY_KEY_INVALID');
+      return;
+    }
     if (req.key !== undefined) {
       const record = this.records.get(recordKey(req));
       if (record !== undefined) {
@@ -780,6 +796,7 @@ class Probe {
     if (res.statusCode !== 200) {
       const body = res.json() as Record<string, unknown>;
       if (typeof body.error !== 'string' || typeof body.code !== 'string' || typeof body.request_id !== 'string') fail(`${describe(req)}: error body ${res.body}`);
+      this.stats.byCode[body.code] = (this.stats.byCode[body.code] ?? 0) + 1;
       if (!DOCUMENTED_CODES.has(body.code)) fail(`${describe(req)}: code ${body.code} is not in docs/reference/errors.md`);
       if (res.headers['x-request-id'] !== body.request_id) fail(`${describe(req)}: X-Request-Id ${String(res.headers['x-request-id'])} != request_id ${body.request_id}`);
       if (res.statusCode === 429) {
@@ -788,6 +805,9 @@ class Probe {
           fail(`${describe(req)}: 429 body ${res.body}, expected retry_after >= 1, limit ${policy.limit}, window ${policy.window}`);
         }
         if (res.headers['retry-after'] !== String(retry)) fail(`${describe(req)}: Retry-After ${String(res.headers['retry-after'])} != retry_after ${String(retry)}`);
+        // RateLimit's t is the wait for more quota: on a 429, Retry-After (docs/security.md §2).
+        const t = /;t=(\d+)/.exec(String(res.headers.ratelimit))?.[1];
+        if (t !== String(retry) || res.headers['x-ratelimit-remaining'] !== '0') fail(`${describe(req)}: 429 with RateLimit ${String(res.headers.ratelimit)}, X-RateLimit-Remaining ${String(res.headers['x-ratelimit-remaining'])}; expected t=${String(retry)}, 0`);
       }
     }
     if (res.statusCode === 403) return; // the address's budget (docs/security.md §2), not this client's
@@ -889,7 +909,8 @@ function fingerprint(req: ActionRequest): string {
 }
 
 function describe(req: ActionRequest): string {
-  return `${req.session.name}@${req.instance} ${req.component}.${req.action}(${JSON.stringify(req.params)}) token=${req.token}${req.key === undefined ? '' : ` key=${req.key}`}`;
+  const key = req.badKey !== undefined ? ` bad key (${req.badKey})` : req.key === undefined ? '' : ` key=${req.key}`;
+  return `${req.session.name}@${req.instance} ${req.component}.${req.action}(${JSON.stringify(req.params)}) token=${req.token}${key}`;
 }
 
 function sessionCookie(res: LightMyRequestResponse): string | undefined {

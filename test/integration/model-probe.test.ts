@@ -46,6 +46,7 @@ async function probeRuns(start: () => Promise<{ apps: FastifyInstance[]; origin:
 
 async function probe(apps: FastifyInstance[], origin: string, seed: number, strictCsrf: boolean): Promise<void> {
   const stats = await runModelProbe(targetOf(apps, origin), { seed, ops: OPS, strictCsrf });
+  if (process.env.MODEL_VERBOSE !== undefined) console.log(`seed ${seed}: ${JSON.stringify(stats)}`);
   // The run did what it is for: actions ran, keys replayed, budgets ran out, tokens were refused.
   expect(stats.ops).toBe(OPS);
   expect(stats.ran).toBeGreaterThan(0);
