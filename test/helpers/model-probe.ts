@@ -846,6 +846,16 @@ class Probe {
         b.lo = Math.max(b.lo, t0) + T;
         b.hi = Math.max(b.hi, t1) + T;
       }
+      if (indices.length === 1 && yes === 1) {
+        // X-RateLimit-Remaining after this admission: floor((depth - (TAT - t)) / T), t in [t0, t1]
+        // (one more either way for the store's rounding to its grid).
+        const depth = policy.window * 1000;
+        const low = Math.max(0, Math.floor((depth - (b.hi - t0)) / T) - 1);
+        const high = Math.min(policy.limit - 1, Math.floor((depth - (b.lo - t1)) / T) + 1);
+        const i = indices[0] as number;
+        const told = Number((answers[i] as LightMyRequestResponse).headers['x-ratelimit-remaining']);
+        if (!(told >= low && told <= high)) fail(`${k}: X-RateLimit-Remaining ${told} after an admission, the model allows ${low}..${high}`);
+      }
       if (yes < indices.length && b.hi - t0 <= slack - 1) {
         fail(`${k}: ${indices.length - yes} of ${indices.length} refused with 429, but the model's budget still had room after ${yes} admissions`);
       }
