@@ -143,9 +143,18 @@ export async function authRoutes(app: FastifyInstance, options: AuthRoutesOption
     return reply.code(201).headers(headersOf(request)).send(result.user);
   });
 
+  /**
+   * A sign-in in a browser that holds a refresh cookie ends the sign-in that cookie names (ASVS 5.0
+   * 7.2.4: a new session token on authentication, and the current one terminated), once the new one
+   * is issued: overwriting the cookie alone left the old family live, rotatable by any copy of its
+   * token, for up to its 30 days. The cookie-only sign-out's path (`logoutWithRefresh`): a rotated
+   * token is a reuse there too. A refused sign-in ends nothing.
+   */
   app.post('/login', { onRequest: guard('login'), bodyLimit: AUTH_BODY_LIMIT }, async (request, reply) => {
     const result = await service.login(request.body, requestInfo(request), device.read(request));
     if (result.type === 'error') return fail(reply, request, result.error);
+    const previous = cookie.read(request);
+    if (previous !== undefined) await service.logoutWithRefresh(previous, requestInfo(request));
     cookie.write(reply, result.tokens.refreshToken, result.tokens.refreshMaxAge, result.tokens.binding);
     if (result.device !== null) device.write(reply, result.device);
     return reply.code(200).headers(headersOf(request)).send(tokenAnswer(result.tokens));
