@@ -23,6 +23,12 @@ export interface ProbeTarget {
   send(instance: number, request: InjectOptions): Promise<LightMyRequestResponse>;
   /** The app's origin (sign-in form posts carry it). */
   readonly origin: string;
+  /**
+   * The app's clock, when the test holds it (the memory store and the runtime on one manual clock):
+   * the probe moves it on by up to `stepMs` before each operation, so budgets refill and
+   * idempotency records expire (checked to the second). Without it, the real clock.
+   */
+  readonly clock?: { now(): number; advance(ms: number): void; stepMs: number };
 }
 
 type Component = 'counter' | 'order' | 'payment';
@@ -70,6 +76,8 @@ interface IdemRecord {
   html: string;
   state: unknown;
   createdAt: string;
+  /** When the record is gone (the run's time plus the action's idempotencyTTL). */
+  expiresAt: number;
 }
 
 type TokenKind = 'valid' | 'foreign' | 'stale' | 'none';
@@ -102,6 +110,8 @@ export interface ProbeStats {
   byCode: Record<string, number>;
   replays: number;
   ran: number;
+  /** Idempotency records the model saw expire (on a clock the test holds). */
+  expired: number;
 }
 
 export interface ProbeOptions {
@@ -155,7 +165,7 @@ interface Bucket {
 }
 
 class Probe {
-  readonly stats: ProbeStats = { ops: 0, requests: 0, byStatus: {}, byCode: {}, replays: 0, ran: 0 };
+  readonly stats: ProbeStats = { ops: 0, requests: 0, byStatus: {}, byCode: {}, replays: 0, ran: 0, expired: 0 };
   current = '';
   private readonly rnd: () => number;
   private readonly sessions: Session[] = [];
@@ -271,8 +281,31 @@ class Probe {
 
   // --- operations ---------------------------------------------------------------------------
 
+  private now(): number {
+    return this.target.clock?.now() ?? Date.now();
+  }
+
+  /**
+   * The completed record of `req`'s key in its scope, or undefined when there is none or it expired.
+   * Within a second of its expiry either is right: `answer` (a replay or not) decides.
+   */
+  private recordFor(req: ActionRequest, answer: LightMyRequestResponse): IdemRecord | undefined {
+    const key = recordKey(req);
+    const record = this.records.get(key);
+    if (record === undefined) return undefined;
+    const now = this.now();
+    const replayed = answer.statusCode === 200 && (answer.json() as { idempotency?: { cached?: boolean } }).idempotency?.cached === true;
+    const gone = now >= record.expiresAt + 1000 || (now >= record.expiresAt - 1000 && !replayed && answer.statusCode !== 422);
+    if (!gone) return record;
+    this.records.delete(key);
+    this.stats.expired++;
+    return undefined;
+  }
+
   async step(): Promise<string> {
     this.stats.ops++;
+    const clock = this.target.clock;
+    if (clock !== undefined) clock.advance(this.int(clock.stepMs));
     const r = this.rnd();
     const s = this.pick(this.sessions);
     if (r < 0.08) {
@@ -387,7 +420,7 @@ class Probe {
   private maybeCharge(bucket: string): void {
     const policy = POLICY[bucket.split('|')[1] as string] as { limit: number; window: number };
     const b = this.buckets.get(bucket) ?? { lo: -Infinity, hi: -Infinity };
-    b.hi = Math.max(b.hi, Date.now()) + (policy.window * 1000) / policy.limit;
+    b.hi = Math.max(b.hi, this.now()) + (policy.window * 1000) / policy.limit;
     this.buckets.set(bucket, b);
   }
 
@@ -548,7 +581,7 @@ class Probe {
     const live = answers.map((res, i) => ({ res, req: reqs[i] as ActionRequest })).filter((_, i) => admitted[i]);
     if (live.length === 0) return;
     const first = live[0]?.req as ActionRequest;
-    const record = this.records.get(recordKey(first));
+    const record = this.recordFor(first, live[0]?.res as LightMyRequestResponse);
     const fp = fingerprint(first);
     if (record !== undefined) {
       for (const { req, res } of live) {
@@ -650,9 +683,9 @@ class Probe {
       }
     }
     const bodies = reqs.map((req) => this.body(req));
-    const t0 = Date.now();
+    const t0 = this.now();
     const answers = await Promise.all(reqs.map((req, i) => this.send(req.instance, bodies[i] as InjectOptions)));
-    const t1 = Date.now();
+    const t1 = this.now();
     for (const [i, res] of answers.entries()) {
       const req = reqs[i] as ActionRequest;
       this.checkShape(req, res);
@@ -690,7 +723,7 @@ class Probe {
       return;
     }
     if (req.key !== undefined) {
-      const record = this.records.get(recordKey(req));
+      const record = this.recordFor(req, res);
       if (record !== undefined) {
         if (record.fingerprint === fingerprint(req)) this.expectReplay(req, res, record);
         else this.expectError(req, res, 422, 'IDEMPOTENCY_KEY_REUSED');
@@ -757,7 +790,7 @@ class Probe {
       fail(`${describe(req)}: idempotency ${JSON.stringify(meta)}, expected key ${req.key}, cached false, ttl ${policy.ttl}`);
     }
     if (res.headers['idempotent-replayed'] !== undefined) fail(`${describe(req)}: a first run answered Idempotent-Replayed`);
-    this.records.set(recordKey(req), { fingerprint: fingerprint(req), html: body.html, state: body.state, createdAt: meta.created_at });
+    this.records.set(recordKey(req), { fingerprint: fingerprint(req), html: body.html, state: body.state, createdAt: meta.created_at, expiresAt: this.now() + policy.ttl * 1000 });
   }
 
   private expectReplay(req: ActionRequest, res: LightMyRequestResponse, record: IdemRecord): void {
@@ -767,6 +800,10 @@ class Probe {
     const policy = POLICY[`${req.component}.${req.action}`] as { ttl: number };
     if (meta?.cached !== true || meta.key !== req.key || meta.created_at !== record.createdAt || !(meta.ttl > 0 && meta.ttl <= policy.ttl)) {
       fail(`${describe(req)}: a replay answered idempotency ${JSON.stringify(meta)}; expected cached true, key ${req.key}, created_at ${record.createdAt}, 0 < ttl <= ${policy.ttl}`);
+    }
+    // The remaining ttl, to the second (only known on a clock the test holds).
+    if (this.target.clock !== undefined && Math.abs(meta.ttl - (record.expiresAt - this.now()) / 1000) > 1) {
+      fail(`${describe(req)}: a replay's ttl ${meta.ttl}, the record has ${(record.expiresAt - this.now()) / 1000} s left`);
     }
     if (body.html !== record.html) fail(`${describe(req)}: the replay's html differs from the original:\n${body.html}\n---\n${record.html}`);
     if (!isDeepStrictEqual(body.state, record.state)) fail(`${describe(req)}: the replay's state ${JSON.stringify(body.state)}, original ${JSON.stringify(record.state)}`);
