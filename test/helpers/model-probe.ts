@@ -564,7 +564,8 @@ class Probe {
       key = u.key;
       if (u.component === component) params = u.params;
     }
-    const mates = this.sessions.filter((o) => scopeOf(o) === scopeOf(s));
+    // Mostly the sessions of this scope; now and then any session: each scope then runs the key once.
+    const mates = this.chance(0.2) ? this.sessions : this.sessions.filter((o) => scopeOf(o) === scopeOf(s));
     for (const m of mates) if (!m.mounted.has(component)) await this.pageView(m, component, this.instance());
     const reqs: ActionRequest[] = Array.from({ length: n }, () => ({
       session: this.pick(mates),
@@ -579,6 +580,16 @@ class Probe {
     const { answers, t0, t1 } = await this.sendAll(reqs);
     const admitted = this.admitGroup(reqs, answers, t0, t1);
     const live = answers.map((res, i) => ({ res, req: reqs[i] as ActionRequest })).filter((_, i) => admitted[i]);
+    for (const scope of new Set(live.map(({ req }) => scopeOf(req.session)))) {
+      this.settleKey(
+        live.filter(({ req }) => scopeOf(req.session) === scope),
+        key,
+      );
+    }
+  }
+
+  /** The answers of one scope to concurrent requests with one key (limiter passed): one run at most, replays of it, 409s. */
+  private settleKey(live: { res: LightMyRequestResponse; req: ActionRequest }[], key: string): void {
     if (live.length === 0) return;
     const first = live[0]?.req as ActionRequest;
     const record = this.recordFor(first, live[0]?.res as LightMyRequestResponse);
