@@ -297,9 +297,23 @@ export function createAuthService(options: AuthServiceOptions) {
    * else merely invalid.
    */
   async function refused(row: RefreshRow | undefined, request: Request, binding: string | null, now: number): Promise<Failure> {
+    const ended = row !== undefined && (row.revoked_at !== null || row.expires_at <= now || row.family_expires_at <= now);
     if (row !== undefined && wasRotated(row)) await revokeAfterReuse(row, request);
-    else if (row !== undefined && row.revoked_at === null && row.expires_at > now && row.family_expires_at > now && !bindingAccepts(row.binding_hash, binding)) unbound(row, request);
+    else if (row !== undefined && !ended && !bindingAccepts(row.binding_hash, binding)) unbound(row, request);
+    else if (row !== undefined && ended) usedAfterEnd(row, request);
     return fail('REFRESH_TOKEN_INVALID');
+  }
+
+  /**
+   * A refresh token of a sign-in that ended, never rotated, presented again (OWASP ASVS 5.0 16.3.1):
+   * revoked (a logout, logout-all, reset or password change) or expired (its own end or its
+   * family's). A browser back after a sign-out, or a copy kept by someone else: nothing is
+   * revoked (nothing is left to), the event says which, with the user and the family, never the token.
+   * A token of no family (unknown, malformed, cleaned up) logs nothing: anyone can send one.
+   */
+  function usedAfterEnd(row: RefreshRow, request: Request): void {
+    const why = row.revoked_at !== null ? 'it was revoked' : 'it expired';
+    emit('session_use_after_expire', 'WARN', `Refresh token of user ${row.user_id} (family ${row.family_id}) refused: ${why}`, request);
   }
 
   /**
