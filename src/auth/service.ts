@@ -33,6 +33,7 @@ import type { SecurityEvent } from '../ops/security-events.js';
 import { rateLimitRule, setRateLimitHeaders } from '../pipeline/rate-limit/index.js';
 import type { RequestInfo } from '../pipeline/types.js';
 import { parseSessionUserId } from './accounts.js';
+import { passwordChangedMail } from './password-change.js';
 import { passwordInvalid, readCredentials, readEmailOnly, readRegistration, readReset } from './input.js';
 import { authKeys } from './keys.js';
 import { askPasswordHook, PASSWORD_BREACHED, passwordRefusal } from './password-policy.js';
@@ -553,6 +554,10 @@ export function createAuthService(options: AuthServiceOptions) {
         `Password of user ${redeemed.userId} reset: ${redeemed.revoked.accessTokens} access grants and ${redeemed.revoked.refreshTokens} refresh tokens revoked${devicesOutcome(forgotten)}`,
         request,
       );
+      // The owner is told (ASVS 6.3.6), as after a change: a reset by whoever reads the mailbox must
+      // not go unnoticed. After the answer; a relay failure goes to `onBackgroundError`, the reset stands.
+      const mail = passwordChangedMail(email, clock.now());
+      if (!background(() => s.mail.send(mail))) s.onBackgroundError(new Error(`Password-changed notice for user ${redeemed.userId} not sent: ${s.maxBackgroundTasks} background tasks are still running`));
       // Only over a forgotten list: one the store refused to delete stays as the event says.
       return { type: 'ok', device: forgotten ? await rememberDevice(email, null) : null };
     },
