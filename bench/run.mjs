@@ -172,15 +172,21 @@ async function startRedis() {
 
 const row = (name, value) => console.log(`${name.padEnd(44)} ${value}`);
 
-const redis = await startRedis();
+/**
+ * BENCH_ROWS: only these rows, e.g. `framework:sqlite` or `framework:memory,framework:sqlite` (each
+ * still between two bare runs); unset, every row. For comparing one store's cost before and after a change.
+ */
+const only = process.env.BENCH_ROWS ? new Set(process.env.BENCH_ROWS.split(',').map((r) => r.trim())) : null;
+const wanted = (kind, store) => only === null || only.has(`${kind}:${store}`);
+const redis = ['framework', 'app'].some((kind) => wanted(kind, 'redis')) ? await startRedis() : null;
 if (redis) env.BENCH_REDIS_URL = redis.url;
-const stores = redis ? ['memory', 'sqlite', 'redis'] : ['memory', 'sqlite'];
+const stores = (redis ? ['memory', 'sqlite', 'redis'] : ['memory', 'sqlite']).filter((store) => wanted('framework', store) || wanted('app', store));
 const recording = await recordFramework();
 const bareOptions = { sessions: recording.sessions, extraEnv: { BENCH_RECORDED: JSON.stringify(recording.recorded) } };
 // Every row runs between two runs of bare Fastify and is compared with their mean: a shared machine
 // drifts (seen here: bare Fastify at 20k req/s, then 13k two minutes later in the same run), and a
 // baseline measured next to each row follows it where one at the start and end of the run does not.
-const rows = [...stores.map((store) => ['framework', store]), ...stores.map((store) => ['app', store])];
+const rows = [...stores.map((store) => ['framework', store]), ...stores.map((store) => ['app', store])].filter(([kind, store]) => wanted(kind, store));
 const bares = [await measure('bare', bareOptions)];
 const framework = {};
 const reference = {};
@@ -209,13 +215,15 @@ row(
   `${span(bares.map((b) => b.rps))} req/s${bareCpu.includes(null) ? '' : `, server CPU ${span(bareCpu)} µs/req`}; each row is compared with the runs before and after it`,
 );
 console.log('\nFramework: Fastify + livecomponents plugin + counter (the full pipeline)');
-for (const store of stores) {
+for (const store of stores.filter((s) => framework[s] !== undefined)) {
   row(`  action, ${STORE_NAMES[store]}`, `${rate(framework[store])}, ratio ${ratio(framework[store])} (target >= ${TARGETS[store]})${cpuMultiple(framework[store])}`);
 }
-if (redis) row('  Redis round trips per action (target <= 2)', framework.redis.roundTripsPerAction.toFixed(2));
-else row('  action on Redis', 'not measured: redis-server is not installed');
+if (framework.redis) row('  Redis round trips per action (target <= 2)', framework.redis.roundTripsPerAction.toFixed(2));
+else if (only === null) row('  action on Redis', 'not measured: redis-server is not installed');
 console.log('\nReference app (npm start): the same pipeline plus CORS, metrics and the auth module');
-for (const store of stores) row(`  action, ${STORE_NAMES[store]}`, `${rate(reference[store])}, ratio ${ratio(reference[store])}${cpuMultiple(reference[store])}`);
+for (const store of stores.filter((s) => reference[s] !== undefined)) {
+  row(`  action, ${STORE_NAMES[store]}`, `${rate(reference[store])}, ratio ${ratio(reference[store])}${cpuMultiple(reference[store])}`);
+}
 console.log();
 
 const bundle = readFileSync(new URL('../dist/client/livecomponents.js', import.meta.url));

@@ -83,4 +83,6 @@ process.on('message', (m) => {
   if (m === 'stats') process.send?.({ roundTrips });
 });
 process.on('disconnect', () => process.exit(0));
+// An exit, not death by the signal: `node --cpu-prof bench/run.mjs` (the servers inherit the flag) writes their profiles.
 process.on('SIGINT', () => process.exit(0));
+process.on('SIGTERM', () => process.exit(0));

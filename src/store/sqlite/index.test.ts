@@ -154,6 +154,60 @@ describe('sqlite store', () => {
     await store.close();
   });
 
+  it("commits a turn's calls without a savepoint each, and a call that throws among them still fails alone", async () => {
+    const own = await migratedDb();
+    const store = await createSqliteStore({ db: own });
+    await sql`CREATE TRIGGER lc_kv_boom BEFORE INSERT ON lc_kv WHEN NEW.key = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END`.execute(own);
+    const policy = { algorithm: 'gcra' as const, limit: 5, windowMs: 60_000 };
+    // Every statement the driver runs, the transaction's own (BEGIN, SAVEPOINT, COMMIT…) included.
+    const statement = Object.getPrototypeOf(sqliteConnectionOf(own)?.prepare('SELECT 1')) as { run: (...args: unknown[]) => unknown };
+    const ran: string[] = [];
+    const transactions = () => ran.filter((source) => ['BEGIN IMMEDIATE', 'COMMIT', 'ROLLBACK'].includes(source));
+    const run = statement.run;
+    const spy = vi.spyOn(statement, 'run').mockImplementation(function (this: { source: string }, ...args: unknown[]) {
+      ran.push(this.source);
+      return run.apply(this, args);
+    });
+    try {
+      // One turn, no call failing: one transaction, no savepoint.
+      const [, claimed, step] = await Promise.all([
+        store.set('x', 'X', 60_000),
+        store.claim('c', 'C', 60_000),
+        store.rateLimit('rl', policy, Date.now()),
+      ]);
+      expect([claimed, step.remaining]).toEqual([null, 4]);
+      expect(ran.filter((source) => source.startsWith('SAVEPOINT'))).toEqual([]);
+      expect(transactions()).toEqual(['BEGIN IMMEDIATE', 'COMMIT']);
+
+      // One turn, its second call failing: that call rolls back alone, the others commit once each.
+      ran.length = 0;
+      const results = await Promise.allSettled([
+        store.claim('c2', 'C2', 60_000),
+        store.batch([
+          { op: 'set', key: 'a', value: 'A', ttlMs: 60_000 },
+          { op: 'set', key: 'boom', value: 'B', ttlMs: 60_000 },
+        ]),
+        store.rateLimit('rl', policy, Date.now()),
+        store.set('y', 'Y', 60_000),
+      ]);
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+      expect((results[0] as PromiseFulfilledResult<unknown>).value).toBeNull();
+      expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(StoreUnavailableError);
+      // The step was taken once (the first try's was rolled back with it).
+      expect(((results[2] as PromiseFulfilledResult<unknown>).value as { remaining: number }).remaining).toBe(3);
+      // Tried together and rolled back, then once more with a savepoint per call.
+      expect(transactions()).toEqual(['BEGIN IMMEDIATE', 'ROLLBACK', 'BEGIN IMMEDIATE', 'COMMIT']);
+      expect(ran.filter((source) => source.startsWith('SAVEPOINT'))).toHaveLength(4);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(await store.getMany(['x', 'c', 'c2', 'a', 'boom', 'y'])).toEqual(['X', 'C', 'C2', null, null, 'Y']);
+    expect(await store.claim('c2', 'again', 60_000)).toBe('C2');
+    expect((await store.rateLimit('rl', policy, Date.now())).remaining).toBe(2);
+    await store.close();
+    await own.destroy();
+  });
+
   it('rejects with StoreUnavailableError once the owner closed the database', async () => {
     const own = await migratedDb();
     const store = await createSqliteStore({ db: own });
