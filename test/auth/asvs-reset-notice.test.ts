@@ -54,6 +54,7 @@ eachEngine('ASVS 6.3.6: a password reset tells the owner', (engine) => {
     const captured = capturedMailTransport();
     const errors: unknown[] = [];
     const mail = {
+      kind: 'failing-notice',
       async send(message: MailMessage) {
         if (message.subject === NOTICE) throw new Error('relay down');
         await captured.send(message);
