@@ -90,12 +90,13 @@ export function createPasswordChange(s: AuthSettings): PasswordChange {
       }
       const passwordHash = await hasher.hash(input.value.password);
       const now = clock.now();
-      // Only over the hash just verified: a reset (or another change) committed meanwhile stands.
-      if (!(await repo.rehashPassword(user.id, user.password_hash, passwordHash, now))) return refused(user.id, 'the password changed while it was checked', request);
-      // Every grant, browser sign-in and unspent reset link, under the user's lock. A sign-in that
-      // verified the old password and records itself after the change above is refused by its own
-      // check of the hash (`createGrant`, `createWebSession`); one recorded before is revoked here.
-      const revoked = await repo.revokeUsers([user.id], now);
+      // One transaction under the user's lock (`changePassword`): the new hash, only over the one just
+      // verified (a reset or another change committed meanwhile stands), and every grant, browser
+      // sign-in and unspent reset link revoked with it, or none of it. A sign-in that verified the old
+      // password and records itself after it is refused by its own check of the hash (`createGrant`,
+      // `createWebSession`); one recorded before is revoked here.
+      const revoked = await repo.changePassword(user.id, user.password_hash, passwordHash, now);
+      if (revoked === null) return refused(user.id, 'the password changed while it was checked', request);
       const forgotten = await forgetDevices(user.email);
       emit('authn_password_change', 'INFO', `Password of user ${user.id} changed by the user (current password verified)`, request);
       emit(

@@ -389,6 +389,35 @@ export function createAuthRepository(db: Kysely<DatabaseSchema>) {
           ),
 
     /**
+     * A password change by its owner (password-change.ts), in one transaction under the user's lock:
+     * the new hash, written only while the stored one is still `verifiedHash` (the one the change just
+     * verified: a reset or another change committed meanwhile wins), then every unspent reset link
+     * spent and every grant, browser sign-in and refresh token revoked (`bulkRevocable`, as
+     * `revokeUsers` counts them). Resolves the rows changed, or `null` (nothing written) when the
+     * password changed meanwhile. Written and revoked as one: apart, a crash or an outage between the
+     * two left the new password with every old sign-in live (the very ones a change after a leak must
+     * end), and a reset racing the change redeemed a link not yet spent, so both answered success and
+     * the change's password did not stand. Run again as a deadlock's victim (`retryOnConflict`).
+     */
+    changePassword: (userId: string, verifiedHash: string, passwordHash: string, now: number): Promise<BulkRevoked | null> =>
+      retryOnConflict(() =>
+        db.transaction().execute(async (trx) => {
+          if (!(await lockUser(trx, userId, verifiedHash))) return null;
+          await trx.updateTable('users').set({ password_hash: passwordHash, updated_at: now }).where('id', '=', userId).execute();
+          const rows = bulkRevocable([userId], now - REVOKE_MARGIN_MS);
+          const changed = async (query: { executeTakeFirst(): Promise<{ numUpdatedRows: bigint }> }) => Number((await query.executeTakeFirst()).numUpdatedRows);
+          // Every unspent link, as a reset spends the user's others (not only those within the margin).
+          const passwordResets = await changed(trx.updateTable('password_resets').set({ used_at: now }).where('user_id', '=', userId).where('used_at', 'is', null));
+          return {
+            accessTokens: await changed(trx.updateTable('access_tokens').set({ revoked_at: now }).$call(rows.access(false))),
+            webSignIns: await changed(trx.updateTable('access_tokens').set({ revoked_at: now }).$call(rows.access(true))),
+            refreshTokens: await changed(trx.updateTable('refresh_tokens').set({ revoked_at: now }).$call(rows.refresh)),
+            passwordResets,
+          };
+        }),
+      ),
+
+    /**
      * Records a web sign-in (see the module comment) while the user's password is still
      * `verifiedHash`; resolves its id, or `null` when the password changed since it was checked.
      */
