@@ -103,10 +103,10 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     },
   },
   'revoke-sessions': {
-    synopsis: 'revoke-sessions (--all | --user EMAIL | --user-id ID [--user EMAIL]) [--dry-run] [--key-prefix-empty]',
+    synopsis: 'revoke-sessions (--all | --user EMAIL | --user-id ID [--user EMAIL] | --orphans) [--dry-run] [--key-prefix-empty]',
     summary:
-      'sign everyone (--all) or one user (--user EMAIL) out: revoke their access tokens, browser sign-ins and refresh tokens and spend their unused reset tokens in DATABASE_URL, end their sessions and forget their trusted devices in REDIS_URL (REDIS_KEY_PREFIX, refused when no session is under it while other prefixes hold sessions; --key-prefix-empty: the app has no session under REDIS_KEY_PREFIX now, its Redis emptied, a fresh deploy or every session ended, go on though other prefixes hold sessions) or the SQLite store; after restoring a backup, or in an incident; --user-id ID: one user by id, also one whose account was deleted (its sessions outlive the DELETE; the id is in the security events user_created and authn_login_success), with --user EMAIL to forget that email\'s trusted devices too; --dry-run counts only; Ctrl-C stops at a safe point (exit 130)',
-    options: { all: { type: 'boolean' }, user: { type: 'string' }, 'user-id': { type: 'string' }, 'dry-run': { type: 'boolean' }, 'key-prefix-empty': { type: 'boolean' } },
+      'sign everyone (--all) or one user (--user EMAIL) out: revoke their access tokens, browser sign-ins and refresh tokens and spend their unused reset tokens in DATABASE_URL, end their sessions and forget their trusted devices in REDIS_URL (REDIS_KEY_PREFIX, refused when no session is under it while other prefixes hold sessions; --key-prefix-empty: the app has no session under REDIS_KEY_PREFIX now, its Redis emptied, a fresh deploy or every session ended, go on though other prefixes hold sessions) or the SQLite store; after restoring a backup, or in an incident; --user-id ID: one user by id, also one whose account was deleted (its sessions outlive the DELETE; the id is in the security events user_created and authn_login_success), with --user EMAIL to forget that email\'s trusted devices too; --orphans: every user id the users table no longer has (accounts deleted, their ids not kept): the browser sign-ins naming one and the token rows left naming one; --dry-run counts only; Ctrl-C stops at a safe point (exit 130)',
+    options: { all: { type: 'boolean' }, user: { type: 'string' }, 'user-id': { type: 'string' }, orphans: { type: 'boolean' }, 'dry-run': { type: 'boolean' }, 'key-prefix-empty': { type: 'boolean' } },
     async run(values, io) {
       // Loaded on demand, like migrate: the SQL and Redis drivers.
       const { revokeSessions } = await import('./revoke-sessions.js');
@@ -115,6 +115,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
           all: values.all === true,
           user: typeof values.user === 'string' ? values.user : undefined,
           userId: typeof values['user-id'] === 'string' ? values['user-id'] : undefined,
+          orphans: values.orphans === true,
           dryRun: values['dry-run'] === true,
           keyPrefixEmpty: values['key-prefix-empty'] === true,
         },

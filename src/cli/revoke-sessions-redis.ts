@@ -4,7 +4,7 @@
  */
 import type { Cluster, Redis } from 'ioredis';
 import { nodesOf, recordValue, redirected, scanSessions, unlinkCounted } from './revoke-sessions-redis-commands.js';
-import { countKey, emptySessionCounts, namesUser, parseSessionKey, recordUser, type SessionCounts, type SessionTarget } from './revoke-sessions-session-keys.js';
+import { countKey, emptySessionCounts, parseSessionKey, pickerOf, recordUser, type ReadRecord, type SessionCounts, type SessionTarget } from './revoke-sessions-session-keys.js';
 import { NEVER, type StopCheck } from './revoke-sessions-stop.js';
 
 /** A key of the session family that is there but holds no string (a hash, a set): no record, deleted all the same. */
@@ -29,8 +29,8 @@ async function stillThere(node: Redis | Cluster, client: Redis | Cluster, key: s
 /**
  * Ends the sessions of `target` in Redis: SCANs each node for the sessions' keys under `keyPrefix`
  * and deletes them there (UNLINK, one key per command: on a Cluster the keys of one call must share a
- * slot). With one user: a first walk reads every session record and keeps those naming the user, a
- * second deletes their keys. A key seen twice by SCAN is counted once: the count is of keys this run
+ * slot). With one user (or `--orphans`): a first walk reads every session record and keeps those
+ * naming the user (or those the target's picker chooses, page by page), a second deletes their keys. A key seen twice by SCAN is counted once: the count is of keys this run
  * deleted (UNLINK answered 1), or in a dry run of distinct keys still there when read (GET, EXISTS). A key
  * listed by a master that no longer serves its slot (a reshard under way) is read and deleted through
  * the Cluster client (`redirected`). Counts into `counts` as each
@@ -47,19 +47,21 @@ export async function endRedisSessions(
   const nodes = nodesOf(client);
   let owned: Set<string> | null = null;
   if (!target.all) {
+    const picker = pickerOf(target);
     const found = new Set<string>();
     for (const node of nodes) {
       await scanSessions(node, keyPrefix, async (keys) => {
         const records = keys.filter((key) => parseSessionKey(key.slice(keyPrefix.length))?.part === 'session');
         const values = await Promise.all(records.map((key) => recordValue(node, key, client)));
+        const read: ReadRecord[] = [];
         records.forEach((key, i) => {
           const value = values[i];
-          if (value !== null && value !== undefined && namesUser(recordUser(value), target.userId)) {
-            found.add((parseSessionKey(key.slice(keyPrefix.length)) as { session: string }).session);
-          }
+          if (value !== null && value !== undefined) read.push({ session: (parseSessionKey(key.slice(keyPrefix.length)) as { session: string }).session, user: recordUser(value) });
         });
+        for (const session of await picker.pick(read)) found.add(session);
       }, stop);
     }
+    for (const session of await picker.done()) found.add(session);
     if (found.size === 0) return counts;
     owned = found;
   }

@@ -1,7 +1,9 @@
 /**
  * `livecomponents revoke-sessions`: whom a run signs out — every user (`--all`), the account of an
- * email (`--user EMAIL`), or a user id (`--user-id ID`, with `--user EMAIL` beside it for the trusted
- * devices of an account already deleted) — read from the arguments, then looked up in the database.
+ * email (`--user EMAIL`), a user id (`--user-id ID`, with `--user EMAIL` beside it for the trusted
+ * devices of an account already deleted), or every user id with no account (`--orphans`,
+ * `revoke-sessions-orphans.ts`: accounts deleted by an operator who did not keep their ids) — read
+ * from the arguments, then looked up in the database.
  *
  * Why `--user-id`: an operator erasing a person may `DELETE FROM users` first. The foreign keys
  * cascade the tokens, but the sessions in the key-value store still name the deleted id (refused by
@@ -9,36 +11,52 @@
  * are left idle for SESSION_TTL), and the email's trusted devices stay up to 90 days. With the row
  * gone, the email leads nowhere; the sessions name the id, so the id finds them. The trusted devices
  * are kept by the email (src/auth/keys.ts), which nothing left holds: the operator names it.
+ *
+ * An id is a UUID, the same in either case (RFC 9562): ours are written lower-case, but an import may
+ * have written capitals into the users table, the token rows or the session records. The id given is
+ * lower-cased, and matched in any case everywhere it is looked for: the account (`accountById`), the
+ * token rows (`storedForms`), the sessions (`namesUser`). Matched as typed, a user id imported in
+ * capitals found no account, revoked none of its tokens, and said its sessions were gone.
  */
+import type { Kysely } from 'kysely';
 import { readEmail } from '../auth/email.js';
 import type { AuthRepository } from '../auth/repository.js';
+import type { DatabaseSchema } from '../sql/schema.js';
 import { Refusal } from './command.js';
 import type { DeviceTarget } from './revoke-sessions-devices.js';
+import { accountById, accountCheck, orphanSessions, orphanTokenUsers, storedForms, type OrphanPicker } from './revoke-sessions-orphans.js';
 import type { SessionTarget } from './revoke-sessions-session-keys.js';
+import type { TokenTarget } from './revoke-sessions-tokens.js';
 
 /** Whom the arguments name, before the database is asked. */
-export type Scope = { readonly kind: 'all' } | { readonly kind: 'email'; readonly email: string } | { readonly kind: 'id'; readonly userId: string; readonly email: string | undefined };
+export type Scope =
+  | { readonly kind: 'all' }
+  | { readonly kind: 'email'; readonly email: string }
+  | { readonly kind: 'id'; readonly userId: string; readonly email: string | undefined }
+  | { readonly kind: 'orphans' };
 
 /** What `users.id` holds: `randomUUID()` (src/auth/repository.ts), lower case. */
 const USER_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 const SAY_WHOM =
-  'say whom to sign out: --all (every user and every session), --user EMAIL (one user) or --user-id ID (one user, also one whose account was deleted; with --user EMAIL too, that email\'s trusted devices are forgotten as well)';
+  'say whom to sign out: --all (every user and every session), --user EMAIL (one user), --user-id ID (one user, also one whose account was deleted; with --user EMAIL too, that email\'s trusted devices are forgotten as well) or --orphans (every user whose account was deleted: the sign-ins naming an id the users table no longer has)';
 
 /** Where the id of a deleted account is found, said wherever the operator is told to use it. */
 export const WHERE_IDS_ARE =
   'its id is in the security events: "User ID registered" (user_created) and "User ID signed in" (authn_login_success) name it, with the time and source_ip of the request, never the email; or in a backup taken before the DELETE';
 
 /**
- * Exactly one of `--all`, `--user` and `--user-id` (signing everyone out is never a default), but
- * `--user` may come with `--user-id` (see the module comment). A malformed id is a usage error: a
- * mistyped one would otherwise end nothing and say only zero counts.
+ * Exactly one of `--all`, `--user`, `--user-id` and `--orphans` (signing everyone out is never a
+ * default), but `--user` may come with `--user-id` (see the module comment). A malformed id is a usage
+ * error: a mistyped one would otherwise end nothing and say only zero counts.
  */
-export function readScope(args: { all?: boolean | undefined; user?: string | undefined; userId?: string | undefined }): Scope {
+export function readScope(args: { all?: boolean | undefined; user?: string | undefined; userId?: string | undefined; orphans?: boolean | undefined }): Scope {
   const all = args.all === true;
-  const given = [all, args.user !== undefined, args.userId !== undefined].filter(Boolean).length;
-  if (given === 0 || (all && given > 1)) throw new Refusal(SAY_WHOM, 2);
+  const orphans = args.orphans === true;
+  const given = [all, args.user !== undefined, args.userId !== undefined, orphans].filter(Boolean).length;
+  if (given === 0 || ((all || orphans) && given > 1)) throw new Refusal(SAY_WHOM, 2);
   if (all) return { kind: 'all' };
+  if (orphans) return { kind: 'orphans' };
   const email = args.user === undefined ? undefined : emailOf(args.user);
   if (args.userId === undefined) return { kind: 'email', email: email as string };
   const userId = args.userId.trim().toLowerCase();
@@ -60,6 +78,10 @@ function emailOf(typed: string): string {
 /** The sessions, tokens and trusted devices one run takes, and how it names them. */
 export interface Targets {
   readonly target: SessionTarget;
+  /** The token rows revoked, as their rows name the user. */
+  readonly tokens: TokenTarget;
+  /** With `--orphans`: the picker of the sessions, which counts those it keeps. */
+  readonly orphans: OrphanPicker | undefined;
   /** `null`: not looked for (an id with no account and no `--user`: the email they are kept by is unknown). */
   readonly devices: DeviceTarget | null;
   /** Whom the output and the security event name: `every user`, `user ID`. */
@@ -75,8 +97,21 @@ export interface Targets {
  * account's trusted devices would not be what was asked).
  * @param where the database, as the messages name it
  */
-export async function resolveTargets(repo: AuthRepository, scope: Scope, where: string): Promise<Targets> {
-  if (scope.kind === 'all') return { target: { all: true }, devices: { all: true }, who: 'every user', noAccount: false };
+export async function resolveTargets(db: Kysely<DatabaseSchema>, repo: AuthRepository, scope: Scope, where: string): Promise<Targets> {
+  if (scope.kind === 'all') return { target: { all: true }, tokens: { all: true }, orphans: undefined, devices: { all: true }, who: 'every user', noAccount: false };
+  if (scope.kind === 'orphans') {
+    // Asked as the run goes (the tokens' stage, each page of sessions), never listed beforehand.
+    const accounts = accountCheck(db);
+    const orphans = orphanSessions(accounts);
+    return {
+      target: { all: false, orphans },
+      tokens: { all: false, userIds: () => orphanTokenUsers(db, accounts) },
+      orphans,
+      devices: null,
+      who: 'every user id with no account',
+      noAccount: false,
+    };
+  }
   if (scope.kind === 'email') {
     const user = await repo.userByEmail(scope.email);
     if (user === undefined) {
@@ -84,11 +119,19 @@ export async function resolveTargets(repo: AuthRepository, scope: Scope, where: 
         `${where} has no account with the email ${scope.email}; nothing was changed. If that account was deleted, its sessions live on until they expire: run revoke-sessions --user-id ID --user ${scope.email} to end them and forget the email's trusted devices (${WHERE_IDS_ARE})`,
       );
     }
-    return { target: { all: false, userId: user.id }, devices: { all: false, email: user.email }, who: `user ${user.id}`, noAccount: false };
+    const userIds = [user.id];
+    return {
+      target: { all: false, userId: user.id },
+      tokens: { all: false, userIds: async () => userIds },
+      orphans: undefined,
+      devices: { all: false, email: user.email },
+      who: `user ${user.id}`,
+      noAccount: false,
+    };
   }
-  const byId = await repo.userById(scope.userId);
+  const byId = await accountById(db, scope.userId);
   const byEmail = scope.email === undefined ? undefined : await repo.userByEmail(scope.email);
-  if (scope.email !== undefined && byEmail !== undefined && byEmail.id !== scope.userId) {
+  if (scope.email !== undefined && byEmail !== undefined && byEmail.id.toLowerCase() !== scope.userId) {
     const other = byId === undefined ? `no account has the id ${scope.userId}` : `user ${scope.userId} has another email`;
     throw new Refusal(`${where}: the email ${scope.email} is the account of user ${byEmail.id}, and ${other}; nothing was changed (give --user-id alone, or the id and email of one account)`);
   }
@@ -97,7 +140,15 @@ export async function resolveTargets(repo: AuthRepository, scope: Scope, where: 
   }
   const target: SessionTarget = { all: false, userId: scope.userId };
   const email = byId?.email ?? scope.email;
-  return { target, devices: email === undefined ? null : { all: false, email }, who: `user ${scope.userId}`, noAccount: byId === undefined };
+  const { userId } = scope;
+  return {
+    target,
+    tokens: { all: false, userIds: () => storedForms(db, userId) },
+    orphans: undefined,
+    devices: email === undefined ? null : { all: false, email },
+    who: `user ${scope.userId}`,
+    noAccount: byId === undefined,
+  };
 }
 
 /**
@@ -107,7 +158,7 @@ export async function resolveTargets(repo: AuthRepository, scope: Scope, where: 
  * person. Asked just before they would be; a registration in the milliseconds after is not seen.
  */
 export async function devicesNowOf(repo: AuthRepository, target: SessionTarget, devices: DeviceTarget | null): Promise<string | undefined> {
-  if (devices === null || devices.all || target.all) return undefined;
+  if (devices === null || devices.all || target.all || 'orphans' in target) return undefined;
   const owner = await repo.userByEmail(devices.email);
-  return owner !== undefined && owner.id !== target.userId ? owner.id : undefined;
+  return owner !== undefined && owner.id.toLowerCase() !== target.userId.toLowerCase() ? owner.id : undefined;
 }

@@ -23,10 +23,41 @@
  * prefix, or none of ours). An action running meanwhile cannot bring a deleted record back: it renews
  * its session with a `touch`, which writes nothing on a missing key (src/session/index.ts).
  */
-import { parseSessionUserId } from '../auth/accounts.js';
 
-/** Which sessions to end: all of them, or those whose record names this user id. */
-export type SessionTarget = { readonly all: true } | { readonly all: false; readonly userId: string };
+/**
+ * Which sessions to end: all of them, those whose record names this user id (`namesUser`), or those
+ * an `orphans` picker chooses (`--orphans`: sign-ins whose user id has no account,
+ * `revoke-sessions-orphans.ts`).
+ */
+export type SessionTarget =
+  | { readonly all: true }
+  | { readonly all: false; readonly userId: string }
+  | { readonly all: false; readonly orphans: SessionPicker };
+
+/** A session record a walk read: the session's key (the hash tag's content) and the user it names (`recordUser`). */
+export interface ReadRecord {
+  readonly session: string;
+  readonly user: string | null | undefined;
+}
+
+/**
+ * Chooses the sessions to end among the records a walk reads, a page at a time: `pick` is given each
+ * page as it is read and resolves the sessions chosen so far; `done`, once every page was given, the
+ * rest (a picker may keep records back to decide them together). Records may come twice (Redis SCAN).
+ */
+export interface SessionPicker {
+  pick(records: readonly ReadRecord[]): Promise<Iterable<string>>;
+  done(): Promise<Iterable<string>>;
+}
+
+/** The picker of a target that is not every session. */
+export function pickerOf(target: Exclude<SessionTarget, { all: true }>): SessionPicker {
+  if ('orphans' in target) return target.orphans;
+  return {
+    pick: async (records) => records.filter((record) => namesUser(record.user, target.userId)).map((record) => record.session),
+    done: async () => [],
+  };
+}
 
 /** What one run ended (or, dry, would end). */
 export interface SessionCounts {
@@ -71,19 +102,36 @@ export function recordUser(raw: string): string | null | undefined {
 /** A UUID in either case: the same id, whichever case a user store keeps it in (RFC 9562). */
 const UUID_ANY_CASE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** A browser sign-in as the auth module writes one, `<user id>/<sign-in id>` (src/auth/accounts.ts), in either case. */
+const SIGN_IN_ANY_CASE = /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /**
- * Whether a record naming `user` is a session of `userId`: a browser sign-in of it exactly as the
- * auth module writes one (`<user id>/<sign-in id>`, both lower-case UUIDs: `parseSessionUserId`), or
- * the id alone, as an app's own `switchUser` names it — a UUID in any case (an app's own user store
- * may keep them in capitals: typed so, `--user-id` found nothing and said the sessions were gone).
- * Nothing else: a value that merely begins with `<user id>/` (`<id>/admin`, an app's own id of
- * someone else) is no session of this user, and the auth module's `resolveUser` refuses it.
+ * The user id, lower-cased, of a record naming a browser sign-in of the auth module
+ * (`<user id>/<sign-in id>`, both UUIDs, in either case: a record an import wrote may hold them in
+ * capitals); `null` for anything else (anonymous, an app's own id, a value that merely looks alike).
+ */
+export function signInUserId(user: string | null | undefined): string | null {
+  if (typeof user !== 'string') return null;
+  const match = SIGN_IN_ANY_CASE.exec(user);
+  return match === null ? null : (match[1] as string).toLowerCase();
+}
+
+/**
+ * Whether a record naming `user` is a session of `userId`: a browser sign-in of it as the auth module
+ * writes one (`<user id>/<sign-in id>`, both UUIDs: `signInUserId`), or the id alone, as an app's own
+ * `switchUser` names it. A UUID is the same id in either case (RFC 9562; ours are written lower-case,
+ * but an app's own user store, an imported users table or an imported session may hold capitals:
+ * typed so, `--user-id` found nothing and said the sessions were gone), so both forms match in any
+ * case. Nothing else: a value that merely begins with `<user id>/` (`<id>/admin`, an app's own id of
+ * someone else) is no session of this user, and the auth module's `resolveUser` refuses it. An id
+ * that is no UUID (an app's own) matches itself exactly.
  */
 export function namesUser(user: string | null | undefined, userId: string): boolean {
   if (typeof user !== 'string') return false;
   if (user === userId) return true;
-  if (UUID_ANY_CASE.test(userId) && user.toLowerCase() === userId.toLowerCase()) return true;
-  return parseSessionUserId(user)?.userId === userId;
+  if (!UUID_ANY_CASE.test(userId)) return false;
+  const id = userId.toLowerCase();
+  return (UUID_ANY_CASE.test(user) && user.toLowerCase() === id) || signInUserId(user) === id;
 }
 
 /** Counts one key that is deleted (or would be) into `counts`; a record by the user it names. */

@@ -10,12 +10,14 @@ import {
   countKey,
   emptySessionCounts,
   addCounts,
-  namesUser,
   parseSessionKey,
   PAST_SESSION_FAMILY,
+  pickerOf,
   recordUser,
   SESSION_FAMILY,
+  type ReadRecord,
   type SessionCounts,
+  type SessionPicker,
   type SessionTarget,
 } from './revoke-sessions-session-keys.js';
 import { NEVER, stopIfAsked, type StopCheck } from './revoke-sessions-stop.js';
@@ -34,7 +36,9 @@ const RECORD_VALUE = sql<string | null>`case when substr(key, -8) = ':session' t
  * Ends the sessions of `target` in an SQLite store's `lc_kv` (live rows only: an expired row reads as
  * absent already, and the store's sweep deletes it). Walks the sessions' key range in pieces, each
  * read and deleted in one short write transaction, so the app sharing the file waits milliseconds at
- * most. With one user: a first walk finds that user's session records, a second deletes their keys.
+ * most. With one user (or `--orphans`): a first walk finds the session records to end (those naming
+ * the user, or those the target's picker chooses, page by page as they are read), a second deletes
+ * their keys.
  * Counts into `counts` as each piece commits; `stop` is asked before each piece (`Interrupted`).
  *
  * Each piece asks `clock` for the time it reads at: with one time for the whole walk (a large store
@@ -50,7 +54,7 @@ export async function endSqliteSessions(
   counts: SessionCounts = emptySessionCounts(),
   stop: StopCheck = NEVER,
 ): Promise<SessionCounts> {
-  const owned = target.all ? null : await sqliteSessionsOf(db, target.userId, clock, stop);
+  const owned = target.all ? null : await sqliteSessionsOf(db, pickerOf(target), clock, stop);
   if (owned !== null && owned.size === 0) return counts;
   let after = SESSION_FAMILY;
   for (;;) {
@@ -99,18 +103,22 @@ function sessionRowsFrom(db: Kysely<DatabaseSchema>, after: string, now: number)
     .execute();
 }
 
-/** The session keys (hash-tag contents) whose live record in `lc_kv` names `userId`. */
-async function sqliteSessionsOf(db: Kysely<DatabaseSchema>, userId: string, clock: Clock, stop: StopCheck): Promise<Set<string>> {
+/** The session keys (hash-tag contents) `picker` chooses among the live records in `lc_kv`, read a piece at a time. */
+async function sqliteSessionsOf(db: Kysely<DatabaseSchema>, picker: SessionPicker, clock: Clock, stop: StopCheck): Promise<Set<string>> {
   const found = new Set<string>();
   let after = SESSION_FAMILY;
   for (;;) {
     stopIfAsked(stop);
     const rows = await sessionRowsFrom(db, after, clock.now());
+    const records: ReadRecord[] = [];
     for (const row of rows) {
       const parsed = parseSessionKey(row.key);
-      if (parsed?.part === 'session' && row.value !== null && namesUser(recordUser(row.value), userId)) found.add(parsed.session);
+      if (parsed?.part === 'session' && row.value !== null) records.push({ session: parsed.session, user: recordUser(row.value) });
     }
-    if (rows.length < SQLITE_PIECE) return found;
+    for (const session of await picker.pick(records)) found.add(session);
+    if (rows.length < SQLITE_PIECE) break;
     after = `${(rows[rows.length - 1] as { key: string }).key}\u0000`;
   }
+  for (const session of await picker.done()) found.add(session);
+  return found;
 }

@@ -37,10 +37,10 @@ async function run(argv: string[], env: Record<string, string>) {
 }
 
 describe('revoke-sessions: usage', () => {
-  it('exits 2 unless exactly one of --all, --user and --user-id is given (--user may come with --user-id), or for a --user that is no email or a --user-id that is no UUID', async () => {
+  it('exits 2 unless exactly one of --all, --user, --user-id and --orphans is given (--user may come with --user-id), or for a --user that is no email or a --user-id that is no UUID', async () => {
     const env = { DATABASE_URL: `sqlite:${join(dir, 'absent.db')}` };
     const say =
-      "revoke-sessions: say whom to sign out: --all (every user and every session), --user EMAIL (one user) or --user-id ID (one user, also one whose account was deleted; with --user EMAIL too, that email's trusted devices are forgotten as well)";
+      "revoke-sessions: say whom to sign out: --all (every user and every session), --user EMAIL (one user), --user-id ID (one user, also one whose account was deleted; with --user EMAIL too, that email's trusted devices are forgotten as well) or --orphans (every user whose account was deleted: the sign-ins naming an id the users table no longer has)";
     expect(await run([], env)).toEqual({ code: 2, out: [], err: [say] });
     expect(await run(['--dry-run'], env)).toEqual({ code: 2, out: [], err: [say] });
     expect(await run(['--all', '--user', 'ada@example.com'], env)).toEqual({ code: 2, out: [], err: [say] });
@@ -49,6 +49,11 @@ describe('revoke-sessions: usage', () => {
     const id = '0b9f4c1e-6d2a-4f3b-9c8e-2a7d5e1f0c4b';
     expect(await run(['--all', '--user-id', id], env)).toEqual({ code: 2, out: [], err: [say] });
     expect(await run(['--all', '--user-id', id, '--user', 'ada@example.com'], env)).toEqual({ code: 2, out: [], err: [say] });
+    // --orphans alone: with any other scope it is refused before any store is opened.
+    for (const others of [['--all'], ['--user', 'ada@example.com'], ['--user-id', id], ['--user-id', id, '--user', 'ada@example.com']]) {
+      expect(await run(['--orphans', ...others], env), others.join(' ')).toEqual({ code: 2, out: [], err: [say] });
+      expect(await run([...others, '--orphans', '--dry-run'], env), others.join(' ')).toEqual({ code: 2, out: [], err: [say] });
+    }
     const notAnId = 'revoke-sessions: --user-id must be the id of an account, a UUID such as 0b9f4c1e-6d2a-4f3b-9c8e-2a7d5e1f0c4b';
     // An email where the id goes, an id cut short, an id with a stray character: usage errors, before any store is opened.
     for (const typed of ['ada@example.com', id.slice(0, -1), `${id}x`, '', `{${id}}`]) {

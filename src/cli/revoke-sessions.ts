@@ -1,8 +1,8 @@
 /**
- * `livecomponents revoke-sessions --all | --user EMAIL | --user-id ID [--user EMAIL] [--dry-run]`: signs
- * everyone (or one user, also one whose account was deleted: `revoke-sessions-scope.ts`) out from the
- * operator's shell, in the stores the app uses (`DATABASE_URL`, `REDIS_URL`,
- * `REDIS_KEY_PREFIX`):
+ * `livecomponents revoke-sessions --all | --user EMAIL | --user-id ID [--user EMAIL] | --orphans [--dry-run]`:
+ * signs everyone (or one user, also one whose account was deleted: `revoke-sessions-scope.ts`; or
+ * every user whose account was deleted: `revoke-sessions-orphans.ts`) out from the operator's shell,
+ * in the stores the app uses (`DATABASE_URL`, `REDIS_URL`, `REDIS_KEY_PREFIX`):
  *
  * - in the SQL database, every access token, browser sign-in and refresh token that could still be
  *   used is revoked, and unspent password-reset tokens are marked spent (`revokeUsers`,
@@ -66,6 +66,11 @@ export interface RevokeSessionsArgs {
    * forgotten: a deleted account's email is known from nothing else.
    */
   readonly userId?: string | undefined;
+  /**
+   * Every user id with no account (deleted): the browser sign-ins naming one and the token rows left
+   * naming one (`revoke-sessions-orphans.ts`). Alone: not with `all`, `user` or `userId`.
+   */
+  readonly orphans?: boolean | undefined;
   /** Count, change nothing. */
   readonly dryRun?: boolean | undefined;
   /**
@@ -147,7 +152,7 @@ async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<numb
     if (embeddedUrl !== undefined) kvDb = await openEmbeddedStore(embeddedUrl, io.cwd);
     await refuseMovedStores({ databaseUrl, redisUrl, db, kvDb, cwd: io.cwd }, 'revoke-sessions would change that stale copy, not the sessions and tokens in use; nothing was changed');
     const repo = createAuthRepository(db);
-    const { target, devices: deviceTarget, who, noAccount } = await resolveTargets(repo, scope, describeDatabaseUrl(databaseUrl, io.cwd));
+    const { target, tokens, orphans, devices: deviceTarget, who, noAccount } = await resolveTargets(db, repo, scope, describeDatabaseUrl(databaseUrl, io.cwd));
     // The store is reached before anything is revoked: a Redis that is down (or, beside PostgreSQL, an
     // embedded store that is missing or no store of this release, above) refuses the run untouched.
     if (redisUrl !== undefined) {
@@ -161,7 +166,7 @@ async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<numb
     report.line(`${dryRun ? 'dry run, nothing is changed: ' : ''}${whom}: ${describeDatabaseUrl(databaseUrl, io.cwd)}`);
 
     begun = who;
-    await revokeTokens(repo, target, clock, dryRun, revoked, stop);
+    await revokeTokens(repo, tokens, clock, dryRun, revoked, stop);
     report.printTokens();
 
     report.stage = 'sessions';
@@ -175,10 +180,24 @@ async function run(args: RevokeSessionsArgs, io: RevokeSessionsIo): Promise<numb
       await endSqliteSessions(kvDb ?? db, target, clock, dryRun, sessions, stop);
     }
     report.printSessions();
+    if (orphans !== undefined) {
+      const kept = orphans.kept();
+      // Said, not passed over: an operator erasing a person reads "done" as every session of theirs ended.
+      if (kept.count > 0) {
+        report.line(
+          `sessions of user ids the app signs in itself: ${kept.count}${kept.capped ? ' or more' : ''} kept (switchUser with an id of the app's own, not a browser sign-in of the auth module: the users table cannot tell whether its user exists; --user-id ID ends those of one UUID, --all every session)`,
+        );
+      }
+    }
 
     report.stage = 'devices';
     const devicesOwner = await devicesNowOf(repo, target, deviceTarget);
-    if (deviceTarget === null) {
+    if (deviceTarget === null && orphans !== undefined) {
+      // Kept by a digest of the email, which no deleted account tells; registration forgets them.
+      report.line(
+        "trusted devices: not looked for: they are kept by email, which a deleted account no longer tells; registering that email again forgets them, and they expire 90 days after their last sign-in (--user-id ID --user EMAIL forgets one email's now)",
+      );
+    } else if (deviceTarget === null) {
       // Kept by the email alone (src/auth/keys.ts), which no row tells any more: said, not passed over.
       report.line(`trusted devices: not looked for: they are kept by email, and ${who} has no account to tell it (add --user EMAIL to forget that email's)`);
     } else if (devicesOwner !== undefined) {
