@@ -195,6 +195,19 @@ export function createAuthService(options: AuthServiceOptions) {
 
   const { trustedDevice, rememberDevice, forgetDevices } = createTrustedDevices(s);
 
+  /** Clears the email's per-account attempts and run of failures; a store error is reported, registration stands. */
+  async function forgetSignInCounts(email: string): Promise<void> {
+    try {
+      // One hash tag (`{a:…login:email}`): one slot on Redis Cluster, one round trip.
+      await s.store.batch([
+        { op: 'delete', key: authKeys.loginAttempts(email) },
+        { op: 'delete', key: authKeys.loginFailures(email) },
+      ]);
+    } catch (error) {
+      s.onBackgroundError(error);
+    }
+  }
+
   /**
    * Checks a password for an email, the same way whether the account exists or not, within the
    * sign-in limits (`signInLimited`: a 429 then, even with the right password). `device` is the
@@ -368,6 +381,13 @@ export function createAuthService(options: AuthServiceOptions) {
       // for this new one, each with a sign-in budget of its own. A sign-in of the new account racing
       // this delete loses only its browser's trust, which its next sign-in restores.
       await forgetDevices(row.email);
+      // So are the sign-in counters (`signInLimited`, `authn_login_fail_max`), counted before the email
+      // is looked up: attempts made on it before this account existed (on no account, or on a deleted
+      // one) guessed at no password of this one, yet spent its budget (a 429 for up to an hour) and
+      // named this user in `authn_login_fail_max` for failures not theirs. Clearing tells nothing
+      // more than registration already does (EMAIL_TAKEN says whether the email has an account), and
+      // only a successful insert gets here.
+      await forgetSignInCounts(row.email);
       emit('user_created', 'INFO', `User ${row.id} registered`, request);
       return { type: 'ok', user: publicUser(row) };
     },
