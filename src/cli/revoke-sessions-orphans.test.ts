@@ -301,6 +301,8 @@ describe('revoke-sessions --orphans on the embedded SQLite file', () => {
     const store = await createSqliteStore({ db, sweepIntervalMs: 0 });
     try {
       const gone = randomUUID();
+      // An account of the app's from before (with none, --orphans is refused: revoke-sessions-orphans-own-ids.test.ts).
+      await importUser(db, randomUUID(), 'ada@example.com');
       // Read in the second piece (key order): by then both users exist, though the first piece's ids were checked before.
       const comesBack = randomUUID();
       const late = randomUUID();

@@ -100,6 +100,14 @@ export interface Targets {
 export async function resolveTargets(db: Kysely<DatabaseSchema>, repo: AuthRepository, scope: Scope, where: string): Promise<Targets> {
   if (scope.kind === 'all') return { target: { all: true }, tokens: { all: true }, orphans: undefined, devices: { all: true }, who: 'every user', noAccount: false };
   if (scope.kind === 'orphans') {
+    // No account at all: the app keeps its users elsewhere (or every account is gone), and the users
+    // table tells nothing. Its own ids may be shaped like a sign-in (`switchUser` with `<org>/<user>`,
+    // two UUIDs): taken for orphans, every signed-in user of the app would be signed out.
+    if ((await db.selectFrom('users').select('id').limit(1).executeTakeFirst()) === undefined) {
+      throw new Refusal(
+        `${where} has no account at all: --orphans would take every session naming <id>/<id> for a deleted account's (an app that keeps its users elsewhere and names them so with switchUser would be signed out whole); nothing was changed. If every account was deleted, run revoke-sessions --all`,
+      );
+    }
     // Asked as the run goes (the tokens' stage, each page of sessions), never listed beforehand.
     const accounts = accountCheck(db);
     const orphans = orphanSessions(accounts);
