@@ -18,10 +18,8 @@ import { AUTH_PREFIX, createRefreshCookie } from './cookie.js';
 import { registerApiCors, resolveApiOrigins } from './cors.js';
 import { createDeviceCookie } from './device.js';
 import { createAuthLimiter, type AuthLimiter } from './limits.js';
-import { createPasswordChange } from './password-change.js';
 import { authRoutes } from './routes.js';
 import { createAuthService, type AuthService, type AuthServiceOptions } from './service.js';
-import { resolveSettings } from './settings.js';
 import { createWebSignIn, type WebSignIn } from './web.js';
 
 export interface RegisterAuthOptions extends AuthServiceOptions {
@@ -39,7 +37,8 @@ export interface RegisterAuthOptions extends AuthServiceOptions {
   cleanupIntervalMs?: number;
   onCleanupError?: (error: unknown) => void;
   /**
-   * How long closing the app waits for reset requests still being worked on (a relay that hangs
+   * How long closing the app waits for reset requests and password-changed notices still being
+   * worked on (the service's background tasks: `AuthService.idle`; a relay that hangs
    * would otherwise outlast the shutdown grace period); what is left then is abandoned with a
    * warning, and the mail transport is closed. Whole ms from 0 (no wait) to 2^31 − 1 (a timer's
    * limit). @default 5000
@@ -69,7 +68,6 @@ export async function registerAuth(app: FastifyInstance, options: RegisterAuthOp
   const origins = resolveApiOrigins(options.appOrigin, options.allowedOrigins ?? []);
   const serviceOptions = { ...options, ipv6PrefixLength: options.rateLimit?.ipv6PrefixLength ?? options.ipv6PrefixLength };
   const service = createAuthService(serviceOptions);
-  const passwordChange = createPasswordChange(resolveSettings(serviceOptions));
   const limiter = createAuthLimiter({ store: options.store, events: options.events, clock: options.clock, limits: options.limits, ...options.rateLimit });
   const cleanup = startTokenCleanup({
     db: options.db,
@@ -89,7 +87,7 @@ export async function registerAuth(app: FastifyInstance, options: RegisterAuthOp
   if (options.cors ?? true) await registerApiCors(app, { origins, events: options.events });
   const secure = options.secureCookies ?? false;
   const device = createDeviceCookie(secure);
-  await app.register(authRoutes, { prefix: AUTH_PREFIX, service, limiter, origins, cookie: createRefreshCookie(secure), device, passwordChange });
+  await app.register(authRoutes, { prefix: AUTH_PREFIX, service, limiter, origins, cookie: createRefreshCookie(secure), device, passwordChange: service.passwordChange });
 
   const web = app.hasDecorator('livecomponents')
     ? createWebSignIn({ runtime: app.livecomponents.runtime, cookie: app.livecomponents.cookie, service, limiter, device })
@@ -126,7 +124,7 @@ export {
 } from './mail.js';
 export { PASSWORD_BREACHED, PASSWORD_COMMON, PASSWORD_HAS_EMAIL, passwordRefusal, type PasswordRejectedHook } from './password-policy.js';
 export { checkPassword, createPasswordHasher, needsRehash, OWASP_ARGON2ID, type PasswordHasher, type PasswordParams } from './password.js';
-export { createPasswordChange, passwordChangedMail, type PasswordChange, type PasswordChangeResult } from './password-change.js';
+export { createPasswordChange, passwordChangedMail, type PasswordChange, type PasswordChangedNotice, type PasswordChangeResult } from './password-change.js';
 export { authRoutes, FORGOT_PASSWORD_ANSWER, type AuthRoutesOptions } from './routes.js';
 export { createAuthService, type AuthService, type AuthServiceOptions, type IssuedTokens, type PublicUser } from './service.js';
 export { createWebSignIn, type SignInForm, type WebResult, type WebSignIn } from './web.js';

@@ -15,7 +15,9 @@
  * again with the new password. The trusted devices are forgotten, and the browser that made the
  * change is trusted afresh (as after a reset: the shared sign-in budget may be under attack). A
  * mail tells the owner their password changed (after the answer; a relay failure is reported to
- * `onBackgroundError`, the change stands).
+ * `onBackgroundError`, the change stands). The notice goes through the auth service's background
+ * tasks (`notify`, as the reset's does): bounded by `maxBackgroundTasks`, and waited for by `idle()`
+ * and so at shutdown; built by the service (`createAuthService`'s `passwordChange`) for that reason.
  */
 import { LiveError } from '../core/errors.js';
 import { HEADERS } from '../core/wire.js';
@@ -37,6 +39,13 @@ export interface PasswordChange {
   change(grant: AccessGrant, body: unknown, request: RequestInfo | undefined): Promise<PasswordChangeResult>;
 }
 
+/**
+ * Queues the "Your password was changed" notice (`passwordChangedMail`) of user `userId` to `email`,
+ * changed at `at`, as the service's background work (`createAuthService`): after the answer,
+ * counted by `idle()`; a full queue or a relay failure goes to `onBackgroundError`.
+ */
+export type PasswordChangedNotice = (userId: string, email: string, at: number) => void;
+
 /** The mail that tells the owner (ASVS 6.3.6). Names no password, token or address of the client. */
 export function passwordChangedMail(to: string, at: number): { to: string; subject: string; text: string } {
   return {
@@ -50,7 +59,8 @@ export function passwordChangedMail(to: string, at: number): { to: string; subje
   };
 }
 
-export function createPasswordChange(s: AuthSettings): PasswordChange {
+/** `notify`: the auth service's notice of a changed password (`PasswordChangedNotice`). */
+export function createPasswordChange(s: AuthSettings, notify: PasswordChangedNotice): PasswordChange {
   const { repo, events, clock, hasher } = s;
   const rule = rateLimitRule(PASSWORD_CHANGE_PER_ACCOUNT.limit, PASSWORD_CHANGE_PER_ACCOUNT.windowSeconds, 'sliding-window', 'change-password-account');
   const { rememberDevice, forgetDevices } = createTrustedDevices(s);
@@ -107,8 +117,7 @@ export function createPasswordChange(s: AuthSettings): PasswordChange {
         request,
       );
       emit('session_logout', 'INFO', `User ${user.id} ended every session (password changed)`, request);
-      const mail = passwordChangedMail(user.email, now);
-      setImmediate(() => void s.mail.send(mail).catch((e: unknown) => s.onBackgroundError(e)));
+      notify(user.id, user.email, now);
       return { type: 'ok', device: forgotten ? await rememberDevice(user.email, null) : null };
     },
   };

@@ -33,7 +33,7 @@ import type { SecurityEvent } from '../ops/security-events.js';
 import { rateLimitRule, setRateLimitHeaders } from '../pipeline/rate-limit/index.js';
 import type { RequestInfo } from '../pipeline/types.js';
 import { parseSessionUserId } from './accounts.js';
-import { passwordChangedMail } from './password-change.js';
+import { createPasswordChange, passwordChangedMail } from './password-change.js';
 import { passwordInvalid, readCredentials, readEmailOnly, readRegistration, readReset } from './input.js';
 import { authKeys } from './keys.js';
 import { askPasswordHook, PASSWORD_BREACHED, passwordRefusal } from './password-policy.js';
@@ -105,6 +105,18 @@ export function createAuthService(options: AuthServiceOptions) {
     const tracked = run.finally(() => pending.delete(tracked));
     pending.add(tracked);
     return true;
+  }
+
+  /**
+   * Tells the owner their password changed (ASVS 6.3.6), after a reset or a change: the notice goes
+   * out as a background task, so `idle()` (and the shutdown) waits for it and `maxBackgroundTasks`
+   * bounds it; a full queue or a relay failure goes to `onBackgroundError`, the new password stands.
+   */
+  function noticePasswordChanged(userId: string, email: string, at: number): void {
+    const mail = passwordChangedMail(email, at);
+    if (!background(() => s.mail.send(mail))) {
+      s.onBackgroundError(new Error(`Password-changed notice for user ${userId} not sent: ${s.maxBackgroundTasks} background tasks are still running`));
+    }
   }
 
   /** Resolves when `pending` is empty, or after `deadlineMs` with how many tasks were still running. */
@@ -356,7 +368,7 @@ export function createAuthService(options: AuthServiceOptions) {
 
   return {
     /**
-     * Resolves when no background work (reset mail) is left, with 0; given a deadline in ms, at the
+     * Resolves when no background work (reset mails, password-changed notices) is left, with 0; given a deadline in ms, at the
      * latest then, with the number of tasks still running (shutdown abandons them). For shutdown
      * and tests.
      */
@@ -367,6 +379,12 @@ export function createAuthService(options: AuthServiceOptions) {
      * cookie the routes use must carry the companion exactly then (`authRoutes` checks it).
      */
     bindsRefreshTokens: s.bindRefreshTokens,
+
+    /**
+     * `POST /change-password` (`password-change.ts`), on this service's settings and background
+     * tasks: its notice is waited for by `idle()` and bounded by `maxBackgroundTasks`.
+     */
+    passwordChange: createPasswordChange(s, noticePasswordChanged),
 
     async register(body: unknown, request: Request): Promise<Result<{ user: PublicUser }>> {
       const input = readRegistration(body);
@@ -576,8 +594,7 @@ export function createAuthService(options: AuthServiceOptions) {
       );
       // The owner is told (ASVS 6.3.6), as after a change: a reset by whoever reads the mailbox must
       // not go unnoticed. After the answer; a relay failure goes to `onBackgroundError`, the reset stands.
-      const mail = passwordChangedMail(email, clock.now());
-      if (!background(() => s.mail.send(mail))) s.onBackgroundError(new Error(`Password-changed notice for user ${redeemed.userId} not sent: ${s.maxBackgroundTasks} background tasks are still running`));
+      noticePasswordChanged(redeemed.userId, email, clock.now());
       // Only over a forgotten list: one the store refused to delete stays as the event says.
       return { type: 'ok', device: forgotten ? await rememberDevice(email, null) : null };
     },

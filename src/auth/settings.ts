@@ -75,12 +75,14 @@ export interface AuthServiceOptions {
   resetMailMax?: { perClient: number; perAccount: number; windowSeconds: number };
   /** How many leading bits of an IPv6 address make one client (as the rate limits count them). @default 56 */
   ipv6PrefixLength?: number;
-  /** Told about a failure of background work (reset mail). @default console.error */
+  /** Told about a failure of background work (reset mail, password-changed notice), or a notice dropped at `maxBackgroundTasks`. @default console.error */
   onBackgroundError?: (error: unknown) => void;
   /**
-   * Most reset requests worked on in the background at once (lookup, token, mail). A relay that
-   * hangs holds each for up to its timeouts; past the cap a request is still answered 202 as
-   * always, but its mail is dropped and `excess_rate_limit_exceeded` is logged.
+   * Most reset requests (lookup, token, mail) and password-changed notices (after a reset or a
+   * change) worked on in the background at once. A relay that hangs holds each for up to its
+   * timeouts; past the cap a reset request is still answered 202 as always, but its mail is dropped
+   * and `excess_rate_limit_exceeded` is logged; a notice is dropped and reported to
+   * `onBackgroundError` (the new password stands).
    * @default 100
    */
   maxBackgroundTasks?: number;
