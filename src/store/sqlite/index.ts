@@ -278,7 +278,13 @@ function open(db: Kysely<DatabaseSchema>, ownsDb: boolean, options: Resolved): S
    * nothing of it written or answered, and the jobs run again each in its own savepoint
    * (`commitJobsApart`), where the failing call rolls back alone: the same outcomes as if every call
    * had always had its savepoint. Running a job twice is safe: a job is SQL and arithmetic on what
-   * it reads, with no effect outside the database.
+   * it reads, with no effect outside the database. What the retry reads afresh is only what a later
+   * group would: `clock.now()` (it decides on its own time: a row expired meanwhile is free), the rows
+   * another process committed between the ROLLBACK and its BEGIN (or that process's lock: SQLITE_BUSY,
+   * and the group waits and runs from the start), and the caller's arguments (a policy changed after
+   * the call). Nothing of the first try was answered, so no call sees both
+   * (`group-commit-retry.test.ts`, `group-commit-processes.test.ts`). A job added here must keep to
+   * it: no cache, counter or callback of its own inside `op`.
    */
   function commitJobs(jobs: readonly Job[]): Outcome[] {
     if (jobs.length === 1) return [{ ok: true, value: writing((jobs[0] as Job).op) }];
