@@ -38,6 +38,13 @@ import { signInUserId, type ReadRecord, type SessionPicker } from './revoke-sess
 const IDS_PER_QUERY = 500;
 /** Ids not found through the primary key gathered before they are asked again in any case (one scan of the users table). */
 const ANY_CASE_BATCH = 1_000;
+/**
+ * Ids per any-case query: each query is a scan of the users table (no index on `lower(id)`), so a
+ * batch (`ANY_CASE_BATCH`, and the page that took it past) is asked in one, not in pieces of
+ * `IDS_PER_QUERY` (in halves of 500, a thousand orphaned ids scanned the table twice). 10,000
+ * parameters: within SQLite's (32,766) and PostgreSQL's (65,535) limits.
+ */
+const ANY_CASE_PER_QUERY = 10_000;
 /** Kept sessions of an app's own ids counted (each once: their keys are remembered) before "or more". */
 export const KEPT_CAP = 10_000;
 
@@ -68,8 +75,7 @@ export function accountCheck(db: Kysely<DatabaseSchema>): AccountCheck {
     },
     async knownAnyCase(ids) {
       const found = new Set<string>();
-      for (const chunk of chunks(ids, IDS_PER_QUERY)) {
-        const lowered = [...new Set(chunk.map((id) => id.toLowerCase()))];
+      for (const lowered of chunks([...new Set(ids.map((id) => id.toLowerCase()))], ANY_CASE_PER_QUERY)) {
         const rows = await db
           .selectFrom('users')
           .select('id')
