@@ -1,7 +1,7 @@
 /**
  * The model-based random probe (test/helpers/model-probe.ts) against the reference app on each
  * backend: memory, SQLite, Redis, and two app instances sharing one Redis (and one SQLite file for
- * the accounts), each request of a session sent to either. A failure names its seed;
+ * the accounts, or one PostgreSQL schema), each request of a session sent to either. A failure names its seed;
  * `MODEL_SEED=<n> MODEL_OPS=<n> npx vitest run test/integration/model-probe.test.ts` replays it.
  */
 import { randomBytes } from 'node:crypto';
@@ -15,6 +15,7 @@ import { REDIS_AVAILABLE, startRedis, type RedisServer } from '../redis/server.j
 import { demoApp } from '../helpers/demo.js';
 import { DOCUMENTED_CODES, runModelProbe, type ProbeStats, type ProbeTarget } from '../helpers/model-probe.js';
 import { manualClock } from '../../src/core/clock.js';
+import { createTestSchema, postgresAvailability, warnSkipped } from '../../src/sql/test-postgres.js';
 
 const FAST_ARGON2 = { password: { memoryCost: 1024, timeCost: 1, parallelism: 1 } };
 const OPS = Number(process.env.MODEL_OPS ?? 300);
@@ -22,9 +23,29 @@ const seedFor = (fallback: number): number => (process.env.MODEL_SEED === undefi
 /** Local hunting: `MODEL_RUNS=n` runs n consecutive seeds from the first, each on a fresh app. */
 const RUNS = Number(process.env.MODEL_RUNS ?? 1);
 const TIMEOUT = 60_000 * RUNS * Math.max(1, OPS / 300);
+const PG = await postgresAvailability();
+if (PG.state === 'skip') warnSkipped('test/integration/model-probe.test.ts › accounts on PostgreSQL (1 test)', PG.reason);
+if (PG.state === 'fail') throw new Error(PG.reason);
 
 function targetOf(apps: FastifyInstance[], origin: string): ProbeTarget {
   return { instances: apps.length, origin, send: (i, request) => (apps[i] as FastifyInstance).inject(request) };
+}
+
+/** Two reference apps sharing one Redis, fresh keys and the accounts database `databaseUrl`. */
+async function twoInstances(server: RedisServer, prefix: string, databaseUrl: string, framework: object): Promise<{ apps: FastifyInstance[]; origin: string }> {
+  const shared = {
+    REDIS_URL: server.url,
+    REDIS_KEY_PREFIX: prefix,
+    LC_STATE_KEYS: randomBytes(32).toString('base64'),
+    LC_SESSION_SECRET: randomBytes(32).toString('base64'),
+    DATABASE_URL: databaseUrl,
+  };
+  const a = await demoApp(shared, framework, FAST_ARGON2);
+  const b = await demoApp(shared, framework, FAST_ARGON2).catch(async (error: unknown) => {
+    await a.app.close();
+    throw error;
+  });
+  return { apps: [a.app, b.app], origin: a.config.appOrigin };
 }
 
 /** The two CSRF modes of docs/security.md §1; strict keeps 256 tokens a session (the probe uses the newest 200). */
@@ -107,21 +128,31 @@ describe.each(MODES)('model probe of the reference app, $mode', ({ strict, frame
     it('two instances sharing it, requests of one session spread over both', async () => {
       const server = (redis ??= await startRedis());
       let run = 0;
-      await probeRuns(async () => {
-        const shared = {
-          REDIS_URL: server.url,
-          REDIS_KEY_PREFIX: `two${run++}:`,
-          LC_STATE_KEYS: randomBytes(32).toString('base64'),
-          LC_SESSION_SECRET: randomBytes(32).toString('base64'),
-          DATABASE_URL: `sqlite:${join(mkdtempSync(join(tmpdir(), 'lc-model-')), 'shared.db')}`,
-        };
-        const a = await demoApp(shared, framework, FAST_ARGON2);
-        const b = await demoApp(shared, framework, FAST_ARGON2).catch(async (error: unknown) => {
-          await a.app.close();
-          throw error;
-        });
-        return { apps: [a.app, b.app], origin: a.config.appOrigin };
-      }, seedFor(404 + seedOffset), strict);
+      await probeRuns(
+        async () => twoInstances(server, `two${run++}:`, `sqlite:${join(mkdtempSync(join(tmpdir(), 'lc-model-')), 'shared.db')}`, framework),
+        seedFor(404 + seedOffset),
+        strict,
+      );
     }, TIMEOUT);
   });
+});
+
+/** One target with its accounts on PostgreSQL (the others keep them in SQLite): per-session tokens only, for the file's run time. */
+describe.skipIf(!REDIS_AVAILABLE || PG.state !== 'up')('model probe of the reference app, accounts on PostgreSQL', () => {
+  let redis: RedisServer | undefined;
+  const schemas: { drop: () => Promise<void> }[] = [];
+  afterAll(async () => {
+    await redis?.stop();
+    for (const schema of schemas) await schema.drop();
+  });
+
+  it('two instances sharing Redis and one PostgreSQL schema of accounts', async () => {
+    const server = (redis ??= await startRedis());
+    let run = 0;
+    await probeRuns(async () => {
+      const schema = await createTestSchema('model_probe');
+      schemas.push(schema);
+      return twoInstances(server, `pg${run++}:`, schema.url, {});
+    }, seedFor(707), false);
+  }, TIMEOUT);
 });
