@@ -9,8 +9,9 @@
  *
  * This file is the driver: the run loop, the choice of operations, one request and its model, the
  * final check. Beside it: model-probe-model.ts (sessions, requests, policies), model-probe-budgets.ts
- * (the GCRA budgets), model-probe-answers.ts (answer shapes and codes), model-probe-sessions.ts
- * (sign-in and sign-out), model-probe-bursts.ts (concurrent operations).
+ * (the GCRA budgets), model-probe-answers.ts (answer shapes and codes), model-probe-requests.ts
+ * (tokens, params, keys, the wire form), model-probe-sessions.ts (sign-in and sign-out),
+ * model-probe-bursts.ts (concurrent operations).
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
