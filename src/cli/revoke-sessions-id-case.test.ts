@@ -8,7 +8,7 @@
  * one imported in capitals, then deleted by a DELETE that cascaded nothing (its token rows left in
  * capitals). On the embedded SQLite file, PostgreSQL beside the embedded store, PostgreSQL with Redis.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,12 +21,11 @@ import { createSessionManager } from '../session/index.js';
 import { createDatabase } from '../sql/database.js';
 import { migrateToLatest } from '../sql/migrate.js';
 import type { DatabaseSchema } from '../sql/schema.js';
-import { createTestSchema, postgresAvailability, warnSkipped } from '../sql/test-postgres.js';
+import { postgresAvailability, warnSkipped } from '../sql/test-postgres.js';
 import { storeKeys } from '../store/keys.js';
 import { createSqliteStore } from '../store/sqlite/index.js';
 import type { Store } from '../store/types.js';
-import { REDIS_AVAILABLE, useRedisServer } from '../../test/redis/server.js';
-import { runRevokeSessions } from '../../test/scale/revoke-sessions.js';
+import { describeOnPostgres, runRevokeSessions } from '../../test/scale/revoke-sessions.js';
 
 const HOUR = 3_600_000;
 const dir = mkdtempSync(join(tmpdir(), 'lc-revoke-id-case-'));
@@ -140,50 +139,4 @@ describe('revoke-sessions --user-id in any case, on the embedded SQLite file', (
   });
 });
 
-describe.skipIf(pg.state !== 'up')('revoke-sessions --user-id in any case, on PostgreSQL beside the embedded store', () => {
-  const drops: (() => Promise<void>)[] = [];
-  afterAll(async () => {
-    for (const drop of drops) await drop();
-  });
-  it('the same, the same counts', { timeout: 60_000 }, async () => {
-    const schema = await createTestSchema('revoke_id_case_embedded');
-    drops.push(schema.drop);
-    const db = createDatabase(schema.url);
-    const cwd = join(dir, 'embedded');
-    mkdirSync(join(cwd, 'data'), { recursive: true });
-    const kv = createDatabase(`sqlite:${join(cwd, 'data', 'livecomponents.db')}`);
-    try {
-      await migrateToLatest(db);
-      await migrateToLatest(kv);
-      const store = await createSqliteStore({ db: kv, sweepIntervalMs: 0 });
-      try {
-        await idInCapitals(db, store, { DATABASE_URL: schema.url }, 'postgres', cwd);
-      } finally {
-        await store.close();
-      }
-    } finally {
-      await kv.destroy();
-      await db.destroy();
-    }
-  });
-});
-
-describe.skipIf(pg.state !== 'up' || !REDIS_AVAILABLE)('revoke-sessions --user-id in any case, on PostgreSQL with Redis', () => {
-  const redis = useRedisServer();
-  const drops: (() => Promise<void>)[] = [];
-  afterAll(async () => {
-    for (const drop of drops) await drop();
-  });
-  it('the same under REDIS_KEY_PREFIX, the same counts', { timeout: 60_000 }, async () => {
-    const schema = await createTestSchema('revoke_id_case_redis');
-    drops.push(schema.drop);
-    const db = createDatabase(schema.url);
-    try {
-      await migrateToLatest(db);
-      const keyPrefix = 'case:';
-      await idInCapitals(db, redis.open({ keyPrefix }), { DATABASE_URL: schema.url, REDIS_URL: redis.urlOf(), REDIS_KEY_PREFIX: keyPrefix }, 'postgres');
-    } finally {
-      await db.destroy();
-    }
-  });
-});
+describeOnPostgres('revoke-sessions --user-id in any case', pg, { dir, schema: 'revoke_id_case', keyPrefix: 'case:' }, idInCapitals);

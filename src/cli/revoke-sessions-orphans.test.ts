@@ -9,7 +9,7 @@
  * and on PostgreSQL with Redis under a key prefix. Plus more ids than one query or one batch asks
  * (SQLite), and a user row created between the read of its session and the check (Redis).
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,7 +28,7 @@ import { storeKeys } from '../store/keys.js';
 import { createSqliteStore } from '../store/sqlite/index.js';
 import type { Store } from '../store/types.js';
 import { REDIS_AVAILABLE, useRedisServer } from '../../test/redis/server.js';
-import { runRevokeSessions } from '../../test/scale/revoke-sessions.js';
+import { describeOnPostgres, runRevokeSessions } from '../../test/scale/revoke-sessions.js';
 import { accountCheck, KEPT_CAP, orphanSessions } from './revoke-sessions-orphans.js';
 import { endRedisSessions } from './revoke-sessions-redis.js';
 import { SQLITE_PIECE } from './revoke-sessions-sqlite.js';
@@ -361,53 +361,13 @@ describe('revoke-sessions --orphans on the embedded SQLite file', () => {
   });
 });
 
-describe.skipIf(pg.state !== 'up')('revoke-sessions --orphans on PostgreSQL', () => {
-  const drops: (() => Promise<void>)[] = [];
-  afterAll(async () => {
-    for (const drop of drops) await drop();
-  });
+describeOnPostgres('revoke-sessions --orphans', pg, { dir, schema: 'revoke_orphans', keyPrefix: 'orphans:', redisDatabase: 1 }, orphanScene);
 
-  it('beside the embedded store (no Redis): the same scene, the same counts', { timeout: 60_000 }, async () => {
-    const schema = await createTestSchema('revoke_orphans_embedded');
-    drops.push(schema.drop);
-    const db = createDatabase(schema.url);
-    const cwd = join(dir, 'embedded');
-    mkdirSync(join(cwd, 'data'), { recursive: true });
-    const kv = createDatabase(`sqlite:${join(cwd, 'data', 'livecomponents.db')}`);
-    try {
-      await migrateToLatest(db);
-      await migrateToLatest(kv);
-      const store = await createSqliteStore({ db: kv, sweepIntervalMs: 0 });
-      try {
-        await orphanScene(db, store, { DATABASE_URL: schema.url }, 'postgres', cwd);
-      } finally {
-        await store.close();
-      }
-    } finally {
-      await kv.destroy();
-      await db.destroy();
-    }
-  });
-});
-
-describe.skipIf(pg.state !== 'up' || !REDIS_AVAILABLE)('revoke-sessions --orphans on PostgreSQL with Redis', () => {
+describe.skipIf(pg.state !== 'up' || !REDIS_AVAILABLE)('revoke-sessions --orphans on PostgreSQL with Redis, racing a sign-up', () => {
   const redis = useRedisServer();
   const drops: (() => Promise<void>)[] = [];
   afterAll(async () => {
     for (const drop of drops) await drop();
-  });
-
-  it('the same scene under REDIS_KEY_PREFIX, the same counts', { timeout: 60_000 }, async () => {
-    const schema = await createTestSchema('revoke_orphans_redis');
-    drops.push(schema.drop);
-    const db = createDatabase(schema.url);
-    try {
-      await migrateToLatest(db);
-      const keyPrefix = 'orphans:';
-      await orphanScene(db, redis.open({ keyPrefix, database: 1 }), { DATABASE_URL: schema.url, REDIS_URL: redis.urlOf(1), REDIS_KEY_PREFIX: keyPrefix }, 'postgres');
-    } finally {
-      await db.destroy();
-    }
   });
 
   it('a user row created after its session record was read, before the check: kept (the check is made after the read, never from a list of users taken before)', { timeout: 60_000 }, async () => {

@@ -3,13 +3,21 @@
  * lines it printed, its counts by kind and the security events it emitted; and the auth database of
  * users it runs on.
  */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Kysely } from 'kysely';
-import { beforeAll } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { createAuthRepository, type AuthRepository } from '../../src/auth/repository.js';
 import { revokeSessions, type RevokeSessionsArgs, type RevokeSessionsIo } from '../../src/cli/revoke-sessions.js';
 import { memorySecurityEvents, type SecurityEvent } from '../../src/ops/security-events.js';
+import { createDatabase } from '../../src/sql/database.js';
 import type { DatabaseSchema } from '../../src/sql/index.js';
+import { migrateToLatest } from '../../src/sql/migrate.js';
+import { createTestSchema, type PostgresAvailability } from '../../src/sql/test-postgres.js';
+import { createSqliteStore } from '../../src/store/sqlite/index.js';
+import type { Store } from '../../src/store/types.js';
 import { useSqliteAuthDatabase } from '../auth/harness.js';
+import { REDIS_AVAILABLE, useRedisServer } from '../redis/server.js';
 
 /**
  * The file's SQLite auth database (`useSqliteAuthDatabase(label)`: `url` its `DATABASE_URL`) holding
@@ -64,4 +72,65 @@ export function printedCounts(out: readonly string[]): Record<string, number> {
     if (match !== null) counts[match[1] as string] = Number(match[2]);
   }
   return counts;
+}
+
+/**
+ * A scene of `revoke-sessions` run on PostgreSQL the two ways an operator meets it: beside the embedded
+ * store (`./data/livecomponents.db` of `cwd`, no `REDIS_URL`) and with Redis under `keyPrefix`
+ * (database `redisDatabase`). `scene` gets the users database, the store, the run's environment, the
+ * engine and, beside the embedded store, the working directory. Skipped with PostgreSQL (`pg`) down,
+ * the second also without redis-server.
+ */
+export function describeOnPostgres(
+  title: string,
+  pg: PostgresAvailability,
+  options: { dir: string; schema: string; keyPrefix: string; redisDatabase?: number },
+  scene: (db: Kysely<DatabaseSchema>, store: Store, env: Record<string, string>, engine: 'postgres', cwd?: string) => Promise<void>,
+): void {
+  const drops: (() => Promise<void>)[] = [];
+  afterAll(async () => {
+    for (const drop of drops.splice(0)) await drop();
+  });
+  const migratedSchema = async (label: string) => {
+    const schema = await createTestSchema(label);
+    drops.push(schema.drop);
+    const db = createDatabase(schema.url);
+    await migrateToLatest(db);
+    return { db, url: schema.url };
+  };
+
+  describe.skipIf(pg.state !== 'up')(`${title}, on PostgreSQL beside the embedded store`, () => {
+    it('the same scene, the same counts', { timeout: 60_000 }, async () => {
+      const { db, url } = await migratedSchema(`${options.schema}_embedded`);
+      const cwd = join(options.dir, 'embedded');
+      mkdirSync(join(cwd, 'data'), { recursive: true });
+      const kv = createDatabase(`sqlite:${join(cwd, 'data', 'livecomponents.db')}`);
+      try {
+        await migrateToLatest(kv);
+        const store = await createSqliteStore({ db: kv, sweepIntervalMs: 0 });
+        try {
+          await scene(db, store, { DATABASE_URL: url }, 'postgres', cwd);
+        } finally {
+          await store.close();
+        }
+      } finally {
+        await kv.destroy();
+        await db.destroy();
+      }
+    });
+  });
+
+  describe.skipIf(pg.state !== 'up' || !REDIS_AVAILABLE)(`${title}, on PostgreSQL with Redis`, () => {
+    const redis = useRedisServer();
+    it('the same scene under REDIS_KEY_PREFIX, the same counts', { timeout: 60_000 }, async () => {
+      const { db, url } = await migratedSchema(`${options.schema}_redis`);
+      const { keyPrefix, redisDatabase } = options;
+      try {
+        const env = { DATABASE_URL: url, REDIS_URL: redis.urlOf(redisDatabase), REDIS_KEY_PREFIX: keyPrefix };
+        await scene(db, redis.open({ keyPrefix, database: redisDatabase }), env, 'postgres');
+      } finally {
+        await db.destroy();
+      }
+    });
+  });
 }
