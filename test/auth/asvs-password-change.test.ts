@@ -1,7 +1,7 @@
 /**
  * OWASP ASVS 5.0 6.2.2 (users can change their password), 6.2.3 (the change asks for the current
  * and the new password), 7.4.3 (other sessions end after a change of the password), 7.5.1
- * (re-authentication before a change of what authenticates), 6.3.6 (the owner is told), 6.2.4 /
+ * (re-authentication before a change of what authenticates), 6.3.7 (the owner is told), 6.2.4 /
  * 6.2.11 (the new password passes the common-password and context-word checks) and 16.3.1 (the
  * attempts are logged): `POST /api/v1/auth/change-password` (src/auth/password-change.ts). Before
  * it, the reset mail was the only way to a new password (the route answered 404).

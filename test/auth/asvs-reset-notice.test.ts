@@ -1,5 +1,5 @@
 /**
- * OWASP ASVS 5.0 6.3.6 (the user is told when a credential changes): a password reset mails the same
+ * OWASP ASVS 5.0 6.3.7 (the user is told when a credential changes): a password reset mails the same
  * "Your password was changed" notice as a change does (src/auth/service.ts `resetPassword`,
  * `passwordChangedMail`), after the answer; a relay failure goes to `onBackgroundError` and the reset
  * stands. Before, only a change told the owner: a reset by whoever reads the mailbox went unnoticed
@@ -13,7 +13,7 @@ import { authApp, eachEngine, type AuthApp } from './harness.js';
 const NEW_PASSWORD = 'a brand new passphrase 2026';
 const NOTICE = 'Your password was changed';
 
-eachEngine('ASVS 6.3.6: a password reset tells the owner', (engine) => {
+eachEngine('ASVS 6.3.7: a password reset tells the owner', (engine) => {
   let t: AuthApp | undefined;
   afterEach(async () => {
     await t?.close();
