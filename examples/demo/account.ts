@@ -4,7 +4,9 @@
  * `view.formToken()`, through the auth module's browser sign-in, a foreign source refused before the
  * body is read; `/logout` answers with a redirect, refused or not), `GET /profile` with the
  * `profile:main` component, and the password recovery pages `GET /forgot-password` and
- * `GET /reset-password`.
+ * `GET /reset-password`. A signed-in user changes their password on `/profile` (`POST
+ * /change-password`, a form through `web.changePassword`: every other sign-in ends, this browser
+ * goes on in a fresh session).
  *
  * The recovery forms carry `data-auth-form`: public/app.js posts them as JSON to the auth API
  * (`/api/v1/auth/forgot-password`, `/api/v1/auth/reset-password`) and shows the answer. The reset
@@ -168,6 +170,85 @@ function invalidFields(error: LiveError): LoginField[] {
   return named.length > 0 ? named : [...LOGIN_FIELDS];
 }
 
+/** The password-change form's fields, in their order. */
+const CHANGE_FIELDS = ['current_password', 'new_password'] as const;
+type ChangeField = (typeof CHANGE_FIELDS)[number];
+
+/** What `/profile` says above the change form: as `LoginMessage`, about the change's fields. */
+type ChangeMessage = Omit<LoginMessage, 'invalid'> & { invalid?: readonly ChangeField[] };
+
+/** The id of the change's refusal, which its fields name in `aria-describedby`. */
+const CHANGE_ERROR_ID = 'change-password-error';
+
+/** Where a change posted from a foreign source leads. */
+const CHANGE_REFUSED = '/profile?password_change_refused';
+
+/** A change's refusal as one line, as `refusalText` words a sign-in's. */
+function changeRefusalText(error: LiveError): string {
+  const fieldMessages = CHANGE_FIELDS.flatMap((field) => error.fields?.errors?.[field] ?? []);
+  const retry = error.fields?.retry_after;
+  return `${[error.publicMessage, ...fieldMessages].join(' ')}${retry === undefined ? '' : ` (retry in ${retry} s)`}`;
+}
+
+/** The fields a change's refusal is about: those a `VALIDATION_FAILED` names; the current password for a wrong one. */
+function changeInvalidFields(error: LiveError): ChangeField[] {
+  if (error.statusCode === 401 && error.code === 'INVALID_CREDENTIALS') return ['current_password'];
+  if (error.statusCode !== 400) return [];
+  return CHANGE_FIELDS.filter((field) => (error.fields?.errors?.[field]?.length ?? 0) > 0);
+}
+
+/**
+ * The "Change password" card of `/profile`: a refusal first (`role=alert`, read with each field,
+ * the focus on the first field it is about), or the notice of a change done (`role=status`).
+ */
+function changePasswordCard(formToken: string, user: User, message: ChangeMessage | null): SafeHtml {
+  const refused = message?.kind === 'error';
+  const invalid = refused ? (message.invalid ?? []) : [];
+  const focused: ChangeField | null = refused ? (invalid[0] ?? 'current_password') : null;
+  const fieldAttrs = (field: ChangeField) =>
+    refused
+      ? html` aria-describedby="${CHANGE_ERROR_ID}"${invalid.includes(field) ? html` aria-invalid="true"` : null}${focused === field ? html` autofocus` : null}`
+      : null;
+  const said =
+    message === null
+      ? null
+      : message.kind === 'notice'
+        ? html`<p class="notice" role="status" data-change-notice>${message.text}</p>`
+        : html`<p class="flash" role="alert" id="${CHANGE_ERROR_ID}" data-change-error>${message.text}</p>`;
+  return html`<section class="card" aria-labelledby="change-password-title">
+  <h2 id="change-password-title">Change password</h2>
+  ${said}
+  <form method="post" action="/change-password" class="stack" data-testid="change-password-form">
+    <input type="hidden" name="${BODY.csrfToken}" value="${formToken}">
+    <input type="text" name="username" autocomplete="username" value="${user.email}" hidden>
+    <label class="field">Current password <input type="password" name="current_password" required maxlength="1024" autocomplete="current-password"${fieldAttrs('current_password')}></label>
+    <label class="field">New password <input type="password" name="new_password" required minlength="${PASSWORD_MIN_LENGTH}" maxlength="${maxlengthFor(PASSWORD_MAX_LENGTH)}" autocomplete="new-password" aria-describedby="new-password-hint"${fieldAttrs('new_password')}></label>
+    <p class="muted" id="new-password-hint">${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters. Every other sign-in of your account ends when it changes.</p>
+    <button type="submit" class="btn primary">Change password</button>
+  </form>
+</section>`;
+}
+
+/** What `/profile` says above the change form after a change (`?password_changed`) or a foreign post (`?password_change_refused`). */
+function afterChange(query: unknown): ChangeMessage | null {
+  const flags = query as Record<string, unknown>;
+  if (flags.password_changed !== undefined) return { kind: 'notice', text: 'Your password was changed. Every other sign-in of your account has ended.' };
+  if (flags.password_change_refused !== undefined) return { kind: 'error', text: 'That change was sent from another site and was refused. Nothing changed.' };
+  return null;
+}
+
+/** `/profile`, with `message` above its change form when signed in. */
+async function profilePage(app: FastifyInstance, request: FastifyRequest, reply: FastifyReply, message: ChangeMessage | null): Promise<string> {
+  const view = await app.livecomponents.view(request, reply);
+  const { user } = view;
+  if (user !== null) await followAccount(app, view.session, user);
+  const formToken = user === null ? null : await view.formToken();
+  const body = html`<section class="card">${await view.mount('profile:main')}</section>
+${user === null || formToken === null ? null : changePasswordCard(formToken, user, message)}
+${formToken === null ? null : signOutForm(formToken)}`;
+  return layout(view, { title: 'Profile', path: '/profile', body });
+}
+
 /** A refused form: the same page again, with the error's status, headers and sentence. */
 async function refusedPage(
   app: FastifyInstance,
@@ -281,12 +362,23 @@ export async function accountPages(app: FastifyInstance, options: AccountPagesOp
   staticPage('/reset-password', 'Choose a new password', resetPasswordBody);
 
   app.get('/profile', async (request, reply) => {
-    const view = await app.livecomponents.view(request, reply);
-    const { user } = view;
-    if (user !== null) await followAccount(app, view.session, user);
-    const body = html`<section class="card">${await view.mount('profile:main')}</section>
-${user === null ? null : signOutForm(await view.formToken())}`;
-    return reply.type('text/html; charset=utf-8').send(layout(view, { title: 'Profile', path: '/profile', body }));
+    return reply.type('text/html; charset=utf-8').send(await profilePage(app, request, reply, afterChange(request.query)));
+  });
+
+  const refusedChange = web.refuseForeignForms((_request, reply) => reply.code(303).header('location', CHANGE_REFUSED).send());
+  app.post('/change-password', { bodyLimit: FORM_LIMIT, onRequest: refusedChange }, async (request, reply) => {
+    const form = formOf(request);
+    const result = form instanceof LiveError ? ({ type: 'error', error: form, headers: {} } as const) : await web.changePassword(request, reply, form);
+    // Post/Redirect/Get: a reload asks for the page, and does not post the passwords again.
+    if (result.type === 'ok') return reply.code(303).header('location', result.user === null ? '/login' : '/profile?password_changed').send();
+    const { error } = result;
+    const message: ChangeMessage = { kind: 'error', text: changeRefusalText(error), invalid: changeInvalidFields(error) };
+    const page = await profilePage(app, request, reply, message);
+    return reply
+      .code(error.statusCode)
+      .headers({ ...result.headers, ...error.headers })
+      .type('text/html; charset=utf-8')
+      .send(page);
   });
 }
 

@@ -127,4 +127,4 @@ export { checkPassword, createPasswordHasher, needsRehash, OWASP_ARGON2ID, type 
 export { createPasswordChange, passwordChangedMail, type PasswordChange, type PasswordChangedNotice, type PasswordChangeResult } from './password-change.js';
 export { authRoutes, FORGOT_PASSWORD_ANSWER, type AuthRoutesOptions } from './routes.js';
 export { createAuthService, type AuthService, type AuthServiceOptions, type IssuedTokens, type PublicUser } from './service.js';
-export { createWebSignIn, type SignInForm, type WebResult, type WebSignIn } from './web.js';
+export { createWebSignIn, type ChangePasswordForm, type SignInForm, type WebResult, type WebSignIn } from './web.js';

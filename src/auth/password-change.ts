@@ -28,15 +28,18 @@ import { passwordInvalid, readPasswordChange } from './input.js';
 import { authKeys } from './keys.js';
 import { PASSWORD_CHANGE_PER_ACCOUNT } from './limits.js';
 import { askPasswordHook, PASSWORD_BREACHED } from './password-policy.js';
-import type { AccessGrant } from './repository.js';
+import type { AccessGrant, UserRow } from './repository.js';
 import type { AuthSettings } from './settings.js';
 import { createTrustedDevices, devicesOutcome } from './trusted-devices.js';
 
-export type PasswordChangeResult = { readonly type: 'ok'; readonly device: string | null } | { readonly type: 'error'; readonly error: LiveError };
+/** On success, `user` is the account with its new hash (for a fresh browser sign-in, `web.ts`). */
+export type PasswordChangeResult = { readonly type: 'ok'; readonly device: string | null; readonly user: UserRow } | { readonly type: 'error'; readonly error: LiveError };
 
 export interface PasswordChange {
   /** Changes the password of `grant`'s user; on success every sign-in of the user is revoked. */
   change(grant: AccessGrant, body: unknown, request: RequestInfo | undefined): Promise<PasswordChangeResult>;
+  /** As `change`, for a user signed in otherwise: a browser sign-in of `/login` (`web.ts`). */
+  changeFor(user: UserRow, body: unknown, request: RequestInfo | undefined): Promise<PasswordChangeResult>;
 }
 
 /**
@@ -86,39 +89,38 @@ export function createPasswordChange(s: AuthSettings, notify: PasswordChangedNot
     return error(new LiveError('INVALID_CREDENTIALS', { message: 'The current password is incorrect.' }));
   }
 
-  return {
-    async change(grant, body, request) {
-      const { user } = grant;
-      const overBudget = await limited(user.id, request);
-      if (overBudget !== null) return overBudget;
-      const input = readPasswordChange(body, user.email);
-      if (!input.ok) return error(input.error);
-      const check = await hasher.verify(user.password_hash, input.value.current);
-      if (!check.ok) return refused(user.id, 'wrong current password', request);
-      if (s.isPasswordRejected !== null && (await askPasswordHook(s.isPasswordRejected, input.value.password, s.passwordCheckTimeoutMs, s.onPasswordCheckError))) {
-        return error(passwordInvalid(PASSWORD_BREACHED, 'new_password'));
-      }
-      const passwordHash = await hasher.hash(input.value.password);
-      const now = clock.now();
-      // One transaction under the user's lock (`changePassword`): the new hash, only over the one just
-      // verified (a reset or another change committed meanwhile stands), and every grant, browser
-      // sign-in and unspent reset link revoked with it, or none of it. A sign-in that verified the old
-      // password and records itself after it is refused by its own check of the hash (`createGrant`,
-      // `createWebSession`); one recorded before is revoked here.
-      const revoked = await repo.changePassword(user.id, user.password_hash, passwordHash, now);
-      if (revoked === null) return refused(user.id, 'the password changed while it was checked', request);
-      const forgotten = await forgetDevices(user.email);
-      emit('authn_password_change', 'INFO', `Password of user ${user.id} changed by the user (current password verified)`, request);
-      emit(
-        'authn_token_revoked',
-        'INFO',
-        `Password of user ${user.id} changed: ${revoked.accessTokens} access grants, ${revoked.webSignIns} browser sign-ins, ` +
-          `${revoked.refreshTokens} refresh tokens and ${revoked.passwordResets} reset links revoked${devicesOutcome(forgotten)}`,
-        request,
-      );
-      emit('session_logout', 'INFO', `User ${user.id} ended every session (password changed)`, request);
-      notify(user.id, user.email, now);
-      return { type: 'ok', device: forgotten ? await rememberDevice(user.email, null) : null };
-    },
-  };
+  async function changeFor(user: UserRow, body: unknown, request: RequestInfo | undefined): Promise<PasswordChangeResult> {
+    const overBudget = await limited(user.id, request);
+    if (overBudget !== null) return overBudget;
+    const input = readPasswordChange(body, user.email);
+    if (!input.ok) return error(input.error);
+    const check = await hasher.verify(user.password_hash, input.value.current);
+    if (!check.ok) return refused(user.id, 'wrong current password', request);
+    if (s.isPasswordRejected !== null && (await askPasswordHook(s.isPasswordRejected, input.value.password, s.passwordCheckTimeoutMs, s.onPasswordCheckError))) {
+      return error(passwordInvalid(PASSWORD_BREACHED, 'new_password'));
+    }
+    const passwordHash = await hasher.hash(input.value.password);
+    const now = clock.now();
+    // One transaction under the user's lock (`changePassword`): the new hash, only over the one just
+    // verified (a reset or another change committed meanwhile stands), and every grant, browser
+    // sign-in and unspent reset link revoked with it, or none of it. A sign-in that verified the old
+    // password and records itself after it is refused by its own check of the hash (`createGrant`,
+    // `createWebSession`); one recorded before is revoked here.
+    const revoked = await repo.changePassword(user.id, user.password_hash, passwordHash, now);
+    if (revoked === null) return refused(user.id, 'the password changed while it was checked', request);
+    const forgotten = await forgetDevices(user.email);
+    emit('authn_password_change', 'INFO', `Password of user ${user.id} changed by the user (current password verified)`, request);
+    emit(
+      'authn_token_revoked',
+      'INFO',
+      `Password of user ${user.id} changed: ${revoked.accessTokens} access grants, ${revoked.webSignIns} browser sign-ins, ` +
+        `${revoked.refreshTokens} refresh tokens and ${revoked.passwordResets} reset links revoked${devicesOutcome(forgotten)}`,
+      request,
+    );
+    emit('session_logout', 'INFO', `User ${user.id} ended every session (password changed)`, request);
+    notify(user.id, user.email, now);
+    return { type: 'ok', device: forgotten ? await rememberDevice(user.email, null) : null, user: { ...user, password_hash: passwordHash } };
+  }
+
+  return { change: (grant, body, request) => changeFor(grant.user, body, request), changeFor };
 }

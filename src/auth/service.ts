@@ -614,6 +614,16 @@ export function createAuthService(options: AuthServiceOptions) {
       return { type: 'ok', sessionUserId: `${user.id}/${id}` };
     },
 
+    /**
+     * The account of a live browser sign-in (`<user id>/<sign-in id>`, `startWebSession`), with its
+     * password hash, or `null` when it ended (signed out, revoked, expired) or the value is no such id.
+     */
+    async webSessionUser(sessionUserId: string): Promise<UserRow | null> {
+      const parsed = parseSessionUserId(sessionUserId);
+      if (parsed === null) return null;
+      return (await repo.webSessionUser(parsed.userId, parsed.webSessionId, clock.now())) ?? null;
+    },
+
     /** `request` is required: a `session_logout` without the cheat sheet's request fields cannot be traced. */
     async endWebSession(sessionUserId: string, request: RequestInfo): Promise<void> {
       const parsed = parseSessionUserId(sessionUserId);

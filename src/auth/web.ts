@@ -9,6 +9,12 @@
  * tab) is left as it is, with or without a valid token: nothing changes. The form checks and the
  * session switch are the plugin's own (src/http/forms.ts, `app.livecomponents.verifyForm` / `switchUser`);
  * the routes' `onRequest` hook, `refuseForeignForms`, refuses a foreign source before the body is read.
+ *
+ * A signed-in browser changes its password (`changePassword`, the reference app's `/change-password`
+ * form; the JSON route needs a Bearer token, which a browser session has not): the form's token, the
+ * same two budgets as the API route (`change-password` per client, `PASSWORD_CHANGE_PER_ACCOUNT` per
+ * user), then `password-change.ts` (every sign-in of the user revoked, this one too). The browser that
+ * proved the current password keeps going: a fresh sign-in under the new hash, in a new session id.
  */
 import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import type { User } from '../core/component.js';
@@ -36,6 +42,13 @@ export interface WebSignInOptions {
   device: DeviceCookie;
 }
 
+/** The form fields of a password change. */
+export interface ChangePasswordForm {
+  current_password?: unknown;
+  new_password?: unknown;
+  _csrf_token?: unknown;
+}
+
 /** The form fields of a sign-in. */
 export interface SignInForm {
   email?: unknown;
@@ -50,6 +63,12 @@ export type WebResult =
 export interface WebSignIn {
   signIn(request: FastifyRequest, reply: FastifyReply, form: SignInForm): Promise<WebResult>;
   signOut(request: FastifyRequest, reply: FastifyReply, form: { _csrf_token?: unknown }): Promise<WebResult>;
+  /**
+   * Changes the password of the session's signed-in user (401 `UNAUTHENTICATED` when none). On
+   * success every sign-in of the user has ended, and the session continues as a fresh sign-in under
+   * the new password, with a new session id (and CSRF secret); the browser is trusted afresh.
+   */
+  changePassword(request: FastifyRequest, reply: FastifyReply, form: ChangePasswordForm): Promise<WebResult>;
   /**
    * The `onRequest` hook of the sign-in and sign-out routes (`refuseForeignForms` on this sign-in's
    * runtime): a post from a source `signIn` / `signOut` refuse as CSRF is refused before its body is
@@ -108,6 +127,27 @@ export function createWebSignIn(options: WebSignInOptions): WebSignIn {
       const trusted = await service.rememberDevice(input.value.email, verified.trustedDevice);
       if (trusted !== null) device.write(reply, trusted);
       return { type: 'ok', session: next, user: { id: user.id, email: user.email, name: user.name } };
+    },
+
+    async changePassword(request, reply, form) {
+      const session = await verifyForm(request, form._csrf_token);
+      if (session === null) return refused(new LiveError('CSRF_TOKEN_INVALID'));
+      const user = session.userId === null ? null : await service.webSessionUser(session.userId);
+      if (user === null) return refused(new LiveError('UNAUTHENTICATED'));
+      const info = requestInfo(request);
+      const limit = await limiter.check('change-password', info);
+      if (!limit.allowed) return refused(limit.error, limit.headers);
+      const body = { current_password: form.current_password, new_password: form.new_password };
+      const changed = await service.passwordChange.changeFor(user, body, info);
+      if (changed.type === 'error') return refused(changed.error, { ...limit.headers, ...changed.error.headers });
+      // Every sign-in of the user ended with the change, this browser's too (`changePassword` in the
+      // repository); it just proved the current password, so it signs in afresh under the new hash. A
+      // refusal here (another change or a reset committed meanwhile) leaves it signed out.
+      const started = await service.startWebSession(changed.user, info);
+      const next = await switchUser(reply, session, started.type === 'ok' ? started.sessionUserId : null);
+      if (changed.device !== null) device.write(reply, changed.device);
+      const { id, email, name } = changed.user;
+      return { type: 'ok', session: next, user: started.type === 'ok' ? { id, email, name } : null };
     },
 
     async signOut(request, reply, form) {
