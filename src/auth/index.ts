@@ -79,7 +79,7 @@ export async function registerAuth(app: FastifyInstance, options: RegisterAuthOp
   app.addHook('onClose', async () => {
     await cleanup.stop();
     const abandoned = await service.idle(closeWaitMs);
-    if (abandoned > 0) app.log.warn({ abandoned }, `auth: ${abandoned} password reset request(s) abandoned at shutdown (their mail may not go out)`);
+    if (abandoned > 0) app.log.warn({ abandoned }, `auth: ${abandoned} background task(s) (password reset requests, password-changed notices) abandoned at shutdown (their mail may not go out)`);
     await options.mail.close?.();
   });
 

@@ -1,6 +1,6 @@
 /**
  * A signed-in user changes their password (`POST /api/v1/auth/change-password`, beyond PROTOCOL §4;
- * OWASP ASVS 5.0 6.2.2, 6.2.3, 7.4.3, 7.5.1, 6.3.6). Until it, the only way to a new password was
+ * OWASP ASVS 5.0 6.2.2, 6.2.3, 7.4.3, 7.5.1, 6.3.7). Until it, the only way to a new password was
  * the reset mail: a user who suspected their password had leaked could not replace it without
  * giving the mailbox the last word, and nothing asked for the current password.
  *
@@ -49,7 +49,7 @@ export interface PasswordChange {
  */
 export type PasswordChangedNotice = (userId: string, email: string, at: number) => void;
 
-/** The mail that tells the owner (ASVS 6.3.6). Names no password, token or address of the client. */
+/** The mail that tells the owner (ASVS 6.3.7). Names no password, token or address of the client. */
 export function passwordChangedMail(to: string, at: number): { to: string; subject: string; text: string } {
   return {
     to,

@@ -108,7 +108,7 @@ export function createAuthService(options: AuthServiceOptions) {
   }
 
   /**
-   * Tells the owner their password changed (ASVS 6.3.6), after a reset or a change: the notice goes
+   * Tells the owner their password changed (ASVS 6.3.7), after a reset or a change: the notice goes
    * out as a background task, so `idle()` (and the shutdown) waits for it and `maxBackgroundTasks`
    * bounds it; a full queue or a relay failure goes to `onBackgroundError`, the new password stands.
    */
@@ -592,7 +592,7 @@ export function createAuthService(options: AuthServiceOptions) {
         `Password of user ${redeemed.userId} reset: ${redeemed.revoked.accessTokens} access grants and ${redeemed.revoked.refreshTokens} refresh tokens revoked${devicesOutcome(forgotten)}`,
         request,
       );
-      // The owner is told (ASVS 6.3.6), as after a change: a reset by whoever reads the mailbox must
+      // The owner is told (ASVS 6.3.7), as after a change: a reset by whoever reads the mailbox must
       // not go unnoticed. After the answer; a relay failure goes to `onBackgroundError`, the reset stands.
       noticePasswordChanged(redeemed.userId, email, clock.now());
       // Only over a forgotten list: one the store refused to delete stays as the event says.

@@ -246,6 +246,6 @@ eachEngine('reset mail with a relay that hangs', (engine) => {
     await app.close();
     expect(mail.closes).toBe(1);
     const warned = app.logs.map((l) => JSON.parse(l) as { level: number; abandoned?: number; msg: string }).filter((l) => l.abandoned !== undefined);
-    expect(warned).toEqual([expect.objectContaining({ level: 40, abandoned: 1, msg: expect.stringMatching(/1 password reset request\(s\) abandoned at shutdown/) })]);
+    expect(warned).toEqual([expect.objectContaining({ level: 40, abandoned: 1, msg: expect.stringMatching(/1 background task\(s\) \(password reset requests, password-changed notices\) abandoned at shutdown/) })]);
   });
 });
