@@ -30,17 +30,22 @@ eachEngine('change-password under attack and races', (engine) => {
   const codes = (answers: { statusCode: number; body: string }[]) => answers.map((r) => (r.statusCode === 204 ? '204' : (JSON.parse(r.body) as { code: string }).code));
   const count = (list: string[], code: string) => list.filter((c) => c === code).length;
 
-  it('30 concurrent changes with the right password: one 204, 20 over the per-user budget (429), the 9 others 401; the winner\'s password stands', async () => {
+  it('30 concurrent changes with the right password: one 204, the per-user budget checks exactly 10 of those whose token was still live (the rest 429); the winner\'s password stands', async () => {
     const a = await app();
     const s = await a.login('ada@example.com');
     const candidates = Array.from({ length: 30 }, (_, i) => `a brand new passphrase number ${i}`);
     const answers = await Promise.all(candidates.map((p) => change(a, s.access, PASSWORD, p)));
     const got = codes(answers);
     expect(count(got, '204')).toBe(1);
-    expect(count(got, 'RATE_LIMIT_EXCEEDED')).toBe(30 - PASSWORD_CHANGE_PER_ACCOUNT.limit);
-    // The losers within the budget: the password changed under them (INVALID_CREDENTIALS), or their
-    // token was revoked before they read it (INVALID_TOKEN). Nothing else.
-    expect(count(got, 'INVALID_CREDENTIALS') + count(got, 'INVALID_TOKEN')).toBe(PASSWORD_CHANGE_PER_ACCOUNT.limit - 1);
+    // A request whose token the winner had revoked before its Bearer check is refused there
+    // (INVALID_TOKEN) and never reaches the per-user budget: how many do depends on the machine's
+    // timing (on a loaded one, PostgreSQL's pool queued Bearer lookups behind the winner's commit).
+    // Every other one takes a step of the budget: exactly `limit` of them have their current password
+    // checked (the 204; the rest find it changed under them: INVALID_CREDENTIALS), the others get 429.
+    const { limit } = PASSWORD_CHANGE_PER_ACCOUNT;
+    const budgeted = 30 - count(got, 'INVALID_TOKEN');
+    expect(count(got, '204') + count(got, 'INVALID_CREDENTIALS'), got.join()).toBe(Math.min(limit, budgeted));
+    expect(count(got, 'RATE_LIMIT_EXCEEDED'), got.join()).toBe(Math.max(0, budgeted - limit));
     const winner = candidates[got.indexOf('204')] as string;
     expect(await signsIn(a, PASSWORD)).toBe(false);
     for (const p of candidates) expect(await signsIn(a, p), p).toBe(p === winner);
