@@ -17,15 +17,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { authKeys } from '../auth/keys.js';
 import { createAuthRepository } from '../auth/repository.js';
 import { hashToken } from '../auth/tokens.js';
-import { createSessionManager } from '../session/index.js';
 import { createDatabase } from '../sql/database.js';
 import { migrateToLatest } from '../sql/migrate.js';
 import type { DatabaseSchema } from '../sql/schema.js';
 import { postgresAvailability, warnSkipped } from '../sql/test-postgres.js';
-import { storeKeys } from '../store/keys.js';
 import { createSqliteStore } from '../store/sqlite/index.js';
 import type { Store } from '../store/types.js';
-import { describeOnPostgres, runRevokeSessions } from '../../test/scale/revoke-sessions.js';
+import { describeOnPostgres, presentKeys as present, runRevokeSessions, sessionWithState as sessionOf } from '../../test/scale/revoke-sessions.js';
 
 const HOUR = 3_600_000;
 const dir = mkdtempSync(join(tmpdir(), 'lc-revoke-id-case-'));
@@ -34,18 +32,6 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const pg = await postgresAvailability();
 if (pg.state === 'fail') throw new Error(pg.reason);
 if (pg.state === 'skip') warnSkipped('revoke-sessions --user-id in capitals on PostgreSQL', pg.reason);
-
-/** A session naming `user`, with a component state: its two keys. */
-async function sessionOf(store: Store, user: string | null): Promise<string[]> {
-  const session = await createSessionManager({ store }).regenerate(null, user);
-  await store.set(storeKeys.componentState(session.key, 'profile:main'), `sealed state of ${user}`, HOUR);
-  return [storeKeys.session(session.key), storeKeys.componentState(session.key, 'profile:main')];
-}
-
-async function present(store: Store, keys: readonly string[]): Promise<string[]> {
-  const values = await Promise.all(keys.map((key) => store.get(key)));
-  return keys.filter((_key, i) => values[i] !== null);
-}
 
 /**
  * An account imported with its id in capitals, signed in: an API grant, a browser sign-in (the row's

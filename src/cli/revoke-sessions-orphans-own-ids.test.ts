@@ -20,7 +20,7 @@ import { migrateToLatest } from '../sql/migrate.js';
 import { storeKeys } from '../store/keys.js';
 import { createSqliteStore } from '../store/sqlite/index.js';
 import type { Store } from '../store/types.js';
-import { runRevokeSessions } from '../../test/scale/revoke-sessions.js';
+import { presentKeys as present, runRevokeSessions } from '../../test/scale/revoke-sessions.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lc-revoke-orphans-own-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -28,11 +28,6 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 async function sessionOf(store: Store, user: string | null): Promise<string> {
   const session = await createSessionManager({ store }).regenerate(null, user);
   return storeKeys.session(session.key);
-}
-
-async function present(store: Store, keys: readonly string[]): Promise<string[]> {
-  const values = await Promise.all(keys.map((key) => store.get(key)));
-  return keys.filter((_key, i) => values[i] !== null);
 }
 
 describe('revoke-sessions --orphans with an app\'s own ids shaped <uuid>/<uuid>', () => {

@@ -19,16 +19,14 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createAuthRepository } from '../auth/repository.js';
 import { memorySecurityEvents } from '../ops/security-events.js';
 import { hashToken } from '../auth/tokens.js';
-import { createSessionManager } from '../session/index.js';
 import { createDatabase } from '../sql/database.js';
 import { migrateToLatest } from '../sql/migrate.js';
 import type { DatabaseSchema } from '../sql/schema.js';
 import { createTestSchema, postgresAvailability, warnSkipped } from '../sql/test-postgres.js';
-import { storeKeys } from '../store/keys.js';
 import { createSqliteStore } from '../store/sqlite/index.js';
 import type { Store } from '../store/types.js';
 import { REDIS_AVAILABLE, useRedisServer } from '../../test/redis/server.js';
-import { describeOnPostgres, runRevokeSessions } from '../../test/scale/revoke-sessions.js';
+import { describeOnPostgres, presentKeys as present, runRevokeSessions, sessionWithState as sessionOf } from '../../test/scale/revoke-sessions.js';
 import { accountCheck, KEPT_CAP, orphanSessions } from './revoke-sessions-orphans.js';
 import { endRedisSessions } from './revoke-sessions-redis.js';
 import { SQLITE_PIECE } from './revoke-sessions-sqlite.js';
@@ -47,23 +45,6 @@ const DEVICES_LINE =
   "revoke-sessions: trusted devices: not looked for: they are kept by email, which a deleted account no longer tells; registering that email again forgets them, and they expire 90 days after their last sign-in (--user-id ID --user EMAIL forgets one email's now)";
 const KEPT_LINE = (n: number) =>
   `revoke-sessions: sessions of user ids the app signs in itself: ${n} kept (switchUser with an id of the app's own, not a browser sign-in of the auth module: the users table cannot tell whether its user exists; --user-id ID ends those of one UUID, --all every session)`;
-
-/** A session naming `user`, with a component state and `nonces` CSRF nonces: its keys. */
-async function sessionOf(store: Store, user: string | null, nonces = 0): Promise<string[]> {
-  const session = await createSessionManager({ store }).regenerate(null, user);
-  const keys = [storeKeys.session(session.key), storeKeys.componentState(session.key, 'profile:main')];
-  await store.set(keys[1] as string, `sealed state of ${user ?? 'nobody'}`, HOUR);
-  for (let i = 0; i < nonces; i++) {
-    keys.push(storeKeys.csrfNonce(session.key, `n${i}`));
-    await store.set(keys.at(-1) as string, '1', HOUR);
-  }
-  return keys;
-}
-
-async function present(store: Store, keys: readonly string[]): Promise<string[]> {
-  const values = await Promise.all(keys.map((key) => store.get(key)));
-  return keys.filter((_key, i) => values[i] !== null);
-}
 
 /** A user row with the id given (an import's: any case), its password hash `hash`. */
 async function importUser(db: Kysely<DatabaseSchema>, id: string, email: string): Promise<void> {

@@ -12,30 +12,16 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createAuthRepository } from '../../src/auth/repository.js';
 import { hashToken } from '../../src/auth/tokens.js';
-import { createSessionManager } from '../../src/session/index.js';
 import { createDatabase, migrateToLatest, type DatabaseSchema } from '../../src/sql/index.js';
 import { createTestSchema, postgresAvailability, warnSkipped } from '../../src/sql/test-postgres.js';
-import { storeKeys } from '../../src/store/keys.js';
 import { createSqliteStore } from '../../src/store/sqlite/index.js';
 import type { Store } from '../../src/store/types.js';
 import { REDIS_AVAILABLE, useRedisServer } from '../redis/server.js';
-import { runRevokeSessions } from '../scale/revoke-sessions.js';
+import { presentKeys as present, runRevokeSessions, sessionWithState as sessionOf } from '../scale/revoke-sessions.js';
 import { useSqliteAuthDatabase } from './harness.js';
 
 const HOUR = 3_600_000;
 const pg = await postgresAvailability();
-
-/** A session naming `user`, with one component state: its two keys. */
-async function sessionOf(store: Store, user: string): Promise<string[]> {
-  const session = await createSessionManager({ store }).regenerate(null, user);
-  await store.set(storeKeys.componentState(session.key, 'profile:main'), `sealed state of ${user}`, HOUR);
-  return [storeKeys.session(session.key), storeKeys.componentState(session.key, 'profile:main')];
-}
-
-async function present(store: Store, keys: readonly string[]): Promise<string[]> {
-  const values = await Promise.all(keys.map((key) => store.get(key)));
-  return keys.filter((_key, i) => values[i] !== null);
-}
 
 async function exactlyTheId(db: Kysely<DatabaseSchema>, store: Store, env: Record<string, string>): Promise<void> {
   const repo = createAuthRepository(db);

@@ -10,14 +10,18 @@ import { afterAll, beforeAll, describe, it } from 'vitest';
 import { createAuthRepository, type AuthRepository } from '../../src/auth/repository.js';
 import { revokeSessions, type RevokeSessionsArgs, type RevokeSessionsIo } from '../../src/cli/revoke-sessions.js';
 import { memorySecurityEvents, type SecurityEvent } from '../../src/ops/security-events.js';
+import { createSessionManager } from '../../src/session/index.js';
 import { createDatabase } from '../../src/sql/database.js';
 import type { DatabaseSchema } from '../../src/sql/index.js';
 import { migrateToLatest } from '../../src/sql/migrate.js';
 import { createTestSchema, type PostgresAvailability } from '../../src/sql/test-postgres.js';
+import { storeKeys } from '../../src/store/keys.js';
 import { createSqliteStore } from '../../src/store/sqlite/index.js';
 import type { Store } from '../../src/store/types.js';
 import { useSqliteAuthDatabase } from '../auth/harness.js';
 import { REDIS_AVAILABLE, useRedisServer } from '../redis/server.js';
+
+const HOUR = 3_600_000;
 
 /**
  * The file's SQLite auth database (`useSqliteAuthDatabase(label)`: `url` its `DATABASE_URL`) holding
@@ -133,4 +137,25 @@ export function describeOnPostgres(
       }
     });
   });
+}
+
+/**
+ * A session naming `user` (null: anonymous) made as the app makes one, with a component state and
+ * `nonces` CSRF nonces: its keys, the record first.
+ */
+export async function sessionWithState(store: Store, user: string | null, nonces = 0): Promise<string[]> {
+  const session = await createSessionManager({ store }).regenerate(null, user);
+  const keys = [storeKeys.session(session.key), storeKeys.componentState(session.key, 'profile:main')];
+  await store.set(keys[1] as string, `sealed state of ${user ?? 'nobody'}`, HOUR);
+  for (let i = 0; i < nonces; i++) {
+    keys.push(storeKeys.csrfNonce(session.key, `n${i}`));
+    await store.set(keys.at(-1) as string, '1', HOUR);
+  }
+  return keys;
+}
+
+/** Those of `keys` the store still holds, in their order. */
+export async function presentKeys(store: Store, keys: readonly string[]): Promise<string[]> {
+  const values = await Promise.all(keys.map((key) => store.get(key)));
+  return keys.filter((_key, i) => values[i] !== null);
 }
