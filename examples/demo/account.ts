@@ -51,6 +51,22 @@ function signOutForm(formToken: string): SafeHtml {
 </form>`;
 }
 
+/**
+ * The attributes of a form's field after a refusal: read with the refusal (`aria-describedby`
+ * `errorId`), marked invalid when the refusal is about it, and the focus on the first field it is about
+ * (else `first`), where the user starts again. Nothing without a refusal.
+ */
+function refusalAttributes<F extends string>(
+  message: { kind: 'error' | 'notice'; invalid?: readonly F[] } | null,
+  errorId: string,
+  first: F,
+): (field: F) => SafeHtml | null {
+  if (message?.kind !== 'error') return () => null;
+  const invalid = message.invalid ?? [];
+  const focused = invalid[0] ?? first;
+  return (field) => html` aria-describedby="${errorId}"${invalid.includes(field) ? html` aria-invalid="true"` : null}${focused === field ? html` autofocus` : null}`;
+}
+
 /** The sign-in form's fields, in their order. */
 const LOGIN_FIELDS = ['email', 'password'] as const;
 type LoginField = (typeof LOGIN_FIELDS)[number];
@@ -95,13 +111,7 @@ async function loginBody(view: PageView, message: LoginMessage | null, email: st
   }
   // A refusal comes first, is read with each field (aria-describedby) and brings the focus to the
   // first field it is about (else the first one), where the user starts again; those are marked invalid.
-  const refused = message?.kind === 'error';
-  const invalid = refused ? (message.invalid ?? []) : [];
-  const focused: LoginField | null = refused ? (invalid[0] ?? 'email') : null;
-  const fieldAttrs = (field: LoginField) =>
-    refused
-      ? html` aria-describedby="${LOGIN_ERROR_ID}"${invalid.includes(field) ? html` aria-invalid="true"` : null}${focused === field ? html` autofocus` : null}`
-      : null;
+  const fieldAttrs = refusalAttributes(message, LOGIN_ERROR_ID, 'email');
   return html`<section class="card">
   ${loginMessage(message, true)}
   <form method="post" action="/login" class="stack" data-testid="login-form">
@@ -154,8 +164,8 @@ const resetPasswordBody = html`<section class="card">
  * A refusal as one line: the error's sentence, then the messages of its fields (a `VALIDATION_FAILED`'s
  * `errors`: "Enter a valid email address.") and the wait — as public/app.js shows the recovery forms'.
  */
-function refusalText(error: LiveError): string {
-  const fieldMessages = LOGIN_FIELDS.flatMap((field) => error.fields?.errors?.[field] ?? []);
+function refusalText(error: LiveError, fields: readonly string[]): string {
+  const fieldMessages = fields.flatMap((field) => error.fields?.errors?.[field] ?? []);
   const retry = error.fields?.retry_after;
   return `${[error.publicMessage, ...fieldMessages].join(' ')}${retry === undefined ? '' : ` (retry in ${retry} s)`}`;
 }
@@ -183,13 +193,6 @@ const CHANGE_ERROR_ID = 'change-password-error';
 /** Where a change posted from a foreign source leads. */
 const CHANGE_REFUSED = '/profile?password_change_refused';
 
-/** A change's refusal as one line, as `refusalText` words a sign-in's. */
-function changeRefusalText(error: LiveError): string {
-  const fieldMessages = CHANGE_FIELDS.flatMap((field) => error.fields?.errors?.[field] ?? []);
-  const retry = error.fields?.retry_after;
-  return `${[error.publicMessage, ...fieldMessages].join(' ')}${retry === undefined ? '' : ` (retry in ${retry} s)`}`;
-}
-
 /** The fields a change's refusal is about: those a `VALIDATION_FAILED` names; the current password for a wrong one. */
 function changeInvalidFields(error: LiveError): ChangeField[] {
   if (error.statusCode === 401 && error.code === 'INVALID_CREDENTIALS') return ['current_password'];
@@ -202,13 +205,7 @@ function changeInvalidFields(error: LiveError): ChangeField[] {
  * the focus on the first field it is about), or the notice of a change done (`role=status`).
  */
 function changePasswordCard(formToken: string, user: User, message: ChangeMessage | null): SafeHtml {
-  const refused = message?.kind === 'error';
-  const invalid = refused ? (message.invalid ?? []) : [];
-  const focused: ChangeField | null = refused ? (invalid[0] ?? 'current_password') : null;
-  const fieldAttrs = (field: ChangeField) =>
-    refused
-      ? html` aria-describedby="${CHANGE_ERROR_ID}"${invalid.includes(field) ? html` aria-invalid="true"` : null}${focused === field ? html` autofocus` : null}`
-      : null;
+  const fieldAttrs = refusalAttributes(message, CHANGE_ERROR_ID, 'current_password');
   const said =
     message === null
       ? null
@@ -259,7 +256,7 @@ async function refusedPage(
 ): Promise<FastifyReply> {
   const { error } = result;
   const view = await app.livecomponents.view(request, reply);
-  const message: LoginMessage = { kind: 'error', text: refusalText(error), invalid: invalidFields(error) };
+  const message: LoginMessage = { kind: 'error', text: refusalText(error, LOGIN_FIELDS), invalid: invalidFields(error) };
   return reply
     .code(error.statusCode)
     .headers({ ...result.headers, ...error.headers })
@@ -372,7 +369,7 @@ export async function accountPages(app: FastifyInstance, options: AccountPagesOp
     // Post/Redirect/Get: a reload asks for the page, and does not post the passwords again.
     if (result.type === 'ok') return reply.code(303).header('location', result.user === null ? '/login' : '/profile?password_changed').send();
     const { error } = result;
-    const message: ChangeMessage = { kind: 'error', text: changeRefusalText(error), invalid: changeInvalidFields(error) };
+    const message: ChangeMessage = { kind: 'error', text: refusalText(error, CHANGE_FIELDS), invalid: changeInvalidFields(error) };
     const page = await profilePage(app, request, reply, message);
     return reply
       .code(error.statusCode)
